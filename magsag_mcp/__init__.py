@@ -1,0 +1,100 @@
+"""magsag-mcp: route LLM calls across providers, with governance before spend and a usage ledger.
+
+The Python API follows the users' guide::
+
+    from magsag_mcp import Magsag, Delegation, RateLimitError
+
+    with Magsag() as mg:
+        result = mg.skills.invoke("skill.analysis", {"data": "...", "model_config": {"model": "gpt-4o"}})
+
+Heavy modules are imported on first use so that ``import magsag_mcp`` (and the MCP server's start-up)
+stays fast.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from .errors import (
+    AllTargetsFailed,
+    AuthenticationError,
+    BadRequestError,
+    BudgetExceeded,
+    CatalogError,
+    ConfigError,
+    ContentFilteredError,
+    ContextTooLongError,
+    InputError,
+    LedgerError,
+    MagsagError,
+    MalformedResponseError,
+    ModelNotFoundError,
+    OverloadedError,
+    PayloadError,
+    PermissionDeniedError,
+    PolicyDenied,
+    ProviderConnectionError,
+    ProviderError,
+    ProviderTimeoutError,
+    QuotaExhaustedError,
+    RateLimitError,
+    ServerError,
+    UnknownSkillError,
+)
+
+if TYPE_CHECKING:
+    from .api import Delegation, Magsag, Observer, Registry, Runner, Skills
+    from .service import InvokeResult, Service
+
+__version__ = "0.1.0"
+
+_LAZY = {
+    "Magsag": "api",
+    "Delegation": "api",
+    "Skills": "api",
+    "Runner": "api",
+    "Observer": "api",
+    "Registry": "api",
+    "Service": "service",
+    "InvokeResult": "service",
+}
+
+__all__ = [
+    "__version__",
+    *_LAZY,
+    "AllTargetsFailed",
+    "AuthenticationError",
+    "BadRequestError",
+    "BudgetExceeded",
+    "CatalogError",
+    "ConfigError",
+    "ContentFilteredError",
+    "ContextTooLongError",
+    "InputError",
+    "LedgerError",
+    "MagsagError",
+    "MalformedResponseError",
+    "ModelNotFoundError",
+    "OverloadedError",
+    "PayloadError",
+    "PermissionDeniedError",
+    "PolicyDenied",
+    "ProviderConnectionError",
+    "ProviderError",
+    "ProviderTimeoutError",
+    "QuotaExhaustedError",
+    "RateLimitError",
+    "ServerError",
+    "UnknownSkillError",
+]
+
+
+def __getattr__(name: str) -> Any:
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module 'magsag_mcp' has no attribute {name!r}")
+    import importlib
+
+    value = getattr(importlib.import_module(f".{module}", __name__), name)
+    globals()[name] = value
+    return value

@@ -1,0 +1,297 @@
+"""The guide's Python API: ``skills.invoke``, ``runner.invoke_sag(Delegation(...))``, ``obs.log``.
+
+Agent code in the guide is synchronous (``result = skills.invoke(...)``), while the service is
+async. The bridge between them: every sync method hands its coroutine to the service's home event
+loop (``anyio.from_thread.run`` with the loop's token) and blocks for the answer. :class:`Magsag`
+gives plain scripts a home loop on a background thread; inside an async program use the ``a*``
+methods (``await skills.ainvoke(...)``) and run sync agents with ``await runner.arun(...)``, which
+puts them on a worker thread.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import importlib
+import importlib.util
+import os
+import sys
+import threading
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass, field
+from decimal import Decimal
+from pathlib import Path
+from typing import Any, TypeVar
+
+import anyio
+import anyio.from_thread
+import anyio.lowlevel
+
+from .catalog import AgentSpec
+from .errors import ConfigError, InputError
+from .service import Service, new_run_id
+
+T = TypeVar("T")
+
+__all__ = ["Delegation", "Skills", "Runner", "Observer", "Registry", "Magsag"]
+
+
+class Bridge:
+    """Runs coroutines on the service's home loop from synchronous code in any other thread."""
+
+    def __init__(self, token: Any) -> None:
+        self.token = token
+        self.loop_thread = threading.get_ident()
+
+    @classmethod
+    def here(cls) -> Bridge:
+        """A bridge to the event loop running in this thread (call from async code)."""
+        return cls(anyio.lowlevel.current_token())
+
+    def run(self, fn: Callable[..., Awaitable[T]], *args: Any) -> T:
+        if threading.get_ident() == self.loop_thread:
+            raise ConfigError(
+                "a synchronous magsag call was made on the event loop's own thread, where it would block "
+                "the loop; in async code use the async form (await skills.ainvoke(...), await obs.alog(...))"
+            )
+        return anyio.from_thread.run(fn, *args, token=self.token)
+
+
+@dataclass(slots=True)
+class Delegation:
+    """A MAG handing a task to a SAG. ``context`` may carry ``preferred_model`` or ``llm_overrides``."""
+
+    task_id: str
+    sag_id: str
+    input: dict[str, Any]
+    context: dict[str, Any] = field(default_factory=dict)
+
+
+class Skills:
+    """``skills.invoke(skill_id, payload)``; bound to a run, an agent and a context by the runner."""
+
+    def __init__(
+        self,
+        service: Service,
+        bridge: Bridge,
+        *,
+        run_id: str | None = None,
+        agent: str | None = None,
+        context: Mapping[str, Any] | None = None,
+        parent_run_id: str | None = None,
+    ) -> None:
+        self.service = service
+        self.bridge = bridge
+        self.run_id = run_id
+        self.agent = agent
+        self.context = dict(context or {})
+        self.parent_run_id = parent_run_id
+
+    async def ainvoke(self, skill_id: str, payload: Mapping[str, Any], **options: Any) -> dict[str, Any]:
+        context = {**self.context, **(options.pop("context", None) or {})}
+        result = await self.service.invoke_skill(
+            skill_id,
+            payload,
+            agent=options.pop("agent", self.agent),
+            run_id=options.pop("run_id", self.run_id),
+            parent_run_id=self.parent_run_id,
+            context=context,
+            progress=options.pop("progress", None),
+        )
+        if options:
+            raise InputError(f"unknown option(s) for invoke: {sorted(options)}; use agent, run_id, context, progress")
+        return result.to_dict()
+
+    def invoke(self, skill_id: str, payload: Mapping[str, Any], **options: Any) -> dict[str, Any]:
+        """Invoke a skill and return the result as a dict (``output``, ``provider``, ``model``, ...)."""
+        return self.bridge.run(lambda: self.ainvoke(skill_id, payload, **options))
+
+    def explain(self, skill_id: str, payload: Mapping[str, Any]) -> dict[str, Any]:
+        return self.service.explain(skill_id, payload, context=self.context)
+
+
+class Observer:
+    """``obs.log(event, data)`` records an event in the ledger; ``obs.get_current_cost()`` is the
+    run's spend so far in USD (a float for display; :meth:`current_cost` gives the exact Decimal)."""
+
+    def __init__(self, service: Service, bridge: Bridge, *, run_id: str, agent: str | None = None) -> None:
+        self.service = service
+        self.bridge = bridge
+        self.run_id = run_id
+        self.agent = agent
+
+    async def alog(self, event: str, data: Mapping[str, Any] | None = None) -> None:
+        await self.service.log_event(self.run_id, self.agent, event, data or {})
+
+    def log(self, event: str, data: Mapping[str, Any] | None = None) -> None:
+        self.bridge.run(lambda: self.alog(event, data))
+
+    async def acurrent_cost(self) -> Decimal:
+        cost, _unknown = await self.service.run_cost(self.run_id)
+        return cost
+
+    def current_cost(self) -> Decimal:
+        return self.bridge.run(self.acurrent_cost)
+
+    def get_current_cost(self) -> float:
+        return float(self.current_cost())
+
+
+class Registry:
+    """The catalog's agents and skills, and loading an agent's entrypoint."""
+
+    def __init__(self, service: Service) -> None:
+        self.service = service
+
+    def agent(self, agent_id: str) -> AgentSpec:
+        try:
+            return self.service.catalog.agents[agent_id]
+        except KeyError:
+            known = ", ".join(sorted(self.service.catalog.agents)) or "none"
+            raise InputError(f"unknown agent {agent_id!r}; the catalog defines: {known}", agent=agent_id) from None
+
+    def skills(self) -> list[str]:
+        return sorted(self.service.catalog.skills)
+
+    def entrypoint(self, agent_id: str) -> Callable[..., Any]:
+        spec = self.agent(agent_id)
+        module_name, _, attr = spec.entrypoint.partition(":")
+        module = _import_agent_module(module_name, self.service.catalog.root / "agents")
+        try:
+            return getattr(module, attr)
+        except AttributeError:
+            raise ConfigError(f"agent {agent_id!r}: {module_name} has no function {attr!r}") from None
+
+
+def _import_agent_module(name: str, agents_dir: Path) -> Any:
+    """Import normally, else from the catalog's ``agents/`` folder (agents shipped with a catalog)."""
+    try:
+        return importlib.import_module(name)
+    except ModuleNotFoundError as exc:
+        if exc.name != name.split(".")[0] and exc.name != name:
+            raise
+    path = agents_dir / (name.replace(".", os.sep) + ".py")
+    if not path.is_file():
+        raise ConfigError(f"agent entrypoint module {name!r} is neither importable nor at {path}")
+    key = f"magsag_agents.{name}"
+    if key in sys.modules:
+        return sys.modules[key]
+    spec = importlib.util.spec_from_file_location(key, path)
+    module = importlib.util.module_from_spec(spec)  # type: ignore[arg-type]
+    sys.modules[key] = module
+    spec.loader.exec_module(module)  # type: ignore[union-attr]
+    return module
+
+
+class Runner:
+    """Runs MAG and SAG agents: ``run(payload, *, registry, skills, runner, obs)``."""
+
+    def __init__(
+        self, service: Service, bridge: Bridge, *, run_id: str | None = None, agent: str | None = None
+    ) -> None:
+        self.service = service
+        self.bridge = bridge
+        self.registry = Registry(service)
+        self.run_id = run_id
+        self.agent = agent
+
+    def _deps(self, agent_id: str, run_id: str, context: Mapping[str, Any]) -> dict[str, Any]:
+        return {
+            "registry": self.registry,
+            "skills": Skills(
+                self.service, self.bridge, run_id=run_id, agent=agent_id, context=context, parent_run_id=self.run_id
+            ),
+            "runner": Runner(self.service, self.bridge, run_id=run_id, agent=agent_id),
+            "obs": Observer(self.service, self.bridge, run_id=run_id, agent=agent_id),
+        }
+
+    def run_agent(
+        self, agent_id: str, payload: Mapping[str, Any], *, context: Mapping[str, Any] | None = None,
+        run_id: str | None = None,
+    ) -> Any:
+        """Run an agent synchronously in this thread (its skill calls go through the bridge)."""
+        fn = self.registry.entrypoint(agent_id)
+        run_id = run_id or new_run_id()
+        return fn(dict(payload), **self._deps(agent_id, run_id, context or {}))
+
+    def invoke_sag(self, delegation: Delegation) -> Any:
+        spec = self.registry.agent(delegation.sag_id)
+        if spec.kind != "sag":
+            raise InputError(f"{delegation.sag_id!r} is a {spec.kind.upper()}, not a SAG; delegate to a SAG")
+        return self.run_agent(delegation.sag_id, delegation.input, context=delegation.context,
+                              run_id=f"{delegation.task_id}-{new_run_id()[4:12]}")
+
+    async def arun(
+        self, agent_id: str, payload: Mapping[str, Any], *, context: Mapping[str, Any] | None = None,
+        run_id: str | None = None,
+    ) -> Any:
+        """Run a synchronous agent from async code, on a worker thread."""
+        runner = Runner(self.service, Bridge.here(), run_id=self.run_id, agent=self.agent)
+        return await anyio.to_thread.run_sync(lambda: runner.run_agent(agent_id, payload, context=context,
+                                                                      run_id=run_id))
+
+
+class Magsag:
+    """A ready-to-use magsag for synchronous code: a service on a private event-loop thread.
+
+    >>> with Magsag() as mg:                                     # doctest: +SKIP
+    ...     result = mg.skills.invoke("skill.analysis", {"data": "..."})
+    """
+
+    def __init__(
+        self,
+        *,
+        catalog: str | os.PathLike[str] | None = None,
+        db: str | os.PathLike[str] | None = None,
+        env: Mapping[str, str] | None = None,
+        run_id: str | None = None,
+        agent: str | None = None,
+    ) -> None:
+        self._cm = anyio.from_thread.start_blocking_portal()
+        self._portal = self._cm.__enter__()
+        try:
+            self.service: Service = self._portal.call(lambda: Service.open(catalog=catalog, db=db, env=env))
+            token = self._portal.call(_current_token)
+        except BaseException:
+            self._cm.__exit__(*sys.exc_info())
+            raise
+        self.bridge = Bridge(token)
+        self.bridge.loop_thread = self._portal.call(_thread_id)
+        self.run_id = run_id or new_run_id()
+        self.agent = agent
+        self.skills = Skills(self.service, self.bridge, run_id=self.run_id, agent=agent)
+        self.runner = Runner(self.service, self.bridge, run_id=self.run_id, agent=agent)
+        self.registry = self.runner.registry
+        self.obs = Observer(self.service, self.bridge, run_id=self.run_id, agent=agent)
+        self._closed = False
+
+    def close(self) -> None:
+        if self._closed:
+            return
+        self._closed = True
+        try:
+            self._portal.call(self.service.aclose)
+        finally:
+            self._cm.__exit__(None, None, None)
+
+    def __enter__(self) -> Magsag:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def summarize(self, **filters: Any) -> dict[str, Any]:
+        from .ledger import UsageFilters
+
+        return self.bridge.run(lambda: self.service.summarize(UsageFilters(**filters)))
+
+    def check_budget(self, agent: str | None = None, run_id: str | None = None) -> dict[str, Any]:
+        return self.bridge.run(lambda: self.service.check_budget(agent=agent, run_id=run_id))
+
+
+async def _current_token() -> Any:
+    return anyio.lowlevel.current_token()
+
+
+async def _thread_id() -> int:
+    asyncio.get_running_loop()
+    return threading.get_ident()

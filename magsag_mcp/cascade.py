@@ -1,0 +1,354 @@
+"""Run a :class:`~magsag_mcp.routing.Plan`: retries with backoff, then the next target.
+
+For each candidate, in order: skip it if its provider is not configured or cannot honour a feature
+the call needs; ask governance to admit the attempt (policy, then a worst-case budget reservation);
+call; on a retryable error wait (the server's ``Retry-After`` when it gave one, else exponential
+backoff with full jitter) and try again within the call's deadline; on an error that moves on, go
+to the next candidate; on one that doesn't (a bad request caused by our input), stop. Every attempt
+and every skip becomes an :class:`~magsag_mcp.records.AttemptRecord`.
+"""
+
+from __future__ import annotations
+
+import random
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from decimal import Decimal
+from typing import Any, Protocol
+
+import anyio
+
+from .errors import (
+    AllTargetsFailed,
+    BudgetExceeded,
+    ConfigError,
+    MagsagError,
+    PolicyDenied,
+    ProviderError,
+    UnsupportedFeatureError,
+    redact,
+)
+from .providers import ProviderSet
+from .providers.base import ProgressCallback
+from .records import AttemptRecord
+from .routing import Candidate, Plan
+from .types import LLMRequest, LLMResult, Target
+
+#: stream generations that may be long, so progress flows and idle timeouts don't kill them
+STREAM_MIN_TOKENS = 2048
+
+
+@dataclass(slots=True, frozen=True)
+class RetryPolicy:
+    tries_per_target: int = 3
+    base_delay: float = 0.5
+    max_delay: float = 20.0
+    #: seconds for the whole call, all targets and waits included
+    deadline: float = 300.0
+
+    def backoff(self, try_number: int, server_wait: float | None) -> float:
+        if server_wait is not None:
+            # The server knows when it will take us again; a little jitter spreads the herd.
+            return server_wait + random.uniform(0, min(1.0, self.base_delay))
+        return random.uniform(0, min(self.max_delay, self.base_delay * (2 ** (try_number - 1))))
+
+
+class Pricing(Protocol):
+    def price(self, provider: str, model: str, usage: Any) -> Any: ...
+
+
+class Guard(Protocol):
+    async def admit(self, ctx: Any) -> Any: ...
+    async def settle(self, admission: Any, actual_cost: Decimal | None) -> None: ...
+    async def release(self, admission: Any) -> None: ...
+
+
+@dataclass(slots=True)
+class CallOutcome:
+    result: LLMResult
+    target: Target
+    attempts: list[AttemptRecord]
+    trace: dict[str, Any]
+    cost_usd: Decimal | None
+    price_source: str | None
+
+
+@dataclass(slots=True)
+class _State:
+    attempts: list[AttemptRecord] = field(default_factory=list)
+    skipped: list[dict[str, Any]] = field(default_factory=list)
+    last_error: MagsagError | None = None
+
+
+def estimate_input_tokens(request: LLMRequest) -> int:
+    """A safe over-estimate of prompt tokens without a tokenizer: half the UTF-8 byte count.
+
+    English runs about four bytes per token and CJK about three, so this errs high, which is the
+    right way for a budget reservation to err.
+    """
+    size = len((request.system or "").encode())
+    for m in request.messages:
+        size += len((m.content or "").encode()) + 16
+        for tc in m.tool_calls:
+            size += len(str(tc.arguments).encode()) + len(tc.name) + 16
+    for t in request.tools:
+        size += len(str(t.parameters).encode()) + len(t.description.encode()) + len(t.name) + 16
+    if request.json_schema:
+        size += len(str(request.json_schema).encode())
+    return size // 2 + 8
+
+
+class Cascade:
+    def __init__(
+        self,
+        providers: ProviderSet,
+        pricer: Pricing,
+        guard: Guard | None,
+        retry: RetryPolicy,
+        *,
+        sleep: Callable[[float], Awaitable[None]] = anyio.sleep,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.providers = providers
+        self.pricer = pricer
+        self.guard = guard
+        self.retry = retry
+        self.sleep = sleep
+        self.clock = clock
+
+    async def run(
+        self,
+        plan: Plan,
+        *,
+        run_id: str,
+        agent: str | None,
+        progress: ProgressCallback | None = None,
+    ) -> CallOutcome:
+        state = _State()
+        deadline = self.clock() + self.retry.deadline
+        has_data_class_route = any(c.source == "data_class" for c in plan.candidates)
+        total = len(plan.candidates)
+        for position, cand in enumerate(plan.candidates):
+            target = cand.target
+            skip = self._skip_reason(cand, plan)
+            if skip is not None:
+                self._skip(state, plan, run_id, agent, position, target, skip, None, None)
+                continue
+            request = plan.request_for(target)
+            provider = self.providers.get(target.provider)
+            caps = provider.capabilities(target)
+            if not request.stream and caps.streaming and (
+                progress is not None or (request.max_tokens or 0) >= STREAM_MIN_TOKENS
+            ):
+                request = _with_stream(request)
+            elif request.stream and not caps.streaming:
+                request = _with_stream(request, False)
+            if position > 0:
+                await _emit(progress, "fallback", {"to": target.label, "position": position, "of": total})
+            try_number = 0
+            while True:
+                try_number += 1
+                admission = None
+                if self.guard is not None:
+                    try:
+                        admission = await self.guard.admit(self._context(plan, cand, request, run_id, agent))
+                    except PolicyDenied as exc:
+                        fail = cand.explicit and not (
+                            cand.source == "env" and has_data_class_route and exc.details.get("rule") != "allowed_models"
+                        )
+                        self._skip(state, plan, run_id, agent, position, target, exc.message, exc, "policy_denied")
+                        if fail:
+                            raise self._failed(plan, state, exc) from None
+                        break
+                    except BudgetExceeded as exc:
+                        self._skip(state, plan, run_id, agent, position, target, exc.message, exc, "budget_exceeded")
+                        break
+                await _emit(progress, "attempt", {"target": target.label, "try": try_number, "position": position})
+                started_wall = time.time()
+                started = self.clock()
+                try:
+                    result = await provider.complete(request, target, progress=progress)
+                except ProviderError as exc:
+                    if admission is not None:
+                        await self.guard.release(admission)  # type: ignore[union-attr]
+                    latency = (self.clock() - started) * 1000.0
+                    state.last_error = exc
+                    state.attempts.append(
+                        self._record(plan, run_id, agent, position, try_number, target, "error", started_wall, latency, exc)
+                    )
+                    remaining = deadline - self.clock()
+                    if exc.retryable and try_number < self.retry.tries_per_target:
+                        wait = self.retry.backoff(try_number, exc.retry_after)
+                        if wait < remaining:
+                            await _emit(progress, "retry", {"target": target.label, "wait_s": round(wait, 3)})
+                            await self.sleep(wait)
+                            continue
+                    if not exc.moves_on:
+                        raise self._failed(plan, state, exc) from None
+                    break
+                except BaseException:
+                    if admission is not None:
+                        with anyio.CancelScope(shield=True):
+                            await self.guard.release(admission)  # type: ignore[union-attr]
+                    raise
+                latency = (self.clock() - started) * 1000.0
+                quote = self.pricer.price(target.provider, target.model, result.usage)
+                if quote.warning:
+                    result.warnings.append(quote.warning)
+                if admission is not None:
+                    await self.guard.settle(admission, quote.cost_usd)  # type: ignore[union-attr]
+                record = self._record(plan, run_id, agent, position, try_number, target, "ok", started_wall, latency, None)
+                u = result.usage
+                record.input_tokens, record.output_tokens = u.input_tokens, u.output_tokens
+                record.cached_tokens, record.cache_write_tokens = u.cached_tokens, u.cache_write_tokens
+                record.reasoning_tokens = u.reasoning_tokens
+                record.cost_usd, record.price_source = quote.cost_usd, quote.source
+                record.warnings = list(result.warnings)
+                state.attempts.append(record)
+                return CallOutcome(
+                    result=result,
+                    target=target,
+                    attempts=state.attempts,
+                    trace=self._trace(plan, state),
+                    cost_usd=quote.cost_usd,
+                    price_source=quote.source,
+                )
+            if self.clock() >= deadline:
+                break
+        raise self._failed(plan, state, state.last_error)
+
+    # --- helpers ---------------------------------------------------------------------------------
+
+    def _skip_reason(self, cand: Candidate, plan: Plan) -> str | None:
+        try:
+            provider = self.providers.get(cand.target.provider)
+        except ConfigError as exc:
+            return exc.message
+        reason = provider.unavailable(cand.target)
+        if reason:
+            return f"not configured: {reason}"
+        missing = provider.capabilities(cand.target).missing(plan.request.needs())
+        if missing:
+            return f"cannot honour {', '.join(missing)} (the call needs it)"
+        return None
+
+    def _context(self, plan: Plan, cand: Candidate, request: LLMRequest, run_id: str, agent: str | None) -> Any:
+        from .governance import AttemptContext
+
+        return AttemptContext(
+            run_id=run_id,
+            agent=agent,
+            skill=plan.skill_id,
+            data_class=plan.data_class,
+            target=cand.target,
+            estimated_input_tokens=estimate_input_tokens(request),
+            max_output_tokens=request.max_tokens or 4096,
+            explicit=cand.explicit,
+        )
+
+    def _skip(
+        self,
+        state: _State,
+        plan: Plan,
+        run_id: str,
+        agent: str | None,
+        position: int,
+        target: Target,
+        reason: str,
+        exc: MagsagError | None,
+        outcome: str | None,
+    ) -> None:
+        entry: dict[str, Any] = {"target": target.label, "reason": redact(reason)}
+        policy = getattr(exc, "policy", None)
+        if policy:
+            entry["policy"] = policy
+        state.skipped.append(entry)
+        if exc is not None:
+            state.last_error = exc
+        elif state.last_error is None:
+            state.last_error = UnsupportedFeatureError(reason, provider=target.provider, model=target.model)
+        state.attempts.append(
+            self._record(plan, run_id, agent, position, 0, target, outcome or "skipped", time.time(), 0.0, exc, reason)
+        )
+
+    @staticmethod
+    def _record(
+        plan: Plan,
+        run_id: str,
+        agent: str | None,
+        position: int,
+        try_number: int,
+        target: Target,
+        outcome: Any,
+        started_wall: float,
+        latency_ms: float,
+        exc: MagsagError | None,
+        reason: str | None = None,
+    ) -> AttemptRecord:
+        return AttemptRecord(
+            run_id=run_id,
+            started_at=started_wall,
+            provider=target.provider,
+            model=target.model,
+            skill=plan.skill_id,
+            agent=agent,
+            outcome=outcome,
+            fallback_position=position,
+            attempt_number=try_number,
+            error_class=exc.kind if exc is not None else ("skipped" if outcome == "skipped" else None),
+            error_message=redact(exc.message if exc is not None else reason) if (exc or reason) else None,
+            latency_ms=latency_ms,
+        )
+
+    @staticmethod
+    def _trace(plan: Plan, state: _State) -> dict[str, Any]:
+        return {
+            "rule": plan.rule,
+            "candidates": [c.to_dict() for c in plan.candidates],
+            "skipped": state.skipped,
+            "attempts": [
+                {
+                    "target": f"{a.provider}:{a.model}",
+                    "outcome": a.outcome,
+                    "error_class": a.error_class,
+                    "try": a.attempt_number,
+                    "latency_ms": round(a.latency_ms, 3),
+                    "tokens": a.total_tokens,
+                }
+                for a in state.attempts
+                if a.outcome not in ("skipped", "policy_denied", "budget_exceeded")
+            ],
+        }
+
+    def _failed(self, plan: Plan, state: _State, last: MagsagError | None) -> AllTargetsFailed:
+        tried = [a for a in state.attempts if a.outcome == "error"]
+        parts = [f"{a.provider}:{a.model} {a.error_class}" for a in tried]
+        parts += [f"{s['target']} skipped ({s['reason']})" for s in state.skipped]
+        if isinstance(last, ProviderError) and not last.moves_on:
+            head = f"{plan.skill_id}: stopped at a request the provider rejected: {last.message}"
+        elif not plan.candidates:
+            head = f"{plan.skill_id}: no candidate targets"
+        else:
+            head = f"{plan.skill_id}: every target failed"
+        err = AllTargetsFailed.build(
+            head + (": " + "; ".join(parts) if parts else ""), attempts=state.attempts, last_error=last
+        )
+        err.details["trace"] = self._trace(plan, state)
+        if isinstance(last, PolicyDenied | BudgetExceeded):
+            err.details["policy"] = last.policy
+        return err
+
+
+def _with_stream(request: LLMRequest, on: bool = True) -> LLMRequest:
+    from dataclasses import replace
+
+    return replace(request, stream=on)
+
+
+async def _emit(progress: ProgressCallback | None, event: str, data: dict[str, Any]) -> None:
+    if progress is None:
+        return
+    maybe = progress(event, data)
+    if maybe is not None:
+        await maybe

@@ -1,0 +1,98 @@
+"""The ``magsag`` command line. Each module in :data:`COMMAND_MODULES` registers its subcommands.
+
+Handlers parse arguments, call one :class:`~magsag_mcp.service.Service` method and format the
+answer; they hold no logic of their own. Exit codes: 0 success, 1 the operation failed (a call
+failed, a gate did not pass), 2 bad input (arguments, catalog, environment).
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import json
+import sys
+from collections.abc import Sequence
+from typing import Any
+
+from ..errors import ConfigError, InputError, LedgerError, MagsagError
+
+COMMAND_MODULES = ("core", "data", "governance", "demo")
+
+
+class CommandGroups:
+    """Gives command modules the top-level subparsers and shared groups such as ``flow``/``data``."""
+
+    def __init__(self, top: Any) -> None:
+        self.top = top
+        self._groups: dict[str, Any] = {}
+        self.parents: list[argparse.ArgumentParser] = [_common()]
+
+    def group(self, name: str, help: str | None = None) -> Any:
+        if name not in self._groups:
+            parser = self.top.add_parser(name, help=help or f"{name} commands")
+            self._groups[name] = parser.add_subparsers(dest=f"{name}_command", required=True, metavar="COMMAND")
+        return self._groups[name]
+
+    def add(self, subparsers: Any, name: str, **kwargs: Any) -> argparse.ArgumentParser:
+        """A subcommand that carries the common options (--catalog, --db)."""
+        return subparsers.add_parser(name, parents=self.parents, **kwargs)
+
+
+def _common() -> argparse.ArgumentParser:
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument("--catalog", help="catalog directory (default: $MAGSAG_CATALOG, ./catalog, or the bundled one)")
+    common.add_argument("--db", help="ledger database file (default: $MAGSAG_DB or the user data directory)")
+    return common
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="magsag", description="Route LLM calls across providers, with a ledger.")
+    parser.add_argument("--version", action="store_true", help="print the version and exit")
+    top = parser.add_subparsers(dest="command", metavar="COMMAND")
+    groups = CommandGroups(top)
+    for name in COMMAND_MODULES:
+        try:
+            module = importlib.import_module(f".{name}", __name__)
+        except ModuleNotFoundError as exc:
+            if exc.name == f"{__name__}.{name}":
+                continue  # an optional command module that is not installed
+            raise
+        module.register(groups)
+    return parser
+
+
+def print_json(data: Any, *, stream: Any = None) -> None:
+    json.dump(data, stream or sys.stdout, indent=2, ensure_ascii=False, default=str)
+    (stream or sys.stdout).write("\n")
+
+
+def print_error(exc: MagsagError) -> None:
+    print_json({"error": exc.to_dict()}, stream=sys.stderr)
+
+
+def exit_code(exc: MagsagError) -> int:
+    return 2 if isinstance(exc, ConfigError | InputError | LedgerError) else 1
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if args.version:
+        from .. import __version__
+
+        print(__version__)
+        return 0
+    if not getattr(args, "func", None):
+        parser.print_help()
+        return 2
+    try:
+        return int(args.func(args) or 0)
+    except MagsagError as exc:
+        print_error(exc)
+        return exit_code(exc)
+    except KeyboardInterrupt:
+        return 130
+
+
+def run_main() -> None:  # pragma: no cover - console-script shim
+    sys.exit(main())

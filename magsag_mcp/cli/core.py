@@ -1,0 +1,146 @@
+"""``magsag invoke``, ``explain``, ``run``, ``doctor`` and ``catalog validate``."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from typing import Any
+
+import anyio
+
+from ..errors import InputError, MagsagError
+from . import CommandGroups, print_error, print_json
+
+
+def _json_arg(text: str, what: str) -> dict[str, Any]:
+    try:
+        value = json.loads(text)
+    except ValueError as exc:
+        raise InputError(f"{what} is not valid JSON ({exc.msg} at char {exc.pos}); pass an object like '{{\"data\": \"...\"}}'") from None
+    if not isinstance(value, dict):
+        raise InputError(f"{what} must be a JSON object, got {type(value).__name__}")
+    return value
+
+
+def _payload(args: argparse.Namespace) -> dict[str, Any]:
+    if args.payload_file:
+        try:
+            text = sys.stdin.read() if args.payload_file == "-" else open(args.payload_file, encoding="utf-8").read()
+        except OSError as exc:
+            raise InputError(f"cannot read --payload-file {args.payload_file}: {exc.strerror}") from None
+        return _json_arg(text, "--payload-file")
+    return _json_arg(args.payload, "--payload")
+
+
+def _invoke(args: argparse.Namespace) -> int:
+    from ..service import Service
+
+    payload = _payload(args)
+    context = _json_arg(args.context, "--context") if args.context else None
+
+    async def go() -> dict[str, Any]:
+        async with await Service.open(catalog=args.catalog, db=args.db) as svc:
+            result = await svc.invoke_skill(args.skill_id, payload, agent=args.agent, run_id=args.run_id, context=context)
+            return result.to_dict()
+
+    try:
+        print_json(anyio.run(go))
+    except MagsagError as exc:
+        print_error(exc)
+        return 1 if not isinstance(exc, InputError) else 2
+    return 0
+
+
+def _explain(args: argparse.Namespace) -> int:
+    from ..service import Service
+
+    payload = _payload(args)
+    context = _json_arg(args.context, "--context") if args.context else None
+
+    async def go() -> dict[str, Any]:
+        async with await Service.open(catalog=args.catalog, db=args.db) as svc:
+            return svc.explain(args.skill_id, payload, context=context)
+
+    print_json(anyio.run(go))
+    return 0
+
+
+def _run_agent(args: argparse.Namespace) -> int:
+    from ..api import Magsag
+
+    payload = _payload(args)
+    with Magsag(catalog=args.catalog, db=args.db, agent=args.agent_id) as mg:
+        print_json(mg.runner.run_agent(args.agent_id, payload, run_id=mg.run_id))
+    return 0
+
+
+def _doctor(args: argparse.Namespace) -> int:
+    from ..service import Service
+
+    async def go() -> dict[str, Any]:
+        async with await Service.open(catalog=args.catalog, db=args.db) as svc:
+            report = svc.doctor()
+            if args.probe:
+                report["reachable"] = await svc.probe()
+            return report
+
+    report = anyio.run(go)
+    if args.json:
+        print_json(report)
+        return 0
+    print(f"catalog : {report['catalog']}")
+    print(f"ledger  : {report['db']}")
+    for name, info in report["providers"].items():
+        ready = "ready" if info.get("key_set") or not info.get("key_env") else f"missing {' or '.join(info['key_env'])}"
+        reach = report.get("reachable", {}).get(name)
+        extra = f", {reach}" if reach else ""
+        print(f"  {name:<10} {info.get('wire', ''):<18} {ready}{extra}")
+    for k, v in report["overrides"].items():
+        print(f"override: {k}={v}")
+    return 0
+
+
+def _validate(args: argparse.Namespace) -> int:
+    from ..catalog import find_catalog, validate_catalog
+
+    root = find_catalog(args.catalog)
+    problems = validate_catalog(args.catalog)
+    if problems:
+        print(f"{root}: {len(problems)} problem(s)")
+        for p in problems:
+            print(f"  - {p}")
+        return 1
+    print(f"{root}: ok")
+    return 0
+
+
+def register(groups: CommandGroups) -> None:
+    top = groups.top
+    for name, func, helptext in (
+        ("invoke", _invoke, "invoke a skill and print the result as JSON"),
+        ("explain", _explain, "print the routing plan for a skill call, calling nothing"),
+    ):
+        p = groups.add(top, name, help=helptext)
+        p.add_argument("skill_id")
+        src = p.add_mutually_exclusive_group()
+        src.add_argument("--payload", default="{}", help="the payload as a JSON object")
+        src.add_argument("--payload-file", help="read the payload from a JSON file ('-' for stdin)")
+        p.add_argument("--context", help="call context as JSON, e.g. '{\"preferred_model\": \"gpt-4o\"}'")
+        if name == "invoke":
+            p.add_argument("--agent", help="agent name recorded in the ledger")
+            p.add_argument("--run-id", help="run id (default: a new one)")
+        p.set_defaults(func=func)
+    p = groups.add(top, "run", help="run a MAG or SAG agent from the catalog")
+    p.add_argument("agent_id")
+    src = p.add_mutually_exclusive_group()
+    src.add_argument("--payload", default="{}")
+    src.add_argument("--payload-file")
+    p.set_defaults(func=_run_agent)
+    p = groups.add(top, "doctor", help="which providers are configured (never printing a key)")
+    p.add_argument("--probe", action="store_true", help="also try to reach each configured provider")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=_doctor)
+    cat = groups.group("catalog", help="catalog commands")
+    p = groups.add(cat, "validate", help="list every problem in the catalog with its file")
+    p.set_defaults(func=_validate)

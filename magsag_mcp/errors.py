@@ -1,0 +1,303 @@
+"""Every error magsag-mcp raises, in one small tree.
+
+Provider errors are converted once, at the HTTP boundary (``providers/http_errors.py`` and each wire
+format's ``map_error``), and nowhere else. Each class knows two things the cascade needs:
+``retryable`` (try the same target again after a wait) and ``moves_on`` (try the next target).
+
+    MagsagError
+    ├── ConfigError                  bad catalog file, env var or CLI/tool argument (fix the config)
+    │   └── CatalogError             a catalog YAML file is malformed or invalid
+    ├── InputError                   the caller's request is wrong (fix the call)
+    │   ├── UnknownSkillError
+    │   └── PayloadError             payload misses a field or fails the skill's input_schema
+    ├── PolicyDenied                 governance forbids the model (not retried, not a provider error)
+    ├── BudgetExceeded               a spend limit would be crossed (not retried, not a provider error)
+    ├── LedgerError                  the usage database cannot be opened, read or written
+    └── ProviderError                a provider call failed                  retryable  moves_on
+        ├── AuthenticationError      401, bad or missing key                   no         yes
+        ├── PermissionDeniedError    403                                       no         yes
+        ├── ModelNotFoundError       404, unknown model/deployment             no         yes
+        ├── BadRequestError          400 caused by our request                 no         no
+        │   └── ContextTooLongError  prompt exceeds the window                 no         yes
+        ├── ContentFilteredError     safety filter on prompt or answer         no         yes
+        ├── RateLimitError           429 that will clear (retry_after)         yes        yes
+        │   └── QuotaExhaustedError  429 that will not clear soon              no         yes
+        ├── ServerError              5xx                                       yes        yes
+        │   └── OverloadedError      529 / overloaded / 503 UNAVAILABLE        yes        yes
+        ├── ProviderTimeoutError     connect/read/idle timeout                 yes        yes
+        ├── ProviderConnectionError  refused, reset, dropped mid-stream        yes        yes
+        ├── MalformedResponseError   body is not what the API documents        no         yes
+        │   └── InvalidOutputError   model broke the requested JSON output     no         yes
+        └── UnsupportedFeatureError  target cannot honour a required feature   no         yes
+
+``AllTargetsFailed`` is raised when the cascade runs out: it is an instance of *both*
+``AllTargetsFailed`` and the last attempt's class, so ``except RateLimitError`` keeps working for
+callers that route to a single model, while ``err.attempts`` carries every attempt.
+
+Messages never contain secrets: :func:`redact` scrubs anything that looks like a key before a
+message is built from a provider's body.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any, ClassVar
+
+__all__ = [
+    "MagsagError",
+    "ConfigError",
+    "CatalogError",
+    "InputError",
+    "UnknownSkillError",
+    "PayloadError",
+    "PolicyDenied",
+    "BudgetExceeded",
+    "LedgerError",
+    "ProviderError",
+    "AuthenticationError",
+    "PermissionDeniedError",
+    "ModelNotFoundError",
+    "BadRequestError",
+    "ContextTooLongError",
+    "ContentFilteredError",
+    "RateLimitError",
+    "QuotaExhaustedError",
+    "ServerError",
+    "OverloadedError",
+    "ProviderTimeoutError",
+    "ProviderConnectionError",
+    "MalformedResponseError",
+    "InvalidOutputError",
+    "UnsupportedFeatureError",
+    "AllTargetsFailed",
+    "redact",
+    "register_secret",
+]
+
+
+# --- secrets -------------------------------------------------------------------------------------
+
+_KNOWN_SECRETS: set[str] = set()
+_SECRET_PATTERNS = re.compile(
+    r"(sk-[A-Za-z0-9_\-]{8,}|sk-ant-[A-Za-z0-9_\-]{8,}|AIza[0-9A-Za-z_\-]{20,}"
+    r"|(?i:bearer)\s+[A-Za-z0-9._\-]{8,}|(?i:(?:api[-_]?key|x-api-key|x-goog-api-key)[\"']?\s*[:=]\s*[\"']?)[A-Za-z0-9._\-]{8,})"
+)
+
+
+def register_secret(value: str | None) -> None:
+    """Remember a credential so that :func:`redact` removes it verbatim wherever it appears."""
+    if value and len(value) >= 6:
+        _KNOWN_SECRETS.add(value)
+
+
+def redact(text: str) -> str:
+    """Remove API keys (known ones verbatim, and anything shaped like one) from ``text``."""
+    if not text:
+        return text
+    for secret in _KNOWN_SECRETS:
+        if secret in text:
+            text = text.replace(secret, "[REDACTED]")
+    return _SECRET_PATTERNS.sub("[REDACTED]", text)
+
+
+# --- the tree ------------------------------------------------------------------------------------
+
+
+class MagsagError(Exception):
+    """Base of every error magsag-mcp raises on purpose."""
+
+    #: short stable name used in the ledger, CLI JSON and MCP tool errors
+    kind: ClassVar[str] = "error"
+
+    def __init__(self, message: str, **details: Any) -> None:
+        message = redact(message)
+        super().__init__(message)
+        self.message = message
+        self.details: dict[str, Any] = details
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"type": self.kind, "message": self.message, **self.details}
+
+
+class ConfigError(MagsagError):
+    kind = "config_error"
+
+
+class CatalogError(ConfigError):
+    kind = "catalog_error"
+
+    def __init__(self, message: str, *, problems: list[str] | None = None, **details: Any) -> None:
+        super().__init__(message, **details)
+        self.problems = problems or [message]
+
+
+class InputError(MagsagError):
+    kind = "input_error"
+
+
+class UnknownSkillError(InputError):
+    kind = "unknown_skill"
+
+
+class PayloadError(InputError):
+    kind = "invalid_payload"
+
+
+class PolicyDenied(MagsagError):
+    kind = "policy_denied"
+
+    def __init__(self, message: str, *, policy: str, **details: Any) -> None:
+        super().__init__(message, policy=policy, **details)
+        self.policy = policy
+
+
+class BudgetExceeded(MagsagError):
+    kind = "budget_exceeded"
+
+    def __init__(self, message: str, *, policy: str, **details: Any) -> None:
+        super().__init__(message, policy=policy, **details)
+        self.policy = policy
+
+
+class LedgerError(MagsagError):
+    kind = "ledger_error"
+
+
+class ProviderError(MagsagError):
+    """A call to a provider failed. ``status`` is the HTTP status when there was one."""
+
+    kind = "provider_error"
+    retryable: ClassVar[bool] = False
+    moves_on: ClassVar[bool] = True
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        provider: str | None = None,
+        model: str | None = None,
+        status: int | None = None,
+        retry_after: float | None = None,
+        **details: Any,
+    ) -> None:
+        super().__init__(message, **details)
+        self.provider = provider
+        self.model = model
+        self.status = status
+        self.retry_after = retry_after
+        self.attempts: list[Any] = []
+
+    def to_dict(self) -> dict[str, Any]:
+        data = super().to_dict()
+        data.update(provider=self.provider, model=self.model, status=self.status)
+        if self.retry_after is not None:
+            data["retry_after"] = self.retry_after
+        return data
+
+
+class AuthenticationError(ProviderError):
+    kind = "authentication_error"
+
+
+class PermissionDeniedError(ProviderError):
+    kind = "permission_denied"
+
+
+class ModelNotFoundError(ProviderError):
+    kind = "model_not_found"
+
+
+class BadRequestError(ProviderError):
+    kind = "bad_request"
+    moves_on = False
+
+
+class ContextTooLongError(BadRequestError):
+    kind = "context_too_long"
+    moves_on = True
+
+
+class ContentFilteredError(ProviderError):
+    kind = "content_filtered"
+
+
+class RateLimitError(ProviderError):
+    kind = "rate_limited"
+    retryable = True
+
+
+class QuotaExhaustedError(RateLimitError):
+    kind = "quota_exhausted"
+    retryable = False
+
+
+class ServerError(ProviderError):
+    kind = "server_error"
+    retryable = True
+
+
+class OverloadedError(ServerError):
+    kind = "overloaded"
+
+
+class ProviderTimeoutError(ProviderError):
+    kind = "timeout"
+    retryable = True
+
+
+class ProviderConnectionError(ProviderError):
+    kind = "connection_error"
+    retryable = True
+
+
+class MalformedResponseError(ProviderError):
+    kind = "malformed_response"
+
+
+class InvalidOutputError(MalformedResponseError):
+    kind = "invalid_output"
+
+
+class UnsupportedFeatureError(ProviderError):
+    kind = "unsupported_feature"
+
+
+class AllTargetsFailed(MagsagError):
+    """Every candidate was tried or skipped and none answered.
+
+    Use :meth:`build`: the instance is also of the last attempt's error class.
+    """
+
+    kind = "all_targets_failed"
+    _combined: ClassVar[dict[type[BaseException], type[AllTargetsFailed]]] = {}
+
+    attempts: list[Any]
+    last_error: BaseException | None
+
+    @classmethod
+    def build(
+        cls, message: str, *, attempts: list[Any], last_error: BaseException | None
+    ) -> AllTargetsFailed:
+        base = type(last_error) if isinstance(last_error, MagsagError) else None
+        if base is None or isinstance(last_error, AllTargetsFailed):
+            err = cls(message)
+        else:
+            combined = cls._combined.get(base)
+            if combined is None:
+                combined = type(f"AllTargetsFailed[{base.__name__}]", (cls, base), {"kind": cls.kind})
+                cls._combined[base] = combined
+            err = combined.__new__(combined)
+            MagsagError.__init__(err, message)
+            # Carry the last error's provider fields so `except RateLimitError as e: e.retry_after` works.
+            for attr in ("provider", "model", "status", "retry_after"):
+                setattr(err, attr, getattr(last_error, attr, None))
+        err.attempts = attempts
+        err.last_error = last_error
+        err.details["last_error_type"] = getattr(last_error, "kind", type(last_error).__name__) if last_error else None
+        return err
+
+    def to_dict(self) -> dict[str, Any]:
+        data = MagsagError.to_dict(self)
+        data["type"] = self.kind
+        data["attempts"] = [a.to_dict() if hasattr(a, "to_dict") else a for a in self.attempts]
+        return data

@@ -1,0 +1,97 @@
+"""Provider registry: name -> factory, imported lazily so that start-up stays light.
+
+Add a provider by registering ``"name": "module:Class"`` (or calling :func:`register_provider`);
+the class takes ``(env, transport)`` and does no I/O in its constructor.
+"""
+
+from __future__ import annotations
+
+import importlib
+from collections.abc import Callable, Mapping
+from typing import Any
+
+from ..errors import ConfigError
+from ..transport import Transport
+from .base import Capabilities, Endpoint, HTTPProvider, Provider, WireFormat
+
+__all__ = [
+    "Capabilities",
+    "Endpoint",
+    "HTTPProvider",
+    "Provider",
+    "WireFormat",
+    "ProviderSet",
+    "register_provider",
+    "provider_names",
+    "canonical_provider",
+]
+
+ProviderFactory = Callable[[Mapping[str, str], Transport], Provider]
+
+_REGISTRY: dict[str, str | ProviderFactory] = {
+    "openai": "magsag_mcp.providers.openai:OpenAIProvider",
+    "azure": "magsag_mcp.providers.openai:AzureProvider",
+    "compat": "magsag_mcp.providers.openai:CompatProvider",
+    "local": "magsag_mcp.providers.local:LocalProvider",
+    "anthropic": "magsag_mcp.providers.anthropic:AnthropicProvider",
+    "google": "magsag_mcp.providers.gemini:GeminiProvider",
+    "fake": "magsag_mcp.providers.fake:FakeProvider",
+}
+
+_ALIASES = {
+    "gemini": "google",
+    "ollama": "local",
+    "vllm": "local",
+    "lmstudio": "local",
+    "azure_openai": "azure",
+    "azure-openai": "azure",
+    "claude": "anthropic",
+}
+
+
+def register_provider(name: str, factory: str | ProviderFactory) -> None:
+    _REGISTRY[name] = factory
+
+
+def provider_names() -> list[str]:
+    return sorted(_REGISTRY)
+
+
+def canonical_provider(name: str) -> str:
+    """The registered name for ``name`` (aliases such as ``gemini`` or ``ollama`` accepted)."""
+    key = name.strip().lower()
+    key = _ALIASES.get(key, key)
+    if key not in _REGISTRY:
+        raise ConfigError(
+            f"unknown provider {name!r}; use one of: {', '.join(provider_names())}",
+            provider=name,
+        )
+    return key
+
+
+def _load(name: str) -> ProviderFactory:
+    factory = _REGISTRY[name]
+    if isinstance(factory, str):
+        module, _, attr = factory.partition(":")
+        factory = getattr(importlib.import_module(module), attr)
+        _REGISTRY[name] = factory
+    return factory
+
+
+class ProviderSet:
+    """The providers of one service: created on first use, sharing one :class:`Transport`."""
+
+    def __init__(self, env: Mapping[str, str], transport: Transport) -> None:
+        self.env = env
+        self.transport = transport
+        self._instances: dict[str, Provider] = {}
+
+    def get(self, name: str) -> Provider:
+        provider = self._instances.get(name)
+        if provider is None:
+            provider = _load(canonical_provider(name))(self.env, self.transport)
+            self._instances[name] = provider
+        return provider
+
+    def describe(self) -> dict[str, dict[str, Any]]:
+        return {name: self.get(name).describe() for name in provider_names()}

@@ -1,0 +1,284 @@
+"""The provider interface: a *wire format* carried over an *endpoint*.
+
+A :class:`WireFormat` knows one API's JSON (request body, response, stream events, error bodies).
+An :class:`Endpoint` knows where that API lives and how to authenticate (base URL, headers, API
+version). :class:`HTTPProvider` joins the two and owns the flow of one HTTP call. Azure, local and
+compat are endpoints of the OpenAI formats, not copies of them; Anthropic and Gemini each add one
+format module and one endpoint.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from abc import ABC, abstractmethod
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass, fields, replace
+from typing import Any, ClassVar
+
+from ..errors import AuthenticationError, InvalidOutputError, ProviderError
+from ..transport import HttpResponse, SSEEvent, Timeouts, Transport
+from ..types import LLMRequest, LLMResult, Target
+
+#: called with progress while a stream comes in: ("delta", {"chars": n}) and similar
+ProgressCallback = Callable[[str, dict[str, Any]], Awaitable[None] | None]
+
+
+@dataclass(slots=True, frozen=True)
+class Capabilities:
+    tools: bool = True
+    json: bool = True
+    json_schema: bool = True
+    streaming: bool = True
+
+    def missing(self, needs: set[str]) -> list[str]:
+        return sorted(n for n in needs if not getattr(self, n))
+
+
+_CAP_FIELDS = {f.name for f in fields(Capabilities)}
+
+
+class StreamAccumulator(ABC):
+    """Folds a provider's SSE events into one :class:`LLMResult`.
+
+    :meth:`feed` returns the text delta carried by the event ('' when none). :meth:`finish` raises
+    :class:`~magsag_mcp.errors.ProviderConnectionError` when the stream ended before the vendor's
+    terminal event: a truncated answer is a failed attempt, never a result.
+    """
+
+    @abstractmethod
+    def feed(self, event: SSEEvent) -> str: ...
+
+    @abstractmethod
+    def finish(self) -> LLMResult: ...
+
+
+class WireFormat(ABC):
+    """One vendor API's JSON. Pure functions of data: no I/O, no configuration."""
+
+    name: ClassVar[str]
+
+    @abstractmethod
+    def path(self, model: str, *, stream: bool) -> str:
+        """Path below the endpoint's base URL, e.g. ``/chat/completions``."""
+
+    def stream_params(self) -> dict[str, str]:
+        """Extra query parameters for a streamed call (Gemini wants ``alt=sse``)."""
+        return {}
+
+    @abstractmethod
+    def build_body(self, request: LLMRequest, model: str, *, stream: bool) -> dict[str, Any]: ...
+
+    @abstractmethod
+    def parse_response(self, data: Any, *, provider: str, model: str) -> LLMResult: ...
+
+    @abstractmethod
+    def accumulator(self, *, provider: str, model: str) -> StreamAccumulator: ...
+
+    @abstractmethod
+    def map_error(self, response: HttpResponse, *, provider: str, model: str) -> ProviderError: ...
+
+
+class Endpoint(ABC):
+    """Where an API lives and how to authenticate to it. Reads its settings from ``env``."""
+
+    #: provider name as used in targets (``openai``, ``azure``, ...)
+    provider: ClassVar[str]
+    #: env var that names the key, for error messages and ``magsag doctor``
+    key_env: ClassVar[tuple[str, ...]] = ()
+    #: timeouts suited to this endpoint (local generation is slow)
+    timeouts: ClassVar[Timeouts | None] = None
+    #: a cheap GET below the base URL that proves the endpoint answers (``magsag doctor --probe``)
+    probe_path: ClassVar[str] = "/models"
+
+    def __init__(self, env: Mapping[str, str]) -> None:
+        self.env = env
+
+    @abstractmethod
+    def base_url(self, target: Target) -> str: ...
+
+    def api_key(self) -> str | None:
+        for name in self.key_env:
+            value = self.env.get(name)
+            if value:
+                return value
+        return None
+
+    def require_key(self, model: str) -> str:
+        key = self.api_key()
+        if not key:
+            names = " or ".join(self.key_env)
+            raise AuthenticationError(
+                f"{self.provider}: no API key; set {names} in the environment", provider=self.provider, model=model
+            )
+        return key
+
+    @abstractmethod
+    def headers(self, model: str) -> dict[str, str]: ...
+
+    def url(self, wire: WireFormat, target: Target, *, stream: bool) -> tuple[str, dict[str, str]]:
+        params = wire.stream_params() if stream else {}
+        return self.base_url(target).rstrip("/") + wire.path(target.model, stream=stream), params
+
+    def describe(self) -> dict[str, Any]:
+        """What ``magsag doctor`` shows: never the key itself."""
+        return {"key_env": list(self.key_env), "key_set": self.api_key() is not None}
+
+
+class Provider(ABC):
+    """What the router calls. Constructors do no I/O."""
+
+    name: str
+
+    @abstractmethod
+    def capabilities(self, target: Target) -> Capabilities: ...
+
+    @abstractmethod
+    async def complete(
+        self, request: LLMRequest, target: Target, *, progress: ProgressCallback | None = None
+    ) -> LLMResult: ...
+
+    def unavailable(self, target: Target) -> str | None:
+        """Why this target cannot be called at all (no key, no endpoint), or None. No I/O."""
+        return None
+
+    def describe(self) -> dict[str, Any]:
+        return {}
+
+    async def probe(self) -> str:
+        """Whether the provider answers (no model is called, nothing is spent)."""
+        return "not probed"
+
+
+class HTTPProvider(Provider):
+    """A wire format over an endpoint, through the shared :class:`Transport`."""
+
+    caps: Capabilities = Capabilities()
+
+    def __init__(self, wire: WireFormat, endpoint: Endpoint, transport: Transport) -> None:
+        self.wire = wire
+        self.endpoint = endpoint
+        self.transport = transport
+        self.name = endpoint.provider
+
+    def capabilities(self, target: Target) -> Capabilities:
+        # A target may declare what its server lacks: params: {capabilities: {tools: false}}
+        declared = target.param_dict().get("capabilities")
+        if isinstance(declared, dict):
+            return replace(self.caps, **{k: bool(v) for k, v in declared.items() if k in _CAP_FIELDS})
+        return self.caps
+
+    def unavailable(self, target: Target) -> str | None:
+        try:
+            self.endpoint.base_url(target)
+            if self.endpoint.key_env and type(self.endpoint).headers is not Endpoint.headers:
+                self.endpoint.headers(target.model)
+        except ProviderError as exc:
+            return exc.message
+        return None
+
+    def describe(self) -> dict[str, Any]:
+        return {"wire": self.wire.name, **self.endpoint.describe()}
+
+    async def probe(self) -> str:
+        target = Target(self.name, "probe")
+        try:
+            url = self.endpoint.base_url(target).rstrip("/") + self.endpoint.probe_path
+            resp = await self.transport.get(url, headers=self.endpoint.headers("probe"), timeouts=Timeouts(3.0, 5.0))
+        except ProviderError as exc:
+            return f"unreachable: {exc.message}"
+        return "reachable" if resp.status < 400 else f"answered HTTP {resp.status}"
+
+    async def complete(
+        self, request: LLMRequest, target: Target, *, progress: ProgressCallback | None = None
+    ) -> LLMResult:
+        return await self.call(self.wire, request, target, progress=progress)
+
+    async def call(
+        self,
+        wire: WireFormat,
+        request: LLMRequest,
+        target: Target,
+        *,
+        progress: ProgressCallback | None = None,
+    ) -> LLMResult:
+        started = time.perf_counter()
+        model = target.model
+        headers = self.endpoint.headers(model)
+        url, params = self.endpoint.url(wire, target, stream=request.stream)
+        body = wire.build_body(request, model, stream=request.stream)
+        timeouts = self.endpoint.timeouts
+        if request.stream:
+            result = await self._stream(wire, url, body, headers, params, timeouts, model, progress)
+        else:
+            resp = await self.transport.post_json(url, body, headers=headers, params=params or None, timeouts=timeouts)
+            if resp.status >= 400:
+                raise _stamp(wire.map_error(resp, provider=self.name, model=model), self.name, model)
+            try:
+                result = wire.parse_response(resp.json(), provider=self.name, model=model)
+            except ProviderError as exc:
+                raise _stamp(exc, self.name, model) from None
+        result.latency_ms = (time.perf_counter() - started) * 1000.0
+        if request.json_output or request.json_schema is not None:
+            result.parsed = parse_json_output(result, self.name)
+        return result
+
+    async def _stream(
+        self,
+        wire: WireFormat,
+        url: str,
+        body: dict[str, Any],
+        headers: dict[str, str],
+        params: dict[str, str],
+        timeouts: Timeouts | None,
+        model: str,
+        progress: ProgressCallback | None,
+    ) -> LLMResult:
+        async with self.transport.stream_sse(
+            url, body, headers=headers, params=params or None, timeouts=timeouts
+        ) as resp:
+            if resp.status >= 400:
+                raise _stamp(wire.map_error(resp.as_http_response(), provider=self.name, model=model), self.name, model)
+            acc = wire.accumulator(provider=self.name, model=model)
+            chars = 0
+            try:
+                async for event in resp.events():
+                    delta = acc.feed(event)
+                    if delta and progress is not None:
+                        chars += len(delta)
+                        maybe = progress("delta", {"chars": chars})
+                        if maybe is not None:
+                            await maybe
+                return acc.finish()
+            except ProviderError as exc:
+                raise _stamp(exc, self.name, model) from None
+
+
+def _stamp(exc: ProviderError, provider: str, model: str) -> ProviderError:
+    if exc.provider is None:
+        exc.provider = provider
+    if exc.model is None:
+        exc.model = model
+    return exc
+
+
+def parse_json_output(result: LLMResult, provider: str) -> Any:
+    """The model was asked for JSON: parse it, or fail so the cascade can move on."""
+    text = result.text.strip()
+    if text.startswith("```"):
+        # Some models fence JSON even in JSON mode; the fence is not part of the document.
+        text = text.strip("`")
+        if text.startswith("json"):
+            text = text[4:]
+        text = text.strip()
+    if not text and result.tool_calls:
+        return None
+    try:
+        return json.loads(text)
+    except ValueError as exc:
+        raise InvalidOutputError(
+            f"{provider}:{result.model} was asked for JSON but returned invalid JSON ({exc.msg} at "
+            f"char {exc.pos}): {result.text[:120]!r}",
+            provider=provider,
+            model=result.model,
+        ) from None

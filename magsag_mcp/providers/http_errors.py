@@ -1,0 +1,142 @@
+"""HTTP status and rate-limit headers -> :mod:`magsag_mcp.errors`, shared by every wire format.
+
+Each format extracts the vendor's error ``message`` and ``code``/``type`` from its own body shape and
+then calls :func:`error_for` with them; vendor-specific codes are refined there.
+"""
+
+from __future__ import annotations
+
+import email.utils
+import re
+import time
+from collections.abc import Mapping
+
+from ..errors import (
+    AuthenticationError,
+    BadRequestError,
+    ContentFilteredError,
+    ContextTooLongError,
+    ModelNotFoundError,
+    OverloadedError,
+    PermissionDeniedError,
+    ProviderError,
+    QuotaExhaustedError,
+    RateLimitError,
+    ServerError,
+)
+
+#: a 429 whose wait is longer than this is treated as quota exhaustion: move on, don't wait
+LONG_WAIT_SECONDS = 60.0
+
+_DURATION = re.compile(r"^(?:(\d+(?:\.\d+)?)h)?(?:(\d+(?:\.\d+)?)m(?!s))?(?:(\d+(?:\.\d+)?)s)?(?:(\d+(?:\.\d+)?)ms)?$")
+
+_CONTEXT_HINTS = (
+    "context_length_exceeded",
+    "context length",
+    "maximum context",
+    "too many tokens",
+    "prompt is too long",
+    "input is too long",
+    "exceeds the context window",
+    "token count",
+    "string_above_max_length",
+)
+_QUOTA_HINTS = ("insufficient_quota", "quota", "billing", "credit balance", "exceeded your current")
+
+
+def parse_retry_after(headers: Mapping[str, str], *, now: float | None = None) -> float | None:
+    """Seconds to wait, from ``retry-after-ms``, ``Retry-After`` (seconds or HTTP date) or
+    ``x-ratelimit-reset-requests`` / ``-tokens`` (OpenAI's ``1m30s``/``250ms`` durations)."""
+    value = _get(headers, "retry-after-ms")
+    if value:
+        try:
+            return max(0.0, float(value) / 1000.0)
+        except ValueError:
+            pass
+    value = _get(headers, "retry-after")
+    if value:
+        value = value.strip()
+        try:
+            return max(0.0, float(value))
+        except ValueError:
+            parsed = email.utils.parsedate_to_datetime(value) if _looks_like_date(value) else None
+            if parsed is not None:
+                current = time.time() if now is None else now
+                return max(0.0, parsed.timestamp() - current)
+    waits = [
+        w
+        for w in (
+            parse_duration(_get(headers, "x-ratelimit-reset-requests")),
+            parse_duration(_get(headers, "x-ratelimit-reset-tokens")),
+        )
+        if w is not None
+    ]
+    return max(waits) if waits else None
+
+
+def parse_duration(value: str | None) -> float | None:
+    """OpenAI's reset durations: ``6m0s``, ``1s``, ``250ms``, ``0.5s``, or a bare number of seconds."""
+    if not value:
+        return None
+    value = value.strip()
+    try:
+        return max(0.0, float(value))
+    except ValueError:
+        pass
+    m = _DURATION.match(value)
+    if not m or not any(m.groups()):
+        return None
+    h, mi, s, ms = (float(g) if g else 0.0 for g in m.groups())
+    return h * 3600 + mi * 60 + s + ms / 1000.0
+
+
+def _looks_like_date(value: str) -> bool:
+    return any(c.isalpha() for c in value)
+
+
+def _get(headers: Mapping[str, str], name: str) -> str | None:
+    value = headers.get(name)
+    if value is None:
+        # plain dicts in tests are case-sensitive; aiohttp's CIMultiDict is not
+        for k, v in headers.items():
+            if k.lower() == name:
+                return v
+    return value
+
+
+def error_for(
+    status: int,
+    message: str,
+    *,
+    headers: Mapping[str, str],
+    provider: str,
+    model: str,
+    code: str | None = None,
+) -> ProviderError:
+    """The error class for an HTTP failure, refined by the vendor's error code and message."""
+    code_l = (code or "").lower()
+    msg_l = message.lower()
+    text = f"{provider}:{model}: HTTP {status}: {message}" if message else f"{provider}:{model}: HTTP {status}"
+    kw = {"provider": provider, "model": model, "status": status, "code": code}
+    if status == 429 or code_l in ("rate_limit_exceeded", "rate_limit_error", "resource_exhausted"):
+        wait = parse_retry_after(headers)
+        if any(h in code_l or h in msg_l for h in _QUOTA_HINTS) or (wait is not None and wait > LONG_WAIT_SECONDS):
+            return QuotaExhaustedError(text, retry_after=wait, **kw)
+        return RateLimitError(text, retry_after=wait, **kw)
+    if any(h in code_l or h in msg_l for h in _CONTEXT_HINTS) or status == 413:
+        return ContextTooLongError(text, **kw)
+    if "content_filter" in code_l or "content_policy" in code_l or "safety" in code_l:
+        return ContentFilteredError(text, **kw)
+    if status == 401:
+        return AuthenticationError(text, **kw)
+    if status == 403:
+        return PermissionDeniedError(text, **kw)
+    if status == 404:
+        return ModelNotFoundError(text, **kw)
+    if status in (400, 409, 422):
+        return BadRequestError(text, **kw)
+    if status in (503, 529) or "overloaded" in code_l:
+        return OverloadedError(text, retry_after=parse_retry_after(headers), **kw)
+    if status >= 500:
+        return ServerError(text, retry_after=parse_retry_after(headers), **kw)
+    return BadRequestError(text, **kw)

@@ -1,0 +1,111 @@
+"""The ``local`` provider: Ollama, vLLM, LM Studio and friends on the user's own machine.
+
+It prefers the OpenAI Responses API. When the server shows it has no Responses endpoint (404, 405,
+501, or a 400 that says the endpoint is unsupported) it switches to Chat Completions, remembers
+that for the base URL, and says so in the result's warnings. A 400 about the request itself is
+not a reason to switch: it is raised like any bad request.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from urllib.parse import urlsplit
+
+from ..errors import ModelNotFoundError, ProviderError
+from ..transport import Timeouts, Transport
+from ..types import LLMRequest, LLMResult, Target
+from .base import Endpoint, HTTPProvider, ProgressCallback
+from .openai_chat import ChatCompletionsFormat
+from .openai_responses import ResponsesFormat
+
+DEFAULT_LOCAL_BASE_URL = "http://localhost:11434/v1"
+
+_UNSUPPORTED = re.compile(
+    r"(unsupported|not supported|not implemented|unknown (endpoint|route|url|path)|no route|"
+    r"not found|invalid (endpoint|url|path)|unrecognized request url)",
+    re.IGNORECASE,
+)
+_ABOUT_ENDPOINT = re.compile(r"(endpoint|route|url|path|/responses|responses api|method)", re.IGNORECASE)
+
+
+def _with_v1(url: str) -> str:
+    """``http://localhost:11434`` (as the guide writes it) means the server's ``/v1`` API."""
+    parts = urlsplit(url)
+    if parts.path in ("", "/"):
+        return url.rstrip("/") + "/v1"
+    return url
+
+
+class LocalEndpoint(Endpoint):
+    provider = "local"
+    key_env = ("MAGSAG_LOCAL_LLM_API_KEY",)
+    # Local generation on a laptop can take minutes; a connection refused should fail fast.
+    timeouts = Timeouts(connect=5.0, read=600.0)
+
+    def base_url(self, target: Target) -> str:
+        if target.base_url:
+            return _with_v1(target.base_url)
+        explicit = self.env.get("MAGSAG_LOCAL_LLM_BASE_URL")
+        if explicit:
+            return explicit
+        ollama = self.env.get("OLLAMA_BASE_URL")
+        if ollama:
+            return ollama.rstrip("/") + "/v1"
+        return DEFAULT_LOCAL_BASE_URL
+
+    def headers(self, model: str) -> dict[str, str]:
+        key = self.api_key()
+        return {"Authorization": f"Bearer {key}"} if key else {}
+
+
+def lacks_responses_api(exc: ProviderError) -> bool:
+    """True when the error says the server has no Responses endpoint (not that our call was bad)."""
+    if exc.status in (405, 501):
+        return True
+    if exc.status == 404:
+        # A 404 naming the model is "model not found", which chat completions would repeat.
+        return not _names_model(exc)
+    if exc.status == 400:
+        return bool(_UNSUPPORTED.search(exc.message) and _ABOUT_ENDPOINT.search(exc.message))
+    return False
+
+
+def _names_model(exc: ProviderError) -> bool:
+    text = exc.message.split(": HTTP 404", 1)[-1].lower()
+    return "model" in text and (exc.model or "").lower() in text
+
+
+class LocalProvider(HTTPProvider):
+    def __init__(self, env: Mapping[str, str], transport: Transport) -> None:
+        super().__init__(ResponsesFormat(), LocalEndpoint(env), transport)
+        self.chat = ChatCompletionsFormat(max_tokens_field="max_tokens")
+        #: base URLs known to lack the Responses API (per process)
+        self.chat_only: set[str] = set()
+
+    async def complete(
+        self, request: LLMRequest, target: Target, *, progress: ProgressCallback | None = None
+    ) -> LLMResult:
+        base = self.endpoint.base_url(target)
+        if target.param_dict().get("api") == "chat" or base in self.chat_only:
+            result = await self.call(self.chat, request, target, progress=progress)
+            if base in self.chat_only:
+                result.warnings.append(f"local server at {base} has no Responses API; used chat completions")
+            return result
+        try:
+            result = await self.call(self.wire, request, target, progress=progress)
+        except ProviderError as exc:
+            if not lacks_responses_api(exc):
+                if exc.status == 404:
+                    raise ModelNotFoundError(exc.message, provider=self.name, model=target.model, status=404) from None
+                raise
+            self.chat_only.add(base)
+            result = await self.call(self.chat, request, target, progress=progress)
+            result.warnings.append(
+                f"local server at {base} rejected the Responses API (HTTP {exc.status}); "
+                "fell back to chat completions and will use them from now on"
+            )
+            return result
+        if request.stop:
+            result.warnings.append("the Responses API has no stop sequences; 'stop' was not sent")
+        return result

@@ -1,0 +1,279 @@
+"""Wire format: OpenAI Chat Completions (``POST /chat/completions``).
+
+Spoken by OpenAI, Azure OpenAI, vLLM, Ollama, LM Studio and most compatible servers; the endpoint
+decides where it goes and which token-limit field the server understands.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from ..errors import ContentFilteredError, MalformedResponseError, ProviderConnectionError, ProviderError
+from ..transport import HttpResponse, SSEEvent
+from ..types import FinishReason, LLMRequest, LLMResult, Message, ToolCall, Usage
+from .base import StreamAccumulator, WireFormat
+from .http_errors import error_for
+
+_FINISH: dict[str | None, FinishReason] = {
+    "stop": "stop",
+    "length": "length",
+    "tool_calls": "tool_calls",
+    "function_call": "tool_calls",
+    "content_filter": "content_filter",
+}
+
+
+def parse_arguments(raw: Any, *, provider: str, model: str) -> dict[str, Any]:
+    """Tool-call arguments arrive as a JSON string; a model that breaks it is a malformed answer."""
+    if isinstance(raw, dict):
+        return raw
+    if raw in (None, ""):
+        return {}
+    try:
+        value = json.loads(raw)
+    except (TypeError, ValueError):
+        raise MalformedResponseError(
+            f"{provider}:{model} returned tool-call arguments that are not JSON: {str(raw)[:120]!r}",
+            provider=provider,
+            model=model,
+        ) from None
+    if not isinstance(value, dict):
+        raise MalformedResponseError(
+            f"{provider}:{model} returned tool-call arguments that are not a JSON object", provider=provider, model=model
+        )
+    return value
+
+
+def openai_error(response: HttpResponse, *, provider: str, model: str) -> ProviderError:
+    """``{"error": {"message", "type", "param", "code"}}``: shared by Chat Completions and Responses."""
+    message, code = "", None
+    try:
+        body = response.json()
+    except ProviderError:
+        body = None
+    if isinstance(body, dict):
+        err = body.get("error", body)
+        if isinstance(err, dict):
+            message = str(err.get("message") or "")
+            code = err.get("code") or err.get("type")
+            code = str(code) if code is not None else None
+        elif isinstance(err, str):
+            message = err
+        elif isinstance(body.get("detail"), str):  # some compatible servers (FastAPI) answer this way
+            message = body["detail"]
+    else:
+        message = response.text()[:300]
+    return error_for(response.status, message, headers=response.headers, provider=provider, model=model, code=code)
+
+
+def _message(msg: Message) -> dict[str, Any]:
+    if msg.role == "tool":
+        return {"role": "tool", "tool_call_id": msg.tool_call_id, "content": msg.content or ""}
+    if msg.role == "assistant" and msg.tool_calls:
+        return {
+            "role": "assistant",
+            "content": msg.content,
+            "tool_calls": [
+                {
+                    "id": tc.id,
+                    "type": "function",
+                    "function": {"name": tc.name, "arguments": json.dumps(tc.arguments)},
+                }
+                for tc in msg.tool_calls
+            ],
+        }
+    return {"role": msg.role, "content": msg.content or ""}
+
+
+def _tool_choice(choice: Any) -> Any:
+    if isinstance(choice, dict):
+        return {"type": "function", "function": {"name": choice["name"]}}
+    return choice
+
+
+class ChatCompletionsFormat(WireFormat):
+    name = "openai-chat"
+
+    def __init__(self, *, max_tokens_field: str = "max_completion_tokens") -> None:
+        # OpenAI and Azure take max_completion_tokens (o-series reject max_tokens); most local and
+        # compatible servers only know the older max_tokens.
+        self.max_tokens_field = max_tokens_field
+
+    def path(self, model: str, *, stream: bool) -> str:
+        return "/chat/completions"
+
+    def build_body(self, request: LLMRequest, model: str, *, stream: bool) -> dict[str, Any]:
+        messages: list[dict[str, Any]] = []
+        if request.system:
+            messages.append({"role": "system", "content": request.system})
+        messages.extend(_message(m) for m in request.messages)
+        body: dict[str, Any] = {"model": model, "messages": messages}
+        if request.max_tokens is not None:
+            body[self.max_tokens_field] = request.max_tokens
+        if request.temperature is not None:
+            body["temperature"] = request.temperature
+        if request.stop:
+            body["stop"] = request.stop
+        if request.tools:
+            body["tools"] = [
+                {
+                    "type": "function",
+                    "function": {"name": t.name, "description": t.description, "parameters": t.parameters},
+                }
+                for t in request.tools
+            ]
+        if request.tool_choice is not None:
+            body["tool_choice"] = _tool_choice(request.tool_choice)
+        if request.json_schema is not None:
+            body["response_format"] = {
+                "type": "json_schema",
+                "json_schema": {"name": request.json_schema_name, "schema": request.json_schema},
+            }
+        elif request.json_output:
+            body["response_format"] = {"type": "json_object"}
+        if stream:
+            body["stream"] = True
+            body["stream_options"] = {"include_usage": True}
+        if request.extra:
+            body.update(request.extra)
+        return body
+
+    def parse_response(self, data: Any, *, provider: str, model: str) -> LLMResult:
+        try:
+            choice = data["choices"][0]
+            message = choice["message"]
+        except (KeyError, IndexError, TypeError):
+            raise MalformedResponseError(
+                f"{provider}:{model}: chat completion without choices[0].message", provider=provider, model=model
+            ) from None
+        finish = _FINISH.get(choice.get("finish_reason"), "other")
+        if finish == "content_filter" and not message.get("content") and not message.get("tool_calls"):
+            raise ContentFilteredError(
+                f"{provider}:{model}: the answer was withheld by the provider's content filter",
+                provider=provider,
+                model=model,
+            )
+        calls = [
+            ToolCall(
+                id=tc.get("id") or f"call_{i}",
+                name=tc["function"]["name"],
+                arguments=parse_arguments(tc["function"].get("arguments"), provider=provider, model=model),
+            )
+            for i, tc in enumerate(message.get("tool_calls") or [])
+        ]
+        return LLMResult(
+            text=message.get("content") or "",
+            provider=provider,
+            model=data.get("model") or model,
+            usage=_usage(data.get("usage")),
+            tool_calls=calls,
+            finish_reason=finish,
+            response_id=data.get("id"),
+        )
+
+    def accumulator(self, *, provider: str, model: str) -> StreamAccumulator:
+        return _ChatStream(provider, model)
+
+    def map_error(self, response: HttpResponse, *, provider: str, model: str) -> ProviderError:
+        return openai_error(response, provider=provider, model=model)
+
+
+def _usage(raw: Any) -> Usage:
+    if not isinstance(raw, dict):
+        return Usage()
+    prompt_details = raw.get("prompt_tokens_details") or {}
+    completion_details = raw.get("completion_tokens_details") or {}
+    return Usage(
+        input_tokens=int(raw.get("prompt_tokens") or 0),
+        output_tokens=int(raw.get("completion_tokens") or 0),
+        cached_tokens=int(prompt_details.get("cached_tokens") or 0),
+        reasoning_tokens=int(completion_details.get("reasoning_tokens") or 0),
+    )
+
+
+class _ChatStream(StreamAccumulator):
+    """``chat.completion.chunk`` events, then (with include_usage) a usage chunk, then ``[DONE]``."""
+
+    def __init__(self, provider: str, model: str) -> None:
+        self.provider, self.model = provider, model
+        self.parts: list[str] = []
+        self.calls: dict[int, dict[str, Any]] = {}
+        self.finish_raw: str | None = None
+        self.usage: Usage | None = None
+        self.done = False
+        self.response_id: str | None = None
+        self.model_seen: str | None = None
+
+    def feed(self, event: SSEEvent) -> str:
+        if event.data == "[DONE]":
+            self.done = True
+            return ""
+        chunk = event.json()
+        if isinstance(chunk, dict) and "error" in chunk:
+            raise openai_error(
+                HttpResponse(500, {}, json.dumps(chunk).encode()), provider=self.provider, model=self.model
+            )
+        self.response_id = self.response_id or chunk.get("id")
+        self.model_seen = self.model_seen or chunk.get("model")
+        if chunk.get("usage"):
+            self.usage = _usage(chunk["usage"])
+        delta_text = ""
+        for choice in chunk.get("choices") or []:
+            delta = choice.get("delta") or {}
+            if delta.get("content"):
+                delta_text += delta["content"]
+            for tc in delta.get("tool_calls") or []:
+                slot = self.calls.setdefault(tc.get("index", 0), {"id": None, "name": "", "arguments": ""})
+                if tc.get("id"):
+                    slot["id"] = tc["id"]
+                fn = tc.get("function") or {}
+                if fn.get("name"):
+                    slot["name"] += fn["name"]
+                if fn.get("arguments"):
+                    slot["arguments"] += fn["arguments"]
+            if choice.get("finish_reason"):
+                self.finish_raw = choice["finish_reason"]
+        if delta_text:
+            self.parts.append(delta_text)
+        return delta_text
+
+    def finish(self) -> LLMResult:
+        if not self.done and self.finish_raw is None:
+            raise ProviderConnectionError(
+                f"{self.provider}:{self.model}: the stream ended before the answer was complete",
+                provider=self.provider,
+                model=self.model,
+            )
+        if not self.done:
+            # finish_reason came but neither the usage chunk nor [DONE] did: the connection dropped.
+            raise ProviderConnectionError(
+                f"{self.provider}:{self.model}: the stream ended before its final [DONE] event",
+                provider=self.provider,
+                model=self.model,
+            )
+        finish = _FINISH.get(self.finish_raw, "other")
+        text = "".join(self.parts)
+        if finish == "content_filter" and not text and not self.calls:
+            raise ContentFilteredError(
+                f"{self.provider}:{self.model}: the answer was withheld by the provider's content filter",
+                provider=self.provider,
+                model=self.model,
+            )
+        calls = [
+            ToolCall(
+                id=slot["id"] or f"call_{i}",
+                name=slot["name"],
+                arguments=parse_arguments(slot["arguments"], provider=self.provider, model=self.model),
+            )
+            for i, slot in sorted(self.calls.items())
+        ]
+        return LLMResult(
+            text=text,
+            provider=self.provider,
+            model=self.model_seen or self.model,
+            usage=self.usage or Usage(),
+            tool_calls=calls,
+            finish_reason=finish,
+            response_id=self.response_id,
+        )

@@ -1,0 +1,178 @@
+"""Wire format: OpenAI Responses (``POST /responses``).
+
+Used by OpenAI for models whose target asks for it (``params: {api: responses}``) and by the local
+provider first, falling back to Chat Completions on servers that lack it.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from ..errors import ContentFilteredError, MalformedResponseError, ProviderConnectionError, ProviderError
+from ..transport import HttpResponse, SSEEvent
+from ..types import FinishReason, LLMRequest, LLMResult, Message, ToolCall, Usage
+from .base import StreamAccumulator, WireFormat
+from .openai_chat import openai_error, parse_arguments
+
+
+def _items(msg: Message) -> list[dict[str, Any]]:
+    if msg.role == "tool":
+        return [{"type": "function_call_output", "call_id": msg.tool_call_id, "output": msg.content or ""}]
+    items: list[dict[str, Any]] = []
+    if msg.content:
+        items.append({"role": msg.role, "content": msg.content})
+    for tc in msg.tool_calls:
+        items.append(
+            {"type": "function_call", "call_id": tc.id, "name": tc.name, "arguments": json.dumps(tc.arguments)}
+        )
+    return items
+
+
+class ResponsesFormat(WireFormat):
+    name = "openai-responses"
+
+    def path(self, model: str, *, stream: bool) -> str:
+        return "/responses"
+
+    def build_body(self, request: LLMRequest, model: str, *, stream: bool) -> dict[str, Any]:
+        items: list[dict[str, Any]] = []
+        for m in request.messages:
+            items.extend(_items(m))
+        body: dict[str, Any] = {"model": model, "input": items, "store": False}
+        if request.system:
+            body["instructions"] = request.system
+        if request.max_tokens is not None:
+            body["max_output_tokens"] = request.max_tokens
+        if request.temperature is not None:
+            body["temperature"] = request.temperature
+        if request.tools:
+            body["tools"] = [
+                {"type": "function", "name": t.name, "description": t.description, "parameters": t.parameters}
+                for t in request.tools
+            ]
+        if request.tool_choice is not None:
+            choice = request.tool_choice
+            body["tool_choice"] = {"type": "function", "name": choice["name"]} if isinstance(choice, dict) else choice
+        if request.json_schema is not None:
+            body["text"] = {
+                "format": {"type": "json_schema", "name": request.json_schema_name, "schema": request.json_schema}
+            }
+        elif request.json_output:
+            body["text"] = {"format": {"type": "json_object"}}
+        if stream:
+            body["stream"] = True
+        if request.extra:
+            body.update(request.extra)
+        # The Responses API has no stop sequences: the router warns when a call asks for them.
+        return body
+
+    def parse_response(self, data: Any, *, provider: str, model: str) -> LLMResult:
+        if not isinstance(data, dict) or not isinstance(data.get("output"), list):
+            raise MalformedResponseError(
+                f"{provider}:{model}: response without an output list", provider=provider, model=model
+            )
+        return _result(data, provider=provider, model=model)
+
+    def accumulator(self, *, provider: str, model: str) -> StreamAccumulator:
+        return _ResponsesStream(provider, model)
+
+    def map_error(self, response: HttpResponse, *, provider: str, model: str) -> ProviderError:
+        return openai_error(response, provider=provider, model=model)
+
+
+def _result(data: dict[str, Any], *, provider: str, model: str) -> LLMResult:
+    status = data.get("status")
+    if status == "failed":
+        err = data.get("error") or {}
+        raise openai_error(
+            HttpResponse(500, {}, json.dumps({"error": err}).encode()), provider=provider, model=model
+        )
+    texts: list[str] = []
+    calls: list[ToolCall] = []
+    for item in data["output"]:
+        kind = item.get("type")
+        if kind == "message":
+            for part in item.get("content") or []:
+                if part.get("type") == "output_text":
+                    texts.append(part.get("text") or "")
+                elif part.get("type") == "refusal":
+                    texts.append(part.get("refusal") or "")
+        elif kind == "function_call":
+            calls.append(
+                ToolCall(
+                    id=item.get("call_id") or item.get("id") or f"call_{len(calls)}",
+                    name=item["name"],
+                    arguments=parse_arguments(item.get("arguments"), provider=provider, model=model),
+                )
+            )
+    finish: FinishReason = "tool_calls" if calls else "stop"
+    if status == "incomplete":
+        reason = (data.get("incomplete_details") or {}).get("reason")
+        if reason == "content_filter":
+            if not texts and not calls:
+                raise ContentFilteredError(
+                    f"{provider}:{model}: the answer was withheld by the provider's content filter",
+                    provider=provider,
+                    model=model,
+                )
+            finish = "content_filter"
+        else:
+            finish = "length"
+    return LLMResult(
+        text="".join(texts),
+        provider=provider,
+        model=data.get("model") or model,
+        usage=_usage(data.get("usage")),
+        tool_calls=calls,
+        finish_reason=finish,
+        response_id=data.get("id"),
+    )
+
+
+def _usage(raw: Any) -> Usage:
+    if not isinstance(raw, dict):
+        return Usage()
+    return Usage(
+        input_tokens=int(raw.get("input_tokens") or 0),
+        output_tokens=int(raw.get("output_tokens") or 0),
+        cached_tokens=int((raw.get("input_tokens_details") or {}).get("cached_tokens") or 0),
+        reasoning_tokens=int((raw.get("output_tokens_details") or {}).get("reasoning_tokens") or 0),
+    )
+
+
+class _ResponsesStream(StreamAccumulator):
+    """Typed events; the terminal one (``response.completed`` / ``.incomplete`` / ``.failed``)
+    carries the whole response object, which is parsed exactly like a non-streamed answer."""
+
+    def __init__(self, provider: str, model: str) -> None:
+        self.provider, self.model = provider, model
+        self.final: dict[str, Any] | None = None
+
+    def feed(self, event: SSEEvent) -> str:
+        data = event.json()
+        kind = data.get("type") or event.event
+        if kind == "response.output_text.delta":
+            return str(data.get("delta") or "")
+        if kind in ("response.completed", "response.incomplete", "response.failed"):
+            self.final = data.get("response") or {}
+        elif kind == "error":
+            raise openai_error(
+                HttpResponse(500, {}, json.dumps({"error": data}).encode()), provider=self.provider, model=self.model
+            )
+        return ""
+
+    def finish(self) -> LLMResult:
+        if self.final is None:
+            raise ProviderConnectionError(
+                f"{self.provider}:{self.model}: the stream ended before response.completed",
+                provider=self.provider,
+                model=self.model,
+            )
+        if not isinstance(self.final.get("output"), list):
+            raise MalformedResponseError(
+                f"{self.provider}:{self.model}: final stream event has no output list",
+                provider=self.provider,
+                model=self.model,
+            )
+        return _result(self.final, provider=self.provider, model=self.model)

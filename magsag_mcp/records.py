@@ -1,0 +1,84 @@
+"""What the service hands to the ledger: one record per attempt and one per run.
+
+The router fills an :class:`AttemptRecord` for every attempt (a success, a provider failure, a
+skip for policy or budget) and the service writes it before the call returns. Money is a
+:class:`~decimal.Decimal` (USD) or ``None`` when the price is unknown: never a float, never a
+silent 0.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from decimal import Decimal
+from typing import Any, Literal
+
+Outcome = Literal["ok", "error", "skipped", "policy_denied", "budget_exceeded"]
+RunStatus = Literal["running", "ok", "error", "policy_denied", "budget_exceeded"]
+
+
+@dataclass(slots=True)
+class AttemptRecord:
+    run_id: str
+    started_at: float  # unix seconds
+    provider: str
+    model: str
+    skill: str | None
+    agent: str | None
+    outcome: Outcome
+    #: position in the candidate list (0 = primary) and the try number on that target (1-based)
+    fallback_position: int
+    attempt_number: int
+    error_class: str | None = None
+    error_message: str | None = None  # already redacted
+    input_tokens: int = 0
+    output_tokens: int = 0
+    cached_tokens: int = 0
+    cache_write_tokens: int = 0
+    reasoning_tokens: int = 0
+    cost_usd: Decimal | None = None
+    #: where the price came from: "genai-prices", "catalog:prices.yaml", "free" (fake), or None
+    price_source: str | None = None
+    latency_ms: float = 0.0
+    warnings: list[str] = field(default_factory=list)
+
+    @property
+    def total_tokens(self) -> int:
+        return self.input_tokens + self.output_tokens
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "provider": self.provider,
+            "model": self.model,
+            "outcome": self.outcome,
+            "error_class": self.error_class,
+            "error_message": self.error_message,
+            "fallback_position": self.fallback_position,
+            "attempt_number": self.attempt_number,
+            "input_tokens": self.input_tokens,
+            "output_tokens": self.output_tokens,
+            "cached_tokens": self.cached_tokens,
+            "cache_write_tokens": self.cache_write_tokens,
+            "reasoning_tokens": self.reasoning_tokens,
+            "total_tokens": self.total_tokens,
+            "cost_usd": None if self.cost_usd is None else str(self.cost_usd),
+            "price_source": self.price_source,
+            "latency_ms": round(self.latency_ms, 3),
+            "warnings": list(self.warnings),
+        }
+
+
+@dataclass(slots=True)
+class RunRecord:
+    run_id: str
+    agent: str | None
+    skill: str | None
+    started_at: float
+    parent_run_id: str | None = None
+    ended_at: float | None = None
+    status: RunStatus = "running"
+    #: totals over the run's attempts, filled when the run ends
+    input_tokens: int = 0
+    output_tokens: int = 0
+    cost_usd: Decimal | None = Decimal(0)
+    #: True when any attempt's price was unknown (cost_usd is then a lower bound)
+    cost_unknown: bool = False

@@ -1,0 +1,371 @@
+"""Which targets a call may go to, in what order: resolution, before anything is called.
+
+Highest first:
+
+1. explicit overrides in the call: ``payload["model_config"]`` (``model``, ``provider``,
+   ``base_url``, ``fallbacks``), then ``context["llm_overrides"]``, then ``context["preferred_model"]``;
+2. ``MAGSAG_PROVIDER`` / ``MAGSAG_MODEL`` (``MAGSAG_PROVIDER`` alone keeps the policy's models and
+   swaps their provider);
+3. the routing policy: a cost tier (``context["tier"]`` or the skill's ``tier``), else the first
+   route matching the skill's ``task_type`` by priority;
+4. the default chain.
+
+Governance sits above all of them: it is checked per attempt by the cascade, and a data class with
+required models (e.g. ``pii_processing: [llama3.1:70b]``) adds those models to the end of the plan so
+that a call which policy keeps away from other models can still be served.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+from .catalog import Catalog, Skill, parse_target
+from .errors import ConfigError, PayloadError
+from .providers import canonical_provider
+from .types import LLMRequest, Message, ToolCall, ToolSpec, Target
+
+Source = Literal["call", "env", "tier", "route", "default", "data_class"]
+
+MODEL_CONFIG_KEYS = frozenset(
+    {
+        "provider",
+        "model",
+        "base_url",
+        "params",
+        "fallbacks",
+        "tools",
+        "tool_choice",
+        "response_format",
+        "max_tokens",
+        "system",
+        "temperature",
+        "stop",
+        "messages",
+        "stream",
+    }
+)
+#: target params that configure magsag itself rather than being sent to the vendor
+RESERVED_PARAMS = frozenset({"api", "capabilities"})
+
+
+@dataclass(slots=True)
+class Candidate:
+    target: Target
+    source: Source
+    #: chosen by the caller or the environment: a policy denial fails the call instead of skipping
+    explicit: bool
+
+    def to_dict(self) -> dict[str, Any]:
+        return {**self.target.to_dict(), "source": self.source, "explicit": self.explicit}
+
+
+@dataclass(slots=True)
+class Plan:
+    skill_id: str
+    task_type: str
+    rule: str
+    candidates: list[Candidate]
+    request: LLMRequest
+    data_class: str | None
+    #: request fields the call set explicitly; they beat per-target params
+    pinned: frozenset[str] = frozenset()
+    warnings: list[str] = field(default_factory=list)
+
+    def request_for(self, target: Target) -> LLMRequest:
+        """The request as this target should receive it: target params fill what the call left open."""
+        params = {k: v for k, v in target.params if k not in RESERVED_PARAMS}
+        if not params:
+            return self.request
+        req = LLMRequest(
+            messages=self.request.messages,
+            system=self.request.system,
+            tools=self.request.tools,
+            tool_choice=self.request.tool_choice,
+            json_output=self.request.json_output,
+            json_schema=self.request.json_schema,
+            json_schema_name=self.request.json_schema_name,
+            max_tokens=self.request.max_tokens,
+            temperature=self.request.temperature,
+            stop=self.request.stop,
+            stream=self.request.stream,
+            extra=dict(self.request.extra),
+        )
+        for key, value in params.items():
+            if key in ("max_tokens", "temperature", "stop"):
+                if key not in self.pinned:
+                    setattr(req, key, value)
+            else:
+                req.extra.setdefault(key, value)
+        return req
+
+
+def _get_str(source: Mapping[str, Any], key: str, where: str) -> str | None:
+    value = source.get(key)
+    if value is None or value == "":
+        return None
+    if not isinstance(value, str):
+        raise PayloadError(f"{where}.{key} must be a string, got {type(value).__name__}")
+    return value
+
+
+def _tools(raw: Any) -> list[ToolSpec]:
+    if not isinstance(raw, list):
+        raise PayloadError("model_config.tools must be a list of tool definitions")
+    tools = []
+    for i, item in enumerate(raw):
+        if not isinstance(item, Mapping):
+            raise PayloadError(f"model_config.tools[{i}] must be an object like {{'type': 'function', 'function': {{...}}}}")
+        fn = item.get("function", item) if item.get("type", "function") == "function" else item
+        if not isinstance(fn, Mapping) or not isinstance(fn.get("name"), str):
+            raise PayloadError(f"model_config.tools[{i}] needs a function name: {{'function': {{'name': ..., 'parameters': {{...}}}}}}")
+        params = fn.get("parameters") or fn.get("input_schema") or {"type": "object", "properties": {}}
+        tools.append(ToolSpec(name=fn["name"], description=str(fn.get("description") or ""), parameters=dict(params)))
+    return tools
+
+
+def _tool_choice(raw: Any) -> Any:
+    if raw is None or raw in ("auto", "none", "required"):
+        return raw
+    if raw == "any":
+        return "required"
+    if isinstance(raw, Mapping):
+        name = raw.get("name") or (raw.get("function") or {}).get("name")
+        if isinstance(name, str):
+            return {"name": name}
+    raise PayloadError("model_config.tool_choice must be 'auto', 'none', 'required' or {'name': 'function_name'}")
+
+
+def _messages(raw: Any) -> list[Message]:
+    if not isinstance(raw, list):
+        raise PayloadError("model_config.messages must be a list of {role, content, ...} objects")
+    out = []
+    for i, m in enumerate(raw):
+        if not isinstance(m, Mapping) or m.get("role") not in ("user", "assistant", "tool"):
+            raise PayloadError(f"model_config.messages[{i}].role must be 'user', 'assistant' or 'tool'")
+        calls = []
+        for tc in m.get("tool_calls") or []:
+            fn = tc.get("function", tc)
+            args = fn.get("arguments") or {}
+            if isinstance(args, str):
+                try:
+                    args = json.loads(args)
+                except ValueError:
+                    raise PayloadError(f"model_config.messages[{i}]: tool call arguments are not JSON") from None
+            calls.append(ToolCall(id=str(tc.get("id") or f"call_{len(calls)}"), name=fn["name"], arguments=args))
+        content = m.get("content")
+        if content is not None and not isinstance(content, str):
+            content = json.dumps(content, ensure_ascii=False)
+        out.append(
+            Message(
+                role=m["role"], content=content, tool_calls=calls, tool_call_id=m.get("tool_call_id"), name=m.get("name")
+            )
+        )
+    return out
+
+
+def build_request(skill: Skill, payload: Mapping[str, Any], model_config: Mapping[str, Any]) -> tuple[LLMRequest, set[str]]:
+    """The skill's prompt filled from the payload, with the call's model_config applied."""
+    unknown = set(model_config) - MODEL_CONFIG_KEYS
+    if unknown:
+        raise PayloadError(
+            f"model_config has unknown key(s) {sorted(unknown)}; allowed: {sorted(MODEL_CONFIG_KEYS)}"
+        )
+    user = skill.render(payload)
+    req = LLMRequest(
+        messages=[Message("user", user)],
+        system=skill.prompt.system,
+        max_tokens=skill.max_tokens,
+        temperature=skill.temperature,
+        json_output=skill.output.type == "json",
+        json_schema=skill.output.schema_,
+        json_schema_name=skill.id.removeprefix("skill.").replace(".", "_").replace("-", "_"),
+    )
+    pinned: set[str] = set()
+    if "system" in model_config:
+        req.system = _get_str(model_config, "system", "model_config")
+    if model_config.get("max_tokens") is not None:
+        value = model_config["max_tokens"]
+        if not isinstance(value, int) or isinstance(value, bool) or value <= 0:
+            raise PayloadError("model_config.max_tokens must be a positive integer")
+        req.max_tokens = value
+        pinned.add("max_tokens")
+    if model_config.get("temperature") is not None:
+        value = model_config["temperature"]
+        if not isinstance(value, int | float) or not 0 <= value <= 2:
+            raise PayloadError("model_config.temperature must be a number between 0 and 2")
+        req.temperature = float(value)
+        pinned.add("temperature")
+    if model_config.get("stop") is not None:
+        stop = model_config["stop"]
+        req.stop = [stop] if isinstance(stop, str) else list(stop)
+        pinned.add("stop")
+    if model_config.get("tools") is not None:
+        req.tools = _tools(model_config["tools"])
+    if "tool_choice" in model_config:
+        req.tool_choice = _tool_choice(model_config["tool_choice"])
+    if model_config.get("response_format") is not None:
+        rf = model_config["response_format"]
+        kind = rf.get("type") if isinstance(rf, Mapping) else None
+        if kind == "json_object":
+            req.json_output, req.json_schema = True, None
+        elif kind == "json_schema":
+            js = rf.get("json_schema") or {}
+            req.json_output = True
+            req.json_schema = js.get("schema") or {"type": "object"}
+            req.json_schema_name = js.get("name") or req.json_schema_name
+        elif kind == "text":
+            req.json_output, req.json_schema = False, None
+        else:
+            raise PayloadError(
+                "model_config.response_format.type must be 'text', 'json_object' or 'json_schema'"
+            )
+    if model_config.get("messages") is not None:
+        req.messages.extend(_messages(model_config["messages"]))
+    if model_config.get("stream") is not None:
+        req.stream = bool(model_config["stream"])
+    return req, pinned
+
+
+def _env_override(env: Mapping[str, str]) -> tuple[str | None, str | None]:
+    provider = env.get("MAGSAG_PROVIDER") or None
+    model = env.get("MAGSAG_MODEL") or None
+    if provider:
+        try:
+            provider = canonical_provider(provider)
+        except ConfigError as exc:
+            raise ConfigError(f"MAGSAG_PROVIDER={env['MAGSAG_PROVIDER']!r}: {exc.message}") from None
+    return provider, model
+
+
+def _explicit_target(source: Mapping[str, Any], where: str) -> Target | None:
+    model = _get_str(source, "model", where)
+    if model is None:
+        return None
+    spec: dict[str, Any] = {"model": model}
+    provider = _get_str(source, "provider", where)
+    if provider:
+        spec["provider"] = provider
+    base_url = _get_str(source, "base_url", where)
+    if base_url:
+        spec["base_url"] = base_url
+    if isinstance(source.get("params"), Mapping):
+        spec["params"] = source["params"]
+    try:
+        return parse_target(spec)
+    except ConfigError as exc:
+        raise PayloadError(f"{where}: {exc.message}") from None
+
+
+#: providers that host other vendors' models under the same names (deployments, local servers)
+HOSTING_PROVIDERS = frozenset({"azure", "compat", "local", "fake"})
+
+
+def _swap_provider(chain: Sequence[Target], default: Sequence[Target], provider: str, task_type: str) -> list[Target]:
+    """``MAGSAG_PROVIDER`` alone: keep the policy's models, served by that provider.
+
+    A hosting provider (azure, compat, local) serves the chain's model names as they are. A vendor
+    (openai, anthropic, google) can only serve its own models, so the chain keeps those (from the
+    route, else from the default chain): ``anthropic:gpt-4o`` would be a call that cannot succeed.
+    """
+    if provider in HOSTING_PROVIDERS:
+        out: list[Target] = []
+        for t in chain:
+            swapped = t if t.provider == provider else Target(provider, t.model, None, t.params)
+            if swapped not in out:
+                out.append(swapped)
+        return out
+    for candidates in (chain, default):
+        own = [t for t in candidates if t.provider == provider]
+        if own:
+            return own
+    raise ConfigError(
+        f"provider override {provider!r} (MAGSAG_PROVIDER or model_config.provider): the routing policy names no "
+        f"{provider} model for task {task_type!r}; also set MAGSAG_MODEL (or model_config.model) to one of its models"
+    )
+
+
+def plan_call(
+    catalog: Catalog,
+    skill_id: str,
+    payload: Mapping[str, Any],
+    *,
+    context: Mapping[str, Any] | None,
+    env: Mapping[str, str],
+    data_class_models: Mapping[str, Sequence[str]] | None = None,
+) -> Plan:
+    skill = catalog.skill(skill_id)
+    if not isinstance(payload, Mapping):
+        raise PayloadError(f"{skill_id}: payload must be a JSON object, got {type(payload).__name__}")
+    context = context or {}
+    mc = payload.get("model_config") or {}
+    if not isinstance(mc, Mapping):
+        raise PayloadError("payload.model_config must be an object, e.g. {'model': 'gpt-4o'}")
+    request, pinned = build_request(skill, payload, mc)
+
+    lo = context.get("llm_overrides") or {}
+    if not isinstance(lo, Mapping):
+        raise PayloadError("context.llm_overrides must be an object, e.g. {'model': 'gpt-4o-mini'}")
+    for key in ("temperature", "max_tokens"):
+        if lo.get(key) is not None and key not in pinned:
+            setattr(request, key, lo[key])
+            pinned.add(key)
+
+    candidates: list[Candidate] = []
+    rule = ""
+    explicit = _explicit_target(mc, "model_config") or _explicit_target(lo, "context.llm_overrides")
+    if explicit is None and context.get("preferred_model"):
+        pm = context["preferred_model"]
+        if not isinstance(pm, str):
+            raise PayloadError("context.preferred_model must be a model name such as 'claude-3-5-sonnet-20241022'")
+        try:
+            explicit = parse_target(pm)
+        except ConfigError as exc:
+            raise PayloadError(f"context.preferred_model: {exc.message}") from None
+    call_provider = _get_str(mc, "provider", "model_config") or _get_str(lo, "provider", "context.llm_overrides")
+    env_provider, env_model = _env_override(env)
+
+    if explicit is not None:
+        rule = "override:call"
+        candidates.append(Candidate(explicit, "call", True))
+        for i, fb in enumerate(mc.get("fallbacks") or []):
+            try:
+                candidates.append(Candidate(parse_target(fb), "call", True))
+            except ConfigError as exc:
+                raise PayloadError(f"model_config.fallbacks[{i}]: {exc.message}") from None
+    elif env_model and not call_provider:
+        rule = "override:env"
+        try:
+            target = Target(env_provider, env_model) if env_provider else parse_target(env_model)
+        except ConfigError as exc:
+            raise ConfigError(f"MAGSAG_MODEL={env_model!r}: {exc.message}") from None
+        candidates.append(Candidate(target, "env", True))
+    else:
+        tier = context.get("tier") or skill.tier
+        chain, rule = catalog.routing.chain_for(skill.task_type, tier=tier)
+        source: Source = "tier" if rule.startswith("tier:") else "route" if rule.startswith("route:") else "default"
+        provider = call_provider or env_provider
+        if provider:
+            provider = canonical_provider(provider)
+            chain = _swap_provider(chain, catalog.routing.default, provider, skill.task_type)
+            rule += f" (provider:{provider} from {'call' if call_provider else 'MAGSAG_PROVIDER'})"
+        candidates.extend(Candidate(t, source, bool(call_provider or env_provider)) for t in chain)
+
+    data_class = context.get("data_class") or skill.data_class
+    if data_class and data_class_models and data_class in data_class_models:
+        have = {c.target for c in candidates}
+        for model in data_class_models[data_class]:
+            target = parse_target(model)
+            if target not in have:
+                candidates.append(Candidate(target, "data_class", False))
+    return Plan(
+        skill_id=skill.id,
+        task_type=skill.task_type,
+        rule=rule,
+        candidates=candidates,
+        request=request,
+        data_class=data_class,
+        pinned=frozenset(pinned),
+    )

@@ -1,0 +1,321 @@
+"""The service layer: owns the flow of one call (plan, policy, reserve budget, call, price, record).
+
+The MCP server, the CLI and the Python API only parse input and format output around a
+:class:`Service`; none holds logic of its own.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+import uuid
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+from .cascade import Cascade, RetryPolicy, estimate_input_tokens
+from .catalog import Catalog, load_catalog
+from .errors import AllTargetsFailed, BudgetExceeded, ConfigError, MagsagError, PolicyDenied, register_secret
+from .providers import ProviderSet
+from .providers.base import ProgressCallback
+from .records import AttemptRecord, RunRecord
+from .routing import Plan, plan_call
+from .transport import Transport
+from .types import LLMResult
+
+#: env vars that hold credentials: registered with the redactor the moment the service opens
+SECRET_ENV = (
+    "OPENAI_API_KEY",
+    "ANTHROPIC_API_KEY",
+    "AZURE_OPENAI_API_KEY",
+    "GEMINI_API_KEY",
+    "GOOGLE_API_KEY",
+    "MAGSAG_COMPAT_API_KEY",
+    "MAGSAG_LOCAL_LLM_API_KEY",
+    "MAGSAG_MCP_TOKEN",
+)
+
+
+def new_run_id() -> str:
+    return f"run-{uuid.uuid4().hex[:16]}"
+
+
+def _env_float(env: Mapping[str, str], name: str, default: float, *, minimum: float = 0.0) -> float:
+    raw = env.get(name)
+    if raw is None or raw == "":
+        return default
+    try:
+        value = float(raw)
+    except ValueError:
+        raise ConfigError(f"{name}={raw!r} is not a number; set it to e.g. {default}") from None
+    if value < minimum:
+        raise ConfigError(f"{name}={raw!r} must be >= {minimum}")
+    return value
+
+
+def retry_policy_from_env(env: Mapping[str, str]) -> RetryPolicy:
+    tries = _env_float(env, "MAGSAG_MAX_RETRIES", 2, minimum=0)
+    if tries != int(tries):
+        raise ConfigError(f"MAGSAG_MAX_RETRIES={env['MAGSAG_MAX_RETRIES']!r} must be a whole number")
+    return RetryPolicy(
+        tries_per_target=int(tries) + 1,
+        base_delay=_env_float(env, "MAGSAG_RETRY_BASE_DELAY", 0.5),
+        max_delay=_env_float(env, "MAGSAG_RETRY_MAX_DELAY", 20.0),
+        deadline=_env_float(env, "MAGSAG_CALL_DEADLINE", 300.0, minimum=0.001),
+    )
+
+
+@dataclass(slots=True)
+class InvokeResult:
+    run_id: str
+    skill: str
+    result: LLMResult
+    attempts: list[AttemptRecord]
+    trace: dict[str, Any]
+    cost_usd: Decimal | None
+    warnings: list[str] = field(default_factory=list)
+
+    @property
+    def output(self) -> Any:
+        return self.result.parsed if self.result.parsed is not None else self.result.text
+
+    def to_dict(self) -> dict[str, Any]:
+        r = self.result
+        return {
+            "run_id": self.run_id,
+            "skill": self.skill,
+            "output": self.output,
+            "text": r.text,
+            "tool_calls": [tc.to_dict() for tc in r.tool_calls],
+            "finish_reason": r.finish_reason,
+            "provider": r.provider,
+            "model": r.model,
+            "usage": r.usage.to_dict(),
+            "cost_usd": None if self.cost_usd is None else str(self.cost_usd),
+            "cost_unknown": self.cost_usd is None,
+            "latency_ms": round(r.latency_ms, 3),
+            "attempts": [a.to_dict() for a in self.attempts],
+            "trace": self.trace,
+            "warnings": self.warnings,
+        }
+
+
+class Service:
+    """One configured magsag: catalog, providers, pricing, governance and ledger.
+
+    Build it with :meth:`open` (no network I/O) and close it with :meth:`aclose`.
+    """
+
+    def __init__(
+        self,
+        *,
+        catalog: Catalog,
+        env: Mapping[str, str],
+        transport: Transport,
+        ledger: Any,
+        pricer: Any,
+        governance: Any,
+        retry: RetryPolicy,
+    ) -> None:
+        self.catalog = catalog
+        self.env = env
+        self.transport = transport
+        self.providers = ProviderSet(env, transport)
+        self.ledger = ledger
+        self.pricer = pricer
+        self.governance = governance
+        self.retry = retry
+        self.cascade = Cascade(self.providers, pricer, governance, retry)
+
+    @classmethod
+    async def open(
+        cls,
+        *,
+        catalog: str | os.PathLike[str] | Catalog | None = None,
+        db: str | os.PathLike[str] | None = None,
+        env: Mapping[str, str] | None = None,
+        transport: Transport | None = None,
+        retry: RetryPolicy | None = None,
+    ) -> Service:
+        from .governance import Governance, load_policies
+        from .ledger import Ledger, default_db_path
+        from .pricing import Pricer
+
+        env = dict(os.environ if env is None else env)
+        for name in SECRET_ENV:
+            register_secret(env.get(name))
+        cat = catalog if isinstance(catalog, Catalog) else load_catalog(catalog, env)
+        pricer = Pricer.from_catalog(cat.root)
+        policies = load_policies(cat.root)
+        ledger = Ledger(Path(db) if db else default_db_path(env))
+        await ledger.open()
+        governance = Governance(policies, ledger, pricer)
+        return cls(
+            catalog=cat,
+            env=env,
+            transport=transport or Transport(),
+            ledger=ledger,
+            pricer=pricer,
+            governance=governance,
+            retry=retry or retry_policy_from_env(env),
+        )
+
+    async def aclose(self) -> None:
+        try:
+            await self.transport.aclose()
+        finally:
+            await self.ledger.close()
+
+    async def __aenter__(self) -> Service:
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.aclose()
+
+    # --- calls -----------------------------------------------------------------------------------
+
+    def plan(self, skill_id: str, payload: Mapping[str, Any], context: Mapping[str, Any] | None = None) -> Plan:
+        return plan_call(
+            self.catalog,
+            skill_id,
+            payload,
+            context=context,
+            env=self.env,
+            data_class_models=self.governance.data_class_models() if self.governance else None,
+        )
+
+    async def invoke_skill(
+        self,
+        skill_id: str,
+        payload: Mapping[str, Any],
+        *,
+        agent: str | None = None,
+        run_id: str | None = None,
+        parent_run_id: str | None = None,
+        context: Mapping[str, Any] | None = None,
+        progress: ProgressCallback | None = None,
+    ) -> InvokeResult:
+        run_id = run_id or new_run_id()
+        run = RunRecord(run_id=run_id, agent=agent, skill=skill_id, started_at=time.time(), parent_run_id=parent_run_id)
+        try:
+            plan = self.plan(skill_id, payload, context)
+            outcome = await self.cascade.run(plan, run_id=run_id, agent=agent, progress=progress)
+        except MagsagError as exc:
+            attempts: list[AttemptRecord] = list(getattr(exc, "attempts", []) or [])
+            await self._record(run, attempts, _status_for(exc), error=exc)
+            raise
+        await self._record(run, outcome.attempts, "ok")
+        result = outcome.result
+        warnings = list(result.warnings)
+        for skipped in outcome.trace["skipped"]:
+            warnings.append(f"skipped {skipped['target']}: {skipped['reason']}")
+        return InvokeResult(
+            run_id=run_id,
+            skill=skill_id,
+            result=result,
+            attempts=outcome.attempts,
+            trace=outcome.trace,
+            cost_usd=outcome.cost_usd,
+            warnings=warnings,
+        )
+
+    async def _record(
+        self, run: RunRecord, attempts: list[AttemptRecord], status: str, error: MagsagError | None = None
+    ) -> None:
+        run.ended_at = time.time()
+        run.status = status  # type: ignore[assignment]
+        run.input_tokens = sum(a.input_tokens for a in attempts)
+        run.output_tokens = sum(a.output_tokens for a in attempts)
+        priced = [a for a in attempts if a.outcome in ("ok", "error")]
+        run.cost_unknown = any(a.cost_usd is None and a.outcome == "ok" for a in priced)
+        run.cost_usd = sum((a.cost_usd for a in priced if a.cost_usd is not None), Decimal(0))
+        await self.ledger.record_call(run, attempts, error=error)
+
+    def explain(
+        self, skill_id: str, payload: Mapping[str, Any], *, context: Mapping[str, Any] | None = None
+    ) -> dict[str, Any]:
+        """The plan for a call and its estimated worst-case cost per target; nothing is called."""
+        plan = self.plan(skill_id, payload, context)
+        tokens_in = estimate_input_tokens(plan.request)
+        targets = []
+        for cand in plan.candidates:
+            req = plan.request_for(cand.target)
+            entry = cand.to_dict()
+            entry["label"] = cand.target.label
+            provider = self.providers.get(cand.target.provider)
+            entry["unavailable"] = provider.unavailable(cand.target)
+            missing = provider.capabilities(cand.target).missing(plan.request.needs())
+            entry["missing_features"] = missing
+            ok, policy, reason = self.governance.allowed(cand.target, plan.data_class)
+            entry["policy"] = {"allowed": ok, "policy": policy, "reason": reason}
+            entry["estimated_max_cost_usd"] = _fmt(self.pricer.worst_case(
+                cand.target.provider, cand.target.model, tokens_in, req.max_tokens or 4096
+            ))
+            targets.append(entry)
+        return {
+            "skill": plan.skill_id,
+            "task_type": plan.task_type,
+            "rule": plan.rule,
+            "data_class": plan.data_class,
+            "estimated_input_tokens": tokens_in,
+            "max_output_tokens": plan.request.max_tokens,
+            "needs": sorted(plan.request.needs()),
+            "targets": targets,
+        }
+
+    # --- queries ---------------------------------------------------------------------------------
+
+    async def summarize(self, filters: Any = None) -> dict[str, Any]:
+        return await self.ledger.summarize(filters)
+
+    async def query_runs(self, filters: Any = None) -> list[dict[str, Any]]:
+        return await self.ledger.query_runs(filters)
+
+    async def search(self, pattern: str, limit: int = 50) -> list[dict[str, Any]]:
+        return await self.ledger.search(pattern, limit)
+
+    async def check_budget(self, agent: str | None = None, run_id: str | None = None) -> dict[str, Any]:
+        return await self.governance.check_budget(agent=agent, run_id=run_id)
+
+    async def log_event(self, run_id: str | None, agent: str | None, event: str, data: Mapping[str, Any]) -> None:
+        await self.ledger.log_event(run_id, agent, event, dict(data))
+
+    async def run_cost(self, run_id: str) -> tuple[Decimal, bool]:
+        return await self.ledger.run_cost(run_id)
+
+    async def probe(self) -> dict[str, str]:
+        """Try each configured provider's cheapest endpoint; unconfigured ones are reported as such."""
+        from .providers import provider_names
+        from .types import Target
+
+        out: dict[str, str] = {}
+        for name in provider_names():
+            provider = self.providers.get(name)
+            reason = provider.unavailable(Target(name, "probe"))
+            out[name] = f"not configured ({reason})" if reason else await provider.probe()
+        return out
+
+    def doctor(self) -> dict[str, Any]:
+        """Which providers are configured (never a key), plus where the catalog and ledger live."""
+        return {
+            "catalog": str(self.catalog.root),
+            "db": str(self.ledger.path),
+            "providers": self.providers.describe(),
+            "overrides": {k: self.env.get(k) for k in ("MAGSAG_PROVIDER", "MAGSAG_MODEL") if self.env.get(k)},
+        }
+
+
+def _status_for(exc: MagsagError) -> str:
+    if isinstance(exc, PolicyDenied) or (isinstance(exc, AllTargetsFailed) and isinstance(exc.last_error, PolicyDenied)):
+        return "policy_denied"
+    if isinstance(exc, BudgetExceeded) or (
+        isinstance(exc, AllTargetsFailed) and isinstance(exc.last_error, BudgetExceeded)
+    ):
+        return "budget_exceeded"
+    return "error"
+
+
+def _fmt(value: Decimal | None) -> str | None:
+    return None if value is None else str(value)

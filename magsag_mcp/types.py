@@ -1,0 +1,157 @@
+"""The one request shape every provider takes and the one result shape every provider returns.
+
+Plain slotted dataclasses rather than pydantic models: these are built and read on the hot path of
+every call, and they are never parsed from untrusted input (the catalog and tool arguments are
+validated by pydantic before they become these).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+Role = Literal["user", "assistant", "tool"]
+
+
+@dataclass(slots=True)
+class ToolCall:
+    """A function call the model asked for. ``arguments`` is already parsed from JSON."""
+
+    id: str
+    name: str
+    arguments: dict[str, Any]
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"id": self.id, "name": self.name, "arguments": self.arguments}
+
+
+@dataclass(slots=True)
+class Message:
+    """One turn of the conversation. The system prompt is not a message: see ``LLMRequest.system``.
+
+    - ``user``: ``content`` is the text.
+    - ``assistant``: ``content`` and/or ``tool_calls``.
+    - ``tool``: the result of a tool call: ``tool_call_id``, ``name`` (the function's name, which
+      Gemini needs) and ``content`` (a string, usually JSON).
+    """
+
+    role: Role
+    content: str | None = None
+    tool_calls: list[ToolCall] = field(default_factory=list)
+    tool_call_id: str | None = None
+    name: str | None = None
+
+
+@dataclass(slots=True)
+class ToolSpec:
+    """A function the model may call; ``parameters`` is a JSON Schema object."""
+
+    name: str
+    description: str = ""
+    parameters: dict[str, Any] = field(default_factory=lambda: {"type": "object", "properties": {}})
+
+
+ToolChoice = Literal["auto", "none", "required"] | dict[str, str] | None
+"""``"auto"``, ``"none"``, ``"required"`` (some tool), or ``{"name": "fn"}`` (that tool)."""
+
+
+@dataclass(slots=True)
+class LLMRequest:
+    messages: list[Message]
+    system: str | None = None
+    tools: list[ToolSpec] = field(default_factory=list)
+    tool_choice: ToolChoice = None
+    json_output: bool = False
+    json_schema: dict[str, Any] | None = None
+    json_schema_name: str = "output"
+    max_tokens: int | None = None
+    temperature: float | None = None
+    stop: list[str] | None = None
+    #: stream the answer (SSE); the router turns it on for long generations
+    stream: bool = False
+    #: further vendor parameters passed through untouched (top_p, seed, ...)
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    def needs(self) -> set[str]:
+        """Features a target must support to serve this request."""
+        feats: set[str] = set()
+        if self.tools:
+            feats.add("tools")
+        if self.json_schema is not None:
+            feats.add("json_schema")
+        elif self.json_output:
+            feats.add("json")
+        return feats
+
+
+@dataclass(slots=True)
+class Usage:
+    """Token counts as the vendor reported them.
+
+    ``input_tokens`` includes cached tokens (``cached_tokens`` read from cache, and
+    ``cache_write_tokens`` written to it) and ``output_tokens`` includes ``reasoning_tokens``:
+    vendors that report them separately are normalised to this in their wire module.
+    """
+
+    input_tokens: int = 0
+    output_tokens: int = 0
+    cached_tokens: int = 0
+    cache_write_tokens: int = 0
+    reasoning_tokens: int = 0
+
+    @property
+    def total_tokens(self) -> int:
+        return self.input_tokens + self.output_tokens
+
+    def to_dict(self) -> dict[str, int]:
+        return {
+            "input_tokens": self.input_tokens,
+            "output_tokens": self.output_tokens,
+            "cached_tokens": self.cached_tokens,
+            "cache_write_tokens": self.cache_write_tokens,
+            "reasoning_tokens": self.reasoning_tokens,
+            "total_tokens": self.total_tokens,
+        }
+
+
+FinishReason = Literal["stop", "length", "tool_calls", "content_filter", "other"]
+
+
+@dataclass(slots=True)
+class LLMResult:
+    text: str
+    provider: str
+    model: str
+    usage: Usage = field(default_factory=Usage)
+    tool_calls: list[ToolCall] = field(default_factory=list)
+    #: the parsed JSON document when JSON output was asked for
+    parsed: Any = None
+    finish_reason: FinishReason = "stop"
+    latency_ms: float = 0.0
+    warnings: list[str] = field(default_factory=list)
+    response_id: str | None = None
+
+
+@dataclass(slots=True, frozen=True)
+class Target:
+    """One place a call can go: a provider, a model, and optional endpoint and parameters."""
+
+    provider: str
+    model: str
+    base_url: str | None = None
+    params: tuple[tuple[str, Any], ...] = ()
+
+    @property
+    def label(self) -> str:
+        return f"{self.provider}:{self.model}"
+
+    def param_dict(self) -> dict[str, Any]:
+        return dict(self.params)
+
+    def to_dict(self) -> dict[str, Any]:
+        data: dict[str, Any] = {"provider": self.provider, "model": self.model}
+        if self.base_url:
+            data["base_url"] = self.base_url
+        if self.params:
+            data["params"] = self.param_dict()
+        return data
