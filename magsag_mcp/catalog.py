@@ -49,8 +49,7 @@ _VAR = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
 # --- targets -------------------------------------------------------------------------------------
 
 
-def infer_provider(model: str) -> str:
-    """The provider a bare model name belongs to; an explicit provider always wins over this."""
+def _vendor_of(model: str) -> str | None:
     m = model.lower()
     if m.startswith(("gpt-", "gpt4", "o1", "o3", "o4", "chatgpt-", "text-", "davinci", "babbage")):
         return "openai"
@@ -58,6 +57,14 @@ def infer_provider(model: str) -> str:
         return "anthropic"
     if m.startswith(("gemini", "gemma", "learnlm")):
         return "google"
+    return None
+
+
+def infer_provider(model: str) -> str:
+    """The provider a bare model name belongs to; an explicit provider always wins over this."""
+    vendor = _vendor_of(model)
+    if vendor:
+        return vendor
     if ":" in model:
         return "local"  # Ollama tags: llama3.1:70b, qwen2.5:7b
     raise ConfigError(
@@ -79,6 +86,9 @@ def parse_target(spec: str | Mapping[str, Any]) -> Target:
         known = set(provider_names()) | {"gemini", "ollama", "claude", "azure_openai", "vllm", "lmstudio"}
         if sep and head.lower() in known and rest:
             return Target(canonical_provider(head), rest)
+        if sep and rest and _vendor_of(rest):
+            # "opnai:gpt-4o" is a misspelt provider, not an Ollama tag.
+            canonical_provider(head)  # raises: unknown provider, with the list of known ones
         return Target(infer_provider(text), text)
     if not isinstance(spec, Mapping) or not spec.get("model"):
         raise ConfigError(f"a target needs a model: got {spec!r}")
@@ -206,8 +216,16 @@ class Skill(BaseModel):
         if errors:
             first = errors[0]
             where = "/".join(str(p) for p in first.path) or "(payload)"
+            if first.validator == "required" and not first.path:
+                missing = [r for r in first.validator_value if r not in data]
+                props = (self.input_schema or {}).get("properties", {})
+                hint = props.get(missing[0], {}).get("description") if missing else None
+                detail = f" ({hint})" if hint else ""
+                text = f"{self.id}: payload is missing field {missing[0]!r}{detail}; required: {list(first.validator_value)}"
+            else:
+                text = f"{self.id}: payload field {where}: {first.message}"
             raise PayloadError(
-                f"{self.id}: payload field {where}: {first.message}",
+                text,
                 skill=self.id,
                 errors=[f"{'/'.join(str(p) for p in e.path) or '(payload)'}: {e.message}" for e in errors[:10]],
             )

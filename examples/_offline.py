@@ -1,0 +1,43 @@
+"""Run the guide's examples offline: vendor APIs answered by a loopback server, a throwaway ledger.
+
+Every example imports :func:`offline` and gets a ready :class:`magsag_mcp.Magsag` whose providers
+point at :class:`magsag_mcp.loopback.LoopbackUpstream`. Real HTTP, real wire formats, no network.
+To run an example against the real vendors instead, export your API keys and use ``Magsag()``.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+
+from magsag_mcp import Magsag
+from magsag_mcp.loopback import LoopbackUpstream
+
+CATALOG = Path(__file__).resolve().parent.parent / "catalog"
+
+
+@contextlib.contextmanager
+def offline(plans: dict | None = None, *, agent: str = "examples") -> Iterator[tuple[Magsag, LoopbackUpstream]]:
+    upstream = LoopbackUpstream(plans=plans)
+    with upstream.running(), tempfile.TemporaryDirectory() as tmp:
+        env = {
+            k: v
+            for k, v in os.environ.items()
+            if not k.startswith(("MAGSAG_", "OPENAI_", "ANTHROPIC_", "AZURE_OPENAI_", "GEMINI_", "OLLAMA_"))
+        }
+        env.update(upstream.env())
+        env.update(MAGSAG_DB=str(Path(tmp) / "ledger.db"), MAGSAG_RETRY_BASE_DELAY="0.01")
+        os.environ.update({k: v for k, v in env.items() if k.startswith("MAGSAG_RETRY")})
+        with Magsag(catalog=os.environ.get("MAGSAG_CATALOG", CATALOG), env=env, agent=agent) as mg:
+            yield mg, upstream
+
+
+def show(title: str, value: object) -> None:
+    print(f"== {title}")
+    if isinstance(value, dict) and "output" in value:
+        value = {k: value[k] for k in ("provider", "model", "output", "cost_usd", "warnings") if k in value}
+    print(json.dumps(value, indent=2, default=str))

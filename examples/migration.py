@@ -1,0 +1,31 @@
+"""The guide's migration example: from a single provider to a primary with a fallback."""
+
+from _offline import offline, show
+
+
+# Before (single provider)
+def run_before(payload: dict, **deps) -> dict:
+    return deps['skills'].invoke("skill.analysis", payload)
+
+# After (multi-provider with fallback)
+def run(payload: dict, **deps) -> dict:
+    skills, obs = deps['skills'], deps['obs']
+
+    # Try primary model
+    try:
+        gpt4_payload = {**payload, "model_config": {"model": "gpt-4o"}}
+        result = skills.invoke("skill.analysis", gpt4_payload)
+        obs.log("model_used", {"model": "gpt-4o"})
+        return result
+    except Exception as e:
+        obs.log("fallback", {"from": "gpt-4o", "to": "claude-3-5-sonnet-20241022", "reason": str(e)})
+        claude_payload = {**payload, "model_config": {"model": "claude-3-5-sonnet-20241022"}}
+        return skills.invoke("skill.analysis", claude_payload)
+
+
+if __name__ == "__main__":
+    with offline({"gpt-4o": [500, 500, 500]}) as (mg, upstream):
+        show("before", run_before({"data": "x"}, skills=mg.skills, obs=mg.obs))
+        result = run({"data": "x"}, skills=mg.skills, obs=mg.obs)
+        show("after (gpt-4o down)", result)
+        assert result["model"] == "claude-3-5-sonnet-20241022"

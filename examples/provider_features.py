@@ -1,0 +1,77 @@
+"""The guide's provider-specific features: OpenAI function calling and JSON mode, Anthropic system
+prompts and max_tokens, a local model with base_url."""
+
+from _offline import offline, show
+
+LOOKUP = {
+    "type": "function",
+    "function": {
+        "name": "get_metric",
+        "description": "Fetch a business metric by name",
+        "parameters": {"type": "object", "properties": {"name": {"type": "string"}}, "required": ["name"]},
+    },
+}
+
+if __name__ == "__main__":
+    with offline() as (mg, upstream):
+        skills = mg.skills
+        payload = {"data": "How did revenue develop?", "text": "Invoice 42 from ACME, due 2025-01-31, $1,200",
+                   "fields": ["vendor", "due_date", "amount"], "document": "A long contract...",
+                   "message": "Review my code"}
+
+        # Function calling
+        analysis_payload = {
+            **payload,
+            "model_config": {
+                "model": "gpt-4o",
+                "tools": [LOOKUP]
+            }
+        }
+        result = skills.invoke("skill.analysis", analysis_payload)
+        show("function calling", result)
+
+        # JSON mode
+        extraction_payload = {
+            **payload,
+            "model_config": {
+                "model": "gpt-4o",
+                "response_format": {"type": "json_object"}
+            }
+        }
+        result = skills.invoke("skill.extraction", extraction_payload)
+        show("JSON mode (parsed output)", result)
+        assert isinstance(result["output"], dict)
+
+        # Extended context (200K tokens)
+        doc_payload = {
+            **payload,
+            "model_config": {
+                "model": "claude-3-5-sonnet-20241022",
+                "max_tokens": 4096
+            }
+        }
+        result = skills.invoke("skill.document-analysis", doc_payload)
+        show("Anthropic max_tokens", result)
+
+        # System prompts (separate from user content)
+        assistant_payload = {
+            **payload,
+            "model_config": {
+                "model": "claude-3-5-sonnet-20241022",
+                "system": "You are a helpful coding assistant..."
+            }
+        }
+        result = skills.invoke("skill.assistant", assistant_payload)
+        show("Anthropic system prompt", result)
+
+        # Use local models for privacy-sensitive tasks
+        pii_payload = {
+            **payload,
+            "model_config": {
+                "model": "llama3.1:70b",
+                "base_url": upstream.base_url  # the guide's "http://localhost:11434", here a loopback server
+            }
+        }
+        result = skills.invoke("skill.pii-redaction", pii_payload)
+        show("local model", result)
+        assert result["provider"] == "local"

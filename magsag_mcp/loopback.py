@@ -1,0 +1,294 @@
+"""A loopback stand-in for the vendors' APIs, for offline examples, demos and benchmarks.
+
+It answers OpenAI Chat Completions and Responses, Azure's deployment URL, Anthropic Messages and
+Gemini ``generateContent`` in their documented shapes, with settable latency and a per-model plan
+of failures (``500``, ``503``, ``529``, ``429`` with ``Retry-After``, ``quota`` for an exhausted
+quota, ``drop`` for a dropped connection). It does as little work per request as it can, so that
+in a benchmark it never dominates the client being measured. (The spec-checking fakes used by the
+test suite live in ``tests/fakes``; this one trusts its callers.)
+
+    with LoopbackUpstream(plans={"gpt-4o": [429, 200]}).running() as up:
+        os.environ.update(up.env())
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import threading
+import time
+from collections import Counter, defaultdict, deque
+from collections.abc import Iterator, Mapping
+from typing import Any
+
+from aiohttp import web
+
+Step = int | str
+
+_ERROR_BODIES = {
+    "openai": lambda status, kind, msg: {"error": {"message": msg, "type": kind, "param": None, "code": kind}},
+    "anthropic": lambda status, kind, msg: {"type": "error", "error": {"type": kind, "message": msg}},
+    "google": lambda status, kind, msg: {"error": {"code": status, "message": msg, "status": kind.upper()}},
+}
+_KINDS = {
+    ("openai", 429): "rate_limit_exceeded",
+    ("openai", 500): "server_error",
+    ("openai", 503): "server_error",
+    ("anthropic", 429): "rate_limit_error",
+    ("anthropic", 500): "api_error",
+    ("anthropic", 503): "overloaded_error",
+    ("anthropic", 529): "overloaded_error",
+    ("google", 429): "resource_exhausted",
+    ("google", 500): "internal",
+    ("google", 503): "unavailable",
+}
+
+
+def _tokens(n_bytes: int) -> int:
+    return max(1, (n_bytes + 3) // 4)
+
+
+class LoopbackUpstream:
+    def __init__(
+        self,
+        *,
+        latency_ms: float = 0.0,
+        plans: Mapping[str, list[Step]] | None = None,
+        reply: str | None = None,
+        retry_after: float = 0.05,
+    ) -> None:
+        self.latency = latency_ms / 1000.0
+        self.plans: dict[str, deque[Step]] = defaultdict(deque, {m: deque(p) for m, p in (plans or {}).items()})
+        self.reply = reply
+        self.retry_after = retry_after
+        self.calls: Counter[str] = Counter()
+        self.failures: Counter[str] = Counter()
+        self.tokens: Counter[str] = Counter()  # model -> input+output tokens answered with 200
+        self.base_url = ""
+        self._runner: web.AppRunner | None = None
+
+    # --- configuration ---------------------------------------------------------------------------
+
+    def plan(self, model: str, *steps: Step) -> None:
+        self.plans[model].extend(steps)
+
+    def env(self) -> dict[str, str]:
+        """Environment that points every provider at this server, with placeholder keys."""
+        b = self.base_url
+        return {
+            "OPENAI_BASE_URL": f"{b}/v1",
+            "OPENAI_API_KEY": "sk-loopback-not-a-real-key",
+            "ANTHROPIC_BASE_URL": b,
+            "ANTHROPIC_API_KEY": "sk-ant-loopback-not-a-real-key",
+            "GEMINI_BASE_URL": b,
+            "GEMINI_API_KEY": "loopback-gemini-key",
+            "AZURE_OPENAI_ENDPOINT": b,
+            "AZURE_OPENAI_API_KEY": "loopback-azure-key",
+            "MAGSAG_LOCAL_LLM_BASE_URL": f"{b}/v1",
+            "MAGSAG_COMPAT_BASE_URL": f"{b}/v1",
+        }
+
+    # --- lifecycle -------------------------------------------------------------------------------
+
+    def app(self) -> web.Application:
+        app = web.Application()
+        app.router.add_post("/v1/chat/completions", self._chat)
+        app.router.add_post("/openai/deployments/{deployment}/chat/completions", self._chat)
+        app.router.add_post("/v1/responses", self._responses)
+        app.router.add_post("/v1/messages", self._anthropic)
+        app.router.add_post("/v1beta/models/{call}", self._gemini)
+        return app
+
+    async def start(self, host: str = "127.0.0.1", port: int = 0) -> str:
+        self._runner = web.AppRunner(self.app(), access_log=None)
+        await self._runner.setup()
+        site = web.TCPSite(self._runner, host, port)
+        await site.start()
+        sock = site._server.sockets[0]  # type: ignore[union-attr]
+        self.base_url = f"http://{host}:{sock.getsockname()[1]}"
+        return self.base_url
+
+    async def stop(self) -> None:
+        if self._runner is not None:
+            await self._runner.cleanup()
+            self._runner = None
+
+    @contextlib.contextmanager
+    def running(self) -> Iterator[LoopbackUpstream]:
+        """Serve from a background thread (for synchronous scripts and examples)."""
+        loop = asyncio.new_event_loop()
+        ready = threading.Event()
+
+        def serve() -> None:
+            asyncio.set_event_loop(loop)
+            loop.run_until_complete(self.start())
+            ready.set()
+            loop.run_forever()
+            loop.run_until_complete(self.stop())
+            loop.close()
+
+        thread = threading.Thread(target=serve, name="loopback-upstream", daemon=True)
+        thread.start()
+        ready.wait(10)
+        try:
+            yield self
+        finally:
+            loop.call_soon_threadsafe(loop.stop)
+            thread.join(10)
+
+    # --- the shared part of every handler --------------------------------------------------------
+
+    async def _gate(self, request: web.Request, vendor: str, model: str) -> web.StreamResponse | None:
+        """Latency, then the model's next planned step: None means answer normally."""
+        self.calls[model] += 1
+        if self.latency:
+            await asyncio.sleep(self.latency)
+        queue = self.plans.get(model)
+        step: Step = queue.popleft() if queue else 200
+        if step == 200:
+            return None
+        self.failures[model] += 1
+        if step == "drop":
+            transport = request.transport
+            if transport is not None:
+                transport.close()
+            return web.Response(status=500)
+        headers: dict[str, str] = {}
+        status = 429 if step == "quota" else int(step)
+        kind = _KINDS.get((vendor, status), "error")
+        msg = f"loopback: planned HTTP {status} for {model}"
+        if step == "quota":
+            kind = {"openai": "insufficient_quota", "anthropic": "rate_limit_error", "google": "resource_exhausted"}[
+                vendor
+            ]
+            msg = "You exceeded your current quota, please check your plan and billing details."
+        elif status == 429:
+            headers["Retry-After"] = f"{self.retry_after:g}"
+        return web.json_response(_ERROR_BODIES[vendor](status, kind, msg), status=status, headers=headers)
+
+    def _text(self, model: str, prompt_bytes: int) -> tuple[str, int, int]:
+        text = self.reply or f"loopback answer from {model}"
+        n_in, n_out = _tokens(prompt_bytes), _tokens(len(text))
+        self.tokens[model] += n_in + n_out
+        return text, n_in, n_out
+
+    # --- vendors ---------------------------------------------------------------------------------
+
+    async def _chat(self, request: web.Request) -> web.StreamResponse:
+        raw = await request.read()
+        body = json.loads(raw)
+        model = request.match_info.get("deployment") or body.get("model", "")
+        early = await self._gate(request, "openai", model)
+        if early is not None:
+            return early
+        text, n_in, n_out = self._text(model, len(raw))
+        if body.get("response_format", {}).get("type") in ("json_object", "json_schema"):
+            text = json.dumps({"answer": text})
+        return web.json_response(
+            {
+                "id": "chatcmpl-loopback",
+                "object": "chat.completion",
+                "created": int(time.time()),
+                "model": model,
+                "choices": [
+                    {
+                        "index": 0,
+                        "message": {"role": "assistant", "content": text, "refusal": None},
+                        "finish_reason": "stop",
+                        "logprobs": None,
+                    }
+                ],
+                "usage": {
+                    "prompt_tokens": n_in,
+                    "completion_tokens": n_out,
+                    "total_tokens": n_in + n_out,
+                    "prompt_tokens_details": {"cached_tokens": 0},
+                    "completion_tokens_details": {"reasoning_tokens": 0},
+                },
+            }
+        )
+
+    async def _responses(self, request: web.Request) -> web.StreamResponse:
+        raw = await request.read()
+        body = json.loads(raw)
+        model = body.get("model", "")
+        early = await self._gate(request, "openai", model)
+        if early is not None:
+            return early
+        text, n_in, n_out = self._text(model, len(raw))
+        return web.json_response(
+            {
+                "id": "resp_loopback",
+                "object": "response",
+                "created_at": int(time.time()),
+                "status": "completed",
+                "model": model,
+                "output": [
+                    {
+                        "type": "message",
+                        "id": "msg_loopback",
+                        "status": "completed",
+                        "role": "assistant",
+                        "content": [{"type": "output_text", "text": text, "annotations": []}],
+                    }
+                ],
+                "usage": {
+                    "input_tokens": n_in,
+                    "input_tokens_details": {"cached_tokens": 0},
+                    "output_tokens": n_out,
+                    "output_tokens_details": {"reasoning_tokens": 0},
+                    "total_tokens": n_in + n_out,
+                },
+            }
+        )
+
+    async def _anthropic(self, request: web.Request) -> web.StreamResponse:
+        raw = await request.read()
+        body = json.loads(raw)
+        model = body.get("model", "")
+        early = await self._gate(request, "anthropic", model)
+        if early is not None:
+            return early
+        text, n_in, n_out = self._text(model, len(raw))
+        return web.json_response(
+            {
+                "id": "msg_loopback",
+                "type": "message",
+                "role": "assistant",
+                "model": model,
+                "content": [{"type": "text", "text": text}],
+                "stop_reason": "end_turn",
+                "stop_sequence": None,
+                "usage": {
+                    "input_tokens": n_in,
+                    "output_tokens": n_out,
+                    "cache_creation_input_tokens": 0,
+                    "cache_read_input_tokens": 0,
+                },
+            }
+        )
+
+    async def _gemini(self, request: web.Request) -> web.StreamResponse:
+        raw = await request.read()
+        model = request.match_info["call"].split(":", 1)[0]
+        early = await self._gate(request, "google", model)
+        if early is not None:
+            return early
+        text, n_in, n_out = self._text(model, len(raw))
+        return web.json_response(
+            {
+                "candidates": [
+                    {"content": {"role": "model", "parts": [{"text": text}]}, "finishReason": "STOP", "index": 0}
+                ],
+                "usageMetadata": {
+                    "promptTokenCount": n_in,
+                    "candidatesTokenCount": n_out,
+                    "totalTokenCount": n_in + n_out,
+                },
+                "modelVersion": model,
+            }
+        )
+
+    def summary(self) -> dict[str, Any]:
+        return {"calls": dict(self.calls), "failures": dict(self.failures), "tokens": dict(self.tokens)}

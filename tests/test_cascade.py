@@ -1,0 +1,183 @@
+"""The cascade: retries with backoff that honour the server's wait, fallback, skips, and the trace."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from magsag_mcp import errors as E
+from magsag_mcp.cascade import Cascade, RetryPolicy
+from magsag_mcp.catalog import load_catalog
+from magsag_mcp.pricing import Pricer
+from magsag_mcp.providers import ProviderSet
+from magsag_mcp.providers.fake import clear_scripts, script
+from magsag_mcp.routing import plan_call
+from magsag_mcp.transport import Transport
+
+CATALOG = Path(__file__).resolve().parent.parent / "catalog"
+pytestmark = pytest.mark.anyio
+
+
+@pytest.fixture(autouse=True)
+def _scripts():
+    clear_scripts()
+    yield
+    clear_scripts()
+
+
+class Clock:
+    """Virtual time: sleeping advances the clock instead of waiting."""
+
+    def __init__(self) -> None:
+        self.now = 0.0
+        self.sleeps: list[float] = []
+
+    def __call__(self) -> float:
+        return self.now
+
+    async def sleep(self, seconds: float) -> None:
+        self.sleeps.append(seconds)
+        self.now += seconds
+
+
+def make(env=None, *, tries=3, deadline=300.0):
+    clock = Clock()
+    cascade = Cascade(
+        ProviderSet(env or {}, Transport()),
+        Pricer.from_catalog(CATALOG),
+        None,
+        RetryPolicy(tries_per_target=tries, base_delay=0.5, max_delay=20.0, deadline=deadline),
+        sleep=clock.sleep,
+        clock=clock,
+    )
+    return cascade, clock
+
+
+def plan(model_config, skill="skill.analysis", payload=None):
+    catalog = load_catalog(CATALOG, env={})
+    payload = dict(payload or {"data": "numbers"})
+    payload["model_config"] = model_config
+    return plan_call(catalog, skill, payload, context=None, env={})
+
+
+async def test_retry_honours_retry_after_then_succeeds():
+    script("a", E.RateLimitError("slow down", status=429, retry_after=7.0), "fine")
+    cascade, clock = make()
+    out = await cascade.run(plan({"model": "fake:a"}), run_id="r1", agent=None)
+    assert out.result.text == "fine"
+    assert 7.0 <= clock.sleeps[0] <= 7.5  # the server's wait plus a little jitter
+    assert [(a.outcome, a.attempt_number, a.error_class) for a in out.attempts] == [
+        ("error", 1, "rate_limited"),
+        ("ok", 2, None),
+    ]
+    assert out.trace["attempts"][0]["error_class"] == "rate_limited"
+
+
+async def test_exponential_backoff_with_jitter_without_server_wait():
+    script("a", E.ServerError("boom"), E.ServerError("boom"), "ok")
+    cascade, clock = make()
+    out = await cascade.run(plan({"model": "fake:a"}), run_id="r", agent=None)
+    assert out.result.text == "ok"
+    assert len(clock.sleeps) == 2
+    assert 0 <= clock.sleeps[0] <= 0.5 and 0 <= clock.sleeps[1] <= 1.0
+
+
+async def test_fallback_after_retries_are_used_up():
+    script("a", *[E.OverloadedError("busy", status=529)] * 3)
+    cascade, clock = make()
+    out = await cascade.run(plan({"model": "fake:a", "fallbacks": ["fake:b"]}), run_id="r", agent=None)
+    assert out.target.model == "b"
+    assert [(a.model, a.outcome) for a in out.attempts] == [("a", "error")] * 3 + [("b", "ok")]
+    assert [a.fallback_position for a in out.attempts] == [0, 0, 0, 1]
+
+
+async def test_quota_exhausted_moves_on_without_waiting():
+    script("a", E.QuotaExhaustedError("quota", status=429, retry_after=3600))
+    cascade, clock = make()
+    out = await cascade.run(plan({"model": "fake:a", "fallbacks": ["fake:b"]}), run_id="r", agent=None)
+    assert clock.sleeps == [] and out.target.model == "b"
+
+
+async def test_wait_longer_than_the_deadline_moves_on():
+    script("a", E.RateLimitError("later", status=429, retry_after=50.0))
+    cascade, clock = make(deadline=10.0)
+    out = await cascade.run(plan({"model": "fake:a", "fallbacks": ["fake:b"]}), run_id="r", agent=None)
+    assert clock.sleeps == [] and out.target.model == "b"
+
+
+async def test_context_too_long_moves_on():
+    script("a", E.ContextTooLongError("too long", status=400))
+    cascade, _ = make()
+    out = await cascade.run(plan({"model": "fake:a", "fallbacks": ["fake:b"]}), run_id="r", agent=None)
+    assert out.target.model == "b"
+
+
+async def test_bad_request_stops_the_cascade():
+    script("a", E.BadRequestError("your temperature is wrong", status=400))
+    cascade, _ = make()
+    with pytest.raises(E.BadRequestError) as info:
+        await cascade.run(plan({"model": "fake:a", "fallbacks": ["fake:b"]}), run_id="r", agent=None)
+    err = info.value
+    assert isinstance(err, E.AllTargetsFailed)
+    assert "stopped at a request the provider rejected" in err.message
+    assert [a.model for a in err.attempts] == ["a"]  # b was never tried
+
+
+async def test_all_failed_carries_every_attempt_and_keeps_the_last_class():
+    script("a", E.ServerError("x"), E.ServerError("x"), E.ServerError("x"))
+    script("b", E.QuotaExhaustedError("quota", status=429))
+    cascade, _ = make()
+    with pytest.raises(E.RateLimitError) as info:  # the guide's `except RateLimitError` keeps working
+        await cascade.run(plan({"model": "fake:a", "fallbacks": ["fake:b"]}), run_id="r", agent=None)
+    err = info.value
+    assert isinstance(err, E.AllTargetsFailed) and isinstance(err, E.QuotaExhaustedError)
+    assert len(err.attempts) == 4
+    data = err.to_dict()
+    assert data["type"] == "all_targets_failed" and data["last_error_type"] == "quota_exhausted"
+    assert len(data["attempts"]) == 4 and data["trace"]["candidates"][1]["model"] == "b"
+
+
+async def test_unconfigured_provider_is_skipped_with_the_reason():
+    cascade, _ = make(env={})
+    out = await cascade.run(plan({"model": "gpt-4o", "fallbacks": ["fake:b"]}), run_id="r", agent=None)
+    assert out.target.model == "b"
+    assert out.trace["skipped"][0]["target"] == "openai:gpt-4o"
+    assert "OPENAI_API_KEY" in out.trace["skipped"][0]["reason"]
+    assert out.attempts[0].outcome == "skipped"
+
+
+async def test_target_lacking_a_needed_feature_is_skipped():
+    tools = [{"type": "function", "function": {"name": "f", "parameters": {"type": "object"}}}]
+    no_tools = {"provider": "fake", "model": "a", "params": {"capabilities": {"tools": False}}}
+    cascade, _ = make()
+    out = await cascade.run(plan({"model": "fake:a", "tools": tools, "fallbacks": [no_tools, "fake:b"]}),
+                            run_id="r", agent=None)
+    assert out.target.model == "a"  # the first "fake:a" supports tools
+    p = plan({"model": "fake:x", "tools": tools})
+    p.candidates[0].target = p.candidates[0].target.__class__("fake", "x", None, (("capabilities", {"tools": False}),))
+    with pytest.raises(E.AllTargetsFailed) as info:
+        await cascade.run(p, run_id="r", agent=None)
+    assert "cannot honour tools" in info.value.message
+
+
+async def test_invalid_json_from_the_model_moves_on():
+    script("a", {"text": "not json at all"})
+    cascade, _ = make()
+    p = plan({"model": "fake:a", "fallbacks": ["fake:b"]}, skill="skill.extraction",
+             payload={"text": "Invoice 42", "fields": ["id"]})
+    out = await cascade.run(p, run_id="r", agent=None)
+    assert out.target.model == "b" and isinstance(out.result.parsed, dict)
+    assert out.attempts[0].error_class == "invalid_output"
+
+
+async def test_progress_events_for_attempts_fallbacks_and_retries():
+    script("a", E.ServerError("x"))
+    events = []
+
+    async def progress(event, data):
+        events.append(event)
+
+    cascade, _ = make(tries=1)
+    await cascade.run(plan({"model": "fake:a", "fallbacks": ["fake:b"]}), run_id="r", agent=None, progress=progress)
+    assert events[:3] == ["attempt", "fallback", "attempt"]

@@ -1,0 +1,119 @@
+"""The catalog: loading, ${VAR} expansion, where it is found, and errors that name their file."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import pytest
+
+from magsag_mcp.catalog import find_catalog, load_catalog, validate_catalog
+from magsag_mcp.errors import CatalogError, ConfigError, PayloadError
+
+SHIPPED = Path(__file__).resolve().parent.parent / "catalog"
+
+
+def write(root: Path, rel: str, text: str) -> Path:
+    path = root / rel
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(text)
+    return path
+
+
+@pytest.fixture
+def mini(tmp_path: Path) -> Path:
+    write(tmp_path, "skills/echo.yaml", "id: skill.echo\ndescription: d\ntask_type: echo\nprompt:\n  user: '{text}'\n")
+    write(tmp_path, "routing/r.yaml", "default: [fake:echo]\n")
+    return tmp_path
+
+
+def test_shipped_catalog_is_valid_and_has_the_guides_skills():
+    assert validate_catalog(SHIPPED, env={}) == []
+    cat = load_catalog(SHIPPED, env={})
+    for sid in ("analysis", "extraction", "summarization", "coding", "reasoning", "document-analysis",
+                "assistant", "pii-redaction"):
+        assert f"skill.{sid}" in cat.skills
+    assert cat.skills["skill.extraction"].output.type == "json"
+    assert cat.skills["skill.pii-redaction"].data_class == "pii_processing"
+    assert {"my-mag", "data-analysis-sag"} <= set(cat.agents)
+
+
+def test_env_expansion_with_default(mini: Path):
+    write(mini, "routing/r.yaml", "default:\n  - {provider: compat, model: '${MY_MODEL:-m1}', base_url: '${MY_URL}'}\n")
+    cat = load_catalog(mini, env={"MY_URL": "http://127.0.0.1:9/v1"})
+    assert cat.routing.default[0].model == "m1"
+    assert cat.routing.default[0].base_url == "http://127.0.0.1:9/v1"
+
+
+def test_unset_env_var_is_named(mini: Path):
+    write(mini, "routing/r.yaml", "default:\n  - {provider: compat, model: x, base_url: '${MY_URL}'}\n")
+    with pytest.raises(CatalogError, match=r"r\.yaml: \$\{MY_URL\} is not set; export MY_URL"):
+        load_catalog(mini, env={})
+
+
+def test_malformed_yaml_names_file_and_line(mini: Path):
+    write(mini, "skills/bad.yaml", "id: skill.bad\nprompt: [unclosed\n")
+    problems = validate_catalog(mini, env={})
+    assert any("bad.yaml: malformed YAML (line" in p for p in problems), problems
+
+
+def test_every_problem_is_listed_with_its_file(mini: Path):
+    write(mini, "skills/a.yaml", "id: skill.a\ntask_type: t\nprompt: {user: hi}\nmax_tokens: -5\n")
+    write(mini, "skills/b.yaml", "id: not-a-skill-id\ndescription: d\ntask_type: t\nprompt: {user: hi}\n")
+    write(mini, "routing/x.yaml", "routes:\n  - match: t\n    chain: [opnai:gpt-4o]\n")
+    problems = validate_catalog(mini, env={})
+    text = "\n".join(problems)
+    assert "a.yaml: description: Field required" in text
+    assert "a.yaml: max_tokens: Input should be greater than 0" in text
+    assert "b.yaml: id: String should match pattern" in text
+    assert "x.yaml" in text and "unknown provider 'opnai'" in text
+
+
+def test_unknown_field_is_rejected(mini: Path):
+    write(mini, "skills/c.yaml", "id: skill.c\ndescription: d\ntask_type: t\nprompt: {user: hi}\nmax_token: 5\n")
+    with pytest.raises(CatalogError, match="c.yaml: max_token: Extra inputs are not permitted"):
+        load_catalog(mini, env={})
+
+
+def test_route_with_unknown_tier(mini: Path):
+    write(mini, "routing/t.yaml", "routes:\n  - {match: echo, tier: gold}\n")
+    with pytest.raises(CatalogError, match="names tier 'gold', which no routing file defines"):
+        load_catalog(mini, env={})
+
+
+def test_missing_default_chain(tmp_path: Path):
+    write(tmp_path, "skills/echo.yaml", "id: skill.echo\ndescription: d\ntask_type: echo\nprompt: {user: hi}\n")
+    with pytest.raises(CatalogError, match="no routing file defines a 'default' chain"):
+        load_catalog(tmp_path, env={})
+
+
+def test_bad_template_is_caught_at_load(mini: Path):
+    write(mini, "skills/t.yaml", "id: skill.t\ndescription: d\ntask_type: t\nprompt: {user: 'a {b'}\n")
+    with pytest.raises(CatalogError, match="user template does not parse"):
+        load_catalog(mini, env={})
+
+
+def test_template_renders_non_strings_as_json(mini: Path):
+    cat = load_catalog(mini, env={})
+    assert cat.skill("skill.echo").render({"text": {"a": [1, 2]}}) == '{"a": [1, 2]}'
+    with pytest.raises(PayloadError, match="missing field 'text'"):
+        cat.skill("skill.echo").render({"other": 1})
+
+
+def test_catalog_location_order(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, mini: Path):
+    other = tmp_path / "elsewhere"
+    shutil.copytree(mini, other)
+    assert find_catalog(str(mini), env={"MAGSAG_CATALOG": str(other)}) == mini  # --catalog wins
+    assert find_catalog(None, env={"MAGSAG_CATALOG": str(other)}) == other
+    work = tmp_path / "work"
+    shutil.copytree(mini, work / "catalog")
+    monkeypatch.chdir(work)
+    assert find_catalog(None, env={}) == work / "catalog"
+    monkeypatch.chdir(tmp_path)
+    bundled = find_catalog(None, env={})
+    assert (bundled / "skills" / "analysis.yaml").is_file()  # the copy shipped with the package
+
+
+def test_catalog_env_pointing_nowhere(tmp_path: Path):
+    with pytest.raises(ConfigError, match="MAGSAG_CATALOG points at .* not a directory"):
+        find_catalog(None, env={"MAGSAG_CATALOG": str(tmp_path / "missing")})

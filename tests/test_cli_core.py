@@ -1,0 +1,87 @@
+"""`magsag invoke`, `explain`, `doctor`, `catalog validate`: parse, call the service, format."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from magsag_mcp.cli import main
+
+CATALOG = Path(__file__).resolve().parent.parent / "catalog"
+
+
+@pytest.fixture
+def cli_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    for name in ("MAGSAG_PROVIDER", "MAGSAG_MODEL", "OPENAI_API_KEY", "ANTHROPIC_API_KEY", "GEMINI_API_KEY"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("MAGSAG_DB", str(tmp_path / "cli.db"))
+    monkeypatch.setenv("MAGSAG_CATALOG", str(CATALOG))
+    monkeypatch.setenv("MAGSAG_RETRY_BASE_DELAY", "0.001")
+    return tmp_path
+
+
+def test_invoke_prints_the_result(cli_env, capsys):
+    payload = json.dumps({"data": "x", "model_config": {"model": "fake:echo"}})
+    assert main(["invoke", "skill.analysis", "--payload", payload, "--agent", "cli", "--run-id", "r-1"]) == 0
+    out = json.loads(capsys.readouterr().out)
+    assert {"output", "provider", "model", "run_id", "usage", "cost_usd", "attempts", "warnings"} <= set(out)
+    assert out["run_id"] == "r-1" and out["provider"] == "fake"
+
+
+def test_invoke_failure_prints_a_json_error_and_exits_non_zero(cli_env, capsys):
+    payload = json.dumps({"data": "x", "model_config": {"model": "fake:fail-server_error"}})
+    assert main(["invoke", "skill.analysis", "--payload", payload]) == 1
+    err = json.loads(capsys.readouterr().err)["error"]
+    assert err["type"] == "all_targets_failed" and err["attempts"]
+    assert "server_error" in err["message"]
+
+
+def test_invoke_with_no_keys_says_which_to_set(cli_env, capsys, monkeypatch):
+    monkeypatch.setenv("OPENAI_API_KEY", "")
+    assert main(["invoke", "skill.analysis", "--payload", '{"data": "x"}']) == 1
+    err = json.loads(capsys.readouterr().err)["error"]
+    assert "OPENAI_API_KEY" in err["message"] and "ANTHROPIC_API_KEY" in err["message"]
+
+
+@pytest.mark.parametrize(
+    ("args", "needle"),
+    [
+        (["invoke", "skill.analysis", "--payload", "{not json"], "--payload is not valid JSON"),
+        (["invoke", "skill.analysis", "--payload", "[1]"], "must be a JSON object"),
+        (["invoke", "skill.nope", "--payload", "{}"], "unknown skill 'skill.nope'"),
+        (["invoke", "skill.analysis", "--payload", "{}"], "missing field 'data'"),
+    ],
+)
+def test_bad_input_exits_2_with_the_fix(cli_env, capsys, args, needle):
+    assert main(args) == 2
+    assert needle in capsys.readouterr().err
+
+
+def test_explain_calls_nothing(cli_env, capsys):
+    assert main(["explain", "skill.analysis", "--payload", '{"data": "x"}']) == 0
+    plan = json.loads(capsys.readouterr().out)
+    assert plan["rule"] == "route:analysis"
+    assert [t["label"] for t in plan["targets"]][0] == "openai:gpt-4o"
+    assert plan["targets"][0]["estimated_max_cost_usd"] is not None
+
+
+def test_doctor_never_prints_a_key(cli_env, capsys, monkeypatch):
+    monkeypatch.setenv("OPENAI_API_KEY", "sk-test-supersecret-1234567890")
+    assert main(["doctor", "--json"]) == 0
+    out = capsys.readouterr().out
+    assert "supersecret" not in out
+    report = json.loads(out)
+    assert report["providers"]["openai"]["key_set"] is True
+    assert report["providers"]["anthropic"]["key_set"] is False
+
+
+def test_catalog_validate(cli_env, capsys, tmp_path):
+    assert main(["catalog", "validate", "--catalog", str(CATALOG)]) == 0
+    bad = tmp_path / "bad"
+    (bad / "skills").mkdir(parents=True)
+    (bad / "skills" / "x.yaml").write_text("id: skill.x\nprompt: [\n")
+    assert main(["catalog", "validate", "--catalog", str(bad)]) == 1
+    out = capsys.readouterr().out
+    assert "x.yaml: malformed YAML" in out and "no routing file defines a 'default' chain" in out

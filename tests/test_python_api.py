@@ -1,0 +1,85 @@
+"""The guide's Python API: Magsag, skills.invoke, runner.invoke_sag(Delegation), obs.log, RateLimitError."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from magsag_mcp import ConfigError, Delegation, InputError, Magsag, RateLimitError, UnknownSkillError
+from magsag_mcp.providers.fake import clear_scripts, script
+
+CATALOG = Path(__file__).resolve().parent.parent / "catalog"
+
+
+@pytest.fixture
+def mg(tmp_path: Path):
+    clear_scripts()
+    env = {"MAGSAG_RETRY_BASE_DELAY": "0.001", "MAGSAG_PROVIDER": "fake"}
+    with Magsag(catalog=CATALOG, db=tmp_path / "l.db", env=env, agent="tester") as handle:
+        yield handle
+    clear_scripts()
+
+
+def test_invoke_returns_the_result_dict(mg: Magsag):
+    result = mg.skills.invoke("skill.analysis", {"data": "sales up 8%", "model_config": {"model": "fake:echo"}})
+    assert result["provider"] == "fake" and result["model"] == "echo"
+    assert "sales up 8%" in result["output"]
+    assert result["cost_usd"] == "0" and result["run_id"] == mg.run_id
+    assert result["usage"]["total_tokens"] == result["usage"]["input_tokens"] + result["usage"]["output_tokens"]
+
+
+def test_magsag_provider_swaps_the_policys_provider(mg: Magsag):
+    result = mg.skills.invoke("skill.analysis", {"data": "x"})
+    assert result["provider"] == "fake" and result["model"] == "gpt-4o"  # the route's first model
+
+
+def test_rate_limit_error_is_catchable_as_the_guide_does(mg: Magsag):
+    script("rl", *[RateLimitError("slow", status=429, retry_after=0.001)] * 3)
+    with pytest.raises(RateLimitError) as info:
+        mg.skills.invoke("skill.analysis", {"data": "x", "model_config": {"model": "fake:rl"}})
+    assert len(info.value.attempts) == 3
+
+
+def test_delegation_context_reaches_the_router(mg: Magsag):
+    out = mg.runner.invoke_sag(
+        Delegation(task_id="t1", sag_id="data-analysis-sag", input={"data": "x"},
+                   context={"preferred_model": "fake:preferred"})
+    )
+    assert out["model"] == "preferred"
+    out = mg.runner.invoke_sag(
+        Delegation(task_id="t2", sag_id="data-analysis-sag", input={"data": "x"},
+                   context={"llm_overrides": {"provider": "fake", "model": "override"}})
+    )
+    assert out["model"] == "override"
+
+
+def test_mag_runs_and_delegates(mg: Magsag):
+    out = mg.runner.run_agent("my-mag", {"data": "numbers", "preferred_model": "fake:sag-model"})
+    assert out["model"] == "sag-model" and out["summary"]
+
+
+def test_invoke_sag_refuses_a_mag(mg: Magsag):
+    with pytest.raises(InputError, match="is a MAG, not a SAG"):
+        mg.runner.invoke_sag(Delegation(task_id="t", sag_id="my-mag", input={}))
+
+
+def test_obs_log_and_current_cost(mg: Magsag):
+    mg.obs.log("model_success", {"model": "x"})
+    mg.skills.invoke("skill.analysis", {"data": "x", "model_config": {"model": "fake:echo"}})
+    assert mg.obs.get_current_cost() == 0.0
+    hits = mg.bridge.run(lambda: mg.service.search("model_success", 10))
+    assert hits, "obs.log events are searchable in the ledger"
+
+
+def test_unknown_skill(mg: Magsag):
+    with pytest.raises(UnknownSkillError, match="skill.analysis"):
+        mg.skills.invoke("skill.analyse", {"data": "x"})
+
+
+def test_sync_call_on_the_loop_thread_is_refused_with_the_fix(mg: Magsag):
+    async def inside_loop():
+        mg.skills.invoke("skill.analysis", {"data": "x"})
+
+    with pytest.raises(ConfigError, match="await skills.ainvoke"):
+        mg.bridge.run(inside_loop)

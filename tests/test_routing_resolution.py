@@ -1,0 +1,196 @@
+"""Model choice, case by case: call overrides > MAGSAG_PROVIDER/MAGSAG_MODEL > routing > default."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from magsag_mcp.catalog import load_catalog, parse_target
+from magsag_mcp.errors import ConfigError, PayloadError, UnknownSkillError
+from magsag_mcp.routing import plan_call
+from magsag_mcp.types import Target
+
+CATALOG = Path(__file__).resolve().parent.parent / "catalog"
+
+
+@pytest.fixture(scope="module")
+def catalog():
+    return load_catalog(CATALOG, env={})
+
+
+def labels(plan):
+    return [c.target.label for c in plan.candidates]
+
+
+def test_default_route_by_task_type(catalog):
+    plan = plan_call(catalog, "skill.analysis", {"data": "x"}, context=None, env={})
+    assert plan.rule == "route:analysis"
+    assert labels(plan) == ["openai:gpt-4o", "anthropic:claude-3-5-sonnet-20241022", "google:gemini-1.5-pro"]
+    assert all(not c.explicit for c in plan.candidates)
+
+
+def test_glob_route_and_priority(catalog):
+    plan = plan_call(catalog, "skill.document-analysis", {"document": "x"}, context=None, env={})
+    assert plan.rule == "route:document-*"
+    plan = plan_call(catalog, "skill.pii-redaction", {"text": "x"}, context=None, env={})
+    assert labels(plan) == ["local:llama3.1:70b"]
+
+
+def test_route_naming_a_tier(catalog):
+    plan = plan_call(catalog, "skill.summarization", {"text": "x"}, context=None, env={})
+    assert labels(plan) == ["openai:gpt-4o-mini", "anthropic:claude-3-haiku-20240307"]
+
+
+def test_tier_from_context_beats_route(catalog):
+    plan = plan_call(catalog, "skill.analysis", {"data": "x"}, context={"tier": "premium"}, env={})
+    assert plan.rule == "tier:premium"
+    assert labels(plan) == ["openai:o1-preview", "openai:gpt-4o"]
+
+
+def test_unknown_tier_is_a_clear_error(catalog):
+    with pytest.raises(ConfigError, match="unknown cost tier 'gold'.*economy"):
+        plan_call(catalog, "skill.analysis", {"data": "x"}, context={"tier": "gold"}, env={})
+
+
+def test_env_model_beats_routing(catalog):
+    plan = plan_call(catalog, "skill.analysis", {"data": "x"}, context=None, env={"MAGSAG_MODEL": "gpt-4o-mini"})
+    assert plan.rule == "override:env"
+    assert labels(plan) == ["openai:gpt-4o-mini"]
+    assert plan.candidates[0].explicit
+
+
+def test_env_provider_and_model(catalog):
+    env = {"MAGSAG_PROVIDER": "local", "MAGSAG_MODEL": "llama3.1:70b"}
+    plan = plan_call(catalog, "skill.analysis", {"data": "x"}, context=None, env=env)
+    assert labels(plan) == ["local:llama3.1:70b"]
+
+
+def test_env_provider_alone_keeps_policy_models(catalog):
+    plan = plan_call(catalog, "skill.analysis", {"data": "x"}, context=None, env={"MAGSAG_PROVIDER": "openai"})
+    assert labels(plan) == ["openai:gpt-4o"]
+    # a hosting provider serves the policy's model names as they are (deployments, local tags)
+    plan = plan_call(catalog, "skill.analysis", {"data": "x"}, context=None, env={"MAGSAG_PROVIDER": "azure"})
+    assert labels(plan) == ["azure:gpt-4o", "azure:claude-3-5-sonnet-20241022", "azure:gemini-1.5-pro"]
+
+
+def test_env_provider_with_no_model_of_its_own_says_what_to_do(catalog):
+    with pytest.raises(ConfigError, match="set MAGSAG_MODEL"):
+        plan_call(catalog, "skill.pii-redaction", {"text": "x"}, context=None, env={"MAGSAG_PROVIDER": "google"})
+
+
+def test_bad_env_provider(catalog):
+    with pytest.raises(ConfigError, match="MAGSAG_PROVIDER='nope'.*unknown provider.*openai"):
+        plan_call(catalog, "skill.analysis", {"data": "x"}, context=None, env={"MAGSAG_PROVIDER": "nope"})
+
+
+def test_model_config_beats_env(catalog):
+    payload = {"data": "x", "model_config": {"model": "claude-3-5-sonnet-20241022"}}
+    plan = plan_call(catalog, "skill.analysis", payload, context=None, env={"MAGSAG_MODEL": "gpt-4o-mini"})
+    assert plan.rule == "override:call"
+    assert labels(plan) == ["anthropic:claude-3-5-sonnet-20241022"]
+
+
+def test_model_config_beats_llm_overrides_beats_preferred_model(catalog):
+    ctx = {"llm_overrides": {"model": "gpt-4o-mini"}, "preferred_model": "gemini-1.5-pro"}
+    plan = plan_call(catalog, "skill.analysis", {"data": "x", "model_config": {"model": "gpt-4o"}}, context=ctx, env={})
+    assert labels(plan) == ["openai:gpt-4o"]
+    plan = plan_call(catalog, "skill.analysis", {"data": "x"}, context=ctx, env={})
+    assert labels(plan) == ["openai:gpt-4o-mini"]
+    plan = plan_call(catalog, "skill.analysis", {"data": "x"}, context={"preferred_model": "gemini-1.5-pro"}, env={})
+    assert labels(plan) == ["google:gemini-1.5-pro"]
+
+
+def test_explicit_provider_wins_over_inference_and_base_url_carried(catalog):
+    mc = {"model": "gpt-4o", "provider": "azure", "base_url": "https://r.openai.azure.com"}
+    plan = plan_call(catalog, "skill.analysis", {"data": "x", "model_config": mc}, context=None, env={})
+    assert plan.candidates[0].target == Target("azure", "gpt-4o", "https://r.openai.azure.com")
+
+
+def test_local_model_inferred_from_tag(catalog):
+    mc = {"model": "llama3.1:70b", "base_url": "http://localhost:11434"}
+    plan = plan_call(catalog, "skill.pii-redaction", {"text": "x", "model_config": mc}, context=None, env={})
+    assert plan.candidates[0].target == Target("local", "llama3.1:70b", "http://localhost:11434")
+
+
+def test_call_fallbacks(catalog):
+    mc = {"model": "claude-3-5-sonnet-20241022", "fallbacks": ["gpt-4o", "openai:gpt-4o-mini"]}
+    plan = plan_call(catalog, "skill.analysis", {"data": "x", "model_config": mc}, context=None, env={})
+    assert labels(plan) == ["anthropic:claude-3-5-sonnet-20241022", "openai:gpt-4o", "openai:gpt-4o-mini"]
+
+
+def test_data_class_models_are_appended_for_routed_calls(catalog):
+    plan = plan_call(
+        catalog, "skill.pii-redaction", {"text": "x"}, context=None, env={"MAGSAG_MODEL": "gpt-4o"},
+        data_class_models={"pii_processing": ["llama3.1:70b"]},
+    )
+    assert labels(plan) == ["openai:gpt-4o", "local:llama3.1:70b"]
+    assert [c.source for c in plan.candidates] == ["env", "data_class"]
+
+
+def test_request_shape_from_model_config(catalog):
+    tools = [{"type": "function", "function": {"name": "lookup", "parameters": {"type": "object"}}}]
+    mc = {"model": "gpt-4o", "tools": tools, "tool_choice": "required", "system": "S", "max_tokens": 77,
+          "temperature": 0.3, "stop": "END", "response_format": {"type": "json_object"}}
+    plan = plan_call(catalog, "skill.analysis", {"data": "numbers", "model_config": mc}, context=None, env={})
+    req = plan.request
+    assert req.system == "S" and req.max_tokens == 77 and req.temperature == 0.3 and req.stop == ["END"]
+    assert req.tools[0].name == "lookup" and req.tool_choice == "required" and req.json_output
+    assert "numbers" in req.messages[0].content
+    assert req.needs() == {"tools", "json"}
+
+
+def test_target_params_fill_only_what_the_call_left_open(catalog):
+    plan = plan_call(catalog, "skill.extraction", {"text": "t", "fields": ["a"]}, context=None, env={})
+    haiku = plan.candidates[1].target
+    assert plan.request_for(haiku).temperature == 0
+    plan = plan_call(catalog, "skill.extraction", {"text": "t", "fields": ["a"], "model_config": {"temperature": 0.9}},
+                     context=None, env={})
+    assert plan.request_for(haiku).temperature == 0.9
+
+
+@pytest.mark.parametrize(
+    ("payload", "message"),
+    [
+        ({}, "missing field 'data'"),
+        ({"data": "x", "model_config": {"modle": "gpt-4o"}}, "unknown key.*modle"),
+        ({"data": "x", "model_config": {"max_tokens": -1}}, "max_tokens must be a positive integer"),
+        ({"data": "x", "model_config": {"model": "mystery-model"}}, "cannot tell which provider.*mystery-model"),
+        ({"data": "x", "model_config": {"provider": "nope", "model": "m"}}, "unknown provider 'nope'"),
+        ({"data": "x", "model_config": {"response_format": {"type": "xml"}}}, "response_format.type"),
+        ({"data": "x", "model_config": "gpt-4o"}, "model_config must be an object"),
+    ],
+)
+def test_bad_input_says_what_to_fix(catalog, payload, message):
+    with pytest.raises((PayloadError, ConfigError), match=message):
+        plan_call(catalog, "skill.analysis", payload, context=None, env={})
+
+
+def test_unknown_skill_lists_known_ones(catalog):
+    with pytest.raises(UnknownSkillError, match="unknown skill 'skill.analyse'.*skill.analysis"):
+        plan_call(catalog, "skill.analyse", {}, context=None, env={})
+
+
+def test_payload_schema_violation_names_the_field(catalog):
+    with pytest.raises(PayloadError, match="payload field text: 5 is not of type 'string'"):
+        plan_call(catalog, "skill.summarization", {"text": 5}, context=None, env={})
+
+
+@pytest.mark.parametrize(
+    ("spec", "target"),
+    [
+        ("openai:gpt-4o", Target("openai", "gpt-4o")),
+        ("gpt-4o", Target("openai", "gpt-4o")),
+        ("o1-preview", Target("openai", "o1-preview")),
+        ("o3-mini", Target("openai", "o3-mini")),
+        ("claude-3-haiku-20240307", Target("anthropic", "claude-3-haiku-20240307")),
+        ("gemini-1.5-pro", Target("google", "gemini-1.5-pro")),
+        ("gemini:gemini-1.5-pro", Target("google", "gemini-1.5-pro")),
+        ("llama3.1:70b", Target("local", "llama3.1:70b")),
+        ("local:llama3.1:70b", Target("local", "llama3.1:70b")),
+        ({"provider": "compat", "model": "my-model", "params": {"top_p": 0.5}},
+         Target("compat", "my-model", None, (("top_p", 0.5),))),
+    ],
+)
+def test_parse_target(spec, target):
+    assert parse_target(spec) == target
