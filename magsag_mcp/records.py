@@ -40,6 +40,8 @@ class AttemptRecord:
     price_source: str | None = None
     latency_ms: float = 0.0
     warnings: list[str] = field(default_factory=list)
+    #: the budget reservation this attempt settled; the ledger drops it when the attempt lands
+    reservation_id: int | None = None
 
     @property
     def total_tokens(self) -> int:

@@ -1,0 +1,354 @@
+"""Reading the ledger: summarize (the guide's ``model_stats``), query runs, search, prune."""
+
+from __future__ import annotations
+
+import json
+import re
+import sqlite3
+import time
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+from ..errors import InputError, LedgerError
+from .store import from_pusd
+
+if TYPE_CHECKING:
+    from .store import Ledger
+
+_RELATIVE = re.compile(r"^(\d+(?:\.\d+)?)\s*([smhdw])$")
+_UNIT = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
+
+
+def parse_since(value: str | float | int | None, *, field: str = "since") -> float | None:
+    """``24h``, ``7d``, ``30m``, an ISO date/time (UTC unless it says otherwise), or unix seconds."""
+    if value is None or value == "":
+        return None
+    if isinstance(value, int | float):
+        return float(value)
+    text = value.strip()
+    m = _RELATIVE.match(text)
+    if m:
+        return time.time() - float(m.group(1)) * _UNIT[m.group(2)]
+    try:
+        dt = datetime.fromisoformat(text.replace("Z", "+00:00"))
+    except ValueError:
+        raise InputError(
+            f"{field}={value!r} is not a time: use a duration such as 24h, 7d, 30m or an ISO date like 2025-11-02"
+            " or 2025-11-02T13:00:00Z"
+        ) from None
+    if dt.tzinfo is None:
+        dt = dt.replace(tzinfo=UTC)
+    return dt.timestamp()
+
+
+def parse_duration_seconds(value: str) -> float:
+    m = _RELATIVE.match(value.strip())
+    if not m:
+        raise InputError(f"{value!r} is not a duration: use e.g. 90d, 12h, 2w")
+    return float(m.group(1)) * _UNIT[m.group(2)]
+
+
+class UsageFilters(BaseModel):
+    """Filters shared by summarize, query and the MCP tools. Unknown filters are errors."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    agent: str | None = None
+    run_id: str | None = None
+    skill: str | None = None
+    model: str | None = None
+    provider: str | None = None
+    status: Literal["ok", "error", "policy_denied", "budget_exceeded", "running"] | None = None
+    since: str | float | None = Field(default=None, description="24h, 7d or an ISO date")
+    until: str | float | None = Field(default=None, description="24h, 7d or an ISO date")
+    limit: int = Field(default=50, ge=1, le=10_000)
+    offset: int = Field(default=0, ge=0)
+
+    @field_validator("since", "until")
+    @classmethod
+    def _time(cls, value: Any, info: Any) -> Any:
+        if value is not None:
+            parse_since(value, field=info.field_name)
+        return value
+
+    @classmethod
+    def build(cls, data: dict[str, Any] | UsageFilters | None = None, **kwargs: Any) -> UsageFilters:
+        if isinstance(data, UsageFilters):
+            return data
+        merged = {**(data or {}), **{k: v for k, v in kwargs.items() if v is not None}}
+        try:
+            return cls(**merged)
+        except ValidationError as exc:
+            problems = []
+            for err in exc.errors():
+                loc = ".".join(str(p) for p in err["loc"])
+                msg = err["msg"]
+                if err["type"] == "extra_forbidden":
+                    msg = f"unknown filter; use one of {sorted(cls.model_fields)}"
+                problems.append(f"{loc}: {msg.removeprefix('Value error, ')}")
+            raise InputError("invalid filters: " + "; ".join(problems)) from None
+
+
+def _where(f: UsageFilters, *, table: str) -> tuple[str, list[Any]]:
+    """WHERE clause over ``attempts`` (a) or ``runs`` (r)."""
+    clauses: list[str] = []
+    args: list[Any] = []
+    col_time = "started_at"
+    for name in ("agent", "run_id", "skill"):
+        value = getattr(f, name)
+        if value is not None:
+            clauses.append(f"{table}.{name} = ?")
+            args.append(value)
+    if table == "a":
+        for name in ("model", "provider"):
+            value = getattr(f, name)
+            if value is not None:
+                clauses.append(f"a.{name} = ?")
+                args.append(value)
+        if f.status is not None:
+            clauses.append("a.run_id IN (SELECT run_id FROM runs WHERE status = ?)")
+            args.append(f.status)
+    else:
+        if f.status is not None:
+            clauses.append("r.status = ?")
+            args.append(f.status)
+        for name in ("model", "provider"):
+            value = getattr(f, name)
+            if value is not None:
+                clauses.append(f"r.run_id IN (SELECT run_id FROM attempts WHERE {name} = ?)")
+                args.append(value)
+    since, until = parse_since(f.since), parse_since(f.until, field="until")
+    if since is not None:
+        clauses.append(f"{table}.{col_time} >= ?")
+        args.append(since)
+    if until is not None:
+        clauses.append(f"{table}.{col_time} < ?")
+        args.append(until)
+    return (" WHERE " + " AND ".join(clauses)) if clauses else "", args
+
+
+def _money(pusd: int | None) -> tuple[float, str]:
+    exact = from_pusd(pusd or 0)
+    return float(exact), format(exact, "f")
+
+
+async def summarize(ledger: Ledger, filters: UsageFilters | dict[str, Any] | None = None) -> dict[str, Any]:
+    """The guide's shape: ``{"model_stats": {MODEL: {calls, errors, input_tokens, output_tokens,
+    total_tokens, cost_usd}}}``, plus totals, breakdowns by provider/agent/skill and the period.
+
+    ``cost_usd`` is a JSON number (so ``jq '.model_stats[].cost_usd'`` sums it) of the *known* cost;
+    ``cost_usd_exact`` is the exact decimal string; ``unpriced_calls`` counts successful calls whose price
+    was unknown, which are never counted as 0 silently: a nonzero count means the cost is a lower bound.
+    """
+    f = UsageFilters.build(filters if isinstance(filters, dict | UsageFilters) else None)
+    where, args = _where(f, table="a")
+    attempt_only = " AND " if where else " WHERE "
+
+    def q(conn: sqlite3.Connection) -> dict[str, Any]:
+        def group(col: str) -> dict[str, Any]:
+            out: dict[str, Any] = {}
+            rows = conn.execute(
+                f"SELECT {col}, SUM(outcome = 'ok'), SUM(outcome = 'error'), SUM(input_tokens), SUM(output_tokens),"
+                f" SUM(cost_pusd), SUM(outcome = 'ok' AND cost_pusd IS NULL), SUM(cached_tokens),"
+                f" SUM(reasoning_tokens) FROM attempts a{where}{attempt_only}outcome IN ('ok', 'error')"
+                f" GROUP BY {col} ORDER BY {col}",
+                args,
+            ).fetchall()
+            for key, ok, errors, tin, tout, cost, unpriced, cached, reasoning in rows:
+                number, exact = _money(cost)
+                out[key if key is not None else "(none)"] = {
+                    "calls": int(ok) + int(errors),
+                    "errors": int(errors),
+                    "input_tokens": int(tin or 0),
+                    "output_tokens": int(tout or 0),
+                    "total_tokens": int(tin or 0) + int(tout or 0),
+                    "cost_usd": number,
+                    "cost_usd_exact": exact,
+                    "unpriced_calls": int(unpriced or 0),
+                    "cached_tokens": int(cached or 0),
+                    "reasoning_tokens": int(reasoning or 0),
+                }
+            return out
+
+        model_stats = group("model")
+        refused = conn.execute(
+            f"SELECT outcome, COUNT(*) FROM attempts a{where}{attempt_only}"
+            "outcome IN ('policy_denied', 'budget_exceeded', 'skipped') GROUP BY outcome",
+            args,
+        ).fetchall()
+        period = conn.execute(f"SELECT MIN(started_at), MAX(started_at) FROM attempts a{where}", args).fetchone()
+        totals = {
+            k: sum(m[k] for m in model_stats.values())
+            for k in ("calls", "errors", "input_tokens", "output_tokens", "total_tokens", "unpriced_calls")
+        }
+        total_pusd = conn.execute(
+            f"SELECT SUM(cost_pusd) FROM attempts a{where}", args
+        ).fetchone()[0]
+        totals["cost_usd"], totals["cost_usd_exact"] = _money(total_pusd)
+        totals["cost_complete"] = totals["unpriced_calls"] == 0
+        totals.update({f"{outcome}_attempts": int(n) for outcome, n in refused})
+        return {
+            "model_stats": model_stats,
+            "totals": totals,
+            "by_provider": group("provider"),
+            "by_agent": group("agent"),
+            "by_skill": group("skill"),
+            "period": {
+                "from": _iso(period[0]),
+                "to": _iso(period[1]),
+                "filters": f.model_dump(exclude_none=True, exclude={"limit", "offset"}),
+            },
+        }
+
+    return await ledger.read(q)
+
+
+def _iso(ts: float | None) -> str | None:
+    return None if ts is None else datetime.fromtimestamp(ts, UTC).isoformat(timespec="seconds")
+
+
+_ATTEMPT_COLS = (
+    "run_id, started_at, provider, model, skill, agent, outcome, error_class, error_message, input_tokens,"
+    " output_tokens, cached_tokens, cache_write_tokens, reasoning_tokens, total_tokens, cost_pusd, price_source,"
+    " latency_ms, attempt_number, fallback_position, warnings"
+)
+
+
+def _attempt_dict(row: tuple[Any, ...]) -> dict[str, Any]:
+    (run_id, started, provider, model, skill, agent, outcome, error_class, error_message, tin, tout, cached,
+     written, reasoning, total, cost, source, latency, attempt_no, position, warnings) = row
+    return {
+        "time": _iso(started),
+        "provider": provider,
+        "model": model,
+        "skill": skill,
+        "agent": agent,
+        "outcome": outcome,
+        "error_class": error_class,
+        "error_message": error_message,
+        "input_tokens": tin,
+        "output_tokens": tout,
+        "cached_tokens": cached,
+        "cache_write_tokens": written,
+        "reasoning_tokens": reasoning,
+        "total_tokens": total,
+        "cost_usd": None if cost is None else format(from_pusd(cost), "f"),
+        "price_source": source,
+        "latency_ms": latency,
+        "attempt_number": attempt_no,
+        "fallback_position": position,
+        "warnings": json.loads(warnings) if warnings else [],
+    }
+
+
+async def query_runs(ledger: Ledger, filters: UsageFilters | dict[str, Any] | None = None) -> list[dict[str, Any]]:
+    """Runs, newest first, each with its attempts."""
+    f = UsageFilters.build(filters if isinstance(filters, dict | UsageFilters) else None)
+    where, args = _where(f, table="r")
+
+    def q(conn: sqlite3.Connection) -> list[dict[str, Any]]:
+        runs = conn.execute(
+            "SELECT run_id, agent, skill, parent_run_id, started_at, ended_at, status, calls, input_tokens,"
+            f" output_tokens, cost_pusd, unpriced_calls FROM runs r{where} ORDER BY started_at DESC, run_id"
+            " LIMIT ? OFFSET ?",
+            [*args, f.limit, f.offset],
+        ).fetchall()
+        out = []
+        for run_id, agent, skill, parent, started, ended, status, calls, tin, tout, cost, unpriced in runs:
+            attempts = conn.execute(
+                f"SELECT {_ATTEMPT_COLS} FROM attempts WHERE run_id = ? ORDER BY started_at, id", (run_id,)
+            ).fetchall()
+            out.append(
+                {
+                    "run_id": run_id,
+                    "agent": agent,
+                    "skill": skill,
+                    "parent_run_id": parent,
+                    "started_at": _iso(started),
+                    "ended_at": _iso(ended),
+                    "status": status,
+                    "calls": calls,
+                    "input_tokens": tin,
+                    "output_tokens": tout,
+                    "total_tokens": tin + tout,
+                    "cost_usd": format(from_pusd(cost), "f"),
+                    "unpriced_calls": unpriced,
+                    "attempts": [_attempt_dict(a) for a in attempts],
+                }
+            )
+        return out
+
+    return await ledger.read(q)
+
+
+def _compile(pattern: str) -> Any:
+    """Linear-time RE2: a pathological pattern cannot hang the server."""
+    import re2
+
+    if not isinstance(pattern, str) or not pattern:
+        raise InputError("search needs a non-empty regular expression, e.g. 'claude.*error'")
+    options = re2.Options()
+    options.case_sensitive = False
+    options.log_errors = False
+    try:
+        return re2.compile(pattern, options)
+    except re2.error as exc:
+        raise InputError(f"invalid regular expression {pattern!r}: {exc}; RE2 syntax (no backreferences)") from None
+
+
+async def search(ledger: Ledger, pattern: str, limit: int = 50) -> list[dict[str, Any]]:
+    """Attempts and events whose error, names or payload match ``pattern`` (case-insensitive), newest first."""
+    if not isinstance(limit, int) or not 1 <= limit <= 10_000:
+        raise InputError(f"limit must be between 1 and 10000, got {limit!r}")
+    rx = _compile(pattern)
+
+    def q(conn: sqlite3.Connection) -> list[dict[str, Any]]:
+        conn.create_function("re_match", 1, lambda s: s is not None and rx.search(s) is not None, deterministic=True)
+        hits: list[tuple[float, dict[str, Any]]] = []
+        rows = conn.execute(
+            f"SELECT {_ATTEMPT_COLS} FROM attempts WHERE re_match(coalesce(error_message, '') || ' ' ||"
+            " coalesce(error_class, '') || ' ' || model || ' ' || provider || ' ' || outcome || ' ' ||"
+            " coalesce(skill, '') || ' ' || coalesce(agent, '')) ORDER BY started_at DESC LIMIT ?",
+            (limit,),
+        ).fetchall()
+        for row in rows:
+            hits.append((row[1], {"kind": "attempt", **_attempt_dict(row), "run_id": row[0]}))
+        rows = conn.execute(
+            "SELECT run_id, agent, at, event, data FROM events WHERE re_match(event || ' ' || coalesce(data, '')"
+            " || ' ' || coalesce(agent, '')) ORDER BY at DESC LIMIT ?",
+            (limit,),
+        ).fetchall()
+        for run_id, agent, at, event, data in rows:
+            hits.append(
+                (at, {"kind": "event", "time": _iso(at), "run_id": run_id, "agent": agent, "event": event,
+                      "data": json.loads(data) if data else None})
+            )
+        hits.sort(key=lambda h: -h[0])
+        return [h for _, h in hits[:limit]]
+
+    return await ledger.read(q)
+
+
+async def prune(ledger: Ledger, older_than_seconds: float) -> dict[str, int]:
+    """Delete runs, attempts and events older than the cutoff, then reclaim the space."""
+    if older_than_seconds <= 0:
+        raise InputError("--older-than must be a positive duration such as 90d")
+    cutoff = time.time() - older_than_seconds
+
+    def delete(conn: sqlite3.Connection) -> dict[str, int]:
+        counts = {}
+        counts["attempts"] = conn.execute("DELETE FROM attempts WHERE started_at < ?", (cutoff,)).rowcount
+        counts["runs"] = conn.execute(
+            "DELETE FROM runs WHERE started_at < ? AND run_id NOT IN (SELECT run_id FROM attempts)", (cutoff,)
+        ).rowcount
+        counts["events"] = conn.execute("DELETE FROM events WHERE at < ?", (cutoff,)).rowcount
+        return counts
+
+    counts = await ledger.submit(delete)
+    try:
+        await ledger.read(lambda conn: conn.execute("VACUUM"))
+    except LedgerError:
+        counts["vacuum"] = 0  # another process holds the file; the rows are gone, the space is reused
+    return counts

@@ -1,0 +1,312 @@
+"""The ledger's store: one SQLite file, WAL, a group-commit writer and a separate reader.
+
+Writes are queued and applied by one writer task in batches: each batch is one ``BEGIN IMMEDIATE``
+transaction (atomic across processes) with a SAVEPOINT per operation, so that concurrent calls share
+one fsync instead of paying one each, and one failing operation rolls back only itself. A write's
+``await`` returns after its batch has committed: a call's attempts are durable before the call
+returns. The whole batch runs as one function on aiosqlite's connection thread (one thread hop per
+batch, not one per statement).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import sqlite3
+import time
+from collections.abc import Callable, Mapping
+from decimal import ROUND_HALF_EVEN, Decimal
+from pathlib import Path
+from typing import Any, TypeVar
+
+import aiosqlite
+
+from ..errors import LedgerError, MagsagError, redact
+from ..records import AttemptRecord, RunRecord
+from .migrations import migrate
+
+T = TypeVar("T")
+
+PICO = Decimal("1e-12")
+BUSY_TIMEOUT_MS = 30_000
+
+
+def to_pusd(value: Decimal | None) -> int | None:
+    """USD -> integer pico-USD (exact for prices quoted to six decimals per million tokens)."""
+    if value is None:
+        return None
+    return int((value / PICO).to_integral_value(rounding=ROUND_HALF_EVEN))
+
+
+def from_pusd(value: int | None) -> Decimal | None:
+    if value is None:
+        return None
+    return (Decimal(value) * PICO).normalize() if value else Decimal(0)
+
+
+def default_db_path(env: Mapping[str, str] | None = None) -> Path:
+    env = os.environ if env is None else env
+    if env.get("MAGSAG_DB"):
+        return Path(env["MAGSAG_DB"]).expanduser()
+    import platformdirs
+
+    return Path(platformdirs.user_data_dir("magsag-mcp", appauthor=False)) / "ledger.db"
+
+
+def _configure(conn: sqlite3.Connection) -> None:
+    conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
+    mode = conn.execute("PRAGMA journal_mode = WAL").fetchone()[0]
+    if mode.lower() != "wal":
+        raise LedgerError(f"the ledger needs WAL journaling but SQLite chose {mode!r}; use a local file system")
+    # FULL: a commit is on disk when it returns (group commit keeps this cheap).
+    conn.execute("PRAGMA synchronous = FULL")
+    conn.execute("PRAGMA foreign_keys = ON")
+
+
+class Ledger:
+    def __init__(self, path: str | os.PathLike[str]) -> None:
+        self.path = Path(path)
+        self._writer: aiosqlite.Connection | None = None
+        self._reader: aiosqlite.Connection | None = None
+        self._pending: list[tuple[Callable[[sqlite3.Connection], Any], asyncio.Future[Any]]] = []
+        self._wake: asyncio.Event | None = None
+        self._task: asyncio.Task[None] | None = None
+        self._closing = False
+
+    # --- lifecycle -------------------------------------------------------------------------------
+
+    async def open(self) -> Ledger:
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            self._writer = await aiosqlite.connect(self.path, isolation_level=None, check_same_thread=False)
+            await self._writer._execute(_configure, self._writer._conn)
+            await self._writer._execute(migrate, self._writer._conn)
+            self._reader = await aiosqlite.connect(self.path, isolation_level=None, check_same_thread=False)
+            await self._reader._execute(_configure, self._reader._conn)
+        except (sqlite3.Error, OSError) as exc:
+            await self._close_connections()
+            raise LedgerError(
+                f"cannot open the ledger at {self.path}: {exc}; check the path and its permissions, "
+                "or choose another file with --db / MAGSAG_DB",
+                db=str(self.path),
+            ) from None
+        self._wake = asyncio.Event()
+        self._task = asyncio.get_running_loop().create_task(self._write_loop(), name="magsag-ledger-writer")
+        return self
+
+    async def close(self) -> None:
+        self._closing = True
+        if self._task is not None:
+            assert self._wake is not None
+            self._wake.set()
+            await self._task
+            self._task = None
+        await self._close_connections()
+
+    async def _close_connections(self) -> None:
+        for conn in (self._writer, self._reader):
+            if conn is not None:
+                try:
+                    await conn.close()
+                except Exception:  # noqa: BLE001 - closing after a failed open
+                    pass
+        self._writer = self._reader = None
+
+    async def __aenter__(self) -> Ledger:
+        return await self.open()
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.close()
+
+    # --- the group-commit writer -----------------------------------------------------------------
+
+    async def submit(self, fn: Callable[[sqlite3.Connection], T]) -> T:
+        """Run ``fn(conn)`` inside the next group-commit transaction; return its result once committed."""
+        if self._task is None or self._closing:
+            raise LedgerError(f"the ledger at {self.path} is not open")
+        fut: asyncio.Future[T] = asyncio.get_running_loop().create_future()
+        self._pending.append((fn, fut))
+        self._wake.set()  # type: ignore[union-attr]
+        return await fut
+
+    async def _write_loop(self) -> None:
+        assert self._wake is not None and self._writer is not None
+        while True:
+            await self._wake.wait()
+            self._wake.clear()
+            batch, self._pending = self._pending, []
+            if batch:
+                try:
+                    results = await self._writer._execute(_apply_batch, self._writer._conn, [fn for fn, _ in batch])
+                except BaseException as exc:  # the whole transaction failed (disk full, locked too long)
+                    err = _ledger_error(exc, self.path)
+                    for _, fut in batch:
+                        if not fut.done():
+                            fut.set_exception(err)
+                    if isinstance(exc, asyncio.CancelledError):
+                        raise
+                    continue
+                for (_, fut), (ok, value) in zip(batch, results, strict=True):
+                    if fut.done():
+                        continue
+                    if ok:
+                        fut.set_result(value)
+                    else:
+                        fut.set_exception(value)
+            if self._closing and not self._pending:
+                return
+
+    # --- reads -----------------------------------------------------------------------------------
+
+    async def read(self, fn: Callable[[sqlite3.Connection], T]) -> T:
+        if self._reader is None:
+            raise LedgerError(f"the ledger at {self.path} is not open")
+        try:
+            return await self._reader._execute(fn, self._reader._conn)
+        except sqlite3.Error as exc:
+            raise _ledger_error(exc, self.path) from None
+
+    # --- records ---------------------------------------------------------------------------------
+
+    async def record_call(
+        self, run: RunRecord, attempts: list[AttemptRecord], *, error: MagsagError | None = None
+    ) -> None:
+        """A call's run row (created or added to) and all its attempts, in one durable step."""
+        rows = [_attempt_row(a) for a in attempts]
+        calls = 1
+        unpriced = sum(1 for a in attempts if a.outcome == "ok" and a.cost_usd is None)
+        cost = sum((to_pusd(a.cost_usd) or 0) for a in attempts)
+
+        def write(conn: sqlite3.Connection) -> None:
+            conn.execute(
+                "INSERT INTO runs (run_id, agent, skill, parent_run_id, started_at, ended_at, status, calls,"
+                " input_tokens, output_tokens, cost_pusd, unpriced_calls) VALUES (?,?,?,?,?,?,?,?,?,?,?,?)"
+                " ON CONFLICT(run_id) DO UPDATE SET ended_at = excluded.ended_at,"
+                " status = CASE WHEN runs.status IN ('ok', 'running') THEN excluded.status ELSE runs.status END,"
+                " calls = runs.calls + excluded.calls, input_tokens = runs.input_tokens + excluded.input_tokens,"
+                " output_tokens = runs.output_tokens + excluded.output_tokens,"
+                " cost_pusd = runs.cost_pusd + excluded.cost_pusd,"
+                " unpriced_calls = runs.unpriced_calls + excluded.unpriced_calls,"
+                " skill = CASE WHEN runs.skill = excluded.skill THEN runs.skill ELSE NULL END,"
+                " agent = COALESCE(runs.agent, excluded.agent)",
+                (
+                    run.run_id, run.agent, run.skill, run.parent_run_id, run.started_at, run.ended_at, run.status,
+                    calls, run.input_tokens, run.output_tokens, cost, unpriced,
+                ),
+            )
+            if rows:
+                conn.executemany(_INSERT_ATTEMPT, rows)
+                held = [a.reservation_id for a in attempts if a.reservation_id is not None]
+                if held:
+                    conn.executemany("DELETE FROM budget_reservations WHERE id = ?", [(r,) for r in held])
+
+        await self.submit(write)
+
+    async def record_attempt(self, attempt: AttemptRecord) -> None:
+        row = _attempt_row(attempt)
+        await self.submit(lambda conn: conn.execute(_INSERT_ATTEMPT, row))
+
+    async def log_event(self, run_id: str | None, agent: str | None, event: str, data: Mapping[str, Any]) -> None:
+        if not isinstance(event, str) or not event:
+            raise LedgerError("an event needs a non-empty name, e.g. obs.log('model_success', {...})")
+        try:
+            payload = redact(json.dumps(dict(data), default=str, ensure_ascii=False))
+        except (TypeError, ValueError) as exc:
+            raise LedgerError(f"event {event!r}: data must be a JSON-like mapping ({exc})") from None
+        now = time.time()
+        await self.submit(
+            lambda conn: conn.execute(
+                "INSERT INTO events (run_id, agent, at, event, data) VALUES (?,?,?,?,?)",
+                (run_id, agent, now, event, payload),
+            )
+        )
+
+    async def run_cost(self, run_id: str) -> tuple[Decimal, bool]:
+        """Spend recorded for a run and its child runs (delegations), and whether any price was unknown."""
+
+        def q(conn: sqlite3.Connection) -> tuple[int, int]:
+            row = conn.execute(
+                "SELECT COALESCE(SUM(cost_pusd), 0), COALESCE(SUM(unpriced_calls), 0) FROM runs"
+                " WHERE run_id = ? OR parent_run_id = ?",
+                (run_id, run_id),
+            ).fetchone()
+            return int(row[0]), int(row[1])
+
+        cost, unpriced = await self.read(q)
+        return from_pusd(cost) or Decimal(0), unpriced > 0
+
+    # queries live in queries.py; bound here so callers see one object
+    async def summarize(self, filters: Any = None) -> dict[str, Any]:
+        from .queries import summarize
+
+        return await summarize(self, filters)
+
+    async def query_runs(self, filters: Any = None) -> list[dict[str, Any]]:
+        from .queries import query_runs
+
+        return await query_runs(self, filters)
+
+    async def search(self, pattern: str, limit: int = 50) -> list[dict[str, Any]]:
+        from .queries import search
+
+        return await search(self, pattern, limit)
+
+    async def prune(self, older_than_seconds: float) -> dict[str, int]:
+        from .queries import prune
+
+        return await prune(self, older_than_seconds)
+
+
+_INSERT_ATTEMPT = (
+    "INSERT INTO attempts (run_id, started_at, provider, model, skill, agent, outcome, error_class, error_message,"
+    " input_tokens, output_tokens, cached_tokens, cache_write_tokens, reasoning_tokens, total_tokens, cost_pusd,"
+    " price_source, latency_ms, attempt_number, fallback_position, warnings, reservation_id)"
+    " VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)"
+)
+
+
+def _attempt_row(a: AttemptRecord) -> tuple[Any, ...]:
+    return (
+        a.run_id, a.started_at, a.provider, a.model, a.skill, a.agent, a.outcome, a.error_class,
+        redact(a.error_message) if a.error_message else None,
+        a.input_tokens, a.output_tokens, a.cached_tokens, a.cache_write_tokens, a.reasoning_tokens,
+        a.input_tokens + a.output_tokens, to_pusd(a.cost_usd), a.price_source, a.latency_ms, a.attempt_number,
+        a.fallback_position, json.dumps(a.warnings) if a.warnings else None, a.reservation_id,
+    )
+
+
+def _apply_batch(conn: sqlite3.Connection, fns: list[Callable[[sqlite3.Connection], Any]]) -> list[tuple[bool, Any]]:
+    results: list[tuple[bool, Any]] = []
+    conn.execute("BEGIN IMMEDIATE")
+    try:
+        for fn in fns:
+            conn.execute("SAVEPOINT op")
+            try:
+                value = fn(conn)
+            except Exception as exc:  # noqa: BLE001 - handed back to the op's caller
+                conn.execute("ROLLBACK TO op")
+                conn.execute("RELEASE op")
+                results.append((False, exc))
+            else:
+                conn.execute("RELEASE op")
+                results.append((True, value))
+        conn.execute("COMMIT")
+    except BaseException:
+        if conn.in_transaction:
+            conn.execute("ROLLBACK")
+        raise
+    return results
+
+
+def _ledger_error(exc: BaseException, path: Path) -> LedgerError:
+    if isinstance(exc, LedgerError):
+        return exc
+    text = str(exc)
+    if "locked" in text or "busy" in text:
+        return LedgerError(
+            f"the ledger at {path} stayed locked for {BUSY_TIMEOUT_MS // 1000}s by another process; "
+            "retry, or stop the process holding it",
+            db=str(path),
+        )
+    return LedgerError(f"ledger error at {path}: {text}", db=str(path))

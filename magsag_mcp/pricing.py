@@ -1,0 +1,219 @@
+"""Exact costs: ``genai-prices`` data, overridden by ``catalog/prices.yaml``.
+
+Money is :class:`~decimal.Decimal` USD. A model whose price is unknown costs ``None`` (with a
+warning), never 0: summaries count it as unpriced. Cached and reasoning tokens are priced the way the
+vendor prices them: our :class:`~magsag_mcp.types.Usage` counts cache reads and writes inside
+``input_tokens`` and reasoning inside ``output_tokens``, which is also how genai-prices reads usage.
+
+``prices.yaml`` (USD per million tokens, keys ``provider:model``, globs allowed, first match wins)::
+
+    "compat:my-model": {input: 0.5, output: 1.5, cache_read: 0.05, cache_write: 0.6}
+    "local:*": {input: 0, output: 0}
+
+Lookups are cached per (provider, model): pricing runs on every call.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import os
+from dataclasses import dataclass
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from .types import Usage
+
+__all__ = ["Pricer", "PriceQuote", "UnitPrices", "validate_prices"]
+
+MILLION = Decimal(1_000_000)
+ZERO = Decimal(0)
+
+#: our provider names -> genai-prices provider ids (None: catalog prices only)
+_GENAI_PROVIDER: dict[str, str | None] = {
+    "openai": "openai",
+    "azure": "azure",
+    "anthropic": "anthropic",
+    "google": "google",
+    "local": None,
+    "compat": None,
+}
+
+
+class _PriceEntry(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    input: Decimal = Field(ge=0)
+    output: Decimal = Field(ge=0)
+    cache_read: Decimal | None = Field(default=None, ge=0)
+    cache_write: Decimal | None = Field(default=None, ge=0)
+
+
+@dataclass(slots=True, frozen=True)
+class UnitPrices:
+    """USD per million tokens."""
+
+    input: Decimal
+    output: Decimal
+    cache_read: Decimal | None = None
+    cache_write: Decimal | None = None
+
+    def cost(self, usage: Usage) -> Decimal:
+        cached = usage.cached_tokens
+        written = usage.cache_write_tokens
+        plain = max(0, usage.input_tokens - cached - written)
+        total = plain * self.input + usage.output_tokens * self.output
+        total += cached * (self.cache_read if self.cache_read is not None else self.input)
+        total += written * (self.cache_write if self.cache_write is not None else self.input)
+        return total / MILLION
+
+
+@dataclass(slots=True, frozen=True)
+class PriceQuote:
+    cost_usd: Decimal | None
+    #: "catalog:prices.yaml", "genai-prices", "free", or None when unknown
+    source: str | None
+    warning: str | None = None
+
+
+class _Priced:
+    """How one (provider, model) is priced: flat unit prices, or genai-prices' own calculation."""
+
+    __slots__ = ("units", "model_price", "source")
+
+    def __init__(self, units: UnitPrices | None, model_price: Any, source: str | None) -> None:
+        self.units = units
+        self.model_price = model_price
+        self.source = source
+
+    def cost(self, usage: Usage) -> Decimal | None:
+        if self.units is not None:
+            return self.units.cost(usage)
+        if self.model_price is not None:
+            from genai_prices import Usage as GUsage
+
+            g = GUsage(
+                input_tokens=usage.input_tokens,
+                output_tokens=usage.output_tokens,
+                cache_read_tokens=usage.cached_tokens,
+                cache_write_tokens=usage.cache_write_tokens,
+            )
+            return Decimal(self.model_price.calc_price(g)["total_price"])
+        return None
+
+
+def _load_overrides(catalog_dir: Path | None) -> tuple[list[tuple[str, UnitPrices]], list[str]]:
+    problems: list[str] = []
+    out: list[tuple[str, UnitPrices]] = []
+    if catalog_dir is None:
+        return out, problems
+    path = catalog_dir / "prices.yaml"
+    if not path.is_file():
+        return out, problems
+    from .catalog import read_yaml
+
+    data = read_yaml(path, os.environ, problems)
+    if data is None:
+        return out, problems
+    if not isinstance(data, dict):
+        return out, [f"{path}: must be a mapping of 'provider:model' to prices"]
+    for key, value in data.items():
+        if not isinstance(key, str) or ":" not in key:
+            problems.append(f"{path}: key {key!r} must be 'provider:model' (globs allowed, e.g. 'local:*')")
+            continue
+        try:
+            entry = _PriceEntry.model_validate(value)
+        except ValidationError as exc:
+            for err in exc.errors():
+                loc = ".".join(str(p) for p in err["loc"]) or "(entry)"
+                problems.append(f"{path}: {key}.{loc}: {err['msg']} (USD per million tokens)")
+            continue
+        out.append((key, UnitPrices(entry.input, entry.output, entry.cache_read, entry.cache_write)))
+    return out, problems
+
+
+def validate_prices(catalog_dir: Path) -> list[str]:
+    return _load_overrides(Path(catalog_dir))[1]
+
+
+class Pricer:
+    def __init__(self, overrides: list[tuple[str, UnitPrices]] | None = None) -> None:
+        self.overrides = overrides or []
+        self._cache: dict[tuple[str, str], _Priced] = {}
+
+    @classmethod
+    def from_catalog(cls, catalog_dir: str | os.PathLike[str] | None) -> Pricer:
+        from .errors import CatalogError
+
+        overrides, problems = _load_overrides(Path(catalog_dir) if catalog_dir else None)
+        if problems:
+            raise CatalogError("invalid prices:\n  " + "\n  ".join(problems), problems=problems)
+        return cls(overrides)
+
+    def _resolve(self, provider: str, model: str) -> _Priced:
+        key = (provider, model)
+        priced = self._cache.get(key)
+        if priced is not None:
+            return priced
+        label = f"{provider}:{model}"
+        priced = _Priced(None, None, None)
+        if provider == "fake":
+            priced = _Priced(UnitPrices(ZERO, ZERO), None, "free")
+        else:
+            for pattern, units in self.overrides:
+                if pattern == label or fnmatch.fnmatchcase(label, pattern):
+                    priced = _Priced(units, None, "catalog:prices.yaml")
+                    break
+            else:
+                priced = _from_genai_prices(provider, model)
+        self._cache[key] = priced
+        return priced
+
+    def price(self, provider: str, model: str, usage: Usage) -> PriceQuote:
+        priced = self._resolve(provider, model)
+        cost = priced.cost(usage)
+        if cost is None:
+            return PriceQuote(
+                None,
+                None,
+                f"no price known for {provider}:{model}; its cost is recorded as unknown. "
+                f"Add it to catalog/prices.yaml, e.g. \"{provider}:{model}\": {{input: 0.5, output: 1.5}}",
+            )
+        return PriceQuote(cost, priced.source)
+
+    def worst_case(self, provider: str, model: str, input_tokens: int, output_tokens: int) -> Decimal | None:
+        """The most a call can cost: every input token uncached, ``output_tokens`` generated."""
+        return self._resolve(provider, model).cost(Usage(input_tokens=input_tokens, output_tokens=output_tokens))
+
+    def unit_prices(self, provider: str, model: str) -> UnitPrices | None:
+        return self._resolve(provider, model).units
+
+
+def _from_genai_prices(provider: str, model: str) -> _Priced:
+    provider_id = _GENAI_PROVIDER.get(provider)
+    if provider_id is None:
+        return _Priced(None, None, None)
+    from datetime import UTC, datetime
+
+    from genai_prices import data_snapshot
+
+    try:
+        _, info = data_snapshot.get_snapshot().find_provider_model(model, None, provider_id, None)
+    except LookupError:
+        return _Priced(None, None, None)
+    price = info.get_prices(datetime.now(UTC))
+    fields = (price.input_mtok, price.output_mtok, price.cache_read_mtok, getattr(price, "cache_write_mtok", None))
+    if all(f is None or isinstance(f, Decimal | int) for f in fields) and price.input_mtok is not None:
+        # Flat prices: compute directly (genai-prices' general path costs ~60 us a call).
+        return _Priced(
+            UnitPrices(
+                Decimal(price.input_mtok),
+                Decimal(price.output_mtok or 0),
+                None if fields[2] is None else Decimal(fields[2]),
+                None if fields[3] is None else Decimal(fields[3]),
+            ),
+            None,
+            "genai-prices",
+        )
+    return _Priced(None, price, "genai-prices")  # tiered (e.g. by prompt length): let genai-prices do it
