@@ -170,13 +170,13 @@ class Cascade:
                 try:
                     result = await provider.complete(request, target, progress=progress)
                 except ProviderError as exc:
-                    if admission is not None:
-                        await self.guard.release(admission)  # type: ignore[union-attr]
                     latency = (self.clock() - started) * 1000.0
                     state.last_error = exc
-                    state.attempts.append(
-                        self._record(plan, run_id, agent, position, try_number, target, "error", started_wall, latency, exc)
-                    )
+                    record = self._record(plan, run_id, agent, position, try_number, target, "error", started_wall,
+                                          latency, exc)
+                    # The reservation is dropped when this record lands (same transaction as the record).
+                    record.reservation_id = getattr(admission, "reservation_id", None)
+                    state.attempts.append(record)
                     remaining = deadline - self.clock()
                     if exc.retryable and try_number < self.retry.tries_per_target:
                         wait = self.retry.backoff(try_number, exc.retry_after)
@@ -205,6 +205,7 @@ class Cascade:
                 record.reasoning_tokens = u.reasoning_tokens
                 record.cost_usd, record.price_source = quote.cost_usd, quote.source
                 record.warnings = list(result.warnings)
+                record.reservation_id = getattr(admission, "reservation_id", None)
                 state.attempts.append(record)
                 return CallOutcome(
                     result=result,

@@ -38,6 +38,14 @@ class Capabilities:
 _CAP_FIELDS = {f.name for f in fields(Capabilities)}
 
 
+def capabilities_for(caps: Capabilities, target: Target) -> Capabilities:
+    """A target may declare what its server lacks: ``params: {capabilities: {tools: false}}``."""
+    declared = target.param_dict().get("capabilities") if target.params else None
+    if isinstance(declared, dict):
+        return replace(caps, **{k: bool(v) for k, v in declared.items() if k in _CAP_FIELDS})
+    return caps
+
+
 class StreamAccumulator(ABC):
     """Folds a provider's SSE events into one :class:`LLMResult`.
 
@@ -162,11 +170,7 @@ class HTTPProvider(Provider):
         self.name = endpoint.provider
 
     def capabilities(self, target: Target) -> Capabilities:
-        # A target may declare what its server lacks: params: {capabilities: {tools: false}}
-        declared = target.param_dict().get("capabilities")
-        if isinstance(declared, dict):
-            return replace(self.caps, **{k: bool(v) for k, v in declared.items() if k in _CAP_FIELDS})
-        return self.caps
+        return capabilities_for(self.caps, target)
 
     def unavailable(self, target: Target) -> str | None:
         try:

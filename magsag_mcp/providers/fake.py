@@ -23,7 +23,7 @@ import anyio
 from .. import errors as E
 from ..transport import Transport
 from ..types import LLMRequest, LLMResult, ToolCall, Target, Usage
-from .base import Capabilities, Provider, ProgressCallback, parse_json_output
+from .base import Capabilities, Provider, ProgressCallback, capabilities_for, parse_json_output
 
 _FAILURES: dict[str, type[E.ProviderError]] = {
     cls.kind: cls
@@ -89,7 +89,7 @@ class FakeProvider(Provider):
         self.env = env
 
     def capabilities(self, target: Target) -> Capabilities:
-        return Capabilities()
+        return capabilities_for(Capabilities(), target)
 
     def describe(self) -> dict[str, Any]:
         return {"wire": "none (offline)", "key_env": [], "key_set": True}

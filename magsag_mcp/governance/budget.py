@@ -1,0 +1,93 @@
+"""Budget reservations: reserve the worst case before an attempt, atomically, in the ledger.
+
+One ledger operation (inside the group-commit ``BEGIN IMMEDIATE`` transaction, so atomic across
+processes too) sums, for each limit that applies, the recorded spend plus the open reservations,
+refuses when the new reservation would cross a limit, and otherwise inserts it. The reservation stays
+until the attempt is recorded: the ledger deletes it in the same transaction that inserts the
+attempt's real cost, so spend is never counted twice nor missed. A reservation whose process died
+expires after :data:`RESERVATION_TTL_SECONDS`.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+import time
+from datetime import datetime, timedelta
+from decimal import Decimal
+from zoneinfo import ZoneInfo
+
+from ..errors import BudgetExceeded
+from ..ledger.store import from_pusd, to_pusd
+from .policy import Limit
+
+RESERVATION_TTL_SECONDS = 15 * 60
+
+
+def day_bounds(now: float, zone: str) -> tuple[float, float]:
+    tz = ZoneInfo(zone)
+    local = datetime.fromtimestamp(now, tz)
+    start = local.replace(hour=0, minute=0, second=0, microsecond=0)
+    end = (start + timedelta(days=1)).replace(tzinfo=None).replace(tzinfo=tz)  # next local midnight (DST-safe)
+    return start.timestamp(), end.timestamp()
+
+
+def spent_and_reserved(
+    conn: sqlite3.Connection, limit: Limit, *, run_id: str | None, agent: str | None, now: float
+) -> tuple[int, int]:
+    """(recorded spend, open reservations) in pico-USD for the scope of ``limit``."""
+    if limit.kind == "run":
+        spent = conn.execute("SELECT COALESCE(SUM(cost_pusd), 0) FROM attempts WHERE run_id = ?", (run_id,)).fetchone()
+        held = conn.execute(
+            "SELECT COALESCE(SUM(amount_pusd), 0) FROM budget_reservations WHERE run_id = ?"
+            " AND (state = 'settled' OR expires_at >= ?)",
+            (run_id, now),
+        ).fetchone()
+    else:
+        start, end = day_bounds(now, limit.zone)
+        spent = conn.execute(
+            "SELECT COALESCE(SUM(cost_pusd), 0) FROM attempts WHERE agent = ? AND started_at >= ? AND started_at < ?",
+            (agent, start, end),
+        ).fetchone()
+        held = conn.execute(
+            "SELECT COALESCE(SUM(amount_pusd), 0) FROM budget_reservations WHERE agent = ? AND created_at >= ?"
+            " AND created_at < ? AND (state = 'settled' OR expires_at >= ?)",
+            (agent, start, end, now),
+        ).fetchone()
+    return int(spent[0]), int(held[0])
+
+
+def describe_scope(limit: Limit, run_id: str | None, agent: str | None) -> str:
+    if limit.kind == "run":
+        return f"run {run_id}"
+    return f"agent {agent} today ({limit.zone})"
+
+
+def reserve_op(limits: list[Limit], amount: Decimal, *, run_id: str | None, agent: str | None):  # noqa: ANN201
+    """The ledger operation: check every limit, then insert the reservation; returns its id."""
+    amount_pusd = to_pusd(amount) or 0
+
+    def op(conn: sqlite3.Connection) -> int:
+        now = time.time()
+        conn.execute("DELETE FROM budget_reservations WHERE state = 'held' AND expires_at < ?", (now,))
+        for limit in limits:
+            spent, held = spent_and_reserved(conn, limit, run_id=run_id, agent=agent, now=now)
+            if spent + held + amount_pusd > (to_pusd(limit.amount) or 0):
+                raise BudgetExceeded(
+                    f"{limit.policy}: {limit.kind.replace('_', '-')} limit ${limit.amount} for "
+                    f"{describe_scope(limit, run_id, agent)} would be exceeded: spent ${from_pusd(spent)}, "
+                    f"reserved ${from_pusd(held)}, this attempt reserves up to ${from_pusd(amount_pusd)}",
+                    policy=limit.policy,
+                    limit=limit.kind,
+                    limit_usd=str(limit.amount),
+                    spent_usd=str(from_pusd(spent)),
+                    reserved_usd=str(from_pusd(held)),
+                    reservation_usd=str(from_pusd(amount_pusd)),
+                )
+        cur = conn.execute(
+            "INSERT INTO budget_reservations (run_id, agent, created_at, expires_at, amount_pusd, state)"
+            " VALUES (?, ?, ?, ?, ?, 'held')",
+            (run_id, agent, now, now + RESERVATION_TTL_SECONDS, amount_pusd),
+        )
+        return int(cur.lastrowid)
+
+    return op

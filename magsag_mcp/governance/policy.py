@@ -1,0 +1,201 @@
+"""Governance policies: ``catalog/policies/*.yaml``, in the shape the users' guide shows.
+
+    policies:
+      - name: production_models
+        allowed_models: [gpt-4o, "claude-*", "local:*"]       # model names or provider:model, globs
+      - name: cost_limits
+        thresholds: {max_cost_per_call_usd: 0.5, max_cost_per_run_usd: 5.0, max_cost_per_agent_daily_usd: 100}
+        timezone: Europe/Berlin                                # the agent-day window (default UTC)
+        allow_unpriced: false                                  # refuse models with unknown prices
+      - name: data_residency
+        requirements: {pii_processing: ["llama3.1:70b"]}       # data class -> the only models allowed
+
+Every policy applies at once: a target must pass every ``allowed_models`` list and, for a call with a
+data class, every requirement for that class; every threshold is a limit of its own.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import os
+from dataclasses import dataclass
+from decimal import Decimal
+from pathlib import Path
+from typing import Literal
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+from ..errors import CatalogError
+from ..types import Target
+
+LimitKind = Literal["call", "run", "agent_day"]
+
+
+class Thresholds(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    max_cost_per_call_usd: Decimal | None = Field(default=None, gt=0)
+    max_cost_per_run_usd: Decimal | None = Field(default=None, gt=0)
+    max_cost_per_agent_daily_usd: Decimal | None = Field(default=None, gt=0)
+
+
+class Policy(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    name: str = Field(min_length=1)
+    description: str = ""
+    allowed_models: list[str] | None = None
+    thresholds: Thresholds | None = None
+    requirements: dict[str, list[str]] | None = None
+    timezone: str | None = None
+    allow_unpriced: bool = False
+
+    @field_validator("timezone")
+    @classmethod
+    def _zone(cls, value: str | None) -> str | None:
+        if value is not None:
+            try:
+                ZoneInfo(value)
+            except (ZoneInfoNotFoundError, ValueError):
+                raise ValueError(f"unknown time zone {value!r}; use an IANA name such as 'UTC' or 'Europe/Berlin'")
+        return value
+
+    @field_validator("allowed_models")
+    @classmethod
+    def _non_empty(cls, value: list[str] | None) -> list[str] | None:
+        if value is not None and not value:
+            raise ValueError("allowed_models is empty, which would forbid every model; remove it or list models")
+        return value
+
+
+class PolicyFile(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    policies: list[Policy]
+
+
+@dataclass(slots=True, frozen=True)
+class Limit:
+    kind: LimitKind
+    amount: Decimal
+    policy: str
+    allow_unpriced: bool
+    zone: str = "UTC"
+
+
+def matches(patterns: list[str], target: Target) -> bool:
+    label = target.label
+    return any(
+        p == target.model or p == label or fnmatch.fnmatchcase(target.model, p) or fnmatch.fnmatchcase(label, p)
+        for p in patterns
+    )
+
+
+def model_matches(patterns: list[str], model: str) -> bool:
+    """For summaries, which know only model names."""
+    return any(p == model or fnmatch.fnmatchcase(model, p) or p.split(":", 1)[-1] == model for p in patterns)
+
+
+class PolicySet:
+    def __init__(self, policies: list[Policy], sources: list[str] | None = None) -> None:
+        self.policies = policies
+        self.sources = sources or []
+        names = [p.name for p in policies]
+        self.limits: list[Limit] = []
+        for p in policies:
+            t = p.thresholds
+            if t is None:
+                continue
+            zone = p.timezone or "UTC"
+            for kind, value in (
+                ("call", t.max_cost_per_call_usd),
+                ("run", t.max_cost_per_run_usd),
+                ("agent_day", t.max_cost_per_agent_daily_usd),
+            ):
+                if value is not None:
+                    self.limits.append(Limit(kind, value, p.name, p.allow_unpriced, zone))  # type: ignore[arg-type]
+        dup = {n for n in names if names.count(n) > 1}
+        if dup:
+            raise CatalogError(f"policy names must be unique; repeated: {sorted(dup)}")
+
+    def allowed(self, target: Target, data_class: str | None) -> tuple[bool, str | None, str | None, str | None]:
+        """(allowed, policy name, reason, rule) for a target and the call's data class. Pure, no I/O."""
+        for p in self.policies:
+            if p.allowed_models is not None and not matches(p.allowed_models, target):
+                return False, p.name, f"{target.label} is not in {p.name}.allowed_models", "allowed_models"
+        if data_class:
+            for p in self.policies:
+                required = (p.requirements or {}).get(data_class)
+                if required is not None and not matches(required, target):
+                    return (
+                        False,
+                        p.name,
+                        f"data class {data_class!r} may only use {required} ({p.name}.requirements)",
+                        "data_class",
+                    )
+        return True, None, None, None
+
+    def data_class_models(self) -> dict[str, list[str]]:
+        out: dict[str, list[str]] = {}
+        for p in self.policies:
+            for cls, models in (p.requirements or {}).items():
+                out.setdefault(cls, [])
+                out[cls].extend(m for m in models if m not in out[cls])
+        return out
+
+
+def _files(catalog_dir: Path) -> list[Path]:
+    folder = catalog_dir / "policies"
+    if not folder.is_dir():
+        return []
+    return sorted(p for p in folder.iterdir() if p.suffix in (".yaml", ".yml"))
+
+
+def _load(catalog_dir: Path) -> tuple[list[Policy], list[str], list[str]]:
+    from ..catalog import read_yaml
+
+    problems: list[str] = []
+    policies: list[Policy] = []
+    sources: list[str] = []
+    for path in _files(catalog_dir):
+        data = read_yaml(path, os.environ, problems)
+        if data is None:
+            continue
+        try:
+            pf = PolicyFile.model_validate(data)
+        except ValidationError as exc:
+            for err in exc.errors():
+                loc = ".".join(str(x) for x in err["loc"])
+                problems.append(f"{path}: {loc}: {err['msg'].removeprefix('Value error, ')}")
+            continue
+        policies.extend(pf.policies)
+        sources.append(str(path))
+    return policies, sources, problems
+
+
+def load_policy_file(path: str | os.PathLike[str]) -> PolicySet:
+    """One policy file (``flow gate --policy FILE``)."""
+    from ..catalog import read_yaml
+
+    path = Path(path)
+    problems: list[str] = []
+    if not path.is_file():
+        raise CatalogError(f"policy file {path} does not exist")
+    data = read_yaml(path, os.environ, problems)
+    if problems:
+        raise CatalogError("; ".join(problems), problems=problems)
+    try:
+        return PolicySet(PolicyFile.model_validate(data).policies, [str(path)])
+    except ValidationError as exc:
+        msgs = [f"{path}: {'.'.join(str(x) for x in e['loc'])}: {e['msg']}" for e in exc.errors()]
+        raise CatalogError("; ".join(msgs), problems=msgs) from None
+
+
+def load_policies(catalog_dir: str | os.PathLike[str]) -> PolicySet:
+    policies, sources, problems = _load(Path(catalog_dir))
+    if problems:
+        raise CatalogError("invalid governance policy:\n  " + "\n  ".join(problems), problems=problems)
+    return PolicySet(policies, sources)
+
+
+def validate_policies(catalog_dir: str | os.PathLike[str]) -> list[str]:
+    _, _, problems = _load(Path(catalog_dir))
+    return problems
