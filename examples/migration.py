@@ -24,7 +24,8 @@ def run(payload: dict, **deps) -> dict:
 
 
 if __name__ == "__main__":
-    with offline({"gpt-4o": [500, 500, 500]}) as (mg, upstream):
+    # gpt-4o is down for both calls (the router retries each call three times before giving up on it)
+    with offline({"gpt-4o": [500] * 6}) as (mg, upstream):
         show("before", run_before({"data": "x"}, skills=mg.skills, obs=mg.obs))
         result = run({"data": "x"}, skills=mg.skills, obs=mg.obs)
         show("after (gpt-4o down)", result)

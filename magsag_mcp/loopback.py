@@ -185,6 +185,17 @@ class LoopbackUpstream:
         text, n_in, n_out = self._text(model, len(raw))
         if body.get("response_format", {}).get("type") in ("json_object", "json_schema"):
             text = json.dumps({"answer": text})
+        if body.get("stream"):
+            base = {"id": "chatcmpl-loopback", "object": "chat.completion.chunk", "created": int(time.time()),
+                    "model": model}
+            usage = {"prompt_tokens": n_in, "completion_tokens": n_out, "total_tokens": n_in + n_out}
+            return await _sse(request, [
+                {**base, "choices": [{"index": 0, "delta": {"role": "assistant", "content": text},
+                                      "finish_reason": None}]},
+                {**base, "choices": [{"index": 0, "delta": {}, "finish_reason": "stop"}]},
+                {**base, "choices": [], "usage": usage},
+                "[DONE]",
+            ])
         return web.json_response(
             {
                 "id": "chatcmpl-loopback",
@@ -217,8 +228,7 @@ class LoopbackUpstream:
         if early is not None:
             return early
         text, n_in, n_out = self._text(model, len(raw))
-        return web.json_response(
-            {
+        response = {
                 "id": "resp_loopback",
                 "object": "response",
                 "created_at": int(time.time()),
@@ -241,7 +251,13 @@ class LoopbackUpstream:
                     "total_tokens": n_in + n_out,
                 },
             }
-        )
+        if body.get("stream"):
+            return await _sse(request, [
+                {"type": "response.output_text.delta", "item_id": "msg_loopback", "output_index": 0,
+                 "content_index": 0, "delta": text, "sequence_number": 1},
+                {"type": "response.completed", "response": response, "sequence_number": 2},
+            ])
+        return web.json_response(response)
 
     async def _anthropic(self, request: web.Request) -> web.StreamResponse:
         raw = await request.read()
@@ -251,6 +267,20 @@ class LoopbackUpstream:
         if early is not None:
             return early
         text, n_in, n_out = self._text(model, len(raw))
+        if body.get("stream"):
+            msg = {"id": "msg_loopback", "type": "message", "role": "assistant", "model": model, "content": [],
+                   "stop_reason": None, "stop_sequence": None, "usage": {"input_tokens": n_in, "output_tokens": 1}}
+            return await _sse(request, [
+                ("message_start", {"type": "message_start", "message": msg}),
+                ("content_block_start", {"type": "content_block_start", "index": 0,
+                                         "content_block": {"type": "text", "text": ""}}),
+                ("content_block_delta", {"type": "content_block_delta", "index": 0,
+                                         "delta": {"type": "text_delta", "text": text}}),
+                ("content_block_stop", {"type": "content_block_stop", "index": 0}),
+                ("message_delta", {"type": "message_delta", "delta": {"stop_reason": "end_turn",
+                                   "stop_sequence": None}, "usage": {"output_tokens": n_out}}),
+                ("message_stop", {"type": "message_stop"}),
+            ])
         return web.json_response(
             {
                 "id": "msg_loopback",
@@ -276,8 +306,7 @@ class LoopbackUpstream:
         if early is not None:
             return early
         text, n_in, n_out = self._text(model, len(raw))
-        return web.json_response(
-            {
+        chunk = {
                 "candidates": [
                     {"content": {"role": "model", "parts": [{"text": text}]}, "finishReason": "STOP", "index": 0}
                 ],
@@ -288,7 +317,26 @@ class LoopbackUpstream:
                 },
                 "modelVersion": model,
             }
-        )
+        if request.match_info["call"].endswith(":streamGenerateContent"):
+            return await _sse(request, [chunk])
+        return web.json_response(chunk)
 
     def summary(self) -> dict[str, Any]:
         return {"calls": dict(self.calls), "failures": dict(self.failures), "tokens": dict(self.tokens)}
+
+
+async def _sse(request: web.Request, events: list[Any]) -> web.StreamResponse:
+    """Write ``events`` as one text/event-stream body: dicts as ``data:``, (name, dict) with ``event:``."""
+    resp = web.StreamResponse(headers={"Content-Type": "text/event-stream", "Cache-Control": "no-cache"})
+    await resp.prepare(request)
+    parts = []
+    for ev in events:
+        if isinstance(ev, tuple):
+            parts.append(f"event: {ev[0]}\ndata: {json.dumps(ev[1])}\n\n")
+        elif isinstance(ev, str):
+            parts.append(f"data: {ev}\n\n")
+        else:
+            parts.append(f"data: {json.dumps(ev)}\n\n")
+    await resp.write("".join(parts).encode())
+    await resp.write_eof()
+    return resp

@@ -1,0 +1,335 @@
+"""Wire format and endpoint: Anthropic Messages (``POST {base}/v1/messages``).
+
+The system prompt is top-level, ``max_tokens`` is required, tool calls are ``tool_use`` content blocks
+and their results go back as ``tool_result`` blocks in a user turn. Usage reports cache reads and
+writes *beside* ``input_tokens``; our :class:`~magsag_mcp.types.Usage` counts them inside it.
+
+JSON output: when a schema is given, the request forces a single tool whose ``input_schema`` is that
+schema (``tool_choice: {type: tool}``), which the Messages API guarantees to answer with an object
+of that shape; the tool's input is the document. Without a schema, the system prompt asks for one
+JSON object and the answer is parsed (invalid JSON fails the attempt so the cascade moves on).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from typing import Any
+
+from ..errors import ContentFilteredError, MalformedResponseError, ProviderConnectionError, ProviderError
+from ..transport import HttpResponse, SSEEvent, Transport
+from ..types import FinishReason, LLMRequest, LLMResult, Message, ToolCall, Target, Usage
+from .base import Endpoint, HTTPProvider, StreamAccumulator, WireFormat
+from .http_errors import error_for
+
+DEFAULT_VERSION = "2023-06-01"
+DEFAULT_MAX_TOKENS = 4096
+#: the forced tool that carries a JSON-schema answer
+JSON_TOOL = "json_output"
+JSON_INSTRUCTION = "Answer with a single JSON object and nothing else: no prose, no code fences."
+
+_STOP: dict[str | None, FinishReason] = {
+    "end_turn": "stop",
+    "stop_sequence": "stop",
+    "pause_turn": "stop",
+    "max_tokens": "length",
+    "model_context_window_exceeded": "length",
+    "tool_use": "tool_calls",
+    "refusal": "content_filter",
+}
+
+# error.type -> (HTTP status it implies when the status itself is ambiguous)
+_ERROR_TYPES = {
+    "invalid_request_error": 400,
+    "authentication_error": 401,
+    "billing_error": 402,
+    "permission_error": 403,
+    "not_found_error": 404,
+    "request_too_large": 413,
+    "rate_limit_error": 429,
+    "api_error": 500,
+    "timeout_error": 504,
+    "overloaded_error": 529,
+}
+
+
+def _content(msg: Message) -> list[dict[str, Any]]:
+    blocks: list[dict[str, Any]] = []
+    if msg.content:
+        blocks.append({"type": "text", "text": msg.content})
+    for tc in msg.tool_calls:
+        blocks.append({"type": "tool_use", "id": tc.id, "name": tc.name, "input": tc.arguments})
+    return blocks
+
+
+def _messages(request: LLMRequest) -> list[dict[str, Any]]:
+    """Roles must alternate: consecutive tool results merge into one user turn."""
+    out: list[dict[str, Any]] = []
+    for msg in request.messages:
+        if msg.role == "tool":
+            block = {"type": "tool_result", "tool_use_id": msg.tool_call_id or "", "content": msg.content or ""}
+            if out and out[-1]["role"] == "user" and isinstance(out[-1]["content"], list):
+                out[-1]["content"].append(block)
+            else:
+                out.append({"role": "user", "content": [block]})
+            continue
+        role = "assistant" if msg.role == "assistant" else "user"
+        blocks = _content(msg) or [{"type": "text", "text": ""}]
+        if out and out[-1]["role"] == role:
+            out[-1]["content"].extend(blocks)
+        else:
+            out.append({"role": role, "content": blocks})
+    return out
+
+
+def _tool_choice(choice: Any) -> dict[str, Any] | None:
+    if choice is None:
+        return None
+    if isinstance(choice, dict):
+        return {"type": "tool", "name": choice["name"]}
+    return {"auto": {"type": "auto"}, "required": {"type": "any"}, "none": {"type": "none"}}[choice]
+
+
+class AnthropicMessagesFormat(WireFormat):
+    name = "anthropic-messages"
+
+    def path(self, model: str, *, stream: bool) -> str:
+        return "/v1/messages"
+
+    def build_body(self, request: LLMRequest, model: str, *, stream: bool) -> dict[str, Any]:
+        body: dict[str, Any] = {
+            "model": model,
+            "max_tokens": request.max_tokens or DEFAULT_MAX_TOKENS,
+            "messages": _messages(request),
+        }
+        system = request.system or ""
+        tools = [{"name": t.name, "description": t.description, "input_schema": t.parameters} for t in request.tools]
+        choice = _tool_choice(request.tool_choice)
+        if request.json_schema is not None and not request.tools:
+            tools = [
+                {
+                    "name": JSON_TOOL,
+                    "description": "Return the answer as this JSON document.",
+                    "input_schema": _object_schema(request.json_schema),
+                }
+            ]
+            choice = {"type": "tool", "name": JSON_TOOL}
+        elif request.json_output or request.json_schema is not None:
+            system = f"{system}\n\n{JSON_INSTRUCTION}" if system else JSON_INSTRUCTION
+        if system:
+            body["system"] = system
+        if tools:
+            body["tools"] = tools
+        if choice is not None and (tools or choice.get("type") == "none"):
+            body["tool_choice"] = choice
+        if request.temperature is not None:
+            body["temperature"] = min(request.temperature, 1.0)  # Anthropic's range is 0..1
+        if request.stop:
+            body["stop_sequences"] = list(request.stop)
+        if stream:
+            body["stream"] = True
+        if request.extra:
+            body.update(request.extra)
+        return body
+
+    def parse_response(self, data: Any, *, provider: str, model: str) -> LLMResult:
+        if not isinstance(data, dict) or data.get("type") != "message" or not isinstance(data.get("content"), list):
+            raise MalformedResponseError(f"{provider}:{model}: not a Messages response", provider=provider, model=model)
+        return _result(data["content"], data.get("stop_reason"), data.get("usage"), data, provider, model)
+
+    def accumulator(self, *, provider: str, model: str) -> StreamAccumulator:
+        return _MessagesStream(provider, model)
+
+    def map_error(self, response: HttpResponse, *, provider: str, model: str) -> ProviderError:
+        return anthropic_error(response.status, response.body, response.headers, provider=provider, model=model)
+
+
+def _object_schema(schema: dict[str, Any]) -> dict[str, Any]:
+    # A tool's input_schema must describe an object: wrap anything else.
+    if schema.get("type") == "object":
+        return schema
+    return {"type": "object", "properties": {"value": schema}, "required": ["value"]}
+
+
+def anthropic_error(
+    status: int, body: bytes, headers: Mapping[str, str], *, provider: str, model: str
+) -> ProviderError:
+    """``{"type": "error", "error": {"type", "message"}}`` -> our tree, by ``error.type`` first."""
+    message, kind = "", None
+    try:
+        data = json.loads(body) if body else None
+    except ValueError:
+        data = None
+    if isinstance(data, dict) and isinstance(data.get("error"), dict):
+        message = str(data["error"].get("message") or "")
+        kind = data["error"].get("type")
+    elif body:
+        message = body[:300].decode("utf-8", "replace")
+    if status < 400 and kind in _ERROR_TYPES:  # an error event inside a 200 stream
+        status = _ERROR_TYPES[kind]
+    if kind == "billing_error":
+        from ..errors import QuotaExhaustedError
+
+        return QuotaExhaustedError(
+            f"{provider}:{model}: HTTP {status}: {message}", provider=provider, model=model, status=status, code=kind
+        )
+    if kind == "overloaded_error" or status == 529:
+        from ..errors import OverloadedError
+        from .http_errors import parse_retry_after
+
+        return OverloadedError(
+            f"{provider}:{model}: HTTP {status}: {message}",
+            provider=provider,
+            model=model,
+            status=status,
+            code=kind,
+            retry_after=parse_retry_after(headers),
+        )
+    if kind == "timeout_error":
+        from ..errors import ProviderTimeoutError
+
+        return ProviderTimeoutError(f"{provider}:{model}: {message}", provider=provider, model=model, status=status)
+    return error_for(status, message, headers=headers, provider=provider, model=model, code=kind)
+
+
+def _usage(raw: Any) -> Usage:
+    if not isinstance(raw, dict):
+        return Usage()
+    read = int(raw.get("cache_read_input_tokens") or 0)
+    written = int(raw.get("cache_creation_input_tokens") or 0)
+    return Usage(
+        input_tokens=int(raw.get("input_tokens") or 0) + read + written,
+        output_tokens=int(raw.get("output_tokens") or 0),
+        cached_tokens=read,
+        cache_write_tokens=written,
+    )
+
+
+def _result(
+    content: list[dict[str, Any]],
+    stop_reason: str | None,
+    usage: Any,
+    data: dict[str, Any],
+    provider: str,
+    model: str,
+) -> LLMResult:
+    texts: list[str] = []
+    calls: list[ToolCall] = []
+    for block in content:
+        kind = block.get("type")
+        if kind == "text":
+            texts.append(block.get("text") or "")
+        elif kind == "tool_use":
+            args = block.get("input")
+            if not isinstance(args, dict):
+                raise MalformedResponseError(
+                    f"{provider}:{model}: tool_use input is not an object", provider=provider, model=model
+                )
+            calls.append(ToolCall(id=block.get("id") or f"toolu_{len(calls)}", name=block["name"], arguments=args))
+    finish = _STOP.get(stop_reason, "other")
+    if finish == "content_filter" and not texts and not calls:
+        raise ContentFilteredError(
+            f"{provider}:{model}: the model refused (stop_reason: refusal)", provider=provider, model=model
+        )
+    text = "".join(texts)
+    json_calls = [c for c in calls if c.name == JSON_TOOL]
+    if json_calls:
+        # The forced JSON tool carries the document: it is the answer, not a call for the caller.
+        doc = json_calls[0].arguments
+        text = json.dumps(doc.get("value", doc) if set(doc) == {"value"} else doc)
+        calls = [c for c in calls if c.name != JSON_TOOL]
+        finish = "stop"
+    return LLMResult(
+        text=text,
+        provider=provider,
+        model=data.get("model") or model,
+        usage=_usage(usage),
+        tool_calls=calls,
+        finish_reason=finish,
+        response_id=data.get("id"),
+    )
+
+
+class _MessagesStream(StreamAccumulator):
+    """message_start, content_block_start/delta/stop, message_delta, message_stop (plus ping, error)."""
+
+    def __init__(self, provider: str, model: str) -> None:
+        self.provider, self.model = provider, model
+        self.message: dict[str, Any] = {}
+        self.blocks: dict[int, dict[str, Any]] = {}
+        self.partial_json: dict[int, list[str]] = {}
+        self.usage: dict[str, Any] = {}
+        self.stop_reason: str | None = None
+        self.done = False
+
+    def feed(self, event: SSEEvent) -> str:
+        data = event.json()
+        kind = data.get("type") or event.event
+        if kind == "message_start":
+            self.message = data.get("message") or {}
+            self.usage.update(self.message.get("usage") or {})
+        elif kind == "content_block_start":
+            self.blocks[data["index"]] = dict(data.get("content_block") or {})
+            if self.blocks[data["index"]].get("type") == "tool_use":
+                self.partial_json[data["index"]] = []
+        elif kind == "content_block_delta":
+            delta = data.get("delta") or {}
+            block = self.blocks.setdefault(data["index"], {"type": "text", "text": ""})
+            if delta.get("type") == "text_delta":
+                block["text"] = block.get("text", "") + delta.get("text", "")
+                return str(delta.get("text", ""))
+            if delta.get("type") == "input_json_delta":
+                self.partial_json.setdefault(data["index"], []).append(delta.get("partial_json", ""))
+        elif kind == "message_delta":
+            self.stop_reason = (data.get("delta") or {}).get("stop_reason") or self.stop_reason
+            self.usage.update({k: v for k, v in (data.get("usage") or {}).items() if v is not None})
+        elif kind == "message_stop":
+            self.done = True
+        elif kind == "error":
+            raise anthropic_error(
+                200, json.dumps(data).encode(), {}, provider=self.provider, model=self.model
+            )
+        return ""
+
+    def finish(self) -> LLMResult:
+        if not self.done:
+            raise ProviderConnectionError(
+                f"{self.provider}:{self.model}: the stream ended before message_stop",
+                provider=self.provider,
+                model=self.model,
+            )
+        content = []
+        for index in sorted(self.blocks):
+            block = self.blocks[index]
+            if block.get("type") == "tool_use":
+                raw = "".join(self.partial_json.get(index, []))
+                try:
+                    block["input"] = json.loads(raw) if raw else (block.get("input") or {})
+                except ValueError:
+                    raise MalformedResponseError(
+                        f"{self.provider}:{self.model}: streamed tool input is not JSON",
+                        provider=self.provider,
+                        model=self.model,
+                    ) from None
+            content.append(block)
+        return _result(content, self.stop_reason, self.usage, self.message, self.provider, self.model)
+
+
+class AnthropicEndpoint(Endpoint):
+    provider = "anthropic"
+    key_env = ("ANTHROPIC_API_KEY",)
+    probe_path = "/v1/models"
+
+    def base_url(self, target: Target) -> str:
+        return target.base_url or self.env.get("ANTHROPIC_BASE_URL") or "https://api.anthropic.com"
+
+    def headers(self, model: str) -> dict[str, str]:
+        return {
+            "x-api-key": self.require_key(model),
+            "anthropic-version": self.env.get("ANTHROPIC_VERSION") or DEFAULT_VERSION,
+        }
+
+
+class AnthropicProvider(HTTPProvider):
+    def __init__(self, env: Mapping[str, str], transport: Transport) -> None:
+        super().__init__(AnthropicMessagesFormat(), AnthropicEndpoint(env), transport)

@@ -1,0 +1,299 @@
+"""Wire format and endpoint: Google Gemini ``generateContent`` (v1beta).
+
+``POST {base}/v1beta/models/{model}:generateContent`` (streaming: ``:streamGenerateContent?alt=sse``),
+the key in the ``x-goog-api-key`` header, never in the URL where logs would keep it. Roles are
+``user``/``model``; tool calls are ``functionCall`` parts and their results ``functionResponse``
+parts. Gemini counts thinking tokens outside ``candidatesTokenCount``; our output includes them.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from typing import Any
+from urllib.parse import quote
+
+from ..errors import (
+    ContentFilteredError,
+    ContextTooLongError,
+    MalformedResponseError,
+    ProviderConnectionError,
+    ProviderError,
+    ProviderTimeoutError,
+    QuotaExhaustedError,
+)
+from ..transport import HttpResponse, SSEEvent, Transport
+from ..types import FinishReason, LLMRequest, LLMResult, ToolCall, Target, Usage
+from .base import Endpoint, HTTPProvider, StreamAccumulator, WireFormat
+from .http_errors import error_for, parse_retry_after
+
+_BLOCKED = {"SAFETY", "RECITATION", "PROHIBITED_CONTENT", "BLOCKLIST", "SPII", "IMAGE_SAFETY", "LANGUAGE"}
+_FINISH: dict[str | None, FinishReason] = {"STOP": "stop", "MAX_TOKENS": "length"}
+# JSON Schema keywords Gemini's Schema object accepts; others (additionalProperties, $schema, ...) are dropped.
+_SCHEMA_KEYS = {
+    "type", "format", "description", "nullable", "enum", "items", "properties", "required", "minItems", "maxItems",
+    "minimum", "maximum", "minLength", "maxLength", "pattern", "anyOf", "propertyOrdering", "title", "default",
+}
+
+
+def to_gemini_schema(schema: Any) -> Any:
+    if not isinstance(schema, dict):
+        return schema
+    out: dict[str, Any] = {}
+    for key, value in schema.items():
+        if key not in _SCHEMA_KEYS:
+            continue
+        if key == "type" and isinstance(value, list):
+            types = [t for t in value if t != "null"]
+            out["type"] = (types[0] if types else "string").upper()
+            if "null" in value:
+                out["nullable"] = True
+        elif key == "type":
+            out["type"] = str(value).upper()
+        elif key == "properties":
+            out[key] = {k: to_gemini_schema(v) for k, v in value.items()}
+        elif key == "items":
+            out[key] = to_gemini_schema(value)
+        elif key == "anyOf":
+            out[key] = [to_gemini_schema(v) for v in value]
+        else:
+            out[key] = value
+    return out
+
+
+def _response_object(content: str | None) -> dict[str, Any]:
+    """functionResponse.response must be an object; tool results are usually JSON strings."""
+    if not content:
+        return {}
+    try:
+        value = json.loads(content)
+    except ValueError:
+        return {"result": content}
+    return value if isinstance(value, dict) else {"result": value}
+
+
+class GeminiFormat(WireFormat):
+    name = "gemini-generate-content"
+
+    def path(self, model: str, *, stream: bool) -> str:
+        name = model if model.startswith(("models/", "tunedModels/")) else f"models/{model}"
+        verb = "streamGenerateContent" if stream else "generateContent"
+        return f"/v1beta/{quote(name, safe='/')}:{verb}"
+
+    def stream_params(self) -> dict[str, str]:
+        return {"alt": "sse"}
+
+    def build_body(self, request: LLMRequest, model: str, *, stream: bool) -> dict[str, Any]:
+        contents: list[dict[str, Any]] = []
+        names: dict[str, str] = {}
+        for msg in request.messages:
+            if msg.role == "tool":
+                name = msg.name or names.get(msg.tool_call_id or "", "tool")
+                part = {"functionResponse": {"name": name, "response": _response_object(msg.content)}}
+                if contents and contents[-1]["role"] == "user" and "functionResponse" in contents[-1]["parts"][0]:
+                    contents[-1]["parts"].append(part)
+                else:
+                    contents.append({"role": "user", "parts": [part]})
+                continue
+            parts: list[dict[str, Any]] = []
+            if msg.content:
+                parts.append({"text": msg.content})
+            for tc in msg.tool_calls:
+                names[tc.id] = tc.name
+                parts.append({"functionCall": {"name": tc.name, "args": tc.arguments}})
+            role = "model" if msg.role == "assistant" else "user"
+            contents.append({"role": role, "parts": parts or [{"text": ""}]})
+        body: dict[str, Any] = {"contents": contents}
+        if request.system:
+            body["systemInstruction"] = {"parts": [{"text": request.system}]}
+        config: dict[str, Any] = {}
+        if request.max_tokens is not None:
+            config["maxOutputTokens"] = request.max_tokens
+        if request.temperature is not None:
+            config["temperature"] = request.temperature
+        if request.stop:
+            config["stopSequences"] = list(request.stop)
+        if request.json_output or request.json_schema is not None:
+            config["responseMimeType"] = "application/json"
+            if request.json_schema is not None:
+                config["responseSchema"] = to_gemini_schema(request.json_schema)
+        if config:
+            body["generationConfig"] = config
+        if request.tools:
+            body["tools"] = [
+                {
+                    "functionDeclarations": [
+                        {"name": t.name, "description": t.description, "parameters": to_gemini_schema(t.parameters)}
+                        for t in request.tools
+                    ]
+                }
+            ]
+        if request.tool_choice is not None:
+            choice = request.tool_choice
+            if isinstance(choice, dict):
+                fcc: dict[str, Any] = {"mode": "ANY", "allowedFunctionNames": [choice["name"]]}
+            else:
+                fcc = {"mode": {"auto": "AUTO", "required": "ANY", "none": "NONE"}[choice]}
+            body["toolConfig"] = {"functionCallingConfig": fcc}
+        if request.extra:
+            body.update(request.extra)
+        return body
+
+    def parse_response(self, data: Any, *, provider: str, model: str) -> LLMResult:
+        if not isinstance(data, dict):
+            raise MalformedResponseError(f"{provider}:{model}: not a GenerateContentResponse", provider=provider,
+                                         model=model)
+        acc = _GeminiStream(provider, model)
+        acc.absorb(data)
+        return acc.result(require_finish=False)
+
+    def accumulator(self, *, provider: str, model: str) -> StreamAccumulator:
+        return _GeminiStream(provider, model)
+
+    def map_error(self, response: HttpResponse, *, provider: str, model: str) -> ProviderError:
+        return gemini_error(response.status, response.body, response.headers, provider=provider, model=model)
+
+
+def gemini_error(status: int, body: bytes, headers: Mapping[str, str], *, provider: str, model: str) -> ProviderError:
+    """``{"error": {"code", "message", "status"}}``, by the RPC status name first."""
+    message, rpc = "", None
+    try:
+        data = json.loads(body) if body else None
+    except ValueError:
+        data = None
+    if isinstance(data, list) and data:  # some proxies wrap the error in a list
+        data = data[0]
+    if isinstance(data, dict) and isinstance(data.get("error"), dict):
+        message = str(data["error"].get("message") or "")
+        rpc = data["error"].get("status")
+    elif body:
+        message = body[:300].decode("utf-8", "replace")
+    text = f"{provider}:{model}: HTTP {status} {rpc or ''}: {message}".replace("  ", " ")
+    kw: dict[str, Any] = {"provider": provider, "model": model, "status": status, "code": rpc}
+    low = message.lower()
+    if rpc == "RESOURCE_EXHAUSTED" or status == 429:
+        wait = parse_retry_after(headers)
+        if "quota" in low and ("per day" in low or "billing" in low or "exceeded your current quota" in low):
+            return QuotaExhaustedError(text, retry_after=wait, **kw)
+        return error_for(429, message, headers=headers, provider=provider, model=model, code="rate_limit_exceeded")
+    if rpc == "INVALID_ARGUMENT" and ("token" in low and ("exceed" in low or "limit" in low)):
+        return ContextTooLongError(text, **kw)
+    if rpc == "DEADLINE_EXCEEDED" or status == 504:
+        return ProviderTimeoutError(text, **kw)
+    mapped = {"UNAUTHENTICATED": 401, "PERMISSION_DENIED": 403, "NOT_FOUND": 404, "INVALID_ARGUMENT": 400,
+              "FAILED_PRECONDITION": 400, "UNAVAILABLE": 503, "INTERNAL": 500}.get(rpc or "", status)
+    return error_for(mapped, message, headers=headers, provider=provider, model=model, code=rpc)
+
+
+class _GeminiStream(StreamAccumulator):
+    """Each SSE event is a whole GenerateContentResponse chunk; a finishReason ends the answer."""
+
+    def __init__(self, provider: str, model: str) -> None:
+        self.provider, self.model = provider, model
+        self.texts: list[str] = []
+        self.calls: list[ToolCall] = []
+        self.finish_reason: str | None = None
+        self.usage: dict[str, Any] = {}
+        self.model_version: str | None = None
+        self.response_id: str | None = None
+
+    def absorb(self, chunk: dict[str, Any]) -> str:
+        if "error" in chunk:
+            raise gemini_error(500, json.dumps(chunk).encode(), {}, provider=self.provider, model=self.model)
+        feedback = chunk.get("promptFeedback") or {}
+        if feedback.get("blockReason"):
+            raise ContentFilteredError(
+                f"{self.provider}:{self.model}: the prompt was blocked ({feedback['blockReason']})",
+                provider=self.provider,
+                model=self.model,
+            )
+        self.usage.update(chunk.get("usageMetadata") or {})
+        self.model_version = chunk.get("modelVersion") or self.model_version
+        self.response_id = chunk.get("responseId") or self.response_id
+        delta = ""
+        candidates = chunk.get("candidates") or []
+        if candidates:
+            cand = candidates[0]
+            for part in (cand.get("content") or {}).get("parts") or []:
+                if part.get("thought"):
+                    continue  # thought summaries are not the answer
+                if "text" in part:
+                    delta += part["text"]
+                elif "functionCall" in part:
+                    fc = part["functionCall"]
+                    args = fc.get("args") or {}
+                    if not isinstance(args, dict):
+                        raise MalformedResponseError(
+                            f"{self.provider}:{self.model}: functionCall.args is not an object",
+                            provider=self.provider,
+                            model=self.model,
+                        )
+                    call_id = fc.get("id") or f"call_{len(self.calls)}_{fc['name']}"
+                    self.calls.append(ToolCall(id=call_id, name=fc["name"], arguments=args))
+            if cand.get("finishReason"):
+                self.finish_reason = cand["finishReason"]
+        if delta:
+            self.texts.append(delta)
+        return delta
+
+    def feed(self, event: SSEEvent) -> str:
+        chunk = event.json()
+        if not isinstance(chunk, dict):
+            raise MalformedResponseError(f"{self.provider}:{self.model}: stream chunk is not an object")
+        return self.absorb(chunk)
+
+    def finish(self) -> LLMResult:
+        return self.result(require_finish=True)
+
+    def result(self, *, require_finish: bool) -> LLMResult:
+        if require_finish and self.finish_reason is None:
+            raise ProviderConnectionError(
+                f"{self.provider}:{self.model}: the stream ended before a finishReason",
+                provider=self.provider,
+                model=self.model,
+            )
+        if self.finish_reason in _BLOCKED:
+            raise ContentFilteredError(
+                f"{self.provider}:{self.model}: the answer was blocked (finishReason: {self.finish_reason})",
+                provider=self.provider,
+                model=self.model,
+            )
+        if not require_finish and self.finish_reason is None and not self.texts and not self.calls:
+            raise MalformedResponseError(
+                f"{self.provider}:{self.model}: response has no candidates", provider=self.provider, model=self.model
+            )
+        finish: FinishReason = "tool_calls" if self.calls else _FINISH.get(self.finish_reason, "other")
+        u = self.usage
+        thoughts = int(u.get("thoughtsTokenCount") or 0)
+        usage = Usage(
+            input_tokens=int(u.get("promptTokenCount") or 0) + int(u.get("toolUsePromptTokenCount") or 0),
+            output_tokens=int(u.get("candidatesTokenCount") or 0) + thoughts,
+            cached_tokens=int(u.get("cachedContentTokenCount") or 0),
+            reasoning_tokens=thoughts,
+        )
+        return LLMResult(
+            text="".join(self.texts),
+            provider=self.provider,
+            model=self.model_version or self.model,
+            usage=usage,
+            tool_calls=self.calls,
+            finish_reason=finish,
+            response_id=self.response_id,
+        )
+
+
+class GeminiEndpoint(Endpoint):
+    provider = "google"
+    key_env = ("GEMINI_API_KEY", "GOOGLE_API_KEY")
+    probe_path = "/v1beta/models"
+
+    def base_url(self, target: Target) -> str:
+        return target.base_url or self.env.get("GEMINI_BASE_URL") or "https://generativelanguage.googleapis.com"
+
+    def headers(self, model: str) -> dict[str, str]:
+        return {"x-goog-api-key": self.require_key(model)}
+
+
+class GeminiProvider(HTTPProvider):
+    def __init__(self, env: Mapping[str, str], transport: Transport) -> None:
+        super().__init__(GeminiFormat(), GeminiEndpoint(env), transport)
