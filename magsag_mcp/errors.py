@@ -284,13 +284,17 @@ class AllTargetsFailed(MagsagError):
         else:
             combined = cls._combined.get(base)
             if combined is None:
-                combined = type(f"AllTargetsFailed[{base.__name__}]", (cls, base), {"kind": cls.kind})
+                # A refusal by governance keeps its own kind: the call was stopped by policy, not by providers.
+                kind = base.kind if issubclass(base, PolicyDenied | BudgetExceeded) else cls.kind
+                combined = type(f"AllTargetsFailed[{base.__name__}]", (cls, base), {"kind": kind})
                 cls._combined[base] = combined
             err = combined.__new__(combined)
             MagsagError.__init__(err, message)
             # Carry the last error's provider fields so `except RateLimitError as e: e.retry_after` works.
-            for attr in ("provider", "model", "status", "retry_after"):
-                setattr(err, attr, getattr(last_error, attr, None))
+            for attr in ("provider", "model", "status", "retry_after", "policy"):
+                if hasattr(last_error, attr):
+                    setattr(err, attr, getattr(last_error, attr))
+            err.details.update({k: v for k, v in last_error.details.items() if k not in err.details})
         err.attempts = attempts
         err.last_error = last_error
         err.details["last_error_type"] = getattr(last_error, "kind", type(last_error).__name__) if last_error else None

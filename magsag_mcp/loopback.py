@@ -65,6 +65,8 @@ class LoopbackUpstream:
         self.calls: Counter[str] = Counter()
         self.failures: Counter[str] = Counter()
         self.tokens: Counter[str] = Counter()  # model -> input+output tokens answered with 200
+        #: (model, input_tokens, output_tokens) of every 200 answer, in order: the upstream's own books
+        self.log: list[tuple[str, int, int]] = []
         self.base_url = ""
         self._runner: web.AppRunner | None = None
 
@@ -171,6 +173,7 @@ class LoopbackUpstream:
         text = self.reply or f"loopback answer from {model}"
         n_in, n_out = _tokens(prompt_bytes), _tokens(len(text))
         self.tokens[model] += n_in + n_out
+        self.log.append((model, n_in, n_out))
         return text, n_in, n_out
 
     # --- vendors ---------------------------------------------------------------------------------

@@ -157,16 +157,15 @@ class Pricer:
         if priced is not None:
             return priced
         label = f"{provider}:{model}"
-        priced = _Priced(None, None, None)
-        if provider == "fake":
-            priced = _Priced(UnitPrices(ZERO, ZERO), None, "free")
+        for pattern, units in self.overrides:
+            if pattern == label or fnmatch.fnmatchcase(label, pattern):
+                priced = _Priced(units, None, "catalog:prices.yaml")
+                break
         else:
-            for pattern, units in self.overrides:
-                if pattern == label or fnmatch.fnmatchcase(label, pattern):
-                    priced = _Priced(units, None, "catalog:prices.yaml")
-                    break
-            else:
-                priced = _from_genai_prices(provider, model)
+            # The offline fake provider spends nothing unless the catalog prices it (demos of budgets do).
+            priced = _Priced(UnitPrices(ZERO, ZERO), None, "free") if provider == "fake" else _from_genai_prices(
+                provider, model
+            )
         self._cache[key] = priced
         return priced
 

@@ -308,9 +308,9 @@ async def search(ledger: Ledger, pattern: str, limit: int = 50) -> list[dict[str
         conn.create_function("re_match", 1, lambda s: s is not None and rx.search(s) is not None, deterministic=True)
         hits: list[tuple[float, dict[str, Any]]] = []
         rows = conn.execute(
-            f"SELECT {_ATTEMPT_COLS} FROM attempts WHERE re_match(coalesce(error_message, '') || ' ' ||"
-            " coalesce(error_class, '') || ' ' || model || ' ' || provider || ' ' || outcome || ' ' ||"
-            " coalesce(skill, '') || ' ' || coalesce(agent, '')) ORDER BY started_at DESC LIMIT ?",
+            f"SELECT {_ATTEMPT_COLS} FROM attempts WHERE re_match(provider || ' ' || model || ' ' || outcome || ' '"
+            " || coalesce(error_class, '') || ' ' || coalesce(error_message, '') || ' ' || coalesce(skill, '') || ' '"
+            " || coalesce(agent, '')) ORDER BY started_at DESC LIMIT ?",
             (limit,),
         ).fetchall()
         for row in rows:

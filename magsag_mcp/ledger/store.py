@@ -54,8 +54,8 @@ def default_db_path(env: Mapping[str, str] | None = None) -> Path:
     return Path(platformdirs.user_data_dir("magsag-mcp", appauthor=False)) / "ledger.db"
 
 
-def _configure(conn: sqlite3.Connection) -> None:
-    conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
+def _configure(conn: sqlite3.Connection, busy_timeout_ms: int = BUSY_TIMEOUT_MS) -> None:
+    conn.execute(f"PRAGMA busy_timeout = {int(busy_timeout_ms)}")
     mode = conn.execute("PRAGMA journal_mode = WAL").fetchone()[0]
     if mode.lower() != "wal":
         raise LedgerError(f"the ledger needs WAL journaling but SQLite chose {mode!r}; use a local file system")
@@ -65,8 +65,9 @@ def _configure(conn: sqlite3.Connection) -> None:
 
 
 class Ledger:
-    def __init__(self, path: str | os.PathLike[str]) -> None:
+    def __init__(self, path: str | os.PathLike[str], *, busy_timeout_ms: int = BUSY_TIMEOUT_MS) -> None:
         self.path = Path(path)
+        self.busy_timeout_ms = busy_timeout_ms
         self._writer: aiosqlite.Connection | None = None
         self._reader: aiosqlite.Connection | None = None
         self._pending: list[tuple[Callable[[sqlite3.Connection], Any], asyncio.Future[Any]]] = []
@@ -80,12 +81,14 @@ class Ledger:
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
             self._writer = await aiosqlite.connect(self.path, isolation_level=None, check_same_thread=False)
-            await self._writer._execute(_configure, self._writer._conn)
+            await self._writer._execute(_configure, self._writer._conn, self.busy_timeout_ms)
             await self._writer._execute(migrate, self._writer._conn)
             self._reader = await aiosqlite.connect(self.path, isolation_level=None, check_same_thread=False)
-            await self._reader._execute(_configure, self._reader._conn)
+            await self._reader._execute(_configure, self._reader._conn, self.busy_timeout_ms)
         except (sqlite3.Error, OSError) as exc:
             await self._close_connections()
+            if "locked" in str(exc) or "busy" in str(exc):
+                raise _ledger_error(exc, self.path, self.busy_timeout_ms) from None
             raise LedgerError(
                 f"cannot open the ledger at {self.path}: {exc}; check the path and its permissions, "
                 "or choose another file with --db / MAGSAG_DB",
@@ -140,7 +143,7 @@ class Ledger:
                 try:
                     results = await self._writer._execute(_apply_batch, self._writer._conn, [fn for fn, _ in batch])
                 except BaseException as exc:  # the whole transaction failed (disk full, locked too long)
-                    err = _ledger_error(exc, self.path)
+                    err = _ledger_error(exc, self.path, self.busy_timeout_ms)
                     for _, fut in batch:
                         if not fut.done():
                             fut.set_exception(err)
@@ -165,7 +168,7 @@ class Ledger:
         try:
             return await self._reader._execute(fn, self._reader._conn)
         except sqlite3.Error as exc:
-            raise _ledger_error(exc, self.path) from None
+            raise _ledger_error(exc, self.path, self.busy_timeout_ms) from None
 
     # --- records ---------------------------------------------------------------------------------
 
@@ -299,13 +302,13 @@ def _apply_batch(conn: sqlite3.Connection, fns: list[Callable[[sqlite3.Connectio
     return results
 
 
-def _ledger_error(exc: BaseException, path: Path) -> LedgerError:
+def _ledger_error(exc: BaseException, path: Path, busy_timeout_ms: int = BUSY_TIMEOUT_MS) -> LedgerError:
     if isinstance(exc, LedgerError):
         return exc
     text = str(exc)
     if "locked" in text or "busy" in text:
         return LedgerError(
-            f"the ledger at {path} stayed locked for {BUSY_TIMEOUT_MS // 1000}s by another process; "
+            f"the ledger at {path} stayed locked for {busy_timeout_ms / 1000:g}s by another process; "
             "retry, or stop the process holding it",
             db=str(path),
         )

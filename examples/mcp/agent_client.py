@@ -1,0 +1,116 @@
+"""An agent that delegates to magsag over MCP (agent-to-agent), through the official MCP client.
+
+The agent ("report-mag") starts ``magsag-mcp`` over stdio, discovers the skills from the catalog
+resource, previews a route with ``explain_route``, runs an analysis and then a summary of it in one
+run, recovers from a tool error by reading its structured details, and checks its budget.
+
+    python examples/mcp/agent_client.py          # offline: the fake provider, a throwaway ledger
+    python examples/mcp/agent_client.py --live   # the providers your API keys configure
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import tempfile
+from typing import Any
+
+import anyio
+from mcp.client import Client
+from mcp.client.stdio import StdioServerParameters
+
+AGENT = "report-mag"
+DATA = "Q3: revenue $4.2M (+8%), churn 2.1% (-0.4pt), support tickets +15% after the pricing change."
+
+
+class ToolFailed(Exception):
+    """A magsag tool error, with its structured details (``structuredContent.error``)."""
+
+    def __init__(self, error: dict[str, Any]) -> None:
+        super().__init__(f"{error['type']}: {error['message']}")
+        self.type = error["type"]
+        self.details = error
+
+
+class Magsag:
+    """The magsag tools as async methods; a tool error raises :class:`ToolFailed`."""
+
+    def __init__(self, client: Client) -> None:
+        self.client = client
+
+    async def call(self, tool: str, **arguments: Any) -> dict[str, Any]:
+        result = await self.client.call_tool(tool, arguments)
+        if result.is_error:
+            error = (result.structured_content or {}).get("error") or {"type": "error", "message": str(result.content)}
+            raise ToolFailed(error)
+        return result.structured_content or {}
+
+    async def resource(self, uri: str) -> Any:
+        return json.loads((await self.client.read_resource(uri)).contents[0].text)  # type: ignore[union-attr]
+
+
+async def agent(live: bool) -> None:
+    env = dict(os.environ)
+    with tempfile.TemporaryDirectory() as tmp:
+        if not live:
+            env["MAGSAG_PROVIDER"] = "fake"  # every route's models, served offline by the fake provider
+            env["MAGSAG_DB"] = os.path.join(tmp, "ledger.db")  # fake calls stay out of your real ledger
+        server = StdioServerParameters(
+            command=sys.executable, args=["-m", "magsag_mcp", "--log-level", "WARNING"], env=env
+        )
+        async with Client(server) as client:
+            magsag = Magsag(client)
+
+            skills = {s["id"]: s for s in await magsag.resource("magsag://catalog/skills")}
+            print(f"== {AGENT} sees {len(skills)} skills: {', '.join(sorted(skills))}")
+
+            plan = await magsag.call("explain_route", skill_id="skill.analysis", payload={"data": DATA})
+            print(f"== route for skill.analysis ({plan['rule']}): {' -> '.join(t['label'] for t in plan['targets'])}")
+
+            analysis = await magsag.call("invoke_skill", skill_id="skill.analysis", payload={"data": DATA}, agent=AGENT)
+            run_id = analysis["run_id"]
+            who = f"{analysis['provider']}:{analysis['model']}"
+            print(f"== analysis by {who} (run {run_id}, cost ${analysis['cost_usd']})")
+            print(f"   {str(analysis['output'])[:160]}")
+
+            # A wrong field name: the tool error says which field the skill needs, so the agent fixes the call.
+            findings = str(analysis["output"])
+            try:
+                summary = await magsag.call(
+                    "invoke_skill",
+                    skill_id="skill.summarization",
+                    payload={"body": findings},
+                    agent=AGENT,
+                    run_id=run_id,
+                )
+            except ToolFailed as err:
+                print(f"== tool error {err.type}: {err.details['message']}")
+                required = skills["skill.summarization"]["input_schema"]["required"]
+                summary = await magsag.call(
+                    "invoke_skill",
+                    skill_id="skill.summarization",
+                    payload={required[0]: findings},
+                    agent=AGENT,
+                    run_id=run_id,
+                    model_config={"max_tokens": 200},
+                )
+            print(f"== summary by {summary['provider']}:{summary['model']}: {str(summary['output'])[:160]}")
+
+            runs = await magsag.call("query_runs", filters={"run_id": run_id})
+            attempts = [a for run in runs["runs"] for a in run["attempts"]]
+            print(f"== run {run_id}: {len(attempts)} attempt(s) in the ledger")
+            budget = await magsag.call("check_budget", agent=AGENT, run_id=run_id)
+            left = ", ".join(f"{lim['scope']}: ${lim['remaining_usd']} left" for lim in budget["limits"])
+            print(f"== budget {budget['status']}: {left or 'no limits apply'}")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--live", action="store_true", help="use the providers your API keys configure")
+    anyio.run(agent, parser.parse_args().live)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,134 @@
+"""``magsag flow summarize`` and ``magsag data query|search|prune``: the ledger, formatted."""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import io
+import sys
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+import anyio
+
+from ..errors import InputError
+from . import CommandGroups, print_json
+
+CSV_FIELDS = (
+    "run_id", "agent", "skill", "run_status", "time", "provider", "model", "outcome", "error_class", "error_message",
+    "input_tokens", "output_tokens", "cached_tokens", "cache_write_tokens", "reasoning_tokens", "total_tokens",
+    "cost_usd", "price_source", "latency_ms", "attempt_number", "fallback_position",
+)
+
+
+def add_filters(p: argparse.ArgumentParser) -> None:
+    for name in ("agent", "run-id", "skill", "model", "provider"):
+        p.add_argument(f"--{name}")
+    p.add_argument("--status", help="ok, error, policy_denied, budget_exceeded")
+    p.add_argument("--since", help="24h, 7d or an ISO date")
+    p.add_argument("--until", help="24h, 7d or an ISO date")
+
+
+def filters_from(args: argparse.Namespace, **extra: Any) -> Any:
+    from ..ledger import UsageFilters
+
+    keys = ("agent", "run_id", "skill", "model", "provider", "status", "since", "until")
+    return UsageFilters.build({k: getattr(args, k) for k in keys if getattr(args, k, None) is not None}, **extra)
+
+
+def with_service(args: argparse.Namespace, fn: Callable[[Any], Awaitable[Any]]) -> Any:
+    from ..service import Service
+
+    async def go() -> Any:
+        async with await Service.open(catalog=args.catalog, db=args.db) as svc:
+            return await fn(svc)
+
+    return anyio.run(go)
+
+
+def _summarize(args: argparse.Namespace) -> int:
+    filters = filters_from(args)
+    summary = with_service(args, lambda svc: svc.summarize(filters))
+    if args.output:
+        try:
+            with open(args.output, "w", encoding="utf-8") as fh:
+                print_json(summary, stream=fh)
+        except OSError as exc:
+            raise InputError(f"cannot write --output {args.output}: {exc.strerror}") from None
+        print(f"wrote {args.output}", file=sys.stderr)
+    else:
+        print_json(summary)
+    return 0
+
+
+def runs_to_csv(runs: list[dict[str, Any]]) -> str:
+    """One row per attempt (runs without attempts get one row), with a header."""
+    buf = io.StringIO()
+    writer = csv.DictWriter(buf, fieldnames=CSV_FIELDS, extrasaction="ignore", lineterminator="\n")
+    writer.writeheader()
+    for run in runs:
+        base = {"run_id": run["run_id"], "agent": run["agent"], "skill": run["skill"], "run_status": run["status"]}
+        for attempt in run["attempts"] or [{}]:
+            writer.writerow({**base, **{k: v for k, v in attempt.items() if k not in ("agent", "skill")}})
+    return buf.getvalue()
+
+
+def runs_to_table(runs: list[dict[str, Any]]) -> str:
+    header = ("started", "run_id", "agent", "skill", "status", "calls", "tokens", "cost_usd", "models")
+    rows = [header]
+    for r in runs:
+        models = ",".join(dict.fromkeys(a["model"] for a in r["attempts"] if a["outcome"] in ("ok", "error")))
+        rows.append((r["started_at"] or "", r["run_id"], r["agent"] or "", r["skill"] or "", r["status"],
+                     str(r["calls"]), str(r["total_tokens"]), r["cost_usd"], models))
+    widths = [max(len(str(row[i])) for row in rows) for i in range(len(header))]
+    return "\n".join("  ".join(str(v).ljust(w) for v, w in zip(row, widths, strict=True)).rstrip() for row in rows)
+
+
+def _query(args: argparse.Namespace) -> int:
+    filters = filters_from(args, limit=args.limit, offset=args.offset)
+    runs = with_service(args, lambda svc: svc.query_runs(filters))
+    if args.format == "json":
+        print_json(runs)
+    elif args.format == "csv":
+        sys.stdout.write(runs_to_csv(runs))
+    else:
+        print(runs_to_table(runs))
+    return 0
+
+
+def _search(args: argparse.Namespace) -> int:
+    hits = with_service(args, lambda svc: svc.search(args.pattern, args.limit))
+    print_json(hits)
+    return 0
+
+
+def _prune(args: argparse.Namespace) -> int:
+    from ..ledger import parse_duration_seconds
+
+    seconds = parse_duration_seconds(args.older_than)
+    counts = with_service(args, lambda svc: svc.ledger.prune(seconds))
+    print_json({"deleted": counts, "older_than": args.older_than})
+    return 0
+
+
+def register(groups: CommandGroups) -> None:
+    flow = groups.group("flow", help="run summaries and the policy gate")
+    p = groups.add(flow, "summarize", help="usage per model (model_stats), provider, agent and skill")
+    add_filters(p)
+    p.add_argument("--output", help="write the summary to this file instead of stdout")
+    p.set_defaults(func=_summarize)
+
+    data = groups.group("data", help="query the usage ledger")
+    p = groups.add(data, "query", help="runs with their attempts, newest first")
+    add_filters(p)
+    p.add_argument("--limit", type=int, default=50)
+    p.add_argument("--offset", type=int, default=0)
+    p.add_argument("--format", choices=("json", "csv", "table"), default="table")
+    p.set_defaults(func=_query)
+    p = groups.add(data, "search", help="regular-expression search over errors, events and names")
+    p.add_argument("pattern")
+    p.add_argument("--limit", type=int, default=50)
+    p.set_defaults(func=_search)
+    p = groups.add(data, "prune", help="delete records older than a duration, then vacuum")
+    p.add_argument("--older-than", required=True, help="e.g. 90d")
+    p.set_defaults(func=_prune)

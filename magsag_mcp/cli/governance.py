@@ -1,0 +1,68 @@
+"""``magsag budget`` and ``magsag flow gate``."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from typing import Any
+
+from ..errors import CatalogError, InputError
+from . import CommandGroups, print_json
+from .data import with_service
+
+
+def _budget(args: argparse.Namespace) -> int:
+    status = with_service(args, lambda svc: svc.check_budget(agent=args.agent, run_id=args.run_id))
+    if args.json:
+        print_json(status)
+        return 0
+    if not status["limits"]:
+        print("no budget limits apply (pass --agent and/or --run-id; limits come from catalog/policies)")
+        return 0
+    for lim in status["limits"]:
+        print(
+            f"{lim['status']:<9} {lim['policy']}: {lim['limit']} limit ${lim['limit_usd']} for {lim['scope']}: "
+            f"spent ${lim['spent_usd']}, reserved ${lim['reserved_usd']}, remaining ${lim['remaining_usd']}"
+        )
+    return 0
+
+
+def _gate(args: argparse.Namespace) -> int:
+    from ..governance import load_policy_file
+    from ..governance.gate import check_summary
+
+    try:
+        with open(args.summary, encoding="utf-8") as fh:
+            summary: Any = json.load(fh)
+        policies = load_policy_file(args.policy)
+        violations = check_summary(summary, policies)
+    except OSError as exc:
+        print(f"gate: cannot read {args.summary}: {exc.strerror}", file=sys.stderr)
+        return 2
+    except ValueError as exc:
+        print(f"gate: {args.summary} is not JSON: {exc}", file=sys.stderr)
+        return 2
+    except (InputError, CatalogError) as exc:
+        print(f"gate: {exc.message}", file=sys.stderr)
+        return 2
+    if violations:
+        for v in violations:
+            print(f"FAIL {v}")
+        print(f"gate: {len(violations)} violation(s)")
+        return 1
+    print("gate: pass")
+    return 0
+
+
+def register(groups: CommandGroups) -> None:
+    p = groups.add(groups.top, "budget", help="limits, spent, reserved, remaining and status")
+    p.add_argument("--agent")
+    p.add_argument("--run-id")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=_budget)
+    flow = groups.group("flow")
+    p = flow.add_parser("gate", help="check a summary against a policy (exit 0 pass, 1 fail, 2 bad input)")
+    p.add_argument("summary", help="a JSON file written by `magsag flow summarize --output`")
+    p.add_argument("--policy", required=True, help="a governance policy file")
+    p.set_defaults(func=_gate)

@@ -1,0 +1,119 @@
+"""``magsag-mcp``: serve the magsag MCP server over stdio (default) or streamable HTTP.
+
+    magsag-mcp                                    # stdio, for Claude Desktop, VS Code, Cursor, agents
+    magsag-mcp --transport http --port 8765       # http://127.0.0.1:8765/mcp
+    MAGSAG_MCP_TOKEN=... magsag-mcp --transport http --host 0.0.0.0 --allow-host mybox.lan
+
+stdout belongs to the protocol on stdio, so every log line goes to stderr, with secrets redacted.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import sys
+from collections.abc import Sequence
+
+from ..errors import ConfigError, redact
+
+LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
+
+
+class RedactingFormatter(logging.Formatter):
+    """Formats as usual (tracebacks included), then removes anything shaped like a key."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        return redact(super().format(record))
+
+
+def configure_logging(level: str) -> None:
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(RedactingFormatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    root = logging.getLogger()
+    for old in list(root.handlers):
+        root.removeHandler(old)
+    root.addHandler(handler)
+    root.setLevel(level)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="magsag-mcp", description="The magsag MCP server (LLM routing with a ledger).")
+    p.add_argument("--transport", choices=("stdio", "http"), default="stdio", help="default: stdio")
+    p.add_argument("--catalog", help="catalog directory (default: $MAGSAG_CATALOG, ./catalog, or the bundled one)")
+    p.add_argument("--db", help="ledger database file (default: $MAGSAG_DB or the user data directory)")
+    p.add_argument("--host", default="127.0.0.1", help="http: address to bind (default 127.0.0.1)")
+    p.add_argument("--port", type=int, default=8765, help="http: port (default 8765)")
+    p.add_argument(
+        "--allow-host",
+        action="append",
+        default=[],
+        metavar="NAME[:PORT]",
+        help="http: a further Host header to accept (the name clients use to reach a non-loopback bind)",
+    )
+    p.add_argument(
+        "--log-level",
+        type=str.upper,
+        choices=LEVELS,
+        default=os.environ.get("MAGSAG_MCP_LOG_LEVEL", "INFO").upper(),
+        help="stderr log level (default: $MAGSAG_MCP_LOG_LEVEL or INFO)",
+    )
+    p.add_argument("--version", action="store_true", help="print the version and exit")
+    return p
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if args.log_level not in LEVELS:  # a bad $MAGSAG_MCP_LOG_LEVEL (argparse checks only given values)
+        parser.error(f"log level {args.log_level!r}: use one of {', '.join(LEVELS)}")
+    if args.version:
+        from .. import __version__
+
+        print(__version__)
+        return 0
+    configure_logging(args.log_level)
+    log = logging.getLogger("magsag_mcp.mcp")
+    try:
+        if args.catalog and not os.path.isdir(args.catalog):
+            raise ConfigError(f"--catalog {args.catalog!r} is not a directory; give a catalog directory")
+        if args.transport == "http" and not 0 < args.port < 65536:
+            raise ConfigError(f"--port {args.port} is not a TCP port (1-65535)")
+        import anyio
+
+        from .server import build_server
+
+        server = build_server(catalog=args.catalog, db=args.db)
+        if args.transport == "stdio":
+            log.info("magsag-mcp serving on stdio")
+            anyio.run(server.run_stdio_async)
+        else:
+            from .http import TOKEN_ENV, check_binding, serve_http
+
+            token = os.environ.get(TOKEN_ENV) or None
+            check_binding(args.host, token)
+            log.info(
+                "magsag-mcp serving on http://%s/mcp (token %s)",
+                f"[{args.host}]:{args.port}" if ":" in args.host else f"{args.host}:{args.port}",
+                "required" if token else "off",
+            )
+            anyio.run(
+                lambda: serve_http(
+                    server,
+                    host=args.host,
+                    port=args.port,
+                    token=token,
+                    allow_hosts=args.allow_host,
+                    log_level=args.log_level,
+                )
+            )
+    except ConfigError as exc:
+        print(f"magsag-mcp: {exc.message}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        return 130
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,156 @@
+"""Streamable HTTP: the SDK's app behind DNS-rebinding protection and an optional bearer token.
+
+- Host/Origin are checked by the SDK's transport security (``TransportSecuritySettings``): the
+  allowed hosts are the bound ``host:port`` plus its loopback names, so a page on another site
+  that rebinds its DNS name to 127.0.0.1 gets ``421`` (bad Host) or ``403`` (bad Origin).
+- ``MAGSAG_MCP_TOKEN``: when set, every request needs ``Authorization: Bearer <token>`` (compared
+  in constant time), else ``401``. Binding to anything but loopback without a token is refused:
+  the tools spend money on the operator's keys.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import ipaddress
+import json
+from collections.abc import Iterable, Sequence
+from typing import Any
+
+from mcp.server.mcpserver import MCPServer
+from mcp.server.transport_security import TransportSecuritySettings
+from starlette.types import ASGIApp, Receive, Scope, Send
+
+from ..errors import ConfigError, register_secret
+
+TOKEN_ENV = "MAGSAG_MCP_TOKEN"
+LOOPBACK_NAMES = ("127.0.0.1", "localhost", "::1")
+MCP_PATH = "/mcp"
+
+
+def is_loopback(host: str) -> bool:
+    if host.lower() == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False
+
+
+def _has_port(name: str) -> bool:
+    if name.startswith("["):
+        return "]:" in name
+    return name.count(":") == 1 and name.rsplit(":", 1)[1].isdigit()
+
+
+def _authority(host: str, port: int) -> str:
+    """What a client puts in the Host header for ``host`` on ``port`` (IPv6 in brackets)."""
+    if _has_port(host):
+        return host
+    host = host.strip("[]")
+    return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+
+
+def security_settings(host: str, port: int, extra_hosts: Iterable[str] = ()) -> TransportSecuritySettings:
+    """Host/Origin allow-lists: the bound address, the loopback names, and the hosts the operator
+    adds with ``--allow-host`` (a name without a port means that name on this port)."""
+    hosts: list[str] = []
+    for name in (host, *LOOPBACK_NAMES, *extra_hosts):
+        value = _authority(name, port)
+        if value not in hosts:
+            hosts.append(value)
+    if port == 80:  # clients omit the default port from Host
+        hosts += [h.rsplit(":", 1)[0] for h in hosts if h.endswith(":80")]
+    origins = [f"{scheme}://{h}" for h in hosts for scheme in ("http", "https")]
+    return TransportSecuritySettings(enable_dns_rebinding_protection=True, allowed_hosts=hosts, allowed_origins=origins)
+
+
+class BearerTokenMiddleware:
+    """401 for any HTTP request without ``Authorization: Bearer <token>``; lifespan passes through."""
+
+    def __init__(self, app: ASGIApp, token: str) -> None:
+        self.app = app
+        # Compare digests, so neither the token's bytes nor its length leak through timing.
+        self._digest = hashlib.sha256(token.encode()).digest()
+
+    def authorized(self, header: str | None) -> bool:
+        scheme, _, credential = (header or "").strip().partition(" ")
+        offered = hashlib.sha256(credential.strip().encode()).digest()
+        return hmac.compare_digest(offered, self._digest) and scheme.lower() == "bearer"
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        header = None
+        for key, value in scope.get("headers", ()):
+            if key == b"authorization":
+                header = value.decode("latin-1")
+                break
+        if self.authorized(header):
+            await self.app(scope, receive, send)
+            return
+        body = json.dumps(
+            {
+                "error": "unauthorized",
+                "message": "send 'Authorization: Bearer <token>' with the server's MAGSAG_MCP_TOKEN",
+            }
+        ).encode()
+        await send(
+            {
+                "type": "http.response.start",
+                "status": 401,
+                "headers": [
+                    (b"content-type", b"application/json"),
+                    (b"content-length", str(len(body)).encode()),
+                    (b"www-authenticate", b'Bearer realm="magsag-mcp"'),
+                ],
+            }
+        )
+        await send({"type": "http.response.body", "body": body})
+
+
+def check_binding(host: str, token: str | None) -> None:
+    """Refuse to serve beyond loopback without a token: anyone who can reach the port could spend."""
+    if not is_loopback(host) and not token:
+        raise ConfigError(
+            f"refusing to listen on {host}: that is reachable beyond this machine and {TOKEN_ENV} is not set. "
+            f"Set {TOKEN_ENV} to a long random secret (clients send 'Authorization: Bearer <it>'), "
+            "or bind to 127.0.0.1."
+        )
+
+
+def http_app(
+    server: MCPServer[Any],
+    *,
+    host: str,
+    port: int,
+    token: str | None,
+    allow_hosts: Sequence[str] = (),
+    path: str = MCP_PATH,
+) -> ASGIApp:
+    """The ASGI app: the SDK's streamable HTTP app, its Host/Origin checks, and the token gate."""
+    check_binding(host, token)
+    register_secret(token)
+    app: ASGIApp = server.streamable_http_app(
+        streamable_http_path=path, transport_security=security_settings(host, port, allow_hosts), host=host
+    )
+    return BearerTokenMiddleware(app, token) if token else app
+
+
+async def serve_http(
+    server: MCPServer[Any],
+    *,
+    host: str,
+    port: int,
+    token: str | None,
+    allow_hosts: Sequence[str] = (),
+    log_level: str = "info",
+) -> None:
+    import uvicorn
+
+    app = http_app(server, host=host, port=port, token=token, allow_hosts=allow_hosts)
+    # log_config=None: uvicorn's records go through our stderr handler (its default sends access
+    # logs to stdout).
+    config = uvicorn.Config(app, host=host.strip("[]"), port=port, log_level=log_level.lower(), log_config=None)
+    await uvicorn.Server(config).serve()

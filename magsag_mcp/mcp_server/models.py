@@ -1,0 +1,398 @@
+"""The MCP tools' argument and result models: their JSON Schemas are what a client sees.
+
+Descriptions are short on purpose: every tool schema is sent to the client's model and costs its
+context. The result models mirror what the service returns (``InvokeResult.to_dict()``, the
+ledger's summaries, the governance budget report); unknown keys are dropped, so a richer service
+answer never breaks a published output schema. Money is a decimal *string* in USD (exact) or
+``null`` when the price is unknown, never a float.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, Literal
+
+from mcp.server.mcpserver.utilities.func_metadata import ArgModelBase
+from pydantic import BaseModel, ConfigDict, Field
+
+#: the provider registry's names (tests check this against ``magsag_mcp.providers.provider_names``;
+#: it is spelled out here so that building the server's schemas imports no HTTP client)
+PROVIDERS = ("anthropic", "azure", "compat", "fake", "google", "local", "openai")
+Provider = Literal["anthropic", "azure", "compat", "fake", "google", "local", "openai"]
+
+USD = Field(description="USD, exact decimal string; null = unknown price")
+
+
+def compact_schema(schema: Any, *, optional_not_null: bool) -> Any:
+    """Pydantic's JSON Schema without what only costs the client's context.
+
+    Drops every generated ``title``; for arguments (``optional_not_null``) also turns
+    ``anyOf: [X, {type: null}], default: null`` into ``X``: an optional argument is one you leave
+    out, and the schema need not say that null means the same.
+    """
+    if isinstance(schema, list):
+        return [compact_schema(item, optional_not_null=optional_not_null) for item in schema]
+    if not isinstance(schema, dict):
+        return schema
+    out = {k: compact_schema(v, optional_not_null=optional_not_null) for k, v in schema.items()}
+    if isinstance(out.get("title"), str):
+        del out["title"]
+    if optional_not_null:
+        if "default" in out and out["default"] is None:
+            del out["default"]
+        variants = out.get("anyOf")
+        if isinstance(variants, list) and {"type": "null"} in variants:
+            rest = [v for v in variants if v != {"type": "null"}]
+            del out["anyOf"]
+            if len(rest) == 1:
+                out = {**rest[0], **out}
+            else:
+                out["anyOf"] = rest
+    return out
+
+
+class _In(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class _Args(ArgModelBase):
+    """A tool's arguments: the SDK validates calls against this model and calls the tool with its fields."""
+
+    model_config = ConfigDict(extra="forbid")
+
+
+class _Out(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+
+
+# --- arguments -------------------------------------------------------------------------------
+
+
+class TargetArg(_In):
+    provider: Provider | None = None
+    model: str
+    base_url: str | None = None
+    params: dict[str, Any] | None = None
+
+
+class ResponseFormatArg(_In):
+    type: Literal["text", "json_object", "json_schema"]
+    json_schema: dict[str, Any] | None = Field(None, description="{name?, schema} for type json_schema")
+
+
+# The guide's `payload["model_config"]`: explicit choices that override the routing policy.
+class ModelConfigArg(_In):
+    model: str | None = Field(None, description="e.g. gpt-4o, anthropic:claude-3-5-sonnet-20241022, fake:echo")
+    provider: Provider | None = None
+    base_url: str | None = None
+    params: dict[str, Any] | None = Field(None, description="vendor parameters passed through")
+    fallbacks: list[str | TargetArg] | None = Field(None, description="targets to try after model, in order")
+    system: str | None = None
+    max_tokens: int | None = Field(None, gt=0)
+    temperature: float | None = Field(None, ge=0, le=2)
+    stop: str | list[str] | None = None
+    response_format: ResponseFormatArg | None = None
+    tools: list[dict[str, Any]] | None = Field(None, description="OpenAI-style function tools")
+    tool_choice: Literal["auto", "none", "required"] | dict[str, str] | None = Field(
+        None, description='"auto", "none", "required" or {"name": fn}'
+    )
+    messages: list[dict[str, Any]] | None = Field(None, description="further turns: {role, content, ...}")
+    stream: bool | None = None
+
+    def as_payload(self) -> dict[str, Any]:
+        return self.model_dump(exclude_none=True, by_alias=True)
+
+
+SKILL_ID = Field(pattern=r"^skill\.[a-z0-9][a-z0-9._-]*$", description="e.g. skill.analysis (magsag://catalog/skills)")
+PAYLOAD = Field(description="the skill's input fields (its input_schema)")
+MODEL_CONFIG = Field(None, alias="model_config", description="overrides: model, provider, fallbacks, ...")
+
+
+class InvokeSkillArgs(_Args):
+    skill_id: str = SKILL_ID
+    payload: dict[str, Any] = PAYLOAD
+    agent: str | None = Field(None, description="agent name for the ledger and budgets")
+    run_id: str | None = Field(None, description="join an existing run (default: a new one)")
+    # `model_config` is pydantic's own attribute, hence the alias.
+    model_cfg: ModelConfigArg | None = MODEL_CONFIG
+
+
+class ExplainRouteArgs(_Args):
+    skill_id: str = SKILL_ID
+    payload: dict[str, Any] = PAYLOAD
+    model_cfg: ModelConfigArg | None = MODEL_CONFIG
+
+
+# Mirrors magsag_mcp.ledger.UsageFilters (a test keeps them in step) without importing the ledger,
+# which pulls in the SQLite driver, when the server is built.
+TIME = Field(None, description="24h, 7d, an ISO date/time (UTC) or unix seconds")
+
+
+class UsageFiltersArg(_In):
+    agent: str | None = None
+    run_id: str | None = None
+    skill: str | None = None
+    model: str | None = None
+    provider: str | None = None
+    status: Literal["ok", "error", "policy_denied", "budget_exceeded", "running"] | None = None
+    since: str | float | None = TIME
+    until: str | float | None = TIME
+
+
+class SummarizeUsageArgs(_Args):
+    filters: UsageFiltersArg = Field(default_factory=UsageFiltersArg)
+
+
+class QueryRunsArgs(_Args):
+    filters: UsageFiltersArg = Field(default_factory=UsageFiltersArg)
+    limit: int = Field(20, ge=1, le=500)
+    offset: int = Field(0, ge=0)
+
+
+class SearchUsageArgs(_Args):
+    pattern: str = Field(min_length=1, description="regular expression (RE2) over errors, models, events")
+    limit: int = Field(50, ge=1, le=500)
+
+
+class CheckBudgetArgs(_Args):
+    agent: str | None = None
+    run_id: str | None = None
+
+
+# --- results ---------------------------------------------------------------------------------
+
+
+class UsageOut(_Out):
+    input_tokens: int
+    output_tokens: int
+    cached_tokens: int = 0
+    cache_write_tokens: int = 0
+    reasoning_tokens: int = 0
+    total_tokens: int
+
+
+class ToolCallOut(_Out):
+    id: str
+    name: str
+    arguments: dict[str, Any]
+
+
+class CandidateOut(_Out):
+    provider: str
+    model: str
+    base_url: str | None = None
+    params: dict[str, Any] | None = None
+    source: str
+    explicit: bool
+
+
+class SkippedOut(_Out):
+    target: str
+    reason: str
+    policy: str | None = None
+
+
+class TraceAttemptOut(_Out):
+    target: str
+    outcome: str
+    error_class: str | None = None
+    try_: int = Field(alias="try")
+    latency_ms: float
+    tokens: int
+
+    model_config = ConfigDict(extra="ignore", populate_by_name=True, serialize_by_alias=True)
+
+
+class TraceOut(_Out):
+    rule: str
+    candidates: list[CandidateOut]
+    skipped: list[SkippedOut]
+    attempts: list[TraceAttemptOut]
+
+
+class InvokeSkillResult(_Out):
+    run_id: str
+    skill: str
+    output: Any = Field(description="text, or the parsed JSON for JSON skills")
+    tool_calls: list[ToolCallOut] = Field(default_factory=list)
+    finish_reason: str
+    provider: str
+    model: str
+    usage: UsageOut
+    cost_usd: str | None = USD
+    cost_unknown: bool
+    latency_ms: float
+    trace: TraceOut
+    warnings: list[str] = Field(default_factory=list)
+
+
+class PolicyCheckOut(_Out):
+    allowed: bool
+    policy: str | None = None
+    reason: str | None = None
+
+
+class PlannedTargetOut(CandidateOut):
+    label: str
+    unavailable: str | None = Field(None, description="why this target cannot be called now")
+    missing_features: list[str] = Field(default_factory=list)
+    policy: PolicyCheckOut
+    estimated_max_cost_usd: str | None = USD
+
+
+class ExplainRouteResult(_Out):
+    skill: str
+    task_type: str
+    rule: str
+    data_class: str | None = None
+    estimated_input_tokens: int
+    max_output_tokens: int | None = None
+    needs: list[str] = Field(default_factory=list)
+    targets: list[PlannedTargetOut]
+
+
+class ErrorOut(_Out):
+    """What a failed tool call carries in ``structuredContent.error`` (``err.to_dict()``)."""
+
+    type: str
+    message: str
+
+    model_config = ConfigDict(extra="allow")
+
+
+# --- ledger results (shapes of magsag_mcp.ledger.queries) -----------------------------------------
+
+
+class StatsOut(_Out):
+    calls: int
+    errors: int
+    input_tokens: int
+    output_tokens: int
+    total_tokens: int
+    cost_usd: float = Field(description="known cost in USD, a number for display; exact: cost_usd_exact")
+    cost_usd_exact: str
+    unpriced_calls: int = Field(description="successful calls with an unknown price: the cost is a lower bound")
+    cached_tokens: int = 0
+    reasoning_tokens: int = 0
+
+
+class TotalsOut(_Out):
+    calls: int
+    errors: int
+    input_tokens: int
+    output_tokens: int
+    total_tokens: int
+    cost_usd: float
+    cost_usd_exact: str
+    unpriced_calls: int
+    cost_complete: bool
+    policy_denied_attempts: int = 0
+    budget_exceeded_attempts: int = 0
+    skipped_attempts: int = 0
+
+
+class PeriodOut(_Out):
+    from_: str | None = Field(alias="from")
+    to: str | None
+    filters: dict[str, Any]
+
+    model_config = ConfigDict(extra="ignore", populate_by_name=True, serialize_by_alias=True)
+
+
+class UsageSummaryResult(_Out):
+    model_stats: dict[str, StatsOut] = Field(description="per model, the guide's summary.json shape")
+    totals: TotalsOut
+    by_provider: dict[str, StatsOut]
+    by_agent: dict[str, StatsOut]
+    by_skill: dict[str, StatsOut]
+    period: PeriodOut
+
+
+class AttemptOut(_Out):
+    time: str
+    provider: str
+    model: str
+    outcome: str
+    error_class: str | None
+    error_message: str | None
+    input_tokens: int
+    output_tokens: int
+    cached_tokens: int
+    cache_write_tokens: int
+    reasoning_tokens: int
+    total_tokens: int
+    cost_usd: str | None = USD
+    price_source: str | None
+    latency_ms: float
+    attempt_number: int
+    fallback_position: int
+    warnings: list[str]
+
+
+class RunOut(_Out):
+    run_id: str
+    agent: str | None
+    skill: str | None
+    parent_run_id: str | None
+    started_at: str
+    ended_at: str | None
+    status: str
+    calls: int
+    input_tokens: int
+    output_tokens: int
+    total_tokens: int
+    cost_usd: str = Field(description="USD, exact decimal string (known cost)")
+    unpriced_calls: int
+    attempts: list[AttemptOut]
+
+
+class QueryRunsResult(_Out):
+    runs: list[RunOut] = Field(description="newest first")
+
+
+class AttemptHitOut(AttemptOut):
+    kind: Literal["attempt"]
+    run_id: str
+    skill: str | None
+    agent: str | None
+
+
+class EventHitOut(_Out):
+    kind: Literal["event"]
+    time: str
+    run_id: str | None
+    agent: str | None
+    event: str
+    data: Any
+
+
+class SearchUsageResult(_Out):
+    pattern: str
+    hits: list[Annotated[AttemptHitOut | EventHitOut, Field(discriminator="kind")]] = Field(description="newest first")
+
+
+# --- budget (shape of magsag_mcp.governance) ----------------------------------------------------
+
+
+class BudgetWindowOut(_Out):
+    start: float
+    end: float
+    timezone: str
+
+
+class BudgetLimitOut(_Out):
+    policy: str
+    limit: Literal["call", "run", "agent_day"]
+    scope: str
+    limit_usd: str
+    spent_usd: str
+    reserved_usd: str = Field(description="held by calls in flight (their worst case)")
+    remaining_usd: str
+    status: Literal["ok", "near", "exceeded"]
+    window: BudgetWindowOut | None = Field(None, description="agent_day: the day, unix seconds")
+
+
+class BudgetResult(_Out):
+    agent: str | None
+    run_id: str | None
+    status: Literal["ok", "near", "exceeded"] = Field(description="the worst of the limits")
+    limits: list[BudgetLimitOut] = Field(description="every limit that applies; USD as exact decimal strings")

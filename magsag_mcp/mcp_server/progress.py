@@ -1,0 +1,116 @@
+"""What the client sees while a call runs: progress notifications and log messages.
+
+The service reports ``await progress(event, data)`` for each attempt, fallback, retry and streamed
+delta; :class:`ProgressBridge` turns each into ``notifications/progress`` (only when the client sent
+a progress token: the service streams from providers when it is given a callback, so none is given
+otherwise) and into a ``notifications/message`` at or above the level the client chose with
+``logging/setLevel``.
+"""
+
+from __future__ import annotations
+
+import logging
+import warnings
+from collections.abc import Callable, Mapping
+from typing import Any
+
+from mcp.server.mcpserver import Context
+from mcp.shared.exceptions import MCPDeprecationWarning
+
+from ..errors import redact
+
+logger = logging.getLogger("magsag_mcp.mcp")
+
+#: RFC 5424 severities, lowest first, as MCP names them
+LEVELS = ("debug", "info", "notice", "warning", "error", "critical", "alert", "emergency")
+#: streamed text is reported once per this many characters, not once per SSE chunk
+DELTA_STEP = 512
+
+
+def _attempt(d: Mapping[str, Any]) -> str:
+    return f"calling {d.get('target')} (candidate {int(d.get('position', 0)) + 1}, try {d.get('try', 1)})"
+
+
+def _fallback(d: Mapping[str, Any]) -> str:
+    return f"falling back to {d.get('to')} (candidate {int(d.get('position', 0)) + 1} of {d.get('of', '?')})"
+
+
+def _retry(d: Mapping[str, Any]) -> str:
+    return f"retrying {d.get('target')} in {d.get('wait_s')}s"
+
+
+def _delta(d: Mapping[str, Any]) -> str:
+    return f"streaming: {d.get('chars', 0)} characters received"
+
+
+#: event -> (client log level, message); an event not listed is reported generically
+EVENTS: dict[str, tuple[str, Callable[[Mapping[str, Any]], str]]] = {
+    "attempt": ("info", _attempt),
+    "fallback": ("warning", _fallback),
+    "retry": ("notice", _retry),
+    "delta": ("debug", _delta),
+}
+
+
+class ClientLog:
+    """The threshold set by ``logging/setLevel`` (handshake-era clients), and sending at or above it.
+
+    2026-era clients opt in per request instead and the SDK filters those itself; the threshold
+    then stays at its default and every message the SDK lets through is sent.
+    """
+
+    def __init__(self, level: str = "info") -> None:
+        self.level = level
+
+    def set_level(self, level: str) -> None:
+        if level not in LEVELS:
+            raise ValueError(f"unknown log level {level!r}; use one of {', '.join(LEVELS)}")
+        self.level = level
+
+    def enabled(self, level: str) -> bool:
+        return LEVELS.index(level) >= LEVELS.index(self.level)
+
+    async def send(self, ctx: Context, level: str, message: str) -> None:
+        if not self.enabled(level):
+            return
+        # Logging is deprecated by the 2026-07-28 revision but is how handshake-era clients see it.
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", MCPDeprecationWarning)
+            await ctx.log(level, redact(message), logger_name="magsag")  # type: ignore[arg-type]
+
+
+def progress_requested(ctx: Context) -> bool:
+    """Did the client send a progress token with this request?"""
+    meta = ctx.request_context.meta
+    if not meta:
+        return False
+    return meta.get("progress_token", meta.get("progressToken")) is not None  # type: ignore[union-attr]
+
+
+class ProgressBridge:
+    """The ``progress`` callback handed to ``Service.invoke_skill`` for one tool call."""
+
+    def __init__(self, ctx: Context, log: ClientLog) -> None:
+        self.ctx = ctx
+        self.log = log
+        self.step = 0
+        self._chars_reported = -1
+
+    async def __call__(self, event: str, data: dict[str, Any]) -> None:
+        if event == "delta":
+            chars = int(data.get("chars", 0))
+            if chars < self._chars_reported:  # a new stream (the next attempt) started
+                self._chars_reported = -1
+            if self._chars_reported >= 0 and chars - self._chars_reported < DELTA_STEP:
+                return
+            self._chars_reported = chars
+        elif event in ("attempt", "fallback"):
+            self._chars_reported = -1
+        level, describe = EVENTS.get(event, ("info", lambda d: f"{event}: {dict(d)}"))
+        message = redact(describe(data))
+        self.step += 1
+        try:
+            await self.ctx.report_progress(self.step, None, message)
+            await self.log.send(self.ctx, level, message)
+        except Exception:  # a client gone away must not fail the call that is being paid for
+            logger.debug("could not deliver progress %r", message, exc_info=True)

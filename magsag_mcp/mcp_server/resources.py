@@ -1,0 +1,169 @@
+"""The catalog as MCP resources (skills, routing, governance, prices) and completion of skill ids.
+
+Resources are JSON documents read from the open service's catalog, so what a client reads is what
+the router uses. ``magsag://skills/{skill_id}`` is a template whose ``skill_id`` the client can
+complete (``completion/complete``), which is how a user picks a skill without knowing the ids.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Awaitable, Callable
+from typing import TYPE_CHECKING, Any
+
+from mcp.server.mcpserver import MCPServer
+from mcp.server.mcpserver.exceptions import ResourceError, ResourceNotFoundError
+from mcp_types import Completion, CompletionArgument, CompletionContext, PromptReference, ResourceTemplateReference
+
+from ..errors import MagsagError, UnknownSkillError
+
+if TYPE_CHECKING:
+    from ..catalog import Catalog, Skill
+    from ..service import Service
+    from .state import ServerState
+
+SKILL_TEMPLATE = "magsag://skills/{skill_id}"
+#: the spec caps one completion answer at 100 values
+MAX_COMPLETIONS = 100
+JSON = "application/json"
+
+
+def _json(data: Any) -> str:
+    return json.dumps(data, indent=2, ensure_ascii=False, default=str)
+
+
+def skill_summary(skill: Skill) -> dict[str, Any]:
+    return {
+        "id": skill.id,
+        "description": skill.description,
+        "task_type": skill.task_type,
+        "tier": skill.tier,
+        "data_class": skill.data_class,
+        "output": skill.output.type,
+        "input_schema": skill.input_schema,
+    }
+
+
+def skill_detail(catalog: Catalog, skill: Skill) -> dict[str, Any]:
+    chain, rule = catalog.routing.chain_for(skill.task_type, tier=skill.tier)
+    data = skill.model_dump(mode="json", by_alias=True, exclude_none=True)
+    data["route"] = {"rule": rule, "chain": [t.label for t in chain]}
+    return data
+
+
+def routing_document(catalog: Catalog) -> dict[str, Any]:
+    routing = catalog.routing
+    return {
+        "default": [t.label for t in routing.default],
+        "tiers": {name: [t.label for t in chain] for name, chain in routing.tiers.items()},
+        "routes": [
+            {"match": route.match, "priority": route.priority, "tier": route.tier, "chain": [t.label for t in chain]}
+            for route, chain in routing.routes
+        ],
+        "resolution": [
+            "payload.model_config / context overrides",
+            "MAGSAG_PROVIDER / MAGSAG_MODEL",
+            "cost tier (context.tier or the skill's tier)",
+            "first matching route by priority",
+            "default chain",
+        ],
+    }
+
+
+def register_resources(server: MCPServer, state: ServerState) -> None:
+    def reader(build: Callable[[Service], Any]) -> Callable[[], Awaitable[str]]:
+        async def read() -> str:
+            try:
+                return _json(build(await state.service()))
+            except MagsagError as exc:
+                raise ResourceError(f"{exc.kind}: {exc.message}") from None
+
+        return read
+
+    documents: list[tuple[str, str, str, Callable[[Service], Any]]] = [
+        (
+            "magsag://catalog/skills",
+            "skills",
+            "Skills: ids, descriptions, input schemas",
+            lambda svc: [skill_summary(s) for s in sorted(svc.catalog.skills.values(), key=lambda s: s.id)],
+        ),
+        ("magsag://catalog/routing", "routing", "Routing policy: default chain, tiers, routes", _routing),
+        ("magsag://catalog/governance", "governance", "Governance: allowed models, residency, budgets", _governance),
+        ("magsag://catalog/prices", "prices", "Prices per model (USD per million tokens)", _prices),
+    ]
+    for uri, name, description, build in documents:
+        server.resource(uri, name=name, description=description, mime_type=JSON)(reader(build))
+
+    @server.resource(SKILL_TEMPLATE, name="skill", description="One skill: prompt, input schema, route", mime_type=JSON)
+    async def read_skill(skill_id: str) -> str:
+        try:
+            service = await state.service()
+            return _json(skill_detail(service.catalog, service.catalog.skill(skill_id)))
+        except UnknownSkillError as exc:
+            raise ResourceNotFoundError(exc.message) from None
+        except MagsagError as exc:
+            raise ResourceError(f"{exc.kind}: {exc.message}") from None
+
+    @server.completion()
+    async def complete(
+        ref: PromptReference | ResourceTemplateReference,
+        argument: CompletionArgument,
+        context: CompletionContext | None,
+    ) -> Completion | None:
+        if argument.name != "skill_id":
+            return None
+        try:
+            service = await state.service()
+        except MagsagError:
+            return Completion(values=[], total=0, has_more=False)
+        matches = complete_skill_id(service.catalog.skills, argument.value)
+        return Completion(values=matches[:MAX_COMPLETIONS], total=len(matches), has_more=len(matches) > MAX_COMPLETIONS)
+
+
+def complete_skill_id(skills: dict[str, Any], typed: str) -> list[str]:
+    """Ids starting with what was typed (``analysis`` also finds ``skill.analysis``), then ids containing it."""
+    typed = typed.strip().lower()
+    ids = sorted(skills)
+    starts = [s for s in ids if s.startswith(typed) or s.removeprefix("skill.").startswith(typed)]
+    contains = [s for s in ids if typed in s and s not in starts]
+    return starts + contains
+
+
+def _routing(svc: Service) -> Any:
+    return routing_document(svc.catalog)
+
+
+def _governance(svc: Service) -> Any:
+    policies = svc.governance.policies
+    return {
+        "files": policies.sources,
+        "policies": [p.model_dump(mode="json", exclude_none=True) for p in policies.policies],
+        "checked": "before every attempt, fallbacks included: allowed models, data-class requirements, "
+        "then a worst-case budget reservation against every limit",
+    }
+
+
+def _prices(svc: Service) -> Any:
+    """The catalog's price overrides, and the unit prices of every target the routing policy names."""
+    routing = svc.catalog.routing
+    targets = {t.label: t for t in [*routing.default, *(t for c in routing.tiers.values() for t in c)]}
+    targets.update({t.label: t for _, chain in routing.routes for t in chain})
+
+    def units(u: Any) -> dict[str, str | None] | None:
+        if u is None:
+            return None
+        return {
+            k: None if v is None else str(v)
+            for k, v in (
+                ("input", u.input),
+                ("output", u.output),
+                ("cache_read", u.cache_read),
+                ("cache_write", u.cache_write),
+            )
+        }
+
+    return {
+        "unit": "USD per million tokens",
+        "overrides": {pattern: units(u) for pattern, u in svc.pricer.overrides},
+        "targets": {label: units(svc.pricer.unit_prices(t.provider, t.model)) for label, t in sorted(targets.items())},
+    }

@@ -1,0 +1,64 @@
+"""``build_server()``: the magsag MCP server (tools, resources, completion, logging) over one Service."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import AsyncIterator, Mapping
+from contextlib import asynccontextmanager
+from typing import Any
+
+from mcp.server.context import ServerRequestContext
+from mcp.server.mcpserver import MCPServer
+from mcp_types import EmptyResult, SetLevelRequestParams
+
+from .. import __version__
+from .resources import register_resources
+from .state import ServerState
+from .tools import MagsagTools
+
+INSTRUCTIONS = (
+    "Routes LLM calls by skill across providers, with fallback, governance and a cost ledger. "
+    "Skill ids and inputs: resource magsag://catalog/skills. explain_route previews a call; "
+    "invoke_skill runs it; summarize_usage, query_runs, search_usage and check_budget read the ledger."
+)
+
+
+def build_server(
+    *,
+    catalog: str | os.PathLike[str] | Any | None = None,
+    db: str | os.PathLike[str] | None = None,
+    env: Mapping[str, str] | None = None,
+    transport: Any | None = None,
+) -> MCPServer[ServerState]:
+    """The MCP server. Nothing is opened here: the service opens on the first call that needs it and
+    closes when the server's lifespan ends (the stdio connection closes, the HTTP app shuts down).
+
+    ``catalog``, ``db`` and ``env`` are passed to :meth:`Service.open` (``None``: ``$MAGSAG_CATALOG`` /
+    ``$MAGSAG_DB`` / ``os.environ``); ``transport`` is a :class:`magsag_mcp.transport.Transport`.
+    """
+    state = ServerState(catalog=catalog, db=db, env=env, transport=transport)
+
+    @asynccontextmanager
+    async def lifespan(_: MCPServer[ServerState]) -> AsyncIterator[ServerState]:
+        async with state.running():
+            yield state
+
+    server: MCPServer[ServerState] = MCPServer(
+        "magsag-mcp",
+        title="magsag",
+        version=__version__,
+        instructions=INSTRUCTIONS,
+        tools=MagsagTools(state).tools(),
+        lifespan=lifespan,
+    )
+    register_resources(server, state)
+
+    async def set_level(ctx: ServerRequestContext[Any], params: SetLevelRequestParams) -> EmptyResult:
+        state.client_log.set_level(params.level)
+        return EmptyResult()
+
+    # `logging/setLevel` is a handshake-era method (the 2026-07-28 revision replaced it with a
+    # per-request opt-in that the SDK handles itself); MCPServer has no decorator for it, so it is
+    # registered on the low-level server, as the SDK's extension docs direct.
+    server._lowlevel_server.add_request_handler("logging/setLevel", SetLevelRequestParams, set_level)
+    return server

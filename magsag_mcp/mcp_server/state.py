@@ -1,0 +1,78 @@
+"""The server's one :class:`~magsag_mcp.service.Service`, opened on first use and closed with the server.
+
+The service is opened lazily rather than when the server starts: opening imports the HTTP client,
+the ledger driver and the price tables and reads the catalog, and a desktop client waits for the
+``initialize`` answer while that happens. ``tools/list`` and ``resources/list`` need none of it.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from collections.abc import AsyncIterator, Mapping
+from contextlib import asynccontextmanager
+from typing import TYPE_CHECKING, Any
+
+import anyio
+
+from .progress import ClientLog
+
+if TYPE_CHECKING:
+    from ..service import Service
+
+logger = logging.getLogger("magsag_mcp.mcp")
+
+
+class ServerState:
+    """What the tools and resources share: the service (once open) and the client's log level."""
+
+    def __init__(
+        self,
+        *,
+        catalog: str | os.PathLike[str] | Any | None = None,
+        db: str | os.PathLike[str] | None = None,
+        env: Mapping[str, str] | None = None,
+        transport: Any | None = None,
+    ) -> None:
+        self.catalog = catalog
+        self.db = db
+        self.env = None if env is None else dict(env)
+        self.transport = transport
+        self.client_log = ClientLog()
+        self._service: Service | None = None
+        self._lock = anyio.Lock()
+        self._users = 0
+
+    async def service(self) -> Service:
+        """The open service; the first caller opens it. A failure (say a bad catalog) is raised to
+        each caller as the :class:`~magsag_mcp.errors.ConfigError` it is, and the next call tries again."""
+        if self._service is not None:
+            return self._service
+        async with self._lock:
+            if self._service is None:
+                from ..service import Service
+
+                self._service = await Service.open(
+                    catalog=self.catalog, db=self.db, env=self.env, transport=self.transport
+                )
+                logger.info(
+                    "service open: catalog %s, ledger %s", self._service.catalog.root, self._service.ledger.path
+                )
+        return self._service
+
+    @asynccontextmanager
+    async def running(self) -> AsyncIterator[ServerState]:
+        """Held by each lifespan (one per stdio connection, one per HTTP app); the last one out closes."""
+        self._users += 1
+        try:
+            yield self
+        finally:
+            self._users -= 1
+            if self._users == 0:
+                await self.close()
+
+    async def close(self) -> None:
+        service, self._service = self._service, None
+        if service is not None:
+            with anyio.CancelScope(shield=True):
+                await service.aclose()

@@ -1,0 +1,235 @@
+"""The MCP tools: each one parses its arguments, calls one service method and shapes the answer.
+
+Failures the caller can act on (a :class:`~magsag_mcp.errors.MagsagError`: unknown skill, invalid
+payload, policy denied, budget exceeded, every target failed, a bad catalog) come back as a tool
+error (``isError``) whose text says what went wrong and whose ``structuredContent.error`` is
+``err.to_dict()``. Anything else is a bug: the client gets a generic message and the traceback goes
+to the server's log (stderr), never to the client.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Awaitable, Callable
+from typing import TYPE_CHECKING, Any
+
+from mcp.server.mcpserver import Context
+from mcp.server.mcpserver.tools import Tool
+from mcp.server.mcpserver.utilities.func_metadata import ArgModelBase, FuncMetadata
+from mcp_types import CallToolResult, TextContent, ToolAnnotations
+from pydantic import BaseModel
+
+from ..errors import MagsagError, redact
+from . import models as M
+from .progress import ProgressBridge, progress_requested
+
+if TYPE_CHECKING:
+    from ..service import Service
+    from .state import ServerState
+
+logger = logging.getLogger("magsag_mcp.mcp")
+
+READ_ONLY = ToolAnnotations(read_only_hint=True, idempotent_hint=True, open_world_hint=False)
+
+
+def _compact(data: Any) -> str:
+    return json.dumps(data, ensure_ascii=False, separators=(",", ":"), default=str)
+
+
+def _scrub(value: Any) -> Any:
+    """``redact`` every string in a JSON tree (errors are redacted when built; this is the backstop)."""
+    if isinstance(value, str):
+        return redact(value)
+    if isinstance(value, dict):
+        return {k: _scrub(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_scrub(v) for v in value]
+    return value
+
+
+def error_result(exc: MagsagError) -> CallToolResult:
+    data = _scrub(exc.to_dict())
+    details = {k: v for k, v in data.items() if k not in ("type", "message")}
+    text = f"{data['type']}: {data['message']}"
+    if details:
+        text += "\n" + _compact(details)
+    return CallToolResult(
+        content=[TextContent(type="text", text=text)], structured_content={"error": data}, is_error=True
+    )
+
+
+def internal_error(tool: str) -> CallToolResult:
+    message = f"internal error in magsag-mcp while running {tool}; the details are in the server's log"
+    return CallToolResult(
+        content=[TextContent(type="text", text=f"internal_error: {message}")],
+        structured_content={"error": {"type": "internal_error", "message": message}},
+        is_error=True,
+    )
+
+
+def ok_result(model: BaseModel) -> CallToolResult:
+    data = model.model_dump(mode="json", by_alias=True)
+    return CallToolResult(content=[TextContent(type="text", text=_compact(data))], structured_content=data)
+
+
+class MagsagTools:
+    """The tool functions, bound to the server's state."""
+
+    def __init__(self, state: ServerState) -> None:
+        self.state = state
+
+    async def _run(
+        self, name: str, result_model: type[BaseModel], call: Callable[[Service], Awaitable[Any]]
+    ) -> CallToolResult:
+        try:
+            service = await self.state.service()
+            model = result_model.model_validate(await call(service))
+        except MagsagError as exc:
+            logger.info("%s failed: %s: %s", name, exc.kind, exc.message)
+            return error_result(exc)
+        except Exception:
+            logger.exception("%s raised an unexpected exception", name)
+            return internal_error(name)
+        return ok_result(model)
+
+    async def invoke_skill(
+        self,
+        ctx: Context,
+        skill_id: str,
+        payload: dict[str, Any],
+        agent: str | None = None,
+        run_id: str | None = None,
+        model_config: M.ModelConfigArg | None = None,
+    ) -> CallToolResult:
+        payload = _with_model_config(payload, model_config)
+        progress = ProgressBridge(ctx, self.state.client_log) if progress_requested(ctx) else None
+
+        async def call(svc: Service) -> dict[str, Any]:
+            result = await svc.invoke_skill(skill_id, payload, agent=agent, run_id=run_id, progress=progress)
+            return result.to_dict()
+
+        return await self._run("invoke_skill", M.InvokeSkillResult, call)
+
+    async def explain_route(
+        self, skill_id: str, payload: dict[str, Any], model_config: M.ModelConfigArg | None = None
+    ) -> CallToolResult:
+        payload = _with_model_config(payload, model_config)
+
+        async def call(svc: Service) -> dict[str, Any]:
+            return svc.explain(skill_id, payload)
+
+        return await self._run("explain_route", M.ExplainRouteResult, call)
+
+    async def summarize_usage(self, filters: M.UsageFiltersArg) -> CallToolResult:
+        async def call(svc: Service) -> Any:
+            return await svc.summarize(_usage_filters(filters))
+
+        return await self._run("summarize_usage", M.UsageSummaryResult, call)
+
+    async def query_runs(self, filters: M.UsageFiltersArg, limit: int, offset: int) -> CallToolResult:
+        async def call(svc: Service) -> dict[str, Any]:
+            return {"runs": await svc.query_runs(_usage_filters(filters, limit=limit, offset=offset))}
+
+        return await self._run("query_runs", M.QueryRunsResult, call)
+
+    async def search_usage(self, pattern: str, limit: int) -> CallToolResult:
+        async def call(svc: Service) -> dict[str, Any]:
+            return {"pattern": pattern, "hits": await svc.search(pattern, limit)}
+
+        return await self._run("search_usage", M.SearchUsageResult, call)
+
+    async def check_budget(self, agent: str | None = None, run_id: str | None = None) -> CallToolResult:
+        async def call(svc: Service) -> Any:
+            return await svc.check_budget(agent=agent, run_id=run_id)
+
+        return await self._run("check_budget", M.BudgetResult, call)
+
+    def tools(self) -> list[Tool]:
+        return [
+            make_tool(
+                self.invoke_skill,
+                M.InvokeSkillArgs,
+                M.InvokeSkillResult,
+                "Run a skill: routed by policy, with fallback, governance and cost tracking. "
+                "Returns the output, the model that answered, usage, cost and the routing trace.",
+                ToolAnnotations(
+                    read_only_hint=False, destructive_hint=False, idempotent_hint=False, open_world_hint=True
+                ),
+            ),
+            make_tool(
+                self.explain_route,
+                M.ExplainRouteArgs,
+                M.ExplainRouteResult,
+                "Show where invoke_skill would go (targets, policy checks, worst-case cost) without calling anything.",
+                READ_ONLY,
+            ),
+            make_tool(
+                self.summarize_usage,
+                M.SummarizeUsageArgs,
+                M.UsageSummaryResult,
+                "Usage per model (calls, errors, tokens, cost) with totals, from the ledger.",
+                READ_ONLY,
+            ),
+            make_tool(
+                self.query_runs, M.QueryRunsArgs, M.QueryRunsResult, "Recent runs with their attempts.", READ_ONLY
+            ),
+            make_tool(
+                self.check_budget,
+                M.CheckBudgetArgs,
+                M.BudgetResult,
+                "Budget limits, spent, reserved and remaining for an agent and/or run.",
+                READ_ONLY,
+            ),
+            make_tool(
+                self.search_usage,
+                M.SearchUsageArgs,
+                M.SearchUsageResult,
+                "Search the ledger (errors, models, logged events) with a regular expression.",
+                READ_ONLY,
+            ),
+        ]
+
+
+def make_tool(
+    fn: Callable[..., Awaitable[CallToolResult]],
+    args: type[ArgModelBase],
+    result: type[BaseModel],
+    description: str,
+    annotations: ToolAnnotations,
+) -> Tool:
+    """A tool whose input and output schemas come from explicit models.
+
+    ``Tool.from_function`` derives the argument model from the signature, which cannot express a
+    parameter named ``model_config`` (pydantic's own attribute) and emits a title for every field.
+    """
+    name = fn.__name__
+    parameters = M.compact_schema(args.model_json_schema(by_alias=True), optional_not_null=True)
+    output_schema = M.compact_schema(
+        result.model_json_schema(by_alias=True, mode="serialization"), optional_not_null=False
+    )
+    return Tool(
+        fn=fn,
+        name=name,
+        description=description,
+        parameters=parameters,
+        fn_metadata=FuncMetadata(arg_model=args, output_model=result, output_schema=output_schema),
+        is_async=True,
+        context_kwarg="ctx" if name == "invoke_skill" else None,
+        annotations=annotations,
+    )
+
+
+def _with_model_config(payload: dict[str, Any], model_config: M.ModelConfigArg | None) -> dict[str, Any]:
+    """``model_config`` goes where the guide puts it, ``payload["model_config"]``; the argument wins."""
+    if model_config is None:
+        return payload
+    merged = dict(payload.get("model_config") or {}) if isinstance(payload.get("model_config"), dict) else {}
+    merged.update(model_config.as_payload())
+    return {**payload, "model_config": merged}
+
+
+def _usage_filters(filters: M.UsageFiltersArg, **extra: Any) -> Any:
+    from ..ledger import UsageFilters
+
+    return UsageFilters.build(filters.model_dump(exclude_none=True), **extra)

@@ -1,0 +1,330 @@
+"""The ledger: every attempt durable, summaries that equal the upstream's own books, exact money."""
+
+from __future__ import annotations
+
+import csv
+import io
+import os
+import signal
+import sqlite3
+import subprocess
+import sys
+import textwrap
+import time
+from decimal import Decimal
+from pathlib import Path
+
+import anyio
+import pytest
+
+from magsag_mcp.cli.data import CSV_FIELDS, runs_to_csv
+from magsag_mcp.errors import InputError, LedgerError
+from magsag_mcp.ledger import Ledger, UsageFilters
+from magsag_mcp.ledger.migrations import MIGRATIONS
+from magsag_mcp.records import AttemptRecord, RunRecord
+from magsag_mcp.service import Service
+
+pytestmark = pytest.mark.anyio
+
+# Vendor list prices, USD per million tokens, typed in by hand from the vendors' price pages.
+HAND_PRICES = {
+    "gpt-4o": (Decimal("2.50"), Decimal("10.00")),
+    "claude-3-5-sonnet-20241022": (Decimal("3.00"), Decimal("15.00")),
+    "gemini-1.5-pro": (Decimal("1.25"), Decimal("5.00")),  # prompts up to 128k tokens
+}
+
+
+async def test_blank_database_migrates_to_the_expected_schema(tmp_path: Path):
+    async with Ledger(tmp_path / "new.db"):
+        pass
+    conn = sqlite3.connect(tmp_path / "new.db")
+    applied = [r[0] for r in conn.execute("SELECT name FROM schema_migrations ORDER BY name")]
+    assert applied == [name for name, _ in MIGRATIONS]
+    tables = {r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
+    assert {"runs", "attempts", "events", "budget_reservations", "schema_migrations"} <= tables
+    cols = {r[1]: r[2] for r in conn.execute("PRAGMA table_info(attempts)")}
+    assert cols["cost_pusd"] == "INTEGER" and cols["input_tokens"] == "INTEGER"
+    for needed in ("cached_tokens", "cache_write_tokens", "reasoning_tokens", "error_class", "fallback_position",
+                   "attempt_number", "latency_ms", "price_source", "warnings"):
+        assert needed in cols
+    assert conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+    # opening again applies nothing twice
+    async with Ledger(tmp_path / "new.db"):
+        pass
+    assert conn.execute("SELECT COUNT(*) FROM schema_migrations").fetchone()[0] == len(MIGRATIONS)
+
+
+async def test_500_concurrent_calls_match_the_upstreams_books(tmp_path: Path, upstream):
+    # Some calls fail once (retried), some targets are down (fallback): every attempt must land.
+    upstream.plan("gpt-4o", *([500] * 40))
+    upstream.plan("claude-3-5-sonnet-20241022", *([529] * 15))
+    env = {**upstream.env(), "MAGSAG_RETRY_BASE_DELAY": "0.001", "MAGSAG_RETRY_MAX_DELAY": "0.002"}
+    svc = await Service.open(db=tmp_path / "l.db", env=env)
+    models = list(HAND_PRICES)
+    failures: list[BaseException] = []
+
+    async def one(i: int) -> None:
+        mc = {"model": models[i % 3], "fallbacks": [models[(i + 1) % 3]]}
+        try:
+            await svc.invoke_skill("skill.analysis", {"data": f"call {i} " + "x" * (i % 50), "model_config": mc},
+                                   agent=f"agent-{i % 4}")
+        except Exception as exc:  # noqa: BLE001
+            failures.append(exc)
+
+    async with anyio.create_task_group() as tg:
+        for i in range(500):
+            tg.start_soon(one, i)
+    assert failures == []
+    summary = await svc.summarize(UsageFilters())
+    await svc.aclose()
+
+    ms = summary["model_stats"]
+    total = Decimal(0)
+    for model in models:
+        n_ok = sum(1 for m, _, _ in upstream.log if m == model)
+        assert ms[model]["calls"] == upstream.calls[model]
+        assert ms[model]["errors"] == upstream.failures[model]
+        assert ms[model]["calls"] - ms[model]["errors"] == n_ok
+        assert ms[model]["input_tokens"] == sum(i for m, i, _ in upstream.log if m == model)
+        assert ms[model]["output_tokens"] == sum(o for m, _, o in upstream.log if m == model)
+        assert ms[model]["total_tokens"] == upstream.tokens[model]
+        pin, pout = HAND_PRICES[model]
+        expected = sum((i * pin + o * pout for m, i, o in upstream.log if m == model), Decimal(0)) / 1_000_000
+        assert Decimal(ms[model]["cost_usd_exact"]) == expected
+        total += expected
+    assert Decimal(summary["totals"]["cost_usd_exact"]) == total
+    assert summary["totals"]["calls"] == sum(upstream.calls.values())
+    assert sum(s["calls"] for s in summary["by_agent"].values()) == summary["totals"]["calls"]
+
+
+async def test_costs_by_hand_with_cached_tokens(tmp_path: Path):
+    from magsag_mcp.pricing import Pricer
+    from magsag_mcp.types import Usage
+
+    p = Pricer.from_catalog(None)
+    # gpt-4o: 1,000 prompt tokens of which 400 cached ($1.25/M), 200 out
+    q = p.price("openai", "gpt-4o", Usage(1000, 200, cached_tokens=400))
+    assert q.cost_usd == (600 * Decimal("2.5") + 400 * Decimal("1.25") + 200 * Decimal(10)) / 1_000_000
+    # claude 3.5 sonnet: 300 read from cache ($0.30/M), 100 written ($3.75/M), 600 plain, 50 out
+    q = p.price("anthropic", "claude-3-5-sonnet-20241022", Usage(1000, 50, cached_tokens=300, cache_write_tokens=100))
+    assert q.cost_usd == (600 * 3 + 300 * Decimal("0.30") + 100 * Decimal("3.75") + 50 * 15) / Decimal(1_000_000)
+    # gemini 1.5 pro, short prompt tier
+    q = p.price("google", "gemini-1.5-pro", Usage(10_000, 1_000))
+    assert q.cost_usd == (10_000 * Decimal("1.25") + 1_000 * 5) / 1_000_000
+    # reasoning tokens are output tokens (o1: $15 in / $60 out)
+    q = p.price("openai", "o1-preview", Usage(100, 1_000, reasoning_tokens=800))
+    assert q.cost_usd == (100 * 15 + 1_000 * 60) / Decimal(1_000_000)
+    # unknown price: null with a warning that says how to fix it, never 0
+    q = p.price("compat", "my-model", Usage(100, 100))
+    assert q.cost_usd is None and "catalog/prices.yaml" in q.warning
+
+
+async def test_catalog_price_override_with_globs(tmp_path: Path):
+    from magsag_mcp.pricing import Pricer
+    from magsag_mcp.types import Usage
+
+    (tmp_path / "prices.yaml").write_text('"compat:my-*": {input: 0.5, output: 1.5, cache_read: 0.05}\n')
+    p = Pricer.from_catalog(tmp_path)
+    q = p.price("compat", "my-model", Usage(1_000_000, 1_000_000, cached_tokens=500_000))
+    assert q.cost_usd == Decimal("0.25") + Decimal("0.025") + Decimal("1.5")
+    assert q.source == "catalog:prices.yaml"
+    (tmp_path / "prices.yaml").write_text('"compat:x": {input: -1, output: 1}\n')
+    with pytest.raises(Exception, match=r"prices.yaml: compat:x.input: Input should be greater than or equal to 0"):
+        Pricer.from_catalog(tmp_path)
+
+
+async def test_unpriced_calls_are_counted_not_zeroed(tmp_path: Path):
+    async with Ledger(tmp_path / "l.db") as ledger:
+        now = time.time()
+        run = RunRecord("r1", "a", "s", now)
+        attempts = [
+            AttemptRecord("r1", now, "compat", "mystery", "s", "a", "ok", 0, 1, input_tokens=5, output_tokens=5),
+            AttemptRecord("r1", now, "openai", "gpt-4o", "s", "a", "ok", 1, 1, input_tokens=5, output_tokens=5,
+                          cost_usd=Decimal("0.00001")),
+        ]
+        await ledger.record_call(run, attempts)
+        s = await ledger.summarize()
+    assert s["model_stats"]["mystery"]["unpriced_calls"] == 1
+    assert s["totals"]["unpriced_calls"] == 1 and s["totals"]["cost_complete"] is False
+    assert s["totals"]["cost_usd_exact"] == "0.00001"
+
+
+WRITER = textwrap.dedent(
+    """
+    import sys, anyio
+    from magsag_mcp.service import Service
+
+    async def main():
+        svc = await Service.open(db=sys.argv[1], env={"MAGSAG_PROVIDER": "fake"})
+        async def loop(worker):
+            i = 0
+            while True:
+                run_id = f"w{worker}-{i}"
+                await svc.invoke_skill("skill.analysis", {"data": "x", "model_config": {"model": "fake:a"}},
+                                       run_id=run_id)
+                print(run_id, flush=True)  # acknowledged only after invoke_skill returned
+                i += 1
+        async with anyio.create_task_group() as tg:
+            for w in range(8):
+                tg.start_soon(loop, w)
+
+    anyio.run(main)
+    """
+)
+
+
+def test_sigkill_under_load_loses_no_returned_call(tmp_path: Path):
+    db = tmp_path / "kill.db"
+    proc = subprocess.Popen([sys.executable, "-c", WRITER, str(db)], stdout=subprocess.PIPE, text=True,
+                            env={**os.environ, "PYTHONUNBUFFERED": "1"})
+    acked: list[str] = []
+    assert proc.stdout is not None
+    for line in proc.stdout:
+        acked.append(line.strip())
+        if len(acked) >= 300:
+            break
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    conn = sqlite3.connect(db)
+    assert conn.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
+    stored = {r[0] for r in conn.execute("SELECT run_id FROM runs")}
+    missing = [r for r in acked if r not in stored]
+    assert missing == []
+    with_attempts = {r[0] for r in conn.execute("SELECT DISTINCT run_id FROM attempts")}
+    assert set(acked) <= with_attempts
+
+
+async def test_query_runs_filters_and_csv_round_trip(tmp_path: Path):
+    svc = await Service.open(db=tmp_path / "l.db", env={"MAGSAG_RETRY_BASE_DELAY": "0.001"})
+    for i in range(6):
+        mc = {"model": "fake:fail-server_error" if i == 5 else f"fake:m{i % 2}"}
+        try:
+            await svc.invoke_skill("skill.analysis", {"data": f"d{i}, with \"quotes\"\nand a newline", "model_config": mc},
+                                   agent="csv-agent" if i % 2 else "other", run_id=f"run-{i}")
+        except Exception:  # noqa: BLE001 - the failed call is part of the record
+            pass
+    runs = await svc.query_runs(UsageFilters(agent="csv-agent"))
+    assert [r["run_id"] for r in runs] == ["run-5", "run-3", "run-1"]  # newest first
+    assert runs[0]["status"] == "error" and runs[0]["attempts"][0]["error_class"] == "server_error"
+    only_m1 = await svc.query_runs(UsageFilters(model="m1"))
+    assert {r["run_id"] for r in only_m1} == {"run-1", "run-3"}
+    page = await svc.query_runs(UsageFilters(limit=2, offset=1))
+    assert [r["run_id"] for r in page] == ["run-4", "run-3"]
+    all_runs = await svc.query_runs(UsageFilters())
+    await svc.aclose()
+
+    text = runs_to_csv(all_runs)
+    rows = list(csv.DictReader(io.StringIO(text)))
+    assert list(rows[0]) == list(CSV_FIELDS)
+    flat = [(r["run_id"], a) for r in all_runs for a in r["attempts"]]
+    assert len(rows) == len(flat)
+    for row, (run_id, attempt) in zip(rows, flat, strict=True):
+        assert row["run_id"] == run_id
+        for key in ("model", "outcome", "input_tokens", "output_tokens", "cost_usd", "error_message"):
+            value = attempt[key]
+            assert row[key] == ("" if value is None else str(value))
+
+
+async def test_search_is_linear_time_and_validated(tmp_path: Path):
+    async with Ledger(tmp_path / "l.db") as ledger:
+        now = time.time()
+        await ledger.record_call(RunRecord("r", "a", "s", now), [
+            AttemptRecord("r", now, "anthropic", "claude-3-5-sonnet-20241022", "s", "a", "error", 0, 1,
+                          error_class="overloaded", error_message="anthropic: HTTP 529 overloaded_error"),
+        ])
+        await ledger.log_event("r", "a", "rate_limit", {"model": "gpt-4o"})
+        hits = await ledger.search("claude.*overloaded", 10)
+        assert len(hits) == 1 and hits[0]["kind"] == "attempt"
+        assert (await ledger.search("RATE_LIMIT", 10))[0]["event"] == "rate_limit"
+        # a classic catastrophic-backtracking pattern on a long subject returns at once under RE2
+        await ledger.log_event("r", "a", "long", {"s": "x" * 50_000})
+        assert await ledger.search("(x+x+)+y", 5) == []
+        with pytest.raises(InputError, match="invalid regular expression"):
+            await ledger.search("([unclosed", 5)
+        with pytest.raises(InputError, match="backreferences|invalid"):
+            await ledger.search(r"(a)\1", 5)
+
+
+@pytest.mark.parametrize(
+    ("filters", "needle"),
+    [
+        ({"since": "yesterday-ish"}, "since='yesterday-ish' is not a time"),
+        ({"until": "2025-13-45"}, "until='2025-13-45' is not a time"),
+        ({"colour": "red"}, "colour: unknown filter"),
+        ({"limit": 0}, "limit: Input should be greater than or equal to 1"),
+        ({"status": "meh"}, "status: Input should be"),
+    ],
+)
+async def test_bad_filters_say_what_is_accepted(filters, needle):
+    with pytest.raises(InputError, match=needle):
+        UsageFilters.build(filters)
+
+
+async def test_relative_and_iso_times():
+    from magsag_mcp.ledger import parse_since
+
+    assert abs(parse_since("24h") - (time.time() - 86400)) < 5
+    assert parse_since("2025-11-02") == 1762041600.0
+    assert parse_since("2025-11-02T01:00:00+01:00") == 1762041600.0
+
+
+async def test_unreadable_database_is_a_clear_error(tmp_path: Path):
+    (tmp_path / "adir.db").mkdir()
+    with pytest.raises(LedgerError, match="cannot open the ledger at .*adir.db.*--db / MAGSAG_DB"):
+        await Ledger(tmp_path / "adir.db").open()
+    garbage = tmp_path / "garbage.db"
+    garbage.write_bytes(b"this is not a database" * 100)
+    with pytest.raises(LedgerError, match="cannot open the ledger"):
+        await Ledger(garbage).open()
+
+
+async def test_locked_database_is_a_clear_error(tmp_path: Path):
+    db = tmp_path / "locked.db"
+    async with Ledger(db):
+        pass
+    holder = sqlite3.connect(db, isolation_level=None)
+    holder.execute("BEGIN EXCLUSIVE")
+    try:
+        ledger = Ledger(db, busy_timeout_ms=200)
+        with pytest.raises(LedgerError, match="stayed locked for 0.2s by another process"):
+            await ledger.open()
+            await ledger.log_event(None, None, "e", {})
+    finally:
+        holder.execute("ROLLBACK")
+        holder.close()
+
+
+async def test_one_failing_op_does_not_sink_its_batch(tmp_path: Path):
+    async with Ledger(tmp_path / "l.db") as ledger:
+        def bad(conn):
+            conn.execute("INSERT INTO events (run_id, agent, at, event, data) VALUES ('x', 'a', 1, 'kept?', NULL)")
+            raise ValueError("boom")
+
+        results = []
+        async with anyio.create_task_group() as tg:
+            async def good(i):
+                await ledger.log_event("r", "a", f"ok-{i}", {})
+                results.append(i)
+
+            async def failing():
+                with pytest.raises(ValueError, match="boom"):
+                    await ledger.submit(bad)
+
+            tg.start_soon(failing)
+            for i in range(20):
+                tg.start_soon(good, i)
+        names = await ledger.read(lambda c: [r[0] for r in c.execute("SELECT event FROM events")])
+    assert len(results) == 20 and "kept?" not in names and len(names) == 20
+
+
+async def test_prune_and_vacuum(tmp_path: Path):
+    async with Ledger(tmp_path / "l.db") as ledger:
+        old = time.time() - 100 * 86400
+        await ledger.record_call(RunRecord("old", "a", "s", old), [
+            AttemptRecord("old", old, "fake", "m", "s", "a", "ok", 0, 1)])
+        now = time.time()
+        await ledger.record_call(RunRecord("new", "a", "s", now), [
+            AttemptRecord("new", now, "fake", "m", "s", "a", "ok", 0, 1)])
+        counts = await ledger.prune(90 * 86400)
+        assert counts["attempts"] == 1 and counts["runs"] == 1
+        assert [r["run_id"] for r in await ledger.query_runs()] == ["new"]

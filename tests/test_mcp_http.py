@@ -1,0 +1,168 @@
+"""Streamable HTTP: real uvicorn on a free loopback port; DNS-rebinding checks and the bearer token."""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from pathlib import Path
+
+import aiohttp
+import anyio
+import httpx2
+import pytest
+import uvicorn
+from mcp.client import Client
+from mcp.client.streamable_http import streamable_http_client
+
+from magsag_mcp.mcp_server import build_server
+from magsag_mcp.mcp_server.http import BearerTokenMiddleware, http_app, is_loopback, security_settings
+
+pytestmark = pytest.mark.anyio
+CATALOG = Path(__file__).resolve().parent.parent / "catalog"
+TOKEN = "t0k3n-for-tests-0123456789abcdef"
+INIT = {
+    "jsonrpc": "2.0",
+    "id": 1,
+    "method": "initialize",
+    "params": {"protocolVersion": "2025-06-18", "capabilities": {}, "clientInfo": {"name": "t", "version": "1"}},
+}
+HEADERS = {"Accept": "application/json, text/event-stream", "Content-Type": "application/json"}
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def offline_env(tmp: Path) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("MAGSAG_", "OPENAI_", "ANTHROPIC_", "GEMINI_"))}
+    env.update(MAGSAG_PROVIDER="fake", MAGSAG_DB=str(tmp / "ledger.db"), MAGSAG_RETRY_BASE_DELAY="0.001")
+    return env
+
+
+@asynccontextmanager
+async def serving(app, port: int) -> AsyncIterator[str]:
+    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_config=None, lifespan="on"))
+    async with anyio.create_task_group() as tg:
+        tg.start_soon(server.serve)
+        while not server.started:
+            await anyio.sleep(0.01)
+        try:
+            yield f"http://127.0.0.1:{port}/mcp"
+        finally:
+            server.should_exit = True
+
+
+@asynccontextmanager
+async def subprocess_server(tmp: Path, port: int, token: str | None) -> AsyncIterator[str]:
+    env = offline_env(tmp)
+    if token:
+        env["MAGSAG_MCP_TOKEN"] = token
+    cmd = [sys.executable, "-m", "magsag_mcp", "--transport", "http", "--port", str(port), "--catalog", str(CATALOG)]
+    proc = subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    try:
+        while True:
+            if proc.poll() is not None:
+                raise AssertionError(f"server exited: {proc.stderr.read().decode()}")
+            try:
+                with socket.create_connection(("127.0.0.1", port), timeout=0.2):
+                    break
+            except OSError:
+                await anyio.sleep(0.05)
+        yield f"http://127.0.0.1:{port}/mcp"
+    finally:
+        proc.terminate()
+        out, err = proc.communicate(timeout=20)
+        assert out == b"", "an HTTP server writes nothing to stdout"
+        assert TOKEN.encode() not in err, "the token never reaches the log"
+
+
+async def post(url: str, headers: dict[str, str] | None = None) -> tuple[int, str, dict[str, str]]:
+    async with aiohttp.ClientSession() as http:
+        async with http.post(url, json=INIT, headers={**HEADERS, **(headers or {})}) as resp:
+            return resp.status, await resp.text(), dict(resp.headers)
+
+
+async def test_without_token_on_loopback_tools_work_and_a_forged_host_is_refused(tmp_path: Path):
+    port = free_port()
+    server = build_server(catalog=CATALOG, db=tmp_path / "ledger.db", env={"MAGSAG_PROVIDER": "fake"})
+    app = http_app(server, host="127.0.0.1", port=port, token=None)
+    async with serving(app, port) as url:
+        async with Client(url) as client:
+            names = {t.name for t in (await client.list_tools()).tools}
+            assert "invoke_skill" in names
+            plan = await client.call_tool("explain_route", {"skill_id": "skill.analysis", "payload": {"data": "x"}})
+            assert not plan.is_error, plan.content
+            assert plan.structured_content["targets"][0]["provider"] == "fake"
+        status, body, _ = await post(url, {"Host": f"evil.example:{port}"})
+        assert status == 421 and "Host" in body
+        status, body, _ = await post(url, {"Origin": "http://evil.example"})
+        assert status == 403 and "Origin" in body
+        status, _, _ = await post(url, {"Host": f"localhost:{port}", "Origin": f"http://localhost:{port}"})
+        assert status == 200
+
+
+async def test_with_token_requests_need_the_bearer_and_a_forged_host_is_still_refused(tmp_path: Path):
+    port = free_port()
+    async with subprocess_server(tmp_path, port, TOKEN) as url:
+        status, body, headers = await post(url)
+        assert status == 401 and headers.get("WWW-Authenticate", "").startswith("Bearer")
+        assert "MAGSAG_MCP_TOKEN" in body and TOKEN not in body
+        status, _, _ = await post(url, {"Authorization": "Bearer not-the-token"})
+        assert status == 401
+        status, _, _ = await post(url, {"Authorization": f"Basic {TOKEN}"})
+        assert status == 401
+        status, _, _ = await post(url, {"Authorization": f"Bearer {TOKEN}", "Host": f"evil.example:{port}"})
+        assert status == 421
+        status, _, _ = await post(url, {"Authorization": f"bearer {TOKEN}"})  # the scheme is case-insensitive
+        assert status == 200
+
+        async with httpx2.AsyncClient(headers={"Authorization": f"Bearer {TOKEN}"}) as http:
+            async with Client(streamable_http_client(url, http_client=http)) as client:
+                result = await client.call_tool(
+                    "invoke_skill",
+                    {
+                        "skill_id": "skill.analysis",
+                        "payload": {"data": "over http"},
+                        "model_config": {"model": "fake:echo"},
+                    },
+                )
+                assert not result.is_error, result.content
+                assert result.structured_content["model"] == "echo"
+                assert "over http" in result.structured_content["output"]
+
+
+def test_binding_beyond_loopback_without_a_token_is_refused(tmp_path: Path):
+    env = offline_env(tmp_path)
+    env.pop("MAGSAG_MCP_TOKEN", None)
+    proc = subprocess.run(
+        [sys.executable, "-m", "magsag_mcp", "--transport", "http", "--host", "0.0.0.0", "--port", str(free_port())],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert proc.returncode == 2
+    assert "refusing to listen on 0.0.0.0" in proc.stderr and "MAGSAG_MCP_TOKEN" in proc.stderr
+    assert proc.stdout == ""
+
+
+def test_loopback_detection_and_allowed_hosts():
+    assert all(is_loopback(h) for h in ("127.0.0.1", "localhost", "::1", "[::1]", "127.0.0.2"))
+    assert not any(is_loopback(h) for h in ("0.0.0.0", "192.168.1.10", "example.com", "::"))
+    hosts = security_settings("127.0.0.1", 8765).allowed_hosts
+    assert hosts == ["127.0.0.1:8765", "localhost:8765", "[::1]:8765"]
+    extra = security_settings("0.0.0.0", 9000, ["mybox.lan"]).allowed_hosts
+    assert "mybox.lan:9000" in extra and "0.0.0.0:9000" in extra
+
+
+def test_bearer_comparison():
+    gate = BearerTokenMiddleware(app=None, token=TOKEN)  # type: ignore[arg-type]
+    assert gate.authorized(f"Bearer {TOKEN}") and gate.authorized(f"BEARER  {TOKEN} ")
+    assert not gate.authorized(None) and not gate.authorized("") and not gate.authorized(TOKEN)
+    assert not gate.authorized(f"Bearer {TOKEN}x") and not gate.authorized(f"Token {TOKEN}")

@@ -1,0 +1,88 @@
+"""The published tool schemas: valid JSON Schema 2020-12, precise, short, and true to the service."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import jsonschema
+import pytest
+from mcp.client import Client
+
+from magsag_mcp.mcp_server import build_server
+from magsag_mcp.mcp_server.models import PROVIDERS
+from magsag_mcp.providers import provider_names
+from magsag_mcp.routing import MODEL_CONFIG_KEYS
+
+pytestmark = pytest.mark.anyio
+CATALOG = Path(__file__).resolve().parent.parent / "catalog"
+TOOLS = {"invoke_skill", "explain_route", "summarize_usage", "query_runs", "check_budget", "search_usage"}
+
+
+@pytest.fixture
+async def tools(tmp_path: Path):
+    server = build_server(catalog=CATALOG, db=tmp_path / "ledger.db", env={})
+    async with Client(server) as client:
+        yield {t.name: t for t in (await client.list_tools()).tools}
+
+
+async def test_every_tool_is_listed_with_valid_input_and_output_schemas(tools):
+    assert set(tools) == TOOLS
+    for tool in tools.values():
+        jsonschema.Draft202012Validator.check_schema(tool.input_schema)
+        assert tool.output_schema is not None, f"{tool.name} publishes no output schema"
+        jsonschema.Draft202012Validator.check_schema(tool.output_schema)
+        assert tool.input_schema["type"] == "object" and tool.input_schema["additionalProperties"] is False
+        assert tool.description and len(tool.description) < 200, "descriptions cost the client's context"
+
+
+async def test_schemas_carry_no_generated_titles_or_null_noise(tools):
+    text = json.dumps([t.input_schema for t in tools.values()])
+    assert '"title"' not in text
+    assert '{"type": "null"}' not in text
+
+
+async def test_query_tools_are_annotated_read_only_and_invoke_is_not(tools):
+    for name in TOOLS - {"invoke_skill"}:
+        assert tools[name].annotations.read_only_hint is True, name
+    invoke = tools["invoke_skill"].annotations
+    assert invoke.read_only_hint is False and invoke.open_world_hint is True and invoke.destructive_hint is False
+
+
+async def test_invoke_skill_arguments_are_the_issue_s(tools):
+    schema = tools["invoke_skill"].input_schema
+    assert schema["required"] == ["skill_id", "payload"]
+    assert set(schema["properties"]) == {"skill_id", "payload", "agent", "run_id", "model_config"}
+    validator = jsonschema.Draft202012Validator(schema)
+    assert validator.is_valid(
+        {"skill_id": "skill.analysis", "payload": {"data": "x"}, "model_config": {"model": "gpt-4o"}}
+    )
+    assert not validator.is_valid({"skill_id": "analysis", "payload": {}})  # ids start with skill.
+    assert not validator.is_valid({"skill_id": "skill.analysis", "payload": {}, "model_config": {"provider": "opnai"}})
+    assert not validator.is_valid({"skill_id": "skill.analysis", "payload": {}, "model_config": {"temperature": 3}})
+
+
+def test_model_config_schema_covers_exactly_what_routing_accepts():
+    from magsag_mcp.mcp_server.models import ModelConfigArg
+
+    assert set(ModelConfigArg.model_fields) == set(MODEL_CONFIG_KEYS)
+
+
+def test_provider_enum_is_the_registry():
+    assert sorted(PROVIDERS) == provider_names()
+
+
+async def test_limits_and_defaults_are_in_the_schema(tools):
+    limit = tools["query_runs"].input_schema["properties"]["limit"]
+    assert limit["default"] == 20 and limit["minimum"] == 1 and limit["maximum"] == 500
+    assert tools["search_usage"].input_schema["required"] == ["pattern"]
+
+
+def test_usage_filters_argument_is_the_ledger_s():
+    from magsag_mcp.ledger import UsageFilters
+    from magsag_mcp.mcp_server.models import QueryRunsArgs, UsageFiltersArg
+
+    assert set(UsageFiltersArg.model_fields) == set(UsageFilters.model_fields) - {"limit", "offset"}
+    assert {"limit", "offset"} <= set(QueryRunsArgs.model_fields)
+    status = UsageFiltersArg.model_fields["status"].annotation
+    assert status == UsageFilters.model_fields["status"].annotation

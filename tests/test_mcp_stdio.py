@@ -1,0 +1,134 @@
+"""The real server as a subprocess over stdio (``python -m magsag_mcp``), the demo and the agent example."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+from mcp.client import Client
+from mcp.client.stdio import StdioServerParameters, stdio_client
+
+from magsag_mcp.mcp_server.__main__ import build_parser
+
+pytestmark = pytest.mark.anyio
+ROOT = Path(__file__).resolve().parent.parent
+CATALOG = ROOT / "catalog"
+EXAMPLES = ROOT / "examples" / "mcp"
+DROP = ("MAGSAG_", "OPENAI_", "ANTHROPIC_", "AZURE_OPENAI_", "GEMINI_", "GOOGLE_API", "OLLAMA_")
+
+
+def clean_env(**extra: str) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith(DROP)}
+    env.update(extra)
+    return env
+
+
+@pytest.mark.parametrize("mode", ["auto", "legacy"])
+async def test_every_tool_over_stdio(tmp_path: Path, mode: str):
+    db = tmp_path / "ledger.db"
+    params = StdioServerParameters(
+        command=sys.executable,
+        args=["-m", "magsag_mcp", "--catalog", str(CATALOG), "--db", str(db), "--log-level", "DEBUG"],
+        env=clean_env(MAGSAG_PROVIDER="fake", MAGSAG_RETRY_BASE_DELAY="0.001", MAGSAG_MAX_RETRIES="0"),
+    )
+    errlog = (tmp_path / "stderr.log").open("w+")
+    progress: list[str] = []
+
+    async def on_progress(value: float, total: float | None, message: str | None) -> None:
+        progress.append(message or "")
+
+    async with Client(stdio_client(params, errlog=errlog), mode=mode) as client:
+        names = {t.name for t in (await client.list_tools()).tools}
+        calls: dict[str, dict[str, Any]] = {
+            "invoke_skill": {
+                "skill_id": "skill.analysis",
+                "payload": {"data": "stdio"},
+                "agent": "stdio-agent",
+                "model_config": {"model": "fake:fail-server_error", "fallbacks": ["fake:ok"]},
+            },
+            "explain_route": {"skill_id": "skill.summarization", "payload": {"text": "t"}},
+            "summarize_usage": {"filters": {"agent": "stdio-agent"}},
+            "query_runs": {"filters": {"agent": "stdio-agent"}, "limit": 5},
+            "check_budget": {"agent": "stdio-agent"},
+            "search_usage": {"pattern": "server_error", "limit": 5},
+        }
+        assert set(calls) == names
+        results = {}
+        for name, args in calls.items():
+            result = await client.call_tool(name, args, progress_callback=on_progress)
+            assert not result.is_error, f"{name}: {result.content[0].text}"
+            results[name] = result.structured_content
+        assert results["invoke_skill"]["model"] == "ok"
+        assert "falling back to fake:ok (candidate 2 of 2)" in progress
+        assert results["summarize_usage"]["totals"]["calls"] == 2
+        assert results["query_runs"]["runs"][0]["run_id"] == results["invoke_skill"]["run_id"]
+        assert results["search_usage"]["hits"]
+
+        skills = json.loads((await client.read_resource("magsag://catalog/skills")).contents[0].text)
+        assert any(s["id"] == "skill.analysis" for s in skills)
+        err = await client.call_tool("invoke_skill", {"skill_id": "skill.nope", "payload": {}})
+        assert err.is_error and err.structured_content["error"]["type"] == "unknown_skill"
+    errlog.seek(0)
+    log = errlog.read()
+    assert "magsag-mcp serving on stdio" in log  # logs go to stderr; stdout carried only the protocol
+
+
+def test_demo_runs_offline_through_the_real_stack(tmp_path: Path):
+    proc = subprocess.run(
+        [sys.executable, "-c", "import sys; from magsag_mcp.cli import main; sys.exit(main(['demo']))"],
+        env=clean_env(),
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    out = proc.stdout
+    assert "falling back to fake:backup-model" in out
+    assert "answered by : fake:backup-model" in out
+    assert "fake:fail-overloaded" in out and "overloaded" in out
+    assert "== summarize_usage" in out and "backup-model" in out
+    assert "== query_runs" in out and "== check_budget" in out
+
+
+def test_agent_client_example_runs_offline(tmp_path: Path):
+    proc = subprocess.run(
+        [sys.executable, str(EXAMPLES / "agent_client.py")],
+        env=clean_env(MAGSAG_DB=str(tmp_path / "ledger.db")),
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert "== " in proc.stdout
+
+
+def test_client_configs_launch_the_console_script_with_valid_arguments():
+    desktop = json.loads((EXAMPLES / "claude_desktop_config.json").read_text())["mcpServers"]["magsag"]
+    vscode = json.loads((EXAMPLES / "vscode_mcp.json").read_text())["servers"]
+    cursor = json.loads((EXAMPLES / "cursor_mcp.json").read_text())["mcpServers"]
+    for entry in (desktop, vscode["magsag"], cursor["magsag"]):
+        assert entry["command"] == "magsag-mcp"
+        build_parser().parse_args(entry["args"])  # raises SystemExit on an unknown option
+    assert vscode["magsag-http"]["url"].endswith(":8765/mcp") and vscode["magsag-http"]["type"] == "http"
+    assert vscode["magsag-http"]["headers"]["Authorization"].startswith("Bearer ")
+    scripts = (ROOT / "pyproject.toml").read_text()
+    assert 'magsag-mcp = "magsag_mcp.mcp_server.__main__:main"' in scripts
+
+
+def test_building_the_server_stays_light():
+    """A desktop client waits for `initialize` while the server starts: nothing heavy is imported or opened."""
+    code = (
+        "import sys; from magsag_mcp.mcp_server import build_server; build_server(); "
+        "print(','.join(m for m in ('aiohttp', 'aiosqlite', 'yaml', 'jsonschema', 'genai_prices', "
+        "'magsag_mcp.service', 'magsag_mcp.catalog', 'magsag_mcp.providers') if m in sys.modules))"
+    )
+    proc = subprocess.run([sys.executable, "-c", code], env=clean_env(), capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.strip() == ""

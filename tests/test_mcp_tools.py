@@ -1,0 +1,377 @@
+"""Every MCP tool and every error path, through the SDK's in-memory client (the real MCP handlers)."""
+
+from __future__ import annotations
+
+import json
+import logging
+import shutil
+from pathlib import Path
+from typing import Any
+
+import jsonschema
+import pytest
+from mcp.client import Client
+from mcp.shared.exceptions import MCPError
+from mcp_types import ResourceTemplateReference
+
+from magsag_mcp.mcp_server import build_server
+from magsag_mcp.mcp_server.resources import SKILL_TEMPLATE
+from magsag_mcp.providers.fake import clear_scripts
+
+pytestmark = pytest.mark.anyio
+CATALOG = Path(__file__).resolve().parent.parent / "catalog"
+SECRET = "sk-test-secret-0123456789abcdef"
+ENV = {"MAGSAG_PROVIDER": "fake", "MAGSAG_RETRY_BASE_DELAY": "0.001", "MAGSAG_MAX_RETRIES": "1"}
+
+
+@pytest.fixture(autouse=True)
+def _scripts():
+    clear_scripts()
+    yield
+    clear_scripts()
+
+
+@pytest.fixture
+def db(tmp_path: Path) -> Path:
+    return tmp_path / "ledger.db"
+
+
+@pytest.fixture
+async def client(db: Path):
+    async with Client(build_server(catalog=CATALOG, db=db, env=ENV)) as c:
+        yield c
+
+
+class Schemas:
+    """Checks every structured result against the output schema the server published."""
+
+    def __init__(self, tools: Any) -> None:
+        self.output = {t.name: t.output_schema for t in tools}
+
+    def check(self, name: str, result: Any) -> dict[str, Any]:
+        assert not result.is_error, result.content[0].text
+        jsonschema.Draft202012Validator(self.output[name]).validate(result.structured_content)
+        assert json.loads(result.content[0].text) == result.structured_content
+        return result.structured_content
+
+
+@pytest.fixture
+async def schemas(client: Client) -> Schemas:
+    return Schemas((await client.list_tools()).tools)
+
+
+def error_of(result: Any) -> dict[str, Any]:
+    assert result.is_error
+    text = result.content[0].text
+    err = result.structured_content["error"]
+    assert text.startswith(f"{err['type']}: {err['message']}")
+    assert "Traceback" not in text and SECRET not in text and SECRET not in json.dumps(err)
+    return err
+
+
+# --- the tools -------------------------------------------------------------------------------------
+
+
+async def test_invoke_skill_answers_with_output_usage_cost_and_trace(client: Client, schemas: Schemas):
+    result = await client.call_tool(
+        "invoke_skill", {"skill_id": "skill.analysis", "payload": {"data": "sales up 8%"}, "agent": "tester"}
+    )
+    out = schemas.check("invoke_skill", result)
+    assert out["provider"] == "fake" and out["model"] == "gpt-4o"  # MAGSAG_PROVIDER swaps the route's provider
+    assert "sales up 8%" in out["output"]
+    assert out["usage"]["total_tokens"] == out["usage"]["input_tokens"] + out["usage"]["output_tokens"] > 0
+    assert out["cost_usd"] == "0" and out["cost_unknown"] is False
+    assert out["trace"]["attempts"][0]["outcome"] == "ok" and out["run_id"].startswith("run-")
+
+
+async def test_model_config_argument_goes_into_the_payload_and_wins(client: Client, schemas: Schemas):
+    result = await client.call_tool(
+        "invoke_skill",
+        {
+            "skill_id": "skill.analysis",
+            "payload": {"data": "x", "model_config": {"model": "fake:from-payload", "max_tokens": 50}},
+            "model_config": {"model": "fake:fail-server_error", "fallbacks": ["fake:second"]},
+            "run_id": "run-given",
+        },
+    )
+    out = schemas.check("invoke_skill", result)
+    assert out["model"] == "second" and out["run_id"] == "run-given"
+    assert [a["target"] for a in out["trace"]["attempts"]] == ["fake:fail-server_error"] * 2 + ["fake:second"]
+    assert out["trace"]["rule"] == "override:call"
+
+
+async def test_json_skill_output_is_parsed(client: Client, schemas: Schemas):
+    result = await client.call_tool(
+        "invoke_skill",
+        {
+            "skill_id": "skill.analysis",
+            "payload": {"data": "x"},
+            "model_config": {"model": "fake:j", "response_format": {"type": "json_object"}},
+        },
+    )
+    assert isinstance(schemas.check("invoke_skill", result)["output"], dict)
+
+
+async def test_explain_route_plans_without_calling(client: Client, schemas: Schemas, db: Path):
+    result = await client.call_tool("explain_route", {"skill_id": "skill.coding", "payload": {"task": "sort a list"}})
+    plan = schemas.check("explain_route", result)
+    assert plan["skill"] == "skill.coding" and plan["rule"].startswith("route:coding")
+    assert [t["provider"] for t in plan["targets"]] == ["fake"] * len(plan["targets"])
+    runs = await client.call_tool("query_runs", {"filters": {"skill": "skill.coding"}})
+    assert schemas.check("query_runs", runs)["runs"] == []  # nothing was called
+
+
+async def test_ledger_tools_after_calls(client: Client, schemas: Schemas):
+    for data in ("a", "b"):
+        await client.call_tool(
+            "invoke_skill", {"skill_id": "skill.analysis", "payload": {"data": data}, "agent": "ana"}
+        )
+    await client.call_tool(
+        "invoke_skill",
+        {
+            "skill_id": "skill.analysis",
+            "payload": {"data": "c"},
+            "agent": "ana",
+            "model_config": {"model": "fake:fail-overloaded", "fallbacks": ["fake:gpt-4o"]},
+        },
+    )
+    summary = schemas.check("summarize_usage", await client.call_tool("summarize_usage", {"filters": {"agent": "ana"}}))
+    stats = summary["model_stats"]
+    assert stats["gpt-4o"]["calls"] == 3 and stats["gpt-4o"]["errors"] == 0
+    assert stats["fail-overloaded"]["errors"] == 2
+    assert summary["totals"]["calls"] == sum(s["calls"] for s in stats.values())
+
+    runs = schemas.check("query_runs", await client.call_tool("query_runs", {"filters": {"agent": "ana"}, "limit": 2}))
+    assert len(runs["runs"]) == 2
+    assert [a["outcome"] for a in runs["runs"][0]["attempts"]] == ["error", "error", "ok"]  # newest first
+
+    hits = schemas.check("search_usage", await client.call_tool("search_usage", {"pattern": "overload", "limit": 10}))
+    assert hits["hits"]
+
+    budget = schemas.check("check_budget", await client.call_tool("check_budget", {"agent": "ana"}))
+    assert budget["status"]
+
+
+# --- error paths -------------------------------------------------------------------------------
+
+
+async def test_unknown_skill(client: Client):
+    for tool in ("invoke_skill", "explain_route"):
+        err = error_of(await client.call_tool(tool, {"skill_id": "skill.analysys", "payload": {}}))
+        assert err["type"] == "unknown_skill" and "skill.analysis" in err["message"]  # suggests the right id
+
+
+async def test_invalid_payload(client: Client):
+    err = error_of(await client.call_tool("invoke_skill", {"skill_id": "skill.summarization", "payload": {"txt": "x"}}))
+    assert err["type"] == "invalid_payload" and "'text'" in err["message"]
+
+
+async def test_bad_ledger_queries_say_what_to_fix(client: Client):
+    err = error_of(await client.call_tool("search_usage", {"pattern": "(unclosed"}))
+    assert err["type"] == "input_error" and "invalid regular expression" in err["message"]
+    err = error_of(await client.call_tool("summarize_usage", {"filters": {"since": "last tuesday"}}))
+    assert err["type"] == "input_error" and "24h" in err["message"]
+
+
+async def test_arguments_that_fail_the_schema_are_a_tool_error(client: Client):
+    result = await client.call_tool(
+        "invoke_skill", {"skill_id": "skill.analysis", "payload": {}, "model_config": {"temperature": 9}}
+    )
+    assert result.is_error and "temperature" in result.content[0].text
+    result = await client.call_tool("query_runs", {"limit": 0})
+    assert result.is_error and "limit" in result.content[0].text
+
+
+@pytest.fixture
+async def keyed(db: Path):
+    """OpenAI configured (a key) but pointed at a closed loopback port: governance decides before any HTTP."""
+    async with Client(build_server(catalog=CATALOG, db=db, env={**ENV, "OPENAI_API_KEY": SECRET})) as c:
+        yield c
+
+
+CLOSED = "http://127.0.0.1:9/v1"
+
+
+async def test_policy_denied(keyed: Client):
+    result = await keyed.call_tool(
+        "invoke_skill",
+        {
+            "skill_id": "skill.analysis",
+            "payload": {"data": "x"},
+            "model_config": {"model": "openai:gpt-3.5-turbo", "base_url": CLOSED},
+        },
+    )
+    err = error_of(result)
+    assert err["last_error_type"] == "policy_denied" and err["policy"] == "production_models"
+    assert "gpt-3.5-turbo" in err["message"] and "allowed_models" in err["message"]
+    runs = await keyed.call_tool("query_runs", {"filters": {"status": "policy_denied"}})
+    assert len(runs.structured_content["runs"]) == 1
+
+
+async def test_budget_exceeded_before_any_money_is_spent(keyed: Client):
+    result = await keyed.call_tool(
+        "invoke_skill",
+        {
+            "skill_id": "skill.analysis",
+            "payload": {"data": "x"},
+            "model_config": {"model": "openai:gpt-4o", "base_url": CLOSED, "max_tokens": 500_000},
+        },
+    )
+    err = error_of(result)
+    assert err["last_error_type"] == "budget_exceeded" and err["policy"] == "cost_limits"
+    assert "call limit $1.0 would be exceeded" in err["message"]
+    assert [a["outcome"] for a in err["attempts"]] == ["budget_exceeded"]  # refused at admission: no HTTP call
+    budget = await keyed.call_tool("check_budget", {})
+    assert budget.structured_content["status"] == "ok"
+
+
+async def test_every_target_failed_carries_the_attempts(client: Client):
+    result = await client.call_tool(
+        "invoke_skill",
+        {
+            "skill_id": "skill.analysis",
+            "payload": {"data": "x"},
+            "model_config": {"model": "fake:fail-server_error", "fallbacks": ["fake:fail-quota_exhausted"]},
+        },
+    )
+    err = error_of(result)
+    assert err["type"] == "all_targets_failed" and err["last_error_type"] == "quota_exhausted"
+    assert [a["model"] for a in err["attempts"]] == ["fail-server_error", "fail-server_error", "fail-quota_exhausted"]
+    runs = await client.call_tool("query_runs", {"filters": {}})
+    assert runs.structured_content["runs"][0]["status"] == "error"  # the failed call is recorded
+
+
+async def test_a_bad_catalog_is_a_clear_error_not_a_crash(tmp_path: Path):
+    bad = tmp_path / "catalog"
+    shutil.copytree(CATALOG, bad)
+    (bad / "skills" / "analysis.yaml").write_text("id: skill.analysis\ndescription: [unclosed\n")
+    async with Client(build_server(catalog=bad, db=tmp_path / "l.db", env=ENV)) as c:
+        err = error_of(await c.call_tool("check_budget", {}))
+        assert err["type"] == "catalog_error" and "analysis.yaml" in err["message"]
+
+
+async def test_unexpected_exceptions_get_a_generic_message_and_a_logged_traceback(
+    client: Client, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+):
+    from magsag_mcp.service import Service
+
+    async def boom(self: Service, *a: Any, **k: Any) -> Any:
+        raise RuntimeError(f"bug with {SECRET} inside")
+
+    monkeypatch.setattr(Service, "check_budget", boom)
+    with caplog.at_level(logging.ERROR, logger="magsag_mcp.mcp"):
+        err = error_of(await client.call_tool("check_budget", {}))
+    assert err == {"type": "internal_error", "message": err["message"]} and "server's log" in err["message"]
+    record = next(r for r in caplog.records if r.name == "magsag_mcp.mcp")
+    assert record.exc_info and "bug with" in str(record.exc_info[1])
+
+
+def test_the_stderr_log_redacts_secrets_even_in_tracebacks():
+    from magsag_mcp.errors import register_secret
+    from magsag_mcp.mcp_server.__main__ import RedactingFormatter
+
+    register_secret(SECRET)
+    try:
+        raise RuntimeError(f"failed with {SECRET}")
+    except RuntimeError:
+        record = logging.LogRecord(
+            "x", logging.ERROR, __file__, 1, "call failed", None, exc_info=__import__("sys").exc_info()
+        )
+    text = RedactingFormatter("%(message)s").format(record)
+    assert "Traceback" in text and SECRET not in text and "[REDACTED]" in text
+
+
+async def test_provider_keys_never_reach_a_tool_result(db: Path):
+    env = {**ENV, "OPENAI_API_KEY": SECRET}
+    async with Client(build_server(catalog=CATALOG, db=db, env=env)) as c:
+        # A closed loopback port: the OpenAI provider is configured (with the key) and the call fails.
+        result = await c.call_tool(
+            "invoke_skill",
+            {
+                "skill_id": "skill.analysis",
+                "payload": {"data": SECRET},
+                "model_config": {"model": "openai:gpt-4o", "base_url": "http://127.0.0.1:9/v1"},
+            },
+        )
+        error_of(result)
+        plan = await c.call_tool("explain_route", {"skill_id": "skill.analysis", "payload": {"data": "x"}})
+        assert SECRET not in plan.content[0].text
+
+
+# --- resources and completion ----------------------------------------------------------------
+
+
+async def test_catalog_resources(client: Client):
+    listed = {str(r.uri) for r in (await client.list_resources()).resources}
+    assert listed == {
+        "magsag://catalog/skills",
+        "magsag://catalog/routing",
+        "magsag://catalog/governance",
+        "magsag://catalog/prices",
+    }
+    skills = json.loads((await client.read_resource("magsag://catalog/skills")).contents[0].text)
+    assert {s["id"] for s in skills} >= {"skill.analysis", "skill.summarization"}
+    one = json.loads((await client.read_resource("magsag://skills/skill.summarization")).contents[0].text)
+    assert one["input_schema"]["required"] == ["text"] and one["route"]["rule"] == "route:summarization"
+    routing = json.loads((await client.read_resource("magsag://catalog/routing")).contents[0].text)
+    assert routing["default"][0] == "openai:gpt-4o"
+    for uri in ("magsag://catalog/governance", "magsag://catalog/prices"):
+        assert json.loads((await client.read_resource(uri)).contents[0].text) is not None
+    with pytest.raises(MCPError) as info:
+        await client.read_resource("magsag://skills/skill.nope")
+    assert "unknown skill" in info.value.error.message
+
+
+async def test_skill_ids_complete(client: Client):
+    ref = ResourceTemplateReference(type="ref/resource", uri=SKILL_TEMPLATE)
+    done = await client.complete(ref, {"name": "skill_id", "value": "sum"})
+    assert done.completion.values == ["skill.summarization"]
+    done = await client.complete(ref, {"name": "skill_id", "value": "skill."})
+    assert len(done.completion.values) == done.completion.total >= 8 and done.completion.has_more is False
+    done = await client.complete(ref, {"name": "other", "value": ""})
+    assert done.completion.values == []
+
+
+# --- progress and logging ------------------------------------------------------------------------
+
+
+@pytest.mark.filterwarnings("ignore::mcp.shared.exceptions.MCPDeprecationWarning")  # logging/setLevel, on purpose
+async def test_progress_reports_each_attempt_and_fallback_and_logging_level_filters(db: Path):
+    logs: list[Any] = []
+
+    async def on_log(params: Any) -> None:
+        logs.append(params)
+
+    # The handshake era (what desktop clients speak): progress tokens and logging/setLevel.
+    async with Client(build_server(catalog=CATALOG, db=db, env=ENV), mode="legacy", logging_callback=on_log) as c:
+        await c.set_logging_level("warning")
+        progress: list[tuple[float, str | None]] = []
+
+        async def on_progress(value: float, total: float | None, message: str | None) -> None:
+            progress.append((value, message))
+
+        args = {
+            "skill_id": "skill.analysis",
+            "payload": {"data": "x"},
+            "model_config": {"model": "fake:fail-overloaded", "fallbacks": ["fake:good"]},
+        }
+        result = await c.call_tool("invoke_skill", args, progress_callback=on_progress)
+        assert not result.is_error
+        messages = [m for _, m in progress]
+        assert messages[0] == "calling fake:fail-overloaded (candidate 1, try 1)"
+        assert any(m.startswith("retrying fake:fail-overloaded") for m in messages)
+        assert "falling back to fake:good (candidate 2 of 2)" in messages
+        assert "calling fake:good (candidate 2, try 1)" in messages
+        assert any(m.startswith("streaming:") for m in messages)
+        assert [v for v, _ in progress] == sorted({v for v, _ in progress})  # strictly increasing
+        assert {p.level for p in logs} == {"warning"}  # info (attempts) and notice (retries) filtered out
+
+        logs.clear()
+        await c.set_logging_level("debug")
+        await c.call_tool("invoke_skill", args, progress_callback=on_progress)
+        assert {"debug", "info", "notice", "warning"} <= {p.level for p in logs}
+        assert all(p.logger == "magsag" for p in logs)
+
+        logs.clear()
+        await c.call_tool("invoke_skill", args)  # no progress token: nothing streamed back
+        assert logs == []
