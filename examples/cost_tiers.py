@@ -16,7 +16,8 @@ def select_by_budget(budget_tier: str) -> str:
 if __name__ == "__main__":
     with offline() as (mg, upstream):
         for tier in COST_TIERS:
-            result = mg.skills.invoke("skill.analysis", {"data": "x", "model_config": {"model": select_by_budget(tier)}})
+            payload = {"data": "x", "model_config": {"model": select_by_budget(tier)}}
+            result = mg.skills.invoke("skill.analysis", payload)
             show(f"{tier} (in code)", result)
             # The catalog's tiers: the whole chain, with fallback, chosen by context["tier"].
             routed = mg.skills.invoke("skill.analysis", {"data": "x"}, context={"tier": tier})

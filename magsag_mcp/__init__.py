@@ -43,8 +43,14 @@ from .errors import (
 )
 
 if TYPE_CHECKING:
-    from .api import Delegation, Magsag, Observer, Registry, Runner, Skills
-    from .service import InvokeResult, Service
+    from .api import Delegation as Delegation
+    from .api import Magsag as Magsag
+    from .api import Observer as Observer
+    from .api import Registry as Registry
+    from .api import Runner as Runner
+    from .api import Skills as Skills
+    from .service import InvokeResult as InvokeResult
+    from .service import Service as Service
 
 __version__ = "0.1.0"
 

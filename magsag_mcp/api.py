@@ -205,7 +205,11 @@ class Runner:
         }
 
     def run_agent(
-        self, agent_id: str, payload: Mapping[str, Any], *, context: Mapping[str, Any] | None = None,
+        self,
+        agent_id: str,
+        payload: Mapping[str, Any],
+        *,
+        context: Mapping[str, Any] | None = None,
         run_id: str | None = None,
     ) -> Any:
         """Run an agent synchronously in this thread (its skill calls go through the bridge)."""
@@ -217,17 +221,26 @@ class Runner:
         spec = self.registry.agent(delegation.sag_id)
         if spec.kind != "sag":
             raise InputError(f"{delegation.sag_id!r} is a {spec.kind.upper()}, not a SAG; delegate to a SAG")
-        return self.run_agent(delegation.sag_id, delegation.input, context=delegation.context,
-                              run_id=f"{delegation.task_id}-{new_run_id()[4:12]}")
+        return self.run_agent(
+            delegation.sag_id,
+            delegation.input,
+            context=delegation.context,
+            run_id=f"{delegation.task_id}-{new_run_id()[4:12]}",
+        )
 
     async def arun(
-        self, agent_id: str, payload: Mapping[str, Any], *, context: Mapping[str, Any] | None = None,
+        self,
+        agent_id: str,
+        payload: Mapping[str, Any],
+        *,
+        context: Mapping[str, Any] | None = None,
         run_id: str | None = None,
     ) -> Any:
         """Run a synchronous agent from async code, on a worker thread."""
         runner = Runner(self.service, Bridge.here(), run_id=self.run_id, agent=self.agent)
-        return await anyio.to_thread.run_sync(lambda: runner.run_agent(agent_id, payload, context=context,
-                                                                      run_id=run_id))
+        return await anyio.to_thread.run_sync(
+            lambda: runner.run_agent(agent_id, payload, context=context, run_id=run_id)
+        )
 
 
 class Magsag:

@@ -138,8 +138,10 @@ class Cascade:
             request = plan.request_for(target)
             provider = self.providers.get(target.provider)
             caps = provider.capabilities(target)
-            if not request.stream and caps.streaming and (
-                progress is not None or (request.max_tokens or 0) >= STREAM_MIN_TOKENS
+            if (
+                not request.stream
+                and caps.streaming
+                and (progress is not None or (request.max_tokens or 0) >= STREAM_MIN_TOKENS)
             ):
                 request = _with_stream(request)
             elif request.stream and not caps.streaming:
@@ -155,7 +157,9 @@ class Cascade:
                         admission = await self.guard.admit(self._context(plan, cand, request, run_id, agent))
                     except PolicyDenied as exc:
                         fail = cand.explicit and not (
-                            cand.source == "env" and has_data_class_route and exc.details.get("rule") != "allowed_models"
+                            cand.source == "env"
+                            and has_data_class_route
+                            and exc.details.get("rule") != "allowed_models"
                         )
                         self._skip(state, plan, run_id, agent, position, target, exc.message, exc, "policy_denied")
                         if fail:
@@ -172,8 +176,9 @@ class Cascade:
                 except ProviderError as exc:
                     latency = (self.clock() - started) * 1000.0
                     state.last_error = exc
-                    record = self._record(plan, run_id, agent, position, try_number, target, "error", started_wall,
-                                          latency, exc)
+                    record = self._record(
+                        plan, run_id, agent, position, try_number, target, "error", started_wall, latency, exc
+                    )
                     # The reservation is dropped when this record lands (same transaction as the record).
                     record.reservation_id = getattr(admission, "reservation_id", None)
                     state.attempts.append(record)
@@ -198,7 +203,9 @@ class Cascade:
                     result.warnings.append(quote.warning)
                 if admission is not None:
                     await self.guard.settle(admission, quote.cost_usd)  # type: ignore[union-attr]
-                record = self._record(plan, run_id, agent, position, try_number, target, "ok", started_wall, latency, None)
+                record = self._record(
+                    plan, run_id, agent, position, try_number, target, "ok", started_wall, latency, None
+                )
                 u = result.usage
                 record.input_tokens, record.output_tokens = u.input_tokens, u.output_tokens
                 record.cached_tokens, record.cache_write_tokens = u.cached_tokens, u.cache_write_tokens

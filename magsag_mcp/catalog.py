@@ -221,7 +221,8 @@ class Skill(BaseModel):
                 props = (self.input_schema or {}).get("properties", {})
                 hint = props.get(missing[0], {}).get("description") if missing else None
                 detail = f" ({hint})" if hint else ""
-                text = f"{self.id}: payload is missing field {missing[0]!r}{detail}; required: {list(first.validator_value)}"
+                required = list(first.validator_value)
+                text = f"{self.id}: payload is missing field {missing[0]!r}{detail}; required: {required}"
             else:
                 text = f"{self.id}: payload field {where}: {first.message}"
             raise PayloadError(

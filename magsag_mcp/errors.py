@@ -275,9 +275,7 @@ class AllTargetsFailed(MagsagError):
     last_error: BaseException | None
 
     @classmethod
-    def build(
-        cls, message: str, *, attempts: list[Any], last_error: BaseException | None
-    ) -> AllTargetsFailed:
+    def build(cls, message: str, *, attempts: list[Any], last_error: BaseException | None) -> AllTargetsFailed:
         base = type(last_error) if isinstance(last_error, MagsagError) else None
         if base is None or isinstance(last_error, AllTargetsFailed):
             err = cls(message)

@@ -189,16 +189,27 @@ class LoopbackUpstream:
         if body.get("response_format", {}).get("type") in ("json_object", "json_schema"):
             text = json.dumps({"answer": text})
         if body.get("stream"):
-            base = {"id": "chatcmpl-loopback", "object": "chat.completion.chunk", "created": int(time.time()),
-                    "model": model}
+            base = {
+                "id": "chatcmpl-loopback",
+                "object": "chat.completion.chunk",
+                "created": int(time.time()),
+                "model": model,
+            }
             usage = {"prompt_tokens": n_in, "completion_tokens": n_out, "total_tokens": n_in + n_out}
-            return await _sse(request, [
-                {**base, "choices": [{"index": 0, "delta": {"role": "assistant", "content": text},
-                                      "finish_reason": None}]},
-                {**base, "choices": [{"index": 0, "delta": {}, "finish_reason": "stop"}]},
-                {**base, "choices": [], "usage": usage},
-                "[DONE]",
-            ])
+            return await _sse(
+                request,
+                [
+                    {
+                        **base,
+                        "choices": [
+                            {"index": 0, "delta": {"role": "assistant", "content": text}, "finish_reason": None}
+                        ],
+                    },
+                    {**base, "choices": [{"index": 0, "delta": {}, "finish_reason": "stop"}]},
+                    {**base, "choices": [], "usage": usage},
+                    "[DONE]",
+                ],
+            )
         return web.json_response(
             {
                 "id": "chatcmpl-loopback",
@@ -232,34 +243,43 @@ class LoopbackUpstream:
             return early
         text, n_in, n_out = self._text(model, len(raw))
         response = {
-                "id": "resp_loopback",
-                "object": "response",
-                "created_at": int(time.time()),
-                "status": "completed",
-                "model": model,
-                "output": [
-                    {
-                        "type": "message",
-                        "id": "msg_loopback",
-                        "status": "completed",
-                        "role": "assistant",
-                        "content": [{"type": "output_text", "text": text, "annotations": []}],
-                    }
-                ],
-                "usage": {
-                    "input_tokens": n_in,
-                    "input_tokens_details": {"cached_tokens": 0},
-                    "output_tokens": n_out,
-                    "output_tokens_details": {"reasoning_tokens": 0},
-                    "total_tokens": n_in + n_out,
-                },
-            }
+            "id": "resp_loopback",
+            "object": "response",
+            "created_at": int(time.time()),
+            "status": "completed",
+            "model": model,
+            "output": [
+                {
+                    "type": "message",
+                    "id": "msg_loopback",
+                    "status": "completed",
+                    "role": "assistant",
+                    "content": [{"type": "output_text", "text": text, "annotations": []}],
+                }
+            ],
+            "usage": {
+                "input_tokens": n_in,
+                "input_tokens_details": {"cached_tokens": 0},
+                "output_tokens": n_out,
+                "output_tokens_details": {"reasoning_tokens": 0},
+                "total_tokens": n_in + n_out,
+            },
+        }
         if body.get("stream"):
-            return await _sse(request, [
-                {"type": "response.output_text.delta", "item_id": "msg_loopback", "output_index": 0,
-                 "content_index": 0, "delta": text, "sequence_number": 1},
-                {"type": "response.completed", "response": response, "sequence_number": 2},
-            ])
+            return await _sse(
+                request,
+                [
+                    {
+                        "type": "response.output_text.delta",
+                        "item_id": "msg_loopback",
+                        "output_index": 0,
+                        "content_index": 0,
+                        "delta": text,
+                        "sequence_number": 1,
+                    },
+                    {"type": "response.completed", "response": response, "sequence_number": 2},
+                ],
+            )
         return web.json_response(response)
 
     async def _anthropic(self, request: web.Request) -> web.StreamResponse:
@@ -271,19 +291,40 @@ class LoopbackUpstream:
             return early
         text, n_in, n_out = self._text(model, len(raw))
         if body.get("stream"):
-            msg = {"id": "msg_loopback", "type": "message", "role": "assistant", "model": model, "content": [],
-                   "stop_reason": None, "stop_sequence": None, "usage": {"input_tokens": n_in, "output_tokens": 1}}
-            return await _sse(request, [
-                ("message_start", {"type": "message_start", "message": msg}),
-                ("content_block_start", {"type": "content_block_start", "index": 0,
-                                         "content_block": {"type": "text", "text": ""}}),
-                ("content_block_delta", {"type": "content_block_delta", "index": 0,
-                                         "delta": {"type": "text_delta", "text": text}}),
-                ("content_block_stop", {"type": "content_block_stop", "index": 0}),
-                ("message_delta", {"type": "message_delta", "delta": {"stop_reason": "end_turn",
-                                   "stop_sequence": None}, "usage": {"output_tokens": n_out}}),
-                ("message_stop", {"type": "message_stop"}),
-            ])
+            msg = {
+                "id": "msg_loopback",
+                "type": "message",
+                "role": "assistant",
+                "model": model,
+                "content": [],
+                "stop_reason": None,
+                "stop_sequence": None,
+                "usage": {"input_tokens": n_in, "output_tokens": 1},
+            }
+            return await _sse(
+                request,
+                [
+                    ("message_start", {"type": "message_start", "message": msg}),
+                    (
+                        "content_block_start",
+                        {"type": "content_block_start", "index": 0, "content_block": {"type": "text", "text": ""}},
+                    ),
+                    (
+                        "content_block_delta",
+                        {"type": "content_block_delta", "index": 0, "delta": {"type": "text_delta", "text": text}},
+                    ),
+                    ("content_block_stop", {"type": "content_block_stop", "index": 0}),
+                    (
+                        "message_delta",
+                        {
+                            "type": "message_delta",
+                            "delta": {"stop_reason": "end_turn", "stop_sequence": None},
+                            "usage": {"output_tokens": n_out},
+                        },
+                    ),
+                    ("message_stop", {"type": "message_stop"}),
+                ],
+            )
         return web.json_response(
             {
                 "id": "msg_loopback",
@@ -310,16 +351,16 @@ class LoopbackUpstream:
             return early
         text, n_in, n_out = self._text(model, len(raw))
         chunk = {
-                "candidates": [
-                    {"content": {"role": "model", "parts": [{"text": text}]}, "finishReason": "STOP", "index": 0}
-                ],
-                "usageMetadata": {
-                    "promptTokenCount": n_in,
-                    "candidatesTokenCount": n_out,
-                    "totalTokenCount": n_in + n_out,
-                },
-                "modelVersion": model,
-            }
+            "candidates": [
+                {"content": {"role": "model", "parts": [{"text": text}]}, "finishReason": "STOP", "index": 0}
+            ],
+            "usageMetadata": {
+                "promptTokenCount": n_in,
+                "candidatesTokenCount": n_out,
+                "totalTokenCount": n_in + n_out,
+            },
+            "modelVersion": model,
+        }
         if request.match_info["call"].endswith(":streamGenerateContent"):
             return await _sse(request, [chunk])
         return web.json_response(chunk)

@@ -163,8 +163,10 @@ class Pricer:
                 break
         else:
             # The offline fake provider spends nothing unless the catalog prices it (demos of budgets do).
-            priced = _Priced(UnitPrices(ZERO, ZERO), None, "free") if provider == "fake" else _from_genai_prices(
-                provider, model
+            priced = (
+                _Priced(UnitPrices(ZERO, ZERO), None, "free")
+                if provider == "fake"
+                else _from_genai_prices(provider, model)
             )
         self._cache[key] = priced
         return priced
@@ -177,7 +179,7 @@ class Pricer:
                 None,
                 None,
                 f"no price known for {provider}:{model}; its cost is recorded as unknown. "
-                f"Add it to catalog/prices.yaml, e.g. \"{provider}:{model}\": {{input: 0.5, output: 1.5}}",
+                f'Add it to catalog/prices.yaml, e.g. "{provider}:{model}": {{input: 0.5, output: 1.5}}',
             )
         return PriceQuote(cost, priced.source)
 

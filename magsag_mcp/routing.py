@@ -25,7 +25,7 @@ from typing import Any, Literal
 from .catalog import Catalog, Skill, parse_target
 from .errors import ConfigError, PayloadError
 from .providers import canonical_provider
-from .types import LLMRequest, Message, ToolCall, ToolSpec, Target
+from .types import LLMRequest, Message, Target, ToolCall, ToolSpec
 
 Source = Literal["call", "env", "tier", "route", "default", "data_class"]
 
@@ -117,10 +117,14 @@ def _tools(raw: Any) -> list[ToolSpec]:
     tools = []
     for i, item in enumerate(raw):
         if not isinstance(item, Mapping):
-            raise PayloadError(f"model_config.tools[{i}] must be an object like {{'type': 'function', 'function': {{...}}}}")
+            raise PayloadError(
+                f"model_config.tools[{i}] must be an object like {{'type': 'function', 'function': {{...}}}}"
+            )
         fn = item.get("function", item) if item.get("type", "function") == "function" else item
         if not isinstance(fn, Mapping) or not isinstance(fn.get("name"), str):
-            raise PayloadError(f"model_config.tools[{i}] needs a function name: {{'function': {{'name': ..., 'parameters': {{...}}}}}}")
+            raise PayloadError(
+                f"model_config.tools[{i}] needs a function name: {{'function': {{'name': ..., 'parameters': {{...}}}}}}"
+            )
         params = fn.get("parameters") or fn.get("input_schema") or {"type": "object", "properties": {}}
         tools.append(ToolSpec(name=fn["name"], description=str(fn.get("description") or ""), parameters=dict(params)))
     return tools
@@ -160,19 +164,23 @@ def _messages(raw: Any) -> list[Message]:
             content = json.dumps(content, ensure_ascii=False)
         out.append(
             Message(
-                role=m["role"], content=content, tool_calls=calls, tool_call_id=m.get("tool_call_id"), name=m.get("name")
+                role=m["role"],
+                content=content,
+                tool_calls=calls,
+                tool_call_id=m.get("tool_call_id"),
+                name=m.get("name"),
             )
         )
     return out
 
 
-def build_request(skill: Skill, payload: Mapping[str, Any], model_config: Mapping[str, Any]) -> tuple[LLMRequest, set[str]]:
+def build_request(
+    skill: Skill, payload: Mapping[str, Any], model_config: Mapping[str, Any]
+) -> tuple[LLMRequest, set[str]]:
     """The skill's prompt filled from the payload, with the call's model_config applied."""
     unknown = set(model_config) - MODEL_CONFIG_KEYS
     if unknown:
-        raise PayloadError(
-            f"model_config has unknown key(s) {sorted(unknown)}; allowed: {sorted(MODEL_CONFIG_KEYS)}"
-        )
+        raise PayloadError(f"model_config has unknown key(s) {sorted(unknown)}; allowed: {sorted(MODEL_CONFIG_KEYS)}")
     user = skill.render(payload)
     req = LLMRequest(
         messages=[Message("user", user)],
@@ -219,9 +227,7 @@ def build_request(skill: Skill, payload: Mapping[str, Any], model_config: Mappin
         elif kind == "text":
             req.json_output, req.json_schema = False, None
         else:
-            raise PayloadError(
-                "model_config.response_format.type must be 'text', 'json_object' or 'json_schema'"
-            )
+            raise PayloadError("model_config.response_format.type must be 'text', 'json_object' or 'json_schema'")
     if model_config.get("messages") is not None:
         req.messages.extend(_messages(model_config["messages"]))
     if model_config.get("stream") is not None:

@@ -250,9 +250,9 @@ class Service:
             entry["missing_features"] = missing
             ok, policy, reason = self.governance.allowed(cand.target, plan.data_class)
             entry["policy"] = {"allowed": ok, "policy": policy, "reason": reason}
-            entry["estimated_max_cost_usd"] = _fmt(self.pricer.worst_case(
-                cand.target.provider, cand.target.model, tokens_in, req.max_tokens or 4096
-            ))
+            entry["estimated_max_cost_usd"] = _fmt(
+                self.pricer.worst_case(cand.target.provider, cand.target.model, tokens_in, req.max_tokens or 4096)
+            )
             targets.append(entry)
         return {
             "skill": plan.skill_id,
@@ -308,7 +308,9 @@ class Service:
 
 
 def _status_for(exc: MagsagError) -> str:
-    if isinstance(exc, PolicyDenied) or (isinstance(exc, AllTargetsFailed) and isinstance(exc.last_error, PolicyDenied)):
+    if isinstance(exc, PolicyDenied) or (
+        isinstance(exc, AllTargetsFailed) and isinstance(exc.last_error, PolicyDenied)
+    ):
         return "policy_denied"
     if isinstance(exc, BudgetExceeded) or (
         isinstance(exc, AllTargetsFailed) and isinstance(exc.last_error, BudgetExceeded)

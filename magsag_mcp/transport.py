@@ -101,7 +101,7 @@ class StreamResponse:
                     event = value
             if data:
                 yield SSEEvent(event, "\n".join(data))
-        except (asyncio.TimeoutError, aiohttp.ServerTimeoutError) as exc:
+        except (TimeoutError, aiohttp.ServerTimeoutError) as exc:
             raise ProviderTimeoutError("the stream went idle past the read timeout") from exc
         except aiohttp.ClientPayloadError as exc:
             raise ProviderConnectionError(f"the stream broke mid-answer: {exc}") from exc
@@ -165,21 +165,17 @@ class Transport:
             ) as resp:
                 payload = await resp.read()
                 return HttpResponse(resp.status, resp.headers, payload)
-        except (asyncio.TimeoutError, aiohttp.ServerTimeoutError) as exc:
+        except (TimeoutError, aiohttp.ServerTimeoutError) as exc:
             raise ProviderTimeoutError(f"no answer from {_host(url)} within the timeout") from exc
         except aiohttp.ClientError as exc:
-            raise ProviderConnectionError(
-                f"could not reach {_host(url)}: {type(exc).__name__}: {_short(exc)}"
-            ) from exc
+            raise ProviderConnectionError(f"could not reach {_host(url)}: {type(exc).__name__}: {_short(exc)}") from exc
 
-    async def get(
-        self, url: str, *, headers: Mapping[str, str], timeouts: Timeouts | None = None
-    ) -> HttpResponse:
+    async def get(self, url: str, *, headers: Mapping[str, str], timeouts: Timeouts | None = None) -> HttpResponse:
         timeout = (timeouts or self.timeouts).to_aiohttp()
         try:
             async with self._session().get(url, headers=headers, timeout=timeout) as resp:
                 return HttpResponse(resp.status, resp.headers, await resp.read())
-        except (asyncio.TimeoutError, aiohttp.ServerTimeoutError) as exc:
+        except (TimeoutError, aiohttp.ServerTimeoutError) as exc:
             raise ProviderTimeoutError(f"no answer from {_host(url)} within the timeout") from exc
         except aiohttp.ClientError as exc:
             raise ProviderConnectionError(f"could not reach {_host(url)}: {type(exc).__name__}") from exc
@@ -198,15 +194,11 @@ class Transport:
         hdrs = _with_json(headers)
         hdrs["Accept"] = "text/event-stream"
         try:
-            resp = await self._session().post(
-                url, data=json.dumps(body), headers=hdrs, params=params, timeout=timeout
-            )
-        except (asyncio.TimeoutError, aiohttp.ServerTimeoutError) as exc:
+            resp = await self._session().post(url, data=json.dumps(body), headers=hdrs, params=params, timeout=timeout)
+        except (TimeoutError, aiohttp.ServerTimeoutError) as exc:
             raise ProviderTimeoutError(f"no answer from {_host(url)} within the timeout") from exc
         except aiohttp.ClientError as exc:
-            raise ProviderConnectionError(
-                f"could not reach {_host(url)}: {type(exc).__name__}: {_short(exc)}"
-            ) from exc
+            raise ProviderConnectionError(f"could not reach {_host(url)}: {type(exc).__name__}: {_short(exc)}") from exc
         try:
             error_body = None
             if resp.status >= 400:

@@ -151,8 +151,9 @@ async def test_target_lacking_a_needed_feature_is_skipped():
     tools = [{"type": "function", "function": {"name": "f", "parameters": {"type": "object"}}}]
     no_tools = {"provider": "fake", "model": "a", "params": {"capabilities": {"tools": False}}}
     cascade, _ = make()
-    out = await cascade.run(plan({"model": "fake:a", "tools": tools, "fallbacks": [no_tools, "fake:b"]}),
-                            run_id="r", agent=None)
+    out = await cascade.run(
+        plan({"model": "fake:a", "tools": tools, "fallbacks": [no_tools, "fake:b"]}), run_id="r", agent=None
+    )
     assert out.target.model == "a"  # the first "fake:a" supports tools
     p = plan({"model": "fake:x", "tools": tools})
     p.candidates[0].target = p.candidates[0].target.__class__("fake", "x", None, (("capabilities", {"tools": False}),))
@@ -164,8 +165,11 @@ async def test_target_lacking_a_needed_feature_is_skipped():
 async def test_invalid_json_from_the_model_moves_on():
     script("a", {"text": "not json at all"})
     cascade, _ = make()
-    p = plan({"model": "fake:a", "fallbacks": ["fake:b"]}, skill="skill.extraction",
-             payload={"text": "Invoice 42", "fields": ["id"]})
+    p = plan(
+        {"model": "fake:a", "fallbacks": ["fake:b"]},
+        skill="skill.extraction",
+        payload={"text": "Invoice 42", "fields": ["id"]},
+    )
     out = await cascade.run(p, run_id="r", agent=None)
     assert out.target.model == "b" and isinstance(out.result.parsed, dict)
     assert out.attempts[0].error_class == "invalid_output"

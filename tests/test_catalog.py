@@ -30,8 +30,16 @@ def mini(tmp_path: Path) -> Path:
 def test_shipped_catalog_is_valid_and_has_the_guides_skills():
     assert validate_catalog(SHIPPED, env={}) == []
     cat = load_catalog(SHIPPED, env={})
-    for sid in ("analysis", "extraction", "summarization", "coding", "reasoning", "document-analysis",
-                "assistant", "pii-redaction"):
+    for sid in (
+        "analysis",
+        "extraction",
+        "summarization",
+        "coding",
+        "reasoning",
+        "document-analysis",
+        "assistant",
+        "pii-redaction",
+    ):
         assert f"skill.{sid}" in cat.skills
     assert cat.skills["skill.extraction"].output.type == "json"
     assert cat.skills["skill.pii-redaction"].data_class == "pii_processing"

@@ -15,8 +15,15 @@ SCRIPTS = sorted(p.name for p in EXAMPLES.glob("*.py") if not p.name.startswith(
 
 def test_every_guide_example_is_here():
     expected = {
-        "model_selection.py", "task_based_routing.py", "cost_tiers.py", "fallback_cascade.py",
-        "error_handling.py", "retry_backoff.py", "cost_management.py", "migration.py", "provider_features.py",
+        "model_selection.py",
+        "task_based_routing.py",
+        "cost_tiers.py",
+        "fallback_cascade.py",
+        "error_handling.py",
+        "retry_backoff.py",
+        "cost_management.py",
+        "migration.py",
+        "provider_features.py",
     }
     assert expected <= set(SCRIPTS)
 
@@ -25,9 +32,7 @@ def test_every_guide_example_is_here():
 def test_example_runs(name: str, tmp_path: Path):
     env = {k: v for k, v in os.environ.items() if not k.startswith(("MAGSAG_", "OPENAI_", "ANTHROPIC_"))}
     env["MAGSAG_DB"] = str(tmp_path / "ledger.db")
-    proc = subprocess.run(
-        [sys.executable, name], cwd=EXAMPLES, env=env, capture_output=True, text=True, timeout=120
-    )
+    proc = subprocess.run([sys.executable, name], cwd=EXAMPLES, env=env, capture_output=True, text=True, timeout=120)
     assert proc.returncode == 0, f"{name} failed:\n{proc.stdout}\n{proc.stderr}"
     assert "== " in proc.stdout  # each example shows what it did
     assert "sk-loopback" not in proc.stdout + proc.stderr  # keys never printed

@@ -74,8 +74,12 @@ async def test_budget_stops_an_expensive_fallback_at_the_hop(catalog_copy: Path,
     policy(catalog_copy, "policies:\n  - name: per_call\n    thresholds: {max_cost_per_call_usd: 0.05}\n")
     upstream.plan("cheap", 500, 500, 500)
     svc = await open_service(catalog_copy, tmp_path, upstream)
-    mc = {"provider": "compat", "model": "cheap", "fallbacks": [{"provider": "compat", "model": "pricey"}],
-          "max_tokens": 200}
+    mc = {
+        "provider": "compat",
+        "model": "cheap",
+        "fallbacks": [{"provider": "compat", "model": "pricey"}],
+        "max_tokens": 200,
+    }
     with pytest.raises(E.BudgetExceeded) as info:
         await svc.invoke_skill("skill.analysis", {"data": "x", "model_config": mc}, run_id="hop")
     runs = await svc.query_runs(UsageFilters(run_id="hop"))
@@ -129,9 +133,12 @@ async def test_routed_target_outside_policy_is_skipped(catalog_copy, tmp_path, u
     await svc.aclose()
     assert result.result.model == "claude-3-5-sonnet-20241022"
     assert result.trace["skipped"] == [
-        {"target": "openai:gpt-4o", "reason": "policy 'claude_only' forbids openai:gpt-4o (chosen by routing): "
-                                              "openai:gpt-4o is not in claude_only.allowed_models",
-         "policy": "claude_only"}
+        {
+            "target": "openai:gpt-4o",
+            "reason": "policy 'claude_only' forbids openai:gpt-4o (chosen by routing): "
+            "openai:gpt-4o is not in claude_only.allowed_models",
+            "policy": "claude_only",
+        }
     ]
     assert [t["policy"]["allowed"] for t in plan["targets"]] == [False, True, False]
 
@@ -143,10 +150,14 @@ async def test_unknown_price_under_a_cost_limit(catalog_copy, tmp_path, upstream
     with pytest.raises(E.BudgetExceeded, match="has no known price.*catalog/prices.yaml.*allow_unpriced"):
         await svc.invoke_skill("skill.analysis", {"data": "x", "model_config": {"provider": "compat", "model": "m"}})
     await svc.aclose()
-    policy(catalog_copy,
-           "policies:\n  - name: capped\n    allow_unpriced: true\n    thresholds: {max_cost_per_run_usd: 1}\n")
+    policy(
+        catalog_copy,
+        "policies:\n  - name: capped\n    allow_unpriced: true\n    thresholds: {max_cost_per_run_usd: 1}\n",
+    )
     svc = await open_service(catalog_copy, tmp_path, upstream)
-    result = await svc.invoke_skill("skill.analysis", {"data": "x", "model_config": {"provider": "compat", "model": "m"}})
+    result = await svc.invoke_skill(
+        "skill.analysis", {"data": "x", "model_config": {"provider": "compat", "model": "m"}}
+    )
     summary = await svc.summarize()
     await svc.aclose()
     assert result.cost_usd is None and any("no price known" in w for w in result.warnings)
@@ -155,8 +166,10 @@ async def test_unknown_price_under_a_cost_limit(catalog_copy, tmp_path, upstream
 
 async def test_check_budget_statuses_and_agent_day(catalog_copy, tmp_path, upstream):
     prices(catalog_copy, '"compat:metered": {input: 1000, output: 1000}\n')
-    policy(catalog_copy, "policies:\n  - name: daily\n    timezone: Asia/Tokyo\n"
-                         "    thresholds: {max_cost_per_agent_daily_usd: 1.0}\n")
+    policy(
+        catalog_copy,
+        "policies:\n  - name: daily\n    timezone: Asia/Tokyo\n    thresholds: {max_cost_per_agent_daily_usd: 1.0}\n",
+    )
     svc = await open_service(catalog_copy, tmp_path, upstream)
     status = await svc.check_budget(agent="ag")
     assert status["status"] == "ok" and status["limits"][0]["window"]["timezone"] == "Asia/Tokyo"
@@ -182,11 +195,17 @@ async def test_expired_reservations_are_ignored(catalog_copy, tmp_path, upstream
     policy(catalog_copy, "policies:\n  - name: cap\n    thresholds: {max_cost_per_run_usd: 0.001}\n")
     svc = await open_service(catalog_copy, tmp_path, upstream)
     # a process that died holding a reservation for the whole budget
-    await svc.ledger.submit(lambda c: c.execute(
-        "INSERT INTO budget_reservations (run_id, agent, created_at, expires_at, amount_pusd, state)"
-        " VALUES ('r', NULL, 0, 1, 1000000000, 'held')"))
-    result = await svc.invoke_skill("skill.analysis", {"data": "x", "model_config": {"provider": "compat",
-                                    "model": "metered", "max_tokens": 10}}, run_id="r")
+    await svc.ledger.submit(
+        lambda c: c.execute(
+            "INSERT INTO budget_reservations (run_id, agent, created_at, expires_at, amount_pusd, state)"
+            " VALUES ('r', NULL, 0, 1, 1000000000, 'held')"
+        )
+    )
+    result = await svc.invoke_skill(
+        "skill.analysis",
+        {"data": "x", "model_config": {"provider": "compat", "model": "metered", "max_tokens": 10}},
+        run_id="r",
+    )
     await svc.aclose()
     assert result.result.text
 
@@ -202,13 +221,35 @@ def test_malformed_policy_names_file_and_field(catalog_copy):
 
 def test_gate_exit_codes(tmp_path: Path, capsys):
     pol = tmp_path / "policy.yaml"
-    pol.write_text("policies:\n  - name: prod\n    allowed_models: [gpt-4o, 'claude-*']\n"
-                   "  - name: limits\n    thresholds: {max_cost_per_run_usd: 5.0}\n")
-    good = {"model_stats": {"gpt-4o": {"calls": 15, "errors": 0, "input_tokens": 45230, "output_tokens": 8940,
-                                       "total_tokens": 54170, "cost_usd": 1.45}}}
-    bad = {"model_stats": {**good["model_stats"], "o1-preview": {"calls": 2, "errors": 0, "input_tokens": 1,
-                                                                  "output_tokens": 1, "total_tokens": 2,
-                                                                  "cost_usd": 4.0}}}
+    pol.write_text(
+        "policies:\n  - name: prod\n    allowed_models: [gpt-4o, 'claude-*']\n"
+        "  - name: limits\n    thresholds: {max_cost_per_run_usd: 5.0}\n"
+    )
+    good = {
+        "model_stats": {
+            "gpt-4o": {
+                "calls": 15,
+                "errors": 0,
+                "input_tokens": 45230,
+                "output_tokens": 8940,
+                "total_tokens": 54170,
+                "cost_usd": 1.45,
+            }
+        }
+    }
+    bad = {
+        "model_stats": {
+            **good["model_stats"],
+            "o1-preview": {
+                "calls": 2,
+                "errors": 0,
+                "input_tokens": 1,
+                "output_tokens": 1,
+                "total_tokens": 2,
+                "cost_usd": 4.0,
+            },
+        }
+    }
     (tmp_path / "good.json").write_text(json.dumps(good))
     (tmp_path / "bad.json").write_text(json.dumps(bad))
     (tmp_path / "junk.json").write_text("{not json")

@@ -44,8 +44,17 @@ async def test_blank_database_migrates_to_the_expected_schema(tmp_path: Path):
     assert {"runs", "attempts", "events", "budget_reservations", "schema_migrations"} <= tables
     cols = {r[1]: r[2] for r in conn.execute("PRAGMA table_info(attempts)")}
     assert cols["cost_pusd"] == "INTEGER" and cols["input_tokens"] == "INTEGER"
-    for needed in ("cached_tokens", "cache_write_tokens", "reasoning_tokens", "error_class", "fallback_position",
-                   "attempt_number", "latency_ms", "price_source", "warnings"):
+    for needed in (
+        "cached_tokens",
+        "cache_write_tokens",
+        "reasoning_tokens",
+        "error_class",
+        "fallback_position",
+        "attempt_number",
+        "latency_ms",
+        "price_source",
+        "warnings",
+    ):
         assert needed in cols
     assert conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
     # opening again applies nothing twice
@@ -66,9 +75,10 @@ async def test_500_concurrent_calls_match_the_upstreams_books(tmp_path: Path, up
     async def one(i: int) -> None:
         mc = {"model": models[i % 3], "fallbacks": [models[(i + 1) % 3]]}
         try:
-            await svc.invoke_skill("skill.analysis", {"data": f"call {i} " + "x" * (i % 50), "model_config": mc},
-                                   agent=f"agent-{i % 4}")
-        except Exception as exc:  # noqa: BLE001
+            await svc.invoke_skill(
+                "skill.analysis", {"data": f"call {i} " + "x" * (i % 50), "model_config": mc}, agent=f"agent-{i % 4}"
+            )
+        except Exception as exc:
             failures.append(exc)
 
     async with anyio.create_task_group() as tg:
@@ -139,8 +149,20 @@ async def test_unpriced_calls_are_counted_not_zeroed(tmp_path: Path):
         run = RunRecord("r1", "a", "s", now)
         attempts = [
             AttemptRecord("r1", now, "compat", "mystery", "s", "a", "ok", 0, 1, input_tokens=5, output_tokens=5),
-            AttemptRecord("r1", now, "openai", "gpt-4o", "s", "a", "ok", 1, 1, input_tokens=5, output_tokens=5,
-                          cost_usd=Decimal("0.00001")),
+            AttemptRecord(
+                "r1",
+                now,
+                "openai",
+                "gpt-4o",
+                "s",
+                "a",
+                "ok",
+                1,
+                1,
+                input_tokens=5,
+                output_tokens=5,
+                cost_usd=Decimal("0.00001"),
+            ),
         ]
         await ledger.record_call(run, attempts)
         s = await ledger.summarize()
@@ -175,8 +197,12 @@ WRITER = textwrap.dedent(
 
 def test_sigkill_under_load_loses_no_returned_call(tmp_path: Path):
     db = tmp_path / "kill.db"
-    proc = subprocess.Popen([sys.executable, "-c", WRITER, str(db)], stdout=subprocess.PIPE, text=True,
-                            env={**os.environ, "PYTHONUNBUFFERED": "1"})
+    proc = subprocess.Popen(
+        [sys.executable, "-c", WRITER, str(db)],
+        stdout=subprocess.PIPE,
+        text=True,
+        env={**os.environ, "PYTHONUNBUFFERED": "1"},
+    )
     acked: list[str] = []
     assert proc.stdout is not None
     for line in proc.stdout:
@@ -199,9 +225,13 @@ async def test_query_runs_filters_and_csv_round_trip(tmp_path: Path):
     for i in range(6):
         mc = {"model": "fake:fail-server_error" if i == 5 else f"fake:m{i % 2}"}
         try:
-            await svc.invoke_skill("skill.analysis", {"data": f"d{i}, with \"quotes\"\nand a newline", "model_config": mc},
-                                   agent="csv-agent" if i % 2 else "other", run_id=f"run-{i}")
-        except Exception:  # noqa: BLE001 - the failed call is part of the record
+            await svc.invoke_skill(
+                "skill.analysis",
+                {"data": f'd{i}, with "quotes"\nand a newline', "model_config": mc},
+                agent="csv-agent" if i % 2 else "other",
+                run_id=f"run-{i}",
+            )
+        except Exception:
             pass
     runs = await svc.query_runs(UsageFilters(agent="csv-agent"))
     assert [r["run_id"] for r in runs] == ["run-5", "run-3", "run-1"]  # newest first
@@ -228,10 +258,24 @@ async def test_query_runs_filters_and_csv_round_trip(tmp_path: Path):
 async def test_search_is_linear_time_and_validated(tmp_path: Path):
     async with Ledger(tmp_path / "l.db") as ledger:
         now = time.time()
-        await ledger.record_call(RunRecord("r", "a", "s", now), [
-            AttemptRecord("r", now, "anthropic", "claude-3-5-sonnet-20241022", "s", "a", "error", 0, 1,
-                          error_class="overloaded", error_message="anthropic: HTTP 529 overloaded_error"),
-        ])
+        await ledger.record_call(
+            RunRecord("r", "a", "s", now),
+            [
+                AttemptRecord(
+                    "r",
+                    now,
+                    "anthropic",
+                    "claude-3-5-sonnet-20241022",
+                    "s",
+                    "a",
+                    "error",
+                    0,
+                    1,
+                    error_class="overloaded",
+                    error_message="anthropic: HTTP 529 overloaded_error",
+                ),
+            ],
+        )
         await ledger.log_event("r", "a", "rate_limit", {"model": "gpt-4o"})
         hits = await ledger.search("claude.*overloaded", 10)
         assert len(hits) == 1 and hits[0]["kind"] == "attempt"
@@ -296,12 +340,14 @@ async def test_locked_database_is_a_clear_error(tmp_path: Path):
 
 async def test_one_failing_op_does_not_sink_its_batch(tmp_path: Path):
     async with Ledger(tmp_path / "l.db") as ledger:
+
         def bad(conn):
             conn.execute("INSERT INTO events (run_id, agent, at, event, data) VALUES ('x', 'a', 1, 'kept?', NULL)")
             raise ValueError("boom")
 
         results = []
         async with anyio.create_task_group() as tg:
+
             async def good(i):
                 await ledger.log_event("r", "a", f"ok-{i}", {})
                 results.append(i)
@@ -320,11 +366,13 @@ async def test_one_failing_op_does_not_sink_its_batch(tmp_path: Path):
 async def test_prune_and_vacuum(tmp_path: Path):
     async with Ledger(tmp_path / "l.db") as ledger:
         old = time.time() - 100 * 86400
-        await ledger.record_call(RunRecord("old", "a", "s", old), [
-            AttemptRecord("old", old, "fake", "m", "s", "a", "ok", 0, 1)])
+        await ledger.record_call(
+            RunRecord("old", "a", "s", old), [AttemptRecord("old", old, "fake", "m", "s", "a", "ok", 0, 1)]
+        )
         now = time.time()
-        await ledger.record_call(RunRecord("new", "a", "s", now), [
-            AttemptRecord("new", now, "fake", "m", "s", "a", "ok", 0, 1)])
+        await ledger.record_call(
+            RunRecord("new", "a", "s", now), [AttemptRecord("new", now, "fake", "m", "s", "a", "ok", 0, 1)]
+        )
         counts = await ledger.prune(90 * 86400)
         assert counts["attempts"] == 1 and counts["runs"] == 1
         assert [r["run_id"] for r in await ledger.query_runs()] == ["new"]

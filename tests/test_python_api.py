@@ -43,13 +43,18 @@ def test_rate_limit_error_is_catchable_as_the_guide_does(mg: Magsag):
 
 def test_delegation_context_reaches_the_router(mg: Magsag):
     out = mg.runner.invoke_sag(
-        Delegation(task_id="t1", sag_id="data-analysis-sag", input={"data": "x"},
-                   context={"preferred_model": "fake:preferred"})
+        Delegation(
+            task_id="t1", sag_id="data-analysis-sag", input={"data": "x"}, context={"preferred_model": "fake:preferred"}
+        )
     )
     assert out["model"] == "preferred"
     out = mg.runner.invoke_sag(
-        Delegation(task_id="t2", sag_id="data-analysis-sag", input={"data": "x"},
-                   context={"llm_overrides": {"provider": "fake", "model": "override"}})
+        Delegation(
+            task_id="t2",
+            sag_id="data-analysis-sag",
+            input={"data": "x"},
+            context={"llm_overrides": {"provider": "fake", "model": "override"}},
+        )
     )
     assert out["model"] == "override"
 

@@ -121,7 +121,11 @@ def test_call_fallbacks(catalog):
 
 def test_data_class_models_are_appended_for_routed_calls(catalog):
     plan = plan_call(
-        catalog, "skill.pii-redaction", {"text": "x"}, context=None, env={"MAGSAG_MODEL": "gpt-4o"},
+        catalog,
+        "skill.pii-redaction",
+        {"text": "x"},
+        context=None,
+        env={"MAGSAG_MODEL": "gpt-4o"},
         data_class_models={"pii_processing": ["llama3.1:70b"]},
     )
     assert labels(plan) == ["openai:gpt-4o", "local:llama3.1:70b"]
@@ -130,8 +134,16 @@ def test_data_class_models_are_appended_for_routed_calls(catalog):
 
 def test_request_shape_from_model_config(catalog):
     tools = [{"type": "function", "function": {"name": "lookup", "parameters": {"type": "object"}}}]
-    mc = {"model": "gpt-4o", "tools": tools, "tool_choice": "required", "system": "S", "max_tokens": 77,
-          "temperature": 0.3, "stop": "END", "response_format": {"type": "json_object"}}
+    mc = {
+        "model": "gpt-4o",
+        "tools": tools,
+        "tool_choice": "required",
+        "system": "S",
+        "max_tokens": 77,
+        "temperature": 0.3,
+        "stop": "END",
+        "response_format": {"type": "json_object"},
+    }
     plan = plan_call(catalog, "skill.analysis", {"data": "numbers", "model_config": mc}, context=None, env={})
     req = plan.request
     assert req.system == "S" and req.max_tokens == 77 and req.temperature == 0.3 and req.stop == ["END"]
@@ -144,8 +156,13 @@ def test_target_params_fill_only_what_the_call_left_open(catalog):
     plan = plan_call(catalog, "skill.extraction", {"text": "t", "fields": ["a"]}, context=None, env={})
     haiku = plan.candidates[1].target
     assert plan.request_for(haiku).temperature == 0
-    plan = plan_call(catalog, "skill.extraction", {"text": "t", "fields": ["a"], "model_config": {"temperature": 0.9}},
-                     context=None, env={})
+    plan = plan_call(
+        catalog,
+        "skill.extraction",
+        {"text": "t", "fields": ["a"], "model_config": {"temperature": 0.9}},
+        context=None,
+        env={},
+    )
     assert plan.request_for(haiku).temperature == 0.9
 
 
@@ -188,8 +205,10 @@ def test_payload_schema_violation_names_the_field(catalog):
         ("gemini:gemini-1.5-pro", Target("google", "gemini-1.5-pro")),
         ("llama3.1:70b", Target("local", "llama3.1:70b")),
         ("local:llama3.1:70b", Target("local", "llama3.1:70b")),
-        ({"provider": "compat", "model": "my-model", "params": {"top_p": 0.5}},
-         Target("compat", "my-model", None, (("top_p", 0.5),))),
+        (
+            {"provider": "compat", "model": "my-model", "params": {"top_p": 0.5}},
+            Target("compat", "my-model", None, (("top_p", 0.5),)),
+        ),
     ],
 )
 def test_parse_target(spec, target):

@@ -17,7 +17,9 @@ def _json_arg(text: str, what: str) -> dict[str, Any]:
     try:
         value = json.loads(text)
     except ValueError as exc:
-        raise InputError(f"{what} is not valid JSON ({exc.msg} at char {exc.pos}); pass an object like '{{\"data\": \"...\"}}'") from None
+        raise InputError(
+            f'{what} is not valid JSON ({exc.msg} at char {exc.pos}); pass an object like \'{{"data": "..."}}\''
+        ) from None
     if not isinstance(value, dict):
         raise InputError(f"{what} must be a JSON object, got {type(value).__name__}")
     return value
@@ -41,7 +43,9 @@ def _invoke(args: argparse.Namespace) -> int:
 
     async def go() -> dict[str, Any]:
         async with await Service.open(catalog=args.catalog, db=args.db) as svc:
-            result = await svc.invoke_skill(args.skill_id, payload, agent=args.agent, run_id=args.run_id, context=context)
+            result = await svc.invoke_skill(
+                args.skill_id, payload, agent=args.agent, run_id=args.run_id, context=context
+            )
             return result.to_dict()
 
     try:
@@ -126,7 +130,7 @@ def register(groups: CommandGroups) -> None:
         src = p.add_mutually_exclusive_group()
         src.add_argument("--payload", default="{}", help="the payload as a JSON object")
         src.add_argument("--payload-file", help="read the payload from a JSON file ('-' for stdin)")
-        p.add_argument("--context", help="call context as JSON, e.g. '{\"preferred_model\": \"gpt-4o\"}'")
+        p.add_argument("--context", help='call context as JSON, e.g. \'{"preferred_model": "gpt-4o"}\'')
         if name == "invoke":
             p.add_argument("--agent", help="agent name recorded in the ledger")
             p.add_argument("--run-id", help="run id (default: a new one)")

@@ -15,9 +15,27 @@ from ..errors import InputError
 from . import CommandGroups, print_json
 
 CSV_FIELDS = (
-    "run_id", "agent", "skill", "run_status", "time", "provider", "model", "outcome", "error_class", "error_message",
-    "input_tokens", "output_tokens", "cached_tokens", "cache_write_tokens", "reasoning_tokens", "total_tokens",
-    "cost_usd", "price_source", "latency_ms", "attempt_number", "fallback_position",
+    "run_id",
+    "agent",
+    "skill",
+    "run_status",
+    "time",
+    "provider",
+    "model",
+    "outcome",
+    "error_class",
+    "error_message",
+    "input_tokens",
+    "output_tokens",
+    "cached_tokens",
+    "cache_write_tokens",
+    "reasoning_tokens",
+    "total_tokens",
+    "cost_usd",
+    "price_source",
+    "latency_ms",
+    "attempt_number",
+    "fallback_position",
 )
 
 
@@ -78,8 +96,19 @@ def runs_to_table(runs: list[dict[str, Any]]) -> str:
     rows = [header]
     for r in runs:
         models = ",".join(dict.fromkeys(a["model"] for a in r["attempts"] if a["outcome"] in ("ok", "error")))
-        rows.append((r["started_at"] or "", r["run_id"], r["agent"] or "", r["skill"] or "", r["status"],
-                     str(r["calls"]), str(r["total_tokens"]), r["cost_usd"], models))
+        rows.append(
+            (
+                r["started_at"] or "",
+                r["run_id"],
+                r["agent"] or "",
+                r["skill"] or "",
+                r["status"],
+                str(r["calls"]),
+                str(r["total_tokens"]),
+                r["cost_usd"],
+                models,
+            )
+        )
     widths = [max(len(str(row[i])) for row in rows) for i in range(len(header))]
     return "\n".join("  ".join(str(v).ljust(w) for v, w in zip(row, widths, strict=True)).rstrip() for row in rows)
 

@@ -98,7 +98,7 @@ class Governance:
                 raise BudgetExceeded(
                     f"{lim.policy}: {ctx.target.label} has no known price, so a {lim.kind.replace('_', '-')} "
                     f"limit of ${lim.amount} cannot be guaranteed; add its price to catalog/prices.yaml "
-                    f"(\"{ctx.target.label}\": {{input: ..., output: ...}}) or set allow_unpriced: true on {lim.policy}",
+                    f'("{ctx.target.label}": {{input: ..., output: ...}}) or set allow_unpriced: true on {lim.policy}',
                     policy=lim.policy,
                     limit=lim.kind,
                     limit_usd=str(lim.amount),
@@ -141,13 +141,15 @@ class Governance:
         """Each limit that applies: limit, spent, reserved, remaining, status (ok / near / exceeded)."""
         now = time.time()
         applicable = [
-            lim for lim in self.policies.limits
+            lim
+            for lim in self.policies.limits
             if lim.kind == "call" or (lim.kind == "run" and run_id) or (lim.kind == "agent_day" and agent)
         ]
 
         def q(conn: Any) -> list[tuple[Limit, int, int]]:
             return [
-                (lim, *spent_and_reserved(conn, lim, run_id=run_id, agent=agent, now=now)) if lim.kind != "call"
+                (lim, *spent_and_reserved(conn, lim, run_id=run_id, agent=agent, now=now))
+                if lim.kind != "call"
                 else (lim, 0, 0)
                 for lim in applicable
             ]

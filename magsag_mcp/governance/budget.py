@@ -62,7 +62,7 @@ def describe_scope(limit: Limit, run_id: str | None, agent: str | None) -> str:
     return f"agent {agent} today ({limit.zone})"
 
 
-def reserve_op(limits: list[Limit], amount: Decimal, *, run_id: str | None, agent: str | None):  # noqa: ANN201
+def reserve_op(limits: list[Limit], amount: Decimal, *, run_id: str | None, agent: str | None):
     """The ledger operation: check every limit, then insert the reservation; returns its id."""
     amount_pusd = to_pusd(amount) or 0
 

@@ -56,7 +56,9 @@ class Policy(BaseModel):
             try:
                 ZoneInfo(value)
             except (ZoneInfoNotFoundError, ValueError):
-                raise ValueError(f"unknown time zone {value!r}; use an IANA name such as 'UTC' or 'Europe/Berlin'")
+                raise ValueError(
+                    f"unknown time zone {value!r}; use an IANA name such as 'UTC' or 'Europe/Berlin'"
+                ) from None
         return value
 
     @field_validator("allowed_models")

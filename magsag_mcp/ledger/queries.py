@@ -183,9 +183,7 @@ async def summarize(ledger: Ledger, filters: UsageFilters | dict[str, Any] | Non
             k: sum(m[k] for m in model_stats.values())
             for k in ("calls", "errors", "input_tokens", "output_tokens", "total_tokens", "unpriced_calls")
         }
-        total_pusd = conn.execute(
-            f"SELECT SUM(cost_pusd) FROM attempts a{where}", args
-        ).fetchone()[0]
+        total_pusd = conn.execute(f"SELECT SUM(cost_pusd) FROM attempts a{where}", args).fetchone()[0]
         totals["cost_usd"], totals["cost_usd_exact"] = _money(total_pusd)
         totals["cost_complete"] = totals["unpriced_calls"] == 0
         totals.update({f"{outcome}_attempts": int(n) for outcome, n in refused})
@@ -217,8 +215,29 @@ _ATTEMPT_COLS = (
 
 
 def _attempt_dict(row: tuple[Any, ...]) -> dict[str, Any]:
-    (run_id, started, provider, model, skill, agent, outcome, error_class, error_message, tin, tout, cached,
-     written, reasoning, total, cost, source, latency, attempt_no, position, warnings) = row
+    (
+        run_id,
+        started,
+        provider,
+        model,
+        skill,
+        agent,
+        outcome,
+        error_class,
+        error_message,
+        tin,
+        tout,
+        cached,
+        written,
+        reasoning,
+        total,
+        cost,
+        source,
+        latency,
+        attempt_no,
+        position,
+        warnings,
+    ) = row
     return {
         "time": _iso(started),
         "provider": provider,
@@ -322,8 +341,17 @@ async def search(ledger: Ledger, pattern: str, limit: int = 50) -> list[dict[str
         ).fetchall()
         for run_id, agent, at, event, data in rows:
             hits.append(
-                (at, {"kind": "event", "time": _iso(at), "run_id": run_id, "agent": agent, "event": event,
-                      "data": json.loads(data) if data else None})
+                (
+                    at,
+                    {
+                        "kind": "event",
+                        "time": _iso(at),
+                        "run_id": run_id,
+                        "agent": agent,
+                        "event": event,
+                        "data": json.loads(data) if data else None,
+                    },
+                )
             )
         hits.sort(key=lambda h: -h[0])
         return [h for _, h in hits[:limit]]

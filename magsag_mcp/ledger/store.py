@@ -112,7 +112,7 @@ class Ledger:
             if conn is not None:
                 try:
                     await conn.close()
-                except Exception:  # noqa: BLE001 - closing after a failed open
+                except Exception:
                     pass
         self._writer = self._reader = None
 
@@ -194,8 +194,18 @@ class Ledger:
                 " skill = CASE WHEN runs.skill = excluded.skill THEN runs.skill ELSE NULL END,"
                 " agent = COALESCE(runs.agent, excluded.agent)",
                 (
-                    run.run_id, run.agent, run.skill, run.parent_run_id, run.started_at, run.ended_at, run.status,
-                    calls, run.input_tokens, run.output_tokens, cost, unpriced,
+                    run.run_id,
+                    run.agent,
+                    run.skill,
+                    run.parent_run_id,
+                    run.started_at,
+                    run.ended_at,
+                    run.status,
+                    calls,
+                    run.input_tokens,
+                    run.output_tokens,
+                    cost,
+                    unpriced,
                 ),
             )
             if rows:
@@ -271,11 +281,28 @@ _INSERT_ATTEMPT = (
 
 def _attempt_row(a: AttemptRecord) -> tuple[Any, ...]:
     return (
-        a.run_id, a.started_at, a.provider, a.model, a.skill, a.agent, a.outcome, a.error_class,
+        a.run_id,
+        a.started_at,
+        a.provider,
+        a.model,
+        a.skill,
+        a.agent,
+        a.outcome,
+        a.error_class,
         redact(a.error_message) if a.error_message else None,
-        a.input_tokens, a.output_tokens, a.cached_tokens, a.cache_write_tokens, a.reasoning_tokens,
-        a.input_tokens + a.output_tokens, to_pusd(a.cost_usd), a.price_source, a.latency_ms, a.attempt_number,
-        a.fallback_position, json.dumps(a.warnings) if a.warnings else None, a.reservation_id,
+        a.input_tokens,
+        a.output_tokens,
+        a.cached_tokens,
+        a.cache_write_tokens,
+        a.reasoning_tokens,
+        a.input_tokens + a.output_tokens,
+        to_pusd(a.cost_usd),
+        a.price_source,
+        a.latency_ms,
+        a.attempt_number,
+        a.fallback_position,
+        json.dumps(a.warnings) if a.warnings else None,
+        a.reservation_id,
     )
 
 
@@ -287,7 +314,7 @@ def _apply_batch(conn: sqlite3.Connection, fns: list[Callable[[sqlite3.Connectio
             conn.execute("SAVEPOINT op")
             try:
                 value = fn(conn)
-            except Exception as exc:  # noqa: BLE001 - handed back to the op's caller
+            except Exception as exc:
                 conn.execute("ROLLBACK TO op")
                 conn.execute("RELEASE op")
                 results.append((False, exc))

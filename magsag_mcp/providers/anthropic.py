@@ -18,7 +18,7 @@ from typing import Any
 
 from ..errors import ContentFilteredError, MalformedResponseError, ProviderConnectionError, ProviderError
 from ..transport import HttpResponse, SSEEvent, Transport
-from ..types import FinishReason, LLMRequest, LLMResult, Message, ToolCall, Target, Usage
+from ..types import FinishReason, LLMRequest, LLMResult, Message, Target, ToolCall, Usage
 from .base import Endpoint, HTTPProvider, StreamAccumulator, WireFormat
 from .http_errors import error_for
 
@@ -286,9 +286,7 @@ class _MessagesStream(StreamAccumulator):
         elif kind == "message_stop":
             self.done = True
         elif kind == "error":
-            raise anthropic_error(
-                200, json.dumps(data).encode(), {}, provider=self.provider, model=self.model
-            )
+            raise anthropic_error(200, json.dumps(data).encode(), {}, provider=self.provider, model=self.model)
         return ""
 
     def finish(self) -> LLMResult:

@@ -22,8 +22,8 @@ import anyio
 
 from .. import errors as E
 from ..transport import Transport
-from ..types import LLMRequest, LLMResult, ToolCall, Target, Usage
-from .base import Capabilities, Provider, ProgressCallback, capabilities_for, parse_json_output
+from ..types import LLMRequest, LLMResult, Target, ToolCall, Usage
+from .base import Capabilities, ProgressCallback, Provider, capabilities_for, parse_json_output
 
 _FAILURES: dict[str, type[E.ProviderError]] = {
     cls.kind: cls
@@ -134,7 +134,9 @@ class FakeProvider(Provider):
             model=model,
             usage=Usage(
                 input_tokens=int(usage.get("input_tokens", _tokens((request.system or "") + prompt))),
-                output_tokens=int(usage.get("output_tokens", _tokens(text or json.dumps([c.to_dict() for c in calls])))),
+                output_tokens=int(
+                    usage.get("output_tokens", _tokens(text or json.dumps([c.to_dict() for c in calls])))
+                ),
                 cached_tokens=int(usage.get("cached_tokens", 0)),
                 reasoning_tokens=int(usage.get("reasoning_tokens", 0)),
             ),
@@ -156,7 +158,9 @@ class FakeProvider(Provider):
             tool = request.tools[0]
             if isinstance(request.tool_choice, dict):
                 tool = next((t for t in request.tools if t.name == request.tool_choice["name"]), tool)
-            return {"tool_calls": [{"id": "call_fake_0", "name": tool.name, "arguments": _example(tool.parameters, prompt)}]}
+            return {
+                "tool_calls": [{"id": "call_fake_0", "name": tool.name, "arguments": _example(tool.parameters, prompt)}]
+            }
         if request.json_output or request.json_schema is not None:
             return {"json": _example(request.json_schema, prompt)}
         snippet = " ".join(prompt.split())[:160]

@@ -23,7 +23,7 @@ from ..errors import (
     QuotaExhaustedError,
 )
 from ..transport import HttpResponse, SSEEvent, Transport
-from ..types import FinishReason, LLMRequest, LLMResult, ToolCall, Target, Usage
+from ..types import FinishReason, LLMRequest, LLMResult, Target, ToolCall, Usage
 from .base import Endpoint, HTTPProvider, StreamAccumulator, WireFormat
 from .http_errors import error_for, parse_retry_after
 
@@ -31,8 +31,25 @@ _BLOCKED = {"SAFETY", "RECITATION", "PROHIBITED_CONTENT", "BLOCKLIST", "SPII", "
 _FINISH: dict[str | None, FinishReason] = {"STOP": "stop", "MAX_TOKENS": "length"}
 # JSON Schema keywords Gemini's Schema object accepts; others (additionalProperties, $schema, ...) are dropped.
 _SCHEMA_KEYS = {
-    "type", "format", "description", "nullable", "enum", "items", "properties", "required", "minItems", "maxItems",
-    "minimum", "maximum", "minLength", "maxLength", "pattern", "anyOf", "propertyOrdering", "title", "default",
+    "type",
+    "format",
+    "description",
+    "nullable",
+    "enum",
+    "items",
+    "properties",
+    "required",
+    "minItems",
+    "maxItems",
+    "minimum",
+    "maximum",
+    "minLength",
+    "maxLength",
+    "pattern",
+    "anyOf",
+    "propertyOrdering",
+    "title",
+    "default",
 }
 
 
@@ -141,8 +158,9 @@ class GeminiFormat(WireFormat):
 
     def parse_response(self, data: Any, *, provider: str, model: str) -> LLMResult:
         if not isinstance(data, dict):
-            raise MalformedResponseError(f"{provider}:{model}: not a GenerateContentResponse", provider=provider,
-                                         model=model)
+            raise MalformedResponseError(
+                f"{provider}:{model}: not a GenerateContentResponse", provider=provider, model=model
+            )
         acc = _GeminiStream(provider, model)
         acc.absorb(data)
         return acc.result(require_finish=False)
@@ -180,8 +198,15 @@ def gemini_error(status: int, body: bytes, headers: Mapping[str, str], *, provid
         return ContextTooLongError(text, **kw)
     if rpc == "DEADLINE_EXCEEDED" or status == 504:
         return ProviderTimeoutError(text, **kw)
-    mapped = {"UNAUTHENTICATED": 401, "PERMISSION_DENIED": 403, "NOT_FOUND": 404, "INVALID_ARGUMENT": 400,
-              "FAILED_PRECONDITION": 400, "UNAVAILABLE": 503, "INTERNAL": 500}.get(rpc or "", status)
+    mapped = {
+        "UNAUTHENTICATED": 401,
+        "PERMISSION_DENIED": 403,
+        "NOT_FOUND": 404,
+        "INVALID_ARGUMENT": 400,
+        "FAILED_PRECONDITION": 400,
+        "UNAVAILABLE": 503,
+        "INTERNAL": 500,
+    }.get(rpc or "", status)
     return error_for(mapped, message, headers=headers, provider=provider, model=model, code=rpc)
 
 

@@ -40,7 +40,9 @@ def parse_arguments(raw: Any, *, provider: str, model: str) -> dict[str, Any]:
         ) from None
     if not isinstance(value, dict):
         raise MalformedResponseError(
-            f"{provider}:{model} returned tool-call arguments that are not a JSON object", provider=provider, model=model
+            f"{provider}:{model} returned tool-call arguments that are not a JSON object",
+            provider=provider,
+            model=model,
         )
     return value
 

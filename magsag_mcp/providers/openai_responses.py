@@ -85,9 +85,7 @@ def _result(data: dict[str, Any], *, provider: str, model: str) -> LLMResult:
     status = data.get("status")
     if status == "failed":
         err = data.get("error") or {}
-        raise openai_error(
-            HttpResponse(500, {}, json.dumps({"error": err}).encode()), provider=provider, model=model
-        )
+        raise openai_error(HttpResponse(500, {}, json.dumps({"error": err}).encode()), provider=provider, model=model)
     texts: list[str] = []
     calls: list[ToolCall] = []
     for item in data["output"]:
