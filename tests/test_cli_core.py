@@ -85,3 +85,34 @@ def test_catalog_validate(cli_env, capsys, tmp_path):
     assert main(["catalog", "validate", "--catalog", str(bad)]) == 1
     out = capsys.readouterr().out
     assert "x.yaml: malformed YAML" in out and "no routing file defines a 'default' chain" in out
+
+
+@pytest.mark.parametrize(
+    ("name", "value", "needle"),
+    [
+        ("MAGSAG_MAX_RETRIES", "many", "MAGSAG_MAX_RETRIES='many' is not a number"),
+        ("MAGSAG_MAX_RETRIES", "1.5", "must be a whole number"),
+        ("MAGSAG_CALL_DEADLINE", "-3", "MAGSAG_CALL_DEADLINE='-3' must be >= 0.001"),
+        ("MAGSAG_PROVIDER", "opnai", "MAGSAG_PROVIDER='opnai': unknown provider 'opnai'"),
+        ("MAGSAG_CATALOG", "/nonexistent/catalog", "MAGSAG_CATALOG points at '/nonexistent/catalog'"),
+    ],
+)
+def test_bad_env_values_are_named(cli_env, capsys, monkeypatch, name, value, needle):
+    monkeypatch.setenv(name, value)
+    assert main(["invoke", "skill.analysis", "--payload", '{"data": "x"}']) == 2
+    assert needle in capsys.readouterr().err
+
+
+def test_wheel_ships_the_catalog(tmp_path):
+    """`pip install magsag-mcp` must work without a checkout: the catalog travels inside the wheel."""
+    import zipfile
+
+    hatchling = pytest.importorskip("hatchling.builders.wheel")
+    root = Path(__file__).resolve().parent.parent
+    builder = hatchling.WheelBuilder(str(root))
+    wheel = next(iter(builder.build(directory=str(tmp_path), versions=["standard"])))
+    names = zipfile.ZipFile(wheel).namelist()
+    assert "magsag_mcp/_catalog/skills/analysis.yaml" in names
+    assert "magsag_mcp/_catalog/routing/default.yaml" in names
+    assert "magsag_mcp/_catalog/policies/model_governance.yaml" in names
+    assert "magsag_mcp/py.typed" in names

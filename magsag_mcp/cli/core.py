@@ -10,7 +10,7 @@ from typing import Any
 import anyio
 
 from ..errors import InputError, MagsagError
-from . import CommandGroups, print_error, print_json
+from . import CommandGroups, exit_code, print_error, print_json
 
 
 def _json_arg(text: str, what: str) -> dict[str, Any]:
@@ -52,7 +52,7 @@ def _invoke(args: argparse.Namespace) -> int:
         print_json(anyio.run(go))
     except MagsagError as exc:
         print_error(exc)
-        return 1 if not isinstance(exc, InputError) else 2
+        return exit_code(exc)
     return 0
 
 

@@ -112,8 +112,12 @@ class OpenAIProvider(HTTPProvider):
     async def complete(
         self, request: LLMRequest, target: Target, *, progress: ProgressCallback | None = None
     ) -> LLMResult:
-        wire = self.responses if dict(target.params).get("api") == "responses" else self.wire
-        return await self.call(wire, request, target, progress=progress)
+        if target.param_dict().get("api") != "responses":
+            return await self.call(self.wire, request, target, progress=progress)
+        result = await self.call(self.responses, request, target, progress=progress)
+        if request.stop:
+            result.warnings.append("the Responses API has no stop sequences; 'stop' was not sent")
+        return result
 
 
 class AzureProvider(HTTPProvider):
