@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError, field_validator, model_validator
 
 from .errors import CatalogError, ConfigError, PayloadError
 from .types import Target
@@ -165,6 +165,8 @@ class Skill(BaseModel):
     temperature: float | None = Field(default=None, ge=0, le=2)
     data_class: str | None = None
     tier: str | None = None
+    _compiled: Any = PrivateAttr(default=None)
+    _fields: list[str] | None = PrivateAttr(default=None)
 
     @field_validator("output", mode="before")
     @classmethod
@@ -183,12 +185,22 @@ class Skill(BaseModel):
                 raise ValueError(f"input_schema is not a valid JSON Schema: {exc.message}") from None
         return value
 
+    def _validator(self) -> Any:
+        # Building a validator compiles the schema: once per skill, not once per call.
+        if self._compiled is None:
+            import jsonschema
+
+            self._compiled = jsonschema.Draft202012Validator(self.input_schema or {})
+        return self._compiled
+
     def template_fields(self) -> list[str]:
-        names = []
-        for _, field_name, _, _ in string.Formatter().parse(self.prompt.user):
-            if field_name:
-                names.append(field_name.split(".")[0].split("[")[0])
-        return names
+        if self._fields is None:
+            names = []
+            for _, field_name, _, _ in string.Formatter().parse(self.prompt.user):
+                if field_name:
+                    names.append(field_name.split(".")[0].split("[")[0])
+            self._fields = names
+        return self._fields
 
     def render(self, payload: Mapping[str, Any]) -> str:
         """Fill the user template from the payload; a missing field names itself and the skill."""
@@ -208,10 +220,10 @@ class Skill(BaseModel):
         return self.prompt.user.format_map(values)
 
     def validate_payload(self, payload: Mapping[str, Any]) -> None:
-        import jsonschema
-
         data = {k: v for k, v in payload.items() if k != "model_config"}
-        validator = jsonschema.Draft202012Validator(self.input_schema or {})
+        validator = self._validator()
+        if validator.is_valid(data):  # the common case: one pass, no error objects
+            return
         errors = sorted(validator.iter_errors(data), key=lambda e: list(e.path))
         if errors:
             first = errors[0]

@@ -376,3 +376,73 @@ async def test_prune_and_vacuum(tmp_path: Path):
         counts = await ledger.prune(90 * 86400)
         assert counts["attempts"] == 1 and counts["runs"] == 1
         assert [r["run_id"] for r in await ledger.query_runs()] == ["new"]
+
+
+async def test_rollup_summaries_equal_a_scan_of_every_attempt(tmp_path: Path):
+    """Summaries read daily rollups plus the partial days at the edges; they must equal a full scan."""
+    import random
+
+    rnd = random.Random(3)
+    base = 1_760_000_000.0
+    async with Ledger(tmp_path / "l.db") as ledger:
+        for i in range(60):
+            t = base + rnd.random() * 4 * 86400
+            run = RunRecord(f"r{i}", f"a{i % 3}", "s", t)
+            attempts = [
+                AttemptRecord(
+                    run.run_id,
+                    t + k,
+                    "openai",
+                    f"m{(i + k) % 2}",
+                    f"s{i % 2}",
+                    run.agent,
+                    rnd.choice(["ok", "ok", "error", "budget_exceeded"]),
+                    k,
+                    1,
+                    input_tokens=rnd.randint(1, 999),
+                    output_tokens=rnd.randint(1, 99),
+                    cost_usd=Decimal(rnd.randint(1, 10**6)) / 10**9,
+                )
+                for k in range(rnd.randint(1, 3))
+            ]
+            for a in attempts:
+                if a.outcome != "ok":
+                    a.input_tokens = a.output_tokens = 0
+                    a.cost_usd = None
+            await ledger.record_call(run, attempts)
+        conn = sqlite3.connect(tmp_path / "l.db")
+        cases = [
+            {},
+            {"since": base + 1234.5},
+            {"until": base + 7777.7},
+            {"since": base + 100, "until": base + 200},  # inside one bucket
+            {"since": base + 950, "until": base + 3 * 86400 + 17, "agent": "a1"},
+            {"since": base + 86400, "until": base + 2.5 * 86400, "model": "m0"},
+            {"since": base - 86400 * 3, "until": base + 86400 * 9},
+        ]
+        for case in cases:
+            s = await ledger.summarize(UsageFilters(**case))
+            clauses, args = ["outcome IN ('ok', 'error')"], []
+            if "since" in case:
+                clauses.append("started_at >= ?")
+                args.append(case["since"])
+            if "until" in case:
+                clauses.append("started_at < ?")
+                args.append(case["until"])
+            for key in ("agent", "model"):
+                if key in case:
+                    clauses.append(f"{key} = ?")
+                    args.append(case[key])
+            rows = conn.execute(
+                "SELECT model, COUNT(*), SUM(outcome = 'error'), SUM(input_tokens), SUM(output_tokens),"
+                f" coalesce(SUM(cost_pusd), 0) FROM attempts WHERE {' AND '.join(clauses)} GROUP BY model",
+                args,
+            ).fetchall()
+            expected = {m: (n, e, i, o, str(Decimal(c) / 10**12)) for m, n, e, i, o, c in rows}
+            got = {
+                m: (v["calls"], v["errors"], v["input_tokens"], v["output_tokens"], v["cost_usd_exact"])
+                for m, v in s["model_stats"].items()
+            }
+            assert {m: v[:4] for m, v in got.items()} == {m: v[:4] for m, v in expected.items()}, case
+            for m in got:
+                assert Decimal(got[m][4]) == Decimal(expected[m][4]), case

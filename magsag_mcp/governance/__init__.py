@@ -121,7 +121,10 @@ class Governance:
         scoped = [lim for lim in limits if lim.kind != "call"]
         if not scoped:
             return Admission(None, worst)
-        rid = await self.ledger.submit(reserve_op(scoped, worst, run_id=ctx.run_id, agent=ctx.agent))
+        op = reserve_op(scoped, worst, run_id=ctx.run_id, agent=ctx.agent)
+        done, rid = self.ledger.try_now(op)
+        if not done:
+            rid = await self.ledger.submit(op, durable=False)
         return Admission(rid, worst)
 
     async def settle(self, admission: Admission, actual_cost: Decimal | None) -> None:
@@ -133,7 +136,9 @@ class Governance:
         if admission.reservation_id is not None:
             rid = admission.reservation_id
             admission.reservation_id = None
-            await self.ledger.submit(lambda conn: conn.execute("DELETE FROM budget_reservations WHERE id = ?", (rid,)))
+            await self.ledger.submit(
+                lambda conn: conn.execute("DELETE FROM budget_reservations WHERE id = ?", (rid,)), durable=False
+            )
 
     # --- status ----------------------------------------------------------------------------------
 

@@ -17,6 +17,7 @@ from decimal import Decimal
 from zoneinfo import ZoneInfo
 
 from ..errors import BudgetExceeded
+from ..ledger.migrations import SPEND_BUCKET_SECONDS
 from ..ledger.store import from_pusd, to_pusd
 from .policy import Limit
 
@@ -36,7 +37,7 @@ def spent_and_reserved(
 ) -> tuple[int, int]:
     """(recorded spend, open reservations) in pico-USD for the scope of ``limit``."""
     if limit.kind == "run":
-        spent = conn.execute("SELECT COALESCE(SUM(cost_pusd), 0) FROM attempts WHERE run_id = ?", (run_id,)).fetchone()
+        spent = conn.execute("SELECT COALESCE(SUM(cost_pusd), 0) FROM runs WHERE run_id = ?", (run_id,)).fetchone()
         held = conn.execute(
             "SELECT COALESCE(SUM(amount_pusd), 0) FROM budget_reservations WHERE run_id = ?"
             " AND (state = 'settled' OR expires_at >= ?)",
@@ -45,8 +46,8 @@ def spent_and_reserved(
     else:
         start, end = day_bounds(now, limit.zone)
         spent = conn.execute(
-            "SELECT COALESCE(SUM(cost_pusd), 0) FROM attempts WHERE agent = ? AND started_at >= ? AND started_at < ?",
-            (agent, start, end),
+            "SELECT COALESCE(SUM(cost_pusd), 0) FROM agent_spend WHERE agent = ? AND bucket >= ? AND bucket < ?",
+            (agent, int(start // SPEND_BUCKET_SECONDS), int(end // SPEND_BUCKET_SECONDS)),
         ).fetchone()
         held = conn.execute(
             "SELECT COALESCE(SUM(amount_pusd), 0) FROM budget_reservations WHERE agent = ? AND created_at >= ?"

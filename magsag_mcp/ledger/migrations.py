@@ -88,7 +88,56 @@ MIGRATIONS: list[tuple[str, str]] = [
         CREATE INDEX budget_res_agent ON budget_reservations(agent, created_at);
         """,
     ),
+    (
+        "0003_agent_spend_rollup",
+        """
+        CREATE TABLE agent_spend (
+            agent     TEXT NOT NULL,
+            bucket    INTEGER NOT NULL,
+            cost_pusd INTEGER NOT NULL DEFAULT 0,
+            PRIMARY KEY (agent, bucket)
+        ) WITHOUT ROWID;
+        INSERT INTO agent_spend (agent, bucket, cost_pusd)
+            SELECT agent, CAST(started_at / 900 AS INTEGER), SUM(cost_pusd) FROM attempts
+            WHERE agent IS NOT NULL AND cost_pusd IS NOT NULL
+            GROUP BY agent, CAST(started_at / 900 AS INTEGER)
+        """,
+    ),
+    (
+        "0004_usage_rollup",
+        """
+        CREATE TABLE usage_rollup (
+            bucket           INTEGER NOT NULL,
+            model            TEXT NOT NULL,
+            provider         TEXT NOT NULL,
+            agent            TEXT NOT NULL,
+            skill            TEXT NOT NULL,
+            outcome          TEXT NOT NULL,
+            attempts         INTEGER NOT NULL DEFAULT 0,
+            input_tokens     INTEGER NOT NULL DEFAULT 0,
+            output_tokens    INTEGER NOT NULL DEFAULT 0,
+            cached_tokens    INTEGER NOT NULL DEFAULT 0,
+            reasoning_tokens INTEGER NOT NULL DEFAULT 0,
+            cost_pusd        INTEGER NOT NULL DEFAULT 0,
+            unpriced         INTEGER NOT NULL DEFAULT 0,
+            PRIMARY KEY (bucket, model, provider, agent, skill, outcome)
+        ) WITHOUT ROWID;
+        INSERT INTO usage_rollup
+            SELECT CAST(started_at / 86400 AS INTEGER), model, provider, coalesce(agent, ''), coalesce(skill, ''),
+                   outcome, COUNT(*), SUM(input_tokens), SUM(output_tokens), SUM(cached_tokens),
+                   SUM(reasoning_tokens), coalesce(SUM(cost_pusd), 0), SUM(outcome = 'ok' AND cost_pusd IS NULL)
+            FROM attempts
+            GROUP BY 1, 2, 3, 4, 5, 6
+        """,
+    ),
 ]
+
+#: agent_spend buckets are 15 minutes: every real time zone's midnight falls on one of their edges,
+#: so an agent's spend "today" in any zone is an exact sum of buckets (O(96) rows, not O(calls)).
+SPEND_BUCKET_SECONDS = 900
+#: usage_rollup buckets are UTC days: few enough rows that a summary over months reads thousands of
+#: rows, not millions; the partial days at a query's edges are read from attempts by time index.
+ROLLUP_BUCKET_SECONDS = 86400
 
 
 def migrate(conn: sqlite3.Connection) -> list[str]:

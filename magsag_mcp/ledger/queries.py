@@ -12,11 +12,13 @@ from typing import TYPE_CHECKING, Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from ..errors import InputError, LedgerError
+from .migrations import ROLLUP_BUCKET_SECONDS
 from .store import from_pusd
 
 if TYPE_CHECKING:
     from .store import Ledger
 
+BUCKET = ROLLUP_BUCKET_SECONDS
 _RELATIVE = re.compile(r"^(\d+(?:\.\d+)?)\s*([smhdw])$")
 _UNIT = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
 
@@ -134,6 +136,94 @@ def _money(pusd: int | None) -> tuple[float, str]:
     return float(exact), format(exact, "f")
 
 
+_STAT_KEYS = (
+    "attempts",
+    "errors",
+    "input_tokens",
+    "output_tokens",
+    "cached_tokens",
+    "reasoning_tokens",
+    "cost_pusd",
+    "unpriced",
+)
+
+
+def _rollup_rows(conn: sqlite3.Connection, f: UsageFilters) -> list[tuple[Any, ...]]:
+    """(model, provider, agent, skill, outcome, attempts, in, out, cached, reasoning, cost, unpriced) groups.
+
+    Whole UTC days inside the time range come from ``usage_rollup``; the partial buckets at its
+    edges come from ``attempts`` (indexed by time). A run or status filter reads ``attempts`` alone.
+    """
+    cols = ("model", "provider", "agent", "skill")
+    if f.run_id is not None or f.status is not None:
+        where, args = _where(f, table="a")
+        return conn.execute(
+            "SELECT model, provider, coalesce(agent, ''), coalesce(skill, ''), outcome, COUNT(*), SUM(input_tokens),"
+            " SUM(output_tokens), SUM(cached_tokens), SUM(reasoning_tokens), coalesce(SUM(cost_pusd), 0),"
+            f" SUM(outcome = 'ok' AND cost_pusd IS NULL) FROM attempts a{where} GROUP BY 1, 2, 3, 4, 5",
+            args,
+        ).fetchall()
+    eq: list[str] = []
+    eq_args: list[Any] = []
+    for name in cols:
+        value = getattr(f, name)
+        if value is not None:
+            eq.append(f"{name} = ?")
+            eq_args.append(value)
+    since, until = parse_since(f.since), parse_since(f.until, field="until")
+    first = None if since is None else -(-int(since) // BUCKET)  # first whole bucket
+    last = None if until is None else int(until) // BUCKET  # first bucket not wholly inside
+    clauses, args = list(eq), list(eq_args)
+    if first is not None:
+        clauses.append("bucket >= ?")
+        args.append(first)
+    if last is not None:
+        clauses.append("bucket < ?")
+        args.append(last)
+    where = (" WHERE " + " AND ".join(clauses)) if clauses else ""
+    rows = conn.execute(
+        "SELECT model, provider, agent, skill, outcome, SUM(attempts), SUM(input_tokens), SUM(output_tokens),"
+        " SUM(cached_tokens), SUM(reasoning_tokens), SUM(cost_pusd), SUM(unpriced)"
+        f" FROM usage_rollup{where} GROUP BY 1, 2, 3, 4, 5",
+        args,
+    ).fetchall()
+    edges: list[tuple[float, float]] = []
+    if since is not None:
+        edges.append((since, first * BUCKET if until is None else min(first * BUCKET, until)))  # type: ignore[operator]
+    if until is not None:
+        edges.append((max(last * BUCKET, since) if since is not None else last * BUCKET, until))  # type: ignore[operator]
+    for lo, hi in edges:
+        if hi <= lo:
+            continue
+        edge_where = " AND ".join([*(f"a.{c}" for c in eq), "a.started_at >= ?", "a.started_at < ?"])
+        rows += conn.execute(
+            "SELECT model, provider, coalesce(agent, ''), coalesce(skill, ''), outcome, COUNT(*), SUM(input_tokens),"
+            " SUM(output_tokens), SUM(cached_tokens), SUM(reasoning_tokens), coalesce(SUM(cost_pusd), 0),"
+            f" SUM(outcome = 'ok' AND cost_pusd IS NULL) FROM attempts a WHERE {edge_where} GROUP BY 1, 2, 3, 4, 5",
+            [*eq_args, lo, hi],
+        ).fetchall()
+        if since is not None and until is not None and first is not None and last is not None and first > last:
+            break  # the range lies inside one bucket: one edge query covered it
+    return rows
+
+
+def _stats(acc: dict[str, int]) -> dict[str, Any]:
+    number, exact = _money(acc["cost_pusd"])
+    calls = acc["ok"] + acc["errors"]
+    return {
+        "calls": calls,
+        "errors": acc["errors"],
+        "input_tokens": acc["input_tokens"],
+        "output_tokens": acc["output_tokens"],
+        "total_tokens": acc["input_tokens"] + acc["output_tokens"],
+        "cost_usd": number,
+        "cost_usd_exact": exact,
+        "unpriced_calls": acc["unpriced"],
+        "cached_tokens": acc["cached_tokens"],
+        "reasoning_tokens": acc["reasoning_tokens"],
+    }
+
+
 async def summarize(ledger: Ledger, filters: UsageFilters | dict[str, Any] | None = None) -> dict[str, Any]:
     """The guide's shape: ``{"model_stats": {MODEL: {calls, errors, input_tokens, output_tokens,
     total_tokens, cost_usd}}}``, plus totals, breakdowns by provider/agent/skill and the period.
@@ -141,58 +231,59 @@ async def summarize(ledger: Ledger, filters: UsageFilters | dict[str, Any] | Non
     ``cost_usd`` is a JSON number (so ``jq '.model_stats[].cost_usd'`` sums it) of the *known* cost;
     ``cost_usd_exact`` is the exact decimal string; ``unpriced_calls`` counts successful calls whose price
     was unknown, which are never counted as 0 silently: a nonzero count means the cost is a lower bound.
+    ``calls`` counts attempts that reached a provider (``errors`` of them failed); attempts refused by
+    policy or budget, or skipped, are counted in ``totals`` by outcome.
     """
     f = UsageFilters.build(filters if isinstance(filters, dict | UsageFilters) else None)
-    where, args = _where(f, table="a")
-    attempt_only = " AND " if where else " WHERE "
 
     def q(conn: sqlite3.Connection) -> dict[str, Any]:
-        def group(col: str) -> dict[str, Any]:
-            out: dict[str, Any] = {}
-            rows = conn.execute(
-                f"SELECT {col}, SUM(outcome = 'ok'), SUM(outcome = 'error'), SUM(input_tokens), SUM(output_tokens),"
-                f" SUM(cost_pusd), SUM(outcome = 'ok' AND cost_pusd IS NULL), SUM(cached_tokens),"
-                f" SUM(reasoning_tokens) FROM attempts a{where}{attempt_only}outcome IN ('ok', 'error')"
-                f" GROUP BY {col} ORDER BY {col}",
-                args,
-            ).fetchall()
-            for key, ok, errors, tin, tout, cost, unpriced, cached, reasoning in rows:
-                number, exact = _money(cost)
-                out[key if key is not None else "(none)"] = {
-                    "calls": int(ok) + int(errors),
-                    "errors": int(errors),
-                    "input_tokens": int(tin or 0),
-                    "output_tokens": int(tout or 0),
-                    "total_tokens": int(tin or 0) + int(tout or 0),
-                    "cost_usd": number,
-                    "cost_usd_exact": exact,
-                    "unpriced_calls": int(unpriced or 0),
-                    "cached_tokens": int(cached or 0),
-                    "reasoning_tokens": int(reasoning or 0),
-                }
-            return out
-
-        model_stats = group("model")
-        refused = conn.execute(
-            f"SELECT outcome, COUNT(*) FROM attempts a{where}{attempt_only}"
-            "outcome IN ('policy_denied', 'budget_exceeded', 'skipped') GROUP BY outcome",
-            args,
-        ).fetchall()
+        rows = _rollup_rows(conn, f)
+        groups: dict[str, dict[str, dict[str, int]]] = {"model": {}, "provider": {}, "agent": {}, "skill": {}}
+        refused: dict[str, int] = {}
+        blank = dict.fromkeys(
+            (
+                "ok",
+                "errors",
+                "input_tokens",
+                "output_tokens",
+                "cached_tokens",
+                "reasoning_tokens",
+                "cost_pusd",
+                "unpriced",
+            ),
+            0,
+        )
+        total = dict(blank)
+        for model, provider, agent, skill, outcome, n, tin, tout, cached, reasoning, cost, unpriced in rows:
+            if outcome not in ("ok", "error"):
+                refused[outcome] = refused.get(outcome, 0) + int(n)
+                continue
+            for dim, key in (
+                ("model", model),
+                ("provider", provider),
+                ("agent", agent or "(none)"),
+                ("skill", skill or "(none)"),
+            ):
+                for acc in (groups[dim].setdefault(key, dict(blank)),) + ((total,) if dim == "model" else ()):
+                    acc["ok" if outcome == "ok" else "errors"] += int(n)
+                    acc["input_tokens"] += int(tin or 0)
+                    acc["output_tokens"] += int(tout or 0)
+                    acc["cached_tokens"] += int(cached or 0)
+                    acc["reasoning_tokens"] += int(reasoning or 0)
+                    acc["cost_pusd"] += int(cost or 0)
+                    acc["unpriced"] += int(unpriced or 0)
+        where, args = _where(f, table="a")
         period = conn.execute(f"SELECT MIN(started_at), MAX(started_at) FROM attempts a{where}", args).fetchone()
-        totals = {
-            k: sum(m[k] for m in model_stats.values())
-            for k in ("calls", "errors", "input_tokens", "output_tokens", "total_tokens", "unpriced_calls")
-        }
-        total_pusd = conn.execute(f"SELECT SUM(cost_pusd) FROM attempts a{where}", args).fetchone()[0]
-        totals["cost_usd"], totals["cost_usd_exact"] = _money(total_pusd)
+        totals = _stats(total)
+        del totals["cached_tokens"], totals["reasoning_tokens"]
         totals["cost_complete"] = totals["unpriced_calls"] == 0
-        totals.update({f"{outcome}_attempts": int(n) for outcome, n in refused})
+        totals.update({f"{outcome}_attempts": n for outcome, n in sorted(refused.items())})
         return {
-            "model_stats": model_stats,
+            "model_stats": {k: _stats(v) for k, v in sorted(groups["model"].items())},
             "totals": totals,
-            "by_provider": group("provider"),
-            "by_agent": group("agent"),
-            "by_skill": group("skill"),
+            "by_provider": {k: _stats(v) for k, v in sorted(groups["provider"].items())},
+            "by_agent": {k: _stats(v) for k, v in sorted(groups["agent"].items())},
+            "by_skill": {k: _stats(v) for k, v in sorted(groups["skill"].items())},
             "period": {
                 "from": _iso(period[0]),
                 "to": _iso(period[1]),
@@ -372,6 +463,8 @@ async def prune(ledger: Ledger, older_than_seconds: float) -> dict[str, int]:
             "DELETE FROM runs WHERE started_at < ? AND run_id NOT IN (SELECT run_id FROM attempts)", (cutoff,)
         ).rowcount
         counts["events"] = conn.execute("DELETE FROM events WHERE at < ?", (cutoff,)).rowcount
+        conn.execute("DELETE FROM agent_spend WHERE bucket < ?", (int(cutoff // 900) - 96,))
+        conn.execute("DELETE FROM usage_rollup WHERE bucket < ?", (int(cutoff // BUCKET),))  # whole days only
         return counts
 
     counts = await ledger.submit(delete)

@@ -24,7 +24,7 @@ import aiosqlite
 
 from ..errors import LedgerError, MagsagError, redact
 from ..records import AttemptRecord, RunRecord
-from .migrations import migrate
+from .migrations import ROLLUP_BUCKET_SECONDS, SPEND_BUCKET_SECONDS, migrate
 
 T = TypeVar("T")
 
@@ -70,7 +70,8 @@ class Ledger:
         self.busy_timeout_ms = busy_timeout_ms
         self._writer: aiosqlite.Connection | None = None
         self._reader: aiosqlite.Connection | None = None
-        self._pending: list[tuple[Callable[[sqlite3.Connection], Any], asyncio.Future[Any]]] = []
+        self._inline: sqlite3.Connection | None = None
+        self._pending: list[tuple[Callable[[sqlite3.Connection], Any], asyncio.Future[Any], bool]] = []
         self._wake: asyncio.Event | None = None
         self._task: asyncio.Task[None] | None = None
         self._closing = False
@@ -85,6 +86,9 @@ class Ledger:
             await self._writer._execute(migrate, self._writer._conn)
             self._reader = await aiosqlite.connect(self.path, isolation_level=None, check_same_thread=False)
             await self._reader._execute(_configure, self._reader._conn, self.busy_timeout_ms)
+            self._inline = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
+            _configure(self._inline, 0)
+            self._inline.execute("PRAGMA synchronous = NORMAL")
         except (sqlite3.Error, OSError) as exc:
             await self._close_connections()
             if "locked" in str(exc) or "busy" in str(exc):
@@ -115,6 +119,9 @@ class Ledger:
                 except Exception:
                     pass
         self._writer = self._reader = None
+        if self._inline is not None:
+            self._inline.close()
+            self._inline = None
 
     async def __aenter__(self) -> Ledger:
         return await self.open()
@@ -124,12 +131,17 @@ class Ledger:
 
     # --- the group-commit writer -----------------------------------------------------------------
 
-    async def submit(self, fn: Callable[[sqlite3.Connection], T]) -> T:
-        """Run ``fn(conn)`` inside the next group-commit transaction; return its result once committed."""
+    async def submit(self, fn: Callable[[sqlite3.Connection], T], *, durable: bool = True) -> T:
+        """Run ``fn(conn)`` inside the next group-commit transaction; return its result once committed.
+
+        ``durable=False`` is for state that only has to be atomic and visible to other processes, not to
+        survive a power cut (a budget reservation: a lost one frees budget, it never spends it). A batch
+        made only of such operations commits without an fsync.
+        """
         if self._task is None or self._closing:
             raise LedgerError(f"the ledger at {self.path} is not open")
         fut: asyncio.Future[T] = asyncio.get_running_loop().create_future()
-        self._pending.append((fn, fut))
+        self._pending.append((fn, fut, durable))
         self._wake.set()  # type: ignore[union-attr]
         return await fut
 
@@ -140,17 +152,20 @@ class Ledger:
             self._wake.clear()
             batch, self._pending = self._pending, []
             if batch:
+                durable = any(d for _, _, d in batch)
                 try:
-                    results = await self._writer._execute(_apply_batch, self._writer._conn, [fn for fn, _ in batch])
+                    results = await self._writer._execute(
+                        _apply_batch, self._writer._conn, [fn for fn, _, _ in batch], durable
+                    )
                 except BaseException as exc:  # the whole transaction failed (disk full, locked too long)
                     err = _ledger_error(exc, self.path, self.busy_timeout_ms)
-                    for _, fut in batch:
+                    for _, fut, _ in batch:
                         if not fut.done():
                             fut.set_exception(err)
                     if isinstance(exc, asyncio.CancelledError):
                         raise
                     continue
-                for (_, fut), (ok, value) in zip(batch, results, strict=True):
+                for (_, fut, _), (ok, value) in zip(batch, results, strict=True):
                     if fut.done():
                         continue
                     if ok:
@@ -159,6 +174,29 @@ class Ledger:
                         fut.set_exception(value)
             if self._closing and not self._pending:
                 return
+
+    def try_now(self, fn: Callable[[sqlite3.Connection], T]) -> tuple[bool, T | None]:
+        """Run a small non-durable ``fn`` right here on the event loop, if the write lock is free.
+
+        A budget reservation is a few indexed reads and one insert (tens of microseconds); handing it to
+        the writer thread and back costs more than doing it. The inline connection never waits for a
+        lock (busy timeout 0): when another writer holds it, this returns ``(False, None)`` and the
+        caller queues the operation with :meth:`submit` instead. Exceptions from ``fn`` propagate.
+        """
+        conn = self._inline
+        if conn is None:
+            return False, None
+        try:
+            conn.execute("BEGIN IMMEDIATE")
+        except sqlite3.OperationalError:
+            return False, None  # locked: take the queue
+        try:
+            value = fn(conn)
+            conn.execute("COMMIT")
+        except BaseException:
+            conn.execute("ROLLBACK")
+            raise
+        return True, value
 
     # --- reads -----------------------------------------------------------------------------------
 
@@ -180,6 +218,12 @@ class Ledger:
         calls = 1
         unpriced = sum(1 for a in attempts if a.outcome == "ok" and a.cost_usd is None)
         cost = sum((to_pusd(a.cost_usd) or 0) for a in attempts)
+        rollup = _rollup_rows(attempts)
+        spend = [
+            (a.agent, int(a.started_at // SPEND_BUCKET_SECONDS), to_pusd(a.cost_usd))
+            for a in attempts
+            if a.agent is not None and a.cost_usd
+        ]
 
         def write(conn: sqlite3.Connection) -> None:
             conn.execute(
@@ -210,15 +254,18 @@ class Ledger:
             )
             if rows:
                 conn.executemany(_INSERT_ATTEMPT, rows)
+                conn.executemany(_UPSERT_ROLLUP, rollup)
+                if spend:
+                    conn.executemany(
+                        "INSERT INTO agent_spend (agent, bucket, cost_pusd) VALUES (?, ?, ?) ON CONFLICT(agent, bucket)"
+                        " DO UPDATE SET cost_pusd = agent_spend.cost_pusd + excluded.cost_pusd",
+                        spend,
+                    )
                 held = [a.reservation_id for a in attempts if a.reservation_id is not None]
                 if held:
                     conn.executemany("DELETE FROM budget_reservations WHERE id = ?", [(r,) for r in held])
 
         await self.submit(write)
-
-    async def record_attempt(self, attempt: AttemptRecord) -> None:
-        row = _attempt_row(attempt)
-        await self.submit(lambda conn: conn.execute(_INSERT_ATTEMPT, row))
 
     async def log_event(self, run_id: str | None, agent: str | None, event: str, data: Mapping[str, Any]) -> None:
         if not isinstance(event, str) or not event:
@@ -271,6 +318,33 @@ class Ledger:
         return await prune(self, older_than_seconds)
 
 
+_UPSERT_ROLLUP = (
+    "INSERT INTO usage_rollup (bucket, model, provider, agent, skill, outcome, attempts, input_tokens, output_tokens,"
+    " cached_tokens, reasoning_tokens, cost_pusd, unpriced) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)"
+    " ON CONFLICT(bucket, model, provider, agent, skill, outcome) DO UPDATE SET"
+    " attempts = attempts + excluded.attempts, input_tokens = input_tokens + excluded.input_tokens,"
+    " output_tokens = output_tokens + excluded.output_tokens, cached_tokens = cached_tokens + excluded.cached_tokens,"
+    " reasoning_tokens = reasoning_tokens + excluded.reasoning_tokens, cost_pusd = cost_pusd + excluded.cost_pusd,"
+    " unpriced = unpriced + excluded.unpriced"
+)
+
+
+def _rollup_rows(attempts: list[AttemptRecord]) -> list[tuple[Any, ...]]:
+    """Attempts folded into daily usage buckets, so summaries never scan every attempt."""
+    acc: dict[tuple[Any, ...], list[int]] = {}
+    for a in attempts:
+        key = (int(a.started_at // ROLLUP_BUCKET_SECONDS), a.model, a.provider, a.agent or "", a.skill or "", a.outcome)
+        row = acc.setdefault(key, [0, 0, 0, 0, 0, 0, 0])
+        row[0] += 1
+        row[1] += a.input_tokens
+        row[2] += a.output_tokens
+        row[3] += a.cached_tokens
+        row[4] += a.reasoning_tokens
+        row[5] += to_pusd(a.cost_usd) or 0
+        row[6] += 1 if a.outcome == "ok" and a.cost_usd is None else 0
+    return [(*k, *v) for k, v in acc.items()]
+
+
 _INSERT_ATTEMPT = (
     "INSERT INTO attempts (run_id, started_at, provider, model, skill, agent, outcome, error_class, error_message,"
     " input_tokens, output_tokens, cached_tokens, cache_write_tokens, reasoning_tokens, total_tokens, cost_pusd,"
@@ -306,8 +380,18 @@ def _attempt_row(a: AttemptRecord) -> tuple[Any, ...]:
     )
 
 
-def _apply_batch(conn: sqlite3.Connection, fns: list[Callable[[sqlite3.Connection], Any]]) -> list[tuple[bool, Any]]:
+#: the synchronous mode each writer connection is in (sqlite3.Connection takes no attributes)
+_SYNC_MODE: dict[int, str] = {}
+
+
+def _apply_batch(
+    conn: sqlite3.Connection, fns: list[Callable[[sqlite3.Connection], Any]], durable: bool = True
+) -> list[tuple[bool, Any]]:
     results: list[tuple[bool, Any]] = []
+    mode = "FULL" if durable else "NORMAL"
+    if _SYNC_MODE.get(id(conn)) != mode:  # PRAGMA synchronous only changes outside a transaction
+        conn.execute(f"PRAGMA synchronous = {mode}")
+        _SYNC_MODE[id(conn)] = mode
     conn.execute("BEGIN IMMEDIATE")
     try:
         for fn in fns:

@@ -1,0 +1,1 @@
+"""magsag-mcp benchmarks: ``python -m benchmarks`` (see BENCHMARKS.md)."""

@@ -1,0 +1,248 @@
+"""One benchmark scenario in this process: ``python -m benchmarks.scenarios NAME --upstream URL ...``.
+
+Prints one JSON line: latency percentiles (us), calls per second, CPU per call (us, this process and
+any server subprocess it started) and peak RSS (MB). Every scenario sends the same request shape to
+the same upstream, so the differences between them are the cost of what sits on top of the call.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import resource
+import shutil
+import sys
+import tempfile
+import time
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+PAYLOAD = {"data": "Quarterly revenue rose 8% to $4.2M while costs fell 3%."}
+MESSAGES = [{"role": "user", "content": "Analyse the following:\n\n" + PAYLOAD["data"]}]
+
+Call = Callable[[], Awaitable[object]]
+
+
+def bench_catalog(tmp: Path) -> Path:
+    """The shipped catalog with limits that apply to every call, so each one takes a budget reservation."""
+    cat = tmp / "catalog"
+    shutil.copytree(ROOT / "catalog", cat)
+    (cat / "policies" / "model_governance.yaml").write_text(
+        "policies:\n"
+        "  - name: bench_models\n    allowed_models: [gpt-4o, gpt-4o-mini, 'fail500*']\n"
+        "  - name: bench_limits\n    thresholds: {max_cost_per_call_usd: 5, max_cost_per_run_usd: 1000000,"
+        " max_cost_per_agent_daily_usd: 1000000}\n"
+    )
+    (cat / "prices.yaml").write_text('"openai:fail500*": {input: 2.5, output: 10}\n')
+    return cat
+
+
+def env_for(upstream: str, db: Path) -> dict[str, str]:
+    return {
+        "OPENAI_BASE_URL": f"{upstream}/v1",
+        "OPENAI_API_KEY": "sk-bench-not-a-real-key",
+        "MAGSAG_DB": str(db),
+        "MAGSAG_MAX_RETRIES": "0",
+        "PATH": os.environ.get("PATH", ""),
+    }
+
+
+async def _floor(upstream: str, fallback: bool) -> tuple[Call, Callable[[], Awaitable[None]]]:
+    import aiohttp
+
+    session = aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=256))
+    url = f"{upstream}/v1/chat/completions"
+    headers = {"Authorization": "Bearer sk-bench", "Content-Type": "application/json"}
+
+    async def post(model: str) -> object:
+        body = json.dumps({"model": model, "messages": MESSAGES, "max_completion_tokens": 1500})
+        async with session.post(url, data=body, headers=headers) as resp:
+            data = json.loads(await resp.read())
+            if resp.status >= 400 and not fallback:
+                raise RuntimeError(data)
+            return data
+
+    async def call() -> object:
+        if fallback:
+            await post("fail500-primary")
+        return await post("gpt-4o")
+
+    return call, session.close
+
+
+async def _service(upstream: str, tmp: Path, fallback: bool) -> tuple[Call, Callable[[], Awaitable[None]]]:
+    from magsag_mcp.service import Service
+
+    svc = await Service.open(catalog=bench_catalog(tmp), db=tmp / "ledger.db", env=env_for(upstream, tmp / "l.db"))
+    payload = dict(PAYLOAD)
+    if fallback:
+        payload["model_config"] = {"provider": "openai", "model": "fail500-primary", "fallbacks": ["openai:gpt-4o"]}
+    counter = iter(range(10**9))
+
+    async def call() -> object:
+        return await svc.invoke_skill("skill.analysis", payload, agent="bench", run_id=f"b-{next(counter)}")
+
+    return call, svc.aclose
+
+
+async def _mcp_memory(upstream: str, tmp: Path) -> tuple[Call, Callable[[], Awaitable[None]]]:
+    from mcp.client import Client
+
+    from magsag_mcp.mcp_server import build_server
+
+    server = build_server(catalog=bench_catalog(tmp), db=tmp / "ledger.db", env=env_for(upstream, tmp / "l.db"))
+    client = Client(server)
+    await client.__aenter__()
+
+    async def call() -> object:
+        result = await client.call_tool(
+            "invoke_skill", {"skill_id": "skill.analysis", "payload": PAYLOAD, "agent": "bench"}
+        )
+        if result.is_error:
+            raise RuntimeError(result.content[0].text)
+        return result
+
+    async def close() -> None:
+        await client.__aexit__(None, None, None)
+
+    return call, close
+
+
+async def _mcp_stdio(upstream: str, tmp: Path) -> tuple[Call, Callable[[], Awaitable[None]]]:
+    from mcp.client import Client
+    from mcp.client.stdio import StdioServerParameters, stdio_client
+
+    env = {**env_for(upstream, tmp / "l.db"), "MAGSAG_CATALOG": str(bench_catalog(tmp))}
+    params = StdioServerParameters(
+        command=sys.executable, args=["-m", "magsag_mcp", "--db", str(tmp / "ledger.db")], env=env
+    )
+    client = Client(stdio_client(params, errlog=open(os.devnull, "w")))  # noqa: SIM115
+    await client.__aenter__()
+
+    async def call() -> object:
+        result = await client.call_tool(
+            "invoke_skill", {"skill_id": "skill.analysis", "payload": PAYLOAD, "agent": "bench"}
+        )
+        if result.is_error:
+            raise RuntimeError(result.content[0].text)
+        return result
+
+    async def close() -> None:
+        await client.__aexit__(None, None, None)
+
+    return call, close
+
+
+async def _litellm(upstream: str, kind: str) -> tuple[Call, Callable[[], Awaitable[None]]]:
+    os.environ["LITELLM_LOCAL_MODEL_COST_MAP"] = "True"
+    import litellm
+
+    litellm.telemetry = False
+    litellm.suppress_debug_info = True
+    base = f"{upstream}/v1"
+    if kind == "acompletion":
+
+        async def call() -> object:
+            return await litellm.acompletion(
+                model="openai/gpt-4o", messages=MESSAGES, api_base=base, api_key="sk-bench", max_tokens=1500
+            )
+
+        return call, _noop
+    model_list = [
+        {"model_name": "primary", "litellm_params": {"model": "openai/gpt-4o", "api_base": base, "api_key": "sk-b"}},
+        {
+            "model_name": "broken",
+            "litellm_params": {"model": "openai/fail500-primary", "api_base": base, "api_key": "sk-b"},
+        },
+    ]
+    router = litellm.Router(model_list=model_list, fallbacks=[{"broken": ["primary"]}], num_retries=0)
+    name = "broken" if kind == "router_fallback" else "primary"
+
+    async def call() -> object:
+        return await router.acompletion(model=name, messages=MESSAGES, max_tokens=1500)
+
+    return call, _noop
+
+
+async def _noop() -> None:
+    return None
+
+
+def _children_cpu() -> float:
+    """CPU seconds of our live child processes (a stdio server), read from /proc."""
+    total = 0.0
+    tick = os.sysconf("SC_CLK_TCK")
+    try:
+        kids = []
+        for task in Path(f"/proc/{os.getpid()}/task").iterdir():
+            kids += (task / "children").read_text().split()
+        for pid in kids:
+            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+            total += (int(fields[11]) + int(fields[12])) / tick
+    except OSError:
+        pass
+    return total
+
+
+async def run(name: str, upstream: str, calls: int, concurrency: int, warmup: int) -> dict[str, object]:
+    tmp = Path(tempfile.mkdtemp(prefix="magsag-bench-"))
+    factories = {
+        "floor": lambda: _floor(upstream, False),
+        "floor_fallback": lambda: _floor(upstream, True),
+        "full": lambda: _service(upstream, tmp, False),
+        "fallback": lambda: _service(upstream, tmp, True),
+        "mcp_memory": lambda: _mcp_memory(upstream, tmp),
+        "mcp_stdio": lambda: _mcp_stdio(upstream, tmp),
+        "litellm_acompletion": lambda: _litellm(upstream, "acompletion"),
+        "litellm_router": lambda: _litellm(upstream, "router"),
+        "litellm_router_fallback": lambda: _litellm(upstream, "router_fallback"),
+    }
+    call, close = await factories[name]()
+    for _ in range(warmup):
+        await call()
+    latencies: list[float] = []
+
+    async def worker(n: int) -> None:
+        for _ in range(n):
+            t0 = time.perf_counter()
+            await call()
+            latencies.append(time.perf_counter() - t0)
+
+    per = [calls // concurrency + (1 if i < calls % concurrency else 0) for i in range(concurrency)]
+    cpu0, kids0, wall0 = time.process_time(), _children_cpu(), time.perf_counter()
+    await asyncio.gather(*(worker(n) for n in per if n))
+    wall = time.perf_counter() - wall0
+    cpu = time.process_time() - cpu0 + _children_cpu() - kids0
+    await close()
+    shutil.rmtree(tmp, ignore_errors=True)
+    latencies.sort()
+    pct = lambda q: latencies[min(len(latencies) - 1, int(q * len(latencies)))] * 1e6  # noqa: E731
+    return {
+        "scenario": name,
+        "calls": len(latencies),
+        "concurrency": concurrency,
+        "p50_us": round(pct(0.50), 1),
+        "p99_us": round(pct(0.99), 1),
+        "calls_per_s": round(len(latencies) / wall, 1),
+        "cpu_us_per_call": round(cpu / len(latencies) * 1e6, 1),
+        "maxrss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
+    }
+
+
+def main() -> None:
+    p = argparse.ArgumentParser()
+    p.add_argument("scenario")
+    p.add_argument("--upstream", required=True)
+    p.add_argument("--calls", type=int, default=2000)
+    p.add_argument("--concurrency", type=int, default=1)
+    p.add_argument("--warmup", type=int, default=50)
+    a = p.parse_args()
+    result = asyncio.run(run(a.scenario, a.upstream, a.calls, a.concurrency, a.warmup))
+    print(json.dumps(result), flush=True)
+
+
+if __name__ == "__main__":
+    main()
