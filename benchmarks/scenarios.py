@@ -119,7 +119,7 @@ async def _mcp_stdio(upstream: str, tmp: Path) -> tuple[Call, Callable[[], Await
     params = StdioServerParameters(
         command=sys.executable, args=["-m", "magsag_mcp", "--db", str(tmp / "ledger.db")], env=env
     )
-    client = Client(stdio_client(params, errlog=open(os.devnull, "w")))  # noqa: SIM115
+    client = Client(stdio_client(params, errlog=open(os.devnull, "w")))
     await client.__aenter__()
 
     async def call() -> object:
