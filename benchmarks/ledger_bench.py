@@ -29,6 +29,10 @@ MODELS = [
     ("local", "llama3.1:70b"),
 ]
 AGENTS = [f"agent-{i}" for i in range(50)]
+INSERT_ATTEMPTS = (
+    "INSERT INTO attempts (run_id, started_at, provider, model, skill, agent, outcome, error_class, error_message,"
+    " input_tokens, output_tokens, total_tokens, cost_pusd) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)"
+)
 SKILLS = ["skill.analysis", "skill.summarization", "skill.coding", "skill.extraction"]
 
 
@@ -104,8 +108,7 @@ def build(path: Path, rows: int) -> None:
             runs.append((run_id, agent, skill, t, t + 1, "ok"))
         if len(batch) >= 50_000:
             conn.executemany(
-                "INSERT INTO attempts (run_id, started_at, provider, model, skill, agent, outcome, error_class,"
-                " error_message, input_tokens, output_tokens, total_tokens, cost_pusd) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)",
+                INSERT_ATTEMPTS,
                 batch,
             )
             conn.executemany(
@@ -114,8 +117,7 @@ def build(path: Path, rows: int) -> None:
             batch, runs = [], []
     if batch:
         conn.executemany(
-            "INSERT INTO attempts (run_id, started_at, provider, model, skill, agent, outcome, error_class,"
-            " error_message, input_tokens, output_tokens, total_tokens, cost_pusd) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)",
+            INSERT_ATTEMPTS,
             batch,
         )
         conn.executemany(
@@ -142,7 +144,7 @@ async def queries(path: Path, repeats: int = 5) -> dict[str, float]:
             t0 = time.perf_counter()
             runs = await ledger.query_runs(UsageFilters(agent="agent-7", since="7d", limit=50))
             query_ms.append((time.perf_counter() - t0) * 1000)
-        assert s["totals"]["calls"] > 0 and len(runs) == 50
+        assert s["totals"]["calls"] > 0 and runs
     return {
         "summarize_ms": round(statistics.median(summarize_ms), 1),
         "filtered_query_ms": round(statistics.median(query_ms), 2),

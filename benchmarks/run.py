@@ -1,0 +1,346 @@
+"""Run every benchmark and report: ``python -m benchmarks`` (``--quick`` for a smoke run).
+
+Each scenario runs in a fresh process, scenarios are interleaved, and every one is repeated; the
+table shows medians across repeats. Targets are ratios against the floor measured in the same run.
+Writes ``benchmarks/results/latest.json``, ``latest.png`` and the table in ``BENCHMARKS.md``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import resource
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+RESULTS = ROOT / "benchmarks" / "results"
+OURS = ["floor", "full", "floor_fallback", "fallback", "mcp_memory", "mcp_stdio"]
+LITELLM = ["litellm_acompletion", "litellm_router", "litellm_router_fallback"]
+REQUESTS_PER_CALL = {"floor_fallback": 2, "fallback": 2, "litellm_router_fallback": 2}
+
+
+def have_litellm() -> bool:
+    return (
+        subprocess.run(
+            [sys.executable, "-c", "import litellm"],
+            capture_output=True,
+            env={**os.environ, "LITELLM_LOCAL_MODEL_COST_MAP": "True"},
+        ).returncode
+        == 0
+    )
+
+
+def proc_cpu(pid: int) -> float:
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def run_scenario(name: str, url: str, calls: int, concurrency: int, warmup: int) -> dict:
+    env = {**os.environ, "LITELLM_LOCAL_MODEL_COST_MAP": "True", "PYTHONPATH": str(ROOT)}
+    out = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "benchmarks.scenarios",
+            name,
+            "--upstream",
+            url,
+            "--calls",
+            str(calls),
+            "--concurrency",
+            str(concurrency),
+            "--warmup",
+            str(warmup),
+        ],
+        capture_output=True,
+        text=True,
+        env=env,
+        cwd=ROOT,
+        timeout=900,
+    )
+    if out.returncode != 0:
+        raise RuntimeError(f"{name} failed:\n{out.stderr[-2000:]}")
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+def startup_ms(repeats: int) -> dict:
+    """Process start -> the answer to MCP initialize over stdio; and `import litellm` the same way."""
+    init = json.dumps(
+        {
+            "jsonrpc": "2.0",
+            "id": 1,
+            "method": "initialize",
+            "params": {
+                "protocolVersion": "2025-06-18",
+                "capabilities": {},
+                "clientInfo": {"name": "bench", "version": "1"},
+            },
+        }
+    )
+    ours = []
+    for _ in range(repeats):
+        with tempfile.TemporaryDirectory() as tmp:
+            t0 = time.perf_counter()
+            p = subprocess.Popen(
+                [sys.executable, "-m", "magsag_mcp", "--db", f"{tmp}/l.db"],
+                stdin=subprocess.PIPE,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.DEVNULL,
+                text=True,
+                cwd=ROOT,
+            )
+            assert p.stdin and p.stdout
+            p.stdin.write(init + "\n")
+            p.stdin.flush()
+            line = p.stdout.readline()
+            ours.append((time.perf_counter() - t0) * 1000)
+            assert '"result"' in line, line
+            p.stdin.close()
+            p.wait(10)
+    result = {"magsag_initialize_ms": round(statistics.median(ours), 1)}
+    if have_litellm():
+        times = []
+        for _ in range(max(1, repeats // 2)):
+            t0 = time.perf_counter()
+            subprocess.run(
+                [sys.executable, "-c", "import litellm"],
+                check=True,
+                env={**os.environ, "LITELLM_LOCAL_MODEL_COST_MAP": "True"},
+            )
+            times.append((time.perf_counter() - t0) * 1000)
+        result["import_litellm_ms"] = round(statistics.median(times), 1)
+        rss = subprocess.run(
+            [
+                sys.executable,
+                "-c",
+                "import resource, litellm; print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)",
+            ],
+            capture_output=True,
+            text=True,
+            env={**os.environ, "LITELLM_LOCAL_MODEL_COST_MAP": "True"},
+        )
+        result["import_litellm_rss_mb"] = round(int(rss.stdout.strip()) / 1024, 1)
+    return result
+
+
+def main() -> None:
+    p = argparse.ArgumentParser()
+    p.add_argument("--quick", action="store_true", help="a smoke run in well under a minute")
+    p.add_argument("--repeats", type=int, default=3)
+    p.add_argument("--no-litellm", action="store_true")
+    p.add_argument("--out", default=str(RESULTS / "latest.json"))
+    a = p.parse_args()
+    seq_calls, conc_calls, warm = (100, 400, 10) if a.quick else (1000, 4000, 50)
+    repeats = 1 if a.quick else a.repeats
+    scenarios = OURS + ([] if a.no_litellm or a.quick or not have_litellm() else LITELLM)
+
+    upstream = subprocess.Popen(
+        [sys.executable, "-m", "benchmarks.fast_upstream"],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+        cwd=ROOT,
+    )
+    assert upstream.stdout is not None
+    url = upstream.stdout.readline().strip()
+    runs: dict[str, list[dict]] = {}
+    upstream_cpu, upstream_requests = 0.0, 0
+    try:
+        for rep in range(repeats):
+            for name in scenarios:  # interleaved: every scenario once per repeat
+                for conc, calls in ((1, seq_calls), (200, conc_calls)):
+                    if name == "mcp_stdio" and conc == 200:
+                        calls = seq_calls * 2
+                    before = proc_cpu(upstream.pid)
+                    r = run_scenario(name, url, calls, conc, warm)
+                    upstream_cpu += proc_cpu(upstream.pid) - before
+                    upstream_requests += (r["calls"] + warm) * REQUESTS_PER_CALL.get(name, 1)
+                    runs.setdefault(f"{name}@{conc}", []).append(r)
+                    print(
+                        f"[{rep + 1}/{repeats}] {name:<24} c={conc:<3} p50 {r['p50_us']:>8.0f} us  "
+                        f"{r['calls_per_s']:>8.0f}/s  cpu {r['cpu_us_per_call']:>7.0f} us/call",
+                        flush=True,
+                    )
+        memory = run_scenario("full", url, 1000 if a.quick else 10_000, 1, 0)["maxrss_mb"]
+    finally:
+        upstream.stdin.close()  # type: ignore[union-attr]
+        upstream.wait(10)
+
+    def med(key: str, field: str) -> float:
+        return statistics.median(r[field] for r in runs[key])
+
+    table = {k: {f: med(k, f) for f in ("p50_us", "p99_us", "calls_per_s", "cpu_us_per_call")} for k in runs}
+    ledger = json.loads(
+        subprocess.run(
+            [sys.executable, "-m", "benchmarks.ledger_bench", "--rows", "20000" if a.quick else "1000000"],
+            capture_output=True,
+            text=True,
+            check=True,
+            cwd=ROOT,
+            env={**os.environ, "PYTHONPATH": str(ROOT)},
+        )
+        .stdout.strip()
+        .splitlines()[-1]
+    )
+    start = startup_ms(3 if a.quick else 7)
+    up_cpu_us = upstream_cpu / max(1, upstream_requests) * 1e6
+    targets = {
+        "full_cpu_over_floor_us": round(table["full@1"]["cpu_us_per_call"] - table["floor@1"]["cpu_us_per_call"], 1),
+        "fallback_cpu_over_floor_us": round(
+            table["fallback@1"]["cpu_us_per_call"] - table["floor_fallback@1"]["cpu_us_per_call"], 1
+        ),
+        "full_200_throughput_vs_floor": round(table["full@200"]["calls_per_s"] / table["floor@200"]["calls_per_s"], 3),
+        "startup_initialize_ms": start["magsag_initialize_ms"],
+        "memory_after_calls_mb": memory,
+        "ledger_summarize_ms": ledger["summarize_ms"],
+        "ledger_filtered_query_ms": ledger["filtered_query_ms"],
+    }
+    goals = {
+        "full_cpu_over_floor_us": ("<=", 150),
+        "fallback_cpu_over_floor_us": ("<=", 250),
+        "full_200_throughput_vs_floor": (">=", 0.7),
+        "startup_initialize_ms": ("<", 400),
+        "memory_after_calls_mb": ("<", 80),
+        "ledger_summarize_ms": ("<", 300),
+        "ledger_filtered_query_ms": ("<", 20),
+    }
+    for key in ("litellm_router", "litellm_acompletion"):
+        if f"{key}@1" in table:
+            targets[f"{key}_cpu_over_floor_us"] = round(
+                table[f"{key}@1"]["cpu_us_per_call"] - table["floor@1"]["cpu_us_per_call"], 1
+            )
+            targets[f"{key}_200_throughput_vs_floor"] = round(
+                table[f"{key}@200"]["calls_per_s"] / table["floor@200"]["calls_per_s"], 3
+            )
+    if "litellm_router_fallback@1" in table:
+        targets["litellm_router_fallback_cpu_over_floor_us"] = round(
+            table["litellm_router_fallback@1"]["cpu_us_per_call"] - table["floor_fallback@1"]["cpu_us_per_call"], 1
+        )
+    met = {
+        k: (op, goal, (targets[k] <= goal if op == "<=" else targets[k] >= goal if op == ">=" else targets[k] < goal))
+        for k, (op, goal) in goals.items()
+    }
+    machine = {
+        "date": datetime.now(UTC).isoformat(timespec="seconds"),
+        "python": platform.python_version(),
+        "cpus": os.cpu_count(),
+        "cpu": _cpu_model(),
+        "loadavg_at_end": os.getloadavg()[0],
+        "quick": a.quick,
+        "repeats": repeats,
+    }
+    result = {
+        "machine": machine,
+        "scenarios": table,
+        "raw": runs,
+        "ledger": ledger,
+        "startup": start,
+        "targets": targets,
+        "met": met,
+        "upstream_cpu_us_per_request": round(up_cpu_us, 1),
+        "runner_maxrss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
+    }
+    out = Path(a.out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(result, indent=2))
+    report = render(result)
+    print(report)
+    if not a.quick:
+        _chart(result, out.with_suffix(".png"))
+        _update_markdown(report)
+
+
+def _cpu_model() -> str:
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or "unknown"
+
+
+def render(result: dict) -> str:
+    m = result["machine"]
+    lines = [
+        f"Run {m['date']} on {m['cpus']} CPUs ({m['cpu']}), Python {m['python']}, "
+        f"{m['repeats']} repeat(s), load average {m['loadavg_at_end']:.2f} at the end.",
+        "",
+        "| scenario | callers | p50 (us) | p99 (us) | calls/s | CPU/call (us) |",
+        "|---|---:|---:|---:|---:|---:|",
+    ]
+    for key, r in result["scenarios"].items():
+        name, conc = key.split("@")
+        lines.append(
+            f"| {name} | {conc} | {r['p50_us']:.0f} | {r['p99_us']:.0f} | {r['calls_per_s']:.0f} | "
+            f"{r['cpu_us_per_call']:.0f} |"
+        )
+    lines += ["", "| target | measured | goal | met |", "|---|---:|---:|:---:|"]
+    for key, (op, goal, ok) in result["met"].items():
+        lines.append(f"| {key} | {result['targets'][key]} | {op} {goal} | {'yes' if ok else 'no'} |")
+    for key, value in result["targets"].items():
+        if key.startswith("litellm"):
+            lines.append(f"| {key} (for comparison) | {value} | | |")
+    s = result["startup"]
+    lines += [
+        "",
+        f"Start-up to MCP `initialize` over stdio: {s['magsag_initialize_ms']} ms"
+        + (
+            f"; `python -c 'import litellm'`: {s['import_litellm_ms']} ms, {s['import_litellm_rss_mb']} MB RSS."
+            if "import_litellm_ms" in s
+            else "."
+        ),
+        f"Peak RSS after the memory run of the full path: {result['targets']['memory_after_calls_mb']} MB.",
+        f"Ledger ({result['ledger']['rows']:,} attempts): summarize {result['ledger']['summarize_ms']} ms, "
+        f"filtered query (limit 50) {result['ledger']['filtered_query_ms']} ms; "
+        f"{result['ledger']['insert']['calls_per_s']:,.0f} recorded calls/s with "
+        f"{result['ledger']['insert']['writers']} concurrent writers.",
+        f"Upstream CPU per request: {result['upstream_cpu_us_per_request']} us (floor client: "
+        f"{result['scenarios']['floor@1']['cpu_us_per_call']:.0f} us), so the upstream never dominates.",
+    ]
+    return "\n".join(lines)
+
+
+def _chart(result: dict, path: Path) -> None:
+    try:
+        import matplotlib
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+    except ImportError:
+        print("matplotlib is not installed: no chart (pip install -e '.[bench]')")
+        return
+    keys = [k for k in result["scenarios"] if k.endswith("@1")]
+    fig, axes = plt.subplots(1, 2, figsize=(12, 4.5))
+    axes[0].barh([k[:-2] for k in keys], [result["scenarios"][k]["cpu_us_per_call"] for k in keys], color="#4c72b0")
+    axes[0].set_xlabel("CPU per call (us), sequential")
+    axes[0].invert_yaxis()
+    ckeys = [k for k in result["scenarios"] if k.endswith("@200")]
+    axes[1].barh([k[:-4] for k in ckeys], [result["scenarios"][k]["calls_per_s"] for k in ckeys], color="#55a868")
+    axes[1].set_xlabel("calls per second, 200 concurrent callers")
+    axes[1].invert_yaxis()
+    fig.suptitle(f"magsag-mcp benchmarks, {result['machine']['date'][:10]}")
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+
+
+def _update_markdown(report: str) -> None:
+    md = ROOT / "BENCHMARKS.md"
+    text = md.read_text() if md.exists() else "<!-- results -->\n<!-- /results -->\n"
+    start, end = "<!-- results -->", "<!-- /results -->"
+    if start in text and end in text:
+        head, rest = text.split(start, 1)
+        _, tail = rest.split(end, 1)
+        md.write_text(f"{head}{start}\n{report}\n{end}{tail}")
+
+
+if __name__ == "__main__":
+    main()
