@@ -197,11 +197,14 @@ def _usage(raw: Any) -> Usage:
         return Usage()
     read = int(raw.get("cache_read_input_tokens") or 0)
     written = int(raw.get("cache_creation_input_tokens") or 0)
+    # output_tokens already includes thinking; output_tokens_details says how much of it was thinking.
+    thinking = int((raw.get("output_tokens_details") or {}).get("thinking_tokens") or 0)
     return Usage(
         input_tokens=int(raw.get("input_tokens") or 0) + read + written,
         output_tokens=int(raw.get("output_tokens") or 0),
         cached_tokens=read,
         cache_write_tokens=written,
+        reasoning_tokens=thinking,
     )
 
 

@@ -120,7 +120,11 @@ class GeminiFormat(WireFormat):
                 parts.append({"functionCall": {"name": tc.name, "args": tc.arguments}})
             role = "model" if msg.role == "assistant" else "user"
             contents.append({"role": role, "parts": parts or [{"text": ""}]})
-        body: dict[str, Any] = {"contents": contents}
+        # `model` also travels in the path; the spec's GenerateContentRequest lists it as required.
+        body: dict[str, Any] = {
+            "model": model if model.startswith("models/") else f"models/{model}",
+            "contents": contents,
+        }
         if request.system:
             body["systemInstruction"] = {"parts": [{"text": request.system}]}
         config: dict[str, Any] = {}

@@ -29,6 +29,9 @@ def _items(msg: Message) -> list[dict[str, Any]]:
     return items
 
 
+MIN_OUTPUT_TOKENS = 16
+
+
 class ResponsesFormat(WireFormat):
     name = "openai-responses"
 
@@ -43,12 +46,21 @@ class ResponsesFormat(WireFormat):
         if request.system:
             body["instructions"] = request.system
         if request.max_tokens is not None:
-            body["max_output_tokens"] = request.max_tokens
+            # The Responses API refuses max_output_tokens below 16 (spec: minimum 16).
+            body["max_output_tokens"] = max(MIN_OUTPUT_TOKENS, request.max_tokens)
         if request.temperature is not None:
             body["temperature"] = request.temperature
         if request.tools:
             body["tools"] = [
-                {"type": "function", "name": t.name, "description": t.description, "parameters": t.parameters}
+                # `strict` is required by the spec; strict mode would also demand additionalProperties: false
+                # on every object of the caller's schema, which we do not rewrite behind their back.
+                {
+                    "type": "function",
+                    "name": t.name,
+                    "description": t.description,
+                    "parameters": t.parameters,
+                    "strict": False,
+                }
                 for t in request.tools
             ]
         if request.tool_choice is not None:
@@ -135,6 +147,7 @@ def _usage(raw: Any) -> Usage:
         input_tokens=int(raw.get("input_tokens") or 0),
         output_tokens=int(raw.get("output_tokens") or 0),
         cached_tokens=int((raw.get("input_tokens_details") or {}).get("cached_tokens") or 0),
+        cache_write_tokens=int((raw.get("input_tokens_details") or {}).get("cache_write_tokens") or 0),
         reasoning_tokens=int((raw.get("output_tokens_details") or {}).get("reasoning_tokens") or 0),
     )
 

@@ -1,0 +1,561 @@
+"""Loopback stand-ins for the vendors, checked against their specs field by field.
+
+Each fake validates every request body against the spec's request schema (a violation is answered
+400 in the vendor's error shape *and* kept in ``violations`` so the test fails), checks the auth
+headers, and answers from a script of steps shaped as the spec shapes responses:
+
+    {"text": "hi", "usage": {...}}                 a reply (usage in the vendor's own field names)
+    {"tool_calls": [{"id", "name", "arguments"}]}  a tool call
+    {"error": 429, "body": {...}, "headers": {...}} an error in the vendor's shape
+    {"text": "...", "cut": True}                   a stream that breaks mid-answer
+"""
+
+from __future__ import annotations
+
+import json
+from collections import deque
+from typing import Any
+
+from aiohttp import web
+
+from .spec import spec_validator
+
+Step = dict[str, Any]
+
+
+class Fake:
+    vendor = ""
+    request_schema = ""
+
+    def __init__(self, key: str = "test-key-123456") -> None:
+        self.key = key
+        self.steps: deque[Step] = deque()
+        self.requests: list[dict[str, Any]] = []
+        self.violations: list[str] = []
+
+    def queue(self, *steps: Step) -> Fake:
+        self.steps.extend(steps)
+        return self
+
+    def next_step(self) -> Step:
+        return self.steps.popleft() if self.steps else {"text": "ok"}
+
+    def auth_ok(self, request: web.Request) -> bool:
+        raise NotImplementedError
+
+    def error_body(self, status: int, message: str, kind: str) -> Any:
+        raise NotImplementedError
+
+    async def handle(self, request: web.Request) -> web.StreamResponse:
+        raw = await request.read()
+        try:
+            body = json.loads(raw)
+        except ValueError:
+            self.violations.append(f"{request.path}: body is not JSON")
+            return web.json_response(self.error_body(400, "body is not JSON", "invalid_request_error"), status=400)
+        self.requests.append(
+            {"path": request.path, "query": dict(request.query), "headers": dict(request.headers), "body": body}
+        )
+        if not self.auth_ok(request):
+            return web.json_response(self.error_body(401, "invalid key", "authentication_error"), status=401)
+        problems = spec_validator(self.vendor).errors(self.schema_for(request), body)
+        if problems:
+            self.violations.extend(problems)
+            return web.json_response(
+                self.error_body(400, "; ".join(problems)[:500], "invalid_request_error"), status=400
+            )
+        step = self.next_step()
+        if "error" in step:
+            body_out = step.get("body")
+            if body_out is None:
+                body_out = self.error_body(
+                    step["error"], step.get("message", "scripted failure"), step.get("kind", "api_error")
+                )
+            if isinstance(body_out, str):
+                return web.Response(status=step["error"], text=body_out, headers=step.get("headers"))
+            return web.json_response(body_out, status=step["error"], headers=step.get("headers"))
+        if self.is_stream(request, body):
+            return await self.stream(request, body, step)
+        return web.json_response(self.reply(request, body, step))
+
+    def schema_for(self, request: web.Request) -> str:
+        return self.request_schema
+
+    def is_stream(self, request: web.Request, body: dict[str, Any]) -> bool:
+        return bool(body.get("stream"))
+
+    def reply(self, request: web.Request, body: dict[str, Any], step: Step) -> Any:
+        raise NotImplementedError
+
+    async def stream(self, request: web.Request, body: dict[str, Any], step: Step) -> web.StreamResponse:
+        raise NotImplementedError
+
+    @staticmethod
+    async def send_events(request: web.Request, events: list[tuple[str | None, Any]], cut: bool) -> web.StreamResponse:
+        resp = web.StreamResponse(headers={"Content-Type": "text/event-stream"})
+        await resp.prepare(request)
+        if cut:
+            events = events[: max(1, len(events) // 2)]
+        for name, data in events:
+            text = data if isinstance(data, str) else json.dumps(data)
+            await resp.write((f"event: {name}\n" if name else "").encode() + f"data: {text}\n\n".encode())
+        if cut:
+            request.transport.close()  # type: ignore[union-attr]
+            return resp
+        await resp.write_eof()
+        return resp
+
+    def app(self) -> web.Application:
+        raise NotImplementedError
+
+
+class FakeOpenAI(Fake):
+    vendor = "openai"
+
+    def __init__(self, key: str = "sk-test-key-123456", *, responses_api: bool = True, azure: bool = False) -> None:
+        super().__init__(key)
+        self.responses_api = responses_api
+        self.azure = azure
+        self.lacks_responses: tuple[int, str] | None = None
+
+    def auth_ok(self, request: web.Request) -> bool:
+        if self.azure:
+            return request.headers.get("api-key") == self.key and "Authorization" not in request.headers
+        return request.headers.get("Authorization") == f"Bearer {self.key}"
+
+    def error_body(self, status: int, message: str, kind: str) -> Any:
+        return {"error": {"message": message, "type": kind, "param": None, "code": kind}}
+
+    def schema_for(self, request: web.Request) -> str:
+        return "CreateResponse" if request.path.endswith("/responses") else "CreateChatCompletionRequest"
+
+    async def handle(self, request: web.Request) -> web.StreamResponse:
+        if request.path.endswith("/responses") and self.lacks_responses is not None:
+            self.requests.append({"path": request.path, "body": json.loads(await request.read())})
+            status, text = self.lacks_responses
+            return web.Response(status=status, text=text)
+        return await super().handle(request)
+
+    def app(self) -> web.Application:
+        app = web.Application()
+        app.router.add_post("/v1/chat/completions", self.handle)
+        app.router.add_post("/v1/responses", self.handle)
+        app.router.add_post("/openai/deployments/{deployment}/chat/completions", self.handle)
+        return app
+
+    @staticmethod
+    def chat_usage(step: Step) -> dict[str, Any]:
+        u = step.get("usage") or {}
+        return {
+            "prompt_tokens": u.get("prompt_tokens", 11),
+            "completion_tokens": u.get("completion_tokens", 7),
+            "total_tokens": u.get("prompt_tokens", 11) + u.get("completion_tokens", 7),
+            "prompt_tokens_details": {"cached_tokens": u.get("cached_tokens", 0), "audio_tokens": 0},
+            "completion_tokens_details": {
+                "reasoning_tokens": u.get("reasoning_tokens", 0),
+                "audio_tokens": 0,
+                "accepted_prediction_tokens": 0,
+                "rejected_prediction_tokens": 0,
+            },
+        }
+
+    def reply(self, request: web.Request, body: dict[str, Any], step: Step) -> Any:
+        if request.path.endswith("/responses"):
+            return self.response_object(body, step)
+        calls = [
+            {
+                "id": c["id"],
+                "type": "function",
+                "function": {
+                    "name": c["name"],
+                    "arguments": c["arguments"] if isinstance(c["arguments"], str) else json.dumps(c["arguments"]),
+                },
+            }
+            for c in step.get("tool_calls", [])
+        ]
+        message: dict[str, Any] = {"role": "assistant", "content": step.get("text"), "refusal": None}
+        if calls:
+            message["tool_calls"] = calls
+        return {
+            "id": "chatcmpl-test",
+            "object": "chat.completion",
+            "created": 1_700_000_000,
+            "model": body.get("model", request.match_info.get("deployment", "")),
+            "choices": [
+                {
+                    "index": 0,
+                    "message": message,
+                    "logprobs": None,
+                    "finish_reason": step.get("finish", "tool_calls" if calls else "stop"),
+                }
+            ],
+            "usage": self.chat_usage(step),
+        }
+
+    def response_object(self, body: dict[str, Any], step: Step) -> dict[str, Any]:
+        output: list[dict[str, Any]] = []
+        if step.get("text") is not None:
+            output.append(
+                {
+                    "type": "message",
+                    "id": "msg_1",
+                    "status": "completed",
+                    "role": "assistant",
+                    "content": [{"type": "output_text", "text": step["text"], "annotations": [], "logprobs": []}],
+                }
+            )
+        for c in step.get("tool_calls", []):
+            output.append(
+                {
+                    "type": "function_call",
+                    "id": f"fc_{c['id']}",
+                    "call_id": c["id"],
+                    "name": c["name"],
+                    "arguments": json.dumps(c["arguments"]),
+                    "status": "completed",
+                }
+            )
+        u = step.get("usage") or {}
+        return {
+            "id": "resp_1",
+            "object": "response",
+            "created_at": 1_700_000_000,
+            "status": "completed",
+            "model": body["model"],
+            "output": output,
+            "parallel_tool_calls": True,
+            "tool_choice": "auto",
+            "tools": [],
+            "temperature": 1,
+            "top_p": 1,
+            "metadata": {},
+            "error": None,
+            "incomplete_details": None,
+            "instructions": None,
+            "usage": {
+                "input_tokens": u.get("input_tokens", 11),
+                "output_tokens": u.get("output_tokens", 7),
+                "total_tokens": u.get("input_tokens", 11) + u.get("output_tokens", 7),
+                "input_tokens_details": {
+                    "cached_tokens": u.get("cached_tokens", 0),
+                    "cache_write_tokens": u.get("cache_write_tokens", 0),
+                },
+                "output_tokens_details": {"reasoning_tokens": u.get("reasoning_tokens", 0)},
+            },
+        }
+
+    async def stream(self, request: web.Request, body: dict[str, Any], step: Step) -> web.StreamResponse:
+        if request.path.endswith("/responses"):
+            final = self.response_object(body, step)
+            events: list[tuple[str | None, Any]] = [
+                (
+                    "response.created",
+                    {
+                        "type": "response.created",
+                        "sequence_number": 0,
+                        "response": {**final, "status": "in_progress", "output": []},
+                    },
+                )
+            ]
+            for i, word in enumerate((step.get("text") or "").split(" ")):
+                events.append(
+                    (
+                        "response.output_text.delta",
+                        {
+                            "type": "response.output_text.delta",
+                            "item_id": "msg_1",
+                            "output_index": 0,
+                            "content_index": 0,
+                            "sequence_number": i + 1,
+                            "delta": word if i == 0 else " " + word,
+                            "logprobs": [],
+                        },
+                    )
+                )
+            events.append(
+                ("response.completed", {"type": "response.completed", "sequence_number": 99, "response": final})
+            )
+            return await self.send_events(request, events, step.get("cut", False))
+        base = {
+            "id": "chatcmpl-test",
+            "object": "chat.completion.chunk",
+            "created": 1_700_000_000,
+            "model": body.get("model", "deployment"),
+        }
+        chunks: list[tuple[str | None, Any]] = [
+            (
+                None,
+                {
+                    **base,
+                    "choices": [{"index": 0, "delta": {"role": "assistant", "content": ""}, "finish_reason": None}],
+                },
+            )
+        ]
+        for i, word in enumerate((step.get("text") or "").split(" ") if step.get("text") else []):
+            chunks.append(
+                (
+                    None,
+                    {
+                        **base,
+                        "choices": [
+                            {"index": 0, "delta": {"content": word if i == 0 else " " + word}, "finish_reason": None}
+                        ],
+                    },
+                )
+            )
+        for n, c in enumerate(step.get("tool_calls", [])):
+            args = json.dumps(c["arguments"])
+            chunks.append(
+                (
+                    None,
+                    {
+                        **base,
+                        "choices": [
+                            {
+                                "index": 0,
+                                "delta": {
+                                    "tool_calls": [
+                                        {
+                                            "index": n,
+                                            "id": c["id"],
+                                            "type": "function",
+                                            "function": {"name": c["name"], "arguments": ""},
+                                        }
+                                    ]
+                                },
+                                "finish_reason": None,
+                            }
+                        ],
+                    },
+                )
+            )
+            for piece in (args[: len(args) // 2], args[len(args) // 2 :]):
+                chunks.append(
+                    (
+                        None,
+                        {
+                            **base,
+                            "choices": [
+                                {
+                                    "index": 0,
+                                    "delta": {"tool_calls": [{"index": n, "function": {"arguments": piece}}]},
+                                    "finish_reason": None,
+                                }
+                            ],
+                        },
+                    )
+                )
+        finish = "tool_calls" if step.get("tool_calls") else "stop"
+        chunks.append((None, {**base, "choices": [{"index": 0, "delta": {}, "finish_reason": finish}]}))
+        chunks.append((None, {**base, "choices": [], "usage": self.chat_usage(step)}))
+        chunks.append((None, "[DONE]"))
+        return await self.send_events(request, chunks, step.get("cut", False))
+
+
+class FakeAnthropic(Fake):
+    vendor = "anthropic"
+    request_schema = "CreateMessageParams"
+
+    def auth_ok(self, request: web.Request) -> bool:
+        return request.headers.get("x-api-key") == self.key and bool(request.headers.get("anthropic-version"))
+
+    def error_body(self, status: int, message: str, kind: str) -> Any:
+        return {"type": "error", "error": {"type": kind, "message": message}}
+
+    def app(self) -> web.Application:
+        app = web.Application()
+        app.router.add_post("/v1/messages", self.handle)
+        return app
+
+    @staticmethod
+    def usage(step: Step) -> dict[str, Any]:
+        u = step.get("usage") or {}
+        return {
+            "input_tokens": u.get("input_tokens", 11),
+            "output_tokens": u.get("output_tokens", 7),
+            "cache_creation_input_tokens": u.get("cache_creation_input_tokens", 0),
+            "cache_read_input_tokens": u.get("cache_read_input_tokens", 0),
+            "cache_creation": None,
+            "inference_geo": None,
+            "server_tool_use": None,
+            "service_tier": "standard",
+            "output_tokens_details": {"thinking_tokens": u.get("thinking_tokens", 0)},
+        }
+
+    def content(self, step: Step) -> list[dict[str, Any]]:
+        blocks: list[dict[str, Any]] = []
+        if step.get("text") is not None:
+            blocks.append({"type": "text", "text": step["text"], "citations": None})
+        for c in step.get("tool_calls", []):
+            blocks.append(
+                {
+                    "type": "tool_use",
+                    "id": c["id"],
+                    "name": c["name"],
+                    "input": c["arguments"],
+                    "caller": {"type": "direct"},
+                }
+            )
+        return blocks
+
+    def reply(self, request: web.Request, body: dict[str, Any], step: Step) -> Any:
+        stop = step.get("finish", "tool_use" if step.get("tool_calls") else "end_turn")
+        return {
+            "id": "msg_01",
+            "type": "message",
+            "role": "assistant",
+            "model": body["model"],
+            "content": self.content(step),
+            "stop_reason": stop,
+            "stop_sequence": None,
+            "stop_details": None,
+            "container": None,
+            "usage": self.usage(step),
+        }
+
+    async def stream(self, request: web.Request, body: dict[str, Any], step: Step) -> web.StreamResponse:
+        usage = self.usage(step)
+        start = {
+            "id": "msg_01",
+            "type": "message",
+            "role": "assistant",
+            "model": body["model"],
+            "content": [],
+            "stop_reason": None,
+            "stop_sequence": None,
+            "stop_details": None,
+            "container": None,
+            "usage": {**usage, "output_tokens": 1},
+        }
+        events: list[tuple[str | None, Any]] = [
+            ("message_start", {"type": "message_start", "message": start}),
+            ("ping", {"type": "ping"}),
+        ]
+        for i, block in enumerate(self.content(step)):
+            if block["type"] == "text":
+                events.append(
+                    (
+                        "content_block_start",
+                        {"type": "content_block_start", "index": i, "content_block": {"type": "text", "text": ""}},
+                    )
+                )
+                for word in block["text"].split(" "):
+                    events.append(
+                        (
+                            "content_block_delta",
+                            {
+                                "type": "content_block_delta",
+                                "index": i,
+                                "delta": {"type": "text_delta", "text": word + " "},
+                            },
+                        )
+                    )
+            else:
+                events.append(
+                    (
+                        "content_block_start",
+                        {
+                            "type": "content_block_start",
+                            "index": i,
+                            "content_block": {
+                                "type": "tool_use",
+                                "id": block["id"],
+                                "name": block["name"],
+                                "input": {},
+                            },
+                        },
+                    )
+                )
+                raw = json.dumps(block["input"])
+                for piece in (raw[: len(raw) // 2], raw[len(raw) // 2 :]):
+                    events.append(
+                        (
+                            "content_block_delta",
+                            {
+                                "type": "content_block_delta",
+                                "index": i,
+                                "delta": {"type": "input_json_delta", "partial_json": piece},
+                            },
+                        )
+                    )
+            events.append(("content_block_stop", {"type": "content_block_stop", "index": i}))
+        stop = "tool_use" if step.get("tool_calls") else "end_turn"
+        events.append(
+            (
+                "message_delta",
+                {
+                    "type": "message_delta",
+                    "delta": {"stop_reason": stop, "stop_sequence": None},
+                    "usage": {"output_tokens": usage["output_tokens"]},
+                },
+            )
+        )
+        events.append(("message_stop", {"type": "message_stop"}))
+        return await self.send_events(request, events, step.get("cut", False))
+
+
+class FakeGemini(Fake):
+    vendor = "gemini"
+    request_schema = "GenerateContentRequest"
+
+    def auth_ok(self, request: web.Request) -> bool:
+        return request.headers.get("x-goog-api-key") == self.key and "key" not in request.query
+
+    def error_body(self, status: int, message: str, kind: str) -> Any:
+        names = {
+            400: "INVALID_ARGUMENT",
+            401: "UNAUTHENTICATED",
+            403: "PERMISSION_DENIED",
+            404: "NOT_FOUND",
+            429: "RESOURCE_EXHAUSTED",
+            500: "INTERNAL",
+            503: "UNAVAILABLE",
+            504: "DEADLINE_EXCEEDED",
+        }
+        return {"error": {"code": status, "message": message, "status": names.get(status, "UNKNOWN")}}
+
+    def app(self) -> web.Application:
+        app = web.Application()
+        app.router.add_post("/v1beta/models/{call}", self.handle)
+        return app
+
+    def is_stream(self, request: web.Request, body: dict[str, Any]) -> bool:
+        return request.match_info["call"].endswith(":streamGenerateContent")
+
+    def chunk(self, step: Step, parts: list[dict[str, Any]], finish: str | None, usage: bool) -> dict[str, Any]:
+        cand: dict[str, Any] = {"content": {"role": "model", "parts": parts}, "index": 0}
+        if finish:
+            cand["finishReason"] = finish
+        out: dict[str, Any] = {"candidates": [cand], "modelVersion": "gemini-test-001", "responseId": "r1"}
+        if step.get("block"):
+            out = {"promptFeedback": {"blockReason": step["block"]}}
+        if usage:
+            u = step.get("usage") or {}
+            out["usageMetadata"] = {
+                "promptTokenCount": u.get("promptTokenCount", 11),
+                "candidatesTokenCount": u.get("candidatesTokenCount", 7),
+                "totalTokenCount": 18 + u.get("thoughtsTokenCount", 0),
+                **{k: v for k, v in u.items() if k in ("cachedContentTokenCount", "thoughtsTokenCount")},
+            }
+        return out
+
+    def parts(self, step: Step) -> list[dict[str, Any]]:
+        parts: list[dict[str, Any]] = []
+        if step.get("text") is not None:
+            parts.append({"text": step["text"]})
+        for c in step.get("tool_calls", []):
+            parts.append({"functionCall": {"name": c["name"], "args": c["arguments"]}})
+        return parts
+
+    def reply(self, request: web.Request, body: dict[str, Any], step: Step) -> Any:
+        return self.chunk(step, self.parts(step), step.get("finish", "STOP"), True)
+
+    async def stream(self, request: web.Request, body: dict[str, Any], step: Step) -> web.StreamResponse:
+        words = (step.get("text") or "").split(" ") if step.get("text") else []
+        events: list[tuple[str | None, Any]] = [
+            (None, self.chunk(step, [{"text": w + " "}], None, False)) for w in words[:-1]
+        ]
+        last = [{"text": words[-1]}] if words else []
+        last += [p for p in self.parts(step) if "functionCall" in p]
+        events.append((None, self.chunk(step, last, step.get("finish", "STOP"), True)))
+        return await self.send_events(request, events, step.get("cut", False))

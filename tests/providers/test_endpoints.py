@@ -1,0 +1,131 @@
+"""Where each endpoint sends the call: Azure's URL and header, the local Responses -> chat downgrade,
+base-URL resolution, and configuration errors that say what to set."""
+
+from __future__ import annotations
+
+import pytest
+
+from magsag_mcp import errors as E
+from magsag_mcp.providers.local import LocalEndpoint, LocalProvider
+from magsag_mcp.providers.openai import AzureProvider, CompatProvider
+from magsag_mcp.transport import Transport
+from magsag_mcp.types import LLMRequest, Message, Target
+
+from .fakes import FakeOpenAI
+
+pytestmark = pytest.mark.anyio
+KEY = "sk-test-key-123456"
+REQ = LLMRequest([Message("user", "hi")], max_tokens=20)
+
+
+async def test_azure_url_version_and_header(serve):
+    fake = FakeOpenAI(KEY, azure=True).queue({"text": "a"}, {"text": "b"})
+    url = await serve(fake)
+    provider = AzureProvider({"AZURE_OPENAI_API_KEY": KEY, "AZURE_OPENAI_ENDPOINT": url + "/"}, Transport())
+    await provider.complete(REQ, Target("azure", "prod-gpt4o"))
+    req = fake.requests[-1]
+    assert req["path"] == "/openai/deployments/prod-gpt4o/chat/completions"
+    assert req["query"] == {"api-version": "2024-10-21"}
+    assert req["headers"]["api-key"] == KEY and "Authorization" not in req["headers"]
+    provider = AzureProvider(
+        {"AZURE_OPENAI_API_KEY": KEY, "AZURE_OPENAI_ENDPOINT": url, "AZURE_OPENAI_API_VERSION": "2025-01-01-preview"},
+        Transport(),
+    )
+    await provider.complete(REQ, Target("azure", "prod-gpt4o"))
+    assert fake.requests[-1]["query"] == {"api-version": "2025-01-01-preview"}
+    assert fake.violations == []
+
+
+async def test_azure_without_endpoint_says_what_to_set():
+    provider = AzureProvider({"AZURE_OPENAI_API_KEY": KEY}, Transport())
+    assert "AZURE_OPENAI_ENDPOINT" in provider.unavailable(Target("azure", "d"))
+    provider = AzureProvider({"AZURE_OPENAI_ENDPOINT": "https://r.openai.azure.com"}, Transport())
+    assert "AZURE_OPENAI_API_KEY" in provider.unavailable(Target("azure", "d"))
+
+
+async def test_compat_without_base_url_says_what_to_set():
+    provider = CompatProvider({}, Transport())
+    assert "MAGSAG_COMPAT_BASE_URL" in provider.unavailable(Target("compat", "m"))
+
+
+@pytest.mark.parametrize(
+    ("status", "text"),
+    [
+        (404, "404 page not found"),
+        (405, "Method Not Allowed"),
+        (501, "Not Implemented"),
+        (400, '{"error": {"message": "unsupported endpoint: /v1/responses"}}'),
+    ],
+)
+async def test_local_downgrades_to_chat_and_remembers(serve, status, text):
+    fake = FakeOpenAI(KEY).queue({"text": "from chat"}, {"text": "again"})
+    fake.lacks_responses = (status, text)
+    url = await serve(fake)
+    provider = LocalProvider({"MAGSAG_LOCAL_LLM_API_KEY": KEY}, Transport())
+    target = Target("local", "llama3.1:70b", url)  # no path: /v1 is added, as for Ollama
+    result = await provider.complete(REQ, target)
+    assert result.text == "from chat"
+    assert any("fell back to chat completions" in w for w in result.warnings)
+    assert [r["path"] for r in fake.requests] == ["/v1/responses", "/v1/chat/completions"]
+    result = await provider.complete(REQ, target)
+    assert fake.requests[-1]["path"] == "/v1/chat/completions" and len(fake.requests) == 3  # remembered
+    assert any("no Responses API" in w for w in result.warnings)
+    assert fake.violations == []
+
+
+async def test_local_does_not_downgrade_on_an_ordinary_bad_request(serve):
+    body = {
+        "error": {
+            "message": "temperature must be <= 2",
+            "type": "invalid_request_error",
+            "param": "temperature",
+            "code": None,
+        }
+    }
+    fake = FakeOpenAI(KEY).queue({"error": 400, "body": body})
+    url = await serve(fake)
+    provider = LocalProvider({"MAGSAG_LOCAL_LLM_API_KEY": KEY}, Transport())
+    with pytest.raises(E.BadRequestError, match="temperature"):
+        await provider.complete(REQ, Target("local", "llama3.1:70b", url + "/v1"))
+    assert [r["path"] for r in fake.requests] == ["/v1/responses"]
+    assert provider.chat_only == set()
+
+
+async def test_local_does_not_downgrade_on_model_not_found(serve):
+    body = {
+        "error": {
+            "message": 'model "llama3.1:70b" not found, try pulling it first',
+            "type": "not_found",
+            "param": None,
+            "code": None,
+        }
+    }
+    fake = FakeOpenAI(KEY).queue({"error": 404, "body": body})
+    url = await serve(fake)
+    provider = LocalProvider({"MAGSAG_LOCAL_LLM_API_KEY": KEY}, Transport())
+    with pytest.raises(E.ModelNotFoundError):
+        await provider.complete(REQ, Target("local", "llama3.1:70b", url + "/v1"))
+    assert len(fake.requests) == 1 and provider.chat_only == set()
+
+
+@pytest.mark.parametrize(
+    ("env", "target_url", "expected"),
+    [
+        (
+            {"MAGSAG_LOCAL_LLM_BASE_URL": "http://a:8000/v1/", "OLLAMA_BASE_URL": "http://b:11434"},
+            None,
+            "http://a:8000/v1/",
+        ),
+        ({"OLLAMA_BASE_URL": "http://b:11434/"}, None, "http://b:11434/v1"),
+        ({}, None, "http://localhost:11434/v1"),
+        ({"MAGSAG_LOCAL_LLM_BASE_URL": "http://a:8000/v1"}, "http://c:1234", "http://c:1234/v1"),
+        ({}, "http://c:1234/api/v1", "http://c:1234/api/v1"),
+    ],
+)
+def test_local_base_url_resolution(env, target_url, expected):
+    assert LocalEndpoint(env).base_url(Target("local", "m", target_url)) == expected
+
+
+def test_local_constructor_does_no_io():
+    # No server anywhere: building the provider must not try to connect.
+    LocalProvider({"MAGSAG_LOCAL_LLM_BASE_URL": "http://127.0.0.1:9/v1"}, Transport())

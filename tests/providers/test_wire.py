@@ -1,0 +1,384 @@
+"""Every provider against a spec-checking loopback fake: text, parameters, tools round trip, JSON,
+usage, streaming, a stream cut mid-answer, and every error class."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from typing import Any
+
+import pytest
+
+from magsag_mcp import errors as E
+from magsag_mcp.providers.anthropic import AnthropicProvider
+from magsag_mcp.providers.gemini import GeminiProvider
+from magsag_mcp.providers.local import LocalProvider
+from magsag_mcp.providers.openai import AzureProvider, CompatProvider, OpenAIProvider
+from magsag_mcp.transport import Transport
+from magsag_mcp.types import LLMRequest, Message, Target, ToolCall, ToolSpec
+
+from .fakes import FakeAnthropic, FakeGemini, FakeOpenAI
+from .spec import spec_validator
+
+pytestmark = pytest.mark.anyio
+KEY = "sk-test-key-123456"
+
+
+@dataclass
+class Case:
+    name: str
+    make_fake: Any
+    provider_cls: Any
+    env: dict[str, str]
+    model: str
+    suffix: str = ""
+    params: tuple = ()
+
+
+CASES = [
+    Case("openai", lambda: FakeOpenAI(KEY), OpenAIProvider, {"OPENAI_API_KEY": KEY}, "gpt-4o", "/v1"),
+    Case(
+        "openai-responses",
+        lambda: FakeOpenAI(KEY),
+        OpenAIProvider,
+        {"OPENAI_API_KEY": KEY},
+        "gpt-4o",
+        "/v1",
+        (("api", "responses"),),
+    ),
+    Case("azure", lambda: FakeOpenAI(KEY, azure=True), AzureProvider, {"AZURE_OPENAI_API_KEY": KEY}, "gpt4o-prod"),
+    Case("local", lambda: FakeOpenAI(KEY), LocalProvider, {"MAGSAG_LOCAL_LLM_API_KEY": KEY}, "llama3.1:70b", "/v1"),
+    Case("compat", lambda: FakeOpenAI(KEY), CompatProvider, {"MAGSAG_COMPAT_API_KEY": KEY}, "my-model", "/v1"),
+    Case(
+        "anthropic",
+        lambda: FakeAnthropic(KEY),
+        AnthropicProvider,
+        {"ANTHROPIC_API_KEY": KEY},
+        "claude-3-5-sonnet-20241022",
+    ),
+    Case("google", lambda: FakeGemini(KEY), GeminiProvider, {"GEMINI_API_KEY": KEY}, "gemini-1.5-pro"),
+]
+IDS = [c.name for c in CASES]
+WEATHER = ToolSpec(
+    "get_weather",
+    "Weather for a city",
+    {"type": "object", "properties": {"city": {"type": "string"}}, "required": ["city"]},
+)
+
+
+async def setup(case: Case, serve) -> tuple[Any, Any, Target]:
+    fake = case.make_fake()
+    url = await serve(fake)
+    provider = case.provider_cls(case.env, Transport())
+    provider_name = provider.name
+    return fake, provider, Target(provider_name, case.model, url + case.suffix, case.params)
+
+
+def last_body(fake) -> dict[str, Any]:
+    return fake.requests[-1]["body"]
+
+
+@pytest.mark.parametrize("case", CASES, ids=IDS)
+async def test_text_system_and_parameters(case: Case, serve):
+    fake, provider, target = await setup(case, serve)
+    fake.queue({"text": "Paris."})
+    stop = None if case.params else ["END"]
+    req = LLMRequest(
+        [Message("user", "Capital of France?")], system="Be brief.", max_tokens=64, temperature=0.2, stop=stop
+    )
+    result = await provider.complete(req, target)
+    assert result.text == "Paris." and result.finish_reason == "stop"
+    assert result.usage.input_tokens > 0 and result.usage.output_tokens > 0
+    assert fake.violations == []
+    body = last_body(fake)
+    if case.name in ("anthropic",):
+        assert body["system"] == "Be brief." and body["max_tokens"] == 64 and body["stop_sequences"] == ["END"]
+    elif case.name == "google":
+        assert body["systemInstruction"] == {"parts": [{"text": "Be brief."}]}
+        assert body["generationConfig"] == {"maxOutputTokens": 64, "temperature": 0.2, "stopSequences": ["END"]}
+        assert body["contents"][0]["role"] == "user"
+    elif case.name in ("openai-responses", "local"):
+        assert body["instructions"] == "Be brief." and body["max_output_tokens"] == 64
+    else:
+        assert body["messages"][0] == {"role": "system", "content": "Be brief."}
+        field = "max_completion_tokens" if case.name in ("openai", "azure") else "max_tokens"
+        assert body[field] == 64 and body["stop"] == ["END"]
+
+
+@pytest.mark.parametrize("case", CASES, ids=IDS)
+async def test_tool_round_trip(case: Case, serve):
+    fake, provider, target = await setup(case, serve)
+    fake.queue(
+        {"tool_calls": [{"id": "call_1", "name": "get_weather", "arguments": {"city": "Oslo"}}]},
+        {"text": "It is 3 degrees in Oslo."},
+    )
+    req = LLMRequest([Message("user", "Weather in Oslo?")], tools=[WEATHER], tool_choice="required", max_tokens=100)
+    first = await provider.complete(req, target)
+    assert first.finish_reason == "tool_calls"
+    call = first.tool_calls[0]
+    assert (call.name, call.arguments) == ("get_weather", {"city": "Oslo"})
+    follow = LLMRequest(
+        [
+            Message("user", "Weather in Oslo?"),
+            Message("assistant", None, tool_calls=[ToolCall(call.id, call.name, call.arguments)]),
+            Message("tool", json.dumps({"temp_c": 3}), tool_call_id=call.id, name="get_weather"),
+        ],
+        tools=[WEATHER],
+        max_tokens=100,
+    )
+    second = await provider.complete(follow, target)
+    assert second.text == "It is 3 degrees in Oslo."
+    assert fake.violations == []
+    body = last_body(fake)
+    if case.name == "anthropic":
+        assert body["messages"][1]["content"][0]["type"] == "tool_use"
+        assert body["messages"][2] == {
+            "role": "user",
+            "content": [{"type": "tool_result", "tool_use_id": call.id, "content": '{"temp_c": 3}'}],
+        }
+        assert fake.requests[0]["body"]["tool_choice"] == {"type": "any"}
+    elif case.name == "google":
+        assert body["contents"][1]["parts"][0]["functionCall"] == {"name": "get_weather", "args": {"city": "Oslo"}}
+        assert body["contents"][2]["parts"][0]["functionResponse"] == {"name": "get_weather", "response": {"temp_c": 3}}
+        assert fake.requests[0]["body"]["toolConfig"] == {"functionCallingConfig": {"mode": "ANY"}}
+    elif case.name in ("openai-responses", "local"):
+        kinds = [i.get("type", "message") for i in body["input"]]
+        assert kinds == ["message", "function_call", "function_call_output"]
+        assert body["input"][2] == {"type": "function_call_output", "call_id": call.id, "output": '{"temp_c": 3}'}
+    else:
+        assert body["messages"][1]["tool_calls"][0]["function"]["name"] == "get_weather"
+        assert body["messages"][2] == {"role": "tool", "tool_call_id": call.id, "content": '{"temp_c": 3}'}
+        assert fake.requests[0]["body"]["tool_choice"] == "required"
+
+
+@pytest.mark.parametrize("case", CASES, ids=IDS)
+@pytest.mark.parametrize("with_schema", [False, True])
+async def test_json_output(case: Case, serve, with_schema: bool):
+    fake, provider, target = await setup(case, serve)
+    schema = {"type": "object", "properties": {"city": {"type": "string"}}, "required": ["city"]}
+    if case.name == "anthropic" and with_schema:
+        fake.queue({"tool_calls": [{"id": "t1", "name": "json_output", "arguments": {"city": "Oslo"}}]})
+    else:
+        fake.queue({"text": '{"city": "Oslo"}'})
+    req = LLMRequest(
+        [Message("user", "Where?")], json_output=True, json_schema=schema if with_schema else None, max_tokens=50
+    )
+    result = await provider.complete(req, target)
+    assert result.parsed == {"city": "Oslo"} and result.tool_calls == []
+    assert fake.violations == []
+    body = last_body(fake)
+    if case.name == "google":
+        assert body["generationConfig"]["responseMimeType"] == "application/json"
+        assert ("responseSchema" in body["generationConfig"]) == with_schema
+    elif case.name == "anthropic" and with_schema:
+        assert body["tool_choice"] == {"type": "tool", "name": "json_output"}
+    elif case.name in ("openai-responses", "local"):
+        assert body["text"]["format"]["type"] == ("json_schema" if with_schema else "json_object")
+    elif case.name != "anthropic":
+        assert body["response_format"]["type"] == ("json_schema" if with_schema else "json_object")
+    fake.queue({"text": "Oslo, I think"})
+    with pytest.raises(E.InvalidOutputError, match="invalid JSON"):
+        await provider.complete(LLMRequest([Message("user", "Where?")], json_output=True, max_tokens=50), target)
+
+
+@pytest.mark.parametrize("case", CASES, ids=IDS)
+async def test_usage_with_cache_and_reasoning(case: Case, serve):
+    fake, provider, target = await setup(case, serve)
+    if case.name == "anthropic":
+        fake.queue(
+            {
+                "text": "ok",
+                "usage": {
+                    "input_tokens": 100,
+                    "output_tokens": 20,
+                    "thinking_tokens": 8,
+                    "cache_creation_input_tokens": 30,
+                    "cache_read_input_tokens": 50,
+                },
+            }
+        )
+        expect = dict(input_tokens=180, output_tokens=20, cached_tokens=50, cache_write_tokens=30, reasoning_tokens=8)
+    elif case.name == "google":
+        fake.queue(
+            {
+                "text": "ok",
+                "usage": {
+                    "promptTokenCount": 100,
+                    "candidatesTokenCount": 20,
+                    "cachedContentTokenCount": 40,
+                    "thoughtsTokenCount": 15,
+                },
+            }
+        )
+        expect = dict(input_tokens=100, output_tokens=35, cached_tokens=40, cache_write_tokens=0, reasoning_tokens=15)
+    elif case.name in ("openai-responses", "local"):
+        fake.queue(
+            {
+                "text": "ok",
+                "usage": {"input_tokens": 100, "output_tokens": 20, "cached_tokens": 40, "reasoning_tokens": 12},
+            }
+        )
+        expect = dict(input_tokens=100, output_tokens=20, cached_tokens=40, cache_write_tokens=0, reasoning_tokens=12)
+    else:
+        fake.queue(
+            {
+                "text": "ok",
+                "usage": {"prompt_tokens": 100, "completion_tokens": 20, "cached_tokens": 40, "reasoning_tokens": 12},
+            }
+        )
+        expect = dict(input_tokens=100, output_tokens=20, cached_tokens=40, cache_write_tokens=0, reasoning_tokens=12)
+    result = await provider.complete(LLMRequest([Message("user", "hi")], max_tokens=10), target)
+    u = result.usage
+    got = dict(
+        input_tokens=u.input_tokens,
+        output_tokens=u.output_tokens,
+        cached_tokens=u.cached_tokens,
+        cache_write_tokens=u.cache_write_tokens,
+        reasoning_tokens=u.reasoning_tokens,
+    )
+    assert got == expect
+
+
+@pytest.mark.parametrize("case", CASES, ids=IDS)
+async def test_streaming_text_tools_and_usage(case: Case, serve):
+    fake, provider, target = await setup(case, serve)
+    fake.queue({"text": "one two three four", "usage": {}})
+    deltas: list[int] = []
+    req = LLMRequest([Message("user", "count")], max_tokens=50, stream=True)
+    result = await provider.complete(req, target, progress=lambda e, d: deltas.append(d["chars"]))
+    assert result.text.strip() == "one two three four"
+    assert result.usage.output_tokens > 0 and deltas and deltas == sorted(deltas)
+    assert fake.violations == []
+    if case.name == "openai-responses" or case.name == "local":
+        return  # the Responses stream carries tool calls in the final response, covered by test_tool_round_trip
+    fake.queue({"tool_calls": [{"id": "call_9", "name": "get_weather", "arguments": {"city": "Rome"}}]})
+    result = await provider.complete(
+        LLMRequest([Message("user", "w")], tools=[WEATHER], max_tokens=50, stream=True), target
+    )
+    assert [(c.name, c.arguments) for c in result.tool_calls] == [("get_weather", {"city": "Rome"})]
+
+
+@pytest.mark.parametrize("case", CASES, ids=IDS)
+async def test_stream_cut_mid_answer_is_a_failed_attempt(case: Case, serve):
+    fake, provider, target = await setup(case, serve)
+    fake.queue({"text": "a b c d e f g h i j k l", "cut": True})
+    with pytest.raises(E.ProviderConnectionError) as info:
+        await provider.complete(LLMRequest([Message("user", "x")], max_tokens=50, stream=True), target)
+    assert info.value.moves_on and info.value.retryable
+
+
+OPENAI_ERRORS = [
+    (401, "invalid_api_key", E.AuthenticationError),
+    (403, "permission_denied", E.PermissionDeniedError),
+    (404, "model_not_found", E.ModelNotFoundError),
+    (400, "invalid_request_error", E.BadRequestError),
+    (400, "context_length_exceeded", E.ContextTooLongError),
+    (400, "content_filter", E.ContentFilteredError),
+    (429, "rate_limit_exceeded", E.RateLimitError),
+    (429, "insufficient_quota", E.QuotaExhaustedError),
+    (500, "server_error", E.ServerError),
+    (503, "server_error", E.OverloadedError),
+]
+ANTHROPIC_ERRORS = [
+    (401, "authentication_error", E.AuthenticationError),
+    (403, "permission_error", E.PermissionDeniedError),
+    (404, "not_found_error", E.ModelNotFoundError),
+    (400, "invalid_request_error", E.BadRequestError),
+    (413, "request_too_large", E.ContextTooLongError),
+    (429, "rate_limit_error", E.RateLimitError),
+    (402, "billing_error", E.QuotaExhaustedError),
+    (500, "api_error", E.ServerError),
+    (529, "overloaded_error", E.OverloadedError),
+]
+GEMINI_ERRORS = [
+    (401, "UNAUTHENTICATED", E.AuthenticationError),
+    (403, "PERMISSION_DENIED", E.PermissionDeniedError),
+    (404, "NOT_FOUND", E.ModelNotFoundError),
+    (400, "INVALID_ARGUMENT", E.BadRequestError),
+    (429, "RESOURCE_EXHAUSTED", E.RateLimitError),
+    (500, "INTERNAL", E.ServerError),
+    (503, "UNAVAILABLE", E.OverloadedError),
+    (504, "DEADLINE_EXCEEDED", E.ProviderTimeoutError),
+]
+
+
+def _error_cases():
+    for case in CASES:
+        table = (
+            ANTHROPIC_ERRORS if case.name == "anthropic" else GEMINI_ERRORS if case.name == "google" else OPENAI_ERRORS
+        )
+        for status, kind, cls in table:
+            yield pytest.param(case, status, kind, cls, id=f"{case.name}-{status}-{kind}")
+
+
+@pytest.mark.parametrize(("case", "status", "kind", "cls"), list(_error_cases()))
+async def test_every_error_class(case: Case, serve, status: int, kind: str, cls: type):
+    fake, provider, target = await setup(case, serve)
+    message = {
+        "context_length_exceeded": "This model's maximum context length is 8192 tokens",
+        "model_not_found": f"The model '{target.model}' does not exist or you do not have access to it.",
+    }.get(kind, f"scripted {kind}")
+    if case.name == "google":
+        body = {"error": {"code": status, "message": message, "status": kind}}
+    elif case.name == "anthropic":
+        body = {"type": "error", "error": {"type": kind, "message": message}}
+    else:
+        body = {"error": {"message": message, "type": kind, "param": None, "code": kind}}
+    fake.queue({"error": status, "body": body})
+    if case.name == "local" and status in (404,):
+        cls = E.ModelNotFoundError
+    with pytest.raises(cls) as info:
+        await provider.complete(LLMRequest([Message("user", "x")], max_tokens=5), target)
+    err = info.value
+    assert type(err) is cls, (type(err), cls)
+    assert err.provider == target.provider and err.status == status
+    assert KEY not in str(err)
+    assert err.retryable == cls.retryable and err.moves_on == cls.moves_on
+
+
+async def test_retry_after_in_seconds_http_date_and_ms(serve):
+    fake = FakeOpenAI(KEY)
+    url = await serve(fake)
+    provider = OpenAIProvider({"OPENAI_API_KEY": KEY}, Transport())
+    target = Target("openai", "gpt-4o", url + "/v1")
+    rl = {"error": {"message": "slow down", "type": "rate_limit_exceeded", "param": None, "code": None}}
+    fake.queue(
+        {"error": 429, "body": rl, "headers": {"Retry-After": "7"}},
+        {"error": 429, "body": rl, "headers": {"Retry-After": "Wed, 21 Oct 2099 07:28:00 GMT"}},
+        {"error": 429, "body": rl, "headers": {"retry-after-ms": "250"}},
+        {"error": 429, "body": rl, "headers": {"x-ratelimit-reset-requests": "1m30s"}},
+    )
+    waits = []
+    for _ in range(4):
+        with pytest.raises(E.RateLimitError) as info:
+            await provider.complete(LLMRequest([Message("user", "x")]), target)
+        waits.append((type(info.value), info.value.retry_after))
+    assert waits[0] == (E.RateLimitError, 7.0)
+    assert waits[1][0] is E.QuotaExhaustedError and waits[1][1] > 3600  # far away: move on, don't wait
+    assert waits[2] == (E.RateLimitError, 0.25)
+    assert waits[3][0] is E.QuotaExhaustedError and waits[3][1] == 90.0
+
+
+@pytest.mark.parametrize("case", CASES, ids=IDS)
+async def test_key_never_in_the_url(case: Case, serve):
+    fake, provider, target = await setup(case, serve)
+    fake.queue({"text": "ok"})
+    await provider.complete(LLMRequest([Message("user", "x")], max_tokens=5), target)
+    req = fake.requests[-1]
+    assert KEY not in req["path"] and all(KEY not in v for v in req["query"].values())
+
+
+async def test_canned_responses_follow_the_specs():
+    """The fakes' own answers validate against the vendors' response schemas, so they cannot drift."""
+    from aiohttp.test_utils import make_mocked_request
+
+    step = {"text": "hi", "tool_calls": [{"id": "c1", "name": "f", "arguments": {"a": 1}}]}
+    chat = FakeOpenAI().reply(make_mocked_request("POST", "/v1/chat/completions"), {"model": "gpt-4o"}, step)
+    spec_validator("openai").assert_valid("CreateChatCompletionResponse", chat)
+    spec_validator("azure").assert_valid("createChatCompletionResponse", chat)
+    resp = FakeOpenAI().reply(make_mocked_request("POST", "/v1/responses"), {"model": "gpt-4o"}, step)
+    spec_validator("openai").assert_valid("Response", resp)
+    msg = FakeAnthropic().reply(make_mocked_request("POST", "/v1/messages"), {"model": "claude-x"}, step)
+    spec_validator("anthropic").assert_valid("Message", msg)
+    gem = FakeGemini().reply(make_mocked_request("POST", "/v1beta/models/g:generateContent"), {}, step)
+    spec_validator("gemini").assert_valid("GenerateContentResponse", gem)
