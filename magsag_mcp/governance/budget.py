@@ -14,6 +14,7 @@ import sqlite3
 import time
 from datetime import datetime, timedelta
 from decimal import Decimal
+from functools import lru_cache
 from zoneinfo import ZoneInfo
 
 from ..errors import BudgetExceeded
@@ -22,39 +23,45 @@ from ..ledger.store import from_pusd, to_pusd
 from .policy import Limit
 
 RESERVATION_TTL_SECONDS = 15 * 60
+SWEEP_EVERY_SECONDS = 30.0
+_last_sweep = 0.0
 
 
-def day_bounds(now: float, zone: str) -> tuple[float, float]:
+@lru_cache(maxsize=256)
+def _bounds(zone: str, quarter: int) -> tuple[float, float]:
     tz = ZoneInfo(zone)
-    local = datetime.fromtimestamp(now, tz)
+    local = datetime.fromtimestamp(quarter * SPEND_BUCKET_SECONDS, tz)
     start = local.replace(hour=0, minute=0, second=0, microsecond=0)
     end = (start + timedelta(days=1)).replace(tzinfo=None).replace(tzinfo=tz)  # next local midnight (DST-safe)
     return start.timestamp(), end.timestamp()
 
 
+def day_bounds(now: float, zone: str) -> tuple[float, float]:
+    """The local day containing ``now`` in ``zone``, as unix seconds [start, end)."""
+    # Midnight in every zone falls on a 15-minute edge, so the quarter-hour decides the day.
+    return _bounds(zone, int(now // SPEND_BUCKET_SECONDS))
+
+
 def spent_and_reserved(
     conn: sqlite3.Connection, limit: Limit, *, run_id: str | None, agent: str | None, now: float
 ) -> tuple[int, int]:
-    """(recorded spend, open reservations) in pico-USD for the scope of ``limit``."""
+    """(recorded spend, open reservations) in pico-USD for the scope of ``limit``: one indexed query."""
     if limit.kind == "run":
-        spent = conn.execute("SELECT COALESCE(SUM(cost_pusd), 0) FROM runs WHERE run_id = ?", (run_id,)).fetchone()
-        held = conn.execute(
-            "SELECT COALESCE(SUM(amount_pusd), 0) FROM budget_reservations WHERE run_id = ?"
-            " AND (state = 'settled' OR expires_at >= ?)",
-            (run_id, now),
+        row = conn.execute(
+            "SELECT (SELECT COALESCE(SUM(cost_pusd), 0) FROM runs WHERE run_id = ?),"
+            " (SELECT COALESCE(SUM(amount_pusd), 0) FROM budget_reservations WHERE run_id = ?"
+            " AND (state = 'settled' OR expires_at >= ?))",
+            (run_id, run_id, now),
         ).fetchone()
     else:
         start, end = day_bounds(now, limit.zone)
-        spent = conn.execute(
-            "SELECT COALESCE(SUM(cost_pusd), 0) FROM agent_spend WHERE agent = ? AND bucket >= ? AND bucket < ?",
-            (agent, int(start // SPEND_BUCKET_SECONDS), int(end // SPEND_BUCKET_SECONDS)),
+        row = conn.execute(
+            "SELECT (SELECT COALESCE(SUM(cost_pusd), 0) FROM agent_spend WHERE agent = ? AND bucket >= ?"
+            " AND bucket < ?), (SELECT COALESCE(SUM(amount_pusd), 0) FROM budget_reservations WHERE agent = ?"
+            " AND created_at >= ? AND created_at < ? AND (state = 'settled' OR expires_at >= ?))",
+            (agent, int(start // SPEND_BUCKET_SECONDS), int(end // SPEND_BUCKET_SECONDS), agent, start, end, now),
         ).fetchone()
-        held = conn.execute(
-            "SELECT COALESCE(SUM(amount_pusd), 0) FROM budget_reservations WHERE agent = ? AND created_at >= ?"
-            " AND created_at < ? AND (state = 'settled' OR expires_at >= ?)",
-            (agent, start, end, now),
-        ).fetchone()
-    return int(spent[0]), int(held[0])
+    return int(row[0]), int(row[1])
 
 
 def describe_scope(limit: Limit, run_id: str | None, agent: str | None) -> str:
@@ -69,10 +76,14 @@ def reserve_op(limits: list[Limit], amount: Decimal, *, run_id: str | None, agen
 
     def op(conn: sqlite3.Connection) -> int:
         now = time.time()
-        conn.execute("DELETE FROM budget_reservations WHERE state = 'held' AND expires_at < ?", (now,))
+        global _last_sweep
+        if now - _last_sweep > SWEEP_EVERY_SECONDS:
+            # Stale reservations are already ignored by the sums; deleting them is housekeeping.
+            conn.execute("DELETE FROM budget_reservations WHERE state = 'held' AND expires_at < ?", (now,))
+            _last_sweep = now
         for limit in limits:
             spent, held = spent_and_reserved(conn, limit, run_id=run_id, agent=agent, now=now)
-            if spent + held + amount_pusd > (to_pusd(limit.amount) or 0):
+            if spent + held + amount_pusd > limit.amount_pusd:
                 raise BudgetExceeded(
                     f"{limit.policy}: {limit.kind.replace('_', '-')} limit ${limit.amount} for "
                     f"{describe_scope(limit, run_id, agent)} would be exceeded: spent ${from_pusd(spent)}, "

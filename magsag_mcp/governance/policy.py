@@ -20,6 +20,7 @@ import fnmatch
 import os
 from dataclasses import dataclass
 from decimal import Decimal
+from functools import lru_cache
 from pathlib import Path
 from typing import Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -81,6 +82,17 @@ class Limit:
     policy: str
     allow_unpriced: bool
     zone: str = "UTC"
+
+    @property
+    def amount_pusd(self) -> int:
+        return _pusd(self.amount)
+
+
+@lru_cache(maxsize=64)
+def _pusd(amount: Decimal) -> int:
+    from ..ledger.store import to_pusd
+
+    return to_pusd(amount) or 0
 
 
 def matches(patterns: list[str], target: Target) -> bool:
