@@ -276,5 +276,9 @@ def test_summarize_then_gate_end_to_end(tmp_path: Path, monkeypatch, capsys):
     assert summary["model_stats"]["m"]["calls"] == 1
     shipped = Path(__file__).resolve().parent.parent / "catalog" / "policies" / "model_governance.yaml"
     capsys.readouterr()
-    assert main(["flow", "gate", str(out), "--policy", str(shipped)]) == 1  # 'm' is a bare name: not allowed
-    assert "production_models: model 'm' is not in allowed_models" in capsys.readouterr().out
+    assert main(["flow", "gate", str(out), "--policy", str(shipped)]) == 0  # fake:* is allowed by the shipped policy
+    strict = tmp_path / "strict.yaml"
+    strict.write_text("policies:\n  - name: prod\n    allowed_models: [gpt-4o]\n")
+    capsys.readouterr()
+    assert main(["flow", "gate", str(out), "--policy", str(strict)]) == 1
+    assert "prod: model 'm' (via fake) is not in allowed_models" in capsys.readouterr().out

@@ -13,7 +13,8 @@ from decimal import Decimal, InvalidOperation
 from typing import Any
 
 from ..errors import InputError
-from .policy import PolicySet, model_matches
+from ..types import Target
+from .policy import PolicySet, matches, model_matches
 
 
 def _cost(stats: dict[str, Any], where: str) -> Decimal:
@@ -36,9 +37,17 @@ def check_summary(summary: Any, policies: PolicySet) -> list[str]:
             raise InputError(f"model_stats[{model!r}] must be an object with calls, errors, tokens and cost_usd")
         total += _cost(s, f"model_stats[{model!r}]")
         unpriced += int(s.get("unpriced_calls") or 0)
+        providers = s.get("providers") or []
         for p in policies.policies:
-            if p.allowed_models is not None and s.get("calls", 0) and not model_matches(p.allowed_models, model):
-                violations.append(f"{p.name}: model {model!r} is not in allowed_models ({s['calls']} calls)")
+            if p.allowed_models is None or not s.get("calls", 0):
+                continue
+            if providers:  # summaries written by magsag say which providers served the model
+                ok = all(matches(p.allowed_models, Target(prov, model)) for prov in providers)
+            else:
+                ok = model_matches(p.allowed_models, model)
+            if not ok:
+                where = f" (via {', '.join(providers)})" if providers else ""
+                violations.append(f"{p.name}: model {model!r}{where} is not in allowed_models ({s['calls']} calls)")
     for p in policies.policies:
         t = p.thresholds
         if t is None:

@@ -239,6 +239,7 @@ async def summarize(ledger: Ledger, filters: UsageFilters | dict[str, Any] | Non
     def q(conn: sqlite3.Connection) -> dict[str, Any]:
         rows = _rollup_rows(conn, f)
         groups: dict[str, dict[str, dict[str, int]]] = {"model": {}, "provider": {}, "agent": {}, "skill": {}}
+        providers_of: dict[str, set[str]] = {}
         refused: dict[str, int] = {}
         blank = dict.fromkeys(
             (
@@ -258,6 +259,7 @@ async def summarize(ledger: Ledger, filters: UsageFilters | dict[str, Any] | Non
             if outcome not in ("ok", "error"):
                 refused[outcome] = refused.get(outcome, 0) + int(n)
                 continue
+            providers_of.setdefault(model, set()).add(provider)
             for dim, key in (
                 ("model", model),
                 ("provider", provider),
@@ -278,8 +280,11 @@ async def summarize(ledger: Ledger, filters: UsageFilters | dict[str, Any] | Non
         del totals["cached_tokens"], totals["reasoning_tokens"]
         totals["cost_complete"] = totals["unpriced_calls"] == 0
         totals.update({f"{outcome}_attempts": n for outcome, n in sorted(refused.items())})
+        model_stats = {k: _stats(v) for k, v in sorted(groups["model"].items())}
+        for key, names in providers_of.items():
+            model_stats[key]["providers"] = sorted(names)  # lets the gate check provider:model policies
         return {
-            "model_stats": {k: _stats(v) for k, v in sorted(groups["model"].items())},
+            "model_stats": model_stats,
             "totals": totals,
             "by_provider": {k: _stats(v) for k, v in sorted(groups["provider"].items())},
             "by_agent": {k: _stats(v) for k, v in sorted(groups["agent"].items())},
