@@ -10,6 +10,7 @@ and every skip becomes an :class:`~magsag_mcp.records.AttemptRecord`.
 
 from __future__ import annotations
 
+import logging
 import random
 import time
 from collections.abc import Awaitable, Callable
@@ -24,6 +25,7 @@ from .errors import (
     BudgetExceeded,
     ConfigError,
     MagsagError,
+    MalformedResponseError,
     PolicyDenied,
     ProviderError,
     UnsupportedFeatureError,
@@ -34,6 +36,8 @@ from .providers.base import ProgressCallback
 from .records import AttemptRecord
 from .routing import Candidate, Plan
 from .types import LLMRequest, LLMResult, Target
+
+log = logging.getLogger("magsag_mcp.cascade")
 
 #: stream generations that may be long, so progress flows and idle timeouts don't kill them
 STREAM_MIN_TOKENS = 2048
@@ -172,7 +176,17 @@ class Cascade:
                 started_wall = time.time()
                 started = self.clock()
                 try:
-                    result = await provider.complete(request, target, progress=progress)
+                    try:
+                        result = await provider.complete(request, target, progress=progress)
+                    except (ProviderError, ConfigError):
+                        raise
+                    except Exception as bug:
+                        log.exception("%s raised an unexpected error; treated as a malformed response", target.label)
+                        raise MalformedResponseError(
+                            f"{target.label}: unexpected {type(bug).__name__} while handling the response",
+                            provider=target.provider,
+                            model=target.model,
+                        ) from bug
                 except ProviderError as exc:
                     latency = (self.clock() - started) * 1000.0
                     state.last_error = exc
@@ -223,6 +237,9 @@ class Cascade:
                     price_source=quote.source,
                 )
             if self.clock() >= deadline:
+                for later, rest in enumerate(plan.candidates[position + 1 :], start=position + 1):
+                    reason = f"the call's deadline of {self.retry.deadline:g}s passed before this target was tried"
+                    self._skip(state, plan, run_id, agent, later, rest.target, reason, None, None)
                 break
         raise self._failed(plan, state, state.last_error)
 

@@ -206,6 +206,10 @@ class Service:
             attempts: list[AttemptRecord] = list(getattr(exc, "attempts", []) or [])
             await self._record(run, attempts, _status_for(exc), error=exc)
             raise
+        except Exception:
+            # Not one of ours (a bug): the call still goes into the ledger as failed before it propagates.
+            await self._record(run, [], "error")
+            raise
         await self._record(run, outcome.attempts, "ok")
         result = outcome.result
         warnings = list(result.warnings)

@@ -185,3 +185,29 @@ async def test_progress_events_for_attempts_fallbacks_and_retries():
     cascade, _ = make(tries=1)
     await cascade.run(plan({"model": "fake:a", "fallbacks": ["fake:b"]}), run_id="r", agent=None, progress=progress)
     assert events[:3] == ["attempt", "fallback", "attempt"]
+
+
+async def test_a_provider_bug_is_a_failed_attempt_not_a_crash():
+    class Broken(Exception):
+        pass
+
+    script("a", Broken("parser blew up"))
+    cascade, _ = make()
+    out = await cascade.run(plan({"model": "fake:a", "fallbacks": ["fake:b"]}), run_id="r", agent=None)
+    assert out.target.model == "b"
+    assert out.attempts[0].error_class == "malformed_response"
+    assert "unexpected Broken" in out.attempts[0].error_message
+
+
+async def test_untried_targets_after_the_deadline_are_listed():
+    script("a", E.ServerError("x"))
+    cascade, clock = make(tries=1, deadline=5.0)
+
+    async def slow_fail(*args, **kwargs):
+        clock.now += 10
+        raise E.ServerError("slow", provider="fake", model="a")
+
+    cascade.providers.get("fake").complete = slow_fail
+    with pytest.raises(E.AllTargetsFailed) as info:
+        await cascade.run(plan({"model": "fake:a", "fallbacks": ["fake:b"]}), run_id="r", agent=None)
+    assert "deadline" in info.value.message and "fake:b skipped" in info.value.message
