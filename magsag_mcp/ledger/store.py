@@ -54,6 +54,10 @@ def default_db_path(env: Mapping[str, str] | None = None) -> Path:
     return Path(platformdirs.user_data_dir("magsag-mcp", appauthor=False)) / "ledger.db"
 
 
+#: the synchronous mode each writer connection is in (sqlite3.Connection takes no attributes)
+_SYNC_MODE: dict[int, str] = {}
+
+
 def _configure(conn: sqlite3.Connection, busy_timeout_ms: int = BUSY_TIMEOUT_MS) -> None:
     conn.execute(f"PRAGMA busy_timeout = {int(busy_timeout_ms)}")
     mode = conn.execute("PRAGMA journal_mode = WAL").fetchone()[0]
@@ -61,6 +65,7 @@ def _configure(conn: sqlite3.Connection, busy_timeout_ms: int = BUSY_TIMEOUT_MS)
         raise LedgerError(f"the ledger needs WAL journaling but SQLite chose {mode!r}; use a local file system")
     # FULL: a commit is on disk when it returns (group commit keeps this cheap).
     conn.execute("PRAGMA synchronous = FULL")
+    _SYNC_MODE[id(conn)] = "FULL"
     conn.execute("PRAGMA foreign_keys = ON")
 
 
@@ -192,10 +197,14 @@ class Ledger:
             return False, None  # locked: take the queue
         try:
             value = fn(conn)
-            conn.execute("COMMIT")
         except BaseException:
             conn.execute("ROLLBACK")
             raise
+        try:
+            conn.execute("COMMIT")
+        except sqlite3.OperationalError:
+            conn.execute("ROLLBACK")  # nothing happened: the caller queues the operation instead
+            return False, None
         return True, value
 
     # --- reads -----------------------------------------------------------------------------------
@@ -378,10 +387,6 @@ def _attempt_row(a: AttemptRecord) -> tuple[Any, ...]:
         json.dumps(a.warnings) if a.warnings else None,
         a.reservation_id,
     )
-
-
-#: the synchronous mode each writer connection is in (sqlite3.Connection takes no attributes)
-_SYNC_MODE: dict[int, str] = {}
 
 
 def _apply_batch(
