@@ -11,8 +11,8 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import AsyncIterator, Callable, Mapping
-from contextlib import asynccontextmanager
+from collections.abc import AsyncIterator, Callable, Iterator, Mapping
+from contextlib import asynccontextmanager, contextmanager
 from dataclasses import dataclass
 from typing import Any
 
@@ -159,26 +159,18 @@ class Transport:
         timeouts: Timeouts | None = None,
     ) -> HttpResponse:
         timeout = (timeouts or self.timeouts).to_aiohttp()
-        try:
+        with _converted(url):
             async with self._session().post(
                 url, data=json.dumps(body), headers=_with_json(headers), params=params, timeout=timeout
             ) as resp:
                 payload = await resp.read()
                 return HttpResponse(resp.status, resp.headers, payload)
-        except (TimeoutError, aiohttp.ServerTimeoutError) as exc:
-            raise ProviderTimeoutError(f"no answer from {_host(url)} within the timeout") from exc
-        except aiohttp.ClientError as exc:
-            raise ProviderConnectionError(f"could not reach {_host(url)}: {type(exc).__name__}: {_short(exc)}") from exc
 
     async def get(self, url: str, *, headers: Mapping[str, str], timeouts: Timeouts | None = None) -> HttpResponse:
         timeout = (timeouts or self.timeouts).to_aiohttp()
-        try:
+        with _converted(url):
             async with self._session().get(url, headers=headers, timeout=timeout) as resp:
                 return HttpResponse(resp.status, resp.headers, await resp.read())
-        except (TimeoutError, aiohttp.ServerTimeoutError) as exc:
-            raise ProviderTimeoutError(f"no answer from {_host(url)} within the timeout") from exc
-        except aiohttp.ClientError as exc:
-            raise ProviderConnectionError(f"could not reach {_host(url)}: {type(exc).__name__}") from exc
 
     @asynccontextmanager
     async def stream_sse(
@@ -193,12 +185,8 @@ class Transport:
         timeout = (timeouts or self.timeouts).to_aiohttp()
         hdrs = _with_json(headers)
         hdrs["Accept"] = "text/event-stream"
-        try:
+        with _converted(url):
             resp = await self._session().post(url, data=json.dumps(body), headers=hdrs, params=params, timeout=timeout)
-        except (TimeoutError, aiohttp.ServerTimeoutError) as exc:
-            raise ProviderTimeoutError(f"no answer from {_host(url)} within the timeout") from exc
-        except aiohttp.ClientError as exc:
-            raise ProviderConnectionError(f"could not reach {_host(url)}: {type(exc).__name__}: {_short(exc)}") from exc
         try:
             error_body = None
             if resp.status >= 400:
@@ -224,6 +212,17 @@ class Transport:
             elif not loop.is_closed():
                 fut = asyncio.run_coroutine_threadsafe(session.close(), loop)
                 await asyncio.wrap_future(fut)
+
+
+@contextmanager
+def _converted(url: str) -> Iterator[None]:
+    """aiohttp's failures -> our tree, once, here at the boundary (the URL's path and query never shown)."""
+    try:
+        yield
+    except (TimeoutError, aiohttp.ServerTimeoutError) as exc:
+        raise ProviderTimeoutError(f"no answer from {_host(url)} within the timeout") from exc
+    except aiohttp.ClientError as exc:
+        raise ProviderConnectionError(f"could not reach {_host(url)}: {type(exc).__name__}: {_short(exc)}") from exc
 
 
 def _with_json(headers: Mapping[str, str]) -> dict[str, str]:

@@ -137,7 +137,7 @@ def _money(pusd: int | None) -> tuple[float, str]:
 
 
 _STAT_KEYS = (
-    "attempts",
+    "ok",
     "errors",
     "input_tokens",
     "output_tokens",
@@ -241,19 +241,7 @@ async def summarize(ledger: Ledger, filters: UsageFilters | dict[str, Any] | Non
         groups: dict[str, dict[str, dict[str, int]]] = {"model": {}, "provider": {}, "agent": {}, "skill": {}}
         providers_of: dict[str, set[str]] = {}
         refused: dict[str, int] = {}
-        blank = dict.fromkeys(
-            (
-                "ok",
-                "errors",
-                "input_tokens",
-                "output_tokens",
-                "cached_tokens",
-                "reasoning_tokens",
-                "cost_pusd",
-                "unpriced",
-            ),
-            0,
-        )
+        blank = dict.fromkeys(_STAT_KEYS, 0)
         total = dict(blank)
         for model, provider, agent, skill, outcome, n, tin, tout, cached, reasoning, cost, unpriced in rows:
             if outcome not in ("ok", "error"):
