@@ -10,7 +10,9 @@ a Transport of their own (e.g. with tiny timeouts) instead of patching anything.
 from __future__ import annotations
 
 import asyncio
+import codecs
 import json
+import re
 from collections.abc import AsyncIterator, Callable, Iterator, Mapping
 from contextlib import asynccontextmanager, contextmanager
 from dataclasses import dataclass
@@ -20,7 +22,7 @@ import aiohttp
 
 from .errors import MalformedResponseError, ProviderConnectionError, ProviderTimeoutError
 
-__all__ = ["Timeouts", "HttpResponse", "SSEEvent", "Transport"]
+__all__ = ["Timeouts", "HttpResponse", "SSEEvent", "SSEParser", "Transport"]
 
 
 @dataclass(slots=True, frozen=True)
@@ -79,34 +81,102 @@ class StreamResponse:
         return HttpResponse(self.status, self.headers, self.error_body or b"")
 
     async def events(self) -> AsyncIterator[SSEEvent]:
-        """Parse ``text/event-stream`` per the WHATWG spec (event/data fields, blank-line dispatch)."""
-        event: str | None = None
-        data: list[str] = []
+        """Parse ``text/event-stream`` per the WHATWG spec (see :class:`SSEParser`)."""
+        parser = SSEParser()
         try:
-            async for raw in self._resp.content:
-                line = raw.decode("utf-8").rstrip("\r\n")
-                if not line:
-                    if data:
-                        yield SSEEvent(event, "\n".join(data))
-                    event, data = None, []
-                    continue
-                if line.startswith(":"):
-                    continue
-                name, _, value = line.partition(":")
-                if value.startswith(" "):
-                    value = value[1:]
-                if name == "data":
-                    data.append(value)
-                elif name == "event":
-                    event = value
-            if data:
-                yield SSEEvent(event, "\n".join(data))
+            # Raw chunks, not readline(): aiohttp caps a line at 512 KiB, and one Responses event carries the
+            # whole answer (and the echoed instructions), so a long answer is a long line.
+            async for chunk in self._resp.content.iter_any():
+                for event in parser.feed(chunk):
+                    yield event
+            for event in parser.close():
+                yield event
         except (TimeoutError, aiohttp.ServerTimeoutError) as exc:
             raise ProviderTimeoutError("the stream went idle past the read timeout") from exc
         except aiohttp.ClientPayloadError as exc:
             raise ProviderConnectionError(f"the stream broke mid-answer: {exc}") from exc
         except aiohttp.ClientError as exc:
             raise ProviderConnectionError(f"the stream broke mid-answer: {type(exc).__name__}") from exc
+
+
+class SSEParser:
+    """Incremental ``text/event-stream`` parser (WHATWG HTML, "Server-sent events", parsing an event stream).
+
+    UTF-8 with replacement of invalid bytes, a leading BOM dropped, lines ended by CRLF, LF or CR (also when
+    the break straddles two chunks), ``:`` comments ignored, ``data`` lines joined with ``\n``, an event
+    dispatched at a blank line only when it has data. At the end of the stream an unterminated last line is
+    dropped (it was cut off); data from complete lines is still dispatched, for servers that omit the final
+    blank line after ``data: [DONE]``.
+    """
+
+    #: a line longer than this is not an event stream any vendor sends
+    MAX_LINE_CHARS = 64 * 1024 * 1024
+
+    def __init__(self) -> None:
+        self._decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")
+        #: the current line's text so far, in pieces (joined once, when it ends: long lines stay linear)
+        self._partial: list[str] = []
+        self._partial_len = 0
+        #: the last chunk ended in CR: a LF starting the next one is the same line break
+        self._skip_lf = False
+        self._started = False
+        self._event: str | None = None
+        self._data: list[str] = []
+
+    def feed(self, chunk: bytes) -> list[SSEEvent]:
+        return self._dispatch(self._split(self._decoder.decode(chunk)))
+
+    def close(self) -> list[SSEEvent]:
+        events = self._dispatch(self._split(self._decoder.decode(b"", final=True)))
+        self._partial, self._partial_len = [], 0  # cut off mid-line: dropped
+        if self._data:
+            events.append(SSEEvent(self._event, "\n".join(self._data)))
+        self._event, self._data = None, []
+        return events
+
+    def _split(self, text: str) -> list[str]:
+        """The lines that ``text`` completes; the unfinished rest is kept for the next chunk."""
+        if not text:
+            return []
+        if not self._started:
+            self._started = True
+            text = text.removeprefix("\ufeff")
+        if self._skip_lf and text.startswith("\n"):
+            text = text[1:]
+        self._skip_lf = text.endswith("\r")
+        parts = _LINE_BREAK.split(text)
+        rest = parts.pop()
+        if parts:
+            parts[0] = "".join(self._partial) + parts[0]
+            self._partial, self._partial_len = [], 0
+        if rest:
+            self._partial.append(rest)
+            self._partial_len += len(rest)
+            if self._partial_len > self.MAX_LINE_CHARS:
+                raise MalformedResponseError(f"an event-stream line exceeds {self.MAX_LINE_CHARS} characters")
+        return parts
+
+    def _dispatch(self, lines: list[str]) -> list[SSEEvent]:
+        events: list[SSEEvent] = []
+        for line in lines:
+            if not line:
+                if self._data:
+                    events.append(SSEEvent(self._event, "\n".join(self._data)))
+                self._event, self._data = None, []
+                continue
+            if line.startswith(":"):
+                continue
+            name, _, value = line.partition(":")
+            if value.startswith(" "):
+                value = value[1:]
+            if name == "data":
+                self._data.append(value)
+            elif name == "event":
+                self._event = value
+        return events
+
+
+_LINE_BREAK = re.compile(r"\r\n|\r|\n")
 
 
 class Transport:

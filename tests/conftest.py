@@ -32,3 +32,17 @@ def catalog_copy(tmp_path: Path) -> Path:
     dest = tmp_path / "catalog"
     shutil.copytree(CATALOG, dest, ignore=shutil.ignore_patterns("__pycache__"))
     return dest
+
+
+@pytest.fixture
+async def fake_openai():
+    """A spec-checking loopback OpenAI/Azure/compat/local server (``tests/fakes/openai_server.py``).
+
+    ``fake_openai.url`` is ``http://127.0.0.1:PORT``; OpenAI-style targets use ``fake_openai.url + "/v1"``.
+    The test fails if any request the code under test sent broke the spec.
+    """
+    from tests.fakes.openai_server import FakeOpenAI
+
+    async with FakeOpenAI().running() as fake:
+        yield fake
+    assert not fake.violations, "requests broke the OpenAI spec:\n" + "\n".join(fake.violations)

@@ -16,7 +16,7 @@ from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, fields, replace
 from typing import Any, ClassVar
 
-from ..errors import AuthenticationError, InvalidOutputError, ProviderError
+from ..errors import AuthenticationError, InvalidOutputError, ProviderError, register_secret
 from ..transport import HttpResponse, SSEEvent, Timeouts, Transport
 from ..types import LLMRequest, LLMResult, Target
 
@@ -109,6 +109,9 @@ class Endpoint(ABC):
         for name in self.key_env:
             value = self.env.get(name)
             if value:
+                # A key that goes on the wire may come back in an error body (servers echo it): make sure
+                # redact() knows it verbatim even when the provider is used without a Service.
+                register_secret(value)
                 return value
         return None
 

@@ -62,11 +62,21 @@ def openai_error(response: HttpResponse, *, provider: str, model: str) -> Provid
             code = str(code) if code is not None else None
         elif isinstance(err, str):
             message = err
-        elif isinstance(body.get("detail"), str):  # some compatible servers (FastAPI) answer this way
-            message = body["detail"]
+        if not message and "detail" in body:  # FastAPI-based servers: {"detail": "..."} or [{"loc", "msg"}]
+            message = _fastapi_detail(body["detail"])
     else:
         message = response.text()[:300]
     return error_for(response.status, message, headers=response.headers, provider=provider, model=model, code=code)
+
+
+def _fastapi_detail(detail: Any) -> str:
+    if isinstance(detail, list):
+        problems = [
+            f"{'.'.join(str(p) for p in d.get('loc', []))}: {d.get('msg')}" if isinstance(d, dict) else str(d)
+            for d in detail
+        ]
+        return "; ".join(problems)[:300]
+    return str(detail)[:300]
 
 
 def _message(msg: Message) -> dict[str, Any]:

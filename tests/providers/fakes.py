@@ -18,7 +18,7 @@ from typing import Any
 
 from aiohttp import web
 
-from .spec import spec_validator
+from tests.fakes.spec import spec_validator
 
 Step = dict[str, Any]
 

@@ -16,9 +16,9 @@ from magsag_mcp.providers.local import LocalProvider
 from magsag_mcp.providers.openai import AzureProvider, CompatProvider, OpenAIProvider
 from magsag_mcp.transport import Transport
 from magsag_mcp.types import LLMRequest, Message, Target, ToolCall, ToolSpec
+from tests.fakes.spec import spec_validator
 
 from .fakes import FakeAnthropic, FakeGemini, FakeOpenAI
-from .spec import spec_validator
 
 pytestmark = pytest.mark.anyio
 KEY = "sk-test-key-123456"
@@ -66,10 +66,10 @@ WEATHER = ToolSpec(
 )
 
 
-async def setup(case: Case, serve) -> tuple[Any, Any, Target]:
+async def setup(case: Case, serve, transport: Transport) -> tuple[Any, Any, Target]:
     fake = case.make_fake()
     url = await serve(fake)
-    provider = case.provider_cls(case.env, Transport())
+    provider = case.provider_cls(case.env, transport)
     provider_name = provider.name
     return fake, provider, Target(provider_name, case.model, url + case.suffix, case.params)
 
@@ -79,8 +79,8 @@ def last_body(fake) -> dict[str, Any]:
 
 
 @pytest.mark.parametrize("case", CASES, ids=IDS)
-async def test_text_system_and_parameters(case: Case, serve):
-    fake, provider, target = await setup(case, serve)
+async def test_text_system_and_parameters(case: Case, serve, transport):
+    fake, provider, target = await setup(case, serve, transport)
     fake.queue({"text": "Paris."})
     stop = None if case.params else ["END"]
     req = LLMRequest(
@@ -106,8 +106,8 @@ async def test_text_system_and_parameters(case: Case, serve):
 
 
 @pytest.mark.parametrize("case", CASES, ids=IDS)
-async def test_tool_round_trip(case: Case, serve):
-    fake, provider, target = await setup(case, serve)
+async def test_tool_round_trip(case: Case, serve, transport):
+    fake, provider, target = await setup(case, serve, transport)
     fake.queue(
         {"tool_calls": [{"id": "call_1", "name": "get_weather", "arguments": {"city": "Oslo"}}]},
         {"text": "It is 3 degrees in Oslo."},
@@ -153,8 +153,8 @@ async def test_tool_round_trip(case: Case, serve):
 
 @pytest.mark.parametrize("case", CASES, ids=IDS)
 @pytest.mark.parametrize("with_schema", [False, True])
-async def test_json_output(case: Case, serve, with_schema: bool):
-    fake, provider, target = await setup(case, serve)
+async def test_json_output(case: Case, serve, transport, with_schema: bool):
+    fake, provider, target = await setup(case, serve, transport)
     schema = {"type": "object", "properties": {"city": {"type": "string"}}, "required": ["city"]}
     if case.name == "anthropic" and with_schema:
         fake.queue({"tool_calls": [{"id": "t1", "name": "json_output", "arguments": {"city": "Oslo"}}]})
@@ -182,8 +182,8 @@ async def test_json_output(case: Case, serve, with_schema: bool):
 
 
 @pytest.mark.parametrize("case", CASES, ids=IDS)
-async def test_usage_with_cache_and_reasoning(case: Case, serve):
-    fake, provider, target = await setup(case, serve)
+async def test_usage_with_cache_and_reasoning(case: Case, serve, transport):
+    fake, provider, target = await setup(case, serve, transport)
     if case.name == "anthropic":
         fake.queue(
             {
@@ -240,8 +240,8 @@ async def test_usage_with_cache_and_reasoning(case: Case, serve):
 
 
 @pytest.mark.parametrize("case", CASES, ids=IDS)
-async def test_streaming_text_tools_and_usage(case: Case, serve):
-    fake, provider, target = await setup(case, serve)
+async def test_streaming_text_tools_and_usage(case: Case, serve, transport):
+    fake, provider, target = await setup(case, serve, transport)
     fake.queue({"text": "one two three four", "usage": {}})
     deltas: list[int] = []
     req = LLMRequest([Message("user", "count")], max_tokens=50, stream=True)
@@ -259,8 +259,8 @@ async def test_streaming_text_tools_and_usage(case: Case, serve):
 
 
 @pytest.mark.parametrize("case", CASES, ids=IDS)
-async def test_stream_cut_mid_answer_is_a_failed_attempt(case: Case, serve):
-    fake, provider, target = await setup(case, serve)
+async def test_stream_cut_mid_answer_is_a_failed_attempt(case: Case, serve, transport):
+    fake, provider, target = await setup(case, serve, transport)
     fake.queue({"text": "a b c d e f g h i j k l", "cut": True})
     with pytest.raises(E.ProviderConnectionError) as info:
         await provider.complete(LLMRequest([Message("user", "x")], max_tokens=50, stream=True), target)
@@ -312,8 +312,8 @@ def _error_cases():
 
 
 @pytest.mark.parametrize(("case", "status", "kind", "cls"), list(_error_cases()))
-async def test_every_error_class(case: Case, serve, status: int, kind: str, cls: type):
-    fake, provider, target = await setup(case, serve)
+async def test_every_error_class(case: Case, serve, transport, status: int, kind: str, cls: type):
+    fake, provider, target = await setup(case, serve, transport)
     message = {
         "context_length_exceeded": "This model's maximum context length is 8192 tokens",
         "model_not_found": f"The model '{target.model}' does not exist or you do not have access to it.",
@@ -336,10 +336,10 @@ async def test_every_error_class(case: Case, serve, status: int, kind: str, cls:
     assert err.retryable == cls.retryable and err.moves_on == cls.moves_on
 
 
-async def test_retry_after_in_seconds_http_date_and_ms(serve):
+async def test_retry_after_in_seconds_http_date_and_ms(serve, transport):
     fake = FakeOpenAI(KEY)
     url = await serve(fake)
-    provider = OpenAIProvider({"OPENAI_API_KEY": KEY}, Transport())
+    provider = OpenAIProvider({"OPENAI_API_KEY": KEY}, transport)
     target = Target("openai", "gpt-4o", url + "/v1")
     rl = {"error": {"message": "slow down", "type": "rate_limit_exceeded", "param": None, "code": None}}
     fake.queue(
@@ -360,8 +360,8 @@ async def test_retry_after_in_seconds_http_date_and_ms(serve):
 
 
 @pytest.mark.parametrize("case", CASES, ids=IDS)
-async def test_key_never_in_the_url(case: Case, serve):
-    fake, provider, target = await setup(case, serve)
+async def test_key_never_in_the_url(case: Case, serve, transport):
+    fake, provider, target = await setup(case, serve, transport)
     fake.queue({"text": "ok"})
     await provider.complete(LLMRequest([Message("user", "x")], max_tokens=5), target)
     req = fake.requests[-1]

@@ -1,0 +1,424 @@
+"""What the OpenAI fake answers: scripted steps, and the JSON bodies the spec gives them.
+
+A test queues steps on :class:`~tests.fakes.openai_server.FakeOpenAI`:
+
+    fake.queue(
+        reply("Paris", usage=tokens(input=120, cached=100, output=9, reasoning=4)),
+        reply(tool_calls=[call("get_weather", {"city": "Paris"})]),
+        rate_limited(retry_after="2"),
+        reply("a long answer that breaks", cut_after=3),
+    )
+
+A :class:`Reply` serves both a plain and a streamed request (the request's ``stream`` flag decides); an
+:class:`ErrorReply` is an HTTP error in OpenAI's ``{"error": {message, type, param, code}}`` shape (Azure's
+own shape on Azure routes). Every body built here is checked against the spec in
+``tests/test_fake_openai_server.py``, so the fake cannot drift from the API it stands for.
+"""
+
+from __future__ import annotations
+
+import itertools
+import json
+from dataclasses import dataclass, field
+from typing import Any
+
+__all__ = [
+    "FakeToolCall",
+    "TokenCounts",
+    "Reply",
+    "ErrorReply",
+    "Step",
+    "call",
+    "tokens",
+    "reply",
+    "json_reply",
+    "error",
+    "rate_limited",
+    "insufficient_quota",
+    "context_length_exceeded",
+    "model_not_found",
+    "server_error",
+    "overloaded",
+    "CREATED",
+]
+
+CREATED = 1_732_000_000
+_ids = itertools.count(1)
+
+
+@dataclass(slots=True)
+class FakeToolCall:
+    name: str
+    #: a dict is sent as its JSON text; a str is sent verbatim (to script a model that breaks JSON)
+    arguments: dict[str, Any] | str
+    id: str
+
+    def arguments_json(self) -> str:
+        return self.arguments if isinstance(self.arguments, str) else json.dumps(self.arguments)
+
+
+def call(name: str, arguments: dict[str, Any] | str | None = None, id: str | None = None) -> FakeToolCall:
+    return FakeToolCall(name, {} if arguments is None else arguments, id or f"call_{next(_ids):04d}")
+
+
+@dataclass(slots=True)
+class TokenCounts:
+    """As OpenAI counts: ``input`` includes ``cached``, ``output`` includes ``reasoning``."""
+
+    input: int = 11
+    output: int = 7
+    cached: int = 0
+    reasoning: int = 0
+
+
+def tokens(input: int = 11, output: int = 7, *, cached: int = 0, reasoning: int = 0) -> TokenCounts:
+    return TokenCounts(input, output, cached, reasoning)
+
+
+@dataclass(slots=True)
+class Reply:
+    text: str | None = "ok"
+    tool_calls: list[FakeToolCall] = field(default_factory=list)
+    usage: TokenCounts = field(default_factory=TokenCounts)
+    #: chat ``finish_reason`` (default ``stop``/``tool_calls``); ``length`` and ``content_filter`` map onto
+    #: the Responses API's ``incomplete`` status with that reason
+    finish: str | None = None
+    #: the model name the server reports (default: the one asked for; real servers often name a snapshot)
+    model: str | None = None
+    headers: dict[str, str] = field(default_factory=dict)
+    #: streaming faults: send this many SSE events, then drop the connection / end the body cleanly
+    #: without the terminal event / go silent until the fake is released
+    cut_after: int | None = None
+    truncate_after: int | None = None
+    stall_after: int | None = None
+    #: do not answer at all until the fake is released (for read timeouts)
+    hang: bool = False
+
+
+def reply(text: str | None = "ok", *, tool_calls: list[FakeToolCall] | None = None, **kw: Any) -> Reply:
+    if tool_calls and text == "ok":
+        text = None
+    return Reply(text=text, tool_calls=list(tool_calls or []), **kw)
+
+
+def json_reply(document: Any, **kw: Any) -> Reply:
+    return Reply(text=json.dumps(document), **kw)
+
+
+@dataclass(slots=True)
+class ErrorReply:
+    status: int
+    message: str = "scripted failure"
+    type: str = "invalid_request_error"
+    code: str | None = None
+    param: str | None = None
+    headers: dict[str, str] = field(default_factory=dict)
+    #: a raw body instead of the JSON error object (``404 page not found`` from a plain router)
+    raw: str | None = None
+    content_type: str = "text/plain"
+    #: on a streamed request: answer 200, send a first delta, then the error as a stream event
+    in_stream: bool = False
+
+
+Step = Reply | ErrorReply
+
+
+def error(status: int, message: str = "scripted failure", **kw: Any) -> ErrorReply:
+    return ErrorReply(status, message, **kw)
+
+
+def rate_limited(
+    *,
+    retry_after: str | None = None,
+    retry_after_ms: str | None = None,
+    reset_requests: str | None = None,
+    reset_tokens: str | None = None,
+    message: str = "Rate limit reached for gpt-4o in organization org-test on requests per min (RPM): Limit 500.",
+) -> ErrorReply:
+    headers = {
+        name: value
+        for name, value in (
+            ("Retry-After", retry_after),
+            ("retry-after-ms", retry_after_ms),
+            ("x-ratelimit-reset-requests", reset_requests),
+            ("x-ratelimit-reset-tokens", reset_tokens),
+        )
+        if value is not None
+    }
+    return ErrorReply(429, message, type="requests", code="rate_limit_exceeded", headers=headers)
+
+
+def insufficient_quota() -> ErrorReply:
+    return ErrorReply(
+        429,
+        "You exceeded your current quota, please check your plan and billing details.",
+        type="insufficient_quota",
+        code="insufficient_quota",
+    )
+
+
+def context_length_exceeded(limit: int = 128000, asked: int = 130512) -> ErrorReply:
+    return ErrorReply(
+        400,
+        f"This model's maximum context length is {limit} tokens. However, your messages resulted in {asked} "
+        "tokens. Please reduce the length of the messages.",
+        type="invalid_request_error",
+        code="context_length_exceeded",
+        param="messages",
+    )
+
+
+def model_not_found(model: str) -> ErrorReply:
+    return ErrorReply(
+        404,
+        f"The model `{model}` does not exist or you do not have access to it.",
+        type="invalid_request_error",
+        code="model_not_found",
+    )
+
+
+def server_error() -> ErrorReply:
+    return ErrorReply(
+        500, "The server had an error while processing your request. Sorry about that!", type="server_error"
+    )
+
+
+def overloaded() -> ErrorReply:
+    return ErrorReply(503, "The engine is currently overloaded, please try again later", type="server_error")
+
+
+# --- bodies ---------------------------------------------------------------------------------------
+
+
+def error_body(err: ErrorReply, *, azure: bool = False) -> dict[str, Any]:
+    if azure:
+        # Azure's errorResponse: errorBase {code, message} + param/type, no nulls
+        body: dict[str, Any] = {"code": err.code or str(err.status), "message": err.message}
+        if err.param is not None:
+            body["param"] = err.param
+        if err.type:
+            body["type"] = err.type
+        return {"error": body}
+    return {"error": {"message": err.message, "type": err.type, "param": err.param, "code": err.code}}
+
+
+def chat_usage(u: TokenCounts) -> dict[str, Any]:
+    return {
+        "prompt_tokens": u.input,
+        "completion_tokens": u.output,
+        "total_tokens": u.input + u.output,
+        "prompt_tokens_details": {"cached_tokens": u.cached, "audio_tokens": 0},
+        "completion_tokens_details": {
+            "reasoning_tokens": u.reasoning,
+            "audio_tokens": 0,
+            "accepted_prediction_tokens": 0,
+            "rejected_prediction_tokens": 0,
+        },
+    }
+
+
+def _finish(r: Reply) -> str:
+    return r.finish or ("tool_calls" if r.tool_calls else "stop")
+
+
+def _azure_filters() -> dict[str, Any]:
+    safe = {"filtered": False, "severity": "safe"}
+    return {"hate": safe, "self_harm": safe, "sexual": safe, "violence": safe}
+
+
+def chat_completion(model: str, r: Reply, *, azure: bool = False) -> dict[str, Any]:
+    message: dict[str, Any] = {"role": "assistant", "content": r.text, "refusal": None}
+    if r.tool_calls:
+        message["tool_calls"] = [
+            {"id": c.id, "type": "function", "function": {"name": c.name, "arguments": c.arguments_json()}}
+            for c in r.tool_calls
+        ]
+    choice: dict[str, Any] = {"index": 0, "message": message, "logprobs": None, "finish_reason": _finish(r)}
+    body: dict[str, Any] = {
+        "id": f"chatcmpl-{next(_ids):06d}",
+        "object": "chat.completion",
+        "created": CREATED,
+        "model": r.model or model,
+        "choices": [choice],
+        "usage": chat_usage(r.usage),
+        "system_fingerprint": "fp_fake",
+    }
+    if azure:
+        choice["content_filter_results"] = _azure_filters()
+        body["prompt_filter_results"] = [{"prompt_index": 0, "content_filter_results": _azure_filters()}]
+    else:
+        body["service_tier"] = "default"
+    return body
+
+
+def _pieces(text: str) -> list[str]:
+    """A text split the way models stream it: word by word, the space leading."""
+    words = text.split(" ")
+    return [w if i == 0 else " " + w for i, w in enumerate(words)]
+
+
+def chat_chunks(model: str, r: Reply, *, include_usage: bool) -> list[dict[str, Any] | str]:
+    """``chat.completion.chunk`` objects: role, content deltas, tool-call deltas, finish, usage, ``[DONE]``."""
+    base = {
+        "id": f"chatcmpl-{next(_ids):06d}",
+        "object": "chat.completion.chunk",
+        "created": CREATED,
+        "model": r.model or model,
+        "system_fingerprint": "fp_fake",
+    }
+    if include_usage:
+        base["usage"] = None  # every chunk carries usage: null until the last one (as OpenAI sends it)
+
+    def chunk(delta: dict[str, Any], finish: str | None = None) -> dict[str, Any]:
+        return {**base, "choices": [{"index": 0, "delta": delta, "logprobs": None, "finish_reason": finish}]}
+
+    out: list[dict[str, Any] | str] = [chunk({"role": "assistant", "content": "", "refusal": None})]
+    out += [chunk({"content": piece}) for piece in _pieces(r.text)] if r.text else []
+    for n, c in enumerate(r.tool_calls):
+        head = {"index": n, "id": c.id, "type": "function", "function": {"name": c.name, "arguments": ""}}
+        out.append(chunk({"tool_calls": [head]}))
+        args = c.arguments_json()
+        for piece in (args[: len(args) // 2], args[len(args) // 2 :]):
+            out.append(chunk({"tool_calls": [{"index": n, "function": {"arguments": piece}}]}))
+    out.append(chunk({}, _finish(r)))
+    if include_usage:
+        out.append({**base, "choices": [], "usage": chat_usage(r.usage)})
+    out.append("[DONE]")
+    return out
+
+
+def chat_error_chunk(err: ErrorReply) -> dict[str, Any]:
+    return error_body(err)
+
+
+# --- Responses API --------------------------------------------------------------------------------
+
+
+def _message_item(item_id: str, text: str, status: str) -> dict[str, Any]:
+    content = (
+        [{"type": "output_text", "text": text, "annotations": [], "logprobs": []}] if status == "completed" else []
+    )
+    return {"type": "message", "id": item_id, "status": status, "role": "assistant", "content": content}
+
+
+def _call_item(c: FakeToolCall, arguments: str, status: str) -> dict[str, Any]:
+    return {
+        "type": "function_call",
+        "id": f"fc_{c.id}",
+        "call_id": c.id,
+        "name": c.name,
+        "arguments": arguments,
+        "status": status,
+    }
+
+
+def response_object(body: dict[str, Any], r: Reply, *, response_id: str, status: str = "completed") -> dict[str, Any]:
+    """The ``Response`` object as OpenAI returns it, echoing the request's settings."""
+    output: list[dict[str, Any]] = []
+    if status != "in_progress":
+        if r.text is not None:
+            output.append(_message_item(f"msg_{response_id}", r.text, "completed"))
+        output += [_call_item(c, c.arguments_json(), "completed") for c in r.tool_calls]
+    incomplete = None
+    if status == "completed" and r.finish in ("length", "content_filter"):
+        status = "incomplete"
+        incomplete = {"reason": "max_output_tokens" if r.finish == "length" else "content_filter"}
+    u = r.usage
+    usage = {
+        "input_tokens": u.input,
+        "input_tokens_details": {"cached_tokens": u.cached, "cache_write_tokens": 0},
+        "output_tokens": u.output,
+        "output_tokens_details": {"reasoning_tokens": u.reasoning},
+        "total_tokens": u.input + u.output,
+    }
+    obj = {
+        "id": response_id,
+        "object": "response",
+        "created_at": CREATED,
+        "status": status,
+        "completed_at": CREATED + 1 if status == "completed" else None,
+        "error": None,
+        "incomplete_details": incomplete,
+        "instructions": body.get("instructions"),
+        "max_output_tokens": body.get("max_output_tokens"),
+        "model": r.model or body.get("model", ""),
+        "output": output,
+        "parallel_tool_calls": body.get("parallel_tool_calls", True),
+        "previous_response_id": None,
+        "reasoning": {"effort": None, "summary": None},
+        "store": body.get("store", True),
+        "temperature": body.get("temperature", 1.0),
+        "text": body.get("text", {"format": {"type": "text"}}),
+        "tool_choice": body.get("tool_choice", "auto"),
+        "tools": body.get("tools", []),
+        "top_p": body.get("top_p", 1.0),
+        "truncation": "disabled",
+        "metadata": body.get("metadata", {}),
+    }
+    if status != "in_progress":  # the spec has no null usage: it is absent until the response is done
+        obj["usage"] = usage
+    return obj
+
+
+def response_events(body: dict[str, Any], r: Reply, *, response_id: str) -> list[dict[str, Any]]:
+    """The typed events of a streamed response, ``response.created`` .. ``response.completed``."""
+    events: list[dict[str, Any]] = []
+
+    def emit(kind: str, **fields: Any) -> None:
+        events.append({"type": kind, "sequence_number": len(events), **fields})
+
+    started = response_object(body, r, response_id=response_id, status="in_progress")
+    emit("response.created", response=started)
+    emit("response.in_progress", response=started)
+    index = 0
+    if r.text is not None:
+        item_id = f"msg_{response_id}"
+        part = {"type": "output_text", "text": "", "annotations": [], "logprobs": []}
+        emit("response.output_item.added", output_index=index, item=_message_item(item_id, "", "in_progress"))
+        emit("response.content_part.added", item_id=item_id, output_index=index, content_index=0, part=part)
+        for piece in _pieces(r.text):
+            emit(
+                "response.output_text.delta",
+                item_id=item_id,
+                output_index=index,
+                content_index=0,
+                delta=piece,
+                logprobs=[],
+            )
+        where = {"item_id": item_id, "output_index": index, "content_index": 0}
+        emit("response.output_text.done", **where, text=r.text, logprobs=[])
+        emit("response.content_part.done", **where, part={**part, "text": r.text})
+        emit("response.output_item.done", output_index=index, item=_message_item(item_id, r.text, "completed"))
+        index += 1
+    for c in r.tool_calls:
+        args = c.arguments_json()
+        item_id = f"fc_{c.id}"
+        emit("response.output_item.added", output_index=index, item=_call_item(c, "", "in_progress"))
+        for piece in (args[: len(args) // 2], args[len(args) // 2 :]):
+            emit("response.function_call_arguments.delta", item_id=item_id, output_index=index, delta=piece)
+        emit(
+            "response.function_call_arguments.done",
+            item_id=item_id,
+            name=c.name,
+            output_index=index,
+            arguments=args,
+        )
+        emit("response.output_item.done", output_index=index, item=_call_item(c, args, "completed"))
+        index += 1
+    final = response_object(body, r, response_id=response_id)
+    emit("response.incomplete" if final["status"] == "incomplete" else "response.completed", response=final)
+    return events
+
+
+def response_error_event(err: ErrorReply, sequence_number: int) -> dict[str, Any]:
+    return {
+        "type": "error",
+        "code": err.code,
+        "message": err.message,
+        "param": err.param,
+        "sequence_number": sequence_number,
+    }
+
+
+def new_response_id() -> str:
+    return f"resp_{next(_ids):06d}"

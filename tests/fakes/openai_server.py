@@ -1,0 +1,302 @@
+"""A loopback OpenAI: Chat Completions, Responses and Azure OpenAI's deployment URL, checked against the specs.
+
+    async with FakeOpenAI().running() as fake:          # or the ``fake_openai`` pytest fixture
+        fake.queue(reply("hi"), rate_limited(retry_after="1"))
+        target = Target("openai", "gpt-4o", base_url=fake.url + "/v1")
+        ...
+        method, path, query, headers, body = fake.requests[0]
+
+Every request body is validated against the spec's request schema (``CreateChatCompletionRequest``,
+``CreateResponse``; Azure's ``createChatCompletionRequest``). A violation is answered with a 400 in the
+vendor's error shape *and* kept in :attr:`FakeOpenAI.violations`, which the fixture asserts empty, so a
+provider that sends what the API would reject fails its test even if it copes with the 400.
+
+Auth is checked as each API wants it: ``Authorization: Bearer <key>`` on ``/v1`` (skipped when the fake
+has no key, like a local server), ``api-key`` plus an ``api-version`` query on Azure routes.
+Answers come from a queue of steps (:mod:`tests.fakes.openai_replies`); an empty queue answers
+``default`` (a short text), so a fake also serves cascade tests and benchmarks that script nothing.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import re
+from collections import deque
+from collections.abc import AsyncIterator
+from typing import Any, NamedTuple
+
+from aiohttp import web
+from aiohttp.test_utils import TestServer
+from multidict import CIMultiDict, CIMultiDictProxy
+
+from . import openai_replies as R
+from .openai_replies import ErrorReply, Reply, Step
+from .spec import spec_validator
+
+__all__ = ["FakeOpenAI", "RecordedRequest", "NO_RESPONSES_API", "DEFAULT_KEY", "AZURE_KEY"]
+
+DEFAULT_KEY = "sk-test-fake0123456789abcdef"
+#: Azure keys are 32 hex characters: nothing about them looks like a key to a pattern
+AZURE_KEY = "0f1e2d3c4b5a69788796a5b4c3d2e1f0"
+
+#: how servers without the Responses API answer ``POST /v1/responses`` (status, content type, body)
+NO_RESPONSES_API: dict[str, tuple[int, str, str]] = {
+    # Ollama before 0.13 and other Go routers: the stock 404 text
+    "ollama": (404, "text/plain", "404 page not found"),
+    # FastAPI-based servers (vLLM, llama-cpp-python) for an unknown route
+    "fastapi": (404, "application/json", json.dumps({"detail": "Not Found"})),
+    "method": (405, "text/plain", "405: Method Not Allowed"),
+    "not-implemented": (501, "application/json", json.dumps({"error": "Not Implemented"})),
+    # servers that route everything under /v1 and reject the path in their own error shape
+    "unsupported-400": (
+        400,
+        "application/json",
+        json.dumps(
+            {
+                "error": {
+                    "message": "The /v1/responses endpoint is not supported by this server; use /v1/chat/completions",
+                    "type": "invalid_request_error",
+                    "param": None,
+                    "code": "unsupported_endpoint",
+                }
+            }
+        ),
+    ),
+}
+
+_API_VERSION = re.compile(r"^\d{4}-\d{2}-\d{2}(-preview)?$")
+
+
+class RecordedRequest(NamedTuple):
+    method: str
+    path: str
+    query: dict[str, str]
+    #: case-insensitive, as HTTP headers are
+    headers: CIMultiDictProxy[str]
+    body: Any
+
+
+class FakeOpenAI:
+    """One fake server for the whole OpenAI family. Not thread-safe; one per test."""
+
+    def __init__(
+        self,
+        *,
+        key: str | None = DEFAULT_KEY,
+        azure_key: str = AZURE_KEY,
+        default: Reply | None = None,
+        validate: bool = True,
+    ) -> None:
+        self.key = key
+        self.azure_key = azure_key
+        self.default = default or R.reply("ok")
+        self.validate = validate
+        self.steps: deque[Step] = deque()
+        self.requests: list[RecordedRequest] = []
+        self.violations: list[str] = []
+        #: set by :meth:`without_responses_api`
+        self.responses_answer: tuple[int, str, str] | None = None
+        self.url = ""
+        self._release = asyncio.Event()
+        self._app: web.Application | None = None
+
+    # --- scripting --------------------------------------------------------------------------------
+
+    def queue(self, *steps: Step) -> FakeOpenAI:
+        self.steps.extend(steps)
+        return self
+
+    def without_responses_api(self, kind: str = "ollama") -> FakeOpenAI:
+        """Answer ``/v1/responses`` as a server that lacks it (see :data:`NO_RESPONSES_API`); no step is used."""
+        self.responses_answer = NO_RESPONSES_API[kind]
+        return self
+
+    def release(self) -> None:
+        """Let hanging and stalled answers finish (their client has usually given up by then)."""
+        self._release.set()
+
+    def paths(self) -> list[str]:
+        return [r.path for r in self.requests]
+
+    # --- serving ----------------------------------------------------------------------------------
+
+    @property
+    def app(self) -> web.Application:
+        """The aiohttp app, for a ``TestServer`` of the caller's own (made once; see :meth:`make_app`)."""
+        if self._app is None:
+            self._app = self.make_app()
+        return self._app
+
+    def make_app(self) -> web.Application:
+        app = web.Application()
+        app.router.add_post("/v1/chat/completions", self._chat)
+        app.router.add_post("/v1/responses", self._responses)
+        app.router.add_get("/v1/models", self._models)
+        app.router.add_post("/openai/deployments/{deployment}/chat/completions", self._azure_chat)
+        return app
+
+    @contextlib.asynccontextmanager
+    async def running(self) -> AsyncIterator[FakeOpenAI]:
+        """Serve on 127.0.0.1 (a free port); ``self.url`` is ``http://127.0.0.1:PORT``. Can be entered again
+        (a benchmark's next ``asyncio.run``): each run gets a fresh app and release event."""
+        self._release = asyncio.Event()
+        server = TestServer(self.make_app(), host="127.0.0.1")
+        await server.start_server()
+        self.url = str(server.make_url("")).rstrip("/")
+        try:
+            yield self
+        finally:
+            self.release()
+            await server.close()
+
+    # --- handlers ---------------------------------------------------------------------------------
+
+    async def _record(self, request: web.Request) -> Any:
+        raw = await request.read()
+        try:
+            body: Any = json.loads(raw) if raw else None
+        except ValueError:
+            body = raw.decode("utf-8", "replace")
+        self.requests.append(
+            RecordedRequest(
+                request.method, request.path, dict(request.query), CIMultiDictProxy(CIMultiDict(request.headers)), body
+            )
+        )
+        return body
+
+    def _check(self, vendor: str, schema: str, request: web.Request, body: Any) -> list[str]:
+        if not isinstance(body, dict):
+            problems = [f"(root): the body is not a JSON object: {str(body)[:80]!r}"]
+        elif not self.validate:
+            return []
+        else:
+            problems = spec_validator(vendor).errors(schema, body)
+        self.violations += [f"{request.method} {request.path}: {p}" for p in problems]
+        return problems
+
+    def _bearer_ok(self, request: web.Request) -> bool:
+        return self.key is None or request.headers.get("Authorization") == f"Bearer {self.key}"
+
+    def _unauthorized(self, request: web.Request) -> web.Response:
+        # OpenAI echoes (a masked form of) the key it got; echoing it whole is the worst case for redaction.
+        given = request.headers.get("Authorization", "").removeprefix("Bearer ")
+        err = R.error(
+            401,
+            f"Incorrect API key provided: {given}. You can find your API key at https://platform.openai.com/account/api-keys.",
+            code="invalid_api_key",
+        )
+        return self._error(err)
+
+    def _error(self, err: ErrorReply, *, azure: bool = False) -> web.Response:
+        headers = {"x-request-id": "req_fake", **err.headers}
+        if err.raw is not None:
+            return web.Response(status=err.status, text=err.raw, content_type=err.content_type, headers=headers)
+        return web.json_response(R.error_body(err, azure=azure), status=err.status, headers=headers)
+
+    def _next(self) -> Step:
+        return self.steps.popleft() if self.steps else self.default
+
+    async def _chat(self, request: web.Request) -> web.StreamResponse:
+        body = await self._record(request)
+        if not self._bearer_ok(request):
+            return self._unauthorized(request)
+        if problems := self._check("openai", "CreateChatCompletionRequest", request, body):
+            return self._error(R.error(400, "; ".join(problems)[:1000], param=None, code="invalid_request"))
+        return await self._answer_chat(request, body, body["model"], azure=False)
+
+    async def _azure_chat(self, request: web.Request) -> web.StreamResponse:
+        body = await self._record(request)
+        version = request.query.get("api-version")
+        if not version:
+            # what Azure answers when the query lacks api-version
+            return self._error(R.error(404, "Resource not found", code="404"), azure=True)
+        if not _API_VERSION.match(version):
+            return self._error(R.error(400, "API version not supported", code="BadRequest"), azure=True)
+        if request.headers.get("api-key") != self.azure_key:
+            message = (
+                "Access denied due to invalid subscription key or wrong API endpoint. Make sure to provide a "
+                "valid key for an active subscription and use a correct regional API endpoint for your resource."
+            )
+            return self._error(R.error(401, message, code="401"), azure=True)
+        if problems := self._check("azure", "createChatCompletionRequest", request, body):
+            return self._error(R.error(400, "; ".join(problems)[:1000], code="BadRequest"), azure=True)
+        deployment = request.match_info["deployment"]
+        return await self._answer_chat(request, body, deployment, azure=True)
+
+    async def _answer_chat(
+        self, request: web.Request, body: dict[str, Any], model: str, *, azure: bool
+    ) -> web.StreamResponse:
+        step = self._next()
+        streamed = bool(body.get("stream"))
+        if isinstance(step, ErrorReply) and not (step.in_stream and streamed):
+            return self._error(step, azure=azure)
+        if isinstance(step, Reply) and step.hang:
+            await self._release.wait()
+            return web.Response(status=204)
+        if not streamed:
+            assert isinstance(step, Reply)
+            return web.json_response(R.chat_completion(model, step, azure=azure), headers=_headers(step))
+        include_usage = bool((body.get("stream_options") or {}).get("include_usage"))
+        if isinstance(step, ErrorReply):
+            first = R.chat_chunks(model, R.reply("partial"), include_usage=include_usage)[:2]
+            return await self._sse(request, [(None, e) for e in first] + [(None, R.chat_error_chunk(step))], Reply())
+        chunks = R.chat_chunks(model, step, include_usage=include_usage)
+        return await self._sse(request, [(None, c) for c in chunks], step)
+
+    async def _responses(self, request: web.Request) -> web.StreamResponse:
+        body = await self._record(request)
+        if self.responses_answer is not None:
+            status, content_type, text = self.responses_answer
+            return web.Response(status=status, text=text, content_type=content_type)
+        if not self._bearer_ok(request):
+            return self._unauthorized(request)
+        if problems := self._check("openai", "CreateResponse", request, body):
+            return self._error(R.error(400, "; ".join(problems)[:1000], code="invalid_request"))
+        step = self._next()
+        streamed = bool(body.get("stream"))
+        if isinstance(step, ErrorReply) and not (step.in_stream and streamed):
+            return self._error(step)
+        if isinstance(step, Reply) and step.hang:
+            await self._release.wait()
+            return web.Response(status=204)
+        response_id = R.new_response_id()
+        if not streamed:
+            assert isinstance(step, Reply)
+            return web.json_response(R.response_object(body, step, response_id=response_id), headers=_headers(step))
+        if isinstance(step, ErrorReply):
+            first = R.response_events(body, R.reply("partial"), response_id=response_id)[:5]
+            events = [*first, R.response_error_event(step, len(first))]
+            return await self._sse(request, [(e["type"], e) for e in events], Reply())
+        events = R.response_events(body, step, response_id=response_id)
+        return await self._sse(request, [(e["type"], e) for e in events], step)
+
+    async def _models(self, request: web.Request) -> web.Response:
+        await self._record(request)
+        if not self._bearer_ok(request):
+            return self._unauthorized(request)
+        data = [{"id": "gpt-4o", "object": "model", "created": R.CREATED, "owned_by": "system"}]
+        return web.json_response({"object": "list", "data": data})
+
+    async def _sse(self, request: web.Request, events: list[tuple[str | None, Any]], step: Reply) -> web.StreamResponse:
+        resp = web.StreamResponse(headers={"Content-Type": "text/event-stream", "Cache-Control": "no-cache"})
+        resp.headers.update(_headers(step))
+        await resp.prepare(request)
+        limit = next((n for n in (step.cut_after, step.truncate_after, step.stall_after) if n is not None), None)
+        for name, data in events[:limit]:
+            text = data if isinstance(data, str) else json.dumps(data)
+            await resp.write((f"event: {name}\n" if name else "").encode() + f"data: {text}\n\n".encode())
+        if step.cut_after is not None:
+            # drop the TCP connection mid-body: the client sees an unterminated chunked stream
+            assert request.transport is not None
+            request.transport.close()
+            return resp
+        if step.stall_after is not None:
+            await self._release.wait()
+        await resp.write_eof()
+        return resp
+
+
+def _headers(step: Reply) -> dict[str, str]:
+    return {"x-request-id": "req_fake", "openai-processing-ms": "12", **step.headers}

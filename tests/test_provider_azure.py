@@ -1,0 +1,162 @@
+"""Azure OpenAI: the deployment URL, the api-version query, the ``api-key`` header, Azure's own spec.
+
+The fake validates each body against Azure's ``createChatCompletionRequest`` (api-version 2024-10-21)
+and refuses a request without ``api-version`` or with a wrong ``api-key`` the way Azure does.
+"""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from magsag_mcp import errors as E
+from magsag_mcp.providers.openai import DEFAULT_AZURE_API_VERSION, AzureEndpoint, AzureProvider
+from magsag_mcp.transport import Transport
+from magsag_mcp.types import LLMRequest, Message, Target, ToolSpec
+from tests.fakes import openai_replies as R
+from tests.fakes.openai_server import AZURE_KEY, FakeOpenAI
+
+pytestmark = pytest.mark.anyio
+
+DEPLOYMENT = "gpt4o-prod"
+
+
+@pytest.fixture
+async def transport():
+    t = Transport()
+    yield t
+    await t.aclose()
+
+
+def env_for(fake: FakeOpenAI, **extra: str) -> dict[str, str]:
+    return {"AZURE_OPENAI_API_KEY": AZURE_KEY, "AZURE_OPENAI_ENDPOINT": fake.url + "/", **extra}
+
+
+def ask(text: str = "hello", **kw) -> LLMRequest:
+    return LLMRequest(messages=[Message("user", text)], **kw)
+
+
+async def test_deployment_url_default_api_version_and_api_key_header(fake_openai: FakeOpenAI, transport: Transport):
+    fake_openai.queue(R.reply("hi from azure", usage=R.tokens(40, 5, cached=32, reasoning=0)))
+    provider = AzureProvider(env_for(fake_openai), transport)
+    result = await provider.complete(ask(system="be brief", max_tokens=50), Target("azure", DEPLOYMENT))
+
+    assert (result.text, result.provider) == ("hi from azure", "azure")
+    assert (result.usage.input_tokens, result.usage.cached_tokens) == (40, 32)
+    (req,) = fake_openai.requests
+    assert req.path == f"/openai/deployments/{DEPLOYMENT}/chat/completions"
+    assert req.query == {"api-version": "2024-10-21"} and DEFAULT_AZURE_API_VERSION == "2024-10-21"
+    assert req.headers["api-key"] == AZURE_KEY
+    assert "Authorization" not in req.headers
+    assert req.body["messages"][0] == {"role": "system", "content": "be brief"}
+    assert req.body["max_completion_tokens"] == 50
+
+
+async def test_api_version_from_the_environment(fake_openai: FakeOpenAI, transport: Transport):
+    env = env_for(fake_openai, AZURE_OPENAI_API_VERSION="2025-01-01-preview")
+    await AzureProvider(env, transport).complete(ask(), Target("azure", DEPLOYMENT))
+    assert fake_openai.requests[0].query == {"api-version": "2025-01-01-preview"}
+
+
+async def test_target_base_url_wins_over_the_environment(fake_openai: FakeOpenAI, transport: Transport):
+    env = {"AZURE_OPENAI_API_KEY": AZURE_KEY, "AZURE_OPENAI_ENDPOINT": "http://127.0.0.1:9/"}
+    result = await AzureProvider(env, transport).complete(ask(), Target("azure", DEPLOYMENT, base_url=fake_openai.url))
+    assert result.text == "ok" and len(fake_openai.requests) == 1
+
+
+def test_deployment_names_are_quoted_into_the_path():
+    endpoint = AzureEndpoint({"AZURE_OPENAI_ENDPOINT": "https://res.openai.azure.com"})
+    from magsag_mcp.providers.openai_chat import ChatCompletionsFormat
+
+    url, params = endpoint.url(ChatCompletionsFormat(), Target("azure", "team/gpt 4o"), stream=False)
+    assert url == "https://res.openai.azure.com/openai/deployments/team%2Fgpt%204o/chat/completions"
+    assert params == {"api-version": "2024-10-21"}
+
+
+async def test_missing_endpoint_is_a_clear_error_before_any_request(transport: Transport):
+    provider = AzureProvider({"AZURE_OPENAI_API_KEY": AZURE_KEY}, transport)
+    target = Target("azure", DEPLOYMENT)
+    reason = provider.unavailable(target)
+    assert reason and "AZURE_OPENAI_ENDPOINT" in reason
+    with pytest.raises(E.ProviderError, match="AZURE_OPENAI_ENDPOINT") as info:
+        await provider.complete(ask(), target)
+    assert info.value.moves_on and not info.value.retryable
+
+
+async def test_missing_key_is_a_clear_error(fake_openai: FakeOpenAI, transport: Transport):
+    provider = AzureProvider({"AZURE_OPENAI_ENDPOINT": fake_openai.url}, transport)
+    assert "AZURE_OPENAI_API_KEY" in (provider.unavailable(Target("azure", DEPLOYMENT)) or "")
+    with pytest.raises(E.AuthenticationError, match="AZURE_OPENAI_API_KEY"):
+        await provider.complete(ask(), Target("azure", DEPLOYMENT))
+    assert fake_openai.requests == []
+
+
+async def test_a_wrong_key_is_an_authentication_error_that_never_shows_the_key(
+    fake_openai: FakeOpenAI, transport: Transport
+):
+    wrong = "a1b2c3d4e5f60718293a4b5c6d7e8f90"  # Azure keys are bare hex: no pattern recognises them
+    env = {**env_for(fake_openai), "AZURE_OPENAI_API_KEY": wrong}
+    with pytest.raises(E.AuthenticationError) as info:
+        await AzureProvider(env, transport).complete(ask(), Target("azure", DEPLOYMENT))
+    assert info.value.status == 401 and "Access denied" in info.value.message
+    # and when a server does echo it, it is redacted
+    fake_openai.queue(R.error(403, f"key {AZURE_KEY} lacks access to deployment", code="PermissionDenied"))
+    with pytest.raises(E.PermissionDeniedError) as info:
+        await AzureProvider(env_for(fake_openai), transport).complete(ask(), Target("azure", DEPLOYMENT))
+    assert AZURE_KEY not in str(info.value) and AZURE_KEY not in json.dumps(info.value.to_dict())
+
+
+async def test_streaming_with_tools_and_usage(fake_openai: FakeOpenAI, transport: Transport):
+    tool = ToolSpec("lookup", "Look a word up", {"type": "object", "properties": {"word": {"type": "string"}}})
+    fake_openai.queue(R.reply(tool_calls=[R.call("lookup", {"word": "azure"}, id="call_az")], usage=R.tokens(30, 12)))
+    result = await AzureProvider(env_for(fake_openai), transport).complete(
+        ask(stream=True, tools=[tool], tool_choice={"name": "lookup"}), Target("azure", DEPLOYMENT)
+    )
+    assert [c.to_dict() for c in result.tool_calls] == [
+        {"id": "call_az", "name": "lookup", "arguments": {"word": "azure"}}
+    ]
+    assert (result.usage.input_tokens, result.usage.output_tokens) == (30, 12)
+    body = fake_openai.requests[0].body
+    assert body["stream"] is True and body["stream_options"] == {"include_usage": True}
+    assert body["tool_choice"] == {"type": "function", "function": {"name": "lookup"}}
+
+
+async def test_json_schema_output(fake_openai: FakeOpenAI, transport: Transport):
+    schema = {"type": "object", "properties": {"ok": {"type": "boolean"}}, "required": ["ok"]}
+    fake_openai.queue(R.json_reply({"ok": True}))
+    result = await AzureProvider(env_for(fake_openai), transport).complete(
+        ask(json_schema=schema), Target("azure", DEPLOYMENT)
+    )
+    assert result.parsed == {"ok": True}
+    assert fake_openai.requests[0].body["response_format"]["type"] == "json_schema"
+
+
+@pytest.mark.parametrize(
+    ("status", "code", "message", "cls"),
+    [
+        (
+            400,
+            "content_filter",
+            "The response was filtered due to the prompt triggering Azure OpenAI's content management policy.",
+            E.ContentFilteredError,
+        ),
+        (404, "DeploymentNotFound", "The API deployment for this resource does not exist.", E.ModelNotFoundError),
+        (
+            429,
+            "429",
+            "Requests to the ChatCompletions_Create Operation have exceeded call rate limit.",
+            E.RateLimitError,
+        ),
+        (400, "context_length_exceeded", "This model's maximum context length is 8192 tokens.", E.ContextTooLongError),
+        (500, "InternalServerError", "The service is temporarily unable to process your request.", E.ServerError),
+    ],
+)
+async def test_azure_errors(fake_openai: FakeOpenAI, transport: Transport, status: int, code: str, message: str, cls):
+    fake_openai.queue(R.error(status, message, code=code, headers={"retry-after": "4"} if status == 429 else {}))
+    with pytest.raises(E.ProviderError) as info:
+        await AzureProvider(env_for(fake_openai), transport).complete(ask(), Target("azure", DEPLOYMENT))
+    assert type(info.value) is cls and info.value.status == status
+    assert (info.value.provider, info.value.model) == ("azure", DEPLOYMENT)
+    if status == 429:
+        assert info.value.retry_after == 4.0

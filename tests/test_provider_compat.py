@@ -1,0 +1,108 @@
+"""The ``compat`` provider: any OpenAI-compatible server (Together, Groq, OpenRouter, a gateway, ...)."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from magsag_mcp import errors as E
+from magsag_mcp.providers.openai import CompatProvider
+from magsag_mcp.transport import Transport
+from magsag_mcp.types import LLMRequest, Message, Target
+from tests.fakes import openai_replies as R
+from tests.fakes.openai_server import DEFAULT_KEY, FakeOpenAI
+
+pytestmark = pytest.mark.anyio
+
+MODEL = "meta-llama/Llama-3.3-70B-Instruct"
+
+
+@pytest.fixture
+async def transport():
+    t = Transport()
+    yield t
+    await t.aclose()
+
+
+def ask(text: str = "hello", **kw) -> LLMRequest:
+    return LLMRequest(messages=[Message("user", text)], **kw)
+
+
+def env_for(fake: FakeOpenAI, key: str | None = DEFAULT_KEY) -> dict[str, str]:
+    env = {"MAGSAG_COMPAT_BASE_URL": fake.url + "/v1"}
+    if key:
+        env["MAGSAG_COMPAT_API_KEY"] = key
+    return env
+
+
+async def test_base_url_and_key_from_the_environment(fake_openai: FakeOpenAI, transport: Transport):
+    fake_openai.queue(R.reply("compat says hi", usage=R.tokens(12, 3)))
+    result = await CompatProvider(env_for(fake_openai), transport).complete(
+        ask(max_tokens=256, temperature=0.0, stop=["###"]), Target("compat", MODEL)
+    )
+    assert (result.text, result.provider, result.usage.output_tokens) == ("compat says hi", "compat", 3)
+    (req,) = fake_openai.requests
+    assert req.path == "/v1/chat/completions"
+    assert req.headers["Authorization"] == f"Bearer {DEFAULT_KEY}"
+    # compatible servers know max_tokens; many reject or ignore max_completion_tokens
+    assert req.body["max_tokens"] == 256 and "max_completion_tokens" not in req.body
+    assert (req.body["model"], req.body["temperature"], req.body["stop"]) == (MODEL, 0.0, ["###"])
+
+
+async def test_no_key_sends_no_authorization(fake_openai: FakeOpenAI, transport: Transport):
+    fake_openai.key = None
+    result = await CompatProvider(env_for(fake_openai, key=None), transport).complete(ask(), Target("compat", MODEL))
+    assert result.text == "ok"
+    assert "Authorization" not in fake_openai.requests[0].headers
+
+
+async def test_target_base_url_wins(fake_openai: FakeOpenAI, transport: Transport):
+    env = {"MAGSAG_COMPAT_BASE_URL": "http://127.0.0.1:9/v1", "MAGSAG_COMPAT_API_KEY": DEFAULT_KEY}
+    target = Target("compat", MODEL, base_url=fake_openai.url + "/v1")
+    assert (await CompatProvider(env, transport).complete(ask(), target)).text == "ok"
+
+
+async def test_missing_base_url_is_a_clear_error_before_any_request(transport: Transport):
+    provider = CompatProvider({"MAGSAG_COMPAT_API_KEY": DEFAULT_KEY}, transport)
+    target = Target("compat", MODEL)
+    reason = provider.unavailable(target)
+    assert reason and "MAGSAG_COMPAT_BASE_URL" in reason
+    with pytest.raises(E.ProviderError, match="MAGSAG_COMPAT_BASE_URL") as info:
+        await provider.complete(ask(), target)
+    assert info.value.moves_on and (info.value.provider, info.value.model) == ("compat", MODEL)
+
+
+async def test_streaming_json_output(fake_openai: FakeOpenAI, transport: Transport):
+    fake_openai.queue(R.json_reply({"items": [1, 2, 3]}, usage=R.tokens(50, 10)))
+    result = await CompatProvider(env_for(fake_openai), transport).complete(
+        ask(json_output=True, stream=True), Target("compat", MODEL)
+    )
+    assert result.parsed == {"items": [1, 2, 3]} and result.usage.input_tokens == 50
+    assert fake_openai.requests[0].body["response_format"] == {"type": "json_object"}
+
+
+async def test_an_unauthorised_key_is_redacted(fake_openai: FakeOpenAI, transport: Transport):
+    wrong = "gsk_0123456789abcdefWRONG"  # a Groq-style key: no sk- prefix
+    with pytest.raises(E.AuthenticationError) as info:
+        await CompatProvider(env_for(fake_openai, key=wrong), transport).complete(ask(), Target("compat", MODEL))
+    assert wrong not in str(info.value) and wrong not in json.dumps(info.value.to_dict())
+
+
+@pytest.mark.parametrize(
+    ("body", "expected"),
+    [
+        # FastAPI-based servers answer {"detail": "..."} or a list of field problems
+        ({"detail": "Model not loaded"}, "Model not loaded"),
+        ({"detail": [{"loc": ["body", "messages"], "msg": "Field required", "type": "missing"}]}, "Field required"),
+        # vLLM and some gateways put the OpenAI error fields at the top level
+        ({"object": "error", "message": "top-level message", "type": "BadRequestError", "code": 400}, "top-level"),
+    ],
+)
+async def test_other_error_body_shapes_keep_their_message(
+    fake_openai: FakeOpenAI, transport: Transport, body: dict, expected: str
+):
+    fake_openai.queue(R.error(400, raw=json.dumps(body), content_type="application/json"))
+    with pytest.raises(E.BadRequestError) as info:
+        await CompatProvider(env_for(fake_openai), transport).complete(ask(), Target("compat", MODEL))
+    assert expected in info.value.message

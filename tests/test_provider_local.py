@@ -1,0 +1,197 @@
+"""The local provider (Ollama, vLLM, LM Studio): Responses first, chat completions when the server lacks it.
+
+The switch must happen only when the *server* shows it has no Responses endpoint (404 without a model
+named, 405, 501, a 400 that says the endpoint is unsupported), be remembered per base URL, and be said in
+the result's warnings. A 400 about the request or a 404 for an unknown model is the caller's problem and
+is raised as such: chat completions would only repeat it.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from magsag_mcp import errors as E
+from magsag_mcp.providers.local import DEFAULT_LOCAL_BASE_URL, LocalEndpoint, LocalProvider
+from magsag_mcp.transport import Transport
+from magsag_mcp.types import LLMRequest, Message, Target, ToolSpec
+from tests.fakes import openai_replies as R
+from tests.fakes.openai_server import NO_RESPONSES_API, FakeOpenAI
+
+pytestmark = pytest.mark.anyio
+
+MODEL = "llama3.1:70b"
+CHAT, RESPONSES = "/v1/chat/completions", "/v1/responses"
+
+
+@pytest.fixture
+async def transport():
+    t = Transport()
+    yield t
+    await t.aclose()
+
+
+@pytest.fixture
+def local_server(fake_openai: FakeOpenAI) -> FakeOpenAI:
+    fake_openai.key = None  # a local server takes no key
+    return fake_openai
+
+
+def ask(text: str = "hello", **kw) -> LLMRequest:
+    return LLMRequest(messages=[Message("user", text)], **kw)
+
+
+def target(fake: FakeOpenAI, **kw) -> Target:
+    return Target("local", MODEL, base_url=fake.url + "/v1", **kw)
+
+
+async def test_responses_api_first(local_server: FakeOpenAI, transport: Transport):
+    local_server.queue(R.reply("hi from responses", usage=R.tokens(20, 4)))
+    result = await LocalProvider({}, transport).complete(ask(max_tokens=100, system="terse"), target(local_server))
+    assert (result.text, result.provider, result.warnings) == ("hi from responses", "local", [])
+    assert local_server.paths() == [RESPONSES]
+    req = local_server.requests[0]
+    assert "Authorization" not in req.headers
+    assert (req.body["model"], req.body["instructions"], req.body["max_output_tokens"]) == (MODEL, "terse", 100)
+
+
+async def test_a_key_when_configured_is_sent_as_bearer(local_server: FakeOpenAI, transport: Transport):
+    local_server.key = "sk-local-0123456789"
+    await LocalProvider({"MAGSAG_LOCAL_LLM_API_KEY": "sk-local-0123456789"}, transport).complete(
+        ask(), target(local_server)
+    )
+    assert local_server.requests[0].headers["Authorization"] == "Bearer sk-local-0123456789"
+
+
+@pytest.mark.parametrize("kind", sorted(NO_RESPONSES_API))
+async def test_downgrade_to_chat_when_the_server_lacks_responses(
+    local_server: FakeOpenAI, transport: Transport, kind: str
+):
+    status = NO_RESPONSES_API[kind][0]
+    local_server.without_responses_api(kind).queue(R.reply("hi from chat", usage=R.tokens(9, 3)))
+    provider = LocalProvider({}, transport)
+    result = await provider.complete(ask(max_tokens=100), target(local_server))
+
+    assert result.text == "hi from chat" and result.usage.input_tokens == 9
+    assert local_server.paths() == [RESPONSES, CHAT]
+    (warning,) = result.warnings
+    assert f"HTTP {status}" in warning and "chat completions" in warning and local_server.url in warning
+    chat_body = local_server.requests[1].body
+    # local servers know the older field; max_completion_tokens is OpenAI's
+    assert chat_body["max_tokens"] == 100 and "max_completion_tokens" not in chat_body
+
+
+async def test_the_downgrade_is_remembered_per_base_url(local_server: FakeOpenAI, transport: Transport):
+    local_server.without_responses_api("ollama").queue(R.reply("first"), R.reply("second"))
+    provider = LocalProvider({}, transport)
+    await provider.complete(ask(), target(local_server))
+    second = await provider.complete(ask(), target(local_server))
+    assert second.text == "second"
+    assert local_server.paths() == [RESPONSES, CHAT, CHAT]  # straight to chat the second time
+    assert any("no Responses API" in w for w in second.warnings)
+
+    # another server is not assumed to lack it
+    async with FakeOpenAI(key=None).running() as other:
+        other.queue(R.reply("other via responses"))
+        result = await provider.complete(ask(), target(other))
+        assert result.text == "other via responses" and result.warnings == []
+        assert other.paths() == [RESPONSES]
+        assert other.violations == []
+
+
+async def test_streaming_downgrades_too(local_server: FakeOpenAI, transport: Transport):
+    local_server.without_responses_api("ollama").queue(R.reply("streamed chat answer"))
+    result = await LocalProvider({}, transport).complete(ask(stream=True), target(local_server))
+    assert result.text == "streamed chat answer" and local_server.paths() == [RESPONSES, CHAT]
+    assert local_server.requests[1].body["stream"] is True
+
+
+async def test_tools_survive_the_downgrade(local_server: FakeOpenAI, transport: Transport):
+    tool = ToolSpec("add", "Add two numbers", {"type": "object", "properties": {"a": {"type": "number"}}})
+    local_server.without_responses_api("fastapi").queue(R.reply(tool_calls=[R.call("add", {"a": 1}, id="c1")]))
+    result = await LocalProvider({}, transport).complete(ask(tools=[tool]), target(local_server))
+    assert [c.to_dict() for c in result.tool_calls] == [{"id": "c1", "name": "add", "arguments": {"a": 1}}]
+    assert local_server.requests[1].body["tools"][0]["function"]["name"] == "add"
+
+
+async def test_an_ordinary_bad_request_is_raised_not_downgraded(local_server: FakeOpenAI, transport: Transport):
+    local_server.queue(
+        R.error(
+            400, "Invalid value for 'temperature': must be between 0 and 2.", param="temperature", code="invalid_value"
+        )
+    )
+    provider = LocalProvider({}, transport)
+    with pytest.raises(E.BadRequestError) as info:
+        await provider.complete(ask(), target(local_server))
+    assert type(info.value) is E.BadRequestError and not info.value.moves_on
+    assert local_server.paths() == [RESPONSES]
+    assert provider.chat_only == set()
+
+
+@pytest.mark.parametrize(
+    "message",
+    [
+        f'model "{MODEL}" not found, try pulling it first',  # Ollama
+        f"The model `{MODEL}` does not exist.",  # vLLM / OpenAI wording
+    ],
+)
+async def test_model_not_found_is_raised_not_downgraded(local_server: FakeOpenAI, transport: Transport, message: str):
+    local_server.queue(R.error(404, message, type="api_error", code=None))
+    provider = LocalProvider({}, transport)
+    with pytest.raises(E.ModelNotFoundError) as info:
+        await provider.complete(ask(), target(local_server))
+    assert info.value.status == 404 and (info.value.provider, info.value.model) == ("local", MODEL)
+    assert local_server.paths() == [RESPONSES] and provider.chat_only == set()
+
+
+async def test_errors_from_chat_after_the_downgrade_are_mapped(local_server: FakeOpenAI, transport: Transport):
+    local_server.without_responses_api("ollama").queue(R.server_error())
+    with pytest.raises(E.ServerError):
+        await LocalProvider({}, transport).complete(ask(), target(local_server))
+    assert local_server.paths() == [RESPONSES, CHAT]
+
+
+async def test_api_chat_param_goes_straight_to_chat(local_server: FakeOpenAI, transport: Transport):
+    result = await LocalProvider({}, transport).complete(ask(), target(local_server, params=(("api", "chat"),)))
+    assert result.text == "ok" and local_server.paths() == [CHAT] and result.warnings == []
+
+
+async def test_stop_sequences_on_responses_are_reported(local_server: FakeOpenAI, transport: Transport):
+    result = await LocalProvider({}, transport).complete(ask(stop=["END"]), target(local_server))
+    assert "stop" not in local_server.requests[0].body
+    assert any("stop" in w for w in result.warnings)
+
+
+async def test_a_target_base_url_without_a_path_gets_v1(local_server: FakeOpenAI, transport: Transport):
+    result = await LocalProvider({}, transport).complete(ask(), Target("local", MODEL, base_url=local_server.url))
+    assert result.text == "ok" and local_server.paths() == [RESPONSES]
+
+
+# --- base URL resolution (no I/O) ---------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("env", "target_url", "expected"),
+    [
+        ({}, None, DEFAULT_LOCAL_BASE_URL),
+        ({"OLLAMA_BASE_URL": "http://gpu-box:11434"}, None, "http://gpu-box:11434/v1"),
+        ({"OLLAMA_BASE_URL": "http://gpu-box:11434/"}, None, "http://gpu-box:11434/v1"),
+        (
+            {"MAGSAG_LOCAL_LLM_BASE_URL": "http://vllm:8000/v1", "OLLAMA_BASE_URL": "http://gpu-box:11434"},
+            None,
+            "http://vllm:8000/v1",
+        ),
+        ({"MAGSAG_LOCAL_LLM_BASE_URL": "http://vllm:8000/v1"}, "http://other:9000", "http://other:9000/v1"),
+        ({}, "http://other:9000/", "http://other:9000/v1"),
+        ({}, "http://other:9000/api/v1", "http://other:9000/api/v1"),
+    ],
+)
+def test_base_url_resolution(env: dict[str, str], target_url: str | None, expected: str):
+    assert DEFAULT_LOCAL_BASE_URL == "http://localhost:11434/v1"
+    assert LocalEndpoint(env).base_url(Target("local", MODEL, base_url=target_url)) == expected
+
+
+async def test_connection_refused_is_a_connection_error(transport: Transport, unused_tcp_port: int):
+    provider = LocalProvider({"MAGSAG_LOCAL_LLM_BASE_URL": f"http://127.0.0.1:{unused_tcp_port}/v1"}, transport)
+    with pytest.raises(E.ProviderConnectionError) as info:
+        await provider.complete(ask(), Target("local", MODEL))
+    assert info.value.retryable and info.value.moves_on and provider.chat_only == set()

@@ -1,0 +1,531 @@
+"""The OpenAI provider, Chat Completions and Responses, against the spec-checking loopback server.
+
+Every request the provider sends is validated against the OpenAI spec by the fake (the ``fake_openai``
+fixture fails the test on any violation); the assertions here check what was sent and what came back.
+"""
+
+from __future__ import annotations
+
+import email.utils
+import json
+import time
+from typing import Any
+
+import pytest
+
+from magsag_mcp import errors as E
+from magsag_mcp.providers.openai import OpenAIProvider
+from magsag_mcp.transport import Transport
+from magsag_mcp.types import LLMRequest, Message, Target, ToolCall, ToolSpec
+from tests.fakes import openai_replies as R
+from tests.fakes.openai_server import DEFAULT_KEY, FakeOpenAI
+
+pytestmark = pytest.mark.anyio
+
+ENV = {"OPENAI_API_KEY": DEFAULT_KEY}
+APIS = ["chat", "responses"]
+PATHS = {"chat": "/v1/chat/completions", "responses": "/v1/responses"}
+WEATHER = ToolSpec(
+    "get_weather",
+    "Current weather for a city",
+    {"type": "object", "properties": {"city": {"type": "string"}}, "required": ["city"]},
+)
+
+
+@pytest.fixture
+async def transport():
+    t = Transport()
+    yield t
+    await t.aclose()
+
+
+@pytest.fixture
+def provider(transport: Transport) -> OpenAIProvider:
+    return OpenAIProvider(ENV, transport)
+
+
+def target(fake: FakeOpenAI, api: str, model: str = "gpt-4o") -> Target:
+    params = (("api", "responses"),) if api == "responses" else ()
+    return Target("openai", model, base_url=fake.url + "/v1", params=params)
+
+
+def ask(text: str = "hello", **kw: Any) -> LLMRequest:
+    return LLMRequest(messages=[Message("user", text)], **kw)
+
+
+def sent(fake: FakeOpenAI, n: int = -1) -> dict[str, Any]:
+    return fake.requests[n].body
+
+
+# --- requests and plain answers ---------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("api", APIS)
+async def test_text_answer_and_request_fields(fake_openai: FakeOpenAI, provider: OpenAIProvider, api: str):
+    fake_openai.queue(R.reply("Bonjour!", model="gpt-4o-2024-08-06"))
+    request = ask("Say hi in French", system="You are terse.", max_tokens=64, temperature=0.2)
+    result = await provider.complete(request, target(fake_openai, api))
+
+    assert (result.text, result.provider, result.finish_reason) == ("Bonjour!", "openai", "stop")
+    assert result.model == "gpt-4o-2024-08-06"  # the snapshot the server reports
+    assert result.response_id and result.latency_ms > 0
+    (req,) = fake_openai.requests
+    assert (req.method, req.path) == ("POST", PATHS[api])
+    assert req.headers["Authorization"] == f"Bearer {DEFAULT_KEY}"
+    assert req.headers["Content-Type"] == "application/json"
+    body = req.body
+    assert body["model"] == "gpt-4o" and body["temperature"] == 0.2
+    if api == "chat":
+        assert body["messages"] == [
+            {"role": "system", "content": "You are terse."},
+            {"role": "user", "content": "Say hi in French"},
+        ]
+        assert body["max_completion_tokens"] == 64 and "max_tokens" not in body
+        assert "stream" not in body
+    else:
+        assert body["instructions"] == "You are terse."
+        assert body["input"] == [{"role": "user", "content": "Say hi in French"}]
+        assert body["max_output_tokens"] == 64 and body["store"] is False
+
+
+async def test_chat_sends_stop_sequences(fake_openai: FakeOpenAI, provider: OpenAIProvider):
+    result = await provider.complete(ask(stop=["\n\n", "END"]), target(fake_openai, "chat"))
+    assert sent(fake_openai)["stop"] == ["\n\n", "END"]
+    assert result.warnings == []
+
+
+async def test_responses_has_no_stop_and_says_so(fake_openai: FakeOpenAI, provider: OpenAIProvider):
+    result = await provider.complete(ask(stop=["END"]), target(fake_openai, "responses"))
+    assert "stop" not in sent(fake_openai)
+    assert any("stop" in w for w in result.warnings)
+
+
+async def test_responses_raises_tiny_max_tokens_to_the_spec_minimum(fake_openai: FakeOpenAI, provider: OpenAIProvider):
+    await provider.complete(ask(max_tokens=5), target(fake_openai, "responses"))
+    assert sent(fake_openai)["max_output_tokens"] == 16  # the spec's minimum; 5 would be refused
+
+
+async def test_organization_and_project_headers(fake_openai: FakeOpenAI, transport: Transport):
+    env = {**ENV, "OPENAI_ORG_ID": "org-123", "OPENAI_PROJECT_ID": "proj_456"}
+    await OpenAIProvider(env, transport).complete(ask(), target(fake_openai, "chat"))
+    headers = fake_openai.requests[0].headers
+    assert (headers["OpenAI-Organization"], headers["OpenAI-Project"]) == ("org-123", "proj_456")
+
+
+async def test_extra_parameters_pass_through(fake_openai: FakeOpenAI, provider: OpenAIProvider):
+    await provider.complete(ask(extra={"seed": 7, "top_p": 0.5}), target(fake_openai, "chat"))
+    assert (sent(fake_openai)["seed"], sent(fake_openai)["top_p"]) == (7, 0.5)
+
+
+async def test_base_url_from_env(fake_openai: FakeOpenAI, transport: Transport):
+    env = {**ENV, "OPENAI_BASE_URL": fake_openai.url + "/v1"}
+    result = await OpenAIProvider(env, transport).complete(ask(), Target("openai", "gpt-4o"))
+    assert result.text == "ok" and fake_openai.paths() == ["/v1/chat/completions"]
+
+
+async def test_missing_key_fails_before_any_request(transport: Transport):
+    provider = OpenAIProvider({}, transport)
+    t = Target("openai", "gpt-4o", base_url="http://127.0.0.1:9/v1")
+    assert "OPENAI_API_KEY" in (provider.unavailable(t) or "")
+    with pytest.raises(E.AuthenticationError, match="OPENAI_API_KEY"):
+        await provider.complete(ask(), t)
+
+
+# --- usage ---------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("api", APIS)
+@pytest.mark.parametrize("stream", [False, True])
+async def test_usage_with_cached_and_reasoning_tokens(
+    fake_openai: FakeOpenAI, provider: OpenAIProvider, api: str, stream: bool
+):
+    fake_openai.queue(R.reply("42", usage=R.tokens(2048, 300, cached=1536, reasoning=256)))
+    result = await provider.complete(ask(stream=stream), target(fake_openai, api))
+    usage = result.usage
+    # OpenAI counts cached inside input and reasoning inside output; so does Usage
+    assert (usage.input_tokens, usage.cached_tokens) == (2048, 1536)
+    assert (usage.output_tokens, usage.reasoning_tokens) == (300, 256)
+    assert usage.total_tokens == 2348 and usage.cache_write_tokens == 0
+
+
+# --- tools ----------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("api", APIS)
+async def test_tool_call_round_trip(fake_openai: FakeOpenAI, provider: OpenAIProvider, api: str):
+    fake_openai.queue(
+        R.reply(tool_calls=[R.call("get_weather", {"city": "Paris"}, id="call_abc")]),
+        R.reply("It is 18°C in Paris."),
+    )
+    first = await provider.complete(
+        ask("Weather in Paris?", tools=[WEATHER], tool_choice="auto"), target(fake_openai, api)
+    )
+    assert first.finish_reason == "tool_calls" and first.text == ""
+    assert [c.to_dict() for c in first.tool_calls] == [
+        {"id": "call_abc", "name": "get_weather", "arguments": {"city": "Paris"}}
+    ]
+    body = sent(fake_openai)
+    assert body["tool_choice"] == "auto"
+    if api == "chat":
+        assert body["tools"] == [
+            {
+                "type": "function",
+                "function": {
+                    "name": "get_weather",
+                    "description": WEATHER.description,
+                    "parameters": WEATHER.parameters,
+                },
+            }
+        ]
+    else:
+        assert body["tools"][0]["name"] == "get_weather" and body["tools"][0]["parameters"] == WEATHER.parameters
+
+    history = [
+        Message("user", "Weather in Paris?"),
+        Message("assistant", None, tool_calls=first.tool_calls),
+        Message("tool", json.dumps({"temp_c": 18}), tool_call_id="call_abc", name="get_weather"),
+    ]
+    second = await provider.complete(LLMRequest(messages=history, tools=[WEATHER]), target(fake_openai, api))
+    assert second.text == "It is 18°C in Paris." and second.tool_calls == []
+    body = sent(fake_openai)
+    if api == "chat":
+        assistant, tool = body["messages"][1:]
+        assert assistant["tool_calls"][0]["id"] == "call_abc"
+        assert json.loads(assistant["tool_calls"][0]["function"]["arguments"]) == {"city": "Paris"}
+        assert tool == {"role": "tool", "tool_call_id": "call_abc", "content": '{"temp_c": 18}'}
+    else:
+        call_item, output_item = body["input"][1:]
+        assert (call_item["type"], call_item["call_id"], call_item["name"]) == (
+            "function_call",
+            "call_abc",
+            "get_weather",
+        )
+        assert output_item == {"type": "function_call_output", "call_id": "call_abc", "output": '{"temp_c": 18}'}
+
+
+@pytest.mark.parametrize(
+    ("choice", "chat_wire", "responses_wire"),
+    [
+        ("none", "none", "none"),
+        ("required", "required", "required"),
+        (
+            {"name": "get_weather"},
+            {"type": "function", "function": {"name": "get_weather"}},
+            {"type": "function", "name": "get_weather"},
+        ),
+    ],
+)
+@pytest.mark.parametrize("api", APIS)
+async def test_tool_choice_on_the_wire(
+    fake_openai: FakeOpenAI, provider: OpenAIProvider, api: str, choice: Any, chat_wire: Any, responses_wire: Any
+):
+    await provider.complete(ask(tools=[WEATHER], tool_choice=choice), target(fake_openai, api))
+    assert sent(fake_openai)["tool_choice"] == (chat_wire if api == "chat" else responses_wire)
+
+
+@pytest.mark.parametrize("api", APIS)
+async def test_tool_arguments_that_are_not_json_are_a_malformed_answer(
+    fake_openai: FakeOpenAI, provider: OpenAIProvider, api: str
+):
+    fake_openai.queue(R.reply(tool_calls=[R.call("get_weather", '{"city": "Par')]))
+    with pytest.raises(E.MalformedResponseError, match="not JSON") as info:
+        await provider.complete(ask(tools=[WEATHER]), target(fake_openai, api))
+    assert info.value.moves_on and not info.value.retryable
+    assert (info.value.provider, info.value.model) == ("openai", "gpt-4o")
+
+
+# --- JSON output ----------------------------------------------------------------------------------------
+
+SCHEMA = {"type": "object", "properties": {"answer": {"type": "integer"}}, "required": ["answer"]}
+
+
+@pytest.mark.parametrize("api", APIS)
+async def test_json_mode(fake_openai: FakeOpenAI, provider: OpenAIProvider, api: str):
+    fake_openai.queue(R.json_reply({"answer": 42}))
+    result = await provider.complete(ask(json_output=True), target(fake_openai, api))
+    assert result.parsed == {"answer": 42}
+    body = sent(fake_openai)
+    if api == "chat":
+        assert body["response_format"] == {"type": "json_object"}
+    else:
+        assert body["text"] == {"format": {"type": "json_object"}}
+
+
+@pytest.mark.parametrize("api", APIS)
+async def test_json_schema_output(fake_openai: FakeOpenAI, provider: OpenAIProvider, api: str):
+    fake_openai.queue(R.json_reply({"answer": 7}))
+    result = await provider.complete(ask(json_schema=SCHEMA, json_schema_name="verdict"), target(fake_openai, api))
+    assert result.parsed == {"answer": 7}
+    body = sent(fake_openai)
+    if api == "chat":
+        assert body["response_format"] == {"type": "json_schema", "json_schema": {"name": "verdict", "schema": SCHEMA}}
+    else:
+        assert body["text"] == {"format": {"type": "json_schema", "name": "verdict", "schema": SCHEMA}}
+
+
+@pytest.mark.parametrize("api", APIS)
+@pytest.mark.parametrize("stream", [False, True])
+async def test_invalid_json_is_invalid_output(
+    fake_openai: FakeOpenAI, provider: OpenAIProvider, api: str, stream: bool
+):
+    fake_openai.queue(R.reply('{"answer": 4'))
+    with pytest.raises(E.InvalidOutputError, match="invalid JSON") as info:
+        await provider.complete(ask(json_output=True, stream=stream), target(fake_openai, api))
+    assert info.value.moves_on and not info.value.retryable
+
+
+# --- streaming ------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("api", APIS)
+async def test_streamed_text_reports_progress(fake_openai: FakeOpenAI, provider: OpenAIProvider, api: str):
+    fake_openai.queue(R.reply("one two three four"))
+    seen: list[int] = []
+
+    async def progress(kind: str, data: dict[str, Any]) -> None:
+        assert kind == "delta"
+        seen.append(data["chars"])
+
+    result = await provider.complete(ask(stream=True), target(fake_openai, api), progress=progress)
+    assert result.text == "one two three four" and result.finish_reason == "stop"
+    assert seen == sorted(seen) and seen[-1] == len("one two three four") and len(seen) == 4
+    body = sent(fake_openai)
+    assert body["stream"] is True
+    assert fake_openai.requests[-1].headers["Accept"] == "text/event-stream"
+    if api == "chat":
+        assert body["stream_options"] == {"include_usage": True}
+
+
+@pytest.mark.parametrize("api", APIS)
+async def test_streamed_tool_calls(fake_openai: FakeOpenAI, provider: OpenAIProvider, api: str):
+    calls = [
+        R.call("get_weather", {"city": "Paris"}, id="call_1"),
+        R.call("get_weather", {"city": "Oslo"}, id="call_2"),
+    ]
+    fake_openai.queue(R.reply("Checking.", tool_calls=calls))
+    result = await provider.complete(ask(stream=True, tools=[WEATHER]), target(fake_openai, api))
+    assert result.text == "Checking." and result.finish_reason == "tool_calls"
+    assert result.tool_calls == [
+        ToolCall("call_1", "get_weather", {"city": "Paris"}),
+        ToolCall("call_2", "get_weather", {"city": "Oslo"}),
+    ]
+
+
+@pytest.mark.parametrize("api", APIS)
+@pytest.mark.parametrize("fault", ["cut_after", "truncate_after"])
+async def test_a_stream_that_ends_mid_answer_is_a_connection_error(
+    fake_openai: FakeOpenAI, provider: OpenAIProvider, api: str, fault: str
+):
+    # cut: the TCP connection drops; truncate: the body ends cleanly but without the terminal event
+    fake_openai.queue(R.reply("a long answer that never finishes", **{fault: 4}))
+    with pytest.raises(E.ProviderConnectionError) as info:
+        await provider.complete(ask(stream=True), target(fake_openai, api))
+    err = info.value
+    assert err.retryable and err.moves_on
+    assert (err.provider, err.model) == ("openai", "gpt-4o")
+
+
+@pytest.mark.parametrize("api", APIS)
+async def test_an_error_inside_a_stream_is_mapped(fake_openai: FakeOpenAI, provider: OpenAIProvider, api: str):
+    fake_openai.queue(R.error(500, "The server had an error", type="server_error", code="server_error", in_stream=True))
+    with pytest.raises(E.ServerError, match="The server had an error") as info:
+        await provider.complete(ask(stream=True), target(fake_openai, api))
+    assert info.value.retryable
+
+
+@pytest.mark.parametrize("api", APIS)
+async def test_an_http_error_on_a_stream_request_is_mapped(fake_openai: FakeOpenAI, provider: OpenAIProvider, api: str):
+    fake_openai.queue(R.rate_limited(retry_after="2"))
+    with pytest.raises(E.RateLimitError) as info:
+        await provider.complete(ask(stream=True), target(fake_openai, api))
+    assert info.value.retry_after == 2.0 and info.value.status == 429
+
+
+@pytest.mark.parametrize("api", APIS)
+async def test_length_finish(fake_openai: FakeOpenAI, provider: OpenAIProvider, api: str):
+    fake_openai.queue(R.reply("truncated answ", finish="length"))
+    result = await provider.complete(ask(max_tokens=16), target(fake_openai, api))
+    assert (result.text, result.finish_reason) == ("truncated answ", "length")
+
+
+@pytest.mark.parametrize("api", APIS)
+@pytest.mark.parametrize("stream", [False, True])
+async def test_an_answer_withheld_by_the_content_filter(
+    fake_openai: FakeOpenAI, provider: OpenAIProvider, api: str, stream: bool
+):
+    # chat: finish_reason content_filter with no content; Responses: status incomplete, reason content_filter
+    fake_openai.queue(R.Reply(text=None, finish="content_filter"))
+    with pytest.raises(E.ContentFilteredError) as info:
+        await provider.complete(ask(stream=stream), target(fake_openai, api))
+    assert info.value.moves_on and not info.value.retryable
+
+
+# --- errors ---------------------------------------------------------------------------------------------
+
+ERROR_CASES = [
+    # (status, type, code, message, class, retryable, moves_on)
+    (400, "invalid_request_error", None, "Invalid value for 'temperature'", E.BadRequestError, False, False),
+    (
+        400,
+        "invalid_request_error",
+        "context_length_exceeded",
+        "maximum context length is 128000 tokens",
+        E.ContextTooLongError,
+        False,
+        True,
+    ),
+    (400, "invalid_request_error", "content_filter", "The response was filtered", E.ContentFilteredError, False, True),
+    (401, "invalid_request_error", "invalid_api_key", "Incorrect API key provided", E.AuthenticationError, False, True),
+    (
+        403,
+        "invalid_request_error",
+        "unsupported_country_region_territory",
+        "Country not supported",
+        E.PermissionDeniedError,
+        False,
+        True,
+    ),
+    (
+        404,
+        "invalid_request_error",
+        "model_not_found",
+        "The model `gpt-9` does not exist",
+        E.ModelNotFoundError,
+        False,
+        True,
+    ),
+    (409, "invalid_request_error", None, "conflict", E.BadRequestError, False, False),
+    (413, "invalid_request_error", None, "Request too large", E.ContextTooLongError, False, True),
+    (422, "invalid_request_error", None, "Unprocessable", E.BadRequestError, False, False),
+    (429, "requests", "rate_limit_exceeded", "Rate limit reached for requests", E.RateLimitError, True, True),
+    (
+        429,
+        "insufficient_quota",
+        "insufficient_quota",
+        "You exceeded your current quota",
+        E.QuotaExhaustedError,
+        False,
+        True,
+    ),
+    (500, "server_error", None, "The server had an error", E.ServerError, True, True),
+    (502, "server_error", None, "Bad gateway", E.ServerError, True, True),
+    (503, "server_error", None, "The engine is currently overloaded", E.OverloadedError, True, True),
+    (504, "server_error", None, "Gateway timeout", E.ServerError, True, True),
+]
+
+
+@pytest.mark.parametrize("api", APIS)
+@pytest.mark.parametrize(
+    ("status", "kind", "code", "message", "cls", "retryable", "moves_on"),
+    ERROR_CASES,
+    ids=[f"{c[0]}-{c[2] or c[1]}" for c in ERROR_CASES],
+)
+async def test_error_classes(
+    fake_openai: FakeOpenAI,
+    provider: OpenAIProvider,
+    api: str,
+    status: int,
+    kind: str,
+    code: str | None,
+    message: str,
+    cls: type[E.ProviderError],
+    retryable: bool,
+    moves_on: bool,
+):
+    fake_openai.queue(R.error(status, message, type=kind, code=code))
+    with pytest.raises(E.ProviderError) as info:
+        await provider.complete(ask(), target(fake_openai, api))
+    err = info.value
+    assert type(err) is cls
+    assert (err.retryable, err.moves_on) == (retryable, moves_on)
+    assert (err.status, err.provider, err.model) == (status, "openai", "gpt-4o")
+    assert message in err.message and f"HTTP {status}" in err.message
+    assert err.to_dict()["type"] == cls.kind
+
+
+async def test_an_error_body_that_is_not_json(fake_openai: FakeOpenAI, provider: OpenAIProvider):
+    fake_openai.queue(R.error(502, raw="<html><body>502 Bad Gateway</body></html>", content_type="text/html"))
+    with pytest.raises(E.ServerError, match="502 Bad Gateway"):
+        await provider.complete(ask(), target(fake_openai, "chat"))
+
+
+@pytest.mark.parametrize(
+    ("headers", "expected"),
+    [
+        ({"retry_after": "7"}, 7.0),
+        ({"retry_after": "1.5"}, 1.5),
+        ({"retry_after_ms": "2500"}, 2.5),
+        ({"retry_after_ms": "750", "retry_after": "9"}, 0.75),  # the precise header wins
+        ({"reset_requests": "1m30s"}, 90.0),
+        ({"reset_requests": "250ms"}, 0.25),
+        ({"reset_requests": "2s", "reset_tokens": "6m0s"}, 360.0),  # the longer wait; > 60 s is quota
+        ({}, None),
+    ],
+)
+async def test_retry_after_headers(
+    fake_openai: FakeOpenAI, provider: OpenAIProvider, headers: dict[str, str], expected: float | None
+):
+    fake_openai.queue(R.rate_limited(**headers))
+    with pytest.raises(E.RateLimitError) as info:
+        await provider.complete(ask(), target(fake_openai, "chat"))
+    assert info.value.retry_after == expected
+    # a wait longer than a minute will not clear soon: quota, move on rather than sleep
+    assert isinstance(info.value, E.QuotaExhaustedError) == (expected is not None and expected > 60)
+
+
+async def test_retry_after_as_an_http_date(fake_openai: FakeOpenAI, provider: OpenAIProvider):
+    when = email.utils.formatdate(time.time() + 30, usegmt=True)
+    fake_openai.queue(R.rate_limited(retry_after=when))
+    with pytest.raises(E.RateLimitError) as info:
+        await provider.complete(ask(), target(fake_openai, "chat"))
+    assert type(info.value) is E.RateLimitError
+    # the date has one-second resolution; the wait is what remains until it
+    assert info.value.retry_after == pytest.approx(30, abs=1.5)
+
+
+async def test_retry_after_in_the_past_means_now(fake_openai: FakeOpenAI, provider: OpenAIProvider):
+    fake_openai.queue(R.rate_limited(retry_after="Wed, 21 Oct 2015 07:28:00 GMT"))
+    with pytest.raises(E.RateLimitError) as info:
+        await provider.complete(ask(), target(fake_openai, "chat"))
+    assert info.value.retry_after == 0.0
+
+
+@pytest.mark.parametrize("api", APIS)
+async def test_the_key_never_appears_in_errors(fake_openai: FakeOpenAI, transport: Transport, api: str):
+    # the fake echoes the whole key it was sent, as a careless compatible server might
+    wrong = "sk-proj-WRONGkey0123456789abcdefXYZ"
+    provider = OpenAIProvider({"OPENAI_API_KEY": wrong}, transport)
+    with pytest.raises(E.AuthenticationError) as info:
+        await provider.complete(ask(), target(fake_openai, api))
+    err = info.value
+    assert fake_openai.requests[0].headers["Authorization"] == f"Bearer {wrong}"
+    for text in (str(err), err.message, json.dumps(err.to_dict()), repr(err.details)):
+        assert wrong not in text and "WRONGkey" not in text
+    assert "Incorrect API key provided" in err.message
+
+
+async def test_a_key_without_a_recognisable_shape_is_still_redacted(fake_openai: FakeOpenAI, transport: Transport):
+    odd_key = "Zq7WmN4pLx2Rt9Vb8Kc5Hd3Gf6Js1Ay0"  # a proxy's key: no sk- prefix
+    fake_openai.queue(R.error(403, f"key {odd_key} is not allowed to use this model", code="forbidden"))
+    provider = OpenAIProvider({"OPENAI_API_KEY": odd_key}, transport)
+    fake_openai.key = odd_key
+    with pytest.raises(E.PermissionDeniedError) as info:
+        await provider.complete(ask(), target(fake_openai, "chat"))
+    assert odd_key not in str(info.value) and odd_key not in json.dumps(info.value.to_dict())
+
+
+@pytest.mark.parametrize(
+    ("raw", "problem"),
+    [
+        ("not json at all", "expected a JSON body"),
+        ('{"object": "chat.completion", "choices": []}', "without choices"),
+    ],
+)
+async def test_a_success_body_that_is_not_the_documented_shape(
+    fake_openai: FakeOpenAI, provider: OpenAIProvider, raw: str, problem: str
+):
+    # a raw 200 answer, as a broken proxy in front of the API might give
+    fake_openai.queue(R.error(200, raw=raw, content_type="application/json"))
+    with pytest.raises(E.MalformedResponseError, match=problem) as info:
+        await provider.complete(ask(), target(fake_openai, "chat"))
+    assert info.value.moves_on and (info.value.provider, info.value.model) == ("openai", "gpt-4o")

@@ -1,0 +1,274 @@
+"""The transport: aiohttp failures become magsag errors once, and the SSE parser follows the WHATWG spec."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import socket
+from collections.abc import AsyncIterator
+
+import aiohttp
+import pytest
+from aiohttp import web
+from aiohttp.test_utils import TestServer
+
+from magsag_mcp import errors as E
+from magsag_mcp.transport import SSEEvent, SSEParser, Timeouts, Transport
+from tests.fakes import openai_replies as R
+from tests.fakes.openai_server import DEFAULT_KEY, FakeOpenAI
+
+pytestmark = pytest.mark.anyio
+
+AUTH = {"Authorization": f"Bearer {DEFAULT_KEY}"}
+CHAT = {"model": "gpt-4o", "messages": [{"role": "user", "content": "hi"}]}
+#: for servers that never answer: any read timeout expires, so keep it short
+TINY = Timeouts(connect=2.0, read=0.05)
+#: for a stream that delivers some events, then goes silent: long enough for the first events to arrive
+IDLE = Timeouts(connect=2.0, read=0.25)
+
+
+def free_port() -> int:
+    """A loopback port nobody listens on (bound, read, released)."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+class RawSSE:
+    """Writes exactly the bytes a test gives it, chunk by chunk, so the parser sees real TCP reads."""
+
+    def __init__(self) -> None:
+        self.chunks: list[bytes] = []
+        self.status = 200
+        self.abort = False
+        self.release = asyncio.Event()
+
+    async def stream(self, request: web.Request) -> web.StreamResponse:
+        resp = web.StreamResponse(status=self.status, headers={"Content-Type": "text/event-stream"})
+        await resp.prepare(request)
+        for chunk in self.chunks:
+            await resp.write(chunk)
+            await asyncio.sleep(0)  # give each chunk its own read on the client side
+        if self.abort:
+            assert request.transport is not None
+            request.transport.close()
+            return resp
+        await resp.write_eof()
+        return resp
+
+    async def hang(self, request: web.Request) -> web.Response:
+        await self.release.wait()
+        return web.Response(text="too late")
+
+    def app(self) -> web.Application:
+        app = web.Application()
+        app.router.add_post("/sse", self.stream)
+        app.router.add_get("/hang", self.hang)
+        return app
+
+
+@pytest.fixture
+async def raw() -> AsyncIterator[tuple[RawSSE, str]]:
+    server_state = RawSSE()
+    server = TestServer(server_state.app(), host="127.0.0.1")
+    await server.start_server()
+    yield server_state, str(server.make_url("")).rstrip("/")
+    server_state.release.set()
+    await server.close()
+
+
+@pytest.fixture
+async def transport() -> AsyncIterator[Transport]:
+    t = Transport()
+    yield t
+    await t.aclose()
+
+
+async def read_stream(transport: Transport, url: str) -> list[SSEEvent]:
+    async with transport.stream_sse(url, {}, headers={}) as resp:
+        return [event async for event in resp.events()]
+
+
+# --- failures become magsag errors -------------------------------------------------------------------
+
+
+async def test_connection_refused(transport: Transport):
+    port = free_port()
+    url = f"http://127.0.0.1:{port}/v1/secret-deployment/chat?key=sk-querykey-0123456789"
+    with pytest.raises(E.ProviderConnectionError) as info:
+        await transport.post_json(url, CHAT, headers=AUTH)
+    err = info.value
+    assert err.retryable and err.moves_on
+    assert f"127.0.0.1:{port}" in err.message
+    # paths can name deployments and queries can carry keys: neither is shown
+    assert "secret-deployment" not in err.message and "querykey" not in err.message
+
+
+async def test_connection_refused_on_a_stream(transport: Transport):
+    with pytest.raises(E.ProviderConnectionError):
+        async with transport.stream_sse(f"http://127.0.0.1:{free_port()}/sse", {}, headers={}):
+            pass
+
+
+async def test_read_timeout_on_post(fake_openai: FakeOpenAI):
+    fake_openai.queue(R.Reply(hang=True))
+    transport = Transport(timeouts=TINY)
+    try:
+        with pytest.raises(E.ProviderTimeoutError) as info:
+            await transport.post_json(fake_openai.url + "/v1/chat/completions", CHAT, headers=AUTH)
+    finally:
+        await transport.aclose()
+    assert info.value.retryable and info.value.moves_on
+    assert fake_openai.url in info.value.message and "/v1/chat" not in info.value.message
+
+
+async def test_per_call_timeouts_override_the_default(fake_openai: FakeOpenAI, transport: Transport):
+    fake_openai.queue(R.Reply(hang=True))
+    with pytest.raises(E.ProviderTimeoutError):
+        await transport.post_json(fake_openai.url + "/v1/chat/completions", CHAT, headers=AUTH, timeouts=TINY)
+
+
+async def test_read_timeout_on_get(raw: tuple[RawSSE, str]):
+    _, url = raw
+    transport = Transport(timeouts=TINY)
+    try:
+        with pytest.raises(E.ProviderTimeoutError):
+            await transport.get(url + "/hang", headers={})
+    finally:
+        await transport.aclose()
+
+
+async def test_a_stream_that_goes_idle_times_out(fake_openai: FakeOpenAI):
+    fake_openai.queue(R.reply("one two three", stall_after=2))
+    transport = Transport(timeouts=IDLE)
+    events: list[SSEEvent] = []
+    try:
+        with pytest.raises(E.ProviderTimeoutError, match="idle"):
+            async with transport.stream_sse(
+                fake_openai.url + "/v1/chat/completions", {**CHAT, "stream": True}, headers=AUTH
+            ) as resp:
+                async for event in resp.events():
+                    events.append(event)
+    finally:
+        await transport.aclose()
+    assert len(events) == 2  # what came before the silence was delivered
+
+
+async def test_a_dropped_stream_is_a_connection_error(raw: tuple[RawSSE, str], transport: Transport):
+    server, url = raw
+    server.chunks = [b"data: one\n\n", b"data: tw"]
+    server.abort = True
+    seen: list[str] = []
+    with pytest.raises(E.ProviderConnectionError, match="mid-answer"):
+        async with transport.stream_sse(url + "/sse", {}, headers={}) as resp:
+            async for event in resp.events():
+                seen.append(event.data)
+    assert seen == ["one"]
+
+
+async def test_http_errors_are_returned_not_raised(fake_openai: FakeOpenAI, transport: Transport):
+    fake_openai.queue(R.server_error(), R.rate_limited(retry_after="3"))
+    resp = await transport.post_json(fake_openai.url + "/v1/chat/completions", CHAT, headers=AUTH)
+    assert resp.status == 500 and resp.json()["error"]["type"] == "server_error"
+    body = {**CHAT, "stream": True}
+    async with transport.stream_sse(fake_openai.url + "/v1/chat/completions", body, headers=AUTH) as stream:
+        assert stream.status == 429 and stream.headers["Retry-After"] == "3"
+        error = stream.as_http_response()  # the body was read eagerly
+        assert error.json()["error"]["code"] == "rate_limit_exceeded"
+
+
+async def test_a_body_that_is_not_json_is_malformed(fake_openai: FakeOpenAI, transport: Transport):
+    fake_openai.queue(R.error(502, raw="<html>Bad Gateway</html>", content_type="text/html"))
+    resp = await transport.post_json(fake_openai.url + "/v1/chat/completions", CHAT, headers=AUTH)
+    with pytest.raises(E.MalformedResponseError, match="Bad Gateway"):
+        resp.json()
+    assert resp.text() == "<html>Bad Gateway</html>"
+
+
+async def test_json_headers_and_query_parameters(fake_openai: FakeOpenAI, transport: Transport):
+    await transport.post_json(
+        fake_openai.url + "/v1/chat/completions", CHAT, headers={**AUTH, "X-Extra": "1"}, params={"trace": "on"}
+    )
+    req = fake_openai.requests[0]
+    assert req.headers["Content-Type"] == "application/json" and req.headers["X-Extra"] == "1"
+    assert req.query == {"trace": "on"} and req.body == CHAT
+
+
+async def test_one_session_per_loop_and_aclose(fake_openai: FakeOpenAI):
+    made: list[aiohttp.ClientSession] = []
+
+    def factory() -> aiohttp.ClientSession:
+        made.append(aiohttp.ClientSession())
+        return made[-1]
+
+    transport = Transport(session_factory=factory)
+    for _ in range(3):
+        await transport.post_json(fake_openai.url + "/v1/chat/completions", CHAT, headers=AUTH)
+    assert len(made) == 1
+    await transport.aclose()
+    assert made[0].closed
+    await transport.post_json(fake_openai.url + "/v1/chat/completions", CHAT, headers=AUTH)  # a fresh session
+    assert len(made) == 2
+    await transport.aclose()
+
+
+# --- the SSE parser over a real connection --------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("chunks", "expected"),
+    [
+        pytest.param([b"data: line one\ndata: line two\n\n"], [(None, "line one\nline two")], id="multi-line-data"),
+        pytest.param(
+            [b": keep-alive\n\n", b"data: a\n:comment between lines\ndata: b\n\n", b":\n\n"],
+            [(None, "a\nb")],
+            id="comments",
+        ),
+        pytest.param([b"event: delta\r\ndata: x\r\n\r\ndata: y\r\n\r\n"], [("delta", "x"), (None, "y")], id="crlf"),
+        pytest.param([b"data: x\r", b"\ndata: y\r", b"\n\r", b"\n"], [(None, "x\ny")], id="crlf-split-across-reads"),
+        pytest.param([b"data: x\rdata: y\r\r"], [(None, "x\ny")], id="bare-cr"),
+        pytest.param([b"data:no-space\ndata:  two-spaces\n\n"], [(None, "no-space\n two-spaces")], id="space-rule"),
+        pytest.param([b"event: only-a-name\n\ndata: z\n\n"], [(None, "z")], id="no-data-no-event"),
+        pytest.param([b"data\n\n"], [(None, "")], id="field-without-colon"),
+        pytest.param([b"id: 7\nretry: 1000\nfoo: bar\ndata: kept\n\n"], [(None, "kept")], id="other-fields-ignored"),
+        pytest.param([b"da", b"ta: hel", b"lo\n", b"\n"], [(None, "hello")], id="line-split-across-reads"),
+        pytest.param([b"data: caf\xc3", b"\xa9\n\n"], [(None, "caf\u00e9")], id="utf8-split-across-reads"),
+        pytest.param([b"data: bad \xff byte\n\n"], [(None, "bad \ufffd byte")], id="invalid-utf8-replaced"),
+        pytest.param([b"\xef\xbb\xbfdata: after-bom\n\n"], [(None, "after-bom")], id="bom"),
+        pytest.param([b"data: complete\n"], [(None, "complete")], id="last-blank-line-missing"),
+        pytest.param([b'data: one\n\ndata: {"cut'], [(None, "one")], id="unterminated-last-line-dropped"),
+    ],
+)
+async def test_sse_edge_cases(raw: tuple[RawSSE, str], transport: Transport, chunks, expected):
+    server, url = raw
+    server.chunks = chunks
+    events = await read_stream(transport, url + "/sse")
+    assert [(e.event, e.data) for e in events] == expected
+
+
+async def test_a_very_long_event_line(raw: tuple[RawSSE, str], transport: Transport):
+    # one Responses event carries the whole answer: far beyond aiohttp's 512 KiB readline limit
+    text = "x" * (3 * 1024 * 1024)
+    server, url = raw
+    payload = json.dumps({"type": "response.output_text.done", "text": text}).encode()
+    server.chunks = [b"event: response.output_text.done\ndata: " + payload[:100_000], payload[100_000:] + b"\n\n"]
+    (event,) = await read_stream(transport, url + "/sse")
+    assert event.event == "response.output_text.done" and event.json()["text"] == text
+
+
+def test_the_parser_is_independent_of_how_bytes_are_split():
+    stream = (
+        '\ufeffevent: a\r\ndata: {"k": "caf\u00e9"}\r\n\r\n: ping\n\ndata: 1\ndata: 2\n\nevent: b\rdata: \u20ac\r\r'
+    ).encode()
+    whole = SSEParser()
+    reference = whole.feed(stream) + whole.close()
+    assert [(e.event, e.data) for e in reference] == [("a", '{"k": "caf\u00e9"}'), (None, "1\n2"), ("b", "\u20ac")]
+    for cut in range(1, len(stream)):
+        parser = SSEParser()
+        events = parser.feed(stream[:cut]) + parser.feed(stream[cut:]) + parser.close()
+        assert events == reference, f"split at byte {cut}"
+
+
+def test_an_event_json_that_is_not_json_is_malformed():
+    with pytest.raises(E.MalformedResponseError, match="not JSON"):
+        SSEEvent(None, "{truncated").json()
