@@ -128,6 +128,8 @@ class Service:
         self.governance = governance
         self.retry = retry
         self.cascade = Cascade(self.providers, pricer, governance, retry)
+        #: calls inside invoke_skill right now; a lone call records without waiting for a group commit
+        self._in_flight = 0
 
     @classmethod
     async def open(
@@ -199,18 +201,22 @@ class Service:
     ) -> InvokeResult:
         run_id = run_id or new_run_id()
         run = RunRecord(run_id=run_id, agent=agent, skill=skill_id, started_at=time.time(), parent_run_id=parent_run_id)
+        self._in_flight += 1
         try:
-            plan = self.plan(skill_id, payload, context)
-            outcome = await self.cascade.run(plan, run_id=run_id, agent=agent, progress=progress)
-        except MagsagError as exc:
-            attempts: list[AttemptRecord] = list(getattr(exc, "attempts", []) or [])
-            await self._record(run, attempts, _status_for(exc), error=exc)
-            raise
-        except Exception:
-            # Not one of ours (a bug): the call still goes into the ledger as failed before it propagates.
-            await self._record(run, [], "error")
-            raise
-        await self._record(run, outcome.attempts, "ok")
+            try:
+                plan = self.plan(skill_id, payload, context)
+                outcome = await self.cascade.run(plan, run_id=run_id, agent=agent, progress=progress)
+            except MagsagError as exc:
+                attempts: list[AttemptRecord] = list(getattr(exc, "attempts", []) or [])
+                await self._record(run, attempts, _status_for(exc), error=exc)
+                raise
+            except Exception:
+                # Not one of ours (a bug): the call still goes into the ledger as failed before it propagates.
+                await self._record(run, [], "error")
+                raise
+            await self._record(run, outcome.attempts, "ok")
+        finally:
+            self._in_flight -= 1
         result = outcome.result
         warnings = list(result.warnings)
         for skipped in outcome.trace["skipped"]:
@@ -235,7 +241,7 @@ class Service:
         priced = [a for a in attempts if a.outcome in ("ok", "error")]
         run.cost_unknown = any(a.cost_usd is None and a.outcome == "ok" for a in priced)
         run.cost_usd = sum((a.cost_usd for a in priced if a.cost_usd is not None), Decimal(0))
-        await self.ledger.record_call(run, attempts, error=error)
+        await self.ledger.record_call(run, attempts, error=error, alone=self._in_flight == 1)
 
     def explain(
         self, skill_id: str, payload: Mapping[str, Any], *, context: Mapping[str, Any] | None = None

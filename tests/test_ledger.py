@@ -446,3 +446,68 @@ async def test_rollup_summaries_equal_a_scan_of_every_attempt(tmp_path: Path):
             assert {m: v[:4] for m, v in got.items()} == {m: v[:4] for m, v in expected.items()}, case
             for m in got:
                 assert Decimal(got[m][4]) == Decimal(expected[m][4]), case
+
+
+async def test_a_lone_call_commits_durably_inline_and_company_waits_its_turn(tmp_path: Path):
+    async with Ledger(tmp_path / "l.db") as ledger:
+        queued: list[object] = []
+        real_submit = ledger.submit
+
+        async def spy(fn, *args, **kwargs):
+            queued.append(fn)
+            return await real_submit(fn, *args, **kwargs)
+
+        ledger.submit = spy  # type: ignore[method-assign]
+        now = time.time()
+        # Alone and the writer idle: committed on the loop with synchronous=FULL, no trip to the queue.
+        await ledger.record_call(
+            RunRecord("lone", "a", "s", now),
+            [AttemptRecord("lone", now, "fake", "m", "s", "a", "ok", 0, 1)],
+            alone=True,
+        )
+        assert queued == []
+        assert ledger._inline is not None
+        assert ledger._inline.execute("PRAGMA synchronous").fetchone()[0] == 2  # FULL
+        other = sqlite3.connect(tmp_path / "l.db")
+        assert other.execute("SELECT COUNT(*) FROM attempts WHERE run_id = 'lone'").fetchone()[0] == 1
+
+        # Something already waiting for the writer: an inline commit could overtake it, so it queues behind.
+        async with anyio.create_task_group() as tg:
+            tg.start_soon(ledger.log_event, "first", "a", "queued-first", {})
+            await anyio.sleep(0)
+            assert not ledger.writer_idle()
+            tg.start_soon(
+                lambda: ledger.record_call(
+                    RunRecord("second", "a", "s", now),
+                    [AttemptRecord("second", now, "fake", "m", "s", "a", "ok", 0, 1)],
+                    alone=True,
+                )
+            )
+        assert len(queued) == 2
+        assert other.execute("SELECT COUNT(*) FROM runs WHERE run_id = 'second'").fetchone()[0] == 1
+        other.close()
+
+
+async def test_sequential_service_calls_skip_the_queue_and_concurrent_ones_group(tmp_path: Path, upstream):
+    svc = await Service.open(db=tmp_path / "l.db", env=upstream.env())
+    try:
+        calls: list[bool] = []
+        real = svc.ledger.record_call
+
+        async def spy(run, attempts, **kwargs):
+            calls.append(kwargs.get("alone", False))
+            return await real(run, attempts, **kwargs)
+
+        svc.ledger.record_call = spy  # type: ignore[method-assign]
+        for i in range(3):
+            await svc.invoke_skill("skill.analysis", {"data": f"seq {i}"}, agent="a")
+        assert calls == [True, True, True]
+        calls.clear()
+        async with anyio.create_task_group() as tg:
+            for i in range(5):
+                tg.start_soon(lambda i=i: svc.invoke_skill("skill.analysis", {"data": f"par {i}"}, agent="a"))
+        assert calls.count(False) >= 4  # at most the last one to finish is alone
+        runs = await svc.ledger.query_runs({"limit": 50})
+        assert len(runs) == 8
+    finally:
+        await svc.aclose()
