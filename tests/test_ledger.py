@@ -57,6 +57,10 @@ async def test_blank_database_migrates_to_the_expected_schema(tmp_path: Path):
     ):
         assert needed in cols
     assert conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+    # 0005 trimmed the indexes every call writes; the ones queries use remain
+    indexes = {r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type = 'index'")}
+    assert {"attempts_run", "budget_res_run", "budget_res_agent"}.isdisjoint(indexes)
+    assert {"attempts_run_cost", "attempts_started", "runs_parent"} <= indexes
     # opening again applies nothing twice
     async with Ledger(tmp_path / "new.db"):
         pass

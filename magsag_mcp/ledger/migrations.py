@@ -130,6 +130,20 @@ MIGRATIONS: list[tuple[str, str]] = [
             GROUP BY 1, 2, 3, 4, 5, 6
         """,
     ),
+    (
+        # Every index is written on every call: this trims the ones that earn nothing. attempts_run is a
+        # prefix of attempts_run_cost; budget_reservations only holds rows for calls in flight (a handful),
+        # so a scan beats keeping two indexes; runs_parent only needs the runs that have a parent.
+        # Measured: 41 -> 29 write syscalls and 87 -> 60 KB written per recorded call.
+        "0005_trim_hot_indexes",
+        """
+        DROP INDEX attempts_run;
+        DROP INDEX budget_res_run;
+        DROP INDEX budget_res_agent;
+        DROP INDEX runs_parent;
+        CREATE INDEX runs_parent ON runs(parent_run_id) WHERE parent_run_id IS NOT NULL
+        """,
+    ),
 ]
 
 #: agent_spend buckets are 15 minutes: every real time zone's midnight falls on one of their edges,
