@@ -308,6 +308,15 @@ class RoutingPolicy(BaseModel):
                 return chain, f"route:{route.match}"
         return self.default, "default"
 
+    def all_targets(self) -> list[Target]:
+        """Every target the operator named anywhere in the routing catalog."""
+        out = list(self.default)
+        for chain in self.tiers.values():
+            out.extend(chain)
+        for _, chain in self.routes:
+            out.extend(chain)
+        return out
+
 
 # --- agents --------------------------------------------------------------------------------------
 

@@ -22,6 +22,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
+from .call_urls import check_call_base_urls
 from .catalog import Catalog, Skill, parse_target
 from .errors import ConfigError, PayloadError
 from .providers import canonical_provider
@@ -111,26 +112,36 @@ def _get_str(source: Mapping[str, Any], key: str, where: str) -> str | None:
     return value
 
 
-def _tools(raw: Any) -> list[ToolSpec]:
+def _tools(raw: Any, where: str = "model_config") -> list[ToolSpec]:
     if not isinstance(raw, list):
-        raise PayloadError("model_config.tools must be a list of tool definitions")
+        raise PayloadError(f"{where}.tools must be a list of tool definitions")
     tools = []
     for i, item in enumerate(raw):
         if not isinstance(item, Mapping):
-            raise PayloadError(
-                f"model_config.tools[{i}] must be an object like {{'type': 'function', 'function': {{...}}}}"
-            )
+            raise PayloadError(f"{where}.tools[{i}] must be an object like {{'type': 'function', 'function': {{...}}}}")
         fn = item.get("function", item) if item.get("type", "function") == "function" else item
         if not isinstance(fn, Mapping) or not isinstance(fn.get("name"), str):
             raise PayloadError(
-                f"model_config.tools[{i}] needs a function name: {{'function': {{'name': ..., 'parameters': {{...}}}}}}"
+                f"{where}.tools[{i}] needs a function name: {{'function': {{'name': ..., 'parameters': {{...}}}}}}"
             )
         params = fn.get("parameters") or fn.get("input_schema") or {"type": "object", "properties": {}}
+        if not isinstance(params, Mapping):
+            raise PayloadError(
+                f"{where}.tools[{i}] ({fn['name']}): parameters must be a JSON Schema object, "
+                f"e.g. {{'type': 'object', 'properties': {{...}}}}; got {type(params).__name__}"
+            )
         tools.append(ToolSpec(name=fn["name"], description=str(fn.get("description") or ""), parameters=dict(params)))
     return tools
 
 
-def _tool_choice(raw: Any) -> Any:
+def _stop(raw: Any, where: str) -> list[str]:
+    stop = [raw] if isinstance(raw, str) else raw
+    if not isinstance(stop, list) or not all(isinstance(x, str) and x for x in stop):
+        raise PayloadError(f"{where}.stop must be a string or a list of non-empty strings, e.g. ['\\n\\n']")
+    return list(stop)
+
+
+def _tool_choice(raw: Any, where: str = "model_config") -> Any:
     if raw is None or raw in ("auto", "none", "required"):
         return raw
     if raw == "any":
@@ -139,25 +150,35 @@ def _tool_choice(raw: Any) -> Any:
         name = raw.get("name") or (raw.get("function") or {}).get("name")
         if isinstance(name, str):
             return {"name": name}
-    raise PayloadError("model_config.tool_choice must be 'auto', 'none', 'required' or {'name': 'function_name'}")
+    raise PayloadError(f"{where}.tool_choice must be 'auto', 'none', 'required' or {{'name': 'function_name'}}")
 
 
-def _messages(raw: Any) -> list[Message]:
+def _messages(raw: Any, where: str = "model_config") -> list[Message]:
     if not isinstance(raw, list):
-        raise PayloadError("model_config.messages must be a list of {role, content, ...} objects")
+        raise PayloadError(f"{where}.messages must be a list of {{role, content, ...}} objects")
     out = []
     for i, m in enumerate(raw):
         if not isinstance(m, Mapping) or m.get("role") not in ("user", "assistant", "tool"):
-            raise PayloadError(f"model_config.messages[{i}].role must be 'user', 'assistant' or 'tool'")
+            raise PayloadError(f"{where}.messages[{i}].role must be 'user', 'assistant' or 'tool'")
         calls = []
-        for tc in m.get("tool_calls") or []:
-            fn = tc.get("function", tc)
+        raw_calls = m.get("tool_calls") or []
+        if not isinstance(raw_calls, list):
+            raise PayloadError(f"{where}.messages[{i}].tool_calls must be a list")
+        for j, tc in enumerate(raw_calls):
+            fn = tc.get("function", tc) if isinstance(tc, Mapping) else None
+            if not isinstance(fn, Mapping) or not isinstance(fn.get("name"), str):
+                raise PayloadError(
+                    f"{where}.messages[{i}].tool_calls[{j}] needs a function name: "
+                    "{'id': ..., 'function': {'name': ..., 'arguments': '{...}'}}"
+                )
             args = fn.get("arguments") or {}
             if isinstance(args, str):
                 try:
                     args = json.loads(args)
                 except ValueError:
-                    raise PayloadError(f"model_config.messages[{i}]: tool call arguments are not JSON") from None
+                    raise PayloadError(f"{where}.messages[{i}]: tool call arguments are not JSON") from None
+            if not isinstance(args, Mapping):
+                raise PayloadError(f"{where}.messages[{i}].tool_calls[{j}].arguments must be a JSON object")
             calls.append(ToolCall(id=str(tc.get("id") or f"call_{len(calls)}"), name=fn["name"], arguments=args))
         content = m.get("content")
         if content is not None and not isinstance(content, str):
@@ -174,13 +195,25 @@ def _messages(raw: Any) -> list[Message]:
     return out
 
 
+#: model_config keys that shape the request (the rest choose targets)
+REQUEST_KEYS = MODEL_CONFIG_KEYS - {"provider", "model", "base_url", "params", "fallbacks"}
+
+
 def build_request(
-    skill: Skill, payload: Mapping[str, Any], model_config: Mapping[str, Any]
+    skill: Skill,
+    payload: Mapping[str, Any],
+    model_config: Mapping[str, Any],
+    llm_overrides: Mapping[str, Any] | None = None,
 ) -> tuple[LLMRequest, set[str]]:
-    """The skill's prompt filled from the payload, with the call's model_config applied."""
-    unknown = set(model_config) - MODEL_CONFIG_KEYS
-    if unknown:
-        raise PayloadError(f"model_config has unknown key(s) {sorted(unknown)}; allowed: {sorted(MODEL_CONFIG_KEYS)}")
+    """The skill's prompt filled from the payload, with the call's settings applied.
+
+    ``context.llm_overrides`` takes the same keys as ``model_config`` and is applied first, so that
+    ``model_config`` (the payload's own setting) wins key by key. Both are checked the same way.
+    """
+    for where, cfg in (("context.llm_overrides", llm_overrides or {}), ("model_config", model_config)):
+        unknown = set(cfg) - MODEL_CONFIG_KEYS
+        if unknown:
+            raise PayloadError(f"{where} has unknown key(s) {sorted(unknown)}; allowed: {sorted(MODEL_CONFIG_KEYS)}")
     user = skill.render(payload)
     req = LLMRequest(
         messages=[Message("user", user)],
@@ -192,47 +225,55 @@ def build_request(
         json_schema_name=skill.id.removeprefix("skill.").replace(".", "_").replace("-", "_"),
     )
     pinned: set[str] = set()
-    if "system" in model_config:
-        req.system = _get_str(model_config, "system", "model_config")
-    if model_config.get("max_tokens") is not None:
-        value = model_config["max_tokens"]
+    _apply(req, pinned, llm_overrides or {}, "context.llm_overrides")
+    _apply(req, pinned, model_config, "model_config")
+    return req, pinned
+
+
+def _apply(req: LLMRequest, pinned: set[str], cfg: Mapping[str, Any], where: str) -> None:
+    if "system" in cfg:
+        req.system = _get_str(cfg, "system", where)
+    if cfg.get("max_tokens") is not None:
+        value = cfg["max_tokens"]
         if not isinstance(value, int) or isinstance(value, bool) or value <= 0:
-            raise PayloadError("model_config.max_tokens must be a positive integer")
+            raise PayloadError(f"{where}.max_tokens must be a positive integer")
         req.max_tokens = value
         pinned.add("max_tokens")
-    if model_config.get("temperature") is not None:
-        value = model_config["temperature"]
-        if not isinstance(value, int | float) or not 0 <= value <= 2:
-            raise PayloadError("model_config.temperature must be a number between 0 and 2")
+    if cfg.get("temperature") is not None:
+        value = cfg["temperature"]
+        if not isinstance(value, int | float) or isinstance(value, bool) or not 0 <= value <= 2:
+            raise PayloadError(f"{where}.temperature must be a number between 0 and 2")
         req.temperature = float(value)
         pinned.add("temperature")
-    if model_config.get("stop") is not None:
-        stop = model_config["stop"]
-        req.stop = [stop] if isinstance(stop, str) else list(stop)
+    if cfg.get("stop") is not None:
+        req.stop = _stop(cfg["stop"], where)
         pinned.add("stop")
-    if model_config.get("tools") is not None:
-        req.tools = _tools(model_config["tools"])
-    if "tool_choice" in model_config:
-        req.tool_choice = _tool_choice(model_config["tool_choice"])
-    if model_config.get("response_format") is not None:
-        rf = model_config["response_format"]
+    if cfg.get("tools") is not None:
+        req.tools = _tools(cfg["tools"], where)
+    if "tool_choice" in cfg:
+        req.tool_choice = _tool_choice(cfg["tool_choice"], where)
+    if cfg.get("response_format") is not None:
+        rf = cfg["response_format"]
         kind = rf.get("type") if isinstance(rf, Mapping) else None
         if kind == "json_object":
             req.json_output, req.json_schema = True, None
         elif kind == "json_schema":
             js = rf.get("json_schema") or {}
+            if not isinstance(js, Mapping) or not isinstance(js.get("schema") or {}, Mapping):
+                raise PayloadError(f"{where}.response_format.json_schema must be {{'name': ..., 'schema': {{...}}}}")
             req.json_output = True
             req.json_schema = js.get("schema") or {"type": "object"}
             req.json_schema_name = js.get("name") or req.json_schema_name
         elif kind == "text":
             req.json_output, req.json_schema = False, None
         else:
-            raise PayloadError("model_config.response_format.type must be 'text', 'json_object' or 'json_schema'")
-    if model_config.get("messages") is not None:
-        req.messages.extend(_messages(model_config["messages"]))
-    if model_config.get("stream") is not None:
-        req.stream = bool(model_config["stream"])
-    return req, pinned
+            raise PayloadError(f"{where}.response_format.type must be 'text', 'json_object' or 'json_schema'")
+    if cfg.get("messages") is not None:
+        req.messages.extend(_messages(cfg["messages"], where))
+    if cfg.get("stream") is not None:
+        if not isinstance(cfg["stream"], bool):
+            raise PayloadError(f"{where}.stream must be true or false")
+        req.stream = cfg["stream"]
 
 
 def _env_override(env: Mapping[str, str]) -> tuple[str | None, str | None]:
@@ -309,19 +350,32 @@ def plan_call(
     mc = payload.get("model_config") or {}
     if not isinstance(mc, Mapping):
         raise PayloadError("payload.model_config must be an object, e.g. {'model': 'gpt-4o'}")
-    request, pinned = build_request(skill, payload, mc)
-
     lo = context.get("llm_overrides") or {}
     if not isinstance(lo, Mapping):
         raise PayloadError("context.llm_overrides must be an object, e.g. {'model': 'gpt-4o-mini'}")
-    for key in ("temperature", "max_tokens"):
-        if lo.get(key) is not None and key not in pinned:
-            setattr(request, key, lo[key])
-            pinned.add(key)
+    request, pinned = build_request(skill, payload, mc, lo)
 
     candidates: list[Candidate] = []
+    #: targets the call itself named, with the field they came from (their base URLs are checked)
+    from_call: list[tuple[Target, str]] = []
     rule = ""
-    explicit = _explicit_target(mc, "model_config") or _explicit_target(lo, "context.llm_overrides")
+    explicit = _explicit_target(mc, "model_config")
+    explicit_where = "model_config"
+    if explicit is None:
+        explicit = _explicit_target(lo, "context.llm_overrides")
+        explicit_where = "context.llm_overrides"
+    for where, cfg in (("model_config", mc), ("context.llm_overrides", lo)):
+        if cfg.get("model") is None:
+            if cfg.get("fallbacks"):
+                raise PayloadError(
+                    f"{where}.fallbacks needs {where}.model (the first target), e.g. "
+                    "{'model': 'gpt-4o', 'fallbacks': ['claude-3-5-sonnet-20241022']}"
+                )
+            if cfg.get("base_url") and not cfg.get("provider"):
+                raise PayloadError(
+                    f"{where}.base_url needs {where}.model or {where}.provider to say which server it is, e.g. "
+                    "{'provider': 'local', 'base_url': 'http://localhost:11434'}"
+                )
     if explicit is None and context.get("preferred_model"):
         pm = context["preferred_model"]
         if not isinstance(pm, str):
@@ -330,17 +384,27 @@ def plan_call(
             explicit = parse_target(pm)
         except ConfigError as exc:
             raise PayloadError(f"context.preferred_model: {exc.message}") from None
+        explicit_where = "context.preferred_model"
     call_provider = _get_str(mc, "provider", "model_config") or _get_str(lo, "provider", "context.llm_overrides")
     env_provider, env_model = _env_override(env)
 
     if explicit is not None:
         rule = "override:call"
         candidates.append(Candidate(explicit, "call", True))
-        for i, fb in enumerate(mc.get("fallbacks") or []):
+        from_call.append((explicit, explicit_where))
+        fallbacks = {"model_config": mc, "context.llm_overrides": lo}.get(explicit_where, {}).get("fallbacks") or []
+        if not isinstance(fallbacks, list):
+            raise PayloadError(
+                f"{explicit_where}.fallbacks must be a list of targets, e.g. ['claude-3-5-sonnet-20241022'], "
+                f"got {type(fallbacks).__name__}"
+            )
+        for i, fb in enumerate(fallbacks):
             try:
-                candidates.append(Candidate(parse_target(fb), "call", True))
+                target = parse_target(fb)
             except ConfigError as exc:
-                raise PayloadError(f"model_config.fallbacks[{i}]: {exc.message}") from None
+                raise PayloadError(f"{explicit_where}.fallbacks[{i}]: {exc.message}") from None
+            candidates.append(Candidate(target, "call", True))
+            from_call.append((target, f"{explicit_where}.fallbacks[{i}]"))
     elif env_model and not call_provider:
         rule = "override:env"
         try:
@@ -357,7 +421,13 @@ def plan_call(
             provider = canonical_provider(provider)
             chain = _swap_provider(chain, catalog.routing.default, provider, skill.task_type)
             rule += f" (provider:{provider} from {'call' if call_provider else 'MAGSAG_PROVIDER'})"
+        call_base = _get_str(mc, "base_url", "model_config") or _get_str(lo, "base_url", "context.llm_overrides")
+        if call_provider and call_base:
+            # {"provider": "local", "base_url": ...}: the policy's models, on the server the call names.
+            chain = [Target(t.provider, t.model, call_base, t.params) for t in chain]
+            from_call.extend((t, "model_config" if mc.get("base_url") else "context.llm_overrides") for t in chain)
         candidates.extend(Candidate(t, source, bool(call_provider or env_provider)) for t in chain)
+    check_call_base_urls(from_call, env, catalog.routing.all_targets())
 
     data_class = context.get("data_class") or skill.data_class
     if data_class and data_class_models and data_class in data_class_models:

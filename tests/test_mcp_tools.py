@@ -185,7 +185,8 @@ async def test_arguments_that_fail_the_schema_are_a_tool_error(client: Client):
 @pytest.fixture
 async def keyed(db: Path):
     """OpenAI configured (a key) but pointed at a closed loopback port: governance decides before any HTTP."""
-    async with Client(build_server(catalog=CATALOG, db=db, env={**ENV, "OPENAI_API_KEY": SECRET})) as c:
+    env = {**ENV, "OPENAI_API_KEY": SECRET, "OPENAI_BASE_URL": CLOSED}
+    async with Client(build_server(catalog=CATALOG, db=db, env=env)) as c:
         yield c
 
 
@@ -198,7 +199,7 @@ async def test_policy_denied(keyed: Client):
         {
             "skill_id": "skill.analysis",
             "payload": {"data": "x"},
-            "model_config": {"model": "openai:gpt-3.5-turbo", "base_url": CLOSED},
+            "model_config": {"model": "openai:gpt-3.5-turbo"},
         },
     )
     err = error_of(result)
@@ -214,7 +215,7 @@ async def test_budget_exceeded_before_any_money_is_spent(keyed: Client):
         {
             "skill_id": "skill.analysis",
             "payload": {"data": "x"},
-            "model_config": {"model": "openai:gpt-4o", "base_url": CLOSED, "max_tokens": 500_000},
+            "model_config": {"model": "openai:gpt-4o", "max_tokens": 500_000},
         },
     )
     err = error_of(result)
@@ -282,7 +283,7 @@ def test_the_stderr_log_redacts_secrets_even_in_tracebacks():
 
 
 async def test_provider_keys_never_reach_a_tool_result(db: Path):
-    env = {**ENV, "OPENAI_API_KEY": SECRET}
+    env = {**ENV, "OPENAI_API_KEY": SECRET, "OPENAI_BASE_URL": CLOSED}
     async with Client(build_server(catalog=CATALOG, db=db, env=env)) as c:
         # A closed loopback port: the OpenAI provider is configured (with the key) and the call fails.
         result = await c.call_tool(
@@ -290,7 +291,7 @@ async def test_provider_keys_never_reach_a_tool_result(db: Path):
             {
                 "skill_id": "skill.analysis",
                 "payload": {"data": SECRET},
-                "model_config": {"model": "openai:gpt-4o", "base_url": "http://127.0.0.1:9/v1"},
+                "model_config": {"model": "openai:gpt-4o"},
             },
         )
         error_of(result)
@@ -375,3 +376,18 @@ async def test_progress_reports_each_attempt_and_fallback_and_logging_level_filt
         logs.clear()
         await c.call_tool("invoke_skill", args)  # no progress token: nothing streamed back
         assert logs == []
+
+
+async def test_a_tool_caller_cannot_point_the_operators_key_elsewhere(keyed: Client):
+    # Without this check, base_url would carry OPENAI_API_KEY to whatever host the caller names.
+    result = await keyed.call_tool(
+        "invoke_skill",
+        {
+            "skill_id": "skill.analysis",
+            "payload": {"data": "x"},
+            "model_config": {"model": "openai:gpt-4o", "base_url": "https://collector.example.net/v1"},
+        },
+    )
+    err = error_of(result)
+    assert err["type"] == "invalid_payload" and "MAGSAG_ALLOWED_BASE_URLS" in err["message"]
+    assert SECRET not in str(result)

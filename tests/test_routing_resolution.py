@@ -176,6 +176,24 @@ def test_target_params_fill_only_what_the_call_left_open(catalog):
         ({"data": "x", "model_config": {"provider": "nope", "model": "m"}}, "unknown provider 'nope'"),
         ({"data": "x", "model_config": {"response_format": {"type": "xml"}}}, "response_format.type"),
         ({"data": "x", "model_config": "gpt-4o"}, "model_config must be an object"),
+        ({"data": "x", "model_config": {"stop": 5}}, r"model_config.stop must be a string or a list"),
+        (
+            {"data": "x", "model_config": {"tools": [{"function": {"description": "d"}}]}},
+            r"tools\[0\] needs a function",
+        ),
+        ({"data": "x", "model_config": {"tools": [{"name": "f", "parameters": "bad"}]}}, "parameters must be a JSON"),
+        (
+            {"data": "x", "model_config": {"messages": [{"role": "assistant", "tool_calls": [{"id": "1"}]}]}},
+            r"messages\[0\].tool_calls\[0\] needs a function name",
+        ),
+        ({"data": "x", "model_config": {"stream": "yes"}}, "stream must be true or false"),
+        (
+            {"data": "x", "model_config": {"model": "gpt-4o", "fallbacks": "gpt-4o-mini"}},
+            "fallbacks must be a list of targets",
+        ),
+        ({"data": "x", "model_config": {"fallbacks": ["gpt-4o-mini"]}}, "fallbacks needs model_config.model"),
+        ({"data": "x", "model_config": {"base_url": "http://h:1/v1"}}, "base_url needs model_config.model or"),
+        ({"data": "x", "model_config": {"temperature": True}}, "temperature must be a number"),
     ],
 )
 def test_bad_input_says_what_to_fix(catalog, payload, message):
@@ -213,3 +231,98 @@ def test_payload_schema_violation_names_the_field(catalog):
 )
 def test_parse_target(spec, target):
     assert parse_target(spec) == target
+
+
+@pytest.mark.parametrize(
+    ("overrides", "message"),
+    [
+        ({"temperature": "hot"}, "context.llm_overrides.temperature must be a number"),
+        ({"max_tokens": -5}, "context.llm_overrides.max_tokens must be a positive integer"),
+        ({"modle": "x"}, r"context.llm_overrides has unknown key.*modle"),
+    ],
+)
+def test_llm_overrides_are_checked_like_model_config(catalog, overrides, message):
+    with pytest.raises(PayloadError, match=message):
+        plan_call(catalog, "skill.analysis", {"data": "x"}, context={"llm_overrides": overrides}, env={})
+
+
+def test_llm_overrides_shape_the_request_and_model_config_wins_key_by_key(catalog):
+    tool = {"type": "function", "function": {"name": "lookup", "parameters": {"type": "object"}}}
+    ctx = {"llm_overrides": {"system": "from overrides", "tools": [tool], "temperature": 0.1, "max_tokens": 77}}
+    plan = plan_call(
+        catalog, "skill.analysis", {"data": "x", "model_config": {"temperature": 0.7}}, context=ctx, env={}
+    )
+    req = plan.request
+    assert req.system == "from overrides" and [t.name for t in req.tools] == ["lookup"]
+    assert req.temperature == 0.7 and req.max_tokens == 77
+    assert {"temperature", "max_tokens"} <= plan.pinned
+
+
+def test_provider_with_base_url_runs_the_policy_models_on_that_server(catalog):
+    mc = {"provider": "local", "base_url": "http://gpu-box:11434"}
+    plan = plan_call(catalog, "skill.analysis", {"data": "x", "model_config": mc}, context=None, env={})
+    assert {c.target.base_url for c in plan.candidates} == {"http://gpu-box:11434"}
+    assert {c.target.provider for c in plan.candidates} == {"local"}
+
+
+KEYED = {"OPENAI_API_KEY": "sk-test-0123456789", "ANTHROPIC_API_KEY": "sk-ant-test-0123456789"}
+
+
+def test_a_call_cannot_send_a_configured_key_to_its_own_base_url(catalog):
+    mc = {"model": "openai:gpt-4o", "base_url": "https://collector.example.net/v1"}
+    with pytest.raises(
+        PayloadError,
+        match=r"collector.example.net:443 is not an endpoint configured for openai.*"
+        "MAGSAG_ALLOWED_BASE_URLS",
+    ):
+        plan_call(catalog, "skill.analysis", {"data": "x", "model_config": mc}, context=None, env=KEYED)
+    # the same through llm_overrides and through a fallback given as an object
+    lo = {"model": "gpt-4o", "base_url": "http://10.0.0.9:8000/v1"}
+    with pytest.raises(PayloadError, match="context.llm_overrides.base_url"):
+        plan_call(catalog, "skill.analysis", {"data": "x"}, context={"llm_overrides": lo}, env=KEYED)
+    mc = {
+        "model": "gpt-4o",
+        "fallbacks": [
+            {
+                "provider": "anthropic",
+                "model": "claude-3-5-sonnet-20241022",
+                "base_url": "https://collector.example.net",
+            }
+        ],
+    }
+    with pytest.raises(PayloadError, match=r"fallbacks\[0\].base_url.*configured for anthropic"):
+        plan_call(catalog, "skill.analysis", {"data": "x", "model_config": mc}, context=None, env=KEYED)
+
+
+@pytest.mark.parametrize(
+    ("env", "base_url"),
+    [
+        ({}, "https://anywhere.example.net/v1"),  # no key configured: nothing to leak
+        (KEYED, "https://api.openai.com/v1/"),  # the vendor's own endpoint
+        ({**KEYED, "OPENAI_BASE_URL": "http://127.0.0.1:4000/v1"}, "http://127.0.0.1:4000/other"),  # same origin
+        ({**KEYED, "MAGSAG_ALLOWED_BASE_URLS": "https://proxy.corp:8443, http://x"}, "https://proxy.corp:8443/v1"),
+    ],
+)
+def test_call_base_urls_the_operator_allowed(catalog, env, base_url):
+    mc = {"model": "openai:gpt-4o", "base_url": base_url}
+    plan = plan_call(catalog, "skill.analysis", {"data": "x", "model_config": mc}, context=None, env=env)
+    assert plan.candidates[0].target.base_url == base_url
+
+
+def test_local_base_url_from_a_call_is_fine_without_a_local_key(catalog):
+    mc = {"model": "llama3.1:70b", "base_url": "http://gpu-box:11434"}
+    plan = plan_call(catalog, "skill.analysis", {"data": "x", "model_config": mc}, context=None, env=KEYED)
+    assert plan.candidates[0].target.base_url == "http://gpu-box:11434"
+    # with a key for the local server, only its configured origin (default http://localhost:11434) gets it
+    keyed_local = {"MAGSAG_LOCAL_LLM_API_KEY": "secret-local-key"}
+    with pytest.raises(PayloadError, match="configured for local"):
+        plan_call(catalog, "skill.analysis", {"data": "x", "model_config": mc}, context=None, env=keyed_local)
+    mc = {"model": "llama3.1:70b", "base_url": "http://localhost:11434"}
+    plan_call(catalog, "skill.analysis", {"data": "x", "model_config": mc}, context=None, env=keyed_local)
+
+
+def test_a_bad_allow_list_names_the_entry(catalog):
+    mc = {"model": "openai:gpt-4o", "base_url": "https://h.example/v1"}
+    env = {**KEYED, "MAGSAG_ALLOWED_BASE_URLS": "https://ok.example,ftp://nope"}
+    with pytest.raises(ConfigError, match=r"MAGSAG_ALLOWED_BASE_URLS: entry 2 \('ftp://nope'\)"):
+        plan_call(catalog, "skill.analysis", {"data": "x", "model_config": mc}, context=None, env=env)

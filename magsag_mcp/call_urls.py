@@ -1,0 +1,102 @@
+"""Which base URLs a *call* may send the operator's API keys to.
+
+A base URL in the catalog or the environment is the operator's choice. A base URL in a call
+(``model_config.base_url``, ``context.llm_overrides.base_url``, a fallback given as an object) comes
+from whoever makes the call: over MCP, another program. Sending ``OPENAI_API_KEY`` wherever a caller
+points would hand the key to anyone who can call a tool. So a call's base URL is accepted when:
+
+- the provider has no key configured (a keyless local server: nothing can leak), or
+- its origin (scheme, host, port) is one the operator configured for that provider: the provider's
+  own base URL from the environment or its vendor default, a base URL in the routing catalog, or an
+  origin listed in ``MAGSAG_ALLOWED_BASE_URLS`` (comma-separated).
+
+Anything else fails before a request is made, with the fix in the message.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from urllib.parse import urlsplit
+
+from .errors import ConfigError, PayloadError
+from .types import Target
+
+ALLOWED_ENV = "MAGSAG_ALLOWED_BASE_URLS"
+
+
+def origin(url: str) -> tuple[str, str, int | None] | None:
+    """``(scheme, host, port)`` with default ports filled in; None when ``url`` is not an http(s) URL."""
+    try:
+        parts = urlsplit(url.strip())
+        port = parts.port
+    except ValueError:
+        return None
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        return None
+    return parts.scheme, parts.hostname.lower(), port or (443 if parts.scheme == "https" else 80)
+
+
+def allowed_origins(env: Mapping[str, str]) -> set[tuple[str, str, int | None]]:
+    raw = env.get(ALLOWED_ENV, "")
+    out = set()
+    for i, item in enumerate(x.strip() for x in raw.split(",")):
+        if not item:
+            continue
+        o = origin(item)
+        if o is None:
+            raise ConfigError(
+                f"{ALLOWED_ENV}: entry {i + 1} ({item!r}) is not an http(s) URL; "
+                "give comma-separated origins such as https://proxy.example.com,http://127.0.0.1:8080"
+            )
+        out.add(o)
+    return out
+
+
+def _configured(provider: str, model: str, env: Mapping[str, str]) -> tuple[bool, str | None]:
+    """Whether ``provider`` has a key configured, and the base URL it uses without any call override."""
+    from .providers import ProviderSet
+
+    impl = ProviderSet(env, None).get(provider)  # type: ignore[arg-type]  # constructors do no I/O
+    endpoint = getattr(impl, "endpoint", None)
+    if endpoint is None:  # not an HTTP provider (fake): no key, no URL
+        return False, None
+    try:
+        base = endpoint.base_url(Target(provider, model))
+    except Exception:  # no endpoint configured (compat, azure): only the allow-list can admit one
+        base = None
+    return endpoint.api_key() is not None, base
+
+
+def check_call_base_urls(
+    targets: Iterable[tuple[Target, str]], env: Mapping[str, str], catalog_targets: Iterable[Target]
+) -> None:
+    """Raise :class:`PayloadError` for a call base URL that would receive a key it was not configured for.
+
+    ``targets`` are ``(target, where)`` pairs from the call; ``where`` names the field for the message.
+    """
+    pending = [(t, where) for t, where in targets if t.base_url]
+    if not pending:
+        return
+    extra = allowed_origins(env)
+    from_catalog: dict[str, set[tuple[str, str, int | None]]] = {}
+    for t in catalog_targets:
+        o = origin(t.base_url) if t.base_url else None
+        if o is not None:
+            from_catalog.setdefault(t.provider, set()).add(o)
+    for target, where in pending:
+        assert target.base_url is not None
+        o = origin(target.base_url)
+        if o is None:
+            raise PayloadError(f"{where}.base_url must be an http(s) URL such as http://localhost:11434")
+        has_key, base = _configured(target.provider, target.model, env)
+        if not has_key or o in extra or o in from_catalog.get(target.provider, set()):
+            continue
+        if base is not None and origin(base) == o:
+            continue
+        raise PayloadError(
+            f"{where}.base_url: {o[0]}://{o[1]}:{o[2]} is not an endpoint configured for {target.provider}, and "
+            f"magsag only sends {target.provider}'s API key to configured endpoints. To allow it, add the origin "
+            f"to {ALLOWED_ENV} (comma-separated) or put it in the routing catalog as a target's base_url",
+            provider=target.provider,
+            model=target.model,
+        )
