@@ -28,6 +28,7 @@ from .errors import (
     MalformedResponseError,
     PolicyDenied,
     ProviderError,
+    ProviderTimeoutError,
     UnsupportedFeatureError,
     redact,
 )
@@ -128,8 +129,11 @@ class Cascade:
         run_id: str,
         agent: str | None,
         progress: ProgressCallback | None = None,
+        attempts: list[AttemptRecord] | None = None,
     ) -> CallOutcome:
-        state = _State()
+        """Try the plan's targets in order. ``attempts``, when given, receives each attempt as it
+        ends, so that a caller can still record them if this task is cancelled."""
+        state = _State(attempts if attempts is not None else [])
         deadline = self.clock() + self.retry.deadline
         has_data_class_route = any(c.source == "data_class" for c in plan.candidates)
         total = len(plan.candidates)
@@ -177,7 +181,17 @@ class Cascade:
                 started = self.clock()
                 try:
                     try:
-                        result = await provider.complete(request, target, progress=progress)
+                        # The deadline bounds the attempt in flight too, not only the waits between
+                        # attempts: a server that trickles a stream must not hold the call for ever.
+                        with anyio.fail_after(max(deadline - self.clock(), 0.0)):
+                            result = await provider.complete(request, target, progress=progress)
+                    except TimeoutError:
+                        raise ProviderTimeoutError(
+                            f"{target.label}: no complete answer within the call's deadline of "
+                            f"{self.retry.deadline:g}s (MAGSAG_CALL_DEADLINE)",
+                            provider=target.provider,
+                            model=target.model,
+                        ) from None
                     except (ProviderError, ConfigError):
                         raise
                     except Exception as bug:
@@ -206,7 +220,17 @@ class Cascade:
                     if not exc.moves_on:
                         raise self._failed(plan, state, exc) from None
                     break
-                except BaseException:
+                except BaseException as exc:
+                    if isinstance(exc, anyio.get_cancelled_exc_class()):
+                        # The caller gave up mid-attempt. The vendor may still bill the request, so the
+                        # attempt is recorded (tokens unknown) rather than vanishing with the task.
+                        record = self._record(
+                            plan, run_id, agent, position, try_number, target, "error", started_wall,
+                            (self.clock() - started) * 1000.0, None,
+                            "cancelled by the caller while the request was in flight; the provider may still bill it",
+                        )
+                        record.error_class = "cancelled"
+                        state.attempts.append(record)
                     if admission is not None:
                         with anyio.CancelScope(shield=True):
                             await self.guard.release(admission)  # type: ignore[union-attr]
@@ -332,6 +356,7 @@ class Cascade:
             "rule": plan.rule,
             "candidates": [c.to_dict() for c in plan.candidates],
             "skipped": state.skipped,
+            "warnings": list(plan.warnings) + [w for a in state.attempts for w in a.warnings],
             "attempts": [
                 {
                     "target": f"{a.provider}:{a.model}",

@@ -13,7 +13,7 @@ from decimal import Decimal
 from typing import Any, Literal
 
 Outcome = Literal["ok", "error", "skipped", "policy_denied", "budget_exceeded"]
-RunStatus = Literal["running", "ok", "error", "policy_denied", "budget_exceeded"]
+RunStatus = Literal["running", "ok", "error", "policy_denied", "budget_exceeded", "cancelled"]
 
 
 @dataclass(slots=True)

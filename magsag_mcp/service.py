@@ -15,6 +15,8 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
+import anyio
+
 from .cascade import Cascade, RetryPolicy, estimate_input_tokens
 from .catalog import Catalog, load_catalog
 from .errors import AllTargetsFailed, BudgetExceeded, ConfigError, MagsagError, PolicyDenied, register_secret
@@ -23,7 +25,7 @@ from .providers.base import ProgressCallback
 from .records import AttemptRecord, RunRecord
 from .routing import Plan, plan_call
 from .transport import Transport
-from .types import LLMResult
+from .types import LLMResult, Target
 
 #: env vars that hold credentials: registered with the redactor the moment the service opens
 SECRET_ENV = (
@@ -202,17 +204,24 @@ class Service:
         run_id = run_id or new_run_id()
         run = RunRecord(run_id=run_id, agent=agent, skill=skill_id, started_at=time.time(), parent_run_id=parent_run_id)
         self._in_flight += 1
+        so_far: list[AttemptRecord] = []
         try:
             try:
                 plan = self.plan(skill_id, payload, context)
-                outcome = await self.cascade.run(plan, run_id=run_id, agent=agent, progress=progress)
+                outcome = await self.cascade.run(plan, run_id=run_id, agent=agent, progress=progress, attempts=so_far)
             except MagsagError as exc:
                 attempts: list[AttemptRecord] = list(getattr(exc, "attempts", []) or [])
                 await self._record(run, attempts, _status_for(exc), error=exc)
                 raise
             except Exception:
                 # Not one of ours (a bug): the call still goes into the ledger as failed before it propagates.
-                await self._record(run, [], "error")
+                await self._record(run, so_far, "error")
+                raise
+            except BaseException as exc:
+                if isinstance(exc, anyio.get_cancelled_exc_class()):
+                    # Cancelled (a client timeout, a closed session): what was spent is still recorded.
+                    with anyio.CancelScope(shield=True):
+                        await self._record(run, so_far, "cancelled")
                 raise
             await self._record(run, outcome.attempts, "ok")
         finally:
@@ -309,10 +318,14 @@ class Service:
 
     def doctor(self) -> dict[str, Any]:
         """Which providers are configured (never a key), plus where the catalog and ledger live."""
+        providers = self.providers.describe()
+        for name, info in providers.items():
+            # The same check the cascade makes before calling a target: no key, no endpoint, ...
+            info["unavailable"] = self.providers.get(name).unavailable(Target(name, "doctor"))
         return {
             "catalog": str(self.catalog.root),
             "db": str(self.ledger.path),
-            "providers": self.providers.describe(),
+            "providers": providers,
             "overrides": {k: self.env.get(k) for k in ("MAGSAG_PROVIDER", "MAGSAG_MODEL") if self.env.get(k)},
         }
 

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 
 import pytest
 
 from magsag_mcp import errors as E
 from magsag_mcp.cascade import Cascade, RetryPolicy
-from magsag_mcp.catalog import load_catalog
+from magsag_mcp.catalog import load_catalog, parse_target
 from magsag_mcp.pricing import Pricer
 from magsag_mcp.providers import ProviderSet
 from magsag_mcp.providers.fake import clear_scripts, script
@@ -211,3 +212,23 @@ async def test_untried_targets_after_the_deadline_are_listed():
     with pytest.raises(E.AllTargetsFailed) as info:
         await cascade.run(plan({"model": "fake:a", "fallbacks": ["fake:b"]}), run_id="r", agent=None)
     assert "deadline" in info.value.message and "fake:b skipped" in info.value.message
+
+
+async def test_the_deadline_bounds_an_attempt_in_flight():
+    # A target that would answer after 60 s, under a 0.2 s call deadline: the attempt is cut and
+    # recorded as a timeout; the call does not wait for the answer.
+    cascade = Cascade(
+        ProviderSet({}, Transport()),
+        Pricer.from_catalog(CATALOG),
+        None,
+        RetryPolicy(tries_per_target=3, base_delay=0.01, max_delay=0.02, deadline=0.2),
+    )
+    slow = {"provider": "fake", "model": "slow", "params": {"latency_ms": 60_000}}
+    p = plan({"model": "fake:slow"})
+    p.candidates[0].target = parse_target(slow)
+    started = time.monotonic()
+    with pytest.raises(E.AllTargetsFailed) as info:
+        await cascade.run(p, run_id="r-slow", agent=None)
+    assert time.monotonic() - started < 30.0  # did not wait the 60 s (a correctness bound, not a speed target)
+    assert [(a.outcome, a.error_class) for a in info.value.attempts] == [("error", "timeout")]
+    assert "deadline of 0.2s" in info.value.attempts[0].error_message

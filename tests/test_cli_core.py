@@ -77,6 +77,19 @@ def test_doctor_never_prints_a_key(cli_env, capsys, monkeypatch):
     assert report["providers"]["anthropic"]["key_set"] is False
 
 
+def test_doctor_says_what_each_provider_lacks(cli_env, capsys, monkeypatch):
+    for name in ("AZURE_OPENAI_ENDPOINT", "MAGSAG_COMPAT_BASE_URL", "MAGSAG_LOCAL_LLM_API_KEY", "ANTHROPIC_API_KEY"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("AZURE_OPENAI_API_KEY", "azure-test-key-0123456789")
+    assert main(["doctor"]) == 0
+    lines = {line.split()[0]: line for line in capsys.readouterr().out.splitlines() if line.startswith("  ")}
+    assert "AZURE_OPENAI_ENDPOINT" in lines["azure"]  # a key but no endpoint is not ready
+    assert "MAGSAG_COMPAT_BASE_URL" in lines["compat"]
+    assert lines["local"].endswith("ready")  # its key is optional
+    assert "ANTHROPIC_API_KEY" in lines["anthropic"]
+    assert lines["fake"].endswith("ready")
+
+
 def test_catalog_validate(cli_env, capsys, tmp_path):
     assert main(["catalog", "validate", "--catalog", str(CATALOG)]) == 0
     bad = tmp_path / "bad"

@@ -17,6 +17,7 @@ from pathlib import Path
 import anyio
 import pytest
 
+from magsag_mcp import errors as E
 from magsag_mcp.cli.data import CSV_FIELDS, runs_to_csv
 from magsag_mcp.errors import InputError, LedgerError
 from magsag_mcp.ledger import Ledger, UsageFilters
@@ -513,5 +514,42 @@ async def test_sequential_service_calls_skip_the_queue_and_concurrent_ones_group
         assert calls.count(False) >= 4  # at most the last one to finish is alone
         runs = await svc.ledger.query_runs({"limit": 50})
         assert len(runs) == 8
+    finally:
+        await svc.aclose()
+
+
+async def test_a_cancelled_call_is_still_recorded(tmp_path: Path):
+    # A client that gives up mid-call: the attempt in flight (which the vendor may bill) and the
+    # attempts before it land in the ledger, with the run marked cancelled.
+    svc = await Service.open(db=tmp_path / "l.db", env={"MAGSAG_RETRY_BASE_DELAY": "0.001"})
+    try:
+        first = {"provider": "fake", "model": "broken", "params": {"reply": "x"}}
+        slow = {"provider": "fake", "model": "slow", "params": {"latency_ms": 60_000}}
+        from magsag_mcp.providers.fake import clear_scripts, script
+
+        script(
+            "broken",
+            E.ServerError("down", status=500),
+            E.ServerError("down", status=500),
+            E.ServerError("down", status=500),
+        )
+        try:
+            with anyio.move_on_after(0.5):
+                await svc.invoke_skill(
+                    "skill.analysis",
+                    {"data": "x", "model_config": {**first, "fallbacks": [slow]}},
+                    agent="a",
+                    run_id="run-cancelled",
+                )
+        finally:
+            clear_scripts()
+        runs = await svc.ledger.query_runs({"run_id": "run-cancelled"})
+        assert [r["status"] for r in runs] == ["cancelled"]
+        attempts = runs[0]["attempts"]
+        assert attempts[-1]["model"] == "slow" and attempts[-1]["error_class"] == "cancelled"
+        assert all(a["model"] == "broken" and a["error_class"] == "server_error" for a in attempts[:-1])
+        assert len(attempts) >= 2
+        held = await svc.ledger.read(lambda c: c.execute("SELECT COUNT(*) FROM budget_reservations").fetchone()[0])
+        assert held == 0
     finally:
         await svc.aclose()

@@ -96,7 +96,7 @@ def _doctor(args: argparse.Namespace) -> int:
     print(f"catalog : {report['catalog']}")
     print(f"ledger  : {report['db']}")
     for name, info in report["providers"].items():
-        ready = "ready" if info.get("key_set") or not info.get("key_env") else f"missing {' or '.join(info['key_env'])}"
+        ready = "ready" if not info.get("unavailable") else f"not configured: {info['unavailable']}"
         reach = report.get("reachable", {}).get(name)
         extra = f", {reach}" if reach else ""
         print(f"  {name:<10} {info.get('wire', ''):<18} {ready}{extra}")

@@ -62,7 +62,7 @@ class UsageFilters(BaseModel):
     skill: str | None = None
     model: str | None = None
     provider: str | None = None
-    status: Literal["ok", "error", "policy_denied", "budget_exceeded", "running"] | None = None
+    status: Literal["ok", "error", "policy_denied", "budget_exceeded", "cancelled", "running"] | None = None
     since: str | float | None = Field(default=None, description="24h, 7d or an ISO date")
     until: str | float | None = Field(default=None, description="24h, 7d or an ISO date")
     limit: int = Field(default=50, ge=1, le=10_000)

@@ -133,7 +133,7 @@ class UsageFiltersArg(_In):
     skill: str | None = None
     model: str | None = None
     provider: str | None = None
-    status: Literal["ok", "error", "policy_denied", "budget_exceeded", "running"] | None = None
+    status: Literal["ok", "error", "policy_denied", "budget_exceeded", "cancelled", "running"] | None = None
     since: str | float | None = TIME
     until: str | float | None = TIME
 
