@@ -42,7 +42,7 @@ CSV_FIELDS = (
 def add_filters(p: argparse.ArgumentParser) -> None:
     for name in ("agent", "run-id", "skill", "model", "provider"):
         p.add_argument(f"--{name}")
-    p.add_argument("--status", help="ok, error, policy_denied, budget_exceeded")
+    p.add_argument("--status", help="ok, error, policy_denied, budget_exceeded, cancelled, running")
     p.add_argument("--since", help="24h, 7d or an ISO date")
     p.add_argument("--until", help="24h, 7d or an ISO date")
 
@@ -105,7 +105,8 @@ def runs_to_table(runs: list[dict[str, Any]]) -> str:
                 r["status"],
                 str(r["calls"]),
                 str(r["total_tokens"]),
-                r["cost_usd"],
+                # An unknown price is never shown as a plain number: the known part is a lower bound.
+                f">={r['cost_usd']} ({r['unpriced_calls']} unpriced)" if r.get("unpriced_calls") else r["cost_usd"],
                 models,
             )
         )

@@ -1,0 +1,154 @@
+"""`magsag data query|search|prune`, `flow summarize` and `budget` through main(): what a user types."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import time
+from decimal import Decimal
+from pathlib import Path
+
+import anyio
+import pytest
+
+from magsag_mcp.cli import main
+from magsag_mcp.ledger import Ledger
+from magsag_mcp.records import AttemptRecord, RunRecord
+
+CATALOG = Path(__file__).resolve().parent.parent / "catalog"
+
+
+@pytest.fixture
+def ledger_db(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    for name in ("MAGSAG_PROVIDER", "MAGSAG_MODEL", "OPENAI_API_KEY", "ANTHROPIC_API_KEY", "GEMINI_API_KEY"):
+        monkeypatch.delenv(name, raising=False)
+    db = tmp_path / "cli.db"
+    monkeypatch.setenv("MAGSAG_DB", str(db))
+    monkeypatch.setenv("MAGSAG_CATALOG", str(CATALOG))
+    now = time.time()
+    old = now - 120 * 86400
+
+    async def fill() -> None:
+        async with Ledger(db) as ledger:
+            await ledger.record_call(
+                RunRecord("r-priced", "alice", "skill.analysis", now - 10),
+                [
+                    AttemptRecord(
+                        "r-priced",
+                        now - 10,
+                        "openai",
+                        "gpt-4o",
+                        "skill.analysis",
+                        "alice",
+                        "error",
+                        0,
+                        1,
+                        error_class="server_error",
+                        error_message="upstream said: overloaded shard 7",
+                    ),
+                    AttemptRecord(
+                        "r-priced",
+                        now - 9,
+                        "openai",
+                        "gpt-4o",
+                        "skill.analysis",
+                        "alice",
+                        "ok",
+                        0,
+                        2,
+                        input_tokens=1000,
+                        output_tokens=100,
+                        cost_usd=Decimal("0.0035"),
+                    ),
+                ],
+            )
+            await ledger.record_call(
+                RunRecord("r-unpriced", "bob", "skill.coding", now - 5),
+                [
+                    AttemptRecord(
+                        "r-unpriced",
+                        now - 5,
+                        "compat",
+                        "mystery-7b",
+                        "skill.coding",
+                        "bob",
+                        "ok",
+                        0,
+                        1,
+                        input_tokens=10,
+                        output_tokens=10,
+                        cost_usd=None,
+                    )
+                ],
+            )
+            await ledger.record_call(
+                RunRecord("r-old", "alice", "skill.analysis", old),
+                [
+                    AttemptRecord(
+                        "r-old", old, "fake", "echo", "skill.analysis", "alice", "ok", 0, 1, cost_usd=Decimal(0)
+                    )
+                ],
+            )
+
+    anyio.run(fill)
+    return db
+
+
+def test_query_json_filters_by_agent(ledger_db, capsys):
+    assert main(["data", "query", "--agent", "alice", "--since", "7d", "--format", "json"]) == 0
+    runs = json.loads(capsys.readouterr().out)
+    assert [r["run_id"] for r in runs] == ["r-priced"]
+    assert runs[0]["cost_usd"] == "0.0035" and [a["outcome"] for a in runs[0]["attempts"]] == ["error", "ok"]
+
+
+def test_query_csv_parses_with_the_csv_module(ledger_db, capsys):
+    assert main(["data", "query", "--format", "csv"]) == 0
+    rows = list(csv.DictReader(io.StringIO(capsys.readouterr().out)))
+    assert {r["run_id"] for r in rows} == {"r-priced", "r-unpriced", "r-old"}
+    assert len([r for r in rows if r["run_id"] == "r-priced"]) == 2  # one row per attempt
+
+
+def test_query_table_never_shows_an_unknown_cost_as_a_number(ledger_db, capsys):
+    assert main(["data", "query", "--format", "table", "--limit", "2"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[0].split()[:3] == ["started", "run_id", "agent"] and len(lines) == 3
+    unpriced = next(line for line in lines if "r-unpriced" in line)
+    assert ">=0 (1 unpriced)" in unpriced
+
+
+def test_search_finds_error_text(ledger_db, capsys):
+    assert main(["data", "search", "shard [0-9]", "--limit", "5"]) == 0
+    hits = json.loads(capsys.readouterr().out)
+    assert hits and all("shard 7" in json.dumps(h) for h in hits)
+
+
+def test_bad_search_pattern_and_bad_date_exit_2_with_the_fix(ledger_db, capsys):
+    assert main(["data", "search", "(unclosed"]) == 2
+    assert main(["data", "query", "--since", "last tuesday"]) == 2
+    err = capsys.readouterr().err
+    assert "(unclosed" in err and "last tuesday" in err
+
+
+def test_summarize_to_a_file_then_prune(ledger_db, tmp_path, capsys):
+    out = tmp_path / "summary.json"
+    assert main(["flow", "summarize", "--output", str(out)]) == 0
+    summary = json.loads(out.read_text())
+    assert summary["model_stats"]["gpt-4o"]["calls"] == 2 and summary["model_stats"]["gpt-4o"]["errors"] == 1
+    assert summary["totals"]["unpriced_calls"] == 1
+    assert main(["data", "prune", "--older-than", "90d"]) == 0
+    pruned = json.loads(capsys.readouterr().out)
+    assert pruned["deleted"]["runs"] == 1 and pruned["deleted"]["attempts"] == 1
+    assert main(["data", "query", "--format", "json"]) == 0
+    assert {r["run_id"] for r in json.loads(capsys.readouterr().out)} == {"r-priced", "r-unpriced"}
+
+
+def test_budget_prints_each_limit(ledger_db, capsys):
+    assert main(["budget", "--agent", "alice", "--run-id", "r-priced", "--json"]) == 0
+    status = json.loads(capsys.readouterr().out)
+    by_limit = {lim["limit"]: lim for lim in status["limits"]}
+    assert Decimal(by_limit["run"]["spent_usd"]) == Decimal("0.0035")
+    assert by_limit["run"]["limit_usd"] in ("5.0", "5")
+    assert main(["budget", "--agent", "alice", "--run-id", "r-priced"]) == 0
+    text = capsys.readouterr().out
+    assert "spent $0.0035" in text and "remaining" in text
