@@ -553,3 +553,35 @@ async def test_a_cancelled_call_is_still_recorded(tmp_path: Path):
         assert held == 0
     finally:
         await svc.aclose()
+
+
+async def test_prune_mid_day_keeps_summaries_equal_to_a_scan(tmp_path: Path):
+    # The cutoff falls inside a UTC day: that day's rollup must lose exactly the pruned attempts.
+    async with Ledger(tmp_path / "l.db") as ledger:
+        cutoff = time.time() - 100 * 86400
+        for h in range(-30, 31):
+            t = cutoff + (h + 0.5) * 3600
+            run = RunRecord(f"r{h}", "a", "s", t)
+            attempt = AttemptRecord(
+                run.run_id,
+                t,
+                "openai",
+                "gpt-4o",
+                "s",
+                "a",
+                "ok",
+                0,
+                1,
+                input_tokens=100 + h,
+                output_tokens=10,
+                cost_usd=Decimal("0.001"),
+            )
+            await ledger.record_call(run, [attempt])
+        counts = await ledger.prune(100 * 86400)
+        assert counts["attempts"] == 30
+        summary = await ledger.summarize(UsageFilters())
+        conn = sqlite3.connect(tmp_path / "l.db")
+        n, tokens, cost = conn.execute("SELECT COUNT(*), SUM(input_tokens), SUM(cost_pusd) FROM attempts").fetchone()
+        stats = summary["model_stats"]["gpt-4o"]
+        assert (stats["calls"], stats["input_tokens"]) == (n, tokens) == (31, sum(100 + h for h in range(31)))
+        assert Decimal(stats["cost_usd_exact"]) == Decimal(cost) / 10**12

@@ -457,7 +457,17 @@ async def prune(ledger: Ledger, older_than_seconds: float) -> dict[str, int]:
         ).rowcount
         counts["events"] = conn.execute("DELETE FROM events WHERE at < ?", (cutoff,)).rowcount
         conn.execute("DELETE FROM agent_spend WHERE bucket < ?", (int(cutoff // 900) - 96,))
-        conn.execute("DELETE FROM usage_rollup WHERE bucket < ?", (int(cutoff // BUCKET),))  # whole days only
+        # The rollup is by UTC day: the cutoff's own day loses only some of its attempts, so that day's
+        # rows are rebuilt from the attempts that remain (summaries must equal a scan of attempts).
+        day = int(cutoff // BUCKET)
+        conn.execute("DELETE FROM usage_rollup WHERE bucket <= ?", (day,))
+        conn.execute(
+            "INSERT INTO usage_rollup SELECT ?, model, provider, coalesce(agent, ''), coalesce(skill, ''), outcome,"
+            " COUNT(*), SUM(input_tokens), SUM(output_tokens), SUM(cached_tokens), SUM(reasoning_tokens),"
+            " coalesce(SUM(cost_pusd), 0), SUM(outcome = 'ok' AND cost_pusd IS NULL) FROM attempts"
+            " WHERE started_at >= ? AND started_at < ? GROUP BY 2, 3, 4, 5, 6",
+            (day, day * BUCKET, (day + 1) * BUCKET),
+        )
         return counts
 
     counts = await ledger.submit(delete)
