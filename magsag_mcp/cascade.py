@@ -24,6 +24,7 @@ from .errors import (
     AllTargetsFailed,
     BudgetExceeded,
     ConfigError,
+    ContextTooLongError,
     MagsagError,
     MalformedResponseError,
     PolicyDenied,
@@ -61,6 +62,7 @@ class RetryPolicy:
 
 class Pricing(Protocol):
     def price(self, provider: str, model: str, usage: Any) -> Any: ...
+    def context_window(self, provider: str, model: str) -> int | None: ...
 
 
 class Guard(Protocol):
@@ -84,6 +86,8 @@ class _State:
     attempts: list[AttemptRecord] = field(default_factory=list)
     skipped: list[dict[str, Any]] = field(default_factory=list)
     last_error: MagsagError | None = None
+    #: targets that answered "context too long"
+    too_long: list[Target] = field(default_factory=list)
 
 
 def estimate_input_tokens(request: LLMRequest) -> int:
@@ -139,7 +143,7 @@ class Cascade:
         total = len(plan.candidates)
         for position, cand in enumerate(plan.candidates):
             target = cand.target
-            skip = self._skip_reason(cand, plan)
+            skip = self._skip_reason(cand, plan) or self._window_skip(state, target)
             if skip is not None:
                 self._skip(state, plan, run_id, agent, position, target, skip, None, None)
                 continue
@@ -204,6 +208,8 @@ class Cascade:
                 except ProviderError as exc:
                     latency = (self.clock() - started) * 1000.0
                     state.last_error = exc
+                    if isinstance(exc, ContextTooLongError):
+                        state.too_long.append(target)
                     record = self._record(
                         plan, run_id, agent, position, try_number, target, "error", started_wall, latency, exc
                     )
@@ -268,6 +274,22 @@ class Cascade:
         raise self._failed(plan, state, state.last_error)
 
     # --- helpers ---------------------------------------------------------------------------------
+
+    def _window_skip(self, state: _State, target: Target) -> str | None:
+        """After "context too long", only a target with a larger known window is worth a try."""
+        if not state.too_long:
+            return None
+        window = self.pricer.context_window(target.provider, target.model)
+        if window is None:
+            return None  # unknown: it may be larger, so it is tried
+        for small in state.too_long:
+            small_window = self.pricer.context_window(small.provider, small.model)
+            if small_window is not None and window <= small_window:
+                return (
+                    f"its context window ({window:,} tokens) is no larger than that of {small.label} "
+                    f"({small_window:,}), which was too small for this request"
+                )
+        return None
 
     def _skip_reason(self, cand: Candidate, plan: Plan) -> str | None:
         try:

@@ -141,6 +141,7 @@ class Pricer:
     def __init__(self, overrides: list[tuple[str, UnitPrices]] | None = None) -> None:
         self.overrides = overrides or []
         self._cache: dict[tuple[str, str], _Priced] = {}
+        self._windows: dict[tuple[str, str], int | None] = {}
 
     @classmethod
     def from_catalog(cls, catalog_dir: str | os.PathLike[str] | None) -> Pricer:
@@ -189,6 +190,27 @@ class Pricer:
 
     def unit_prices(self, provider: str, model: str) -> UnitPrices | None:
         return self._resolve(provider, model).units
+
+    def context_window(self, provider: str, model: str) -> int | None:
+        """The model's context window in tokens, from genai-prices' model data; None when unknown."""
+        key = (provider, model)
+        if key not in self._windows:
+            self._windows[key] = _window_from_genai_prices(provider, model)
+        return self._windows[key]
+
+
+def _window_from_genai_prices(provider: str, model: str) -> int | None:
+    provider_id = _GENAI_PROVIDER.get(provider)
+    if provider_id is None:
+        return None
+    from genai_prices import data_snapshot
+
+    try:
+        _, info = data_snapshot.get_snapshot().find_provider_model(model, None, provider_id, None)
+    except LookupError:
+        return None
+    window = getattr(info, "context_window", None)
+    return int(window) if window else None
 
 
 def _from_genai_prices(provider: str, model: str) -> _Priced:

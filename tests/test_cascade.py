@@ -114,6 +114,33 @@ async def test_context_too_long_moves_on():
     assert out.target.model == "b"
 
 
+class WindowPricer(Pricer):
+    """The catalog's prices, with context windows set by the test (fake models have none)."""
+
+    windows = {"small": 8_000, "same": 8_000, "big": 32_000}
+
+    def context_window(self, provider, model):
+        return self.windows.get(model)
+
+
+async def test_context_too_long_skips_targets_whose_window_is_no_larger():
+    script("small", E.ContextTooLongError("prompt is too long", status=400))
+    cascade, _ = make()
+    cascade.pricer = WindowPricer(Pricer.from_catalog(CATALOG).overrides)
+    mc = {"model": "fake:small", "fallbacks": ["fake:same", "fake:unknown", "fake:big"]}
+    out = await cascade.run(plan(mc), run_id="r", agent=None)
+    assert out.target.model == "unknown"  # an unknown window may be larger: it is tried
+    assert [s["target"] for s in out.trace["skipped"]] == ["fake:same"]
+    assert "no larger than that of fake:small (8,000)" in out.trace["skipped"][0]["reason"]
+
+
+def test_context_windows_come_from_genai_prices():
+    pricer = Pricer.from_catalog(CATALOG)
+    assert pricer.context_window("openai", "gpt-4o") == 128_000
+    assert pricer.context_window("google", "gemini-1.5-pro") > pricer.context_window("openai", "gpt-4o")
+    assert pricer.context_window("compat", "my-model") is None
+
+
 async def test_bad_request_stops_the_cascade():
     script("a", E.BadRequestError("your temperature is wrong", status=400))
     cascade, _ = make()
