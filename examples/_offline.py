@@ -39,5 +39,6 @@ def offline(plans: dict | None = None, *, agent: str = "examples") -> Iterator[t
 def show(title: str, value: object) -> None:
     print(f"== {title}")
     if isinstance(value, dict) and "output" in value:
-        value = {k: value[k] for k in ("provider", "model", "output", "cost_usd", "warnings") if k in value}
+        keys = ("provider", "model", "output", "tool_calls", "cost_usd", "warnings")
+        value = {k: value[k] for k in keys if k in value and (k != "tool_calls" or value[k])}
     print(json.dumps(value, indent=2, default=str))

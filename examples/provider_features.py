@@ -28,7 +28,25 @@ if __name__ == "__main__":
             }
         }
         result = skills.invoke("skill.analysis", analysis_payload)
-        show("function calling", result)
+        show("function calling: the model asks for a tool", result)
+        call = result["tool_calls"][0]
+        assert call["name"] == "get_metric" and call["arguments"] == {"name": "revenue"}
+
+        # ...run the tool, hand its result back, and the model answers
+        follow_up = {
+            **analysis_payload,
+            "model_config": {
+                **analysis_payload["model_config"],
+                "messages": [
+                    {"role": "assistant", "tool_calls": [{"id": call["id"], "function": {
+                        "name": call["name"], "arguments": call["arguments"]}}]},
+                    {"role": "tool", "tool_call_id": call["id"], "content": '{"revenue": "up 8%"}'},
+                ],
+            },
+        }
+        result = skills.invoke("skill.analysis", follow_up)
+        show("function calling: the answer after the tool result", result)
+        assert result["output"] and not result["tool_calls"]
 
         # JSON mode
         extraction_payload = {

@@ -188,6 +188,11 @@ class LoopbackUpstream:
         text, n_in, n_out = self._text(model, len(raw))
         if body.get("response_format", {}).get("type") in ("json_object", "json_schema"):
             text = json.dumps({"answer": text})
+        call = _tool_call(body)
+        finish = "tool_calls" if call else "stop"
+        message: dict[str, Any] = {"role": "assistant", "content": None if call else text, "refusal": None}
+        if call:
+            message["tool_calls"] = [call]
         if body.get("stream"):
             base = {
                 "id": "chatcmpl-loopback",
@@ -196,16 +201,14 @@ class LoopbackUpstream:
                 "model": model,
             }
             usage = {"prompt_tokens": n_in, "completion_tokens": n_out, "total_tokens": n_in + n_out}
+            delta: dict[str, Any] = {"role": "assistant", "content": text}
+            if call:
+                delta = {"role": "assistant", "content": None, "tool_calls": [{"index": 0, **call}]}
             return await _sse(
                 request,
                 [
-                    {
-                        **base,
-                        "choices": [
-                            {"index": 0, "delta": {"role": "assistant", "content": text}, "finish_reason": None}
-                        ],
-                    },
-                    {**base, "choices": [{"index": 0, "delta": {}, "finish_reason": "stop"}]},
+                    {**base, "choices": [{"index": 0, "delta": delta, "finish_reason": None}]},
+                    {**base, "choices": [{"index": 0, "delta": {}, "finish_reason": finish}]},
                     {**base, "choices": [], "usage": usage},
                     "[DONE]",
                 ],
@@ -216,14 +219,7 @@ class LoopbackUpstream:
                 "object": "chat.completion",
                 "created": int(time.time()),
                 "model": model,
-                "choices": [
-                    {
-                        "index": 0,
-                        "message": {"role": "assistant", "content": text, "refusal": None},
-                        "finish_reason": "stop",
-                        "logprobs": None,
-                    }
-                ],
+                "choices": [{"index": 0, "message": message, "finish_reason": finish, "logprobs": None}],
                 "usage": {
                     "prompt_tokens": n_in,
                     "completion_tokens": n_out,
@@ -367,6 +363,25 @@ class LoopbackUpstream:
 
     def summary(self) -> dict[str, Any]:
         return {"calls": dict(self.calls), "failures": dict(self.failures), "tokens": dict(self.tokens)}
+
+
+def _tool_call(body: dict[str, Any]) -> dict[str, Any] | None:
+    """A chat request offering tools, whose last message is not a tool result, gets a call of the
+    first tool (as a model would ask for data before answering), with its required string fields filled."""
+    tools = body.get("tools") or []
+    messages = body.get("messages") or []
+    if not tools or body.get("tool_choice") == "none" or (messages and messages[-1].get("role") == "tool"):
+        return None
+    fn = tools[0].get("function", {})
+    params = fn.get("parameters") or {}
+    props = params.get("properties") or {}
+    required = params.get("required", [])
+    args = {name: "revenue" if props.get(name, {}).get("type") == "string" else 1 for name in required}
+    return {
+        "id": f"call_loopback_{len(messages)}",
+        "type": "function",
+        "function": {"name": fn.get("name", "tool"), "arguments": json.dumps(args)},
+    }
 
 
 async def _sse(request: web.Request, events: list[Any]) -> web.StreamResponse:
