@@ -134,11 +134,14 @@ class Cascade:
         agent: str | None,
         progress: ProgressCallback | None = None,
         attempts: list[AttemptRecord] | None = None,
+        parent_run_id: str | None = None,
     ) -> CallOutcome:
         """Try the plan's targets in order. ``attempts``, when given, receives each attempt as it
         ends, so that a caller can still record them if this task is cancelled."""
         state = _State(attempts if attempts is not None else [])
         deadline = self.clock() + self.retry.deadline
+        #: this call's admissions so far: the call limit bounds retries and fallback hops together
+        admissions: list[Any] = []
         has_data_class_route = any(c.source == "data_class" for c in plan.candidates)
         total = len(plan.candidates)
         for position, cand in enumerate(plan.candidates):
@@ -166,7 +169,9 @@ class Cascade:
                 admission = None
                 if self.guard is not None:
                     try:
-                        admission = await self.guard.admit(self._context(plan, cand, request, run_id, agent))
+                        admission = await self.guard.admit(
+                            self._context(plan, cand, request, run_id, agent, parent_run_id, admissions)
+                        )
                     except PolicyDenied as exc:
                         fail = cand.explicit and not (
                             cand.source == "env"
@@ -180,6 +185,8 @@ class Cascade:
                     except BudgetExceeded as exc:
                         self._skip(state, plan, run_id, agent, position, target, exc.message, exc, "budget_exceeded")
                         break
+                if admission is not None:
+                    admissions.append(admission)
                 await _emit(progress, "attempt", {"target": target.label, "try": try_number, "position": position})
                 started_wall = time.time()
                 started = self.clock()
@@ -210,6 +217,10 @@ class Cascade:
                     state.last_error = exc
                     if isinstance(exc, ContextTooLongError):
                         state.too_long.append(target)
+                    if admission is not None:
+                        # A rejected request is not billed (and is recorded at no cost): it takes
+                        # nothing from the call limit; its run/agent reservation is dropped with the record.
+                        await self.guard.settle(admission, Decimal(0))  # type: ignore[union-attr]
                     record = self._record(
                         plan, run_id, agent, position, try_number, target, "error", started_wall, latency, exc
                     )
@@ -304,14 +315,25 @@ class Cascade:
             return f"cannot honour {', '.join(missing)} (the call needs it)"
         return None
 
-    def _context(self, plan: Plan, cand: Candidate, request: LLMRequest, run_id: str, agent: str | None) -> Any:
+    def _context(
+        self,
+        plan: Plan,
+        cand: Candidate,
+        request: LLMRequest,
+        run_id: str,
+        agent: str | None,
+        parent_run_id: str | None,
+        admissions: list[Any],
+    ) -> Any:
         from .governance import AttemptContext
 
         return AttemptContext(
             run_id=run_id,
             agent=agent,
             skill=plan.skill_id,
-            data_class=plan.data_class,
+            data_class=plan.data_classes or plan.data_class,
+            parent_run_id=parent_run_id,
+            prior_admissions=tuple(admissions),
             target=cand.target,
             estimated_input_tokens=estimate_input_tokens(request),
             max_output_tokens=request.max_tokens or 4096,

@@ -73,6 +73,8 @@ class Plan:
     data_class: str | None
     #: request fields the call set explicitly; they beat per-target params
     pinned: frozenset[str] = frozenset()
+    #: every data class that applies (the skill's and the caller's); ``data_class`` is the first
+    data_classes: tuple[str, ...] = ()
     warnings: list[str] = field(default_factory=list)
 
     def request_for(self, target: Target) -> LLMRequest:
@@ -429,19 +431,25 @@ def plan_call(
         candidates.extend(Candidate(t, source, bool(call_provider or env_provider)) for t in chain)
     check_call_base_urls(from_call, env, catalog.routing.all_targets())
 
-    data_class = context.get("data_class") or skill.data_class
-    if data_class and data_class_models and data_class in data_class_models:
-        have = {c.target for c in candidates}
-        for model in data_class_models[data_class]:
-            target = parse_target(model)
-            if target not in have:
-                candidates.append(Candidate(target, "data_class", False))
+    declared = context.get("data_class")
+    if declared is not None and (not isinstance(declared, str) or not declared):
+        raise PayloadError("context.data_class must be a data class name such as 'pii_processing'")
+    # Both apply: a caller may add a stricter class, never relax the skill's own.
+    data_classes = tuple(dict.fromkeys(c for c in (skill.data_class, declared) if c))
+    for data_class in data_classes:
+        if data_class_models and data_class in data_class_models:
+            have = {c.target for c in candidates}
+            for model in data_class_models[data_class]:
+                target = parse_target(model)
+                if target not in have:
+                    candidates.append(Candidate(target, "data_class", False))
     return Plan(
         skill_id=skill.id,
         task_type=skill.task_type,
         rule=rule,
         candidates=candidates,
         request=request,
-        data_class=data_class,
+        data_class=data_classes[0] if data_classes else None,
+        data_classes=data_classes,
         pinned=frozenset(pinned),
     )

@@ -153,9 +153,11 @@ class Service:
         cat = catalog if isinstance(catalog, Catalog) else load_catalog(catalog, env)
         pricer = Pricer.from_catalog(cat.root)
         policies = load_policies(cat.root)
+        retry = retry or retry_policy_from_env(env)
         ledger = Ledger(Path(db) if db else default_db_path(env))
         await ledger.open()
-        governance = Governance(policies, ledger, pricer)
+        # Reservations must outlive the longest call, or a slow call's reservation could expire mid-call.
+        governance = Governance(policies, ledger, pricer, call_deadline=retry.deadline)
         return cls(
             catalog=cat,
             env=env,
@@ -163,7 +165,7 @@ class Service:
             ledger=ledger,
             pricer=pricer,
             governance=governance,
-            retry=retry or retry_policy_from_env(env),
+            retry=retry,
         )
 
     async def aclose(self) -> None:
@@ -208,7 +210,9 @@ class Service:
         try:
             try:
                 plan = self.plan(skill_id, payload, context)
-                outcome = await self.cascade.run(plan, run_id=run_id, agent=agent, progress=progress, attempts=so_far)
+                outcome = await self.cascade.run(
+                    plan, run_id=run_id, agent=agent, progress=progress, attempts=so_far, parent_run_id=parent_run_id
+                )
             except MagsagError as exc:
                 attempts: list[AttemptRecord] = list(getattr(exc, "attempts", []) or [])
                 await self._record(run, attempts, _status_for(exc), error=exc)
@@ -267,7 +271,7 @@ class Service:
             entry["unavailable"] = provider.unavailable(cand.target)
             missing = provider.capabilities(cand.target).missing(plan.request.needs())
             entry["missing_features"] = missing
-            ok, policy, reason = self.governance.allowed(cand.target, plan.data_class)
+            ok, policy, reason = self.governance.allowed(cand.target, plan.data_classes)
             entry["policy"] = {"allowed": ok, "policy": policy, "reason": reason}
             entry["estimated_max_cost_usd"] = _fmt(
                 self.pricer.worst_case(cand.target.provider, cand.target.model, tokens_in, req.max_tokens or 4096)
@@ -278,6 +282,7 @@ class Service:
             "task_type": plan.task_type,
             "rule": plan.rule,
             "data_class": plan.data_class,
+            "data_classes": list(plan.data_classes),
             "estimated_input_tokens": tokens_in,
             "max_output_tokens": plan.request.max_tokens,
             "needs": sorted(plan.request.needs()),

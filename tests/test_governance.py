@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import sqlite3
+import time
 from decimal import Decimal
 from pathlib import Path
 
@@ -12,9 +13,11 @@ import pytest
 
 from magsag_mcp import errors as E
 from magsag_mcp.cli import main
-from magsag_mcp.governance import load_policies
-from magsag_mcp.ledger import UsageFilters
+from magsag_mcp.governance import Admission, AttemptContext, Governance, Policy, PolicySet, load_policies
+from magsag_mcp.ledger import Ledger, UsageFilters
+from magsag_mcp.records import AttemptRecord, RunRecord
 from magsag_mcp.service import Service
+from magsag_mcp.types import Target
 
 pytestmark = pytest.mark.anyio
 
@@ -282,3 +285,224 @@ def test_summarize_then_gate_end_to_end(tmp_path: Path, monkeypatch, capsys):
     capsys.readouterr()
     assert main(["flow", "gate", str(out), "--policy", str(strict)]) == 1
     assert "prod: model 'm' (via fake) is not in allowed_models" in capsys.readouterr().out
+
+
+# --- budgets across delegation, per call, reservation lifetime, unpriced spend --------------------
+
+
+class FixedPricer:
+    """Every target's worst case is ``worst`` (None: the price is unknown)."""
+
+    def __init__(self, worst: str | None) -> None:
+        self.worst = None if worst is None else Decimal(worst)
+
+    def worst_case(self, provider: str, model: str, input_tokens: int, output_tokens: int) -> Decimal | None:
+        return self.worst
+
+
+def limits(**thresholds: str) -> PolicySet:
+    return PolicySet([Policy(name="cap", thresholds=thresholds)])
+
+
+def attempt_ctx(run_id: str, parent: str | None = None, agent: str | None = None, **extra) -> AttemptContext:
+    return AttemptContext(
+        run_id=run_id,
+        agent=agent,
+        skill="skill.analysis",
+        data_class=None,
+        target=Target("compat", "metered"),
+        estimated_input_tokens=10,
+        max_output_tokens=10,
+        explicit=False,
+        parent_run_id=parent,
+        **extra,
+    )
+
+
+async def record(ledger: Ledger, run_id: str, cost: str | None, *, parent: str | None = None, agent=None) -> None:
+    now = time.time()
+    run = RunRecord(run_id=run_id, agent=agent, skill="skill.analysis", started_at=now, parent_run_id=parent)
+    run.status = "ok"
+    attempt = AttemptRecord(
+        run_id=run_id,
+        started_at=now,
+        provider="compat",
+        model="metered",
+        skill="skill.analysis",
+        agent=agent,
+        outcome="ok",
+        fallback_position=0,
+        attempt_number=1,
+        cost_usd=None if cost is None else Decimal(cost),
+    )
+    await ledger.record_call(run, [attempt])
+
+
+def run_limit(status: dict) -> dict:
+    return next(lim for lim in status["limits"] if lim["limit"] == "run")
+
+
+async def test_delegated_child_spend_counts_against_the_parent_run_limit(tmp_path: Path):
+    async with Ledger(tmp_path / "l.db") as ledger:
+        gov = Governance(limits(max_cost_per_run_usd="1"), ledger, FixedPricer("0.3"))
+        await record(ledger, "mag", "0.1")
+        await record(ledger, "sag", "0.8", parent="mag")  # the MAG delegated; the SAG spent 0.8
+        cost, _ = await ledger.run_cost("mag")
+        status = await gov.check_budget(run_id="mag")
+        with pytest.raises(E.BudgetExceeded) as info:
+            await gov.admit(attempt_ctx("mag"))  # 0.9 spent + 0.3 > 1
+        # a second delegated run spends the same budget
+        with pytest.raises(E.BudgetExceeded):
+            await gov.admit(attempt_ctx("sag-2", parent="mag"))
+        child_view = await gov.check_budget(run_id="sag")  # the ledger knows sag's parent
+    assert cost == Decimal("0.9")
+    assert Decimal(run_limit(status)["spent_usd"]) == cost  # the same scope as obs.get_current_cost()
+    assert run_limit(status)["remaining_usd"] == "0.1"
+    assert info.value.details["spent_usd"] == "0.9"
+    assert run_limit(child_view)["budget_run_id"] == "mag" and Decimal(run_limit(child_view)["spent_usd"]) == cost
+
+
+async def test_delegated_children_in_flight_reserve_against_the_parent_run_limit(tmp_path: Path):
+    async with Ledger(tmp_path / "l.db") as ledger:
+        gov = Governance(limits(max_cost_per_run_usd="1"), ledger, FixedPricer("0.1"))
+        admitted: list[Admission] = []
+        refused: list[E.BudgetExceeded] = []
+
+        async def child(i: int) -> None:
+            try:
+                admitted.append(await gov.admit(attempt_ctx(f"sag-{i}", parent="mag")))
+            except E.BudgetExceeded as exc:
+                refused.append(exc)
+
+        async with anyio.create_task_group() as tg:  # a MAG fans out 40 delegations at once
+            for i in range(40):
+                tg.start_soon(child, i)
+        status = await gov.check_budget(run_id="mag")
+        one_child = await gov.check_budget(run_id="sag-0", parent_run_id="mag")
+        with pytest.raises(E.BudgetExceeded, match=r"for run mag \(with its delegated runs, mag-own"):
+            await gov.admit(attempt_ctx("mag-own", parent="mag"))
+        await gov.release(admitted[0])
+        freed = await gov.admit(attempt_ctx("mag"))  # released budget is the parent's again
+    assert len(admitted) == 10 and len(refused) == 30
+    assert run_limit(status)["reserved_usd"] == "1" and run_limit(status)["status"] == "exceeded"
+    assert run_limit(one_child)["budget_run_id"] == "mag" and run_limit(one_child)["reserved_usd"] == "1"
+    assert freed.reservation_id is not None
+
+
+async def test_call_limit_bounds_retries_and_fallbacks_together(tmp_path: Path):
+    async with Ledger(tmp_path / "l.db") as ledger:
+        gov = Governance(limits(max_cost_per_call_usd="0.05"), ledger, FixedPricer("0.02"))
+        first = await gov.admit(attempt_ctx("r"))
+        second = await gov.admit(attempt_ctx("r", prior_admissions=[first]))  # a retry: 0.04 held
+        with pytest.raises(E.BudgetExceeded) as info:
+            await gov.admit(attempt_ctx("r", prior_admissions=[first, second]))  # 0.06 > 0.05
+        other_call = await gov.admit(attempt_ctx("r"))  # each call has a limit of its own
+        # an earlier attempt that settled counts at its real cost, not its worst case
+        settled = Admission(None, Decimal("0.02"))
+        await gov.settle(settled, Decimal("0.001"))
+        third = await gov.admit(attempt_ctx("r", prior_admissions=[settled, first]))
+    err = info.value
+    assert err.policy == "cap" and err.details["limit"] == "call"
+    assert err.details["reserved_usd"] == "0.04" and err.details["reservation_usd"] == "0.02"
+    assert "call limit $0.05 would be exceeded" in err.message
+    assert "this call's 2 earlier attempt(s) spent $0 and hold $0.04" in err.message
+    assert other_call.reserved_usd == third.reserved_usd == Decimal("0.02")
+
+
+async def test_reservation_outlives_the_call_deadline(tmp_path: Path, monkeypatch):
+    async with Ledger(tmp_path / "l.db") as ledger:
+        gov = Governance(limits(max_cost_per_run_usd="1"), ledger, FixedPricer("0.1"), call_deadline=3600)
+        await gov.admit(attempt_ctx("r"))
+        monkeypatch.setenv("MAGSAG_CALL_DEADLINE", "7200")  # read as service.py reads it when not passed
+        from_env = Governance(limits(max_cost_per_run_usd="1"), ledger, FixedPricer("0.1"))
+        await from_env.admit(attempt_ctx("r2"))
+        short = Governance(limits(max_cost_per_run_usd="1"), ledger, FixedPricer("0.1"), call_deadline=1)
+    conn = sqlite3.connect(tmp_path / "l.db")
+    life = dict(conn.execute("SELECT run_id, expires_at - created_at FROM budget_reservations").fetchall())
+    assert life["r"] >= 3600 + 60 and life["r2"] >= 7200 + 60
+    assert short.reservation_ttl >= 15 * 60  # never shorter than before
+
+
+def test_check_budget_reports_unpriced_spend(tmp_path: Path, capsys):
+    async def go() -> tuple[dict, dict]:
+        async with Ledger(tmp_path / "l.db") as ledger:
+            gov = Governance(
+                limits(max_cost_per_run_usd="1", max_cost_per_agent_daily_usd="10"), ledger, FixedPricer("0.1")
+            )
+            await record(ledger, "mag", "0.2", agent="ag")
+            await record(ledger, "sag", None, parent="mag", agent="ag")  # a call whose price was unknown
+            await record(ledger, "clean", "0.2", agent="other")
+            return await gov.check_budget(agent="ag", run_id="mag"), await gov.check_budget(
+                agent="other", run_id="clean"
+            )
+
+    status, clean = anyio.run(go)
+    by_kind = {lim["limit"]: lim for lim in status["limits"]}
+    assert by_kind["run"]["unpriced_calls"] == 1 and by_kind["run"]["cost_complete"] is False
+    assert by_kind["agent_day"]["unpriced_calls"] == 1 and by_kind["agent_day"]["cost_complete"] is False
+    assert by_kind["run"]["spent_usd"] == "0.2"  # the known part; the fields above say it is a lower bound
+    assert status["cost_complete"] is False
+    assert clean["cost_complete"] is True and all(lim["unpriced_calls"] == 0 for lim in clean["limits"])
+    # `magsag budget` (the shipped policy's run limit) never prints the unknown cost as a plain number
+    catalog = Path(__file__).resolve().parent.parent / "catalog"
+    assert main(["budget", "--run-id", "mag", "--db", str(tmp_path / "l.db"), "--catalog", str(catalog)]) == 0
+    out = capsys.readouterr().out
+    assert "spent at least $0.2 (1 call(s) of unknown price)" in out and "remaining at most $" in out
+
+
+# --- end to end through the service: delegation, whole-call limits, data classes ------------------
+
+
+async def test_delegated_calls_through_the_service_stop_at_the_parents_run_limit(catalog_copy, tmp_path, upstream):
+    prices(catalog_copy, '"compat:metered": {input: 1.0, output: 1.0}\n')
+    policy(catalog_copy, "policies:\n  - name: run_cap\n    thresholds: {max_cost_per_run_usd: 0.0006}\n")
+    svc = await open_service(catalog_copy, tmp_path, upstream)
+    payload = {"data": "d" * 40, "model_config": {"provider": "compat", "model": "metered", "max_tokens": 100}}
+    done, refused = 0, 0
+    for i in range(12):  # each child is its own run, delegated from "mag"
+        try:
+            await svc.invoke_skill("skill.analysis", payload, run_id=f"sag-{i}", parent_run_id="mag")
+            done += 1
+        except E.BudgetExceeded as exc:
+            refused += 1
+            assert exc.policy == "run_cap"
+    total, _ = await svc.run_cost("mag")
+    status = await svc.check_budget(run_id="sag-0")
+    await svc.aclose()
+    assert done >= 1 and refused >= 1 and done + refused == 12
+    assert total <= Decimal("0.0006")  # children together stay inside the parent's limit
+    lim = run_limit(status)
+    assert lim["budget_run_id"] == "mag" and Decimal(lim["spent_usd"]) == total
+
+
+async def test_failed_attempts_take_nothing_from_the_call_limit_but_successes_do(catalog_copy, tmp_path, upstream):
+    # Each attempt's worst case is under the call limit; two servers fail first (not billed) and the
+    # third answers: the call goes through. The limit is about the call, not about each attempt.
+    prices(catalog_copy, '"compat:*": {input: 100, output: 100}\n')
+    policy(catalog_copy, "policies:\n  - name: per_call\n    thresholds: {max_cost_per_call_usd: 0.03}\n")
+    upstream.plan("a", 500, 500)
+    upstream.plan("b", 500, 500)
+    svc = await open_service(catalog_copy, tmp_path, upstream, MAGSAG_MAX_RETRIES="1")
+    mc = {
+        "provider": "compat",
+        "model": "a",
+        "max_tokens": 150,
+        "fallbacks": [{"provider": "compat", "model": "b"}, {"provider": "compat", "model": "c"}],
+    }
+    result = await svc.invoke_skill("skill.analysis", {"data": "x", "model_config": mc})
+    await svc.aclose()
+    assert result.result.model == "c"
+    assert [a.outcome for a in result.attempts][-1] == "ok"
+
+
+async def test_a_caller_cannot_relax_a_skills_data_class(catalog_copy, tmp_path, upstream):
+    svc = await open_service(catalog_copy, tmp_path, upstream)
+    mc = {"model": "gpt-4o"}
+    with pytest.raises(E.PolicyDenied) as info:
+        await svc.invoke_skill(
+            "skill.pii-redaction", {"text": "Ann, 555-0100", "model_config": mc}, context={"data_class": "public"}
+        )
+    plan = svc.explain("skill.pii-redaction", {"text": "x"}, context={"data_class": "public"})
+    await svc.aclose()
+    assert info.value.policy == "data_residency" and upstream.calls["gpt-4o"] == 0
+    assert plan["data_classes"] == ["pii_processing", "public"]

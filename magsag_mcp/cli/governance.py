@@ -21,9 +21,17 @@ def _budget(args: argparse.Namespace) -> int:
         print("no budget limits apply (pass --agent and/or --run-id; limits come from catalog/policies)")
         return 0
     for lim in status["limits"]:
+        unpriced = lim.get("unpriced_calls") or 0
+        # An unknown cost is never shown as a plain number: the spend is then a lower bound.
+        spent = (
+            f"at least ${lim['spent_usd']} ({unpriced} call(s) of unknown price)"
+            if unpriced
+            else f"${lim['spent_usd']}"
+        )
+        remaining = f"at most ${lim['remaining_usd']}" if unpriced else f"${lim['remaining_usd']}"
         print(
             f"{lim['status']:<9} {lim['policy']}: {lim['limit']} limit ${lim['limit_usd']} for {lim['scope']}: "
-            f"spent ${lim['spent_usd']}, reserved ${lim['reserved_usd']}, remaining ${lim['remaining_usd']}"
+            f"spent {spent}, reserved ${lim['reserved_usd']}, remaining {remaining}"
         )
     return 0
 
@@ -35,16 +43,20 @@ def _gate(args: argparse.Namespace) -> int:
     try:
         with open(args.summary, encoding="utf-8") as fh:
             summary: Any = json.load(fh)
-        policies = load_policy_file(args.policy)
-        violations = check_summary(summary, policies)
     except OSError as exc:
         print(f"gate: cannot read {args.summary}: {exc.strerror}", file=sys.stderr)
         return 2
-    except ValueError as exc:
+    except UnicodeDecodeError as exc:
+        print(f"gate: {args.summary} is not UTF-8 text ({exc.reason}); pass a summary JSON file", file=sys.stderr)
+        return 2
+    except json.JSONDecodeError as exc:
         print(f"gate: {args.summary} is not JSON: {exc}", file=sys.stderr)
         return 2
+    try:
+        policies = load_policy_file(args.policy)
+        violations = check_summary(summary, policies)
     except (InputError, CatalogError) as exc:
-        print(f"gate: {exc.message}", file=sys.stderr)
+        print(f"gate: {args.summary if isinstance(exc, InputError) else args.policy}: {exc.message}", file=sys.stderr)
         return 2
     if violations:
         for v in violations:

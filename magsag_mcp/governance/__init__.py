@@ -9,13 +9,23 @@ first and every fallback hop) for the target about to be called, and raises
 from __future__ import annotations
 
 import time
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
 
 from ..errors import BudgetExceeded, PolicyDenied
 from ..types import Target
-from .budget import day_bounds, describe_scope, reserve_op, spent_and_reserved
+from .budget import (
+    budget_run,
+    call_deadline_from_env,
+    day_bounds,
+    describe_scope,
+    reservation_ttl,
+    reserve_op,
+    spent_and_reserved,
+    unpriced_calls,
+)
 from .policy import Limit, Policy, PolicySet, load_policies, load_policy_file, validate_policies
 
 __all__ = [
@@ -33,35 +43,80 @@ NEAR_FRACTION = Decimal("0.8")
 
 
 @dataclass(slots=True)
+class Admission:
+    reservation_id: int | None
+    #: the attempt's worst case, when a limit applied and its price is known
+    reserved_usd: Decimal | None
+    #: the real cost, once settled
+    actual_usd: Decimal | None = None
+
+    @property
+    def counted_usd(self) -> Decimal:
+        """What this attempt counts against its call's limit: the real cost once known, else the worst case."""
+        if self.actual_usd is not None:
+            return self.actual_usd
+        return self.reserved_usd if self.reserved_usd is not None else Decimal(0)
+
+
+@dataclass(slots=True)
 class AttemptContext:
     run_id: str
     agent: str | None
     skill: str | None
-    data_class: str | None
+    #: the call's data classes (the skill's, then the caller's if it declared a different one)
+    data_class: str | Sequence[str] | None
     target: Target
     estimated_input_tokens: int
     max_output_tokens: int
     explicit: bool
-
-
-@dataclass(slots=True)
-class Admission:
-    reservation_id: int | None
-    reserved_usd: Decimal | None
-    actual_usd: Decimal | None = None
+    #: the run this one was delegated from: its run limit is the one that applies
+    parent_run_id: str | None = None
+    #: the admissions of this call's earlier attempts (retries and fallback hops), so the call limit
+    #: bounds the whole call: their real cost (settled) or worst case (failed, still held) adds up
+    prior_admissions: Sequence[Admission] = ()
 
 
 class Governance:
-    def __init__(self, policies: PolicySet, ledger: Any, pricer: Any) -> None:
+    """``call_deadline`` is the service's ``MAGSAG_CALL_DEADLINE`` (read from ``os.environ`` when not
+    given): a reservation outlives it, so none expires while its call may still be running."""
+
+    def __init__(
+        self,
+        policies: PolicySet,
+        ledger: Any,
+        pricer: Any,
+        *,
+        call_deadline: float | None = None,
+        env: Mapping[str, str] | None = None,
+    ) -> None:
         self.policies = policies
         self.ledger = ledger
         self.pricer = pricer
+        self.call_deadline = call_deadline if call_deadline is not None else call_deadline_from_env(env)
+        self.reservation_ttl = reservation_ttl(self.call_deadline)
 
     # --- pure checks -----------------------------------------------------------------------------
 
-    def allowed(self, target: Target, data_class: str | None) -> tuple[bool, str | None, str | None]:
-        ok, policy, reason, _rule = self.policies.allowed(target, data_class)
+    def allowed(
+        self, target: Target, data_class: str | Sequence[str] | None
+    ) -> tuple[bool, str | None, str | None]:
+        ok, policy, reason, _rule = self._allowed(target, data_class)
         return ok, policy, reason
+
+    def _allowed(
+        self, target: Target, data_class: str | Sequence[str] | None
+    ) -> tuple[bool, str | None, str | None, str | None]:
+        """Every data class of the call must allow the target (the skill's and the caller's: a caller
+        cannot relax a skill's class by declaring another one)."""
+        classes: Sequence[str | None] = (
+            (data_class,) if data_class is None or isinstance(data_class, str) else tuple(data_class) or (None,)
+        )
+        verdict: tuple[bool, str | None, str | None, str | None] = (True, None, None, None)
+        for cls in classes:
+            verdict = self.policies.allowed(target, cls)
+            if not verdict[0]:
+                return verdict
+        return verdict
 
     def data_class_models(self) -> dict[str, list[str]]:
         return self.policies.data_class_models()
@@ -76,7 +131,7 @@ class Governance:
     # --- the guard -------------------------------------------------------------------------------
 
     async def admit(self, ctx: AttemptContext) -> Admission:
-        ok, policy, reason, rule = self.policies.allowed(ctx.target, ctx.data_class)
+        ok, policy, reason, rule = self._allowed(ctx.target, ctx.data_class)
         if not ok:
             how = "an explicit override" if ctx.explicit else "routing"
             raise PolicyDenied(
@@ -105,23 +160,40 @@ class Governance:
                     reason="unknown_price",
                 )
             return Admission(None, None)
+        # The call limit bounds the whole call: earlier attempts' real cost (settled) plus the worst
+        # case of those that failed (their reservations are held until the call is recorded).
+        prior = list(ctx.prior_admissions)
+        call_spent = sum((a.actual_usd for a in prior if a.actual_usd is not None), Decimal(0))
+        call_held = sum((a.counted_usd for a in prior if a.actual_usd is None), Decimal(0))
         for lim in limits:
-            if lim.kind == "call" and worst > lim.amount:
+            if lim.kind == "call" and call_spent + call_held + worst > lim.amount:
+                earlier = (
+                    f"; this call's {len(prior)} earlier attempt(s) spent ${call_spent} and hold ${call_held}"
+                    if prior
+                    else ""
+                )
                 raise BudgetExceeded(
                     f"{lim.policy}: call limit ${lim.amount} would be exceeded: {ctx.target.label} may cost up to "
                     f"${worst} ({ctx.estimated_input_tokens} input tokens estimated, {ctx.max_output_tokens} output "
-                    "tokens allowed); lower max_tokens or choose a cheaper model",
+                    f"tokens allowed){earlier}; lower max_tokens or choose a cheaper model",
                     policy=lim.policy,
                     limit="call",
                     limit_usd=str(lim.amount),
-                    spent_usd="0",
-                    reserved_usd="0",
+                    spent_usd=str(call_spent),
+                    reserved_usd=str(call_held),
                     reservation_usd=str(worst),
                 )
         scoped = [lim for lim in limits if lim.kind != "call"]
         if not scoped:
             return Admission(None, worst)
-        op = reserve_op(scoped, worst, run_id=ctx.run_id, agent=ctx.agent)
+        op = reserve_op(
+            scoped,
+            worst,
+            run_id=ctx.run_id,
+            agent=ctx.agent,
+            parent_run_id=ctx.parent_run_id,
+            ttl=self.reservation_ttl,
+        )
         done, rid = self.ledger.try_now(op)
         if not done:
             rid = await self.ledger.submit(op, durable=False)
@@ -142,8 +214,16 @@ class Governance:
 
     # --- status ----------------------------------------------------------------------------------
 
-    async def check_budget(self, agent: str | None = None, run_id: str | None = None) -> dict[str, Any]:
-        """Each limit that applies: limit, spent, reserved, remaining, status (ok / near / exceeded)."""
+    async def check_budget(
+        self, agent: str | None = None, run_id: str | None = None, parent_run_id: str | None = None
+    ) -> dict[str, Any]:
+        """Each limit that applies: limit, spent, reserved, remaining, status (ok / near / exceeded).
+
+        A run limit covers the run and its delegated runs; for a delegated run (``parent_run_id``, or
+        the parent the ledger recorded for it) that is its parent's limit, the one its calls reserve
+        against. ``unpriced_calls`` counts calls whose price was unknown: when it is not 0,
+        ``cost_complete`` is false and ``spent_usd`` is a lower bound, not the spend.
+        """
         now = time.time()
         applicable = [
             lim
@@ -151,38 +231,57 @@ class Governance:
             if lim.kind == "call" or (lim.kind == "run" and run_id) or (lim.kind == "agent_day" and agent)
         ]
 
-        def q(conn: Any) -> list[tuple[Limit, int, int]]:
-            return [
-                (lim, *spent_and_reserved(conn, lim, run_id=run_id, agent=agent, now=now))
-                if lim.kind != "call"
-                else (lim, 0, 0)
-                for lim in applicable
-            ]
+        def q(conn: Any) -> tuple[str | None, list[tuple[Limit, int, int, int]]]:
+            parent = parent_run_id
+            if parent is None and run_id and any(lim.kind == "run" for lim in applicable):
+                row = conn.execute("SELECT parent_run_id FROM runs WHERE run_id = ?", (run_id,)).fetchone()
+                parent = row[0] if row else None
+            budget = budget_run(run_id, parent)
+            rows = []
+            for lim in applicable:
+                if lim.kind == "call":
+                    rows.append((lim, 0, 0, 0))
+                    continue
+                scope_run = budget if lim.kind == "run" else run_id
+                spent, held = spent_and_reserved(conn, lim, run_id=scope_run, agent=agent, now=now)
+                unpriced = unpriced_calls(conn, lim, run_id=scope_run, agent=agent, now=now)
+                rows.append((lim, spent, held, unpriced))
+            return budget, rows
 
         from ..ledger import from_pusd
 
-        rows = await self.ledger.read(q) if applicable else []
+        budget, rows = await self.ledger.read(q) if applicable else (run_id, [])
         limits = []
         worst = "ok"
-        for lim, spent, held in rows:
+        for lim, spent, held, unpriced in rows:
             spent_d, held_d = from_pusd(spent) or Decimal(0), from_pusd(held) or Decimal(0)
             used = spent_d + held_d
             status = "exceeded" if used >= lim.amount else "near" if used >= lim.amount * NEAR_FRACTION else "ok"
             if lim.kind == "call":
                 status = "ok"
             worst = max(worst, status, key=["ok", "near", "exceeded"].index)
-            entry = {
+            entry: dict[str, Any] = {
                 "policy": lim.policy,
                 "limit": lim.kind,
-                "scope": "each call" if lim.kind == "call" else describe_scope(lim, run_id, agent),
+                "scope": "each call" if lim.kind == "call" else describe_scope(lim, budget, agent, run_id),
                 "limit_usd": str(lim.amount),
                 "spent_usd": str(spent_d),
                 "reserved_usd": str(held_d),
                 "remaining_usd": str(max(Decimal(0), lim.amount - used)),
                 "status": status,
+                "unpriced_calls": unpriced,
+                "cost_complete": unpriced == 0,
             }
+            if lim.kind == "run":
+                entry["budget_run_id"] = budget
             if lim.kind == "agent_day":
                 start, end = day_bounds(now, lim.zone)
                 entry["window"] = {"start": start, "end": end, "timezone": lim.zone}
             limits.append(entry)
-        return {"agent": agent, "run_id": run_id, "status": worst, "limits": limits}
+        return {
+            "agent": agent,
+            "run_id": run_id,
+            "status": worst,
+            "cost_complete": all(e["cost_complete"] for e in limits),
+            "limits": limits,
+        }

@@ -5,13 +5,22 @@ processes too) sums, for each limit that applies, the recorded spend plus the op
 refuses when the new reservation would cross a limit, and otherwise inserts it. The reservation stays
 until the attempt is recorded: the ledger deletes it in the same transaction that inserts the
 attempt's real cost, so spend is never counted twice nor missed. A reservation whose process died
-expires after :data:`RESERVATION_TTL_SECONDS`.
+expires after :func:`reservation_ttl` seconds: never before the call's deadline has passed.
+
+A run's limit covers the run and the runs delegated from it (``runs.parent_run_id``), the same scope
+as ``obs.get_current_cost()``: a delegated child run spends its parent's budget. So
+``budget_reservations.run_id`` holds the run whose limit a reservation counts against (the *budget
+run*): the run itself, or for a delegated run its parent. Delegation is counted one level deep, like
+the ledger's ``run_cost``.
 """
 
 from __future__ import annotations
 
+import math
+import os
 import sqlite3
 import time
+from collections.abc import Mapping
 from datetime import datetime, timedelta
 from decimal import Decimal
 from functools import lru_cache
@@ -22,9 +31,35 @@ from ..ledger.migrations import SPEND_BUCKET_SECONDS
 from ..ledger.store import from_pusd, to_pusd
 from .policy import Limit
 
+#: the shortest a reservation lives (what every reservation lived before the deadline counted)
 RESERVATION_TTL_SECONDS = 15 * 60
+#: beyond the call's deadline: the cascade checks the deadline between attempts, so the last attempt
+#: may start just before it and run for its own timeouts; then the call is recorded
+RESERVATION_MARGIN_SECONDS = 10 * 60
+#: MAGSAG_CALL_DEADLINE's default in service.py
+DEFAULT_CALL_DEADLINE = 300.0
 SWEEP_EVERY_SECONDS = 30.0
 _last_sweep = 0.0
+
+
+def call_deadline_from_env(env: Mapping[str, str] | None = None) -> float:
+    """``MAGSAG_CALL_DEADLINE`` read as service.py reads it (a bad value is the service's error to report)."""
+    raw = (os.environ if env is None else env).get("MAGSAG_CALL_DEADLINE")
+    try:
+        value = float(raw) if raw else DEFAULT_CALL_DEADLINE
+    except ValueError:
+        return DEFAULT_CALL_DEADLINE
+    return value if value > 0 and not math.isnan(value) else DEFAULT_CALL_DEADLINE
+
+
+def reservation_ttl(call_deadline: float) -> float:
+    """How long a reservation lives: the call's deadline plus a margin, and never under 15 minutes."""
+    return max(float(RESERVATION_TTL_SECONDS), call_deadline + RESERVATION_MARGIN_SECONDS)
+
+
+def budget_run(run_id: str | None, parent_run_id: str | None) -> str | None:
+    """The run whose limit applies: the parent of a delegated run, else the run itself."""
+    return parent_run_id if parent_run_id and parent_run_id != run_id else run_id
 
 
 @lru_cache(maxsize=256)
@@ -42,16 +77,28 @@ def day_bounds(now: float, zone: str) -> tuple[float, float]:
     return _bounds(zone, int(now // SPEND_BUCKET_SECONDS))
 
 
+# The run's own row by primary key, its children by the partial index runs_parent (``parent_run_id = ?``
+# implies the index's ``IS NOT NULL``); ``run_id != ?`` keeps a run that names itself its parent from
+# counting twice, as ``WHERE run_id = ? OR parent_run_id = ?`` in the ledger's run_cost would.
+_RUN_SPENT = (
+    "(SELECT COALESCE(SUM(cost_pusd), 0) FROM runs WHERE run_id = :run)"
+    " + (SELECT COALESCE(SUM(cost_pusd), 0) FROM runs WHERE parent_run_id = :run AND run_id != :run)"
+)
+
+
 def spent_and_reserved(
     conn: sqlite3.Connection, limit: Limit, *, run_id: str | None, agent: str | None, now: float
 ) -> tuple[int, int]:
-    """(recorded spend, open reservations) in pico-USD for the scope of ``limit``: one indexed query."""
+    """(recorded spend, open reservations) in pico-USD for the scope of ``limit``: indexed reads.
+
+    For a run limit, ``run_id`` is the budget run (see :func:`budget_run`): its spend and its
+    delegated runs' spend, and every reservation held against it.
+    """
     if limit.kind == "run":
         row = conn.execute(
-            "SELECT (SELECT COALESCE(SUM(cost_pusd), 0) FROM runs WHERE run_id = ?),"
-            " (SELECT COALESCE(SUM(amount_pusd), 0) FROM budget_reservations WHERE run_id = ?"
-            " AND (state = 'settled' OR expires_at >= ?))",
-            (run_id, run_id, now),
+            f"SELECT {_RUN_SPENT}, (SELECT COALESCE(SUM(amount_pusd), 0) FROM budget_reservations"
+            " WHERE run_id = :run AND (state = 'settled' OR expires_at >= :now))",
+            {"run": run_id, "now": now},
         ).fetchone()
     else:
         start, end = day_bounds(now, limit.zone)
@@ -64,15 +111,49 @@ def spent_and_reserved(
     return int(row[0]), int(row[1])
 
 
-def describe_scope(limit: Limit, run_id: str | None, agent: str | None) -> str:
+def unpriced_calls(conn: sqlite3.Connection, limit: Limit, *, run_id: str | None, agent: str | None, now: float) -> int:
+    """Successful calls in the scope of ``limit`` whose price was unknown (their cost is not in the spend)."""
     if limit.kind == "run":
+        row = conn.execute(
+            "SELECT (SELECT COALESCE(SUM(unpriced_calls), 0) FROM runs WHERE run_id = :run)"
+            " + (SELECT COALESCE(SUM(unpriced_calls), 0) FROM runs WHERE parent_run_id = :run AND run_id != :run)",
+            {"run": run_id},
+        ).fetchone()
+    elif limit.kind == "agent_day":
+        start, end = day_bounds(now, limit.zone)
+        row = conn.execute(
+            "SELECT COUNT(*) FROM attempts WHERE agent = ? AND started_at >= ? AND started_at < ?"
+            " AND outcome = 'ok' AND cost_pusd IS NULL",
+            (agent, start, end),
+        ).fetchone()
+    else:
+        return 0
+    return int(row[0])
+
+
+def describe_scope(limit: Limit, run_id: str | None, agent: str | None, child_run_id: str | None = None) -> str:
+    if limit.kind == "run":
+        if child_run_id and child_run_id != run_id:
+            return f"run {run_id} (with its delegated runs, {child_run_id} among them)"
         return f"run {run_id}"
     return f"agent {agent} today ({limit.zone})"
 
 
-def reserve_op(limits: list[Limit], amount: Decimal, *, run_id: str | None, agent: str | None):
-    """The ledger operation: check every limit, then insert the reservation; returns its id."""
+def reserve_op(
+    limits: list[Limit],
+    amount: Decimal,
+    *,
+    run_id: str | None,
+    agent: str | None,
+    parent_run_id: str | None = None,
+    ttl: float = RESERVATION_TTL_SECONDS,
+):
+    """The ledger operation: check every limit, then insert the reservation; returns its id.
+
+    A delegated run (``parent_run_id`` set) reserves against its parent's run limit.
+    """
     amount_pusd = to_pusd(amount) or 0
+    budget = budget_run(run_id, parent_run_id)
 
     def op(conn: sqlite3.Connection) -> int:
         now = time.time()
@@ -82,11 +163,11 @@ def reserve_op(limits: list[Limit], amount: Decimal, *, run_id: str | None, agen
             conn.execute("DELETE FROM budget_reservations WHERE state = 'held' AND expires_at < ?", (now,))
             _last_sweep = now
         for limit in limits:
-            spent, held = spent_and_reserved(conn, limit, run_id=run_id, agent=agent, now=now)
+            spent, held = spent_and_reserved(conn, limit, run_id=budget, agent=agent, now=now)
             if spent + held + amount_pusd > limit.amount_pusd:
                 raise BudgetExceeded(
                     f"{limit.policy}: {limit.kind.replace('_', '-')} limit ${limit.amount} for "
-                    f"{describe_scope(limit, run_id, agent)} would be exceeded: spent ${from_pusd(spent)}, "
+                    f"{describe_scope(limit, budget, agent, run_id)} would be exceeded: spent ${from_pusd(spent)}, "
                     f"reserved ${from_pusd(held)}, this attempt reserves up to ${from_pusd(amount_pusd)}",
                     policy=limit.policy,
                     limit=limit.kind,
@@ -98,7 +179,7 @@ def reserve_op(limits: list[Limit], amount: Decimal, *, run_id: str | None, agen
         cur = conn.execute(
             "INSERT INTO budget_reservations (run_id, agent, created_at, expires_at, amount_pusd, state)"
             " VALUES (?, ?, ?, ?, ?, 'held')",
-            (run_id, agent, now, now + RESERVATION_TTL_SECONDS, amount_pusd),
+            (budget, agent, now, now + ttl, amount_pusd),
         )
         return int(cur.lastrowid)
 

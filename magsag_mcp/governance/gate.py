@@ -5,49 +5,97 @@ What each threshold means for a summary: ``max_cost_per_run_usd`` bounds the sum
 in ``by_agent`` (meaningful for a summary of one day, e.g. ``--since 24h``); ``max_cost_per_call_usd``
 bounds each model's average cost per call. Unpriced calls under a cost threshold are a violation
 unless the policy allows unpriced models. Every model with calls must be allowed.
+
+The summary's shape is validated first: a field of the wrong type is an :class:`InputError` naming
+the field (exit 2), never a crash nor a policy violation.
 """
 
 from __future__ import annotations
 
-from decimal import Decimal, InvalidOperation
-from typing import Any
+from decimal import Decimal
+from typing import Annotated, Any
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from ..errors import InputError
 from ..types import Target
 from .policy import PolicySet, matches, model_matches
 
+Count = Annotated[int, Field(ge=0, strict=True)]
+Usd = Annotated[Decimal, Field(ge=0)] | None
 
-def _cost(stats: dict[str, Any], where: str) -> Decimal:
-    raw = stats.get("cost_usd_exact", stats.get("cost_usd", 0))
+HOW = "the summary must be the JSON that `magsag flow summarize --output FILE` writes"
+
+
+class _Stats(BaseModel):
+    model_config = ConfigDict(extra="allow")
+    calls: Count = 0
+    errors: Count = 0
+    cost_usd: Usd = None
+    cost_usd_exact: Usd = None
+    unpriced_calls: Count = 0
+    providers: list[str] = Field(default_factory=list)
+
+    @property
+    def cost(self) -> Decimal:
+        exact = self.cost_usd_exact if self.cost_usd_exact is not None else self.cost_usd
+        return exact if exact is not None else Decimal(0)
+
+
+class _ModelStats(_Stats):
+    calls: Count  # required: a model's entry without calls is not a summary's
+
+
+class _Summary(BaseModel):
+    model_config = ConfigDict(extra="allow")
+    model_stats: dict[str, _ModelStats]
+    by_agent: dict[str, _Stats] | None = None
+
+
+def _where(loc: tuple[Any, ...]) -> str:
+    out = ""
+    for i, part in enumerate(loc):
+        if isinstance(part, int) or (i == 1 and loc[0] in ("model_stats", "by_agent")):
+            out += f"[{part!r}]"
+        else:
+            out += ("." if out else "") + str(part)
+    return out or "the summary"
+
+
+def parse_summary(summary: Any) -> _Summary:
+    """The summary, validated; :class:`InputError` naming the field and the fix otherwise."""
+    if not isinstance(summary, dict):
+        raise InputError(f"the summary must be a JSON object with 'model_stats', not {type(summary).__name__}; {HOW}")
     try:
-        return Decimal(str(raw if raw is not None else 0))
-    except InvalidOperation:
-        raise InputError(f"{where}.cost_usd is not a number: {raw!r}") from None
+        return _Summary.model_validate(summary)
+    except ValidationError as exc:
+        problems = [
+            f"{_where(tuple(e['loc']))}: "
+            + ("should be a JSON object" if e["type"] in ("dict_type", "model_type") else e["msg"])
+            + ("" if e["type"] == "missing" else f" (got {e['input']!r})")
+            for e in exc.errors()
+        ]
+        shown = "; ".join(problems[:5]) + (f"; and {len(problems) - 5} more" if len(problems) > 5 else "")
+        raise InputError(f"invalid summary: {shown}; {HOW}", problems=problems) from None
 
 
 def check_summary(summary: Any, policies: PolicySet) -> list[str]:
-    if not isinstance(summary, dict) or not isinstance(summary.get("model_stats"), dict):
-        raise InputError("the summary must be a JSON object with 'model_stats' (the output of magsag flow summarize)")
-    stats: dict[str, Any] = summary["model_stats"]
+    parsed = parse_summary(summary)
+    stats = parsed.model_stats
     violations: list[str] = []
-    total = Decimal(0)
-    unpriced = 0
+    total = sum((s.cost for s in stats.values()), Decimal(0))
+    unpriced = sum(s.unpriced_calls for s in stats.values())
     for model, s in stats.items():
-        if not isinstance(s, dict) or "calls" not in s:
-            raise InputError(f"model_stats[{model!r}] must be an object with calls, errors, tokens and cost_usd")
-        total += _cost(s, f"model_stats[{model!r}]")
-        unpriced += int(s.get("unpriced_calls") or 0)
-        providers = s.get("providers") or []
         for p in policies.policies:
-            if p.allowed_models is None or not s.get("calls", 0):
+            if p.allowed_models is None or not s.calls:
                 continue
-            if providers:  # summaries written by magsag say which providers served the model
-                ok = all(matches(p.allowed_models, Target(prov, model)) for prov in providers)
+            if s.providers:  # summaries written by magsag say which providers served the model
+                ok = all(matches(p.allowed_models, Target(prov, model)) for prov in s.providers)
             else:
                 ok = model_matches(p.allowed_models, model)
             if not ok:
-                where = f" (via {', '.join(providers)})" if providers else ""
-                violations.append(f"{p.name}: model {model!r}{where} is not in allowed_models ({s['calls']} calls)")
+                where = f" (via {', '.join(s.providers)})" if s.providers else ""
+                violations.append(f"{p.name}: model {model!r}{where} is not in allowed_models ({s.calls} calls)")
     for p in policies.policies:
         t = p.thresholds
         if t is None:
@@ -57,19 +105,17 @@ def check_summary(summary: Any, policies: PolicySet) -> list[str]:
         if t.max_cost_per_run_usd is not None and total > t.max_cost_per_run_usd:
             violations.append(f"{p.name}: total cost ${total} exceeds max_cost_per_run_usd ${t.max_cost_per_run_usd}")
         if t.max_cost_per_agent_daily_usd is not None:
-            for agent, s in (summary.get("by_agent") or {}).items():
-                cost = _cost(s, f"by_agent[{agent!r}]")
-                if cost > t.max_cost_per_agent_daily_usd:
+            for agent, a in (parsed.by_agent or {}).items():
+                if a.cost > t.max_cost_per_agent_daily_usd:
                     violations.append(
-                        f"{p.name}: agent {agent!r} cost ${cost} exceeds max_cost_per_agent_daily_usd "
+                        f"{p.name}: agent {agent!r} cost ${a.cost} exceeds max_cost_per_agent_daily_usd "
                         f"${t.max_cost_per_agent_daily_usd}"
                     )
         if t.max_cost_per_call_usd is not None:
             for model, s in stats.items():
-                calls = int(s.get("calls") or 0)
-                if calls and _cost(s, model) / calls > t.max_cost_per_call_usd:
+                if s.calls and s.cost / s.calls > t.max_cost_per_call_usd:
                     violations.append(
-                        f"{p.name}: {model} averaged ${(_cost(s, model) / calls).quantize(Decimal('0.000001'))} per "
+                        f"{p.name}: {model} averaged ${(s.cost / s.calls).quantize(Decimal('0.000001'))} per "
                         f"call, above max_cost_per_call_usd ${t.max_cost_per_call_usd}"
                     )
     return violations

@@ -389,10 +389,14 @@ class BudgetLimitOut(_Out):
     remaining_usd: str
     status: Literal["ok", "near", "exceeded"]
     window: BudgetWindowOut | None = Field(None, description="agent_day: the day, unix seconds")
+    unpriced_calls: int = Field(0, description="calls of unknown price: spent_usd is then a lower bound")
+    cost_complete: bool = True
+    budget_run_id: str | None = Field(None, description="run: whose limit (a delegated run uses its parent's)")
 
 
 class BudgetResult(_Out):
     agent: str | None
     run_id: str | None
     status: Literal["ok", "near", "exceeded"] = Field(description="the worst of the limits")
+    cost_complete: bool = Field(True, description="false when some spend has an unknown price")
     limits: list[BudgetLimitOut] = Field(description="every limit that applies; USD as exact decimal strings")

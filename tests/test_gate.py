@@ -1,0 +1,135 @@
+"""`magsag flow gate SUMMARY.json --policy FILE`: exit 0 pass, 1 violations, 2 bad input (never a crash)."""
+
+from __future__ import annotations
+
+import copy
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from magsag_mcp.cli import main
+
+POLICY = """policies:
+  - name: prod
+    allowed_models: [gpt-4o, 'claude-*']
+  - name: limits
+    thresholds: {max_cost_per_call_usd: 0.5, max_cost_per_run_usd: 10, max_cost_per_agent_daily_usd: 3}
+"""
+
+GOOD: dict[str, Any] = {
+    "model_stats": {
+        "gpt-4o": {
+            "calls": 10,
+            "errors": 1,
+            "input_tokens": 1000,
+            "output_tokens": 500,
+            "total_tokens": 1500,
+            "cost_usd": 2.0,
+            "cost_usd_exact": "2.0",
+            "unpriced_calls": 0,
+            "providers": ["openai"],
+        }
+    },
+    "by_agent": {"ana": {"calls": 10, "errors": 1, "cost_usd": 2.0, "cost_usd_exact": "2.0", "unpriced_calls": 0}},
+}
+
+
+@pytest.fixture
+def gate(tmp_path: Path, capsys):
+    def run(summary: Any, policy: str = POLICY, *, raw: str | None = None) -> tuple[int, str, str]:
+        path = tmp_path / "summary.json"
+        path.write_text(raw if raw is not None else json.dumps(summary))
+        pol = tmp_path / "policy.yaml"
+        pol.write_text(policy)
+        capsys.readouterr()
+        code = main(["flow", "gate", str(path), "--policy", str(pol)])
+        out = capsys.readouterr()
+        return code, out.out, out.err
+
+    return run
+
+
+def changed(**edits: Any) -> dict[str, Any]:
+    """GOOD with ``model=`` / ``agent=`` entries updated."""
+    s = copy.deepcopy(GOOD)
+    s["model_stats"]["gpt-4o"].update(edits.get("model", {}))
+    s["by_agent"]["ana"].update(edits.get("agent", {}))
+    return s
+
+
+def test_a_summary_within_the_policy_passes(gate):
+    code, out, _ = gate(GOOD)
+    assert (code, out.strip()) == (0, "gate: pass")
+
+
+def test_agent_daily_violation(gate):
+    code, out, _ = gate(changed(agent={"cost_usd": 4.0, "cost_usd_exact": "4.0"}))
+    assert code == 1
+    assert "FAIL limits: agent 'ana' cost $4.0 exceeds max_cost_per_agent_daily_usd $3" in out
+
+
+def test_per_call_violation(gate):
+    code, out, _ = gate(changed(model={"calls": 2, "errors": 0}))  # $2.0 over 2 calls
+    assert code == 1
+    assert "FAIL limits: gpt-4o averaged $1.000000 per call, above max_cost_per_call_usd $0.5" in out
+
+
+def test_unpriced_calls_violate_a_cost_limit_unless_allowed(gate):
+    code, out, _ = gate(changed(model={"unpriced_calls": 2}))
+    assert code == 1
+    assert "FAIL limits: 2 call(s) have no known price, so the cost limits cannot be checked" in out
+    allowing = POLICY.replace("  - name: limits\n", "  - name: limits\n    allow_unpriced: true\n")
+    assert gate(changed(model={"unpriced_calls": 2}), allowing)[0] == 0
+
+
+def test_model_outside_allowed_models_and_run_total(gate):
+    s = copy.deepcopy(GOOD)
+    s["model_stats"]["o1-preview"] = {"calls": 40, "errors": 0, "cost_usd": 9.0, "providers": ["openai"]}
+    code, out, _ = gate(s)
+    assert code == 1
+    assert "FAIL prod: model 'o1-preview' (via openai) is not in allowed_models (40 calls)" in out
+    assert "FAIL limits: total cost $11.0 exceeds max_cost_per_run_usd $10" in out
+    assert "gate: 2 violation(s)" in out
+
+
+@pytest.mark.parametrize(
+    ("summary", "names"),
+    [
+        ({**GOOD, "by_agent": [1]}, "by_agent: should be a JSON object"),
+        ({**GOOD, "by_agent": {"a": 3}}, "by_agent['a']: should be a JSON object"),
+        (changed(model={"calls": "x"}), "model_stats['gpt-4o'].calls: Input should be a valid integer (got 'x')"),
+        (changed(model={"calls": True}), "model_stats['gpt-4o'].calls: Input should be a valid integer"),
+        (changed(model={"calls": -1}), "model_stats['gpt-4o'].calls: Input should be greater than or equal to 0"),
+        (changed(model={"cost_usd_exact": "lots"}), "model_stats['gpt-4o'].cost_usd_exact: Input should be a valid"),
+        (changed(agent={"cost_usd": [2]}), "by_agent['ana'].cost_usd:"),
+        (changed(model={"unpriced_calls": 1.5}), "model_stats['gpt-4o'].unpriced_calls:"),
+        (changed(model={"providers": "openai"}), "model_stats['gpt-4o'].providers: Input should be a valid list"),
+        ({"model_stats": {"gpt-4o": 3}}, "model_stats['gpt-4o']: should be a JSON object"),
+        ({"model_stats": {"gpt-4o": {"cost_usd": 1}}}, "model_stats['gpt-4o'].calls: Field required"),
+        ({"model_stats": []}, "model_stats: should be a JSON object"),
+        ({"stats": {}}, "model_stats: Field required"),
+        ([GOOD], "the summary must be a JSON object with 'model_stats', not list"),
+    ],
+)
+def test_malformed_summary_exits_2_naming_the_field(gate, summary, names):
+    code, out, err = gate(summary)
+    assert code == 2, (out, err)
+    assert names in err
+    assert "magsag flow summarize --output FILE" in err  # and how to get a good one
+    assert "is not JSON" not in err and out == ""
+
+
+def test_non_finite_cost_is_bad_input(gate):
+    code, _, err = gate(None, raw=json.dumps(GOOD).replace('"cost_usd": 2.0', '"cost_usd": NaN', 1))
+    assert code == 2 and "model_stats['gpt-4o'].cost_usd: Input should be a finite number" in err
+
+
+def test_unreadable_inputs_exit_2(gate, tmp_path: Path):
+    assert gate(None, raw="{not json")[0] == 2
+    code, _, err = gate(None, raw="{not json")
+    assert "is not JSON" in err
+    bad_policy = gate(GOOD, "policies:\n  - name: x\n    thresholds: {max_cost_per_run: 5}\n")
+    assert bad_policy[0] == 2 and "max_cost_per_run" in bad_policy[2]
+    assert main(["flow", "gate", str(tmp_path / "missing.json"), "--policy", str(tmp_path / "policy.yaml")]) == 2
