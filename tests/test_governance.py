@@ -506,3 +506,56 @@ async def test_a_caller_cannot_relax_a_skills_data_class(catalog_copy, tmp_path,
     await svc.aclose()
     assert info.value.policy == "data_residency" and upstream.calls["gpt-4o"] == 0
     assert plan["data_classes"] == ["pii_processing", "public"]
+
+
+BUDGET_WORKER = """
+import json, sys, anyio
+from magsag_mcp import errors as E
+from magsag_mcp.service import Service
+
+async def main():
+    svc = await Service.open(catalog=sys.argv[1], db=sys.argv[2], env={"MAGSAG_RETRY_BASE_DELAY": "0.001"})
+    counts = {"ok": 0, "refused": 0}
+    async def one(i):
+        payload = {"data": "d" * 40, "model_config": {"model": "fake:metered", "max_tokens": 100}}
+        try:
+            await svc.invoke_skill("skill.analysis", payload, run_id="shared-across-processes", agent="p")
+            counts["ok"] += 1
+        except E.BudgetExceeded:
+            counts["refused"] += 1
+    async with anyio.create_task_group() as tg:
+        for i in range(60):
+            tg.start_soon(one, i)
+    await svc.aclose()
+    print(json.dumps(counts))
+
+anyio.run(main)
+"""
+
+
+def test_two_processes_on_one_ledger_share_one_run_limit(catalog_copy: Path, tmp_path: Path):
+    # Two servers on one database file, 120 concurrent calls against one run's limit: the reservation
+    # is atomic across processes (BEGIN IMMEDIATE on the shared file), so together they never overspend.
+    import subprocess
+    import sys
+
+    prices(catalog_copy, '"fake:metered": {input: 1.0, output: 1.0}\n')
+    policy(catalog_copy, "policies:\n  - name: run_cap\n    thresholds: {max_cost_per_run_usd: 0.003}\n")
+    db = tmp_path / "shared.db"
+    procs = [
+        subprocess.Popen(
+            [sys.executable, "-c", BUDGET_WORKER, str(catalog_copy), str(db)], stdout=subprocess.PIPE, text=True
+        )
+        for _ in range(2)
+    ]
+    results = [json.loads(p.communicate(timeout=120)[0]) for p in procs]
+    assert all(p.returncode == 0 for p in procs)
+    ok = sum(r["ok"] for r in results)
+    refused = sum(r["refused"] for r in results)
+    conn = sqlite3.connect(db)
+    assert conn.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
+    spent = conn.execute("SELECT SUM(cost_pusd) FROM attempts WHERE run_id = 'shared-across-processes'").fetchone()[0]
+    assert ok + refused == 120 and ok >= 1 and refused >= 1
+    assert Decimal(spent) / 10**12 <= Decimal("0.003")
+    assert conn.execute("SELECT COUNT(*) FROM attempts WHERE outcome = 'ok'").fetchone()[0] == ok
+    assert conn.execute("SELECT COUNT(*) FROM budget_reservations").fetchone()[0] == 0
