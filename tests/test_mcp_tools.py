@@ -391,3 +391,37 @@ async def test_a_tool_caller_cannot_point_the_operators_key_elsewhere(keyed: Cli
     err = error_of(result)
     assert err["type"] == "invalid_payload" and "MAGSAG_ALLOWED_BASE_URLS" in err["message"]
     assert SECRET not in str(result)
+
+
+@pytest.mark.filterwarnings("ignore::mcp.shared.exceptions.MCPDeprecationWarning")  # logging/setLevel, on purpose
+async def test_log_levels_are_per_client_session(db: Path):
+    # One server, two clients (as over streamable HTTP): one asks for debug, the other for errors only.
+    server = build_server(catalog=CATALOG, db=db, env=ENV)
+    chatty: list[Any] = []
+    quiet: list[Any] = []
+
+    async def on_chatty(params: Any) -> None:
+        chatty.append(params)
+
+    async def on_quiet(params: Any) -> None:
+        quiet.append(params)
+
+    args = {
+        "skill_id": "skill.analysis",
+        "payload": {"data": "x"},
+        "model_config": {"model": "fake:fail-overloaded", "fallbacks": ["fake:good"]},
+    }
+
+    async def ignore(value: float, total: float | None, message: str | None) -> None:
+        return None
+
+    async with (
+        Client(server, mode="legacy", logging_callback=on_chatty) as a,
+        Client(server, mode="legacy", logging_callback=on_quiet) as b,
+    ):
+        await a.set_logging_level("debug")
+        await b.set_logging_level("error")
+        await a.call_tool("invoke_skill", args, progress_callback=ignore)
+        await b.call_tool("invoke_skill", args, progress_callback=ignore)
+    assert {"debug", "info"} <= {p.level for p in chatty}
+    assert quiet == []

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import logging
 import warnings
+import weakref
 from collections.abc import Callable, Mapping
 from typing import Any
 
@@ -53,30 +54,48 @@ EVENTS: dict[str, tuple[str, Callable[[Mapping[str, Any]], str]]] = {
 
 
 class ClientLog:
-    """The threshold set by ``logging/setLevel`` (handshake-era clients), and sending at or above it.
+    """The threshold each client session set with ``logging/setLevel`` (handshake-era clients), and
+    sending at or above it. One server may serve several sessions (streamable HTTP): one client's
+    ``debug`` must not flood another, so levels are kept per session (weakly: a closed session's goes).
 
     2026-era clients opt in per request instead and the SDK filters those itself; the threshold
     then stays at its default and every message the SDK lets through is sent.
     """
 
     def __init__(self, level: str = "info") -> None:
-        self.level = level
+        self.default = level
+        self._levels: weakref.WeakKeyDictionary[Any, str] = weakref.WeakKeyDictionary()
 
-    def set_level(self, level: str) -> None:
+    def set_level(self, level: str, session: Any = None) -> None:
         if level not in LEVELS:
             raise ValueError(f"unknown log level {level!r}; use one of {', '.join(LEVELS)}")
-        self.level = level
+        key = _connection_of(session)
+        if key is None:
+            self.default = level
+        else:
+            self._levels[key] = level
 
-    def enabled(self, level: str) -> bool:
-        return LEVELS.index(level) >= LEVELS.index(self.level)
+    def level_for(self, session: Any = None) -> str:
+        key = _connection_of(session)
+        return self.default if key is None else self._levels.get(key, self.default)
+
+    def enabled(self, level: str, session: Any = None) -> bool:
+        return LEVELS.index(level) >= LEVELS.index(self.level_for(session))
 
     async def send(self, ctx: Context, level: str, message: str) -> None:
-        if not self.enabled(level):
+        if not self.enabled(level, ctx.request_context.session):
             return
         # Logging is deprecated by the 2026-07-28 revision but is how handshake-era clients see it.
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", MCPDeprecationWarning)
             await ctx.log(level, redact(message), logger_name="magsag")  # type: ignore[arg-type]
+
+
+def _connection_of(session: Any) -> Any:
+    """The client connection a request's session belongs to. The SDK builds a ``ServerSession`` per
+    request around one connection object that it keeps private; without it (another SDK version)
+    levels fall back to one server-wide threshold, the behaviour before levels were per client."""
+    return getattr(session, "_connection", None) if session is not None else None
 
 
 def progress_requested(ctx: Context) -> bool:

@@ -54,7 +54,7 @@ def build_server(
     register_resources(server, state)
 
     async def set_level(ctx: ServerRequestContext[Any], params: SetLevelRequestParams) -> EmptyResult:
-        state.client_log.set_level(params.level)
+        state.client_log.set_level(params.level, ctx.session)
         return EmptyResult()
 
     # `logging/setLevel` is a handshake-era method (the 2026-07-28 revision replaced it with a
