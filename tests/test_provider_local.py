@@ -183,11 +183,47 @@ async def test_a_target_base_url_without_a_path_gets_v1(local_server: FakeOpenAI
         ({"MAGSAG_LOCAL_LLM_BASE_URL": "http://vllm:8000/v1"}, "http://other:9000", "http://other:9000/v1"),
         ({}, "http://other:9000/", "http://other:9000/v1"),
         ({}, "http://other:9000/api/v1", "http://other:9000/api/v1"),
+        # an OLLAMA_BASE_URL that already names the /v1 API is not given a second one
+        ({"OLLAMA_BASE_URL": "http://gpu-box:11434/v1"}, None, "http://gpu-box:11434/v1"),
+        ({"OLLAMA_BASE_URL": "http://gpu-box:11434/v1/"}, None, "http://gpu-box:11434/v1"),
+        # MAGSAG_LOCAL_LLM_BASE_URL is the full base (vLLM, LM Studio): kept, only trailing slashes go
+        ({"MAGSAG_LOCAL_LLM_BASE_URL": "http://vllm:8000"}, None, "http://vllm:8000"),
+        ({"MAGSAG_LOCAL_LLM_BASE_URL": "http://lmstudio:1234/api/"}, None, "http://lmstudio:1234/api"),
+        ({"MAGSAG_LOCAL_LLM_BASE_URL": "http://vllm:8000/v1//"}, None, "http://vllm:8000/v1"),
+        ({"MAGSAG_LOCAL_LLM_BASE_URL": "http://vllm:8000/v1/v1"}, None, "http://vllm:8000/v1"),
+        ({}, "http://other:9000/v1/", "http://other:9000/v1"),
     ],
 )
 def test_base_url_resolution(env: dict[str, str], target_url: str | None, expected: str):
     assert DEFAULT_LOCAL_BASE_URL == "http://localhost:11434/v1"
     assert LocalEndpoint(env).base_url(Target("local", MODEL, base_url=target_url)) == expected
+
+
+@pytest.mark.parametrize("suffix", ["", "/", "/v1", "/v1/"])
+async def test_ollama_base_url_with_or_without_v1_reaches_the_api(
+    local_server: FakeOpenAI, transport: Transport, suffix: str
+):
+    provider = LocalProvider({"OLLAMA_BASE_URL": local_server.url + suffix}, transport)
+    result = await provider.complete(ask(), Target("local", MODEL))
+    assert result.text == "ok" and result.warnings == []
+    assert local_server.paths() == [RESPONSES]  # never /v1/v1/responses
+
+
+async def test_a_model_without_tool_support_moves_on_and_keeps_the_responses_api(
+    local_server: FakeOpenAI, transport: Transport
+):
+    # Ollama, for a model whose template has no tools
+    local_server.queue(
+        R.error(400, "registry.ollama.ai/library/llama3:latest does not support tools", type="api_error")
+    )
+    tool = ToolSpec("add", "Add two numbers", {"type": "object", "properties": {"a": {"type": "number"}}})
+    provider = LocalProvider({}, transport)
+    with pytest.raises(E.UnsupportedFeatureError) as info:
+        await provider.complete(ask(tools=[tool]), Target("local", "llama3", base_url=local_server.url + "/v1"))
+    err = info.value
+    assert (err.moves_on, err.retryable, err.status) == (True, False, 400)
+    assert "does not support tools" in err.message
+    assert local_server.paths() == [RESPONSES] and provider.chat_only == set()
 
 
 async def test_connection_refused_is_a_connection_error(transport: Transport, unused_tcp_port: int):

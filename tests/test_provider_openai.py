@@ -131,6 +131,62 @@ async def test_missing_key_fails_before_any_request(transport: Transport):
         await provider.complete(ask(), t)
 
 
+# --- the first reasoning models (o1-preview, o1-mini) ----------------------------------------------------
+
+
+@pytest.mark.parametrize("model", ["o1-preview", "o1-mini", "o1-preview-2024-09-12"])
+@pytest.mark.parametrize("stream", [False, True])
+async def test_legacy_reasoning_models_take_the_system_prompt_as_a_user_turn(
+    fake_openai: FakeOpenAI, provider: OpenAIProvider, model: str, stream: bool
+):
+    # The fake answers these models as OpenAI does: 400 unsupported_value for a system message,
+    # a temperature other than 1, or stop sequences.
+    fake_openai.queue(R.reply("x = 4"))
+    request = ask("Solve 2x = 8.", system="Reason step by step.", temperature=0.2, stop=["END"], max_tokens=900)
+    request.stream = stream
+    result = await provider.complete(request, target(fake_openai, "chat", model))
+
+    assert result.text == "x = 4"
+    body = sent(fake_openai)
+    assert body["messages"] == [
+        {"role": "user", "content": "Reason step by step."},
+        {"role": "user", "content": "Solve 2x = 8."},
+    ]
+    assert "temperature" not in body and "stop" not in body and body["max_completion_tokens"] == 900
+    assert len(result.warnings) == 3
+    system, temperature, stop = result.warnings
+    assert model in system and "system prompt" in system and "first user message" in system
+    assert "temperature 0.2" in temperature and "'stop'" in stop
+
+
+async def test_legacy_reasoning_model_without_system_or_sampling_has_nothing_to_say(
+    fake_openai: FakeOpenAI, provider: OpenAIProvider
+):
+    result = await provider.complete(ask("hi", temperature=1), target(fake_openai, "chat", "o1-mini"))
+    assert result.warnings == [] and sent(fake_openai)["messages"] == [{"role": "user", "content": "hi"}]
+
+
+@pytest.mark.parametrize("model", ["o1", "o3-mini", "gpt-4o"])
+async def test_later_models_keep_their_system_message(fake_openai: FakeOpenAI, provider: OpenAIProvider, model: str):
+    result = await provider.complete(ask("hi", system="Be terse.", stop=["END"]), target(fake_openai, "chat", model))
+    body = sent(fake_openai)
+    assert body["messages"][0] == {"role": "system", "content": "Be terse."} and body["stop"] == ["END"]
+    assert result.warnings == []
+
+
+@pytest.mark.parametrize("param", ["tools", "response_format"])
+async def test_a_feature_the_model_lacks_moves_on(fake_openai: FakeOpenAI, provider: OpenAIProvider, param: str):
+    if param == "tools":
+        request = ask("hi", tools=[ToolSpec("f", "a tool", {"type": "object", "properties": {}})])
+    else:
+        request = ask("hi", json_output=True)
+    with pytest.raises(E.UnsupportedFeatureError) as info:
+        await provider.complete(request, target(fake_openai, "chat", "o1-mini"))
+    err = info.value
+    assert (err.status, err.retryable, err.moves_on) == (400, False, True)
+    assert f"'{param}'" in err.message and "with this model" in err.message
+
+
 # --- usage ---------------------------------------------------------------------------------------------
 
 

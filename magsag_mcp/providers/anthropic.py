@@ -165,8 +165,8 @@ def anthropic_error(
         kind = data["error"].get("type")
     elif body:
         message = body[:300].decode("utf-8", "replace")
-    if status < 400 and kind in _ERROR_TYPES:  # an error event inside a 200 stream
-        status = _ERROR_TYPES[kind]
+    if status < 400:  # an error event inside a 200 stream: the status its type stands for
+        status = _ERROR_TYPES.get(kind or "", 500)
     if kind == "billing_error":
         from ..errors import QuotaExhaustedError
 
@@ -230,9 +230,14 @@ def _result(
                 )
             calls.append(ToolCall(id=block.get("id") or f"toolu_{len(calls)}", name=block["name"], arguments=args))
     finish = _STOP.get(stop_reason, "other")
-    if finish == "content_filter" and not texts and not calls:
+    if finish == "content_filter":
+        # "refusal": the streaming classifiers stopped the answer; whatever text came before is not an answer.
+        details = data.get("stop_details") if isinstance(data.get("stop_details"), dict) else {}
+        why = ", ".join(str(details[k]) for k in ("category", "explanation") if details.get(k))
         raise ContentFilteredError(
-            f"{provider}:{model}: the model refused (stop_reason: refusal)", provider=provider, model=model
+            f"{provider}:{model}: the model refused (stop_reason: refusal{': ' + why if why else ''})",
+            provider=provider,
+            model=model,
         )
     text = "".join(texts)
     json_calls = [c for c in calls if c.name == JSON_TOOL]
@@ -284,7 +289,10 @@ class _MessagesStream(StreamAccumulator):
             if delta.get("type") == "input_json_delta":
                 self.partial_json.setdefault(data["index"], []).append(delta.get("partial_json", ""))
         elif kind == "message_delta":
-            self.stop_reason = (data.get("delta") or {}).get("stop_reason") or self.stop_reason
+            delta = data.get("delta") or {}
+            self.stop_reason = delta.get("stop_reason") or self.stop_reason
+            if delta.get("stop_details"):
+                self.message = {**self.message, "stop_details": delta["stop_details"]}
             self.usage.update({k: v for k, v in (data.get("usage") or {}).items() if v is not None})
         elif kind == "message_stop":
             self.done = True

@@ -77,6 +77,10 @@ class WireFormat(ABC):
     @abstractmethod
     def build_body(self, request: LLMRequest, model: str, *, stream: bool) -> dict[str, Any]: ...
 
+    def adaptations(self, request: LLMRequest, model: str) -> list[str]:
+        """What :meth:`build_body` changed or left out for this model, said in the result's warnings."""
+        return []
+
     @abstractmethod
     def parse_response(self, data: Any, *, provider: str, model: str) -> LLMResult: ...
 
@@ -226,6 +230,7 @@ class HTTPProvider(Provider):
             except ProviderError as exc:
                 raise _stamp(exc, self.name, model) from None
         result.latency_ms = (time.perf_counter() - started) * 1000.0
+        result.warnings.extend(wire.adaptations(request, model))
         if request.json_output or request.json_schema is not None:
             result.parsed = parse_json_output(result, self.name)
         return result

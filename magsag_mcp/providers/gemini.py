@@ -21,11 +21,12 @@ from ..errors import (
     ProviderError,
     ProviderTimeoutError,
     QuotaExhaustedError,
+    RateLimitError,
 )
 from ..transport import HttpResponse, SSEEvent, Transport
 from ..types import FinishReason, LLMRequest, LLMResult, Target, ToolCall, Usage
 from .base import Endpoint, HTTPProvider, StreamAccumulator, WireFormat
-from .http_errors import error_for, parse_retry_after
+from .http_errors import LONG_WAIT_SECONDS, error_for, parse_duration, parse_retry_after
 
 _BLOCKED = {"SAFETY", "RECITATION", "PROHIBITED_CONTENT", "BLOCKLIST", "SPII", "IMAGE_SAFETY", "LANGUAGE"}
 _FINISH: dict[str | None, FinishReason] = {"STOP": "stop", "MAX_TOKENS": "length"}
@@ -177,8 +178,8 @@ class GeminiFormat(WireFormat):
 
 
 def gemini_error(status: int, body: bytes, headers: Mapping[str, str], *, provider: str, model: str) -> ProviderError:
-    """``{"error": {"code", "message", "status"}}``, by the RPC status name first."""
-    message, rpc = "", None
+    """``{"error": {"code", "message", "status", "details"}}``, by the RPC status name first."""
+    message, rpc, details = "", None, []
     try:
         data = json.loads(body) if body else None
     except ValueError:
@@ -188,16 +189,14 @@ def gemini_error(status: int, body: bytes, headers: Mapping[str, str], *, provid
     if isinstance(data, dict) and isinstance(data.get("error"), dict):
         message = str(data["error"].get("message") or "")
         rpc = data["error"].get("status")
+        details = data["error"].get("details") or []
     elif body:
         message = body[:300].decode("utf-8", "replace")
     text = f"{provider}:{model}: HTTP {status} {rpc or ''}: {message}".replace("  ", " ")
     kw: dict[str, Any] = {"provider": provider, "model": model, "status": status, "code": rpc}
     low = message.lower()
     if rpc == "RESOURCE_EXHAUSTED" or status == 429:
-        wait = parse_retry_after(headers)
-        if "quota" in low and ("per day" in low or "billing" in low or "exceeded your current quota" in low):
-            return QuotaExhaustedError(text, retry_after=wait, **kw)
-        return error_for(429, message, headers=headers, provider=provider, model=model, code="rate_limit_exceeded")
+        return _resource_exhausted(text, message, details, headers, kw)
     if rpc == "INVALID_ARGUMENT" and ("token" in low and ("exceed" in low or "limit" in low)):
         return ContextTooLongError(text, **kw)
     if rpc == "DEADLINE_EXCEEDED" or status == 504:
@@ -214,6 +213,51 @@ def gemini_error(status: int, body: bytes, headers: Mapping[str, str], *, provid
     return error_for(mapped, message, headers=headers, provider=provider, model=model, code=rpc)
 
 
+#: a quota that will not reset within minutes: move on instead of waiting
+_LONG_QUOTA = (
+    "perday",
+    "per day",
+    "daily",
+    "permonth",
+    "per month",
+    "monthly",
+    "spend cap",
+    "spending cap",
+    "credits are depleted",
+)
+
+
+def _resource_exhausted(
+    text: str, message: str, details: Any, headers: Mapping[str, str], kw: dict[str, Any]
+) -> ProviderError:
+    """429 RESOURCE_EXHAUSTED, read from the ``google.rpc`` details rather than the message.
+
+    Every Gemini quota message says "You exceeded your current quota ... billing details", per-minute or
+    per-day alike, so the message cannot tell them apart. ``QuotaFailure.violations[].quotaId`` can
+    (``GenerateRequestsPerDayPerProjectPerModel-FreeTier`` vs ``...PerMinute...``), and ``RetryInfo.retryDelay``
+    (``"37s"``) says when to come back. A daily quota wins over a RetryInfo (Google sends one with it too).
+    """
+    quota_ids: list[str] = []
+    delay: float | None = None
+    for detail in details if isinstance(details, list) else []:
+        if not isinstance(detail, dict):
+            continue
+        kind = str(detail.get("@type") or "")
+        if kind.endswith("google.rpc.QuotaFailure"):
+            for v in detail.get("violations") or []:
+                if isinstance(v, dict):
+                    quota_ids.append(f"{v.get('quotaId') or ''} {v.get('quotaMetric') or ''}".lower())
+        elif kind.endswith("google.rpc.RetryInfo"):
+            delay = parse_duration(str(detail.get("retryDelay") or "")) if detail.get("retryDelay") else None
+    header_wait = parse_retry_after(headers)
+    wait = header_wait if header_wait is not None else delay
+    low = message.lower()
+    daily = any(h in q for q in quota_ids for h in _LONG_QUOTA) or any(h in low for h in _LONG_QUOTA)
+    if daily or (wait is not None and wait > LONG_WAIT_SECONDS):
+        return QuotaExhaustedError(text, retry_after=wait, **kw)
+    return RateLimitError(text, retry_after=wait, **kw)
+
+
 class _GeminiStream(StreamAccumulator):
     """Each SSE event is a whole GenerateContentResponse chunk; a finishReason ends the answer."""
 
@@ -228,7 +272,10 @@ class _GeminiStream(StreamAccumulator):
 
     def absorb(self, chunk: dict[str, Any]) -> str:
         if "error" in chunk:
-            raise gemini_error(500, json.dumps(chunk).encode(), {}, provider=self.provider, model=self.model)
+            # An error event inside a 200 stream carries the status it stands for in error.code.
+            code = chunk["error"].get("code") if isinstance(chunk["error"], dict) else None
+            status = code if isinstance(code, int) and code >= 400 else 500
+            raise gemini_error(status, json.dumps(chunk).encode(), {}, provider=self.provider, model=self.model)
         feedback = chunk.get("promptFeedback") or {}
         if feedback.get("blockReason"):
             raise ContentFilteredError(

@@ -23,6 +23,7 @@ from ..errors import (
     QuotaExhaustedError,
     RateLimitError,
     ServerError,
+    UnsupportedFeatureError,
 )
 
 #: a 429 whose wait is longer than this is treated as quota exhaustion: move on, don't wait
@@ -38,10 +39,43 @@ _CONTEXT_HINTS = (
     "prompt is too long",
     "input is too long",
     "exceeds the context window",
-    "token count",
+    "exceed context limit",
+    # Gemini: "The input token count (1200000) exceeds the maximum number of tokens allowed (1048576)."
+    # (not bare "token count": "Invalid token count for max_tokens" is about our parameter, not the prompt)
+    "input token count",
+    "exceeds the maximum number of tokens",
     "string_above_max_length",
 )
 _QUOTA_HINTS = ("insufficient_quota", "quota", "billing", "credit balance", "exceeded your current")
+
+# A 400 saying the *target* cannot do something the call asked for (another target may): both a phrase of
+# refusal and a reference to the model/server must be present, so "Unsupported file type" stays a bad request.
+_FEATURE_REFUSAL = re.compile(
+    r"unsupported (?:value|parameter)|not supported|does not support|doesn't support|is not enabled for"
+    r"|only supported by|not available (?:for|with|on)",
+    re.IGNORECASE,
+)
+_TARGET_REFERENCE = re.compile(
+    r"\b(?:this|the|that) model\b|\bmodels/|registry\.ollama\.ai/"
+    # Ollama: "<model> does not support tools|thinking|insert|vision|..."
+    r"|does not support (?:tools|thinking|insert|vision|images|chat|generate|completion|embeddings?)\b",
+    re.IGNORECASE,
+)
+# vLLM started without tool calling: '"auto" tool choice requires --enable-auto-tool-choice ...'
+_SERVER_LACKS = re.compile(r"--enable-auto-tool-choice|--tool-call-parser", re.IGNORECASE)
+
+
+def target_cannot(message: str, model: str | None = None) -> bool:
+    """True when a 400's message says the model or server cannot honour a feature of the request."""
+    if _SERVER_LACKS.search(message):
+        return True
+    if not _FEATURE_REFUSAL.search(message):
+        return False
+    if _TARGET_REFERENCE.search(message):
+        return True
+    # "<model> does not support ...": the refusal names the model we called
+    base = (model or "").rsplit("/", 1)[-1].split(":", 1)[0].lower()
+    return len(base) >= 3 and base in message.lower()
 
 
 def parse_retry_after(headers: Mapping[str, str], *, now: float | None = None) -> float | None:
@@ -133,6 +167,9 @@ def error_for(
         return PermissionDeniedError(text, **kw)
     if status == 404:
         return ModelNotFoundError(text, **kw)
+    if status in (400, 422) and target_cannot(message, model):
+        # not our input: this target lacks the feature, so the next one may serve the call
+        return UnsupportedFeatureError(text, **kw)
     if status in (400, 409, 422):
         return BadRequestError(text, **kw)
     if status in (503, 529) or "overloaded" in code_l:

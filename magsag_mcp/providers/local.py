@@ -29,11 +29,19 @@ _UNSUPPORTED = re.compile(
 _ABOUT_ENDPOINT = re.compile(r"(endpoint|route|url|path|/responses|responses api|method)", re.IGNORECASE)
 
 
+def _clean(url: str) -> str:
+    """No trailing slash, and never ``/v1/v1`` (a ``/v1`` base that got ``/v1`` added once more)."""
+    url = url.strip().rstrip("/")
+    while url.endswith("/v1/v1"):
+        url = url[: -len("/v1")]
+    return url
+
+
 def _with_v1(url: str) -> str:
     """``http://localhost:11434`` (as the guide writes it) means the server's ``/v1`` API."""
-    parts = urlsplit(url)
-    if parts.path in ("", "/"):
-        return url.rstrip("/") + "/v1"
+    url = _clean(url)
+    if urlsplit(url).path in ("", "/"):
+        return url + "/v1"
     return url
 
 
@@ -48,10 +56,13 @@ class LocalEndpoint(Endpoint):
             return _with_v1(target.base_url)
         explicit = self.env.get("MAGSAG_LOCAL_LLM_BASE_URL")
         if explicit:
-            return explicit
+            # the full base of the OpenAI API, as vLLM / LM Studio users give it: kept as given
+            return _clean(explicit)
         ollama = self.env.get("OLLAMA_BASE_URL")
         if ollama:
-            return ollama.rstrip("/") + "/v1"
+            # Ollama's root (http://host:11434); its OpenAI API is below /v1, unless the URL already says so
+            ollama = _clean(ollama)
+            return ollama if ollama.endswith("/v1") else ollama + "/v1"
         return DEFAULT_LOCAL_BASE_URL
 
     def headers(self, model: str) -> dict[str, str]:

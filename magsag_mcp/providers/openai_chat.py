@@ -98,6 +98,12 @@ def _message(msg: Message) -> dict[str, Any]:
     return {"role": msg.role, "content": msg.content or ""}
 
 
+def is_legacy_reasoning(model: str) -> bool:
+    """o1-preview and o1-mini (and their snapshots): no system/developer messages, only the default
+    temperature, no stop sequences. o1, o3 and later take a system message (as a developer message)."""
+    return model.rsplit("/", 1)[-1].lower().startswith(("o1-preview", "o1-mini"))
+
+
 def _tool_choice(choice: Any) -> Any:
     if isinstance(choice, dict):
         return {"type": "function", "function": {"name": choice["name"]}}
@@ -116,16 +122,18 @@ class ChatCompletionsFormat(WireFormat):
         return "/chat/completions"
 
     def build_body(self, request: LLMRequest, model: str, *, stream: bool) -> dict[str, Any]:
+        legacy = is_legacy_reasoning(model)
         messages: list[dict[str, Any]] = []
         if request.system:
-            messages.append({"role": "system", "content": request.system})
+            # o1-preview/o1-mini reject the system role: the instructions go first, as a user turn.
+            messages.append({"role": "user" if legacy else "system", "content": request.system})
         messages.extend(_message(m) for m in request.messages)
         body: dict[str, Any] = {"model": model, "messages": messages}
         if request.max_tokens is not None:
             body[self.max_tokens_field] = request.max_tokens
-        if request.temperature is not None:
+        if request.temperature is not None and not legacy:
             body["temperature"] = request.temperature
-        if request.stop:
+        if request.stop and not legacy:
             body["stop"] = request.stop
         if request.tools:
             body["tools"] = [
@@ -150,6 +158,20 @@ class ChatCompletionsFormat(WireFormat):
         if request.extra:
             body.update(request.extra)
         return body
+
+    def adaptations(self, request: LLMRequest, model: str) -> list[str]:
+        if not is_legacy_reasoning(model):
+            return []
+        notes = []
+        if request.system:
+            notes.append(f"{model} takes no system prompt; it was sent as the first user message")
+        if request.temperature is not None and request.temperature != 1:
+            notes.append(
+                f"{model} supports only the default temperature; temperature {request.temperature:g} was not sent"
+            )
+        if request.stop:
+            notes.append(f"{model} has no stop sequences; 'stop' was not sent")
+        return notes
 
     def parse_response(self, data: Any, *, provider: str, model: str) -> LLMResult:
         try:

@@ -204,6 +204,8 @@ class FakeOpenAI:
             return self._unauthorized(request)
         if problems := self._check("openai", "CreateChatCompletionRequest", request, body):
             return self._error(R.error(400, "; ".join(problems)[:1000], param=None, code="invalid_request"))
+        if refusal := model_refuses(body):
+            return self._error(refusal)
         return await self._answer_chat(request, body, body["model"], azure=False)
 
     async def _azure_chat(self, request: web.Request) -> web.StreamResponse:
@@ -296,6 +298,51 @@ class FakeOpenAI:
             await self._release.wait()
         await resp.write_eof()
         return resp
+
+
+def model_refuses(body: dict[str, Any]) -> ErrorReply | None:
+    """What OpenAI answers a spec-valid chat request that the model itself cannot take.
+
+    o1-preview and o1-mini (the first reasoning models) take no system/developer message, only the
+    default temperature and no stop sequences; these are their real error bodies.
+    """
+    model = str(body.get("model", ""))
+    if not model.startswith(("o1-preview", "o1-mini")):
+        return None
+    for i, message in enumerate(body.get("messages") or []):
+        role = message.get("role") if isinstance(message, dict) else None
+        if role in ("system", "developer"):
+            return R.error(
+                400,
+                f"Unsupported value: 'messages[{i}].role' does not support '{role}' with this model.",
+                param=f"messages[{i}].role",
+                code="unsupported_value",
+            )
+    temperature = body.get("temperature")
+    if temperature is not None and temperature != 1:
+        return R.error(
+            400,
+            f"Unsupported value: 'temperature' does not support {temperature} with this model. "
+            "Only the default (1) value is supported.",
+            param="temperature",
+            code="unsupported_value",
+        )
+    for name in ("stop", "tools"):
+        if body.get(name) is not None:
+            return R.error(
+                400,
+                f"Unsupported parameter: '{name}' is not supported with this model.",
+                param=name,
+                code="unsupported_parameter",
+            )
+    if isinstance(body.get("response_format"), dict):
+        kind = body["response_format"].get("type")
+        return R.error(
+            400,
+            f"Invalid parameter: 'response_format' of type '{kind}' is not supported with this model.",
+            param="response_format",
+        )
+    return None
 
 
 def _headers(step: Reply) -> dict[str, str]:

@@ -8,6 +8,12 @@ headers, and answers from a script of steps shaped as the spec shapes responses:
     {"tool_calls": [{"id", "name", "arguments"}]}  a tool call
     {"error": 429, "body": {...}, "headers": {...}} an error in the vendor's shape
     {"text": "...", "cut": True}                   a stream that breaks mid-answer
+    {"text": "...", "stream_error": {...}}         a stream that sends part of the answer, then an error event
+    {"text": None, "finish": "SAFETY"}             a vendor finish reason (Anthropic: "refusal", + "stop_details")
+    {"block": "SAFETY"}                            Gemini: the prompt was blocked (promptFeedback.blockReason)
+
+A spec-valid request that the *model* cannot take (o1-preview with a system message) is answered with the
+vendor's 400 for it, as the real API does; that is not a spec violation.
 """
 
 from __future__ import annotations
@@ -18,6 +24,8 @@ from typing import Any
 
 from aiohttp import web
 
+from tests.fakes.openai_replies import error_body
+from tests.fakes.openai_server import model_refuses
 from tests.fakes.spec import spec_validator
 
 Step = dict[str, Any]
@@ -64,6 +72,9 @@ class Fake:
             return web.json_response(
                 self.error_body(400, "; ".join(problems)[:500], "invalid_request_error"), status=400
             )
+        refusal = self.refuses(request, body)
+        if refusal is not None:
+            return web.json_response(refusal, status=400)
         step = self.next_step()
         if "error" in step:
             body_out = step.get("body")
@@ -80,6 +91,10 @@ class Fake:
 
     def schema_for(self, request: web.Request) -> str:
         return self.request_schema
+
+    def refuses(self, request: web.Request, body: dict[str, Any]) -> Any:
+        """The 400 body the model itself answers to a spec-valid request it cannot take, or None."""
+        return None
 
     def is_stream(self, request: web.Request, body: dict[str, Any]) -> bool:
         return bool(body.get("stream"))
@@ -128,6 +143,13 @@ class FakeOpenAI(Fake):
 
     def schema_for(self, request: web.Request) -> str:
         return "CreateResponse" if request.path.endswith("/responses") else "CreateChatCompletionRequest"
+
+    def refuses(self, request: web.Request, body: dict[str, Any]) -> Any:
+        if request.path.endswith("/chat/completions"):
+            err = model_refuses(body)
+            if err is not None:
+                return error_body(err, azure=self.azure)
+        return None
 
     async def handle(self, request: web.Request) -> web.StreamResponse:
         if request.path.endswith("/responses") and self.lacks_responses is not None:
@@ -408,7 +430,7 @@ class FakeAnthropic(Fake):
             "content": self.content(step),
             "stop_reason": stop,
             "stop_sequence": None,
-            "stop_details": None,
+            "stop_details": step.get("stop_details"),
             "container": None,
             "usage": self.usage(step),
         }
@@ -479,15 +501,18 @@ class FakeAnthropic(Fake):
                         )
                     )
             events.append(("content_block_stop", {"type": "content_block_stop", "index": i}))
-        stop = "tool_use" if step.get("tool_calls") else "end_turn"
+        if step.get("stream_error"):
+            # overloaded mid-answer: the 200 stream carries an `error` event and ends
+            events = events[:-2] + [("error", step["stream_error"])]
+            return await self.send_events(request, events, False)
+        stop = step.get("finish", "tool_use" if step.get("tool_calls") else "end_turn")
+        delta: dict[str, Any] = {"stop_reason": stop, "stop_sequence": None}
+        if step.get("stop_details"):
+            delta["stop_details"] = step["stop_details"]
         events.append(
             (
                 "message_delta",
-                {
-                    "type": "message_delta",
-                    "delta": {"stop_reason": stop, "stop_sequence": None},
-                    "usage": {"output_tokens": usage["output_tokens"]},
-                },
+                {"type": "message_delta", "delta": delta, "usage": {"output_tokens": usage["output_tokens"]}},
             )
         )
         events.append(("message_stop", {"type": "message_stop"}))
@@ -526,6 +551,13 @@ class FakeGemini(Fake):
         cand: dict[str, Any] = {"content": {"role": "model", "parts": parts}, "index": 0}
         if finish:
             cand["finishReason"] = finish
+        if finish == "SAFETY":
+            # a blocked answer has no content, only the ratings that blocked it
+            if not parts:
+                del cand["content"]
+            cand["safetyRatings"] = [
+                {"category": "HARM_CATEGORY_DANGEROUS_CONTENT", "probability": "HIGH", "blocked": True}
+            ]
         out: dict[str, Any] = {"candidates": [cand], "modelVersion": "gemini-test-001", "responseId": "r1"}
         if step.get("block"):
             out = {"promptFeedback": {"blockReason": step["block"]}}
@@ -555,6 +587,10 @@ class FakeGemini(Fake):
         events: list[tuple[str | None, Any]] = [
             (None, self.chunk(step, [{"text": w + " "}], None, False)) for w in words[:-1]
         ]
+        if step.get("stream_error"):
+            # the stream ends with an error object instead of a finishReason
+            events.append((None, step["stream_error"]))
+            return await self.send_events(request, events, False)
         last = [{"text": words[-1]}] if words else []
         last += [p for p in self.parts(step) if "functionCall" in p]
         events.append((None, self.chunk(step, last, step.get("finish", "STOP"), True)))

@@ -106,3 +106,96 @@ async def test_every_vendor_down_gives_one_error_with_every_attempt(tmp_path: Pa
     await svc.aclose()
     assert len(info.value.attempts) == 6 and isinstance(info.value, E.ServerError)
     assert summary["totals"]["errors"] == 6 and summary["totals"]["calls"] == 6
+
+
+async def test_shipped_reasoning_route_reaches_o1_preview_with_its_system_prompt(tmp_path: Path, serve):
+    # catalog: reasoning -> [openai:o1-preview, openai:gpt-4o]; the skill has a system prompt, which
+    # o1-preview refuses as a system message (the fake answers as OpenAI does).
+    openai = FakeOpenAI(KEY).queue({"text": "x = 4"})
+    svc = await open_service(tmp_path, serve, openai, FakeAnthropic(KEY), FakeGemini(KEY))
+    try:
+        result = await svc.invoke_skill("skill.reasoning", {"problem": "Solve 2x = 8."})
+    finally:
+        await svc.aclose()
+    assert (result.result.text, result.result.model) == ("x = 4", "o1-preview")
+    assert [(a.model, a.error_class) for a in result.attempts] == [("o1-preview", None)]
+    body = openai.requests[0]["body"]
+    assert [m["role"] for m in body["messages"]] == ["user", "user"]
+    assert body["messages"][0]["content"].startswith("Reason step by step")
+    assert any("o1-preview" in w and "first user message" in w for w in result.warnings)
+    assert any("first user message" in w for w in result.trace["warnings"])  # the trace says it too
+    assert openai.violations == []
+
+
+async def test_gemini_per_minute_limit_waits_its_retry_delay_then_answers(tmp_path: Path, serve):
+    per_minute = {
+        "error": {
+            "code": 429,
+            "message": "You exceeded your current quota, please check your plan and billing details.",
+            "status": "RESOURCE_EXHAUSTED",
+            "details": [
+                {
+                    "@type": "type.googleapis.com/google.rpc.QuotaFailure",
+                    "violations": [
+                        {
+                            "quotaMetric": "generativelanguage.googleapis.com/generate_content_free_tier_requests",
+                            "quotaId": "GenerateRequestsPerMinutePerProjectPerModel-FreeTier",
+                        }
+                    ],
+                },
+                {"@type": "type.googleapis.com/google.rpc.RetryInfo", "retryDelay": "7s"},
+            ],
+        }
+    }
+    gemini = FakeGemini(KEY).queue({"error": 429, "body": per_minute}, {"text": "after the wait"})
+    svc = await open_service(tmp_path, serve, FakeOpenAI(KEY), FakeAnthropic(KEY), gemini)
+    waits: list[float] = []
+
+    async def sleep(seconds: float) -> None:
+        waits.append(seconds)
+
+    svc.cascade.sleep = sleep
+    mc = {"model": "gemini-1.5-pro", "fallbacks": ["gpt-4o"]}
+    try:
+        result = await svc.invoke_skill("skill.analysis", {"data": "x", "model_config": mc})
+    finally:
+        await svc.aclose()
+    assert result.result.text == "after the wait" and result.result.provider == "google"
+    assert [(a.provider, a.error_class) for a in result.attempts] == [("google", "rate_limited"), ("google", None)]
+    assert len(waits) == 1 and 7.0 <= waits[0] <= 8.0  # RetryInfo.retryDelay was honoured
+
+
+async def test_a_target_that_lacks_a_feature_moves_on_but_a_bad_request_stops(tmp_path: Path, serve):
+    lacks = {
+        "error": {
+            "message": "Unsupported parameter: 'temperature' is not supported with this model.",
+            "type": "invalid_request_error",
+            "param": "temperature",
+            "code": "unsupported_parameter",
+        }
+    }
+    bad = {
+        "error": {
+            "message": "Invalid value for 'temperature': must be between 0 and 2.",
+            "type": "invalid_request_error",
+            "param": "temperature",
+            "code": "invalid_value",
+        }
+    }
+    openai = FakeOpenAI(KEY).queue({"error": 400, "body": lacks}, {"error": 400, "body": bad})
+    anthropic = FakeAnthropic(KEY).queue({"text": "from claude"}, {"text": "never asked"})
+    svc = await open_service(tmp_path, serve, openai, anthropic, FakeGemini(KEY))
+    mc = {"model": "gpt-4o", "fallbacks": ["claude-3-5-sonnet-20241022"]}
+    try:
+        result = await svc.invoke_skill("skill.analysis", {"data": "x", "model_config": mc})
+        with pytest.raises(E.BadRequestError) as info:
+            await svc.invoke_skill("skill.analysis", {"data": "x", "model_config": mc})
+    finally:
+        await svc.aclose()
+    assert result.result.text == "from claude"
+    assert [(a.provider, a.error_class) for a in result.attempts] == [
+        ("openai", "unsupported_feature"),
+        ("anthropic", None),
+    ]
+    assert [a.error_class for a in info.value.attempts] == ["bad_request"]  # stopped: the input is wrong
+    assert len(anthropic.requests) == 1

@@ -114,7 +114,7 @@ async def test_local_does_not_downgrade_on_model_not_found(serve):
         (
             {"MAGSAG_LOCAL_LLM_BASE_URL": "http://a:8000/v1/", "OLLAMA_BASE_URL": "http://b:11434"},
             None,
-            "http://a:8000/v1/",
+            "http://a:8000/v1",  # trailing slash normalised (one key for the chat-only memory)
         ),
         ({"OLLAMA_BASE_URL": "http://b:11434/"}, None, "http://b:11434/v1"),
         ({}, None, "http://localhost:11434/v1"),

@@ -1,0 +1,326 @@
+"""Error paths with the vendors' real bodies: Gemini quota vs per-minute limits, refusals and blocks,
+context too long, features a target lacks, and errors that arrive inside a 200 stream."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from magsag_mcp import errors as E
+from magsag_mcp.providers.anthropic import AnthropicProvider
+from magsag_mcp.providers.gemini import GeminiProvider
+from magsag_mcp.providers.http_errors import error_for
+from magsag_mcp.transport import Transport
+from magsag_mcp.types import LLMRequest, Message, Target
+from tests.fakes.spec import spec_validator
+
+from .fakes import FakeAnthropic, FakeGemini
+
+pytestmark = pytest.mark.anyio
+KEY = "sk-test-key-123456"
+GEMINI_MODEL = "gemini-2.0-flash"
+CLAUDE = "claude-3-5-sonnet-20241022"
+
+
+def ask(stream: bool = False) -> LLMRequest:
+    return LLMRequest([Message("user", "x")], max_tokens=50, stream=stream)
+
+
+async def gemini(serve, transport: Transport, *steps: dict[str, Any]) -> tuple[FakeGemini, GeminiProvider, Target]:
+    fake = FakeGemini(KEY).queue(*steps)
+    url = await serve(fake)
+    return fake, GeminiProvider({"GEMINI_API_KEY": KEY}, transport), Target("google", GEMINI_MODEL, url)
+
+
+async def anthropic(
+    serve, transport: Transport, *steps: dict[str, Any]
+) -> tuple[FakeAnthropic, AnthropicProvider, Target]:
+    fake = FakeAnthropic(KEY).queue(*steps)
+    url = await serve(fake)
+    return fake, AnthropicProvider({"ANTHROPIC_API_KEY": KEY}, transport), Target("anthropic", CLAUDE, url)
+
+
+# --- Gemini 429 RESOURCE_EXHAUSTED -------------------------------------------------------------------
+
+QUOTA_MESSAGE = (
+    "You exceeded your current quota, please check your plan and billing details. For more information on "
+    "this error, head to: https://ai.google.dev/gemini-api/docs/rate-limits."
+)
+
+
+def quota_failure(*quota_ids: str) -> dict[str, Any]:
+    return {
+        "@type": "type.googleapis.com/google.rpc.QuotaFailure",
+        "violations": [
+            {
+                "quotaMetric": "generativelanguage.googleapis.com/generate_content_free_tier_requests",
+                "quotaId": quota_id,
+                "quotaDimensions": {"location": "global", "model": GEMINI_MODEL},
+                "quotaValue": "15",
+            }
+            for quota_id in quota_ids
+        ],
+    }
+
+
+HELP = {
+    "@type": "type.googleapis.com/google.rpc.Help",
+    "links": [
+        {
+            "description": "Learn more about Gemini API quotas",
+            "url": "https://ai.google.dev/gemini-api/docs/rate-limits",
+        }
+    ],
+}
+
+
+def retry_info(delay: str) -> dict[str, Any]:
+    return {"@type": "type.googleapis.com/google.rpc.RetryInfo", "retryDelay": delay}
+
+
+def exhausted(*details: dict[str, Any], message: str = QUOTA_MESSAGE) -> dict[str, Any]:
+    return {"error": {"code": 429, "message": message, "status": "RESOURCE_EXHAUSTED", "details": list(details)}}
+
+
+PER_MINUTE = "GenerateRequestsPerMinutePerProjectPerModel-FreeTier"
+PER_DAY = "GenerateRequestsPerDayPerProjectPerModel-FreeTier"
+
+
+@pytest.mark.parametrize(
+    ("body", "headers", "cls", "wait"),
+    [
+        # the free tier's per-minute limit: wait as told, then retry
+        (exhausted(quota_failure(PER_MINUTE), HELP, retry_info("37s")), {}, E.RateLimitError, 37.0),
+        (exhausted(retry_info("1.5s")), {}, E.RateLimitError, 1.5),
+        (
+            exhausted(quota_failure("GenerateContentInputTokensPerModelPerMinute-FreeTier")),
+            {},
+            E.RateLimitError,
+            None,
+        ),
+        # the Retry-After header still wins over the body's RetryInfo
+        (exhausted(quota_failure(PER_MINUTE), retry_info("37s")), {"Retry-After": "3"}, E.RateLimitError, 3.0),
+        # a daily quota will not clear soon, even though Google sends a RetryInfo with it: move on
+        (exhausted(quota_failure(PER_DAY), HELP, retry_info("5s")), {}, E.QuotaExhaustedError, 5.0),
+        (
+            exhausted(quota_failure(PER_MINUTE, "GenerateContentInputTokensPerModelPerDay-FreeTier")),
+            {},
+            E.QuotaExhaustedError,
+            None,
+        ),
+        # no details: the message alone ("quota", "billing") says nothing about when it clears
+        (exhausted(), {}, E.RateLimitError, None),
+        (exhausted(message="Resource has been exhausted (e.g. check quota)."), {}, E.RateLimitError, None),
+        (exhausted(message="Quota exceeded for requests per day. Try tomorrow."), {}, E.QuotaExhaustedError, None),
+    ],
+    ids=[
+        "per-minute+retry-info",
+        "retry-info-only",
+        "per-minute-tokens",
+        "header-wins",
+        "per-day+retry-info",
+        "per-day-among-others",
+        "no-details",
+        "vertex-message",
+        "daily-message",
+    ],
+)
+async def test_gemini_resource_exhausted(serve, transport, body, headers, cls, wait):
+    fake, provider, target = await gemini(serve, transport, {"error": 429, "body": body, "headers": headers})
+    with pytest.raises(E.RateLimitError) as info:
+        await provider.complete(ask(), target)
+    err = info.value
+    assert type(err) is cls, (type(err), cls)
+    assert err.retry_after == wait and err.status == 429 and err.moves_on
+    assert err.retryable == (cls is E.RateLimitError)
+    assert fake.violations == []
+
+
+# --- Gemini: blocked answers and prompts, context too long, errors inside the stream -----------------
+
+
+@pytest.mark.parametrize("stream", [False, True])
+async def test_gemini_answer_blocked_by_safety(serve, transport, stream: bool):
+    _, provider, target = await gemini(serve, transport, {"text": None, "finish": "SAFETY"})
+    with pytest.raises(E.ContentFilteredError, match="SAFETY") as info:
+        await provider.complete(ask(stream), target)
+    assert info.value.moves_on and not info.value.retryable
+
+
+@pytest.mark.parametrize("stream", [False, True])
+async def test_gemini_prompt_blocked(serve, transport, stream: bool):
+    _, provider, target = await gemini(serve, transport, {"block": "PROHIBITED_CONTENT"})
+    with pytest.raises(E.ContentFilteredError, match="prompt was blocked.*PROHIBITED_CONTENT") as info:
+        await provider.complete(ask(stream), target)
+    assert info.value.moves_on and (info.value.provider, info.value.model) == ("google", GEMINI_MODEL)
+
+
+def test_gemini_blocked_bodies_follow_the_spec():
+    from aiohttp.test_utils import make_mocked_request
+
+    request = make_mocked_request("POST", "/v1beta/models/g:generateContent")
+    for step in ({"text": None, "finish": "SAFETY"}, {"block": "SAFETY"}):
+        spec_validator("gemini").assert_valid("GenerateContentResponse", FakeGemini().reply(request, {}, step))
+
+
+async def test_gemini_context_too_long(serve, transport):
+    body = {
+        "error": {
+            "code": 400,
+            "message": "The input token count (1200000) exceeds the maximum number of tokens allowed (1048576).",
+            "status": "INVALID_ARGUMENT",
+        }
+    }
+    _, provider, target = await gemini(serve, transport, {"error": 400, "body": body})
+    with pytest.raises(E.ContextTooLongError) as info:
+        await provider.complete(ask(), target)
+    assert info.value.moves_on and info.value.status == 400
+
+
+@pytest.mark.parametrize(
+    ("error", "cls"),
+    [
+        (
+            {"code": 503, "message": "The model is overloaded. Please try again later.", "status": "UNAVAILABLE"},
+            E.OverloadedError,
+        ),
+        ({"code": 500, "message": "An internal error has occurred.", "status": "INTERNAL"}, E.ServerError),
+        ({"code": 429, "message": QUOTA_MESSAGE, "status": "RESOURCE_EXHAUSTED"}, E.RateLimitError),
+    ],
+    ids=["unavailable", "internal", "resource-exhausted"],
+)
+async def test_gemini_stream_that_ends_with_an_error(serve, transport, error: dict[str, Any], cls: type):
+    _, provider, target = await gemini(
+        serve, transport, {"text": "one two three four", "stream_error": {"error": error}}
+    )
+    with pytest.raises(E.ProviderError) as info:
+        await provider.complete(ask(stream=True), target)
+    err = info.value
+    assert type(err) is cls and err.status == error["code"]  # the status the error stands for, not 500
+    assert err.retryable and err.moves_on and error["message"] in err.message
+
+
+# --- Anthropic -------------------------------------------------------------------------------------
+
+REFUSAL_DETAILS = {"type": "refusal", "category": "cyber", "explanation": "policy: malicious code"}
+
+
+@pytest.mark.parametrize("stream", [False, True])
+@pytest.mark.parametrize("partial", [None, "Sure, here is how you"])
+async def test_anthropic_refusal_is_content_filtered(serve, transport, stream: bool, partial: str | None):
+    # The streaming classifiers can stop an answer already under way: the partial text is not an answer.
+    step = {"text": partial, "finish": "refusal", "stop_details": REFUSAL_DETAILS}
+    _, provider, target = await anthropic(serve, transport, step)
+    with pytest.raises(E.ContentFilteredError, match="refus") as info:
+        await provider.complete(ask(stream), target)
+    assert "cyber" in info.value.message
+    assert info.value.moves_on and not info.value.retryable
+
+
+def test_anthropic_refusal_body_follows_the_spec():
+    from aiohttp.test_utils import make_mocked_request
+
+    step = {"text": None, "finish": "refusal", "stop_details": REFUSAL_DETAILS}
+    msg = FakeAnthropic().reply(make_mocked_request("POST", "/v1/messages"), {"model": CLAUDE}, step)
+    spec_validator("anthropic").assert_valid("Message", msg)
+
+
+async def test_anthropic_prompt_too_long(serve, transport):
+    body = {
+        "type": "error",
+        "error": {"type": "invalid_request_error", "message": "prompt is too long: 210000 tokens > 200000 maximum"},
+    }
+    _, provider, target = await anthropic(serve, transport, {"error": 400, "body": body})
+    with pytest.raises(E.ContextTooLongError) as info:
+        await provider.complete(ask(), target)
+    assert info.value.moves_on and info.value.status == 400
+
+
+async def test_anthropic_timeout_error_is_retryable(serve, transport):
+    body = {"type": "error", "error": {"type": "timeout_error", "message": "Request timed out"}}
+    _, provider, target = await anthropic(serve, transport, {"error": 504, "body": body})
+    with pytest.raises(E.ProviderTimeoutError) as info:
+        await provider.complete(ask(), target)
+    err = info.value
+    assert (err.status, err.retryable, err.moves_on) == (504, True, True)
+    assert "Request timed out" in err.message
+
+
+@pytest.mark.parametrize(
+    ("error", "cls", "status"),
+    [
+        ({"type": "overloaded_error", "message": "Overloaded"}, E.OverloadedError, 529),
+        ({"type": "api_error", "message": "Internal server error"}, E.ServerError, 500),
+        # a type this code does not know yet is a server-side failure, not a bad request that stops the cascade
+        ({"type": "some_future_error", "message": "Something went wrong"}, E.ServerError, 500),
+    ],
+    ids=["overloaded", "api", "unknown-type"],
+)
+async def test_anthropic_error_event_mid_stream(serve, transport, error: dict[str, Any], cls: type, status: int):
+    step = {"text": "the answer starts here", "stream_error": {"type": "error", "error": error}}
+    _, provider, target = await anthropic(serve, transport, step)
+    with pytest.raises(E.ProviderError) as info:
+        await provider.complete(ask(stream=True), target)
+    err = info.value
+    assert type(err) is cls and err.status == status
+    assert err.retryable and err.moves_on and error["message"] in err.message
+
+
+# --- 400s: the target lacks a feature, or our input is wrong ---------------------------------------
+
+H: dict[str, str] = {}
+
+
+@pytest.mark.parametrize(
+    ("status", "message", "code", "model"),
+    [
+        (
+            400,
+            "Unsupported value: 'messages[0].role' does not support 'system' with this model.",
+            "unsupported_value",
+            "o1-preview",
+        ),
+        (
+            400,
+            "Unsupported parameter: 'temperature' is not supported with this model.",
+            "unsupported_parameter",
+            "o1-mini",
+        ),
+        (
+            400,
+            "Unsupported parameter: 'max_tokens' is not supported with this model. "
+            "Use 'max_completion_tokens' instead.",
+            "unsupported_parameter",
+            "o1-mini",
+        ),
+        (400, "registry.ollama.ai/library/llama3:latest does not support tools", None, "llama3"),
+        (400, "llama3.2-vision:latest does not support thinking", None, "llama3.2-vision"),
+        (400, '"auto" tool choice requires --enable-auto-tool-choice and --tool-call-parser to be set', None, "qwen"),
+        (400, "Function calling is not enabled for models/gemma-3-27b-it", "INVALID_ARGUMENT", "gemma-3-27b-it"),
+        (400, "Developer instruction is not enabled for models/gemma-3-27b-it", "INVALID_ARGUMENT", "gemma-3-27b-it"),
+    ],
+)
+def test_a_400_about_what_the_target_cannot_do_moves_on(status, message, code, model):
+    err = error_for(status, message, headers=H, provider="p", model=model, code=code)
+    assert type(err) is E.UnsupportedFeatureError, type(err)
+    assert (err.moves_on, err.retryable, err.status) == (True, False, 400)
+
+
+@pytest.mark.parametrize(
+    ("message", "code", "cls"),
+    [
+        ("Invalid value for 'temperature': must be between 0 and 2.", "invalid_value", E.BadRequestError),
+        ("Invalid token count for max_tokens: must be at least 1.", None, E.BadRequestError),
+        ("max_tokens: invalid token count -5", "invalid_request_error", E.BadRequestError),
+        ("Invalid 'tools[0].function.name': string does not match pattern.", "invalid_value", E.BadRequestError),
+        ("Unsupported file type: .exe", None, E.BadRequestError),
+        ("The /v1/responses endpoint is not supported by this server", "unsupported_endpoint", E.BadRequestError),
+        ("This model's maximum context length is 8192 tokens.", "context_length_exceeded", E.ContextTooLongError),
+        ("input length and `max_tokens` exceed context limit: 198000 + 4096 > 200000", None, E.ContextTooLongError),
+    ],
+)
+def test_a_400_about_our_input_stays_a_bad_request(message, code, cls):
+    err = error_for(400, message, headers=H, provider="p", model="gpt-4o", code=code)
+    assert type(err) is cls, type(err)
+    assert err.moves_on == (cls is E.ContextTooLongError)
