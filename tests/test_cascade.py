@@ -259,3 +259,20 @@ async def test_the_deadline_bounds_an_attempt_in_flight():
     assert time.monotonic() - started < 30.0  # did not wait the 60 s (a correctness bound, not a speed target)
     assert [(a.outcome, a.error_class) for a in info.value.attempts] == [("error", "timeout")]
     assert "deadline of 0.2s" in info.value.attempts[0].error_message
+
+
+async def test_json_that_breaks_the_requested_schema_moves_on():
+    schema = {"type": "object", "properties": {"total": {"type": "number"}}, "required": ["total"]}
+    script("a", '{"total": "lots"}')
+    script("b", '{"total": 3}')
+    cascade, _ = make()
+    mc = {
+        "model": "fake:a",
+        "fallbacks": ["fake:b"],
+        "response_format": {"type": "json_schema", "json_schema": {"name": "t", "schema": schema}},
+    }
+    out = await cascade.run(plan(mc), run_id="r", agent=None)
+    assert out.target.model == "b" and out.result.parsed == {"total": 3}
+    first = out.attempts[0]
+    assert first.error_class == "invalid_output"
+    assert "does not match the requested schema: at $.total: 'lots' is not of type 'number'" in first.error_message

@@ -96,6 +96,17 @@ class AnthropicMessagesFormat(WireFormat):
     def path(self, model: str, *, stream: bool) -> str:
         return "/v1/messages"
 
+    def adaptations(self, request: LLMRequest, model: str) -> list[str]:
+        notes = []
+        if request.temperature is not None and request.temperature > 1.0:
+            notes.append(f"Anthropic's temperature range is 0-1; {request.temperature:g} was sent as 1")
+        if request.json_schema is not None and request.tools:
+            notes.append(
+                "with tools in the call, the JSON schema could not be enforced by a forced tool; the model was "
+                "instructed to answer in JSON and its answer was checked against the schema"
+            )
+        return notes
+
     def build_body(self, request: LLMRequest, model: str, *, stream: bool) -> dict[str, Any]:
         body: dict[str, Any] = {
             "model": model,

@@ -232,7 +232,7 @@ class HTTPProvider(Provider):
         result.latency_ms = (time.perf_counter() - started) * 1000.0
         result.warnings.extend(wire.adaptations(request, model))
         if request.json_output or request.json_schema is not None:
-            result.parsed = parse_json_output(result, self.name)
+            result.parsed = parse_json_output(result, self.name, request.json_schema)
         return result
 
     async def _stream(
@@ -274,8 +274,10 @@ def _stamp(exc: ProviderError, provider: str, model: str) -> ProviderError:
     return exc
 
 
-def parse_json_output(result: LLMResult, provider: str) -> Any:
-    """The model was asked for JSON: parse it, or fail so the cascade can move on."""
+def parse_json_output(result: LLMResult, provider: str, schema: Mapping[str, Any] | None = None) -> Any:
+    """The model was asked for JSON: parse it (and check it against ``schema`` when one was asked
+    for), or fail so the cascade can move on. Vendors' "structured output" modes are not all strict
+    (JSON mode, Gemini's schema subset, a prompt instruction), so the caller's schema is enforced here."""
     text = result.text.strip()
     if text.startswith("```"):
         # Some models fence JSON even in JSON mode; the fence is not part of the document.
@@ -286,7 +288,7 @@ def parse_json_output(result: LLMResult, provider: str) -> Any:
     if not text and result.tool_calls:
         return None
     try:
-        return json.loads(text)
+        value = json.loads(text)
     except ValueError as exc:
         raise InvalidOutputError(
             f"{provider}:{result.model} was asked for JSON but returned invalid JSON ({exc.msg} at "
@@ -294,3 +296,32 @@ def parse_json_output(result: LLMResult, provider: str) -> Any:
             provider=provider,
             model=result.model,
         ) from None
+    if schema:
+        problem = _schema_problem(value, schema)
+        if problem is not None:
+            raise InvalidOutputError(
+                f"{provider}:{result.model} returned JSON that does not match the requested schema: {problem}",
+                provider=provider,
+                model=result.model,
+            )
+    return value
+
+
+_VALIDATORS: dict[str, Any] = {}
+
+
+def _schema_problem(value: Any, schema: Mapping[str, Any]) -> str | None:
+    """The first way ``value`` breaks ``schema`` ("at $.total: 'x' is not of type 'number'"), or None."""
+    import jsonschema
+
+    key = json.dumps(schema, sort_keys=True, default=str)
+    validator = _VALIDATORS.get(key)
+    if validator is None:
+        if len(_VALIDATORS) > 256:  # per-call schemas: keep the cache bounded
+            _VALIDATORS.clear()
+        validator = _VALIDATORS[key] = jsonschema.Draft202012Validator(dict(schema))
+    error = jsonschema.exceptions.best_match(validator.iter_errors(value))
+    if error is None:
+        return None
+    where = "$" + "".join(f"[{p}]" if isinstance(p, int) else f".{p}" for p in error.absolute_path)
+    return f"at {where}: {error.message[:200]}"

@@ -54,6 +54,21 @@ _SCHEMA_KEYS = {
 }
 
 
+def dropped_schema_keys(schema: Any) -> set[str]:
+    """JSON Schema keywords that :func:`to_gemini_schema` leaves out (Gemini's schema is a subset)."""
+    if isinstance(schema, list):
+        return set().union(*(dropped_schema_keys(v) for v in schema)) if schema else set()
+    if not isinstance(schema, dict):
+        return set()
+    out = {k for k in schema if k not in _SCHEMA_KEYS}
+    for key, value in schema.items():
+        if key == "properties" and isinstance(value, dict):
+            out |= dropped_schema_keys(list(value.values()))
+        elif key in ("items", "anyOf"):
+            out |= dropped_schema_keys(value)
+    return out
+
+
 def to_gemini_schema(schema: Any) -> Any:
     if not isinstance(schema, dict):
         return schema
@@ -100,6 +115,17 @@ class GeminiFormat(WireFormat):
 
     def stream_params(self) -> dict[str, str]:
         return {"alt": "sse"}
+
+    def adaptations(self, request: LLMRequest, model: str) -> list[str]:
+        notes = []
+        if request.json_schema is not None:
+            dropped = dropped_schema_keys(request.json_schema) - {"$schema", "title", "description", "examples"}
+            if dropped:
+                notes.append(
+                    f"Gemini's response schema has no {', '.join(sorted(dropped))}; they were left out of the "
+                    "request and the answer was checked against the full schema"
+                )
+        return notes
 
     def build_body(self, request: LLMRequest, model: str, *, stream: bool) -> dict[str, Any]:
         contents: list[dict[str, Any]] = []

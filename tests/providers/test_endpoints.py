@@ -129,3 +129,26 @@ def test_local_base_url_resolution(env, target_url, expected):
 def test_local_constructor_does_no_io():
     # No server anywhere: building the provider must not try to connect.
     LocalProvider({"MAGSAG_LOCAL_LLM_BASE_URL": "http://127.0.0.1:9/v1"}, Transport())
+
+
+def test_what_a_format_cannot_send_is_said_in_warnings():
+    from magsag_mcp.providers.anthropic import AnthropicMessagesFormat
+    from magsag_mcp.providers.gemini import GeminiFormat
+    from magsag_mcp.types import LLMRequest, Message, ToolSpec
+
+    ask = [Message("user", "x")]
+    hot = LLMRequest(ask, temperature=1.6)
+    assert AnthropicMessagesFormat().build_body(hot, "claude-3-5-sonnet-20241022", stream=False)["temperature"] == 1.0
+    assert any("sent as 1" in w for w in AnthropicMessagesFormat().adaptations(hot, "claude-3-5-sonnet-20241022"))
+    schema = {"type": "object", "properties": {"a": {"oneOf": [{"type": "string"}]}}, "additionalProperties": False}
+    both = LLMRequest(ask, json_schema=schema, tools=[ToolSpec("f", "", {"type": "object"})])
+    assert any(
+        "could not be enforced" in w for w in AnthropicMessagesFormat().adaptations(both, "claude-3-5-sonnet-20241022")
+    )
+    notes = GeminiFormat().adaptations(LLMRequest(ask, json_schema=schema), "gemini-1.5-pro")
+    assert notes and "additionalProperties, oneOf" in notes[0]
+    assert (
+        GeminiFormat().adaptations(LLMRequest(ask, json_schema={"type": "object", "title": "t"}), "gemini-1.5-pro")
+        == []
+    )
+    assert AnthropicMessagesFormat().adaptations(LLMRequest(ask, temperature=0.3), "claude-3-5-sonnet-20241022") == []
