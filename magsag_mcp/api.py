@@ -186,21 +186,32 @@ class Runner:
     """Runs MAG and SAG agents: ``run(payload, *, registry, skills, runner, obs)``."""
 
     def __init__(
-        self, service: Service, bridge: Bridge, *, run_id: str | None = None, agent: str | None = None
+        self,
+        service: Service,
+        bridge: Bridge,
+        *,
+        run_id: str | None = None,
+        agent: str | None = None,
+        root_run_id: str | None = None,
     ) -> None:
         self.service = service
         self.bridge = bridge
         self.registry = Registry(service)
         self.run_id = run_id
         self.agent = agent
+        #: the run at the top of the delegation tree; None when this runner's run is the top
+        self.root_run_id = root_run_id
 
     def _deps(self, agent_id: str, run_id: str, context: Mapping[str, Any]) -> dict[str, Any]:
+        # A delegated run records the *root* run as its parent, at any depth: the root's run limit and
+        # obs.get_current_cost() cover the whole tree (MAG -> SAG -> SAG cannot escape the MAG's budget).
+        root = self.root_run_id or self.run_id
         return {
             "registry": self.registry,
             "skills": Skills(
-                self.service, self.bridge, run_id=run_id, agent=agent_id, context=context, parent_run_id=self.run_id
+                self.service, self.bridge, run_id=run_id, agent=agent_id, context=context, parent_run_id=root
             ),
-            "runner": Runner(self.service, self.bridge, run_id=run_id, agent=agent_id),
+            "runner": Runner(self.service, self.bridge, run_id=run_id, agent=agent_id, root_run_id=root),
             "obs": Observer(self.service, self.bridge, run_id=run_id, agent=agent_id),
         }
 
@@ -237,7 +248,9 @@ class Runner:
         run_id: str | None = None,
     ) -> Any:
         """Run a synchronous agent from async code, on a worker thread."""
-        runner = Runner(self.service, Bridge.here(), run_id=self.run_id, agent=self.agent)
+        runner = Runner(
+            self.service, Bridge.here(), run_id=self.run_id, agent=self.agent, root_run_id=self.root_run_id
+        )
         return await anyio.to_thread.run_sync(
             lambda: runner.run_agent(agent_id, payload, context=context, run_id=run_id)
         )

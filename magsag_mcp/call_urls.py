@@ -8,7 +8,7 @@ points would hand the key to anyone who can call a tool. So a call's base URL is
 - the provider has no key configured (a keyless local server: nothing can leak), or
 - its origin (scheme, host, port) is one the operator configured for that provider: the provider's
   own base URL from the environment or its vendor default, a base URL in the routing catalog, or an
-  origin listed in ``MAGSAG_ALLOWED_BASE_URLS`` (comma-separated).
+  origin listed for that provider in ``MAGSAG_ALLOWED_BASE_URLS`` (``provider=URL``, comma-separated).
 
 Anything else fails before a request is made, with the fix in the message.
 """
@@ -36,19 +36,28 @@ def origin(url: str) -> tuple[str, str, int | None] | None:
     return parts.scheme, parts.hostname.lower(), port or (443 if parts.scheme == "https" else 80)
 
 
-def allowed_origins(env: Mapping[str, str]) -> set[tuple[str, str, int | None]]:
+def allowed_origins(env: Mapping[str, str]) -> dict[str, set[tuple[str, str, int | None]]]:
+    """``MAGSAG_ALLOWED_BASE_URLS``: comma-separated ``provider=origin`` entries. Each names the
+    provider whose key may go there: a proxy allowed for one vendor's key must not receive another's."""
+    from .providers import canonical_provider
+
     raw = env.get(ALLOWED_ENV, "")
-    out = set()
+    out: dict[str, set[tuple[str, str, int | None]]] = {}
     for i, item in enumerate(x.strip() for x in raw.split(",")):
         if not item:
             continue
-        o = origin(item)
+        provider, sep, url = item.partition("=")
+        o = origin(url) if sep else None
         if o is None:
             raise ConfigError(
-                f"{ALLOWED_ENV}: entry {i + 1} ({item!r}) is not an http(s) URL; "
-                "give comma-separated origins such as https://proxy.example.com,http://127.0.0.1:8080"
+                f"{ALLOWED_ENV}: entry {i + 1} ({item!r}) is not provider=URL; give comma-separated entries "
+                "such as openai=https://proxy.example.com,local=http://gpu-box:11434"
             )
-        out.add(o)
+        try:
+            name = canonical_provider(provider)
+        except ConfigError as exc:
+            raise ConfigError(f"{ALLOWED_ENV}: entry {i + 1} ({item!r}): {exc.message}") from None
+        out.setdefault(name, set()).add(o)
     return out
 
 
@@ -89,7 +98,7 @@ def check_call_base_urls(
         if o is None:
             raise PayloadError(f"{where}.base_url must be an http(s) URL such as http://localhost:11434")
         has_key, base = _configured(target.provider, target.model, env)
-        if not has_key or o in extra or o in from_catalog.get(target.provider, set()):
+        if not has_key or o in extra.get(target.provider, set()) or o in from_catalog.get(target.provider, set()):
             continue
         if base is not None and origin(base) == o:
             continue

@@ -25,6 +25,7 @@ from .errors import (
     BudgetExceeded,
     ConfigError,
     ContextTooLongError,
+    InputError,
     MagsagError,
     MalformedResponseError,
     PolicyDenied,
@@ -106,6 +107,13 @@ def estimate_input_tokens(request: LLMRequest) -> int:
     if request.json_schema:
         size += len(str(request.json_schema).encode())
     return size // 2 + 8
+
+
+def _set_usage(record: AttemptRecord, u: Any, quote: Any) -> None:
+    record.input_tokens, record.output_tokens = u.input_tokens, u.output_tokens
+    record.cached_tokens, record.cache_write_tokens = u.cached_tokens, u.cache_write_tokens
+    record.reasoning_tokens = u.reasoning_tokens
+    record.cost_usd, record.price_source = quote.cost_usd, quote.source
 
 
 class Cascade:
@@ -203,7 +211,7 @@ class Cascade:
                             provider=target.provider,
                             model=target.model,
                         ) from None
-                    except (ProviderError, ConfigError):
+                    except (ProviderError, ConfigError, InputError):
                         raise
                     except Exception as bug:
                         log.exception("%s raised an unexpected error; treated as a malformed response", target.label)
@@ -217,15 +225,26 @@ class Cascade:
                     state.last_error = exc
                     if isinstance(exc, ContextTooLongError):
                         state.too_long.append(target)
+                    billed = Decimal(0)  # a rejected request is not billed
+                    usage = getattr(exc, "usage", None)
+                    if usage is not None:
+                        # The model answered but the answer was unusable: the tokens are billed.
+                        quote = self.pricer.price(target.provider, target.model, usage)
+                        record_usage = (usage, quote)
+                        billed = quote.cost_usd  # None when unpriced: the worst case stays counted
+                    else:
+                        record_usage = None
                     if admission is not None:
-                        # A rejected request is not billed (and is recorded at no cost): it takes
-                        # nothing from the call limit; its run/agent reservation is dropped with the record.
-                        await self.guard.settle(admission, Decimal(0))  # type: ignore[union-attr]
+                        # Settled at what it cost: the call limit counts it; the run/agent reservation
+                        # is replaced by this cost when the record lands.
+                        await self.guard.settle(admission, billed)  # type: ignore[union-attr]
                     record = self._record(
                         plan, run_id, agent, position, try_number, target, "error", started_wall, latency, exc
                     )
                     # The reservation is dropped when this record lands (same transaction as the record).
                     record.reservation_id = getattr(admission, "reservation_id", None)
+                    if record_usage is not None:
+                        _set_usage(record, *record_usage)
                     state.attempts.append(record)
                     remaining = deadline - self.clock()
                     if exc.retryable and try_number < self.retry.tries_per_target:
@@ -261,11 +280,7 @@ class Cascade:
                 record = self._record(
                     plan, run_id, agent, position, try_number, target, "ok", started_wall, latency, None
                 )
-                u = result.usage
-                record.input_tokens, record.output_tokens = u.input_tokens, u.output_tokens
-                record.cached_tokens, record.cache_write_tokens = u.cached_tokens, u.cache_write_tokens
-                record.reasoning_tokens = u.reasoning_tokens
-                record.cost_usd, record.price_source = quote.cost_usd, quote.source
+                _set_usage(record, result.usage, quote)
                 record.warnings = list(result.warnings)
                 record.reservation_id = getattr(admission, "reservation_id", None)
                 state.attempts.append(record)

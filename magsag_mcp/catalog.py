@@ -103,7 +103,40 @@ def parse_target(spec: str | Mapping[str, Any]) -> Target:
     params = spec.get("params") or {}
     if not isinstance(params, Mapping):
         raise ConfigError(f"target params must be a mapping, got {type(params).__name__}")
-    return Target(provider, model, spec.get("base_url") or None, tuple(sorted(params.items())))
+    _check_params(params)
+    base_url = spec.get("base_url") or None
+    if base_url is not None and not isinstance(base_url, str):
+        raise ConfigError(f"base_url must be a URL string such as http://localhost:11434, got {base_url!r}")
+    return Target(provider, model, base_url, tuple(sorted(params.items())))
+
+
+#: request fields the router writes itself. Params pass extra vendor fields (top_p, seed, ...) through;
+#: they must not replace these, or the vendor would get a model, an output limit or a fan-out (n) that
+#: governance and the budget reservation never saw.
+ROUTER_FIELDS = frozenset(
+    {
+        "model", "messages", "input", "instructions", "contents", "system", "systemInstruction",
+        "system_instruction", "max_completion_tokens", "max_output_tokens", "maxOutputTokens", "stream",
+        "stream_options", "tools", "tool_choice", "toolConfig", "tool_config", "functions", "function_call",
+        "response_format", "text", "generationConfig", "generation_config", "n", "best_of", "candidateCount",
+        "candidate_count",
+    }
+)  # fmt: skip
+
+
+def _check_params(params: Mapping[str, Any]) -> None:
+    for key, value in params.items():
+        if key in ROUTER_FIELDS:
+            raise ConfigError(
+                f"params.{key} would replace a field magsag sets itself (and that governance and budgets "
+                "check); set the model, max_tokens, tools, response_format or stream through the target "
+                "or the call's model_config instead"
+            )
+        if key == "max_tokens" and (not isinstance(value, int) or isinstance(value, bool) or value <= 0):
+            raise ConfigError(f"params.max_tokens must be a positive integer, got {value!r}")
+        is_number = isinstance(value, int | float) and not isinstance(value, bool)
+        if key == "temperature" and (not is_number or not 0 <= value <= 2):
+            raise ConfigError(f"params.temperature must be a number between 0 and 2, got {value!r}")
 
 
 class TargetSpec(BaseModel):

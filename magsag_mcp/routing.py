@@ -136,6 +136,17 @@ def _tools(raw: Any, where: str = "model_config") -> list[ToolSpec]:
     return tools
 
 
+def _check_schema(schema: Mapping[str, Any], where: str) -> None:
+    """A broken schema is the caller's error, found before any target is paid to answer against it."""
+    import jsonschema
+
+    try:
+        jsonschema.Draft202012Validator.check_schema(dict(schema))
+    except jsonschema.SchemaError as exc:
+        path = "".join(f"[{p!r}]" for p in exc.absolute_path)
+        raise PayloadError(f"{where}{path} is not a valid JSON Schema: {exc.message[:200]}") from None
+
+
 def _stop(raw: Any, where: str) -> list[str]:
     stop = [raw] if isinstance(raw, str) else raw
     if not isinstance(stop, list) or not all(isinstance(x, str) and x for x in stop):
@@ -227,7 +238,10 @@ def build_request(
         json_schema_name=skill.id.removeprefix("skill.").replace(".", "_").replace("-", "_"),
     )
     pinned: set[str] = set()
-    _apply(req, pinned, llm_overrides or {}, "context.llm_overrides")
+    lo = dict(llm_overrides or {})
+    if model_config.get("messages") is not None:
+        lo.pop("messages", None)  # key by key: model_config's history replaces, never doubles, the other
+    _apply(req, pinned, lo, "context.llm_overrides")
     _apply(req, pinned, model_config, "model_config")
     return req, pinned
 
@@ -263,6 +277,7 @@ def _apply(req: LLMRequest, pinned: set[str], cfg: Mapping[str, Any], where: str
             js = rf.get("json_schema") or {}
             if not isinstance(js, Mapping) or not isinstance(js.get("schema") or {}, Mapping):
                 raise PayloadError(f"{where}.response_format.json_schema must be {{'name': ..., 'schema': {{...}}}}")
+            _check_schema(js.get("schema") or {}, f"{where}.response_format.json_schema.schema")
             req.json_output = True
             req.json_schema = js.get("schema") or {"type": "object"}
             req.json_schema_name = js.get("name") or req.json_schema_name

@@ -214,7 +214,7 @@ class Service:
                     plan, run_id=run_id, agent=agent, progress=progress, attempts=so_far, parent_run_id=parent_run_id
                 )
             except MagsagError as exc:
-                attempts: list[AttemptRecord] = list(getattr(exc, "attempts", []) or [])
+                attempts: list[AttemptRecord] = list(getattr(exc, "attempts", []) or so_far)
                 await self._record(run, attempts, _status_for(exc), error=exc)
                 raise
             except Exception:

@@ -231,15 +231,22 @@ class Transport:
         timeout = (timeouts or self.timeouts).to_aiohttp()
         with _converted(url):
             async with self._session().post(
-                url, data=json.dumps(body), headers=_with_json(headers), params=params, timeout=timeout
+                url,
+                data=json.dumps(body),
+                headers=_with_json(headers),
+                params=params,
+                timeout=timeout,
+                allow_redirects=False,
             ) as resp:
+                _refuse_redirect(url, resp)
                 payload = await resp.read()
                 return HttpResponse(resp.status, resp.headers, payload)
 
     async def get(self, url: str, *, headers: Mapping[str, str], timeouts: Timeouts | None = None) -> HttpResponse:
         timeout = (timeouts or self.timeouts).to_aiohttp()
         with _converted(url):
-            async with self._session().get(url, headers=headers, timeout=timeout) as resp:
+            async with self._session().get(url, headers=headers, timeout=timeout, allow_redirects=False) as resp:
+                _refuse_redirect(url, resp)
                 return HttpResponse(resp.status, resp.headers, await resp.read())
 
     @asynccontextmanager
@@ -256,8 +263,11 @@ class Transport:
         hdrs = _with_json(headers)
         hdrs["Accept"] = "text/event-stream"
         with _converted(url):
-            resp = await self._session().post(url, data=json.dumps(body), headers=hdrs, params=params, timeout=timeout)
+            resp = await self._session().post(
+                url, data=json.dumps(body), headers=hdrs, params=params, timeout=timeout, allow_redirects=False
+            )
         try:
+            _refuse_redirect(url, resp)
             error_body = None
             if resp.status >= 400:
                 try:
@@ -284,6 +294,18 @@ class Transport:
                 await asyncio.wrap_future(fut)
 
 
+def _refuse_redirect(url: str, resp: aiohttp.ClientResponse) -> None:
+    """Redirects are not followed: aiohttp would carry ``x-api-key`` / ``api-key`` / ``x-goog-api-key``
+    (it strips only ``Authorization``) to whatever host the redirect names."""
+    if 300 <= resp.status < 400:
+        target = resp.headers.get("Location", "")
+        raise ProviderConnectionError(
+            f"{_host(url)} answered HTTP {resp.status} redirecting to {_host(target) if target else 'elsewhere'}; "
+            "redirects are not followed so that API keys never reach another host: set the base URL to the "
+            "address the redirect names"
+        )
+
+
 @contextmanager
 def _converted(url: str) -> Iterator[None]:
     """aiohttp's failures -> our tree, once, here at the boundary (the URL's path and query never shown)."""
@@ -306,7 +328,8 @@ def _host(url: str) -> str:
     from urllib.parse import urlsplit
 
     parts = urlsplit(url)
-    return f"{parts.scheme}://{parts.netloc}"
+    netloc = parts.netloc.rpartition("@")[2]  # never userinfo (user:password@)
+    return f"{parts.scheme}://{netloc}"
 
 
 def _short(exc: BaseException) -> str:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from decimal import Decimal
 from pathlib import Path
 
 import pytest
@@ -276,3 +277,20 @@ async def test_json_that_breaks_the_requested_schema_moves_on():
     first = out.attempts[0]
     assert first.error_class == "invalid_output"
     assert "does not match the requested schema: at $.total: 'lots' is not of type 'number'" in first.error_message
+
+
+async def test_an_unusable_answer_is_recorded_at_what_it_cost():
+    # The model answered (billed) but not in JSON: the failed attempt carries its tokens and cost.
+    from magsag_mcp.pricing import UnitPrices
+
+    script("a", "Sure! Here is your JSON: {oops")
+    script("b", '{"ok": true}')
+    cascade, _ = make()
+    cascade.pricer = Pricer([("fake:*", UnitPrices(Decimal("1"), Decimal("2")))])
+    mc = {"model": "fake:a", "fallbacks": ["fake:b"], "response_format": {"type": "json_object"}}
+    out = await cascade.run(plan(mc), run_id="r", agent=None)
+    bad = out.attempts[0]
+    assert (bad.outcome, bad.error_class) == ("error", "invalid_output")
+    assert bad.input_tokens > 0 and bad.output_tokens > 0
+    expected = (Decimal(bad.input_tokens) * 1 + Decimal(bad.output_tokens) * 2) / 1_000_000
+    assert bad.cost_usd == expected

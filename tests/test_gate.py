@@ -109,6 +109,7 @@ def test_model_outside_allowed_models_and_run_total(gate):
         ({"model_stats": {"gpt-4o": 3}}, "model_stats['gpt-4o']: should be a JSON object"),
         ({"model_stats": {"gpt-4o": {"cost_usd": 1}}}, "model_stats['gpt-4o'].calls: Field required"),
         ({"model_stats": []}, "model_stats: should be a JSON object"),
+        (changed(model={"cost_usd_exact": "1e30"}), "model_stats['gpt-4o'].cost_usd_exact: Input should be less"),
         ({"stats": {}}, "model_stats: Field required"),
         ([GOOD], "the summary must be a JSON object with 'model_stats', not list"),
     ],

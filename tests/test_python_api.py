@@ -88,3 +88,42 @@ def test_sync_call_on_the_loop_thread_is_refused_with_the_fix(mg: Magsag):
 
     with pytest.raises(ConfigError, match="await skills.ainvoke"):
         mg.bridge.run(inside_loop)
+
+
+def test_nested_delegation_spends_the_root_runs_budget(tmp_path: Path):
+    # MAG -> relay SAG -> analysis SAG: every delegated run records the MAG's run as its parent, so the
+    # MAG's run limit and obs.get_current_cost() cover the whole tree, however deep.
+    import shutil
+    import sqlite3
+
+    cat = tmp_path / "catalog"
+    shutil.copytree(CATALOG, cat, ignore=shutil.ignore_patterns("__pycache__"))
+    (cat / "agents" / "relay-sag.yaml").write_text(
+        "id: relay-sag\nkind: sag\ndescription: hands its task on\nentrypoint: relay_sag:run\n"
+    )
+    (cat / "agents" / "relay_sag.py").write_text(
+        "from magsag_mcp import Delegation\n\n"
+        "def run(payload, *, registry=None, skills=None, runner=None, obs=None):\n"
+        "    skills.invoke('skill.analysis', {'data': 'relay'})\n"
+        "    return runner.invoke_sag(Delegation(task_id='inner', sag_id='data-analysis-sag', input=payload))\n"
+    )
+    (cat / "agents" / "top-mag.yaml").write_text(
+        "id: top-mag\nkind: mag\ndescription: delegates to the relay\nentrypoint: top_mag:run\n"
+    )
+    (cat / "agents" / "top_mag.py").write_text(
+        "from magsag_mcp import Delegation\n\n"
+        "def run(payload, *, registry=None, skills=None, runner=None, obs=None):\n"
+        "    return runner.invoke_sag(Delegation(task_id='outer', sag_id='relay-sag', input=payload))\n"
+    )
+    (cat / "prices.yaml").write_text('"fake:*": {input: 1.0, output: 1.0}\n')
+    env = {"MAGSAG_RETRY_BASE_DELAY": "0.001", "MAGSAG_PROVIDER": "fake"}
+    with Magsag(catalog=cat, db=tmp_path / "l.db", env=env, agent="tester") as handle:
+        handle.runner.run_agent("top-mag", {"data": "numbers"})
+        root = handle.run_id  # the session's run is the top of the tree its agents run in
+        total = handle.obs.get_current_cost()
+    conn = sqlite3.connect(tmp_path / "l.db")
+    parents = dict(conn.execute("SELECT run_id, parent_run_id FROM runs").fetchall())
+    delegated = {r: p for r, p in parents.items() if r.startswith(("outer", "inner"))}
+    assert len(delegated) == 2 and set(delegated.values()) == {root}  # before: inner's parent was outer
+    every_call = conn.execute("SELECT SUM(cost_pusd) FROM attempts").fetchone()[0] / 10**12
+    assert total > 0 and abs(total - every_call) < 1e-12  # the session's cost covers every level

@@ -300,7 +300,10 @@ def test_a_call_cannot_send_a_configured_key_to_its_own_base_url(catalog):
         ({}, "https://anywhere.example.net/v1"),  # no key configured: nothing to leak
         (KEYED, "https://api.openai.com/v1/"),  # the vendor's own endpoint
         ({**KEYED, "OPENAI_BASE_URL": "http://127.0.0.1:4000/v1"}, "http://127.0.0.1:4000/other"),  # same origin
-        ({**KEYED, "MAGSAG_ALLOWED_BASE_URLS": "https://proxy.corp:8443, http://x"}, "https://proxy.corp:8443/v1"),
+        (
+            {**KEYED, "MAGSAG_ALLOWED_BASE_URLS": "openai=https://proxy.corp:8443, local=http://x"},
+            "https://proxy.corp:8443/v1",
+        ),
     ],
 )
 def test_call_base_urls_the_operator_allowed(catalog, env, base_url):
@@ -323,6 +326,61 @@ def test_local_base_url_from_a_call_is_fine_without_a_local_key(catalog):
 
 def test_a_bad_allow_list_names_the_entry(catalog):
     mc = {"model": "openai:gpt-4o", "base_url": "https://h.example/v1"}
-    env = {**KEYED, "MAGSAG_ALLOWED_BASE_URLS": "https://ok.example,ftp://nope"}
-    with pytest.raises(ConfigError, match=r"MAGSAG_ALLOWED_BASE_URLS: entry 2 \('ftp://nope'\)"):
+    for value, bad in (
+        ("openai=https://ok.example,openai=ftp://nope", "openai=ftp://nope"),
+        ("openai=https://ok.example,https://no-provider", "https://no-provider"),
+    ):
+        env = {**KEYED, "MAGSAG_ALLOWED_BASE_URLS": value}
+        with pytest.raises(ConfigError, match=rf"MAGSAG_ALLOWED_BASE_URLS: entry 2 \('{bad}'\) is not provider=URL"):
+            plan_call(catalog, "skill.analysis", {"data": "x", "model_config": mc}, context=None, env=env)
+
+
+def test_an_origin_allowed_for_one_provider_does_not_receive_anothers_key(catalog):
+    env = {**KEYED, "MAGSAG_ALLOWED_BASE_URLS": "local=http://127.0.0.1:8080"}
+    mc = {"provider": "anthropic", "model": "claude-3-5-sonnet-20241022", "base_url": "http://127.0.0.1:8080"}
+    with pytest.raises(PayloadError, match="configured for anthropic"):
         plan_call(catalog, "skill.analysis", {"data": "x", "model_config": mc}, context=None, env=env)
+
+
+@pytest.mark.parametrize(
+    ("params", "message"),
+    [
+        ({"model": "gpt-4.5-preview"}, "params.model would replace a field magsag sets itself"),
+        ({"max_completion_tokens": 100_000}, "params.max_completion_tokens would replace"),
+        ({"n": 8}, "params.n would replace"),
+        ({"generationConfig": {"maxOutputTokens": 99}}, "params.generationConfig would replace"),
+        ({"max_tokens": "lots"}, "params.max_tokens must be a positive integer"),
+        ({"temperature": 9}, "params.temperature must be a number between 0 and 2"),
+    ],
+)
+def test_params_cannot_change_what_governance_checked(catalog, params, message):
+    # Without this, params reached the vendor's body unchecked: another model, another output limit.
+    mc = {"model": "gpt-4o-mini", "max_tokens": 16, "params": params}
+    with pytest.raises(PayloadError, match=message):
+        plan_call(catalog, "skill.analysis", {"data": "x", "model_config": mc}, context=None, env={})
+    fallback = {"model": "gpt-4o", "fallbacks": [{"model": "gpt-4o-mini", "params": params}]}
+    with pytest.raises(PayloadError, match=message):
+        plan_call(catalog, "skill.analysis", {"data": "x", "model_config": fallback}, context=None, env={})
+
+
+def test_a_non_string_base_url_is_a_clear_error(catalog):
+    mc = {"model": "gpt-4o", "fallbacks": [{"model": "gpt-4o-mini", "base_url": 123}]}
+    with pytest.raises(PayloadError, match="base_url must be a URL string"):
+        plan_call(catalog, "skill.analysis", {"data": "x", "model_config": mc}, context=None, env={})
+
+
+def test_a_broken_output_schema_is_refused_before_any_call(catalog):
+    rf = {"type": "json_schema", "json_schema": {"name": "t", "schema": {"type": "objekt"}}}
+    with pytest.raises(PayloadError, match=r"json_schema.schema.*is not a valid JSON Schema"):
+        plan_call(
+            catalog, "skill.analysis", {"data": "x", "model_config": {"response_format": rf}}, context=None, env={}
+        )
+
+
+def test_model_config_messages_replace_those_of_llm_overrides(catalog):
+    history = [{"role": "assistant", "content": "earlier answer"}]
+    ctx = {"llm_overrides": {"messages": history}}
+    plan = plan_call(
+        catalog, "skill.analysis", {"data": "x", "model_config": {"messages": history}}, context=ctx, env={}
+    )
+    assert [m.content for m in plan.request.messages].count("earlier answer") == 1

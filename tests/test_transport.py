@@ -272,3 +272,39 @@ def test_the_parser_is_independent_of_how_bytes_are_split():
 def test_an_event_json_that_is_not_json_is_malformed():
     with pytest.raises(E.MalformedResponseError, match="not JSON"):
         SSEEvent(None, "{truncated").json()
+
+
+async def test_redirects_are_not_followed_so_keys_stay_home(transport: Transport):
+    # aiohttp strips only Authorization on a cross-origin redirect; x-api-key would follow it.
+    seen: list[dict[str, str]] = []
+
+    async def collector(request: web.Request) -> web.Response:
+        seen.append(dict(request.headers))
+        return web.json_response({})
+
+    other_app = web.Application()
+    other_app.router.add_route("*", "/{tail:.*}", collector)
+    other = TestServer(other_app, host="127.0.0.1")
+    await other.start_server()
+
+    async def redirect(request: web.Request) -> web.Response:
+        raise web.HTTPTemporaryRedirect(f"http://user:pw@127.0.0.1:{other.port}/steal")
+
+    app = web.Application()
+    app.router.add_route("*", "/{tail:.*}", redirect)
+    server = TestServer(app, host="127.0.0.1")
+    await server.start_server()
+    try:
+        base = f"http://127.0.0.1:{server.port}"
+        with pytest.raises(E.ProviderConnectionError, match="redirects are not followed") as info:
+            await transport.post_json(base + "/v1/messages", CHAT, headers={"x-api-key": "sk-ant-secret"})
+        assert "pw" not in info.value.message and "user" not in info.value.message
+        with pytest.raises(E.ProviderConnectionError, match="HTTP 307"):
+            async with transport.stream_sse(base + "/v1/messages", CHAT, headers={"x-api-key": "sk-ant-secret"}):
+                pass
+        with pytest.raises(E.ProviderConnectionError):
+            await transport.get(base + "/models", headers={"api-key": "azure-secret"})
+        assert seen == []
+    finally:
+        await server.close()
+        await other.close()

@@ -22,7 +22,8 @@ from ..types import Target
 from .policy import PolicySet, matches, model_matches
 
 Count = Annotated[int, Field(ge=0, strict=True)]
-Usd = Annotated[Decimal, Field(ge=0)] | None
+# up to a trillion USD: anything larger is not a summary (and would overflow the Decimal context)
+Usd = Annotated[Decimal, Field(ge=0, le=10**12, allow_inf_nan=False)] | None
 
 HOW = "the summary must be the JSON that `magsag flow summarize --output FILE` writes"
 

@@ -290,21 +290,34 @@ def parse_json_output(result: LLMResult, provider: str, schema: Mapping[str, Any
     try:
         value = json.loads(text)
     except ValueError as exc:
-        raise InvalidOutputError(
-            f"{provider}:{result.model} was asked for JSON but returned invalid JSON ({exc.msg} at "
-            f"char {exc.pos}): {result.text[:120]!r}",
-            provider=provider,
-            model=result.model,
+        raise _billed(
+            InvalidOutputError(
+                f"{provider}:{result.model} was asked for JSON but returned invalid JSON ({exc.msg} at "
+                f"char {exc.pos}): {result.text[:120]!r}",
+                provider=provider,
+                model=result.model,
+            ),
+            result,
         ) from None
     if schema:
         problem = _schema_problem(value, schema)
         if problem is not None:
-            raise InvalidOutputError(
-                f"{provider}:{result.model} returned JSON that does not match the requested schema: {problem}",
-                provider=provider,
-                model=result.model,
+            raise _billed(
+                InvalidOutputError(
+                    f"{provider}:{result.model} returned JSON that does not match the requested schema: {problem}",
+                    provider=provider,
+                    model=result.model,
+                ),
+                result,
             )
     return value
+
+
+def _billed(exc: ProviderError, result: LLMResult) -> ProviderError:
+    """The model answered (and the vendor bills the tokens) but the answer is unusable: the error
+    carries the usage, so the attempt is recorded at its real cost, not at zero."""
+    exc.usage = result.usage  # type: ignore[attr-defined]
+    return exc
 
 
 _VALIDATORS: dict[str, Any] = {}
@@ -320,7 +333,12 @@ def _schema_problem(value: Any, schema: Mapping[str, Any]) -> str | None:
         if len(_VALIDATORS) > 256:  # per-call schemas: keep the cache bounded
             _VALIDATORS.clear()
         validator = _VALIDATORS[key] = jsonschema.Draft202012Validator(dict(schema))
-    error = jsonschema.exceptions.best_match(validator.iter_errors(value))
+    try:
+        error = jsonschema.exceptions.best_match(validator.iter_errors(value))
+    except Exception as exc:  # a schema that passed check_schema but cannot be applied (a dangling $ref)
+        from ..errors import PayloadError
+
+        raise PayloadError(f"the requested JSON schema cannot be applied: {type(exc).__name__}: {exc}") from None
     if error is None:
         return None
     where = "$" + "".join(f"[{p}]" if isinstance(p, int) else f".{p}" for p in error.absolute_path)
