@@ -104,8 +104,9 @@ def check_call_base_urls(
             continue
         raise PayloadError(
             f"{where}.base_url: {o[0]}://{o[1]}:{o[2]} is not an endpoint configured for {target.provider}, and "
-            f"magsag only sends {target.provider}'s API key to configured endpoints. To allow it, add the origin "
-            f"to {ALLOWED_ENV} (comma-separated) or put it in the routing catalog as a target's base_url",
+            f"magsag only sends {target.provider}'s API key to configured endpoints. To allow it, add "
+            f"{target.provider}={o[0]}://{o[1]}:{o[2]} to {ALLOWED_ENV} (comma-separated) or put it in the routing "
+            "catalog as a target's base_url",
             provider=target.provider,
             model=target.model,
         )

@@ -208,10 +208,6 @@ def _messages(raw: Any, where: str = "model_config") -> list[Message]:
     return out
 
 
-#: model_config keys that shape the request (the rest choose targets)
-REQUEST_KEYS = MODEL_CONFIG_KEYS - {"provider", "model", "base_url", "params", "fallbacks"}
-
-
 def build_request(
     skill: Skill,
     payload: Mapping[str, Any],

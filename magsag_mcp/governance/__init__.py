@@ -72,7 +72,8 @@ class AttemptContext:
     #: the run this one was delegated from: its run limit is the one that applies
     parent_run_id: str | None = None
     #: the admissions of this call's earlier attempts (retries and fallback hops), so the call limit
-    #: bounds the whole call: their real cost (settled) or worst case (failed, still held) adds up
+    #: bounds the whole call: each counts at its settled cost (a rejected request settles at 0, an
+    #: unusable answer at its billed tokens), or at its worst case while its cost is unknown
     prior_admissions: Sequence[Admission] = ()
 
 
@@ -160,8 +161,8 @@ class Governance:
                     reason="unknown_price",
                 )
             return Admission(None, None)
-        # The call limit bounds the whole call: earlier attempts' real cost (settled) plus the worst
-        # case of those that failed (their reservations are held until the call is recorded).
+        # The call limit bounds the whole call: earlier attempts' settled cost, plus the worst case of
+        # any whose cost is unknown (an unpriced answer).
         prior = list(ctx.prior_admissions)
         call_spent = sum((a.actual_usd for a in prior if a.actual_usd is not None), Decimal(0))
         call_held = sum((a.counted_usd for a in prior if a.actual_usd is None), Decimal(0))
