@@ -108,9 +108,11 @@ async def test_a_wrong_key_is_an_authentication_error_that_never_shows_the_key(
 
 
 async def test_streaming_with_tools_and_usage(fake_openai: FakeOpenAI, transport: Transport):
+    # stream_options (usage at the end of a stream) needs api-version 2024-09-01-preview or later.
     tool = ToolSpec("lookup", "Look a word up", {"type": "object", "properties": {"word": {"type": "string"}}})
     fake_openai.queue(R.reply(tool_calls=[R.call("lookup", {"word": "azure"}, id="call_az")], usage=R.tokens(30, 12)))
-    result = await AzureProvider(env_for(fake_openai), transport).complete(
+    env = env_for(fake_openai, AZURE_OPENAI_API_VERSION="2025-01-01-preview")
+    result = await AzureProvider(env, transport).complete(
         ask(stream=True, tools=[tool], tool_choice={"name": "lookup"}), Target("azure", DEPLOYMENT)
     )
     assert [c.to_dict() for c in result.tool_calls] == [
@@ -160,3 +162,20 @@ async def test_azure_errors(fake_openai: FakeOpenAI, transport: Transport, statu
     assert (info.value.provider, info.value.model) == ("azure", DEPLOYMENT)
     if status == 429:
         assert info.value.retry_after == 4.0
+
+
+async def test_ga_api_version_does_not_stream_because_it_reports_no_stream_usage(
+    fake_openai: FakeOpenAI, transport: Transport
+):
+    # The 2024-10-21 GA spec has no stream_options: a streamed answer would come without usage, and its
+    # cost could not be known. So the router never streams it, and a direct stream request is answered whole.
+    provider = AzureProvider(env_for(fake_openai), transport)
+    assert provider.capabilities(Target("azure", DEPLOYMENT)).streaming is False
+    fake_openai.queue(R.reply("whole", usage=R.tokens(10, 3)))
+    result = await provider.complete(ask(stream=True), Target("azure", DEPLOYMENT))
+    body = fake_openai.requests[0].body
+    assert "stream" not in body and "stream_options" not in body
+    assert (result.text, result.usage.input_tokens, result.usage.output_tokens) == ("whole", 10, 3)
+    assert any("reports no usage for streams" in w for w in result.warnings)
+    newer = AzureProvider(env_for(fake_openai, AZURE_OPENAI_API_VERSION="2024-09-01-preview"), transport)
+    assert newer.capabilities(Target("azure", DEPLOYMENT)).streaming is True

@@ -7,6 +7,7 @@ Each endpoint only says where the API lives and how to authenticate; the JSON is
 from __future__ import annotations
 
 from collections.abc import Mapping
+from dataclasses import replace
 from typing import Any
 from urllib.parse import quote
 
@@ -120,9 +121,43 @@ class OpenAIProvider(HTTPProvider):
         return result
 
 
+def azure_streams_usage(api_version: str) -> bool:
+    """Does this Azure api-version accept ``stream_options`` (usage at the end of a stream)?
+
+    It arrived in 2024-09-01-preview; the GA 2024-10-21 spec (``../shared/specs``) does not list it,
+    and older versions answer 400 "Unknown parameter: 'stream_options'". Undated versions
+    (``preview``, ``latest``) are the newest and have it.
+    """
+    date, _, rest = api_version.partition("-preview")
+    if len(date) != 10 or not date[:4].isdigit():
+        return True
+    return date >= "2024-09-01" if rest == "" and api_version.endswith("-preview") else date > "2024-10-21"
+
+
 class AzureProvider(HTTPProvider):
+    """Azure OpenAI. Streaming is used only with an api-version that reports usage at the end of a
+    stream: without it a streamed call's cost could not be known, and money must be exact."""
+
     def __init__(self, env: Mapping[str, str], transport: Transport) -> None:
-        super().__init__(ChatCompletionsFormat(), AzureEndpoint(env), transport)
+        endpoint = AzureEndpoint(env)
+        self.streams_usage = azure_streams_usage(endpoint.api_version())
+        super().__init__(ChatCompletionsFormat(stream_usage=self.streams_usage), endpoint, transport)
+
+    def capabilities(self, target: Target) -> Capabilities:
+        caps = super().capabilities(target)
+        return caps if self.streams_usage else replace(caps, streaming=False)
+
+    async def complete(
+        self, request: LLMRequest, target: Target, *, progress: ProgressCallback | None = None
+    ) -> LLMResult:
+        if request.stream and not self.streams_usage:
+            result = await self.call(self.wire, replace(request, stream=False), target, progress=progress)
+            result.warnings.append(
+                f"api-version {self.endpoint.api_version()} reports no usage for streams "  # type: ignore[attr-defined]
+                "(stream_options arrived in 2024-09-01-preview), so the answer was not streamed"
+            )
+            return result
+        return await self.call(self.wire, request, target, progress=progress)
 
 
 class CompatProvider(HTTPProvider):

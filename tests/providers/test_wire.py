@@ -46,7 +46,14 @@ CASES = [
         "/v1",
         (("api", "responses"),),
     ),
-    Case("azure", lambda: FakeOpenAI(KEY, azure=True), AzureProvider, {"AZURE_OPENAI_API_KEY": KEY}, "gpt4o-prod"),
+    # an api-version with stream_options (2024-09-01-preview or later): the streaming cases need it
+    Case(
+        "azure",
+        lambda: FakeOpenAI(KEY, azure=True),
+        AzureProvider,
+        {"AZURE_OPENAI_API_KEY": KEY, "AZURE_OPENAI_API_VERSION": "2025-01-01-preview"},
+        "gpt4o-prod",
+    ),
     Case("local", lambda: FakeOpenAI(KEY), LocalProvider, {"MAGSAG_LOCAL_LLM_API_KEY": KEY}, "llama3.1:70b", "/v1"),
     Case("compat", lambda: FakeOpenAI(KEY), CompatProvider, {"MAGSAG_COMPAT_API_KEY": KEY}, "my-model", "/v1"),
     Case(
