@@ -585,3 +585,17 @@ async def test_a_success_body_that_is_not_the_documented_shape(
     with pytest.raises(E.MalformedResponseError, match=problem) as info:
         await provider.complete(ask(), target(fake_openai, "chat"))
     assert info.value.moves_on and (info.value.provider, info.value.model) == ("openai", "gpt-4o")
+
+
+@pytest.mark.parametrize("api", APIS)
+@pytest.mark.parametrize("model", ["o1", "o3-mini", "o4-mini"])
+async def test_reasoning_models_get_no_temperature_and_say_so(
+    fake_openai: FakeOpenAI, provider: OpenAIProvider, api: str, model: str
+):
+    # o-series models answer 400 to any temperature but the default; a skill's temperature 0 must not
+    # make them fail. gpt-4o keeps it.
+    result = await provider.complete(ask("hi", temperature=0.2), target(fake_openai, api, model))
+    assert "temperature" not in sent(fake_openai)
+    assert result.warnings == [f"{model} supports only the default temperature; temperature 0.2 was not sent"]
+    result = await provider.complete(ask("hi", temperature=0.2), target(fake_openai, api, "gpt-4o"))
+    assert sent(fake_openai)["temperature"] == 0.2 and result.warnings == []

@@ -7,6 +7,7 @@ decides where it goes and which token-limit field the server understands.
 from __future__ import annotations
 
 import json
+import re
 from typing import Any
 
 from ..errors import ContentFilteredError, MalformedResponseError, ProviderConnectionError, ProviderError
@@ -98,6 +99,20 @@ def _message(msg: Message) -> dict[str, Any]:
     return {"role": msg.role, "content": msg.content or ""}
 
 
+_O_SERIES = re.compile(r"^o\d")
+
+
+def fixed_temperature(model: str) -> bool:
+    """OpenAI's reasoning models (o1, o3, o4-mini, ...) accept only the default temperature (1)."""
+    return bool(_O_SERIES.match(model.rsplit("/", 1)[-1].lower()))
+
+
+def temperature_note(model: str, temperature: float | None) -> str | None:
+    if temperature is not None and temperature != 1 and fixed_temperature(model):
+        return f"{model} supports only the default temperature; temperature {temperature:g} was not sent"
+    return None
+
+
 def is_legacy_reasoning(model: str) -> bool:
     """o1-preview and o1-mini (and their snapshots): no system/developer messages, only the default
     temperature, no stop sequences. o1, o3 and later take a system message (as a developer message)."""
@@ -133,7 +148,7 @@ class ChatCompletionsFormat(WireFormat):
         body: dict[str, Any] = {"model": model, "messages": messages}
         if request.max_tokens is not None:
             body[self.max_tokens_field] = request.max_tokens
-        if request.temperature is not None and not legacy:
+        if request.temperature is not None and not fixed_temperature(model):
             body["temperature"] = request.temperature
         if request.stop and not legacy:
             body["stop"] = request.stop
@@ -163,15 +178,12 @@ class ChatCompletionsFormat(WireFormat):
         return body
 
     def adaptations(self, request: LLMRequest, model: str) -> list[str]:
+        note = temperature_note(model, request.temperature)
+        notes = [note] if note else []
         if not is_legacy_reasoning(model):
-            return []
-        notes = []
+            return notes
         if request.system:
-            notes.append(f"{model} takes no system prompt; it was sent as the first user message")
-        if request.temperature is not None and request.temperature != 1:
-            notes.append(
-                f"{model} supports only the default temperature; temperature {request.temperature:g} was not sent"
-            )
+            notes.insert(0, f"{model} takes no system prompt; it was sent as the first user message")
         if request.stop:
             notes.append(f"{model} has no stop sequences; 'stop' was not sent")
         return notes

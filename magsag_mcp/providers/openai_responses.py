@@ -13,7 +13,7 @@ from ..errors import ContentFilteredError, MalformedResponseError, ProviderConne
 from ..transport import HttpResponse, SSEEvent
 from ..types import FinishReason, LLMRequest, LLMResult, Message, ToolCall, Usage
 from .base import StreamAccumulator, WireFormat
-from .openai_chat import openai_error, parse_arguments
+from .openai_chat import fixed_temperature, openai_error, parse_arguments, temperature_note
 
 
 def _items(msg: Message) -> list[dict[str, Any]]:
@@ -38,6 +38,10 @@ class ResponsesFormat(WireFormat):
     def path(self, model: str, *, stream: bool) -> str:
         return "/responses"
 
+    def adaptations(self, request: LLMRequest, model: str) -> list[str]:
+        note = temperature_note(model, request.temperature)
+        return [note] if note else []
+
     def build_body(self, request: LLMRequest, model: str, *, stream: bool) -> dict[str, Any]:
         items: list[dict[str, Any]] = []
         for m in request.messages:
@@ -48,7 +52,7 @@ class ResponsesFormat(WireFormat):
         if request.max_tokens is not None:
             # The Responses API refuses max_output_tokens below 16 (spec: minimum 16).
             body["max_output_tokens"] = max(MIN_OUTPUT_TOKENS, request.max_tokens)
-        if request.temperature is not None:
+        if request.temperature is not None and not fixed_temperature(model):
             body["temperature"] = request.temperature
         if request.tools:
             body["tools"] = [
