@@ -297,8 +297,8 @@ class Service:
     async def query_runs(self, filters: Any = None) -> list[dict[str, Any]]:
         return await self.ledger.query_runs(filters)
 
-    async def search(self, pattern: str, limit: int = 50) -> list[dict[str, Any]]:
-        return await self.ledger.search(pattern, limit)
+    async def search(self, pattern: str, limit: int = 50, since: str | float | None = None) -> list[dict[str, Any]]:
+        return await self.ledger.search(pattern, limit, since)
 
     async def check_budget(self, agent: str | None = None, run_id: str | None = None) -> dict[str, Any]:
         return await self.governance.check_budget(agent=agent, run_id=run_id)

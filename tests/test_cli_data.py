@@ -152,3 +152,30 @@ def test_budget_prints_each_limit(ledger_db, capsys):
     assert main(["budget", "--agent", "alice", "--run-id", "r-priced"]) == 0
     text = capsys.readouterr().out
     assert "spent $0.0035" in text and "remaining" in text
+
+
+def test_search_since_bounds_how_far_back(ledger_db, capsys):
+    assert main(["data", "search", "echo"]) == 0  # the 120-day-old run matches without a bound
+    assert any(h.get("model") == "echo" for h in json.loads(capsys.readouterr().out))
+    assert main(["data", "search", "echo", "--since", "7d"]) == 0
+    assert json.loads(capsys.readouterr().out) == []
+    assert main(["data", "search", "shard", "--since", "1h"]) == 0
+    assert len(json.loads(capsys.readouterr().out)) == 1
+
+
+def test_a_search_that_scans_too_long_stops_with_the_fix(tmp_path, monkeypatch):
+    from magsag_mcp.errors import InputError
+    from magsag_mcp.ledger import queries
+
+    async def go() -> None:
+        async with Ledger(tmp_path / "big.db") as ledger:
+            now = time.time()
+            attempts = [AttemptRecord("big", now - i, "openai", "gpt-4o", "s", "a", "ok", 0, 1) for i in range(3000)]
+            await ledger.record_call(RunRecord("big", "a", "s", now - 3000), attempts)
+            monkeypatch.setattr(queries, "SEARCH_SECONDS", 0.0)  # any scan of some length is too long
+            with pytest.raises(InputError, match=r"still scanning after 0s.*--since 7d"):
+                await ledger.search("never-matches-anything")
+            monkeypatch.setattr(queries, "SEARCH_SECONDS", 10.0)
+            assert await ledger.search("never-matches-anything") == []  # the reader is usable again
+
+    anyio.run(go)

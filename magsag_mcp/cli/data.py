@@ -127,7 +127,7 @@ def _query(args: argparse.Namespace) -> int:
 
 
 def _search(args: argparse.Namespace) -> int:
-    hits = with_service(args, lambda svc: svc.search(args.pattern, args.limit))
+    hits = with_service(args, lambda svc: svc.search(args.pattern, args.limit, args.since))
     print_json(hits)
     return 0
 
@@ -158,6 +158,7 @@ def register(groups: CommandGroups) -> None:
     p = groups.add(data, "search", help="regular-expression search over errors, events and names")
     p.add_argument("pattern")
     p.add_argument("--limit", type=int, default=50)
+    p.add_argument("--since", help="only look this far back: 24h, 7d or an ISO date")
     p.set_defaults(func=_search)
     p = groups.add(data, "prune", help="delete records older than a duration, then vacuum")
     p.add_argument("--older-than", required=True, help="e.g. 90d")

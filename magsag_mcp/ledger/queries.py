@@ -401,46 +401,72 @@ def _compile(pattern: str) -> Any:
         raise InputError(f"invalid regular expression {pattern!r}: {exc}; RE2 syntax (no backreferences)") from None
 
 
-async def search(ledger: Ledger, pattern: str, limit: int = 50) -> list[dict[str, Any]]:
-    """Attempts and events whose error, names or payload match ``pattern`` (case-insensitive), newest first."""
+#: how long one search may scan: RE2 keeps each match linear, this keeps a rare pattern over a large
+#: ledger from holding the (shared) reader connection
+SEARCH_SECONDS = 10.0
+
+
+async def search(
+    ledger: Ledger, pattern: str, limit: int = 50, since: str | float | None = None
+) -> list[dict[str, Any]]:
+    """Attempts and events whose error, names or payload match ``pattern`` (case-insensitive), newest
+    first; ``since`` (``7d``, an ISO date, ...) bounds how far back it looks."""
     if not isinstance(limit, int) or not 1 <= limit <= 10_000:
         raise InputError(f"limit must be between 1 and 10000, got {limit!r}")
     rx = _compile(pattern)
+    start = parse_since(since)
+    after = start if start is not None else float("-inf")
 
     def q(conn: sqlite3.Connection) -> list[dict[str, Any]]:
         conn.create_function("re_match", 1, lambda s: s is not None and rx.search(s) is not None, deterministic=True)
-        hits: list[tuple[float, dict[str, Any]]] = []
-        rows = conn.execute(
-            f"SELECT {_ATTEMPT_COLS} FROM attempts WHERE re_match(provider || ' ' || model || ' ' || outcome || ' '"
-            " || coalesce(error_class, '') || ' ' || coalesce(error_message, '') || ' ' || coalesce(skill, '') || ' '"
-            " || coalesce(agent, '')) ORDER BY started_at DESC LIMIT ?",
-            (limit,),
-        ).fetchall()
-        for row in rows:
-            hits.append((row[1], {"kind": "attempt", **_attempt_dict(row), "run_id": row[0]}))
-        rows = conn.execute(
-            "SELECT run_id, agent, at, event, data FROM events WHERE re_match(event || ' ' || coalesce(data, '')"
-            " || ' ' || coalesce(agent, '')) ORDER BY at DESC LIMIT ?",
-            (limit,),
-        ).fetchall()
-        for run_id, agent, at, event, data in rows:
-            hits.append(
-                (
-                    at,
-                    {
-                        "kind": "event",
-                        "time": _iso(at),
-                        "run_id": run_id,
-                        "agent": agent,
-                        "event": event,
-                        "data": json.loads(data) if data else None,
-                    },
-                )
-            )
-        hits.sort(key=lambda h: -h[0])
-        return [h for _, h in hits[:limit]]
+        deadline = time.monotonic() + SEARCH_SECONDS
+        conn.set_progress_handler(lambda: int(time.monotonic() > deadline), 10_000)
+        try:
+            return _search_rows(conn, limit, after)
+        except sqlite3.OperationalError as exc:
+            if "interrupt" not in str(exc):
+                raise
+            raise InputError(
+                f"search for {pattern!r} was still scanning after {SEARCH_SECONDS:g}s (it matches rarely in a "
+                "large ledger); narrow it with since, e.g. --since 7d"
+            ) from None
+        finally:
+            conn.set_progress_handler(None, 0)
 
     return await ledger.read(q)
+
+
+def _search_rows(conn: sqlite3.Connection, limit: int, after: float) -> list[dict[str, Any]]:
+    hits: list[tuple[float, dict[str, Any]]] = []
+    rows = conn.execute(
+        f"SELECT {_ATTEMPT_COLS} FROM attempts WHERE started_at >= ? AND re_match(provider || ' ' || model"
+        " || ' ' || outcome || ' ' || coalesce(error_class, '') || ' ' || coalesce(error_message, '') || ' '"
+        " || coalesce(skill, '') || ' ' || coalesce(agent, '')) ORDER BY started_at DESC LIMIT ?",
+        (after, limit),
+    ).fetchall()
+    for row in rows:
+        hits.append((row[1], {"kind": "attempt", **_attempt_dict(row), "run_id": row[0]}))
+    rows = conn.execute(
+        "SELECT run_id, agent, at, event, data FROM events WHERE at >= ? AND re_match(event || ' '"
+        " || coalesce(data, '') || ' ' || coalesce(agent, '')) ORDER BY at DESC LIMIT ?",
+        (after, limit),
+    ).fetchall()
+    for run_id, agent, at, event, data in rows:
+        hits.append(
+            (
+                at,
+                {
+                    "kind": "event",
+                    "time": _iso(at),
+                    "run_id": run_id,
+                    "agent": agent,
+                    "event": event,
+                    "data": json.loads(data) if data else None,
+                },
+            )
+        )
+    hits.sort(key=lambda h: -h[0])
+    return [h for _, h in hits[:limit]]
 
 
 async def prune(ledger: Ledger, older_than_seconds: float) -> dict[str, int]:

@@ -348,10 +348,10 @@ class Ledger:
 
         return await query_runs(self, filters)
 
-    async def search(self, pattern: str, limit: int = 50) -> list[dict[str, Any]]:
+    async def search(self, pattern: str, limit: int = 50, since: str | float | None = None) -> list[dict[str, Any]]:
         from .queries import search
 
-        return await search(self, pattern, limit)
+        return await search(self, pattern, limit, since)
 
     async def prune(self, older_than_seconds: float) -> dict[str, int]:
         from .queries import prune

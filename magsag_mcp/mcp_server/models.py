@@ -151,6 +151,7 @@ class QueryRunsArgs(_Args):
 class SearchUsageArgs(_Args):
     pattern: str = Field(min_length=1, description="regular expression (RE2) over errors, models, events")
     limit: int = Field(50, ge=1, le=500)
+    since: str | None = Field(None, description="only look this far back: 24h, 7d or an ISO date")
 
 
 class CheckBudgetArgs(_Args):

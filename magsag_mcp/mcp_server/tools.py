@@ -133,9 +133,9 @@ class MagsagTools:
 
         return await self._run("query_runs", M.QueryRunsResult, call)
 
-    async def search_usage(self, pattern: str, limit: int) -> CallToolResult:
+    async def search_usage(self, pattern: str, limit: int, since: str | None = None) -> CallToolResult:
         async def call(svc: Service) -> dict[str, Any]:
-            return {"pattern": pattern, "hits": await svc.search(pattern, limit)}
+            return {"pattern": pattern, "hits": await svc.search(pattern, limit, since)}
 
         return await self._run("search_usage", M.SearchUsageResult, call)
 
