@@ -245,11 +245,14 @@ def _result(
         # "refusal": the streaming classifiers stopped the answer; whatever text came before is not an answer.
         details = data.get("stop_details") if isinstance(data.get("stop_details"), dict) else {}
         why = ", ".join(str(details[k]) for k in ("category", "explanation") if details.get(k))
-        raise ContentFilteredError(
+        refused = ContentFilteredError(
             f"{provider}:{model}: the model refused (stop_reason: refusal{': ' + why if why else ''})",
             provider=provider,
             model=model,
         )
+        # The tokens before the refusal are billed: the attempt is recorded at their cost.
+        refused.usage = _usage(usage)  # type: ignore[attr-defined]
+        raise refused
     text = "".join(texts)
     json_calls = [c for c in calls if c.name == JSON_TOOL]
     if json_calls:

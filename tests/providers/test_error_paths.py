@@ -216,6 +216,7 @@ async def test_anthropic_refusal_is_content_filtered(serve, transport, stream: b
         await provider.complete(ask(stream), target)
     assert "cyber" in info.value.message
     assert info.value.moves_on and not info.value.retryable
+    assert info.value.usage.input_tokens > 0  # billed tokens travel with the error, to be recorded at cost
 
 
 def test_anthropic_refusal_body_follows_the_spec():
