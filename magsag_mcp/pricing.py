@@ -199,7 +199,8 @@ class Pricer:
         return self._windows[key]
 
 
-def _window_from_genai_prices(provider: str, model: str) -> int | None:
+def _genai_model(provider: str, model: str) -> Any:
+    """genai-prices' model info (prices, context window), or None when it does not know the model."""
     provider_id = _GENAI_PROVIDER.get(provider)
     if provider_id is None:
         return None
@@ -209,22 +210,20 @@ def _window_from_genai_prices(provider: str, model: str) -> int | None:
         _, info = data_snapshot.get_snapshot().find_provider_model(model, None, provider_id, None)
     except LookupError:
         return None
-    window = getattr(info, "context_window", None)
+    return info
+
+
+def _window_from_genai_prices(provider: str, model: str) -> int | None:
+    window = getattr(_genai_model(provider, model), "context_window", None)
     return int(window) if window else None
 
 
 def _from_genai_prices(provider: str, model: str) -> _Priced:
-    provider_id = _GENAI_PROVIDER.get(provider)
-    if provider_id is None:
+    info = _genai_model(provider, model)
+    if info is None:
         return _Priced(None, None, None)
     from datetime import UTC, datetime
 
-    from genai_prices import data_snapshot
-
-    try:
-        _, info = data_snapshot.get_snapshot().find_provider_model(model, None, provider_id, None)
-    except LookupError:
-        return _Priced(None, None, None)
     price = info.get_prices(datetime.now(UTC))
     fields = (price.input_mtok, price.output_mtok, price.cache_read_mtok, getattr(price, "cache_write_mtok", None))
     if all(f is None or isinstance(f, Decimal | int) for f in fields) and price.input_mtok is not None:

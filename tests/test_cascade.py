@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import time
 from decimal import Decimal
 from pathlib import Path
 
@@ -254,10 +253,9 @@ async def test_the_deadline_bounds_an_attempt_in_flight():
     slow = {"provider": "fake", "model": "slow", "params": {"latency_ms": 60_000}}
     p = plan({"model": "fake:slow"})
     p.candidates[0].target = parse_target(slow)
-    started = time.monotonic()
     with pytest.raises(E.AllTargetsFailed) as info:
         await cascade.run(p, run_id="r-slow", agent=None)
-    assert time.monotonic() - started < 30.0  # did not wait the 60 s (a correctness bound, not a speed target)
+    # Had the deadline not cut the attempt, the slow answer would have arrived and the call succeeded.
     assert [(a.outcome, a.error_class) for a in info.value.attempts] == [("error", "timeout")]
     assert "deadline of 0.2s" in info.value.attempts[0].error_message
 
