@@ -346,7 +346,7 @@ class Cascade:
             run_id=run_id,
             agent=agent,
             skill=plan.skill_id,
-            data_class=plan.data_classes or plan.data_class,
+            data_class=plan.data_classes,
             parent_run_id=parent_run_id,
             prior_admissions=tuple(admissions),
             target=cand.target,

@@ -70,12 +70,15 @@ class Plan:
     rule: str
     candidates: list[Candidate]
     request: LLMRequest
-    data_class: str | None
+    #: every data class that applies: the skill's, then the caller's if it declared another one
+    data_classes: tuple[str, ...] = ()
     #: request fields the call set explicitly; they beat per-target params
     pinned: frozenset[str] = frozenset()
-    #: every data class that applies (the skill's and the caller's); ``data_class`` is the first
-    data_classes: tuple[str, ...] = ()
     warnings: list[str] = field(default_factory=list)
+
+    @property
+    def data_class(self) -> str | None:
+        return self.data_classes[0] if self.data_classes else None
 
     def request_for(self, target: Target) -> LLMRequest:
         """The request as this target should receive it: target params fill what the call left open."""
@@ -460,7 +463,6 @@ def plan_call(
         rule=rule,
         candidates=candidates,
         request=request,
-        data_class=data_classes[0] if data_classes else None,
         data_classes=data_classes,
         pinned=frozenset(pinned),
     )

@@ -16,7 +16,6 @@ the ledger's ``run_cost``.
 
 from __future__ import annotations
 
-import math
 import os
 import sqlite3
 import time
@@ -36,20 +35,15 @@ RESERVATION_TTL_SECONDS = 15 * 60
 #: beyond the call's deadline: the cascade checks the deadline between attempts, so the last attempt
 #: may start just before it and run for its own timeouts; then the call is recorded
 RESERVATION_MARGIN_SECONDS = 10 * 60
-#: MAGSAG_CALL_DEADLINE's default in service.py
-DEFAULT_CALL_DEADLINE = 300.0
 SWEEP_EVERY_SECONDS = 30.0
 _last_sweep = 0.0
 
 
 def call_deadline_from_env(env: Mapping[str, str] | None = None) -> float:
-    """``MAGSAG_CALL_DEADLINE`` read as service.py reads it (a bad value is the service's error to report)."""
-    raw = (os.environ if env is None else env).get("MAGSAG_CALL_DEADLINE")
-    try:
-        value = float(raw) if raw else DEFAULT_CALL_DEADLINE
-    except ValueError:
-        return DEFAULT_CALL_DEADLINE
-    return value if value > 0 and not math.isnan(value) else DEFAULT_CALL_DEADLINE
+    """``MAGSAG_CALL_DEADLINE``, parsed (and checked) by the same code the service uses."""
+    from ..service import retry_policy_from_env
+
+    return retry_policy_from_env(os.environ if env is None else env).deadline
 
 
 def reservation_ttl(call_deadline: float) -> float:
