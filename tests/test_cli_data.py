@@ -29,66 +29,34 @@ def ledger_db(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     now = time.time()
     old = now - 120 * 86400
 
+    async def record(ledger: Ledger, run: RunRecord, *attempts: tuple[float, str, str, int, dict]) -> None:
+        """One run with its attempts, each given as (time, provider:model, outcome, try number, fields)."""
+        rows = [
+            AttemptRecord(run.run_id, at, *target.split(":"), run.skill, run.agent, outcome, 0, n, **fields)
+            for at, target, outcome, n, fields in attempts
+        ]
+        await ledger.record_call(run, rows)
+
     async def fill() -> None:
         async with Ledger(db) as ledger:
-            await ledger.record_call(
+            overloaded = {"error_class": "server_error", "error_message": "upstream said: overloaded shard 7"}
+            priced = {"input_tokens": 1000, "output_tokens": 100, "cost_usd": Decimal("0.0035")}
+            await record(
+                ledger,
                 RunRecord("r-priced", "alice", "skill.analysis", now - 10),
-                [
-                    AttemptRecord(
-                        "r-priced",
-                        now - 10,
-                        "openai",
-                        "gpt-4o",
-                        "skill.analysis",
-                        "alice",
-                        "error",
-                        0,
-                        1,
-                        error_class="server_error",
-                        error_message="upstream said: overloaded shard 7",
-                    ),
-                    AttemptRecord(
-                        "r-priced",
-                        now - 9,
-                        "openai",
-                        "gpt-4o",
-                        "skill.analysis",
-                        "alice",
-                        "ok",
-                        0,
-                        2,
-                        input_tokens=1000,
-                        output_tokens=100,
-                        cost_usd=Decimal("0.0035"),
-                    ),
-                ],
+                (now - 10, "openai:gpt-4o", "error", 1, overloaded),
+                (now - 9, "openai:gpt-4o", "ok", 2, priced),
             )
-            await ledger.record_call(
+            unpriced = {"input_tokens": 10, "output_tokens": 10, "cost_usd": None}
+            await record(
+                ledger,
                 RunRecord("r-unpriced", "bob", "skill.coding", now - 5),
-                [
-                    AttemptRecord(
-                        "r-unpriced",
-                        now - 5,
-                        "compat",
-                        "mystery-7b",
-                        "skill.coding",
-                        "bob",
-                        "ok",
-                        0,
-                        1,
-                        input_tokens=10,
-                        output_tokens=10,
-                        cost_usd=None,
-                    )
-                ],
+                (now - 5, "compat:mystery-7b", "ok", 1, unpriced),
             )
-            await ledger.record_call(
+            await record(
+                ledger,
                 RunRecord("r-old", "alice", "skill.analysis", old),
-                [
-                    AttemptRecord(
-                        "r-old", old, "fake", "echo", "skill.analysis", "alice", "ok", 0, 1, cost_usd=Decimal(0)
-                    )
-                ],
+                (old, "fake:echo", "ok", 1, {"cost_usd": Decimal(0)}),
             )
 
     anyio.run(fill)

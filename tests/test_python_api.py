@@ -98,22 +98,27 @@ def test_nested_delegation_spends_the_root_runs_budget(tmp_path: Path):
 
     cat = tmp_path / "catalog"
     shutil.copytree(CATALOG, cat, ignore=shutil.ignore_patterns("__pycache__"))
-    (cat / "agents" / "relay-sag.yaml").write_text(
-        "id: relay-sag\nkind: sag\ndescription: hands its task on\nentrypoint: relay_sag:run\n"
-    )
-    (cat / "agents" / "relay_sag.py").write_text(
-        "from magsag_mcp import Delegation\n\n"
-        "def run(payload, *, registry=None, skills=None, runner=None, obs=None):\n"
+
+    def agent(agent_id: str, kind: str, body: str) -> None:
+        module = agent_id.replace("-", "_")
+        (cat / "agents" / f"{agent_id}.yaml").write_text(
+            f"id: {agent_id}\nkind: {kind}\ndescription: test agent\nentrypoint: {module}:run\n"
+        )
+        (cat / "agents" / f"{module}.py").write_text(
+            "from magsag_mcp import Delegation\n\n"
+            "def run(payload, *, registry=None, skills=None, runner=None, obs=None):\n" + body
+        )
+
+    agent(
+        "relay-sag",
+        "sag",
         "    skills.invoke('skill.analysis', {'data': 'relay'})\n"
-        "    return runner.invoke_sag(Delegation(task_id='inner', sag_id='data-analysis-sag', input=payload))\n"
+        "    return runner.invoke_sag(Delegation(task_id='inner', sag_id='data-analysis-sag', input=payload))\n",
     )
-    (cat / "agents" / "top-mag.yaml").write_text(
-        "id: top-mag\nkind: mag\ndescription: delegates to the relay\nentrypoint: top_mag:run\n"
-    )
-    (cat / "agents" / "top_mag.py").write_text(
-        "from magsag_mcp import Delegation\n\n"
-        "def run(payload, *, registry=None, skills=None, runner=None, obs=None):\n"
-        "    return runner.invoke_sag(Delegation(task_id='outer', sag_id='relay-sag', input=payload))\n"
+    agent(
+        "top-mag",
+        "mag",
+        "    return runner.invoke_sag(Delegation(task_id='outer', sag_id='relay-sag', input=payload))\n",
     )
     (cat / "prices.yaml").write_text('"fake:*": {input: 1.0, output: 1.0}\n')
     env = {"MAGSAG_RETRY_BASE_DELAY": "0.001", "MAGSAG_PROVIDER": "fake"}
