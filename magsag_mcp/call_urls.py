@@ -15,7 +15,7 @@ Anything else fails before a request is made, with the fix in the message.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from urllib.parse import urlsplit
 
 from .errors import ConfigError, PayloadError
@@ -77,18 +77,21 @@ def _configured(provider: str, model: str, env: Mapping[str, str]) -> tuple[bool
 
 
 def check_call_base_urls(
-    targets: Iterable[tuple[Target, str]], env: Mapping[str, str], catalog_targets: Iterable[Target]
+    targets: Iterable[tuple[Target, str]],
+    env: Mapping[str, str],
+    catalog_targets: Callable[[], Iterable[Target]],
 ) -> None:
     """Raise :class:`PayloadError` for a call base URL that would receive a key it was not configured for.
 
     ``targets`` are ``(target, where)`` pairs from the call; ``where`` names the field for the message.
+    ``catalog_targets`` is only called when some target has a base URL (most calls have none).
     """
     pending = [(t, where) for t, where in targets if t.base_url]
     if not pending:
         return
     extra = allowed_origins(env)
     from_catalog: dict[str, set[tuple[str, str, int | None]]] = {}
-    for t in catalog_targets:
+    for t in catalog_targets():
         o = origin(t.base_url) if t.base_url else None
         if o is not None:
             from_catalog.setdefault(t.provider, set()).add(o)

@@ -443,7 +443,7 @@ def plan_call(
             chain = [Target(t.provider, t.model, call_base, t.params) for t in chain]
             from_call.extend((t, "model_config" if mc.get("base_url") else "context.llm_overrides") for t in chain)
         candidates.extend(Candidate(t, source, bool(call_provider or env_provider)) for t in chain)
-    check_call_base_urls(from_call, env, catalog.routing.all_targets())
+    check_call_base_urls(from_call, env, catalog.routing.all_targets)
 
     declared = context.get("data_class")
     if declared is not None and (not isinstance(declared, str) or not declared):
