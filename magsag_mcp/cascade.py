@@ -226,7 +226,7 @@ class Cascade:
                     if isinstance(exc, ContextTooLongError):
                         state.too_long.append(target)
                     billed = Decimal(0)  # a rejected request is not billed
-                    usage = getattr(exc, "usage", None)
+                    usage = exc.usage
                     if usage is not None:
                         # The model answered but the answer was unusable: the tokens are billed.
                         quote = self.pricer.price(target.provider, target.model, usage)

@@ -186,6 +186,8 @@ class ProviderError(MagsagError):
         self.status = status
         self.retry_after = retry_after
         self.attempts: list[Any] = []
+        #: tokens the vendor billed although the attempt failed (an answer that could not be used)
+        self.usage: Any = None
 
     def to_dict(self) -> dict[str, Any]:
         data = super().to_dict()

@@ -251,7 +251,7 @@ def _result(
             model=model,
         )
         # The tokens before the refusal are billed: the attempt is recorded at their cost.
-        refused.usage = _usage(usage)  # type: ignore[attr-defined]
+        refused.usage = _usage(usage)
         raise refused
     text = "".join(texts)
     json_calls = [c for c in calls if c.name == JSON_TOOL]

@@ -316,7 +316,7 @@ def parse_json_output(result: LLMResult, provider: str, schema: Mapping[str, Any
 def _billed(exc: ProviderError, result: LLMResult) -> ProviderError:
     """The model answered (and the vendor bills the tokens) but the answer is unusable: the error
     carries the usage, so the attempt is recorded at its real cost, not at zero."""
-    exc.usage = result.usage  # type: ignore[attr-defined]
+    exc.usage = result.usage
     return exc
 
 
