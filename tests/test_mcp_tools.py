@@ -147,6 +147,9 @@ async def test_ledger_tools_after_calls(client: Client, schemas: Schemas):
 
     hits = schemas.check("search_usage", await client.call_tool("search_usage", {"pattern": "overload", "limit": 10}))
     assert hits["hits"]
+    future = "2999-01-01"  # nothing was recorded after it: the bound reaches the query
+    bounded = await client.call_tool("search_usage", {"pattern": "overload", "since": future})
+    assert schemas.check("search_usage", bounded)["hits"] == []
 
     budget = schemas.check("check_budget", await client.call_tool("check_budget", {"agent": "ana"}))
     assert budget["status"]
