@@ -10,6 +10,7 @@ and every skip becomes an :class:`~magsag_mcp.records.AttemptRecord`.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import random
 import time
@@ -202,7 +203,9 @@ class Cascade:
                     try:
                         # The deadline bounds the attempt in flight too, not only the waits between
                         # attempts: a server that trickles a stream must not hold the call for ever.
-                        with anyio.fail_after(max(deadline - self.clock(), 0.0)):
+                        # asyncio.timeout, not anyio.fail_after: the providers run on asyncio (aiohttp)
+                        # and anyio looks its backend up on every entry (~12 us a call).
+                        async with asyncio.timeout(max(deadline - self.clock(), 0.0)):
                             result = await provider.complete(request, target, progress=progress)
                     except TimeoutError:
                         raise ProviderTimeoutError(
@@ -261,8 +264,16 @@ class Cascade:
                         # The caller gave up mid-attempt. The vendor may still bill the request, so the
                         # attempt is recorded (tokens unknown) rather than vanishing with the task.
                         record = self._record(
-                            plan, run_id, agent, position, try_number, target, "error", started_wall,
-                            (self.clock() - started) * 1000.0, None,
+                            plan,
+                            run_id,
+                            agent,
+                            position,
+                            try_number,
+                            target,
+                            "error",
+                            started_wall,
+                            (self.clock() - started) * 1000.0,
+                            None,
                             "cancelled by the caller while the request was in flight; the provider may still bill it",
                         )
                         record.error_class = "cancelled"

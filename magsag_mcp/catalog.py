@@ -20,11 +20,12 @@ import os
 import re
 import string
 from collections.abc import Mapping
+from functools import cached_property
 from pathlib import Path
 from typing import Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from .errors import CatalogError, ConfigError, PayloadError
 from .types import Target
@@ -198,8 +199,6 @@ class Skill(BaseModel):
     temperature: float | None = Field(default=None, ge=0, le=2)
     data_class: str | None = None
     tier: str | None = None
-    _compiled: Any = PrivateAttr(default=None)
-    _fields: list[str] | None = PrivateAttr(default=None)
 
     @field_validator("output", mode="before")
     @classmethod
@@ -218,29 +217,33 @@ class Skill(BaseModel):
                 raise ValueError(f"input_schema is not a valid JSON Schema: {exc.message}") from None
         return value
 
-    def _validator(self) -> Any:
-        # Building a validator compiles the schema: once per skill, not once per call.
-        if self._compiled is None:
-            import jsonschema
+    # Built once per skill and read on every call, so cached properties (a plain attribute read
+    # after the first) rather than pydantic private attributes (a __getattr__ round trip each read).
+    @cached_property
+    def payload_validator(self) -> Any:
+        """The input schema, compiled: once per skill, not once per call."""
+        import jsonschema
 
-            self._compiled = jsonschema.Draft202012Validator(self.input_schema or {})
-        return self._compiled
+        return jsonschema.Draft202012Validator(self.input_schema or {})
+
+    @cached_property
+    def field_names(self) -> tuple[str, ...]:
+        """The payload fields the user template reads."""
+        names = []
+        for _, field_name, _, _ in string.Formatter().parse(self.prompt.user):
+            if field_name:
+                names.append(field_name.split(".")[0].split("[")[0])
+        return tuple(names)
 
     def template_fields(self) -> list[str]:
-        if self._fields is None:
-            names = []
-            for _, field_name, _, _ in string.Formatter().parse(self.prompt.user):
-                if field_name:
-                    names.append(field_name.split(".")[0].split("[")[0])
-            self._fields = names
-        return self._fields
+        return list(self.field_names)
 
     def render(self, payload: Mapping[str, Any]) -> str:
         """Fill the user template from the payload; a missing field names itself and the skill."""
         if self.input_schema is not None:
             self.validate_payload(payload)
         values: dict[str, str] = {}
-        for name in self.template_fields():
+        for name in self.field_names:
             if name not in payload:
                 raise PayloadError(
                     f"{self.id}: payload is missing field {name!r} (the prompt template uses it); "
@@ -253,8 +256,10 @@ class Skill(BaseModel):
         return self.prompt.user.format_map(values)
 
     def validate_payload(self, payload: Mapping[str, Any]) -> None:
-        data = {k: v for k, v in payload.items() if k != "model_config"}
-        validator = self._validator()
+        data = payload
+        if "model_config" in payload or not isinstance(payload, dict):
+            data = {k: v for k, v in payload.items() if k != "model_config"}
+        validator = self.payload_validator
         if validator.is_valid(data):  # the common case: one pass, no error objects
             return
         errors = sorted(validator.iter_errors(data), key=lambda e: list(e.path))
@@ -336,10 +341,20 @@ class RoutingPolicy(BaseModel):
             if tier not in self.tiers:
                 raise ConfigError(f"unknown cost tier {tier!r}; the catalog defines: {sorted(self.tiers) or 'none'}")
             return self.tiers[tier], f"tier:{tier}"
-        for route, chain in self.routes:
-            if route.match == task_type or fnmatch.fnmatchcase(task_type, route.match):
-                return chain, f"route:{route.match}"
-        return self.default, "default"
+        found = self.route_memo.get(task_type)
+        if found is None:
+            found = self.default, "default"
+            for route, chain in self.routes:
+                if route.match == task_type or fnmatch.fnmatchcase(task_type, route.match):
+                    found = chain, f"route:{route.match}"
+                    break
+            self.route_memo[task_type] = found
+        return found
+
+    @cached_property
+    def route_memo(self) -> dict[str, tuple[list[Target], str]]:
+        """task type -> (chain, rule): glob matching runs once per task type, not once per call."""
+        return {}
 
     def all_targets(self) -> list[Target]:
         """Every target the operator named anywhere in the routing catalog."""

@@ -145,6 +145,7 @@ class Service:
     ) -> Service:
         from .governance import Governance, load_policies
         from .ledger import Ledger, default_db_path
+        from .ledger.store import ledger_sync_from_env
         from .pricing import Pricer
 
         env = dict(os.environ if env is None else env)
@@ -154,7 +155,7 @@ class Service:
         pricer = Pricer.from_catalog(cat.root)
         policies = load_policies(cat.root)
         retry = retry or retry_policy_from_env(env)
-        ledger = Ledger(Path(db) if db else default_db_path(env))
+        ledger = Ledger(Path(db) if db else default_db_path(env), sync=ledger_sync_from_env(env))
         await ledger.open()
         # Reservations must outlive the longest call, or a slow call's reservation could expire mid-call.
         governance = Governance(policies, ledger, pricer, call_deadline=retry.deadline)

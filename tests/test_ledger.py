@@ -182,7 +182,7 @@ WRITER = textwrap.dedent(
     from magsag_mcp.service import Service
 
     async def main():
-        svc = await Service.open(db=sys.argv[1], env={"MAGSAG_PROVIDER": "fake"})
+        svc = await Service.open(db=sys.argv[1], env={"MAGSAG_PROVIDER": "fake", "MAGSAG_LEDGER_SYNC": sys.argv[2]})
         async def loop(worker):
             i = 0
             while True:
@@ -200,10 +200,13 @@ WRITER = textwrap.dedent(
 )
 
 
-def test_sigkill_under_load_loses_no_returned_call(tmp_path: Path):
+@pytest.mark.parametrize("sync", ["full", "normal"])
+def test_sigkill_under_load_loses_no_returned_call(tmp_path: Path, sync: str):
+    """Both sync modes keep every returned call when the process is killed (``normal`` differs only on a
+    power cut or OS crash, which a test cannot stage)."""
     db = tmp_path / "kill.db"
     proc = subprocess.Popen(
-        [sys.executable, "-c", WRITER, str(db)],
+        [sys.executable, "-c", WRITER, str(db), sync],
         stdout=subprocess.PIPE,
         text=True,
         env={**os.environ, "PYTHONUNBUFFERED": "1"},
@@ -585,3 +588,95 @@ async def test_prune_mid_day_keeps_summaries_equal_to_a_scan(tmp_path: Path):
         stats = summary["model_stats"]["gpt-4o"]
         assert (stats["calls"], stats["input_tokens"]) == (n, tokens) == (31, sum(100 + h for h in range(31)))
         assert Decimal(stats["cost_usd_exact"]) == Decimal(cost) / 10**12
+
+
+async def test_a_batch_of_records_is_written_together_and_a_bad_one_fails_alone(tmp_path: Path, monkeypatch):
+    """Concurrent calls' records share one statement per table (rollups summed per key first); a record
+    that breaks a constraint fails on its own and the others land exactly as if written one by one."""
+    from magsag_mcp.ledger.store import RecordWrite
+
+    merged: list[int] = []
+    real_apply_all = RecordWrite.apply_all
+
+    def spy(conn, writes):
+        merged.append(len(writes))
+        return real_apply_all(conn, writes)
+
+    monkeypatch.setattr(RecordWrite, "apply_all", staticmethod(spy))
+    now = time.time()
+    async with Ledger(tmp_path / "l.db") as ledger:
+        rids = []
+        for i in range(12):
+            rid = await ledger.submit(
+                lambda c, i=i: (
+                    c.execute(
+                        "INSERT INTO budget_reservations (run_id, agent, created_at, expires_at, amount_pusd, state)"
+                        " VALUES (?, 'a', ?, ?, 5, 'held')",
+                        (f"r{i}", now, now + 900),
+                    ).lastrowid
+                )
+            )
+            rids.append(rid)
+        merged.clear()
+
+        async def one(i: int) -> None:
+            run = RunRecord(f"r{i}", "a", "s", now)
+            attempt = AttemptRecord(
+                f"r{i}",
+                now,
+                "openai",
+                "gpt-4o" if i % 2 else "gpt-4o-mini",
+                "s",
+                "a",
+                "ok",
+                0,
+                1,
+                input_tokens=10 + i,
+                output_tokens=i,
+                cost_usd=Decimal("0.000001") * (i + 1),
+                reservation_id=rids[i],
+            )
+            if i == 7:
+                attempt.provider = None  # type: ignore[assignment]  # NOT NULL: this record must fail alone
+                with pytest.raises(sqlite3.IntegrityError):
+                    await ledger.record_call(run, [attempt])
+            else:
+                await ledger.record_call(run, [attempt])
+
+        async with anyio.create_task_group() as tg:
+            for i in range(12):
+                tg.start_soon(one, i)
+
+        def scan(c):
+            return (
+                c.execute("SELECT COUNT(*), SUM(input_tokens), SUM(cost_pusd) FROM attempts").fetchone(),
+                c.execute("SELECT SUM(attempts), SUM(input_tokens), SUM(cost_pusd) FROM usage_rollup").fetchone(),
+                c.execute("SELECT SUM(cost_pusd) FROM agent_spend").fetchone()[0],
+                c.execute("SELECT COUNT(*), SUM(calls) FROM runs").fetchone(),
+                [r[0] for r in c.execute("SELECT run_id FROM budget_reservations")],
+            )
+
+        attempts, rollup, spend, runs, held = await ledger.read(scan)
+    good = [i for i in range(12) if i != 7]
+    assert max(merged) > 1  # the records did share statements
+    assert attempts == (11, sum(10 + i for i in good), sum((i + 1) * 1_000_000 for i in good))
+    assert rollup == attempts and spend == attempts[2]
+    assert runs == (11, 11)
+    assert held == ["r7"]  # the failed record released nothing
+
+
+async def test_ledger_sync_mode_is_read_from_the_environment_and_checked(tmp_path: Path):
+    from magsag_mcp.ledger.store import _SYNC_MODE
+
+    async with await Service.open(db=tmp_path / "l.db", env={"MAGSAG_PROVIDER": "fake"}) as svc:
+        assert svc.ledger.durable_mode == "FULL"
+    async with await Service.open(
+        db=tmp_path / "l.db", env={"MAGSAG_PROVIDER": "fake", "MAGSAG_LEDGER_SYNC": " Normal "}
+    ) as svc:
+        assert svc.ledger.durable_mode == "NORMAL"
+        await svc.invoke_skill("skill.analysis", {"data": "x", "model_config": {"model": "fake:a"}})
+        # the lone call's record was committed inline, in the chosen mode
+        assert _SYNC_MODE[id(svc.ledger._inline)] == "NORMAL"
+        assert len(await svc.query_runs()) == 1
+    with pytest.raises(E.ConfigError, match=r"MAGSAG_LEDGER_SYNC='off'.*'full'.*'normal'"):
+        await Service.open(db=tmp_path / "l.db", env={"MAGSAG_LEDGER_SYNC": "off"})
