@@ -22,7 +22,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 RESULTS = ROOT / "benchmarks" / "results"
-OURS = ["floor", "full", "floor_fallback", "fallback", "mcp_memory", "mcp_stdio"]
+OURS = ["floor", "full", "full_sync_normal", "floor_fallback", "fallback", "mcp_memory", "mcp_stdio"]
 LITELLM = ["litellm_acompletion", "litellm_router", "litellm_router_fallback"]
 REQUESTS_PER_CALL = {"floor_fallback": 2, "fallback": 2, "litellm_router_fallback": 2}
 
@@ -221,7 +221,7 @@ def main() -> None:
         "ledger_summarize_ms": ("<", 300),
         "ledger_filtered_query_ms": ("<", 20),
     }
-    for key in ("litellm_router", "litellm_acompletion"):
+    for key in ("full_sync_normal", "litellm_router", "litellm_acompletion"):
         if f"{key}@1" in table:
             targets[f"{key}_cpu_over_floor_us"] = round(
                 table[f"{key}@1"]["cpu_us_per_call"] - table["floor@1"]["cpu_us_per_call"], 1
@@ -232,7 +232,7 @@ def main() -> None:
     # The same overheads in units of the floor's own CPU per call: comparable across machines, where
     # the absolute targets were set on one machine (a slower VM makes every microsecond figure larger).
     floor1 = table["floor@1"]["cpu_us_per_call"]
-    for key in ("full", "litellm_router", "litellm_acompletion"):
+    for key in ("full", "full_sync_normal", "litellm_router", "litellm_acompletion"):
         if f"{key}@1" in table:
             targets[f"{key}_overhead_in_floor_calls"] = round(
                 (table[f"{key}@1"]["cpu_us_per_call"] - floor1) / floor1, 2

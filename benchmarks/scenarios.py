@@ -73,10 +73,13 @@ async def _floor(upstream: str, fallback: bool) -> tuple[Call, Callable[[], Awai
     return call, session.close
 
 
-async def _service(upstream: str, tmp: Path, fallback: bool) -> tuple[Call, Callable[[], Awaitable[None]]]:
+async def _service(
+    upstream: str, tmp: Path, fallback: bool, sync: str = "full"
+) -> tuple[Call, Callable[[], Awaitable[None]]]:
     from magsag_mcp.service import Service
 
-    svc = await Service.open(catalog=bench_catalog(tmp), db=tmp / "ledger.db", env=env_for(upstream, tmp / "l.db"))
+    env = {**env_for(upstream, tmp / "l.db"), "MAGSAG_LEDGER_SYNC": sync}
+    svc = await Service.open(catalog=bench_catalog(tmp), db=tmp / "ledger.db", env=env)
     payload = dict(PAYLOAD)
     if fallback:
         payload["model_config"] = {"provider": "openai", "model": "fail500-primary", "fallbacks": ["openai:gpt-4o"]}
@@ -193,6 +196,7 @@ async def run(name: str, upstream: str, calls: int, concurrency: int, warmup: in
         "floor": lambda: _floor(upstream, False),
         "floor_fallback": lambda: _floor(upstream, True),
         "full": lambda: _service(upstream, tmp, False),
+        "full_sync_normal": lambda: _service(upstream, tmp, False, sync="normal"),
         "fallback": lambda: _service(upstream, tmp, True),
         "mcp_memory": lambda: _mcp_memory(upstream, tmp),
         "mcp_stdio": lambda: _mcp_stdio(upstream, tmp),

@@ -20,7 +20,7 @@ import os
 import re
 import string
 from collections.abc import Mapping
-from functools import cached_property
+from functools import cached_property, lru_cache
 from pathlib import Path
 from typing import Any, Literal
 
@@ -75,22 +75,35 @@ def infer_provider(model: str) -> str:
     )
 
 
-def parse_target(spec: str | Mapping[str, Any]) -> Target:
-    """``provider:model``, a bare model (provider inferred), or ``{provider?, model, base_url?, params?}``."""
+@lru_cache(maxsize=1024)
+def _parse_target_text(text: str) -> Target:
+    """``provider:model`` or a bare model: cached, as calls name the same few targets again and again
+    (a Target is immutable; a failed parse raises and is not cached)."""
     from .providers import canonical_provider, provider_names
 
+    if not text:
+        raise ConfigError("empty target: write 'provider:model', e.g. 'openai:gpt-4o'")
+    head, sep, rest = text.partition(":")
+    known = set(provider_names()) | {"gemini", "ollama", "claude", "azure_openai", "vllm", "lmstudio"}
+    if sep and head.lower() in known and rest:
+        return Target(canonical_provider(head), rest)
+    if sep and rest and _vendor_of(rest):
+        # "opnai:gpt-4o" is a misspelt provider, not an Ollama tag.
+        canonical_provider(head)  # raises: unknown provider, with the list of known ones
+    return Target(infer_provider(text), text)
+
+
+def forget_parsed_targets() -> None:
+    """Drop the parsed-target cache (a provider was registered: names may parse differently)."""
+    _parse_target_text.cache_clear()
+
+
+def parse_target(spec: str | Mapping[str, Any]) -> Target:
+    """``provider:model``, a bare model (provider inferred), or ``{provider?, model, base_url?, params?}``."""
+    from .providers import canonical_provider
+
     if isinstance(spec, str):
-        text = spec.strip()
-        if not text:
-            raise ConfigError("empty target: write 'provider:model', e.g. 'openai:gpt-4o'")
-        head, sep, rest = text.partition(":")
-        known = set(provider_names()) | {"gemini", "ollama", "claude", "azure_openai", "vllm", "lmstudio"}
-        if sep and head.lower() in known and rest:
-            return Target(canonical_provider(head), rest)
-        if sep and rest and _vendor_of(rest):
-            # "opnai:gpt-4o" is a misspelt provider, not an Ollama tag.
-            canonical_provider(head)  # raises: unknown provider, with the list of known ones
-        return Target(infer_provider(text), text)
+        return _parse_target_text(spec.strip())
     if not isinstance(spec, Mapping) or not spec.get("model"):
         raise ConfigError(f"a target needs a model: got {spec!r}")
     model = str(spec["model"])

@@ -125,3 +125,22 @@ def test_catalog_location_order(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
 def test_catalog_env_pointing_nowhere(tmp_path: Path):
     with pytest.raises(ConfigError, match="MAGSAG_CATALOG points at .* not a directory"):
         find_catalog(None, env={"MAGSAG_CATALOG": str(tmp_path / "missing")})
+
+
+def test_a_registered_provider_takes_its_name_in_cached_target_parsing(monkeypatch):
+    """Target strings are parsed once and cached; registering a provider must not leave a stale parse."""
+    from magsag_mcp import providers
+    from magsag_mcp.catalog import parse_target
+
+    before = parse_target("acme:sonic-1")
+    assert before.provider != "acme"  # not a provider yet: an Ollama-style tag on a local model
+    assert parse_target("acme:sonic-1") is before  # cached
+    monkeypatch.setitem(providers._REGISTRY, "acme", "magsag_mcp.providers.fake:FakeProvider")
+    providers.register_provider("acme", "magsag_mcp.providers.fake:FakeProvider")
+    try:
+        assert parse_target("acme:sonic-1") == parse_target({"provider": "acme", "model": "sonic-1"})
+    finally:
+        monkeypatch.undo()
+        from magsag_mcp.catalog import forget_parsed_targets
+
+        forget_parsed_targets()

@@ -50,7 +50,10 @@ _ALIASES = {
 
 
 def register_provider(name: str, factory: str | ProviderFactory) -> None:
+    from ..catalog import forget_parsed_targets
+
     _REGISTRY[name] = factory
+    forget_parsed_targets()  # "name:model" now means this provider
 
 
 def provider_names() -> list[str]:
