@@ -599,8 +599,9 @@ async def test_a_batch_of_records_is_written_together_and_a_bad_one_fails_alone(
     real_apply_all = RecordWrite.apply_all
 
     def spy(conn, writes):
-        merged.append(len(writes))
-        return real_apply_all(conn, writes)
+        out = real_apply_all(conn, writes)
+        merged.append(len(writes))  # only merges that succeeded
+        return out
 
     monkeypatch.setattr(RecordWrite, "apply_all", staticmethod(spy))
     now = time.time()
@@ -658,7 +659,7 @@ async def test_a_batch_of_records_is_written_together_and_a_bad_one_fails_alone(
 
         attempts, rollup, spend, runs, held = await ledger.read(scan)
     good = [i for i in range(12) if i != 7]
-    assert max(merged) > 1  # the records did share statements
+    assert merged and max(merged) == 1  # the failed merge fell back to one record at a time
     assert attempts == (11, sum(10 + i for i in good), sum((i + 1) * 1_000_000 for i in good))
     assert rollup == attempts and spend == attempts[2]
     assert runs == (11, 11)
@@ -677,6 +678,100 @@ async def test_ledger_sync_mode_is_read_from_the_environment_and_checked(tmp_pat
         await svc.invoke_skill("skill.analysis", {"data": "x", "model_config": {"model": "fake:a"}})
         # the lone call's record was committed inline, in the chosen mode
         assert _SYNC_MODE[id(svc.ledger._inline)] == "NORMAL"
+        # and so is a durable write that goes through the group commit's writer thread
+        await svc.ledger.submit(lambda c: c.execute("DELETE FROM budget_reservations WHERE id = -1"))
+        assert _SYNC_MODE[id(svc.ledger._writer._conn)] == "NORMAL"
         assert len(await svc.query_runs()) == 1
     with pytest.raises(E.ConfigError, match=r"MAGSAG_LEDGER_SYNC='off'.*'full'.*'normal'"):
         await Service.open(db=tmp_path / "l.db", env={"MAGSAG_LEDGER_SYNC": "off"})
+
+
+async def test_merged_records_equal_records_written_one_by_one(tmp_path: Path, monkeypatch):
+    """The group commit's merged write (rollup and spend rows summed per key, one statement per table)
+    leaves every table exactly as writing each call's record alone does, including two records of one
+    run and several calls sharing a rollup and spend key."""
+    from magsag_mcp.ledger.store import RecordWrite
+
+    merged: list[int] = []
+    real_apply_all = RecordWrite.apply_all
+
+    def spy(conn, writes):
+        out = real_apply_all(conn, writes)
+        merged.append(len(writes))
+        return out
+
+    monkeypatch.setattr(RecordWrite, "apply_all", staticmethod(spy))
+    now = 1_760_000_000.0
+
+    def call(i: int) -> tuple[RunRecord, list[AttemptRecord]]:
+        run_id = "shared" if i in (3, 4) else f"r{i}"
+        run = RunRecord(run_id, f"a{i % 2}", "s" if i != 4 else "other", now + i, status="ok" if i != 4 else "error")
+        run.ended_at, run.input_tokens, run.output_tokens = now + i + 1, 10 * i, i
+        attempts = [
+            AttemptRecord(
+                run_id,
+                now + i,
+                "openai",
+                "gpt-4o" if i % 3 else "gpt-4o-mini",
+                "s",
+                f"a{i % 2}",
+                "ok" if i % 4 else "error",
+                0,
+                k + 1,
+                input_tokens=10 * i + k,
+                output_tokens=i,
+                cached_tokens=k,
+                cost_usd=None if i == 5 else Decimal("0.000001") * (i + k + 1),
+                reservation_id=100 + i if k == 0 else None,
+            )
+            for k in range(1 + i % 2)
+        ]
+        return run, attempts
+
+    def tables(c):
+        return {
+            "runs": c.execute("SELECT * FROM runs ORDER BY run_id").fetchall(),
+            "attempts": c.execute(
+                "SELECT run_id, started_at, model, agent, outcome, attempt_number, input_tokens, output_tokens,"
+                " cached_tokens, cost_pusd, reservation_id FROM attempts ORDER BY run_id, started_at, attempt_number"
+            ).fetchall(),
+            "rollup": c.execute("SELECT * FROM usage_rollup ORDER BY 1, 2, 3, 4, 5, 6").fetchall(),
+            "spend": c.execute("SELECT * FROM agent_spend ORDER BY 1, 2").fetchall(),
+            "held": c.execute("SELECT id FROM budget_reservations ORDER BY id").fetchall(),
+        }
+
+    async def seeded(path: Path) -> Ledger:
+        ledger = await Ledger(path).open()
+        for i in range(10):
+            await ledger.submit(
+                lambda c, i=i: c.execute(
+                    "INSERT INTO budget_reservations (id, run_id, agent, created_at, expires_at, amount_pusd, state)"
+                    " VALUES (?, 'r', 'a', ?, ?, 5, 'held')",
+                    (100 + i, now, now + 900),
+                )
+            )
+        await ledger.submit(
+            lambda c: c.execute(
+                "INSERT INTO budget_reservations (id, run_id, agent, created_at, expires_at, amount_pusd, state)"
+                " VALUES (999, 'r', 'a', ?, ?, 5, 'held')",
+                (now, now + 900),
+            )
+        )
+        return ledger
+
+    one_by_one = await seeded(tmp_path / "one.db")
+    for i in range(10):
+        await one_by_one.record_call(*call(i), alone=True)
+    expected = await one_by_one.read(tables)
+    await one_by_one.close()
+
+    together = await seeded(tmp_path / "together.db")
+    merged.clear()
+    async with anyio.create_task_group() as tg:
+        for i in range(10):
+            tg.start_soon(together.record_call, *call(i))
+    got = await together.read(tables)
+    await together.close()
+    assert max(merged) == 10  # all ten in one merged write
+    assert got == expected
+    assert expected["held"] == [(999,)] and len(expected["runs"]) == 9

@@ -22,7 +22,7 @@ from typing import Any, TypeVar
 
 import aiosqlite
 
-from ..errors import LedgerError, MagsagError, redact
+from ..errors import ConfigError, LedgerError, MagsagError, redact
 from ..records import AttemptRecord, RunRecord
 from .migrations import ROLLUP_BUCKET_SECONDS, SPEND_BUCKET_SECONDS, migrate
 
@@ -84,10 +84,8 @@ def ledger_sync_from_env(env: Mapping[str, str] | None = None) -> str:
     ledger cost on a slow disk.
     """
     env = os.environ if env is None else env
-    value = (env.get("MAGSAG_LEDGER_SYNC") or "full").strip().lower()
+    value = (env.get("MAGSAG_LEDGER_SYNC") or "").strip().lower() or "full"
     if value not in SYNC_MODES:
-        from ..errors import ConfigError
-
         raise ConfigError(
             f"MAGSAG_LEDGER_SYNC={env.get('MAGSAG_LEDGER_SYNC')!r} is not a ledger sync mode; use 'full' (every "
             "call on disk before it returns, the default) or 'normal' (survives the process being killed, "
@@ -523,7 +521,7 @@ def _apply_batch(
             conn.execute("SAVEPOINT records")
             try:
                 RecordWrite.apply_all(conn, [fns[i] for i in records])  # type: ignore[misc]
-            except sqlite3.Error:
+            except Exception:  # a constraint, a value SQLite cannot bind: find the record that fails
                 conn.execute("ROLLBACK TO records")
             else:
                 done = dict.fromkeys(records, (True, None))
