@@ -2,7 +2,8 @@
 
 Writes are queued and applied by one writer task in batches: each batch is one ``BEGIN IMMEDIATE``
 transaction (atomic across processes) with a SAVEPOINT per operation, so that concurrent calls share
-one fsync instead of paying one each, and one failing operation rolls back only itself. A write's
+one fsync instead of paying one each, and one failing operation rolls back only itself. The calls'
+records in a batch are written together, one statement per table (:class:`RecordWrite`). A write's
 ``await`` returns after its batch has committed: a call's attempts are durable before the call
 returns. The whole batch runs as one function on aiosqlite's connection thread (one thread hop per
 batch, not one per statement).
