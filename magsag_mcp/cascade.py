@@ -228,15 +228,10 @@ class Cascade:
                     state.last_error = exc
                     if isinstance(exc, ContextTooLongError):
                         state.too_long.append(target)
-                    billed = Decimal(0)  # a rejected request is not billed
-                    usage = exc.usage
-                    if usage is not None:
-                        # The model answered but the answer was unusable: the tokens are billed.
-                        quote = self.pricer.price(target.provider, target.model, usage)
-                        record_usage = (usage, quote)
-                        billed = quote.cost_usd  # None when unpriced: the worst case stays counted
-                    else:
-                        record_usage = None
+                    # A rejected request is not billed; an answer that was unusable is billed for its
+                    # tokens (None when unpriced: the worst case then stays counted).
+                    quote = None if exc.usage is None else self.pricer.price(target.provider, target.model, exc.usage)
+                    billed = Decimal(0) if quote is None else quote.cost_usd
                     if admission is not None:
                         # Settled at what it cost: the call limit counts it; the run/agent reservation
                         # is replaced by this cost when the record lands.
@@ -246,8 +241,8 @@ class Cascade:
                     )
                     # The reservation is dropped when this record lands (same transaction as the record).
                     record.reservation_id = getattr(admission, "reservation_id", None)
-                    if record_usage is not None:
-                        _set_usage(record, *record_usage)
+                    if quote is not None:
+                        _set_usage(record, exc.usage, quote)
                     state.attempts.append(record)
                     remaining = deadline - self.clock()
                     if exc.retryable and try_number < self.retry.tries_per_target:

@@ -248,9 +248,6 @@ class Skill(BaseModel):
                 names.append(field_name.split(".")[0].split("[")[0])
         return tuple(names)
 
-    def template_fields(self) -> list[str]:
-        return list(self.field_names)
-
     def render(self, payload: Mapping[str, Any]) -> str:
         """Fill the user template from the payload; a missing field names itself and the skill."""
         if self.input_schema is not None:
@@ -354,20 +351,10 @@ class RoutingPolicy(BaseModel):
             if tier not in self.tiers:
                 raise ConfigError(f"unknown cost tier {tier!r}; the catalog defines: {sorted(self.tiers) or 'none'}")
             return self.tiers[tier], f"tier:{tier}"
-        found = self.route_memo.get(task_type)
-        if found is None:
-            found = self.default, "default"
-            for route, chain in self.routes:
-                if route.match == task_type or fnmatch.fnmatchcase(task_type, route.match):
-                    found = chain, f"route:{route.match}"
-                    break
-            self.route_memo[task_type] = found
-        return found
-
-    @cached_property
-    def route_memo(self) -> dict[str, tuple[list[Target], str]]:
-        """task type -> (chain, rule): glob matching runs once per task type, not once per call."""
-        return {}
+        for route, chain in self.routes:
+            if route.match == task_type or fnmatch.fnmatchcase(task_type, route.match):
+                return chain, f"route:{route.match}"
+        return self.default, "default"
 
     def all_targets(self) -> list[Target]:
         """Every target the operator named anywhere in the routing catalog."""

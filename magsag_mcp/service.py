@@ -215,8 +215,8 @@ class Service:
                     plan, run_id=run_id, agent=agent, progress=progress, attempts=so_far, parent_run_id=parent_run_id
                 )
             except MagsagError as exc:
-                attempts: list[AttemptRecord] = list(getattr(exc, "attempts", []) or so_far)
-                await self._record(run, attempts, _status_for(exc), error=exc)
+                # so_far is the cascade's own list: every attempt, whichever way the call ended
+                await self._record(run, so_far, _status_for(exc), error=exc)
                 raise
             except Exception:
                 # Not one of ours (a bug): the call still goes into the ledger as failed before it propagates.

@@ -50,13 +50,6 @@ class Admission:
     #: the real cost, once settled
     actual_usd: Decimal | None = None
 
-    @property
-    def counted_usd(self) -> Decimal:
-        """What this attempt counts against its call's limit: the real cost once known, else the worst case."""
-        if self.actual_usd is not None:
-            return self.actual_usd
-        return self.reserved_usd if self.reserved_usd is not None else Decimal(0)
-
 
 @dataclass(slots=True)
 class AttemptContext:
@@ -98,9 +91,7 @@ class Governance:
 
     # --- pure checks -----------------------------------------------------------------------------
 
-    def allowed(
-        self, target: Target, data_class: str | Sequence[str] | None
-    ) -> tuple[bool, str | None, str | None]:
+    def allowed(self, target: Target, data_class: str | Sequence[str] | None) -> tuple[bool, str | None, str | None]:
         ok, policy, reason, _rule = self._allowed(target, data_class)
         return ok, policy, reason
 
@@ -165,7 +156,7 @@ class Governance:
         # any whose cost is unknown (an unpriced answer).
         prior = list(ctx.prior_admissions)
         call_spent = sum((a.actual_usd for a in prior if a.actual_usd is not None), Decimal(0))
-        call_held = sum((a.counted_usd for a in prior if a.actual_usd is None), Decimal(0))
+        call_held = sum((a.reserved_usd or Decimal(0) for a in prior if a.actual_usd is None), Decimal(0))
         for lim in limits:
             if lim.kind == "call" and call_spent + call_held + worst > lim.amount:
                 earlier = (

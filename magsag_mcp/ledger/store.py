@@ -237,10 +237,7 @@ class Ledger:
         conn = self._inline
         if conn is None:
             return False, None
-        mode = self.durable_mode if durable else "NORMAL"
-        if _SYNC_MODE.get(id(conn)) != mode:  # PRAGMA synchronous only changes outside a transaction
-            conn.execute(f"PRAGMA synchronous = {mode}")
-            _SYNC_MODE[id(conn)] = mode
+        _set_sync(conn, self.durable_mode if durable else "NORMAL")
         try:
             conn.execute("BEGIN IMMEDIATE")
         except sqlite3.OperationalError:
@@ -504,13 +501,17 @@ class RecordWrite:
             conn.executemany("DELETE FROM budget_reservations WHERE id = ?", held)
 
 
+def _set_sync(conn: sqlite3.Connection, mode: str) -> None:
+    if _SYNC_MODE.get(id(conn)) != mode:  # PRAGMA synchronous only changes outside a transaction
+        conn.execute(f"PRAGMA synchronous = {mode}")
+        _SYNC_MODE[id(conn)] = mode
+
+
 def _apply_batch(
     conn: sqlite3.Connection, fns: list[Callable[[sqlite3.Connection], Any]], mode: str = "FULL"
 ) -> list[tuple[bool, Any]]:
     results: list[tuple[bool, Any]] = []
-    if _SYNC_MODE.get(id(conn)) != mode:  # PRAGMA synchronous only changes outside a transaction
-        conn.execute(f"PRAGMA synchronous = {mode}")
-        _SYNC_MODE[id(conn)] = mode
+    _set_sync(conn, mode)
     conn.execute("BEGIN IMMEDIATE")
     try:
         done: dict[int, tuple[bool, Any]] = {}

@@ -141,7 +141,7 @@ class AzureProvider(HTTPProvider):
     def __init__(self, env: Mapping[str, str], transport: Transport) -> None:
         endpoint = AzureEndpoint(env)
         self.streams_usage = azure_streams_usage(endpoint.api_version())
-        super().__init__(ChatCompletionsFormat(stream_usage=self.streams_usage), endpoint, transport)
+        super().__init__(ChatCompletionsFormat(), endpoint, transport)
 
     def capabilities(self, target: Target) -> Capabilities:
         caps = super().capabilities(target)

@@ -128,12 +128,10 @@ def _tool_choice(choice: Any) -> Any:
 class ChatCompletionsFormat(WireFormat):
     name = "openai-chat"
 
-    def __init__(self, *, max_tokens_field: str = "max_completion_tokens", stream_usage: bool = True) -> None:
+    def __init__(self, *, max_tokens_field: str = "max_completion_tokens") -> None:
         # OpenAI and Azure take max_completion_tokens (o-series reject max_tokens); most local and
         # compatible servers only know the older max_tokens.
         self.max_tokens_field = max_tokens_field
-        #: send stream_options.include_usage (the usage chunk); servers that lack it answer 400
-        self.stream_usage = stream_usage
 
     def path(self, model: str, *, stream: bool) -> str:
         return "/chat/completions"
@@ -171,8 +169,8 @@ class ChatCompletionsFormat(WireFormat):
             body["response_format"] = {"type": "json_object"}
         if stream:
             body["stream"] = True
-            if self.stream_usage:
-                body["stream_options"] = {"include_usage": True}
+            # the usage chunk; an Azure api-version without it is never streamed (AzureProvider)
+            body["stream_options"] = {"include_usage": True}
         if request.extra:
             body.update(request.extra)
         return body
