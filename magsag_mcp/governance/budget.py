@@ -11,7 +11,7 @@ A run's limit covers the run and the runs delegated from it (``runs.parent_run_i
 as ``obs.get_current_cost()``: a delegated child run spends its parent's budget. So
 ``budget_reservations.run_id`` holds the run whose limit a reservation counts against (the *budget
 run*): the run itself, or for a delegated run its parent. Delegation is counted one level deep, like
-the ledger's ``run_cost``.
+the ledger's ``run_scope_totals``.
 """
 
 from __future__ import annotations
@@ -27,7 +27,7 @@ from zoneinfo import ZoneInfo
 
 from ..errors import BudgetExceeded
 from ..ledger.migrations import SPEND_BUCKET_SECONDS
-from ..ledger.store import from_pusd, to_pusd
+from ..ledger.store import RUN_SCOPE_ROWS, from_pusd, run_scope_totals, to_pusd
 from .policy import Limit
 
 #: the shortest a reservation lives (what every reservation lived before the deadline counted)
@@ -71,13 +71,7 @@ def day_bounds(now: float, zone: str) -> tuple[float, float]:
     return _bounds(zone, int(now // SPEND_BUCKET_SECONDS))
 
 
-# The run's own row by primary key, its children by the partial index runs_parent (``parent_run_id = ?``
-# implies the index's ``IS NOT NULL``); ``run_id != ?`` keeps a run that names itself its parent from
-# counting twice, as ``WHERE run_id = ? OR parent_run_id = ?`` in the ledger's run_cost would.
-_RUN_SPENT = (
-    "(SELECT COALESCE(SUM(cost_pusd), 0) FROM runs WHERE run_id = :run)"
-    " + (SELECT COALESCE(SUM(cost_pusd), 0) FROM runs WHERE parent_run_id = :run AND run_id != :run)"
-)
+_RUN_SPENT = f"(SELECT COALESCE(SUM(cost_pusd), 0) FROM ({RUN_SCOPE_ROWS}))"
 
 
 def spent_and_reserved(
@@ -108,12 +102,8 @@ def spent_and_reserved(
 def unpriced_calls(conn: sqlite3.Connection, limit: Limit, *, run_id: str | None, agent: str | None, now: float) -> int:
     """Successful calls in the scope of ``limit`` whose price was unknown (their cost is not in the spend)."""
     if limit.kind == "run":
-        row = conn.execute(
-            "SELECT (SELECT COALESCE(SUM(unpriced_calls), 0) FROM runs WHERE run_id = :run)"
-            " + (SELECT COALESCE(SUM(unpriced_calls), 0) FROM runs WHERE parent_run_id = :run AND run_id != :run)",
-            {"run": run_id},
-        ).fetchone()
-    elif limit.kind == "agent_day":
+        return run_scope_totals(conn, run_id)[1]
+    if limit.kind == "agent_day":
         start, end = day_bounds(now, limit.zone)
         row = conn.execute(
             "SELECT COUNT(*) FROM attempts WHERE agent = ? AND started_at >= ? AND started_at < ?"

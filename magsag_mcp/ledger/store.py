@@ -95,6 +95,28 @@ def ledger_sync_from_env(env: Mapping[str, str] | None = None) -> str:
     return value
 
 
+# The rows of a run's scope: the run's own row by primary key, its children by the partial index
+# runs_parent (``parent_run_id = ?`` implies the index's ``IS NOT NULL``); ``run_id != :run`` keeps a
+# run that names itself its parent from counting twice. Budget checks embed it in their own statement.
+RUN_SCOPE_ROWS = (
+    "SELECT cost_pusd, unpriced_calls FROM runs WHERE run_id = :run"
+    " UNION ALL SELECT cost_pusd, unpriced_calls FROM runs WHERE parent_run_id = :run AND run_id != :run"
+)
+
+
+def run_scope_totals(conn: sqlite3.Connection, run_id: str | None) -> tuple[int, int]:
+    """(cost in pico-USD, calls with an unknown price) recorded for a run and the runs delegated from it.
+
+    The one definition of a run's scope (:data:`RUN_SCOPE_ROWS`): ``obs.get_current_cost()`` reports
+    it and a run's budget limit is checked against it. Delegation counts one level deep.
+    """
+    row = conn.execute(
+        f"SELECT COALESCE(SUM(cost_pusd), 0), COALESCE(SUM(unpriced_calls), 0) FROM ({RUN_SCOPE_ROWS})",
+        {"run": run_id},
+    ).fetchone()
+    return int(row[0]), int(row[1])
+
+
 class Ledger:
     def __init__(
         self, path: str | os.PathLike[str], *, busy_timeout_ms: int = BUSY_TIMEOUT_MS, sync: str = "full"
@@ -308,16 +330,7 @@ class Ledger:
 
     async def run_cost(self, run_id: str) -> tuple[Decimal, bool]:
         """Spend recorded for a run and its child runs (delegations), and whether any price was unknown."""
-
-        def q(conn: sqlite3.Connection) -> tuple[int, int]:
-            row = conn.execute(
-                "SELECT COALESCE(SUM(cost_pusd), 0), COALESCE(SUM(unpriced_calls), 0) FROM runs"
-                " WHERE run_id = ? OR parent_run_id = ?",
-                (run_id, run_id),
-            ).fetchone()
-            return int(row[0]), int(row[1])
-
-        cost, unpriced = await self.read(q)
+        cost, unpriced = await self.read(lambda conn: run_scope_totals(conn, run_id))
         return from_pusd(cost) or Decimal(0), unpriced > 0
 
     # queries live in queries.py; bound here so callers see one object
