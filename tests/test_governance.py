@@ -362,6 +362,20 @@ async def test_delegated_child_spend_counts_against_the_parent_run_limit(tmp_pat
     assert run_limit(child_view)["budget_run_id"] == "mag" and Decimal(run_limit(child_view)["spent_usd"]) == cost
 
 
+async def test_a_run_that_names_itself_its_parent_is_counted_once_everywhere(tmp_path: Path):
+    # The ledger's run_cost (obs.get_current_cost()) and the budget's run limit read one definition of
+    # a run's scope; a self-parented run must not be summed twice by either.
+    async with Ledger(tmp_path / "l.db") as ledger:
+        gov = Governance(limits(max_cost_per_run_usd="1"), ledger, FixedPricer("0.1"))
+        await record(ledger, "solo", "0.4", parent="solo")
+        await record(ledger, "solo-child", None, parent="solo")  # an unknown price
+        cost, unknown = await ledger.run_cost("solo")
+        status = await gov.check_budget(run_id="solo")
+    assert (cost, unknown) == (Decimal("0.4"), True)
+    assert run_limit(status)["spent_usd"] == "0.4"
+    assert run_limit(status)["unpriced_calls"] == 1 and status["cost_complete"] is False
+
+
 async def test_delegated_children_in_flight_reserve_against_the_parent_run_limit(tmp_path: Path):
     async with Ledger(tmp_path / "l.db") as ledger:
         gov = Governance(limits(max_cost_per_run_usd="1"), ledger, FixedPricer("0.1"))
