@@ -71,6 +71,8 @@ def day_bounds(now: float, zone: str) -> tuple[float, float]:
     return _bounds(zone, int(now // SPEND_BUCKET_SECONDS))
 
 
+# Every open reservation is 'held': nothing writes the 'settled' state migration 0002 allowed (an
+# attempt's record deletes its reservation instead), so the sums test only expiry.
 _RUN_SPENT = f"(SELECT COALESCE(SUM(cost_pusd), 0) FROM ({RUN_SCOPE_ROWS}))"
 
 
@@ -85,7 +87,7 @@ def spent_and_reserved(
     if limit.kind == "run":
         row = conn.execute(
             f"SELECT {_RUN_SPENT}, (SELECT COALESCE(SUM(amount_pusd), 0) FROM budget_reservations"
-            " WHERE run_id = :run AND (state = 'settled' OR expires_at >= :now))",
+            " WHERE run_id = :run AND expires_at >= :now)",
             {"run": run_id, "now": now},
         ).fetchone()
     else:
@@ -93,7 +95,7 @@ def spent_and_reserved(
         row = conn.execute(
             "SELECT (SELECT COALESCE(SUM(cost_pusd), 0) FROM agent_spend WHERE agent = ? AND bucket >= ?"
             " AND bucket < ?), (SELECT COALESCE(SUM(amount_pusd), 0) FROM budget_reservations WHERE agent = ?"
-            " AND created_at >= ? AND created_at < ? AND (state = 'settled' OR expires_at >= ?))",
+            " AND created_at >= ? AND created_at < ? AND expires_at >= ?)",
             (agent, int(start // SPEND_BUCKET_SECONDS), int(end // SPEND_BUCKET_SECONDS), agent, start, end, now),
         ).fetchone()
     return int(row[0]), int(row[1])
