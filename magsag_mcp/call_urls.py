@@ -19,9 +19,13 @@ from collections.abc import Callable, Iterable, Mapping
 from urllib.parse import urlsplit
 
 from .errors import ConfigError, PayloadError
+from .providers import ProviderSet, canonical_provider
 from .types import Target
 
 ALLOWED_ENV = "MAGSAG_ALLOWED_BASE_URLS"
+
+#: origins per provider name
+Origins = dict[str, set[tuple[str, str, int | None]]]
 
 
 def origin(url: str) -> tuple[str, str, int | None] | None:
@@ -36,13 +40,11 @@ def origin(url: str) -> tuple[str, str, int | None] | None:
     return parts.scheme, parts.hostname.lower(), port or (443 if parts.scheme == "https" else 80)
 
 
-def allowed_origins(env: Mapping[str, str]) -> dict[str, set[tuple[str, str, int | None]]]:
+def allowed_origins(env: Mapping[str, str]) -> Origins:
     """``MAGSAG_ALLOWED_BASE_URLS``: comma-separated ``provider=origin`` entries. Each names the
     provider whose key may go there: a proxy allowed for one vendor's key must not receive another's."""
-    from .providers import canonical_provider
-
     raw = env.get(ALLOWED_ENV, "")
-    out: dict[str, set[tuple[str, str, int | None]]] = {}
+    out: Origins = {}
     for i, item in enumerate(x.strip() for x in raw.split(",")):
         if not item:
             continue
@@ -61,55 +63,77 @@ def allowed_origins(env: Mapping[str, str]) -> dict[str, set[tuple[str, str, int
     return out
 
 
-def _configured(provider: str, model: str, env: Mapping[str, str]) -> tuple[bool, str | None]:
-    """Whether ``provider`` has a key configured, and the base URL it uses without any call override."""
-    from .providers import ProviderSet
+class CallURLs:
+    """The operator's side of the check, for one configuration (a :class:`~magsag_mcp.service.Service`
+    builds one when it opens and passes it to every call).
 
-    impl = ProviderSet(env, None).get(provider)  # type: ignore[arg-type]  # constructors do no I/O
-    endpoint = getattr(impl, "endpoint", None)
-    if endpoint is None:  # not an HTTP provider (fake): no key, no URL
-        return False, None
-    try:
-        base = endpoint.base_url(Target(provider, model))
-    except Exception:  # no endpoint configured (compat, azure): only the allow-list can admit one
-        base = None
-    return endpoint.api_key() is not None, base
-
-
-def check_call_base_urls(
-    targets: Iterable[tuple[Target, str]],
-    env: Mapping[str, str],
-    catalog_targets: Callable[[], Iterable[Target]],
-) -> None:
-    """Raise :class:`PayloadError` for a call base URL that would receive a key it was not configured for.
-
-    ``targets`` are ``(target, where)`` pairs from the call; ``where`` names the field for the message.
-    ``catalog_targets`` is only called when some target has a base URL (most calls have none).
+    The allow-list and the catalog's origins are gathered on the first call that names a base URL,
+    not when the service opens: most calls name none, and a malformed allow-list must fail those
+    calls only, as it always has, rather than the whole service (``doctor`` included).
     """
-    pending = [(t, where) for t, where in targets if t.base_url]
-    if not pending:
-        return
-    extra = allowed_origins(env)
-    from_catalog: dict[str, set[tuple[str, str, int | None]]] = {}
-    for t in catalog_targets():
-        o = origin(t.base_url) if t.base_url else None
-        if o is not None:
-            from_catalog.setdefault(t.provider, set()).add(o)
-    for target, where in pending:
-        assert target.base_url is not None
-        o = origin(target.base_url)
-        if o is None:
-            raise PayloadError(f"{where}.base_url must be an http(s) URL such as http://localhost:11434")
-        has_key, base = _configured(target.provider, target.model, env)
-        if not has_key or o in extra.get(target.provider, set()) or o in from_catalog.get(target.provider, set()):
-            continue
-        if base is not None and origin(base) == o:
-            continue
-        raise PayloadError(
-            f"{where}.base_url: {o[0]}://{o[1]}:{o[2]} is not an endpoint configured for {target.provider}, and "
-            f"magsag only sends {target.provider}'s API key to configured endpoints. To allow it, add "
-            f"{target.provider}={o[0]}://{o[1]}:{o[2]} to {ALLOWED_ENV} (comma-separated) or put it in the routing "
-            "catalog as a target's base_url",
-            provider=target.provider,
-            model=target.model,
-        )
+
+    def __init__(
+        self,
+        env: Mapping[str, str],
+        catalog_targets: Callable[[], Iterable[Target]],
+        providers: ProviderSet | None = None,
+    ) -> None:
+        self.env = env
+        self._catalog_targets = catalog_targets
+        # The service's own providers when there is one: the endpoint that will be called is the one asked.
+        self._providers = providers
+        self._operator: tuple[Origins, Origins] | None = None
+
+    def _origins(self) -> tuple[Origins, Origins]:
+        """``(allow-list, catalog)`` origins per provider. A ConfigError is not cached: every call that
+        names a base URL reports it, as before."""
+        if self._operator is None:
+            extra = allowed_origins(self.env)
+            from_catalog: Origins = {}
+            for t in self._catalog_targets():
+                o = origin(t.base_url) if t.base_url else None
+                if o is not None:
+                    from_catalog.setdefault(t.provider, set()).add(o)
+            self._operator = extra, from_catalog
+        return self._operator
+
+    def _configured(self, provider: str, model: str) -> tuple[bool, str | None]:
+        """Whether ``provider`` has a key configured, and the base URL it uses without any call override."""
+        if self._providers is None:
+            self._providers = ProviderSet(self.env, None)  # type: ignore[arg-type]  # constructors do no I/O
+        endpoint = getattr(self._providers.get(provider), "endpoint", None)
+        if endpoint is None:  # not an HTTP provider (fake): no key, no URL
+            return False, None
+        try:
+            base = endpoint.base_url(Target(provider, model))
+        except Exception:  # no endpoint configured (compat, azure): only the allow-list can admit one
+            base = None
+        return endpoint.api_key() is not None, base
+
+    def check(self, targets: Iterable[tuple[Target, str]]) -> None:
+        """Raise :class:`PayloadError` for a call base URL that would receive a key it was not configured for.
+
+        ``targets`` are ``(target, where)`` pairs from the call; ``where`` names the field for the message.
+        """
+        pending = [(t, where) for t, where in targets if t.base_url]
+        if not pending:
+            return
+        extra, from_catalog = self._origins()
+        for target, where in pending:
+            assert target.base_url is not None
+            o = origin(target.base_url)
+            if o is None:
+                raise PayloadError(f"{where}.base_url must be an http(s) URL such as http://localhost:11434")
+            has_key, base = self._configured(target.provider, target.model)
+            if not has_key or o in extra.get(target.provider, set()) or o in from_catalog.get(target.provider, set()):
+                continue
+            if base is not None and origin(base) == o:
+                continue
+            raise PayloadError(
+                f"{where}.base_url: {o[0]}://{o[1]}:{o[2]} is not an endpoint configured for {target.provider}, and "
+                f"magsag only sends {target.provider}'s API key to configured endpoints. To allow it, add "
+                f"{target.provider}={o[0]}://{o[1]}:{o[2]} to {ALLOWED_ENV} (comma-separated) or put it in the "
+                "routing catalog as a target's base_url",
+                provider=target.provider,
+                model=target.model,
+            )

@@ -22,7 +22,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-from .call_urls import check_call_base_urls
+from .call_urls import CallURLs
 from .catalog import Catalog, Skill, parse_target
 from .errors import ConfigError, PayloadError
 from .providers import canonical_provider
@@ -358,7 +358,10 @@ def plan_call(
     context: Mapping[str, Any] | None,
     env: Mapping[str, str],
     data_class_models: Mapping[str, Sequence[str]] | None = None,
+    call_urls: CallURLs | None = None,
 ) -> Plan:
+    """``call_urls``: where this configuration lets a call's base URLs go; a :class:`Service` passes the
+    one it built when it opened, and without it ``env`` and ``catalog`` are read for this call."""
     skill = catalog.skill(skill_id)
     if not isinstance(payload, Mapping):
         raise PayloadError(f"{skill_id}: payload must be a JSON object, got {type(payload).__name__}")
@@ -443,7 +446,7 @@ def plan_call(
             chain = [Target(t.provider, t.model, call_base, t.params) for t in chain]
             from_call.extend((t, "model_config" if mc.get("base_url") else "context.llm_overrides") for t in chain)
         candidates.extend(Candidate(t, source, bool(call_provider or env_provider)) for t in chain)
-    check_call_base_urls(from_call, env, catalog.routing.all_targets)
+    (call_urls or CallURLs(env, catalog.routing.all_targets)).check(from_call)
 
     declared = context.get("data_class")
     if declared is not None and (not isinstance(declared, str) or not declared):

@@ -17,10 +17,11 @@ from typing import Any
 
 import anyio
 
+from .call_urls import CallURLs
 from .cascade import Cascade, RetryPolicy, estimate_input_tokens
 from .catalog import Catalog, load_catalog
 from .errors import AllTargetsFailed, BudgetExceeded, ConfigError, MagsagError, PolicyDenied, register_secret
-from .providers import ProviderSet
+from .providers import ProviderSet, provider_names
 from .providers.base import ProgressCallback
 from .records import AttemptRecord, RunRecord
 from .routing import Plan, plan_call
@@ -130,6 +131,7 @@ class Service:
         self.governance = governance
         self.retry = retry
         self.cascade = Cascade(self.providers, pricer, governance, retry)
+        self.call_urls = CallURLs(env, catalog.routing.all_targets, self.providers)
         #: calls inside invoke_skill right now; a lone call records without waiting for a group commit
         self._in_flight = 0
 
@@ -191,6 +193,7 @@ class Service:
             context=context,
             env=self.env,
             data_class_models=self.governance.data_class_models() if self.governance else None,
+            call_urls=self.call_urls,
         )
 
     async def invoke_skill(
@@ -312,9 +315,6 @@ class Service:
 
     async def probe(self) -> dict[str, str]:
         """Try each configured provider's cheapest endpoint; unconfigured ones are reported as such."""
-        from .providers import provider_names
-        from .types import Target
-
         out: dict[str, str] = {}
         for name in provider_names():
             provider = self.providers.get(name)
@@ -324,14 +324,10 @@ class Service:
 
     def doctor(self) -> dict[str, Any]:
         """Which providers are configured (never a key), plus where the catalog and ledger live."""
-        providers = self.providers.describe()
-        for name, info in providers.items():
-            # The same check the cascade makes before calling a target: no key, no endpoint, ...
-            info["unavailable"] = self.providers.get(name).unavailable(Target(name, "doctor"))
         return {
             "catalog": str(self.catalog.root),
             "db": str(self.ledger.path),
-            "providers": providers,
+            "providers": self.providers.describe(),
             "overrides": {k: self.env.get(k) for k in ("MAGSAG_PROVIDER", "MAGSAG_MODEL") if self.env.get(k)},
         }
 

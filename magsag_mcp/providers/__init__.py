@@ -12,6 +12,7 @@ from typing import Any
 
 from ..errors import ConfigError
 from ..transport import Transport
+from ..types import Target
 from .base import Capabilities, Endpoint, HTTPProvider, Provider, WireFormat
 
 __all__ = [
@@ -97,4 +98,11 @@ class ProviderSet:
         return provider
 
     def describe(self) -> dict[str, dict[str, Any]]:
-        return {name: self.get(name).describe() for name in provider_names()}
+        """Per provider, what ``magsag doctor`` shows (never a key) and why it cannot be called, or None."""
+        out: dict[str, dict[str, Any]] = {}
+        for name in provider_names():
+            provider = self.get(name)
+            # The check the cascade makes before calling a target (no key, no endpoint, ...), so that doctor
+            # says "ready" only for what a call would actually try.
+            out[name] = {**provider.describe(), "unavailable": provider.unavailable(Target(name, "doctor"))}
+        return out

@@ -1,0 +1,74 @@
+"""A call's base URLs inside a Service: the operator's configuration is gathered once per service, not per call."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from magsag_mcp import call_urls
+from magsag_mcp.errors import ConfigError, PayloadError
+from magsag_mcp.service import Service
+
+pytestmark = pytest.mark.anyio
+
+KEYED = {"OPENAI_API_KEY": "sk-test-0123456789", "ANTHROPIC_API_KEY": "sk-ant-test-0123456789"}
+PROXY = "https://proxy.corp:8443/v1"
+
+
+def _call(base_url: str) -> dict:
+    return {"data": "x", "model_config": {"model": "openai:gpt-4o", "base_url": base_url}}
+
+
+async def test_the_allow_list_is_read_once_per_service(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
+    reads: list[object] = []
+    real = call_urls.allowed_origins
+
+    def counting(env):
+        reads.append(env)
+        return real(env)
+
+    monkeypatch.setattr(call_urls, "allowed_origins", counting)
+    env = {**KEYED, call_urls.ALLOWED_ENV: f"openai={PROXY}"}
+    async with await Service.open(db=tmp_path / "l.db", env=env) as svc:
+        svc.plan("skill.analysis", {"data": "x"})
+        assert reads == []  # a call without a base URL needs no allow-list
+        for _ in range(3):
+            assert svc.plan("skill.analysis", _call(PROXY)).candidates[0].target.base_url == PROXY
+        with pytest.raises(PayloadError, match="not an endpoint configured for openai"):
+            svc.plan("skill.analysis", _call("https://collector.example.net/v1"))
+        assert len(reads) == 1
+
+
+async def test_the_environment_is_the_one_the_service_opened_with(tmp_path: Path):
+    # Service.open copies its env, as for every MAGSAG_* variable: a later change to the caller's
+    # mapping neither opens nor closes an origin.
+    env = {**KEYED, call_urls.ALLOWED_ENV: f"openai={PROXY}"}
+    async with await Service.open(db=tmp_path / "l.db", env=env) as svc:
+        svc.plan("skill.analysis", _call(PROXY))
+        env[call_urls.ALLOWED_ENV] = "openai=https://collector.example.net"
+        svc.plan("skill.analysis", _call(PROXY))
+        with pytest.raises(PayloadError, match="collector.example.net:443 is not an endpoint configured"):
+            svc.plan("skill.analysis", _call("https://collector.example.net/v1"))
+
+
+async def test_a_bad_allow_list_fails_only_calls_that_name_a_base_url(tmp_path: Path):
+    env = {**KEYED, call_urls.ALLOWED_ENV: "openai=ftp://nope"}
+    async with await Service.open(db=tmp_path / "l.db", env=env) as svc:
+        assert svc.doctor()["providers"]["openai"]["unavailable"] is None
+        svc.plan("skill.analysis", {"data": "x"})
+        for _ in range(2):  # reported on every such call, not only the first
+            with pytest.raises(ConfigError, match=r"MAGSAG_ALLOWED_BASE_URLS: entry 1 \('openai=ftp://nope'\)"):
+                svc.plan("skill.analysis", _call(PROXY))
+
+
+async def test_a_catalog_base_url_is_allowed_through_the_service(tmp_path: Path, catalog_copy: Path):
+    routing = catalog_copy / "routing" / "default.yaml"
+    text = routing.read_text(encoding="utf-8")
+    proxied = "tiers:\n  proxied: [{provider: openai, model: gpt-4o, base_url: 'https://proxy.corp:8443'}]\n"
+    routing.write_text(text.replace("tiers:\n", proxied, 1), encoding="utf-8")
+    async with await Service.open(catalog=catalog_copy, db=tmp_path / "l.db", env=KEYED) as svc:
+        assert svc.plan("skill.analysis", _call(PROXY)).candidates[0].target.base_url == PROXY
+        with pytest.raises(PayloadError, match="not an endpoint configured for anthropic"):
+            mc = {"provider": "anthropic", "model": "claude-3-5-sonnet-20241022", "base_url": PROXY}
+            svc.plan("skill.analysis", {"data": "x", "model_config": mc})
