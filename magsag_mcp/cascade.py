@@ -39,6 +39,7 @@ from .providers import ProviderSet
 from .providers.base import ProgressCallback
 from .records import AttemptRecord
 from .routing import Candidate, Plan
+from .settings import DEFAULT_CALL_DEADLINE
 from .types import LLMRequest, LLMResult, Target
 
 log = logging.getLogger("magsag_mcp.cascade")
@@ -53,7 +54,7 @@ class RetryPolicy:
     base_delay: float = 0.5
     max_delay: float = 20.0
     #: seconds for the whole call, all targets and waits included
-    deadline: float = 300.0
+    deadline: float = DEFAULT_CALL_DEADLINE
 
     def backoff(self, try_number: int, server_wait: float | None) -> float:
         if server_wait is not None:

@@ -25,6 +25,7 @@ from .providers import ProviderSet, provider_names
 from .providers.base import ProgressCallback
 from .records import AttemptRecord, RunRecord
 from .routing import Plan, plan_call
+from .settings import call_deadline, env_float
 from .transport import Transport
 from .types import LLMResult, Target
 
@@ -45,28 +46,15 @@ def new_run_id() -> str:
     return f"run-{uuid.uuid4().hex[:16]}"
 
 
-def _env_float(env: Mapping[str, str], name: str, default: float, *, minimum: float = 0.0) -> float:
-    raw = env.get(name)
-    if raw is None or raw == "":
-        return default
-    try:
-        value = float(raw)
-    except ValueError:
-        raise ConfigError(f"{name}={raw!r} is not a number; set it to e.g. {default}") from None
-    if value < minimum:
-        raise ConfigError(f"{name}={raw!r} must be >= {minimum}")
-    return value
-
-
 def retry_policy_from_env(env: Mapping[str, str]) -> RetryPolicy:
-    tries = _env_float(env, "MAGSAG_MAX_RETRIES", 2, minimum=0)
+    tries = env_float(env, "MAGSAG_MAX_RETRIES", 2, minimum=0)
     if tries != int(tries):
         raise ConfigError(f"MAGSAG_MAX_RETRIES={env['MAGSAG_MAX_RETRIES']!r} must be a whole number")
     return RetryPolicy(
         tries_per_target=int(tries) + 1,
-        base_delay=_env_float(env, "MAGSAG_RETRY_BASE_DELAY", 0.5),
-        max_delay=_env_float(env, "MAGSAG_RETRY_MAX_DELAY", 20.0),
-        deadline=_env_float(env, "MAGSAG_CALL_DEADLINE", 300.0, minimum=0.001),
+        base_delay=env_float(env, "MAGSAG_RETRY_BASE_DELAY", 0.5),
+        max_delay=env_float(env, "MAGSAG_RETRY_MAX_DELAY", 20.0),
+        deadline=call_deadline(env),
     )
 
 

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 import sqlite3
+import subprocess
+import sys
 import time
 from decimal import Decimal
 from pathlib import Path
@@ -435,6 +437,17 @@ async def test_reservation_outlives_the_call_deadline(tmp_path: Path, monkeypatc
     life = dict(conn.execute("SELECT run_id, expires_at - created_at FROM budget_reservations").fetchall())
     assert life["r"] >= 3600 + 60 and life["r2"] >= 7200 + 60
     assert short.reservation_ttl >= 15 * 60  # never shorter than before
+
+
+def test_governance_reads_the_call_deadline_without_the_service_layer():
+    # Governance sits below the service: it shares the parser (settings.py), not an import upward.
+    code = (
+        "import os, sys; os.environ['MAGSAG_CALL_DEADLINE'] = '7200'; "
+        "from magsag_mcp.governance import Governance, PolicySet; "
+        "assert Governance(PolicySet([]), None, None).call_deadline == 7200.0; "
+        "assert 'magsag_mcp.service' not in sys.modules, 'governance imported the service'"
+    )
+    subprocess.run([sys.executable, "-c", code], check=True)
 
 
 def test_check_budget_reports_unpriced_spend(tmp_path: Path, capsys):

@@ -28,6 +28,7 @@ from zoneinfo import ZoneInfo
 from ..errors import BudgetExceeded
 from ..ledger.migrations import SPEND_BUCKET_SECONDS
 from ..ledger.store import RUN_SCOPE_ROWS, from_pusd, run_scope_totals, to_pusd
+from ..settings import call_deadline
 from .policy import Limit
 
 #: the shortest a reservation lives (what every reservation lived before the deadline counted)
@@ -41,9 +42,7 @@ _last_sweep = 0.0
 
 def call_deadline_from_env(env: Mapping[str, str] | None = None) -> float:
     """``MAGSAG_CALL_DEADLINE``, parsed (and checked) by the same code the service uses."""
-    from ..service import retry_policy_from_env
-
-    return retry_policy_from_env(os.environ if env is None else env).deadline
+    return call_deadline(os.environ if env is None else env)
 
 
 def reservation_ttl(call_deadline: float) -> float:

@@ -1,0 +1,34 @@
+"""Numeric ``MAGSAG_*`` settings read by more than one layer, parsed and checked in one place.
+
+The service builds its retry policy from these; governance reads the call deadline so that a budget
+reservation outlives the call it covers. Both must read the same value the same way, and governance
+must not import the service to do it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+from .errors import ConfigError
+
+CALL_DEADLINE_ENV = "MAGSAG_CALL_DEADLINE"
+DEFAULT_CALL_DEADLINE = 300.0
+
+
+def env_float(env: Mapping[str, str], name: str, default: float, *, minimum: float = 0.0) -> float:
+    """``env[name]`` as a number of at least ``minimum``; ``default`` when unset or blank."""
+    raw = env.get(name)
+    if raw is None or raw == "":
+        return default
+    try:
+        value = float(raw)
+    except ValueError:
+        raise ConfigError(f"{name}={raw!r} is not a number; set it to e.g. {default}") from None
+    if value < minimum:
+        raise ConfigError(f"{name}={raw!r} must be >= {minimum}")
+    return value
+
+
+def call_deadline(env: Mapping[str, str]) -> float:
+    """Seconds a whole call may take, all targets and waits included (``MAGSAG_CALL_DEADLINE``)."""
+    return env_float(env, CALL_DEADLINE_ENV, DEFAULT_CALL_DEADLINE, minimum=0.001)
