@@ -26,6 +26,7 @@ from .call_urls import CallURLs
 from .catalog import Catalog, Skill, parse_target
 from .errors import ConfigError, PayloadError
 from .providers import canonical_provider
+from .skills import schema_problem
 from .types import LLMRequest, Message, Target, ToolCall, ToolSpec
 
 Source = Literal["call", "env", "tier", "route", "default", "data_class"]
@@ -93,6 +94,7 @@ class Plan:
             json_output=self.request.json_output,
             json_schema=self.request.json_schema,
             json_schema_name=self.request.json_schema_name,
+            json_validator=self.request.json_validator,
             max_tokens=self.request.max_tokens,
             temperature=self.request.temperature,
             stop=self.request.stop,
@@ -140,14 +142,11 @@ def _tools(raw: Any, where: str = "model_config") -> list[ToolSpec]:
 
 
 def _check_schema(schema: Mapping[str, Any], where: str) -> None:
-    """A broken schema is the caller's error, found before any target is paid to answer against it."""
-    import jsonschema
-
-    try:
-        jsonschema.Draft202012Validator.check_schema(dict(schema))
-    except jsonschema.SchemaError as exc:
-        path = "".join(f"[{p!r}]" for p in exc.absolute_path)
-        raise PayloadError(f"{where}{path} is not a valid JSON Schema: {exc.message[:200]}") from None
+    """A broken schema is the caller's error, found before any target is paid to answer against it:
+    the check a skill's own schemas pass at catalog load, a $ref that points at nothing included."""
+    problem = schema_problem(dict(schema))
+    if problem is not None:
+        raise PayloadError(f"{where}: {problem}")
 
 
 def _stop(raw: Any, where: str) -> list[str]:
@@ -235,6 +234,7 @@ def build_request(
         json_output=skill.output.type == "json",
         json_schema=skill.output.schema_,
         json_schema_name=skill.id.removeprefix("skill.").replace(".", "_").replace("-", "_"),
+        json_validator=skill.output_validator,
     )
     pinned: set[str] = set()
     lo = dict(llm_overrides or {})

@@ -64,6 +64,9 @@ class LLMRequest:
     json_output: bool = False
     json_schema: dict[str, Any] | None = None
     json_schema_name: str = "output"
+    #: ``json_schema`` compiled by whoever owns it (a skill compiles its own once), so checking the
+    #: answer does no compiling or cache lookup per call; used only while its ``.schema`` *is* json_schema
+    json_validator: Any = field(default=None, repr=False, compare=False)
     max_tokens: int | None = None
     temperature: float | None = None
     stop: list[str] | None = None

@@ -144,3 +144,78 @@ def test_a_registered_provider_takes_its_name_in_cached_target_parsing(monkeypat
         from magsag_mcp.catalog import forget_parsed_targets
 
         forget_parsed_targets()
+
+
+def _json_skill(schema: str) -> str:
+    return (
+        f"id: skill.x\ndescription: d\ntask_type: t\nprompt: {{user: hi}}\noutput: {{type: json, schema: {schema}}}\n"
+    )
+
+
+def test_a_broken_output_schema_stops_the_load_naming_file_fault_and_fix(mini: Path):
+    path = write(mini, "skills/x.yaml", _json_skill("{type: object, properties: {total: {type: numbr}}}"))
+    with pytest.raises(CatalogError) as info:
+        load_catalog(mini, env={})
+    (problem,) = info.value.problems
+    assert problem in info.value.message
+    assert problem.startswith(
+        f"{path}: output.schema: not a valid JSON Schema (draft 2020-12): at properties.total.type:"
+    )
+    assert "'numbr' is not valid" in problem
+    assert "'type' takes one of array, boolean, integer, null, number, object, string" in problem
+    assert "the model's JSON answers are checked against this schema" in problem
+    assert validate_catalog(mini, env={}) == [problem]
+
+
+def test_an_output_schema_whose_ref_points_nowhere_stops_the_load(mini: Path):
+    # check_schema accepts this; without the load check every call would pay a model and then fail.
+    schema = "{type: object, properties: {a: {$ref: '#/$defs/item'}}, $defs: {itme: {type: string}}}"
+    path = write(mini, "skills/x.yaml", _json_skill(schema))
+    (problem,) = validate_catalog(mini, env={})
+    assert problem.startswith(f"{path}: output.schema: $ref '#/$defs/item' points at nothing in the schema")
+    assert "define what it names (e.g. under $defs) or correct the $ref" in problem
+
+
+@pytest.mark.parametrize(
+    "schema",
+    [
+        "{type: object, properties: {a: {$ref: '#/$defs/item'}}, $defs: {item: {type: string}}}",
+        "{$id: 'https://example.com/s', $defs: {n: {type: integer}}, items: {$ref: '#/$defs/n'}}",
+        "{enum: [{$ref: '#/nowhere'}]}",  # data that looks like a $ref is not one
+        "{$defs: {n: {$anchor: num, type: number}}, items: {$ref: '#num'}}",
+    ],
+)
+def test_output_schemas_that_resolve_load_and_are_compiled_once(mini: Path, schema: str):
+    write(mini, "skills/x.yaml", _json_skill(schema))
+    skill = load_catalog(mini, env={}).skill("skill.x")
+    assert skill.output_validator is skill.output_validator
+    assert skill.output_validator.schema is skill.output.schema_
+
+
+def test_a_broken_input_schema_names_the_field_and_place(mini: Path):
+    path = write(
+        mini,
+        "skills/x.yaml",
+        "id: skill.x\ndescription: d\ntask_type: t\nprompt: {user: hi}\ninput_schema: {type: object, required: text}\n",
+    )
+    (problem,) = validate_catalog(mini, env={})
+    assert problem.startswith(f"{path}: input_schema: not a valid JSON Schema (draft 2020-12): at required:")
+    assert "each call's payload is checked against this schema" in problem
+
+
+def test_the_split_modules_are_still_importable_from_catalog():
+    from magsag_mcp import catalog, skills, targets
+
+    assert catalog.Skill is skills.Skill and catalog.OutputSpec is skills.OutputSpec
+    assert catalog.parse_target is targets.parse_target and catalog.TargetSpec is targets.TargetSpec
+    assert catalog.forget_parsed_targets is targets.forget_parsed_targets
+    assert all(hasattr(catalog, name) for name in catalog.__all__)
+
+
+def test_catalog_validate_command_reports_a_broken_output_schema(mini: Path, capsys: pytest.CaptureFixture[str]):
+    from magsag_mcp.cli import main
+
+    write(mini, "skills/x.yaml", _json_skill("{type: object, required: total}"))
+    assert main(["catalog", "validate", "--catalog", str(mini)]) == 1
+    out = capsys.readouterr().out
+    assert "x.yaml: output.schema: not a valid JSON Schema (draft 2020-12): at required: 'total' is not of type" in out

@@ -371,7 +371,7 @@ def test_a_non_string_base_url_is_a_clear_error(catalog):
 
 def test_a_broken_output_schema_is_refused_before_any_call(catalog):
     rf = {"type": "json_schema", "json_schema": {"name": "t", "schema": {"type": "objekt"}}}
-    with pytest.raises(PayloadError, match=r"json_schema.schema.*is not a valid JSON Schema"):
+    with pytest.raises(PayloadError, match=r"json_schema\.schema: not a valid JSON Schema \(draft 2020-12\): at type:"):
         plan_call(
             catalog, "skill.analysis", {"data": "x", "model_config": {"response_format": rf}}, context=None, env={}
         )

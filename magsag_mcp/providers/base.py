@@ -232,7 +232,7 @@ class HTTPProvider(Provider):
         result.latency_ms = (time.perf_counter() - started) * 1000.0
         result.warnings.extend(wire.adaptations(request, model))
         if request.json_output or request.json_schema is not None:
-            result.parsed = parse_json_output(result, self.name, request.json_schema)
+            result.parsed = parse_json_output(result, self.name, request.json_schema, request.json_validator)
         return result
 
     async def _stream(
@@ -274,10 +274,13 @@ def _stamp(exc: ProviderError, provider: str, model: str) -> ProviderError:
     return exc
 
 
-def parse_json_output(result: LLMResult, provider: str, schema: Mapping[str, Any] | None = None) -> Any:
+def parse_json_output(
+    result: LLMResult, provider: str, schema: Mapping[str, Any] | None = None, validator: Any = None
+) -> Any:
     """The model was asked for JSON: parse it (and check it against ``schema`` when one was asked
     for), or fail so the cascade can move on. Vendors' "structured output" modes are not all strict
-    (JSON mode, Gemini's schema subset, a prompt instruction), so the caller's schema is enforced here."""
+    (JSON mode, Gemini's schema subset, a prompt instruction), so the caller's schema is enforced here.
+    ``validator`` is ``schema`` already compiled (``LLMRequest.json_validator``), when its owner had one."""
     text = result.text.strip()
     if text.startswith("```"):
         # Some models fence JSON even in JSON mode; the fence is not part of the document.
@@ -300,7 +303,7 @@ def parse_json_output(result: LLMResult, provider: str, schema: Mapping[str, Any
             result,
         ) from None
     if schema:
-        problem = _schema_problem(value, schema)
+        problem = _schema_problem(value, schema, validator)
         if problem is not None:
             raise _billed(
                 InvalidOutputError(
@@ -320,11 +323,12 @@ def _billed(exc: ProviderError, result: LLMResult) -> ProviderError:
     return exc
 
 
+#: compiled schemas that came without a validator: a call's own ``response_format`` schema arrives as a
+#: new dict each time, so only its content can tell that it was seen before
 _VALIDATORS: dict[str, Any] = {}
 
 
-def _schema_problem(value: Any, schema: Mapping[str, Any]) -> str | None:
-    """The first way ``value`` breaks ``schema`` ("at $.total: 'x' is not of type 'number'"), or None."""
+def _compiled(schema: Mapping[str, Any]) -> Any:
     import jsonschema
 
     key = json.dumps(schema, sort_keys=True, default=str)
@@ -333,12 +337,26 @@ def _schema_problem(value: Any, schema: Mapping[str, Any]) -> str | None:
         if len(_VALIDATORS) > 256:  # per-call schemas: keep the cache bounded
             _VALIDATORS.clear()
         validator = _VALIDATORS[key] = jsonschema.Draft202012Validator(dict(schema))
+    return validator
+
+
+def _schema_problem(value: Any, schema: Mapping[str, Any], validator: Any = None) -> str | None:
+    """The first way ``value`` breaks ``schema`` ("at $.total: 'x' is not of type 'number'"), or None."""
+    import jsonschema
+
+    # The identity check, not trust: a request copied with another schema may still carry the old validator.
+    if validator is None or validator.schema is not schema:
+        validator = _compiled(schema)
     try:
         error = jsonschema.exceptions.best_match(validator.iter_errors(value))
-    except Exception as exc:  # a schema that passed check_schema but cannot be applied (a dangling $ref)
+    except Exception as exc:  # passed check_schema but cannot be applied: a dangling $ref
         from ..errors import PayloadError
 
-        raise PayloadError(f"the requested JSON schema cannot be applied: {type(exc).__name__}: {exc}") from None
+        if hasattr(exc, "ref"):  # a referencing error, which names its own kind ("PointerToNowhere: ...")
+            what, fix = str(exc), "point each $ref at a schema it can reach, e.g. '#/$defs/name' with name under $defs"
+        else:
+            what, fix = f"{type(exc).__name__}: {exc}", "correct the schema"
+        raise PayloadError(f"the requested JSON schema cannot be applied ({what[:200]}); {fix}") from None
     if error is None:
         return None
     where = "$" + "".join(f"[{p}]" if isinstance(p, int) else f".{p}" for p in error.absolute_path)

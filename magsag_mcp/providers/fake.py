@@ -148,7 +148,7 @@ class FakeProvider(Provider):
             if maybe is not None:
                 await maybe
         if (request.json_output or request.json_schema is not None) and not calls:
-            result.parsed = parse_json_output(result, "fake", request.json_schema)
+            result.parsed = parse_json_output(result, "fake", request.json_schema, request.json_validator)
         return result
 
     @staticmethod

@@ -1,0 +1,198 @@
+"""Skills: a prompt template, the payload it takes and the answer it asks for.
+
+A skill's schemas are checked when the catalog loads and compiled once per skill: a call never meets
+a broken schema after paying a model, and never recompiles a good one.
+"""
+
+from __future__ import annotations
+
+import json
+import string
+from collections.abc import Mapping
+from functools import cached_property
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+from .errors import PayloadError
+
+__all__ = ["OutputSpec", "PromptSpec", "Skill", "schema_problem"]
+
+_JSON_TYPES = "array, boolean, integer, null, number, object, string"
+
+
+def schema_problem(schema: Mapping[str, Any]) -> str | None:
+    """Why ``schema`` cannot be used to validate (as draft 2020-12, the draft the validators use), or None."""
+    import jsonschema
+
+    try:
+        jsonschema.Draft202012Validator.check_schema(schema)
+    except jsonschema.SchemaError as exc:
+        path = list(exc.absolute_path)
+        where = ".".join(str(p) for p in path) or "the top level"
+        hint = ""
+        if path and path[-1] == "type" and exc.validator == "anyOf":
+            hint = f"; 'type' takes one of {_JSON_TYPES}, or a list of them"
+        return f"not a valid JSON Schema (draft 2020-12): at {where}: {exc.message[:200]}{hint}"
+    ref = _dangling_ref(schema)
+    if ref is not None:
+        return (
+            f"$ref {ref!r} points at nothing in the schema; define what it names (e.g. under $defs) or correct the $ref"
+        )
+    return None
+
+
+def _dangling_ref(schema: Mapping[str, Any]) -> str | None:
+    """The first local ``$ref`` that resolves to nothing. check_schema does not look: such a schema
+    only fails when validation reaches the $ref. Remote refs are left to the validator."""
+    from referencing import Registry
+    from referencing.exceptions import Unresolvable
+    from referencing.jsonschema import DRAFT202012
+
+    def walk(resource: Any, resolver: Any) -> str | None:
+        ref = resource.contents.get("$ref") if isinstance(resource.contents, Mapping) else None
+        if isinstance(ref, str) and ref.startswith("#"):
+            try:
+                resolver.lookup(ref)
+            except Unresolvable:
+                return ref
+        # subresources() knows which keywords hold schemas: a "$ref" inside an enum or const is data.
+        for sub in resource.subresources():
+            found = walk(sub, resolver.in_subresource(sub))
+            if found is not None:
+                return found
+        return None
+
+    root = DRAFT202012.create_resource(dict(schema))
+    return walk(root, Registry().resolver_with_root(root))
+
+
+class PromptSpec(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    system: str | None = None
+    user: str
+
+    @field_validator("user")
+    @classmethod
+    def _template_parses(cls, value: str) -> str:
+        try:
+            list(string.Formatter().parse(value))
+        except ValueError as exc:
+            raise ValueError(f"user template does not parse ({exc}); write literal braces as {{{{ and }}}}") from None
+        return value
+
+
+class OutputSpec(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    type: Literal["text", "json"] = "text"
+    schema_: dict[str, Any] | None = Field(default=None, alias="schema")
+
+    @field_validator("schema_")
+    @classmethod
+    def _schema_valid(cls, value: dict[str, Any] | None) -> dict[str, Any] | None:
+        # Each answer is checked against this schema after the model has been paid: a broken one must
+        # stop the catalog loading, not fail every call.
+        if value is not None:
+            problem = schema_problem(value)
+            if problem is not None:
+                raise ValueError(f"{problem}; the model's JSON answers are checked against this schema")
+        return value
+
+
+class Skill(BaseModel):
+    model_config = ConfigDict(extra="forbid", populate_by_name=True)
+    id: str = Field(pattern=r"^skill\.[a-z0-9][a-z0-9._-]*$")
+    description: str
+    task_type: str
+    prompt: PromptSpec
+    input_schema: dict[str, Any] | None = None
+    output: OutputSpec = Field(default_factory=OutputSpec)
+    max_tokens: int = Field(default=1024, gt=0)
+    temperature: float | None = Field(default=None, ge=0, le=2)
+    data_class: str | None = None
+    tier: str | None = None
+
+    @field_validator("output", mode="before")
+    @classmethod
+    def _output_shorthand(cls, value: Any) -> Any:
+        return {"type": value} if isinstance(value, str) else value
+
+    @field_validator("input_schema")
+    @classmethod
+    def _schema_valid(cls, value: dict[str, Any] | None) -> dict[str, Any] | None:
+        if value is not None:
+            problem = schema_problem(value)
+            if problem is not None:
+                raise ValueError(f"{problem}; each call's payload is checked against this schema")
+        return value
+
+    # Built once per skill and read on every call, so cached properties (a plain attribute read
+    # after the first) rather than pydantic private attributes (a __getattr__ round trip each read).
+    @cached_property
+    def payload_validator(self) -> Any:
+        """The input schema, compiled: once per skill, not once per call."""
+        import jsonschema
+
+        return jsonschema.Draft202012Validator(self.input_schema or {})
+
+    @cached_property
+    def output_validator(self) -> Any:
+        """The output schema, compiled (None without one). The request carries it to the provider
+        (``LLMRequest.json_validator``), so checking an answer neither compiles nor looks it up."""
+        if self.output.schema_ is None:
+            return None
+        import jsonschema
+
+        return jsonschema.Draft202012Validator(self.output.schema_)
+
+    @cached_property
+    def field_names(self) -> tuple[str, ...]:
+        """The payload fields the user template reads."""
+        names = []
+        for _, field_name, _, _ in string.Formatter().parse(self.prompt.user):
+            if field_name:
+                names.append(field_name.split(".")[0].split("[")[0])
+        return tuple(names)
+
+    def render(self, payload: Mapping[str, Any]) -> str:
+        """Fill the user template from the payload; a missing field names itself and the skill."""
+        if self.input_schema is not None:
+            self.validate_payload(payload)
+        values: dict[str, str] = {}
+        for name in self.field_names:
+            if name not in payload:
+                raise PayloadError(
+                    f"{self.id}: payload is missing field {name!r} (the prompt template uses it); "
+                    f"payload has: {sorted(k for k in payload if k != 'model_config') or 'no fields'}",
+                    skill=self.id,
+                    field=name,
+                )
+            value = payload[name]
+            values[name] = value if isinstance(value, str) else json.dumps(value, ensure_ascii=False, default=str)
+        return self.prompt.user.format_map(values)
+
+    def validate_payload(self, payload: Mapping[str, Any]) -> None:
+        data = payload
+        if "model_config" in payload or not isinstance(payload, dict):
+            data = {k: v for k, v in payload.items() if k != "model_config"}
+        validator = self.payload_validator
+        if validator.is_valid(data):  # the common case: one pass, no error objects
+            return
+        errors = sorted(validator.iter_errors(data), key=lambda e: list(e.path))
+        if errors:
+            first = errors[0]
+            where = "/".join(str(p) for p in first.path) or "(payload)"
+            if first.validator == "required" and not first.path:
+                missing = [r for r in first.validator_value if r not in data]
+                props = (self.input_schema or {}).get("properties", {})
+                hint = props.get(missing[0], {}).get("description") if missing else None
+                detail = f" ({hint})" if hint else ""
+                required = list(first.validator_value)
+                text = f"{self.id}: payload is missing field {missing[0]!r}{detail}; required: {required}"
+            else:
+                text = f"{self.id}: payload field {where}: {first.message}"
+            raise PayloadError(
+                text,
+                skill=self.id,
+                errors=[f"{'/'.join(str(p) for p in e.path) or '(payload)'}: {e.message}" for e in errors[:10]],
+            )

@@ -1,0 +1,153 @@
+"""Targets: where a call can go, written as ``provider:model``, a bare model, or a mapping.
+
+Parsed here for the catalog's routing files and for each call's ``model_config`` alike, so a target
+means the same wherever it is written.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from functools import lru_cache
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from .errors import ConfigError
+from .types import Target
+
+__all__ = [
+    "ROUTER_FIELDS",
+    "TargetLike",
+    "TargetSpec",
+    "check_targets",
+    "forget_parsed_targets",
+    "infer_provider",
+    "parse_target",
+    "to_target",
+]
+
+
+def _vendor_of(model: str) -> str | None:
+    m = model.lower()
+    if m.startswith(("gpt-", "gpt4", "o1", "o3", "o4", "chatgpt-", "text-", "davinci", "babbage")):
+        return "openai"
+    if m.startswith("claude"):
+        return "anthropic"
+    if m.startswith(("gemini", "gemma", "learnlm")):
+        return "google"
+    return None
+
+
+def infer_provider(model: str) -> str:
+    """The provider a bare model name belongs to; an explicit provider always wins over this."""
+    vendor = _vendor_of(model)
+    if vendor:
+        return vendor
+    if ":" in model:
+        return "local"  # Ollama tags: llama3.1:70b, qwen2.5:7b
+    raise ConfigError(
+        f"cannot tell which provider serves model {model!r}; name it explicitly "
+        f"(e.g. 'local:{model}' or model_config {{'provider': ..., 'model': {model!r}}})",
+        model=model,
+    )
+
+
+@lru_cache(maxsize=1024)
+def _parse_target_text(text: str) -> Target:
+    """``provider:model`` or a bare model: cached, as calls name the same few targets again and again
+    (a Target is immutable; a failed parse raises and is not cached)."""
+    from .providers import canonical_provider, provider_names
+
+    if not text:
+        raise ConfigError("empty target: write 'provider:model', e.g. 'openai:gpt-4o'")
+    head, sep, rest = text.partition(":")
+    known = set(provider_names()) | {"gemini", "ollama", "claude", "azure_openai", "vllm", "lmstudio"}
+    if sep and head.lower() in known and rest:
+        return Target(canonical_provider(head), rest)
+    if sep and rest and _vendor_of(rest):
+        # "opnai:gpt-4o" is a misspelt provider, not an Ollama tag.
+        canonical_provider(head)  # raises: unknown provider, with the list of known ones
+    return Target(infer_provider(text), text)
+
+
+def forget_parsed_targets() -> None:
+    """Drop the parsed-target cache (a provider was registered: names may parse differently)."""
+    _parse_target_text.cache_clear()
+
+
+def parse_target(spec: str | Mapping[str, Any]) -> Target:
+    """``provider:model``, a bare model (provider inferred), or ``{provider?, model, base_url?, params?}``."""
+    from .providers import canonical_provider
+
+    if isinstance(spec, str):
+        return _parse_target_text(spec.strip())
+    if not isinstance(spec, Mapping) or not spec.get("model"):
+        raise ConfigError(f"a target needs a model: got {spec!r}")
+    model = str(spec["model"])
+    provider = spec.get("provider")
+    if provider:
+        provider = canonical_provider(str(provider))
+    else:
+        provider = parse_target(model).provider if ":" in model else infer_provider(model)
+        if ":" in model and parse_target(model).model != model:
+            model = parse_target(model).model
+    params = spec.get("params") or {}
+    if not isinstance(params, Mapping):
+        raise ConfigError(f"target params must be a mapping, got {type(params).__name__}")
+    _check_params(params)
+    base_url = spec.get("base_url") or None
+    if base_url is not None and not isinstance(base_url, str):
+        raise ConfigError(f"base_url must be a URL string such as http://localhost:11434, got {base_url!r}")
+    return Target(provider, model, base_url, tuple(sorted(params.items())))
+
+
+#: request fields the router writes itself. Params pass extra vendor fields (top_p, seed, ...) through;
+#: they must not replace these, or the vendor would get a model, an output limit or a fan-out (n) that
+#: governance and the budget reservation never saw.
+ROUTER_FIELDS = frozenset(
+    {
+        "model", "messages", "input", "instructions", "contents", "system", "systemInstruction",
+        "system_instruction", "max_completion_tokens", "max_output_tokens", "maxOutputTokens", "stream",
+        "stream_options", "tools", "tool_choice", "toolConfig", "tool_config", "functions", "function_call",
+        "response_format", "text", "generationConfig", "generation_config", "n", "best_of", "candidateCount",
+        "candidate_count",
+    }
+)  # fmt: skip
+
+
+def _check_params(params: Mapping[str, Any]) -> None:
+    for key, value in params.items():
+        if key in ROUTER_FIELDS:
+            raise ConfigError(
+                f"params.{key} would replace a field magsag sets itself (and that governance and budgets "
+                "check); set the model, max_tokens, tools, response_format or stream through the target "
+                "or the call's model_config instead"
+            )
+        if key == "max_tokens" and (not isinstance(value, int) or isinstance(value, bool) or value <= 0):
+            raise ConfigError(f"params.max_tokens must be a positive integer, got {value!r}")
+        is_number = isinstance(value, int | float) and not isinstance(value, bool)
+        if key == "temperature" and (not is_number or not 0 <= value <= 2):
+            raise ConfigError(f"params.temperature must be a number between 0 and 2, got {value!r}")
+
+
+class TargetSpec(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    provider: str | None = None
+    model: str
+    base_url: str | None = None
+    params: dict[str, Any] = Field(default_factory=dict)
+
+
+TargetLike = str | TargetSpec
+
+
+def to_target(item: TargetLike) -> Target:
+    if isinstance(item, TargetSpec):
+        return parse_target(item.model_dump())
+    return parse_target(item)
+
+
+def check_targets(items: list[TargetLike]) -> list[TargetLike]:
+    for item in items:
+        to_target(item)  # raises ConfigError with the reason
+    return items
