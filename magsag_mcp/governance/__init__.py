@@ -92,23 +92,9 @@ class Governance:
     # --- pure checks -----------------------------------------------------------------------------
 
     def allowed(self, target: Target, data_class: str | Sequence[str] | None) -> tuple[bool, str | None, str | None]:
-        ok, policy, reason, _rule = self._allowed(target, data_class)
+        """(allowed, policy name, reason): :meth:`PolicySet.allowed` without the rule."""
+        ok, policy, reason, _rule = self.policies.allowed(target, data_class)
         return ok, policy, reason
-
-    def _allowed(
-        self, target: Target, data_class: str | Sequence[str] | None
-    ) -> tuple[bool, str | None, str | None, str | None]:
-        """Every data class of the call must allow the target (the skill's and the caller's: a caller
-        cannot relax a skill's class by declaring another one)."""
-        classes: Sequence[str | None] = (
-            (data_class,) if data_class is None or isinstance(data_class, str) else tuple(data_class) or (None,)
-        )
-        verdict: tuple[bool, str | None, str | None, str | None] = (True, None, None, None)
-        for cls in classes:
-            verdict = self.policies.allowed(target, cls)
-            if not verdict[0]:
-                return verdict
-        return verdict
 
     def data_class_models(self) -> dict[str, list[str]]:
         return self.policies.data_class_models()
@@ -123,7 +109,7 @@ class Governance:
     # --- the guard -------------------------------------------------------------------------------
 
     async def admit(self, ctx: AttemptContext) -> Admission:
-        ok, policy, reason, rule = self._allowed(ctx.target, ctx.data_class)
+        ok, policy, reason, rule = self.policies.allowed(ctx.target, ctx.data_class)
         if not ok:
             how = "an explicit override" if ctx.explicit else "routing"
             raise PolicyDenied(

@@ -10,14 +10,15 @@
       - name: data_residency
         requirements: {pii_processing: ["llama3.1:70b"]}       # data class -> the only models allowed
 
-Every policy applies at once: a target must pass every ``allowed_models`` list and, for a call with a
-data class, every requirement for that class; every threshold is a limit of its own.
+Every policy applies at once: a target must pass every ``allowed_models`` list and, for a call with
+data classes, every requirement for each of its classes; every threshold is a limit of its own.
 """
 
 from __future__ import annotations
 
 import fnmatch
 import os
+from collections.abc import Sequence
 from dataclasses import dataclass
 from decimal import Decimal
 from functools import lru_cache
@@ -130,19 +131,30 @@ class PolicySet:
         if dup:
             raise CatalogError(f"policy names must be unique; repeated: {sorted(dup)}")
 
-    def allowed(self, target: Target, data_class: str | None) -> tuple[bool, str | None, str | None, str | None]:
-        """(allowed, policy name, reason, rule) for a target and the call's data class. Pure, no I/O."""
+    def allowed(
+        self, target: Target, data_class: str | Sequence[str] | None
+    ) -> tuple[bool, str | None, str | None, str | None]:
+        """(allowed, policy name, reason, rule) for a target and the call's data classes. Pure, no I/O.
+
+        Every data class of the call must allow the target (the skill's and the caller's: a caller
+        cannot relax a skill's class by declaring another one); the first denial is returned.
+        """
         for p in self.policies:
             if p.allowed_models is not None and not matches(p.allowed_models, target):
                 return False, p.name, f"{target.label} is not in {p.name}.allowed_models", "allowed_models"
-        if data_class:
+        classes: Sequence[str | None] = (
+            (data_class,) if data_class is None or isinstance(data_class, str) else data_class
+        )
+        for cls in classes:
+            if not cls:
+                continue
             for p in self.policies:
-                required = (p.requirements or {}).get(data_class)
+                required = (p.requirements or {}).get(cls)
                 if required is not None and not matches(required, target):
                     return (
                         False,
                         p.name,
-                        f"data class {data_class!r} may only use {required} ({p.name}.requirements)",
+                        f"data class {cls!r} may only use {required} ({p.name}.requirements)",
                         "data_class",
                     )
         return True, None, None, None

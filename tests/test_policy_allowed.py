@@ -1,0 +1,77 @@
+"""``PolicySet.allowed`` over a call's data classes: every class must allow the target."""
+
+from __future__ import annotations
+
+import pytest
+
+from magsag_mcp import errors as E
+from magsag_mcp.governance import AttemptContext, Governance, Policy, PolicySet
+from magsag_mcp.types import Target
+
+LOCAL = Target("local", "llama3.1:70b")
+CLOUD = Target("openai", "gpt-4o")
+
+POLICIES = PolicySet(
+    [
+        Policy(name="production_models", allowed_models=["gpt-4o", "local:*"]),
+        Policy(name="data_residency", requirements={"pii_processing": ["llama3.1:70b"]}),
+        Policy(name="eu_only", requirements={"eu_personal": ["local:*"]}),
+    ]
+)
+
+
+def test_a_multi_class_call_is_denied_by_its_second_class_naming_that_policy():
+    # "public" has no requirement, so only the second class forbids the target
+    ok, policy, reason, rule = POLICIES.allowed(CLOUD, ["public", "eu_personal"])
+    assert (ok, policy, rule) == (False, "eu_only", "data_class")
+    assert reason is not None and "'eu_personal'" in reason and "eu_only.requirements" in reason
+
+
+def test_the_first_denying_class_is_reported():
+    ok, policy, reason, rule = POLICIES.allowed(CLOUD, ("pii_processing", "eu_personal"))
+    assert (ok, policy, rule) == (False, "data_residency", "data_class")
+    assert reason is not None and "'pii_processing'" in reason
+
+
+def test_a_target_every_class_allows_is_allowed():
+    assert POLICIES.allowed(LOCAL, ["pii_processing", "eu_personal", "public"]) == (True, None, None, None)
+
+
+@pytest.mark.parametrize("target", [LOCAL, CLOUD, Target("anthropic", "claude-3-5-sonnet")])
+def test_an_empty_sequence_behaves_like_none(target):
+    assert POLICIES.allowed(target, []) == POLICIES.allowed(target, ()) == POLICIES.allowed(target, None)
+
+
+def test_a_string_is_one_class_not_a_sequence_of_letters():
+    assert POLICIES.allowed(CLOUD, "pii_processing") == POLICIES.allowed(CLOUD, ["pii_processing"])
+    assert POLICIES.allowed(CLOUD, "pii_processing")[1] == "data_residency"
+
+
+def test_allowed_models_is_checked_before_any_data_class():
+    ok, policy, _reason, rule = POLICIES.allowed(Target("anthropic", "claude-3-5-sonnet"), ["pii_processing"])
+    assert (ok, policy, rule) == (False, "production_models", "allowed_models")
+
+
+def test_governance_allowed_is_the_policy_verdict_without_the_rule():
+    gov = Governance(POLICIES, ledger=None, pricer=None, env={})
+    assert gov.allowed(CLOUD, ["public", "eu_personal"]) == POLICIES.allowed(CLOUD, ["public", "eu_personal"])[:3]
+    assert gov.allowed(LOCAL, []) == (True, None, None)
+
+
+@pytest.mark.anyio
+async def test_admit_refuses_a_target_the_second_class_forbids():
+    gov = Governance(POLICIES, ledger=None, pricer=None, env={})
+    ctx = AttemptContext(
+        run_id="r1",
+        agent=None,
+        skill="skill.x",
+        data_class=("public", "eu_personal"),
+        target=CLOUD,
+        estimated_input_tokens=10,
+        max_output_tokens=10,
+        explicit=True,
+    )
+    with pytest.raises(E.PolicyDenied) as info:
+        await gov.admit(ctx)
+    assert info.value.policy == "eu_only" and info.value.details["rule"] == "data_class"
+    assert "explicit override" in info.value.message
