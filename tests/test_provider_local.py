@@ -158,7 +158,19 @@ async def test_api_chat_param_goes_straight_to_chat(local_server: FakeOpenAI, tr
 async def test_stop_sequences_on_responses_are_reported(local_server: FakeOpenAI, transport: Transport):
     result = await LocalProvider({}, transport).complete(ask(stop=["END"]), target(local_server))
     assert "stop" not in local_server.requests[0].body
-    assert any("stop" in w for w in result.warnings)
+    assert result.warnings == ["the Responses API has no stop sequences; 'stop' was not sent"]
+
+
+async def test_after_the_downgrade_stop_is_sent_and_not_reported_missing(
+    local_server: FakeOpenAI, transport: Transport
+):
+    # The note belongs to the request that carried the call: chat completions do send stop sequences.
+    local_server.without_responses_api(sorted(NO_RESPONSES_API)[0]).queue(R.reply("hi from chat"))
+    result = await LocalProvider({}, transport).complete(ask(stop=["END"]), target(local_server))
+    assert local_server.paths() == [RESPONSES, CHAT]
+    assert "stop" not in local_server.requests[0].body and local_server.requests[1].body["stop"] == ["END"]
+    (warning,) = result.warnings
+    assert "fell back to chat completions" in warning
 
 
 async def test_a_target_base_url_without_a_path_gets_v1(local_server: FakeOpenAI, transport: Transport):

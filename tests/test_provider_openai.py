@@ -166,6 +166,53 @@ async def test_legacy_reasoning_model_without_system_or_sampling_has_nothing_to_
     assert result.warnings == [] and sent(fake_openai)["messages"] == [{"role": "user", "content": "hi"}]
 
 
+@pytest.mark.parametrize("model", ["o1-preview", "o1-mini-2024-09-12"])
+@pytest.mark.parametrize("stream", [False, True])
+async def test_legacy_reasoning_system_prompt_alone_is_folded_and_said(
+    fake_openai: FakeOpenAI, provider: OpenAIProvider, model: str, stream: bool
+):
+    request = ask("Solve 2x = 8.", system="Reason step by step.", stream=stream)
+    result = await provider.complete(request, target(fake_openai, "chat", model))
+
+    body = sent(fake_openai)
+    assert body["messages"] == [
+        {"role": "user", "content": "Reason step by step."},
+        {"role": "user", "content": "Solve 2x = 8."},
+    ]
+    assert "stop" not in body and "temperature" not in body
+    assert result.warnings == [f"{model} takes no system prompt; it was sent as the first user message"]
+
+
+@pytest.mark.parametrize("model", ["o1-preview", "o1-mini-2024-09-12"])
+@pytest.mark.parametrize("stream", [False, True])
+async def test_legacy_reasoning_stop_alone_is_dropped_and_said(
+    fake_openai: FakeOpenAI, provider: OpenAIProvider, model: str, stream: bool
+):
+    request = ask("Count to 3.", stop=["\n\n", "END"], stream=stream)
+    result = await provider.complete(request, target(fake_openai, "chat", model))
+
+    body = sent(fake_openai)
+    assert "stop" not in body
+    assert body["messages"] == [{"role": "user", "content": "Count to 3."}]
+    assert result.warnings == [f"{model} has no stop sequences; 'stop' was not sent"]
+
+
+async def test_legacy_reasoning_notes_are_said_in_the_order_the_body_is_built(
+    fake_openai: FakeOpenAI, provider: OpenAIProvider
+):
+    request = ask("Solve 2x = 8.", system="Reason step by step.", temperature=0, stop=["END"])
+    result = await provider.complete(request, target(fake_openai, "chat", "o1-mini"))
+
+    body = sent(fake_openai)
+    assert [m["role"] for m in body["messages"]] == ["user", "user"]
+    assert not {"temperature", "stop"} & set(body)
+    assert result.warnings == [
+        "o1-mini takes no system prompt; it was sent as the first user message",
+        "o1-mini supports only the default temperature; temperature 0 was not sent",
+        "o1-mini has no stop sequences; 'stop' was not sent",
+    ]
+
+
 @pytest.mark.parametrize("model", ["o1", "o3-mini", "gpt-4o"])
 async def test_later_models_keep_their_system_message(fake_openai: FakeOpenAI, provider: OpenAIProvider, model: str):
     result = await provider.complete(ask("hi", system="Be terse.", stop=["END"]), target(fake_openai, "chat", model))

@@ -96,18 +96,12 @@ class AnthropicMessagesFormat(WireFormat):
     def path(self, model: str, *, stream: bool) -> str:
         return "/v1/messages"
 
-    def adaptations(self, request: LLMRequest, model: str) -> list[str]:
-        notes = []
-        if request.temperature is not None and request.temperature > 1.0:
-            notes.append(f"Anthropic's temperature range is 0-1; {request.temperature:g} was sent as 1")
-        if request.json_schema is not None and request.tools:
-            notes.append(
-                "with tools in the call, the JSON schema could not be enforced by a forced tool; the model was "
-                "instructed to answer in JSON and its answer was checked against the schema"
-            )
-        return notes
-
-    def build_body(self, request: LLMRequest, model: str, *, stream: bool) -> dict[str, Any]:
+    def build(self, request: LLMRequest, model: str, *, stream: bool) -> tuple[dict[str, Any], list[str]]:
+        notes: list[str] = []
+        temperature = request.temperature
+        if temperature is not None and temperature > 1.0:
+            notes.append(f"Anthropic's temperature range is 0-1; {temperature:g} was sent as 1")
+            temperature = 1.0
         body: dict[str, Any] = {
             "model": model,
             "max_tokens": request.max_tokens or DEFAULT_MAX_TOKENS,
@@ -127,21 +121,27 @@ class AnthropicMessagesFormat(WireFormat):
             choice = {"type": "tool", "name": JSON_TOOL}
         elif request.json_output or request.json_schema is not None:
             system = f"{system}\n\n{JSON_INSTRUCTION}" if system else JSON_INSTRUCTION
+            if request.json_schema is not None:
+                # Forcing the JSON tool would keep the model from calling the caller's tools.
+                notes.append(
+                    "with tools in the call, the JSON schema could not be enforced by a forced tool; the model "
+                    "was instructed to answer in JSON and its answer was checked against the schema"
+                )
         if system:
             body["system"] = system
         if tools:
             body["tools"] = tools
         if choice is not None and (tools or choice.get("type") == "none"):
             body["tool_choice"] = choice
-        if request.temperature is not None:
-            body["temperature"] = min(request.temperature, 1.0)  # Anthropic's range is 0..1
+        if temperature is not None:
+            body["temperature"] = temperature
         if request.stop:
             body["stop_sequences"] = list(request.stop)
         if stream:
             body["stream"] = True
         if request.extra:
             body.update(request.extra)
-        return body
+        return body, notes
 
     def parse_response(self, data: Any, *, provider: str, model: str) -> LLMResult:
         if not isinstance(data, dict) or data.get("type") != "message" or not isinstance(data.get("content"), list):

@@ -75,11 +75,19 @@ class WireFormat(ABC):
         return {}
 
     @abstractmethod
-    def build_body(self, request: LLMRequest, model: str, *, stream: bool) -> dict[str, Any]: ...
+    def build(self, request: LLMRequest, model: str, *, stream: bool) -> tuple[dict[str, Any], list[str]]:
+        """The request body, and a note for each thing it changed or left out for this model.
+
+        One function makes both so that a note is written where the change is made and cannot drift
+        from what is sent. The notes must not depend on ``stream`` (:meth:`adaptations` has none).
+        """
+
+    def build_body(self, request: LLMRequest, model: str, *, stream: bool) -> dict[str, Any]:
+        return self.build(request, model, stream=stream)[0]
 
     def adaptations(self, request: LLMRequest, model: str) -> list[str]:
-        """What :meth:`build_body` changed or left out for this model, said in the result's warnings."""
-        return []
+        """What the body builder changed or left out for this model, said in the result's warnings."""
+        return self.build(request, model, stream=False)[1]
 
     @abstractmethod
     def parse_response(self, data: Any, *, provider: str, model: str) -> LLMResult: ...
@@ -217,7 +225,7 @@ class HTTPProvider(Provider):
         model = target.model
         headers = self.endpoint.headers(model)
         url, params = self.endpoint.url(wire, target, stream=request.stream)
-        body = wire.build_body(request, model, stream=request.stream)
+        body, notes = wire.build(request, model, stream=request.stream)
         timeouts = self.endpoint.timeouts
         if request.stream:
             result = await self._stream(wire, url, body, headers, params, timeouts, model, progress)
@@ -230,7 +238,7 @@ class HTTPProvider(Provider):
             except ProviderError as exc:
                 raise _stamp(exc, self.name, model) from None
         result.latency_ms = (time.perf_counter() - started) * 1000.0
-        result.warnings.extend(wire.adaptations(request, model))
+        result.warnings.extend(notes)
         if request.json_output or request.json_schema is not None:
             result.parsed = parse_json_output(result, self.name, request.json_schema, request.json_validator)
         return result

@@ -54,27 +54,23 @@ _SCHEMA_KEYS = {
 }
 
 
-def dropped_schema_keys(schema: Any) -> set[str]:
-    """JSON Schema keywords that :func:`to_gemini_schema` leaves out (Gemini's schema is a subset)."""
-    if isinstance(schema, list):
-        return set().union(*(dropped_schema_keys(v) for v in schema)) if schema else set()
-    if not isinstance(schema, dict):
-        return set()
-    out = {k for k in schema if k not in _SCHEMA_KEYS}
-    for key, value in schema.items():
-        if key == "properties" and isinstance(value, dict):
-            out |= dropped_schema_keys(list(value.values()))
-        elif key in ("items", "anyOf"):
-            out |= dropped_schema_keys(value)
-    return out
-
-
 def to_gemini_schema(schema: Any) -> Any:
+    return gemini_schema(schema)[0]
+
+
+def gemini_schema(schema: Any) -> tuple[Any, set[str]]:
+    """``schema`` in Gemini's Schema subset, and the JSON Schema keywords that had to be left out."""
+    dropped: set[str] = set()
+    return _convert(schema, dropped), dropped
+
+
+def _convert(schema: Any, dropped: set[str]) -> Any:
     if not isinstance(schema, dict):
         return schema
     out: dict[str, Any] = {}
     for key, value in schema.items():
         if key not in _SCHEMA_KEYS:
+            dropped.add(key)
             continue
         if key == "type" and isinstance(value, list):
             types = [t for t in value if t != "null"]
@@ -84,11 +80,11 @@ def to_gemini_schema(schema: Any) -> Any:
         elif key == "type":
             out["type"] = str(value).upper()
         elif key == "properties":
-            out[key] = {k: to_gemini_schema(v) for k, v in value.items()}
+            out[key] = {k: _convert(v, dropped) for k, v in value.items()}
         elif key == "items":
-            out[key] = to_gemini_schema(value)
+            out[key] = _convert(value, dropped)
         elif key == "anyOf":
-            out[key] = [to_gemini_schema(v) for v in value]
+            out[key] = [_convert(v, dropped) for v in value]
         else:
             out[key] = value
     return out
@@ -116,18 +112,8 @@ class GeminiFormat(WireFormat):
     def stream_params(self) -> dict[str, str]:
         return {"alt": "sse"}
 
-    def adaptations(self, request: LLMRequest, model: str) -> list[str]:
-        notes = []
-        if request.json_schema is not None:
-            dropped = dropped_schema_keys(request.json_schema) - {"$schema", "title", "description", "examples"}
-            if dropped:
-                notes.append(
-                    f"Gemini's response schema has no {', '.join(sorted(dropped))}; they were left out of the "
-                    "request and the answer was checked against the full schema"
-                )
-        return notes
-
-    def build_body(self, request: LLMRequest, model: str, *, stream: bool) -> dict[str, Any]:
+    def build(self, request: LLMRequest, model: str, *, stream: bool) -> tuple[dict[str, Any], list[str]]:
+        notes: list[str] = []
         contents: list[dict[str, Any]] = []
         names: dict[str, str] = {}
         for msg in request.messages:
@@ -164,7 +150,14 @@ class GeminiFormat(WireFormat):
         if request.json_output or request.json_schema is not None:
             config["responseMimeType"] = "application/json"
             if request.json_schema is not None:
-                config["responseSchema"] = to_gemini_schema(request.json_schema)
+                config["responseSchema"], dropped = gemini_schema(request.json_schema)
+                # Annotations carry no constraint: leaving them out loses nothing worth a warning.
+                dropped -= {"$schema", "title", "description", "examples"}
+                if dropped:
+                    notes.append(
+                        f"Gemini's response schema has no {', '.join(sorted(dropped))}; they were left out of the "
+                        "request and the answer was checked against the full schema"
+                    )
         if config:
             body["generationConfig"] = config
         if request.tools:
@@ -185,7 +178,7 @@ class GeminiFormat(WireFormat):
             body["toolConfig"] = {"functionCallingConfig": fcc}
         if request.extra:
             body.update(request.extra)
-        return body
+        return body, notes
 
     def parse_response(self, data: Any, *, provider: str, model: str) -> LLMResult:
         if not isinstance(data, dict):

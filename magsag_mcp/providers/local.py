@@ -117,6 +117,4 @@ class LocalProvider(HTTPProvider):
                 "fell back to chat completions and will use them from now on"
             )
             return result
-        if request.stop:
-            result.warnings.append("the Responses API has no stop sequences; 'stop' was not sent")
         return result

@@ -115,10 +115,7 @@ class OpenAIProvider(HTTPProvider):
     ) -> LLMResult:
         if target.param_dict().get("api") != "responses":
             return await self.call(self.wire, request, target, progress=progress)
-        result = await self.call(self.responses, request, target, progress=progress)
-        if request.stop:
-            result.warnings.append("the Responses API has no stop sequences; 'stop' was not sent")
-        return result
+        return await self.call(self.responses, request, target, progress=progress)
 
 
 def azure_streams_usage(api_version: str) -> bool:

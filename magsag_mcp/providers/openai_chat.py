@@ -107,10 +107,13 @@ def fixed_temperature(model: str) -> bool:
     return bool(_O_SERIES.match(model.rsplit("/", 1)[-1].lower()))
 
 
-def temperature_note(model: str, temperature: float | None) -> str | None:
-    if temperature is not None and temperature != 1 and fixed_temperature(model):
-        return f"{model} supports only the default temperature; temperature {temperature:g} was not sent"
-    return None
+def temperature_for(model: str, temperature: float | None) -> tuple[float | None, str | None]:
+    """The temperature to send (None: leave it out) and, when the caller's was left out, the note."""
+    if temperature is None or not fixed_temperature(model):
+        return temperature, None
+    if temperature == 1:
+        return None, None  # the default is what the model uses anyway: nothing was lost
+    return None, f"{model} supports only the default temperature; temperature {temperature:g} was not sent"
 
 
 def is_legacy_reasoning(model: str) -> bool:
@@ -136,20 +139,29 @@ class ChatCompletionsFormat(WireFormat):
     def path(self, model: str, *, stream: bool) -> str:
         return "/chat/completions"
 
-    def build_body(self, request: LLMRequest, model: str, *, stream: bool) -> dict[str, Any]:
+    def build(self, request: LLMRequest, model: str, *, stream: bool) -> tuple[dict[str, Any], list[str]]:
         legacy = is_legacy_reasoning(model)
+        notes: list[str] = []
         messages: list[dict[str, Any]] = []
         if request.system:
             # o1-preview/o1-mini reject the system role: the instructions go first, as a user turn.
             messages.append({"role": "user" if legacy else "system", "content": request.system})
+            if legacy:
+                notes.append(f"{model} takes no system prompt; it was sent as the first user message")
         messages.extend(_message(m) for m in request.messages)
         body: dict[str, Any] = {"model": model, "messages": messages}
         if request.max_tokens is not None:
             body[self.max_tokens_field] = request.max_tokens
-        if request.temperature is not None and not fixed_temperature(model):
-            body["temperature"] = request.temperature
-        if request.stop and not legacy:
-            body["stop"] = request.stop
+        temperature, note = temperature_for(model, request.temperature)
+        if temperature is not None:
+            body["temperature"] = temperature
+        if note:
+            notes.append(note)
+        if request.stop:
+            if legacy:
+                notes.append(f"{model} has no stop sequences; 'stop' was not sent")
+            else:
+                body["stop"] = request.stop
         if request.tools:
             body["tools"] = [
                 {
@@ -173,18 +185,7 @@ class ChatCompletionsFormat(WireFormat):
             body["stream_options"] = {"include_usage": True}
         if request.extra:
             body.update(request.extra)
-        return body
-
-    def adaptations(self, request: LLMRequest, model: str) -> list[str]:
-        note = temperature_note(model, request.temperature)
-        notes = [note] if note else []
-        if not is_legacy_reasoning(model):
-            return notes
-        if request.system:
-            notes.insert(0, f"{model} takes no system prompt; it was sent as the first user message")
-        if request.stop:
-            notes.append(f"{model} has no stop sequences; 'stop' was not sent")
-        return notes
+        return body, notes
 
     def parse_response(self, data: Any, *, provider: str, model: str) -> LLMResult:
         try:

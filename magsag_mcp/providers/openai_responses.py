@@ -13,7 +13,7 @@ from ..errors import ContentFilteredError, MalformedResponseError, ProviderConne
 from ..transport import HttpResponse, SSEEvent
 from ..types import FinishReason, LLMRequest, LLMResult, Message, ToolCall, Usage
 from .base import StreamAccumulator, WireFormat
-from .openai_chat import fixed_temperature, openai_error, parse_arguments, temperature_note
+from .openai_chat import openai_error, parse_arguments, temperature_for
 
 
 def _items(msg: Message) -> list[dict[str, Any]]:
@@ -38,11 +38,8 @@ class ResponsesFormat(WireFormat):
     def path(self, model: str, *, stream: bool) -> str:
         return "/responses"
 
-    def adaptations(self, request: LLMRequest, model: str) -> list[str]:
-        note = temperature_note(model, request.temperature)
-        return [note] if note else []
-
-    def build_body(self, request: LLMRequest, model: str, *, stream: bool) -> dict[str, Any]:
+    def build(self, request: LLMRequest, model: str, *, stream: bool) -> tuple[dict[str, Any], list[str]]:
+        notes: list[str] = []
         items: list[dict[str, Any]] = []
         for m in request.messages:
             items.extend(_items(m))
@@ -52,8 +49,11 @@ class ResponsesFormat(WireFormat):
         if request.max_tokens is not None:
             # The Responses API refuses max_output_tokens below 16 (spec: minimum 16).
             body["max_output_tokens"] = max(MIN_OUTPUT_TOKENS, request.max_tokens)
-        if request.temperature is not None and not fixed_temperature(model):
-            body["temperature"] = request.temperature
+        temperature, note = temperature_for(model, request.temperature)
+        if temperature is not None:
+            body["temperature"] = temperature
+        if note:
+            notes.append(note)
         if request.tools:
             body["tools"] = [
                 # `strict` is required by the spec; strict mode would also demand additionalProperties: false
@@ -80,8 +80,9 @@ class ResponsesFormat(WireFormat):
             body["stream"] = True
         if request.extra:
             body.update(request.extra)
-        # The Responses API has no stop sequences: the router warns when a call asks for them.
-        return body
+        if request.stop:
+            notes.append("the Responses API has no stop sequences; 'stop' was not sent")
+        return body, notes
 
     def parse_response(self, data: Any, *, provider: str, model: str) -> LLMResult:
         if not isinstance(data, dict) or not isinstance(data.get("output"), list):

@@ -1,0 +1,111 @@
+"""The notes a wire format gives in a result's warnings come from the same pass that builds the body,
+so a note never claims a change that the body does not show."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from magsag_mcp.providers.anthropic import JSON_INSTRUCTION, AnthropicMessagesFormat
+from magsag_mcp.providers.base import WireFormat
+from magsag_mcp.providers.gemini import GeminiFormat, gemini_schema, to_gemini_schema
+from magsag_mcp.providers.openai_chat import ChatCompletionsFormat
+from magsag_mcp.providers.openai_responses import ResponsesFormat
+from magsag_mcp.types import LLMRequest, Message, ToolSpec
+
+ASK = [Message("user", "x")]
+SCHEMA = {
+    "$schema": "https://json-schema.org/draft/2020-12/schema",
+    "title": "Answer",
+    "type": "object",
+    "additionalProperties": False,
+    "properties": {
+        "tags": {"type": "array", "items": {"type": "string", "const": "a"}, "uniqueItems": True},
+        "n": {"anyOf": [{"type": "integer", "exclusiveMinimum": 0}, {"type": "null"}]},
+        "ref": {"$ref": "#/$defs/x"},
+    },
+    "$defs": {"x": {"type": "string"}},
+}
+
+
+def keys_anywhere(value: Any) -> set[str]:
+    if isinstance(value, dict):
+        return set(value).union(*(keys_anywhere(v) for v in value.values()))
+    if isinstance(value, list):
+        return set().union(*(keys_anywhere(v) for v in value))
+    return set()
+
+
+def test_one_walk_converts_the_schema_and_names_what_it_left_out():
+    converted, dropped = gemini_schema(SCHEMA)
+    assert dropped == {"$schema", "additionalProperties", "const", "uniqueItems", "exclusiveMinimum", "$ref", "$defs"}
+    assert converted == to_gemini_schema(SCHEMA)
+    assert converted == {
+        "title": "Answer",
+        "type": "OBJECT",
+        "properties": {
+            "tags": {"type": "ARRAY", "items": {"type": "STRING"}},
+            "n": {"anyOf": [{"type": "INTEGER"}, {"type": "NULL"}]},
+            "ref": {},
+        },
+    }
+    assert not dropped & keys_anywhere(converted)
+
+
+def test_gemini_notes_name_only_constraints_and_match_the_body():
+    request = LLMRequest(ASK, json_schema=SCHEMA)
+    body = GeminiFormat().build_body(request, "gemini-1.5-pro", stream=False)
+    assert body["generationConfig"]["responseSchema"] == to_gemini_schema(SCHEMA)
+    assert GeminiFormat().adaptations(request, "gemini-1.5-pro") == [
+        "Gemini's response schema has no $defs, $ref, additionalProperties, const, exclusiveMinimum, uniqueItems; "
+        "they were left out of the request and the answer was checked against the full schema"
+    ]
+
+
+def test_gemini_does_not_claim_to_leave_out_what_it_sends():
+    # Tuple-form items (a list) is passed through as given; the note used to name the keys inside it
+    # as left out while the body still carried them.
+    schema = {"type": "array", "items": [{"type": "string", "additionalProperties": False}]}
+    request = LLMRequest(ASK, json_schema=schema)
+    sent = GeminiFormat().build_body(request, "gemini-1.5-pro", stream=False)["generationConfig"]["responseSchema"]
+    assert sent["items"] == [{"type": "string", "additionalProperties": False}]
+    assert GeminiFormat().adaptations(request, "gemini-1.5-pro") == []
+
+
+# (format, model, request, how many notes, what the body holds where the notes say it differs from the request)
+CASES: list[tuple[WireFormat, str, LLMRequest, int, dict[str, Any]]] = [
+    (
+        ChatCompletionsFormat(),
+        "o1-preview",
+        LLMRequest(ASK, system="s", temperature=0.5, stop=["END"]),
+        3,
+        {
+            "temperature": None,
+            "stop": None,
+            "messages": [{"role": "user", "content": "s"}, {"role": "user", "content": "x"}],
+        },
+    ),
+    (ChatCompletionsFormat(), "o3-mini", LLMRequest(ASK, temperature=0.5, stop=["END"]), 1, {"temperature": None}),
+    (ResponsesFormat(), "o4-mini", LLMRequest(ASK, temperature=0.5), 1, {"temperature": None}),
+    (AnthropicMessagesFormat(), "claude-3-5-haiku", LLMRequest(ASK, temperature=1.6), 1, {"temperature": 1.0}),
+    (
+        AnthropicMessagesFormat(),
+        "claude-3-5-haiku",
+        LLMRequest(ASK, json_schema={"type": "object"}, tools=[ToolSpec("f", "", {"type": "object"})]),
+        1,
+        {"tool_choice": None, "system": JSON_INSTRUCTION},
+    ),
+]
+
+
+@pytest.mark.parametrize(("fmt", "model", "request_", "n_notes", "expected"), CASES)
+@pytest.mark.parametrize("stream", [False, True])
+def test_each_note_matches_the_body_it_came_with(
+    fmt: WireFormat, model: str, request_: LLMRequest, n_notes: int, expected: dict[str, Any], stream: bool
+):
+    body, notes = fmt.build(request_, model, stream=stream)
+    assert fmt.build_body(request_, model, stream=stream) == body
+    assert fmt.adaptations(request_, model) == notes  # the notes do not depend on streaming
+    assert len(notes) == n_notes
+    assert {k: body.get(k) for k in expected} == expected
