@@ -586,3 +586,137 @@ def test_two_processes_on_one_ledger_share_one_run_limit(catalog_copy: Path, tmp
     assert Decimal(spent) / 10**12 <= Decimal("0.003")
     assert conn.execute("SELECT COUNT(*) FROM attempts WHERE outcome = 'ok'").fetchone()[0] == ok
     assert conn.execute("SELECT COUNT(*) FROM budget_reservations").fetchone()[0] == 0
+
+
+def test_merged_reservations_equal_reservations_made_one_by_one(tmp_path: Path, monkeypatch):
+    """The group commit makes concurrent calls' reservations in one pass (each scope's spend and holds
+    read once, then kept up to date in memory). Every answer, refusal message and row must be what
+    making them one at a time gives, including refusals caused by earlier reservations in the batch."""
+    from types import SimpleNamespace
+
+    from magsag_mcp.governance import budget
+    from magsag_mcp.ledger.migrations import migrate
+    from magsag_mcp.ledger.store import to_pusd
+
+    now = 1_760_000_000.0
+    monkeypatch.setattr(budget, "time", SimpleNamespace(time=lambda: now))
+    caps = limits(max_cost_per_run_usd="1", max_cost_per_agent_daily_usd="2").limits
+    scoped = [lim for lim in caps if lim.kind != "call"]
+
+    def seeded(path: Path) -> sqlite3.Connection:
+        conn = sqlite3.connect(path, isolation_level=None)
+        migrate(conn)
+        conn.execute(
+            "INSERT INTO runs (run_id, agent, skill, parent_run_id, started_at, status, calls, cost_pusd)"
+            " VALUES ('mag', 'a', 's', NULL, ?, 'ok', 1, ?), ('sag', 'a', 's', 'mag', ?, 'ok', 1, ?)",
+            (now, to_pusd(Decimal("0.3")), now, to_pusd(Decimal("0.2"))),
+        )
+        conn.execute(
+            "INSERT INTO agent_spend (agent, bucket, cost_pusd) VALUES ('a', ?, ?)",
+            (int(now // 900), to_pusd(Decimal("0.5"))),
+        )
+        conn.execute(  # held by another process, and one that expired with its process
+            "INSERT INTO budget_reservations (run_id, agent, created_at, expires_at, amount_pusd, state)"
+            " VALUES ('mag', 'b', ?, ?, ?, 'held'), ('mag', 'a', ?, ?, ?, 'held')",
+            (now, now + 900, to_pusd(Decimal("0.1")), now - 2000, now - 1, to_pusd(Decimal("5"))),
+        )
+        return conn
+
+    def batch() -> list[budget.Reservation]:
+        asks = [
+            ("mag", None, "a", "0.2"),
+            ("sag-1", "mag", "a", "0.1"),  # a delegated run spends its parent's run limit
+            ("mag", None, "a", "0.3"),  # refused: 0.5 spent + 0.1 held elsewhere + 0.3 held here + 0.3 > 1
+            ("other", None, "a", "0.4"),
+            ("other", None, "b", "0.5"),
+            ("third", None, "a", "0.3"),
+            ("fourth", None, "a", "0.6"),  # refused by agent a's day: 0.5 spent + 1.0 held + 0.6 > 2
+            ("sag-2", "mag", "b", "0.1"),  # fits mag exactly: 0.5 + 0.4 + 0.1 = 1
+            ("mag", None, "b", "0.01"),  # refused: mag is full
+        ]
+        return [
+            budget.Reservation(scoped, Decimal(amount), run_id=run, agent=agent, parent_run_id=parent, ttl=900)
+            for run, parent, agent, amount in asks
+        ]
+
+    def outcome(ok: bool, value: object) -> tuple[bool, object]:
+        return (True, value) if ok else (False, getattr(value, "message", value))
+
+    def rows(conn: sqlite3.Connection) -> list[tuple]:
+        return conn.execute("SELECT * FROM budget_reservations ORDER BY id").fetchall()
+
+    one = seeded(tmp_path / "one.db")
+    budget._last_sweep = 0.0
+    expected = []
+    for r in batch():
+        one.execute("BEGIN IMMEDIATE")
+        try:
+            expected.append(outcome(True, r(one)))
+        except E.BudgetExceeded as exc:
+            expected.append(outcome(False, exc))
+        one.execute("COMMIT")
+
+    together = seeded(tmp_path / "together.db")
+    budget._last_sweep = 0.0
+    together.execute("BEGIN IMMEDIATE")
+    got = [outcome(ok, value) for ok, value in budget.Reservation.apply_all(together, batch())]
+    together.execute("COMMIT")
+
+    assert got == expected
+    assert rows(together) == rows(one)
+    assert [ok for ok, _ in got] == [True, True, False, True, True, True, False, True, False]
+    assert "run mag would be exceeded: spent $0.5, reserved $0.4, this attempt reserves up to $0.3" in got[2][1]
+    assert "agent a today (UTC)" in got[6][1]
+
+
+async def test_reservations_are_inline_alone_and_merged_while_other_attempts_run(tmp_path: Path, monkeypatch):
+    from magsag_mcp.governance import budget
+
+    merged: list[int] = []
+    real_apply_all = budget.Reservation.apply_all
+
+    def spy(conn, reservations):
+        merged.append(len(reservations))
+        return real_apply_all(conn, reservations)
+
+    monkeypatch.setattr(budget.Reservation, "apply_all", staticmethod(spy))
+    async with Ledger(tmp_path / "l.db") as ledger:
+        gov = Governance(limits(max_cost_per_run_usd="1"), ledger, FixedPricer("0.1"))
+        submitted: list[object] = []
+        real_submit = ledger.submit
+
+        async def counting_submit(fn, **kw):
+            submitted.append(fn)
+            return await real_submit(fn, **kw)
+
+        monkeypatch.setattr(ledger, "submit", counting_submit)
+        alone = await gov.admit(attempt_ctx("r"))
+        await gov.settle(alone, Decimal("0.05"))
+        again = await gov.admit(attempt_ctx("r"))  # a retry after the first attempt ended: still alone
+        assert submitted == [] and merged == [1, 1]  # both made inline, one at a time
+        await gov.release(again)
+        submitted.clear()  # the release's delete
+
+        first = await gov.admit(attempt_ctx("r"))  # this attempt is now running...
+        merged.clear()
+        admitted: list[Admission] = []
+        refused: list[E.BudgetExceeded] = []
+
+        async def other(i: int) -> None:
+            try:
+                admitted.append(await gov.admit(attempt_ctx("r")))
+            except E.BudgetExceeded as exc:
+                refused.append(exc)
+
+        async with anyio.create_task_group() as tg:  # ...so these join the group commit
+            for i in range(20):
+                tg.start_soon(other, i)
+        assert len(submitted) == 20 and max(merged) > 1
+        # $1 holds ten reservations of $0.1: the first call's (held until its record lands), first's, and 8
+        assert len(admitted) == 8 and len(refused) == 12
+        for a in [first, *admitted]:
+            await gov.settle(a, Decimal(0))
+        assert gov._running == 0
+        submitted.clear()
+        await gov.admit(attempt_ctx("fresh"))
+        assert submitted == []  # every attempt ended: alone again, inline

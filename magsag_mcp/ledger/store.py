@@ -482,11 +482,14 @@ class RecordWrite:
         held = [a.reservation_id for a in attempts if a.reservation_id is not None]
         return cls(run_row, [_attempt_row(a) for a in attempts], _rollup_rows(attempts), spend, held)
 
+    #: see _apply_batch: records go before the batch's budget reservations
+    merge_order = 0
+
     def __call__(self, conn: sqlite3.Connection) -> None:
         self.apply_all(conn, [self])
 
     @staticmethod
-    def apply_all(conn: sqlite3.Connection, writes: list[RecordWrite]) -> None:
+    def apply_all(conn: sqlite3.Connection, writes: list[RecordWrite]) -> list[tuple[bool, Any]]:
         conn.executemany(_UPSERT_RUN, [w.run for w in writes])
         attempts = [row for w in writes for row in w.attempts]
         if attempts:
@@ -512,6 +515,7 @@ class RecordWrite:
         held = [(r,) for w in writes for r in w.held]
         if held:
             conn.executemany("DELETE FROM budget_reservations WHERE id = ?", held)
+        return [(True, None)] * len(writes)
 
 
 def _set_sync(conn: sqlite3.Connection, mode: str) -> None:
@@ -528,19 +532,26 @@ def _apply_batch(
     conn.execute("BEGIN IMMEDIATE")
     try:
         done: dict[int, tuple[bool, Any]] = {}
-        records = [i for i, fn in enumerate(fns) if isinstance(fn, RecordWrite)]
-        if len(records) > 1:
-            # Calls' records together, one statement per table. Reordering them before the batch's
-            # other operations is a valid order: the calls were concurrent. Should they fail together
-            # (a constraint), each is tried alone below, so that only the bad one fails.
-            conn.execute("SAVEPOINT records")
+        # Operations of a kind that can share statements (calls' records, budget reservations: any with
+        # apply_all and merge_order) run together, kind by kind. Reordering them before the batch's other
+        # operations is a valid order: the calls were concurrent. Should a merged group fail (a
+        # constraint, a value SQLite cannot bind), each of its operations is tried alone below, so that
+        # only the bad one fails.
+        kinds: dict[type, list[int]] = {}
+        for i, fn in enumerate(fns):
+            if hasattr(fn, "merge_order"):
+                kinds.setdefault(type(fn), []).append(i)
+        for kind, members in sorted(kinds.items(), key=lambda item: item[0].merge_order):
+            if len(members) < 2:
+                continue
+            conn.execute("SAVEPOINT merged")
             try:
-                RecordWrite.apply_all(conn, [fns[i] for i in records])  # type: ignore[misc]
-            except Exception:  # a constraint, a value SQLite cannot bind: find the record that fails
-                conn.execute("ROLLBACK TO records")
+                outcomes = kind.apply_all(conn, [fns[i] for i in members])
+            except Exception:
+                conn.execute("ROLLBACK TO merged")
             else:
-                done = dict.fromkeys(records, (True, None))
-            conn.execute("RELEASE records")
+                done.update(zip(members, outcomes, strict=True))
+            conn.execute("RELEASE merged")
         for i, fn in enumerate(fns):
             if i in done:
                 results.append(done[i])
