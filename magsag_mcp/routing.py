@@ -350,6 +350,16 @@ def _swap_provider(chain: Sequence[Target], default: Sequence[Target], provider:
     )
 
 
+@dataclass(slots=True)
+class Route:
+    """Where a call goes, before any payload is seen: the targets in order, the rule that chose them,
+    and the data classes whose requirements apply."""
+
+    candidates: list[Candidate]
+    rule: str
+    data_classes: tuple[str, ...]
+
+
 def plan_call(
     catalog: Catalog,
     skill_id: str,
@@ -373,7 +383,46 @@ def plan_call(
     if not isinstance(lo, Mapping):
         raise PayloadError("context.llm_overrides must be an object, e.g. {'model': 'gpt-4o-mini'}")
     request, pinned = build_request(skill, payload, mc, lo)
+    chosen = _route(catalog, skill, mc, lo, context, env, data_class_models, call_urls)
+    return Plan(
+        skill_id=skill.id,
+        task_type=skill.task_type,
+        rule=chosen.rule,
+        candidates=chosen.candidates,
+        request=request,
+        data_classes=chosen.data_classes,
+        pinned=frozenset(pinned),
+    )
 
+
+def route(
+    catalog: Catalog,
+    skill_id: str,
+    *,
+    context: Mapping[str, Any] | None,
+    env: Mapping[str, str],
+    data_class_models: Mapping[str, Sequence[str]] | None = None,
+) -> Route:
+    """The route a call to ``skill_id`` takes with this context and no overrides in its payload: the
+    same resolution :func:`plan_call` makes (``MAGSAG_PROVIDER`` / ``MAGSAG_MODEL``, tier, routes,
+    data-class models), for showing it without a payload to check."""
+    context = context or {}
+    lo = context.get("llm_overrides") or {}
+    if not isinstance(lo, Mapping):
+        raise PayloadError("context.llm_overrides must be an object, e.g. {'model': 'gpt-4o-mini'}")
+    return _route(catalog, catalog.skill(skill_id), {}, lo, context, env, data_class_models, None)
+
+
+def _route(
+    catalog: Catalog,
+    skill: Skill,
+    mc: Mapping[str, Any],
+    lo: Mapping[str, Any],
+    context: Mapping[str, Any],
+    env: Mapping[str, str],
+    data_class_models: Mapping[str, Sequence[str]] | None,
+    call_urls: CallURLs | None,
+) -> Route:
     candidates: list[Candidate] = []
     #: targets the call itself named, with the field they came from (their base URLs are checked)
     from_call: list[tuple[Target, str]] = []
@@ -460,12 +509,4 @@ def plan_call(
                 target = parse_target(model)
                 if target not in have:
                     candidates.append(Candidate(target, "data_class", False))
-    return Plan(
-        skill_id=skill.id,
-        task_type=skill.task_type,
-        rule=rule,
-        candidates=candidates,
-        request=request,
-        data_classes=data_classes,
-        pinned=frozenset(pinned),
-    )
+    return Route(candidates, rule, data_classes)

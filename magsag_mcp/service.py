@@ -9,7 +9,7 @@ from __future__ import annotations
 import os
 import time
 import uuid
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal
 from pathlib import Path
@@ -24,7 +24,8 @@ from .errors import AllTargetsFailed, BudgetExceeded, ConfigError, MagsagError, 
 from .providers import ProviderSet, provider_names
 from .providers.base import ProgressCallback
 from .records import AttemptRecord, RunRecord
-from .routing import Plan, plan_call
+from .routing import Candidate, Plan, plan_call
+from .routing import route as resolve_route
 from .settings import call_deadline, env_float
 from .transport import Transport
 from .types import LLMResult, Target
@@ -257,14 +258,9 @@ class Service:
         targets = []
         for cand in plan.candidates:
             req = plan.request_for(cand.target)
-            entry = cand.to_dict()
-            entry["label"] = cand.target.label
+            entry = self._candidate(cand, plan.data_classes)
             provider = self.providers.get(cand.target.provider)
-            entry["unavailable"] = provider.unavailable(cand.target)
-            missing = provider.capabilities(cand.target).missing(plan.request.needs())
-            entry["missing_features"] = missing
-            ok, policy, reason = self.governance.allowed(cand.target, plan.data_classes)
-            entry["policy"] = {"allowed": ok, "policy": policy, "reason": reason}
+            entry["missing_features"] = provider.capabilities(cand.target).missing(plan.request.needs())
             entry["estimated_max_cost_usd"] = _fmt(
                 self.pricer.worst_case(cand.target.provider, cand.target.model, tokens_in, req.max_tokens or 4096)
             )
@@ -280,6 +276,31 @@ class Service:
             "needs": sorted(plan.request.needs()),
             "targets": targets,
         }
+
+    def route(self, skill_id: str, *, context: Mapping[str, Any] | None = None) -> dict[str, Any]:
+        """Where a call to ``skill_id`` goes when its payload names no model: each target in order, where
+        it came from, whether it can be called and whether policy allows it. Nothing is called."""
+        chosen = resolve_route(
+            self.catalog,
+            skill_id,
+            context=context,
+            env=self.env,
+            data_class_models=self.governance.data_class_models() if self.governance else None,
+        )
+        return {
+            "rule": chosen.rule,
+            "data_classes": list(chosen.data_classes),
+            "chain": [c.target.label for c in chosen.candidates],
+            "targets": [self._candidate(c, chosen.data_classes) for c in chosen.candidates],
+        }
+
+    def _candidate(self, cand: Candidate, data_classes: Sequence[str]) -> dict[str, Any]:
+        entry = cand.to_dict()
+        entry["label"] = cand.target.label
+        entry["unavailable"] = self.providers.get(cand.target.provider).unavailable(cand.target)
+        ok, policy, reason = self.governance.allowed(cand.target, data_classes)
+        entry["policy"] = {"allowed": ok, "policy": policy, "reason": reason}
+        return entry
 
     # --- queries ---------------------------------------------------------------------------------
 

@@ -316,7 +316,10 @@ async def test_catalog_resources(client: Client):
     skills = json.loads((await client.read_resource("magsag://catalog/skills")).contents[0].text)
     assert {s["id"] for s in skills} >= {"skill.analysis", "skill.summarization"}
     one = json.loads((await client.read_resource("magsag://skills/skill.summarization")).contents[0].text)
-    assert one["input_schema"]["required"] == ["text"] and one["route"]["rule"] == "route:summarization"
+    assert one["input_schema"]["required"] == ["text"]
+    # the route a call would take: the routing file's chain with MAGSAG_PROVIDER=fake applied
+    assert one["route"]["rule"] == "route:summarization (provider:fake from MAGSAG_PROVIDER)"
+    assert one["route"]["chain"] == ["fake:gpt-4o-mini", "fake:claude-3-haiku-20240307"]
     routing = json.loads((await client.read_resource("magsag://catalog/routing")).contents[0].text)
     assert routing["default"][0] == "openai:gpt-4o"
     for uri in ("magsag://catalog/governance", "magsag://catalog/prices"):
@@ -324,6 +327,21 @@ async def test_catalog_resources(client: Client):
     with pytest.raises(MCPError) as info:
         await client.read_resource("magsag://skills/skill.nope")
     assert "unknown skill" in info.value.error.message
+
+
+async def test_a_skills_route_is_the_one_the_router_takes(db: Path):
+    # MAGSAG_MODEL overrides the routing file, the skill's data class adds its allowed local model, and
+    # governance forbids the override for this data class: the resource shows all three, with the reason.
+    async with Client(build_server(catalog=CATALOG, db=db, env={"MAGSAG_MODEL": "gpt-4o"})) as c:
+        one = json.loads((await c.read_resource("magsag://skills/skill.pii-redaction")).contents[0].text)
+    route = one["route"]
+    assert route["rule"] == "override:env" and route["data_classes"] == ["pii_processing"]
+    assert route["chain"] == ["openai:gpt-4o", "local:llama3.1:70b"]
+    first, second = route["targets"]
+    assert first["source"] == "env" and first["policy"]["allowed"] is False
+    assert first["policy"]["policy"] == "data_residency"
+    assert first["unavailable"] == "openai: no API key; set OPENAI_API_KEY in the environment"
+    assert second["source"] == "data_class" and second["policy"] == {"allowed": True, "policy": None, "reason": None}
 
 
 async def test_skill_ids_complete(client: Client):

@@ -44,10 +44,11 @@ def skill_summary(skill: Skill) -> dict[str, Any]:
     }
 
 
-def skill_detail(catalog: Catalog, skill: Skill) -> dict[str, Any]:
-    chain, rule = catalog.routing.chain_for(skill.task_type, tier=skill.tier)
+def skill_detail(service: Service, skill: Skill) -> dict[str, Any]:
     data = skill.model_dump(mode="json", by_alias=True, exclude_none=True)
-    data["route"] = {"rule": rule, "chain": [t.label for t in chain]}
+    # The route the router would take (MAGSAG_PROVIDER / MAGSAG_MODEL and data-class models included),
+    # not only the routing file's chain for the skill's task type.
+    data["route"] = service.route(skill.id)
     return data
 
 
@@ -98,7 +99,7 @@ def register_resources(server: MCPServer, state: ServerState) -> None:
     async def read_skill(skill_id: str) -> str:
         try:
             service = await state.service()
-            return _json(skill_detail(service.catalog, service.catalog.skill(skill_id)))
+            return _json(skill_detail(service, service.catalog.skill(skill_id)))
         except UnknownSkillError as exc:
             raise ResourceNotFoundError(exc.message) from None
         except MagsagError as exc:
@@ -145,9 +146,7 @@ def _governance(svc: Service) -> Any:
 
 def _prices(svc: Service) -> Any:
     """The catalog's price overrides, and the unit prices of every target the routing policy names."""
-    routing = svc.catalog.routing
-    targets = {t.label: t for t in [*routing.default, *(t for c in routing.tiers.values() for t in c)]}
-    targets.update({t.label: t for _, chain in routing.routes for t in chain})
+    targets = {t.label: t for t in svc.catalog.routing.all_targets()}
 
     def units(u: Any) -> dict[str, str | None] | None:
         if u is None:
