@@ -214,36 +214,52 @@ class Cascade:
                             f"{self.retry.deadline:g}s (MAGSAG_CALL_DEADLINE)",
                             provider=target.provider,
                             model=target.model,
+                            maybe_billed=True,
                         ) from None
                     except (ProviderError, ConfigError, InputError):
                         raise
                     except Exception as bug:
                         log.exception("%s raised an unexpected error; treated as a malformed response", target.label)
+                        # A bug may strike after the vendor answered: what it billed is not known.
                         raise MalformedResponseError(
                             f"{target.label}: unexpected {type(bug).__name__} while handling the response",
                             provider=target.provider,
                             model=target.model,
+                            maybe_billed=True,
                         ) from bug
                 except ProviderError as exc:
                     latency = (self.clock() - started) * 1000.0
                     state.last_error = exc
                     if isinstance(exc, ContextTooLongError):
                         state.too_long.append(target)
-                    # A rejected request is not billed; an answer that was unusable is billed for its
-                    # tokens (None when unpriced: the worst case then stays counted).
+                    # An unusable answer is billed for the tokens it reports (None when the model is
+                    # unpriced). A request cut after it reached the vendor may be billed for tokens
+                    # nobody reported: unknown, None. A refused or rejected request is not billed: 0.
                     quote = None if exc.usage is None else self.pricer.price(target.provider, target.model, exc.usage)
-                    billed = Decimal(0) if quote is None else quote.cost_usd
+                    if quote is not None:
+                        billed = quote.cost_usd
+                    else:
+                        billed = None if exc.maybe_billed else Decimal(0)
                     if admission is not None:
-                        # Settled at what it cost: the call limit counts it; the run/agent reservation
-                        # is replaced by this cost when the record lands.
+                        # Settled at what it cost. An unknown cost is settled as an answer of unknown
+                        # price is: the call limit keeps counting the attempt's worst case for the rest
+                        # of the call; the run/agent reservation is dropped when the record lands and
+                        # the attempt is counted as unpriced (cost_complete false), so the spend reads
+                        # as a lower bound. Holding the worst case until the reservation expires would
+                        # overstate the spend on a guess; settling at 0 would hide it.
                         await self.guard.settle(admission, billed)  # type: ignore[union-attr]
                     record = self._record(
                         plan, run_id, agent, position, try_number, target, "error", started_wall, latency, exc
                     )
                     # The reservation is dropped when this record lands (same transaction as the record).
                     record.reservation_id = getattr(admission, "reservation_id", None)
+                    record.cost_usd = billed
                     if quote is not None:
                         _set_usage(record, exc.usage, quote)
+                        if quote.warning:
+                            record.warnings.append(quote.warning)
+                    elif billed is None:
+                        record.warnings.append(_maybe_billed(target, f"{exc.kind} after the request was sent"))
                     state.attempts.append(record)
                     remaining = deadline - self.clock()
                     if exc.retryable and try_number < self.retry.tries_per_target:
@@ -273,6 +289,8 @@ class Cascade:
                             "cancelled by the caller while the request was in flight; the provider may still bill it",
                         )
                         record.error_class = "cancelled"
+                        record.cost_usd = None
+                        record.warnings.append(_maybe_billed(target, "cancelled while the request was in flight"))
                         state.attempts.append(record)
                     if admission is not None:
                         with anyio.CancelScope(shield=True):
@@ -383,9 +401,12 @@ class Cascade:
             state.last_error = exc
         elif state.last_error is None:
             state.last_error = UnsupportedFeatureError(reason, provider=target.provider, model=target.model)
-        state.attempts.append(
-            self._record(plan, run_id, agent, position, 0, target, outcome or "skipped", time.time(), 0.0, exc, reason)
+        record = self._record(
+            plan, run_id, agent, position, 0, target, outcome or "skipped", time.time(), 0.0, exc, reason
         )
+        # Never sent: it cost nothing, and a NULL cost would count it as unpriced.
+        record.cost_usd = Decimal(0)
+        state.attempts.append(record)
 
     @staticmethod
     def _record(
@@ -454,6 +475,10 @@ class Cascade:
         if isinstance(last, PolicyDenied | BudgetExceeded):
             err.details["policy"] = last.policy
         return err
+
+
+def _maybe_billed(target: Target, what: str) -> str:
+    return f"{target.label}: {what}; the provider may bill it; its cost is unknown"
 
 
 def _with_stream(request: LLMRequest, on: bool = True) -> LLMRequest:

@@ -30,6 +30,12 @@ format's ``map_error``), and nowhere else. Each class knows two things the casca
         │   └── InvalidOutputError   model broke the requested JSON output     no         yes
         └── UnsupportedFeatureError  target cannot honour a required feature   no         yes
 
+``maybe_billed`` is set where an error is created when the request reached the vendor and was cut
+before an answer came back (a read or idle timeout, a stream dropped mid-answer, the call's deadline):
+the vendor may bill tokens it generated, so the attempt's cost is unknown, not 0. A request refused
+before it was sent (connection refused, connect timeout) or rejected with an HTTP error status is not
+billed.
+
 ``AllTargetsFailed`` is raised when the cascade runs out: it is an instance of *both*
 ``AllTargetsFailed`` and the last attempt's class, so ``except RateLimitError`` keeps working for
 callers that route to a single model, while ``err.attempts`` carries every attempt.
@@ -169,6 +175,9 @@ class ProviderError(MagsagError):
     kind = "provider_error"
     retryable: ClassVar[bool] = False
     moves_on: ClassVar[bool] = True
+    #: the vendor may bill this failed attempt for an unknown number of tokens (see the module docstring);
+    #: a class default too, so that an instance built without __init__ (AllTargetsFailed) has it
+    maybe_billed: bool = False
 
     def __init__(
         self,
@@ -178,6 +187,7 @@ class ProviderError(MagsagError):
         model: str | None = None,
         status: int | None = None,
         retry_after: float | None = None,
+        maybe_billed: bool = False,
         **details: Any,
     ) -> None:
         super().__init__(message, **details)
@@ -185,6 +195,7 @@ class ProviderError(MagsagError):
         self.model = model
         self.status = status
         self.retry_after = retry_after
+        self.maybe_billed = maybe_billed
         self.attempts: list[Any] = []
         #: tokens the vendor billed although the attempt failed (an answer that could not be used)
         self.usage: Any = None
@@ -291,7 +302,7 @@ class AllTargetsFailed(MagsagError):
             err = combined.__new__(combined)
             MagsagError.__init__(err, message)
             # Carry the last error's provider fields so `except RateLimitError as e: e.retry_after` works.
-            for attr in ("provider", "model", "status", "retry_after", "policy"):
+            for attr in ("provider", "model", "status", "retry_after", "maybe_billed", "policy"):
                 if hasattr(last_error, attr):
                     setattr(err, attr, getattr(last_error, attr))
             err.details.update({k: v for k, v in last_error.details.items() if k not in err.details})

@@ -82,5 +82,5 @@ class RunRecord:
     input_tokens: int = 0
     output_tokens: int = 0
     cost_usd: Decimal | None = Decimal(0)
-    #: True when any attempt's price was unknown (cost_usd is then a lower bound)
+    #: True when any attempt's cost was unknown (cost_usd is then a lower bound)
     cost_unknown: bool = False

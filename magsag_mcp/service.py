@@ -94,6 +94,14 @@ class InvokeResult:
         }
 
 
+def _call_cost(attempts: list[AttemptRecord]) -> Decimal | None:
+    """What the whole call cost: every attempt, retries and fallbacks included (an unusable answer is
+    billed too). None when any attempt's cost is unknown: a lower bound would read as the cost."""
+    if any(a.cost_usd is None for a in attempts):
+        return None
+    return sum((a.cost_usd for a in attempts if a.cost_usd is not None), Decimal(0))
+
+
 class Service:
     """One configured magsag: catalog, providers, pricing, governance and ledger.
 
@@ -233,7 +241,7 @@ class Service:
             result=result,
             attempts=outcome.attempts,
             trace=outcome.trace,
-            cost_usd=outcome.cost_usd,
+            cost_usd=_call_cost(outcome.attempts),
             warnings=warnings,
         )
 
@@ -245,7 +253,7 @@ class Service:
         run.input_tokens = sum(a.input_tokens for a in attempts)
         run.output_tokens = sum(a.output_tokens for a in attempts)
         priced = [a for a in attempts if a.outcome in ("ok", "error")]
-        run.cost_unknown = any(a.cost_usd is None and a.outcome == "ok" for a in priced)
+        run.cost_unknown = any(a.cost_usd is None for a in priced)
         run.cost_usd = sum((a.cost_usd for a in priced if a.cost_usd is not None), Decimal(0))
         await self.ledger.record_call(run, attempts, error=error, alone=self._in_flight == 1)
 

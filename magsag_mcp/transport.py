@@ -91,12 +91,15 @@ class StreamResponse:
                     yield event
             for event in parser.close():
                 yield event
+        # The answer had begun: the vendor may bill what it generated before the stream stopped.
         except (TimeoutError, aiohttp.ServerTimeoutError) as exc:
-            raise ProviderTimeoutError("the stream went idle past the read timeout") from exc
+            raise ProviderTimeoutError("the stream went idle past the read timeout", maybe_billed=True) from exc
         except aiohttp.ClientPayloadError as exc:
-            raise ProviderConnectionError(f"the stream broke mid-answer: {exc}") from exc
+            raise ProviderConnectionError(f"the stream broke mid-answer: {exc}", maybe_billed=True) from exc
         except aiohttp.ClientError as exc:
-            raise ProviderConnectionError(f"the stream broke mid-answer: {type(exc).__name__}") from exc
+            raise ProviderConnectionError(
+                f"the stream broke mid-answer: {type(exc).__name__}", maybe_billed=True
+            ) from exc
 
 
 class SSEParser:
@@ -311,10 +314,31 @@ def _converted(url: str) -> Iterator[None]:
     """aiohttp's failures -> our tree, once, here at the boundary (the URL's path and query never shown)."""
     try:
         yield
+    except aiohttp.ConnectionTimeoutError as exc:
+        raise ProviderTimeoutError(f"could not connect to {_host(url)} within the connect timeout") from exc
     except (TimeoutError, aiohttp.ServerTimeoutError) as exc:
-        raise ProviderTimeoutError(f"no answer from {_host(url)} within the timeout") from exc
+        # Connected, then no answer in time: the model may be generating one the vendor bills.
+        raise ProviderTimeoutError(f"no answer from {_host(url)} within the timeout", maybe_billed=True) from exc
     except aiohttp.ClientError as exc:
-        raise ProviderConnectionError(f"could not reach {_host(url)}: {type(exc).__name__}: {_short(exc)}") from exc
+        raise ProviderConnectionError(
+            f"could not reach {_host(url)}: {type(exc).__name__}: {_short(exc)}", maybe_billed=_reached_vendor(exc)
+        ) from exc
+
+
+#: failures while opening the connection: the request was never sent, so nothing can be billed
+_BEFORE_SENDING = (
+    aiohttp.ClientConnectorError,  # refused, DNS, TLS handshake, proxy
+    aiohttp.ConnectionTimeoutError,
+    aiohttp.ServerFingerprintMismatch,
+    aiohttp.InvalidURL,
+)
+
+
+def _reached_vendor(exc: BaseException) -> bool:
+    """Whether the request may have reached the vendor before ``exc``. aiohttp does not say whether the
+    body was sent, so anything past connecting (a reset, a server that closed the connection) counts as
+    reached: it may have come after the model started to generate."""
+    return not isinstance(exc, _BEFORE_SENDING)
 
 
 def _with_json(headers: Mapping[str, str]) -> dict[str, str]:

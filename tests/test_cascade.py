@@ -258,6 +258,9 @@ async def test_the_deadline_bounds_an_attempt_in_flight():
     # Had the deadline not cut the attempt, the slow answer would have arrived and the call succeeded.
     assert [(a.outcome, a.error_class) for a in info.value.attempts] == [("error", "timeout")]
     assert "deadline of 0.2s" in info.value.attempts[0].error_message
+    # the request was in flight: the vendor may bill it, so its cost is unknown, not 0
+    assert info.value.attempts[0].cost_usd is None
+    assert "the provider may bill it; its cost is unknown" in info.value.attempts[0].warnings[0]
 
 
 async def test_json_that_breaks_the_requested_schema_moves_on():

@@ -39,7 +39,11 @@ def ledger_db(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
 
     async def fill() -> None:
         async with Ledger(db) as ledger:
-            overloaded = {"error_class": "server_error", "error_message": "upstream said: overloaded shard 7"}
+            overloaded = {
+                "error_class": "server_error",
+                "error_message": "upstream said: overloaded shard 7",
+                "cost_usd": Decimal(0),  # rejected by status: not billed
+            }
             priced = {"input_tokens": 1000, "output_tokens": 100, "cost_usd": Decimal("0.0035")}
             await record(
                 ledger,

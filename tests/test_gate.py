@@ -79,7 +79,7 @@ def test_per_call_violation(gate):
 def test_unpriced_calls_violate_a_cost_limit_unless_allowed(gate):
     code, out, _ = gate(changed(model={"unpriced_calls": 2}))
     assert code == 1
-    assert "FAIL limits: 2 call(s) have no known price, so the cost limits cannot be checked" in out
+    assert "FAIL limits: 2 call(s) have no known cost, so the cost limits cannot be checked" in out
     allowing = POLICY.replace("  - name: limits\n", "  - name: limits\n    allow_unpriced: true\n")
     assert gate(changed(model={"unpriced_calls": 2}), allowing)[0] == 0
 

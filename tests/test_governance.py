@@ -474,7 +474,7 @@ def test_check_budget_reports_unpriced_spend(tmp_path: Path, capsys):
     catalog = Path(__file__).resolve().parent.parent / "catalog"
     assert main(["budget", "--run-id", "mag", "--db", str(tmp_path / "l.db"), "--catalog", str(catalog)]) == 0
     out = capsys.readouterr().out
-    assert "spent at least $0.2 (1 call(s) of unknown price)" in out and "remaining at most $" in out
+    assert "spent at least $0.2 (1 call(s) of unknown cost)" in out and "remaining at most $" in out
 
 
 # --- end to end through the service: delegation, whole-call limits, data classes ------------------

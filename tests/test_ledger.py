@@ -41,6 +41,7 @@ async def test_blank_database_migrates_to_the_expected_schema(tmp_path: Path):
     conn = sqlite3.connect(tmp_path / "new.db")
     applied = [r[0] for r in conn.execute("SELECT name FROM schema_migrations ORDER BY name")]
     assert applied == [name for name, _ in MIGRATIONS]
+    assert applied[-1] == "0006_error_attempts_cost_zero"
     tables = {r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
     assert {"runs", "attempts", "events", "budget_reservations", "schema_migrations"} <= tables
     cols = {r[1]: r[2] for r in conn.execute("PRAGMA table_info(attempts)")}

@@ -99,15 +99,17 @@ async def test_connection_refused(transport: Transport):
         await transport.post_json(url, CHAT, headers=AUTH)
     err = info.value
     assert err.retryable and err.moves_on
+    assert not err.maybe_billed  # never sent: nothing to bill
     assert f"127.0.0.1:{port}" in err.message
     # paths can name deployments and queries can carry keys: neither is shown
     assert "secret-deployment" not in err.message and "querykey" not in err.message
 
 
 async def test_connection_refused_on_a_stream(transport: Transport):
-    with pytest.raises(E.ProviderConnectionError):
+    with pytest.raises(E.ProviderConnectionError) as info:
         async with transport.stream_sse(f"http://127.0.0.1:{free_port()}/sse", {}, headers={}):
             pass
+    assert not info.value.maybe_billed
 
 
 async def test_read_timeout_on_post(fake_openai: FakeOpenAI):
@@ -119,6 +121,7 @@ async def test_read_timeout_on_post(fake_openai: FakeOpenAI):
     finally:
         await transport.aclose()
     assert info.value.retryable and info.value.moves_on
+    assert info.value.maybe_billed  # the request was sent: the model may be generating a billed answer
     assert fake_openai.url in info.value.message and "/v1/chat" not in info.value.message
 
 
@@ -159,11 +162,31 @@ async def test_a_dropped_stream_is_a_connection_error(raw: tuple[RawSSE, str], t
     server.chunks = [b"data: one\n\n", b"data: tw"]
     server.abort = True
     seen: list[str] = []
-    with pytest.raises(E.ProviderConnectionError, match="mid-answer"):
+    with pytest.raises(E.ProviderConnectionError, match="mid-answer") as info:
         async with transport.stream_sse(url + "/sse", {}, headers={}) as resp:
             async for event in resp.events():
                 seen.append(event.data)
     assert seen == ["one"]
+    assert info.value.maybe_billed
+
+
+@pytest.mark.parametrize(
+    ("failure", "cls", "maybe_billed"),
+    [
+        (aiohttp.ConnectionTimeoutError(), E.ProviderTimeoutError, False),  # never connected
+        (aiohttp.SocketTimeoutError(), E.ProviderTimeoutError, True),  # sent, then no answer in time
+        (TimeoutError(), E.ProviderTimeoutError, True),  # the total timeout
+        (aiohttp.ServerDisconnectedError(), E.ProviderConnectionError, True),  # closed after the request
+        (aiohttp.InvalidURL("http://[bad"), E.ProviderConnectionError, False),
+    ],
+)
+def test_a_failure_says_whether_the_vendor_may_bill_it(failure: Exception, cls: type, maybe_billed: bool):
+    from magsag_mcp.transport import _converted
+
+    with pytest.raises(cls) as info:
+        with _converted("http://127.0.0.1:1/v1/chat"):
+            raise failure
+    assert info.value.maybe_billed is maybe_billed
 
 
 async def test_http_errors_are_returned_not_raised(fake_openai: FakeOpenAI, transport: Transport):

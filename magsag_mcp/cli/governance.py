@@ -24,9 +24,7 @@ def _budget(args: argparse.Namespace) -> int:
         unpriced = lim.get("unpriced_calls") or 0
         # An unknown cost is never shown as a plain number: the spend is then a lower bound.
         spent = (
-            f"at least ${lim['spent_usd']} ({unpriced} call(s) of unknown price)"
-            if unpriced
-            else f"${lim['spent_usd']}"
+            f"at least ${lim['spent_usd']} ({unpriced} call(s) of unknown cost)" if unpriced else f"${lim['spent_usd']}"
         )
         remaining = f"at most ${lim['remaining_usd']}" if unpriced else f"${lim['remaining_usd']}"
         print(

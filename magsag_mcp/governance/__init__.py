@@ -214,7 +214,7 @@ class Governance:
 
         A run limit covers the run and its delegated runs; for a delegated run (``parent_run_id``, or
         the parent the ledger recorded for it) that is its parent's limit, the one its calls reserve
-        against. ``unpriced_calls`` counts calls whose price was unknown: when it is not 0,
+        against. ``unpriced_calls`` counts attempts whose cost is unknown: when it is not 0,
         ``cost_complete`` is false and ``spent_usd`` is a lower bound, not the spend.
         """
         now = time.time()

@@ -101,14 +101,15 @@ def spent_and_reserved(
 
 
 def unpriced_calls(conn: sqlite3.Connection, limit: Limit, *, run_id: str | None, agent: str | None, now: float) -> int:
-    """Successful calls in the scope of ``limit`` whose price was unknown (their cost is not in the spend)."""
+    """Attempts in the scope of ``limit`` whose cost is unknown (it is not in the spend): answers of
+    unknown price, and attempts cut after they reached the vendor."""
     if limit.kind == "run":
         return run_scope_totals(conn, run_id)[1]
     if limit.kind == "agent_day":
         start, end = day_bounds(now, limit.zone)
         row = conn.execute(
             "SELECT COUNT(*) FROM attempts WHERE agent = ? AND started_at >= ? AND started_at < ?"
-            " AND outcome = 'ok' AND cost_pusd IS NULL",
+            " AND cost_pusd IS NULL",
             (agent, start, end),
         ).fetchone()
     else:

@@ -102,7 +102,7 @@ def check_summary(summary: Any, policies: PolicySet) -> list[str]:
         if t is None:
             continue
         if unpriced and not p.allow_unpriced:
-            violations.append(f"{p.name}: {unpriced} call(s) have no known price, so the cost limits cannot be checked")
+            violations.append(f"{p.name}: {unpriced} call(s) have no known cost, so the cost limits cannot be checked")
         if t.max_cost_per_run_usd is not None and total > t.max_cost_per_run_usd:
             violations.append(f"{p.name}: total cost ${total} exceeds max_cost_per_run_usd ${t.max_cost_per_run_usd}")
         if t.max_cost_per_agent_daily_usd is not None:

@@ -1,7 +1,8 @@
 """Append-only, named schema migrations. Never edit a shipped migration: add the next one.
 
 Money is stored as INTEGER pico-USD (1e-12 USD): exact for every price quoted to six decimals per
-million tokens, and summed by SQLite without floating point. NULL cost means the price was unknown.
+million tokens, and summed by SQLite without floating point. NULL cost means the cost is unknown: the
+price was unknown, or the attempt was cut after it reached the vendor, which may bill it.
 """
 
 from __future__ import annotations
@@ -142,6 +143,17 @@ MIGRATIONS: list[tuple[str, str]] = [
         DROP INDEX budget_res_agent;
         DROP INDEX runs_parent;
         CREATE INDEX runs_parent ON runs(parent_run_id) WHERE parent_run_id IS NOT NULL
+        """,
+    ),
+    (
+        # NULL now means "cost unknown" for every outcome (it counts as unpriced), where it used to be
+        # read as 0 on anything but an 'ok' attempt. The failed, skipped and refused attempts recorded
+        # before were all meant as $0, so they say so explicitly: their meaning is kept, and the runs and
+        # usage_rollup counters, which never counted them as unpriced, stay right without a rebuild.
+        # (Which of them were cut after reaching the vendor was not recorded, so none is reclassified.)
+        "0006_error_attempts_cost_zero",
+        """
+        UPDATE attempts SET cost_pusd = 0 WHERE outcome != 'ok' AND cost_pusd IS NULL
         """,
     ),
 ]

@@ -160,7 +160,7 @@ def _rollup_rows(conn: sqlite3.Connection, f: UsageFilters) -> list[tuple[Any, .
         return conn.execute(
             "SELECT model, provider, coalesce(agent, ''), coalesce(skill, ''), outcome, COUNT(*), SUM(input_tokens),"
             " SUM(output_tokens), SUM(cached_tokens), SUM(reasoning_tokens), coalesce(SUM(cost_pusd), 0),"
-            f" SUM(outcome = 'ok' AND cost_pusd IS NULL) FROM attempts a{where} GROUP BY 1, 2, 3, 4, 5",
+            f" SUM(cost_pusd IS NULL) FROM attempts a{where} GROUP BY 1, 2, 3, 4, 5",
             args,
         ).fetchall()
     eq: list[str] = []
@@ -199,7 +199,7 @@ def _rollup_rows(conn: sqlite3.Connection, f: UsageFilters) -> list[tuple[Any, .
         rows += conn.execute(
             "SELECT model, provider, coalesce(agent, ''), coalesce(skill, ''), outcome, COUNT(*), SUM(input_tokens),"
             " SUM(output_tokens), SUM(cached_tokens), SUM(reasoning_tokens), coalesce(SUM(cost_pusd), 0),"
-            f" SUM(outcome = 'ok' AND cost_pusd IS NULL) FROM attempts a WHERE {edge_where} GROUP BY 1, 2, 3, 4, 5",
+            f" SUM(cost_pusd IS NULL) FROM attempts a WHERE {edge_where} GROUP BY 1, 2, 3, 4, 5",
             [*eq_args, lo, hi],
         ).fetchall()
         if since is not None and until is not None and first is not None and last is not None and first > last:
@@ -229,8 +229,9 @@ async def summarize(ledger: Ledger, filters: UsageFilters | dict[str, Any] | Non
     total_tokens, cost_usd}}}``, plus totals, breakdowns by provider/agent/skill and the period.
 
     ``cost_usd`` is a JSON number (so ``jq '.model_stats[].cost_usd'`` sums it) of the *known* cost;
-    ``cost_usd_exact`` is the exact decimal string; ``unpriced_calls`` counts successful calls whose price
-    was unknown, which are never counted as 0 silently: a nonzero count means the cost is a lower bound.
+    ``cost_usd_exact`` is the exact decimal string; ``unpriced_calls`` counts attempts whose cost is unknown
+    (an answer of unknown price, or an attempt cut after it reached the vendor, which may bill it), which
+    are never counted as 0 silently: a nonzero count means the cost is a lower bound.
     ``calls`` counts attempts that reached a provider (``errors`` of them failed); attempts refused by
     policy or budget, or skipped, are counted in ``totals`` by outcome.
     """
@@ -490,7 +491,7 @@ async def prune(ledger: Ledger, older_than_seconds: float) -> dict[str, int]:
         conn.execute(
             "INSERT INTO usage_rollup SELECT ?, model, provider, coalesce(agent, ''), coalesce(skill, ''), outcome,"
             " COUNT(*), SUM(input_tokens), SUM(output_tokens), SUM(cached_tokens), SUM(reasoning_tokens),"
-            " coalesce(SUM(cost_pusd), 0), SUM(outcome = 'ok' AND cost_pusd IS NULL) FROM attempts"
+            " coalesce(SUM(cost_pusd), 0), SUM(cost_pusd IS NULL) FROM attempts"
             " WHERE started_at >= ? AND started_at < ? GROUP BY 2, 3, 4, 5, 6",
             (day, day * BUCKET, (day + 1) * BUCKET),
         )

@@ -105,7 +105,7 @@ RUN_SCOPE_ROWS = (
 
 
 def run_scope_totals(conn: sqlite3.Connection, run_id: str | None) -> tuple[int, int]:
-    """(cost in pico-USD, calls with an unknown price) recorded for a run and the runs delegated from it.
+    """(cost in pico-USD, attempts of unknown cost) recorded for a run and the runs delegated from it.
 
     The one definition of a run's scope (:data:`RUN_SCOPE_ROWS`): ``obs.get_current_cost()`` reports
     it and a run's budget limit is checked against it. Delegation counts one level deep.
@@ -329,7 +329,7 @@ class Ledger:
         )
 
     async def run_cost(self, run_id: str) -> tuple[Decimal, bool]:
-        """Spend recorded for a run and its child runs (delegations), and whether any price was unknown."""
+        """Spend recorded for a run and its child runs (delegations), and whether any cost was unknown."""
         cost, unpriced = await self.read(lambda conn: run_scope_totals(conn, run_id))
         return from_pusd(cost) or Decimal(0), unpriced > 0
 
@@ -396,7 +396,7 @@ def _rollup_rows(attempts: list[AttemptRecord]) -> list[tuple[Any, ...]]:
         row[3] += a.cached_tokens
         row[4] += a.reasoning_tokens
         row[5] += to_pusd(a.cost_usd) or 0
-        row[6] += 1 if a.outcome == "ok" and a.cost_usd is None else 0
+        row[6] += 1 if a.cost_usd is None else 0
     return [(*k, *v) for k, v in acc.items()]
 
 
@@ -458,7 +458,8 @@ class RecordWrite:
 
     @classmethod
     def of(cls, run: RunRecord, attempts: list[AttemptRecord]) -> RecordWrite:
-        unpriced = sum(1 for a in attempts if a.outcome == "ok" and a.cost_usd is None)
+        # Unknown cost, whatever the outcome: an unpriced answer, or an attempt cut after it was sent.
+        unpriced = sum(1 for a in attempts if a.cost_usd is None)
         cost = sum((to_pusd(a.cost_usd) or 0) for a in attempts)
         run_row = (
             run.run_id,

@@ -219,7 +219,10 @@ class InvokeSkillResult(_Out):
     provider: str
     model: str
     usage: UsageOut
-    cost_usd: str | None = USD
+    cost_usd: str | None = Field(
+        description="USD, exact decimal string: the whole call, every attempt included; null = unknown (an "
+        "unknown price, or an attempt cut after reaching the vendor)"
+    )
     cost_unknown: bool
     latency_ms: float
     trace: TraceOut
@@ -271,7 +274,10 @@ class StatsOut(_Out):
     total_tokens: int
     cost_usd: float = Field(description="known cost in USD, a number for display; exact: cost_usd_exact")
     cost_usd_exact: str
-    unpriced_calls: int = Field(description="successful calls with an unknown price: the cost is a lower bound")
+    unpriced_calls: int = Field(
+        description="attempts of unknown cost (an unknown price, or cut after reaching the vendor, which may bill "
+        "it): the cost is a lower bound"
+    )
     cached_tokens: int = 0
     reasoning_tokens: int = 0
 
@@ -390,7 +396,7 @@ class BudgetLimitOut(_Out):
     remaining_usd: str
     status: Literal["ok", "near", "exceeded"]
     window: BudgetWindowOut | None = Field(None, description="agent_day: the day, unix seconds")
-    unpriced_calls: int = Field(0, description="calls of unknown price: spent_usd is then a lower bound")
+    unpriced_calls: int = Field(0, description="attempts of unknown cost: spent_usd is then a lower bound")
     cost_complete: bool = True
     budget_run_id: str | None = Field(None, description="run: whose limit (a delegated run uses its parent's)")
 

@@ -1,0 +1,258 @@
+"""What a failed attempt cost: 0 when the vendor never billed it, unknown (NULL, flagged) when it may have.
+
+Driven through the service against the spec-checking loopback OpenAI (``tests/fakes``), so the errors
+come from the real transport: a read timeout, a stream cut mid-answer, an HTTP 500 / 429, a refused
+connection. Each is checked in the ledger's rows, in ``summarize()`` and in ``check_budget()``.
+"""
+
+from __future__ import annotations
+
+import json
+import socket
+import sqlite3
+import time
+from collections.abc import AsyncIterator
+from decimal import Decimal
+from pathlib import Path
+
+import anyio
+import pytest
+
+from magsag_mcp import errors as E
+from magsag_mcp.ledger import Ledger
+from magsag_mcp.ledger import migrations as M
+from magsag_mcp.service import Service
+from magsag_mcp.transport import Timeouts, Transport
+from tests.fakes import openai_replies as R
+from tests.fakes.openai_server import DEFAULT_KEY, FakeOpenAI
+
+pytestmark = pytest.mark.anyio
+
+CATALOG = Path(__file__).resolve().parent.parent / "catalog"
+#: long enough for a stream's first events to arrive, short enough that a silent server times out fast
+IDLE = Timeouts(connect=2.0, read=0.25)
+MAYBE_BILLED = "the provider may bill it; its cost is unknown"
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@pytest.fixture
+async def service(fake_openai: FakeOpenAI, tmp_path: Path) -> AsyncIterator[Service]:
+    svc = await open_service(tmp_path, fake_openai.url + "/v1")
+    yield svc
+    await svc.aclose()
+
+
+async def open_service(tmp_path: Path, base_url: str) -> Service:
+    env = {
+        "OPENAI_BASE_URL": base_url,
+        "OPENAI_API_KEY": DEFAULT_KEY,
+        "MAGSAG_RETRY_BASE_DELAY": "0.001",
+        "MAGSAG_RETRY_MAX_DELAY": "0.002",
+    }
+    return await Service.open(catalog=CATALOG, db=tmp_path / "cost.db", env=env, transport=Transport(timeouts=IDLE))
+
+
+async def call(svc: Service, run_id: str, *, stream: bool = False) -> None:
+    payload = {"data": "numbers", "model_config": {"provider": "openai", "model": "gpt-4o", "stream": stream}}
+    await svc.invoke_skill("skill.analysis", payload, run_id=run_id, agent="ana")
+
+
+def rows(db: Path, run_id: str) -> list[tuple]:
+    conn = sqlite3.connect(db)
+    try:
+        return conn.execute(
+            "SELECT outcome, error_class, cost_pusd, warnings FROM attempts WHERE run_id = ? ORDER BY id", (run_id,)
+        ).fetchall()
+    finally:
+        conn.close()
+
+
+async def books(svc: Service, run_id: str) -> tuple[dict, dict]:
+    """(summary totals, check_budget) for the run: the two views of spend must agree."""
+    summary = await svc.summarize({"run_id": run_id})
+    status = await svc.check_budget(agent="ana", run_id=run_id)
+    return summary["totals"], status
+
+
+def limit(status: dict, kind: str) -> dict:
+    return next(lim for lim in status["limits"] if lim["limit"] == kind)
+
+
+def assert_unpriced(totals: dict, status: dict, n: int) -> None:
+    assert totals["unpriced_calls"] == n and totals["cost_complete"] is (n == 0)
+    for kind in ("run", "agent_day"):
+        assert limit(status, kind)["unpriced_calls"] == n, kind
+        assert limit(status, kind)["cost_complete"] is (n == 0), kind
+    assert status["cost_complete"] is (n == 0)
+    # the known spend is the same number in both views
+    assert Decimal(totals["cost_usd_exact"]) == Decimal(limit(status, "run")["spent_usd"])
+
+
+# --- cut after the request reached the vendor: unknown, flagged -------------------------------------
+
+
+async def test_a_read_timeout_is_recorded_as_unknown_cost(service: Service, fake_openai: FakeOpenAI, tmp_path: Path):
+    fake_openai.queue(R.Reply(hang=True))  # the retry gets the default answer
+    await call(service, "r-timeout")
+    (outcome, kind, cost, warnings), ok = rows(tmp_path / "cost.db", "r-timeout")
+    assert (outcome, kind, cost) == ("error", "timeout", None)
+    assert MAYBE_BILLED in json.loads(warnings)[0]
+    assert ok[0] == "ok" and ok[2] > 0
+    totals, status = await books(service, "r-timeout")
+    assert_unpriced(totals, status, 1)
+    assert limit(status, "run")["reserved_usd"] == "0"  # the reservation went with the record
+    run = (await service.query_runs({"run_id": "r-timeout"}))[0]
+    assert run["unpriced_calls"] == 1
+
+
+async def test_a_stream_cut_mid_answer_is_recorded_as_unknown_cost(
+    service: Service, fake_openai: FakeOpenAI, tmp_path: Path
+):
+    fake_openai.queue(R.reply("a long answer that never finishes", cut_after=3))
+    await call(service, "r-cut", stream=True)
+    (outcome, kind, cost, warnings), ok = rows(tmp_path / "cost.db", "r-cut")
+    assert (outcome, kind, cost) == ("error", "connection_error", None)
+    assert MAYBE_BILLED in json.loads(warnings)[0]
+    assert ok[0] == "ok"
+    totals, status = await books(service, "r-cut")
+    assert_unpriced(totals, status, 1)
+
+
+async def test_a_stream_that_goes_idle_is_recorded_as_unknown_cost(
+    service: Service, fake_openai: FakeOpenAI, tmp_path: Path
+):
+    fake_openai.queue(R.reply("one two three", stall_after=2))
+    await call(service, "r-idle", stream=True)
+    (outcome, kind, cost, _), _ok = rows(tmp_path / "cost.db", "r-idle")
+    assert (outcome, kind, cost) == ("error", "timeout", None)
+    totals, status = await books(service, "r-idle")
+    assert_unpriced(totals, status, 1)
+
+
+async def test_a_call_cancelled_in_flight_is_recorded_as_unknown_cost(
+    service: Service, fake_openai: FakeOpenAI, tmp_path: Path
+):
+    fake_openai.queue(R.Reply(hang=True))
+    with anyio.move_on_after(0.1):  # the caller gives up before the read timeout (0.25 s)
+        await call(service, "r-cancel")
+    ((outcome, kind, cost, warnings),) = rows(tmp_path / "cost.db", "r-cancel")
+    assert (outcome, kind, cost) == ("error", "cancelled", None)
+    assert MAYBE_BILLED in json.loads(warnings)[0]
+    totals, status = await books(service, "r-cancel")
+    assert_unpriced(totals, status, 1)
+    assert limit(status, "run")["reserved_usd"] == "0"
+
+
+# --- never billed: exactly 0 ---------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("failure", [R.server_error(), R.rate_limited(retry_after="0")], ids=["500", "429"])
+async def test_a_request_rejected_by_status_costs_exactly_zero(
+    service: Service, fake_openai: FakeOpenAI, tmp_path: Path, failure: R.ErrorReply
+):
+    fake_openai.queue(failure)
+    await call(service, "r-status")
+    (outcome, _, cost, warnings), ok = rows(tmp_path / "cost.db", "r-status")
+    assert (outcome, cost, warnings) == ("error", 0, None)  # an explicit 0, not NULL
+    assert ok[0] == "ok"
+    totals, status = await books(service, "r-status")
+    assert_unpriced(totals, status, 0)
+
+
+async def test_a_refused_connection_costs_exactly_zero(tmp_path: Path):
+    svc = await open_service(tmp_path, f"http://127.0.0.1:{free_port()}/v1")
+    try:
+        with pytest.raises(E.ProviderConnectionError):
+            await call(svc, "r-refused")
+        totals, status = await books(svc, "r-refused")
+    finally:
+        await svc.aclose()
+    tried = rows(tmp_path / "cost.db", "r-refused")
+    assert [(o, k) for o, k, _, _ in tried if o == "error"] == [("error", "connection_error")] * 3
+    assert all(cost == 0 for _, _, cost, _ in tried)  # skipped fallbacks too: never sent
+    assert_unpriced(totals, status, 0)
+    assert totals["cost_usd_exact"] == "0"
+
+
+# --- migration 0006 ---------------------------------------------------------------------------------
+
+
+async def test_migration_0006_makes_old_error_rows_zero_and_keeps_unknown_answers_unknown(tmp_path: Path, monkeypatch):
+    """A ledger written before 0006: failed and skipped attempts have NULL cost meaning $0, an answer of
+    unknown price has NULL meaning unknown. After the migration the books read the same."""
+    db = tmp_path / "old.db"
+    now = time.time()
+    conn = sqlite3.connect(db, isolation_level=None)
+    with monkeypatch.context() as m:
+        m.setattr(M, "MIGRATIONS", M.MIGRATIONS[:5])
+        assert M.migrate(conn)[-1] == "0005_trim_hot_indexes"
+    old = [  # outcome, error_class, cost_pusd
+        ("error", "server_error", None),
+        ("skipped", "skipped", None),
+        ("ok", None, None),  # an answer whose price was unknown
+        ("ok", None, 5_000_000),
+    ]
+    for outcome, kind, cost in old:
+        conn.execute(
+            "INSERT INTO attempts (run_id, started_at, provider, model, skill, agent, outcome, error_class, cost_pusd)"
+            " VALUES ('r-old', ?, 'openai', 'gpt-4o', 's', 'ana', ?, ?, ?)",
+            (now, outcome, kind, cost),
+        )
+    # the counters as the code before 0006 kept them: only an 'ok' NULL was unpriced
+    conn.execute(
+        "INSERT INTO runs (run_id, agent, skill, started_at, status, calls, cost_pusd, unpriced_calls)"
+        " VALUES ('r-old', 'ana', 's', ?, 'ok', 1, 5000000, 1)",
+        (now,),
+    )
+    conn.execute(
+        "INSERT INTO usage_rollup SELECT CAST(started_at / 86400 AS INTEGER), model, provider, agent, skill, outcome,"
+        " COUNT(*), 0, 0, 0, 0, coalesce(SUM(cost_pusd), 0), SUM(outcome = 'ok' AND cost_pusd IS NULL)"
+        " FROM attempts GROUP BY 1, 2, 3, 4, 5, 6"
+    )
+    conn.close()
+
+    async with Ledger(db) as ledger:
+        summary = await ledger.summarize()  # from usage_rollup
+        by_run = await ledger.summarize({"run_id": "r-old"})  # from attempts
+        run_cost = await ledger.run_cost("r-old")
+    conn = sqlite3.connect(db)
+    costs = conn.execute("SELECT outcome, cost_pusd FROM attempts ORDER BY id").fetchall()
+    applied = [r[0] for r in conn.execute("SELECT name FROM schema_migrations ORDER BY name")]
+    conn.close()
+    assert applied[-1] == "0006_error_attempts_cost_zero"
+    assert costs == [("error", 0), ("skipped", 0), ("ok", None), ("ok", 5_000_000)]
+    for view in (summary, by_run):
+        assert view["totals"]["unpriced_calls"] == 1 and view["totals"]["cost_complete"] is False
+        assert view["totals"]["cost_usd_exact"] == "0.000005"
+    assert run_cost == (Decimal("0.000005"), True)
+
+
+# --- the call's own cost: every attempt -------------------------------------------------------------
+
+
+async def test_a_calls_cost_includes_the_billed_attempts_before_the_answer(
+    service: Service, fake_openai: FakeOpenAI, tmp_path: Path
+):
+    # The first answer is not JSON: unusable, but billed for its tokens; the fallback answers. The call
+    # cost both, and says so, exactly as the ledger records it.
+    fake_openai.queue(R.reply("not json at all", usage=R.tokens(400, 300)), R.json_reply({"name": "Ada"}))
+    mc = {"model": "openai:gpt-4o", "fallbacks": ["openai:gpt-4o-mini"]}
+    payload = {"text": "Ada wrote it.", "fields": ["name"], "model_config": mc}
+    result = await service.invoke_skill("skill.extraction", payload, run_id="r-two", agent="ana")
+    costs = [Decimal(c) / 10**12 for *_, c, _ in rows(tmp_path / "cost.db", "r-two")]
+    assert len(costs) == 2 and all(c > 0 for c in costs)
+    assert result.cost_usd == sum(costs) and result.to_dict()["cost_unknown"] is False
+    assert result.output == {"name": "Ada"}
+
+
+async def test_a_calls_cost_is_unknown_when_an_attempt_may_have_been_billed(service: Service, fake_openai: FakeOpenAI):
+    fake_openai.queue(R.Reply(hang=True))
+    payload = {"data": "numbers", "model_config": {"provider": "openai", "model": "gpt-4o"}}
+    result = await service.invoke_skill("skill.analysis", payload, run_id="r-unknown", agent="ana")
+    assert result.result.text and result.cost_usd is None
+    assert result.to_dict()["cost_unknown"] is True and result.to_dict()["cost_usd"] is None
