@@ -101,8 +101,9 @@ async def test_responses_has_no_stop_and_says_so(fake_openai: FakeOpenAI, provid
 
 
 async def test_responses_raises_tiny_max_tokens_to_the_spec_minimum(fake_openai: FakeOpenAI, provider: OpenAIProvider):
-    await provider.complete(ask(max_tokens=5), target(fake_openai, "responses"))
+    result = await provider.complete(ask(max_tokens=5), target(fake_openai, "responses"))
     assert sent(fake_openai)["max_output_tokens"] == 16  # the spec's minimum; 5 would be refused
+    assert result.warnings == ["the Responses API takes at least 16 output tokens; max_tokens 5 was sent as 16"]
 
 
 async def test_organization_and_project_headers(fake_openai: FakeOpenAI, transport: Transport):

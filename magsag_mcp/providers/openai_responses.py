@@ -49,6 +49,11 @@ class ResponsesFormat(WireFormat):
         if request.max_tokens is not None:
             # The Responses API refuses max_output_tokens below 16 (spec: minimum 16).
             body["max_output_tokens"] = max(MIN_OUTPUT_TOKENS, request.max_tokens)
+            if request.max_tokens < MIN_OUTPUT_TOKENS:
+                notes.append(
+                    f"the Responses API takes at least {MIN_OUTPUT_TOKENS} output tokens; max_tokens "
+                    f"{request.max_tokens} was sent as {MIN_OUTPUT_TOKENS}"
+                )
         temperature, note = temperature_for(model, request.temperature)
         if temperature is not None:
             body["temperature"] = temperature
