@@ -71,6 +71,16 @@ def run_scenario(name: str, url: str, calls: int, concurrency: int, warmup: int)
     return json.loads(out.stdout.strip().splitlines()[-1])
 
 
+def python_ms(code: str, repeats: int, env: dict[str, str] | None = None) -> float:
+    """Median wall time of ``python -c code`` in a fresh process, start to exit."""
+    times = []
+    for _ in range(repeats):
+        t0 = time.perf_counter()
+        subprocess.run([sys.executable, "-c", code], check=True, cwd=ROOT, env=env)
+        times.append((time.perf_counter() - t0) * 1000)
+    return round(statistics.median(times), 1)
+
+
 def startup_ms(repeats: int) -> dict:
     """Process start -> the answer to MCP initialize over stdio; and `import litellm` the same way."""
     init = json.dumps(
@@ -108,24 +118,11 @@ def startup_ms(repeats: int) -> dict:
     result = {"magsag_initialize_ms": round(statistics.median(ours), 1)}
     # Same-run baselines: a bare interpreter, and importing the MCP SDK's server alone (which any
     # server built on it pays before it can answer), so the part that is ours can be read off.
-    for label, code in (("python_ms", "pass"), ("import_mcp_server_ms", "import mcp.server.mcpserver")):
-        times = []
-        for _ in range(repeats):
-            t0 = time.perf_counter()
-            subprocess.run([sys.executable, "-c", code], check=True, cwd=ROOT)
-            times.append((time.perf_counter() - t0) * 1000)
-        result[label] = round(statistics.median(times), 1)
+    result["python_ms"] = python_ms("pass", repeats)
+    result["import_mcp_server_ms"] = python_ms("import mcp.server.mcpserver", repeats)
     if have_litellm():
-        times = []
-        for _ in range(max(1, repeats // 2)):
-            t0 = time.perf_counter()
-            subprocess.run(
-                [sys.executable, "-c", "import litellm"],
-                check=True,
-                env={**os.environ, "LITELLM_LOCAL_MODEL_COST_MAP": "True"},
-            )
-            times.append((time.perf_counter() - t0) * 1000)
-        result["import_litellm_ms"] = round(statistics.median(times), 1)
+        offline = {**os.environ, "LITELLM_LOCAL_MODEL_COST_MAP": "True"}
+        result["import_litellm_ms"] = python_ms("import litellm", max(1, repeats // 2), env=offline)
         rss = subprocess.run(
             [
                 sys.executable,
@@ -134,7 +131,7 @@ def startup_ms(repeats: int) -> dict:
             ],
             capture_output=True,
             text=True,
-            env={**os.environ, "LITELLM_LOCAL_MODEL_COST_MAP": "True"},
+            env=offline,
         )
         result["import_litellm_rss_mb"] = round(int(rss.stdout.strip()) / 1024, 1)
     return result
