@@ -600,7 +600,14 @@ def test_merged_reservations_equal_reservations_made_one_by_one(tmp_path: Path, 
 
     now = 1_760_000_000.0
     monkeypatch.setattr(budget, "time", SimpleNamespace(time=lambda: now))
-    caps = limits(max_cost_per_run_usd="1", max_cost_per_agent_daily_usd="2").limits
+    # Two policies limit the same scopes (a team's tighter caps inside an org's): a batch must count
+    # each reservation once per scope, not once per limit.
+    caps = PolicySet(
+        [
+            Policy(name="cap", thresholds={"max_cost_per_run_usd": "1", "max_cost_per_agent_daily_usd": "2"}),
+            Policy(name="org", thresholds={"max_cost_per_run_usd": "5", "max_cost_per_agent_daily_usd": "10"}),
+        ]
+    ).limits
     scoped = [lim for lim in caps if lim.kind != "call"]
 
     def seeded(path: Path) -> sqlite3.Connection:
@@ -667,6 +674,40 @@ def test_merged_reservations_equal_reservations_made_one_by_one(tmp_path: Path, 
     assert [ok for ok, _ in got] == [True, True, False, True, True, True, False, True, False]
     assert "run mag would be exceeded: spent $0.5, reserved $0.4, this attempt reserves up to $0.3" in got[2][1]
     assert "agent a today (UTC)" in got[6][1]
+
+
+def test_a_batchs_records_land_before_its_reservations_however_many_there_are(tmp_path: Path):
+    """A record settles its call's reservation (its real cost replaces the worst case); reservations in
+    the same batch must see that, whether the batch holds one record or many."""
+    from magsag_mcp.governance import budget
+    from magsag_mcp.ledger.migrations import migrate
+    from magsag_mcp.ledger.store import RecordWrite, _apply_batch, to_pusd
+
+    now = time.time()
+    run_limit = [lim for lim in limits(max_cost_per_run_usd="1").limits if lim.kind == "run"]
+    for records in (1, 2):
+        conn = sqlite3.connect(tmp_path / f"order{records}.db", isolation_level=None)
+        migrate(conn)
+        held = [
+            conn.execute(
+                "INSERT INTO budget_reservations (run_id, agent, created_at, expires_at, amount_pusd, state)"
+                " VALUES ('r', NULL, ?, ?, ?, 'held')",
+                (now, now + 900, to_pusd(Decimal("0.9")) // records),
+            ).lastrowid
+            for _ in range(records)
+        ]
+        writes = []
+        for i, rid in enumerate(held):
+            run = RunRecord(f"r{i}" if i else "r", None, "s", now, status="ok", parent_run_id="r" if i else None)
+            attempt = AttemptRecord(
+                run.run_id, now, "p", "m", "s", None, "ok", 0, 1, cost_usd=Decimal("0.1") / records, reservation_id=rid
+            )
+            writes.append(RecordWrite.of(run, [attempt]))
+        reservations = [budget.Reservation(run_limit, Decimal("0.4"), run_id="r", agent=None) for _ in range(2)]
+        out = _apply_batch(conn, [reservations[0], *writes, reservations[1]])
+        # records first: 0.1 spent + 0.4 + 0.4 <= 1; before them the 0.9 held would refuse both
+        assert [ok for ok, _ in out] == [True] * (2 + records), (records, out)
+        conn.close()
 
 
 async def test_reservations_are_inline_alone_and_merged_while_other_attempts_run(tmp_path: Path, monkeypatch):

@@ -199,8 +199,14 @@ class Reservation:
                 " VALUES (?, ?, ?, ?, ?, 'held')",
                 (r.budget, r.agent, now, now + r.ttl, r.amount_pusd),
             )
-            for limit in r.limits:
-                seen[r._scope(limit)][1] += r.amount_pusd
+            # The new row counts in every scope read so far that its columns match (as the sums in
+            # spent_and_reserved would find it), once each: two limits may share a scope, and a row may
+            # fall in a scope this reservation has no limit for (a parent's run).
+            for key, sums in seen.items():
+                if (key[0] == "run" and r.budget is not None and key[1] == r.budget) or (
+                    key[0] == "agent_day" and r.agent is not None and key[1] == r.agent
+                ):
+                    sums[1] += r.amount_pusd
             results.append((True, int(cur.lastrowid)))
         return results
 

@@ -525,48 +525,51 @@ def _set_sync(conn: sqlite3.Connection, mode: str) -> None:
         _SYNC_MODE[id(conn)] = mode
 
 
+def _apply_one(conn: sqlite3.Connection, fn: Callable[[sqlite3.Connection], Any]) -> tuple[bool, Any]:
+    """``fn`` inside a savepoint: its failure undoes only its own writes."""
+    conn.execute("SAVEPOINT op")
+    try:
+        value = fn(conn)
+    except Exception as exc:
+        conn.execute("ROLLBACK TO op")
+        conn.execute("RELEASE op")
+        return False, exc
+    conn.execute("RELEASE op")
+    return True, value
+
+
 def _apply_batch(
     conn: sqlite3.Connection, fns: list[Callable[[sqlite3.Connection], Any]], mode: str = "FULL"
 ) -> list[tuple[bool, Any]]:
-    results: list[tuple[bool, Any]] = []
     _set_sync(conn, mode)
     conn.execute("BEGIN IMMEDIATE")
     try:
         done: dict[int, tuple[bool, Any]] = {}
         # Operations of a kind that can share statements (calls' records, budget reservations: any with
-        # apply_all and merge_order) run together, kind by kind. Reordering them before the batch's other
-        # operations is a valid order: the calls were concurrent. Should a merged group fail (a
-        # constraint, a value SQLite cannot bind), each of its operations is tried alone below, so that
-        # only the bad one fails.
+        # apply_all and merge_order) run first, kind by kind in merge order, however many of each there
+        # are: records settle reservations, so the reservations after them read the spend as it now
+        # stands. Reordering them before the batch's other operations is a valid order: the calls were
+        # concurrent. Should a merged group fail (a constraint, a value SQLite cannot bind), its
+        # operations are tried one at a time in its place, so that only the bad one fails.
         kinds: dict[type, list[int]] = {}
         for i, fn in enumerate(fns):
             if hasattr(fn, "merge_order"):
                 kinds.setdefault(type(fn), []).append(i)
         for kind, members in sorted(kinds.items(), key=lambda item: item[0].merge_order):
-            if len(members) < 2:
-                continue
-            conn.execute("SAVEPOINT merged")
-            try:
-                outcomes = kind.apply_all(conn, [fns[i] for i in members])
-            except Exception:
-                conn.execute("ROLLBACK TO merged")
-            else:
-                done.update(zip(members, outcomes, strict=True))
-            conn.execute("RELEASE merged")
-        for i, fn in enumerate(fns):
-            if i in done:
-                results.append(done[i])
-                continue
-            conn.execute("SAVEPOINT op")
-            try:
-                value = fn(conn)
-            except Exception as exc:
-                conn.execute("ROLLBACK TO op")
-                conn.execute("RELEASE op")
-                results.append((False, exc))
-            else:
-                conn.execute("RELEASE op")
-                results.append((True, value))
+            if len(members) > 1:
+                conn.execute("SAVEPOINT merged")
+                try:
+                    outcomes = kind.apply_all(conn, [fns[i] for i in members])
+                except Exception:
+                    conn.execute("ROLLBACK TO merged")
+                    outcomes = None
+                conn.execute("RELEASE merged")
+                if outcomes is not None:
+                    done.update(zip(members, outcomes, strict=True))
+                    continue
+            for i in members:
+                done[i] = _apply_one(conn, fns[i])
+        results = [done[i] if i in done else _apply_one(conn, fn) for i, fn in enumerate(fns)]
         conn.execute("COMMIT")
     except BaseException:
         if conn.in_transaction:
