@@ -197,7 +197,15 @@ class Cascade:
                         break
                 if admission is not None:
                     admissions.append(admission)
-                await _emit(progress, "attempt", {"target": target.label, "try": try_number, "position": position})
+                try:
+                    await _emit(progress, "attempt", {"target": target.label, "try": try_number, "position": position})
+                except BaseException:
+                    # Nothing was sent: the reservation must not outlive this (a progress callback that
+                    # raised, or the caller cancelling while progress was delivered).
+                    if admission is not None:
+                        with anyio.CancelScope(shield=True):
+                            await self.guard.release(admission)  # type: ignore[union-attr]
+                    raise
                 started_wall = time.time()
                 started = self.clock()
                 try:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import sqlite3
 import subprocess
@@ -761,3 +762,41 @@ async def test_reservations_are_inline_alone_and_merged_while_other_attempts_run
         submitted.clear()
         await gov.admit(attempt_ctx("fresh"))
         assert submitted == []  # every attempt ended: alone again, inline
+
+
+async def test_a_reservation_made_for_a_cancelled_caller_is_dropped(tmp_path: Path):
+    # Queued behind a running attempt, the reservation is made by the writer even if its caller is
+    # cancelled meanwhile; nobody holds its id, so it must not sit on the budget until it expires.
+    async with Ledger(tmp_path / "l.db") as ledger:
+        gov = Governance(limits(max_cost_per_run_usd="1"), ledger, FixedPricer("0.1"))
+        first = await gov.admit(attempt_ctx("r"))  # running: the next admit is queued
+        waiting = asyncio.ensure_future(gov.admit(attempt_ctx("r")))
+        await asyncio.sleep(0)
+        waiting.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await waiting
+        await gov.release(first)
+        for _ in range(3):  # the drop is queued behind the reservation it undoes
+            await ledger.submit(lambda c: None)
+        held = await ledger.read(lambda c: c.execute("SELECT COUNT(*) FROM budget_reservations").fetchone()[0])
+        assert held == 0 and gov._running == 0
+
+
+async def test_a_progress_callback_that_raises_releases_the_attempts_reservation(catalog_copy: Path, tmp_path: Path):
+    (catalog_copy / "prices.yaml").write_text('"fake:*": {input: 1.0, output: 1.0}\n')
+    (catalog_copy / "policies" / "model_governance.yaml").write_text(
+        "policies:\n  - name: run_cap\n    thresholds: {max_cost_per_run_usd: 1}\n"
+    )
+
+    async def progress(event: str, data: dict) -> None:
+        if event == "attempt":
+            raise RuntimeError("the client went away")
+
+    async with await Service.open(catalog=catalog_copy, db=tmp_path / "g.db", env={}) as svc:
+        payload = {"data": "d", "model_config": {"model": "fake:a", "max_tokens": 100}}
+        with pytest.raises(RuntimeError, match="the client went away"):
+            await svc.invoke_skill("skill.analysis", payload, run_id="r", progress=progress)
+        assert svc.governance._running == 0
+        await svc.ledger.submit(lambda c: None)
+    held = sqlite3.connect(tmp_path / "g.db").execute("SELECT COUNT(*) FROM budget_reservations").fetchone()[0]
+    assert held == 0

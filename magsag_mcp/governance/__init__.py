@@ -8,6 +8,7 @@ first and every fallback hop) for the target about to be called, and raises
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -92,6 +93,8 @@ class Governance:
         self.reservation_ttl = reservation_ttl(self.call_deadline)
         #: attempts admitted with a reservation and still running, in this process
         self._running = 0
+        #: deletions of reservations made for callers that were cancelled while waiting for them
+        self._orphans: set[asyncio.Future[None]] = set()
 
     # --- pure checks -----------------------------------------------------------------------------
 
@@ -181,9 +184,26 @@ class Governance:
         # batch's reservations share one read of each scope (Reservation.apply_all) and one commit.
         done, rid = (False, None) if self._running else self.ledger.try_now(op)
         if not done:
-            rid = await self.ledger.submit(op, durable=False)
+            rid = await self._queued(op)
         self._running += 1
         return Admission(rid, worst, running=True)
+
+    async def _queued(self, op: Reservation) -> int:
+        """``op`` through the group commit. The writer makes a queued reservation even if its caller was
+        cancelled meanwhile; then nobody would hold its id and it would block budget until it expired,
+        so a cancelled caller leaves the reservation to be dropped once it is made."""
+        task = asyncio.ensure_future(self.ledger.submit(op, durable=False))
+        try:
+            return await asyncio.shield(task)
+        except asyncio.CancelledError:
+            task.add_done_callback(self._drop_orphan)
+            raise
+
+    def _drop_orphan(self, task: asyncio.Future[int]) -> None:
+        if not task.cancelled() and task.exception() is None:
+            drop = asyncio.ensure_future(self.release(Admission(task.result(), None)))
+            self._orphans.add(drop)  # a task the loop only holds weakly must be held until it is done
+            drop.add_done_callback(self._orphans.discard)
 
     def _ended(self, admission: Admission) -> None:
         if admission.running:
