@@ -12,7 +12,7 @@ Layout of a catalog directory::
 reported with its file, and :func:`validate_catalog` lists them all rather than stopping at the first.
 
 A skill's model lives in :mod:`magsag_mcp.skills` and target parsing in :mod:`magsag_mcp.targets`:
-calls use both without reading any YAML. Both are re-exported here.
+calls use both without reading any YAML.
 """
 
 from __future__ import annotations
@@ -28,36 +28,19 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from .errors import CatalogError, ConfigError
-from .skills import OutputSpec, PromptSpec, Skill
-from .targets import (
-    ROUTER_FIELDS,
-    TargetLike,
-    TargetSpec,
-    check_targets,
-    forget_parsed_targets,
-    infer_provider,
-    parse_target,
-    to_target,
-)
+from .skills import Skill
+from .targets import TargetLike, check_targets, to_target
 from .types import Target
 
 __all__ = [
     "Catalog",
-    "Skill",
     "RoutingPolicy",
     "Route",
     "AgentSpec",
-    "TargetSpec",
     "find_catalog",
     "load_catalog",
     "validate_catalog",
-    "parse_target",
-    "infer_provider",
-    # defined in .skills and .targets, imported from here by callers that predate the split
-    "OutputSpec",
-    "PromptSpec",
-    "ROUTER_FIELDS",
-    "forget_parsed_targets",
+    "read_yaml",
 ]
 
 _VAR = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")

@@ -23,10 +23,11 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from .call_urls import CallURLs
-from .catalog import Catalog, Skill, parse_target
+from .catalog import Catalog
 from .errors import ConfigError, PayloadError
 from .providers import canonical_provider
-from .skills import schema_problem
+from .skills import Skill, schema_problem
+from .targets import parse_target
 from .types import LLMRequest, Message, Target, ToolCall, ToolSpec
 
 Source = Literal["call", "env", "tier", "route", "default", "data_class"]

@@ -130,7 +130,7 @@ def test_catalog_env_pointing_nowhere(tmp_path: Path):
 def test_a_registered_provider_takes_its_name_in_cached_target_parsing(monkeypatch):
     """Target strings are parsed once and cached; registering a provider must not leave a stale parse."""
     from magsag_mcp import providers
-    from magsag_mcp.catalog import parse_target
+    from magsag_mcp.targets import parse_target
 
     before = parse_target("acme:sonic-1")
     assert before.provider != "acme"  # not a provider yet: an Ollama-style tag on a local model
@@ -141,7 +141,7 @@ def test_a_registered_provider_takes_its_name_in_cached_target_parsing(monkeypat
         assert parse_target("acme:sonic-1") == parse_target({"provider": "acme", "model": "sonic-1"})
     finally:
         monkeypatch.undo()
-        from magsag_mcp.catalog import forget_parsed_targets
+        from magsag_mcp.targets import forget_parsed_targets
 
         forget_parsed_targets()
 
@@ -201,15 +201,6 @@ def test_a_broken_input_schema_names_the_field_and_place(mini: Path):
     (problem,) = validate_catalog(mini, env={})
     assert problem.startswith(f"{path}: input_schema: not a valid JSON Schema (draft 2020-12): at required:")
     assert "each call's payload is checked against this schema" in problem
-
-
-def test_the_split_modules_are_still_importable_from_catalog():
-    from magsag_mcp import catalog, skills, targets
-
-    assert catalog.Skill is skills.Skill and catalog.OutputSpec is skills.OutputSpec
-    assert catalog.parse_target is targets.parse_target and catalog.TargetSpec is targets.TargetSpec
-    assert catalog.forget_parsed_targets is targets.forget_parsed_targets
-    assert all(hasattr(catalog, name) for name in catalog.__all__)
 
 
 def test_catalog_validate_command_reports_a_broken_output_schema(mini: Path, capsys: pytest.CaptureFixture[str]):

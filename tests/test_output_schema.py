@@ -9,11 +9,12 @@ from pathlib import Path
 import pytest
 
 from magsag_mcp import InputError, Magsag
-from magsag_mcp.catalog import load_catalog, parse_target
+from magsag_mcp.catalog import load_catalog
 from magsag_mcp.errors import InvalidOutputError, PayloadError
 from magsag_mcp.providers import base
 from magsag_mcp.providers.fake import FakeProvider, clear_scripts, script
 from magsag_mcp.routing import plan_call
+from magsag_mcp.targets import parse_target
 from magsag_mcp.transport import Transport
 from magsag_mcp.types import Target
 

@@ -6,9 +6,10 @@ from pathlib import Path
 
 import pytest
 
-from magsag_mcp.catalog import load_catalog, parse_target
+from magsag_mcp.catalog import load_catalog
 from magsag_mcp.errors import ConfigError, PayloadError, UnknownSkillError
 from magsag_mcp.routing import plan_call
+from magsag_mcp.targets import parse_target
 from magsag_mcp.types import Target
 
 CATALOG = Path(__file__).resolve().parent.parent / "catalog"

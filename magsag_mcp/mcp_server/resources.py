@@ -18,8 +18,9 @@ from mcp_types import Completion, CompletionArgument, CompletionContext, PromptR
 from ..errors import MagsagError, UnknownSkillError
 
 if TYPE_CHECKING:
-    from ..catalog import Catalog, Skill
+    from ..catalog import Catalog
     from ..service import Service
+    from ..skills import Skill
     from .state import ServerState
 
 SKILL_TEMPLATE = "magsag://skills/{skill_id}"

@@ -51,7 +51,7 @@ _ALIASES = {
 
 
 def register_provider(name: str, factory: str | ProviderFactory) -> None:
-    from ..catalog import forget_parsed_targets
+    from ..targets import forget_parsed_targets
 
     _REGISTRY[name] = factory
     forget_parsed_targets()  # "name:model" now means this provider
