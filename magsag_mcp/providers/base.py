@@ -86,15 +86,8 @@ class WireFormat(ABC):
         """The request body, and a note for each thing it changed or left out for this model.
 
         One function makes both so that a note is written where the change is made and cannot drift
-        from what is sent. The notes must not depend on ``stream`` (:meth:`adaptations` has none).
+        from what is sent. The notes become the result's warnings.
         """
-
-    def build_body(self, request: LLMRequest, model: str, *, stream: bool) -> dict[str, Any]:
-        return self.build(request, model, stream=stream)[0]
-
-    def adaptations(self, request: LLMRequest, model: str) -> list[str]:
-        """What the body builder changed or left out for this model, said in the result's warnings."""
-        return self.build(request, model, stream=False)[1]
 
     @abstractmethod
     def parse_response(self, data: Any, *, provider: str, model: str) -> LLMResult: ...

@@ -54,10 +54,6 @@ _SCHEMA_KEYS = {
 }
 
 
-def to_gemini_schema(schema: Any) -> Any:
-    return gemini_schema(schema)[0]
-
-
 def gemini_schema(schema: Any) -> tuple[Any, set[str]]:
     """``schema`` in Gemini's Schema subset, and the JSON Schema keywords that had to be left out."""
     dropped: set[str] = set()
@@ -164,7 +160,7 @@ class GeminiFormat(WireFormat):
             body["tools"] = [
                 {
                     "functionDeclarations": [
-                        {"name": t.name, "description": t.description, "parameters": to_gemini_schema(t.parameters)}
+                        {"name": t.name, "description": t.description, "parameters": gemini_schema(t.parameters)[0]}
                         for t in request.tools
                     ]
                 }

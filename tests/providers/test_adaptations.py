@@ -9,7 +9,7 @@ import pytest
 
 from magsag_mcp.providers.anthropic import JSON_INSTRUCTION, AnthropicMessagesFormat
 from magsag_mcp.providers.base import WireFormat
-from magsag_mcp.providers.gemini import GeminiFormat, gemini_schema, to_gemini_schema
+from magsag_mcp.providers.gemini import GeminiFormat, gemini_schema
 from magsag_mcp.providers.openai_chat import ChatCompletionsFormat
 from magsag_mcp.providers.openai_responses import ResponsesFormat
 from magsag_mcp.types import LLMRequest, Message, ToolSpec
@@ -40,7 +40,6 @@ def keys_anywhere(value: Any) -> set[str]:
 def test_one_walk_converts_the_schema_and_names_what_it_left_out():
     converted, dropped = gemini_schema(SCHEMA)
     assert dropped == {"$schema", "additionalProperties", "const", "uniqueItems", "exclusiveMinimum", "$ref", "$defs"}
-    assert converted == to_gemini_schema(SCHEMA)
     assert converted == {
         "title": "Answer",
         "type": "OBJECT",
@@ -55,9 +54,9 @@ def test_one_walk_converts_the_schema_and_names_what_it_left_out():
 
 def test_gemini_notes_name_only_constraints_and_match_the_body():
     request = LLMRequest(ASK, json_schema=SCHEMA)
-    body = GeminiFormat().build_body(request, "gemini-1.5-pro", stream=False)
-    assert body["generationConfig"]["responseSchema"] == to_gemini_schema(SCHEMA)
-    assert GeminiFormat().adaptations(request, "gemini-1.5-pro") == [
+    body, notes = GeminiFormat().build(request, "gemini-1.5-pro", stream=False)
+    assert body["generationConfig"]["responseSchema"] == gemini_schema(SCHEMA)[0]
+    assert notes == [
         "Gemini's response schema has no $defs, $ref, additionalProperties, const, exclusiveMinimum, uniqueItems; "
         "they were left out of the request and the answer was checked against the full schema"
     ]
@@ -68,9 +67,9 @@ def test_gemini_does_not_claim_to_leave_out_what_it_sends():
     # as left out while the body still carried them.
     schema = {"type": "array", "items": [{"type": "string", "additionalProperties": False}]}
     request = LLMRequest(ASK, json_schema=schema)
-    sent = GeminiFormat().build_body(request, "gemini-1.5-pro", stream=False)["generationConfig"]["responseSchema"]
-    assert sent["items"] == [{"type": "string", "additionalProperties": False}]
-    assert GeminiFormat().adaptations(request, "gemini-1.5-pro") == []
+    body, notes = GeminiFormat().build(request, "gemini-1.5-pro", stream=False)
+    assert body["generationConfig"]["responseSchema"]["items"] == [{"type": "string", "additionalProperties": False}]
+    assert notes == []
 
 
 # (format, model, request, how many notes, what the body holds where the notes say it differs from the request)
@@ -105,7 +104,6 @@ def test_each_note_matches_the_body_it_came_with(
     fmt: WireFormat, model: str, request_: LLMRequest, n_notes: int, expected: dict[str, Any], stream: bool
 ):
     body, notes = fmt.build(request_, model, stream=stream)
-    assert fmt.build_body(request_, model, stream=stream) == body
-    assert fmt.adaptations(request_, model) == notes  # the notes do not depend on streaming
+    assert fmt.build(request_, model, stream=not stream)[1] == notes  # streamed or not, the same warnings
     assert len(notes) == n_notes
     assert {k: body.get(k) for k in expected} == expected
