@@ -80,8 +80,6 @@ class CallOutcome:
     target: Target
     attempts: list[AttemptRecord]
     trace: dict[str, Any]
-    cost_usd: Decimal | None
-    price_source: str | None
 
 
 @dataclass(slots=True)
@@ -322,8 +320,6 @@ class Cascade:
                     target=target,
                     attempts=state.attempts,
                     trace=self._trace(plan, state),
-                    cost_usd=quote.cost_usd,
-                    price_source=quote.source,
                 )
             if self.clock() >= deadline:
                 for later, rest in enumerate(plan.candidates[position + 1 :], start=position + 1):

@@ -2,8 +2,8 @@
 
 The router fills an :class:`AttemptRecord` for every attempt (a success, a provider failure, a
 skip for policy or budget) and the service writes it before the call returns. Money is a
-:class:`~decimal.Decimal` (USD) or ``None`` when the price is unknown: never a float, never a
-silent 0.
+:class:`~decimal.Decimal` (USD) or ``None`` when the cost is unknown (an unknown price, or an attempt
+cut after it reached the vendor): never a float, never a silent 0.
 """
 
 from __future__ import annotations
@@ -81,6 +81,3 @@ class RunRecord:
     #: totals over the run's attempts, filled when the run ends
     input_tokens: int = 0
     output_tokens: int = 0
-    cost_usd: Decimal | None = Decimal(0)
-    #: True when any attempt's cost was unknown (cost_usd is then a lower bound)
-    cost_unknown: bool = False

@@ -272,7 +272,7 @@ def _apply(req: LLMRequest, pinned: set[str], cfg: Mapping[str, Any], where: str
         rf = cfg["response_format"]
         kind = rf.get("type") if isinstance(rf, Mapping) else None
         if kind == "json_object":
-            req.json_output, req.json_schema = True, None
+            req.json_output, req.json_schema, req.json_validator = True, None, None
         elif kind == "json_schema":
             js = rf.get("json_schema") or {}
             if not isinstance(js, Mapping) or not isinstance(js.get("schema") or {}, Mapping):
@@ -280,9 +280,10 @@ def _apply(req: LLMRequest, pinned: set[str], cfg: Mapping[str, Any], where: str
             _check_schema(js.get("schema") or {}, f"{where}.response_format.json_schema.schema")
             req.json_output = True
             req.json_schema = js.get("schema") or {"type": "object"}
+            req.json_validator = None  # the skill's validator checks the skill's schema, not this one
             req.json_schema_name = js.get("name") or req.json_schema_name
         elif kind == "text":
-            req.json_output, req.json_schema = False, None
+            req.json_output, req.json_schema, req.json_validator = False, None, None
         else:
             raise PayloadError(f"{where}.response_format.type must be 'text', 'json_object' or 'json_schema'")
     if cfg.get("messages") is not None:

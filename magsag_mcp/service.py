@@ -252,9 +252,6 @@ class Service:
         run.status = status  # type: ignore[assignment]
         run.input_tokens = sum(a.input_tokens for a in attempts)
         run.output_tokens = sum(a.output_tokens for a in attempts)
-        priced = [a for a in attempts if a.outcome in ("ok", "error")]
-        run.cost_unknown = any(a.cost_usd is None for a in priced)
-        run.cost_usd = sum((a.cost_usd for a in priced if a.cost_usd is not None), Decimal(0))
         await self.ledger.record_call(run, attempts, error=error, alone=self._in_flight == 1)
 
     def explain(
