@@ -30,11 +30,12 @@ format's ``map_error``), and nowhere else. Each class knows two things the casca
         │   └── InvalidOutputError   model broke the requested JSON output     no         yes
         └── UnsupportedFeatureError  target cannot honour a required feature   no         yes
 
-``maybe_billed`` is set where an error is created when the request reached the vendor and was cut
-before an answer came back (a read or idle timeout, a stream dropped mid-answer, the call's deadline):
-the vendor may bill tokens it generated, so the attempt's cost is unknown, not 0. A request refused
-before it was sent (connection refused, connect timeout) or rejected with an HTTP error status is not
-billed.
+``maybe_billed`` says the request reached the vendor and was cut before a complete answer came back:
+the vendor may bill tokens it generated, so the attempt's cost is unknown, not 0. It is set where the
+error is converted (a read timeout or a dropped connection, in the transport), where a 2xx stream is
+read (any error once the answer had begun, unless it reports its usage) and by the cascade (the
+call's deadline). A request refused before it was sent (connection refused, connect timeout) or
+rejected with an HTTP error status is not billed.
 
 ``AllTargetsFailed`` is raised when the cascade runs out: it is an instance of *both*
 ``AllTargetsFailed`` and the last attempt's class, so ``except RateLimitError`` keeps working for
@@ -302,7 +303,7 @@ class AllTargetsFailed(MagsagError):
             err = combined.__new__(combined)
             MagsagError.__init__(err, message)
             # Carry the last error's provider fields so `except RateLimitError as e: e.retry_after` works.
-            for attr in ("provider", "model", "status", "retry_after", "maybe_billed", "policy"):
+            for attr in ("provider", "model", "status", "retry_after", "policy"):
                 if hasattr(last_error, attr):
                     setattr(err, attr, getattr(last_error, attr))
             err.details.update({k: v for k, v in last_error.details.items() if k not in err.details})

@@ -91,15 +91,13 @@ class StreamResponse:
                     yield event
             for event in parser.close():
                 yield event
-        # The answer had begun: the vendor may bill what it generated before the stream stopped.
+        # Whether these may be billed is decided where a 2xx stream is read (HTTPProvider._stream).
         except (TimeoutError, aiohttp.ServerTimeoutError) as exc:
-            raise ProviderTimeoutError("the stream went idle past the read timeout", maybe_billed=True) from exc
+            raise ProviderTimeoutError("the stream went idle past the read timeout") from exc
         except aiohttp.ClientPayloadError as exc:
-            raise ProviderConnectionError(f"the stream broke mid-answer: {exc}", maybe_billed=True) from exc
+            raise ProviderConnectionError(f"the stream broke mid-answer: {exc}") from exc
         except aiohttp.ClientError as exc:
-            raise ProviderConnectionError(
-                f"the stream broke mid-answer: {type(exc).__name__}", maybe_billed=True
-            ) from exc
+            raise ProviderConnectionError(f"the stream broke mid-answer: {type(exc).__name__}") from exc
 
 
 class SSEParser:
@@ -325,10 +323,10 @@ def _converted(url: str) -> Iterator[None]:
         ) from exc
 
 
-#: failures while opening the connection: the request was never sent, so nothing can be billed
+#: failures while opening the connection: the request was never sent, so nothing can be billed (a
+#: connect timeout is converted on its own, before this is consulted)
 _BEFORE_SENDING = (
     aiohttp.ClientConnectorError,  # refused, DNS, TLS handshake, proxy
-    aiohttp.ConnectionTimeoutError,
     aiohttp.ServerFingerprintMismatch,
     aiohttp.InvalidURL,
 )

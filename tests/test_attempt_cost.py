@@ -12,6 +12,7 @@ import socket
 import sqlite3
 import time
 from collections.abc import AsyncIterator
+from dataclasses import replace
 from decimal import Decimal
 from pathlib import Path
 
@@ -131,6 +132,21 @@ async def test_a_stream_that_goes_idle_is_recorded_as_unknown_cost(
     (outcome, kind, cost, _), _ok = rows(tmp_path / "cost.db", "r-idle")
     assert (outcome, kind, cost) == ("error", "timeout", None)
     totals, status = await books(service, "r-idle")
+    assert_unpriced(totals, status, 1)
+
+
+async def test_an_error_event_inside_a_begun_stream_is_recorded_as_unknown_cost(
+    service: Service, fake_openai: FakeOpenAI, tmp_path: Path
+):
+    # The vendor streamed part of an answer, then an in-band error: it may bill what it generated, as
+    # for a dropped stream, whatever class the error maps to.
+    fake_openai.queue(replace(R.overloaded(), in_stream=True))
+    await call(service, "r-inband", stream=True)
+    (outcome, kind, cost, warnings), ok = rows(tmp_path / "cost.db", "r-inband")
+    assert (outcome, kind, cost) == ("error", "server_error", None)
+    assert MAYBE_BILLED in json.loads(warnings)[0]
+    assert ok[0] == "ok"
+    totals, status = await books(service, "r-inband")
     assert_unpriced(totals, status, 1)
 
 

@@ -16,14 +16,7 @@ from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, fields, replace
 from typing import Any, ClassVar
 
-from ..errors import (
-    AuthenticationError,
-    InvalidOutputError,
-    ProviderConnectionError,
-    ProviderError,
-    ProviderTimeoutError,
-    register_secret,
-)
+from ..errors import AuthenticationError, InvalidOutputError, ProviderError, register_secret
 from ..transport import HttpResponse, SSEEvent, Timeouts, Transport
 from ..types import LLMRequest, LLMResult, Target
 
@@ -270,12 +263,12 @@ class HTTPProvider(Provider):
                         if maybe is not None:
                             await maybe
                 return acc.finish()
-            except (ProviderTimeoutError, ProviderConnectionError) as exc:
-                # The answer had begun (2xx) and stopped short (dropped, idle, no terminal event): the
-                # vendor may bill what it generated, and did not say how much.
-                exc.maybe_billed = True
-                raise _stamp(exc, self.name, model) from None
             except ProviderError as exc:
+                # The answer had begun (2xx) and stopped short, however it ended (dropped, idle, an
+                # in-band error event, no terminal event): the vendor may bill what it generated. Only
+                # an error that reports its usage says how much.
+                if exc.usage is None:
+                    exc.maybe_billed = True
                 raise _stamp(exc, self.name, model) from None
 
 
