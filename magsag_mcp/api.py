@@ -248,9 +248,7 @@ class Runner:
         run_id: str | None = None,
     ) -> Any:
         """Run a synchronous agent from async code, on a worker thread."""
-        runner = Runner(
-            self.service, Bridge.here(), run_id=self.run_id, agent=self.agent, root_run_id=self.root_run_id
-        )
+        runner = Runner(self.service, Bridge.here(), run_id=self.run_id, agent=self.agent, root_run_id=self.root_run_id)
         return await anyio.to_thread.run_sync(
             lambda: runner.run_agent(agent_id, payload, context=context, run_id=run_id)
         )

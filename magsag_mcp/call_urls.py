@@ -69,7 +69,7 @@ class CallURLs:
 
     The allow-list and the catalog's origins are gathered on the first call that names a base URL,
     not when the service opens: most calls name none, and a malformed allow-list must fail those
-    calls only, as it always has, rather than the whole service (``doctor`` included).
+    calls only, not the whole service (``doctor`` included).
     """
 
     def __init__(
@@ -86,7 +86,7 @@ class CallURLs:
 
     def _origins(self) -> tuple[Origins, Origins]:
         """``(allow-list, catalog)`` origins per provider. A ConfigError is not cached: every call that
-        names a base URL reports it, as before."""
+        names a base URL reports it."""
         if self._operator is None:
             extra = allowed_origins(self.env)
             from_catalog: Origins = {}

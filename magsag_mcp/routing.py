@@ -401,18 +401,13 @@ def route(
     catalog: Catalog,
     skill_id: str,
     *,
-    context: Mapping[str, Any] | None,
     env: Mapping[str, str],
     data_class_models: Mapping[str, Sequence[str]] | None = None,
 ) -> Route:
-    """The route a call to ``skill_id`` takes with this context and no overrides in its payload: the
-    same resolution :func:`plan_call` makes (``MAGSAG_PROVIDER`` / ``MAGSAG_MODEL``, tier, routes,
-    data-class models), for showing it without a payload to check."""
-    context = context or {}
-    lo = context.get("llm_overrides") or {}
-    if not isinstance(lo, Mapping):
-        raise PayloadError("context.llm_overrides must be an object, e.g. {'model': 'gpt-4o-mini'}")
-    return _route(catalog, catalog.skill(skill_id), {}, lo, context, env, data_class_models, None)
+    """The route a call to ``skill_id`` takes when neither its payload nor its context names a model:
+    the same resolution :func:`plan_call` makes (``MAGSAG_PROVIDER`` / ``MAGSAG_MODEL``, the skill's
+    tier, routes, data-class models), for showing it without a payload to check."""
+    return _route(catalog, catalog.skill(skill_id), {}, {}, {}, env, data_class_models, None)
 
 
 def _route(

@@ -282,13 +282,12 @@ class Service:
             "targets": targets,
         }
 
-    def route(self, skill_id: str, *, context: Mapping[str, Any] | None = None) -> dict[str, Any]:
-        """Where a call to ``skill_id`` goes when its payload names no model: each target in order, where
-        it came from, whether it can be called and whether policy allows it. Nothing is called."""
+    def route(self, skill_id: str) -> dict[str, Any]:
+        """Where a call to ``skill_id`` goes when it names no model: each target in order, where it came
+        from, whether it can be called and whether policy allows it. Nothing is called."""
         chosen = resolve_route(
             self.catalog,
             skill_id,
-            context=context,
             env=self.env,
             data_class_models=self.governance.data_class_models() if self.governance else None,
         )

@@ -91,8 +91,8 @@ class StreamResponse:
                     yield event
             for event in parser.close():
                 yield event
-        # Whether these may be billed is decided where a 2xx stream is read (HTTPProvider._stream).
         except (TimeoutError, aiohttp.ServerTimeoutError) as exc:
+            # Whether a cut stream may be billed is decided where a 2xx stream is read (HTTPProvider._stream).
             raise ProviderTimeoutError("the stream went idle past the read timeout") from exc
         except aiohttp.ClientPayloadError as exc:
             raise ProviderConnectionError(f"the stream broke mid-answer: {exc}") from exc

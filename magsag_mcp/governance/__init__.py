@@ -146,7 +146,7 @@ class Governance:
                 )
             return Admission(None, None)
         # The call limit bounds the whole call: earlier attempts' settled cost, plus the worst case of
-        # any whose cost is unknown (an unpriced answer).
+        # any whose cost is unknown (an unpriced answer, or an attempt cut after it reached the vendor).
         prior = list(ctx.prior_admissions)
         call_spent = sum((a.actual_usd for a in prior if a.actual_usd is not None), Decimal(0))
         call_held = sum((a.reserved_usd or Decimal(0) for a in prior if a.actual_usd is None), Decimal(0))

@@ -70,8 +70,6 @@ def day_bounds(now: float, zone: str) -> tuple[float, float]:
     return _bounds(zone, int(now // SPEND_BUCKET_SECONDS))
 
 
-# Every open reservation is 'held': nothing writes the 'settled' state migration 0002 allowed (an
-# attempt's record deletes its reservation instead), so the sums test only expiry.
 _RUN_SPENT = f"(SELECT COALESCE(SUM(cost_pusd), 0) FROM ({RUN_SCOPE_ROWS}))"
 
 
@@ -79,6 +77,9 @@ def spent_and_reserved(
     conn: sqlite3.Connection, limit: Limit, *, run_id: str | None, agent: str | None, now: float
 ) -> tuple[int, int]:
     """(recorded spend, open reservations) in pico-USD for the scope of ``limit``: indexed reads.
+
+    Every open reservation is 'held': nothing writes the 'settled' state migration 0002 allowed (an
+    attempt's record deletes its reservation instead), so the sums test only expiry.
 
     For a run limit, ``run_id`` is the budget run (see :func:`budget_run`): its spend and its
     delegated runs' spend, and every reservation held against it.

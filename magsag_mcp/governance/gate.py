@@ -3,8 +3,10 @@
 What each threshold means for a summary: ``max_cost_per_run_usd`` bounds the summary's total cost
 (a summary filtered to one run is that run); ``max_cost_per_agent_daily_usd`` bounds each agent's cost
 in ``by_agent`` (meaningful for a summary of one day, e.g. ``--since 24h``); ``max_cost_per_call_usd``
-bounds each model's average cost per call. Unpriced calls under a cost threshold are a violation
-unless the policy allows unpriced models. Every model with calls must be allowed.
+bounds each model's average cost per call. Attempts of unknown cost under a cost threshold (an
+unknown price, or an attempt cut after it reached the vendor, which may bill it) are a violation
+unless the policy sets ``allow_unpriced``: the summary's cost is then only a lower bound. Every model
+with calls must be allowed.
 
 The summary's shape is validated first: a field of the wrong type is an :class:`InputError` naming
 the field (exit 2), never a crash nor a policy violation.

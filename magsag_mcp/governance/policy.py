@@ -6,7 +6,8 @@
       - name: cost_limits
         thresholds: {max_cost_per_call_usd: 0.5, max_cost_per_run_usd: 5.0, max_cost_per_agent_daily_usd: 100}
         timezone: Europe/Berlin                                # the agent-day window (default UTC)
-        allow_unpriced: false                                  # refuse models with unknown prices
+        allow_unpriced: false                                  # refuse models with unknown prices (and,
+                                                               # in flow gate, any attempt of unknown cost)
       - name: data_residency
         requirements: {pii_processing: ["llama3.1:70b"]}       # data class -> the only models allowed
 

@@ -19,7 +19,7 @@ from pydantic import BaseModel, ConfigDict, Field
 PROVIDERS = ("anthropic", "azure", "compat", "fake", "google", "local", "openai")
 Provider = Literal["anthropic", "azure", "compat", "fake", "google", "local", "openai"]
 
-USD = Field(description="USD, exact decimal string; null = unknown price")
+USD = Field(description="USD, exact decimal string; null = unknown cost")
 
 
 def compact_schema(schema: Any, *, optional_not_null: bool) -> Any:
