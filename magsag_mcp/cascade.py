@@ -265,7 +265,7 @@ class Cascade:
                         if quote.warning:
                             record.warnings.append(quote.warning)
                     elif billed is None:
-                        record.warnings.append(_maybe_billed(target, f"{exc.kind} after the request was sent"))
+                        record.warnings.append(_unknown_cost_warning(target, f"{exc.kind} after the request was sent"))
                     state.attempts.append(record)
                     remaining = deadline - self.clock()
                     if exc.retryable and try_number < self.retry.tries_per_target:
@@ -296,7 +296,9 @@ class Cascade:
                         )
                         record.error_class = "cancelled"
                         record.cost_usd = None
-                        record.warnings.append(_maybe_billed(target, "cancelled while the request was in flight"))
+                        record.warnings.append(
+                            _unknown_cost_warning(target, "cancelled while the request was in flight")
+                        )
                         state.attempts.append(record)
                     if admission is not None:
                         with anyio.CancelScope(shield=True):
@@ -481,7 +483,7 @@ class Cascade:
         return err
 
 
-def _maybe_billed(target: Target, what: str) -> str:
+def _unknown_cost_warning(target: Target, what: str) -> str:
     return f"{target.label}: {what}; the provider may bill it; its cost is unknown"
 
 

@@ -67,6 +67,16 @@ def _dangling_ref(schema: Mapping[str, Any]) -> str | None:
     return walk(root, Registry().resolver_with_root(root))
 
 
+def _checked_schema(value: dict[str, Any] | None, why: str) -> dict[str, Any] | None:
+    """``value`` if it is a usable schema (or None); else a ValueError naming the problem and ``why``
+    the schema matters."""
+    if value is not None:
+        problem = schema_problem(value)
+        if problem is not None:
+            raise ValueError(f"{problem}; {why}")
+    return value
+
+
 class PromptSpec(BaseModel):
     model_config = ConfigDict(extra="forbid")
     system: str | None = None
@@ -92,11 +102,7 @@ class OutputSpec(BaseModel):
     def _schema_valid(cls, value: dict[str, Any] | None) -> dict[str, Any] | None:
         # Each answer is checked against this schema after the model has been paid: a broken one must
         # stop the catalog loading, not fail every call.
-        if value is not None:
-            problem = schema_problem(value)
-            if problem is not None:
-                raise ValueError(f"{problem}; the model's JSON answers are checked against this schema")
-        return value
+        return _checked_schema(value, "the model's JSON answers are checked against this schema")
 
 
 class Skill(BaseModel):
@@ -120,11 +126,7 @@ class Skill(BaseModel):
     @field_validator("input_schema")
     @classmethod
     def _schema_valid(cls, value: dict[str, Any] | None) -> dict[str, Any] | None:
-        if value is not None:
-            problem = schema_problem(value)
-            if problem is not None:
-                raise ValueError(f"{problem}; each call's payload is checked against this schema")
-        return value
+        return _checked_schema(value, "each call's payload is checked against this schema")
 
     # Built once per skill and read on every call, so cached properties (a plain attribute read
     # after the first) rather than pydantic private attributes (a __getattr__ round trip each read).

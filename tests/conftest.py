@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 
 from magsag_mcp.loopback import LoopbackUpstream
+from magsag_mcp.providers.fake import clear_scripts
 
 ROOT = Path(__file__).resolve().parent.parent
 CATALOG = ROOT / "catalog"
@@ -24,6 +25,14 @@ async def upstream():
     await up.start()
     yield up
     await up.stop()
+
+
+@pytest.fixture
+def fake_scripts():
+    """No scripted fake-provider replies (``magsag_mcp.providers.fake.script``) before or after the test."""
+    clear_scripts()
+    yield
+    clear_scripts()
 
 
 @pytest.fixture

@@ -111,16 +111,26 @@ async def test_a_read_timeout_is_recorded_as_unknown_cost(service: Service, fake
     assert run["unpriced_calls"] == 1
 
 
-async def test_a_stream_cut_mid_answer_is_recorded_as_unknown_cost(
-    service: Service, fake_openai: FakeOpenAI, tmp_path: Path
+@pytest.mark.parametrize(
+    ("failure", "error_class"),
+    [
+        (R.reply("a long answer that never finishes", cut_after=3), "connection_error"),
+        # The vendor streamed part of an answer, then an in-band error: it may bill what it generated, as
+        # for a dropped stream, whatever class the error maps to.
+        (replace(R.overloaded(), in_stream=True), "server_error"),
+    ],
+    ids=["cut-mid-answer", "error-event-inside"],
+)
+async def test_a_stream_that_fails_after_it_began_is_recorded_as_unknown_cost(
+    service: Service, fake_openai: FakeOpenAI, tmp_path: Path, failure: R.Reply | R.ErrorReply, error_class: str
 ):
-    fake_openai.queue(R.reply("a long answer that never finishes", cut_after=3))
-    await call(service, "r-cut", stream=True)
-    (outcome, kind, cost, warnings), ok = rows(tmp_path / "cost.db", "r-cut")
-    assert (outcome, kind, cost) == ("error", "connection_error", None)
+    fake_openai.queue(failure)
+    await call(service, "r-stream", stream=True)
+    (outcome, kind, cost, warnings), ok = rows(tmp_path / "cost.db", "r-stream")
+    assert (outcome, kind, cost) == ("error", error_class, None)
     assert MAYBE_BILLED in json.loads(warnings)[0]
     assert ok[0] == "ok"
-    totals, status = await books(service, "r-cut")
+    totals, status = await books(service, "r-stream")
     assert_unpriced(totals, status, 1)
 
 
@@ -132,21 +142,6 @@ async def test_a_stream_that_goes_idle_is_recorded_as_unknown_cost(
     (outcome, kind, cost, _), _ok = rows(tmp_path / "cost.db", "r-idle")
     assert (outcome, kind, cost) == ("error", "timeout", None)
     totals, status = await books(service, "r-idle")
-    assert_unpriced(totals, status, 1)
-
-
-async def test_an_error_event_inside_a_begun_stream_is_recorded_as_unknown_cost(
-    service: Service, fake_openai: FakeOpenAI, tmp_path: Path
-):
-    # The vendor streamed part of an answer, then an in-band error: it may bill what it generated, as
-    # for a dropped stream, whatever class the error maps to.
-    fake_openai.queue(replace(R.overloaded(), in_stream=True))
-    await call(service, "r-inband", stream=True)
-    (outcome, kind, cost, warnings), ok = rows(tmp_path / "cost.db", "r-inband")
-    assert (outcome, kind, cost) == ("error", "server_error", None)
-    assert MAYBE_BILLED in json.loads(warnings)[0]
-    assert ok[0] == "ok"
-    totals, status = await books(service, "r-inband")
     assert_unpriced(totals, status, 1)
 
 

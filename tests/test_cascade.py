@@ -12,20 +12,13 @@ from magsag_mcp.cascade import Cascade, RetryPolicy
 from magsag_mcp.catalog import load_catalog
 from magsag_mcp.pricing import Pricer
 from magsag_mcp.providers import ProviderSet
-from magsag_mcp.providers.fake import clear_scripts, script
+from magsag_mcp.providers.fake import script
 from magsag_mcp.routing import plan_call
 from magsag_mcp.targets import parse_target
 from magsag_mcp.transport import Transport
 
 CATALOG = Path(__file__).resolve().parent.parent / "catalog"
-pytestmark = pytest.mark.anyio
-
-
-@pytest.fixture(autouse=True)
-def _scripts():
-    clear_scripts()
-    yield
-    clear_scripts()
+pytestmark = [pytest.mark.anyio, pytest.mark.usefixtures("fake_scripts")]
 
 
 class Clock:

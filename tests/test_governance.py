@@ -597,7 +597,7 @@ def test_merged_reservations_equal_reservations_made_one_by_one(tmp_path: Path, 
 
     from magsag_mcp.governance import budget
     from magsag_mcp.ledger.migrations import migrate
-    from magsag_mcp.ledger.store import to_pusd
+    from magsag_mcp.ledger.money import to_pusd
 
     now = 1_760_000_000.0
     monkeypatch.setattr(budget, "time", SimpleNamespace(time=lambda: now))
@@ -682,7 +682,8 @@ def test_a_batchs_records_land_before_its_reservations_however_many_there_are(tm
     the same batch must see that, whether the batch holds one record or many."""
     from magsag_mcp.governance import budget
     from magsag_mcp.ledger.migrations import migrate
-    from magsag_mcp.ledger.store import RecordWrite, _apply_batch, to_pusd
+    from magsag_mcp.ledger.money import to_pusd
+    from magsag_mcp.ledger.writes import RecordWrite, apply_batch
 
     now = time.time()
     run_limit = [lim for lim in limits(max_cost_per_run_usd="1").limits if lim.kind == "run"]
@@ -705,7 +706,7 @@ def test_a_batchs_records_land_before_its_reservations_however_many_there_are(tm
             )
             writes.append(RecordWrite.of(run, [attempt]))
         reservations = [budget.Reservation(run_limit, Decimal("0.4"), run_id="r", agent=None) for _ in range(2)]
-        out = _apply_batch(conn, [reservations[0], *writes, reservations[1]])
+        out = apply_batch(conn, [reservations[0], *writes, reservations[1]])
         # records first: 0.1 spent + 0.4 + 0.4 <= 1; before them the 0.9 held would refuse both
         assert [ok for ok, _ in out] == [True] * (2 + records), (records, out)
         conn.close()

@@ -594,7 +594,7 @@ async def test_prune_mid_day_keeps_summaries_equal_to_a_scan(tmp_path: Path):
 async def test_a_batch_of_records_is_written_together_and_a_bad_one_fails_alone(tmp_path: Path, monkeypatch):
     """Concurrent calls' records share one statement per table (rollups summed per key first); a record
     that breaks a constraint fails on its own and the others land exactly as if written one by one."""
-    from magsag_mcp.ledger.store import RecordWrite
+    from magsag_mcp.ledger.writes import RecordWrite
 
     merged: list[int] = []
     real_apply_all = RecordWrite.apply_all
@@ -668,7 +668,7 @@ async def test_a_batch_of_records_is_written_together_and_a_bad_one_fails_alone(
 
 
 async def test_ledger_sync_mode_is_read_from_the_environment_and_checked(tmp_path: Path):
-    from magsag_mcp.ledger.store import _SYNC_MODE
+    from magsag_mcp.ledger.writes import SYNC_MODE_BY_CONNECTION
 
     async with await Service.open(db=tmp_path / "l.db", env={"MAGSAG_PROVIDER": "fake"}) as svc:
         assert svc.ledger.durable_mode == "FULL"
@@ -678,10 +678,10 @@ async def test_ledger_sync_mode_is_read_from_the_environment_and_checked(tmp_pat
         assert svc.ledger.durable_mode == "NORMAL"
         await svc.invoke_skill("skill.analysis", {"data": "x", "model_config": {"model": "fake:a"}})
         # the lone call's record was committed inline, in the chosen mode
-        assert _SYNC_MODE[id(svc.ledger._inline)] == "NORMAL"
+        assert SYNC_MODE_BY_CONNECTION[id(svc.ledger._inline)] == "NORMAL"
         # and so is a durable write that goes through the group commit's writer thread
         await svc.ledger.submit(lambda c: c.execute("DELETE FROM budget_reservations WHERE id = -1"))
-        assert _SYNC_MODE[id(svc.ledger._writer._conn)] == "NORMAL"
+        assert SYNC_MODE_BY_CONNECTION[id(svc.ledger._writer._conn)] == "NORMAL"
         assert len(await svc.query_runs()) == 1
     with pytest.raises(E.ConfigError, match=r"MAGSAG_LEDGER_SYNC='off'.*'full'.*'normal'"):
         await Service.open(db=tmp_path / "l.db", env={"MAGSAG_LEDGER_SYNC": "off"})
@@ -691,7 +691,7 @@ async def test_merged_records_equal_records_written_one_by_one(tmp_path: Path, m
     """The group commit's merged write (rollup and spend rows summed per key, one statement per table)
     leaves every table exactly as writing each call's record alone does, including two records of one
     run and several calls sharing a rollup and spend key."""
-    from magsag_mcp.ledger.store import RecordWrite
+    from magsag_mcp.ledger.writes import RecordWrite
 
     merged: list[int] = []
     real_apply_all = RecordWrite.apply_all

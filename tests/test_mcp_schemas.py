@@ -9,10 +9,10 @@ import jsonschema
 import pytest
 from mcp.client import Client
 
+from magsag_mcp.call_request import MODEL_CONFIG_KEYS
 from magsag_mcp.mcp_server import build_server
 from magsag_mcp.mcp_server.models import PROVIDERS
 from magsag_mcp.providers import provider_names
-from magsag_mcp.routing import MODEL_CONFIG_KEYS
 
 pytestmark = pytest.mark.anyio
 CATALOG = Path(__file__).resolve().parent.parent / "catalog"

@@ -16,19 +16,11 @@ from mcp_types import ResourceTemplateReference
 
 from magsag_mcp.mcp_server import build_server
 from magsag_mcp.mcp_server.resources import SKILL_TEMPLATE
-from magsag_mcp.providers.fake import clear_scripts
 
-pytestmark = pytest.mark.anyio
+pytestmark = [pytest.mark.anyio, pytest.mark.usefixtures("fake_scripts")]
 CATALOG = Path(__file__).resolve().parent.parent / "catalog"
 SECRET = "sk-test-secret-0123456789abcdef"
 ENV = {"MAGSAG_PROVIDER": "fake", "MAGSAG_RETRY_BASE_DELAY": "0.001", "MAGSAG_MAX_RETRIES": "1"}
-
-
-@pytest.fixture(autouse=True)
-def _scripts():
-    clear_scripts()
-    yield
-    clear_scripts()
 
 
 @pytest.fixture

@@ -12,21 +12,15 @@ from magsag_mcp import InputError, Magsag
 from magsag_mcp.catalog import load_catalog
 from magsag_mcp.errors import InvalidOutputError, PayloadError
 from magsag_mcp.providers import base
-from magsag_mcp.providers.fake import FakeProvider, clear_scripts, script
+from magsag_mcp.providers.fake import FakeProvider, script
 from magsag_mcp.routing import plan_call
 from magsag_mcp.targets import parse_target
 from magsag_mcp.transport import Transport
 from magsag_mcp.types import Target
 
 CATALOG = Path(__file__).resolve().parent.parent / "catalog"
+pytestmark = pytest.mark.usefixtures("fake_scripts")
 SCHEMA = "{type: object, required: [total], properties: {total: {type: number}}}"
-
-
-@pytest.fixture(autouse=True)
-def _scripts():
-    clear_scripts()
-    yield
-    clear_scripts()
 
 
 @pytest.fixture

@@ -7,18 +7,16 @@ from pathlib import Path
 import pytest
 
 from magsag_mcp import ConfigError, Delegation, InputError, Magsag, RateLimitError, UnknownSkillError
-from magsag_mcp.providers.fake import clear_scripts, script
+from magsag_mcp.providers.fake import script
 
 CATALOG = Path(__file__).resolve().parent.parent / "catalog"
 
 
 @pytest.fixture
-def mg(tmp_path: Path):
-    clear_scripts()
+def mg(tmp_path: Path, fake_scripts: None):
     env = {"MAGSAG_RETRY_BASE_DELAY": "0.001", "MAGSAG_PROVIDER": "fake"}
     with Magsag(catalog=CATALOG, db=tmp_path / "l.db", env=env, agent="tester") as handle:
         yield handle
-    clear_scripts()
 
 
 def test_invoke_returns_the_result_dict(mg: Magsag):

@@ -27,7 +27,8 @@ from zoneinfo import ZoneInfo
 
 from ..errors import BudgetExceeded
 from ..ledger.migrations import SPEND_BUCKET_SECONDS
-from ..ledger.store import RUN_SCOPE_ROWS, from_pusd, run_scope_totals, to_pusd
+from ..ledger.money import from_pusd, to_pusd
+from ..ledger.store import RUN_SCOPE_ROWS, run_scope_totals
 from ..settings import call_deadline
 from .policy import Limit
 

@@ -92,7 +92,7 @@ class Limit:
 
 @lru_cache(maxsize=64)
 def _pusd(amount: Decimal) -> int:
-    from ..ledger.store import to_pusd
+    from ..ledger.money import to_pusd
 
     return to_pusd(amount) or 0
 

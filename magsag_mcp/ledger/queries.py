@@ -13,7 +13,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from ..errors import InputError, LedgerError
 from .migrations import ROLLUP_BUCKET_SECONDS
-from .store import from_pusd
+from .money import from_pusd
 
 if TYPE_CHECKING:
     from .store import Ledger

@@ -116,6 +116,15 @@ def temperature_for(model: str, temperature: float | None) -> tuple[float | None
     return None, f"{model} supports only the default temperature; temperature {temperature:g} was not sent"
 
 
+def put_temperature(body: dict[str, Any], notes: list[str], model: str, temperature: float | None) -> None:
+    """Set ``body["temperature"]`` as :func:`temperature_for` decides, noting in ``notes`` what was left out."""
+    temperature, note = temperature_for(model, temperature)
+    if temperature is not None:
+        body["temperature"] = temperature
+    if note:
+        notes.append(note)
+
+
 def is_legacy_reasoning(model: str) -> bool:
     """o1-preview and o1-mini (and their snapshots): no system/developer messages, only the default
     temperature, no stop sequences. o1, o3 and later take a system message (as a developer message)."""
@@ -152,11 +161,7 @@ class ChatCompletionsFormat(WireFormat):
         body: dict[str, Any] = {"model": model, "messages": messages}
         if request.max_tokens is not None:
             body[self.max_tokens_field] = request.max_tokens
-        temperature, note = temperature_for(model, request.temperature)
-        if temperature is not None:
-            body["temperature"] = temperature
-        if note:
-            notes.append(note)
+        put_temperature(body, notes, model, request.temperature)
         if request.stop:
             if legacy:
                 notes.append(f"{model} has no stop sequences; 'stop' was not sent")

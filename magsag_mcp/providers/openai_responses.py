@@ -13,7 +13,7 @@ from ..errors import ContentFilteredError, MalformedResponseError, ProviderConne
 from ..transport import HttpResponse, SSEEvent
 from ..types import FinishReason, LLMRequest, LLMResult, Message, ToolCall, Usage
 from .base import StreamAccumulator, WireFormat
-from .openai_chat import openai_error, parse_arguments, temperature_for
+from .openai_chat import openai_error, parse_arguments, put_temperature
 
 
 def _items(msg: Message) -> list[dict[str, Any]]:
@@ -54,11 +54,7 @@ class ResponsesFormat(WireFormat):
                     f"the Responses API takes at least {MIN_OUTPUT_TOKENS} output tokens; max_tokens "
                     f"{request.max_tokens} was sent as {MIN_OUTPUT_TOKENS}"
                 )
-        temperature, note = temperature_for(model, request.temperature)
-        if temperature is not None:
-            body["temperature"] = temperature
-        if note:
-            notes.append(note)
+        put_temperature(body, notes, model, request.temperature)
         if request.tools:
             body["tools"] = [
                 # `strict` is required by the spec; strict mode would also demand additionalProperties: false

@@ -1,0 +1,243 @@
+"""The ledger's write path: a call's rows (:class:`RecordWrite`) and the group-commit batch
+(:func:`apply_batch`) that applies queued operations in one transaction, a SAVEPOINT per operation.
+
+:class:`~magsag_mcp.ledger.store.Ledger` queues operations and runs batches on its writer connection.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from collections.abc import Callable
+from typing import Any
+
+from ..errors import redact
+from ..records import AttemptRecord, RunRecord
+from .migrations import ROLLUP_BUCKET_SECONDS, SPEND_BUCKET_SECONDS
+from .money import to_pusd
+
+#: the synchronous mode each writer connection is in (sqlite3.Connection takes no attributes)
+SYNC_MODE_BY_CONNECTION: dict[int, str] = {}
+
+
+_UPSERT_RUN = (
+    "INSERT INTO runs (run_id, agent, skill, parent_run_id, started_at, ended_at, status, calls,"
+    " input_tokens, output_tokens, cost_pusd, unpriced_calls) VALUES (?,?,?,?,?,?,?,?,?,?,?,?)"
+    " ON CONFLICT(run_id) DO UPDATE SET ended_at = excluded.ended_at,"
+    " status = CASE WHEN runs.status IN ('ok', 'running') THEN excluded.status ELSE runs.status END,"
+    " calls = runs.calls + excluded.calls, input_tokens = runs.input_tokens + excluded.input_tokens,"
+    " output_tokens = runs.output_tokens + excluded.output_tokens,"
+    " cost_pusd = runs.cost_pusd + excluded.cost_pusd,"
+    " unpriced_calls = runs.unpriced_calls + excluded.unpriced_calls,"
+    " skill = CASE WHEN runs.skill = excluded.skill THEN runs.skill ELSE NULL END,"
+    " agent = COALESCE(runs.agent, excluded.agent)"
+)
+
+_UPSERT_SPEND = (
+    "INSERT INTO agent_spend (agent, bucket, cost_pusd) VALUES (?, ?, ?) ON CONFLICT(agent, bucket)"
+    " DO UPDATE SET cost_pusd = agent_spend.cost_pusd + excluded.cost_pusd"
+)
+
+_UPSERT_ROLLUP = (
+    "INSERT INTO usage_rollup (bucket, model, provider, agent, skill, outcome, attempts, input_tokens, output_tokens,"
+    " cached_tokens, reasoning_tokens, cost_pusd, unpriced) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)"
+    " ON CONFLICT(bucket, model, provider, agent, skill, outcome) DO UPDATE SET"
+    " attempts = attempts + excluded.attempts, input_tokens = input_tokens + excluded.input_tokens,"
+    " output_tokens = output_tokens + excluded.output_tokens, cached_tokens = cached_tokens + excluded.cached_tokens,"
+    " reasoning_tokens = reasoning_tokens + excluded.reasoning_tokens, cost_pusd = cost_pusd + excluded.cost_pusd,"
+    " unpriced = unpriced + excluded.unpriced"
+)
+
+
+def _rollup_rows(attempts: list[AttemptRecord]) -> list[tuple[Any, ...]]:
+    """Attempts folded into daily usage buckets, so summaries never scan every attempt."""
+    acc: dict[tuple[Any, ...], list[int]] = {}
+    for a in attempts:
+        key = (int(a.started_at // ROLLUP_BUCKET_SECONDS), a.model, a.provider, a.agent or "", a.skill or "", a.outcome)
+        row = acc.setdefault(key, [0, 0, 0, 0, 0, 0, 0])
+        row[0] += 1
+        row[1] += a.input_tokens
+        row[2] += a.output_tokens
+        row[3] += a.cached_tokens
+        row[4] += a.reasoning_tokens
+        row[5] += to_pusd(a.cost_usd) or 0
+        row[6] += 1 if a.cost_usd is None else 0
+    return [(*k, *v) for k, v in acc.items()]
+
+
+_INSERT_ATTEMPT = (
+    "INSERT INTO attempts (run_id, started_at, provider, model, skill, agent, outcome, error_class, error_message,"
+    " input_tokens, output_tokens, cached_tokens, cache_write_tokens, reasoning_tokens, total_tokens, cost_pusd,"
+    " price_source, latency_ms, attempt_number, fallback_position, warnings, reservation_id)"
+    " VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)"
+)
+
+
+def _attempt_row(a: AttemptRecord) -> tuple[Any, ...]:
+    return (
+        a.run_id,
+        a.started_at,
+        a.provider,
+        a.model,
+        a.skill,
+        a.agent,
+        a.outcome,
+        a.error_class,
+        redact(a.error_message) if a.error_message else None,
+        a.input_tokens,
+        a.output_tokens,
+        a.cached_tokens,
+        a.cache_write_tokens,
+        a.reasoning_tokens,
+        a.input_tokens + a.output_tokens,
+        to_pusd(a.cost_usd),
+        a.price_source,
+        a.latency_ms,
+        a.attempt_number,
+        a.fallback_position,
+        json.dumps(a.warnings) if a.warnings else None,
+        a.reservation_id,
+    )
+
+
+class RecordWrite:
+    """One call's rows for the ledger: its run row, attempts, usage rollups, agent spend, and the
+    budget reservations its attempts release.
+
+    Called with a connection it writes them. :meth:`apply_all` writes the records of many calls with one
+    statement per table (rollup and spend rows summed per key first): the group commit uses it, so a
+    batch of 200 calls costs five statements, not a thousand.
+    """
+
+    __slots__ = ("run", "attempts", "rollup", "spend", "held")
+
+    def __init__(
+        self,
+        run: tuple[Any, ...],
+        attempts: list[tuple[Any, ...]],
+        rollup: list[tuple[Any, ...]],
+        spend: list[tuple[Any, ...]],
+        held: list[int],
+    ) -> None:
+        self.run, self.attempts, self.rollup, self.spend, self.held = run, attempts, rollup, spend, held
+
+    @classmethod
+    def of(cls, run: RunRecord, attempts: list[AttemptRecord]) -> RecordWrite:
+        # Unknown cost, whatever the outcome: an unpriced answer, or an attempt cut after it was sent.
+        unpriced = sum(1 for a in attempts if a.cost_usd is None)
+        cost = sum((to_pusd(a.cost_usd) or 0) for a in attempts)
+        run_row = (
+            run.run_id,
+            run.agent,
+            run.skill,
+            run.parent_run_id,
+            run.started_at,
+            run.ended_at,
+            run.status,
+            1,
+            run.input_tokens,
+            run.output_tokens,
+            cost,
+            unpriced,
+        )
+        spend = [
+            (a.agent, int(a.started_at // SPEND_BUCKET_SECONDS), to_pusd(a.cost_usd))
+            for a in attempts
+            if a.agent is not None and a.cost_usd
+        ]
+        held = [a.reservation_id for a in attempts if a.reservation_id is not None]
+        return cls(run_row, [_attempt_row(a) for a in attempts], _rollup_rows(attempts), spend, held)
+
+    #: see apply_batch: records go before the batch's budget reservations
+    merge_order = 0
+
+    def __call__(self, conn: sqlite3.Connection) -> None:
+        self.apply_all(conn, [self])
+
+    @staticmethod
+    def apply_all(conn: sqlite3.Connection, writes: list[RecordWrite]) -> list[tuple[bool, Any]]:
+        conn.executemany(_UPSERT_RUN, [w.run for w in writes])
+        attempts = [row for w in writes for row in w.attempts]
+        if attempts:
+            conn.executemany(_INSERT_ATTEMPT, attempts)
+        # An upsert adds its row's numbers to the stored ones, so rows with one key are summed first.
+        rollup: dict[tuple[Any, ...], list[int]] = {}
+        for w in writes:
+            for row in w.rollup:
+                have = rollup.get(row[:6])
+                if have is None:
+                    rollup[row[:6]] = list(row[6:])
+                else:
+                    for i, v in enumerate(row[6:]):
+                        have[i] += v
+        if rollup:
+            conn.executemany(_UPSERT_ROLLUP, [(*k, *v) for k, v in rollup.items()])
+        spend: dict[tuple[Any, ...], int] = {}
+        for w in writes:
+            for agent, bucket, cost in w.spend:
+                spend[(agent, bucket)] = spend.get((agent, bucket), 0) + cost
+        if spend:
+            conn.executemany(_UPSERT_SPEND, [(*k, v) for k, v in spend.items()])
+        held = [(r,) for w in writes for r in w.held]
+        if held:
+            conn.executemany("DELETE FROM budget_reservations WHERE id = ?", held)
+        return [(True, None)] * len(writes)
+
+
+def set_sync(conn: sqlite3.Connection, mode: str) -> None:
+    if SYNC_MODE_BY_CONNECTION.get(id(conn)) != mode:  # PRAGMA synchronous only changes outside a transaction
+        conn.execute(f"PRAGMA synchronous = {mode}")
+        SYNC_MODE_BY_CONNECTION[id(conn)] = mode
+
+
+def _apply_one(conn: sqlite3.Connection, fn: Callable[[sqlite3.Connection], Any]) -> tuple[bool, Any]:
+    """``fn`` inside a savepoint: its failure undoes only its own writes."""
+    conn.execute("SAVEPOINT op")
+    try:
+        value = fn(conn)
+    except Exception as exc:
+        conn.execute("ROLLBACK TO op")
+        conn.execute("RELEASE op")
+        return False, exc
+    conn.execute("RELEASE op")
+    return True, value
+
+
+def apply_batch(
+    conn: sqlite3.Connection, fns: list[Callable[[sqlite3.Connection], Any]], mode: str = "FULL"
+) -> list[tuple[bool, Any]]:
+    set_sync(conn, mode)
+    conn.execute("BEGIN IMMEDIATE")
+    try:
+        done: dict[int, tuple[bool, Any]] = {}
+        # Operations of a kind that can share statements (calls' records, budget reservations: any with
+        # apply_all and merge_order) run first, kind by kind in merge order, however many of each there
+        # are: records settle reservations, so the reservations after them read the spend as it now
+        # stands. Reordering them before the batch's other operations is a valid order: the calls were
+        # concurrent. Should a merged group fail (a constraint, a value SQLite cannot bind), its
+        # operations are tried one at a time in its place, so that only the bad one fails.
+        kinds: dict[type, list[int]] = {}
+        for i, fn in enumerate(fns):
+            if hasattr(fn, "merge_order"):
+                kinds.setdefault(type(fn), []).append(i)
+        for kind, members in sorted(kinds.items(), key=lambda item: item[0].merge_order):
+            if len(members) > 1:
+                conn.execute("SAVEPOINT merged")
+                try:
+                    outcomes = kind.apply_all(conn, [fns[i] for i in members])
+                except Exception:
+                    conn.execute("ROLLBACK TO merged")
+                    outcomes = None
+                conn.execute("RELEASE merged")
+                if outcomes is not None:
+                    done.update(zip(members, outcomes, strict=True))
+                    continue
+            for i in members:
+                done[i] = _apply_one(conn, fns[i])
+        results = [done[i] if i in done else _apply_one(conn, fn) for i, fn in enumerate(fns)]
+        conn.execute("COMMIT")
+    except BaseException:
+        if conn.in_transaction:
+            conn.execute("ROLLBACK")
+        raise
+    return results
