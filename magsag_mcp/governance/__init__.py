@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
 
-from ..errors import BudgetExceeded, PolicyDenied
+from ..errors import BudgetExceeded, LedgerError, PolicyDenied
 from ..types import Target
 from .budget import (
     Reservation,
@@ -201,9 +201,15 @@ class Governance:
 
     def _drop_orphan(self, task: asyncio.Future[int]) -> None:
         if not task.cancelled() and task.exception() is None:
-            drop = asyncio.ensure_future(self.release(Admission(task.result(), None)))
+            drop = asyncio.ensure_future(self._drop(task.result()))
             self._orphans.add(drop)  # a task the loop only holds weakly must be held until it is done
             drop.add_done_callback(self._orphans.discard)
+
+    async def _drop(self, reservation_id: int) -> None:
+        try:
+            await self.release(Admission(reservation_id, None))
+        except LedgerError:
+            pass  # the ledger closed first: the reservation then expires on its own
 
     def _ended(self, admission: Admission) -> None:
         if admission.running:
