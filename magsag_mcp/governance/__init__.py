@@ -190,20 +190,14 @@ class Governance:
 
     async def _queued(self, op: Reservation) -> int:
         """``op`` through the group commit. The writer makes a queued reservation even if its caller was
-        cancelled meanwhile; then nobody would hold its id and it would block budget until it expired,
-        so a cancelled caller leaves the reservation to be dropped once it is made."""
-        task = asyncio.ensure_future(self.ledger.submit(op, durable=False))
-        try:
-            return await asyncio.shield(task)
-        except asyncio.CancelledError:
-            task.add_done_callback(self._drop_orphan)
-            raise
+        cancelled meanwhile; nobody would then hold its id and it would block budget until it expired,
+        so the ledger hands it back to be dropped."""
+        return await self.ledger.submit(op, durable=False, orphaned=self._drop_orphan)
 
-    def _drop_orphan(self, task: asyncio.Future[int]) -> None:
-        if not task.cancelled() and task.exception() is None:
-            drop = asyncio.ensure_future(self._drop(task.result()))
-            self._orphans.add(drop)  # a task the loop only holds weakly must be held until it is done
-            drop.add_done_callback(self._orphans.discard)
+    def _drop_orphan(self, reservation_id: int) -> None:
+        drop = asyncio.ensure_future(self._drop(reservation_id))
+        self._orphans.add(drop)  # a task the loop only holds weakly must be held until it is done
+        drop.add_done_callback(self._orphans.discard)
 
     async def _drop(self, reservation_id: int) -> None:
         try:

@@ -114,7 +114,10 @@ class Ledger:
         self._writer: aiosqlite.Connection | None = None
         self._reader: aiosqlite.Connection | None = None
         self._inline: sqlite3.Connection | None = None
-        self._pending: list[tuple[Callable[[sqlite3.Connection], Any], asyncio.Future[Any], bool]] = []
+        #: queued operations: (operation, its caller's future, durable, what to do if its caller is gone)
+        self._pending: list[
+            tuple[Callable[[sqlite3.Connection], Any], asyncio.Future[Any], bool, Callable[[Any], object] | None]
+        ] = []
         self._wake: asyncio.Event | None = None
         self._task: asyncio.Task[None] | None = None
         self._batch_in_flight = False
@@ -174,17 +177,26 @@ class Ledger:
 
     # --- the group-commit writer -----------------------------------------------------------------
 
-    async def submit(self, fn: Callable[[sqlite3.Connection], T], *, durable: bool = True) -> T:
+    async def submit(
+        self,
+        fn: Callable[[sqlite3.Connection], T],
+        *,
+        durable: bool = True,
+        orphaned: Callable[[T], object] | None = None,
+    ) -> T:
         """Run ``fn(conn)`` inside the next group-commit transaction; return its result once committed.
 
         ``durable=False`` is for state that only has to be atomic and visible to other processes, not to
         survive a power cut (a budget reservation: a lost one frees budget, it never spends it). A batch
         made only of such operations commits without an fsync.
+
+        A queued operation runs even if its caller is cancelled while it waits. ``orphaned`` then
+        receives its result, so that the caller's side can undo what nobody will use.
         """
         if self._task is None or self._closing:
             raise LedgerError(f"the ledger at {self.path} is not open")
         fut: asyncio.Future[T] = asyncio.get_running_loop().create_future()
-        self._pending.append((fn, fut, durable))
+        self._pending.append((fn, fut, durable, orphaned))
         self._wake.set()  # type: ignore[union-attr]
         return await fut
 
@@ -195,18 +207,18 @@ class Ledger:
             self._wake.clear()
             batch, self._pending = self._pending, []
             if batch:
-                durable = any(d for _, _, d in batch)
+                durable = any(d for _, _, d, _ in batch)
                 self._batch_in_flight = True
                 try:
                     results = await self._writer._execute(
                         apply_batch,
                         self._writer._conn,
-                        [fn for fn, _, _ in batch],
+                        [fn for fn, _, _, _ in batch],
                         self.durable_mode if durable else "NORMAL",
                     )
                 except BaseException as exc:  # the whole transaction failed (disk full, locked too long)
                     err = _ledger_error(exc, self.path, self.busy_timeout_ms)
-                    for _, fut, _ in batch:
+                    for _, fut, _, _ in batch:
                         if not fut.done():
                             fut.set_exception(err)
                     if isinstance(exc, asyncio.CancelledError):
@@ -214,8 +226,10 @@ class Ledger:
                     continue
                 finally:
                     self._batch_in_flight = False
-                for (_, fut, _), (ok, value) in zip(batch, results, strict=True):
-                    if fut.done():
+                for (_, fut, _, orphaned), (ok, value) in zip(batch, results, strict=True):
+                    if fut.done():  # its caller was cancelled while it waited
+                        if ok and orphaned is not None:
+                            orphaned(value)
                         continue
                     if ok:
                         fut.set_result(value)
