@@ -46,6 +46,8 @@ log = logging.getLogger("magsag_mcp.cascade")
 
 #: stream generations that may be long, so progress flows and idle timeouts don't kill them
 STREAM_MIN_TOKENS = 2048
+#: the output a request without max_tokens is budgeted for
+DEFAULT_MAX_OUTPUT = 4096
 
 
 @dataclass(slots=True, frozen=True)
@@ -66,6 +68,7 @@ class RetryPolicy:
 class Pricing(Protocol):
     def price(self, provider: str, model: str, usage: Any) -> Any: ...
     def context_window(self, provider: str, model: str) -> int | None: ...
+    def worst_case(self, provider: str, model: str, input_tokens: int, output_tokens: int) -> Decimal | None: ...
 
 
 class Guard(Protocol):
@@ -247,12 +250,10 @@ class Cascade:
                     else:
                         billed = None if exc.maybe_billed else Decimal(0)
                     if admission is not None:
-                        # Settled at what it cost. An unknown cost is settled as an answer of unknown
-                        # price is: the call limit keeps counting the attempt's worst case for the rest
-                        # of the call; the run/agent reservation is dropped when the record lands and
-                        # the attempt is counted as unpriced (cost_complete false), so the spend reads
-                        # as a lower bound. Holding the worst case until the reservation expires would
-                        # overstate the spend on a guess; settling at 0 would hide it.
+                        # Settled at what it cost. An unknown cost keeps counting at its worst case:
+                        # in the call limit for the rest of the call, and in the run and agent limits
+                        # through the record's cost_bound (which replaces the reservation when the
+                        # record lands); the attempt is also counted as unpriced (cost_complete false).
                         await self.guard.settle(admission, billed)  # type: ignore[union-attr]
                     record = self._record(
                         plan, run_id, agent, position, try_number, target, "error", started_wall, latency, exc
@@ -265,6 +266,7 @@ class Cascade:
                         if quote.warning:
                             record.warnings.append(quote.warning)
                     elif billed is None:
+                        record.cost_bound_usd = self._bound(admission, target, request)
                         record.warnings.append(_unknown_cost_warning(target, f"{exc.kind} after the request was sent"))
                     state.attempts.append(record)
                     remaining = deadline - self.clock()
@@ -296,6 +298,7 @@ class Cascade:
                         )
                         record.error_class = "cancelled"
                         record.cost_usd = None
+                        record.cost_bound_usd = self._bound(admission, target, request)
                         record.warnings.append(
                             _unknown_cost_warning(target, "cancelled while the request was in flight")
                         )
@@ -331,6 +334,16 @@ class Cascade:
         raise self._failed(plan, state, state.last_error)
 
     # --- helpers ---------------------------------------------------------------------------------
+
+    def _bound(self, admission: Any, target: Target, request: LLMRequest) -> Decimal | None:
+        """The most an attempt of unknown cost can have cost: the worst case its admission reserved, or,
+        when no limit applied, the same estimate (None when the model's price is unknown)."""
+        reserved = getattr(admission, "reserved_usd", None)
+        if reserved is not None:
+            return reserved
+        return self.pricer.worst_case(
+            target.provider, target.model, estimate_input_tokens(request), request.max_tokens or DEFAULT_MAX_OUTPUT
+        )
 
     def _window_skip(self, state: _State, target: Target) -> str | None:
         """After "context too long", only a target with a larger known window is worth a try."""
@@ -382,7 +395,7 @@ class Cascade:
             prior_admissions=tuple(admissions),
             target=cand.target,
             estimated_input_tokens=estimate_input_tokens(request),
-            max_output_tokens=request.max_tokens or 4096,
+            max_output_tokens=request.max_tokens or DEFAULT_MAX_OUTPUT,
             explicit=cand.explicit,
         )
 

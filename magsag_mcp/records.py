@@ -42,6 +42,10 @@ class AttemptRecord:
     warnings: list[str] = field(default_factory=list)
     #: the budget reservation this attempt settled; the ledger drops it when the attempt lands
     reservation_id: int | None = None
+    #: when the cost is unknown but the price is not: the most the attempt can have cost (its estimated
+    #: input and its max_tokens at the model's prices). Run and agent budget limits count this, so an
+    #: attempt cut after it reached the vendor never counts as $0 against a limit.
+    cost_bound_usd: Decimal | None = None
 
     @property
     def total_tokens(self) -> int:
@@ -63,6 +67,7 @@ class AttemptRecord:
             "reasoning_tokens": self.reasoning_tokens,
             "total_tokens": self.total_tokens,
             "cost_usd": None if self.cost_usd is None else str(self.cost_usd),
+            "cost_bound_usd": None if self.cost_bound_usd is None else str(self.cost_bound_usd),
             "price_source": self.price_source,
             "latency_ms": round(self.latency_ms, 3),
             "warnings": list(self.warnings),

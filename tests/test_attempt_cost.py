@@ -8,6 +8,7 @@ connection. Each is checked in the ledger's rows, in ``summarize()`` and in ``ch
 from __future__ import annotations
 
 import json
+import shutil
 import socket
 import sqlite3
 import time
@@ -84,6 +85,42 @@ def limit(status: dict, kind: str) -> dict:
     return next(lim for lim in status["limits"] if lim["limit"] == kind)
 
 
+def bounds(db: Path, run_id: str) -> list[int | None]:
+    """Each attempt's cost_bound_pusd: the most an attempt of unknown cost can have cost."""
+    conn = sqlite3.connect(db)
+    try:
+        return [
+            r[0] for r in conn.execute("SELECT cost_bound_pusd FROM attempts WHERE run_id = ? ORDER BY id", (run_id,))
+        ]
+    finally:
+        conn.close()
+
+
+def spy_reservations(svc: Service) -> list[Decimal]:
+    """The worst case each admission reserved, in order."""
+    reserved: list[Decimal] = []
+    real = svc.governance.admit
+
+    async def admit(ctx):
+        admission = await real(ctx)
+        reserved.append(admission.reserved_usd)
+        return admission
+
+    svc.governance.admit = admit  # type: ignore[method-assign]
+    return reserved
+
+
+def assert_bound(db: Path, status: dict, run_id: str, reserved: Decimal) -> None:
+    """The unknown attempt carries its reserved worst case as its bound, and the limits count it."""
+    bound = next(b for b in bounds(db, run_id) if b is not None)
+    assert Decimal(bound) / 10**12 == reserved > 0
+    for kind in ("run", "agent_day"):
+        lim = limit(status, kind)
+        assert Decimal(lim["unknown_cost_bound_usd"]) == reserved, kind
+        used = Decimal(lim["spent_usd"]) + reserved + Decimal(lim["reserved_usd"])
+        assert Decimal(lim["remaining_usd"]) == Decimal(lim["limit_usd"]) - used, kind
+
+
 def assert_unpriced(totals: dict, status: dict, n: int) -> None:
     assert totals["unpriced_calls"] == n and totals["cost_complete"] is (n == 0)
     for kind in ("run", "agent_day"):
@@ -99,14 +136,17 @@ def assert_unpriced(totals: dict, status: dict, n: int) -> None:
 
 async def test_a_read_timeout_is_recorded_as_unknown_cost(service: Service, fake_openai: FakeOpenAI, tmp_path: Path):
     fake_openai.queue(R.Reply(hang=True))  # the retry gets the default answer
+    reserved = spy_reservations(service)
     await call(service, "r-timeout")
     (outcome, kind, cost, warnings), ok = rows(tmp_path / "cost.db", "r-timeout")
     assert (outcome, kind, cost) == ("error", "timeout", None)
     assert MAYBE_BILLED in json.loads(warnings)[0]
     assert ok[0] == "ok" and ok[2] > 0
+    assert bounds(tmp_path / "cost.db", "r-timeout")[1] is None  # a known cost has no bound
     totals, status = await books(service, "r-timeout")
     assert_unpriced(totals, status, 1)
     assert limit(status, "run")["reserved_usd"] == "0"  # the reservation went with the record
+    assert_bound(tmp_path / "cost.db", status, "r-timeout", reserved[0])
     run = (await service.query_runs({"run_id": "r-timeout"}))[0]
     assert run["unpriced_calls"] == 1
 
@@ -125,6 +165,7 @@ async def test_a_stream_that_fails_after_it_began_is_recorded_as_unknown_cost(
     service: Service, fake_openai: FakeOpenAI, tmp_path: Path, failure: R.Reply | R.ErrorReply, error_class: str
 ):
     fake_openai.queue(failure)
+    reserved = spy_reservations(service)
     await call(service, "r-stream", stream=True)
     (outcome, kind, cost, warnings), ok = rows(tmp_path / "cost.db", "r-stream")
     assert (outcome, kind, cost) == ("error", error_class, None)
@@ -132,6 +173,7 @@ async def test_a_stream_that_fails_after_it_began_is_recorded_as_unknown_cost(
     assert ok[0] == "ok"
     totals, status = await books(service, "r-stream")
     assert_unpriced(totals, status, 1)
+    assert_bound(tmp_path / "cost.db", status, "r-stream", reserved[0])
 
 
 async def test_a_stream_that_goes_idle_is_recorded_as_unknown_cost(
@@ -149,6 +191,7 @@ async def test_a_call_cancelled_in_flight_is_recorded_as_unknown_cost(
     service: Service, fake_openai: FakeOpenAI, tmp_path: Path
 ):
     fake_openai.queue(R.Reply(hang=True))
+    reserved = spy_reservations(service)
     with anyio.move_on_after(0.1):  # the caller gives up before the read timeout (0.25 s)
         await call(service, "r-cancel")
     ((outcome, kind, cost, warnings),) = rows(tmp_path / "cost.db", "r-cancel")
@@ -157,6 +200,7 @@ async def test_a_call_cancelled_in_flight_is_recorded_as_unknown_cost(
     totals, status = await books(service, "r-cancel")
     assert_unpriced(totals, status, 1)
     assert limit(status, "run")["reserved_usd"] == "0"
+    assert_bound(tmp_path / "cost.db", status, "r-cancel", reserved[0])
 
 
 # --- never billed: exactly 0 ---------------------------------------------------------------------------
@@ -171,8 +215,10 @@ async def test_a_request_rejected_by_status_costs_exactly_zero(
     (outcome, _, cost, warnings), ok = rows(tmp_path / "cost.db", "r-status")
     assert (outcome, cost, warnings) == ("error", 0, None)  # an explicit 0, not NULL
     assert ok[0] == "ok"
+    assert bounds(tmp_path / "cost.db", "r-status") == [None, None]
     totals, status = await books(service, "r-status")
     assert_unpriced(totals, status, 0)
+    assert limit(status, "run")["unknown_cost_bound_usd"] == "0"
 
 
 async def test_a_refused_connection_costs_exactly_zero(tmp_path: Path):
@@ -235,7 +281,7 @@ async def test_migration_0006_makes_old_error_rows_zero_and_keeps_unknown_answer
     costs = conn.execute("SELECT outcome, cost_pusd FROM attempts ORDER BY id").fetchall()
     applied = [r[0] for r in conn.execute("SELECT name FROM schema_migrations ORDER BY name")]
     conn.close()
-    assert applied[-1] == "0006_error_attempts_cost_zero"
+    assert "0006_error_attempts_cost_zero" in applied
     assert costs == [("error", 0), ("skipped", 0), ("ok", None), ("ok", 5_000_000)]
     for view in (summary, by_run):
         assert view["totals"]["unpriced_calls"] == 1 and view["totals"]["cost_complete"] is False
@@ -267,3 +313,60 @@ async def test_a_calls_cost_is_unknown_when_an_attempt_may_have_been_billed(serv
     result = await service.invoke_skill("skill.analysis", payload, run_id="r-unknown", agent="ana")
     assert result.result.text and result.cost_usd is None
     assert result.to_dict()["cost_unknown"] is True and result.to_dict()["cost_usd"] is None
+
+
+# --- budgets count an unknown cost at its bound ---------------------------------------------------------
+
+
+async def test_a_run_limit_counts_an_unknown_cost_at_its_bound_not_at_zero(fake_openai: FakeOpenAI, tmp_path: Path):
+    """Repeated timeouts must not pass a limit unseen. First measure, with no limit at all, one call's
+    worst case (B, which the attempt then records without a reservation) and the answer's cost (C); then,
+    under a run limit of 2B + C/2, a call whose first attempt times out passes (its retry reserves B
+    beside the first attempt's B), and the next call in the run is refused: its B on top of C and the
+    timed-out attempt's bound B crosses the limit. Counted at $0, it would pass."""
+    env = {
+        "OPENAI_BASE_URL": fake_openai.url + "/v1",
+        "OPENAI_API_KEY": DEFAULT_KEY,
+        "MAGSAG_RETRY_BASE_DELAY": "0.001",
+        "MAGSAG_RETRY_MAX_DELAY": "0.002",
+    }
+
+    def catalog(name: str, policies: str) -> Path:
+        cat = tmp_path / name
+        shutil.copytree(CATALOG, cat)
+        (cat / "policies" / "model_governance.yaml").write_text(policies)
+        return cat
+
+    fake_openai.queue(R.Reply(hang=True))
+    probe = await Service.open(
+        catalog=catalog("free", "policies: []\n"), db=tmp_path / "probe.db", env=env, transport=Transport(timeouts=IDLE)
+    )
+    try:
+        await call(probe, "r-probe")
+    finally:
+        await probe.aclose()
+    conn = sqlite3.connect(tmp_path / "probe.db")
+    ((bound, _), (_, cost)) = conn.execute(
+        "SELECT cost_bound_pusd, cost_pusd FROM attempts WHERE run_id = 'r-probe' ORDER BY id"
+    ).fetchall()
+    conn.close()
+    assert bound > 2 * cost > 0  # a worst case is far above what a short answer costs
+    run_limit = Decimal(2 * bound + cost // 2) / 10**12
+
+    cat = catalog("tight", f"policies:\n  - name: tight\n    thresholds: {{max_cost_per_run_usd: '{run_limit}'}}\n")
+    svc = await Service.open(catalog=cat, db=tmp_path / "cost.db", env=env, transport=Transport(timeouts=IDLE))
+    try:
+        fake_openai.queue(R.Reply(hang=True))
+        await call(svc, "r-tight")  # timeout, then the retry answers
+        status = await svc.check_budget(agent="ana", run_id="r-tight")
+        lim = limit(status, "run")
+        assert Decimal(lim["unknown_cost_bound_usd"]) == Decimal(bound) / 10**12
+        assert Decimal(lim["remaining_usd"]) == run_limit - Decimal(bound + cost) / 10**12
+        with pytest.raises(
+            E.BudgetExceeded, match=r"tight: run limit .*up to \$[0-9.]+ more for attempts of unknown cost"
+        ):
+            await call(svc, "r-tight")
+    finally:
+        await svc.aclose()
+    refused = rows(tmp_path / "cost.db", "r-tight")[-1]
+    assert refused[:3] == ("budget_exceeded", "budget_exceeded", 0)

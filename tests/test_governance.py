@@ -322,7 +322,9 @@ def attempt_ctx(run_id: str, parent: str | None = None, agent: str | None = None
     )
 
 
-async def record(ledger: Ledger, run_id: str, cost: str | None, *, parent: str | None = None, agent=None) -> None:
+async def record(
+    ledger: Ledger, run_id: str, cost: str | None, *, parent: str | None = None, agent=None, bound: str | None = None
+) -> None:
     now = time.time()
     run = RunRecord(run_id=run_id, agent=agent, skill="skill.analysis", started_at=now, parent_run_id=parent)
     run.status = "ok"
@@ -337,6 +339,7 @@ async def record(ledger: Ledger, run_id: str, cost: str | None, *, parent: str |
         fallback_position=0,
         attempt_number=1,
         cost_usd=None if cost is None else Decimal(cost),
+        cost_bound_usd=None if bound is None else Decimal(bound),
     )
     await ledger.record_call(run, [attempt])
 
@@ -476,6 +479,40 @@ def test_check_budget_reports_unpriced_spend(tmp_path: Path, capsys):
     assert main(["budget", "--run-id", "mag", "--db", str(tmp_path / "l.db"), "--catalog", str(catalog)]) == 0
     out = capsys.readouterr().out
     assert "spent at least $0.2 (1 call(s) of unknown cost)" in out and "remaining at most $" in out
+
+
+def test_limits_count_an_unknown_cost_at_its_bound(tmp_path: Path, capsys):
+    """An attempt of unknown cost (cut after it reached the vendor) counts at the most it can have cost
+    in the run limit of its parent, in its agent's day, in refusals and in `magsag budget`."""
+
+    async def go() -> tuple[dict, E.BudgetExceeded]:
+        async with Ledger(tmp_path / "l.db") as ledger:
+            gov = Governance(
+                limits(max_cost_per_run_usd="1", max_cost_per_agent_daily_usd="10"), ledger, FixedPricer("0.3")
+            )
+            await record(ledger, "mag", "0.2", agent="ag")
+            await record(ledger, "sag", None, parent="mag", agent="ag", bound="0.45")
+            status = await gov.check_budget(agent="ag", run_id="mag")
+            # 0.2 spent + up to 0.45 unknown + 0.3 for this attempt = 0.95: admitted, and held
+            first = await gov.admit(attempt_ctx("mag", agent="ag"))
+            with pytest.raises(E.BudgetExceeded) as refused:  # 0.95 + 0.3 > 1; at $0 it would be 0.8
+                await gov.admit(attempt_ctx("mag", agent="ag"))
+            await gov.release(first)
+            return status, refused.value
+
+    status, refused = anyio.run(go)
+    by_kind = {lim["limit"]: lim for lim in status["limits"]}
+    for kind in ("run", "agent_day"):
+        lim = by_kind[kind]
+        assert (lim["spent_usd"], lim["unknown_cost_bound_usd"], lim["unpriced_calls"]) == ("0.2", "0.45", 1), kind
+    assert by_kind["run"]["remaining_usd"] == "0.35" and by_kind["agent_day"]["remaining_usd"] == "9.35"
+    assert "spent $0.2, up to $0.45 more for attempts of unknown cost, reserved $0.3" in refused.message
+    assert refused.details["unknown_cost_bound_usd"] == "0.45"
+    catalog = Path(__file__).resolve().parent.parent / "catalog"
+    assert main(["budget", "--run-id", "mag", "--db", str(tmp_path / "l.db"), "--catalog", str(catalog)]) == 0
+    out = capsys.readouterr().out
+    assert "spent at least $0.2 (1 call(s) of unknown cost, counted at up to $0.45)" in out
+    assert "remaining $4.35" in out  # the shipped policy's run limit of $5
 
 
 # --- end to end through the service: delegation, whole-call limits, data classes ------------------

@@ -41,7 +41,7 @@ async def test_blank_database_migrates_to_the_expected_schema(tmp_path: Path):
     conn = sqlite3.connect(tmp_path / "new.db")
     applied = [r[0] for r in conn.execute("SELECT name FROM schema_migrations ORDER BY name")]
     assert applied == [name for name, _ in MIGRATIONS]
-    assert applied[-1] == "0006_error_attempts_cost_zero"
+    assert applied[-1] == "0007_unknown_cost_bound"
     tables = {r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
     assert {"runs", "attempts", "events", "budget_reservations", "schema_migrations"} <= tables
     cols = {r[1]: r[2] for r in conn.execute("PRAGMA table_info(attempts)")}
@@ -56,8 +56,11 @@ async def test_blank_database_migrates_to_the_expected_schema(tmp_path: Path):
         "latency_ms",
         "price_source",
         "warnings",
+        "cost_bound_pusd",
     ):
         assert needed in cols
+    for table in ("runs", "agent_spend"):
+        assert "cost_bound_pusd" in {r[1] for r in conn.execute(f"PRAGMA table_info({table})")}
     assert conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
     # 0005 trimmed the indexes every call writes; the ones queries use remain
     indexes = {r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type = 'index'")}
@@ -722,7 +725,9 @@ async def test_merged_records_equal_records_written_one_by_one(tmp_path: Path, m
                 input_tokens=10 * i + k,
                 output_tokens=i,
                 cached_tokens=k,
-                cost_usd=None if i == 5 else Decimal("0.000001") * (i + k + 1),
+                cost_usd=None if i in (5, 7) else Decimal("0.000001") * (i + k + 1),
+                # unknown costs with a bound, two of them in one agent's spend bucket
+                cost_bound_usd=Decimal("0.00002") * (i + k) if i in (5, 7) else None,
                 reservation_id=100 + i if k == 0 else None,
             )
             for k in range(1 + i % 2)
@@ -734,7 +739,8 @@ async def test_merged_records_equal_records_written_one_by_one(tmp_path: Path, m
             "runs": c.execute("SELECT * FROM runs ORDER BY run_id").fetchall(),
             "attempts": c.execute(
                 "SELECT run_id, started_at, model, agent, outcome, attempt_number, input_tokens, output_tokens,"
-                " cached_tokens, cost_pusd, reservation_id FROM attempts ORDER BY run_id, started_at, attempt_number"
+                " cached_tokens, cost_pusd, reservation_id, cost_bound_pusd FROM attempts"
+                " ORDER BY run_id, started_at, attempt_number"
             ).fetchall(),
             "rollup": c.execute("SELECT * FROM usage_rollup ORDER BY 1, 2, 3, 4, 5, 6").fetchall(),
             "spend": c.execute("SELECT * FROM agent_spend ORDER BY 1, 2").fetchall(),
@@ -776,3 +782,6 @@ async def test_merged_records_equal_records_written_one_by_one(tmp_path: Path, m
     assert max(merged) == 10  # all ten in one merged write
     assert got == expected
     assert expected["held"] == [(999,)] and len(expected["runs"]) == 9
+    # the bounds on unknown costs were summed into one agent's spend bucket, and into their runs
+    assert [row[3] for row in expected["spend"] if row[3]] == [20_000_000 * (11 + 15)]
+    assert sorted(row[-1] for row in expected["runs"] if row[-1]) == [20_000_000 * 11, 20_000_000 * 15]

@@ -236,6 +236,8 @@ class Governance:
         the parent the ledger recorded for it) that is its parent's limit, the one its calls reserve
         against. ``unpriced_calls`` counts attempts whose cost is unknown: when it is not 0,
         ``cost_complete`` is false and ``spent_usd`` is a lower bound, not the spend.
+        ``unknown_cost_bound_usd`` is the most those attempts can have cost, where their price is known;
+        the limit counts it, with ``spent_usd`` and ``reserved_usd``, in ``remaining_usd`` and ``status``.
         """
         now = time.time()
         applicable = [
@@ -244,7 +246,7 @@ class Governance:
             if lim.kind == "call" or (lim.kind == "run" and run_id) or (lim.kind == "agent_day" and agent)
         ]
 
-        def q(conn: Any) -> tuple[str | None, list[tuple[Limit, int, int, int]]]:
+        def q(conn: Any) -> tuple[str | None, list[tuple[Limit, int, int, int, int]]]:
             parent = parent_run_id
             if parent is None and run_id and any(lim.kind == "run" for lim in applicable):
                 row = conn.execute("SELECT parent_run_id FROM runs WHERE run_id = ?", (run_id,)).fetchone()
@@ -253,12 +255,12 @@ class Governance:
             rows = []
             for lim in applicable:
                 if lim.kind == "call":
-                    rows.append((lim, 0, 0, 0))
+                    rows.append((lim, 0, 0, 0, 0))
                     continue
                 scope_run = budget if lim.kind == "run" else run_id
-                spent, held = spent_and_reserved(conn, lim, run_id=scope_run, agent=agent, now=now)
+                spent, bound, held = spent_and_reserved(conn, lim, run_id=scope_run, agent=agent, now=now)
                 unpriced = unpriced_calls(conn, lim, run_id=scope_run, agent=agent, now=now)
-                rows.append((lim, spent, held, unpriced))
+                rows.append((lim, spent, bound, held, unpriced))
             return budget, rows
 
         from ..ledger import from_pusd
@@ -266,9 +268,10 @@ class Governance:
         budget, rows = await self.ledger.read(q) if applicable else (run_id, [])
         limits = []
         worst = "ok"
-        for lim, spent, held, unpriced in rows:
+        for lim, spent, bound, held, unpriced in rows:
             spent_d, held_d = from_pusd(spent) or Decimal(0), from_pusd(held) or Decimal(0)
-            used = spent_d + held_d
+            bound_d = from_pusd(bound) or Decimal(0)
+            used = spent_d + bound_d + held_d
             status = "exceeded" if used >= lim.amount else "near" if used >= lim.amount * NEAR_FRACTION else "ok"
             if lim.kind == "call":
                 status = "ok"
@@ -279,6 +282,7 @@ class Governance:
                 "scope": "each call" if lim.kind == "call" else describe_scope(lim, budget, agent, run_id),
                 "limit_usd": str(lim.amount),
                 "spent_usd": str(spent_d),
+                "unknown_cost_bound_usd": str(bound_d),
                 "reserved_usd": str(held_d),
                 "remaining_usd": str(max(Decimal(0), lim.amount - used)),
                 "status": status,

@@ -71,35 +71,46 @@ def day_bounds(now: float, zone: str) -> tuple[float, float]:
     return _bounds(zone, int(now // SPEND_BUCKET_SECONDS))
 
 
-_RUN_SPENT = f"(SELECT COALESCE(SUM(cost_pusd), 0) FROM ({RUN_SCOPE_ROWS}))"
+_RUN_SPENT = f"SELECT COALESCE(SUM(cost_pusd), 0), COALESCE(SUM(cost_bound_pusd), 0) FROM ({RUN_SCOPE_ROWS})"
 
 
 def spent_and_reserved(
     conn: sqlite3.Connection, limit: Limit, *, run_id: str | None, agent: str | None, now: float
-) -> tuple[int, int]:
-    """(recorded spend, open reservations) in pico-USD for the scope of ``limit``: indexed reads.
+) -> tuple[int, int, int]:
+    """(recorded spend, bound on unknown costs, open reservations) in pico-USD for the scope of
+    ``limit``: indexed reads. A limit counts all three.
 
-    Every open reservation is 'held': nothing writes the 'settled' state migration 0002 allowed (an
-    attempt's record deletes its reservation instead), so the sums test only expiry.
+    The bound is the most the attempts of unknown cost (cut after they reached the vendor) can have
+    cost: counting them at $0 would let repeated timeouts pass a limit unseen. Every open reservation
+    is 'held': nothing writes the 'settled' state migration 0002 allowed (an attempt's record deletes
+    its reservation instead), so the sums test only expiry.
 
     For a run limit, ``run_id`` is the budget run (see :func:`budget_run`): its spend and its
     delegated runs' spend, and every reservation held against it.
     """
     if limit.kind == "run":
         row = conn.execute(
-            f"SELECT {_RUN_SPENT}, (SELECT COALESCE(SUM(amount_pusd), 0) FROM budget_reservations"
-            " WHERE run_id = :run AND expires_at >= :now)",
+            "SELECT *, (SELECT COALESCE(SUM(amount_pusd), 0) FROM budget_reservations"
+            f" WHERE run_id = :run AND expires_at >= :now) FROM ({_RUN_SPENT})",
             {"run": run_id, "now": now},
         ).fetchone()
     else:
         start, end = day_bounds(now, limit.zone)
         row = conn.execute(
-            "SELECT (SELECT COALESCE(SUM(cost_pusd), 0) FROM agent_spend WHERE agent = ? AND bucket >= ?"
-            " AND bucket < ?), (SELECT COALESCE(SUM(amount_pusd), 0) FROM budget_reservations WHERE agent = ?"
-            " AND created_at >= ? AND created_at < ? AND expires_at >= ?)",
-            (agent, int(start // SPEND_BUCKET_SECONDS), int(end // SPEND_BUCKET_SECONDS), agent, start, end, now),
+            "SELECT COALESCE(SUM(cost_pusd), 0), COALESCE(SUM(cost_bound_pusd), 0), (SELECT"
+            " COALESCE(SUM(amount_pusd), 0) FROM budget_reservations WHERE agent = :agent AND created_at >= :start"
+            " AND created_at < :end AND expires_at >= :now)"
+            " FROM agent_spend WHERE agent = :agent AND bucket >= :first AND bucket < :last",
+            {
+                "agent": agent,
+                "start": start,
+                "end": end,
+                "now": now,
+                "first": int(start // SPEND_BUCKET_SECONDS),
+                "last": int(end // SPEND_BUCKET_SECONDS),
+            },
         ).fetchone()
-    return int(row[0]), int(row[1])
+    return int(row[0]), int(row[1]), int(row[2])
 
 
 def unpriced_calls(conn: sqlite3.Connection, limit: Limit, *, run_id: str | None, agent: str | None, now: float) -> int:
@@ -179,7 +190,7 @@ class Reservation:
             # Stale reservations are already ignored by the sums; deleting them is housekeeping.
             conn.execute("DELETE FROM budget_reservations WHERE state = 'held' AND expires_at < ?", (now,))
             _last_sweep = now
-        #: scope -> [recorded spend, open reservations], in pico-USD
+        #: scope -> [recorded spend, bound on unknown costs, open reservations], in pico-USD
         seen: dict[tuple[str | None, ...], list[int]] = {}
         results: list[tuple[bool, object]] = []
         for r in reservations:
@@ -189,9 +200,9 @@ class Reservation:
                 sums = seen.get(key)
                 if sums is None:
                     sums = seen[key] = list(spent_and_reserved(conn, limit, run_id=r.budget, agent=r.agent, now=now))
-                spent, held = sums
-                if spent + held + r.amount_pusd > limit.amount_pusd:
-                    refused = _exceeded(limit, r, spent, held)
+                spent, bound, held = sums
+                if spent + bound + held + r.amount_pusd > limit.amount_pusd:
+                    refused = _exceeded(limit, r, spent, bound, held)
                     break
             if refused is not None:
                 results.append((False, refused))
@@ -208,20 +219,22 @@ class Reservation:
                 if (key[0] == "run" and r.budget is not None and key[1] == r.budget) or (
                     key[0] == "agent_day" and r.agent is not None and key[1] == r.agent
                 ):
-                    sums[1] += r.amount_pusd
+                    sums[2] += r.amount_pusd
             results.append((True, int(cur.lastrowid)))
         return results
 
 
-def _exceeded(limit: Limit, r: Reservation, spent: int, held: int) -> BudgetExceeded:
+def _exceeded(limit: Limit, r: Reservation, spent: int, bound: int, held: int) -> BudgetExceeded:
+    unknown = f", up to ${from_pusd(bound)} more for attempts of unknown cost" if bound else ""
     return BudgetExceeded(
         f"{limit.policy}: {limit.kind.replace('_', '-')} limit ${limit.amount} for "
-        f"{describe_scope(limit, r.budget, r.agent, r.run_id)} would be exceeded: spent ${from_pusd(spent)}, "
-        f"reserved ${from_pusd(held)}, this attempt reserves up to ${from_pusd(r.amount_pusd)}",
+        f"{describe_scope(limit, r.budget, r.agent, r.run_id)} would be exceeded: spent ${from_pusd(spent)}"
+        f"{unknown}, reserved ${from_pusd(held)}, this attempt reserves up to ${from_pusd(r.amount_pusd)}",
         policy=limit.policy,
         limit=limit.kind,
         limit_usd=str(limit.amount),
         spent_usd=str(from_pusd(spent)),
+        unknown_cost_bound_usd=str(from_pusd(bound)),
         reserved_usd=str(from_pusd(held)),
         reservation_usd=str(from_pusd(r.amount_pusd)),
     )

@@ -156,6 +156,18 @@ MIGRATIONS: list[tuple[str, str]] = [
         UPDATE attempts SET cost_pusd = 0 WHERE outcome != 'ok' AND cost_pusd IS NULL
         """,
     ),
+    (
+        # An attempt of unknown cost on a priced model (cut after it reached the vendor) now records the
+        # most it can have cost, and run and agent budget limits count that bound, where they counted $0.
+        # Rows recorded before have no bound (0): what they cost was not kept, and inventing it now would
+        # be a guess.
+        "0007_unknown_cost_bound",
+        """
+        ALTER TABLE attempts ADD COLUMN cost_bound_pusd INTEGER;
+        ALTER TABLE runs ADD COLUMN cost_bound_pusd INTEGER NOT NULL DEFAULT 0;
+        ALTER TABLE agent_spend ADD COLUMN cost_bound_pusd INTEGER NOT NULL DEFAULT 0
+        """,
+    ),
 ]
 
 #: agent_spend buckets are 15 minutes: every real time zone's midnight falls on one of their edges,

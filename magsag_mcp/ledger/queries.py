@@ -295,7 +295,7 @@ def _iso(ts: float | None) -> str | None:
 _ATTEMPT_COLS = (
     "run_id, started_at, provider, model, skill, agent, outcome, error_class, error_message, input_tokens,"
     " output_tokens, cached_tokens, cache_write_tokens, reasoning_tokens, total_tokens, cost_pusd, price_source,"
-    " latency_ms, attempt_number, fallback_position, warnings"
+    " latency_ms, attempt_number, fallback_position, warnings, cost_bound_pusd"
 )
 
 
@@ -322,6 +322,7 @@ def _attempt_dict(row: tuple[Any, ...]) -> dict[str, Any]:
         attempt_no,
         position,
         warnings,
+        bound,
     ) = row
     return {
         "time": _iso(started),
@@ -339,6 +340,7 @@ def _attempt_dict(row: tuple[Any, ...]) -> dict[str, Any]:
         "reasoning_tokens": reasoning,
         "total_tokens": total,
         "cost_usd": None if cost is None else format(from_pusd(cost), "f"),
+        "cost_bound_usd": None if bound is None else format(from_pusd(bound), "f"),
         "price_source": source,
         "latency_ms": latency,
         "attempt_number": attempt_no,

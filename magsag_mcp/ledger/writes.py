@@ -22,20 +22,22 @@ SYNC_MODE_BY_CONNECTION: dict[int, str] = {}
 
 _UPSERT_RUN = (
     "INSERT INTO runs (run_id, agent, skill, parent_run_id, started_at, ended_at, status, calls,"
-    " input_tokens, output_tokens, cost_pusd, unpriced_calls) VALUES (?,?,?,?,?,?,?,?,?,?,?,?)"
+    " input_tokens, output_tokens, cost_pusd, unpriced_calls, cost_bound_pusd) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)"
     " ON CONFLICT(run_id) DO UPDATE SET ended_at = excluded.ended_at,"
     " status = CASE WHEN runs.status IN ('ok', 'running') THEN excluded.status ELSE runs.status END,"
     " calls = runs.calls + excluded.calls, input_tokens = runs.input_tokens + excluded.input_tokens,"
     " output_tokens = runs.output_tokens + excluded.output_tokens,"
     " cost_pusd = runs.cost_pusd + excluded.cost_pusd,"
     " unpriced_calls = runs.unpriced_calls + excluded.unpriced_calls,"
+    " cost_bound_pusd = runs.cost_bound_pusd + excluded.cost_bound_pusd,"
     " skill = CASE WHEN runs.skill = excluded.skill THEN runs.skill ELSE NULL END,"
     " agent = COALESCE(runs.agent, excluded.agent)"
 )
 
 _UPSERT_SPEND = (
-    "INSERT INTO agent_spend (agent, bucket, cost_pusd) VALUES (?, ?, ?) ON CONFLICT(agent, bucket)"
-    " DO UPDATE SET cost_pusd = agent_spend.cost_pusd + excluded.cost_pusd"
+    "INSERT INTO agent_spend (agent, bucket, cost_pusd, cost_bound_pusd) VALUES (?, ?, ?, ?)"
+    " ON CONFLICT(agent, bucket) DO UPDATE SET cost_pusd = agent_spend.cost_pusd + excluded.cost_pusd,"
+    " cost_bound_pusd = agent_spend.cost_bound_pusd + excluded.cost_bound_pusd"
 )
 
 _UPSERT_ROLLUP = (
@@ -68,8 +70,8 @@ def _rollup_rows(attempts: list[AttemptRecord]) -> list[tuple[Any, ...]]:
 _INSERT_ATTEMPT = (
     "INSERT INTO attempts (run_id, started_at, provider, model, skill, agent, outcome, error_class, error_message,"
     " input_tokens, output_tokens, cached_tokens, cache_write_tokens, reasoning_tokens, total_tokens, cost_pusd,"
-    " price_source, latency_ms, attempt_number, fallback_position, warnings, reservation_id)"
-    " VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)"
+    " price_source, latency_ms, attempt_number, fallback_position, warnings, reservation_id, cost_bound_pusd)"
+    " VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)"
 )
 
 
@@ -97,6 +99,7 @@ def _attempt_row(a: AttemptRecord) -> tuple[Any, ...]:
         a.fallback_position,
         json.dumps(a.warnings) if a.warnings else None,
         a.reservation_id,
+        to_pusd(a.cost_bound_usd),
     )
 
 
@@ -126,6 +129,8 @@ class RecordWrite:
         # Unknown cost, whatever the outcome: an unpriced answer, or an attempt cut after it was sent.
         unpriced = sum(1 for a in attempts if a.cost_usd is None)
         cost = sum((to_pusd(a.cost_usd) or 0) for a in attempts)
+        # What the attempts of unknown cost can have cost at most: budget limits count it.
+        bound = sum((to_pusd(a.cost_bound_usd) or 0) for a in attempts if a.cost_usd is None)
         run_row = (
             run.run_id,
             run.agent,
@@ -139,11 +144,17 @@ class RecordWrite:
             run.output_tokens,
             cost,
             unpriced,
+            bound,
         )
         spend = [
-            (a.agent, int(a.started_at // SPEND_BUCKET_SECONDS), to_pusd(a.cost_usd))
+            (
+                a.agent,
+                int(a.started_at // SPEND_BUCKET_SECONDS),
+                to_pusd(a.cost_usd) or 0,
+                0 if a.cost_usd is not None else to_pusd(a.cost_bound_usd) or 0,
+            )
             for a in attempts
-            if a.agent is not None and a.cost_usd
+            if a.agent is not None and (a.cost_usd or (a.cost_usd is None and a.cost_bound_usd))
         ]
         held = [a.reservation_id for a in attempts if a.reservation_id is not None]
         return cls(run_row, [_attempt_row(a) for a in attempts], _rollup_rows(attempts), spend, held)
@@ -172,12 +183,17 @@ class RecordWrite:
                         have[i] += v
         if rollup:
             conn.executemany(_UPSERT_ROLLUP, [(*k, *v) for k, v in rollup.items()])
-        spend: dict[tuple[Any, ...], int] = {}
+        spend: dict[tuple[Any, ...], list[int]] = {}
         for w in writes:
-            for agent, bucket, cost in w.spend:
-                spend[(agent, bucket)] = spend.get((agent, bucket), 0) + cost
+            for agent, bucket, cost, bound in w.spend:
+                have = spend.get((agent, bucket))
+                if have is None:
+                    spend[(agent, bucket)] = [cost, bound]
+                else:
+                    have[0] += cost
+                    have[1] += bound
         if spend:
-            conn.executemany(_UPSERT_SPEND, [(*k, v) for k, v in spend.items()])
+            conn.executemany(_UPSERT_SPEND, [(*k, *v) for k, v in spend.items()])
         held = [(r,) for w in writes for r in w.held]
         if held:
             conn.executemany("DELETE FROM budget_reservations WHERE id = ?", held)

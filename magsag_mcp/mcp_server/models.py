@@ -328,6 +328,9 @@ class AttemptOut(_Out):
     reasoning_tokens: int
     total_tokens: int
     cost_usd: str | None = USD
+    cost_bound_usd: str | None = Field(
+        None, description="when cost_usd is null on a priced model: the most the attempt can have cost"
+    )
     price_source: str | None
     latency_ms: float
     attempt_number: int
@@ -392,6 +395,11 @@ class BudgetLimitOut(_Out):
     scope: str
     limit_usd: str
     spent_usd: str
+    unknown_cost_bound_usd: str = Field(
+        "0",
+        description="the most the attempts of unknown cost (cut after reaching the vendor) can have cost; "
+        "counted against the limit",
+    )
     reserved_usd: str = Field(description="held by calls in flight (their worst case)")
     remaining_usd: str
     status: Literal["ok", "near", "exceeded"]
