@@ -36,7 +36,7 @@ Source = Literal["call", "env", "tier", "route", "default", "data_class"]
 RESERVED_PARAMS = frozenset({"api", "capabilities"})
 
 
-@dataclass(slots=True)
+@dataclass(slots=True, frozen=True)
 class Candidate:
     target: Target
     source: Source
@@ -170,9 +170,14 @@ def plan_call(
     env: Mapping[str, str],
     data_class_models: Mapping[str, Sequence[str]] | None = None,
     call_urls: CallURLs | None = None,
+    route_cache: dict[str, Resolution] | None = None,
 ) -> Plan:
     """``call_urls``: where this configuration lets a call's base URLs go; a :class:`Service` passes the
-    one it built when it opened, and without it ``env`` and ``catalog`` are read for this call."""
+    one it built when it opened, and without it ``env`` and ``catalog`` are read for this call.
+
+    ``route_cache``: a :class:`Service`'s resolutions of calls that name nothing themselves (no
+    ``model_config``, ``llm_overrides`` nor context). Such a call's route depends only on the catalog, the
+    environment and the policies, which a service never changes, so it is resolved once per skill."""
     skill = catalog.skill(skill_id)
     if not isinstance(payload, Mapping):
         raise PayloadError(f"{skill_id}: payload must be a JSON object, got {type(payload).__name__}")
@@ -184,14 +189,26 @@ def plan_call(
     if not isinstance(lo, Mapping):
         raise PayloadError("context.llm_overrides must be an object, e.g. {'model': 'gpt-4o-mini'}")
     request, pinned = build_request(skill, payload, mc, lo)
-    chosen = _route(
-        catalog, skill, mc=mc, lo=lo, context=context, env=env, data_class_models=data_class_models, call_urls=call_urls
-    )
+    cacheable = route_cache is not None and not mc and not lo and not context
+    chosen = route_cache.get(skill.id) if cacheable else None  # type: ignore[union-attr]
+    if chosen is None:
+        chosen = _route(
+            catalog,
+            skill,
+            mc=mc,
+            lo=lo,
+            context=context,
+            env=env,
+            data_class_models=data_class_models,
+            call_urls=call_urls,
+        )
+        if cacheable:
+            route_cache[skill.id] = chosen  # type: ignore[index]
     return Plan(
         skill_id=skill.id,
         task_type=skill.task_type,
         rule=chosen.rule,
-        candidates=chosen.candidates,
+        candidates=list(chosen.candidates),  # the plan's own list: a cached resolution is shared
         request=request,
         data_classes=chosen.data_classes,
         pinned=frozenset(pinned),

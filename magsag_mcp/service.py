@@ -24,7 +24,7 @@ from .errors import AllTargetsFailed, BudgetExceeded, ConfigError, MagsagError, 
 from .providers import ProviderSet, provider_names
 from .providers.base import ProgressCallback
 from .records import AttemptRecord, RunRecord
-from .routing import Candidate, Plan, plan_call
+from .routing import Candidate, Plan, Resolution, plan_call
 from .routing import route as resolve_route
 from .settings import call_deadline, env_float
 from .transport import Transport
@@ -129,6 +129,9 @@ class Service:
         self.retry = retry
         self.cascade = Cascade(self.providers, pricer, governance, retry)
         self.call_urls = CallURLs(env, catalog.routing.all_targets, self.providers)
+        #: skill id -> the route of a call that names no model itself (see plan_call)
+        self._routes: dict[str, Resolution] = {}
+        self._data_class_models = governance.data_class_models() if governance else None
         #: calls inside invoke_skill right now; a lone call records without waiting for a group commit
         self._in_flight = 0
 
@@ -189,8 +192,9 @@ class Service:
             payload,
             context=context,
             env=self.env,
-            data_class_models=self.governance.data_class_models() if self.governance else None,
+            data_class_models=self._data_class_models,
             call_urls=self.call_urls,
+            route_cache=self._routes,
         )
 
     async def invoke_skill(
@@ -289,7 +293,7 @@ class Service:
             self.catalog,
             skill_id,
             env=self.env,
-            data_class_models=self.governance.data_class_models() if self.governance else None,
+            data_class_models=self._data_class_models,
         )
         return {
             "rule": chosen.rule,

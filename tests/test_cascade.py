@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from decimal import Decimal
 from pathlib import Path
 
@@ -178,7 +179,8 @@ async def test_target_lacking_a_needed_feature_is_skipped():
     )
     assert out.target.model == "a"  # the first "fake:a" supports tools
     p = plan({"model": "fake:x", "tools": tools})
-    p.candidates[0].target = p.candidates[0].target.__class__("fake", "x", None, (("capabilities", {"tools": False}),))
+    lacking = p.candidates[0].target.__class__("fake", "x", None, (("capabilities", {"tools": False}),))
+    p.candidates[0] = dataclasses.replace(p.candidates[0], target=lacking)
     with pytest.raises(E.AllTargetsFailed) as info:
         await cascade.run(p, run_id="r", agent=None)
     assert "cannot honour tools" in info.value.message
@@ -246,7 +248,7 @@ async def test_the_deadline_bounds_an_attempt_in_flight():
     )
     slow = {"provider": "fake", "model": "slow", "params": {"latency_ms": 60_000}}
     p = plan({"model": "fake:slow"})
-    p.candidates[0].target = parse_target(slow)
+    p.candidates[0] = dataclasses.replace(p.candidates[0], target=parse_target(slow))
     with pytest.raises(E.AllTargetsFailed) as info:
         await cascade.run(p, run_id="r-slow", agent=None)
     # Had the deadline not cut the attempt, the slow answer would have arrived and the call succeeded.

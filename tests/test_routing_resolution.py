@@ -385,3 +385,31 @@ def test_model_config_messages_replace_those_of_llm_overrides(catalog):
         catalog, "skill.analysis", {"data": "x", "model_config": {"messages": history}}, context=ctx, env={}
     )
     assert [m.content for m in plan.request.messages].count("earlier answer") == 1
+
+
+def test_a_route_cache_resolves_calls_that_name_nothing_once_per_skill(catalog):
+    """A service resolves a call that names no model (no model_config, llm_overrides nor context) once per
+    skill: the same answer as resolving it each time, in a list each plan owns; calls that name something
+    are resolved each time and never stored."""
+    env = {"MAGSAG_PROVIDER": "anthropic"}
+    cache: dict = {}
+    first = plan_call(catalog, "skill.analysis", {"data": "x"}, context=None, env=env, route_cache=cache)
+    assert list(cache) == ["skill.analysis"]
+    uncached = plan_call(catalog, "skill.analysis", {"data": "y"}, context=None, env=env)
+    first.candidates.clear()  # a caller may change its own plan; the next one is unaffected
+    second = plan_call(catalog, "skill.analysis", {"data": "y"}, context=None, env=env, route_cache=cache)
+    assert (second.rule, second.candidates) == (uncached.rule, uncached.candidates)
+    assert labels(second)[0] == "anthropic:claude-3-5-sonnet-20241022"
+    named = plan_call(
+        catalog,
+        "skill.analysis",
+        {"data": "x", "model_config": {"model": "gpt-4o-mini"}},
+        context=None,
+        env=env,
+        route_cache=cache,
+    )
+    tiered = plan_call(
+        catalog, "skill.analysis", {"data": "x"}, context={"tier": "premium"}, env=env, route_cache=cache
+    )
+    assert labels(named) == ["openai:gpt-4o-mini"] and tiered.rule.startswith("tier:premium")
+    assert list(cache) == ["skill.analysis"] and cache["skill.analysis"].rule == uncached.rule
