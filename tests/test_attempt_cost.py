@@ -21,6 +21,8 @@ import anyio
 import pytest
 
 from magsag_mcp import errors as E
+from magsag_mcp.governance import load_policies
+from magsag_mcp.governance.gate import check_summary
 from magsag_mcp.ledger import Ledger
 from magsag_mcp.ledger import migrations as M
 from magsag_mcp.service import Service
@@ -147,8 +149,14 @@ async def test_a_read_timeout_is_recorded_as_unknown_cost(service: Service, fake
     assert_unpriced(totals, status, 1)
     assert limit(status, "run")["reserved_usd"] == "0"  # the reservation went with the record
     assert_bound(tmp_path / "cost.db", status, "r-timeout", reserved[0])
+    assert (totals["unbounded_calls"], Decimal(totals["unknown_cost_bound_usd"])) == (0, reserved[0])
     run = (await service.query_runs({"run_id": "r-timeout"}))[0]
     assert run["unpriced_calls"] == 1
+    attempt = run["attempts"][0]
+    assert (attempt["cost_usd"], Decimal(attempt["cost_bound_usd"])) == (None, reserved[0])
+    # The shipped policy's gate checks the worst case instead of refusing a summary with one timeout.
+    summary = await service.summarize({"run_id": "r-timeout"})
+    assert check_summary(summary, load_policies(CATALOG)) == []
 
 
 @pytest.mark.parametrize(

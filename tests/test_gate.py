@@ -84,6 +84,24 @@ def test_unpriced_calls_violate_a_cost_limit_unless_allowed(gate):
     assert gate(changed(model={"unpriced_calls": 2}), allowing)[0] == 0
 
 
+def test_bounded_unknown_costs_count_at_their_bound(gate):
+    """A call cut after it reached the vendor has an unknown cost but a bound: the gate counts the bound,
+    as budget limits do, instead of refusing to check; an unknown cost with no bound still fails."""
+    bounded = {"unpriced_calls": 2, "unbounded_calls": 0, "unknown_cost_bound_usd": "0.5"}
+    assert gate(changed(model=bounded, agent=bounded)) == (0, "gate: pass\n", "")
+    code, out, _ = gate(changed(model={**bounded, "unknown_cost_bound_usd": "8.5"}, agent=bounded))
+    assert code == 1
+    assert (
+        "FAIL limits: total cost up to $10.5 ($2.0 known, up to $8.5 of unknown cost) exceeds max_cost_per_run_usd $10"
+    ) in out
+    assert "FAIL limits: gpt-4o averaged up to $1.050000 per call, above max_cost_per_call_usd $0.5" in out
+    code, out, _ = gate(changed(model=bounded, agent={**bounded, "unknown_cost_bound_usd": "1.5"}))
+    assert "FAIL limits: agent 'ana' cost up to $3.5 ($2.0 known, up to $1.5 of unknown cost) exceeds" in out
+    code, out, _ = gate(changed(model={**bounded, "unbounded_calls": 1}, agent=bounded))
+    assert code == 1
+    assert "FAIL limits: 1 call(s) have no known cost nor a bound on it, so the cost limits cannot be checked" in out
+
+
 def test_model_outside_allowed_models_and_run_total(gate):
     s = copy.deepcopy(GOOD)
     s["model_stats"]["o1-preview"] = {"calls": 40, "errors": 0, "cost_usd": 9.0, "providers": ["openai"]}

@@ -421,6 +421,8 @@ async def test_rollup_summaries_equal_a_scan_of_every_attempt(tmp_path: Path):
                 if a.outcome != "ok":
                     a.input_tokens = a.output_tokens = 0
                     a.cost_usd = None
+                    # an unknown cost, bounded by its worst case or (an unknown price) not at all
+                    a.cost_bound_usd = rnd.choice([None, Decimal(rnd.randint(1, 10**6)) / 10**9])
             await ledger.record_call(run, attempts)
         conn = sqlite3.connect(tmp_path / "l.db")
         cases = [
@@ -447,17 +449,28 @@ async def test_rollup_summaries_equal_a_scan_of_every_attempt(tmp_path: Path):
                     args.append(case[key])
             rows = conn.execute(
                 "SELECT model, COUNT(*), SUM(outcome = 'error'), SUM(input_tokens), SUM(output_tokens),"
-                f" coalesce(SUM(cost_pusd), 0) FROM attempts WHERE {' AND '.join(clauses)} GROUP BY model",
+                " SUM(cost_pusd IS NULL), SUM(cost_pusd IS NULL AND cost_bound_pusd IS NULL),"
+                " coalesce(SUM(cost_pusd), 0), coalesce(SUM(cost_bound_pusd), 0)"
+                f" FROM attempts WHERE {' AND '.join(clauses)} GROUP BY model",
                 args,
             ).fetchall()
-            expected = {m: (n, e, i, o, str(Decimal(c) / 10**12)) for m, n, e, i, o, c in rows}
+            expected = {m: (*counts, Decimal(c) / 10**12, Decimal(b) / 10**12) for m, *counts, c, b in rows}
             got = {
-                m: (v["calls"], v["errors"], v["input_tokens"], v["output_tokens"], v["cost_usd_exact"])
+                m: (
+                    v["calls"],
+                    v["errors"],
+                    v["input_tokens"],
+                    v["output_tokens"],
+                    v["unpriced_calls"],
+                    v["unbounded_calls"],
+                    Decimal(v["cost_usd_exact"]),
+                    Decimal(v["unknown_cost_bound_usd"]),
+                )
                 for m, v in s["model_stats"].items()
             }
-            assert {m: v[:4] for m, v in got.items()} == {m: v[:4] for m, v in expected.items()}, case
-            for m in got:
-                assert Decimal(got[m][4]) == Decimal(expected[m][4]), case
+            assert got == expected, case
+            if not case:  # the data has unknown costs both with a bound and without one
+                assert sum(v[4] for v in got.values()) > sum(v[5] for v in got.values()) > 0
 
 
 async def test_a_lone_call_commits_durably_inline_and_company_waits_its_turn(tmp_path: Path):
@@ -581,17 +594,23 @@ async def test_prune_mid_day_keeps_summaries_equal_to_a_scan(tmp_path: Path):
                 1,
                 input_tokens=100 + h,
                 output_tokens=10,
-                cost_usd=Decimal("0.001"),
+                cost_usd=Decimal("0.001") if h % 5 else None,  # some timed out: unknown, bounded
+                cost_bound_usd=None if h % 5 else Decimal("0.02"),
             )
             await ledger.record_call(run, [attempt])
         counts = await ledger.prune(100 * 86400)
         assert counts["attempts"] == 30
         summary = await ledger.summarize(UsageFilters())
         conn = sqlite3.connect(tmp_path / "l.db")
-        n, tokens, cost = conn.execute("SELECT COUNT(*), SUM(input_tokens), SUM(cost_pusd) FROM attempts").fetchone()
+        n, tokens, cost, unknown, bound = conn.execute(
+            "SELECT COUNT(*), SUM(input_tokens), SUM(cost_pusd), SUM(cost_pusd IS NULL), SUM(cost_bound_pusd)"
+            " FROM attempts"
+        ).fetchone()
         stats = summary["model_stats"]["gpt-4o"]
         assert (stats["calls"], stats["input_tokens"]) == (n, tokens) == (31, sum(100 + h for h in range(31)))
         assert Decimal(stats["cost_usd_exact"]) == Decimal(cost) / 10**12
+        assert (stats["unpriced_calls"], stats["unbounded_calls"]) == (unknown, 0) == (7, 0)
+        assert Decimal(stats["unknown_cost_bound_usd"]) == Decimal(bound) / 10**12 == Decimal("0.14")
 
 
 async def test_a_batch_of_records_is_written_together_and_a_bad_one_fails_alone(tmp_path: Path, monkeypatch):

@@ -3,10 +3,11 @@
 What each threshold means for a summary: ``max_cost_per_run_usd`` bounds the summary's total cost
 (a summary filtered to one run is that run); ``max_cost_per_agent_daily_usd`` bounds each agent's cost
 in ``by_agent`` (meaningful for a summary of one day, e.g. ``--since 24h``); ``max_cost_per_call_usd``
-bounds each model's average cost per call. Attempts of unknown cost under a cost threshold (an
-unknown price, or an attempt cut after it reached the vendor, which may bill it) are a violation
-unless the policy sets ``allow_unpriced``: the summary's cost is then only a lower bound. Every model
-with calls must be allowed.
+bounds each model's average cost per call. An attempt of unknown cost cut after it reached the vendor
+(which may bill it) counts at the most it can have cost (``unknown_cost_bound_usd``), as budget
+limits count it. One with no bound (an unknown price; or any unknown cost, in a summary written before
+bounds were kept) is a violation under a cost threshold unless the policy sets ``allow_unpriced``:
+the summary's cost is then only a lower bound. Every model with calls must be allowed.
 
 The summary's shape is validated first: a field of the wrong type is an :class:`InputError` naming
 the field (exit 2), never a crash nor a policy violation.
@@ -37,12 +38,34 @@ class _Stats(BaseModel):
     cost_usd: Usd = None
     cost_usd_exact: Usd = None
     unpriced_calls: Count = 0
+    unknown_cost_bound_usd: Usd = None
+    unbounded_calls: Count | None = None
     providers: list[str] = Field(default_factory=list)
 
     @property
-    def cost(self) -> Decimal:
+    def known(self) -> Decimal:
         exact = self.cost_usd_exact if self.cost_usd_exact is not None else self.cost_usd
         return exact if exact is not None else Decimal(0)
+
+    @property
+    def bound(self) -> Decimal:
+        return self.unknown_cost_bound_usd or Decimal(0)
+
+    @property
+    def cost(self) -> Decimal:
+        """The most it can have cost: the known cost plus the bound on the unknown costs."""
+        return self.known + self.bound
+
+    @property
+    def unbounded(self) -> int:
+        # a summary without the field is from before bounds were kept: none of its unknown costs has one
+        return self.unpriced_calls if self.unbounded_calls is None else min(self.unbounded_calls, self.unpriced_calls)
+
+    def shown(self) -> str:
+        """The cost as a message shows it."""
+        if not self.bound:
+            return f"${self.known}"
+        return f"up to ${self.cost} (${self.known} known, up to ${self.bound} of unknown cost)"
 
 
 class _ModelStats(_Stats):
@@ -86,8 +109,12 @@ def check_summary(summary: Any, policies: PolicySet) -> list[str]:
     parsed = parse_summary(summary)
     stats = parsed.model_stats
     violations: list[str] = []
-    total = sum((s.cost for s in stats.values()), Decimal(0))
+    total = _Stats.model_construct(  # sums of validated entries: no per-entry range applies
+        cost_usd_exact=sum((s.known for s in stats.values()), Decimal(0)),
+        unknown_cost_bound_usd=sum((s.bound for s in stats.values()), Decimal(0)),
+    )
     unpriced = sum(s.unpriced_calls for s in stats.values())
+    unbounded = sum(s.unbounded for s in stats.values())
     for model, s in stats.items():
         for p in policies.policies:
             if p.allowed_models is None or not s.calls:
@@ -103,22 +130,26 @@ def check_summary(summary: Any, policies: PolicySet) -> list[str]:
         t = p.thresholds
         if t is None:
             continue
-        if unpriced and not p.allow_unpriced:
-            violations.append(f"{p.name}: {unpriced} call(s) have no known cost, so the cost limits cannot be checked")
-        if t.max_cost_per_run_usd is not None and total > t.max_cost_per_run_usd:
-            violations.append(f"{p.name}: total cost ${total} exceeds max_cost_per_run_usd ${t.max_cost_per_run_usd}")
+        if unbounded and not p.allow_unpriced:
+            what = "no known cost" if unbounded == unpriced else "no known cost nor a bound on it"
+            violations.append(f"{p.name}: {unbounded} call(s) have {what}, so the cost limits cannot be checked")
+        if t.max_cost_per_run_usd is not None and total.cost > t.max_cost_per_run_usd:
+            violations.append(
+                f"{p.name}: total cost {total.shown()} exceeds max_cost_per_run_usd ${t.max_cost_per_run_usd}"
+            )
         if t.max_cost_per_agent_daily_usd is not None:
             for agent, a in (parsed.by_agent or {}).items():
                 if a.cost > t.max_cost_per_agent_daily_usd:
                     violations.append(
-                        f"{p.name}: agent {agent!r} cost ${a.cost} exceeds max_cost_per_agent_daily_usd "
+                        f"{p.name}: agent {agent!r} cost {a.shown()} exceeds max_cost_per_agent_daily_usd "
                         f"${t.max_cost_per_agent_daily_usd}"
                     )
         if t.max_cost_per_call_usd is not None:
             for model, s in stats.items():
                 if s.calls and s.cost / s.calls > t.max_cost_per_call_usd:
+                    up_to = "up to " if s.bound else ""
                     violations.append(
-                        f"{p.name}: {model} averaged ${(s.cost / s.calls).quantize(Decimal('0.000001'))} per "
+                        f"{p.name}: {model} averaged {up_to}${(s.cost / s.calls).quantize(Decimal('0.000001'))} per "
                         f"call, above max_cost_per_call_usd ${t.max_cost_per_call_usd}"
                     )
     return violations

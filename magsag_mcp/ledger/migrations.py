@@ -158,14 +158,17 @@ MIGRATIONS: list[tuple[str, str]] = [
     ),
     (
         # An attempt of unknown cost on a priced model (cut after it reached the vendor) now records the
-        # most it can have cost, and run and agent budget limits count that bound, where they counted $0.
-        # Rows recorded before have no bound (0): what they cost was not kept, and inventing it now would
-        # be a guess.
+        # most it can have cost, and run and agent budget limits count that bound, where they counted $0;
+        # summaries carry it (usage_rollup: its sum, and how many unknown costs have one) for the gate.
+        # Rows recorded before have no bound: what they cost was not kept, and inventing it now would be a
+        # guess, so their unknown costs stay unbounded.
         "0007_unknown_cost_bound",
         """
         ALTER TABLE attempts ADD COLUMN cost_bound_pusd INTEGER;
         ALTER TABLE runs ADD COLUMN cost_bound_pusd INTEGER NOT NULL DEFAULT 0;
-        ALTER TABLE agent_spend ADD COLUMN cost_bound_pusd INTEGER NOT NULL DEFAULT 0
+        ALTER TABLE agent_spend ADD COLUMN cost_bound_pusd INTEGER NOT NULL DEFAULT 0;
+        ALTER TABLE usage_rollup ADD COLUMN cost_bound_pusd INTEGER NOT NULL DEFAULT 0;
+        ALTER TABLE usage_rollup ADD COLUMN bounded INTEGER NOT NULL DEFAULT 0
         """,
     ),
 ]

@@ -145,11 +145,21 @@ _STAT_KEYS = (
     "reasoning_tokens",
     "cost_pusd",
     "unpriced",
+    "cost_bound_pusd",
+    "bounded",
+)
+
+#: from attempts, the same sums usage_rollup keeps: known cost, unknown costs, their bounds
+_ATTEMPT_MONEY = (
+    "coalesce(SUM(cost_pusd), 0), SUM(cost_pusd IS NULL),"
+    " coalesce(SUM(CASE WHEN cost_pusd IS NULL THEN cost_bound_pusd END), 0),"
+    " SUM(cost_pusd IS NULL AND cost_bound_pusd IS NOT NULL)"
 )
 
 
 def _rollup_rows(conn: sqlite3.Connection, f: UsageFilters) -> list[tuple[Any, ...]]:
-    """(model, provider, agent, skill, outcome, attempts, in, out, cached, reasoning, cost, unpriced) groups.
+    """(model, provider, agent, skill, outcome, attempts, in, out, cached, reasoning, cost, unpriced, bound,
+    bounded) groups.
 
     Whole UTC days inside the time range come from ``usage_rollup``; the partial buckets at its
     edges come from ``attempts`` (indexed by time). A run or status filter reads ``attempts`` alone.
@@ -159,8 +169,8 @@ def _rollup_rows(conn: sqlite3.Connection, f: UsageFilters) -> list[tuple[Any, .
         where, args = _where(f, table="a")
         return conn.execute(
             "SELECT model, provider, coalesce(agent, ''), coalesce(skill, ''), outcome, COUNT(*), SUM(input_tokens),"
-            " SUM(output_tokens), SUM(cached_tokens), SUM(reasoning_tokens), coalesce(SUM(cost_pusd), 0),"
-            f" SUM(cost_pusd IS NULL) FROM attempts a{where} GROUP BY 1, 2, 3, 4, 5",
+            f" SUM(output_tokens), SUM(cached_tokens), SUM(reasoning_tokens), {_ATTEMPT_MONEY}"
+            f" FROM attempts a{where} GROUP BY 1, 2, 3, 4, 5",
             args,
         ).fetchall()
     eq: list[str] = []
@@ -183,8 +193,8 @@ def _rollup_rows(conn: sqlite3.Connection, f: UsageFilters) -> list[tuple[Any, .
     where = (" WHERE " + " AND ".join(clauses)) if clauses else ""
     rows = conn.execute(
         "SELECT model, provider, agent, skill, outcome, SUM(attempts), SUM(input_tokens), SUM(output_tokens),"
-        " SUM(cached_tokens), SUM(reasoning_tokens), SUM(cost_pusd), SUM(unpriced)"
-        f" FROM usage_rollup{where} GROUP BY 1, 2, 3, 4, 5",
+        " SUM(cached_tokens), SUM(reasoning_tokens), SUM(cost_pusd), SUM(unpriced), SUM(cost_bound_pusd),"
+        f" SUM(bounded) FROM usage_rollup{where} GROUP BY 1, 2, 3, 4, 5",
         args,
     ).fetchall()
     edges: list[tuple[float, float]] = []
@@ -198,8 +208,8 @@ def _rollup_rows(conn: sqlite3.Connection, f: UsageFilters) -> list[tuple[Any, .
         edge_where = " AND ".join([*(f"a.{c}" for c in eq), "a.started_at >= ?", "a.started_at < ?"])
         rows += conn.execute(
             "SELECT model, provider, coalesce(agent, ''), coalesce(skill, ''), outcome, COUNT(*), SUM(input_tokens),"
-            " SUM(output_tokens), SUM(cached_tokens), SUM(reasoning_tokens), coalesce(SUM(cost_pusd), 0),"
-            f" SUM(cost_pusd IS NULL) FROM attempts a WHERE {edge_where} GROUP BY 1, 2, 3, 4, 5",
+            f" SUM(output_tokens), SUM(cached_tokens), SUM(reasoning_tokens), {_ATTEMPT_MONEY}"
+            f" FROM attempts a WHERE {edge_where} GROUP BY 1, 2, 3, 4, 5",
             [*eq_args, lo, hi],
         ).fetchall()
         if since is not None and until is not None and first is not None and last is not None and first > last:
@@ -219,6 +229,8 @@ def _stats(acc: dict[str, int]) -> dict[str, Any]:
         "cost_usd": number,
         "cost_usd_exact": exact,
         "unpriced_calls": acc["unpriced"],
+        "unknown_cost_bound_usd": _money(acc["cost_bound_pusd"])[1],
+        "unbounded_calls": acc["unpriced"] - acc["bounded"],
         "cached_tokens": acc["cached_tokens"],
         "reasoning_tokens": acc["reasoning_tokens"],
     }
@@ -232,6 +244,8 @@ async def summarize(ledger: Ledger, filters: UsageFilters | dict[str, Any] | Non
     ``cost_usd_exact`` is the exact decimal string; ``unpriced_calls`` counts attempts whose cost is unknown
     (an answer of unknown price, or an attempt cut after it reached the vendor, which may bill it), which
     are never counted as 0 silently: a nonzero count means the cost is a lower bound.
+    ``unknown_cost_bound_usd`` is the most those attempts can have cost where the model's price is known
+    (its worst case); ``unbounded_calls`` counts the ones with no bound (an unknown price).
     ``calls`` counts attempts that reached a provider (``errors`` of them failed); attempts refused by
     policy or budget, or skipped, are counted in ``totals`` by outcome.
     """
@@ -244,7 +258,8 @@ async def summarize(ledger: Ledger, filters: UsageFilters | dict[str, Any] | Non
         refused: dict[str, int] = {}
         blank = dict.fromkeys(_STAT_KEYS, 0)
         total = dict(blank)
-        for model, provider, agent, skill, outcome, n, tin, tout, cached, reasoning, cost, unpriced in rows:
+        for model, provider, agent, skill, outcome, n, *numbers in rows:
+            tin, tout, cached, reasoning, cost, unpriced, bound, bounded = numbers
             if outcome not in ("ok", "error"):
                 refused[outcome] = refused.get(outcome, 0) + int(n)
                 continue
@@ -263,6 +278,8 @@ async def summarize(ledger: Ledger, filters: UsageFilters | dict[str, Any] | Non
                     acc["reasoning_tokens"] += int(reasoning or 0)
                     acc["cost_pusd"] += int(cost or 0)
                     acc["unpriced"] += int(unpriced or 0)
+                    acc["cost_bound_pusd"] += int(bound or 0)
+                    acc["bounded"] += int(bounded or 0)
         where, args = _where(f, table="a")
         period = conn.execute(f"SELECT MIN(started_at), MAX(started_at) FROM attempts a{where}", args).fetchone()
         totals = _stats(total)
@@ -491,10 +508,11 @@ async def prune(ledger: Ledger, older_than_seconds: float) -> dict[str, int]:
         day = int(cutoff // BUCKET)
         conn.execute("DELETE FROM usage_rollup WHERE bucket <= ?", (day,))
         conn.execute(
-            "INSERT INTO usage_rollup SELECT ?, model, provider, coalesce(agent, ''), coalesce(skill, ''), outcome,"
-            " COUNT(*), SUM(input_tokens), SUM(output_tokens), SUM(cached_tokens), SUM(reasoning_tokens),"
-            " coalesce(SUM(cost_pusd), 0), SUM(cost_pusd IS NULL) FROM attempts"
-            " WHERE started_at >= ? AND started_at < ? GROUP BY 2, 3, 4, 5, 6",
+            "INSERT INTO usage_rollup (bucket, model, provider, agent, skill, outcome, attempts, input_tokens,"
+            " output_tokens, cached_tokens, reasoning_tokens, cost_pusd, unpriced, cost_bound_pusd, bounded)"
+            " SELECT ?, model, provider, coalesce(agent, ''), coalesce(skill, ''), outcome, COUNT(*),"
+            " SUM(input_tokens), SUM(output_tokens), SUM(cached_tokens), SUM(reasoning_tokens),"
+            f" {_ATTEMPT_MONEY} FROM attempts WHERE started_at >= ? AND started_at < ? GROUP BY 2, 3, 4, 5, 6",
             (day, day * BUCKET, (day + 1) * BUCKET),
         )
         return counts

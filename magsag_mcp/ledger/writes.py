@@ -42,12 +42,14 @@ _UPSERT_SPEND = (
 
 _UPSERT_ROLLUP = (
     "INSERT INTO usage_rollup (bucket, model, provider, agent, skill, outcome, attempts, input_tokens, output_tokens,"
-    " cached_tokens, reasoning_tokens, cost_pusd, unpriced) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)"
+    " cached_tokens, reasoning_tokens, cost_pusd, unpriced, cost_bound_pusd, bounded)"
+    " VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)"
     " ON CONFLICT(bucket, model, provider, agent, skill, outcome) DO UPDATE SET"
     " attempts = attempts + excluded.attempts, input_tokens = input_tokens + excluded.input_tokens,"
     " output_tokens = output_tokens + excluded.output_tokens, cached_tokens = cached_tokens + excluded.cached_tokens,"
     " reasoning_tokens = reasoning_tokens + excluded.reasoning_tokens, cost_pusd = cost_pusd + excluded.cost_pusd,"
-    " unpriced = unpriced + excluded.unpriced"
+    " unpriced = unpriced + excluded.unpriced, cost_bound_pusd = cost_bound_pusd + excluded.cost_bound_pusd,"
+    " bounded = bounded + excluded.bounded"
 )
 
 
@@ -56,14 +58,19 @@ def _rollup_rows(attempts: list[AttemptRecord]) -> list[tuple[Any, ...]]:
     acc: dict[tuple[Any, ...], list[int]] = {}
     for a in attempts:
         key = (int(a.started_at // ROLLUP_BUCKET_SECONDS), a.model, a.provider, a.agent or "", a.skill or "", a.outcome)
-        row = acc.setdefault(key, [0, 0, 0, 0, 0, 0, 0])
+        row = acc.setdefault(key, [0, 0, 0, 0, 0, 0, 0, 0, 0])
         row[0] += 1
         row[1] += a.input_tokens
         row[2] += a.output_tokens
         row[3] += a.cached_tokens
         row[4] += a.reasoning_tokens
-        row[5] += to_pusd(a.cost_usd) or 0
-        row[6] += 1 if a.cost_usd is None else 0
+        if a.cost_usd is not None:
+            row[5] += to_pusd(a.cost_usd) or 0
+        else:
+            row[6] += 1
+            if a.cost_bound_usd is not None:
+                row[7] += to_pusd(a.cost_bound_usd) or 0
+                row[8] += 1
     return [(*k, *v) for k, v in acc.items()]
 
 

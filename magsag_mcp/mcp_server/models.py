@@ -278,6 +278,10 @@ class StatsOut(_Out):
         description="attempts of unknown cost (an unknown price, or cut after reaching the vendor, which may bill "
         "it): the cost is a lower bound"
     )
+    unknown_cost_bound_usd: str = Field(
+        "0", description="the most the attempts of unknown cost can have cost, where their price is known"
+    )
+    unbounded_calls: int = Field(0, description="attempts of unknown cost with no bound (an unknown price)")
     cached_tokens: int = 0
     reasoning_tokens: int = 0
 
@@ -291,6 +295,8 @@ class TotalsOut(_Out):
     cost_usd: float
     cost_usd_exact: str
     unpriced_calls: int
+    unknown_cost_bound_usd: str = "0"
+    unbounded_calls: int = 0
     cost_complete: bool
     policy_denied_attempts: int = 0
     budget_exceeded_attempts: int = 0
