@@ -820,6 +820,42 @@ async def test_a_reservation_made_for_a_cancelled_caller_is_dropped(tmp_path: Pa
         assert held == 0 and gov._running == 0
 
 
+async def test_a_cancelled_callers_reservation_outlives_a_closed_ledger_until_it_expires(tmp_path: Path):
+    # The ledger closes while a cancelled caller's reservation is queued: the writer still makes it, and
+    # the drop that would undo it finds the ledger closed. That must end quietly (no error escapes the
+    # drop's task); the reservation then holds budget only until it expires.
+    async with Ledger(tmp_path / "l.db") as ledger:
+        gov = Governance(limits(max_cost_per_run_usd="1"), ledger, FixedPricer("0.1"))
+        drops: list[asyncio.Future[None]] = []
+        real_drop = gov._drop_orphan
+
+        def spy(reservation_id: int) -> None:
+            real_drop(reservation_id)
+            drops.extend(gov._orphans)
+
+        gov._drop_orphan = spy  # type: ignore[method-assign]
+        first = await gov.admit(attempt_ctx("r"))  # running: the next admit is queued
+        waiting = asyncio.ensure_future(gov.admit(attempt_ctx("r")))
+        await asyncio.sleep(0)
+        waiting.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await waiting
+        assert drops == []  # the queued reservation is not made yet
+        await ledger.close()  # the writer drains the queue, making the orphan's reservation
+        assert len(drops) == 1
+        await asyncio.gather(*drops)  # the drop met a closed ledger and swallowed it
+        assert drops[0].exception() is None and not gov._orphans
+        await gov.settle(first, Decimal(0))
+    conn = sqlite3.connect(tmp_path / "l.db")
+    rows = conn.execute("SELECT id, amount_pusd, expires_at FROM budget_reservations ORDER BY id").fetchall()
+    conn.close()
+    assert [(rid, amount) for rid, amount, _ in rows] == [
+        (first.reservation_id, 10**11),
+        (first.reservation_id + 1, 10**11),
+    ]
+    assert time.time() < rows[1][2] <= time.time() + gov.reservation_ttl  # held until it expires
+
+
 async def test_a_progress_callback_that_raises_releases_the_attempts_reservation(catalog_copy: Path, tmp_path: Path):
     (catalog_copy / "prices.yaml").write_text('"fake:*": {input: 1.0, output: 1.0}\n')
     (catalog_copy / "policies" / "model_governance.yaml").write_text(

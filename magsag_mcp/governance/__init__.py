@@ -9,18 +9,19 @@ first and every fallback hop) for the target about to be called, and raises
 from __future__ import annotations
 
 import asyncio
+import os
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
 
+from .. import settings
 from ..errors import BudgetExceeded, LedgerError, PolicyDenied
 from ..types import Target
 from .budget import (
     Reservation,
     budget_run,
-    call_deadline_from_env,
     day_bounds,
     describe_scope,
     reservation_ttl,
@@ -89,7 +90,9 @@ class Governance:
         self.policies = policies
         self.ledger = ledger
         self.pricer = pricer
-        self.call_deadline = call_deadline if call_deadline is not None else call_deadline_from_env(env)
+        if call_deadline is None:  # MAGSAG_CALL_DEADLINE, parsed and checked as the service parses it
+            call_deadline = settings.call_deadline(os.environ if env is None else env)
+        self.call_deadline = call_deadline
         self.reservation_ttl = reservation_ttl(self.call_deadline)
         #: attempts admitted with a reservation and still running, in this process
         self._running = 0

@@ -16,10 +16,8 @@ the ledger's ``run_scope_totals``.
 
 from __future__ import annotations
 
-import os
 import sqlite3
 import time
-from collections.abc import Mapping
 from datetime import datetime, timedelta
 from decimal import Decimal
 from functools import lru_cache
@@ -29,7 +27,6 @@ from ..errors import BudgetExceeded
 from ..ledger.migrations import SPEND_BUCKET_SECONDS
 from ..ledger.money import from_pusd, to_pusd
 from ..ledger.store import RUN_SCOPE_ROWS, run_scope_totals
-from ..settings import call_deadline
 from .policy import Limit
 
 #: the shortest a reservation lives (what every reservation lived before the deadline counted)
@@ -39,11 +36,6 @@ RESERVATION_TTL_SECONDS = 15 * 60
 RESERVATION_MARGIN_SECONDS = 10 * 60
 SWEEP_EVERY_SECONDS = 30.0
 _last_sweep = 0.0
-
-
-def call_deadline_from_env(env: Mapping[str, str] | None = None) -> float:
-    """``MAGSAG_CALL_DEADLINE``, parsed (and checked) by the same code the service uses."""
-    return call_deadline(os.environ if env is None else env)
 
 
 def reservation_ttl(call_deadline: float) -> float:
