@@ -280,7 +280,8 @@ class Cascade:
                         raise self._failed(plan, state, exc) from None
                     break
                 except BaseException as exc:
-                    if isinstance(exc, anyio.get_cancelled_exc_class()):
+                    cancelled = isinstance(exc, anyio.get_cancelled_exc_class())
+                    if cancelled:
                         # The caller gave up mid-attempt. The vendor may still bill the request, so the
                         # attempt is recorded (tokens unknown) rather than vanishing with the task.
                         record = self._record(
@@ -302,10 +303,17 @@ class Cascade:
                         record.warnings.append(
                             _unknown_cost_warning(target, "cancelled while the request was in flight")
                         )
+                        # The reservation stays held until the record that carries the bound replaces
+                        # it (one transaction): released first, the limits would count this attempt at
+                        # $0 meanwhile. Should the record never land, the reservation expires.
+                        record.reservation_id = getattr(admission, "reservation_id", None)
                         state.attempts.append(record)
                     if admission is not None:
                         with anyio.CancelScope(shield=True):
-                            await self.guard.release(admission)  # type: ignore[union-attr]
+                            if cancelled:
+                                await self.guard.settle(admission, None)  # type: ignore[union-attr]
+                            else:  # not recorded (a caller's error, an interpreter exit): nothing replaces it
+                                await self.guard.release(admission)  # type: ignore[union-attr]
                     raise
                 latency = (self.clock() - started) * 1000.0
                 quote = self.pricer.price(target.provider, target.model, result.usage)

@@ -42,9 +42,9 @@ class AttemptRecord:
     warnings: list[str] = field(default_factory=list)
     #: the budget reservation this attempt settled; the ledger drops it when the attempt lands
     reservation_id: int | None = None
-    #: when the cost is unknown but the price is not: the most the attempt can have cost (its estimated
-    #: input and its max_tokens at the model's prices). Run and agent budget limits count this, so an
-    #: attempt cut after it reached the vendor never counts as $0 against a limit.
+    #: when the cost is unknown but the price is not: the attempt's worst case as estimated before it was
+    #: sent (the input estimated from the request's size, max_tokens of output, at the model's prices).
+    #: Budget limits count this, so an attempt cut after it reached the vendor never counts as $0.
     cost_bound_usd: Decimal | None = None
 
     @property

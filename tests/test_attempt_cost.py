@@ -98,6 +98,15 @@ def bounds(db: Path, run_id: str) -> list[int | None]:
         conn.close()
 
 
+def held(db: Path) -> list[int]:
+    """The budget reservations held in the ledger right now."""
+    conn = sqlite3.connect(db)
+    try:
+        return [r[0] for r in conn.execute("SELECT id FROM budget_reservations")]
+    finally:
+        conn.close()
+
+
 def spy_reservations(svc: Service) -> list[Decimal]:
     """The worst case each admission reserved, in order."""
     reserved: list[Decimal] = []
@@ -200,8 +209,19 @@ async def test_a_call_cancelled_in_flight_is_recorded_as_unknown_cost(
 ):
     fake_openai.queue(R.Reply(hang=True))
     reserved = spy_reservations(service)
+    held_until_recorded: list[int] = []
+    real_record = service.ledger.record_call
+
+    async def record_call(run, attempts, **kw):
+        # the reservation is still held when the record that replaces it is written (one transaction)
+        held_until_recorded.append(len(held(tmp_path / "cost.db")))
+        assert attempts[-1].reservation_id is not None
+        await real_record(run, attempts, **kw)
+
+    service.ledger.record_call = record_call  # type: ignore[method-assign]
     with anyio.move_on_after(0.1):  # the caller gives up before the read timeout (0.25 s)
         await call(service, "r-cancel")
+    assert held_until_recorded == [1] and held(tmp_path / "cost.db") == []
     ((outcome, kind, cost, warnings),) = rows(tmp_path / "cost.db", "r-cancel")
     assert (outcome, kind, cost) == ("error", "cancelled", None)
     assert MAYBE_BILLED in json.loads(warnings)[0]

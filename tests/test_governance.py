@@ -470,6 +470,7 @@ def test_check_budget_reports_unpriced_spend(tmp_path: Path, capsys):
     status, clean = anyio.run(go)
     by_kind = {lim["limit"]: lim for lim in status["limits"]}
     assert by_kind["run"]["unpriced_calls"] == 1 and by_kind["run"]["cost_complete"] is False
+    assert by_kind["run"]["unbounded_calls"] == by_kind["agent_day"]["unbounded_calls"] == 1  # no bound: unknown price
     assert by_kind["agent_day"]["unpriced_calls"] == 1 and by_kind["agent_day"]["cost_complete"] is False
     assert by_kind["run"]["spent_usd"] == "0.2"  # the known part; the fields above say it is a lower bound
     assert status["cost_complete"] is False
@@ -505,6 +506,7 @@ def test_limits_count_an_unknown_cost_at_its_bound(tmp_path: Path, capsys):
     for kind in ("run", "agent_day"):
         lim = by_kind[kind]
         assert (lim["spent_usd"], lim["unknown_cost_bound_usd"], lim["unpriced_calls"]) == ("0.2", "0.45", 1), kind
+        assert lim["unbounded_calls"] == 0, kind
     assert by_kind["run"]["remaining_usd"] == "0.35" and by_kind["agent_day"]["remaining_usd"] == "9.35"
     assert "spent $0.2, up to $0.45 more for attempts of unknown cost, reserved $0.3" in refused.message
     assert refused.details["unknown_cost_bound_usd"] == "0.45"
@@ -512,7 +514,20 @@ def test_limits_count_an_unknown_cost_at_its_bound(tmp_path: Path, capsys):
     assert main(["budget", "--run-id", "mag", "--db", str(tmp_path / "l.db"), "--catalog", str(catalog)]) == 0
     out = capsys.readouterr().out
     assert "spent at least $0.2 (1 call(s) of unknown cost, counted at up to $0.45)" in out
-    assert "remaining $4.35" in out  # the shipped policy's run limit of $5
+    assert "remaining $4.35" in out  # the shipped policy's run limit of $5: every unknown cost is bounded
+
+    async def unbounded() -> dict:  # an answer of unknown price has no bound: remaining is then an upper bound
+        async with Ledger(tmp_path / "l.db") as ledger:
+            await record(ledger, "sag2", None, parent="mag", agent="ag")
+            gov = Governance(limits(max_cost_per_run_usd="1"), ledger, FixedPricer("0.3"))
+            return run_limit(await gov.check_budget(run_id="mag"))
+
+    lim = anyio.run(unbounded)
+    assert (lim["unpriced_calls"], lim["unbounded_calls"], lim["unknown_cost_bound_usd"]) == (2, 1, "0.45")
+    assert main(["budget", "--run-id", "mag", "--db", str(tmp_path / "l.db"), "--catalog", str(catalog)]) == 0
+    out = capsys.readouterr().out
+    assert "spent at least $0.2 (2 call(s) of unknown cost, counted at up to $0.45)" in out
+    assert "remaining at most $4.35" in out
 
 
 # --- end to end through the service: delegation, whole-call limits, data classes ------------------

@@ -23,15 +23,17 @@ def _budget(args: argparse.Namespace) -> int:
     for lim in status["limits"]:
         unpriced = lim.get("unpriced_calls") or 0
         bound = lim.get("unknown_cost_bound_usd") or "0"
-        # An unknown cost is never shown as a plain number: the spend is then a lower bound. Where the
-        # unknown costs have a bound, the limit counts it, so the remaining figure is what may be spent.
+        # An unknown cost is never shown as a plain number: the spend is then a lower bound. The limit
+        # counts a bounded one at its bound; one with no bound (an unknown price) makes the remaining
+        # figure an upper bound.
         counted = f", counted at up to ${bound}" if bound != "0" else ""
         spent = (
             f"at least ${lim['spent_usd']} ({unpriced} call(s) of unknown cost{counted})"
             if unpriced
             else f"${lim['spent_usd']}"
         )
-        remaining = f"at most ${lim['remaining_usd']}" if unpriced and not counted else f"${lim['remaining_usd']}"
+        unbounded = lim.get("unbounded_calls", unpriced)
+        remaining = f"at most ${lim['remaining_usd']}" if unbounded else f"${lim['remaining_usd']}"
         print(
             f"{lim['status']:<9} {lim['policy']}: {lim['limit']} limit ${lim['limit_usd']} for {lim['scope']}: "
             f"spent {spent}, reserved ${lim['reserved_usd']}, remaining {remaining}"

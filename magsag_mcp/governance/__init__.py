@@ -219,7 +219,8 @@ class Governance:
         self._ended(admission)
 
     async def release(self, admission: Admission) -> None:
-        """Drop a reservation whose attempt will never be recorded (a cancelled call)."""
+        """Drop a reservation whose attempt will never be recorded: nothing was sent (a progress callback
+        raised, or the caller was cancelled before sending), or the caller that asked for it is gone."""
         self._ended(admission)
         if admission.reservation_id is not None:
             rid = admission.reservation_id
@@ -241,6 +242,8 @@ class Governance:
         ``cost_complete`` is false and ``spent_usd`` is a lower bound, not the spend.
         ``unknown_cost_bound_usd`` is the most those attempts can have cost, where their price is known;
         the limit counts it, with ``spent_usd`` and ``reserved_usd``, in ``remaining_usd`` and ``status``.
+        ``unbounded_calls`` counts those with no bound (an unknown price): ``remaining_usd`` is then an
+        upper bound.
         """
         now = time.time()
         applicable = [
@@ -249,7 +252,7 @@ class Governance:
             if lim.kind == "call" or (lim.kind == "run" and run_id) or (lim.kind == "agent_day" and agent)
         ]
 
-        def q(conn: Any) -> tuple[str | None, list[tuple[Limit, int, int, int, int]]]:
+        def q(conn: Any) -> tuple[str | None, list[tuple[Limit, int, int, int, tuple[int, int]]]]:
             parent = parent_run_id
             if parent is None and run_id and any(lim.kind == "run" for lim in applicable):
                 row = conn.execute("SELECT parent_run_id FROM runs WHERE run_id = ?", (run_id,)).fetchone()
@@ -258,7 +261,7 @@ class Governance:
             rows = []
             for lim in applicable:
                 if lim.kind == "call":
-                    rows.append((lim, 0, 0, 0, 0))
+                    rows.append((lim, 0, 0, 0, (0, 0)))
                     continue
                 scope_run = budget if lim.kind == "run" else run_id
                 spent, bound, held = spent_and_reserved(conn, lim, run_id=scope_run, agent=agent, now=now)
@@ -271,7 +274,7 @@ class Governance:
         budget, rows = await self.ledger.read(q) if applicable else (run_id, [])
         limits = []
         worst = "ok"
-        for lim, spent, bound, held, unpriced in rows:
+        for lim, spent, bound, held, (unpriced, unbounded) in rows:
             spent_d, held_d = from_pusd(spent) or Decimal(0), from_pusd(held) or Decimal(0)
             bound_d = from_pusd(bound) or Decimal(0)
             used = spent_d + bound_d + held_d
@@ -290,6 +293,7 @@ class Governance:
                 "remaining_usd": str(max(Decimal(0), lim.amount - used)),
                 "status": status,
                 "unpriced_calls": unpriced,
+                "unbounded_calls": unbounded,
                 "cost_complete": unpriced == 0,
             }
             if lim.kind == "run":

@@ -105,21 +105,34 @@ def spent_and_reserved(
     return int(row[0]), int(row[1]), int(row[2])
 
 
-def unpriced_calls(conn: sqlite3.Connection, limit: Limit, *, run_id: str | None, agent: str | None, now: float) -> int:
-    """Attempts in the scope of ``limit`` whose cost is unknown (it is not in the spend): answers of
-    unknown price, and attempts cut after they reached the vendor."""
+def unpriced_calls(
+    conn: sqlite3.Connection, limit: Limit, *, run_id: str | None, agent: str | None, now: float
+) -> tuple[int, int]:
+    """(attempts in the scope of ``limit`` whose cost is unknown, those of them with no bound).
+
+    An unknown cost is an answer of unknown price (no bound) or an attempt cut after it reached the
+    vendor (bounded by its worst case, which the limit counts). For status, not on the hot path.
+    """
     if limit.kind == "run":
-        return run_scope_totals(conn, run_id)[1]
+        unpriced = run_scope_totals(conn, run_id)[1]
+        if not unpriced:
+            return 0, 0
+        row = conn.execute(
+            "SELECT COUNT(*) FROM attempts WHERE cost_pusd IS NULL AND cost_bound_pusd IS NULL AND run_id IN"
+            " (SELECT run_id FROM runs WHERE run_id = :run"
+            " UNION ALL SELECT run_id FROM runs WHERE parent_run_id = :run AND run_id != :run)",
+            {"run": run_id},
+        ).fetchone()
+        return unpriced, int(row[0])
     if limit.kind == "agent_day":
         start, end = day_bounds(now, limit.zone)
         row = conn.execute(
-            "SELECT COUNT(*) FROM attempts WHERE agent = ? AND started_at >= ? AND started_at < ?"
-            " AND cost_pusd IS NULL",
+            "SELECT COUNT(*), coalesce(SUM(cost_bound_pusd IS NULL), 0) FROM attempts WHERE agent = ?"
+            " AND started_at >= ? AND started_at < ? AND cost_pusd IS NULL",
             (agent, start, end),
         ).fetchone()
-    else:
-        return 0
-    return int(row[0])
+        return int(row[0]), int(row[1])
+    return 0, 0
 
 
 def describe_scope(limit: Limit, run_id: str | None, agent: str | None, child_run_id: str | None = None) -> str:

@@ -335,7 +335,7 @@ class AttemptOut(_Out):
     total_tokens: int
     cost_usd: str | None = USD
     cost_bound_usd: str | None = Field(
-        None, description="when cost_usd is null on a priced model: the most the attempt can have cost"
+        None, description="when cost_usd is null on a priced model: its worst case, as estimated before it was sent"
     )
     price_source: str | None
     latency_ms: float
@@ -411,6 +411,9 @@ class BudgetLimitOut(_Out):
     status: Literal["ok", "near", "exceeded"]
     window: BudgetWindowOut | None = Field(None, description="agent_day: the day, unix seconds")
     unpriced_calls: int = Field(0, description="attempts of unknown cost: spent_usd is then a lower bound")
+    unbounded_calls: int = Field(
+        0, description="attempts of unknown cost with no bound (an unknown price): remaining_usd is then at most"
+    )
     cost_complete: bool = True
     budget_run_id: str | None = Field(None, description="run: whose limit (a delegated run uses its parent's)")
 
