@@ -344,8 +344,8 @@ class Cascade:
     # --- helpers ---------------------------------------------------------------------------------
 
     def _bound(self, admission: Any, target: Target, request: LLMRequest) -> Decimal | None:
-        """The most an attempt of unknown cost can have cost: the worst case its admission reserved, or,
-        when no limit applied, the same estimate (None when the model's price is unknown)."""
+        """The bound on an attempt of unknown cost: the worst case its admission reserved, or, when no
+        limit applied, the same estimate (None when the model's price is unknown)."""
         reserved = getattr(admission, "reserved_usd", None)
         if reserved is not None:
             return reserved

@@ -240,7 +240,7 @@ class Governance:
         the parent the ledger recorded for it) that is its parent's limit, the one its calls reserve
         against. ``unpriced_calls`` counts attempts whose cost is unknown: when it is not 0,
         ``cost_complete`` is false and ``spent_usd`` is a lower bound, not the spend.
-        ``unknown_cost_bound_usd`` is the most those attempts can have cost, where their price is known;
+        ``unknown_cost_bound_usd`` is those attempts' estimated worst case, where their price is known;
         the limit counts it, with ``spent_usd`` and ``reserved_usd``, in ``remaining_usd`` and ``status``.
         ``unbounded_calls`` counts those with no bound (an unknown price): ``remaining_usd`` is then an
         upper bound.

@@ -72,10 +72,10 @@ def spent_and_reserved(
     """(recorded spend, bound on unknown costs, open reservations) in pico-USD for the scope of
     ``limit``: indexed reads. A limit counts all three.
 
-    The bound is the most the attempts of unknown cost (cut after they reached the vendor) can have
-    cost: counting them at $0 would let repeated timeouts pass a limit unseen. Every open reservation
-    is 'held': nothing writes the 'settled' state migration 0002 allowed (an attempt's record deletes
-    its reservation instead), so the sums test only expiry.
+    The bound is the worst case, as estimated before sending, of the attempts of unknown cost (cut
+    after they reached the vendor): counting them at $0 would let repeated timeouts pass a limit
+    unseen. Every open reservation is 'held': nothing writes the 'settled' state migration 0002
+    allowed (an attempt's record deletes its reservation instead), so the sums test only expiry.
 
     For a run limit, ``run_id`` is the budget run (see :func:`budget_run`): its spend and its
     delegated runs' spend, and every reservation held against it.
