@@ -4,7 +4,7 @@ What each threshold means for a summary: ``max_cost_per_run_usd`` bounds the sum
 (a summary filtered to one run is that run); ``max_cost_per_agent_daily_usd`` bounds each agent's cost
 in ``by_agent`` (meaningful for a summary of one day, e.g. ``--since 24h``); ``max_cost_per_call_usd``
 bounds each model's average cost per call. An attempt of unknown cost cut after it reached the vendor
-(which may bill it) counts at the most it can have cost (``unknown_cost_bound_usd``), as budget
+(which may bill it) counts at its estimated worst case (``unknown_cost_bound_usd``), as budget
 limits count it. One with no bound (an unknown price; or any unknown cost, in a summary written before
 bounds were kept) is a violation under a cost threshold unless the policy sets ``allow_unpriced``:
 the summary's cost is then only a lower bound. Every model with calls must be allowed.
@@ -53,7 +53,7 @@ class _Stats(BaseModel):
 
     @property
     def cost(self) -> Decimal:
-        """The most it can have cost: the known cost plus the bound on the unknown costs."""
+        """The cost checked: the known cost plus the bound on the unknown costs."""
         return self.known + self.bound
 
     @property

@@ -157,8 +157,8 @@ MIGRATIONS: list[tuple[str, str]] = [
         """,
     ),
     (
-        # An attempt of unknown cost on a priced model (cut after it reached the vendor) now records the
-        # most it can have cost, and run and agent budget limits count that bound, where they counted $0;
+        # An attempt of unknown cost on a priced model (cut after it reached the vendor) now records its
+        # estimated worst case, and run and agent budget limits count that bound, where they counted $0;
         # summaries carry it (usage_rollup: its sum, and how many unknown costs have one) for the gate.
         # Rows recorded before have no bound: what they cost was not kept, and inventing it now would be a
         # guess, so their unknown costs stay unbounded.

@@ -244,8 +244,8 @@ async def summarize(ledger: Ledger, filters: UsageFilters | dict[str, Any] | Non
     ``cost_usd_exact`` is the exact decimal string; ``unpriced_calls`` counts attempts whose cost is unknown
     (an answer of unknown price, or an attempt cut after it reached the vendor, which may bill it), which
     are never counted as 0 silently: a nonzero count means the cost is a lower bound.
-    ``unknown_cost_bound_usd`` is the most those attempts can have cost where the model's price is known
-    (its worst case); ``unbounded_calls`` counts the ones with no bound (an unknown price).
+    ``unknown_cost_bound_usd`` is those attempts' worst case as estimated before sending, where the
+    model's price is known; ``unbounded_calls`` counts the ones with no bound (an unknown price).
     ``calls`` counts attempts that reached a provider (``errors`` of them failed); attempts refused by
     policy or budget, or skipped, are counted in ``totals`` by outcome.
     """

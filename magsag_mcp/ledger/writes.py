@@ -136,7 +136,7 @@ class RecordWrite:
         # Unknown cost, whatever the outcome: an unpriced answer, or an attempt cut after it was sent.
         unpriced = sum(1 for a in attempts if a.cost_usd is None)
         cost = sum((to_pusd(a.cost_usd) or 0) for a in attempts)
-        # What the attempts of unknown cost can have cost at most: budget limits count it.
+        # The estimated worst case of the attempts of unknown cost: budget limits count it.
         bound = sum((to_pusd(a.cost_bound_usd) or 0) for a in attempts if a.cost_usd is None)
         run_row = (
             run.run_id,

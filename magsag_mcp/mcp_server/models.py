@@ -279,7 +279,7 @@ class StatsOut(_Out):
         "it): the cost is a lower bound"
     )
     unknown_cost_bound_usd: str = Field(
-        "0", description="the most the attempts of unknown cost can have cost, where their price is known"
+        "0", description="the estimated worst case of the attempts of unknown cost, where their price is known"
     )
     unbounded_calls: int = Field(0, description="attempts of unknown cost with no bound (an unknown price)")
     cached_tokens: int = 0
@@ -403,7 +403,7 @@ class BudgetLimitOut(_Out):
     spent_usd: str
     unknown_cost_bound_usd: str = Field(
         "0",
-        description="the most the attempts of unknown cost (cut after reaching the vendor) can have cost; "
+        description="the estimated worst case of the attempts of unknown cost (cut after reaching the vendor); "
         "counted against the limit",
     )
     reserved_usd: str = Field(description="held by calls in flight (their worst case)")
