@@ -178,7 +178,8 @@ class MagsagTools:
                 self.check_budget,
                 M.CheckBudgetArgs,
                 M.BudgetResult,
-                "Budget limits, spent, reserved and remaining for an agent and/or run.",
+                "Budget limits, spent, reserved and remaining for an agent and/or run (an attempt of unknown "
+                "cost counts at its estimated worst case).",
                 READ_ONLY,
             ),
             make_tool(
