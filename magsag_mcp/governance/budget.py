@@ -118,9 +118,8 @@ def unpriced_calls(
         if not unpriced:
             return 0, 0
         row = conn.execute(
-            "SELECT COUNT(*) FROM attempts WHERE cost_pusd IS NULL AND cost_bound_pusd IS NULL AND run_id IN"
-            " (SELECT run_id FROM runs WHERE run_id = :run"
-            " UNION ALL SELECT run_id FROM runs WHERE parent_run_id = :run AND run_id != :run)",
+            "SELECT COUNT(*) FROM attempts WHERE cost_pusd IS NULL AND cost_bound_pusd IS NULL"
+            f" AND run_id IN (SELECT run_id FROM ({RUN_SCOPE_ROWS}))",
             {"run": run_id},
         ).fetchone()
         return unpriced, int(row[0])

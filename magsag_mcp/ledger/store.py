@@ -83,8 +83,8 @@ def ledger_sync_from_env(env: Mapping[str, str] | None = None) -> str:
 # runs_parent (``parent_run_id = ?`` implies the index's ``IS NOT NULL``); ``run_id != :run`` keeps a
 # run that names itself its parent from counting twice. Budget checks embed it in their own statement.
 RUN_SCOPE_ROWS = (
-    "SELECT cost_pusd, unpriced_calls, cost_bound_pusd FROM runs WHERE run_id = :run"
-    " UNION ALL SELECT cost_pusd, unpriced_calls, cost_bound_pusd FROM runs WHERE parent_run_id = :run"
+    "SELECT run_id, cost_pusd, unpriced_calls, cost_bound_pusd FROM runs WHERE run_id = :run"
+    " UNION ALL SELECT run_id, cost_pusd, unpriced_calls, cost_bound_pusd FROM runs WHERE parent_run_id = :run"
     " AND run_id != :run"
 )
 
