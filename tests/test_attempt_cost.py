@@ -51,14 +51,14 @@ async def service(fake_openai: FakeOpenAI, tmp_path: Path) -> AsyncIterator[Serv
     await svc.aclose()
 
 
-async def open_service(tmp_path: Path, base_url: str) -> Service:
+async def open_service(tmp_path: Path, base_url: str, *, catalog: Path = CATALOG, db: str = "cost.db") -> Service:
     env = {
         "OPENAI_BASE_URL": base_url,
         "OPENAI_API_KEY": DEFAULT_KEY,
         "MAGSAG_RETRY_BASE_DELAY": "0.001",
         "MAGSAG_RETRY_MAX_DELAY": "0.002",
     }
-    return await Service.open(catalog=CATALOG, db=tmp_path / "cost.db", env=env, transport=Transport(timeouts=IDLE))
+    return await Service.open(catalog=catalog, db=tmp_path / db, env=env, transport=Transport(timeouts=IDLE))
 
 
 async def call(svc: Service, run_id: str, *, stream: bool = False) -> None:
@@ -352,12 +352,7 @@ async def test_a_run_limit_counts_an_unknown_cost_at_its_bound_not_at_zero(fake_
     under a run limit of 2B + C/2, a call whose first attempt times out passes (its retry reserves B
     beside the first attempt's B), and the next call in the run is refused: its B on top of C and the
     timed-out attempt's bound B crosses the limit. Counted at $0, it would pass."""
-    env = {
-        "OPENAI_BASE_URL": fake_openai.url + "/v1",
-        "OPENAI_API_KEY": DEFAULT_KEY,
-        "MAGSAG_RETRY_BASE_DELAY": "0.001",
-        "MAGSAG_RETRY_MAX_DELAY": "0.002",
-    }
+    base_url = fake_openai.url + "/v1"
 
     def catalog(name: str, policies: str) -> Path:
         cat = tmp_path / name
@@ -366,9 +361,7 @@ async def test_a_run_limit_counts_an_unknown_cost_at_its_bound_not_at_zero(fake_
         return cat
 
     fake_openai.queue(R.Reply(hang=True))
-    probe = await Service.open(
-        catalog=catalog("free", "policies: []\n"), db=tmp_path / "probe.db", env=env, transport=Transport(timeouts=IDLE)
-    )
+    probe = await open_service(tmp_path, base_url, catalog=catalog("free", "policies: []\n"), db="probe.db")
     try:
         await call(probe, "r-probe")
     finally:
@@ -382,7 +375,7 @@ async def test_a_run_limit_counts_an_unknown_cost_at_its_bound_not_at_zero(fake_
     run_limit = Decimal(2 * bound + cost // 2) / 10**12
 
     cat = catalog("tight", f"policies:\n  - name: tight\n    thresholds: {{max_cost_per_run_usd: '{run_limit}'}}\n")
-    svc = await Service.open(catalog=cat, db=tmp_path / "cost.db", env=env, transport=Transport(timeouts=IDLE))
+    svc = await open_service(tmp_path, base_url, catalog=cat)
     try:
         fake_openai.queue(R.Reply(hang=True))
         await call(svc, "r-tight")  # timeout, then the retry answers

@@ -817,17 +817,24 @@ async def test_reservations_are_inline_alone_and_merged_while_other_attempts_run
         assert submitted == []  # every attempt ended: alone again, inline
 
 
+async def admit_then_cancel_a_queued_one(gov: Governance) -> Admission:
+    """Admit an attempt, then cancel a second one whose reservation waits in the ledger's queue behind it
+    (with one attempt running, a reservation is queued). Returns the first admission, still running."""
+    first = await gov.admit(attempt_ctx("r"))
+    waiting = asyncio.ensure_future(gov.admit(attempt_ctx("r")))
+    await asyncio.sleep(0)
+    waiting.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await waiting
+    return first
+
+
 async def test_a_reservation_made_for_a_cancelled_caller_is_dropped(tmp_path: Path):
     # Queued behind a running attempt, the reservation is made by the writer even if its caller is
     # cancelled meanwhile; nobody holds its id, so it must not sit on the budget until it expires.
     async with Ledger(tmp_path / "l.db") as ledger:
         gov = Governance(limits(max_cost_per_run_usd="1"), ledger, FixedPricer("0.1"))
-        first = await gov.admit(attempt_ctx("r"))  # running: the next admit is queued
-        waiting = asyncio.ensure_future(gov.admit(attempt_ctx("r")))
-        await asyncio.sleep(0)
-        waiting.cancel()
-        with pytest.raises(asyncio.CancelledError):
-            await waiting
+        first = await admit_then_cancel_a_queued_one(gov)
         await gov.release(first)
         for _ in range(3):  # the drop is queued behind the reservation it undoes
             await ledger.submit(lambda c: None)
@@ -849,12 +856,7 @@ async def test_a_cancelled_callers_reservation_outlives_a_closed_ledger_until_it
             drops.extend(gov._orphans)
 
         gov._drop_orphan = spy  # type: ignore[method-assign]
-        first = await gov.admit(attempt_ctx("r"))  # running: the next admit is queued
-        waiting = asyncio.ensure_future(gov.admit(attempt_ctx("r")))
-        await asyncio.sleep(0)
-        waiting.cancel()
-        with pytest.raises(asyncio.CancelledError):
-            await waiting
+        first = await admit_then_cancel_a_queued_one(gov)
         assert drops == []  # the queued reservation is not made yet
         await ledger.close()  # the writer drains the queue, making the orphan's reservation
         assert len(drops) == 1
