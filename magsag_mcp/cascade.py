@@ -308,6 +308,23 @@ class Cascade:
                         # $0 meanwhile. Should the record never land, the reservation expires.
                         record.reservation_id = getattr(admission, "reservation_id", None)
                         state.attempts.append(record)
+                    elif isinstance(exc, MagsagError) and exc.usage is not None:
+                        # The caller's error, found only once the vendor had answered (and billed): the
+                        # attempt is recorded at its cost before the error reaches the caller.
+                        quote = self.pricer.price(target.provider, target.model, exc.usage)
+                        latency = (self.clock() - started) * 1000.0
+                        record = self._record(
+                            plan, run_id, agent, position, try_number, target, "error", started_wall, latency, exc
+                        )
+                        _set_usage(record, exc.usage, quote)
+                        if quote.warning:
+                            record.warnings.append(quote.warning)
+                        record.reservation_id = getattr(admission, "reservation_id", None)
+                        state.attempts.append(record)
+                        if admission is not None:
+                            with anyio.CancelScope(shield=True):
+                                await self.guard.settle(admission, quote.cost_usd)  # type: ignore[union-attr]
+                        raise
                     if admission is not None:
                         with anyio.CancelScope(shield=True):
                             if cancelled:

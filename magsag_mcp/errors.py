@@ -115,6 +115,10 @@ class MagsagError(Exception):
 
     #: short stable name used in the ledger, CLI JSON and MCP tool errors
     kind: ClassVar[str] = "error"
+    #: the usage a vendor reported (and bills) for an answer this error made unusable, or None. A
+    #: provider error sets it per instance; a caller's error that surfaces only once the answer is in
+    #: (a schema that cannot be applied) carries it too, so the attempt is recorded at its cost.
+    usage: Any = None
 
     def __init__(self, message: str, **details: Any) -> None:
         message = redact(message)

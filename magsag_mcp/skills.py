@@ -16,7 +16,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from .errors import PayloadError
 
-__all__ = ["OutputSpec", "PromptSpec", "Skill", "schema_problem"]
+__all__ = ["OutputSpec", "PromptSpec", "Skill", "compile_validator", "schema_problem"]
 
 _JSON_TYPES = "array, boolean, integer, null, number, object, string"
 
@@ -34,28 +34,51 @@ def schema_problem(schema: Mapping[str, Any]) -> str | None:
         if path and path[-1] == "type" and exc.validator == "anyOf":
             hint = f"; 'type' takes one of {_JSON_TYPES}, or a list of them"
         return f"not a valid JSON Schema (draft 2020-12): at {where}: {exc.message[:200]}{hint}"
-    ref = _dangling_ref(schema)
-    if ref is not None:
+    unresolved = _unresolvable_ref(schema)
+    if unresolved is not None:
+        keyword, ref = unresolved
+        if ref.startswith("#"):
+            return (
+                f"{keyword} {ref!r} points at nothing in the schema; define what it names (e.g. under $defs) "
+                f"or correct the {keyword}"
+            )
         return (
-            f"$ref {ref!r} points at nothing in the schema; define what it names (e.g. under $defs) or correct the $ref"
+            f"{keyword} {ref!r} is not in the schema, and schemas are never fetched from elsewhere; copy what "
+            f"it names under $defs and point the {keyword} at '#/$defs/<name>'"
         )
     return None
 
 
-def _dangling_ref(schema: Mapping[str, Any]) -> str | None:
-    """The first local ``$ref`` that resolves to nothing. check_schema does not look: such a schema
-    only fails when validation reaches the $ref. Remote refs are left to the validator."""
+def compile_validator(schema: Mapping[str, Any]) -> Any:
+    """``schema`` compiled as draft 2020-12, following only the refs inside it and the metaschemas.
+
+    jsonschema's default registry fetches any other ``$ref`` over the network (with a deprecation
+    warning) when validation reaches it: a call would then reach an address the user never
+    configured, after the model was paid. :func:`schema_problem` refuses such a schema up front."""
+    import jsonschema
     from referencing import Registry
+
+    return jsonschema.Draft202012Validator(schema, registry=Registry())
+
+
+def _unresolvable_ref(schema: Mapping[str, Any]) -> tuple[str, str] | None:
+    """The first ``$ref`` or ``$dynamicRef`` (keyword, value) that the schema's validator could not
+    resolve: one that points at nothing in the schema, or anywhere outside it but the JSON Schema
+    metaschemas. check_schema does not look: such a schema only fails when validation reaches the
+    reference, after a model was paid to answer."""
+    from jsonschema_specifications import REGISTRY as METASCHEMAS
     from referencing.exceptions import Unresolvable
     from referencing.jsonschema import DRAFT202012
 
     def walk(resource: Any, resolver: Any) -> str | None:
-        ref = resource.contents.get("$ref") if isinstance(resource.contents, Mapping) else None
-        if isinstance(ref, str) and ref.startswith("#"):
-            try:
-                resolver.lookup(ref)
-            except Unresolvable:
-                return ref
+        contents = resource.contents if isinstance(resource.contents, Mapping) else {}
+        for keyword in ("$ref", "$dynamicRef"):
+            ref = contents.get(keyword)
+            if isinstance(ref, str):
+                try:
+                    resolver.lookup(ref)
+                except Unresolvable:
+                    return keyword, ref
         # subresources() knows which keywords hold schemas: a "$ref" inside an enum or const is data.
         for sub in resource.subresources():
             found = walk(sub, resolver.in_subresource(sub))
@@ -64,7 +87,7 @@ def _dangling_ref(schema: Mapping[str, Any]) -> str | None:
         return None
 
     root = DRAFT202012.create_resource(dict(schema))
-    return walk(root, Registry().resolver_with_root(root))
+    return walk(root, METASCHEMAS.resolver_with_root(root))
 
 
 def _checked_schema(value: dict[str, Any] | None, why: str) -> dict[str, Any] | None:
@@ -133,9 +156,7 @@ class Skill(BaseModel):
     @cached_property
     def payload_validator(self) -> Any:
         """The input schema, compiled: once per skill, not once per call."""
-        import jsonschema
-
-        return jsonschema.Draft202012Validator(self.input_schema or {})
+        return compile_validator(self.input_schema or {})
 
     @cached_property
     def output_validator(self) -> Any:
@@ -143,9 +164,7 @@ class Skill(BaseModel):
         (``LLMRequest.json_validator``), so checking an answer neither compiles nor looks it up."""
         if self.output.schema_ is None:
             return None
-        import jsonschema
-
-        return jsonschema.Draft202012Validator(self.output.schema_)
+        return compile_validator(self.output.schema_)
 
     @cached_property
     def field_names(self) -> tuple[str, ...]:

@@ -105,7 +105,7 @@ def test_a_callers_schema_with_a_dangling_ref_is_refused_before_any_target_is_pa
 @pytest.mark.anyio
 async def test_a_schema_that_cannot_be_applied_is_the_callers_error_at_the_provider(catalog):
     # A request built without the plan (a provider called directly) still gets a clear PayloadError, not
-    # a validator's traceback, and no attempt at the answer's expense.
+    # a validator's traceback.
     schema = {"type": "object", "properties": {"total": {"$ref": "#/$defs/amount"}}}
     plan = plan_call(catalog, "skill.sum", {"text": "1+2"}, context=None, env={})
     request = replace(plan.request, json_schema=schema)
@@ -118,3 +118,101 @@ async def test_a_schema_that_cannot_be_applied_is_the_callers_error_at_the_provi
     assert info.value.message.endswith(
         "; point each $ref at a schema it can reach, e.g. '#/$defs/name' with name under $defs"
     )
+    # found once the answer was in: the error carries what the vendor reported, for the cascade to record
+    assert (info.value.usage.input_tokens, info.value.usage.output_tokens) == (1, 3)
+
+
+def test_a_callers_schema_with_a_remote_ref_is_refused_and_never_fetched(tmp_path: Path, monkeypatch):
+    # jsonschema's default registry would fetch this URL when validation reached it, after a model was
+    # paid: the plan refuses the schema instead, and nothing is ever fetched.
+    import urllib.request
+
+    monkeypatch.setattr(urllib.request, "urlopen", lambda *a, **k: pytest.fail("a schema $ref was fetched"))
+    schema = {"type": "object", "properties": {"total": {"$ref": "https://example.invalid/amount.json"}}}
+    script("a", '{"total": 3}')
+    with Magsag(catalog=CATALOG, db=tmp_path / "l.db", env={}, agent="tester") as mg:
+        rf = {"type": "json_schema", "json_schema": {"name": "t", "schema": schema}}
+        mc = {"model": "fake:a", "response_format": rf}
+        with pytest.raises(PayloadError) as info:
+            mg.skills.invoke("skill.analysis", {"data": "x", "model_config": mc})
+        usage = mg.summarize()
+    assert info.value.message == (
+        "model_config.response_format.json_schema.schema: $ref 'https://example.invalid/amount.json' is not in "
+        "the schema, and schemas are never fetched from elsewhere; copy what it names under $defs and point "
+        "the $ref at '#/$defs/<name>'"
+    )
+    from magsag_mcp.providers.fake import _SCRIPTS
+
+    assert list(_SCRIPTS["a"]) == ['{"total": 3}'] and usage["totals"]["calls"] == 0
+
+
+def test_refs_that_resolve_inside_the_schema_or_to_a_metaschema_are_accepted():
+    from magsag_mcp.skills import compile_validator, schema_problem
+
+    anchored = {"$dynamicAnchor": "node", "properties": {"next": {"$dynamicRef": "#node"}}}
+    nested_id = {
+        "$id": "https://example.com/root.json",
+        "$defs": {"item": {"$id": "item.json", "type": "string"}},
+        "properties": {"a": {"$ref": "item.json"}},
+    }
+    meta = {"properties": {"schema": {"$ref": "https://json-schema.org/draft/2020-12/schema"}}}
+    for schema in (anchored, nested_id, meta):
+        assert schema_problem(schema) is None, schema
+    assert [e.message for e in compile_validator(nested_id).iter_errors({"a": 1})] == ["1 is not of type 'string'"]
+    assert not compile_validator(meta).is_valid({"schema": {"type": "nonsense"}})
+    assert schema_problem({"$dynamicRef": "#nowhere"}) == (
+        "$dynamicRef '#nowhere' points at nothing in the schema; define what it names (e.g. under $defs) "
+        "or correct the $dynamicRef"
+    )
+
+
+def test_a_skill_whose_schema_names_a_remote_ref_does_not_load(tmp_path: Path):
+    from magsag_mcp.errors import CatalogError
+
+    (tmp_path / "skills").mkdir()
+    (tmp_path / "routing").mkdir()
+    (tmp_path / "skills" / "s.yaml").write_text(
+        "id: skill.s\ndescription: d\ntask_type: s\nprompt: {user: '{text}'}\n"
+        "output:\n  type: json\n  schema: {properties: {a: {$ref: 'https://example.invalid/a.json'}}}\n"
+    )
+    (tmp_path / "routing" / "r.yaml").write_text("default: [fake:a]\n")
+    with pytest.raises(CatalogError) as info:
+        load_catalog(tmp_path, env={})
+    assert "$ref 'https://example.invalid/a.json' is not in the schema" in str(info.value.problems)
+
+
+def test_an_answer_paid_for_before_the_callers_error_surfaced_is_recorded(tmp_path: Path, monkeypatch):
+    # Should a schema ever pass the plan's check yet fail once validation reaches it, the vendor has
+    # answered (and billed) by then: the caller gets the PayloadError, and the ledger gets the attempt
+    # at its cost, with its reservation settled rather than left held.
+    from magsag_mcp import call_request
+
+    monkeypatch.setattr(call_request, "schema_problem", lambda schema: None)
+    policy = tmp_path / "catalog"
+    import shutil
+
+    shutil.copytree(CATALOG, policy)
+    (policy / "policies" / "limits.yaml").write_text(
+        "policies:\n  - name: limits\n    thresholds: {max_cost_per_call_usd: 5, max_cost_per_run_usd: 100}\n"
+    )
+    with (policy / "prices.yaml").open("a") as prices:
+        prices.write('\n"fake:a": {input: 2.5, output: 10}\n')
+    schema = {"type": "object", "properties": {"total": {"$ref": "#/$defs/amount"}}}
+    script("a", '{"total": 3}')
+    with Magsag(catalog=policy, db=tmp_path / "l.db", env={}, agent="tester") as mg:
+        rf = {"type": "json_schema", "json_schema": {"name": "t", "schema": schema}}
+        mc = {"model": "fake:a", "response_format": rf}
+        with pytest.raises(PayloadError, match="the requested JSON schema cannot be applied"):
+            mg.skills.invoke("skill.analysis", {"data": "x", "model_config": mc}, run_id="r-1")
+        from magsag_mcp.ledger import UsageFilters
+
+        runs = mg.bridge.run(lambda: mg.service.query_runs(UsageFilters(run_id="r-1")))
+        budget = mg.check_budget(run_id="r-1")
+    [run] = runs
+    [attempt] = run["attempts"]
+    assert (run["status"], attempt["outcome"], attempt["error_class"]) == ("error", "error", "invalid_payload")
+    # 31 input tokens at $2.50/M and 3 output tokens at $10/M, as the fake provider reported them
+    assert (attempt["input_tokens"], attempt["output_tokens"]) == (31, 3)
+    assert attempt["cost_usd"] == run["cost_usd"] == "0.0001075" and attempt["price_source"] == "catalog:prices.yaml"
+    run_limit = next(lim for lim in budget["limits"] if lim["policy"] == "limits" and lim["limit"] == "run")
+    assert (run_limit["spent_usd"], run_limit["reserved_usd"]) == ("0.0001075", "0")

@@ -16,7 +16,7 @@ from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, fields, replace
 from typing import Any, ClassVar
 
-from ..errors import AuthenticationError, InvalidOutputError, ProviderError, register_secret
+from ..errors import AuthenticationError, InvalidOutputError, PayloadError, ProviderError, register_secret
 from ..transport import HttpResponse, SSEEvent, Timeouts, Transport
 from ..types import LLMRequest, LLMResult, Target
 
@@ -309,7 +309,11 @@ def parse_json_output(
             result,
         ) from None
     if schema:
-        problem = _schema_problem(value, schema, validator)
+        try:
+            problem = _schema_problem(value, schema, validator)
+        except PayloadError as exc:
+            exc.usage = result.usage  # the caller's error, but found only once the vendor had answered
+            raise
         if problem is not None:
             raise _billed(
                 InvalidOutputError(
@@ -335,14 +339,14 @@ _VALIDATORS: dict[str, Any] = {}
 
 
 def _compiled(schema: Mapping[str, Any]) -> Any:
-    import jsonschema
+    from ..skills import compile_validator
 
     key = json.dumps(schema, sort_keys=True, default=str)
     validator = _VALIDATORS.get(key)
     if validator is None:
         if len(_VALIDATORS) > 256:  # per-call schemas: keep the cache bounded
             _VALIDATORS.clear()
-        validator = _VALIDATORS[key] = jsonschema.Draft202012Validator(dict(schema))
+        validator = _VALIDATORS[key] = compile_validator(dict(schema))
     return validator
 
 
@@ -356,8 +360,6 @@ def _schema_problem(value: Any, schema: Mapping[str, Any], validator: Any = None
     try:
         error = jsonschema.exceptions.best_match(validator.iter_errors(value))
     except Exception as exc:  # passed check_schema but cannot be applied: a dangling $ref
-        from ..errors import PayloadError
-
         if hasattr(exc, "ref"):  # a referencing error, which names its own kind ("PointerToNowhere: ...")
             what, fix = str(exc), "point each $ref at a schema it can reach, e.g. '#/$defs/name' with name under $defs"
         else:
