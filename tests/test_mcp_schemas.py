@@ -86,3 +86,57 @@ def test_usage_filters_argument_is_the_ledger_s():
     assert {"limit", "offset"} <= set(QueryRunsArgs.model_fields)
     status = UsageFiltersArg.model_fields["status"].annotation
     assert status == UsageFilters.model_fields["status"].annotation
+
+
+async def test_result_schemas_inline_single_use_definitions_and_write_nullables_as_type_lists(tools):
+    # The python SDK's client validates every tool result against its output schema with jsonschema,
+    # where a $ref or an anyOf costs several times a type list; they also cost the client's context.
+    invoke = json.dumps(tools["invoke_skill"].output_schema)
+    assert "$ref" not in invoke and "$defs" not in invoke and "anyOf" not in invoke
+    cost = tools["invoke_skill"].output_schema["properties"]["cost_usd"]
+    assert cost["type"] == ["string", "null"]
+
+
+def test_compacting_a_result_schema_keeps_what_it_accepts():
+    from typing import Literal
+
+    from pydantic import BaseModel
+
+    from magsag_mcp.mcp_server.models import compact_schema
+
+    class Node(BaseModel):
+        name: str
+        children: list[Node] = []
+
+    class Leaf(BaseModel):
+        v: int | None = None
+
+    class Kind(BaseModel):
+        kind: Literal["a", "b"] | None
+        note: str | None
+
+    class Top(BaseModel):
+        node: Node
+        first: Leaf
+        second: Leaf
+        once: Kind
+
+    full = Top.model_json_schema(mode="serialization")
+    compact = compact_schema(full, optional_not_null=False)
+    # recursive and twice-used definitions stay definitions; the one used once is written in place
+    assert sorted(compact["$defs"]) == ["Leaf", "Node"]
+    assert compact["properties"]["once"]["properties"]["note"]["type"] == ["string", "null"]
+    # enum applies to null too: a nullable enum keeps its anyOf, or null would be refused
+    assert "anyOf" in compact["properties"]["once"]["properties"]["kind"]
+    node = {"name": "r", "children": [{"name": "c", "children": []}]}
+    instances = [
+        {"node": node, "first": {"v": 1}, "second": {"v": None}, "once": {"kind": None, "note": None}},
+        {"node": node, "first": {}, "second": {}, "once": {"kind": "a", "note": "x"}},
+        {"node": node, "first": {"v": "1"}, "second": {}, "once": {"kind": "a", "note": "x"}},
+        {"node": {"name": "r", "children": [{"name": 3}]}, "first": {}, "second": {}, "once": {"kind": "a"}},
+        {"node": node, "first": {}, "second": {}, "once": {"kind": "c", "note": None}},
+        {"node": node, "first": {}, "second": {}, "once": {"kind": None, "note": 5}},
+    ]
+    original, compacted = jsonschema.Draft202012Validator(full), jsonschema.Draft202012Validator(compact)
+    assert [original.is_valid(i) for i in instances] == [True, True, False, False, False, False]
+    assert [compacted.is_valid(i) for i in instances] == [original.is_valid(i) for i in instances]

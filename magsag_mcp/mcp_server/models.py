@@ -27,26 +27,80 @@ def compact_schema(schema: Any, *, optional_not_null: bool) -> Any:
 
     Drops every generated ``title``; for arguments (``optional_not_null``) also turns
     ``anyOf: [X, {type: null}], default: null`` into ``X``: an optional argument is one you leave
-    out, and the schema need not say that null means the same.
+    out, and the schema need not say that null means the same. For results, a nullable field's
+    ``anyOf: [{type: T}, {type: null}]`` becomes ``{type: [T, null]}``; and a ``$defs`` entry used
+    once is written where it is used. Each says the same in fewer characters and fewer steps for a
+    validator: the python SDK's client checks every tool result against its output schema with
+    jsonschema, where an ``anyOf`` or a ``$ref`` costs far more than a type list or an inline schema.
     """
+    return _inline_single_use(_compact(schema, optional_not_null))
+
+
+def _compact(schema: Any, optional_not_null: bool) -> Any:
     if isinstance(schema, list):
-        return [compact_schema(item, optional_not_null=optional_not_null) for item in schema]
+        return [_compact(item, optional_not_null) for item in schema]
     if not isinstance(schema, dict):
         return schema
-    out = {k: compact_schema(v, optional_not_null=optional_not_null) for k, v in schema.items()}
+    out = {k: _compact(v, optional_not_null) for k, v in schema.items()}
     if isinstance(out.get("title"), str):
         del out["title"]
+    variants = out.get("anyOf")
+    if not (isinstance(variants, list) and {"type": "null"} in variants):
+        return out
+    rest = [v for v in variants if v != {"type": "null"}]
     if optional_not_null:
         if "default" in out and out["default"] is None:
             del out["default"]
-        variants = out.get("anyOf")
-        if isinstance(variants, list) and {"type": "null"} in variants:
-            rest = [v for v in variants if v != {"type": "null"}]
-            del out["anyOf"]
-            if len(rest) == 1:
-                out = {**rest[0], **out}
-            else:
-                out["anyOf"] = rest
+        del out["anyOf"]
+        if len(rest) == 1:
+            return {**rest[0], **out}
+        out["anyOf"] = rest
+        return out
+    [only] = rest if len(rest) == 1 else [None]
+    # enum, const and the combinators apply to null too, so only a plain typed schema takes null this way
+    if isinstance(only, dict) and isinstance(only.get("type"), str) and not _APPLIES_TO_NULL & only.keys():
+        del out["anyOf"]
+        return {**only, **out, "type": [only["type"], "null"]}
+    return out
+
+
+_APPLIES_TO_NULL = frozenset({"enum", "const", "anyOf", "oneOf", "allOf", "not", "$ref", "if"})
+_DEF = "#/$defs/"
+
+
+def _inline_single_use(schema: Any) -> Any:
+    """``schema`` with each ``$defs`` entry that one ``$ref`` uses written in that ``$ref``'s place;
+    entries used more than once, or recursively, stay under ``$defs``."""
+    defs = schema.get("$defs") if isinstance(schema, dict) else None
+    if not isinstance(defs, dict):
+        return schema
+    import json
+
+    text = json.dumps(schema)
+    uses = {name: text.count(json.dumps(_DEF + name)) for name in defs}
+    kept: set[str] = set()
+
+    def walk(node: Any, inlining: frozenset[str]) -> Any:
+        if isinstance(node, list):
+            return [walk(item, inlining) for item in node]
+        if not isinstance(node, dict):
+            return node
+        ref = node.get("$ref")
+        if isinstance(ref, str) and ref.startswith(_DEF):
+            name = ref[len(_DEF) :]
+            if uses.get(name) == 1 and name not in inlining:
+                siblings = {k: walk(v, inlining) for k, v in node.items() if k != "$ref"}
+                return {**walk(defs[name], inlining | {name}), **siblings}
+            kept.add(name)
+        return {k: walk(v, inlining) for k, v in node.items() if k != "$defs"}
+
+    out = walk(schema, frozenset())
+    remaining: dict[str, Any] = {}
+    while kept - remaining.keys():
+        name = min(kept - remaining.keys())
+        remaining[name] = walk(defs[name], frozenset({name}))
+    if remaining:
+        out["$defs"] = {name: remaining[name] for name in defs if name in remaining}
     return out
 
 
