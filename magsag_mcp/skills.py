@@ -70,7 +70,7 @@ def _unresolvable_ref(schema: Mapping[str, Any]) -> tuple[str, str] | None:
     from referencing.exceptions import Unresolvable
     from referencing.jsonschema import DRAFT202012
 
-    def walk(resource: Any, resolver: Any) -> str | None:
+    def walk(resource: Any, resolver: Any) -> tuple[str, str] | None:
         contents = resource.contents if isinstance(resource.contents, Mapping) else {}
         for keyword in ("$ref", "$dynamicRef"):
             ref = contents.get(keyword)

@@ -56,7 +56,7 @@ def _compact(schema: Any, optional_not_null: bool) -> Any:
             return {**rest[0], **out}
         out["anyOf"] = rest
         return out
-    [only] = rest if len(rest) == 1 else [None]
+    only = rest[0] if len(rest) == 1 else None
     # enum, const and the combinators apply to null too, so only a plain typed schema takes null this way
     if isinstance(only, dict) and isinstance(only.get("type"), str) and not _APPLIES_TO_NULL & only.keys():
         del out["anyOf"]
