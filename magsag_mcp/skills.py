@@ -21,8 +21,23 @@ __all__ = ["OutputSpec", "PromptSpec", "Skill", "compile_validator", "schema_pro
 _JSON_TYPES = "array, boolean, integer, null, number, object, string"
 
 
+#: schema_problem's answers by the schema's content: a call's own ``response_format`` schema arrives
+#: as a new dict on every call, and checking it against the metaschema takes milliseconds
+_PROBLEMS: dict[str, str | None] = {}
+
+
 def schema_problem(schema: Mapping[str, Any]) -> str | None:
     """Why ``schema`` cannot be used to validate (as draft 2020-12, the draft the validators use), or None."""
+    key = json.dumps(schema, sort_keys=True, default=str)
+    if key in _PROBLEMS:
+        return _PROBLEMS[key]
+    if len(_PROBLEMS) > 256:  # per-call schemas: keep the cache bounded
+        _PROBLEMS.clear()
+    problem = _PROBLEMS[key] = _schema_problem(schema)
+    return problem
+
+
+def _schema_problem(schema: Mapping[str, Any]) -> str | None:
     import jsonschema
 
     try:
@@ -65,20 +80,31 @@ def _unresolvable_ref(schema: Mapping[str, Any]) -> tuple[str, str] | None:
     """The first ``$ref`` or ``$dynamicRef`` (keyword, value) that the schema's validator could not
     resolve: one that points at nothing in the schema, or anywhere outside it but the JSON Schema
     metaschemas. check_schema does not look: such a schema only fails when validation reaches the
-    reference, after a model was paid to answer."""
+    reference, after a model was paid to answer. What a reference resolves to is checked too, since
+    validation follows it: a ``$ref`` may point into a place no keyword makes a schema (an ``x-``
+    keyword, a ``default``)."""
     from jsonschema_specifications import REGISTRY as METASCHEMAS
-    from referencing.exceptions import Unresolvable
+    from referencing import Resource
     from referencing.jsonschema import DRAFT202012
+
+    followed: set[int] = set()
 
     def walk(resource: Any, resolver: Any) -> tuple[str, str] | None:
         contents = resource.contents if isinstance(resource.contents, Mapping) else {}
         for keyword in ("$ref", "$dynamicRef"):
             ref = contents.get(keyword)
-            if isinstance(ref, str):
-                try:
-                    resolver.lookup(ref)
-                except Unresolvable:
-                    return keyword, ref
+            if not isinstance(ref, str):
+                continue
+            try:
+                resolved = resolver.lookup(ref)
+            except Exception:  # Unresolvable, or a pointer that is not one ("#/prefixItems/-")
+                return keyword, ref
+            if id(resolved.contents) not in followed:
+                followed.add(id(resolved.contents))
+                target = Resource.from_contents(resolved.contents, default_specification=DRAFT202012)
+                found = walk(target, resolved.resolver)
+                if found is not None:
+                    return found
         # subresources() knows which keywords hold schemas: a "$ref" inside an enum or const is data.
         for sub in resource.subresources():
             found = walk(sub, resolver.in_subresource(sub))

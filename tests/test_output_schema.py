@@ -146,6 +146,67 @@ def test_a_callers_schema_with_a_remote_ref_is_refused_and_never_fetched(tmp_pat
     assert list(_SCRIPTS["a"]) == ['{"total": 3}'] and usage["totals"]["calls"] == 0
 
 
+def test_a_ref_into_a_place_that_refs_elsewhere_is_refused_before_any_target_is_paid(tmp_path: Path):
+    # "#/x-lib/a" resolves, but what it resolves to names a remote schema, which validation would
+    # follow once the model had answered: the check follows it first.
+    schema = {
+        "type": "object",
+        "x-lib": {"a": {"$ref": "https://example.invalid/amount.json"}},
+        "properties": {"total": {"$ref": "#/x-lib/a"}},
+    }
+    script("a", '{"total": 3}')
+    with Magsag(catalog=CATALOG, db=tmp_path / "l.db", env={}, agent="tester") as mg:
+        rf = {"type": "json_schema", "json_schema": {"name": "t", "schema": schema}}
+        with pytest.raises(PayloadError, match=r"\$ref 'https://example.invalid/amount.json' is not in the schema"):
+            mg.skills.invoke(
+                "skill.analysis", {"data": "x", "model_config": {"model": "fake:a", "response_format": rf}}
+            )
+        usage = mg.summarize()
+    from magsag_mcp.providers.fake import _SCRIPTS
+
+    assert list(_SCRIPTS["a"]) == ['{"total": 3}'] and usage["totals"]["calls"] == 0
+
+
+def test_a_ref_that_is_no_pointer_is_a_problem_not_a_crash():
+    from magsag_mcp.skills import schema_problem
+
+    schema = {"prefixItems": [{"type": "string"}], "items": {"$ref": "#/prefixItems/-"}}
+    assert schema_problem(schema) == (
+        "$ref '#/prefixItems/-' points at nothing in the schema; define what it names (e.g. under $defs) "
+        "or correct the $ref"
+    )
+
+
+def test_validators_never_fetch_a_schema(monkeypatch):
+    import urllib.request
+
+    from referencing.exceptions import Unresolvable
+
+    from magsag_mcp.skills import compile_validator
+
+    monkeypatch.setattr(urllib.request, "urlopen", lambda *a, **k: pytest.fail("a schema $ref was fetched"))
+    validator = compile_validator({"properties": {"a": {"$ref": "https://example.invalid/a.json"}}})
+    with pytest.raises(Unresolvable):
+        validator.is_valid({"a": 1})
+
+
+def test_a_schema_is_checked_once_for_its_content(monkeypatch):
+    import jsonschema
+
+    from magsag_mcp import skills
+
+    checked = []
+    real = jsonschema.Draft202012Validator.check_schema
+    monkeypatch.setattr(
+        jsonschema.Draft202012Validator, "check_schema", classmethod(lambda cls, s: checked.append(s) or real(s))
+    )
+    schema = {"type": "object", "properties": {"n": {"type": "integer", "description": "checked once"}}}
+    assert skills.schema_problem(dict(schema)) is None and skills.schema_problem(dict(schema)) is None
+    bad = {"type": "objekt"}
+    assert skills.schema_problem(dict(bad)) == skills.schema_problem(dict(bad)) is not None
+    assert checked == [schema, bad]  # a new dict with the same content is not checked again
+
+
 def test_refs_that_resolve_inside_the_schema_or_to_a_metaschema_are_accepted():
     from magsag_mcp.skills import compile_validator, schema_problem
 
@@ -216,3 +277,4 @@ def test_an_answer_paid_for_before_the_callers_error_surfaced_is_recorded(tmp_pa
     assert attempt["cost_usd"] == run["cost_usd"] == "0.0001075" and attempt["price_source"] == "catalog:prices.yaml"
     run_limit = next(lim for lim in budget["limits"] if lim["policy"] == "limits" and lim["limit"] == "run")
     assert (run_limit["spent_usd"], run_limit["reserved_usd"]) == ("0.0001075", "0")
+    assert mg.service.governance._running == 0  # the attempt was settled, not left counted as in flight
