@@ -140,3 +140,85 @@ def test_compacting_a_result_schema_keeps_what_it_accepts():
     original, compacted = jsonschema.Draft202012Validator(full), jsonschema.Draft202012Validator(compact)
     assert [original.is_valid(i) for i in instances] == [True, True, False, False, False, False]
     assert [compacted.is_valid(i) for i in instances] == [original.is_valid(i) for i in instances]
+
+
+# Schemas pydantic does not write for our models, but that compact_schema must not change the meaning
+# of: each with instances whose validity must stay the same.
+HAND_BUILT = {
+    "a type beside the nullable anyOf": (
+        {"type": "string", "anyOf": [{"type": "string"}, {"type": "null"}]},
+        [None, "a"],
+    ),
+    "a keyword beside the anyOf that the branch also sets": (
+        {"anyOf": [{"type": "string", "maxLength": 2}, {"type": "null"}], "maxLength": 10},
+        ["abcde", "ab", None],
+    ),
+    "a keyword beside the $ref that the definition also sets": (
+        {
+            "$defs": {"A": {"type": "object", "required": ["y"]}},
+            "properties": {"a": {"$ref": "#/$defs/A", "required": ["x"]}},
+        },
+        [{"a": {"x": 1}}, {"a": {"y": 1}}, {"a": {"x": 1, "y": 2}}],
+    ),
+    "a ref into a definition": (
+        {
+            "$defs": {"A": {"type": "object", "properties": {"x": {"type": "integer"}}}},
+            "properties": {"a": {"$ref": "#/$defs/A"}, "b": {"$ref": "#/$defs/A/properties/x"}},
+        },
+        [{"a": {}, "b": 1}, {"b": "s"}, {"a": {"x": "s"}}],
+    ),
+    "an escaped definition name": (
+        {"$defs": {"a/b": {"type": "integer"}}, "properties": {"a": {"$ref": "#/$defs/a~1b"}}},
+        [{"a": 1}, {"a": "x"}],
+    ),
+    "a nested resource with definitions of the same name": (
+        {
+            "$defs": {"B": {"type": "string"}},
+            "properties": {"a": {"$id": "urn:n", "$defs": {"B": {"type": "integer"}}, "$ref": "#/$defs/B"}},
+        },
+        [{"a": 1}, {"a": "s"}],
+    ),
+    "recursion through three definitions": (
+        {
+            "$defs": {
+                "A": {"type": "object", "properties": {"b": {"$ref": "#/$defs/B"}}},
+                "B": {"type": "object", "properties": {"c": {"$ref": "#/$defs/C"}}},
+                "C": {"type": "object", "properties": {"a": {"$ref": "#/$defs/A"}}},
+            },
+            "properties": {"r": {"$ref": "#/$defs/A"}},
+        },
+        [{"r": {"b": {"c": {"a": {"b": {"c": {}}}}}}}, {"r": {"b": {"c": {"a": {"b": {"c": 1}}}}}}],
+    ),
+    "a nullable $dynamicRef": (
+        {
+            "$dynamicAnchor": "n",
+            "type": "object",
+            "properties": {
+                "x": {"anyOf": [{"type": "object", "$dynamicRef": "#n", "required": ["z"]}, {"type": "null"}]}
+            },
+        },
+        [{"x": None}, {"x": {}}, {"x": {"z": {}}}],
+    ),
+    "a title inside a default": (
+        {"type": "object", "properties": {"d": {"type": "object", "default": {"title": "x"}}}},
+        [{}, {"d": {}}],
+    ),
+}
+
+
+@pytest.mark.parametrize("case", sorted(HAND_BUILT))
+def test_compacting_leaves_the_meaning_of_hand_built_schemas_alone(case):
+    from magsag_mcp.mcp_server.models import compact_schema
+
+    schema, instances = HAND_BUILT[case]
+    original = jsonschema.Draft202012Validator(schema)
+    compact = compact_schema(schema, optional_not_null=False)
+    assert [jsonschema.Draft202012Validator(compact).is_valid(i) for i in instances] == [
+        original.is_valid(i) for i in instances
+    ], compact
+    # arguments: an optional one is left out rather than sent as null, and nothing else changes
+    arguments = jsonschema.Draft202012Validator(compact_schema(schema, optional_not_null=True))
+    some = [i for i in instances if i is not None and "None" not in repr(i)]
+    assert [arguments.is_valid(i) for i in some] == [original.is_valid(i) for i in some]
+    defaulted = compact_schema(HAND_BUILT["a title inside a default"][0], optional_not_null=False)
+    assert defaulted["properties"]["d"]["default"] == {"title": "x"}  # data, not a generated title
