@@ -97,6 +97,17 @@ async def test_result_schemas_inline_single_use_definitions_and_write_nullables_
     assert cost["type"] == ["string", "null"]
 
 
+async def test_every_definition_a_schema_names_is_there(tools):
+    # search_usage's discriminator mapping names its hit definitions, as its oneOf's $refs do
+    import re
+
+    for tool in tools.values():
+        for schema in (tool.input_schema, tool.output_schema):
+            named = set(re.findall(r'"#/\$defs/([^"]+)"', json.dumps(schema)))
+            assert named <= set(schema.get("$defs", {})), (tool.name, named)
+    assert "$defs" in tools["search_usage"].output_schema
+
+
 def test_compacting_a_result_schema_keeps_what_it_accepts():
     from typing import Literal
 

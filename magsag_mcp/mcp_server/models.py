@@ -99,7 +99,8 @@ def _inline_single_use(schema: Any) -> Any:
         or text.count('"$defs"') > 1
     ):
         return schema
-    uses = {name: refs.count(name) for name in defs}
+    # every mention counts, not only $refs: a discriminator's mapping names definitions too
+    uses = {name: text.count(json.dumps(_DEF + name)) for name in defs}
     kept: set[str] = set()
 
     def walk(node: Any, inlining: frozenset[str]) -> Any:
