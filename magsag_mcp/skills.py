@@ -28,7 +28,10 @@ _PROBLEMS: dict[str, str | None] = {}
 
 def schema_problem(schema: Mapping[str, Any]) -> str | None:
     """Why ``schema`` cannot be used to validate (as draft 2020-12, the draft the validators use), or None."""
-    key = json.dumps(schema, sort_keys=True, default=str)
+    try:
+        key = json.dumps(schema, sort_keys=True, default=str)
+    except TypeError:  # keys of mixed types (YAML allows them): not cached; the check names the problem
+        return _schema_problem(schema)
     if key in _PROBLEMS:
         return _PROBLEMS[key]
     if len(_PROBLEMS) > 256:  # per-call schemas: keep the cache bounded

@@ -205,6 +205,8 @@ def test_a_schema_is_checked_once_for_its_content(monkeypatch):
     bad = {"type": "objekt"}
     assert skills.schema_problem(dict(bad)) == skills.schema_problem(dict(bad)) is not None
     assert checked == [schema, bad]  # a new dict with the same content is not checked again
+    mixed = {"properties": {1: {"type": "string"}, "a": {"type": "integer"}}}  # YAML allows such keys
+    assert skills.schema_problem(mixed) is None and checked[-1] is mixed  # checked, just not cached
 
 
 def test_refs_that_resolve_inside_the_schema_or_to_a_metaschema_are_accepted():
