@@ -54,7 +54,11 @@ def _schema_problem(schema: Mapping[str, Any]) -> str | None:
         return f"not a valid JSON Schema (draft 2020-12): at {where}: {exc.message[:200]}{hint}"
     unresolved = _unresolvable_ref(schema)
     if unresolved is not None:
-        keyword, ref = unresolved
+        keyword, ref, found = unresolved
+        if found:
+            return (
+                f"{keyword} {ref!r} points at a value that is not a schema (an object, true or false); point it at one"
+            )
         if ref.startswith("#"):
             return (
                 f"{keyword} {ref!r} points at nothing in the schema; define what it names (e.g. under $defs) "
@@ -79,20 +83,20 @@ def compile_validator(schema: Mapping[str, Any]) -> Any:
     return jsonschema.Draft202012Validator(schema, registry=Registry())
 
 
-def _unresolvable_ref(schema: Mapping[str, Any]) -> tuple[str, str] | None:
-    """The first ``$ref`` or ``$dynamicRef`` (keyword, value) that the schema's validator could not
-    resolve: one that points at nothing in the schema, or anywhere outside it but the JSON Schema
-    metaschemas. check_schema does not look: such a schema only fails when validation reaches the
-    reference, after a model was paid to answer. What a reference resolves to is checked too, since
-    validation follows it: a ``$ref`` may point into a place no keyword makes a schema (an ``x-``
-    keyword, a ``default``)."""
+def _unresolvable_ref(schema: Mapping[str, Any]) -> tuple[str, str, bool] | None:
+    """The first ``$ref`` or ``$dynamicRef`` (keyword, value, whether it found anything) that the
+    schema's validator could not use: one that points at nothing in the schema, or anywhere outside
+    it but the JSON Schema metaschemas, or at a value that is no schema. check_schema does not look:
+    such a schema only fails when validation reaches the reference, after a model was paid to answer.
+    What a reference resolves to is checked too, since validation follows it: a ``$ref`` may point
+    into a place no keyword makes a schema (an ``x-`` keyword, a ``default``)."""
     from jsonschema_specifications import REGISTRY as METASCHEMAS
     from referencing import Resource
     from referencing.jsonschema import DRAFT202012
 
     followed: set[int] = set()
 
-    def walk(resource: Any, resolver: Any) -> tuple[str, str] | None:
+    def walk(resource: Any, resolver: Any) -> tuple[str, str, bool] | None:
         contents = resource.contents if isinstance(resource.contents, Mapping) else {}
         for keyword in ("$ref", "$dynamicRef"):
             ref = contents.get(keyword)
@@ -101,7 +105,9 @@ def _unresolvable_ref(schema: Mapping[str, Any]) -> tuple[str, str] | None:
             try:
                 resolved = resolver.lookup(ref)
             except Exception:  # Unresolvable, or a pointer that is not one ("#/prefixItems/-")
-                return keyword, ref
+                return keyword, ref, False
+            if not isinstance(resolved.contents, Mapping | bool):  # "#/x-note" naming a string
+                return keyword, ref, True
             if id(resolved.contents) not in followed:
                 followed.add(id(resolved.contents))
                 target = Resource.from_contents(resolved.contents, default_specification=DRAFT202012)

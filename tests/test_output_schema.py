@@ -175,6 +175,12 @@ def test_a_ref_that_is_no_pointer_is_a_problem_not_a_crash():
         "$ref '#/prefixItems/-' points at nothing in the schema; define what it names (e.g. under $defs) "
         "or correct the $ref"
     )
+    # validation would fail on these once it reached them ('str' object has no attribute 'items')
+    for note in ("a string", 5, ["a", "list"]):
+        assert schema_problem({"x-note": note, "properties": {"a": {"$ref": "#/x-note"}}}) == (
+            "$ref '#/x-note' points at a value that is not a schema (an object, true or false); point it at one"
+        )
+    assert schema_problem({"x-any": True, "properties": {"a": {"$ref": "#/x-any"}}}) is None
 
 
 def test_validators_never_fetch_a_schema(monkeypatch):
