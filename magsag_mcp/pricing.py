@@ -78,18 +78,33 @@ class PriceQuote:
 
 
 class _Priced:
-    """How one (provider, model) is priced: flat unit prices, or genai-prices' own calculation."""
+    """How one (provider, model) is priced: flat unit prices, or genai-prices' own calculation.
 
-    __slots__ = ("units", "model_price", "source")
+    A tiered price (a higher rate for every token once the prompt passes a size) is flat below its
+    first tier: ``below`` holds those base rates and ``threshold`` the prompt size up to which they
+    apply, so that the usual call skips genai-prices' general calculation (about 100 us a call)."""
 
-    def __init__(self, units: UnitPrices | None, model_price: Any, source: str | None) -> None:
+    __slots__ = ("units", "model_price", "source", "below", "threshold")
+
+    def __init__(
+        self,
+        units: UnitPrices | None,
+        model_price: Any,
+        source: str | None,
+        below: UnitPrices | None = None,
+        threshold: int = -1,
+    ) -> None:
         self.units = units
         self.model_price = model_price
         self.source = source
+        self.below = below
+        self.threshold = threshold
 
     def cost(self, usage: Usage) -> Decimal | None:
         if self.units is not None:
             return self.units.cost(usage)
+        if self.below is not None and usage.input_tokens <= self.threshold:
+            return self.below.cost(usage)
         if self.model_price is not None:
             from genai_prices import Usage as GUsage
 
@@ -228,14 +243,23 @@ def _from_genai_prices(provider: str, model: str) -> _Priced:
     fields = (price.input_mtok, price.output_mtok, price.cache_read_mtok, getattr(price, "cache_write_mtok", None))
     if all(f is None or isinstance(f, Decimal | int) for f in fields) and price.input_mtok is not None:
         # Flat prices: compute directly (genai-prices' general path costs ~60 us a call).
-        return _Priced(
-            UnitPrices(
-                Decimal(price.input_mtok),
-                Decimal(price.output_mtok or 0),
-                None if fields[2] is None else Decimal(fields[2]),
-                None if fields[3] is None else Decimal(fields[3]),
-            ),
-            None,
-            "genai-prices",
-        )
-    return _Priced(None, price, "genai-prices")  # tiered (e.g. by prompt length): let genai-prices do it
+        return _Priced(_units(fields), None, "genai-prices")
+    # Tiered (e.g. by prompt length): genai-prices applies a tier's rate to every token once the
+    # prompt's input tokens exceed its start, so up to the lowest start every rate is its base.
+    from genai_prices.types import TieredPrices
+
+    if price.input_mtok is None or not all(f is None or isinstance(f, Decimal | int | TieredPrices) for f in fields):
+        return _Priced(None, price, "genai-prices")
+    starts = [tier.start for f in fields if isinstance(f, TieredPrices) for tier in f.tiers]
+    bases = tuple(f.base if isinstance(f, TieredPrices) else f for f in fields)
+    return _Priced(None, price, "genai-prices", _units(bases), min(starts, default=-1))
+
+
+def _units(fields: tuple[Any, Any, Any, Any]) -> UnitPrices:
+    """(input, output, cache read, cache write) per million tokens, as genai-prices gives them."""
+    return UnitPrices(
+        Decimal(fields[0]),
+        Decimal(fields[1] or 0),
+        None if fields[2] is None else Decimal(fields[2]),
+        None if fields[3] is None else Decimal(fields[3]),
+    )

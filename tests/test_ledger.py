@@ -138,6 +138,59 @@ async def test_costs_by_hand_with_cached_tokens(tmp_path: Path):
     assert q.cost_usd is None and "catalog/prices.yaml" in q.warning
 
 
+def test_tiered_prices_equal_genai_prices_on_both_sides_of_each_threshold():
+    # Below its first tier a tiered price is computed flat from the base rates (genai-prices' general
+    # calculation costs about 100 us a call); every tiered model of our providers must come out the
+    # same as genai-prices' own calculation, to the last digit, on both sides of the threshold.
+    from datetime import UTC, datetime
+
+    from genai_prices import Usage as GUsage
+    from genai_prices import data_snapshot
+
+    from magsag_mcp.pricing import _from_genai_prices
+    from magsag_mcp.types import Usage
+
+    providers = {p.id: p for p in data_snapshot.get_snapshot().providers}
+    checked = 0
+    for pid in ("openai", "azure", "anthropic", "google"):
+        for model in providers[pid].models:
+            priced = _from_genai_prices(pid, model.id)
+            if priced.below is None:
+                continue
+            price, t = model.get_prices(datetime.now(UTC)), priced.threshold
+            for tokens in (0, 1000, t - 1, t, t + 1, 2 * t + 5):
+                for cached, written in ((0, 0), (tokens // 3, 0), (0, tokens // 4), (tokens // 5, tokens // 5)):
+                    ours = priced.cost(Usage(tokens, 777, cached_tokens=cached, cache_write_tokens=written))
+                    theirs = price.calc_price(
+                        GUsage(
+                            input_tokens=tokens, output_tokens=777, cache_read_tokens=cached, cache_write_tokens=written
+                        )
+                    )
+                    assert ours == Decimal(theirs["total_price"]), (pid, model.id, tokens, cached, written)
+                    checked += 1
+    assert checked >= 24 * 10  # the snapshot holds tiered models (gemini-1.5-pro, gpt-5.4, ...)
+
+
+def test_a_tiered_price_below_its_threshold_skips_genai_prices_calculation():
+    from magsag_mcp.pricing import Pricer
+    from magsag_mcp.types import Usage
+
+    p = Pricer.from_catalog(None)
+    priced = p._resolve("google", "gemini-1.5-pro")
+
+    class Counted:
+        calls = 0
+
+        def calc_price(self, usage):
+            Counted.calls += 1
+            return {"total_price": Decimal(7)}
+
+    priced.model_price = Counted()
+    short = p.price("google", "gemini-1.5-pro", Usage(10_000, 1_000)).cost_usd
+    assert short == (10_000 * Decimal("1.25") + 1_000 * 5) / 1_000_000 and Counted.calls == 0
+    assert p.price("google", "gemini-1.5-pro", Usage(priced.threshold + 1, 1)).cost_usd == 7 and Counted.calls == 1
+
+
 async def test_catalog_price_override_with_globs(tmp_path: Path):
     from magsag_mcp.pricing import Pricer
     from magsag_mcp.types import Usage
