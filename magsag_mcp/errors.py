@@ -107,6 +107,17 @@ def redact(text: str) -> str:
     return _SECRET_PATTERNS.sub("[REDACTED]", text)
 
 
+def _redacted(value: Any) -> Any:
+    """``value`` with :func:`redact` applied to every string in it (through dicts, lists and tuples)."""
+    if isinstance(value, str):
+        return redact(value)
+    if isinstance(value, dict):
+        return {k: _redacted(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return type(value)(_redacted(v) for v in value)
+    return value
+
+
 # --- the tree ------------------------------------------------------------------------------------
 
 
@@ -124,7 +135,8 @@ class MagsagError(Exception):
         message = redact(message)
         super().__init__(message)
         self.message = message
-        self.details: dict[str, Any] = details
+        # Details come from vendors' bodies too (an error "code" may echo the key that was sent).
+        self.details: dict[str, Any] = {k: _redacted(v) for k, v in details.items()}
 
     def to_dict(self) -> dict[str, Any]:
         return {"type": self.kind, "message": self.message, **self.details}

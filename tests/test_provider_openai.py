@@ -608,6 +608,17 @@ async def test_the_key_never_appears_in_errors(fake_openai: FakeOpenAI, transpor
     assert "Incorrect API key provided" in err.message
 
 
+async def test_a_key_echoed_in_the_error_code_is_redacted_too(fake_openai: FakeOpenAI, transport: Transport):
+    # The message was redacted but the vendor's "code" went into the details (and the CLI's JSON) as sent.
+    key = "sk-audit-SECRET-1234567890"
+    fake_openai.queue(R.error(400, "bad request", code=key))
+    fake_openai.key = key
+    provider = OpenAIProvider({"OPENAI_API_KEY": key}, transport)
+    with pytest.raises(E.BadRequestError) as info:
+        await provider.complete(ask(), target(fake_openai, "chat"))
+    assert key not in json.dumps(info.value.to_dict()) and info.value.details["code"] == "[REDACTED]"
+
+
 async def test_a_key_without_a_recognisable_shape_is_still_redacted(fake_openai: FakeOpenAI, transport: Transport):
     odd_key = "Zq7WmN4pLx2Rt9Vb8Kc5Hd3Gf6Js1Ay0"  # a proxy's key: no sk- prefix
     fake_openai.queue(R.error(403, f"key {odd_key} is not allowed to use this model", code="forbidden"))
