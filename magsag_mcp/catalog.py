@@ -176,12 +176,23 @@ def find_catalog(explicit: str | os.PathLike[str] | None = None, env: Mapping[st
     raise ConfigError("no catalog found: pass --catalog DIR or set MAGSAG_CATALOG")
 
 
+#: environment variables that hold credentials, by name (OPENAI_API_KEY, MAGSAG_MCP_TOKEN, ...)
+_SECRET_NAME = re.compile(r"(^|_)(API_?KEY|KEY|TOKEN|SECRET|PASSWORD|PASSWD|CREDENTIAL)S?(_|$)", re.IGNORECASE)
+
+
 def _expand(value: Any, env: Mapping[str, str], where: str, problems: list[str]) -> Any:
     if isinstance(value, str):
 
         def sub(m: re.Match[str]) -> str:
             name, default = m.group(1), m.group(2)
             if name in env and env[name] != "":
+                if _SECRET_NAME.search(name) or _holds_a_secret(env, env[name]):
+                    # A catalog value can end up in a prompt, a result or a log: keys stay with providers.
+                    problems.append(
+                        f"{where}: ${{{name}}} would put a secret into the catalog, where a prompt or a result "
+                        "could carry it out; providers read their keys from the environment themselves: remove it"
+                    )
+                    return m.group(0)
                 return env[name]
             if default is not None:
                 return default
@@ -194,6 +205,11 @@ def _expand(value: Any, env: Mapping[str, str], where: str, problems: list[str])
     if isinstance(value, dict):
         return {k: _expand(v, env, where, problems) for k, v in value.items()}
     return value
+
+
+def _holds_a_secret(env: Mapping[str, str], value: str) -> bool:
+    """Whether ``value`` is the value of a credential variable (read under another name)."""
+    return len(value) >= 6 and any(v == value for k, v in env.items() if _SECRET_NAME.search(k))
 
 
 def read_yaml(path: Path, env: Mapping[str, str], problems: list[str]) -> Any:

@@ -59,6 +59,23 @@ def test_unset_env_var_is_named(mini: Path):
         load_catalog(mini, env={})
 
 
+@pytest.mark.parametrize("var", ["OPENAI_API_KEY", "MAGSAG_MCP_TOKEN", "INNOCENT"])
+def test_a_catalog_never_reads_a_secret_from_the_environment(mini: Path, var: str):
+    # A template that read the key would send it in the prompt, and the answer could show it.
+    key = "sk-audit-SECRET-1234567890"
+    env = {"OPENAI_API_KEY": key, "MAGSAG_MCP_TOKEN": key, "INNOCENT": key}  # the last: the key under another name
+    write(
+        mini,
+        "skills/echo.yaml",
+        f"id: skill.echo\ndescription: d\ntask_type: echo\nprompt:\n  user: '${{{var}}} {{text}}'\n",
+    )
+    with pytest.raises(CatalogError) as info:
+        load_catalog(mini, env=env)
+    assert key not in str(info.value.problems)
+    assert f"echo.yaml: ${{{var}}} would put a secret into the catalog" in info.value.problems[0]
+    assert "providers read their keys from the environment themselves: remove it" in info.value.problems[0]
+
+
 def test_malformed_yaml_names_file_and_line(mini: Path):
     write(mini, "skills/bad.yaml", "id: skill.bad\nprompt: [unclosed\n")
     problems = validate_catalog(mini, env={})
