@@ -7,6 +7,7 @@ must not import the service to do it.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping
 
 from .errors import ConfigError
@@ -24,6 +25,8 @@ def env_float(env: Mapping[str, str], name: str, default: float, *, minimum: flo
         value = float(raw)
     except ValueError:
         raise ConfigError(f"{name}={raw!r} is not a number; set it to e.g. {default}") from None
+    if not math.isfinite(value):  # float() takes "nan" and "inf": neither is a time or a count
+        raise ConfigError(f"{name}={raw!r} is not a finite number; set it to e.g. {default}")
     if value < minimum:
         raise ConfigError(f"{name}={raw!r} must be >= {minimum}")
     return value

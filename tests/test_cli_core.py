@@ -106,6 +106,11 @@ def test_catalog_validate(cli_env, capsys, tmp_path):
         ("MAGSAG_MAX_RETRIES", "many", "MAGSAG_MAX_RETRIES='many' is not a number"),
         ("MAGSAG_MAX_RETRIES", "1.5", "must be a whole number"),
         ("MAGSAG_CALL_DEADLINE", "-3", "MAGSAG_CALL_DEADLINE='-3' must be >= 0.001"),
+        # float() takes these; as a deadline, a delay or a count they would hang, skip retries or crash
+        ("MAGSAG_CALL_DEADLINE", "nan", "MAGSAG_CALL_DEADLINE='nan' is not a finite number; set it to e.g. 300.0"),
+        ("MAGSAG_RETRY_BASE_DELAY", "nan", "MAGSAG_RETRY_BASE_DELAY='nan' is not a finite number"),
+        ("MAGSAG_RETRY_MAX_DELAY", "inf", "MAGSAG_RETRY_MAX_DELAY='inf' is not a finite number"),
+        ("MAGSAG_MAX_RETRIES", "inf", "MAGSAG_MAX_RETRIES='inf' is not a finite number"),
         ("MAGSAG_PROVIDER", "opnai", "MAGSAG_PROVIDER='opnai': unknown provider 'opnai'"),
         ("MAGSAG_CATALOG", "/nonexistent/catalog", "MAGSAG_CATALOG points at '/nonexistent/catalog'"),
     ],
