@@ -151,9 +151,9 @@ class Catalog:
             from .errors import UnknownSkillError
 
             close = [s for s in self.skills if skill_id.split(".")[-1] in s]
-            hint = f"; did you mean {close[0]!r}?" if close else ""
+            hint = f" (did you mean {close[0]!r}?)" if close else ""
             raise UnknownSkillError(
-                f"unknown skill {skill_id!r}{hint} Known skills: {', '.join(sorted(self.skills))}", skill=skill_id
+                f"unknown skill {skill_id!r}{hint}; known skills: {', '.join(sorted(self.skills))}", skill=skill_id
             ) from None
 
 
@@ -346,11 +346,14 @@ def validate_catalog(root: str | os.PathLike[str] | None = None, env: Mapping[st
     """Every problem in the catalog (skills, routing, agents, policies, prices), each with its file."""
     env = os.environ if env is None else env
     path = find_catalog(root, env)
-    _, problems = _load(path, env)
+    catalog, problems = _load(path, env)
     try:
-        from .governance import validate_policies
+        from .governance import load_policies, validate_policies
 
-        problems.extend(validate_policies(path))
+        policy_problems = validate_policies(path)
+        problems.extend(policy_problems)
+        if catalog is not None and not policy_problems:
+            problems.extend(load_policies(path).data_class_problems(catalog.skills))
     except ImportError:
         pass
     try:

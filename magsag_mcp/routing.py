@@ -329,6 +329,10 @@ def _route(
     declared = context.get("data_class")
     if declared is not None and (not isinstance(declared, str) or not declared):
         raise PayloadError("context.data_class must be a data class name such as 'pii_processing'")
+    if declared and data_class_models and declared not in data_class_models:
+        from .governance.policy import unknown_data_class
+
+        raise PayloadError(f"context.data_class: {unknown_data_class(declared, data_class_models)}")
     # Both apply: a caller may add a stricter class, never relax the skill's own.
     data_classes = tuple(dict.fromkeys(c for c in (skill.data_class, declared) if c))
     for data_class in data_classes:

@@ -20,7 +20,15 @@ import anyio
 from .call_urls import CallURLs
 from .cascade import Cascade, RetryPolicy, estimate_input_tokens
 from .catalog import Catalog, load_catalog
-from .errors import AllTargetsFailed, BudgetExceeded, ConfigError, MagsagError, PolicyDenied, register_secret
+from .errors import (
+    AllTargetsFailed,
+    BudgetExceeded,
+    CatalogError,
+    ConfigError,
+    MagsagError,
+    PolicyDenied,
+    register_secret,
+)
 from .providers import ProviderSet, provider_names
 from .providers.base import ProgressCallback
 from .records import AttemptRecord, RunRecord
@@ -156,6 +164,13 @@ class Service:
         cat = catalog if isinstance(catalog, Catalog) else load_catalog(catalog, env)
         pricer = Pricer.from_catalog(cat.root)
         policies = load_policies(cat.root)
+        problems = policies.data_class_problems(cat.skills)
+        if problems:
+            raise CatalogError(
+                f"the catalog at {cat.root} has {len(problems)} problem(s); run 'magsag catalog validate':\n  "
+                + "\n  ".join(problems),
+                problems=problems,
+            )
         retry = retry or retry_policy_from_env(env)
         ledger = Ledger(Path(db) if db else default_db_path(env), sync=ledger_sync_from_env(env))
         await ledger.open()

@@ -578,14 +578,44 @@ async def test_failed_attempts_take_nothing_from_the_call_limit_but_successes_do
 async def test_a_caller_cannot_relax_a_skills_data_class(catalog_copy, tmp_path, upstream):
     svc = await open_service(catalog_copy, tmp_path, upstream)
     mc = {"model": "gpt-4o"}
+    # financial_data allows gpt-4o; the skill's pii_processing does not, and both apply
     with pytest.raises(E.PolicyDenied) as info:
         await svc.invoke_skill(
-            "skill.pii-redaction", {"text": "Ann, 555-0100", "model_config": mc}, context={"data_class": "public"}
+            "skill.pii-redaction",
+            {"text": "Ann, 555-0100", "model_config": mc},
+            context={"data_class": "financial_data"},
         )
-    plan = svc.explain("skill.pii-redaction", {"text": "x"}, context={"data_class": "public"})
+    plan = svc.explain("skill.pii-redaction", {"text": "x"}, context={"data_class": "financial_data"})
+    # a class no policy names would restrict nothing (a typo, or a hope): refused before any call
+    with pytest.raises(E.PayloadError) as unknown:
+        await svc.invoke_skill(
+            "skill.analysis", {"data": "x", "model_config": mc}, context={"data_class": "pii_procesing"}
+        )
     await svc.aclose()
     assert info.value.policy == "data_residency" and upstream.calls["gpt-4o"] == 0
-    assert plan["data_classes"] == ["pii_processing", "public"]
+    assert plan["data_classes"] == ["pii_processing", "financial_data"]
+    assert unknown.value.message == (
+        "context.data_class: data class 'pii_procesing' is named in no policy's requirements, so it would "
+        "restrict nothing (did you mean 'pii_processing'?); known data classes: ['financial_data', "
+        "'pii_processing']. Correct the name, or list the models it may use under a policy's requirements "
+        "in catalog/policies"
+    )
+
+
+async def test_a_skill_whose_data_class_no_policy_names_is_a_catalog_problem(catalog_copy, tmp_path):
+    from magsag_mcp.catalog import validate_catalog
+    from magsag_mcp.service import Service
+
+    skill = catalog_copy / "skills" / "pii-redaction.yaml"
+    skill.write_text(skill.read_text().replace("data_class: pii_processing", "data_class: pii_procesing"))
+    expected = (
+        "skill.pii-redaction: data class 'pii_procesing' is named in no policy's requirements, so it would "
+        "restrict nothing (did you mean 'pii_processing'?)"
+    )
+    assert any(p.startswith(expected) for p in validate_catalog(catalog_copy, env={}))
+    with pytest.raises(E.CatalogError) as info:
+        await Service.open(catalog=catalog_copy, db=tmp_path / "l.db", env={})
+    assert info.value.problems[0].startswith(expected)
 
 
 BUDGET_WORKER = """

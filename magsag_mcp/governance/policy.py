@@ -19,12 +19,12 @@ from __future__ import annotations
 
 import fnmatch
 import os
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from decimal import Decimal
 from functools import lru_cache
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
@@ -160,6 +160,20 @@ class PolicySet:
                     )
         return True, None, None, None
 
+    def data_class_problems(self, skills: Mapping[str, Any]) -> list[str]:
+        """A skill whose data class no policy's ``requirements`` name, when some policy names data
+        classes: a misspelt class would leave the skill's data free to go to any model, the very thing
+        the class was declared to prevent. (With no data-class requirements at all, classes are labels.)"""
+        known = self.data_class_models()
+        if not known:
+            return []
+        problems = []
+        for skill in skills.values():
+            cls = getattr(skill, "data_class", None)
+            if cls and cls not in known:
+                problems.append(f"{skill.id}: {unknown_data_class(cls, known)}")
+        return problems
+
     def data_class_models(self) -> dict[str, list[str]]:
         out: dict[str, list[str]] = {}
         for p in self.policies:
@@ -214,6 +228,19 @@ def load_policy_file(path: str | os.PathLike[str]) -> PolicySet:
     except ValidationError as exc:
         msgs = [f"{path}: {'.'.join(str(x) for x in e['loc'])}: {e['msg']}" for e in exc.errors()]
         raise CatalogError("; ".join(msgs), problems=msgs) from None
+
+
+def unknown_data_class(cls: str, known: Mapping[str, Any]) -> str:
+    """Why data class ``cls`` restricts nothing, and how to fix it."""
+    import difflib
+
+    close = difflib.get_close_matches(cls, list(known), n=1)
+    hint = f" (did you mean {close[0]!r}?)" if close else ""
+    return (
+        f"data class {cls!r} is named in no policy's requirements, so it would restrict nothing{hint}; "
+        f"known data classes: {sorted(known) or 'none'}. Correct the name, or list the models it may use "
+        f"under a policy's requirements in catalog/policies"
+    )
 
 
 def load_policies(catalog_dir: str | os.PathLike[str]) -> PolicySet:
