@@ -20,7 +20,7 @@ from typing import Any
 
 import aiohttp
 
-from .errors import MalformedResponseError, ProviderConnectionError, ProviderTimeoutError
+from .errors import ConfigError, MalformedResponseError, ProviderConnectionError, ProviderTimeoutError, redact
 
 __all__ = ["Timeouts", "HttpResponse", "SSEEvent", "SSEParser", "Transport"]
 
@@ -317,9 +317,22 @@ def _converted(url: str) -> Iterator[None]:
     except (TimeoutError, aiohttp.ServerTimeoutError) as exc:
         # Connected, then no answer in time: the model may be generating one the vendor bills.
         raise ProviderTimeoutError(f"no answer from {_host(url)} within the timeout", maybe_billed=True) from exc
+    except aiohttp.InvalidURL as exc:
+        raise ConfigError(
+            f"{_host(url) if '://' in url else 'a provider URL'} is not a usable URL ({type(exc).__name__}); "
+            "set the provider's base URL (e.g. OPENAI_BASE_URL, or base_url in routing) to http(s)://host[:port]/path"
+        ) from exc
     except aiohttp.ClientError as exc:
         raise ProviderConnectionError(
             f"could not reach {_host(url)}: {type(exc).__name__}: {_short(exc)}", maybe_billed=_reached_vendor(exc)
+        ) from exc
+    except ValueError as exc:
+        # aiohttp checks a request as it builds it: a line break in a header value (a key or an
+        # organisation id pasted with its newline), or credentials both in the URL and in a header.
+        # Nothing was sent, so nothing is billed; the fix is in the configuration.
+        raise ConfigError(
+            f"cannot send a request to {_host(url)}: {redact(str(exc))[:200]}; check the provider's base URL "
+            "(no user:password@ in it) and its key and organisation variables (no line breaks in them)"
         ) from exc
 
 
@@ -328,7 +341,6 @@ def _converted(url: str) -> Iterator[None]:
 _BEFORE_SENDING = (
     aiohttp.ClientConnectorError,  # refused, DNS, TLS handshake, proxy
     aiohttp.ServerFingerprintMismatch,
-    aiohttp.InvalidURL,
 )
 
 

@@ -170,6 +170,27 @@ async def test_unconfigured_provider_is_skipped_with_the_reason():
     assert out.attempts[0].outcome == "skipped"
 
 
+@pytest.mark.parametrize(
+    ("env", "reason"),
+    [
+        ({"OPENAI_BASE_URL": "not-a-url"}, "openai: the base URL is not an http(s) URL with a host; set its base URL"),
+        ({"OPENAI_BASE_URL": "http://me:pw@127.0.0.1:9/v1"}, "openai: the base URL carries user:password@"),
+        ({"OPENAI_BASE_URL": "http://127.0.0.1:9/v1?x=1"}, "openai: the base URL has a ?query or #fragment"),
+        ({"OPENAI_API_KEY": "sk-pasted-with-its-newline\n"}, "openai: a header value has a line break in it"),
+    ],
+)
+async def test_a_target_whose_endpoint_cannot_carry_a_request_is_skipped_before_sending(env, reason):
+    # Configuration, not a connection failure: never sent, never retried, never billed, and the
+    # cascade moves on. The URL is not quoted (it may hold a secret).
+    cascade, clock = make(env={"OPENAI_API_KEY": "sk-test-0123456789", **env})
+    script("b", "fallback answer")
+    out = await cascade.run(plan({"model": "gpt-4o", "fallbacks": ["fake:b"]}), run_id="r", agent=None)
+    assert out.result.text == "fallback answer" and clock.sleeps == []
+    [skipped] = out.trace["skipped"]
+    assert skipped["target"] == "openai:gpt-4o" and skipped["reason"].startswith(f"not configured: {reason}")
+    assert "pw@" not in skipped["reason"] and out.attempts[0].cost_usd == 0
+
+
 async def test_target_lacking_a_needed_feature_is_skipped():
     tools = [{"type": "function", "function": {"name": "f", "parameters": {"type": "object"}}}]
     no_tools = {"provider": "fake", "model": "a", "params": {"capabilities": {"tools": False}}}

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import re
 import socket
 from collections.abc import AsyncIterator
 
@@ -179,7 +180,6 @@ async def test_a_dropped_stream_is_a_connection_error(raw: tuple[RawSSE, str], t
         (aiohttp.SocketTimeoutError(), E.ProviderTimeoutError, True),  # sent, then no answer in time
         (TimeoutError(), E.ProviderTimeoutError, True),  # the total timeout
         (aiohttp.ServerDisconnectedError(), E.ProviderConnectionError, True),  # closed after the request
-        (aiohttp.InvalidURL("http://[bad"), E.ProviderConnectionError, False),
     ],
 )
 def test_a_failure_says_whether_the_vendor_may_bill_it(failure: Exception, cls: type, maybe_billed: bool):
@@ -189,6 +189,25 @@ def test_a_failure_says_whether_the_vendor_may_bill_it(failure: Exception, cls: 
         with _converted("http://127.0.0.1:1/v1/chat"):
             raise failure
     assert info.value.maybe_billed is maybe_billed
+
+
+async def test_a_request_that_cannot_be_built_is_a_config_error_and_is_never_sent(fake_openai: FakeOpenAI):
+    # aiohttp refuses these before sending: not a connection problem to retry, and nothing to bill
+    transport = Transport()
+    creds = fake_openai.url.replace("http://", "http://user:pw@") + "/v1/chat/completions"
+    cases = [
+        (creds, {"Authorization": f"Bearer {DEFAULT_KEY}"}, "(no user:password@ in it)"),
+        (fake_openai.url + "/v1/chat/completions", {"Authorization": "Bearer sk-abc\r\ndef"}, "no line breaks"),
+        ("not-a-url/chat/completions", {}, "is not a usable URL (InvalidUrlClientError); set the provider's base URL"),
+    ]
+    try:
+        for url, headers, needle in cases:
+            with pytest.raises(E.ConfigError, match=re.escape(needle)) as info:
+                await transport.post_json(url, {"model": "gpt-4o"}, headers=headers)
+            assert "sk-abc" not in info.value.message and "pw@" not in info.value.message
+    finally:
+        await transport.aclose()
+    assert fake_openai.requests == []
 
 
 async def test_http_errors_are_returned_not_raised(fake_openai: FakeOpenAI, transport: Transport):

@@ -9,6 +9,7 @@ format module and one endpoint.
 
 from __future__ import annotations
 
+import functools
 import json
 import time
 from abc import ABC, abstractmethod
@@ -182,11 +183,18 @@ class HTTPProvider(Provider):
 
     def unavailable(self, target: Target) -> str | None:
         try:
-            self.endpoint.base_url(target)
+            base = self.endpoint.base_url(target)
+            headers = {}
             if self.endpoint.key_env and type(self.endpoint).headers is not Endpoint.headers:
-                self.endpoint.headers(target.model)
+                headers = self.endpoint.headers(target.model)
         except ProviderError as exc:
             return exc.message
+        problem = _base_url_problem(base)
+        if problem is not None:
+            return f"{self.name}: {problem}"
+        if any("\n" in v or "\r" in v for v in headers.values()):
+            names = " / ".join(self.endpoint.key_env)
+            return f"{self.name}: a header value has a line break in it; check {names} and any organisation id"
         return None
 
     def describe(self) -> dict[str, Any]:
@@ -270,6 +278,27 @@ class HTTPProvider(Provider):
                 if exc.usage is None:
                     exc.maybe_billed = True
                 raise _stamp(exc, self.name, model) from None
+
+
+@functools.lru_cache(maxsize=256)
+def _base_url_problem(base: str) -> str | None:
+    """Why ``base`` cannot carry a request, or None. The URL itself is never quoted: it may hold a secret."""
+    from urllib.parse import urlsplit
+
+    parts = host = None
+    try:
+        parts = urlsplit(base)
+        host = parts.hostname
+    except ValueError:  # e.g. an unbalanced [ in the host
+        pass
+    fix = "set its base URL (the provider's *_BASE_URL variable, or the target's base_url) to e.g. https://host/v1"
+    if parts is None or parts.scheme not in ("http", "https") or not host:
+        return f"the base URL is not an http(s) URL with a host; {fix}"
+    if parts.username is not None or parts.password is not None:
+        return "the base URL carries user:password@, which would be sent beside the key; remove that part"
+    if parts.query or parts.fragment:
+        return f"the base URL has a ?query or #fragment, which would end up before the API's path; {fix}"
+    return None
 
 
 def _stamp(exc: ProviderError, provider: str, model: str) -> ProviderError:
