@@ -335,6 +335,41 @@ async def test_a_calls_cost_includes_the_billed_attempts_before_the_answer(
     assert result.output == {"name": "Ada"}
 
 
+async def test_an_answer_withheld_by_the_content_filter_is_recorded_at_the_cost_it_reports(
+    service: Service, fake_openai: FakeOpenAI, tmp_path: Path
+):
+    # A filtered response still reports its usage, and the vendor bills it: not $0, not unknown.
+    fake_openai.queue(R.Reply(text=None, finish="content_filter", usage=R.tokens(1200, 300)), R.reply("fine"))
+    mc = {"model": "openai:gpt-4o", "fallbacks": ["openai:gpt-4o-mini"]}
+    result = await service.invoke_skill("skill.analysis", {"data": "x", "model_config": mc}, run_id="r-filtered")
+    filtered, answered = result.attempts
+    assert (filtered.outcome, filtered.error_class) == ("error", "content_filtered")
+    # gpt-4o at $2.50 / $10 per million tokens (genai-prices)
+    assert filtered.cost_usd == (1200 * Decimal("2.5") + 300 * 10) / 1_000_000
+    assert (filtered.input_tokens, filtered.output_tokens) == (1200, 300)
+    (outcome, _, cost, _), _ = rows(tmp_path / "cost.db", "r-filtered")
+    assert outcome == "error" and Decimal(cost) / 10**12 == filtered.cost_usd
+    assert result.cost_usd == filtered.cost_usd + answered.cost_usd
+
+
+def test_a_failed_response_carries_the_usage_it_reports():
+    from magsag_mcp.providers.openai_responses import ResponsesFormat
+    from magsag_mcp.transport import SSEEvent
+
+    usage = {"input_tokens": 1200, "input_tokens_details": {"cached_tokens": 200}, "output_tokens": 300,
+             "output_tokens_details": {"reasoning_tokens": 100}, "total_tokens": 1500}  # fmt: skip
+    failed = {"id": "resp_1", "object": "response", "status": "failed", "model": "gpt-4o", "output": [],
+              "error": {"code": "server_error", "message": "The model failed."}, "usage": usage}  # fmt: skip
+    acc = ResponsesFormat().accumulator(provider="openai", model="gpt-4o")
+    event = {"type": "response.failed", "sequence_number": 5, "response": failed}
+    acc.feed(SSEEvent("response.failed", json.dumps(event)))
+    for parse in (acc.finish, lambda: ResponsesFormat().parse_response(failed, provider="openai", model="gpt-4o")):
+        with pytest.raises(E.ServerError) as info:
+            parse()
+        u = info.value.usage
+        assert (u.input_tokens, u.cached_tokens, u.output_tokens, u.reasoning_tokens) == (1200, 200, 300, 100)
+
+
 async def test_a_calls_cost_is_unknown_when_an_attempt_may_have_been_billed(service: Service, fake_openai: FakeOpenAI):
     fake_openai.queue(R.Reply(hang=True))
     payload = {"data": "numbers", "model_config": {"provider": "openai", "model": "gpt-4o"}}

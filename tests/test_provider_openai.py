@@ -458,10 +458,12 @@ async def test_an_answer_withheld_by_the_content_filter(
     fake_openai: FakeOpenAI, provider: OpenAIProvider, api: str, stream: bool
 ):
     # chat: finish_reason content_filter with no content; Responses: status incomplete, reason content_filter
-    fake_openai.queue(R.Reply(text=None, finish="content_filter"))
+    fake_openai.queue(R.Reply(text=None, finish="content_filter", usage=R.tokens(1200, 300)))
     with pytest.raises(E.ContentFilteredError) as info:
         await provider.complete(ask(stream=stream), target(fake_openai, api))
     assert info.value.moves_on and not info.value.retryable
+    # the response still reports what it used, and the vendor bills it: the attempt is recorded at cost
+    assert (info.value.usage.input_tokens, info.value.usage.output_tokens) == (1200, 300)
 
 
 # --- errors ---------------------------------------------------------------------------------------------

@@ -355,6 +355,14 @@ def parse_json_output(
     return value
 
 
+def with_reported_usage(exc: ProviderError, usage: Any) -> ProviderError:
+    """``exc`` carrying the usage the vendor reported for the failed answer (a filtered or failed
+    response still counts its tokens, and is billed for them); None leaves it as it was."""
+    if usage is not None:
+        exc.usage = usage
+    return exc
+
+
 def _billed(exc: ProviderError, result: LLMResult) -> ProviderError:
     """The model answered (and the vendor bills the tokens) but the answer is unusable: the error
     carries the usage, so the attempt is recorded at its real cost, not at zero."""

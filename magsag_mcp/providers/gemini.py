@@ -25,7 +25,7 @@ from ..errors import (
 )
 from ..transport import HttpResponse, SSEEvent, Transport
 from ..types import FinishReason, LLMRequest, LLMResult, Target, ToolCall, Usage
-from .base import Endpoint, HTTPProvider, StreamAccumulator, WireFormat
+from .base import Endpoint, HTTPProvider, StreamAccumulator, WireFormat, with_reported_usage
 from .http_errors import LONG_WAIT_SECONDS, error_for, parse_duration, parse_retry_after
 
 _BLOCKED = {"SAFETY", "RECITATION", "PROHIBITED_CONTENT", "BLOCKLIST", "SPII", "IMAGE_SAFETY", "LANGUAGE"}
@@ -291,14 +291,17 @@ class _GeminiStream(StreamAccumulator):
             code = chunk["error"].get("code") if isinstance(chunk["error"], dict) else None
             status = code if isinstance(code, int) and code >= 400 else 500
             raise gemini_error(status, json.dumps(chunk).encode(), {}, provider=self.provider, model=self.model)
+        self.usage.update(chunk.get("usageMetadata") or {})
         feedback = chunk.get("promptFeedback") or {}
         if feedback.get("blockReason"):
-            raise ContentFilteredError(
-                f"{self.provider}:{self.model}: the prompt was blocked ({feedback['blockReason']})",
-                provider=self.provider,
-                model=self.model,
+            raise with_reported_usage(
+                ContentFilteredError(
+                    f"{self.provider}:{self.model}: the prompt was blocked ({feedback['blockReason']})",
+                    provider=self.provider,
+                    model=self.model,
+                ),
+                self._usage() if self.usage else None,
             )
-        self.usage.update(chunk.get("usageMetadata") or {})
         self.model_version = chunk.get("modelVersion") or self.model_version
         self.response_id = chunk.get("responseId") or self.response_id
         delta = ""
@@ -327,6 +330,16 @@ class _GeminiStream(StreamAccumulator):
             self.texts.append(delta)
         return delta
 
+    def _usage(self) -> Usage:
+        u = self.usage
+        thoughts = int(u.get("thoughtsTokenCount") or 0)
+        return Usage(
+            input_tokens=int(u.get("promptTokenCount") or 0) + int(u.get("toolUsePromptTokenCount") or 0),
+            output_tokens=int(u.get("candidatesTokenCount") or 0) + thoughts,
+            cached_tokens=int(u.get("cachedContentTokenCount") or 0),
+            reasoning_tokens=thoughts,
+        )
+
     def feed(self, event: SSEEvent) -> str:
         chunk = event.json()
         if not isinstance(chunk, dict):
@@ -344,29 +357,24 @@ class _GeminiStream(StreamAccumulator):
                 model=self.model,
             )
         if self.finish_reason in _BLOCKED:
-            raise ContentFilteredError(
-                f"{self.provider}:{self.model}: the answer was blocked (finishReason: {self.finish_reason})",
-                provider=self.provider,
-                model=self.model,
+            raise with_reported_usage(
+                ContentFilteredError(
+                    f"{self.provider}:{self.model}: the answer was blocked (finishReason: {self.finish_reason})",
+                    provider=self.provider,
+                    model=self.model,
+                ),
+                self._usage() if self.usage else None,
             )
         if not require_finish and self.finish_reason is None and not self.texts and not self.calls:
             raise MalformedResponseError(
                 f"{self.provider}:{self.model}: response has no candidates", provider=self.provider, model=self.model
             )
         finish: FinishReason = "tool_calls" if self.calls else _FINISH.get(self.finish_reason, "other")
-        u = self.usage
-        thoughts = int(u.get("thoughtsTokenCount") or 0)
-        usage = Usage(
-            input_tokens=int(u.get("promptTokenCount") or 0) + int(u.get("toolUsePromptTokenCount") or 0),
-            output_tokens=int(u.get("candidatesTokenCount") or 0) + thoughts,
-            cached_tokens=int(u.get("cachedContentTokenCount") or 0),
-            reasoning_tokens=thoughts,
-        )
         return LLMResult(
             text="".join(self.texts),
             provider=self.provider,
             model=self.model_version or self.model,
-            usage=usage,
+            usage=self._usage(),
             tool_calls=self.calls,
             finish_reason=finish,
             response_id=self.response_id,

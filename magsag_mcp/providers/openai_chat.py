@@ -13,7 +13,7 @@ from typing import Any
 from ..errors import ContentFilteredError, MalformedResponseError, ProviderConnectionError, ProviderError
 from ..transport import HttpResponse, SSEEvent
 from ..types import FinishReason, LLMRequest, LLMResult, Message, ToolCall, Usage
-from .base import StreamAccumulator, WireFormat
+from .base import StreamAccumulator, WireFormat, with_reported_usage
 from .http_errors import error_for
 
 _FINISH: dict[str | None, FinishReason] = {
@@ -202,10 +202,13 @@ class ChatCompletionsFormat(WireFormat):
             ) from None
         finish = _FINISH.get(choice.get("finish_reason"), "other")
         if finish == "content_filter" and not message.get("content") and not message.get("tool_calls"):
-            raise ContentFilteredError(
-                f"{provider}:{model}: the answer was withheld by the provider's content filter",
-                provider=provider,
-                model=model,
+            raise with_reported_usage(
+                ContentFilteredError(
+                    f"{provider}:{model}: the answer was withheld by the provider's content filter",
+                    provider=provider,
+                    model=model,
+                ),
+                _usage(data["usage"]) if isinstance(data.get("usage"), dict) else None,
             )
         calls = [
             ToolCall(
@@ -309,10 +312,13 @@ class _ChatStream(StreamAccumulator):
         finish = _FINISH.get(self.finish_raw, "other")
         text = "".join(self.parts)
         if finish == "content_filter" and not text and not self.calls:
-            raise ContentFilteredError(
-                f"{self.provider}:{self.model}: the answer was withheld by the provider's content filter",
-                provider=self.provider,
-                model=self.model,
+            raise with_reported_usage(
+                ContentFilteredError(
+                    f"{self.provider}:{self.model}: the answer was withheld by the provider's content filter",
+                    provider=self.provider,
+                    model=self.model,
+                ),
+                self.usage,
             )
         calls = [
             ToolCall(

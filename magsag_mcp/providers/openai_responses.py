@@ -12,7 +12,7 @@ from typing import Any
 from ..errors import ContentFilteredError, MalformedResponseError, ProviderConnectionError, ProviderError
 from ..transport import HttpResponse, SSEEvent
 from ..types import FinishReason, LLMRequest, LLMResult, Message, ToolCall, Usage
-from .base import StreamAccumulator, WireFormat
+from .base import StreamAccumulator, WireFormat, with_reported_usage
 from .openai_chat import openai_error, parse_arguments, put_temperature
 
 
@@ -101,9 +101,14 @@ class ResponsesFormat(WireFormat):
 
 def _result(data: dict[str, Any], *, provider: str, model: str) -> LLMResult:
     status = data.get("status")
+    # A failed or filtered response still reports what it used, and the vendor bills that.
+    reported = _usage(data["usage"]) if isinstance(data.get("usage"), dict) else None
     if status == "failed":
         err = data.get("error") or {}
-        raise openai_error(HttpResponse(500, {}, json.dumps({"error": err}).encode()), provider=provider, model=model)
+        raise with_reported_usage(
+            openai_error(HttpResponse(500, {}, json.dumps({"error": err}).encode()), provider=provider, model=model),
+            reported,
+        )
     texts: list[str] = []
     calls: list[ToolCall] = []
     for item in data["output"]:
@@ -127,10 +132,13 @@ def _result(data: dict[str, Any], *, provider: str, model: str) -> LLMResult:
         reason = (data.get("incomplete_details") or {}).get("reason")
         if reason == "content_filter":
             if not texts and not calls:
-                raise ContentFilteredError(
-                    f"{provider}:{model}: the answer was withheld by the provider's content filter",
-                    provider=provider,
-                    model=model,
+                raise with_reported_usage(
+                    ContentFilteredError(
+                        f"{provider}:{model}: the answer was withheld by the provider's content filter",
+                        provider=provider,
+                        model=model,
+                    ),
+                    reported,
                 )
             finish = "content_filter"
         else:

@@ -561,7 +561,11 @@ class FakeGemini(Fake):
         out: dict[str, Any] = {"candidates": [cand], "modelVersion": "gemini-test-001", "responseId": "r1"}
         if step.get("block"):
             out = {"promptFeedback": {"blockReason": step["block"]}}
-        if usage:
+        if usage and step.get("block"):
+            # a blocked prompt was read, not answered: only its tokens are counted
+            prompt = (step.get("usage") or {}).get("promptTokenCount", 11)
+            out["usageMetadata"] = {"promptTokenCount": prompt, "totalTokenCount": prompt}
+        elif usage:
             u = step.get("usage") or {}
             out["usageMetadata"] = {
                 "promptTokenCount": u.get("promptTokenCount", 11),

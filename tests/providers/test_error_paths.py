@@ -146,6 +146,7 @@ async def test_gemini_answer_blocked_by_safety(serve, transport, stream: bool):
     with pytest.raises(E.ContentFilteredError, match="SAFETY") as info:
         await provider.complete(ask(stream), target)
     assert info.value.moves_on and not info.value.retryable
+    assert info.value.usage.input_tokens > 0  # usageMetadata travels with the error, to be recorded at cost
 
 
 @pytest.mark.parametrize("stream", [False, True])
@@ -154,6 +155,7 @@ async def test_gemini_prompt_blocked(serve, transport, stream: bool):
     with pytest.raises(E.ContentFilteredError, match="prompt was blocked.*PROHIBITED_CONTENT") as info:
         await provider.complete(ask(stream), target)
     assert info.value.moves_on and (info.value.provider, info.value.model) == ("google", GEMINI_MODEL)
+    assert info.value.usage.input_tokens > 0 and info.value.usage.output_tokens == 0
 
 
 def test_gemini_blocked_bodies_follow_the_spec():
