@@ -26,6 +26,9 @@ DEFAULT_VERSION = "2023-06-01"
 DEFAULT_MAX_TOKENS = 4096
 #: the forced tool that carries a JSON-schema answer
 JSON_TOOL = "json_output"
+#: the forced tool when the schema is not an object: its input is {"value": <the document>}. A name of
+#: its own, so that an object schema whose only property is "value" is never unwrapped.
+JSON_VALUE_TOOL = "json_value_output"
 JSON_INSTRUCTION = "Answer with a single JSON object and nothing else: no prose, no code fences."
 
 _STOP: dict[str | None, FinishReason] = {
@@ -55,7 +58,7 @@ _ERROR_TYPES = {
 
 def _content(msg: Message) -> list[dict[str, Any]]:
     blocks: list[dict[str, Any]] = []
-    if msg.content:
+    if msg.content and msg.content.strip():  # the API refuses a text block with no visible text
         blocks.append({"type": "text", "text": msg.content})
     for tc in msg.tool_calls:
         blocks.append({"type": "tool_use", "id": tc.id, "name": tc.name, "input": tc.arguments})
@@ -74,7 +77,9 @@ def _messages(request: LLMRequest) -> list[dict[str, Any]]:
                 out.append({"role": "user", "content": [block]})
             continue
         role = "assistant" if msg.role == "assistant" else "user"
-        blocks = _content(msg) or [{"type": "text", "text": ""}]
+        blocks = _content(msg)
+        if not blocks:
+            continue  # the API refuses an empty text block, and an empty turn says nothing
         if out and out[-1]["role"] == role:
             out[-1]["content"].extend(blocks)
         else:
@@ -111,14 +116,16 @@ class AnthropicMessagesFormat(WireFormat):
         tools = [{"name": t.name, "description": t.description, "input_schema": t.parameters} for t in request.tools]
         choice = _tool_choice(request.tool_choice)
         if request.json_schema is not None and not request.tools:
-            tools = [
-                {
-                    "name": JSON_TOOL,
-                    "description": "Return the answer as this JSON document.",
-                    "input_schema": _object_schema(request.json_schema),
-                }
-            ]
-            choice = {"type": "tool", "name": JSON_TOOL}
+            # A tool's input_schema must describe an object: anything else is wrapped as {"value": ...}.
+            wrapped = request.json_schema.get("type") != "object"
+            name = JSON_VALUE_TOOL if wrapped else JSON_TOOL
+            schema = (
+                {"type": "object", "properties": {"value": request.json_schema}, "required": ["value"]}
+                if wrapped
+                else request.json_schema
+            )
+            tools = [{"name": name, "description": "Return the answer as this JSON document.", "input_schema": schema}]
+            choice = {"type": "tool", "name": name}
         elif request.json_output or request.json_schema is not None:
             system = f"{system}\n\n{JSON_INSTRUCTION}" if system else JSON_INSTRUCTION
             if request.json_schema is not None:
@@ -153,13 +160,6 @@ class AnthropicMessagesFormat(WireFormat):
 
     def map_error(self, response: HttpResponse, *, provider: str, model: str) -> ProviderError:
         return anthropic_error(response.status, response.body, response.headers, provider=provider, model=model)
-
-
-def _object_schema(schema: dict[str, Any]) -> dict[str, Any]:
-    # A tool's input_schema must describe an object: wrap anything else.
-    if schema.get("type") == "object":
-        return schema
-    return {"type": "object", "properties": {"value": schema}, "required": ["value"]}
 
 
 def anthropic_error(
@@ -254,12 +254,12 @@ def _result(
         refused.usage = _usage(usage)
         raise refused
     text = "".join(texts)
-    json_calls = [c for c in calls if c.name == JSON_TOOL]
+    json_calls = [c for c in calls if c.name in (JSON_TOOL, JSON_VALUE_TOOL)]
     if json_calls:
         # The forced JSON tool carries the document: it is the answer, not a call for the caller.
         doc = json_calls[0].arguments
-        text = json.dumps(doc.get("value", doc) if set(doc) == {"value"} else doc)
-        calls = [c for c in calls if c.name != JSON_TOOL]
+        text = json.dumps(doc.get("value") if json_calls[0].name == JSON_VALUE_TOOL else doc)
+        calls = [c for c in calls if c.name not in (JSON_TOOL, JSON_VALUE_TOOL)]
         finish = "stop"
     return LLMResult(
         text=text,

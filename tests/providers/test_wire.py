@@ -188,6 +188,40 @@ async def test_json_output(case: Case, serve, transport, with_schema: bool):
         await provider.complete(LLMRequest([Message("user", "Where?")], json_output=True, max_tokens=50), target)
 
 
+@pytest.mark.parametrize(
+    ("schema", "tool", "arguments", "parsed"),
+    [
+        # an object whose one property happens to be "value" is the document itself
+        ({"type": "object", "properties": {"value": {"type": "integer"}}}, "json_output", {"value": 42}, {"value": 42}),
+        # anything but an object goes through the tool wrapped as {"value": ...}, and comes back unwrapped
+        ({"type": "array", "items": {"type": "integer"}}, "json_value_output", {"value": [1, 2]}, [1, 2]),
+    ],
+)
+async def test_anthropic_json_tool_unwraps_only_what_it_wrapped(serve, transport, schema, tool, arguments, parsed):
+    [case] = [c for c in CASES if c.name == "anthropic"]
+    fake, provider, target = await setup(case, serve, transport)
+    fake.queue({"tool_calls": [{"id": "t1", "name": tool, "arguments": arguments}]})
+    result = await provider.complete(LLMRequest([Message("user", "n?")], json_schema=schema, max_tokens=50), target)
+    assert result.parsed == parsed and result.tool_calls == []
+    body = last_body(fake)
+    assert body["tool_choice"] == {"type": "tool", "name": tool} and body["tools"][0]["name"] == tool
+    assert body["tools"][0]["input_schema"]["type"] == "object" and fake.violations == []
+
+
+async def test_anthropic_leaves_out_an_empty_turn(serve, transport):
+    # RequestTextBlock.text has minLength 1: an empty assistant turn is dropped, and the user turns
+    # on either side of it merge (roles must alternate)
+    [case] = [c for c in CASES if c.name == "anthropic"]
+    fake, provider, target = await setup(case, serve, transport)
+    fake.queue({"text": "ok"})
+    turns = [Message("user", "hi"), Message("assistant", ""), Message("user", "go on"), Message("assistant", "  ")]
+    await provider.complete(LLMRequest(turns, max_tokens=50), target)
+    assert fake.violations == []
+    assert last_body(fake)["messages"] == [
+        {"role": "user", "content": [{"type": "text", "text": "hi"}, {"type": "text", "text": "go on"}]}
+    ]
+
+
 @pytest.mark.parametrize("case", CASES, ids=IDS)
 async def test_usage_with_cache_and_reasoning(case: Case, serve, transport):
     fake, provider, target = await setup(case, serve, transport)
