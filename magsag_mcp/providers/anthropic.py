@@ -13,6 +13,7 @@ JSON object and the answer is parsed (invalid JSON fails the attempt so the casc
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Mapping
 from typing import Any
 
@@ -54,6 +55,20 @@ _ERROR_TYPES = {
     "timeout_error": 504,
     "overloaded_error": 529,
 }
+
+
+#: claude-{family}-{major}[-{minor}], the naming since Claude 4 (dates and suffixes may follow)
+_CLAUDE_VERSION = re.compile(r"^claude-(?:opus|sonnet|haiku)-(\d+)(?:-(\d{1,2}))?(?:-|$)")
+
+
+def _fixed_temperature(model: str) -> bool:
+    """The Messages API: "Models released after Claude Opus 4.6 do not support setting temperature. A
+    value of 1.0 ... will be accepted ..., all other values will be rejected with a 400 error." Release
+    order is read from the version in the model's name: above 4.6."""
+    m = _CLAUDE_VERSION.match(model)
+    if m is None:
+        return False
+    return (int(m.group(1)), int(m.group(2) or 0)) > (4, 6)
 
 
 def _content(msg: Message) -> list[dict[str, Any]]:
@@ -107,6 +122,9 @@ class AnthropicMessagesFormat(WireFormat):
         if temperature is not None and temperature > 1.0:
             notes.append(f"Anthropic's temperature range is 0-1; {temperature:g} was sent as 1")
             temperature = 1.0
+        if temperature is not None and temperature != 1.0 and _fixed_temperature(model):
+            notes.append(f"{model} supports only the default temperature; temperature {temperature:g} was not sent")
+            temperature = None
         body: dict[str, Any] = {
             "model": model,
             "max_tokens": request.max_tokens or DEFAULT_MAX_TOKENS,
