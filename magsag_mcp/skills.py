@@ -144,9 +144,22 @@ class PromptSpec(BaseModel):
     @classmethod
     def _template_parses(cls, value: str) -> str:
         try:
-            list(string.Formatter().parse(value))
+            fields = [(name, spec, conv) for _, name, spec, conv in string.Formatter().parse(value) if name is not None]
         except ValueError as exc:
             raise ValueError(f"user template does not parse ({exc}); write literal braces as {{{{ and }}}}") from None
+        # Payload values are inserted as text: a format, a conversion, an .attribute or an [index] would
+        # fail (or do something odd) on the first call instead of here.
+        for name, spec, conv in fields:
+            if not name.isidentifier():
+                raise ValueError(
+                    f"user template field {{{name}}} must be a plain payload field name such as {{text}} "
+                    "(no .attribute, [index] or empty {})"
+                )
+            if spec or conv:
+                raise ValueError(
+                    f"user template field {{{name}{'!' + conv if conv else ''}{':' + spec if spec else ''}}} has a "
+                    f"format; values are inserted as text: write {{{name}}}"
+                )
         return value
 
 

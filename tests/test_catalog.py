@@ -76,6 +76,25 @@ def test_a_catalog_never_reads_a_secret_from_the_environment(mini: Path, var: st
     assert "providers read their keys from the environment themselves: remove it" in info.value.problems[0]
 
 
+@pytest.mark.parametrize(
+    ("template", "needle"),
+    [
+        ("{text:d}", "user template field {text:d} has a format; values are inserted as text: write {text}"),
+        ("{text!r}", "user template field {text!r} has a format"),
+        ("{text:>99999999999}", "has a format"),
+        ("{text.upper}", "user template field {text.upper} must be a plain payload field name"),
+        ("{text[0]}", "must be a plain payload field name"),
+        ("{}", "must be a plain payload field name"),
+    ],
+)
+def test_a_template_field_must_be_a_plain_name(mini: Path, template: str, needle: str):
+    # each would fail (or misbehave) on the first call, after the catalog said it was fine
+    write(mini, "skills/echo.yaml", f"id: skill.echo\ndescription: d\ntask_type: echo\nprompt:\n  user: '{template}'\n")
+    with pytest.raises(CatalogError) as info:
+        load_catalog(mini, env={})
+    assert needle in str(info.value.problems)
+
+
 def test_malformed_yaml_names_file_and_line(mini: Path):
     write(mini, "skills/bad.yaml", "id: skill.bad\nprompt: [unclosed\n")
     problems = validate_catalog(mini, env={})

@@ -134,3 +134,27 @@ def test_wheel_ships_the_catalog(tmp_path):
     assert "magsag_mcp/_catalog/routing/default.yaml" in names
     assert "magsag_mcp/_catalog/policies/model_governance.yaml" in names
     assert "magsag_mcp/py.typed" in names
+
+
+@pytest.mark.parametrize(
+    ("argv", "needle"),
+    [
+        (["data", "query", "--offset", "99999999999999999999999"], "offset: Input should be less than or equal to"),
+        (["flow", "summarize", "--since", "9999999999999999999999d"], "is longer than any ledger (at most 1000 years)"),
+        (["data", "prune", "--older-than", "9999999999999999999999d"], "is longer than any ledger"),
+    ],
+)
+def test_numbers_too_large_for_the_ledger_are_input_errors_not_tracebacks(cli_env, capsys, argv, needle):
+    assert main(argv) == 2
+    err = capsys.readouterr().err
+    assert needle in err and "Traceback" not in err
+
+
+def test_a_payload_file_that_is_not_json_text_is_an_input_error(cli_env, capsys, tmp_path):
+    binary = tmp_path / "payload.bin"
+    binary.write_bytes(b"\xff\xfe\x00binary")
+    deep = tmp_path / "deep.json"
+    deep.write_text("[" * 100_000 + "]" * 100_000)
+    for path, needle in ((binary, "is not UTF-8 text; give it a JSON file"), (deep, "is nested too deeply to read")):
+        assert main(["invoke", "skill.analysis", "--payload-file", str(path)]) == 2
+        assert needle in capsys.readouterr().err

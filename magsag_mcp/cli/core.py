@@ -20,6 +20,8 @@ def _json_arg(text: str, what: str) -> dict[str, Any]:
         raise InputError(
             f'{what} is not valid JSON ({exc.msg} at char {exc.pos}); pass an object like \'{{"data": "..."}}\''
         ) from None
+    except RecursionError:
+        raise InputError(f"{what} is nested too deeply to read; pass a flatter JSON object") from None
     if not isinstance(value, dict):
         raise InputError(f"{what} must be a JSON object, got {type(value).__name__}")
     return value
@@ -31,6 +33,8 @@ def _payload(args: argparse.Namespace) -> dict[str, Any]:
             text = sys.stdin.read() if args.payload_file == "-" else open(args.payload_file, encoding="utf-8").read()
         except OSError as exc:
             raise InputError(f"cannot read --payload-file {args.payload_file}: {exc.strerror}") from None
+        except UnicodeDecodeError:
+            raise InputError(f"--payload-file {args.payload_file} is not UTF-8 text; give it a JSON file") from None
         return _json_arg(text, "--payload-file")
     return _json_arg(args.payload, "--payload")
 

@@ -21,6 +21,17 @@ if TYPE_CHECKING:
 BUCKET = ROLLUP_BUCKET_SECONDS
 _RELATIVE = re.compile(r"^(\d+(?:\.\d+)?)\s*([smhdw])$")
 _UNIT = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
+#: longer than any ledger: a duration beyond it is a typo, and would not fit in SQLite's integers
+MAX_DURATION_SECONDS = 1000 * 365 * 86400
+#: the most rows a query may skip (SQLite's integers end at 2**63)
+MAX_OFFSET = 10**12
+
+
+def _seconds(m: re.Match[str], value: str) -> float:
+    seconds = float(m.group(1)) * _UNIT[m.group(2)]
+    if seconds > MAX_DURATION_SECONDS:
+        raise InputError(f"{value!r} is longer than any ledger (at most 1000 years); use e.g. 90d, 12h, 2w")
+    return seconds
 
 
 def parse_since(value: str | float | int | None, *, field: str = "since") -> float | None:
@@ -32,7 +43,7 @@ def parse_since(value: str | float | int | None, *, field: str = "since") -> flo
     text = value.strip()
     m = _RELATIVE.match(text)
     if m:
-        return time.time() - float(m.group(1)) * _UNIT[m.group(2)]
+        return time.time() - _seconds(m, value)
     try:
         dt = datetime.fromisoformat(text.replace("Z", "+00:00"))
     except ValueError:
@@ -49,7 +60,7 @@ def parse_duration_seconds(value: str) -> float:
     m = _RELATIVE.match(value.strip())
     if not m:
         raise InputError(f"{value!r} is not a duration: use e.g. 90d, 12h, 2w")
-    return float(m.group(1)) * _UNIT[m.group(2)]
+    return _seconds(m, value)
 
 
 class UsageFilters(BaseModel):
@@ -66,7 +77,7 @@ class UsageFilters(BaseModel):
     since: str | float | None = Field(default=None, description="24h, 7d or an ISO date")
     until: str | float | None = Field(default=None, description="24h, 7d or an ISO date")
     limit: int = Field(default=50, ge=1, le=10_000)
-    offset: int = Field(default=0, ge=0)
+    offset: int = Field(default=0, ge=0, le=MAX_OFFSET)
 
     @field_validator("since", "until")
     @classmethod

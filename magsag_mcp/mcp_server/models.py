@@ -223,7 +223,7 @@ class SummarizeUsageArgs(_Args):
 class QueryRunsArgs(_Args):
     filters: UsageFiltersArg = Field(default_factory=UsageFiltersArg)
     limit: int = Field(20, ge=1, le=500)
-    offset: int = Field(0, ge=0)
+    offset: int = Field(0, ge=0, le=10**12)
 
 
 class SearchUsageArgs(_Args):
