@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import anyio
 import pytest
 
 from magsag_mcp.cli import main
@@ -88,6 +89,25 @@ def test_doctor_says_what_each_provider_lacks(cli_env, capsys, monkeypatch):
     assert lines["local"].endswith("ready")  # its key is optional
     assert "ANTHROPIC_API_KEY" in lines["anthropic"]
     assert lines["fake"].endswith("ready")
+
+
+@pytest.mark.anyio
+async def test_doctor_probe_says_ready_only_when_the_provider_answers(cli_env, capsys, monkeypatch, fake_openai):
+    # the fake checks the key: the right one answers 200, a wrong one 401 (configured, yet not ready)
+    from tests.fakes.openai_server import DEFAULT_KEY
+
+    monkeypatch.setenv("OPENAI_BASE_URL", fake_openai.url + "/v1")
+    monkeypatch.setenv("AZURE_OPENAI_API_KEY", "azure-test-key-0123456789")
+    monkeypatch.delenv("AZURE_OPENAI_ENDPOINT", raising=False)
+    for key, expected in (
+        (DEFAULT_KEY, "ready (reachable)"),
+        ("sk-wrong-0123456789", "configured, but answered HTTP 401"),
+    ):
+        monkeypatch.setenv("OPENAI_API_KEY", key)
+        assert await anyio.to_thread.run_sync(main, ["doctor", "--probe"]) == 0
+        lines = {line.split()[0]: line for line in capsys.readouterr().out.splitlines() if line.startswith("  ")}
+        assert lines["openai"].endswith(expected), lines["openai"]
+        assert lines["azure"].count("not configured") == 1  # said once, not again by the probe
 
 
 def test_catalog_validate(cli_env, capsys, tmp_path):

@@ -100,10 +100,14 @@ def _doctor(args: argparse.Namespace) -> int:
     print(f"catalog : {report['catalog']}")
     print(f"ledger  : {report['db']}")
     for name, info in report["providers"].items():
-        ready = "ready" if not info.get("unavailable") else f"not configured: {info['unavailable']}"
         reach = report.get("reachable", {}).get(name)
-        extra = f", {reach}" if reach else ""
-        print(f"  {name:<10} {info.get('wire', ''):<18} {ready}{extra}")
+        if info.get("unavailable"):
+            status = f"not configured: {info['unavailable']}"  # the probe's own note would say it twice
+        elif reach is None or reach == "reachable":
+            status = "ready" if reach is None else "ready (reachable)"
+        else:  # e.g. "answered HTTP 401" (a wrong key) or "unreachable: ...": configured, yet not ready
+            status = f"configured, but {reach}"
+        print(f"  {name:<10} {info.get('wire', ''):<18} {status}")
     for k, v in report["overrides"].items():
         print(f"override: {k}={v}")
     return 0
