@@ -41,7 +41,9 @@ async def test_blank_database_migrates_to_the_expected_schema(tmp_path: Path):
     conn = sqlite3.connect(tmp_path / "new.db")
     applied = [r[0] for r in conn.execute("SELECT name FROM schema_migrations ORDER BY name")]
     assert applied == [name for name, _ in MIGRATIONS]
-    assert applied[-1] == "0007_unknown_cost_bound"
+    assert applied[-1] == "0008_run_error"
+    run_cols = {r[1]: r[2] for r in conn.execute("PRAGMA table_info(runs)")}
+    assert run_cols["error_class"] == "TEXT" and run_cols["error_message"] == "TEXT"
     tables = {r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
     assert {"runs", "attempts", "events", "budget_reservations", "schema_migrations"} <= tables
     cols = {r[1]: r[2] for r in conn.execute("PRAGMA table_info(attempts)")}
@@ -318,6 +320,16 @@ async def test_query_runs_filters_and_csv_round_trip(tmp_path: Path):
         for key in ("model", "outcome", "input_tokens", "output_tokens", "cost_usd", "error_message"):
             value = attempt[key]
             assert row[key] == ("" if value is None else str(value))
+    # a run that failed before any attempt gets one row, which says why
+    lone = {"run_id": "r-x", "agent": None, "skill": "s", "status": "error", "attempts": []}
+    lone["error"] = {"type": "invalid_payload", "message": "s: payload is missing field 'data'"}
+    [row] = list(csv.DictReader(io.StringIO(runs_to_csv([lone]))))
+    assert (row["run_status"], row["error_class"], row["error_message"], row["model"]) == (
+        "error",
+        "invalid_payload",
+        "s: payload is missing field 'data'",
+        "",
+    )
 
 
 async def test_search_is_linear_time_and_validated(tmp_path: Path):
@@ -856,4 +868,5 @@ async def test_merged_records_equal_records_written_one_by_one(tmp_path: Path, m
     assert expected["held"] == [(999,)] and len(expected["runs"]) == 9
     # the bounds on unknown costs were summed into one agent's spend bucket, and into their runs
     assert [row[3] for row in expected["spend"] if row[3]] == [20_000_000 * (11 + 15)]
-    assert sorted(row[-1] for row in expected["runs"] if row[-1]) == [20_000_000 * 11, 20_000_000 * 15]
+    # runs' cost_bound_pusd, the column before error_class and error_message
+    assert sorted(row[-3] for row in expected["runs"] if row[-3]) == [20_000_000 * 11, 20_000_000 * 15]

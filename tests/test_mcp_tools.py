@@ -235,6 +235,26 @@ async def test_every_target_failed_carries_the_attempts(client: Client):
     assert [a["model"] for a in err["attempts"]] == ["fail-server_error", "fail-server_error", "fail-quota_exhausted"]
     runs = await client.call_tool("query_runs", {"filters": {}})
     assert runs.structured_content["runs"][0]["status"] == "error"  # the failed call is recorded
+    assert runs.structured_content["runs"][0]["error"]["type"] == "all_targets_failed"
+
+
+async def test_a_run_that_failed_before_any_attempt_says_why(client: Client, schemas: Schemas):
+    # No attempt carries the reason (the payload never reached a model): the run's row does.
+    bad = await client.call_tool("invoke_skill", {"skill_id": "skill.analysis", "payload": {}, "run_id": "r-bad"})
+    assert error_of(bad)["type"] == "invalid_payload"
+    runs = schemas.check("query_runs", await client.call_tool("query_runs", {"filters": {"run_id": "r-bad"}}))["runs"]
+    assert [(r["status"], r["attempts"]) for r in runs] == [("error", [])]
+    assert runs[0]["error"]["type"] == "invalid_payload"
+    assert runs[0]["error"]["message"].startswith("skill.analysis: payload is missing field 'data'")
+    # a later call of the same run that succeeds does not erase why an earlier one failed
+    ok = {
+        "skill_id": "skill.analysis",
+        "payload": {"data": "x", "model_config": {"model": "fake:a"}},
+        "run_id": "r-bad",
+    }
+    assert not (await client.call_tool("invoke_skill", ok)).is_error
+    runs = schemas.check("query_runs", await client.call_tool("query_runs", {"filters": {"run_id": "r-bad"}}))["runs"]
+    assert runs[0]["error"]["type"] == "invalid_payload" and runs[0]["calls"] == 2
 
 
 async def test_a_bad_catalog_is_a_clear_error_not_a_crash(tmp_path: Path):

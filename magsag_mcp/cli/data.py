@@ -86,7 +86,10 @@ def runs_to_csv(runs: list[dict[str, Any]]) -> str:
     writer.writeheader()
     for run in runs:
         base = {"run_id": run["run_id"], "agent": run["agent"], "skill": run["skill"], "run_status": run["status"]}
-        for attempt in run["attempts"] or [{}]:
+        # a run that failed before any attempt still says why, in the attempt columns of its one row
+        error = run.get("error") or {}
+        lone = {"error_class": error.get("type"), "error_message": error.get("message")} if error else {}
+        for attempt in run["attempts"] or [lone]:
             writer.writerow({**base, **{k: v for k, v in attempt.items() if k not in ("agent", "skill")}})
     return buf.getvalue()
 

@@ -171,6 +171,15 @@ MIGRATIONS: list[tuple[str, str]] = [
         ALTER TABLE usage_rollup ADD COLUMN bounded INTEGER NOT NULL DEFAULT 0
         """,
     ),
+    (
+        # Why a run failed, when its error came with no attempt to carry it (an invalid payload, an
+        # unknown skill, a bad configuration): the run's row said only "error". Older rows stay NULL.
+        "0008_run_error",
+        """
+        ALTER TABLE runs ADD COLUMN error_class TEXT;
+        ALTER TABLE runs ADD COLUMN error_message TEXT
+        """,
+    ),
 ]
 
 #: agent_spend buckets are 15 minutes: every real time zone's midnight falls on one of their edges,

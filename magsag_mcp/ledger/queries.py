@@ -385,12 +385,14 @@ async def query_runs(ledger: Ledger, filters: UsageFilters | dict[str, Any] | No
     def q(conn: sqlite3.Connection) -> list[dict[str, Any]]:
         runs = conn.execute(
             "SELECT run_id, agent, skill, parent_run_id, started_at, ended_at, status, calls, input_tokens,"
-            f" output_tokens, cost_pusd, unpriced_calls FROM runs r{where} ORDER BY started_at DESC, run_id"
-            " LIMIT ? OFFSET ?",
+            f" output_tokens, cost_pusd, unpriced_calls, error_class, error_message FROM runs r{where}"
+            " ORDER BY started_at DESC, run_id LIMIT ? OFFSET ?",
             [*args, f.limit, f.offset],
         ).fetchall()
         out = []
-        for run_id, agent, skill, parent, started, ended, status, calls, tin, tout, cost, unpriced in runs:
+        for row in runs:
+            run_id, agent, skill, parent, started, ended, status, calls, tin, tout, cost, unpriced = row[:12]
+            error_class, error_message = row[12:]
             attempts = conn.execute(
                 f"SELECT {_ATTEMPT_COLS} FROM attempts WHERE run_id = ? ORDER BY started_at, id", (run_id,)
             ).fetchall()
@@ -409,6 +411,7 @@ async def query_runs(ledger: Ledger, filters: UsageFilters | dict[str, Any] | No
                     "total_tokens": tin + tout,
                     "cost_usd": format(from_pusd(cost), "f"),
                     "unpriced_calls": unpriced,
+                    "error": None if error_class is None else {"type": error_class, "message": error_message},
                     "attempts": [_attempt_dict(a) for a in attempts],
                 }
             )

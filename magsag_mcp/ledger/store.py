@@ -302,7 +302,7 @@ class Ledger:
         is idle; with company it joins the group commit, so concurrent calls share one fsync and the
         loop never waits on the disk while other calls could run.
         """
-        write = RecordWrite.of(run, attempts)
+        write = RecordWrite.of(run, attempts, error)
         if alone and self.writer_idle() and not self._closing:
             try:
                 done, _ = self.try_now(write, durable=True)

@@ -22,8 +22,11 @@ SYNC_MODE_BY_CONNECTION: dict[int, str] = {}
 
 _UPSERT_RUN = (
     "INSERT INTO runs (run_id, agent, skill, parent_run_id, started_at, ended_at, status, calls,"
-    " input_tokens, output_tokens, cost_pusd, unpriced_calls, cost_bound_pusd) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)"
+    " input_tokens, output_tokens, cost_pusd, unpriced_calls, cost_bound_pusd, error_class, error_message)"
+    " VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)"
     " ON CONFLICT(run_id) DO UPDATE SET ended_at = excluded.ended_at,"
+    " error_class = COALESCE(excluded.error_class, runs.error_class),"
+    " error_message = COALESCE(excluded.error_message, runs.error_message),"
     " status = CASE WHEN runs.status IN ('ok', 'running') THEN excluded.status ELSE runs.status END,"
     " calls = runs.calls + excluded.calls, input_tokens = runs.input_tokens + excluded.input_tokens,"
     " output_tokens = runs.output_tokens + excluded.output_tokens,"
@@ -132,7 +135,8 @@ class RecordWrite:
         self.run, self.attempts, self.rollup, self.spend, self.held = run, attempts, rollup, spend, held
 
     @classmethod
-    def of(cls, run: RunRecord, attempts: list[AttemptRecord]) -> RecordWrite:
+    def of(cls, run: RunRecord, attempts: list[AttemptRecord], error: Any = None) -> RecordWrite:
+        """``error``: the MagsagError the call ended with, if any (its kind and message are kept)."""
         # Unknown cost, whatever the outcome: an unpriced answer, or an attempt cut after it was sent.
         unpriced = sum(1 for a in attempts if a.cost_usd is None)
         cost = sum((to_pusd(a.cost_usd) or 0) for a in attempts)
@@ -152,6 +156,8 @@ class RecordWrite:
             cost,
             unpriced,
             bound,
+            None if error is None else error.kind,
+            None if error is None else redact(error.message)[:1000],
         )
         spend = [
             (

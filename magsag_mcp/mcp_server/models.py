@@ -422,6 +422,11 @@ class AttemptOut(_Out):
     warnings: list[str]
 
 
+class RunErrorOut(_Out):
+    type: str
+    message: str | None
+
+
 class RunOut(_Out):
     run_id: str
     agent: str | None
@@ -436,6 +441,7 @@ class RunOut(_Out):
     total_tokens: int
     cost_usd: str = Field(description="USD, exact decimal string (known cost)")
     unpriced_calls: int
+    error: RunErrorOut | None = Field(None, description="why the run failed (its last error), if it did")
     attempts: list[AttemptOut]
 
 
