@@ -294,14 +294,7 @@ class _GeminiStream(StreamAccumulator):
         self.usage.update(chunk.get("usageMetadata") or {})
         feedback = chunk.get("promptFeedback") or {}
         if feedback.get("blockReason"):
-            raise with_reported_usage(
-                ContentFilteredError(
-                    f"{self.provider}:{self.model}: the prompt was blocked ({feedback['blockReason']})",
-                    provider=self.provider,
-                    model=self.model,
-                ),
-                self._usage() if self.usage else None,
-            )
+            raise self._filtered(f"the prompt was blocked ({feedback['blockReason']})")
         self.model_version = chunk.get("modelVersion") or self.model_version
         self.response_id = chunk.get("responseId") or self.response_id
         delta = ""
@@ -330,6 +323,12 @@ class _GeminiStream(StreamAccumulator):
             self.texts.append(delta)
         return delta
 
+    def _filtered(self, what: str) -> ContentFilteredError:
+        """A block, carrying the usage reported with it: a blocked prompt's tokens are billed too."""
+        exc = ContentFilteredError(f"{self.provider}:{self.model}: {what}", provider=self.provider, model=self.model)
+        with_reported_usage(exc, self._usage() if self.usage else None)
+        return exc
+
     def _usage(self) -> Usage:
         u = self.usage
         thoughts = int(u.get("thoughtsTokenCount") or 0)
@@ -357,14 +356,7 @@ class _GeminiStream(StreamAccumulator):
                 model=self.model,
             )
         if self.finish_reason in _BLOCKED:
-            raise with_reported_usage(
-                ContentFilteredError(
-                    f"{self.provider}:{self.model}: the answer was blocked (finishReason: {self.finish_reason})",
-                    provider=self.provider,
-                    model=self.model,
-                ),
-                self._usage() if self.usage else None,
-            )
+            raise self._filtered(f"the answer was blocked (finishReason: {self.finish_reason})")
         if not require_finish and self.finish_reason is None and not self.texts and not self.calls:
             raise MalformedResponseError(
                 f"{self.provider}:{self.model}: response has no candidates", provider=self.provider, model=self.model
