@@ -128,6 +128,26 @@ def _check_params(params: Mapping[str, Any]) -> None:
         is_number = isinstance(value, int | float) and not isinstance(value, bool)
         if key == "temperature" and (not is_number or not 0 <= value <= 2):
             raise ConfigError(f"params.temperature must be a number between 0 and 2, got {value!r}")
+        # The two params the router reads itself: a wrong value would be ignored without a word.
+        if key == "api" and value not in API_CHOICES:
+            raise ConfigError(f"params.api must be one of {list(API_CHOICES)} (the OpenAI API to call), got {value!r}")
+        if key == "capabilities":
+            _check_capabilities(value)
+
+
+#: ``params.api``: which OpenAI-format API a target is called with
+API_CHOICES = ("chat", "responses")
+def _check_capabilities(value: Any) -> None:
+    """``params.capabilities``: what a target's server lacks (``providers.base.Capabilities``)."""
+    from .providers.base import CAPABILITY_NAMES
+
+    if not isinstance(value, Mapping):
+        raise ConfigError(f"params.capabilities must be a mapping such as {{tools: false}}, got {value!r}")
+    for name, flag in value.items():
+        if name not in CAPABILITY_NAMES:
+            raise ConfigError(f"params.capabilities.{name} is not a capability; known: {sorted(CAPABILITY_NAMES)}")
+        if not isinstance(flag, bool):
+            raise ConfigError(f"params.capabilities.{name} must be true or false, got {flag!r}")
 
 
 class TargetSpec(BaseModel):

@@ -352,6 +352,11 @@ def test_an_origin_allowed_for_one_provider_does_not_receive_anothers_key(catalo
         ({"generationConfig": {"maxOutputTokens": 99}}, "params.generationConfig would replace"),
         ({"max_tokens": "lots"}, "params.max_tokens must be a positive integer"),
         ({"temperature": 9}, "params.temperature must be a number between 0 and 2"),
+        # the two params the router reads itself: a wrong value was ignored without a word
+        ({"api": "grpc"}, r"params.api must be one of \['chat', 'responses'\]"),
+        ({"capabilities": {"tools": "maybe"}}, "params.capabilities.tools must be true or false"),
+        ({"capabilities": {"vision": False}}, r"params.capabilities.vision is not a capability; known: \['json',"),
+        ({"capabilities": ["tools"]}, "params.capabilities must be a mapping such as {tools: false}"),
     ],
 )
 def test_params_cannot_change_what_governance_checked(catalog, params, message):

@@ -36,14 +36,14 @@ class Capabilities:
         return sorted(n for n in needs if not getattr(self, n))
 
 
-_CAP_FIELDS = {f.name for f in fields(Capabilities)}
+CAPABILITY_NAMES = frozenset(f.name for f in fields(Capabilities))
 
 
 def capabilities_for(caps: Capabilities, target: Target) -> Capabilities:
     """A target may declare what its server lacks: ``params: {capabilities: {tools: false}}``."""
     declared = target.param_dict().get("capabilities") if target.params else None
     if isinstance(declared, dict):
-        return replace(caps, **{k: bool(v) for k, v in declared.items() if k in _CAP_FIELDS})
+        return replace(caps, **{k: bool(v) for k, v in declared.items() if k in CAPABILITY_NAMES})
     return caps
 
 
