@@ -269,17 +269,21 @@ def _load(root: Path, env: Mapping[str, str]) -> tuple[Catalog | None, list[str]
     tiers: dict[str, list[Target]] = {}
     routes: list[tuple[Route, list[Target]]] = []
     pending_tier_routes: list[tuple[Path, Route]] = []
+    unreadable = 0  # routing files that failed: one of them may be the one with the default chain
     for path in _yaml_files(root / "routing"):
         data = read_yaml(path, env, problems)
         if data is None:
+            unreadable += 1
             continue
         try:
             rf = RoutingFile.model_validate(data)
         except ValidationError as exc:
             problems.extend(_pydantic_problems(path, exc))
+            unreadable += 1
             continue
         except ConfigError as exc:
             problems.append(f"{path}: {exc.message}")
+            unreadable += 1
             continue
         if rf.default is not None:
             if default is not None:
@@ -300,7 +304,7 @@ def _load(root: Path, env: Mapping[str, str]) -> tuple[Catalog | None, list[str]
         else:
             routes.append((route, tiers[route.tier]))  # type: ignore[index]
     routes.sort(key=lambda rc: -rc[0].priority)  # stable: file order breaks ties
-    if default is None:
+    if default is None and not unreadable:
         problems.append(f"{root / 'routing'}: no routing file defines a 'default' chain")
 
     agents: dict[str, AgentSpec] = {}

@@ -178,3 +178,22 @@ def test_a_payload_file_that_is_not_json_text_is_an_input_error(cli_env, capsys,
     for path, needle in ((binary, "is not UTF-8 text; give it a JSON file"), (deep, "is nested too deeply to read")):
         assert main(["invoke", "skill.analysis", "--payload-file", str(path)]) == 2
         assert needle in capsys.readouterr().err
+
+
+def test_small_wordings_say_what_is_wrong(cli_env, capsys, tmp_path):
+    assert main(["data", "search", "("]) == 2
+    err = capsys.readouterr().err
+    assert "invalid regular expression '(': missing ): (; RE2 syntax" in err and "b'" not in err
+    summary = tmp_path / "summary.json"
+    summary.write_text(json.dumps({"totals": {"calls": 0}}))
+    assert main(["flow", "gate", "--policy", str(tmp_path), str(summary)]) != 0
+    captured = capsys.readouterr()
+    assert "is a directory, not a file" in captured.err + captured.out
+    bad = tmp_path / "cat"
+    (bad / "skills").mkdir(parents=True)
+    (bad / "routing").mkdir()
+    (bad / "skills" / "s.yaml").write_text("id: skill.s\ndescription: d\ntask_type: s\nprompt: {user: '{text}'}\n")
+    (bad / "routing" / "r.yaml").write_text("default: [fake:a\n")  # the file with the default chain is broken
+    assert main(["catalog", "validate", "--catalog", str(bad)]) == 1
+    out = capsys.readouterr().out
+    assert "r.yaml: malformed YAML" in out and "no routing file defines a 'default' chain" not in out

@@ -219,7 +219,8 @@ def load_policy_file(path: str | os.PathLike[str]) -> PolicySet:
     path = Path(path)
     problems: list[str] = []
     if not path.is_file():
-        raise CatalogError(f"policy file {path} does not exist")
+        what = "is a directory, not a file" if path.is_dir() else "does not exist"
+        raise CatalogError(f"policy file {path} {what}; give --policy a YAML file of policies, as in catalog/policies")
     data = read_yaml(path, os.environ, problems)
     if problems:
         raise CatalogError("; ".join(problems), problems=problems)

@@ -432,7 +432,9 @@ def _compile(pattern: str) -> Any:
     try:
         return re2.compile(pattern, options)
     except re2.error as exc:
-        raise InputError(f"invalid regular expression {pattern!r}: {exc}; RE2 syntax (no backreferences)") from None
+        why = exc.args[0] if exc.args else exc
+        why = why.decode("utf-8", "replace") if isinstance(why, bytes) else str(why)  # RE2 gives bytes
+        raise InputError(f"invalid regular expression {pattern!r}: {why}; RE2 syntax (no backreferences)") from None
 
 
 #: how long one search may scan: RE2 keeps each match linear, this keeps a rare pattern over a large
