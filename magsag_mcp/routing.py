@@ -212,7 +212,31 @@ def plan_call(
         request=request,
         data_classes=chosen.data_classes,
         pinned=frozenset(pinned),
+        warnings=_near_misses(payload, context),
     )
+
+
+#: the context keys routing reads
+CONTEXT_KEYS = ("llm_overrides", "preferred_model", "tier", "data_class")
+
+
+def _near_misses(payload: Mapping[str, Any], context: Mapping[str, Any]) -> list[str]:
+    """Keys that look like the ones magsag reads but are not (modelConfig, preferred_modle): said in
+    the result's warnings, since the call then went where the key meant to keep it from going."""
+    out = []
+    if "model_config" not in payload:
+        for key in payload:
+            if isinstance(key, str) and key.lower().replace("_", "").replace("-", "") == "modelconfig":
+                out.append(f"payload key {key!r} is not 'model_config': it went to the skill as data, not routing")
+    unknown = [k for k in context if k not in CONTEXT_KEYS and isinstance(k, str)]
+    if unknown:
+        import difflib
+
+        for key in unknown:
+            close = difflib.get_close_matches(key, CONTEXT_KEYS, n=1, cutoff=0.75)
+            if close:
+                out.append(f"context key {key!r} is not one magsag reads; did you mean {close[0]!r}?")
+    return out
 
 
 def route(

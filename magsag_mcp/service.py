@@ -251,7 +251,7 @@ class Service:
         finally:
             self._in_flight -= 1
         result = outcome.result
-        warnings = list(result.warnings)
+        warnings = [*plan.warnings, *result.warnings]
         for skipped in outcome.trace["skipped"]:
             warnings.append(f"skipped {skipped['target']}: {skipped['reason']}")
         return InvokeResult(

@@ -130,3 +130,23 @@ def test_nested_delegation_spends_the_root_runs_budget(tmp_path: Path):
     assert len(delegated) == 2 and set(delegated.values()) == {root}  # before: inner's parent was outer
     every_call = conn.execute("SELECT SUM(cost_pusd) FROM attempts").fetchone()[0] / 10**12
     assert total > 0 and abs(total - every_call) < 1e-12  # the session's cost covers every level
+
+
+def test_keys_that_look_like_routing_keys_are_warned_about(tmp_path, fake_scripts):
+    # The call still goes through (payload and context are the caller's), but where it was routed
+    # is not what such a key meant: the result says so.
+    from magsag_mcp import Magsag
+    from magsag_mcp.providers.fake import script
+
+    script("typo", "answer")
+    with Magsag(db=tmp_path / "l.db", env={"MAGSAG_MODEL": "fake:typo"}) as mg:
+        result = mg.skills.invoke(
+            "skill.analysis",
+            {"data": "x", "modelConfig": {"model": "fake:other"}},
+            context={"preferred_modle": "fake:other", "user_id": 7},
+        )
+    assert result["warnings"][:2] == [
+        "payload key 'modelConfig' is not 'model_config': it went to the skill as data, not routing",
+        "context key 'preferred_modle' is not one magsag reads; did you mean 'preferred_model'?",
+    ]
+    assert not any("user_id" in w for w in result["warnings"])
