@@ -137,6 +137,8 @@ def _check_params(params: Mapping[str, Any]) -> None:
 
 #: ``params.api``: which OpenAI-format API a target is called with
 API_CHOICES = ("chat", "responses")
+
+
 def _check_capabilities(value: Any) -> None:
     """``params.capabilities``: what a target's server lacks (``providers.base.Capabilities``)."""
     from .providers.base import CAPABILITY_NAMES
