@@ -170,6 +170,16 @@ def test_numbers_too_large_for_the_ledger_are_input_errors_not_tracebacks(cli_en
     assert needle in err and "Traceback" not in err
 
 
+def test_a_numeric_time_beyond_any_ledger_is_an_input_error():
+    from magsag_mcp.errors import InputError
+    from magsag_mcp.ledger.queries import parse_since
+
+    assert parse_since(1764460800) == 1764460800.0
+    for bad in (1e30, float("nan"), -1e30):
+        with pytest.raises(InputError, match="is not a time: give unix seconds"):
+            parse_since(bad)
+
+
 def test_a_payload_file_that_is_not_json_text_is_an_input_error(cli_env, capsys, tmp_path):
     binary = tmp_path / "payload.bin"
     binary.write_bytes(b"\xff\xfe\x00binary")

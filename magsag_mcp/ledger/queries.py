@@ -39,6 +39,8 @@ def parse_since(value: str | float | int | None, *, field: str = "since") -> flo
     if value is None or value == "":
         return None
     if isinstance(value, int | float):
+        if not -MAX_DURATION_SECONDS <= value <= MAX_DURATION_SECONDS * 2:  # nan fails this too
+            raise InputError(f"{field}={value!r} is not a time: give unix seconds (e.g. 1764460800), 24h, 7d or a date")
         return float(value)
     text = value.strip()
     m = _RELATIVE.match(text)
