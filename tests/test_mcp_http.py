@@ -152,6 +152,17 @@ def test_binding_beyond_loopback_without_a_token_is_refused(tmp_path: Path):
     assert proc.stdout == ""
 
 
+@pytest.mark.parametrize("token", [" ", "secret-token-with-a-newline\n", " padded-secret-token"])
+def test_a_token_no_client_could_send_is_refused(token: str):
+    # a bearer token cannot carry surrounding whitespace: the server would answer 401 to everyone
+    from magsag_mcp.errors import ConfigError
+    from magsag_mcp.mcp_server.http import check_binding
+
+    with pytest.raises(ConfigError, match="MAGSAG_MCP_TOKEN is blank or has spaces or line breaks around it"):
+        check_binding("0.0.0.0", token)
+    check_binding("0.0.0.0", token.strip() or "a-long-random-secret")  # the same, cleaned, is fine
+
+
 def test_loopback_detection_and_allowed_hosts():
     assert all(is_loopback(h) for h in ("127.0.0.1", "localhost", "::1", "[::1]", "127.0.0.2"))
     assert not any(is_loopback(h) for h in ("0.0.0.0", "192.168.1.10", "example.com", "::"))

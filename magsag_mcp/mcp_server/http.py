@@ -112,6 +112,12 @@ class BearerTokenMiddleware:
 
 def check_binding(host: str, token: str | None) -> None:
     """Refuse to serve beyond loopback without a token: anyone who can reach the port could spend."""
+    if token is not None and (not token.strip() or token != token.strip()):
+        # A client cannot send surrounding whitespace in a bearer token: every request would get 401.
+        raise ConfigError(
+            f"{TOKEN_ENV} is blank or has spaces or line breaks around it; set it to a long random secret "
+            "such as the output of: python -c 'import secrets; print(secrets.token_urlsafe(32))'"
+        )
     if not is_loopback(host) and not token:
         raise ConfigError(
             f"refusing to listen on {host}: that is reachable beyond this machine and {TOKEN_ENV} is not set. "
