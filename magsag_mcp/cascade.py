@@ -241,33 +241,16 @@ class Cascade:
                     state.last_error = exc
                     if isinstance(exc, ContextTooLongError):
                         state.too_long.append(target)
-                    # An unusable answer is billed for the tokens it reports (None when the model is
-                    # unpriced). A request cut after it reached the vendor may be billed for tokens
-                    # nobody reported: unknown, None. A refused or rejected request is not billed: 0.
-                    quote = None if exc.usage is None else self.pricer.price(target.provider, target.model, exc.usage)
-                    if quote is not None:
-                        billed = quote.cost_usd
-                    else:
-                        billed = None if exc.maybe_billed else Decimal(0)
+                    record = self._record(
+                        plan, run_id, agent, position, try_number, target, "error", started_wall, latency, exc
+                    )
+                    self._price_failure(record, exc, target, admission, request)
                     if admission is not None:
                         # Settled at what it cost. An unknown cost keeps counting at its worst case:
                         # in the call limit for the rest of the call, and in the run and agent limits
                         # through the record's cost_bound (which replaces the reservation when the
                         # record lands); the attempt is also counted as unpriced (cost_complete false).
-                        await self.guard.settle(admission, billed)  # type: ignore[union-attr]
-                    record = self._record(
-                        plan, run_id, agent, position, try_number, target, "error", started_wall, latency, exc
-                    )
-                    # The reservation is dropped when this record lands (same transaction as the record).
-                    record.reservation_id = getattr(admission, "reservation_id", None)
-                    record.cost_usd = billed
-                    if quote is not None:
-                        _set_usage(record, exc.usage, quote)
-                        if quote.warning:
-                            record.warnings.append(quote.warning)
-                    elif billed is None:
-                        record.cost_bound_usd = self._bound(admission, target, request)
-                        record.warnings.append(_unknown_cost_warning(target, f"{exc.kind} after the request was sent"))
+                        await self.guard.settle(admission, record.cost_usd)  # type: ignore[union-attr]
                     state.attempts.append(record)
                     remaining = deadline - self.clock()
                     if exc.retryable and try_number < self.retry.tries_per_target:
@@ -311,19 +294,15 @@ class Cascade:
                     elif isinstance(exc, MagsagError) and exc.usage is not None:
                         # The caller's error, found only once the vendor had answered (and billed): the
                         # attempt is recorded at its cost before the error reaches the caller.
-                        quote = self.pricer.price(target.provider, target.model, exc.usage)
                         latency = (self.clock() - started) * 1000.0
                         record = self._record(
                             plan, run_id, agent, position, try_number, target, "error", started_wall, latency, exc
                         )
-                        _set_usage(record, exc.usage, quote)
-                        if quote.warning:
-                            record.warnings.append(quote.warning)
-                        record.reservation_id = getattr(admission, "reservation_id", None)
+                        self._price_failure(record, exc, target, admission, request)
                         state.attempts.append(record)
                         if admission is not None:
                             with anyio.CancelScope(shield=True):
-                                await self.guard.settle(admission, quote.cost_usd)  # type: ignore[union-attr]
+                                await self.guard.settle(admission, record.cost_usd)  # type: ignore[union-attr]
                         raise
                     if admission is not None:
                         with anyio.CancelScope(shield=True):
@@ -359,6 +338,26 @@ class Cascade:
         raise self._failed(plan, state, state.last_error)
 
     # --- helpers ---------------------------------------------------------------------------------
+
+    def _price_failure(
+        self, record: AttemptRecord, exc: MagsagError, target: Target, admission: Any, request: LLMRequest
+    ) -> None:
+        """A failed attempt's cost. An unusable answer is billed for the tokens it reports (None when
+        the model is unpriced). A request cut after it reached the vendor may be billed for tokens
+        nobody reported: unknown (None), with its bound. A refused or rejected request costs 0."""
+        # The reservation is dropped when this record lands (same transaction as the record).
+        record.reservation_id = getattr(admission, "reservation_id", None)
+        if exc.usage is not None:
+            quote = self.pricer.price(target.provider, target.model, exc.usage)
+            _set_usage(record, exc.usage, quote)
+            if quote.warning:
+                record.warnings.append(quote.warning)
+        elif getattr(exc, "maybe_billed", False):
+            record.cost_usd = None
+            record.cost_bound_usd = self._bound(admission, target, request)
+            record.warnings.append(_unknown_cost_warning(target, f"{exc.kind} after the request was sent"))
+        else:
+            record.cost_usd = Decimal(0)
 
     def _bound(self, admission: Any, target: Target, request: LLMRequest) -> Decimal | None:
         """The bound on an attempt of unknown cost: the worst case its admission reserved, or, when no
