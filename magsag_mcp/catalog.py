@@ -338,12 +338,17 @@ def load_catalog(root: str | os.PathLike[str] | None = None, env: Mapping[str, s
     path = find_catalog(root, env)
     catalog, problems = _load(path, env)
     if catalog is None:
-        raise CatalogError(
-            f"the catalog at {path} has {len(problems)} problem(s); run 'magsag catalog validate':\n  "
-            + "\n  ".join(problems),
-            problems=problems,
-        )
+        raise catalog_problems(path, problems)
     return catalog
+
+
+def catalog_problems(path: Path, problems: list[str]) -> CatalogError:
+    """The error for a catalog that cannot be used, each problem on its own line."""
+    return CatalogError(
+        f"the catalog at {path} has {len(problems)} problem(s); run 'magsag catalog validate':\n  "
+        + "\n  ".join(problems),
+        problems=problems,
+    )
 
 
 def validate_catalog(root: str | os.PathLike[str] | None = None, env: Mapping[str, str] | None = None) -> list[str]:

@@ -19,11 +19,10 @@ import anyio
 
 from .call_urls import CallURLs
 from .cascade import Cascade, RetryPolicy, estimate_input_tokens
-from .catalog import Catalog, load_catalog
+from .catalog import Catalog, catalog_problems, load_catalog
 from .errors import (
     AllTargetsFailed,
     BudgetExceeded,
-    CatalogError,
     ConfigError,
     MagsagError,
     PolicyDenied,
@@ -166,11 +165,7 @@ class Service:
         policies = load_policies(cat.root)
         problems = policies.data_class_problems(cat.skills)
         if problems:
-            raise CatalogError(
-                f"the catalog at {cat.root} has {len(problems)} problem(s); run 'magsag catalog validate':\n  "
-                + "\n  ".join(problems),
-                problems=problems,
-            )
+            raise catalog_problems(cat.root, problems)
         retry = retry or retry_policy_from_env(env)
         ledger = Ledger(Path(db) if db else default_db_path(env), sync=ledger_sync_from_env(env))
         await ledger.open()
