@@ -113,7 +113,7 @@ def test_compacting_a_result_schema_keeps_what_it_accepts():
 
     from pydantic import BaseModel
 
-    from magsag_mcp.mcp_server.models import compact_schema
+    from magsag_mcp.mcp_server.schema_compaction import compact_schema
 
     class Node(BaseModel):
         name: str
@@ -219,7 +219,7 @@ HAND_BUILT = {
 
 @pytest.mark.parametrize("case", sorted(HAND_BUILT))
 def test_compacting_leaves_the_meaning_of_hand_built_schemas_alone(case):
-    from magsag_mcp.mcp_server.models import compact_schema
+    from magsag_mcp.mcp_server.schema_compaction import compact_schema
 
     schema, instances = HAND_BUILT[case]
     original = jsonschema.Draft202012Validator(schema)

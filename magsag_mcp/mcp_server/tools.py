@@ -23,6 +23,7 @@ from pydantic import BaseModel
 from ..errors import MagsagError, redact
 from . import models as M
 from .progress import ProgressBridge, progress_requested
+from .schema_compaction import compact_schema
 
 if TYPE_CHECKING:
     from ..service import Service
@@ -205,8 +206,8 @@ def make_tool(
     parameter named ``model_config`` (pydantic's own attribute) and emits a title for every field.
     """
     name = fn.__name__
-    parameters = M.compact_schema(args.model_json_schema(by_alias=True), optional_not_null=True)
-    output_schema = M.compact_schema(
+    parameters = compact_schema(args.model_json_schema(by_alias=True), optional_not_null=True)
+    output_schema = compact_schema(
         result.model_json_schema(by_alias=True, mode="serialization"), optional_not_null=False
     )
     return Tool(
