@@ -172,7 +172,7 @@ def test_numbers_too_large_for_the_ledger_are_input_errors_not_tracebacks(cli_en
 
 def test_a_numeric_time_beyond_any_ledger_is_an_input_error():
     from magsag_mcp.errors import InputError
-    from magsag_mcp.ledger.queries import parse_since
+    from magsag_mcp.ledger.filters import parse_since
 
     assert parse_since(1764460800) == 1764460800.0
     for bad in (1e30, float("nan"), -1e30):

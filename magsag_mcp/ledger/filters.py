@@ -1,0 +1,137 @@
+"""What a ledger query may ask for: times and durations as people write them, and the filters
+shared by summarize, query_runs, the MCP tools and the CLI, turned into SQL once."""
+
+from __future__ import annotations
+
+import re
+import time
+from datetime import UTC, datetime
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+from ..errors import InputError
+
+_RELATIVE = re.compile(r"^(\d+(?:\.\d+)?)\s*([smhdw])$")
+_UNIT = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
+#: longer than any ledger: a duration beyond it is a typo, and would not fit in SQLite's integers
+MAX_DURATION_SECONDS = 1000 * 365 * 86400
+#: the most rows a query may skip (SQLite's integers end at 2**63)
+MAX_OFFSET = 10**12
+
+
+def _seconds(m: re.Match[str], value: str) -> float:
+    seconds = float(m.group(1)) * _UNIT[m.group(2)]
+    if seconds > MAX_DURATION_SECONDS:
+        raise InputError(f"{value!r} is longer than any ledger (at most 1000 years); use e.g. 90d, 12h, 2w")
+    return seconds
+
+
+def parse_since(value: str | float | int | None, *, field: str = "since") -> float | None:
+    """``24h``, ``7d``, ``30m``, an ISO date/time (UTC unless it says otherwise), or unix seconds."""
+    if value is None or value == "":
+        return None
+    if isinstance(value, int | float):
+        if not -MAX_DURATION_SECONDS <= value <= MAX_DURATION_SECONDS * 2:  # nan fails this too
+            raise InputError(f"{field}={value!r} is not a time: give unix seconds (e.g. 1764460800), 24h, 7d or a date")
+        return float(value)
+    text = value.strip()
+    m = _RELATIVE.match(text)
+    if m:
+        return time.time() - _seconds(m, value)
+    try:
+        dt = datetime.fromisoformat(text.replace("Z", "+00:00"))
+    except ValueError:
+        raise InputError(
+            f"{field}={value!r} is not a time: use a duration such as 24h, 7d, 30m or an ISO date like 2025-11-02"
+            " or 2025-11-02T13:00:00Z"
+        ) from None
+    if dt.tzinfo is None:
+        dt = dt.replace(tzinfo=UTC)
+    return dt.timestamp()
+
+
+def parse_duration_seconds(value: str) -> float:
+    m = _RELATIVE.match(value.strip())
+    if not m:
+        raise InputError(f"{value!r} is not a duration: use e.g. 90d, 12h, 2w")
+    return _seconds(m, value)
+
+
+class UsageFilters(BaseModel):
+    """Filters shared by summarize, query and the MCP tools. Unknown filters are errors."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    agent: str | None = None
+    run_id: str | None = None
+    skill: str | None = None
+    model: str | None = None
+    provider: str | None = None
+    status: Literal["ok", "error", "policy_denied", "budget_exceeded", "cancelled", "running"] | None = None
+    since: str | float | None = Field(default=None, description="24h, 7d or an ISO date")
+    until: str | float | None = Field(default=None, description="24h, 7d or an ISO date")
+    limit: int = Field(default=50, ge=1, le=10_000)
+    offset: int = Field(default=0, ge=0, le=MAX_OFFSET)
+
+    @field_validator("since", "until")
+    @classmethod
+    def _time(cls, value: Any, info: Any) -> Any:
+        if value is not None:
+            parse_since(value, field=info.field_name)
+        return value
+
+    @classmethod
+    def build(cls, data: dict[str, Any] | UsageFilters | None = None, **kwargs: Any) -> UsageFilters:
+        if isinstance(data, UsageFilters):
+            return data
+        merged = {**(data or {}), **{k: v for k, v in kwargs.items() if v is not None}}
+        try:
+            return cls(**merged)
+        except ValidationError as exc:
+            problems = []
+            for err in exc.errors():
+                loc = ".".join(str(p) for p in err["loc"])
+                msg = err["msg"]
+                if err["type"] == "extra_forbidden":
+                    msg = f"unknown filter; use one of {sorted(cls.model_fields)}"
+                problems.append(f"{loc}: {msg.removeprefix('Value error, ')}")
+            raise InputError("invalid filters: " + "; ".join(problems)) from None
+
+
+def sql_where(f: UsageFilters, *, table: str) -> tuple[str, list[Any]]:
+    """WHERE clause over ``attempts`` (a) or ``runs`` (r)."""
+    clauses: list[str] = []
+    args: list[Any] = []
+    col_time = "started_at"
+    for name in ("agent", "run_id", "skill"):
+        value = getattr(f, name)
+        if value is not None:
+            clauses.append(f"{table}.{name} = ?")
+            args.append(value)
+    if table == "a":
+        for name in ("model", "provider"):
+            value = getattr(f, name)
+            if value is not None:
+                clauses.append(f"a.{name} = ?")
+                args.append(value)
+        if f.status is not None:
+            clauses.append("a.run_id IN (SELECT run_id FROM runs WHERE status = ?)")
+            args.append(f.status)
+    else:
+        if f.status is not None:
+            clauses.append("r.status = ?")
+            args.append(f.status)
+        for name in ("model", "provider"):
+            value = getattr(f, name)
+            if value is not None:
+                clauses.append(f"r.run_id IN (SELECT run_id FROM attempts WHERE {name} = ?)")
+                args.append(value)
+    since, until = parse_since(f.since), parse_since(f.until, field="until")
+    if since is not None:
+        clauses.append(f"{table}.{col_time} >= ?")
+        args.append(since)
+    if until is not None:
+        clauses.append(f"{table}.{col_time} < ?")
+        args.append(until)
+    return (" WHERE " + " AND ".join(clauses)) if clauses else "", args
