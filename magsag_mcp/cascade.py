@@ -15,14 +15,22 @@ import logging
 import random
 import time
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any, Protocol
 
 import anyio
 
+from .cascade_report import (
+    CascadeState,
+    all_failed,
+    attempt_record,
+    record_skip,
+    set_usage,
+    trace,
+    unknown_cost_warning,
+)
 from .errors import (
-    AllTargetsFailed,
     BudgetExceeded,
     ConfigError,
     ContextTooLongError,
@@ -32,8 +40,6 @@ from .errors import (
     PolicyDenied,
     ProviderError,
     ProviderTimeoutError,
-    UnsupportedFeatureError,
-    redact,
 )
 from .providers import ProviderSet
 from .providers.base import ProgressCallback
@@ -85,15 +91,6 @@ class CallOutcome:
     trace: dict[str, Any]
 
 
-@dataclass(slots=True)
-class _State:
-    attempts: list[AttemptRecord] = field(default_factory=list)
-    skipped: list[dict[str, Any]] = field(default_factory=list)
-    last_error: MagsagError | None = None
-    #: targets that answered "context too long"
-    too_long: list[Target] = field(default_factory=list)
-
-
 def estimate_input_tokens(request: LLMRequest) -> int:
     """A safe over-estimate of prompt tokens without a tokenizer: half the UTF-8 byte count.
 
@@ -110,13 +107,6 @@ def estimate_input_tokens(request: LLMRequest) -> int:
     if request.json_schema:
         size += len(str(request.json_schema).encode())
     return size // 2 + 8
-
-
-def _set_usage(record: AttemptRecord, u: Any, quote: Any) -> None:
-    record.input_tokens, record.output_tokens = u.input_tokens, u.output_tokens
-    record.cached_tokens, record.cache_write_tokens = u.cached_tokens, u.cache_write_tokens
-    record.reasoning_tokens = u.reasoning_tokens
-    record.cost_usd, record.price_source = quote.cost_usd, quote.source
 
 
 class Cascade:
@@ -149,7 +139,7 @@ class Cascade:
     ) -> CallOutcome:
         """Try the plan's targets in order. ``attempts``, when given, receives each attempt as it
         ends, so that a caller can still record them if this task is cancelled."""
-        state = _State(attempts if attempts is not None else [])
+        state = CascadeState(attempts if attempts is not None else [])
         deadline = self.clock() + self.retry.deadline
         #: this call's admissions so far: the call limit bounds retries and fallback hops together
         admissions: list[Any] = []
@@ -159,7 +149,7 @@ class Cascade:
             target = cand.target
             skip = self._skip_reason(cand, plan) or self._window_skip(state, target)
             if skip is not None:
-                self._skip(state, plan, run_id, agent, position, target, skip, None, None)
+                record_skip(state, plan, run_id, agent, position, target, skip, None, None)
                 continue
             request = plan.request_for(target)
             provider = self.providers.get(target.provider)
@@ -189,12 +179,12 @@ class Cascade:
                             and has_data_class_route
                             and exc.details.get("rule") != "allowed_models"
                         )
-                        self._skip(state, plan, run_id, agent, position, target, exc.message, exc, "policy_denied")
+                        record_skip(state, plan, run_id, agent, position, target, exc.message, exc, "policy_denied")
                         if fail:
-                            raise self._failed(plan, state, exc) from None
+                            raise all_failed(plan, state, exc) from None
                         break
                     except BudgetExceeded as exc:
-                        self._skip(state, plan, run_id, agent, position, target, exc.message, exc, "budget_exceeded")
+                        record_skip(state, plan, run_id, agent, position, target, exc.message, exc, "budget_exceeded")
                         break
                 if admission is not None:
                     admissions.append(admission)
@@ -241,7 +231,7 @@ class Cascade:
                     state.last_error = exc
                     if isinstance(exc, ContextTooLongError):
                         state.too_long.append(target)
-                    record = self._record(
+                    record = attempt_record(
                         plan, run_id, agent, position, try_number, target, "error", started_wall, latency, exc
                     )
                     self._price_failure(record, exc, target, admission, request)
@@ -260,14 +250,14 @@ class Cascade:
                             await self.sleep(wait)
                             continue
                     if not exc.moves_on:
-                        raise self._failed(plan, state, exc) from None
+                        raise all_failed(plan, state, exc) from None
                     break
                 except BaseException as exc:
                     cancelled = isinstance(exc, anyio.get_cancelled_exc_class())
                     if cancelled:
                         # The caller gave up mid-attempt. The vendor may still bill the request, so the
                         # attempt is recorded (tokens unknown) rather than vanishing with the task.
-                        record = self._record(
+                        record = attempt_record(
                             plan,
                             run_id,
                             agent,
@@ -284,7 +274,7 @@ class Cascade:
                         record.cost_usd = None
                         record.cost_bound_usd = self._bound(admission, target, request)
                         record.warnings.append(
-                            _unknown_cost_warning(target, "cancelled while the request was in flight")
+                            unknown_cost_warning(target, "cancelled while the request was in flight")
                         )
                         # The reservation stays held until the record that carries the bound replaces
                         # it (one transaction): released first, the limits would count this attempt at
@@ -295,7 +285,7 @@ class Cascade:
                         # The caller's error, found only once the vendor had answered (and billed): the
                         # attempt is recorded at its cost before the error reaches the caller.
                         latency = (self.clock() - started) * 1000.0
-                        record = self._record(
+                        record = attempt_record(
                             plan, run_id, agent, position, try_number, target, "error", started_wall, latency, exc
                         )
                         self._price_failure(record, exc, target, admission, request)
@@ -317,10 +307,10 @@ class Cascade:
                     result.warnings.append(quote.warning)
                 if admission is not None:
                     await self.guard.settle(admission, quote.cost_usd)  # type: ignore[union-attr]
-                record = self._record(
+                record = attempt_record(
                     plan, run_id, agent, position, try_number, target, "ok", started_wall, latency, None
                 )
-                _set_usage(record, result.usage, quote)
+                set_usage(record, result.usage, quote)
                 record.warnings = list(result.warnings)
                 record.reservation_id = getattr(admission, "reservation_id", None)
                 state.attempts.append(record)
@@ -328,14 +318,14 @@ class Cascade:
                     result=result,
                     target=target,
                     attempts=state.attempts,
-                    trace=self._trace(plan, state),
+                    trace=trace(plan, state),
                 )
             if self.clock() >= deadline:
                 for later, rest in enumerate(plan.candidates[position + 1 :], start=position + 1):
                     reason = f"the call's deadline of {self.retry.deadline:g}s passed before this target was tried"
-                    self._skip(state, plan, run_id, agent, later, rest.target, reason, None, None)
+                    record_skip(state, plan, run_id, agent, later, rest.target, reason, None, None)
                 break
-        raise self._failed(plan, state, state.last_error)
+        raise all_failed(plan, state, state.last_error)
 
     # --- helpers ---------------------------------------------------------------------------------
 
@@ -349,13 +339,13 @@ class Cascade:
         record.reservation_id = getattr(admission, "reservation_id", None)
         if exc.usage is not None:
             quote = self.pricer.price(target.provider, target.model, exc.usage)
-            _set_usage(record, exc.usage, quote)
+            set_usage(record, exc.usage, quote)
             if quote.warning:
                 record.warnings.append(quote.warning)
         elif getattr(exc, "maybe_billed", False):
             record.cost_usd = None
             record.cost_bound_usd = self._bound(admission, target, request)
-            record.warnings.append(_unknown_cost_warning(target, f"{exc.kind} after the request was sent"))
+            record.warnings.append(unknown_cost_warning(target, f"{exc.kind} after the request was sent"))
         else:
             record.cost_usd = Decimal(0)
 
@@ -369,7 +359,7 @@ class Cascade:
             target.provider, target.model, estimate_input_tokens(request), request.max_tokens or DEFAULT_MAX_OUTPUT
         )
 
-    def _window_skip(self, state: _State, target: Target) -> str | None:
+    def _window_skip(self, state: CascadeState, target: Target) -> str | None:
         """After "context too long", only a target with a larger known window is worth a try."""
         if not state.too_long:
             return None
@@ -422,106 +412,6 @@ class Cascade:
             max_output_tokens=request.max_tokens or DEFAULT_MAX_OUTPUT,
             explicit=cand.explicit,
         )
-
-    def _skip(
-        self,
-        state: _State,
-        plan: Plan,
-        run_id: str,
-        agent: str | None,
-        position: int,
-        target: Target,
-        reason: str,
-        exc: MagsagError | None,
-        outcome: str | None,
-    ) -> None:
-        entry: dict[str, Any] = {"target": target.label, "reason": redact(reason)}
-        policy = getattr(exc, "policy", None)
-        if policy:
-            entry["policy"] = policy
-        state.skipped.append(entry)
-        if exc is not None:
-            state.last_error = exc
-        elif state.last_error is None:
-            state.last_error = UnsupportedFeatureError(reason, provider=target.provider, model=target.model)
-        record = self._record(
-            plan, run_id, agent, position, 0, target, outcome or "skipped", time.time(), 0.0, exc, reason
-        )
-        # Never sent: it cost nothing, and a NULL cost would count it as unpriced.
-        record.cost_usd = Decimal(0)
-        state.attempts.append(record)
-
-    @staticmethod
-    def _record(
-        plan: Plan,
-        run_id: str,
-        agent: str | None,
-        position: int,
-        try_number: int,
-        target: Target,
-        outcome: Any,
-        started_wall: float,
-        latency_ms: float,
-        exc: MagsagError | None,
-        reason: str | None = None,
-    ) -> AttemptRecord:
-        return AttemptRecord(
-            run_id=run_id,
-            started_at=started_wall,
-            provider=target.provider,
-            model=target.model,
-            skill=plan.skill_id,
-            agent=agent,
-            outcome=outcome,
-            fallback_position=position,
-            attempt_number=try_number,
-            error_class=exc.kind if exc is not None else ("skipped" if outcome == "skipped" else None),
-            error_message=redact(exc.message if exc is not None else reason) if (exc or reason) else None,
-            latency_ms=latency_ms,
-        )
-
-    @staticmethod
-    def _trace(plan: Plan, state: _State) -> dict[str, Any]:
-        return {
-            "rule": plan.rule,
-            "candidates": [c.to_dict() for c in plan.candidates],
-            "skipped": state.skipped,
-            "warnings": list(plan.warnings) + [w for a in state.attempts for w in a.warnings],
-            "attempts": [
-                {
-                    "target": f"{a.provider}:{a.model}",
-                    "outcome": a.outcome,
-                    "error_class": a.error_class,
-                    "try": a.attempt_number,
-                    "latency_ms": round(a.latency_ms, 3),
-                    "tokens": a.total_tokens,
-                }
-                for a in state.attempts
-                if a.outcome not in ("skipped", "policy_denied", "budget_exceeded")
-            ],
-        }
-
-    def _failed(self, plan: Plan, state: _State, last: MagsagError | None) -> AllTargetsFailed:
-        tried = [a for a in state.attempts if a.outcome == "error"]
-        parts = [f"{a.provider}:{a.model} {a.error_class}" for a in tried]
-        parts += [f"{s['target']} skipped ({s['reason']})" for s in state.skipped]
-        if isinstance(last, ProviderError) and not last.moves_on:
-            head = f"{plan.skill_id}: stopped at a request the provider rejected: {last.message}"
-        elif not plan.candidates:
-            head = f"{plan.skill_id}: no candidate targets"
-        else:
-            head = f"{plan.skill_id}: every target failed"
-        err = AllTargetsFailed.build(
-            head + (": " + "; ".join(parts) if parts else ""), attempts=state.attempts, last_error=last
-        )
-        err.details["trace"] = self._trace(plan, state)
-        if isinstance(last, PolicyDenied | BudgetExceeded):
-            err.details["policy"] = last.policy
-        return err
-
-
-def _unknown_cost_warning(target: Target, what: str) -> str:
-    return f"{target.label}: {what}; the provider may bill it; its cost is unknown"
 
 
 def _with_stream(request: LLMRequest, on: bool = True) -> LLMRequest:

@@ -1,0 +1,139 @@
+"""What a cascade writes down: one attempt record per attempt or skip, the trace a result carries,
+and the error raised when every target failed. The control flow lives in :mod:`.cascade`."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from decimal import Decimal
+from typing import Any
+
+from .errors import (
+    AllTargetsFailed,
+    BudgetExceeded,
+    MagsagError,
+    PolicyDenied,
+    ProviderError,
+    UnsupportedFeatureError,
+    redact,
+)
+from .records import AttemptRecord
+from .routing import Plan
+from .types import Target
+
+
+@dataclass(slots=True)
+class CascadeState:
+    attempts: list[AttemptRecord] = field(default_factory=list)
+    skipped: list[dict[str, Any]] = field(default_factory=list)
+    last_error: MagsagError | None = None
+    #: targets that answered "context too long"
+    too_long: list[Target] = field(default_factory=list)
+
+
+def set_usage(record: AttemptRecord, u: Any, quote: Any) -> None:
+    record.input_tokens, record.output_tokens = u.input_tokens, u.output_tokens
+    record.cached_tokens, record.cache_write_tokens = u.cached_tokens, u.cache_write_tokens
+    record.reasoning_tokens = u.reasoning_tokens
+    record.cost_usd, record.price_source = quote.cost_usd, quote.source
+
+
+def unknown_cost_warning(target: Target, what: str) -> str:
+    return f"{target.label}: {what}; the provider may bill it; its cost is unknown"
+
+
+def record_skip(
+    state: CascadeState,
+    plan: Plan,
+    run_id: str,
+    agent: str | None,
+    position: int,
+    target: Target,
+    reason: str,
+    exc: MagsagError | None,
+    outcome: str | None,
+) -> None:
+    entry: dict[str, Any] = {"target": target.label, "reason": redact(reason)}
+    policy = getattr(exc, "policy", None)
+    if policy:
+        entry["policy"] = policy
+    state.skipped.append(entry)
+    if exc is not None:
+        state.last_error = exc
+    elif state.last_error is None:
+        state.last_error = UnsupportedFeatureError(reason, provider=target.provider, model=target.model)
+    record = attempt_record(
+        plan, run_id, agent, position, 0, target, outcome or "skipped", time.time(), 0.0, exc, reason
+    )
+    # Never sent: it cost nothing, and a NULL cost would count it as unpriced.
+    record.cost_usd = Decimal(0)
+    state.attempts.append(record)
+
+
+def attempt_record(
+    plan: Plan,
+    run_id: str,
+    agent: str | None,
+    position: int,
+    try_number: int,
+    target: Target,
+    outcome: Any,
+    started_wall: float,
+    latency_ms: float,
+    exc: MagsagError | None,
+    reason: str | None = None,
+) -> AttemptRecord:
+    return AttemptRecord(
+        run_id=run_id,
+        started_at=started_wall,
+        provider=target.provider,
+        model=target.model,
+        skill=plan.skill_id,
+        agent=agent,
+        outcome=outcome,
+        fallback_position=position,
+        attempt_number=try_number,
+        error_class=exc.kind if exc is not None else ("skipped" if outcome == "skipped" else None),
+        error_message=redact(exc.message if exc is not None else reason) if (exc or reason) else None,
+        latency_ms=latency_ms,
+    )
+
+
+def trace(plan: Plan, state: CascadeState) -> dict[str, Any]:
+    return {
+        "rule": plan.rule,
+        "candidates": [c.to_dict() for c in plan.candidates],
+        "skipped": state.skipped,
+        "warnings": list(plan.warnings) + [w for a in state.attempts for w in a.warnings],
+        "attempts": [
+            {
+                "target": f"{a.provider}:{a.model}",
+                "outcome": a.outcome,
+                "error_class": a.error_class,
+                "try": a.attempt_number,
+                "latency_ms": round(a.latency_ms, 3),
+                "tokens": a.total_tokens,
+            }
+            for a in state.attempts
+            if a.outcome not in ("skipped", "policy_denied", "budget_exceeded")
+        ],
+    }
+
+
+def all_failed(plan: Plan, state: CascadeState, last: MagsagError | None) -> AllTargetsFailed:
+    tried = [a for a in state.attempts if a.outcome == "error"]
+    parts = [f"{a.provider}:{a.model} {a.error_class}" for a in tried]
+    parts += [f"{s['target']} skipped ({s['reason']})" for s in state.skipped]
+    if isinstance(last, ProviderError) and not last.moves_on:
+        head = f"{plan.skill_id}: stopped at a request the provider rejected: {last.message}"
+    elif not plan.candidates:
+        head = f"{plan.skill_id}: no candidate targets"
+    else:
+        head = f"{plan.skill_id}: every target failed"
+    err = AllTargetsFailed.build(
+        head + (": " + "; ".join(parts) if parts else ""), attempts=state.attempts, last_error=last
+    )
+    err.details["trace"] = trace(plan, state)
+    if isinstance(last, PolicyDenied | BudgetExceeded):
+        err.details["policy"] = last.policy
+    return err
