@@ -163,12 +163,18 @@ class Registry:
 
 
 def _import_agent_module(name: str, agents_dir: Path) -> Any:
-    """Import normally, else from the catalog's ``agents/`` folder (agents shipped with a catalog)."""
+    """Import normally, else from the catalog's ``agents/`` folder (agents shipped with a catalog).
+
+    A module that fails while loading (a syntax error, a missing dependency, an error at import
+    time) is a :class:`ConfigError` naming the module and the cause: the catalog points at it.
+    """
     try:
         return importlib.import_module(name)
     except ModuleNotFoundError as exc:
         if exc.name != name.split(".")[0] and exc.name != name:
-            raise
+            raise _load_failure(name, exc) from exc
+    except Exception as exc:
+        raise _load_failure(name, exc) from exc
     path = agents_dir / (name.replace(".", os.sep) + ".py")
     if not path.is_file():
         raise ConfigError(f"agent entrypoint module {name!r} is neither importable nor at {path}")
@@ -178,8 +184,23 @@ def _import_agent_module(name: str, agents_dir: Path) -> Any:
     spec = importlib.util.spec_from_file_location(key, path)
     module = importlib.util.module_from_spec(spec)  # type: ignore[arg-type]
     sys.modules[key] = module
-    spec.loader.exec_module(module)  # type: ignore[union-attr]
+    try:
+        spec.loader.exec_module(module)  # type: ignore[union-attr]
+    except Exception as exc:
+        del sys.modules[key]  # half-loaded: the next run must load it afresh, not reuse it
+        raise _load_failure(name, exc) from exc
     return module
+
+
+def _load_failure(name: str, exc: BaseException) -> ConfigError:
+    if isinstance(exc, SyntaxError):
+        where = f"{exc.filename}, line {exc.lineno}"
+        return ConfigError(f"agent module {name!r} has a syntax error at {where}: {exc.msg}; fix the file")
+    if isinstance(exc, ModuleNotFoundError):
+        return ConfigError(
+            f"agent module {name!r} imports {exc.name!r}, which is not installed; install it in this environment"
+        )
+    return ConfigError(f"agent module {name!r} failed while loading: {type(exc).__name__}: {exc}")
 
 
 class Runner:
@@ -225,6 +246,7 @@ class Runner:
     ) -> Any:
         """Run an agent synchronously in this thread (its skill calls go through the bridge)."""
         fn = self.registry.entrypoint(agent_id)
+        self.registry.agent(agent_id).validate_payload(payload)
         run_id = run_id or new_run_id()
         return fn(dict(payload), **self._deps(agent_id, run_id, context or {}))
 

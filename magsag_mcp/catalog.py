@@ -21,6 +21,7 @@ import fnmatch
 import os
 import re
 from collections.abc import Mapping
+from functools import cached_property
 from pathlib import Path
 from typing import Any, Literal
 
@@ -28,7 +29,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from .errors import CatalogError, ConfigError
-from .skills import Skill
+from .skills import Skill, check_payload, checked_schema, compile_validator
 from .targets import TargetLike, check_targets, to_target
 from .types import Target
 
@@ -130,6 +131,22 @@ class AgentSpec(BaseModel):
     description: str = ""
     entrypoint: str = Field(pattern=r"^[A-Za-z_][\w.]*:[A-Za-z_]\w*$")
     skills: list[str] = Field(default_factory=list)
+    #: what the agent's ``run`` reads from its payload: checked before the agent runs, so that a
+    #: missing field is a clear error rather than a KeyError inside the agent's code
+    input_schema: dict[str, Any] | None = None
+
+    @field_validator("input_schema")
+    @classmethod
+    def _schema_valid(cls, value: dict[str, Any] | None) -> dict[str, Any] | None:
+        return checked_schema(value, "each run's payload is checked against this schema")
+
+    @cached_property
+    def payload_validator(self) -> Any:
+        return compile_validator(self.input_schema or {})
+
+    def validate_payload(self, payload: Any) -> None:
+        if self.input_schema is not None:
+            check_payload(f"agent {self.id}", self.input_schema, self.payload_validator, payload, agent=self.id)
 
 
 # --- the catalog ---------------------------------------------------------------------------------

@@ -125,7 +125,7 @@ def _unresolvable_ref(schema: Mapping[str, Any]) -> tuple[str, str, bool] | None
     return walk(root, METASCHEMAS.resolver_with_root(root))
 
 
-def _checked_schema(value: dict[str, Any] | None, why: str) -> dict[str, Any] | None:
+def checked_schema(value: dict[str, Any] | None, why: str) -> dict[str, Any] | None:
     """``value`` if it is a usable schema (or None); else a ValueError naming the problem and ``why``
     the schema matters."""
     if value is not None:
@@ -173,7 +173,7 @@ class OutputSpec(BaseModel):
     def _schema_valid(cls, value: dict[str, Any] | None) -> dict[str, Any] | None:
         # Each answer is checked against this schema after the model has been paid: a broken one must
         # stop the catalog loading, not fail every call.
-        return _checked_schema(value, "the model's JSON answers are checked against this schema")
+        return checked_schema(value, "the model's JSON answers are checked against this schema")
 
 
 class Skill(BaseModel):
@@ -197,7 +197,7 @@ class Skill(BaseModel):
     @field_validator("input_schema")
     @classmethod
     def _schema_valid(cls, value: dict[str, Any] | None) -> dict[str, Any] | None:
-        return _checked_schema(value, "each call's payload is checked against this schema")
+        return checked_schema(value, "each call's payload is checked against this schema")
 
     # Built once per skill and read on every call, so cached properties (a plain attribute read
     # after the first) rather than pydantic private attributes (a __getattr__ round trip each read).
@@ -244,24 +244,28 @@ class Skill(BaseModel):
         data = payload
         if "model_config" in payload or not isinstance(payload, dict):
             data = {k: v for k, v in payload.items() if k != "model_config"}
-        validator = self.payload_validator
-        if validator.is_valid(data):  # the common case: one pass, no error objects
-            return
-        errors = sorted(validator.iter_errors(data), key=lambda e: list(e.path))
-        if errors:
-            first = errors[0]
-            where = "/".join(str(p) for p in first.path) or "(payload)"
-            if first.validator == "required" and not first.path:
-                missing = [r for r in first.validator_value if r not in data]
-                props = (self.input_schema or {}).get("properties", {})
-                hint = props.get(missing[0], {}).get("description") if missing else None
-                detail = f" ({hint})" if hint else ""
-                required = list(first.validator_value)
-                text = f"{self.id}: payload is missing field {missing[0]!r}{detail}; required: {required}"
-            else:
-                text = f"{self.id}: payload field {where}: {first.message}"
-            raise PayloadError(
-                text,
-                skill=self.id,
-                errors=[f"{'/'.join(str(p) for p in e.path) or '(payload)'}: {e.message}" for e in errors[:10]],
-            )
+        check_payload(self.id, self.input_schema, self.payload_validator, data, skill=self.id)
+
+
+def check_payload(owner: str, schema: Mapping[str, Any] | None, validator: Any, data: Any, **details: Any) -> None:
+    """Raise a :class:`PayloadError` that names ``owner`` (a skill or an agent) and the first problem,
+    when ``data`` fails ``validator`` (``schema``, compiled)."""
+    if validator.is_valid(data):  # the common case: one pass, no error objects
+        return
+    errors = sorted(validator.iter_errors(data), key=lambda e: list(e.path))
+    first = errors[0]
+    where = "/".join(str(p) for p in first.path) or "(payload)"
+    if first.validator == "required" and not first.path:
+        missing = [r for r in first.validator_value if r not in data]
+        props = (schema or {}).get("properties", {})
+        hint = props.get(missing[0], {}).get("description") if missing else None
+        detail = f" ({hint})" if hint else ""
+        required = list(first.validator_value)
+        text = f"{owner}: payload is missing field {missing[0]!r}{detail}; required: {required}"
+    else:
+        text = f"{owner}: payload field {where}: {first.message}"
+    raise PayloadError(
+        text,
+        **details,
+        errors=[f"{'/'.join(str(p) for p in e.path) or '(payload)'}: {e.message}" for e in errors[:10]],
+    )

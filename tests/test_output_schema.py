@@ -201,6 +201,7 @@ def test_a_schema_is_checked_once_for_its_content(monkeypatch):
 
     from magsag_mcp import skills
 
+    monkeypatch.setattr(skills, "_PROBLEMS", {})  # other tests may have checked these schemas already
     checked = []
     real = jsonschema.Draft202012Validator.check_schema
     monkeypatch.setattr(

@@ -5,11 +5,12 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from pathlib import Path
 from typing import Any
 
 import anyio
 
-from ..errors import InputError, MagsagError
+from ..errors import InputError, MagsagError, redact
 from . import CommandGroups, exit_code, print_error, print_json
 
 
@@ -79,8 +80,39 @@ def _run_agent(args: argparse.Namespace) -> int:
 
     payload = _payload(args)
     with Magsag(catalog=args.catalog, db=args.db, agent=args.agent_id) as mg:
-        print_json(mg.runner.run_agent(args.agent_id, payload, run_id=mg.run_id))
+        try:
+            result = mg.runner.run_agent(args.agent_id, payload, run_id=mg.run_id)
+        except MagsagError:
+            raise
+        except Exception as exc:  # the agent's own code failed: show its frames, not ours
+            _print_agent_failure(args.agent_id, exc)
+            return 1
+        print_json(result)
     return 0
+
+
+def _print_agent_failure(agent_id: str, exc: BaseException) -> None:
+    """The traceback from the agent's first frame on (magsag's frames above it only say how it was
+    called), then the usual JSON error. Both are redacted: an agent may put anything in a message."""
+    import traceback
+
+    import magsag_mcp
+
+    package = str(Path(magsag_mcp.__file__).parent)
+    frames = traceback.extract_tb(exc.__traceback__)
+    first = next((i for i, f in enumerate(frames) if not f.filename.startswith(package)), len(frames))
+    lines = ["Traceback (the agent's code):\n", *traceback.format_list(frames[first:])]
+    lines += traceback.format_exception_only(type(exc), exc)
+    sys.stderr.write(redact("".join(lines)))
+    where = frames[first] if first < len(frames) else (frames[-1] if frames else None)
+    error = {
+        "type": "agent_error",
+        "message": redact(f"agent {agent_id!r} raised {type(exc).__name__}: {exc}"),
+        "agent": agent_id,
+    }
+    if where is not None:
+        error["where"] = f"{where.filename}:{where.lineno} in {where.name}"
+    print_json({"error": error}, stream=sys.stderr)
 
 
 def _doctor(args: argparse.Namespace) -> int:

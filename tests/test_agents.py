@@ -1,0 +1,139 @@
+"""Agents from the catalog: their payload is checked before their code runs, a module that cannot load
+is a config error that names the cause, and the CLI shows an agent's own failure as the agent's."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import sys
+from pathlib import Path
+
+import pytest
+
+from magsag_mcp import ConfigError, Magsag, PayloadError
+from magsag_mcp.catalog import load_catalog
+from magsag_mcp.cli import main
+from magsag_mcp.errors import CatalogError
+
+CATALOG = Path(__file__).resolve().parent.parent / "catalog"
+ENV = {"MAGSAG_RETRY_BASE_DELAY": "0.001", "MAGSAG_PROVIDER": "fake"}
+
+
+@pytest.fixture
+def catalog(tmp_path: Path) -> Path:
+    cat = tmp_path / "catalog"
+    shutil.copytree(CATALOG, cat, ignore=shutil.ignore_patterns("__pycache__"))
+    yield cat
+    # agents loaded from this folder are cached under magsag_agents.*; the next test's copy is new
+    for name in [n for n in sys.modules if n.startswith("magsag_agents.")]:
+        del sys.modules[name]
+
+
+def _agent(cat: Path, agent_id: str, source: str, extra_yaml: str = "") -> None:
+    module = agent_id.replace("-", "_")
+    (cat / "agents" / f"{agent_id}.yaml").write_text(
+        f"id: {agent_id}\nkind: sag\ndescription: test agent\nentrypoint: {module}:run\n{extra_yaml}"
+    )
+    (cat / "agents" / f"{module}.py").write_text(source)
+
+
+def test_the_shipped_agents_say_what_their_payload_needs(tmp_path: Path, fake_scripts: None):
+    # Before: `magsag run my-mag --payload '{}'` ended in a KeyError traceback from the agent's code.
+    with Magsag(catalog=CATALOG, db=tmp_path / "l.db", env=ENV) as mg:
+        for agent_id in ("my-mag", "data-analysis-sag"):
+            with pytest.raises(PayloadError) as info:
+                mg.runner.run_agent(agent_id, {})
+            assert info.value.message.startswith(f"agent {agent_id}: payload is missing field 'data'")
+            assert info.value.details["agent"] == agent_id
+        with pytest.raises(PayloadError, match="payload field preferred_model: 7 is not of type 'string'"):
+            mg.runner.run_agent("my-mag", {"data": "x", "preferred_model": 7})
+        out = mg.runner.run_agent("my-mag", {"data": "numbers", "preferred_model": "fake:sag-model"})
+        assert out["model"] == "sag-model"
+
+
+def test_an_agent_without_an_input_schema_takes_any_payload(catalog: Path, tmp_path: Path, fake_scripts: None):
+    _agent(catalog, "free-sag", "def run(payload, **deps):\n    return {'keys': sorted(payload)}\n")
+    with Magsag(catalog=catalog, db=tmp_path / "l.db", env=ENV) as mg:
+        assert mg.runner.run_agent("free-sag", {"b": 1, "a": 2}) == {"keys": ["a", "b"]}
+
+
+def test_a_broken_agent_input_schema_is_a_catalog_problem(catalog: Path):
+    _agent(catalog, "bad-sag", "def run(payload, **deps):\n    return 1\n", "input_schema: {type: objekt}\n")
+    with pytest.raises(CatalogError) as info:
+        load_catalog(catalog)
+    problem = "\n".join(info.value.problems)
+    assert "bad-sag" in problem and "input_schema" in problem and "objekt" in problem
+
+
+@pytest.mark.parametrize(
+    ("source", "expected"),
+    [
+        (
+            "def run(payload, **deps):\n    return {'x': 1\n",
+            r"has a syntax error at .*broken_sag\.py, line 2: '\{' was never closed",
+        ),
+        ("import not_installed_pkg_xyz\n", "imports 'not_installed_pkg_xyz', which is not installed"),
+        ("raise RuntimeError('no config')\n", "failed while loading: RuntimeError: no config"),
+    ],
+)
+def test_an_agent_module_that_cannot_load_is_a_config_error(
+    catalog: Path, tmp_path: Path, fake_scripts: None, source: str, expected: str
+):
+    _agent(catalog, "broken-sag", source)
+    with Magsag(catalog=catalog, db=tmp_path / "l.db", env=ENV) as mg:
+        with pytest.raises(ConfigError, match=expected):
+            mg.runner.run_agent("broken-sag", {})
+        assert "magsag_agents.broken_sag" not in sys.modules  # not left half-loaded
+        # fixed in place, the next run loads it afresh
+        (catalog / "agents" / "broken_sag.py").write_text("def run(payload, **deps):\n    return 'fixed'\n")
+        assert mg.runner.run_agent("broken-sag", {}) == "fixed"
+
+
+@pytest.fixture
+def cli_env(tmp_path: Path, catalog: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    for name in ("MAGSAG_MODEL", "OPENAI_API_KEY", "ANTHROPIC_API_KEY", "GEMINI_API_KEY"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("MAGSAG_DB", str(tmp_path / "cli.db"))
+    monkeypatch.setenv("MAGSAG_CATALOG", str(catalog))
+    monkeypatch.setenv("MAGSAG_PROVIDER", "fake")
+    return catalog
+
+
+def test_cli_shows_an_agents_own_failure_from_its_own_frames(cli_env: Path, capsys, monkeypatch, fake_scripts):
+    monkeypatch.setenv("OPENAI_API_KEY", "sk-agent-leak-0123456789")
+    _agent(
+        cli_env,
+        "crashing-sag",
+        "import os\n\n"
+        "def helper(payload):\n"
+        "    return payload['missing'] + os.environ['OPENAI_API_KEY']\n\n"
+        "def run(payload, *, skills=None, **deps):\n"
+        "    skills.invoke('skill.analysis', {'data': 'first'})\n"
+        "    raise ValueError('bad key ' + os.environ['OPENAI_API_KEY']) from None if payload else helper(payload)\n",
+    )
+    assert main(["run", "crashing-sag", "--payload", "{}"]) == 1
+    err = capsys.readouterr().err
+    text, _, tail = err.partition("{\n")
+    assert text.startswith("Traceback (the agent's code):\n")
+    assert 'crashing_sag.py", line 8, in run' in text and "line 4, in helper" in text
+    assert "magsag_mcp" not in text  # magsag's frames above the agent only say how it was called
+    assert text.rstrip().endswith("KeyError: 'missing'")
+    error = json.loads("{\n" + tail)["error"]
+    assert error["type"] == "agent_error" and error["agent"] == "crashing-sag"
+    assert error["message"] == "agent 'crashing-sag' raised KeyError: 'missing'"
+    assert error["where"].endswith("crashing_sag.py:8 in run")
+    # a message built from a key is redacted, as every error is
+    assert main(["run", "crashing-sag", "--payload", '{"x": 1}']) == 1
+    err = capsys.readouterr().err
+    assert "sk-agent-leak-0123456789" not in err and "ValueError: bad key [REDACTED]" in err
+    # the skill call the agent made before failing is in the ledger
+    assert main(["data", "query", "--agent", "crashing-sag", "--format", "json"]) == 0
+    runs = json.loads(capsys.readouterr().out)
+    assert len(runs) == 2 and all(r["status"] == "ok" for r in runs)
+
+
+def test_cli_reports_a_missing_payload_field_with_the_input_error_exit_code(cli_env: Path, capsys):
+    assert main(["run", "my-mag", "--payload", "{}"]) == 2
+    error = json.loads(capsys.readouterr().err)["error"]
+    assert error["type"] == "invalid_payload" and error["agent"] == "my-mag"
+    assert "payload is missing field 'data'" in error["message"]
