@@ -399,6 +399,19 @@ async def test_unreadable_database_is_a_clear_error(tmp_path: Path):
         await Ledger(garbage).open()
 
 
+async def test_a_failed_open_leaves_no_sqlite_thread_to_report_to_a_closed_loop(tmp_path: Path):
+    # aiosqlite's failed connect asks its thread to stop and drops the answer; a thread still running
+    # when the CLI's loop closed printed "RuntimeError: Event loop is closed" after the clean error.
+    import threading
+
+    (tmp_path / "adir.db").mkdir()
+    for _ in range(5):
+        with pytest.raises(LedgerError):
+            await Ledger(tmp_path / "adir.db").open()
+        workers = [t for t in threading.enumerate() if "_connection_worker_thread" in t.name]
+        assert workers == []
+
+
 async def test_locked_database_is_a_clear_error(tmp_path: Path):
     db = tmp_path / "locked.db"
     async with Ledger(db):

@@ -102,6 +102,20 @@ def run_scope_totals(conn: sqlite3.Connection, run_id: str | None) -> tuple[int,
     return int(row[0]), int(row[1])
 
 
+async def _connect(path: Path) -> aiosqlite.Connection:
+    conn = aiosqlite.connect(path, isolation_level=None, check_same_thread=False)
+    try:
+        return await conn
+    except BaseException:
+        # A failed connect tells aiosqlite's thread to stop and leaves the answer to no one: joined
+        # here, the thread cannot report to an event loop that has closed by then (a traceback
+        # printed after the clean error, in about one run of six).
+        thread = getattr(conn, "_thread", None)
+        if thread is not None and thread.is_alive():
+            await asyncio.to_thread(thread.join, 5.0)
+        raise
+
+
 class Ledger:
     def __init__(
         self, path: str | os.PathLike[str], *, busy_timeout_ms: int = BUSY_TIMEOUT_MS, sync: str = "full"
@@ -129,10 +143,10 @@ class Ledger:
     async def open(self) -> Ledger:
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
-            self._writer = await aiosqlite.connect(self.path, isolation_level=None, check_same_thread=False)
+            self._writer = await _connect(self.path)
             await self._writer._execute(_configure, self._writer._conn, self.busy_timeout_ms)
             await self._writer._execute(migrate, self._writer._conn)
-            self._reader = await aiosqlite.connect(self.path, isolation_level=None, check_same_thread=False)
+            self._reader = await _connect(self.path)
             await self._reader._execute(_configure, self._reader._conn, self.busy_timeout_ms)
             self._inline = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
             _configure(self._inline, 0)
