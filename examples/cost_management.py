@@ -13,13 +13,15 @@ def check_budget(obs, max_cost_usd: float = 10.0):
 
 if __name__ == "__main__":
     with offline() as (mg, upstream):
-        for _ in range(3):
-            mg.skills.invoke("skill.analysis", {"data": "x" * 2000, "model_config": {"model": "gpt-4o"}})
+        for _ in range(4):
+            mg.skills.invoke("skill.analysis", {"data": "x" * 20000, "model_config": {"model": "gpt-4o"}})
         check_budget(mg.obs)  # within $10
         show("run cost (exact)", str(mg.obs.current_cost()))
         try:
-            check_budget(mg.obs, max_cost_usd=0.000001)
+            check_budget(mg.obs, max_cost_usd=0.02)
         except RuntimeError as exc:
             show("as expected", str(exc))
+        else:
+            raise AssertionError("four calls of about $0.013 each should exceed $0.02")
         # The governance policy enforces limits before spending; this is the status it keeps:
         show("budget status", mg.check_budget(run_id=mg.run_id))

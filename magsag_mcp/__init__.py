@@ -49,6 +49,7 @@ if TYPE_CHECKING:
     from .api import Registry as Registry
     from .api import Runner as Runner
     from .api import Skills as Skills
+    from .api import UnknownCostWarning as UnknownCostWarning
     from .service import InvokeResult as InvokeResult
     from .service import Service as Service
 
@@ -61,6 +62,7 @@ _LAZY = {
     "Runner": "api",
     "Observer": "api",
     "Registry": "api",
+    "UnknownCostWarning": "api",
     "Service": "service",
     "InvokeResult": "service",
 }

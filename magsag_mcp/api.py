@@ -11,16 +11,18 @@ puts them on a worker thread.
 from __future__ import annotations
 
 import asyncio
+import difflib
 import importlib
 import importlib.util
 import os
 import sys
 import threading
+import warnings
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from decimal import Decimal
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import anyio
 import anyio.from_thread
@@ -30,9 +32,16 @@ from .catalog import AgentSpec
 from .errors import ConfigError, InputError
 from .service import Service, new_run_id
 
+if TYPE_CHECKING:
+    from .ledger.store import RunSpend
+
 T = TypeVar("T")
 
-__all__ = ["Delegation", "Skills", "Runner", "Observer", "Registry", "Magsag"]
+__all__ = ["Delegation", "Skills", "Runner", "Observer", "Registry", "Magsag", "UnknownCostWarning"]
+
+
+class UnknownCostWarning(UserWarning):
+    """A cost figure includes attempts whose cost is not known exactly."""
 
 
 class Bridge:
@@ -66,6 +75,9 @@ class Delegation:
     context: dict[str, Any] = field(default_factory=dict)
 
 
+_INVOKE_OPTIONS = frozenset({"agent", "run_id", "context", "progress"})
+
+
 class Skills:
     """``skills.invoke(skill_id, payload)``; bound to a run, an agent and a context by the runner."""
 
@@ -87,6 +99,18 @@ class Skills:
         self.parent_run_id = parent_run_id
 
     async def ainvoke(self, skill_id: str, payload: Mapping[str, Any], **options: Any) -> dict[str, Any]:
+        unknown = sorted(options.keys() - _INVOKE_OPTIONS)
+        if unknown:  # before the call: a misspelt option must not cost a paid answer that is then lost
+            hints = [
+                f"{name!r} (did you mean {close[0]!r}?)"
+                if (close := difflib.get_close_matches(name, _INVOKE_OPTIONS, 1))
+                else repr(name)
+                for name in unknown
+            ]
+            raise InputError(
+                f"unknown option(s) for invoke: {', '.join(hints)}; use agent, run_id, context, progress",
+                options=unknown,
+            )
         context = {**self.context, **(options.pop("context", None) or {})}
         result = await self.service.invoke_skill(
             skill_id,
@@ -97,8 +121,6 @@ class Skills:
             context=context,
             progress=options.pop("progress", None),
         )
-        if options:
-            raise InputError(f"unknown option(s) for invoke: {sorted(options)}; use agent, run_id, context, progress")
         return result.to_dict()
 
     def invoke(self, skill_id: str, payload: Mapping[str, Any], **options: Any) -> dict[str, Any]:
@@ -111,13 +133,21 @@ class Skills:
 
 class Observer:
     """``obs.log(event, data)`` records an event in the ledger; ``obs.get_current_cost()`` is the
-    run's spend so far in USD (a float for display; :meth:`current_cost` gives the exact Decimal)."""
+    run's spend so far in USD (a float for display; :meth:`current_cost` gives the exact Decimal).
+
+    An attempt of unknown cost (cut after the vendor had it, or a model with no price) counts at the
+    worst case estimated before it was sent, as the run's budget limit counts it, so that the guide's
+    ``if obs.get_current_cost() > max_cost_usd`` errs towards stopping; a warning says so, and one
+    with no estimate (no price) is named in a warning too. :meth:`cost_detail` separates the parts.
+    """
 
     def __init__(self, service: Service, bridge: Bridge, *, run_id: str, agent: str | None = None) -> None:
         self.service = service
         self.bridge = bridge
         self.run_id = run_id
         self.agent = agent
+        #: (bounded, unbounded) unknown-cost attempts when this observer last warned: each new one warns once
+        self._warned_at = (0, 0)
 
     async def alog(self, event: str, data: Mapping[str, Any] | None = None) -> None:
         await self.service.log_event(self.run_id, self.agent, event, data or {})
@@ -125,15 +155,48 @@ class Observer:
     def log(self, event: str, data: Mapping[str, Any] | None = None) -> None:
         self.bridge.run(lambda: self.alog(event, data))
 
+    async def acost_detail(self) -> dict[str, Any]:
+        """``known_usd``, ``unknown_cost_bound_usd``, ``at_most_usd``, ``unknown_attempts``,
+        ``unbounded_attempts`` and ``cost_complete`` for this run and the runs it delegated to."""
+        return (await self.service.run_spend(self.run_id)).to_dict()
+
+    def cost_detail(self) -> dict[str, Any]:
+        return self.bridge.run(self.acost_detail)
+
     async def acurrent_cost(self) -> Decimal:
-        cost, _unknown = await self.service.run_cost(self.run_id)
-        return cost
+        spend = await self.service.run_spend(self.run_id)
+        self._warn_if_unknown(spend)
+        return spend.at_most_usd
 
     def current_cost(self) -> Decimal:
-        return self.bridge.run(self.acurrent_cost)
+        spend = self.bridge.run(lambda: self.service.run_spend(self.run_id))
+        self._warn_if_unknown(spend)
+        return spend.at_most_usd
 
     def get_current_cost(self) -> float:
-        return float(self.current_cost())
+        spend = self.bridge.run(lambda: self.service.run_spend(self.run_id))
+        self._warn_if_unknown(spend)
+        return float(spend.at_most_usd)
+
+    def _warn_if_unknown(self, spend: RunSpend) -> None:
+        """Warn (at the caller's line, once per new unknown attempt) that the figure is not exact."""
+        bounded = spend.unknown_attempts - spend.unbounded_attempts
+        warned_bounded, warned_unbounded = self._warned_at
+        self._warned_at = (bounded, spend.unbounded_attempts)
+        if bounded and bounded != warned_bounded:
+            warnings.warn(
+                f"run {self.run_id}: {bounded} attempt(s) of unknown cost are counted at their worst case "
+                f"(${spend.unknown_cost_bound_usd}); known spend is ${spend.known_usd} (obs.cost_detail() has both)",
+                UnknownCostWarning,
+                stacklevel=3,
+            )
+        if spend.unbounded_attempts and spend.unbounded_attempts != warned_unbounded:
+            warnings.warn(
+                f"run {self.run_id}: {spend.unbounded_attempts} attempt(s) used a model with no known price and "
+                "are not in this figure; add its price to the catalog's prices.yaml",
+                UnknownCostWarning,
+                stacklevel=3,
+            )
 
 
 class Registry:
@@ -328,7 +391,7 @@ class Magsag:
     def summarize(self, **filters: Any) -> dict[str, Any]:
         from .ledger import UsageFilters
 
-        return self.bridge.run(lambda: self.service.summarize(UsageFilters(**filters)))
+        return self.bridge.run(lambda: self.service.summarize(UsageFilters.build(filters)))
 
     def check_budget(self, agent: str | None = None, run_id: str | None = None) -> dict[str, Any]:
         return self.bridge.run(lambda: self.service.check_budget(agent=agent, run_id=run_id))

@@ -13,7 +13,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import anyio
 
@@ -36,6 +36,9 @@ from .routing import route as resolve_route
 from .settings import call_deadline, env_float
 from .transport import Transport
 from .types import LLMResult, Target
+
+if TYPE_CHECKING:
+    from .ledger.store import RunSpend
 
 #: env vars that hold credentials: registered with the redactor the moment the service opens
 SECRET_ENV = (
@@ -335,10 +338,13 @@ class Service:
         return await self.governance.check_budget(agent=agent, run_id=run_id)
 
     async def log_event(self, run_id: str | None, agent: str | None, event: str, data: Mapping[str, Any]) -> None:
-        await self.ledger.log_event(run_id, agent, event, dict(data))
+        await self.ledger.log_event(run_id, agent, event, data)
 
     async def run_cost(self, run_id: str) -> tuple[Decimal, bool]:
         return await self.ledger.run_cost(run_id)
+
+    async def run_spend(self, run_id: str) -> RunSpend:
+        return await self.ledger.run_spend(run_id)
 
     async def probe(self) -> dict[str, str]:
         """Try each configured provider's cheapest endpoint; unconfigured ones are reported as such."""

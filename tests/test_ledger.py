@@ -320,6 +320,15 @@ async def test_query_runs_filters_and_csv_round_trip(tmp_path: Path):
         for key in ("model", "outcome", "input_tokens", "output_tokens", "cost_usd", "error_message"):
             value = attempt[key]
             assert row[key] == ("" if value is None else str(value))
+    # a session's run spans skills (its own skill is null): each row names its attempt's skill
+    svc = await Service.open(db=tmp_path / "s.db", env={"MAGSAG_RETRY_BASE_DELAY": "0.001"})
+    for skill, payload in (("skill.analysis", {"data": "x"}), ("skill.summarization", {"text": "y"})):
+        await svc.invoke_skill(skill, {**payload, "model_config": {"model": "fake:m0"}}, agent="s", run_id="sess")
+    [session] = await svc.query_runs(UsageFilters(run_id="sess"))
+    await svc.aclose()
+    assert session["skill"] is None
+    rows = list(csv.DictReader(io.StringIO(runs_to_csv([session]))))
+    assert [(r["skill"], r["agent"]) for r in rows] == [("skill.analysis", "s"), ("skill.summarization", "s")]
     # a run that failed before any attempt gets one row, which says why
     lone = {"run_id": "r-x", "agent": None, "skill": "s", "status": "error", "attempts": []}
     lone["error"] = {"type": "invalid_payload", "message": "s: payload is missing field 'data'"}

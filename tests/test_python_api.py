@@ -150,3 +150,63 @@ def test_keys_that_look_like_routing_keys_are_warned_about(tmp_path, fake_script
         "context key 'preferred_modle' is not one magsag reads; did you mean 'preferred_model'?",
     ]
     assert not any("user_id" in w for w in result["warnings"])
+
+
+def test_a_misspelt_invoke_option_is_refused_before_anything_is_paid(mg: Magsag):
+    # Before: the call was made (and paid), then the unknown option raised and the answer was lost.
+    with pytest.raises(InputError, match=r"unknown option\(s\) for invoke: 'agnet' \(did you mean 'agent'\?\)"):
+        mg.skills.invoke("skill.analysis", {"data": "x", "model_config": {"model": "fake:echo"}}, agnet="bob")
+    assert mg.bridge.run(lambda: mg.service.query_runs()) == []
+
+
+def test_obs_log_and_summarize_refuse_bad_arguments_with_input_errors(mg: Magsag):
+    with pytest.raises(InputError, match="data must be a mapping such as .*not str"):
+        mg.obs.log("evt", "a string")
+    with pytest.raises(InputError, match="needs a non-empty name"):
+        mg.obs.log("", {})
+    with pytest.raises(InputError, match="invalid filters: agnet: unknown filter"):
+        mg.summarize(agnet="x")
+
+
+def test_current_cost_counts_unknown_costs_at_their_bound_and_says_so(tmp_path: Path, fake_scripts: None):
+    # The guide's `if obs.get_current_cost() > max_cost_usd` must not pass because an attempt that was
+    # cut after the vendor had it (and may bill it) counted as $0.
+    import shutil
+    import warnings
+    from decimal import Decimal
+
+    from magsag_mcp import ProviderConnectionError, UnknownCostWarning
+    from magsag_mcp.records import AttemptRecord, RunRecord
+
+    cat = tmp_path / "catalog"
+    shutil.copytree(CATALOG, cat, ignore=shutil.ignore_patterns("__pycache__"))
+    (cat / "prices.yaml").write_text('"fake:*": {input: 1.0, output: 2.0}\n')
+    dropped = ProviderConnectionError("connection dropped mid-answer", maybe_billed=True)
+    script("flaky", dropped)
+    with Magsag(catalog=cat, db=tmp_path / "l.db", env={"MAGSAG_RETRY_BASE_DELAY": "0.001"}) as mg:
+        mc = {"model": "fake:flaky", "max_tokens": 100}  # dropped once, answered on the retry
+        mg.skills.invoke("skill.analysis", {"data": "x", "model_config": mc})
+        detail = mg.obs.cost_detail()
+        assert detail["unknown_attempts"] == 1 and detail["unbounded_attempts"] == 0
+        assert detail["cost_complete"] is False
+        known, bound = Decimal(detail["known_usd"]), Decimal(detail["unknown_cost_bound_usd"])
+        assert known > 0 and bound >= Decimal("0.0002")  # at least max_tokens of output at $2/M
+        with pytest.warns(
+            UnknownCostWarning, match=r"1 attempt\(s\) of unknown cost are counted at their worst"
+        ) as seen:
+            assert mg.obs.current_cost() == known + bound == Decimal(detail["at_most_usd"])
+        assert [w.filename for w in seen] == [__file__]  # at the caller's line, not in the event loop
+        with warnings.catch_warnings():
+            warnings.simplefilter("error")
+            assert mg.obs.current_cost() == known + bound  # nothing new: no second warning
+        # an attempt of a model with no price has no bound: the figure cannot include it, and says so
+        record = AttemptRecord(
+            run_id=mg.run_id, started_at=0.0, provider="openai", model="no-such-model", skill=None,
+            agent=None, outcome="ok", fallback_position=0, attempt_number=1, cost_usd=None,
+        )  # fmt: skip
+        run = RunRecord(run_id=mg.run_id, agent=None, skill=None, started_at=0.0, status="ok")
+        mg.bridge.run(lambda: mg.service.ledger.record_call(run, [record]))
+        assert mg.obs.cost_detail()["unbounded_attempts"] == 1
+        with pytest.warns(UnknownCostWarning, match="no known price and are not in this figure") as seen:
+            assert mg.obs.get_current_cost() == float(known + bound)
+        assert len(seen) == 1 and seen[0].filename == __file__  # the bounded one was told already

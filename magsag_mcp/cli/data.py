@@ -90,7 +90,9 @@ def runs_to_csv(runs: list[dict[str, Any]]) -> str:
         error = run.get("error") or {}
         lone = {"error_class": error.get("type"), "error_message": error.get("message")} if error else {}
         for attempt in run["attempts"] or [lone]:
-            writer.writerow({**base, **{k: v for k, v in attempt.items() if k not in ("agent", "skill")}})
+            # a session's run spans skills: each attempt names its own (the run's is null then)
+            own = {k: attempt.get(k) or base[k] for k in ("agent", "skill")}
+            writer.writerow({**base, **attempt, **own})
     return buf.getvalue()
 
 

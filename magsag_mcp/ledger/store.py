@@ -17,13 +17,14 @@ import os
 import sqlite3
 import time
 from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from decimal import Decimal
 from pathlib import Path
 from typing import Any, TypeVar
 
 import aiosqlite
 
-from ..errors import ConfigError, LedgerError, MagsagError, redact
+from ..errors import ConfigError, InputError, LedgerError, MagsagError, redact
 from ..records import AttemptRecord, RunRecord
 from .migrations import migrate
 from .money import from_pusd
@@ -100,6 +101,59 @@ def run_scope_totals(conn: sqlite3.Connection, run_id: str | None) -> tuple[int,
         {"run": run_id},
     ).fetchone()
     return int(row[0]), int(row[1])
+
+
+@dataclass(frozen=True, slots=True)
+class RunSpend:
+    """What a run (and the runs delegated from it) has cost.
+
+    ``known_usd`` is the sum of every attempt whose cost is known. An attempt of unknown cost (cut
+    after it reached the vendor, or a model with no price) is counted in ``unknown_attempts``; where
+    a worst case could be estimated before sending, it is in ``unknown_cost_bound_usd``, and the
+    rest (no price, so no bound) in ``unbounded_attempts``. ``at_most_usd`` is what a run limit
+    counts: the known spend plus the bounds.
+    """
+
+    known_usd: Decimal
+    unknown_cost_bound_usd: Decimal
+    unknown_attempts: int
+    unbounded_attempts: int
+
+    @property
+    def at_most_usd(self) -> Decimal:
+        return self.known_usd + self.unknown_cost_bound_usd
+
+    @property
+    def cost_complete(self) -> bool:
+        return self.unknown_attempts == 0
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "known_usd": format(self.known_usd, "f"),
+            "unknown_cost_bound_usd": format(self.unknown_cost_bound_usd, "f"),
+            "at_most_usd": format(self.at_most_usd, "f"),
+            "unknown_attempts": self.unknown_attempts,
+            "unbounded_attempts": self.unbounded_attempts,
+            "cost_complete": self.cost_complete,
+        }
+
+
+def _run_spend(conn: sqlite3.Connection, run_id: str) -> RunSpend:
+    cost, unpriced, bound = conn.execute(
+        "SELECT COALESCE(SUM(cost_pusd), 0), COALESCE(SUM(unpriced_calls), 0), COALESCE(SUM(cost_bound_pusd), 0)"
+        f" FROM ({RUN_SCOPE_ROWS})",
+        {"run": run_id},
+    ).fetchone()
+    unbounded = 0
+    if unpriced:
+        unbounded = conn.execute(
+            "SELECT COUNT(*) FROM attempts WHERE cost_pusd IS NULL AND cost_bound_pusd IS NULL"
+            f" AND run_id IN (SELECT run_id FROM ({RUN_SCOPE_ROWS}))",
+            {"run": run_id},
+        ).fetchone()[0]
+    return RunSpend(
+        from_pusd(int(cost)) or Decimal(0), from_pusd(int(bound)) or Decimal(0), int(unpriced), int(unbounded)
+    )
 
 
 async def _connect(path: Path) -> aiosqlite.Connection:
@@ -328,11 +382,15 @@ class Ledger:
 
     async def log_event(self, run_id: str | None, agent: str | None, event: str, data: Mapping[str, Any]) -> None:
         if not isinstance(event, str) or not event:
-            raise LedgerError("an event needs a non-empty name, e.g. obs.log('model_success', {...})")
+            raise InputError("an event needs a non-empty name, e.g. obs.log('model_success', {...})")
+        if not isinstance(data, Mapping):
+            raise InputError(
+                f"event {event!r}: data must be a mapping such as {{'model': 'gpt-4o'}}, not {type(data).__name__}"
+            )
         try:
             payload = redact(json.dumps(dict(data), default=str, ensure_ascii=False))
-        except (TypeError, ValueError) as exc:
-            raise LedgerError(f"event {event!r}: data must be a JSON-like mapping ({exc})") from None
+        except (TypeError, ValueError) as exc:  # keys that are not strings, circular references
+            raise InputError(f"event {event!r}: data must be a JSON-like mapping ({exc})") from None
         now = time.time()
         await self.submit(
             lambda conn: conn.execute(
@@ -345,6 +403,10 @@ class Ledger:
         """Spend recorded for a run and its child runs (delegations), and whether any cost was unknown."""
         cost, unpriced = await self.read(lambda conn: run_scope_totals(conn, run_id))
         return from_pusd(cost) or Decimal(0), unpriced > 0
+
+    async def run_spend(self, run_id: str) -> RunSpend:
+        """A run's scope (as :meth:`run_cost`), with its attempts of unknown cost counted apart."""
+        return await self.read(lambda conn: _run_spend(conn, run_id))
 
     # queries live in queries.py; bound here so callers see one object
     async def summarize(self, filters: Any = None) -> dict[str, Any]:
