@@ -138,8 +138,9 @@ def assert_unpriced(totals: dict, status: dict, n: int) -> None:
         assert limit(status, kind)["unpriced_calls"] == n, kind
         assert limit(status, kind)["cost_complete"] is (n == 0), kind
     assert status["cost_complete"] is (n == 0)
-    # the known spend is the same number in both views
-    assert Decimal(totals["cost_usd_exact"]) == Decimal(limit(status, "run")["spent_usd"])
+    # the known spend is the same number in both views; the cost itself is null while any is unknown
+    assert Decimal(totals["known_cost_usd"]) == Decimal(limit(status, "run")["spent_usd"])
+    assert (totals["cost_usd_exact"] is None) is (n > 0) and (totals["cost_usd"] is None) is (n > 0)
 
 
 # --- cut after the request reached the vendor: unknown, flagged -------------------------------------
@@ -313,7 +314,7 @@ async def test_migration_0006_makes_old_error_rows_zero_and_keeps_unknown_answer
     assert costs == [("error", 0), ("skipped", 0), ("ok", None), ("ok", 5_000_000)]
     for view in (summary, by_run):
         assert view["totals"]["unpriced_calls"] == 1 and view["totals"]["cost_complete"] is False
-        assert view["totals"]["cost_usd_exact"] == "0.000005"
+        assert view["totals"]["known_cost_usd"] == "0.000005" and view["totals"]["cost_usd_exact"] is None
     assert run_cost == (Decimal("0.000005"), True)
 
 

@@ -97,6 +97,10 @@ def test_bounded_unknown_costs_count_at_their_bound(gate):
     assert "FAIL limits: gpt-4o averaged up to $1.050000 per call, above max_cost_per_call_usd $0.5" in out
     code, out, _ = gate(changed(model=bounded, agent={**bounded, "unknown_cost_bound_usd": "1.5"}))
     assert "FAIL limits: agent 'ana' cost up to $3.5 ($2.0 known, up to $1.5 of unknown cost) exceeds" in out
+    # today's summaries write a null cost beside the known part while any cost is unknown
+    today = {**bounded, "cost_usd": None, "cost_usd_exact": None, "known_cost_usd": "2.0", "cost_complete": False}
+    code, out, _ = gate(changed(model={**today, "unknown_cost_bound_usd": "8.5"}, agent=today))
+    assert code == 1 and "FAIL limits: total cost up to $10.5 ($2.0 known, up to $8.5 of unknown cost)" in out
     code, out, _ = gate(changed(model={**bounded, "unbounded_calls": 1}, agent=bounded))
     assert code == 1
     assert "FAIL limits: 1 call(s) have no known cost nor a bound on it, so the cost limits cannot be checked" in out

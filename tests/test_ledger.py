@@ -230,9 +230,12 @@ async def test_unpriced_calls_are_counted_not_zeroed(tmp_path: Path):
         ]
         await ledger.record_call(run, attempts)
         s = await ledger.summarize()
-    assert s["model_stats"]["mystery"]["unpriced_calls"] == 1
+    mystery = s["model_stats"]["mystery"]
+    assert mystery["unpriced_calls"] == 1 and mystery["cost_complete"] is False
+    # never a figure that leaves the unknown cost out: null, with the known part beside it
+    assert (mystery["cost_usd"], mystery["cost_usd_exact"], mystery["known_cost_usd"]) == (None, None, "0")
     assert s["totals"]["unpriced_calls"] == 1 and s["totals"]["cost_complete"] is False
-    assert s["totals"]["cost_usd_exact"] == "0.00001"
+    assert s["totals"]["known_cost_usd"] == "0.00001" and s["totals"]["cost_usd"] is None
 
 
 WRITER = textwrap.dedent(
@@ -550,7 +553,7 @@ async def test_rollup_summaries_equal_a_scan_of_every_attempt(tmp_path: Path):
                     v["output_tokens"],
                     v["unpriced_calls"],
                     v["unbounded_calls"],
-                    Decimal(v["cost_usd_exact"]),
+                    Decimal(v["known_cost_usd"]),
                     Decimal(v["unknown_cost_bound_usd"]),
                 )
                 for m, v in s["model_stats"].items()
@@ -695,7 +698,7 @@ async def test_prune_mid_day_keeps_summaries_equal_to_a_scan(tmp_path: Path):
         ).fetchone()
         stats = summary["model_stats"]["gpt-4o"]
         assert (stats["calls"], stats["input_tokens"]) == (n, tokens) == (31, sum(100 + h for h in range(31)))
-        assert Decimal(stats["cost_usd_exact"]) == Decimal(cost) / 10**12
+        assert Decimal(stats["known_cost_usd"]) == Decimal(cost) / 10**12 and stats["cost_usd_exact"] is None
         assert (stats["unpriced_calls"], stats["unbounded_calls"]) == (unknown, 0) == (7, 0)
         assert Decimal(stats["unknown_cost_bound_usd"]) == Decimal(bound) / 10**12 == Decimal("0.14")
 

@@ -37,6 +37,8 @@ class _Stats(BaseModel):
     errors: Count = 0
     cost_usd: Usd = None
     cost_usd_exact: Usd = None
+    #: the known part (null cost_usd when some cost is unknown); older summaries lack it
+    known_cost_usd: Usd = None
     unpriced_calls: Count = 0
     unknown_cost_bound_usd: Usd = None
     unbounded_calls: Count | None = None
@@ -44,8 +46,10 @@ class _Stats(BaseModel):
 
     @property
     def known(self) -> Decimal:
-        exact = self.cost_usd_exact if self.cost_usd_exact is not None else self.cost_usd
-        return exact if exact is not None else Decimal(0)
+        for exact in (self.known_cost_usd, self.cost_usd_exact, self.cost_usd):
+            if exact is not None:
+                return exact
+        return Decimal(0)
 
     @property
     def bound(self) -> Decimal:

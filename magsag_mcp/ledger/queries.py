@@ -108,14 +108,18 @@ def _rollup_rows(conn: sqlite3.Connection, f: UsageFilters) -> list[tuple[Any, .
 def _stats(acc: dict[str, int]) -> dict[str, Any]:
     number, exact = _money(acc["cost_pusd"])
     calls = acc["ok"] + acc["errors"]
+    complete = acc["unpriced"] == 0
     return {
         "calls": calls,
         "errors": acc["errors"],
         "input_tokens": acc["input_tokens"],
         "output_tokens": acc["output_tokens"],
         "total_tokens": acc["input_tokens"] + acc["output_tokens"],
-        "cost_usd": number,
-        "cost_usd_exact": exact,
+        # null, not the known part, when any cost is unknown: a sum of cost_usd must not pass for the spend
+        "cost_usd": number if complete else None,
+        "cost_usd_exact": exact if complete else None,
+        "known_cost_usd": exact,
+        "cost_complete": complete,
         "unpriced_calls": acc["unpriced"],
         "unknown_cost_bound_usd": _money(acc["cost_bound_pusd"])[1],
         "unbounded_calls": acc["unpriced"] - acc["bounded"],
@@ -128,10 +132,11 @@ async def summarize(ledger: Ledger, filters: UsageFilters | dict[str, Any] | Non
     """The guide's shape: ``{"model_stats": {MODEL: {calls, errors, input_tokens, output_tokens,
     total_tokens, cost_usd}}}``, plus totals, breakdowns by provider/agent/skill and the period.
 
-    ``cost_usd`` is a JSON number (so ``jq '.model_stats[].cost_usd'`` sums it) of the *known* cost;
-    ``cost_usd_exact`` is the exact decimal string; ``unpriced_calls`` counts attempts whose cost is unknown
-    (an answer of unknown price, or an attempt cut after it reached the vendor, which may bill it), which
-    are never counted as 0 silently: a nonzero count means the cost is a lower bound.
+    ``cost_usd`` is a JSON number (so ``jq '.model_stats[].cost_usd'`` sums it) and ``cost_usd_exact``
+    the exact decimal string. ``unpriced_calls`` counts attempts whose cost is unknown (an answer of
+    unknown price, or an attempt cut after it reached the vendor, which may bill it); where there are
+    any, ``cost_complete`` is false and ``cost_usd`` and ``cost_usd_exact`` are null, never a figure
+    that leaves them out. ``known_cost_usd`` is always the exact sum of the known costs.
     ``unknown_cost_bound_usd`` is those attempts' worst case as estimated before sending, where the
     model's price is known; ``unbounded_calls`` counts the ones with no bound (an unknown price).
     ``calls`` counts attempts that reached a provider (``errors`` of them failed); attempts refused by
@@ -172,7 +177,6 @@ async def summarize(ledger: Ledger, filters: UsageFilters | dict[str, Any] | Non
         period = conn.execute(f"SELECT MIN(started_at), MAX(started_at) FROM attempts a{where}", args).fetchone()
         totals = _stats(total)
         del totals["cached_tokens"], totals["reasoning_tokens"]
-        totals["cost_complete"] = totals["unpriced_calls"] == 0
         totals.update({f"{outcome}_attempts": n for outcome, n in sorted(refused.items())})
         model_stats = {k: _stats(v) for k, v in sorted(groups["model"].items())}
         for key, names in providers_of.items():

@@ -244,11 +244,12 @@ class StatsOut(_Out):
     input_tokens: int
     output_tokens: int
     total_tokens: int
-    cost_usd: float = Field(description="known cost in USD, a number for display; exact: cost_usd_exact")
-    cost_usd_exact: str
+    cost_usd: float | None = Field(description="cost in USD, a number for display; null when cost_complete is false")
+    cost_usd_exact: str | None
+    known_cost_usd: str = Field(description="the exact sum of the known costs")
+    cost_complete: bool
     unpriced_calls: int = Field(
-        description="attempts of unknown cost (an unknown price, or cut after reaching the vendor, which may bill "
-        "it): the cost is a lower bound"
+        description="attempts of unknown cost (an unknown price, or cut after reaching the vendor, which may bill it)"
     )
     unknown_cost_bound_usd: str = Field(
         "0", description="the estimated worst case of the attempts of unknown cost, where their price is known"
@@ -264,8 +265,9 @@ class TotalsOut(_Out):
     input_tokens: int
     output_tokens: int
     total_tokens: int
-    cost_usd: float
-    cost_usd_exact: str
+    cost_usd: float | None
+    cost_usd_exact: str | None
+    known_cost_usd: str
     unpriced_calls: int
     unknown_cost_bound_usd: str = "0"
     unbounded_calls: int = 0
