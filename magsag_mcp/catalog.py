@@ -160,6 +160,9 @@ class Catalog:
         self.skills = skills
         self.routing = routing
         self.agents = agents
+        #: where each skill and agent was defined, for messages that name the file
+        self.skill_files: dict[str, Path] = {}
+        self.agent_files: dict[str, Path] = {}
 
     def skill(self, skill_id: str) -> Skill:
         try:
@@ -246,6 +249,16 @@ def read_yaml(path: Path, env: Mapping[str, str], problems: list[str]) -> Any:
     return _expand(data, env, str(path), problems)
 
 
+def _read_entry(path: Path, env: Mapping[str, str], problems: list[str], needs: str) -> Any:
+    """``read_yaml``, where an empty (or comments-only) file is a problem too: its entry would vanish
+    without a word, and calls to it fail later as unknown."""
+    before = len(problems)
+    data = read_yaml(path, env, problems)
+    if data is None and len(problems) == before:
+        problems.append(f"{path}: the file is empty; {needs} (or delete the file)")
+    return data
+
+
 def _pydantic_problems(path: Path, exc: ValidationError) -> list[str]:
     out = []
     for err in exc.errors():
@@ -266,7 +279,7 @@ def _load(root: Path, env: Mapping[str, str]) -> tuple[Catalog | None, list[str]
     skills: dict[str, Skill] = {}
     skill_files: dict[str, Path] = {}
     for path in _yaml_files(root / "skills"):
-        data = read_yaml(path, env, problems)
+        data = _read_entry(path, env, problems, "a skill needs id, description, task_type and prompt")
         if data is None:
             continue
         try:
@@ -288,7 +301,7 @@ def _load(root: Path, env: Mapping[str, str]) -> tuple[Catalog | None, list[str]
     pending_tier_routes: list[tuple[Path, Route]] = []
     unreadable = 0  # routing files that failed: one of them may be the one with the default chain
     for path in _yaml_files(root / "routing"):
-        data = read_yaml(path, env, problems)
+        data = _read_entry(path, env, problems, "a routing file holds default, tiers and/or routes")
         if data is None:
             unreadable += 1
             continue
@@ -325,8 +338,9 @@ def _load(root: Path, env: Mapping[str, str]) -> tuple[Catalog | None, list[str]
         problems.append(f"{root / 'routing'}: no routing file defines a 'default' chain")
 
     agents: dict[str, AgentSpec] = {}
+    agent_files: dict[str, Path] = {}
     for path in _yaml_files(root / "agents"):
-        data = read_yaml(path, env, problems)
+        data = _read_entry(path, env, problems, "an agent needs id, kind and entrypoint")
         if data is None:
             continue
         try:
@@ -336,6 +350,7 @@ def _load(root: Path, env: Mapping[str, str]) -> tuple[Catalog | None, list[str]
             continue
         if agent.id in agents:
             problems.append(f"{path}: agent id {agent.id!r} is defined twice")
+        agent_files[agent.id] = path
         for sid in agent.skills:
             if sid not in skills:
                 problems.append(f"{path}: agent {agent.id!r} uses unknown skill {sid!r}")
@@ -345,16 +360,20 @@ def _load(root: Path, env: Mapping[str, str]) -> tuple[Catalog | None, list[str]
         if skill.tier is not None and skill.tier not in tiers:
             problems.append(f"{skill_files[skill.id]}: tier {skill.tier!r} is not defined in routing")
 
-    if problems or default is None:
+    if default is None:
         return None, problems
-    return Catalog(root, skills, RoutingPolicy(default=default, tiers=tiers, routes=routes), agents), problems
+    # built even with problems, for validate to check what did load; load_catalog refuses it then
+    catalog = Catalog(root, skills, RoutingPolicy(default=default, tiers=tiers, routes=routes), agents)
+    catalog.skill_files = skill_files
+    catalog.agent_files = agent_files
+    return catalog, problems
 
 
 def load_catalog(root: str | os.PathLike[str] | None = None, env: Mapping[str, str] | None = None) -> Catalog:
     env = os.environ if env is None else env
     path = find_catalog(root, env)
     catalog, problems = _load(path, env)
-    if catalog is None:
+    if catalog is None or problems:
         raise catalog_problems(path, problems)
     return catalog
 
@@ -379,13 +398,82 @@ def validate_catalog(root: str | os.PathLike[str] | None = None, env: Mapping[st
         policy_problems = validate_policies(path)
         problems.extend(policy_problems)
         if catalog is not None and not policy_problems:
-            problems.extend(load_policies(path).data_class_problems(catalog.skills))
+            problems.extend(load_policies(path).data_class_problems(catalog.skills, catalog.skill_files))
     except ImportError:
         pass
+    if catalog is not None:
+        problems.extend(_agent_entrypoint_problems(catalog))
+        problems.extend(_base_url_problems(catalog))
     try:
         from .pricing import validate_prices
 
         problems.extend(validate_prices(path))
     except ImportError:
         pass
+    return problems
+
+
+def _agent_entrypoint_problems(catalog: Catalog) -> list[str]:
+    """Each agent's entrypoint, checked without running it: the module is found and parses, and
+    defines the function at its top level. (Running an agent would import, and so execute, it.)"""
+    import ast
+    import importlib.util
+
+    problems = []
+    for agent_id, spec in sorted(catalog.agents.items()):
+        where = catalog.agent_files.get(agent_id, catalog.root / "agents")
+        module, _, attr = spec.entrypoint.partition(":")
+        source = catalog.root / "agents" / (module.replace(".", os.sep) + ".py")
+        if not source.is_file():
+            try:
+                found = importlib.util.find_spec(module) if "." not in module else None
+            except (ImportError, ValueError):
+                found = None
+            if found is None or not found.origin or not found.origin.endswith(".py"):
+                if found is None and "." not in module:
+                    problems.append(f"{where}: entrypoint module {module!r} is neither importable nor at {source}")
+                continue  # a package's submodule, or compiled: checked when it runs
+            source = Path(found.origin)
+        try:
+            tree = ast.parse(source.read_bytes(), filename=str(source))
+        except SyntaxError as exc:
+            problems.append(f"{where}: entrypoint module {source} has a syntax error at line {exc.lineno}: {exc.msg}")
+            continue
+        except OSError as exc:
+            problems.append(f"{where}: cannot read entrypoint module {source}: {exc.strerror}")
+            continue
+        if attr not in _top_level_names(tree):
+            problems.append(f"{where}: entrypoint {spec.entrypoint!r}: {source.name} defines no {attr!r}")
+    return problems
+
+
+def _top_level_names(tree: Any) -> set[str]:
+    import ast
+
+    names: set[str] = set()
+    for node in tree.body:
+        if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef | ast.ClassDef):
+            names.add(node.name)
+        elif isinstance(node, ast.Assign):
+            names.update(t.id for t in node.targets if isinstance(t, ast.Name))
+        elif isinstance(node, ast.AnnAssign | ast.AugAssign) and isinstance(node.target, ast.Name):
+            names.add(node.target.id)
+        elif isinstance(node, ast.Import | ast.ImportFrom):
+            names.update((a.asname or a.name).split(".")[0] for a in node.names)
+    return names
+
+
+def _base_url_problems(catalog: Catalog) -> list[str]:
+    """Routing targets whose ``base_url`` could never carry a request (calls would skip them)."""
+    from .providers.base import _base_url_problem
+
+    seen: set[Target] = set()
+    chains = [catalog.routing.default, *catalog.routing.tiers.values(), *(c for _, c in catalog.routing.routes)]
+    problems = []
+    for target in (t for chain in chains for t in chain):
+        if target.base_url and target not in seen:
+            seen.add(target)
+            problem = _base_url_problem(target.base_url)
+            if problem:
+                problems.append(f"{catalog.root / 'routing'}: target {target.label}: {problem}")
     return problems

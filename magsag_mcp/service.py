@@ -166,7 +166,7 @@ class Service:
         cat = catalog if isinstance(catalog, Catalog) else load_catalog(catalog, env)
         pricer = Pricer.from_catalog(cat.root)
         policies = load_policies(cat.root)
-        problems = policies.data_class_problems(cat.skills)
+        problems = policies.data_class_problems(cat.skills, cat.skill_files)
         if problems:
             raise catalog_problems(cat.root, problems)
         retry = retry or retry_policy_from_env(env)

@@ -12,7 +12,7 @@ from collections.abc import Mapping
 from functools import cached_property
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from .errors import PayloadError
 
@@ -198,6 +198,20 @@ class Skill(BaseModel):
     @classmethod
     def _schema_valid(cls, value: dict[str, Any] | None) -> dict[str, Any] | None:
         return checked_schema(value, "each call's payload is checked against this schema")
+
+    @model_validator(mode="after")
+    def _template_fields_declared(self) -> Skill:
+        # A field the template reads that the schema does not declare is a typo ({txt} for text): every
+        # call would pass the schema and then fail as "missing field".
+        declared = (self.input_schema or {}).get("properties")
+        if isinstance(declared, dict) and declared:
+            for name in self.field_names:
+                if name not in declared:
+                    raise ValueError(
+                        f"prompt.user uses {{{name}}}, which input_schema.properties does not declare "
+                        f"(it declares: {', '.join(sorted(declared))}); fix the name or declare the field"
+                    )
+        return self
 
     # Built once per skill and read on every call, so cached properties (a plain attribute read
     # after the first) rather than pydantic private attributes (a __getattr__ round trip each read).

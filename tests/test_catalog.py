@@ -246,3 +246,66 @@ def test_catalog_validate_command_reports_a_broken_output_schema(mini: Path, cap
     assert main(["catalog", "validate", "--catalog", str(mini)]) == 1
     out = capsys.readouterr().out
     assert "x.yaml: output.schema: not a valid JSON Schema (draft 2020-12): at required: 'total' is not of type" in out
+
+
+# --- what validate used to call "ok" and calls then failed on -------------------------------------
+
+
+@pytest.mark.parametrize("text", ["", "# only a comment\n"])
+def test_an_empty_catalog_file_is_a_problem_not_a_vanished_entry(mini: Path, text: str):
+    skill = write(mini, "skills/reasoning.yaml", text)
+    agent = write(mini, "agents/a.yaml", text)
+    problems = validate_catalog(mini, env={})
+    assert f"{skill}: the file is empty; a skill needs id, description, task_type and prompt (or delete the file)" in (
+        problems
+    )
+    assert f"{agent}: the file is empty; an agent needs id, kind and entrypoint (or delete the file)" in problems
+    with pytest.raises(CatalogError):
+        load_catalog(mini, env={})
+
+
+def test_a_template_field_the_input_schema_does_not_declare_is_a_problem(mini: Path):
+    write(
+        mini,
+        "skills/echo.yaml",
+        "id: skill.echo\ndescription: d\ntask_type: echo\nprompt:\n  user: '{txt}'\n"
+        "input_schema: {type: object, properties: {text: {type: string}}}\n",
+    )
+    (problem,) = validate_catalog(mini, env={})
+    assert problem.endswith(
+        "prompt.user uses {txt}, which input_schema.properties does not declare (it declares: text); "
+        "fix the name or declare the field"
+    )
+    # a schema without properties (or none at all) says nothing about names: nothing to check
+    write(mini, "skills/echo.yaml", "id: skill.echo\ndescription: d\ntask_type: echo\nprompt:\n  user: '{txt}'\n")
+    assert validate_catalog(mini, env={}) == []
+
+
+def test_agent_entrypoints_are_checked_without_running_them(mini: Path):
+    def agent(agent_id: str, entrypoint: str, source: str | None) -> Path:
+        if source is not None:
+            write(mini, f"agents/{entrypoint.split(':')[0]}.py", source)
+        return write(mini, f"agents/{agent_id}.yaml", f"id: {agent_id}\nkind: sag\nentrypoint: {entrypoint}\n")
+
+    ran = mini / "ran"
+    side_effect = f"open({str(ran)!r}, 'w').close()\n"
+    good = agent("good", "good_mod:run", side_effect + "def run(payload, **deps):\n    return 1\n")
+    aliased = agent("aliased", "aliased_mod:run", "from good_mod import run\n")
+    typo = agent("typo", "typo_mod:runn", "def run(payload, **deps):\n    return 1\n")
+    broken = agent("broken", "broken_mod:run", "def run(:\n")
+    missing = agent("missing", "no_such_module_xyz:run", None)
+    problems = validate_catalog(mini, env={})
+    assert problems == [
+        f"{broken}: entrypoint module {mini / 'agents' / 'broken_mod.py'} has a syntax error at line 1: invalid syntax",
+        f"{missing}: entrypoint module 'no_such_module_xyz' is neither importable nor at "
+        f"{mini / 'agents' / 'no_such_module_xyz.py'}",
+        f"{typo}: entrypoint 'typo_mod:runn': typo_mod.py defines no 'runn'",
+    ]
+    assert not ran.exists()  # validate never executes an agent's module
+    assert good.exists() and aliased.exists()
+
+
+def test_a_routing_target_whose_base_url_cannot_carry_a_request_is_a_problem(mini: Path):
+    write(mini, "routing/r.yaml", "default:\n  - fake:echo\n  - {provider: compat, model: m1, base_url: not-a-url}\n")
+    (problem,) = validate_catalog(mini, env={})
+    assert problem.startswith(f"{mini / 'routing'}: target compat:m1: the base URL is not an http(s) URL with a host")

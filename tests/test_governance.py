@@ -609,9 +609,9 @@ async def test_a_skill_whose_data_class_no_policy_names_is_a_catalog_problem(cat
     skill = catalog_copy / "skills" / "pii-redaction.yaml"
     skill.write_text(skill.read_text().replace("data_class: pii_processing", "data_class: pii_procesing"))
     expected = (
-        "skill.pii-redaction: data class 'pii_procesing' is named in no policy's requirements, so it would "
-        "restrict nothing (did you mean 'pii_processing'?)"
-    )
+        f"{skill}: skill.pii-redaction: data class 'pii_procesing' is named in no policy's requirements, so it "
+        "would restrict nothing (did you mean 'pii_processing'?)"
+    )  # with its file, as every catalog problem
     assert any(p.startswith(expected) for p in validate_catalog(catalog_copy, env={}))
     with pytest.raises(E.CatalogError) as info:
         await Service.open(catalog=catalog_copy, db=tmp_path / "l.db", env={})

@@ -160,7 +160,7 @@ class PolicySet:
                     )
         return True, None, None, None
 
-    def data_class_problems(self, skills: Mapping[str, Any]) -> list[str]:
+    def data_class_problems(self, skills: Mapping[str, Any], files: Mapping[str, Any] | None = None) -> list[str]:
         """A skill whose data class no policy's ``requirements`` name, when some policy names data
         classes: a misspelt class would leave the skill's data free to go to any model, the very thing
         the class was declared to prevent. (With no data-class requirements at all, classes are labels.)"""
@@ -171,7 +171,8 @@ class PolicySet:
         for skill in skills.values():
             cls = getattr(skill, "data_class", None)
             if cls and cls not in known:
-                problems.append(f"{skill.id}: {unknown_data_class(cls, known)}")
+                where = f"{files[skill.id]}: " if files and skill.id in files else ""
+                problems.append(f"{where}{skill.id}: {unknown_data_class(cls, known)}")
         return problems
 
     def data_class_models(self) -> dict[str, list[str]]:
