@@ -93,7 +93,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             token = os.environ.get(TOKEN_ENV) or None
             check_binding(args.host, token)
             log.info(
-                "magsag-mcp serving on http://%s/mcp (token %s)",
+                "magsag-mcp starting on http://%s/mcp (token %s)",
                 f"[{args.host}]:{args.port}" if ":" in args.host else f"{args.host}:{args.port}",
                 "required" if token else "off",
             )
