@@ -151,3 +151,20 @@ def test_a_search_that_scans_too_long_stops_with_the_fix(tmp_path, monkeypatch):
             assert await ledger.search("never-matches-anything") == []  # the reader is usable again
 
     anyio.run(go)
+
+
+def test_reading_usage_needs_no_catalog(ledger_db, tmp_path, monkeypatch, capsys):
+    # A user mid-way through fixing a skill can still see what was spent: the ledger commands read
+    # the ledger alone (before, one bad template made every one of them a catalog_error).
+    broken = tmp_path / "broken-catalog"
+    (broken / "skills").mkdir(parents=True)
+    (broken / "skills" / "bad.yaml").write_text("id: skill.bad\ndescription: d\ntask_type: t\nprompt: {user: '{'}\n")
+    monkeypatch.setenv("MAGSAG_CATALOG", str(broken))
+    assert main(["flow", "summarize"]) == 0
+    assert json.loads(capsys.readouterr().out)["totals"]["calls"] > 0
+    assert main(["data", "query", "--format", "json"]) == 0
+    assert json.loads(capsys.readouterr().out)
+    assert main(["data", "search", "gpt"]) == 0
+    capsys.readouterr()
+    assert main(["invoke", "skill.bad", "--payload", "{}"]) == 2  # what needs the catalog still says why
+    assert "catalog_error" in capsys.readouterr().err

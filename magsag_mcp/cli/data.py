@@ -7,6 +7,7 @@ import csv
 import io
 import sys
 from collections.abc import Awaitable, Callable
+from pathlib import Path
 from typing import Any
 
 import anyio
@@ -54,6 +55,20 @@ def filters_from(args: argparse.Namespace, **extra: Any) -> Any:
     return UsageFilters.build({k: getattr(args, k) for k in keys if getattr(args, k, None) is not None}, **extra)
 
 
+def with_ledger(args: argparse.Namespace, fn: Callable[[Any], Awaitable[Any]]) -> Any:
+    """Run ``fn(ledger)`` on the ledger alone: reading usage needs no catalog, so a catalog with a
+    problem (being fixed) does not stop anyone looking at what was spent."""
+    from ..ledger import Ledger, default_db_path
+    from ..ledger.store import ledger_sync_from_env
+
+    async def go() -> Any:
+        path = Path(args.db).expanduser() if args.db else default_db_path()
+        async with Ledger(path, sync=ledger_sync_from_env()) as ledger:
+            return await fn(ledger)
+
+    return anyio.run(go)
+
+
 def with_service(args: argparse.Namespace, fn: Callable[[Any], Awaitable[Any]]) -> Any:
     from ..service import Service
 
@@ -66,7 +81,7 @@ def with_service(args: argparse.Namespace, fn: Callable[[Any], Awaitable[Any]]) 
 
 def _summarize(args: argparse.Namespace) -> int:
     filters = filters_from(args)
-    summary = with_service(args, lambda svc: svc.summarize(filters))
+    summary = with_ledger(args, lambda ledger: ledger.summarize(filters))
     if args.output:
         try:
             with open(args.output, "w", encoding="utf-8") as fh:
@@ -121,7 +136,7 @@ def runs_to_table(runs: list[dict[str, Any]]) -> str:
 
 def _query(args: argparse.Namespace) -> int:
     filters = filters_from(args, limit=args.limit, offset=args.offset)
-    runs = with_service(args, lambda svc: svc.query_runs(filters))
+    runs = with_ledger(args, lambda ledger: ledger.query_runs(filters))
     if args.format == "json":
         print_json(runs)
     elif args.format == "csv":
@@ -132,7 +147,7 @@ def _query(args: argparse.Namespace) -> int:
 
 
 def _search(args: argparse.Namespace) -> int:
-    hits = with_service(args, lambda svc: svc.search(args.pattern, args.limit, args.since))
+    hits = with_ledger(args, lambda ledger: ledger.search(args.pattern, args.limit, args.since))
     print_json(hits)
     return 0
 
@@ -141,7 +156,7 @@ def _prune(args: argparse.Namespace) -> int:
     from ..ledger import parse_duration_seconds
 
     seconds = parse_duration_seconds(args.older_than)
-    counts = with_service(args, lambda svc: svc.ledger.prune(seconds))
+    counts = with_ledger(args, lambda ledger: ledger.prune(seconds))
     print_json({"deleted": counts, "older_than": args.older_than})
     return 0
 
