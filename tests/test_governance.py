@@ -368,6 +368,35 @@ async def test_delegated_child_spend_counts_against_the_parent_run_limit(tmp_pat
     assert run_limit(child_view)["budget_run_id"] == "mag" and Decimal(run_limit(child_view)["spent_usd"]) == cost
 
 
+async def test_joining_a_delegated_run_by_its_id_alone_still_spends_its_parents_budget(tmp_path: Path):
+    # MCP's invoke_skill(run_id=...) and `magsag invoke --run-id` join a run without naming its parent;
+    # before, such a call reserved against the child alone and took the tree past the parent's limit.
+    async with Ledger(tmp_path / "l.db") as ledger:
+        gov = Governance(limits(max_cost_per_run_usd="1"), ledger, FixedPricer("0.3"))
+        await record(ledger, "root", "0.5")
+        await record(ledger, "child", "0.3", parent="root")
+        with pytest.raises(E.BudgetExceeded, match=r"for run root \(with its delegated runs, child among them\)"):
+            await gov.admit(attempt_ctx("child"))  # 0.8 spent + 0.3 > 1
+        fresh = await gov.admit(attempt_ctx("unrelated"))  # a run with no recorded parent is its own
+    assert fresh.reservation_id is not None
+
+
+async def test_an_agents_reservation_made_before_midnight_counts_after_it(tmp_path: Path, monkeypatch):
+    # Admitted at 23:59:59.8 and sent after midnight, an attempt's spend lands in the new day; the new
+    # day's check must see its reservation meanwhile (before: only reservations created that day).
+    from magsag_mcp.governance import budget
+
+    midnight = 20371 * 86400.0
+    clock = {"now": midnight - 0.2}
+    monkeypatch.setattr(budget.time, "time", lambda: clock["now"])
+    async with Ledger(tmp_path / "l.db") as ledger:
+        gov = Governance(limits(max_cost_per_agent_daily_usd="0.5"), ledger, FixedPricer("0.3"))
+        await gov.admit(attempt_ctx("a", agent="ana"))
+        clock["now"] = midnight + 0.3
+        with pytest.raises(E.BudgetExceeded, match=r"reserved \$0.3"):
+            await gov.admit(attempt_ctx("b", agent="ana"))
+
+
 async def test_a_run_that_names_itself_its_parent_is_counted_once_everywhere(tmp_path: Path):
     # The ledger's run_cost (obs.get_current_cost()) and the budget's run limit read one definition of
     # a run's scope; a self-parented run must not be summed twice by either.

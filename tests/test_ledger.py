@@ -563,6 +563,41 @@ async def test_rollup_summaries_equal_a_scan_of_every_attempt(tmp_path: Path):
                 assert sum(v[4] for v in got.values()) > sum(v[5] for v in got.values()) > 0
 
 
+async def test_a_since_a_fraction_of_a_second_past_midnight_leaves_that_day_to_the_scan(tmp_path: Path):
+    midnight = 20371 * 86400.0
+    async with Ledger(tmp_path / "l.db") as ledger:
+        for i, at in enumerate((midnight - 0.4, midnight + 0.2, midnight + 0.9, midnight + 5000)):
+            run = RunRecord(f"r{i}", "a", "s", at)
+            await ledger.record_call(run, [AttemptRecord(run.run_id, at, "openai", "m", "s", "a", "ok", 0, 1)])
+        calls = {}
+        for name, case in {
+            "since": {"since": midnight + 0.95},
+            "until": {"until": midnight + 0.5},
+            "both": {"since": midnight - 0.5, "until": midnight + 0.95},
+        }.items():
+            calls[name] = (await ledger.summarize(UsageFilters(**case)))["totals"]["calls"]
+    assert calls == {"since": 1, "until": 2, "both": 3}  # before: since counted 3 (the day's whole bucket)
+
+
+async def test_a_result_its_caller_cannot_take_is_handed_back(tmp_path: Path):
+    # Cancelled after the writer set its result but before resuming (a sibling from the same batch,
+    # woken first, cancels it): the result was lost, and a budget reservation then held for 15 minutes.
+    import asyncio
+
+    async with Ledger(tmp_path / "l.db") as ledger:
+        handed_back: list[int] = []
+
+        async def first() -> None:
+            await ledger.submit(lambda conn: 1, durable=False)
+            victim.cancel()  # the victim's future is done; its task has not resumed yet
+
+        sibling = asyncio.create_task(first())
+        victim = asyncio.create_task(ledger.submit(lambda conn: 2, durable=False, orphaned=handed_back.append))
+        results = await asyncio.gather(sibling, victim, return_exceptions=True)
+    assert isinstance(results[1], asyncio.CancelledError)
+    assert handed_back == [2]
+
+
 async def test_a_lone_call_commits_durably_inline_and_company_waits_its_turn(tmp_path: Path):
     async with Ledger(tmp_path / "l.db") as ledger:
         queued: list[object] = []

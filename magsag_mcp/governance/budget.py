@@ -89,14 +89,13 @@ def spent_and_reserved(
     else:
         start, end = day_bounds(now, limit.zone)
         row = conn.execute(
+            # Every open reservation of the agent counts, whenever it was made: one made just before
+            # midnight may be sent after it, and its spend then lands in the new day.
             "SELECT COALESCE(SUM(cost_pusd), 0), COALESCE(SUM(cost_bound_pusd), 0), (SELECT"
-            " COALESCE(SUM(amount_pusd), 0) FROM budget_reservations WHERE agent = :agent AND created_at >= :start"
-            " AND created_at < :end AND expires_at >= :now)"
+            " COALESCE(SUM(amount_pusd), 0) FROM budget_reservations WHERE agent = :agent AND expires_at >= :now)"
             " FROM agent_spend WHERE agent = :agent AND bucket >= :first AND bucket < :last",
             {
                 "agent": agent,
-                "start": start,
-                "end": end,
                 "now": now,
                 "first": int(start // SPEND_BUCKET_SECONDS),
                 "last": int(end // SPEND_BUCKET_SECONDS),
@@ -151,7 +150,7 @@ class Reservation:
     than once each (the open reservations are an unindexed scan of every call in flight).
     """
 
-    __slots__ = ("limits", "amount_pusd", "run_id", "budget", "agent", "ttl")
+    __slots__ = ("limits", "amount_pusd", "run_id", "budget", "agent", "ttl", "parent_known")
 
     #: the group commit applies mergeable operations in this order: records (which settle
     #: reservations) first, so the reservations after them read the spend as it now stands
@@ -173,6 +172,8 @@ class Reservation:
         self.budget = budget_run(run_id, parent_run_id)
         self.agent = agent
         self.ttl = ttl
+        #: without a parent from the caller, the run's recorded parent applies (see _recorded_parent)
+        self.parent_known = parent_run_id is not None
 
     def __call__(self, conn: sqlite3.Connection) -> int:
         ok, value = self.apply_all(conn, [self])[0]
@@ -198,6 +199,9 @@ class Reservation:
         seen: dict[tuple[str | None, ...], list[int]] = {}
         results: list[tuple[bool, object]] = []
         for r in reservations:
+            if not r.parent_known and r.run_id is not None and any(lim.kind == "run" for lim in r.limits):
+                r.budget = budget_run(r.run_id, _recorded_parent(conn, r.run_id))
+                r.parent_known = True
             refused: BudgetExceeded | None = None
             for limit in r.limits:
                 key = r._scope(limit)
@@ -226,6 +230,13 @@ class Reservation:
                     sums[2] += r.amount_pusd
             results.append((True, int(cur.lastrowid)))
         return results
+
+
+def _recorded_parent(conn: sqlite3.Connection, run_id: str) -> str | None:
+    """The parent a run was recorded with. A call that joins a delegated run by its id alone (MCP's
+    ``run_id``, ``magsag invoke --run-id``) spends its parent's budget too, as ``check_budget`` shows."""
+    row = conn.execute("SELECT parent_run_id FROM runs WHERE run_id = ?", (run_id,)).fetchone()
+    return row[0] if row else None
 
 
 def _exceeded(limit: Limit, r: Reservation, spent: int, bound: int, held: int) -> BudgetExceeded:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 import sqlite3
 import time
 from datetime import UTC, datetime
@@ -69,8 +70,10 @@ def _rollup_rows(conn: sqlite3.Connection, f: UsageFilters) -> list[tuple[Any, .
             eq.append(f"{name} = ?")
             eq_args.append(value)
     since, until = parse_since(f.since), parse_since(f.until, field="until")
-    first = None if since is None else -(-int(since) // BUCKET)  # first whole bucket
-    last = None if until is None else int(until) // BUCKET  # first bucket not wholly inside
+    # ceil and floor of the exact times: a since a fraction of a second past midnight leaves that day
+    # to the edge query (int() would count the whole day, attempts before the since included)
+    first = None if since is None else math.ceil(since / BUCKET)  # first whole bucket
+    last = None if until is None else math.floor(until / BUCKET)  # first bucket not wholly inside
     clauses, args = list(eq), list(eq_args)
     if first is not None:
         clauses.append("bucket >= ?")

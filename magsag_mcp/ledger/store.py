@@ -267,7 +267,14 @@ class Ledger:
         fut: asyncio.Future[T] = asyncio.get_running_loop().create_future()
         self._pending.append((fn, fut, durable, orphaned))
         self._wake.set()  # type: ignore[union-attr]
-        return await fut
+        try:
+            return await fut
+        except asyncio.CancelledError:
+            # Cancelled after the writer set the result but before this task resumed: the writer saw a
+            # live future, so the hand-back is ours to make (a cancelled future is the writer's).
+            if orphaned is not None and fut.done() and not fut.cancelled() and fut.exception() is None:
+                orphaned(fut.result())
+            raise
 
     async def _write_loop(self) -> None:
         assert self._wake is not None and self._writer is not None
