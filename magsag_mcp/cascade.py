@@ -305,12 +305,14 @@ class Cascade:
                 quote = self.pricer.price(target.provider, target.model, result.usage)
                 if quote.warning:
                     result.warnings.append(quote.warning)
-                if admission is not None:
-                    await self.guard.settle(admission, quote.cost_usd)  # type: ignore[union-attr]
                 record = attempt_record(
                     plan, run_id, agent, position, try_number, target, "ok", started_wall, latency, None
                 )
                 set_usage(record, result.usage, quote)
+                if not result.usage.reported:
+                    self._price_unreported(record, result, target, admission, request)
+                if admission is not None:
+                    await self.guard.settle(admission, record.cost_usd)  # type: ignore[union-attr]
                 record.warnings = list(result.warnings)
                 record.reservation_id = getattr(admission, "reservation_id", None)
                 state.attempts.append(record)
@@ -348,6 +350,18 @@ class Cascade:
             record.warnings.append(unknown_cost_warning(target, f"{exc.kind} after the request was sent"))
         else:
             record.cost_usd = Decimal(0)
+
+    def _price_unreported(
+        self, record: AttemptRecord, result: LLMResult, target: Target, admission: Any, request: LLMRequest
+    ) -> None:
+        """An answer that came without its usage: billed for tokens nobody reported, so its cost is
+        unknown, counted at its bound like an attempt cut in flight (never as a priced $0)."""
+        bound = self._bound(admission, target, request)
+        if bound is not None and bound == 0:
+            return  # a free model: zero tokens or many, it costs nothing
+        record.cost_usd, record.price_source = None, None
+        record.cost_bound_usd = bound
+        result.warnings.append(unknown_cost_warning(target, "answered without reporting its token usage"))
 
     def _bound(self, admission: Any, target: Target, request: LLMRequest) -> Decimal | None:
         """The bound on an attempt of unknown cost: the worst case its admission reserved, or, when no

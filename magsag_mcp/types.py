@@ -101,6 +101,9 @@ class Usage:
     cached_tokens: int = 0
     cache_write_tokens: int = 0
     reasoning_tokens: int = 0
+    #: False when the answer came without any usage (servers that ignore ``include_usage``, a body
+    #: without a ``usage`` object): the zeros above are then not counts, and the cost is unknown
+    reported: bool = True
 
     @property
     def total_tokens(self) -> int:

@@ -353,6 +353,69 @@ async def test_an_answer_withheld_by_the_content_filter_is_recorded_at_the_cost_
     assert result.cost_usd == filtered.cost_usd + answered.cost_usd
 
 
+@pytest.mark.parametrize("stream", [False, True], ids=["body", "stream"])
+async def test_an_answer_without_usage_has_an_unknown_cost_counted_at_its_bound(
+    service: Service, fake_openai: FakeOpenAI, tmp_path: Path, stream: bool
+):
+    # Many OpenAI-compatible servers send no usage (and ignore stream_options.include_usage). The answer
+    # is usable and billed for tokens nobody reported: before, it was priced at zero tokens, $0.
+    fake_openai.queue(R.reply("a fine answer", no_usage=True))
+    reserved = spy_reservations(service)
+    payload = {"data": "numbers", "model_config": {"provider": "openai", "model": "gpt-4o", "stream": stream}}
+    result = await service.invoke_skill("skill.analysis", payload, run_id="r-nousage", agent="ana")
+    assert result.output == "a fine answer"
+    assert result.cost_usd is None and result.to_dict()["cost_unknown"] is True
+    assert any("answered without reporting its token usage" in w and MAYBE_BILLED in w for w in result.warnings)
+    [(outcome, kind, cost, warnings)] = rows(tmp_path / "cost.db", "r-nousage")
+    assert (outcome, kind, cost) == ("ok", None, None)
+    assert any("without reporting its token usage" in w for w in json.loads(warnings))
+    totals, status = await books(service, "r-nousage")
+    assert_unpriced(totals, status, 1)
+    assert_bound(tmp_path / "cost.db", status, "r-nousage", reserved[0])
+    assert limit(status, "run")["reserved_usd"] == "0"  # the record's bound replaced the reservation
+
+
+async def test_an_answer_without_usage_from_a_free_model_costs_exactly_zero(fake_openai: FakeOpenAI, tmp_path: Path):
+    catalog = tmp_path / "catalog"
+    shutil.copytree(CATALOG, catalog, ignore=shutil.ignore_patterns("__pycache__"))
+    (catalog / "prices.yaml").write_text('"openai:gpt-4o": {input: 0, output: 0}\n')
+    svc = await open_service(tmp_path, fake_openai.url + "/v1", catalog=catalog)
+    try:
+        fake_openai.queue(R.reply("free", no_usage=True))
+        await call(svc, "r-free")
+    finally:
+        await svc.aclose()
+    [(outcome, _, cost, _)] = rows(tmp_path / "cost.db", "r-free")
+    assert (outcome, cost) == ("ok", 0)  # zero tokens or many, a free model costs nothing
+
+
+@pytest.mark.parametrize(
+    ("answer", "priced"),
+    [
+        # tool arguments that are not JSON, with the usage the vendor bills
+        (R.reply(tool_calls=[R.call("lookup", '{"q": "unterminated')], usage=R.tokens(1000, 900)), True),
+        # a 200 whose body is not JSON at all (a gateway's page): nothing says what was billed
+        (R.Reply(raw_body="<html>upstream gateway</html>"), False),
+    ],
+    ids=["broken-tool-arguments", "not-json"],
+)
+async def test_a_billed_answer_we_cannot_use_is_never_recorded_at_zero(
+    service: Service, fake_openai: FakeOpenAI, tmp_path: Path, answer: R.Reply, priced: bool
+):
+    fake_openai.queue(answer)  # the fallback gets the default answer
+    mc = {"model": "openai:gpt-4o", "fallbacks": ["openai:gpt-4o-mini"]}
+    tools = [{"name": "lookup", "description": "d", "parameters": {"type": "object", "properties": {}}}]
+    payload = {"data": "x", "model_config": {**mc, "tools": tools} if priced else mc}
+    await service.invoke_skill("skill.analysis", payload, run_id="r-unusable", agent="ana")
+    (outcome, kind, cost, warnings), ok = rows(tmp_path / "cost.db", "r-unusable")
+    assert (outcome, kind, ok[0]) == ("error", "malformed_response", "ok")
+    if priced:  # gpt-4o at $2.50 / $10 per million tokens (genai-prices)
+        assert Decimal(cost) / 10**12 == (1000 * Decimal("2.5") + 900 * 10) / 1_000_000
+    else:
+        assert cost is None and MAYBE_BILLED in json.loads(warnings)[0]
+        assert bounds(tmp_path / "cost.db", "r-unusable")[0] > 0
+
+
 def test_a_failed_response_carries_the_usage_it_reports():
     from magsag_mcp.providers.openai_responses import ResponsesFormat
     from magsag_mcp.transport import SSEEvent

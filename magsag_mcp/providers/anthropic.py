@@ -168,6 +168,9 @@ class AnthropicMessagesFormat(WireFormat):
             body.update(request.extra)
         return body, notes
 
+    def usage_in(self, data: dict[str, Any]) -> Usage | None:
+        return _usage(data.get("usage"))
+
     def parse_response(self, data: Any, *, provider: str, model: str) -> LLMResult:
         if not isinstance(data, dict) or data.get("type") != "message" or not isinstance(data.get("content"), list):
             raise MalformedResponseError(f"{provider}:{model}: not a Messages response", provider=provider, model=model)
@@ -222,8 +225,8 @@ def anthropic_error(
 
 
 def _usage(raw: Any) -> Usage:
-    if not isinstance(raw, dict):
-        return Usage()
+    if not isinstance(raw, dict) or not raw:
+        return Usage(reported=False)
     read = int(raw.get("cache_read_input_tokens") or 0)
     written = int(raw.get("cache_creation_input_tokens") or 0)
     # output_tokens already includes thinking; output_tokens_details says how much of it was thinking.

@@ -19,7 +19,7 @@ from typing import Any, ClassVar
 
 from ..errors import AuthenticationError, InvalidOutputError, PayloadError, ProviderError, register_secret
 from ..transport import HttpResponse, SSEEvent, Timeouts, Transport
-from ..types import LLMRequest, LLMResult, Target
+from ..types import LLMRequest, LLMResult, Target, Usage
 
 #: called with progress while a stream comes in: ("delta", {"chars": n}) and similar
 ProgressCallback = Callable[[str, dict[str, Any]], Awaitable[None] | None]
@@ -85,6 +85,11 @@ class WireFormat(ABC):
 
     @abstractmethod
     def parse_response(self, data: Any, *, provider: str, model: str) -> LLMResult: ...
+
+    def usage_in(self, data: dict[str, Any]) -> Usage | None:
+        """The usage a response body reports, read on its own: for a body that is not a usable
+        answer, so that what the vendor billed is still recorded. None when it cannot tell."""
+        return None
 
     @abstractmethod
     def accumulator(self, *, provider: str, model: str) -> StreamAccumulator: ...
@@ -237,6 +242,15 @@ class HTTPProvider(Provider):
             try:
                 result = wire.parse_response(resp.json(), provider=self.name, model=model)
             except ProviderError as exc:
+                # A 2xx body we cannot use (not JSON, no choices, broken tool arguments): the vendor
+                # answered and bills it. Priced from the usage it reports, where it reports one;
+                # else its cost is unknown (maybe billed), never $0.
+                if exc.usage is None:
+                    reported = _reported_usage(wire, resp)
+                    if reported is not None:
+                        exc.usage = reported
+                    else:
+                        exc.maybe_billed = True
                 raise _stamp(exc, self.name, model) from None
         result.latency_ms = (time.perf_counter() - started) * 1000.0
         result.warnings.extend(notes)
@@ -353,6 +367,16 @@ def parse_json_output(
                 result,
             )
     return value
+
+
+def _reported_usage(wire: WireFormat, resp: HttpResponse) -> Any:
+    """The usage in a 2xx body that could not be parsed as an answer, or None."""
+    try:
+        data = resp.json()
+    except ProviderError:
+        return None
+    usage = wire.usage_in(data) if isinstance(data, dict) else None
+    return usage if usage is not None and usage.reported else None
 
 
 def with_reported_usage(exc: ProviderError, usage: Any) -> ProviderError:

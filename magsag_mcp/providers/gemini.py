@@ -176,6 +176,9 @@ class GeminiFormat(WireFormat):
             body.update(request.extra)
         return body, notes
 
+    def usage_in(self, data: dict[str, Any]) -> Usage | None:
+        return _usage(data.get("usageMetadata") or {})
+
     def parse_response(self, data: Any, *, provider: str, model: str) -> LLMResult:
         if not isinstance(data, dict):
             raise MalformedResponseError(
@@ -330,14 +333,7 @@ class _GeminiStream(StreamAccumulator):
         return exc
 
     def _usage(self) -> Usage:
-        u = self.usage
-        thoughts = int(u.get("thoughtsTokenCount") or 0)
-        return Usage(
-            input_tokens=int(u.get("promptTokenCount") or 0) + int(u.get("toolUsePromptTokenCount") or 0),
-            output_tokens=int(u.get("candidatesTokenCount") or 0) + thoughts,
-            cached_tokens=int(u.get("cachedContentTokenCount") or 0),
-            reasoning_tokens=thoughts,
-        )
+        return _usage(self.usage)
 
     def feed(self, event: SSEEvent) -> str:
         chunk = event.json()
@@ -388,3 +384,16 @@ class GeminiEndpoint(Endpoint):
 class GeminiProvider(HTTPProvider):
     def __init__(self, env: Mapping[str, str], transport: Transport) -> None:
         super().__init__(GeminiFormat(), GeminiEndpoint(env), transport)
+
+
+def _usage(u: dict[str, Any]) -> Usage:
+    """``usageMetadata``; thoughts are output, billed at the output price."""
+    if not u:
+        return Usage(reported=False)
+    thoughts = int(u.get("thoughtsTokenCount") or 0)
+    return Usage(
+        input_tokens=int(u.get("promptTokenCount") or 0) + int(u.get("toolUsePromptTokenCount") or 0),
+        output_tokens=int(u.get("candidatesTokenCount") or 0) + thoughts,
+        cached_tokens=int(u.get("cachedContentTokenCount") or 0),
+        reasoning_tokens=thoughts,
+    )

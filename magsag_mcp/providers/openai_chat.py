@@ -192,6 +192,9 @@ class ChatCompletionsFormat(WireFormat):
             body.update(request.extra)
         return body, notes
 
+    def usage_in(self, data: dict[str, Any]) -> Usage | None:
+        return _usage(data.get("usage"))
+
     def parse_response(self, data: Any, *, provider: str, model: str) -> LLMResult:
         try:
             choice = data["choices"][0]
@@ -236,8 +239,8 @@ class ChatCompletionsFormat(WireFormat):
 
 
 def _usage(raw: Any) -> Usage:
-    if not isinstance(raw, dict):
-        return Usage()
+    if not isinstance(raw, dict) or not raw:
+        return Usage(reported=False)
     prompt_details = raw.get("prompt_tokens_details") or {}
     completion_details = raw.get("completion_tokens_details") or {}
     return Usage(
@@ -332,7 +335,7 @@ class _ChatStream(StreamAccumulator):
             text=text,
             provider=self.provider,
             model=self.model_seen or self.model,
-            usage=self.usage or Usage(),
+            usage=self.usage or Usage(reported=False),
             tool_calls=calls,
             finish_reason=finish,
             response_id=self.response_id,

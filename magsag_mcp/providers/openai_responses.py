@@ -85,6 +85,9 @@ class ResponsesFormat(WireFormat):
             notes.append("the Responses API has no stop sequences; 'stop' was not sent")
         return body, notes
 
+    def usage_in(self, data: dict[str, Any]) -> Usage | None:
+        return _usage(data.get("usage"))
+
     def parse_response(self, data: Any, *, provider: str, model: str) -> LLMResult:
         if not isinstance(data, dict) or not isinstance(data.get("output"), list):
             raise MalformedResponseError(
@@ -155,8 +158,8 @@ def _result(data: dict[str, Any], *, provider: str, model: str) -> LLMResult:
 
 
 def _usage(raw: Any) -> Usage:
-    if not isinstance(raw, dict):
-        return Usage()
+    if not isinstance(raw, dict) or not raw:
+        return Usage(reported=False)
     return Usage(
         input_tokens=int(raw.get("input_tokens") or 0),
         output_tokens=int(raw.get("output_tokens") or 0),

@@ -93,6 +93,11 @@ class Reply:
     stall_after: int | None = None
     #: do not answer at all until the fake is released (for read timeouts)
     hang: bool = False
+    #: report no usage, as many OpenAI-compatible servers do (``usage`` is optional in the spec, and they
+    #: ignore ``stream_options.include_usage``)
+    no_usage: bool = False
+    #: answer 200 with this text/html body instead of JSON (a proxy or gateway page)
+    raw_body: str | None = None
 
 
 def reply(text: str | None = "ok", *, tool_calls: list[FakeToolCall] | None = None, **kw: Any) -> Reply:
@@ -243,6 +248,8 @@ def chat_completion(model: str, r: Reply, *, azure: bool = False) -> dict[str, A
         "usage": chat_usage(r.usage),
         "system_fingerprint": "fp_fake",
     }
+    if r.no_usage:
+        del body["usage"]
     if azure:
         choice["content_filter_results"] = _azure_filters()
         body["prompt_filter_results"] = [{"prompt_index": 0, "content_filter_results": _azure_filters()}]
@@ -259,6 +266,7 @@ def _pieces(text: str) -> list[str]:
 
 def chat_chunks(model: str, r: Reply, *, include_usage: bool) -> list[dict[str, Any] | str]:
     """``chat.completion.chunk`` objects: role, content deltas, tool-call deltas, finish, usage, ``[DONE]``."""
+    include_usage = include_usage and not r.no_usage
     base = {
         "id": f"chatcmpl-{next(_ids):06d}",
         "object": "chat.completion.chunk",

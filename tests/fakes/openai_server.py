@@ -239,6 +239,8 @@ class FakeOpenAI:
             return web.Response(status=204)
         if not streamed:
             assert isinstance(step, Reply)
+            if step.raw_body is not None:
+                return web.Response(status=200, text=step.raw_body, content_type="text/html")
             return web.json_response(R.chat_completion(model, step, azure=azure), headers=_headers(step))
         include_usage = bool((body.get("stream_options") or {}).get("include_usage"))
         if isinstance(step, ErrorReply):

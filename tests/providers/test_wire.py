@@ -423,3 +423,32 @@ async def test_canned_responses_follow_the_specs():
     spec_validator("anthropic").assert_valid("Message", msg)
     gem = FakeGemini().reply(make_mocked_request("POST", "/v1beta/models/g:generateContent"), {}, step)
     spec_validator("gemini").assert_valid("GenerateContentResponse", gem)
+
+
+@pytest.mark.parametrize(
+    ("wire", "with_usage", "tokens"),
+    [
+        ("chat", {"usage": {"prompt_tokens": 12, "completion_tokens": 5, "total_tokens": 17}}, (12, 5)),
+        ("responses", {"usage": {"input_tokens": 12, "output_tokens": 5, "total_tokens": 17}}, (12, 5)),
+        ("anthropic", {"usage": {"input_tokens": 12, "output_tokens": 5}}, (12, 5)),
+        ("gemini", {"usageMetadata": {"promptTokenCount": 12, "candidatesTokenCount": 5}}, (12, 5)),
+    ],
+)
+def test_each_wire_format_says_when_a_body_reports_no_usage(wire: str, with_usage: dict, tokens: tuple):
+    # Zero tokens read from a missing usage object are not a count: the cost is then unknown, not $0.
+    from magsag_mcp.providers.anthropic import AnthropicMessagesFormat
+    from magsag_mcp.providers.gemini import GeminiFormat
+    from magsag_mcp.providers.openai_chat import ChatCompletionsFormat
+    from magsag_mcp.providers.openai_responses import ResponsesFormat
+
+    fmt = {
+        "chat": ChatCompletionsFormat,
+        "responses": ResponsesFormat,
+        "anthropic": AnthropicMessagesFormat,
+        "gemini": GeminiFormat,
+    }[wire]()
+    reported = fmt.usage_in(with_usage)
+    assert reported is not None and reported.reported and (reported.input_tokens, reported.output_tokens) == tokens
+    for body in ({}, {next(iter(with_usage)): None}, {next(iter(with_usage)): {}}):
+        missing = fmt.usage_in(body)
+        assert missing is not None and missing.reported is False, body
