@@ -402,18 +402,20 @@ async def test_an_answer_without_usage_from_a_free_model_costs_exactly_zero(fake
 async def test_a_billed_answer_we_cannot_use_is_never_recorded_at_zero(
     service: Service, fake_openai: FakeOpenAI, tmp_path: Path, answer: R.Reply, priced: bool
 ):
-    fake_openai.queue(answer)  # the fallback gets the default answer
     mc = {"model": "openai:gpt-4o", "fallbacks": ["openai:gpt-4o-mini"]}
     tools = [{"name": "lookup", "description": "d", "parameters": {"type": "object", "properties": {}}}]
-    payload = {"data": "x", "model_config": {**mc, "tools": tools} if priced else mc}
-    await service.invoke_skill("skill.analysis", payload, run_id="r-unusable", agent="ana")
-    (outcome, kind, cost, warnings), ok = rows(tmp_path / "cost.db", "r-unusable")
-    assert (outcome, kind, ok[0]) == ("error", "malformed_response", "ok")
-    if priced:  # gpt-4o at $2.50 / $10 per million tokens (genai-prices)
-        assert Decimal(cost) / 10**12 == (1000 * Decimal("2.5") + 900 * 10) / 1_000_000
-    else:
-        assert cost is None and MAYBE_BILLED in json.loads(warnings)[0]
-        assert bounds(tmp_path / "cost.db", "r-unusable")[0] > 0
+    for stream in (False, True) if priced else (False,):  # streamed, the usage chunk says the same
+        run_id = f"r-unusable-{stream}"
+        fake_openai.queue(answer)  # the fallback gets the default answer
+        payload = {"data": "x", "model_config": {**mc, "tools": tools, "stream": stream} if priced else mc}
+        await service.invoke_skill("skill.analysis", payload, run_id=run_id, agent="ana")
+        (outcome, kind, cost, warnings), ok = rows(tmp_path / "cost.db", run_id)
+        assert (outcome, kind, ok[0]) == ("error", "malformed_response", "ok")
+        if priced:  # gpt-4o at $2.50 / $10 per million tokens (genai-prices)
+            assert Decimal(cost) / 10**12 == (1000 * Decimal("2.5") + 900 * 10) / 1_000_000, stream
+        else:
+            assert cost is None and MAYBE_BILLED in json.loads(warnings)[0]
+            assert bounds(tmp_path / "cost.db", run_id)[0] > 0
 
 
 def test_a_failed_response_carries_the_usage_it_reports():

@@ -305,6 +305,11 @@ class _MessagesStream(StreamAccumulator):
         self.stop_reason: str | None = None
         self.done = False
 
+    def usage_so_far(self) -> Usage | None:
+        # message_start's usage counts one output token; only message_delta's (with the stop reason)
+        # is the answer's: a stream cut before it may have been billed for far more
+        return _usage(self.usage) if self.stop_reason is not None else None
+
     def feed(self, event: SSEEvent) -> str:
         data = event.json()
         kind = data.get("type") or event.event

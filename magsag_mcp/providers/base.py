@@ -61,6 +61,11 @@ class StreamAccumulator(ABC):
     @abstractmethod
     def finish(self) -> LLMResult: ...
 
+    def usage_so_far(self) -> Usage | None:
+        """The usage the stream reported before it failed, or None: an answer that streamed its usage
+        and then proved unusable is recorded at what it reported."""
+        return None
+
 
 class WireFormat(ABC):
     """One vendor API's JSON. Pure functions of data: no I/O, no configuration."""
@@ -288,9 +293,13 @@ class HTTPProvider(Provider):
             except ProviderError as exc:
                 # The answer had begun (2xx) and stopped short, however it ended (dropped, idle, an
                 # in-band error event, no terminal event): the vendor may bill what it generated. Only
-                # an error that reports its usage says how much.
+                # an error that reports its usage (or usage the stream already carried) says how much.
                 if exc.usage is None:
-                    exc.maybe_billed = True
+                    reported = acc.usage_so_far()
+                    if reported is not None and reported.reported:
+                        exc.usage = reported
+                    else:
+                        exc.maybe_billed = True
                 raise _stamp(exc, self.name, model) from None
 
 

@@ -335,6 +335,10 @@ class _GeminiStream(StreamAccumulator):
     def _usage(self) -> Usage:
         return _usage(self.usage)
 
+    def usage_so_far(self) -> Usage | None:
+        # every chunk carries the counts so far; only the one with the finishReason has the answer's
+        return _usage(self.usage) if self.finish_reason is not None else None
+
     def feed(self, event: SSEEvent) -> str:
         chunk = event.json()
         if not isinstance(chunk, dict):

@@ -265,6 +265,9 @@ class _ChatStream(StreamAccumulator):
         self.response_id: str | None = None
         self.model_seen: str | None = None
 
+    def usage_so_far(self) -> Usage | None:
+        return self.usage  # only the usage chunk sets it, after the finish: the answer's whole usage
+
     def feed(self, event: SSEEvent) -> str:
         if event.data == "[DONE]":
             self.done = True

@@ -177,6 +177,9 @@ class _ResponsesStream(StreamAccumulator):
         self.provider, self.model = provider, model
         self.final: dict[str, Any] | None = None
 
+    def usage_so_far(self) -> Usage | None:
+        return _usage(self.final.get("usage")) if self.final else None  # the terminal event's, whole
+
     def feed(self, event: SSEEvent) -> str:
         data = event.json()
         kind = data.get("type") or event.event
