@@ -7,6 +7,8 @@ connection. Each is checked in the ledger's rows, in ``summarize()`` and in ``ch
 
 from __future__ import annotations
 
+import csv
+import io
 import json
 import shutil
 import socket
@@ -161,9 +163,16 @@ async def test_a_read_timeout_is_recorded_as_unknown_cost(service: Service, fake
     assert_bound(tmp_path / "cost.db", status, "r-timeout", reserved[0])
     assert (totals["unbounded_calls"], Decimal(totals["unknown_cost_bound_usd"])) == (0, reserved[0])
     run = (await service.query_runs({"run_id": "r-timeout"}))[0]
-    assert run["unpriced_calls"] == 1
+    assert run["unpriced_calls"] == 1 and run["cost_complete"] is False
+    assert run["cost_usd"] is None and Decimal(run["known_cost_usd"]) > 0  # the retry's answer
+    assert Decimal(run["cost_bound_usd"]) == reserved[0]
     attempt = run["attempts"][0]
     assert (attempt["cost_usd"], Decimal(attempt["cost_bound_usd"])) == (None, reserved[0])
+    # the audit export carries the bound, so an empty cost there is never read as $0
+    from magsag_mcp.cli.data import runs_to_csv
+
+    first = next(csv.DictReader(io.StringIO(runs_to_csv([run]))))
+    assert (first["cost_usd"], Decimal(first["cost_bound_usd"])) == ("", reserved[0])
     # The shipped policy's gate checks the worst case instead of refusing a summary with one timeout.
     summary = await service.summarize({"run_id": "r-timeout"})
     assert check_summary(summary, load_policies(CATALOG)) == []

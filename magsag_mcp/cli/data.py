@@ -33,6 +33,7 @@ CSV_FIELDS = (
     "reasoning_tokens",
     "total_tokens",
     "cost_usd",
+    "cost_bound_usd",
     "price_source",
     "latency_ms",
     "attempt_number",
@@ -126,7 +127,7 @@ def runs_to_table(runs: list[dict[str, Any]]) -> str:
                 str(r["calls"]),
                 str(r["total_tokens"]),
                 # An unknown price is never shown as a plain number: the known part is a lower bound.
-                f">={r['cost_usd']} ({r['unpriced_calls']} unpriced)" if r.get("unpriced_calls") else r["cost_usd"],
+                f">={r['known_cost_usd']} ({r['unpriced_calls']} unpriced)" if r["unpriced_calls"] else r["cost_usd"],
                 models,
             )
         )

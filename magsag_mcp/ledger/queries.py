@@ -269,14 +269,14 @@ async def query_runs(ledger: Ledger, filters: UsageFilters | dict[str, Any] | No
     def q(conn: sqlite3.Connection) -> list[dict[str, Any]]:
         runs = conn.execute(
             "SELECT run_id, agent, skill, parent_run_id, started_at, ended_at, status, calls, input_tokens,"
-            f" output_tokens, cost_pusd, unpriced_calls, error_class, error_message FROM runs r{where}"
+            f" output_tokens, cost_pusd, unpriced_calls, error_class, error_message, cost_bound_pusd FROM runs r{where}"
             " ORDER BY started_at DESC, run_id LIMIT ? OFFSET ?",
             [*args, f.limit, f.offset],
         ).fetchall()
         out = []
         for row in runs:
             run_id, agent, skill, parent, started, ended, status, calls, tin, tout, cost, unpriced = row[:12]
-            error_class, error_message = row[12:]
+            error_class, error_message, bound = row[12:]
             attempts = conn.execute(
                 f"SELECT {_ATTEMPT_COLS} FROM attempts WHERE run_id = ? ORDER BY started_at, id", (run_id,)
             ).fetchall()
@@ -293,8 +293,12 @@ async def query_runs(ledger: Ledger, filters: UsageFilters | dict[str, Any] | No
                     "input_tokens": tin,
                     "output_tokens": tout,
                     "total_tokens": tin + tout,
-                    "cost_usd": format(from_pusd(cost), "f"),
+                    # null while any attempt's cost is unknown, as in summarize; the known part beside it
+                    "cost_usd": None if unpriced else format(from_pusd(cost), "f"),
+                    "known_cost_usd": format(from_pusd(cost), "f"),
+                    "cost_complete": not unpriced,
                     "unpriced_calls": unpriced,
+                    "cost_bound_usd": format(from_pusd(bound or 0), "f"),
                     "error": None if error_class is None else {"type": error_class, "message": error_message},
                     "attempts": [_attempt_dict(a) for a in attempts],
                 }

@@ -335,8 +335,11 @@ class RunOut(_Out):
     input_tokens: int
     output_tokens: int
     total_tokens: int
-    cost_usd: str = Field(description="USD, exact decimal string (known cost)")
+    cost_usd: str | None = Field(description="USD, exact decimal string; null while cost_complete is false")
+    known_cost_usd: str = Field(description="the exact sum of the known costs")
+    cost_complete: bool
     unpriced_calls: int
+    cost_bound_usd: str = Field("0", description="the worst case of its attempts of unknown cost, where known")
     error: RunErrorOut | None = Field(None, description="why the run failed (its last error), if it did")
     attempts: list[AttemptOut]
 
