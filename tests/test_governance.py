@@ -10,6 +10,7 @@ import sys
 import time
 from decimal import Decimal
 from pathlib import Path
+from typing import Any
 
 import anyio
 import pytest
@@ -196,24 +197,64 @@ async def test_check_budget_statuses_and_agent_day(catalog_copy, tmp_path, upstr
     assert other["status"] == "ok" and other["limits"][0]["spent_usd"] == "0"
 
 
-async def test_expired_reservations_are_ignored(catalog_copy, tmp_path, upstream):
+def died_holding(svc: Service, amount_pusd: int, *, expired: bool) -> Any:
+    """A reservation left by a process that died with its request in flight."""
+    now = time.time()
+    created, expires = (now - 2000, now - 1000) if expired else (now - 1, now + 1000)
+    return svc.ledger.submit(
+        lambda c: c.execute(
+            "INSERT INTO budget_reservations (run_id, agent, created_at, expires_at, amount_pusd, state,"
+            " attempt_run_id, provider, model, skill)"
+            " VALUES ('r', 'ana', ?, ?, ?, 'held', 'r', 'compat', 'metered', 'skill.analysis')",
+            (created, expires, amount_pusd),
+        )
+    )
+
+
+async def test_an_expired_reservation_becomes_the_attempt_it_stood_for(catalog_copy, tmp_path, upstream, monkeypatch):
+    # A process SIGKILLed with a request in flight: the vendor may bill it. Before, its reservation was
+    # deleted on expiry and the spend vanished from every limit (a crash-looping worker passed a limit
+    # by one worst case per crash); now it is recorded as an attempt of unknown cost, bounded by its amount.
+    from magsag_mcp.governance import budget
+
     prices(catalog_copy, '"compat:metered": {input: 1, output: 1}\n')
     policy(catalog_copy, "policies:\n  - name: cap\n    thresholds: {max_cost_per_run_usd: 0.001}\n")
     svc = await open_service(catalog_copy, tmp_path, upstream)
-    # a process that died holding a reservation for the whole budget
-    await svc.ledger.submit(
-        lambda c: c.execute(
-            "INSERT INTO budget_reservations (run_id, agent, created_at, expires_at, amount_pusd, state)"
-            " VALUES ('r', NULL, 0, 1, 1000000000, 'held')"
-        )
-    )
-    result = await svc.invoke_skill(
-        "skill.analysis",
-        {"data": "x", "model_config": {"provider": "compat", "model": "metered", "max_tokens": 10}},
-        run_id="r",
-    )
+    await died_holding(svc, 600_000_000, expired=True)  # $0.0006 of the run's $0.001
+    monkeypatch.setattr(budget, "_last_sweep", 0.0)  # the next reservation sweeps
+    small = {"data": "x", "model_config": {"provider": "compat", "model": "metered", "max_tokens": 10}}
+    await svc.invoke_skill("skill.analysis", small, run_id="r", agent="ana")
+    conn = sqlite3.connect(tmp_path / "gov.db")
+    attempts = conn.execute(
+        "SELECT provider, model, outcome, error_class, cost_pusd, cost_bound_pusd FROM attempts WHERE run_id = 'r'"
+        " ORDER BY started_at"
+    ).fetchall()
+    left = conn.execute("SELECT COUNT(*) FROM budget_reservations").fetchone()[0]
+    conn.close()
+    assert attempts[0] == ("compat", "metered", "error", "abandoned", None, 600_000_000)
+    assert attempts[1][2] == "ok" and left == 0
+    status = await svc.check_budget(run_id="r", agent="ana")
+    assert Decimal(run_limit(status)["unknown_cost_bound_usd"]) == Decimal("0.0006")
+    assert run_limit(status)["unpriced_calls"] == 1 and status["cost_complete"] is False
+    # the bound goes on counting: a call that would cross the rest of the limit is refused
+    big = {"data": "x", "model_config": {"provider": "compat", "model": "metered", "max_tokens": 500}}
+    with pytest.raises(E.BudgetExceeded, match=r"up to \$0.0006 more for attempts of unknown cost"):
+        await svc.invoke_skill("skill.analysis", big, run_id="r", agent="ana")
     await svc.aclose()
-    assert result.result.text
+
+
+async def test_an_expired_reservation_counts_until_it_is_recorded(catalog_copy, tmp_path, upstream, monkeypatch):
+    from magsag_mcp.governance import budget
+
+    prices(catalog_copy, '"compat:metered": {input: 1, output: 1}\n')
+    policy(catalog_copy, "policies:\n  - name: cap\n    thresholds: {max_cost_per_run_usd: 0.001}\n")
+    svc = await open_service(catalog_copy, tmp_path, upstream)
+    await died_holding(svc, 1_000_000_000, expired=True)  # the whole budget
+    monkeypatch.setattr(budget, "_last_sweep", time.time())  # not swept yet: still counted, as reserved
+    payload = {"data": "x", "model_config": {"provider": "compat", "model": "metered", "max_tokens": 10}}
+    with pytest.raises(E.BudgetExceeded, match=r"reserved \$0.001"):
+        await svc.invoke_skill("skill.analysis", payload, run_id="r")
+    await svc.aclose()
 
 
 def test_malformed_policy_names_file_and_field(catalog_copy):
@@ -734,9 +775,9 @@ def test_merged_reservations_equal_reservations_made_one_by_one(tmp_path: Path, 
             "INSERT INTO agent_spend (agent, bucket, cost_pusd) VALUES ('a', ?, ?)",
             (int(now // 900), to_pusd(Decimal("0.5"))),
         )
-        conn.execute(  # held by another process, and one that expired with its process
+        conn.execute(  # held by another process, and one that expired with its process (swept into a record)
             "INSERT INTO budget_reservations (run_id, agent, created_at, expires_at, amount_pusd, state)"
-            " VALUES ('mag', 'b', ?, ?, ?, 'held'), ('mag', 'a', ?, ?, ?, 'held')",
+            " VALUES ('mag', 'b', ?, ?, ?, 'held'), ('gone', 'c', ?, ?, ?, 'held')",
             (now, now + 900, to_pusd(Decimal("0.1")), now - 2000, now - 1, to_pusd(Decimal("5"))),
         )
         return conn
@@ -783,6 +824,9 @@ def test_merged_reservations_equal_reservations_made_one_by_one(tmp_path: Path, 
 
     assert got == expected
     assert rows(together) == rows(one)
+    for conn in (one, together):  # the expired reservation became an attempt of unknown cost, in both
+        abandoned = "SELECT run_id, error_class, cost_pusd, cost_bound_pusd FROM attempts"
+        assert conn.execute(abandoned).fetchall() == [("gone", "abandoned", None, to_pusd(Decimal("5")))]
     assert [ok for ok, _ in got] == [True, True, False, True, True, True, False, True, False]
     assert "run mag would be exceeded: spent $0.5, reserved $0.4, this attempt reserves up to $0.3" in got[2][1]
     assert "agent a today (UTC)" in got[6][1]

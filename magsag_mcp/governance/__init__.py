@@ -181,6 +181,9 @@ class Governance:
             agent=ctx.agent,
             parent_run_id=ctx.parent_run_id,
             ttl=self.reservation_ttl,
+            provider=ctx.target.provider,
+            model=ctx.target.model,
+            skill=ctx.skill,
         )
         # Alone, the reservation is made inline: its own small transaction costs less than a trip to the
         # writer thread. With other attempts running it joins the group commit instead, where the

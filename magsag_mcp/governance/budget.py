@@ -5,7 +5,9 @@ processes too) sums, for each limit that applies, the recorded spend plus the op
 refuses when the new reservation would cross a limit, and otherwise inserts it. The reservation stays
 until the attempt is recorded: the ledger deletes it in the same transaction that inserts the
 attempt's real cost, so spend is never counted twice nor missed. A reservation whose process died
-expires after :func:`reservation_ttl` seconds: never before the call's deadline has passed.
+expires after :func:`reservation_ttl` seconds (never before the call's deadline has passed) and then
+becomes the attempt it stood for, recorded as of unknown cost bounded by the amount it held: the
+request may have reached the vendor, so the limits go on counting it (until then, as reserved).
 
 A run's limit covers the run and the runs delegated from it (``runs.parent_run_id``), the same scope
 as ``obs.get_current_cost()``: a delegated child run spends its parent's budget. So
@@ -83,8 +85,8 @@ def spent_and_reserved(
     if limit.kind == "run":
         row = conn.execute(
             "SELECT *, (SELECT COALESCE(SUM(amount_pusd), 0) FROM budget_reservations"
-            f" WHERE run_id = :run AND expires_at >= :now) FROM ({_RUN_SPENT})",
-            {"run": run_id, "now": now},
+            f" WHERE run_id = :run) FROM ({_RUN_SPENT})",
+            {"run": run_id},
         ).fetchone()
     else:
         start, end = day_bounds(now, limit.zone)
@@ -92,11 +94,10 @@ def spent_and_reserved(
             # Every open reservation of the agent counts, whenever it was made: one made just before
             # midnight may be sent after it, and its spend then lands in the new day.
             "SELECT COALESCE(SUM(cost_pusd), 0), COALESCE(SUM(cost_bound_pusd), 0), (SELECT"
-            " COALESCE(SUM(amount_pusd), 0) FROM budget_reservations WHERE agent = :agent AND expires_at >= :now)"
+            " COALESCE(SUM(amount_pusd), 0) FROM budget_reservations WHERE agent = :agent)"
             " FROM agent_spend WHERE agent = :agent AND bucket >= :first AND bucket < :last",
             {
                 "agent": agent,
-                "now": now,
                 "first": int(start // SPEND_BUCKET_SECONDS),
                 "last": int(end // SPEND_BUCKET_SECONDS),
             },
@@ -150,7 +151,7 @@ class Reservation:
     than once each (the open reservations are an unindexed scan of every call in flight).
     """
 
-    __slots__ = ("limits", "amount_pusd", "run_id", "budget", "agent", "ttl", "parent_known")
+    __slots__ = ("limits", "amount_pusd", "run_id", "budget", "agent", "ttl", "parent_known", "what")
 
     #: the group commit applies mergeable operations in this order: records (which settle
     #: reservations) first, so the reservations after them read the spend as it now stands
@@ -165,6 +166,9 @@ class Reservation:
         agent: str | None,
         parent_run_id: str | None = None,
         ttl: float = RESERVATION_TTL_SECONDS,
+        provider: str | None = None,
+        model: str | None = None,
+        skill: str | None = None,
     ) -> None:
         self.limits = limits
         self.amount_pusd = to_pusd(amount) or 0
@@ -174,6 +178,8 @@ class Reservation:
         self.ttl = ttl
         #: without a parent from the caller, the run's recorded parent applies (see _recorded_parent)
         self.parent_known = parent_run_id is not None
+        #: the attempt it stands for, recorded should its process die with the request in flight
+        self.what = (provider, model, skill)
 
     def __call__(self, conn: sqlite3.Connection) -> int:
         ok, value = self.apply_all(conn, [self])[0]
@@ -192,8 +198,9 @@ class Reservation:
         global _last_sweep
         now = time.time()
         if now - _last_sweep > SWEEP_EVERY_SECONDS:
-            # Stale reservations are already ignored by the sums; deleting them is housekeeping.
-            conn.execute("DELETE FROM budget_reservations WHERE state = 'held' AND expires_at < ?", (now,))
+            # The sums count every reservation, expired or not; an expired one is recorded as the attempt
+            # it stood for (unknown cost, bounded by its amount), which the sums then count instead.
+            record_abandoned(conn, now)
             _last_sweep = now
         #: scope -> [recorded spend, bound on unknown costs, open reservations], in pico-USD
         seen: dict[tuple[str | None, ...], list[int]] = {}
@@ -216,9 +223,9 @@ class Reservation:
                 results.append((False, refused))
                 continue
             cur = conn.execute(
-                "INSERT INTO budget_reservations (run_id, agent, created_at, expires_at, amount_pusd, state)"
-                " VALUES (?, ?, ?, ?, ?, 'held')",
-                (r.budget, r.agent, now, now + r.ttl, r.amount_pusd),
+                "INSERT INTO budget_reservations (run_id, agent, created_at, expires_at, amount_pusd, state,"
+                " attempt_run_id, provider, model, skill) VALUES (?, ?, ?, ?, ?, 'held', ?, ?, ?, ?)",
+                (r.budget, r.agent, now, now + r.ttl, r.amount_pusd, r.run_id, *r.what),
             )
             # The new row counts in every scope read so far that its columns match (as the sums in
             # spent_and_reserved would find it), once each: two limits may share a scope, and a row may
@@ -230,6 +237,49 @@ class Reservation:
                     sums[2] += r.amount_pusd
             results.append((True, int(cur.lastrowid)))
         return results
+
+
+ABANDONED = (
+    "the process making this call ended (or hung past the call's deadline) with the request in flight; "
+    "the provider may bill it; its cost is unknown"
+)
+
+
+def record_abandoned(conn: sqlite3.Connection, now: float) -> int:
+    """Record each expired reservation as the attempt it stood for (outcome error, class
+    ``abandoned``, cost unknown, bounded by the amount reserved) in place of the reservation, in this
+    transaction. Returns how many."""
+    from ..ledger.writes import RecordWrite
+    from ..records import AttemptRecord, RunRecord
+
+    rows = conn.execute(
+        "SELECT id, run_id, attempt_run_id, agent, created_at, amount_pusd, provider, model, skill"
+        " FROM budget_reservations WHERE state = 'held' AND expires_at < ?",
+        (now,),
+    ).fetchall()
+    for rid, budget, run_id, agent, created, amount, provider, model, skill in rows:
+        run_id = run_id or budget or f"abandoned-{rid}"
+        attempt = AttemptRecord(
+            run_id=run_id,
+            started_at=created,
+            provider=provider or "unknown",
+            model=model or "unknown",
+            skill=skill,
+            agent=agent,
+            outcome="error",
+            fallback_position=0,
+            attempt_number=0,
+            error_class="abandoned",
+            error_message=ABANDONED,
+            cost_usd=None,
+            cost_bound_usd=from_pusd(amount),
+            warnings=[ABANDONED],
+            reservation_id=rid,
+        )
+        parent = budget if budget and budget != run_id else None
+        run = RunRecord(run_id, agent, skill, created, parent_run_id=parent, ended_at=now, status="error")
+        RecordWrite.of(run, [attempt])(conn)
+    return len(rows)
 
 
 def _recorded_parent(conn: sqlite3.Connection, run_id: str) -> str | None:

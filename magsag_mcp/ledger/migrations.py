@@ -180,6 +180,18 @@ MIGRATIONS: list[tuple[str, str]] = [
         ALTER TABLE runs ADD COLUMN error_message TEXT
         """,
     ),
+    (
+        # What a reservation was for: when its process dies with the request in flight, the expired
+        # reservation becomes that attempt, of unknown cost bounded by the amount it held, where it was
+        # deleted (the spend vanished from every limit). Older reservations lack them: "unknown".
+        "0009_reservation_attempt",
+        """
+        ALTER TABLE budget_reservations ADD COLUMN attempt_run_id TEXT;
+        ALTER TABLE budget_reservations ADD COLUMN provider TEXT;
+        ALTER TABLE budget_reservations ADD COLUMN model TEXT;
+        ALTER TABLE budget_reservations ADD COLUMN skill TEXT
+        """,
+    ),
 ]
 
 #: agent_spend buckets are 15 minutes: every real time zone's midnight falls on one of their edges,
