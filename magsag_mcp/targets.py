@@ -115,8 +115,30 @@ ROUTER_FIELDS = frozenset(
 )  # fmt: skip
 
 
+#: params that would make the vendor bill what magsag can neither price nor reserve for
+UNPRICED_PARAMS = {
+    "previous_response_id": "the Responses API would bill the earlier conversation as input, which the budget "
+    "reservation cannot see (and a fallback to another provider could not carry); send the history as messages",
+    "conversation": "the Responses API would bill the stored conversation as input, which the budget reservation "
+    "cannot see (and a fallback to another provider could not carry); send the history as messages",
+    "cachedContent": "Gemini would add the cached context to the prompt, which the budget reservation cannot see "
+    "(and a fallback to another provider could not carry); send it as part of the request",
+    "cached_content": "Gemini would add the cached context to the prompt, which the budget reservation cannot see "
+    "(and a fallback to another provider could not carry); send it as part of the request",
+}
+#: OpenAI service tiers billed above the standard rate that genai-prices (and so every record) uses
+_PREMIUM_TIERS = frozenset({"priority", "scale"})
+
+
 def _check_params(params: Mapping[str, Any]) -> None:
     for key, value in params.items():
+        if key in UNPRICED_PARAMS:
+            raise ConfigError(f"params.{key}: {UNPRICED_PARAMS[key]}")
+        if key == "service_tier" and value in _PREMIUM_TIERS:
+            raise ConfigError(
+                f"params.service_tier {value!r} is billed above the standard rate magsag prices calls at, so "
+                "records and budgets would count too little; use 'auto', 'default' or 'flex', or leave it out"
+            )
         if key in ROUTER_FIELDS:
             raise ConfigError(
                 f"params.{key} would replace a field magsag sets itself (and that governance and budgets "

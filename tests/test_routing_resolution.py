@@ -357,6 +357,10 @@ def test_an_origin_allowed_for_one_provider_does_not_receive_anothers_key(catalo
         ({"capabilities": {"tools": "maybe"}}, "params.capabilities.tools must be true or false"),
         ({"capabilities": {"vision": False}}, r"params.capabilities.vision is not a capability; known: \['json',"),
         ({"capabilities": ["tools"]}, "params.capabilities must be a mapping such as {tools: false}"),
+        # billed beyond what magsag prices or reserves (an audit of budgets found them passing through)
+        ({"service_tier": "priority"}, "params.service_tier 'priority' is billed above the standard rate"),
+        ({"previous_response_id": "resp_abc"}, "params.previous_response_id: the Responses API would bill"),
+        ({"cachedContent": "cachedContents/big"}, "params.cachedContent: Gemini would add the cached context"),
     ],
 )
 def test_params_cannot_change_what_governance_checked(catalog, params, message):
@@ -367,6 +371,13 @@ def test_params_cannot_change_what_governance_checked(catalog, params, message):
     fallback = {"model": "gpt-4o", "fallbacks": [{"model": "gpt-4o-mini", "params": params}]}
     with pytest.raises(PayloadError, match=message):
         plan_call(catalog, "skill.analysis", {"data": "x", "model_config": fallback}, context=None, env={})
+
+
+def test_standard_and_cheaper_service_tiers_pass_through(catalog):
+    for tier in ("auto", "default", "flex"):
+        mc = {"model": "gpt-4o-mini", "params": {"service_tier": tier}}
+        plan = plan_call(catalog, "skill.analysis", {"data": "x", "model_config": mc}, context=None, env={})
+        assert plan.candidates[0].target.param_dict()["service_tier"] == tier
 
 
 def test_a_non_string_base_url_is_a_clear_error(catalog):
