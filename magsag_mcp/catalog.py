@@ -423,17 +423,20 @@ def _agent_entrypoint_problems(catalog: Catalog) -> list[str]:
     for agent_id, spec in sorted(catalog.agents.items()):
         where = catalog.agent_files.get(agent_id, catalog.root / "agents")
         module, _, attr = spec.entrypoint.partition(":")
+        # found as running it finds it: importable first, then the catalog's agents/ folder
         source = catalog.root / "agents" / (module.replace(".", os.sep) + ".py")
-        if not source.is_file():
-            try:
-                found = importlib.util.find_spec(module) if "." not in module else None
-            except (ImportError, ValueError):
-                found = None
-            if found is None or not found.origin or not found.origin.endswith(".py"):
-                if found is None and "." not in module:
-                    problems.append(f"{where}: entrypoint module {module!r} is neither importable nor at {source}")
-                continue  # a package's submodule, or compiled: checked when it runs
+        try:
+            found = importlib.util.find_spec(module) if "." not in module else None
+        except (ImportError, ValueError):
+            found = None
+        if found is not None:
+            if not found.origin or not found.origin.endswith(".py"):
+                continue  # a package or a compiled module: checked when it runs
             source = Path(found.origin)
+        elif not source.is_file():
+            if "." not in module:  # a submodule of a package is checked when it runs
+                problems.append(f"{where}: entrypoint module {module!r} is neither importable nor at {source}")
+            continue
         try:
             tree = ast.parse(source.read_bytes(), filename=str(source))
         except SyntaxError as exc:

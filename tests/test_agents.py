@@ -137,3 +137,28 @@ def test_cli_reports_a_missing_payload_field_with_the_input_error_exit_code(cli_
     error = json.loads(capsys.readouterr().err)["error"]
     assert error["type"] == "invalid_payload" and error["agent"] == "my-mag"
     assert "payload is missing field 'data'" in error["message"]
+
+
+def test_an_agent_in_the_bundled_catalog_inside_the_package_still_shows_its_frames(tmp_path, monkeypatch, capsys):
+    # Installed from a wheel, the bundled catalog's agents live under the package's own directory.
+    import importlib.util
+
+    import magsag_mcp
+    from magsag_mcp.cli.core import _print_agent_failure
+
+    package = tmp_path / "site" / "magsag_mcp"
+    agents = package / "_catalog" / "agents"
+    agents.mkdir(parents=True)
+    (agents / "bundled.py").write_text("def run(payload, **deps):\n    return payload['data']\n")
+    monkeypatch.setattr(magsag_mcp, "__file__", str(package / "__init__.py"))
+    spec = importlib.util.spec_from_file_location("bundled_agent_under_test", agents / "bundled.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    try:
+        module.run({})
+    except KeyError as exc:
+        _print_agent_failure("bundled", exc, agents)
+    err = capsys.readouterr().err
+    # before, every frame under the package was cut as magsag's own, the agent's included
+    assert 'bundled.py", line 2, in run' in err
+    assert err.rstrip().endswith("}") and "KeyError: 'data'" in err

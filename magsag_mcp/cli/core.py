@@ -85,13 +85,13 @@ def _run_agent(args: argparse.Namespace) -> int:
         except MagsagError:
             raise
         except Exception as exc:  # the agent's own code failed: show its frames, not ours
-            _print_agent_failure(args.agent_id, exc)
+            _print_agent_failure(args.agent_id, exc, mg.service.catalog.root / "agents")
             return 1
         print_json(result)
     return 0
 
 
-def _print_agent_failure(agent_id: str, exc: BaseException) -> None:
+def _print_agent_failure(agent_id: str, exc: BaseException, agents_dir: Path) -> None:
     """The traceback from the agent's first frame on (magsag's frames above it only say how it was
     called), then the usual JSON error. Both are redacted: an agent may put anything in a message."""
     import traceback
@@ -99,8 +99,13 @@ def _print_agent_failure(agent_id: str, exc: BaseException) -> None:
     import magsag_mcp
 
     package = str(Path(magsag_mcp.__file__).parent)
+    agents = str(agents_dir)  # the bundled catalog's agents live inside the package
+
+    def agents_own(filename: str) -> bool:
+        return not filename.startswith(package) or filename.startswith(agents)
+
     frames = traceback.extract_tb(exc.__traceback__)
-    first = next((i for i, f in enumerate(frames) if not f.filename.startswith(package)), len(frames))
+    first = next((i for i, f in enumerate(frames) if agents_own(f.filename)), len(frames))
     lines = ["Traceback (the agent's code):\n", *traceback.format_list(frames[first:])]
     lines += traceback.format_exception_only(type(exc), exc)
     sys.stderr.write(redact("".join(lines)))

@@ -28,7 +28,7 @@ from zoneinfo import ZoneInfo
 from ..errors import BudgetExceeded
 from ..ledger.migrations import SPEND_BUCKET_SECONDS
 from ..ledger.money import from_pusd, to_pusd
-from ..ledger.store import RUN_SCOPE_ROWS, run_scope_totals
+from ..ledger.store import RUN_SCOPE_ROWS, run_scope_totals, run_scope_unbounded
 from .policy import Limit
 
 #: the shortest a reservation lives (what every reservation lived before the deadline counted)
@@ -115,14 +115,7 @@ def unpriced_calls(
     """
     if limit.kind == "run":
         unpriced = run_scope_totals(conn, run_id)[1]
-        if not unpriced:
-            return 0, 0
-        row = conn.execute(
-            "SELECT COUNT(*) FROM attempts WHERE cost_pusd IS NULL AND cost_bound_pusd IS NULL"
-            f" AND run_id IN (SELECT run_id FROM ({RUN_SCOPE_ROWS}))",
-            {"run": run_id},
-        ).fetchone()
-        return unpriced, int(row[0])
+        return (unpriced, run_scope_unbounded(conn, run_id)) if unpriced else (0, 0)
     if limit.kind == "agent_day":
         start, end = day_bounds(now, limit.zone)
         row = conn.execute(

@@ -103,6 +103,16 @@ def run_scope_totals(conn: sqlite3.Connection, run_id: str | None) -> tuple[int,
     return int(row[0]), int(row[1])
 
 
+def run_scope_unbounded(conn: sqlite3.Connection, run_id: str | None) -> int:
+    """Attempts of unknown cost with no bound on it (an unknown price) in a run's scope."""
+    row = conn.execute(
+        "SELECT COUNT(*) FROM attempts WHERE cost_pusd IS NULL AND cost_bound_pusd IS NULL"
+        f" AND run_id IN (SELECT run_id FROM ({RUN_SCOPE_ROWS}))",
+        {"run": run_id},
+    ).fetchone()
+    return int(row[0])
+
+
 @dataclass(frozen=True, slots=True)
 class RunSpend:
     """What a run (and the runs delegated from it) has cost.
@@ -144,13 +154,7 @@ def _run_spend(conn: sqlite3.Connection, run_id: str) -> RunSpend:
         f" FROM ({RUN_SCOPE_ROWS})",
         {"run": run_id},
     ).fetchone()
-    unbounded = 0
-    if unpriced:
-        unbounded = conn.execute(
-            "SELECT COUNT(*) FROM attempts WHERE cost_pusd IS NULL AND cost_bound_pusd IS NULL"
-            f" AND run_id IN (SELECT run_id FROM ({RUN_SCOPE_ROWS}))",
-            {"run": run_id},
-        ).fetchone()[0]
+    unbounded = run_scope_unbounded(conn, run_id) if unpriced else 0
     return RunSpend(
         from_pusd(int(cost)) or Decimal(0), from_pusd(int(bound)) or Decimal(0), int(unpriced), int(unbounded)
     )
