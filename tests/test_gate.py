@@ -156,3 +156,10 @@ def test_unreadable_inputs_exit_2(gate, tmp_path: Path):
     bad_policy = gate(GOOD, "policies:\n  - name: x\n    thresholds: {max_cost_per_run: 5}\n")
     assert bad_policy[0] == 2 and "max_cost_per_run" in bad_policy[2]
     assert main(["flow", "gate", str(tmp_path / "missing.json"), "--policy", str(tmp_path / "policy.yaml")]) == 2
+
+
+def test_the_day_limit_bounds_a_summarys_total(gate):
+    daily = "policies:\n  - name: all_calls\n    thresholds: {max_cost_per_day_usd: 1.5}\n"
+    code, out, _ = gate(GOOD, daily)
+    assert code == 1 and "FAIL all_calls: total cost $2.0 exceeds max_cost_per_day_usd $1.5" in out
+    assert gate(GOOD, daily.replace("1.5", "2.5"))[0] == 0

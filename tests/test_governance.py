@@ -438,6 +438,78 @@ async def test_an_agents_reservation_made_before_midnight_counts_after_it(tmp_pa
             await gov.admit(attempt_ctx("b", agent="ana"))
 
 
+async def test_a_day_limit_covers_every_call_with_or_without_an_agent_or_run(tmp_path: Path, monkeypatch):
+    # Agent and run limits bind only calls that name one (an MCP call without `agent` skipped the
+    # agent-day limit): max_cost_per_day_usd caps every call together.
+    from magsag_mcp.governance import budget
+
+    now = 20371 * 86400.0 + 3600
+    monkeypatch.setattr(budget.time, "time", lambda: now)
+    async with Ledger(tmp_path / "l.db") as ledger:
+        gov = Governance(limits(max_cost_per_day_usd="1"), ledger, FixedPricer("0.3"))
+        await record(ledger, "r1", "0.4", agent="ana")
+        await record(ledger, "r2", "0.2")  # no agent
+        await record(ledger, "r3", None, bound="0.1")  # an unknown cost, bounded
+        held = await gov.admit(attempt_ctx("r4", agent="bob"))  # 0.7 + 0.3 = 1: fits exactly
+        with pytest.raises(E.BudgetExceeded, match=r"day limit \$1 for all calls today \(UTC\) would be exceeded"):
+            await gov.admit(attempt_ctx("r5"))
+        status = await gov.check_budget()  # no agent, no run: the day limit still applies
+        await gov.release(held)
+        again = await gov.admit(attempt_ctx("r6"))
+    [day] = [lim for lim in status["limits"] if lim["limit"] == "day"]
+    assert (day["spent_usd"], day["unknown_cost_bound_usd"], day["reserved_usd"]) == ("0.6", "0.1", "0.3")
+    assert day["status"] == "exceeded" and day["scope"] == "all calls today (UTC)" and day["unpriced_calls"] == 1
+    assert again.reservation_id is not None
+
+
+def test_merged_reservations_share_the_day_limit_as_made_one_by_one(tmp_path: Path):
+    from magsag_mcp.governance import budget
+    from magsag_mcp.ledger.migrations import migrate
+
+    day = [lim for lim in limits(max_cost_per_day_usd="1").limits if lim.kind == "day"]
+
+    def batch() -> list[budget.Reservation]:
+        asks = [("r1", "a"), ("r2", None), ("r3", "b"), ("r4", None), ("r5", "a")]
+        return [budget.Reservation(day, Decimal("0.3"), run_id=run, agent=agent, ttl=900) for run, agent in asks]
+
+    outcomes = []
+    for merged in (False, True):
+        conn = sqlite3.connect(tmp_path / f"{merged}.db", isolation_level=None)
+        migrate(conn)
+        conn.execute("BEGIN IMMEDIATE")
+        if merged:
+            got = [ok for ok, _ in budget.Reservation.apply_all(conn, batch())]
+        else:
+            got = [ok for r in batch() for ok, _ in budget.Reservation.apply_all(conn, [r])]
+        conn.execute("COMMIT")
+        outcomes.append(got)
+        conn.close()
+    assert outcomes[0] == outcomes[1] == [True, True, True, False, False]
+
+
+async def test_day_spend_is_filled_from_what_was_recorded_before_it_existed(tmp_path: Path):
+    from magsag_mcp.ledger.migrations import MIGRATIONS, migrate
+
+    db = tmp_path / "old.db"
+    conn = sqlite3.connect(db, isolation_level=None)
+    conn.execute("CREATE TABLE schema_migrations (name TEXT PRIMARY KEY, applied_at REAL NOT NULL)")
+    for name, sql in MIGRATIONS:
+        if name == "0010_day_spend":
+            break
+        conn.executescript(sql)
+        conn.execute("INSERT INTO schema_migrations VALUES (?, 0)", (name,))
+    rows = [(900.0 * 4, 5, None), (900.0 * 4 + 10, None, 7), (900.0 * 9, 11, None)]
+    for at, cost, bound in rows:
+        conn.execute(
+            "INSERT INTO attempts (run_id, started_at, provider, model, outcome, cost_pusd, cost_bound_pusd)"
+            " VALUES ('r', ?, 'openai', 'm', 'ok', ?, ?)",
+            (at, cost, bound),
+        )
+    migrate(conn)
+    assert conn.execute("SELECT * FROM day_spend ORDER BY bucket").fetchall() == [(4, 5, 7), (9, 11, 0)]
+    conn.close()
+
+
 async def test_a_run_that_names_itself_its_parent_is_counted_once_everywhere(tmp_path: Path):
     # The ledger's run_cost (obs.get_current_cost()) and the budget's run limit read one definition of
     # a run's scope; a self-parented run must not be summed twice by either.

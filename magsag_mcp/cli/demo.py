@@ -52,10 +52,11 @@ policies:
     description: Only the demo's fake models
     allowed_models: [fail-overloaded, backup-model]
   - name: cost_limits
-    description: Maximum cost per run and per agent per day
+    description: Maximum cost per run, per agent per day, and of all calls per day
     thresholds:
       max_cost_per_run_usd: 0.50
       max_cost_per_agent_daily_usd: 5.00
+      max_cost_per_day_usd: 20.00
 """,
     "prices.yaml": """\
 # USD per million tokens.

@@ -113,7 +113,9 @@ class Governance:
         return [
             limit
             for limit in self.policies.limits
-            if limit.kind == "call" or (limit.kind == "run" and ctx.run_id) or (limit.kind == "agent_day" and ctx.agent)
+            if limit.kind in ("call", "day")
+            or (limit.kind == "run" and ctx.run_id)
+            or (limit.kind == "agent_day" and ctx.agent)
         ]
 
     # --- the guard -------------------------------------------------------------------------------
@@ -252,7 +254,7 @@ class Governance:
         applicable = [
             lim
             for lim in self.policies.limits
-            if lim.kind == "call" or (lim.kind == "run" and run_id) or (lim.kind == "agent_day" and agent)
+            if lim.kind in ("call", "day") or (lim.kind == "run" and run_id) or (lim.kind == "agent_day" and agent)
         ]
 
         def q(conn: Any) -> tuple[str | None, list[tuple[Limit, int, int, int, tuple[int, int]]]]:
@@ -301,7 +303,7 @@ class Governance:
             }
             if lim.kind == "run":
                 entry["budget_run_id"] = budget
-            if lim.kind == "agent_day":
+            if lim.kind in ("agent_day", "day"):
                 start, end = day_bounds(now, lim.zone)
                 entry["window"] = {"start": start, "end": end, "timezone": lim.zone}
             limits.append(entry)

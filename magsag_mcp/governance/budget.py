@@ -88,6 +88,14 @@ def spent_and_reserved(
             f" WHERE run_id = :run) FROM ({_RUN_SPENT})",
             {"run": run_id},
         ).fetchone()
+    elif limit.kind == "day":
+        start, end = day_bounds(now, limit.zone)
+        row = conn.execute(
+            "SELECT COALESCE(SUM(cost_pusd), 0), COALESCE(SUM(cost_bound_pusd), 0),"
+            " (SELECT COALESCE(SUM(amount_pusd), 0) FROM budget_reservations)"
+            " FROM day_spend WHERE bucket >= :first AND bucket < :last",
+            {"first": int(start // SPEND_BUCKET_SECONDS), "last": int(end // SPEND_BUCKET_SECONDS)},
+        ).fetchone()
     else:
         start, end = day_bounds(now, limit.zone)
         row = conn.execute(
@@ -116,12 +124,13 @@ def unpriced_calls(
     if limit.kind == "run":
         unpriced = run_scope_totals(conn, run_id)[1]
         return (unpriced, run_scope_unbounded(conn, run_id)) if unpriced else (0, 0)
-    if limit.kind == "agent_day":
+    if limit.kind in ("agent_day", "day"):
         start, end = day_bounds(now, limit.zone)
+        by_agent = " AND agent = :agent" if limit.kind == "agent_day" else ""
         row = conn.execute(
-            "SELECT COUNT(*), coalesce(SUM(cost_bound_pusd IS NULL), 0) FROM attempts WHERE agent = ?"
-            " AND started_at >= ? AND started_at < ? AND cost_pusd IS NULL",
-            (agent, start, end),
+            "SELECT COUNT(*), coalesce(SUM(cost_bound_pusd IS NULL), 0) FROM attempts WHERE started_at >= :start"
+            f" AND started_at < :end AND cost_pusd IS NULL{by_agent}",
+            {"agent": agent, "start": start, "end": end},
         ).fetchone()
         return int(row[0]), int(row[1])
     return 0, 0
@@ -132,6 +141,8 @@ def describe_scope(limit: Limit, run_id: str | None, agent: str | None, child_ru
         if child_run_id and child_run_id != run_id:
             return f"run {run_id} (with its delegated runs, {child_run_id} among them)"
         return f"run {run_id}"
+    if limit.kind == "day":
+        return f"all calls today ({limit.zone})"
     return f"agent {agent} today ({limit.zone})"
 
 
@@ -181,7 +192,11 @@ class Reservation:
         return int(value)
 
     def _scope(self, limit: Limit) -> tuple[str | None, ...]:
-        return ("run", self.budget) if limit.kind == "run" else ("agent_day", self.agent, limit.zone)
+        if limit.kind == "run":
+            return ("run", self.budget)
+        if limit.kind == "day":
+            return ("day", limit.zone)
+        return ("agent_day", self.agent, limit.zone)
 
     @staticmethod
     def apply_all(conn: sqlite3.Connection, reservations: list[Reservation]) -> list[tuple[bool, object]]:
@@ -224,8 +239,10 @@ class Reservation:
             # spent_and_reserved would find it), once each: two limits may share a scope, and a row may
             # fall in a scope this reservation has no limit for (a parent's run).
             for key, sums in seen.items():
-                if (key[0] == "run" and r.budget is not None and key[1] == r.budget) or (
-                    key[0] == "agent_day" and r.agent is not None and key[1] == r.agent
+                if (
+                    (key[0] == "run" and r.budget is not None and key[1] == r.budget)
+                    or (key[0] == "agent_day" and r.agent is not None and key[1] == r.agent)
+                    or key[0] == "day"  # every reservation counts against the day of all calls
                 ):
                     sums[2] += r.amount_pusd
             results.append((True, int(cur.lastrowid)))

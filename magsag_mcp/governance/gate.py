@@ -2,7 +2,8 @@
 
 What each threshold means for a summary: ``max_cost_per_run_usd`` bounds the summary's total cost
 (a summary filtered to one run is that run); ``max_cost_per_agent_daily_usd`` bounds each agent's cost
-in ``by_agent`` (meaningful for a summary of one day, e.g. ``--since 24h``); ``max_cost_per_call_usd``
+in ``by_agent`` and ``max_cost_per_day_usd`` the total (both meaningful for a summary of one day, e.g.
+``--since 24h``); ``max_cost_per_call_usd``
 bounds each model's average cost per call. An attempt of unknown cost cut after it reached the vendor
 (which may bill it) counts at its estimated worst case (``unknown_cost_bound_usd``), as budget
 limits count it. One with no bound (an unknown price; or any unknown cost, in a summary written before
@@ -140,6 +141,10 @@ def check_summary(summary: Any, policies: PolicySet) -> list[str]:
         if t.max_cost_per_run_usd is not None and total.cost > t.max_cost_per_run_usd:
             violations.append(
                 f"{p.name}: total cost {total.shown()} exceeds max_cost_per_run_usd ${t.max_cost_per_run_usd}"
+            )
+        if t.max_cost_per_day_usd is not None and total.cost > t.max_cost_per_day_usd:
+            violations.append(
+                f"{p.name}: total cost {total.shown()} exceeds max_cost_per_day_usd ${t.max_cost_per_day_usd}"
             )
         if t.max_cost_per_agent_daily_usd is not None:
             for agent, a in (parsed.by_agent or {}).items():

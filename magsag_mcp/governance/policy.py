@@ -4,8 +4,9 @@
       - name: production_models
         allowed_models: [gpt-4o, "claude-*", "local:*"]       # model names or provider:model, globs
       - name: cost_limits
-        thresholds: {max_cost_per_call_usd: 0.5, max_cost_per_run_usd: 5.0, max_cost_per_agent_daily_usd: 100}
-        timezone: Europe/Berlin                                # the agent-day window (default UTC)
+        thresholds: {max_cost_per_call_usd: 0.5, max_cost_per_run_usd: 5.0, max_cost_per_agent_daily_usd: 100,
+                     max_cost_per_day_usd: 500}                # the last: every call together
+        timezone: Europe/Berlin                                # the days' window (default UTC)
         allow_unpriced: false                                  # refuse models with unknown prices (and,
                                                                # in flow gate, any attempt of unknown cost)
       - name: data_residency
@@ -32,7 +33,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from ..errors import CatalogError
 from ..types import Target
 
-LimitKind = Literal["call", "run", "agent_day"]
+LimitKind = Literal["call", "run", "agent_day", "day"]
 
 
 class Thresholds(BaseModel):
@@ -40,6 +41,8 @@ class Thresholds(BaseModel):
     max_cost_per_call_usd: Decimal | None = Field(default=None, gt=0)
     max_cost_per_run_usd: Decimal | None = Field(default=None, gt=0)
     max_cost_per_agent_daily_usd: Decimal | None = Field(default=None, gt=0)
+    #: every call together, whatever its agent or run (or none), per day in the policy's time zone
+    max_cost_per_day_usd: Decimal | None = Field(default=None, gt=0)
 
 
 class Policy(BaseModel):
@@ -125,6 +128,7 @@ class PolicySet:
                 ("call", t.max_cost_per_call_usd),
                 ("run", t.max_cost_per_run_usd),
                 ("agent_day", t.max_cost_per_agent_daily_usd),
+                ("day", t.max_cost_per_day_usd),
             ):
                 if value is not None:
                     self.limits.append(Limit(kind, value, p.name, p.allow_unpriced, zone))  # type: ignore[arg-type]

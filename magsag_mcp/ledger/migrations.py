@@ -192,6 +192,22 @@ MIGRATIONS: list[tuple[str, str]] = [
         ALTER TABLE budget_reservations ADD COLUMN skill TEXT
         """,
     ),
+    (
+        # Spend of every call together per 15-minute bucket (as agent_spend per agent), for a limit on
+        # all calls a day (max_cost_per_day_usd), with or without an agent; filled from what is recorded.
+        "0010_day_spend",
+        """
+        CREATE TABLE day_spend (
+            bucket          INTEGER PRIMARY KEY,
+            cost_pusd       INTEGER NOT NULL DEFAULT 0,
+            cost_bound_pusd INTEGER NOT NULL DEFAULT 0
+        ) WITHOUT ROWID;
+        INSERT INTO day_spend (bucket, cost_pusd, cost_bound_pusd)
+            SELECT CAST(started_at / 900 AS INTEGER), coalesce(SUM(cost_pusd), 0),
+                   coalesce(SUM(CASE WHEN cost_pusd IS NULL THEN cost_bound_pusd END), 0)
+            FROM attempts GROUP BY 1
+        """,
+    ),
 ]
 
 #: agent_spend buckets are 15 minutes: every real time zone's midnight falls on one of their edges,

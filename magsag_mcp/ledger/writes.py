@@ -43,6 +43,12 @@ _UPSERT_SPEND = (
     " cost_bound_pusd = agent_spend.cost_bound_pusd + excluded.cost_bound_pusd"
 )
 
+_UPSERT_DAY = (
+    "INSERT INTO day_spend (bucket, cost_pusd, cost_bound_pusd) VALUES (?, ?, ?)"
+    " ON CONFLICT(bucket) DO UPDATE SET cost_pusd = day_spend.cost_pusd + excluded.cost_pusd,"
+    " cost_bound_pusd = day_spend.cost_bound_pusd + excluded.cost_bound_pusd"
+)
+
 _UPSERT_ROLLUP = (
     "INSERT INTO usage_rollup (bucket, model, provider, agent, skill, outcome, attempts, input_tokens, output_tokens,"
     " cached_tokens, reasoning_tokens, cost_pusd, unpriced, cost_bound_pusd, bounded)"
@@ -114,7 +120,7 @@ def _attempt_row(a: AttemptRecord) -> tuple[Any, ...]:
 
 
 class RecordWrite:
-    """One call's rows for the ledger: its run row, attempts, usage rollups, agent spend, and the
+    """One call's rows for the ledger: its run row, attempts, usage rollups, agent and day spend, and the
     budget reservations its attempts release.
 
     Called with a connection it writes them. :meth:`apply_all` writes the records of many calls with one
@@ -170,7 +176,17 @@ class RecordWrite:
             if a.agent is not None and (a.cost_usd or (a.cost_usd is None and a.cost_bound_usd))
         ]
         held = [a.reservation_id for a in attempts if a.reservation_id is not None]
-        return cls(run_row, [_attempt_row(a) for a in attempts], _rollup_rows(attempts), spend, held)
+        day = [(None, *row[1:]) for row in spend] + [
+            (
+                None,
+                int(a.started_at // SPEND_BUCKET_SECONDS),
+                to_pusd(a.cost_usd) or 0,
+                0 if a.cost_usd is not None else to_pusd(a.cost_bound_usd) or 0,
+            )
+            for a in attempts
+            if a.agent is None and (a.cost_usd or (a.cost_usd is None and a.cost_bound_usd))
+        ]
+        return cls(run_row, [_attempt_row(a) for a in attempts], _rollup_rows(attempts), spend + day, held)
 
     #: see apply_batch: records go before the batch's budget reservations
     merge_order = 0
@@ -206,7 +222,9 @@ class RecordWrite:
                     have[0] += cost
                     have[1] += bound
         if spend:
-            conn.executemany(_UPSERT_SPEND, [(*k, *v) for k, v in spend.items()])
+            # agent None: the day's spend of every call together (day_spend), which every row also adds to
+            conn.executemany(_UPSERT_SPEND, [(*k, *v) for k, v in spend.items() if k[0] is not None])
+            conn.executemany(_UPSERT_DAY, [(k[1], *v) for k, v in spend.items() if k[0] is None])
         held = [(r,) for w in writes for r in w.held]
         if held:
             conn.executemany("DELETE FROM budget_reservations WHERE id = ?", held)

@@ -380,7 +380,7 @@ class BudgetWindowOut(_Out):
 
 class BudgetLimitOut(_Out):
     policy: str
-    limit: Literal["call", "run", "agent_day"]
+    limit: Literal["call", "run", "agent_day", "day"]
     scope: str
     limit_usd: str
     spent_usd: str
@@ -392,7 +392,7 @@ class BudgetLimitOut(_Out):
     reserved_usd: str = Field(description="held by calls in flight (their worst case)")
     remaining_usd: str
     status: Literal["ok", "near", "exceeded"]
-    window: BudgetWindowOut | None = Field(None, description="agent_day: the day, unix seconds")
+    window: BudgetWindowOut | None = Field(None, description="agent_day and day: the day, unix seconds")
     unpriced_calls: int = Field(0, description="attempts of unknown cost: spent_usd is then a lower bound")
     unbounded_calls: int = Field(
         0, description="attempts of unknown cost with no bound (an unknown price): remaining_usd is then at most"
