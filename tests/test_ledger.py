@@ -470,16 +470,22 @@ async def test_one_failing_op_does_not_sink_its_batch(tmp_path: Path):
 async def test_prune_and_vacuum(tmp_path: Path):
     async with Ledger(tmp_path / "l.db") as ledger:
         old = time.time() - 100 * 86400
+        paid = {"cost_usd": Decimal("0.01")}
         await ledger.record_call(
-            RunRecord("old", "a", "s", old), [AttemptRecord("old", old, "fake", "m", "s", "a", "ok", 0, 1)]
+            RunRecord("old", "a", "s", old), [AttemptRecord("old", old, "fake", "m", "s", "a", "ok", 0, 1, **paid)]
         )
         now = time.time()
         await ledger.record_call(
-            RunRecord("new", "a", "s", now), [AttemptRecord("new", now, "fake", "m", "s", "a", "ok", 0, 1)]
+            RunRecord("new", "a", "s", now), [AttemptRecord("new", now, "fake", "m", "s", "a", "ok", 0, 1, **paid)]
         )
         counts = await ledger.prune(90 * 86400)
         assert counts["attempts"] == 1 and counts["runs"] == 1
         assert [r["run_id"] for r in await ledger.query_runs()] == ["new"]
+        # the old day's spend buckets go too, the agent's and every call's
+        kept = await ledger.read(
+            lambda conn: [conn.execute(f"SELECT COUNT(*) FROM {t}").fetchone()[0] for t in ("agent_spend", "day_spend")]
+        )
+        assert kept == [1, 1]
 
 
 async def test_rollup_summaries_equal_a_scan_of_every_attempt(tmp_path: Path):

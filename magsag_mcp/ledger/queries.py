@@ -406,7 +406,9 @@ async def prune(ledger: Ledger, older_than_seconds: float) -> dict[str, int]:
             "DELETE FROM runs WHERE started_at < ? AND run_id NOT IN (SELECT run_id FROM attempts)", (cutoff,)
         ).rowcount
         counts["events"] = conn.execute("DELETE FROM events WHERE at < ?", (cutoff,)).rowcount
+        # spend buckets older than a day before the cutoff can no longer be part of any day's limit
         conn.execute("DELETE FROM agent_spend WHERE bucket < ?", (int(cutoff // 900) - 96,))
+        conn.execute("DELETE FROM day_spend WHERE bucket < ?", (int(cutoff // 900) - 96,))
         # The rollup is by UTC day: the cutoff's own day loses only some of its attempts, so that day's
         # rows are rebuilt from the attempts that remain (summaries must equal a scan of attempts).
         day = int(cutoff // BUCKET)
