@@ -24,6 +24,7 @@ from .budget import (
     budget_run,
     day_bounds,
     describe_scope,
+    recorded_parent,
     reservation_ttl,
     spent_and_reserved,
     unpriced_calls,
@@ -260,8 +261,7 @@ class Governance:
         def q(conn: Any) -> tuple[str | None, list[tuple[Limit, int, int, int, tuple[int, int]]]]:
             parent = parent_run_id
             if parent is None and run_id and any(lim.kind == "run" for lim in applicable):
-                row = conn.execute("SELECT parent_run_id FROM runs WHERE run_id = ?", (run_id,)).fetchone()
-                parent = row[0] if row else None
+                parent = recorded_parent(conn, run_id)
             budget = budget_run(run_id, parent)
             rows = []
             for lim in applicable:

@@ -180,7 +180,7 @@ class Reservation:
         self.budget = budget_run(run_id, parent_run_id)
         self.agent = agent
         self.ttl = ttl
-        #: without a parent from the caller, the run's recorded parent applies (see _recorded_parent)
+        #: without a parent from the caller, the run's recorded parent applies (see recorded_parent)
         self.parent_known = parent_run_id is not None
         #: the attempt it stands for, recorded should its process die with the request in flight
         self.what = (provider, model, skill)
@@ -215,7 +215,7 @@ class Reservation:
         results: list[tuple[bool, object]] = []
         for r in reservations:
             if not r.parent_known and r.run_id is not None and any(lim.kind == "run" for lim in r.limits):
-                r.budget = budget_run(r.run_id, _recorded_parent(conn, r.run_id))
+                r.budget = budget_run(r.run_id, recorded_parent(conn, r.run_id))
                 r.parent_known = True
             refused: BudgetExceeded | None = None
             for limit in r.limits:
@@ -292,7 +292,7 @@ def record_abandoned(conn: sqlite3.Connection, now: float) -> int:
     return len(rows)
 
 
-def _recorded_parent(conn: sqlite3.Connection, run_id: str) -> str | None:
+def recorded_parent(conn: sqlite3.Connection, run_id: str) -> str | None:
     """The parent a run was recorded with. A call that joins a delegated run by its id alone (MCP's
     ``run_id``, ``magsag invoke --run-id``) spends its parent's budget too, as ``check_budget`` shows."""
     row = conn.execute("SELECT parent_run_id FROM runs WHERE run_id = ?", (run_id,)).fetchone()

@@ -412,8 +412,8 @@ class Ledger:
 
     async def run_cost(self, run_id: str) -> tuple[Decimal, bool]:
         """Spend recorded for a run and its child runs (delegations), and whether any cost was unknown."""
-        cost, unpriced = await self.read(lambda conn: run_scope_totals(conn, run_id))
-        return from_pusd(cost) or Decimal(0), unpriced > 0
+        spend = await self.run_spend(run_id)
+        return spend.known_usd, not spend.cost_complete
 
     async def run_spend(self, run_id: str) -> RunSpend:
         """A run's scope (as :meth:`run_cost`), with its attempts of unknown cost counted apart."""
