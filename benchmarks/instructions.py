@@ -1,0 +1,133 @@
+"""Instructions per call, counted by valgrind: ``python -m benchmarks.instructions``.
+
+CPU time on this project's shared 2-core VM moves by a third between repeats of the same code (see
+``BENCHMARKS.md``, "Noise"), so a change worth 50 us a call cannot be seen in the main table. An
+instruction count does not move with the machine's load: callgrind counts what the process executed,
+not how long it took. Each scenario runs twice under ``valgrind --tool=callgrind`` in a fresh
+process, once with a few calls and once with more; the difference, divided by the difference in
+calls, is the count per call, with start-up and warm-up cancelling out. Two figures come out per
+scenario: all user-space instructions, and the part spent executing SQL statements (inclusive
+count under the ``sqlite3`` module's statement execution).
+
+What it cannot see: the kernel (an ``fsync`` costs no instructions here but real CPU time), and
+cache misses (the same count runs slower when the caches are cold). It measures the code, so use it
+to compare two versions of the code; use the main benchmark for what a call costs.
+
+Needs ``valgrind`` and ``callgrind_annotate`` on PATH. About five minutes for the default set.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+import tempfile
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+RESULTS = ROOT / "benchmarks" / "results"
+DEFAULT = ["floor", "full", "floor_fallback", "fallback"]
+FLOORS = {"full": "floor", "full_sync_normal": "floor", "fallback": "floor_fallback"}
+# The sqlite3 module runs every statement (execute, executemany, BEGIN and COMMIT alike) through
+# this one function, so its inclusive count is the SQL's share without double counting.
+SQL_ENTRY = "Modules/_sqlite/cursor.c:_pysqlite_query_execute"
+_LINE = re.compile(r"^\s*([\d,]+)\s+(?:\(\s*[\d.]+%\)\s+)?(\S.*?)(?:\s+\[[^\]]*\])?\s*$")
+
+
+def inclusive_counts(annotated: str) -> dict[str, int]:
+    """Function name -> inclusive instruction count, from ``callgrind_annotate --inclusive=yes``."""
+    counts: dict[str, int] = {}
+    for line in annotated.splitlines():
+        m = _LINE.match(line)
+        if m:
+            # Python's own build path prefixes its source files; keep the part from ``Modules/`` on.
+            name = re.sub(r"^.*?/Python-[\d.]+/", "", m.group(2))
+            counts[name] = counts.get(name, 0) + int(m.group(1).replace(",", ""))
+    return counts
+
+
+def per_call(small: dict[str, int], large: dict[str, int], extra_calls: int) -> dict[str, float]:
+    """The two runs' difference per extra call: all instructions, and the SQL statements' part."""
+    total = (large["PROGRAM TOTALS"] - small["PROGRAM TOTALS"]) / extra_calls
+    sql = (large.get(SQL_ENTRY, 0) - small.get(SQL_ENTRY, 0)) / extra_calls
+    return {"instructions": round(total), "sql_instructions": round(sql)}
+
+
+def _count(name: str, url: str, calls: int, concurrency: int, work: Path) -> dict[str, int]:
+    out = work / f"{name}.{calls}.callgrind"
+    cmd = ["valgrind", "--tool=callgrind", f"--callgrind-out-file={out}", sys.executable, "-m"]
+    cmd += ["benchmarks.scenarios", name, "--upstream", url, "--calls", str(calls)]
+    cmd += ["--concurrency", str(concurrency), "--warmup", "30"]
+    env = {"PATH": os.environ.get("PATH", ""), "PYTHONHASHSEED": "0", "PYTHONPATH": str(ROOT)}
+    done = subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True, text=True, timeout=3600)
+    if done.returncode != 0:
+        raise RuntimeError(f"{name} failed under valgrind:\n{done.stderr[-2000:]}")
+    annotated = subprocess.run(
+        ["callgrind_annotate", "--inclusive=yes", "--threshold=100", str(out)],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+    return inclusive_counts(annotated)
+
+
+def measure(
+    names: list[str], url: str, small: int, large: int, concurrency: int, keep: Path | None = None
+) -> dict[str, dict]:
+    with tempfile.TemporaryDirectory(prefix="magsag-instr-") as tmp, ThreadPoolExecutor(2) as pool:
+        work = keep or Path(tmp)
+        jobs = {(n, c): pool.submit(_count, n, url, c, concurrency, work) for n in names for c in (small, large)}
+        return {n: per_call(jobs[n, small].result(), jobs[n, large].result(), large - small) for n in names}
+
+
+def render(rows: dict[str, dict]) -> str:
+    lines = [
+        "| scenario | instructions/call | SQL part | over its floor | in floor-calls |",
+        "|---|---:|---:|---:|---:|",
+    ]
+    for name, row in rows.items():
+        floor = rows.get(FLOORS.get(name, ""))
+        over = f"{row['instructions'] - floor['instructions']:,}" if floor else ""
+        ratio = f"{(row['instructions'] - floor['instructions']) / floor['instructions']:.2f}" if floor else ""
+        lines.append(f"| {name} | {row['instructions']:,} | {row['sql_instructions']:,} | {over} | {ratio} |")
+    return "\n".join(lines)
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("scenarios", nargs="*", default=DEFAULT, help=f"default: {' '.join(DEFAULT)}")
+    p.add_argument("--calls", type=int, nargs=2, default=(100, 300), metavar=("SMALL", "LARGE"))
+    p.add_argument("--concurrency", type=int, default=1)
+    p.add_argument("--out", default=str(RESULTS / "instructions.json"))
+    p.add_argument("--keep", type=Path, help="keep callgrind's files here, for callgrind_annotate")
+    a = p.parse_args()
+    missing = [tool for tool in ("valgrind", "callgrind_annotate") if not shutil.which(tool)]
+    if missing:
+        sys.exit(f"needs {' and '.join(missing)} on PATH (Debian: apt-get install valgrind)")
+    small, large = a.calls
+    if not 0 < small < large:
+        sys.exit("--calls SMALL LARGE: need 0 < SMALL < LARGE, e.g. --calls 100 300")
+    upstream = subprocess.Popen(
+        [sys.executable, "-m", "benchmarks.fast_upstream"],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+        cwd=ROOT,
+    )
+    assert upstream.stdout is not None and upstream.stdin is not None
+    try:
+        rows = measure(a.scenarios, upstream.stdout.readline().strip(), small, large, a.concurrency, a.keep)
+    finally:
+        upstream.stdin.close()
+        upstream.wait(10)
+    print(render(rows))
+    Path(a.out).write_text(json.dumps({"concurrency": a.concurrency, "calls": [small, large], "rows": rows}, indent=2))
+
+
+if __name__ == "__main__":
+    main()
