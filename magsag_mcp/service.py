@@ -6,6 +6,7 @@ The MCP server, the CLI and the Python API only parse input and format output ar
 
 from __future__ import annotations
 
+import asyncio
 import os
 import time
 import uuid
@@ -144,6 +145,10 @@ class Service:
         self._data_class_models = governance.data_class_models() if governance else None
         #: calls inside invoke_skill right now; a lone call records without waiting for a group commit
         self._in_flight = 0
+        #: the tasks of those calls (task -> calls it is inside), so that closing can cancel them
+        self._calls: dict[asyncio.Task[Any], int] = {}
+        #: set by aclose while it waits for cancelled calls to record themselves
+        self._drained: asyncio.Event | None = None
 
     @classmethod
     async def open(
@@ -184,7 +189,20 @@ class Service:
             retry=retry,
         )
 
-    async def aclose(self) -> None:
+    async def aclose(self, grace: float = 30.0) -> None:
+        """Close the HTTP sessions and the ledger. Calls still in flight are cancelled first and each
+        records what it spent (a cancelled attempt at its worst case) before the ledger closes, so
+        closing mid-call (Ctrl-C in a script, SIGTERM on a server) never loses a paid request.
+        ``grace`` bounds the wait for those records; a call still not done by then is left behind."""
+        me = asyncio.current_task()
+        if self._calls.keys() - {me}:
+            self._drained = asyncio.Event()
+            for task in self._calls.keys() - {me}:
+                task.cancel()
+            with anyio.CancelScope(shield=True), anyio.move_on_after(grace):
+                while self._calls.keys() - {me}:
+                    await self._drained.wait()
+                    self._drained.clear()
         try:
             await self.transport.aclose()
         finally:
@@ -224,6 +242,9 @@ class Service:
         run_id = run_id or new_run_id()
         run = RunRecord(run_id=run_id, agent=agent, skill=skill_id, started_at=time.time(), parent_run_id=parent_run_id)
         self._in_flight += 1
+        task = asyncio.current_task()
+        if task is not None:
+            self._calls[task] = self._calls.get(task, 0) + 1
         so_far: list[AttemptRecord] = []
         try:
             try:
@@ -248,6 +269,8 @@ class Service:
             await self._record(run, outcome.attempts, "ok")
         finally:
             self._in_flight -= 1
+            if task is not None:
+                self._call_done(task)
         result = outcome.result
         warnings = [*plan.warnings, *result.warnings]
         for skipped in outcome.trace["skipped"]:
@@ -261,6 +284,13 @@ class Service:
             cost_usd=_call_cost(outcome.attempts),
             warnings=warnings,
         )
+
+    def _call_done(self, task: asyncio.Task[Any]) -> None:
+        left = self._calls.pop(task) - 1
+        if left:
+            self._calls[task] = left
+        if self._drained is not None:
+            self._drained.set()
 
     async def _record(
         self, run: RunRecord, attempts: list[AttemptRecord], status: str, error: MagsagError | None = None

@@ -15,6 +15,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from ..errors import ConfigError, InputError, LedgerError, MagsagError
+from ..signals import exit_status, sigterm_as_interrupt
 
 COMMAND_MODULES = ("core", "data", "governance", "demo")
 
@@ -85,13 +86,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     if not getattr(args, "func", None):
         parser.print_help()
         return 2
+    sigterm_as_interrupt()
     try:
         return int(args.func(args) or 0)
     except MagsagError as exc:
         print_error(exc)
         return exit_code(exc)
     except KeyboardInterrupt:
-        return 130
+        return exit_status()
     except BrokenPipeError:  # `magsag data search ... | head`: the reader left; not an error
         import os
 

@@ -85,8 +85,10 @@ def main(argv: Sequence[str] | None = None) -> int:
 
         server = build_server(catalog=args.catalog, db=args.db)
         if args.transport == "stdio":
+            from .stdio import serve_stdio
+
             log.info("magsag-mcp serving on stdio")
-            anyio.run(server.run_stdio_async)
+            anyio.run(serve_stdio, server)
         else:
             from .http import TOKEN_ENV, check_binding, serve_http
 

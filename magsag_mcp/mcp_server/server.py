@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import weakref
 from collections.abc import AsyncIterator, Mapping
 from contextlib import asynccontextmanager
 from typing import Any
@@ -15,6 +16,9 @@ from .. import __version__
 from .resources import register_resources
 from .state import ServerState
 from .tools import MagsagTools
+
+#: each built server's state, for the entry point that must close it on a signal (see stdio.py)
+_STATES: weakref.WeakKeyDictionary[MCPServer[Any], ServerState] = weakref.WeakKeyDictionary()
 
 INSTRUCTIONS = (
     "Routes LLM calls by skill across providers, with fallback, governance and a cost ledger. "
@@ -61,4 +65,10 @@ def build_server(
     # per-request opt-in that the SDK handles itself); MCPServer has no decorator for it, so it is
     # registered on the low-level server, as the SDK's extension docs direct.
     server._lowlevel_server.add_request_handler("logging/setLevel", SetLevelRequestParams, set_level)
+    _STATES[server] = state
     return server
+
+
+def server_state(server: MCPServer[Any]) -> ServerState:
+    """The state of a server that :func:`build_server` built."""
+    return _STATES[server]

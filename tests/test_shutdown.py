@@ -1,0 +1,165 @@
+"""Stopping mid-call loses nothing: closing the service, Ctrl-C in a script, SIGTERM on the CLI or server.
+
+A call already sent may be billed, so however the process is stopped, the call in flight is cancelled,
+recorded as ``cancelled`` with its cost unknown (bounded by its reservation), and its budget
+reservation released. Each case runs against the spec-checking loopback OpenAI, which never answers.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import sqlite3
+import subprocess
+import sys
+import threading
+from pathlib import Path
+
+import anyio
+import pytest
+
+from magsag_mcp.api import Magsag
+from magsag_mcp.service import Service
+from tests.fakes import openai_replies as R
+from tests.fakes.openai_server import DEFAULT_KEY, FakeOpenAI
+
+pytestmark = pytest.mark.anyio
+
+ROOT = Path(__file__).resolve().parent.parent
+PAYLOAD = {"data": "numbers", "model_config": {"provider": "openai", "model": "gpt-4o"}}
+
+
+def env_for(fake: FakeOpenAI) -> dict[str, str]:
+    return {"OPENAI_BASE_URL": fake.url + "/v1", "OPENAI_API_KEY": DEFAULT_KEY, "MAGSAG_RETRY_MAX_DELAY": "0.01"}
+
+
+def ledger_state(db: Path) -> tuple[list[tuple], list[tuple], int]:
+    conn = sqlite3.connect(db)
+    try:
+        runs = conn.execute("SELECT status FROM runs").fetchall()
+        attempts = conn.execute("SELECT outcome, error_class, cost_pusd, cost_bound_pusd > 0 FROM attempts").fetchall()
+        held = conn.execute("SELECT COUNT(*) FROM budget_reservations").fetchone()[0]
+    finally:
+        conn.close()
+    return runs, attempts, held
+
+
+CANCELLED = ([("cancelled",)], [("error", "cancelled", None, 1)], 0)
+
+
+async def until_sent(fake: FakeOpenAI, count: int = 1) -> None:
+    with anyio.fail_after(60):  # a hang guard, not a timing assertion
+        while len(fake.requests) < count:
+            await anyio.sleep(0.01)
+
+
+async def test_closing_the_service_cancels_and_records_the_calls_in_flight(fake_openai: FakeOpenAI, tmp_path: Path):
+    fake_openai.queue(R.Reply(hang=True), R.Reply(hang=True))
+    svc = await Service.open(db=tmp_path / "l.db", env=env_for(fake_openai))
+    ended: list[str] = []
+
+    async def caller(run_id: str) -> None:
+        try:
+            await svc.invoke_skill("skill.analysis", PAYLOAD, run_id=run_id, agent="a")
+        except anyio.get_cancelled_exc_class():
+            ended.append(run_id)
+            raise
+
+    async with anyio.create_task_group() as tg:
+        tg.start_soon(caller, "r-1")
+        tg.start_soon(caller, "r-2")
+        await until_sent(fake_openai, 2)
+        await svc.aclose()
+    assert sorted(ended) == ["r-1", "r-2"]
+    runs, attempts, held = ledger_state(tmp_path / "l.db")
+    assert runs == [("cancelled",)] * 2 and attempts == [("error", "cancelled", None, 1)] * 2 and held == 0
+
+
+async def test_closing_a_magsag_mid_call_records_the_call(fake_openai: FakeOpenAI, tmp_path: Path):
+    """What Ctrl-C does to a script: the caller's thread is interrupted, and ``with Magsag()`` closes."""
+    fake_openai.queue(R.Reply(hang=True))
+    outcome: list[BaseException] = []
+
+    def blocking() -> None:
+        mg = Magsag(db=tmp_path / "l.db", env=env_for(fake_openai), agent="a")
+        box.append(mg)
+        try:
+            mg.skills.invoke("skill.analysis", PAYLOAD)
+        except BaseException as exc:  # whatever the interrupted call raised
+            outcome.append(exc)
+
+    box: list[Magsag] = []
+    worker = threading.Thread(target=blocking)
+    worker.start()
+    await until_sent(fake_openai)
+    await anyio.to_thread.run_sync(box[0].close)
+    await anyio.to_thread.run_sync(worker.join, 60)
+    assert len(outcome) == 1  # the call did not return an answer
+    assert ledger_state(tmp_path / "l.db") == CANCELLED
+
+
+def _env(fake: FakeOpenAI, db: Path) -> dict[str, str]:
+    keep = {k: v for k, v in os.environ.items() if not k.startswith(("MAGSAG_", "OPENAI_"))}
+    return {**keep, **env_for(fake), "MAGSAG_DB": str(db), "PYTHONPATH": str(ROOT)}
+
+
+@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT], ids=["SIGTERM", "SIGINT"])
+async def test_a_signal_stops_magsag_invoke_and_the_call_is_recorded(
+    fake_openai: FakeOpenAI, tmp_path: Path, sig: signal.Signals
+):
+    fake_openai.queue(R.Reply(hang=True))
+    db = tmp_path / "l.db"
+    cli = "import sys; from magsag_mcp.cli import main; sys.exit(main(sys.argv[1:]))"
+    argv = [sys.executable, "-c", cli, "invoke", "skill.analysis", "--payload", json.dumps(PAYLOAD)]
+    proc = subprocess.Popen(argv, env=_env(fake_openai, db), stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    try:
+        await until_sent(fake_openai)
+        proc.send_signal(sig)
+        code = await anyio.to_thread.run_sync(lambda: proc.wait(60))
+    finally:
+        proc.kill()
+    assert code == 128 + sig
+    assert ledger_state(db) == CANCELLED
+
+
+async def test_sigterm_stops_the_stdio_server_and_the_call_in_flight_is_recorded(
+    fake_openai: FakeOpenAI, tmp_path: Path
+):
+    """An MCP client stops a stdio server with SIGTERM when closing stdin was not enough; the SDK's
+    stdio loop would otherwise wait for stdin to close, and Python's default would lose the call."""
+    fake_openai.queue(R.Reply(hang=True))
+    db = tmp_path / "l.db"
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "magsag_mcp", "--db", str(db)],
+        env=_env(fake_openai, db),
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
+    assert proc.stdin is not None and proc.stdout is not None
+
+    def send(message: dict) -> None:
+        proc.stdin.write(json.dumps({"jsonrpc": "2.0", **message}).encode() + b"\n")
+        proc.stdin.flush()
+
+    try:
+        client = {"name": "t", "version": "1"}
+        send(
+            {
+                "id": 0,
+                "method": "initialize",
+                "params": {"protocolVersion": "2025-06-18", "capabilities": {}, "clientInfo": client},
+            }
+        )
+        assert "result" in json.loads(await anyio.to_thread.run_sync(proc.stdout.readline))
+        send({"method": "notifications/initialized"})
+        arguments = {"skill_id": "skill.analysis", "payload": PAYLOAD}
+        send({"id": 1, "method": "tools/call", "params": {"name": "invoke_skill", "arguments": arguments}})
+        await until_sent(fake_openai)
+        proc.send_signal(signal.SIGTERM)  # stdin stays open: the signal alone must stop it
+        code = await anyio.to_thread.run_sync(lambda: proc.wait(60))
+    finally:
+        proc.kill()
+    assert code == 128 + signal.SIGTERM
+    assert ledger_state(db) == CANCELLED
