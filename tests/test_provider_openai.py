@@ -566,6 +566,11 @@ async def test_an_error_body_that_is_not_json(fake_openai: FakeOpenAI, provider:
         ({"reset_requests": "250ms"}, 0.25),
         ({"reset_requests": "2s", "reset_tokens": "6m0s"}, 360.0),  # the longer wait; > 60 s is quota
         ({}, None),
+        # a value that is neither seconds nor an HTTP date says nothing: absent, not a crash
+        ({"retry_after": "soon"}, None),
+        ({"retry_after": "Mon, 45 Foo 2099 99:99:99 GMT"}, None),
+        ({"retry_after": "inf"}, None),
+        ({"retry_after_ms": "later", "retry_after": "4"}, 4.0),
     ],
 )
 async def test_retry_after_headers(

@@ -6,7 +6,9 @@ then calls :func:`error_for` with them; vendor-specific codes are refined there.
 
 from __future__ import annotations
 
+import datetime
 import email.utils
+import math
 import re
 import time
 from collections.abc import Mapping
@@ -83,20 +85,26 @@ def parse_retry_after(headers: Mapping[str, str], *, now: float | None = None) -
     ``x-ratelimit-reset-requests`` / ``-tokens`` (OpenAI's ``1m30s``/``250ms`` durations)."""
     value = _get(headers, "retry-after-ms")
     if value:
-        try:
-            return max(0.0, float(value) / 1000.0)
-        except ValueError:
-            pass
+        seconds = _seconds(value)
+        if seconds is not None:
+            return seconds / 1000.0
     value = _get(headers, "retry-after")
     if value:
         value = value.strip()
+        seconds = _seconds(value)
+        if seconds is not None:
+            return seconds
+        # An HTTP date. A value that is neither ("soon", a mangled date) says nothing usable: it is
+        # treated as absent, so the error is still classified and the usual backoff applies.
         try:
-            return max(0.0, float(value))
-        except ValueError:
-            parsed = email.utils.parsedate_to_datetime(value) if _looks_like_date(value) else None
-            if parsed is not None:
-                current = time.time() if now is None else now
-                return max(0.0, parsed.timestamp() - current)
+            parsed = email.utils.parsedate_to_datetime(value)
+        except (TypeError, ValueError, IndexError, OverflowError):
+            parsed = None
+        if parsed is not None:
+            if parsed.tzinfo is None:  # "-0000": UTC, as HTTP dates are
+                parsed = parsed.replace(tzinfo=datetime.UTC)
+            current = time.time() if now is None else now
+            return max(0.0, parsed.timestamp() - current)
     waits = [
         w
         for w in (
@@ -124,8 +132,13 @@ def parse_duration(value: str | None) -> float | None:
     return h * 3600 + mi * 60 + s + ms / 1000.0
 
 
-def _looks_like_date(value: str) -> bool:
-    return any(c.isalpha() for c in value)
+def _seconds(value: str) -> float | None:
+    """A header's number of seconds (never below 0), or None when it is not a finite number."""
+    try:
+        seconds = float(value)
+    except ValueError:
+        return None
+    return max(0.0, seconds) if math.isfinite(seconds) else None
 
 
 def _get(headers: Mapping[str, str], name: str) -> str | None:
