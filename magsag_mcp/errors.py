@@ -22,13 +22,14 @@ format's ``map_error``), and nowhere else. Each class knows two things the casca
         ├── ContentFilteredError     safety filter on prompt or answer         no         yes
         ├── RateLimitError           429 that will clear (retry_after)         yes        yes
         │   └── QuotaExhaustedError  429 that will not clear soon              no         yes
-        ├── ServerError              5xx                                       yes        yes
+        ├── ServerError              5xx, 409 conflict, 425 too early          yes        yes
         │   └── OverloadedError      529 / overloaded / 503 UNAVAILABLE        yes        yes
-        ├── ProviderTimeoutError     connect/read/idle timeout                 yes        yes
+        ├── ProviderTimeoutError     connect/read/idle timeout, 408            yes        yes
         ├── ProviderConnectionError  refused, reset, dropped mid-stream        yes        yes
         ├── MalformedResponseError   body is not what the API documents        no         yes
         │   └── InvalidOutputError   model broke the requested JSON output     no         yes
-        └── UnsupportedFeatureError  target cannot honour a required feature   no         yes
+        ├── UnsupportedFeatureError  target cannot honour a required feature   no         yes
+        └── UnexpectedStatusError    any other 4xx (405, 410, 499, ...)        no         yes
 
 ``maybe_billed`` says the request reached the vendor and was cut before a complete answer came back:
 the vendor may bill tokens it generated, so the attempt's cost is unknown, not 0. It is set where the
@@ -76,6 +77,7 @@ __all__ = [
     "MalformedResponseError",
     "InvalidOutputError",
     "UnsupportedFeatureError",
+    "UnexpectedStatusError",
     "AllTargetsFailed",
     "redact",
     "register_secret",
@@ -290,6 +292,13 @@ class InvalidOutputError(MalformedResponseError):
 
 class UnsupportedFeatureError(ProviderError):
     kind = "unsupported_feature"
+
+
+class UnexpectedStatusError(ProviderError):
+    """An HTTP error status the API's error handling does not classify (a gateway's 405 or 410, ...).
+    It says nothing against the request itself, so another target may serve the call."""
+
+    kind = "unexpected_status"
 
 
 class AllTargetsFailed(MagsagError):

@@ -500,7 +500,25 @@ ERROR_CASES = [
         False,
         True,
     ),
-    (409, "invalid_request_error", None, "conflict", E.BadRequestError, False, False),
+    # 409 used to stop the whole cascade as a bad request; OpenAI sends it for a conflict on its side
+    # ("... while processing your request (lock timeout)") that clears on a retry, so it is a server error.
+    (
+        409,
+        "server_error",
+        None,
+        "The server had an error while processing your request (lock timeout)",
+        E.ServerError,
+        True,
+        True,
+    ),
+    # the server gave up waiting for the request: retryable, and it moves on
+    (408, "timeout", None, "Request timed out.", E.ProviderTimeoutError, True, True),
+    (402, "invalid_request_error", None, "Payment required", E.QuotaExhaustedError, False, True),
+    # statuses no one classifies say nothing against the request: the next target may serve it
+    (405, "invalid_request_error", None, "Method not allowed", E.UnexpectedStatusError, False, True),
+    (410, "invalid_request_error", None, "Gone", E.UnexpectedStatusError, False, True),
+    (425, "invalid_request_error", None, "Too early", E.ServerError, True, True),
+    (499, "invalid_request_error", None, "Client closed request", E.UnexpectedStatusError, False, True),
     (413, "invalid_request_error", None, "Request too large", E.ContextTooLongError, False, True),
     (422, "invalid_request_error", None, "Unprocessable", E.BadRequestError, False, False),
     (429, "requests", "rate_limit_exceeded", "Rate limit reached for requests", E.RateLimitError, True, True),

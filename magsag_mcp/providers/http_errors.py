@@ -22,14 +22,31 @@ from ..errors import (
     OverloadedError,
     PermissionDeniedError,
     ProviderError,
+    ProviderTimeoutError,
     QuotaExhaustedError,
     RateLimitError,
     ServerError,
+    UnexpectedStatusError,
     UnsupportedFeatureError,
 )
 
 #: a 429 whose wait is longer than this is treated as quota exhaustion: move on, don't wait
 LONG_WAIT_SECONDS = 60.0
+
+#: statuses whose meaning does not depend on the vendor's code or message (checked after those)
+_BY_STATUS: dict[int, type[ProviderError]] = {
+    401: AuthenticationError,
+    # Payment required: the account's credit is spent (a gateway's or a vendor's); it will not clear soon.
+    402: QuotaExhaustedError,
+    403: PermissionDeniedError,
+    404: ModelNotFoundError,
+    # The server gave up waiting for the request: nothing wrong with it, and no answer was generated.
+    408: ProviderTimeoutError,
+    # A conflict on the server's side (OpenAI: "... while processing your request (lock timeout)") and
+    # "too early" (RFC 8470): both clear when the request is sent again.
+    409: ServerError,
+    425: ServerError,
+}
 
 _DURATION = re.compile(r"^(?:(\d+(?:\.\d+)?)h)?(?:(\d+(?:\.\d+)?)m(?!s))?(?:(\d+(?:\.\d+)?)s)?(?:(\d+(?:\.\d+)?)ms)?$")
 
@@ -174,19 +191,22 @@ def error_for(
         return ContextTooLongError(text, **kw)
     if "content_filter" in code_l or "content_policy" in code_l or "safety" in code_l:
         return ContentFilteredError(text, **kw)
-    if status == 401:
-        return AuthenticationError(text, **kw)
-    if status == 403:
-        return PermissionDeniedError(text, **kw)
-    if status == 404:
-        return ModelNotFoundError(text, **kw)
-    if status in (400, 422) and target_cannot(message, model):
-        # not our input: this target lacks the feature, so the next one may serve the call
-        return UnsupportedFeatureError(text, **kw)
-    if status in (400, 409, 422):
+    by_status = _BY_STATUS.get(status)
+    if by_status is not None:
+        if by_status.retryable:
+            return by_status(text, retry_after=parse_retry_after(headers), **kw)
+        return by_status(text, **kw)
+    if status in (400, 422):
+        if target_cannot(message, model):
+            # not our input: this target lacks the feature, so the next one may serve the call
+            return UnsupportedFeatureError(text, **kw)
+        # The API found the request itself invalid: every target would refuse it alike, so the
+        # cascade stops here rather than spend the call repeating it.
         return BadRequestError(text, **kw)
     if status in (503, 529) or "overloaded" in code_l:
         return OverloadedError(text, retry_after=parse_retry_after(headers), **kw)
     if status >= 500:
         return ServerError(text, retry_after=parse_retry_after(headers), **kw)
-    return BadRequestError(text, **kw)
+    # Any other status (a gateway's 405 or 410, nginx's 499, ...) says nothing against our input:
+    # this target cannot serve the call, another one may.
+    return UnexpectedStatusError(text, **kw)
