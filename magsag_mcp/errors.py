@@ -14,8 +14,8 @@ format's ``map_error``), and nowhere else. Each class knows two things the casca
     ├── BudgetExceeded               a spend limit would be crossed (not retried, not a provider error)
     ├── LedgerError                  the usage database cannot be opened, read or written
     └── ProviderError                a provider call failed                  retryable  moves_on
-        ├── AuthenticationError      401, bad or missing key                   no         yes
-        ├── PermissionDeniedError    403                                       no         yes
+        ├── AuthenticationError      401, bad or missing key (Gemini: a 400)   no         yes
+        ├── PermissionDeniedError    403, region or account not served         no         yes
         ├── ModelNotFoundError       404, unknown model/deployment             no         yes
         ├── BadRequestError          400 caused by our request                 no         no
         │   └── ContextTooLongError  prompt exceeds the window                 no         yes
