@@ -66,9 +66,16 @@ class RetryPolicy:
 
     def backoff(self, try_number: int, server_wait: float | None) -> float:
         if server_wait is not None:
-            # The server knows when it will take us again; a little jitter spreads the herd.
-            return server_wait + random.uniform(0, min(1.0, self.base_delay))
+            # The server knows when it will take us again; a little jitter spreads the herd, but never
+            # past the cap (a wait beyond it is not waited for at all: see too_long).
+            jittered = server_wait + random.uniform(0, min(1.0, self.base_delay))
+            return min(jittered, max(self.max_delay, server_wait))
         return random.uniform(0, min(self.max_delay, self.base_delay * (2 ** (try_number - 1))))
+
+    def too_long(self, server_wait: float | None) -> bool:
+        """A server's wait beyond ``max_delay`` is not slept: the call moves on to the next target
+        (another vendor, or another deployment with its own limits) rather than sit idle."""
+        return server_wait is not None and server_wait > self.max_delay
 
 
 class Pricing(Protocol):
@@ -244,11 +251,17 @@ class Cascade:
                     state.attempts.append(record)
                     remaining = deadline - self.clock()
                     if exc.retryable and try_number < self.retry.tries_per_target:
-                        wait = self.retry.backoff(try_number, exc.retry_after)
-                        if wait < remaining:
-                            await _emit(progress, "retry", {"target": target.label, "wait_s": round(wait, 3)})
-                            await self.sleep(wait)
-                            continue
+                        if self.retry.too_long(exc.retry_after):
+                            record.warnings.append(
+                                f"{target.label}: not retried: the server asked to wait {exc.retry_after:g}s, "
+                                f"longer than the retry cap of {self.retry.max_delay:g}s (MAGSAG_RETRY_MAX_DELAY)"
+                            )
+                        else:
+                            wait = self.retry.backoff(try_number, exc.retry_after)
+                            if wait < remaining:
+                                await _emit(progress, "retry", {"target": target.label, "wait_s": round(wait, 3)})
+                                await self.sleep(wait)
+                                continue
                     if not exc.moves_on:
                         raise all_failed(plan, state, exc) from None
                     break

@@ -102,6 +102,34 @@ async def test_wait_longer_than_the_deadline_moves_on():
     assert clock.sleeps == [] and out.target.model == "b"
 
 
+@pytest.mark.parametrize(
+    "error",
+    [
+        E.RateLimitError("later", status=429, retry_after=30.0),
+        E.OverloadedError("busy", status=503, retry_after=45.0),
+    ],
+    ids=["429", "503"],
+)
+async def test_a_server_wait_longer_than_the_retry_cap_moves_on_and_says_why(error):
+    # The cap (MAGSAG_RETRY_MAX_DELAY, 20 s here) bounded only the backoff: a server's 30 s was slept in full.
+    script("a", error)
+    cascade, clock = make()
+    out = await cascade.run(plan({"model": "fake:a", "fallbacks": ["fake:b"]}), run_id="r", agent=None)
+    assert clock.sleeps == [] and out.target.model == "b"
+    why = f"not retried: the server asked to wait {error.retry_after:g}s, longer than the retry cap of 20s"
+    assert why in out.attempts[0].warnings[0] and "MAGSAG_RETRY_MAX_DELAY" in out.attempts[0].warnings[0]
+    assert any(why in w for w in out.trace["warnings"])
+
+
+async def test_a_server_wait_within_the_cap_is_waited_with_jitter_that_never_passes_the_cap():
+    script("a", *[E.RateLimitError("later", status=429, retry_after=19.9)] * 2, "fine")
+    cascade, clock = make()
+    out = await cascade.run(plan({"model": "fake:a"}), run_id="r", agent=None)
+    assert out.result.text == "fine"
+    assert len(clock.sleeps) == 2 and all(19.9 <= s <= 20.0 for s in clock.sleeps)
+    assert out.attempts[0].warnings == []
+
+
 async def test_context_too_long_moves_on():
     script("a", E.ContextTooLongError("too long", status=400))
     cascade, _ = make()

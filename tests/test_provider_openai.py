@@ -580,9 +580,14 @@ async def test_an_error_body_that_is_not_json(fake_openai: FakeOpenAI, provider:
         ({"retry_after": "1.5"}, 1.5),
         ({"retry_after_ms": "2500"}, 2.5),
         ({"retry_after_ms": "750", "retry_after": "9"}, 0.75),  # the precise header wins
-        ({"reset_requests": "1m30s"}, 90.0),
-        ({"reset_requests": "250ms"}, 0.25),
-        ({"reset_requests": "2s", "reset_tokens": "6m0s"}, 360.0),  # the longer wait; > 60 s is quota
+        # OpenAI's bucket resets count only for a bucket that ran out (these rows used to omit the
+        # remaining counts, when any reset header was taken as the wait)
+        ({"reset_requests": "1m30s", "remaining_requests": "0"}, 90.0),
+        ({"reset_requests": "250ms", "remaining_requests": "0", "remaining_tokens": "29000"}, 0.25),
+        ({"reset_requests": "2s", "reset_tokens": "6m0s", "remaining_requests": "0", "remaining_tokens": "0"}, 360.0),
+        ({"reset_requests": "2s", "reset_tokens": "6m0s", "remaining_requests": "0", "remaining_tokens": "900"}, 2.0),
+        ({"reset_requests": "1m30s"}, None),  # no bucket is said to be empty: the reset is no wait
+        ({"reset_requests": "1s", "reset_tokens": "20s", "remaining_requests": "3", "remaining_tokens": "7"}, None),
         ({}, None),
         # a value that is neither seconds nor an HTTP date says nothing: absent, not a crash
         ({"retry_after": "soon"}, None),
@@ -600,6 +605,23 @@ async def test_retry_after_headers(
     assert info.value.retry_after == expected
     # a wait longer than a minute will not clear soon: quota, move on rather than sleep
     assert isinstance(info.value, E.QuotaExhaustedError) == (expected is not None and expected > 60)
+
+
+@pytest.mark.parametrize("status", [500, 503])
+async def test_rate_limit_resets_are_no_wait_on_a_server_error(
+    fake_openai: FakeOpenAI, provider: OpenAIProvider, status: int
+):
+    # OpenAI sends its bucket headers on every response; on a 5xx they said "wait 6 minutes" for nothing
+    headers = {
+        "x-ratelimit-reset-requests": "1s",
+        "x-ratelimit-reset-tokens": "6m0s",
+        "x-ratelimit-remaining-requests": "0",
+        "x-ratelimit-remaining-tokens": "0",
+    }
+    fake_openai.queue(R.error(status, "The server had an error", type="server_error", headers=headers))
+    with pytest.raises(E.ServerError) as info:
+        await provider.complete(ask(), target(fake_openai, "chat"))
+    assert info.value.retry_after is None
 
 
 async def test_retry_after_as_an_http_date(fake_openai: FakeOpenAI, provider: OpenAIProvider):

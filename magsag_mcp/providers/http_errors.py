@@ -98,8 +98,7 @@ def target_cannot(message: str, model: str | None = None) -> bool:
 
 
 def parse_retry_after(headers: Mapping[str, str], *, now: float | None = None) -> float | None:
-    """Seconds to wait, from ``retry-after-ms``, ``Retry-After`` (seconds or HTTP date) or
-    ``x-ratelimit-reset-requests`` / ``-tokens`` (OpenAI's ``1m30s``/``250ms`` durations)."""
+    """Seconds to wait, from ``retry-after-ms`` or ``Retry-After`` (seconds or HTTP date)."""
     value = _get(headers, "retry-after-ms")
     if value:
         seconds = _seconds(value)
@@ -122,15 +121,28 @@ def parse_retry_after(headers: Mapping[str, str], *, now: float | None = None) -
                 parsed = parsed.replace(tzinfo=datetime.UTC)
             current = time.time() if now is None else now
             return max(0.0, parsed.timestamp() - current)
+    return None
+
+
+def rate_limit_reset(headers: Mapping[str, str]) -> float | None:
+    """Seconds until the rate-limit bucket that ran out refills, from OpenAI's ``x-ratelimit-*`` headers.
+
+    OpenAI sends them on every response, for both buckets (requests and tokens), each with its
+    ``remaining`` count and its time to a full ``reset``. Only a bucket at 0 is why a request was
+    refused: the reset of one that still has room says nothing about when to come back (and on a
+    5xx, none of them does).
+    """
     waits = [
-        w
-        for w in (
-            parse_duration(_get(headers, "x-ratelimit-reset-requests")),
-            parse_duration(_get(headers, "x-ratelimit-reset-tokens")),
-        )
-        if w is not None
+        wait
+        for bucket in ("requests", "tokens")
+        if _is_zero(_get(headers, f"x-ratelimit-remaining-{bucket}"))
+        and (wait := parse_duration(_get(headers, f"x-ratelimit-reset-{bucket}"))) is not None
     ]
     return max(waits) if waits else None
+
+
+def _is_zero(value: str | None) -> bool:
+    return _seconds(value) == 0.0 if value else False
 
 
 def parse_duration(value: str | None) -> float | None:
@@ -184,6 +196,8 @@ def error_for(
     kw = {"provider": provider, "model": model, "status": status, "code": code}
     if status == 429 or code_l in ("rate_limit_exceeded", "rate_limit_error", "resource_exhausted"):
         wait = parse_retry_after(headers)
+        if wait is None:
+            wait = rate_limit_reset(headers)
         if any(h in code_l or h in msg_l for h in _QUOTA_HINTS) or (wait is not None and wait > LONG_WAIT_SECONDS):
             return QuotaExhaustedError(text, retry_after=wait, **kw)
         return RateLimitError(text, retry_after=wait, **kw)

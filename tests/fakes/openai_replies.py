@@ -138,6 +138,8 @@ def rate_limited(
     retry_after_ms: str | None = None,
     reset_requests: str | None = None,
     reset_tokens: str | None = None,
+    remaining_requests: str | None = None,
+    remaining_tokens: str | None = None,
     message: str = "Rate limit reached for gpt-4o in organization org-test on requests per min (RPM): Limit 500.",
 ) -> ErrorReply:
     headers = {
@@ -147,6 +149,8 @@ def rate_limited(
             ("retry-after-ms", retry_after_ms),
             ("x-ratelimit-reset-requests", reset_requests),
             ("x-ratelimit-reset-tokens", reset_tokens),
+            ("x-ratelimit-remaining-requests", remaining_requests),
+            ("x-ratelimit-remaining-tokens", remaining_tokens),
         )
         if value is not None
     }
