@@ -2,7 +2,8 @@
 
 Provider errors are converted once, at the HTTP boundary (``providers/http_errors.py`` and each wire
 format's ``map_error``), and nowhere else. Each class knows two things the cascade needs:
-``retryable`` (try the same target again after a wait) and ``moves_on`` (try the next target).
+``retryable`` (try the same target again after a wait) and ``moves_on`` (try the next target). A
+timeout is retryable only on the last target left ("last only"): the next target is tried first.
 
     MagsagError
     ├── ConfigError                  bad catalog file, env var or CLI/tool argument (fix the config)
@@ -24,7 +25,7 @@ format's ``map_error``), and nowhere else. Each class knows two things the casca
         │   └── QuotaExhaustedError  429 that will not clear soon              no         yes
         ├── ServerError              5xx, 409 conflict, 425 too early          yes        yes
         │   └── OverloadedError      529 / overloaded / 503 UNAVAILABLE        yes        yes
-        ├── ProviderTimeoutError     connect/read/idle timeout, 408            yes        yes
+        ├── ProviderTimeoutError     connect/read/idle timeout, 408            last only  yes
         ├── ProviderConnectionError  refused, reset, dropped mid-stream        yes        yes
         ├── MalformedResponseError   body is not what the API documents        no         yes
         │   └── InvalidOutputError   model broke the requested JSON output     no         yes
@@ -194,6 +195,8 @@ class ProviderError(MagsagError):
     kind = "provider_error"
     retryable: ClassVar[bool] = False
     moves_on: ClassVar[bool] = True
+    #: retryable only once no other target is left: the next target is tried first (timeouts)
+    retried_only_on_last_target: ClassVar[bool] = False
     #: the vendor may bill this failed attempt for an unknown number of tokens (see the module docstring);
     #: a class default too, so that an instance built without __init__ (AllTargetsFailed) has it
     maybe_billed: bool = False
@@ -275,6 +278,16 @@ class OverloadedError(ServerError):
 class ProviderTimeoutError(ProviderError):
     kind = "timeout"
     retryable = True
+    # A target that let a whole timeout pass in silence would most likely do it again: retried on it,
+    # it spends the call's deadline there before any fallback is tried. It is retried only when no
+    # other target is left, and only when the call has time left for a whole timeout more.
+    retried_only_on_last_target = True
+    #: how long the timeout that fired was, in seconds (None when the vendor reported it, e.g. a 408)
+    timeout_s: float | None = None
+
+    def __init__(self, message: str, *, timeout_s: float | None = None, **details: Any) -> None:
+        super().__init__(message, **details)
+        self.timeout_s = timeout_s
 
 
 class ProviderConnectionError(ProviderError):

@@ -110,8 +110,8 @@ class Endpoint(ABC):
     provider: ClassVar[str]
     #: env var that names the key, for error messages and ``magsag doctor``
     key_env: ClassVar[tuple[str, ...]] = ()
-    #: timeouts suited to this endpoint (local generation is slow)
-    timeouts: ClassVar[Timeouts | None] = None
+    #: timeouts suited to this endpoint (local generation is slow); None: the transport's
+    timeouts: Timeouts | None = None
     #: a cheap GET below the base URL that proves the endpoint answers (``magsag doctor --probe``)
     probe_path: ClassVar[str] = "/models"
 
@@ -214,7 +214,9 @@ class HTTPProvider(Provider):
         target = Target(self.name, "probe")
         try:
             url = self.endpoint.base_url(target).rstrip("/") + self.endpoint.probe_path
-            resp = await self.transport.get(url, headers=self.endpoint.headers("probe"), timeouts=Timeouts(3.0, 5.0))
+            resp = await self.transport.get(
+                url, headers=self.endpoint.headers("probe"), timeouts=Timeouts(3.0, 5.0, from_settings=False)
+            )
         except ProviderError as exc:
             return f"unreachable: {exc.message}"
         return "reachable" if resp.status < 400 else f"answered HTTP {resp.status}"
