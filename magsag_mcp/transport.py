@@ -90,8 +90,25 @@ class StreamResponse:
         self.error_body = error_body
         self.timeouts = timeouts
 
+    @property
+    def media_type(self) -> str | None:
+        """The body's media type (``text/event-stream``, ``application/json``), or None when the server
+        sent no Content-Type (aiohttp would say application/octet-stream)."""
+        return self._resp.content_type if "Content-Type" in self.headers else None
+
     def as_http_response(self) -> HttpResponse:
         return HttpResponse(self.status, self.headers, self.error_body or b"")
+
+    async def read(self) -> HttpResponse:
+        """The whole body, for a server that answered with something other than an event stream."""
+        try:
+            return HttpResponse(self.status, self.headers, await self._resp.read())
+        except (TimeoutError, aiohttp.ServerTimeoutError) as exc:
+            raise ProviderTimeoutError(
+                f"the answer went idle past {self.timeouts.read_described()}", timeout_s=self.timeouts.read
+            ) from exc
+        except aiohttp.ClientError as exc:
+            raise ProviderConnectionError(f"the answer broke off: {type(exc).__name__}") from exc
 
     async def events(self) -> AsyncIterator[SSEEvent]:
         """Parse ``text/event-stream`` per the WHATWG spec (see :class:`SSEParser`)."""

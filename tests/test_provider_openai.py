@@ -445,6 +445,30 @@ async def test_an_http_error_on_a_stream_request_is_mapped(fake_openai: FakeOpen
     assert info.value.retry_after == 2.0 and info.value.status == 429
 
 
+async def test_a_json_answer_to_a_stream_request_is_read_as_the_plain_answer(
+    fake_openai: FakeOpenAI, provider: OpenAIProvider
+):
+    # A proxy or compatible server that ignores "stream": true. Its answer was taken for a dropped stream
+    # and asked for again, although it was complete and billed.
+    fake_openai.queue(R.reply("the whole answer at once", usage=R.tokens(40, 12), ignores_stream=True))
+    result = await provider.complete(ask(stream=True), target(fake_openai, "chat"))
+    assert (result.text, result.finish_reason) == ("the whole answer at once", "stop")
+    assert (result.usage.input_tokens, result.usage.output_tokens, result.usage.reported) == (40, 12, True)
+    assert any('ignored "stream": true' in w for w in result.warnings)
+    assert len(fake_openai.requests) == 1 and sent(fake_openai)["stream"] is True
+
+
+async def test_a_page_that_is_neither_a_stream_nor_json_is_a_malformed_answer(
+    fake_openai: FakeOpenAI, provider: OpenAIProvider
+):
+    fake_openai.queue(R.Reply(raw_body="<html><body>Sign in to the corporate proxy</body></html>"))
+    with pytest.raises(E.MalformedResponseError) as info:
+        await provider.complete(ask(stream=True), target(fake_openai, "chat"))
+    err = info.value
+    assert type(err) is E.MalformedResponseError and not err.retryable and err.moves_on
+    assert "answered with text/html" in err.message and err.details["content_type"] == "text/html"
+
+
 @pytest.mark.parametrize("api", APIS)
 async def test_length_finish(fake_openai: FakeOpenAI, provider: OpenAIProvider, api: str):
     fake_openai.queue(R.reply("truncated answ", finish="length"))

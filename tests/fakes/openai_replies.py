@@ -96,8 +96,10 @@ class Reply:
     #: report no usage, as many OpenAI-compatible servers do (``usage`` is optional in the spec, and they
     #: ignore ``stream_options.include_usage``)
     no_usage: bool = False
-    #: answer 200 with this text/html body instead of JSON (a proxy or gateway page)
+    #: answer 200 with this text/html body instead of JSON (a proxy or gateway page), streamed or not
     raw_body: str | None = None
+    #: answer a streamed request with the plain JSON answer, as a server that ignores "stream": true does
+    ignores_stream: bool = False
 
 
 def reply(text: str | None = "ok", *, tool_calls: list[FakeToolCall] | None = None, **kw: Any) -> Reply:
