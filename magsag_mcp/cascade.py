@@ -66,9 +66,16 @@ class RetryPolicy:
 
     def backoff(self, try_number: int, server_wait: float | None) -> float:
         if server_wait is not None:
-            # The server knows when it will take us again; a little jitter spreads the herd.
-            return server_wait + random.uniform(0, min(1.0, self.base_delay))
+            # The server knows when it will take us again; a little jitter spreads the herd, but never
+            # past the cap (a wait beyond it is not waited for at all: see too_long).
+            jittered = server_wait + random.uniform(0, min(1.0, self.base_delay))
+            return min(jittered, max(self.max_delay, server_wait))
         return random.uniform(0, min(self.max_delay, self.base_delay * (2 ** (try_number - 1))))
+
+    def too_long(self, server_wait: float | None) -> bool:
+        """A server's wait beyond ``max_delay`` is not slept: the call moves on to the next target
+        (another vendor, or another deployment with its own limits) rather than sit idle."""
+        return server_wait is not None and server_wait > self.max_delay
 
 
 class Pricing(Protocol):
@@ -244,8 +251,8 @@ class Cascade:
                     state.attempts.append(record)
                     remaining = deadline - self.clock()
                     if exc.retryable and try_number < self.retry.tries_per_target:
-                        wait = self.retry.backoff(try_number, exc.retry_after)
-                        if wait < remaining:
+                        wait = self._retry_wait(exc, try_number, remaining, record, plan, position, state)
+                        if wait is not None:
                             await _emit(progress, "retry", {"target": target.label, "wait_s": round(wait, 3)})
                             await self.sleep(wait)
                             continue
@@ -330,6 +337,50 @@ class Cascade:
         raise all_failed(plan, state, state.last_error)
 
     # --- helpers ---------------------------------------------------------------------------------
+
+    def _retry_wait(
+        self,
+        exc: ProviderError,
+        try_number: int,
+        remaining: float,
+        record: AttemptRecord,
+        plan: Plan,
+        position: int,
+        state: CascadeState,
+    ) -> float | None:
+        """The wait before trying the same target again, or None to move on. Why a retryable error is
+        not retried (beyond the deadline) goes into the attempt's warnings, and from there the trace."""
+        label = f"{record.provider}:{record.model}"
+        if remaining <= 0:
+            return None
+        if exc.retried_only_on_last_target and self._another_target_left(plan, position, state):
+            record.warnings.append(f"{label}: not retried after a {exc.kind}: the next target is tried first")
+            return None
+        if self.retry.too_long(exc.retry_after):
+            record.warnings.append(
+                f"{label}: not retried: the server asked to wait {exc.retry_after:g}s, "
+                f"longer than the retry cap of {self.retry.max_delay:g}s (MAGSAG_RETRY_MAX_DELAY)"
+            )
+            return None
+        wait = self.retry.backoff(try_number, exc.retry_after)
+        # A timeout tried again gets no answer sooner than the first time: only worth it when the call
+        # has a whole timeout left after the wait.
+        timeout_s = getattr(exc, "timeout_s", None)
+        if timeout_s and wait + timeout_s >= remaining:
+            record.warnings.append(
+                f"{label}: not retried after a {exc.kind} of {timeout_s:g}s: "
+                f"the call's deadline leaves {remaining:.3g}s"
+            )
+            return None
+        return wait if wait < remaining else None
+
+    def _another_target_left(self, plan: Plan, position: int, state: CascadeState) -> bool:
+        """Whether a candidate after ``position`` would be tried (not skipped for lack of a key, an
+        endpoint, a feature or a large enough window). Governance is not asked: that needs the ledger."""
+        return any(
+            self._skip_reason(cand, plan) is None and self._window_skip(state, cand.target) is None
+            for cand in plan.candidates[position + 1 :]
+        )
 
     def _price_failure(
         self, record: AttemptRecord, exc: MagsagError, target: Target, admission: Any, request: LLMRequest

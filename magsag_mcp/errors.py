@@ -2,7 +2,8 @@
 
 Provider errors are converted once, at the HTTP boundary (``providers/http_errors.py`` and each wire
 format's ``map_error``), and nowhere else. Each class knows two things the cascade needs:
-``retryable`` (try the same target again after a wait) and ``moves_on`` (try the next target).
+``retryable`` (try the same target again after a wait) and ``moves_on`` (try the next target). A
+timeout is retryable only on the last target left ("last only"): the next target is tried first.
 
     MagsagError
     ├── ConfigError                  bad catalog file, env var or CLI/tool argument (fix the config)
@@ -14,21 +15,22 @@ format's ``map_error``), and nowhere else. Each class knows two things the casca
     ├── BudgetExceeded               a spend limit would be crossed (not retried, not a provider error)
     ├── LedgerError                  the usage database cannot be opened, read or written
     └── ProviderError                a provider call failed                  retryable  moves_on
-        ├── AuthenticationError      401, bad or missing key                   no         yes
-        ├── PermissionDeniedError    403                                       no         yes
+        ├── AuthenticationError      401, bad or missing key (Gemini: a 400)   no         yes
+        ├── PermissionDeniedError    403, region or account not served         no         yes
         ├── ModelNotFoundError       404, unknown model/deployment             no         yes
         ├── BadRequestError          400 caused by our request                 no         no
         │   └── ContextTooLongError  prompt exceeds the window                 no         yes
         ├── ContentFilteredError     safety filter on prompt or answer         no         yes
         ├── RateLimitError           429 that will clear (retry_after)         yes        yes
         │   └── QuotaExhaustedError  429 that will not clear soon              no         yes
-        ├── ServerError              5xx                                       yes        yes
+        ├── ServerError              5xx, 409 conflict, 425 too early          yes        yes
         │   └── OverloadedError      529 / overloaded / 503 UNAVAILABLE        yes        yes
-        ├── ProviderTimeoutError     connect/read/idle timeout                 yes        yes
+        ├── ProviderTimeoutError     connect/read/idle timeout, 408            last only  yes
         ├── ProviderConnectionError  refused, reset, dropped mid-stream        yes        yes
         ├── MalformedResponseError   body is not what the API documents        no         yes
         │   └── InvalidOutputError   model broke the requested JSON output     no         yes
-        └── UnsupportedFeatureError  target cannot honour a required feature   no         yes
+        ├── UnsupportedFeatureError  target cannot honour a required feature   no         yes
+        └── UnexpectedStatusError    any other 4xx (405, 410, 499, ...)        no         yes
 
 ``maybe_billed`` says the request reached the vendor and was cut before a complete answer came back:
 the vendor may bill tokens it generated, so the attempt's cost is unknown, not 0. It is set where the
@@ -76,6 +78,7 @@ __all__ = [
     "MalformedResponseError",
     "InvalidOutputError",
     "UnsupportedFeatureError",
+    "UnexpectedStatusError",
     "AllTargetsFailed",
     "redact",
     "register_secret",
@@ -192,6 +195,8 @@ class ProviderError(MagsagError):
     kind = "provider_error"
     retryable: ClassVar[bool] = False
     moves_on: ClassVar[bool] = True
+    #: retryable only once no other target is left: the next target is tried first (timeouts)
+    retried_only_on_last_target: ClassVar[bool] = False
     #: the vendor may bill this failed attempt for an unknown number of tokens (see the module docstring);
     #: a class default too, so that an instance built without __init__ (AllTargetsFailed) has it
     maybe_billed: bool = False
@@ -273,6 +278,16 @@ class OverloadedError(ServerError):
 class ProviderTimeoutError(ProviderError):
     kind = "timeout"
     retryable = True
+    # A target that let a whole timeout pass in silence would most likely do it again: retried on it,
+    # it spends the call's deadline there before any fallback is tried. It is retried only when no
+    # other target is left, and only when the call has time left for a whole timeout more.
+    retried_only_on_last_target = True
+    #: how long the timeout that fired was, in seconds (None when the vendor reported it, e.g. a 408)
+    timeout_s: float | None = None
+
+    def __init__(self, message: str, *, timeout_s: float | None = None, **details: Any) -> None:
+        super().__init__(message, **details)
+        self.timeout_s = timeout_s
 
 
 class ProviderConnectionError(ProviderError):
@@ -290,6 +305,13 @@ class InvalidOutputError(MalformedResponseError):
 
 class UnsupportedFeatureError(ProviderError):
     kind = "unsupported_feature"
+
+
+class UnexpectedStatusError(ProviderError):
+    """An HTTP error status the API's error handling does not classify (a gateway's 405 or 410, ...).
+    It says nothing against the request itself, so another target may serve the call."""
+
+    kind = "unexpected_status"
 
 
 class AllTargetsFailed(MagsagError):

@@ -34,8 +34,8 @@ from .providers.base import ProgressCallback
 from .records import AttemptRecord, RunRecord
 from .routing import Candidate, Plan, Resolution, plan_call
 from .routing import route as resolve_route
-from .settings import call_deadline, env_float
-from .transport import Transport
+from .settings import call_deadline, connect_timeout, env_float, read_timeout
+from .transport import Timeouts, Transport
 from .types import LLMResult, Target
 
 if TYPE_CHECKING:
@@ -175,6 +175,8 @@ class Service:
         if problems:
             raise catalog_problems(cat.root, problems)
         retry = retry or retry_policy_from_env(env)
+        # read before the ledger opens, so that a bad value is reported with nothing to undo
+        transport = transport or Transport(timeouts=Timeouts(connect=connect_timeout(env), read=read_timeout(env)))
         ledger = Ledger(Path(db) if db else default_db_path(env), sync=ledger_sync_from_env(env))
         await ledger.open()
         # Reservations must outlive the longest call, or a slow call's reservation could expire mid-call.
@@ -182,7 +184,7 @@ class Service:
         return cls(
             catalog=cat,
             env=env,
-            transport=transport or Transport(),
+            transport=transport,
             ledger=ledger,
             pricer=pricer,
             governance=governance,

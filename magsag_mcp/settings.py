@@ -2,7 +2,8 @@
 
 The service builds its retry policy from these; governance reads the call deadline so that a budget
 reservation outlives the call it covers. Both must read the same value the same way, and governance
-must not import the service to do it.
+must not import the service to do it. The transport's timeouts are read here too: the service sets
+them, the local provider keeps its own defaults unless they are set, and a timeout's message names them.
 """
 
 from __future__ import annotations
@@ -14,6 +15,12 @@ from .errors import ConfigError
 
 CALL_DEADLINE_ENV = "MAGSAG_CALL_DEADLINE"
 DEFAULT_CALL_DEADLINE = 300.0
+#: seconds to open a connection (TCP and TLS) to a provider
+CONNECT_TIMEOUT_ENV = "MAGSAG_CONNECT_TIMEOUT"
+DEFAULT_CONNECT_TIMEOUT = 10.0
+#: seconds to wait for the answer's next bytes (its headers, or the next chunk of a stream)
+READ_TIMEOUT_ENV = "MAGSAG_READ_TIMEOUT"
+DEFAULT_READ_TIMEOUT = 120.0
 
 
 def env_float(env: Mapping[str, str], name: str, default: float, *, minimum: float = 0.0) -> float:
@@ -35,3 +42,13 @@ def env_float(env: Mapping[str, str], name: str, default: float, *, minimum: flo
 def call_deadline(env: Mapping[str, str]) -> float:
     """Seconds a whole call may take, all targets and waits included (``MAGSAG_CALL_DEADLINE``)."""
     return env_float(env, CALL_DEADLINE_ENV, DEFAULT_CALL_DEADLINE, minimum=0.001)
+
+
+def connect_timeout(env: Mapping[str, str], default: float = DEFAULT_CONNECT_TIMEOUT) -> float:
+    """Seconds to connect to a provider (``MAGSAG_CONNECT_TIMEOUT``)."""
+    return env_float(env, CONNECT_TIMEOUT_ENV, default, minimum=0.001)
+
+
+def read_timeout(env: Mapping[str, str], default: float = DEFAULT_READ_TIMEOUT) -> float:
+    """Seconds a provider may stay silent while an answer is awaited (``MAGSAG_READ_TIMEOUT``)."""
+    return env_float(env, READ_TIMEOUT_ENV, default, minimum=0.001)

@@ -21,6 +21,7 @@ from typing import Any
 import aiohttp
 
 from .errors import ConfigError, MalformedResponseError, ProviderConnectionError, ProviderTimeoutError, redact
+from .settings import CONNECT_TIMEOUT_ENV, DEFAULT_CONNECT_TIMEOUT, DEFAULT_READ_TIMEOUT, READ_TIMEOUT_ENV
 
 __all__ = ["Timeouts", "HttpResponse", "SSEEvent", "SSEParser", "Transport"]
 
@@ -29,12 +30,23 @@ __all__ = ["Timeouts", "HttpResponse", "SSEEvent", "SSEParser", "Transport"]
 class Timeouts:
     """Seconds. ``read`` bounds the wait for each chunk, so a slow stream that keeps talking lives."""
 
-    connect: float = 10.0
-    read: float = 120.0
+    connect: float = DEFAULT_CONNECT_TIMEOUT
+    read: float = DEFAULT_READ_TIMEOUT
     total: float | None = None
+    #: whether MAGSAG_CONNECT_TIMEOUT / MAGSAG_READ_TIMEOUT change these (not a probe's fixed ones): a
+    #: timeout's message then names the setting to change
+    from_settings: bool = True
 
     def to_aiohttp(self) -> aiohttp.ClientTimeout:
         return aiohttp.ClientTimeout(total=self.total, sock_connect=self.connect, sock_read=self.read)
+
+    def connect_described(self) -> str:
+        setting = f" ({CONNECT_TIMEOUT_ENV})" if self.from_settings else ""
+        return f"the connect timeout of {self.connect:g}s{setting}"
+
+    def read_described(self) -> str:
+        setting = f" ({READ_TIMEOUT_ENV})" if self.from_settings else ""
+        return f"the read timeout of {self.read:g}s{setting}"
 
 
 @dataclass(slots=True)
@@ -71,14 +83,32 @@ class SSEEvent:
 class StreamResponse:
     """An open SSE response. Iterate :meth:`events`; a non-2xx status has its body read eagerly."""
 
-    def __init__(self, resp: aiohttp.ClientResponse, error_body: bytes | None) -> None:
+    def __init__(self, resp: aiohttp.ClientResponse, error_body: bytes | None, timeouts: Timeouts) -> None:
         self._resp = resp
         self.status = resp.status
         self.headers: Mapping[str, str] = resp.headers
         self.error_body = error_body
+        self.timeouts = timeouts
+
+    @property
+    def media_type(self) -> str | None:
+        """The body's media type (``text/event-stream``, ``application/json``), or None when the server
+        sent no Content-Type (aiohttp would say application/octet-stream)."""
+        return self._resp.content_type if "Content-Type" in self.headers else None
 
     def as_http_response(self) -> HttpResponse:
         return HttpResponse(self.status, self.headers, self.error_body or b"")
+
+    async def read(self) -> HttpResponse:
+        """The whole body, for a server that answered with something other than an event stream."""
+        try:
+            return HttpResponse(self.status, self.headers, await self._resp.read())
+        except (TimeoutError, aiohttp.ServerTimeoutError) as exc:
+            raise ProviderTimeoutError(
+                f"the answer went idle past {self.timeouts.read_described()}", timeout_s=self.timeouts.read
+            ) from exc
+        except aiohttp.ClientError as exc:
+            raise ProviderConnectionError(f"the answer broke off: {type(exc).__name__}") from exc
 
     async def events(self) -> AsyncIterator[SSEEvent]:
         """Parse ``text/event-stream`` per the WHATWG spec (see :class:`SSEParser`)."""
@@ -93,7 +123,9 @@ class StreamResponse:
                 yield event
         except (TimeoutError, aiohttp.ServerTimeoutError) as exc:
             # Whether a cut stream may be billed is decided where a 2xx stream is read (HTTPProvider._stream).
-            raise ProviderTimeoutError("the stream went idle past the read timeout") from exc
+            raise ProviderTimeoutError(
+                f"the stream went idle past {self.timeouts.read_described()}", timeout_s=self.timeouts.read
+            ) from exc
         except aiohttp.ClientPayloadError as exc:
             raise ProviderConnectionError(f"the stream broke mid-answer: {exc}") from exc
         except aiohttp.ClientError as exc:
@@ -229,14 +261,14 @@ class Transport:
         params: Mapping[str, str] | None = None,
         timeouts: Timeouts | None = None,
     ) -> HttpResponse:
-        timeout = (timeouts or self.timeouts).to_aiohttp()
-        with _converted(url):
+        timeouts = timeouts or self.timeouts
+        with _converted(url, timeouts):
             async with self._session().post(
                 url,
                 data=json.dumps(body),
                 headers=_with_json(headers),
                 params=params,
-                timeout=timeout,
+                timeout=timeouts.to_aiohttp(),
                 allow_redirects=False,
             ) as resp:
                 _refuse_redirect(url, resp)
@@ -244,9 +276,11 @@ class Transport:
                 return HttpResponse(resp.status, resp.headers, payload)
 
     async def get(self, url: str, *, headers: Mapping[str, str], timeouts: Timeouts | None = None) -> HttpResponse:
-        timeout = (timeouts or self.timeouts).to_aiohttp()
-        with _converted(url):
-            async with self._session().get(url, headers=headers, timeout=timeout, allow_redirects=False) as resp:
+        timeouts = timeouts or self.timeouts
+        with _converted(url, timeouts):
+            async with self._session().get(
+                url, headers=headers, timeout=timeouts.to_aiohttp(), allow_redirects=False
+            ) as resp:
                 _refuse_redirect(url, resp)
                 return HttpResponse(resp.status, resp.headers, await resp.read())
 
@@ -260,12 +294,17 @@ class Transport:
         params: Mapping[str, str] | None = None,
         timeouts: Timeouts | None = None,
     ) -> AsyncIterator[StreamResponse]:
-        timeout = (timeouts or self.timeouts).to_aiohttp()
+        timeouts = timeouts or self.timeouts
         hdrs = _with_json(headers)
         hdrs["Accept"] = "text/event-stream"
-        with _converted(url):
+        with _converted(url, timeouts):
             resp = await self._session().post(
-                url, data=json.dumps(body), headers=hdrs, params=params, timeout=timeout, allow_redirects=False
+                url,
+                data=json.dumps(body),
+                headers=hdrs,
+                params=params,
+                timeout=timeouts.to_aiohttp(),
+                allow_redirects=False,
             )
         try:
             _refuse_redirect(url, resp)
@@ -275,7 +314,7 @@ class Transport:
                     error_body = await resp.read()
                 except aiohttp.ClientError:
                     error_body = b""
-            yield StreamResponse(resp, error_body)
+            yield StreamResponse(resp, error_body, timeouts)
         finally:
             resp.release()
 
@@ -308,15 +347,29 @@ def _refuse_redirect(url: str, resp: aiohttp.ClientResponse) -> None:
 
 
 @contextmanager
-def _converted(url: str) -> Iterator[None]:
-    """aiohttp's failures -> our tree, once, here at the boundary (the URL's path and query never shown)."""
+def _converted(url: str, timeouts: Timeouts | None = None) -> Iterator[None]:
+    """aiohttp's failures -> our tree, once, here at the boundary (the URL's path and query never shown).
+    A timeout's message says which timeout fired, how long it was and the setting that changes it."""
     try:
         yield
     except aiohttp.ConnectionTimeoutError as exc:
-        raise ProviderTimeoutError(f"could not connect to {_host(url)} within the connect timeout") from exc
-    except (TimeoutError, aiohttp.ServerTimeoutError) as exc:
+        t = timeouts or Timeouts()
+        raise ProviderTimeoutError(
+            f"could not connect to {_host(url)} within {t.connect_described()}", timeout_s=t.connect
+        ) from exc
+    except aiohttp.ServerTimeoutError as exc:
         # Connected, then no answer in time: the model may be generating one the vendor bills.
-        raise ProviderTimeoutError(f"no answer from {_host(url)} within the timeout", maybe_billed=True) from exc
+        t = timeouts or Timeouts()
+        raise ProviderTimeoutError(
+            f"no answer from {_host(url)} within {t.read_described()}", maybe_billed=True, timeout_s=t.read
+        ) from exc
+    except TimeoutError as exc:
+        # aiohttp's total timeout, when one is set
+        t = timeouts or Timeouts()
+        within = f"the total timeout of {t.total:g}s" if t.total is not None else "the timeout"
+        raise ProviderTimeoutError(
+            f"no complete answer from {_host(url)} within {within}", maybe_billed=True, timeout_s=t.total
+        ) from exc
     except aiohttp.InvalidURL as exc:
         raise ConfigError(
             f"{_host(url) if '://' in url else 'a provider URL'} is not a usable URL ({type(exc).__name__}); "

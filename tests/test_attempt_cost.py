@@ -427,6 +427,17 @@ async def test_a_billed_answer_we_cannot_use_is_never_recorded_at_zero(
             assert bounds(tmp_path / "cost.db", run_id)[0] > 0
 
 
+async def test_a_json_answer_to_a_stream_request_is_priced_not_asked_for_again(
+    service: Service, fake_openai: FakeOpenAI, tmp_path: Path
+):
+    fake_openai.queue(R.reply("all at once", usage=R.tokens(1000, 900), ignores_stream=True))
+    await call(service, "r-json-stream", stream=True)
+    [(outcome, kind, cost, _)] = rows(tmp_path / "cost.db", "r-json-stream")
+    assert (outcome, kind) == ("ok", None) and len(fake_openai.requests) == 1
+    # gpt-4o at $2.50 / $10 per million tokens (genai-prices)
+    assert Decimal(cost) / 10**12 == (1000 * Decimal("2.5") + 900 * 10) / 1_000_000
+
+
 def test_a_failed_response_carries_the_usage_it_reports():
     from magsag_mcp.providers.openai_responses import ResponsesFormat
     from magsag_mcp.transport import SSEEvent

@@ -102,6 +102,68 @@ async def test_wait_longer_than_the_deadline_moves_on():
     assert clock.sleeps == [] and out.target.model == "b"
 
 
+@pytest.mark.parametrize(
+    "error",
+    [
+        E.RateLimitError("later", status=429, retry_after=30.0),
+        E.OverloadedError("busy", status=503, retry_after=45.0),
+    ],
+    ids=["429", "503"],
+)
+async def test_a_server_wait_longer_than_the_retry_cap_moves_on_and_says_why(error):
+    # The cap (MAGSAG_RETRY_MAX_DELAY, 20 s here) bounded only the backoff: a server's 30 s was slept in full.
+    script("a", error)
+    cascade, clock = make()
+    out = await cascade.run(plan({"model": "fake:a", "fallbacks": ["fake:b"]}), run_id="r", agent=None)
+    assert clock.sleeps == [] and out.target.model == "b"
+    why = f"not retried: the server asked to wait {error.retry_after:g}s, longer than the retry cap of 20s"
+    assert why in out.attempts[0].warnings[0] and "MAGSAG_RETRY_MAX_DELAY" in out.attempts[0].warnings[0]
+    assert any(why in w for w in out.trace["warnings"])
+
+
+async def test_a_server_wait_within_the_cap_is_waited_with_jitter_that_never_passes_the_cap():
+    script("a", *[E.RateLimitError("later", status=429, retry_after=19.9)] * 2, "fine")
+    cascade, clock = make()
+    out = await cascade.run(plan({"model": "fake:a"}), run_id="r", agent=None)
+    assert out.result.text == "fine"
+    assert len(clock.sleeps) == 2 and all(19.9 <= s <= 20.0 for s in clock.sleeps)
+    assert out.attempts[0].warnings == []
+
+
+async def test_a_timeout_moves_on_without_a_retry_or_a_wait():
+    script("a", E.ProviderTimeoutError("no answer", timeout_s=120.0))
+    cascade, clock = make()
+    out = await cascade.run(plan({"model": "fake:a", "fallbacks": ["fake:b"]}), run_id="r", agent=None)
+    assert clock.sleeps == [] and out.target.model == "b"
+    assert [(a.model, a.attempt_number) for a in out.attempts] == [("a", 1), ("b", 1)]
+    assert "the next target is tried first" in out.attempts[0].warnings[0]
+
+
+async def test_a_timeout_on_the_last_target_is_retried_while_a_whole_timeout_fits_the_deadline():
+    cascade, clock = make(deadline=300.0)
+
+    async def times_out(*args, **kwargs):
+        clock.now += 120  # the read timeout ran out in silence
+        raise E.ProviderTimeoutError("no answer", provider="fake", model="a", timeout_s=120.0)
+
+    cascade.providers.get("fake").complete = times_out
+    with pytest.raises(E.AllTargetsFailed) as info:
+        await cascade.run(plan({"model": "fake:a"}), run_id="r", agent=None)
+    # 120 s, then a retry (180 s were left), then no third: 60 s cannot hold another 120 s timeout
+    attempts = info.value.attempts
+    assert [a.attempt_number for a in attempts] == [1, 2] and len(clock.sleeps) == 1
+    assert "not retried after a timeout of 120s: the call's deadline leaves" in attempts[1].warnings[-1]
+
+
+async def test_a_timeout_is_retried_when_every_later_target_would_be_skipped():
+    script("a", E.ProviderTimeoutError("no answer", timeout_s=10.0), "fine")
+    cascade, clock = make()
+    out = await cascade.run(plan({"model": "fake:a", "fallbacks": ["openai:gpt-4o"]}), run_id="r", agent=None)
+    # openai has no key here: it would be skipped, so fake:a is the last target that can answer
+    assert out.result.text == "fine" and len(clock.sleeps) == 1
+    assert [(a.model, a.attempt_number, a.outcome) for a in out.attempts] == [("a", 1, "error"), ("a", 2, "ok")]
+
+
 async def test_context_too_long_moves_on():
     script("a", E.ContextTooLongError("too long", status=400))
     cascade, _ = make()

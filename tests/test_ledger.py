@@ -76,6 +76,27 @@ async def test_blank_database_migrates_to_the_expected_schema(tmp_path: Path):
     assert conn.execute("SELECT COUNT(*) FROM schema_migrations").fetchone()[0] == len(MIGRATIONS)
 
 
+class _FullDisk(sqlite3.Connection):
+    """A connection on a disk that fills up during a migration: SQLite rolls the transaction back itself
+    (as it does on SQLITE_FULL) and reports the full disk."""
+
+    def execute(self, sql, *args):
+        if sql.startswith("CREATE TABLE budget_reservations"):
+            super().execute("ROLLBACK")
+            raise sqlite3.OperationalError("database or disk is full")
+        return super().execute(sql, *args)
+
+
+def test_a_migration_that_fails_reports_its_own_error_not_the_rollback(tmp_path: Path):
+    from magsag_mcp.ledger.migrations import migrate
+
+    conn = sqlite3.connect(tmp_path / "full.db", isolation_level=None, factory=_FullDisk)
+    with pytest.raises(sqlite3.OperationalError, match="database or disk is full"):
+        migrate(conn)
+    # the migrations before the failure stay applied; the failed one left nothing behind
+    assert [r[0] for r in conn.execute("SELECT name FROM schema_migrations")] == ["0001_runs_attempts_events"]
+
+
 async def test_500_concurrent_calls_match_the_upstreams_books(tmp_path: Path, upstream):
     # Some calls fail once (retried), some targets are down (fallback): every attempt must land.
     upstream.plan("gpt-4o", *([500] * 40))

@@ -445,6 +445,30 @@ async def test_an_http_error_on_a_stream_request_is_mapped(fake_openai: FakeOpen
     assert info.value.retry_after == 2.0 and info.value.status == 429
 
 
+async def test_a_json_answer_to_a_stream_request_is_read_as_the_plain_answer(
+    fake_openai: FakeOpenAI, provider: OpenAIProvider
+):
+    # A proxy or compatible server that ignores "stream": true. Its answer was taken for a dropped stream
+    # and asked for again, although it was complete and billed.
+    fake_openai.queue(R.reply("the whole answer at once", usage=R.tokens(40, 12), ignores_stream=True))
+    result = await provider.complete(ask(stream=True), target(fake_openai, "chat"))
+    assert (result.text, result.finish_reason) == ("the whole answer at once", "stop")
+    assert (result.usage.input_tokens, result.usage.output_tokens, result.usage.reported) == (40, 12, True)
+    assert any('ignored "stream": true' in w for w in result.warnings)
+    assert len(fake_openai.requests) == 1 and sent(fake_openai)["stream"] is True
+
+
+async def test_a_page_that_is_neither_a_stream_nor_json_is_a_malformed_answer(
+    fake_openai: FakeOpenAI, provider: OpenAIProvider
+):
+    fake_openai.queue(R.Reply(raw_body="<html><body>Sign in to the corporate proxy</body></html>"))
+    with pytest.raises(E.MalformedResponseError) as info:
+        await provider.complete(ask(stream=True), target(fake_openai, "chat"))
+    err = info.value
+    assert type(err) is E.MalformedResponseError and not err.retryable and err.moves_on
+    assert "answered with text/html" in err.message and err.details["content_type"] == "text/html"
+
+
 @pytest.mark.parametrize("api", APIS)
 async def test_length_finish(fake_openai: FakeOpenAI, provider: OpenAIProvider, api: str):
     fake_openai.queue(R.reply("truncated answ", finish="length"))
@@ -500,7 +524,25 @@ ERROR_CASES = [
         False,
         True,
     ),
-    (409, "invalid_request_error", None, "conflict", E.BadRequestError, False, False),
+    # 409 used to stop the whole cascade as a bad request; OpenAI sends it for a conflict on its side
+    # ("... while processing your request (lock timeout)") that clears on a retry, so it is a server error.
+    (
+        409,
+        "server_error",
+        None,
+        "The server had an error while processing your request (lock timeout)",
+        E.ServerError,
+        True,
+        True,
+    ),
+    # the server gave up waiting for the request: retryable, and it moves on
+    (408, "timeout", None, "Request timed out.", E.ProviderTimeoutError, True, True),
+    (402, "invalid_request_error", None, "Payment required", E.QuotaExhaustedError, False, True),
+    # statuses no one classifies say nothing against the request: the next target may serve it
+    (405, "invalid_request_error", None, "Method not allowed", E.UnexpectedStatusError, False, True),
+    (410, "invalid_request_error", None, "Gone", E.UnexpectedStatusError, False, True),
+    (425, "invalid_request_error", None, "Too early", E.ServerError, True, True),
+    (499, "invalid_request_error", None, "Client closed request", E.UnexpectedStatusError, False, True),
     (413, "invalid_request_error", None, "Request too large", E.ContextTooLongError, False, True),
     (422, "invalid_request_error", None, "Unprocessable", E.BadRequestError, False, False),
     (429, "requests", "rate_limit_exceeded", "Rate limit reached for requests", E.RateLimitError, True, True),
@@ -562,10 +604,20 @@ async def test_an_error_body_that_is_not_json(fake_openai: FakeOpenAI, provider:
         ({"retry_after": "1.5"}, 1.5),
         ({"retry_after_ms": "2500"}, 2.5),
         ({"retry_after_ms": "750", "retry_after": "9"}, 0.75),  # the precise header wins
-        ({"reset_requests": "1m30s"}, 90.0),
-        ({"reset_requests": "250ms"}, 0.25),
-        ({"reset_requests": "2s", "reset_tokens": "6m0s"}, 360.0),  # the longer wait; > 60 s is quota
+        # OpenAI's bucket resets count only for a bucket that ran out (these rows used to omit the
+        # remaining counts, when any reset header was taken as the wait)
+        ({"reset_requests": "1m30s", "remaining_requests": "0"}, 90.0),
+        ({"reset_requests": "250ms", "remaining_requests": "0", "remaining_tokens": "29000"}, 0.25),
+        ({"reset_requests": "2s", "reset_tokens": "6m0s", "remaining_requests": "0", "remaining_tokens": "0"}, 360.0),
+        ({"reset_requests": "2s", "reset_tokens": "6m0s", "remaining_requests": "0", "remaining_tokens": "900"}, 2.0),
+        ({"reset_requests": "1m30s"}, None),  # no bucket is said to be empty: the reset is no wait
+        ({"reset_requests": "1s", "reset_tokens": "20s", "remaining_requests": "3", "remaining_tokens": "7"}, None),
         ({}, None),
+        # a value that is neither seconds nor an HTTP date says nothing: absent, not a crash
+        ({"retry_after": "soon"}, None),
+        ({"retry_after": "Mon, 45 Foo 2099 99:99:99 GMT"}, None),
+        ({"retry_after": "inf"}, None),
+        ({"retry_after_ms": "later", "retry_after": "4"}, 4.0),
     ],
 )
 async def test_retry_after_headers(
@@ -577,6 +629,23 @@ async def test_retry_after_headers(
     assert info.value.retry_after == expected
     # a wait longer than a minute will not clear soon: quota, move on rather than sleep
     assert isinstance(info.value, E.QuotaExhaustedError) == (expected is not None and expected > 60)
+
+
+@pytest.mark.parametrize("status", [500, 503])
+async def test_rate_limit_resets_are_no_wait_on_a_server_error(
+    fake_openai: FakeOpenAI, provider: OpenAIProvider, status: int
+):
+    # OpenAI sends its bucket headers on every response; on a 5xx they said "wait 6 minutes" for nothing
+    headers = {
+        "x-ratelimit-reset-requests": "1s",
+        "x-ratelimit-reset-tokens": "6m0s",
+        "x-ratelimit-remaining-requests": "0",
+        "x-ratelimit-remaining-tokens": "0",
+    }
+    fake_openai.queue(R.error(status, "The server had an error", type="server_error", headers=headers))
+    with pytest.raises(E.ServerError) as info:
+        await provider.complete(ask(), target(fake_openai, "chat"))
+    assert info.value.retry_after is None
 
 
 async def test_retry_after_as_an_http_date(fake_openai: FakeOpenAI, provider: OpenAIProvider):

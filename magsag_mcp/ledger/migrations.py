@@ -235,6 +235,9 @@ def migrate(conn: sqlite3.Connection) -> list[str]:
             conn.execute("COMMIT")
             applied.append(name)
         except BaseException:
-            conn.execute("ROLLBACK")
+            # SQLite rolls a transaction back by itself on some errors (a full disk, an I/O error): a
+            # ROLLBACK then fails with "no transaction is active" and would replace the real cause.
+            if conn.in_transaction:
+                conn.execute("ROLLBACK")
             raise
     return applied

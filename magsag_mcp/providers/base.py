@@ -17,8 +17,15 @@ from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, fields, replace
 from typing import Any, ClassVar
 
-from ..errors import AuthenticationError, InvalidOutputError, PayloadError, ProviderError, register_secret
-from ..transport import HttpResponse, SSEEvent, Timeouts, Transport
+from ..errors import (
+    AuthenticationError,
+    InvalidOutputError,
+    MalformedResponseError,
+    PayloadError,
+    ProviderError,
+    register_secret,
+)
+from ..transport import HttpResponse, SSEEvent, StreamResponse, Timeouts, Transport
 from ..types import LLMRequest, LLMResult, Target, Usage
 
 #: called with progress while a stream comes in: ("delta", {"chars": n}) and similar
@@ -110,8 +117,8 @@ class Endpoint(ABC):
     provider: ClassVar[str]
     #: env var that names the key, for error messages and ``magsag doctor``
     key_env: ClassVar[tuple[str, ...]] = ()
-    #: timeouts suited to this endpoint (local generation is slow)
-    timeouts: ClassVar[Timeouts | None] = None
+    #: timeouts suited to this endpoint (local generation is slow); None: the transport's
+    timeouts: Timeouts | None = None
     #: a cheap GET below the base URL that proves the endpoint answers (``magsag doctor --probe``)
     probe_path: ClassVar[str] = "/models"
 
@@ -214,7 +221,9 @@ class HTTPProvider(Provider):
         target = Target(self.name, "probe")
         try:
             url = self.endpoint.base_url(target).rstrip("/") + self.endpoint.probe_path
-            resp = await self.transport.get(url, headers=self.endpoint.headers("probe"), timeouts=Timeouts(3.0, 5.0))
+            resp = await self.transport.get(
+                url, headers=self.endpoint.headers("probe"), timeouts=Timeouts(3.0, 5.0, from_settings=False)
+            )
         except ProviderError as exc:
             return f"unreachable: {exc.message}"
         return "reachable" if resp.status < 400 else f"answered HTTP {resp.status}"
@@ -247,20 +256,46 @@ class HTTPProvider(Provider):
             try:
                 result = wire.parse_response(resp.json(), provider=self.name, model=model)
             except ProviderError as exc:
-                # A 2xx body we cannot use (not JSON, no choices, broken tool arguments): the vendor
-                # answered and bills it. Priced from the usage it reports, where it reports one;
-                # else its cost is unknown (maybe billed), never $0.
-                if exc.usage is None:
-                    reported = _reported_usage(wire, resp)
-                    if reported is not None:
-                        exc.usage = reported
-                    else:
-                        exc.maybe_billed = True
-                raise _stamp(exc, self.name, model) from None
+                raise self._unusable(wire, resp, exc, model) from None
         result.latency_ms = (time.perf_counter() - started) * 1000.0
         result.warnings.extend(notes)
         if request.json_output or request.json_schema is not None:
             result.parsed = parse_json_output(result, self.name, request.json_schema, request.json_validator)
+        return result
+
+    def _unusable(self, wire: WireFormat, resp: HttpResponse, exc: ProviderError, model: str) -> ProviderError:
+        """``exc`` for a 2xx body we cannot use (not JSON, no choices, broken tool arguments): the vendor
+        answered and bills it. Priced from the usage it reports, where it reports one; else its cost is
+        unknown (maybe billed), never $0."""
+        if exc.usage is None:
+            reported = _reported_usage(wire, resp)
+            if reported is not None:
+                exc.usage = reported
+            else:
+                exc.maybe_billed = True
+        return _stamp(exc, self.name, model)
+
+    async def _not_a_stream(self, wire: WireFormat, resp: StreamResponse, model: str) -> LLMResult:
+        """A 2xx answer to a streamed request that is not an event stream: a proxy or a compatible server
+        that ignored ``"stream": true``. JSON is the API's whole answer, generated and billed: it is read
+        as the non-streamed answer of the same wire format (and priced as one), not thrown away as a
+        dropped stream and asked for again. Anything else (a proxy's HTML page) is no answer at all."""
+        media_type = resp.media_type or ""
+        if media_type != "application/json" and not media_type.endswith("+json"):
+            raise MalformedResponseError(
+                f"{self.name}:{model}: a streamed request was answered with {media_type} "
+                f"(HTTP {resp.status}), neither an event stream nor JSON",
+                provider=self.name,
+                model=model,
+                status=resp.status,
+                content_type=media_type,
+            )
+        body = await resp.read()
+        try:
+            result = wire.parse_response(body.json(), provider=self.name, model=model)
+        except ProviderError as exc:
+            raise self._unusable(wire, body, exc, model) from None
+        result.warnings.append(f'{self.name}:{model}: the server ignored "stream": true and sent its answer as JSON')
         return result
 
     async def _stream(
@@ -282,6 +317,9 @@ class HTTPProvider(Provider):
             acc = wire.accumulator(provider=self.name, model=model)
             chars = 0
             try:
+                media_type = resp.media_type
+                if media_type is not None and media_type != "text/event-stream":
+                    return await self._not_a_stream(wire, resp, model)
                 async for event in resp.events():
                     delta = acc.feed(event)
                     if delta and progress is not None:

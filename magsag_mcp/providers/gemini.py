@@ -14,9 +14,11 @@ from typing import Any
 from urllib.parse import quote
 
 from ..errors import (
+    AuthenticationError,
     ContentFilteredError,
     ContextTooLongError,
     MalformedResponseError,
+    PermissionDeniedError,
     ProviderConnectionError,
     ProviderError,
     ProviderTimeoutError,
@@ -219,16 +221,38 @@ def gemini_error(status: int, body: bytes, headers: Mapping[str, str], *, provid
         return ContextTooLongError(text, **kw)
     if rpc == "DEADLINE_EXCEEDED" or status == 504:
         return ProviderTimeoutError(text, **kw)
+    by_reason = _by_error_info(details)
+    if by_reason is not None:
+        return by_reason(text, **kw)
+    if rpc == "FAILED_PRECONDITION":
+        # "User location is not supported for the API use", "free tier is not available in your country":
+        # this account cannot use Gemini from here, whatever the request; another vendor may serve it.
+        return PermissionDeniedError(text, **kw)
     mapped = {
         "UNAUTHENTICATED": 401,
         "PERMISSION_DENIED": 403,
         "NOT_FOUND": 404,
         "INVALID_ARGUMENT": 400,
-        "FAILED_PRECONDITION": 400,
         "UNAVAILABLE": 503,
         "INTERNAL": 500,
     }.get(rpc or "", status)
     return error_for(mapped, message, headers=headers, provider=provider, model=model, code=rpc)
+
+
+#: ``google.rpc.ErrorInfo`` reasons that the status name hides: a bad key comes as 400 INVALID_ARGUMENT
+#: ("API key not valid. Please pass a valid API key."), which would otherwise stop the call as a bad request
+_ERROR_INFO_REASONS: dict[str, type[ProviderError]] = {
+    "API_KEY_INVALID": AuthenticationError,
+}
+
+
+def _by_error_info(details: Any) -> type[ProviderError] | None:
+    for detail in details if isinstance(details, list) else []:
+        if isinstance(detail, dict) and str(detail.get("@type", "")).endswith("google.rpc.ErrorInfo"):
+            cls = _ERROR_INFO_REASONS.get(str(detail.get("reason") or ""))
+            if cls is not None:
+                return cls
+    return None
 
 
 #: a quota that will not reset within minutes: move on instead of waiting

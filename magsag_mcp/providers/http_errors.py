@@ -6,7 +6,9 @@ then calls :func:`error_for` with them; vendor-specific codes are refined there.
 
 from __future__ import annotations
 
+import datetime
 import email.utils
+import math
 import re
 import time
 from collections.abc import Mapping
@@ -20,14 +22,31 @@ from ..errors import (
     OverloadedError,
     PermissionDeniedError,
     ProviderError,
+    ProviderTimeoutError,
     QuotaExhaustedError,
     RateLimitError,
     ServerError,
+    UnexpectedStatusError,
     UnsupportedFeatureError,
 )
 
 #: a 429 whose wait is longer than this is treated as quota exhaustion: move on, don't wait
 LONG_WAIT_SECONDS = 60.0
+
+#: statuses whose meaning does not depend on the vendor's code or message (checked after those)
+_BY_STATUS: dict[int, type[ProviderError]] = {
+    401: AuthenticationError,
+    # Payment required: the account's credit is spent (a gateway's or a vendor's); it will not clear soon.
+    402: QuotaExhaustedError,
+    403: PermissionDeniedError,
+    404: ModelNotFoundError,
+    # The server gave up waiting for the request: nothing wrong with it, and no answer was generated.
+    408: ProviderTimeoutError,
+    # A conflict on the server's side (OpenAI: "... while processing your request (lock timeout)") and
+    # "too early" (RFC 8470): both clear when the request is sent again.
+    409: ServerError,
+    425: ServerError,
+}
 
 _DURATION = re.compile(r"^(?:(\d+(?:\.\d+)?)h)?(?:(\d+(?:\.\d+)?)m(?!s))?(?:(\d+(?:\.\d+)?)s)?(?:(\d+(?:\.\d+)?)ms)?$")
 
@@ -79,33 +98,51 @@ def target_cannot(message: str, model: str | None = None) -> bool:
 
 
 def parse_retry_after(headers: Mapping[str, str], *, now: float | None = None) -> float | None:
-    """Seconds to wait, from ``retry-after-ms``, ``Retry-After`` (seconds or HTTP date) or
-    ``x-ratelimit-reset-requests`` / ``-tokens`` (OpenAI's ``1m30s``/``250ms`` durations)."""
+    """Seconds to wait, from ``retry-after-ms`` or ``Retry-After`` (seconds or HTTP date)."""
     value = _get(headers, "retry-after-ms")
     if value:
-        try:
-            return max(0.0, float(value) / 1000.0)
-        except ValueError:
-            pass
+        seconds = _seconds(value)
+        if seconds is not None:
+            return seconds / 1000.0
     value = _get(headers, "retry-after")
     if value:
         value = value.strip()
+        seconds = _seconds(value)
+        if seconds is not None:
+            return seconds
+        # An HTTP date. A value that is neither ("soon", a mangled date) says nothing usable: it is
+        # treated as absent, so the error is still classified and the usual backoff applies.
         try:
-            return max(0.0, float(value))
-        except ValueError:
-            parsed = email.utils.parsedate_to_datetime(value) if _looks_like_date(value) else None
-            if parsed is not None:
-                current = time.time() if now is None else now
-                return max(0.0, parsed.timestamp() - current)
+            parsed = email.utils.parsedate_to_datetime(value)
+        except (TypeError, ValueError, IndexError, OverflowError):
+            parsed = None
+        if parsed is not None:
+            if parsed.tzinfo is None:  # "-0000": UTC, as HTTP dates are
+                parsed = parsed.replace(tzinfo=datetime.UTC)
+            current = time.time() if now is None else now
+            return max(0.0, parsed.timestamp() - current)
+    return None
+
+
+def rate_limit_reset(headers: Mapping[str, str]) -> float | None:
+    """Seconds until the rate-limit bucket that ran out refills, from OpenAI's ``x-ratelimit-*`` headers.
+
+    OpenAI sends them on every response, for both buckets (requests and tokens), each with its
+    ``remaining`` count and its time to a full ``reset``. Only a bucket at 0 is why a request was
+    refused: the reset of one that still has room says nothing about when to come back (and on a
+    5xx, none of them does).
+    """
     waits = [
-        w
-        for w in (
-            parse_duration(_get(headers, "x-ratelimit-reset-requests")),
-            parse_duration(_get(headers, "x-ratelimit-reset-tokens")),
-        )
-        if w is not None
+        wait
+        for bucket in ("requests", "tokens")
+        if _is_zero(_get(headers, f"x-ratelimit-remaining-{bucket}"))
+        and (wait := parse_duration(_get(headers, f"x-ratelimit-reset-{bucket}"))) is not None
     ]
     return max(waits) if waits else None
+
+
+def _is_zero(value: str | None) -> bool:
+    return _seconds(value) == 0.0 if value else False
 
 
 def parse_duration(value: str | None) -> float | None:
@@ -124,8 +161,13 @@ def parse_duration(value: str | None) -> float | None:
     return h * 3600 + mi * 60 + s + ms / 1000.0
 
 
-def _looks_like_date(value: str) -> bool:
-    return any(c.isalpha() for c in value)
+def _seconds(value: str) -> float | None:
+    """A header's number of seconds (never below 0), or None when it is not a finite number."""
+    try:
+        seconds = float(value)
+    except ValueError:
+        return None
+    return max(0.0, seconds) if math.isfinite(seconds) else None
 
 
 def _get(headers: Mapping[str, str], name: str) -> str | None:
@@ -154,6 +196,8 @@ def error_for(
     kw = {"provider": provider, "model": model, "status": status, "code": code}
     if status == 429 or code_l in ("rate_limit_exceeded", "rate_limit_error", "resource_exhausted"):
         wait = parse_retry_after(headers)
+        if wait is None:
+            wait = rate_limit_reset(headers)
         if any(h in code_l or h in msg_l for h in _QUOTA_HINTS) or (wait is not None and wait > LONG_WAIT_SECONDS):
             return QuotaExhaustedError(text, retry_after=wait, **kw)
         return RateLimitError(text, retry_after=wait, **kw)
@@ -161,19 +205,22 @@ def error_for(
         return ContextTooLongError(text, **kw)
     if "content_filter" in code_l or "content_policy" in code_l or "safety" in code_l:
         return ContentFilteredError(text, **kw)
-    if status == 401:
-        return AuthenticationError(text, **kw)
-    if status == 403:
-        return PermissionDeniedError(text, **kw)
-    if status == 404:
-        return ModelNotFoundError(text, **kw)
-    if status in (400, 422) and target_cannot(message, model):
-        # not our input: this target lacks the feature, so the next one may serve the call
-        return UnsupportedFeatureError(text, **kw)
-    if status in (400, 409, 422):
+    by_status = _BY_STATUS.get(status)
+    if by_status is not None:
+        if by_status.retryable:
+            return by_status(text, retry_after=parse_retry_after(headers), **kw)
+        return by_status(text, **kw)
+    if status in (400, 422):
+        if target_cannot(message, model):
+            # not our input: this target lacks the feature, so the next one may serve the call
+            return UnsupportedFeatureError(text, **kw)
+        # The API found the request itself invalid: every target would refuse it alike, so the
+        # cascade stops here rather than spend the call repeating it.
         return BadRequestError(text, **kw)
     if status in (503, 529) or "overloaded" in code_l:
         return OverloadedError(text, retry_after=parse_retry_after(headers), **kw)
     if status >= 500:
         return ServerError(text, retry_after=parse_retry_after(headers), **kw)
-    return BadRequestError(text, **kw)
+    # Any other status (a gateway's 405 or 410, nginx's 499, ...) says nothing against our input:
+    # this target cannot serve the call, another one may.
+    return UnexpectedStatusError(text, **kw)

@@ -13,6 +13,7 @@ from collections.abc import Mapping
 from urllib.parse import urlsplit
 
 from ..errors import ModelNotFoundError, ProviderError
+from ..settings import connect_timeout, read_timeout
 from ..transport import Timeouts, Transport
 from ..types import LLMRequest, LLMResult, Target
 from .base import Endpoint, HTTPProvider, ProgressCallback
@@ -48,8 +49,12 @@ def _with_v1(url: str) -> str:
 class LocalEndpoint(Endpoint):
     provider = "local"
     key_env = ("MAGSAG_LOCAL_LLM_API_KEY",)
-    # Local generation on a laptop can take minutes; a connection refused should fail fast.
-    timeouts = Timeouts(connect=5.0, read=600.0)
+
+    def __init__(self, env: Mapping[str, str]) -> None:
+        super().__init__(env)
+        # Local generation on a laptop can take minutes; a connection refused should fail fast. These
+        # are only defaults: MAGSAG_CONNECT_TIMEOUT / MAGSAG_READ_TIMEOUT, once set, hold here too.
+        self.timeouts = Timeouts(connect=connect_timeout(env, 5.0), read=read_timeout(env, 600.0))
 
     def base_url(self, target: Target) -> str:
         if target.base_url:

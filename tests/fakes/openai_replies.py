@@ -96,8 +96,10 @@ class Reply:
     #: report no usage, as many OpenAI-compatible servers do (``usage`` is optional in the spec, and they
     #: ignore ``stream_options.include_usage``)
     no_usage: bool = False
-    #: answer 200 with this text/html body instead of JSON (a proxy or gateway page)
+    #: answer 200 with this text/html body instead of JSON (a proxy or gateway page), streamed or not
     raw_body: str | None = None
+    #: answer a streamed request with the plain JSON answer, as a server that ignores "stream": true does
+    ignores_stream: bool = False
 
 
 def reply(text: str | None = "ok", *, tool_calls: list[FakeToolCall] | None = None, **kw: Any) -> Reply:
@@ -138,6 +140,8 @@ def rate_limited(
     retry_after_ms: str | None = None,
     reset_requests: str | None = None,
     reset_tokens: str | None = None,
+    remaining_requests: str | None = None,
+    remaining_tokens: str | None = None,
     message: str = "Rate limit reached for gpt-4o in organization org-test on requests per min (RPM): Limit 500.",
 ) -> ErrorReply:
     headers = {
@@ -147,6 +151,8 @@ def rate_limited(
             ("retry-after-ms", retry_after_ms),
             ("x-ratelimit-reset-requests", reset_requests),
             ("x-ratelimit-reset-tokens", reset_tokens),
+            ("x-ratelimit-remaining-requests", remaining_requests),
+            ("x-ratelimit-remaining-tokens", remaining_tokens),
         )
         if value is not None
     }

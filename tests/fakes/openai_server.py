@@ -237,7 +237,7 @@ class FakeOpenAI:
         if isinstance(step, Reply) and step.hang:
             await self._release.wait()
             return web.Response(status=204)
-        if not streamed:
+        if not streamed or (isinstance(step, Reply) and (step.ignores_stream or step.raw_body is not None)):
             assert isinstance(step, Reply)
             if step.raw_body is not None:
                 return web.Response(status=200, text=step.raw_body, content_type="text/html")

@@ -199,3 +199,39 @@ async def test_a_target_that_lacks_a_feature_moves_on_but_a_bad_request_stops(tm
     ]
     assert [a.error_class for a in info.value.attempts] == ["bad_request"]  # stopped: the input is wrong
     assert len(anthropic.requests) == 1
+
+
+async def test_409_and_unclassified_4xx_move_on_instead_of_stopping_the_call(tmp_path: Path, serve):
+    # Each of these used to stop the whole cascade as a bad request, with the fallbacks never tried.
+    conflict = {
+        "error": {
+            "message": "The server had an error while processing your request (lock timeout)",
+            "type": "server_error",
+            "param": None,
+            "code": None,
+        }
+    }
+    openai = FakeOpenAI(KEY).queue(
+        *[{"error": 409, "body": conflict}] * 2,
+        {"error": 402, "body": "<html><body>Payment Required</body></html>"},
+        {"error": 405, "body": "<html><body>405 Not Allowed</body></html>"},
+    )
+    anthropic = FakeAnthropic(KEY).queue(*[{"text": "from claude"}] * 3)
+    svc = await open_service(tmp_path, serve, openai, anthropic, FakeGemini(KEY))
+
+    async def sleep(seconds: float) -> None:
+        pass
+
+    svc.cascade.sleep = sleep
+    mc = {"model": "gpt-4o", "fallbacks": ["claude-3-5-sonnet-20241022"]}
+    classes = []
+    try:
+        for _ in range(3):
+            result = await svc.invoke_skill("skill.analysis", {"data": "x", "model_config": mc})
+            assert result.result.text == "from claude"
+            classes.append([a.error_class for a in result.attempts if a.provider == "openai"])
+    finally:
+        await svc.aclose()
+    # a conflict is retried on the target first (MAGSAG_MAX_RETRIES=1 here); the others move on
+    assert classes == [["server_error"] * 2, ["quota_exhausted"], ["unexpected_status"]]
+    assert len(anthropic.requests) == 3

@@ -41,6 +41,60 @@ async def anthropic(
     return fake, AnthropicProvider({"ANTHROPIC_API_KEY": KEY}, transport), Target("anthropic", CLAUDE, url)
 
 
+# --- Gemini 400s that are not about the request -----------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("error", "cls"),
+    [
+        (
+            {
+                "code": 400,
+                "message": "API key not valid. Please pass a valid API key.",
+                "status": "INVALID_ARGUMENT",
+                "details": [
+                    {
+                        "@type": "type.googleapis.com/google.rpc.ErrorInfo",
+                        "reason": "API_KEY_INVALID",
+                        "domain": "googleapis.com",
+                        "metadata": {"service": "generativelanguage.googleapis.com"},
+                    }
+                ],
+            },
+            E.AuthenticationError,
+        ),
+        (
+            {
+                "code": 400,
+                "message": "User location is not supported for the API use.",
+                "status": "FAILED_PRECONDITION",
+            },
+            E.PermissionDeniedError,
+        ),
+        (
+            {
+                "code": 400,
+                "message": "Gemini API free tier is not available in your country. Please enable billing on your "
+                "project in Google AI Studio.",
+                "status": "FAILED_PRECONDITION",
+            },
+            E.PermissionDeniedError,
+        ),
+        # the control: a 400 about the request itself still stops the call
+        ({"code": 400, "message": "Invalid JSON payload received.", "status": "INVALID_ARGUMENT"}, E.BadRequestError),
+    ],
+    ids=["api-key-invalid", "location", "free-tier-country", "invalid-argument"],
+)
+async def test_gemini_400_for_a_bad_key_or_an_unserved_region_moves_on(serve, transport, error, cls):
+    # Both used to be bad requests, which stop the whole cascade although another vendor could answer.
+    _, provider, target = await gemini(serve, transport, {"error": 400, "body": {"error": error}})
+    with pytest.raises(E.ProviderError) as info:
+        await provider.complete(ask(), target)
+    assert type(info.value) is cls, type(info.value)
+    assert info.value.status == 400 and info.value.moves_on == (cls is not E.BadRequestError)
+    assert error["message"] in info.value.message
+
+
 # --- Gemini 429 RESOURCE_EXHAUSTED -------------------------------------------------------------------
 
 QUOTA_MESSAGE = (

@@ -387,7 +387,11 @@ async def test_retry_after_in_seconds_http_date_and_ms(serve, transport):
         {"error": 429, "body": rl, "headers": {"Retry-After": "7"}},
         {"error": 429, "body": rl, "headers": {"Retry-After": "Wed, 21 Oct 2099 07:28:00 GMT"}},
         {"error": 429, "body": rl, "headers": {"retry-after-ms": "250"}},
-        {"error": 429, "body": rl, "headers": {"x-ratelimit-reset-requests": "1m30s"}},
+        {
+            "error": 429,
+            "body": rl,
+            "headers": {"x-ratelimit-reset-requests": "1m30s", "x-ratelimit-remaining-requests": "0"},
+        },
     )
     waits = []
     for _ in range(4):
