@@ -13,7 +13,8 @@ What it cannot see: the kernel (an ``fsync`` costs no instructions here but real
 cache misses (the same count runs slower when the caches are cold). It measures the code, so use it
 to compare two versions of the code; use the main benchmark for what a call costs.
 
-Needs ``valgrind`` and ``callgrind_annotate`` on PATH. About five minutes for the default set.
+Needs ``valgrind`` and ``callgrind_annotate`` on PATH. About fifteen minutes for the default set
+(three pairs of runs per scenario, two runs at a time).
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ import json
 import os
 import re
 import shutil
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -59,6 +61,7 @@ def per_call(small: dict[str, int], large: dict[str, int], extra_calls: int) -> 
 
 
 def _count(name: str, url: str, calls: int, concurrency: int, work: Path) -> dict[str, int]:
+    work.mkdir(parents=True, exist_ok=True)
     out = work / f"{name}.{calls}.callgrind"
     cmd = ["valgrind", "--tool=callgrind", f"--callgrind-out-file={out}", sys.executable, "-m"]
     cmd += ["benchmarks.scenarios", name, "--upstream", url, "--calls", str(calls)]
@@ -77,24 +80,45 @@ def _count(name: str, url: str, calls: int, concurrency: int, work: Path) -> dic
 
 
 def measure(
-    names: list[str], url: str, small: int, large: int, concurrency: int, keep: Path | None = None
+    names: list[str], url: str, small: int, large: int, concurrency: int, repeats: int, keep: Path | None = None
 ) -> dict[str, dict]:
+    """Per scenario, the median per-call count over ``repeats`` pairs, and each pair's own figure.
+
+    Pairs can disagree: work that runs on a timer (a reservation sweep, a client's keep-alive) lands in
+    whichever run was going at the time, and under valgrind a run takes seconds, not milliseconds.
+    The median of several pairs sets such a pair aside; the spread shows when that happened."""
     with tempfile.TemporaryDirectory(prefix="magsag-instr-") as tmp, ThreadPoolExecutor(2) as pool:
         work = keep or Path(tmp)
-        jobs = {(n, c): pool.submit(_count, n, url, c, concurrency, work) for n in names for c in (small, large)}
-        return {n: per_call(jobs[n, small].result(), jobs[n, large].result(), large - small) for n in names}
+        jobs = {
+            (n, r, c): pool.submit(_count, n, url, c, concurrency, work / f"r{r}")
+            for r in range(repeats)
+            for n in names
+            for c in (small, large)
+        }
+        rows = {}
+        for n in names:
+            pairs = [
+                per_call(jobs[n, r, small].result(), jobs[n, r, large].result(), large - small) for r in range(repeats)
+            ]
+            rows[n] = {
+                "instructions": round(statistics.median(p["instructions"] for p in pairs)),
+                "sql_instructions": round(statistics.median(p["sql_instructions"] for p in pairs)),
+                "pairs": [p["instructions"] for p in pairs],
+            }
+        return rows
 
 
 def render(rows: dict[str, dict]) -> str:
     lines = [
-        "| scenario | instructions/call | SQL part | over its floor | in floor-calls |",
-        "|---|---:|---:|---:|---:|",
+        "| scenario | instructions/call | SQL part | over its floor | in floor-calls | each pair |",
+        "|---|---:|---:|---:|---:|---|",
     ]
     for name, row in rows.items():
         floor = rows.get(FLOORS.get(name, ""))
         over = f"{row['instructions'] - floor['instructions']:,}" if floor else ""
         ratio = f"{(row['instructions'] - floor['instructions']) / floor['instructions']:.2f}" if floor else ""
-        lines.append(f"| {name} | {row['instructions']:,} | {row['sql_instructions']:,} | {over} | {ratio} |")
+        pairs = ", ".join(f"{n:,}" for n in row.get("pairs", []))
+        lines.append(f"| {name} | {row['instructions']:,} | {row['sql_instructions']:,} | {over} | {ratio} | {pairs} |")
     return "\n".join(lines)
 
 
@@ -103,6 +127,7 @@ def main() -> None:
     p.add_argument("scenarios", nargs="*", default=DEFAULT, help=f"default: {' '.join(DEFAULT)}")
     p.add_argument("--calls", type=int, nargs=2, default=(100, 300), metavar=("SMALL", "LARGE"))
     p.add_argument("--concurrency", type=int, default=1)
+    p.add_argument("--repeats", type=int, default=3, help="pairs of runs per scenario; the median is shown")
     p.add_argument("--out", default=str(RESULTS / "instructions.json"))
     p.add_argument("--keep", type=Path, help="keep callgrind's files here, for callgrind_annotate")
     a = p.parse_args()
@@ -121,7 +146,7 @@ def main() -> None:
     )
     assert upstream.stdout is not None and upstream.stdin is not None
     try:
-        rows = measure(a.scenarios, upstream.stdout.readline().strip(), small, large, a.concurrency, a.keep)
+        rows = measure(a.scenarios, upstream.stdout.readline().strip(), small, large, a.concurrency, a.repeats, a.keep)
     finally:
         upstream.stdin.close()
         upstream.wait(10)

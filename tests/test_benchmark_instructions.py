@@ -47,9 +47,9 @@ def test_render_compares_each_path_with_its_own_floor():
         "floor": {"instructions": 500_000, "sql_instructions": 0},
         "full": {"instructions": 1_500_000, "sql_instructions": 300_000},
         "floor_fallback": {"instructions": 1_000_000, "sql_instructions": 0},
-        "fallback": {"instructions": 2_500_000, "sql_instructions": 400_000},
+        "fallback": {"instructions": 2_500_000, "sql_instructions": 400_000, "pairs": [2_500_000, 2_100_000]},
     }
     table = render(rows)
-    assert "| full | 1,500,000 | 300,000 | 1,000,000 | 2.00 |" in table
-    assert "| fallback | 2,500,000 | 400,000 | 1,500,000 | 1.50 |" in table
-    assert "| floor | 500,000 | 0 |  |  |" in table
+    assert "| full | 1,500,000 | 300,000 | 1,000,000 | 2.00 |  |" in table
+    assert "| fallback | 2,500,000 | 400,000 | 1,500,000 | 1.50 | 2,500,000, 2,100,000 |" in table
+    assert "| floor | 500,000 | 0 |  |  |  |" in table
