@@ -11,7 +11,6 @@ and every skip becomes an :class:`~magsag_mcp.records.AttemptRecord`.
 from __future__ import annotations
 
 import asyncio
-import logging
 import random
 import time
 from collections.abc import Awaitable, Callable
@@ -40,6 +39,7 @@ from .errors import (
     PolicyDenied,
     ProviderError,
     ProviderTimeoutError,
+    redacting_logger,
 )
 from .providers import ProviderSet
 from .providers.base import ProgressCallback
@@ -48,7 +48,7 @@ from .routing import Candidate, Plan
 from .settings import DEFAULT_CALL_DEADLINE
 from .types import LLMRequest, LLMResult, Target
 
-log = logging.getLogger("magsag_mcp.cascade")
+log = redacting_logger("magsag_mcp.cascade")
 
 #: stream generations that may be long, so progress flows and idle timeouts don't kill them
 STREAM_MIN_TOKENS = 2048

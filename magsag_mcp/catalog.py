@@ -197,7 +197,9 @@ def find_catalog(explicit: str | os.PathLike[str] | None = None, env: Mapping[st
 
 
 #: environment variables that hold credentials, by name (OPENAI_API_KEY, MAGSAG_MCP_TOKEN, ...)
-_SECRET_NAME = re.compile(r"(^|_)(API_?KEY|KEY|TOKEN|SECRET|PASSWORD|PASSWD|CREDENTIAL)S?(_|$)", re.IGNORECASE)
+_SECRET_NAME = re.compile(
+    r"APIKEY|(^|_)(API_?KEY|KEY|TOKEN|SECRET|PASSWORD|PASSWD|PASS|PWD|CREDENTIAL|CRED|AUTH|PAT)S?(_|$)", re.IGNORECASE
+)
 
 
 def _expand(value: Any, env: Mapping[str, str], where: str, problems: list[str]) -> Any:

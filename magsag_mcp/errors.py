@@ -49,6 +49,7 @@ message is built from a provider's body.
 
 from __future__ import annotations
 
+import logging
 import re
 from typing import Any, ClassVar
 
@@ -82,12 +83,16 @@ __all__ = [
     "AllTargetsFailed",
     "redact",
     "register_secret",
+    "excerpt",
 ]
 
 
 # --- secrets -------------------------------------------------------------------------------------
 
 _KNOWN_SECRETS: set[str] = set()
+#: the same, longest first: a key that contains another (a proxy key built on a vendor's) must be
+#: replaced whole, or replacing the shorter one first would leave the rest of the longer in the text
+_LONGEST_FIRST: tuple[str, ...] = ()
 _SECRET_PATTERNS = re.compile(
     r"(sk-[A-Za-z0-9_\-]{8,}|sk-ant-[A-Za-z0-9_\-]{8,}|AIza[0-9A-Za-z_\-]{20,}"
     r"|(?i:bearer)\s+[A-Za-z0-9._\-]{8,}|(?i:(?:api[-_]?key|x-api-key|x-goog-api-key)[\"']?\s*[:=]\s*[\"']?)[A-Za-z0-9._\-]{8,})"
@@ -95,19 +100,63 @@ _SECRET_PATTERNS = re.compile(
 
 
 def register_secret(value: str | None) -> None:
-    """Remember a credential so that :func:`redact` removes it verbatim wherever it appears."""
-    if value and len(value) >= 6:
-        _KNOWN_SECRETS.add(value)
+    """Remember a credential so that :func:`redact` removes it verbatim wherever it appears.
+
+    Also without the whitespace around it: a key pasted with a trailing space or tab travels
+    trimmed (HTTP drops a header value's surrounding whitespace), and that is what a server echoes.
+    """
+    global _LONGEST_FIRST
+    new = {c for c in ({value, value.strip()} if value else ()) if len(c) >= 6} - _KNOWN_SECRETS
+    if new:
+        _KNOWN_SECRETS.update(new)
+        _LONGEST_FIRST = tuple(sorted(_KNOWN_SECRETS, key=len, reverse=True))
 
 
 def redact(text: str) -> str:
     """Remove API keys (known ones verbatim, and anything shaped like one) from ``text``."""
     if not text:
         return text
-    for secret in _KNOWN_SECRETS:
+    for secret in _LONGEST_FIRST:
         if secret in text:
             text = text.replace(secret, "[REDACTED]")
     return _SECRET_PATTERNS.sub("[REDACTED]", text)
+
+
+#: how much of a long text :func:`excerpt` redacts before cutting (error bodies are far smaller)
+_EXCERPT_WINDOW = 65536
+
+
+def excerpt(text: str | bytes, limit: int) -> str:
+    """The start of ``text`` for a message: at most ``limit`` characters, with secrets removed
+    *before* the cut. Cut first, and a key straddling the cut leaves a piece (half an Azure key, an
+    ``AIza`` stub) that is no longer the whole key :func:`redact` looks for."""
+    if isinstance(text, bytes):
+        text = text[:_EXCERPT_WINDOW].decode("utf-8", "replace")
+    return redact(text[:_EXCERPT_WINDOW])[:limit]
+
+
+class RedactingFilter(logging.Filter):
+    """Redacts each record of magsag's loggers before any handler sees it, so the application's own
+    handlers (or Python's last resort, which prints to stderr when nothing is configured) never get
+    a key: its message, its arguments and its traceback, which can quote a vendor's body."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        record.msg, record.args = redact(record.getMessage()), None
+        if record.exc_info:
+            record.exc_text = redact(logging.Formatter().formatException(record.exc_info))
+            record.exc_info = None  # a formatter would format it again, unredacted
+        if record.stack_info:
+            record.stack_info = redact(record.stack_info)
+        return True
+
+
+def redacting_logger(name: str) -> logging.Logger:
+    """``logging.getLogger(name)`` with a :class:`RedactingFilter` (a logger's filters do not apply to
+    its children's records, so each of magsag's loggers gets its own)."""
+    logger = logging.getLogger(name)
+    if not any(isinstance(f, RedactingFilter) for f in logger.filters):
+        logger.addFilter(RedactingFilter())
+    return logger
 
 
 def _redacted(value: Any) -> Any:

@@ -20,7 +20,7 @@ from typing import Any
 
 import aiohttp
 
-from .errors import ConfigError, MalformedResponseError, ProviderConnectionError, ProviderTimeoutError, redact
+from .errors import ConfigError, MalformedResponseError, ProviderConnectionError, ProviderTimeoutError, excerpt, redact
 from .settings import CONNECT_TIMEOUT_ENV, DEFAULT_CONNECT_TIMEOUT, DEFAULT_READ_TIMEOUT, READ_TIMEOUT_ENV
 
 __all__ = ["Timeouts", "HttpResponse", "SSEEvent", "SSEParser", "Transport"]
@@ -59,7 +59,7 @@ class HttpResponse:
         try:
             return json.loads(self.body)
         except ValueError as exc:
-            snippet = self.body[:200].decode("utf-8", "replace")
+            snippet = excerpt(self.body, 200)
             raise MalformedResponseError(
                 f"expected a JSON body (HTTP {self.status}), got: {snippet!r}", status=self.status
             ) from exc
@@ -77,7 +77,7 @@ class SSEEvent:
         try:
             return json.loads(self.data)
         except ValueError as exc:
-            raise MalformedResponseError(f"stream event is not JSON: {self.data[:200]!r}") from exc
+            raise MalformedResponseError(f"stream event is not JSON: {excerpt(self.data, 200)!r}") from exc
 
 
 class StreamResponse:
@@ -420,5 +420,4 @@ def _host(url: str) -> str:
 
 
 def _short(exc: BaseException) -> str:
-    text = str(exc)
-    return text[:200]
+    return excerpt(str(exc), 200)

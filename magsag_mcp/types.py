@@ -7,6 +7,7 @@ validated by pydantic before they become these).
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -138,6 +139,14 @@ class LLMResult:
     response_id: str | None = None
 
 
+#: parameter names that hold a credential (``api_key``, ``gateway_auth``, ``x-access-token``, ...);
+#: not ``max_tokens``
+_CREDENTIAL_PARAM = re.compile(
+    r"api[-_]?key|secret|passw|credential|auth|bearer|signature|access[-_]?token|(^|[-_])(token|key)$",
+    re.IGNORECASE,
+)
+
+
 @dataclass(slots=True, frozen=True)
 class Target:
     """One place a call can go: a provider, a model, and optional endpoint and parameters."""
@@ -155,9 +164,16 @@ class Target:
         return dict(self.params)
 
     def to_dict(self) -> dict[str, Any]:
+        """For output (traces, ``explain_route``): a routing file's target can carry a gateway's
+        credential in a parameter or its URL, and none of that may reach a result."""
         data: dict[str, Any] = {"provider": self.provider, "model": self.model}
-        if self.base_url:
-            data["base_url"] = self.base_url
-        if self.params:
-            data["params"] = self.param_dict()
+        if self.base_url or self.params:
+            from .errors import _redacted, redact
+
+            if self.base_url:
+                data["base_url"] = redact(self.base_url)
+            if self.params:
+                data["params"] = {
+                    k: "[REDACTED]" if _CREDENTIAL_PARAM.search(k) else _redacted(v) for k, v in self.params
+                }
         return data

@@ -160,6 +160,16 @@ def _run_spend(conn: sqlite3.Connection, run_id: str) -> RunSpend:
     )
 
 
+def _create_private(path: Path) -> None:
+    """A new ledger's folder and file are its owner's alone (0700, 0600): the ledger holds providers'
+    error text, agents' logged events and what was spent. SQLite gives its -wal and -shm files the
+    database file's mode. An existing folder or file keeps the mode its owner gave it."""
+    if not path.parent.is_dir():
+        path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+    if not path.exists():
+        os.close(os.open(path, os.O_CREAT | os.O_WRONLY, 0o600))
+
+
 async def _connect(path: Path) -> aiosqlite.Connection:
     conn = aiosqlite.connect(path, isolation_level=None, check_same_thread=False)
     try:
@@ -200,7 +210,7 @@ class Ledger:
 
     async def open(self) -> Ledger:
         try:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
+            _create_private(self.path)
             self._writer = await _connect(self.path)
             await self._writer._execute(_configure, self._writer._conn, self.busy_timeout_ms)
             await self._writer._execute(migrate, self._writer._conn)

@@ -9,7 +9,6 @@ otherwise) and into a ``notifications/message`` at or above the level the client
 
 from __future__ import annotations
 
-import logging
 import warnings
 import weakref
 from collections.abc import Callable, Mapping
@@ -18,9 +17,9 @@ from typing import Any
 from mcp.server.mcpserver import Context
 from mcp.shared.exceptions import MCPDeprecationWarning
 
-from ..errors import redact
+from ..errors import redact, redacting_logger
 
-logger = logging.getLogger("magsag_mcp.mcp")
+logger = redacting_logger("magsag_mcp.mcp")
 
 #: RFC 5424 severities, lowest first, as MCP names them
 LEVELS = ("debug", "info", "notice", "warning", "error", "critical", "alert", "emergency")

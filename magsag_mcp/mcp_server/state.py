@@ -7,7 +7,6 @@ the ledger driver and the price tables and reads the catalog, and a desktop clie
 
 from __future__ import annotations
 
-import logging
 import os
 from collections.abc import AsyncIterator, Mapping
 from contextlib import asynccontextmanager
@@ -15,12 +14,13 @@ from typing import TYPE_CHECKING, Any
 
 import anyio
 
+from ..errors import redacting_logger
 from .progress import ClientLog
 
 if TYPE_CHECKING:
     from ..service import Service
 
-logger = logging.getLogger("magsag_mcp.mcp")
+logger = redacting_logger("magsag_mcp.mcp")
 
 
 class ServerState:

@@ -20,9 +20,10 @@ from typing import Any
 import anyio
 from mcp.server.mcpserver import MCPServer
 
+from ..errors import redacting_logger
 from .server import server_state
 
-logger = logging.getLogger("magsag_mcp.mcp")
+logger = redacting_logger("magsag_mcp.mcp")
 
 
 async def serve_stdio(server: MCPServer[Any]) -> None:

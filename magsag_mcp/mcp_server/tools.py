@@ -10,7 +10,6 @@ to the server's log (stderr), never to the client.
 from __future__ import annotations
 
 import json
-import logging
 from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any
 
@@ -20,7 +19,7 @@ from mcp.server.mcpserver.utilities.func_metadata import ArgModelBase, FuncMetad
 from mcp_types import CallToolResult, TextContent, ToolAnnotations
 from pydantic import BaseModel
 
-from ..errors import MagsagError, redact
+from ..errors import MagsagError, redact, redacting_logger
 from . import models as M
 from .progress import ProgressBridge, progress_requested
 from .schema_compaction import compact_schema
@@ -29,7 +28,7 @@ if TYPE_CHECKING:
     from ..service import Service
     from .state import ServerState
 
-logger = logging.getLogger("magsag_mcp.mcp")
+logger = redacting_logger("magsag_mcp.mcp")
 
 READ_ONLY = ToolAnnotations(read_only_hint=True, idempotent_hint=True, open_world_hint=False)
 

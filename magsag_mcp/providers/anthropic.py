@@ -17,7 +17,7 @@ import re
 from collections.abc import Mapping
 from typing import Any
 
-from ..errors import ContentFilteredError, MalformedResponseError, ProviderConnectionError, ProviderError
+from ..errors import ContentFilteredError, MalformedResponseError, ProviderConnectionError, ProviderError, excerpt
 from ..transport import HttpResponse, SSEEvent, Transport
 from ..types import FinishReason, LLMRequest, LLMResult, Message, Target, ToolCall, Usage
 from .base import Endpoint, HTTPProvider, StreamAccumulator, WireFormat
@@ -196,7 +196,7 @@ def anthropic_error(
         message = str(data["error"].get("message") or "")
         kind = data["error"].get("type")
     elif body:
-        message = body[:300].decode("utf-8", "replace")
+        message = excerpt(body, 300)
     if status < 400:  # an error event inside a 200 stream: the status its type stands for
         status = _ERROR_TYPES.get(kind or "", 500)
     if kind == "billing_error":

@@ -23,6 +23,7 @@ from ..errors import (
     MalformedResponseError,
     PayloadError,
     ProviderError,
+    excerpt,
     register_secret,
 )
 from ..transport import HttpResponse, SSEEvent, StreamResponse, Timeouts, Transport
@@ -392,7 +393,7 @@ def parse_json_output(
         raise _billed(
             InvalidOutputError(
                 f"{provider}:{result.model} was asked for JSON but returned invalid JSON ({exc.msg} at "
-                f"char {exc.pos}): {result.text[:120]!r}",
+                f"char {exc.pos}): {excerpt(result.text, 120)!r}",
                 provider=provider,
                 model=result.model,
             ),

@@ -24,6 +24,7 @@ from ..errors import (
     ProviderTimeoutError,
     QuotaExhaustedError,
     RateLimitError,
+    excerpt,
 )
 from ..transport import HttpResponse, SSEEvent, Transport
 from ..types import FinishReason, LLMRequest, LLMResult, Target, ToolCall, Usage
@@ -211,7 +212,7 @@ def gemini_error(status: int, body: bytes, headers: Mapping[str, str], *, provid
         rpc = data["error"].get("status")
         details = data["error"].get("details") or []
     elif body:
-        message = body[:300].decode("utf-8", "replace")
+        message = excerpt(body, 300)
     text = f"{provider}:{model}: HTTP {status} {rpc or ''}: {message}".replace("  ", " ")
     kw: dict[str, Any] = {"provider": provider, "model": model, "status": status, "code": rpc}
     low = message.lower()

@@ -10,7 +10,7 @@ import json
 import re
 from typing import Any
 
-from ..errors import ContentFilteredError, MalformedResponseError, ProviderConnectionError, ProviderError
+from ..errors import ContentFilteredError, MalformedResponseError, ProviderConnectionError, ProviderError, excerpt
 from ..transport import HttpResponse, SSEEvent
 from ..types import FinishReason, LLMRequest, LLMResult, Message, ToolCall, Usage
 from .base import StreamAccumulator, WireFormat, with_reported_usage
@@ -35,7 +35,7 @@ def parse_arguments(raw: Any, *, provider: str, model: str) -> dict[str, Any]:
         value = json.loads(raw)
     except (TypeError, ValueError):
         raise MalformedResponseError(
-            f"{provider}:{model} returned tool-call arguments that are not JSON: {str(raw)[:120]!r}",
+            f"{provider}:{model} returned tool-call arguments that are not JSON: {excerpt(str(raw), 120)!r}",
             provider=provider,
             model=model,
         ) from None
@@ -66,7 +66,7 @@ def openai_error(response: HttpResponse, *, provider: str, model: str) -> Provid
         if not message and "detail" in body:  # FastAPI-based servers: {"detail": "..."} or [{"loc", "msg"}]
             message = _fastapi_detail(body["detail"])
     else:
-        message = response.text()[:300]
+        message = excerpt(response.body, 300)
     return error_for(response.status, message, headers=response.headers, provider=provider, model=model, code=code)
 
 
@@ -76,8 +76,8 @@ def _fastapi_detail(detail: Any) -> str:
             f"{'.'.join(str(p) for p in d.get('loc', []))}: {d.get('msg')}" if isinstance(d, dict) else str(d)
             for d in detail
         ]
-        return "; ".join(problems)[:300]
-    return str(detail)[:300]
+        return excerpt("; ".join(problems), 300)
+    return excerpt(str(detail), 300)
 
 
 def _message(msg: Message) -> dict[str, Any]:

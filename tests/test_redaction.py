@@ -1,0 +1,170 @@
+"""Keys stay in the process, from the secrets audit: cut error bodies, pasted whitespace, logged
+tracebacks, credentials in a routing file's targets, and the ledger file's mode."""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import sqlite3
+import stat
+from pathlib import Path
+
+import pytest
+
+from magsag_mcp import errors as E
+from magsag_mcp.errors import excerpt, redact, redacting_logger, register_secret
+from magsag_mcp.ledger import Ledger
+from magsag_mcp.providers.anthropic import anthropic_error
+from magsag_mcp.providers.gemini import gemini_error
+from magsag_mcp.providers.openai import OpenAIEndpoint
+from magsag_mcp.providers.openai_chat import openai_error
+from magsag_mcp.service import Service
+from magsag_mcp.transport import HttpResponse
+from magsag_mcp.types import Target
+from tests.fakes import openai_replies as R
+from tests.fakes.openai_server import FakeOpenAI
+
+pytestmark = pytest.mark.anyio
+
+AZURE_KEY = "9f3c7a1e5b2d48c6a0e4f7b1d3c5a8e2"  # Azure's shape: 32 hex digits, no prefix to match
+
+
+def pieces(key: str, text: str) -> list[str]:
+    """Every run of 8 or more of the key's characters that appears in ``text``."""
+    return [key[i : i + 8] for i in range(len(key) - 7) if key[i : i + 8] in text]
+
+
+@pytest.mark.parametrize("cut", [290, 295, 299])
+def test_an_error_body_cut_inside_a_key_leaves_no_piece_of_it(cut: int):
+    register_secret(AZURE_KEY)
+    body = ("x" * cut + f"Access denied for key {AZURE_KEY} on this resource").encode()
+    wire = {
+        "openai": openai_error(HttpResponse(401, {}, body), provider="azure", model="gpt-4o").message,
+        "anthropic": anthropic_error(401, body, {}, provider="anthropic", model="claude").message,
+        "gemini": gemini_error(401, body, {}, provider="google", model="gemini").message,
+    }
+    for name, message in wire.items():
+        assert pieces(AZURE_KEY, message) == [], name
+    with pytest.raises(E.MalformedResponseError) as info:
+        HttpResponse(200, {}, ("y" * 190 + AZURE_KEY).encode()).json()
+    assert pieces(AZURE_KEY, info.value.message) == []
+
+
+def test_excerpt_redacts_before_cutting_and_keeps_the_limit():
+    register_secret(AZURE_KEY)
+    text = "a" * 10 + AZURE_KEY + "b" * 500
+    assert excerpt(text, 20) == "a" * 10 + "[REDACTED]"
+    assert len(excerpt(text, 100)) == 100 and AZURE_KEY[:8] not in excerpt(text.encode(), 30)
+
+
+def test_a_key_pasted_with_whitespace_is_redacted_as_it_travels():
+    pasted = "Zq7WmN4pLx2Rt9Vb8Kc5Hd3Gf6Js1Ay0-pasted \t"
+    register_secret(pasted)
+    assert redact(f"key {pasted.strip()} refused") == "key [REDACTED] refused"
+
+
+async def test_an_echoed_trimmed_key_never_reaches_the_error_or_the_ledger(fake_openai: FakeOpenAI, tmp_path: Path):
+    pasted = "Kc5Hd3Gf6Js1Ay0Zq7WmN4pLx2Rt9Vb "  # a trailing space from a .env file
+    fake_openai.key = pasted.strip()  # what arrives: HTTP drops the header value's surrounding space
+    fake_openai.queue(R.error(401, f"Incorrect API key provided: {pasted.strip()}"))
+    env = {"OPENAI_BASE_URL": fake_openai.url + "/v1", "OPENAI_API_KEY": pasted}
+    svc = await Service.open(db=tmp_path / "l.db", env=env)
+    try:
+        with pytest.raises(E.MagsagError) as info:
+            await svc.invoke_skill("skill.analysis", {"data": "x", "model_config": {"model": "openai:gpt-4o"}})
+    finally:
+        await svc.aclose()
+    assert pasted.strip() not in json.dumps(info.value.to_dict())
+    conn = sqlite3.connect(tmp_path / "l.db")
+    stored = json.dumps(conn.execute("SELECT * FROM attempts").fetchall())
+    conn.close()
+    assert "Incorrect API key provided" in stored and pasted.strip() not in stored
+
+
+def test_magsags_loggers_redact_messages_and_tracebacks_for_any_handler():
+    key = "sk-logged-0123456789abcdefghij"
+    register_secret(key)
+    seen: list[str] = []
+
+    class Keep(logging.Handler):
+        def emit(self, record: logging.LogRecord) -> None:
+            seen.append(logging.Formatter().format(record))
+
+    log = redacting_logger("magsag_mcp.cascade")
+    handler = Keep()
+    log.addHandler(handler)
+    try:
+        try:
+            int(f"auth {key}")
+        except ValueError:
+            log.exception("parsing %s failed", f"usage with {key}")
+    finally:
+        log.removeHandler(handler)
+    assert len(seen) == 1 and "ValueError: invalid literal" in seen[0] and "Traceback" in seen[0]
+    assert key not in seen[0] and "[REDACTED]" in seen[0]
+
+
+def test_a_targets_credentials_never_reach_its_output():
+    target = Target(
+        "compat",
+        "gw-model",
+        "https://gw.example/sk-route0123456789abcd/v1",
+        (("api_key", "plain-secret"), ("gateway_auth", "tok"), ("max_tokens", 64), ("temperature", 0.2)),
+    )
+    shown = target.to_dict()
+    assert shown["params"] == {
+        "api_key": "[REDACTED]",
+        "gateway_auth": "[REDACTED]",
+        "max_tokens": 64,
+        "temperature": 0.2,
+    }
+    assert shown["base_url"] == "https://gw.example/[REDACTED]/v1"
+    assert target.param_dict()["api_key"] == "plain-secret"  # what is sent is unchanged
+
+
+async def test_explain_route_shows_no_credential_from_the_routing_file(catalog_copy: Path, tmp_path: Path):
+    routing = catalog_copy / "routing" / "default.yaml"
+    gateway = (
+        "{provider: compat, model: gw-model, base_url: 'https://gw.example/v1',"
+        " params: {api_key: sk-inline-0123456789abcdef, x_auth: '${GW_HEADER_VALUE}'}}"
+    )
+    text = routing.read_text()
+    routing.write_text(
+        text.replace(
+            "chain: [openai:gpt-4o, anthropic:claude-3-5-sonnet-20241022, google:gemini-1.5-pro]", f"chain: [{gateway}]"
+        )
+    )
+    env = {"GW_HEADER_VALUE": "gw-credential-123456"}
+    svc = await Service.open(catalog=catalog_copy, db=tmp_path / "l.db", env=env)
+    try:
+        plan = svc.explain("skill.analysis", {"data": "x"})
+        shown = json.dumps(plan)
+    finally:
+        await svc.aclose()
+    assert plan["targets"][0]["params"] == {"api_key": "[REDACTED]", "x_auth": "[REDACTED]"}
+    assert "sk-inline-0123456789abcdef" not in shown and "gw-credential-123456" not in shown
+
+
+async def test_a_new_ledger_is_readable_by_its_owner_only(tmp_path: Path):
+    db = tmp_path / "fresh" / "ledger.db"
+    ledger = await Ledger(db).open()
+    await ledger.close()
+    assert stat.S_IMODE(os.stat(db.parent).st_mode) == 0o700
+    assert stat.S_IMODE(os.stat(db).st_mode) == 0o600
+
+
+def test_an_http_response_echoing_the_key_through_a_provider_is_redacted(tmp_path: Path):
+    """The provider path registers its key itself (no Service): a plain-text body cut mid-key."""
+    key = "Hd3Gf6Js1Ay0Zq7WmN4pLx2Rt9Vb8Kc5"
+    assert OpenAIEndpoint({"OPENAI_API_KEY": key}).api_key() == key
+    body = ("z" * 280 + key).encode()
+    assert pieces(key, openai_error(HttpResponse(500, {}, body), provider="openai", model="m").message) == []
+
+
+def test_a_key_that_contains_another_is_removed_whole():
+    inner = "Vb8Kc5Hd3Gf6Js1Ay0Zq7WmN4pLx2Rt9"
+    outer = inner + "-proxy-suffix-77"
+    register_secret(inner)
+    register_secret(outer)
+    assert redact(f"key {outer} refused") == "key [REDACTED] refused"
