@@ -236,6 +236,8 @@ class BudgetExceeded(MagsagError):
 
 class LedgerError(MagsagError):
     kind = "ledger_error"
+    #: when only a successful call's record failed: the answer that was paid for (an InvokeResult)
+    result: Any = None
 
 
 class ProviderError(MagsagError):

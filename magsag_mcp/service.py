@@ -25,6 +25,7 @@ from .errors import (
     AllTargetsFailed,
     BudgetExceeded,
     ConfigError,
+    LedgerError,
     MagsagError,
     PolicyDenied,
     register_secret,
@@ -105,6 +106,20 @@ class InvokeResult:
         }
 
 
+def _answer_not_recorded(exc: LedgerError, result: InvokeResult) -> LedgerError:
+    """The ledger refused a successful call's record: the call raises (it is not durable), but the
+    answer that was paid for travels with the error, and the message warns against paying twice."""
+    error = LedgerError(
+        f"{exc.message}. The call itself succeeded and was paid for; its record is kept in memory and "
+        "written with the next call that records, or when the service closes. The answer is attached to "
+        "this error (.result): calling again would pay twice",
+        db=exc.details.get("db"),
+        run_id=result.run_id,
+    )
+    error.result = result
+    return error
+
+
 def _call_cost(attempts: list[AttemptRecord]) -> Decimal | None:
     """What the whole call cost: every attempt, retries and fallbacks included (an unusable answer is
     billed too). None when any attempt's cost is unknown: a lower bound would read as the cost."""
@@ -149,6 +164,9 @@ class Service:
         self._calls: dict[asyncio.Task[Any], int] = {}
         #: set by aclose while it waits for cancelled calls to record themselves
         self._drained: asyncio.Event | None = None
+        #: records the ledger refused (locked past its timeout, disk full): written before the next
+        #: record and at close, so that a paid call's spend is not lost with the error
+        self._unrecorded: list[tuple[RunRecord, list[AttemptRecord], MagsagError | None]] = []
 
     @classmethod
     async def open(
@@ -207,6 +225,9 @@ class Service:
                     self._drained.clear()
         try:
             await self.transport.aclose()
+            if self._unrecorded:
+                with anyio.CancelScope(shield=True):
+                    await self._record_unrecorded()
         finally:
             await self.ledger.close()
 
@@ -268,11 +289,17 @@ class Service:
                     with anyio.CancelScope(shield=True):
                         await self._record(run, so_far, "cancelled")
                 raise
-            await self._record(run, outcome.attempts, "ok")
+            try:
+                await self._record(run, outcome.attempts, "ok")
+            except LedgerError as exc:
+                raise _answer_not_recorded(exc, self._result(run_id, skill_id, plan, outcome)) from None
         finally:
             self._in_flight -= 1
             if task is not None:
                 self._call_done(task)
+        return self._result(run_id, skill_id, plan, outcome)
+
+    def _result(self, run_id: str, skill_id: str, plan: Plan, outcome: Any) -> InvokeResult:
         result = outcome.result
         warnings = [*plan.warnings, *result.warnings]
         for skipped in outcome.trace["skipped"]:
@@ -301,7 +328,19 @@ class Service:
         run.status = status  # type: ignore[assignment]
         run.input_tokens = sum(a.input_tokens for a in attempts)
         run.output_tokens = sum(a.output_tokens for a in attempts)
-        await self.ledger.record_call(run, attempts, error=error, alone=self._in_flight == 1)
+        try:
+            await self._record_unrecorded()
+            await self.ledger.record_call(run, attempts, error=error, alone=self._in_flight == 1)
+        except LedgerError:
+            self._unrecorded.append((run, attempts, error))
+            raise
+
+    async def _record_unrecorded(self) -> None:
+        """Write the records the ledger refused earlier, oldest first; stop at the first refusal."""
+        while self._unrecorded:
+            run, attempts, error = self._unrecorded[0]
+            await self.ledger.record_call(run, attempts, error=error, alone=False)
+            self._unrecorded.pop(0)
 
     def explain(
         self, skill_id: str, payload: Mapping[str, Any], *, context: Mapping[str, Any] | None = None

@@ -163,3 +163,58 @@ async def test_sigterm_stops_the_stdio_server_and_the_call_in_flight_is_recorded
         proc.kill()
     assert code == 128 + signal.SIGTERM
     assert ledger_state(db) == CANCELLED
+
+
+async def test_a_paid_answer_the_ledger_refused_travels_with_the_error_and_is_recorded_later(
+    fake_openai: FakeOpenAI, tmp_path: Path
+):
+    """Locked past its timeout or a full disk: the call cannot be made durable, so it raises, but the
+    answer is not thrown away, and the spend is written once the ledger takes writes again."""
+    from magsag_mcp.errors import LedgerError
+
+    fake_openai.queue(R.reply("the paid answer"), R.reply("second"))
+    svc = await Service.open(db=tmp_path / "l.db", env=env_for(fake_openai))
+    real = svc.ledger.record_call
+    refusals = iter([True])
+
+    async def record_call(*args, **kw):
+        if next(refusals, False):
+            raise LedgerError("the ledger at l.db stayed locked for 30s by another process", db="l.db")
+        await real(*args, **kw)
+
+    svc.ledger.record_call = record_call  # type: ignore[method-assign]
+    try:
+        with pytest.raises(LedgerError) as info:
+            await svc.invoke_skill("skill.analysis", PAYLOAD, run_id="r-refused", agent="a")
+        assert info.value.result.output == "the paid answer"
+        assert "calling again would pay twice" in info.value.message
+        assert ledger_state(tmp_path / "l.db")[:2] == ([], [])
+        await svc.invoke_skill("skill.analysis", PAYLOAD, run_id="r-next", agent="a")
+    finally:
+        await svc.aclose()
+    conn = sqlite3.connect(tmp_path / "l.db")
+    recorded = conn.execute("SELECT run_id, status FROM runs ORDER BY rowid").fetchall()
+    held = conn.execute("SELECT COUNT(*) FROM budget_reservations").fetchone()[0]
+    conn.close()
+    assert recorded == [("r-refused", "ok"), ("r-next", "ok")] and held == 0
+
+
+async def test_a_refused_record_is_written_when_the_service_closes(fake_openai: FakeOpenAI, tmp_path: Path):
+    from magsag_mcp.errors import LedgerError
+
+    fake_openai.queue(R.reply("answer"))
+    svc = await Service.open(db=tmp_path / "l.db", env=env_for(fake_openai))
+    real = svc.ledger.record_call
+    calls = iter(range(10))
+
+    async def record_call(*args, **kw):
+        if next(calls) == 0:
+            raise LedgerError("ledger error at l.db: database or disk is full", db="l.db")
+        await real(*args, **kw)
+
+    svc.ledger.record_call = record_call  # type: ignore[method-assign]
+    with pytest.raises(LedgerError):
+        await svc.invoke_skill("skill.analysis", PAYLOAD, run_id="r-full", agent="a")
+    await svc.aclose()
+    runs, attempts, held = ledger_state(tmp_path / "l.db")
+    assert runs == [("ok",)] and len(attempts) == 1 and held == 0
