@@ -8,7 +8,11 @@ vendor prices them: our :class:`~magsag_mcp.types.Usage` counts cache reads and 
 ``prices.yaml`` (USD per million tokens, keys ``provider:model``, globs allowed, first match wins)::
 
     "compat:my-model": {input: 0.5, output: 1.5, cache_read: 0.05, cache_write: 0.6}
+    "anthropic:my-claude": {input: 3, output: 15, cache_read: 0.3, cache_write: 3.75, cache_write_1h: 6}
     "local:*": {input: 0, output: 0}
+
+A kind of token billed at a rate of its own (1-hour cache writes) that arrives without that rate known
+makes the call's cost unknown, flagged like an unknown model.
 
 Lookups are cached per (provider, model): pricing runs on every call.
 """
@@ -38,6 +42,7 @@ class _PriceEntry(BaseModel):
     output: Decimal = Field(ge=0)
     cache_read: Decimal | None = Field(default=None, ge=0)
     cache_write: Decimal | None = Field(default=None, ge=0)
+    cache_write_1h: Decimal | None = Field(default=None, ge=0)
 
 
 @dataclass(slots=True, frozen=True)
@@ -74,7 +79,7 @@ def _load_overrides(catalog_dir: Path | None) -> tuple[list[tuple[str, UnitPrice
                 loc = ".".join(str(p) for p in err["loc"]) or "(entry)"
                 problems.append(f"{path}: {key}.{loc}: {err['msg']} (USD per million tokens)")
             continue
-        out.append((key, UnitPrices(entry.input, entry.output, entry.cache_read, entry.cache_write)))
+        out.append((key, UnitPrices(**entry.model_dump())))
     return out, problems
 
 
@@ -121,17 +126,13 @@ class Pricer:
         priced = self._resolve(provider, model)
         cost = priced.cost(usage)
         if cost is None:
-            return PriceQuote(
-                None,
-                None,
-                f"no price known for {provider}:{model}; its cost is recorded as unknown. "
-                f'Add it to catalog/prices.yaml, e.g. "{provider}:{model}": {{input: 0.5, output: 1.5}}',
-            )
+            return PriceQuote(None, None, _unknown_cost_warning(priced, f"{provider}:{model}", usage))
         return PriceQuote(cost, priced.source)
 
     def worst_case(self, provider: str, model: str, input_tokens: int, output_tokens: int) -> Decimal | None:
-        """The most a call can cost: every input token uncached, ``output_tokens`` generated."""
-        return self._resolve(provider, model).cost(Usage(input_tokens=input_tokens, output_tokens=output_tokens))
+        """The most a call can cost: every input token billed at its dearest rate (a 1-hour cache
+        write costs more than an uncached token), ``output_tokens`` generated."""
+        return self._resolve(provider, model).worst_case(input_tokens, output_tokens)
 
     def unit_prices(self, provider: str, model: str) -> UnitPrices | None:
         return self._resolve(provider, model).units
@@ -142,3 +143,17 @@ class Pricer:
         if key not in self._windows:
             self._windows[key] = window_from_genai_prices(provider, model)
         return self._windows[key]
+
+
+def _unknown_cost_warning(priced: Priced, label: str, usage: Usage) -> str:
+    missing = priced.missing(usage) if priced.source is not None else None
+    if missing is None:
+        return (
+            f"no price known for {label}; its cost is recorded as unknown. "
+            f'Add it to catalog/prices.yaml, e.g. "{label}": {{input: 0.5, output: 1.5}}'
+        )
+    what, key = missing
+    return (
+        f"no price known for the {what} of {label} ({priced.source} has none); its cost is recorded as "
+        f'unknown. Add the rate to catalog/prices.yaml, e.g. "{label}": {{input: ..., output: ..., {key}: ...}}'
+    )

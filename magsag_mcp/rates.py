@@ -28,21 +28,48 @@ GENAI_PROVIDER: dict[str, str | None] = {
 
 @dataclass(slots=True, frozen=True)
 class UnitPrices:
-    """USD per million tokens."""
+    """USD per million tokens.
+
+    Cache reads and (5-minute) cache writes without a rate of their own are priced at the input rate,
+    as genai-prices prices them. Tokens of a kind the vendor bills at a rate of its own (1-hour cache
+    writes) are never priced at another rate: without theirs, the cost is unknown (``None``)."""
 
     input: Decimal
     output: Decimal
     cache_read: Decimal | None = None
     cache_write: Decimal | None = None
+    #: Anthropic's 1-hour cache writes: 2x the input rate where 5-minute writes are 1.25x
+    cache_write_1h: Decimal | None = None
 
-    def cost(self, usage: Usage) -> Decimal:
+    def cost(self, usage: Usage) -> Decimal | None:
         cached = usage.cached_tokens
         written = usage.cache_write_tokens
         plain = max(0, usage.input_tokens - cached - written)
         total = plain * self.input + usage.output_tokens * self.output
-        total += cached * (self.cache_read if self.cache_read is not None else self.input)
-        total += written * (self.cache_write if self.cache_write is not None else self.input)
+        if cached:
+            total += cached * (self.cache_read if self.cache_read is not None else self.input)
+        if written:
+            hour = usage.cache_write_1h_tokens
+            if hour:
+                if self.cache_write_1h is None:
+                    return None
+                total += hour * self.cache_write_1h
+            total += (written - hour) * (self.cache_write if self.cache_write is not None else self.input)
         return total / MILLION
+
+    def missing(self, usage: Usage) -> tuple[str, str] | None:
+        """When :meth:`cost` is None: which tokens have no rate, and the ``prices.yaml`` key for it."""
+        if usage.cache_write_1h_tokens and self.cache_write_1h is None:
+            return "1-hour cache writes", "cache_write_1h"
+        return None
+
+    def ceiling(self) -> UnitPrices:
+        """Every input token at the dearest rate an input token can be billed at (a 1-hour cache write
+        costs more than a plain one): what a worst case, which cannot know how the prompt will be
+        cached, must price the prompt at to stay an upper bound."""
+        rates = [self.input]
+        rates += [r for r in (self.cache_write, self.cache_write_1h) if r is not None]
+        return UnitPrices(max(rates), self.output)
 
 
 class Priced:
@@ -52,7 +79,7 @@ class Priced:
     first tier: ``below`` holds those base rates and ``threshold`` the prompt size up to which they
     apply, so that the usual call skips genai-prices' general calculation (about 100 us a call)."""
 
-    __slots__ = ("units", "model_price", "source", "below", "threshold")
+    __slots__ = ("units", "model_price", "source", "below", "threshold", "ceiling")
 
     def __init__(
         self,
@@ -67,12 +94,21 @@ class Priced:
         self.source = source
         self.below = below
         self.threshold = threshold
+        flat = units if units is not None else below
+        #: flat rates at their dearest for the prompt (see UnitPrices.ceiling), for worst cases
+        self.ceiling = flat.ceiling() if flat is not None else None
 
     def cost(self, usage: Usage) -> Decimal | None:
         if self.units is not None:
             return self.units.cost(usage)
-        if self.below is not None and usage.input_tokens <= self.threshold:
-            return self.below.cost(usage)
+        below = self.below
+        if below is not None:
+            if usage.input_tokens <= self.threshold:
+                return below.cost(usage)
+            # A kind of token without a rate has none in any tier: genai-prices would price it at
+            # another kind's rate (1-hour cache writes at the 5-minute one).
+            if below.missing(usage) is not None:
+                return None
         if self.model_price is not None:
             from genai_prices import Usage as GUsage
 
@@ -81,9 +117,31 @@ class Priced:
                 output_tokens=usage.output_tokens,
                 cache_read_tokens=usage.cached_tokens,
                 cache_write_tokens=usage.cache_write_tokens,
+                cache_write_1h_tokens=usage.cache_write_1h_tokens,
             )
             return Decimal(self.model_price.calc_price(g)["total_price"])
         return None
+
+    def missing(self, usage: Usage) -> tuple[str, str] | None:
+        flat = self.units if self.units is not None else self.below
+        return flat.missing(usage) if flat is not None else None
+
+    def worst_case(self, input_tokens: int, output_tokens: int) -> Decimal | None:
+        """The most ``input_tokens`` in and ``output_tokens`` out can cost, however the prompt is cached."""
+        if self.ceiling is None:
+            return None
+        if self.units is not None or input_tokens <= self.threshold:
+            return self.ceiling.cost(Usage(input_tokens, output_tokens))
+        # Past a tier: genai-prices' tier rates, with the whole prompt billed each way it can be.
+        ways = [Usage(input_tokens, output_tokens)]
+        if self.below is not None and self.below.cache_write is not None:
+            ways.append(Usage(input_tokens, output_tokens, cache_write_tokens=input_tokens))
+        if self.below is not None and self.below.cache_write_1h is not None:
+            ways.append(
+                Usage(input_tokens, output_tokens, cache_write_tokens=input_tokens, cache_write_1h_tokens=input_tokens)
+            )
+        costs = [c for c in map(self.cost, ways) if c is not None]
+        return max(costs) if costs else None
 
 
 def genai_model(provider: str, model: str) -> Any:
@@ -112,7 +170,7 @@ def from_genai_prices(provider: str, model: str) -> Priced:
     from datetime import UTC, datetime
 
     price = info.get_prices(datetime.now(UTC))
-    fields = (price.input_mtok, price.output_mtok, price.cache_read_mtok, getattr(price, "cache_write_mtok", None))
+    fields = tuple(getattr(price, key, None) for key in _RATE_KEYS)
     if all(f is None or isinstance(f, Decimal | int) for f in fields) and price.input_mtok is not None:
         # Flat prices: compute directly (genai-prices' general path costs ~60 us a call).
         return Priced(_units(fields), None, "genai-prices")
@@ -127,11 +185,14 @@ def from_genai_prices(provider: str, model: str) -> Priced:
     return Priced(None, price, "genai-prices", _units(bases), min(starts, default=-1))
 
 
-def _units(fields: tuple[Any, Any, Any, Any]) -> UnitPrices:
-    """(input, output, cache read, cache write) per million tokens, as genai-prices gives them."""
+#: genai-prices' price keys, in the order of UnitPrices' fields
+_RATE_KEYS = ("input_mtok", "output_mtok", "cache_read_mtok", "cache_write_mtok", "cache_write_1h_mtok")
+
+
+def _units(fields: tuple[Any, ...]) -> UnitPrices:
+    """Rates per million tokens in the order of ``_RATE_KEYS``, as genai-prices gives them."""
     return UnitPrices(
         Decimal(fields[0]),
         Decimal(fields[1] or 0),
-        None if fields[2] is None else Decimal(fields[2]),
-        None if fields[3] is None else Decimal(fields[3]),
+        *(None if f is None else Decimal(f) for f in fields[2:]),
     )

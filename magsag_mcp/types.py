@@ -93,7 +93,8 @@ class Usage:
 
     ``input_tokens`` includes cached tokens (``cached_tokens`` read from cache, and
     ``cache_write_tokens`` written to it) and ``output_tokens`` includes ``reasoning_tokens``:
-    vendors that report them separately are normalised to this in their wire module.
+    vendors that report them separately are normalised to this in their wire module. The fields after
+    ``reported`` break those counts down further where the vendor bills the parts at rates of their own.
     """
 
     input_tokens: int = 0
@@ -104,6 +105,9 @@ class Usage:
     #: False when the answer came without any usage (servers that ignore ``include_usage``, a body
     #: without a ``usage`` object): the zeros above are then not counts, and the cost is unknown
     reported: bool = True
+    #: of ``cache_write_tokens``, those written to a 1-hour cache (Anthropic's ``ttl: "1h"``), which is
+    #: billed at its own rate (2x input, where a 5-minute write is 1.25x)
+    cache_write_1h_tokens: int = 0
 
     @property
     def total_tokens(self) -> int:

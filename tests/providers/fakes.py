@@ -397,7 +397,8 @@ class FakeAnthropic(Fake):
             "output_tokens": u.get("output_tokens", 7),
             "cache_creation_input_tokens": u.get("cache_creation_input_tokens", 0),
             "cache_read_input_tokens": u.get("cache_read_input_tokens", 0),
-            "cache_creation": None,
+            # by time to live, when the step gives it: {"ephemeral_5m_input_tokens", "ephemeral_1h_input_tokens"}
+            "cache_creation": u.get("cache_creation"),
             "inference_geo": None,
             "server_tool_use": None,
             "service_tier": "standard",

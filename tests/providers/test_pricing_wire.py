@@ -1,0 +1,96 @@
+"""What a call costs, from the vendor's own answer (a spec-checking loopback fake) to the recorded USD:
+usage fields that change the price (cache lifetimes, service tiers, audio, the answering model) must
+reach the pricer, and be priced at the vendor's rate for them or recorded as unknown, never at another."""
+
+from __future__ import annotations
+
+from decimal import Decimal as D
+
+import pytest
+
+from magsag_mcp.pricing import Pricer, UnitPrices
+from magsag_mcp.providers.anthropic import AnthropicProvider
+from magsag_mcp.types import LLMRequest, Message, Target, Usage
+
+from .fakes import FakeAnthropic
+
+pytestmark = pytest.mark.anyio
+KEY = "sk-test-key-123456"
+M = 1_000_000
+
+
+async def _anthropic(serve, transport, usage: dict, *, stream: bool, model: str = "claude-sonnet-4-5") -> Usage:
+    fake = FakeAnthropic(KEY)
+    url = await serve(fake)
+    fake.queue({"text": "ok", "usage": usage})
+    provider = AnthropicProvider({"ANTHROPIC_API_KEY": KEY}, transport)
+    result = await provider.complete(
+        LLMRequest([Message("user", "hi")], max_tokens=10, stream=stream), Target("anthropic", model, url)
+    )
+    assert fake.violations == []
+    return result.usage
+
+
+@pytest.mark.parametrize("stream", [False, True], ids=["body", "stream"])
+async def test_anthropic_one_hour_cache_writes_cost_their_own_rate(serve, transport, stream):
+    # claude-sonnet-4-5: $3 in, $15 out, $0.30 cache read, $3.75 5-minute write, $6 1-hour write
+    usage = await _anthropic(
+        serve,
+        transport,
+        {
+            "input_tokens": 1000,
+            "output_tokens": 500,
+            "cache_read_input_tokens": 20_000,
+            "cache_creation_input_tokens": 100_000,
+            "cache_creation": {"ephemeral_5m_input_tokens": 40_000, "ephemeral_1h_input_tokens": 60_000},
+        },
+        stream=stream,
+    )
+    assert (usage.cache_write_tokens, usage.cache_write_1h_tokens) == (100_000, 60_000)
+    quote = Pricer.from_catalog(None).price("anthropic", "claude-sonnet-4-5", usage)
+    assert quote.cost_usd == (1000 * 3 + 500 * 15 + 20_000 * D("0.3") + 40_000 * D("3.75") + 60_000 * 6) / D(M)
+
+
+async def test_one_hour_cache_writes_past_a_prompt_tier_are_priced_by_genai_prices_with_their_count(serve, transport):
+    from genai_prices import Usage as GUsage
+    from genai_prices import calc_price
+
+    usage = await _anthropic(
+        serve,
+        transport,
+        {
+            "input_tokens": 150_000,
+            "output_tokens": 500,
+            "cache_creation_input_tokens": 100_000,
+            "cache_creation": {"ephemeral_5m_input_tokens": 0, "ephemeral_1h_input_tokens": 100_000},
+        },
+        stream=False,
+    )
+    theirs = calc_price(
+        GUsage(input_tokens=250_000, output_tokens=500, cache_write_tokens=100_000, cache_write_1h_tokens=100_000),
+        "claude-sonnet-4-5",
+        provider_id="anthropic",
+    ).total_price
+    # past 200k the whole prompt is billed at the long-context rates: 1-hour writes at $12
+    assert Pricer.from_catalog(None).price("anthropic", "claude-sonnet-4-5", usage).cost_usd == theirs
+    assert theirs == (150_000 * 6 + 500 * D("22.5") + 100_000 * 12) / D(M)
+
+
+def test_one_hour_cache_writes_without_a_one_hour_rate_cost_unknown_not_the_five_minute_rate():
+    pricer = Pricer([("anthropic:my-claude", UnitPrices(D(3), D(15), D("0.3"), D("3.75")))])
+    hour = Usage(2000, 10, cache_write_tokens=1000, cache_write_1h_tokens=1000)
+    quote = pricer.price("anthropic", "my-claude", hour)
+    assert quote.cost_usd is None and quote.source is None
+    assert "1-hour cache writes" in quote.warning and "cache_write_1h" in quote.warning
+    # 5-minute writes alone are priced as before
+    five = Usage(2000, 10, cache_write_tokens=1000)
+    assert pricer.price("anthropic", "my-claude", five).cost_usd == (1000 * 3 + 1000 * D("3.75") + 10 * 15) / D(M)
+
+
+def test_the_worst_case_stays_above_a_prompt_written_to_the_one_hour_cache():
+    pricer = Pricer.from_catalog(None)
+    for tokens in (10_000, 250_000):  # below and past the long-context tier
+        worst = pricer.worst_case("anthropic", "claude-sonnet-4-5", tokens, 1000)
+        all_hour = Usage(tokens, 1000, cache_write_tokens=tokens, cache_write_1h_tokens=tokens)
+        assert worst == pricer.price("anthropic", "claude-sonnet-4-5", all_hour).cost_usd, tokens
+        assert worst > pricer.price("anthropic", "claude-sonnet-4-5", Usage(tokens, 1000)).cost_usd
