@@ -90,7 +90,8 @@ def validate_prices(catalog_dir: Path) -> list[str]:
 class Pricer:
     def __init__(self, overrides: list[tuple[str, UnitPrices]] | None = None) -> None:
         self.overrides = overrides or []
-        self._cache: dict[tuple[str, str], Priced] = {}
+        #: per (provider, model, service tier): pricing runs on every call
+        self._cache: dict[tuple[str, str, str | None], Priced] = {}
         self._windows: dict[tuple[str, str], int | None] = {}
 
     @classmethod
@@ -102,13 +103,14 @@ class Pricer:
             raise CatalogError("invalid prices:\n  " + "\n  ".join(problems), problems=problems)
         return cls(overrides)
 
-    def _resolve(self, provider: str, model: str) -> Priced:
-        key = (provider, model)
+    def _resolve(self, provider: str, model: str, service_tier: str | None = None) -> Priced:
+        key = (provider, model, service_tier)
         priced = self._cache.get(key)
         if priced is not None:
             return priced
         label = f"{provider}:{model}"
         for pattern, units in self.overrides:
+            # A catalog price is what the operator pays for the model, whatever tier served it.
             if pattern == label or fnmatch.fnmatchcase(label, pattern):
                 priced = Priced(units, None, "catalog:prices.yaml")
                 break
@@ -117,13 +119,15 @@ class Pricer:
             priced = (
                 Priced(UnitPrices(ZERO, ZERO), None, "free")
                 if provider == "fake"
-                else from_genai_prices(provider, model)
+                else from_genai_prices(provider, model, service_tier)
             )
         self._cache[key] = priced
         return priced
 
     def price(self, provider: str, model: str, usage: Usage) -> PriceQuote:
-        priced = self._resolve(provider, model)
+        """What ``usage`` cost, at the rates of the service tier the vendor reports serving it on."""
+        tier = usage.service_tier
+        priced = self._resolve(provider, model, None if tier == "default" else tier)
         cost = priced.cost(usage)
         if cost is None:
             return PriceQuote(None, None, _unknown_cost_warning(priced, f"{provider}:{model}", usage))
@@ -146,6 +150,11 @@ class Pricer:
 
 
 def _unknown_cost_warning(priced: Priced, label: str, usage: Usage) -> str:
+    if priced.unknown_because:
+        tier = usage.service_tier
+        return (
+            f"{label} answered on service tier {tier!r} and {priced.unknown_because}; its cost is recorded as unknown"
+        )
     missing = priced.missing(usage) if priced.source is not None else None
     if missing is None:
         return (

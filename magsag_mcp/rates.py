@@ -79,7 +79,7 @@ class Priced:
     first tier: ``below`` holds those base rates and ``threshold`` the prompt size up to which they
     apply, so that the usual call skips genai-prices' general calculation (about 100 us a call)."""
 
-    __slots__ = ("units", "model_price", "source", "below", "threshold", "ceiling")
+    __slots__ = ("units", "model_price", "source", "below", "threshold", "ceiling", "unknown_because")
 
     def __init__(
         self,
@@ -88,12 +88,16 @@ class Priced:
         source: str | None,
         below: UnitPrices | None = None,
         threshold: int = -1,
+        *,
+        unknown_because: str | None = None,
     ) -> None:
         self.units = units
         self.model_price = model_price
         self.source = source
         self.below = below
         self.threshold = threshold
+        #: when nothing prices it although genai-prices knows the model: why (a service tier it has no price for)
+        self.unknown_because = unknown_because
         flat = units if units is not None else below
         #: flat rates at their dearest for the prompt (see UnitPrices.ceiling), for worst cases
         self.ceiling = flat.ceiling() if flat is not None else None
@@ -163,13 +167,27 @@ def window_from_genai_prices(provider: str, model: str) -> int | None:
     return int(window) if window else None
 
 
-def from_genai_prices(provider: str, model: str) -> Priced:
+def from_genai_prices(provider: str, model: str, service_tier: str | None = None) -> Priced:
+    """The model's rates in genai-prices, on ``service_tier`` (None: the standard, "default", tier)."""
     info = genai_model(provider, model)
     if info is None:
         return Priced(None, None, None)
     from datetime import UTC, datetime
 
-    price = info.get_prices(datetime.now(UTC))
+    now = datetime.now(UTC)
+    if service_tier is None:
+        price = info.get_prices(now)
+    else:
+        # genai-prices falls back to the standard price for a tier it has no variant for: that would
+        # price a dearer tier (priority, scale) at the standard rate. Only a tier it prices is priced.
+        context = {"service_tier": service_tier}
+        if not any(
+            v.when == context and (v.constraint is None or v.constraint.active(now)) for v in info.price_variants or ()
+        ):
+            return Priced(
+                None, None, None, unknown_because=f"genai-prices has no price for service tier {service_tier!r}"
+            )
+        price = info.get_prices(now, context)
     fields = tuple(getattr(price, key, None) for key in _RATE_KEYS)
     if all(f is None or isinstance(f, Decimal | int) for f in fields) and price.input_mtok is not None:
         # Flat prices: compute directly (genai-prices' general path costs ~60 us a call).

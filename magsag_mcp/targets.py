@@ -126,8 +126,10 @@ UNPRICED_PARAMS = {
     "cached_content": "Gemini would add the cached context to the prompt, which the budget reservation cannot see "
     "(and a fallback to another provider could not carry); send it as part of the request",
 }
-#: OpenAI service tiers billed above the standard rate that genai-prices (and so every record) uses
-_PREMIUM_TIERS = frozenset({"priority", "scale"})
+#: OpenAI service tiers billed above the standard rate that budget reservations price a call at. "fast"
+#: (Chat Completions and Responses) is priority processing under another name: the answer reports
+#: "priority"; "ultrafast" (Responses) is an access-controlled tier dearer still.
+_PREMIUM_TIERS = frozenset({"priority", "scale", "fast", "ultrafast"})
 
 
 def _check_params(params: Mapping[str, Any]) -> None:
@@ -136,8 +138,8 @@ def _check_params(params: Mapping[str, Any]) -> None:
             raise ConfigError(f"params.{key}: {UNPRICED_PARAMS[key]}")
         if key == "service_tier" and value in _PREMIUM_TIERS:
             raise ConfigError(
-                f"params.service_tier {value!r} is billed above the standard rate magsag prices calls at, so "
-                "records and budgets would count too little; use 'auto', 'default' or 'flex', or leave it out"
+                f"params.service_tier {value!r} is billed above the standard rate magsag reserves budget at, so "
+                "budgets would count too little; use 'auto', 'default' or 'flex', or leave it out"
             )
         if key in ROUTER_FIELDS:
             raise ConfigError(

@@ -359,6 +359,9 @@ def test_an_origin_allowed_for_one_provider_does_not_receive_anothers_key(catalo
         ({"capabilities": ["tools"]}, "params.capabilities must be a mapping such as {tools: false}"),
         # billed beyond what magsag prices or reserves (an audit of budgets found them passing through)
         ({"service_tier": "priority"}, "params.service_tier 'priority' is billed above the standard rate"),
+        # priority under other names: Chat's and Responses' "fast", Responses' "ultrafast"
+        ({"service_tier": "fast"}, "params.service_tier 'fast' is billed above the standard rate"),
+        ({"service_tier": "ultrafast"}, "params.service_tier 'ultrafast' is billed above the standard rate"),
         ({"previous_response_id": "resp_abc"}, "params.previous_response_id: the Responses API would bill"),
         ({"cachedContent": "cachedContents/big"}, "params.cachedContent: Gemini would add the cached context"),
     ],

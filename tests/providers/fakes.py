@@ -212,7 +212,13 @@ class FakeOpenAI(Fake):
                 }
             ],
             "usage": self.chat_usage(step),
+            **self.tier(step),
         }
+
+    @staticmethod
+    def tier(step: Step) -> dict[str, Any]:
+        """The tier that served the answer, when the step names one: ``{"service_tier": "flex"}``."""
+        return {"service_tier": step["service_tier"]} if "service_tier" in step else {}
 
     def response_object(self, body: dict[str, Any], step: Step) -> dict[str, Any]:
         output: list[dict[str, Any]] = []
@@ -254,6 +260,7 @@ class FakeOpenAI(Fake):
             "error": None,
             "incomplete_details": None,
             "instructions": None,
+            **self.tier(step),
             "usage": {
                 "input_tokens": u.get("input_tokens", 11),
                 "output_tokens": u.get("output_tokens", 7),
@@ -303,6 +310,7 @@ class FakeOpenAI(Fake):
             "object": "chat.completion.chunk",
             "created": 1_700_000_000,
             "model": body.get("model", "deployment"),
+            **self.tier(step),
         }
         chunks: list[tuple[str | None, Any]] = [
             (

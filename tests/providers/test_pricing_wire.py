@@ -10,9 +10,10 @@ import pytest
 
 from magsag_mcp.pricing import Pricer, UnitPrices
 from magsag_mcp.providers.anthropic import AnthropicProvider
+from magsag_mcp.providers.openai import OpenAIProvider
 from magsag_mcp.types import LLMRequest, Message, Target, Usage
 
-from .fakes import FakeAnthropic
+from .fakes import FakeAnthropic, FakeOpenAI
 
 pytestmark = pytest.mark.anyio
 KEY = "sk-test-key-123456"
@@ -94,3 +95,69 @@ def test_the_worst_case_stays_above_a_prompt_written_to_the_one_hour_cache():
         all_hour = Usage(tokens, 1000, cache_write_tokens=tokens, cache_write_1h_tokens=tokens)
         assert worst == pricer.price("anthropic", "claude-sonnet-4-5", all_hour).cost_usd, tokens
         assert worst > pricer.price("anthropic", "claude-sonnet-4-5", Usage(tokens, 1000)).cost_usd
+
+
+async def _openai(serve, transport, step: dict, *, model: str, stream: bool, params: tuple = ()) -> Usage:
+    fake = FakeOpenAI(KEY)
+    url = await serve(fake)
+    fake.queue(step)
+    provider = OpenAIProvider({"OPENAI_API_KEY": KEY}, transport)
+    result = await provider.complete(
+        LLMRequest([Message("user", "hi")], max_tokens=10, stream=stream), Target("openai", model, url + "/v1", params)
+    )
+    assert fake.violations == []
+    return result.usage
+
+
+@pytest.mark.parametrize("stream", [False, True], ids=["body", "stream"])
+@pytest.mark.parametrize("api", ["chat", "responses"])
+async def test_openai_answers_are_priced_at_the_service_tier_that_served_them(serve, transport, api, stream):
+    pricer = Pricer.from_catalog(None)
+    if api == "chat":
+        usage_in = {"prompt_tokens": 100_000, "completion_tokens": 20_000, "reasoning_tokens": 15_000}
+    else:
+        usage_in = {"input_tokens": 100_000, "output_tokens": 20_000, "reasoning_tokens": 15_000}
+    params = (("service_tier", "flex"),) + ((("api", "responses"),) if api == "responses" else ())
+    # o3 on flex: $1 in, $4 out (half the standard $2 / $8)
+    flex = await _openai(
+        serve,
+        transport,
+        {"text": "ok", "usage": usage_in, "service_tier": "flex"},
+        model="o3",
+        stream=stream,
+        params=params,
+    )
+    assert flex.service_tier == "flex"
+    assert pricer.price("openai", "o3", flex).cost_usd == (100_000 * 1 + 20_000 * 4) / D(M)
+    # asked for "auto", served on a project whose default is priority: the answer says so, and it costs that
+    # (gpt-4o priority: $4.25 in, $17 out, where standard is $2.50 / $10)
+    served = await _openai(
+        serve,
+        transport,
+        {"text": "ok", "usage": usage_in, "service_tier": "priority"},
+        model="gpt-4o",
+        stream=stream,
+        params=params[1:],
+    )
+    assert pricer.price("openai", "gpt-4o", served).cost_usd == (100_000 * D("4.25") + 20_000 * 17) / D(M)
+    standard = await _openai(
+        serve,
+        transport,
+        {"text": "ok", "usage": usage_in, "service_tier": "default"},
+        model="gpt-4o",
+        stream=stream,
+        params=params[1:],
+    )
+    assert pricer.price("openai", "gpt-4o", standard).cost_usd == (100_000 * D("2.5") + 20_000 * 10) / D(M)
+
+
+def test_a_service_tier_genai_prices_cannot_price_makes_the_cost_unknown():
+    pricer = Pricer.from_catalog(None)
+    scale = pricer.price("openai", "gpt-4o", Usage(1000, 100, service_tier="scale"))
+    assert scale.cost_usd is None and scale.source is None
+    assert "service tier 'scale'" in scale.warning and "unknown" in scale.warning
+    # a tier genai-prices prices for some models only: gpt-4o has no flex price
+    assert pricer.price("openai", "gpt-4o", Usage(1000, 100, service_tier="flex")).cost_usd is None
+    # a catalog price is the price whatever the tier
+    overridden = Pricer([("openai:gpt-4o", UnitPrices(D(1), D(2)))])
+    assert overridden.price("openai", "gpt-4o", Usage(1000, 100, service_tier="scale")).cost_usd == D("0.0012")
