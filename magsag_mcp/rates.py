@@ -6,7 +6,7 @@ turns rates and a :class:`~magsag_mcp.types.Usage` into USD.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from decimal import Decimal
 from typing import Any
 
@@ -32,7 +32,7 @@ class UnitPrices:
 
     Cache reads and (5-minute) cache writes without a rate of their own are priced at the input rate,
     as genai-prices prices them. Tokens of a kind the vendor bills at a rate of its own (1-hour cache
-    writes) are never priced at another rate: without theirs, the cost is unknown (``None``)."""
+    writes, audio) are never priced at another rate: without theirs, the cost is unknown (``None``)."""
 
     input: Decimal
     output: Decimal
@@ -40,12 +40,26 @@ class UnitPrices:
     cache_write: Decimal | None = None
     #: Anthropic's 1-hour cache writes: 2x the input rate where 5-minute writes are 1.25x
     cache_write_1h: Decimal | None = None
+    #: audio in and out (OpenAI's audio models): several times the text rates
+    input_audio: Decimal | None = None
+    output_audio: Decimal | None = None
 
     def cost(self, usage: Usage) -> Decimal | None:
         cached = usage.cached_tokens
         written = usage.cache_write_tokens
-        plain = max(0, usage.input_tokens - cached - written)
-        total = plain * self.input + usage.output_tokens * self.output
+        audio_in = usage.input_audio_tokens
+        audio_out = usage.output_audio_tokens
+        plain = max(0, usage.input_tokens - cached - written - audio_in)
+        total = plain * self.input + (usage.output_tokens - audio_out) * self.output
+        if audio_in or audio_out:
+            if audio_in:
+                if self.input_audio is None:
+                    return None
+                total += audio_in * self.input_audio
+            if audio_out:
+                if self.output_audio is None:
+                    return None
+                total += audio_out * self.output_audio
         if cached:
             total += cached * (self.cache_read if self.cache_read is not None else self.input)
         if written:
@@ -61,15 +75,20 @@ class UnitPrices:
         """When :meth:`cost` is None: which tokens have no rate, and the ``prices.yaml`` key for it."""
         if usage.cache_write_1h_tokens and self.cache_write_1h is None:
             return "1-hour cache writes", "cache_write_1h"
+        if usage.input_audio_tokens and self.input_audio is None:
+            return "audio input tokens", "input_audio"
+        if usage.output_audio_tokens and self.output_audio is None:
+            return "audio output tokens", "output_audio"
         return None
 
     def ceiling(self) -> UnitPrices:
-        """Every input token at the dearest rate an input token can be billed at (a 1-hour cache write
-        costs more than a plain one): what a worst case, which cannot know how the prompt will be
-        cached, must price the prompt at to stay an upper bound."""
-        rates = [self.input]
-        rates += [r for r in (self.cache_write, self.cache_write_1h) if r is not None]
-        return UnitPrices(max(rates), self.output)
+        """Every token at the dearest rate a token of its direction can be billed at (a 1-hour cache
+        write costs more than a plain one, audio more than text): what a worst case, which cannot know
+        how the prompt will be cached or what the answer will hold, must price them at to stay an
+        upper bound."""
+        rates_in = [r for r in (self.input, self.cache_write, self.cache_write_1h, self.input_audio) if r is not None]
+        rates_out = [r for r in (self.output, self.output_audio) if r is not None]
+        return UnitPrices(max(rates_in), max(rates_out))
 
 
 class Priced:
@@ -122,6 +141,8 @@ class Priced:
                 cache_read_tokens=usage.cached_tokens,
                 cache_write_tokens=usage.cache_write_tokens,
                 cache_write_1h_tokens=usage.cache_write_1h_tokens,
+                input_audio_tokens=usage.input_audio_tokens,
+                output_audio_tokens=usage.output_audio_tokens,
             )
             return Decimal(self.model_price.calc_price(g)["total_price"])
         return None
@@ -144,6 +165,10 @@ class Priced:
             ways.append(
                 Usage(input_tokens, output_tokens, cache_write_tokens=input_tokens, cache_write_1h_tokens=input_tokens)
             )
+        if self.below is not None and self.below.input_audio is not None:
+            ways.append(Usage(input_tokens, output_tokens, input_audio_tokens=input_tokens))
+        if self.below is not None and self.below.output_audio is not None:
+            ways += [replace(way, output_audio_tokens=output_tokens) for way in ways]
         costs = [c for c in map(self.cost, ways) if c is not None]
         return max(costs) if costs else None
 
@@ -204,7 +229,15 @@ def from_genai_prices(provider: str, model: str, service_tier: str | None = None
 
 
 #: genai-prices' price keys, in the order of UnitPrices' fields
-_RATE_KEYS = ("input_mtok", "output_mtok", "cache_read_mtok", "cache_write_mtok", "cache_write_1h_mtok")
+_RATE_KEYS = (
+    "input_mtok",
+    "output_mtok",
+    "cache_read_mtok",
+    "cache_write_mtok",
+    "cache_write_1h_mtok",
+    "input_audio_mtok",
+    "output_audio_mtok",
+)
 
 
 def _units(fields: tuple[Any, ...]) -> UnitPrices:

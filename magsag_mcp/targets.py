@@ -136,6 +136,11 @@ def _check_params(params: Mapping[str, Any]) -> None:
     for key, value in params.items():
         if key in UNPRICED_PARAMS:
             raise ConfigError(f"params.{key}: {UNPRICED_PARAMS[key]}")
+        if (key == "audio" and value is not None) or (key == "modalities" and value not in (None, ["text"])):
+            raise ConfigError(
+                f"params.{key}: an audio answer is billed at audio rates, several times the text ones, and magsag "
+                "returns only the text; leave out 'audio' and 'modalities' (or set modalities: ['text'])"
+            )
         if key == "service_tier" and value in _PREMIUM_TIERS:
             raise ConfigError(
                 f"params.service_tier {value!r} is billed above the standard rate magsag reserves budget at, so "

@@ -108,6 +108,9 @@ class Usage:
     #: of ``cache_write_tokens``, those written to a 1-hour cache (Anthropic's ``ttl: "1h"``), which is
     #: billed at its own rate (2x input, where a 5-minute write is 1.25x)
     cache_write_1h_tokens: int = 0
+    #: of ``input_tokens`` and ``output_tokens``, audio (OpenAI's audio models), billed at audio rates
+    input_audio_tokens: int = 0
+    output_audio_tokens: int = 0
     #: the service tier the vendor says served the answer, and so bills it at (OpenAI's ``service_tier``:
     #: "default", "flex", "priority", ...); None when the answer does not say
     service_tier: str | None = None

@@ -252,6 +252,9 @@ def _usage(raw: Any, answer: dict[str, Any]) -> Usage:
         cache_write_tokens=int(prompt_details.get("cache_write_tokens") or 0),
         reasoning_tokens=int(completion_details.get("reasoning_tokens") or 0),
         service_tier=answer.get("service_tier"),
+        # audio is refused up front (params.audio), but a model may still report some: priced as audio
+        input_audio_tokens=int(prompt_details.get("audio_tokens") or 0),
+        output_audio_tokens=int(completion_details.get("audio_tokens") or 0),
     )
 
 

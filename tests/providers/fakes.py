@@ -172,10 +172,13 @@ class FakeOpenAI(Fake):
             "prompt_tokens": u.get("prompt_tokens", 11),
             "completion_tokens": u.get("completion_tokens", 7),
             "total_tokens": u.get("prompt_tokens", 11) + u.get("completion_tokens", 7),
-            "prompt_tokens_details": {"cached_tokens": u.get("cached_tokens", 0), "audio_tokens": 0},
+            "prompt_tokens_details": {
+                "cached_tokens": u.get("cached_tokens", 0),
+                "audio_tokens": u.get("input_audio_tokens", 0),
+            },
             "completion_tokens_details": {
                 "reasoning_tokens": u.get("reasoning_tokens", 0),
-                "audio_tokens": 0,
+                "audio_tokens": u.get("output_audio_tokens", 0),
                 "accepted_prediction_tokens": 0,
                 "rejected_prediction_tokens": 0,
             },

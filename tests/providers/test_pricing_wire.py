@@ -161,3 +161,23 @@ def test_a_service_tier_genai_prices_cannot_price_makes_the_cost_unknown():
     # a catalog price is the price whatever the tier
     overridden = Pricer([("openai:gpt-4o", UnitPrices(D(1), D(2)))])
     assert overridden.price("openai", "gpt-4o", Usage(1000, 100, service_tier="scale")).cost_usd == D("0.0012")
+
+
+@pytest.mark.parametrize("stream", [False, True], ids=["body", "stream"])
+async def test_chat_audio_tokens_are_priced_at_audio_rates_or_unknown(serve, transport, stream):
+    usage_in = {"prompt_tokens": 1000, "completion_tokens": 2100, "input_audio_tokens": 0, "output_audio_tokens": 2000}
+    usage = await _openai(serve, transport, {"text": "ok", "usage": usage_in}, model="gpt-audio", stream=stream)
+    assert (usage.input_audio_tokens, usage.output_audio_tokens) == (0, 2000)
+    pricer = Pricer.from_catalog(None)
+    # gpt-audio: $2.50 text in, $10 text out, $64 audio out
+    assert pricer.price("openai", "gpt-audio", usage).cost_usd == (1000 * D("2.5") + 100 * 10 + 2000 * 64) / D(M)
+    # genai-prices has no audio rates for gpt-4o-audio-preview: its audio is not priced as text
+    quote = pricer.price("openai", "gpt-4o-audio-preview", usage)
+    assert quote.cost_usd is None and "audio output tokens" in quote.warning
+
+
+def test_the_worst_case_of_an_audio_model_covers_an_all_audio_answer():
+    pricer = Pricer.from_catalog(None)
+    worst = pricer.worst_case("openai", "gpt-audio", 1000, 500)
+    all_audio = Usage(1000, 500, input_audio_tokens=1000, output_audio_tokens=500)
+    assert worst == pricer.price("openai", "gpt-audio", all_audio).cost_usd == (1000 * 32 + 500 * 64) / D(M)
