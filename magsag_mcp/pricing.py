@@ -15,14 +15,19 @@ Optional rates of their own: ``cache_write_1h``, ``input_audio``, ``output_audio
 billed at a rate of its own that arrives without that rate known makes the call's cost unknown,
 flagged like an unknown model.
 
-Lookups are cached per (provider, model): pricing runs on every call.
+Lookups are cached per (provider, model, service tier), as pricing runs on every call, until the
+model's next dated price change in genai-prices: a long-running server starts charging a new price
+the day it starts.
 """
 
 from __future__ import annotations
 
 import fnmatch
 import os
+import time
+from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from decimal import Decimal
 from pathlib import Path
 
@@ -91,8 +96,12 @@ def validate_prices(catalog_dir: Path) -> list[str]:
 
 
 class Pricer:
-    def __init__(self, overrides: list[tuple[str, UnitPrices]] | None = None) -> None:
+    def __init__(
+        self, overrides: list[tuple[str, UnitPrices]] | None = None, *, clock: Callable[[], float] = time.time
+    ) -> None:
         self.overrides = overrides or []
+        #: unix time now; a resolved price is kept until its model's next dated price change
+        self._clock = clock
         #: per (provider, model, service tier): pricing runs on every call
         self._cache: dict[tuple[str, str, str | None], Priced] = {}
         self._windows: dict[tuple[str, str], int | None] = {}
@@ -109,7 +118,7 @@ class Pricer:
     def _resolve(self, provider: str, model: str, service_tier: str | None = None) -> Priced:
         key = (provider, model, service_tier)
         priced = self._cache.get(key)
-        if priced is not None:
+        if priced is not None and self._clock() < priced.until:
             return priced
         label = f"{provider}:{model}"
         for pattern, units in self.overrides:
@@ -122,7 +131,7 @@ class Pricer:
             priced = (
                 Priced(UnitPrices(ZERO, ZERO), None, "free")
                 if provider == "fake"
-                else from_genai_prices(provider, model, service_tier)
+                else from_genai_prices(provider, model, service_tier, datetime.fromtimestamp(self._clock(), UTC))
             )
         self._cache[key] = priced
         return priced

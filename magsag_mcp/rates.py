@@ -6,7 +6,9 @@ turns rates and a :class:`~magsag_mcp.types.Usage` into USD.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, replace
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
@@ -98,7 +100,7 @@ class Priced:
     first tier: ``below`` holds those base rates and ``threshold`` the prompt size up to which they
     apply, so that the usual call skips genai-prices' general calculation (about 100 us a call)."""
 
-    __slots__ = ("units", "model_price", "source", "below", "threshold", "ceiling", "unknown_because")
+    __slots__ = ("units", "model_price", "source", "below", "threshold", "ceiling", "unknown_because", "until")
 
     def __init__(
         self,
@@ -109,6 +111,7 @@ class Priced:
         threshold: int = -1,
         *,
         unknown_because: str | None = None,
+        until: float = math.inf,
     ) -> None:
         self.units = units
         self.model_price = model_price
@@ -117,6 +120,8 @@ class Priced:
         self.threshold = threshold
         #: when nothing prices it although genai-prices knows the model: why (a service tier it has no price for)
         self.unknown_because = unknown_because
+        #: unix time of the model's next dated price change (genai-prices' start dates): resolve again then
+        self.until = until
         flat = units if units is not None else below
         #: flat rates at their dearest for the prompt (see UnitPrices.ceiling), for worst cases
         self.ceiling = flat.ceiling() if flat is not None else None
@@ -192,14 +197,44 @@ def window_from_genai_prices(provider: str, model: str) -> int | None:
     return int(window) if window else None
 
 
-def from_genai_prices(provider: str, model: str, service_tier: str | None = None) -> Priced:
-    """The model's rates in genai-prices, on ``service_tier`` (None: the standard, "default", tier)."""
+def from_genai_prices(
+    provider: str, model: str, service_tier: str | None = None, now: datetime | None = None
+) -> Priced:
+    """The model's rates in genai-prices at ``now``, on ``service_tier`` (None: the standard tier)."""
     info = genai_model(provider, model)
     if info is None:
         return Priced(None, None, None)
-    from datetime import UTC, datetime
+    now = now or datetime.now(UTC)
+    priced = _rates_at(info, service_tier, now)
+    priced.until = _next_price_change(info, now, with_variants=service_tier is not None)
+    return priced
 
-    now = datetime.now(UTC)
+
+def _next_price_change(info: Any, now: datetime, *, with_variants: bool) -> float:
+    """Unix time of the next moment ``info``'s price can change (a dated price, a time-of-day price
+    such as an off-peak rate), or infinity: until then a resolved price stays right."""
+    from genai_prices.types import StartDateConstraint, TimeOfDateConstraint
+
+    constraints = [c.constraint for c in info.prices] if isinstance(info.prices, list) else []
+    if with_variants:
+        constraints += [v.constraint for v in info.price_variants or ()]
+    soonest = math.inf
+    stamp = now.timestamp()
+    for constraint in constraints:
+        if isinstance(constraint, StartDateConstraint):
+            # genai-prices compares UTC dates: the new price starts at UTC midnight of its date
+            at = datetime(*constraint.start_date.timetuple()[:3], tzinfo=UTC).timestamp()
+            if at > stamp:
+                soonest = min(soonest, at)
+        elif isinstance(constraint, TimeOfDateConstraint):
+            for edge in (constraint.start_time, constraint.end_time):
+                today = datetime.combine(now.astimezone(UTC).date(), edge, edge.tzinfo or UTC)
+                at = today.timestamp()
+                soonest = min(soonest, at if at > stamp else (today + timedelta(days=1)).timestamp())
+    return soonest
+
+
+def _rates_at(info: Any, service_tier: str | None, now: datetime) -> Priced:
     if service_tier is None:
         price = info.get_prices(now)
     else:
