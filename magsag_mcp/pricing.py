@@ -33,7 +33,7 @@ from pathlib import Path
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from .rates import ZERO, Priced, UnitPrices, from_genai_prices, window_from_genai_prices
+from .rates import ZERO, Priced, UnitPrices, from_genai_prices, genai_model, window_from_genai_prices
 from .types import Usage
 
 __all__ = ["Pricer", "PriceQuote", "UnitPrices", "validate_prices"]
@@ -105,6 +105,8 @@ class Pricer:
         #: per (provider, model, service tier): pricing runs on every call
         self._cache: dict[tuple[str, str, str | None], Priced] = {}
         self._windows: dict[tuple[str, str], int | None] = {}
+        #: Azure (deployment, answering model) -> the model to price by, and the warning to give
+        self._azure_models: dict[tuple[str, str], tuple[str, str | None]] = {}
 
     @classmethod
     def from_catalog(cls, catalog_dir: str | os.PathLike[str] | None) -> Pricer:
@@ -120,30 +122,59 @@ class Pricer:
         priced = self._cache.get(key)
         if priced is not None and self._clock() < priced.until:
             return priced
-        label = f"{provider}:{model}"
-        for pattern, units in self.overrides:
-            # A catalog price is what the operator pays for the model, whatever tier served it.
-            if pattern == label or fnmatch.fnmatchcase(label, pattern):
-                priced = Priced(units, None, "catalog:prices.yaml")
-                break
-        else:
+        # A catalog price is what the operator pays for the model, whatever tier served it.
+        units = self._override(provider, model)
+        if units is not None:
+            priced = Priced(units, None, "catalog:prices.yaml")
+        elif provider == "fake":
             # The offline fake provider spends nothing unless the catalog prices it (demos of budgets do).
-            priced = (
-                Priced(UnitPrices(ZERO, ZERO), None, "free")
-                if provider == "fake"
-                else from_genai_prices(provider, model, service_tier, datetime.fromtimestamp(self._clock(), UTC))
-            )
+            priced = Priced(UnitPrices(ZERO, ZERO), None, "free")
+        else:
+            priced = from_genai_prices(provider, model, service_tier, datetime.fromtimestamp(self._clock(), UTC))
         self._cache[key] = priced
         return priced
 
+    def _override(self, provider: str, model: str) -> UnitPrices | None:
+        label = f"{provider}:{model}"
+        for pattern, units in self.overrides:
+            if pattern == label or fnmatch.fnmatchcase(label, pattern):
+                return units
+        return None
+
     def price(self, provider: str, model: str, usage: Usage) -> PriceQuote:
-        """What ``usage`` cost, at the rates of the service tier the vendor reports serving it on."""
+        """What ``usage`` cost, at the rates of the service tier the vendor reports serving it on (and,
+        on Azure, of the model the answer names rather than the deployment's name)."""
+        note = None
+        answering = usage.answering_model
+        if provider == "azure" and answering is not None and answering != model:
+            model, note = self._azure_model(model, answering)
         tier = usage.service_tier
         priced = self._resolve(provider, model, None if tier == "default" else tier)
         cost = priced.cost(usage)
         if cost is None:
             return PriceQuote(None, None, _unknown_cost_warning(priced, f"{provider}:{model}", usage))
-        return PriceQuote(cost, priced.source)
+        return PriceQuote(cost, priced.source, note)
+
+    def _azure_model(self, deployment: str, answering: str) -> tuple[str, str | None]:
+        """An Azure target's model is a deployment name, which the operator chose: "gpt-4" may serve
+        gpt-4o, and "prod-chat" names no model at all. The answer names the model that served it, so
+        that prices the call, unless the catalog prices the deployment itself."""
+        key = (deployment, answering)
+        choice = self._azure_models.get(key)
+        if choice is None:
+            choice = self._azure_models[key] = self._choose_azure_model(deployment, answering)
+        return choice
+
+    def _choose_azure_model(self, deployment: str, answering: str) -> tuple[str, str | None]:
+        if self._override("azure", deployment) is not None or self._resolve("azure", answering).source is None:
+            return deployment, None
+        named, served = genai_model("azure", deployment), genai_model("azure", answering)
+        if named is None or (served is not None and named.id == served.id):
+            return answering, None
+        return answering, (
+            f"azure:{deployment} answered as {answering}; priced as {answering}, not as {named.id}, the model its "
+            "deployment name reads as"
+        )
 
     def worst_case(self, provider: str, model: str, input_tokens: int, output_tokens: int) -> Decimal | None:
         """The most a call can cost: every input token billed at its dearest rate (a 1-hour cache

@@ -114,6 +114,9 @@ class Usage:
     #: the service tier the vendor says served the answer, and so bills it at (OpenAI's ``service_tier``:
     #: "default", "flex", "priority", ...); None when the answer does not say
     service_tier: str | None = None
+    #: the model the answer says served it (its ``model`` field): Azure is priced by it, since a target's
+    #: model there is a deployment name the operator chose; None when the answer does not say
+    answering_model: str | None = None
 
     @property
     def total_tokens(self) -> int:

@@ -240,7 +240,8 @@ class ChatCompletionsFormat(WireFormat):
 
 def _usage(raw: Any, answer: dict[str, Any]) -> Usage:
     """``raw``: the ``usage`` object; ``answer``: the completion (or chunk) around it, whose
-    ``service_tier`` says the tier that served it, and so the rate it is billed at."""
+    ``service_tier`` and ``model`` say the tier and the model that served it, and so the rates it is
+    billed at."""
     if not isinstance(raw, dict) or not raw:
         return Usage(reported=False)
     prompt_details = raw.get("prompt_tokens_details") or {}
@@ -252,6 +253,7 @@ def _usage(raw: Any, answer: dict[str, Any]) -> Usage:
         cache_write_tokens=int(prompt_details.get("cache_write_tokens") or 0),
         reasoning_tokens=int(completion_details.get("reasoning_tokens") or 0),
         service_tier=answer.get("service_tier"),
+        answering_model=answer.get("model"),
         # audio is refused up front (params.audio), but a model may still report some: priced as audio
         input_audio_tokens=int(prompt_details.get("audio_tokens") or 0),
         output_audio_tokens=int(completion_details.get("audio_tokens") or 0),
@@ -290,6 +292,7 @@ class _ChatStream(StreamAccumulator):
         if chunk.get("usage"):
             self.usage = _usage(chunk["usage"], chunk)
             self.usage.service_tier = self.usage.service_tier or self.tier_seen
+            self.usage.answering_model = self.usage.answering_model or self.model_seen
         delta_text = ""
         for choice in chunk.get("choices") or []:
             delta = choice.get("delta") or {}

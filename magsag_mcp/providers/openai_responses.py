@@ -158,8 +158,8 @@ def _result(data: dict[str, Any], *, provider: str, model: str) -> LLMResult:
 
 
 def _usage(raw: Any, response: dict[str, Any]) -> Usage:
-    """``raw``: the ``usage`` object; ``response``: the response around it, whose ``service_tier`` says
-    the tier that served it, and so the rate it is billed at."""
+    """``raw``: the ``usage`` object; ``response``: the response around it, whose ``service_tier`` and
+    ``model`` say the tier and the model that served it, and so the rates it is billed at."""
     if not isinstance(raw, dict) or not raw:
         return Usage(reported=False)
     return Usage(
@@ -169,6 +169,7 @@ def _usage(raw: Any, response: dict[str, Any]) -> Usage:
         cache_write_tokens=int((raw.get("input_tokens_details") or {}).get("cache_write_tokens") or 0),
         reasoning_tokens=int((raw.get("output_tokens_details") or {}).get("reasoning_tokens") or 0),
         service_tier=response.get("service_tier"),
+        answering_model=response.get("model"),
     )
 
 

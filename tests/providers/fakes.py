@@ -205,7 +205,8 @@ class FakeOpenAI(Fake):
             "id": "chatcmpl-test",
             "object": "chat.completion",
             "created": 1_700_000_000,
-            "model": body.get("model", request.match_info.get("deployment", "")),
+            # the model that served it; an Azure deployment's may differ from its name ("model" in the step)
+            "model": step.get("model") or body.get("model", request.match_info.get("deployment", "")),
             "choices": [
                 {
                     "index": 0,
@@ -312,7 +313,7 @@ class FakeOpenAI(Fake):
             "id": "chatcmpl-test",
             "object": "chat.completion.chunk",
             "created": 1_700_000_000,
-            "model": body.get("model", "deployment"),
+            "model": step.get("model") or body.get("model", "deployment"),
             **self.tier(step),
         }
         chunks: list[tuple[str | None, Any]] = [

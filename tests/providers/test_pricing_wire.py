@@ -10,7 +10,7 @@ import pytest
 
 from magsag_mcp.pricing import Pricer, UnitPrices
 from magsag_mcp.providers.anthropic import AnthropicProvider
-from magsag_mcp.providers.openai import OpenAIProvider
+from magsag_mcp.providers.openai import AzureProvider, OpenAIProvider
 from magsag_mcp.types import LLMRequest, Message, Target, Usage
 
 from .fakes import FakeAnthropic, FakeOpenAI
@@ -181,3 +181,42 @@ def test_the_worst_case_of_an_audio_model_covers_an_all_audio_answer():
     worst = pricer.worst_case("openai", "gpt-audio", 1000, 500)
     all_audio = Usage(1000, 500, input_audio_tokens=1000, output_audio_tokens=500)
     assert worst == pricer.price("openai", "gpt-audio", all_audio).cost_usd == (1000 * 32 + 500 * 64) / D(M)
+
+
+async def _azure(serve, transport, deployment: str, served_by: str, *, stream: bool) -> Usage:
+    fake = FakeOpenAI(KEY, azure=True)
+    url = await serve(fake)
+    fake.queue({"text": "ok", "model": served_by, "usage": {"prompt_tokens": 100_000, "completion_tokens": 10_000}})
+    env = {"AZURE_OPENAI_API_KEY": KEY, "AZURE_OPENAI_API_VERSION": "2025-01-01-preview"}
+    result = await AzureProvider(env, transport).complete(
+        LLMRequest([Message("user", "hi")], max_tokens=10, stream=stream), Target("azure", deployment, url)
+    )
+    assert fake.violations == []
+    return result.usage
+
+
+@pytest.mark.parametrize("stream", [False, True], ids=["body", "stream"])
+async def test_azure_is_priced_by_the_model_that_answered_not_the_deployment_name(serve, transport, stream):
+    pricer = Pricer.from_catalog(None)
+    gpt_4o = (100_000 * D("2.5") + 10_000 * 10) / D(M)
+    # a deployment named "gpt-4" (genai-prices: $30 / $60) serving gpt-4o ($2.50 / $10)
+    usage = await _azure(serve, transport, "gpt-4", "gpt-4o-2024-11-20", stream=stream)
+    assert usage.answering_model == "gpt-4o-2024-11-20"
+    quote = pricer.price("azure", "gpt-4", usage)
+    assert quote.cost_usd == gpt_4o and quote.source == "genai-prices"
+    assert "answered as gpt-4o-2024-11-20" in quote.warning and "not as gpt-4" in quote.warning
+    # a deployment name that is no model: priced by the answer, without a word
+    usage = await _azure(serve, transport, "prod-chat", "gpt-4o-2024-11-20", stream=stream)
+    quote = pricer.price("azure", "prod-chat", usage)
+    assert (quote.cost_usd, quote.warning) == (gpt_4o, None)
+    # a deployment named for the model that answers: the same price, no warning
+    usage = await _azure(serve, transport, "gpt-4o", "gpt-4o-2024-11-20", stream=stream)
+    assert pricer.price("azure", "gpt-4o", usage) == pricer.price("azure", "prod-chat", usage)
+
+
+def test_a_catalog_price_for_an_azure_deployment_wins_over_the_answering_model():
+    pricer = Pricer([("azure:prod-chat", UnitPrices(D(1), D(1)))])
+    usage = Usage(1_000_000, 0, answering_model="gpt-4o-2024-11-20")
+    assert pricer.price("azure", "prod-chat", usage).cost_usd == 1
+    # an unknown answering model leaves the deployment's own price (or its absence) in charge
+    assert Pricer.from_catalog(None).price("azure", "gpt-4o", Usage(10, 10, answering_model="x-9")).cost_usd > 0
