@@ -34,10 +34,12 @@ class UnitPrices:
 
     Cache reads and (5-minute) cache writes without a rate of their own are priced at the input rate,
     as genai-prices prices them. Tokens of a kind the vendor bills at a rate of its own (1-hour cache
-    writes, audio) are never priced at another rate: without theirs, the cost is unknown (``None``)."""
+    writes, audio) are never priced at another rate: without theirs, the cost is unknown (``None``).
+    So are tokens of any kind with no rate at all (genai-prices knows only an input price for some
+    models): a missing rate is not a rate of 0."""
 
-    input: Decimal
-    output: Decimal
+    input: Decimal | None
+    output: Decimal | None
     cache_read: Decimal | None = None
     cache_write: Decimal | None = None
     #: Anthropic's 1-hour cache writes: 2x the input rate where 5-minute writes are 1.25x
@@ -52,7 +54,14 @@ class UnitPrices:
         audio_in = usage.input_audio_tokens
         audio_out = usage.output_audio_tokens
         plain = max(0, usage.input_tokens - cached - written - audio_in)
-        total = plain * self.input + (usage.output_tokens - audio_out) * self.output
+        rate_in, rate_out = self.input, self.output
+        if rate_in is None or rate_out is None:
+            if self.missing(usage) is not None:
+                return None
+            # no token is billed at the missing rate: it counts for nothing
+            rate_in = ZERO if rate_in is None else rate_in
+            rate_out = ZERO if rate_out is None else rate_out
+        total = plain * rate_in + (usage.output_tokens - audio_out) * rate_out
         if audio_in or audio_out:
             if audio_in:
                 if self.input_audio is None:
@@ -63,18 +72,28 @@ class UnitPrices:
                     return None
                 total += audio_out * self.output_audio
         if cached:
-            total += cached * (self.cache_read if self.cache_read is not None else self.input)
+            total += cached * (self.cache_read if self.cache_read is not None else rate_in)
         if written:
             hour = usage.cache_write_1h_tokens
             if hour:
                 if self.cache_write_1h is None:
                     return None
                 total += hour * self.cache_write_1h
-            total += (written - hour) * (self.cache_write if self.cache_write is not None else self.input)
+            total += (written - hour) * (self.cache_write if self.cache_write is not None else rate_in)
         return total / MILLION
 
     def missing(self, usage: Usage) -> tuple[str, str] | None:
         """When :meth:`cost` is None: which tokens have no rate, and the ``prices.yaml`` key for it."""
+        cached, written, hour = usage.cached_tokens, usage.cache_write_tokens, usage.cache_write_1h_tokens
+        if self.input is None:
+            if usage.input_tokens - cached - written - usage.input_audio_tokens > 0:
+                return "input tokens", "input"
+            if cached and self.cache_read is None:
+                return "cached input tokens", "cache_read"
+            if written - hour > 0 and self.cache_write is None:
+                return "cache writes", "cache_write"
+        if self.output is None and usage.output_tokens - usage.output_audio_tokens > 0:
+            return "output tokens", "output"
         if usage.cache_write_1h_tokens and self.cache_write_1h is None:
             return "1-hour cache writes", "cache_write_1h"
         if usage.input_audio_tokens and self.input_audio is None:
@@ -88,9 +107,12 @@ class UnitPrices:
         write costs more than a plain one, audio more than text): what a worst case, which cannot know
         how the prompt will be cached or what the answer will hold, must price them at to stay an
         upper bound."""
-        rates_in = [r for r in (self.input, self.cache_write, self.cache_write_1h, self.input_audio) if r is not None]
-        rates_out = [r for r in (self.output, self.output_audio) if r is not None]
-        return UnitPrices(max(rates_in), max(rates_out))
+        rates_in = [r for r in (self.cache_write, self.cache_write_1h, self.input_audio) if r is not None]
+        rates_out = [r for r in (self.output_audio,) if r is not None]
+        # without a text rate, plain tokens (which every call has) cannot be priced: nor can the worst case
+        top_in = None if self.input is None else max([self.input, *rates_in])
+        top_out = None if self.output is None else max([self.output, *rates_out])
+        return UnitPrices(top_in, top_out)
 
 
 class Priced:
@@ -249,14 +271,14 @@ def _rates_at(info: Any, service_tier: str | None, now: datetime) -> Priced:
             )
         price = info.get_prices(now, context)
     fields = tuple(getattr(price, key, None) for key in _RATE_KEYS)
-    if all(f is None or isinstance(f, Decimal | int) for f in fields) and price.input_mtok is not None:
+    if all(f is None or isinstance(f, Decimal | int) for f in fields):
         # Flat prices: compute directly (genai-prices' general path costs ~60 us a call).
         return Priced(_units(fields), None, "genai-prices")
     # Tiered (e.g. by prompt length): genai-prices applies a tier's rate to every token once the
     # prompt's input tokens exceed its start, so up to the lowest start every rate is its base.
     from genai_prices.types import TieredPrices
 
-    if price.input_mtok is None or not all(f is None or isinstance(f, Decimal | int | TieredPrices) for f in fields):
+    if not all(f is None or isinstance(f, Decimal | int | TieredPrices) for f in fields):
         return Priced(None, price, "genai-prices")
     starts = [tier.start for f in fields if isinstance(f, TieredPrices) for tier in f.tiers]
     bases = tuple(f.base if isinstance(f, TieredPrices) else f for f in fields)
@@ -277,8 +299,4 @@ _RATE_KEYS = (
 
 def _units(fields: tuple[Any, ...]) -> UnitPrices:
     """Rates per million tokens in the order of ``_RATE_KEYS``, as genai-prices gives them."""
-    return UnitPrices(
-        Decimal(fields[0]),
-        Decimal(fields[1] or 0),
-        *(None if f is None else Decimal(f) for f in fields[2:]),
-    )
+    return UnitPrices(*(None if f is None else Decimal(f) for f in fields))

@@ -220,3 +220,22 @@ def test_a_catalog_price_for_an_azure_deployment_wins_over_the_answering_model()
     assert pricer.price("azure", "prod-chat", usage).cost_usd == 1
     # an unknown answering model leaves the deployment's own price (or its absence) in charge
     assert Pricer.from_catalog(None).price("azure", "gpt-4o", Usage(10, 10, answering_model="x-9")).cost_usd > 0
+
+
+async def test_a_missing_output_price_makes_the_cost_unknown_not_free(serve, transport):
+    # genai-prices knows only an input price ($2) for azure:davinci
+    usage = await _azure(serve, transport, "davinci", "davinci", stream=False)
+    pricer = Pricer.from_catalog(None)
+    quote = pricer.price("azure", "davinci", usage)
+    assert quote.cost_usd is None and quote.source is None and "output tokens" in quote.warning
+    # with no output tokens nothing is billed at the missing rate: the input is priced
+    assert pricer.price("azure", "davinci", Usage(10_000, 0)).cost_usd == D("0.02")
+    # and the worst case, which always has output, is unknown (a cost limit then refuses it)
+    assert pricer.worst_case("azure", "davinci", 1000, 100) is None
+
+
+def test_a_missing_input_price_makes_the_cost_unknown_when_input_is_billed_at_it():
+    only_cache = UnitPrices(None, D(10), cache_read=D(1))
+    assert only_cache.cost(Usage(100, 10)) is None and only_cache.missing(Usage(100, 10))[1] == "input"
+    assert only_cache.cost(Usage(100, 10, cached_tokens=100)) == (100 * 1 + 10 * 10) / D(M)
+    assert only_cache.cost(Usage(100, 10, cache_write_tokens=100)) is None
