@@ -205,6 +205,8 @@ def genai_model(provider: str, model: str) -> Any:
     provider_id = GENAI_PROVIDER.get(provider)
     if provider_id is None:
         return None
+    if provider == "google" and model.startswith("models/"):
+        model = model[len("models/") :]  # Gemini's resource name for a model; genai-prices knows the bare id
     from genai_prices import data_snapshot
 
     try:

@@ -239,3 +239,14 @@ def test_a_missing_input_price_makes_the_cost_unknown_when_input_is_billed_at_it
     assert only_cache.cost(Usage(100, 10)) is None and only_cache.missing(Usage(100, 10))[1] == "input"
     assert only_cache.cost(Usage(100, 10, cached_tokens=100)) == (100 * 1 + 10 * 10) / D(M)
     assert only_cache.cost(Usage(100, 10, cache_write_tokens=100)) is None
+
+
+def test_a_gemini_model_named_by_its_resource_name_is_priced_as_the_model():
+    pricer = Pricer.from_catalog(None)
+    usage = Usage(1000, 100)
+    bare = pricer.price("google", "gemini-2.5-flash", usage)
+    assert bare.cost_usd == (1000 * D("0.3") + 100 * D("2.5")) / D(M)
+    assert pricer.price("google", "models/gemini-2.5-flash", usage) == bare
+    assert pricer.context_window("google", "models/gemini-2.5-flash") == pricer.context_window(
+        "google", "gemini-2.5-flash"
+    )
