@@ -8,38 +8,38 @@ vendor prices them: our :class:`~magsag_mcp.types.Usage` counts cache reads and 
 ``prices.yaml`` (USD per million tokens, keys ``provider:model``, globs allowed, first match wins)::
 
     "compat:my-model": {input: 0.5, output: 1.5, cache_read: 0.05, cache_write: 0.6}
+    "anthropic:my-claude": {input: 3, output: 15, cache_read: 0.3, cache_write: 3.75, cache_write_1h: 6}
     "local:*": {input: 0, output: 0}
 
-Lookups are cached per (provider, model): pricing runs on every call.
+Optional rates of their own: ``cache_write_1h``, ``input_audio``, ``output_audio``. A kind of token
+billed at a rate of its own that arrives without that rate known makes the call's cost unknown,
+flagged like an unknown model.
+
+Lookups are cached per (provider, model, service tier), as pricing runs on every call, until the
+model's next dated price change in genai-prices: a long-running server starts charging a new price
+the day it starts.
 """
 
 from __future__ import annotations
 
 import fnmatch
 import os
+import time
+from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from decimal import Decimal
 from pathlib import Path
-from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+from .rates import ZERO, Priced, UnitPrices, from_genai_prices, genai_model, window_from_genai_prices
 from .types import Usage
 
 __all__ = ["Pricer", "PriceQuote", "UnitPrices", "validate_prices"]
 
-MILLION = Decimal(1_000_000)
-ZERO = Decimal(0)
-
-#: our provider names -> genai-prices provider ids (None: catalog prices only)
-_GENAI_PROVIDER: dict[str, str | None] = {
-    "openai": "openai",
-    "azure": "azure",
-    "anthropic": "anthropic",
-    "google": "google",
-    "local": None,
-    "compat": None,
-}
+#: the name tests and older callers import
+_from_genai_prices = from_genai_prices
 
 
 class _PriceEntry(BaseModel):
@@ -48,25 +48,9 @@ class _PriceEntry(BaseModel):
     output: Decimal = Field(ge=0)
     cache_read: Decimal | None = Field(default=None, ge=0)
     cache_write: Decimal | None = Field(default=None, ge=0)
-
-
-@dataclass(slots=True, frozen=True)
-class UnitPrices:
-    """USD per million tokens."""
-
-    input: Decimal
-    output: Decimal
-    cache_read: Decimal | None = None
-    cache_write: Decimal | None = None
-
-    def cost(self, usage: Usage) -> Decimal:
-        cached = usage.cached_tokens
-        written = usage.cache_write_tokens
-        plain = max(0, usage.input_tokens - cached - written)
-        total = plain * self.input + usage.output_tokens * self.output
-        total += cached * (self.cache_read if self.cache_read is not None else self.input)
-        total += written * (self.cache_write if self.cache_write is not None else self.input)
-        return total / MILLION
+    cache_write_1h: Decimal | None = Field(default=None, ge=0)
+    input_audio: Decimal | None = Field(default=None, ge=0)
+    output_audio: Decimal | None = Field(default=None, ge=0)
 
 
 @dataclass(slots=True, frozen=True)
@@ -75,47 +59,6 @@ class PriceQuote:
     #: "catalog:prices.yaml", "genai-prices", "free", or None when unknown
     source: str | None
     warning: str | None = None
-
-
-class _Priced:
-    """How one (provider, model) is priced: flat unit prices, or genai-prices' own calculation.
-
-    A tiered price (a higher rate for every token once the prompt passes a size) is flat below its
-    first tier: ``below`` holds those base rates and ``threshold`` the prompt size up to which they
-    apply, so that the usual call skips genai-prices' general calculation (about 100 us a call)."""
-
-    __slots__ = ("units", "model_price", "source", "below", "threshold")
-
-    def __init__(
-        self,
-        units: UnitPrices | None,
-        model_price: Any,
-        source: str | None,
-        below: UnitPrices | None = None,
-        threshold: int = -1,
-    ) -> None:
-        self.units = units
-        self.model_price = model_price
-        self.source = source
-        self.below = below
-        self.threshold = threshold
-
-    def cost(self, usage: Usage) -> Decimal | None:
-        if self.units is not None:
-            return self.units.cost(usage)
-        if self.below is not None and usage.input_tokens <= self.threshold:
-            return self.below.cost(usage)
-        if self.model_price is not None:
-            from genai_prices import Usage as GUsage
-
-            g = GUsage(
-                input_tokens=usage.input_tokens,
-                output_tokens=usage.output_tokens,
-                cache_read_tokens=usage.cached_tokens,
-                cache_write_tokens=usage.cache_write_tokens,
-            )
-            return Decimal(self.model_price.calc_price(g)["total_price"])
-        return None
 
 
 def _load_overrides(catalog_dir: Path | None) -> tuple[list[tuple[str, UnitPrices]], list[str]]:
@@ -144,7 +87,7 @@ def _load_overrides(catalog_dir: Path | None) -> tuple[list[tuple[str, UnitPrice
                 loc = ".".join(str(p) for p in err["loc"]) or "(entry)"
                 problems.append(f"{path}: {key}.{loc}: {err['msg']} (USD per million tokens)")
             continue
-        out.append((key, UnitPrices(entry.input, entry.output, entry.cache_read, entry.cache_write)))
+        out.append((key, UnitPrices(**entry.model_dump())))
     return out, problems
 
 
@@ -153,10 +96,17 @@ def validate_prices(catalog_dir: Path) -> list[str]:
 
 
 class Pricer:
-    def __init__(self, overrides: list[tuple[str, UnitPrices]] | None = None) -> None:
+    def __init__(
+        self, overrides: list[tuple[str, UnitPrices]] | None = None, *, clock: Callable[[], float] = time.time
+    ) -> None:
         self.overrides = overrides or []
-        self._cache: dict[tuple[str, str], _Priced] = {}
+        #: unix time now; a resolved price is kept until its model's next dated price change
+        self._clock = clock
+        #: per (provider, model, service tier): pricing runs on every call
+        self._cache: dict[tuple[str, str, str | None], Priced] = {}
         self._windows: dict[tuple[str, str], int | None] = {}
+        #: Azure (deployment, answering model) -> the model to price by, and the warning to give
+        self._azure_models: dict[tuple[str, str], tuple[str, str | None]] = {}
 
     @classmethod
     def from_catalog(cls, catalog_dir: str | os.PathLike[str] | None) -> Pricer:
@@ -167,41 +117,69 @@ class Pricer:
             raise CatalogError("invalid prices:\n  " + "\n  ".join(problems), problems=problems)
         return cls(overrides)
 
-    def _resolve(self, provider: str, model: str) -> _Priced:
-        key = (provider, model)
+    def _resolve(self, provider: str, model: str, service_tier: str | None = None) -> Priced:
+        key = (provider, model, service_tier)
         priced = self._cache.get(key)
-        if priced is not None:
+        if priced is not None and self._clock() < priced.until:
             return priced
-        label = f"{provider}:{model}"
-        for pattern, units in self.overrides:
-            if pattern == label or fnmatch.fnmatchcase(label, pattern):
-                priced = _Priced(units, None, "catalog:prices.yaml")
-                break
-        else:
+        # A catalog price is what the operator pays for the model, whatever tier served it.
+        units = self._override(provider, model)
+        if units is not None:
+            priced = Priced(units, None, "catalog:prices.yaml")
+        elif provider == "fake":
             # The offline fake provider spends nothing unless the catalog prices it (demos of budgets do).
-            priced = (
-                _Priced(UnitPrices(ZERO, ZERO), None, "free")
-                if provider == "fake"
-                else _from_genai_prices(provider, model)
-            )
+            priced = Priced(UnitPrices(ZERO, ZERO), None, "free")
+        else:
+            priced = from_genai_prices(provider, model, service_tier, datetime.fromtimestamp(self._clock(), UTC))
         self._cache[key] = priced
         return priced
 
+    def _override(self, provider: str, model: str) -> UnitPrices | None:
+        label = f"{provider}:{model}"
+        for pattern, units in self.overrides:
+            if pattern == label or fnmatch.fnmatchcase(label, pattern):
+                return units
+        return None
+
     def price(self, provider: str, model: str, usage: Usage) -> PriceQuote:
-        priced = self._resolve(provider, model)
+        """What ``usage`` cost, at the rates of the service tier the vendor reports serving it on (and,
+        on Azure, of the model the answer names rather than the deployment's name)."""
+        note = None
+        answering = usage.answering_model
+        if provider == "azure" and answering is not None and answering != model:
+            model, note = self._azure_model(model, answering)
+        tier = usage.service_tier
+        priced = self._resolve(provider, model, None if tier == "default" else tier)
         cost = priced.cost(usage)
         if cost is None:
-            return PriceQuote(
-                None,
-                None,
-                f"no price known for {provider}:{model}; its cost is recorded as unknown. "
-                f'Add it to catalog/prices.yaml, e.g. "{provider}:{model}": {{input: 0.5, output: 1.5}}',
-            )
-        return PriceQuote(cost, priced.source)
+            return PriceQuote(None, None, _unknown_cost_warning(priced, f"{provider}:{model}", usage))
+        return PriceQuote(cost, priced.source, note)
+
+    def _azure_model(self, deployment: str, answering: str) -> tuple[str, str | None]:
+        """An Azure target's model is a deployment name, which the operator chose: "gpt-4" may serve
+        gpt-4o, and "prod-chat" names no model at all. The answer names the model that served it, so
+        that prices the call, unless the catalog prices the deployment itself."""
+        key = (deployment, answering)
+        choice = self._azure_models.get(key)
+        if choice is None:
+            choice = self._azure_models[key] = self._choose_azure_model(deployment, answering)
+        return choice
+
+    def _choose_azure_model(self, deployment: str, answering: str) -> tuple[str, str | None]:
+        if self._override("azure", deployment) is not None or self._resolve("azure", answering).source is None:
+            return deployment, None
+        named, served = genai_model("azure", deployment), genai_model("azure", answering)
+        if named is None or (served is not None and named.id == served.id):
+            return answering, None
+        return answering, (
+            f"azure:{deployment} answered as {answering}; priced as {answering}, not as {named.id}, the model its "
+            "deployment name reads as"
+        )
 
     def worst_case(self, provider: str, model: str, input_tokens: int, output_tokens: int) -> Decimal | None:
-        """The most a call can cost: every input token uncached, ``output_tokens`` generated."""
-        return self._resolve(provider, model).cost(Usage(input_tokens=input_tokens, output_tokens=output_tokens))
+        """The most a call can cost: every input token billed at its dearest rate (a 1-hour cache
+        write costs more than an uncached token), ``output_tokens`` generated."""
+        return self._resolve(provider, model).worst_case(input_tokens, output_tokens)
 
     def unit_prices(self, provider: str, model: str) -> UnitPrices | None:
         return self._resolve(provider, model).units
@@ -210,56 +188,24 @@ class Pricer:
         """The model's context window in tokens, from genai-prices' model data; None when unknown."""
         key = (provider, model)
         if key not in self._windows:
-            self._windows[key] = _window_from_genai_prices(provider, model)
+            self._windows[key] = window_from_genai_prices(provider, model)
         return self._windows[key]
 
 
-def _genai_model(provider: str, model: str) -> Any:
-    """genai-prices' model info (prices, context window), or None when it does not know the model."""
-    provider_id = _GENAI_PROVIDER.get(provider)
-    if provider_id is None:
-        return None
-    from genai_prices import data_snapshot
-
-    try:
-        _, info = data_snapshot.get_snapshot().find_provider_model(model, None, provider_id, None)
-    except LookupError:
-        return None
-    return info
-
-
-def _window_from_genai_prices(provider: str, model: str) -> int | None:
-    window = getattr(_genai_model(provider, model), "context_window", None)
-    return int(window) if window else None
-
-
-def _from_genai_prices(provider: str, model: str) -> _Priced:
-    info = _genai_model(provider, model)
-    if info is None:
-        return _Priced(None, None, None)
-    from datetime import UTC, datetime
-
-    price = info.get_prices(datetime.now(UTC))
-    fields = (price.input_mtok, price.output_mtok, price.cache_read_mtok, getattr(price, "cache_write_mtok", None))
-    if all(f is None or isinstance(f, Decimal | int) for f in fields) and price.input_mtok is not None:
-        # Flat prices: compute directly (genai-prices' general path costs ~60 us a call).
-        return _Priced(_units(fields), None, "genai-prices")
-    # Tiered (e.g. by prompt length): genai-prices applies a tier's rate to every token once the
-    # prompt's input tokens exceed its start, so up to the lowest start every rate is its base.
-    from genai_prices.types import TieredPrices
-
-    if price.input_mtok is None or not all(f is None or isinstance(f, Decimal | int | TieredPrices) for f in fields):
-        return _Priced(None, price, "genai-prices")
-    starts = [tier.start for f in fields if isinstance(f, TieredPrices) for tier in f.tiers]
-    bases = tuple(f.base if isinstance(f, TieredPrices) else f for f in fields)
-    return _Priced(None, price, "genai-prices", _units(bases), min(starts, default=-1))
-
-
-def _units(fields: tuple[Any, Any, Any, Any]) -> UnitPrices:
-    """(input, output, cache read, cache write) per million tokens, as genai-prices gives them."""
-    return UnitPrices(
-        Decimal(fields[0]),
-        Decimal(fields[1] or 0),
-        None if fields[2] is None else Decimal(fields[2]),
-        None if fields[3] is None else Decimal(fields[3]),
+def _unknown_cost_warning(priced: Priced, label: str, usage: Usage) -> str:
+    if priced.unknown_because:
+        tier = usage.service_tier
+        return (
+            f"{label} answered on service tier {tier!r} and {priced.unknown_because}; its cost is recorded as unknown"
+        )
+    missing = priced.missing(usage) if priced.source is not None else None
+    if missing is None:
+        return (
+            f"no price known for {label}; its cost is recorded as unknown. "
+            f'Add it to catalog/prices.yaml, e.g. "{label}": {{input: 0.5, output: 1.5}}'
+        )
+    what, key = missing
+    return (
+        f"no price known for the {what} of {label} ({priced.source} has none); its cost is recorded as "
+        f'unknown. Add the rate to catalog/prices.yaml, e.g. "{label}": {{input: ..., output: ..., {key}: ...}}'
     )

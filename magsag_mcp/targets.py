@@ -126,18 +126,25 @@ UNPRICED_PARAMS = {
     "cached_content": "Gemini would add the cached context to the prompt, which the budget reservation cannot see "
     "(and a fallback to another provider could not carry); send it as part of the request",
 }
-#: OpenAI service tiers billed above the standard rate that genai-prices (and so every record) uses
-_PREMIUM_TIERS = frozenset({"priority", "scale"})
+#: OpenAI service tiers billed above the standard rate that budget reservations price a call at. "fast"
+#: (Chat Completions and Responses) is priority processing under another name: the answer reports
+#: "priority"; "ultrafast" (Responses) is an access-controlled tier dearer still.
+_PREMIUM_TIERS = frozenset({"priority", "scale", "fast", "ultrafast"})
 
 
 def _check_params(params: Mapping[str, Any]) -> None:
     for key, value in params.items():
         if key in UNPRICED_PARAMS:
             raise ConfigError(f"params.{key}: {UNPRICED_PARAMS[key]}")
+        if (key == "audio" and value is not None) or (key == "modalities" and value not in (None, ["text"])):
+            raise ConfigError(
+                f"params.{key}: an audio answer is billed at audio rates, several times the text ones, and magsag "
+                "returns only the text; leave out 'audio' and 'modalities' (or set modalities: ['text'])"
+            )
         if key == "service_tier" and value in _PREMIUM_TIERS:
             raise ConfigError(
-                f"params.service_tier {value!r} is billed above the standard rate magsag prices calls at, so "
-                "records and budgets would count too little; use 'auto', 'default' or 'flex', or leave it out"
+                f"params.service_tier {value!r} is billed above the standard rate magsag reserves budget at, so "
+                "budgets would count too little; use 'auto', 'default' or 'flex', or leave it out"
             )
         if key in ROUTER_FIELDS:
             raise ConfigError(

@@ -94,7 +94,8 @@ class Usage:
 
     ``input_tokens`` includes cached tokens (``cached_tokens`` read from cache, and
     ``cache_write_tokens`` written to it) and ``output_tokens`` includes ``reasoning_tokens``:
-    vendors that report them separately are normalised to this in their wire module.
+    vendors that report them separately are normalised to this in their wire module. The fields after
+    ``reported`` break those counts down further where the vendor bills the parts at rates of their own.
     """
 
     input_tokens: int = 0
@@ -105,6 +106,18 @@ class Usage:
     #: False when the answer came without any usage (servers that ignore ``include_usage``, a body
     #: without a ``usage`` object): the zeros above are then not counts, and the cost is unknown
     reported: bool = True
+    #: of ``cache_write_tokens``, those written to a 1-hour cache (Anthropic's ``ttl: "1h"``), which is
+    #: billed at its own rate (2x input, where a 5-minute write is 1.25x)
+    cache_write_1h_tokens: int = 0
+    #: of ``input_tokens`` and ``output_tokens``, audio (OpenAI's audio models), billed at audio rates
+    input_audio_tokens: int = 0
+    output_audio_tokens: int = 0
+    #: the service tier the vendor says served the answer, and so bills it at (OpenAI's ``service_tier``:
+    #: "default", "flex", "priority", ...); None when the answer does not say
+    service_tier: str | None = None
+    #: the model the answer says served it (its ``model`` field): Azure is priced by it, since a target's
+    #: model there is a deployment name the operator chose; None when the answer does not say
+    answering_model: str | None = None
 
     @property
     def total_tokens(self) -> int:

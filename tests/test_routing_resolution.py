@@ -359,6 +359,12 @@ def test_an_origin_allowed_for_one_provider_does_not_receive_anothers_key(catalo
         ({"capabilities": ["tools"]}, "params.capabilities must be a mapping such as {tools: false}"),
         # billed beyond what magsag prices or reserves (an audit of budgets found them passing through)
         ({"service_tier": "priority"}, "params.service_tier 'priority' is billed above the standard rate"),
+        # priority under other names: Chat's and Responses' "fast", Responses' "ultrafast"
+        ({"service_tier": "fast"}, "params.service_tier 'fast' is billed above the standard rate"),
+        ({"service_tier": "ultrafast"}, "params.service_tier 'ultrafast' is billed above the standard rate"),
+        # audio answers: billed at audio rates, and magsag returns only the text
+        ({"audio": {"voice": "alloy", "format": "wav"}}, "params.audio: an audio answer is billed at audio rates"),
+        ({"modalities": ["text", "audio"]}, "params.modalities: an audio answer is billed at audio rates"),
         ({"previous_response_id": "resp_abc"}, "params.previous_response_id: the Responses API would bill"),
         ({"cachedContent": "cachedContents/big"}, "params.cachedContent: Gemini would add the cached context"),
     ],
@@ -371,6 +377,12 @@ def test_params_cannot_change_what_governance_checked(catalog, params, message):
     fallback = {"model": "gpt-4o", "fallbacks": [{"model": "gpt-4o-mini", "params": params}]}
     with pytest.raises(PayloadError, match=message):
         plan_call(catalog, "skill.analysis", {"data": "x", "model_config": fallback}, context=None, env={})
+
+
+def test_a_text_only_modalities_param_passes_through(catalog):
+    mc = {"model": "gpt-4o-mini", "params": {"modalities": ["text"]}}
+    plan = plan_call(catalog, "skill.analysis", {"data": "x", "model_config": mc}, context=None, env={})
+    assert plan.candidates[0].target.param_dict()["modalities"] == ["text"]
 
 
 def test_standard_and_cheaper_service_tiers_pass_through(catalog):

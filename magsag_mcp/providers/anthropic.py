@@ -229,6 +229,13 @@ def _usage(raw: Any) -> Usage:
         return Usage(reported=False)
     read = int(raw.get("cache_read_input_tokens") or 0)
     written = int(raw.get("cache_creation_input_tokens") or 0)
+    # cache_creation splits the writes by time to live: a 1-hour write is billed at its own (higher) rate.
+    # A stream reports it in message_start only (message_delta's usage has no cache_creation).
+    by_ttl = raw.get("cache_creation")
+    hour = 0
+    if isinstance(by_ttl, dict):
+        hour = int(by_ttl.get("ephemeral_1h_input_tokens") or 0)
+        written = max(written, hour + int(by_ttl.get("ephemeral_5m_input_tokens") or 0))
     # output_tokens already includes thinking; output_tokens_details says how much of it was thinking.
     thinking = int((raw.get("output_tokens_details") or {}).get("thinking_tokens") or 0)
     return Usage(
@@ -237,6 +244,7 @@ def _usage(raw: Any) -> Usage:
         cached_tokens=read,
         cache_write_tokens=written,
         reasoning_tokens=thinking,
+        cache_write_1h_tokens=hour,
     )
 
 

@@ -193,7 +193,7 @@ class ChatCompletionsFormat(WireFormat):
         return body, notes
 
     def usage_in(self, data: dict[str, Any]) -> Usage | None:
-        return _usage(data.get("usage"))
+        return _usage(data.get("usage"), data)
 
     def parse_response(self, data: Any, *, provider: str, model: str) -> LLMResult:
         try:
@@ -211,7 +211,7 @@ class ChatCompletionsFormat(WireFormat):
                     provider=provider,
                     model=model,
                 ),
-                _usage(data["usage"]) if isinstance(data.get("usage"), dict) else None,
+                _usage(data["usage"], data) if isinstance(data.get("usage"), dict) else None,
             )
         calls = [
             ToolCall(
@@ -225,7 +225,7 @@ class ChatCompletionsFormat(WireFormat):
             text=message.get("content") or "",
             provider=provider,
             model=data.get("model") or model,
-            usage=_usage(data.get("usage")),
+            usage=_usage(data.get("usage"), data),
             tool_calls=calls,
             finish_reason=finish,
             response_id=data.get("id"),
@@ -238,7 +238,10 @@ class ChatCompletionsFormat(WireFormat):
         return openai_error(response, provider=provider, model=model)
 
 
-def _usage(raw: Any) -> Usage:
+def _usage(raw: Any, answer: dict[str, Any]) -> Usage:
+    """``raw``: the ``usage`` object; ``answer``: the completion (or chunk) around it, whose
+    ``service_tier`` and ``model`` say the tier and the model that served it, and so the rates it is
+    billed at."""
     if not isinstance(raw, dict) or not raw:
         return Usage(reported=False)
     prompt_details = raw.get("prompt_tokens_details") or {}
@@ -249,6 +252,11 @@ def _usage(raw: Any) -> Usage:
         cached_tokens=int(prompt_details.get("cached_tokens") or 0),
         cache_write_tokens=int(prompt_details.get("cache_write_tokens") or 0),
         reasoning_tokens=int(completion_details.get("reasoning_tokens") or 0),
+        service_tier=answer.get("service_tier"),
+        answering_model=answer.get("model"),
+        # audio is refused up front (params.audio), but a model may still report some: priced as audio
+        input_audio_tokens=int(prompt_details.get("audio_tokens") or 0),
+        output_audio_tokens=int(completion_details.get("audio_tokens") or 0),
     )
 
 
@@ -264,6 +272,7 @@ class _ChatStream(StreamAccumulator):
         self.done = False
         self.response_id: str | None = None
         self.model_seen: str | None = None
+        self.tier_seen: str | None = None
 
     def usage_so_far(self) -> Usage | None:
         return self.usage  # only the usage chunk sets it, after the finish: the answer's whole usage
@@ -279,8 +288,11 @@ class _ChatStream(StreamAccumulator):
             )
         self.response_id = self.response_id or chunk.get("id")
         self.model_seen = self.model_seen or chunk.get("model")
+        self.tier_seen = chunk.get("service_tier") or self.tier_seen
         if chunk.get("usage"):
-            self.usage = _usage(chunk["usage"])
+            self.usage = _usage(chunk["usage"], chunk)
+            self.usage.service_tier = self.usage.service_tier or self.tier_seen
+            self.usage.answering_model = self.usage.answering_model or self.model_seen
         delta_text = ""
         for choice in chunk.get("choices") or []:
             delta = choice.get("delta") or {}

@@ -86,7 +86,7 @@ class ResponsesFormat(WireFormat):
         return body, notes
 
     def usage_in(self, data: dict[str, Any]) -> Usage | None:
-        return _usage(data.get("usage"))
+        return _usage(data.get("usage"), data)
 
     def parse_response(self, data: Any, *, provider: str, model: str) -> LLMResult:
         if not isinstance(data, dict) or not isinstance(data.get("output"), list):
@@ -105,7 +105,7 @@ class ResponsesFormat(WireFormat):
 def _result(data: dict[str, Any], *, provider: str, model: str) -> LLMResult:
     status = data.get("status")
     # A failed or filtered response still reports what it used, and the vendor bills that.
-    reported = _usage(data["usage"]) if isinstance(data.get("usage"), dict) else None
+    reported = _usage(data["usage"], data) if isinstance(data.get("usage"), dict) else None
     if status == "failed":
         err = data.get("error") or {}
         raise with_reported_usage(
@@ -150,14 +150,16 @@ def _result(data: dict[str, Any], *, provider: str, model: str) -> LLMResult:
         text="".join(texts),
         provider=provider,
         model=data.get("model") or model,
-        usage=_usage(data.get("usage")),
+        usage=_usage(data.get("usage"), data),
         tool_calls=calls,
         finish_reason=finish,
         response_id=data.get("id"),
     )
 
 
-def _usage(raw: Any) -> Usage:
+def _usage(raw: Any, response: dict[str, Any]) -> Usage:
+    """``raw``: the ``usage`` object; ``response``: the response around it, whose ``service_tier`` and
+    ``model`` say the tier and the model that served it, and so the rates it is billed at."""
     if not isinstance(raw, dict) or not raw:
         return Usage(reported=False)
     return Usage(
@@ -166,6 +168,8 @@ def _usage(raw: Any) -> Usage:
         cached_tokens=int((raw.get("input_tokens_details") or {}).get("cached_tokens") or 0),
         cache_write_tokens=int((raw.get("input_tokens_details") or {}).get("cache_write_tokens") or 0),
         reasoning_tokens=int((raw.get("output_tokens_details") or {}).get("reasoning_tokens") or 0),
+        service_tier=response.get("service_tier"),
+        answering_model=response.get("model"),
     )
 
 
@@ -178,7 +182,7 @@ class _ResponsesStream(StreamAccumulator):
         self.final: dict[str, Any] | None = None
 
     def usage_so_far(self) -> Usage | None:
-        return _usage(self.final.get("usage")) if self.final else None  # the terminal event's, whole
+        return _usage(self.final.get("usage"), self.final) if self.final else None  # the terminal event's, whole
 
     def feed(self, event: SSEEvent) -> str:
         data = event.json()

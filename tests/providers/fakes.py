@@ -172,10 +172,13 @@ class FakeOpenAI(Fake):
             "prompt_tokens": u.get("prompt_tokens", 11),
             "completion_tokens": u.get("completion_tokens", 7),
             "total_tokens": u.get("prompt_tokens", 11) + u.get("completion_tokens", 7),
-            "prompt_tokens_details": {"cached_tokens": u.get("cached_tokens", 0), "audio_tokens": 0},
+            "prompt_tokens_details": {
+                "cached_tokens": u.get("cached_tokens", 0),
+                "audio_tokens": u.get("input_audio_tokens", 0),
+            },
             "completion_tokens_details": {
                 "reasoning_tokens": u.get("reasoning_tokens", 0),
-                "audio_tokens": 0,
+                "audio_tokens": u.get("output_audio_tokens", 0),
                 "accepted_prediction_tokens": 0,
                 "rejected_prediction_tokens": 0,
             },
@@ -202,7 +205,8 @@ class FakeOpenAI(Fake):
             "id": "chatcmpl-test",
             "object": "chat.completion",
             "created": 1_700_000_000,
-            "model": body.get("model", request.match_info.get("deployment", "")),
+            # the model that served it; an Azure deployment's may differ from its name ("model" in the step)
+            "model": step.get("model") or body.get("model", request.match_info.get("deployment", "")),
             "choices": [
                 {
                     "index": 0,
@@ -212,7 +216,13 @@ class FakeOpenAI(Fake):
                 }
             ],
             "usage": self.chat_usage(step),
+            **self.tier(step),
         }
+
+    @staticmethod
+    def tier(step: Step) -> dict[str, Any]:
+        """The tier that served the answer, when the step names one: ``{"service_tier": "flex"}``."""
+        return {"service_tier": step["service_tier"]} if "service_tier" in step else {}
 
     def response_object(self, body: dict[str, Any], step: Step) -> dict[str, Any]:
         output: list[dict[str, Any]] = []
@@ -254,6 +264,7 @@ class FakeOpenAI(Fake):
             "error": None,
             "incomplete_details": None,
             "instructions": None,
+            **self.tier(step),
             "usage": {
                 "input_tokens": u.get("input_tokens", 11),
                 "output_tokens": u.get("output_tokens", 7),
@@ -302,7 +313,8 @@ class FakeOpenAI(Fake):
             "id": "chatcmpl-test",
             "object": "chat.completion.chunk",
             "created": 1_700_000_000,
-            "model": body.get("model", "deployment"),
+            "model": step.get("model") or body.get("model", "deployment"),
+            **self.tier(step),
         }
         chunks: list[tuple[str | None, Any]] = [
             (
@@ -397,7 +409,8 @@ class FakeAnthropic(Fake):
             "output_tokens": u.get("output_tokens", 7),
             "cache_creation_input_tokens": u.get("cache_creation_input_tokens", 0),
             "cache_read_input_tokens": u.get("cache_read_input_tokens", 0),
-            "cache_creation": None,
+            # by time to live, when the step gives it: {"ephemeral_5m_input_tokens", "ephemeral_1h_input_tokens"}
+            "cache_creation": u.get("cache_creation"),
             "inference_geo": None,
             "server_tool_use": None,
             "service_tier": "standard",

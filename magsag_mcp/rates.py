@@ -1,0 +1,304 @@
+"""What a model's tokens cost: flat unit rates, tiered rates, and genai-prices' data behind both.
+
+:mod:`.pricing` decides which of these prices a call (a catalog override or genai-prices); this module
+turns rates and a :class:`~magsag_mcp.types.Usage` into USD.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, replace
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
+from typing import Any
+
+from .types import Usage
+
+MILLION = Decimal(1_000_000)
+ZERO = Decimal(0)
+
+#: our provider names -> genai-prices provider ids (None: catalog prices only)
+GENAI_PROVIDER: dict[str, str | None] = {
+    "openai": "openai",
+    "azure": "azure",
+    "anthropic": "anthropic",
+    "google": "google",
+    "local": None,
+    "compat": None,
+}
+
+
+@dataclass(slots=True, frozen=True)
+class UnitPrices:
+    """USD per million tokens.
+
+    Cache reads and (5-minute) cache writes without a rate of their own are priced at the input rate,
+    as genai-prices prices them. Tokens of a kind the vendor bills at a rate of its own (1-hour cache
+    writes, audio) are never priced at another rate: without theirs, the cost is unknown (``None``).
+    So are tokens of any kind with no rate at all (genai-prices knows only an input price for some
+    models): a missing rate is not a rate of 0."""
+
+    input: Decimal | None
+    output: Decimal | None
+    cache_read: Decimal | None = None
+    cache_write: Decimal | None = None
+    #: Anthropic's 1-hour cache writes: 2x the input rate where 5-minute writes are 1.25x
+    cache_write_1h: Decimal | None = None
+    #: audio in and out (OpenAI's audio models): several times the text rates
+    input_audio: Decimal | None = None
+    output_audio: Decimal | None = None
+
+    def cost(self, usage: Usage) -> Decimal | None:
+        cached = usage.cached_tokens
+        written = usage.cache_write_tokens
+        audio_in = usage.input_audio_tokens
+        audio_out = usage.output_audio_tokens
+        plain = max(0, usage.input_tokens - cached - written - audio_in)
+        rate_in, rate_out = self.input, self.output
+        if rate_in is None or rate_out is None:
+            if self.missing(usage) is not None:
+                return None
+            # no token is billed at the missing rate: it counts for nothing
+            rate_in = ZERO if rate_in is None else rate_in
+            rate_out = ZERO if rate_out is None else rate_out
+        total = plain * rate_in + (usage.output_tokens - audio_out) * rate_out
+        if audio_in or audio_out:
+            if audio_in:
+                if self.input_audio is None:
+                    return None
+                total += audio_in * self.input_audio
+            if audio_out:
+                if self.output_audio is None:
+                    return None
+                total += audio_out * self.output_audio
+        if cached:
+            total += cached * (self.cache_read if self.cache_read is not None else rate_in)
+        if written:
+            hour = usage.cache_write_1h_tokens
+            if hour:
+                if self.cache_write_1h is None:
+                    return None
+                total += hour * self.cache_write_1h
+            total += (written - hour) * (self.cache_write if self.cache_write is not None else rate_in)
+        return total / MILLION
+
+    def missing(self, usage: Usage) -> tuple[str, str] | None:
+        """When :meth:`cost` is None: which tokens have no rate, and the ``prices.yaml`` key for it."""
+        cached, written, hour = usage.cached_tokens, usage.cache_write_tokens, usage.cache_write_1h_tokens
+        if self.input is None:
+            if usage.input_tokens - cached - written - usage.input_audio_tokens > 0:
+                return "input tokens", "input"
+            if cached and self.cache_read is None:
+                return "cached input tokens", "cache_read"
+            if written - hour > 0 and self.cache_write is None:
+                return "cache writes", "cache_write"
+        if self.output is None and usage.output_tokens - usage.output_audio_tokens > 0:
+            return "output tokens", "output"
+        if usage.cache_write_1h_tokens and self.cache_write_1h is None:
+            return "1-hour cache writes", "cache_write_1h"
+        if usage.input_audio_tokens and self.input_audio is None:
+            return "audio input tokens", "input_audio"
+        if usage.output_audio_tokens and self.output_audio is None:
+            return "audio output tokens", "output_audio"
+        return None
+
+    def ceiling(self) -> UnitPrices:
+        """Every token at the dearest rate a token of its direction can be billed at (a 1-hour cache
+        write costs more than a plain one, audio more than text): what a worst case, which cannot know
+        how the prompt will be cached or what the answer will hold, must price them at to stay an
+        upper bound."""
+        rates_in = [r for r in (self.cache_write, self.cache_write_1h, self.input_audio) if r is not None]
+        rates_out = [r for r in (self.output_audio,) if r is not None]
+        # without a text rate, plain tokens (which every call has) cannot be priced: nor can the worst case
+        top_in = None if self.input is None else max([self.input, *rates_in])
+        top_out = None if self.output is None else max([self.output, *rates_out])
+        return UnitPrices(top_in, top_out)
+
+
+class Priced:
+    """How one (provider, model) is priced: flat unit prices, or genai-prices' own calculation.
+
+    A tiered price (a higher rate for every token once the prompt passes a size) is flat below its
+    first tier: ``below`` holds those base rates and ``threshold`` the prompt size up to which they
+    apply, so that the usual call skips genai-prices' general calculation (about 100 us a call)."""
+
+    __slots__ = ("units", "model_price", "source", "below", "threshold", "ceiling", "unknown_because", "until")
+
+    def __init__(
+        self,
+        units: UnitPrices | None,
+        model_price: Any,
+        source: str | None,
+        below: UnitPrices | None = None,
+        threshold: int = -1,
+        *,
+        unknown_because: str | None = None,
+        until: float = math.inf,
+    ) -> None:
+        self.units = units
+        self.model_price = model_price
+        self.source = source
+        self.below = below
+        self.threshold = threshold
+        #: when nothing prices it although genai-prices knows the model: why (a service tier it has no price for)
+        self.unknown_because = unknown_because
+        #: unix time of the model's next dated price change (genai-prices' start dates): resolve again then
+        self.until = until
+        flat = units if units is not None else below
+        #: flat rates at their dearest for the prompt (see UnitPrices.ceiling), for worst cases
+        self.ceiling = flat.ceiling() if flat is not None else None
+
+    def cost(self, usage: Usage) -> Decimal | None:
+        if self.units is not None:
+            return self.units.cost(usage)
+        below = self.below
+        if below is not None:
+            if usage.input_tokens <= self.threshold:
+                return below.cost(usage)
+            # A kind of token without a rate has none in any tier: genai-prices would price it at
+            # another kind's rate (1-hour cache writes at the 5-minute one).
+            if below.missing(usage) is not None:
+                return None
+        if self.model_price is not None:
+            from genai_prices import Usage as GUsage
+
+            g = GUsage(
+                input_tokens=usage.input_tokens,
+                output_tokens=usage.output_tokens,
+                cache_read_tokens=usage.cached_tokens,
+                cache_write_tokens=usage.cache_write_tokens,
+                cache_write_1h_tokens=usage.cache_write_1h_tokens,
+                input_audio_tokens=usage.input_audio_tokens,
+                output_audio_tokens=usage.output_audio_tokens,
+            )
+            return Decimal(self.model_price.calc_price(g)["total_price"])
+        return None
+
+    def missing(self, usage: Usage) -> tuple[str, str] | None:
+        flat = self.units if self.units is not None else self.below
+        return flat.missing(usage) if flat is not None else None
+
+    def worst_case(self, input_tokens: int, output_tokens: int) -> Decimal | None:
+        """The most ``input_tokens`` in and ``output_tokens`` out can cost, however the prompt is cached."""
+        if self.ceiling is None:
+            return None
+        if self.units is not None or input_tokens <= self.threshold:
+            return self.ceiling.cost(Usage(input_tokens, output_tokens))
+        # Past a tier: genai-prices' tier rates, with the whole prompt billed each way it can be.
+        ways = [Usage(input_tokens, output_tokens)]
+        if self.below is not None and self.below.cache_write is not None:
+            ways.append(Usage(input_tokens, output_tokens, cache_write_tokens=input_tokens))
+        if self.below is not None and self.below.cache_write_1h is not None:
+            ways.append(
+                Usage(input_tokens, output_tokens, cache_write_tokens=input_tokens, cache_write_1h_tokens=input_tokens)
+            )
+        if self.below is not None and self.below.input_audio is not None:
+            ways.append(Usage(input_tokens, output_tokens, input_audio_tokens=input_tokens))
+        if self.below is not None and self.below.output_audio is not None:
+            ways += [replace(way, output_audio_tokens=output_tokens) for way in ways]
+        costs = [c for c in map(self.cost, ways) if c is not None]
+        return max(costs) if costs else None
+
+
+def genai_model(provider: str, model: str) -> Any:
+    """genai-prices' model info (prices, context window), or None when it does not know the model."""
+    provider_id = GENAI_PROVIDER.get(provider)
+    if provider_id is None:
+        return None
+    if provider == "google" and model.startswith("models/"):
+        model = model[len("models/") :]  # Gemini's resource name for a model; genai-prices knows the bare id
+    from genai_prices import data_snapshot
+
+    try:
+        _, info = data_snapshot.get_snapshot().find_provider_model(model, None, provider_id, None)
+    except LookupError:
+        return None
+    return info
+
+
+def window_from_genai_prices(provider: str, model: str) -> int | None:
+    window = getattr(genai_model(provider, model), "context_window", None)
+    return int(window) if window else None
+
+
+def from_genai_prices(
+    provider: str, model: str, service_tier: str | None = None, now: datetime | None = None
+) -> Priced:
+    """The model's rates in genai-prices at ``now``, on ``service_tier`` (None: the standard tier)."""
+    info = genai_model(provider, model)
+    if info is None:
+        return Priced(None, None, None)
+    now = now or datetime.now(UTC)
+    priced = _rates_at(info, service_tier, now)
+    priced.until = _next_price_change(info, now, with_variants=service_tier is not None)
+    return priced
+
+
+def _next_price_change(info: Any, now: datetime, *, with_variants: bool) -> float:
+    """Unix time of the next moment ``info``'s price can change (a dated price, a time-of-day price
+    such as an off-peak rate), or infinity: until then a resolved price stays right."""
+    from genai_prices.types import StartDateConstraint, TimeOfDateConstraint
+
+    constraints = [c.constraint for c in info.prices] if isinstance(info.prices, list) else []
+    if with_variants:
+        constraints += [v.constraint for v in info.price_variants or ()]
+    soonest = math.inf
+    stamp = now.timestamp()
+    for constraint in constraints:
+        if isinstance(constraint, StartDateConstraint):
+            # genai-prices compares UTC dates: the new price starts at UTC midnight of its date
+            at = datetime(*constraint.start_date.timetuple()[:3], tzinfo=UTC).timestamp()
+            if at > stamp:
+                soonest = min(soonest, at)
+        elif isinstance(constraint, TimeOfDateConstraint):
+            for edge in (constraint.start_time, constraint.end_time):
+                today = datetime.combine(now.astimezone(UTC).date(), edge, edge.tzinfo or UTC)
+                at = today.timestamp()
+                soonest = min(soonest, at if at > stamp else (today + timedelta(days=1)).timestamp())
+    return soonest
+
+
+def _rates_at(info: Any, service_tier: str | None, now: datetime) -> Priced:
+    if service_tier is None:
+        price = info.get_prices(now)
+    else:
+        # genai-prices falls back to the standard price for a tier it has no variant for: that would
+        # price a dearer tier (priority, scale) at the standard rate. Only a tier it prices is priced.
+        context = {"service_tier": service_tier}
+        if not any(
+            v.when == context and (v.constraint is None or v.constraint.active(now)) for v in info.price_variants or ()
+        ):
+            return Priced(
+                None, None, None, unknown_because=f"genai-prices has no price for service tier {service_tier!r}"
+            )
+        price = info.get_prices(now, context)
+    fields = tuple(getattr(price, key, None) for key in _RATE_KEYS)
+    if all(f is None or isinstance(f, Decimal | int) for f in fields):
+        # Flat prices: compute directly (genai-prices' general path costs ~60 us a call).
+        return Priced(_units(fields), None, "genai-prices")
+    # Tiered (e.g. by prompt length): genai-prices applies a tier's rate to every token once the
+    # prompt's input tokens exceed its start, so up to the lowest start every rate is its base.
+    from genai_prices.types import TieredPrices
+
+    if not all(f is None or isinstance(f, Decimal | int | TieredPrices) for f in fields):
+        return Priced(None, price, "genai-prices")
+    starts = [tier.start for f in fields if isinstance(f, TieredPrices) for tier in f.tiers]
+    bases = tuple(f.base if isinstance(f, TieredPrices) else f for f in fields)
+    return Priced(None, price, "genai-prices", _units(bases), min(starts, default=-1))
+
+
+#: genai-prices' price keys, in the order of UnitPrices' fields
+_RATE_KEYS = (
+    "input_mtok",
+    "output_mtok",
+    "cache_read_mtok",
+    "cache_write_mtok",
+    "cache_write_1h_mtok",
+    "input_audio_mtok",
+    "output_audio_mtok",
+)
+
+
+def _units(fields: tuple[Any, ...]) -> UnitPrices:
+    """Rates per million tokens in the order of ``_RATE_KEYS``, as genai-prices gives them."""
+    return UnitPrices(*(None if f is None else Decimal(f) for f in fields))

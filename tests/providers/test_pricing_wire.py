@@ -1,0 +1,252 @@
+"""What a call costs, from the vendor's own answer (a spec-checking loopback fake) to the recorded USD:
+usage fields that change the price (cache lifetimes, service tiers, audio, the answering model) must
+reach the pricer, and be priced at the vendor's rate for them or recorded as unknown, never at another."""
+
+from __future__ import annotations
+
+from decimal import Decimal as D
+
+import pytest
+
+from magsag_mcp.pricing import Pricer, UnitPrices
+from magsag_mcp.providers.anthropic import AnthropicProvider
+from magsag_mcp.providers.openai import AzureProvider, OpenAIProvider
+from magsag_mcp.types import LLMRequest, Message, Target, Usage
+
+from .fakes import FakeAnthropic, FakeOpenAI
+
+pytestmark = pytest.mark.anyio
+KEY = "sk-test-key-123456"
+M = 1_000_000
+
+
+async def _anthropic(serve, transport, usage: dict, *, stream: bool, model: str = "claude-sonnet-4-5") -> Usage:
+    fake = FakeAnthropic(KEY)
+    url = await serve(fake)
+    fake.queue({"text": "ok", "usage": usage})
+    provider = AnthropicProvider({"ANTHROPIC_API_KEY": KEY}, transport)
+    result = await provider.complete(
+        LLMRequest([Message("user", "hi")], max_tokens=10, stream=stream), Target("anthropic", model, url)
+    )
+    assert fake.violations == []
+    return result.usage
+
+
+@pytest.mark.parametrize("stream", [False, True], ids=["body", "stream"])
+async def test_anthropic_one_hour_cache_writes_cost_their_own_rate(serve, transport, stream):
+    # claude-sonnet-4-5: $3 in, $15 out, $0.30 cache read, $3.75 5-minute write, $6 1-hour write
+    usage = await _anthropic(
+        serve,
+        transport,
+        {
+            "input_tokens": 1000,
+            "output_tokens": 500,
+            "cache_read_input_tokens": 20_000,
+            "cache_creation_input_tokens": 100_000,
+            "cache_creation": {"ephemeral_5m_input_tokens": 40_000, "ephemeral_1h_input_tokens": 60_000},
+        },
+        stream=stream,
+    )
+    assert (usage.cache_write_tokens, usage.cache_write_1h_tokens) == (100_000, 60_000)
+    quote = Pricer.from_catalog(None).price("anthropic", "claude-sonnet-4-5", usage)
+    assert quote.cost_usd == (1000 * 3 + 500 * 15 + 20_000 * D("0.3") + 40_000 * D("3.75") + 60_000 * 6) / D(M)
+
+
+async def test_one_hour_cache_writes_past_a_prompt_tier_are_priced_by_genai_prices_with_their_count(serve, transport):
+    from genai_prices import Usage as GUsage
+    from genai_prices import calc_price
+
+    usage = await _anthropic(
+        serve,
+        transport,
+        {
+            "input_tokens": 150_000,
+            "output_tokens": 500,
+            "cache_creation_input_tokens": 100_000,
+            "cache_creation": {"ephemeral_5m_input_tokens": 0, "ephemeral_1h_input_tokens": 100_000},
+        },
+        stream=False,
+    )
+    theirs = calc_price(
+        GUsage(input_tokens=250_000, output_tokens=500, cache_write_tokens=100_000, cache_write_1h_tokens=100_000),
+        "claude-sonnet-4-5",
+        provider_id="anthropic",
+    ).total_price
+    # past 200k the whole prompt is billed at the long-context rates: 1-hour writes at $12
+    assert Pricer.from_catalog(None).price("anthropic", "claude-sonnet-4-5", usage).cost_usd == theirs
+    assert theirs == (150_000 * 6 + 500 * D("22.5") + 100_000 * 12) / D(M)
+
+
+def test_one_hour_cache_writes_without_a_one_hour_rate_cost_unknown_not_the_five_minute_rate():
+    pricer = Pricer([("anthropic:my-claude", UnitPrices(D(3), D(15), D("0.3"), D("3.75")))])
+    hour = Usage(2000, 10, cache_write_tokens=1000, cache_write_1h_tokens=1000)
+    quote = pricer.price("anthropic", "my-claude", hour)
+    assert quote.cost_usd is None and quote.source is None
+    assert "1-hour cache writes" in quote.warning and "cache_write_1h" in quote.warning
+    # 5-minute writes alone are priced as before
+    five = Usage(2000, 10, cache_write_tokens=1000)
+    assert pricer.price("anthropic", "my-claude", five).cost_usd == (1000 * 3 + 1000 * D("3.75") + 10 * 15) / D(M)
+
+
+def test_the_worst_case_stays_above_a_prompt_written_to_the_one_hour_cache():
+    pricer = Pricer.from_catalog(None)
+    for tokens in (10_000, 250_000):  # below and past the long-context tier
+        worst = pricer.worst_case("anthropic", "claude-sonnet-4-5", tokens, 1000)
+        all_hour = Usage(tokens, 1000, cache_write_tokens=tokens, cache_write_1h_tokens=tokens)
+        assert worst == pricer.price("anthropic", "claude-sonnet-4-5", all_hour).cost_usd, tokens
+        assert worst > pricer.price("anthropic", "claude-sonnet-4-5", Usage(tokens, 1000)).cost_usd
+
+
+async def _openai(serve, transport, step: dict, *, model: str, stream: bool, params: tuple = ()) -> Usage:
+    fake = FakeOpenAI(KEY)
+    url = await serve(fake)
+    fake.queue(step)
+    provider = OpenAIProvider({"OPENAI_API_KEY": KEY}, transport)
+    result = await provider.complete(
+        LLMRequest([Message("user", "hi")], max_tokens=10, stream=stream), Target("openai", model, url + "/v1", params)
+    )
+    assert fake.violations == []
+    return result.usage
+
+
+@pytest.mark.parametrize("stream", [False, True], ids=["body", "stream"])
+@pytest.mark.parametrize("api", ["chat", "responses"])
+async def test_openai_answers_are_priced_at_the_service_tier_that_served_them(serve, transport, api, stream):
+    pricer = Pricer.from_catalog(None)
+    if api == "chat":
+        usage_in = {"prompt_tokens": 100_000, "completion_tokens": 20_000, "reasoning_tokens": 15_000}
+    else:
+        usage_in = {"input_tokens": 100_000, "output_tokens": 20_000, "reasoning_tokens": 15_000}
+    params = (("service_tier", "flex"),) + ((("api", "responses"),) if api == "responses" else ())
+    # o3 on flex: $1 in, $4 out (half the standard $2 / $8)
+    flex = await _openai(
+        serve,
+        transport,
+        {"text": "ok", "usage": usage_in, "service_tier": "flex"},
+        model="o3",
+        stream=stream,
+        params=params,
+    )
+    assert flex.service_tier == "flex"
+    assert pricer.price("openai", "o3", flex).cost_usd == (100_000 * 1 + 20_000 * 4) / D(M)
+    # asked for "auto", served on a project whose default is priority: the answer says so, and it costs that
+    # (gpt-4o priority: $4.25 in, $17 out, where standard is $2.50 / $10)
+    served = await _openai(
+        serve,
+        transport,
+        {"text": "ok", "usage": usage_in, "service_tier": "priority"},
+        model="gpt-4o",
+        stream=stream,
+        params=params[1:],
+    )
+    assert pricer.price("openai", "gpt-4o", served).cost_usd == (100_000 * D("4.25") + 20_000 * 17) / D(M)
+    standard = await _openai(
+        serve,
+        transport,
+        {"text": "ok", "usage": usage_in, "service_tier": "default"},
+        model="gpt-4o",
+        stream=stream,
+        params=params[1:],
+    )
+    assert pricer.price("openai", "gpt-4o", standard).cost_usd == (100_000 * D("2.5") + 20_000 * 10) / D(M)
+
+
+def test_a_service_tier_genai_prices_cannot_price_makes_the_cost_unknown():
+    pricer = Pricer.from_catalog(None)
+    scale = pricer.price("openai", "gpt-4o", Usage(1000, 100, service_tier="scale"))
+    assert scale.cost_usd is None and scale.source is None
+    assert "service tier 'scale'" in scale.warning and "unknown" in scale.warning
+    # a tier genai-prices prices for some models only: gpt-4o has no flex price
+    assert pricer.price("openai", "gpt-4o", Usage(1000, 100, service_tier="flex")).cost_usd is None
+    # a catalog price is the price whatever the tier
+    overridden = Pricer([("openai:gpt-4o", UnitPrices(D(1), D(2)))])
+    assert overridden.price("openai", "gpt-4o", Usage(1000, 100, service_tier="scale")).cost_usd == D("0.0012")
+
+
+@pytest.mark.parametrize("stream", [False, True], ids=["body", "stream"])
+async def test_chat_audio_tokens_are_priced_at_audio_rates_or_unknown(serve, transport, stream):
+    usage_in = {"prompt_tokens": 1000, "completion_tokens": 2100, "input_audio_tokens": 0, "output_audio_tokens": 2000}
+    usage = await _openai(serve, transport, {"text": "ok", "usage": usage_in}, model="gpt-audio", stream=stream)
+    assert (usage.input_audio_tokens, usage.output_audio_tokens) == (0, 2000)
+    pricer = Pricer.from_catalog(None)
+    # gpt-audio: $2.50 text in, $10 text out, $64 audio out
+    assert pricer.price("openai", "gpt-audio", usage).cost_usd == (1000 * D("2.5") + 100 * 10 + 2000 * 64) / D(M)
+    # genai-prices has no audio rates for gpt-4o-audio-preview: its audio is not priced as text
+    quote = pricer.price("openai", "gpt-4o-audio-preview", usage)
+    assert quote.cost_usd is None and "audio output tokens" in quote.warning
+
+
+def test_the_worst_case_of_an_audio_model_covers_an_all_audio_answer():
+    pricer = Pricer.from_catalog(None)
+    worst = pricer.worst_case("openai", "gpt-audio", 1000, 500)
+    all_audio = Usage(1000, 500, input_audio_tokens=1000, output_audio_tokens=500)
+    assert worst == pricer.price("openai", "gpt-audio", all_audio).cost_usd == (1000 * 32 + 500 * 64) / D(M)
+
+
+async def _azure(serve, transport, deployment: str, served_by: str, *, stream: bool) -> Usage:
+    fake = FakeOpenAI(KEY, azure=True)
+    url = await serve(fake)
+    fake.queue({"text": "ok", "model": served_by, "usage": {"prompt_tokens": 100_000, "completion_tokens": 10_000}})
+    env = {"AZURE_OPENAI_API_KEY": KEY, "AZURE_OPENAI_API_VERSION": "2025-01-01-preview"}
+    result = await AzureProvider(env, transport).complete(
+        LLMRequest([Message("user", "hi")], max_tokens=10, stream=stream), Target("azure", deployment, url)
+    )
+    assert fake.violations == []
+    return result.usage
+
+
+@pytest.mark.parametrize("stream", [False, True], ids=["body", "stream"])
+async def test_azure_is_priced_by_the_model_that_answered_not_the_deployment_name(serve, transport, stream):
+    pricer = Pricer.from_catalog(None)
+    gpt_4o = (100_000 * D("2.5") + 10_000 * 10) / D(M)
+    # a deployment named "gpt-4" (genai-prices: $30 / $60) serving gpt-4o ($2.50 / $10)
+    usage = await _azure(serve, transport, "gpt-4", "gpt-4o-2024-11-20", stream=stream)
+    assert usage.answering_model == "gpt-4o-2024-11-20"
+    quote = pricer.price("azure", "gpt-4", usage)
+    assert quote.cost_usd == gpt_4o and quote.source == "genai-prices"
+    assert "answered as gpt-4o-2024-11-20" in quote.warning and "not as gpt-4" in quote.warning
+    # a deployment name that is no model: priced by the answer, without a word
+    usage = await _azure(serve, transport, "prod-chat", "gpt-4o-2024-11-20", stream=stream)
+    quote = pricer.price("azure", "prod-chat", usage)
+    assert (quote.cost_usd, quote.warning) == (gpt_4o, None)
+    # a deployment named for the model that answers: the same price, no warning
+    usage = await _azure(serve, transport, "gpt-4o", "gpt-4o-2024-11-20", stream=stream)
+    assert pricer.price("azure", "gpt-4o", usage) == pricer.price("azure", "prod-chat", usage)
+
+
+def test_a_catalog_price_for_an_azure_deployment_wins_over_the_answering_model():
+    pricer = Pricer([("azure:prod-chat", UnitPrices(D(1), D(1)))])
+    usage = Usage(1_000_000, 0, answering_model="gpt-4o-2024-11-20")
+    assert pricer.price("azure", "prod-chat", usage).cost_usd == 1
+    # an unknown answering model leaves the deployment's own price (or its absence) in charge
+    assert Pricer.from_catalog(None).price("azure", "gpt-4o", Usage(10, 10, answering_model="x-9")).cost_usd > 0
+
+
+async def test_a_missing_output_price_makes_the_cost_unknown_not_free(serve, transport):
+    # genai-prices knows only an input price ($2) for azure:davinci
+    usage = await _azure(serve, transport, "davinci", "davinci", stream=False)
+    pricer = Pricer.from_catalog(None)
+    quote = pricer.price("azure", "davinci", usage)
+    assert quote.cost_usd is None and quote.source is None and "output tokens" in quote.warning
+    # with no output tokens nothing is billed at the missing rate: the input is priced
+    assert pricer.price("azure", "davinci", Usage(10_000, 0)).cost_usd == D("0.02")
+    # and the worst case, which always has output, is unknown (a cost limit then refuses it)
+    assert pricer.worst_case("azure", "davinci", 1000, 100) is None
+
+
+def test_a_missing_input_price_makes_the_cost_unknown_when_input_is_billed_at_it():
+    only_cache = UnitPrices(None, D(10), cache_read=D(1))
+    assert only_cache.cost(Usage(100, 10)) is None and only_cache.missing(Usage(100, 10))[1] == "input"
+    assert only_cache.cost(Usage(100, 10, cached_tokens=100)) == (100 * 1 + 10 * 10) / D(M)
+    assert only_cache.cost(Usage(100, 10, cache_write_tokens=100)) is None
+
+
+def test_a_gemini_model_named_by_its_resource_name_is_priced_as_the_model():
+    pricer = Pricer.from_catalog(None)
+    usage = Usage(1000, 100)
+    bare = pricer.price("google", "gemini-2.5-flash", usage)
+    assert bare.cost_usd == (1000 * D("0.3") + 100 * D("2.5")) / D(M)
+    assert pricer.price("google", "models/gemini-2.5-flash", usage) == bare
+    assert pricer.context_window("google", "models/gemini-2.5-flash") == pricer.context_window(
+        "google", "gemini-2.5-flash"
+    )
