@@ -95,6 +95,13 @@ def validate_prices(catalog_dir: Path) -> list[str]:
     return _load_overrides(Path(catalog_dir))[1]
 
 
+#: providers whose answers' ``service_tier`` changes the rate (OpenAI's API and Azure's copy of it);
+#: a compatible server's tier names (Groq's "on_demand", ...) mean nothing to genai-prices' OpenAI rates
+_TIERED_PROVIDERS = frozenset({"openai", "azure"})
+#: tiers billed at the standard rate ("auto" is what the request asked for, echoed by some servers)
+_STANDARD_TIERS = frozenset({None, "default", "auto"})
+
+
 class Pricer:
     def __init__(
         self, overrides: list[tuple[str, UnitPrices]] | None = None, *, clock: Callable[[], float] = time.time
@@ -148,8 +155,8 @@ class Pricer:
         answering = usage.answering_model
         if provider == "azure" and answering is not None and answering != model:
             model, note = self._azure_model(model, answering)
-        tier = usage.service_tier
-        priced = self._resolve(provider, model, None if tier == "default" else tier)
+        tier = usage.service_tier if provider in _TIERED_PROVIDERS else None
+        priced = self._resolve(provider, model, None if tier in _STANDARD_TIERS else tier)
         cost = priced.cost(usage)
         if cost is None:
             return PriceQuote(None, None, _unknown_cost_warning(priced, f"{provider}:{model}", usage))

@@ -57,3 +57,23 @@ def test_a_price_with_no_change_ahead_is_resolved_once(monkeypatch):
         pricer.price("google", "argon", Usage(10, 10))
         now[0] += 365 * 86400
     assert calls == ["argon"]
+
+
+def test_a_tier_name_that_means_the_standard_rate_is_priced_at_it():
+    """OpenAI answers "default"; a server echoing the request's "auto", or a compatible server's own
+    tier names, must not make a standard call unpriced."""
+    from magsag_mcp.pricing import Pricer
+    from magsag_mcp.types import Usage
+
+    pricer = Pricer()
+    standard = pricer.price("openai", "gpt-4o", Usage(input_tokens=1000, output_tokens=100)).cost_usd
+    for tier in ("default", "auto"):
+        usage = Usage(input_tokens=1000, output_tokens=100, service_tier=tier)
+        assert pricer.price("openai", "gpt-4o", usage).cost_usd == standard
+    assert standard is not None
+    # a compatible server's own tier name says nothing about OpenAI's rates; its price is the catalog's
+    on_demand = Usage(input_tokens=1000, output_tokens=100, service_tier="on_demand")
+    assert (
+        pricer.price("compat", "gpt-4o", on_demand).cost_usd
+        == pricer.price("compat", "gpt-4o", Usage(1000, 100)).cost_usd
+    )
