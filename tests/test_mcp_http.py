@@ -163,6 +163,18 @@ def test_a_token_no_client_could_send_is_refused(token: str):
     check_binding("0.0.0.0", token.strip() or "a-long-random-secret")  # the same, cleaned, is fine
 
 
+def test_a_short_token_is_refused_beyond_loopback_only():
+    from magsag_mcp.errors import ConfigError
+    from magsag_mcp.mcp_server.http import check_binding
+
+    with pytest.raises(
+        ConfigError, match="MAGSAG_MCP_TOKEN is 3 characters; to listen on 0.0.0.0 it must be at least 16"
+    ):
+        check_binding("0.0.0.0", "abc")
+    check_binding("127.0.0.1", "abc")  # on loopback a token is an extra, not the only gate
+    check_binding("0.0.0.0", "x" * 16)
+
+
 def test_loopback_detection_and_allowed_hosts():
     assert all(is_loopback(h) for h in ("127.0.0.1", "localhost", "::1", "[::1]", "127.0.0.2"))
     assert not any(is_loopback(h) for h in ("0.0.0.0", "192.168.1.10", "example.com", "::"))

@@ -110,6 +110,10 @@ class BearerTokenMiddleware:
         await send({"type": "http.response.body", "body": body})
 
 
+#: the shortest token accepted when the server listens beyond loopback
+MIN_TOKEN_LENGTH = 16
+
+
 def check_binding(host: str, token: str | None) -> None:
     """Refuse to serve beyond loopback without a token: anyone who can reach the port could spend."""
     if token is not None and (not token.strip() or token != token.strip()):
@@ -117,6 +121,13 @@ def check_binding(host: str, token: str | None) -> None:
         raise ConfigError(
             f"{TOKEN_ENV} is blank or has spaces or line breaks around it; set it to a long random secret "
             "such as the output of: python -c 'import secrets; print(secrets.token_urlsafe(32))'"
+        )
+    if not is_loopback(host) and token is not None and len(token) < MIN_TOKEN_LENGTH:
+        # Beyond loopback the token is the only thing between the network and the budget: a short
+        # one is guessed, and one under 6 characters is not even redacted (too common to remove).
+        raise ConfigError(
+            f"{TOKEN_ENV} is {len(token)} characters; to listen on {host} it must be at least "
+            f"{MIN_TOKEN_LENGTH}: set it to the output of python -c 'import secrets; print(secrets.token_urlsafe(32))'"
         )
     if not is_loopback(host) and not token:
         raise ConfigError(
