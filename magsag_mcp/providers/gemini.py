@@ -104,9 +104,13 @@ class GeminiFormat(WireFormat):
     name = "gemini-generate-content"
 
     def path(self, model: str, *, stream: bool) -> str:
-        name = model if model.startswith(("models/", "tunedModels/")) else f"models/{model}"
+        collection, _, name = (
+            model.partition("/") if model.startswith(("models/", "tunedModels/")) else ("models", "", model)
+        )
         verb = "streamGenerateContent" if stream else "generateContent"
-        return f"/v1beta/{quote(name, safe='/')}:{verb}"
+        # The id is one path segment: a "/" in it is encoded, never a separator, or a name such as
+        # "gemini-1.5-flash/../gemini-ultra" would pass a policy's "gemini-1.5-*" and call another model.
+        return f"/v1beta/{collection}/{quote(name, safe='')}:{verb}"
 
     def stream_params(self) -> dict[str, str]:
         return {"alt": "sse"}

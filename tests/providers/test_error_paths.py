@@ -381,3 +381,37 @@ def test_a_400_about_our_input_stays_a_bad_request(message, code, cls):
     err = error_for(400, message, headers=H, provider="p", model="gpt-4o", code=code)
     assert type(err) is cls, type(err)
     assert err.moves_on == (cls is E.ContextTooLongError)
+
+
+# --- a model id is one path segment ------------------------------------------------------------------
+
+
+async def test_a_gemini_model_id_cannot_climb_out_of_its_path_segment(serve, transport: Transport):
+    """A policy's allowed_models glob reads the id as written; the URL must name the same model, or
+    "gemini-1.5-flash/../gemini-ultra" would pass "gemini-1.5-*" and call another model."""
+    from aiohttp import web
+
+    seen: list[str] = []
+
+    class RawPaths:
+        def app(self) -> web.Application:
+            async def record(request: web.Request) -> web.Response:
+                seen.append(request.raw_path)
+                return web.json_response(
+                    {"error": {"code": 404, "message": "not found", "status": "NOT_FOUND"}}, status=404
+                )
+
+            app = web.Application()
+            app.router.add_route("POST", "/{tail:.*}", record)
+            return app
+
+    url = await serve(RawPaths())
+    provider = GeminiProvider({"GEMINI_API_KEY": KEY}, transport)
+    for model in ("gemini-1.5-flash/../gemini-ultra", "models/gemini-2.5-flash", "tunedModels/my-tune"):
+        with pytest.raises(E.ProviderError):
+            await provider.complete(ask(), Target("google", model, url))
+    assert [p.split("?")[0] for p in seen] == [
+        "/v1beta/models/gemini-1.5-flash%2F..%2Fgemini-ultra:generateContent",
+        "/v1beta/models/gemini-2.5-flash:generateContent",
+        "/v1beta/tunedModels/my-tune:generateContent",
+    ]
