@@ -164,7 +164,14 @@ def _prune(args: argparse.Namespace) -> int:
 
 def register(groups: CommandGroups) -> None:
     flow = groups.group("flow", help="run summaries and the policy gate")
-    p = groups.add(flow, "summarize", help="usage per model (model_stats), provider, agent and skill")
+    p = groups.add(
+        flow,
+        "summarize",
+        help="usage per model (model_stats), provider, agent and skill",
+        description="Usage per model (model_stats), provider, agent and skill, with totals; also the costliest "
+        "run with its delegated runs (largest_run), the costliest UTC day (largest_day) and each agent's "
+        "(by_agent[A].largest_day), which `flow gate` checks the per-run and per-day limits against.",
+    )
     add_filters(p)
     p.add_argument("--output", help="write the summary to this file instead of stdout")
     p.set_defaults(func=_summarize)
