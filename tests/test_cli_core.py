@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import csv
+import io
 import json
 from pathlib import Path
 
@@ -207,3 +209,34 @@ def test_small_wordings_say_what_is_wrong(cli_env, capsys, tmp_path):
     assert main(["catalog", "validate", "--catalog", str(bad)]) == 1
     out = capsys.readouterr().out
     assert "r.yaml: malformed YAML" in out and "no routing file defines a 'default' chain" not in out
+
+
+def test_run_prints_the_mags_run_id_and_run_filters_cover_its_delegated_runs(cli_env, capsys, monkeypatch):
+    # Before: `magsag run` showed only the SAG's run id (in the agent's output), and `flow summarize
+    # --run-id` / `data query --run-id` counted the MAG's own calls only, while `budget --run-id` counted
+    # its delegated runs too.
+    monkeypatch.setenv("MAGSAG_PROVIDER", "fake")
+    payload = {"data": "numbers", "preferred_model": "fake:sag-model"}
+    assert main(["run", "my-mag", "--payload", json.dumps(payload)]) == 0
+    captured = capsys.readouterr()
+    json.loads(captured.out)  # stdout is still the agent's JSON alone
+    mag_run = captured.err.strip().removeprefix("run_id: ")
+    assert captured.err.startswith("run_id: ") and mag_run.startswith("run-")
+
+    assert main(["data", "query", "--format", "json"]) == 0
+    every_run = json.loads(capsys.readouterr().out)
+    tree = {r["run_id"] for r in every_run if mag_run in (r["run_id"], r["parent_run_id"])}
+    assert mag_run in tree and len(tree) > 1  # the MAG's own run and the SAG's, which names the MAG's
+    calls_in_tree = sum(r["calls"] for r in every_run if r["run_id"] in tree)
+    assert calls_in_tree > sum(r["calls"] for r in every_run if r["run_id"] == mag_run)
+
+    assert main(["flow", "summarize", "--run-id", mag_run]) == 0
+    summary = json.loads(capsys.readouterr().out)
+    assert summary["totals"]["calls"] == calls_in_tree > 0
+    assert summary["largest_run"]["run_id"] == mag_run
+    assert main(["data", "query", "--run-id", mag_run, "--format", "json"]) == 0
+    assert {r["run_id"] for r in json.loads(capsys.readouterr().out)} == tree
+    assert main(["data", "query", "--run-id", mag_run, "--format", "csv"]) == 0
+    rows = list(csv.DictReader(io.StringIO(capsys.readouterr().out)))
+    assert len(rows) == calls_in_tree and {r["run_id"] for r in rows} == tree
+    assert main(["budget", "--run-id", mag_run, "--json"]) == 0  # the same scope as budget counts

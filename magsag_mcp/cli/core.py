@@ -88,6 +88,9 @@ def _run_agent(args: argparse.Namespace) -> int:
             _print_agent_failure(args.agent_id, exc, mg.service.catalog.root / "agents")
             return 1
         print_json(result)
+        # stdout stays the agent's JSON; the run's id (its delegated runs record it as their parent) is
+        # what `magsag budget --run-id` and `flow summarize --run-id` take for the whole run
+        print(f"run_id: {mg.run_id}", file=sys.stderr)
     return 0
 
 

@@ -42,8 +42,9 @@ CSV_FIELDS = (
 
 
 def add_filters(p: argparse.ArgumentParser) -> None:
-    for name in ("agent", "run-id", "skill", "model", "provider"):
+    for name in ("agent", "skill", "model", "provider"):
         p.add_argument(f"--{name}")
+    p.add_argument("--run-id", help="the run and the runs delegated from it (as `magsag budget --run-id` counts)")
     p.add_argument("--status", help="ok, error, policy_denied, budget_exceeded, cancelled, running")
     p.add_argument("--since", help="24h, 7d or an ISO date")
     p.add_argument("--until", help="24h, 7d or an ISO date")

@@ -101,7 +101,7 @@ TIME = Field(None, description="24h, 7d, an ISO date/time (UTC) or unix seconds"
 
 class UsageFiltersArg(_In):
     agent: str | None = None
-    run_id: str | None = None
+    run_id: str | None = Field(None, description="the run and the runs delegated from it, as its budget counts them")
     skill: str | None = None
     model: str | None = None
     provider: str | None = None
