@@ -272,3 +272,16 @@ def test_async_forms_awaited_on_magsags_own_loop_run_in_place(mg: Magsag):
     assert mg.bridge.run(on_home_loop)["model"] == "echo"
     assert [name for name, _ in seen] == ["log_event", "invoke_skill"]
     assert {thread for _, thread in seen} == {mg.bridge.loop_thread}
+
+
+@pytest.mark.anyio
+async def test_the_async_services_result_has_the_fields_readme_names(tmp_path: Path, fake_scripts: None):
+    # Before: result.model, result.provider and result.usage were AttributeErrors (only result.result.model).
+    from magsag_mcp import Service
+
+    async with await Service.open(catalog=CATALOG, db=tmp_path / "l.db", env={"MAGSAG_PROVIDER": "fake"}) as svc:
+        result = await svc.invoke_skill("skill.analysis", {"data": "x", "model_config": {"model": "fake:echo"}})
+    as_dict = result.to_dict()
+    assert (result.provider, result.model) == (as_dict["provider"], as_dict["model"]) == ("fake", "echo")
+    assert result.usage.to_dict() == as_dict["usage"] and result.usage.total_tokens > 0
+    assert result.output == as_dict["output"] and result.run_id == as_dict["run_id"]
