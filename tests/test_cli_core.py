@@ -101,12 +101,12 @@ async def test_doctor_probe_says_ready_only_when_the_provider_answers(cli_env, c
     monkeypatch.setenv("OPENAI_BASE_URL", fake_openai.url + "/v1")
     monkeypatch.setenv("AZURE_OPENAI_API_KEY", "azure-test-key-0123456789")
     monkeypatch.delenv("AZURE_OPENAI_ENDPOINT", raising=False)
-    for key, expected in (
-        (DEFAULT_KEY, "ready (reachable)"),
-        ("sk-wrong-0123456789", "configured, but answered HTTP 401"),
+    for key, expected, code in (
+        (DEFAULT_KEY, "ready (reachable)", 0),
+        ("sk-wrong-0123456789", "configured, but answered HTTP 401", 1),  # before: exit 0 whatever failed
     ):
         monkeypatch.setenv("OPENAI_API_KEY", key)
-        assert await anyio.to_thread.run_sync(main, ["doctor", "--probe"]) == 0
+        assert await anyio.to_thread.run_sync(main, ["doctor", "--probe"]) == code
         lines = {line.split()[0]: line for line in capsys.readouterr().out.splitlines() if line.startswith("  ")}
         assert lines["openai"].endswith(expected), lines["openai"]
         assert lines["azure"].count("not configured") == 1  # said once, not again by the probe
@@ -240,3 +240,18 @@ def test_run_prints_the_mags_run_id_and_run_filters_cover_its_delegated_runs(cli
     rows = list(csv.DictReader(io.StringIO(capsys.readouterr().out)))
     assert len(rows) == calls_in_tree and {r["run_id"] for r in rows} == tree
     assert main(["budget", "--run-id", mag_run, "--json"]) == 0  # the same scope as budget counts
+
+
+@pytest.mark.anyio
+async def test_doctor_probe_fails_when_a_configured_provider_is_unreachable(cli_env, capsys, monkeypatch):
+    import socket
+
+    with socket.socket() as sock:  # a loopback port that was free a moment ago: nothing listens there
+        sock.bind(("127.0.0.1", 0))
+        closed = f"http://127.0.0.1:{sock.getsockname()[1]}"
+    monkeypatch.setenv("OPENAI_API_KEY", "sk-test-0123456789")
+    monkeypatch.setenv("OPENAI_BASE_URL", closed + "/v1")
+    assert await anyio.to_thread.run_sync(main, ["doctor", "--probe", "--json"]) == 1
+    assert json.loads(capsys.readouterr().out)["reachable"]["openai"].startswith("unreachable")
+    assert await anyio.to_thread.run_sync(main, ["doctor", "--probe"]) == 1
+    assert "doctor: configured but failing the probe: openai" in capsys.readouterr().out

@@ -126,17 +126,31 @@ def _print_agent_failure(agent_id: str, exc: BaseException, agents_dir: Path) ->
 def _doctor(args: argparse.Namespace) -> int:
     from ..service import Service
 
+    local_by_default = False
+
     async def go() -> dict[str, Any]:
+        nonlocal local_by_default
         async with await Service.open(catalog=args.catalog, db=args.db) as svc:
             report = svc.doctor()
             if args.probe:
                 report["reachable"] = await svc.probe()
+            # local is "configured" with no setting at all (Ollama's default URL): nobody asked for it, so
+            # its absence does not fail the probe
+            local_by_default = not any(svc.env.get(k) for k in ("MAGSAG_LOCAL_LLM_BASE_URL", "OLLAMA_BASE_URL"))
             return report
 
     report = anyio.run(go)
+    failed = [
+        name
+        for name, reach in report.get("reachable", {}).items()
+        if not report["providers"][name].get("unavailable")
+        and reach not in ("reachable", "not probed")
+        and not (name == "local" and local_by_default)
+    ]
+    code = 1 if failed else 0
     if args.json:
         print_json(report)
-        return 0
+        return code
     print(f"catalog : {report['catalog']}")
     print(f"ledger  : {report['db']}")
     for name, info in report["providers"].items():
@@ -150,7 +164,9 @@ def _doctor(args: argparse.Namespace) -> int:
         print(f"  {name:<10} {info.get('wire', ''):<18} {status}")
     for k, v in report["overrides"].items():
         print(f"override: {k}={v}")
-    return 0
+    if failed:
+        print(f"doctor: configured but failing the probe: {', '.join(failed)}")
+    return code
 
 
 def _validate(args: argparse.Namespace) -> int:
@@ -190,7 +206,11 @@ def register(groups: CommandGroups) -> None:
     src.add_argument("--payload-file")
     p.set_defaults(func=_run_agent)
     p = groups.add(top, "doctor", help="which providers are configured (never printing a key)")
-    p.add_argument("--probe", action="store_true", help="also try to reach each configured provider")
+    p.add_argument(
+        "--probe",
+        action="store_true",
+        help="also try to reach each configured provider; exit 1 if one fails (local only when its URL is set)",
+    )
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=_doctor)
     cat = groups.group("catalog", help="catalog commands")
