@@ -255,3 +255,42 @@ async def test_doctor_probe_fails_when_a_configured_provider_is_unreachable(cli_
     assert json.loads(capsys.readouterr().out)["reachable"]["openai"].startswith("unreachable")
     assert await anyio.to_thread.run_sync(main, ["doctor", "--probe"]) == 1
     assert "doctor: configured but failing the probe: openai" in capsys.readouterr().out
+
+
+def test_small_wordings_name_what_the_user_gave(cli_env, capsys, monkeypatch, tmp_path):
+    # --context's error shows a context, not a payload
+    assert main(["invoke", "skill.analysis", "--payload", "{}", "--context", "{bad"]) == 2
+    message = json.loads(capsys.readouterr().err)["error"]["message"]
+    assert message.startswith("--context is not valid JSON")
+    assert message.endswith("""pass an object like '{"preferred_model": "gpt-4o"}'""")
+    # a run id with nothing recorded is said to be so, not just "ok"
+    assert main(["budget", "--run-id", "nope"]) == 0
+    assert "run nope has no recorded calls" in capsys.readouterr().out
+    assert main(["budget", "--run-id", "nope", "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["run_recorded"] is False
+    # a model chosen by MAGSAG_MODEL is named by its source, not as "an explicit override"
+    policy = "policies:\n  - name: only_echo\n    allowed_models: ['fake:echo']\n"
+    cat = tmp_path / "catalog"
+    import shutil
+
+    shutil.copytree(CATALOG, cat, ignore=shutil.ignore_patterns("__pycache__"))
+    (cat / "policies" / "only_echo.yaml").write_text(policy)
+    monkeypatch.setenv("MAGSAG_CATALOG", str(cat))
+    monkeypatch.setenv("MAGSAG_MODEL", "fake:other")
+    assert main(["invoke", "skill.analysis", "--payload", json.dumps({"data": "x"})]) != 0
+    message = json.loads(capsys.readouterr().err)["error"]["message"]
+    assert "(chosen by MAGSAG_MODEL in the environment)" in message and "explicit override" not in message
+
+
+def test_mcp_server_warns_that_port_and_host_mean_nothing_on_stdio(monkeypatch, caplog):
+    from magsag_mcp.mcp_server import __main__ as server_main
+
+    served = []
+    monkeypatch.setattr(server_main, "configure_logging", lambda level: None)
+    monkeypatch.setattr("magsag_mcp.mcp_server.stdio.serve_stdio", lambda server: served.append(server))
+    monkeypatch.setattr("magsag_mcp.mcp_server.server.build_server", lambda **kw: "server")
+    monkeypatch.setattr("anyio.run", lambda fn, *args: fn(*args))
+    with caplog.at_level("WARNING", logger="magsag_mcp.mcp"):
+        assert server_main.main(["--transport", "stdio", "--port", "8000"]) == 0
+    assert served == ["server"]
+    assert "--port applies to --transport http only; ignored with stdio" in caplog.text

@@ -13,13 +13,17 @@ import anyio
 from ..errors import InputError, MagsagError, redact
 from . import CommandGroups, exit_code, print_error, print_json
 
+#: what each JSON option's value looks like, for its error message
+_JSON_EXAMPLES = {"--context": '{"preferred_model": "gpt-4o"}'}
+
 
 def _json_arg(text: str, what: str) -> dict[str, Any]:
     try:
         value = json.loads(text)
     except ValueError as exc:
+        example = _JSON_EXAMPLES.get(what, '{"data": "..."}')
         raise InputError(
-            f'{what} is not valid JSON ({exc.msg} at char {exc.pos}); pass an object like \'{{"data": "..."}}\''
+            f"{what} is not valid JSON ({exc.msg} at char {exc.pos}); pass an object like '{example}'"
         ) from None
     except RecursionError:
         raise InputError(f"{what} is nested too deeply to read; pass a flatter JSON object") from None

@@ -17,6 +17,8 @@ def _budget(args: argparse.Namespace) -> int:
     if args.json:
         print_json(status)
         return 0
+    if status.get("run_recorded") is False:
+        print(f"run {args.run_id} has no recorded calls (nor delegated runs): check the id (`magsag data query`)")
     if not status["limits"]:
         print("no budget limits apply (pass --agent and/or --run-id; limits come from catalog/policies)")
         return 0
