@@ -5,7 +5,9 @@ async. The bridge between them: every sync method hands its coroutine to the ser
 loop (``anyio.from_thread.run`` with the loop's token) and blocks for the answer. :class:`Magsag`
 gives plain scripts a home loop on a background thread; inside an async program use the ``a*``
 methods (``await skills.ainvoke(...)``) and run sync agents with ``await runner.arun(...)``, which
-puts them on a worker thread.
+puts them on a worker thread. An ``a*`` method awaited on another loop than the home loop (a
+:class:`Magsag` used inside ``asyncio.run``) runs its coroutine on the home loop: the service's
+HTTP sessions and ledger connection belong there.
 """
 
 from __future__ import annotations
@@ -64,6 +66,21 @@ class Bridge:
             )
         return anyio.from_thread.run(fn, *args, token=self.token)
 
+    async def call(self, fn: Callable[..., Awaitable[T]], *args: Any) -> T:
+        """Await ``fn(*args)`` on the home loop, from async code on any asyncio loop.
+
+        On the home loop it is awaited in place. On another loop (a :class:`Magsag`, whose loop
+        runs on its own thread, used inside ``asyncio.run``) it must not run where it is awaited:
+        the service's HTTP sessions and ledger connection belong to the home loop, and using them
+        from another loop hangs (and ``Magsag.close()`` with it). There the coroutine is scheduled
+        on the home loop and the caller's loop awaits its result without blocking; cancelling the
+        caller cancels the call on the home loop.
+        """
+        home = self.token.native_token  # the asyncio loop (the service runs on asyncio only)
+        if asyncio.get_running_loop() is home:
+            return await fn(*args)
+        return await asyncio.wrap_future(asyncio.run_coroutine_threadsafe(_awaited(fn, *args), home))
+
 
 @dataclass(slots=True)
 class Delegation:
@@ -99,6 +116,10 @@ class Skills:
         self.parent_run_id = parent_run_id
 
     async def ainvoke(self, skill_id: str, payload: Mapping[str, Any], **options: Any) -> dict[str, Any]:
+        """The async form of :meth:`invoke`; may be awaited on any event loop (see :meth:`Bridge.call`)."""
+        return await self.bridge.call(self._invoke, skill_id, payload, options)
+
+    async def _invoke(self, skill_id: str, payload: Mapping[str, Any], options: dict[str, Any]) -> dict[str, Any]:
         unknown = sorted(options.keys() - _INVOKE_OPTIONS)
         if unknown:  # before the call: a misspelt option must not cost a paid answer that is then lost
             hints = [
@@ -125,7 +146,7 @@ class Skills:
 
     def invoke(self, skill_id: str, payload: Mapping[str, Any], **options: Any) -> dict[str, Any]:
         """Invoke a skill and return the result as a dict (``output``, ``provider``, ``model``, ...)."""
-        return self.bridge.run(lambda: self.ainvoke(skill_id, payload, **options))
+        return self.bridge.run(self._invoke, skill_id, payload, options)
 
     def explain(self, skill_id: str, payload: Mapping[str, Any]) -> dict[str, Any]:
         return self.service.explain(skill_id, payload, context=self.context)
@@ -150,21 +171,21 @@ class Observer:
         self._warned_at = (0, 0)
 
     async def alog(self, event: str, data: Mapping[str, Any] | None = None) -> None:
-        await self.service.log_event(self.run_id, self.agent, event, data or {})
+        await self.bridge.call(self.service.log_event, self.run_id, self.agent, event, data or {})
 
     def log(self, event: str, data: Mapping[str, Any] | None = None) -> None:
-        self.bridge.run(lambda: self.alog(event, data))
+        self.bridge.run(self.service.log_event, self.run_id, self.agent, event, data or {})
 
     async def acost_detail(self) -> dict[str, Any]:
         """``known_usd``, ``unknown_cost_bound_usd``, ``at_most_usd``, ``unknown_attempts``,
         ``unbounded_attempts`` and ``cost_complete`` for this run and the runs it delegated to."""
-        return (await self.service.run_spend(self.run_id)).to_dict()
+        return (await self.bridge.call(self.service.run_spend, self.run_id)).to_dict()
 
     def cost_detail(self) -> dict[str, Any]:
-        return self.bridge.run(self.acost_detail)
+        return self.bridge.run(self.service.run_spend, self.run_id).to_dict()
 
     async def acurrent_cost(self) -> Decimal:
-        spend = await self.service.run_spend(self.run_id)
+        spend = await self.bridge.call(self.service.run_spend, self.run_id)
         self._warn_if_unknown(spend)
         return spend.at_most_usd
 
@@ -332,11 +353,11 @@ class Runner:
         context: Mapping[str, Any] | None = None,
         run_id: str | None = None,
     ) -> Any:
-        """Run a synchronous agent from async code, on a worker thread."""
-        runner = Runner(self.service, Bridge.here(), run_id=self.run_id, agent=self.agent, root_run_id=self.root_run_id)
-        return await anyio.to_thread.run_sync(
-            lambda: runner.run_agent(agent_id, payload, context=context, run_id=run_id)
-        )
+        """Run a synchronous agent from async code, on a worker thread.
+
+        Its skill calls go to this runner's home loop (not necessarily the loop awaiting here).
+        """
+        return await anyio.to_thread.run_sync(lambda: self.run_agent(agent_id, payload, context=context, run_id=run_id))
 
 
 class Magsag:
@@ -395,6 +416,11 @@ class Magsag:
 
     def check_budget(self, agent: str | None = None, run_id: str | None = None) -> dict[str, Any]:
         return self.bridge.run(lambda: self.service.check_budget(agent=agent, run_id=run_id))
+
+
+async def _awaited(fn: Callable[..., Awaitable[T]], *args: Any) -> T:
+    # run_coroutine_threadsafe needs a coroutine object; fn may return any awaitable.
+    return await fn(*args)
 
 
 async def _current_token() -> Any:

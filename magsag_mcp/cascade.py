@@ -476,6 +476,7 @@ class Cascade:
             estimated_input_tokens=estimate_input_tokens(request),
             max_output_tokens=request.max_tokens or DEFAULT_MAX_OUTPUT,
             explicit=cand.explicit,
+            source=cand.source,
         )
 
 

@@ -37,7 +37,7 @@ from .routing import Candidate, Plan, Resolution, plan_call
 from .routing import route as resolve_route
 from .settings import call_deadline, connect_timeout, env_float, read_timeout
 from .transport import Timeouts, Transport
-from .types import LLMResult, Target
+from .types import LLMResult, Target, Usage
 
 if TYPE_CHECKING:
     from .ledger.store import RunSpend
@@ -84,6 +84,21 @@ class InvokeResult:
     @property
     def output(self) -> Any:
         return self.result.parsed if self.result.parsed is not None else self.result.text
+
+    # The result fields README and to_dict() name, as attributes too: result.model, not only
+    # result.result.model (the answering attempt's LLMResult).
+    @property
+    def provider(self) -> str:
+        return self.result.provider
+
+    @property
+    def model(self) -> str:
+        return self.result.model
+
+    @property
+    def usage(self) -> Usage:
+        """Token counts (``input_tokens``, ``output_tokens``, ``total_tokens``, ...; ``to_dict()``)."""
+        return self.result.usage
 
     def to_dict(self) -> dict[str, Any]:
         r = self.result

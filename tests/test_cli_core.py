@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import csv
+import io
 import json
 from pathlib import Path
 
@@ -99,12 +101,12 @@ async def test_doctor_probe_says_ready_only_when_the_provider_answers(cli_env, c
     monkeypatch.setenv("OPENAI_BASE_URL", fake_openai.url + "/v1")
     monkeypatch.setenv("AZURE_OPENAI_API_KEY", "azure-test-key-0123456789")
     monkeypatch.delenv("AZURE_OPENAI_ENDPOINT", raising=False)
-    for key, expected in (
-        (DEFAULT_KEY, "ready (reachable)"),
-        ("sk-wrong-0123456789", "configured, but answered HTTP 401"),
+    for key, expected, code in (
+        (DEFAULT_KEY, "ready (reachable)", 0),
+        ("sk-wrong-0123456789", "configured, but answered HTTP 401", 1),  # before: exit 0 whatever failed
     ):
         monkeypatch.setenv("OPENAI_API_KEY", key)
-        assert await anyio.to_thread.run_sync(main, ["doctor", "--probe"]) == 0
+        assert await anyio.to_thread.run_sync(main, ["doctor", "--probe"]) == code
         lines = {line.split()[0]: line for line in capsys.readouterr().out.splitlines() if line.startswith("  ")}
         assert lines["openai"].endswith(expected), lines["openai"]
         assert lines["azure"].count("not configured") == 1  # said once, not again by the probe
@@ -207,3 +209,88 @@ def test_small_wordings_say_what_is_wrong(cli_env, capsys, tmp_path):
     assert main(["catalog", "validate", "--catalog", str(bad)]) == 1
     out = capsys.readouterr().out
     assert "r.yaml: malformed YAML" in out and "no routing file defines a 'default' chain" not in out
+
+
+def test_run_prints_the_mags_run_id_and_run_filters_cover_its_delegated_runs(cli_env, capsys, monkeypatch):
+    # Before: `magsag run` showed only the SAG's run id (in the agent's output), and `flow summarize
+    # --run-id` / `data query --run-id` counted the MAG's own calls only, while `budget --run-id` counted
+    # its delegated runs too.
+    monkeypatch.setenv("MAGSAG_PROVIDER", "fake")
+    payload = {"data": "numbers", "preferred_model": "fake:sag-model"}
+    assert main(["run", "my-mag", "--payload", json.dumps(payload)]) == 0
+    captured = capsys.readouterr()
+    json.loads(captured.out)  # stdout is still the agent's JSON alone
+    mag_run = captured.err.strip().removeprefix("run_id: ")
+    assert captured.err.startswith("run_id: ") and mag_run.startswith("run-")
+
+    assert main(["data", "query", "--format", "json"]) == 0
+    every_run = json.loads(capsys.readouterr().out)
+    tree = {r["run_id"] for r in every_run if mag_run in (r["run_id"], r["parent_run_id"])}
+    assert mag_run in tree and len(tree) > 1  # the MAG's own run and the SAG's, which names the MAG's
+    calls_in_tree = sum(r["calls"] for r in every_run if r["run_id"] in tree)
+    assert calls_in_tree > sum(r["calls"] for r in every_run if r["run_id"] == mag_run)
+
+    assert main(["flow", "summarize", "--run-id", mag_run]) == 0
+    summary = json.loads(capsys.readouterr().out)
+    assert summary["totals"]["calls"] == calls_in_tree > 0
+    assert summary["largest_run"]["run_id"] == mag_run
+    assert main(["data", "query", "--run-id", mag_run, "--format", "json"]) == 0
+    assert {r["run_id"] for r in json.loads(capsys.readouterr().out)} == tree
+    assert main(["data", "query", "--run-id", mag_run, "--format", "csv"]) == 0
+    rows = list(csv.DictReader(io.StringIO(capsys.readouterr().out)))
+    assert len(rows) == calls_in_tree and {r["run_id"] for r in rows} == tree
+    assert main(["budget", "--run-id", mag_run, "--json"]) == 0  # the same scope as budget counts
+
+
+@pytest.mark.anyio
+async def test_doctor_probe_fails_when_a_configured_provider_is_unreachable(cli_env, capsys, monkeypatch):
+    import socket
+
+    with socket.socket() as sock:  # a loopback port that was free a moment ago: nothing listens there
+        sock.bind(("127.0.0.1", 0))
+        closed = f"http://127.0.0.1:{sock.getsockname()[1]}"
+    monkeypatch.setenv("OPENAI_API_KEY", "sk-test-0123456789")
+    monkeypatch.setenv("OPENAI_BASE_URL", closed + "/v1")
+    assert await anyio.to_thread.run_sync(main, ["doctor", "--probe", "--json"]) == 1
+    assert json.loads(capsys.readouterr().out)["reachable"]["openai"].startswith("unreachable")
+    assert await anyio.to_thread.run_sync(main, ["doctor", "--probe"]) == 1
+    assert "doctor: configured but failing the probe: openai" in capsys.readouterr().out
+
+
+def test_small_wordings_name_what_the_user_gave(cli_env, capsys, monkeypatch, tmp_path):
+    # --context's error shows a context, not a payload
+    assert main(["invoke", "skill.analysis", "--payload", "{}", "--context", "{bad"]) == 2
+    message = json.loads(capsys.readouterr().err)["error"]["message"]
+    assert message.startswith("--context is not valid JSON")
+    assert message.endswith("""pass an object like '{"preferred_model": "gpt-4o"}'""")
+    # a run id with nothing recorded is said to be so, not just "ok"
+    assert main(["budget", "--run-id", "nope"]) == 0
+    assert "run nope has no recorded calls" in capsys.readouterr().out
+    assert main(["budget", "--run-id", "nope", "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["run_recorded"] is False
+    # a model chosen by MAGSAG_MODEL is named by its source, not as "an explicit override"
+    policy = "policies:\n  - name: only_echo\n    allowed_models: ['fake:echo']\n"
+    cat = tmp_path / "catalog"
+    import shutil
+
+    shutil.copytree(CATALOG, cat, ignore=shutil.ignore_patterns("__pycache__"))
+    (cat / "policies" / "only_echo.yaml").write_text(policy)
+    monkeypatch.setenv("MAGSAG_CATALOG", str(cat))
+    monkeypatch.setenv("MAGSAG_MODEL", "fake:other")
+    assert main(["invoke", "skill.analysis", "--payload", json.dumps({"data": "x"})]) != 0
+    message = json.loads(capsys.readouterr().err)["error"]["message"]
+    assert "(chosen by MAGSAG_MODEL in the environment)" in message and "explicit override" not in message
+
+
+def test_mcp_server_warns_that_port_and_host_mean_nothing_on_stdio(monkeypatch, caplog):
+    from magsag_mcp.mcp_server import __main__ as server_main
+
+    served = []
+    monkeypatch.setattr(server_main, "configure_logging", lambda level: None)
+    monkeypatch.setattr("magsag_mcp.mcp_server.stdio.serve_stdio", lambda server: served.append(server))
+    monkeypatch.setattr("magsag_mcp.mcp_server.server.build_server", lambda **kw: "server")
+    monkeypatch.setattr("anyio.run", lambda fn, *args: fn(*args))
+    with caplog.at_level("WARNING", logger="magsag_mcp.mcp"):
+        assert server_main.main(["--transport", "stdio", "--port", "8000"]) == 0
+    assert served == ["server"]
+    assert "--port applies to --transport http only; ignored with stdio" in caplog.text

@@ -18,6 +18,8 @@ POLICY = """policies:
     thresholds: {max_cost_per_call_usd: 0.5, max_cost_per_run_usd: 10, max_cost_per_agent_daily_usd: 3}
 """
 
+#: a summary as magsag wrote them before they named their costliest run and day (the gate then checks
+#: per-run and per-day limits against totals, and says so in NOTE lines)
 GOOD: dict[str, Any] = {
     "model_stats": {
         "gpt-4o": {
@@ -61,7 +63,7 @@ def changed(**edits: Any) -> dict[str, Any]:
 
 def test_a_summary_within_the_policy_passes(gate):
     code, out, _ = gate(GOOD)
-    assert (code, out.strip()) == (0, "gate: pass")
+    assert (code, out.splitlines()[-1]) == (0, "gate: pass")
 
 
 def test_agent_daily_violation(gate):
@@ -88,7 +90,8 @@ def test_bounded_unknown_costs_count_at_their_bound(gate):
     """A call cut after it reached the vendor has an unknown cost but a bound: the gate counts the bound,
     as budget limits do, instead of refusing to check; an unknown cost with no bound still fails."""
     bounded = {"unpriced_calls": 2, "unbounded_calls": 0, "unknown_cost_bound_usd": "0.5"}
-    assert gate(changed(model=bounded, agent=bounded)) == (0, "gate: pass\n", "")
+    code, out, err = gate(changed(model=bounded, agent=bounded))
+    assert (code, out.splitlines()[-1], err) == (0, "gate: pass", "")
     code, out, _ = gate(changed(model={**bounded, "unknown_cost_bound_usd": "8.5"}, agent=bounded))
     assert code == 1
     assert (
@@ -163,3 +166,91 @@ def test_the_day_limit_bounds_a_summarys_total(gate):
     code, out, _ = gate(GOOD, daily)
     assert code == 1 and "FAIL all_calls: total cost $2.0 exceeds max_cost_per_day_usd $1.5" in out
     assert gate(GOOD, daily.replace("1.5", "2.5"))[0] == 0
+
+
+def with_peaks(summary: dict[str, Any], *, run: str, day: str, agent_day: str) -> dict[str, Any]:
+    """``summary`` as `flow summarize` writes it now: with its costliest run and days."""
+    s = copy.deepcopy(summary)
+    s["largest_run"] = {"run_id": "run-big", "delegated_runs": 2, "known_cost_usd": run, "unknown_cost_bound_usd": "0"}
+    s["largest_day"] = {"date": "2025-11-02", "known_cost_usd": day, "unknown_cost_bound_usd": "0"}
+    s["by_agent"]["ana"]["largest_day"] = {"date": "2025-11-01", "known_cost_usd": agent_day}
+    return s
+
+
+def test_per_run_and_per_day_limits_check_the_costliest_run_and_day_not_the_total(gate):
+    # Before: a summary of many cheap runs over several days failed max_cost_per_run_usd and the day
+    # limits on its total, though no single run or day came near them.
+    policy = POLICY + "  - name: days\n    thresholds: {max_cost_per_day_usd: 1.5}\n"
+    many = changed(model={"calls": 40, "cost_usd": 12.0, "cost_usd_exact": "12.0"}, agent={"cost_usd_exact": "12.0"})
+    code, out, _ = gate(with_peaks(many, run="0.3", day="1.2", agent_day="1.2"), policy)
+    assert (code, out) == (0, "gate: pass\n")  # no NOTE: every limit was checked as it is meant
+    code, out, _ = gate(with_peaks(many, run="10.5", day="1.6", agent_day="3.5"), policy)
+    assert code == 1
+    assert "FAIL limits: run run-big (with 2 delegated run(s)) cost $10.5 exceeds max_cost_per_run_usd $10" in out
+    assert "FAIL days: 2025-11-02 (UTC) cost $1.6 exceeds max_cost_per_day_usd $1.5" in out
+    assert "FAIL limits: agent 'ana' on 2025-11-01 (UTC) cost $3.5 exceeds max_cost_per_agent_daily_usd $3" in out
+    assert "total cost" not in out and "NOTE" not in out
+
+
+def test_a_summary_without_peaks_is_checked_on_its_totals_and_the_gate_says_so(gate):
+    many = changed(model={"calls": 40, "cost_usd": 12.0, "cost_usd_exact": "12.0"}, agent={"cost_usd_exact": "12.0"})
+    code, out, _ = gate(many)
+    assert code == 1 and "FAIL limits: total cost $12.0 exceeds max_cost_per_run_usd $10" in out
+    assert (
+        "NOTE this summary has no largest_run (written by an older magsag): max_cost_per_run_usd $10 was checked "
+        "against the total, which may span many runs; write the summary again with `magsag flow summarize`"
+    ) in out
+    assert "NOTE this summary has no largest_day in by_agent" in out
+
+
+def test_the_gate_says_when_the_policys_days_are_not_utc(gate):
+    policy = "policies:\n  - name: berlin\n    timezone: Europe/Berlin\n    thresholds: {max_cost_per_day_usd: 5}\n"
+    code, out, _ = gate(with_peaks(GOOD, run="1", day="1", agent_day="1"), policy)
+    assert code == 0
+    assert "NOTE berlin: the summary's days are UTC days; the policy's budget counts days in Europe/Berlin" in out
+
+
+def test_flow_summarize_names_the_costliest_run_tree_and_day_and_the_gate_uses_them(tmp_path: Path, capsys):
+    # End to end through the ledger: three runs of $0.60 each (one of them delegated to a child run
+    # for another $0.60) on two days. Per run at most $1.20, per day at most $1.80, in total $2.40.
+    import asyncio
+    from decimal import Decimal
+
+    from magsag_mcp.ledger import Ledger
+    from magsag_mcp.records import AttemptRecord, RunRecord
+
+    day1, day2 = 1_762_000_000.0, 1_762_000_000.0 + 86400  # 2025-11-01 and 2025-11-02 (UTC)
+    calls = [("r1", None, day1), ("r1-child", "r1", day1 + 60), ("r2", None, day1 + 120), ("r3", None, day2)]
+
+    async def record() -> None:
+        async with Ledger(tmp_path / "l.db") as ledger:
+            for run_id, parent, at in calls:
+                run = RunRecord(run_id, "ana", "skill.analysis", at, ended_at=at + 1, status="ok", parent_run_id=parent)
+                att = AttemptRecord(
+                    run_id, at, "openai", "gpt-4o", "skill.analysis", "ana", "ok", 0, 1, cost_usd=Decimal("0.6")
+                )
+                await ledger.record_call(run, [att])
+
+    asyncio.run(record())
+    summary_path = tmp_path / "summary.json"
+    assert main(["flow", "summarize", "--db", str(tmp_path / "l.db"), "--output", str(summary_path)]) == 0
+    summary = json.loads(summary_path.read_text())
+    assert summary["largest_run"] == {
+        "run_id": "r1",
+        "delegated_runs": 1,
+        "known_cost_usd": "1.2",
+        "unknown_cost_bound_usd": "0",
+        "at_most_usd": "1.2",
+    }
+    assert summary["largest_day"]["date"] == "2025-11-01" and summary["largest_day"]["at_most_usd"] == "1.8"
+    assert summary["by_agent"]["ana"]["largest_day"]["date"] == "2025-11-01"
+    policy = tmp_path / "policy.yaml"
+    policy.write_text(
+        "policies:\n  - name: p\n    thresholds: {max_cost_per_run_usd: 1.5, max_cost_per_day_usd: 2,"
+        " max_cost_per_agent_daily_usd: 2}\n"
+    )
+    capsys.readouterr()
+    assert main(["flow", "gate", str(summary_path), "--policy", str(policy)]) == 0  # before: $2.40 total failed
+    policy.write_text("policies:\n  - name: p\n    thresholds: {max_cost_per_run_usd: 1.0}\n")
+    assert main(["flow", "gate", str(summary_path), "--policy", str(policy)]) == 1
+    assert "FAIL p: run r1 (with 1 delegated run(s)) cost $1.2 exceeds" in capsys.readouterr().out

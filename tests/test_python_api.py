@@ -210,3 +210,78 @@ def test_current_cost_counts_unknown_costs_at_their_bound_and_says_so(tmp_path: 
         with pytest.warns(UnknownCostWarning, match="no known price and are not in this figure") as seen:
             assert mg.obs.get_current_cost() == float(known + bound)
         assert len(seen) == 1 and seen[0].filename == __file__  # the bounded one was told already
+
+
+def _spy_on_threads(mg: Magsag) -> list[tuple[str, int]]:
+    """Record (method, thread) for each service call the API makes: the home loop has its own thread."""
+    import threading
+
+    seen: list[tuple[str, int]] = []
+    for name in ("invoke_skill", "log_event", "run_spend"):
+        original = getattr(mg.service, name)
+
+        async def spy(*args, _original=original, _name=name, **kwargs):
+            seen.append((_name, threading.get_ident()))
+            return await _original(*args, **kwargs)
+
+        setattr(mg.service, name, spy)
+    return seen
+
+
+def test_async_forms_awaited_on_another_loop_run_on_magsags_loop_and_close_completes(
+    tmp_path: Path, fake_scripts: None
+):
+    # A Magsag used inside asyncio.run: before, `await mg.skills.ainvoke(...)` ran the service on the
+    # caller's loop although its HTTP sessions and ledger connection belong to Magsag's own loop; the
+    # next ledger call hung, and so did mg.close().
+    import asyncio
+
+    env = {"MAGSAG_RETRY_BASE_DELAY": "0.001", "MAGSAG_PROVIDER": "fake"}
+    mg = Magsag(catalog=CATALOG, db=tmp_path / "l.db", env=env, agent="tester")
+    seen = _spy_on_threads(mg)
+
+    async def main() -> dict:
+        result = await mg.skills.ainvoke("skill.analysis", {"data": "x", "model_config": {"model": "fake:echo"}})
+        assert seen == [("invoke_skill", mg.bridge.loop_thread)]  # before: the caller's thread (and loop)
+        await mg.obs.alog("async_event", {"n": 1})
+        assert await mg.obs.acurrent_cost() == 0
+        assert (await mg.obs.acost_detail())["cost_complete"] is True
+        # a sync agent run from async code: its skill calls also go to Magsag's loop
+        await mg.runner.arun("data-analysis-sag", {"data": "y"})
+        return result
+
+    result = asyncio.run(main())
+    assert result["model"] == "echo" and result["run_id"] == mg.run_id
+    assert {name for name, _ in seen} == {"invoke_skill", "log_event", "run_spend"}
+    assert {thread for _, thread in seen} == {mg.bridge.loop_thread}
+    mg.close()  # returned: before the fix it never did
+    import sqlite3
+
+    conn = sqlite3.connect(tmp_path / "l.db")
+    assert conn.execute("SELECT COUNT(*) FROM attempts").fetchone()[0] == 2
+    assert conn.execute("SELECT COUNT(*) FROM events WHERE event = 'async_event'").fetchone()[0] == 1
+
+
+def test_async_forms_awaited_on_magsags_own_loop_run_in_place(mg: Magsag):
+    seen = _spy_on_threads(mg)
+
+    async def on_home_loop() -> dict:
+        await mg.obs.alog("home_event", {})
+        return await mg.skills.ainvoke("skill.analysis", {"data": "x", "model_config": {"model": "fake:echo"}})
+
+    assert mg.bridge.run(on_home_loop)["model"] == "echo"
+    assert [name for name, _ in seen] == ["log_event", "invoke_skill"]
+    assert {thread for _, thread in seen} == {mg.bridge.loop_thread}
+
+
+@pytest.mark.anyio
+async def test_the_async_services_result_has_the_fields_readme_names(tmp_path: Path, fake_scripts: None):
+    # Before: result.model, result.provider and result.usage were AttributeErrors (only result.result.model).
+    from magsag_mcp import Service
+
+    async with await Service.open(catalog=CATALOG, db=tmp_path / "l.db", env={"MAGSAG_PROVIDER": "fake"}) as svc:
+        result = await svc.invoke_skill("skill.analysis", {"data": "x", "model_config": {"model": "fake:echo"}})
+    as_dict = result.to_dict()
+    assert (result.provider, result.model) == (as_dict["provider"], as_dict["model"]) == ("fake", "echo")
+    assert result.usage.to_dict() == as_dict["usage"] and result.usage.total_tokens > 0
+    assert result.output == as_dict["output"] and result.run_id == as_dict["run_id"]

@@ -13,13 +13,17 @@ import anyio
 from ..errors import InputError, MagsagError, redact
 from . import CommandGroups, exit_code, print_error, print_json
 
+#: what each JSON option's value looks like, for its error message
+_JSON_EXAMPLES = {"--context": '{"preferred_model": "gpt-4o"}'}
+
 
 def _json_arg(text: str, what: str) -> dict[str, Any]:
     try:
         value = json.loads(text)
     except ValueError as exc:
+        example = _JSON_EXAMPLES.get(what, '{"data": "..."}')
         raise InputError(
-            f'{what} is not valid JSON ({exc.msg} at char {exc.pos}); pass an object like \'{{"data": "..."}}\''
+            f"{what} is not valid JSON ({exc.msg} at char {exc.pos}); pass an object like '{example}'"
         ) from None
     except RecursionError:
         raise InputError(f"{what} is nested too deeply to read; pass a flatter JSON object") from None
@@ -88,6 +92,9 @@ def _run_agent(args: argparse.Namespace) -> int:
             _print_agent_failure(args.agent_id, exc, mg.service.catalog.root / "agents")
             return 1
         print_json(result)
+        # stdout stays the agent's JSON; the run's id (its delegated runs record it as their parent) is
+        # what `magsag budget --run-id` and `flow summarize --run-id` take for the whole run
+        print(f"run_id: {mg.run_id}", file=sys.stderr)
     return 0
 
 
@@ -123,17 +130,31 @@ def _print_agent_failure(agent_id: str, exc: BaseException, agents_dir: Path) ->
 def _doctor(args: argparse.Namespace) -> int:
     from ..service import Service
 
+    local_by_default = False
+
     async def go() -> dict[str, Any]:
+        nonlocal local_by_default
         async with await Service.open(catalog=args.catalog, db=args.db) as svc:
             report = svc.doctor()
             if args.probe:
                 report["reachable"] = await svc.probe()
+            # local is "configured" with no setting at all (Ollama's default URL): nobody asked for it, so
+            # its absence does not fail the probe
+            local_by_default = not any(svc.env.get(k) for k in ("MAGSAG_LOCAL_LLM_BASE_URL", "OLLAMA_BASE_URL"))
             return report
 
     report = anyio.run(go)
+    failed = [
+        name
+        for name, reach in report.get("reachable", {}).items()
+        if not report["providers"][name].get("unavailable")
+        and reach not in ("reachable", "not probed")
+        and not (name == "local" and local_by_default)
+    ]
+    code = 1 if failed else 0
     if args.json:
         print_json(report)
-        return 0
+        return code
     print(f"catalog : {report['catalog']}")
     print(f"ledger  : {report['db']}")
     for name, info in report["providers"].items():
@@ -147,7 +168,9 @@ def _doctor(args: argparse.Namespace) -> int:
         print(f"  {name:<10} {info.get('wire', ''):<18} {status}")
     for k, v in report["overrides"].items():
         print(f"override: {k}={v}")
-    return 0
+    if failed:
+        print(f"doctor: configured but failing the probe: {', '.join(failed)}")
+    return code
 
 
 def _validate(args: argparse.Namespace) -> int:
@@ -187,7 +210,11 @@ def register(groups: CommandGroups) -> None:
     src.add_argument("--payload-file")
     p.set_defaults(func=_run_agent)
     p = groups.add(top, "doctor", help="which providers are configured (never printing a key)")
-    p.add_argument("--probe", action="store_true", help="also try to reach each configured provider")
+    p.add_argument(
+        "--probe",
+        action="store_true",
+        help="also try to reach each configured provider; exit 1 if one fails (local only when its URL is set)",
+    )
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=_doctor)
     cat = groups.group("catalog", help="catalog commands")

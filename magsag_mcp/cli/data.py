@@ -42,8 +42,9 @@ CSV_FIELDS = (
 
 
 def add_filters(p: argparse.ArgumentParser) -> None:
-    for name in ("agent", "run-id", "skill", "model", "provider"):
+    for name in ("agent", "skill", "model", "provider"):
         p.add_argument(f"--{name}")
+    p.add_argument("--run-id", help="the run and the runs delegated from it (as `magsag budget --run-id` counts)")
     p.add_argument("--status", help="ok, error, policy_denied, budget_exceeded, cancelled, running")
     p.add_argument("--since", help="24h, 7d or an ISO date")
     p.add_argument("--until", help="24h, 7d or an ISO date")
@@ -164,7 +165,14 @@ def _prune(args: argparse.Namespace) -> int:
 
 def register(groups: CommandGroups) -> None:
     flow = groups.group("flow", help="run summaries and the policy gate")
-    p = groups.add(flow, "summarize", help="usage per model (model_stats), provider, agent and skill")
+    p = groups.add(
+        flow,
+        "summarize",
+        help="usage per model (model_stats), provider, agent and skill",
+        description="Usage per model (model_stats), provider, agent and skill, with totals; also the costliest "
+        "run with its delegated runs (largest_run), the costliest UTC day (largest_day) and each agent's "
+        "(by_agent[A].largest_day), which `flow gate` checks the per-run and per-day limits against.",
+    )
     add_filters(p)
     p.add_argument("--output", help="write the summary to this file instead of stdout")
     p.set_defaults(func=_summarize)

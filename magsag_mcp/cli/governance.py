@@ -17,6 +17,8 @@ def _budget(args: argparse.Namespace) -> int:
     if args.json:
         print_json(status)
         return 0
+    if status.get("run_recorded") is False:
+        print(f"run {args.run_id} has no recorded calls (nor delegated runs): check the id (`magsag data query`)")
     if not status["limits"]:
         print("no budget limits apply (pass --agent and/or --run-id; limits come from catalog/policies)")
         return 0
@@ -43,7 +45,7 @@ def _budget(args: argparse.Namespace) -> int:
 
 def _gate(args: argparse.Namespace) -> int:
     from ..governance import load_policy_file
-    from ..governance.gate import check_summary
+    from ..governance.gate import check_summary_with_notes
 
     try:
         with open(args.summary, encoding="utf-8") as fh:
@@ -59,10 +61,12 @@ def _gate(args: argparse.Namespace) -> int:
         return 2
     try:
         policies = load_policy_file(args.policy)
-        violations = check_summary(summary, policies)
+        violations, notes = check_summary_with_notes(summary, policies)
     except (InputError, CatalogError) as exc:
         print(f"gate: {args.summary if isinstance(exc, InputError) else args.policy}: {exc.message}", file=sys.stderr)
         return 2
+    for note in notes:
+        print(f"NOTE {note}")
     if violations:
         for v in violations:
             print(f"FAIL {v}")
@@ -79,7 +83,15 @@ def register(groups: CommandGroups) -> None:
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=_budget)
     flow = groups.group("flow")
-    p = flow.add_parser("gate", help="check a summary against a policy (exit 0 pass, 1 fail, 2 bad input)")
+    p = flow.add_parser(
+        "gate",
+        help="check a summary against a policy (exit 0 pass, 1 fail, 2 bad input)",
+        description="Check a `flow summarize` JSON against a policy: allowed_models; max_cost_per_run_usd against "
+        "the summary's costliest run (with the runs it delegated); max_cost_per_day_usd and "
+        "max_cost_per_agent_daily_usd against its costliest UTC day, overall and per agent; "
+        "max_cost_per_call_usd against each model's average. A summary written by an older magsag has no "
+        "costliest run or day: its totals are checked instead, and a NOTE line says so.",
+    )
     p.add_argument("summary", help="a JSON file written by `magsag flow summarize --output`")
     p.add_argument("--policy", required=True, help="a governance policy file")
     p.set_defaults(func=_gate)

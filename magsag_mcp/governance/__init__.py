@@ -67,6 +67,8 @@ class AttemptContext:
     estimated_input_tokens: int
     max_output_tokens: int
     explicit: bool
+    #: where the target came from (routing.Source): "env" is MAGSAG_MODEL, "call" the call's own override
+    source: str | None = None
     #: the run this one was delegated from: its run limit is the one that applies
     parent_run_id: str | None = None
     #: the admissions of this call's earlier attempts (retries and fallback hops), so the call limit
@@ -124,7 +126,13 @@ class Governance:
     async def admit(self, ctx: AttemptContext) -> Admission:
         ok, policy, reason, rule = self.policies.allowed(ctx.target, ctx.data_class)
         if not ok:
-            how = "an explicit override" if ctx.explicit else "routing"
+            how = (
+                "MAGSAG_MODEL in the environment"
+                if ctx.source == "env"
+                else "an explicit override"
+                if ctx.explicit
+                else "routing"
+            )
             raise PolicyDenied(
                 f"policy {policy!r} forbids {ctx.target.label} (chosen by {how}): {reason}",
                 policy=policy or "",
@@ -258,11 +266,22 @@ class Governance:
             if lim.kind in ("call", "day") or (lim.kind == "run" and run_id) or (lim.kind == "agent_day" and agent)
         ]
 
+        run_recorded: bool | None = None
+
         def q(conn: Any) -> tuple[str | None, list[tuple[Limit, int, int, int, tuple[int, int]]]]:
             parent = parent_run_id
             if parent is None and run_id and any(lim.kind == "run" for lim in applicable):
                 parent = recorded_parent(conn, run_id)
             budget = budget_run(run_id, parent)
+            if run_id:  # runs_parent and the primary key: a run, or a tree, with any recorded call
+                nonlocal run_recorded
+                run_recorded = bool(
+                    conn.execute(
+                        "SELECT 1 FROM runs WHERE run_id = ?"
+                        " UNION ALL SELECT 1 FROM runs WHERE parent_run_id = ? LIMIT 1",
+                        (run_id, run_id),
+                    ).fetchone()
+                )
             rows = []
             for lim in applicable:
                 if lim.kind == "call":
@@ -307,10 +326,13 @@ class Governance:
                 start, end = day_bounds(now, lim.zone)
                 entry["window"] = {"start": start, "end": end, "timezone": lim.zone}
             limits.append(entry)
-        return {
+        out = {
             "agent": agent,
             "run_id": run_id,
             "status": worst,
             "cost_complete": all(e["cost_complete"] for e in limits),
             "limits": limits,
         }
+        if run_recorded is not None:
+            out["run_recorded"] = run_recorded  # False: no call of this run (or its delegated runs) is recorded
+        return out

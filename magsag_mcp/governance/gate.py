@@ -1,10 +1,13 @@
 """``magsag flow gate``: check a ``flow summarize`` output against a policy's thresholds and models.
 
-What each threshold means for a summary: ``max_cost_per_run_usd`` bounds the summary's total cost
-(a summary filtered to one run is that run); ``max_cost_per_agent_daily_usd`` bounds each agent's cost
-in ``by_agent`` and ``max_cost_per_day_usd`` the total (both meaningful for a summary of one day, e.g.
-``--since 24h``); ``max_cost_per_call_usd``
-bounds each model's average cost per call. An attempt of unknown cost cut after it reached the vendor
+What each threshold means for a summary: ``max_cost_per_run_usd`` bounds the summary's costliest run
+(``largest_run``: a run with the runs it delegated, as a run's budget limit counts it);
+``max_cost_per_day_usd`` bounds its costliest day (``largest_day``) and
+``max_cost_per_agent_daily_usd`` each agent's costliest day (``by_agent[A].largest_day``), days
+being UTC days; ``max_cost_per_call_usd`` bounds each model's average cost per call. A summary
+written before those peaks were kept is checked against its totals (the whole summary, each agent's
+whole cost) and the gate says so in a note: a summary of many runs or days may then fail limits no
+single run or day broke. An attempt of unknown cost cut after it reached the vendor
 (which may bill it) counts at its estimated worst case (``unknown_cost_bound_usd``), as budget
 limits count it. One with no bound (an unknown price; or any unknown cost, in a summary written before
 bounds were kept) is a violation under a cost threshold unless the policy sets ``allow_unpriced``:
@@ -77,10 +80,24 @@ class _ModelStats(_Stats):
     calls: Count  # required: a model's entry without calls is not a summary's
 
 
+class _Peak(_Stats):
+    """A summary's costliest run (``run_id``) or day (``date``)."""
+
+    run_id: str | None = None
+    delegated_runs: Count = 0
+    date: str | None = None
+
+
+class _AgentStats(_Stats):
+    largest_day: _Peak | None = None
+
+
 class _Summary(BaseModel):
     model_config = ConfigDict(extra="allow")
     model_stats: dict[str, _ModelStats]
-    by_agent: dict[str, _Stats] | None = None
+    by_agent: dict[str, _AgentStats] | None = None
+    largest_run: _Peak | None = None
+    largest_day: _Peak | None = None
 
 
 def _where(loc: tuple[Any, ...]) -> str:
@@ -111,15 +128,30 @@ def parse_summary(summary: Any) -> _Summary:
 
 
 def check_summary(summary: Any, policies: PolicySet) -> list[str]:
+    """The violations (see :func:`check_summary_with_notes`)."""
+    return check_summary_with_notes(summary, policies)[0]
+
+
+#: what the gate says when a summary lacks the peaks a limit is checked against
+_OLD_SUMMARY = (
+    "this summary has no {field} (written by an older magsag): {limit} was checked against {instead}, "
+    "which may span many {what}; write the summary again with `magsag flow summarize` to check it exactly"
+)
+
+
+def check_summary_with_notes(summary: Any, policies: PolicySet) -> tuple[list[str], list[str]]:
+    """(violations, notes): a note says how a limit was checked where that is not the obvious way."""
     parsed = parse_summary(summary)
     stats = parsed.model_stats
     violations: list[str] = []
+    notes: list[str] = []
     total = _Stats.model_construct(  # sums of validated entries: no per-entry range applies
         cost_usd_exact=sum((s.known for s in stats.values()), Decimal(0)),
         unknown_cost_bound_usd=sum((s.bound for s in stats.values()), Decimal(0)),
     )
     unpriced = sum(s.unpriced_calls for s in stats.values())
     unbounded = sum(s.unbounded for s in stats.values())
+    has_peaks = parsed.model_fields_set
     for model, s in stats.items():
         for p in policies.policies:
             if p.allowed_models is None or not s.calls:
@@ -138,21 +170,37 @@ def check_summary(summary: Any, policies: PolicySet) -> list[str]:
         if unbounded and not p.allow_unpriced:
             what = "no known cost" if unbounded == unpriced else "no known cost nor a bound on it"
             violations.append(f"{p.name}: {unbounded} call(s) have {what}, so the cost limits cannot be checked")
-        if t.max_cost_per_run_usd is not None and total.cost > t.max_cost_per_run_usd:
-            violations.append(
-                f"{p.name}: total cost {total.shown()} exceeds max_cost_per_run_usd ${t.max_cost_per_run_usd}"
-            )
-        if t.max_cost_per_day_usd is not None and total.cost > t.max_cost_per_day_usd:
-            violations.append(
-                f"{p.name}: total cost {total.shown()} exceeds max_cost_per_day_usd ${t.max_cost_per_day_usd}"
-            )
+        if t.max_cost_per_run_usd is not None:
+            limit = f"max_cost_per_run_usd ${t.max_cost_per_run_usd}"
+            if "largest_run" not in has_peaks:
+                _note(notes, _OLD_SUMMARY.format(field="largest_run", limit=limit, instead="the total", what="runs"))
+                if total.cost > t.max_cost_per_run_usd:
+                    violations.append(f"{p.name}: total cost {total.shown()} exceeds {limit}")
+            elif (run := parsed.largest_run) is not None and run.cost > t.max_cost_per_run_usd:
+                delegated = f" (with {run.delegated_runs} delegated run(s))" if run.delegated_runs else ""
+                violations.append(f"{p.name}: run {run.run_id}{delegated} cost {run.shown()} exceeds {limit}")
+        if t.max_cost_per_day_usd is not None:
+            limit = f"max_cost_per_day_usd ${t.max_cost_per_day_usd}"
+            if "largest_day" not in has_peaks:
+                _note(notes, _OLD_SUMMARY.format(field="largest_day", limit=limit, instead="the total", what="days"))
+                if total.cost > t.max_cost_per_day_usd:
+                    violations.append(f"{p.name}: total cost {total.shown()} exceeds {limit}")
+            elif (day := parsed.largest_day) is not None and day.cost > t.max_cost_per_day_usd:
+                violations.append(f"{p.name}: {day.date} (UTC) cost {day.shown()} exceeds {limit}")
         if t.max_cost_per_agent_daily_usd is not None:
+            limit = f"max_cost_per_agent_daily_usd ${t.max_cost_per_agent_daily_usd}"
             for agent, a in (parsed.by_agent or {}).items():
-                if a.cost > t.max_cost_per_agent_daily_usd:
-                    violations.append(
-                        f"{p.name}: agent {agent!r} cost {a.shown()} exceeds max_cost_per_agent_daily_usd "
-                        f"${t.max_cost_per_agent_daily_usd}"
-                    )
+                if "largest_day" not in a.model_fields_set:
+                    what = "largest_day in by_agent"
+                    _note(notes, _OLD_SUMMARY.format(field=what, limit=limit, instead="its whole cost", what="days"))
+                    if a.cost > t.max_cost_per_agent_daily_usd:
+                        violations.append(f"{p.name}: agent {agent!r} cost {a.shown()} exceeds {limit}")
+                elif (day := a.largest_day) is not None and day.cost > t.max_cost_per_agent_daily_usd:
+                    on = f"on {day.date} (UTC)"
+                    violations.append(f"{p.name}: agent {agent!r} {on} cost {day.shown()} exceeds {limit}")
+        daily = t.max_cost_per_day_usd is not None or t.max_cost_per_agent_daily_usd is not None
+        if daily and p.timezone not in (None, "UTC", "Etc/UTC"):
+            _note(notes, f"{p.name}: the summary's days are UTC days; the policy's budget counts days in {p.timezone}")
         if t.max_cost_per_call_usd is not None:
             for model, s in stats.items():
                 if s.calls and s.cost / s.calls > t.max_cost_per_call_usd:
@@ -161,4 +209,9 @@ def check_summary(summary: Any, policies: PolicySet) -> list[str]:
                         f"{p.name}: {model} averaged {up_to}${(s.cost / s.calls).quantize(Decimal('0.000001'))} per "
                         f"call, above max_cost_per_call_usd ${t.max_cost_per_call_usd}"
                     )
-    return violations
+    return violations, notes
+
+
+def _note(notes: list[str], note: str) -> None:
+    if note not in notes:
+        notes.append(note)

@@ -100,15 +100,25 @@ class UsageFilters(BaseModel):
 
 
 def sql_where(f: UsageFilters, *, table: str) -> tuple[str, list[Any]]:
-    """WHERE clause over ``attempts`` (a) or ``runs`` (r)."""
+    """WHERE clause over ``attempts`` (a) or ``runs`` (r).
+
+    A run filter selects the run and the runs delegated from it (their ``parent_run_id`` is the top
+    run of the tree, at any depth): the scope of the run's budget limit and ``magsag budget --run-id``.
+    """
     clauses: list[str] = []
     args: list[Any] = []
     col_time = "started_at"
-    for name in ("agent", "run_id", "skill"):
+    for name in ("agent", "skill"):
         value = getattr(f, name)
         if value is not None:
             clauses.append(f"{table}.{name} = ?")
             args.append(value)
+    if f.run_id is not None:
+        if table == "a":  # attempts_run_cost and runs_parent: both indexed
+            clauses.append("(a.run_id = ? OR a.run_id IN (SELECT run_id FROM runs WHERE parent_run_id = ?))")
+        else:
+            clauses.append(f"({table}.run_id = ? OR {table}.parent_run_id = ?)")
+        args += [f.run_id, f.run_id]
     if table == "a":
         for name in ("model", "provider"):
             value = getattr(f, name)

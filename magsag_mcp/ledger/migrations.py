@@ -208,6 +208,14 @@ MIGRATIONS: list[tuple[str, str]] = [
             FROM attempts GROUP BY 1
         """,
     ),
+    (
+        # A summary names its costliest run (what flow gate checks max_cost_per_run_usd against): read in
+        # cost order from this index, stopping at the first run the summary's filters select.
+        "0011_runs_cost",
+        """
+        CREATE INDEX runs_cost ON runs(cost_pusd + cost_bound_pusd)
+        """,
+    ),
 ]
 
 #: agent_spend buckets are 15 minutes: every real time zone's midnight falls on one of their edges,

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import math
 import sqlite3
 import time
 from datetime import UTC, datetime
@@ -13,6 +12,8 @@ from ..errors import InputError, LedgerError
 from .filters import UsageFilters, parse_since, sql_where
 from .migrations import ROLLUP_BUCKET_SECONDS
 from .money import from_pusd
+from .peaks import largest_days, largest_run
+from .rollup_reads import ATTEMPT_MONEY, grouped_rows
 
 if TYPE_CHECKING:
     from .store import Ledger
@@ -38,74 +39,20 @@ _STAT_KEYS = (
     "bounded",
 )
 
-#: from attempts, the same sums usage_rollup keeps: known cost, unknown costs, their bounds
-_ATTEMPT_MONEY = (
-    "coalesce(SUM(cost_pusd), 0), SUM(cost_pusd IS NULL),"
-    " coalesce(SUM(CASE WHEN cost_pusd IS NULL THEN cost_bound_pusd END), 0),"
-    " SUM(cost_pusd IS NULL AND cost_bound_pusd IS NOT NULL)"
-)
-
 
 def _rollup_rows(conn: sqlite3.Connection, f: UsageFilters) -> list[tuple[Any, ...]]:
     """(model, provider, agent, skill, outcome, attempts, in, out, cached, reasoning, cost, unpriced, bound,
-    bounded) groups.
-
-    Whole UTC days inside the time range come from ``usage_rollup``; the partial buckets at its
-    edges come from ``attempts`` (indexed by time). A run or status filter reads ``attempts`` alone.
-    """
-    cols = ("model", "provider", "agent", "skill")
-    if f.run_id is not None or f.status is not None:
-        where, args = sql_where(f, table="a")
-        return conn.execute(
-            "SELECT model, provider, coalesce(agent, ''), coalesce(skill, ''), outcome, COUNT(*), SUM(input_tokens),"
-            f" SUM(output_tokens), SUM(cached_tokens), SUM(reasoning_tokens), {_ATTEMPT_MONEY}"
-            f" FROM attempts a{where} GROUP BY 1, 2, 3, 4, 5",
-            args,
-        ).fetchall()
-    eq: list[str] = []
-    eq_args: list[Any] = []
-    for name in cols:
-        value = getattr(f, name)
-        if value is not None:
-            eq.append(f"{name} = ?")
-            eq_args.append(value)
-    since, until = parse_since(f.since), parse_since(f.until, field="until")
-    # ceil and floor of the exact times: a since a fraction of a second past midnight leaves that day
-    # to the edge query (int() would count the whole day, attempts before the since included)
-    first = None if since is None else math.ceil(since / BUCKET)  # first whole bucket
-    last = None if until is None else math.floor(until / BUCKET)  # first bucket not wholly inside
-    clauses, args = list(eq), list(eq_args)
-    if first is not None:
-        clauses.append("bucket >= ?")
-        args.append(first)
-    if last is not None:
-        clauses.append("bucket < ?")
-        args.append(last)
-    where = (" WHERE " + " AND ".join(clauses)) if clauses else ""
-    rows = conn.execute(
-        "SELECT model, provider, agent, skill, outcome, SUM(attempts), SUM(input_tokens), SUM(output_tokens),"
-        " SUM(cached_tokens), SUM(reasoning_tokens), SUM(cost_pusd), SUM(unpriced), SUM(cost_bound_pusd),"
-        f" SUM(bounded) FROM usage_rollup{where} GROUP BY 1, 2, 3, 4, 5",
-        args,
-    ).fetchall()
-    edges: list[tuple[float, float]] = []
-    if since is not None:
-        edges.append((since, first * BUCKET if until is None else min(first * BUCKET, until)))  # type: ignore[operator]
-    if until is not None:
-        edges.append((max(last * BUCKET, since) if since is not None else last * BUCKET, until))  # type: ignore[operator]
-    for lo, hi in edges:
-        if hi <= lo:
-            continue
-        edge_where = " AND ".join([*(f"a.{c}" for c in eq), "a.started_at >= ?", "a.started_at < ?"])
-        rows += conn.execute(
-            "SELECT model, provider, coalesce(agent, ''), coalesce(skill, ''), outcome, COUNT(*), SUM(input_tokens),"
-            f" SUM(output_tokens), SUM(cached_tokens), SUM(reasoning_tokens), {_ATTEMPT_MONEY}"
-            f" FROM attempts a WHERE {edge_where} GROUP BY 1, 2, 3, 4, 5",
-            [*eq_args, lo, hi],
-        ).fetchall()
-        if since is not None and until is not None and first is not None and last is not None and first > last:
-            break  # the range lies inside one bucket: one edge query covered it
-    return rows
+    bounded) groups (see :func:`~.rollup_reads.grouped_rows`)."""
+    return grouped_rows(
+        conn,
+        f,
+        rollup_select="model, provider, agent, skill, outcome, SUM(attempts), SUM(input_tokens),"
+        " SUM(output_tokens), SUM(cached_tokens), SUM(reasoning_tokens), SUM(cost_pusd), SUM(unpriced),"
+        " SUM(cost_bound_pusd), SUM(bounded)",
+        attempts_select="model, provider, coalesce(agent, ''), coalesce(skill, ''), outcome, COUNT(*),"
+        " SUM(input_tokens), SUM(output_tokens), SUM(cached_tokens), SUM(reasoning_tokens), " + ATTEMPT_MONEY,
+        group_by="1, 2, 3, 4, 5",
+    )
 
 
 def _stats(acc: dict[str, int]) -> dict[str, Any]:
@@ -144,11 +91,19 @@ async def summarize(ledger: Ledger, filters: UsageFilters | dict[str, Any] | Non
     model's price is known; ``unbounded_calls`` counts the ones with no bound (an unknown price).
     ``calls`` counts attempts that reached a provider (``errors`` of them failed); attempts refused by
     policy or budget, or skipped, are counted in ``totals`` by outcome.
+
+    For per-run and per-day limits (``flow gate``): ``largest_run`` is the costliest run in the scope
+    with the runs it delegated (``run_id``, ``delegated_runs``, ``known_cost_usd``,
+    ``unknown_cost_bound_usd``, ``at_most_usd``), ``largest_day`` the costliest UTC day of the
+    period (``date`` and the same costs), and each ``by_agent`` entry's ``largest_day`` that agent's.
     """
     f = UsageFilters.build(filters if isinstance(filters, dict | UsageFilters) else None)
 
+    # "7d" resolved once: every read below must cover the same period
+    fixed = f.model_copy(update={"since": parse_since(f.since), "until": parse_since(f.until, field="until")})
+
     def q(conn: sqlite3.Connection) -> dict[str, Any]:
-        rows = _rollup_rows(conn, f)
+        rows = _rollup_rows(conn, fixed)
         groups: dict[str, dict[str, dict[str, int]]] = {"model": {}, "provider": {}, "agent": {}, "skill": {}}
         providers_of: dict[str, set[str]] = {}
         refused: dict[str, int] = {}
@@ -176,8 +131,13 @@ async def summarize(ledger: Ledger, filters: UsageFilters | dict[str, Any] | Non
                     acc["unpriced"] += int(unpriced or 0)
                     acc["cost_bound_pusd"] += int(bound or 0)
                     acc["bounded"] += int(bounded or 0)
-        where, args = sql_where(f, table="a")
+        where, args = sql_where(fixed, table="a")
         period = conn.execute(f"SELECT MIN(started_at), MAX(started_at) FROM attempts a{where}", args).fetchone()
+        largest_day, agent_days = largest_days(conn, fixed)
+        by_agent = {k: _stats(v) for k, v in sorted(groups["agent"].items())}
+        for agent, peak in agent_days.items():
+            if agent in by_agent:
+                by_agent[agent]["largest_day"] = peak
         totals = _stats(total)
         del totals["cached_tokens"], totals["reasoning_tokens"]
         totals.update({f"{outcome}_attempts": n for outcome, n in sorted(refused.items())})
@@ -188,8 +148,10 @@ async def summarize(ledger: Ledger, filters: UsageFilters | dict[str, Any] | Non
             "model_stats": model_stats,
             "totals": totals,
             "by_provider": {k: _stats(v) for k, v in sorted(groups["provider"].items())},
-            "by_agent": {k: _stats(v) for k, v in sorted(groups["agent"].items())},
+            "by_agent": by_agent,
             "by_skill": {k: _stats(v) for k, v in sorted(groups["skill"].items())},
+            "largest_run": largest_run(conn, fixed),
+            "largest_day": largest_day,
             "period": {
                 "from": _iso(period[0]),
                 "to": _iso(period[1]),
@@ -418,7 +380,7 @@ async def prune(ledger: Ledger, older_than_seconds: float) -> dict[str, int]:
             " output_tokens, cached_tokens, reasoning_tokens, cost_pusd, unpriced, cost_bound_pusd, bounded)"
             " SELECT ?, model, provider, coalesce(agent, ''), coalesce(skill, ''), outcome, COUNT(*),"
             " SUM(input_tokens), SUM(output_tokens), SUM(cached_tokens), SUM(reasoning_tokens),"
-            f" {_ATTEMPT_MONEY} FROM attempts WHERE started_at >= ? AND started_at < ? GROUP BY 2, 3, 4, 5, 6",
+            f" {ATTEMPT_MONEY} FROM attempts WHERE started_at >= ? AND started_at < ? GROUP BY 2, 3, 4, 5, 6",
             (day, day * BUCKET, (day + 1) * BUCKET),
         )
         return counts

@@ -42,8 +42,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--transport", choices=("stdio", "http"), default="stdio", help="default: stdio")
     p.add_argument("--catalog", help="catalog directory (default: $MAGSAG_CATALOG, ./catalog, or the bundled one)")
     p.add_argument("--db", help="ledger database file (default: $MAGSAG_DB or the user data directory)")
-    p.add_argument("--host", default="127.0.0.1", help="http: address to bind (default 127.0.0.1)")
-    p.add_argument("--port", type=int, default=8765, help="http: port (default 8765)")
+    # defaults applied in main: None says the option was not given (stdio warns when one was)
+    p.add_argument("--host", help="http: address to bind (default 127.0.0.1)")
+    p.add_argument("--port", type=int, help="http: port (default 8765)")
     p.add_argument(
         "--allow-host",
         action="append",
@@ -74,6 +75,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 0
     configure_logging(args.log_level)
     log = logging.getLogger("magsag_mcp.mcp")
+    if args.transport == "stdio":
+        for option in ("host", "port"):
+            if getattr(args, option) is not None:
+                log.warning("--%s applies to --transport http only; ignored with stdio", option)
+    args.host = "127.0.0.1" if args.host is None else args.host
+    args.port = 8765 if args.port is None else args.port
     try:
         if args.catalog and not os.path.isdir(args.catalog):
             raise ConfigError(f"--catalog {args.catalog!r} is not a directory; give a catalog directory")

@@ -101,7 +101,7 @@ TIME = Field(None, description="24h, 7d, an ISO date/time (UTC) or unix seconds"
 
 class UsageFiltersArg(_In):
     agent: str | None = None
-    run_id: str | None = None
+    run_id: str | None = Field(None, description="the run and the runs delegated from it, as its budget counts them")
     skill: str | None = None
     model: str | None = None
     provider: str | None = None
@@ -238,6 +238,21 @@ class ErrorOut(_Out):
 # --- ledger results (shapes of magsag_mcp.ledger.queries) -----------------------------------------
 
 
+class PeakCostOut(_Out):
+    known_cost_usd: str
+    unknown_cost_bound_usd: str = "0"
+    at_most_usd: str = Field(description="the known cost plus the bound on the unknown costs, as limits count it")
+
+
+class LargestDayOut(PeakCostOut):
+    date: str = Field(description="a UTC day, YYYY-MM-DD")
+
+
+class LargestRunOut(PeakCostOut):
+    run_id: str = Field(description="the top run of the tree (delegated runs record it as their parent)")
+    delegated_runs: int
+
+
 class StatsOut(_Out):
     calls: int
     errors: int
@@ -257,6 +272,7 @@ class StatsOut(_Out):
     unbounded_calls: int = Field(0, description="attempts of unknown cost with no bound (an unknown price)")
     cached_tokens: int = 0
     reasoning_tokens: int = 0
+    largest_day: LargestDayOut | None = Field(None, description="in by_agent: the agent's costliest UTC day")
 
 
 class TotalsOut(_Out):
@@ -291,6 +307,10 @@ class UsageSummaryResult(_Out):
     by_provider: dict[str, StatsOut]
     by_agent: dict[str, StatsOut]
     by_skill: dict[str, StatsOut]
+    largest_run: LargestRunOut | None = Field(
+        None, description="the costliest run with the runs it delegated (what max_cost_per_run_usd bounds)"
+    )
+    largest_day: LargestDayOut | None = Field(None, description="the costliest UTC day of the period")
     period: PeriodOut
 
 

@@ -1,0 +1,88 @@
+"""The largest run, day and agent-day in a summary's scope: what ``flow gate`` checks its per-run and
+per-day limits against, where a summary's total may cover many runs and many days.
+
+A run here is what a run limit covers: the run and the runs delegated from it (``runs.parent_run_id``
+holds the top of the tree), each counted whole. Days are UTC days (``usage_rollup``'s buckets), cut
+to the summary's period at its edges. Costs count an attempt of unknown cost at its bound, as limits do.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from datetime import UTC, datetime
+from typing import Any
+
+from .filters import UsageFilters, sql_where
+from .money import from_pusd
+from .rollup_reads import ATTEMPT_DAY, BUCKET, grouped_rows
+
+
+def _money(known: int, bound: int) -> dict[str, str]:
+    return {
+        "known_cost_usd": format(from_pusd(known), "f"),
+        "unknown_cost_bound_usd": format(from_pusd(bound), "f"),
+        "at_most_usd": format(from_pusd(known + bound), "f"),
+    }
+
+
+def largest_run(conn: sqlite3.Connection, f: UsageFilters) -> dict[str, Any] | None:
+    """The costliest run tree among the runs the filters select: ``run_id`` (the top run),
+    ``delegated_runs``, ``known_cost_usd``, ``unknown_cost_bound_usd``, ``at_most_usd``; None if none.
+
+    Two indexed reads instead of grouping every run by its tree: the costliest top run (runs_cost,
+    read from the top down to the first run the filters select) and the trees that delegated
+    (runs_parent holds only delegated runs), each with its top run's own cost added.
+    """
+    where, args = sql_where(f, table="r")
+    cond = where.removeprefix(" WHERE ") or "1"
+    # MAX() with bare columns (SQLite gives them from the row holding the maximum) reads runs_cost
+    # from its top even under a time or agent filter, where ORDER BY ... LIMIT 1 sorted the period.
+    lone = conn.execute(
+        f"SELECT r.run_id, r.cost_pusd, r.cost_bound_pusd, 0, MAX(r.cost_pusd + r.cost_bound_pusd) FROM runs r"
+        f" WHERE {cond} AND (r.parent_run_id IS NULL OR r.parent_run_id = r.run_id)",
+        args,
+    ).fetchone()
+    lone = None if lone is None or lone[0] is None else lone[:4]
+    own = f"(SELECT {{col}} FROM runs r WHERE r.run_id = trees.root AND {cond})"
+    tree = conn.execute(
+        f"SELECT root, cost + coalesce({own.format(col='r.cost_pusd')}, 0),"
+        f" bound + coalesce({own.format(col='r.cost_bound_pusd')}, 0), delegated FROM"
+        " (SELECT r.parent_run_id AS root, SUM(r.cost_pusd) AS cost, SUM(r.cost_bound_pusd) AS bound,"
+        f" COUNT(*) AS delegated FROM runs r WHERE {cond} AND r.parent_run_id IS NOT NULL"
+        " AND r.parent_run_id != r.run_id GROUP BY r.parent_run_id) AS trees"
+        " ORDER BY 2 + 3 DESC, 1 LIMIT 1",
+        [*args, *args, *args],
+    ).fetchone()
+    candidates = [row for row in (lone, tree) if row is not None]
+    if not candidates:
+        return None
+    run_id, known, bound, delegated = max(candidates, key=lambda row: (row[1] + row[2], row[3]))
+    return {"run_id": run_id, "delegated_runs": int(delegated), **_money(int(known), int(bound))}
+
+
+def largest_days(conn: sqlite3.Connection, f: UsageFilters) -> tuple[dict[str, Any] | None, dict[str, dict[str, Any]]]:
+    """(the costliest UTC day of all selected calls, each agent's costliest day), each as ``date``,
+    ``known_cost_usd``, ``unknown_cost_bound_usd``, ``at_most_usd``; agents keyed as ``by_agent`` is."""
+    rows = grouped_rows(
+        conn,
+        f,
+        rollup_select="bucket, agent, SUM(cost_pusd), SUM(cost_bound_pusd)",
+        attempts_select=f"{ATTEMPT_DAY}, coalesce(agent, ''), coalesce(SUM(cost_pusd), 0),"
+        " coalesce(SUM(CASE WHEN cost_pusd IS NULL THEN cost_bound_pusd END), 0)",
+        group_by="1, 2",
+    )
+    by_day: dict[int, list[int]] = {}
+    by_agent_day: dict[tuple[str, int], list[int]] = {}
+    for day, agent, known, bound in rows:
+        for acc in (by_day.setdefault(day, [0, 0]), by_agent_day.setdefault((agent or "(none)", day), [0, 0])):
+            acc[0] += int(known or 0)
+            acc[1] += int(bound or 0)
+
+    def peak(days: dict[int, list[int]]) -> dict[str, Any]:
+        day, (known, bound) = max(days.items(), key=lambda item: (sum(item[1]), -item[0]))  # the earliest of ties
+        return {"date": datetime.fromtimestamp(day * BUCKET, UTC).date().isoformat(), **_money(known, bound)}
+
+    per_agent: dict[str, dict[int, list[int]]] = {}
+    for (agent, day), acc in by_agent_day.items():
+        per_agent.setdefault(agent, {})[day] = acc
+    return (peak(by_day) if by_day else None), {agent: peak(days) for agent, days in per_agent.items()}

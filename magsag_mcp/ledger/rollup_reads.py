@@ -1,0 +1,75 @@
+"""Sums over the attempts a filter selects, read from ``usage_rollup`` where whole UTC days allow.
+
+``usage_rollup`` keeps per UTC day (and model, provider, agent, skill, outcome) the sums of the
+attempts; a summary over months reads thousands of its rows, not millions of attempts. The partial
+days at a time range's edges are read from ``attempts`` (indexed by time), and a run or status
+filter, which the rollup cannot apply, reads ``attempts`` alone. One function serves every grouping
+(by model etc. for summaries, by day for the per-day peaks), so the edge handling exists once.
+"""
+
+from __future__ import annotations
+
+import math
+import sqlite3
+from typing import Any
+
+from .filters import UsageFilters, parse_since, sql_where
+from .migrations import ROLLUP_BUCKET_SECONDS
+
+BUCKET = ROLLUP_BUCKET_SECONDS
+#: the UTC day of an attempt, as usage_rollup's bucket numbers it
+ATTEMPT_DAY = f"CAST(a.started_at / {BUCKET} AS INTEGER)"
+
+#: from attempts, the same sums usage_rollup keeps: known cost, unknown costs, their bounds
+ATTEMPT_MONEY = (
+    "coalesce(SUM(cost_pusd), 0), SUM(cost_pusd IS NULL),"
+    " coalesce(SUM(CASE WHEN cost_pusd IS NULL THEN cost_bound_pusd END), 0),"
+    " SUM(cost_pusd IS NULL AND cost_bound_pusd IS NOT NULL)"
+)
+_ROLLUP_FILTERS = ("model", "provider", "agent", "skill")
+
+
+def grouped_rows(
+    conn: sqlite3.Connection, f: UsageFilters, *, rollup_select: str, attempts_select: str, group_by: str
+) -> list[tuple[Any, ...]]:
+    """Rows of ``rollup_select`` over usage_rollup and of ``attempts_select`` over attempts (alias
+    ``a``), both grouped by ``group_by``; a group may appear once per source, so callers add rows up."""
+    if f.run_id is not None or f.status is not None:
+        where, args = sql_where(f, table="a")
+        return conn.execute(f"SELECT {attempts_select} FROM attempts a{where} GROUP BY {group_by}", args).fetchall()
+    eq: list[str] = []
+    eq_args: list[Any] = []
+    for name in _ROLLUP_FILTERS:
+        value = getattr(f, name)
+        if value is not None:
+            eq.append(f"{name} = ?")
+            eq_args.append(value)
+    since, until = parse_since(f.since), parse_since(f.until, field="until")
+    # ceil and floor of the exact times: a since a fraction of a second past midnight leaves that day
+    # to the edge query (int() would count the whole day, attempts before the since included)
+    first = None if since is None else math.ceil(since / BUCKET)  # first whole bucket
+    last = None if until is None else math.floor(until / BUCKET)  # first bucket not wholly inside
+    clauses, args = list(eq), list(eq_args)
+    if first is not None:
+        clauses.append("bucket >= ?")
+        args.append(first)
+    if last is not None:
+        clauses.append("bucket < ?")
+        args.append(last)
+    where = (" WHERE " + " AND ".join(clauses)) if clauses else ""
+    rows = conn.execute(f"SELECT {rollup_select} FROM usage_rollup{where} GROUP BY {group_by}", args).fetchall()
+    edges: list[tuple[float, float]] = []
+    if since is not None:
+        edges.append((since, first * BUCKET if until is None else min(first * BUCKET, until)))  # type: ignore[operator]
+    if until is not None:
+        edges.append((max(last * BUCKET, since) if since is not None else last * BUCKET, until))  # type: ignore[operator]
+    for lo, hi in edges:
+        if hi <= lo:
+            continue
+        edge_where = " AND ".join([*(f"a.{c}" for c in eq), "a.started_at >= ?", "a.started_at < ?"])
+        rows += conn.execute(
+            f"SELECT {attempts_select} FROM attempts a WHERE {edge_where} GROUP BY {group_by}", [*eq_args, lo, hi]
+        ).fetchall()
+        if since is not None and until is not None and first is not None and last is not None and first > last:
+            break  # the range lies inside one bucket: one edge query covered it
+    return rows
