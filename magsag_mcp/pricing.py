@@ -38,9 +38,6 @@ from .types import Usage
 
 __all__ = ["Pricer", "PriceQuote", "UnitPrices", "validate_prices"]
 
-#: the name tests and older callers import
-_from_genai_prices = from_genai_prices
-
 
 class _PriceEntry(BaseModel):
     model_config = ConfigDict(extra="forbid")

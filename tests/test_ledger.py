@@ -172,14 +172,14 @@ def test_tiered_prices_equal_genai_prices_on_both_sides_of_each_threshold():
     from genai_prices import Usage as GUsage
     from genai_prices import data_snapshot
 
-    from magsag_mcp.pricing import _from_genai_prices
+    from magsag_mcp.rates import from_genai_prices
     from magsag_mcp.types import Usage
 
     providers = {p.id: p for p in data_snapshot.get_snapshot().providers}
     checked = 0
     for pid in ("openai", "azure", "anthropic", "google"):
         for model in providers[pid].models:
-            priced = _from_genai_prices(pid, model.id)
+            priced = from_genai_prices(pid, model.id)
             if priced.below is None:
                 continue
             price, t = model.get_prices(datetime.now(UTC)), priced.threshold
