@@ -13,7 +13,11 @@ from __future__ import annotations
 import asyncio
 import json
 import re
+import subprocess
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
 
 _MODEL = re.compile(rb'"model"\s*:\s*"([^"]+)"')
 _GEMINI = re.compile(rb"/v1beta/models/([^:/]+):")
@@ -121,6 +125,24 @@ async def _main() -> None:
     loop = asyncio.get_running_loop()
     await loop.run_in_executor(None, sys.stdin.read)  # serve until the parent closes our stdin
     server.close()
+
+
+@contextmanager
+def upstream_process() -> Iterator[tuple[subprocess.Popen[str], str]]:
+    """This server in a process of its own, for the benchmark drivers: (the process, its base URL)."""
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "benchmarks.fast_upstream"],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+        cwd=Path(__file__).resolve().parent.parent,
+    )
+    assert proc.stdout is not None and proc.stdin is not None
+    try:
+        yield proc, proc.stdout.readline().strip()
+    finally:
+        proc.stdin.close()  # it serves until stdin closes
+        proc.wait(10)
 
 
 if __name__ == "__main__":

@@ -31,6 +31,8 @@ import tempfile
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
+from .fast_upstream import upstream_process
+
 ROOT = Path(__file__).resolve().parent.parent
 RESULTS = ROOT / "benchmarks" / "results"
 DEFAULT = ["floor", "full", "floor_fallback", "fallback"]
@@ -138,19 +140,8 @@ def main() -> None:
     small, large = a.calls
     if not 0 < small < large:
         sys.exit("--calls SMALL LARGE: need 0 < SMALL < LARGE, e.g. --calls 200 1200")
-    upstream = subprocess.Popen(
-        [sys.executable, "-m", "benchmarks.fast_upstream"],
-        stdin=subprocess.PIPE,
-        stdout=subprocess.PIPE,
-        text=True,
-        cwd=ROOT,
-    )
-    assert upstream.stdout is not None and upstream.stdin is not None
-    try:
-        rows = measure(a.scenarios, upstream.stdout.readline().strip(), small, large, a.concurrency, a.repeats, a.keep)
-    finally:
-        upstream.stdin.close()
-        upstream.wait(10)
+    with upstream_process() as (_, url):
+        rows = measure(a.scenarios, url, small, large, a.concurrency, a.repeats, a.keep)
     print(render(rows))
     Path(a.out).write_text(json.dumps({"concurrency": a.concurrency, "calls": [small, large], "rows": rows}, indent=2))
 

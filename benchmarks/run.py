@@ -20,6 +20,8 @@ import time
 from datetime import UTC, datetime
 from pathlib import Path
 
+from .fast_upstream import upstream_process
+
 ROOT = Path(__file__).resolve().parent.parent
 RESULTS = ROOT / "benchmarks" / "results"
 OURS = ["floor", "full", "full_sync_normal", "floor_fallback", "fallback", "mcp_memory", "mcp_stdio"]
@@ -148,18 +150,9 @@ def main() -> None:
     repeats = 1 if a.quick else a.repeats
     scenarios = OURS + ([] if a.no_litellm or a.quick or not have_litellm() else LITELLM)
 
-    upstream = subprocess.Popen(
-        [sys.executable, "-m", "benchmarks.fast_upstream"],
-        stdin=subprocess.PIPE,
-        stdout=subprocess.PIPE,
-        text=True,
-        cwd=ROOT,
-    )
-    assert upstream.stdout is not None
-    url = upstream.stdout.readline().strip()
     runs: dict[str, list[dict]] = {}
     upstream_cpu, upstream_requests = 0.0, 0
-    try:
+    with upstream_process() as (upstream, url):
         for rep in range(repeats):
             for name in scenarios:  # interleaved: every scenario once per repeat
                 for conc, calls in ((1, seq_calls), (200, conc_calls)):
@@ -176,9 +169,6 @@ def main() -> None:
                         flush=True,
                     )
         memory = run_scenario("full", url, 1000 if a.quick else 10_000, 1, 0)["maxrss_mb"]
-    finally:
-        upstream.stdin.close()  # type: ignore[union-attr]
-        upstream.wait(10)
 
     def med(key: str, field: str) -> float:
         return statistics.median(r[field] for r in runs[key])
