@@ -84,6 +84,7 @@ __all__ = [
     "redact",
     "register_secret",
     "excerpt",
+    "redact_values",
 ]
 
 
@@ -159,14 +160,14 @@ def redacting_logger(name: str) -> logging.Logger:
     return logger
 
 
-def _redacted(value: Any) -> Any:
+def redact_values(value: Any) -> Any:
     """``value`` with :func:`redact` applied to every string in it (through dicts, lists and tuples)."""
     if isinstance(value, str):
         return redact(value)
     if isinstance(value, dict):
-        return {k: _redacted(v) for k, v in value.items()}
+        return {k: redact_values(v) for k, v in value.items()}
     if isinstance(value, list | tuple):
-        return type(value)(_redacted(v) for v in value)
+        return type(value)(redact_values(v) for v in value)
     return value
 
 
@@ -188,7 +189,7 @@ class MagsagError(Exception):
         super().__init__(message)
         self.message = message
         # Details come from vendors' bodies too (an error "code" may echo the key that was sent).
-        self.details: dict[str, Any] = {k: _redacted(v) for k, v in details.items()}
+        self.details: dict[str, Any] = {k: redact_values(v) for k, v in details.items()}
 
     def to_dict(self) -> dict[str, Any]:
         return {"type": self.kind, "message": self.message, **self.details}

@@ -181,12 +181,12 @@ class Target:
         credential in a parameter or its URL, and none of that may reach a result."""
         data: dict[str, Any] = {"provider": self.provider, "model": self.model}
         if self.base_url or self.params:
-            from .errors import _redacted, redact
+            from .errors import redact, redact_values
 
             if self.base_url:
                 data["base_url"] = redact(self.base_url)
             if self.params:
                 data["params"] = {
-                    k: "[REDACTED]" if _CREDENTIAL_PARAM.search(k) else _redacted(v) for k, v in self.params
+                    k: "[REDACTED]" if _CREDENTIAL_PARAM.search(k) else redact_values(v) for k, v in self.params
                 }
         return data
