@@ -36,9 +36,11 @@ from .errors import (
     InputError,
     MagsagError,
     MalformedResponseError,
+    NotConfiguredError,
     PolicyDenied,
     ProviderError,
     ProviderTimeoutError,
+    UnsupportedFeatureError,
     redacting_logger,
 )
 from .providers import ProviderSet
@@ -156,7 +158,8 @@ class Cascade:
             target = cand.target
             skip = self._skip_reason(cand, plan) or self._window_skip(state, target)
             if skip is not None:
-                record_skip(state, plan, run_id, agent, position, target, skip, None, None)
+                reason, why = skip
+                record_skip(state, plan, run_id, agent, position, target, reason, None, None, why)
                 continue
             request = plan.request_for(target)
             provider = self.providers.get(target.provider)
@@ -424,7 +427,7 @@ class Cascade:
             target.provider, target.model, estimate_input_tokens(request), request.max_tokens or DEFAULT_MAX_OUTPUT
         )
 
-    def _window_skip(self, state: CascadeState, target: Target) -> str | None:
+    def _window_skip(self, state: CascadeState, target: Target) -> tuple[str, ProviderError] | None:
         """After "context too long", only a target with a larger known window is worth a try."""
         if not state.too_long:
             return None
@@ -434,23 +437,29 @@ class Cascade:
         for small in state.too_long:
             small_window = self.pricer.context_window(small.provider, small.model)
             if small_window is not None and window <= small_window:
-                return (
+                reason = (
                     f"its context window ({window:,} tokens) is no larger than that of {small.label} "
                     f"({small_window:,}), which was too small for this request"
                 )
+                return reason, ContextTooLongError(reason, provider=target.provider, model=target.model)
         return None
 
-    def _skip_reason(self, cand: Candidate, plan: Plan) -> str | None:
+    def _skip_reason(self, cand: Candidate, plan: Plan) -> tuple[str, ProviderError] | None:
+        """Why a target is not tried at all, and the error that stands for it when no target answers:
+        the provider's own (no key: :class:`AuthenticationError`; no endpoint:
+        :class:`NotConfiguredError`), or :class:`UnsupportedFeatureError` for a feature it lacks."""
+        target = cand.target
         try:
-            provider = self.providers.get(cand.target.provider)
+            provider = self.providers.get(target.provider)
         except ConfigError as exc:
-            return exc.message
-        reason = provider.unavailable(cand.target)
-        if reason:
-            return f"not configured: {reason}"
-        missing = provider.capabilities(cand.target).missing(plan.request.needs())
+            return exc.message, NotConfiguredError(exc.message, provider=target.provider, model=target.model)
+        err = provider.unavailable_error(target)
+        if err is not None:
+            return f"not configured: {err.message}", err
+        missing = provider.capabilities(target).missing(plan.request.needs())
         if missing:
-            return f"cannot honour {', '.join(missing)} (the call needs it)"
+            reason = f"cannot honour {', '.join(missing)} (the call needs it)"
+            return reason, UnsupportedFeatureError(reason, provider=target.provider, model=target.model)
         return None
 
     def _context(

@@ -52,7 +52,11 @@ def record_skip(
     reason: str,
     exc: MagsagError | None,
     outcome: str | None,
+    skip_error: MagsagError | None = None,
 ) -> None:
+    """An attempt that was never sent. ``exc`` is the refusal that stopped it (policy, budget); a
+    target skipped before that (not configured, a feature it lacks) passes ``skip_error`` instead: it
+    becomes the call's error only if nothing was tried, and the record stays ``skipped``."""
     entry: dict[str, Any] = {"target": target.label, "reason": redact(reason)}
     policy = getattr(exc, "policy", None)
     if policy:
@@ -61,7 +65,7 @@ def record_skip(
     if exc is not None:
         state.last_error = exc
     elif state.last_error is None:
-        state.last_error = UnsupportedFeatureError(reason, provider=target.provider, model=target.model)
+        state.last_error = skip_error or UnsupportedFeatureError(reason, provider=target.provider, model=target.model)
     record = attempt_record(
         plan, run_id, agent, position, 0, target, outcome or "skipped", time.time(), 0.0, exc, reason
     )

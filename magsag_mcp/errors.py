@@ -16,6 +16,7 @@ timeout is retryable only on the last target left ("last only"): the next target
     ├── LedgerError                  the usage database cannot be opened, read or written
     └── ProviderError                a provider call failed                  retryable  moves_on
         ├── AuthenticationError      401, bad or missing key (Gemini: a 400)   no         yes
+        ├── NotConfiguredError       no endpoint, or an unusable base URL      no         yes
         ├── PermissionDeniedError    403, region or account not served         no         yes
         ├── ModelNotFoundError       404, unknown model/deployment             no         yes
         ├── BadRequestError          400 caused by our request                 no         no
@@ -65,6 +66,7 @@ __all__ = [
     "LedgerError",
     "ProviderError",
     "AuthenticationError",
+    "NotConfiguredError",
     "PermissionDeniedError",
     "ModelNotFoundError",
     "BadRequestError",
@@ -284,6 +286,14 @@ class ProviderError(MagsagError):
 
 class AuthenticationError(ProviderError):
     kind = "authentication_error"
+
+
+class NotConfiguredError(ProviderError):
+    """The environment does not say where to send the call: no endpoint (Azure, compat), a base URL
+    that is not an http(s) URL, or a header value with a line break. Nothing was sent. (A missing key
+    is an :class:`AuthenticationError`, as a rejected one is.)"""
+
+    kind = "not_configured"
 
 
 class PermissionDeniedError(ProviderError):

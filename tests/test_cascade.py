@@ -269,6 +269,45 @@ async def test_target_lacking_a_needed_feature_is_skipped():
     assert "cannot honour tools" in info.value.message
 
 
+async def test_a_call_whose_targets_are_all_unconfigured_fails_with_the_providers_own_error():
+    # It used to fail as "unsupported_feature", which names a missing capability, not a missing key:
+    # `except AuthenticationError` did not catch "no API key", and the kind misled the reader.
+    cascade, _ = make(env={})
+    with pytest.raises(E.AuthenticationError) as info:
+        await cascade.run(plan({"model": "gpt-4o"}), run_id="r", agent=None)
+    err = info.value
+    assert isinstance(err, E.AllTargetsFailed) and not isinstance(err, E.UnsupportedFeatureError)
+    assert err.to_dict()["last_error_type"] == "authentication_error" and "OPENAI_API_KEY" in err.message
+    assert [(a.outcome, a.error_class) for a in err.attempts] == [("skipped", "skipped")]
+
+    # no endpoint (Azure, compat) or an unusable base URL: not_configured
+    cascade, _ = make(env={"AZURE_OPENAI_API_KEY": "0123456789abcdef0123"})
+    with pytest.raises(E.NotConfiguredError) as info:
+        await cascade.run(plan({"model": "azure:my-deployment"}), run_id="r", agent=None)
+    assert info.value.to_dict()["last_error_type"] == "not_configured" and "AZURE_OPENAI_ENDPOINT" in info.value.message
+    cascade, _ = make(env={"OPENAI_API_KEY": "sk-test-0123456789", "OPENAI_BASE_URL": "not-a-url"})
+    with pytest.raises(E.NotConfiguredError):
+        await cascade.run(plan({"model": "gpt-4o"}), run_id="r", agent=None)
+
+    # a provider nobody registered is a configuration problem too
+    cascade, _ = make()
+    p = plan({"model": "fake:a"})
+    p.candidates[0] = dataclasses.replace(p.candidates[0], target=p.candidates[0].target.__class__("nope", "m"))
+    with pytest.raises(E.NotConfiguredError):
+        await cascade.run(p, run_id="r", agent=None)
+
+
+async def test_a_call_whose_only_target_lacks_a_feature_fails_as_unsupported_feature():
+    tools = [{"type": "function", "function": {"name": "f", "parameters": {"type": "object"}}}]
+    cascade, _ = make()
+    p = plan({"model": "fake:x", "tools": tools})
+    lacking = p.candidates[0].target.__class__("fake", "x", None, (("capabilities", {"tools": False}),))
+    p.candidates[0] = dataclasses.replace(p.candidates[0], target=lacking)
+    with pytest.raises(E.UnsupportedFeatureError) as info:
+        await cascade.run(p, run_id="r", agent=None)
+    assert info.value.to_dict()["last_error_type"] == "unsupported_feature"
+
+
 async def test_invalid_json_from_the_model_moves_on():
     script("a", {"text": "not json at all"})
     cascade, _ = make()

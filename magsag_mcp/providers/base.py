@@ -21,6 +21,7 @@ from ..errors import (
     AuthenticationError,
     InvalidOutputError,
     MalformedResponseError,
+    NotConfiguredError,
     PayloadError,
     ProviderError,
     excerpt,
@@ -173,9 +174,15 @@ class Provider(ABC):
         self, request: LLMRequest, target: Target, *, progress: ProgressCallback | None = None
     ) -> LLMResult: ...
 
+    def unavailable_error(self, target: Target) -> ProviderError | None:
+        """The error calling this target would fail with before sending anything (no key, no endpoint),
+        or None. No I/O."""
+        return None
+
     def unavailable(self, target: Target) -> str | None:
         """Why this target cannot be called at all (no key, no endpoint), or None. No I/O."""
-        return None
+        err = self.unavailable_error(target)
+        return None if err is None else err.message
 
     def describe(self) -> dict[str, Any]:
         return {}
@@ -199,21 +206,21 @@ class HTTPProvider(Provider):
     def capabilities(self, target: Target) -> Capabilities:
         return capabilities_for(self.caps, target)
 
-    def unavailable(self, target: Target) -> str | None:
+    def unavailable_error(self, target: Target) -> ProviderError | None:
         try:
             base = self.endpoint.base_url(target)
             headers = {}
             if self.endpoint.key_env and type(self.endpoint).headers is not Endpoint.headers:
                 headers = self.endpoint.headers(target.model)
         except ProviderError as exc:
-            return exc.message
+            return exc
         problem = _base_url_problem(base)
-        if problem is not None:
-            return f"{self.name}: {problem}"
-        if any("\n" in v or "\r" in v for v in headers.values()):
+        if problem is None and any("\n" in v or "\r" in v for v in headers.values()):
             names = " / ".join(self.endpoint.key_env)
-            return f"{self.name}: a header value has a line break in it; check {names} and any organisation id"
-        return None
+            problem = f"a header value has a line break in it; check {names} and any organisation id"
+        if problem is None:
+            return None
+        return NotConfiguredError(f"{self.name}: {problem}", provider=self.name, model=target.model)
 
     def describe(self) -> dict[str, Any]:
         return {"wire": self.wire.name, **self.endpoint.describe()}

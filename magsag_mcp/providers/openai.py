@@ -50,9 +50,9 @@ class AzureEndpoint(Endpoint):
     def base_url(self, target: Target) -> str:
         url = target.base_url or self.env.get("AZURE_OPENAI_ENDPOINT")
         if not url:
-            from ..errors import AuthenticationError
+            from ..errors import NotConfiguredError
 
-            raise AuthenticationError(
+            raise NotConfiguredError(
                 "azure: no endpoint; set AZURE_OPENAI_ENDPOINT (https://RESOURCE.openai.azure.com/)",
                 provider="azure",
                 model=target.model,
@@ -89,9 +89,9 @@ class CompatEndpoint(Endpoint):
     def base_url(self, target: Target) -> str:
         url = target.base_url or self.env.get("MAGSAG_COMPAT_BASE_URL")
         if not url:
-            from ..errors import AuthenticationError
+            from ..errors import NotConfiguredError
 
-            raise AuthenticationError(
+            raise NotConfiguredError(
                 "compat: no endpoint; set MAGSAG_COMPAT_BASE_URL (e.g. https://host/v1) or give the target a base_url",
                 provider="compat",
                 model=target.model,
