@@ -111,6 +111,8 @@ class Pricer:
         self._windows: dict[tuple[str, str], int | None] = {}
         #: Azure (deployment, answering model) -> the model to price by, and the warning to give
         self._azure_models: dict[tuple[str, str], tuple[str, str | None]] = {}
+        #: provider -> the non-standard service tiers its answers reported (see worst_case)
+        self._served_tiers: dict[str, frozenset[str]] = {}
 
     @classmethod
     def from_catalog(cls, catalog_dir: str | os.PathLike[str] | None) -> Pricer:
@@ -153,7 +155,11 @@ class Pricer:
         if provider == "azure" and answering is not None and answering != model:
             model, note = self._azure_model(model, answering)
         tier = usage.service_tier if provider in _TIERED_PROVIDERS else None
-        priced = self._resolve(provider, model, None if tier in _STANDARD_TIERS else tier)
+        if tier in _STANDARD_TIERS:
+            tier = None
+        elif tier not in self._served_tiers.get(provider, ()):
+            self._served_tiers[provider] = self._served_tiers.get(provider, frozenset()) | {tier}
+        priced = self._resolve(provider, model, tier)
         cost = priced.cost(usage)
         if cost is None:
             return PriceQuote(None, None, _unknown_cost_warning(priced, f"{provider}:{model}", usage))
@@ -182,8 +188,19 @@ class Pricer:
 
     def worst_case(self, provider: str, model: str, input_tokens: int, output_tokens: int) -> Decimal | None:
         """The most a call can cost: every input token billed at its dearest rate (a 1-hour cache
-        write costs more than an uncached token), ``output_tokens`` generated."""
-        return self._resolve(provider, model).worst_case(input_tokens, output_tokens)
+        write costs more than an uncached token), ``output_tokens`` generated.
+
+        Calls cannot ask for a dearer service tier (``priority`` and ``scale`` are refused), but an
+        OpenAI project whose default tier is priority serves every call on it, at up to twice the
+        standard rate, and says so only in the answer. Once an answer from a provider has reported
+        such a tier, that provider's calls are reserved at the dearest tier seen, where it is priced,
+        so that budget reservations go on bounding what concurrent calls can spend."""
+        worst = self._resolve(provider, model).worst_case(input_tokens, output_tokens)
+        for tier in self._served_tiers.get(provider, ()):
+            dearer = self._resolve(provider, model, tier).worst_case(input_tokens, output_tokens)
+            if worst is not None and dearer is not None and dearer > worst:
+                worst = dearer
+        return worst
 
     def unit_prices(self, provider: str, model: str) -> UnitPrices | None:
         return self._resolve(provider, model).units

@@ -250,3 +250,56 @@ def test_a_gemini_model_named_by_its_resource_name_is_priced_as_the_model():
     assert pricer.context_window("google", "models/gemini-2.5-flash") == pricer.context_window(
         "google", "gemini-2.5-flash"
     )
+
+
+def test_once_a_provider_has_answered_on_a_dearer_tier_its_calls_are_reserved_at_that_tier():
+    pricer = Pricer.from_catalog(None)
+    standard = pricer.worst_case("openai", "gpt-4o", 1000, 1000)
+    assert standard == (1000 * D("2.5") + 1000 * 10) / D(M)
+    # an answer on a cheaper or the standard tier changes nothing
+    for tier in ("flex", "default", "auto", None):
+        pricer.price("openai", "o3", Usage(10, 10, service_tier=tier))
+    assert pricer.worst_case("openai", "gpt-4o", 1000, 1000) == standard
+    # a project whose default tier is priority: every model of the provider may be served on it
+    pricer.price("openai", "o3", Usage(10, 10, service_tier="priority"))
+    assert pricer.worst_case("openai", "gpt-4o", 1000, 1000) == (1000 * D("4.25") + 1000 * 17) / D(M)
+    # a tier genai-prices does not price leaves the bound where it was (the cost is then unknown, and
+    # recorded with the reservation as its bound); other providers are not affected
+    pricer.price("openai", "o3", Usage(10, 10, service_tier="scale"))
+    assert pricer.worst_case("openai", "gpt-4o", 1000, 1000) == (1000 * D("4.25") + 1000 * 17) / D(M)
+    assert pricer.worst_case("azure", "gpt-4o", 1000, 1000) == standard
+
+
+async def test_a_call_limit_holds_for_a_project_served_on_priority(tmp_path, serve):
+    """Reserved at the standard rate, a call served on a project's default priority tier could cost up
+    to 1.7x its reservation, so concurrent calls could together pass a limit. After the first such
+    answer, the reservation is the priority worst case, and a call limit between the two refuses
+    the call before anything is sent."""
+    import shutil
+    from pathlib import Path
+
+    from magsag_mcp import errors as E
+    from magsag_mcp.service import Service
+
+    fake = FakeOpenAI(KEY)
+    env = {"OPENAI_API_KEY": KEY, "OPENAI_BASE_URL": await serve(fake) + "/v1"}
+    payload = {"data": "x", "model_config": {"provider": "openai", "model": "gpt-4o", "max_tokens": 1000}}
+    async with await Service.open(db=tmp_path / "probe.db", env=env) as svc:
+        plan = svc.explain("skill.analysis", payload)
+    tokens_in = plan["estimated_input_tokens"]
+    standard = (tokens_in * D("2.5") + 1000 * 10) / D(M)
+    priority = (tokens_in * D("4.25") + 1000 * 17) / D(M)
+    assert D(plan["targets"][0]["estimated_max_cost_usd"]) == standard
+    catalog = tmp_path / "catalog"
+    shutil.copytree(Path(__file__).resolve().parents[2] / "catalog", catalog)
+    (catalog / "policies" / "model_governance.yaml").write_text(
+        f"policies:\n  - name: per_call\n    thresholds: {{max_cost_per_call_usd: {(standard + priority) / 2}}}\n"
+    )
+    fake.queue({"text": "served on priority", "service_tier": "priority"}, {"text": "never sent"})
+    async with await Service.open(catalog=catalog, db=tmp_path / "l.db", env=env) as svc:
+        first = await svc.invoke_skill("skill.analysis", payload)
+        assert first.result.text == "served on priority"
+        assert D(svc.explain("skill.analysis", payload)["targets"][0]["estimated_max_cost_usd"]) == priority
+        with pytest.raises(E.BudgetExceeded, match="call limit"):
+            await svc.invoke_skill("skill.analysis", payload)
+    assert len(fake.requests) == 1 and fake.violations == []
