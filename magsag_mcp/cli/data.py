@@ -96,8 +96,21 @@ def _summarize(args: argparse.Namespace) -> int:
     return 0
 
 
+#: columns whose text comes from callers or vendors (a run id, an agent's name, a provider's error body)
+_TEXT_COLUMNS = ("run_id", "agent", "skill", "provider", "model", "error_class", "error_message", "price_source")
+#: what a spreadsheet reads as the start of a formula (OWASP "CSV injection")
+_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+
+
+def _inert(value: Any) -> Any:
+    """A text cell a spreadsheet would run as a formula, such as an error body saying
+    ``=HYPERLINK("http://...")``, gets a leading ``'``, which spreadsheets show as text."""
+    return "'" + value if isinstance(value, str) and value.startswith(_FORMULA_START) else value
+
+
 def runs_to_csv(runs: list[dict[str, Any]]) -> str:
-    """One row per attempt (runs without attempts get one row), with a header."""
+    """One row per attempt (runs without attempts get one row), with a header. Text that would start a
+    formula in a spreadsheet is prefixed with ``'`` (see :func:`_inert`)."""
     buf = io.StringIO()
     writer = csv.DictWriter(buf, fieldnames=CSV_FIELDS, extrasaction="ignore", lineterminator="\n")
     writer.writeheader()
@@ -109,7 +122,8 @@ def runs_to_csv(runs: list[dict[str, Any]]) -> str:
         for attempt in run["attempts"] or [lone]:
             # a session's run spans skills: each attempt names its own (the run's is null then)
             own = {k: attempt.get(k) or base[k] for k in ("agent", "skill")}
-            writer.writerow({**base, **attempt, **own})
+            row = {**base, **attempt, **own}
+            writer.writerow({**row, **{k: _inert(row.get(k)) for k in _TEXT_COLUMNS}})
     return buf.getvalue()
 
 
