@@ -196,6 +196,43 @@ async def test_arguments_that_fail_the_schema_are_a_tool_error(client: Client):
     assert result.is_error and "limit" in result.content[0].text
 
 
+async def test_rejected_arguments_say_how_to_fix_them_without_echoing_the_values(client: Client):
+    """The SDK's own report was pydantic's ("2 validation errors for InvokeSkillArgs ... [type=extra_forbidden,
+    input_value=...] For further information visit https://errors.pydantic.dev/..."): the problem, not
+    the fix, and the rejected values quoted back."""
+
+    async def text(tool: str, arguments: dict[str, Any]) -> str:
+        result = await client.call_tool(tool, arguments)
+        assert result.is_error
+        out = result.content[0].text
+        assert "pydantic" not in out and "input_value" not in out and out.startswith(f"invalid_arguments: {tool}: ")
+        return out
+
+    out = await text("invoke_skill", {"skil_id": "skill.analysis", "payload": {"data": "sk-secret-looking"}})
+    assert "unknown argument 'skil_id' (did you mean 'skill_id'?)" in out
+    assert "missing required argument 'skill_id' (e.g. skill.analysis" in out
+    assert out.endswith("invoke_skill takes: skill_id, payload, agent, run_id, model_config")
+    assert "sk-secret-looking" not in out
+    out = await text("invoke_skill", {"skill_id": "skill.analysis", "payload": "data=x"})
+    assert "payload: expected an object, got a string" in out and "data=x" not in out
+    out = await text("query_runs", {"filters": {"agnet": "alice"}, "limit": "ten"})
+    assert "unknown argument 'filters.agnet' (did you mean 'agent'?)" in out
+    assert "limit: expected an integer, got a string" in out
+    out = await text("query_runs", {"filters": {"zzz": 1}})
+    assert "unknown argument 'filters.zzz' (accepted here: agent, run_id, skill" in out
+    out = await text("check_budget", {"agent": 5})
+    assert "agent: expected a string, got a number" in out
+    out = await text("query_runs", {"limit": 1000})
+    assert "limit: input should be less than or equal to 500" in out
+    # a union's branches are one problem at the place the caller wrote one value
+    mc = {"fallbacks": [5], "tool_choice": "any", "temprature": 1}
+    out = await text("invoke_skill", {"skill_id": "skill.analysis", "payload": {}, "model_config": mc})
+    assert "model_config.fallbacks.0: expected a string or an object, got a number" in out
+    assert "model_config.tool_choice: expected one of 'auto', 'none' or 'required' or an object, got a string" in out
+    assert "unknown argument 'model_config.temprature' (did you mean 'temperature'?)" in out
+    assert "TargetArg" not in out and "literal[" not in out
+
+
 @pytest.fixture
 async def keyed(db: Path):
     """OpenAI configured (a key) but pointed at a closed loopback port: governance decides before any HTTP."""

@@ -14,13 +14,15 @@ from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any
 
 from mcp.server.mcpserver import Context
+from mcp.server.mcpserver.exceptions import ToolError
 from mcp.server.mcpserver.tools import Tool
 from mcp.server.mcpserver.utilities.func_metadata import ArgModelBase, FuncMetadata
 from mcp_types import CallToolResult, TextContent, ToolAnnotations
-from pydantic import BaseModel
+from pydantic import BaseModel, ValidationError
 
 from ..errors import MagsagError, redact, redacting_logger
 from . import models as M
+from .arguments import explain
 from .progress import ProgressBridge, progress_requested
 from .schema_compaction import compact_schema
 
@@ -192,6 +194,21 @@ class MagsagTools:
         ]
 
 
+class ExplainedTool(Tool):
+    """A tool whose rejected arguments are reported with the fix (see :mod:`.arguments`), not as
+    pydantic's report of them."""
+
+    async def run(self, arguments: dict[str, Any], context: Any, convert_result: bool = False) -> Any:
+        try:
+            return await super().run(arguments, context, convert_result)
+        except ToolError as exc:
+            # The SDK raises exactly ToolError, caused by the ValidationError, for arguments that fail
+            # their model; the cause stays attached, so the SDK still logs the fields (never values).
+            if type(exc) is ToolError and isinstance(exc.__cause__, ValidationError):
+                raise ToolError(explain(self.name, exc.__cause__, self.fn_metadata.arg_model)) from exc.__cause__
+            raise
+
+
 def make_tool(
     fn: Callable[..., Awaitable[CallToolResult]],
     args: type[ArgModelBase],
@@ -209,7 +226,7 @@ def make_tool(
     output_schema = compact_schema(
         result.model_json_schema(by_alias=True, mode="serialization"), optional_not_null=False
     )
-    return Tool(
+    return ExplainedTool(
         fn=fn,
         name=name,
         description=description,

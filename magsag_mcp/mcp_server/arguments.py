@@ -1,0 +1,140 @@
+"""Tool arguments that fail validation, explained to the caller (usually a model) so it can fix them.
+
+The SDK answers a bad argument with pydantic's own report ("2 validation errors for InvokeSkillArgs
+... Extra inputs are not permitted [type=extra_forbidden, input_value=...] For further information
+visit https://errors.pydantic.dev/..."). That names the problem but not the fix, and echoes the
+rejected value. :func:`explain` says, for each problem, which argument, what was wrong, and what is
+accepted there: the close match for a misspelt name, the names that exist, the type expected.
+"""
+
+from __future__ import annotations
+
+import difflib
+import typing
+from typing import Any
+
+from pydantic import BaseModel, ValidationError
+
+#: pydantic's error types that mean "the value has the wrong JSON type", with what was expected
+_EXPECTED = {
+    "dict_type": "an object",
+    "model_type": "an object",
+    "list_type": "an array",
+    "string_type": "a string",
+    "int_type": "an integer",
+    "int_parsing": "an integer",
+    "int_from_float": "an integer",
+    "float_type": "a number",
+    "float_parsing": "a number",
+    "bool_type": "true or false",
+    "bool_parsing": "true or false",
+}
+_JSON_TYPES = {
+    dict: "an object",
+    list: "an array",
+    str: "a string",
+    bool: "a boolean",
+    int: "a number",
+    float: "a number",
+}
+
+
+def explain(tool: str, exc: ValidationError, args: type[BaseModel]) -> str:
+    """One clause per problem, at most eight, beginning with the tool's name."""
+    tags = _union_tags(args)
+    by_place: dict[tuple[str, ...], list[Any]] = {}
+    for err in exc.errors(include_url=False):
+        # pydantic names the branch of a union it tried (``fallbacks.0.str``, ``fallbacks.0.TargetArg``):
+        # the caller wrote one value, so the branches' errors are one problem at one place
+        loc = tuple(str(p) for p in err["loc"] if str(p) not in tags and "[" not in str(p))
+        by_place.setdefault(loc, []).append(err)
+    problems = [_problem(args, list(loc), errs) for loc, errs in by_place.items()]
+    if len(problems) > 8:
+        problems = [*problems[:8], f"and {len(problems) - 8} more"]
+    accepted = ", ".join(_names(args))
+    return f"invalid_arguments: {tool}: " + "; ".join(problems) + f". {tool} takes: {accepted}"
+
+
+def _problem(args: type[BaseModel], loc: list[str], errs: list[Any]) -> str:
+    where = ".".join(loc) or "(arguments)"
+    err = errs[0]
+    kind = err["type"]
+    if kind == "extra_forbidden":
+        model = _model_at(args, loc[:-1])
+        known = _names(model) if model is not None else []
+        close = difflib.get_close_matches(loc[-1], known, n=1, cutoff=0.6)
+        hint = f"did you mean {close[0]!r}?" if close else f"accepted here: {', '.join(known)}"
+        return f"unknown argument {where!r} ({hint})"
+    if kind == "missing":
+        description = _description(args, loc)
+        return f"missing required argument {where!r}" + (f" ({description})" if description else "")
+    expected = [_expected(e) for e in errs]
+    if all(expected):
+        value = err.get("input")
+        got = "null" if value is None else _JSON_TYPES.get(type(value), "another type")
+        return f"{where}: expected {' or '.join(dict.fromkeys(expected))}, got {got}"  # type: ignore[arg-type]
+    # a constraint (a pattern, a range): pydantic's sentence says which, without the value
+    return "; ".join(f"{where}: {e['msg'][0].lower()}{e['msg'][1:]}" for e in errs)
+
+
+def _expected(err: Any) -> str | None:
+    if err["type"] == "literal_error":
+        return f"one of {err['ctx']['expected']}"
+    return _EXPECTED.get(err["type"])
+
+
+def _union_tags(args: type[BaseModel]) -> set[str]:
+    """What pydantic may put in an error's location for a union's branch, and is not a field name."""
+    fields: set[str] = set()
+    tags: set[str] = {"str", "int", "float", "bool", "list", "dict", "none"}
+    seen: set[type[BaseModel]] = set()
+
+    def walk(model: type[BaseModel]) -> None:
+        if model in seen:
+            return
+        seen.add(model)
+        tags.add(model.__name__)
+        for name, f in model.model_fields.items():
+            fields.update({name, f.alias or name})
+            for inner in _models_in(f.annotation):
+                walk(inner)
+
+    walk(args)
+    return tags - fields
+
+
+def _names(model: type[BaseModel]) -> list[str]:
+    return [f.alias or name for name, f in model.model_fields.items()]
+
+
+def _field(model: type[BaseModel], name: str) -> Any:
+    for field_name, f in model.model_fields.items():
+        if name in (field_name, f.alias):
+            return f
+    return None
+
+
+def _model_at(args: type[BaseModel], loc: list[str]) -> type[BaseModel] | None:
+    """The model that validates the object at ``loc`` (nested arguments such as ``filters``)."""
+    model: type[BaseModel] | None = args
+    for part in loc:
+        f = _field(model, part) if model is not None else None
+        model = _model_in(f.annotation) if f is not None else None
+    return model
+
+
+def _model_in(annotation: Any) -> type[BaseModel] | None:
+    return next(iter(_models_in(annotation)), None)
+
+
+def _models_in(annotation: Any) -> list[type[BaseModel]]:
+    """The models an annotation admits: itself, or a union's or a list's members."""
+    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+        return [annotation]
+    return [m for arg in typing.get_args(annotation) for m in _models_in(arg)]
+
+
+def _description(args: type[BaseModel], loc: list[str]) -> str | None:
+    model = _model_at(args, loc[:-1])
+    f = _field(model, loc[-1]) if model is not None and loc else None
+    return f.description if f is not None else None
