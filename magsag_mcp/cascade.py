@@ -378,10 +378,14 @@ class Cascade:
         return wait if wait < remaining else None
 
     def _another_target_left(self, plan: Plan, position: int, state: CascadeState) -> bool:
-        """Whether a candidate after ``position`` would be tried (not skipped for lack of a key, an
-        endpoint, a feature or a large enough window). Governance is not asked: that needs the ledger."""
+        """Whether a candidate after ``position`` would be tried: not skipped for lack of a key, an
+        endpoint, a feature or a large enough window, and allowed by policy (models, residency). Budget
+        limits are not asked: that needs the ledger, and a reservation may be released meanwhile."""
+        allowed = getattr(self.guard, "allowed", None)
         return any(
-            self._skip_reason(cand, plan) is None and self._window_skip(state, cand.target) is None
+            self._skip_reason(cand, plan) is None
+            and self._window_skip(state, cand.target) is None
+            and (allowed is None or allowed(cand.target, plan.data_classes)[0])
             for cand in plan.candidates[position + 1 :]
         )
 

@@ -74,6 +74,40 @@ async def test_the_last_target_left_is_retried_after_a_timeout(tmp_path: Path, f
     ]
 
 
+async def test_a_timeout_is_retried_when_the_only_target_left_is_one_policy_forbids(
+    tmp_path: Path, fake_openai: FakeOpenAI
+):
+    # The fallback counted as "another target left", so the primary was not retried; the fallback was
+    # then refused by policy and the call failed although a retry of the primary would have answered.
+    import shutil
+
+    catalog = tmp_path / "catalog"
+    shutil.copytree(CATALOG, catalog)
+    (catalog / "policies" / "model_governance.yaml").write_text(
+        "policies:\n  - name: only_4o\n    allowed_models: [gpt-4o]\n"
+    )
+    fake_openai.queue(R.Reply(hang=True), R.reply("second time lucky"))
+    env = {
+        "OPENAI_BASE_URL": fake_openai.url + "/v1",
+        "OPENAI_API_KEY": DEFAULT_KEY,
+        "MAGSAG_RETRY_BASE_DELAY": "0.001",
+        "MAGSAG_RETRY_MAX_DELAY": "0.002",
+        "MAGSAG_READ_TIMEOUT": "0.2",
+    }
+    svc = await Service.open(catalog=catalog, db=tmp_path / "t.db", env=env)
+    mc = {"model": "openai:gpt-4o", "fallbacks": ["openai:gpt-4o-mini"]}
+    try:
+        result = await svc.invoke_skill("skill.analysis", {"data": "x", "model_config": mc})
+    finally:
+        await svc.aclose()
+    assert result.result.text == "second time lucky"
+    assert [(a.model, a.attempt_number, a.error_class) for a in result.attempts] == [
+        ("gpt-4o", 1, "timeout"),
+        ("gpt-4o", 2, None),
+    ]
+    assert [r.body["model"] for r in fake_openai.requests] == ["gpt-4o", "gpt-4o"]
+
+
 @pytest.mark.parametrize(
     ("failure", "message", "seconds"),
     [
