@@ -109,6 +109,8 @@ def register_secret(value: str | None) -> None:
     trimmed (HTTP drops a header value's surrounding whitespace), and that is what a server echoes.
     """
     global _LONGEST_FIRST
+    if value in _KNOWN_SECRETS:  # every call reads its key: the common case returns here
+        return
     new = {c for c in ({value, value.strip()} if value else ()) if len(c) >= 6} - _KNOWN_SECRETS
     if new:
         _KNOWN_SECRETS.update(new)
