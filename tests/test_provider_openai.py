@@ -490,6 +490,22 @@ async def test_an_answer_withheld_by_the_content_filter(
     assert (info.value.usage.input_tokens, info.value.usage.output_tokens) == (1200, 300)
 
 
+@pytest.mark.parametrize("api", APIS)
+@pytest.mark.parametrize("stream", [False, True])
+async def test_a_refusal_is_content_filtered_not_an_empty_answer(
+    fake_openai: FakeOpenAI, provider: OpenAIProvider, api: str, stream: bool
+):
+    # Chat: ChatCompletionResponseMessage.refusal (delta.refusal streamed) with content null and finish_reason
+    # "stop"; Responses: a `refusal` content part instead of output_text. Neither is the model's answer.
+    fake_openai.queue(R.Reply(text=None, refusal="I can't help with that.", usage=R.tokens(40, 6)))
+    with pytest.raises(E.ContentFilteredError, match="refused") as info:
+        await provider.complete(ask(stream=stream), target(fake_openai, api))
+    assert "I can't help with that." in info.value.message
+    assert info.value.moves_on and not info.value.retryable
+    # the refusal's tokens are billed: the attempt is recorded at their cost
+    assert (info.value.usage.input_tokens, info.value.usage.output_tokens) == (40, 6)
+
+
 # --- errors ---------------------------------------------------------------------------------------------
 
 ERROR_CASES = [

@@ -13,7 +13,7 @@ from ..errors import ContentFilteredError, MalformedResponseError, ProviderConne
 from ..transport import HttpResponse, SSEEvent
 from ..types import FinishReason, LLMRequest, LLMResult, Message, ToolCall, Usage
 from .base import StreamAccumulator, WireFormat, with_reported_usage
-from .openai_chat import openai_error, parse_arguments, put_temperature
+from .openai_chat import openai_error, parse_arguments, put_temperature, refused
 
 
 def _items(msg: Message) -> list[dict[str, Any]]:
@@ -113,6 +113,7 @@ def _result(data: dict[str, Any], *, provider: str, model: str) -> LLMResult:
             reported,
         )
     texts: list[str] = []
+    refusals: list[str] = []
     calls: list[ToolCall] = []
     for item in data["output"]:
         kind = item.get("type")
@@ -121,7 +122,8 @@ def _result(data: dict[str, Any], *, provider: str, model: str) -> LLMResult:
                 if part.get("type") == "output_text":
                     texts.append(part.get("text") or "")
                 elif part.get("type") == "refusal":
-                    texts.append(part.get("refusal") or "")
+                    # the model declined: its refusal is not the answer (nor, asked for JSON, broken JSON)
+                    refusals.append(part.get("refusal") or "")
         elif kind == "function_call":
             calls.append(
                 ToolCall(
@@ -130,6 +132,8 @@ def _result(data: dict[str, Any], *, provider: str, model: str) -> LLMResult:
                     arguments=parse_arguments(item.get("arguments"), provider=provider, model=model),
                 )
             )
+    if refusals and not texts and not calls:
+        raise refused("".join(refusals), reported, provider=provider, model=model)
     finish: FinishReason = "tool_calls" if calls else "stop"
     if status == "incomplete":
         reason = (data.get("incomplete_details") or {}).get("reason")
