@@ -142,6 +142,16 @@ def is_legacy_reasoning(model: str) -> bool:
     return model.rsplit("/", 1)[-1].lower().startswith(("o1-preview", "o1-mini"))
 
 
+#: o3 and o4-mini and their snapshots; not o3-mini, which came before them and is not named
+_NO_STOP = re.compile(r"^(?:o3(?!-mini)|o4-mini)(?:-|$)")
+
+
+def takes_no_stop(model: str) -> bool:
+    """openai.yaml, StopConfiguration: "Not supported with latest reasoning models `o3` and `o4-mini`" (they
+    answer 400 "Unsupported parameter: 'stop'"), nor by o1-preview and o1-mini."""
+    return is_legacy_reasoning(model) or bool(_NO_STOP.match(model.rsplit("/", 1)[-1].lower()))
+
+
 def _tool_choice(choice: Any) -> Any:
     if isinstance(choice, dict):
         return {"type": "function", "function": {"name": choice["name"]}}
@@ -174,7 +184,7 @@ class ChatCompletionsFormat(WireFormat):
             body[self.max_tokens_field] = request.max_tokens
         put_temperature(body, notes, model, request.temperature)
         if request.stop:
-            if legacy:
+            if takes_no_stop(model):
                 notes.append(f"{model} has no stop sequences; 'stop' was not sent")
             else:
                 body["stop"] = request.stop

@@ -302,13 +302,26 @@ class FakeOpenAI:
         return resp
 
 
+#: o3 and o4-mini and their snapshots (not o3-mini, which came before them)
+_NO_STOP = re.compile(r"^(?:o3(?!-mini)|o4-mini)(?:-|$)")
+
+
 def model_refuses(body: dict[str, Any]) -> ErrorReply | None:
     """What OpenAI answers a spec-valid chat request that the model itself cannot take.
 
     o1-preview and o1-mini (the first reasoning models) take no system/developer message, only the
-    default temperature and no stop sequences; these are their real error bodies.
+    default temperature and no stop sequences; o3 and o4-mini take no stop sequences either. These are
+    their real error bodies.
     """
     model = str(body.get("model", ""))
+    if _NO_STOP.match(model) and body.get("stop") is not None:
+        # the spec's StopConfiguration: "Not supported with latest reasoning models `o3` and `o4-mini`"
+        return R.error(
+            400,
+            "Unsupported parameter: 'stop' is not supported with this model.",
+            param="stop",
+            code="unsupported_parameter",
+        )
     if not model.startswith(("o1-preview", "o1-mini")):
         return None
     for i, message in enumerate(body.get("messages") or []):
