@@ -564,6 +564,10 @@ class FakeGemini(Fake):
         cand: dict[str, Any] = {"content": {"role": "model", "parts": parts}, "index": 0}
         if finish:
             cand["finishReason"] = finish
+        if finish == "MALFORMED_FUNCTION_CALL" and not parts:
+            # the call the model wrote could not be parsed: no content, only finishMessage saying so
+            del cand["content"]
+            cand["finishMessage"] = "Malformed function call: print(default_api.get_weather(city='Oslo'"
         if finish == "SAFETY":
             # a blocked answer has no content, only the ratings that blocked it
             if not parts:
