@@ -146,6 +146,18 @@ async def test_refusals_match_the_spec(fake: FakeOpenAI):
     assert fake.violations == []
 
 
+async def test_a_failed_response_matches_the_spec(fake: FakeOpenAI):
+    failed = R.reply("never sent", failed={"code": "server_error", "message": "The model failed."})
+    fake.queue(failed, failed)
+    _, _, body = await _post(fake.url + "/v1/responses", RESPONSES)
+    OPENAI.assert_valid("Response", body)
+    assert (body["status"], body["error"]["code"], body["output"]) == ("failed", "server_error", [])
+    _, _, events = await _post(fake.url + "/v1/responses", {**RESPONSES, "stream": True})
+    for _, data in events:
+        OPENAI.assert_valid("ResponseStreamEvent", json.loads(data))
+    assert events[-1][0] == "response.failed"
+
+
 async def test_errors_match_the_spec_and_carry_headers(fake: FakeOpenAI):
     fake.queue(
         R.rate_limited(retry_after="3", retry_after_ms="2500", reset_requests="1m30s"),

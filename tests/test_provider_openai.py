@@ -520,6 +520,34 @@ async def test_a_refusal_is_content_filtered_not_an_empty_answer(
     assert (info.value.usage.input_tokens, info.value.usage.output_tokens) == (40, 6)
 
 
+@pytest.mark.parametrize("stream", [False, True])
+@pytest.mark.parametrize(
+    ("code", "message", "cls"),
+    [
+        # ResponseErrorCode: each failure is what the same code means over HTTP, not a retryable 500
+        ("server_error", "The model failed to generate a response.", E.ServerError),
+        ("rate_limit_exceeded", "Rate limit reached for o3.", E.RateLimitError),
+        (
+            "invalid_prompt",
+            "Invalid prompt: your prompt was flagged as potentially violating our usage policy.",
+            E.ContentFilteredError,
+        ),
+        ("bio_policy", "This request was refused under the biology usage policy.", E.ContentFilteredError),
+        ("data_residency_mismatch", "The project's data residency does not allow this model.", E.PermissionDeniedError),
+        ("invalid_image_url", "The image URL could not be read.", E.BadRequestError),
+    ],
+)
+async def test_a_failed_response_is_classified_by_its_error_code(
+    fake_openai: FakeOpenAI, provider: OpenAIProvider, stream: bool, code: str, message: str, cls: type
+):
+    fake_openai.queue(R.reply(failed={"code": code, "message": message}, usage=R.tokens(500, 20)))
+    with pytest.raises(E.ProviderError) as info:
+        await provider.complete(ask(stream=stream), target(fake_openai, "responses"))
+    assert type(info.value) is cls and message in info.value.message
+    # what the failed response used is billed: the attempt is recorded at that cost
+    assert (info.value.usage.input_tokens, info.value.usage.output_tokens) == (500, 20)
+
+
 # --- errors ---------------------------------------------------------------------------------------------
 
 ERROR_CASES = [

@@ -31,6 +31,15 @@ def _items(msg: Message) -> list[dict[str, Any]]:
 
 MIN_OUTPUT_TOKENS = 16
 
+#: ResponseErrorCode -> the HTTP status of the same failure; the rest (invalid_prompt, bio_policy, the
+#: image codes) are about the request's content: 400, refined by the code in error_for
+_FAILED_AS = {
+    "server_error": 500,
+    "vector_store_timeout": 504,
+    "rate_limit_exceeded": 429,
+    "data_residency_mismatch": 403,
+}
+
 
 class ResponsesFormat(WireFormat):
     name = "openai-responses"
@@ -108,8 +117,13 @@ def _result(data: dict[str, Any], *, provider: str, model: str) -> LLMResult:
     reported = _usage(data["usage"], data) if isinstance(data.get("usage"), dict) else None
     if status == "failed":
         err = data.get("error") or {}
+        code = err.get("code") if isinstance(err, dict) else None
+        # classified as the same failure answered over HTTP: a flagged prompt is not a server error to retry
+        failed_as = _FAILED_AS.get(code, 400) if code else 500
         raise with_reported_usage(
-            openai_error(HttpResponse(500, {}, json.dumps({"error": err}).encode()), provider=provider, model=model),
+            openai_error(
+                HttpResponse(failed_as, {}, json.dumps({"error": err}).encode()), provider=provider, model=model
+            ),
             reported,
         )
     texts: list[str] = []

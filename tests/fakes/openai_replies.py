@@ -103,6 +103,9 @@ class Reply:
     #: the model declined: chat's ``message.refusal`` (``delta.refusal`` streamed), the Responses API's
     #: ``refusal`` content part (``response.refusal.delta`` streamed); ``text`` is then usually None
     refusal: str | None = None
+    #: Responses API only: the response failed (status "failed", this ``{code, message}`` as its error;
+    #: streamed, ``response.failed``), after the model had used ``usage``
+    failed: dict[str, str] | None = None
 
 
 def reply(text: str | None = "ok", *, tool_calls: list[FakeToolCall] | None = None, **kw: Any) -> Reply:
@@ -343,6 +346,8 @@ def response_object(body: dict[str, Any], r: Reply, *, response_id: str, status:
             output.append(_message_item(f"msg_{response_id}", r.text, "completed"))
         output += [_call_item(c, c.arguments_json(), "completed") for c in r.tool_calls]
     incomplete = None
+    if status == "completed" and r.failed is not None:
+        status, output = "failed", []
     if status == "completed" and r.finish in ("length", "content_filter"):
         status = "incomplete"
         incomplete = {"reason": "max_output_tokens" if r.finish == "length" else "content_filter"}
@@ -360,7 +365,7 @@ def response_object(body: dict[str, Any], r: Reply, *, response_id: str, status:
         "created_at": CREATED,
         "status": status,
         "completed_at": CREATED + 1 if status == "completed" else None,
-        "error": None,
+        "error": r.failed if status == "failed" else None,
         "incomplete_details": incomplete,
         "instructions": body.get("instructions"),
         "max_output_tokens": body.get("max_output_tokens"),
@@ -441,7 +446,8 @@ def response_events(body: dict[str, Any], r: Reply, *, response_id: str) -> list
         emit("response.output_item.done", output_index=index, item=_call_item(c, args, "completed"))
         index += 1
     final = response_object(body, r, response_id=response_id)
-    emit("response.incomplete" if final["status"] == "incomplete" else "response.completed", response=final)
+    terminal = {"incomplete": "response.incomplete", "failed": "response.failed"}.get(final["status"])
+    emit(terminal or "response.completed", response=final)
     return events
 
 
