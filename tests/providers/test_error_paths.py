@@ -311,6 +311,17 @@ async def test_anthropic_refusal_is_content_filtered(serve, transport, stream: b
     assert info.value.usage.input_tokens > 0  # billed tokens travel with the error, to be recorded at cost
 
 
+@pytest.mark.parametrize("stream", [False, True])
+async def test_anthropic_paused_turn_is_not_a_finished_answer(serve, transport, stream: bool):
+    # StopReason pause_turn: "we paused a long-running turn. You may provide the response back as-is in a
+    # subsequent request to let the model continue." The text so far is kept, but the answer is not finished.
+    _, provider, target = await anthropic(serve, transport, {"text": "Searching the web", "finish": "pause_turn"})
+    result = await provider.complete(ask(stream), target)
+    assert result.text.strip() == "Searching the web"
+    assert result.finish_reason == "other"
+    assert any("pause_turn" in w and "incomplete" in w for w in result.warnings)
+
+
 def test_anthropic_refusal_body_follows_the_spec():
     from aiohttp.test_utils import make_mocked_request
 
