@@ -199,7 +199,10 @@ def anthropic_error(
         message = excerpt(body, 300)
     if status < 400:  # an error event inside a 200 stream: the status its type stands for
         status = _ERROR_TYPES.get(kind or "", 500)
-    if kind == "billing_error":
+    # The spec's billing_error (402) is not how the API says it: a spent balance comes as 400
+    # invalid_request_error "Your credit balance is too low to access the Anthropic API", which would stop
+    # the whole call as a bad request although the next vendor can answer it.
+    if kind == "billing_error" or "credit balance is too low" in message.lower():
         from ..errors import QuotaExhaustedError
 
         return QuotaExhaustedError(
