@@ -124,6 +124,40 @@ async def test_response_object_and_events_match_the_spec(fake: FakeOpenAI):
     assert body["status"] == "incomplete" and body["incomplete_details"] == {"reason": "max_output_tokens"}
 
 
+async def test_refusals_match_the_spec(fake: FakeOpenAI):
+    # chat: message.refusal / delta.refusal with no content; Responses: a `refusal` content part
+    refusal = R.Reply(text=None, refusal="I can't help with that.")
+    fake.queue(refusal, refusal, refusal, refusal)
+    status, _, body = await _post(fake.url + "/v1/chat/completions", CHAT)
+    OPENAI.assert_valid("CreateChatCompletionResponse", body)
+    assert body["choices"][0]["message"] == {"role": "assistant", "content": None, "refusal": "I can't help with that."}
+    _, _, events = await _post(fake.url + "/v1/chat/completions", {**CHAT, "stream": True})
+    chunks = [json.loads(data) for _, data in events[:-1]]
+    for chunk in chunks:
+        OPENAI.assert_valid("CreateChatCompletionStreamResponse", chunk)
+    assert "".join(c["choices"][0]["delta"].get("refusal") or "" for c in chunks) == "I can't help with that."
+    _, _, body = await _post(fake.url + "/v1/responses", RESPONSES)
+    OPENAI.assert_valid("Response", body)
+    assert body["output"][0]["content"] == [{"type": "refusal", "refusal": "I can't help with that."}]
+    _, _, events = await _post(fake.url + "/v1/responses", {**RESPONSES, "stream": True})
+    for _, data in events:
+        OPENAI.assert_valid("ResponseStreamEvent", json.loads(data))
+    assert "response.refusal.delta" in [name for name, _ in events]
+    assert fake.violations == []
+
+
+async def test_a_failed_response_matches_the_spec(fake: FakeOpenAI):
+    failed = R.reply("never sent", failed={"code": "server_error", "message": "The model failed."})
+    fake.queue(failed, failed)
+    _, _, body = await _post(fake.url + "/v1/responses", RESPONSES)
+    OPENAI.assert_valid("Response", body)
+    assert (body["status"], body["error"]["code"], body["output"]) == ("failed", "server_error", [])
+    _, _, events = await _post(fake.url + "/v1/responses", {**RESPONSES, "stream": True})
+    for _, data in events:
+        OPENAI.assert_valid("ResponseStreamEvent", json.loads(data))
+    assert events[-1][0] == "response.failed"
+
+
 async def test_errors_match_the_spec_and_carry_headers(fake: FakeOpenAI):
     fake.queue(
         R.rate_limited(retry_after="3", retry_after_ms="2500", reset_requests="1m30s"),

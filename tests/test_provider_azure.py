@@ -59,6 +59,30 @@ async def test_api_version_from_the_environment(fake_openai: FakeOpenAI, transpo
     assert fake_openai.requests[0].query == {"api-version": "2025-01-01-preview"}
 
 
+@pytest.mark.parametrize(
+    ("version", "field"),
+    [
+        ("2024-02-01", "max_tokens"),
+        ("2024-06-01", "max_tokens"),
+        ("2024-08-01-preview", "max_tokens"),
+        ("2024-09-01-preview", "max_completion_tokens"),
+        ("2024-10-21", "max_completion_tokens"),
+        ("2025-01-01-preview", "max_completion_tokens"),
+    ],
+)
+async def test_the_token_limit_field_is_the_one_the_api_version_knows(
+    fake_openai: FakeOpenAI, transport: Transport, version: str, field: str
+):
+    # Azure's max_completion_tokens arrived in 2024-09-01-preview (the 2024-10-21 GA spec has it, max_tokens
+    # "deprecated in favor of" it); earlier versions answer 400 "Unrecognized request argument supplied:
+    # max_completion_tokens", a bad request that stopped the whole cascade on every call with a token limit.
+    env = env_for(fake_openai, AZURE_OPENAI_API_VERSION=version)
+    result = await AzureProvider(env, transport).complete(ask(max_tokens=50), Target("azure", DEPLOYMENT))
+    assert result.text == "ok"
+    body = fake_openai.requests[0].body
+    assert body[field] == 50 and not {"max_tokens", "max_completion_tokens"} - {field} & set(body)
+
+
 async def test_target_base_url_wins_over_the_environment(fake_openai: FakeOpenAI, transport: Transport):
     env = {"AZURE_OPENAI_API_KEY": AZURE_KEY, "AZURE_OPENAI_ENDPOINT": "http://127.0.0.1:9/"}
     result = await AzureProvider(env, transport).complete(ask(), Target("azure", DEPLOYMENT, base_url=fake_openai.url))

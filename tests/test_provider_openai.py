@@ -214,6 +214,20 @@ async def test_legacy_reasoning_notes_are_said_in_the_order_the_body_is_built(
     ]
 
 
+@pytest.mark.parametrize("model", ["o3", "o3-2025-04-16", "o4-mini", "o4-mini-2025-04-16"])
+@pytest.mark.parametrize("stream", [False, True])
+async def test_o3_and_o4_mini_get_no_stop_and_say_so(
+    fake_openai: FakeOpenAI, provider: OpenAIProvider, model: str, stream: bool
+):
+    # openai.yaml, StopConfiguration: "Not supported with latest reasoning models `o3` and `o4-mini`";
+    # sent anyway, the API answers 400 and the target is lost to the call. They do take a system message.
+    request = ask("Count to 3.", system="Be terse.", stop=["END"], stream=stream)
+    result = await provider.complete(request, target(fake_openai, "chat", model))
+    body = sent(fake_openai)
+    assert "stop" not in body and body["messages"][0] == {"role": "system", "content": "Be terse."}
+    assert result.warnings == [f"{model} has no stop sequences; 'stop' was not sent"]
+
+
 @pytest.mark.parametrize("model", ["o1", "o3-mini", "gpt-4o"])
 async def test_later_models_keep_their_system_message(fake_openai: FakeOpenAI, provider: OpenAIProvider, model: str):
     result = await provider.complete(ask("hi", system="Be terse.", stop=["END"]), target(fake_openai, "chat", model))
@@ -488,6 +502,50 @@ async def test_an_answer_withheld_by_the_content_filter(
     assert info.value.moves_on and not info.value.retryable
     # the response still reports what it used, and the vendor bills it: the attempt is recorded at cost
     assert (info.value.usage.input_tokens, info.value.usage.output_tokens) == (1200, 300)
+
+
+@pytest.mark.parametrize("api", APIS)
+@pytest.mark.parametrize("stream", [False, True])
+async def test_a_refusal_is_content_filtered_not_an_empty_answer(
+    fake_openai: FakeOpenAI, provider: OpenAIProvider, api: str, stream: bool
+):
+    # Chat: ChatCompletionResponseMessage.refusal (delta.refusal streamed) with content null and finish_reason
+    # "stop"; Responses: a `refusal` content part instead of output_text. Neither is the model's answer.
+    fake_openai.queue(R.Reply(text=None, refusal="I can't help with that.", usage=R.tokens(40, 6)))
+    with pytest.raises(E.ContentFilteredError, match="refused") as info:
+        await provider.complete(ask(stream=stream), target(fake_openai, api))
+    assert "I can't help with that." in info.value.message
+    assert info.value.moves_on and not info.value.retryable
+    # the refusal's tokens are billed: the attempt is recorded at their cost
+    assert (info.value.usage.input_tokens, info.value.usage.output_tokens) == (40, 6)
+
+
+@pytest.mark.parametrize("stream", [False, True])
+@pytest.mark.parametrize(
+    ("code", "message", "cls"),
+    [
+        # ResponseErrorCode: each failure is what the same code means over HTTP, not a retryable 500
+        ("server_error", "The model failed to generate a response.", E.ServerError),
+        ("rate_limit_exceeded", "Rate limit reached for o3.", E.RateLimitError),
+        (
+            "invalid_prompt",
+            "Invalid prompt: your prompt was flagged as potentially violating our usage policy.",
+            E.ContentFilteredError,
+        ),
+        ("bio_policy", "This request was refused under the biology usage policy.", E.ContentFilteredError),
+        ("data_residency_mismatch", "The project's data residency does not allow this model.", E.PermissionDeniedError),
+        ("invalid_image_url", "The image URL could not be read.", E.BadRequestError),
+    ],
+)
+async def test_a_failed_response_is_classified_by_its_error_code(
+    fake_openai: FakeOpenAI, provider: OpenAIProvider, stream: bool, code: str, message: str, cls: type
+):
+    fake_openai.queue(R.reply(failed={"code": code, "message": message}, usage=R.tokens(500, 20)))
+    with pytest.raises(E.ProviderError) as info:
+        await provider.complete(ask(stream=stream), target(fake_openai, "responses"))
+    assert type(info.value) is cls and message in info.value.message
+    # what the failed response used is billed: the attempt is recorded at that cost
+    assert (info.value.usage.input_tokens, info.value.usage.output_tokens) == (500, 20)
 
 
 # --- errors ---------------------------------------------------------------------------------------------

@@ -35,7 +35,7 @@ JSON_INSTRUCTION = "Answer with a single JSON object and nothing else: no prose,
 _STOP: dict[str | None, FinishReason] = {
     "end_turn": "stop",
     "stop_sequence": "stop",
-    "pause_turn": "stop",
+    # pause_turn is left out on purpose: a paused turn is not finished (see _result)
     "max_tokens": "length",
     "model_context_window_exceeded": "length",
     "tool_use": "tool_calls",
@@ -199,7 +199,10 @@ def anthropic_error(
         message = excerpt(body, 300)
     if status < 400:  # an error event inside a 200 stream: the status its type stands for
         status = _ERROR_TYPES.get(kind or "", 500)
-    if kind == "billing_error":
+    # The spec's billing_error (402) is not how the API says it: a spent balance comes as 400
+    # invalid_request_error "Your credit balance is too low to access the Anthropic API", which would stop
+    # the whole call as a bad request although the next vendor can answer it.
+    if kind == "billing_error" or "credit balance is too low" in message.lower():
         from ..errors import QuotaExhaustedError
 
         return QuotaExhaustedError(
@@ -290,6 +293,13 @@ def _result(
         text = json.dumps(doc.get("value") if json_calls[0].name == JSON_VALUE_TOOL else doc)
         calls = [c for c in calls if c.name not in (JSON_TOOL, JSON_VALUE_TOOL)]
         finish = "stop"
+    warnings = []
+    if stop_reason == "pause_turn":
+        # "we paused a long-running turn" (server tools): the answer so far, said to be unfinished, not a stop
+        warnings.append(
+            f"{provider}:{model} paused its turn (stop_reason: pause_turn); the answer may be incomplete: send "
+            "it back as the assistant turn to let the model continue"
+        )
     return LLMResult(
         text=text,
         provider=provider,
@@ -297,6 +307,7 @@ def _result(
         usage=_usage(usage),
         tool_calls=calls,
         finish_reason=finish,
+        warnings=warnings,
         response_id=data.get("id"),
     )
 

@@ -31,7 +31,29 @@ from ..types import FinishReason, LLMRequest, LLMResult, Target, ToolCall, Usage
 from .base import Endpoint, HTTPProvider, StreamAccumulator, WireFormat, with_reported_usage
 from .http_errors import LONG_WAIT_SECONDS, error_for, parse_duration, parse_retry_after
 
-_BLOCKED = {"SAFETY", "RECITATION", "PROHIBITED_CONTENT", "BLOCKLIST", "SPII", "IMAGE_SAFETY", "LANGUAGE"}
+_BLOCKED = {
+    "SAFETY",
+    "RECITATION",
+    "PROHIBITED_CONTENT",
+    "BLOCKLIST",
+    "SPII",
+    "IMAGE_SAFETY",
+    "LANGUAGE",
+    # newer than gemini.json; in the discovery document's Candidate.finishReason
+    "IMAGE_PROHIBITED_CONTENT",
+    "IMAGE_RECITATION",
+    "ESCALATION",
+}
+#: finish reasons that say the candidate is no usable answer (there is usually no content at all): the
+#: tokens are billed, but the attempt failed and the next target may serve the call
+_BROKEN = {
+    "MALFORMED_FUNCTION_CALL",
+    "UNEXPECTED_TOOL_CALL",
+    "TOO_MANY_TOOL_CALLS",
+    "MALFORMED_RESPONSE",
+    # the request lacked a thought signature: no answer either, and sent again as it is it would fail again
+    "MISSING_THOUGHT_SIGNATURE",
+}
 _FINISH: dict[str | None, FinishReason] = {"STOP": "stop", "MAX_TOKENS": "length"}
 # JSON Schema keywords Gemini's Schema object accepts; others (additionalProperties, $schema, ...) are dropped.
 _SCHEMA_KEYS = {
@@ -313,6 +335,7 @@ class _GeminiStream(StreamAccumulator):
         self.texts: list[str] = []
         self.calls: list[ToolCall] = []
         self.finish_reason: str | None = None
+        self.finish_message: str | None = None
         self.usage: dict[str, Any] = {}
         self.model_version: str | None = None
         self.response_id: str | None = None
@@ -351,6 +374,7 @@ class _GeminiStream(StreamAccumulator):
                     self.calls.append(ToolCall(id=call_id, name=fc["name"], arguments=args))
             if cand.get("finishReason"):
                 self.finish_reason = cand["finishReason"]
+                self.finish_message = cand.get("finishMessage") or self.finish_message
         if delta:
             self.texts.append(delta)
         return delta
@@ -386,6 +410,16 @@ class _GeminiStream(StreamAccumulator):
             )
         if self.finish_reason in _BLOCKED:
             raise self._filtered(f"the answer was blocked (finishReason: {self.finish_reason})")
+        if self.finish_reason in _BROKEN:
+            why = f": {excerpt(self.finish_message, 200)}" if self.finish_message else ""
+            raise with_reported_usage(
+                MalformedResponseError(
+                    f"{self.provider}:{self.model}: no usable answer (finishReason: {self.finish_reason}){why}",
+                    provider=self.provider,
+                    model=self.model,
+                ),
+                self._usage() if self.usage else None,
+            )
         if not require_finish and self.finish_reason is None and not self.texts and not self.calls:
             raise MalformedResponseError(
                 f"{self.provider}:{self.model}: response has no candidates", provider=self.provider, model=self.model

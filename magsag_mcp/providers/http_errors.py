@@ -65,6 +65,7 @@ _CONTEXT_HINTS = (
     "exceeds the maximum number of tokens",
     "string_above_max_length",
 )
+_POLICY_CODES = frozenset({"invalid_prompt", "bio_policy"})
 _QUOTA_HINTS = ("insufficient_quota", "quota", "billing", "credit balance", "exceeded your current")
 
 # A 400 saying the *target* cannot do something the call asked for (another target may): both a phrase of
@@ -203,7 +204,9 @@ def error_for(
         return RateLimitError(text, retry_after=wait, **kw)
     if any(h in code_l or h in msg_l for h in _CONTEXT_HINTS) or status == 413:
         return ContextTooLongError(text, **kw)
-    if "content_filter" in code_l or "content_policy" in code_l or "safety" in code_l:
+    # OpenAI's invalid_prompt ("your prompt was flagged as potentially violating our usage policy") and
+    # bio_policy are its safety system refusing the prompt: another vendor may serve it
+    if any(h in code_l for h in ("content_filter", "content_policy", "safety")) or code_l in _POLICY_CODES:
         return ContentFilteredError(text, **kw)
     by_status = _BY_STATUS.get(status)
     if by_status is not None:

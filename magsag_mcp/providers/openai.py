@@ -131,14 +131,30 @@ def azure_streams_usage(api_version: str) -> bool:
     return date >= "2024-09-01" if rest == "" and api_version.endswith("-preview") else date > "2024-10-21"
 
 
+def azure_takes_max_completion_tokens(api_version: str) -> bool:
+    """Does this Azure api-version know ``max_completion_tokens``?
+
+    It arrived with the o1 models in 2024-09-01-preview, and 2024-10-21 is the first GA version with it
+    (its spec calls ``max_tokens`` "deprecated in favor of ``max_completion_tokens``"). Older versions
+    (2024-06-01, 2024-08-01-preview, ...) answer 400 "Unrecognized request argument supplied:
+    max_completion_tokens": they get ``max_tokens``. Undated versions are the newest and know it.
+    """
+    date = api_version[:10]
+    if len(date) != 10 or not date[:4].isdigit():
+        return True
+    return date >= ("2024-09-01" if api_version.endswith("-preview") else "2024-10-21")
+
+
 class AzureProvider(HTTPProvider):
     """Azure OpenAI. Streaming is used only with an api-version that reports usage at the end of a
     stream: without it a streamed call's cost could not be known, and money must be exact."""
 
     def __init__(self, env: Mapping[str, str], transport: Transport) -> None:
         endpoint = AzureEndpoint(env)
-        self.streams_usage = azure_streams_usage(endpoint.api_version())
-        super().__init__(ChatCompletionsFormat(), endpoint, transport)
+        version = endpoint.api_version()
+        self.streams_usage = azure_streams_usage(version)
+        field = "max_completion_tokens" if azure_takes_max_completion_tokens(version) else "max_tokens"
+        super().__init__(ChatCompletionsFormat(max_tokens_field=field), endpoint, transport)
 
     def capabilities(self, target: Target) -> Capabilities:
         caps = super().capabilities(target)

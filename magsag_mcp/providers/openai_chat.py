@@ -70,6 +70,17 @@ def openai_error(response: HttpResponse, *, provider: str, model: str) -> Provid
     return error_for(response.status, message, headers=response.headers, provider=provider, model=model, code=code)
 
 
+def refused(refusal: str, usage: Usage | None, *, provider: str, model: str) -> ContentFilteredError:
+    """The model declined (chat's ``message.refusal``, the Responses API's ``refusal`` content part): there is
+    no answer, only the refusal's text, which says why. Billed like any answer: the error carries the usage."""
+    return with_reported_usage(
+        ContentFilteredError(
+            f"{provider}:{model}: the model refused: {excerpt(refusal, 200)!r}", provider=provider, model=model
+        ),
+        usage,
+    )
+
+
 def _fastapi_detail(detail: Any) -> str:
     if isinstance(detail, list):
         problems = [
@@ -131,6 +142,16 @@ def is_legacy_reasoning(model: str) -> bool:
     return model.rsplit("/", 1)[-1].lower().startswith(("o1-preview", "o1-mini"))
 
 
+#: o3 and o4-mini and their snapshots; not o3-mini, which came before them and is not named
+_NO_STOP = re.compile(r"^(?:o3(?!-mini)|o4-mini)(?:-|$)")
+
+
+def takes_no_stop(model: str) -> bool:
+    """openai.yaml, StopConfiguration: "Not supported with latest reasoning models `o3` and `o4-mini`" (they
+    answer 400 "Unsupported parameter: 'stop'"), nor by o1-preview and o1-mini."""
+    return is_legacy_reasoning(model) or bool(_NO_STOP.match(model.rsplit("/", 1)[-1].lower()))
+
+
 def _tool_choice(choice: Any) -> Any:
     if isinstance(choice, dict):
         return {"type": "function", "function": {"name": choice["name"]}}
@@ -163,7 +184,7 @@ class ChatCompletionsFormat(WireFormat):
             body[self.max_tokens_field] = request.max_tokens
         put_temperature(body, notes, model, request.temperature)
         if request.stop:
-            if legacy:
+            if takes_no_stop(model):
                 notes.append(f"{model} has no stop sequences; 'stop' was not sent")
             else:
                 body["stop"] = request.stop
@@ -213,6 +234,11 @@ class ChatCompletionsFormat(WireFormat):
                 ),
                 _usage(data["usage"], data) if isinstance(data.get("usage"), dict) else None,
             )
+        refusal = message.get("refusal")
+        if refusal and not message.get("content") and not message.get("tool_calls"):
+            # content is null and finish_reason "stop": without this, the refusal would pass as an empty answer
+            usage = _usage(data["usage"], data) if isinstance(data.get("usage"), dict) else None
+            raise refused(str(refusal), usage, provider=provider, model=model)
         calls = [
             ToolCall(
                 id=tc.get("id") or f"call_{i}",
@@ -266,6 +292,7 @@ class _ChatStream(StreamAccumulator):
     def __init__(self, provider: str, model: str) -> None:
         self.provider, self.model = provider, model
         self.parts: list[str] = []
+        self.refusal: list[str] = []
         self.calls: dict[int, dict[str, Any]] = {}
         self.finish_raw: str | None = None
         self.usage: Usage | None = None
@@ -298,6 +325,8 @@ class _ChatStream(StreamAccumulator):
             delta = choice.get("delta") or {}
             if delta.get("content"):
                 delta_text += delta["content"]
+            if delta.get("refusal"):
+                self.refusal.append(delta["refusal"])
             for tc in delta.get("tool_calls") or []:
                 slot = self.calls.setdefault(tc.get("index", 0), {"id": None, "name": "", "arguments": ""})
                 if tc.get("id"):
@@ -338,6 +367,8 @@ class _ChatStream(StreamAccumulator):
                 ),
                 self.usage,
             )
+        if self.refusal and not text and not self.calls:
+            raise refused("".join(self.refusal), self.usage, provider=self.provider, model=self.model)
         calls = [
             ToolCall(
                 id=slot["id"] or f"call_{i}",

@@ -13,7 +13,7 @@ from ..errors import ContentFilteredError, MalformedResponseError, ProviderConne
 from ..transport import HttpResponse, SSEEvent
 from ..types import FinishReason, LLMRequest, LLMResult, Message, ToolCall, Usage
 from .base import StreamAccumulator, WireFormat, with_reported_usage
-from .openai_chat import openai_error, parse_arguments, put_temperature
+from .openai_chat import openai_error, parse_arguments, put_temperature, refused
 
 
 def _items(msg: Message) -> list[dict[str, Any]]:
@@ -30,6 +30,15 @@ def _items(msg: Message) -> list[dict[str, Any]]:
 
 
 MIN_OUTPUT_TOKENS = 16
+
+#: ResponseErrorCode -> the HTTP status of the same failure; the rest (invalid_prompt, bio_policy, the
+#: image codes) are about the request's content: 400, refined by the code in error_for
+_FAILED_AS = {
+    "server_error": 500,
+    "vector_store_timeout": 504,
+    "rate_limit_exceeded": 429,
+    "data_residency_mismatch": 403,
+}
 
 
 class ResponsesFormat(WireFormat):
@@ -108,11 +117,17 @@ def _result(data: dict[str, Any], *, provider: str, model: str) -> LLMResult:
     reported = _usage(data["usage"], data) if isinstance(data.get("usage"), dict) else None
     if status == "failed":
         err = data.get("error") or {}
+        code = err.get("code") if isinstance(err, dict) else None
+        # classified as the same failure answered over HTTP: a flagged prompt is not a server error to retry
+        failed_as = _FAILED_AS.get(code, 400) if code else 500
         raise with_reported_usage(
-            openai_error(HttpResponse(500, {}, json.dumps({"error": err}).encode()), provider=provider, model=model),
+            openai_error(
+                HttpResponse(failed_as, {}, json.dumps({"error": err}).encode()), provider=provider, model=model
+            ),
             reported,
         )
     texts: list[str] = []
+    refusals: list[str] = []
     calls: list[ToolCall] = []
     for item in data["output"]:
         kind = item.get("type")
@@ -121,7 +136,8 @@ def _result(data: dict[str, Any], *, provider: str, model: str) -> LLMResult:
                 if part.get("type") == "output_text":
                     texts.append(part.get("text") or "")
                 elif part.get("type") == "refusal":
-                    texts.append(part.get("refusal") or "")
+                    # the model declined: its refusal is not the answer (nor, asked for JSON, broken JSON)
+                    refusals.append(part.get("refusal") or "")
         elif kind == "function_call":
             calls.append(
                 ToolCall(
@@ -130,6 +146,8 @@ def _result(data: dict[str, Any], *, provider: str, model: str) -> LLMResult:
                     arguments=parse_arguments(item.get("arguments"), provider=provider, model=model),
                 )
             )
+    if refusals and not texts and not calls:
+        raise refused("".join(refusals), reported, provider=provider, model=model)
     finish: FinishReason = "tool_calls" if calls else "stop"
     if status == "incomplete":
         reason = (data.get("incomplete_details") or {}).get("reason")

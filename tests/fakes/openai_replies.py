@@ -100,6 +100,12 @@ class Reply:
     raw_body: str | None = None
     #: answer a streamed request with the plain JSON answer, as a server that ignores "stream": true does
     ignores_stream: bool = False
+    #: the model declined: chat's ``message.refusal`` (``delta.refusal`` streamed), the Responses API's
+    #: ``refusal`` content part (``response.refusal.delta`` streamed); ``text`` is then usually None
+    refusal: str | None = None
+    #: Responses API only: the response failed (status "failed", this ``{code, message}`` as its error;
+    #: streamed, ``response.failed``), after the model had used ``usage``
+    failed: dict[str, str] | None = None
 
 
 def reply(text: str | None = "ok", *, tool_calls: list[FakeToolCall] | None = None, **kw: Any) -> Reply:
@@ -238,7 +244,7 @@ def _azure_filters() -> dict[str, Any]:
 
 
 def chat_completion(model: str, r: Reply, *, azure: bool = False) -> dict[str, Any]:
-    message: dict[str, Any] = {"role": "assistant", "content": r.text, "refusal": None}
+    message: dict[str, Any] = {"role": "assistant", "content": r.text, "refusal": r.refusal}
     if r.tool_calls:
         message["tool_calls"] = [
             {"id": c.id, "type": "function", "function": {"name": c.name, "arguments": c.arguments_json()}}
@@ -288,6 +294,7 @@ def chat_chunks(model: str, r: Reply, *, include_usage: bool) -> list[dict[str, 
 
     out: list[dict[str, Any] | str] = [chunk({"role": "assistant", "content": "", "refusal": None})]
     out += [chunk({"content": piece}) for piece in _pieces(r.text)] if r.text else []
+    out += [chunk({"refusal": piece}) for piece in _pieces(r.refusal)] if r.refusal else []
     for n, c in enumerate(r.tool_calls):
         head = {"index": n, "id": c.id, "type": "function", "function": {"name": c.name, "arguments": ""}}
         out.append(chunk({"tool_calls": [head]}))
@@ -308,10 +315,13 @@ def chat_error_chunk(err: ErrorReply) -> dict[str, Any]:
 # --- Responses API --------------------------------------------------------------------------------
 
 
-def _message_item(item_id: str, text: str, status: str) -> dict[str, Any]:
-    content = (
-        [{"type": "output_text", "text": text, "annotations": [], "logprobs": []}] if status == "completed" else []
+def _message_item(item_id: str, text: str, status: str, *, refusal: str | None = None) -> dict[str, Any]:
+    part = (
+        {"type": "refusal", "refusal": refusal}
+        if refusal is not None
+        else {"type": "output_text", "text": text, "annotations": [], "logprobs": []}
     )
+    content = [part] if status == "completed" else []
     return {"type": "message", "id": item_id, "status": status, "role": "assistant", "content": content}
 
 
@@ -330,10 +340,14 @@ def response_object(body: dict[str, Any], r: Reply, *, response_id: str, status:
     """The ``Response`` object as OpenAI returns it, echoing the request's settings."""
     output: list[dict[str, Any]] = []
     if status != "in_progress":
-        if r.text is not None:
+        if r.refusal is not None:
+            output.append(_message_item(f"msg_{response_id}", "", "completed", refusal=r.refusal))
+        elif r.text is not None:
             output.append(_message_item(f"msg_{response_id}", r.text, "completed"))
         output += [_call_item(c, c.arguments_json(), "completed") for c in r.tool_calls]
     incomplete = None
+    if status == "completed" and r.failed is not None:
+        status, output = "failed", []
     if status == "completed" and r.finish in ("length", "content_filter"):
         status = "incomplete"
         incomplete = {"reason": "max_output_tokens" if r.finish == "length" else "content_filter"}
@@ -351,7 +365,7 @@ def response_object(body: dict[str, Any], r: Reply, *, response_id: str, status:
         "created_at": CREATED,
         "status": status,
         "completed_at": CREATED + 1 if status == "completed" else None,
-        "error": None,
+        "error": r.failed if status == "failed" else None,
         "incomplete_details": incomplete,
         "instructions": body.get("instructions"),
         "max_output_tokens": body.get("max_output_tokens"),
@@ -385,7 +399,19 @@ def response_events(body: dict[str, Any], r: Reply, *, response_id: str) -> list
     emit("response.created", response=started)
     emit("response.in_progress", response=started)
     index = 0
-    if r.text is not None:
+    if r.refusal is not None:
+        item_id = f"msg_{response_id}"
+        emit("response.output_item.added", output_index=index, item=_message_item(item_id, "", "in_progress"))
+        where = {"item_id": item_id, "output_index": index, "content_index": 0}
+        emit("response.content_part.added", **where, part={"type": "refusal", "refusal": ""})
+        for piece in _pieces(r.refusal):
+            emit("response.refusal.delta", **where, delta=piece)
+        emit("response.refusal.done", **where, refusal=r.refusal)
+        emit("response.content_part.done", **where, part={"type": "refusal", "refusal": r.refusal})
+        done = _message_item(item_id, "", "completed", refusal=r.refusal)
+        emit("response.output_item.done", output_index=index, item=done)
+        index += 1
+    elif r.text is not None:
         item_id = f"msg_{response_id}"
         part = {"type": "output_text", "text": "", "annotations": [], "logprobs": []}
         emit("response.output_item.added", output_index=index, item=_message_item(item_id, "", "in_progress"))
@@ -420,7 +446,8 @@ def response_events(body: dict[str, Any], r: Reply, *, response_id: str) -> list
         emit("response.output_item.done", output_index=index, item=_call_item(c, args, "completed"))
         index += 1
     final = response_object(body, r, response_id=response_id)
-    emit("response.incomplete" if final["status"] == "incomplete" else "response.completed", response=final)
+    terminal = {"incomplete": "response.incomplete", "failed": "response.failed"}.get(final["status"])
+    emit(terminal or "response.completed", response=final)
     return events
 
 

@@ -222,6 +222,16 @@ class FakeOpenAI:
                 "valid key for an active subscription and use a correct regional API endpoint for your resource."
             )
             return self._error(R.error(401, message, code="401"), azure=True)
+        if (
+            isinstance(body, dict)
+            and "max_completion_tokens" in body
+            and not _azure_knows_max_completion_tokens(version)
+        ):
+            # what api-versions before max_completion_tokens (2024-09-01-preview; GA 2024-10-21) answer
+            err = R.error(
+                400, "Unrecognized request argument supplied: max_completion_tokens", type="invalid_request_error"
+            )
+            return self._error(err, azure=True)
         if problems := self._check("azure", "createChatCompletionRequest", request, body):
             return self._error(R.error(400, "; ".join(problems)[:1000], code="BadRequest"), azure=True)
         deployment = request.match_info["deployment"]
@@ -302,13 +312,31 @@ class FakeOpenAI:
         return resp
 
 
+def _azure_knows_max_completion_tokens(version: str) -> bool:
+    """max_completion_tokens came to Azure with 2024-09-01-preview; the first GA version with it is 2024-10-21."""
+    return version[:10] >= ("2024-09-01" if version.endswith("-preview") else "2024-10-21")
+
+
+#: o3 and o4-mini and their snapshots (not o3-mini, which came before them)
+_NO_STOP = re.compile(r"^(?:o3(?!-mini)|o4-mini)(?:-|$)")
+
+
 def model_refuses(body: dict[str, Any]) -> ErrorReply | None:
     """What OpenAI answers a spec-valid chat request that the model itself cannot take.
 
     o1-preview and o1-mini (the first reasoning models) take no system/developer message, only the
-    default temperature and no stop sequences; these are their real error bodies.
+    default temperature and no stop sequences; o3 and o4-mini take no stop sequences either. These are
+    their real error bodies.
     """
     model = str(body.get("model", ""))
+    if _NO_STOP.match(model) and body.get("stop") is not None:
+        # the spec's StopConfiguration: "Not supported with latest reasoning models `o3` and `o4-mini`"
+        return R.error(
+            400,
+            "Unsupported parameter: 'stop' is not supported with this model.",
+            param="stop",
+            code="unsupported_parameter",
+        )
     if not model.startswith(("o1-preview", "o1-mini")):
         return None
     for i, message in enumerate(body.get("messages") or []):

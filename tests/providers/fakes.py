@@ -471,7 +471,11 @@ class FakeAnthropic(Fake):
                 events.append(
                     (
                         "content_block_start",
-                        {"type": "content_block_start", "index": i, "content_block": {"type": "text", "text": ""}},
+                        {
+                            "type": "content_block_start",
+                            "index": i,
+                            "content_block": {"type": "text", "text": "", "citations": None},
+                        },
                     )
                 )
                 for word in block["text"].split(" "):
@@ -497,6 +501,7 @@ class FakeAnthropic(Fake):
                                 "id": block["id"],
                                 "name": block["name"],
                                 "input": {},
+                                "caller": {"type": "direct"},
                             },
                         },
                     )
@@ -519,15 +524,25 @@ class FakeAnthropic(Fake):
             events = events[:-2] + [("error", step["stream_error"])]
             return await self.send_events(request, events, False)
         stop = step.get("finish", "tool_use" if step.get("tool_calls") else "end_turn")
-        delta: dict[str, Any] = {"stop_reason": stop, "stop_sequence": None}
-        if step.get("stop_details"):
-            delta["stop_details"] = step["stop_details"]
-        events.append(
-            (
-                "message_delta",
-                {"type": "message_delta", "delta": delta, "usage": {"output_tokens": usage["output_tokens"]}},
+        delta: dict[str, Any] = {
+            "stop_reason": stop,
+            "stop_sequence": None,
+            "stop_details": step.get("stop_details"),
+            "container": None,
+        }
+        # MessageDeltaUsage: the cumulative counts, every field present (null where there is nothing to say)
+        delta_usage = {
+            key: usage[key]
+            for key in (
+                "input_tokens",
+                "output_tokens",
+                "cache_creation_input_tokens",
+                "cache_read_input_tokens",
+                "output_tokens_details",
+                "server_tool_use",
             )
-        )
+        }
+        events.append(("message_delta", {"type": "message_delta", "delta": delta, "usage": delta_usage}))
         events.append(("message_stop", {"type": "message_stop"}))
         return await self.send_events(request, events, step.get("cut", False))
 
@@ -564,6 +579,10 @@ class FakeGemini(Fake):
         cand: dict[str, Any] = {"content": {"role": "model", "parts": parts}, "index": 0}
         if finish:
             cand["finishReason"] = finish
+        if finish == "MALFORMED_FUNCTION_CALL" and not parts:
+            # the call the model wrote could not be parsed: no content, only finishMessage saying so
+            del cand["content"]
+            cand["finishMessage"] = "Malformed function call: print(default_api.get_weather(city='Oslo'"
         if finish == "SAFETY":
             # a blocked answer has no content, only the ratings that blocked it
             if not parts:

@@ -235,3 +235,30 @@ async def test_409_and_unclassified_4xx_move_on_instead_of_stopping_the_call(tmp
     # a conflict is retried on the target first (MAGSAG_MAX_RETRIES=1 here); the others move on
     assert classes == [["server_error"] * 2, ["quota_exhausted"], ["unexpected_status"]]
     assert len(anthropic.requests) == 3
+
+
+async def test_anthropic_credit_balance_too_low_moves_on_without_a_retry(tmp_path: Path, serve):
+    # The spec names billing_error (402), but the API answers a spent credit balance with 400
+    # invalid_request_error (as SDK users report it, e.g. anthropics/claude-code#4684). Read as a bad request,
+    # it stopped the whole call although the next vendor could answer it.
+    low = {
+        "type": "error",
+        "error": {
+            "type": "invalid_request_error",
+            "message": "Your credit balance is too low to access the Anthropic API. "
+            "Please go to Plans & Billing to upgrade or purchase credits.",
+        },
+        "request_id": "req_011CZ47RMLnx1JoJXRrzzSde",
+    }
+    anthropic = FakeAnthropic(KEY).queue({"error": 400, "body": low})
+    openai = FakeOpenAI(KEY).queue({"text": "answer from openai"})
+    svc = await open_service(tmp_path, serve, openai, anthropic, FakeGemini(KEY))
+    mc = {"model": "claude-3-5-sonnet-20241022", "fallbacks": ["gpt-4o"]}
+    result = await svc.invoke_skill("skill.analysis", {"data": "x", "model_config": mc})
+    await svc.aclose()
+    assert result.result.text == "answer from openai"
+    assert [(a.provider, a.error_class) for a in result.attempts] == [
+        ("anthropic", "quota_exhausted"),
+        ("openai", None),
+    ]
+    assert len(anthropic.requests) == 1  # not retried: the balance will not refill by itself

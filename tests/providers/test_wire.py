@@ -456,3 +456,48 @@ def test_each_wire_format_says_when_a_body_reports_no_usage(wire: str, with_usag
     for body in ({}, {next(iter(with_usage)): None}, {next(iter(with_usage)): {}}):
         missing = fmt.usage_in(body)
         assert missing is not None and missing.reported is False, body
+
+
+async def _sse_events(url: str, body: dict[str, Any], headers: dict[str, str]) -> list[tuple[str | None, Any]]:
+    """(event name, parsed data) of each SSE block a fake streams, read with a plain client."""
+    import aiohttp
+
+    events, name, data = [], None, []
+    async with aiohttp.ClientSession() as session, session.post(url, json=body, headers=headers) as resp:
+        assert resp.status == 200 and resp.content_type == "text/event-stream"
+        async for raw in resp.content:
+            line = raw.decode().rstrip("\r\n")
+            if not line:
+                if data:
+                    events.append((name, json.loads("\n".join(data))))
+                name, data = None, []
+            elif line.startswith("event:"):
+                name = line[6:].strip()
+            elif line.startswith("data:"):
+                data.append(line[5:].strip())
+    return events
+
+
+async def test_anthropic_fake_stream_events_follow_the_spec(serve):
+    """Each event the Anthropic fake streams is a MessageStreamEvent (ping aside, which this copy of the
+    spec does not list), named by its type: a fake that leaves out what the API always sends hides bugs."""
+    fake = FakeAnthropic(KEY)
+    url = await serve(fake)
+    fake.queue(
+        {"text": "one two", "tool_calls": [{"id": "t1", "name": "f", "arguments": {"a": 1}}]},
+        {
+            "text": None,
+            "finish": "refusal",
+            "stop_details": {"type": "refusal", "category": "cyber", "explanation": "x"},
+        },
+    )
+    body = {"model": "claude-x", "max_tokens": 10, "messages": [{"role": "user", "content": "hi"}], "stream": True}
+    headers = {"x-api-key": KEY, "anthropic-version": "2023-06-01"}
+    for _ in range(2):
+        events = await _sse_events(url + "/v1/messages", body, headers)
+        for name, data in events:
+            assert name == data["type"]
+            if name != "ping":
+                spec_validator("anthropic").assert_valid("MessageStreamEvent", data)
+        assert [n for n, _ in events][-2:] == ["message_delta", "message_stop"]
+    assert fake.violations == []
