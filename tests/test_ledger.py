@@ -76,6 +76,32 @@ async def test_blank_database_migrates_to_the_expected_schema(tmp_path: Path):
     assert conn.execute("SELECT COUNT(*) FROM schema_migrations").fetchone()[0] == len(MIGRATIONS)
 
 
+async def test_an_older_magsag_refuses_a_ledger_a_newer_one_migrated(tmp_path: Path, monkeypatch):
+    """Two versions on one MAGSAG_DB (a desktop client runs the latest, an IDE a pinned older one). A
+    version that predates a migration does not write what it added: one from before 0010_day_spend
+    recorded spend that the newer one's max_cost_per_day_usd never saw. Before, the older version
+    opened the newer ledger without a word; it must refuse, say why and what to do."""
+    from magsag_mcp.ledger import migrations
+
+    db = tmp_path / "shared.db"
+    async with Ledger(db):  # the newer version (all migrations) made it
+        pass
+    before = sqlite3.connect(db).execute("SELECT name FROM schema_migrations ORDER BY name").fetchall()
+    monkeypatch.setattr(migrations, "MIGRATIONS", MIGRATIONS[:9])  # a version from before 0010_day_spend
+    with pytest.raises(LedgerError) as info:
+        await Ledger(db).open()
+    message = info.value.message
+    assert f"the ledger at {db} was migrated by a newer magsag-mcp" in message
+    assert "0010_day_spend, 0011_runs_cost" in message
+    assert "upgrade magsag-mcp" in message and "MAGSAG_DB" in message
+    with pytest.raises(LedgerError, match="newer magsag-mcp"):  # through the service too, as the CLI and MCP open it
+        await Service.open(db=db, env={})
+    monkeypatch.setattr(migrations, "MIGRATIONS", MIGRATIONS)
+    assert sqlite3.connect(db).execute("SELECT name FROM schema_migrations ORDER BY name").fetchall() == before
+    async with Ledger(db) as ledger:  # the version that knows every migration still opens it
+        await ledger.log_event(None, None, "e", {})
+
+
 class _FullDisk(sqlite3.Connection):
     """A connection on a disk that fills up during a migration: SQLite rolls the transaction back itself
     (as it does on SQLITE_FULL) and reports the full disk."""

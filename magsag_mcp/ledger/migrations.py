@@ -226,9 +226,26 @@ SPEND_BUCKET_SECONDS = 900
 ROLLUP_BUCKET_SECONDS = 86400
 
 
+class NewerSchema(Exception):
+    """The ledger was migrated by a newer version: it names migrations this version does not know."""
+
+    def __init__(self, unknown: list[str]) -> None:
+        super().__init__(", ".join(unknown))
+        self.unknown = unknown
+
+
 def migrate(conn: sqlite3.Connection) -> list[str]:
-    """Apply every migration not yet applied, each in its own transaction. Returns the names applied."""
+    """Apply every migration not yet applied, each in its own transaction. Returns the names applied.
+
+    Raises :class:`NewerSchema` when the ledger holds migrations this version does not know: a
+    migration may add a table or column every write must keep up to date (0010 added ``day_spend``,
+    which the day limit reads), so a version that predates it would record spend the newer one's
+    limits never see. The migrations are append-only, so an unknown name means a newer version."""
     conn.execute("CREATE TABLE IF NOT EXISTS schema_migrations (name TEXT PRIMARY KEY, applied_at REAL NOT NULL)")
+    known = {name for name, _ in MIGRATIONS}
+    unknown = sorted(r[0] for r in conn.execute("SELECT name FROM schema_migrations") if r[0] not in known)
+    if unknown:
+        raise NewerSchema(unknown)
     applied: list[str] = []
     for name, sql in MIGRATIONS:
         conn.execute("BEGIN IMMEDIATE")  # another process may be migrating the same file

@@ -26,7 +26,7 @@ import aiosqlite
 
 from ..errors import ConfigError, InputError, LedgerError, MagsagError, redact
 from ..records import AttemptRecord, RunRecord
-from .migrations import migrate
+from .migrations import NewerSchema, migrate
 from .money import from_pusd
 from .writes import SYNC_MODE_BY_CONNECTION, RecordWrite, apply_batch, set_sync
 
@@ -218,6 +218,18 @@ class Ledger:
             await self._reader._execute(_configure, self._reader._conn, self.busy_timeout_ms)
             self._inline = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
             _configure(self._inline, 0)
+        except NewerSchema as exc:
+            await self._close_connections()
+            from .. import __version__
+
+            raise LedgerError(
+                f"the ledger at {self.path} was migrated by a newer magsag-mcp than this one ({__version__}): "
+                f"it has schema migration(s) {exc} that this version does not know, so what this version "
+                "records could escape the newer one's budget limits; upgrade magsag-mcp in this environment "
+                "(pip install -U magsag-mcp), or give this process a ledger of its own with --db / MAGSAG_DB",
+                db=str(self.path),
+                unknown_migrations=exc.unknown,
+            ) from None
         except (sqlite3.Error, OSError) as exc:
             await self._close_connections()
             if "locked" in str(exc) or "busy" in str(exc):
