@@ -102,6 +102,56 @@ async def test_an_older_magsag_refuses_a_ledger_a_newer_one_migrated(tmp_path: P
         await ledger.log_event(None, None, "e", {})
 
 
+async def test_a_summary_reads_one_snapshot_while_another_process_records(tmp_path: Path, monkeypatch):
+    """A summary is several statements (the rollup, the period, the largest run and day). Run one by one
+    in autocommit, each saw the ledger as it was at that statement, so a call another process recorded
+    in between counted in some parts and not others: under a writer process, about half the summaries
+    said the largest day cost more than the whole total. Every read must see one snapshot."""
+    from magsag_mcp.ledger import queries
+    from magsag_mcp.ledger.writes import RecordWrite
+
+    db = tmp_path / "l.db"
+    now = time.time()
+
+    def call(run_id: str) -> RecordWrite:
+        run = RunRecord(run_id, "ag", "s", now, ended_at=now, status="ok")
+        attempt = AttemptRecord(
+            run_id=run_id,
+            started_at=now,
+            provider="openai",
+            model="gpt-4o",
+            skill="s",
+            agent="ag",
+            outcome="ok",
+            fallback_position=0,
+            attempt_number=1,
+            cost_usd=Decimal("0.25"),
+        )
+        return RecordWrite.of(run, [attempt])
+
+    real = queries.largest_days
+    other = sqlite3.connect(db, isolation_level=None, check_same_thread=False)  # another process's connection
+
+    def meanwhile(conn, f):  # another process commits a call between the summary's statements
+        other.execute("BEGIN IMMEDIATE")
+        call("r-meanwhile")(other)
+        other.execute("COMMIT")
+        return real(conn, f)
+
+    async with Ledger(db) as ledger:
+        await ledger.submit(call("r-first"))
+        monkeypatch.setattr(queries, "largest_days", meanwhile)
+        summary = await ledger.summarize()
+        monkeypatch.setattr(queries, "largest_days", real)
+        after = await ledger.summarize()
+    other.close()
+    # the snapshot the summary started with: one call, in every part of it
+    assert summary["totals"]["known_cost_usd"] == "0.25"
+    assert summary["largest_day"]["known_cost_usd"] == "0.25"
+    assert summary["largest_run"]["known_cost_usd"] == "0.25"
+    assert after["totals"]["known_cost_usd"] == after["largest_day"]["known_cost_usd"] == "0.5"
+
+
 class _FullDisk(sqlite3.Connection):
     """A connection on a disk that fills up during a migration: SQLite rolls the transaction back itself
     (as it does on SQLITE_FULL) and reports the full disk."""
