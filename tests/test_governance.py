@@ -813,6 +813,78 @@ def test_two_processes_on_one_ledger_share_one_run_limit(catalog_copy: Path, tmp
     assert conn.execute("SELECT COUNT(*) FROM budget_reservations").fetchone()[0] == 0
 
 
+HTTP_BUDGET_WORKER = """
+import json, os, sys, anyio
+from magsag_mcp import errors as E
+from magsag_mcp.service import Service
+
+async def main():
+    catalog, db, env, scope = sys.argv[1], sys.argv[2], json.loads(sys.argv[3]), sys.argv[4]
+    svc = await Service.open(catalog=catalog, db=db, env=env)
+    counts = {"ok": 0, "refused": 0, "other": []}
+    async def one(i):
+        payload = {"data": "d" * 40, "model_config": {"provider": "compat", "model": "metered", "max_tokens": 100}}
+        run_id = "shared" if scope == "run" else f"r-{os.getpid()}-{i}"
+        agent = "p" if scope != "day" else None
+        try:
+            await svc.invoke_skill("skill.analysis", payload, run_id=run_id, agent=agent)
+            counts["ok"] += 1
+        except E.BudgetExceeded:
+            counts["refused"] += 1
+        except Exception as exc:
+            counts["other"].append(repr(exc))
+    for i in range(10):  # one at a time: each reservation and record is made inline, on the event loop
+        await one(i)
+    async with anyio.create_task_group() as tg:  # together: through the group commit
+        for i in range(10, 30):
+            tg.start_soon(one, i)
+    await svc.aclose()
+    print(json.dumps(counts))
+
+anyio.run(main)
+"""
+
+
+@pytest.mark.parametrize(
+    ("scope", "threshold"),
+    [("run", "max_cost_per_run_usd"), ("agent_day", "max_cost_per_agent_daily_usd"), ("day", "max_cost_per_day_usd")],
+)
+def test_processes_calling_a_loopback_vendor_never_overspend_a_shared_limit(
+    catalog_copy: Path, tmp_path: Path, scope: str, threshold: str
+):
+    """Four processes (MCP servers, the CLI, scripts) on one ledger, calling a loopback vendor over HTTP,
+    one call at a time and then 20 at once, against one run's, one agent's or the whole day's limit:
+    together they stay inside it, by the ledger's books and by the vendor's own."""
+    from magsag_mcp.loopback import LoopbackUpstream
+
+    prices(catalog_copy, '"compat:metered": {input: 1.0, output: 1.0}\n')
+    limit = Decimal("0.004")  # about 20 calls' worst case, of the 120 asked for
+    policy(catalog_copy, f"policies:\n  - name: cap\n    thresholds: {{{threshold}: {limit}}}\n")
+    db = tmp_path / "shared.db"
+    with LoopbackUpstream(latency_ms=1).running() as up:
+        env = json.dumps({**up.env(), "MAGSAG_RETRY_BASE_DELAY": "0.001"})
+        procs = [
+            subprocess.Popen(
+                [sys.executable, "-c", HTTP_BUDGET_WORKER, str(catalog_copy), str(db), env, scope],
+                stdout=subprocess.PIPE,
+                text=True,
+            )
+            for _ in range(4)
+        ]
+        results = [json.loads(p.communicate(timeout=300)[0]) for p in procs]
+        vendor_answers = list(up.log)
+    assert all(p.returncode == 0 for p in procs) and [r["other"] for r in results] == [[]] * 4
+    ok = sum(r["ok"] for r in results)
+    assert ok >= 1 and sum(r["refused"] for r in results) >= 1 and ok + sum(r["refused"] for r in results) == 120
+    vendor_billed = sum(Decimal(n_in + n_out) for _, n_in, n_out in vendor_answers) / 10**6
+    conn = sqlite3.connect(db)
+    assert conn.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
+    recorded = Decimal(conn.execute("SELECT SUM(cost_pusd) FROM attempts").fetchone()[0]) / 10**12
+    assert len(vendor_answers) == ok == conn.execute("SELECT COUNT(*) FROM attempts WHERE outcome = 'ok'").fetchone()[0]
+    assert recorded == vendor_billed <= limit
+    assert conn.execute("SELECT COUNT(*) FROM budget_reservations").fetchone()[0] == 0
+
+
 def test_merged_reservations_equal_reservations_made_one_by_one(tmp_path: Path, monkeypatch):
     """The group commit makes concurrent calls' reservations in one pass (each scope's spend and holds
     read once, then kept up to date in memory). Every answer, refusal message and row must be what
