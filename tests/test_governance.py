@@ -585,6 +585,63 @@ async def test_reservation_outlives_the_call_deadline(tmp_path: Path, monkeypatc
     assert short.reservation_ttl >= 15 * 60  # never shorter than before
 
 
+async def test_a_call_recorded_after_another_process_swept_its_reservation_replaces_the_abandoned_attempt(
+    tmp_path: Path,
+):
+    """A call whose reservation expired while its process was suspended (a laptop asleep, Ctrl-Z) and
+    that another process then recorded as abandoned, records after all. Before: (1) reservation ids
+    were reused (the next reservation took the swept one's id, the table being empty), so the late
+    record deleted another call's live reservation and the limit let a call through that it had to
+    refuse; (2) the call was counted twice, as abandoned at its bound and at its real cost."""
+    db = tmp_path / "shared.db"
+    async with Ledger(db) as ledger_a, Ledger(db) as ledger_b:  # two processes on one ledger
+        a = Governance(limits(max_cost_per_agent_daily_usd="1"), ledger_a, FixedPricer("0.1"))
+        b = Governance(limits(max_cost_per_agent_daily_usd="1"), ledger_b, FixedPricer("0.5"))
+        x = await a.admit(attempt_ctx("r-x", agent="ana"))  # A sends X, then is suspended
+        conn = sqlite3.connect(db)
+        conn.execute("UPDATE budget_reservations SET expires_at = ?", (time.time() - 1,))  # its TTL passes
+        conn.commit()
+        from magsag_mcp.governance import budget
+
+        budget._last_sweep = 0.0
+        z = await b.admit(attempt_ctx("r-z", agent="ana"))  # B sweeps X (abandoned, up to $0.1); Z holds $0.5
+        # A resumes: X answered, at $0.05; its record carries X's reservation id
+        now = time.time()
+        run = RunRecord(run_id="r-x", agent="ana", skill="skill.analysis", started_at=now, ended_at=now, status="ok")
+        attempt = AttemptRecord(
+            run_id="r-x",
+            started_at=now,
+            provider="compat",
+            model="metered",
+            skill="skill.analysis",
+            agent="ana",
+            outcome="ok",
+            fallback_position=0,
+            attempt_number=1,
+            cost_usd=Decimal("0.05"),
+            reservation_id=x.reservation_id,
+        )
+        await a.settle(x, Decimal("0.05"))
+        await ledger_a.record_call(run, [attempt])
+        status = await b.check_budget(agent="ana")
+        # Z ($0.5) is still in flight: $0.05 + $0.5 + $0.5 > $1, so W must be refused
+        with pytest.raises(E.BudgetExceeded):
+            await b.admit(attempt_ctx("r-w", agent="ana"))
+        summary = await ledger_b.summarize()
+        runs = await ledger_b.query_runs(UsageFilters.build({"run_id": "r-x"}))
+    assert z.reservation_id != x.reservation_id  # an id is never given to a second reservation
+    [day] = [lim for lim in status["limits"] if lim["limit"] == "agent_day"]
+    assert (day["spent_usd"], day["unknown_cost_bound_usd"], day["reserved_usd"]) == ("0.05", "0", "0.5")
+    assert day["unpriced_calls"] == 0
+    # X is in the ledger once, at its real cost: the abandoned stand-in is gone from every count
+    [x_run] = runs
+    assert [(t["outcome"], t["cost_usd"]) for t in x_run["attempts"]] == [("ok", "0.05")]
+    assert x_run["calls"] == 1 and x_run["cost_usd"] == "0.05"
+    totals = summary["totals"]
+    assert (totals["calls"], totals["errors"], totals["known_cost_usd"], totals["unpriced_calls"]) == (1, 0, "0.05", 0)
+    assert totals["unknown_cost_bound_usd"] == "0"
+
+
 def test_governance_reads_the_call_deadline_without_the_service_layer():
     # Governance sits below the service: it shares the parser (settings.py), not an import upward.
     code = (

@@ -41,7 +41,7 @@ async def test_blank_database_migrates_to_the_expected_schema(tmp_path: Path):
     conn = sqlite3.connect(tmp_path / "new.db")
     applied = [r[0] for r in conn.execute("SELECT name FROM schema_migrations ORDER BY name")]
     assert applied == [name for name, _ in MIGRATIONS]
-    assert applied[-1] == "0011_runs_cost"
+    assert applied[-1] == "0012_reservation_ids_never_reused"
     run_cols = {r[1]: r[2] for r in conn.execute("PRAGMA table_info(runs)")}
     assert run_cols["error_class"] == "TEXT" and run_cols["error_message"] == "TEXT"
     held = {r[1] for r in conn.execute("PRAGMA table_info(budget_reservations)")}
@@ -150,6 +150,34 @@ async def test_a_summary_reads_one_snapshot_while_another_process_records(tmp_pa
     assert summary["largest_day"]["known_cost_usd"] == "0.25"
     assert summary["largest_run"]["known_cost_usd"] == "0.25"
     assert after["totals"]["known_cost_usd"] == after["largest_day"]["known_cost_usd"] == "0.5"
+
+
+def test_reservation_ids_continue_above_every_id_an_attempt_names(tmp_path: Path):
+    """0012 makes reservation ids never reused; on a ledger recorded before it, the first new id is above
+    every reservation id its attempts name, so none can be mistaken for an earlier one."""
+    from magsag_mcp.ledger.migrations import migrate
+
+    conn = sqlite3.connect(tmp_path / "old.db", isolation_level=None)
+    conn.execute("CREATE TABLE schema_migrations (name TEXT PRIMARY KEY, applied_at REAL NOT NULL)")
+    for name, sql in MIGRATIONS[:11]:
+        conn.executescript(sql)
+        conn.execute("INSERT INTO schema_migrations VALUES (?, 0)", (name,))
+    conn.execute(
+        "INSERT INTO attempts (run_id, started_at, provider, model, outcome, reservation_id)"
+        " VALUES ('r', 1, 'openai', 'm', 'ok', 41)"
+    )
+    held = (
+        "INSERT INTO budget_reservations (run_id, created_at, expires_at, amount_pusd, state)"
+        " VALUES ('r', 1, 2, 5, 'held')"
+    )
+    conn.execute(held)  # in flight while the migration runs: kept, with its id
+    migrate(conn)
+    assert conn.execute("SELECT id, run_id, amount_pusd FROM budget_reservations").fetchall() == [(1, "r", 5)]
+    conn.execute("DELETE FROM budget_reservations")
+    new_id = conn.execute(held).lastrowid
+    conn.execute("DELETE FROM budget_reservations")
+    assert (new_id, conn.execute(held).lastrowid) == (42, 43)  # an emptied table reuses no id
+    conn.close()
 
 
 class _FullDisk(sqlite3.Connection):

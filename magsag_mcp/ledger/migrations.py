@@ -216,6 +216,39 @@ MIGRATIONS: list[tuple[str, str]] = [
         CREATE INDEX runs_cost ON runs(cost_pusd + cost_bound_pusd)
         """,
     ),
+    (
+        # A reservation's id was reused: a plain INTEGER PRIMARY KEY takes the largest id + 1, and the
+        # table is empty whenever no call is in flight. An attempt names its reservation by id, so a
+        # record landing after its reservation was swept (its process suspended past the expiry) deleted
+        # whichever live reservation had taken the id since. AUTOINCREMENT never gives an id twice; the
+        # sequence starts above every id an attempt already names.
+        "0012_reservation_ids_never_reused",
+        """
+        CREATE TABLE budget_reservations_0012 (
+            id             INTEGER PRIMARY KEY AUTOINCREMENT,
+            run_id         TEXT,
+            agent          TEXT,
+            created_at     REAL NOT NULL,
+            expires_at     REAL NOT NULL,
+            amount_pusd    INTEGER NOT NULL,
+            state          TEXT NOT NULL CHECK (state IN ('held', 'settled')),
+            attempt_run_id TEXT,
+            provider       TEXT,
+            model          TEXT,
+            skill          TEXT
+        );
+        INSERT INTO budget_reservations_0012 (id, run_id, agent, created_at, expires_at, amount_pusd, state,
+                attempt_run_id, provider, model, skill)
+            SELECT id, run_id, agent, created_at, expires_at, amount_pusd, state, attempt_run_id, provider, model,
+                   skill FROM budget_reservations;
+        DROP TABLE budget_reservations;
+        ALTER TABLE budget_reservations_0012 RENAME TO budget_reservations;
+        DELETE FROM sqlite_sequence WHERE name = 'budget_reservations';
+        INSERT INTO sqlite_sequence (name, seq) VALUES ('budget_reservations', MAX(
+            coalesce((SELECT MAX(id) FROM budget_reservations), 0),
+            coalesce((SELECT MAX(reservation_id) FROM attempts), 0)))
+        """,
+    ),
 ]
 
 #: agent_spend buckets are 15 minutes: every real time zone's midnight falls on one of their edges,
