@@ -180,6 +180,35 @@ def test_reservation_ids_continue_above_every_id_an_attempt_names(tmp_path: Path
     conn.close()
 
 
+OPEN_AT_ONCE = """
+import asyncio, sys, time
+from magsag_mcp.ledger import Ledger
+
+async def main():
+    while time.time() < float(sys.argv[2]):  # every process starts opening at the same moment
+        await asyncio.sleep(0.001)
+    async with Ledger(sys.argv[1]) as ledger:
+        await ledger.log_event(None, None, "opened", {})
+
+asyncio.run(main())
+"""
+
+
+def test_processes_opening_a_new_ledger_at_once_each_migrate_it_once(tmp_path: Path):
+    """Two MCP servers (a desktop client and an IDE) started together on a MAGSAG_DB that does not exist
+    yet: every process opens it, and each migration is applied once (BEGIN IMMEDIATE per migration)."""
+    db = tmp_path / "new" / "ledger.db"
+    start = time.time() + 2  # after every interpreter has started (a hang guard bounds the wait below)
+    procs = [subprocess.Popen([sys.executable, "-c", OPEN_AT_ONCE, str(db), str(start)]) for _ in range(8)]
+    assert [p.wait(120) for p in procs] == [0] * 8
+    conn = sqlite3.connect(db)
+    assert [r[0] for r in conn.execute("SELECT name FROM schema_migrations ORDER BY name")] == [
+        name for name, _ in MIGRATIONS
+    ]
+    assert conn.execute("SELECT COUNT(*) FROM events WHERE event = 'opened'").fetchone()[0] == 8
+    assert conn.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
+
+
 class _FullDisk(sqlite3.Connection):
     """A connection on a disk that fills up during a migration: SQLite rolls the transaction back itself
     (as it does on SQLITE_FULL) and reports the full disk."""
