@@ -52,6 +52,20 @@ class Bridge:
     def __init__(self, token: Any) -> None:
         self.token = token
         self.loop_thread = threading.get_ident()
+        #: the process whose event loop the token names (see check_process)
+        self.pid = os.getpid()
+
+    def check_process(self) -> None:
+        """Refuse use from a forked copy of the process that made this bridge: its event-loop thread
+        does not exist there (threads do not survive fork), so a call would wait for ever, and the
+        ledger's SQLite connections must not be used across a fork either."""
+        if os.getpid() != self.pid:
+            raise ConfigError(
+                f"this Magsag was made in process {self.pid} and this is process {os.getpid()}, a fork of "
+                "it: its event loop and ledger connections do not carry over to a child process; make a new "
+                "Magsag() in each process (for example in a multiprocessing worker's initializer), or use "
+                "multiprocessing.get_context('spawn')"
+            )
 
     @classmethod
     def here(cls) -> Bridge:
@@ -59,6 +73,7 @@ class Bridge:
         return cls(anyio.lowlevel.current_token())
 
     def run(self, fn: Callable[..., Awaitable[T]], *args: Any) -> T:
+        self.check_process()
         if threading.get_ident() == self.loop_thread:
             raise ConfigError(
                 "a synchronous magsag call was made on the event loop's own thread, where it would block "
@@ -76,6 +91,7 @@ class Bridge:
         on the home loop and the caller's loop awaits its result without blocking; cancelling the
         caller cancels the call on the home loop.
         """
+        self.check_process()
         home = self.token.native_token  # the asyncio loop (the service runs on asyncio only)
         if asyncio.get_running_loop() is home:
             return await fn(*args)
@@ -398,6 +414,8 @@ class Magsag:
         if self._closed:
             return
         self._closed = True
+        if os.getpid() != self.bridge.pid:
+            return  # a forked copy: the loop, connections and HTTP sessions are the parent's to close
         try:
             self._portal.call(self.service.aclose)
         finally:

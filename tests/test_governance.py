@@ -585,6 +585,63 @@ async def test_reservation_outlives_the_call_deadline(tmp_path: Path, monkeypatc
     assert short.reservation_ttl >= 15 * 60  # never shorter than before
 
 
+async def test_a_call_recorded_after_another_process_swept_its_reservation_replaces_the_abandoned_attempt(
+    tmp_path: Path,
+):
+    """A call whose reservation expired while its process was suspended (a laptop asleep, Ctrl-Z) and
+    that another process then recorded as abandoned, records after all. Before: (1) reservation ids
+    were reused (the next reservation took the swept one's id, the table being empty), so the late
+    record deleted another call's live reservation and the limit let a call through that it had to
+    refuse; (2) the call was counted twice, as abandoned at its bound and at its real cost."""
+    db = tmp_path / "shared.db"
+    async with Ledger(db) as ledger_a, Ledger(db) as ledger_b:  # two processes on one ledger
+        a = Governance(limits(max_cost_per_agent_daily_usd="1"), ledger_a, FixedPricer("0.1"))
+        b = Governance(limits(max_cost_per_agent_daily_usd="1"), ledger_b, FixedPricer("0.5"))
+        x = await a.admit(attempt_ctx("r-x", agent="ana"))  # A sends X, then is suspended
+        conn = sqlite3.connect(db)
+        conn.execute("UPDATE budget_reservations SET expires_at = ?", (time.time() - 1,))  # its TTL passes
+        conn.commit()
+        from magsag_mcp.governance import budget
+
+        budget._last_sweep = 0.0
+        z = await b.admit(attempt_ctx("r-z", agent="ana"))  # B sweeps X (abandoned, up to $0.1); Z holds $0.5
+        # A resumes: X answered, at $0.05; its record carries X's reservation id
+        now = time.time()
+        run = RunRecord(run_id="r-x", agent="ana", skill="skill.analysis", started_at=now, ended_at=now, status="ok")
+        attempt = AttemptRecord(
+            run_id="r-x",
+            started_at=now,
+            provider="compat",
+            model="metered",
+            skill="skill.analysis",
+            agent="ana",
+            outcome="ok",
+            fallback_position=0,
+            attempt_number=1,
+            cost_usd=Decimal("0.05"),
+            reservation_id=x.reservation_id,
+        )
+        await a.settle(x, Decimal("0.05"))
+        await ledger_a.record_call(run, [attempt])
+        status = await b.check_budget(agent="ana")
+        # Z ($0.5) is still in flight: $0.05 + $0.5 + $0.5 > $1, so W must be refused
+        with pytest.raises(E.BudgetExceeded):
+            await b.admit(attempt_ctx("r-w", agent="ana"))
+        summary = await ledger_b.summarize()
+        runs = await ledger_b.query_runs(UsageFilters.build({"run_id": "r-x"}))
+    assert z.reservation_id != x.reservation_id  # an id is never given to a second reservation
+    [day] = [lim for lim in status["limits"] if lim["limit"] == "agent_day"]
+    assert (day["spent_usd"], day["unknown_cost_bound_usd"], day["reserved_usd"]) == ("0.05", "0", "0.5")
+    assert day["unpriced_calls"] == 0
+    # X is in the ledger once, at its real cost: the abandoned stand-in is gone from every count
+    [x_run] = runs
+    assert [(t["outcome"], t["cost_usd"]) for t in x_run["attempts"]] == [("ok", "0.05")]
+    assert x_run["calls"] == 1 and x_run["cost_usd"] == "0.05"
+    totals = summary["totals"]
+    assert (totals["calls"], totals["errors"], totals["known_cost_usd"], totals["unpriced_calls"]) == (1, 0, "0.05", 0)
+    assert totals["unknown_cost_bound_usd"] == "0"
+
+
 def test_governance_reads_the_call_deadline_without_the_service_layer():
     # Governance sits below the service: it shares the parser (settings.py), not an import upward.
     code = (
@@ -810,6 +867,78 @@ def test_two_processes_on_one_ledger_share_one_run_limit(catalog_copy: Path, tmp
     assert ok + refused == 120 and ok >= 1 and refused >= 1
     assert Decimal(spent) / 10**12 <= Decimal("0.003")
     assert conn.execute("SELECT COUNT(*) FROM attempts WHERE outcome = 'ok'").fetchone()[0] == ok
+    assert conn.execute("SELECT COUNT(*) FROM budget_reservations").fetchone()[0] == 0
+
+
+HTTP_BUDGET_WORKER = """
+import json, os, sys, anyio
+from magsag_mcp import errors as E
+from magsag_mcp.service import Service
+
+async def main():
+    catalog, db, env, scope = sys.argv[1], sys.argv[2], json.loads(sys.argv[3]), sys.argv[4]
+    svc = await Service.open(catalog=catalog, db=db, env=env)
+    counts = {"ok": 0, "refused": 0, "other": []}
+    async def one(i):
+        payload = {"data": "d" * 40, "model_config": {"provider": "compat", "model": "metered", "max_tokens": 100}}
+        run_id = "shared" if scope == "run" else f"r-{os.getpid()}-{i}"
+        agent = "p" if scope != "day" else None
+        try:
+            await svc.invoke_skill("skill.analysis", payload, run_id=run_id, agent=agent)
+            counts["ok"] += 1
+        except E.BudgetExceeded:
+            counts["refused"] += 1
+        except Exception as exc:
+            counts["other"].append(repr(exc))
+    for i in range(10):  # one at a time: each reservation and record is made inline, on the event loop
+        await one(i)
+    async with anyio.create_task_group() as tg:  # together: through the group commit
+        for i in range(10, 30):
+            tg.start_soon(one, i)
+    await svc.aclose()
+    print(json.dumps(counts))
+
+anyio.run(main)
+"""
+
+
+@pytest.mark.parametrize(
+    ("scope", "threshold"),
+    [("run", "max_cost_per_run_usd"), ("agent_day", "max_cost_per_agent_daily_usd"), ("day", "max_cost_per_day_usd")],
+)
+def test_processes_calling_a_loopback_vendor_never_overspend_a_shared_limit(
+    catalog_copy: Path, tmp_path: Path, scope: str, threshold: str
+):
+    """Four processes (MCP servers, the CLI, scripts) on one ledger, calling a loopback vendor over HTTP,
+    one call at a time and then 20 at once, against one run's, one agent's or the whole day's limit:
+    together they stay inside it, by the ledger's books and by the vendor's own."""
+    from magsag_mcp.loopback import LoopbackUpstream
+
+    prices(catalog_copy, '"compat:metered": {input: 1.0, output: 1.0}\n')
+    limit = Decimal("0.004")  # about 20 calls' worst case, of the 120 asked for
+    policy(catalog_copy, f"policies:\n  - name: cap\n    thresholds: {{{threshold}: {limit}}}\n")
+    db = tmp_path / "shared.db"
+    with LoopbackUpstream(latency_ms=1).running() as up:
+        env = json.dumps({**up.env(), "MAGSAG_RETRY_BASE_DELAY": "0.001"})
+        procs = [
+            subprocess.Popen(
+                [sys.executable, "-c", HTTP_BUDGET_WORKER, str(catalog_copy), str(db), env, scope],
+                stdout=subprocess.PIPE,
+                text=True,
+            )
+            for _ in range(4)
+        ]
+        results = [json.loads(p.communicate(timeout=300)[0]) for p in procs]
+        vendor_answers = list(up.log)
+    assert all(p.returncode == 0 for p in procs) and [r["other"] for r in results] == [[]] * 4
+    ok = sum(r["ok"] for r in results)
+    assert ok >= 1 and sum(r["refused"] for r in results) >= 1 and ok + sum(r["refused"] for r in results) == 120
+    vendor_billed = sum(Decimal(n_in + n_out) for _, n_in, n_out in vendor_answers) / 10**6
+    conn = sqlite3.connect(db)
+    assert conn.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
+    recorded = Decimal(conn.execute("SELECT SUM(cost_pusd) FROM attempts").fetchone()[0]) / 10**12
+    assert len(vendor_answers) == ok == conn.execute("SELECT COUNT(*) FROM attempts WHERE outcome = 'ok'").fetchone()[0]
+    assert recorded == vendor_billed <= limit
     assert conn.execute("SELECT COUNT(*) FROM budget_reservations").fetchone()[0] == 0
 
 

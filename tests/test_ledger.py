@@ -41,7 +41,7 @@ async def test_blank_database_migrates_to_the_expected_schema(tmp_path: Path):
     conn = sqlite3.connect(tmp_path / "new.db")
     applied = [r[0] for r in conn.execute("SELECT name FROM schema_migrations ORDER BY name")]
     assert applied == [name for name, _ in MIGRATIONS]
-    assert applied[-1] == "0011_runs_cost"
+    assert applied[-1] == "0012_reservation_ids_never_reused"
     run_cols = {r[1]: r[2] for r in conn.execute("PRAGMA table_info(runs)")}
     assert run_cols["error_class"] == "TEXT" and run_cols["error_message"] == "TEXT"
     held = {r[1] for r in conn.execute("PRAGMA table_info(budget_reservations)")}
@@ -74,6 +74,139 @@ async def test_blank_database_migrates_to_the_expected_schema(tmp_path: Path):
     async with Ledger(tmp_path / "new.db"):
         pass
     assert conn.execute("SELECT COUNT(*) FROM schema_migrations").fetchone()[0] == len(MIGRATIONS)
+
+
+async def test_an_older_magsag_refuses_a_ledger_a_newer_one_migrated(tmp_path: Path, monkeypatch):
+    """Two versions on one MAGSAG_DB (a desktop client runs the latest, an IDE a pinned older one). A
+    version that predates a migration does not write what it added: one from before 0010_day_spend
+    recorded spend that the newer one's max_cost_per_day_usd never saw. Before, the older version
+    opened the newer ledger without a word; it must refuse, say why and what to do."""
+    from magsag_mcp.ledger import migrations
+
+    db = tmp_path / "shared.db"
+    async with Ledger(db):  # the newer version (all migrations) made it
+        pass
+    before = sqlite3.connect(db).execute("SELECT name FROM schema_migrations ORDER BY name").fetchall()
+    monkeypatch.setattr(migrations, "MIGRATIONS", MIGRATIONS[:9])  # a version from before 0010_day_spend
+    with pytest.raises(LedgerError) as info:
+        await Ledger(db).open()
+    message = info.value.message
+    assert f"the ledger at {db} was migrated by a newer magsag-mcp" in message
+    assert "0010_day_spend, 0011_runs_cost" in message
+    assert "upgrade magsag-mcp" in message and "MAGSAG_DB" in message
+    with pytest.raises(LedgerError, match="newer magsag-mcp"):  # through the service too, as the CLI and MCP open it
+        await Service.open(db=db, env={})
+    monkeypatch.setattr(migrations, "MIGRATIONS", MIGRATIONS)
+    assert sqlite3.connect(db).execute("SELECT name FROM schema_migrations ORDER BY name").fetchall() == before
+    async with Ledger(db) as ledger:  # the version that knows every migration still opens it
+        await ledger.log_event(None, None, "e", {})
+
+
+async def test_a_summary_reads_one_snapshot_while_another_process_records(tmp_path: Path, monkeypatch):
+    """A summary is several statements (the rollup, the period, the largest run and day). Run one by one
+    in autocommit, each saw the ledger as it was at that statement, so a call another process recorded
+    in between counted in some parts and not others: under a writer process, about half the summaries
+    said the largest day cost more than the whole total. Every read must see one snapshot."""
+    from magsag_mcp.ledger import queries
+    from magsag_mcp.ledger.writes import RecordWrite
+
+    db = tmp_path / "l.db"
+    now = time.time()
+
+    def call(run_id: str) -> RecordWrite:
+        run = RunRecord(run_id, "ag", "s", now, ended_at=now, status="ok")
+        attempt = AttemptRecord(
+            run_id=run_id,
+            started_at=now,
+            provider="openai",
+            model="gpt-4o",
+            skill="s",
+            agent="ag",
+            outcome="ok",
+            fallback_position=0,
+            attempt_number=1,
+            cost_usd=Decimal("0.25"),
+        )
+        return RecordWrite.of(run, [attempt])
+
+    real = queries.largest_days
+    other = sqlite3.connect(db, isolation_level=None, check_same_thread=False)  # another process's connection
+
+    def meanwhile(conn, f):  # another process commits a call between the summary's statements
+        other.execute("BEGIN IMMEDIATE")
+        call("r-meanwhile")(other)
+        other.execute("COMMIT")
+        return real(conn, f)
+
+    async with Ledger(db) as ledger:
+        await ledger.submit(call("r-first"))
+        monkeypatch.setattr(queries, "largest_days", meanwhile)
+        summary = await ledger.summarize()
+        monkeypatch.setattr(queries, "largest_days", real)
+        after = await ledger.summarize()
+    other.close()
+    # the snapshot the summary started with: one call, in every part of it
+    assert summary["totals"]["known_cost_usd"] == "0.25"
+    assert summary["largest_day"]["known_cost_usd"] == "0.25"
+    assert summary["largest_run"]["known_cost_usd"] == "0.25"
+    assert after["totals"]["known_cost_usd"] == after["largest_day"]["known_cost_usd"] == "0.5"
+
+
+def test_reservation_ids_continue_above_every_id_an_attempt_names(tmp_path: Path):
+    """0012 makes reservation ids never reused; on a ledger recorded before it, the first new id is above
+    every reservation id its attempts name, so none can be mistaken for an earlier one."""
+    from magsag_mcp.ledger.migrations import migrate
+
+    conn = sqlite3.connect(tmp_path / "old.db", isolation_level=None)
+    conn.execute("CREATE TABLE schema_migrations (name TEXT PRIMARY KEY, applied_at REAL NOT NULL)")
+    for name, sql in MIGRATIONS[:11]:
+        conn.executescript(sql)
+        conn.execute("INSERT INTO schema_migrations VALUES (?, 0)", (name,))
+    conn.execute(
+        "INSERT INTO attempts (run_id, started_at, provider, model, outcome, reservation_id)"
+        " VALUES ('r', 1, 'openai', 'm', 'ok', 41)"
+    )
+    held = (
+        "INSERT INTO budget_reservations (run_id, created_at, expires_at, amount_pusd, state)"
+        " VALUES ('r', 1, 2, 5, 'held')"
+    )
+    conn.execute(held)  # in flight while the migration runs: kept, with its id
+    migrate(conn)
+    assert conn.execute("SELECT id, run_id, amount_pusd FROM budget_reservations").fetchall() == [(1, "r", 5)]
+    conn.execute("DELETE FROM budget_reservations")
+    new_id = conn.execute(held).lastrowid
+    conn.execute("DELETE FROM budget_reservations")
+    assert (new_id, conn.execute(held).lastrowid) == (42, 43)  # an emptied table reuses no id
+    conn.close()
+
+
+OPEN_AT_ONCE = """
+import asyncio, sys, time
+from magsag_mcp.ledger import Ledger
+
+async def main():
+    while time.time() < float(sys.argv[2]):  # every process starts opening at the same moment
+        await asyncio.sleep(0.001)
+    async with Ledger(sys.argv[1]) as ledger:
+        await ledger.log_event(None, None, "opened", {})
+
+asyncio.run(main())
+"""
+
+
+def test_processes_opening_a_new_ledger_at_once_each_migrate_it_once(tmp_path: Path):
+    """Two MCP servers (a desktop client and an IDE) started together on a MAGSAG_DB that does not exist
+    yet: every process opens it, and each migration is applied once (BEGIN IMMEDIATE per migration)."""
+    db = tmp_path / "new" / "ledger.db"
+    start = time.time() + 2  # after every interpreter has started (a hang guard bounds the wait below)
+    procs = [subprocess.Popen([sys.executable, "-c", OPEN_AT_ONCE, str(db), str(start)]) for _ in range(8)]
+    assert [p.wait(120) for p in procs] == [0] * 8
+    conn = sqlite3.connect(db)
+    assert [r[0] for r in conn.execute("SELECT name FROM schema_migrations ORDER BY name")] == [
+        name for name, _ in MIGRATIONS
+    ]
+    assert conn.execute("SELECT COUNT(*) FROM events WHERE event = 'opened'").fetchone()[0] == 8
+    assert conn.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
 
 
 class _FullDisk(sqlite3.Connection):

@@ -285,3 +285,45 @@ async def test_the_async_services_result_has_the_fields_readme_names(tmp_path: P
     assert (result.provider, result.model) == (as_dict["provider"], as_dict["model"]) == ("fake", "echo")
     assert result.usage.to_dict() == as_dict["usage"] and result.usage.total_tokens > 0
     assert result.output == as_dict["output"] and result.run_id == as_dict["run_id"]
+
+
+def _use_inherited_magsag(mg: Magsag, results) -> None:  # runs in a forked child
+    outcome = {}
+    for name, use in (
+        ("invoke", lambda: mg.skills.invoke("skill.analysis", {"data": "x"})),
+        ("obs.log", lambda: mg.obs.log("from_child", {})),
+        ("check_budget", mg.check_budget),
+        ("close", mg.close),
+    ):
+        try:
+            use()
+            outcome[name] = "returned"
+        except ConfigError as exc:
+            outcome[name] = exc.message
+        except BaseException as exc:
+            outcome[name] = f"{type(exc).__name__}: {exc}"
+    results.put(outcome)
+
+
+def test_a_forked_process_using_its_parents_magsag_is_told_to_make_its_own(mg: Magsag):
+    """A script that makes one Magsag and then forks workers (multiprocessing's default on Linux): the
+    parent's event-loop thread does not exist in the child, so every call there waited for ever (and
+    the pool with it). The child must get an error that says what to do instead."""
+    import multiprocessing
+
+    ctx = multiprocessing.get_context("fork")
+    results = ctx.Queue()
+    child = ctx.Process(target=_use_inherited_magsag, args=(mg, results))
+    child.start()
+    try:
+        outcome = results.get(timeout=60)  # a hang guard: before, nothing ever came
+    finally:
+        child.join(10)
+        if child.is_alive():
+            child.kill()
+    made_in = "was made in process"
+    assert made_in in outcome["invoke"] and "make a new Magsag() in each process" in outcome["invoke"]
+    assert made_in in outcome["obs.log"] and made_in in outcome["check_budget"]
+    assert outcome["close"] == "returned"  # closing the inherited copy leaves the parent's alone
+    # the parent's Magsag is untouched and still works
+    assert mg.skills.invoke("skill.analysis", {"data": "x"})["provider"] == "fake"

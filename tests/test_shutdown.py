@@ -165,6 +165,65 @@ async def test_sigterm_stops_the_stdio_server_and_the_call_in_flight_is_recorded
     assert ledger_state(db) == CANCELLED
 
 
+@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT], ids=["SIGTERM", "SIGINT"])
+async def test_a_signal_stops_the_http_server_and_the_call_in_flight_is_recorded(
+    fake_openai: FakeOpenAI, tmp_path: Path, sig: signal.Signals
+):
+    """A long-running HTTP server stopped (systemd, docker, Ctrl-C) with a call in flight. Before, uvicorn
+    waited for every open connection to finish first, so the server did not exit while the call ran; the
+    process manager's SIGKILL then lost the call (perhaps billed) and left its reservation held."""
+    import socket
+
+    from mcp.client import Client
+    from mcp.client.streamable_http import streamable_http_client
+
+    fake_openai.queue(R.Reply(hang=True))
+    db = tmp_path / "l.db"
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    argv = [sys.executable, "-m", "magsag_mcp", "--transport", "http", "--port", str(port), "--db", str(db)]
+    proc = subprocess.Popen(argv, env=_env(fake_openai, db), stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    code: int | None = None
+    try:
+        with anyio.fail_after(60):  # a hang guard
+            while True:
+                try:
+                    with socket.create_connection(("127.0.0.1", port), timeout=0.2):
+                        break
+                except OSError:
+                    assert proc.poll() is None, proc.stderr.read().decode()  # type: ignore[union-attr]
+                    await anyio.sleep(0.05)
+
+        answers: list[object] = []
+
+        async def call() -> None:
+            async with Client(streamable_http_client(f"http://127.0.0.1:{port}/mcp")) as client:
+                try:
+                    answers.append(
+                        await client.call_tool("invoke_skill", {"skill_id": "skill.analysis", "payload": PAYLOAD})
+                    )
+                except Exception as exc:  # the server ended the request: the client must hear of it
+                    answers.append(exc)
+
+        async with anyio.create_task_group() as tg:
+            tg.start_soon(call)
+            await until_sent(fake_openai)
+            proc.send_signal(sig)
+            try:
+                code = await anyio.to_thread.run_sync(lambda: proc.wait(60))
+            except subprocess.TimeoutExpired:
+                code = None  # still running: what a process manager would SIGKILL
+            tg.cancel_scope.cancel()
+    finally:
+        proc.kill()
+        proc.communicate()
+    assert code is not None, "the server did not exit on the signal while a call was in flight"
+    assert ledger_state(db) == CANCELLED
+    # the client is told the call ended (an error), rather than left waiting on a closed server
+    assert len(answers) == 1 and (isinstance(answers[0], Exception) or getattr(answers[0], "is_error", False))
+
+
 async def test_a_paid_answer_the_ledger_refused_travels_with_the_error_and_is_recorded_later(
     fake_openai: FakeOpenAI, tmp_path: Path
 ):

@@ -258,7 +258,8 @@ ABANDONED = (
 def record_abandoned(conn: sqlite3.Connection, now: float) -> int:
     """Record each expired reservation as the attempt it stood for (outcome error, class
     ``abandoned``, cost unknown, bounded by the amount reserved) in place of the reservation, in this
-    transaction. Returns how many."""
+    transaction. Returns how many. Should its process record the attempt after all (it was suspended,
+    not dead), that record replaces this stand-in (``ledger.writes.unrecord_abandoned``)."""
     from ..ledger.writes import RecordWrite
     from ..records import AttemptRecord, RunRecord
 

@@ -216,6 +216,39 @@ MIGRATIONS: list[tuple[str, str]] = [
         CREATE INDEX runs_cost ON runs(cost_pusd + cost_bound_pusd)
         """,
     ),
+    (
+        # A reservation's id was reused: a plain INTEGER PRIMARY KEY takes the largest id + 1, and the
+        # table is empty whenever no call is in flight. An attempt names its reservation by id, so a
+        # record landing after its reservation was swept (its process suspended past the expiry) deleted
+        # whichever live reservation had taken the id since. AUTOINCREMENT never gives an id twice; the
+        # sequence starts above every id an attempt already names.
+        "0012_reservation_ids_never_reused",
+        """
+        CREATE TABLE budget_reservations_0012 (
+            id             INTEGER PRIMARY KEY AUTOINCREMENT,
+            run_id         TEXT,
+            agent          TEXT,
+            created_at     REAL NOT NULL,
+            expires_at     REAL NOT NULL,
+            amount_pusd    INTEGER NOT NULL,
+            state          TEXT NOT NULL CHECK (state IN ('held', 'settled')),
+            attempt_run_id TEXT,
+            provider       TEXT,
+            model          TEXT,
+            skill          TEXT
+        );
+        INSERT INTO budget_reservations_0012 (id, run_id, agent, created_at, expires_at, amount_pusd, state,
+                attempt_run_id, provider, model, skill)
+            SELECT id, run_id, agent, created_at, expires_at, amount_pusd, state, attempt_run_id, provider, model,
+                   skill FROM budget_reservations;
+        DROP TABLE budget_reservations;
+        ALTER TABLE budget_reservations_0012 RENAME TO budget_reservations;
+        DELETE FROM sqlite_sequence WHERE name = 'budget_reservations';
+        INSERT INTO sqlite_sequence (name, seq) VALUES ('budget_reservations', MAX(
+            coalesce((SELECT MAX(id) FROM budget_reservations), 0),
+            coalesce((SELECT MAX(reservation_id) FROM attempts), 0)))
+        """,
+    ),
 ]
 
 #: agent_spend buckets are 15 minutes: every real time zone's midnight falls on one of their edges,
@@ -226,9 +259,26 @@ SPEND_BUCKET_SECONDS = 900
 ROLLUP_BUCKET_SECONDS = 86400
 
 
+class NewerSchema(Exception):
+    """The ledger was migrated by a newer version: it names migrations this version does not know."""
+
+    def __init__(self, unknown: list[str]) -> None:
+        super().__init__(", ".join(unknown))
+        self.unknown = unknown
+
+
 def migrate(conn: sqlite3.Connection) -> list[str]:
-    """Apply every migration not yet applied, each in its own transaction. Returns the names applied."""
+    """Apply every migration not yet applied, each in its own transaction. Returns the names applied.
+
+    Raises :class:`NewerSchema` when the ledger holds migrations this version does not know: a
+    migration may add a table or column every write must keep up to date (0010 added ``day_spend``,
+    which the day limit reads), so a version that predates it would record spend the newer one's
+    limits never see. The migrations are append-only, so an unknown name means a newer version."""
     conn.execute("CREATE TABLE IF NOT EXISTS schema_migrations (name TEXT PRIMARY KEY, applied_at REAL NOT NULL)")
+    known = {name for name, _ in MIGRATIONS}
+    unknown = sorted(r[0] for r in conn.execute("SELECT name FROM schema_migrations") if r[0] not in known)
+    if unknown:
+        raise NewerSchema(unknown)
     applied: list[str] = []
     for name, sql in MIGRATIONS:
         conn.execute("BEGIN IMMEDIATE")  # another process may be migrating the same file

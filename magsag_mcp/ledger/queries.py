@@ -387,7 +387,7 @@ async def prune(ledger: Ledger, older_than_seconds: float) -> dict[str, int]:
 
     counts = await ledger.submit(delete)
     try:
-        await ledger.read(lambda conn: conn.execute("VACUUM"))
+        await ledger.read(lambda conn: conn.execute("VACUUM"), snapshot=False)
     except LedgerError:
         counts["vacuum"] = 0  # another process holds the file; the rows are gone, the space is reused
     return counts

@@ -26,7 +26,7 @@ import aiosqlite
 
 from ..errors import ConfigError, InputError, LedgerError, MagsagError, redact
 from ..records import AttemptRecord, RunRecord
-from .migrations import migrate
+from .migrations import NewerSchema, migrate
 from .money import from_pusd
 from .writes import SYNC_MODE_BY_CONNECTION, RecordWrite, apply_batch, set_sync
 
@@ -218,6 +218,18 @@ class Ledger:
             await self._reader._execute(_configure, self._reader._conn, self.busy_timeout_ms)
             self._inline = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
             _configure(self._inline, 0)
+        except NewerSchema as exc:
+            await self._close_connections()
+            from .. import __version__
+
+            raise LedgerError(
+                f"the ledger at {self.path} was migrated by a newer magsag-mcp than this one ({__version__}): "
+                f"it has schema migration(s) {exc} that this version does not know, so what this version "
+                "records could escape the newer one's budget limits; upgrade magsag-mcp in this environment "
+                "(pip install -U magsag-mcp), or give this process a ledger of its own with --db / MAGSAG_DB",
+                db=str(self.path),
+                unknown_migrations=exc.unknown,
+            ) from None
         except (sqlite3.Error, OSError) as exc:
             await self._close_connections()
             if "locked" in str(exc) or "busy" in str(exc):
@@ -366,10 +378,17 @@ class Ledger:
 
     # --- reads -----------------------------------------------------------------------------------
 
-    async def read(self, fn: Callable[[sqlite3.Connection], T]) -> T:
+    async def read(self, fn: Callable[[sqlite3.Connection], T], *, snapshot: bool = True) -> T:
+        """``fn(conn)`` on the reader connection. With ``snapshot`` (the default) its statements run in
+        one read transaction, so they all see the ledger as of one moment: a summary or a budget status
+        is several statements, and in autocommit a call recorded meanwhile (by this process's writer or
+        another process) counted in some of them and not in others. In WAL a reader blocks no writer.
+        ``snapshot=False`` is for statements that cannot run in a transaction (VACUUM)."""
         if self._reader is None:
             raise LedgerError(f"the ledger at {self.path} is not open")
         try:
+            if snapshot:
+                return await self._reader._execute(_in_snapshot, self._reader._conn, fn)
             return await self._reader._execute(fn, self._reader._conn)
         except sqlite3.Error as exc:
             raise _ledger_error(exc, self.path, self.busy_timeout_ms) from None
@@ -449,6 +468,15 @@ class Ledger:
         from .queries import prune
 
         return await prune(self, older_than_seconds)
+
+
+def _in_snapshot(conn: sqlite3.Connection, fn: Callable[[sqlite3.Connection], T]) -> T:
+    conn.execute("BEGIN")  # deferred: the snapshot is taken by the first read and held to the end
+    try:
+        return fn(conn)
+    finally:
+        if conn.in_transaction:  # read only: nothing to keep or undo
+            conn.execute("COMMIT")
 
 
 def _ledger_error(exc: BaseException, path: Path, busy_timeout_ms: int = BUSY_TIMEOUT_MS) -> LedgerError:

@@ -196,6 +196,15 @@ class RecordWrite:
 
     @staticmethod
     def apply_all(conn: sqlite3.Connection, writes: list[RecordWrite]) -> list[tuple[bool, Any]]:
+        held = [(r,) for w in writes for r in w.held]
+        if held and conn.executemany("DELETE FROM budget_reservations WHERE id = ?", held).rowcount < len(held):
+            # A reservation already gone: it expired and another process recorded it as an abandoned
+            # attempt. This record is that attempt's real outcome, so the stand-in goes first (before the
+            # run's row is added to, so that a run row made only for the stand-in is made afresh).
+            for w in writes:
+                for row in w.attempts:
+                    if row[21] is not None:
+                        unrecord_abandoned(conn, row[0], row[21])
         conn.executemany(_UPSERT_RUN, [w.run for w in writes])
         attempts = [row for w in writes for row in w.attempts]
         if attempts:
@@ -225,10 +234,44 @@ class RecordWrite:
             # agent None: the day's spend of every call together (day_spend), which every row also adds to
             conn.executemany(_UPSERT_SPEND, [(*k, *v) for k, v in spend.items() if k[0] is not None])
             conn.executemany(_UPSERT_DAY, [(k[1], *v) for k, v in spend.items() if k[0] is None])
-        held = [(r,) for w in writes for r in w.held]
-        if held:
-            conn.executemany("DELETE FROM budget_reservations WHERE id = ?", held)
         return [(True, None)] * len(writes)
+
+
+def unrecord_abandoned(conn: sqlite3.Connection, run_id: str, reservation_id: int) -> None:
+    """Take back the abandoned attempt the sweep recorded for a reservation (``record_abandoned`` in
+    governance/budget.py) from every count it added to: its row, its run's counters, its usage rollup,
+    agent and day spend. A run row left with no call was made for the stand-in alone and goes too."""
+    row = conn.execute(
+        "SELECT id, started_at, provider, model, coalesce(skill, ''), agent, cost_bound_pusd FROM attempts"
+        " WHERE run_id = ? AND reservation_id = ? AND error_class = 'abandoned' AND cost_pusd IS NULL",
+        (run_id, reservation_id),
+    ).fetchone()
+    if row is None:
+        return
+    attempt_id, started, provider, model, skill, agent, bound = row
+    conn.execute("DELETE FROM attempts WHERE id = ?", (attempt_id,))
+    conn.execute(
+        "UPDATE runs SET calls = calls - 1, unpriced_calls = unpriced_calls - 1,"
+        " cost_bound_pusd = cost_bound_pusd - ? WHERE run_id = ?",
+        (bound or 0, run_id),
+    )
+    conn.execute("DELETE FROM runs WHERE run_id = ? AND calls = 0", (run_id,))
+    key = (int(started // ROLLUP_BUCKET_SECONDS), model, provider, agent or "", skill)
+    rollup_key = "bucket = ? AND model = ? AND provider = ? AND agent = ? AND skill = ? AND outcome = 'error'"
+    conn.execute(
+        "UPDATE usage_rollup SET attempts = attempts - 1, unpriced = unpriced - 1,"
+        f" cost_bound_pusd = cost_bound_pusd - ?, bounded = bounded - ? WHERE {rollup_key}",
+        (bound or 0, int(bound is not None), *key),
+    )
+    conn.execute(f"DELETE FROM usage_rollup WHERE {rollup_key} AND attempts = 0", key)  # the stand-in's alone
+    if bound:
+        bucket = int(started // SPEND_BUCKET_SECONDS)
+        if agent is not None:
+            conn.execute(
+                "UPDATE agent_spend SET cost_bound_pusd = cost_bound_pusd - ? WHERE agent = ? AND bucket = ?",
+                (bound, agent, bucket),
+            )
+        conn.execute("UPDATE day_spend SET cost_bound_pusd = cost_bound_pusd - ? WHERE bucket = ?", (bound, bucket))
 
 
 def set_sync(conn: sqlite3.Connection, mode: str) -> None:

@@ -17,6 +17,7 @@ import json
 from collections.abc import Iterable, Sequence
 from typing import Any
 
+import anyio
 from mcp.server.mcpserver import MCPServer
 from mcp.server.transport_security import TransportSecuritySettings
 from starlette.types import ASGIApp, Receive, Scope, Send
@@ -26,6 +27,8 @@ from ..errors import ConfigError, register_secret
 TOKEN_ENV = "MAGSAG_MCP_TOKEN"
 LOOPBACK_NAMES = ("127.0.0.1", "localhost", "::1")
 MCP_PATH = "/mcp"
+#: how long a stopping HTTP server waits for open connections once the calls in flight are recorded
+GRACEFUL_SHUTDOWN_SECONDS = 5
 
 
 def is_loopback(host: str) -> bool:
@@ -166,8 +169,31 @@ async def serve_http(
 ) -> None:
     import uvicorn
 
+    from .server import server_state
+
     app = http_app(server, host=host, port=port, token=token, allow_hosts=allow_hosts)
+    state = server_state(server)
+
+    class Server(uvicorn.Server):
+        async def shutdown(self, sockets: Any = None) -> None:
+            # uvicorn waits for every open connection to end before the app's lifespan (which closes
+            # the service) ends, and a call in flight keeps its connection open for as long as it runs:
+            # a stopped server went on running, and the process manager's SIGKILL then lost the call
+            # (perhaps billed) with its budget reservation still held. Closing the service first cancels
+            # the calls in flight, each recording what it spent, as the stdio server does on a signal.
+            with anyio.CancelScope(shield=True):
+                await state.close()
+            await super().shutdown(sockets)
+
     # log_config=None: uvicorn's records go through our stderr handler (its default sends access
-    # logs to stdout).
-    config = uvicorn.Config(app, host=host.strip("[]"), port=port, log_level=log_level.lower(), log_config=None)
-    await uvicorn.Server(config).serve()
+    # logs to stdout). The graceful timeout bounds the wait for connections that stay open with
+    # nothing in flight (a client's event stream): what they carry is recorded by then.
+    config = uvicorn.Config(
+        app,
+        host=host.strip("[]"),
+        port=port,
+        log_level=log_level.lower(),
+        log_config=None,
+        timeout_graceful_shutdown=GRACEFUL_SHUTDOWN_SECONDS,
+    )
+    await Server(config).serve()
