@@ -91,6 +91,10 @@ _INSERT_ATTEMPT = (
 )
 
 
+#: where :func:`_attempt_row` puts the attempt's reservation id
+_RESERVATION_ID = 21
+
+
 def _attempt_row(a: AttemptRecord) -> tuple[Any, ...]:
     return (
         a.run_id,
@@ -203,8 +207,8 @@ class RecordWrite:
             # run's row is added to, so that a run row made only for the stand-in is made afresh).
             for w in writes:
                 for row in w.attempts:
-                    if row[21] is not None:
-                        unrecord_abandoned(conn, row[0], row[21])
+                    if row[_RESERVATION_ID] is not None:
+                        unrecord_abandoned(conn, row[0], row[_RESERVATION_ID])
         conn.executemany(_UPSERT_RUN, [w.run for w in writes])
         attempts = [row for w in writes for row in w.attempts]
         if attempts:
