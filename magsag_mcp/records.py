@@ -46,6 +46,14 @@ class AttemptRecord:
     #: sent (the input estimated from the request's size, max_tokens of output, at the model's prices).
     #: Budget limits count this, so an attempt cut after it reached the vendor never counts as $0.
     cost_bound_usd: Decimal | None = None
+    #: what else the vendor reported that sets the price (see :class:`~magsag_mcp.types.Usage`): the
+    #: service tier that served the answer, the 1-hour part of the cache writes, the audio tokens. Kept
+    #: so that a recorded cost can be checked against its tokens, and two like calls that cost
+    #: differently (one served on priority) tell why.
+    service_tier: str | None = None
+    cache_write_1h_tokens: int = 0
+    input_audio_tokens: int = 0
+    output_audio_tokens: int = 0
 
     @property
     def total_tokens(self) -> int:
@@ -66,6 +74,10 @@ class AttemptRecord:
             "cache_write_tokens": self.cache_write_tokens,
             "reasoning_tokens": self.reasoning_tokens,
             "total_tokens": self.total_tokens,
+            "cache_write_1h_tokens": self.cache_write_1h_tokens,
+            "input_audio_tokens": self.input_audio_tokens,
+            "output_audio_tokens": self.output_audio_tokens,
+            "service_tier": self.service_tier,
             "cost_usd": None if self.cost_usd is None else str(self.cost_usd),
             "cost_bound_usd": None if self.cost_bound_usd is None else str(self.cost_bound_usd),
             "price_source": self.price_source,

@@ -249,6 +249,18 @@ MIGRATIONS: list[tuple[str, str]] = [
             coalesce((SELECT MAX(reservation_id) FROM attempts), 0)))
         """,
     ),
+    (
+        # What else set an attempt's price: the service tier that served it (priority costs up to 2x
+        # the standard rate), the 1-hour part of its cache writes and its audio tokens (rates of their
+        # own). Without them a recorded cost could not be checked against its row. Older rows: NULL and 0.
+        "0013_attempt_price_details",
+        """
+        ALTER TABLE attempts ADD COLUMN service_tier TEXT;
+        ALTER TABLE attempts ADD COLUMN cache_write_1h_tokens INTEGER NOT NULL DEFAULT 0;
+        ALTER TABLE attempts ADD COLUMN input_audio_tokens INTEGER NOT NULL DEFAULT 0;
+        ALTER TABLE attempts ADD COLUMN output_audio_tokens INTEGER NOT NULL DEFAULT 0
+        """,
+    ),
 ]
 
 #: agent_spend buckets are 15 minutes: every real time zone's midnight falls on one of their edges,

@@ -169,7 +169,8 @@ def _iso(ts: float | None) -> str | None:
 _ATTEMPT_COLS = (
     "run_id, started_at, provider, model, skill, agent, outcome, error_class, error_message, input_tokens,"
     " output_tokens, cached_tokens, cache_write_tokens, reasoning_tokens, total_tokens, cost_pusd, price_source,"
-    " latency_ms, attempt_number, fallback_position, warnings, cost_bound_pusd"
+    " latency_ms, attempt_number, fallback_position, warnings, cost_bound_pusd, service_tier, cache_write_1h_tokens,"
+    " input_audio_tokens, output_audio_tokens"
 )
 
 
@@ -197,6 +198,10 @@ def _attempt_dict(row: tuple[Any, ...]) -> dict[str, Any]:
         position,
         warnings,
         bound,
+        tier,
+        written_1h,
+        audio_in,
+        audio_out,
     ) = row
     return {
         "time": _iso(started),
@@ -213,6 +218,10 @@ def _attempt_dict(row: tuple[Any, ...]) -> dict[str, Any]:
         "cache_write_tokens": written,
         "reasoning_tokens": reasoning,
         "total_tokens": total,
+        "cache_write_1h_tokens": written_1h,
+        "input_audio_tokens": audio_in,
+        "output_audio_tokens": audio_out,
+        "service_tier": tier,
         "cost_usd": None if cost is None else format(from_pusd(cost), "f"),
         "cost_bound_usd": None if bound is None else format(from_pusd(bound), "f"),
         "price_source": source,

@@ -86,8 +86,9 @@ def _rollup_rows(attempts: list[AttemptRecord]) -> list[tuple[Any, ...]]:
 _INSERT_ATTEMPT = (
     "INSERT INTO attempts (run_id, started_at, provider, model, skill, agent, outcome, error_class, error_message,"
     " input_tokens, output_tokens, cached_tokens, cache_write_tokens, reasoning_tokens, total_tokens, cost_pusd,"
-    " price_source, latency_ms, attempt_number, fallback_position, warnings, reservation_id, cost_bound_pusd)"
-    " VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)"
+    " price_source, latency_ms, attempt_number, fallback_position, warnings, reservation_id, cost_bound_pusd,"
+    " service_tier, cache_write_1h_tokens, input_audio_tokens, output_audio_tokens)"
+    " VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)"
 )
 
 
@@ -120,6 +121,10 @@ def _attempt_row(a: AttemptRecord) -> tuple[Any, ...]:
         json.dumps(a.warnings) if a.warnings else None,
         a.reservation_id,
         to_pusd(a.cost_bound_usd),
+        a.service_tier,
+        a.cache_write_1h_tokens,
+        a.input_audio_tokens,
+        a.output_audio_tokens,
     )
 
 

@@ -327,6 +327,10 @@ class AttemptOut(_Out):
     cache_write_tokens: int
     reasoning_tokens: int
     total_tokens: int
+    cache_write_1h_tokens: int = Field(0, description="of cache_write_tokens, those written to a 1-hour cache")
+    input_audio_tokens: int = Field(0, description="of input_tokens, audio")
+    output_audio_tokens: int = Field(0, description="of output_tokens, audio")
+    service_tier: str | None = Field(None, description="the service tier the vendor says served it, as it said it")
     cost_usd: str | None = USD
     cost_bound_usd: str | None = Field(
         None, description="when cost_usd is null on a priced model: its worst case, as estimated before it was sent"

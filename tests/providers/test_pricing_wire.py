@@ -4,13 +4,20 @@ reach the pricer, and be priced at the vendor's rate for them or recorded as unk
 
 from __future__ import annotations
 
+import csv
+import io
+import shutil
 from decimal import Decimal as D
+from pathlib import Path
 
 import pytest
 
+from magsag_mcp import errors as E
+from magsag_mcp.cli.data import runs_to_csv
 from magsag_mcp.pricing import Pricer, UnitPrices
 from magsag_mcp.providers.anthropic import AnthropicProvider
 from magsag_mcp.providers.openai import AzureProvider, OpenAIProvider
+from magsag_mcp.service import Service
 from magsag_mcp.types import LLMRequest, Message, Target, Usage
 
 from .fakes import FakeAnthropic, FakeOpenAI
@@ -275,12 +282,6 @@ async def test_a_call_limit_holds_for_a_project_served_on_priority(tmp_path, ser
     to 1.7x its reservation, so concurrent calls could together pass a limit. After the first such
     answer, the reservation is the priority worst case, and a call limit between the two refuses
     the call before anything is sent."""
-    import shutil
-    from pathlib import Path
-
-    from magsag_mcp import errors as E
-    from magsag_mcp.service import Service
-
     fake = FakeOpenAI(KEY)
     env = {"OPENAI_API_KEY": KEY, "OPENAI_BASE_URL": await serve(fake) + "/v1"}
     payload = {"data": "x", "model_config": {"provider": "openai", "model": "gpt-4o", "max_tokens": 1000}}
@@ -303,3 +304,41 @@ async def test_a_call_limit_holds_for_a_project_served_on_priority(tmp_path, ser
         with pytest.raises(E.BudgetExceeded, match="call limit"):
             await svc.invoke_skill("skill.analysis", payload)
     assert len(fake.requests) == 1 and fake.violations == []
+
+
+async def test_the_ledger_keeps_what_set_each_attempts_price(tmp_path, serve):
+    """The service tier that served an answer, its 1-hour cache writes and its audio tokens each change
+    the price; recorded without them, a row's cost could not be checked against its tokens, and two like
+    calls that cost differently (one served on priority) could not say why."""
+    openai, anthropic = FakeOpenAI(KEY), FakeAnthropic(KEY)
+    env = {
+        "OPENAI_API_KEY": KEY,
+        "OPENAI_BASE_URL": await serve(openai) + "/v1",
+        "ANTHROPIC_API_KEY": KEY,
+        "ANTHROPIC_BASE_URL": await serve(anthropic),
+    }
+    audio = {"prompt_tokens": 1000, "completion_tokens": 2100, "input_audio_tokens": 0, "output_audio_tokens": 2000}
+    openai.queue({"text": "ok", "usage": audio, "service_tier": "priority"})
+    cache = {
+        "input_tokens": 1000,
+        "output_tokens": 500,
+        "cache_creation_input_tokens": 100_000,
+        "cache_creation": {"ephemeral_5m_input_tokens": 40_000, "ephemeral_1h_input_tokens": 60_000},
+    }
+    anthropic.queue({"text": "ok", "usage": cache})
+    catalog = tmp_path / "catalog"  # the shipped policy does not allow gpt-audio
+    shutil.copytree(Path(__file__).resolve().parents[2] / "catalog", catalog)
+    (catalog / "policies" / "model_governance.yaml").write_text("policies: []\n")
+    async with await Service.open(catalog=catalog, db=tmp_path / "l.db", env=env) as svc:
+        for run, model in (("r-audio", "openai:gpt-audio"), ("r-cache", "anthropic:claude-sonnet-4-5")):
+            await svc.invoke_skill("skill.analysis", {"data": "x", "model_config": {"model": model}}, run_id=run)
+        runs = {r["run_id"]: r for r in await svc.query_runs()}
+    [audio_attempt] = runs["r-audio"]["attempts"]
+    assert audio_attempt["service_tier"] == "priority"
+    assert (audio_attempt["input_audio_tokens"], audio_attempt["output_audio_tokens"]) == (0, 2000)
+    [cache_attempt] = runs["r-cache"]["attempts"]
+    assert (cache_attempt["cache_write_tokens"], cache_attempt["cache_write_1h_tokens"]) == (100_000, 60_000)
+    assert cache_attempt["service_tier"] is None and cache_attempt["output_audio_tokens"] == 0
+    rows = {r["run_id"]: r for r in csv.DictReader(io.StringIO(runs_to_csv(list(runs.values()))))}
+    assert rows["r-audio"]["service_tier"] == "priority" and rows["r-cache"]["cache_write_1h_tokens"] == "60000"
+    assert openai.violations == [] and anthropic.violations == []
