@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import argparse
 import asyncio
 import json
 import sqlite3
 import subprocess
 import sys
 import time
+from datetime import UTC, datetime
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -16,9 +18,11 @@ import anyio
 import pytest
 
 from magsag_mcp import errors as E
+from magsag_mcp.cli import governance as cli
 from magsag_mcp.cli import main
 from magsag_mcp.governance import Admission, AttemptContext, Governance, Policy, PolicySet, load_policies
 from magsag_mcp.ledger import Ledger, UsageFilters
+from magsag_mcp.mcp_server.models import BudgetResult
 from magsag_mcp.records import AttemptRecord, RunRecord
 from magsag_mcp.service import Service
 from magsag_mcp.types import Target
@@ -549,6 +553,29 @@ async def test_delegated_children_in_flight_reserve_against_the_parent_run_limit
     assert run_limit(status)["reserved_usd"] == "1" and run_limit(status)["status"] == "exceeded"
     assert run_limit(one_child)["budget_run_id"] == "mag" and run_limit(one_child)["reserved_usd"] == "1"
     assert freed.reservation_id is not None
+
+
+async def test_check_budget_says_what_holds_a_reservation(tmp_path: Path, monkeypatch, capsys):
+    # "reserved $0.2" with no call running (its process was killed) read as budget gone for no reason
+    async with Ledger(tmp_path / "l.db") as ledger:
+        gov = Governance(limits(max_cost_per_run_usd="1"), ledger, FixedPricer("0.1"))
+        assert "reserved_by" not in run_limit(await gov.check_budget(run_id="r"))  # nothing held
+        await gov.admit(attempt_ctx("r"))
+        await gov.admit(attempt_ctx("r"))
+        # one of them belongs to a process that stopped: its reservation is past its expiry
+        await ledger.submit(lambda c: c.execute("UPDATE budget_reservations SET expires_at = 1000 WHERE id = 1"))
+        status = await gov.check_budget(run_id="r")
+        latest = await ledger.read(lambda c: c.execute("SELECT MAX(expires_at) FROM budget_reservations").fetchone()[0])
+    held = run_limit(status)
+    assert held["reserved_usd"] == "0.2"
+    until = datetime.fromtimestamp(latest, UTC).isoformat(timespec="seconds")
+    assert held["reserved_by"] == {"calls": 2, "expired": 1, "held_until": until}
+    BudgetResult.model_validate(status)  # the MCP tool's result schema has it
+    # and `magsag budget` says it
+    monkeypatch.setattr(cli, "with_service", lambda args, fn: status)
+    assert cli._budget(argparse.Namespace(json=False, agent=None, run_id="r")) == 0
+    line = capsys.readouterr().out
+    assert f"reserved $0.2 (by 2 call(s) in flight, 1 of them past expiry (a stopped process), until {until})" in line
 
 
 async def test_call_limit_bounds_retries_and_fallbacks_together(tmp_path: Path):

@@ -36,9 +36,14 @@ def _budget(args: argparse.Namespace) -> int:
         )
         unbounded = lim.get("unbounded_calls", unpriced)
         remaining = f"at most ${lim['remaining_usd']}" if unbounded else f"${lim['remaining_usd']}"
+        holders = lim.get("reserved_by")
+        reserved = f"${lim['reserved_usd']}"
+        if holders:
+            stale = f", {holders['expired']} of them past expiry (a stopped process)" if holders["expired"] else ""
+            reserved += f" (by {holders['calls']} call(s) in flight{stale}, until {holders['held_until']})"
         print(
             f"{lim['status']:<9} {lim['policy']}: {lim['limit']} limit ${lim['limit_usd']} for {lim['scope']}: "
-            f"spent {spent}, reserved ${lim['reserved_usd']}, remaining {remaining}"
+            f"spent {spent}, reserved {reserved}, remaining {remaining}"
         )
     return 0
 

@@ -13,6 +13,7 @@ import os
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
 
@@ -24,6 +25,7 @@ from .budget import (
     budget_run,
     day_bounds,
     describe_scope,
+    held_reservations,
     recorded_parent,
     reservation_ttl,
     spent_and_reserved,
@@ -268,7 +270,7 @@ class Governance:
 
         run_recorded: bool | None = None
 
-        def q(conn: Any) -> tuple[str | None, list[tuple[Limit, int, int, int, tuple[int, int]]]]:
+        def q(conn: Any) -> tuple[str | None, list[tuple[Limit, int, int, int, tuple[int, int], Any]]]:
             parent = parent_run_id
             if parent is None and run_id and any(lim.kind == "run" for lim in applicable):
                 parent = recorded_parent(conn, run_id)
@@ -285,12 +287,13 @@ class Governance:
             rows = []
             for lim in applicable:
                 if lim.kind == "call":
-                    rows.append((lim, 0, 0, 0, (0, 0)))
+                    rows.append((lim, 0, 0, 0, (0, 0), None))
                     continue
                 scope_run = budget if lim.kind == "run" else run_id
                 spent, bound, held = spent_and_reserved(conn, lim, run_id=scope_run, agent=agent, now=now)
                 unpriced = unpriced_calls(conn, lim, run_id=scope_run, agent=agent, now=now)
-                rows.append((lim, spent, bound, held, unpriced))
+                holders = held_reservations(conn, lim, run_id=scope_run, agent=agent, now=now) if held else None
+                rows.append((lim, spent, bound, held, unpriced, holders))
             return budget, rows
 
         from ..ledger import from_pusd
@@ -298,7 +301,7 @@ class Governance:
         budget, rows = await self.ledger.read(q) if applicable else (run_id, [])
         limits = []
         worst = "ok"
-        for lim, spent, bound, held, (unpriced, unbounded) in rows:
+        for lim, spent, bound, held, (unpriced, unbounded), holders in rows:
             spent_d, held_d = from_pusd(spent) or Decimal(0), from_pusd(held) or Decimal(0)
             bound_d = from_pusd(bound) or Decimal(0)
             used = spent_d + bound_d + held_d
@@ -320,6 +323,13 @@ class Governance:
                 "unbounded_calls": unbounded,
                 "cost_complete": unpriced == 0,
             }
+            if holders is not None:
+                calls, expired, until = holders
+                entry["reserved_by"] = {
+                    "calls": calls,
+                    "expired": expired,
+                    "held_until": datetime.fromtimestamp(until, UTC).isoformat(timespec="seconds") if until else None,
+                }
             if lim.kind == "run":
                 entry["budget_run_id"] = budget
             if lim.kind in ("agent_day", "day"):

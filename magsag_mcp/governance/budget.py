@@ -136,6 +136,23 @@ def unpriced_calls(
     return 0, 0
 
 
+def held_reservations(
+    conn: sqlite3.Connection, limit: Limit, *, run_id: str | None, agent: str | None, now: float
+) -> tuple[int, int, float | None]:
+    """(open reservations in the scope of ``limit``, those past their expiry, the latest expiry).
+
+    An expired reservation is a call whose process stopped (killed, or asleep) without recording it:
+    it counts until the next reservation in any process records it as an abandoned attempt, at the
+    amount reserved. For status, not on the hot path.
+    """
+    where = {"run": " WHERE run_id = :run", "agent_day": " WHERE agent = :agent"}.get(limit.kind, "")
+    row = conn.execute(
+        "SELECT COUNT(*), coalesce(SUM(expires_at <= :now), 0), MAX(expires_at) FROM budget_reservations" + where,
+        {"run": run_id, "agent": agent, "now": now},
+    ).fetchone()
+    return int(row[0]), int(row[1]), row[2]
+
+
 def describe_scope(limit: Limit, run_id: str | None, agent: str | None, child_run_id: str | None = None) -> str:
     if limit.kind == "run":
         if child_run_id and child_run_id != run_id:

@@ -402,6 +402,15 @@ class BudgetWindowOut(_Out):
     timezone: str
 
 
+class BudgetHoldersOut(_Out):
+    calls: int = Field(description="open reservations: calls in flight, in any process")
+    expired: int = Field(
+        description="of those, past their expiry: calls whose process stopped without recording them; they "
+        "count at the amount reserved until the next call (in any process) records them as abandoned attempts"
+    )
+    held_until: str | None = Field(description="when the last of them expires, ISO 8601 UTC")
+
+
 class BudgetLimitOut(_Out):
     policy: str
     limit: Literal["call", "run", "agent_day", "day"]
@@ -414,6 +423,7 @@ class BudgetLimitOut(_Out):
         "counted against the limit",
     )
     reserved_usd: str = Field(description="held by calls in flight (their worst case)")
+    reserved_by: BudgetHoldersOut | None = Field(None, description="when reserved_usd is not 0: what holds it")
     remaining_usd: str
     status: Literal["ok", "near", "exceeded"]
     window: BudgetWindowOut | None = Field(None, description="agent_day and day: the day, unix seconds")
