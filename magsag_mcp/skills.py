@@ -237,6 +237,20 @@ class Skill(BaseModel):
                 names.append(field_name.split(".")[0].split("[")[0])
         return tuple(names)
 
+    def summary(self) -> dict[str, Any]:
+        """What a caller needs to choose this skill and fill its payload: ``payload_fields`` are the
+        fields its prompt template reads (each is required), ``input_schema`` the rest of the contract."""
+        return {
+            "id": self.id,
+            "description": self.description,
+            "task_type": self.task_type,
+            "tier": self.tier,
+            "data_class": self.data_class,
+            "output": self.output.type,
+            "payload_fields": list(dict.fromkeys(self.field_names)),
+            "input_schema": self.input_schema,
+        }
+
     def render(self, payload: Mapping[str, Any]) -> str:
         """Fill the user template from the payload; a missing field names itself and the skill."""
         if self.input_schema is not None:

@@ -16,7 +16,15 @@ from magsag_mcp.providers import provider_names
 
 pytestmark = pytest.mark.anyio
 CATALOG = Path(__file__).resolve().parent.parent / "catalog"
-TOOLS = {"invoke_skill", "explain_route", "summarize_usage", "query_runs", "check_budget", "search_usage"}
+TOOLS = {
+    "list_skills",
+    "invoke_skill",
+    "explain_route",
+    "summarize_usage",
+    "query_runs",
+    "check_budget",
+    "search_usage",
+}
 
 
 @pytest.fixture

@@ -45,6 +45,7 @@ async def test_every_tool_over_stdio(tmp_path: Path, mode: str):
     async with Client(stdio_client(params, errlog=errlog), mode=mode) as client:
         names = {t.name for t in (await client.list_tools()).tools}
         calls: dict[str, dict[str, Any]] = {
+            "list_skills": {},
             "invoke_skill": {
                 "skill_id": "skill.analysis",
                 "payload": {"data": "stdio"},
@@ -68,6 +69,7 @@ async def test_every_tool_over_stdio(tmp_path: Path, mode: str):
         assert results["summarize_usage"]["totals"]["calls"] == 2
         assert results["query_runs"]["runs"][0]["run_id"] == results["invoke_skill"]["run_id"]
         assert results["search_usage"]["hits"]
+        assert "skill.analysis" in {s["id"] for s in results["list_skills"]["skills"]}
 
         skills = json.loads((await client.read_resource("magsag://catalog/skills")).contents[0].text)
         assert any(s["id"] == "skill.analysis" for s in skills)

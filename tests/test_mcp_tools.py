@@ -180,6 +180,23 @@ async def test_invalid_payload(client: Client):
     assert err["type"] == "invalid_payload" and "'text'" in err["message"]
 
 
+async def test_list_skills_names_every_skill_and_the_payload_it_takes(client: Client, schemas: Schemas):
+    # A model calling tools sees no resources unless its user attaches them: without this tool it had to
+    # guess skill ids and their payload fields.
+    skills = {s["id"]: s for s in schemas.check("list_skills", await client.call_tool("list_skills", {}))["skills"]}
+    resource = json.loads((await client.read_resource("magsag://catalog/skills")).contents[0].text)
+    assert list(skills) == [s["id"] for s in resource] == sorted(skills)
+    analysis = skills["skill.analysis"]
+    assert analysis["payload_fields"] == ["data"] and analysis["input_schema"]["required"] == ["data"]
+    assert analysis["description"] and analysis["output"] in ("text", "json")
+    # every field a skill lists is enough to call it
+    for skill_id, skill in skills.items():
+        payload = {name: "x" for name in skill["payload_fields"]}
+        if skill["input_schema"] is None or not skill["input_schema"].get("required"):
+            plan = await client.call_tool("explain_route", {"skill_id": skill_id, "payload": payload})
+            assert not plan.is_error, (skill_id, plan.content[0].text)
+
+
 async def test_bad_ledger_queries_say_what_to_fix(client: Client):
     err = error_of(await client.call_tool("search_usage", {"pattern": "(unclosed"}))
     assert err["type"] == "input_error" and "invalid regular expression" in err["message"]

@@ -131,6 +131,10 @@ class CheckBudgetArgs(_Args):
     run_id: str | None = None
 
 
+class ListSkillsArgs(_Args):
+    pass
+
+
 # --- results ---------------------------------------------------------------------------------
 
 
@@ -400,6 +404,21 @@ class BudgetWindowOut(_Out):
     start: float
     end: float
     timezone: str
+
+
+class SkillOut(_Out):
+    id: str
+    description: str
+    task_type: str
+    tier: str | None
+    data_class: str | None = Field(description="the data class its payloads carry (residency policies apply)")
+    output: str = Field(description="text or json")
+    payload_fields: list[str] = Field(description="fields the skill's prompt reads from the payload: each is required")
+    input_schema: dict[str, Any] | None = Field(description="JSON Schema the payload must also satisfy")
+
+
+class ListSkillsResult(_Out):
+    skills: list[SkillOut]
 
 
 class BudgetHoldersOut(_Out):

@@ -33,18 +33,6 @@ def _json(data: Any) -> str:
     return json.dumps(data, indent=2, ensure_ascii=False, default=str)
 
 
-def skill_summary(skill: Skill) -> dict[str, Any]:
-    return {
-        "id": skill.id,
-        "description": skill.description,
-        "task_type": skill.task_type,
-        "tier": skill.tier,
-        "data_class": skill.data_class,
-        "output": skill.output.type,
-        "input_schema": skill.input_schema,
-    }
-
-
 def skill_detail(service: Service, skill: Skill) -> dict[str, Any]:
     data = skill.model_dump(mode="json", by_alias=True, exclude_none=True)
     # The route the router would take (MAGSAG_PROVIDER / MAGSAG_MODEL and data-class models included),
@@ -87,7 +75,7 @@ def register_resources(server: MCPServer, state: ServerState) -> None:
             "magsag://catalog/skills",
             "skills",
             "Skills: ids, descriptions, input schemas",
-            lambda svc: [skill_summary(s) for s in sorted(svc.catalog.skills.values(), key=lambda s: s.id)],
+            lambda svc: svc.list_skills(),
         ),
         ("magsag://catalog/routing", "routing", "Routing policy: default chain, tiers, routes", _routing),
         ("magsag://catalog/governance", "governance", "Governance: allowed models, residency, budgets", _governance),

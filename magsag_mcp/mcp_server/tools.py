@@ -147,13 +147,26 @@ class MagsagTools:
 
         return await self._run("check_budget", M.BudgetResult, call)
 
+    async def list_skills(self) -> CallToolResult:
+        async def call(svc: Service) -> dict[str, Any]:
+            return {"skills": svc.list_skills()}
+
+        return await self._run("list_skills", M.ListSkillsResult, call)
+
     def tools(self) -> list[Tool]:
         return [
+            make_tool(
+                self.list_skills,
+                M.ListSkillsArgs,
+                M.ListSkillsResult,
+                "The skills invoke_skill can run: each one's id, what it does, and the payload fields it takes.",
+                READ_ONLY,
+            ),
             make_tool(
                 self.invoke_skill,
                 M.InvokeSkillArgs,
                 M.InvokeSkillResult,
-                "Run a skill: routed by policy, with fallback, governance and cost tracking. "
+                "Run a skill (see list_skills), routed by policy with fallback, governance and cost tracking. "
                 "Returns the output, the model that answered, usage, cost and the routing trace.",
                 ToolAnnotations(
                     read_only_hint=False, destructive_hint=False, idempotent_hint=False, open_world_hint=True
