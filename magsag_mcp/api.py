@@ -13,6 +13,7 @@ HTTP sessions and ledger connection belong there.
 from __future__ import annotations
 
 import asyncio
+import builtins
 import difflib
 import importlib
 import importlib.util
@@ -166,6 +167,10 @@ class Skills:
 
     def explain(self, skill_id: str, payload: Mapping[str, Any]) -> dict[str, Any]:
         return self.service.explain(skill_id, payload, context=self.context)
+
+    def list(self) -> builtins.list[dict[str, Any]]:  # in this class, `list` is this method
+        """Every skill: ``id``, ``description``, the ``payload_fields`` its prompt reads, ``input_schema``, ..."""
+        return self.service.list_skills()
 
 
 class Observer:

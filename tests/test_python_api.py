@@ -27,6 +27,12 @@ def test_invoke_returns_the_result_dict(mg: Magsag):
     assert result["usage"]["total_tokens"] == result["usage"]["input_tokens"] + result["usage"]["output_tokens"]
 
 
+def test_skills_list_names_each_skill_and_its_payload_fields(mg: Magsag):
+    skills = {s["id"]: s for s in mg.skills.list()}
+    assert list(skills) == sorted(skills) and "skill.analysis" in skills
+    assert skills["skill.analysis"]["payload_fields"] == ["data"]
+
+
 def test_magsag_provider_swaps_the_policys_provider(mg: Magsag):
     result = mg.skills.invoke("skill.analysis", {"data": "x"})
     assert result["provider"] == "fake" and result["model"] == "gpt-4o"  # the route's first model
