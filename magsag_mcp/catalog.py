@@ -164,6 +164,10 @@ class Catalog:
         self.skill_files: dict[str, Path] = {}
         self.agent_files: dict[str, Path] = {}
 
+    def skill_list(self) -> list[dict[str, Any]]:
+        """Every skill by id: what it does and what its payload takes (:meth:`Skill.summary`)."""
+        return [self.skills[skill_id].summary() for skill_id in sorted(self.skills)]
+
     def skill(self, skill_id: str) -> Skill:
         try:
             return self.skills[skill_id]

@@ -387,7 +387,7 @@ class Service:
 
     def list_skills(self) -> list[dict[str, Any]]:
         """Every skill of the catalog, by id: what it does and what its payload takes."""
-        return [skill.summary() for skill in sorted(self.catalog.skills.values(), key=lambda s: s.id)]
+        return self.catalog.skill_list()
 
     def route(self, skill_id: str) -> dict[str, Any]:
         """Where a call to ``skill_id`` goes when it names no model: each target in order, where it came

@@ -112,6 +112,16 @@ async def test_doctor_probe_says_ready_only_when_the_provider_answers(cli_env, c
         assert lines["azure"].count("not configured") == 1  # said once, not again by the probe
 
 
+def test_catalog_skills_lists_each_skill_with_its_payload_fields(capsys):
+    assert main(["catalog", "skills", "--catalog", str(CATALOG)]) == 0
+    out = capsys.readouterr().out
+    assert "skill.analysis  payload: data  (text)" in out
+    assert main(["catalog", "skills", "--catalog", str(CATALOG), "--json"]) == 0
+    skills = json.loads(capsys.readouterr().out)
+    assert [s["id"] for s in skills] == sorted(s["id"] for s in skills)
+    assert next(s for s in skills if s["id"] == "skill.analysis")["input_schema"]["required"] == ["data"]
+
+
 def test_catalog_validate(cli_env, capsys, tmp_path):
     assert main(["catalog", "validate", "--catalog", str(CATALOG)]) == 0
     bad = tmp_path / "bad"

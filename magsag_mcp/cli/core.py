@@ -187,6 +187,19 @@ def _validate(args: argparse.Namespace) -> int:
     return 0
 
 
+def _skills(args: argparse.Namespace) -> int:
+    from ..catalog import load_catalog
+
+    skills = load_catalog(args.catalog).skill_list()
+    if args.json:
+        print_json(skills)
+        return 0
+    for skill in skills:
+        print(f"{skill['id']}  payload: {', '.join(skill['payload_fields']) or '(none)'}  ({skill['output']})")
+        print(f"    {skill['description']}")
+    return 0
+
+
 def register(groups: CommandGroups) -> None:
     top = groups.top
     for name, func, helptext in (
@@ -220,3 +233,6 @@ def register(groups: CommandGroups) -> None:
     cat = groups.group("catalog", help="catalog commands")
     p = groups.add(cat, "validate", help="list every problem in the catalog with its file")
     p.set_defaults(func=_validate)
+    p = groups.add(cat, "skills", help="the skills: id, payload fields and description")
+    p.add_argument("--json", action="store_true", help="everything, input schemas included, as JSON")
+    p.set_defaults(func=_skills)
