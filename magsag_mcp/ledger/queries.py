@@ -1,4 +1,4 @@
-"""Reading the ledger: summarize (the guide's ``model_stats``), query runs, search, prune."""
+"""Reading the ledger: summarize (the guide's ``model_stats``), query runs, search (prune: prune.py)."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ import time
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
-from ..errors import InputError, LedgerError
+from ..errors import InputError
 from .filters import UsageFilters, parse_since, sql_where
 from .migrations import ROLLUP_BUCKET_SECONDS
 from .money import from_pusd
@@ -362,41 +362,3 @@ def _search_rows(conn: sqlite3.Connection, limit: int, after: float) -> list[dic
         )
     hits.sort(key=lambda h: -h[0])
     return [h for _, h in hits[:limit]]
-
-
-async def prune(ledger: Ledger, older_than_seconds: float) -> dict[str, int]:
-    """Delete runs, attempts and events older than the cutoff, then reclaim the space."""
-    if older_than_seconds <= 0:
-        raise InputError("--older-than must be a positive duration such as 90d")
-    cutoff = time.time() - older_than_seconds
-
-    def delete(conn: sqlite3.Connection) -> dict[str, int]:
-        counts = {}
-        counts["attempts"] = conn.execute("DELETE FROM attempts WHERE started_at < ?", (cutoff,)).rowcount
-        counts["runs"] = conn.execute(
-            "DELETE FROM runs WHERE started_at < ? AND run_id NOT IN (SELECT run_id FROM attempts)", (cutoff,)
-        ).rowcount
-        counts["events"] = conn.execute("DELETE FROM events WHERE at < ?", (cutoff,)).rowcount
-        # spend buckets older than a day before the cutoff can no longer be part of any day's limit
-        conn.execute("DELETE FROM agent_spend WHERE bucket < ?", (int(cutoff // 900) - 96,))
-        conn.execute("DELETE FROM day_spend WHERE bucket < ?", (int(cutoff // 900) - 96,))
-        # The rollup is by UTC day: the cutoff's own day loses only some of its attempts, so that day's
-        # rows are rebuilt from the attempts that remain (summaries must equal a scan of attempts).
-        day = int(cutoff // BUCKET)
-        conn.execute("DELETE FROM usage_rollup WHERE bucket <= ?", (day,))
-        conn.execute(
-            "INSERT INTO usage_rollup (bucket, model, provider, agent, skill, outcome, attempts, input_tokens,"
-            " output_tokens, cached_tokens, reasoning_tokens, cost_pusd, unpriced, cost_bound_pusd, bounded)"
-            " SELECT ?, model, provider, coalesce(agent, ''), coalesce(skill, ''), outcome, COUNT(*),"
-            " SUM(input_tokens), SUM(output_tokens), SUM(cached_tokens), SUM(reasoning_tokens),"
-            f" {ATTEMPT_MONEY} FROM attempts WHERE started_at >= ? AND started_at < ? GROUP BY 2, 3, 4, 5, 6",
-            (day, day * BUCKET, (day + 1) * BUCKET),
-        )
-        return counts
-
-    counts = await ledger.submit(delete)
-    try:
-        await ledger.read(lambda conn: conn.execute("VACUUM"), snapshot=False)
-    except LedgerError:
-        counts["vacuum"] = 0  # another process holds the file; the rows are gone, the space is reused
-    return counts

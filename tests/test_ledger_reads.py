@@ -1,0 +1,125 @@
+"""The ledger's faster read and prune paths give exactly what a plain computation over the raw rows gives.
+
+Each test builds a small ledger with the edge cases (runs across midnight, delegated runs, unknown
+costs with and without a bound, refused calls, days with nothing) and compares the fast path's answer
+with a straightforward SQL over ``attempts`` / ``runs``. Timings are in BENCHMARKS.md, not here.
+"""
+
+from __future__ import annotations
+
+import random
+import sqlite3
+import time
+from decimal import Decimal
+from pathlib import Path
+
+import pytest
+
+from magsag_mcp.ledger import Ledger
+from magsag_mcp.records import AttemptRecord, RunRecord
+
+pytestmark = pytest.mark.anyio
+
+DAY = 86400
+
+
+async def _fill(ledger: Ledger, base: float, days: int, seed: int = 5) -> None:
+    """Calls over ``days`` days before ``base``, with gaps, midnight-spanning runs and delegations."""
+    rnd = random.Random(seed)
+    parents: list[str] = []
+    for i in range(240):
+        day = rnd.choice([d for d in range(days) if d % 7 != 3])  # every seventh day empty
+        t = base - day * DAY - rnd.random() * DAY
+        if i % 17 == 0:
+            t = (int(t // DAY) + 1) * DAY - 5  # starts 5 s before midnight; its second attempt lands after
+        parent = rnd.choice(parents) if parents and rnd.random() < 0.3 else None
+        run = RunRecord(f"r{i}", f"a{i % 4}", f"s{i % 3}" if i % 5 else None, t, parent_run_id=parent)
+        run.status = "ok"
+        if parent is None and rnd.random() < 0.3:
+            parents.append(run.run_id)
+        attempts = []
+        for k in range(1 + (i % 17 == 0) + rnd.randint(0, 1)):
+            outcome = rnd.choice(["ok", "ok", "ok", "error", "budget_exceeded"])
+            a = AttemptRecord(
+                run.run_id, t + 10 * k, rnd.choice(["openai", "azure"]), f"m{rnd.randint(0, 2)}", run.skill,
+                run.agent, outcome, k, 1, input_tokens=rnd.randint(1, 999), output_tokens=rnd.randint(1, 99),
+                cost_usd=Decimal(rnd.randint(1, 10**6)) / 10**9,
+            )  # fmt: skip
+            if outcome != "ok" or rnd.random() < 0.1:
+                a.cost_usd = None if rnd.random() < 0.5 else Decimal(0)
+                a.cost_bound_usd = rnd.choice([None, Decimal(rnd.randint(1, 10**6)) / 10**9])
+            attempts.append(a)
+        if i % 29 == 0:
+            attempts = []  # failed before any attempt (an invalid payload): a run row alone
+            run.status = "error"
+        await ledger.record_call(run, attempts)
+        if rnd.random() < 0.3:
+            await ledger.log_event(run.run_id, run.agent, "step", {"i": i})
+
+
+def _rollup_from_scratch(conn: sqlite3.Connection) -> list[tuple]:
+    return conn.execute(
+        "SELECT CAST(started_at / 86400 AS INTEGER), model, provider, coalesce(agent, ''), coalesce(skill, ''),"
+        " outcome, COUNT(*), SUM(input_tokens), SUM(output_tokens), SUM(cached_tokens), SUM(reasoning_tokens),"
+        " coalesce(SUM(cost_pusd), 0), SUM(cost_pusd IS NULL),"
+        " coalesce(SUM(CASE WHEN cost_pusd IS NULL THEN cost_bound_pusd END), 0),"
+        " SUM(cost_pusd IS NULL AND cost_bound_pusd IS NOT NULL) FROM attempts"
+        " GROUP BY 1, 2, 3, 4, 5, 6 ORDER BY 1, 2, 3, 4, 5, 6"
+    ).fetchall()
+
+
+def _rollup(conn: sqlite3.Connection) -> list[tuple]:
+    return conn.execute(
+        "SELECT bucket, model, provider, agent, skill, outcome, attempts, input_tokens, output_tokens, cached_tokens,"
+        " reasoning_tokens, cost_pusd, unpriced, cost_bound_pusd, bounded FROM usage_rollup ORDER BY 1, 2, 3, 4, 5, 6"
+    ).fetchall()
+
+
+async def test_prune_in_steps_leaves_what_one_delete_would(tmp_path: Path, monkeypatch):
+    """Pruned a few UTC days per transaction (the write lock is freed between them), the ledger ends as a
+    single delete of everything before the cutoff would leave it, the cutoff's own day rebuilt."""
+    from magsag_mcp.ledger import prune
+
+    monkeypatch.setattr(prune, "STEP_ATTEMPTS", 20)
+    db = tmp_path / "l.db"
+    now = time.time()
+    async with Ledger(db) as ledger:
+        await _fill(ledger, now, 40)
+        conn = sqlite3.connect(db)
+        cutoff_days = 20.37  # mid-day
+        cutoff = now - cutoff_days * DAY
+        keep_attempts = conn.execute("SELECT id FROM attempts WHERE started_at >= ? ORDER BY id", (cutoff,)).fetchall()
+        keep_runs = conn.execute(
+            "SELECT run_id FROM runs WHERE started_at >= ? OR run_id IN"
+            " (SELECT run_id FROM attempts WHERE started_at >= ?) ORDER BY run_id",
+            (cutoff, cutoff),
+        ).fetchall()
+        keep_events = conn.execute("SELECT id FROM events WHERE at >= ? ORDER BY id", (cutoff,)).fetchall()
+        first_spend = int(cutoff // 900) - 96
+        keep_agent_spend = conn.execute("SELECT * FROM agent_spend WHERE bucket >= ? ORDER BY 1, 2", (first_spend,))
+        keep_agent_spend = keep_agent_spend.fetchall()
+        keep_day_spend = conn.execute("SELECT * FROM day_spend WHERE bucket >= ? ORDER BY 1", (first_spend,)).fetchall()
+        runs_before = conn.execute("SELECT COUNT(*) FROM runs").fetchone()[0]
+        old_attempts = conn.execute("SELECT COUNT(*) FROM attempts WHERE started_at < ?", (cutoff,)).fetchone()[0]
+        old_events = conn.execute("SELECT COUNT(*) FROM events WHERE at < ?", (cutoff,)).fetchone()[0]
+
+        transactions = 0
+        submit = ledger.submit
+
+        async def counting(fn, **kw):
+            nonlocal transactions
+            transactions += 1
+            return await submit(fn, **kw)
+
+        ledger.submit = counting  # type: ignore[method-assign]
+        counts = await ledger.prune(cutoff_days * DAY)
+
+        assert counts == {"attempts": old_attempts, "runs": runs_before - len(keep_runs), "events": old_events}
+        assert conn.execute("SELECT id FROM attempts ORDER BY id").fetchall() == keep_attempts
+        assert conn.execute("SELECT run_id FROM runs ORDER BY run_id").fetchall() == keep_runs
+        assert conn.execute("SELECT id FROM events ORDER BY id").fetchall() == keep_events
+        assert conn.execute("SELECT * FROM agent_spend ORDER BY 1, 2").fetchall() == keep_agent_spend
+        assert conn.execute("SELECT * FROM day_spend ORDER BY 1").fetchall() == keep_day_spend
+        assert _rollup(conn) == _rollup_from_scratch(conn) != []
+        # steps of about 20 attempts (some 200 are pruned), each up to a midnight, then the cutoff's day
+        assert 5 <= transactions <= 15
