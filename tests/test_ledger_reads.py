@@ -123,3 +123,72 @@ async def test_prune_in_steps_leaves_what_one_delete_would(tmp_path: Path, monke
         assert _rollup(conn) == _rollup_from_scratch(conn) != []
         # steps of about 20 attempts (some 200 are pruned), each up to a midnight, then the cutoff's day
         assert 5 <= transactions <= 15
+
+
+def _largest_run_by_hand(conn: sqlite3.Connection, f) -> dict | None:
+    """The costliest run tree among the runs a filter selects, from the run rows one by one: a run
+    delegated from none counts alone; a tree counts its selected delegated runs and its top run, if
+    selected. Of equal costs: the last recorded run alone, else the first tree by id."""
+    from magsag_mcp.ledger.filters import sql_where
+
+    where, args = sql_where(f, table="r")
+    rows = conn.execute(f"SELECT rowid, run_id, parent_run_id, cost_pusd, cost_bound_pusd FROM runs r{where}", args)
+    selected = {run_id: (rowid, parent, cost, bound) for rowid, run_id, parent, cost, bound in rows.fetchall()}
+    alone = [(c + b, rowid, run_id, c, b) for run_id, (rowid, p, c, b) in selected.items() if p in (None, run_id)]
+    trees: dict[str, list[int]] = {}
+    for run_id, (_, parent, cost, bound) in selected.items():
+        if parent not in (None, run_id):
+            tree = trees.setdefault(parent, [0, 0, 0])
+            tree[0], tree[1], tree[2] = tree[0] + cost, tree[1] + bound, tree[2] + 1
+    for root, tree in trees.items():
+        if root in selected:
+            tree[0] += selected[root][2]
+            tree[1] += selected[root][3]
+    candidates = []
+    if alone:
+        _, _, run_id, cost, bound = max(alone)
+        candidates.append((run_id, cost, bound, 0))
+    if trees:
+        root, (cost, bound, n) = min(trees.items(), key=lambda item: (-(item[1][0] + item[1][1]), item[0]))
+        candidates.append((root, cost, bound, n))
+    if not candidates:
+        return None
+    run_id, cost, bound, n = max(candidates, key=lambda c: (c[1] + c[2], c[3]))
+    return {
+        "run_id": run_id,
+        "delegated_runs": n,
+        "known_cost_usd": format(Decimal(cost) / 10**12, "f"),
+        "unknown_cost_bound_usd": format(Decimal(bound) / 10**12, "f"),
+        "at_most_usd": format(Decimal(cost + bound) / 10**12, "f"),
+    }
+
+
+async def test_largest_run_equals_the_run_rows_read_one_by_one(tmp_path: Path):
+    """``largest_run`` (what flow gate checks max_cost_per_run_usd against) under each filter."""
+    from magsag_mcp.ledger import UsageFilters
+    from magsag_mcp.ledger.filters import parse_since
+
+    db = tmp_path / "l.db"
+    now = time.time()
+    async with Ledger(db) as ledger:
+        await _fill(ledger, now, 12)
+        conn = sqlite3.connect(db)
+        cases = [
+            {},
+            {"since": "1h"},
+            {"since": now - 3.5 * DAY, "until": now - 1.2 * DAY},
+            {"agent": "a1"},
+            {"agent": "a1", "since": "2d"},
+            {"skill": "s2"},
+            {"model": "m1"},
+            {"provider": "azure", "since": "5d"},
+            {"status": "error"},  # failed before any attempt: all $0, ties everywhere
+            {"status": "ok", "agent": "a3"},
+            {"run_id": "r0"},
+            {"agent": "nobody"},
+        ]
+        for case in cases:
+            f = UsageFilters(**case)
+            fixed = f.model_copy(update={"since": parse_since(f.since), "until": parse_since(f.until, field="until")})
+            summary = await ledger.summarize(fixed)
+            assert summary["largest_run"] == _largest_run_by_hand(conn, fixed), case

@@ -44,13 +44,16 @@ def largest_run(conn: sqlite3.Connection, f: UsageFilters) -> dict[str, Any] | N
     ).fetchone()
     lone = None if lone is None or lone[0] is None else lone[:4]
     own = f"(SELECT {{col}} FROM runs r WHERE r.run_id = trees.root AND {cond})"
+    # ORDER BY names the sums: "ORDER BY 2 + 3" is the constant 5 in SQL (only a bare integer names a
+    # column), which ranked the trees by id and reported the first, not the costliest
     tree = conn.execute(
-        f"SELECT root, cost + coalesce({own.format(col='r.cost_pusd')}, 0),"
-        f" bound + coalesce({own.format(col='r.cost_bound_pusd')}, 0), delegated FROM"
+        "SELECT root, cost, bound, delegated FROM"
+        f" (SELECT root, cost + coalesce({own.format(col='r.cost_pusd')}, 0) AS cost,"
+        f" bound + coalesce({own.format(col='r.cost_bound_pusd')}, 0) AS bound, delegated FROM"
         " (SELECT r.parent_run_id AS root, SUM(r.cost_pusd) AS cost, SUM(r.cost_bound_pusd) AS bound,"
         f" COUNT(*) AS delegated FROM runs r WHERE {cond} AND r.parent_run_id IS NOT NULL"
-        " AND r.parent_run_id != r.run_id GROUP BY r.parent_run_id) AS trees"
-        " ORDER BY 2 + 3 DESC, 1 LIMIT 1",
+        " AND r.parent_run_id != r.run_id GROUP BY r.parent_run_id) AS trees)"
+        " ORDER BY cost + bound DESC, root LIMIT 1",
         [*args, *args, *args],
     ).fetchone()
     candidates = [row for row in (lone, tree) if row is not None]
