@@ -34,7 +34,6 @@ async def _fill(ledger: Ledger, base: float, days: int, seed: int = 5) -> None:
             t = (int(t // DAY) + 1) * DAY - 5  # starts 5 s before midnight; its second attempt lands after
         parent = rnd.choice(parents) if parents and rnd.random() < 0.3 else None
         run = RunRecord(f"r{i}", f"a{i % 4}", f"s{i % 3}" if i % 5 else None, t, parent_run_id=parent)
-        run.status = "ok"
         if parent is None and rnd.random() < 0.3:
             parents.append(run.run_id)
         attempts = []
@@ -49,6 +48,8 @@ async def _fill(ledger: Ledger, base: float, days: int, seed: int = 5) -> None:
                 a.cost_usd = None if rnd.random() < 0.5 else Decimal(0)
                 a.cost_bound_usd = rnd.choice([None, Decimal(rnd.randint(1, 10**6)) / 10**9])
             attempts.append(a)
+        last = attempts[-1].outcome
+        run.status = "ok" if last == "ok" else "budget_exceeded" if last == "budget_exceeded" else "error"
         if i % 29 == 0:
             attempts = []  # failed before any attempt (an invalid payload): a run row alone
             run.status = "error"
@@ -196,3 +197,76 @@ async def test_largest_run_equals_the_run_rows_read_one_by_one(tmp_path: Path, m
             fixed = f.model_copy(update={"since": parse_since(f.since), "until": parse_since(f.until, field="until")})
             summary = await ledger.summarize(fixed)
             assert summary["largest_run"] == _largest_run_by_hand(conn, fixed), case
+
+
+def _summary_by_hand(conn: sqlite3.Connection, status: str, since: float | None, until: float | None) -> dict:
+    """Per model, from the attempts of the runs with ``status`` in [since, until), joined by hand."""
+    clauses, args = ["r.status = ?"], [status]
+    for clause, t in (("a.started_at >= ?", since), ("a.started_at < ?", until)):
+        if t is not None:
+            clauses.append(clause)
+            args.append(t)
+    where = " AND ".join(clauses)
+    join = f"FROM attempts a JOIN runs r ON r.run_id = a.run_id WHERE {where}"
+    models = {
+        m: (n, err, tin, unknown, unbounded, Decimal(cost) / 10**12, Decimal(bound) / 10**12)
+        for m, n, err, tin, unknown, unbounded, cost, bound in conn.execute(
+            "SELECT a.model, COUNT(*), SUM(a.outcome = 'error'), SUM(a.input_tokens), SUM(a.cost_pusd IS NULL),"
+            " SUM(a.cost_pusd IS NULL AND a.cost_bound_pusd IS NULL), coalesce(SUM(a.cost_pusd), 0),"
+            f" coalesce(SUM(CASE WHEN a.cost_pusd IS NULL THEN a.cost_bound_pusd END), 0) {join}"
+            " AND a.outcome IN ('ok', 'error') GROUP BY 1",
+            args,
+        )
+    }
+    refused = dict(
+        conn.execute(f"SELECT a.outcome, COUNT(*) {join} AND a.outcome NOT IN ('ok', 'error') GROUP BY 1", args)
+    )
+    first, last = conn.execute(f"SELECT MIN(a.started_at), MAX(a.started_at) {join}", args).fetchone()
+    return {"models": models, "refused": refused, "period": (first, last)}
+
+
+@pytest.mark.parametrize("per_row_below", [0, 10**9])
+async def test_status_with_a_time_range_equals_a_join_of_attempts_and_runs(tmp_path: Path, monkeypatch, per_row_below):
+    """A status filter reads its runs as a list (0: always) or looks each attempt's run up (10**9:
+    whenever a time range is given); both give what joining attempts to runs by hand gives."""
+    from datetime import UTC, datetime
+
+    from magsag_mcp.ledger import UsageFilters, rollup_reads
+
+    monkeypatch.setattr(rollup_reads, "STATUS_PER_ROW_BELOW", per_row_below)
+    db = tmp_path / "l.db"
+    now = time.time()
+    midnight = (int(now // DAY) - 2) * DAY
+    async with Ledger(db) as ledger:
+        await _fill(ledger, now, 10)
+        conn = sqlite3.connect(db)
+        windows = [
+            (now - 3600, None),
+            (now - 2 * DAY, None),
+            (None, now - 5 * DAY),
+            (midnight - 7, midnight + 9),  # across a midnight: runs that started before it
+            (midnight - 3.3 * DAY, midnight - 0.6 * DAY),  # mid-day to mid-day
+            (None, None),
+        ]
+        checked = 0
+        for status in ("ok", "error", "budget_exceeded"):
+            for since, until in windows:
+                s = await ledger.summarize(UsageFilters(status=status, since=since, until=until))
+                want = _summary_by_hand(conn, status, since, until)
+                got = {
+                    m: (
+                        v["calls"], v["errors"], v["input_tokens"], v["unpriced_calls"], v["unbounded_calls"],
+                        Decimal(v["known_cost_usd"]), Decimal(v["unknown_cost_bound_usd"]),
+                    )
+                    for m, v in s["model_stats"].items()
+                }  # fmt: skip
+                assert got == want["models"], (status, since, until)
+                checked += bool(got)
+                refused = {k.removesuffix("_attempts"): v for k, v in s["totals"].items() if k.endswith("_attempts")}
+                assert refused == want["refused"]
+                iso = [
+                    None if t is None else datetime.fromtimestamp(t, UTC).isoformat(timespec="seconds")
+                    for t in want["period"]
+                ]
+                assert [s["period"]["from"], s["period"]["to"]] == iso
+        assert checked >= 12  # most cases select some attempts

@@ -99,11 +99,15 @@ class UsageFilters(BaseModel):
             raise InputError("invalid filters: " + "; ".join(problems)) from None
 
 
-def sql_where(f: UsageFilters, *, table: str) -> tuple[str, list[Any]]:
+def sql_where(f: UsageFilters, *, table: str, status_per_row: bool = False) -> tuple[str, list[Any]]:
     """WHERE clause over ``attempts`` (a) or ``runs`` (r).
 
     A run filter selects the run and the runs delegated from it (their ``parent_run_id`` is the top
     run of the tree, at any depth): the scope of the run's budget limit and ``magsag budget --run-id``.
+
+    A status filter on attempts reads each run's status: by default as the list of every run with
+    that status (what a status over all time wants); ``status_per_row`` looks up each attempt's run
+    instead, for a time range with few attempts (see :func:`~.rollup_reads.attempts_where`).
     """
     clauses: list[str] = []
     args: list[Any] = []
@@ -126,7 +130,10 @@ def sql_where(f: UsageFilters, *, table: str) -> tuple[str, list[Any]]:
                 clauses.append(f"a.{name} = ?")
                 args.append(value)
         if f.status is not None:
-            clauses.append("a.run_id IN (SELECT run_id FROM runs WHERE status = ?)")
+            if status_per_row:  # a scalar subquery: the planner cannot turn it into the list of runs
+                clauses.append("(SELECT status FROM runs WHERE runs.run_id = a.run_id) = ?")
+            else:
+                clauses.append("a.run_id IN (SELECT run_id FROM runs WHERE status = ?)")
             args.append(f.status)
     else:
         if f.status is not None:

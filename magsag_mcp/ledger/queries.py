@@ -13,7 +13,7 @@ from .filters import UsageFilters, parse_since, sql_where
 from .migrations import ROLLUP_BUCKET_SECONDS
 from .money import from_pusd
 from .peaks import largest_days, largest_run
-from .rollup_reads import ATTEMPT_MONEY, grouped_rows
+from .rollup_reads import ATTEMPT_MONEY, attempts_where, grouped_rows
 
 if TYPE_CHECKING:
     from .store import Ledger
@@ -131,8 +131,8 @@ async def summarize(ledger: Ledger, filters: UsageFilters | dict[str, Any] | Non
                     acc["unpriced"] += int(unpriced or 0)
                     acc["cost_bound_pusd"] += int(bound or 0)
                     acc["bounded"] += int(bounded or 0)
-        where, args = sql_where(fixed, table="a")
-        period = conn.execute(f"SELECT MIN(started_at), MAX(started_at) FROM attempts a{where}", args).fetchone()
+        source, where, args = attempts_where(conn, fixed)
+        period = conn.execute(f"SELECT MIN(started_at), MAX(started_at) FROM {source}{where}", args).fetchone()
         largest_day, agent_days = largest_days(conn, fixed)
         by_agent = {k: _stats(v) for k, v in sorted(groups["agent"].items())}
         for agent, peak in agent_days.items():
