@@ -192,6 +192,8 @@ async def test_largest_run_equals_the_run_rows_read_one_by_one(tmp_path: Path, m
             {"run_id": "r0"},
             {"agent": "nobody"},
         ]
+        parent = conn.execute("SELECT parent_run_id FROM runs WHERE parent_run_id IS NOT NULL LIMIT 1").fetchone()[0]
+        cases += [{"run_id": parent}, {"run_id": parent, "model": "m1"}, {"provider": "openai", "agent": "a2"}]
         for case in cases:
             f = UsageFilters(**case)
             fixed = f.model_copy(update={"since": parse_since(f.since), "until": parse_since(f.until, field="until")})

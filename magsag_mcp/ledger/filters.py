@@ -137,12 +137,12 @@ def sql_where(f: UsageFilters, *, table: str, status_per_row: bool = False) -> t
             args.append(f.status)
     else:
         if f.status is not None:
-            clauses.append("r.status = ?")
+            clauses.append(f"{table}.status = ?")
             args.append(f.status)
         for name in ("model", "provider"):
             value = getattr(f, name)
             if value is not None:
-                clauses.append(f"r.run_id IN (SELECT run_id FROM attempts WHERE {name} = ?)")
+                clauses.append(f"{table}.run_id IN (SELECT run_id FROM attempts WHERE {name} = ?)")
                 args.append(value)
     since, until = parse_since(f.since), parse_since(f.until, field="until")
     if since is not None:
