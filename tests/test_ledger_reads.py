@@ -164,15 +164,17 @@ def _largest_run_by_hand(conn: sqlite3.Connection, f) -> dict | None:
     }
 
 
-@pytest.mark.parametrize("window", [3, 2000])
-async def test_largest_run_equals_the_run_rows_read_one_by_one(tmp_path: Path, monkeypatch, window):
+@pytest.mark.parametrize(("window", "narrow"), [(3, 10**9), (2000, 0)])
+async def test_largest_run_equals_the_run_rows_read_one_by_one(tmp_path: Path, monkeypatch, window, narrow):
     """``largest_run`` (what flow gate checks max_cost_per_run_usd against) under each filter. It reads
     the top of runs_cost, then (nothing selected there) the filter's own index: with a window of 3 most
-    filters take the second way, with 2,000 the first."""
+    filters take the second way, with 2,000 the first. Delegated runs in a time range are read by
+    runs_started (any range is narrow under 10**9 runs) or runs_parent (none is narrow under 0)."""
     from magsag_mcp.ledger import UsageFilters, peaks
     from magsag_mcp.ledger.filters import parse_since
 
     monkeypatch.setattr(peaks, "TOP_WINDOW", window)
+    monkeypatch.setattr(peaks, "NARROW_RUNS", narrow)
     db = tmp_path / "l.db"
     now = time.time()
     async with Ledger(db) as ledger:

@@ -12,7 +12,7 @@ import sqlite3
 from datetime import UTC, datetime
 from typing import Any
 
-from .filters import UsageFilters, sql_where
+from .filters import UsageFilters, parse_since, sql_where
 from .money import from_pusd
 from .rollup_reads import ATTEMPT_DAY, BUCKET, grouped_rows
 
@@ -46,7 +46,7 @@ def largest_run(conn: sqlite3.Connection, f: UsageFilters) -> dict[str, Any] | N
         "SELECT t.root, t.cost + coalesce(o.cost_pusd, 0) AS tree_cost,"
         " t.bound + coalesce(o.cost_bound_pusd, 0) AS tree_bound, t.delegated FROM"
         " (SELECT r.parent_run_id AS root, SUM(r.cost_pusd) AS cost, SUM(r.cost_bound_pusd) AS bound,"
-        f" COUNT(*) AS delegated FROM runs r WHERE {cond} AND r.parent_run_id IS NOT NULL"
+        f" COUNT(*) AS delegated FROM runs r{_by_time(conn, f)} WHERE {cond} AND r.parent_run_id IS NOT NULL"
         " AND r.parent_run_id != r.run_id GROUP BY r.parent_run_id) AS t"
         f" LEFT JOIN runs o ON o.run_id = t.root AND {own_where.removeprefix(' WHERE ') or '1'}"
         " ORDER BY tree_cost + tree_bound DESC, t.root LIMIT 1",
@@ -57,6 +57,27 @@ def largest_run(conn: sqlite3.Connection, f: UsageFilters) -> dict[str, Any] | N
         return None
     run_id, known, bound, delegated = max(candidates, key=lambda row: (row[1] + row[2], row[3]))
     return {"run_id": run_id, "delegated_runs": int(delegated), **_money(int(known), int(bound))}
+
+
+#: a time range with fewer runs than this reads the delegated runs by runs_started
+NARROW_RUNS = 100_000
+
+
+def _by_time(conn: sqlite3.Connection, f: UsageFilters) -> str:
+    """``INDEXED BY runs_started`` when the filters' time range holds few runs and no agent or run
+    filter has a better index. The planner (no ANALYZE statistics) otherwise reads every delegated
+    run by runs_parent and filters by time: 140 ms on 308,000 delegated runs for the last hour's 0,
+    where runs_started reads them in 0.3 ms (9 ms for the last 7 days, 42 for 30; about even at 120
+    days, a third of a year-long ledger). Counting is cheap: the range of one index, LIMIT-ed."""
+    if f.agent is not None or f.run_id is not None or (f.since is None and f.until is None):
+        return ""
+    since, until = parse_since(f.since), parse_since(f.until, field="until")
+    bounds = [(c, t) for c, t in (("started_at >= ?", since), ("started_at < ?", until)) if t is not None]
+    n = conn.execute(
+        f"SELECT COUNT(*) FROM (SELECT 1 FROM runs WHERE {' AND '.join(c for c, _ in bounds)} LIMIT ?)",
+        [*(t for _, t in bounds), NARROW_RUNS],
+    ).fetchone()[0]
+    return " INDEXED BY runs_started" if n < NARROW_RUNS else ""
 
 
 #: how far down runs_cost the costliest run is looked for before the filter's own index is used
