@@ -274,3 +274,45 @@ async def test_status_with_a_time_range_equals_a_join_of_attempts_and_runs(tmp_p
                 ]
                 assert [s["period"]["from"], s["period"]["to"]] == iso
         assert checked >= 12  # most cases select some attempts
+
+
+@pytest.mark.parametrize("common", [0, 10**9])
+async def test_query_runs_by_model_or_provider_pages_as_a_plain_query(tmp_path: Path, monkeypatch, common):
+    """A page of runs with a model or provider filter reads the runs newest first, each one's attempts
+    looked up (every filter is common under 0), or the list of runs with such an attempt (under 10**9):
+    both give the page a plain query over runs and attempts gives, at any offset."""
+    from magsag_mcp.ledger import UsageFilters, queries
+
+    monkeypatch.setattr(queries, "COMMON_ATTEMPTS", common)
+    db = tmp_path / "l.db"
+    now = time.time()
+    async with Ledger(db) as ledger:
+        await _fill(ledger, now, 10)
+        conn = sqlite3.connect(db)
+        cases = [
+            {"model": "m1"},
+            {"model": "m2", "limit": 7, "offset": 30},
+            {"provider": "azure", "limit": 5, "offset": 11},
+            {"model": "m0", "provider": "openai", "limit": 20, "offset": 3},
+            {"model": "m1", "since": now - 2.5 * DAY, "until": now - 0.5 * DAY},
+            {"model": "no-such-model"},
+            {"provider": "azure", "agent": "a2", "offset": 2},
+        ]
+        for case in cases:
+            got = [r["run_id"] for r in await ledger.query_runs(UsageFilters(**case))]
+            clauses, args = [], []
+            for name in ("model", "provider"):
+                if name in case:
+                    clauses.append(f"run_id IN (SELECT run_id FROM attempts WHERE {name} = ?)")
+                    args.append(case[name])
+            for clause, key in (("agent = ?", "agent"), ("started_at >= ?", "since"), ("started_at < ?", "until")):
+                if key in case:
+                    clauses.append(clause)
+                    args.append(case[key])
+            want = conn.execute(
+                f"SELECT run_id FROM runs WHERE {' AND '.join(clauses)}"
+                " ORDER BY started_at DESC, run_id LIMIT ? OFFSET ?",
+                [*args, case.get("limit", 50), case.get("offset", 0)],
+            ).fetchall()
+            assert got == [r[0] for r in want], case
+            assert got or case["model"] == "no-such-model"
