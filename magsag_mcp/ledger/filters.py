@@ -99,11 +99,19 @@ class UsageFilters(BaseModel):
             raise InputError("invalid filters: " + "; ".join(problems)) from None
 
 
-def sql_where(f: UsageFilters, *, table: str) -> tuple[str, list[Any]]:
+def sql_where(
+    f: UsageFilters, *, table: str, status_per_row: bool = False, attempt_per_run: bool = False
+) -> tuple[str, list[Any]]:
     """WHERE clause over ``attempts`` (a) or ``runs`` (r).
 
     A run filter selects the run and the runs delegated from it (their ``parent_run_id`` is the top
     run of the tree, at any depth): the scope of the run's budget limit and ``magsag budget --run-id``.
+
+    A status filter on attempts reads each run's status: by default as the list of every run with
+    that status (what a status over all time wants); ``status_per_row`` looks up each attempt's run
+    instead, for a time range with few attempts (see :func:`~.rollup_reads.attempts_where`). A
+    model or provider filter on runs likewise reads the list of runs with such an attempt, or with
+    ``attempt_per_run`` looks each run's attempts up (a page of runs, see ``queries.query_runs``).
     """
     clauses: list[str] = []
     args: list[Any] = []
@@ -126,16 +134,22 @@ def sql_where(f: UsageFilters, *, table: str) -> tuple[str, list[Any]]:
                 clauses.append(f"a.{name} = ?")
                 args.append(value)
         if f.status is not None:
-            clauses.append("a.run_id IN (SELECT run_id FROM runs WHERE status = ?)")
+            if status_per_row:  # a scalar subquery: the planner cannot turn it into the list of runs
+                clauses.append("(SELECT status FROM runs WHERE runs.run_id = a.run_id) = ?")
+            else:
+                clauses.append("a.run_id IN (SELECT run_id FROM runs WHERE status = ?)")
             args.append(f.status)
     else:
         if f.status is not None:
-            clauses.append("r.status = ?")
+            clauses.append(f"{table}.status = ?")
             args.append(f.status)
         for name in ("model", "provider"):
             value = getattr(f, name)
             if value is not None:
-                clauses.append(f"r.run_id IN (SELECT run_id FROM attempts WHERE {name} = ?)")
+                if attempt_per_run:  # attempts_run_cost: the run's own attempts
+                    clauses.append(f"EXISTS (SELECT 1 FROM attempts WHERE run_id = {table}.run_id AND {name} = ?)")
+                else:
+                    clauses.append(f"{table}.run_id IN (SELECT run_id FROM attempts WHERE {name} = ?)")
                 args.append(value)
     since, until = parse_since(f.since), parse_since(f.until, field="until")
     if since is not None:

@@ -29,14 +29,43 @@ ATTEMPT_MONEY = (
 _ROLLUP_FILTERS = ("model", "provider", "agent", "skill")
 
 
+#: a status filter looks each attempt's run up when the time range holds fewer attempts than this
+STATUS_PER_ROW_BELOW = 100_000
+
+
+def attempts_where(conn: sqlite3.Connection, f: UsageFilters) -> tuple[str, str, list[Any]]:
+    """(FROM source, WHERE clause, its arguments): :func:`~.filters.sql_where` over attempts (alias
+    ``a``), with the status filter read the cheaper way.
+
+    A status filter read as "the attempts of every run with this status" builds that list first, a
+    scan of every run (no index on runs.status): 1.0-1.5 s on 836,000 runs for ``status=ok``, even
+    for the last hour's 0 attempts. Within a time range of few attempts (counted by attempts_started,
+    at most :data:`STATUS_PER_ROW_BELOW` index entries) it looks each one's run up by primary key
+    instead; over a wide range the list stays cheaper (a rare status's runs are few). The source then
+    names attempts_started: without ANALYZE statistics the planner preferred walking attempts_model
+    in GROUP BY order, the whole table, to the time range.
+    """
+    since, until = parse_since(f.since), parse_since(f.until, field="until")
+    per_row = False
+    if f.status is not None and f.run_id is None and (since is not None or until is not None):
+        bounds = [(c, t) for c, t in (("started_at >= ?", since), ("started_at < ?", until)) if t is not None]
+        n = conn.execute(
+            f"SELECT COUNT(*) FROM (SELECT 1 FROM attempts WHERE {' AND '.join(c for c, _ in bounds)} LIMIT ?)",
+            [*(t for _, t in bounds), STATUS_PER_ROW_BELOW],
+        ).fetchone()[0]
+        per_row = n < STATUS_PER_ROW_BELOW
+    where, args = sql_where(f, table="a", status_per_row=per_row)
+    return ("attempts a INDEXED BY attempts_started" if per_row else "attempts a"), where, args
+
+
 def grouped_rows(
     conn: sqlite3.Connection, f: UsageFilters, *, rollup_select: str, attempts_select: str, group_by: str
 ) -> list[tuple[Any, ...]]:
     """Rows of ``rollup_select`` over usage_rollup and of ``attempts_select`` over attempts (alias
     ``a``), both grouped by ``group_by``; a group may appear once per source, so callers add rows up."""
     if f.run_id is not None or f.status is not None:
-        where, args = sql_where(f, table="a")
-        return conn.execute(f"SELECT {attempts_select} FROM attempts a{where} GROUP BY {group_by}", args).fetchall()
+        source, where, args = attempts_where(conn, f)
+        return conn.execute(f"SELECT {attempts_select} FROM {source}{where} GROUP BY {group_by}", args).fetchall()
     eq: list[str] = []
     eq_args: list[Any] = []
     for name in _ROLLUP_FILTERS:

@@ -465,7 +465,7 @@ class Ledger:
         return await search(self, pattern, limit, since)
 
     async def prune(self, older_than_seconds: float) -> dict[str, int]:
-        from .queries import prune
+        from .prune import prune
 
         return await prune(self, older_than_seconds)
 

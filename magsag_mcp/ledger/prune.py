@@ -1,0 +1,95 @@
+"""``magsag data prune``: delete what is older than a cutoff, some UTC days per transaction, then vacuum.
+
+Every transaction holds the ledger's write lock, and every recorded call (in every process) waits
+for it. Deleting half of a year-long, 1,000,000-attempt ledger in one transaction held it for 10 s
+(each deleted row also leaves five indexes on attempts and five on runs); in steps of about
+:data:`STEP_ATTEMPTS` attempts, each step holds it for a few hundred milliseconds and calls are
+recorded between the steps. A step ends at a UTC midnight, so it takes a day's attempts with that
+day's ``usage_rollup`` rows: after each step summaries still equal a scan of the attempts, and a
+prune stopped half-way leaves the oldest days pruned and the rest whole.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+import time
+from typing import TYPE_CHECKING
+
+from ..errors import InputError, LedgerError
+from .migrations import ROLLUP_BUCKET_SECONDS, SPEND_BUCKET_SECONDS
+from .rollup_reads import ATTEMPT_MONEY
+
+if TYPE_CHECKING:
+    from .store import Ledger
+
+BUCKET = ROLLUP_BUCKET_SECONDS
+
+
+#: attempts a prune step deletes, give or take a day's: a step's lock hold grows with it, the
+#: number of commits (an fsync each) with its inverse. Pruning 509,000 of a year's 1,000,000 attempts:
+#: one transaction held the lock 10.4 s (13 s in all); steps of 10,000 held it at most 0.5-0.6 s
+#: (18 s in all); steps of one day (2,700) at most 0.3 s, but 26 s in all.
+STEP_ATTEMPTS = 10_000
+
+
+def _delete_before(conn: sqlite3.Connection, end: float, *, cutoff: bool) -> dict[str, int]:
+    """Delete what started before ``end``: a UTC day's end, or (``cutoff``) the cutoff itself, which
+    also rebuilds the cutoff's partial day in the rollup and trims the spend buckets. Returns the
+    counts."""
+    counts = {
+        "attempts": conn.execute("DELETE FROM attempts WHERE started_at < ?", (end,)).rowcount,
+        "runs": conn.execute(
+            "DELETE FROM runs WHERE started_at < ? AND run_id NOT IN (SELECT run_id FROM attempts)", (end,)
+        ).rowcount,
+        "events": conn.execute("DELETE FROM events WHERE at < ?", (end,)).rowcount,
+    }
+    if not cutoff:  # end is midnight UTC: the days before it are gone whole, and so are their rollups
+        conn.execute("DELETE FROM usage_rollup WHERE bucket < ?", (int(end // BUCKET),))
+        return counts
+    # spend buckets older than a day before the cutoff can no longer be part of any day's limit
+    conn.execute("DELETE FROM agent_spend WHERE bucket < ?", (int(end // SPEND_BUCKET_SECONDS) - 96,))
+    conn.execute("DELETE FROM day_spend WHERE bucket < ?", (int(end // SPEND_BUCKET_SECONDS) - 96,))
+    # The rollup is by UTC day: the cutoff's own day loses only some of its attempts, so that day's
+    # rows are rebuilt from the attempts that remain (summaries must equal a scan of attempts).
+    day = int(end // BUCKET)
+    conn.execute("DELETE FROM usage_rollup WHERE bucket <= ?", (day,))
+    conn.execute(
+        "INSERT INTO usage_rollup (bucket, model, provider, agent, skill, outcome, attempts, input_tokens,"
+        " output_tokens, cached_tokens, reasoning_tokens, cost_pusd, unpriced, cost_bound_pusd, bounded)"
+        " SELECT ?, model, provider, coalesce(agent, ''), coalesce(skill, ''), outcome, COUNT(*),"
+        " SUM(input_tokens), SUM(output_tokens), SUM(cached_tokens), SUM(reasoning_tokens),"
+        f" {ATTEMPT_MONEY} FROM attempts WHERE started_at >= ? AND started_at < ? GROUP BY 2, 3, 4, 5, 6",
+        (day, day * BUCKET, (day + 1) * BUCKET),
+    )
+    return counts
+
+
+def _step(conn: sqlite3.Connection, cutoff: float) -> tuple[dict[str, int], bool]:
+    """One transaction's part of a prune: up to the midnight after the :data:`STEP_ATTEMPTS`-th oldest
+    attempt, or the cutoff if that comes first. Returns its counts and whether it was the last."""
+    last_day = int(cutoff // BUCKET)
+    row = conn.execute("SELECT started_at FROM attempts ORDER BY started_at LIMIT 1 OFFSET ?", (STEP_ATTEMPTS,))
+    nth = row.fetchone()
+    day = last_day if nth is None else min(int(nth[0] // BUCKET) + 1, last_day)
+    if day < last_day:
+        return _delete_before(conn, day * BUCKET, cutoff=False), False
+    return _delete_before(conn, cutoff, cutoff=True), True
+
+
+async def prune(ledger: Ledger, older_than_seconds: float) -> dict[str, int]:
+    """Delete runs, attempts and events older than the cutoff, then reclaim the space."""
+    if older_than_seconds <= 0:
+        raise InputError("--older-than must be a positive duration such as 90d")
+    cutoff = time.time() - older_than_seconds
+    counts = {"attempts": 0, "runs": 0, "events": 0}
+
+    done = False
+    while not done:
+        step, done = await ledger.submit(lambda conn: _step(conn, cutoff))
+        for key, n in step.items():
+            counts[key] += n
+    try:
+        await ledger.read(lambda conn: conn.execute("VACUUM"), snapshot=False)
+    except LedgerError:
+        counts["vacuum"] = 0  # another process holds the file; the rows are gone, the space is reused
+    return counts

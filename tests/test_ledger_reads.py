@@ -1,0 +1,318 @@
+"""The ledger's faster read and prune paths give exactly what a plain computation over the raw rows gives.
+
+Each test builds a small ledger with the edge cases (runs across midnight, delegated runs, unknown
+costs with and without a bound, refused calls, days with nothing) and compares the fast path's answer
+with a straightforward SQL over ``attempts`` / ``runs``. Timings are in BENCHMARKS.md, not here.
+"""
+
+from __future__ import annotations
+
+import random
+import sqlite3
+import time
+from decimal import Decimal
+from pathlib import Path
+
+import pytest
+
+from magsag_mcp.ledger import Ledger
+from magsag_mcp.records import AttemptRecord, RunRecord
+
+pytestmark = pytest.mark.anyio
+
+DAY = 86400
+
+
+async def _fill(ledger: Ledger, base: float, days: int, seed: int = 5) -> None:
+    """Calls over ``days`` days before ``base``, with gaps, midnight-spanning runs and delegations."""
+    rnd = random.Random(seed)
+    parents: list[str] = []
+    for i in range(240):
+        day = rnd.choice([d for d in range(days) if d % 7 != 3])  # every seventh day empty
+        t = base - day * DAY - rnd.random() * DAY
+        if i % 17 == 0:
+            t = (int(t // DAY) + 1) * DAY - 5  # starts 5 s before midnight; its second attempt lands after
+        parent = rnd.choice(parents) if parents and rnd.random() < 0.3 else None
+        run = RunRecord(f"r{i}", f"a{i % 4}", f"s{i % 3}" if i % 5 else None, t, parent_run_id=parent)
+        if parent is None and rnd.random() < 0.3:
+            parents.append(run.run_id)
+        attempts = []
+        for k in range(1 + (i % 17 == 0) + rnd.randint(0, 1)):
+            outcome = rnd.choice(["ok", "ok", "ok", "error", "budget_exceeded"])
+            a = AttemptRecord(
+                run.run_id, t + 10 * k, rnd.choice(["openai", "azure"]), f"m{rnd.randint(0, 2)}", run.skill,
+                run.agent, outcome, k, 1, input_tokens=rnd.randint(1, 999), output_tokens=rnd.randint(1, 99),
+                cost_usd=Decimal(rnd.randint(1, 10**6)) / 10**9,
+            )  # fmt: skip
+            if outcome != "ok" or rnd.random() < 0.1:
+                a.cost_usd = None if rnd.random() < 0.5 else Decimal(0)
+                a.cost_bound_usd = rnd.choice([None, Decimal(rnd.randint(1, 10**6)) / 10**9])
+            attempts.append(a)
+        last = attempts[-1].outcome
+        run.status = "ok" if last == "ok" else "budget_exceeded" if last == "budget_exceeded" else "error"
+        if i % 29 == 0:
+            attempts = []  # failed before any attempt (an invalid payload): a run row alone
+            run.status = "error"
+        await ledger.record_call(run, attempts)
+        if rnd.random() < 0.3:
+            await ledger.log_event(run.run_id, run.agent, "step", {"i": i})
+
+
+def _rollup_from_scratch(conn: sqlite3.Connection) -> list[tuple]:
+    return conn.execute(
+        "SELECT CAST(started_at / 86400 AS INTEGER), model, provider, coalesce(agent, ''), coalesce(skill, ''),"
+        " outcome, COUNT(*), SUM(input_tokens), SUM(output_tokens), SUM(cached_tokens), SUM(reasoning_tokens),"
+        " coalesce(SUM(cost_pusd), 0), SUM(cost_pusd IS NULL),"
+        " coalesce(SUM(CASE WHEN cost_pusd IS NULL THEN cost_bound_pusd END), 0),"
+        " SUM(cost_pusd IS NULL AND cost_bound_pusd IS NOT NULL) FROM attempts"
+        " GROUP BY 1, 2, 3, 4, 5, 6 ORDER BY 1, 2, 3, 4, 5, 6"
+    ).fetchall()
+
+
+def _rollup(conn: sqlite3.Connection) -> list[tuple]:
+    return conn.execute(
+        "SELECT bucket, model, provider, agent, skill, outcome, attempts, input_tokens, output_tokens, cached_tokens,"
+        " reasoning_tokens, cost_pusd, unpriced, cost_bound_pusd, bounded FROM usage_rollup ORDER BY 1, 2, 3, 4, 5, 6"
+    ).fetchall()
+
+
+async def test_prune_in_steps_leaves_what_one_delete_would(tmp_path: Path, monkeypatch):
+    """Pruned a few UTC days per transaction (the write lock is freed between them), the ledger ends as a
+    single delete of everything before the cutoff would leave it, the cutoff's own day rebuilt."""
+    from magsag_mcp.ledger import prune
+
+    monkeypatch.setattr(prune, "STEP_ATTEMPTS", 20)
+    db = tmp_path / "l.db"
+    now = time.time()
+    async with Ledger(db) as ledger:
+        await _fill(ledger, now, 40)
+        conn = sqlite3.connect(db)
+        cutoff_days = 20.37  # mid-day
+        cutoff = now - cutoff_days * DAY
+        keep_attempts = conn.execute("SELECT id FROM attempts WHERE started_at >= ? ORDER BY id", (cutoff,)).fetchall()
+        keep_runs = conn.execute(
+            "SELECT run_id FROM runs WHERE started_at >= ? OR run_id IN"
+            " (SELECT run_id FROM attempts WHERE started_at >= ?) ORDER BY run_id",
+            (cutoff, cutoff),
+        ).fetchall()
+        keep_events = conn.execute("SELECT id FROM events WHERE at >= ? ORDER BY id", (cutoff,)).fetchall()
+        first_spend = int(cutoff // 900) - 96
+        keep_agent_spend = conn.execute("SELECT * FROM agent_spend WHERE bucket >= ? ORDER BY 1, 2", (first_spend,))
+        keep_agent_spend = keep_agent_spend.fetchall()
+        keep_day_spend = conn.execute("SELECT * FROM day_spend WHERE bucket >= ? ORDER BY 1", (first_spend,)).fetchall()
+        runs_before = conn.execute("SELECT COUNT(*) FROM runs").fetchone()[0]
+        old_attempts = conn.execute("SELECT COUNT(*) FROM attempts WHERE started_at < ?", (cutoff,)).fetchone()[0]
+        old_events = conn.execute("SELECT COUNT(*) FROM events WHERE at < ?", (cutoff,)).fetchone()[0]
+
+        transactions = 0
+        submit = ledger.submit
+
+        async def counting(fn, **kw):
+            nonlocal transactions
+            transactions += 1
+            return await submit(fn, **kw)
+
+        ledger.submit = counting  # type: ignore[method-assign]
+        counts = await ledger.prune(cutoff_days * DAY)
+
+        assert counts == {"attempts": old_attempts, "runs": runs_before - len(keep_runs), "events": old_events}
+        assert conn.execute("SELECT id FROM attempts ORDER BY id").fetchall() == keep_attempts
+        assert conn.execute("SELECT run_id FROM runs ORDER BY run_id").fetchall() == keep_runs
+        assert conn.execute("SELECT id FROM events ORDER BY id").fetchall() == keep_events
+        assert conn.execute("SELECT * FROM agent_spend ORDER BY 1, 2").fetchall() == keep_agent_spend
+        assert conn.execute("SELECT * FROM day_spend ORDER BY 1").fetchall() == keep_day_spend
+        assert _rollup(conn) == _rollup_from_scratch(conn) != []
+        # steps of about 20 attempts (some 200 are pruned), each up to a midnight, then the cutoff's day
+        assert 5 <= transactions <= 15
+
+
+def _largest_run_by_hand(conn: sqlite3.Connection, f) -> dict | None:
+    """The costliest run tree among the runs a filter selects, from the run rows one by one: a run
+    delegated from none counts alone; a tree counts its selected delegated runs and its top run, if
+    selected. Of equal costs: the last recorded run alone, else the first tree by id."""
+    from magsag_mcp.ledger.filters import sql_where
+
+    where, args = sql_where(f, table="r")
+    rows = conn.execute(f"SELECT rowid, run_id, parent_run_id, cost_pusd, cost_bound_pusd FROM runs r{where}", args)
+    selected = {run_id: (rowid, parent, cost, bound) for rowid, run_id, parent, cost, bound in rows.fetchall()}
+    alone = [(c + b, rowid, run_id, c, b) for run_id, (rowid, p, c, b) in selected.items() if p in (None, run_id)]
+    trees: dict[str, list[int]] = {}
+    for run_id, (_, parent, cost, bound) in selected.items():
+        if parent not in (None, run_id):
+            tree = trees.setdefault(parent, [0, 0, 0])
+            tree[0], tree[1], tree[2] = tree[0] + cost, tree[1] + bound, tree[2] + 1
+    for root, tree in trees.items():
+        if root in selected:
+            tree[0] += selected[root][2]
+            tree[1] += selected[root][3]
+    candidates = []
+    if alone:
+        _, _, run_id, cost, bound = max(alone)
+        candidates.append((run_id, cost, bound, 0))
+    if trees:
+        root, (cost, bound, n) = min(trees.items(), key=lambda item: (-(item[1][0] + item[1][1]), item[0]))
+        candidates.append((root, cost, bound, n))
+    if not candidates:
+        return None
+    run_id, cost, bound, n = max(candidates, key=lambda c: (c[1] + c[2], c[3]))
+    return {
+        "run_id": run_id,
+        "delegated_runs": n,
+        "known_cost_usd": format(Decimal(cost) / 10**12, "f"),
+        "unknown_cost_bound_usd": format(Decimal(bound) / 10**12, "f"),
+        "at_most_usd": format(Decimal(cost + bound) / 10**12, "f"),
+    }
+
+
+@pytest.mark.parametrize(("window", "narrow"), [(3, 10**9), (2000, 0)])
+async def test_largest_run_equals_the_run_rows_read_one_by_one(tmp_path: Path, monkeypatch, window, narrow):
+    """``largest_run`` (what flow gate checks max_cost_per_run_usd against) under each filter. It reads
+    the top of runs_cost, then (nothing selected there) the filter's own index: with a window of 3 most
+    filters take the second way, with 2,000 the first. Delegated runs in a time range are read by
+    runs_started (any range is narrow under 10**9 runs) or runs_parent (none is narrow under 0)."""
+    from magsag_mcp.ledger import UsageFilters, peaks
+    from magsag_mcp.ledger.filters import parse_since
+
+    monkeypatch.setattr(peaks, "TOP_WINDOW", window)
+    monkeypatch.setattr(peaks, "NARROW_RUNS", narrow)
+    db = tmp_path / "l.db"
+    now = time.time()
+    async with Ledger(db) as ledger:
+        await _fill(ledger, now, 12)
+        conn = sqlite3.connect(db)
+        cases = [
+            {},
+            {"since": "1h"},
+            {"since": now - 3.5 * DAY, "until": now - 1.2 * DAY},
+            {"agent": "a1"},
+            {"agent": "a1", "since": "2d"},
+            {"skill": "s2"},
+            {"model": "m1"},
+            {"provider": "azure", "since": "5d"},
+            {"status": "error"},  # failed before any attempt: all $0, ties everywhere
+            {"status": "ok", "agent": "a3"},
+            {"run_id": "r0"},
+            {"agent": "nobody"},
+        ]
+        parent = conn.execute("SELECT parent_run_id FROM runs WHERE parent_run_id IS NOT NULL LIMIT 1").fetchone()[0]
+        cases += [{"run_id": parent}, {"run_id": parent, "model": "m1"}, {"provider": "openai", "agent": "a2"}]
+        for case in cases:
+            f = UsageFilters(**case)
+            fixed = f.model_copy(update={"since": parse_since(f.since), "until": parse_since(f.until, field="until")})
+            summary = await ledger.summarize(fixed)
+            assert summary["largest_run"] == _largest_run_by_hand(conn, fixed), case
+
+
+def _summary_by_hand(conn: sqlite3.Connection, status: str, since: float | None, until: float | None) -> dict:
+    """Per model, from the attempts of the runs with ``status`` in [since, until), joined by hand."""
+    clauses, args = ["r.status = ?"], [status]
+    for clause, t in (("a.started_at >= ?", since), ("a.started_at < ?", until)):
+        if t is not None:
+            clauses.append(clause)
+            args.append(t)
+    where = " AND ".join(clauses)
+    join = f"FROM attempts a JOIN runs r ON r.run_id = a.run_id WHERE {where}"
+    models = {
+        m: (n, err, tin, unknown, unbounded, Decimal(cost) / 10**12, Decimal(bound) / 10**12)
+        for m, n, err, tin, unknown, unbounded, cost, bound in conn.execute(
+            "SELECT a.model, COUNT(*), SUM(a.outcome = 'error'), SUM(a.input_tokens), SUM(a.cost_pusd IS NULL),"
+            " SUM(a.cost_pusd IS NULL AND a.cost_bound_pusd IS NULL), coalesce(SUM(a.cost_pusd), 0),"
+            f" coalesce(SUM(CASE WHEN a.cost_pusd IS NULL THEN a.cost_bound_pusd END), 0) {join}"
+            " AND a.outcome IN ('ok', 'error') GROUP BY 1",
+            args,
+        )
+    }
+    refused = dict(
+        conn.execute(f"SELECT a.outcome, COUNT(*) {join} AND a.outcome NOT IN ('ok', 'error') GROUP BY 1", args)
+    )
+    first, last = conn.execute(f"SELECT MIN(a.started_at), MAX(a.started_at) {join}", args).fetchone()
+    return {"models": models, "refused": refused, "period": (first, last)}
+
+
+@pytest.mark.parametrize("per_row_below", [0, 10**9])
+async def test_status_with_a_time_range_equals_a_join_of_attempts_and_runs(tmp_path: Path, monkeypatch, per_row_below):
+    """A status filter reads its runs as a list (0: always) or looks each attempt's run up (10**9:
+    whenever a time range is given); both give what joining attempts to runs by hand gives."""
+    from datetime import UTC, datetime
+
+    from magsag_mcp.ledger import UsageFilters, rollup_reads
+
+    monkeypatch.setattr(rollup_reads, "STATUS_PER_ROW_BELOW", per_row_below)
+    db = tmp_path / "l.db"
+    now = time.time()
+    midnight = (int(now // DAY) - 2) * DAY
+    async with Ledger(db) as ledger:
+        await _fill(ledger, now, 10)
+        conn = sqlite3.connect(db)
+        windows = [
+            (now - 3600, None),
+            (now - 2 * DAY, None),
+            (None, now - 5 * DAY),
+            (midnight - 7, midnight + 9),  # across a midnight: runs that started before it
+            (midnight - 3.3 * DAY, midnight - 0.6 * DAY),  # mid-day to mid-day
+            (None, None),
+        ]
+        checked = 0
+        for status in ("ok", "error", "budget_exceeded"):
+            for since, until in windows:
+                s = await ledger.summarize(UsageFilters(status=status, since=since, until=until))
+                want = _summary_by_hand(conn, status, since, until)
+                got = {
+                    m: (
+                        v["calls"], v["errors"], v["input_tokens"], v["unpriced_calls"], v["unbounded_calls"],
+                        Decimal(v["known_cost_usd"]), Decimal(v["unknown_cost_bound_usd"]),
+                    )
+                    for m, v in s["model_stats"].items()
+                }  # fmt: skip
+                assert got == want["models"], (status, since, until)
+                checked += bool(got)
+                refused = {k.removesuffix("_attempts"): v for k, v in s["totals"].items() if k.endswith("_attempts")}
+                assert refused == want["refused"]
+                iso = [
+                    None if t is None else datetime.fromtimestamp(t, UTC).isoformat(timespec="seconds")
+                    for t in want["period"]
+                ]
+                assert [s["period"]["from"], s["period"]["to"]] == iso
+        assert checked >= 12  # most cases select some attempts
+
+
+@pytest.mark.parametrize("common", [0, 10**9])
+async def test_query_runs_by_model_or_provider_pages_as_a_plain_query(tmp_path: Path, monkeypatch, common):
+    """A page of runs with a model or provider filter reads the runs newest first, each one's attempts
+    looked up (every filter is common under 0), or the list of runs with such an attempt (under 10**9):
+    both give the page a plain query over runs and attempts gives, at any offset."""
+    from magsag_mcp.ledger import UsageFilters, queries
+
+    monkeypatch.setattr(queries, "COMMON_ATTEMPTS", common)
+    db = tmp_path / "l.db"
+    now = time.time()
+    async with Ledger(db) as ledger:
+        await _fill(ledger, now, 10)
+        conn = sqlite3.connect(db)
+        cases = [
+            {"model": "m1"},
+            {"model": "m2", "limit": 7, "offset": 30},
+            {"provider": "azure", "limit": 5, "offset": 11},
+            {"model": "m0", "provider": "openai", "limit": 20, "offset": 3},
+            {"model": "m1", "since": now - 2.5 * DAY, "until": now - 0.5 * DAY},
+            {"model": "no-such-model"},
+            {"provider": "azure", "agent": "a2", "offset": 2},
+        ]
+        for case in cases:
+            got = [r["run_id"] for r in await ledger.query_runs(UsageFilters(**case))]
+            clauses, args = [], []
+            for name in ("model", "provider"):
+                if name in case:
+                    clauses.append(f"run_id IN (SELECT run_id FROM attempts WHERE {name} = ?)")
+                    args.append(case[name])
+            for clause, key in (("agent = ?", "agent"), ("started_at >= ?", "since"), ("started_at < ?", "until")):
+                if key in case:
+                    clauses.append(clause)
+                    args.append(case[key])
+            want = conn.execute(
+                f"SELECT run_id FROM runs WHERE {' AND '.join(clauses)}"
+                " ORDER BY started_at DESC, run_id LIMIT ? OFFSET ?",
+                [*args, case.get("limit", 50), case.get("offset", 0)],
+            ).fetchall()
+            assert got == [r[0] for r in want], case
+            assert got or case["model"] == "no-such-model"
