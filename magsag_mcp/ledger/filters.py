@@ -99,6 +99,18 @@ class UsageFilters(BaseModel):
             raise InputError("invalid filters: " + "; ".join(problems)) from None
 
 
+def rows_in_range(conn: Any, table: str, since: float | None, until: float | None, cap: int) -> int:
+    """How many rows of ``table`` (runs or attempts) started in [since, until), counted up to ``cap``:
+    one range of its started_at index, for choosing how to read a time range. Both bounds None: ``cap``."""
+    bounds = [(c, t) for c, t in (("started_at >= ?", since), ("started_at < ?", until)) if t is not None]
+    if not bounds:
+        return cap
+    return conn.execute(
+        f"SELECT COUNT(*) FROM (SELECT 1 FROM {table} WHERE {' AND '.join(c for c, _ in bounds)} LIMIT ?)",
+        [*(t for _, t in bounds), cap],
+    ).fetchone()[0]
+
+
 def sql_where(
     f: UsageFilters, *, table: str, status_per_row: bool = False, attempt_per_run: bool = False
 ) -> tuple[str, list[Any]]:

@@ -12,7 +12,7 @@ import sqlite3
 from datetime import UTC, datetime
 from typing import Any
 
-from .filters import UsageFilters, parse_since, sql_where
+from .filters import UsageFilters, parse_since, rows_in_range, sql_where
 from .money import from_pusd
 from .rollup_reads import ATTEMPT_DAY, BUCKET, grouped_rows
 
@@ -72,11 +72,7 @@ def _by_time(conn: sqlite3.Connection, f: UsageFilters) -> str:
     if f.agent is not None or f.run_id is not None or (f.since is None and f.until is None):
         return ""
     since, until = parse_since(f.since), parse_since(f.until, field="until")
-    bounds = [(c, t) for c, t in (("started_at >= ?", since), ("started_at < ?", until)) if t is not None]
-    n = conn.execute(
-        f"SELECT COUNT(*) FROM (SELECT 1 FROM runs WHERE {' AND '.join(c for c, _ in bounds)} LIMIT ?)",
-        [*(t for _, t in bounds), NARROW_RUNS],
-    ).fetchone()[0]
+    n = rows_in_range(conn, "runs", since, until, NARROW_RUNS)
     return " INDEXED BY runs_started" if n < NARROW_RUNS else ""
 
 

@@ -13,7 +13,7 @@ import math
 import sqlite3
 from typing import Any
 
-from .filters import UsageFilters, parse_since, sql_where
+from .filters import UsageFilters, parse_since, rows_in_range, sql_where
 from .migrations import ROLLUP_BUCKET_SECONDS
 
 BUCKET = ROLLUP_BUCKET_SECONDS
@@ -48,12 +48,7 @@ def attempts_where(conn: sqlite3.Connection, f: UsageFilters) -> tuple[str, str,
     since, until = parse_since(f.since), parse_since(f.until, field="until")
     per_row = False
     if f.status is not None and f.run_id is None and (since is not None or until is not None):
-        bounds = [(c, t) for c, t in (("started_at >= ?", since), ("started_at < ?", until)) if t is not None]
-        n = conn.execute(
-            f"SELECT COUNT(*) FROM (SELECT 1 FROM attempts WHERE {' AND '.join(c for c, _ in bounds)} LIMIT ?)",
-            [*(t for _, t in bounds), STATUS_PER_ROW_BELOW],
-        ).fetchone()[0]
-        per_row = n < STATUS_PER_ROW_BELOW
+        per_row = rows_in_range(conn, "attempts", since, until, STATUS_PER_ROW_BELOW) < STATUS_PER_ROW_BELOW
     where, args = sql_where(f, table="a", status_per_row=per_row)
     return ("attempts a INDEXED BY attempts_started" if per_row else "attempts a"), where, args
 
