@@ -261,6 +261,48 @@ async def test_an_expired_reservation_counts_until_it_is_recorded(catalog_copy, 
     await svc.aclose()
 
 
+async def test_reads_record_an_expired_reservation_with_no_call_after_it(catalog_copy, tmp_path, upstream, monkeypatch):
+    # A worker killed mid-call, then `flow summarize` (and `flow gate` on its output) in CI. Before, the
+    # abandoned attempt reached no summary, run or budget status until some process made another
+    # reservation, which may never come: every read reported the spend without it.
+    from magsag_mcp.governance import budget
+
+    prices(catalog_copy, '"compat:metered": {input: 1, output: 1}\n')
+    policy(catalog_copy, "policies:\n  - name: cap\n    thresholds: {max_cost_per_run_usd: 0.001}\n")
+    svc = await open_service(catalog_copy, tmp_path, upstream)
+    await died_holding(svc, 600_000_000, expired=True)
+    monkeypatch.setattr(budget, "_last_sweep", time.time())  # no reservation will sweep it
+    summary = await svc.summarize()
+    assert summary["totals"]["calls"] == 1 and summary["totals"]["errors"] == 1
+    assert summary["totals"]["unknown_cost_bound_usd"] == "0.0006" and summary["totals"]["cost_complete"] is False
+    assert summary["model_stats"]["metered"]["unpriced_calls"] == 1
+    runs = await svc.query_runs(UsageFilters(run_id="r"))
+    assert [a["error_class"] for a in runs[0]["attempts"]] == ["abandoned"]
+    spend = await svc.run_spend("r")
+    assert spend.unknown_cost_bound_usd == Decimal("0.0006") and spend.unknown_attempts == 1
+    status = await svc.check_budget(run_id="r")
+    assert Decimal(run_limit(status)["unknown_cost_bound_usd"]) == Decimal("0.0006")
+    assert run_limit(status)["reserved_usd"] == "0"  # recorded once, no longer held
+    await svc.aclose()
+    conn = sqlite3.connect(tmp_path / "gov.db")
+    assert conn.execute("SELECT COUNT(*) FROM attempts").fetchone()[0] == 1
+    assert conn.execute("SELECT COUNT(*) FROM budget_reservations").fetchone()[0] == 0
+    conn.close()
+
+
+async def test_a_read_leaves_an_unexpired_reservation_held(catalog_copy, tmp_path, upstream):
+    # A call still in flight (its reservation not expired) is not an abandoned one: reads must not record it.
+    prices(catalog_copy, '"compat:metered": {input: 1, output: 1}\n')
+    policy(catalog_copy, "policies:\n  - name: cap\n    thresholds: {max_cost_per_run_usd: 0.001}\n")
+    svc = await open_service(catalog_copy, tmp_path, upstream)
+    await died_holding(svc, 600_000_000, expired=False)
+    summary = await svc.summarize()
+    status = await svc.check_budget(run_id="r")
+    await svc.aclose()
+    assert summary["totals"]["calls"] == 0
+    assert Decimal(run_limit(status)["reserved_usd"]) == Decimal("0.0006")
+
+
 def test_malformed_policy_names_file_and_field(catalog_copy):
     policy(catalog_copy, "policies:\n  - name: x\n    thresholds: {max_cost_per_run: 5}\n    timezone: Mars/Base\n")
     with pytest.raises(E.CatalogError) as info:

@@ -29,6 +29,7 @@ from ..errors import BudgetExceeded
 from ..ledger.migrations import SPEND_BUCKET_SECONDS
 from ..ledger.money import from_pusd, to_pusd
 from ..ledger.store import RUN_SCOPE_ROWS, run_scope_totals, run_scope_unbounded
+from ..ledger.writes import record_abandoned
 from .policy import Limit
 
 #: the shortest a reservation lives (what every reservation lived before the deadline counted)
@@ -264,50 +265,6 @@ class Reservation:
                     sums[2] += r.amount_pusd
             results.append((True, int(cur.lastrowid)))
         return results
-
-
-ABANDONED = (
-    "the process making this call ended (or hung past the call's deadline) with the request in flight; "
-    "the provider may bill it; its cost is unknown"
-)
-
-
-def record_abandoned(conn: sqlite3.Connection, now: float) -> int:
-    """Record each expired reservation as the attempt it stood for (outcome error, class
-    ``abandoned``, cost unknown, bounded by the amount reserved) in place of the reservation, in this
-    transaction. Returns how many. Should its process record the attempt after all (it was suspended,
-    not dead), that record replaces this stand-in (``ledger.writes.unrecord_abandoned``)."""
-    from ..ledger.writes import RecordWrite
-    from ..records import AttemptRecord, RunRecord
-
-    rows = conn.execute(
-        "SELECT id, run_id, attempt_run_id, agent, created_at, amount_pusd, provider, model, skill"
-        " FROM budget_reservations WHERE state = 'held' AND expires_at < ?",
-        (now,),
-    ).fetchall()
-    for rid, budget, run_id, agent, created, amount, provider, model, skill in rows:
-        run_id = run_id or budget or f"abandoned-{rid}"
-        attempt = AttemptRecord(
-            run_id=run_id,
-            started_at=created,
-            provider=provider or "unknown",
-            model=model or "unknown",
-            skill=skill,
-            agent=agent,
-            outcome="error",
-            fallback_position=0,
-            attempt_number=0,
-            error_class="abandoned",
-            error_message=ABANDONED,
-            cost_usd=None,
-            cost_bound_usd=from_pusd(amount),
-            warnings=[ABANDONED],
-            reservation_id=rid,
-        )
-        parent = budget if budget and budget != run_id else None
-        run = RunRecord(run_id, agent, skill, created, parent_run_id=parent, ended_at=now, status="error")
-        RecordWrite.of(run, [attempt])(conn)
-    return len(rows)
 
 
 def recorded_parent(conn: sqlite3.Connection, run_id: str) -> str | None:

@@ -28,7 +28,14 @@ from ..errors import ConfigError, InputError, LedgerError, MagsagError, redact
 from ..records import AttemptRecord, RunRecord
 from .migrations import NewerSchema, migrate
 from .money import from_pusd
-from .writes import SYNC_MODE_BY_CONNECTION, RecordWrite, apply_batch, set_sync
+from .writes import (
+    EXPIRED_RESERVATIONS,
+    SYNC_MODE_BY_CONNECTION,
+    RecordWrite,
+    apply_batch,
+    record_abandoned,
+    set_sync,
+)
 
 T = TypeVar("T")
 
@@ -420,6 +427,21 @@ class Ledger:
                 return
         await self.submit(write)
 
+    async def record_expired_reservations(self) -> int:
+        """Record the calls whose process died (or hung past their deadline) with the request in flight:
+        each expired reservation becomes the attempt it stood for (:func:`~.writes.record_abandoned`).
+        Returns how many.
+
+        The next budget reservation in any process does this too, but that may never come (the last
+        call of a batch job, then ``flow summarize`` and ``flow gate`` in CI), so every read that reports
+        spend does it first. A read with nothing expired costs one look at the reservations (the calls in
+        flight: a handful of rows) and writes nothing.
+        """
+        now = time.time()
+        if await self.read(lambda conn: conn.execute(EXPIRED_RESERVATIONS + " LIMIT 1", (now,)).fetchone()) is None:
+            return 0
+        return await self.submit(lambda conn: record_abandoned(conn, now))
+
     async def log_event(self, run_id: str | None, agent: str | None, event: str, data: Mapping[str, Any]) -> None:
         if not isinstance(event, str) or not event:
             raise InputError("an event needs a non-empty name, e.g. obs.log('model_success', {...})")
@@ -446,22 +468,26 @@ class Ledger:
 
     async def run_spend(self, run_id: str) -> RunSpend:
         """A run's scope (as :meth:`run_cost`), with its attempts of unknown cost counted apart."""
+        await self.record_expired_reservations()
         return await self.read(lambda conn: _run_spend(conn, run_id))
 
     # queries live in queries.py; bound here so callers see one object
     async def summarize(self, filters: Any = None) -> dict[str, Any]:
         from .queries import summarize
 
+        await self.record_expired_reservations()
         return await summarize(self, filters)
 
     async def query_runs(self, filters: Any = None) -> list[dict[str, Any]]:
         from .queries import query_runs
 
+        await self.record_expired_reservations()
         return await query_runs(self, filters)
 
     async def search(self, pattern: str, limit: int = 50, since: str | float | None = None) -> list[dict[str, Any]]:
         from .queries import search
 
+        await self.record_expired_reservations()
         return await search(self, pattern, limit, since)
 
     async def prune(self, older_than_seconds: float) -> dict[str, int]:
