@@ -646,6 +646,35 @@ async def test_prune_and_vacuum(tmp_path: Path):
         assert kept == [1, 1]
 
 
+async def test_prune_keeps_the_row_of_a_run_with_a_call_in_flight(tmp_path: Path):
+    # A long agent run whose recorded calls are all older than the cutoff, with a call in flight now.
+    # Before, prune deleted its row, and with it the spend its run limit counts: the limit started
+    # again from $0 in the middle of the run. The same for a delegating run whose child is calling.
+    async with Ledger(tmp_path / "l.db") as ledger:
+        old = time.time() - 100 * 86400
+        paid = {"cost_usd": Decimal("0.01")}
+        for run in ("long", "mag", "done"):
+            await ledger.record_call(
+                RunRecord(run, "a", "s", old), [AttemptRecord(run, old, "fake", "m", "s", "a", "ok", 0, 1, **paid)]
+            )
+        now = time.time()
+        for budget_run, attempt_run in (("long", "long"), ("mag", "sag-1")):
+            await ledger.submit(
+                lambda c, b=budget_run, r=attempt_run: c.execute(
+                    "INSERT INTO budget_reservations (run_id, agent, created_at, expires_at, amount_pusd, state,"
+                    " attempt_run_id) VALUES (?, 'a', ?, ?, 1000, 'held', ?)",
+                    (b, now, now + 900, r),
+                )
+            )
+        counts = await ledger.prune(90 * 86400)
+        kept = await ledger.read(lambda c: sorted(r[0] for r in c.execute("SELECT run_id FROM runs")))
+        long_spend = await ledger.run_spend("long")
+        mag_spend = await ledger.run_spend("mag")
+    assert counts["attempts"] == 3 and counts["runs"] == 1  # "done" goes; its attempts go in every case
+    assert kept == ["long", "mag"]
+    assert long_spend.known_usd == Decimal("0.01") and mag_spend.known_usd == Decimal("0.01")
+
+
 async def test_rollup_summaries_equal_a_scan_of_every_attempt(tmp_path: Path):
     """Summaries read daily rollups plus the partial days at the edges; they must equal a full scan."""
     import random

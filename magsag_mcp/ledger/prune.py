@@ -38,8 +38,13 @@ def _delete_before(conn: sqlite3.Connection, end: float, *, cutoff: bool) -> dic
     counts."""
     counts = {
         "attempts": conn.execute("DELETE FROM attempts WHERE started_at < ?", (end,)).rowcount,
+        # A run with a call in flight keeps its row: the row's spend is what its run limit counts, for
+        # the run itself (the reservation's attempt_run_id) and for a run delegating to it (run_id).
         "runs": conn.execute(
-            "DELETE FROM runs WHERE started_at < ? AND run_id NOT IN (SELECT run_id FROM attempts)", (end,)
+            "DELETE FROM runs WHERE started_at < ? AND run_id NOT IN (SELECT run_id FROM attempts)"
+            " AND run_id NOT IN (SELECT run_id FROM budget_reservations WHERE run_id IS NOT NULL)"
+            " AND run_id NOT IN (SELECT attempt_run_id FROM budget_reservations WHERE attempt_run_id IS NOT NULL)",
+            (end,),
         ).rowcount,
         "events": conn.execute("DELETE FROM events WHERE at < ?", (end,)).rowcount,
     }
