@@ -11,6 +11,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from ..errors import InputError
+from ..text import check_text
 
 _RELATIVE = re.compile(r"^(\d+(?:\.\d+)?)\s*([smhdw])$")
 _UNIT = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
@@ -73,6 +74,12 @@ class UsageFilters(BaseModel):
     until: str | float | None = Field(default=None, description="24h, 7d or an ISO date")
     limit: int = Field(default=50, ge=1, le=10_000)
     offset: int = Field(default=0, ge=0, le=MAX_OFFSET)
+
+    @field_validator("agent", "run_id", "skill", "model", "provider", "since", "until")
+    @classmethod
+    def _text(cls, value: Any) -> Any:
+        check_text(value, "the value")
+        return value
 
     @field_validator("since", "until")
     @classmethod

@@ -9,6 +9,7 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 from ..errors import InputError
+from ..text import check_text
 from .filters import UsageFilters, parse_since, sql_where
 from .migrations import ROLLUP_BUCKET_SECONDS
 from .money import from_pusd
@@ -310,6 +311,7 @@ def _compile(pattern: str) -> Any:
 
     if not isinstance(pattern, str) or not pattern:
         raise InputError("search needs a non-empty regular expression, e.g. 'claude.*error'")
+    check_text(pattern, "the search pattern")
     options = re2.Options()
     options.case_sensitive = False
     options.log_errors = False
