@@ -122,6 +122,28 @@ def test_csv_cells_that_a_spreadsheet_would_run_as_formulas_are_made_text(tmp_pa
     assert row["provider"] == "openai" and row["input_tokens"] == "0" and row["cost_usd"] == "0"
 
 
+def test_csv_row_of_a_run_without_attempts_says_when_and_why(cli_env_with_a_bad_call, capsys):
+    # an invalid payload never reaches a model: the run's one CSV row carries its time and its error
+    assert main(["data", "query", "--format", "csv"]) == 0
+    [row] = list(csv.DictReader(io.StringIO(capsys.readouterr().out)))
+    assert (row["run_status"], row["error_class"], row["provider"]) == ("error", "invalid_payload", "")
+    assert row["time"] and row["time"] == main_json(["data", "query", "--format", "json"], capsys)[0]["started_at"]
+
+
+@pytest.fixture
+def cli_env_with_a_bad_call(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys) -> Path:
+    monkeypatch.setenv("MAGSAG_DB", str(tmp_path / "bad.db"))
+    monkeypatch.setenv("MAGSAG_CATALOG", str(CATALOG))
+    assert main(["invoke", "skill.analysis", "--payload", "{}"]) == 2
+    capsys.readouterr()
+    return tmp_path
+
+
+def main_json(args: list[str], capsys) -> object:
+    assert main(args) == 0
+    return json.loads(capsys.readouterr().out)
+
+
 def test_query_table_never_shows_an_unknown_cost_as_a_number(ledger_db, capsys):
     assert main(["data", "query", "--format", "table", "--limit", "2"]) == 0
     lines = capsys.readouterr().out.splitlines()
