@@ -126,6 +126,9 @@ def sql_where(
     A run filter selects the run and the runs delegated from it (their ``parent_run_id`` is the top
     run of the tree, at any depth): the scope of the run's budget limit and ``magsag budget --run-id``.
 
+    A skill filter on runs selects the runs that called the skill: a run that called several (a
+    session, a MAG) records no skill of its own, and is selected by its attempts.
+
     A status filter on attempts reads each run's status: by default as the list of every run with
     that status (what a status over all time wants); ``status_per_row`` looks up each attempt's run
     instead, for a time range with few attempts (see :func:`~.rollup_reads.attempts_where`). A
@@ -135,11 +138,19 @@ def sql_where(
     clauses: list[str] = []
     args: list[Any] = []
     col_time = "started_at"
-    for name in ("agent", "skill"):
-        value = getattr(f, name)
-        if value is not None:
-            clauses.append(f"{table}.{name} = ?")
-            args.append(value)
+    if f.agent is not None:
+        clauses.append(f"{table}.agent = ?")
+        args.append(f.agent)
+    if f.skill is not None:
+        if table == "a":
+            clauses.append("a.skill = ?")
+        else:  # a run that called several skills records none (NULL): its attempts name theirs
+            clauses.append(
+                f"({table}.skill = ? OR ({table}.skill IS NULL AND EXISTS"
+                f" (SELECT 1 FROM attempts WHERE run_id = {table}.run_id AND skill = ?)))"
+            )
+            args.append(f.skill)
+        args.append(f.skill)
     if f.run_id is not None:
         if table == "a":  # attempts_run_cost and runs_parent: both indexed
             clauses.append("(a.run_id = ? OR a.run_id IN (SELECT run_id FROM runs WHERE parent_run_id = ?))")
