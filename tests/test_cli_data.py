@@ -158,6 +158,14 @@ def test_search_finds_error_text(ledger_db, capsys):
     assert hits and all("shard 7" in json.dumps(h) for h in hits)
 
 
+def test_an_empty_name_filter_is_refused_not_counted_differently_by_day_and_edge(ledger_db, capsys):
+    # Before: --agent '' counted the calls without an agent from the daily rollup (where they are
+    # kept under '') but not at a --since edge (read from attempts, where they are NULL).
+    for args in (["flow", "summarize", "--agent", ""], ["data", "query", "--skill", ""]):
+        assert main(args) == 2
+        assert "an empty name selects nothing" in capsys.readouterr().err
+
+
 def test_bad_search_pattern_and_bad_date_exit_2_with_the_fix(ledger_db, capsys):
     assert main(["data", "search", "(unclosed"]) == 2
     assert main(["data", "query", "--since", "last tuesday"]) == 2

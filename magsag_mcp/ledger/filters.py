@@ -81,6 +81,15 @@ class UsageFilters(BaseModel):
         check_text(value, "the value")
         return value
 
+    @field_validator("agent", "run_id", "skill", "model", "provider")
+    @classmethod
+    def _named(cls, value: Any) -> Any:
+        # The usage rollup keeps a call without an agent or skill under '', the attempts under NULL: an
+        # empty name would count those calls in whole days and not at a range's edges. It names nothing.
+        if value == "":
+            raise ValueError("an empty name selects nothing; leave the filter out to select every one")
+        return value
+
     @field_validator("since", "until")
     @classmethod
     def _time(cls, value: Any, info: Any) -> Any:
