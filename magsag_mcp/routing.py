@@ -28,6 +28,7 @@ from .errors import ConfigError, PayloadError
 from .providers import canonical_provider
 from .skills import Skill
 from .targets import parse_target
+from .text import check_text
 from .types import LLMRequest, Target
 
 Source = Literal["call", "env", "tier", "route", "default", "data_class"]
@@ -182,6 +183,8 @@ def plan_call(
     if not isinstance(payload, Mapping):
         raise PayloadError(f"{skill_id}: payload must be a JSON object, got {type(payload).__name__}")
     context = context or {}
+    check_text(payload, "payload", PayloadError)
+    check_text(context, "context", PayloadError)
     mc = payload.get("model_config") or {}
     if not isinstance(mc, Mapping):
         raise PayloadError("payload.model_config must be an object, e.g. {'model': 'gpt-4o'}")

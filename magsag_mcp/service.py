@@ -36,6 +36,7 @@ from .records import AttemptRecord, RunRecord
 from .routing import Candidate, Plan, Resolution, plan_call
 from .routing import route as resolve_route
 from .settings import call_deadline, connect_timeout, env_float, read_timeout
+from .text import check_text
 from .transport import Timeouts, Transport
 from .types import LLMResult, Target, Usage
 
@@ -277,6 +278,10 @@ class Service:
         context: Mapping[str, Any] | None = None,
         progress: ProgressCallback | None = None,
     ) -> InvokeResult:
+        # what names the call's record: text that cannot be stored is refused before anything is recorded
+        names = {"skill_id": skill_id, "agent": agent, "run_id": run_id, "parent_run_id": parent_run_id}
+        for where, value in names.items():
+            check_text(value, where)
         run_id = run_id or new_run_id()
         run = RunRecord(run_id=run_id, agent=agent, skill=skill_id, started_at=time.time(), parent_run_id=parent_run_id)
         self._in_flight += 1
@@ -425,6 +430,8 @@ class Service:
         return await self.ledger.search(pattern, limit, since)
 
     async def check_budget(self, agent: str | None = None, run_id: str | None = None) -> dict[str, Any]:
+        check_text(agent, "agent")
+        check_text(run_id, "run_id")
         return await self.governance.check_budget(agent=agent, run_id=run_id)
 
     async def log_event(self, run_id: str | None, agent: str | None, event: str, data: Mapping[str, Any]) -> None:

@@ -122,6 +122,28 @@ def test_csv_cells_that_a_spreadsheet_would_run_as_formulas_are_made_text(tmp_pa
     assert row["provider"] == "openai" and row["input_tokens"] == "0" and row["cost_usd"] == "0"
 
 
+def test_csv_row_of_a_run_without_attempts_says_when_and_why(cli_env_with_a_bad_call, capsys):
+    # an invalid payload never reaches a model: the run's one CSV row carries its time and its error
+    assert main(["data", "query", "--format", "csv"]) == 0
+    [row] = list(csv.DictReader(io.StringIO(capsys.readouterr().out)))
+    assert (row["run_status"], row["error_class"], row["provider"]) == ("error", "invalid_payload", "")
+    assert row["time"] and row["time"] == main_json(["data", "query", "--format", "json"], capsys)[0]["started_at"]
+
+
+@pytest.fixture
+def cli_env_with_a_bad_call(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys) -> Path:
+    monkeypatch.setenv("MAGSAG_DB", str(tmp_path / "bad.db"))
+    monkeypatch.setenv("MAGSAG_CATALOG", str(CATALOG))
+    assert main(["invoke", "skill.analysis", "--payload", "{}"]) == 2
+    capsys.readouterr()
+    return tmp_path
+
+
+def main_json(args: list[str], capsys) -> object:
+    assert main(args) == 0
+    return json.loads(capsys.readouterr().out)
+
+
 def test_query_table_never_shows_an_unknown_cost_as_a_number(ledger_db, capsys):
     assert main(["data", "query", "--format", "table", "--limit", "2"]) == 0
     lines = capsys.readouterr().out.splitlines()
@@ -134,6 +156,14 @@ def test_search_finds_error_text(ledger_db, capsys):
     assert main(["data", "search", "shard [0-9]", "--limit", "5"]) == 0
     hits = json.loads(capsys.readouterr().out)
     assert hits and all("shard 7" in json.dumps(h) for h in hits)
+
+
+def test_an_empty_name_filter_is_refused_not_counted_differently_by_day_and_edge(ledger_db, capsys):
+    # Before: --agent '' counted the calls without an agent from the daily rollup (where they are
+    # kept under '') but not at a --since edge (read from attempts, where they are NULL).
+    for args in (["flow", "summarize", "--agent", ""], ["data", "query", "--skill", ""]):
+        assert main(args) == 2
+        assert "an empty name selects nothing" in capsys.readouterr().err
 
 
 def test_bad_search_pattern_and_bad_date_exit_2_with_the_fix(ledger_db, capsys):

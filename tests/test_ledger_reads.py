@@ -316,3 +316,31 @@ async def test_query_runs_by_model_or_provider_pages_as_a_plain_query(tmp_path: 
             ).fetchall()
             assert got == [r[0] for r in want], case
             assert got or case["model"] == "no-such-model"
+
+
+async def test_a_skill_filter_selects_the_runs_that_called_the_skill_among_others(tmp_path: Path):
+    """A run that called several skills (a Magsag session, a MAG) records no skill of its own; a skill
+    filter on runs selects it by its attempts, as summarize counts those attempts."""
+    from magsag_mcp.ledger import UsageFilters
+
+    now = time.time()
+    async with Ledger(tmp_path / "l.db") as ledger:
+        for i, skill in enumerate(("skill.analysis", "skill.summarization")):  # two calls of one run
+            run = RunRecord("session", "mag", skill, now + i, status="ok")
+            attempt = AttemptRecord(
+                "session", now + i, "openai", "m", skill, "mag", "ok", 0, 1, cost_usd=Decimal(i + 1)
+            )
+            await ledger.record_call(run, [attempt])
+        lone = RunRecord("lone", "mag", "skill.analysis", now - 5, status="error")
+        await ledger.record_call(lone, [])  # failed before any attempt: selected by its own skill
+        only = RunRecord("other", "mag", "skill.coding", now - 9, status="ok")
+        await ledger.record_call(
+            only, [AttemptRecord("other", now - 9, "openai", "m", "skill.coding", "mag", "ok", 0, 1)]
+        )
+        runs = await ledger.query_runs(UsageFilters(skill="skill.analysis"))
+        assert [r["run_id"] for r in runs] == ["session", "lone"]
+        assert runs[0]["skill"] is None and len(runs[0]["attempts"]) == 2
+        assert [r["run_id"] for r in await ledger.query_runs(UsageFilters(skill="skill.coding"))] == ["other"]
+        summary = await ledger.summarize(UsageFilters(skill="skill.summarization"))
+        assert summary["totals"]["calls"] == 1
+        assert summary["largest_run"]["run_id"] == "session"  # the run the skill's spend is in, counted whole

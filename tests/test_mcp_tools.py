@@ -330,6 +330,46 @@ async def test_a_run_that_failed_before_any_attempt_says_why(client: Client, sch
     assert runs[0]["error"]["type"] == "invalid_payload" and runs[0]["calls"] == 2
 
 
+async def test_search_finds_the_error_of_a_call_that_failed_before_any_attempt(client: Client, schemas: Schemas):
+    # query_runs shows why r-bad failed; search over errors must find it too (it has no attempt to match)
+    bad = await client.call_tool("invoke_skill", {"skill_id": "skill.analysis", "payload": {}, "run_id": "r-bad"})
+    assert error_of(bad)["type"] == "invalid_payload"
+    hits = schemas.check("search_usage", await client.call_tool("search_usage", {"pattern": "missing field"}))["hits"]
+    assert [(h["kind"], h["run_id"], h["error"]["type"], h["skill"]) for h in hits] == [
+        ("run", "r-bad", "invalid_payload", "skill.analysis")
+    ]
+    # a failure made of attempts' failures is found in those attempts, not once more as its run
+    failed = {"skill_id": "skill.analysis", "payload": {"data": "x", "model_config": {"model": "fake:fail-overloaded"}}}
+    assert error_of(await client.call_tool("invoke_skill", failed))["type"] == "all_targets_failed"
+    hits = schemas.check("search_usage", await client.call_tool("search_usage", {"pattern": "overloaded"}))["hits"]
+    assert hits and {h["kind"] for h in hits} == {"attempt"}
+
+
+async def test_text_that_is_not_unicode_is_refused_with_where_it_is_not_a_crash(client: Client, schemas: Schemas):
+    # JSON may carry half of a surrogate pair ("\ud83d": an emoji cut in two); it cannot be stored nor sent.
+    half = "cut \ud83d"
+    for args, field in (
+        ({"skill_id": "skill.analysis", "payload": {"data": "x"}, "agent": half}, "agent"),
+        ({"skill_id": "skill.analysis", "payload": {"data": "x"}, "run_id": half}, "run_id"),
+    ):
+        err = error_of(await client.call_tool("invoke_skill", args))
+        assert err["type"] == "input_error" and err["message"].startswith(f"{field} is not valid Unicode text")
+    bad = {"skill_id": "skill.analysis", "payload": {"data": half}, "run_id": "r-half"}
+    err = error_of(await client.call_tool("invoke_skill", bad))
+    assert err["type"] == "invalid_payload" and "payload.data" in err["message"] and "U+D83D" in err["message"]
+    # that failure is recorded, as an invalid payload is
+    runs = schemas.check("query_runs", await client.call_tool("query_runs", {"filters": {"run_id": "r-half"}}))
+    assert runs["runs"][0]["error"]["type"] == "invalid_payload"
+    for name, args in (
+        ("explain_route", {"skill_id": "skill.analysis", "payload": {"data": half}}),
+        ("summarize_usage", {"filters": {"agent": half}}),
+        ("query_runs", {"filters": {"skill": half}}),
+        ("check_budget", {"agent": half}),
+    ):
+        err = error_of(await client.call_tool(name, args))
+        assert err["type"] in ("input_error", "invalid_payload") and "not valid Unicode text" in err["message"], name
+
+
 async def test_a_bad_catalog_is_a_clear_error_not_a_crash(tmp_path: Path):
     bad = tmp_path / "catalog"
     shutil.copytree(CATALOG, bad)

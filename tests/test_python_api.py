@@ -174,6 +174,14 @@ def test_obs_log_and_summarize_refuse_bad_arguments_with_input_errors(mg: Magsag
         mg.summarize(agnet="x")
 
 
+def test_obs_log_refuses_text_that_is_not_unicode_naming_where(mg: Magsag):
+    # an error text cut inside an emoji, as the guide logs it: refused, not a UnicodeEncodeError from SQLite
+    with pytest.raises(InputError, match=r"event 'model_failed': data.error is not valid Unicode text"):
+        mg.obs.log("model_failed", {"model": "gpt-4o", "error": "overloaded \ud83d"})
+    with pytest.raises(InputError, match="the search pattern is not valid Unicode text"):
+        mg.bridge.run(lambda: mg.service.search("x\ud83d", 10))
+
+
 def test_current_cost_counts_unknown_costs_at_their_bound_and_says_so(tmp_path: Path, fake_scripts: None):
     # The guide's `if obs.get_current_cost() > max_cost_usd` must not pass because an attempt that was
     # cut after the vendor had it (and may bill it) counted as $0.

@@ -120,9 +120,11 @@ def runs_to_csv(runs: list[dict[str, Any]]) -> str:
     writer.writeheader()
     for run in runs:
         base = {"run_id": run["run_id"], "agent": run["agent"], "skill": run["skill"], "run_status": run["status"]}
-        # a run that failed before any attempt still says why, in the attempt columns of its one row
+        # a run that failed before any attempt still says when and why, in the attempt columns of its one row
         error = run.get("error") or {}
-        lone = {"error_class": error.get("type"), "error_message": error.get("message")} if error else {}
+        lone = {"time": run.get("started_at")}
+        if error:
+            lone.update(error_class=error.get("type"), error_message=error.get("message"))
         for attempt in run["attempts"] or [lone]:
             # a session's run spans skills: each attempt names its own (the run's is null then)
             own = {k: attempt.get(k) or base[k] for k in ("agent", "skill")}

@@ -11,6 +11,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from ..errors import InputError
+from ..text import check_text
 
 _RELATIVE = re.compile(r"^(\d+(?:\.\d+)?)\s*([smhdw])$")
 _UNIT = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
@@ -74,6 +75,21 @@ class UsageFilters(BaseModel):
     limit: int = Field(default=50, ge=1, le=10_000)
     offset: int = Field(default=0, ge=0, le=MAX_OFFSET)
 
+    @field_validator("agent", "run_id", "skill", "model", "provider", "since", "until")
+    @classmethod
+    def _text(cls, value: Any) -> Any:
+        check_text(value, "the value")
+        return value
+
+    @field_validator("agent", "run_id", "skill", "model", "provider")
+    @classmethod
+    def _named(cls, value: Any) -> Any:
+        # The usage rollup keeps a call without an agent or skill under '', the attempts under NULL: an
+        # empty name would count those calls in whole days and not at a range's edges. It names nothing.
+        if value == "":
+            raise ValueError("an empty name selects nothing; leave the filter out to select every one")
+        return value
+
     @field_validator("since", "until")
     @classmethod
     def _time(cls, value: Any, info: Any) -> Any:
@@ -119,6 +135,9 @@ def sql_where(
     A run filter selects the run and the runs delegated from it (their ``parent_run_id`` is the top
     run of the tree, at any depth): the scope of the run's budget limit and ``magsag budget --run-id``.
 
+    A skill filter on runs selects the runs that called the skill: a run that called several (a
+    session, a MAG) records no skill of its own, and is selected by its attempts.
+
     A status filter on attempts reads each run's status: by default as the list of every run with
     that status (what a status over all time wants); ``status_per_row`` looks up each attempt's run
     instead, for a time range with few attempts (see :func:`~.rollup_reads.attempts_where`). A
@@ -128,11 +147,19 @@ def sql_where(
     clauses: list[str] = []
     args: list[Any] = []
     col_time = "started_at"
-    for name in ("agent", "skill"):
-        value = getattr(f, name)
-        if value is not None:
-            clauses.append(f"{table}.{name} = ?")
-            args.append(value)
+    if f.agent is not None:
+        clauses.append(f"{table}.agent = ?")
+        args.append(f.agent)
+    if f.skill is not None:
+        if table == "a":
+            clauses.append("a.skill = ?")
+        else:  # a run that called several skills records none (NULL): its attempts name theirs
+            clauses.append(
+                f"({table}.skill = ? OR ({table}.skill IS NULL AND EXISTS"
+                f" (SELECT 1 FROM attempts WHERE run_id = {table}.run_id AND skill = ?)))"
+            )
+            args.append(f.skill)
+        args.append(f.skill)
     if f.run_id is not None:
         if table == "a":  # attempts_run_cost and runs_parent: both indexed
             clauses.append("(a.run_id = ? OR a.run_id IN (SELECT run_id FROM runs WHERE parent_run_id = ?))")

@@ -9,6 +9,7 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 from ..errors import InputError
+from ..text import check_text
 from .filters import UsageFilters, parse_since, sql_where
 from .migrations import ROLLUP_BUCKET_SECONDS
 from .money import from_pusd
@@ -310,6 +311,7 @@ def _compile(pattern: str) -> Any:
 
     if not isinstance(pattern, str) or not pattern:
         raise InputError("search needs a non-empty regular expression, e.g. 'claude.*error'")
+    check_text(pattern, "the search pattern")
     options = re2.Options()
     options.case_sensitive = False
     options.log_errors = False
@@ -329,8 +331,9 @@ SEARCH_SECONDS = 10.0
 async def search(
     ledger: Ledger, pattern: str, limit: int = 50, since: str | float | None = None
 ) -> list[dict[str, Any]]:
-    """Attempts and events whose error, names or payload match ``pattern`` (case-insensitive), newest
-    first; ``since`` (``7d``, an ISO date, ...) bounds how far back it looks."""
+    """Attempts and events whose error, names or payload match ``pattern`` (case-insensitive), and runs
+    whose own error does (a call that failed before any attempt), newest first; ``since`` (``7d``, an
+    ISO date, ...) bounds how far back it looks."""
     if not isinstance(limit, int) or not 1 <= limit <= 10_000:
         raise InputError(f"limit must be between 1 and 10000, got {limit!r}")
     rx = _compile(pattern)
@@ -385,5 +388,33 @@ def _search_rows(conn: sqlite3.Connection, limit: int, after: float) -> list[dic
                 },
             )
         )
+    # A run's own error where no attempt carries it (an invalid payload, an unknown skill: the call failed
+    # before any model was asked); the errors made of attempts' failures are found in those attempts.
+    rows = conn.execute(
+        "SELECT run_id, agent, skill, status, coalesce(ended_at, started_at) AS at, error_class, error_message"
+        f" FROM runs WHERE error_class IS NOT NULL AND error_class NOT IN ({', '.join('?' * len(_ATTEMPT_ERRORS))})"
+        " AND coalesce(ended_at, started_at) >= ? AND re_match(error_class || ' ' || coalesce(error_message, '')"
+        " || ' ' || coalesce(skill, '') || ' ' || coalesce(agent, '')) ORDER BY at DESC LIMIT ?",
+        (*_ATTEMPT_ERRORS, after, limit),
+    ).fetchall()
+    for run_id, agent, skill, status, at, error_class, error_message in rows:
+        hits.append(
+            (
+                at,
+                {
+                    "kind": "run",
+                    "time": _iso(at),
+                    "run_id": run_id,
+                    "agent": agent,
+                    "skill": skill,
+                    "status": status,
+                    "error": {"type": error_class, "message": error_message},
+                },
+            )
+        )
     hits.sort(key=lambda h: -h[0])
     return [h for _, h in hits[:limit]]
+
+
+#: the run errors that its attempts' failures make up, and that those attempts carry
+_ATTEMPT_ERRORS = ("all_targets_failed", "policy_denied", "budget_exceeded")

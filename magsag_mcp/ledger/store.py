@@ -26,6 +26,7 @@ import aiosqlite
 
 from ..errors import ConfigError, InputError, LedgerError, MagsagError, redact
 from ..records import AttemptRecord, RunRecord
+from ..text import check_text
 from .migrations import NewerSchema, migrate
 from .money import from_pusd
 from .writes import (
@@ -449,6 +450,8 @@ class Ledger:
             raise InputError(
                 f"event {event!r}: data must be a mapping such as {{'model': 'gpt-4o'}}, not {type(data).__name__}"
             )
+        check_text(event, "the event's name")
+        check_text(dict(data), f"event {event!r}: data")
         try:
             payload = redact(json.dumps(dict(data), default=str, ensure_ascii=False))
         except (TypeError, ValueError) as exc:  # keys that are not strings, circular references

@@ -392,9 +392,23 @@ class EventHitOut(_Out):
     data: Any
 
 
+class RunHitOut(_Out):
+    """A run whose own error matched: the call failed before any attempt (an invalid payload, ...)."""
+
+    kind: Literal["run"]
+    time: str
+    run_id: str
+    agent: str | None
+    skill: str | None
+    status: str
+    error: RunErrorOut
+
+
 class SearchUsageResult(_Out):
     pattern: str
-    hits: list[Annotated[AttemptHitOut | EventHitOut, Field(discriminator="kind")]] = Field(description="newest first")
+    hits: list[Annotated[AttemptHitOut | EventHitOut | RunHitOut, Field(discriminator="kind")]] = Field(
+        description="newest first"
+    )
 
 
 # --- budget (shape of magsag_mcp.governance) ----------------------------------------------------

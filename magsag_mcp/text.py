@@ -1,0 +1,57 @@
+"""Strings that are not Unicode text: an unpaired UTF-16 surrogate (U+D800-U+DFFF standing alone).
+
+JSON may carry one (``"\\ud83d"``: half of an emoji, as a client that cuts text by UTF-16 units
+leaves it), and so may a command-line argument that is not UTF-8 (Python keeps its bytes as
+surrogates). Such a string cannot be encoded as UTF-8: the ledger cannot store it and a provider
+cannot be sent it. :func:`check_text` turns it into an :class:`~magsag_mcp.errors.InputError` naming
+where it is, before anything is recorded or sent, instead of a crash half-way through a call.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from typing import Any
+
+from .errors import InputError
+
+_SURROGATE = re.compile("[\ud800-\udfff]")
+
+#: how deep a payload is walked; deeper values are left to the JSON encoder
+_MAX_DEPTH = 200
+
+
+def surrogate_at(value: Any, where: str, depth: int = 0) -> tuple[str, int, int] | None:
+    """(where, index, code point) of the first unpaired surrogate in ``value`` (a string, or a JSON-like
+    tree of mappings and lists, keys included), or None."""
+    if isinstance(value, str):
+        if value.isascii():
+            return None
+        m = _SURROGATE.search(value)
+        return None if m is None else (where, m.start(), ord(m.group()))
+    if depth >= _MAX_DEPTH:
+        return None
+    if isinstance(value, Mapping):
+        for key, item in value.items():
+            inner = f"{where}.{key}" if isinstance(key, str) and key.isidentifier() else f"{where}[{key!r}]"
+            found = surrogate_at(key, f"{where} (a key)", depth + 1) or surrogate_at(item, inner, depth + 1)
+            if found:
+                return found
+    elif isinstance(value, list | tuple):
+        for i, item in enumerate(value):
+            found = surrogate_at(item, f"{where}[{i}]", depth + 1)
+            if found:
+                return found
+    return None
+
+
+def check_text(value: Any, where: str, error: type[InputError] = InputError) -> None:
+    """Raise ``error`` if ``value`` holds an unpaired surrogate (see the module's docstring)."""
+    found = surrogate_at(value, where)
+    if found is not None:
+        place, index, code = found
+        raise error(
+            f"{place} is not valid Unicode text: it holds an unpaired UTF-16 surrogate (U+{code:04X} at "
+            f"character {index}), which cannot be stored or sent; send whole characters (text cut inside an "
+            "emoji, or bytes that are not UTF-8?)"
+        )
