@@ -397,7 +397,13 @@ class Cascade:
         nobody reported: unknown (None), with its bound. A refused or rejected request costs 0."""
         # The reservation is dropped when this record lands (same transaction as the record).
         record.reservation_id = getattr(admission, "reservation_id", None)
-        if exc.usage is not None:
+        unreported = exc.usage is not None and not exc.usage.reported
+        bound = self._bound(admission, target, request) if unreported else None
+        if unreported and not (bound is not None and bound == 0):  # a free model costs 0 whatever its tokens
+            # The answer came (and is billed) but said nothing of its tokens: its zeros are no count.
+            record.cost_usd, record.cost_bound_usd = None, bound
+            record.warnings.append(unknown_cost_warning(target, "answered without reporting its token usage"))
+        elif exc.usage is not None:
             quote = self.pricer.price(target.provider, target.model, exc.usage)
             set_usage(record, exc.usage, quote)
             if quote.warning:

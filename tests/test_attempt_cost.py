@@ -512,3 +512,23 @@ async def test_a_run_limit_counts_an_unknown_cost_at_its_bound_not_at_zero(fake_
         await svc.aclose()
     refused = rows(tmp_path / "cost.db", "r-tight")[-1]
     assert refused[:3] == ("budget_exceeded", "budget_exceeded", 0)
+
+
+@pytest.mark.parametrize("stream", [False, True], ids=["body", "stream"])
+async def test_an_unusable_answer_without_usage_has_an_unknown_cost_not_zero(
+    service: Service, fake_openai: FakeOpenAI, tmp_path: Path, stream: bool
+):
+    # JSON was asked for and the server (one that reports no usage) answered prose: the answer is billed
+    # for tokens nobody reported. The error carried the answer's usage, all zeros and not reported, and
+    # the attempt was priced at those zeros: $0, a cost that read as known.
+    fake_openai.queue(R.reply("not json at all", no_usage=True))
+    mc = {"model": "openai:gpt-4o", "fallbacks": ["openai:gpt-4o-mini"], "stream": stream}
+    payload = {"data": "x", "model_config": {**mc, "response_format": {"type": "json_object"}}}
+    fake_openai.queue(R.json_reply({"ok": True}))
+    result = await service.invoke_skill("skill.analysis", payload, run_id="r-unusable-nousage", agent="ana")
+    assert result.output == {"ok": True}
+    (outcome, kind, cost, warnings), ok = rows(tmp_path / "cost.db", "r-unusable-nousage")
+    assert (outcome, kind, ok[0]) == ("error", "invalid_output", "ok")
+    assert cost is None and any(MAYBE_BILLED in w for w in json.loads(warnings))
+    assert bounds(tmp_path / "cost.db", "r-unusable-nousage")[0] > 0
+    assert result.cost_usd is None
