@@ -12,11 +12,13 @@ Highest first:
 
 Governance sits above all of them: it is checked per attempt by the cascade, and a data class with
 required models (e.g. ``pii_processing: [llama3.1:70b]``) adds those models to the end of the plan so
-that a call which policy keeps away from other models can still be served.
+that a call which policy keeps away from other models can still be served (a pattern such as
+``local:*`` allows models but names none, so it adds nothing).
 """
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
@@ -219,6 +221,9 @@ def plan_call(
     )
 
 
+#: fnmatch's special characters: a requirement holding one is a pattern, not a model (policy.matches)
+_GLOB = re.compile(r"[*?[]")
+
 #: the context keys routing reads
 CONTEXT_KEYS = ("llm_overrides", "preferred_model", "tier", "data_class")
 
@@ -366,6 +371,8 @@ def _route(
         if data_class_models and data_class in data_class_models:
             have = {c.target for c in candidates}
             for model in data_class_models[data_class]:
+                if _GLOB.search(model):
+                    continue  # a pattern ("local:*") allows models but names none to call
                 target = parse_target(model)
                 if target not in have:
                     candidates.append(Candidate(target, "data_class", False))

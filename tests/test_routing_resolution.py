@@ -133,6 +133,21 @@ def test_data_class_models_are_appended_for_routed_calls(catalog):
     assert [c.source for c in plan.candidates] == ["env", "data_class"]
 
 
+def test_a_data_class_pattern_allows_models_but_names_no_target(catalog):
+    # A requirement may be a glob ("local:*", "claude-*": policy.matches reads them so). It was also
+    # appended to the plan as a target: "local:*" called the model "*", and "llama*" (no provider to
+    # infer) failed every call of the class with "cannot tell which provider serves model 'llama*'".
+    plan = plan_call(
+        catalog,
+        "skill.pii-redaction",
+        {"text": "x"},
+        context=None,
+        env={"MAGSAG_MODEL": "gpt-4o"},
+        data_class_models={"pii_processing": ["local:*", "llama*", "claude-?-haiku", "llama3.1:70b"]},
+    )
+    assert labels(plan) == ["openai:gpt-4o", "local:llama3.1:70b"]
+
+
 def test_request_shape_from_model_config(catalog):
     tools = [{"type": "function", "function": {"name": "lookup", "parameters": {"type": "object"}}}]
     mc = {
