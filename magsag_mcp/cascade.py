@@ -174,6 +174,7 @@ class Cascade:
                 request = _with_stream(request, False)
             if position > 0:
                 await _emit(progress, "fallback", {"to": target.label, "position": position, "of": total})
+            callback = _guarded(progress)
             try_number = 0
             while True:
                 try_number += 1
@@ -216,7 +217,9 @@ class Cascade:
                         # asyncio.timeout, not anyio.fail_after: the providers run on asyncio (aiohttp)
                         # and anyio looks its backend up on every entry (~12 us a call).
                         async with asyncio.timeout(max(deadline - self.clock(), 0.0)):
-                            result = await provider.complete(request, target, progress=progress)
+                            result = await provider.complete(request, target, progress=callback)
+                    except CallbackFailed:
+                        raise
                     except TimeoutError:
                         raise ProviderTimeoutError(
                             f"{target.label}: no complete answer within the call's deadline of "
@@ -264,9 +267,12 @@ class Cascade:
                     break
                 except BaseException as exc:
                     cancelled = isinstance(exc, anyio.get_cancelled_exc_class())
-                    if cancelled:
-                        # The caller gave up mid-attempt. The vendor may still bill the request, so the
-                        # attempt is recorded (tokens unknown) rather than vanishing with the task.
+                    callback_failed = isinstance(exc, CallbackFailed)
+                    if cancelled or callback_failed:
+                        # The caller gave up mid-attempt (or its callback failed while the answer came in).
+                        # The vendor may still bill the request, so the attempt is recorded (tokens
+                        # unknown) rather than vanishing with the task.
+                        why = "the caller's progress callback raised" if callback_failed else "cancelled by the caller"
                         record = attempt_record(
                             plan,
                             run_id,
@@ -278,14 +284,12 @@ class Cascade:
                             started_wall,
                             (self.clock() - started) * 1000.0,
                             None,
-                            "cancelled by the caller while the request was in flight; the provider may still bill it",
+                            f"{why} while the request was in flight; the provider may still bill it",
                         )
                         record.error_class = "cancelled"
                         record.cost_usd = None
                         record.cost_bound_usd = self._bound(admission, target, request)
-                        record.warnings.append(
-                            unknown_cost_warning(target, "cancelled while the request was in flight")
-                        )
+                        record.warnings.append(unknown_cost_warning(target, f"{why} while the request was in flight"))
                         # The reservation stays held until the record that carries the bound replaces
                         # it (one transaction): released first, the limits would count this attempt at
                         # $0 meanwhile. Should the record never land, the reservation expires.
@@ -306,10 +310,12 @@ class Cascade:
                         raise
                     if admission is not None:
                         with anyio.CancelScope(shield=True):
-                            if cancelled:
+                            if cancelled or callback_failed:
                                 await self.guard.settle(admission, None)  # type: ignore[union-attr]
                             else:  # not recorded (a caller's error, an interpreter exit): nothing replaces it
                                 await self.guard.release(admission)  # type: ignore[union-attr]
+                    if callback_failed:
+                        raise exc.error from None  # type: ignore[union-attr]
                     raise
                 latency = (self.clock() - started) * 1000.0
                 quote = self.pricer.price(target.provider, target.model, result.usage)
@@ -497,6 +503,32 @@ class Cascade:
             explicit=cand.explicit,
             source=cand.source,
         )
+
+
+class CallbackFailed(Exception):
+    """The caller's progress callback raised while a provider was streaming: carried past the
+    provider's own error handling, so that it is never taken for a provider's failure (which would
+    move on to the next target and pay again) and reaches the caller as the callback raised it."""
+
+    def __init__(self, error: Exception) -> None:
+        super().__init__(str(error))
+        self.error = error
+
+
+def _guarded(progress: ProgressCallback | None) -> ProgressCallback | None:
+    """``progress`` for a provider to call: what it raises comes out as :class:`CallbackFailed`."""
+    if progress is None:
+        return None
+
+    async def call(event: str, data: dict[str, Any]) -> None:
+        try:
+            maybe = progress(event, data)
+            if maybe is not None:
+                await maybe
+        except Exception as exc:
+            raise CallbackFailed(exc) from exc
+
+    return call
 
 
 def _with_stream(request: LLMRequest, on: bool = True) -> LLMRequest:

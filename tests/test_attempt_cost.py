@@ -532,3 +532,25 @@ async def test_an_unusable_answer_without_usage_has_an_unknown_cost_not_zero(
     assert cost is None and any(MAYBE_BILLED in w for w in json.loads(warnings))
     assert bounds(tmp_path / "cost.db", "r-unusable-nousage")[0] > 0
     assert result.cost_usd is None
+
+
+async def test_a_progress_callback_that_raises_mid_stream_stops_the_call_with_its_own_error(
+    service: Service, fake_openai: FakeOpenAI, tmp_path: Path
+):
+    # The caller's callback failing on a streamed delta was taken for a provider bug: a "malformed
+    # response", and the cascade went on to the next target, which streamed (and billed) again only to
+    # fail the same way. It is the caller's error, as when the callback fails on "attempt": it stops
+    # the call and reaches the caller as raised; the attempt it cut was in flight, so may be billed.
+    async def progress(event: str, data: dict) -> None:
+        if event == "delta":
+            raise RuntimeError("the caller's callback broke")
+
+    fake_openai.queue(R.reply("a long streamed answer"), R.reply("the fallback's answer"))
+    payload = {"data": "x", "model_config": {"model": "openai:gpt-4o", "fallbacks": ["openai:gpt-4o-mini"]}}
+    with pytest.raises(RuntimeError, match="the caller's callback broke"):
+        await service.invoke_skill("skill.analysis", payload, run_id="r-progress", agent="ana", progress=progress)
+    assert len(fake_openai.requests) == 1
+    [(outcome, _, cost, warnings)] = rows(tmp_path / "cost.db", "r-progress")
+    assert outcome == "error" and cost is None and MAYBE_BILLED in json.loads(warnings)[0]
+    assert bounds(tmp_path / "cost.db", "r-progress")[0] > 0
+    assert service.governance._running == 0
