@@ -169,6 +169,12 @@ class Target:
     base_url: str | None = None
     params: tuple[tuple[str, Any], ...] = ()
 
+    def __hash__(self) -> int:
+        # Written out: the generated hash would hash each param's value, and a value may be a dict or a
+        # list (capabilities: {tools: false}, a vendor's {reasoning: {effort: ...}}), kept as given for
+        # the wire. Equal targets hash alike: a dict's items in any order.
+        return hash((self.provider, self.model, self.base_url, _frozen(self.params)))
+
     @property
     def label(self) -> str:
         return f"{self.provider}:{self.model}"
@@ -190,3 +196,12 @@ class Target:
                     k: "[REDACTED]" if _CREDENTIAL_PARAM.search(k) else redact_values(v) for k, v in self.params
                 }
         return data
+
+
+def _frozen(value: Any) -> Any:
+    """``value`` as something hashable that is equal where ``value`` is (dicts and lists, nested)."""
+    if isinstance(value, dict):
+        return frozenset((k, _frozen(v)) for k, v in value.items())
+    if isinstance(value, list | tuple):
+        return tuple(_frozen(v) for v in value)
+    return value

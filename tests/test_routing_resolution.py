@@ -148,6 +148,28 @@ def test_a_data_class_pattern_allows_models_but_names_no_target(catalog):
     assert labels(plan) == ["openai:gpt-4o", "local:llama3.1:70b"]
 
 
+def test_a_target_whose_params_nest_plans_with_a_data_class(catalog):
+    # Targets are compared and hashed (data-class routing, the catalog's base-URL check); params such as
+    # capabilities: {tools: false} or a vendor's {reasoning: {effort: ...}} hold dicts and lists, and
+    # the plan failed with "TypeError: unhashable type: 'dict'".
+    params = {"capabilities": {"tools": False}, "reasoning": {"effort": "low"}, "stop": ["###"]}
+    mc = {"model": "gpt-4o", "params": params}
+    plan = plan_call(
+        catalog,
+        "skill.analysis",
+        {"data": "x", "model_config": mc},
+        context={"data_class": "pii_processing"},
+        env={},
+        data_class_models={"pii_processing": ["llama3.1:70b"]},
+    )
+    assert labels(plan) == ["openai:gpt-4o", "local:llama3.1:70b"]
+    nested = plan.candidates[0].target
+    assert nested.param_dict()["reasoning"] == {"effort": "low"}  # sent as given, an object
+    same = parse_target({"model": "gpt-4o", "params": dict(reversed(params.items()))})
+    assert same == nested and hash(same) == hash(nested) and len({nested, same}) == 1
+    assert parse_target({"model": "gpt-4o", "params": {**params, "stop": ["!!!"]}}) not in {nested}
+
+
 def test_request_shape_from_model_config(catalog):
     tools = [{"type": "function", "function": {"name": "lookup", "parameters": {"type": "object"}}}]
     mc = {
