@@ -90,7 +90,8 @@ class Plan:
         for key, value in params.items():
             if key in ("max_tokens", "temperature", "stop"):
                 if key not in self.pinned:
-                    setattr(req, key, value)
+                    # one stop sequence is a list of one: as a bare string, a wire taking a list gets its characters
+                    setattr(req, key, [value] if key == "stop" and isinstance(value, str) else value)
             else:
                 req.extra.setdefault(key, value)
         return req

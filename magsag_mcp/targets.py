@@ -154,6 +154,10 @@ def _check_params(params: Mapping[str, Any]) -> None:
             )
         if key == "max_tokens" and (not isinstance(value, int) or isinstance(value, bool) or value <= 0):
             raise ConfigError(f"params.max_tokens must be a positive integer, got {value!r}")
+        if key == "stop" and value is not None and not _is_stop(value):
+            raise ConfigError(
+                f"params.stop must be a string or a list of non-empty strings, e.g. ['\\n\\n'], got {value!r}"
+            )
         is_number = isinstance(value, int | float) and not isinstance(value, bool)
         if key == "temperature" and (not is_number or not 0 <= value <= 2):
             raise ConfigError(f"params.temperature must be a number between 0 and 2, got {value!r}")
@@ -162,6 +166,12 @@ def _check_params(params: Mapping[str, Any]) -> None:
             raise ConfigError(f"params.api must be one of {list(API_CHOICES)} (the OpenAI API to call), got {value!r}")
         if key == "capabilities":
             _check_capabilities(value)
+
+
+def _is_stop(value: Any) -> bool:
+    """Stop sequences as a call gives them (``call_request._stop``): a string, or a list of non-empty ones."""
+    items = [value] if isinstance(value, str) else value
+    return isinstance(items, list) and all(isinstance(x, str) and x for x in items)
 
 
 #: ``params.api``: which OpenAI-format API a target is called with

@@ -204,6 +204,25 @@ def test_target_params_fill_only_what_the_call_left_open(catalog):
     assert plan.request_for(haiku).temperature == 0.9
 
 
+def test_a_target_stop_param_is_a_list_of_sequences_as_the_calls_own(catalog):
+    # A target's params.stop of "###" went to the request as the string itself; Anthropic and Gemini
+    # take a list and sent list("###"), three stop sequences "#", "#", "#": any '#' ended the answer.
+    from magsag_mcp.providers.anthropic import AnthropicMessagesFormat
+
+    mc = {"model": "claude-3-5-sonnet-20241022", "params": {"stop": "###"}}
+    plan = plan_call(catalog, "skill.analysis", {"data": "x", "model_config": mc}, context=None, env={})
+    req = plan.request_for(plan.candidates[0].target)
+    assert req.stop == ["###"]
+    body, _ = AnthropicMessagesFormat().build(req, "claude-3-5-sonnet-20241022", stream=False)
+    assert body["stop_sequences"] == ["###"]
+
+
+@pytest.mark.parametrize("stop", [5, "", [""], ["ok", 3]])
+def test_a_target_stop_param_that_is_no_sequence_is_refused(stop):
+    with pytest.raises(ConfigError, match="params.stop must be a string or a list of non-empty strings"):
+        parse_target({"model": "gpt-4o", "params": {"stop": stop}})
+
+
 @pytest.mark.parametrize(
     ("payload", "message"),
     [
