@@ -119,8 +119,14 @@ def _explicit_target(source: Mapping[str, Any], where: str) -> Target | None:
     base_url = optional_str(source, "base_url", where)
     if base_url:
         spec["base_url"] = base_url
-    if isinstance(source.get("params"), Mapping):
-        spec["params"] = source["params"]
+    params = source.get("params")
+    if params is not None:
+        if not isinstance(params, Mapping):
+            raise PayloadError(
+                f"{where}.params must be an object of vendor parameters, e.g. {{'seed': 7}}, "
+                f"got {type(params).__name__}"
+            )
+        spec["params"] = params
     try:
         return parse_target(spec)
     except ConfigError as exc:
@@ -296,6 +302,11 @@ def _route(
                 raise PayloadError(
                     f"{where}.fallbacks needs {where}.model (the first target), e.g. "
                     "{'model': 'gpt-4o', 'fallbacks': ['claude-3-5-sonnet-20241022']}"
+                )
+            if cfg.get("params"):
+                raise PayloadError(
+                    f"{where}.params needs {where}.model (the target they are for), e.g. "
+                    "{'model': 'gpt-4o', 'params': {'seed': 7}}; a routed call's targets take theirs from routing"
                 )
             if cfg.get("base_url") and not cfg.get("provider"):
                 raise PayloadError(

@@ -170,6 +170,24 @@ def test_a_target_whose_params_nest_plans_with_a_data_class(catalog):
     assert parse_target({"model": "gpt-4o", "params": {**params, "stop": ["!!!"]}}) not in {nested}
 
 
+@pytest.mark.parametrize(
+    ("payload", "context", "message"),
+    [
+        ({"model": "gpt-4o", "params": ["top_p", 0.5]}, None, "model_config.params must be an object"),
+        ({"model": "gpt-4o", "params": "seed=1"}, None, "model_config.params must be an object"),
+        ({"params": {"seed": 1}}, None, "model_config.params needs model_config.model"),
+        ({"provider": "openai", "params": {"seed": 1}}, None, "model_config.params needs model_config.model"),
+        ({}, {"llm_overrides": {"params": {"top_p": 0.1}}}, "context.llm_overrides.params needs"),
+    ],
+    ids=["list", "string", "no-model", "provider-only", "overrides"],
+)
+def test_call_params_that_would_be_dropped_are_refused(catalog, payload, context, message):
+    # model_config.params reached a target only beside model_config.model, and only as an object:
+    # otherwise the call went out without the seed, top_p or reasoning effort it asked for, unsaid.
+    with pytest.raises(PayloadError, match=message):
+        plan_call(catalog, "skill.analysis", {"data": "x", "model_config": payload}, context=context, env={})
+
+
 def test_request_shape_from_model_config(catalog):
     tools = [{"type": "function", "function": {"name": "lookup", "parameters": {"type": "object"}}}]
     mc = {
