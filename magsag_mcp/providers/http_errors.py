@@ -83,11 +83,19 @@ _TARGET_REFERENCE = re.compile(
 )
 # vLLM started without tool calling: '"auto" tool choice requires --enable-auto-tool-choice ...'
 _SERVER_LACKS = re.compile(r"--enable-auto-tool-choice|--tool-call-parser", re.IGNORECASE)
+# max_tokens above this model's output limit, which another model's may not be: Anthropic's "max_tokens: 8192 >
+# 4096, which is the maximum allowed number of output tokens for ...", OpenAI's "max_tokens is too large: 32768.
+# This model supports at most 16384 completion tokens", Gemini's "maxOutputTokens value of N but the supported range"
+_OUTPUT_LIMIT = re.compile(
+    r"maximum allowed number of output tokens|supports at most \d+ (?:completion|output) tokens"
+    r"|max(?:_completion)?_tokens is too large|maxOutputTokens value of \d+ but the supported range",
+    re.IGNORECASE,
+)
 
 
 def target_cannot(message: str, model: str | None = None) -> bool:
     """True when a 400's message says the model or server cannot honour a feature of the request."""
-    if _SERVER_LACKS.search(message):
+    if _SERVER_LACKS.search(message) or _OUTPUT_LIMIT.search(message):
         return True
     if not _FEATURE_REFUSAL.search(message):
         return False

@@ -403,6 +403,34 @@ H: dict[str, str] = {}
         (400, '"auto" tool choice requires --enable-auto-tool-choice and --tool-call-parser to be set', None, "qwen"),
         (400, "Function calling is not enabled for models/gemma-3-27b-it", "INVALID_ARGUMENT", "gemma-3-27b-it"),
         (400, "Developer instruction is not enabled for models/gemma-3-27b-it", "INVALID_ARGUMENT", "gemma-3-27b-it"),
+        # max_tokens above this model's output limit: another target (a larger limit) can serve the call
+        (
+            400,
+            "max_tokens: 8192 > 4096, which is the maximum allowed number of output tokens for claude-3-haiku-20240307",
+            "invalid_request_error",
+            "claude-3-haiku-20240307",
+        ),
+        (
+            400,
+            "max_tokens is too large: 32768. This model supports at most 16384 completion tokens, whereas you "
+            "provided 32768.",
+            "invalid_value",
+            "gpt-4o",
+        ),
+        (
+            400,
+            "max_completion_tokens is too large: 200000. This model supports at most 100000 completion tokens, "
+            "whereas you provided 200000.",
+            "invalid_value",
+            "o3-mini",
+        ),
+        (
+            400,
+            "Unable to submit request because it has a maxOutputTokens value of 100000 but the supported range is "
+            "from 1 (inclusive) to 8193 (exclusive). Update the value and try again.",
+            "INVALID_ARGUMENT",
+            "gemini-1.5-pro",
+        ),
     ],
 )
 def test_a_400_about_what_the_target_cannot_do_moves_on(status, message, code, model):
@@ -428,6 +456,19 @@ def test_a_400_about_our_input_stays_a_bad_request(message, code, cls):
     err = error_for(400, message, headers=H, provider="p", model="gpt-4o", code=code)
     assert type(err) is cls, type(err)
     assert err.moves_on == (cls is E.ContextTooLongError)
+
+
+async def test_an_output_limit_below_max_tokens_moves_on_to_a_target_that_has_room(serve, transport):
+    # The catalog's economy tier goes gpt-4o-mini (16k output tokens), then claude-3-haiku (4k). A call
+    # asking for 8000 tokens that reached haiku was stopped as a bad request, though the fault was the
+    # target's limit, not the request: another target could serve it.
+    message = "max_tokens: 8000 > 4096, which is the maximum allowed number of output tokens for " + CLAUDE
+    _, provider, target = await anthropic(
+        serve, transport, {"error": 400, "kind": "invalid_request_error", "message": message}
+    )
+    with pytest.raises(E.UnsupportedFeatureError) as info:
+        await provider.complete(LLMRequest([Message("user", "x")], max_tokens=8000), target)
+    assert info.value.moves_on and message in info.value.message
 
 
 # --- a model id is one path segment ------------------------------------------------------------------
