@@ -88,7 +88,8 @@ def _tool_choice(raw: Any, where: str = "model_config") -> Any:
     if raw == "any":
         return "required"
     if isinstance(raw, Mapping):
-        name = raw.get("name") or (raw.get("function") or {}).get("name")
+        fn = raw.get("function")
+        name = raw.get("name") or (fn.get("name") if isinstance(fn, Mapping) else None)
         if isinstance(name, str):
             return {"name": name}
     raise PayloadError(f"{where}.tool_choice must be 'auto', 'none', 'required' or {{'name': 'function_name'}}")

@@ -250,6 +250,9 @@ def test_a_target_stop_param_that_is_no_sequence_is_refused(stop):
         ({"data": "x", "model_config": {"model": "mystery-model"}}, "cannot tell which provider.*mystery-model"),
         ({"data": "x", "model_config": {"provider": "nope", "model": "m"}}, "unknown provider 'nope'"),
         ({"data": "x", "model_config": {"response_format": {"type": "xml"}}}, "response_format.type"),
+        # a tool_choice whose function is not an object raised a bare AttributeError
+        ({"data": "x", "model_config": {"tool_choice": {"function": "lookup"}}}, "tool_choice must be"),
+        ({"data": "x", "model_config": {"tool_choice": {"function": ["lookup"]}}}, "tool_choice must be"),
         ({"data": "x", "model_config": "gpt-4o"}, "model_config must be an object"),
         ({"data": "x", "model_config": {"stop": 5}}, r"model_config.stop must be a string or a list"),
         (
