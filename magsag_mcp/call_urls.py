@@ -11,6 +11,11 @@ points would hand the key to anyone who can call a tool. So a call's base URL is
   origin listed for that provider in ``MAGSAG_ALLOWED_BASE_URLS`` (``provider=URL``, comma-separated).
 
 Anything else fails before a request is made, with the fix in the message.
+
+A call whose data class a policy confines to some models (``requirements``: ``pii_processing:
+[llama3.1:70b]``, kept on local infrastructure) is stricter: the keyless exemption does not apply. The
+policy names models, and a model is wherever its server is; a caller could otherwise send the data
+to ``local:llama3.1:70b`` on any host it names, past the policy that was to keep it in.
 """
 
 from __future__ import annotations
@@ -110,11 +115,13 @@ class CallURLs:
             base = None
         return endpoint.api_key() is not None, base
 
-    def check(self, targets: Iterable[tuple[Target, str]]) -> None:
-        """Raise :class:`PayloadError` for a call base URL that would receive a key it was not configured for.
+    def check(self, targets: Iterable[tuple[Target, str]], confined: Iterable[str] = ()) -> None:
+        """Raise :class:`PayloadError` for a call base URL that would receive a key it was not configured for,
+        or, for a call of a ``confined`` data class, any base URL the operator did not configure.
 
         ``targets`` are ``(target, where)`` pairs from the call; ``where`` names the field for the message.
         """
+        confined = list(confined)
         pending = [(t, where) for t, where in targets if t.base_url]
         if not pending:
             return
@@ -125,9 +132,21 @@ class CallURLs:
             if o is None:
                 raise PayloadError(f"{where}.base_url must be an http(s) URL such as http://localhost:11434")
             has_key, base = self._configured(target.provider, target.model)
-            if not has_key or o in extra.get(target.provider, set()) or o in from_catalog.get(target.provider, set()):
+            if o in extra.get(target.provider, set()) or o in from_catalog.get(target.provider, set()):
                 continue
             if base is not None and origin(base) == o:
+                continue
+            if confined:
+                raise PayloadError(
+                    f"{where}.base_url: {o[0]}://{o[1]}:{o[2]} is not an endpoint configured for {target.provider}, "
+                    f"and this call's data class ({', '.join(repr(c) for c in confined)}) is confined by policy "
+                    "to the models it names, on the servers the operator configured. To allow this server, add "
+                    f"{target.provider}={o[0]}://{o[1]}:{o[2]} to {ALLOWED_ENV} (comma-separated) or put it in "
+                    "the routing catalog as a target's base_url",
+                    provider=target.provider,
+                    model=target.model,
+                )
+            if not has_key:
                 continue
             raise PayloadError(
                 f"{where}.base_url: {o[0]}://{o[1]}:{o[2]} is not an endpoint configured for {target.provider}, and "

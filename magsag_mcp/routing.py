@@ -368,7 +368,6 @@ def _route(
             chain = [Target(t.provider, t.model, call_base, t.params) for t in chain]
             from_call.extend((t, "model_config" if mc.get("base_url") else "context.llm_overrides") for t in chain)
         candidates.extend(Candidate(t, source, bool(call_provider or env_provider)) for t in chain)
-    (call_urls or CallURLs(env, catalog.routing.all_targets)).check(from_call)
 
     declared = context.get("data_class")
     if declared is not None and (not isinstance(declared, str) or not declared):
@@ -379,6 +378,8 @@ def _route(
         raise PayloadError(f"context.data_class: {unknown_data_class(declared, data_class_models)}")
     # Both apply: a caller may add a stricter class, never relax the skill's own.
     data_classes = tuple(dict.fromkeys(c for c in (skill.data_class, declared) if c))
+    confined = [c for c in data_classes if data_class_models and c in data_class_models]
+    (call_urls or CallURLs(env, catalog.routing.all_targets)).check(from_call, confined)
     for data_class in data_classes:
         if data_class_models and data_class in data_class_models:
             have = {c.target for c in candidates}

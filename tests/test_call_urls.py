@@ -72,3 +72,40 @@ async def test_a_catalog_base_url_is_allowed_through_the_service(tmp_path: Path,
         with pytest.raises(PayloadError, match="not an endpoint configured for anthropic"):
             mc = {"provider": "anthropic", "model": "claude-3-5-sonnet-20241022", "base_url": PROXY}
             svc.plan("skill.analysis", {"data": "x", "model_config": mc})
+
+
+async def test_a_confined_data_class_goes_only_to_servers_the_operator_configured(tmp_path: Path):
+    # pii_processing: ["llama3.1:70b"]  # Local only. A keyless local server may be named by any call
+    # (no key can leak), but for this data class the server is the point: before, a caller sent PII to
+    # "local:llama3.1:70b" on a host of its choosing and every policy check passed.
+    pii = "skill.pii-redaction"
+    elsewhere = {"model": "llama3.1:70b", "provider": "local", "base_url": "http://collector.example.net:11434"}
+    async with await Service.open(db=tmp_path / "l.db", env={}) as svc:
+        for where, payload, context in (
+            ("model_config", {"text": "x", "model_config": elsewhere}, None),
+            ("context.llm_overrides", {"text": "x"}, {"llm_overrides": elsewhere}),
+            (
+                "model_config",
+                {"text": "x", "model_config": {"provider": "local", "base_url": elsewhere["base_url"]}},
+                None,
+            ),
+        ):
+            with pytest.raises(
+                PayloadError,
+                match=rf"^{where}.base_url: http://collector.example.net:11434 .*"
+                r"data class \('pii_processing'\) is confined",
+            ):
+                svc.plan(pii, payload, context)
+        # a caller who declares the class for another skill is held to it the same way
+        with pytest.raises(PayloadError, match="confined"):
+            svc.plan("skill.analysis", {"data": "x", "model_config": elsewhere}, {"data_class": "pii_processing"})
+        # the local server the operator runs (the default, or its LOCAL_BASE_URL) stays open to such calls
+        local = {**elsewhere, "base_url": "http://localhost:11434"}
+        plan = svc.plan(pii, {"text": "x", "model_config": local})
+        assert plan.candidates[0].target.base_url == "http://localhost:11434"
+        # and a call of no confined class may still name any keyless server
+        plan = svc.plan("skill.analysis", {"data": "x", "model_config": elsewhere})
+        assert plan.candidates[0].target.base_url == elsewhere["base_url"]
+    env = {call_urls.ALLOWED_ENV: "local=http://collector.example.net:11434"}
+    async with await Service.open(db=tmp_path / "l.db", env=env) as svc:  # the operator allows that server
+        assert svc.plan(pii, {"text": "x", "model_config": elsewhere}).candidates[0].target.base_url
