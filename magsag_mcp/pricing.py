@@ -111,6 +111,8 @@ class Pricer:
         self._windows: dict[tuple[str, str], int | None] = {}
         #: Azure (deployment, answering model) -> the model to price by, and the warning to give
         self._azure_models: dict[tuple[str, str], tuple[str, str | None]] = {}
+        #: Azure deployment -> the models its answers were priced by, other than its own name (see worst_case)
+        self._azure_served: dict[str, frozenset[str]] = {}
         #: provider -> the non-standard service tiers its answers reported (see worst_case)
         self._served_tiers: dict[str, frozenset[str]] = {}
 
@@ -173,6 +175,8 @@ class Pricer:
         choice = self._azure_models.get(key)
         if choice is None:
             choice = self._azure_models[key] = self._choose_azure_model(deployment, answering)
+            if choice[0] != deployment:
+                self._azure_served[deployment] = self._azure_served.get(deployment, frozenset()) | {choice[0]}
         return choice
 
     def _choose_azure_model(self, deployment: str, answering: str) -> tuple[str, str | None]:
@@ -194,7 +198,22 @@ class Pricer:
         OpenAI project whose default tier is priority serves every call on it, at up to twice the
         standard rate, and says so only in the answer. Once an answer from a provider has reported
         such a tier, that provider's calls are reserved at the dearest tier seen, where it is priced,
-        so that budget reservations go on bounding what concurrent calls can spend."""
+        so that budget reservations go on bounding what concurrent calls can spend.
+
+        An Azure deployment's name is the operator's choice ("gpt-4o-mini" may serve gpt-4o, "prod-chat"
+        names no model), and its answers are priced by the model they name. Once a deployment has
+        answered as a model, its calls are reserved at the dearer of the two (or at that model's, where
+        the name has no price)."""
+        worst = self._worst(provider, model, input_tokens, output_tokens)
+        if provider == "azure":
+            for served in self._azure_served.get(model, ()):
+                dearer = self._worst(provider, served, input_tokens, output_tokens)
+                if dearer is not None and (worst is None or dearer > worst):
+                    worst = dearer
+        return worst
+
+    def _worst(self, provider: str, model: str, input_tokens: int, output_tokens: int) -> Decimal | None:
+        """:meth:`worst_case` of one model name, at the dearest service tier its provider has served."""
         worst = self._resolve(provider, model).worst_case(input_tokens, output_tokens)
         for tier in self._served_tiers.get(provider, ()):
             dearer = self._resolve(provider, model, tier).worst_case(input_tokens, output_tokens)

@@ -221,6 +221,29 @@ async def test_azure_is_priced_by_the_model_that_answered_not_the_deployment_nam
     assert pricer.price("azure", "gpt-4o", usage) == pricer.price("azure", "prod-chat", usage)
 
 
+def test_an_azure_deployment_is_reserved_at_the_model_its_answers_name():
+    # Answers are priced by the model that served them, but reservations were priced by the deployment's
+    # name: "gpt-4o-mini" serving gpt-4o reserved a sixteenth of what each call may cost, so concurrent
+    # calls could pass a limit many times over; "prod-chat" (no price) stayed unbounded.
+    pricer = Pricer.from_catalog(None)
+    mini = pricer.worst_case("azure", "gpt-4o-mini", 1000, 1000)
+    gpt_4o = (1000 * D("2.5") + 1000 * 10) / D(M)
+    assert mini == (1000 * D("0.15") + 1000 * D("0.6")) / D(M)
+    assert pricer.worst_case("azure", "prod-chat", 1000, 1000) is None
+    pricer.price("azure", "gpt-4o-mini", Usage(10, 10, answering_model="gpt-4o-2024-11-20"))
+    pricer.price("azure", "prod-chat", Usage(10, 10, answering_model="gpt-4o-2024-11-20"))
+    assert pricer.worst_case("azure", "gpt-4o-mini", 1000, 1000) == gpt_4o
+    assert pricer.worst_case("azure", "prod-chat", 1000, 1000) == gpt_4o
+    # a cheaper answering model does not lower a deployment's bound; other deployments are not affected
+    pricer.price("azure", "gpt-4o", Usage(10, 10, answering_model="gpt-4o-mini-2024-07-18"))
+    assert pricer.worst_case("azure", "gpt-4o", 1000, 1000) == gpt_4o
+    assert pricer.worst_case("azure", "gpt-4", 1000, 1000) == (1000 * 30 + 1000 * 60) / D(M)
+    # a catalog price for the deployment is what the operator pays, whatever answers
+    priced = Pricer([("azure:prod-chat", UnitPrices(D(1), D(1)))])
+    priced.price("azure", "prod-chat", Usage(10, 10, answering_model="gpt-4o-2024-11-20"))
+    assert priced.worst_case("azure", "prod-chat", 1000, 1000) == 2000 / D(M)
+
+
 def test_a_catalog_price_for_an_azure_deployment_wins_over_the_answering_model():
     pricer = Pricer([("azure:prod-chat", UnitPrices(D(1), D(1)))])
     usage = Usage(1_000_000, 0, answering_model="gpt-4o-2024-11-20")
