@@ -239,3 +239,23 @@ def test_reading_usage_needs_no_catalog(ledger_db, tmp_path, monkeypatch, capsys
     capsys.readouterr()
     assert main(["invoke", "skill.bad", "--payload", "{}"]) == 2  # what needs the catalog still says why
     assert "catalog_error" in capsys.readouterr().err
+
+
+def test_a_mistyped_db_is_refused_not_read_as_an_empty_ledger(ledger_db, tmp_path, capsys):
+    # Before, `--db` naming no file created an empty ledger there, and every read reported nothing
+    # spent: `magsag budget` a whole budget left, `flow summarize` no calls, for a typo.
+    typo = tmp_path / "cli.bd"
+    for argv in (
+        ["flow", "summarize"],
+        ["data", "query"],
+        ["data", "search", "x"],
+        ["data", "prune", "--older-than", "90d"],
+        ["budget", "--agent", "a"],
+    ):
+        assert main([*argv, "--db", str(typo)]) == 2, argv
+        err = capsys.readouterr().err
+        assert f"no ledger at --db {typo}: nothing has been recorded there" in err, argv
+        assert not typo.exists()
+    # the ledger that exists is read as before
+    assert main(["flow", "summarize", "--db", str(ledger_db)]) == 0
+    assert json.loads(capsys.readouterr().out)["totals"]["calls"] > 0

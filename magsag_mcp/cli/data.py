@@ -61,14 +61,31 @@ def filters_from(args: argparse.Namespace, **extra: Any) -> Any:
     return UsageFilters.build({k: getattr(args, k) for k in keys if getattr(args, k, None) is not None}, **extra)
 
 
+def existing_ledger(args: argparse.Namespace) -> Path:
+    """The ledger a command that reads what was spent reads. A ``--db`` with no file there is refused:
+    opening it would create an empty ledger and report nothing spent, which reads as "no spend" (or a
+    whole budget left) when the path was mistyped. ``MAGSAG_DB`` and the default path may name a
+    ledger that does not exist yet (set up before the first call): nothing was spent."""
+    from ..ledger import default_db_path
+
+    path = Path(args.db).expanduser() if args.db else default_db_path()
+    if args.db and not path.exists():
+        raise InputError(
+            f"no ledger at --db {args.db}: nothing has been recorded there; check the path (the ledger that "
+            "magsag-mcp and `magsag invoke` write to is the one their --db or MAGSAG_DB names)"
+        )
+    return path
+
+
 def with_ledger(args: argparse.Namespace, fn: Callable[[Any], Awaitable[Any]]) -> Any:
     """Run ``fn(ledger)`` on the ledger alone: reading usage needs no catalog, so a catalog with a
     problem (being fixed) does not stop anyone looking at what was spent."""
-    from ..ledger import Ledger, default_db_path
+    from ..ledger import Ledger
     from ..ledger.store import ledger_sync_from_env
 
+    path = existing_ledger(args)
+
     async def go() -> Any:
-        path = Path(args.db).expanduser() if args.db else default_db_path()
         async with Ledger(path, sync=ledger_sync_from_env()) as ledger:
             return await fn(ledger)
 
@@ -76,10 +93,13 @@ def with_ledger(args: argparse.Namespace, fn: Callable[[Any], Awaitable[Any]]) -
 
 
 def with_service(args: argparse.Namespace, fn: Callable[[Any], Awaitable[Any]]) -> Any:
+    """Run ``fn(service)`` for a command that reads the ledger (``magsag budget``)."""
     from ..service import Service
 
+    path = existing_ledger(args)
+
     async def go() -> Any:
-        async with await Service.open(catalog=args.catalog, db=args.db) as svc:
+        async with await Service.open(catalog=args.catalog, db=path) as svc:
             return await fn(svc)
 
     return anyio.run(go)
