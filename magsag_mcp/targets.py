@@ -29,6 +29,8 @@ __all__ = [
 
 def _vendor_of(model: str) -> str | None:
     m = model.lower()
+    if m.startswith("ft:"):  # an OpenAI fine-tune: ft:gpt-4o-mini-2024-07-18:org:name:id
+        return "openai" if _vendor_of(m[3:]) == "openai" else None
     if m.startswith(("gpt-", "gpt4", "o1", "o3", "o4", "chatgpt-", "text-", "davinci", "babbage")):
         return "openai"
     if m.startswith("claude"):
@@ -64,6 +66,8 @@ def _parse_target_text(text: str) -> Target:
     known = set(provider_names()) | {"gemini", "ollama", "claude", "azure_openai", "vllm", "lmstudio"}
     if sep and head.lower() in known and rest:
         return Target(canonical_provider(head), rest)
+    if head.lower() == "ft" and _vendor_of(text):
+        return Target(_vendor_of(text), text)  # type: ignore[arg-type]  # a fine-tune's id, whole
     if sep and rest and _vendor_of(rest):
         # "opnai:gpt-4o" is a misspelt provider, not an Ollama tag.
         canonical_provider(head)  # raises: unknown provider, with the list of known ones

@@ -518,3 +518,14 @@ def test_a_route_cache_resolves_calls_that_name_nothing_once_per_skill(catalog):
     )
     assert labels(named) == ["openai:gpt-4o-mini"] and tiered.rule.startswith("tier:premium")
     assert list(cache) == ["skill.analysis"] and cache["skill.analysis"].rule == uncached.rule
+
+
+def test_an_openai_fine_tune_named_bare_goes_to_openai():
+    # OpenAI names a fine-tune "ft:<base model>:<org>:<suffix>:<id>"; written bare it failed with
+    # "unknown provider 'ft'" (only "openai:ft:..." worked), though genai-prices prices fine-tunes.
+    fine_tune = "ft:gpt-4o-mini-2024-07-18:acme:support:9abc"
+    assert parse_target(fine_tune) == Target("openai", fine_tune)
+    assert parse_target({"model": fine_tune}) == Target("openai", fine_tune)
+    assert parse_target(f"openai:{fine_tune}") == Target("openai", fine_tune)
+    # a name of that shape on no OpenAI model keeps the reading of any other tagged name (Ollama's)
+    assert parse_target("ft:llama3:acme") == Target("local", "ft:llama3:acme")
