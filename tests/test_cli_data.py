@@ -13,7 +13,8 @@ import anyio
 import pytest
 
 from magsag_mcp.cli import main
-from magsag_mcp.ledger import Ledger
+from magsag_mcp.errors import InputError
+from magsag_mcp.ledger import Ledger, UsageFilters
 from magsag_mcp.records import AttemptRecord, RunRecord
 
 CATALOG = Path(__file__).resolve().parent.parent / "catalog"
@@ -259,3 +260,20 @@ def test_a_mistyped_db_is_refused_not_read_as_an_empty_ledger(ledger_db, tmp_pat
     # the ledger that exists is read as before
     assert main(["flow", "summarize", "--db", str(ledger_db)]) == 0
     assert json.loads(capsys.readouterr().out)["totals"]["calls"] > 0
+
+
+def test_unix_seconds_on_the_command_line_are_a_time(ledger_db, capsys):
+    # The docs say --since takes unix seconds, but a command line can only give text, and "1764460800"
+    # was refused as "not a time" (and, through the API, True was taken for one second after 1970).
+    from datetime import UTC, datetime
+
+    week_ago = int(time.time()) - 7 * 86400
+    iso = datetime.fromtimestamp(week_ago, UTC).isoformat()
+    assert main(["flow", "summarize", "--since", iso]) == 0
+    by_iso = json.loads(capsys.readouterr().out)["totals"]
+    assert main(["flow", "summarize", "--since", str(week_ago)]) == 0
+    assert json.loads(capsys.readouterr().out)["totals"] == by_iso
+    assert main(["data", "query", "--since", f"{week_ago}.5", "--format", "json"]) == 0
+    capsys.readouterr()
+    with pytest.raises(InputError, match="since=True is not a time"):
+        UsageFilters.build({"since": True})

@@ -13,6 +13,8 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from ..errors import InputError
 from ..text import check_text
 
+#: unix seconds written as text: nine digits or more (an eight-digit 20251102 is an ISO date)
+_UNIX_SECONDS = re.compile(r"^\d{9,}(?:\.\d+)?$")
 _RELATIVE = re.compile(r"^(\d+(?:\.\d+)?)\s*([smhdw])$")
 _UNIT = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
 #: longer than any ledger: a duration beyond it is a typo, and would not fit in SQLite's integers
@@ -29,9 +31,14 @@ def _seconds(m: re.Match[str], value: str) -> float:
 
 
 def parse_since(value: str | float | int | None, *, field: str = "since") -> float | None:
-    """``24h``, ``7d``, ``30m``, an ISO date/time (UTC unless it says otherwise), or unix seconds."""
+    """``24h``, ``7d``, ``30m``, an ISO date/time (UTC unless it says otherwise), or unix seconds (a number,
+    or nine digits or more as text)."""
     if value is None or value == "":
         return None
+    if isinstance(value, bool):  # an int to Python, but no one means 1970-01-01T00:00:01 by True
+        raise InputError(f"{field}={value!r} is not a time: give unix seconds (e.g. 1764460800), 24h, 7d or a date")
+    if isinstance(value, str) and _UNIX_SECONDS.match(value.strip()):
+        value = float(value)  # the one way a command line can give unix seconds
     if isinstance(value, int | float):
         if not -MAX_DURATION_SECONDS <= value <= MAX_DURATION_SECONDS * 2:  # nan fails this too
             raise InputError(f"{field}={value!r} is not a time: give unix seconds (e.g. 1764460800), 24h, 7d or a date")
@@ -90,10 +97,11 @@ class UsageFilters(BaseModel):
             raise ValueError("an empty name selects nothing; leave the filter out to select every one")
         return value
 
-    @field_validator("since", "until")
+    @field_validator("since", "until", mode="before")
     @classmethod
     def _time(cls, value: Any, info: Any) -> Any:
-        if value is not None:
+        # before pydantic's coercion, which would make True the float 1.0; other types are its to refuse
+        if isinstance(value, str | int | float):
             parse_since(value, field=info.field_name)
         return value
 
