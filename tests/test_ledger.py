@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import io
+import json
 import os
 import signal
 import sqlite3
@@ -1125,3 +1126,21 @@ async def test_merged_records_equal_records_written_one_by_one(tmp_path: Path, m
     assert [row[3] for row in expected["spend"] if row[3]] == [20_000_000 * (11 + 15)]
     # runs' cost_bound_pusd, the column before error_class and error_message
     assert sorted(row[-3] for row in expected["runs"] if row[-3]) == [20_000_000 * 11, 20_000_000 * 15]
+
+
+async def test_an_event_with_nan_or_infinity_is_stored_as_json(tmp_path: Path):
+    # json.dumps writes NaN and Infinity as bare words, which are no JSON: `magsag data search` printed
+    # them so, and jq refused the output. They are kept as strings; the rest of the event is unchanged.
+    async with Ledger(tmp_path / "l.db") as ledger:
+        data = {"score": float("nan"), "limits": [float("inf"), -float("inf"), 1.5], "note": {"x": 2}}
+        await ledger.log_event("r", "a", "scored", data)
+        stored = await ledger.read(lambda c: c.execute("SELECT data FROM events").fetchone()[0])
+        cyclic: dict = {}
+        cyclic["self"] = cyclic
+        with pytest.raises(InputError, match="JSON-like mapping"):
+            await ledger.log_event("r", "a", "cyclic", cyclic)
+    assert json.loads(stored, parse_constant=lambda c: pytest.fail(f"not JSON: {c}")) == {
+        "score": "NaN",
+        "limits": ["Infinity", "-Infinity", 1.5],
+        "note": {"x": 2},
+    }

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import math
 import os
 import sqlite3
 import time
@@ -453,7 +454,7 @@ class Ledger:
         check_text(event, "the event's name")
         check_text(dict(data), f"event {event!r}: data")
         try:
-            payload = redact(json.dumps(dict(data), default=str, ensure_ascii=False))
+            payload = redact(_event_json(dict(data)))
         except (TypeError, ValueError) as exc:  # keys that are not strings, circular references
             raise InputError(f"event {event!r}: data must be a JSON-like mapping ({exc})") from None
         now = time.time()
@@ -497,6 +498,28 @@ class Ledger:
         from .prune import prune
 
         return await prune(self, older_than_seconds)
+
+
+def _event_json(data: dict[str, Any]) -> str:
+    """An event's data as JSON. NaN and the infinities have no JSON form (Python's would write the bare
+    words, which strict parsers such as jq refuse when `magsag data search` prints the event): they are
+    kept as the strings "NaN", "Infinity" and "-Infinity"."""
+    try:
+        return json.dumps(data, default=str, ensure_ascii=False, allow_nan=False)
+    except ValueError as exc:
+        if not str(exc).startswith("Out of range float"):
+            raise
+    return json.dumps(_finite(data), default=str, ensure_ascii=False, allow_nan=False)
+
+
+def _finite(value: Any) -> Any:
+    if isinstance(value, float) and not math.isfinite(value):
+        return "NaN" if math.isnan(value) else "Infinity" if value > 0 else "-Infinity"
+    if isinstance(value, Mapping):
+        return {k: _finite(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_finite(v) for v in value]
+    return value
 
 
 def _in_snapshot(conn: sqlite3.Connection, fn: Callable[[sqlite3.Connection], T]) -> T:
