@@ -36,7 +36,7 @@ from .errors import ConfigError, InputError
 from .service import Service, new_run_id
 
 if TYPE_CHECKING:
-    from .ledger.store import RunSpend
+    from .ledger.run_scope import RunSpend
 
 T = TypeVar("T")
 

@@ -41,7 +41,7 @@ from .transport import Timeouts, Transport
 from .types import LLMResult, Target, Usage
 
 if TYPE_CHECKING:
-    from .ledger.store import RunSpend
+    from .ledger.run_scope import RunSpend
 
 #: env vars that hold credentials: registered with the redactor the moment the service opens
 SECRET_ENV = (

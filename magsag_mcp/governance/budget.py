@@ -28,7 +28,7 @@ from zoneinfo import ZoneInfo
 from ..errors import BudgetExceeded
 from ..ledger.migrations import SPEND_BUCKET_SECONDS
 from ..ledger.money import from_pusd, to_pusd
-from ..ledger.store import RUN_SCOPE_ROWS, run_scope_totals, run_scope_unbounded
+from ..ledger.run_scope import RUN_SCOPE_ROWS, run_scope_totals, run_scope_unbounded
 from ..ledger.writes import record_abandoned
 from .policy import Limit
 

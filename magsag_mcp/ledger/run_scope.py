@@ -1,0 +1,93 @@
+"""A run's scope: the run and the runs delegated from it, whose spend its run limit counts.
+
+One definition serves the budget checks (``governance.budget``), ``obs.get_current_cost()`` and
+``magsag budget --run-id``, so that what a limit counts and what the user is shown agree.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from dataclasses import dataclass
+from decimal import Decimal
+from typing import Any
+
+from .money import from_pusd
+
+# The rows of a run's scope: the run's own row by primary key, its children by the partial index
+# runs_parent (``parent_run_id = ?`` implies the index's ``IS NOT NULL``); ``run_id != :run`` keeps a
+# run that names itself its parent from counting twice. Budget checks embed it in their own statement.
+RUN_SCOPE_ROWS = (
+    "SELECT run_id, cost_pusd, unpriced_calls, cost_bound_pusd FROM runs WHERE run_id = :run"
+    " UNION ALL SELECT run_id, cost_pusd, unpriced_calls, cost_bound_pusd FROM runs WHERE parent_run_id = :run"
+    " AND run_id != :run"
+)
+
+
+def run_scope_totals(conn: sqlite3.Connection, run_id: str | None) -> tuple[int, int]:
+    """(cost in pico-USD, attempts of unknown cost) recorded for a run and the runs delegated from it.
+
+    The one definition of a run's scope (:data:`RUN_SCOPE_ROWS`): ``obs.get_current_cost()`` reports
+    it and a run's budget limit is checked against it. Delegation counts one level deep.
+    """
+    row = conn.execute(
+        f"SELECT COALESCE(SUM(cost_pusd), 0), COALESCE(SUM(unpriced_calls), 0) FROM ({RUN_SCOPE_ROWS})",
+        {"run": run_id},
+    ).fetchone()
+    return int(row[0]), int(row[1])
+
+
+def run_scope_unbounded(conn: sqlite3.Connection, run_id: str | None) -> int:
+    """Attempts of unknown cost with no bound on it (an unknown price) in a run's scope."""
+    row = conn.execute(
+        "SELECT COUNT(*) FROM attempts WHERE cost_pusd IS NULL AND cost_bound_pusd IS NULL"
+        f" AND run_id IN (SELECT run_id FROM ({RUN_SCOPE_ROWS}))",
+        {"run": run_id},
+    ).fetchone()
+    return int(row[0])
+
+
+@dataclass(frozen=True, slots=True)
+class RunSpend:
+    """What a run (and the runs delegated from it) has cost.
+
+    ``known_usd`` is the sum of every attempt whose cost is known. An attempt of unknown cost (cut
+    after it reached the vendor, or a model with no price) is counted in ``unknown_attempts``; where
+    a worst case could be estimated before sending, it is in ``unknown_cost_bound_usd``, and the
+    rest (no price, so no bound) in ``unbounded_attempts``. ``at_most_usd`` is what a run limit
+    counts: the known spend plus the bounds.
+    """
+
+    known_usd: Decimal
+    unknown_cost_bound_usd: Decimal
+    unknown_attempts: int
+    unbounded_attempts: int
+
+    @property
+    def at_most_usd(self) -> Decimal:
+        return self.known_usd + self.unknown_cost_bound_usd
+
+    @property
+    def cost_complete(self) -> bool:
+        return self.unknown_attempts == 0
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "known_usd": format(self.known_usd, "f"),
+            "unknown_cost_bound_usd": format(self.unknown_cost_bound_usd, "f"),
+            "at_most_usd": format(self.at_most_usd, "f"),
+            "unknown_attempts": self.unknown_attempts,
+            "unbounded_attempts": self.unbounded_attempts,
+            "cost_complete": self.cost_complete,
+        }
+
+
+def run_spend_in(conn: sqlite3.Connection, run_id: str) -> RunSpend:
+    cost, unpriced, bound = conn.execute(
+        "SELECT COALESCE(SUM(cost_pusd), 0), COALESCE(SUM(unpriced_calls), 0), COALESCE(SUM(cost_bound_pusd), 0)"
+        f" FROM ({RUN_SCOPE_ROWS})",
+        {"run": run_id},
+    ).fetchone()
+    unbounded = run_scope_unbounded(conn, run_id) if unpriced else 0
+    return RunSpend(
+        from_pusd(int(cost)) or Decimal(0), from_pusd(int(bound)) or Decimal(0), int(unpriced), int(unbounded)
+    )
