@@ -218,3 +218,21 @@ def _apply(req: LLMRequest, pinned: set[str], cfg: Mapping[str, Any], where: str
         if not isinstance(cfg["stream"], bool):
             raise PayloadError(f"{where}.stream must be true or false")
         req.stream = cfg["stream"]
+
+
+def estimate_input_tokens(request: LLMRequest) -> int:
+    """A safe over-estimate of prompt tokens without a tokenizer: half the UTF-8 byte count.
+
+    English runs about four bytes per token and CJK about three, so this errs high, which is the
+    right way for a budget reservation to err.
+    """
+    size = len((request.system or "").encode())
+    for m in request.messages:
+        size += len((m.content or "").encode()) + 16
+        for tc in m.tool_calls:
+            size += len(str(tc.arguments).encode()) + len(tc.name) + 16
+    for t in request.tools:
+        size += len(str(t.parameters).encode()) + len(t.description.encode()) + len(t.name) + 16
+    if request.json_schema:
+        size += len(str(request.json_schema).encode())
+    return size // 2 + 8

@@ -11,7 +11,6 @@ and every skip becomes an :class:`~magsag_mcp.records.AttemptRecord`.
 from __future__ import annotations
 
 import asyncio
-import random
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
@@ -20,6 +19,7 @@ from typing import Any, Protocol
 
 import anyio
 
+from .call_request import estimate_input_tokens
 from .cascade_report import (
     CascadeState,
     all_failed,
@@ -46,8 +46,8 @@ from .errors import (
 from .providers import ProviderSet
 from .providers.base import ProgressCallback
 from .records import AttemptRecord
+from .retry import RetryPolicy
 from .routing import Candidate, Plan
-from .settings import DEFAULT_CALL_DEADLINE
 from .types import LLMRequest, LLMResult, Target
 
 log = redacting_logger("magsag_mcp.cascade")
@@ -56,28 +56,6 @@ log = redacting_logger("magsag_mcp.cascade")
 STREAM_MIN_TOKENS = 2048
 #: the output a request without max_tokens is budgeted for
 DEFAULT_MAX_OUTPUT = 4096
-
-
-@dataclass(slots=True, frozen=True)
-class RetryPolicy:
-    tries_per_target: int = 3
-    base_delay: float = 0.5
-    max_delay: float = 20.0
-    #: seconds for the whole call, all targets and waits included
-    deadline: float = DEFAULT_CALL_DEADLINE
-
-    def backoff(self, try_number: int, server_wait: float | None) -> float:
-        if server_wait is not None:
-            # The server knows when it will take us again; a little jitter spreads the herd, but never
-            # past the cap (a wait beyond it is not waited for at all: see too_long).
-            jittered = server_wait + random.uniform(0, min(1.0, self.base_delay))
-            return min(jittered, max(self.max_delay, server_wait))
-        return random.uniform(0, min(self.max_delay, self.base_delay * (2 ** (try_number - 1))))
-
-    def too_long(self, server_wait: float | None) -> bool:
-        """A server's wait beyond ``max_delay`` is not slept: the call moves on to the next target
-        (another vendor, or another deployment with its own limits) rather than sit idle."""
-        return server_wait is not None and server_wait > self.max_delay
 
 
 class Pricing(Protocol):
@@ -98,24 +76,6 @@ class CallOutcome:
     target: Target
     attempts: list[AttemptRecord]
     trace: dict[str, Any]
-
-
-def estimate_input_tokens(request: LLMRequest) -> int:
-    """A safe over-estimate of prompt tokens without a tokenizer: half the UTF-8 byte count.
-
-    English runs about four bytes per token and CJK about three, so this errs high, which is the
-    right way for a budget reservation to err.
-    """
-    size = len((request.system or "").encode())
-    for m in request.messages:
-        size += len((m.content or "").encode()) + 16
-        for tc in m.tool_calls:
-            size += len(str(tc.arguments).encode()) + len(tc.name) + 16
-    for t in request.tools:
-        size += len(str(t.parameters).encode()) + len(t.description.encode()) + len(t.name) + 16
-    if request.json_schema:
-        size += len(str(request.json_schema).encode())
-    return size // 2 + 8
 
 
 class Cascade:

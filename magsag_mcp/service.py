@@ -18,13 +18,13 @@ from typing import TYPE_CHECKING, Any
 
 import anyio
 
+from .call_request import estimate_input_tokens
 from .call_urls import CallURLs
-from .cascade import Cascade, RetryPolicy, estimate_input_tokens
+from .cascade import Cascade
 from .catalog import Catalog, catalog_problems, load_catalog
 from .errors import (
     AllTargetsFailed,
     BudgetExceeded,
-    ConfigError,
     LedgerError,
     MagsagError,
     PolicyDenied,
@@ -33,9 +33,10 @@ from .errors import (
 from .providers import ProviderSet, provider_names
 from .providers.base import ProgressCallback
 from .records import AttemptRecord, RunRecord
+from .retry import RetryPolicy, retry_policy_from_env
 from .routing import Candidate, Plan, Resolution, plan_call
 from .routing import route as resolve_route
-from .settings import call_deadline, connect_timeout, env_float, read_timeout
+from .settings import connect_timeout, read_timeout
 from .text import check_text
 from .transport import Timeouts, Transport
 from .types import LLMResult, Target, Usage
@@ -58,18 +59,6 @@ SECRET_ENV = (
 
 def new_run_id() -> str:
     return f"run-{uuid.uuid4().hex[:16]}"
-
-
-def retry_policy_from_env(env: Mapping[str, str]) -> RetryPolicy:
-    tries = env_float(env, "MAGSAG_MAX_RETRIES", 2, minimum=0)
-    if tries != int(tries):
-        raise ConfigError(f"MAGSAG_MAX_RETRIES={env['MAGSAG_MAX_RETRIES']!r} must be a whole number")
-    return RetryPolicy(
-        tries_per_target=int(tries) + 1,
-        base_delay=env_float(env, "MAGSAG_RETRY_BASE_DELAY", 0.5),
-        max_delay=env_float(env, "MAGSAG_RETRY_MAX_DELAY", 20.0),
-        deadline=call_deadline(env),
-    )
 
 
 @dataclass(slots=True)

@@ -1,0 +1,50 @@
+"""How a call retries: how often per target, how long between tries, and the call's deadline.
+
+A retryable failure is tried again after the server's ``Retry-After`` when it gave one (a little
+jitter added, never past the cap), else after exponential backoff with full jitter; a server's wait
+beyond the cap is not slept, the call moves on to its next target. ``MAGSAG_MAX_RETRIES``,
+``MAGSAG_RETRY_BASE_DELAY``, ``MAGSAG_RETRY_MAX_DELAY`` and ``MAGSAG_CALL_DEADLINE`` set it.
+"""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+from .errors import ConfigError
+from .settings import DEFAULT_CALL_DEADLINE, call_deadline, env_float
+
+
+@dataclass(slots=True, frozen=True)
+class RetryPolicy:
+    tries_per_target: int = 3
+    base_delay: float = 0.5
+    max_delay: float = 20.0
+    #: seconds for the whole call, all targets and waits included
+    deadline: float = DEFAULT_CALL_DEADLINE
+
+    def backoff(self, try_number: int, server_wait: float | None) -> float:
+        if server_wait is not None:
+            # The server knows when it will take us again; a little jitter spreads the herd, but never
+            # past the cap (a wait beyond it is not waited for at all: see too_long).
+            jittered = server_wait + random.uniform(0, min(1.0, self.base_delay))
+            return min(jittered, max(self.max_delay, server_wait))
+        return random.uniform(0, min(self.max_delay, self.base_delay * (2 ** (try_number - 1))))
+
+    def too_long(self, server_wait: float | None) -> bool:
+        """A server's wait beyond ``max_delay`` is not slept: the call moves on to the next target
+        (another vendor, or another deployment with its own limits) rather than sit idle."""
+        return server_wait is not None and server_wait > self.max_delay
+
+
+def retry_policy_from_env(env: Mapping[str, str]) -> RetryPolicy:
+    tries = env_float(env, "MAGSAG_MAX_RETRIES", 2, minimum=0)
+    if tries != int(tries):
+        raise ConfigError(f"MAGSAG_MAX_RETRIES={env['MAGSAG_MAX_RETRIES']!r} must be a whole number")
+    return RetryPolicy(
+        tries_per_target=int(tries) + 1,
+        base_delay=env_float(env, "MAGSAG_RETRY_BASE_DELAY", 0.5),
+        max_delay=env_float(env, "MAGSAG_RETRY_MAX_DELAY", 20.0),
+        deadline=call_deadline(env),
+    )
