@@ -15,6 +15,7 @@ from __future__ import annotations
 import asyncio
 import builtins
 import difflib
+import hashlib
 import importlib
 import importlib.util
 import os
@@ -283,7 +284,7 @@ def _import_agent_module(name: str, agents_dir: Path) -> Any:
     path = agents_dir / (name.replace(".", os.sep) + ".py")
     if not path.is_file():
         raise ConfigError(f"agent entrypoint module {name!r} is neither importable nor at {path}")
-    key = f"magsag_agents.{name}"
+    key = _agent_module_key(name, agents_dir)
     if key in sys.modules:
         return sys.modules[key]
     spec = importlib.util.spec_from_file_location(key, path)
@@ -295,6 +296,13 @@ def _import_agent_module(name: str, agents_dir: Path) -> Any:
         del sys.modules[key]  # half-loaded: the next run must load it afresh, not reuse it
         raise _load_failure(name, exc) from exc
     return module
+
+
+def _agent_module_key(name: str, agents_dir: Path) -> str:
+    """Where a catalog's agent module is kept in ``sys.modules``: one key per catalog folder, so that
+    two catalogs in one process (staging and production, a test's copy) each run their own file."""
+    folder = hashlib.sha256(str(agents_dir.resolve()).encode()).hexdigest()[:16]
+    return f"magsag_agents.c{folder}.{name}"
 
 
 def _load_failure(name: str, exc: BaseException) -> ConfigError:

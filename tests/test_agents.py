@@ -83,10 +83,25 @@ def test_an_agent_module_that_cannot_load_is_a_config_error(
     with Magsag(catalog=catalog, db=tmp_path / "l.db", env=ENV) as mg:
         with pytest.raises(ConfigError, match=expected):
             mg.runner.run_agent("broken-sag", {})
-        assert "magsag_agents.broken_sag" not in sys.modules  # not left half-loaded
+        assert not [n for n in sys.modules if n.endswith(".broken_sag")]  # not left half-loaded
         # fixed in place, the next run loads it afresh
         (catalog / "agents" / "broken_sag.py").write_text("def run(payload, **deps):\n    return 'fixed'\n")
         assert mg.runner.run_agent("broken-sag", {}) == "fixed"
+
+
+def test_two_catalogs_in_one_process_each_run_their_own_agent_module(tmp_path: Path, fake_scripts: None):
+    # Before: agent modules were cached by module name alone, so the second catalog's echo-sag ran the
+    # first catalog's file (staging and production catalogs, or two tests, in one process).
+    outputs = []
+    for name in ("staging", "production"):
+        cat = tmp_path / name
+        shutil.copytree(CATALOG, cat, ignore=shutil.ignore_patterns("__pycache__"))
+        _agent(cat, "echo-sag", f"def run(payload, **deps):\n    return {name!r}\n")
+        with Magsag(catalog=cat, db=tmp_path / f"{name}.db", env=ENV) as mg:
+            outputs.append(mg.runner.run_agent("echo-sag", {}))
+    for module in [n for n in sys.modules if n.startswith("magsag_agents.")]:
+        del sys.modules[module]
+    assert outputs == ["staging", "production"]
 
 
 @pytest.fixture
