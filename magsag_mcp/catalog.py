@@ -401,10 +401,10 @@ def validate_catalog(root: str | os.PathLike[str] | None = None, env: Mapping[st
     try:
         from .governance import load_policies, validate_policies
 
-        policy_problems = validate_policies(path)
+        policy_problems = validate_policies(path, env)
         problems.extend(policy_problems)
         if catalog is not None and not policy_problems:
-            problems.extend(load_policies(path).data_class_problems(catalog.skills, catalog.skill_files))
+            problems.extend(load_policies(path, env).data_class_problems(catalog.skills, catalog.skill_files))
     except ImportError:
         pass
     if catalog is not None:
@@ -413,7 +413,7 @@ def validate_catalog(root: str | os.PathLike[str] | None = None, env: Mapping[st
     try:
         from .pricing import validate_prices
 
-        problems.extend(validate_prices(path))
+        problems.extend(validate_prices(path, env))
     except ImportError:
         pass
     return problems

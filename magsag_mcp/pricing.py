@@ -25,7 +25,7 @@ from __future__ import annotations
 import fnmatch
 import os
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from decimal import Decimal
@@ -58,7 +58,10 @@ class PriceQuote:
     warning: str | None = None
 
 
-def _load_overrides(catalog_dir: Path | None) -> tuple[list[tuple[str, UnitPrices]], list[str]]:
+def _load_overrides(
+    catalog_dir: Path | None, env: Mapping[str, str] | None = None
+) -> tuple[list[tuple[str, UnitPrices]], list[str]]:
+    """``prices.yaml``, with ``${VAR}`` expanded from ``env`` (``os.environ`` when None)."""
     problems: list[str] = []
     out: list[tuple[str, UnitPrices]] = []
     if catalog_dir is None:
@@ -68,7 +71,7 @@ def _load_overrides(catalog_dir: Path | None) -> tuple[list[tuple[str, UnitPrice
         return out, problems
     from .catalog import read_yaml
 
-    data = read_yaml(path, os.environ, problems)
+    data = read_yaml(path, os.environ if env is None else env, problems)
     if data is None:
         return out, problems
     if not isinstance(data, dict):
@@ -88,8 +91,8 @@ def _load_overrides(catalog_dir: Path | None) -> tuple[list[tuple[str, UnitPrice
     return out, problems
 
 
-def validate_prices(catalog_dir: Path) -> list[str]:
-    return _load_overrides(Path(catalog_dir))[1]
+def validate_prices(catalog_dir: Path, env: Mapping[str, str] | None = None) -> list[str]:
+    return _load_overrides(Path(catalog_dir), env)[1]
 
 
 #: providers whose answers' ``service_tier`` changes the rate (OpenAI's API and Azure's copy of it);
@@ -117,10 +120,10 @@ class Pricer:
         self._served_tiers: dict[str, frozenset[str]] = {}
 
     @classmethod
-    def from_catalog(cls, catalog_dir: str | os.PathLike[str] | None) -> Pricer:
+    def from_catalog(cls, catalog_dir: str | os.PathLike[str] | None, env: Mapping[str, str] | None = None) -> Pricer:
         from .errors import CatalogError
 
-        overrides, problems = _load_overrides(Path(catalog_dir) if catalog_dir else None)
+        overrides, problems = _load_overrides(Path(catalog_dir) if catalog_dir else None, env)
         if problems:
             raise CatalogError("invalid prices:\n  " + "\n  ".join(problems), problems=problems)
         return cls(overrides)

@@ -192,8 +192,9 @@ class Service:
         for name in SECRET_ENV:
             register_secret(env.get(name))
         cat = catalog if isinstance(catalog, Catalog) else load_catalog(catalog, env)
-        pricer = Pricer.from_catalog(cat.root)
-        policies = load_policies(cat.root)
+        # the whole catalog is read with the one environment: policies and prices as skills and routing
+        pricer = Pricer.from_catalog(cat.root, env)
+        policies = load_policies(cat.root, env)
         problems = policies.data_class_problems(cat.skills, cat.skill_files)
         if problems:
             raise catalog_problems(cat.root, problems)

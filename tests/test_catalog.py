@@ -53,6 +53,24 @@ def test_env_expansion_with_default(mini: Path):
     assert cat.routing.default[0].base_url == "http://127.0.0.1:9/v1"
 
 
+def test_policies_and_prices_are_expanded_from_the_same_env_as_skills_and_routing(mini: Path, tmp_path: Path):
+    # Before: Magsag(env=...) and validate_catalog(env=...) expanded skills and routing from the env
+    # given, but policies and prices.yaml from os.environ: the limit set for this service was not the
+    # one enforced, and validate said "${RUN_LIMIT} is not set" for a variable that was given.
+    from decimal import Decimal
+
+    from magsag_mcp import Magsag
+
+    limits = "policies:\n  - name: limits\n    thresholds: {max_cost_per_run_usd: '${RUN_LIMIT}'}\n"
+    write(mini, "policies/p.yaml", limits)
+    write(mini, "prices.yaml", '"fake:*": {input: "${FAKE_PRICE}", output: 1}\n')
+    env = {"RUN_LIMIT": "0.25", "FAKE_PRICE": "3"}
+    assert validate_catalog(mini, env=env) == []
+    with Magsag(catalog=mini, db=tmp_path / "l.db", env=env) as mg:
+        assert [lim.amount for lim in mg.service.governance.policies.limits] == [Decimal("0.25")]
+        assert mg.service.pricer.overrides[0][1].input == Decimal(3)
+
+
 def test_unset_env_var_is_named(mini: Path):
     write(mini, "routing/r.yaml", "default:\n  - {provider: compat, model: x, base_url: '${MY_URL}'}\n")
     with pytest.raises(CatalogError, match=r"r\.yaml: \$\{MY_URL\} is not set; export MY_URL"):

@@ -195,14 +195,17 @@ def _files(catalog_dir: Path) -> list[Path]:
     return sorted(p for p in folder.iterdir() if p.suffix in (".yaml", ".yml"))
 
 
-def _load(catalog_dir: Path) -> tuple[list[Policy], list[str], list[str]]:
+def _load(catalog_dir: Path, env: Mapping[str, str] | None) -> tuple[list[Policy], list[str], list[str]]:
+    """The catalog's policies, with ``${VAR}`` expanded from ``env`` (the environment the catalog's
+    skills and routing are read with; ``os.environ`` when None)."""
     from ..catalog import read_yaml
 
+    env = os.environ if env is None else env
     problems: list[str] = []
     policies: list[Policy] = []
     sources: list[str] = []
     for path in _files(catalog_dir):
-        data = read_yaml(path, os.environ, problems)
+        data = read_yaml(path, env, problems)
         if data is None:
             continue
         try:
@@ -249,13 +252,13 @@ def unknown_data_class(cls: str, known: Mapping[str, Any]) -> str:
     )
 
 
-def load_policies(catalog_dir: str | os.PathLike[str]) -> PolicySet:
-    policies, sources, problems = _load(Path(catalog_dir))
+def load_policies(catalog_dir: str | os.PathLike[str], env: Mapping[str, str] | None = None) -> PolicySet:
+    policies, sources, problems = _load(Path(catalog_dir), env)
     if problems:
         raise CatalogError("invalid governance policy:\n  " + "\n  ".join(problems), problems=problems)
     return PolicySet(policies, sources)
 
 
-def validate_policies(catalog_dir: str | os.PathLike[str]) -> list[str]:
-    _, _, problems = _load(Path(catalog_dir))
+def validate_policies(catalog_dir: str | os.PathLike[str], env: Mapping[str, str] | None = None) -> list[str]:
+    _, _, problems = _load(Path(catalog_dir), env)
     return problems
