@@ -312,6 +312,22 @@ def test_malformed_policy_names_file_and_field(catalog_copy):
     assert "unknown time zone 'Mars/Base'" in text
 
 
+def test_a_policy_name_used_twice_is_a_problem_naming_both_files(catalog_copy):
+    # Before: `magsag catalog validate` stopped with a bare "policy names must be unique" error instead
+    # of listing the problem, and neither it nor loading named a file.
+    from magsag_mcp.catalog import validate_catalog
+
+    (catalog_copy / "policies" / "team.yaml").write_text(
+        "policies:\n  - name: cost_limits\n    thresholds: {max_cost_per_run_usd: 2}\n"
+    )
+    problems = validate_catalog(catalog_copy, env={})
+    assert len(problems) == 1
+    assert "team.yaml: policies.0.name: policy name 'cost_limits' is also used in " in problems[0]
+    assert "model_governance.yaml" in problems[0]
+    with pytest.raises(E.CatalogError, match=r"team\.yaml: policies\.0\.name: policy name 'cost_limits'"):
+        load_policies(catalog_copy)
+
+
 def test_gate_exit_codes(tmp_path: Path, capsys):
     pol = tmp_path / "policy.yaml"
     pol.write_text(

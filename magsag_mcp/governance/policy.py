@@ -204,6 +204,7 @@ def _load(catalog_dir: Path, env: Mapping[str, str] | None) -> tuple[list[Policy
     problems: list[str] = []
     policies: list[Policy] = []
     sources: list[str] = []
+    named: dict[str, Path] = {}  # policy name -> the file that first used it
     for path in _files(catalog_dir):
         data = read_yaml(path, env, problems)
         if data is None:
@@ -215,6 +216,13 @@ def _load(catalog_dir: Path, env: Mapping[str, str] | None) -> tuple[list[Policy
                 loc = ".".join(str(x) for x in err["loc"])
                 problems.append(f"{path}: {loc}: {err['msg'].removeprefix('Value error, ')}")
             continue
+        for i, policy in enumerate(pf.policies):
+            if policy.name in named:
+                problems.append(
+                    f"{path}: policies.{i}.name: policy name {policy.name!r} is also used in {named[policy.name]}; "
+                    "give each policy a name of its own (a denial or a limit names the policy that set it)"
+                )
+            named.setdefault(policy.name, path)
         policies.extend(pf.policies)
         sources.append(str(path))
     return policies, sources, problems
