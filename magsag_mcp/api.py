@@ -182,13 +182,28 @@ class Observer:
     worst case estimated before it was sent, as the run's budget limit counts it, so that the guide's
     ``if obs.get_current_cost() > max_cost_usd`` errs towards stopping; a warning says so, and one
     with no estimate (no price) is named in a warning too. :meth:`cost_detail` separates the parts.
+
+    An agent's figure is that of the run whose limit its calls spend (``budget_run_id``): the top of its
+    delegation tree, where every delegated run records its parent. A MAG's own run alone would leave
+    out what its SAGs spent, and a SAG's what the rest of the tree spent, both counted by that limit.
     """
 
-    def __init__(self, service: Service, bridge: Bridge, *, run_id: str, agent: str | None = None) -> None:
+    def __init__(
+        self,
+        service: Service,
+        bridge: Bridge,
+        *,
+        run_id: str,
+        agent: str | None = None,
+        budget_run_id: str | None = None,
+    ) -> None:
         self.service = service
         self.bridge = bridge
+        #: where obs.log records events
         self.run_id = run_id
         self.agent = agent
+        #: the run (with the runs delegated from it) whose spend the cost methods report
+        self.budget_run_id = budget_run_id or run_id
         #: (bounded, unbounded) unknown-cost attempts when this observer last warned: each new one warns once
         self._warned_at = (0, 0)
 
@@ -201,23 +216,23 @@ class Observer:
     async def acost_detail(self) -> dict[str, Any]:
         """``known_usd``, ``unknown_cost_bound_usd``, ``at_most_usd``, ``unknown_attempts``,
         ``unbounded_attempts`` and ``cost_complete`` for this run and the runs it delegated to."""
-        return (await self.bridge.call(self.service.run_spend, self.run_id)).to_dict()
+        return (await self.bridge.call(self.service.run_spend, self.budget_run_id)).to_dict()
 
     def cost_detail(self) -> dict[str, Any]:
-        return self.bridge.run(self.service.run_spend, self.run_id).to_dict()
+        return self.bridge.run(self.service.run_spend, self.budget_run_id).to_dict()
 
     async def acurrent_cost(self) -> Decimal:
-        spend = await self.bridge.call(self.service.run_spend, self.run_id)
+        spend = await self.bridge.call(self.service.run_spend, self.budget_run_id)
         self._warn_if_unknown(spend)
         return spend.at_most_usd
 
     def current_cost(self) -> Decimal:
-        spend = self.bridge.run(lambda: self.service.run_spend(self.run_id))
+        spend = self.bridge.run(lambda: self.service.run_spend(self.budget_run_id))
         self._warn_if_unknown(spend)
         return spend.at_most_usd
 
     def get_current_cost(self) -> float:
-        spend = self.bridge.run(lambda: self.service.run_spend(self.run_id))
+        spend = self.bridge.run(lambda: self.service.run_spend(self.budget_run_id))
         self._warn_if_unknown(spend)
         return float(spend.at_most_usd)
 
@@ -228,14 +243,14 @@ class Observer:
         self._warned_at = (bounded, spend.unbounded_attempts)
         if bounded and bounded != warned_bounded:
             warnings.warn(
-                f"run {self.run_id}: {bounded} attempt(s) of unknown cost are counted at their worst case "
+                f"run {self.budget_run_id}: {bounded} attempt(s) of unknown cost are counted at their worst case "
                 f"(${spend.unknown_cost_bound_usd}); known spend is ${spend.known_usd} (obs.cost_detail() has both)",
                 UnknownCostWarning,
                 stacklevel=3,
             )
         if spend.unbounded_attempts and spend.unbounded_attempts != warned_unbounded:
             warnings.warn(
-                f"run {self.run_id}: {spend.unbounded_attempts} attempt(s) used a model with no known price and "
+                f"run {self.budget_run_id}: {spend.unbounded_attempts} attempt(s) used a model with no known price and "
                 "are not in this figure; add its price to the catalog's prices.yaml",
                 UnknownCostWarning,
                 stacklevel=3,
@@ -338,7 +353,8 @@ class Runner:
 
     def _deps(self, agent_id: str, run_id: str, context: Mapping[str, Any]) -> dict[str, Any]:
         # A delegated run records the *root* run as its parent, at any depth: the root's run limit and
-        # obs.get_current_cost() cover the whole tree (MAG -> SAG -> SAG cannot escape the MAG's budget).
+        # every agent's obs.get_current_cost() cover the whole tree (MAG -> SAG -> SAG cannot escape the
+        # MAG's budget, and a MAG checking its budget sees what its SAGs spent).
         root = self.root_run_id or self.run_id
         return {
             "registry": self.registry,
@@ -346,7 +362,7 @@ class Runner:
                 self.service, self.bridge, run_id=run_id, agent=agent_id, context=context, parent_run_id=root
             ),
             "runner": Runner(self.service, self.bridge, run_id=run_id, agent=agent_id, root_run_id=root),
-            "obs": Observer(self.service, self.bridge, run_id=run_id, agent=agent_id),
+            "obs": Observer(self.service, self.bridge, run_id=run_id, agent=agent_id, budget_run_id=root),
         }
 
     def run_agent(

@@ -138,6 +138,31 @@ def test_nested_delegation_spends_the_root_runs_budget(tmp_path: Path):
     assert total > 0 and abs(total - every_call) < 1e-12  # the session's cost covers every level
 
 
+def test_an_agents_current_cost_counts_what_its_run_limit_counts(tmp_path: Path, fake_scripts: None):
+    # The guide's check_budget(obs) inside a MAG: before, a MAG run with mg.runner.run_agent read its own
+    # run only, while its SAG's runs record the session's run as their parent; what the SAG spent was
+    # missing from the MAG's figure though the run limit counts it.
+    import shutil
+
+    cat = tmp_path / "catalog"
+    shutil.copytree(CATALOG, cat, ignore=shutil.ignore_patterns("__pycache__"))
+    (cat / "agents" / "costly-mag.yaml").write_text("id: costly-mag\nkind: mag\nentrypoint: costly_mag:run\n")
+    (cat / "agents" / "costly_mag.py").write_text(
+        "from magsag_mcp import Delegation\n\n"
+        "def run(payload, *, registry=None, skills=None, runner=None, obs=None):\n"
+        "    skills.invoke('skill.analysis', {'data': 'own'})\n"
+        "    before = obs.current_cost()\n"
+        "    runner.invoke_sag(Delegation(task_id='t', sag_id='data-analysis-sag', input={'data': 'x'}))\n"
+        "    return before, obs.current_cost()\n"
+    )
+    (cat / "prices.yaml").write_text('"fake:*": {input: 1.0, output: 1.0}\n')
+    env = {"MAGSAG_RETRY_BASE_DELAY": "0.001", "MAGSAG_PROVIDER": "fake"}
+    with Magsag(catalog=cat, db=tmp_path / "l.db", env=env) as mg:
+        before, after = mg.runner.run_agent("costly-mag", {})
+        total = mg.obs.current_cost()
+    assert 0 < before < after == total  # before: after == before, the SAG's spend left out
+
+
 def test_keys_that_look_like_routing_keys_are_warned_about(tmp_path, fake_scripts):
     # The call still goes through (payload and context are the caller's), but where it was routed
     # is not what such a key meant: the result says so.
