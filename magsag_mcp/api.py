@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import builtins
+import concurrent.futures
 import difflib
 import hashlib
 import importlib
@@ -56,6 +57,8 @@ class Bridge:
         self.loop_thread = threading.get_ident()
         #: the process whose event loop the token names (see check_process)
         self.pid = os.getpid()
+        #: set when the Magsag that owns the loop closes (see check_open)
+        self.closed = False
 
     def check_process(self) -> None:
         """Refuse use from a forked copy of the process that made this bridge: its event-loop thread
@@ -69,6 +72,20 @@ class Bridge:
                 "multiprocessing.get_context('spawn')"
             )
 
+    def check_open(self) -> None:
+        """Refuse use after the owning :class:`Magsag` closed: its loop, connections and sessions are gone."""
+        if self.closed:
+            raise ConfigError(
+                "this Magsag is closed: its event loop and ledger connection are gone; make a new Magsag() "
+                "(or use this one only inside its `with` block, before close())"
+            )
+
+    def _closed_mid_call(self) -> ConfigError:
+        return ConfigError(
+            "this Magsag was closed while the call was in flight, so the call was cancelled (and recorded as "
+            "cancelled, with what it spent); close a Magsag only once the threads and tasks using it are done"
+        )
+
     @classmethod
     def here(cls) -> Bridge:
         """A bridge to the event loop running in this thread (call from async code)."""
@@ -76,12 +93,18 @@ class Bridge:
 
     def run(self, fn: Callable[..., Awaitable[T]], *args: Any) -> T:
         self.check_process()
+        self.check_open()  # first: a closed loop's thread id may since have been given to another thread
         if threading.get_ident() == self.loop_thread:
             raise ConfigError(
                 "a synchronous magsag call was made on the event loop's own thread, where it would block "
                 "the loop; in async code use the async form (await skills.ainvoke(...), await obs.alog(...))"
             )
-        return anyio.from_thread.run(fn, *args, token=self.token)
+        try:
+            return anyio.from_thread.run(fn, *args, token=self.token)
+        except (concurrent.futures.CancelledError, asyncio.CancelledError, anyio.RunFinishedError):
+            if self.closed:  # closing cancelled the call, or the loop finished before it started
+                raise self._closed_mid_call() from None
+            raise
 
     async def call(self, fn: Callable[..., Awaitable[T]], *args: Any) -> T:
         """Await ``fn(*args)`` on the home loop, from async code on any asyncio loop.
@@ -94,10 +117,17 @@ class Bridge:
         caller cancels the call on the home loop.
         """
         self.check_process()
+        self.check_open()
         home = self.token.native_token  # the asyncio loop (the service runs on asyncio only)
         if asyncio.get_running_loop() is home:
             return await fn(*args)
-        return await asyncio.wrap_future(asyncio.run_coroutine_threadsafe(_awaited(fn, *args), home))
+        try:
+            return await asyncio.wrap_future(asyncio.run_coroutine_threadsafe(_awaited(fn, *args), home))
+        except asyncio.CancelledError:
+            caller = asyncio.current_task()
+            if self.closed and caller is not None and not caller.cancelling():
+                raise self._closed_mid_call() from None  # the call was cancelled, not the caller's task
+            raise
 
 
 @dataclass(slots=True)
@@ -443,6 +473,7 @@ class Magsag:
         if self._closed:
             return
         self._closed = True
+        self.bridge.closed = True  # every Skills, Runner and Observer of this Magsag shares the bridge
         if os.getpid() != self.bridge.pid:
             return  # a forked copy: the loop, connections and HTTP sessions are the parent's to close
         try:

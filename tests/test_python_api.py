@@ -326,6 +326,65 @@ async def test_the_async_services_result_has_the_fields_readme_names(tmp_path: P
     assert result.output == as_dict["output"] and result.run_id == as_dict["run_id"]
 
 
+def test_a_closed_magsag_says_so_when_used(tmp_path: Path, fake_scripts: None):
+    # Before: anyio's RunFinishedError, or (from a thread that got the loop thread's old id) "a
+    # synchronous magsag call was made on the event loop's own thread"; the async forms raised
+    # RuntimeError('Event loop is closed') and left a never-awaited coroutine behind.
+    import asyncio
+    import threading
+
+    mg = Magsag(catalog=CATALOG, db=tmp_path / "l.db", env={"MAGSAG_PROVIDER": "fake"})
+    mg.close()
+    uses = {
+        "invoke": lambda: mg.skills.invoke("skill.analysis", {"data": "x"}),
+        "obs.log": lambda: mg.obs.log("late", {}),
+        "get_current_cost": mg.obs.get_current_cost,
+        "run_agent": lambda: mg.runner.run_agent("data-analysis-sag", {"data": "x"}),
+        "summarize": mg.summarize,
+    }
+    seen: dict[str, str] = {}
+    for name, use in uses.items():
+        worker = threading.Thread(target=lambda n=name, u=use: seen.update({n: _error_of(u)}))
+        worker.start()
+        worker.join(10)
+    seen["ainvoke"] = _error_of(lambda: asyncio.run(mg.skills.ainvoke("skill.analysis", {"data": "x"})))
+    assert set(seen) == {*uses, "ainvoke"}
+    assert all(text.startswith("ConfigError: this Magsag is closed") for text in seen.values()), seen
+
+
+def test_closing_a_magsag_under_a_call_in_another_thread_says_why_it_stopped(tmp_path: Path, fake_scripts: None):
+    # Before: the calling thread got a bare CancelledError('') from the event-loop machinery.
+    import sqlite3
+    import threading
+    import time
+
+    mg = Magsag(catalog=CATALOG, db=tmp_path / "l.db", env={"MAGSAG_PROVIDER": "fake"})
+    slow = {"provider": "fake", "model": "slow", "params": {"latency_ms": 5000}}
+    outcome: list[str] = []
+    worker = threading.Thread(
+        target=lambda: outcome.append(
+            _error_of(lambda: mg.skills.invoke("skill.analysis", {"data": "x", "model_config": slow}))
+        )
+    )
+    worker.start()
+    deadline = time.monotonic() + 5
+    while not mg.service._calls and time.monotonic() < deadline:
+        time.sleep(0.01)
+    mg.close()
+    worker.join(10)
+    assert outcome and outcome[0].startswith("ConfigError: this Magsag was closed while the call was in flight")
+    conn = sqlite3.connect(tmp_path / "l.db")
+    assert conn.execute("SELECT status FROM runs").fetchall() == [("cancelled",)]
+
+
+def _error_of(use) -> str:
+    try:
+        use()
+    except BaseException as exc:
+        return f"{type(exc).__name__}: {exc}"
+    return "returned"
+
+
 def _use_inherited_magsag(mg: Magsag, results) -> None:  # runs in a forked child
     outcome = {}
     for name, use in (
