@@ -264,8 +264,7 @@ class Skill(BaseModel):
                     skill=self.id,
                     field=name,
                 )
-            value = payload[name]
-            values[name] = value if isinstance(value, str) else json.dumps(value, ensure_ascii=False, default=str)
+            values[name] = _as_prompt_text(self.id, name, payload[name])
         return self.prompt.user.format_map(values)
 
     def validate_payload(self, payload: Mapping[str, Any]) -> None:
@@ -273,6 +272,21 @@ class Skill(BaseModel):
         if "model_config" in payload or not isinstance(payload, dict):
             data = {k: v for k, v in payload.items() if k != "model_config"}
         check_payload(self.id, self.input_schema, self.payload_validator, data, skill=self.id)
+
+
+def _as_prompt_text(skill_id: str, name: str, value: Any) -> str:
+    """A payload field as the template inserts it: text as it is, anything else as JSON."""
+    if isinstance(value, str):
+        return value
+    try:
+        return json.dumps(value, ensure_ascii=False, default=str)
+    except (TypeError, ValueError) as exc:  # a tuple as a key, a structure that contains itself
+        raise PayloadError(
+            f"{skill_id}: payload field {name!r} cannot be written into the prompt as JSON ({exc}); "
+            "give it as text, or as JSON-like data (mappings with text keys, lists, numbers, text)",
+            skill=skill_id,
+            field=name,
+        ) from None
 
 
 def check_payload(owner: str, schema: Mapping[str, Any] | None, validator: Any, data: Any, **details: Any) -> None:

@@ -162,6 +162,17 @@ def test_template_renders_non_strings_as_json(mini: Path):
         cat.skill("skill.echo").render({"other": 1})
 
 
+def test_a_field_that_is_not_json_like_is_a_payload_error_naming_it(mini: Path):
+    # Before: a raw TypeError / ValueError from json.dumps, out of the Python API, with a traceback.
+    skill = load_catalog(mini, env={}).skill("skill.echo")
+    loop: dict = {}
+    loop["self"] = loop
+    for value, cause in (({(1, 2): "a"}, "keys must be str"), (loop, "Circular reference")):
+        with pytest.raises(PayloadError, match=f"skill.echo: payload field 'text' cannot be written .*{cause}") as info:
+            skill.render({"text": value})
+        assert info.value.details == {"skill": "skill.echo", "field": "text"}
+
+
 def test_catalog_location_order(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, mini: Path):
     other = tmp_path / "elsewhere"
     shutil.copytree(mini, other)
