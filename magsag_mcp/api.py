@@ -180,7 +180,7 @@ class Skills:
                 f"unknown option(s) for invoke: {', '.join(hints)}; use agent, run_id, context, progress",
                 options=unknown,
             )
-        context = {**self.context, **(options.pop("context", None) or {})}
+        context = {**self.context, **_context(options.pop("context", None), "invoke's context")}
         result = await self.service.invoke_skill(
             skill_id,
             payload,
@@ -406,8 +406,9 @@ class Runner:
         """Run an agent synchronously in this thread (its skill calls go through the bridge)."""
         fn = self.registry.entrypoint(agent_id)
         self.registry.agent(agent_id).validate_payload(payload)
+        context = _context(context, "run_agent's context")
         run_id = run_id or new_run_id()
-        return fn(dict(payload), **self._deps(agent_id, run_id, context or {}))
+        return fn(dict(payload), **self._deps(agent_id, run_id, context))
 
     def invoke_sag(self, delegation: Delegation) -> Any:
         spec = self.registry.agent(delegation.sag_id)
@@ -416,7 +417,7 @@ class Runner:
         return self.run_agent(
             delegation.sag_id,
             delegation.input,
-            context=delegation.context,
+            context=_context(delegation.context, "Delegation.context"),
             run_id=f"{delegation.task_id}-{new_run_id()[4:12]}",
         )
 
@@ -433,6 +434,19 @@ class Runner:
         Its skill calls go to this runner's home loop (not necessarily the loop awaiting here).
         """
         return await anyio.to_thread.run_sync(lambda: self.run_agent(agent_id, payload, context=context, run_id=run_id))
+
+
+def _context(value: Any, where: str) -> dict[str, Any]:
+    """A call's or a delegation's context as a dict (None is empty): anything else is refused by name,
+    not a TypeError from merging it with the bound context."""
+    if value is None:
+        return {}
+    if not isinstance(value, Mapping):
+        raise InputError(
+            f"{where} must be a mapping such as {{'preferred_model': 'gpt-4o'}} or {{'tier': 'economy'}}, "
+            f"got {type(value).__name__}"
+        )
+    return dict(value)
 
 
 class Magsag:

@@ -190,6 +190,16 @@ def test_a_misspelt_invoke_option_is_refused_before_anything_is_paid(mg: Magsag)
     assert mg.bridge.run(lambda: mg.service.query_runs()) == []
 
 
+def test_a_context_that_is_not_a_mapping_is_an_input_error_naming_it(mg: Magsag):
+    # Before: TypeError "'str' object is not a mapping" (invoke) and a ValueError from dict() (delegation).
+    with pytest.raises(InputError, match="invoke's context must be a mapping .* got str"):
+        mg.skills.invoke("skill.analysis", {"data": "x"}, context="economy")
+    with pytest.raises(InputError, match="Delegation.context must be a mapping .* got str"):
+        mg.runner.invoke_sag(Delegation("t", "data-analysis-sag", {"data": "x"}, context="gpt-4o"))
+    with pytest.raises(InputError, match="run_agent's context must be a mapping .* got list"):
+        mg.runner.run_agent("data-analysis-sag", {"data": "x"}, context=[("tier", "economy")])
+
+
 def test_obs_log_and_summarize_refuse_bad_arguments_with_input_errors(mg: Magsag):
     with pytest.raises(InputError, match="data must be a mapping such as .*not str"):
         mg.obs.log("evt", "a string")
