@@ -1,7 +1,7 @@
 """The guide's Python API: ``skills.invoke``, ``runner.invoke_sag(Delegation(...))``, ``obs.log``.
 
 Agent code in the guide is synchronous (``result = skills.invoke(...)``), while the service is
-async. The bridge between them: every sync method hands its coroutine to the service's home event
+async. The bridge between them (:mod:`~magsag_mcp.bridge`): every sync method hands its coroutine to the service's home event
 loop (``anyio.from_thread.run`` with the loop's token) and blocks for the answer. :class:`Magsag`
 gives plain scripts a home loop on a background thread; inside an async program use the ``a*``
 methods (``await skills.ainvoke(...)``) and run sync agents with ``await runner.arun(...)``, which
@@ -12,18 +12,15 @@ HTTP sessions and ledger connection belong there.
 
 from __future__ import annotations
 
-import asyncio
 import builtins
-import concurrent.futures
 import difflib
 import hashlib
 import importlib
 import importlib.util
 import os
 import sys
-import threading
 import warnings
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from decimal import Decimal
 from pathlib import Path
@@ -33,6 +30,7 @@ import anyio
 import anyio.from_thread
 import anyio.lowlevel
 
+from .bridge import Bridge, current_token, loop_thread_id
 from .catalog import AgentSpec
 from .errors import ConfigError, InputError
 from .service import Service, new_run_id
@@ -47,87 +45,6 @@ __all__ = ["Delegation", "Skills", "Runner", "Observer", "Registry", "Magsag", "
 
 class UnknownCostWarning(UserWarning):
     """A cost figure includes attempts whose cost is not known exactly."""
-
-
-class Bridge:
-    """Runs coroutines on the service's home loop from synchronous code in any other thread."""
-
-    def __init__(self, token: Any) -> None:
-        self.token = token
-        self.loop_thread = threading.get_ident()
-        #: the process whose event loop the token names (see check_process)
-        self.pid = os.getpid()
-        #: set when the Magsag that owns the loop closes (see check_open)
-        self.closed = False
-
-    def check_process(self) -> None:
-        """Refuse use from a forked copy of the process that made this bridge: its event-loop thread
-        does not exist there (threads do not survive fork), so a call would wait for ever, and the
-        ledger's SQLite connections must not be used across a fork either."""
-        if os.getpid() != self.pid:
-            raise ConfigError(
-                f"this Magsag was made in process {self.pid} and this is process {os.getpid()}, a fork of "
-                "it: its event loop and ledger connections do not carry over to a child process; make a new "
-                "Magsag() in each process (for example in a multiprocessing worker's initializer), or use "
-                "multiprocessing.get_context('spawn')"
-            )
-
-    def check_open(self) -> None:
-        """Refuse use after the owning :class:`Magsag` closed: its loop, connections and sessions are gone."""
-        if self.closed:
-            raise ConfigError(
-                "this Magsag is closed: its event loop and ledger connection are gone; make a new Magsag() "
-                "(or use this one only inside its `with` block, before close())"
-            )
-
-    def _closed_mid_call(self) -> ConfigError:
-        return ConfigError(
-            "this Magsag was closed while the call was in flight, so the call was cancelled (and recorded as "
-            "cancelled, with what it spent); close a Magsag only once the threads and tasks using it are done"
-        )
-
-    @classmethod
-    def here(cls) -> Bridge:
-        """A bridge to the event loop running in this thread (call from async code)."""
-        return cls(anyio.lowlevel.current_token())
-
-    def run(self, fn: Callable[..., Awaitable[T]], *args: Any) -> T:
-        self.check_process()
-        self.check_open()  # first: a closed loop's thread id may since have been given to another thread
-        if threading.get_ident() == self.loop_thread:
-            raise ConfigError(
-                "a synchronous magsag call was made on the event loop's own thread, where it would block "
-                "the loop; in async code use the async form (await skills.ainvoke(...), await obs.alog(...))"
-            )
-        try:
-            return anyio.from_thread.run(fn, *args, token=self.token)
-        except (concurrent.futures.CancelledError, asyncio.CancelledError, anyio.RunFinishedError):
-            if self.closed:  # closing cancelled the call, or the loop finished before it started
-                raise self._closed_mid_call() from None
-            raise
-
-    async def call(self, fn: Callable[..., Awaitable[T]], *args: Any) -> T:
-        """Await ``fn(*args)`` on the home loop, from async code on any asyncio loop.
-
-        On the home loop it is awaited in place. On another loop (a :class:`Magsag`, whose loop
-        runs on its own thread, used inside ``asyncio.run``) it must not run where it is awaited:
-        the service's HTTP sessions and ledger connection belong to the home loop, and using them
-        from another loop hangs (and ``Magsag.close()`` with it). There the coroutine is scheduled
-        on the home loop and the caller's loop awaits its result without blocking; cancelling the
-        caller cancels the call on the home loop.
-        """
-        self.check_process()
-        self.check_open()
-        home = self.token.native_token  # the asyncio loop (the service runs on asyncio only)
-        if asyncio.get_running_loop() is home:
-            return await fn(*args)
-        try:
-            return await asyncio.wrap_future(asyncio.run_coroutine_threadsafe(_awaited(fn, *args), home))
-        except asyncio.CancelledError:
-            caller = asyncio.current_task()
-            if self.closed and caller is not None and not caller.cancelling():
-                raise self._closed_mid_call() from None  # the call was cancelled, not the caller's task
-            raise
 
 
 @dataclass(slots=True)
@@ -469,12 +386,12 @@ class Magsag:
         self._portal = self._cm.__enter__()
         try:
             self.service: Service = self._portal.call(lambda: Service.open(catalog=catalog, db=db, env=env))
-            token = self._portal.call(_current_token)
+            token = self._portal.call(current_token)
         except BaseException:
             self._cm.__exit__(*sys.exc_info())
             raise
         self.bridge = Bridge(token)
-        self.bridge.loop_thread = self._portal.call(_thread_id)
+        self.bridge.loop_thread = self._portal.call(loop_thread_id)
         self.run_id = run_id or new_run_id()
         self.agent = agent
         self.skills = Skills(self.service, self.bridge, run_id=self.run_id, agent=agent)
@@ -508,17 +425,3 @@ class Magsag:
 
     def check_budget(self, agent: str | None = None, run_id: str | None = None) -> dict[str, Any]:
         return self.bridge.run(lambda: self.service.check_budget(agent=agent, run_id=run_id))
-
-
-async def _awaited(fn: Callable[..., Awaitable[T]], *args: Any) -> T:
-    # run_coroutine_threadsafe needs a coroutine object; fn may return any awaitable.
-    return await fn(*args)
-
-
-async def _current_token() -> Any:
-    return anyio.lowlevel.current_token()
-
-
-async def _thread_id() -> int:
-    asyncio.get_running_loop()
-    return threading.get_ident()

@@ -1,0 +1,120 @@
+"""Sync code calling the async service: runs coroutines on the service's home event loop.
+
+The service (its HTTP sessions, its ledger connection) lives on one asyncio loop. Synchronous agent
+code in any other thread hands its coroutine to that loop (``anyio.from_thread.run`` with the loop's
+token) and blocks for the answer; async code on another loop awaits it there. A bridge refuses use
+from a forked copy of the process, from the loop's own thread (it would block the loop) and after
+its :class:`~magsag_mcp.api.Magsag` closed, each with the fix.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import concurrent.futures
+import os
+import threading
+from collections.abc import Awaitable, Callable
+from typing import Any, TypeVar
+
+import anyio
+import anyio.from_thread
+import anyio.lowlevel
+
+from .errors import ConfigError
+
+T = TypeVar("T")
+
+
+class Bridge:
+    """Runs coroutines on the service's home loop from synchronous code in any other thread."""
+
+    def __init__(self, token: Any) -> None:
+        self.token = token
+        self.loop_thread = threading.get_ident()
+        #: the process whose event loop the token names (see check_process)
+        self.pid = os.getpid()
+        #: set when the Magsag that owns the loop closes (see check_open)
+        self.closed = False
+
+    def check_process(self) -> None:
+        """Refuse use from a forked copy of the process that made this bridge: its event-loop thread
+        does not exist there (threads do not survive fork), so a call would wait for ever, and the
+        ledger's SQLite connections must not be used across a fork either."""
+        if os.getpid() != self.pid:
+            raise ConfigError(
+                f"this Magsag was made in process {self.pid} and this is process {os.getpid()}, a fork of "
+                "it: its event loop and ledger connections do not carry over to a child process; make a new "
+                "Magsag() in each process (for example in a multiprocessing worker's initializer), or use "
+                "multiprocessing.get_context('spawn')"
+            )
+
+    def check_open(self) -> None:
+        """Refuse use after the owning :class:`Magsag` closed: its loop, connections and sessions are gone."""
+        if self.closed:
+            raise ConfigError(
+                "this Magsag is closed: its event loop and ledger connection are gone; make a new Magsag() "
+                "(or use this one only inside its `with` block, before close())"
+            )
+
+    def _closed_mid_call(self) -> ConfigError:
+        return ConfigError(
+            "this Magsag was closed while the call was in flight, so the call was cancelled (and recorded as "
+            "cancelled, with what it spent); close a Magsag only once the threads and tasks using it are done"
+        )
+
+    @classmethod
+    def here(cls) -> Bridge:
+        """A bridge to the event loop running in this thread (call from async code)."""
+        return cls(anyio.lowlevel.current_token())
+
+    def run(self, fn: Callable[..., Awaitable[T]], *args: Any) -> T:
+        self.check_process()
+        self.check_open()  # first: a closed loop's thread id may since have been given to another thread
+        if threading.get_ident() == self.loop_thread:
+            raise ConfigError(
+                "a synchronous magsag call was made on the event loop's own thread, where it would block "
+                "the loop; in async code use the async form (await skills.ainvoke(...), await obs.alog(...))"
+            )
+        try:
+            return anyio.from_thread.run(fn, *args, token=self.token)
+        except (concurrent.futures.CancelledError, asyncio.CancelledError, anyio.RunFinishedError):
+            if self.closed:  # closing cancelled the call, or the loop finished before it started
+                raise self._closed_mid_call() from None
+            raise
+
+    async def call(self, fn: Callable[..., Awaitable[T]], *args: Any) -> T:
+        """Await ``fn(*args)`` on the home loop, from async code on any asyncio loop.
+
+        On the home loop it is awaited in place. On another loop (a :class:`Magsag`, whose loop
+        runs on its own thread, used inside ``asyncio.run``) it must not run where it is awaited:
+        the service's HTTP sessions and ledger connection belong to the home loop, and using them
+        from another loop hangs (and ``Magsag.close()`` with it). There the coroutine is scheduled
+        on the home loop and the caller's loop awaits its result without blocking; cancelling the
+        caller cancels the call on the home loop.
+        """
+        self.check_process()
+        self.check_open()
+        home = self.token.native_token  # the asyncio loop (the service runs on asyncio only)
+        if asyncio.get_running_loop() is home:
+            return await fn(*args)
+        try:
+            return await asyncio.wrap_future(asyncio.run_coroutine_threadsafe(_awaited(fn, *args), home))
+        except asyncio.CancelledError:
+            caller = asyncio.current_task()
+            if self.closed and caller is not None and not caller.cancelling():
+                raise self._closed_mid_call() from None  # the call was cancelled, not the caller's task
+            raise
+
+
+async def _awaited(fn: Callable[..., Awaitable[T]], *args: Any) -> T:
+    # run_coroutine_threadsafe needs a coroutine object; fn may return any awaitable.
+    return await fn(*args)
+
+
+async def current_token() -> Any:
+    return anyio.lowlevel.current_token()
+
+
+async def loop_thread_id() -> int:
+    asyncio.get_running_loop()
+    return threading.get_ident()
