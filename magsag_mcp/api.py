@@ -1,8 +1,9 @@
 """The guide's Python API: ``skills.invoke``, ``runner.invoke_sag(Delegation(...))``, ``obs.log``.
 
 Agent code in the guide is synchronous (``result = skills.invoke(...)``), while the service is
-async. The bridge between them (:mod:`~magsag_mcp.bridge`): every sync method hands its coroutine to the service's home event
-loop (``anyio.from_thread.run`` with the loop's token) and blocks for the answer. :class:`Magsag`
+async. The bridge between them (:mod:`~magsag_mcp.bridge`): every sync method hands its coroutine
+to the service's home event loop (``anyio.from_thread.run`` with the loop's token) and blocks for
+the answer. :class:`Magsag`
 gives plain scripts a home loop on a background thread; inside an async program use the ``a*``
 methods (``await skills.ainvoke(...)``) and run sync agents with ``await runner.arun(...)``, which
 puts them on a worker thread. An ``a*`` method awaited on another loop than the home loop (a
