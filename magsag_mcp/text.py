@@ -45,8 +45,34 @@ def surrogate_at(value: Any, where: str, depth: int = 0) -> tuple[str, int, int]
     return None
 
 
+def _has_surrogate(value: Any, depth: int = 0) -> bool:
+    """Whether :func:`surrogate_at` may find one: the same walk, without naming places (every call
+    checks its payload, context and names, and almost never finds one). Any text that is not ASCII
+    sends the check on to :func:`surrogate_at`, which names the place or finds nothing."""
+    if isinstance(value, str):
+        return not value.isascii() and _SURROGATE.search(value) is not None
+    if depth >= _MAX_DEPTH:
+        return False
+    if isinstance(value, dict):  # the usual JSON object, walked without a call per string
+        for k, v in value.items():
+            if (type(k) is str and not k.isascii()) or (type(v) is str and not v.isascii()):
+                return True  # rare: surrogate_at looks closer
+            if type(v) is not str and _has_surrogate(v, depth + 1):
+                return True
+        return False
+    if isinstance(value, Mapping):
+        return any(_has_surrogate(k, depth + 1) or _has_surrogate(v, depth + 1) for k, v in value.items())
+    if isinstance(value, list | tuple):
+        for v in value:
+            if _has_surrogate(v, depth + 1):
+                return True
+    return False
+
+
 def check_text(value: Any, where: str, error: type[InputError] = InputError) -> None:
     """Raise ``error`` if ``value`` holds an unpaired surrogate (see the module's docstring)."""
+    if value is None or (type(value) is str and value.isascii()) or not _has_surrogate(value):
+        return
     found = surrogate_at(value, where)
     if found is not None:
         place, index, code = found

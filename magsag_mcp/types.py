@@ -172,7 +172,10 @@ class Target:
     def __hash__(self) -> int:
         # Written out: the generated hash would hash each param's value, and a value may be a dict or a
         # list (capabilities: {tools: false}, a vendor's {reasoning: {effort: ...}}), kept as given for
-        # the wire. Equal targets hash alike: a dict's items in any order.
+        # the wire. Equal targets hash alike: a dict's items in any order. Most targets have no params,
+        # and calls hash their targets often (caches, the plan's sets): those skip the walk (~0.9 us).
+        if not self.params:
+            return hash((self.provider, self.model, self.base_url))
         return hash((self.provider, self.model, self.base_url, _frozen(self.params)))
 
     @property
