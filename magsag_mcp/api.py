@@ -232,11 +232,16 @@ class Registry:
 
 
 def _import_agent_module(name: str, agents_dir: Path) -> Any:
-    """Import normally, else from the catalog's ``agents/`` folder (agents shipped with a catalog).
+    """The catalog's own file in its ``agents/`` folder (agents shipped with a catalog), else a module
+    imported normally (an installed package's). The catalog's file comes first: an agent in
+    ``agents/email.py`` must not run the standard library's ``email``.
 
     A module that fails while loading (a syntax error, a missing dependency, an error at import
     time) is a :class:`ConfigError` naming the module and the cause: the catalog points at it.
     """
+    path = agents_dir / (name.replace(".", os.sep) + ".py")
+    if path.is_file():
+        return _load_catalog_module(name, agents_dir, path)
     try:
         return importlib.import_module(name)
     except ModuleNotFoundError as exc:
@@ -244,9 +249,10 @@ def _import_agent_module(name: str, agents_dir: Path) -> Any:
             raise _load_failure(name, exc) from exc
     except Exception as exc:
         raise _load_failure(name, exc) from exc
-    path = agents_dir / (name.replace(".", os.sep) + ".py")
-    if not path.is_file():
-        raise ConfigError(f"agent entrypoint module {name!r} is neither importable nor at {path}")
+    raise ConfigError(f"agent entrypoint module {name!r} is neither importable nor at {path}")
+
+
+def _load_catalog_module(name: str, agents_dir: Path, path: Path) -> Any:
     key = _agent_module_key(name, agents_dir)
     if key in sys.modules:
         return sys.modules[key]

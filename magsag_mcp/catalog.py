@@ -429,10 +429,10 @@ def _agent_entrypoint_problems(catalog: Catalog) -> list[str]:
     for agent_id, spec in sorted(catalog.agents.items()):
         where = catalog.agent_files.get(agent_id, catalog.root / "agents")
         module, _, attr = spec.entrypoint.partition(":")
-        # found as running it finds it: importable first, then the catalog's agents/ folder
+        # found as running it finds it: the catalog's agents/ folder first, then importable modules
         source = catalog.root / "agents" / (module.replace(".", os.sep) + ".py")
         try:
-            found = importlib.util.find_spec(module) if "." not in module else None
+            found = importlib.util.find_spec(module) if "." not in module and not source.is_file() else None
         except (ImportError, ValueError):
             found = None
         if found is not None:

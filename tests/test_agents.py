@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from magsag_mcp import ConfigError, Magsag, PayloadError
-from magsag_mcp.catalog import load_catalog
+from magsag_mcp.catalog import load_catalog, validate_catalog
 from magsag_mcp.cli import main
 from magsag_mcp.errors import CatalogError
 
@@ -102,6 +102,20 @@ def test_two_catalogs_in_one_process_each_run_their_own_agent_module(tmp_path: P
     for module in [n for n in sys.modules if n.startswith("magsag_agents.")]:
         del sys.modules[module]
     assert outputs == ["staging", "production"]
+
+
+def test_a_catalogs_agent_file_wins_over_a_module_of_the_same_name(tmp_path: Path, fake_scripts: None):
+    # Before: a module importable the usual way came first, so agents/email.py with entrypoint email:run
+    # loaded the standard library's email and failed with "email has no function 'run'".
+    cat = tmp_path / "catalog"
+    shutil.copytree(CATALOG, cat, ignore=shutil.ignore_patterns("__pycache__"))
+    _agent(cat, "email", "def run(payload, **deps):\n    return 'the email agent of the catalog'\n")
+    with Magsag(catalog=cat, db=tmp_path / "l.db", env=ENV) as mg:
+        out = mg.runner.run_agent("email", {})
+    for module in [n for n in sys.modules if n.startswith("magsag_agents.")]:
+        del sys.modules[module]
+    assert out == "the email agent of the catalog"
+    assert [p for p in validate_catalog(cat) if "email" in p] == []  # validate finds the same file
 
 
 @pytest.fixture
