@@ -9,6 +9,7 @@ import sys
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
+from typing import Any
 
 import aiohttp
 import anyio
@@ -189,3 +190,33 @@ def test_bearer_comparison():
     assert gate.authorized(f"Bearer {TOKEN}") and gate.authorized(f"BEARER  {TOKEN} ")
     assert not gate.authorized(None) and not gate.authorized("") and not gate.authorized(TOKEN)
     assert not gate.authorized(f"Bearer {TOKEN}x") and not gate.authorized(f"Token {TOKEN}")
+
+
+async def test_a_2026_client_gets_the_log_levels_it_asked_for(tmp_path: Path):
+    # 2026-07-28 clients opt in to log messages per request (_meta's log level) and the SDK filters at
+    # that level; the handshake-era threshold (default info) must not drop what the request asked for.
+    port = free_port()
+    env = {"MAGSAG_PROVIDER": "fake", "MAGSAG_RETRY_BASE_DELAY": "0.001", "MAGSAG_MAX_RETRIES": "1"}
+    server = build_server(catalog=CATALOG, db=tmp_path / "ledger.db", env=env)
+    args = {
+        "skill_id": "skill.analysis",
+        "payload": {"data": "x"},
+        "model_config": {"model": "fake:fail-overloaded", "fallbacks": ["fake:good"]},
+    }
+
+    async def ignore(value: float, total: float | None, message: str | None) -> None:
+        return None
+
+    levels: set[str] = set()
+
+    async def on_log(params: Any) -> None:
+        levels.add(params.level)
+
+    async with serving(http_app(server, host="127.0.0.1", port=port, token=None), port) as url:
+        for asked, expected in (("debug", {"debug", "info", "notice", "warning"}), ("warning", {"warning"})):
+            levels.clear()
+            async with Client(url, logging_callback=on_log, log_level=asked) as client:
+                assert client.protocol_version == "2026-07-28"
+                result = await client.call_tool("invoke_skill", args, progress_callback=ignore)
+                assert not result.is_error, result.content
+            assert levels == expected, asked
