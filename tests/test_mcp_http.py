@@ -220,3 +220,22 @@ async def test_a_2026_client_gets_the_log_levels_it_asked_for(tmp_path: Path):
                 result = await client.call_tool("invoke_skill", args, progress_callback=ignore)
                 assert not result.is_error, result.content
             assert levels == expected, asked
+
+
+@pytest.mark.parametrize(
+    "allowed, host, origin",
+    [("mybox.lan:443", "mybox.lan", "https://mybox.lan"), ("mybox.lan:80", "mybox.lan", "http://mybox.lan")],
+)
+async def test_an_allowed_host_on_a_default_port_is_reached_as_clients_write_it(
+    tmp_path: Path, allowed: str, host: str, origin: str
+):
+    # Behind a TLS proxy at https://mybox.lan/mcp, clients send Host `mybox.lan` and Origin
+    # `https://mybox.lan`: the default port is never written, so `mybox.lan:443` must match them.
+    port = free_port()
+    server = build_server(catalog=CATALOG, db=tmp_path / "ledger.db", env={"MAGSAG_PROVIDER": "fake"})
+    app = http_app(server, host="127.0.0.1", port=port, token=None, allow_hosts=[allowed])
+    async with serving(app, port) as url:
+        status, _, _ = await post(url, {"Host": host, "Origin": origin})
+        assert status == 200
+        status, _, _ = await post(url, {"Host": "evil.example", "Origin": origin})
+        assert status == 421

@@ -27,6 +27,8 @@ from ..errors import ConfigError, register_secret
 TOKEN_ENV = "MAGSAG_MCP_TOKEN"
 LOOPBACK_NAMES = ("127.0.0.1", "localhost", "::1")
 MCP_PATH = "/mcp"
+#: the ports clients leave out of Host and Origin (http's and https's)
+DEFAULT_PORTS = ("80", "443")
 #: how long a stopping HTTP server waits for open connections once the calls in flight are recorded
 GRACEFUL_SHUTDOWN_SECONDS = 5
 
@@ -62,8 +64,12 @@ def security_settings(host: str, port: int, extra_hosts: Iterable[str] = ()) -> 
         value = _authority(name, port)
         if value not in hosts:
             hosts.append(value)
-    if port == 80:  # clients omit the default port from Host
-        hosts += [h.rsplit(":", 1)[0] for h in hosts if h.endswith(":80")]
+    # Clients leave the scheme's default port out of Host and Origin: `--allow-host mybox.lan:443` for a
+    # TLS proxy in front is reached as Host `mybox.lan`, Origin `https://mybox.lan`.
+    for h in list(hosts):
+        name, _, p = h.rpartition(":")
+        if p in DEFAULT_PORTS and name not in hosts:
+            hosts.append(name)
     origins = [f"{scheme}://{h}" for h in hosts for scheme in ("http", "https")]
     return TransportSecuritySettings(enable_dns_rebinding_protection=True, allowed_hosts=hosts, allowed_origins=origins)
 
