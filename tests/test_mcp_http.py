@@ -239,3 +239,34 @@ async def test_an_allowed_host_on_a_default_port_is_reached_as_clients_write_it(
         assert status == 200
         status, _, _ = await post(url, {"Host": "evil.example", "Origin": origin})
         assert status == 421
+
+
+@pytest.mark.parametrize(
+    "option, value, message",
+    [
+        ("--allow-host", "https://mybox.lan", "--allow-host 'https://mybox.lan' is not a host name"),
+        ("--allow-host", "mybox.lan/mcp", "--allow-host 'mybox.lan/mcp' is not a host name"),
+        ("--allow-host", "mybox.lan:http", "--allow-host 'mybox.lan:http' is not a host name"),
+        ("--allow-host", "[not-ipv6]:443", "--allow-host '[not-ipv6]:443' is not a host name"),
+        ("--allow-host", "mybox.lan:70000", "70000 is not a TCP port"),
+        ("--host", "127.0.0.1:9000", "--host '127.0.0.1:9000' carries a port; give the port with --port"),
+    ],
+)
+def test_a_host_no_client_could_send_is_refused_at_start(tmp_path: Path, option: str, value: str, message: str):
+    # Such a value used to become an allowed "Host" that never matches (https://mybox.lan was taken for
+    # an IPv6 address): every client got 421 and nothing said why.
+    proc = subprocess.run(
+        [sys.executable, "-m", "magsag_mcp", "--transport", "http", "--port", str(free_port()), option, value],
+        env=offline_env(tmp_path),
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert proc.returncode == 2, proc.stderr
+    assert message in proc.stderr and "Traceback" not in proc.stderr
+
+
+def test_hosts_clients_send_are_accepted_as_written():
+    extra = security_settings("::", 8765, ["fe80::1", "[fe80::2]:9000", "my_service", "mybox.lan:*"]).allowed_hosts
+    assert extra[:1] == ["[::]:8765"]
+    assert {"[fe80::1]:8765", "[fe80::2]:9000", "my_service:8765", "mybox.lan:*"} <= set(extra)
