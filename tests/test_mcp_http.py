@@ -270,3 +270,16 @@ def test_hosts_clients_send_are_accepted_as_written():
     extra = security_settings("::", 8765, ["fe80::1", "[fe80::2]:9000", "my_service", "mybox.lan:*"]).allowed_hosts
     assert extra[:1] == ["[::]:8765"]
     assert {"[fe80::1]:8765", "[fe80::2]:9000", "my_service:8765", "mybox.lan:*"} <= set(extra)
+
+
+async def test_an_allowed_host_matches_whatever_its_case(tmp_path: Path):
+    # DNS names are case-insensitive and clients (browsers, httpx) send them in lower case: a name given
+    # as MyBox.LAN must not leave every client with 421.
+    port = free_port()
+    server = build_server(catalog=CATALOG, db=tmp_path / "ledger.db", env={"MAGSAG_PROVIDER": "fake"})
+    app = http_app(server, host="127.0.0.1", port=port, token=None, allow_hosts=["MyBox.LAN", "FE80::A"])
+    async with serving(app, port) as url:
+        status, _, _ = await post(url, {"Host": f"mybox.lan:{port}", "Origin": f"http://mybox.lan:{port}"})
+        assert status == 200
+        status, _, _ = await post(url, {"Host": f"[fe80::a]:{port}"})
+        assert status == 200

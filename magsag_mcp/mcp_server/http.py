@@ -54,7 +54,7 @@ def _authority(host: str, port: int, option: str = "--allow-host") -> str:
     Host header can be (a URL, a path, a bad port) is refused: it would never match, and every
     client would get 421 with nothing saying why."""
     if _is_ipv6(host):
-        return f"[{host}]:{port}"
+        return f"[{host.lower()}]:{port}"
     match = _IPV6_AND_PORT.fullmatch(host) if host.startswith("[") else _NAME_AND_PORT.fullmatch(host)
     given = match and match["port"]
     if match is None or (match.re is _IPV6_AND_PORT and not _is_ipv6(match["name"])):
@@ -66,7 +66,7 @@ def _authority(host: str, port: int, option: str = "--allow-host") -> str:
         raise ConfigError(f"--host {host!r} carries a port; give the port with --port")
     if given and given != "*" and not 0 < int(given) < 65536:
         raise ConfigError(f"{option} {host!r}: {given} is not a TCP port (1-65535)")
-    name = match["name"]
+    name = match["name"].lower()  # host names are case-insensitive, and clients send them in lower case
     if match.re is _IPV6_AND_PORT:
         name = f"[{name}]"
     return f"{name}:{given or port}"
