@@ -164,6 +164,18 @@ def test_a_token_no_client_could_send_is_refused(token: str):
     check_binding("0.0.0.0", token.strip() or "a-long-random-secret")  # the same, cleaned, is fine
 
 
+@pytest.mark.parametrize("token", ["pässwort-0123456789abcdef", "secret\x00token-0123456789"])
+def test_a_token_a_header_cannot_carry_is_refused(token: str):
+    # A client sends a non-ASCII token as UTF-8 bytes, which the server reads as Latin-1: never equal, so
+    # every request got 401 and nothing said why (and no HTTP server accepts a control character).
+    from magsag_mcp.errors import ConfigError
+    from magsag_mcp.mcp_server.http import check_binding
+
+    with pytest.raises(ConfigError, match="MAGSAG_MCP_TOKEN has characters other than printable ASCII"):
+        check_binding("127.0.0.1", token)
+    check_binding("127.0.0.1", "printable ascii with spaces-0123")
+
+
 def test_a_short_token_is_refused_beyond_loopback_only():
     from magsag_mcp.errors import ConfigError
     from magsag_mcp.mcp_server.http import check_binding

@@ -155,6 +155,13 @@ def check_binding(host: str, token: str | None) -> None:
             f"{TOKEN_ENV} is blank or has spaces or line breaks around it; set it to a long random secret "
             "such as the output of: python -c 'import secrets; print(secrets.token_urlsafe(32))'"
         )
+    if token is not None and any(not " " <= c <= "~" for c in token):
+        # HTTP headers carry ASCII: a client sends any other character as bytes that never match it.
+        raise ConfigError(
+            f"{TOKEN_ENV} has characters other than printable ASCII, which no client can send in a header "
+            "(every request would get 401); set it to the output of "
+            "python -c 'import secrets; print(secrets.token_urlsafe(32))'"
+        )
     if not is_loopback(host) and token is not None and len(token) < MIN_TOKEN_LENGTH:
         # Beyond loopback the token is the only thing between the network and the budget: a short
         # one is guessed, and one under 6 characters is not even redacted (too common to remove).
