@@ -9,6 +9,7 @@ import sys
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
+from typing import Any
 
 import aiohttp
 import anyio
@@ -163,6 +164,18 @@ def test_a_token_no_client_could_send_is_refused(token: str):
     check_binding("0.0.0.0", token.strip() or "a-long-random-secret")  # the same, cleaned, is fine
 
 
+@pytest.mark.parametrize("token", ["pässwort-0123456789abcdef", "secret\x00token-0123456789"])
+def test_a_token_a_header_cannot_carry_is_refused(token: str):
+    # A client sends a non-ASCII token as UTF-8 bytes, which the server reads as Latin-1: never equal, so
+    # every request got 401 and nothing said why (and no HTTP server accepts a control character).
+    from magsag_mcp.errors import ConfigError
+    from magsag_mcp.mcp_server.http import check_binding
+
+    with pytest.raises(ConfigError, match="MAGSAG_MCP_TOKEN has characters other than printable ASCII"):
+        check_binding("127.0.0.1", token)
+    check_binding("127.0.0.1", "printable ascii with spaces-0123")
+
+
 def test_a_short_token_is_refused_beyond_loopback_only():
     from magsag_mcp.errors import ConfigError
     from magsag_mcp.mcp_server.http import check_binding
@@ -189,3 +202,96 @@ def test_bearer_comparison():
     assert gate.authorized(f"Bearer {TOKEN}") and gate.authorized(f"BEARER  {TOKEN} ")
     assert not gate.authorized(None) and not gate.authorized("") and not gate.authorized(TOKEN)
     assert not gate.authorized(f"Bearer {TOKEN}x") and not gate.authorized(f"Token {TOKEN}")
+
+
+async def test_a_2026_client_gets_the_log_levels_it_asked_for(tmp_path: Path):
+    # 2026-07-28 clients opt in to log messages per request (_meta's log level) and the SDK filters at
+    # that level; the handshake-era threshold (default info) must not drop what the request asked for.
+    port = free_port()
+    env = {"MAGSAG_PROVIDER": "fake", "MAGSAG_RETRY_BASE_DELAY": "0.001", "MAGSAG_MAX_RETRIES": "1"}
+    server = build_server(catalog=CATALOG, db=tmp_path / "ledger.db", env=env)
+    args = {
+        "skill_id": "skill.analysis",
+        "payload": {"data": "x"},
+        "model_config": {"model": "fake:fail-overloaded", "fallbacks": ["fake:good"]},
+    }
+
+    async def ignore(value: float, total: float | None, message: str | None) -> None:
+        return None
+
+    levels: set[str] = set()
+
+    async def on_log(params: Any) -> None:
+        levels.add(params.level)
+
+    async with serving(http_app(server, host="127.0.0.1", port=port, token=None), port) as url:
+        for asked, expected in (("debug", {"debug", "info", "notice", "warning"}), ("warning", {"warning"})):
+            levels.clear()
+            async with Client(url, logging_callback=on_log, log_level=asked) as client:
+                assert client.protocol_version == "2026-07-28"
+                result = await client.call_tool("invoke_skill", args, progress_callback=ignore)
+                assert not result.is_error, result.content
+            assert levels == expected, asked
+
+
+@pytest.mark.parametrize(
+    "allowed, host, origin",
+    [("mybox.lan:443", "mybox.lan", "https://mybox.lan"), ("mybox.lan:80", "mybox.lan", "http://mybox.lan")],
+)
+async def test_an_allowed_host_on_a_default_port_is_reached_as_clients_write_it(
+    tmp_path: Path, allowed: str, host: str, origin: str
+):
+    # Behind a TLS proxy at https://mybox.lan/mcp, clients send Host `mybox.lan` and Origin
+    # `https://mybox.lan`: the default port is never written, so `mybox.lan:443` must match them.
+    port = free_port()
+    server = build_server(catalog=CATALOG, db=tmp_path / "ledger.db", env={"MAGSAG_PROVIDER": "fake"})
+    app = http_app(server, host="127.0.0.1", port=port, token=None, allow_hosts=[allowed])
+    async with serving(app, port) as url:
+        status, _, _ = await post(url, {"Host": host, "Origin": origin})
+        assert status == 200
+        status, _, _ = await post(url, {"Host": "evil.example", "Origin": origin})
+        assert status == 421
+
+
+@pytest.mark.parametrize(
+    "option, value, message",
+    [
+        ("--allow-host", "https://mybox.lan", "--allow-host 'https://mybox.lan' is not a host name"),
+        ("--allow-host", "mybox.lan/mcp", "--allow-host 'mybox.lan/mcp' is not a host name"),
+        ("--allow-host", "mybox.lan:http", "--allow-host 'mybox.lan:http' is not a host name"),
+        ("--allow-host", "[not-ipv6]:443", "--allow-host '[not-ipv6]:443' is not a host name"),
+        ("--allow-host", "mybox.lan:70000", "70000 is not a TCP port"),
+        ("--host", "127.0.0.1:9000", "--host '127.0.0.1:9000' carries a port; give the port with --port"),
+    ],
+)
+def test_a_host_no_client_could_send_is_refused_at_start(tmp_path: Path, option: str, value: str, message: str):
+    # Such a value used to become an allowed "Host" that never matches (https://mybox.lan was taken for
+    # an IPv6 address): every client got 421 and nothing said why.
+    proc = subprocess.run(
+        [sys.executable, "-m", "magsag_mcp", "--transport", "http", "--port", str(free_port()), option, value],
+        env=offline_env(tmp_path),
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert proc.returncode == 2, proc.stderr
+    assert message in proc.stderr and "Traceback" not in proc.stderr
+
+
+def test_hosts_clients_send_are_accepted_as_written():
+    extra = security_settings("::", 8765, ["fe80::1", "[fe80::2]:9000", "my_service", "mybox.lan:*"]).allowed_hosts
+    assert extra[:1] == ["[::]:8765"]
+    assert {"[fe80::1]:8765", "[fe80::2]:9000", "my_service:8765", "mybox.lan:*"} <= set(extra)
+
+
+async def test_an_allowed_host_matches_whatever_its_case(tmp_path: Path):
+    # DNS names are case-insensitive and clients (browsers, httpx) send them in lower case: a name given
+    # as MyBox.LAN must not leave every client with 421.
+    port = free_port()
+    server = build_server(catalog=CATALOG, db=tmp_path / "ledger.db", env={"MAGSAG_PROVIDER": "fake"})
+    app = http_app(server, host="127.0.0.1", port=port, token=None, allow_hosts=["MyBox.LAN", "FE80::A"])
+    async with serving(app, port) as url:
+        status, _, _ = await post(url, {"Host": f"mybox.lan:{port}", "Origin": f"http://mybox.lan:{port}"})
+        assert status == 200
+        status, _, _ = await post(url, {"Host": f"[fe80::a]:{port}"})
+        assert status == 200

@@ -14,6 +14,7 @@ import hashlib
 import hmac
 import ipaddress
 import json
+import re
 from collections.abc import Iterable, Sequence
 from typing import Any
 
@@ -27,6 +28,8 @@ from ..errors import ConfigError, register_secret
 TOKEN_ENV = "MAGSAG_MCP_TOKEN"
 LOOPBACK_NAMES = ("127.0.0.1", "localhost", "::1")
 MCP_PATH = "/mcp"
+#: the ports clients leave out of Host and Origin (http's and https's)
+DEFAULT_PORTS = ("80", "443")
 #: how long a stopping HTTP server waits for open connections once the calls in flight are recorded
 GRACEFUL_SHUTDOWN_SECONDS = 5
 
@@ -40,30 +43,57 @@ def is_loopback(host: str) -> bool:
         return False
 
 
-def _has_port(name: str) -> bool:
-    if name.startswith("["):
-        return "]:" in name
-    return name.count(":") == 1 and name.rsplit(":", 1)[1].isdigit()
+#: a host name or IPv4 address, then an optional port (``*``: any port, as the SDK matches it)
+_NAME_AND_PORT = re.compile(r"(?P<name>[A-Za-z0-9_]([A-Za-z0-9_.-]*[A-Za-z0-9_])?\.?)(:(?P<port>\d{1,5}|\*))?")
+#: a bracketed IPv6 address, then an optional port
+_IPV6_AND_PORT = re.compile(r"\[(?P<name>[^\]]+)\](:(?P<port>\d{1,5}|\*))?")
 
 
-def _authority(host: str, port: int) -> str:
-    """What a client puts in the Host header for ``host`` on ``port`` (IPv6 in brackets)."""
-    if _has_port(host):
-        return host
-    host = host.strip("[]")
-    return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+def _authority(host: str, port: int, option: str = "--allow-host") -> str:
+    """What a client puts in the Host header for ``host`` on ``port`` (IPv6 in brackets). A value no
+    Host header can be (a URL, a path, a bad port) is refused: it would never match, and every
+    client would get 421 with nothing saying why."""
+    if _is_ipv6(host):
+        return f"[{host.lower()}]:{port}"
+    match = _IPV6_AND_PORT.fullmatch(host) if host.startswith("[") else _NAME_AND_PORT.fullmatch(host)
+    given = match and match["port"]
+    if match is None or (match.re is _IPV6_AND_PORT and not _is_ipv6(match["name"])):
+        raise ConfigError(
+            f"{option} {host!r} is not a host name, an IP address or either with a port (NAME[:PORT], "
+            "[IPv6][:PORT]); give what clients put in the Host header, e.g. mybox.lan or mybox.lan:443"
+        )
+    if given and option == "--host":
+        raise ConfigError(f"--host {host!r} carries a port; give the port with --port")
+    if given and given != "*" and not 0 < int(given) < 65536:
+        raise ConfigError(f"{option} {host!r}: {given} is not a TCP port (1-65535)")
+    name = match["name"].lower()  # host names are case-insensitive, and clients send them in lower case
+    if match.re is _IPV6_AND_PORT:
+        name = f"[{name}]"
+    return f"{name}:{given or port}"
+
+
+def _is_ipv6(text: str) -> bool:
+    try:
+        return ipaddress.ip_address(text).version == 6
+    except ValueError:
+        return False
 
 
 def security_settings(host: str, port: int, extra_hosts: Iterable[str] = ()) -> TransportSecuritySettings:
     """Host/Origin allow-lists: the bound address, the loopback names, and the hosts the operator
     adds with ``--allow-host`` (a name without a port means that name on this port)."""
     hosts: list[str] = []
-    for name in (host, *LOOPBACK_NAMES, *extra_hosts):
-        value = _authority(name, port)
+    named = [(host, "--host"), *((name, "--allow-host") for name in (*LOOPBACK_NAMES, *extra_hosts))]
+    for name, option in named:
+        value = _authority(name, port, option)
         if value not in hosts:
             hosts.append(value)
-    if port == 80:  # clients omit the default port from Host
-        hosts += [h.rsplit(":", 1)[0] for h in hosts if h.endswith(":80")]
+    # Clients leave the scheme's default port out of Host and Origin: `--allow-host mybox.lan:443` for a
+    # TLS proxy in front is reached as Host `mybox.lan`, Origin `https://mybox.lan`.
+    for h in list(hosts):
+        name, _, p = h.rpartition(":")
+        if p in DEFAULT_PORTS and name not in hosts:
+            hosts.append(name)
     origins = [f"{scheme}://{h}" for h in hosts for scheme in ("http", "https")]
     return TransportSecuritySettings(enable_dns_rebinding_protection=True, allowed_hosts=hosts, allowed_origins=origins)
 
@@ -124,6 +154,13 @@ def check_binding(host: str, token: str | None) -> None:
         raise ConfigError(
             f"{TOKEN_ENV} is blank or has spaces or line breaks around it; set it to a long random secret "
             "such as the output of: python -c 'import secrets; print(secrets.token_urlsafe(32))'"
+        )
+    if token is not None and any(not " " <= c <= "~" for c in token):
+        # HTTP headers carry ASCII: a client sends any other character as bytes that never match it.
+        raise ConfigError(
+            f"{TOKEN_ENV} has characters other than printable ASCII, which no client can send in a header "
+            "(every request would get 401); set it to the output of "
+            "python -c 'import secrets; print(secrets.token_urlsafe(32))'"
         )
     if not is_loopback(host) and token is not None and len(token) < MIN_TOKEN_LENGTH:
         # Beyond loopback the token is the only thing between the network and the budget: a short

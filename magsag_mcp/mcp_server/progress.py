@@ -16,6 +16,7 @@ from typing import Any
 
 from mcp.server.mcpserver import Context
 from mcp.shared.exceptions import MCPDeprecationWarning
+from mcp_types.version import MODERN_PROTOCOL_VERSIONS
 
 from ..errors import redact, redacting_logger
 
@@ -57,8 +58,9 @@ class ClientLog:
     sending at or above it. One server may serve several sessions (streamable HTTP): one client's
     ``debug`` must not flood another, so levels are kept per session (weakly: a closed session's goes).
 
-    2026-era clients opt in per request instead and the SDK filters those itself; the threshold
-    then stays at its default and every message the SDK lets through is sent.
+    2026-era clients opt in per request instead (``_meta``'s log level) and the SDK filters at the
+    level the request asked for; the threshold does not apply to them, or a request that asked for
+    ``debug`` would get nothing below the default.
     """
 
     def __init__(self, level: str = "info") -> None:
@@ -82,7 +84,9 @@ class ClientLog:
         return LEVELS.index(level) >= LEVELS.index(self.level_for(session))
 
     async def send(self, ctx: Context, level: str, message: str) -> None:
-        if not self.enabled(level, ctx.request_context.session):
+        request = ctx.request_context
+        per_request = request.protocol_version in MODERN_PROTOCOL_VERSIONS  # the SDK filters by the request's level
+        if not per_request and not self.enabled(level, request.session):
             return
         # Logging is deprecated by the 2026-07-28 revision but is how handshake-era clients see it.
         with warnings.catch_warnings():
