@@ -410,6 +410,7 @@ def validate_catalog(root: str | os.PathLike[str] | None = None, env: Mapping[st
     if catalog is not None:
         problems.extend(_agent_entrypoint_problems(catalog))
         problems.extend(_base_url_problems(catalog))
+        problems.extend(_misspelt_routes(catalog))
     try:
         from .pricing import validate_prices
 
@@ -470,6 +471,26 @@ def _top_level_names(tree: Any) -> set[str]:
         elif isinstance(node, ast.Import | ast.ImportFrom):
             names.update((a.asname or a.name).split(".")[0] for a in node.names)
     return names
+
+
+def _misspelt_routes(catalog: Catalog) -> list[str]:
+    """Routes that match no skill's task type but nearly name one (``analyis``): such a route routes
+    nothing, and the skill it was written for falls through to the default chain without a word. A
+    route that resembles no task type may be meant for skills still to come, and is left alone."""
+    import difflib
+
+    task_types = sorted({skill.task_type for skill in catalog.skills.values()})
+    problems = []
+    for route, _ in catalog.routing.routes:
+        if any(route.match == t or fnmatch.fnmatchcase(t, route.match) for t in task_types):
+            continue
+        near = difflib.get_close_matches(route.match, task_types, n=1, cutoff=0.8)
+        if near:
+            problems.append(
+                f"{catalog.root / 'routing'}: route {route.match!r} matches no skill's task_type; did you mean "
+                f"{near[0]!r}? (skills of task_type {near[0]!r} now take the default chain)"
+            )
+    return problems
 
 
 def _base_url_problems(catalog: Catalog) -> list[str]:

@@ -338,3 +338,23 @@ def test_a_routing_target_whose_base_url_cannot_carry_a_request_is_a_problem(min
     write(mini, "routing/r.yaml", "default:\n  - fake:echo\n  - {provider: compat, model: m1, base_url: not-a-url}\n")
     (problem,) = validate_catalog(mini, env={})
     assert problem.startswith(f"{mini / 'routing'}: target compat:m1: the base URL is not an http(s) URL with a host")
+
+
+def test_validate_names_a_route_that_nearly_matches_a_task_type(catalog_copy: Path):
+    # A route written `match: analyis` routed nothing, and analysis calls took the default chain without
+    # a word. A route like no task type at all may be for skills still to come, and passes.
+    routing = catalog_copy / "routing" / "default.yaml"
+    text = routing.read_text()
+    assert "  - match: analysis\n" in text
+    routing.write_text(
+        text.replace("  - match: analysis\n", "  - match: analyis\n")
+        + "  - match: future-skill\n    chain: [openai:gpt-4o]\n"
+    )
+    problems = validate_catalog(catalog_copy)
+    assert [p for p in problems if "route" in p] == [
+        f"{catalog_copy / 'routing'}: route 'analyis' matches no skill's task_type; did you mean 'analysis'? "
+        "(skills of task_type 'analysis' now take the default chain)"
+    ]
+    assert (
+        validate_catalog(Path(__file__).resolve().parent.parent / "catalog") == []
+    )  # the shipped catalog's routes each match a skill
