@@ -355,7 +355,10 @@ def _load(root: Path, env: Mapping[str, str]) -> tuple[Catalog | None, list[str]
             problems.extend(_pydantic_problems(path, exc))
             continue
         if agent.id in agents:
-            problems.append(f"{path}: agent id {agent.id!r} is defined twice")
+            problems.append(
+                f"{path}: agent id {agent.id!r} is also defined in {agent_files[agent.id]}; give each agent an id "
+                "of its own"
+            )
         agent_files[agent.id] = path
         for sid in agent.skills:
             if sid not in skills:

@@ -358,3 +358,12 @@ def test_validate_names_a_route_that_nearly_matches_a_task_type(catalog_copy: Pa
     assert (
         validate_catalog(Path(__file__).resolve().parent.parent / "catalog") == []
     )  # the shipped catalog's routes each match a skill
+
+
+def test_an_agent_id_defined_twice_names_both_files(catalog_copy: Path):
+    first = catalog_copy / "agents" / "my-mag.yaml"
+    copy = catalog_copy / "agents" / "my-mag-copy.yaml"
+    copy.write_text(first.read_text())
+    problems = validate_catalog(catalog_copy)
+    # files are read in name order: the copy comes first, and the original is the one reported
+    assert problems == [f"{first}: agent id 'my-mag' is also defined in {copy}; give each agent an id of its own"]
