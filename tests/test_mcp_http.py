@@ -295,3 +295,24 @@ async def test_an_allowed_host_matches_whatever_its_case(tmp_path: Path):
         assert status == 200
         status, _, _ = await post(url, {"Host": f"[fe80::a]:{port}"})
         assert status == 200
+
+
+def test_a_port_in_use_is_refused_at_start_with_the_fix(tmp_path: Path):
+    # Before: uvicorn's "[Errno 98] error while attempting to bind" log line and exit status 3.
+    import socket
+
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen(1)
+        port = taken.getsockname()[1]
+        proc = subprocess.run(
+            [sys.executable, "-m", "magsag_mcp", "--transport", "http", "--port", str(port)],
+            env=offline_env(tmp_path),
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+    assert proc.returncode == 2, proc.stderr
+    expected = f"magsag-mcp: cannot listen on 127.0.0.1:{port}: Address already in use; choose another --port"
+    assert expected in proc.stderr
+    assert "Traceback" not in proc.stderr

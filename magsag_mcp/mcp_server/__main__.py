@@ -97,11 +97,12 @@ def main(argv: Sequence[str] | None = None) -> int:
             log.info("magsag-mcp serving on stdio")
             anyio.run(serve_stdio, server)
         else:
-            from .http import TOKEN_ENV, check_binding, security_settings, serve_http
+            from .http import TOKEN_ENV, check_binding, check_port_free, security_settings, serve_http
 
             security_settings(args.host, args.port, args.allow_host)  # refuses a malformed --host or --allow-host
             token = os.environ.get(TOKEN_ENV) or None
             check_binding(args.host, token)
+            check_port_free(args.host, args.port)
             log.info(
                 "magsag-mcp starting on http://%s/mcp (token %s)",
                 f"[{args.host}]:{args.port}" if ":" in args.host else f"{args.host}:{args.port}",

@@ -177,6 +177,28 @@ def check_binding(host: str, token: str | None) -> None:
         )
 
 
+def check_port_free(host: str, port: int) -> None:
+    """Refuse a host and port this process cannot listen on (in use, not an address of this machine,
+    a privileged port) before the server starts: uvicorn's own failure is a log line with errno 98 and
+    exit status 3. A port taken between this check and uvicorn's bind still fails uvicorn's way."""
+    import socket
+
+    try:
+        infos = socket.getaddrinfo(host.strip("[]"), port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE)
+    except socket.gaierror as exc:
+        raise ConfigError(f"--host {host!r} does not resolve to an address of this machine ({exc.strerror})") from None
+    family, kind, proto, _, address = infos[0]
+    with socket.socket(family, kind, proto) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as uvicorn binds: TIME_WAIT is no obstacle
+        try:
+            probe.bind(address)
+        except OSError as exc:
+            raise ConfigError(
+                f"cannot listen on {host}:{port}: {exc.strerror}; choose another --port, or stop the process "
+                "that listens there"
+            ) from None
+
+
 def http_app(
     server: MCPServer[Any],
     *,
