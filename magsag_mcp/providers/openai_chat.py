@@ -294,6 +294,10 @@ class _ChatStream(StreamAccumulator):
         self.parts: list[str] = []
         self.refusal: list[str] = []
         self.calls: dict[int, dict[str, Any]] = {}
+        #: a delta's index -> the key of its call in ``calls`` (keys count the calls in order of arrival)
+        self._key_of: dict[int, int] = {}
+        #: the key of the call the last tool-call delta went to
+        self._last_call: int | None = None
         self.finish_raw: str | None = None
         self.usage: Usage | None = None
         self.done = False
@@ -328,7 +332,7 @@ class _ChatStream(StreamAccumulator):
             if delta.get("refusal"):
                 self.refusal.append(delta["refusal"])
             for tc in delta.get("tool_calls") or []:
-                slot = self.calls.setdefault(tc.get("index", 0), {"id": None, "name": "", "arguments": ""})
+                slot = self._slot(tc)
                 if tc.get("id"):
                     slot["id"] = tc["id"]
                 fn = tc.get("function") or {}
@@ -341,6 +345,22 @@ class _ChatStream(StreamAccumulator):
         if delta_text:
             self.parts.append(delta_text)
         return delta_text
+
+    def _slot(self, tc: dict[str, Any]) -> dict[str, Any]:
+        """The call a tool-call delta continues, or a new one. The spec keys the deltas by ``index``; some
+        compatible servers leave it out (Gemini's OpenAI endpoint) or give parallel calls all the same one,
+        sending each call with its own id. So a delta with an id other than its call's starts a new call, and
+        one without an index continues the call the last delta went to."""
+        index, call_id = tc.get("index"), tc.get("id")
+        key = self._key_of.get(index) if isinstance(index, int) else self._last_call
+        slot = self.calls.get(key) if key is not None else None
+        if slot is None or (call_id and slot["id"] not in (None, call_id)):
+            key = len(self.calls)
+            slot = self.calls[key] = {"id": None, "name": "", "arguments": ""}
+            if isinstance(index, int):
+                self._key_of[index] = key
+        self._last_call = key
+        return slot
 
     def finish(self) -> LLMResult:
         if not self.done and self.finish_raw is None:

@@ -1,0 +1,131 @@
+"""Streams written byte for byte: what real servers send beside (or against) the specs, read by the providers.
+
+The spec-checking fakes send well-formed streams; the loopback server here sends exactly the events a test
+gives it, for the deviations compatible servers and proxies are known for.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import AsyncIterator, Callable
+from typing import Any
+
+import pytest
+from aiohttp import web
+from aiohttp.test_utils import TestServer
+
+from magsag_mcp.providers.openai import CompatProvider
+from magsag_mcp.transport import Transport
+from magsag_mcp.types import LLMRequest, Message, Target, ToolCall
+
+pytestmark = pytest.mark.anyio
+
+MODEL = "some-model"
+
+
+def sse(*events: Any) -> list[bytes]:
+    """One chunk per event: a dict is sent as its JSON, a string as it is."""
+    return [f"data: {e if isinstance(e, str) else json.dumps(e)}\n\n".encode() for e in events]
+
+
+def chunk(delta: dict[str, Any] | None = None, finish: str | None = None) -> dict[str, Any]:
+    return {
+        "id": "chatcmpl-1",
+        "object": "chat.completion.chunk",
+        "created": 1,
+        "model": MODEL,
+        "choices": [{"index": 0, "delta": delta or {}, "finish_reason": finish}],
+    }
+
+
+USAGE_CHUNK = {
+    "id": "chatcmpl-1",
+    "object": "chat.completion.chunk",
+    "created": 1,
+    "model": MODEL,
+    "choices": [],
+    "usage": {"prompt_tokens": 9, "completion_tokens": 4, "total_tokens": 13},
+}
+
+
+@pytest.fixture
+async def raw_stream() -> AsyncIterator[Callable[[list[bytes]], Any]]:
+    """Starts a server that answers every POST with ``chunks`` as an event stream; returns its base URL."""
+    servers: list[TestServer] = []
+
+    async def start(chunks: list[bytes]) -> str:
+        async def handle(request: web.Request) -> web.StreamResponse:
+            await request.read()
+            resp = web.StreamResponse(headers={"Content-Type": "text/event-stream"})
+            await resp.prepare(request)
+            for c in chunks:
+                await resp.write(c)
+                await asyncio.sleep(0)
+            await resp.write_eof()
+            return resp
+
+        app = web.Application()
+        app.router.add_post("/{tail:.*}", handle)
+        server = TestServer(app, host="127.0.0.1")
+        await server.start_server()
+        servers.append(server)
+        return f"http://127.0.0.1:{server.port}/v1"
+
+    yield start
+    for server in servers:
+        await server.close()
+
+
+async def compat_stream(base: str, **kw: Any) -> Any:
+    transport = Transport()
+    try:
+        request = LLMRequest(messages=[Message("user", "hi")], stream=True, **kw)
+        return await CompatProvider({"MAGSAG_COMPAT_BASE_URL": base}, transport).complete(
+            request, Target("compat", MODEL)
+        )
+    finally:
+        await transport.aclose()
+
+
+def call(call_id: str, name: str, arguments: str, **extra: Any) -> dict[str, Any]:
+    return {"id": call_id, "type": "function", "function": {"name": name, "arguments": arguments}, **extra}
+
+
+async def test_parallel_tool_calls_without_an_index_stay_apart(raw_stream):
+    # Gemini's OpenAI endpoint and some gateways leave out tool_calls[].index: the calls were merged into
+    # one named "get_weatherget_time" with the arguments '{"city": "Paris"}{"tz": "JST"}' (not JSON).
+    base = await raw_stream(
+        sse(
+            chunk({"role": "assistant", "tool_calls": [call("c1", "get_weather", '{"city": ')]}),
+            chunk({"tool_calls": [{"function": {"arguments": '"Paris"}'}}]}),
+            chunk({"tool_calls": [call("c2", "get_time", '{"tz": "JST"}')]}),
+            chunk(finish="tool_calls"),
+            USAGE_CHUNK,
+            "[DONE]",
+        )
+    )
+    result = await compat_stream(base)
+    assert result.tool_calls == [
+        ToolCall("c1", "get_weather", {"city": "Paris"}),
+        ToolCall("c2", "get_time", {"tz": "JST"}),
+    ]
+
+
+async def test_parallel_tool_calls_that_share_an_index_stay_apart(raw_stream):
+    # Servers that number every parallel call 0, each call sent with its own id.
+    base = await raw_stream(
+        sse(
+            chunk({"tool_calls": [call("c1", "get_weather", '{"city": "Paris"}', index=0)]}),
+            chunk({"tool_calls": [call("c2", "get_weather", '{"city": ', index=0)]}),
+            chunk({"tool_calls": [{"index": 0, "function": {"arguments": '"Oslo"}'}}]}),
+            chunk(finish="tool_calls"),
+            USAGE_CHUNK,
+            "[DONE]",
+        )
+    )
+    result = await compat_stream(base)
+    assert result.tool_calls == [
+        ToolCall("c1", "get_weather", {"city": "Paris"}),
+        ToolCall("c2", "get_weather", {"city": "Oslo"}),
+    ]
