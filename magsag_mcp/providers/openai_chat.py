@@ -378,6 +378,14 @@ class _ChatStream(StreamAccumulator):
             )
         finish = _FINISH.get(self.finish_raw, "other")
         text = "".join(self.parts)
+        if self.finish_raw is None and not text and not self.calls and not self.refusal:
+            # [DONE] after no choice at all (a gateway closing a stream it could not serve): no answer, as
+            # a completion without choices is none
+            raise MalformedResponseError(
+                f"{self.provider}:{self.model}: the stream ended with [DONE] but carried no answer",
+                provider=self.provider,
+                model=self.model,
+            )
         if finish == "content_filter" and not text and not self.calls:
             raise with_reported_usage(
                 ContentFilteredError(

@@ -15,6 +15,7 @@ import pytest
 from aiohttp import web
 from aiohttp.test_utils import TestServer
 
+from magsag_mcp import errors as E
 from magsag_mcp.providers.openai import CompatProvider
 from magsag_mcp.transport import Transport
 from magsag_mcp.types import LLMRequest, Message, Target, ToolCall
@@ -129,3 +130,18 @@ async def test_parallel_tool_calls_that_share_an_index_stay_apart(raw_stream):
         ToolCall("c1", "get_weather", {"city": "Paris"}),
         ToolCall("c2", "get_weather", {"city": "Oslo"}),
     ]
+
+
+@pytest.mark.parametrize("usage", [True, False], ids=["usage-reported", "no-usage"])
+async def test_a_stream_of_only_done_is_no_answer(raw_stream, usage: bool):
+    # A gateway that could not serve the stream and closed it at once: it passed as an empty answer,
+    # a success with no text, where a completion without choices is a malformed answer.
+    base = await raw_stream(sse(*([USAGE_CHUNK] if usage else []), "[DONE]"))
+    with pytest.raises(E.MalformedResponseError, match="carried no answer") as info:
+        await compat_stream(base)
+    err = info.value
+    assert err.moves_on and not err.retryable
+    if usage:
+        assert (err.usage.input_tokens, err.usage.output_tokens) == (9, 4)
+    else:
+        assert err.usage is None and err.maybe_billed
