@@ -306,7 +306,9 @@ class _ChatStream(StreamAccumulator):
         self.tier_seen: str | None = None
 
     def usage_so_far(self) -> Usage | None:
-        return self.usage  # only the usage chunk sets it, after the finish: the answer's whole usage
+        # OpenAI sends usage once, after the finish; some servers send the count so far in every chunk,
+        # which is the whole answer's only once the finish_reason (or [DONE]) has come
+        return self.usage if self.finish_raw is not None or self.done else None
 
     def feed(self, event: SSEEvent) -> str:
         if event.data == "[DONE]":

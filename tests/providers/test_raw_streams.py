@@ -23,6 +23,8 @@ from magsag_mcp.types import LLMRequest, Message, Target, ToolCall
 pytestmark = pytest.mark.anyio
 
 MODEL = "some-model"
+#: where a stream's connection drops
+CUT = b""
 
 
 def sse(*events: Any) -> list[bytes]:
@@ -52,7 +54,8 @@ USAGE_CHUNK = {
 
 @pytest.fixture
 async def raw_stream() -> AsyncIterator[Callable[[list[bytes]], Any]]:
-    """Starts a server that answers every POST with ``chunks`` as an event stream; returns its base URL."""
+    """Starts a server that answers every POST with ``chunks`` as an event stream, and returns its base URL.
+    A ``CUT`` among the chunks drops the connection there."""
     servers: list[TestServer] = []
 
     async def start(chunks: list[bytes]) -> str:
@@ -61,6 +64,10 @@ async def raw_stream() -> AsyncIterator[Callable[[list[bytes]], Any]]:
             resp = web.StreamResponse(headers={"Content-Type": "text/event-stream"})
             await resp.prepare(request)
             for c in chunks:
+                if c is CUT:
+                    assert request.transport is not None
+                    request.transport.close()
+                    return resp
                 await resp.write(c)
                 await asyncio.sleep(0)
             await resp.write_eof()
@@ -145,3 +152,23 @@ async def test_a_stream_of_only_done_is_no_answer(raw_stream, usage: bool):
         assert (err.usage.input_tokens, err.usage.output_tokens) == (9, 4)
     else:
         assert err.usage is None and err.maybe_billed
+
+
+async def test_a_running_usage_count_does_not_price_a_cut_stream(raw_stream):
+    # Some servers put the usage so far in every chunk. A stream cut before its finish_reason was priced at
+    # the last running count (a fraction of what was generated); like an Anthropic or Gemini stream cut
+    # before its end, its cost is unknown and bounded instead.
+    def running(delta: dict[str, Any], out: int) -> dict[str, Any]:
+        return {**chunk(delta), "usage": {"prompt_tokens": 9, "completion_tokens": out, "total_tokens": 9 + out}}
+
+    base = await raw_stream([*sse(running({"content": "one"}, 1), running({"content": " two"}, 2)), CUT])
+    with pytest.raises(E.ProviderConnectionError) as info:
+        await compat_stream(base)
+    assert info.value.usage is None and info.value.maybe_billed
+
+
+async def test_the_usage_after_the_finish_prices_a_stream_cut_before_done(raw_stream):
+    base = await raw_stream([*sse(chunk({"content": "one"}), chunk(finish="stop"), USAGE_CHUNK), CUT])
+    with pytest.raises(E.ProviderConnectionError) as info:
+        await compat_stream(base)
+    assert (info.value.usage.input_tokens, info.value.usage.output_tokens) == (9, 4)
