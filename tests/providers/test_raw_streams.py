@@ -16,6 +16,7 @@ from aiohttp import web
 from aiohttp.test_utils import TestServer
 
 from magsag_mcp import errors as E
+from magsag_mcp.providers.gemini import GeminiProvider
 from magsag_mcp.providers.openai import CompatProvider
 from magsag_mcp.transport import Transport
 from magsag_mcp.types import LLMRequest, Message, Target, ToolCall
@@ -58,10 +59,10 @@ async def raw_stream() -> AsyncIterator[Callable[[list[bytes]], Any]]:
     A ``CUT`` among the chunks drops the connection there."""
     servers: list[TestServer] = []
 
-    async def start(chunks: list[bytes]) -> str:
+    async def start(chunks: list[bytes], content_type: str = "text/event-stream") -> str:
         async def handle(request: web.Request) -> web.StreamResponse:
             await request.read()
-            resp = web.StreamResponse(headers={"Content-Type": "text/event-stream"})
+            resp = web.StreamResponse(headers={"Content-Type": content_type})
             await resp.prepare(request)
             for c in chunks:
                 if c is CUT:
@@ -172,3 +173,39 @@ async def test_the_usage_after_the_finish_prices_a_stream_cut_before_done(raw_st
     with pytest.raises(E.ProviderConnectionError) as info:
         await compat_stream(base)
     assert (info.value.usage.input_tokens, info.value.usage.output_tokens) == (9, 4)
+
+
+def gemini_chunk(text: str, finish: str | None = None, out: int = 1) -> dict[str, Any]:
+    candidate: dict[str, Any] = {"content": {"role": "model", "parts": [{"text": text}]}, "index": 0}
+    if finish:
+        candidate["finishReason"] = finish
+    usage = {"promptTokenCount": 5, "candidatesTokenCount": out, "totalTokenCount": 5 + out}
+    return {"candidates": [candidate], "usageMetadata": usage, "modelVersion": "gemini-2.5-flash"}
+
+
+async def gemini_stream(base: str) -> Any:
+    transport = Transport()
+    try:
+        provider = GeminiProvider({"GEMINI_API_KEY": "g-key", "GEMINI_BASE_URL": base.removesuffix("/v1")}, transport)
+        request = LLMRequest(messages=[Message("user", "hi")], stream=True)
+        return await provider.complete(request, Target("google", "gemini-2.5-flash"))
+    finally:
+        await transport.aclose()
+
+
+async def test_a_gemini_stream_sent_as_a_json_array_is_read_whole(raw_stream):
+    # streamGenerateContent without alt=sse (a proxy that drops the query) answers a JSON array of
+    # GenerateContentResponse chunks: the whole, billed answer was thrown away as "not a GenerateContentResponse"
+    chunks = [gemini_chunk("Hello", out=1), gemini_chunk(" world", finish="STOP", out=2)]
+    base = await raw_stream([json.dumps(chunks).encode()], content_type="application/json")
+    result = await gemini_stream(base)
+    assert (result.text, result.finish_reason) == ("Hello world", "stop")
+    assert (result.usage.input_tokens, result.usage.output_tokens, result.usage.reported) == (5, 2, True)
+
+
+async def test_an_error_inside_a_gemini_json_array_is_the_error_it_names(raw_stream):
+    error = {"error": {"code": 503, "message": "The model is overloaded.", "status": "UNAVAILABLE"}}
+    base = await raw_stream([json.dumps([gemini_chunk("Hel"), error]).encode()], content_type="application/json")
+    with pytest.raises(E.OverloadedError) as info:
+        await gemini_stream(base)
+    assert info.value.status == 503 and info.value.maybe_billed
