@@ -20,7 +20,15 @@ from typing import Any
 
 import aiohttp
 
-from .errors import ConfigError, MalformedResponseError, ProviderConnectionError, ProviderTimeoutError, excerpt, redact
+from .errors import (
+    ConfigError,
+    MalformedResponseError,
+    ProviderConnectionError,
+    ProviderTimeoutError,
+    UnexpectedStatusError,
+    excerpt,
+    redact,
+)
 from .settings import CONNECT_TIMEOUT_ENV, DEFAULT_CONNECT_TIMEOUT, DEFAULT_READ_TIMEOUT, READ_TIMEOUT_ENV
 
 __all__ = ["Timeouts", "HttpResponse", "SSEEvent", "SSEParser", "Transport"]
@@ -336,13 +344,15 @@ class Transport:
 
 def _refuse_redirect(url: str, resp: aiohttp.ClientResponse) -> None:
     """Redirects are not followed: aiohttp would carry ``x-api-key`` / ``api-key`` / ``x-goog-api-key``
-    (it strips only ``Authorization``) to whatever host the redirect names."""
+    (it strips only ``Authorization``) to whatever host the redirect names. The redirect is an answer, and
+    the same one next time: not retried (as a dropped connection would be), the next target is tried."""
     if 300 <= resp.status < 400:
         target = resp.headers.get("Location", "")
-        raise ProviderConnectionError(
+        raise UnexpectedStatusError(
             f"{_host(url)} answered HTTP {resp.status} redirecting to {_host(target) if target else 'elsewhere'}; "
             "redirects are not followed so that API keys never reach another host: set the base URL to the "
-            "address the redirect names"
+            "address the redirect names",
+            status=resp.status,
         )
 
 

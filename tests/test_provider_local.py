@@ -98,8 +98,9 @@ async def test_the_downgrade_is_remembered_per_base_url(local_server: FakeOpenAI
         assert other.violations == []
 
 
-async def test_streaming_downgrades_too(local_server: FakeOpenAI, transport: Transport):
-    local_server.without_responses_api("ollama").queue(R.reply("streamed chat answer"))
+@pytest.mark.parametrize("kind", ["ollama", "lmstudio-200"])
+async def test_streaming_downgrades_too(local_server: FakeOpenAI, transport: Transport, kind: str):
+    local_server.without_responses_api(kind).queue(R.reply("streamed chat answer"))
     result = await LocalProvider({}, transport).complete(ask(stream=True), target(local_server))
     assert result.text == "streamed chat answer" and local_server.paths() == [RESPONSES, CHAT]
     assert local_server.requests[1].body["stream"] is True

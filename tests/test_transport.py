@@ -340,13 +340,16 @@ async def test_redirects_are_not_followed_so_keys_stay_home(transport: Transport
     await server.start_server()
     try:
         base = f"http://127.0.0.1:{server.port}"
-        with pytest.raises(E.ProviderConnectionError, match="redirects are not followed") as info:
+        with pytest.raises(E.UnexpectedStatusError, match="redirects are not followed") as info:
             await transport.post_json(base + "/v1/messages", CHAT, headers={"x-api-key": "sk-ant-secret"})
         assert "pw" not in info.value.message and "user" not in info.value.message
-        with pytest.raises(E.ProviderConnectionError, match="HTTP 307"):
+        # the same redirect would come back: not retried on this target (3 tries, with waits), the next one is tried
+        assert info.value.status == 307 and not info.value.retryable and info.value.moves_on
+        assert not info.value.maybe_billed
+        with pytest.raises(E.UnexpectedStatusError, match="HTTP 307"):
             async with transport.stream_sse(base + "/v1/messages", CHAT, headers={"x-api-key": "sk-ant-secret"}):
                 pass
-        with pytest.raises(E.ProviderConnectionError):
+        with pytest.raises(E.UnexpectedStatusError):
             await transport.get(base + "/models", headers={"api-key": "azure-secret"})
         assert seen == []
     finally:

@@ -209,12 +209,16 @@ class GeminiFormat(WireFormat):
         return _usage(data.get("usageMetadata") or {})
 
     def parse_response(self, data: Any, *, provider: str, model: str) -> LLMResult:
-        if not isinstance(data, dict):
+        # streamGenerateContent without alt=sse (a proxy that dropped the query) answers its chunks, and an
+        # error that cut them short, as one JSON array: read whole, as the stream would have been
+        chunks = data if isinstance(data, list) and data else [data]
+        if not all(isinstance(chunk, dict) for chunk in chunks):
             raise MalformedResponseError(
                 f"{provider}:{model}: not a GenerateContentResponse", provider=provider, model=model
             )
         acc = _GeminiStream(provider, model)
-        acc.absorb(data)
+        for chunk in chunks:
+            acc.absorb(chunk)
         return acc.result(require_finish=False)
 
     def accumulator(self, *, provider: str, model: str) -> StreamAccumulator:

@@ -1,9 +1,9 @@
 """The ``local`` provider: Ollama, vLLM, LM Studio and friends on the user's own machine.
 
 It prefers the OpenAI Responses API. When the server shows it has no Responses endpoint (404, 405,
-501, or a 400 that says the endpoint is unsupported) it switches to Chat Completions, remembers
-that for the base URL, and says so in the result's warnings. A 400 about the request itself is
-not a reason to switch: it is raised like any bad request.
+501, or a 400 or an error body under a 200 that says the endpoint is unsupported) it switches to
+Chat Completions, remembers that for the base URL, and says so in the result's warnings. A 400 about
+the request itself is not a reason to switch: it is raised like any bad request.
 """
 
 from __future__ import annotations
@@ -24,7 +24,7 @@ DEFAULT_LOCAL_BASE_URL = "http://localhost:11434/v1"
 
 _UNSUPPORTED = re.compile(
     r"(unsupported|not supported|not implemented|unknown (endpoint|route|url|path)|no route|"
-    r"not found|invalid (endpoint|url|path)|unrecognized request url)",
+    r"not found|invalid (endpoint|url|path)|unrecognized request url|unexpected (endpoint|route|url|path))",
     re.IGNORECASE,
 )
 _ABOUT_ENDPOINT = re.compile(r"(endpoint|route|url|path|/responses|responses api|method)", re.IGNORECASE)
@@ -82,7 +82,8 @@ def lacks_responses_api(exc: ProviderError) -> bool:
     if exc.status == 404:
         # A 404 naming the model is "model not found", which chat completions would repeat.
         return not _names_model(exc)
-    if exc.status == 400:
+    if exc.status == 400 or (exc.status is not None and 200 <= exc.status < 300):
+        # a 2xx: an error body under a success status (LM Studio answers an unknown route 200)
         return bool(_UNSUPPORTED.search(exc.message) and _ABOUT_ENDPOINT.search(exc.message))
     return False
 

@@ -294,6 +294,10 @@ class _ChatStream(StreamAccumulator):
         self.parts: list[str] = []
         self.refusal: list[str] = []
         self.calls: dict[int, dict[str, Any]] = {}
+        #: a delta's index -> the key of its call in ``calls`` (keys count the calls in order of arrival)
+        self._key_of: dict[int, int] = {}
+        #: the key of the call the last tool-call delta went to
+        self._last_call: int | None = None
         self.finish_raw: str | None = None
         self.usage: Usage | None = None
         self.done = False
@@ -302,7 +306,9 @@ class _ChatStream(StreamAccumulator):
         self.tier_seen: str | None = None
 
     def usage_so_far(self) -> Usage | None:
-        return self.usage  # only the usage chunk sets it, after the finish: the answer's whole usage
+        # OpenAI sends usage once, after the finish; some servers send the count so far in every chunk,
+        # which is the whole answer's only once the finish_reason (or [DONE]) has come
+        return self.usage if self.finish_raw is not None or self.done else None
 
     def feed(self, event: SSEEvent) -> str:
         if event.data == "[DONE]":
@@ -328,7 +334,7 @@ class _ChatStream(StreamAccumulator):
             if delta.get("refusal"):
                 self.refusal.append(delta["refusal"])
             for tc in delta.get("tool_calls") or []:
-                slot = self.calls.setdefault(tc.get("index", 0), {"id": None, "name": "", "arguments": ""})
+                slot = self._slot(tc)
                 if tc.get("id"):
                     slot["id"] = tc["id"]
                 fn = tc.get("function") or {}
@@ -341,6 +347,22 @@ class _ChatStream(StreamAccumulator):
         if delta_text:
             self.parts.append(delta_text)
         return delta_text
+
+    def _slot(self, tc: dict[str, Any]) -> dict[str, Any]:
+        """The call a tool-call delta continues, or a new one. The spec keys the deltas by ``index``; some
+        compatible servers leave it out (Gemini's OpenAI endpoint) or give parallel calls all the same one,
+        sending each call with its own id. So a delta with an id other than its call's starts a new call, and
+        one without an index continues the call the last delta went to."""
+        index, call_id = tc.get("index"), tc.get("id")
+        key = self._key_of.get(index) if isinstance(index, int) else self._last_call
+        slot = self.calls.get(key) if key is not None else None
+        if slot is None or (call_id and slot["id"] not in (None, call_id)):
+            key = len(self.calls)
+            slot = self.calls[key] = {"id": None, "name": "", "arguments": ""}
+            if isinstance(index, int):
+                self._key_of[index] = key
+        self._last_call = key
+        return slot
 
     def finish(self) -> LLMResult:
         if not self.done and self.finish_raw is None:
@@ -358,6 +380,14 @@ class _ChatStream(StreamAccumulator):
             )
         finish = _FINISH.get(self.finish_raw, "other")
         text = "".join(self.parts)
+        if self.finish_raw is None and not text and not self.calls and not self.refusal:
+            # [DONE] after no choice at all (a gateway closing a stream it could not serve): no answer, as
+            # a completion without choices is none
+            raise MalformedResponseError(
+                f"{self.provider}:{self.model}: the stream ended with [DONE] but carried no answer",
+                provider=self.provider,
+                model=self.model,
+            )
         if finish == "content_filter" and not text and not self.calls:
             raise with_reported_usage(
                 ContentFilteredError(

@@ -98,6 +98,10 @@ class ResponsesFormat(WireFormat):
         return _usage(data.get("usage"), data)
 
     def parse_response(self, data: Any, *, provider: str, model: str) -> LLMResult:
+        if isinstance(data, dict) and data.get("error") and not isinstance(data.get("output"), list):
+            # an error body under a 2xx status (LM Studio answers an unknown route 200 with
+            # {"error": "Unexpected endpoint or method. ..."}): the server's error, said as it said it
+            raise openai_error(HttpResponse(200, {}, json.dumps(data).encode()), provider=provider, model=model)
         if not isinstance(data, dict) or not isinstance(data.get("output"), list):
             raise MalformedResponseError(
                 f"{provider}:{model}: response without an output list", provider=provider, model=model

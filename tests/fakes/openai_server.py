@@ -64,6 +64,13 @@ NO_RESPONSES_API: dict[str, tuple[int, str, str]] = {
             }
         ),
     ),
+    # LM Studio before it had the Responses API: any unknown route is answered 200 (its log says "Returning
+    # 200 anyway") with this body (lmstudio-ai/lmstudio-bug-tracker#618)
+    "lmstudio-200": (
+        200,
+        "application/json",
+        json.dumps({"error": "Unexpected endpoint or method. (POST /v1/responses)"}),
+    ),
 }
 
 _API_VERSION = re.compile(r"^\d{4}-\d{2}-\d{2}(-preview)?$")

@@ -1,0 +1,211 @@
+"""Streams written byte for byte: what real servers send beside (or against) the specs, read by the providers.
+
+The spec-checking fakes send well-formed streams; the loopback server here sends exactly the events a test
+gives it, for the deviations compatible servers and proxies are known for.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import AsyncIterator, Callable
+from typing import Any
+
+import pytest
+from aiohttp import web
+from aiohttp.test_utils import TestServer
+
+from magsag_mcp import errors as E
+from magsag_mcp.providers.gemini import GeminiProvider
+from magsag_mcp.providers.openai import CompatProvider
+from magsag_mcp.transport import Transport
+from magsag_mcp.types import LLMRequest, Message, Target, ToolCall
+
+pytestmark = pytest.mark.anyio
+
+MODEL = "some-model"
+#: where a stream's connection drops
+CUT = b""
+
+
+def sse(*events: Any) -> list[bytes]:
+    """One chunk per event: a dict is sent as its JSON, a string as it is."""
+    return [f"data: {e if isinstance(e, str) else json.dumps(e)}\n\n".encode() for e in events]
+
+
+def chunk(delta: dict[str, Any] | None = None, finish: str | None = None) -> dict[str, Any]:
+    return {
+        "id": "chatcmpl-1",
+        "object": "chat.completion.chunk",
+        "created": 1,
+        "model": MODEL,
+        "choices": [{"index": 0, "delta": delta or {}, "finish_reason": finish}],
+    }
+
+
+USAGE_CHUNK = {
+    "id": "chatcmpl-1",
+    "object": "chat.completion.chunk",
+    "created": 1,
+    "model": MODEL,
+    "choices": [],
+    "usage": {"prompt_tokens": 9, "completion_tokens": 4, "total_tokens": 13},
+}
+
+
+@pytest.fixture
+async def raw_stream() -> AsyncIterator[Callable[[list[bytes]], Any]]:
+    """Starts a server that answers every POST with ``chunks`` as an event stream, and returns its base URL.
+    A ``CUT`` among the chunks drops the connection there."""
+    servers: list[TestServer] = []
+
+    async def start(chunks: list[bytes], content_type: str = "text/event-stream") -> str:
+        async def handle(request: web.Request) -> web.StreamResponse:
+            await request.read()
+            resp = web.StreamResponse(headers={"Content-Type": content_type})
+            await resp.prepare(request)
+            for c in chunks:
+                if c is CUT:
+                    assert request.transport is not None
+                    request.transport.close()
+                    return resp
+                await resp.write(c)
+                await asyncio.sleep(0)
+            await resp.write_eof()
+            return resp
+
+        app = web.Application()
+        app.router.add_post("/{tail:.*}", handle)
+        server = TestServer(app, host="127.0.0.1")
+        await server.start_server()
+        servers.append(server)
+        return f"http://127.0.0.1:{server.port}/v1"
+
+    yield start
+    for server in servers:
+        await server.close()
+
+
+async def compat_stream(base: str, **kw: Any) -> Any:
+    transport = Transport()
+    try:
+        request = LLMRequest(messages=[Message("user", "hi")], stream=True, **kw)
+        return await CompatProvider({"MAGSAG_COMPAT_BASE_URL": base}, transport).complete(
+            request, Target("compat", MODEL)
+        )
+    finally:
+        await transport.aclose()
+
+
+def call(call_id: str, name: str, arguments: str, **extra: Any) -> dict[str, Any]:
+    return {"id": call_id, "type": "function", "function": {"name": name, "arguments": arguments}, **extra}
+
+
+async def test_parallel_tool_calls_without_an_index_stay_apart(raw_stream):
+    # Gemini's OpenAI endpoint and some gateways leave out tool_calls[].index: the calls were merged into
+    # one named "get_weatherget_time" with the arguments '{"city": "Paris"}{"tz": "JST"}' (not JSON).
+    base = await raw_stream(
+        sse(
+            chunk({"role": "assistant", "tool_calls": [call("c1", "get_weather", '{"city": ')]}),
+            chunk({"tool_calls": [{"function": {"arguments": '"Paris"}'}}]}),
+            chunk({"tool_calls": [call("c2", "get_time", '{"tz": "JST"}')]}),
+            chunk(finish="tool_calls"),
+            USAGE_CHUNK,
+            "[DONE]",
+        )
+    )
+    result = await compat_stream(base)
+    assert result.tool_calls == [
+        ToolCall("c1", "get_weather", {"city": "Paris"}),
+        ToolCall("c2", "get_time", {"tz": "JST"}),
+    ]
+
+
+async def test_parallel_tool_calls_that_share_an_index_stay_apart(raw_stream):
+    # Servers that number every parallel call 0, each call sent with its own id.
+    base = await raw_stream(
+        sse(
+            chunk({"tool_calls": [call("c1", "get_weather", '{"city": "Paris"}', index=0)]}),
+            chunk({"tool_calls": [call("c2", "get_weather", '{"city": ', index=0)]}),
+            chunk({"tool_calls": [{"index": 0, "function": {"arguments": '"Oslo"}'}}]}),
+            chunk(finish="tool_calls"),
+            USAGE_CHUNK,
+            "[DONE]",
+        )
+    )
+    result = await compat_stream(base)
+    assert result.tool_calls == [
+        ToolCall("c1", "get_weather", {"city": "Paris"}),
+        ToolCall("c2", "get_weather", {"city": "Oslo"}),
+    ]
+
+
+@pytest.mark.parametrize("usage", [True, False], ids=["usage-reported", "no-usage"])
+async def test_a_stream_of_only_done_is_no_answer(raw_stream, usage: bool):
+    # A gateway that could not serve the stream and closed it at once: it passed as an empty answer,
+    # a success with no text, where a completion without choices is a malformed answer.
+    base = await raw_stream(sse(*([USAGE_CHUNK] if usage else []), "[DONE]"))
+    with pytest.raises(E.MalformedResponseError, match="carried no answer") as info:
+        await compat_stream(base)
+    err = info.value
+    assert err.moves_on and not err.retryable
+    if usage:
+        assert (err.usage.input_tokens, err.usage.output_tokens) == (9, 4)
+    else:
+        assert err.usage is None and err.maybe_billed
+
+
+async def test_a_running_usage_count_does_not_price_a_cut_stream(raw_stream):
+    # Some servers put the usage so far in every chunk. A stream cut before its finish_reason was priced at
+    # the last running count (a fraction of what was generated); like an Anthropic or Gemini stream cut
+    # before its end, its cost is unknown and bounded instead.
+    def running(delta: dict[str, Any], out: int) -> dict[str, Any]:
+        return {**chunk(delta), "usage": {"prompt_tokens": 9, "completion_tokens": out, "total_tokens": 9 + out}}
+
+    base = await raw_stream([*sse(running({"content": "one"}, 1), running({"content": " two"}, 2)), CUT])
+    with pytest.raises(E.ProviderConnectionError) as info:
+        await compat_stream(base)
+    assert info.value.usage is None and info.value.maybe_billed
+
+
+async def test_the_usage_after_the_finish_prices_a_stream_cut_before_done(raw_stream):
+    base = await raw_stream([*sse(chunk({"content": "one"}), chunk(finish="stop"), USAGE_CHUNK), CUT])
+    with pytest.raises(E.ProviderConnectionError) as info:
+        await compat_stream(base)
+    assert (info.value.usage.input_tokens, info.value.usage.output_tokens) == (9, 4)
+
+
+def gemini_chunk(text: str, finish: str | None = None, out: int = 1) -> dict[str, Any]:
+    candidate: dict[str, Any] = {"content": {"role": "model", "parts": [{"text": text}]}, "index": 0}
+    if finish:
+        candidate["finishReason"] = finish
+    usage = {"promptTokenCount": 5, "candidatesTokenCount": out, "totalTokenCount": 5 + out}
+    return {"candidates": [candidate], "usageMetadata": usage, "modelVersion": "gemini-2.5-flash"}
+
+
+async def gemini_stream(base: str) -> Any:
+    transport = Transport()
+    try:
+        provider = GeminiProvider({"GEMINI_API_KEY": "g-key", "GEMINI_BASE_URL": base.removesuffix("/v1")}, transport)
+        request = LLMRequest(messages=[Message("user", "hi")], stream=True)
+        return await provider.complete(request, Target("google", "gemini-2.5-flash"))
+    finally:
+        await transport.aclose()
+
+
+async def test_a_gemini_stream_sent_as_a_json_array_is_read_whole(raw_stream):
+    # streamGenerateContent without alt=sse (a proxy that drops the query) answers a JSON array of
+    # GenerateContentResponse chunks: the whole, billed answer was thrown away as "not a GenerateContentResponse"
+    chunks = [gemini_chunk("Hello", out=1), gemini_chunk(" world", finish="STOP", out=2)]
+    base = await raw_stream([json.dumps(chunks).encode()], content_type="application/json")
+    result = await gemini_stream(base)
+    assert (result.text, result.finish_reason) == ("Hello world", "stop")
+    assert (result.usage.input_tokens, result.usage.output_tokens, result.usage.reported) == (5, 2, True)
+
+
+async def test_an_error_inside_a_gemini_json_array_is_the_error_it_names(raw_stream):
+    error = {"error": {"code": 503, "message": "The model is overloaded.", "status": "UNAVAILABLE"}}
+    base = await raw_stream([json.dumps([gemini_chunk("Hel"), error]).encode()], content_type="application/json")
+    with pytest.raises(E.OverloadedError) as info:
+        await gemini_stream(base)
+    assert info.value.status == 503 and info.value.maybe_billed
