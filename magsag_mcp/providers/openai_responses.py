@@ -41,6 +41,13 @@ _FAILED_AS = {
 }
 
 
+def _failed_status(code: Any) -> int:
+    """The HTTP status of a failure the Responses API reports by its code (a failed response, or a
+    stream's ``error`` event): classified as the same failure answered over HTTP, so that a flagged
+    prompt is not a server error to retry. No code: a server error."""
+    return _FAILED_AS.get(code, 400) if isinstance(code, str) and code else 500
+
+
 class ResponsesFormat(WireFormat):
     name = "openai-responses"
 
@@ -122,11 +129,11 @@ def _result(data: dict[str, Any], *, provider: str, model: str) -> LLMResult:
     if status == "failed":
         err = data.get("error") or {}
         code = err.get("code") if isinstance(err, dict) else None
-        # classified as the same failure answered over HTTP: a flagged prompt is not a server error to retry
-        failed_as = _FAILED_AS.get(code, 400) if code else 500
         raise with_reported_usage(
             openai_error(
-                HttpResponse(failed_as, {}, json.dumps({"error": err}).encode()), provider=provider, model=model
+                HttpResponse(_failed_status(code), {}, json.dumps({"error": err}).encode()),
+                provider=provider,
+                model=model,
             ),
             reported,
         )
@@ -213,9 +220,11 @@ class _ResponsesStream(StreamAccumulator):
             return str(data.get("delta") or "")
         if kind in ("response.completed", "response.incomplete", "response.failed"):
             self.final = data.get("response") or {}
-        elif kind == "error":
+        elif kind == "error":  # ResponseErrorEvent: {type, code, message, param}, classified by its code
             raise openai_error(
-                HttpResponse(500, {}, json.dumps({"error": data}).encode()), provider=self.provider, model=self.model
+                HttpResponse(_failed_status(data.get("code")), {}, json.dumps({"error": data}).encode()),
+                provider=self.provider,
+                model=self.model,
             )
         return ""
 

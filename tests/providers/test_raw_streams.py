@@ -17,7 +17,7 @@ from aiohttp.test_utils import TestServer
 
 from magsag_mcp import errors as E
 from magsag_mcp.providers.gemini import GeminiProvider
-from magsag_mcp.providers.openai import CompatProvider
+from magsag_mcp.providers.openai import CompatProvider, OpenAIProvider
 from magsag_mcp.transport import Transport
 from magsag_mcp.types import LLMRequest, Message, Target, ToolCall
 
@@ -209,3 +209,27 @@ async def test_an_error_inside_a_gemini_json_array_is_the_error_it_names(raw_str
     with pytest.raises(E.OverloadedError) as info:
         await gemini_stream(base)
     assert info.value.status == 503 and info.value.maybe_billed
+
+
+@pytest.mark.parametrize(
+    ("code", "retryable"),
+    [("invalid_prompt", False), ("data_residency_mismatch", False), ("rate_limit_exceeded", True), (None, True)],
+)
+async def test_a_responses_stream_error_event_is_classified_by_its_code(raw_stream, code, retryable):
+    # A failed response (response.failed) was classified by its error code, but the stream's `error` event
+    # (ResponseErrorEvent: type, code, message, param, sequence_number) was always a server error: a
+    # data-residency refusal was retried on the same target as if the server had failed.
+    event = {"type": "error", "code": code, "message": "stopped", "param": None, "sequence_number": 1}
+    base = await raw_stream(sse({"type": "response.created", "sequence_number": 0}, event))
+    transport = Transport()
+    try:
+        request = LLMRequest(messages=[Message("user", "hi")], stream=True)
+        target = Target("openai", "gpt-4o", params=(("api", "responses"),))
+        env = {"OPENAI_BASE_URL": base, "OPENAI_API_KEY": "sk-test-0123456789"}
+        with pytest.raises(E.ProviderError) as info:
+            await OpenAIProvider(env, transport).complete(request, target)
+    finally:
+        await transport.aclose()
+    assert info.value.retryable is retryable
+    if code == "rate_limit_exceeded":
+        assert isinstance(info.value, E.RateLimitError)
