@@ -364,9 +364,11 @@ class Service:
             entry = self._candidate(cand, plan.data_classes)
             provider = self.providers.get(cand.target.provider)
             entry["missing_features"] = provider.capabilities(cand.target).missing(plan.request.needs())
-            entry["estimated_max_cost_usd"] = _fmt(
-                self.pricer.worst_case(cand.target.provider, cand.target.model, tokens_in, req.max_tokens or 4096)
-            )
+            worst = self.pricer.worst_case(cand.target.provider, cand.target.model, tokens_in, req.max_tokens or 4096)
+            entry["estimated_max_cost_usd"] = _fmt(worst)
+            if entry["policy"]["allowed"]:
+                ok, policy, reason = self.governance.spend_verdict(cand.target, worst)
+                entry["policy"] = {"allowed": ok, "policy": policy, "reason": reason}
             targets.append(entry)
         return {
             "skill": plan.skill_id,

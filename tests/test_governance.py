@@ -1280,3 +1280,25 @@ async def test_a_progress_callback_that_raises_releases_the_attempts_reservation
         await svc.ledger.submit(lambda c: None)
     held = sqlite3.connect(tmp_path / "g.db").execute("SELECT COUNT(*) FROM budget_reservations").fetchone()[0]
     assert held == 0
+
+
+async def test_explain_shows_the_refusals_no_spend_can_change(catalog_copy, tmp_path, upstream):
+    # explain_route promises the policy verdicts of where invoke_skill would go: a target the limits
+    # refuse whatever was spent (no known price; a worst case above the call limit) is not "allowed".
+    prices(catalog_copy, '"compat:dear": {input: 1000, output: 1000}\n')
+    policy(
+        catalog_copy,
+        "policies:\n  - name: capped\n    thresholds: {max_cost_per_call_usd: 1, max_cost_per_run_usd: 5}\n",
+    )
+    svc = await open_service(catalog_copy, tmp_path, upstream)
+    mc = {"provider": "compat", "model": "unpriced", "fallbacks": ["compat:dear", "openai:gpt-4o-mini"]}
+    plan = svc.explain("skill.analysis", {"data": "x", "model_config": mc})
+    refused = {**mc, "fallbacks": mc["fallbacks"][:1]}  # both refused by invoke_skill too
+    with pytest.raises(E.AllTargetsFailed):
+        await svc.invoke_skill("skill.analysis", {"data": "x", "model_config": refused})
+    await svc.aclose()
+    verdicts = [t["policy"] for t in plan["targets"]]
+    assert verdicts[0]["allowed"] is False and verdicts[0]["policy"] == "capped"
+    assert "no known price" in verdicts[0]["reason"]
+    assert verdicts[1]["allowed"] is False and "call limit $1" in verdicts[1]["reason"]
+    assert verdicts[2] == {"allowed": True, "policy": None, "reason": None}
