@@ -150,7 +150,9 @@ def output_path(out: str | None, *, quick: bool) -> Path:
 
 def main() -> None:
     p = argparse.ArgumentParser()
-    p.add_argument("--quick", action="store_true", help="a smoke run in well under a minute")
+    p.add_argument(
+        "--quick", action="store_true", help="a smoke run, about a minute on 2 CPUs: results/quick.json, no chart"
+    )
     p.add_argument("--repeats", type=int, default=3)
     p.add_argument("--no-litellm", action="store_true")
     p.add_argument("--out", help="default: benchmarks/results/latest.json (--quick: quick.json)")
