@@ -1302,3 +1302,32 @@ async def test_explain_shows_the_refusals_no_spend_can_change(catalog_copy, tmp_
     assert "no known price" in verdicts[0]["reason"]
     assert verdicts[1]["allowed"] is False and "call limit $1" in verdicts[1]["reason"]
     assert verdicts[2] == {"allowed": True, "policy": None, "reason": None}
+
+
+async def test_the_shipped_pii_class_stays_local_even_on_a_priced_hosted_provider(catalog_copy, tmp_path, upstream):
+    # The shipped policy says pii_processing is "Local only": a hosted OpenAI-compatible endpoint that
+    # happens to serve a model of the same name, priced so that no cost limit stops it, is not local.
+    # MAGSAG_PROVIDER, like MAGSAG_MODEL, then gives way to the data class's own model.
+    prices(catalog_copy, '"compat:*": {input: 0.1, output: 0.1}\n"local:*": {input: 0, output: 0}\n')
+    svc = await open_service(catalog_copy, tmp_path, upstream, MAGSAG_PROVIDER="compat")
+    result = await svc.invoke_skill("skill.pii-redaction", {"text": "Call Ann at 555-0100"})
+    plan = svc.explain("skill.pii-redaction", {"text": "x"})
+    await svc.aclose()
+    assert (result.result.provider, result.result.model) == ("local", "llama3.1:70b")
+    assert upstream.calls["llama3.1:70b"] == 1
+    skipped = result.trace["skipped"][0]
+    assert skipped["target"] == "compat:llama3.1:70b" and skipped["policy"] == "data_residency"
+    assert [(t["label"], t["policy"]["allowed"]) for t in plan["targets"]] == [
+        ("compat:llama3.1:70b", False),
+        ("local:llama3.1:70b", True),
+    ]
+
+
+async def test_a_forbidden_provider_in_the_call_still_fails(catalog_copy, tmp_path, upstream):
+    # model_config.provider is the caller's explicit choice: a data class that forbids it fails the call.
+    prices(catalog_copy, '"compat:*": {input: 0.1, output: 0.1}\n')
+    svc = await open_service(catalog_copy, tmp_path, upstream)
+    with pytest.raises(E.AllTargetsFailed, match="data_residency"):
+        await svc.invoke_skill("skill.pii-redaction", {"text": "x", "model_config": {"provider": "compat"}})
+    await svc.aclose()
+    assert upstream.calls["llama3.1:70b"] == 0
