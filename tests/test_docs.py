@@ -146,3 +146,9 @@ async def test_documented_tools_take_the_arguments_clients_see(doc: str, listed_
     assert set(documented) == set(listed_tools), f"{doc} lists other tools than tools/list"
     for name, args in documented.items():
         assert args == listed_tools[name], f"{doc}: {name}({', '.join(args)}) but tools/list has {listed_tools[name]}"
+
+
+def test_the_documented_token_rules_are_the_servers():
+    from magsag_mcp.mcp_server.http import MIN_TOKEN_LENGTH
+
+    assert f"at least {MIN_TOKEN_LENGTH} characters" in CONFIG_ROWS["MAGSAG_MCP_TOKEN"][1]
