@@ -1304,6 +1304,18 @@ async def test_explain_shows_the_refusals_no_spend_can_change(catalog_copy, tmp_
     assert verdicts[2] == {"allowed": True, "policy": None, "reason": None}
 
 
+async def test_explain_refuses_a_worst_case_above_the_run_limit_too(catalog_copy, tmp_path, upstream):
+    prices(catalog_copy, '"compat:dear": {input: 1000, output: 1000}\n')
+    policy(catalog_copy, "policies:\n  - name: capped\n    thresholds: {max_cost_per_run_usd: 1}\n")
+    svc = await open_service(catalog_copy, tmp_path, upstream)
+    payload = {"data": "x", "model_config": {"model": "compat:dear"}}
+    [target] = svc.explain("skill.analysis", payload)["targets"]
+    with pytest.raises(E.BudgetExceeded):
+        await svc.invoke_skill("skill.analysis", payload)
+    await svc.aclose()
+    assert target["policy"]["allowed"] is False and "above the run limit $1" in target["policy"]["reason"]
+
+
 async def test_the_shipped_pii_class_stays_local_even_on_a_priced_hosted_provider(catalog_copy, tmp_path, upstream):
     # The shipped policy says pii_processing is "Local only": a hosted OpenAI-compatible endpoint that
     # happens to serve a model of the same name, priced so that no cost limit stops it, is not local.

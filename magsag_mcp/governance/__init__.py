@@ -119,14 +119,15 @@ class Governance:
     ) -> tuple[bool, str | None, str | None]:
         """(allowed, policy name, reason) of the limits for a call's first attempt at ``target`` whose
         worst case is ``worst``, before any spend is looked at: what :meth:`admit` refuses whatever was
-        spent (no known price under a limit that does not allow it; a worst case above the call limit)."""
+        spent (no known price under a limit that does not allow it; a worst case above a limit's amount)."""
         limits = [lim for lim in self.policies.limits if lim.kind != "agent_day" or agent]
         if worst is None:
             refusal = _unpriced_refusal(limits, target)
             return (True, None, None) if refusal is None else (False, refusal.policy, refusal.message)
         for lim in limits:
-            if lim.kind == "call" and worst > lim.amount:
-                return False, lim.policy, f"{target.label} may cost up to ${worst}, above the call limit ${lim.amount}"
+            if worst > lim.amount:
+                limit = f"{lim.kind.replace('_', '-')} limit ${lim.amount}"
+                return False, lim.policy, f"{target.label} may cost up to ${worst}, above the {limit}"
         return True, None, None
 
     def _limits(self, ctx: AttemptContext) -> list[Limit]:
