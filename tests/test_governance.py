@@ -1343,3 +1343,14 @@ async def test_a_forbidden_provider_in_the_call_still_fails(catalog_copy, tmp_pa
         await svc.invoke_skill("skill.pii-redaction", {"text": "x", "model_config": {"provider": "compat"}})
     await svc.aclose()
     assert upstream.calls["llama3.1:70b"] == 0
+
+
+async def test_a_skills_route_shows_an_unpriced_target_refused(catalog_copy, tmp_path, upstream):
+    # The skill resource (magsag://skills/{id}) shows "whether policy allows" each target of its route:
+    # one of no known price under the shipped cost limits is refused by every call, whatever its payload.
+    svc = await open_service(catalog_copy, tmp_path, upstream, MAGSAG_PROVIDER="compat")
+    route = svc.route("skill.coding")
+    await svc.aclose()
+    assert route["chain"][0] == "compat:claude-3-5-sonnet-20241022"
+    assert {t["policy"]["policy"] for t in route["targets"]} == {"cost_limits"}
+    assert all(not t["policy"]["allowed"] and "no known price" in t["policy"]["reason"] for t in route["targets"])
