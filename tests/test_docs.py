@@ -152,3 +152,12 @@ def test_the_documented_token_rules_are_the_servers():
     from magsag_mcp.mcp_server.http import MIN_TOKEN_LENGTH
 
     assert f"at least {MIN_TOKEN_LENGTH} characters" in CONFIG_ROWS["MAGSAG_MCP_TOKEN"][1]
+
+
+def test_every_documented_filter_is_taken_by_the_filtered_commands():
+    paragraph = README[README.index("\nFilters: ") :].split("\n\n")[0]
+    flags = re.findall(r"`(--[a-z-]+)`", paragraph.split("(")[0])
+    assert len(flags) >= 8, paragraph
+    for command in (["flow", "summarize"], ["data", "query"]):
+        for flag in flags:
+            build_parser().parse_args([*command, flag, "7d" if flag in ("--since", "--until") else "x"])
