@@ -161,3 +161,13 @@ def test_every_documented_filter_is_taken_by_the_filtered_commands():
     for command in (["flow", "summarize"], ["data", "query"]):
         for flag in flags:
             build_parser().parse_args([*command, flag, "7d" if flag in ("--since", "--until") else "x"])
+
+
+def test_the_documented_reservation_expiry_is_the_ledgers():
+    from magsag_mcp.governance.budget import RESERVATION_MARGIN_SECONDS, RESERVATION_TTL_SECONDS, reservation_ttl
+
+    words = {600: "ten", 900: "fifteen"}
+    text = " ".join(README.split())
+    margin, floor = words[RESERVATION_MARGIN_SECONDS], words[RESERVATION_TTL_SECONDS]
+    assert f"deadline plus {margin} minutes, and never under {floor}" in text
+    assert reservation_ttl(30) == RESERVATION_TTL_SECONDS and reservation_ttl(3600) == 3600 + RESERVATION_MARGIN_SECONDS
