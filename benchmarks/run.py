@@ -2,7 +2,8 @@
 
 Each scenario runs in a fresh process, scenarios are interleaved, and every one is repeated; the
 table shows medians across repeats. Targets are ratios against the floor measured in the same run.
-Writes ``benchmarks/results/latest.json``, ``latest.png`` and the table in ``BENCHMARKS.md``.
+Writes ``benchmarks/results/latest.json``, ``latest.png`` and the table in ``BENCHMARKS.md``; a
+``--quick`` run writes only ``benchmarks/results/quick.json``, leaving the published results alone.
 """
 
 from __future__ import annotations
@@ -139,12 +140,22 @@ def startup_ms(repeats: int) -> dict:
     return result
 
 
+def output_path(out: str | None, *, quick: bool) -> Path:
+    """``--out``, else the published ``latest.json``; a smoke run's numbers go to ``quick.json``, since
+    ``latest.json`` is committed as the raw data behind the chart and the table in BENCHMARKS.md."""
+    if out:
+        return Path(out)
+    return RESULTS / ("quick.json" if quick else "latest.json")
+
+
 def main() -> None:
     p = argparse.ArgumentParser()
-    p.add_argument("--quick", action="store_true", help="a smoke run in well under a minute")
+    p.add_argument(
+        "--quick", action="store_true", help="a smoke run, about a minute on 2 CPUs: results/quick.json, no chart"
+    )
     p.add_argument("--repeats", type=int, default=3)
     p.add_argument("--no-litellm", action="store_true")
-    p.add_argument("--out", default=str(RESULTS / "latest.json"))
+    p.add_argument("--out", help="default: benchmarks/results/latest.json (--quick: quick.json)")
     a = p.parse_args()
     seq_calls, conc_calls, warm = (100, 400, 10) if a.quick else (1000, 4000, 50)
     repeats = 1 if a.quick else a.repeats
@@ -252,7 +263,7 @@ def main() -> None:
         "upstream_cpu_us_per_request": round(up_cpu_us, 1),
         "runner_maxrss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
     }
-    out = Path(a.out)
+    out = output_path(a.out, quick=a.quick)
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(result, indent=2))
     report = render(result)

@@ -146,9 +146,7 @@ class Cascade:
                         )
                     except PolicyDenied as exc:
                         fail = cand.explicit and not (
-                            cand.source == "env"
-                            and has_data_class_route
-                            and exc.details.get("rule") != "allowed_models"
+                            cand.by_env and has_data_class_route and exc.details.get("rule") != "allowed_models"
                         )
                         record_skip(state, plan, run_id, agent, position, target, exc.message, exc, "policy_denied")
                         if fail:

@@ -45,6 +45,9 @@ class Candidate:
     source: Source
     #: chosen by the caller or the environment: a policy denial fails the call instead of skipping
     explicit: bool
+    #: chosen by the environment (MAGSAG_MODEL, MAGSAG_PROVIDER), not by the call: a data class that
+    #: forbids it skips it for the class's own models, as a deployment-wide setting cannot know them
+    by_env: bool = False
 
     def to_dict(self) -> dict[str, Any]:
         return {**self.target.to_dict(), "source": self.source, "explicit": self.explicit}
@@ -350,7 +353,7 @@ def _route(
             target = Target(env_provider, env_model) if env_provider else parse_target(env_model)
         except ConfigError as exc:
             raise ConfigError(f"MAGSAG_MODEL={env_model!r}: {exc.message}") from None
-        candidates.append(Candidate(target, "env", True))
+        candidates.append(Candidate(target, "env", True, by_env=True))
     else:
         tier = context.get("tier") or skill.tier
         chain, rule = catalog.routing.chain_for(skill.task_type, tier=tier)
@@ -367,7 +370,8 @@ def _route(
             # {"provider": "local", "base_url": ...}: the policy's models, on the server the call names.
             chain = [Target(t.provider, t.model, call_base, t.params) for t in chain]
             from_call.extend((t, "model_config" if mc.get("base_url") else "context.llm_overrides") for t in chain)
-        candidates.extend(Candidate(t, source, bool(call_provider or env_provider)) for t in chain)
+        by_env = bool(env_provider and not call_provider)
+        candidates.extend(Candidate(t, source, bool(call_provider or env_provider), by_env=by_env) for t in chain)
 
     declared = context.get("data_class")
     if declared is not None and (not isinstance(declared, str) or not declared):

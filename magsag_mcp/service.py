@@ -364,9 +364,9 @@ class Service:
             entry = self._candidate(cand, plan.data_classes)
             provider = self.providers.get(cand.target.provider)
             entry["missing_features"] = provider.capabilities(cand.target).missing(plan.request.needs())
-            entry["estimated_max_cost_usd"] = _fmt(
-                self.pricer.worst_case(cand.target.provider, cand.target.model, tokens_in, req.max_tokens or 4096)
-            )
+            worst = self.pricer.worst_case(cand.target.provider, cand.target.model, tokens_in, req.max_tokens or 4096)
+            entry["estimated_max_cost_usd"] = _fmt(worst)
+            self._add_spend_verdict(entry, cand.target, worst)
             targets.append(entry)
         return {
             "skill": plan.skill_id,
@@ -393,12 +393,25 @@ class Service:
             env=self.env,
             data_class_models=self._data_class_models,
         )
+        targets = []
+        for cand in chosen.candidates:
+            entry = self._candidate(cand, chosen.data_classes)
+            # without a payload there is no worst case; a target of no known price is refused regardless
+            if self.pricer.worst_case(cand.target.provider, cand.target.model, 1, 1) is None:
+                self._add_spend_verdict(entry, cand.target, None)
+            targets.append(entry)
         return {
             "rule": chosen.rule,
             "data_classes": list(chosen.data_classes),
             "chain": [c.target.label for c in chosen.candidates],
-            "targets": [self._candidate(c, chosen.data_classes) for c in chosen.candidates],
+            "targets": targets,
         }
+
+    def _add_spend_verdict(self, entry: dict[str, Any], target: Target, worst: Decimal | None) -> None:
+        """A target the policies allow may still be refused by a cost limit whatever was spent."""
+        if entry["policy"]["allowed"]:
+            ok, policy, reason = self.governance.spend_verdict(target, worst)
+            entry["policy"] = {"allowed": ok, "policy": policy, "reason": reason}
 
     def _candidate(self, cand: Candidate, data_classes: Sequence[str]) -> dict[str, Any]:
         entry = cand.to_dict()

@@ -191,3 +191,20 @@ def test_an_agent_in_the_bundled_catalog_inside_the_package_still_shows_its_fram
     # before, every frame under the package was cut as magsag's own, the agent's included
     assert 'bundled.py", line 2, in run' in err
     assert err.rstrip().endswith("}") and "KeyError: 'data'" in err
+
+
+def test_a_crashed_agents_error_names_the_run_that_holds_its_calls(cli_env: Path, capsys, fake_scripts):
+    _agent(
+        cli_env,
+        "late-crash-sag",
+        "def run(payload, *, skills=None, **deps):\n"
+        "    skills.invoke('skill.analysis', {'data': 'first'})\n"
+        "    raise RuntimeError('after one call')\n",
+    )
+    assert main(["run", "late-crash-sag", "--payload", "{}"]) == 1
+    err = capsys.readouterr().err
+    error = json.loads(err[err.index("{\n") :])["error"]
+    assert error["type"] == "agent_error" and error["run_id"].startswith("run-")
+    assert main(["data", "query", "--run-id", error["run_id"], "--format", "json"]) == 0
+    [run] = json.loads(capsys.readouterr().out)
+    assert run["skill"] == "skill.analysis" and run["calls"] == 1

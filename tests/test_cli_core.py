@@ -314,3 +314,15 @@ def test_mcp_server_warns_that_port_and_host_mean_nothing_on_stdio(monkeypatch, 
         assert server_main.main(["--transport", "stdio", "--port", "8000"]) == 0
     assert served == ["server"]
     assert "--port applies to --transport http only; ignored with stdio" in caplog.text
+
+
+def test_a_failed_run_still_names_its_run_id(cli_env, capsys):
+    # No provider is configured: the MAG's first skill call fails. The run's calls are in the ledger,
+    # and the id that finds them (with its delegated runs) is in the JSON error on stderr.
+    assert main(["run", "my-mag", "--payload", json.dumps({"data": "numbers"})]) == 1
+    captured = capsys.readouterr()
+    assert captured.out == ""
+    error = json.loads(captured.err)["error"]
+    assert error["type"] == "all_targets_failed" and error["run_id"].startswith("run-")
+    assert main(["data", "query", "--run-id", error["run_id"], "--format", "json"]) == 0
+    assert [r["run_id"] for r in json.loads(capsys.readouterr().out)] == [error["run_id"]]

@@ -1280,3 +1280,77 @@ async def test_a_progress_callback_that_raises_releases_the_attempts_reservation
         await svc.ledger.submit(lambda c: None)
     held = sqlite3.connect(tmp_path / "g.db").execute("SELECT COUNT(*) FROM budget_reservations").fetchone()[0]
     assert held == 0
+
+
+async def test_explain_shows_the_refusals_no_spend_can_change(catalog_copy, tmp_path, upstream):
+    # explain_route promises the policy verdicts of where invoke_skill would go: a target the limits
+    # refuse whatever was spent (no known price; a worst case above the call limit) is not "allowed".
+    prices(catalog_copy, '"compat:dear": {input: 1000, output: 1000}\n')
+    policy(
+        catalog_copy,
+        "policies:\n  - name: capped\n    thresholds: {max_cost_per_call_usd: 1, max_cost_per_run_usd: 5}\n",
+    )
+    svc = await open_service(catalog_copy, tmp_path, upstream)
+    mc = {"provider": "compat", "model": "unpriced", "fallbacks": ["compat:dear", "openai:gpt-4o-mini"]}
+    plan = svc.explain("skill.analysis", {"data": "x", "model_config": mc})
+    refused = {**mc, "fallbacks": mc["fallbacks"][:1]}  # both refused by invoke_skill too
+    with pytest.raises(E.AllTargetsFailed):
+        await svc.invoke_skill("skill.analysis", {"data": "x", "model_config": refused})
+    await svc.aclose()
+    verdicts = [t["policy"] for t in plan["targets"]]
+    assert verdicts[0]["allowed"] is False and verdicts[0]["policy"] == "capped"
+    assert "no known price" in verdicts[0]["reason"]
+    assert verdicts[1]["allowed"] is False and "call limit $1" in verdicts[1]["reason"]
+    assert verdicts[2] == {"allowed": True, "policy": None, "reason": None}
+
+
+async def test_explain_refuses_a_worst_case_above_the_run_limit_too(catalog_copy, tmp_path, upstream):
+    prices(catalog_copy, '"compat:dear": {input: 1000, output: 1000}\n')
+    policy(catalog_copy, "policies:\n  - name: capped\n    thresholds: {max_cost_per_run_usd: 1}\n")
+    svc = await open_service(catalog_copy, tmp_path, upstream)
+    payload = {"data": "x", "model_config": {"model": "compat:dear"}}
+    [target] = svc.explain("skill.analysis", payload)["targets"]
+    with pytest.raises(E.BudgetExceeded):
+        await svc.invoke_skill("skill.analysis", payload)
+    await svc.aclose()
+    assert target["policy"]["allowed"] is False and "above the run limit $1" in target["policy"]["reason"]
+
+
+async def test_the_shipped_pii_class_stays_local_even_on_a_priced_hosted_provider(catalog_copy, tmp_path, upstream):
+    # The shipped policy says pii_processing is "Local only": a hosted OpenAI-compatible endpoint that
+    # happens to serve a model of the same name, priced so that no cost limit stops it, is not local.
+    # MAGSAG_PROVIDER, like MAGSAG_MODEL, then gives way to the data class's own model.
+    prices(catalog_copy, '"compat:*": {input: 0.1, output: 0.1}\n"local:*": {input: 0, output: 0}\n')
+    svc = await open_service(catalog_copy, tmp_path, upstream, MAGSAG_PROVIDER="compat")
+    result = await svc.invoke_skill("skill.pii-redaction", {"text": "Call Ann at 555-0100"})
+    plan = svc.explain("skill.pii-redaction", {"text": "x"})
+    await svc.aclose()
+    assert (result.result.provider, result.result.model) == ("local", "llama3.1:70b")
+    assert upstream.calls["llama3.1:70b"] == 1
+    skipped = result.trace["skipped"][0]
+    assert skipped["target"] == "compat:llama3.1:70b" and skipped["policy"] == "data_residency"
+    assert [(t["label"], t["policy"]["allowed"]) for t in plan["targets"]] == [
+        ("compat:llama3.1:70b", False),
+        ("local:llama3.1:70b", True),
+    ]
+
+
+async def test_a_forbidden_provider_in_the_call_still_fails(catalog_copy, tmp_path, upstream):
+    # model_config.provider is the caller's explicit choice: a data class that forbids it fails the call.
+    prices(catalog_copy, '"compat:*": {input: 0.1, output: 0.1}\n')
+    svc = await open_service(catalog_copy, tmp_path, upstream)
+    with pytest.raises(E.AllTargetsFailed, match="data_residency"):
+        await svc.invoke_skill("skill.pii-redaction", {"text": "x", "model_config": {"provider": "compat"}})
+    await svc.aclose()
+    assert upstream.calls["llama3.1:70b"] == 0
+
+
+async def test_a_skills_route_shows_an_unpriced_target_refused(catalog_copy, tmp_path, upstream):
+    # The skill resource (magsag://skills/{id}) shows "whether policy allows" each target of its route:
+    # one of no known price under the shipped cost limits is refused by every call, whatever its payload.
+    svc = await open_service(catalog_copy, tmp_path, upstream, MAGSAG_PROVIDER="compat")
+    route = svc.route("skill.coding")
+    await svc.aclose()
+    assert route["chain"][0] == "compat:claude-3-5-sonnet-20241022"
+    assert {t["policy"]["policy"] for t in route["targets"]} == {"cost_limits"}
+    assert all(not t["policy"]["allowed"] and "no known price" in t["policy"]["reason"] for t in route["targets"])

@@ -86,10 +86,12 @@ def _run_agent(args: argparse.Namespace) -> int:
     with Magsag(catalog=args.catalog, db=args.db, agent=args.agent_id) as mg:
         try:
             result = mg.runner.run_agent(args.agent_id, payload, run_id=mg.run_id)
-        except MagsagError:
+        except MagsagError as exc:
+            # the run's calls so far are in the ledger: its id (stdout is empty) is what finds them
+            exc.details.setdefault("run_id", mg.run_id)
             raise
         except Exception as exc:  # the agent's own code failed: show its frames, not ours
-            _print_agent_failure(args.agent_id, exc, mg.service.catalog.root / "agents")
+            _print_agent_failure(args.agent_id, exc, mg.service.catalog.root / "agents", mg.run_id)
             return 1
         print_json(result)
         # stdout stays the agent's JSON; the run's id (its delegated runs record it as their parent) is
@@ -98,7 +100,7 @@ def _run_agent(args: argparse.Namespace) -> int:
     return 0
 
 
-def _print_agent_failure(agent_id: str, exc: BaseException, agents_dir: Path) -> None:
+def _print_agent_failure(agent_id: str, exc: BaseException, agents_dir: Path, run_id: str | None = None) -> None:
     """The traceback from the agent's first frame on (magsag's frames above it only say how it was
     called), then the usual JSON error. Both are redacted: an agent may put anything in a message."""
     import traceback
@@ -122,6 +124,8 @@ def _print_agent_failure(agent_id: str, exc: BaseException, agents_dir: Path) ->
         "message": redact(f"agent {agent_id!r} raised {type(exc).__name__}: {exc}"),
         "agent": agent_id,
     }
+    if run_id is not None:
+        error["run_id"] = run_id
     if where is not None:
         error["where"] = f"{where.filename}:{where.lineno} in {where.name}"
     print_json({"error": error}, stream=sys.stderr)

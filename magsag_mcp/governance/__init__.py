@@ -114,6 +114,22 @@ class Governance:
     def data_class_models(self) -> dict[str, list[str]]:
         return self.policies.data_class_models()
 
+    def spend_verdict(
+        self, target: Target, worst: Decimal | None, *, agent: str | None = None
+    ) -> tuple[bool, str | None, str | None]:
+        """(allowed, policy name, reason) of the limits for a call's first attempt at ``target`` whose
+        worst case is ``worst``, before any spend is looked at: what :meth:`admit` refuses whatever was
+        spent (no known price under a limit that does not allow it; a worst case above a limit's amount)."""
+        limits = [lim for lim in self.policies.limits if lim.kind != "agent_day" or agent]
+        if worst is None:
+            refusal = _unpriced_refusal(limits, target)
+            return (True, None, None) if refusal is None else (False, refusal.policy, refusal.message)
+        for lim in limits:
+            if worst > lim.amount:
+                limit = f"{lim.kind.replace('_', '-')} limit ${lim.amount}"
+                return False, lim.policy, f"{target.label} may cost up to ${worst}, above the {limit}"
+        return True, None, None
+
     def _limits(self, ctx: AttemptContext) -> list[Limit]:
         return [
             limit
@@ -148,18 +164,9 @@ class Governance:
             ctx.target.provider, ctx.target.model, ctx.estimated_input_tokens, ctx.max_output_tokens
         )
         if worst is None:
-            strict = [lim for lim in limits if not lim.allow_unpriced]
-            if strict:
-                lim = strict[0]
-                raise BudgetExceeded(
-                    f"{lim.policy}: {ctx.target.label} has no known price, so a {lim.kind.replace('_', '-')} "
-                    f"limit of ${lim.amount} cannot be guaranteed; add its price to catalog/prices.yaml "
-                    f'("{ctx.target.label}": {{input: ..., output: ...}}) or set allow_unpriced: true on {lim.policy}',
-                    policy=lim.policy,
-                    limit=lim.kind,
-                    limit_usd=str(lim.amount),
-                    reason="unknown_price",
-                )
+            refusal = _unpriced_refusal(limits, ctx.target)
+            if refusal:
+                raise refusal
             return Admission(None, None)
         # The call limit bounds the whole call: earlier attempts' settled cost, plus the worst case of
         # any whose cost is unknown (an unpriced answer, or an attempt cut after it reached the vendor).
@@ -346,3 +353,20 @@ class Governance:
         if run_recorded is not None:
             out["run_recorded"] = run_recorded  # False: no call of this run (or its delegated runs) is recorded
         return out
+
+
+def _unpriced_refusal(limits: Sequence[Limit], target: Target) -> BudgetExceeded | None:
+    """A target of unknown price has no worst case: a limit that does not ``allow_unpriced`` refuses it."""
+    strict = [lim for lim in limits if not lim.allow_unpriced]
+    if not strict:
+        return None
+    lim = strict[0]
+    return BudgetExceeded(
+        f"{lim.policy}: {target.label} has no known price, so a {lim.kind.replace('_', '-')} "
+        f"limit of ${lim.amount} cannot be guaranteed; add its price to catalog/prices.yaml "
+        f'("{target.label}": {{input: ..., output: ...}}) or set allow_unpriced: true on {lim.policy}',
+        policy=lim.policy,
+        limit=lim.kind,
+        limit_usd=str(lim.amount),
+        reason="unknown_price",
+    )

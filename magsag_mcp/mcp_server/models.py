@@ -472,5 +472,5 @@ class BudgetResult(_Out):
     agent: str | None
     run_id: str | None
     status: Literal["ok", "near", "exceeded"] = Field(description="the worst of the limits")
-    cost_complete: bool = Field(True, description="false when some spend has an unknown price")
+    cost_complete: bool = Field(True, description="false when some attempt's cost is unknown (see unpriced_calls)")
     limits: list[BudgetLimitOut] = Field(description="every limit that applies; USD as exact decimal strings")

@@ -1,0 +1,173 @@
+"""What README.md and examples/mcp/README.md tell a user stays true: every variable in the
+configuration table is read, its documented default is the code's, every command in the command-line
+table parses, and every MCP tool is listed with the arguments a client sees in tools/list."""
+
+from __future__ import annotations
+
+import re
+import shlex
+from pathlib import Path
+
+import pytest
+from mcp.client import Client
+
+from magsag_mcp.cli import build_parser
+from magsag_mcp.mcp_server import build_server
+from magsag_mcp.mcp_server.__main__ import build_parser as build_server_parser
+
+ROOT = Path(__file__).resolve().parent.parent
+README = (ROOT / "README.md").read_text()
+MCP_README = (ROOT / "examples" / "mcp" / "README.md").read_text()
+SOURCE = "\n".join(p.read_text() for p in (ROOT / "magsag_mcp").rglob("*.py"))
+
+
+def section(text: str, heading: str) -> str:
+    start = text.index(f"\n## {heading}\n")
+    end = text.find("\n## ", start + 1)
+    return text[start : end if end != -1 else None]
+
+
+def table_rows(text: str) -> list[list[str]]:
+    """The cells of a Markdown table's body rows (header and rule skipped); ``\\|`` stays in its cell."""
+    rows = [line for line in text.splitlines() if line.startswith("| ")]
+    cells = [[c.strip().replace("\\|", "|") for c in re.split(r"(?<!\\)\|", row)[1:-1]] for row in rows]
+    return [c for c in cells[1:] if not set(c[0]) <= {"-", " "}]
+
+
+CONFIG_ROWS = {
+    name: row
+    for row in table_rows(section(README, "Configuration"))
+    for name in re.findall(r"`([A-Z][A-Z0-9_]+)`", row[0])
+}
+
+
+def test_the_configuration_table_was_found():
+    assert {"OPENAI_API_KEY", "MAGSAG_DB", "MAGSAG_MAX_RETRIES", "MAGSAG_MCP_TOKEN"} <= set(CONFIG_ROWS)
+
+
+@pytest.mark.parametrize("name", sorted(CONFIG_ROWS))
+def test_every_documented_variable_is_read(name: str):
+    assert f'"{name}"' in SOURCE, f"README documents {name}, which magsag_mcp never reads"
+
+
+def _default(name: str) -> str:
+    return CONFIG_ROWS[name][-1]
+
+
+def test_documented_defaults_are_the_code_defaults():
+    from magsag_mcp.providers.anthropic import DEFAULT_VERSION
+    from magsag_mcp.providers.local import DEFAULT_LOCAL_BASE_URL, LocalEndpoint
+    from magsag_mcp.providers.openai import DEFAULT_AZURE_API_VERSION
+    from magsag_mcp.retry import retry_policy_from_env
+    from magsag_mcp.settings import connect_timeout, read_timeout
+
+    policy = retry_policy_from_env({})
+    retries = [policy.tries_per_target - 1, policy.base_delay, policy.max_delay, policy.deadline]
+    assert _default("MAGSAG_MAX_RETRIES") == ", ".join(f"`{v:g}`" for v in retries)
+    local = LocalEndpoint({}).timeouts
+    assert _default("MAGSAG_CONNECT_TIMEOUT") == (
+        f"`{connect_timeout({}):g}`, `{read_timeout({}):g}` "
+        f"(`{local.connect:g}`, `{local.read:g}` for `local` unless set)"
+    )
+    assert f"`{DEFAULT_LOCAL_BASE_URL}`" == _default("MAGSAG_LOCAL_LLM_BASE_URL")
+    assert f"`{DEFAULT_AZURE_API_VERSION}`" in _default("AZURE_OPENAI_API_VERSION")
+    assert f"`{DEFAULT_VERSION}`" in _default("ANTHROPIC_VERSION")
+
+
+def test_the_documented_log_level_default_is_the_servers(monkeypatch: pytest.MonkeyPatch):
+    monkeypatch.delenv("MAGSAG_MCP_LOG_LEVEL", raising=False)
+    assert _default("MAGSAG_MCP_LOG_LEVEL") == f"`{build_server_parser().get_default('log_level')}`"
+
+
+#: what the command-line table's placeholders stand for
+PLACEHOLDERS = {
+    "SKILL": "skill.analysis",
+    "JSON": "{}",
+    "AGENT": "my-mag",
+    "A": "a",
+    "R": "r",
+    "FILE": "out.json",
+    "SUMMARY.json": "summary.json",
+    "PATTERN": "error",
+    "N": "5",
+}
+
+
+def _argv(usage: str) -> list[str]:
+    """``magsag data query [filters] [--limit N] [--format json|csv|table]`` as one argv: every
+    optional part given, the first of each choice, ``[filters]`` as one filter."""
+    usage = usage.replace("[filters]", "[--agent A]")
+    usage = re.sub(r"\[([^\]]*)\]", r"\1", usage)
+    words = [w.split("|")[0] for w in shlex.split(usage)]
+    return [PLACEHOLDERS.get(w, w) for w in words]
+
+
+CLI_COMMANDS = [re.match(r"`([^`]*)`", row[0]).group(1) for row in table_rows(section(README, "The command line"))]
+
+
+def test_the_command_table_was_found():
+    assert len(CLI_COMMANDS) >= 10 and all(c.startswith("magsag ") for c in CLI_COMMANDS)
+
+
+@pytest.mark.parametrize("usage", CLI_COMMANDS)
+def test_every_documented_command_parses(usage: str):
+    args = build_parser().parse_args(_argv(usage)[1:])
+    assert getattr(args, "func", None), usage
+
+
+def _server_commands() -> list[str]:
+    found = re.findall(r"`(magsag-mcp[^`]*)`", README) + re.findall(r"^.*?(magsag-mcp --[^#\n]*)", MCP_README, re.M)
+    return [re.sub(r"^\S+=\S+ ", "", c).strip() for c in found]
+
+
+@pytest.mark.parametrize("command", _server_commands())
+def test_every_documented_server_command_parses(command: str):
+    build_server_parser().parse_args(shlex.split(command)[1:])
+
+
+def documented_tools(text: str) -> dict[str, list[str]]:
+    tools = {}
+    for name, args in re.findall(r"^\| `(\w+)\(([^)]*)\)`", text, re.M):
+        tools[name] = [a.strip().rstrip("?") for a in args.split(",") if a.strip()]
+    return tools
+
+
+@pytest.fixture
+async def listed_tools(tmp_path: Path) -> dict[str, list[str]]:
+    async with Client(build_server(catalog=ROOT / "catalog", db=tmp_path / "l.db", env={})) as client:
+        tools = (await client.list_tools()).tools
+    return {t.name: list(t.input_schema.get("properties", {})) for t in tools}
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize("doc", ["README.md", "examples/mcp/README.md"])
+async def test_documented_tools_take_the_arguments_clients_see(doc: str, listed_tools: dict[str, list[str]]):
+    documented = documented_tools((ROOT / doc).read_text())
+    assert set(documented) == set(listed_tools), f"{doc} lists other tools than tools/list"
+    for name, args in documented.items():
+        assert args == listed_tools[name], f"{doc}: {name}({', '.join(args)}) but tools/list has {listed_tools[name]}"
+
+
+def test_the_documented_token_rules_are_the_servers():
+    from magsag_mcp.mcp_server.http import MIN_TOKEN_LENGTH
+
+    assert f"at least {MIN_TOKEN_LENGTH} characters" in CONFIG_ROWS["MAGSAG_MCP_TOKEN"][1]
+
+
+def test_every_documented_filter_is_taken_by_the_filtered_commands():
+    paragraph = README[README.index("\nFilters: ") :].split("\n\n")[0]
+    flags = re.findall(r"`(--[a-z-]+)`", paragraph.split("(")[0])
+    assert len(flags) >= 8, paragraph
+    for command in (["flow", "summarize"], ["data", "query"]):
+        for flag in flags:
+            build_parser().parse_args([*command, flag, "7d" if flag in ("--since", "--until") else "x"])
+
+
+def test_the_documented_reservation_expiry_is_the_ledgers():
+    from magsag_mcp.governance.budget import RESERVATION_MARGIN_SECONDS, RESERVATION_TTL_SECONDS, reservation_ttl
+
+    words = {600: "ten", 900: "fifteen"}
+    text = " ".join(README.split())
+    margin, floor = words[RESERVATION_MARGIN_SECONDS], words[RESERVATION_TTL_SECONDS]
+    assert f"deadline plus {margin} minutes, and never under {floor}" in text
+    assert reservation_ttl(30) == RESERVATION_TTL_SECONDS and reservation_ttl(3600) == 3600 + RESERVATION_MARGIN_SECONDS
