@@ -1144,3 +1144,21 @@ async def test_an_event_with_nan_or_infinity_is_stored_as_json(tmp_path: Path):
         "limits": ["Infinity", "-Infinity", 1.5],
         "note": {"x": 2},
     }
+
+
+async def test_opening_a_new_ledger_while_another_process_writes_waits_for_it(tmp_path: Path):
+    # Switching a new ledger to WAL needs an exclusive lock, and SQLite answers "database is locked" at once
+    # (no busy wait: it could deadlock) while another connection holds the write lock. Two processes
+    # opening a new ledger together failed so, now and then ("stayed locked for 30s", after no wait at all).
+    import threading
+
+    db = tmp_path / "new.db"
+    other = sqlite3.connect(db, isolation_level=None, check_same_thread=False)
+    other.execute("CREATE TABLE scratch (x)")  # a file still in rollback mode, as a new ledger starts
+    other.execute("BEGIN IMMEDIATE")
+    other.execute("INSERT INTO scratch VALUES (1)")
+    threading.Timer(0.3, lambda: (other.execute("COMMIT"), other.close())).start()
+    async with Ledger(db, busy_timeout_ms=10_000) as ledger:
+        await ledger.log_event(None, None, "opened", {})
+        mode = await ledger.read(lambda c: c.execute("PRAGMA journal_mode").fetchone()[0], snapshot=False)
+    assert mode == "wal"

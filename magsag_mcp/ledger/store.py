@@ -54,13 +54,30 @@ def default_db_path(env: Mapping[str, str] | None = None) -> Path:
 
 def _configure(conn: sqlite3.Connection, busy_timeout_ms: int = BUSY_TIMEOUT_MS) -> None:
     conn.execute(f"PRAGMA busy_timeout = {int(busy_timeout_ms)}")
-    mode = conn.execute("PRAGMA journal_mode = WAL").fetchone()[0]
+    mode = _wal(conn, busy_timeout_ms)
     if mode.lower() != "wal":
         raise LedgerError(f"the ledger needs WAL journaling but SQLite chose {mode!r}; use a local file system")
     # FULL: a commit is on disk when it returns (group commit keeps this cheap).
     conn.execute("PRAGMA synchronous = FULL")
     SYNC_MODE_BY_CONNECTION[id(conn)] = "FULL"
     conn.execute("PRAGMA foreign_keys = ON")
+
+
+def _wal(conn: sqlite3.Connection, busy_timeout_ms: int) -> str:
+    """Switch to WAL (a new ledger is created in rollback mode) and return the journal mode SQLite chose.
+
+    The switch needs an exclusive lock, and SQLite answers "database is locked" at once, without its
+    busy handler, when another connection holds the write lock meanwhile (waiting could deadlock): two
+    processes opening a new ledger together (two MCP servers started at once) failed so, one run in
+    tens. The switch is tried again until the busy timeout, as a wait for the lock would have been."""
+    deadline = time.monotonic() + busy_timeout_ms / 1000
+    while True:
+        try:
+            return str(conn.execute("PRAGMA journal_mode = WAL").fetchone()[0])
+        except sqlite3.OperationalError as exc:
+            if "locked" not in str(exc) or time.monotonic() >= deadline:
+                raise
+        time.sleep(0.005)  # a thread of its own (aiosqlite's), or a timeout of 0 (the inline connection)
 
 
 #: MAGSAG_LEDGER_SYNC -> SQLite's synchronous mode for the commits that make a call durable
