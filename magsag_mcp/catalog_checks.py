@@ -1,0 +1,105 @@
+"""The catalog checks only ``magsag catalog validate`` runs, beyond what loading a catalog checks.
+
+They read further than loading needs: agents' source files (parsed, never run), every routing
+target's base URL, routes against the skills' task types. Each returns problems, one line each,
+naming the file and the fix.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import os
+from pathlib import Path
+from typing import Any
+
+from .catalog import Catalog
+from .types import Target
+
+
+def agent_entrypoint_problems(catalog: Catalog) -> list[str]:
+    """Each agent's entrypoint, checked without running it: the module is found and parses, and
+    defines the function at its top level. (Running an agent would import, and so execute, it.)"""
+    import ast
+    import importlib.util
+
+    problems = []
+    for agent_id, spec in sorted(catalog.agents.items()):
+        where = catalog.agent_files.get(agent_id, catalog.root / "agents")
+        module, _, attr = spec.entrypoint.partition(":")
+        # found as running it finds it: the catalog's agents/ folder first, then importable modules
+        source = catalog.root / "agents" / (module.replace(".", os.sep) + ".py")
+        try:
+            found = importlib.util.find_spec(module) if "." not in module and not source.is_file() else None
+        except (ImportError, ValueError):
+            found = None
+        if found is not None:
+            if not found.origin or not found.origin.endswith(".py"):
+                continue  # a package or a compiled module: checked when it runs
+            source = Path(found.origin)
+        elif not source.is_file():
+            if "." not in module:  # a submodule of a package is checked when it runs
+                problems.append(f"{where}: entrypoint module {module!r} is neither importable nor at {source}")
+            continue
+        try:
+            tree = ast.parse(source.read_bytes(), filename=str(source))
+        except SyntaxError as exc:
+            problems.append(f"{where}: entrypoint module {source} has a syntax error at line {exc.lineno}: {exc.msg}")
+            continue
+        except OSError as exc:
+            problems.append(f"{where}: cannot read entrypoint module {source}: {exc.strerror}")
+            continue
+        if attr not in _top_level_names(tree):
+            problems.append(f"{where}: entrypoint {spec.entrypoint!r}: {source.name} defines no {attr!r}")
+    return problems
+
+
+def _top_level_names(tree: Any) -> set[str]:
+    import ast
+
+    names: set[str] = set()
+    for node in tree.body:
+        if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef | ast.ClassDef):
+            names.add(node.name)
+        elif isinstance(node, ast.Assign):
+            names.update(t.id for t in node.targets if isinstance(t, ast.Name))
+        elif isinstance(node, ast.AnnAssign | ast.AugAssign) and isinstance(node.target, ast.Name):
+            names.add(node.target.id)
+        elif isinstance(node, ast.Import | ast.ImportFrom):
+            names.update((a.asname or a.name).split(".")[0] for a in node.names)
+    return names
+
+
+def misspelt_routes(catalog: Catalog) -> list[str]:
+    """Routes that match no skill's task type but nearly name one (``analyis``): such a route routes
+    nothing, and the skill it was written for falls through to the default chain without a word. A
+    route that resembles no task type may be meant for skills still to come, and is left alone."""
+    import difflib
+
+    task_types = sorted({skill.task_type for skill in catalog.skills.values()})
+    problems = []
+    for route, _ in catalog.routing.routes:
+        if any(route.match == t or fnmatch.fnmatchcase(t, route.match) for t in task_types):
+            continue
+        near = difflib.get_close_matches(route.match, task_types, n=1, cutoff=0.8)
+        if near:
+            problems.append(
+                f"{catalog.root / 'routing'}: route {route.match!r} matches no skill's task_type; did you mean "
+                f"{near[0]!r}? (skills of task_type {near[0]!r} now take the default chain)"
+            )
+    return problems
+
+
+def base_url_problems(catalog: Catalog) -> list[str]:
+    """Routing targets whose ``base_url`` could never carry a request (calls would skip them)."""
+    from .providers.base import _base_url_problem
+
+    seen: set[Target] = set()
+    chains = [catalog.routing.default, *catalog.routing.tiers.values(), *(c for _, c in catalog.routing.routes)]
+    problems = []
+    for target in (t for chain in chains for t in chain):
+        if target.base_url and target not in seen:
+            seen.add(target)
+            problem = _base_url_problem(target.base_url)
+            if problem:
+                problems.append(f"{catalog.root / 'routing'}: target {target.label}: {problem}")
+    return problems
