@@ -114,6 +114,7 @@ class Cascade:
         admissions: list[Any] = []
         has_data_class_route = any(c.source == "data_class" for c in plan.candidates)
         total = len(plan.candidates)
+        callback = _guarded(progress)  # what providers call as the answer streams in
         for position, cand in enumerate(plan.candidates):
             target = cand.target
             skip = self._skip_reason(cand, plan) or self._window_skip(state, target)
@@ -134,7 +135,6 @@ class Cascade:
                 request = _with_stream(request, False)
             if position > 0:
                 await _emit(progress, "fallback", {"to": target.label, "position": position, "of": total})
-            callback = _guarded(progress)
             try_number = 0
             while True:
                 try_number += 1
@@ -363,7 +363,7 @@ class Cascade:
         record.reservation_id = getattr(admission, "reservation_id", None)
         unreported = exc.usage is not None and not exc.usage.reported
         bound = self._bound(admission, target, request) if unreported else None
-        if unreported and not (bound is not None and bound == 0):  # a free model costs 0 whatever its tokens
+        if unreported and bound != 0:  # a free model (a bound of 0) costs 0 whatever its tokens
             # The answer came (and is billed) but said nothing of its tokens: its zeros are no count.
             record.cost_usd, record.cost_bound_usd = None, bound
             record.warnings.append(unknown_cost_warning(target, "answered without reporting its token usage"))
