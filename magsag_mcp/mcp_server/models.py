@@ -439,7 +439,8 @@ class BudgetHoldersOut(_Out):
     calls: int = Field(description="open reservations: calls in flight, in any process")
     expired: int = Field(
         description="of those, past their expiry: calls whose process stopped without recording them; they "
-        "count at the amount reserved until the next call (in any process) records them as abandoned attempts"
+        "count at the amount reserved until the next call or read of spend (summarize_usage, query_runs, "
+        "search_usage; in any process) records them as abandoned attempts"
     )
     held_until: str | None = Field(description="when the last of them expires, ISO 8601 UTC")
 
