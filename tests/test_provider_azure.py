@@ -203,3 +203,23 @@ async def test_ga_api_version_does_not_stream_because_it_reports_no_stream_usage
     assert any("reports no usage for streams" in w for w in result.warnings)
     newer = AzureProvider(env_for(fake_openai, AZURE_OPENAI_API_VERSION="2024-09-01-preview"), transport)
     assert newer.capabilities(Target("azure", DEPLOYMENT)).streaming is True
+
+
+@pytest.mark.parametrize(
+    ("retry_after", "cls"),
+    [("9", E.RateLimitError), ("86400", E.QuotaExhaustedError)],
+)
+async def test_azure_rate_limit_message_links_a_quota_increase_but_is_a_rate_limit(
+    fake_openai: FakeOpenAI, transport: Transport, retry_after: str, cls
+):
+    # Azure's per-minute 429 says where to ask for more ("https://aka.ms/oai/quotaincrease"): the link is not
+    # a spent quota. A 9-second wait is a rate limit to wait out; only the wait itself says it is a long one.
+    message = (
+        "Requests to the ChatCompletions_Create Operation under Azure OpenAI API version 2024-10-21 have exceeded "
+        f"token rate limit of your current OpenAI S0 pricing tier. Please retry after {retry_after} seconds. Please "
+        "go here: https://aka.ms/oai/quotaincrease if you would like to further increase the default rate limit."
+    )
+    fake_openai.queue(R.error(429, message, code="429", headers={"retry-after": retry_after}))
+    with pytest.raises(E.ProviderError) as info:
+        await AzureProvider(env_for(fake_openai), transport).complete(ask(), Target("azure", DEPLOYMENT))
+    assert type(info.value) is cls and info.value.retry_after == float(retry_after)

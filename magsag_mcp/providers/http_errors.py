@@ -67,6 +67,9 @@ _CONTEXT_HINTS = (
 )
 _POLICY_CODES = frozenset({"invalid_prompt", "bio_policy"})
 _QUOTA_HINTS = ("insufficient_quota", "quota", "billing", "credit balance", "exceeded your current")
+#: a link in a message: where to read more or ask for more, not what happened. Azure's per-minute 429 ends
+#: "Please go here: https://aka.ms/oai/quotaincrease if you would like to further increase the default rate limit."
+_LINK = re.compile(r"https?://\S+")
 
 # A 400 saying the *target* cannot do something the call asked for (another target may): both a phrase of
 # refusal and a reference to the model/server must be present, so "Unsupported file type" stays a bad request.
@@ -200,7 +203,7 @@ def error_for(
 ) -> ProviderError:
     """The error class for an HTTP failure, refined by the vendor's error code and message."""
     code_l = (code or "").lower()
-    msg_l = message.lower()
+    msg_l = _LINK.sub(" ", message.lower())
     text = f"{provider}:{model}: HTTP {status}: {message}" if message else f"{provider}:{model}: HTTP {status}"
     kw = {"provider": provider, "model": model, "status": status, "code": code}
     if status == 429 or code_l in ("rate_limit_exceeded", "rate_limit_error", "resource_exhausted"):
