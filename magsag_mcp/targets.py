@@ -133,6 +133,7 @@ UNPRICED_PARAMS = {
 #: OpenAI service tiers billed above the standard rate that budget reservations price a call at. "fast"
 #: (Chat Completions and Responses) is priority processing under another name: the answer reports
 #: "priority"; "ultrafast" (Responses) is an access-controlled tier dearer still.
+#: Gemini's ``serviceTier`` ("standard", "flex", "priority") names its premium tier "priority" too.
 _PREMIUM_TIERS = frozenset({"priority", "scale", "fast", "ultrafast"})
 
 
@@ -145,10 +146,11 @@ def _check_params(params: Mapping[str, Any]) -> None:
                 f"params.{key}: an audio answer is billed at audio rates, several times the text ones, and magsag "
                 "returns only the text; leave out 'audio' and 'modalities' (or set modalities: ['text'])"
             )
-        if key == "service_tier" and value in _PREMIUM_TIERS:
+        if key in ("service_tier", "serviceTier") and value in _PREMIUM_TIERS:
+            cheaper = "'standard' or 'flex'" if key == "serviceTier" else "'auto', 'default' or 'flex'"
             raise ConfigError(
-                f"params.service_tier {value!r} is billed above the standard rate magsag reserves budget at, so "
-                "budgets would count too little; use 'auto', 'default' or 'flex', or leave it out"
+                f"params.{key} {value!r} is billed above the standard rate magsag reserves budget at, so "
+                f"budgets would count too little; use {cheaper}, or leave it out"
             )
         if key in ROUTER_FIELDS:
             raise ConfigError(

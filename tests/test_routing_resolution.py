@@ -439,6 +439,8 @@ def test_an_origin_allowed_for_one_provider_does_not_receive_anothers_key(catalo
         # priority under other names: Chat's and Responses' "fast", Responses' "ultrafast"
         ({"service_tier": "fast"}, "params.service_tier 'fast' is billed above the standard rate"),
         ({"service_tier": "ultrafast"}, "params.service_tier 'ultrafast' is billed above the standard rate"),
+        # Gemini's GenerateContentRequest.serviceTier ("standard", "flex", "priority"): the same premium by its name
+        ({"serviceTier": "priority"}, "params.serviceTier 'priority' is billed above the standard rate"),
         # audio answers: billed at audio rates, and magsag returns only the text
         ({"audio": {"voice": "alloy", "format": "wav"}}, "params.audio: an audio answer is billed at audio rates"),
         ({"modalities": ["text", "audio"]}, "params.modalities: an audio answer is billed at audio rates"),
