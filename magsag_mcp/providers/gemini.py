@@ -28,6 +28,7 @@ from ..errors import (
 )
 from ..transport import HttpResponse, SSEEvent, Transport
 from ..types import FinishReason, LLMRequest, LLMResult, Target, ToolCall, Usage
+from .anthropic import JSON_INSTRUCTION
 from .base import Endpoint, HTTPProvider, StreamAccumulator, WireFormat, with_reported_usage
 from .http_errors import LONG_WAIT_SECONDS, error_for, parse_duration, parse_retry_after
 
@@ -163,8 +164,7 @@ class GeminiFormat(WireFormat):
             "model": model if model.startswith("models/") else f"models/{model}",
             "contents": contents,
         }
-        if request.system:
-            body["systemInstruction"] = {"parts": [{"text": request.system}]}
+        system = request.system or ""
         config: dict[str, Any] = {}
         if request.max_tokens is not None:
             config["maxOutputTokens"] = request.max_tokens
@@ -172,7 +172,16 @@ class GeminiFormat(WireFormat):
             config["temperature"] = request.temperature
         if request.stop:
             config["stopSequences"] = list(request.stop)
-        if request.json_output or request.json_schema is not None:
+        if (request.json_output or request.json_schema is not None) and request.tools:
+            # Gemini refuses function declarations beside a JSON response type (400 INVALID_ARGUMENT "Function
+            # calling with a response mime type: 'application/json' is unsupported"): the model is told instead.
+            system = f"{system}\n\n{JSON_INSTRUCTION}" if system else JSON_INSTRUCTION
+            if request.json_schema is not None:
+                notes.append(
+                    "with tools in the call, Gemini takes no JSON response type, so the JSON schema could not be "
+                    "enforced; the model was instructed to answer in JSON and its answer was checked against the schema"
+                )
+        elif request.json_output or request.json_schema is not None:
             config["responseMimeType"] = "application/json"
             if request.json_schema is not None:
                 config["responseSchema"], dropped = gemini_schema(request.json_schema)
@@ -183,6 +192,8 @@ class GeminiFormat(WireFormat):
                         f"Gemini's response schema has no {', '.join(sorted(dropped))}; they were left out of the "
                         "request and the answer was checked against the full schema"
                     )
+        if system:
+            body["systemInstruction"] = {"parts": [{"text": system}]}
         if config:
             body["generationConfig"] = config
         if request.tools:

@@ -572,6 +572,14 @@ class FakeGemini(Fake):
         app.router.add_post("/v1beta/models/{call}", self.handle)
         return app
 
+    def refuses(self, request: web.Request, body: dict[str, Any]) -> Any:
+        # Spec-valid, but refused by the Gemini 2.x models: function declarations beside a JSON response type.
+        declares = any("functionDeclarations" in tool for tool in body.get("tools") or [])
+        if declares and (body.get("generationConfig") or {}).get("responseMimeType") == "application/json":
+            message = "Function calling with a response mime type: 'application/json' is unsupported"
+            return {"error": {"code": 400, "message": message, "status": "INVALID_ARGUMENT"}}
+        return None
+
     def is_stream(self, request: web.Request, body: dict[str, Any]) -> bool:
         return request.match_info["call"].endswith(":streamGenerateContent")
 

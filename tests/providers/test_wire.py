@@ -188,6 +188,36 @@ async def test_json_output(case: Case, serve, transport, with_schema: bool):
         await provider.complete(LLMRequest([Message("user", "Where?")], json_output=True, max_tokens=50), target)
 
 
+@pytest.mark.parametrize("with_schema", [False, True])
+async def test_gemini_json_beside_tools_is_asked_for_not_configured(serve, transport, with_schema: bool):
+    # Gemini answers 400 INVALID_ARGUMENT "Function calling with a response mime type: 'application/json' is
+    # unsupported": a bad request, which stopped the whole cascade. As with Anthropic, the model is told to
+    # answer in JSON and its answer is checked against the schema.
+    [case] = [c for c in CASES if c.name == "google"]
+    fake, provider, target = await setup(case, serve, transport)
+    fake.queue({"text": '{"city": "Oslo"}'})
+    schema = {"type": "object", "properties": {"city": {"type": "string"}}, "required": ["city"]}
+    req = LLMRequest(
+        [Message("user", "Where?")],
+        system="Be brief.",
+        tools=[WEATHER],
+        json_output=True,
+        json_schema=schema if with_schema else None,
+        max_tokens=50,
+    )
+    result = await provider.complete(req, target)
+    assert result.parsed == {"city": "Oslo"} and fake.violations == []
+    body = last_body(fake)
+    assert "responseMimeType" not in body["generationConfig"] and "responseSchema" not in body["generationConfig"]
+    (instruction,) = body["systemInstruction"]["parts"]
+    assert instruction["text"].startswith("Be brief.\n\n") and "JSON" in instruction["text"]
+    assert any("could not be enforced" in w for w in result.warnings) == with_schema
+    fake.queue({"text": '{"town": "Oslo"}'})
+    if with_schema:
+        with pytest.raises(E.InvalidOutputError, match="does not match the requested schema"):
+            await provider.complete(req, target)
+
+
 @pytest.mark.parametrize(
     ("schema", "tool", "arguments", "parsed"),
     [
