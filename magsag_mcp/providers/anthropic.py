@@ -292,7 +292,9 @@ def _result(
         doc = json_calls[0].arguments
         text = json.dumps(doc.get("value") if json_calls[0].name == JSON_VALUE_TOOL else doc)
         calls = [c for c in calls if c.name not in (JSON_TOOL, JSON_VALUE_TOOL)]
-        finish = "stop"
+        # its tool_use stop is the answer's end; max_tokens cut the document short, and says so
+        if finish == "tool_calls":
+            finish = "stop"
     warnings = []
     if stop_reason == "pause_turn":
         # "we paused a long-running turn" (server tools): the answer so far, said to be unfinished, not a stop

@@ -238,6 +238,20 @@ async def test_anthropic_json_tool_unwraps_only_what_it_wrapped(serve, transport
     assert body["tools"][0]["input_schema"]["type"] == "object" and fake.violations == []
 
 
+@pytest.mark.parametrize("stream", [False, True])
+async def test_anthropic_json_tool_cut_by_max_tokens_is_not_a_finished_answer(serve, transport, stream: bool):
+    # The forced JSON tool's input is the answer; when max_tokens stopped it, it is cut short, not "stop".
+    [case] = [c for c in CASES if c.name == "anthropic"]
+    fake, provider, target = await setup(case, serve, transport)
+    cut = {"tool_calls": [{"id": "t1", "name": "json_output", "arguments": {"city": "Os"}}], "finish": "max_tokens"}
+    fake.queue(cut)
+    schema = {"type": "object", "properties": {"city": {"type": "string"}}}
+    result = await provider.complete(
+        LLMRequest([Message("user", "Where?")], json_schema=schema, max_tokens=5, stream=stream), target
+    )
+    assert result.parsed == {"city": "Os"} and result.finish_reason == "length" and fake.violations == []
+
+
 async def test_anthropic_leaves_out_an_empty_turn(serve, transport):
     # RequestTextBlock.text has minLength 1: an empty assistant turn is dropped, and the user turns
     # on either side of it merge (roles must alternate)
