@@ -223,3 +223,21 @@ async def test_azure_rate_limit_message_links_a_quota_increase_but_is_a_rate_lim
     with pytest.raises(E.ProviderError) as info:
         await AzureProvider(env_for(fake_openai), transport).complete(ask(), Target("azure", DEPLOYMENT))
     assert type(info.value) is cls and info.value.retry_after == float(retry_after)
+
+
+@pytest.mark.parametrize(("version", "query"), [("v1", {}), ("preview", {"api-version": "preview"})])
+async def test_the_v1_api_is_called_at_its_own_path(fake_openai: FakeOpenAI, transport: Transport, version, query):
+    # Azure's v1 API has no dated api-version: it lives at {endpoint}/openai/v1/chat/completions, the deployment
+    # named as the model. Sent to the deployments path, "v1" or "preview" is answered "API version not supported".
+    fake_openai.queue(R.reply("hi from v1", usage=R.tokens(20, 4)), R.reply("streamed from v1", usage=R.tokens(20, 5)))
+    provider = AzureProvider(env_for(fake_openai, AZURE_OPENAI_API_VERSION=version), transport)
+    result = await provider.complete(ask(max_tokens=50), Target("azure", DEPLOYMENT))
+    assert (result.text, result.usage.input_tokens, result.usage.output_tokens) == ("hi from v1", 20, 4)
+    req = fake_openai.requests[0]
+    assert (req.path, req.query) == ("/openai/v1/chat/completions", query)
+    assert req.headers["api-key"] == AZURE_KEY and "Authorization" not in req.headers
+    assert req.body["model"] == DEPLOYMENT and req.body["max_completion_tokens"] == 50
+    streamed = await provider.complete(ask(stream=True), Target("azure", DEPLOYMENT))
+    assert (streamed.text, streamed.usage.output_tokens) == ("streamed from v1", 5)
+    assert fake_openai.requests[1].body["stream_options"] == {"include_usage": True}
+    assert fake_openai.violations == []

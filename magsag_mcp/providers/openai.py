@@ -39,7 +39,8 @@ class OpenAIEndpoint(Endpoint):
 
 
 class AzureEndpoint(Endpoint):
-    """``{endpoint}/openai/deployments/{deployment}/chat/completions?api-version=...``, ``api-key``.
+    """``{endpoint}/openai/deployments/{deployment}/chat/completions?api-version=...``, ``api-key``; with
+    api-version ``v1`` (or an undated ``preview``), the v1 API's ``{endpoint}/openai/v1/chat/completions``.
 
     The target's model is the deployment name.
     """
@@ -67,6 +68,13 @@ class AzureEndpoint(Endpoint):
 
     def url(self, wire: WireFormat, target: Target, *, stream: bool) -> tuple[str, dict[str, str]]:
         base = self.base_url(target).rstrip("/")
+        version = self.api_version()
+        if azure_v1_api(version):
+            # the v1 API: OpenAI's paths below /openai/v1, the deployment as the body's model; "v1" itself
+            # is no api-version, an undated one ("preview") opts in to preview features
+            return f"{base}/openai/v1{wire.path(target.model, stream=stream)}", (
+                {} if version == "v1" else {"api-version": version}
+            )
         deployment = quote(target.model, safe="")
         return f"{base}/openai/deployments/{deployment}{wire.path(target.model, stream=stream)}", {
             "api-version": self.api_version()
@@ -116,6 +124,14 @@ class OpenAIProvider(HTTPProvider):
         if target.param_dict().get("api") != "responses":
             return await self.call(self.wire, request, target, progress=progress)
         return await self.call(self.responses, request, target, progress=progress)
+
+
+def azure_v1_api(api_version: str) -> bool:
+    """Is this the v1 API (``v1``, or an undated version such as ``preview``)? Dated api-versions belong to
+    the deployments path, ``/openai/deployments/{deployment}/...``, which answers any other "API version
+    not supported"."""
+    date = api_version[:10]
+    return not (len(date) == 10 and date[:4].isdigit() and date[4] == "-")
 
 
 def azure_streams_usage(api_version: str) -> bool:

@@ -142,6 +142,7 @@ class FakeOpenAI:
         app.router.add_post("/v1/responses", self._responses)
         app.router.add_get("/v1/models", self._models)
         app.router.add_post("/openai/deployments/{deployment}/chat/completions", self._azure_chat)
+        app.router.add_post("/openai/v1/chat/completions", self._azure_v1_chat)
         return app
 
     @contextlib.asynccontextmanager
@@ -243,6 +244,18 @@ class FakeOpenAI:
             return self._error(R.error(400, "; ".join(problems)[:1000], code="BadRequest"), azure=True)
         deployment = request.match_info["deployment"]
         return await self._answer_chat(request, body, deployment, azure=True)
+
+    async def _azure_v1_chat(self, request: web.Request) -> web.StreamResponse:
+        """Azure's v1 API: OpenAI's own paths below ``/openai/v1``, the deployment as ``model``, no dated
+        api-version (none at all, or ``preview`` for preview features)."""
+        body = await self._record(request)
+        if request.query.get("api-version") not in (None, "preview"):
+            return self._error(R.error(400, "API version not supported", code="BadRequest"), azure=True)
+        if request.headers.get("api-key") != self.azure_key:
+            return self._error(R.error(401, "Access denied due to invalid subscription key", code="401"), azure=True)
+        if problems := self._check("openai", "CreateChatCompletionRequest", request, body):
+            return self._error(R.error(400, "; ".join(problems)[:1000], code="BadRequest"), azure=True)
+        return await self._answer_chat(request, body, body["model"], azure=True)
 
     async def _answer_chat(
         self, request: web.Request, body: dict[str, Any], model: str, *, azure: bool
