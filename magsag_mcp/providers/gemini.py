@@ -157,8 +157,12 @@ class GeminiFormat(WireFormat):
             for tc in msg.tool_calls:
                 names[tc.id] = tc.name
                 parts.append({"functionCall": {"name": tc.name, "args": tc.arguments}})
+            if not parts:
+                # an empty text part is no data to the API (400 "required oneof field 'data' must have one
+                # initialized field"), and an empty turn says nothing
+                continue
             role = "model" if msg.role == "assistant" else "user"
-            contents.append({"role": role, "parts": parts or [{"text": ""}]})
+            contents.append({"role": role, "parts": parts})
         # `model` also travels in the path; the spec's GenerateContentRequest lists it as required.
         body: dict[str, Any] = {
             "model": model if model.startswith("models/") else f"models/{model}",

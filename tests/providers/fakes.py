@@ -573,7 +573,18 @@ class FakeGemini(Fake):
         return app
 
     def refuses(self, request: web.Request, body: dict[str, Any]) -> Any:
-        # Spec-valid, but refused by the Gemini 2.x models: function declarations beside a JSON response type.
+        # Spec-valid, but refused by the API: a part whose one data field is empty is no data at all (proto3
+        # leaves "" unset), answered "* GenerateContentRequest.contents[1].parts[0].data: required oneof ...".
+        for i, content in enumerate(body.get("contents") or []):
+            for j, part in enumerate(content.get("parts") or []):
+                data = {k: v for k, v in part.items() if k not in ("thought", "thoughtSignature")}
+                if not any(v not in (None, "", {}) for v in data.values()):
+                    message = (
+                        f"* GenerateContentRequest.contents[{i}].parts[{j}].data: required oneof field 'data' must "
+                        "have one initialized field"
+                    )
+                    return {"error": {"code": 400, "message": message, "status": "INVALID_ARGUMENT"}}
+        # Refused by the Gemini 2.x models: function declarations beside a JSON response type.
         declares = any("functionDeclarations" in tool for tool in body.get("tools") or [])
         if declares and (body.get("generationConfig") or {}).get("responseMimeType") == "application/json":
             message = "Function calling with a response mime type: 'application/json' is unsupported"

@@ -266,6 +266,21 @@ async def test_anthropic_leaves_out_an_empty_turn(serve, transport):
     ]
 
 
+async def test_gemini_leaves_out_an_empty_turn(serve, transport):
+    # An empty text part is no data to Gemini: 400 INVALID_ARGUMENT "required oneof field 'data' must have one
+    # initialized field", a bad request that stopped the cascade. An empty turn says nothing: it is left out.
+    [case] = [c for c in CASES if c.name == "google"]
+    fake, provider, target = await setup(case, serve, transport)
+    fake.queue({"text": "ok"})
+    turns = [Message("user", "hi"), Message("assistant", ""), Message("user", "go on"), Message("assistant", None)]
+    result = await provider.complete(LLMRequest(turns, max_tokens=50), target)
+    assert result.text == "ok" and fake.violations == []
+    assert last_body(fake)["contents"] == [
+        {"role": "user", "parts": [{"text": "hi"}]},
+        {"role": "user", "parts": [{"text": "go on"}]},
+    ]
+
+
 @pytest.mark.parametrize("case", CASES, ids=IDS)
 async def test_usage_with_cache_and_reasoning(case: Case, serve, transport):
     fake, provider, target = await setup(case, serve, transport)
