@@ -100,6 +100,10 @@ def validate_prices(catalog_dir: Path, env: Mapping[str, str] | None = None) -> 
 _TIERED_PROVIDERS = frozenset({"openai", "azure"})
 #: tiers billed at the standard rate ("auto" is what the request asked for, echoed by some servers)
 _STANDARD_TIERS = frozenset({None, "default", "auto"})
+#: (provider, where inference ran) -> the multiple of every token rate it is billed at, which genai-prices
+#: does not know: Anthropic bills US-only inference (``inference_geo: "us"``, asked for by the request or the
+#: workspace's default) at 1.1x on the models that take it (Claude Opus 4.6 and later; older ones refuse it)
+_GEO_MULTIPLIERS: dict[tuple[str, str], Decimal] = {("anthropic", "us"): Decimal("1.1")}
 
 
 class Pricer:
@@ -118,6 +122,8 @@ class Pricer:
         self._azure_served: dict[str, frozenset[str]] = {}
         #: provider -> the non-standard service tiers its answers reported (see worst_case)
         self._served_tiers: dict[str, frozenset[str]] = {}
+        #: provider -> the dearest inference-geo multiple its answers were billed at (see worst_case)
+        self._served_geo: dict[str, Decimal] = {}
 
     @classmethod
     def from_catalog(cls, catalog_dir: str | os.PathLike[str] | None, env: Mapping[str, str] | None = None) -> Pricer:
@@ -168,6 +174,11 @@ class Pricer:
         cost = priced.cost(usage)
         if cost is None:
             return PriceQuote(None, None, _unknown_cost_warning(priced, f"{provider}:{model}", usage))
+        geo = _GEO_MULTIPLIERS.get((provider, usage.inference_geo or ""))
+        if geo is not None and priced.source == "genai-prices":  # a catalog price is what the operator pays
+            cost *= geo
+            if geo > self._served_geo.get(provider, Decimal(1)):
+                self._served_geo[provider] = geo
         return PriceQuote(cost, priced.source, note)
 
     def _azure_model(self, deployment: str, answering: str) -> tuple[str, str | None]:
@@ -216,12 +227,17 @@ class Pricer:
         return worst
 
     def _worst(self, provider: str, model: str, input_tokens: int, output_tokens: int) -> Decimal | None:
-        """:meth:`worst_case` of one model name, at the dearest service tier its provider has served."""
-        worst = self._resolve(provider, model).worst_case(input_tokens, output_tokens)
+        """:meth:`worst_case` of one model name, at the dearest service tier its provider has served (and the
+        dearest inference geo, once an answer has run where inference costs more)."""
+        priced = self._resolve(provider, model)
+        worst = priced.worst_case(input_tokens, output_tokens)
         for tier in self._served_tiers.get(provider, ()):
             dearer = self._resolve(provider, model, tier).worst_case(input_tokens, output_tokens)
             if worst is not None and dearer is not None and dearer > worst:
                 worst = dearer
+        geo = self._served_geo.get(provider)
+        if geo is not None and worst is not None and priced.source == "genai-prices":
+            worst *= geo
         return worst
 
     def unit_prices(self, provider: str, model: str) -> UnitPrices | None:

@@ -118,6 +118,9 @@ class Usage:
     #: the model the answer says served it (its ``model`` field): Azure is priced by it, since a target's
     #: model there is a deployment name the operator chose; None when the answer does not say
     answering_model: str | None = None
+    #: where the answer says inference ran (Anthropic's ``usage.inference_geo``: "global", "us"), which
+    #: Anthropic bills at a rate of its own for US-only inference; None when the answer does not say
+    inference_geo: str | None = None
 
     @property
     def total_tokens(self) -> int:

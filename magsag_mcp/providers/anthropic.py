@@ -248,6 +248,8 @@ def _usage(raw: Any) -> Usage:
         cache_write_tokens=written,
         reasoning_tokens=thinking,
         cache_write_1h_tokens=hour,
+        # a stream says it in message_start only (MessageDeltaUsage has no inference_geo)
+        inference_geo=raw["inference_geo"] if isinstance(raw.get("inference_geo"), str) else None,
     )
 
 

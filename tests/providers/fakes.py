@@ -411,7 +411,8 @@ class FakeAnthropic(Fake):
             "cache_read_input_tokens": u.get("cache_read_input_tokens", 0),
             # by time to live, when the step gives it: {"ephemeral_5m_input_tokens", "ephemeral_1h_input_tokens"}
             "cache_creation": u.get("cache_creation"),
-            "inference_geo": None,
+            # where inference ran ("global", "us"), when the step gives it
+            "inference_geo": u.get("inference_geo"),
             "server_tool_use": None,
             "service_tier": "standard",
             "output_tokens_details": {"thinking_tokens": u.get("thinking_tokens", 0)},

@@ -104,6 +104,33 @@ def test_the_worst_case_stays_above_a_prompt_written_to_the_one_hour_cache():
         assert worst > pricer.price("anthropic", "claude-sonnet-4-5", Usage(tokens, 1000)).cost_usd
 
 
+@pytest.mark.parametrize("stream", [False, True], ids=["body", "stream"])
+async def test_us_only_inference_costs_its_geo_rate(serve, transport, stream):
+    # Anthropic bills inference_geo "us" (the request's, or the workspace's default) at 1.1x every token rate of
+    # the models that take it (Claude Opus 4.6 and later); the answer's usage.inference_geo says where it ran.
+    # claude-opus-4-6: $5 in, $25 out, $0.50 cache read, $6.25 5-minute write
+    tokens = {"input_tokens": 1000, "output_tokens": 500, "cache_read_input_tokens": 20_000}
+    tokens["cache_creation_input_tokens"] = 10_000
+    standard = (1000 * 5 + 500 * 25 + 20_000 * D("0.5") + 10_000 * D("6.25")) / D(M)
+    pricer = Pricer.from_catalog(None)
+    worst = pricer.worst_case("anthropic", "claude-opus-4-6", 5000, 1000)
+    pinned = await _anthropic(
+        serve, transport, {**tokens, "inference_geo": "us"}, stream=stream, model="claude-opus-4-6"
+    )
+    assert pricer.price("anthropic", "claude-opus-4-6", pinned).cost_usd == standard * D("1.1")
+    anywhere = await _anthropic(
+        serve, transport, {**tokens, "inference_geo": "global"}, stream=stream, model="claude-opus-4-6"
+    )
+    assert pricer.price("anthropic", "claude-opus-4-6", anywhere).cost_usd == standard
+    # once answers have run in the US, reservations hold the dearer rate
+    assert pricer.worst_case("anthropic", "claude-opus-4-6", 5000, 1000) == worst * D("1.1")
+    # a catalog price is what the operator pays, wherever it ran
+    overridden = Pricer([("anthropic:claude-opus-4-6", UnitPrices(D(1), D(2)))])
+    assert overridden.price("anthropic", "claude-opus-4-6", Usage(1000, 100, inference_geo="us")).cost_usd == (
+        D("0.0012")
+    )
+
+
 async def _openai(serve, transport, step: dict, *, model: str, stream: bool, params: tuple = ()) -> Usage:
     fake = FakeOpenAI(KEY)
     url = await serve(fake)
