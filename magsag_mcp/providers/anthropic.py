@@ -20,7 +20,7 @@ from typing import Any
 from ..errors import ContentFilteredError, MalformedResponseError, ProviderConnectionError, ProviderError, excerpt
 from ..transport import HttpResponse, SSEEvent, Transport
 from ..types import FinishReason, LLMRequest, LLMResult, Message, Target, ToolCall, Usage
-from .base import Endpoint, HTTPProvider, StreamAccumulator, WireFormat
+from .base import Endpoint, HTTPProvider, StreamAccumulator, WireFormat, with_json_instruction
 from .http_errors import error_for
 
 DEFAULT_VERSION = "2023-06-01"
@@ -30,7 +30,6 @@ JSON_TOOL = "json_output"
 #: the forced tool when the schema is not an object: its input is {"value": <the document>}. A name of
 #: its own, so that an object schema whose only property is "value" is never unwrapped.
 JSON_VALUE_TOOL = "json_value_output"
-JSON_INSTRUCTION = "Answer with a single JSON object and nothing else: no prose, no code fences."
 
 _STOP: dict[str | None, FinishReason] = {
     "end_turn": "stop",
@@ -145,7 +144,7 @@ class AnthropicMessagesFormat(WireFormat):
             tools = [{"name": name, "description": "Return the answer as this JSON document.", "input_schema": schema}]
             choice = {"type": "tool", "name": name}
         elif request.json_output or request.json_schema is not None:
-            system = f"{system}\n\n{JSON_INSTRUCTION}" if system else JSON_INSTRUCTION
+            system = with_json_instruction(system)
             if request.json_schema is not None:
                 # Forcing the JSON tool would keep the model from calling the caller's tools.
                 notes.append(

@@ -46,6 +46,13 @@ class Capabilities:
 
 
 CAPABILITY_NAMES = frozenset(f.name for f in fields(Capabilities))
+#: what a format without a JSON mode for this call (Anthropic always; Gemini beside tools) tells the model
+JSON_INSTRUCTION = "Answer with a single JSON object and nothing else: no prose, no code fences."
+
+
+def with_json_instruction(system: str | None) -> str:
+    """``system`` with :data:`JSON_INSTRUCTION` after it."""
+    return f"{system}\n\n{JSON_INSTRUCTION}" if system else JSON_INSTRUCTION
 
 
 def capabilities_for(caps: Capabilities, target: Target) -> Capabilities:

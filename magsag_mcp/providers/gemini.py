@@ -28,8 +28,7 @@ from ..errors import (
 )
 from ..transport import HttpResponse, SSEEvent, Transport
 from ..types import FinishReason, LLMRequest, LLMResult, Target, ToolCall, Usage
-from .anthropic import JSON_INSTRUCTION
-from .base import Endpoint, HTTPProvider, StreamAccumulator, WireFormat, with_reported_usage
+from .base import Endpoint, HTTPProvider, StreamAccumulator, WireFormat, with_json_instruction, with_reported_usage
 from .http_errors import LONG_WAIT_SECONDS, error_for, parse_duration, parse_retry_after
 
 _BLOCKED = {
@@ -179,7 +178,7 @@ class GeminiFormat(WireFormat):
         if (request.json_output or request.json_schema is not None) and request.tools:
             # Gemini refuses function declarations beside a JSON response type (400 INVALID_ARGUMENT "Function
             # calling with a response mime type: 'application/json' is unsupported"): the model is told instead.
-            system = f"{system}\n\n{JSON_INSTRUCTION}" if system else JSON_INSTRUCTION
+            system = with_json_instruction(system)
             if request.json_schema is not None:
                 notes.append(
                     "with tools in the call, Gemini takes no JSON response type, so the JSON schema could not be "

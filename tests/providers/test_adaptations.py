@@ -7,8 +7,8 @@ from typing import Any
 
 import pytest
 
-from magsag_mcp.providers.anthropic import JSON_INSTRUCTION, AnthropicMessagesFormat
-from magsag_mcp.providers.base import WireFormat
+from magsag_mcp.providers.anthropic import AnthropicMessagesFormat
+from magsag_mcp.providers.base import JSON_INSTRUCTION, WireFormat
 from magsag_mcp.providers.gemini import GeminiFormat, gemini_schema
 from magsag_mcp.providers.openai_chat import ChatCompletionsFormat
 from magsag_mcp.providers.openai_responses import ResponsesFormat
