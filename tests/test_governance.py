@@ -1354,3 +1354,15 @@ async def test_a_skills_route_shows_an_unpriced_target_refused(catalog_copy, tmp
     assert route["chain"][0] == "compat:claude-3-5-sonnet-20241022"
     assert {t["policy"]["policy"] for t in route["targets"]} == {"cost_limits"}
     assert all(not t["policy"]["allowed"] and "no known price" in t["policy"]["reason"] for t in route["targets"])
+
+
+async def test_a_hosted_model_named_like_a_local_target_does_not_pass_as_local(catalog_copy, tmp_path, upstream):
+    # pii_processing allows "local:llama3.1:70b" and "fake:*": provider:model patterns that pin who serves
+    # the model. A hosted OpenAI-compatible server's model *named* "fake:x" is neither local nor fake.
+    prices(catalog_copy, '"compat:*": {input: 0.1, output: 0.1}\n')
+    svc = await open_service(catalog_copy, tmp_path, upstream)
+    payload = {"text": "Ann, 555-0100", "model_config": {"model": "compat:fake:x"}}
+    with pytest.raises(E.PolicyDenied, match="forbids compat:fake:x"):
+        await svc.invoke_skill("skill.pii-redaction", payload)
+    await svc.aclose()
+    assert upstream.calls["fake:x"] == 0

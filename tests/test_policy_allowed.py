@@ -75,3 +75,32 @@ async def test_admit_refuses_a_target_the_second_class_forbids():
         await gov.admit(ctx)
     assert info.value.policy == "eu_only" and info.value.details["rule"] == "data_class"
     assert "explicit override" in info.value.message
+
+
+@pytest.mark.parametrize(
+    "target",
+    [
+        Target("compat", "fake:x"),  # a hosted server's model named like a fake target
+        Target("azure", "local:llama3.1:70b"),  # an Azure deployment named like a local target
+        Target("compat", "local:anything"),
+    ],
+)
+def test_a_provider_pattern_pins_the_provider_not_a_model_named_like_it(target):
+    # "fake:*" and "local:llama3.1:70b" are provider:model patterns: they pin who serves the model. A model
+    # whose *name* begins with "local:" on a hosted provider is not local, and must not pass as if it were.
+    residency = PolicySet(
+        [Policy(name="data_residency", requirements={"pii_processing": ["local:llama3.1:70b", "fake:*"]})]
+    )
+    ok, policy, reason, rule = residency.allowed(target, "pii_processing")
+    assert (ok, policy, rule) == (False, "data_residency", "data_class"), reason
+    only_local = PolicySet([Policy(name="local_only", allowed_models=["local:*", "fake:*"])])
+    assert only_local.allowed(target, None)[0] is False
+
+
+def test_provider_patterns_still_match_their_provider_bare_names_any_provider():
+    ps = PolicySet([Policy(name="p", allowed_models=["local:*", "ollama:qwen*", "gpt-4o", "*:claude-3-haiku"])])
+    assert ps.allowed(Target("local", "llama3.1:70b"), None)[0]
+    assert ps.allowed(Target("local", "qwen2.5:7b"), None)[0]  # an alias names the provider it stands for
+    assert ps.allowed(Target("azure", "gpt-4o"), None)[0]  # a bare name: any provider serves it
+    assert ps.allowed(Target("anthropic", "claude-3-haiku"), None)[0]  # a provider glob
+    assert not ps.allowed(Target("openai", "gpt-4o-mini"), None)[0]

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import fnmatch
 import os
+import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from decimal import Decimal
@@ -100,12 +101,38 @@ def _pusd(amount: Decimal) -> int:
     return to_pusd(amount) or 0
 
 
+def _pinned(pattern: str) -> tuple[str | None, str]:
+    """(provider, model pattern) of a ``provider:model`` pattern (an alias names its provider), else
+    (None, the pattern): ``llama3.1:70b`` is a bare model name whose tag has a colon."""
+    from ..providers import _ALIASES, _REGISTRY
+
+    head, sep, rest = pattern.partition(":")
+    key = head.strip().lower()
+    key = _ALIASES.get(key, key)
+    if sep and rest and key in _REGISTRY:
+        return key, rest
+    return None, pattern
+
+
+def _matches_one(pattern: str, target: Target) -> bool:
+    provider, model = _pinned(pattern)
+    if provider is not None:
+        # pins who serves the model: a hosted model merely *named* "local:..." is not local
+        return target.provider == provider and (target.model == model or fnmatch.fnmatchcase(target.model, model))
+    if target.model == pattern or fnmatch.fnmatchcase(target.model, pattern):
+        return True
+    # a provider glob ("*:gpt-4o"): a pattern whose head is a glob is read against provider:model
+    head, sep, _ = pattern.partition(":")
+    return bool(sep) and bool(_GLOB.search(head)) and fnmatch.fnmatchcase(target.label, pattern)
+
+
+_GLOB = re.compile(r"[*?[]")
+
+
 def matches(patterns: list[str], target: Target) -> bool:
-    label = target.label
-    return any(
-        p == target.model or p == label or fnmatch.fnmatchcase(target.model, p) or fnmatch.fnmatchcase(label, p)
-        for p in patterns
-    )
+    """Whether a target passes a list of ``allowed_models`` or a data class's requirements: a bare model
+    name or glob matches that model on any provider; ``provider:model`` also pins who serves it."""
+    return any(_matches_one(p, target) for p in patterns)
 
 
 def model_matches(patterns: list[str], model: str) -> bool:
