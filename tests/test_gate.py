@@ -254,3 +254,17 @@ def test_flow_summarize_names_the_costliest_run_tree_and_day_and_the_gate_uses_t
     policy.write_text("policies:\n  - name: p\n    thresholds: {max_cost_per_run_usd: 1.0}\n")
     assert main(["flow", "gate", str(summary_path), "--policy", str(policy)]) == 1
     assert "FAIL p: run r1 (with 1 delegated run(s)) cost $1.2 exceeds" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("text", ["", "# policies to come\n"])
+def test_an_empty_policy_file_is_bad_input_saying_what_it_needs(gate, text):
+    # Before: "gate: FILE: FILE: : Input should be a valid dictionary or instance of PolicyFile".
+    code, out, err = gate(GOOD, text)
+    assert (code, out) == (2, "")
+    assert err.count("policy.yaml") == 1, err
+    assert "the file is empty" in err and "policies:" in err
+
+
+def test_a_policy_file_with_a_name_used_twice_is_named(gate):
+    code, _, err = gate(GOOD, "policies:\n  - name: a\n  - name: a\n")
+    assert code == 2 and "policy.yaml: policy names must be unique; repeated: ['a']" in err

@@ -1366,3 +1366,16 @@ async def test_a_hosted_model_named_like_a_local_target_does_not_pass_as_local(c
         await svc.invoke_skill("skill.pii-redaction", payload)
     await svc.aclose()
     assert upstream.calls["fake:x"] == 0
+
+
+@pytest.mark.parametrize("text", ["", "# limits: see the wiki\n"])
+def test_an_empty_policy_file_is_a_catalog_problem_not_no_governance(catalog_copy, text):
+    # Skills, routing and agents treat an empty file as a problem; an empty (or truncated) policy file
+    # loaded as no policies at all: every model allowed, every budget gone, without a word.
+    from magsag_mcp.catalog import validate_catalog
+
+    policy(catalog_copy, text)
+    problems = validate_catalog(catalog_copy, env={})
+    assert len(problems) == 1 and "model_governance.yaml: the file is empty" in problems[0], problems
+    with pytest.raises(E.CatalogError, match="the file is empty"):
+        load_policies(catalog_copy)

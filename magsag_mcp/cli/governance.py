@@ -68,7 +68,11 @@ def _gate(args: argparse.Namespace) -> int:
         policies = load_policy_file(args.policy)
         violations, notes = check_summary_with_notes(summary, policies)
     except (InputError, CatalogError) as exc:
-        print(f"gate: {args.summary if isinstance(exc, InputError) else args.policy}: {exc.message}", file=sys.stderr)
+        # a policy file's problems name the file themselves
+        print(
+            f"gate: {args.summary}: {exc.message}" if isinstance(exc, InputError) else f"gate: {exc.message}",
+            file=sys.stderr,
+        )
         return 2
     for note in notes:
         print(f"NOTE {note}")

@@ -222,56 +222,73 @@ def _files(catalog_dir: Path) -> list[Path]:
     return sorted(p for p in folder.iterdir() if p.suffix in (".yaml", ".yml"))
 
 
+#: what a policy file must hold, for the message about an empty one
+_NEEDS = "a policy file holds `policies:`, a list of policies (`policies: []` for none)"
+
+
+def _read(path: Path, env: Mapping[str, str], problems: list[str]) -> list[Policy] | None:
+    """One policy file's policies, or None with its problems appended. An empty (or comments-only) file
+    is a problem, as for skills and routing: loaded as no policies, it would drop every limit unseen."""
+    from ..catalog import read_yaml
+
+    before = len(problems)
+    data = read_yaml(path, env, problems)
+    if len(problems) > before:
+        return None
+    if data is None:
+        problems.append(f"{path}: the file is empty; {_NEEDS}")
+        return None
+    if not isinstance(data, dict):
+        problems.append(f"{path}: the file holds a {type(data).__name__}, not a mapping; {_NEEDS}")
+        return None
+    try:
+        return PolicyFile.model_validate(data).policies
+    except ValidationError as exc:
+        for err in exc.errors():
+            loc = ".".join(str(x) for x in err["loc"])
+            msg = err["msg"].removeprefix("Value error, ")
+            problems.append(f"{path}: {loc}: {msg}")
+        return None
+
+
 def _load(catalog_dir: Path, env: Mapping[str, str] | None) -> tuple[list[Policy], list[str], list[str]]:
     """The catalog's policies, with ``${VAR}`` expanded from ``env`` (the environment the catalog's
     skills and routing are read with; ``os.environ`` when None)."""
-    from ..catalog import read_yaml
-
     env = os.environ if env is None else env
     problems: list[str] = []
     policies: list[Policy] = []
     sources: list[str] = []
     named: dict[str, Path] = {}  # policy name -> the file that first used it
     for path in _files(catalog_dir):
-        data = read_yaml(path, env, problems)
-        if data is None:
+        read = _read(path, env, problems)
+        if read is None:
             continue
-        try:
-            pf = PolicyFile.model_validate(data)
-        except ValidationError as exc:
-            for err in exc.errors():
-                loc = ".".join(str(x) for x in err["loc"])
-                problems.append(f"{path}: {loc}: {err['msg'].removeprefix('Value error, ')}")
-            continue
-        for i, policy in enumerate(pf.policies):
+        for i, policy in enumerate(read):
             if policy.name in named:
                 problems.append(
                     f"{path}: policies.{i}.name: policy name {policy.name!r} is also used in {named[policy.name]}; "
                     "give each policy a name of its own (a denial or a limit names the policy that set it)"
                 )
             named.setdefault(policy.name, path)
-        policies.extend(pf.policies)
+        policies.extend(read)
         sources.append(str(path))
     return policies, sources, problems
 
 
 def load_policy_file(path: str | os.PathLike[str]) -> PolicySet:
-    """One policy file (``flow gate --policy FILE``)."""
-    from ..catalog import read_yaml
-
+    """One policy file (``flow gate --policy FILE``), checked as the catalog's policy files are."""
     path = Path(path)
     problems: list[str] = []
     if not path.is_file():
         what = "is a directory, not a file" if path.is_dir() else "does not exist"
         raise CatalogError(f"policy file {path} {what}; give --policy a YAML file of policies, as in catalog/policies")
-    data = read_yaml(path, os.environ, problems)
-    if problems:
+    policies = _read(path, os.environ, problems)
+    if policies is None:
         raise CatalogError("; ".join(problems), problems=problems)
     try:
-        return PolicySet(PolicyFile.model_validate(data).policies, [str(path)])
-    except ValidationError as exc:
-        msgs = [f"{path}: {'.'.join(str(x) for x in e['loc'])}: {e['msg']}" for e in exc.errors()]
-        raise CatalogError("; ".join(msgs), problems=msgs) from None
+        return PolicySet(policies, [str(path)])
+    except CatalogError as exc:  # a name used twice
+        raise CatalogError(f"{path}: {exc.message}") from None
 
 
 def unknown_data_class(cls: str, known: Mapping[str, Any]) -> str:
