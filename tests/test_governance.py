@@ -1379,3 +1379,23 @@ def test_an_empty_policy_file_is_a_catalog_problem_not_no_governance(catalog_cop
     assert len(problems) == 1 and "model_governance.yaml: the file is empty" in problems[0], problems
     with pytest.raises(E.CatalogError, match="the file is empty"):
         load_policies(catalog_copy)
+
+
+def test_a_setting_that_would_change_no_limit_is_a_problem(catalog_copy):
+    # timezone and allow_unpriced apply to their own policy's thresholds. Set on a policy without them
+    # (beside the limits, in a policy of their own), they changed nothing: the day limits went on counting
+    # UTC days, without a word.
+    policy(
+        catalog_copy,
+        "policies:\n  - name: berlin\n    timezone: Europe/Berlin\n"
+        "  - name: runs\n    timezone: Asia/Tokyo\n    thresholds: {max_cost_per_run_usd: 5}\n"
+        "  - name: lenient\n    allow_unpriced: true\n"
+        "  - name: daily\n    thresholds: {max_cost_per_day_usd: 5}\n",
+    )
+    with pytest.raises(E.CatalogError) as info:
+        load_policies(catalog_copy)
+    problems = info.value.problems
+    assert len(problems) == 3, problems
+    assert "policies.0: timezone 'Europe/Berlin' sets the days of this policy's own day limits" in problems[0]
+    assert "policies.1: timezone 'Asia/Tokyo'" in problems[1]
+    assert "policies.2: allow_unpriced applies to this policy's own thresholds, and it has none" in problems[2]

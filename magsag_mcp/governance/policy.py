@@ -29,7 +29,7 @@ from pathlib import Path
 from typing import Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from ..errors import CatalogError
 from ..types import Target
@@ -67,6 +67,24 @@ class Policy(BaseModel):
                     f"unknown time zone {value!r}; use an IANA name such as 'UTC' or 'Europe/Berlin'"
                 ) from None
         return value
+
+    @model_validator(mode="after")
+    def _applies(self) -> Policy:
+        """A setting for this policy's own thresholds, on a policy without them, would change nothing."""
+        t = self.thresholds
+        days = t is not None and (t.max_cost_per_day_usd is not None or t.max_cost_per_agent_daily_usd is not None)
+        if self.timezone is not None and not days:
+            raise ValueError(
+                f"timezone {self.timezone!r} sets the days of this policy's own day limits "
+                "(thresholds max_cost_per_day_usd, max_cost_per_agent_daily_usd) and it has none; "
+                "move it to the policy whose day limits it is for"
+            )
+        if self.allow_unpriced and (t is None or not t.model_dump(exclude_none=True)):
+            raise ValueError(
+                "allow_unpriced applies to this policy's own thresholds, and it has none; "
+                "set it on the policy whose cost limits should admit models of unknown price"
+            )
+        return self
 
     @field_validator("allowed_models")
     @classmethod
