@@ -238,6 +238,28 @@ def _holds_a_secret(env: Mapping[str, str], value: str) -> bool:
     return len(value) >= 6 and any(v == value for k, v in env.items() if _SECRET_NAME.search(k))
 
 
+class _Loader(yaml.SafeLoader):
+    """``yaml.SafeLoader`` that refuses a key repeated in one mapping: YAML keeps the last one, so a
+    limit written twice would silently become the other value."""
+
+    def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:
+        seen: set[Any] = set()
+        for key_node, _ in node.value:
+            if key_node.tag == "tag:yaml.org,2002:merge":
+                continue
+            key = self.construct_object(key_node, deep=deep)
+            try:
+                repeated = key in seen
+                seen.add(key)
+            except TypeError:  # an unhashable key: the base class says so
+                break
+            if repeated:
+                raise yaml.constructor.ConstructorError(
+                    None, None, f"key {key!r} appears twice in one mapping; keep one of them", key_node.start_mark
+                )
+        return super().construct_mapping(node, deep)
+
+
 def read_yaml(path: Path, env: Mapping[str, str], problems: list[str]) -> Any:
     """Parse one YAML file with env expansion; problems are appended, never raised."""
     try:
@@ -246,7 +268,7 @@ def read_yaml(path: Path, env: Mapping[str, str], problems: list[str]) -> Any:
         problems.append(f"{path}: cannot read: {exc.strerror}")
         return None
     try:
-        data = yaml.safe_load(text)
+        data = yaml.load(text, Loader=_Loader)  # _Loader is a SafeLoader
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f" (line {mark.line + 1}, column {mark.column + 1})" if mark else ""

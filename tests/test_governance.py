@@ -1399,3 +1399,16 @@ def test_a_setting_that_would_change_no_limit_is_a_problem(catalog_copy):
     assert "policies.0: timezone 'Europe/Berlin' sets the days of this policy's own day limits" in problems[0]
     assert "policies.1: timezone 'Asia/Tokyo'" in problems[1]
     assert "policies.2: allow_unpriced applies to this policy's own thresholds, and it has none" in problems[2]
+
+
+def test_a_threshold_written_twice_is_a_problem_not_the_last_one_silently(catalog_copy):
+    # YAML keeps the last of two equal keys: the $5 day limit below became $500 without a word.
+    policy(
+        catalog_copy,
+        "policies:\n  - name: daily\n    thresholds:\n      max_cost_per_day_usd: 5\n      max_cost_per_day_usd: 500\n",
+    )
+    with pytest.raises(E.CatalogError) as info:
+        load_policies(catalog_copy)
+    [problem] = info.value.problems
+    assert "model_governance.yaml: malformed YAML (line 5, column 7)" in problem
+    assert "'max_cost_per_day_usd' appears twice" in problem
