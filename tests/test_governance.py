@@ -1412,3 +1412,31 @@ def test_a_threshold_written_twice_is_a_problem_not_the_last_one_silently(catalo
     [problem] = info.value.problems
     assert "model_governance.yaml: malformed YAML (line 5, column 7)" in problem
     assert "'max_cost_per_day_usd' appears twice" in problem
+
+
+async def test_pruning_keeps_the_spend_of_a_25_hour_day(tmp_path: Path, monkeypatch):
+    # Berlin's 2026-10-25 lasts 25 hours (CEST -> CET). A prune kept the spend buckets of the 24 hours
+    # before its cutoff only, so late that day the spend of its first hour vanished from its day limits.
+    from magsag_mcp.governance import budget
+
+    day_start = datetime(2026, 10, 24, 22, 0, tzinfo=UTC).timestamp()  # 00:00 CEST
+    clock = {"now": day_start + 15 * 60}  # 00:15 CEST
+    monkeypatch.setattr(budget.time, "time", lambda: clock["now"])
+    berlin = PolicySet(
+        [
+            Policy(
+                name="cap",
+                timezone="Europe/Berlin",
+                thresholds={"max_cost_per_day_usd": "1", "max_cost_per_agent_daily_usd": "1"},
+            )
+        ]
+    )
+    async with Ledger(tmp_path / "l.db") as ledger:
+        gov = Governance(berlin, ledger, FixedPricer("0.3"))
+        await record(ledger, "early", "0.8", agent="ana")
+        clock["now"] = day_start + 24.9 * 3600  # 23:54 CET, the same local day
+        await ledger.prune(60)
+        status = await gov.check_budget(agent="ana")
+        with pytest.raises(E.BudgetExceeded):
+            await gov.admit(attempt_ctx("late", agent="ana"))  # 0.8 + 0.3 > 1
+    assert {lim["limit"]: lim["spent_usd"] for lim in status["limits"]} == {"day": "0.8", "agent_day": "0.8"}

@@ -23,6 +23,8 @@ if TYPE_CHECKING:
     from .store import Ledger
 
 BUCKET = ROLLUP_BUCKET_SECONDS
+#: spend buckets a prune keeps before its cutoff: two days, more than the longest local day
+SPEND_KEEP_BUCKETS = 2 * 86400 // SPEND_BUCKET_SECONDS
 
 
 #: attempts a prune step deletes, give or take a day's: a step's lock hold grows with it, the
@@ -51,9 +53,12 @@ def _delete_before(conn: sqlite3.Connection, end: float, *, cutoff: bool) -> dic
     if not cutoff:  # end is midnight UTC: the days before it are gone whole, and so are their rollups
         conn.execute("DELETE FROM usage_rollup WHERE bucket < ?", (int(end // BUCKET),))
         return counts
-    # spend buckets older than a day before the cutoff can no longer be part of any day's limit
-    conn.execute("DELETE FROM agent_spend WHERE bucket < ?", (int(end // SPEND_BUCKET_SECONDS) - 96,))
-    conn.execute("DELETE FROM day_spend WHERE bucket < ?", (int(end // SPEND_BUCKET_SECONDS) - 96,))
+    # Spend buckets older than two days before the cutoff can no longer be part of any day's limit: a
+    # local day lasts up to 26 hours (a 2-hour DST shift, as in Antarctica/Troll; 25 in Europe), so
+    # keeping only 24 hours dropped the start of a long day while it was still today.
+    keep_from = int(end // SPEND_BUCKET_SECONDS) - SPEND_KEEP_BUCKETS
+    conn.execute("DELETE FROM agent_spend WHERE bucket < ?", (keep_from,))
+    conn.execute("DELETE FROM day_spend WHERE bucket < ?", (keep_from,))
     # The rollup is by UTC day: the cutoff's own day loses only some of its attempts, so that day's
     # rows are rebuilt from the attempts that remain (summaries must equal a scan of attempts).
     day = int(end // BUCKET)
