@@ -257,6 +257,13 @@ class Service:
             route_cache=self._routes,
         )
 
+    async def _top_run(self, run_id: str) -> str:
+        """The top run of ``run_id``'s tree: the parent it was recorded with (itself a top run), else itself."""
+        from .governance.budget import recorded_parent
+
+        parent = await self.ledger.read(lambda conn: recorded_parent(conn, run_id))
+        return parent if parent and parent != run_id else run_id
+
     async def invoke_skill(
         self,
         skill_id: str,
@@ -273,6 +280,10 @@ class Service:
         for where, value in names.items():
             check_text(value, where)
         run_id = run_id or new_run_id()
+        if parent_run_id is not None and parent_run_id != run_id:
+            # A delegated run records the top run as its parent, at any depth: the top run's limit covers
+            # the whole tree, and a run delegated from a delegated run must not escape it.
+            parent_run_id = await self._top_run(parent_run_id)
         run = RunRecord(run_id=run_id, agent=agent, skill=skill_id, started_at=time.time(), parent_run_id=parent_run_id)
         self._in_flight += 1
         task = asyncio.current_task()

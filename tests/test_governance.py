@@ -1440,3 +1440,28 @@ async def test_pruning_keeps_the_spend_of_a_25_hour_day(tmp_path: Path, monkeypa
         with pytest.raises(E.BudgetExceeded):
             await gov.admit(attempt_ctx("late", agent="ana"))  # 0.8 + 0.3 > 1
     assert {lim["limit"]: lim["spent_usd"] for lim in status["limits"]} == {"day": "0.8", "agent_day": "0.8"}
+
+
+async def test_a_run_delegated_from_a_delegated_run_spends_the_top_runs_budget(catalog_copy, tmp_path, upstream):
+    # A delegated run records the top run as its parent (the runner passes the root at any depth), so the
+    # root's run limit covers the whole tree. Service.invoke_skill(parent_run_id=<a delegated run>) recorded
+    # that run as the parent instead, and reserved against its subtree alone: a grandchild escaped the
+    # root's limit, and its spend never showed in the root's budget.
+    prices(catalog_copy, '"compat:metered": {input: 1.0, output: 1.0}\n')
+    policy(catalog_copy, "policies:\n  - name: run_cap\n    thresholds: {max_cost_per_run_usd: 1}\n")
+    async with Ledger(tmp_path / "gov.db") as ledger:
+        await record(ledger, "root", "0.5")
+        await record(ledger, "child", "0.4999", parent="root")
+        await record(ledger, "root2", "0")
+        await record(ledger, "child2", "0", parent="root2")
+    svc = await open_service(catalog_copy, tmp_path, upstream)
+    payload = {"data": "d" * 40, "model_config": {"provider": "compat", "model": "metered", "max_tokens": 100}}
+    with pytest.raises(E.BudgetExceeded, match="for run root "):
+        await svc.invoke_skill("skill.analysis", payload, run_id="grandchild", parent_run_id="child")
+    done = await svc.invoke_skill("skill.analysis", payload, run_id="grandchild2", parent_run_id="child2")
+    status = await svc.check_budget(run_id="root2")
+    await svc.aclose()
+    assert upstream.calls["metered"] == 1
+    assert Decimal(run_limit(status)["spent_usd"]) == Decimal(done.cost_usd) > 0
+    conn = sqlite3.connect(tmp_path / "gov.db")
+    assert conn.execute("SELECT parent_run_id FROM runs WHERE run_id = 'grandchild2'").fetchone() == ("root2",)
