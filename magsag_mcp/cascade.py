@@ -428,9 +428,11 @@ class Cascade:
         except ConfigError as exc:
             return exc.message, NotConfiguredError(exc.message, provider=target.provider, model=target.model)
         err = provider.unavailable_error(target)
+        missing = () if err is not None else provider.capabilities(target).missing(plan.request.needs())
+        if (err is not None or missing) and self.guard and not self.guard.allowed(target, plan.data_classes)[0]:
+            return None  # forbidden however it is configured: the guard refuses it, naming the policy
         if err is not None:
             return f"not configured: {err.message}", err
-        missing = provider.capabilities(target).missing(plan.request.needs())
         if missing:
             reason = f"cannot honour {', '.join(missing)} (the call needs it)"
             return reason, UnsupportedFeatureError(reason, provider=target.provider, model=target.model)

@@ -1465,3 +1465,15 @@ async def test_a_run_delegated_from_a_delegated_run_spends_the_top_runs_budget(c
     assert Decimal(run_limit(status)["spent_usd"]) == Decimal(done.cost_usd) > 0
     conn = sqlite3.connect(tmp_path / "gov.db")
     assert conn.execute("SELECT parent_run_id FROM runs WHERE run_id = 'grandchild2'").fetchone() == ("root2",)
+
+
+async def test_a_forbidden_override_to_an_unconfigured_provider_names_the_policy(catalog_copy, tmp_path, upstream):
+    # The guide: an explicit override to a forbidden model fails with the policy's name. With no OpenAI
+    # key it failed as "not configured ... set OPENAI_API_KEY" (authentication_error) instead: advice
+    # that, followed, would only lead to the policy's refusal.
+    svc = await open_service(catalog_copy, tmp_path, upstream, OPENAI_API_KEY="")
+    with pytest.raises(E.PolicyDenied) as info:
+        await svc.invoke_skill("skill.analysis", {"data": "x", "model_config": {"model": "gpt-3.5-turbo"}})
+    await svc.aclose()
+    assert info.value.kind == "policy_denied" and info.value.policy == "production_models"
+    assert "OPENAI_API_KEY" not in info.value.message
