@@ -19,6 +19,7 @@ data classes, every requirement for each of its classes; every threshold is a li
 from __future__ import annotations
 
 import fnmatch
+import functools
 import os
 import re
 from collections.abc import Mapping, Sequence
@@ -119,6 +120,7 @@ def _pusd(amount: Decimal) -> int:
     return to_pusd(amount) or 0
 
 
+@functools.lru_cache(maxsize=1024)  # every call's admission reads each policy's few patterns
 def _pinned(pattern: str) -> tuple[str | None, str]:
     """(provider, model pattern) of a ``provider:model`` pattern (an alias names its provider), else
     (None, the pattern): ``llama3.1:70b`` is a bare model name whose tag has a colon."""
