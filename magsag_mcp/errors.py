@@ -96,10 +96,17 @@ _KNOWN_SECRETS: set[str] = set()
 #: the same, longest first: a key that contains another (a proxy key built on a vendor's) must be
 #: replaced whole, or replacing the shorter one first would leave the rest of the longer in the text
 _LONGEST_FIRST: tuple[str, ...] = ()
+#: ``label`` is what names the value (``api_key": "``, ``x-api-key: ``): it is kept, and only the value
+#: replaced. Replacing the label too took quotes with it, and the JSON of an event was no JSON any more.
 _SECRET_PATTERNS = re.compile(
-    r"(sk-[A-Za-z0-9_\-]{8,}|sk-ant-[A-Za-z0-9_\-]{8,}|AIza[0-9A-Za-z_\-]{20,}"
-    r"|(?i:bearer)\s+[A-Za-z0-9._\-]{8,}|(?i:(?:api[-_]?key|x-api-key|x-goog-api-key)[\"']?\s*[:=]\s*[\"']?)[A-Za-z0-9._\-]{8,})"
+    r"sk-[A-Za-z0-9_\-]{8,}|sk-ant-[A-Za-z0-9_\-]{8,}|AIza[0-9A-Za-z_\-]{20,}"
+    r"|(?i:bearer)\s+[A-Za-z0-9._\-]{8,}"
+    r"|(?P<label>(?i:(?:api[-_]?key|x-api-key|x-goog-api-key)[\"']?\s*[:=]\s*[\"']?))[A-Za-z0-9._\-]{8,}"
 )
+
+
+def _redacted(match: re.Match[str]) -> str:
+    return (match["label"] or "") + "[REDACTED]"
 
 
 def register_secret(value: str | None) -> None:
@@ -124,7 +131,7 @@ def redact(text: str) -> str:
     for secret in _LONGEST_FIRST:
         if secret in text:
             text = text.replace(secret, "[REDACTED]")
-    return _SECRET_PATTERNS.sub("[REDACTED]", text)
+    return _SECRET_PATTERNS.sub(_redacted, text)
 
 
 #: how much of a long text :func:`excerpt` redacts before cutting (error bodies are far smaller)

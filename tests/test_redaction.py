@@ -168,3 +168,19 @@ def test_a_key_that_contains_another_is_removed_whole():
     register_secret(inner)
     register_secret(outer)
     assert redact(f"key {outer} refused") == "key [REDACTED] refused"
+
+
+async def test_an_event_with_a_credential_field_stays_json_with_the_value_removed(tmp_path: Path):
+    # redact() ran on the event's JSON text, and its `api_key": "...` pattern took the field's name and
+    # quotes with the value: the stored data was no JSON, and `magsag data search` crashed reading it.
+    async with Ledger(tmp_path / "l.db") as ledger:
+        await ledger.log_event("r", "a", "configured", {"api_key": "unregistered0123456789", "x-api-key": "k" * 12})
+        stored = await ledger.read(lambda c: c.execute("SELECT data FROM events").fetchone()[0])
+        hits = await ledger.search("configured", 5)
+    assert json.loads(stored) == {"api_key": "[REDACTED]", "x-api-key": "[REDACTED]"}
+    assert hits[0]["data"] == {"api_key": "[REDACTED]", "x-api-key": "[REDACTED]"}
+
+
+def test_redaction_keeps_the_name_of_what_it_removed():
+    assert redact("header x-api-key: abcdefgh1234 sent") == "header x-api-key: [REDACTED] sent"
+    assert redact("url ?key=1&api_key=abcdefgh1234") == "url ?key=1&api_key=[REDACTED]"
