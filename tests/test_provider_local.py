@@ -244,3 +244,29 @@ async def test_connection_refused_is_a_connection_error(transport: Transport, un
     with pytest.raises(E.ProviderConnectionError) as info:
         await provider.complete(ask(), Target("local", MODEL))
     assert info.value.retryable and info.value.moves_on and provider.chat_only == set()
+
+
+async def test_the_downgrade_warning_shows_no_credential_from_the_base_url(transport: Transport):
+    # A gateway that takes its token in the path (as the trace's base_url is redacted for): the warning
+    # named the whole base URL, and warnings go to the result, the MCP tool's answer and the ledger.
+    from aiohttp import web
+    from aiohttp.test_utils import TestServer
+
+    token = "sk-route0123456789abcdef"
+    fake = FakeOpenAI(key=None).without_responses_api("ollama")
+    fake.queue(R.reply("first"), R.reply("second"))
+    outer = web.Application()
+    outer.add_subapp(f"/{token}", fake.make_app())
+    server = TestServer(outer, host="127.0.0.1")
+    await server.start_server()
+    try:
+        base = str(server.make_url(f"/{token}/v1"))
+        provider = LocalProvider({}, transport)
+        first = await provider.complete(ask(), Target("local", MODEL, base_url=base))
+        second = await provider.complete(ask(), Target("local", MODEL, base_url=base))
+    finally:
+        await server.close()
+    assert (first.text, second.text) == ("first", "second") and fake.paths()[-1] == f"/{token}{CHAT}"
+    warnings = first.warnings + second.warnings
+    assert len(warnings) == 2 and all("local server at http://127.0.0.1:" in w for w in warnings)
+    assert not [w for w in warnings if token in w]

@@ -12,7 +12,7 @@ import re
 from collections.abc import Mapping
 from urllib.parse import urlsplit
 
-from ..errors import ModelNotFoundError, ProviderError
+from ..errors import ModelNotFoundError, ProviderError, redact
 from ..settings import connect_timeout, read_timeout
 from ..transport import Timeouts, Transport
 from ..types import LLMRequest, LLMResult, Target
@@ -107,7 +107,7 @@ class LocalProvider(HTTPProvider):
         if target.param_dict().get("api") == "chat" or base in self.chat_only:
             result = await self.call(self.chat, request, target, progress=progress)
             if base in self.chat_only:
-                result.warnings.append(f"local server at {base} has no Responses API; used chat completions")
+                result.warnings.append(f"local server at {redact(base)} has no Responses API; used chat completions")
             return result
         try:
             result = await self.call(self.wire, request, target, progress=progress)
@@ -117,9 +117,10 @@ class LocalProvider(HTTPProvider):
                     raise ModelNotFoundError(exc.message, provider=self.name, model=target.model, status=404) from None
                 raise
             self.chat_only.add(base)
+            # a warning reaches results and the ledger: a gateway's token in the URL's path stays out (as in traces)
             result = await self.call(self.chat, request, target, progress=progress)
             result.warnings.append(
-                f"local server at {base} rejected the Responses API (HTTP {exc.status}); "
+                f"local server at {redact(base)} rejected the Responses API (HTTP {exc.status}); "
                 "fell back to chat completions and will use them from now on"
             )
             return result
