@@ -539,6 +539,22 @@ async def test_search_is_linear_time_and_validated(tmp_path: Path):
             await ledger.search(r"(a)\1", 5)
 
 
+async def test_search_refuses_a_pattern_whose_matching_would_hold_the_reader_for_long(tmp_path: Path):
+    # RE2 is linear in the text, but its cost per character grows with the compiled pattern: an 80,000
+    # character pattern took 7 s on a 10-character row, and a 12-character one ('(.*a){1000}z') 3 s on a
+    # 50,000-character event. SQLite can interrupt a search between rows only, never inside one match, so
+    # the search deadline did not hold and every other read (budget checks) waited on the reader.
+    async with Ledger(tmp_path / "l.db") as ledger:
+        await ledger.log_event("r", "a", "long", {"s": "abcxyz .:" * 5_000})
+        started = time.monotonic()
+        with pytest.raises(InputError, match="at most 1000 characters"):
+            await ledger.search("(a|b|c)*" * 10_000 + "y", 5)
+        with pytest.raises(InputError, match="too complex.*fewer repetitions"):
+            await ledger.search("(.*a){1000}z", 5)
+        assert time.monotonic() - started < 2
+        assert await ledger.search("(.*a){20}z", 5) == []  # a pattern of ordinary size still runs
+
+
 @pytest.mark.parametrize(
     ("filters", "needle"),
     [
