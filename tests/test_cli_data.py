@@ -299,3 +299,27 @@ def test_a_vendors_service_tier_is_made_text_in_the_csv_too(tmp_path, monkeypatc
     assert main(["data", "query", "--format", "csv"]) == 0
     [row] = list(csv.DictReader(io.StringIO(capsys.readouterr().out)))
     assert row["service_tier"] == "'" + tier
+
+
+def test_the_table_shows_control_characters_escaped_not_sent_to_the_terminal(tmp_path, monkeypatch, capsys):
+    # run ids, agent and model names come from callers (an MCP client names its run_id and agent): an
+    # escape sequence in one went to the operator's terminal as it was (OSC 52 writes the clipboard, CSI
+    # clears or hides), and a line break or carriage return drew rows or costs of its own in the table
+    db = tmp_path / "ansi.db"
+    monkeypatch.setenv("MAGSAG_DB", str(db))
+    now = time.time()
+    agent = "bob\x1b]52;c;ZWNobyBvd25lZA==\x07\x1b[8m"
+    run_id = "run-1\r\nrun-forged  0.00"
+
+    async def fill() -> None:
+        async with Ledger(db) as ledger:
+            run = RunRecord(run_id, agent, "skill.analysis", now)
+            attempt = AttemptRecord(run_id, now, "local", "llama\x1b[2J", "skill.analysis", agent, "ok", 0, 1)
+            await ledger.record_call(run, [attempt])
+
+    anyio.run(fill)
+    assert main(["data", "query"]) == 0
+    out = capsys.readouterr().out
+    assert "\x1b" not in out and "\r" not in out and "\x07" not in out
+    assert len(out.splitlines()) == 2  # the header and the one run
+    assert "bob\\x1b]52;c;ZWNobyBvd25lZA==\\x07\\x1b[8m" in out and "run-1\\r\\nrun-forged" in out

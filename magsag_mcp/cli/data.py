@@ -153,6 +153,16 @@ def runs_to_csv(runs: list[dict[str, Any]]) -> str:
     return buf.getvalue()
 
 
+def _shown(value: Any) -> str:
+    """``value`` for a terminal: a character that is not printable (an escape sequence's ESC, a line break, a
+    carriage return) is shown as its escape (``\\x1b``), never sent. Run ids, agent and model names come from
+    callers, and the terminal would act on them: write the clipboard, clear the screen, draw a row of its own."""
+    text = str(value)
+    if text.isprintable():
+        return text
+    return "".join(c if c.isprintable() else c.encode("unicode_escape").decode("ascii") for c in text)
+
+
 def runs_to_table(runs: list[dict[str, Any]]) -> str:
     header = ("started", "run_id", "agent", "skill", "status", "calls", "tokens", "cost_usd", "models")
     rows = [header]
@@ -172,8 +182,9 @@ def runs_to_table(runs: list[dict[str, Any]]) -> str:
                 models,
             )
         )
-    widths = [max(len(str(row[i])) for row in rows) for i in range(len(header))]
-    return "\n".join("  ".join(str(v).ljust(w) for v, w in zip(row, widths, strict=True)).rstrip() for row in rows)
+    rows = [tuple(_shown(v) for v in row) for row in rows]
+    widths = [max(len(row[i]) for row in rows) for i in range(len(header))]
+    return "\n".join("  ".join(v.ljust(w) for v, w in zip(row, widths, strict=True)).rstrip() for row in rows)
 
 
 def _query(args: argparse.Namespace) -> int:
