@@ -20,6 +20,7 @@ to ``local:llama3.1:70b`` on any host it names, past the policy that was to keep
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Iterable, Mapping
 from urllib.parse import urlsplit
 
@@ -57,15 +58,26 @@ def allowed_origins(env: Mapping[str, str]) -> Origins:
         o = origin(url) if sep else None
         if o is None:
             raise ConfigError(
-                f"{ALLOWED_ENV}: entry {i + 1} ({item!r}) is not provider=URL; give comma-separated entries "
+                f"{ALLOWED_ENV}: entry {i + 1} ({_quoted(item)!r}) is not provider=URL; give comma-separated entries "
                 "such as openai=https://proxy.example.com,local=http://gpu-box:11434"
             )
         try:
             name = canonical_provider(provider)
         except ConfigError as exc:
-            raise ConfigError(f"{ALLOWED_ENV}: entry {i + 1} ({item!r}): {exc.message}") from None
+            raise ConfigError(f"{ALLOWED_ENV}: entry {i + 1} ({_quoted(item)!r}): {exc.message}") from None
         out.setdefault(name, set()).add(o)
     return out
+
+
+#: a URL's user:password@ (with or without a scheme before it): never quoted in a message
+_USERINFO = re.compile(r"^((?:[A-Za-z][A-Za-z0-9+.-]*:)?//)?[^/?#]*@")
+
+
+def _quoted(entry: str) -> str:
+    """An allow-list entry for a message without its URL's credentials: the message reaches every call that
+    names a base URL (over MCP, another program)."""
+    provider, sep, url = entry.partition("=") if "=" in entry else ("", "", entry)
+    return provider + sep + _USERINFO.sub(lambda m: f"{m[1] or ''}[REDACTED]@", url)
 
 
 class CallURLs:

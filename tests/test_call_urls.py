@@ -109,3 +109,16 @@ async def test_a_confined_data_class_goes_only_to_servers_the_operator_configure
     env = {call_urls.ALLOWED_ENV: "local=http://collector.example.net:11434"}
     async with await Service.open(db=tmp_path / "l.db", env=env) as svc:  # the operator allows that server
         assert svc.plan(pii, {"text": "x", "model_config": elsewhere}).candidates[0].target.base_url
+
+
+@pytest.mark.parametrize(
+    "entry", ["opnai=https://proxyuser:hunter2hunter2@proxy.corp", "openai=proxyuser:hunter2hunter2@proxy.corp"]
+)
+async def test_a_bad_allow_list_entry_is_quoted_without_its_password(tmp_path: Path, entry: str):
+    # The entry is quoted in the error every call naming a base URL gets (an MCP tool's result): a proxy's
+    # user:password@ in it went to the caller with it.
+    env = {**KEYED, call_urls.ALLOWED_ENV: f"local=http://gpu-box:11434,{entry}"}
+    async with await Service.open(db=tmp_path / "l.db", env=env) as svc:
+        with pytest.raises(ConfigError, match=r"MAGSAG_ALLOWED_BASE_URLS: entry 2 \(") as info:
+            svc.plan("skill.analysis", _call(PROXY))
+    assert "hunter2hunter2" not in info.value.message and "proxyuser" not in info.value.message
