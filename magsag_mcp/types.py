@@ -196,12 +196,29 @@ class Target:
             from .errors import redact, redact_values
 
             if self.base_url:
-                data["base_url"] = redact(self.base_url)
+                data["base_url"] = redact(_without_credentials(self.base_url))
             if self.params:
                 data["params"] = {
                     k: "[REDACTED]" if _CREDENTIAL_PARAM.search(k) else redact_values(v) for k, v in self.params
                 }
         return data
+
+
+def _without_credentials(url: str) -> str:
+    """``url`` with its user:password@, its ?query and its #fragment replaced: each can carry a credential
+    that is shaped like no known key (``?key=...``, ``?sig=...``), so none is shown."""
+    from urllib.parse import urlsplit, urlunsplit
+
+    try:
+        parts = urlsplit(url)
+    except ValueError:  # not a URL at all (an unbalanced [): shown as redact() leaves it
+        return url
+    netloc = parts.netloc
+    if "@" in netloc:
+        netloc = "[REDACTED]@" + netloc.rpartition("@")[2]
+    query = "[REDACTED]" if parts.query else ""
+    fragment = "[REDACTED]" if parts.fragment else ""
+    return urlunsplit((parts.scheme, netloc, parts.path, query, fragment))
 
 
 def _frozen(value: Any) -> Any:
