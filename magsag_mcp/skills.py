@@ -68,19 +68,24 @@ def _schema_problem(schema: Mapping[str, Any]) -> str | None:
             f"{keyword} {ref!r} is not in the schema, and schemas are never fetched from elsewhere; copy what "
             f"it names under $defs and point the {keyword} at '#/$defs/<name>'"
         )
-    return None
+    from .schema_patterns import pattern_problem
+
+    return pattern_problem(schema)
 
 
 def compile_validator(schema: Mapping[str, Any]) -> Any:
-    """``schema`` compiled as draft 2020-12, following only the refs inside it and the metaschemas.
+    """``schema`` compiled as draft 2020-12, following only the refs inside it and the metaschemas, its
+    patterns matched by RE2 (see :mod:`.schema_patterns`).
 
     jsonschema's default registry fetches any other ``$ref`` over the network (with a deprecation
     warning) when validation reaches it: a call would then reach an address the user never
     configured, after the model was paid. :func:`schema_problem` refuses such a schema up front."""
-    import jsonschema
     from referencing import Registry
 
-    return jsonschema.Draft202012Validator(schema, registry=Registry())
+    from .schema_patterns import linear_validator_class
+
+    # its patterns matched by RE2, in linear time (schema_patterns.py): the answer checked is one a caller can steer
+    return linear_validator_class()(schema, registry=Registry())
 
 
 def _unresolvable_ref(schema: Mapping[str, Any]) -> tuple[str, str, bool] | None:

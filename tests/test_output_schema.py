@@ -287,3 +287,39 @@ def test_an_answer_paid_for_before_the_callers_error_surfaced_is_recorded(tmp_pa
     run_limit = next(lim for lim in budget["limits"] if lim["policy"] == "limits" and lim["limit"] == "run")
     assert (run_limit["spent_usd"], run_limit["reserved_usd"]) == ("0.0001075", "0")
     assert mg.service.governance._running == 0  # the attempt was settled, not left counted as in flight
+
+
+@pytest.mark.parametrize(
+    ("schema", "answer", "problems"),
+    [
+        ({"properties": {"s": {"type": "string", "pattern": "^(a+)+$"}}}, {"s": "a" * 26 + "!"}, 1),
+        ({"patternProperties": {"^(a+)+$": {"type": "number"}}}, {"a" * 26 + "!": "x"}, 0),  # no name matches
+        ({"patternProperties": {"^(a+)+$": {}}, "additionalProperties": False}, {"a" * 26 + "!": 1}, 1),
+    ],
+)
+def test_a_schemas_patterns_are_matched_in_linear_time(schema: dict, answer: dict, problems: int):
+    # A caller's response_format schema is checked against the answer (which a caller can steer, or write
+    # itself on a keyless local server it names) inside the event loop: Python's backtracking re took
+    # 6 s on these 27 characters, 2 minutes on 30, and the whole server stood still meanwhile.
+    import time
+
+    from magsag_mcp.skills import compile_validator
+
+    started = time.monotonic()
+    errors = list(compile_validator(schema).iter_errors(answer))
+    assert time.monotonic() - started < 1 and len(errors) == problems
+
+
+@pytest.mark.parametrize(
+    "schema",
+    [
+        {"properties": {"s": {"type": "string", "pattern": "^(?=a)a+$"}}},
+        {"patternProperties": {"(x)\\1": {}}},
+        {"patternProperties": {"^a": {}}, "unevaluatedProperties": False},
+    ],
+)
+def test_a_pattern_that_cannot_be_matched_in_linear_time_is_refused_before_any_call(schema: dict):
+    from magsag_mcp.skills import schema_problem
+
+    problem = schema_problem(schema)
+    assert problem is not None and "linear time" in problem
