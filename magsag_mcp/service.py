@@ -25,6 +25,7 @@ from .catalog import Catalog, catalog_problems, load_catalog
 from .errors import (
     AllTargetsFailed,
     BudgetExceeded,
+    ConfigError,
     LedgerError,
     MagsagError,
     PolicyDenied,
@@ -172,6 +173,8 @@ class Service:
         #: records the ledger refused (locked past its timeout, disk full): written before the next
         #: record and at close, so that a paid call's spend is not lost with the error
         self._unrecorded: list[tuple[RunRecord, list[AttemptRecord], MagsagError | None]] = []
+        #: set when aclose begins: a call started from then on is refused before anything is sent
+        self._closing = False
 
     @classmethod
     async def open(
@@ -220,6 +223,9 @@ class Service:
         records what it spent (a cancelled attempt at its worst case) before the ledger closes, so
         closing mid-call (Ctrl-C in a script, SIGTERM on a server) never loses a paid request.
         ``grace`` bounds the wait for those records; a call still not done by then is left behind."""
+        # First: a call that began while closing waits for the records would not be cancelled, and
+        # would be sent (and perhaps billed) with the ledger about to close under it.
+        self._closing = True
         me = asyncio.current_task()
         if self._calls.keys() - {me}:
             self._drained = asyncio.Event()
@@ -279,6 +285,11 @@ class Service:
         names = {"skill_id": skill_id, "agent": agent, "run_id": run_id, "parent_run_id": parent_run_id}
         for where, value in names.items():
             check_text(value, where)
+        if self._closing:
+            raise ConfigError(
+                "this service is closed (or closing): its ledger and HTTP sessions are gone, so the call was "
+                "not sent; open a new service, and close one only once the calls using it are done"
+            )
         run_id = run_id or new_run_id()
         if parent_run_id is not None and parent_run_id != run_id:
             # A delegated run records the top run as its parent, at any depth: the top run's limit covers

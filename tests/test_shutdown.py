@@ -277,3 +277,61 @@ async def test_a_refused_record_is_written_when_the_service_closes(fake_openai: 
     await svc.aclose()
     runs, attempts, held = ledger_state(tmp_path / "l.db")
     assert runs == [("ok",)] and len(attempts) == 1 and held == 0
+
+
+async def test_a_call_on_a_closed_service_is_refused_before_anything_is_sent(
+    fake_openai: FakeOpenAI, catalog_copy: Path, tmp_path: Path
+):
+    """Without a budget limit nothing asks the ledger before the request: the call was sent (and paid), a
+    new HTTP session opened that nobody closes, and the record was kept 'for when the service closes',
+    which had already happened."""
+    from magsag_mcp.errors import ConfigError
+
+    (catalog_copy / "policies" / "model_governance.yaml").unlink()  # no limit: no reservation to refuse it
+    fake_openai.queue(R.reply("paid for nothing"))
+    svc = await Service.open(catalog=catalog_copy, db=tmp_path / "l.db", env=env_for(fake_openai))
+    await svc.aclose()
+    with pytest.raises(ConfigError, match="closed"):
+        await svc.invoke_skill("skill.analysis", PAYLOAD, run_id="r-late", agent="a")
+    assert fake_openai.requests == []
+
+
+async def test_a_call_started_while_the_service_closes_is_refused(fake_openai: FakeOpenAI, tmp_path: Path):
+    """Closing cancels the calls in flight and waits for their records. A call that began meanwhile was
+    not cancelled: it was sent (the vendor may bill it) and closing went on waiting for it, for the
+    whole grace period, before closing the ledger under it."""
+    from magsag_mcp.errors import ConfigError
+
+    fake_openai.queue(R.Reply(hang=True), R.Reply(hang=True))
+    svc = await Service.open(db=tmp_path / "l.db", env=env_for(fake_openai))
+    real = svc.ledger.record_call
+    recording, go_on = anyio.Event(), anyio.Event()
+
+    async def record_call(run, *args, **kw):
+        if run.run_id == "r-1":  # closing waits here, for the cancelled call's record
+            recording.set()
+            await go_on.wait()
+        await real(run, *args, **kw)
+
+    svc.ledger.record_call = record_call  # type: ignore[method-assign]
+
+    async def first() -> None:
+        with pytest.raises(anyio.get_cancelled_exc_class()):
+            await svc.invoke_skill("skill.analysis", PAYLOAD, run_id="r-1", agent="a")
+
+    late: list[BaseException] = []
+    with anyio.fail_after(30):  # a hang guard
+        async with anyio.create_task_group() as tg:
+            tg.start_soon(first)
+            await until_sent(fake_openai)
+            tg.start_soon(svc.aclose, 60.0)
+            await recording.wait()
+            with anyio.move_on_after(2):  # before, the call was sent and hung there
+                try:
+                    await svc.invoke_skill("skill.analysis", PAYLOAD, run_id="r-2", agent="a")
+                except ConfigError as exc:
+                    late.append(exc)
+            go_on.set()
+    assert len(late) == 1 and "closed" in late[0].message
+    assert len(fake_openai.requests) == 1
+    assert ledger_state(tmp_path / "l.db") == CANCELLED
