@@ -29,6 +29,7 @@ from .errors import (
     LedgerError,
     MagsagError,
     PolicyDenied,
+    redacting_logger,
     register_secret,
 )
 from .providers import ProviderSet, provider_names
@@ -44,6 +45,8 @@ from .types import LLMResult, Target, Usage
 
 if TYPE_CHECKING:
     from .ledger.run_scope import RunSpend
+
+log = redacting_logger("magsag_mcp.service")
 
 #: env vars that hold credentials: registered with the redactor the moment the service opens
 SECRET_ENV = (
@@ -319,7 +322,12 @@ class Service:
                 if isinstance(exc, anyio.get_cancelled_exc_class()):
                     # Cancelled (a client timeout, a closed session): what was spent is still recorded.
                     with anyio.CancelScope(shield=True):
-                        await self._record(run, so_far, "cancelled")
+                        try:
+                            await self._record(run, so_far, "cancelled")
+                        except LedgerError as refused:
+                            # Kept in memory (written with the next record, or at close). The caller
+                            # must still see its cancellation: a timeout in its code, a task group's.
+                            log.warning("run %s was cancelled and its record not yet written: %s", run_id, refused)
                 raise
             try:
                 await self._record(run, outcome.attempts, "ok")

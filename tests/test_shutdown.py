@@ -335,3 +335,32 @@ async def test_a_call_started_while_the_service_closes_is_refused(fake_openai: F
     assert len(late) == 1 and "closed" in late[0].message
     assert len(fake_openai.requests) == 1
     assert ledger_state(tmp_path / "l.db") == CANCELLED
+
+
+async def test_a_cancelled_call_whose_record_the_ledger_refused_is_still_cancelled(
+    fake_openai: FakeOpenAI, tmp_path: Path
+):
+    """The caller gave up (a timeout in its code, a client's cancel) and the ledger refused the record: the
+    LedgerError replaced the cancellation, so the caller's move_on_after raised instead of timing out (and a
+    task cancelled by its task group ended in an error). The record is kept and written at close."""
+    from magsag_mcp.errors import LedgerError
+
+    fake_openai.queue(R.Reply(hang=True))
+    svc = await Service.open(db=tmp_path / "l.db", env=env_for(fake_openai))
+    real = svc.ledger.record_call
+    refusals = iter([True])
+
+    async def record_call(*args, **kw):
+        if next(refusals, False):
+            raise LedgerError("the ledger at l.db stayed locked for 30s by another process", db="l.db")
+        await real(*args, **kw)
+
+    svc.ledger.record_call = record_call  # type: ignore[method-assign]
+    try:
+        with anyio.fail_after(30):  # a hang guard
+            with anyio.move_on_after(0.2) as scope:
+                await svc.invoke_skill("skill.analysis", PAYLOAD, run_id="r-1", agent="a")
+        assert scope.cancelled_caught
+    finally:
+        await svc.aclose()
+    assert ledger_state(tmp_path / "l.db") == CANCELLED
