@@ -238,13 +238,15 @@ class Service:
                 while self._calls.keys() - {me}:
                     await self._drained.wait()
                     self._drained.clear()
-        try:
-            await self.transport.aclose()
-            if self._unrecorded:
-                with anyio.CancelScope(shield=True):
+        # Shielded: closed inside a cancelled scope (a timeout around ``async with``), the first wait here
+        # raised, and the kept records were lost with the ledger's connections left open.
+        with anyio.CancelScope(shield=True):
+            try:
+                await self.transport.aclose()
+                if self._unrecorded:
                     await self._record_unrecorded()
-        finally:
-            await self.ledger.close()
+            finally:
+                await self.ledger.close()
 
     async def __aenter__(self) -> Service:
         return self

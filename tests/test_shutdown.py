@@ -364,3 +364,51 @@ async def test_a_cancelled_call_whose_record_the_ledger_refused_is_still_cancell
     finally:
         await svc.aclose()
     assert ledger_state(tmp_path / "l.db") == CANCELLED
+
+
+async def test_a_service_closed_inside_a_cancelled_scope_still_closes_its_ledger(
+    fake_openai: FakeOpenAI, tmp_path: Path
+):
+    """``with move_on_after(...): async with await Service.open() as svc: ...``: the timeout cancels the
+    call, and then ``aclose`` runs inside the cancelled scope. Its first wait raised there, which cancelled
+    the ledger's writer task and left both SQLite connections (and their threads) open."""
+    fake_openai.queue(R.Reply(hang=True))
+    before = set(threading.enumerate())
+    with anyio.fail_after(30):  # a hang guard
+        with anyio.move_on_after(0.3) as scope:
+            async with await Service.open(db=tmp_path / "l.db", env=env_for(fake_openai)) as svc:
+                await svc.invoke_skill("skill.analysis", PAYLOAD, run_id="r-1", agent="a")
+    assert scope.cancelled_caught
+    assert ledger_state(tmp_path / "l.db") == CANCELLED
+    left = [t for t in set(threading.enumerate()) - before if "connection_worker" in t.name]
+    for thread in left:
+        await anyio.to_thread.run_sync(thread.join, 5)
+    assert [t for t in left if t.is_alive()] == []
+
+
+async def test_a_kept_record_is_written_when_the_service_closes_inside_a_cancelled_scope(
+    fake_openai: FakeOpenAI, tmp_path: Path
+):
+    """A paid call's record that the ledger refused is kept to be written at close; closing inside a
+    cancelled scope (a timeout around ``async with``) skipped it: the spend was lost and its budget
+    reservation stayed held."""
+    from magsag_mcp.errors import LedgerError
+
+    fake_openai.queue(R.reply("answer"))
+    svc = await Service.open(db=tmp_path / "l.db", env=env_for(fake_openai))
+    real = svc.ledger.record_call
+    refusals = iter([True])
+
+    async def record_call(*args, **kw):
+        if next(refusals, False):
+            raise LedgerError("ledger error at l.db: database or disk is full", db="l.db")
+        await real(*args, **kw)
+
+    svc.ledger.record_call = record_call  # type: ignore[method-assign]
+    with pytest.raises(LedgerError):
+        await svc.invoke_skill("skill.analysis", PAYLOAD, run_id="r-full", agent="a")
+    with anyio.CancelScope() as scope:
+        scope.cancel()
+        await svc.aclose()
+    runs, attempts, held = ledger_state(tmp_path / "l.db")
+    assert runs == [("ok",)] and len(attempts) == 1 and held == 0

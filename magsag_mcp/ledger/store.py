@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 import aiosqlite
+import anyio
 
 from ..errors import ConfigError, InputError, LedgerError, MagsagError, redact
 from ..records import AttemptRecord, RunRecord
@@ -190,12 +191,15 @@ class Ledger:
 
     async def close(self) -> None:
         self._closing = True
-        if self._task is not None:
-            assert self._wake is not None
-            self._wake.set()
-            await self._task
-            self._task = None
-        await self._close_connections()
+        # Shielded: in a cancelled scope, awaiting the writer cancelled it (its queued writes lost) and the
+        # connections, and their threads, stayed open.
+        with anyio.CancelScope(shield=True):
+            if self._task is not None:
+                assert self._wake is not None
+                self._wake.set()
+                await self._task
+                self._task = None
+            await self._close_connections()
 
     async def _close_connections(self) -> None:
         for conn in (self._writer, self._reader):
