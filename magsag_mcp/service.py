@@ -61,6 +61,10 @@ SECRET_ENV = (
 )
 
 
+#: a call's record: its run, its attempts and the error it ended with
+Kept = tuple[RunRecord, list[AttemptRecord], MagsagError | None]
+
+
 def new_run_id() -> str:
     return f"run-{uuid.uuid4().hex[:16]}"
 
@@ -175,7 +179,7 @@ class Service:
         self._drained: asyncio.Event | None = None
         #: records the ledger refused (locked past its timeout, disk full): written before the next
         #: record and at close, so that a paid call's spend is not lost with the error
-        self._unrecorded: list[tuple[RunRecord, list[AttemptRecord], MagsagError | None]] = []
+        self._unrecorded: list[Kept] = []
         #: set when aclose begins: a call started from then on is refused before anything is sent
         self._closing = False
 
@@ -226,9 +230,7 @@ class Service:
         records what it spent (a cancelled attempt at its worst case) before the ledger closes, so
         closing mid-call (Ctrl-C in a script, SIGTERM on a server) never loses a paid request.
         ``grace`` bounds the wait for those records; a call still not done by then is left behind."""
-        # First: a call that began while closing waits for the records would not be cancelled, and
-        # would be sent (and perhaps billed) with the ledger about to close under it.
-        self._closing = True
+        self._closing = True  # first: a call begun while closing waits would not be cancelled
         me = asyncio.current_task()
         if self._calls.keys() - {me}:
             self._drained = asyncio.Event()
@@ -238,13 +240,11 @@ class Service:
                 while self._calls.keys() - {me}:
                     await self._drained.wait()
                     self._drained.clear()
-        # Shielded: closed inside a cancelled scope (a timeout around ``async with``), the first wait here
-        # raised, and the kept records were lost with the ledger's connections left open.
+        # shielded: in a cancelled scope (a timeout around `async with`) the kept records were lost
         with anyio.CancelScope(shield=True):
             try:
                 await self.transport.aclose()
-                if self._unrecorded:
-                    await self._record_unrecorded()
+                await self._write_records()
             finally:
                 await self.ledger.close()
 
@@ -327,8 +327,7 @@ class Service:
                         try:
                             await self._record(run, so_far, "cancelled")
                         except LedgerError as refused:
-                            # Kept in memory (written with the next record, or at close). The caller
-                            # must still see its cancellation: a timeout in its code, a task group's.
+                            # kept (written with the next record, or at close); the caller sees its cancellation
                             log.warning("run %s was cancelled and its record not yet written: %s", run_id, refused)
                 raise
             try:
@@ -370,19 +369,20 @@ class Service:
         run.status = status  # type: ignore[assignment]
         run.input_tokens = sum(a.input_tokens for a in attempts)
         run.output_tokens = sum(a.output_tokens for a in attempts)
-        try:
-            await self._record_unrecorded()
-            await self.ledger.record_call(run, attempts, error=error, alone=self._in_flight == 1)
-        except LedgerError:
-            self._unrecorded.append((run, attempts, error))
-            raise
+        await self._write_records((run, attempts, error), alone=self._in_flight == 1)
 
-    async def _record_unrecorded(self) -> None:
-        """Write the records the ledger refused earlier, oldest first; stop at the first refusal."""
-        while self._unrecorded:
-            run, attempts, error = self._unrecorded[0]
-            await self.ledger.record_call(run, attempts, error=error, alone=False)
-            self._unrecorded.pop(0)
+    async def _write_records(self, *records: Kept, alone: bool = False) -> None:
+        """The records the ledger refused earlier, oldest first, then ``records``: one transaction. They
+        leave the kept list once handed over (a queued write runs even if its caller is cancelled, and
+        two calls recording at once must not both write one), and go back only if the ledger refuses."""
+        pending, self._unrecorded = [*self._unrecorded, *records], []
+        if pending:
+            *earlier, (run, attempts, error) = pending
+            try:
+                await self.ledger.record_call(run, attempts, error=error, alone=alone, earlier=earlier)
+            except LedgerError:
+                self._unrecorded[:0] = pending
+                raise
 
     def explain(
         self, skill_id: str, payload: Mapping[str, Any], *, context: Mapping[str, Any] | None = None

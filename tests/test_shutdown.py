@@ -14,6 +14,7 @@ import sqlite3
 import subprocess
 import sys
 import threading
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 
 import anyio
@@ -412,3 +413,72 @@ async def test_a_kept_record_is_written_when_the_service_closes_inside_a_cancell
         await svc.aclose()
     runs, attempts, held = ledger_state(tmp_path / "l.db")
     assert runs == [("ok",)] and len(attempts) == 1 and held == 0
+
+
+def recorded_calls(db: Path) -> tuple[list[tuple], int]:
+    """(run_id, calls, attempts) of each run, and the reservations still held."""
+    conn = sqlite3.connect(db)
+    try:
+        runs = conn.execute(
+            "SELECT run_id, calls, (SELECT COUNT(*) FROM attempts a WHERE a.run_id = runs.run_id) FROM runs"
+            " ORDER BY run_id"
+        ).fetchall()
+        held = conn.execute("SELECT COUNT(*) FROM budget_reservations").fetchone()[0]
+    finally:
+        conn.close()
+    return runs, held
+
+
+async def refuse_first_record(svc: Service, after_write: Callable[[], Awaitable[None]]) -> None:
+    """The ledger refuses the first record (kept to be written later); ``after_write`` runs after each
+    write from then on, before the caller's wait for it returns."""
+    from magsag_mcp.errors import LedgerError
+
+    real = svc.ledger.record_call
+    refusals = iter([True])
+
+    async def record_call(run, *args, **kw):
+        if next(refusals, False):
+            raise LedgerError("the ledger at l.db stayed locked for 30s by another process", db="l.db")
+        await real(run, *args, **kw)
+        await after_write()
+
+    svc.ledger.record_call = record_call  # type: ignore[method-assign]
+    with pytest.raises(LedgerError):
+        await svc.invoke_skill("skill.analysis", PAYLOAD, run_id="r-kept", agent="a")
+
+
+async def test_a_kept_record_is_written_once_when_calls_record_together(fake_openai: FakeOpenAI, tmp_path: Path):
+    """Each call's record first writes the records the ledger refused earlier. Two calls recording at
+    once both wrote the same kept record (it left the list only once written): its spend counted twice."""
+    fake_openai.queue(R.reply("kept"), R.reply("one"), R.reply("two"))
+    svc = await Service.open(db=tmp_path / "l.db", env=env_for(fake_openai))
+    try:
+        await refuse_first_record(svc, lambda: anyio.sleep(0.2))  # the other call records meanwhile
+        async with anyio.create_task_group() as tg:
+            for run_id in ("r-1", "r-2"):
+                tg.start_soon(
+                    lambda run_id=run_id: svc.invoke_skill("skill.analysis", PAYLOAD, run_id=run_id, agent="a")
+                )
+    finally:
+        await svc.aclose()
+    assert recorded_calls(tmp_path / "l.db") == ([("r-1", 1, 1), ("r-2", 1, 1), ("r-kept", 1, 1)], 0)
+
+
+async def test_a_call_cancelled_while_a_kept_record_is_written_is_recorded_once(
+    fake_openai: FakeOpenAI, tmp_path: Path
+):
+    """A call answered (and paid), then cancelled while its record first wrote the kept one: the kept
+    record stayed on the list although written (written again at close: counted twice), and the call's
+    own record was never written (its spend lost, its reservation held until it expired)."""
+    fake_openai.queue(R.reply("kept"), R.reply("paid"))
+    svc = await Service.open(db=tmp_path / "l.db", env=env_for(fake_openai))
+    try:
+        # the write is done; the caller is cancelled before its wait for the writer returns
+        await refuse_first_record(svc, lambda: anyio.sleep(5))
+        with anyio.move_on_after(1) as scope:
+            await svc.invoke_skill("skill.analysis", PAYLOAD, run_id="r-1", agent="a")
+        assert scope.cancelled_caught
+    finally:
+        await svc.aclose()
+    assert recorded_calls(tmp_path / "l.db") == ([("r-1", 1, 1), ("r-kept", 1, 1)], 0)

@@ -17,7 +17,7 @@ import math
 import os
 import sqlite3
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from decimal import Decimal
 from pathlib import Path
 from typing import Any, TypeVar
@@ -351,6 +351,7 @@ class Ledger:
         *,
         error: MagsagError | None = None,
         alone: bool = False,
+        earlier: Sequence[tuple[RunRecord, list[AttemptRecord], MagsagError | None]] = (),
     ) -> None:
         """A call's run row (created or added to) and all its attempts, in one durable step.
 
@@ -358,8 +359,14 @@ class Ledger:
         commit with, and it is made inline on the event loop (one fsync, no thread hop) when the writer
         is idle; with company it joins the group commit, so concurrent calls share one fsync and the
         loop never waits on the disk while other calls could run.
+
+        ``earlier``: other calls' records (run, attempts, error), written before this one in the same
+        transaction: all of them or none. Once queued they are written even if the caller is cancelled.
         """
-        write = RecordWrite.of(run, attempts, error)
+        write: Callable[[sqlite3.Connection], Any] = RecordWrite.of(run, attempts, error)
+        if earlier:
+            writes = [*(RecordWrite.of(*rec) for rec in earlier), write]
+            write = lambda conn: RecordWrite.apply_all(conn, writes)  # noqa: E731
         if alone and self.writer_idle() and not self._closing:
             try:
                 done, _ = self.try_now(write, durable=True)
