@@ -24,6 +24,7 @@ from .cascade_report import (
     CascadeState,
     all_failed,
     attempt_record,
+    record_deadline_skip,
     record_skip,
     set_usage,
     trace,
@@ -155,6 +156,13 @@ class Cascade:
                     except BudgetExceeded as exc:
                         record_skip(state, plan, run_id, agent, position, target, exc.message, exc, "budget_exceeded")
                         break
+                if self.clock() >= deadline:
+                    # admitted too late (a write lock waited for): sent now, cut at once, counted at its worst
+                    if admission is not None:
+                        with anyio.CancelScope(shield=True):
+                            await self.guard.release(admission)  # type: ignore[union-attr]
+                    record_deadline_skip(state, plan, run_id, agent, position, target, self.retry.deadline)
+                    break
                 if admission is not None:
                     admissions.append(admission)
                 try:
@@ -298,8 +306,7 @@ class Cascade:
                 )
             if self.clock() >= deadline:
                 for later, rest in enumerate(plan.candidates[position + 1 :], start=position + 1):
-                    reason = f"the call's deadline of {self.retry.deadline:g}s passed before this target was tried"
-                    record_skip(state, plan, run_id, agent, later, rest.target, reason, None, None)
+                    record_deadline_skip(state, plan, run_id, agent, later, rest.target, self.retry.deadline)
                 break
         raise all_failed(plan, state, state.last_error)
 

@@ -14,6 +14,7 @@ from .errors import (
     MagsagError,
     PolicyDenied,
     ProviderError,
+    ProviderTimeoutError,
     UnsupportedFeatureError,
     redact,
 )
@@ -74,6 +75,16 @@ def record_skip(
     # Never sent: it cost nothing, and a NULL cost would count it as unpriced.
     record.cost_usd = Decimal(0)
     state.attempts.append(record)
+
+
+def record_deadline_skip(
+    state: CascadeState, plan: Plan, run_id: str, agent: str | None, position: int, target: Target, deadline: float
+) -> None:
+    """A target not sent (again) because the call's deadline had passed: it cost nothing. When nothing
+    was tried before it, the call's error is a timeout."""
+    reason = f"the call's deadline of {deadline:g}s passed before this target was tried"
+    late = ProviderTimeoutError(f"{target.label}: {reason}", provider=target.provider, model=target.model)
+    record_skip(state, plan, run_id, agent, position, target, reason, None, None, late)
 
 
 def attempt_record(

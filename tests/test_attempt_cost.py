@@ -241,6 +241,40 @@ async def test_a_call_cancelled_in_flight_is_recorded_as_unknown_cost(
     assert_bound(tmp_path / "cost.db", status, "r-cancel", reserved[0])
 
 
+async def test_an_attempt_admitted_after_the_call_deadline_is_not_sent_and_costs_nothing(
+    fake_openai: FakeOpenAI, tmp_path: Path
+):
+    """The reservation waited past the call's deadline (another process held the ledger's write lock).
+    The attempt then started with no time left and was cut at once, unsent, yet recorded as a timeout
+    of unknown cost: every budget limit counted its worst case."""
+    from magsag_mcp.retry import RetryPolicy
+
+    fake_openai.queue(R.reply("too late"))
+    env = {"OPENAI_BASE_URL": fake_openai.url + "/v1", "OPENAI_API_KEY": DEFAULT_KEY}
+    svc = await Service.open(db=tmp_path / "cost.db", env=env, retry=RetryPolicy(deadline=0.3))
+    real = svc.governance.admit
+
+    async def admit(ctx):
+        admission = await real(ctx)
+        await anyio.sleep(0.4)  # waiting for the ledger's write lock
+        return admission
+
+    svc.governance.admit = admit  # type: ignore[method-assign]
+    try:
+        with pytest.raises(E.AllTargetsFailed) as info:
+            await call(svc, "r-late")
+        totals, status = await books(svc, "r-late")
+    finally:
+        await svc.aclose()
+    assert isinstance(info.value.last_error, E.ProviderTimeoutError)
+    assert "deadline" in info.value.last_error.message
+    assert fake_openai.requests == []
+    ((outcome, _kind, cost, _warnings),) = rows(tmp_path / "cost.db", "r-late")
+    assert (outcome, cost) == ("skipped", 0)
+    assert_unpriced(totals, status, 0)
+    assert limit(status, "run")["unknown_cost_bound_usd"] == "0" and held(tmp_path / "cost.db") == []
+
+
 # --- never billed: exactly 0 ---------------------------------------------------------------------------
 
 
