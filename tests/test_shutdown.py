@@ -482,3 +482,44 @@ async def test_a_call_cancelled_while_a_kept_record_is_written_is_recorded_once(
     finally:
         await svc.aclose()
     assert recorded_calls(tmp_path / "l.db") == ([("r-1", 1, 1), ("r-kept", 1, 1)], 0)
+
+
+async def test_a_server_closing_its_service_opens_no_other_meanwhile(fake_openai: FakeOpenAI, tmp_path: Path):
+    """On SIGTERM the stdio server closes its service (the calls in flight cancelled, their records awaited)
+    and then ends the process. A request arriving meanwhile opened a second service and sent its call, which
+    the exit then cut: unrecorded, its reservation held until it expired."""
+    from magsag_mcp.errors import ConfigError
+    from magsag_mcp.mcp_server.state import ServerState
+
+    fake_openai.queue(R.Reply(hang=True), R.Reply(hang=True))
+    state = ServerState(db=tmp_path / "l.db", env=env_for(fake_openai))
+    async with state.running():
+        svc = await state.service()
+        real = svc.ledger.record_call
+        recording, go_on = anyio.Event(), anyio.Event()
+
+        async def record_call(*args, **kw):
+            recording.set()  # closing waits here, for the cancelled call's record
+            await go_on.wait()
+            await real(*args, **kw)
+
+        svc.ledger.record_call = record_call  # type: ignore[method-assign]
+
+        async def first() -> None:
+            with pytest.raises(anyio.get_cancelled_exc_class()):
+                await svc.invoke_skill("skill.analysis", PAYLOAD, run_id="r-1", agent="a")
+
+        with anyio.fail_after(30):  # a hang guard
+            async with anyio.create_task_group() as tg:
+                tg.start_soon(first)
+                await until_sent(fake_openai)
+                tg.start_soon(state.close)
+                await recording.wait()
+                try:
+                    with pytest.raises(ConfigError, match="shutting down"):
+                        await state.service()
+                finally:
+                    go_on.set()
+    assert ledger_state(tmp_path / "l.db") == CANCELLED
+    async with state.running():  # a server run again (a new stdio session) opens a service again
+        assert (await state.service()) is not svc

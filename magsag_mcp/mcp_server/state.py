@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any
 
 import anyio
 
-from ..errors import redacting_logger
+from ..errors import ConfigError, redacting_logger
 from .progress import ClientLog
 
 if TYPE_CHECKING:
@@ -42,6 +42,8 @@ class ServerState:
         self._service: Service | None = None
         self._lock = anyio.Lock()
         self._users = 0
+        #: set by close (a signal, the last lifespan out), cleared when a lifespan begins again
+        self._closed = False
 
     async def service(self) -> Service:
         """The open service; the first caller opens it. A failure (say a bad catalog) is raised to
@@ -52,9 +54,14 @@ class ServerState:
             if self._service is None:
                 from ..service import Service
 
-                self._service = await Service.open(
-                    catalog=self.catalog, db=self.db, env=self.env, transport=self.transport
-                )
+                # Not while closing: a call on a new service would be sent, then cut by the exit unrecorded.
+                self._refuse_if_closed()
+                service = await Service.open(catalog=self.catalog, db=self.db, env=self.env, transport=self.transport)
+                if self._closed:  # closed while it opened
+                    with anyio.CancelScope(shield=True):
+                        await service.aclose()
+                    self._refuse_if_closed()
+                self._service = service
                 logger.info(
                     "service open: catalog %s, ledger %s", self._service.catalog.root, self._service.ledger.path
                 )
@@ -63,6 +70,8 @@ class ServerState:
     @asynccontextmanager
     async def running(self) -> AsyncIterator[ServerState]:
         """Held by each lifespan (one per stdio connection, one per HTTP app); the last one out closes."""
+        if self._users == 0:
+            self._closed = False
         self._users += 1
         try:
             yield self
@@ -71,7 +80,12 @@ class ServerState:
             if self._users == 0:
                 await self.close()
 
+    def _refuse_if_closed(self) -> None:
+        if self._closed:
+            raise ConfigError("the server is shutting down: the call was not sent; send it to a running server")
+
     async def close(self) -> None:
+        self._closed = True
         service, self._service = self._service, None
         if service is not None:
             with anyio.CancelScope(shield=True):
