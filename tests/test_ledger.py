@@ -1178,3 +1178,28 @@ async def test_opening_a_new_ledger_while_another_process_writes_waits_for_it(tm
         await ledger.log_event(None, None, "opened", {})
         mode = await ledger.read(lambda c: c.execute("PRAGMA journal_mode").fetchone()[0], snapshot=False)
     assert mode == "wal"
+
+
+async def test_opening_the_ledger_cancelled_midway_leaves_no_connection_open(tmp_path: Path, monkeypatch):
+    """A first MCP tool call opens the service; the client may cancel it while a large ledger migrates.
+    The writer connection was open by then, and stayed open (with its thread) when the open was cancelled."""
+    import threading
+
+    from magsag_mcp.ledger import store
+
+    real = store.migrate
+
+    def slow_migrate(conn):
+        time.sleep(0.5)  # a large ledger's migration, on the writer's thread
+        return real(conn)
+
+    monkeypatch.setattr(store, "migrate", slow_migrate)
+    before = set(threading.enumerate())
+    ledger = Ledger(tmp_path / "l.db")
+    with anyio.move_on_after(0.1) as scope:
+        await ledger.open()
+    assert scope.cancelled_caught
+    left = [t for t in set(threading.enumerate()) - before if "connection_worker" in t.name]
+    for thread in left:
+        await anyio.to_thread.run_sync(thread.join, 5)
+    assert [t for t in left if t.is_alive()] == []

@@ -185,6 +185,10 @@ class Ledger:
                 "or choose another file with --db / MAGSAG_DB",
                 db=str(self.path),
             ) from None
+        except BaseException:  # cancelled midway (a client cancelling the call that opens the service)
+            with anyio.CancelScope(shield=True):
+                await self._close_connections()
+            raise
         self._wake = asyncio.Event()
         self._task = asyncio.get_running_loop().create_task(self._write_loop(), name="magsag-ledger-writer")
         return self
