@@ -182,6 +182,7 @@ class Service:
         self._unrecorded: list[Kept] = []
         #: set when aclose begins: a call started from then on is refused before anything is sent
         self._closing = False
+        self._closed = asyncio.Event()
 
     @classmethod
     async def open(
@@ -230,7 +231,24 @@ class Service:
         records what it spent (a cancelled attempt at its worst case) before the ledger closes, so
         closing mid-call (Ctrl-C in a script, SIGTERM on a server) never loses a paid request.
         ``grace`` bounds the wait for those records; a call still not done by then is left behind."""
+        if self._closing:  # closed, or closing in another task (its drain must not be disturbed): wait
+            await self._closed.wait()
+            return
         self._closing = True  # first: a call begun while closing waits would not be cancelled
+        try:
+            await self._drain(grace)
+            # shielded: in a cancelled scope (a timeout around `async with`) the kept records were lost
+            with anyio.CancelScope(shield=True):
+                try:
+                    await self.transport.aclose()
+                    await self._write_records()
+                finally:
+                    await self.ledger.close()
+        finally:
+            self._closed.set()
+
+    async def _drain(self, grace: float) -> None:
+        """Cancel the calls in flight and wait (``grace`` at most) while each records itself."""
         me = asyncio.current_task()
         if self._calls.keys() - {me}:
             self._drained = asyncio.Event()
@@ -240,13 +258,6 @@ class Service:
                 while self._calls.keys() - {me}:
                     await self._drained.wait()
                     self._drained.clear()
-        # shielded: in a cancelled scope (a timeout around `async with`) the kept records were lost
-        with anyio.CancelScope(shield=True):
-            try:
-                await self.transport.aclose()
-                await self._write_records()
-            finally:
-                await self.ledger.close()
 
     async def __aenter__(self) -> Service:
         return self

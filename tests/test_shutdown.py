@@ -523,3 +523,22 @@ async def test_a_server_closing_its_service_opens_no_other_meanwhile(fake_openai
     assert ledger_state(tmp_path / "l.db") == CANCELLED
     async with state.running():  # a server run again (a new stdio session) opens a service again
         assert (await state.service()) is not svc
+
+
+async def test_two_closes_at_once_do_not_wait_out_the_grace(fake_openai: FakeOpenAI, tmp_path: Path):
+    """A service closed twice at once (a signal handler and ``async with``): the second close replaced the
+    event the first waited on, so the first waited for the whole grace period (30 s by default)."""
+    fake_openai.queue(R.Reply(hang=True))
+    svc = await Service.open(db=tmp_path / "l.db", env=env_for(fake_openai))
+
+    async def caller() -> None:
+        with pytest.raises(anyio.get_cancelled_exc_class()):
+            await svc.invoke_skill("skill.analysis", PAYLOAD, run_id="r-1", agent="a")
+
+    with anyio.fail_after(20):  # well short of the grace
+        async with anyio.create_task_group() as tg:
+            tg.start_soon(caller)
+            await until_sent(fake_openai)
+            tg.start_soon(svc.aclose, 30.0)
+            tg.start_soon(svc.aclose, 30.0)
+    assert ledger_state(tmp_path / "l.db") == CANCELLED
