@@ -20,6 +20,7 @@ import importlib
 import importlib.util
 import os
 import sys
+import threading
 import warnings
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -31,7 +32,7 @@ import anyio
 import anyio.from_thread
 import anyio.lowlevel
 
-from .bridge import Bridge, current_token, loop_thread_id
+from .bridge import AgentRun, Bridge, current_token, loop_thread_id
 from .catalog import AgentSpec
 from .errors import ConfigError, InputError
 from .service import Service, new_run_id
@@ -355,9 +356,29 @@ class Runner:
     ) -> Any:
         """Run a synchronous agent from async code, on a worker thread.
 
-        Its skill calls go to this runner's home loop (not necessarily the loop awaiting here).
+        Its skill calls go to this runner's home loop (not necessarily the loop awaiting here). Cancelled
+        (a timeout around it), the agent's call in flight is cancelled and recorded, its next calls are
+        refused, and this returns (raises) once the agent's thread has ended.
         """
-        return await anyio.to_thread.run_sync(lambda: self.run_agent(agent_id, payload, context=context, run_id=run_id))
+        run = AgentRun()
+        started = threading.Event()
+        done = threading.Event()
+
+        def work() -> Any:
+            started.set()
+            try:
+                return run.run_here(lambda: self.run_agent(agent_id, payload, context=context, run_id=run_id))
+            finally:
+                done.set()
+
+        try:
+            return await anyio.to_thread.run_sync(work, abandon_on_cancel=True)
+        except anyio.get_cancelled_exc_class():
+            run.cancel()
+            if started.is_set():  # the agent stops at its next call: its spend is recorded by then
+                with anyio.CancelScope(shield=True):
+                    await anyio.to_thread.run_sync(done.wait)
+            raise
 
 
 def _context(value: Any, where: str) -> dict[str, Any]:

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import concurrent.futures
+import contextvars
 import os
 import threading
 from collections.abc import Awaitable, Callable
@@ -21,6 +22,11 @@ import anyio.from_thread
 import anyio.lowlevel
 
 from .errors import ConfigError
+
+try:
+    import sniffio
+except ImportError:  # anyio no longer needs it
+    sniffio = None  # type: ignore[assignment]
 
 T = TypeVar("T")
 
@@ -75,11 +81,33 @@ class Bridge:
                 "a synchronous magsag call was made on the event loop's own thread, where it would block "
                 "the loop; in async code use the async form (await skills.ainvoke(...), await obs.alog(...))"
             )
+        # Scheduled here, not with anyio.from_thread.run: from a worker thread of another loop (an agent
+        # that Runner.arun runs), anyio tied the call to that loop's cancel scope, cancelled it from that
+        # loop's thread (asyncio is not thread-safe), and the home loop saw it only when it next woke.
+        # Such a call is cancelled with its agent run instead (AgentRun).
+        run = AgentRun.current()
+        home = self.token.native_token
         try:
-            return anyio.from_thread.run(fn, *args, token=self.token)
+            if home.is_closed():
+                raise anyio.RunFinishedError
+            if run is not None and run.cancelled:
+                raise concurrent.futures.CancelledError
+            context = contextvars.copy_context()  # the call's async library is asyncio whatever the caller's
+            if sniffio is not None:
+                context.run(sniffio.current_async_library_cvar.set, "asyncio")
+            fut = context.run(asyncio.run_coroutine_threadsafe, _awaited(fn, *args), home)
+            if run is not None:
+                run.add(fut)
+            try:
+                return fut.result()
+            finally:
+                if run is not None:
+                    run.discard(fut)
         except (concurrent.futures.CancelledError, asyncio.CancelledError, anyio.RunFinishedError):
             if self.closed:  # closing cancelled the call, or the loop finished before it started
                 raise self._closed_mid_call() from None
+            if run is not None and run.cancelled:
+                raise concurrent.futures.CancelledError("the agent's run was cancelled by its caller") from None
             raise
 
     async def call(self, fn: Callable[..., Awaitable[T]], *args: Any) -> T:
@@ -104,6 +132,50 @@ class Bridge:
             if self.closed and caller is not None and not caller.cancelling():
                 raise self._closed_mid_call() from None  # the call was cancelled, not the caller's task
             raise
+
+
+class AgentRun:
+    """The calls a synchronous agent makes from the worker thread :meth:`~magsag_mcp.api.Runner.arun` runs it
+    on: when the awaiting task is cancelled, the call in flight is cancelled on the home loop (thread-safely)
+    and the agent's next calls are refused, so that the agent stops spending when its caller gave up."""
+
+    _local = threading.local()
+
+    def __init__(self) -> None:
+        self.cancelled = False
+        self._lock = threading.Lock()
+        self._calls: set[concurrent.futures.Future[Any]] = set()
+
+    @classmethod
+    def current(cls) -> AgentRun | None:
+        """The agent run of the calling thread, if it is one that arun started."""
+        return getattr(cls._local, "run", None)
+
+    def run_here(self, fn: Callable[[], T]) -> T:
+        """``fn()`` in this thread, its bridge calls part of this run."""
+        self._local.run = self
+        try:
+            return fn()
+        finally:
+            self._local.run = None
+
+    def add(self, fut: concurrent.futures.Future[Any]) -> None:
+        with self._lock:
+            self._calls.add(fut)
+            cancelled = self.cancelled
+        if cancelled:
+            fut.cancel()
+
+    def discard(self, fut: concurrent.futures.Future[Any]) -> None:
+        with self._lock:
+            self._calls.discard(fut)
+
+    def cancel(self) -> None:
+        with self._lock:
+            self.cancelled = True
+            calls = list(self._calls)
+        for fut in calls:
+            fut.cancel()  # the task on the home loop is cancelled there (call_soon_threadsafe)
 
 
 async def _awaited(fn: Callable[..., Awaitable[T]], *args: Any) -> T:

@@ -435,3 +435,55 @@ def test_a_forked_process_using_its_parents_magsag_is_told_to_make_its_own(mg: M
     assert outcome["close"] == "returned"  # closing the inherited copy leaves the parent's alone
     # the parent's Magsag is untouched and still works
     assert mg.skills.invoke("skill.analysis", {"data": "x"})["provider"] == "fake"
+
+
+LOOPER = """
+def run(payload, *, registry=None, skills=None, runner=None, obs=None):
+    slow = {"provider": "fake", "model": "slow", "params": {"latency_ms": 3000}}
+    return [skills.invoke("skill.analysis", {"data": str(i), "model_config": slow})["output"] for i in range(3)]
+"""
+
+
+@pytest.mark.parametrize("timeout", ["asyncio.timeout", "anyio.move_on_after"])
+def test_a_timeout_around_arun_stops_the_agents_calls_at_once(
+    catalog_copy: Path, tmp_path: Path, fake_scripts: None, timeout: str
+):
+    """``runner.arun`` awaited on another loop than the Magsag's (inside ``asyncio.run``) runs the agent on
+    a worker thread, its calls on the Magsag's loop. With asyncio's timeout, arun returned and the agent went
+    on calling (and paying) in the background. With anyio's, anyio tied the agent's call to the caller's
+    cancel scope and cancelled it from the caller's thread (asyncio is not thread-safe), which the Magsag's
+    loop saw only when it next woke: here when the 3 s answer came, although the timeout was 0.5 s."""
+    import asyncio
+    import sqlite3
+    import time
+
+    import anyio
+
+    (catalog_copy / "agents" / "looper.py").write_text(LOOPER)
+    (catalog_copy / "agents" / "looper.yaml").write_text(
+        "id: looper\nkind: sag\ndescription: Calls a slow skill three times.\nentrypoint: looper:run\n"
+        "skills: [skill.analysis]\n"
+    )
+    mg = Magsag(catalog=catalog_copy, db=tmp_path / "l.db", env={}, agent="a")
+
+    async def main() -> float:
+        started = time.monotonic()
+        if timeout == "asyncio.timeout":
+            with pytest.raises(TimeoutError):
+                async with asyncio.timeout(0.5):
+                    await mg.runner.arun("looper", {})
+        else:
+            with anyio.move_on_after(0.5) as scope:
+                await mg.runner.arun("looper", {})
+            assert scope.cancelled_caught
+        elapsed = time.monotonic() - started
+        await asyncio.sleep(3.5)  # long enough for a second call to begin, had the agent gone on
+        return elapsed
+
+    try:
+        elapsed = asyncio.run(main())
+        runs = sqlite3.connect(tmp_path / "l.db").execute("SELECT status FROM runs").fetchall()
+    finally:
+        mg.close()
+    assert elapsed < 2.5  # the timeout (0.5 s), not the 3 s answer
+    assert runs == [("cancelled",)]  # recorded before close, and no second call
