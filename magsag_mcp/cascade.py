@@ -346,7 +346,13 @@ class Cascade:
                 f"the call's deadline leaves {remaining:.3g}s"
             )
             return None
-        return wait if wait < remaining else None
+        if wait >= remaining:
+            record.warnings.append(
+                f"{label}: not retried: the wait of {wait:.3g}s would pass the call's deadline, "
+                f"{remaining:.3g}s away (MAGSAG_CALL_DEADLINE)"
+            )
+            return None
+        return wait
 
     def _another_target_left(self, plan: Plan, position: int, state: CascadeState) -> bool:
         """Whether a candidate after ``position`` would be tried: not skipped for lack of a key, an

@@ -413,3 +413,15 @@ async def test_an_unusable_answer_is_recorded_at_what_it_cost():
     assert bad.input_tokens > 0 and bad.output_tokens > 0
     expected = (Decimal(bad.input_tokens) * 1 + Decimal(bad.output_tokens) * 2) / 1_000_000
     assert bad.cost_usd == expected
+
+
+async def test_a_server_wait_past_the_deadline_says_why_it_was_not_retried():
+    # The only "not retried" with no word why: the last target's 429 failed the call at once, its trace
+    # silent on the 8 s wait it skipped because only 5 s of the call's deadline were left.
+    script("a", E.RateLimitError("later", status=429, retry_after=8.0))
+    cascade, clock = make(deadline=5.0)
+    with pytest.raises(E.AllTargetsFailed) as info:
+        await cascade.run(plan({"model": "fake:a"}), run_id="r", agent=None)
+    assert clock.sleeps == []
+    warning = info.value.attempts[0].warnings[-1]
+    assert "not retried" in warning and "deadline" in warning and "MAGSAG_CALL_DEADLINE" in warning
