@@ -50,7 +50,7 @@ if TYPE_CHECKING:
     from .api import Runner as Runner
     from .api import Skills as Skills
     from .api import UnknownCostWarning as UnknownCostWarning
-    from .service import InvokeResult as InvokeResult
+    from .invoke_result import InvokeResult as InvokeResult
     from .service import Service as Service
 
 __version__ = "0.1.0"
@@ -64,7 +64,7 @@ _LAZY = {
     "Registry": "api",
     "UnknownCostWarning": "api",
     "Service": "service",
-    "InvokeResult": "service",
+    "InvokeResult": "invoke_result",
 }
 
 __all__ = [

@@ -11,7 +11,6 @@ import os
 import time
 import uuid
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
 from decimal import Decimal
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -32,6 +31,7 @@ from .errors import (
     redacting_logger,
     register_secret,
 )
+from .invoke_result import InvokeResult, answer_not_recorded, call_cost
 from .providers import ProviderSet, provider_names
 from .providers.base import ProgressCallback
 from .records import AttemptRecord, RunRecord
@@ -41,7 +41,7 @@ from .routing import route as resolve_route
 from .settings import connect_timeout, read_timeout
 from .text import check_text
 from .transport import Timeouts, Transport
-from .types import LLMResult, Target, Usage
+from .types import Target
 
 if TYPE_CHECKING:
     from .ledger.run_scope import RunSpend
@@ -67,78 +67,6 @@ Kept = tuple[RunRecord, list[AttemptRecord], MagsagError | None]
 
 def new_run_id() -> str:
     return f"run-{uuid.uuid4().hex[:16]}"
-
-
-@dataclass(slots=True)
-class InvokeResult:
-    run_id: str
-    skill: str
-    result: LLMResult
-    attempts: list[AttemptRecord]
-    trace: dict[str, Any]
-    cost_usd: Decimal | None
-    warnings: list[str] = field(default_factory=list)
-
-    @property
-    def output(self) -> Any:
-        return self.result.parsed if self.result.parsed is not None else self.result.text
-
-    # The result fields README and to_dict() name, as attributes too: result.model, not only
-    # result.result.model (the answering attempt's LLMResult).
-    @property
-    def provider(self) -> str:
-        return self.result.provider
-
-    @property
-    def model(self) -> str:
-        return self.result.model
-
-    @property
-    def usage(self) -> Usage:
-        """Token counts (``input_tokens``, ``output_tokens``, ``total_tokens``, ...; ``to_dict()``)."""
-        return self.result.usage
-
-    def to_dict(self) -> dict[str, Any]:
-        r = self.result
-        return {
-            "run_id": self.run_id,
-            "skill": self.skill,
-            "output": self.output,
-            "text": r.text,
-            "tool_calls": [tc.to_dict() for tc in r.tool_calls],
-            "finish_reason": r.finish_reason,
-            "provider": r.provider,
-            "model": r.model,
-            "usage": r.usage.to_dict(),
-            "cost_usd": None if self.cost_usd is None else str(self.cost_usd),
-            "cost_unknown": self.cost_usd is None,
-            "latency_ms": round(r.latency_ms, 3),
-            "attempts": [a.to_dict() for a in self.attempts],
-            "trace": self.trace,
-            "warnings": self.warnings,
-        }
-
-
-def _answer_not_recorded(exc: LedgerError, result: InvokeResult) -> LedgerError:
-    """The ledger refused a successful call's record: the call raises (it is not durable), but the
-    answer that was paid for travels with the error, and the message warns against paying twice."""
-    error = LedgerError(
-        f"{exc.message}. The call itself succeeded and was paid for; its record is kept in memory and "
-        "written with the next call that records, or when the service closes. The answer is attached to "
-        "this error (.result): calling again would pay twice",
-        db=exc.details.get("db"),
-        run_id=result.run_id,
-    )
-    error.result = result
-    return error
-
-
-def _call_cost(attempts: list[AttemptRecord]) -> Decimal | None:
-    """What the whole call cost: every attempt, retries and fallbacks included (an unusable answer is
-    billed too). None when any attempt's cost is unknown: a lower bound would read as the cost."""
-    if any(a.cost_usd is None for a in attempts):
-        return None
-    return sum((a.cost_usd for a in attempts if a.cost_usd is not None), Decimal(0))
 
 
 class Service:
@@ -344,7 +272,7 @@ class Service:
             try:
                 await self._record(run, outcome.attempts, "ok")
             except LedgerError as exc:
-                raise _answer_not_recorded(exc, self._result(run_id, skill_id, plan, outcome)) from None
+                raise answer_not_recorded(exc, self._result(run_id, skill_id, plan, outcome)) from None
         finally:
             self._in_flight -= 1
             if task is not None:
@@ -362,7 +290,7 @@ class Service:
             result=result,
             attempts=outcome.attempts,
             trace=outcome.trace,
-            cost_usd=_call_cost(outcome.attempts),
+            cost_usd=call_cost(outcome.attempts),
             warnings=warnings,
         )
 

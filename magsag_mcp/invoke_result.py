@@ -1,0 +1,84 @@
+"""What one call returns (:class:`InvokeResult`), what it cost, and the error when its paid answer could
+not be recorded."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from decimal import Decimal
+from typing import Any
+
+from .errors import LedgerError
+from .records import AttemptRecord
+from .types import LLMResult, Usage
+
+
+@dataclass(slots=True)
+class InvokeResult:
+    run_id: str
+    skill: str
+    result: LLMResult
+    attempts: list[AttemptRecord]
+    trace: dict[str, Any]
+    cost_usd: Decimal | None
+    warnings: list[str] = field(default_factory=list)
+
+    @property
+    def output(self) -> Any:
+        return self.result.parsed if self.result.parsed is not None else self.result.text
+
+    # The result fields README and to_dict() name, as attributes too: result.model, not only
+    # result.result.model (the answering attempt's LLMResult).
+    @property
+    def provider(self) -> str:
+        return self.result.provider
+
+    @property
+    def model(self) -> str:
+        return self.result.model
+
+    @property
+    def usage(self) -> Usage:
+        """Token counts (``input_tokens``, ``output_tokens``, ``total_tokens``, ...; ``to_dict()``)."""
+        return self.result.usage
+
+    def to_dict(self) -> dict[str, Any]:
+        r = self.result
+        return {
+            "run_id": self.run_id,
+            "skill": self.skill,
+            "output": self.output,
+            "text": r.text,
+            "tool_calls": [tc.to_dict() for tc in r.tool_calls],
+            "finish_reason": r.finish_reason,
+            "provider": r.provider,
+            "model": r.model,
+            "usage": r.usage.to_dict(),
+            "cost_usd": None if self.cost_usd is None else str(self.cost_usd),
+            "cost_unknown": self.cost_usd is None,
+            "latency_ms": round(r.latency_ms, 3),
+            "attempts": [a.to_dict() for a in self.attempts],
+            "trace": self.trace,
+            "warnings": self.warnings,
+        }
+
+
+def answer_not_recorded(exc: LedgerError, result: InvokeResult) -> LedgerError:
+    """The ledger refused a successful call's record: the call raises (it is not durable), but the
+    answer that was paid for travels with the error, and the message warns against paying twice."""
+    error = LedgerError(
+        f"{exc.message}. The call itself succeeded and was paid for; its record is kept in memory and "
+        "written with the next call that records, or when the service closes. The answer is attached to "
+        "this error (.result): calling again would pay twice",
+        db=exc.details.get("db"),
+        run_id=result.run_id,
+    )
+    error.result = result
+    return error
+
+
+def call_cost(attempts: list[AttemptRecord]) -> Decimal | None:
+    """What the whole call cost: every attempt, retries and fallbacks included (an unusable answer is
+    billed too). None when any attempt's cost is unknown: a lower bound would read as the cost."""
+    if any(a.cost_usd is None for a in attempts):
+        return None
+    return sum((a.cost_usd for a in attempts if a.cost_usd is not None), Decimal(0))
