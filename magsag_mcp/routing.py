@@ -350,7 +350,7 @@ def _route(
     elif env_model and not call_provider:
         rule = "override:env"
         try:
-            target = Target(env_provider, env_model) if env_provider else parse_target(env_model)
+            target = parse_target({"provider": env_provider, "model": env_model} if env_provider else env_model)
         except ConfigError as exc:
             raise ConfigError(f"MAGSAG_MODEL={env_model!r}: {exc.message}") from None
         candidates.append(Candidate(target, "env", True, by_env=True))

@@ -58,20 +58,32 @@ def infer_provider(model: str) -> str:
 def _parse_target_text(text: str) -> Target:
     """``provider:model`` or a bare model: cached, as calls name the same few targets again and again
     (a Target is immutable; a failed parse raises and is not cached)."""
-    from .providers import canonical_provider, provider_names
+    from .providers import canonical_provider
 
     if not text:
         raise ConfigError("empty target: write 'provider:model', e.g. 'openai:gpt-4o'")
     head, sep, rest = text.partition(":")
-    known = set(provider_names()) | {"gemini", "ollama", "claude", "azure_openai", "vllm", "lmstudio"}
-    if sep and head.lower() in known and rest:
-        return Target(canonical_provider(head), rest)
+    prefixed = _provider_prefix(text)
+    if prefixed is not None:
+        return Target(*prefixed)
     if head.lower() == "ft" and _vendor_of(text):
         return Target(_vendor_of(text), text)  # type: ignore[arg-type]  # a fine-tune's id, whole
     if sep and rest and _vendor_of(rest):
         # "opnai:gpt-4o" is a misspelt provider, not an Ollama tag.
         canonical_provider(head)  # raises: unknown provider, with the list of known ones
     return Target(infer_provider(text), text)
+
+
+def _provider_prefix(text: str) -> tuple[str, str] | None:
+    """``(provider, model)`` when ``text`` starts with a provider's name (``openai:gpt-4o``), else None
+    (``llama3.1:70b`` is an Ollama tag, not a provider and a model)."""
+    from .providers import canonical_provider, provider_names
+
+    head, sep, rest = text.partition(":")
+    known = set(provider_names()) | {"gemini", "ollama", "claude", "azure_openai", "vllm", "lmstudio"}
+    if sep and head.lower() in known and rest:
+        return canonical_provider(head), rest
+    return None
 
 
 def forget_parsed_targets() -> None:
@@ -87,10 +99,21 @@ def parse_target(spec: str | Mapping[str, Any]) -> Target:
         return _parse_target_text(spec.strip())
     if not isinstance(spec, Mapping) or not spec.get("model"):
         raise ConfigError(f"a target needs a model: got {spec!r}")
-    model = str(spec["model"])
+    model = str(spec["model"]).strip()
+    if not model:
+        raise ConfigError(f"a target needs a model: got {spec!r}")
     provider = spec.get("provider")
     if provider:
         provider = canonical_provider(str(provider))
+        prefixed = _provider_prefix(model)
+        if prefixed is not None:
+            # {"provider": "openai", "model": "openai:gpt-4o"} is one target, not the model "openai:gpt-4o"
+            if prefixed[0] != provider:
+                raise ConfigError(
+                    f"model {model!r} names provider {prefixed[0]!r}, but the provider given is {provider!r}; "
+                    f"drop one of them (e.g. model {prefixed[1]!r} with provider {provider!r})"
+                )
+            model = prefixed[1]
     else:
         provider = parse_target(model).provider if ":" in model else infer_provider(model)
         if ":" in model and parse_target(model).model != model:

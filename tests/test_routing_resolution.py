@@ -531,3 +531,39 @@ def test_an_openai_fine_tune_named_bare_goes_to_openai():
     assert parse_target(f"openai:{fine_tune}") == Target("openai", fine_tune)
     # a name of that shape on no OpenAI model keeps the reading of any other tagged name (Ollama's)
     assert parse_target("ft:llama3:acme") == Target("local", "ft:llama3:acme")
+
+
+@pytest.mark.parametrize(
+    ("payload", "env"),
+    [
+        ({"model_config": {"provider": "openai", "model": "openai:gpt-4o"}}, {}),
+        ({"model_config": {"provider": "openai", "model": " gpt-4o "}}, {}),
+        ({}, {"MAGSAG_PROVIDER": "openai", "MAGSAG_MODEL": "openai:gpt-4o"}),
+        ({}, {"MAGSAG_PROVIDER": "openai", "MAGSAG_MODEL": " gpt-4o "}),
+    ],
+)
+def test_a_model_given_with_its_provider_prefix_and_the_same_provider_is_one_target(catalog, payload, env):
+    plan = plan_call(catalog, "skill.analysis", {"data": "x", **payload}, context=None, env=env)
+    assert labels(plan) == ["openai:gpt-4o"]
+
+
+@pytest.mark.parametrize(
+    ("payload", "env", "error", "message"),
+    [
+        (
+            {"model_config": {"provider": "anthropic", "model": "openai:gpt-4o"}},
+            {},
+            PayloadError,
+            r"model_config: model 'openai:gpt-4o' names provider 'openai'.*'anthropic'",
+        ),
+        (
+            {},
+            {"MAGSAG_PROVIDER": "anthropic", "MAGSAG_MODEL": "openai:gpt-4o"},
+            ConfigError,
+            r"MAGSAG_MODEL='openai:gpt-4o'.*names provider 'openai'.*'anthropic'",
+        ),
+    ],
+)
+def test_a_model_prefixed_with_another_provider_than_the_one_given_is_refused(catalog, payload, env, error, message):
+    with pytest.raises(error, match=message):
+        plan_call(catalog, "skill.analysis", {"data": "x", **payload}, context=None, env=env)
