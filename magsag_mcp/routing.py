@@ -373,6 +373,12 @@ def _route(
         by_env = bool(env_provider and not call_provider)
         candidates.extend(Candidate(t, source, bool(call_provider or env_provider), by_env=by_env) for t in chain)
 
+    # A target named twice (a call's fallback repeating its model, a chain listing one twice) is tried
+    # once: retries already cover trying it again, and a second turn would pay for the same failure.
+    firsts: dict[Target, Candidate] = {}
+    for cand in candidates:
+        firsts.setdefault(cand.target, cand)
+    candidates = list(firsts.values())
     declared = context.get("data_class")
     if declared is not None and (not isinstance(declared, str) or not declared):
         raise PayloadError("context.data_class must be a data class name such as 'pii_processing'")

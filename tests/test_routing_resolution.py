@@ -567,3 +567,32 @@ def test_a_model_given_with_its_provider_prefix_and_the_same_provider_is_one_tar
 def test_a_model_prefixed_with_another_provider_than_the_one_given_is_refused(catalog, payload, env, error, message):
     with pytest.raises(error, match=message):
         plan_call(catalog, "skill.analysis", {"data": "x", **payload}, context=None, env=env)
+
+
+def test_a_target_named_twice_is_tried_once(catalog):
+    # a fallback repeating the model (or one already in the chain) would pay for the same failure again
+    mc = {"model": "gpt-4o", "fallbacks": ["openai:gpt-4o", "gpt-4o-mini", "gpt-4o", "gpt-4o-mini"]}
+    plan = plan_call(catalog, "skill.analysis", {"data": "x", "model_config": mc}, context=None, env={})
+    assert labels(plan) == ["openai:gpt-4o", "openai:gpt-4o-mini"]
+    # the same target spelt with its provider apart
+    plan = plan_call(
+        catalog,
+        "skill.analysis",
+        {"data": "x", "model_config": {"provider": "openai", "model": "gpt-4o", "fallbacks": ["gpt-4o"]}},
+        context=None,
+        env={},
+    )
+    assert labels(plan) == ["openai:gpt-4o"]
+
+
+def test_a_routing_chain_naming_a_target_twice_tries_it_once(tmp_path):
+    import shutil
+
+    root = tmp_path / "catalog"
+    shutil.copytree(CATALOG, root)
+    (root / "routing" / "default.yaml").write_text(
+        "default: [openai:gpt-4o, anthropic:claude-3-5-sonnet-20241022, gpt-4o]\n"
+    )
+    cat = load_catalog(root, env={})
+    plan = plan_call(cat, "skill.analysis", {"data": "x"}, context=None, env={})
+    assert labels(plan) == ["openai:gpt-4o", "anthropic:claude-3-5-sonnet-20241022"]
