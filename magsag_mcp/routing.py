@@ -3,7 +3,8 @@
 Highest first:
 
 1. explicit overrides in the call: ``payload["model_config"]`` (``model``, ``provider``,
-   ``base_url``, ``fallbacks``), then ``context["llm_overrides"]``, then ``context["preferred_model"]``;
+   ``base_url``, ``fallbacks``), then ``context["llm_overrides"]``, then ``context["preferred_model"]``
+   (a level that names no model still sets the rest for the model named below it);
 2. ``MAGSAG_PROVIDER`` / ``MAGSAG_MODEL`` (``MAGSAG_PROVIDER`` alone keeps the policy's models and
    swaps their provider);
 3. the routing policy: a cost tier (``context["tier"]`` or the skill's ``tier``), else the first
@@ -111,29 +112,97 @@ def _env_override(env: Mapping[str, str]) -> tuple[str | None, str | None]:
     return provider, model
 
 
-def _explicit_target(source: Mapping[str, Any], where: str) -> Target | None:
-    model = optional_str(source, "model", where)
+#: the keys of ``model_config`` / ``context.llm_overrides`` that say where a call goes
+TARGET_KEYS = ("model", "provider", "base_url", "params", "fallbacks")
+
+
+def _call_targeting(
+    mc: Mapping[str, Any], lo: Mapping[str, Any], context: Mapping[str, Any]
+) -> tuple[dict[str, Any], dict[str, str]]:
+    """The call's own target keys, and the field each came from.
+
+    The model comes from the highest level that names one (``model_config``, ``context.llm_overrides``,
+    ``context.preferred_model``); a level above it that names no model still sets the rest
+    (``model_config: {provider: azure}`` with ``preferred_model: gpt-4o`` is ``azure:gpt-4o``), the
+    higher level winning key by key. A lower level's keys belong to its own model, which was replaced:
+    they do not apply (and a lower level that names no model may not set them, see below)."""
+    levels: list[tuple[str, Mapping[str, Any]]] = [("model_config", mc), ("context.llm_overrides", lo)]
+    named = next((i for i, (_, cfg) in enumerate(levels) if cfg.get("model") is not None), None)
+    if named is None and context.get("preferred_model"):
+        pm = context["preferred_model"]
+        if not isinstance(pm, str):
+            raise PayloadError("context.preferred_model must be a model name such as 'claude-3-5-sonnet-20241022'")
+        levels.append(("context.preferred_model", {"model": pm}))
+        named = len(levels) - 1
+    applied = levels if named is None else levels[: named + 1]
+    for where, cfg in levels[len(applied) :]:
+        if cfg.get("model") is None:
+            _check_modelless(where, cfg)
+    call: dict[str, Any] = {}
+    wheres: dict[str, str] = {}
+    for where, cfg in reversed(applied):  # the lowest first: a higher level overwrites it key by key
+        for key in TARGET_KEYS:
+            if cfg.get(key) is not None and cfg.get(key) != "":
+                call[key], wheres[key] = cfg[key], where
+    if named is None:
+        _check_modelless("model_config", call, wheres)
+    return call, wheres
+
+
+def _check_modelless(where: str, cfg: Mapping[str, Any], wheres: Mapping[str, str] | None = None) -> None:
+    """Keys that need a model to go with, given where no model is: they would be dropped unsaid."""
+
+    def at(key: str) -> str:
+        return (wheres or {}).get(key, where)
+
+    if cfg.get("fallbacks"):
+        w = at("fallbacks")
+        raise PayloadError(
+            f"{w}.fallbacks needs {w}.model (the first target), e.g. "
+            "{'model': 'gpt-4o', 'fallbacks': ['claude-3-5-sonnet-20241022']}"
+        )
+    if cfg.get("params"):
+        w = at("params")
+        raise PayloadError(
+            f"{w}.params needs {w}.model (the target they are for), e.g. "
+            "{'model': 'gpt-4o', 'params': {'seed': 7}}; a routed call's targets take theirs from routing"
+        )
+    if cfg.get("base_url") and not cfg.get("provider"):
+        w = at("base_url")
+        raise PayloadError(
+            f"{w}.base_url needs {w}.model or {w}.provider to say which server it is, e.g. "
+            "{'provider': 'local', 'base_url': 'http://localhost:11434'}"
+        )
+
+
+def _explicit_target(source: Mapping[str, Any], wheres: Mapping[str, str]) -> Target | None:
+    """The target the call names: ``source`` as :func:`_call_targeting` merged it, ``wheres`` its fields."""
+
+    def at(key: str) -> str:
+        return wheres.get(key, "model_config")
+
+    model = optional_str(source, "model", at("model"))
     if model is None:
         return None
     spec: dict[str, Any] = {"model": model}
-    provider = optional_str(source, "provider", where)
+    provider = optional_str(source, "provider", at("provider"))
     if provider:
         spec["provider"] = provider
-    base_url = optional_str(source, "base_url", where)
+    base_url = optional_str(source, "base_url", at("base_url"))
     if base_url:
         spec["base_url"] = base_url
     params = source.get("params")
     if params is not None:
         if not isinstance(params, Mapping):
             raise PayloadError(
-                f"{where}.params must be an object of vendor parameters, e.g. {{'seed': 7}}, "
+                f"{at('params')}.params must be an object of vendor parameters, e.g. {{'seed': 7}}, "
                 f"got {type(params).__name__}"
             )
         spec["params"] = params
     try:
         return parse_target(spec)
     except ConfigError as exc:
-        raise PayloadError(f"{where}: {exc.message}") from None
+        raise PayloadError(f"{at('model')}: {exc.message}") from None
 
 
 #: providers that host other vendors' models under the same names (deployments, local servers)
@@ -294,59 +363,30 @@ def _route(
     #: targets the call itself named, with the field they came from (their base URLs are checked)
     from_call: list[tuple[Target, str]] = []
     rule = ""
-    explicit = _explicit_target(mc, "model_config")
-    explicit_where = "model_config"
-    if explicit is None:
-        explicit = _explicit_target(lo, "context.llm_overrides")
-        explicit_where = "context.llm_overrides"
-    for where, cfg in (("model_config", mc), ("context.llm_overrides", lo)):
-        if cfg.get("model") is None:
-            if cfg.get("fallbacks"):
-                raise PayloadError(
-                    f"{where}.fallbacks needs {where}.model (the first target), e.g. "
-                    "{'model': 'gpt-4o', 'fallbacks': ['claude-3-5-sonnet-20241022']}"
-                )
-            if cfg.get("params"):
-                raise PayloadError(
-                    f"{where}.params needs {where}.model (the target they are for), e.g. "
-                    "{'model': 'gpt-4o', 'params': {'seed': 7}}; a routed call's targets take theirs from routing"
-                )
-            if cfg.get("base_url") and not cfg.get("provider"):
-                raise PayloadError(
-                    f"{where}.base_url needs {where}.model or {where}.provider to say which server it is, e.g. "
-                    "{'provider': 'local', 'base_url': 'http://localhost:11434'}"
-                )
-    if explicit is None and context.get("preferred_model"):
-        pm = context["preferred_model"]
-        if not isinstance(pm, str):
-            raise PayloadError("context.preferred_model must be a model name such as 'claude-3-5-sonnet-20241022'")
-        try:
-            explicit = parse_target(pm)
-        except ConfigError as exc:
-            raise PayloadError(f"context.preferred_model: {exc.message}") from None
-        explicit_where = "context.preferred_model"
-    call_provider = optional_str(mc, "provider", "model_config") or optional_str(
-        lo, "provider", "context.llm_overrides"
-    )
+    call, wheres = _call_targeting(mc, lo, context)
+    explicit = _explicit_target(call, wheres)
+    explicit_where = wheres.get("base_url") or wheres.get("model", "model_config")
+    call_provider = optional_str(call, "provider", wheres.get("provider", "model_config"))
     env_provider, env_model = _env_override(env)
 
     if explicit is not None:
         rule = "override:call"
         candidates.append(Candidate(explicit, "call", True))
         from_call.append((explicit, explicit_where))
-        fallbacks = {"model_config": mc, "context.llm_overrides": lo}.get(explicit_where, {}).get("fallbacks") or []
+        fallbacks = call.get("fallbacks") or []
+        fb_where = wheres.get("fallbacks", "model_config")
         if not isinstance(fallbacks, list):
             raise PayloadError(
-                f"{explicit_where}.fallbacks must be a list of targets, e.g. ['claude-3-5-sonnet-20241022'], "
+                f"{fb_where}.fallbacks must be a list of targets, e.g. ['claude-3-5-sonnet-20241022'], "
                 f"got {type(fallbacks).__name__}"
             )
         for i, fb in enumerate(fallbacks):
             try:
                 target = parse_target(fb)
             except ConfigError as exc:
-                raise PayloadError(f"{explicit_where}.fallbacks[{i}]: {exc.message}") from None
+                raise PayloadError(f"{fb_where}.fallbacks[{i}]: {exc.message}") from None
             candidates.append(Candidate(target, "call", True))
-            from_call.append((target, f"{explicit_where}.fallbacks[{i}]"))
+            from_call.append((target, f"{fb_where}.fallbacks[{i}]"))
     elif env_model and not call_provider:
         rule = "override:env"
         try:
@@ -363,13 +403,11 @@ def _route(
             provider = canonical_provider(provider)
             chain = _swap_provider(chain, catalog.routing.default, provider, skill.task_type)
             rule += f" (provider:{provider} from {'call' if call_provider else 'MAGSAG_PROVIDER'})"
-        call_base = optional_str(mc, "base_url", "model_config") or optional_str(
-            lo, "base_url", "context.llm_overrides"
-        )
+        call_base = optional_str(call, "base_url", wheres.get("base_url", "model_config"))
         if call_provider and call_base:
             # {"provider": "local", "base_url": ...}: the policy's models, on the server the call names.
             chain = [Target(t.provider, t.model, call_base, t.params) for t in chain]
-            from_call.extend((t, "model_config" if mc.get("base_url") else "context.llm_overrides") for t in chain)
+            from_call.extend((t, wheres["base_url"]) for t in chain)
         by_env = bool(env_provider and not call_provider)
         candidates.extend(Candidate(t, source, bool(call_provider or env_provider), by_env=by_env) for t in chain)
 

@@ -596,3 +596,48 @@ def test_a_routing_chain_naming_a_target_twice_tries_it_once(tmp_path):
     cat = load_catalog(root, env={})
     plan = plan_call(cat, "skill.analysis", {"data": "x"}, context=None, env={})
     assert labels(plan) == ["openai:gpt-4o", "anthropic:claude-3-5-sonnet-20241022"]
+
+
+@pytest.mark.parametrize(
+    ("model_config", "context", "expected"),
+    [
+        # the call's provider (model_config) for a model named lower down (llm_overrides, preferred_model):
+        # it was dropped, and the provider inferred from the name served the call instead
+        ({"provider": "azure"}, {"llm_overrides": {"model": "gpt-4o"}}, Target("azure", "gpt-4o")),
+        ({"provider": "azure"}, {"preferred_model": "gpt-4o"}, Target("azure", "gpt-4o")),
+        ({}, {"llm_overrides": {"provider": "azure"}, "preferred_model": "gpt-4o"}, Target("azure", "gpt-4o")),
+        (
+            {},
+            {
+                "llm_overrides": {"provider": "local", "base_url": "http://gpu-box:11434"},
+                "preferred_model": "llama3.1:70b",
+            },
+            Target("local", "llama3.1:70b", "http://gpu-box:11434"),
+        ),
+        (
+            {"params": {"seed": 7}},
+            {"llm_overrides": {"model": "gpt-4o"}},
+            Target("openai", "gpt-4o", None, (("seed", 7),)),
+        ),
+    ],
+    ids=["mc-provider/lo-model", "mc-provider/preferred", "lo-provider/preferred", "lo-base_url/preferred", "params"],
+)
+def test_a_call_level_without_a_model_shapes_the_model_named_below_it(catalog, model_config, context, expected):
+    payload = {"data": "x", "model_config": model_config}
+    plan = plan_call(catalog, "skill.analysis", payload, context=context, env={})
+    assert plan.rule == "override:call"
+    assert [c.target for c in plan.candidates] == [expected]
+
+
+def test_model_config_fallbacks_follow_a_model_named_in_llm_overrides(catalog):
+    payload = {"data": "x", "model_config": {"fallbacks": ["claude-3-haiku-20240307"]}}
+    plan = plan_call(catalog, "skill.analysis", payload, context={"llm_overrides": {"model": "gpt-4o"}}, env={})
+    assert labels(plan) == ["openai:gpt-4o", "anthropic:claude-3-haiku-20240307"]
+
+
+def test_a_lower_call_level_does_not_change_the_model_named_above_it(catalog):
+    # llm_overrides' own pair (and fallbacks) belong to its model, which model_config replaced
+    ctx = {"llm_overrides": {"provider": "anthropic", "model": "claude-3-haiku-20240307", "fallbacks": ["gpt-4o"]}}
+    payload = {"data": "x", "model_config": {"model": "gpt-4o-mini"}}
+    plan = plan_call(catalog, "skill.analysis", payload, context=ctx, env={})
+    assert labels(plan) == ["openai:gpt-4o-mini"]
