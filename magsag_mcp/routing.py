@@ -209,8 +209,11 @@ def _explicit_target(source: Mapping[str, Any], wheres: Mapping[str, str]) -> Ta
 HOSTING_PROVIDERS = frozenset({"azure", "compat", "local", "fake"})
 
 
-def _swap_provider(chain: Sequence[Target], default: Sequence[Target], provider: str, task_type: str) -> list[Target]:
-    """``MAGSAG_PROVIDER`` alone: keep the policy's models, served by that provider.
+def _swap_provider(
+    chain: Sequence[Target], default: Sequence[Target], provider: str, task_type: str, by: str | None
+) -> list[Target]:
+    """``MAGSAG_PROVIDER`` alone (or the call's provider, ``by`` naming its field): keep the policy's
+    models, served by that provider.
 
     A hosting provider (azure, compat, local) serves the chain's model names as they are. A vendor
     (openai, anthropic, google) can only serve its own models, so the chain keeps those (from the
@@ -227,9 +230,10 @@ def _swap_provider(chain: Sequence[Target], default: Sequence[Target], provider:
         own = [t for t in candidates if t.provider == provider]
         if own:
             return own
-    raise ConfigError(
-        f"provider override {provider!r} (MAGSAG_PROVIDER or model_config.provider): the routing policy names no "
-        f"{provider} model for task {task_type!r}; also set MAGSAG_MODEL (or model_config.model) to one of its models"
+    setting, model_setting = (f"{by}.provider", f"{by}.model") if by else ("MAGSAG_PROVIDER", "MAGSAG_MODEL")
+    raise (PayloadError if by else ConfigError)(
+        f"{setting} {provider!r}: the routing policy names no {provider} model for task {task_type!r}; "
+        f"also set {model_setting} to one of its models"
     )
 
 
@@ -400,8 +404,12 @@ def _route(
         source: Source = "tier" if rule.startswith("tier:") else "route" if rule.startswith("route:") else "default"
         provider = call_provider or env_provider
         if provider:
-            provider = canonical_provider(provider)
-            chain = _swap_provider(chain, catalog.routing.default, provider, skill.task_type)
+            by = wheres["provider"] if call_provider else None
+            try:
+                provider = canonical_provider(provider)
+            except ConfigError as exc:
+                raise PayloadError(f"{by}.provider: {exc.message}") from None  # MAGSAG_PROVIDER was checked
+            chain = _swap_provider(chain, catalog.routing.default, provider, skill.task_type, by)
             rule += f" (provider:{provider} from {'call' if call_provider else 'MAGSAG_PROVIDER'})"
         call_base = optional_str(call, "base_url", wheres.get("base_url", "model_config"))
         if call_provider and call_base:

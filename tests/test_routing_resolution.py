@@ -641,3 +641,12 @@ def test_a_lower_call_level_does_not_change_the_model_named_above_it(catalog):
     payload = {"data": "x", "model_config": {"model": "gpt-4o-mini"}}
     plan = plan_call(catalog, "skill.analysis", payload, context=ctx, env={})
     assert labels(plan) == ["openai:gpt-4o-mini"]
+
+
+def test_a_bad_provider_in_a_call_without_a_model_is_the_calls_error(catalog):
+    # it was a ConfigError ("fix the configuration") that named neither the field nor the call
+    with pytest.raises(PayloadError, match=r"model_config.provider: unknown provider 'nope'"):
+        plan_call(catalog, "skill.analysis", {"data": "x", "model_config": {"provider": "nope"}}, context=None, env={})
+    ctx = {"llm_overrides": {"provider": "google"}}
+    with pytest.raises(PayloadError, match=r"context.llm_overrides.provider 'google'.*names no google model"):
+        plan_call(catalog, "skill.pii-redaction", {"text": "x"}, context=ctx, env={})
