@@ -95,6 +95,10 @@ _OUTPUT_LIMIT = re.compile(
     re.IGNORECASE,
 )
 
+#: a 400 saying the model itself is unknown (OpenAI-compatible servers and gateways: "The requested model 'x'
+#: does not exist.", code model_not_found; DeepSeek: "Model Not Exist"): another target may serve the call
+_MODEL_UNKNOWN = re.compile(r"\bmodel\b.{0,80}?\b(?:does not exist|not exist|not found)\b", re.IGNORECASE)
+
 
 def target_cannot(message: str, model: str | None = None) -> bool:
     """True when a 400's message says the model or server cannot honour a feature of the request."""
@@ -225,6 +229,8 @@ def error_for(
             return by_status(text, retry_after=parse_retry_after(headers), **kw)
         return by_status(text, **kw)
     if status in (400, 422):
+        if code_l == "model_not_found" or _MODEL_UNKNOWN.search(message):
+            return ModelNotFoundError(text, **kw)
         if target_cannot(message, model):
             # not our input: this target lacks the feature, so the next one may serve the call
             return UnsupportedFeatureError(text, **kw)

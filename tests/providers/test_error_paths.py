@@ -503,3 +503,20 @@ async def test_a_gemini_model_id_cannot_climb_out_of_its_path_segment(serve, tra
         "/v1beta/models/gemini-2.5-flash:generateContent",
         "/v1beta/tunedModels/my-tune:generateContent",
     ]
+
+
+@pytest.mark.parametrize(
+    ("status", "message", "code"),
+    [
+        # OpenAI-compatible servers and gateways answer an unknown model with a 400, not a 404
+        (400, "The requested model 'gpt-4-1106-preview' does not exist.", "model_not_found"),
+        (400, "Model Not Exist", "invalid_request_error"),  # DeepSeek
+        (400, "The model `llama3.1-405b` does not exist or you do not have access to it.", None),
+        (422, "model 'qwen2.5:7b' not found, try pulling it first", None),
+    ],
+)
+def test_a_400_saying_the_model_does_not_exist_moves_on(status, message, code):
+    # a BadRequestError stopped the cascade: the next target (another model) was never tried
+    err = error_for(status, message, headers=H, provider="p", model="m", code=code)
+    assert type(err) is E.ModelNotFoundError, type(err)
+    assert (err.moves_on, err.retryable, err.status) == (True, False, status)
