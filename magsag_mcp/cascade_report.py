@@ -154,3 +154,20 @@ def all_failed(plan: Plan, state: CascadeState, last: MagsagError | None) -> All
     if isinstance(last, PolicyDenied | BudgetExceeded):
         err.details["policy"] = last.policy
     return err
+
+
+def result_warnings(plan: Plan, attempts: list[AttemptRecord], answer_warnings: list[str]) -> list[str]:
+    """A successful call's warnings: the plan's, the answer's, each failed attempt's (why it was not
+    retried, why its cost is unknown) and, when a fallback answered, which targets failed before it."""
+    out = [*plan.warnings, *answer_warnings]
+    answered = attempts[-1] if attempts and attempts[-1].outcome == "ok" else None
+    failed: dict[str, list[str]] = {}
+    for a in attempts:
+        if a.outcome == "error":
+            out.extend(w for w in a.warnings if w not in out)
+            if answered is None or (a.provider, a.model) != (answered.provider, answered.model):
+                failed.setdefault(f"{a.provider}:{a.model}", []).append(a.error_class or "error")
+    if answered is not None and failed:
+        before = "; ".join(f"{label} failed ({', '.join(kinds)})" for label, kinds in failed.items())
+        out.append(f"answered by fallback {answered.provider}:{answered.model} after {before}")
+    return out

@@ -20,6 +20,7 @@ import anyio
 from .call_request import estimate_input_tokens
 from .call_urls import CallURLs
 from .cascade import Cascade
+from .cascade_report import result_warnings
 from .catalog import Catalog, catalog_problems, load_catalog
 from .errors import (
     AllTargetsFailed,
@@ -281,7 +282,7 @@ class Service:
 
     def _result(self, run_id: str, skill_id: str, plan: Plan, outcome: Any) -> InvokeResult:
         result = outcome.result
-        warnings = [*plan.warnings, *result.warnings]
+        warnings = result_warnings(plan, outcome.attempts, result.warnings)
         for skipped in outcome.trace["skipped"]:
             warnings.append(f"skipped {skipped['target']}: {skipped['reason']}")
         return InvokeResult(

@@ -487,3 +487,22 @@ def test_a_timeout_around_arun_stops_the_agents_calls_at_once(
         mg.close()
     assert elapsed < 2.5  # the timeout (0.5 s), not the 3 s answer
     assert runs == [("cancelled",)]  # recorded before close, and no second call
+
+
+def test_a_result_answered_by_a_fallback_says_so_in_its_warnings(tmp_path, fake_scripts):
+    # The result named fake:b, with warnings [], and nothing said that the first choice had failed, nor
+    # why the call's cost was unknown (the failed attempt's own warning stayed in the trace).
+    from magsag_mcp import Magsag
+    from magsag_mcp import errors as E
+    from magsag_mcp.providers.fake import script
+
+    script("a", E.ServerError("boom", status=500), E.ProviderTimeoutError("slow", maybe_billed=True))
+    script("b", "answer")
+    env = {"MAGSAG_RETRY_BASE_DELAY": "0", "MAGSAG_MAX_RETRIES": "1"}
+    with Magsag(db=tmp_path / "l.db", env=env) as mg:
+        mc = {"model": "fake:a", "fallbacks": ["fake:b"]}
+        result = mg.skills.invoke("skill.analysis", {"data": "x", "model_config": mc})
+    assert (result["provider"], result["model"]) == ("fake", "b")
+    fell_back = [w for w in result["warnings"] if "fallback" in w]
+    assert fell_back == ["answered by fallback fake:b after fake:a failed (server_error, timeout)"]
+    assert any("fake:a" in w and "after the request was sent" in w for w in result["warnings"])
