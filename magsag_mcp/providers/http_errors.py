@@ -167,9 +167,11 @@ def parse_duration(value: str | None) -> float | None:
         return None
     value = value.strip()
     try:
-        return max(0.0, float(value))
+        float(value)
     except ValueError:
         pass
+    else:
+        return _seconds(value)  # a bare number: never below 0, and "inf" or "nan" is no wait at all
     m = _DURATION.match(value)
     if not m or not any(m.groups()):
         return None

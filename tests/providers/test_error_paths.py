@@ -520,3 +520,16 @@ def test_a_400_saying_the_model_does_not_exist_moves_on(status, message, code):
     err = error_for(status, message, headers=H, provider="p", model="m", code=code)
     assert type(err) is E.ModelNotFoundError, type(err)
     assert (err.moves_on, err.retryable, err.status) == (True, False, status)
+
+
+@pytest.mark.parametrize("value", ["inf", "Infinity", "1e999", "nan", "-inf"])
+def test_a_rate_limit_reset_that_is_no_finite_number_is_no_wait(value):
+    # "inf" became a wait of infinity (a 429 classed as quota exhausted, and a retry_after of Infinity,
+    # which is no JSON, in the error a caller reads); garbage is treated as absent, like a Retry-After's
+    from magsag_mcp.providers.http_errors import parse_duration, rate_limit_reset
+
+    assert parse_duration(value) is None
+    headers = {"x-ratelimit-remaining-requests": "0", "x-ratelimit-reset-requests": value}
+    assert rate_limit_reset(headers) is None
+    err = error_for(429, "Rate limit reached for requests", headers=headers, provider="p", model="m")
+    assert type(err) is E.RateLimitError and err.retry_after is None
