@@ -6,7 +6,7 @@ Highest first:
    ``base_url``, ``fallbacks``), then ``context["llm_overrides"]``, then ``context["preferred_model"]``
    (a level that names no model still sets the rest for the model named below it);
 2. ``MAGSAG_PROVIDER`` / ``MAGSAG_MODEL`` (``MAGSAG_PROVIDER`` alone keeps the policy's models and
-   swaps their provider);
+   swaps their provider; a call naming only a provider gets ``MAGSAG_MODEL`` when that provider serves it);
 3. the routing policy: a cost tier (``context["tier"]`` or the skill's ``tier``), else the first
    route matching the skill's ``task_type`` by priority;
 4. the default chain.
@@ -237,6 +237,17 @@ def _swap_provider(
     )
 
 
+def _served_by(provider: str, model: str) -> bool:
+    """Whether ``provider`` (a call's, not yet checked) can serve ``model`` (``MAGSAG_MODEL``): a hosting
+    provider serves any model name, a vendor its own models only."""
+    try:
+        provider = canonical_provider(provider)
+        target = parse_target(model)
+    except ConfigError:
+        return False  # the provider's own error is raised where it is used; the model's does not apply here
+    return target.provider == provider or (provider in HOSTING_PROVIDERS and target.provider not in HOSTING_PROVIDERS)
+
+
 @dataclass(slots=True)
 class Resolution:
     """Where a call goes, before any payload is seen: the targets in order, the rule that chose them,
@@ -391,12 +402,23 @@ def _route(
                 raise PayloadError(f"{fb_where}.fallbacks[{i}]: {exc.message}") from None
             candidates.append(Candidate(target, "call", True))
             from_call.append((target, f"{fb_where}.fallbacks[{i}]"))
-    elif env_model and not call_provider:
+    elif env_model and (not call_provider or _served_by(call_provider, env_model)):
         rule = "override:env"
+        # under a provider the call names (which it can serve), MAGSAG_MODEL still beats the policy's models
+        provider = call_provider or env_provider
         try:
-            target = parse_target({"provider": env_provider, "model": env_model} if env_provider else env_model)
+            if call_provider:  # served by it (a hosting provider takes "openai:gpt-4o" as the name gpt-4o)
+                target = parse_target({"provider": call_provider, "model": parse_target(env_model).model})
+            else:
+                target = parse_target({"provider": provider, "model": env_model} if provider else env_model)
         except ConfigError as exc:
             raise ConfigError(f"MAGSAG_MODEL={env_model!r}: {exc.message}") from None
+        if call_provider:
+            rule += f" (provider:{target.provider} from call)"
+            call_base = optional_str(call, "base_url", wheres.get("base_url", "model_config"))
+            if call_base:
+                target = Target(target.provider, target.model, call_base, target.params)
+                from_call.append((target, wheres["base_url"]))
         candidates.append(Candidate(target, "env", True, by_env=True))
     else:
         tier = context.get("tier") or skill.tier

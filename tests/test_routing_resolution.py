@@ -650,3 +650,25 @@ def test_a_bad_provider_in_a_call_without_a_model_is_the_calls_error(catalog):
     ctx = {"llm_overrides": {"provider": "google"}}
     with pytest.raises(PayloadError, match=r"context.llm_overrides.provider 'google'.*names no google model"):
         plan_call(catalog, "skill.pii-redaction", {"text": "x"}, context=ctx, env={})
+
+
+def test_magsag_model_beats_the_policy_under_a_provider_the_call_names(catalog):
+    # The call chose the provider only: its model comes from the next level, MAGSAG_MODEL, not from the
+    # routing policy (MAGSAG_MODEL was ignored whenever the call named a provider).
+    payload = {"data": "x", "model_config": {"provider": "openai"}}
+    plan = plan_call(catalog, "skill.analysis", payload, context=None, env={"MAGSAG_MODEL": "gpt-4o-mini"})
+    assert labels(plan) == ["openai:gpt-4o-mini"]
+    assert plan.rule.startswith("override:env") and plan.candidates[0].explicit
+    # the guide's local setup, run on the server the call names
+    env = {"MAGSAG_PROVIDER": "local", "MAGSAG_MODEL": "llama3.1:70b"}
+    mc = {"provider": "local", "base_url": "http://gpu-box:11434"}
+    plan = plan_call(catalog, "skill.analysis", {"data": "x", "model_config": mc}, context=None, env=env)
+    assert [c.target for c in plan.candidates] == [Target("local", "llama3.1:70b", "http://gpu-box:11434")]
+    mc = {"provider": "azure"}
+    env = {"MAGSAG_MODEL": "openai:gpt-4o-mini"}
+    plan = plan_call(catalog, "skill.analysis", {"data": "x", "model_config": mc}, context=None, env=env)
+    assert labels(plan) == ["azure:gpt-4o-mini"]
+    # a MAGSAG_MODEL the call's provider cannot serve leaves the policy's models of that provider
+    payload = {"data": "x", "model_config": {"provider": "anthropic"}}
+    plan = plan_call(catalog, "skill.analysis", payload, context=None, env={"MAGSAG_MODEL": "gpt-4o-mini"})
+    assert labels(plan) == ["anthropic:claude-3-5-sonnet-20241022"]
