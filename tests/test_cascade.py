@@ -425,3 +425,13 @@ async def test_a_server_wait_past_the_deadline_says_why_it_was_not_retried():
     assert clock.sleeps == []
     warning = info.value.attempts[0].warnings[-1]
     assert "not retried" in warning and "deadline" in warning and "MAGSAG_CALL_DEADLINE" in warning
+
+
+async def test_a_long_run_of_retries_keeps_its_backoff_capped():
+    # MAGSAG_MAX_RETRIES has no upper bound: past try 1025 the exponential backoff was an int too large
+    # for a float, and the call crashed with OverflowError instead of waiting the cap and trying again
+    script("a", *[E.ServerError("boom", status=500)] * 1100, "fine")
+    cascade, clock = make(tries=2000, deadline=1e9)
+    out = await cascade.run(plan({"model": "fake:a"}), run_id="r", agent=None)
+    assert out.result.text == "fine" and len(out.attempts) == 1101
+    assert all(0 <= s <= 20.0 for s in clock.sleeps)
