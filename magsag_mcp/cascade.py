@@ -19,6 +19,7 @@ from typing import Any, Protocol
 
 import anyio
 
+from .attempt_cost import DEFAULT_MAX_OUTPUT, Pricing, cost_bound, price_failure, price_unreported
 from .call_request import estimate_input_tokens
 from .cascade_report import (
     CascadeState,
@@ -55,14 +56,6 @@ log = redacting_logger("magsag_mcp.cascade")
 
 #: stream generations that may be long, so progress flows and idle timeouts don't kill them
 STREAM_MIN_TOKENS = 2048
-#: the output a request without max_tokens is budgeted for
-DEFAULT_MAX_OUTPUT = 4096
-
-
-class Pricing(Protocol):
-    def price(self, provider: str, model: str, usage: Any) -> Any: ...
-    def context_window(self, provider: str, model: str) -> int | None: ...
-    def worst_case(self, provider: str, model: str, input_tokens: int, output_tokens: int) -> Decimal | None: ...
 
 
 class Guard(Protocol):
@@ -213,7 +206,7 @@ class Cascade:
                     record = attempt_record(
                         plan, run_id, agent, position, try_number, target, "error", started_wall, latency, exc
                     )
-                    self._price_failure(record, exc, target, admission, request)
+                    price_failure(self.pricer, record, exc, target, admission, request)
                     if admission is not None:
                         # Settled at what it cost. An unknown cost keeps counting at its worst case:
                         # in the call limit for the rest of the call, and in the run and agent limits
@@ -254,7 +247,7 @@ class Cascade:
                         )
                         record.error_class = "cancelled"
                         record.cost_usd = None
-                        record.cost_bound_usd = self._bound(admission, target, request)
+                        record.cost_bound_usd = cost_bound(self.pricer, admission, target, request)
                         record.warnings.append(unknown_cost_warning(target, f"{why} while the request was in flight"))
                         # The reservation stays held until the record that carries the bound replaces
                         # it (one transaction): released first, the limits would count this attempt at
@@ -268,7 +261,7 @@ class Cascade:
                         record = attempt_record(
                             plan, run_id, agent, position, try_number, target, "error", started_wall, latency, exc
                         )
-                        self._price_failure(record, exc, target, admission, request)
+                        price_failure(self.pricer, record, exc, target, admission, request)
                         state.attempts.append(record)
                         if admission is not None:
                             with anyio.CancelScope(shield=True):
@@ -292,7 +285,7 @@ class Cascade:
                 )
                 set_usage(record, result.usage, quote)
                 if not result.usage.reported:
-                    self._price_unreported(record, result, target, admission, request)
+                    price_unreported(self.pricer, record, result, target, admission, request)
                 if admission is not None:
                     await self.guard.settle(admission, record.cost_usd)  # type: ignore[union-attr]
                 record.warnings = list(result.warnings)
@@ -364,54 +357,6 @@ class Cascade:
             and self._window_skip(state, cand.target) is None
             and (allowed is None or allowed(cand.target, plan.data_classes)[0])
             for cand in plan.candidates[position + 1 :]
-        )
-
-    def _price_failure(
-        self, record: AttemptRecord, exc: MagsagError, target: Target, admission: Any, request: LLMRequest
-    ) -> None:
-        """A failed attempt's cost. An unusable answer is billed for the tokens it reports (None when
-        the model is unpriced). A request cut after it reached the vendor may be billed for tokens
-        nobody reported: unknown (None), with its bound. A refused or rejected request costs 0."""
-        # The reservation is dropped when this record lands (same transaction as the record).
-        record.reservation_id = getattr(admission, "reservation_id", None)
-        unreported = exc.usage is not None and not exc.usage.reported
-        bound = self._bound(admission, target, request) if unreported else None
-        if unreported and bound != 0:  # a free model (a bound of 0) costs 0 whatever its tokens
-            # The answer came (and is billed) but said nothing of its tokens: its zeros are no count.
-            record.cost_usd, record.cost_bound_usd = None, bound
-            record.warnings.append(unknown_cost_warning(target, "answered without reporting its token usage"))
-        elif exc.usage is not None:
-            quote = self.pricer.price(target.provider, target.model, exc.usage)
-            set_usage(record, exc.usage, quote)
-            if quote.warning:
-                record.warnings.append(quote.warning)
-        elif getattr(exc, "maybe_billed", False):
-            record.cost_usd = None
-            record.cost_bound_usd = self._bound(admission, target, request)
-            record.warnings.append(unknown_cost_warning(target, f"{exc.kind} after the request was sent"))
-        else:
-            record.cost_usd = Decimal(0)
-
-    def _price_unreported(
-        self, record: AttemptRecord, result: LLMResult, target: Target, admission: Any, request: LLMRequest
-    ) -> None:
-        """An answer that came without its usage: billed for tokens nobody reported, so its cost is
-        unknown, counted at its bound like an attempt cut in flight (never as a priced $0)."""
-        bound = self._bound(admission, target, request)
-        if bound is not None and bound == 0:
-            return  # a free model: zero tokens or many, it costs nothing
-        record.cost_usd, record.price_source = None, None
-        record.cost_bound_usd = bound
-        result.warnings.append(unknown_cost_warning(target, "answered without reporting its token usage"))
-
-    def _bound(self, admission: Any, target: Target, request: LLMRequest) -> Decimal | None:
-        """The bound on an attempt of unknown cost: the worst case its admission reserved, or, when no
-        limit applied, the same estimate (None when the model's price is unknown)."""
-        reserved = getattr(admission, "reserved_usd", None)
-        if reserved is not None:
-            return reserved
-        return self.pricer.worst_case(
-            target.provider, target.model, estimate_input_tokens(request), request.max_tokens or DEFAULT_MAX_OUTPUT
         )
 
     def _window_skip(self, state: CascadeState, target: Target) -> tuple[str, ProviderError] | None:

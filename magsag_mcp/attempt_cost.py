@@ -1,0 +1,73 @@
+"""What an attempt that did not end in a usable, fully reported answer cost: a failed attempt, an answer
+without its usage, and the bound an unknown cost is counted at (the worst case its admission reserved)."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+from typing import Any, Protocol
+
+from .call_request import estimate_input_tokens
+from .cascade_report import set_usage, unknown_cost_warning
+from .errors import MagsagError
+from .records import AttemptRecord
+from .types import LLMRequest, LLMResult, Target
+
+#: the output a request without max_tokens is budgeted for
+DEFAULT_MAX_OUTPUT = 4096
+
+
+class Pricing(Protocol):
+    def price(self, provider: str, model: str, usage: Any) -> Any: ...
+    def context_window(self, provider: str, model: str) -> int | None: ...
+    def worst_case(self, provider: str, model: str, input_tokens: int, output_tokens: int) -> Decimal | None: ...
+
+
+def price_failure(
+    pricer: Pricing, record: AttemptRecord, exc: MagsagError, target: Target, admission: Any, request: LLMRequest
+) -> None:
+    """A failed attempt's cost. An unusable answer is billed for the tokens it reports (None when
+    the model is unpriced). A request cut after it reached the vendor may be billed for tokens
+    nobody reported: unknown (None), with its bound. A refused or rejected request costs 0."""
+    # The reservation is dropped when this record lands (same transaction as the record).
+    record.reservation_id = getattr(admission, "reservation_id", None)
+    unreported = exc.usage is not None and not exc.usage.reported
+    bound = cost_bound(pricer, admission, target, request) if unreported else None
+    if unreported and bound != 0:  # a free model (a bound of 0) costs 0 whatever its tokens
+        # The answer came (and is billed) but said nothing of its tokens: its zeros are no count.
+        record.cost_usd, record.cost_bound_usd = None, bound
+        record.warnings.append(unknown_cost_warning(target, "answered without reporting its token usage"))
+    elif exc.usage is not None:
+        quote = pricer.price(target.provider, target.model, exc.usage)
+        set_usage(record, exc.usage, quote)
+        if quote.warning:
+            record.warnings.append(quote.warning)
+    elif getattr(exc, "maybe_billed", False):
+        record.cost_usd = None
+        record.cost_bound_usd = cost_bound(pricer, admission, target, request)
+        record.warnings.append(unknown_cost_warning(target, f"{exc.kind} after the request was sent"))
+    else:
+        record.cost_usd = Decimal(0)
+
+
+def price_unreported(
+    pricer: Pricing, record: AttemptRecord, result: LLMResult, target: Target, admission: Any, request: LLMRequest
+) -> None:
+    """An answer that came without its usage: billed for tokens nobody reported, so its cost is
+    unknown, counted at its bound like an attempt cut in flight (never as a priced $0)."""
+    bound = cost_bound(pricer, admission, target, request)
+    if bound is not None and bound == 0:
+        return  # a free model: zero tokens or many, it costs nothing
+    record.cost_usd, record.price_source = None, None
+    record.cost_bound_usd = bound
+    result.warnings.append(unknown_cost_warning(target, "answered without reporting its token usage"))
+
+
+def cost_bound(pricer: Pricing, admission: Any, target: Target, request: LLMRequest) -> Decimal | None:
+    """The bound on an attempt of unknown cost: the worst case its admission reserved, or, when no
+    limit applied, the same estimate (None when the model's price is unknown)."""
+    reserved = getattr(admission, "reserved_usd", None)
+    if reserved is not None:
+        return reserved
+    return pricer.worst_case(
+        target.provider, target.model, estimate_input_tokens(request), request.max_tokens or DEFAULT_MAX_OUTPUT
+    )
