@@ -39,6 +39,8 @@ def price_failure(
     elif exc.usage is not None:
         quote = pricer.price(target.provider, target.model, exc.usage)
         set_usage(record, exc.usage, quote)
+        if quote.cost_usd is None:
+            record.cost_bound_usd = cost_bound(pricer, admission, target, request)
         if quote.warning:
             record.warnings.append(quote.warning)
     elif getattr(exc, "maybe_billed", False):

@@ -286,6 +286,10 @@ class Cascade:
                 set_usage(record, result.usage, quote)
                 if not result.usage.reported:
                     price_unreported(self.pricer, record, result, target, admission, request)
+                elif quote.cost_usd is None:
+                    # priced tokens at no known rate (a service tier or a kind of token genai-prices has no
+                    # price for): counted at the worst case admitted, like any attempt of unknown cost
+                    record.cost_bound_usd = cost_bound(self.pricer, admission, target, request)
                 if admission is not None:
                     await self.guard.settle(admission, record.cost_usd)  # type: ignore[union-attr]
                 record.warnings = list(result.warnings)

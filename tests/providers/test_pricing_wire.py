@@ -25,6 +25,7 @@ from .fakes import FakeAnthropic, FakeOpenAI
 pytestmark = pytest.mark.anyio
 KEY = "sk-test-key-123456"
 M = 1_000_000
+CATALOG = Path(__file__).resolve().parents[2] / "catalog"
 
 
 async def _anthropic(serve, transport, usage: dict, *, stream: bool, model: str = "claude-sonnet-4-5") -> Usage:
@@ -392,3 +393,24 @@ async def test_the_ledger_keeps_what_set_each_attempts_price(tmp_path, serve):
     rows = {r["run_id"]: r for r in csv.DictReader(io.StringIO(runs_to_csv(list(runs.values()))))}
     assert rows["r-audio"]["service_tier"] == "priority" and rows["r-cache"]["cache_write_1h_tokens"] == "60000"
     assert openai.violations == [] and anthropic.violations == []
+
+
+async def test_an_answer_on_a_tier_of_unknown_price_counts_against_limits_at_its_reservation(tmp_path, serve):
+    """An answer served on a tier genai-prices has no price for (gpt-4o on "scale") costs an unknown amount.
+    Its attempt was admitted at a known worst case; recorded without a bound, limits counted it at $0 once the
+    record replaced the reservation, so such answers could go on past a run or day limit unseen."""
+    fake = FakeOpenAI(KEY)
+    env = {"OPENAI_API_KEY": KEY, "OPENAI_BASE_URL": await serve(fake) + "/v1"}
+    payload = {"data": "x", "model_config": {"provider": "openai", "model": "gpt-4o", "max_tokens": 1000}}
+    fake.queue({"text": "served on scale", "service_tier": "scale"})
+    async with await Service.open(catalog=CATALOG, db=tmp_path / "l.db", env=env) as svc:
+        reserved = D(svc.explain("skill.analysis", payload)["targets"][0]["estimated_max_cost_usd"])
+        result = await svc.invoke_skill("skill.analysis", payload, run_id="r-scale", agent="ana")
+        assert result.cost_usd is None
+        [run] = await svc.query_runs({"run_id": "r-scale"})
+        status = await svc.check_budget(agent="ana", run_id="r-scale")
+    [attempt] = run["attempts"]
+    assert attempt["cost_usd"] is None and D(attempt["cost_bound_usd"]) == reserved > 0
+    run_limit = next(lim for lim in status["limits"] if lim["limit"] == "run")
+    assert D(run_limit["unknown_cost_bound_usd"]) == reserved and run_limit["reserved_usd"] == "0"
+    assert fake.violations == []
