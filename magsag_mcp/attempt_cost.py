@@ -19,7 +19,9 @@ DEFAULT_MAX_OUTPUT = 4096
 class Pricing(Protocol):
     def price(self, provider: str, model: str, usage: Any) -> Any: ...
     def context_window(self, provider: str, model: str) -> int | None: ...
-    def worst_case(self, provider: str, model: str, input_tokens: int, output_tokens: int) -> Decimal | None: ...
+    def worst_case(
+        self, provider: str, model: str, input_tokens: int, output_tokens: int, *, inference_geo: Any = None
+    ) -> Decimal | None: ...
 
 
 def price_failure(
@@ -71,5 +73,9 @@ def cost_bound(pricer: Pricing, admission: Any, target: Target, request: LLMRequ
     if reserved is not None:
         return reserved
     return pricer.worst_case(
-        target.provider, target.model, estimate_input_tokens(request), request.max_tokens or DEFAULT_MAX_OUTPUT
+        target.provider,
+        target.model,
+        estimate_input_tokens(request),
+        request.max_tokens or DEFAULT_MAX_OUTPUT,
+        inference_geo=target.param_dict().get("inference_geo"),
     )

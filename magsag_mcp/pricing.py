@@ -30,6 +30,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from decimal import Decimal
 from pathlib import Path
+from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
@@ -204,9 +205,12 @@ class Pricer:
             "deployment name reads as"
         )
 
-    def worst_case(self, provider: str, model: str, input_tokens: int, output_tokens: int) -> Decimal | None:
+    def worst_case(
+        self, provider: str, model: str, input_tokens: int, output_tokens: int, *, inference_geo: Any = None
+    ) -> Decimal | None:
         """The most a call can cost: every input token billed at its dearest rate (a 1-hour cache
-        write costs more than an uncached token), ``output_tokens`` generated.
+        write costs more than an uncached token), ``output_tokens`` generated. ``inference_geo``: where
+        the request asks inference to run (a target's ``params.inference_geo``), billed at its multiple.
 
         Calls cannot ask for a dearer service tier (``priority`` and ``scale`` are refused), but an
         OpenAI project whose default tier is priority serves every call on it, at up to twice the
@@ -218,24 +222,28 @@ class Pricer:
         names no model), and its answers are priced by the model they name. Once a deployment has
         answered as a model, its calls are reserved at the dearer of the two (or at that model's, where
         the name has no price)."""
-        worst = self._worst(provider, model, input_tokens, output_tokens)
+        asked = _GEO_MULTIPLIERS.get((provider, inference_geo)) if isinstance(inference_geo, str) else None
+        worst = self._worst(provider, model, input_tokens, output_tokens, asked)
         if provider == "azure":
             for served in self._azure_served.get(model, ()):
-                dearer = self._worst(provider, served, input_tokens, output_tokens)
+                dearer = self._worst(provider, served, input_tokens, output_tokens, asked)
                 if dearer is not None and (worst is None or dearer > worst):
                     worst = dearer
         return worst
 
-    def _worst(self, provider: str, model: str, input_tokens: int, output_tokens: int) -> Decimal | None:
+    def _worst(
+        self, provider: str, model: str, input_tokens: int, output_tokens: int, asked: Decimal | None = None
+    ) -> Decimal | None:
         """:meth:`worst_case` of one model name, at the dearest service tier its provider has served (and the
-        dearest inference geo, once an answer has run where inference costs more)."""
+        dearest inference geo: the one the request asks for (``asked``), or once an answer has run where
+        inference costs more)."""
         priced = self._resolve(provider, model)
         worst = priced.worst_case(input_tokens, output_tokens)
         for tier in self._served_tiers.get(provider, ()):
             dearer = self._resolve(provider, model, tier).worst_case(input_tokens, output_tokens)
             if worst is not None and dearer is not None and dearer > worst:
                 worst = dearer
-        geo = self._served_geo.get(provider)
+        geo = max((g for g in (self._served_geo.get(provider), asked) if g is not None), default=None)
         if geo is not None and worst is not None and priced.source == "genai-prices":
             worst *= geo
         return worst

@@ -336,7 +336,13 @@ class Service:
             entry = self._candidate(cand, plan.data_classes)
             provider = self.providers.get(cand.target.provider)
             entry["missing_features"] = provider.capabilities(cand.target).missing(plan.request.needs())
-            worst = self.pricer.worst_case(cand.target.provider, cand.target.model, tokens_in, req.max_tokens or 4096)
+            worst = self.pricer.worst_case(
+                cand.target.provider,
+                cand.target.model,
+                tokens_in,
+                req.max_tokens or 4096,
+                inference_geo=cand.target.param_dict().get("inference_geo"),
+            )
             entry["estimated_max_cost_usd"] = _fmt(worst)
             self._add_spend_verdict(entry, cand.target, worst)
             targets.append(entry)

@@ -402,7 +402,9 @@ class FixedPricer:
     def __init__(self, worst: str | None) -> None:
         self.worst = None if worst is None else Decimal(worst)
 
-    def worst_case(self, provider: str, model: str, input_tokens: int, output_tokens: int) -> Decimal | None:
+    def worst_case(
+        self, provider: str, model: str, input_tokens: int, output_tokens: int, **where: object
+    ) -> Decimal | None:
         return self.worst
 
 

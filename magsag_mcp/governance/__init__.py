@@ -161,7 +161,11 @@ class Governance:
         if not limits:
             return Admission(None, None)
         worst = self.pricer.worst_case(
-            ctx.target.provider, ctx.target.model, ctx.estimated_input_tokens, ctx.max_output_tokens
+            ctx.target.provider,
+            ctx.target.model,
+            ctx.estimated_input_tokens,
+            ctx.max_output_tokens,
+            inference_geo=ctx.target.param_dict().get("inference_geo"),
         )
         if worst is None:
             refusal = _unpriced_refusal(limits, ctx.target)

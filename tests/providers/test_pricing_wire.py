@@ -414,3 +414,28 @@ async def test_an_answer_on_a_tier_of_unknown_price_counts_against_limits_at_its
     run_limit = next(lim for lim in status["limits"] if lim["limit"] == "run")
     assert D(run_limit["unknown_cost_bound_usd"]) == reserved and run_limit["reserved_usd"] == "0"
     assert fake.violations == []
+
+
+async def test_a_call_that_asks_for_us_only_inference_is_reserved_at_its_geo_rate(tmp_path, serve):
+    """A target's params may ask Anthropic for inference_geo "us", billed at 1.1x. Reserved at the standard
+    rate until an answer had said where it ran, the first calls (and all those running beside them) could
+    each cost 10% more than their reservation; a call limit between the two let it through."""
+    fake = FakeAnthropic(KEY)
+    env = {"ANTHROPIC_API_KEY": KEY, "ANTHROPIC_BASE_URL": await serve(fake)}
+    model = {"provider": "anthropic", "model": "claude-opus-4-6", "max_tokens": 1000}
+    pinned = {"data": "x", "model_config": {**model, "params": {"inference_geo": "us"}}}
+    async with await Service.open(db=tmp_path / "probe.db", env=env) as svc:
+        standard = D(
+            svc.explain("skill.analysis", {"data": "x", "model_config": model})["targets"][0]["estimated_max_cost_usd"]
+        )
+        us = D(svc.explain("skill.analysis", pinned)["targets"][0]["estimated_max_cost_usd"])
+    assert us == standard * D("1.1")
+    catalog = tmp_path / "catalog"
+    shutil.copytree(CATALOG, catalog)
+    (catalog / "policies" / "model_governance.yaml").write_text(
+        f"policies:\n  - name: per_call\n    thresholds: {{max_cost_per_call_usd: {(standard + us) / 2}}}\n"
+    )
+    async with await Service.open(catalog=catalog, db=tmp_path / "l.db", env=env) as svc:
+        with pytest.raises(E.BudgetExceeded, match="call limit"):
+            await svc.invoke_skill("skill.analysis", pinned)
+    assert fake.requests == [] and fake.violations == []
