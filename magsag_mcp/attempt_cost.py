@@ -16,6 +16,17 @@ from .types import LLMRequest, LLMResult, Target
 DEFAULT_MAX_OUTPUT = 4096
 
 
+def output_tokens_reserved(request: LLMRequest, target: Target) -> int:
+    """The most output tokens ``target`` may answer ``request`` with, as budgets reserve them: its
+    max_tokens, raised to the Responses API's minimum where that API is called (it is sent so)."""
+    from .providers.openai_responses import MIN_OUTPUT_TOKENS
+
+    tokens = request.max_tokens or DEFAULT_MAX_OUTPUT
+    if target.provider == "openai" and target.param_dict().get("api") == "responses":
+        tokens = max(tokens, MIN_OUTPUT_TOKENS)
+    return tokens
+
+
 class Pricing(Protocol):
     def price(self, provider: str, model: str, usage: Any) -> Any: ...
     def context_window(self, provider: str, model: str) -> int | None: ...
@@ -76,6 +87,6 @@ def cost_bound(pricer: Pricing, admission: Any, target: Target, request: LLMRequ
         target.provider,
         target.model,
         estimate_input_tokens(request),
-        request.max_tokens or DEFAULT_MAX_OUTPUT,
+        output_tokens_reserved(request, target),
         inference_geo=target.param_dict().get("inference_geo"),
     )

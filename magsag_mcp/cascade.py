@@ -19,7 +19,7 @@ from typing import Any, Protocol
 
 import anyio
 
-from .attempt_cost import DEFAULT_MAX_OUTPUT, Pricing, cost_bound, price_failure, price_unreported
+from .attempt_cost import Pricing, cost_bound, output_tokens_reserved, price_failure, price_unreported
 from .call_request import estimate_input_tokens
 from .cascade_report import (
     CascadeState,
@@ -421,7 +421,7 @@ class Cascade:
             prior_admissions=tuple(admissions),
             target=cand.target,
             estimated_input_tokens=estimate_input_tokens(request),
-            max_output_tokens=request.max_tokens or DEFAULT_MAX_OUTPUT,
+            max_output_tokens=output_tokens_reserved(request, cand.target),
             explicit=cand.explicit,
             source=cand.source,
         )

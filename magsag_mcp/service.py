@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any
 
 import anyio
 
+from .attempt_cost import output_tokens_reserved
 from .call_request import estimate_input_tokens
 from .call_urls import CallURLs
 from .cascade import Cascade
@@ -340,7 +341,7 @@ class Service:
                 cand.target.provider,
                 cand.target.model,
                 tokens_in,
-                req.max_tokens or 4096,
+                output_tokens_reserved(req, cand.target),
                 inference_geo=cand.target.param_dict().get("inference_geo"),
             )
             entry["estimated_max_cost_usd"] = _fmt(worst)

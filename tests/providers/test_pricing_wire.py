@@ -439,3 +439,28 @@ async def test_a_call_that_asks_for_us_only_inference_is_reserved_at_its_geo_rat
         with pytest.raises(E.BudgetExceeded, match="call limit"):
             await svc.invoke_skill("skill.analysis", pinned)
     assert fake.requests == [] and fake.violations == []
+
+
+async def test_a_responses_call_is_reserved_for_the_16_output_tokens_it_is_sent_with(tmp_path, serve):
+    """The Responses API takes max_output_tokens of at least 16, so max_tokens 5 is sent as 16; reserved for
+    the 5 asked for, the answer could cost more than its reservation, and a call limit between the two let
+    the call through."""
+    fake = FakeOpenAI(KEY)
+    env = {"OPENAI_API_KEY": KEY, "OPENAI_BASE_URL": await serve(fake) + "/v1"}
+    config = {"provider": "openai", "model": "gpt-4o", "max_tokens": 5, "params": {"api": "responses"}}
+    payload = {"data": "x", "model_config": config}
+    pricer = Pricer.from_catalog(None)
+    async with await Service.open(db=tmp_path / "probe.db", env=env) as svc:
+        plan = svc.explain("skill.analysis", payload)
+    tokens_in = plan["estimated_input_tokens"]
+    asked, sent = (pricer.worst_case("openai", "gpt-4o", tokens_in, n) for n in (5, 16))
+    assert D(plan["targets"][0]["estimated_max_cost_usd"]) == sent > asked
+    catalog = tmp_path / "catalog"
+    shutil.copytree(CATALOG, catalog)
+    (catalog / "policies" / "model_governance.yaml").write_text(
+        f"policies:\n  - name: per_call\n    thresholds: {{max_cost_per_call_usd: {(asked + sent) / 2}}}\n"
+    )
+    async with await Service.open(catalog=catalog, db=tmp_path / "l.db", env=env) as svc:
+        with pytest.raises(E.BudgetExceeded, match="call limit"):
+            await svc.invoke_skill("skill.analysis", payload)
+    assert fake.requests == [] and fake.violations == []
