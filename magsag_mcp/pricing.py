@@ -11,7 +11,7 @@ vendor prices them: our :class:`~magsag_mcp.types.Usage` counts cache reads and 
     "anthropic:my-claude": {input: 3, output: 15, cache_read: 0.3, cache_write: 3.75, cache_write_1h: 6}
     "local:*": {input: 0, output: 0}
 
-Optional rates of their own: ``cache_write_1h``, ``input_audio``, ``output_audio``. A kind of token
+Optional rates of their own: ``cache_write_1h``, ``input_audio``, ``output_audio``, ``output_image``. A kind of token
 billed at a rate of its own that arrives without that rate known makes the call's cost unknown,
 flagged like an unknown model.
 
@@ -49,6 +49,7 @@ class _PriceEntry(BaseModel):
     cache_write_1h: Decimal | None = Field(default=None, ge=0)
     input_audio: Decimal | None = Field(default=None, ge=0)
     output_audio: Decimal | None = Field(default=None, ge=0)
+    output_image: Decimal | None = Field(default=None, ge=0)
 
 
 @dataclass(slots=True, frozen=True)

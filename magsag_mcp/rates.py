@@ -47,12 +47,15 @@ class UnitPrices:
     #: audio in and out (OpenAI's audio models): several times the text rates
     input_audio: Decimal | None = None
     output_audio: Decimal | None = None
+    #: pictures out (Gemini's image models): ten times the text rate or more
+    output_image: Decimal | None = None
 
     def cost(self, usage: Usage) -> Decimal | None:
         cached = usage.cached_tokens
         written = usage.cache_write_tokens
         audio_in = usage.input_audio_tokens
         audio_out = usage.output_audio_tokens
+        image_out = usage.output_image_tokens
         plain = max(0, usage.input_tokens - cached - written - audio_in)
         rate_in, rate_out = self.input, self.output
         if rate_in is None or rate_out is None:
@@ -61,7 +64,11 @@ class UnitPrices:
             # no token is billed at the missing rate: it counts for nothing
             rate_in = ZERO if rate_in is None else rate_in
             rate_out = ZERO if rate_out is None else rate_out
-        total = plain * rate_in + (usage.output_tokens - audio_out) * rate_out
+        total = plain * rate_in + (usage.output_tokens - audio_out - image_out) * rate_out
+        if image_out:
+            if self.output_image is None:
+                return None
+            total += image_out * self.output_image
         if audio_in or audio_out:
             if audio_in:
                 if self.input_audio is None:
@@ -92,7 +99,7 @@ class UnitPrices:
                 return "cached input tokens", "cache_read"
             if written - hour > 0 and self.cache_write is None:
                 return "cache writes", "cache_write"
-        if self.output is None and usage.output_tokens - usage.output_audio_tokens > 0:
+        if self.output is None and usage.output_tokens - usage.output_audio_tokens - usage.output_image_tokens > 0:
             return "output tokens", "output"
         if usage.cache_write_1h_tokens and self.cache_write_1h is None:
             return "1-hour cache writes", "cache_write_1h"
@@ -100,6 +107,8 @@ class UnitPrices:
             return "audio input tokens", "input_audio"
         if usage.output_audio_tokens and self.output_audio is None:
             return "audio output tokens", "output_audio"
+        if usage.output_image_tokens and self.output_image is None:
+            return "image output tokens", "output_image"
         return None
 
     def ceiling(self) -> UnitPrices:
@@ -108,7 +117,7 @@ class UnitPrices:
         how the prompt will be cached or what the answer will hold, must price them at to stay an
         upper bound."""
         rates_in = [r for r in (self.cache_write, self.cache_write_1h, self.input_audio) if r is not None]
-        rates_out = [r for r in (self.output_audio,) if r is not None]
+        rates_out = [r for r in (self.output_audio, self.output_image) if r is not None]
         # without a text rate, plain tokens (which every call has) cannot be priced: nor can the worst case
         top_in = None if self.input is None else max([self.input, *rates_in])
         top_out = None if self.output is None else max([self.output, *rates_out])
@@ -170,6 +179,7 @@ class Priced:
                 cache_write_1h_tokens=usage.cache_write_1h_tokens,
                 input_audio_tokens=usage.input_audio_tokens,
                 output_audio_tokens=usage.output_audio_tokens,
+                output_image_tokens=usage.output_image_tokens,
             )
             return Decimal(self.model_price.calc_price(g)["total_price"])
         return None
@@ -196,6 +206,8 @@ class Priced:
             ways.append(Usage(input_tokens, output_tokens, input_audio_tokens=input_tokens))
         if self.below is not None and self.below.output_audio is not None:
             ways += [replace(way, output_audio_tokens=output_tokens) for way in ways]
+        if self.below is not None and self.below.output_image is not None:
+            ways += [replace(way, output_image_tokens=output_tokens, output_audio_tokens=0) for way in ways]
         costs = [c for c in map(self.cost, ways) if c is not None]
         return max(costs) if costs else None
 
@@ -296,6 +308,7 @@ _RATE_KEYS = (
     "cache_write_1h_mtok",
     "input_audio_mtok",
     "output_audio_mtok",
+    "output_image_mtok",
 )
 
 

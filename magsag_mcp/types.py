@@ -112,6 +112,8 @@ class Usage:
     #: of ``input_tokens`` and ``output_tokens``, audio (OpenAI's audio models), billed at audio rates
     input_audio_tokens: int = 0
     output_audio_tokens: int = 0
+    #: of ``output_tokens``, images (Gemini's image models answer with pictures), billed at an image rate
+    output_image_tokens: int = 0
     #: the service tier the vendor says served the answer, and so bills it at (OpenAI's ``service_tier``:
     #: "default", "flex", "priority", ...); None when the answer does not say
     service_tier: str | None = None

@@ -476,9 +476,18 @@ def _usage(u: dict[str, Any]) -> Usage:
     if not u:
         return Usage(reported=False)
     thoughts = int(u.get("thoughtsTokenCount") or 0)
+    # candidatesTokensDetails splits the answer's tokens by modality: an image model's pictures are billed
+    # at an image rate of their own
+    details = u.get("candidatesTokensDetails")
+    images = sum(
+        int(d.get("tokenCount") or 0)
+        for d in (details if isinstance(details, list) else ())
+        if isinstance(d, dict) and d.get("modality") == "IMAGE"
+    )
     return Usage(
         input_tokens=int(u.get("promptTokenCount") or 0) + int(u.get("toolUsePromptTokenCount") or 0),
         output_tokens=int(u.get("candidatesTokenCount") or 0) + thoughts,
         cached_tokens=int(u.get("cachedContentTokenCount") or 0),
         reasoning_tokens=thoughts,
+        output_image_tokens=images,
     )

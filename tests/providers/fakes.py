@@ -623,7 +623,11 @@ class FakeGemini(Fake):
                 "promptTokenCount": u.get("promptTokenCount", 11),
                 "candidatesTokenCount": u.get("candidatesTokenCount", 7),
                 "totalTokenCount": 18 + u.get("thoughtsTokenCount", 0),
-                **{k: v for k, v in u.items() if k in ("cachedContentTokenCount", "thoughtsTokenCount")},
+                **{
+                    k: v
+                    for k, v in u.items()
+                    if k in ("cachedContentTokenCount", "thoughtsTokenCount", "candidatesTokensDetails")
+                },
             }
         return out
 
@@ -631,6 +635,8 @@ class FakeGemini(Fake):
         parts: list[dict[str, Any]] = []
         if step.get("text") is not None:
             parts.append({"text": step["text"]})
+        if step.get("image"):  # an image model's picture, which the text answer leaves out
+            parts.append({"inlineData": {"mimeType": "image/png", "data": "iVBORw0KGgo="}})
         for c in step.get("tool_calls", []):
             parts.append({"functionCall": {"name": c["name"], "args": c["arguments"]}})
         return parts

@@ -16,11 +16,12 @@ from magsag_mcp import errors as E
 from magsag_mcp.cli.data import runs_to_csv
 from magsag_mcp.pricing import Pricer, UnitPrices
 from magsag_mcp.providers.anthropic import AnthropicProvider
+from magsag_mcp.providers.gemini import GeminiProvider
 from magsag_mcp.providers.openai import AzureProvider, OpenAIProvider
 from magsag_mcp.service import Service
 from magsag_mcp.types import LLMRequest, Message, Target, Usage
 
-from .fakes import FakeAnthropic, FakeOpenAI
+from .fakes import FakeAnthropic, FakeGemini, FakeOpenAI
 
 pytestmark = pytest.mark.anyio
 KEY = "sk-test-key-123456"
@@ -464,3 +465,29 @@ async def test_a_responses_call_is_reserved_for_the_16_output_tokens_it_is_sent_
         with pytest.raises(E.BudgetExceeded, match="call limit"):
             await svc.invoke_skill("skill.analysis", payload)
     assert fake.requests == [] and fake.violations == []
+
+
+@pytest.mark.parametrize("stream", [False, True], ids=["body", "stream"])
+async def test_gemini_image_output_tokens_are_priced_at_the_image_rate(serve, transport, stream):
+    """Gemini's image models bill the pictures they answer with at an image rate of their own ($30 per
+    million tokens on gemini-2.5-flash-image, where text output is $2.50); usageMetadata counts them in
+    candidatesTokenCount and says how many in candidatesTokensDetails. Priced at the text rate, such an
+    answer was recorded at a twelfth of its cost."""
+    fake = FakeGemini(KEY)
+    url = await serve(fake)
+    details = [{"modality": "TEXT", "tokenCount": 10}, {"modality": "IMAGE", "tokenCount": 1290}]
+    usage = {"promptTokenCount": 10, "candidatesTokenCount": 1300, "candidatesTokensDetails": details}
+    fake.queue({"text": "here it is", "image": True, "usage": usage})
+    provider = GeminiProvider({"GEMINI_API_KEY": KEY}, transport)
+    result = await provider.complete(
+        LLMRequest([Message("user", "draw a cat")], max_tokens=2000, stream=stream),
+        Target("google", "gemini-2.5-flash-image", url),
+    )
+    assert fake.violations == [] and result.text == "here it is"
+    pricer = Pricer.from_catalog(None)
+    cost = pricer.price("google", "gemini-2.5-flash-image", result.usage).cost_usd
+    assert cost == (10 * D("0.3") + 10 * D("2.5") + 1290 * 30) / D(M)
+    # a model with no image rate: the pictures' cost is unknown, not the text rate's
+    assert pricer.price("google", "gemini-2.5-flash", result.usage).cost_usd is None
+    # and a reservation covers an answer that is all picture
+    assert pricer.worst_case("google", "gemini-2.5-flash-image", 1000, 1000) == (1000 * D("0.3") + 1000 * 30) / D(M)
