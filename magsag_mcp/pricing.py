@@ -5,7 +5,8 @@ warning), never 0: summaries count it as unpriced. Cached and reasoning tokens a
 vendor prices them: our :class:`~magsag_mcp.types.Usage` counts cache reads and writes inside
 ``input_tokens`` and reasoning inside ``output_tokens``, which is also how genai-prices reads usage.
 
-``prices.yaml`` (USD per million tokens, keys ``provider:model``, globs allowed, first match wins)::
+``prices.yaml`` (USD per million tokens, keys ``provider:model``, globs allowed, first match wins; a
+provider alias such as ``gemini`` names its provider, and an unknown provider is refused)::
 
     "compat:my-model": {input: 0.5, output: 1.5, cache_read: 0.05, cache_write: 0.6}
     "anthropic:my-claude": {input: 3, output: 15, cache_read: 0.3, cache_write: 3.75, cache_write_1h: 6}
@@ -82,6 +83,18 @@ def _load_overrides(
         if not isinstance(key, str) or ":" not in key:
             problems.append(f"{path}: key {key!r} must be 'provider:model' (globs allowed, e.g. 'local:*')")
             continue
+        provider, _, model = key.partition(":")
+        if not any(c in provider for c in "*?["):
+            # the provider as targets name it: an alias ("gemini", "claude", "ollama") prices its provider's
+            # calls, and a name no target can have would price nothing
+            from .errors import ConfigError
+            from .providers import canonical_provider
+
+            try:
+                key = f"{canonical_provider(provider)}:{model}"
+            except ConfigError as exc:
+                problems.append(f"{path}: {key}: {exc.message}")
+                continue
         try:
             entry = _PriceEntry.model_validate(value)
         except ValidationError as exc:

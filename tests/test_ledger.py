@@ -1203,3 +1203,24 @@ async def test_opening_the_ledger_cancelled_midway_leaves_no_connection_open(tmp
     for thread in left:
         await anyio.to_thread.run_sync(thread.join, 5)
     assert [t for t in left if t.is_alive()] == []
+
+
+async def test_a_catalog_price_keyed_by_a_provider_alias_applies_and_an_unknown_provider_is_refused(tmp_path: Path):
+    """Targets take provider aliases ("gemini:...", "claude:...", "ollama:..."), so prices.yaml keys were written
+    with them too, and never matched: the call was priced by genai-prices (or as unknown) instead of at the
+    operator's price, without a word. A misspelt provider matched nothing just as silently."""
+    from magsag_mcp.pricing import Pricer, validate_prices
+    from magsag_mcp.types import Usage
+
+    (tmp_path / "prices.yaml").write_text(
+        '"gemini:gemini-2.5-pro": {input: 1, output: 2}\n"Claude:claude-*": {input: 3, output: 4}\n'
+    )
+    p = Pricer.from_catalog(tmp_path)
+    q = p.price("google", "gemini-2.5-pro", Usage(1_000_000, 1_000_000))
+    assert (q.cost_usd, q.source) == (Decimal(3), "catalog:prices.yaml")
+    assert p.price("anthropic", "claude-sonnet-4-5", Usage(1_000_000, 1_000_000)).cost_usd == Decimal(7)
+    (tmp_path / "prices.yaml").write_text('"opneai:gpt-4o": {input: 1, output: 2}\n')
+    [problem] = validate_prices(tmp_path)
+    assert "opneai:gpt-4o" in problem and "unknown provider 'opneai'" in problem
+    with pytest.raises(E.CatalogError, match="unknown provider 'opneai'"):
+        Pricer.from_catalog(tmp_path)
