@@ -148,6 +148,8 @@ UNPRICED_PARAMS = {
     "reservation cannot see (and a fallback to another provider could not carry); send the history as messages",
     "conversation": "the Responses API would bill the stored conversation as input, which the budget reservation "
     "cannot see (and a fallback to another provider could not carry); send the history as messages",
+    "prompt": "the Responses API would bill the stored prompt template's messages as input, which the budget "
+    "reservation cannot see (and a fallback to another provider could not carry); send them as messages",
     "cachedContent": "Gemini would add the cached context to the prompt, which the budget reservation cannot see "
     "(and a fallback to another provider could not carry); send it as part of the request",
     "cached_content": "Gemini would add the cached context to the prompt, which the budget reservation cannot see "

@@ -445,6 +445,8 @@ def test_an_origin_allowed_for_one_provider_does_not_receive_anothers_key(catalo
         ({"audio": {"voice": "alloy", "format": "wav"}}, "params.audio: an audio answer is billed at audio rates"),
         ({"modalities": ["text", "audio"]}, "params.modalities: an audio answer is billed at audio rates"),
         ({"previous_response_id": "resp_abc"}, "params.previous_response_id: the Responses API would bill"),
+        # a stored prompt template: its messages are billed as input the reservation never saw
+        ({"prompt": {"id": "pmpt_abc", "version": "2"}}, "params.prompt: the Responses API would bill"),
         ({"cachedContent": "cachedContents/big"}, "params.cachedContent: Gemini would add the cached context"),
     ],
 )
