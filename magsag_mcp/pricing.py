@@ -110,11 +110,13 @@ def validate_prices(catalog_dir: Path, env: Mapping[str, str] | None = None) -> 
     return _load_overrides(Path(catalog_dir), env)[1]
 
 
-#: providers whose answers' ``service_tier`` changes the rate (OpenAI's API and Azure's copy of it);
-#: a compatible server's tier names (Groq's "on_demand", ...) mean nothing to genai-prices' OpenAI rates
-_TIERED_PROVIDERS = frozenset({"openai", "azure"})
-#: tiers billed at the standard rate ("auto" is what the request asked for, echoed by some servers)
-_STANDARD_TIERS = frozenset({None, "default", "auto"})
+#: providers whose answers' ``service_tier`` changes the rate (OpenAI's API and Azure's copy of it, Gemini's
+#: usageMetadata.serviceTier); a compatible server's tier names (Groq's "on_demand", ...) mean nothing to
+#: genai-prices' OpenAI rates
+_TIERED_PROVIDERS = frozenset({"openai", "azure", "google"})
+#: tiers billed at the standard rate ("auto" is what the request asked for, echoed by some servers; Gemini
+#: says "standard", or "unspecified" for its default, which is standard)
+_STANDARD_TIERS = frozenset({None, "default", "auto", "standard", "unspecified"})
 #: (provider, where inference ran) -> the multiple of every token rate it is billed at, which genai-prices
 #: does not know: Anthropic bills US-only inference (``inference_geo: "us"``, asked for by the request or the
 #: workspace's default) at 1.1x on the models that take it (Claude Opus 4.6 and later; older ones refuse it)

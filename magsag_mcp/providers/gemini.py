@@ -490,4 +490,6 @@ def _usage(u: dict[str, Any]) -> Usage:
         cached_tokens=int(u.get("cachedContentTokenCount") or 0),
         reasoning_tokens=thoughts,
         output_image_tokens=images,
+        # the tier that served the answer, and so the rate it is billed at ("standard", "flex", "priority")
+        service_tier=tier.lower() if isinstance(tier := u.get("serviceTier"), str) else None,
     )

@@ -626,7 +626,7 @@ class FakeGemini(Fake):
                 **{
                     k: v
                     for k, v in u.items()
-                    if k in ("cachedContentTokenCount", "thoughtsTokenCount", "candidatesTokensDetails")
+                    if k in ("cachedContentTokenCount", "thoughtsTokenCount", "candidatesTokensDetails", "serviceTier")
                 },
             }
         return out

@@ -491,3 +491,31 @@ async def test_gemini_image_output_tokens_are_priced_at_the_image_rate(serve, tr
     assert pricer.price("google", "gemini-2.5-flash", result.usage).cost_usd is None
     # and a reservation covers an answer that is all picture
     assert pricer.worst_case("google", "gemini-2.5-flash-image", 1000, 1000) == (1000 * D("0.3") + 1000 * 30) / D(M)
+
+
+@pytest.mark.parametrize("stream", [False, True], ids=["body", "stream"])
+async def test_gemini_answers_are_priced_at_the_service_tier_that_served_them(serve, transport, stream):
+    """Gemini's usageMetadata.serviceTier says which tier served the answer ("standard", "flex", "priority"),
+    and the tier sets the rate. Read by nobody, a flex or priority answer was recorded at the standard rate, as
+    if exact: half or twice what it cost."""
+    fake = FakeGemini(KEY)
+    url = await serve(fake)
+    model = "gemini-3.8-flash-tts"  # genai-prices prices its flex and priority tiers
+    provider = GeminiProvider({"GEMINI_API_KEY": KEY}, transport)
+    usages = {}
+    for tier in ("standard", "flex", "priority"):
+        fake.queue(
+            {"text": "ok", "usage": {"promptTokenCount": 1000, "candidatesTokenCount": 100, "serviceTier": tier}}
+        )
+        result = await provider.complete(
+            LLMRequest([Message("user", "hi")], max_tokens=200, stream=stream), Target("google", model, url)
+        )
+        usages[tier] = result.usage
+    assert fake.violations == [] and usages["flex"].service_tier == "flex"
+    nov_2026 = 1_793_000_000.0  # 2026-10-26: the prices genai-prices dates from 2026-10-15
+    pricer = Pricer(clock=lambda: nov_2026)
+    assert pricer.price("google", model, usages["standard"]).cost_usd == (1000 * D("0.5") + 100 * 9) / D(M)
+    assert pricer.price("google", model, usages["flex"]).cost_usd == (1000 * D("0.25") + 100 * D("4.5")) / D(M)
+    assert pricer.price("google", model, usages["priority"]).cost_usd == (1000 * D("0.9") + 100 * D("16.2")) / D(M)
+    # a tier genai-prices has no price for: unknown, not the standard rate
+    assert pricer.price("google", "gemini-2.5-flash", usages["flex"]).cost_usd is None
