@@ -519,3 +519,20 @@ async def test_gemini_answers_are_priced_at_the_service_tier_that_served_them(se
     assert pricer.price("google", model, usages["priority"]).cost_usd == (1000 * D("0.9") + 100 * D("16.2")) / D(M)
     # a tier genai-prices has no price for: unknown, not the standard rate
     assert pricer.price("google", "gemini-2.5-flash", usages["flex"]).cost_usd is None
+
+
+def test_a_negative_token_count_makes_the_cost_unknown_not_negative():
+    """A server's usage is its word, and a compatible server's may be broken: a negative count priced as given
+    recorded a negative cost (-$2 here), which took spend off every limit it counted against, and a negative
+    cached count billed the prompt at more tokens than it had."""
+    pricer = Pricer([("compat:m", UnitPrices(D(1), D(2)))])
+    for usage in (
+        Usage(100, -1_000_000),
+        Usage(-10_000_000, 10),
+        Usage(1000, 10, cached_tokens=-5_000_000),
+        Usage(1000, 10, cache_write_tokens=500, cache_write_1h_tokens=-500),
+        Usage(1000, 10, reasoning_tokens=-1),
+    ):
+        quote = pricer.price("compat", "m", usage)
+        assert quote.cost_usd is None and "negative" in quote.warning, usage
+    assert pricer.price("compat", "m", Usage(1000, 10)).cost_usd == D("0.00102")
