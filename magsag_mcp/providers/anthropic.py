@@ -229,6 +229,13 @@ def anthropic_error(
 def _usage(raw: Any) -> Usage:
     if not isinstance(raw, dict) or not raw:
         return Usage(reported=False)
+    try:
+        return _counted(raw)
+    except (TypeError, ValueError, AttributeError):  # a count that is no number: no usage we can price
+        return Usage(reported=False)
+
+
+def _counted(raw: dict[str, Any]) -> Usage:
     read = int(raw.get("cache_read_input_tokens") or 0)
     written = int(raw.get("cache_creation_input_tokens") or 0)
     # cache_creation splits the writes by time to live: a 1-hour write is billed at its own (higher) rate.

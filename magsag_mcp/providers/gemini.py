@@ -473,8 +473,15 @@ class GeminiProvider(HTTPProvider):
 
 def _usage(u: dict[str, Any]) -> Usage:
     """``usageMetadata``; thoughts are output, billed at the output price."""
-    if not u:
+    if not isinstance(u, dict) or not u:
         return Usage(reported=False)
+    try:
+        return _counted(u)
+    except (TypeError, ValueError, AttributeError):  # a count that is no number: no usage we can price
+        return Usage(reported=False)
+
+
+def _counted(u: dict[str, Any]) -> Usage:
     thoughts = int(u.get("thoughtsTokenCount") or 0)
     # candidatesTokensDetails splits the answer's tokens by modality: an image model's pictures are billed
     # at an image rate of their own

@@ -270,6 +270,13 @@ def _usage(raw: Any, answer: dict[str, Any]) -> Usage:
     billed at."""
     if not isinstance(raw, dict) or not raw:
         return Usage(reported=False)
+    try:
+        return _counted(raw, answer)
+    except (TypeError, ValueError, AttributeError):  # a count that is no number: no usage we can price
+        return Usage(reported=False)
+
+
+def _counted(raw: dict[str, Any], answer: dict[str, Any]) -> Usage:
     prompt_details = raw.get("prompt_tokens_details") or {}
     completion_details = raw.get("completion_tokens_details") or {}
     return Usage(

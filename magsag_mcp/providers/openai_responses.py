@@ -191,6 +191,13 @@ def _usage(raw: Any, response: dict[str, Any]) -> Usage:
     ``model`` say the tier and the model that served it, and so the rates it is billed at."""
     if not isinstance(raw, dict) or not raw:
         return Usage(reported=False)
+    try:
+        return _counted(raw, response)
+    except (TypeError, ValueError, AttributeError):  # a count that is no number: no usage we can price
+        return Usage(reported=False)
+
+
+def _counted(raw: dict[str, Any], response: dict[str, Any]) -> Usage:
     return Usage(
         input_tokens=int(raw.get("input_tokens") or 0),
         output_tokens=int(raw.get("output_tokens") or 0),

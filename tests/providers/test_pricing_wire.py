@@ -536,3 +536,39 @@ def test_a_negative_token_count_makes_the_cost_unknown_not_negative():
         quote = pricer.price("compat", "m", usage)
         assert quote.cost_usd is None and "negative" in quote.warning, usage
     assert pricer.price("compat", "m", Usage(1000, 10)).cost_usd == D("0.00102")
+
+
+@pytest.mark.parametrize("stream", [False, True], ids=["body", "stream"])
+async def test_a_usage_count_that_is_no_number_leaves_the_cost_unknown_and_the_attempt_recorded(
+    tmp_path, serve, stream
+):
+    """A compatible server's usage with a count that is not a number ("cached_tokens": "lots") raised
+    ValueError out of the answer's parsing: the answer, generated and billed, was thrown away as malformed
+    and asked for again (billed again), and the call failed. It is an answer without a usable usage: kept,
+    its cost unknown and counted at its bound."""
+    fake = FakeOpenAI(KEY)
+    env = {"OPENAI_API_KEY": KEY, "OPENAI_BASE_URL": await serve(fake) + "/v1"}
+    fake.queue({"text": "fine", "usage": {"cached_tokens": "lots"}})
+    payload = {"data": "x", "model_config": {"provider": "openai", "model": "gpt-4o", "stream": stream}}
+    async with await Service.open(catalog=CATALOG, db=tmp_path / "l.db", env=env) as svc:
+        result = await svc.invoke_skill("skill.analysis", payload, run_id="r-lots")
+        [run] = await svc.query_runs({"run_id": "r-lots"})
+    assert result.output == "fine" and result.cost_usd is None
+    [attempt] = run["attempts"]
+    assert attempt["outcome"] == "ok" and attempt["cost_usd"] is None and D(attempt["cost_bound_usd"]) > 0
+
+
+def test_each_wire_reads_a_usage_it_cannot_count_as_unreported():
+    from magsag_mcp.providers import anthropic, gemini, openai_chat, openai_responses
+
+    for broken in ("many", [3], {"n": 1}):
+        assert openai_chat._usage({"prompt_tokens": broken, "completion_tokens": 3}, {}).reported is False
+        assert openai_responses._usage({"input_tokens": broken, "output_tokens": 3}, {}).reported is False
+        assert anthropic._usage({"input_tokens": broken, "output_tokens": 3}).reported is False
+        assert gemini._usage({"promptTokenCount": broken, "candidatesTokenCount": 3}).reported is False
+    for details in ("none", [1]):
+        assert openai_chat._usage({"prompt_tokens": 3, "prompt_tokens_details": details}, {}).reported is False
+        assert openai_responses._usage({"input_tokens": 3, "output_tokens_details": details}, {}).reported is False
+        assert anthropic._usage({"input_tokens": 3, "output_tokens_details": details}).reported is False
+    # the counts that are numbers are read as before
+    assert openai_chat._usage({"prompt_tokens": 3, "completion_tokens": 4.0}, {}).output_tokens == 4
