@@ -41,16 +41,21 @@ from .types import Usage
 __all__ = ["Pricer", "PriceQuote", "UnitPrices", "validate_prices"]
 
 
+#: the dearest rate a price may name, USD per million tokens (the dearest models cost hundreds): past it, a
+#: call's cost in pico-dollars outgrows the ledger's 64-bit integers, and a larger number is a typo
+MAX_RATE = 1_000_000
+
+
 class _PriceEntry(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    input: Decimal = Field(ge=0)
-    output: Decimal = Field(ge=0)
-    cache_read: Decimal | None = Field(default=None, ge=0)
-    cache_write: Decimal | None = Field(default=None, ge=0)
-    cache_write_1h: Decimal | None = Field(default=None, ge=0)
-    input_audio: Decimal | None = Field(default=None, ge=0)
-    output_audio: Decimal | None = Field(default=None, ge=0)
-    output_image: Decimal | None = Field(default=None, ge=0)
+    input: Decimal = Field(ge=0, le=MAX_RATE)
+    output: Decimal = Field(ge=0, le=MAX_RATE)
+    cache_read: Decimal | None = Field(default=None, ge=0, le=MAX_RATE)
+    cache_write: Decimal | None = Field(default=None, ge=0, le=MAX_RATE)
+    cache_write_1h: Decimal | None = Field(default=None, ge=0, le=MAX_RATE)
+    input_audio: Decimal | None = Field(default=None, ge=0, le=MAX_RATE)
+    output_audio: Decimal | None = Field(default=None, ge=0, le=MAX_RATE)
+    output_image: Decimal | None = Field(default=None, ge=0, le=MAX_RATE)
 
 
 @dataclass(slots=True, frozen=True)

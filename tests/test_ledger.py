@@ -1224,3 +1224,18 @@ async def test_a_catalog_price_keyed_by_a_provider_alias_applies_and_an_unknown_
     assert "opneai:gpt-4o" in problem and "unknown provider 'opneai'" in problem
     with pytest.raises(E.CatalogError, match="unknown provider 'opneai'"):
         Pricer.from_catalog(tmp_path)
+
+
+def test_a_catalog_price_too_large_to_record_is_refused_at_load(tmp_path: Path):
+    """A price of 1e12 USD per million tokens (a typo for 1e-12, say) passed validation; every call then
+    cost more pico-dollars than SQLite's INTEGER holds, and recording it raised OverflowError out of the
+    call, after the answer was paid for."""
+    from magsag_mcp.pricing import validate_prices
+
+    (tmp_path / "prices.yaml").write_text(
+        '"fake:*": {input: 1e12, output: 1}\n"local:*": {input: 0, output: "1e400"}\n'
+    )
+    problems = validate_prices(tmp_path)
+    assert len(problems) == 2 and all("less than or equal to 1000000" in p for p in problems), problems
+    (tmp_path / "prices.yaml").write_text('"fake:*": {input: 1000000, output: 600}\n')
+    assert validate_prices(tmp_path) == []
