@@ -235,7 +235,9 @@ def register(groups: CommandGroups) -> None:
     p.add_argument("--offset", type=int, default=0)
     p.add_argument("--format", choices=("json", "csv", "table"), default="table")
     p.set_defaults(func=_query)
-    p = groups.add(data, "search", help="regular-expression search over errors, events and names")
+    p = groups.add(
+        data, "search", help="regular-expression (RE2, at most 1000 characters) search over errors, events and names"
+    )
     p.add_argument("pattern")
     p.add_argument("--limit", type=int, default=50)
     p.add_argument("--since", help="only look this far back: 24h, 7d or an ISO date")

@@ -6,14 +6,18 @@
       - name: cost_limits
         thresholds: {max_cost_per_call_usd: 0.5, max_cost_per_run_usd: 5.0, max_cost_per_agent_daily_usd: 100,
                      max_cost_per_day_usd: 500}                # the last: every call together
-        timezone: Europe/Berlin                                # the days' window (default UTC)
+        timezone: Europe/Berlin                                # the days' window of this policy's day
+                                                               # limits (default UTC; refused without any)
         allow_unpriced: false                                  # refuse models with unknown prices (and,
-                                                               # in flow gate, any attempt of unknown cost)
+                                                               # in flow gate, any attempt of unknown cost);
+                                                               # true is refused on a policy without thresholds
       - name: data_residency
-        requirements: {pii_processing: ["llama3.1:70b"]}       # data class -> the only models allowed
+        requirements: {pii_processing: ["local:llama3.1:70b"]} # data class -> the only models allowed
 
 Every policy applies at once: a target must pass every ``allowed_models`` list and, for a call with
-data classes, every requirement for each of its classes; every threshold is a limit of its own.
+data classes, every requirement for each of its classes; every threshold is a limit of its own. A bare
+model name or glob matches that model on any provider; ``provider:model`` also pins who serves it. An
+empty policy file, or one that holds no mapping, is a problem, not a catalog without governance.
 """
 
 from __future__ import annotations

@@ -121,7 +121,9 @@ class QueryRunsArgs(_Args):
 
 
 class SearchUsageArgs(_Args):
-    pattern: str = Field(min_length=1, description="regular expression (RE2) over errors, models, events")
+    pattern: str = Field(
+        min_length=1, description="regular expression (RE2, at most 1000 characters) over errors, models, events"
+    )
     limit: int = Field(50, ge=1, le=500)
     since: str | None = Field(None, description="only look this far back: 24h, 7d or an ISO date")
 
@@ -202,7 +204,9 @@ class InvokeSkillResult(_Out):
     cost_unknown: bool
     latency_ms: float
     trace: TraceOut
-    warnings: list[str] = Field(default_factory=list)
+    warnings: list[str] = Field(
+        default_factory=list, description="e.g. the fallback that answered, and why the targets before it failed"
+    )
 
 
 class PolicyCheckOut(_Out):

@@ -167,7 +167,7 @@ class MagsagTools:
                 M.InvokeSkillArgs,
                 M.InvokeSkillResult,
                 "Run a skill (see list_skills), routed by policy with fallback, governance and cost tracking. "
-                "Returns the output, the model that answered, usage, cost and the routing trace.",
+                "Returns the output, the model that answered, usage, cost, the routing trace and warnings.",
                 ToolAnnotations(
                     read_only_hint=False, destructive_hint=False, idempotent_hint=False, open_world_hint=True
                 ),
