@@ -4,6 +4,7 @@ table parses, and every MCP tool is listed with the arguments a client sees in t
 
 from __future__ import annotations
 
+import json
 import re
 import shlex
 from pathlib import Path
@@ -12,6 +13,7 @@ import pytest
 from mcp.client import Client
 
 from magsag_mcp.cli import build_parser
+from magsag_mcp.errors import PayloadError
 from magsag_mcp.mcp_server import build_server
 from magsag_mcp.mcp_server.__main__ import build_parser as build_server_parser
 
@@ -171,3 +173,93 @@ def test_the_documented_reservation_expiry_is_the_ledgers():
     margin, floor = words[RESERVATION_MARGIN_SECONDS], words[RESERVATION_TTL_SECONDS]
     assert f"deadline plus {margin} minutes, and never under {floor}" in text
     assert reservation_ttl(30) == RESERVATION_TTL_SECONDS and reservation_ttl(3600) == 3600 + RESERVATION_MARGIN_SECONDS
+
+
+def _flat(text: str) -> str:
+    return " ".join(text.split())
+
+
+def test_the_documented_csv_formula_starts_are_the_exports():
+    from magsag_mcp.cli.data import _FORMULA_START
+
+    names = {"\t": "a tab", "\r": "a carriage return"}
+    documented = ", ".join(names.get(c, f"`{c}`") for c in _FORMULA_START)
+    documented = documented.replace(f", {names[chr(13)]}", f" or {names[chr(13)]}")
+    assert f"starting {documented}, is prefixed with `'`" in _flat(README)
+
+
+def test_the_documented_search_pattern_limit_is_the_ledgers():
+    from magsag_mcp.ledger.queries import MAX_PATTERN_CHARS
+    from magsag_mcp.mcp_server.models import SearchUsageArgs
+
+    said = f"at most {MAX_PATTERN_CHARS} characters"
+    rows = [r for r in table_rows(README) if r[0].startswith(("`search_usage(", "`magsag data search"))]
+    assert len(rows) == 2 and all(said in r[1] for r in rows), rows
+    assert said in SearchUsageArgs.model_fields["pattern"].description
+    help_text = build_parser()._subparsers._group_actions[0].choices["data"].format_help()
+    assert said in " ".join(help_text.split())
+
+
+def test_the_documented_price_and_reservation_figures_are_the_codes():
+    from magsag_mcp.pricing import MAX_RATE
+    from magsag_mcp.providers import canonical_provider
+    from magsag_mcp.providers.openai_responses import MIN_OUTPUT_TOKENS
+
+    text = _flat(README)
+    assert f"USD per million tokens (at most {MAX_RATE:,})" in text
+    assert f"at most {MAX_RATE:,}" in (ROOT / "catalog" / "prices.yaml").read_text()
+    assert f"at least the {MIN_OUTPUT_TOKENS} output tokens a Responses API call is sent with" in text
+    aliases = re.search(r"a provider alias such as ((?:`\w+:`(?:, | or )?)+)", text).group(1)
+    for alias in re.findall(r"`(\w+):`", aliases):
+        assert canonical_provider(alias) != alias, f"{alias} is documented as an alias"
+
+
+def test_the_documented_provider_inference_is_the_routers():
+    from magsag_mcp.routing import HOSTING_PROVIDERS
+    from magsag_mcp.targets import infer_provider, parse_target
+
+    text = _flat(section(README, "Model choice"))
+    rules = re.search(r"A provider is inferred from a model name when not given \((.*?)\); an explicit", text).group(1)
+    checked = 0
+    for globs, provider in re.findall(r"((?:`[\w.-]+\*`(?:, )?)+) -> (\w+)", rules):
+        for glob in re.findall(r"`([\w.-]+)\*`", globs):
+            assert infer_provider(glob + "x") == provider, glob
+            checked += 1
+    assert checked >= 6, rules
+    named = re.search(r"such as `([^`]+)` -> (\w+)", rules)
+    assert infer_provider(named.group(1)) == named.group(2)
+    prefixed = re.search(r"`(\w+):([\w.-]+)` names its provider", rules)
+    assert parse_target(f"{prefixed.group(1)}:{prefixed.group(2)}").provider == prefixed.group(1)
+    hosting = re.search(r"a hosting provider \(((?:`\w+`(?:, )?)+)\)", text).group(1)
+    assert set(re.findall(r"`(\w+)`", hosting)) == HOSTING_PROVIDERS - {"fake"}
+
+
+def test_the_documented_model_choice_examples_route_as_said():
+    from magsag_mcp.catalog import load_catalog
+    from magsag_mcp.routing import plan_call
+
+    catalog = load_catalog(ROOT / "catalog")
+    text = _flat(section(README, "Model choice"))
+
+    def targets(model_config: dict, context: dict | None = None, env: dict | None = None) -> list[str]:
+        payload = {"data": "x", "model_config": model_config}
+        plan = plan_call(catalog, "skill.analysis", payload, context=context, env=env or {})
+        return [f"{c.target.provider}:{c.target.model}" for c in plan.candidates]
+
+    assert '`model_config: {"provider": "azure"}` with `preferred_model: "gpt-4o"` is `azure:gpt-4o`' in text
+    assert targets({"provider": "azure"}, {"preferred_model": "gpt-4o"}) == ["azure:gpt-4o"]
+    assert "a target named twice (a fallback repeating the model, a chain listing one twice) is tried once" in text
+    assert targets({"model": "gpt-4o", "fallbacks": ["openai:gpt-4o", "gpt-4o-mini"]}) == [
+        "openai:gpt-4o",
+        "openai:gpt-4o-mini",
+    ]
+    server = {"provider": "local", "base_url": "http://gpu-box:11434"}
+    assert f"`{json.dumps(server)}` without a model runs the policy's models on that server" in text
+    routed = plan_call(catalog, "skill.analysis", {"data": "x"}, context=None, env={}).candidates
+    assert targets(server) == [f"local:{c.target.model}" for c in routed]
+    assert "or `MAGSAG_MODEL` when it is set" in text
+    assert targets(server, env={"MAGSAG_MODEL": "llama3.1:70b"}) == ["local:llama3.1:70b"]
+    refused = '`{"provider": "azure", "model": "openai:gpt-4o"}`) is refused'
+    assert refused in text
+    with pytest.raises(PayloadError):
+        targets({"provider": "azure", "model": "openai:gpt-4o"})
