@@ -1,9 +1,11 @@
 """Run a :class:`~magsag_mcp.routing.Plan`: retries with backoff, then the next target.
 
 For each candidate, in order: skip it if its provider is not configured or cannot honour a feature
-the call needs; ask governance to admit the attempt (policy, then a worst-case budget reservation);
-call; on a retryable error wait (the server's ``Retry-After`` when it gave one, else exponential
-backoff with full jitter) and try again within the call's deadline; on an error that moves on, go
+the call needs (a target policy forbids is refused by the policy instead, naming it); ask governance
+to admit the attempt (policy, then a worst-case budget reservation); skip it if the call's deadline
+passed meanwhile; call; on a retryable error wait (the server's ``Retry-After`` when it gave one,
+else exponential backoff with full jitter) and try again, unless the wait would pass the call's
+deadline (then the attempt's warnings say why it was not retried); on an error that moves on, go
 to the next candidate; on one that doesn't (a bad request caused by our input), stop. Every attempt
 and every skip becomes an :class:`~magsag_mcp.records.AttemptRecord`.
 """

@@ -18,7 +18,7 @@ timeout is retryable only on the last target left ("last only"): the next target
         ├── AuthenticationError      401, bad or missing key (Gemini: a 400)   no         yes
         ├── NotConfiguredError       no endpoint, or an unusable base URL      no         yes
         ├── PermissionDeniedError    403, region or account not served         no         yes
-        ├── ModelNotFoundError       404, unknown model/deployment             no         yes
+        ├── ModelNotFoundError       404, or a 400/422 model_not_found         no         yes
         ├── BadRequestError          400 caused by our request                 no         no
         │   └── ContextTooLongError  prompt exceeds the window                 no         yes
         ├── ContentFilteredError     safety filter on prompt or answer         no         yes

@@ -2,7 +2,8 @@
 
 The system prompt is top-level, ``max_tokens`` is required, tool calls are ``tool_use`` content blocks
 and their results go back as ``tool_result`` blocks in a user turn. Usage reports cache reads and
-writes *beside* ``input_tokens``; our :class:`~magsag_mcp.types.Usage` counts them inside it.
+writes *beside* ``input_tokens``; our :class:`~magsag_mcp.types.Usage` counts them inside it. Its
+``inference_geo`` (``"us"``: US-only inference, billed at 1.1x) is kept, and priced.
 
 JSON output: when a schema is given, the request forces a single tool whose ``input_schema`` is that
 schema (``tool_choice: {type: tool}``), which the Messages API guarantees to answer with an object

@@ -3,7 +3,9 @@
 ``POST {base}/v1beta/models/{model}:generateContent`` (streaming: ``:streamGenerateContent?alt=sse``),
 the key in the ``x-goog-api-key`` header, never in the URL where logs would keep it. Roles are
 ``user``/``model``; tool calls are ``functionCall`` parts and their results ``functionResponse``
-parts. Gemini counts thinking tokens outside ``candidatesTokenCount``; our output includes them.
+parts. Gemini counts thinking tokens outside ``candidatesTokenCount``; our output includes them, and
+counts the pictures ``candidatesTokensDetails`` reports (modality ``IMAGE``) as image tokens, priced at
+the model's image rate. ``usageMetadata.serviceTier`` (flex, priority) is the tier the answer is priced at.
 """
 
 from __future__ import annotations
