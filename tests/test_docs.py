@@ -263,3 +263,25 @@ def test_the_documented_model_choice_examples_route_as_said():
     assert refused in text
     with pytest.raises(PayloadError):
         targets({"provider": "azure", "model": "openai:gpt-4o"})
+
+
+def test_the_documented_refused_params_are_refused():
+    from magsag_mcp.errors import ConfigError
+    from magsag_mcp.targets import parse_target
+
+    text = _flat(section(README, "The catalog"))
+    said = re.search(
+        r"Params the vendor would bill beyond what magsag prices and reserves are refused: (.*?); so", text
+    )
+    names = re.findall(r"`(\w+)`", said.group(1))
+    assert len(names) >= 8, names
+    values = {"service_tier": "priority", "serviceTier": "priority", "audio": {"voice": "x"}, "modalities": ["audio"]}
+    for name in names:
+        if name == "priority":
+            continue
+        with pytest.raises(ConfigError):
+            parse_target({"provider": "openai", "model": "gpt-4o", "params": {name: values.get(name, "x")}})
+    router = re.search(r"a field magsag sets itself \(((?:`\w+`, )+)", text).group(1)
+    for name in re.findall(r"`(\w+)`", router):
+        with pytest.raises(ConfigError):
+            parse_target({"provider": "openai", "model": "gpt-4o", "params": {name: 1}})
