@@ -285,3 +285,12 @@ def test_the_documented_refused_params_are_refused():
     for name in re.findall(r"`(\w+)`", router):
         with pytest.raises(ConfigError):
             parse_target({"provider": "openai", "model": "gpt-4o", "params": {name: 1}})
+
+
+def test_every_module_the_layout_names_exists():
+    layout = section(README, "Layout")
+    named = re.findall(r"`([\w/]+\.py)`", layout)
+    assert len(named) >= 10, layout
+    package = ROOT / "magsag_mcp"
+    for name in named:
+        assert (package / name).is_file() or list(package.rglob(name)), f"README's layout names {name}"
