@@ -19,10 +19,10 @@ DEFAULT_MAX_OUTPUT = 4096
 def output_tokens_reserved(request: LLMRequest, target: Target) -> int:
     """The most output tokens ``target`` may answer ``request`` with, as budgets reserve them: its
     max_tokens, raised to the Responses API's minimum where that API is called (it is sent so)."""
-    from .providers.openai_responses import MIN_OUTPUT_TOKENS
-
     tokens = request.max_tokens or DEFAULT_MAX_OUTPUT
-    if target.provider == "openai" and target.param_dict().get("api") == "responses":
+    if target.provider == "openai" and target.param("api") == "responses":
+        from .providers.openai_responses import MIN_OUTPUT_TOKENS
+
         tokens = max(tokens, MIN_OUTPUT_TOKENS)
     return tokens
 
@@ -88,5 +88,5 @@ def cost_bound(pricer: Pricing, admission: Any, target: Target, request: LLMRequ
         target.model,
         estimate_input_tokens(request),
         output_tokens_reserved(request, target),
-        inference_geo=target.param_dict().get("inference_geo"),
+        inference_geo=target.param("inference_geo"),
     )

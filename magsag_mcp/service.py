@@ -342,7 +342,7 @@ class Service:
                 cand.target.model,
                 tokens_in,
                 output_tokens_reserved(req, cand.target),
-                inference_geo=cand.target.param_dict().get("inference_geo"),
+                inference_geo=cand.target.param("inference_geo"),
             )
             entry["estimated_max_cost_usd"] = _fmt(worst)
             self._add_spend_verdict(entry, cand.target, worst)

@@ -77,18 +77,26 @@ def _parse_target_text(text: str) -> Target:
 def _provider_prefix(text: str) -> tuple[str, str] | None:
     """``(provider, model)`` when ``text`` starts with a provider's name (``openai:gpt-4o``), else None
     (``llama3.1:70b`` is an Ollama tag, not a provider and a model)."""
-    from .providers import canonical_provider, provider_names
+    from .providers import canonical_provider
 
     head, sep, rest = text.partition(":")
-    known = set(provider_names()) | {"gemini", "ollama", "claude", "azure_openai", "vllm", "lmstudio"}
-    if sep and head.lower() in known and rest:
+    if sep and rest and head.lower() in _prefixes():
         return canonical_provider(head), rest
     return None
+
+
+@lru_cache(maxsize=1)
+def _prefixes() -> frozenset[str]:
+    """The names a ``provider:`` prefix may use (built once; see :func:`forget_parsed_targets`)."""
+    from .providers import provider_names
+
+    return frozenset(provider_names()) | {"gemini", "ollama", "claude", "azure_openai", "vllm", "lmstudio"}
 
 
 def forget_parsed_targets() -> None:
     """Drop the parsed-target cache (a provider was registered: names may parse differently)."""
     _parse_target_text.cache_clear()
+    _prefixes.cache_clear()
 
 
 def parse_target(spec: str | Mapping[str, Any]) -> Target:

@@ -190,6 +190,14 @@ class Target:
     def param_dict(self) -> dict[str, Any]:
         return dict(self.params)
 
+    def param(self, name: str, default: Any = None) -> Any:
+        """One parameter (``param_dict().get(name, default)`` without building the dict: most targets
+        have none, and several are read on every call)."""
+        for key, value in self.params:
+            if key == name:
+                return value
+        return default
+
     def to_dict(self) -> dict[str, Any]:
         """For output (traces, ``explain_route``): a routing file's target can carry a gateway's
         credential in a parameter or its URL, and none of that may reach a result."""

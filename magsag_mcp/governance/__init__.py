@@ -165,7 +165,7 @@ class Governance:
             ctx.target.model,
             ctx.estimated_input_tokens,
             ctx.max_output_tokens,
-            inference_geo=ctx.target.param_dict().get("inference_geo"),
+            inference_geo=ctx.target.param("inference_geo"),
         )
         if worst is None:
             refusal = _unpriced_refusal(limits, ctx.target)

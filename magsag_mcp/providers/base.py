@@ -57,7 +57,7 @@ def with_json_instruction(system: str | None) -> str:
 
 def capabilities_for(caps: Capabilities, target: Target) -> Capabilities:
     """A target may declare what its server lacks: ``params: {capabilities: {tools: false}}``."""
-    declared = target.param_dict().get("capabilities") if target.params else None
+    declared = target.param("capabilities") if target.params else None
     if isinstance(declared, dict):
         return replace(caps, **{k: bool(v) for k, v in declared.items() if k in CAPABILITY_NAMES})
     return caps

@@ -104,7 +104,7 @@ class LocalProvider(HTTPProvider):
         self, request: LLMRequest, target: Target, *, progress: ProgressCallback | None = None
     ) -> LLMResult:
         base = self.endpoint.base_url(target)
-        if target.param_dict().get("api") == "chat" or base in self.chat_only:
+        if target.param("api") == "chat" or base in self.chat_only:
             result = await self.call(self.chat, request, target, progress=progress)
             if base in self.chat_only:
                 result.warnings.append(f"local server at {redact(base)} has no Responses API; used chat completions")

@@ -121,7 +121,7 @@ class OpenAIProvider(HTTPProvider):
     async def complete(
         self, request: LLMRequest, target: Target, *, progress: ProgressCallback | None = None
     ) -> LLMResult:
-        if target.param_dict().get("api") != "responses":
+        if target.param("api") != "responses":
             return await self.call(self.wire, request, target, progress=progress)
         return await self.call(self.responses, request, target, progress=progress)
 
