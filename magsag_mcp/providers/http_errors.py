@@ -64,6 +64,10 @@ _CONTEXT_HINTS = (
     "input token count",
     "exceeds the maximum number of tokens",
     "string_above_max_length",
+    # llama.cpp's server (type exceed_context_size_error, code 400): "request (4476 tokens) exceeds the
+    # available context size (4096 tokens)", earlier "the request exceeds the available context size, ..."
+    "exceed_context_size",
+    "exceeds the available context size",
 )
 _POLICY_CODES = frozenset({"invalid_prompt", "bio_policy"})
 _QUOTA_HINTS = ("insufficient_quota", "quota", "billing", "credit balance", "exceeded your current")

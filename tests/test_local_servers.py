@@ -1,0 +1,105 @@
+"""The local and compat providers against what Ollama, vLLM, LM Studio, llama.cpp's server and gateways
+really answer: each server here is a loopback aiohttp app that answers as the real one does."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import AsyncIterator, Callable
+from typing import Any
+
+import pytest
+from aiohttp import web
+from aiohttp.test_utils import TestServer
+
+from magsag_mcp import errors as E
+from magsag_mcp.providers.local import LocalProvider
+from magsag_mcp.transport import Transport
+from magsag_mcp.types import LLMRequest, Message, Target
+
+pytestmark = pytest.mark.anyio
+
+Answer = Callable[[dict[str, Any]], web.Response]
+
+
+def ask(**kw: Any) -> LLMRequest:
+    return LLMRequest(messages=[Message("user", "hello")], **kw)
+
+
+def answer(status: int, body: Any, content_type: str = "application/json") -> Answer:
+    text = body if isinstance(body, str) else json.dumps(body)
+    return lambda _request: web.Response(status=status, text=text, content_type=content_type)
+
+
+def sse(*events: Any) -> Answer:
+    text = "".join(f"data: {e if isinstance(e, str) else json.dumps(e)}\n\n" for e in events)
+    return answer(200, text, "text/event-stream")
+
+
+class Server:
+    def __init__(self, routes: dict[str, Answer]) -> None:
+        self.routes = routes
+        self.paths: list[str] = []
+        self.bodies: list[Any] = []
+        self.url = ""
+
+    async def _handle(self, request: web.Request) -> web.Response:
+        self.paths.append(request.path)
+        self.bodies.append(await request.json())
+        route = self.routes.get(request.path)
+        if route is None:  # Go's (Ollama's) stock answer for a route it does not have
+            return web.Response(status=404, text="404 page not found", content_type="text/plain")
+        return route(self.bodies[-1])
+
+
+@pytest.fixture
+async def transport() -> AsyncIterator[Transport]:
+    t = Transport()
+    yield t
+    await t.aclose()
+
+
+@pytest.fixture
+async def serve() -> AsyncIterator[Callable[[dict[str, Answer]], Any]]:
+    started: list[TestServer] = []
+
+    async def start(routes: dict[str, Answer]) -> Server:
+        server = Server(routes)
+        app = web.Application()
+        app.router.add_route("POST", "/{tail:.*}", server._handle)
+        test_server = TestServer(app, host="127.0.0.1")
+        await test_server.start_server()
+        started.append(test_server)
+        server.url = str(test_server.make_url("")).rstrip("/")
+        return server
+
+    yield start
+    for s in started:
+        await s.close()
+
+
+CHAT_OK = {
+    "id": "chatcmpl-1",
+    "object": "chat.completion",
+    "model": "m",
+    "choices": [{"index": 0, "message": {"role": "assistant", "content": "hi"}, "finish_reason": "stop"}],
+    "usage": {"prompt_tokens": 3, "completion_tokens": 1, "total_tokens": 4},
+}
+
+
+@pytest.mark.parametrize(
+    "message",
+    [
+        "request (4476 tokens) exceeds the available context size (4096 tokens)",  # llama.cpp's server, 2025
+        "the request exceeds the available context size, try increasing it",  # llama.cpp's server, before
+    ],
+)
+async def test_llama_cpp_context_size_error_moves_on(serve, transport: Transport, message: str):
+    # llama-server: {"error": {"code": 400, "message": ..., "type": "exceed_context_size_error", ...}}; a
+    # small local context is no reason to stop the cascade: a target with a larger window may serve the call
+    error = {"code": 400, "message": message, "type": "exceed_context_size_error", "n_prompt_tokens": 4476}
+    server = await serve({"/v1/responses": answer(400, {"error": error})})
+    provider = LocalProvider({}, transport)
+    with pytest.raises(E.ContextTooLongError) as info:
+        await provider.complete(ask(), Target("local", "qwen3", base_url=server.url + "/v1"))
+    assert info.value.moves_on and info.value.status == 400
+    assert server.paths == ["/v1/responses"] and provider.chat_only == set()
