@@ -13,6 +13,7 @@ from aiohttp.test_utils import TestServer
 
 from magsag_mcp import errors as E
 from magsag_mcp.providers.local import LocalProvider
+from magsag_mcp.providers.openai import CompatProvider
 from magsag_mcp.transport import Transport
 from magsag_mcp.types import LLMRequest, Message, Target
 
@@ -103,3 +104,37 @@ async def test_llama_cpp_context_size_error_moves_on(serve, transport: Transport
         await provider.complete(ask(), Target("local", "qwen3", base_url=server.url + "/v1"))
     assert info.value.moves_on and info.value.status == 400
     assert server.paths == ["/v1/responses"] and provider.chat_only == set()
+
+
+def compat(server: Server, transport: Transport) -> CompatProvider:
+    return CompatProvider({"MAGSAG_COMPAT_BASE_URL": server.url + "/v1"}, transport)
+
+
+CHUNK = {"id": "c1", "object": "chat.completion.chunk", "model": "m"}
+
+
+@pytest.mark.parametrize(
+    ("error", "cls"),
+    [
+        # vLLM and llama.cpp's server put an error that comes after the 200 into the stream, its HTTP status as code
+        (
+            {"code": 400, "message": "tool_choice 'required' needs guided decoding", "type": "BadRequestError"},
+            E.BadRequestError,
+        ),
+        (
+            {"code": 429, "message": "Rate limit exceeded: free-models-per-min", "metadata": {}},
+            E.RateLimitError,
+        ),  # OpenRouter
+        ({"code": 503, "message": "no instance of the model is up", "type": "server_error"}, E.OverloadedError),
+        ({"code": 500, "message": "llama_decode failed", "type": "server_error"}, E.ServerError),
+        ({"message": "upstream failed"}, E.ServerError),  # no status: a server error, as before
+    ],
+)
+async def test_an_error_chunk_is_classified_by_the_status_it_carries(serve, transport: Transport, error, cls):
+    server = await serve(
+        {"/v1/chat/completions": sse({**CHUNK, "choices": [{"index": 0, "delta": {"content": "a"}}]}, {"error": error})}
+    )
+    with pytest.raises(E.ProviderError) as info:
+        await compat(server, transport).complete(ask(stream=True), Target("compat", "m"))
+    assert type(info.value) is cls
+    assert info.value.status == error.get("code", 500)

@@ -70,6 +70,17 @@ def openai_error(response: HttpResponse, *, provider: str, model: str) -> Provid
     return error_for(response.status, message, headers=response.headers, provider=provider, model=model, code=code)
 
 
+def error_status(error: Any, default: int = 500) -> int:
+    """The HTTP status of an error that came inside a 2xx answer (an error chunk in a stream, an error body
+    under a 200). vLLM, llama.cpp's server and OpenRouter give it as the error's integer ``code``
+    (``{"error": {"code": 400, ...}}``): a bad request said there is not a server error to send again, nor
+    a rate limit one to send at once. Anything else: ``default``."""
+    code = error.get("code") if isinstance(error, dict) else None
+    if isinstance(code, str) and code.isdigit():
+        code = int(code)
+    return code if isinstance(code, int) and not isinstance(code, bool) and 400 <= code <= 599 else default
+
+
 def refused(refusal: str, usage: Usage | None, *, provider: str, model: str) -> ContentFilteredError:
     """The model declined (chat's ``message.refusal``, the Responses API's ``refusal`` content part): there is
     no answer, only the refusal's text, which says why. Billed like any answer: the error carries the usage."""
@@ -324,7 +335,9 @@ class _ChatStream(StreamAccumulator):
         chunk = event.json()
         if isinstance(chunk, dict) and "error" in chunk:
             raise openai_error(
-                HttpResponse(500, {}, json.dumps(chunk).encode()), provider=self.provider, model=self.model
+                HttpResponse(error_status(chunk["error"]), {}, json.dumps(chunk).encode()),
+                provider=self.provider,
+                model=self.model,
             )
         self.response_id = self.response_id or chunk.get("id")
         self.model_seen = self.model_seen or chunk.get("model")
