@@ -138,3 +138,23 @@ async def test_an_error_chunk_is_classified_by_the_status_it_carries(serve, tran
         await compat(server, transport).complete(ask(stream=True), Target("compat", "m"))
     assert type(info.value) is cls
     assert info.value.status == error.get("code", 500)
+
+
+@pytest.mark.parametrize(
+    ("body", "cls", "status"),
+    [
+        # OpenRouter and other gateways: an upstream failure as an error body under HTTP 200
+        ({"error": {"code": 429, "message": "Rate limit exceeded: free-models-per-min"}}, E.RateLimitError, 429),
+        ({"error": {"code": 502, "message": "Provider returned error"}}, E.ServerError, 502),
+        ({"error": {"message": "This model's maximum context length is 8192 tokens"}}, E.ContextTooLongError, 200),
+        ({"error": "Unexpected endpoint or method. (POST /v1/chat/completions)"}, E.UnexpectedStatusError, 200),
+    ],
+)
+async def test_a_chat_error_body_under_200_is_the_servers_error(serve, transport: Transport, body, cls, status):
+    server = await serve({"/v1/chat/completions": answer(200, body)})
+    with pytest.raises(E.ProviderError) as info:
+        await compat(server, transport).complete(ask(), Target("compat", "m"))
+    err = info.value
+    message = body["error"] if isinstance(body["error"], str) else body["error"]["message"]
+    assert type(err) is cls and err.status == status and message in err.message
+    assert err.maybe_billed  # a 2xx: whether the vendor billed it is not known

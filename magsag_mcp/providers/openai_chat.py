@@ -228,6 +228,14 @@ class ChatCompletionsFormat(WireFormat):
         return _usage(data.get("usage"), data)
 
     def parse_response(self, data: Any, *, provider: str, model: str) -> LLMResult:
+        if isinstance(data, dict) and data.get("error") and not data.get("choices"):
+            # an error body under a 2xx (a gateway's upstream failure, LM Studio's unknown route): the
+            # server's error as it said it, at the status its integer code names
+            raise openai_error(
+                HttpResponse(error_status(data["error"], 200), {}, json.dumps(data).encode()),
+                provider=provider,
+                model=model,
+            )
         try:
             choice = data["choices"][0]
             message = choice["message"]
