@@ -158,3 +158,43 @@ async def test_a_chat_error_body_under_200_is_the_servers_error(serve, transport
     message = body["error"] if isinstance(body["error"], str) else body["error"]["message"]
     assert type(err) is cls and err.status == status and message in err.message
     assert err.maybe_billed  # a 2xx: whether the vendor billed it is not known
+
+
+def responses_ok(usage: dict[str, Any]) -> dict[str, Any]:
+    item = {"type": "message", "id": "m1", "role": "assistant", "status": "completed"}
+    item["content"] = [{"type": "output_text", "text": "hi", "annotations": []}]
+    return {"id": "r1", "object": "response", "model": "m", "status": "completed", "output": [item], "usage": usage}
+
+
+@pytest.mark.parametrize(
+    ("usage", "counts"),
+    [
+        ({"prompt_tokens": 3, "total_tokens": 9}, (3, 6)),  # the count left out follows from the total
+        ({"completion_tokens": 6, "total_tokens": 9}, (3, 6)),
+        ({"prompt_tokens": 3}, None),  # how much was generated is not said: no count to price
+        ({"completion_tokens": 6}, None),
+        ({"total_tokens": 9}, None),
+    ],
+)
+async def test_a_usage_without_a_count_is_not_read_as_zero(serve, transport: Transport, usage, counts):
+    # A gateway's usage that leaves a count out billed it as 0 tokens, a cost recorded as exact
+    server = await serve(
+        {
+            "/v1/chat/completions": answer(200, {**CHAT_OK, "usage": usage}),
+            "/v1/responses": answer(
+                200,
+                responses_ok(
+                    {k.replace("prompt", "input").replace("completion", "output"): v for k, v in usage.items()}
+                ),
+            ),
+        }
+    )
+    for result in [
+        await compat(server, transport).complete(ask(), Target("compat", "m")),
+        await LocalProvider({}, transport).complete(ask(), Target("local", "m", base_url=server.url)),
+    ]:
+        assert result.text == "hi" and result.warnings == []
+        if counts is None:
+            assert not result.usage.reported
+        else:
+            assert result.usage.reported and (result.usage.input_tokens, result.usage.output_tokens) == counts

@@ -295,12 +295,26 @@ def _usage(raw: Any, answer: dict[str, Any]) -> Usage:
         return Usage(reported=False)
 
 
+def both_counts(raw: dict[str, Any], first: str, second: str) -> tuple[int, int]:
+    """``raw[first]`` and ``raw[second]`` (the input and output tokens); one left out follows from
+    ``total_tokens``. ValueError when it cannot: a count a gateway leaves out is not 0 tokens."""
+    a, b, total = raw.get(first), raw.get(second), raw.get("total_tokens")
+    if a is None and b is not None and total is not None:
+        a = int(total) - int(b)
+    elif b is None and a is not None and total is not None:
+        b = int(total) - int(a)
+    if a is None or b is None:
+        raise ValueError(f"usage without {first if a is None else second}")
+    return int(a), int(b)
+
+
 def _counted(raw: dict[str, Any], answer: dict[str, Any]) -> Usage:
     prompt_details = raw.get("prompt_tokens_details") or {}
     completion_details = raw.get("completion_tokens_details") or {}
+    input_tokens, output_tokens = both_counts(raw, "prompt_tokens", "completion_tokens")
     return Usage(
-        input_tokens=int(raw.get("prompt_tokens") or 0),
-        output_tokens=int(raw.get("completion_tokens") or 0),
+        input_tokens=input_tokens,
+        output_tokens=output_tokens,
         cached_tokens=int(prompt_details.get("cached_tokens") or 0),
         cache_write_tokens=int(prompt_details.get("cache_write_tokens") or 0),
         reasoning_tokens=int(completion_details.get("reasoning_tokens") or 0),

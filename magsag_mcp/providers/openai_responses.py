@@ -13,7 +13,7 @@ from ..errors import ContentFilteredError, MalformedResponseError, ProviderConne
 from ..transport import HttpResponse, SSEEvent
 from ..types import FinishReason, LLMRequest, LLMResult, Message, ToolCall, Usage
 from .base import StreamAccumulator, WireFormat, with_reported_usage
-from .openai_chat import openai_error, parse_arguments, put_temperature, refused
+from .openai_chat import both_counts, openai_error, parse_arguments, put_temperature, refused
 
 
 def _items(msg: Message) -> list[dict[str, Any]]:
@@ -198,9 +198,10 @@ def _usage(raw: Any, response: dict[str, Any]) -> Usage:
 
 
 def _counted(raw: dict[str, Any], response: dict[str, Any]) -> Usage:
+    input_tokens, output_tokens = both_counts(raw, "input_tokens", "output_tokens")
     return Usage(
-        input_tokens=int(raw.get("input_tokens") or 0),
-        output_tokens=int(raw.get("output_tokens") or 0),
+        input_tokens=input_tokens,
+        output_tokens=output_tokens,
         cached_tokens=int((raw.get("input_tokens_details") or {}).get("cached_tokens") or 0),
         cache_write_tokens=int((raw.get("input_tokens_details") or {}).get("cache_write_tokens") or 0),
         reasoning_tokens=int((raw.get("output_tokens_details") or {}).get("reasoning_tokens") or 0),
