@@ -198,3 +198,40 @@ async def test_a_usage_without_a_count_is_not_read_as_zero(serve, transport: Tra
             assert not result.usage.reported
         else:
             assert result.usage.reported and (result.usage.input_tokens, result.usage.output_tokens) == counts
+
+
+@pytest.mark.parametrize(
+    ("path", "not_found"),
+    [
+        ("/api", answer(404, "404 page not found", "text/plain")),  # Ollama's native API, not its OpenAI one
+        ("/v1/openai", answer(404, {"detail": "Not Found"})),  # vLLM (FastAPI) under a wrong path
+    ],
+)
+async def test_a_base_url_without_either_api_is_a_configuration_error(serve, transport: Transport, path, not_found):
+    # Both /responses and /chat/completions answer a 404 that names no model: the base URL is wrong. That
+    # was a ModelNotFoundError "HTTP 404: 404 page not found" (the model was never the problem), and the
+    # base URL was remembered as one with chat completions only.
+    server = await serve({path + "/responses": not_found, path + "/chat/completions": not_found})
+    provider = LocalProvider({}, transport)
+    base = server.url + path
+    with pytest.raises(E.NotConfiguredError) as info:
+        await provider.complete(ask(), Target("local", "hf.co/org/model:Q4_K_M", base_url=base))
+    err = info.value
+    assert err.status == 404 and err.moves_on and not err.maybe_billed
+    assert "/responses" in err.message and "/chat/completions" in err.message and "/v1" in err.message
+    assert server.paths == [path + "/responses", path + "/chat/completions"]
+    assert provider.chat_only == set()
+
+
+@pytest.mark.parametrize(
+    "message",
+    ['model "llama3.1:70b" not found, try pulling it first', "No models loaded. Please load a model first."],
+)
+async def test_a_model_missing_after_the_downgrade_is_still_model_not_found(serve, transport: Transport, message):
+    missing = answer(404, {"error": {"message": message}})
+    server = await serve({"/v1/chat/completions": missing})  # Ollama before 0.13: no /v1/responses
+    provider = LocalProvider({}, transport)
+    with pytest.raises(E.ModelNotFoundError):
+        await provider.complete(ask(), Target("local", "llama3.1:70b", base_url=server.url))
+    assert server.paths == ["/v1/responses", "/v1/chat/completions"]
+    assert provider.chat_only == {server.url + "/v1"}

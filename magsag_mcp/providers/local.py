@@ -3,7 +3,8 @@
 It prefers the OpenAI Responses API. When the server shows it has no Responses endpoint (404, 405,
 501, or a 400 or an error body under a 200 that says the endpoint is unsupported) it switches to
 Chat Completions, remembers that for the base URL, and says so in the result's warnings. A 400 about
-the request itself is not a reason to switch: it is raised like any bad request.
+the request itself is not a reason to switch: it is raised like any bad request. When chat completions
+answer 404 too (naming no model), the base URL is not the server's OpenAI API: a configuration error.
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ import re
 from collections.abc import Mapping
 from urllib.parse import urlsplit
 
-from ..errors import ModelNotFoundError, ProviderError, redact
+from ..errors import ModelNotFoundError, NotConfiguredError, ProviderError, redact
 from ..settings import connect_timeout, read_timeout
 from ..transport import Timeouts, Transport
 from ..types import LLMRequest, LLMResult, Target
@@ -93,6 +94,11 @@ def _names_model(exc: ProviderError) -> bool:
     return "model" in text and (exc.model or "").lower() in text
 
 
+def _about_a_model(exc: ProviderError) -> bool:
+    """Whether a 404 speaks of models at all ("No models loaded"), not only of a missing route."""
+    return "model" in exc.message.split(": HTTP 404", 1)[-1].lower()
+
+
 class LocalProvider(HTTPProvider):
     def __init__(self, env: Mapping[str, str], transport: Transport) -> None:
         super().__init__(ResponsesFormat(), LocalEndpoint(env), transport)
@@ -116,12 +122,30 @@ class LocalProvider(HTTPProvider):
                 if exc.status == 404:
                     raise ModelNotFoundError(exc.message, provider=self.name, model=target.model, status=404) from None
                 raise
+            try:
+                result = await self.call(self.chat, request, target, progress=progress)
+            except ProviderError as chat_exc:
+                if chat_exc.status == 404 and exc.status == 404 and not _about_a_model(chat_exc):
+                    raise self._no_api_at(base, target) from None
+                self.chat_only.add(base)
+                raise
             self.chat_only.add(base)
             # a warning reaches results and the ledger: a gateway's token in the URL's path stays out (as in traces)
-            result = await self.call(self.chat, request, target, progress=progress)
             result.warnings.append(
                 f"local server at {redact(base)} rejected the Responses API (HTTP {exc.status}); "
                 "fell back to chat completions and will use them from now on"
             )
             return result
         return result
+
+    def _no_api_at(self, base: str, target: Target) -> NotConfiguredError:
+        """Both APIs answered a 404 naming no model: the base URL is not the server's OpenAI API (Ollama's
+        native ``/api``, a vLLM base without ``/v1``); the model was never asked for."""
+        return NotConfiguredError(
+            f"local: the server at {redact(base)} has neither /responses nor /chat/completions (HTTP 404 for "
+            "both); set the base URL to its OpenAI API, e.g. http://localhost:11434/v1 for Ollama or "
+            "http://host:8000/v1 for vLLM",
+            provider=self.name,
+            model=target.model,
+            status=404,
+        )
