@@ -235,3 +235,12 @@ async def test_a_model_missing_after_the_downgrade_is_still_model_not_found(serv
         await provider.complete(ask(), Target("local", "llama3.1:70b", base_url=server.url))
     assert server.paths == ["/v1/responses", "/v1/chat/completions"]
     assert provider.chat_only == {server.url + "/v1"}
+
+
+@pytest.mark.parametrize("root", ["http://gpu-box:11434/api", "http://gpu-box:11434/api/", "http://[::1]:11434/api"])
+def test_ollama_base_url_naming_the_native_api_means_its_openai_api(root: str):
+    # OLLAMA_BASE_URL is Ollama's root; written with its native /api it became /api/v1, which Ollama has not
+    from magsag_mcp.providers.local import LocalEndpoint
+
+    expected = root.rstrip("/").removesuffix("/api") + "/v1"
+    assert LocalEndpoint({"OLLAMA_BASE_URL": root}).base_url(Target("local", "llama3.1")) == expected

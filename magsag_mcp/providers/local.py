@@ -66,8 +66,9 @@ class LocalEndpoint(Endpoint):
             return _clean(explicit)
         ollama = self.env.get("OLLAMA_BASE_URL")
         if ollama:
-            # Ollama's root (http://host:11434); its OpenAI API is below /v1, unless the URL already says so
-            ollama = _clean(ollama)
+            # Ollama's root (http://host:11434); its OpenAI API is below /v1, unless the URL already says so.
+            # Written with Ollama's native API (http://host:11434/api), it means the same server.
+            ollama = _clean(ollama).removesuffix("/api")
             return ollama if ollama.endswith("/v1") else ollama + "/v1"
         return DEFAULT_LOCAL_BASE_URL
 
