@@ -244,3 +244,20 @@ def test_ollama_base_url_naming_the_native_api_means_its_openai_api(root: str):
 
     expected = root.rstrip("/").removesuffix("/api") + "/v1"
     assert LocalEndpoint({"OLLAMA_BASE_URL": root}).base_url(Target("local", "llama3.1")) == expected
+
+
+@pytest.mark.parametrize("usage", [True, False], ids=["usage", "no-usage"])
+async def test_a_stream_that_ends_cleanly_after_its_finish_without_done_is_the_answer(serve, transport, usage):
+    # llama.cpp's server before 2024-09 (PR 9459), ik_llama.cpp without --send-done and TGI before 2.2 end a
+    # chat stream after its finish_reason chunk, without "data: [DONE]". Every streamed call to them failed as
+    # a dropped connection and was sent again (and failed again).
+    last = {**CHUNK, "choices": [{"index": 0, "delta": {}, "finish_reason": "stop"}]}
+    if usage:
+        last["usage"] = {"prompt_tokens": 9, "completion_tokens": 2, "total_tokens": 11}
+    server = await serve(
+        {"/v1/chat/completions": sse({**CHUNK, "choices": [{"index": 0, "delta": {"content": "hi there"}}]}, last)}
+    )
+    result = await compat(server, transport).complete(ask(stream=True), Target("compat", "m"))
+    assert (result.text, result.finish_reason, result.usage.reported) == ("hi there", "stop", usage)
+    if usage:
+        assert (result.usage.input_tokens, result.usage.output_tokens) == (9, 2)

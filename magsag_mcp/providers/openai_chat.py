@@ -327,7 +327,8 @@ def _counted(raw: dict[str, Any], answer: dict[str, Any]) -> Usage:
 
 
 class _ChatStream(StreamAccumulator):
-    """``chat.completion.chunk`` events, then (with include_usage) a usage chunk, then ``[DONE]``."""
+    """``chat.completion.chunk`` events, then (with include_usage) a usage chunk, then ``[DONE]`` (which some
+    servers never send: a clean end after the finish_reason is a whole answer too)."""
 
     def __init__(self, provider: str, model: str) -> None:
         self.provider, self.model = provider, model
@@ -413,13 +414,9 @@ class _ChatStream(StreamAccumulator):
                 provider=self.provider,
                 model=self.model,
             )
-        if not self.done:
-            # finish_reason came but neither the usage chunk nor [DONE] did: the connection dropped.
-            raise ProviderConnectionError(
-                f"{self.provider}:{self.model}: the stream ended before its final [DONE] event",
-                provider=self.provider,
-                model=self.model,
-            )
+        # finish_reason came and the stream then ended cleanly (a dropped connection fails in the transport,
+        # before this): the answer is whole, whether or not [DONE] followed. llama.cpp's server before
+        # 2024-09, ik_llama.cpp without --send-done and TGI before 2.2 never send it.
         finish = _FINISH.get(self.finish_raw, "other")
         text = "".join(self.parts)
         if self.finish_raw is None and not text and not self.calls and not self.refusal:
