@@ -106,6 +106,20 @@ async def test_llama_cpp_context_size_error_moves_on(serve, transport: Transport
     assert server.paths == ["/v1/responses"] and provider.chat_only == set()
 
 
+async def test_a_400_about_a_url_field_is_no_missing_responses_api(serve, transport: Transport):
+    # vLLM's 400 for an image the model cannot read says "not supported" and "image_url": the words of an
+    # endpoint that is missing ("unknown url", "not supported ... endpoint") only as part of a field's name. It
+    # was read as "no Responses API": the call went again to chat completions, and the base URL was kept as
+    # chat-only from then on.
+    error = {"object": "error", "message": "image_url is not supported by this model", "type": "BadRequestError"}
+    server = await serve({"/v1/responses": answer(400, error), "/v1/chat/completions": answer(200, CHAT_OK)})
+    provider = LocalProvider({}, transport)
+    with pytest.raises(E.UnsupportedFeatureError) as info:  # this model cannot read images; another may
+        await provider.complete(ask(), Target("local", "qwen3", base_url=server.url + "/v1"))
+    assert info.value.moves_on
+    assert server.paths == ["/v1/responses"] and provider.chat_only == set()
+
+
 def compat(server: Server, transport: Transport) -> CompatProvider:
     return CompatProvider({"MAGSAG_COMPAT_BASE_URL": server.url + "/v1"}, transport)
 

@@ -28,7 +28,8 @@ _UNSUPPORTED = re.compile(
     r"not found|invalid (endpoint|url|path)|unrecognized request url|unexpected (endpoint|route|url|path))",
     re.IGNORECASE,
 )
-_ABOUT_ENDPOINT = re.compile(r"(endpoint|route|url|path|/responses|responses api|method)", re.IGNORECASE)
+# whole words: "image_url is not supported" is about a field of the request, not a missing endpoint
+_ABOUT_ENDPOINT = re.compile(r"\b(endpoint|route|url|path|method)\b|/responses|responses api", re.IGNORECASE)
 
 
 def _clean(url: str) -> str:
