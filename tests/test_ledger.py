@@ -546,13 +546,20 @@ async def test_search_refuses_a_pattern_whose_matching_would_hold_the_reader_for
     # the search deadline did not hold and every other read (budget checks) waited on the reader.
     async with Ledger(tmp_path / "l.db") as ledger:
         await ledger.log_event("r", "a", "long", {"s": "abcxyz .:" * 5_000})
-        started = time.monotonic()
+        read, scans = ledger.read, []
+
+        async def counted(fn, *args, **kwargs):  # which reads reach the reader: a search's scan is its `q`
+            scans.extend([fn.__qualname__] if fn.__qualname__.startswith("search.") else [])
+            return await read(fn, *args, **kwargs)
+
+        ledger.read = counted  # type: ignore[method-assign]
         with pytest.raises(InputError, match="at most 1000 characters"):
             await ledger.search("(a|b|c)*" * 10_000 + "y", 5)
         with pytest.raises(InputError, match="too complex.*fewer repetitions"):
             await ledger.search("(.*a){1000}z", 5)
-        assert time.monotonic() - started < 2
+        assert scans == []  # refused before any row was matched: the reader was never held
         assert await ledger.search("(.*a){20}z", 5) == []  # a pattern of ordinary size still runs
+        assert scans == ["search.<locals>.q"]
 
 
 @pytest.mark.parametrize(
