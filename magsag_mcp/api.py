@@ -357,8 +357,9 @@ class Runner:
         """Run a synchronous agent from async code, on a worker thread.
 
         Its skill calls go to this runner's home loop (not necessarily the loop awaiting here). Cancelled
-        (a timeout around it), the agent's call in flight is cancelled and recorded, its next calls are
-        refused, and this returns (raises) once the agent's thread has ended.
+        (a timeout around it), the agent's call in flight is cancelled (and recorded on the home loop,
+        shielded: the record may land just after this returns), its next calls are refused, and this
+        returns (raises) once the agent's thread has ended.
         """
         run = AgentRun()
         started = threading.Event()
@@ -375,7 +376,7 @@ class Runner:
             return await anyio.to_thread.run_sync(work, abandon_on_cancel=True)
         except anyio.get_cancelled_exc_class():
             run.cancel()
-            if started.is_set():  # the agent stops at its next call: its spend is recorded by then
+            if started.is_set():  # the agent stops at its cancelled call, or at its next one (refused)
                 with anyio.CancelScope(shield=True):
                     await anyio.to_thread.run_sync(done.wait)
             raise
