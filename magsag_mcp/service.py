@@ -408,6 +408,10 @@ class Service:
     async def query_runs(self, filters: Any = None) -> list[dict[str, Any]]:
         return await self.ledger.query_runs(filters)
 
+    async def query_runs_page(self, filters: Any = None) -> dict[str, Any]:
+        """A page of :meth:`query_runs` with ``has_more`` and ``next_cursor`` (pass it as ``cursor``)."""
+        return await self.ledger.query_runs_page(filters)
+
     async def search(self, pattern: str, limit: int = 50, since: str | float | None = None) -> list[dict[str, Any]]:
         return await self.ledger.search(pattern, limit, since)
 

@@ -90,8 +90,8 @@ def test_usage_filters_argument_is_the_ledger_s():
     from magsag_mcp.ledger import UsageFilters
     from magsag_mcp.mcp_server.models import QueryRunsArgs, UsageFiltersArg
 
-    assert set(UsageFiltersArg.model_fields) == set(UsageFilters.model_fields) - {"limit", "offset"}
-    assert {"limit", "offset"} <= set(QueryRunsArgs.model_fields)
+    assert set(UsageFiltersArg.model_fields) == set(UsageFilters.model_fields) - {"limit", "offset", "cursor"}
+    assert {"limit", "offset", "cursor"} <= set(QueryRunsArgs.model_fields)
     status = UsageFiltersArg.model_fields["status"].annotation
     assert status == UsageFilters.model_fields["status"].annotation
 

@@ -81,6 +81,8 @@ class UsageFilters(BaseModel):
     until: str | float | None = Field(default=None, description="24h, 7d or an ISO date")
     limit: int = Field(default=50, ge=1, le=10_000)
     offset: int = Field(default=0, ge=0, le=MAX_OFFSET)
+    #: query_runs: start after the run this names (a page's ``next_cursor``, see paging.py); '' = none
+    cursor: str | None = None
 
     @field_validator("agent", "run_id", "skill", "model", "provider", "since", "until")
     @classmethod

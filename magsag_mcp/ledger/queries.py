@@ -13,6 +13,7 @@ from ..text import check_text
 from .filters import UsageFilters, parse_since, sql_where
 from .migrations import ROLLUP_BUCKET_SECONDS
 from .money import from_pusd
+from .paging import after_cursor, encode_cursor
 from .peaks import largest_days, largest_run
 from .rollup_reads import ATTEMPT_MONEY, attempts_where, grouped_rows
 
@@ -156,7 +157,7 @@ async def summarize(ledger: Ledger, filters: UsageFilters | dict[str, Any] | Non
             "period": {
                 "from": _iso(period[0]),
                 "to": _iso(period[1]),
-                "filters": f.model_dump(exclude_none=True, exclude={"limit", "offset"}),
+                "filters": f.model_dump(exclude_none=True, exclude={"limit", "offset", "cursor"}),
             },
         }
 
@@ -260,16 +261,25 @@ def _common_attempts(conn: sqlite3.Connection, f: UsageFilters) -> bool:
 
 async def query_runs(ledger: Ledger, filters: UsageFilters | dict[str, Any] | None = None) -> list[dict[str, Any]]:
     """Runs, newest first, each with its attempts."""
+    return (await query_runs_page(ledger, filters))["runs"]
+
+
+async def query_runs_page(ledger: Ledger, filters: UsageFilters | dict[str, Any] | None = None) -> dict[str, Any]:
+    """``{"runs", "has_more", "next_cursor"}``: a page of runs, newest first, after ``filters.cursor``
+    (see paging.py); ``next_cursor`` (null on the last page) is where the next page starts."""
     f = UsageFilters.build(filters if isinstance(filters, dict | UsageFilters) else None)
 
-    def q(conn: sqlite3.Connection) -> list[dict[str, Any]]:
+    def q(conn: sqlite3.Connection) -> dict[str, Any]:
         where, args = sql_where(f, table="r", attempt_per_run=_common_attempts(conn, f))
+        where, args = after_cursor(where, args, f.cursor)
         runs = conn.execute(
             "SELECT run_id, agent, skill, parent_run_id, started_at, ended_at, status, calls, input_tokens,"
             f" output_tokens, cost_pusd, unpriced_calls, error_class, error_message, cost_bound_pusd FROM runs r{where}"
             " ORDER BY started_at DESC, run_id LIMIT ? OFFSET ?",
-            [*args, f.limit, f.offset],
+            [*args, f.limit + 1, f.offset],  # one more than asked: whether there is a next page
         ).fetchall()
+        has_more = len(runs) > f.limit
+        runs = runs[: f.limit]
         out = []
         for row in runs:
             run_id, agent, skill, parent, started, ended, status, calls, tin, tout, cost, unpriced = row[:12]
@@ -300,7 +310,9 @@ async def query_runs(ledger: Ledger, filters: UsageFilters | dict[str, Any] | No
                     "attempts": [_attempt_dict(a) for a in attempts],
                 }
             )
-        return out
+        last = runs[-1] if runs else None
+        cursor = encode_cursor(last[4], last[0]) if has_more and last is not None else None
+        return {"runs": out, "has_more": has_more, "next_cursor": cursor}
 
     return await ledger.read(q)
 

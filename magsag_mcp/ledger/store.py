@@ -439,6 +439,12 @@ class Ledger:
         await self.record_expired_reservations()
         return await query_runs(self, filters)
 
+    async def query_runs_page(self, filters: Any = None) -> dict[str, Any]:
+        from .queries import query_runs_page
+
+        await self.record_expired_reservations()
+        return await query_runs_page(self, filters)
+
     async def search(self, pattern: str, limit: int = 50, since: str | float | None = None) -> list[dict[str, Any]]:
         from .queries import search
 

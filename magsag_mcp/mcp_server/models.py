@@ -118,6 +118,7 @@ class QueryRunsArgs(_Args):
     filters: UsageFiltersArg = Field(default_factory=UsageFiltersArg)
     limit: int = Field(20, ge=1, le=500)
     offset: int = Field(0, ge=0, le=10**12)
+    cursor: str | None = Field(None, description="the previous page's next_cursor: the page after it")
 
 
 class SearchUsageArgs(_Args):
@@ -378,6 +379,8 @@ class RunOut(_Out):
 
 class QueryRunsResult(_Out):
     runs: list[RunOut] = Field(description="newest first")
+    has_more: bool = Field(description="whether older runs match: pass next_cursor as cursor for them")
+    next_cursor: str | None = Field(description="where the next page starts (null on the last page)")
 
 
 class AttemptHitOut(AttemptOut):

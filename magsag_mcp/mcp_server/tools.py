@@ -129,9 +129,11 @@ class MagsagTools:
 
         return await self._run("summarize_usage", M.UsageSummaryResult, call)
 
-    async def query_runs(self, filters: M.UsageFiltersArg, limit: int, offset: int) -> CallToolResult:
+    async def query_runs(
+        self, filters: M.UsageFiltersArg, limit: int, offset: int, cursor: str | None = None
+    ) -> CallToolResult:
         async def call(svc: Service) -> dict[str, Any]:
-            return {"runs": await svc.query_runs(_usage_filters(filters, limit=limit, offset=offset))}
+            return await svc.query_runs_page(_usage_filters(filters, limit=limit, offset=offset, cursor=cursor))
 
         return await self._run("query_runs", M.QueryRunsResult, call)
 
@@ -187,7 +189,11 @@ class MagsagTools:
                 READ_ONLY,
             ),
             make_tool(
-                self.query_runs, M.QueryRunsArgs, M.QueryRunsResult, "Recent runs with their attempts.", READ_ONLY
+                self.query_runs,
+                M.QueryRunsArgs,
+                M.QueryRunsResult,
+                "Recent runs with their attempts, newest first; next_cursor pages on.",
+                READ_ONLY,
             ),
             make_tool(
                 self.check_budget,

@@ -1,0 +1,69 @@
+"""query_runs paged by a client, through the SDK's in-memory client: stable pages and a way on."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import jsonschema
+import pytest
+from mcp.client import Client
+
+from magsag_mcp.mcp_server import build_server
+
+pytestmark = [pytest.mark.anyio, pytest.mark.usefixtures("fake_scripts")]
+CATALOG = Path(__file__).resolve().parent.parent / "catalog"
+ENV = {"MAGSAG_PROVIDER": "fake"}
+
+
+@pytest.fixture
+async def client(tmp_path: Path):
+    async with Client(build_server(catalog=CATALOG, db=tmp_path / "ledger.db", env=ENV)) as c:
+        yield c
+
+
+async def invoke(client: Client, run_id: str) -> None:
+    result = await client.call_tool(
+        "invoke_skill", {"skill_id": "skill.analysis", "payload": {"data": run_id}, "run_id": run_id, "agent": "pager"}
+    )
+    assert not result.is_error, result.content[0].text
+
+
+async def page(client: Client, **arguments: Any) -> dict[str, Any]:
+    result = await client.call_tool("query_runs", {"filters": {"agent": "pager"}, **arguments})
+    assert not result.is_error, result.content[0].text
+    schema = next(t for t in (await client.list_tools()).tools if t.name == "query_runs").output_schema
+    jsonschema.Draft202012Validator(schema).validate(result.structured_content)
+    return result.structured_content
+
+
+async def test_pages_neither_repeat_nor_skip_runs_when_new_runs_land_between_them(client: Client):
+    # An agent reading its history page by page while it (or another) goes on calling: with offsets, each
+    # new run pushed the older ones down a page, and the next page began with runs already seen.
+    for i in range(5):
+        await invoke(client, f"r-{i}")
+    first = await page(client, limit=2)
+    assert [r["run_id"] for r in first["runs"]] == ["r-4", "r-3"]
+    assert first["has_more"] is True and isinstance(first["next_cursor"], str)
+    await invoke(client, "r-new-1")
+    await invoke(client, "r-new-2")
+    second = await page(client, limit=2, cursor=first["next_cursor"])
+    assert [r["run_id"] for r in second["runs"]] == ["r-2", "r-1"]
+    assert second["has_more"] is True
+    last = await page(client, limit=2, cursor=second["next_cursor"])
+    assert [r["run_id"] for r in last["runs"]] == ["r-0"]
+    assert last["has_more"] is False and last["next_cursor"] is None
+    # a page that ends exactly at the last run says so, rather than sending the client to an empty page
+    whole = await page(client, limit=7)
+    assert len(whole["runs"]) == 7 and whole["has_more"] is False and whole["next_cursor"] is None
+
+
+async def test_a_cursor_that_query_runs_did_not_give_is_refused_with_the_fix(client: Client):
+    for cursor in ("garbage", "eyJ4IjoxfQ", "W10", "WzEsMl0"):
+        result = await client.call_tool("query_runs", {"cursor": cursor})
+        assert result.is_error
+        text = result.content[0].text
+        assert "cursor" in text and "next_cursor" in text and "Traceback" not in text, text
+    # an empty cursor is no cursor, as an empty since is no bound: the first page
+    await invoke(client, "r-0")
+    assert [r["run_id"] for r in (await page(client, cursor=""))["runs"]] == ["r-0"]
