@@ -56,7 +56,14 @@ def parse_since(value: str | float | int | None, *, field: str = "since") -> flo
         ) from None
     if dt.tzinfo is None:
         dt = dt.replace(tzinfo=UTC)
-    return dt.timestamp()
+    seconds = dt.timestamp()
+    if not -MAX_DURATION_SECONDS <= seconds <= MAX_DURATION_SECONDS * 2:
+        # refused here as written: a caller re-reading the resolved number would quote a float instead
+        raise InputError(
+            f"{field}={value!r} is beyond any ledger (give a date between the years 971 and 3967); "
+            f"leave {field} out for no bound"
+        )
+    return seconds
 
 
 def parse_duration_seconds(value: str) -> float:

@@ -1,0 +1,40 @@
+"""Arguments at their edges, as a client (often a model) writes them: each gets a tool error naming the fix."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+from mcp.client import Client
+
+from magsag_mcp.mcp_server import build_server
+
+pytestmark = [pytest.mark.anyio, pytest.mark.usefixtures("fake_scripts")]
+CATALOG = Path(__file__).resolve().parent.parent / "catalog"
+ENV = {"MAGSAG_PROVIDER": "fake"}
+
+
+@pytest.fixture
+async def client(tmp_path: Path):
+    async with Client(build_server(catalog=CATALOG, db=tmp_path / "ledger.db", env=ENV)) as c:
+        yield c
+
+
+async def error_text(client: Client, tool: str, arguments: dict[str, Any]) -> str:
+    result = await client.call_tool(tool, arguments)
+    assert result.is_error, f"{tool}({arguments}) was accepted: {result.content[0].text[:200]}"
+    text = result.content[0].text
+    assert "Traceback" not in text
+    return text
+
+
+async def test_a_date_beyond_any_ledger_is_refused_as_written_by_every_ledger_tool(client: Client):
+    # summarize_usage refused it quoting a float the caller never wrote (until=253402300799.0 ... give unix
+    # seconds), and query_runs accepted the same filter: one period, two answers.
+    for field, value in (("until", "9999-12-31T23:59:59"), ("since", "0001-01-01")):
+        for tool in ("summarize_usage", "query_runs"):
+            text = await error_text(client, tool, {"filters": {field: value}})
+            assert f"{field}={value!r}" in text and "leave" in text, (tool, text)
+            assert "e+" not in text and ".0 " not in text, text
+
