@@ -38,3 +38,9 @@ async def test_a_date_beyond_any_ledger_is_refused_as_written_by_every_ledger_to
             assert f"{field}={value!r}" in text and "leave" in text, (tool, text)
             assert "e+" not in text and ".0 " not in text, text
 
+
+async def test_a_boolean_is_not_a_time(client: Client):
+    # true was taken as the number 1 (1970-01-01T00:00:01) and every run since then came back
+    for tool in ("summarize_usage", "query_runs"):
+        text = await error_text(client, tool, {"filters": {"since": True}})
+        assert "filters.since" in text and "got a boolean" in text, text

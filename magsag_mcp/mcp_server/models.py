@@ -12,7 +12,7 @@ from __future__ import annotations
 from typing import Annotated, Any, Literal
 
 from mcp.server.mcpserver.utilities.func_metadata import ArgModelBase
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, StrictFloat
 
 #: the provider registry's names (tests check this against ``magsag_mcp.providers.provider_names``;
 #: it is spelled out here so that building the server's schemas imports no HTTP client)
@@ -106,8 +106,9 @@ class UsageFiltersArg(_In):
     model: str | None = None
     provider: str | None = None
     status: Literal["ok", "error", "policy_denied", "budget_exceeded", "cancelled", "running"] | None = None
-    since: str | float | None = TIME
-    until: str | float | None = TIME
+    # strict: a boolean is no time (lax, true was the number 1: 1970-01-01T00:00:01)
+    since: str | StrictFloat | None = TIME
+    until: str | StrictFloat | None = TIME
 
 
 class SummarizeUsageArgs(_Args):
