@@ -44,3 +44,10 @@ async def test_a_boolean_is_not_a_time(client: Client):
     for tool in ("summarize_usage", "query_runs"):
         text = await error_text(client, tool, {"filters": {"since": True}})
         assert "filters.since" in text and "got a boolean" in text, text
+
+
+async def test_an_argument_to_a_tool_that_takes_none_says_so(client: Client):
+    # was "unknown argument 'skill' (accepted here: ). list_skills takes: " with two empty lists
+    text = await error_text(client, "list_skills", {"skill": "skill.analysis"})
+    assert "unknown argument 'skill' (nothing is accepted here)" in text
+    assert text.endswith("list_skills takes no arguments: call it with {}"), text

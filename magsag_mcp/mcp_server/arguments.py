@@ -52,7 +52,8 @@ def explain(tool: str, exc: ValidationError, args: type[BaseModel]) -> str:
     if len(problems) > 8:
         problems = [*problems[:8], f"and {len(problems) - 8} more"]
     accepted = ", ".join(_names(args))
-    return f"invalid_arguments: {tool}: " + "; ".join(problems) + f". {tool} takes: {accepted}"
+    takes = f"{tool} takes: {accepted}" if accepted else f"{tool} takes no arguments: call it with {{}}"
+    return f"invalid_arguments: {tool}: " + "; ".join(problems) + f". {takes}"
 
 
 def _problem(args: type[BaseModel], loc: list[str], errs: list[Any]) -> str:
@@ -63,7 +64,10 @@ def _problem(args: type[BaseModel], loc: list[str], errs: list[Any]) -> str:
         model = _model_at(args, loc[:-1])
         known = _names(model) if model is not None else []
         close = difflib.get_close_matches(loc[-1], known, n=1, cutoff=0.6)
-        hint = f"did you mean {close[0]!r}?" if close else f"accepted here: {', '.join(known)}"
+        if close:
+            hint = f"did you mean {close[0]!r}?"
+        else:
+            hint = f"accepted here: {', '.join(known)}" if known else "nothing is accepted here"
         return f"unknown argument {where!r} ({hint})"
     if kind == "missing":
         description = _description(args, loc)
