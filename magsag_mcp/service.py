@@ -415,6 +415,10 @@ class Service:
     async def search(self, pattern: str, limit: int = 50, since: str | float | None = None) -> list[dict[str, Any]]:
         return await self.ledger.search(pattern, limit, since)
 
+    async def search_page(self, pattern: str, limit: int = 50, since: str | float | None = None) -> dict[str, Any]:
+        """:meth:`search`'s hits with ``has_more``: whether more than ``limit`` matched."""
+        return await self.ledger.search_page(pattern, limit, since)
+
     async def check_budget(self, agent: str | None = None, run_id: str | None = None) -> dict[str, Any]:
         check_text(agent, "agent")
         check_text(run_id, "run_id")

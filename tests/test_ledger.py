@@ -549,7 +549,7 @@ async def test_search_refuses_a_pattern_whose_matching_would_hold_the_reader_for
         read, scans = ledger.read, []
 
         async def counted(fn, *args, **kwargs):  # which reads reach the reader: a search's scan is its `q`
-            scans.extend([fn.__qualname__] if fn.__qualname__.startswith("search.") else [])
+            scans.extend([fn.__qualname__] if fn.__qualname__.startswith(("search.", "search_page.")) else [])
             return await read(fn, *args, **kwargs)
 
         ledger.read = counted  # type: ignore[method-assign]
@@ -559,7 +559,7 @@ async def test_search_refuses_a_pattern_whose_matching_would_hold_the_reader_for
             await ledger.search("(.*a){1000}z", 5)
         assert scans == []  # refused before any row was matched: the reader was never held
         assert await ledger.search("(.*a){20}z", 5) == []  # a pattern of ordinary size still runs
-        assert scans == ["search.<locals>.q"]
+        assert scans == ["search_page.<locals>.q"]
 
 
 @pytest.mark.parametrize(

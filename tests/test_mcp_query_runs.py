@@ -67,3 +67,21 @@ async def test_a_cursor_that_query_runs_did_not_give_is_refused_with_the_fix(cli
     # an empty cursor is no cursor, as an empty since is no bound: the first page
     await invoke(client, "r-0")
     assert [r["run_id"] for r in (await page(client, cursor=""))["runs"]] == ["r-0"]
+
+
+async def test_search_says_whether_more_matched_than_it_shows(client: Client):
+    # 3 hits and a limit of 3 looked the same as 3 hits of 30: the client could not tell it saw them all
+    for i in range(3):
+        await invoke(client, f"r-{i}")
+
+    async def search(limit: int) -> dict[str, Any]:
+        result = await client.call_tool("search_usage", {"pattern": "pager", "limit": limit})
+        assert not result.is_error, result.content[0].text
+        schema = next(t for t in (await client.list_tools()).tools if t.name == "search_usage").output_schema
+        jsonschema.Draft202012Validator(schema).validate(result.structured_content)
+        return result.structured_content
+
+    some = await search(2)
+    assert len(some["hits"]) == 2 and some["has_more"] is True
+    every = await search(3)
+    assert len(every["hits"]) == 3 and every["has_more"] is False

@@ -367,18 +367,26 @@ async def search(
     """Attempts and events whose error, names or payload match ``pattern`` (case-insensitive), and runs
     whose own error does (a call that failed before any attempt), newest first; ``since`` (``7d``, an
     ISO date, ...) bounds how far back it looks."""
+    return (await search_page(ledger, pattern, limit, since))["hits"]
+
+
+async def search_page(
+    ledger: Ledger, pattern: str, limit: int = 50, since: str | float | None = None
+) -> dict[str, Any]:
+    """``{"hits", "has_more"}``: :func:`search`'s hits, and whether more than ``limit`` matched."""
     if not isinstance(limit, int) or not 1 <= limit <= 10_000:
         raise InputError(f"limit must be between 1 and 10000, got {limit!r}")
     rx = _compile(pattern)
     start = parse_since(since)
     after = start if start is not None else float("-inf")
 
-    def q(conn: sqlite3.Connection) -> list[dict[str, Any]]:
+    def q(conn: sqlite3.Connection) -> dict[str, Any]:
         conn.create_function("re_match", 1, lambda s: s is not None and rx.search(s) is not None, deterministic=True)
         deadline = time.monotonic() + SEARCH_SECONDS
         conn.set_progress_handler(lambda: int(time.monotonic() > deadline), 10_000)
         try:
-            return _search_rows(conn, limit, after)
+            hits = _search_rows(conn, limit + 1, after)  # one more than asked: whether more matched
+            return {"hits": hits[:limit], "has_more": len(hits) > limit}
         except sqlite3.OperationalError as exc:
             if "interrupt" not in str(exc):
                 raise

@@ -434,10 +434,7 @@ class Ledger:
         return await summarize(self, filters)
 
     async def query_runs(self, filters: Any = None) -> list[dict[str, Any]]:
-        from .queries import query_runs
-
-        await self.record_expired_reservations()
-        return await query_runs(self, filters)
+        return (await self.query_runs_page(filters))["runs"]
 
     async def query_runs_page(self, filters: Any = None) -> dict[str, Any]:
         from .queries import query_runs_page
@@ -446,10 +443,13 @@ class Ledger:
         return await query_runs_page(self, filters)
 
     async def search(self, pattern: str, limit: int = 50, since: str | float | None = None) -> list[dict[str, Any]]:
-        from .queries import search
+        return (await self.search_page(pattern, limit, since))["hits"]
+
+    async def search_page(self, pattern: str, limit: int = 50, since: str | float | None = None) -> dict[str, Any]:
+        from .queries import search_page
 
         await self.record_expired_reservations()
-        return await search(self, pattern, limit, since)
+        return await search_page(self, pattern, limit, since)
 
     async def prune(self, older_than_seconds: float) -> dict[str, int]:
         from .prune import prune

@@ -417,6 +417,7 @@ class SearchUsageResult(_Out):
     hits: list[Annotated[AttemptHitOut | EventHitOut | RunHitOut, Field(discriminator="kind")]] = Field(
         description="newest first"
     )
+    has_more: bool = Field(description="more than limit matched: raise limit or narrow since to see the rest")
 
 
 # --- budget (shape of magsag_mcp.governance) ----------------------------------------------------

@@ -139,7 +139,7 @@ class MagsagTools:
 
     async def search_usage(self, pattern: str, limit: int, since: str | None = None) -> CallToolResult:
         async def call(svc: Service) -> dict[str, Any]:
-            return {"pattern": pattern, "hits": await svc.search(pattern, limit, since)}
+            return {"pattern": pattern, **await svc.search_page(pattern, limit, since)}
 
         return await self._run("search_usage", M.SearchUsageResult, call)
 
