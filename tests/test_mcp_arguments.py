@@ -51,3 +51,12 @@ async def test_an_argument_to_a_tool_that_takes_none_says_so(client: Client):
     text = await error_text(client, "list_skills", {"skill": "skill.analysis"})
     assert "unknown argument 'skill' (nothing is accepted here)" in text
     assert text.endswith("list_skills takes no arguments: call it with {}"), text
+
+
+async def test_search_takes_since_as_the_other_ledger_tools_do(client: Client):
+    # summarize_usage and query_runs take unix seconds for since; search_usage refused them ("expected a
+    # string, got a number") though the ledger's search reads them
+    result = await client.call_tool("search_usage", {"pattern": "x", "since": 1764460800})
+    assert not result.is_error, result.content[0].text
+    text = await error_text(client, "search_usage", {"pattern": "x", "since": True})
+    assert "since: expected a string or a number, got a boolean" in text, text

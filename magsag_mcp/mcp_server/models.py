@@ -127,7 +127,10 @@ class SearchUsageArgs(_Args):
         min_length=1, description="regular expression (RE2, at most 1000 characters) over errors, models, events"
     )
     limit: int = Field(50, ge=1, le=500)
-    since: str | None = Field(None, description="only look this far back: 24h, 7d or an ISO date")
+    # as the ledger tools' filters take it: a client that learnt unix seconds there may send them here
+    since: str | StrictFloat | None = Field(
+        None, description="only look this far back: 24h, 7d, an ISO date/time (UTC) or unix seconds"
+    )
 
 
 class CheckBudgetArgs(_Args):
