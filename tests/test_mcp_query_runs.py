@@ -85,3 +85,21 @@ async def test_search_says_whether_more_matched_than_it_shows(client: Client):
     assert len(some["hits"]) == 2 and some["has_more"] is True
     every = await search(3)
     assert len(every["hits"]) == 3 and every["has_more"] is False
+
+
+async def test_runs_that_started_at_the_same_instant_are_paged_once_each(tmp_path: Path):
+    # a coarse clock gives several runs one started_at: the cursor also carries the run id
+    from magsag_mcp.ledger import Ledger, UsageFilters
+    from magsag_mcp.records import RunRecord
+
+    async with Ledger(tmp_path / "l.db") as ledger:
+        for name in ("b", "a", "d", "c", "e"):
+            await ledger.record_call(RunRecord(f"r-{name}", "tie", None, 1_764_460_800.0, status="ok"), [])
+        seen, cursor = [], None
+        while True:
+            page = await ledger.query_runs_page(UsageFilters(agent="tie", limit=2, cursor=cursor))
+            seen += [r["run_id"] for r in page["runs"]]
+            if not page["has_more"]:
+                break
+            cursor = page["next_cursor"]
+    assert seen == ["r-a", "r-b", "r-c", "r-d", "r-e"]
