@@ -12,7 +12,7 @@ import jsonschema
 import pytest
 from mcp.client import Client
 from mcp.shared.exceptions import MCPError
-from mcp_types import ResourceTemplateReference
+from mcp_types import PromptReference, ResourceTemplateReference
 
 from magsag_mcp.mcp_server import build_server
 from magsag_mcp.mcp_server.resources import SKILL_TEMPLATE
@@ -480,6 +480,13 @@ async def test_skill_ids_complete(client: Client):
     assert len(done.completion.values) == done.completion.total >= 8 and done.completion.has_more is False
     done = await client.complete(ref, {"name": "other", "value": ""})
     assert done.completion.values == []
+    # skill ids are offered for the skill template only, not for any reference that names a skill_id
+    for other in (
+        ResourceTemplateReference(type="ref/resource", uri="magsag://agents/{skill_id}"),
+        PromptReference(type="ref/prompt", name="skill_id"),
+    ):
+        done = await client.complete(other, {"name": "skill_id", "value": "sum"})
+        assert done.completion.values == [], other
 
 
 # --- progress and logging ------------------------------------------------------------------------

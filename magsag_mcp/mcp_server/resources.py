@@ -100,7 +100,9 @@ def register_resources(server: MCPServer, state: ServerState) -> None:
         argument: CompletionArgument,
         context: CompletionContext | None,
     ) -> Completion | None:
-        if argument.name != "skill_id":
+        # only the skill template has a skill_id: a prompt (there are none) or another URI has nothing to offer
+        skill_template = isinstance(ref, ResourceTemplateReference) and ref.uri == SKILL_TEMPLATE
+        if argument.name != "skill_id" or not skill_template:
             return None
         try:
             service = await state.service()
