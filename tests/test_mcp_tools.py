@@ -379,6 +379,35 @@ async def test_a_bad_catalog_is_a_clear_error_not_a_crash(tmp_path: Path):
         assert err["type"] == "catalog_error" and "analysis.yaml" in err["message"]
 
 
+async def test_a_tool_error_fits_the_output_schema_the_tool_published(tmp_path: Path):
+    # The TypeScript SDK's client (VS Code, Cursor, the Inspector, ...) checks structuredContent against
+    # the tool's output schema even when isError is set: a {"error": ...} that the schema did not admit
+    # became "MCP error -32602: Structured content does not match the tool's output schema", and the
+    # user never saw the error's message.
+    bad = tmp_path / "catalog"
+    shutil.copytree(CATALOG, bad)
+    (bad / "skills" / "analysis.yaml").write_text("id: skill.analysis\ndescription: [unclosed\n")
+    arguments = {
+        "list_skills": {},
+        "invoke_skill": {"skill_id": "skill.analysis", "payload": {"data": "x"}},
+        "explain_route": {"skill_id": "skill.analysis", "payload": {"data": "x"}},
+        "summarize_usage": {},
+        "query_runs": {},
+        "check_budget": {},
+        "search_usage": {"pattern": "x"},
+    }
+    async with Client(build_server(catalog=bad, db=tmp_path / "l.db", env=ENV)) as c:
+        tools = {t.name: t for t in (await c.list_tools()).tools}
+        assert set(tools) == set(arguments)
+        for name, args in arguments.items():
+            result = await c.call_tool(name, args)
+            assert error_of(result)["type"] == "catalog_error", name
+            jsonschema.Draft202012Validator(tools[name].output_schema).validate(result.structured_content)
+            # and the schema still holds a result to every field it promises
+            schema = tools[name].output_schema
+            assert not jsonschema.Draft202012Validator(schema).is_valid({"unexpected": 1}), name
+
+
 async def test_unexpected_exceptions_get_a_generic_message_and_a_logged_traceback(
     client: Client, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
 ):

@@ -242,8 +242,8 @@ def make_tool(
     """
     name = fn.__name__
     parameters = compact_schema(args.model_json_schema(by_alias=True), optional_not_null=True)
-    output_schema = compact_schema(
-        result.model_json_schema(by_alias=True, mode="serialization"), optional_not_null=False
+    output_schema = admit_tool_errors(
+        compact_schema(result.model_json_schema(by_alias=True, mode="serialization"), optional_not_null=False)
     )
     return ExplainedTool(
         fn=fn,
@@ -255,6 +255,24 @@ def make_tool(
         context_kwarg="ctx" if name == "invoke_skill" else None,
         annotations=annotations,
     )
+
+
+def admit_tool_errors(schema: dict[str, Any]) -> dict[str, Any]:
+    """``schema``, also admitting what a failed call carries (:func:`error_result`): ``{"error": {...}}``.
+
+    A tool error's ``structuredContent`` is checked against the output schema by the TypeScript SDK's
+    client even when ``isError`` is set (the python SDK's client skips it): had the schema not admitted
+    it, such clients got a protocol error in place of the message. The result's required fields are
+    required unless ``error`` is there (``if``/``else``: no branch to explore for a validator)."""
+    error = compact_schema(M.ErrorOut.model_json_schema(), optional_not_null=False)
+    error["description"] = "only in a failed call (isError): what went wrong, and how to fix it"
+    error.pop("additionalProperties", None)  # open anyway: details vary by error type
+    out = {**schema, "properties": {**schema.get("properties", {}), "error": error}}
+    required = out.pop("required", None)
+    if required:
+        out["if"] = {"required": ["error"]}
+        out["else"] = {"required": required}
+    return out
 
 
 def _with_model_config(payload: dict[str, Any], model_config: M.ModelConfigArg | None) -> dict[str, Any]:
