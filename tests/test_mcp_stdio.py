@@ -134,3 +134,27 @@ def test_building_the_server_stays_light():
     proc = subprocess.run([sys.executable, "-c", code], env=clean_env(), capture_output=True, text=True, timeout=60)
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout.strip() == ""
+
+
+async def test_stdio_serves_where_the_event_loop_cannot_handle_signals(monkeypatch: pytest.MonkeyPatch, tmp_path: Path):
+    """Windows' event loops have no add_signal_handler: opening the signal receiver raises NotImplementedError,
+    which ended the stdio server as it started (Claude Desktop or Cursor on Windows: "server disconnected").
+    Without signals it serves until stdin closes, as the SDK does, and closes the service then."""
+    import anyio
+
+    from magsag_mcp.mcp_server import build_server, stdio
+
+    def no_signals(*signals: Any) -> Any:
+        raise NotImplementedError("add_signal_handler")
+
+    served: list[str] = []
+
+    async def session_until_stdin_closes() -> None:  # stands in for run_stdio_async: returns when stdin closes
+        await anyio.wait_all_tasks_blocked()
+        served.append("closed")
+
+    server = build_server(catalog=CATALOG, db=tmp_path / "l.db", env={"MAGSAG_PROVIDER": "fake"})
+    monkeypatch.setattr(stdio.anyio, "open_signal_receiver", no_signals)
+    monkeypatch.setattr(server, "run_stdio_async", session_until_stdin_closes)
+    await stdio.serve_stdio(server)
+    assert served == ["closed"]

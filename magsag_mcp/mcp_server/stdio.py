@@ -6,7 +6,8 @@ on a worker thread that no cancellation can interrupt, so the loop waits until s
 Python's default for SIGTERM kills the process at once, losing a call that was already sent and
 perhaps billed). So a signal here closes the service first, which cancels the calls in flight and
 waits while each records what it spent and releases its budget reservation, and then ends the
-process: everything worth keeping is committed to the ledger by then.
+process: everything worth keeping is committed to the ledger by then. Where the event loop takes no
+signal handlers (Windows), the server runs until stdin closes, as the SDK's loop does.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ import logging
 import os
 import signal
 import sys
+from contextlib import ExitStack
 from typing import Any
 
 import anyio
@@ -34,7 +36,14 @@ async def serve_stdio(server: MCPServer[Any]) -> None:
 
 
 async def _stop_on_signal(server: MCPServer[Any]) -> None:
-    with anyio.open_signal_receiver(signal.SIGINT, signal.SIGTERM) as signals:
+    with ExitStack() as stack:
+        try:
+            signals = stack.enter_context(anyio.open_signal_receiver(signal.SIGINT, signal.SIGTERM))
+        except NotImplementedError:
+            # Windows' event loops take no signal handlers: serve on, until the client closes stdin (the
+            # lifespan then closes the service, recording the calls in flight) or Ctrl-C interrupts.
+            logger.debug("no signal handlers on this platform: the server stops when stdin closes")
+            return
         async for signum in signals:
             logger.info("%s: stopping; calls in flight are cancelled and recorded", signal.Signals(signum).name)
             await server_state(server).close()
