@@ -241,3 +241,14 @@ def test_compacting_leaves_the_meaning_of_hand_built_schemas_alone(case):
     assert [arguments.is_valid(i) for i in some] == [original.is_valid(i) for i in some]
     defaulted = compact_schema(HAND_BUILT["a title inside a default"][0], optional_not_null=False)
     assert defaulted["properties"]["d"]["default"] == {"title": "x"}  # data, not a generated title
+
+
+async def test_a_model_is_pointed_at_the_tool_that_lists_skills(tmp_path: Path):
+    # A model calling tools reads no resource unless its user attaches one: the instructions and skill_id's
+    # description sent it to magsag://catalog/skills alone, and it guessed ids.
+    server = build_server(catalog=CATALOG, db=tmp_path / "ledger.db", env={})
+    async with Client(server) as client:
+        assert "list_skills" in (client.instructions or "")
+        tools = {t.name: t for t in (await client.list_tools()).tools}
+    for name in ("invoke_skill", "explain_route"):
+        assert "list_skills" in tools[name].input_schema["properties"]["skill_id"]["description"], name

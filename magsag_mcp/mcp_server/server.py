@@ -22,7 +22,7 @@ _STATES: weakref.WeakKeyDictionary[MCPServer[Any], ServerState] = weakref.WeakKe
 
 INSTRUCTIONS = (
     "Routes LLM calls by skill across providers, with fallback, governance and a cost ledger. "
-    "Skill ids and inputs: resource magsag://catalog/skills. explain_route previews a call; "
+    "Skill ids and inputs: list_skills (or resource magsag://catalog/skills). explain_route previews a call; "
     "invoke_skill runs it; summarize_usage, query_runs, search_usage and check_budget read the ledger."
 )
 
