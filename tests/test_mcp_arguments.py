@@ -60,3 +60,10 @@ async def test_search_takes_since_as_the_other_ledger_tools_do(client: Client):
     assert not result.is_error, result.content[0].text
     text = await error_text(client, "search_usage", {"pattern": "x", "since": True})
     assert "since: expected a string or a number, got a boolean" in text, text
+
+
+async def test_a_skill_id_that_misses_the_pattern_is_shown_one_that_fits(client: Client):
+    # was the bare pattern '^skill\.[a-z0-9][a-z0-9._-]*$' with no id that fits it, nor where ids are listed
+    for tool in ("invoke_skill", "explain_route"):
+        text = await error_text(client, tool, {"skill_id": "analysis", "payload": {"data": "x"}})
+        assert "skill_id: string should match pattern" in text and "(e.g. skill.analysis; see list_skills)" in text

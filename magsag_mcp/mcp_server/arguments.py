@@ -78,7 +78,10 @@ def _problem(args: type[BaseModel], loc: list[str], errs: list[Any]) -> str:
         got = "null" if value is None else _JSON_TYPES.get(type(value), "another type")
         return f"{where}: expected {' or '.join(dict.fromkeys(expected))}, got {got}"  # type: ignore[arg-type]
     # a constraint (a pattern, a range): pydantic's sentence says which, without the value
-    return "; ".join(f"{where}: {e['msg'][0].lower()}{e['msg'][1:]}" for e in errs)
+    said = "; ".join(f"{where}: {e['msg'][0].lower()}{e['msg'][1:]}" for e in errs)
+    if kind == "string_pattern_mismatch" and (description := _description(args, loc)):
+        said += f" ({description})"  # a pattern alone shows no value that fits it
+    return said
 
 
 def _expected(err: Any) -> str | None:

@@ -74,7 +74,7 @@ class ModelConfigArg(_In):
         return self.model_dump(exclude_none=True, by_alias=True)
 
 
-SKILL_ID = Field(pattern=r"^skill\.[a-z0-9][a-z0-9._-]*$", description="e.g. skill.analysis (list_skills)")
+SKILL_ID = Field(pattern=r"^skill\.[a-z0-9][a-z0-9._-]*$", description="e.g. skill.analysis; see list_skills")
 PAYLOAD = Field(description="the skill's input fields (its input_schema)")
 MODEL_CONFIG = Field(None, alias="model_config", description="overrides: model, provider, fallbacks, ...")
 
