@@ -323,3 +323,56 @@ def test_the_table_shows_control_characters_escaped_not_sent_to_the_terminal(tmp
     assert "\x1b" not in out and "\r" not in out and "\x07" not in out
     assert len(out.splitlines()) == 2  # the header and the one run
     assert "bob\\x1b]52;c;ZWNobyBvd25lZA==\\x07\\x1b[8m" in out and "run-1\\r\\nrun-forged" in out
+
+
+class _LocaleStdout(io.TextIOWrapper):
+    """stdout redirected to a file where the locale's encoding is not UTF-8: Windows' cp1252 (or an ASCII
+    CI locale), with Windows' translation of every "\\n" written into "\\r\\n"."""
+
+    def __init__(self) -> None:
+        super().__init__(io.BytesIO(), encoding="cp1252", newline="\r\n")
+
+    def written(self) -> bytes:
+        self.flush()
+        return self.buffer.getvalue()  # type: ignore[attr-defined]
+
+
+def test_exports_to_a_non_utf8_stdout_round_trip_exactly(tmp_path, monkeypatch):
+    """`magsag data query --format csv > audit.csv` where stdout's encoding is not UTF-8 (Windows) died
+    with a UnicodeEncodeError traceback at the first name or error text it could not encode, and its
+    newline translation turned an error's "\\r\\n" into "\\r\\r\\n". Exports are UTF-8 and exact."""
+    import sys
+
+    db = tmp_path / "utf8.db"
+    monkeypatch.setenv("MAGSAG_DB", str(db))
+    now = time.time()
+    error = "shard 7 überlastet 🙂\r\nretry: ☃\nend"
+    cost = "12345.678901234567"
+
+    async def fill() -> None:
+        async with Ledger(db) as ledger:
+            run = RunRecord("r-日本", "agént", "skill.analysis", now)
+            target = (now, "openai", "gpt-4o", "skill.analysis", "agént")
+            failed = AttemptRecord("r-日本", *target, "error", 0, 1, error_class="server_error", error_message=error)
+            ok = AttemptRecord("r-日本", *target, "ok", 0, 2, cost_usd=Decimal(cost))
+            await ledger.record_call(run, [failed, ok])
+
+    anyio.run(fill)
+    out = _LocaleStdout()
+    monkeypatch.setattr(sys, "stdout", out)
+    assert main(["data", "query", "--format", "csv"]) == 0
+    rows = list(csv.DictReader(io.StringIO(out.written().decode("utf-8"), newline="")))
+    assert [(r["run_id"], r["agent"], r["error_message"], r["cost_usd"]) for r in rows] == [
+        ("r-日本", "agént", error, ""),  # an unknown cost stays empty, not 0
+        ("r-日本", "agént", "", cost),
+    ]
+    out = _LocaleStdout()
+    monkeypatch.setattr(sys, "stdout", out)
+    assert main(["data", "query", "--format", "json"]) == 0
+    [run] = json.loads(out.written().decode("utf-8"))
+    assert [(a["error_message"], a["cost_usd"]) for a in run["attempts"]] == [(error, None), (None, cost)]
+    out = _LocaleStdout()
+    monkeypatch.setattr(sys, "stdout", out)
+    assert main(["flow", "summarize"]) == 0
+    summary = json.loads(out.written().decode("utf-8"))
+    assert summary["by_agent"]["agént"]["known_cost_usd"] == cost

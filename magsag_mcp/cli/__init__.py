@@ -63,8 +63,23 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def print_json(data: Any, *, stream: Any = None) -> None:
-    json.dump(data, stream or sys.stdout, indent=2, ensure_ascii=False, default=str)
-    (stream or sys.stdout).write("\n")
+    write_utf8(json.dumps(data, indent=2, ensure_ascii=False, default=str) + "\n", stream=stream)
+
+
+def write_utf8(text: str, *, stream: Any = None) -> None:
+    """Machine-readable output (JSON, CSV) as UTF-8, exactly as given. Written through stdout's text layer,
+    it took the locale's encoding (cp1252 on Windows when redirected to a file, ASCII under some CI
+    locales), which cannot encode most names and error text (a traceback: the export lost), and Windows'
+    newline translation, which made a CSV field's "\r\n" "\r\r\n". A stream without a byte layer (a
+    StringIO) is written as text."""
+    stream = stream or sys.stdout
+    buffer = getattr(stream, "buffer", None)
+    if buffer is None:
+        stream.write(text)
+        return
+    stream.flush()  # what was written as text goes first
+    buffer.write(text.encode("utf-8", "backslashreplace"))
+    buffer.flush()
 
 
 def print_error(exc: MagsagError) -> None:

@@ -13,7 +13,7 @@ from typing import Any
 import anyio
 
 from ..errors import InputError
-from . import CommandGroups, print_json
+from . import CommandGroups, print_json, write_utf8
 
 CSV_FIELDS = (
     "run_id",
@@ -193,7 +193,7 @@ def _query(args: argparse.Namespace) -> int:
     if args.format == "json":
         print_json(runs)
     elif args.format == "csv":
-        sys.stdout.write(runs_to_csv(runs))
+        write_utf8(runs_to_csv(runs))
     else:
         print(runs_to_table(runs))
     return 0
