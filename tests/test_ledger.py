@@ -595,6 +595,66 @@ async def test_unreadable_database_is_a_clear_error(tmp_path: Path):
         await Ledger(garbage).open()
 
 
+async def test_a_ledger_that_cannot_be_used_says_what_is_wrong_and_what_to_do(tmp_path: Path):
+    """A directory, a file that is no database and a damaged ledger were all "check the path and its
+    permissions" (or, found damaged while reading, SQLite's words alone): the user was sent to check
+    permissions that were fine. Each now says what is wrong with the file and what to do about it."""
+    folder = tmp_path / "ledgers"
+    folder.mkdir()
+    with pytest.raises(LedgerError) as info:
+        await Ledger(folder).open()
+    message = info.value.message
+    assert f"the ledger at {folder}: it is a directory" in message and str(folder / "ledger.db") in message
+    assert "permissions" not in message
+
+    other = tmp_path / "notes.txt"
+    other.write_text("meeting notes, not a ledger\n" * 200)
+    with pytest.raises(LedgerError) as info:
+        await Ledger(other).open()
+    message = info.value.message
+    assert f"the ledger at {other}: it is not a SQLite database" in message and "--db / MAGSAG_DB" in message
+    assert "permissions" not in message
+    assert other.read_text() == "meeting notes, not a ledger\n" * 200  # left as it was
+
+    damaged = tmp_path / "damaged.db"
+    async with Ledger(damaged) as ledger:
+        now = time.time()
+        for i in range(300):
+            run = RunRecord(f"r{i}", "a", "s", now, ended_at=now, status="ok")
+            error = f"upstream {i}: " + "x" * 300
+            attempt = AttemptRecord(run.run_id, now, "openai", "gpt-4o", "s", "a", "error", 0, 1, error_message=error)
+            await ledger.record_call(run, [attempt])
+    with open(damaged, "r+b") as fh:  # a copy cut short, a disk that lost pages
+        fh.truncate(damaged.stat().st_size // 2)
+    with pytest.raises(LedgerError) as info:
+        async with Ledger(damaged) as ledger:
+            await ledger.query_runs(UsageFilters(limit=10_000))
+    message = info.value.message
+    assert f"the ledger at {damaged}" in message and "is damaged" in message
+    assert f"sqlite3 {damaged} .recover" in message and "backup" in message
+    assert "permissions" not in message
+
+
+@pytest.mark.skipif(os.name != "posix" or os.geteuid() == 0, reason="file modes do not stop root")
+async def test_a_read_only_ledger_says_it_is_read_only(tmp_path: Path):
+    folder = tmp_path / "shared"
+    folder.mkdir()
+    db = folder / "ledger.db"
+    async with Ledger(db):
+        pass
+    db.chmod(0o444)
+    folder.chmod(0o555)
+    try:
+        with pytest.raises(LedgerError) as info:
+            await Ledger(db).open()
+    finally:
+        folder.chmod(0o755)
+        db.chmod(0o644)
+    message = info.value.message
+    assert f"cannot open the ledger at {db}: it is read-only, or its folder is" in message
+    assert "copy the ledger to a folder you can write" in message
+
+
 async def test_a_failed_open_leaves_no_sqlite_thread_to_report_to_a_closed_loop(tmp_path: Path):
     # aiosqlite's failed connect asks its thread to stop and drops the answer; a thread still running
     # when the CLI's loop closed printed "RuntimeError: Event loop is closed" after the clean error.

@@ -29,6 +29,7 @@ from ..errors import ConfigError, InputError, LedgerError, MagsagError, redact
 from ..records import AttemptRecord, RunRecord
 from ..text import check_text
 from .migrations import NewerSchema, migrate
+from .problems import open_error, use_error
 from .run_scope import RunSpend, run_spend_in
 from .writes import (
     EXPIRED_RESERVATIONS,
@@ -180,11 +181,7 @@ class Ledger:
             await self._close_connections()
             if "locked" in str(exc) or "busy" in str(exc):
                 raise _ledger_error(exc, self.path, self.busy_timeout_ms) from None
-            raise LedgerError(
-                f"cannot open the ledger at {self.path}: {exc}; check the path and its permissions, "
-                "or choose another file with --db / MAGSAG_DB",
-                db=str(self.path),
-            ) from None
+            raise open_error(exc, self.path) from None
         except BaseException:  # cancelled midway (a client cancelling the call that opens the service)
             with anyio.CancelScope(shield=True):
                 await self._close_connections()
@@ -489,13 +486,4 @@ def _in_snapshot(conn: sqlite3.Connection, fn: Callable[[sqlite3.Connection], T]
 
 
 def _ledger_error(exc: BaseException, path: Path, busy_timeout_ms: int = BUSY_TIMEOUT_MS) -> LedgerError:
-    if isinstance(exc, LedgerError):
-        return exc
-    text = str(exc)
-    if "locked" in text or "busy" in text:
-        return LedgerError(
-            f"the ledger at {path} stayed locked for {busy_timeout_ms / 1000:g}s by another process; "
-            "retry, or stop the process holding it",
-            db=str(path),
-        )
-    return LedgerError(f"ledger error at {path}: {text}", db=str(path))
+    return use_error(exc, path, busy_timeout_ms)

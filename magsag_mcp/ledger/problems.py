@@ -1,0 +1,90 @@
+"""What went wrong with the ledger's file, said as its cause and its fix: a :class:`LedgerError`.
+
+SQLite's own words name the symptom ("unable to open database file", "database disk image is
+malformed"), not what the user can do: a directory given as the ledger, a file that is no database,
+a damaged ledger and a read-only one each need something else done.
+"""
+
+from __future__ import annotations
+
+import errno
+import os
+import sqlite3
+from pathlib import Path
+
+from ..errors import LedgerError
+
+# SQLite's primary result codes (an extended code carries one in its low byte)
+_READONLY, _CORRUPT, _FULL, _CANTOPEN, _NOTADB = 8, 11, 13, 14, 26
+
+
+def _code(exc: BaseException) -> int | None:
+    code = getattr(exc, "sqlite_errorcode", None)
+    return None if code is None else code & 0xFF
+
+
+def _writable(path: Path) -> bool:
+    """Whether the ledger's file (if there) and its folder, where SQLite makes the -wal and -shm files,
+    can be written."""
+    return (not path.exists() or os.access(path, os.W_OK)) and os.access(path.parent, os.W_OK)
+
+
+def cause(exc: BaseException, path: Path) -> str | None:
+    """The cause and the fix of ``exc`` met on the ledger at ``path``, where they can be told: a phrase
+    that follows the ledger's name ("the ledger at PATH is damaged ...")."""
+    code = _code(exc)
+    os_errno = exc.errno if isinstance(exc, OSError) else None
+    if path.is_dir():
+        return (
+            "is a directory, and the ledger is a file: give a file's path with --db / MAGSAG_DB, "
+            f"such as {path / 'ledger.db'}"
+        )
+    if code == _NOTADB:
+        return (
+            "is not a SQLite database, so it is not a magsag-mcp ledger: check the file that "
+            "--db / MAGSAG_DB names (the ledger is created where they point, when none is there)"
+        )
+    if code == _CORRUPT:
+        return (
+            f"is damaged (SQLite: {exc}): restore it from a backup, or save what it "
+            f"still holds with `sqlite3 {path} .recover | sqlite3 recovered.db` and use recovered.db; "
+            "meanwhile --db / MAGSAG_DB can name a new ledger"
+        )
+    if code in (_READONLY, _CANTOPEN) or os_errno in (errno.EACCES, errno.EPERM, errno.EROFS):
+        if code == _READONLY or not _writable(path):
+            return (
+                f"is read-only, or its folder is ({exc}): magsag-mcp writes the file "
+                "and the -wal and -shm files beside it, even to read it; make them writable, or copy the "
+                "ledger to a folder you can write and pass the copy with --db"
+            )
+    if code == _FULL or os_errno == errno.ENOSPC:
+        return f"is on a full disk ({exc}): free some space there, then retry"
+    return None
+
+
+def open_error(exc: BaseException, path: Path) -> LedgerError:
+    """The ledger at ``path`` could not be opened."""
+    why = cause(exc, path)
+    if why is not None:
+        return LedgerError(f"cannot open the ledger at {path}: it {why}", db=str(path))
+    return LedgerError(
+        f"cannot open the ledger at {path}: {exc}; check the path and its permissions, "
+        "or choose another file with --db / MAGSAG_DB",
+        db=str(path),
+    )
+
+
+def use_error(exc: BaseException, path: Path, busy_timeout_ms: float) -> LedgerError:
+    """Reading or writing the open ledger at ``path`` failed."""
+    if isinstance(exc, LedgerError):
+        return exc
+    text = str(exc)
+    if "locked" in text or "busy" in text:
+        return LedgerError(
+            f"the ledger at {path} stayed locked for {busy_timeout_ms / 1000:g}s by another process; "
+            "retry, or stop the process holding it",
+            db=str(path),
+        )
+    if isinstance(exc, sqlite3.Error | OSError) and (why := cause(exc, path)) is not None:
+        return LedgerError(f"the ledger at {path} {why}", db=str(path))
+    return LedgerError(f"ledger error at {path}: {text}", db=str(path))
