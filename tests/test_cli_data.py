@@ -376,3 +376,28 @@ def test_exports_to_a_non_utf8_stdout_round_trip_exactly(tmp_path, monkeypatch):
     assert main(["flow", "summarize"]) == 0
     summary = json.loads(out.written().decode("utf-8"))
     assert summary["by_agent"]["agént"]["known_cost_usd"] == cost
+
+
+@pytest.mark.parametrize(
+    "window",
+    [
+        ["--since", "2025-11-30", "--until", "2025-11-01"],  # the two dates swapped
+        ["--since", "2025-11-01", "--until", "2025-11-01"],  # "that day", but until is exclusive
+        ["--since", "1d", "--until", "2d"],  # until two days ago, since one day ago
+    ],
+)
+def test_an_empty_time_window_is_refused_not_summarized_as_no_spend(ledger_db, tmp_path, capsys, window):
+    """A window that ends before it starts selects nothing: `flow summarize` wrote a summary of $0, and
+    `flow gate` passed it whatever the policy's limits. It is bad input, saying how to write the window."""
+    summary = tmp_path / "s.json"
+    assert main(["flow", "summarize", *window, "--output", str(summary)]) == 2
+    message = json.loads(capsys.readouterr().err)["error"]["message"]
+    assert "is not before until" in message and "until is exclusive" in message
+    assert "--since 2025-11-01 --until 2025-11-02" in message
+    assert not summary.exists()
+    assert main(["data", "query", *window]) == 2
+    assert "is not before until" in capsys.readouterr().err
+    with pytest.raises(InputError, match="is not before until"):
+        UsageFilters.build({"since": 1762041600, "until": 1762041600.0})
+    UsageFilters.build({"since": "2d", "until": "1d"})  # the other way round is a window
+    UsageFilters.build({"since": 1762041600, "until": 1762041600.5})

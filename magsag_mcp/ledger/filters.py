@@ -8,7 +8,7 @@ import time
 from datetime import UTC, datetime
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from ..errors import InputError
 from ..text import check_text
@@ -30,9 +30,9 @@ def _seconds(m: re.Match[str], value: str) -> float:
     return seconds
 
 
-def parse_since(value: str | float | int | None, *, field: str = "since") -> float | None:
+def parse_since(value: str | float | int | None, *, field: str = "since", now: float | None = None) -> float | None:
     """``24h``, ``7d``, ``30m``, an ISO date/time (UTC unless it says otherwise), or unix seconds (a number,
-    or nine digits or more as text)."""
+    or nine digits or more as text). A duration counts back from ``now`` (by default the time now)."""
     if value is None or value == "":
         return None
     if isinstance(value, bool):  # an int to Python, but no one means 1970-01-01T00:00:01 by True
@@ -46,7 +46,7 @@ def parse_since(value: str | float | int | None, *, field: str = "since") -> flo
     text = value.strip()
     m = _RELATIVE.match(text)
     if m:
-        return time.time() - _seconds(m, value)
+        return (time.time() if now is None else now) - _seconds(m, value)
     try:
         dt = datetime.fromisoformat(text.replace("Z", "+00:00"))
     except ValueError:
@@ -114,6 +114,24 @@ class UsageFilters(BaseModel):
             parse_since(value, field=info.field_name)
         return value
 
+    @model_validator(mode="after")
+    def _window(self) -> UsageFilters:
+        # A window that ends before it starts selects nothing: a summary of it said $0 and `flow gate` passed
+        # it, whatever the limits (two dates swapped, or one day given as since and until, until exclusive).
+        now = time.time()
+        since, until = parse_since(self.since, now=now), parse_since(self.until, field="until", now=now)
+        if since is not None and until is not None and since >= until:
+            shown = [
+                f"{v!r} ({datetime.fromtimestamp(t, UTC).isoformat(timespec='seconds')})"
+                for v, t in ((self.since, since), (self.until, until))
+            ]
+            raise ValueError(
+                f"since={shown[0]} is not before until={shown[1]}, so the window holds nothing: until is exclusive"
+                " and must come after since; for one day give its date and the next, e.g. --since 2025-11-01"
+                " --until 2025-11-02 (the 1st of November), or --since 2d --until 1d"
+            )
+        return self
+
     @classmethod
     def build(cls, data: dict[str, Any] | UsageFilters | None = None, **kwargs: Any) -> UsageFilters:
         if isinstance(data, UsageFilters):
@@ -128,7 +146,8 @@ class UsageFilters(BaseModel):
                 msg = err["msg"]
                 if err["type"] == "extra_forbidden":
                     msg = f"unknown filter; use one of {sorted(cls.model_fields)}"
-                problems.append(f"{loc}: {msg.removeprefix('Value error, ')}")
+                msg = msg.removeprefix("Value error, ")
+                problems.append(f"{loc}: {msg}" if loc else msg)
             raise InputError("invalid filters: " + "; ".join(problems)) from None
 
 
