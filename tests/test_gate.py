@@ -268,3 +268,44 @@ def test_an_empty_policy_file_is_bad_input_saying_what_it_needs(gate, text):
 def test_a_policy_file_with_a_name_used_twice_is_named(gate):
     code, _, err = gate(GOOD, "policies:\n  - name: a\n  - name: a\n")
     assert code == 2 and "policy.yaml: policy names must be unique; repeated: ['a']" in err
+
+
+def test_calls_without_an_agent_are_not_held_to_the_per_agent_daily_limit(tmp_path: Path, capsys):
+    """max_cost_per_agent_daily_usd limits each agent's day; the budget never applies it to calls made
+    without an agent (max_cost_per_day_usd covers those). A summary lists them in by_agent as "(none)",
+    and the gate failed them as an agent named "(none)": a CI gate that failed on spend the policy allows."""
+    import asyncio
+    from decimal import Decimal
+
+    from magsag_mcp.ledger import Ledger
+    from magsag_mcp.records import AttemptRecord, RunRecord
+
+    day = 1_762_000_000.0
+
+    async def record() -> None:
+        async with Ledger(tmp_path / "l.db") as ledger:
+            for i, (agent, cost) in enumerate([(None, "2.5"), (None, "2.5"), ("ana", "1"), ("bo", "4")]):
+                at = day + i
+                run = RunRecord(f"r{i}", agent, "skill.analysis", at, ended_at=at + 1, status="ok")
+                att = AttemptRecord(
+                    run.run_id, at, "openai", "gpt-4o", "skill.analysis", agent, "ok", 0, 1, cost_usd=Decimal(cost)
+                )
+                await ledger.record_call(run, [att])
+
+    asyncio.run(record())
+    summary = tmp_path / "summary.json"
+    assert main(["flow", "summarize", "--db", str(tmp_path / "l.db"), "--output", str(summary)]) == 0
+    assert json.loads(summary.read_text())["by_agent"]["(none)"]["known_cost_usd"] == "5"
+    policy = tmp_path / "policy.yaml"
+    policy.write_text("policies:\n  - name: p\n    thresholds: {max_cost_per_agent_daily_usd: 4.5}\n")
+    capsys.readouterr()
+    assert main(["flow", "gate", str(summary), "--policy", str(policy)]) == 0
+    assert capsys.readouterr().out.splitlines()[-1] == "gate: pass"
+    policy.write_text("policies:\n  - name: p\n    thresholds: {max_cost_per_agent_daily_usd: 3}\n")
+    assert main(["flow", "gate", str(summary), "--policy", str(policy)]) == 1
+    out = capsys.readouterr().out
+    assert "FAIL p: agent 'bo' on 2025-11-01 (UTC) cost $4 exceeds max_cost_per_agent_daily_usd $3" in out
+    assert "(none)" not in out and "gate: 1 violation(s)" in out
+    policy.write_text("policies:\n  - name: p\n    thresholds: {max_cost_per_day_usd: 9}\n")  # the day counts them
+    assert main(["flow", "gate", str(summary), "--policy", str(policy)]) == 1
+    assert "FAIL p: 2025-11-01 (UTC) cost $10 exceeds max_cost_per_day_usd $9" in capsys.readouterr().out

@@ -3,7 +3,8 @@
 What each threshold means for a summary: ``max_cost_per_run_usd`` bounds the summary's costliest run
 (``largest_run``: a run with the runs it delegated, as a run's budget limit counts it);
 ``max_cost_per_day_usd`` bounds its costliest day (``largest_day``) and
-``max_cost_per_agent_daily_usd`` each agent's costliest day (``by_agent[A].largest_day``), days
+``max_cost_per_agent_daily_usd`` each agent's costliest day (``by_agent[A].largest_day``; not the calls
+made without an agent, ``by_agent["(none)"]``, which the budget too holds to the day limit alone), days
 being UTC days; ``max_cost_per_call_usd`` bounds each model's average cost per call. A summary
 written before those peaks were kept is checked against its totals (the whole summary, each agent's
 whole cost) and the gate says so in a note: a summary of many runs or days may then fail limits no
@@ -31,6 +32,9 @@ from .policy import PolicySet, matches, model_matches
 Count = Annotated[int, Field(ge=0, strict=True)]
 # up to a trillion USD: anything larger is not a summary (and would overflow the Decimal context)
 Usd = Annotated[Decimal, Field(ge=0, le=10**12, allow_inf_nan=False)] | None
+
+#: how a summary's by_agent names the calls made without an agent (see ledger.queries.summarize)
+NO_AGENT = "(none)"
 
 HOW = "the summary must be the JSON that `magsag flow summarize --output FILE` writes"
 
@@ -190,6 +194,8 @@ def check_summary_with_notes(summary: Any, policies: PolicySet) -> tuple[list[st
         if t.max_cost_per_agent_daily_usd is not None:
             limit = f"max_cost_per_agent_daily_usd ${t.max_cost_per_agent_daily_usd}"
             for agent, a in (parsed.by_agent or {}).items():
+                if agent == NO_AGENT:  # calls without an agent: the budget holds them to the day limit alone
+                    continue
                 if "largest_day" not in a.model_fields_set:
                     what = "largest_day in by_agent"
                     _note(notes, _OLD_SUMMARY.format(field=what, limit=limit, instead="its whole cost", what="days"))
