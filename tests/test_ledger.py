@@ -635,6 +635,32 @@ async def test_a_ledger_that_cannot_be_used_says_what_is_wrong_and_what_to_do(tm
     assert "permissions" not in message
 
 
+async def test_a_sqlite_database_of_another_program_is_refused_and_left_as_it_was(tmp_path: Path):
+    """--db naming another program's SQLite file (a mistyped path, a MAGSAG_DB reused): the ledger switched
+    it to WAL, added its own tables beside the program's and reported nothing spent. A database with
+    tables but no schema_migrations is not a ledger; it is refused untouched. A blank one is a new ledger."""
+    app = tmp_path / "app.db"
+    conn = sqlite3.connect(app, isolation_level=None)
+    conn.execute("CREATE TABLE notes (id INTEGER PRIMARY KEY, body TEXT)")
+    conn.execute("INSERT INTO notes (body) VALUES ('keep me')")
+    conn.close()
+    before = app.read_bytes()
+    with pytest.raises(LedgerError) as info:
+        await Ledger(app).open()
+    message = info.value.message
+    assert f"cannot open the ledger at {app}: it is a SQLite database with other tables (notes)" in message
+    assert "not a magsag-mcp ledger" in message and "--db / MAGSAG_DB" in message
+    assert app.read_bytes() == before
+    conn = sqlite3.connect(app)
+    assert conn.execute("PRAGMA journal_mode").fetchone()[0] == "delete"
+    assert [r[0] for r in conn.execute("SELECT name FROM sqlite_master")] == ["notes"]
+    conn.close()
+    blank = tmp_path / "blank.db"
+    sqlite3.connect(blank).close()  # an empty file: a new ledger
+    async with Ledger(blank) as ledger:
+        await ledger.log_event(None, None, "e", {})
+
+
 @pytest.mark.skipif(os.name != "posix" or os.geteuid() == 0, reason="file modes do not stop root")
 async def test_a_read_only_ledger_says_it_is_read_only(tmp_path: Path):
     folder = tmp_path / "shared"
@@ -1237,6 +1263,8 @@ async def test_opening_a_new_ledger_while_another_process_writes_waits_for_it(tm
 
     db = tmp_path / "new.db"
     other = sqlite3.connect(db, isolation_level=None, check_same_thread=False)
+    # a ledger's first table (a file with other tables and none of a ledger's is refused untouched)
+    other.execute("CREATE TABLE schema_migrations (name TEXT PRIMARY KEY, applied_at REAL NOT NULL)")
     other.execute("CREATE TABLE scratch (x)")  # a file still in rollback mode, as a new ledger starts
     other.execute("BEGIN IMMEDIATE")
     other.execute("INSERT INTO scratch VALUES (1)")

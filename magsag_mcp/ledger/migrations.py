@@ -279,6 +279,29 @@ class NewerSchema(Exception):
         self.unknown = unknown
 
 
+class NotALedger(Exception):
+    """The database holds tables and no ``schema_migrations``: another program's, not a ledger."""
+
+    def __init__(self, tables: list[str]) -> None:
+        super().__init__(", ".join(tables))
+        self.tables = tables
+
+
+def check_is_ledger(conn: sqlite3.Connection) -> None:
+    """Raise :class:`NotALedger` unless the database is blank or a ledger. A ledger gets its
+    ``schema_migrations`` table before any other, in its own commit, so a ledger being created by
+    another process meanwhile is never taken for another program's database. Only reads: to be
+    called before anything (the switch to WAL) changes the file."""
+    tables = [
+        r[0]
+        for r in conn.execute(
+            "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite!_%' ESCAPE '!' ORDER BY name"
+        )
+    ]
+    if tables and "schema_migrations" not in tables:
+        raise NotALedger(tables)
+
+
 def migrate(conn: sqlite3.Connection) -> list[str]:
     """Apply every migration not yet applied, each in its own transaction. Returns the names applied.
 

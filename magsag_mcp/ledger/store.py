@@ -28,7 +28,7 @@ import anyio
 from ..errors import ConfigError, InputError, LedgerError, MagsagError, redact
 from ..records import AttemptRecord, RunRecord
 from ..text import check_text
-from .migrations import NewerSchema, migrate
+from .migrations import NewerSchema, NotALedger, check_is_ledger, migrate
 from .problems import open_error, use_error
 from .run_scope import RunSpend, run_spend_in
 from .writes import (
@@ -54,8 +54,12 @@ def default_db_path(env: Mapping[str, str] | None = None) -> Path:
     return Path(platformdirs.user_data_dir("magsag-mcp", appauthor=False)) / "ledger.db"
 
 
-def _configure(conn: sqlite3.Connection, busy_timeout_ms: int = BUSY_TIMEOUT_MS) -> None:
+def _configure(conn: sqlite3.Connection, busy_timeout_ms: int = BUSY_TIMEOUT_MS, *, first: bool = False) -> None:
+    """``first``: the process's first connection, which checks that the file is a ledger (or blank) before
+    the switch to WAL changes it."""
     conn.execute(f"PRAGMA busy_timeout = {int(busy_timeout_ms)}")
+    if first:
+        check_is_ledger(conn)
     mode = _wal(conn, busy_timeout_ms)
     if mode.lower() != "wal":
         raise LedgerError(f"the ledger needs WAL journaling but SQLite chose {mode!r}; use a local file system")
@@ -159,7 +163,7 @@ class Ledger:
         try:
             _create_private(self.path)
             self._writer = await _connect(self.path)
-            await self._writer._execute(_configure, self._writer._conn, self.busy_timeout_ms)
+            await self._writer._execute(_configure, self._writer._conn, self.busy_timeout_ms, first=True)
             await self._writer._execute(migrate, self._writer._conn)
             self._reader = await _connect(self.path)
             await self._reader._execute(_configure, self._reader._conn, self.busy_timeout_ms)
@@ -176,6 +180,13 @@ class Ledger:
                 "(pip install -U magsag-mcp), or give this process a ledger of its own with --db / MAGSAG_DB",
                 db=str(self.path),
                 unknown_migrations=exc.unknown,
+            ) from None
+        except NotALedger as exc:
+            await self._close_connections()
+            raise LedgerError(
+                f"cannot open the ledger at {self.path}: it is a SQLite database with other tables ({exc}), "
+                "not a magsag-mcp ledger, and was left as it was; check the file that --db / MAGSAG_DB names",
+                db=str(self.path),
             ) from None
         except (sqlite3.Error, OSError) as exc:
             await self._close_connections()
