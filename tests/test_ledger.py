@@ -1334,3 +1334,134 @@ def test_a_catalog_price_too_large_to_record_is_refused_at_load(tmp_path: Path):
     assert len(problems) == 2 and all("less than or equal to 1000000" in p for p in problems), problems
     (tmp_path / "prices.yaml").write_text('"fake:*": {input: 1000000, output: 600}\n')
     assert validate_prices(tmp_path) == []
+
+
+def _derived_tables_from_attempts(conn: sqlite3.Connection, applied: list[tuple[str, str]]) -> None:
+    """What the writer of a version with ``applied`` migrations kept beside the attempts: each rollup
+    table it had, filled by the statement its migration filled it with."""
+    for _, sql in applied:
+        for statement in (s.strip() for s in sql.split(";")):
+            for table in ("agent_spend", "usage_rollup", "day_spend"):
+                if statement.startswith(f"INSERT INTO {table}"):
+                    conn.execute(f"DELETE FROM {table}")
+                    # 0004 names no columns; 0007 added two (their defaults are right for these rows)
+                    columns = (
+                        " (bucket, model, provider, agent, skill, outcome, attempts, input_tokens, output_tokens,"
+                        " cached_tokens, reasoning_tokens, cost_pusd, unpriced)"
+                    )
+                    conn.execute(statement.replace("INSERT INTO usage_rollup", "INSERT INTO usage_rollup" + columns, 1))
+
+
+@pytest.mark.parametrize("version", range(1, len(MIGRATIONS)))
+async def test_a_ledger_of_every_earlier_schema_upgrades_with_its_records_intact(tmp_path: Path, monkeypatch, version):
+    """A ledger recorded by a version that knew only the first ``version`` migrations (built by applying
+    just those), opened by this one: every migration after them applies, and its records read back whole:
+    rows, text, money to the pico-dollar, unknown costs still unknown, summaries equal to its attempts."""
+    from magsag_mcp.ledger import migrations
+
+    db = tmp_path / f"v{version}.db"
+    conn = sqlite3.connect(db, isolation_level=None)
+    monkeypatch.setattr(migrations, "MIGRATIONS", MIGRATIONS[:version])
+    migrations.migrate(conn)
+    monkeypatch.setattr(migrations, "MIGRATIONS", MIGRATIONS)
+    day = 20_390 * 86400.0
+    rows = [  # run, agent, at, model, outcome, error, cost (pico-USD; None: unknown)
+        ("r1", "agént", day + 10.25, "gpt-4o", "ok", None, 1_234_567_890_123_456),
+        ("r1", "agént", day + 11.5, "gpt-4o", "error", "überlastet 🙂\r\nretry\n", 0),
+        ("r2", None, day + 86400 + 3, "mystery-7b", "ok", None, None),
+        ("r3", "bo", day + 2 * 86400, "claude-3-5-sonnet", "ok", "=not a formula", 7),
+    ]
+    for run_id, agent, at, model, outcome, error, cost in rows:
+        conn.execute(
+            "INSERT INTO attempts (run_id, started_at, provider, model, agent, outcome, error_message, input_tokens,"
+            " output_tokens, total_tokens, cost_pusd) VALUES (?, ?, 'openai', ?, ?, ?, ?, 3, 2, 5, ?)",
+            (run_id, at, model, agent, outcome, error, cost),
+        )
+    for run_id in ("r1", "r2", "r3"):
+        mine = [r for r in rows if r[0] == run_id]
+        conn.execute(
+            "INSERT INTO runs (run_id, agent, started_at, ended_at, status, calls, input_tokens, output_tokens,"
+            " cost_pusd, unpriced_calls) VALUES (?, ?, ?, ?, 'ok', ?, ?, ?, ?, ?)",
+            (
+                run_id,
+                mine[0][1],
+                mine[0][2],
+                mine[-1][2] + 1,
+                len(mine),
+                3 * len(mine),
+                2 * len(mine),
+                sum(r[6] or 0 for r in mine),
+                sum(r[6] is None for r in mine),
+            ),
+        )
+    conn.execute(
+        "INSERT INTO events (run_id, agent, at, event, data) VALUES ('r1', 'agént', ?, 'note', ?)", (day, '{"k": "ü"}')
+    )
+    _derived_tables_from_attempts(conn, MIGRATIONS[:version])
+    conn.close()
+
+    async with Ledger(db) as ledger:
+        runs = await ledger.query_runs(UsageFilters(limit=10))
+        summary = await ledger.summarize()
+        hits = await ledger.search("note")
+    conn = sqlite3.connect(db)
+    assert [r[0] for r in conn.execute("SELECT name FROM schema_migrations ORDER BY name")] == [
+        n for n, _ in MIGRATIONS
+    ]
+    assert conn.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
+    got = [
+        (r["run_id"], a["agent"], a["model"], a["outcome"], a["error_message"], a["cost_usd"])
+        for r in sorted(runs, key=lambda r: r["run_id"])
+        for a in r["attempts"]
+    ]
+    assert got == [
+        (run_id, agent, model, outcome, error, None if cost is None else format(Decimal(cost) / 10**12, "f"))
+        for run_id, agent, _, model, outcome, error, cost in rows
+    ]
+    assert summary["totals"]["known_cost_usd"] == "1234.567890123463"
+    assert (summary["totals"]["calls"], summary["totals"]["errors"], summary["totals"]["unpriced_calls"]) == (4, 1, 1)
+    assert summary["by_agent"]["agént"]["known_cost_usd"] == "1234.567890123456"
+    assert summary["largest_day"] == {
+        "date": "2025-10-29",
+        "known_cost_usd": "1234.567890123456",
+        "unknown_cost_bound_usd": "0",
+        "at_most_usd": "1234.567890123456",
+    }
+    assert [h["data"] for h in hits if h["kind"] == "event"] == [{"k": "ü"}]
+    day_spend = conn.execute("SELECT SUM(cost_pusd) FROM day_spend").fetchone()[0]
+    assert day_spend == 1_234_567_890_123_463  # what the day limit counts: every known cost
+
+
+#: the migrations released so far, with a digest of each one's SQL (whitespace aside). A ledger that applied
+#: one never applies it again, so an edit to it would reach only new ledgers: migrations are append-only.
+RELEASED_MIGRATIONS = {
+    "0001_runs_attempts_events": "5a75e3ce28b75f9b",
+    "0002_budget_reservations": "a0324afbed509869",
+    "0003_agent_spend_rollup": "1f3b595de00372ce",
+    "0004_usage_rollup": "a0cc2526316488cf",
+    "0005_trim_hot_indexes": "f838658d90803f02",
+    "0006_error_attempts_cost_zero": "fbd97baaa2a43f18",
+    "0007_unknown_cost_bound": "dc842b90d523c737",
+    "0008_run_error": "221756d4ba0f5a16",
+    "0009_reservation_attempt": "4a9de00f590c8e11",
+    "0010_day_spend": "80f05bbd2d5e66f8",
+    "0011_runs_cost": "21d9b91b1621a3ad",
+    "0012_reservation_ids_never_reused": "ba89d15aa34a604f",
+    "0013_attempt_price_details": "66f72ce93e79599c",
+}
+
+
+def test_migrations_are_append_only_and_named_in_order():
+    import hashlib
+
+    names = [name for name, _ in MIGRATIONS]
+    assert names == sorted(set(names))
+    assert [int(name[:4]) for name in names] == list(range(1, len(names) + 1))
+    for name, sql in MIGRATIONS:
+        if name in RELEASED_MIGRATIONS:
+            digest = hashlib.sha256(" ".join(sql.split()).encode()).hexdigest()[:16]
+            assert digest == RELEASED_MIGRATIONS[name], (
+                f"migration {name} was released and must not change (ledgers that applied it never apply it "
+                "again): add a new migration instead"
+            )
+    assert set(RELEASED_MIGRATIONS) <= set(names), "a released migration was removed"
