@@ -635,6 +635,37 @@ async def test_a_ledger_that_cannot_be_used_says_what_is_wrong_and_what_to_do(tm
     assert "permissions" not in message
 
 
+@pytest.mark.parametrize("how", ["deleted", "replaced"])
+async def test_a_ledger_deleted_or_replaced_while_open_records_nothing_more_and_says_so(tmp_path: Path, how: str):
+    """A ledger deleted while a long-lived server had it open (an `rm` to start afresh), or replaced (a
+    restore): SQLite went on writing to the file it had open, which no other process could see and which
+    was gone when the server exited. Every call "recorded", none kept; budgets counted against a ledger
+    no one else read. Writes now refuse, saying why and what to do; before a call, so nothing is spent."""
+    db = tmp_path / "l.db"
+    async with Ledger(db) as ledger:
+        await ledger.log_event(None, None, "before", {})
+        for path in tmp_path.glob("l.db*"):  # rm l.db*
+            path.unlink()
+        if how == "replaced":
+            async with Ledger(db) as other:  # another process starts a new ledger at the path
+                await other.log_event(None, None, "fresh", {})
+        now = time.time()
+        run = RunRecord("r", "a", "s", now, ended_at=now, status="ok")
+        attempt = AttemptRecord("r", now, "openai", "gpt-4o", "s", "a", "ok", 0, 1, cost_usd=Decimal("0.5"))
+        for write in (
+            lambda: ledger.record_call(run, [attempt], alone=True),  # inline, on the event loop
+            lambda: ledger.record_call(run, [attempt]),  # the group commit
+            lambda: ledger.log_event(None, None, "after", {}),
+        ):
+            with pytest.raises(LedgerError) as info:
+                await write()
+            message = info.value.message
+            assert f"the ledger at {db} was deleted or replaced while this process had it open" in message
+            assert "restart this process" in message
+        with pytest.raises(LedgerError, match="deleted or replaced"):  # a budget reservation: before any spend
+            ledger.try_now(lambda conn: None)
+
+
 async def test_a_sqlite_database_of_another_program_is_refused_and_left_as_it_was(tmp_path: Path):
     """--db naming another program's SQLite file (a mistyped path, a MAGSAG_DB reused): the ledger switched
     it to WAL, added its own tables beside the program's and reported nothing spent. A database with

@@ -88,3 +88,23 @@ def use_error(exc: BaseException, path: Path, busy_timeout_ms: float) -> LedgerE
     if isinstance(exc, sqlite3.Error | OSError) and (why := cause(exc, path)) is not None:
         return LedgerError(f"the ledger at {path} {why}", db=str(path))
     return LedgerError(f"ledger error at {path}: {text}", db=str(path))
+
+
+def file_identity(path: Path) -> tuple[int, int] | None:
+    """Which file is at ``path`` now (device and inode), or None when there is none."""
+    try:
+        st = os.stat(path)
+    except OSError:
+        return None
+    return st.st_dev, st.st_ino
+
+
+def moved_error(path: Path) -> LedgerError:
+    """The file this process opened as its ledger is no longer the one at ``path``."""
+    return LedgerError(
+        f"the ledger at {path} was deleted or replaced while this process had it open (an rm, a move, a "
+        "restore): what it recorded now would go to the old file, which no other process reads and which is "
+        "lost when this process ends, so it records nothing more; restart this process to use the ledger "
+        "that is at that path now",
+        db=str(path),
+    )

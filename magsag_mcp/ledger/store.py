@@ -12,8 +12,6 @@ batch, not one per statement).
 from __future__ import annotations
 
 import asyncio
-import json
-import math
 import os
 import sqlite3
 import time
@@ -29,13 +27,14 @@ from ..errors import ConfigError, InputError, LedgerError, MagsagError, redact
 from ..records import AttemptRecord, RunRecord
 from ..text import check_text
 from .migrations import NewerSchema, NotALedger, check_is_ledger, migrate
-from .problems import open_error, use_error
+from .problems import file_identity, moved_error, open_error, use_error
 from .run_scope import RunSpend, run_spend_in
 from .writes import (
     EXPIRED_RESERVATIONS,
     SYNC_MODE_BY_CONNECTION,
     RecordWrite,
     apply_batch,
+    event_json,
     record_abandoned,
     set_sync,
 )
@@ -156,6 +155,8 @@ class Ledger:
         self._task: asyncio.Task[None] | None = None
         self._batch_in_flight = False
         self._closing = False
+        #: the file opened (device, inode): writes check that it is still the one at the path
+        self._identity: tuple[int, int] | None = None
 
     # --- lifecycle -------------------------------------------------------------------------------
 
@@ -165,6 +166,7 @@ class Ledger:
             self._writer = await _connect(self.path)
             await self._writer._execute(_configure, self._writer._conn, self.busy_timeout_ms, first=True)
             await self._writer._execute(migrate, self._writer._conn)
+            self._identity = file_identity(self.path)
             self._reader = await _connect(self.path)
             await self._reader._execute(_configure, self._reader._conn, self.busy_timeout_ms)
             self._inline = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
@@ -274,7 +276,7 @@ class Ledger:
                 self._batch_in_flight = True
                 try:
                     results = await self._writer._execute(
-                        apply_batch,
+                        self._apply_batch,
                         self._writer._conn,
                         [fn for fn, _, _, _ in batch],
                         self.durable_mode if durable else "NORMAL",
@@ -301,6 +303,17 @@ class Ledger:
             if self._closing and not self._pending:
                 return
 
+    def _apply_batch(self, conn: sqlite3.Connection, fns: list[Any], mode: str) -> list[tuple[bool, Any]]:
+        self._check_file()
+        return apply_batch(conn, fns, mode)
+
+    def _check_file(self) -> None:
+        """Deleted or replaced since it was opened (an ``rm`` to start afresh, a restore), the file SQLite
+        writes is not the ledger at the path: what is recorded would be lost, and no other process's
+        budget would count it. One stat before each write transaction."""
+        if self._identity is not None and file_identity(self.path) != self._identity:
+            raise moved_error(self.path)
+
     def writer_idle(self) -> bool:
         """Nothing queued and no batch on the writer thread: an inline write cannot overtake another."""
         return not self._pending and not self._batch_in_flight
@@ -320,6 +333,7 @@ class Ledger:
         conn = self._inline
         if conn is None:
             return False, None
+        self._check_file()
         set_sync(conn, self.durable_mode if durable else "NORMAL")
         try:
             conn.execute("BEGIN IMMEDIATE")
@@ -413,7 +427,7 @@ class Ledger:
         check_text(event, "the event's name")
         check_text(dict(data), f"event {event!r}: data")
         try:
-            payload = redact(_event_json(dict(data)))
+            payload = redact(event_json(dict(data)))
         except (TypeError, ValueError) as exc:  # keys that are not strings, circular references
             raise InputError(f"event {event!r}: data must be a JSON-like mapping ({exc})") from None
         now = time.time()
@@ -463,28 +477,6 @@ class Ledger:
         from .prune import prune
 
         return await prune(self, older_than_seconds)
-
-
-def _event_json(data: dict[str, Any]) -> str:
-    """An event's data as JSON. NaN and the infinities have no JSON form (Python's would write the bare
-    words, which strict parsers such as jq refuse when `magsag data search` prints the event): they are
-    kept as the strings "NaN", "Infinity" and "-Infinity"."""
-    try:
-        return json.dumps(data, default=str, ensure_ascii=False, allow_nan=False)
-    except ValueError as exc:
-        if not str(exc).startswith("Out of range float"):
-            raise
-    return json.dumps(_finite(data), default=str, ensure_ascii=False, allow_nan=False)
-
-
-def _finite(value: Any) -> Any:
-    if isinstance(value, float) and not math.isfinite(value):
-        return "NaN" if math.isnan(value) else "Infinity" if value > 0 else "-Infinity"
-    if isinstance(value, Mapping):
-        return {k: _finite(v) for k, v in value.items()}
-    if isinstance(value, list | tuple):
-        return [_finite(v) for v in value]
-    return value
 
 
 def _in_snapshot(conn: sqlite3.Connection, fn: Callable[[sqlite3.Connection], T]) -> T:

@@ -7,8 +7,9 @@
 from __future__ import annotations
 
 import json
+import math
 import sqlite3
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from ..errors import redact
@@ -384,3 +385,25 @@ def apply_batch(
             conn.execute("ROLLBACK")
         raise
     return results
+
+
+def event_json(data: dict[str, Any]) -> str:
+    """An event's data as JSON. NaN and the infinities have no JSON form (Python's would write the bare
+    words, which strict parsers such as jq refuse when `magsag data search` prints the event): they are
+    kept as the strings "NaN", "Infinity" and "-Infinity"."""
+    try:
+        return json.dumps(data, default=str, ensure_ascii=False, allow_nan=False)
+    except ValueError as exc:
+        if not str(exc).startswith("Out of range float"):
+            raise
+    return json.dumps(_finite(data), default=str, ensure_ascii=False, allow_nan=False)
+
+
+def _finite(value: Any) -> Any:
+    if isinstance(value, float) and not math.isfinite(value):
+        return "NaN" if math.isnan(value) else "Infinity" if value > 0 else "-Infinity"
+    if isinstance(value, Mapping):
+        return {k: _finite(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_finite(v) for v in value]
+    return value
