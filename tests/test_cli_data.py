@@ -401,3 +401,18 @@ def test_an_empty_time_window_is_refused_not_summarized_as_no_spend(ledger_db, t
         UsageFilters.build({"since": 1762041600, "until": 1762041600.0})
     UsageFilters.build({"since": "2d", "until": "1d"})  # the other way round is a window
     UsageFilters.build({"since": 1762041600, "until": 1762041600.5})
+
+
+def test_an_export_cut_at_its_limit_says_so_and_how_to_get_the_rest(ledger_db, capsys):
+    """`magsag data query --agent X --format csv > audit.csv` (the guide's compliance export) wrote the 50
+    newest runs and said nothing of the rest: an audit file that looked whole. stdout stays the data; a
+    note on stderr says more runs match and how to page on."""
+    assert main(["data", "query", "--format", "csv", "--limit", "2"]) == 0
+    out, err = capsys.readouterr()
+    assert {r["run_id"] for r in csv.DictReader(io.StringIO(out))} == {"r-priced", "r-unpriced"}
+    assert "2 runs shown (newest first) and more match" in err and "--offset 2" in err
+    assert main(["data", "query", "--format", "json", "--limit", "2", "--offset", "2"]) == 0
+    out, err = capsys.readouterr()
+    assert [r["run_id"] for r in json.loads(out)] == ["r-old"] and err == ""
+    assert main(["data", "query", "--format", "csv", "--limit", "3"]) == 0  # exactly all of them
+    assert capsys.readouterr().err == ""

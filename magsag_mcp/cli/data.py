@@ -189,7 +189,20 @@ def runs_to_table(runs: list[dict[str, Any]]) -> str:
 
 def _query(args: argparse.Namespace) -> int:
     filters = filters_from(args, limit=args.limit, offset=args.offset)
-    runs = with_ledger(args, lambda ledger: ledger.query_runs(filters))
+
+    async def page(ledger: Any) -> tuple[list[dict[str, Any]], bool]:
+        runs = await ledger.query_runs(filters)
+        # a full page: whether a run follows it (an export cut at --limit must not pass for the whole)
+        after = filters.model_copy(update={"offset": filters.offset + filters.limit, "limit": 1})
+        return runs, len(runs) == filters.limit and bool(await ledger.query_runs(after))
+
+    runs, more = with_ledger(args, page)
+    if more:
+        print(
+            f"note: {len(runs)} run{'' if len(runs) == 1 else 's'} shown (newest first) and more match; the next "
+            f"ones: --offset {filters.offset + filters.limit} (--limit takes up to 10000)",
+            file=sys.stderr,
+        )
     if args.format == "json":
         print_json(runs)
     elif args.format == "csv":
