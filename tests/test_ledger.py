@@ -1496,3 +1496,48 @@ def test_migrations_are_append_only_and_named_in_order():
                 "again): add a new migration instead"
             )
     assert set(RELEASED_MIGRATIONS) <= set(names), "a released migration was removed"
+
+
+RECORD_AT_ONCE = """
+import asyncio, sys, time
+from decimal import Decimal
+from magsag_mcp.ledger import Ledger
+from magsag_mcp.records import AttemptRecord, RunRecord
+
+async def main():
+    db, tag, start = sys.argv[1], sys.argv[2], float(sys.argv[3])
+    while time.time() < start:  # every process starts recording at the same moment
+        await asyncio.sleep(0.001)
+    async with Ledger(db) as ledger:
+        async def one(i, alone):
+            now = time.time()
+            run = RunRecord(f"{tag}-{i}", "ag", "s", now, ended_at=now, status="ok")
+            cost = Decimal(i + 1) / 10**12
+            attempt = AttemptRecord(run.run_id, now, "openai", "gpt-4o", "s", "ag", "ok", 0, 1, cost_usd=cost)
+            await ledger.record_call(run, [attempt], alone=alone)
+        for i in range(30):  # one at a time: inline commits on the event loop
+            await one(i, True)
+        await asyncio.gather(*(one(30 + i, False) for i in range(60)))  # together: group commits
+
+asyncio.run(main())
+"""
+
+
+def test_processes_recording_at_once_lose_no_record(tmp_path: Path):
+    """Several servers recording into one ledger at once, inline and in group commits: every record
+    lands once, and the rollups that summaries and budgets read equal the attempts."""
+    db = tmp_path / "shared.db"
+    start = time.time() + 2  # after every interpreter has started (a hang guard bounds the wait below)
+    tags = ["a", "b", "c"]
+    procs = [subprocess.Popen([sys.executable, "-c", RECORD_AT_ONCE, str(db), tag, str(start)]) for tag in tags]
+    assert [p.wait(120) for p in procs] == [0] * len(tags)
+    conn = sqlite3.connect(db)
+    assert conn.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
+    expected = {f"{tag}-{i}" for tag in tags for i in range(90)}
+    assert sorted(r[0] for r in conn.execute("SELECT run_id FROM attempts")) == sorted(expected)
+    assert {r[0] for r in conn.execute("SELECT run_id FROM runs")} == expected
+    total = len(tags) * sum(range(1, 91))  # pico-USD
+    assert conn.execute("SELECT SUM(cost_pusd) FROM attempts").fetchone()[0] == total
+    for table in ("usage_rollup", "day_spend", "agent_spend"):
+        assert conn.execute(f"SELECT SUM(cost_pusd) FROM {table}").fetchone()[0] == total, table
+    assert conn.execute("SELECT SUM(attempts) FROM usage_rollup").fetchone()[0] == len(expected)
