@@ -107,6 +107,39 @@ async def test_an_older_magsag_refuses_a_ledger_a_newer_one_migrated(tmp_path: P
         await ledger.log_event(None, None, "e", {})
 
 
+async def test_an_older_magsag_already_running_stops_writing_once_a_newer_one_migrates(tmp_path: Path):
+    """The other order of two versions on one MAGSAG_DB: this version (an IDE's pinned server) is running
+    when a newer one (a desktop client's, just upgraded) opens the ledger and migrates it. The check at
+    open had passed long before, so this one went on recording without what the newer migration keeps up
+    to date (as 0010's day_spend, which the day limit reads). Its next write now finds the migration it
+    does not know and refuses, as at open."""
+    db = tmp_path / "shared.db"
+    now = time.time()
+    run = RunRecord("r", "a", "s", now, ended_at=now, status="ok")
+    attempt = AttemptRecord("r", now, "openai", "gpt-4o", "s", "a", "ok", 0, 1, cost_usd=Decimal("0.5"))
+    async with Ledger(db) as ledger:
+        await ledger.record_call(run, [attempt], alone=True)
+        newer = sqlite3.connect(db, isolation_level=None)  # the newer version's process migrates it
+        newer.execute("BEGIN IMMEDIATE")
+        newer.execute("CREATE TABLE hour_spend (bucket INTEGER PRIMARY KEY, cost_pusd INTEGER NOT NULL)")
+        newer.execute("INSERT INTO schema_migrations VALUES ('0014_hour_spend', ?)", (time.time(),))
+        newer.execute("COMMIT")
+        newer.close()
+        for write in (
+            lambda: ledger.record_call(run, [attempt], alone=True),  # inline, as a lone call's record
+            lambda: ledger.record_call(run, [attempt]),  # the group commit
+            lambda: ledger.log_event(None, None, "e", {}),
+        ):
+            with pytest.raises(LedgerError) as info:
+                await write()
+            message = info.value.message
+            assert f"the ledger at {db} was migrated by a newer magsag-mcp" in message
+            assert "0014_hour_spend" in message and "upgrade magsag-mcp" in message
+        assert (await ledger.summarize())["totals"]["calls"] == 1  # what is there can still be read
+    conn = sqlite3.connect(db)
+    assert conn.execute("SELECT COUNT(*) FROM attempts").fetchone()[0] == 1
+
+
 async def test_a_summary_reads_one_snapshot_while_another_process_records(tmp_path: Path, monkeypatch):
     """A summary is several statements (the rollup, the period, the largest run and day). Run one by one
     in autocommit, each saw the ledger as it was at that statement, so a call another process recorded

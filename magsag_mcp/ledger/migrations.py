@@ -302,6 +302,12 @@ def check_is_ledger(conn: sqlite3.Connection) -> None:
         raise NotALedger(tables)
 
 
+def unknown_migrations(conn: sqlite3.Connection) -> list[str]:
+    """The migrations applied to the ledger that this version does not know: a newer version's."""
+    known = {name for name, _ in MIGRATIONS}
+    return sorted(r[0] for r in conn.execute("SELECT name FROM schema_migrations") if r[0] not in known)
+
+
 def migrate(conn: sqlite3.Connection) -> list[str]:
     """Apply every migration not yet applied, each in its own transaction. Returns the names applied.
 
@@ -310,8 +316,7 @@ def migrate(conn: sqlite3.Connection) -> list[str]:
     which the day limit reads), so a version that predates it would record spend the newer one's
     limits never see. The migrations are append-only, so an unknown name means a newer version."""
     conn.execute("CREATE TABLE IF NOT EXISTS schema_migrations (name TEXT PRIMARY KEY, applied_at REAL NOT NULL)")
-    known = {name for name, _ in MIGRATIONS}
-    unknown = sorted(r[0] for r in conn.execute("SELECT name FROM schema_migrations") if r[0] not in known)
+    unknown = unknown_migrations(conn)
     if unknown:
         raise NewerSchema(unknown)
     applied: list[str] = []

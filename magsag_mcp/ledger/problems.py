@@ -108,3 +108,17 @@ def moved_error(path: Path) -> LedgerError:
         "that is at that path now",
         db=str(path),
     )
+
+
+def newer_error(path: Path, unknown: list[str]) -> LedgerError:
+    """The ledger holds migrations this version does not know (see :func:`~.migrations.migrate`)."""
+    from .. import __version__
+
+    return LedgerError(
+        f"the ledger at {path} was migrated by a newer magsag-mcp than this one ({__version__}): "
+        f"it has schema migration(s) {', '.join(unknown)} that this version does not know, so what this version "
+        "records could escape the newer one's budget limits; upgrade magsag-mcp in this environment "
+        "(pip install -U magsag-mcp), or give this process a ledger of its own with --db / MAGSAG_DB",
+        db=str(path),
+        unknown_migrations=unknown,
+    )

@@ -26,8 +26,8 @@ import anyio
 from ..errors import ConfigError, InputError, LedgerError, MagsagError, redact
 from ..records import AttemptRecord, RunRecord
 from ..text import check_text
-from .migrations import NewerSchema, NotALedger, check_is_ledger, migrate
-from .problems import file_identity, moved_error, open_error, use_error
+from .migrations import NewerSchema, NotALedger, check_is_ledger, migrate, unknown_migrations
+from .problems import file_identity, moved_error, newer_error, open_error, use_error
 from .run_scope import RunSpend, run_spend_in
 from .writes import (
     EXPIRED_RESERVATIONS,
@@ -155,8 +155,9 @@ class Ledger:
         self._task: asyncio.Task[None] | None = None
         self._batch_in_flight = False
         self._closing = False
-        #: the file opened (device, inode): writes check that it is still the one at the path
+        #: the file opened (device, inode) and its schema's version: each write transaction checks both
         self._identity: tuple[int, int] | None = None
+        self._schema_version: int | None = None
 
     # --- lifecycle -------------------------------------------------------------------------------
 
@@ -167,22 +168,14 @@ class Ledger:
             await self._writer._execute(_configure, self._writer._conn, self.busy_timeout_ms, first=True)
             await self._writer._execute(migrate, self._writer._conn)
             self._identity = file_identity(self.path)
+            self._schema_version = await self._writer._execute(_schema_version, self._writer._conn)
             self._reader = await _connect(self.path)
             await self._reader._execute(_configure, self._reader._conn, self.busy_timeout_ms)
             self._inline = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
             _configure(self._inline, 0)
         except NewerSchema as exc:
             await self._close_connections()
-            from .. import __version__
-
-            raise LedgerError(
-                f"the ledger at {self.path} was migrated by a newer magsag-mcp than this one ({__version__}): "
-                f"it has schema migration(s) {exc} that this version does not know, so what this version "
-                "records could escape the newer one's budget limits; upgrade magsag-mcp in this environment "
-                "(pip install -U magsag-mcp), or give this process a ledger of its own with --db / MAGSAG_DB",
-                db=str(self.path),
-                unknown_migrations=exc.unknown,
-            ) from None
+            raise newer_error(self.path, exc.unknown) from None
         except NotALedger as exc:
             await self._close_connections()
             raise LedgerError(
@@ -304,15 +297,22 @@ class Ledger:
                 return
 
     def _apply_batch(self, conn: sqlite3.Connection, fns: list[Any], mode: str) -> list[tuple[bool, Any]]:
-        self._check_file()
-        return apply_batch(conn, fns, mode)
+        return apply_batch(conn, fns, mode, check=self._check_write)
 
-    def _check_file(self) -> None:
-        """Deleted or replaced since it was opened (an ``rm`` to start afresh, a restore), the file SQLite
-        writes is not the ledger at the path: what is recorded would be lost, and no other process's
-        budget would count it. One stat before each write transaction."""
+    def _check_write(self, conn: sqlite3.Connection) -> None:
+        """First in each write transaction. Deleted or replaced since it was opened (an ``rm`` to start
+        afresh, a restore), the file SQLite writes is not the ledger at the path: what is recorded would
+        be lost, and no other process's budget would count it (one stat). Migrated since by a newer
+        version (running beside this one), it needs writes this version does not make, as at open (its
+        schema version, from the file's header, tells; the migrations are read only when it changed)."""
         if self._identity is not None and file_identity(self.path) != self._identity:
             raise moved_error(self.path)
+        version = _schema_version(conn)
+        if version != self._schema_version:
+            unknown = unknown_migrations(conn)
+            if unknown:
+                raise newer_error(self.path, unknown)
+            self._schema_version = version
 
     def writer_idle(self) -> bool:
         """Nothing queued and no batch on the writer thread: an inline write cannot overtake another."""
@@ -328,18 +328,19 @@ class Ledger:
         happens on the event loop, so callers use it only when nothing else is waiting (see
         :meth:`record_call`). The inline connection never waits for a lock (busy timeout 0): when
         another writer holds it, this returns ``(False, None)`` and the caller queues the operation with
-        :meth:`submit` instead. Exceptions from ``fn`` propagate.
+        :meth:`submit` instead. Exceptions from ``fn`` propagate, as does the :class:`LedgerError` of a
+        ledger that must not be written (see :meth:`_check_write`).
         """
         conn = self._inline
         if conn is None:
             return False, None
-        self._check_file()
         set_sync(conn, self.durable_mode if durable else "NORMAL")
         try:
             conn.execute("BEGIN IMMEDIATE")
         except sqlite3.OperationalError:
             return False, None  # locked: take the queue
         try:
+            self._check_write(conn)
             value = fn(conn)
         except BaseException:
             conn.execute("ROLLBACK")
@@ -477,6 +478,10 @@ class Ledger:
         from .prune import prune
 
         return await prune(self, older_than_seconds)
+
+
+def _schema_version(conn: sqlite3.Connection) -> int:
+    return int(conn.execute("PRAGMA schema_version").fetchone()[0])
 
 
 def _in_snapshot(conn: sqlite3.Connection, fn: Callable[[sqlite3.Connection], T]) -> T:

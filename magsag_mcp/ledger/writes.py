@@ -348,11 +348,17 @@ def _apply_one(conn: sqlite3.Connection, fn: Callable[[sqlite3.Connection], Any]
 
 
 def apply_batch(
-    conn: sqlite3.Connection, fns: list[Callable[[sqlite3.Connection], Any]], mode: str = "FULL"
+    conn: sqlite3.Connection,
+    fns: list[Callable[[sqlite3.Connection], Any]],
+    mode: str = "FULL",
+    check: Callable[[sqlite3.Connection], None] | None = None,
 ) -> list[tuple[bool, Any]]:
+    """``check``: run first in the transaction; what it raises fails the whole batch."""
     set_sync(conn, mode)
     conn.execute("BEGIN IMMEDIATE")
     try:
+        if check is not None:
+            check(conn)
         done: dict[int, tuple[bool, Any]] = {}
         # Operations of a kind that can share statements (calls' records, budget reservations: any with
         # apply_all and merge_order) run first, kind by kind in merge order, however many of each there
