@@ -699,6 +699,24 @@ async def test_a_ledger_deleted_or_replaced_while_open_records_nothing_more_and_
             ledger.try_now(lambda conn: None)
 
 
+async def test_a_ledger_opened_by_a_relative_path_is_written_after_the_process_changes_directory(
+    tmp_path: Path, monkeypatch
+):
+    # SQLite keeps the file it opened; the check that it is still the one at the path must look at the
+    # same file, wherever the process's working directory has gone since (an agent's code may chdir)
+    (tmp_path / "elsewhere").mkdir()
+    monkeypatch.chdir(tmp_path)
+    async with Ledger("l.db") as ledger:
+        monkeypatch.chdir(tmp_path / "elsewhere")
+        await ledger.log_event(None, None, "after chdir", {})
+        now = time.time()
+        run = RunRecord("r", "a", "s", now, ended_at=now, status="ok")
+        await ledger.record_call(run, [AttemptRecord("r", now, "openai", "m", "s", "a", "ok", 0, 1)], alone=True)
+    conn = sqlite3.connect(tmp_path / "l.db")
+    assert conn.execute("SELECT COUNT(*) FROM events").fetchone()[0] == 1
+    assert not (tmp_path / "elsewhere" / "l.db").exists()
+
+
 async def test_a_sqlite_database_of_another_program_is_refused_and_left_as_it_was(tmp_path: Path):
     """--db naming another program's SQLite file (a mistyped path, a MAGSAG_DB reused): the ledger switched
     it to WAL, added its own tables beside the program's and reported nothing spent. A database with

@@ -157,17 +157,19 @@ class Ledger:
         self._closing = False
         #: the file opened (device, inode) and its schema's version: each write transaction checks both
         self._identity: tuple[int, int] | None = None
+        self._opened = self.path
         self._schema_version: int | None = None
 
     # --- lifecycle -------------------------------------------------------------------------------
 
     async def open(self) -> Ledger:
         try:
+            self._opened = Path(os.path.abspath(self.path))  # as SQLite resolves it: a later chdir moves nothing
             _create_private(self.path)
             self._writer = await _connect(self.path)
             await self._writer._execute(_configure, self._writer._conn, self.busy_timeout_ms, first=True)
             await self._writer._execute(migrate, self._writer._conn)
-            self._identity = file_identity(self.path)
+            self._identity = file_identity(self._opened)
             self._schema_version = await self._writer._execute(_schema_version, self._writer._conn)
             self._reader = await _connect(self.path)
             await self._reader._execute(_configure, self._reader._conn, self.busy_timeout_ms)
@@ -305,7 +307,7 @@ class Ledger:
         be lost, and no other process's budget would count it (one stat). Migrated since by a newer
         version (running beside this one), it needs writes this version does not make, as at open (its
         schema version, from the file's header, tells; the migrations are read only when it changed)."""
-        if self._identity is not None and file_identity(self.path) != self._identity:
+        if self._identity is not None and file_identity(self._opened) != self._identity:
             raise moved_error(self.path)
         version = _schema_version(conn)
         if version != self._schema_version:
