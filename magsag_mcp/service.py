@@ -237,6 +237,10 @@ class Service:
                 "not sent; open a new service, and close one only once the calls using it are done"
             )
         run_id = run_id or new_run_id()
+        # "" (what MCP clients and forms send for an optional name) is no name: recorded as NULL, where the
+        # agent filter and the "(none)" group find it, and where governance already read it as no agent
+        agent = agent or None
+        parent_run_id = parent_run_id or None
         if parent_run_id is not None and parent_run_id != run_id:
             # A delegated run records the top run as its parent, at any depth: the top run's limit covers
             # the whole tree, and a run delegated from a delegated run must not escape it.
@@ -425,7 +429,7 @@ class Service:
         return await self.governance.check_budget(agent=agent, run_id=run_id)
 
     async def log_event(self, run_id: str | None, agent: str | None, event: str, data: Mapping[str, Any]) -> None:
-        await self.ledger.log_event(run_id, agent, event, data)
+        await self.ledger.log_event(run_id or None, agent or None, event, data)
 
     async def run_cost(self, run_id: str) -> tuple[Decimal, bool]:
         return await self.ledger.run_cost(run_id)

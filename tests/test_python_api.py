@@ -512,3 +512,22 @@ def test_a_result_answered_by_a_fallback_says_so_in_its_warnings(tmp_path, fake_
     fell_back = [w for w in result["warnings"] if "fallback" in w]
     assert fell_back == ["answered by fallback fake:b after fake:a failed (server_error, timeout)"]
     assert any("fake:a" in w and "after the request was sent" in w for w in result["warnings"])
+
+
+def test_an_empty_agent_or_parent_run_is_no_agent_or_parent(tmp_path: Path, fake_scripts: None):
+    """MCP clients and form-built calls send "" for an optional name: it is recorded as no name (NULL),
+    so the agent filter and the '(none)' group find it, not a separate agent '' that no filter selects."""
+    env = {"MAGSAG_PROVIDER": "fake"}
+    with Magsag(catalog=CATALOG, db=tmp_path / "l.db", env=env) as handle:
+        payload = {"data": "x", "model_config": {"model": "fake:echo"}}
+        handle.skills.invoke("skill.analysis", payload, agent="", run_id="r-empty")
+        handle.obs.log("note", {"k": 1})
+        runs = handle.bridge.run(lambda: handle.service.query_runs({"run_id": "r-empty"}))
+        assert runs[0]["agent"] is None and runs[0]["parent_run_id"] is None
+        handle.bridge.run(
+            lambda: handle.service.invoke_skill("skill.analysis", payload, agent="", run_id="r-child", parent_run_id="")
+        )
+        child = handle.bridge.run(lambda: handle.service.query_runs({"run_id": "r-child"}))
+        assert child[0]["agent"] is None and child[0]["parent_run_id"] is None
+        summary = handle.bridge.run(lambda: handle.service.summarize({}))
+        assert list(summary["by_agent"]) == ["(none)"]
