@@ -141,7 +141,9 @@ class Service:
             raise catalog_problems(cat.root, problems)
         retry = retry or retry_policy_from_env(env)
         # read before the ledger opens, so that a bad value is reported with nothing to undo
-        transport = transport or Transport(timeouts=Timeouts(connect=connect_timeout(env), read=read_timeout(env)))
+        transport = transport or Transport(
+            timeouts=Timeouts(connect=connect_timeout(env), read=read_timeout(env)), env=env
+        )
         ledger = Ledger(Path(db) if db else default_db_path(env), sync=ledger_sync_from_env(env))
         await ledger.open()
         # Reservations must outlive the longest call, or a slow call's reservation could expire mid-call.

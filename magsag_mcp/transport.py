@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import codecs
 import json
+import os
 import re
 from collections.abc import AsyncIterator, Callable, Iterator, Mapping
 from contextlib import asynccontextmanager, contextmanager
@@ -29,6 +30,7 @@ from .errors import (
     excerpt,
     redact,
 )
+from .proxies import Proxy, ProxySettings
 from .settings import CONNECT_TIMEOUT_ENV, DEFAULT_CONNECT_TIMEOUT, DEFAULT_READ_TIMEOUT, READ_TIMEOUT_ENV
 
 __all__ = ["Timeouts", "HttpResponse", "SSEEvent", "SSEParser", "Transport"]
@@ -224,7 +226,8 @@ class Transport:
     """HTTP for every provider: pooled aiohttp sessions with limits and timeouts.
 
     ``session_factory`` is the test seam: it receives the default connector settings and returns a
-    session; by default a plain :class:`aiohttp.ClientSession`.
+    session; by default a plain :class:`aiohttp.ClientSession`. ``env`` (by default the process's)
+    names the proxies (``HTTPS_PROXY``, ``HTTP_PROXY``, ``NO_PROXY``: see :mod:`magsag_mcp.proxies`).
     """
 
     def __init__(
@@ -234,7 +237,9 @@ class Transport:
         limit_per_host: int = 128,
         timeouts: Timeouts | None = None,
         session_factory: Callable[[], aiohttp.ClientSession] | None = None,
+        env: Mapping[str, str] | None = None,
     ) -> None:
+        self.proxies = ProxySettings(os.environ if env is None else env)
         self.limit = limit
         self.limit_per_host = limit_per_host
         self.timeouts = timeouts or Timeouts()
@@ -270,14 +275,17 @@ class Transport:
         timeouts: Timeouts | None = None,
     ) -> HttpResponse:
         timeouts = timeouts or self.timeouts
-        with _converted(url, timeouts):
+        proxy = self.proxies.for_url(url)
+        hdrs = _with_json(headers)
+        with _converted(url, timeouts, proxy):
             async with self._session().post(
                 url,
                 data=json.dumps(body),
-                headers=_with_json(headers),
+                headers=hdrs,
                 params=params,
                 timeout=timeouts.to_aiohttp(),
                 allow_redirects=False,
+                **_via(proxy, url, hdrs),
             ) as resp:
                 _refuse_redirect(url, resp)
                 payload = await resp.read()
@@ -285,9 +293,11 @@ class Transport:
 
     async def get(self, url: str, *, headers: Mapping[str, str], timeouts: Timeouts | None = None) -> HttpResponse:
         timeouts = timeouts or self.timeouts
-        with _converted(url, timeouts):
+        proxy = self.proxies.for_url(url)
+        hdrs = dict(headers)
+        with _converted(url, timeouts, proxy):
             async with self._session().get(
-                url, headers=headers, timeout=timeouts.to_aiohttp(), allow_redirects=False
+                url, headers=hdrs, timeout=timeouts.to_aiohttp(), allow_redirects=False, **_via(proxy, url, hdrs)
             ) as resp:
                 _refuse_redirect(url, resp)
                 return HttpResponse(resp.status, resp.headers, await resp.read())
@@ -305,7 +315,8 @@ class Transport:
         timeouts = timeouts or self.timeouts
         hdrs = _with_json(headers)
         hdrs["Accept"] = "text/event-stream"
-        with _converted(url, timeouts):
+        proxy = self.proxies.for_url(url)
+        with _converted(url, timeouts, proxy):
             resp = await self._session().post(
                 url,
                 data=json.dumps(body),
@@ -313,6 +324,7 @@ class Transport:
                 params=params,
                 timeout=timeouts.to_aiohttp(),
                 allow_redirects=False,
+                **_via(proxy, url, hdrs),
             )
         try:
             _refuse_redirect(url, resp)
@@ -356,12 +368,25 @@ def _refuse_redirect(url: str, resp: aiohttp.ClientResponse) -> None:
         )
 
 
+def _via(proxy: Proxy | None, url: str, headers: dict[str, str]) -> dict[str, Any]:
+    return {} if proxy is None else proxy.request_options(url, headers)
+
+
 @contextmanager
-def _converted(url: str, timeouts: Timeouts | None = None) -> Iterator[None]:
+def _converted(url: str, timeouts: Timeouts | None = None, proxy: Proxy | None = None) -> Iterator[None]:
     """aiohttp's failures -> our tree, once, here at the boundary (the URL's path and query never shown).
     A timeout's message says which timeout fired, how long it was and the setting that changes it."""
     try:
         yield
+    except (aiohttp.ClientProxyConnectionError, aiohttp.ClientHttpProxyError) as exc:
+        # the proxy itself failed or refused (407, 403, 502 to CONNECT): the vendor was never reached
+        why = f"answered HTTP {exc.status}" if isinstance(exc, aiohttp.ClientHttpProxyError) else "could not be reached"
+        via = f"the proxy {proxy.url} (from {proxy.source})" if proxy else "the proxy"
+        check = proxy.source if proxy else "the proxy settings"
+        raise ProviderConnectionError(
+            f"could not reach {_host(url)}: {via} {why}; check {check} (its host, port and user:password@), "
+            "or add the host to NO_PROXY to connect directly"
+        ) from exc
     except aiohttp.ConnectionTimeoutError as exc:
         t = timeouts or Timeouts()
         raise ProviderTimeoutError(

@@ -1,0 +1,171 @@
+"""Which proxy a provider request goes through: ``HTTPS_PROXY``, ``HTTP_PROXY`` and ``NO_PROXY``.
+
+aiohttp ignores these unless a session trusts the environment, and trusting it also reads ``~/.netrc``
+and adds its credentials to requests as ``Authorization``: to a vendor that authenticates with
+``x-api-key``, a netrc entry (or a ``default`` one) would travel beside the key, and beside OpenAI's
+``Authorization: Bearer`` it fails every request. So the proxy is chosen here, from the service's
+environment, and passed per request; nothing else is taken from the environment.
+
+The conventions are curl's and Python's: the lowercase variable wins over the uppercase one;
+``HTTP_PROXY`` is not read when ``REQUEST_METHOD`` is set (a CGI request's ``Proxy:`` header would
+set it: "httpoxy"); a proxy without a scheme is ``http://``; ``NO_PROXY`` is a comma-separated list
+of hosts, domain suffixes (``example.com`` and ``.example.com`` both cover ``api.example.com``),
+``host:port``, IP addresses and networks (``10.0.0.0/8``), or ``*`` for every host. Loopback hosts
+(``localhost``, ``127.0.0.0/8``, ``::1``, and ``0.0.0.0`` as servers print where they listen) are never
+proxied: a proxy's localhost is not this machine's, and a local model server is on this one.
+
+Proxy credentials (``http://user:password@proxy:3128``) go to the proxy only, as
+``Proxy-Authorization``; no message shows them, nor the proxy URL's userinfo.
+"""
+
+from __future__ import annotations
+
+import base64
+import ipaddress
+from collections.abc import Mapping
+from dataclasses import dataclass
+from urllib.parse import unquote, urlsplit
+
+from .errors import ConfigError, register_secret
+
+__all__ = ["Proxy", "ProxySettings"]
+
+
+#: per scheme, the variables that name its proxy, the one that wins first
+_VARIABLES = {"https": ("https_proxy", "HTTPS_PROXY"), "http": ("http_proxy", "HTTP_PROXY")}
+
+
+@dataclass(slots=True, frozen=True)
+class Proxy:
+    #: scheme://host:port, without credentials: safe to show
+    url: str
+    #: the ``Proxy-Authorization`` value for the proxy URL's user:password@, or None
+    authorization: str | None
+    #: the variable it came from, for messages
+    source: str
+
+    def request_options(self, target_url: str, headers: dict[str, str]) -> dict[str, object]:
+        """aiohttp's options for a request to ``target_url`` through this proxy; ``headers`` (the request's
+        own, a copy) gain what the proxy needs. aiohttp sends ``proxy_headers`` only with the ``CONNECT``
+        that tunnels an https request: a plain-http request carries its proxy's credentials itself (the
+        proxy consumes them). aiohttp's ``proxy_auth`` would do both, but is deprecated."""
+        if self.authorization is None:
+            return {"proxy": self.url}
+        if urlsplit(target_url).scheme == "https":
+            return {"proxy": self.url, "proxy_headers": {"Proxy-Authorization": self.authorization}}
+        headers["Proxy-Authorization"] = self.authorization
+        return {"proxy": self.url}
+
+
+class ProxySettings:
+    """The environment's proxies, parsed once (no I/O). :meth:`for_url` picks one per request."""
+
+    def __init__(self, env: Mapping[str, str]) -> None:
+        self._raw: dict[str, tuple[str, str]] = {}
+        for scheme, names in _VARIABLES.items():
+            if scheme == "http" and "REQUEST_METHOD" in env:
+                names = names[:1]
+            for name in names:
+                value = (env.get(name) or "").strip()
+                if value:
+                    self._raw[scheme] = (name, value)
+                    break
+        self._parsed: dict[str, Proxy] = {}
+        no_proxy = env.get("no_proxy") or env.get("NO_PROXY") or ""
+        self._no_proxy = [e.strip().lower() for e in no_proxy.replace(" ", ",").split(",") if e.strip()]
+
+    def __bool__(self) -> bool:
+        return bool(self._raw)
+
+    def for_url(self, url: str) -> Proxy | None:
+        """The proxy for a request to ``url``, or None to connect directly. A proxy variable that magsag
+        cannot use raises :class:`ConfigError` naming it (never its value): the operator meant this
+        traffic to go through it, and going around it would fail less clearly, or not at all."""
+        if not self._raw:
+            return None
+        parts = urlsplit(url)
+        try:
+            host, port = (parts.hostname or "").lower(), parts.port or _DEFAULT_PORTS.get(parts.scheme)
+        except ValueError:
+            return None  # not a URL aiohttp can send either: its own error says so
+        if not host or parts.scheme not in self._raw or _bypassed(host, port, self._no_proxy):
+            return None
+        proxy = self._parsed.get(parts.scheme)
+        if proxy is None:
+            proxy = self._parsed[parts.scheme] = _parse(*self._raw[parts.scheme])
+        return proxy
+
+
+def _parse(name: str, value: str) -> Proxy:
+    if "://" not in value:
+        value = "http://" + value  # curl's default, and how proxies are often written: host:port
+    fix = f"set {name} to http://host:port (with user:password@ when the proxy asks for them)"
+    try:
+        parts = urlsplit(value)
+        host, port = parts.hostname, parts.port
+    except ValueError:
+        raise ConfigError(f"{name} is not a usable proxy URL; {fix}") from None
+    if parts.scheme not in ("http", "https"):
+        raise ConfigError(
+            f"{name} names a {parts.scheme}:// proxy, which magsag cannot use (only http:// and https:// "
+            f"proxies); {fix}, or add the provider's host to NO_PROXY"
+        )
+    if not host:
+        raise ConfigError(f"{name} names no proxy host; {fix}")
+    authorization = None
+    if parts.username is not None:
+        password = unquote(parts.password or "")
+        credentials = base64.b64encode(f"{unquote(parts.username)}:{password}".encode()).decode("ascii")
+        register_secret(password)
+        register_secret(credentials)
+        authorization = f"Basic {credentials}"
+    shown_host = f"[{host}]" if ":" in host else host
+    return Proxy(f"{parts.scheme}://{shown_host}:{port or _DEFAULT_PORTS[parts.scheme]}", authorization, name)
+
+
+_DEFAULT_PORTS = {"http": 80, "https": 443}
+
+
+def _bypassed(host: str, port: int | None, no_proxy: list[str]) -> bool:
+    host = host.rstrip(".")
+    if host == "localhost" or host.endswith(".localhost"):
+        return True
+    ip = _ip(host)
+    if ip is not None and (ip.is_loopback or ip.is_unspecified):  # 0.0.0.0 as servers print it: this machine
+        return True
+    for entry in no_proxy:
+        if entry == "*":
+            return True
+        entry_host, entry_port = _split_port(entry)
+        if entry_port is not None and entry_port != port:
+            continue
+        if "/" in entry_host:
+            try:
+                if ip is not None and ip in ipaddress.ip_network(entry_host, strict=False):
+                    return True
+            except ValueError:
+                pass
+            continue
+        entry_host = entry_host.removeprefix("*").lstrip(".").rstrip(".")
+        if entry_host and (host == entry_host or host.endswith("." + entry_host)):
+            return True
+    return False
+
+
+def _split_port(entry: str) -> tuple[str, int | None]:
+    """``host:port``, ``[v6]:port`` or a bare host, IP or network (a bare IPv6 address has colons too)."""
+    if entry.startswith("["):
+        host, _, rest = entry[1:].partition("]")
+        port = rest[1:] if rest.startswith(":") else ""
+        return host, int(port) if port.isdigit() else None
+    if entry.count(":") == 1:
+        host, _, port = entry.partition(":")
+        return host, int(port) if port.isdigit() else None
+    return entry, None
+
+
+def _ip(host: str) -> ipaddress.IPv4Address | ipaddress.IPv6Address | None:
+    try:
+        return ipaddress.ip_address(host.strip("[]"))
+    except ValueError:
+        return None

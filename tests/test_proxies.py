@@ -1,0 +1,190 @@
+"""Behind a corporate proxy: HTTPS_PROXY / HTTP_PROXY / NO_PROXY are honoured, loopback never proxied,
+proxy credentials go to the proxy only and never into a message. Proxies here are loopback servers."""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import socket
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import pytest
+from aiohttp import web
+from aiohttp.test_utils import TestServer
+
+from magsag_mcp import errors as E
+from magsag_mcp.proxies import ProxySettings
+from magsag_mcp.service import Service
+from magsag_mcp.transport import Timeouts, Transport
+from tests.fakes.openai_server import DEFAULT_KEY, FakeOpenAI
+
+pytestmark = pytest.mark.anyio
+
+CHAT = {"model": "gpt-4o", "messages": [{"role": "user", "content": "hi"}]}
+SHORT = Timeouts(connect=2.0, read=5.0, from_settings=False)
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@pytest.fixture
+async def http_proxy() -> AsyncIterator[tuple[str, list[tuple[str, dict[str, str]]]]]:
+    """A forward proxy for plain-http targets: it answers the absolute-form request itself."""
+    seen: list[tuple[str, dict[str, str]]] = []
+
+    async def forward(request: web.Request) -> web.Response:
+        seen.append((str(request.url), dict(request.headers)))
+        return web.json_response({"choices": [{"message": {"content": "through the proxy"}}]})
+
+    app = web.Application()
+    app.router.add_route("*", "/{tail:.*}", forward)
+    server = TestServer(app, host="127.0.0.1")
+    await server.start_server()
+    yield f"127.0.0.1:{server.port}", seen
+    await server.close()
+
+
+@pytest.fixture
+async def connect_proxy() -> AsyncIterator[tuple[int, list[bytes]]]:
+    """A proxy that refuses every CONNECT with 407, recording what it was sent."""
+    seen: list[bytes] = []
+
+    async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        seen.append(await reader.readuntil(b"\r\n\r\n"))
+        writer.write(b"HTTP/1.1 407 Proxy Authentication Required\r\nContent-Length: 0\r\n\r\n")
+        await writer.drain()
+        writer.close()
+
+    server = await asyncio.start_server(handle, "127.0.0.1", 0)
+    yield server.sockets[0].getsockname()[1], seen
+    server.close()
+    await server.wait_closed()
+
+
+async def test_http_proxy_carries_the_request_and_its_credentials_go_to_the_proxy_only(
+    http_proxy, tmp_path, monkeypatch
+):
+    address, seen = http_proxy
+    # a ~/.netrc with a default entry: aiohttp's trust_env would add it as Authorization to every host
+    netrc = tmp_path / "netrc"
+    netrc.write_text("default login netrc-user password netrc-secret\n")
+    netrc.chmod(0o600)
+    monkeypatch.setenv("NETRC", str(netrc))
+    transport = Transport(env={"HTTP_PROXY": f"http://corp%40user:s3cr%3At@{address}"}, timeouts=SHORT)
+    try:
+        resp = await transport.post_json("http://vendor.example/v1/chat/completions", CHAT, headers={"x-api-key": "k"})
+    finally:
+        await transport.aclose()
+    assert resp.status == 200 and resp.json()["choices"][0]["message"]["content"] == "through the proxy"
+    [(url, headers)] = seen
+    assert url == "http://vendor.example/v1/chat/completions"
+    assert headers["Proxy-Authorization"] == "Basic " + base64.b64encode(b"corp@user:s3cr:t").decode()
+    assert "Authorization" not in headers and headers["x-api-key"] == "k"
+
+
+async def test_a_proxy_that_refuses_connect_is_named_without_its_credentials(connect_proxy):
+    port, seen = connect_proxy
+    transport = Transport(env={"https_proxy": f"http://me:hunter2pass@127.0.0.1:{port}"}, timeouts=SHORT)
+    try:
+        with pytest.raises(E.ProviderConnectionError) as info:
+            await transport.post_json("https://api.vendor.example/v1/x", CHAT, headers={"x-api-key": "k"})
+        with pytest.raises(E.ProviderConnectionError):
+            async with transport.stream_sse("https://api.vendor.example/v1/x", CHAT, headers={}):
+                pass
+    finally:
+        await transport.aclose()
+    assert seen[0].startswith(b"CONNECT api.vendor.example:443 ")
+    assert b"Proxy-Authorization: Basic " + base64.b64encode(b"me:hunter2pass") in seen[0]
+    message = info.value.message
+    assert f"the proxy http://127.0.0.1:{port} (from https_proxy) answered HTTP 407" in message
+    assert "NO_PROXY" in message and "hunter2pass" not in message and "me:" not in message
+    assert not info.value.maybe_billed  # the vendor was never reached
+    assert "hunter2pass" not in E.redact("proxy login me:hunter2pass failed")  # known to redact() from now on
+
+
+async def test_a_dead_proxy_is_named_and_never_billed():
+    port = free_port()
+    transport = Transport(env={"HTTPS_PROXY": f"http://u:topsecretpw@127.0.0.1:{port}"}, timeouts=SHORT)
+    try:
+        with pytest.raises(E.ProviderConnectionError) as info:
+            await transport.post_json("https://api.vendor.example/v1/x", CHAT, headers={})
+    finally:
+        await transport.aclose()
+    assert f"the proxy http://127.0.0.1:{port} (from HTTPS_PROXY) could not be reached" in info.value.message
+    assert "topsecretpw" not in info.value.message and not info.value.maybe_billed
+
+
+async def test_loopback_is_never_proxied(fake_openai: FakeOpenAI):
+    dead = f"http://127.0.0.1:{free_port()}"
+    transport = Transport(env={"HTTP_PROXY": dead, "HTTPS_PROXY": dead, "NO_PROXY": ""}, timeouts=SHORT)
+    try:
+        resp = await transport.post_json(
+            fake_openai.url + "/v1/chat/completions", CHAT, headers={"Authorization": f"Bearer {DEFAULT_KEY}"}
+        )
+    finally:
+        await transport.aclose()
+    assert resp.status == 200
+
+
+@pytest.mark.parametrize(
+    ("url", "no_proxy", "proxied"),
+    [
+        ("https://api.openai.com/v1", "", True),
+        ("https://api.openai.com/v1", "openai.com", False),
+        ("https://api.openai.com/v1", ".openai.com", False),
+        ("https://api.openai.com/v1", "*.openai.com", False),
+        ("https://notopenai.com/v1", "openai.com", True),
+        ("https://api.openai.com/v1", "api.openai.com:443", False),
+        ("https://api.openai.com/v1", "api.openai.com:8443", True),
+        ("https://API.OpenAI.com./v1", "api.openai.com", False),
+        ("http://10.1.2.3:11434/v1", "10.0.0.0/8", False),
+        ("http://10.1.2.3:11434/v1", "10.1.2.3", False),
+        ("http://192.168.1.2/v1", "10.0.0.0/8, example.com", True),
+        ("https://x.example.com/v1", "foo.com example.com", False),
+        ("http://[fd00::1]:8000/v1", "fd00::/8", False),
+        ("https://anything.example/v1", "*", False),
+        ("http://localhost:11434/v1", "", False),
+        ("http://gpu.localhost:11434/v1", "", False),
+        ("http://127.0.0.2:8080/v1", "", False),
+        ("http://[::1]:8080/v1", "", False),
+        ("http://0.0.0.0:8000/v1", "", False),  # as vLLM and uvicorn print where they listen
+    ],
+)
+def test_no_proxy_matching(url: str, no_proxy: str, proxied: bool):
+    env = {"HTTPS_PROXY": "http://proxy.corp:3128", "HTTP_PROXY": "http://proxy.corp:3128", "NO_PROXY": no_proxy}
+    assert (ProxySettings(env).for_url(url) is not None) is proxied
+
+
+def test_which_variable_names_the_proxy():
+    assert ProxySettings({}).for_url("https://api.openai.com") is None
+    both = ProxySettings({"https_proxy": "http://low:1", "HTTPS_PROXY": "http://up:2"}).for_url("https://a.example")
+    assert both is not None and (both.url, both.source) == ("http://low:1", "https_proxy")
+    bare = ProxySettings({"HTTPS_PROXY": "proxy.corp:3128"}).for_url("https://a.example")
+    assert bare is not None and bare.url == "http://proxy.corp:3128" and bare.authorization is None
+    # an https target uses HTTPS_PROXY only, an http one HTTP_PROXY only
+    assert ProxySettings({"HTTP_PROXY": "http://p:1"}).for_url("https://a.example") is None
+    assert ProxySettings({"HTTPS_PROXY": "http://p:1"}).for_url("http://a.example") is None
+    # httpoxy: under CGI, HTTP_PROXY comes from the request's Proxy: header
+    assert ProxySettings({"HTTP_PROXY": "http://evil:1", "REQUEST_METHOD": "POST"}).for_url("http://a.example") is None
+
+
+def test_a_proxy_magsag_cannot_use_is_named_without_its_value():
+    settings = ProxySettings({"HTTPS_PROXY": "socks5://user:sockspw@127.0.0.9:1080", "NO_PROXY": "internal.example"})
+    with pytest.raises(E.ConfigError, match=r"HTTPS_PROXY names a socks5:// proxy.*NO_PROXY") as info:
+        settings.for_url("https://api.openai.com/v1")
+    assert "sockspw" not in info.value.message and "127.0.0.9" not in info.value.message
+    assert settings.for_url("https://internal.example/v1") is None  # only the calls that would use it fail
+
+
+async def test_the_service_takes_its_proxies_from_its_environment(tmp_path: Path):
+    env = {"HTTPS_PROXY": "http://proxy.corp:3128"}
+    service = await Service.open(db=tmp_path / "ledger.db", env=env)
+    try:
+        proxy = service.transport.proxies.for_url("https://api.anthropic.com/v1/messages")
+        assert proxy is not None and proxy.url == "http://proxy.corp:3128"
+    finally:
+        await service.aclose()
