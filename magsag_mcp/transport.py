@@ -10,10 +10,8 @@ a Transport of their own (e.g. with tiny timeouts) instead of patching anything.
 from __future__ import annotations
 
 import asyncio
-import codecs
 import json
 import os
-import re
 from collections.abc import AsyncIterator, Callable, Iterator, Mapping
 from contextlib import asynccontextmanager, contextmanager
 from dataclasses import dataclass
@@ -32,8 +30,16 @@ from .errors import (
 )
 from .proxies import Proxy, ProxySettings
 from .settings import CONNECT_TIMEOUT_ENV, DEFAULT_CONNECT_TIMEOUT, DEFAULT_READ_TIMEOUT, READ_TIMEOUT_ENV
+from .sse import SSEEvent, SSEParser
 
-__all__ = ["Timeouts", "HttpResponse", "SSEEvent", "SSEParser", "Transport"]
+__all__ = ["Timeouts", "HttpResponse", "SSEEvent", "SSEParser", "Transport", "MAX_BODY_BYTES", "MAX_STREAM_BYTES"]
+
+#: the most of one answer's body held in memory: far beyond any answer an API documents (a long answer is
+#: a few MB, an image a few more), so that a server that runs away, or a base URL that names a download,
+#: fails the attempt rather than the process
+MAX_BODY_BYTES = 64 * 1024 * 1024
+#: the most one event stream may carry: each event repeats its framing, and the last ones repeat the answer
+MAX_STREAM_BYTES = 256 * 1024 * 1024
 
 
 @dataclass(slots=True, frozen=True)
@@ -78,23 +84,23 @@ class HttpResponse:
         return self.body.decode("utf-8", "replace")
 
 
-@dataclass(slots=True)
-class SSEEvent:
-    event: str | None
-    data: str
-
-    def json(self) -> Any:
-        try:
-            return json.loads(self.data)
-        except ValueError as exc:
-            raise MalformedResponseError(f"stream event is not JSON: {excerpt(self.data, 200)!r}") from exc
-
-
 class StreamResponse:
     """An open SSE response. Iterate :meth:`events`; a non-2xx status has its body read eagerly."""
 
-    def __init__(self, resp: aiohttp.ClientResponse, error_body: bytes | None, timeouts: Timeouts) -> None:
+    def __init__(
+        self,
+        resp: aiohttp.ClientResponse,
+        error_body: bytes | None,
+        timeouts: Timeouts,
+        *,
+        url: str = "",
+        max_body: int = MAX_BODY_BYTES,
+        max_stream: int = MAX_STREAM_BYTES,
+    ) -> None:
         self._resp = resp
+        self._url = url
+        self._max_body = max_body
+        self._max_stream = max_stream
         self.status = resp.status
         self.headers: Mapping[str, str] = resp.headers
         self.error_body = error_body
@@ -112,7 +118,7 @@ class StreamResponse:
     async def read(self) -> HttpResponse:
         """The whole body, for a server that answered with something other than an event stream."""
         try:
-            return HttpResponse(self.status, self.headers, await self._resp.read())
+            return HttpResponse(self.status, self.headers, await _read_body(self._resp, self._url, self._max_body))
         except (TimeoutError, aiohttp.ServerTimeoutError) as exc:
             raise ProviderTimeoutError(
                 f"the answer went idle past {self.timeouts.read_described()}", timeout_s=self.timeouts.read
@@ -123,10 +129,14 @@ class StreamResponse:
     async def events(self) -> AsyncIterator[SSEEvent]:
         """Parse ``text/event-stream`` per the WHATWG spec (see :class:`SSEParser`)."""
         parser = SSEParser()
+        received = 0
         try:
             # Raw chunks, not readline(): aiohttp caps a line at 512 KiB, and one Responses event carries the
             # whole answer (and the echoed instructions), so a long answer is a long line.
             async for chunk in self._resp.content.iter_any():
+                received += len(chunk)
+                if received > self._max_stream:
+                    raise _too_large(self._url, self.status, self._max_stream, "stream")
                 for event in parser.feed(chunk):
                     yield event
             for event in parser.close():
@@ -140,86 +150,6 @@ class StreamResponse:
             raise ProviderConnectionError(f"the stream broke mid-answer: {exc}") from exc
         except aiohttp.ClientError as exc:
             raise ProviderConnectionError(f"the stream broke mid-answer: {type(exc).__name__}") from exc
-
-
-class SSEParser:
-    """Incremental ``text/event-stream`` parser (WHATWG HTML, "Server-sent events", parsing an event stream).
-
-    UTF-8 with replacement of invalid bytes, a leading BOM dropped, lines ended by CRLF, LF or CR (also when
-    the break straddles two chunks), ``:`` comments ignored, ``data`` lines joined with ``\n``, an event
-    dispatched at a blank line only when it has data. At the end of the stream an unterminated last line is
-    dropped (it was cut off); data from complete lines is still dispatched, for servers that omit the final
-    blank line after ``data: [DONE]``.
-    """
-
-    #: a line longer than this is not an event stream any vendor sends
-    MAX_LINE_CHARS = 64 * 1024 * 1024
-
-    def __init__(self) -> None:
-        self._decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")
-        #: the current line's text so far, in pieces (joined once, when it ends: long lines stay linear)
-        self._partial: list[str] = []
-        self._partial_len = 0
-        #: the last chunk ended in CR: a LF starting the next one is the same line break
-        self._skip_lf = False
-        self._started = False
-        self._event: str | None = None
-        self._data: list[str] = []
-
-    def feed(self, chunk: bytes) -> list[SSEEvent]:
-        return self._dispatch(self._split(self._decoder.decode(chunk)))
-
-    def close(self) -> list[SSEEvent]:
-        events = self._dispatch(self._split(self._decoder.decode(b"", final=True)))
-        self._partial, self._partial_len = [], 0  # cut off mid-line: dropped
-        if self._data:
-            events.append(SSEEvent(self._event, "\n".join(self._data)))
-        self._event, self._data = None, []
-        return events
-
-    def _split(self, text: str) -> list[str]:
-        """The lines that ``text`` completes; the unfinished rest is kept for the next chunk."""
-        if not text:
-            return []
-        if not self._started:
-            self._started = True
-            text = text.removeprefix("\ufeff")
-        if self._skip_lf and text.startswith("\n"):
-            text = text[1:]
-        self._skip_lf = text.endswith("\r")
-        parts = _LINE_BREAK.split(text)
-        rest = parts.pop()
-        if parts:
-            parts[0] = "".join(self._partial) + parts[0]
-            self._partial, self._partial_len = [], 0
-        if rest:
-            self._partial.append(rest)
-            self._partial_len += len(rest)
-            if self._partial_len > self.MAX_LINE_CHARS:
-                raise MalformedResponseError(f"an event-stream line exceeds {self.MAX_LINE_CHARS} characters")
-        return parts
-
-    def _dispatch(self, lines: list[str]) -> list[SSEEvent]:
-        events: list[SSEEvent] = []
-        for line in lines:
-            if not line:
-                if self._data:
-                    events.append(SSEEvent(self._event, "\n".join(self._data)))
-                self._event, self._data = None, []
-                continue
-            if line.startswith(":"):
-                continue
-            name, _, value = line.partition(":")
-            if value.startswith(" "):
-                value = value[1:]
-            if name == "data":
-                self._data.append(value)
-            elif name == "event":
-                self._event = value
-        return events
-
-
-_LINE_BREAK = re.compile(r"\r\n|\r|\n")
 
 
 class Transport:
@@ -238,7 +168,11 @@ class Transport:
         timeouts: Timeouts | None = None,
         session_factory: Callable[[], aiohttp.ClientSession] | None = None,
         env: Mapping[str, str] | None = None,
+        max_body_bytes: int = MAX_BODY_BYTES,
+        max_stream_bytes: int = MAX_STREAM_BYTES,
     ) -> None:
+        self.max_body_bytes = max_body_bytes
+        self.max_stream_bytes = max_stream_bytes
         self.proxies = ProxySettings(os.environ if env is None else env)
         self.limit = limit
         self.limit_per_host = limit_per_host
@@ -288,7 +222,7 @@ class Transport:
                 **_via(proxy, url, hdrs),
             ) as resp:
                 _refuse_redirect(url, resp)
-                payload = await resp.read()
+                payload = await _read_body(resp, url, self.max_body_bytes)
                 return HttpResponse(resp.status, resp.headers, payload)
 
     async def get(self, url: str, *, headers: Mapping[str, str], timeouts: Timeouts | None = None) -> HttpResponse:
@@ -300,7 +234,7 @@ class Transport:
                 url, headers=hdrs, timeout=timeouts.to_aiohttp(), allow_redirects=False, **_via(proxy, url, hdrs)
             ) as resp:
                 _refuse_redirect(url, resp)
-                return HttpResponse(resp.status, resp.headers, await resp.read())
+                return HttpResponse(resp.status, resp.headers, await _read_body(resp, url, self.max_body_bytes))
 
     @asynccontextmanager
     async def stream_sse(
@@ -331,10 +265,12 @@ class Transport:
             error_body = None
             if resp.status >= 400:
                 try:
-                    error_body = await resp.read()
+                    error_body = await _read_body(resp, url, self.max_body_bytes)
                 except aiohttp.ClientError:
                     error_body = b""
-            yield StreamResponse(resp, error_body, timeouts)
+            yield StreamResponse(
+                resp, error_body, timeouts, url=url, max_body=self.max_body_bytes, max_stream=self.max_stream_bytes
+            )
         finally:
             resp.release()
 
@@ -352,6 +288,32 @@ class Transport:
             elif not loop.is_closed():
                 fut = asyncio.run_coroutine_threadsafe(session.close(), loop)
                 await asyncio.wrap_future(fut)
+
+
+async def _read_body(resp: aiohttp.ClientResponse, url: str, limit: int) -> bytes:
+    """The body, read as it comes (decompressed), never more than ``limit`` bytes of it. An error status
+    keeps its first ``limit`` bytes (its status says what happened; the body is only quoted); a 2xx
+    beyond the limit is no answer of the API's, and fails here, before it fills the memory."""
+    if resp.status < 400 and resp.content_length is not None and resp.content_length > limit:
+        raise _too_large(url, resp.status, limit, "body")
+    body = bytearray()
+    async for chunk in resp.content.iter_any():
+        body += chunk
+        if len(body) > limit:
+            if resp.status >= 400:
+                return bytes(body[:limit])
+            raise _too_large(url, resp.status, limit, "body")
+    return bytes(body)
+
+
+def _too_large(url: str, status: int, limit: int, what: str) -> MalformedResponseError:
+    size = f"{limit // 2**20} MiB" if limit % 2**20 == 0 else f"{limit // 1024} KiB"
+    return MalformedResponseError(
+        f"{_host(url)} answered (HTTP {status}) with a {what} of more than {size}, more than any answer of the "
+        "API; check that the provider's base URL points at the API, and that a local server honours max_tokens",
+        status=status,
+        maybe_billed=200 <= status < 300,  # an answer that began may be billed; what it cost is unknown
+    )
 
 
 def _refuse_redirect(url: str, resp: aiohttp.ClientResponse) -> None:

@@ -1,0 +1,105 @@
+"""Server-sent events: the ``text/event-stream`` parser every streaming provider reads through."""
+
+from __future__ import annotations
+
+import codecs
+import json
+import re
+from dataclasses import dataclass
+from typing import Any
+
+from .errors import MalformedResponseError, excerpt
+
+__all__ = ["SSEEvent", "SSEParser"]
+
+
+@dataclass(slots=True)
+class SSEEvent:
+    event: str | None
+    data: str
+
+    def json(self) -> Any:
+        try:
+            return json.loads(self.data)
+        except ValueError as exc:
+            raise MalformedResponseError(f"stream event is not JSON: {excerpt(self.data, 200)!r}") from exc
+
+
+class SSEParser:
+    """Incremental ``text/event-stream`` parser (WHATWG HTML, "Server-sent events", parsing an event stream).
+
+    UTF-8 with replacement of invalid bytes, a leading BOM dropped, lines ended by CRLF, LF or CR (also when
+    the break straddles two chunks), ``:`` comments ignored, ``data`` lines joined with ``\n``, an event
+    dispatched at a blank line only when it has data. At the end of the stream an unterminated last line is
+    dropped (it was cut off); data from complete lines is still dispatched, for servers that omit the final
+    blank line after ``data: [DONE]``.
+    """
+
+    #: a line longer than this is not an event stream any vendor sends
+    MAX_LINE_CHARS = 64 * 1024 * 1024
+
+    def __init__(self) -> None:
+        self._decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")
+        #: the current line's text so far, in pieces (joined once, when it ends: long lines stay linear)
+        self._partial: list[str] = []
+        self._partial_len = 0
+        #: the last chunk ended in CR: a LF starting the next one is the same line break
+        self._skip_lf = False
+        self._started = False
+        self._event: str | None = None
+        self._data: list[str] = []
+
+    def feed(self, chunk: bytes) -> list[SSEEvent]:
+        return self._dispatch(self._split(self._decoder.decode(chunk)))
+
+    def close(self) -> list[SSEEvent]:
+        events = self._dispatch(self._split(self._decoder.decode(b"", final=True)))
+        self._partial, self._partial_len = [], 0  # cut off mid-line: dropped
+        if self._data:
+            events.append(SSEEvent(self._event, "\n".join(self._data)))
+        self._event, self._data = None, []
+        return events
+
+    def _split(self, text: str) -> list[str]:
+        """The lines that ``text`` completes; the unfinished rest is kept for the next chunk."""
+        if not text:
+            return []
+        if not self._started:
+            self._started = True
+            text = text.removeprefix("\ufeff")
+        if self._skip_lf and text.startswith("\n"):
+            text = text[1:]
+        self._skip_lf = text.endswith("\r")
+        parts = _LINE_BREAK.split(text)
+        rest = parts.pop()
+        if parts:
+            parts[0] = "".join(self._partial) + parts[0]
+            self._partial, self._partial_len = [], 0
+        if rest:
+            self._partial.append(rest)
+            self._partial_len += len(rest)
+            if self._partial_len > self.MAX_LINE_CHARS:
+                raise MalformedResponseError(f"an event-stream line exceeds {self.MAX_LINE_CHARS} characters")
+        return parts
+
+    def _dispatch(self, lines: list[str]) -> list[SSEEvent]:
+        events: list[SSEEvent] = []
+        for line in lines:
+            if not line:
+                if self._data:
+                    events.append(SSEEvent(self._event, "\n".join(self._data)))
+                self._event, self._data = None, []
+                continue
+            if line.startswith(":"):
+                continue
+            name, _, value = line.partition(":")
+            if value.startswith(" "):
+                value = value[1:]
+            if name == "data":
+                self._data.append(value)
+            elif name == "event":
+                self._event = value
+        return events
+
+
+_LINE_BREAK = re.compile(r"\r\n|\r|\n")

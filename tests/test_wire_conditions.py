@@ -1,0 +1,138 @@
+"""What real networks send: bodies too large to hold, compressed bodies, pages from gateways and portals.
+Every server here is a loopback aiohttp server."""
+
+from __future__ import annotations
+
+import gzip
+import zlib
+from collections.abc import AsyncIterator
+
+import pytest
+from aiohttp import web
+from aiohttp.test_utils import TestServer
+
+from magsag_mcp import errors as E
+from magsag_mcp.transport import Timeouts, Transport
+
+pytestmark = pytest.mark.anyio
+
+CHAT = {"model": "gpt-4o", "messages": [{"role": "user", "content": "hi"}]}
+SHORT = Timeouts(connect=2.0, read=5.0, from_settings=False)
+LIMIT = 64 * 1024
+
+
+class Wire:
+    """Answers as the test says: ``size`` bytes of a body, with or without Content-Length, maybe gzipped."""
+
+    def __init__(self) -> None:
+        self.status = 200
+        self.size = 0
+        self.declare_length = True
+        self.content_type = "application/json"
+        self.encoding: str | None = None
+        self.body: bytes | None = None
+
+    async def answer(self, request: web.Request) -> web.StreamResponse:
+        body = self.body if self.body is not None else b"x" * self.size
+        headers = {"Content-Type": self.content_type}
+        if self.encoding == "gzip":
+            body = gzip.compress(body)
+        elif self.encoding == "deflate":
+            body = zlib.compress(body)
+        if self.encoding:
+            headers["Content-Encoding"] = self.encoding
+        if self.declare_length:
+            return web.Response(status=self.status, body=body, headers=headers)
+        resp = web.StreamResponse(status=self.status, headers=headers)
+        resp.enable_chunked_encoding()
+        await resp.prepare(request)
+        for i in range(0, len(body), 8192):
+            await resp.write(body[i : i + 8192])
+        await resp.write_eof()
+        return resp
+
+    async def sse(self, request: web.Request) -> web.StreamResponse:
+        resp = web.StreamResponse(status=200, headers={"Content-Type": "text/event-stream"})
+        await resp.prepare(request)
+        event = b'data: {"choices": [{"delta": {"content": "' + b"y" * 1000 + b'"}}]}\n\n'
+        for _ in range(self.size // len(event) + 1):
+            await resp.write(event)
+        await resp.write_eof()
+        return resp
+
+
+@pytest.fixture
+async def wire() -> AsyncIterator[tuple[Wire, str]]:
+    state = Wire()
+    app = web.Application()
+    app.router.add_post("/v1/sse", state.sse)
+    app.router.add_route("*", "/v1/{tail:.*}", state.answer)
+    server = TestServer(app, host="127.0.0.1")
+    await server.start_server()
+    yield state, f"http://127.0.0.1:{server.port}/v1"
+    await server.close()
+
+
+@pytest.fixture
+async def transport() -> AsyncIterator[Transport]:
+    t = Transport(timeouts=SHORT, max_body_bytes=LIMIT)
+    yield t
+    await t.aclose()
+
+
+# --- a body too large to hold ---------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("declare_length", [True, False])
+@pytest.mark.parametrize("encoding", [None, "gzip"])
+async def test_a_body_beyond_the_limit_is_refused_not_held(wire, transport: Transport, declare_length, encoding):
+    state, base = wire
+    state.size, state.declare_length, state.encoding = LIMIT * 8, declare_length, encoding
+    with pytest.raises(E.MalformedResponseError, match=r"more than 64 KiB.*base URL") as info:
+        await transport.post_json(base + "/chat/completions", CHAT, headers={})
+    assert info.value.status == 200 and info.value.maybe_billed  # a 2xx: the vendor may bill what it sent
+    assert "127.0.0.1" in info.value.message and "/chat/completions" not in info.value.message
+    with pytest.raises(E.MalformedResponseError, match="more than 64 KiB"):
+        await transport.get(base + "/models", headers={})
+
+
+async def test_a_body_within_the_limit_is_read_whole(wire, transport: Transport):
+    state, base = wire
+    state.size, state.declare_length = LIMIT, False
+    resp = await transport.post_json(base + "/chat/completions", CHAT, headers={})
+    assert resp.status == 200 and len(resp.body) == LIMIT
+
+
+async def test_an_error_body_beyond_the_limit_is_cut_and_its_status_kept(wire, transport: Transport):
+    state, base = wire
+    state.status, state.size, state.declare_length = 503, LIMIT * 8, False
+    resp = await transport.post_json(base + "/chat/completions", CHAT, headers={})
+    assert resp.status == 503 and len(resp.body) == LIMIT
+    async with transport.stream_sse(base + "/chat/completions", CHAT, headers={}) as stream:
+        assert stream.status == 503 and len(stream.as_http_response().body) == LIMIT
+
+
+async def test_a_stream_beyond_the_limit_is_cut(wire):
+    state, base = wire
+    state.size = LIMIT * 8
+    transport = Transport(timeouts=SHORT, max_body_bytes=LIMIT, max_stream_bytes=LIMIT * 2)
+    try:
+        with pytest.raises(E.MalformedResponseError, match=r"more than 128 KiB"):
+            async with transport.stream_sse(base + "/sse", CHAT, headers={}) as stream:
+                async for _ in stream.events():
+                    pass
+    finally:
+        await transport.aclose()
+
+
+async def test_a_streamed_request_answered_with_a_huge_json_body_is_refused(wire, transport: Transport):
+    state, base = wire
+    state.size, state.declare_length = LIMIT * 8, False
+    with pytest.raises(E.MalformedResponseError, match="more than 64 KiB"):
+        async with transport.stream_sse(base + "/chat/completions", CHAT, headers={}) as stream:
+            await stream.read()
+
+
+def test_the_default_limits_leave_room_for_any_documented_answer():
+    t = Transport()
+    assert t.max_body_bytes >= 64 * 1024 * 1024 and t.max_stream_bytes >= t.max_body_bytes
