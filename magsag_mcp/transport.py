@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import ssl
 from collections.abc import AsyncIterator, Callable, Iterator, Mapping
 from contextlib import asynccontextmanager, contextmanager
 from dataclasses import dataclass
@@ -31,6 +32,7 @@ from .errors import (
 from .proxies import Proxy, ProxySettings
 from .settings import CONNECT_TIMEOUT_ENV, DEFAULT_CONNECT_TIMEOUT, DEFAULT_READ_TIMEOUT, READ_TIMEOUT_ENV
 from .sse import SSEEvent, SSEParser
+from .tls import CA_FILE_ENV, ssl_context
 
 __all__ = ["Timeouts", "HttpResponse", "SSEEvent", "SSEParser", "Transport", "MAX_BODY_BYTES", "MAX_STREAM_BYTES"]
 
@@ -173,7 +175,9 @@ class Transport:
     ) -> None:
         self.max_body_bytes = max_body_bytes
         self.max_stream_bytes = max_stream_bytes
-        self.proxies = ProxySettings(os.environ if env is None else env)
+        self._env = os.environ if env is None else env
+        self.proxies = ProxySettings(self._env)
+        self._ssl: ssl.SSLContext | bool | None = None
         self.limit = limit
         self.limit_per_host = limit_per_host
         self.timeouts = timeouts or Timeouts()
@@ -187,8 +191,10 @@ class Transport:
             if self._factory is not None:
                 session = self._factory()
             else:
+                if self._ssl is None:
+                    self._ssl = ssl_context(self._env) or True
                 connector = aiohttp.TCPConnector(
-                    limit=self.limit, limit_per_host=self.limit_per_host, ttl_dns_cache=300
+                    limit=self.limit, limit_per_host=self.limit_per_host, ttl_dns_cache=300, ssl=self._ssl
                 )
                 # Responses are parsed by the providers; skip aiohttp's own cookie handling.
                 session = aiohttp.ClientSession(
@@ -348,6 +354,13 @@ def _converted(url: str, timeouts: Timeouts | None = None, proxy: Proxy | None =
         raise ProviderConnectionError(
             f"could not reach {_host(url)}: {via} {why}; check {check} (its host, port and user:password@), "
             "or add the host to NO_PROXY to connect directly"
+        ) from exc
+    except aiohttp.ClientConnectorCertificateError as exc:
+        # a TLS-inspecting proxy or gateway re-signs every certificate with its own CA
+        reason = getattr(exc.certificate_error, "verify_message", None) or type(exc.certificate_error).__name__
+        raise ProviderConnectionError(
+            f"could not reach {_host(url)}: its TLS certificate is not trusted ({reason}); behind a proxy or "
+            f"gateway that inspects TLS, set {CA_FILE_ENV} to a PEM file holding your organisation's CA certificate"
         ) from exc
     except aiohttp.ConnectionTimeoutError as exc:
         t = timeouts or Timeouts()

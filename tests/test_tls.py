@@ -1,0 +1,91 @@
+"""TLS behind an inspecting proxy: a CA bundle named by SSL_CERT_FILE / SSL_CERT_DIR is trusted, one that
+cannot be read is named, and an untrusted certificate says how to fix it. The server is on loopback, its
+certificate signed by a test CA (tests/fakes/tls, valid until 2126, for 127.0.0.1 and localhost only)."""
+
+from __future__ import annotations
+
+import shutil
+import ssl
+import subprocess
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import pytest
+from aiohttp import web
+from aiohttp.test_utils import TestServer
+
+from magsag_mcp import errors as E
+from magsag_mcp.tls import ssl_context
+from magsag_mcp.transport import Timeouts, Transport
+
+pytestmark = pytest.mark.anyio
+
+TLS = Path(__file__).parent / "fakes" / "tls"
+CA = TLS / "ca.pem"
+SHORT = Timeouts(connect=2.0, read=5.0, from_settings=False)
+
+
+@pytest.fixture
+async def https_url() -> AsyncIterator[str]:
+    async def answer(request: web.Request) -> web.Response:
+        return web.json_response({"ok": True})
+
+    app = web.Application()
+    app.router.add_route("*", "/{tail:.*}", answer)
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    context.load_cert_chain(TLS / "server.pem", TLS / "server.key")
+    server = TestServer(app, host="127.0.0.1")
+    await server.start_server(ssl=context)
+    yield f"https://127.0.0.1:{server.port}/v1"
+    await server.close()
+
+
+async def post(transport: Transport, url: str) -> int:
+    try:
+        return (await transport.post_json(url + "/chat/completions", {}, headers={})).status
+    finally:
+        await transport.aclose()
+
+
+async def test_the_bundle_in_ssl_cert_file_is_trusted(https_url: str):
+    assert await post(Transport(env={"SSL_CERT_FILE": str(CA)}, timeouts=SHORT), https_url) == 200
+
+
+@pytest.mark.skipif(shutil.which("openssl") is None, reason="c_rehash needs the openssl command")
+async def test_the_directory_in_ssl_cert_dir_is_trusted(https_url: str, tmp_path: Path):
+    subject_hash = subprocess.run(
+        ["openssl", "x509", "-hash", "-noout", "-in", str(CA)], capture_output=True, text=True, check=True
+    ).stdout.strip()
+    shutil.copy(CA, tmp_path / f"{subject_hash}.0")
+    assert await post(Transport(env={"SSL_CERT_DIR": str(tmp_path)}, timeouts=SHORT), https_url) == 200
+
+
+async def test_an_untrusted_certificate_says_how_to_trust_it(https_url: str):
+    with pytest.raises(E.ProviderConnectionError) as info:
+        await post(Transport(env={}, timeouts=SHORT), https_url)
+    message = info.value.message
+    assert "TLS certificate is not trusted" in message and "SSL_CERT_FILE" in message
+    assert "certificate" in message.split("(", 1)[1]  # OpenSSL's reason, e.g. self-signed certificate in chain
+    assert not info.value.maybe_billed  # the handshake failed: nothing was sent
+
+
+@pytest.mark.parametrize("name", ["SSL_CERT_FILE", "SSL_CERT_DIR"])
+async def test_a_bundle_that_cannot_be_read_is_named(https_url: str, tmp_path: Path, name: str):
+    missing = str(tmp_path / "corp-ca.pem")
+    with pytest.raises(E.ConfigError, match=rf"{name}=.*corp-ca.pem.* cannot be loaded.*set {name} to"):
+        await post(Transport(env={name: missing}, timeouts=SHORT), https_url)
+
+
+def test_a_file_that_is_not_pem_is_named(tmp_path: Path):
+    bad = tmp_path / "ca.pem"
+    bad.write_text("not a certificate\n")
+    with pytest.raises(E.ConfigError, match="SSL_CERT_FILE=.* cannot be loaded"):
+        ssl_context({"SSL_CERT_FILE": str(bad)})
+    assert ssl_context({}) is None and ssl_context({"SSL_CERT_FILE": " "}) is None
+
+
+def test_the_context_offers_http_1_1_as_aiohttps_own_does(monkeypatch):
+    offered: list[list[str]] = []
+    monkeypatch.setattr(ssl.SSLContext, "set_alpn_protocols", lambda self, protocols: offered.append(protocols))
+    assert ssl_context({"SSL_CERT_FILE": str(CA)}) is not None
+    assert offered == [["http/1.1"]]
