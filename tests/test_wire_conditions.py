@@ -3,6 +3,7 @@ Every server here is a loopback aiohttp server."""
 
 from __future__ import annotations
 
+import asyncio
 import gzip
 import zlib
 from collections.abc import AsyncIterator
@@ -136,3 +137,51 @@ async def test_a_streamed_request_answered_with_a_huge_json_body_is_refused(wire
 def test_the_default_limits_leave_room_for_any_documented_answer():
     t = Transport()
     assert t.max_body_bytes >= 64 * 1024 * 1024 and t.max_stream_bytes >= t.max_body_bytes
+
+
+# --- bodies that stop short -------------------------------------------------------------------------
+
+
+@pytest.fixture
+async def short_body() -> AsyncIterator[tuple[dict[str, str], str]]:
+    """Promises 1000 bytes, sends 10, then stalls (``mode`` "stall") or drops the connection ("cut")."""
+    state = {"mode": "stall"}
+    release = asyncio.Event()
+
+    async def answer(request: web.Request) -> web.StreamResponse:
+        resp = web.StreamResponse(status=200, headers={"Content-Type": "application/json", "Content-Length": "1000"})
+        await resp.prepare(request)
+        await resp.write(b'{"id": "x"')
+        if state["mode"] == "cut":
+            assert request.transport is not None
+            request.transport.close()
+        else:
+            await release.wait()
+        return resp
+
+    app = web.Application()
+    app.router.add_route("*", "/{tail:.*}", answer)
+    server = TestServer(app, host="127.0.0.1")
+    await server.start_server()
+    yield state, f"http://127.0.0.1:{server.port}/v1"
+    release.set()
+    await server.close()
+
+
+async def test_headers_then_silence_is_a_read_timeout_that_may_be_billed(short_body):
+    _, base = short_body
+    transport = Transport(timeouts=Timeouts(connect=2.0, read=0.05, from_settings=False))
+    try:
+        with pytest.raises(E.ProviderTimeoutError, match="read timeout") as info:
+            await transport.post_json(base + "/chat/completions", CHAT, headers={})
+    finally:
+        await transport.aclose()
+    assert info.value.maybe_billed
+
+
+async def test_a_body_cut_midway_is_a_connection_error_that_may_be_billed(short_body, transport: Transport):
+    state, base = short_body
+    state["mode"] = "cut"
+    with pytest.raises(E.ProviderConnectionError) as info:
+        await transport.post_json(base + "/chat/completions", CHAT, headers={})
+    assert info.value.maybe_billed and info.value.retryable
