@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import socket
 import ssl
 from collections.abc import AsyncIterator, Callable, Iterator, Mapping
 from contextlib import asynccontextmanager, contextmanager
@@ -387,7 +388,7 @@ def _converted(url: str, timeouts: Timeouts | None = None, proxy: Proxy | None =
         ) from exc
     except aiohttp.ClientError as exc:
         raise ProviderConnectionError(
-            f"could not reach {_host(url)}: {type(exc).__name__}: {_short(exc)}", maybe_billed=_reached_vendor(exc)
+            f"could not reach {_host(url)}: {_why(exc, proxy)}", maybe_billed=_reached_vendor(exc)
         ) from exc
     except ValueError as exc:
         # aiohttp checks a request as it builds it: a line break in a header value (a key or an
@@ -412,6 +413,23 @@ def _reached_vendor(exc: BaseException) -> bool:
     body was sent, so anything past connecting (a reset, a server that closed the connection) counts as
     reached: it may have come after the model started to generate."""
     return not isinstance(exc, _BEFORE_SENDING)
+
+
+def _why(exc: aiohttp.ClientError, proxy: Proxy | None) -> str:
+    """What went wrong, and for a name that does not resolve, where to look: the usual sign of a network
+    that reaches the internet only through a proxy nobody told magsag about."""
+    os_error = getattr(exc, "os_error", None)
+    if not isinstance(os_error, socket.gaierror):
+        return f"{type(exc).__name__}: {_short(exc)}"
+    reason = os_error.strerror or str(os_error)
+    if proxy is not None:
+        return (
+            f"the name of the proxy {proxy.url} (from {proxy.source}) does not resolve ({reason}); check {proxy.source}"
+        )
+    return (
+        f"its name does not resolve ({reason}); check the host in the provider's base URL, or, on a network that "
+        "reaches the internet only through a proxy, set HTTPS_PROXY (and NO_PROXY for servers inside it)"
+    )
 
 
 def _with_json(headers: Mapping[str, str]) -> dict[str, str]:

@@ -355,3 +355,43 @@ async def test_redirects_are_not_followed_so_keys_stay_home(transport: Transport
     finally:
         await server.close()
         await other.close()
+
+
+class _NoDNS(aiohttp.abc.AbstractResolver):
+    """A resolver on a network without DNS for the outside (a proxy-only network), and no network needed."""
+
+    async def resolve(self, host: str, port: int = 0, family: int = socket.AF_INET):  # type: ignore[override]
+        raise socket.gaierror(socket.EAI_NONAME, "Name or service not known")
+
+    async def close(self) -> None:
+        pass
+
+
+def _without_dns() -> aiohttp.ClientSession:
+    return aiohttp.ClientSession(connector=aiohttp.TCPConnector(resolver=_NoDNS()))
+
+
+async def test_a_name_that_does_not_resolve_points_at_the_base_url_and_the_proxy_settings():
+    transport = Transport(session_factory=_without_dns, env={})
+    try:
+        with pytest.raises(E.ProviderConnectionError) as info:
+            await transport.post_json("https://api.openai.example/v1/chat/completions", CHAT, headers=AUTH)
+    finally:
+        await transport.aclose()
+    message = info.value.message
+    assert message.startswith("could not reach https://api.openai.example: its name does not resolve (")
+    assert "base URL" in message and "HTTPS_PROXY" in message and not info.value.maybe_billed
+
+
+async def test_a_proxy_whose_name_does_not_resolve_is_named():
+    transport = Transport(
+        session_factory=_without_dns, env={"HTTPS_PROXY": "http://u:pw-9f8e7d@proxy.corp.example:3128"}
+    )
+    try:
+        with pytest.raises(E.ProviderConnectionError) as info:
+            await transport.post_json("https://api.openai.example/v1/chat/completions", CHAT, headers=AUTH)
+    finally:
+        await transport.aclose()
+    message = info.value.message
+    assert "the name of the proxy http://proxy.corp.example:3128 (from HTTPS_PROXY) does not resolve" in message
+    assert "pw-9f8e7d" not in message and not info.value.maybe_billed
