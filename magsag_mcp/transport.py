@@ -418,6 +418,10 @@ def _reached_vendor(exc: BaseException) -> bool:
 def _why(exc: aiohttp.ClientError, proxy: Proxy | None) -> str:
     """What went wrong, and for a name that does not resolve, where to look: the usual sign of a network
     that reaches the internet only through a proxy nobody told magsag about."""
+    if isinstance(exc, aiohttp.ClientResponseError):
+        # aiohttp could not parse the answer (a bad status line, a header too long); its str() would
+        # quote the whole URL, path and query included
+        return f"its answer is not valid HTTP ({excerpt(str(exc.message), 200)})"
     os_error = getattr(exc, "os_error", None)
     if not isinstance(os_error, socket.gaierror):
         return f"{type(exc).__name__}: {_short(exc)}"

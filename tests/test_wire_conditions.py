@@ -185,3 +185,28 @@ async def test_a_body_cut_midway_is_a_connection_error_that_may_be_billed(short_
     with pytest.raises(E.ProviderConnectionError) as info:
         await transport.post_json(base + "/chat/completions", CHAT, headers={})
     assert info.value.maybe_billed and info.value.retryable
+
+
+# --- answers that are not HTTP ----------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("answer", [b"SSH-2.0-OpenSSH_9.6\r\n", b"HTTP/1.1 200 OK\r\nno colon in this header\r\n\r\n"])
+async def test_an_answer_that_is_not_http_is_named_without_the_path_or_query(transport: Transport, answer: bytes):
+    async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await reader.readuntil(b"\r\n\r\n")
+        writer.write(answer)
+        await writer.drain()
+        writer.close()
+
+    server = await asyncio.start_server(handle, "127.0.0.1", 0)
+    port = server.sockets[0].getsockname()[1]
+    try:
+        with pytest.raises(E.ProviderConnectionError) as info:
+            url = f"http://127.0.0.1:{port}/openai/deployments/secret-deployment/chat?api-version=2024-10-21"
+            await transport.post_json(url, CHAT, headers={})
+    finally:
+        server.close()
+        await server.wait_closed()
+    message = info.value.message
+    assert message.startswith(f"could not reach http://127.0.0.1:{port}: its answer is not valid HTTP (")
+    assert "secret-deployment" not in message and "api-version" not in message
