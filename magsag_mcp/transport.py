@@ -41,6 +41,8 @@ __all__ = ["Timeouts", "HttpResponse", "SSEEvent", "SSEParser", "Transport", "MA
 #: a few MB, an image a few more), so that a server that runs away, or a base URL that names a download,
 #: fails the attempt rather than the process
 MAX_BODY_BYTES = 64 * 1024 * 1024
+#: the longest status line or header line read (a cookie a gateway sets can pass aiohttp's 8 KiB)
+MAX_HEADER_BYTES = 64 * 1024
 #: the most one event stream may carry: each event repeats its framing, and the last ones repeat the answer
 MAX_STREAM_BYTES = 256 * 1024 * 1024
 
@@ -202,6 +204,10 @@ class Transport:
                     connector=connector,
                     cookie_jar=aiohttp.DummyCookieJar(),
                     json_serialize=json.dumps,
+                    # aiohttp's 8190 bytes is below what CDNs and gateways send (a load balancer's cookie, a
+                    # long policy header): the answer, already generated and billed, failed as bad HTTP
+                    max_line_size=MAX_HEADER_BYTES,
+                    max_field_size=MAX_HEADER_BYTES,
                 )
             self._sessions[loop] = session
         return session

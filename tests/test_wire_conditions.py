@@ -32,10 +32,11 @@ class Wire:
         self.content_type = "application/json"
         self.encoding: str | None = None
         self.body: bytes | None = None
+        self.headers: dict[str, str] = {}
 
     async def answer(self, request: web.Request) -> web.StreamResponse:
         body = self.body if self.body is not None else b"x" * self.size
-        headers = {"Content-Type": self.content_type}
+        headers = {"Content-Type": self.content_type, **self.headers}
         if self.encoding == "gzip":
             body = gzip.compress(body)
         elif self.encoding == "deflate":
@@ -210,3 +211,12 @@ async def test_an_answer_that_is_not_http_is_named_without_the_path_or_query(tra
     message = info.value.message
     assert message.startswith(f"could not reach http://127.0.0.1:{port}: its answer is not valid HTTP (")
     assert "secret-deployment" not in message and "api-version" not in message
+
+
+async def test_a_long_header_from_a_gateway_does_not_lose_the_answer(wire, transport: Transport):
+    # a load balancer's session cookie, a long Content-Security-Policy: aiohttp stops at 8190 bytes by default
+    state, base = wire
+    state.body = b'{"ok": true}'
+    state.headers = {"Set-Cookie": "AWSALB=" + "x" * 12_000, "Content-Security-Policy": "default-src " + "y" * 20_000}
+    resp = await transport.post_json(base + "/chat/completions", CHAT, headers={})
+    assert resp.status == 200 and resp.json() == {"ok": True}
