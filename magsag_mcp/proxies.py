@@ -77,6 +77,21 @@ class ProxySettings:
     def __bool__(self) -> bool:
         return bool(self._raw)
 
+    def describe(self) -> dict[str, str]:
+        """What ``magsag doctor`` shows: per scheme the proxy and its variable (never its credentials), or
+        why it cannot be used; and the NO_PROXY entries."""
+        out: dict[str, str] = {}
+        for scheme, (name, value) in self._raw.items():
+            try:
+                proxy = _parse(name, value)
+            except ConfigError as exc:
+                out[scheme] = exc.message
+            else:
+                out[scheme] = f"{proxy.url} (from {name})"
+        if self._raw and self._no_proxy:
+            out["no_proxy"] = ",".join(self._no_proxy)
+        return out
+
     def for_url(self, url: str) -> Proxy | None:
         """The proxy for a request to ``url``, or None to connect directly. A proxy variable that magsag
         cannot use raises :class:`ConfigError` naming it (never its value): the operator meant this

@@ -455,6 +455,7 @@ class Service:
             "db": str(self.ledger.path),
             "providers": self.providers.describe(),
             "overrides": {k: self.env.get(k) for k in ("MAGSAG_PROVIDER", "MAGSAG_MODEL") if self.env.get(k)},
+            "network": self.transport.describe(),
         }
 
 

@@ -33,7 +33,7 @@ from .errors import (
 from .proxies import Proxy, ProxySettings
 from .settings import CONNECT_TIMEOUT_ENV, DEFAULT_CONNECT_TIMEOUT, DEFAULT_READ_TIMEOUT, READ_TIMEOUT_ENV
 from .sse import SSEEvent, SSEParser
-from .tls import CA_FILE_ENV, ssl_context
+from .tls import CA_DIR_ENV, CA_FILE_ENV, ssl_context
 
 __all__ = ["Timeouts", "HttpResponse", "SSEEvent", "SSEParser", "Transport", "MAX_BODY_BYTES", "MAX_STREAM_BYTES"]
 
@@ -286,6 +286,13 @@ class Transport:
             )
         finally:
             resp.release()
+
+    def describe(self) -> dict[str, Any]:
+        """The network settings ``magsag doctor`` shows: proxies (never their credentials) and CA bundles."""
+        return {
+            "proxies": self.proxies.describe(),
+            "ca": {name: self._env[name] for name in (CA_FILE_ENV, CA_DIR_ENV) if self._env.get(name)},
+        }
 
     async def aclose(self) -> None:
         sessions, self._sessions = self._sessions, {}

@@ -103,6 +103,23 @@ def test_doctor_says_what_each_provider_lacks(cli_env, capsys, monkeypatch):
     assert lines["fake"].endswith("ready")
 
 
+def test_doctor_shows_the_proxies_and_ca_bundle_in_use_never_their_credentials(cli_env, capsys, monkeypatch):
+    monkeypatch.setenv("HTTPS_PROXY", "http://corp-user:pr0xy-pw@proxy.corp.example:3128")
+    monkeypatch.setenv("http_proxy", "socks5://127.0.0.1:1080")
+    monkeypatch.setenv("NO_PROXY", "internal.example, 10.0.0.0/8")
+    monkeypatch.setenv("SSL_CERT_FILE", "/etc/ssl/corp-ca.pem")
+    assert main(["doctor"]) == 0
+    out = capsys.readouterr().out
+    assert "proxy   : https: http://proxy.corp.example:3128 (from HTTPS_PROXY)" in out
+    assert "proxy   : http: http_proxy names a socks5:// proxy, which magsag cannot use" in out
+    assert "proxy   : no_proxy: internal.example,10.0.0.0/8" in out
+    assert "ca      : SSL_CERT_FILE=/etc/ssl/corp-ca.pem" in out
+    assert "pr0xy-pw" not in out and "corp-user" not in out
+    assert main(["doctor", "--json"]) == 0
+    network = json.loads(capsys.readouterr().out)["network"]
+    assert network["proxies"]["https"] == "http://proxy.corp.example:3128 (from HTTPS_PROXY)"
+
+
 @pytest.mark.anyio
 async def test_doctor_probe_says_ready_only_when_the_provider_answers(cli_env, capsys, monkeypatch, fake_openai):
     # the fake checks the key: the right one answers 200, a wrong one 401 (configured, yet not ready)

@@ -172,6 +172,10 @@ def _doctor(args: argparse.Namespace) -> int:
         print(f"  {name:<10} {info.get('wire', ''):<18} {status}")
     for k, v in report["overrides"].items():
         print(f"override: {k}={v}")
+    for scheme, proxy in report["network"]["proxies"].items():
+        print(f"proxy   : {scheme}: {proxy}")
+    for k, v in report["network"]["ca"].items():
+        print(f"ca      : {k}={v}")
     if failed:
         print(f"doctor: configured but failing the probe: {', '.join(failed)}")
     return code
