@@ -81,12 +81,24 @@ class HttpResponse:
             return json.loads(self.body)
         except ValueError as exc:
             snippet = excerpt(self.body, 200)
+            content_type = next((v for k, v in self.headers.items() if k.lower() == "content-type"), None)
             raise MalformedResponseError(
-                f"expected a JSON body (HTTP {self.status}), got: {snippet!r}", status=self.status
+                f"expected a JSON body (HTTP {self.status}), got: {snippet!r}{page_hint(content_type)}",
+                status=self.status,
             ) from exc
 
     def text(self) -> str:
         return self.body.decode("utf-8", "replace")
+
+
+def page_hint(content_type: str | None) -> str:
+    """Where an HTML page that came instead of the API's answer comes from, for the error's message."""
+    if content_type and content_type.split(";")[0].strip().lower() in ("text/html", "application/xhtml+xml"):
+        return (
+            "; an HTML page is no answer of the API: a captive portal or a proxy's sign-in page, a gateway's "
+            "error page, or a base URL that names a website rather than the API (check its path, e.g. /v1)"
+        )
+    return ""
 
 
 class StreamResponse:

@@ -481,6 +481,7 @@ async def test_a_page_that_is_neither_a_stream_nor_json_is_a_malformed_answer(
     err = info.value
     assert type(err) is E.MalformedResponseError and not err.retryable and err.moves_on
     assert "answered with text/html" in err.message and err.details["content_type"] == "text/html"
+    assert "captive portal" in err.message and "base URL" in err.message
 
 
 @pytest.mark.parametrize("api", APIS)

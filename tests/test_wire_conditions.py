@@ -220,3 +220,21 @@ async def test_a_long_header_from_a_gateway_does_not_lose_the_answer(wire, trans
     state.headers = {"Set-Cookie": "AWSALB=" + "x" * 12_000, "Content-Security-Policy": "default-src " + "y" * 20_000}
     resp = await transport.post_json(base + "/chat/completions", CHAT, headers={})
     assert resp.status == 200 and resp.json() == {"ok": True}
+
+
+# --- a page where the API's JSON was expected ---------------------------------------------------------
+
+
+async def test_an_html_page_instead_of_json_says_where_such_pages_come_from(wire, transport: Transport):
+    state, base = wire
+    state.body, state.content_type = b"<html><body>Sign in to continue</body></html>", "text/html"
+    resp = await transport.post_json(base + "/chat/completions", CHAT, headers={})
+    with pytest.raises(E.MalformedResponseError) as info:
+        resp.json()
+    message = info.value.message
+    assert "expected a JSON body (HTTP 200), got: '<html>" in message
+    assert "captive portal" in message and "base URL" in message
+    state.content_type = "text/plain"  # not a page: no guess
+    with pytest.raises(E.MalformedResponseError) as info:
+        (await transport.post_json(base + "/chat/completions", CHAT, headers={})).json()
+    assert "captive portal" not in info.value.message

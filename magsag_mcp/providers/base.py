@@ -27,7 +27,7 @@ from ..errors import (
     excerpt,
     register_secret,
 )
-from ..transport import HttpResponse, SSEEvent, StreamResponse, Timeouts, Transport
+from ..transport import HttpResponse, SSEEvent, StreamResponse, Timeouts, Transport, page_hint
 from ..types import LLMRequest, LLMResult, Target, Usage
 
 #: called with progress while a stream comes in: ("delta", {"chars": n}) and similar
@@ -299,7 +299,7 @@ class HTTPProvider(Provider):
         if media_type != "application/json" and not media_type.endswith("+json"):
             raise MalformedResponseError(
                 f"{self.name}:{model}: a streamed request was answered with {media_type} "
-                f"(HTTP {resp.status}), neither an event stream nor JSON",
+                f"(HTTP {resp.status}), neither an event stream nor JSON{page_hint(media_type)}",
                 provider=self.name,
                 model=model,
                 status=resp.status,
