@@ -656,6 +656,12 @@ async def test_an_error_body_that_is_not_json(fake_openai: FakeOpenAI, provider:
         await provider.complete(ask(), target(fake_openai, "chat"))
 
 
+TPM = (
+    "Rate limit reached for gpt-4o in organization org-test on tokens per min (TPM): Limit 30000, Used 29937, "
+    "Requested 385. Please try again in {}. Visit https://platform.openai.com/account/rate-limits to learn more."
+)
+
+
 @pytest.mark.parametrize(
     ("headers", "expected"),
     [
@@ -677,6 +683,15 @@ async def test_an_error_body_that_is_not_json(fake_openai: FakeOpenAI, provider:
         ({"retry_after": "Mon, 45 Foo 2099 99:99:99 GMT"}, None),
         ({"retry_after": "inf"}, None),
         ({"retry_after_ms": "later", "retry_after": "4"}, 4.0),
+        # OpenAI's TPM refusal names the wait for this request, which no header does while the bucket has
+        # some room left (too little for the request): it was retried at once, refused again, given up
+        ({"message": TPM.format("644ms"), "remaining_tokens": "63", "reset_tokens": "1m0s"}, 0.644),
+        ({"message": TPM.format("18.642s"), "remaining_tokens": "15433", "reset_tokens": "29s"}, 18.642),
+        ({"message": TPM.format("1m26.4s")}, 86.4),
+        ({"message": TPM.format("1.574s"), "remaining_tokens": "0", "reset_tokens": "6m0s"}, 1.574),
+        ({"message": TPM.format("1.5s"), "retry_after": "7"}, 7.0),  # a header wins
+        ({"message": "Requests to the ChatCompletions_Create Operation ... Please retry after 6 seconds."}, 6.0),
+        ({"message": "Rate limit reached. Please try again later."}, None),
     ],
 )
 async def test_retry_after_headers(

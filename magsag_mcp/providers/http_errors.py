@@ -161,6 +161,26 @@ def rate_limit_reset(headers: Mapping[str, str]) -> float | None:
     return max(waits) if waits else None
 
 
+def wait_in_message(message: str) -> float | None:
+    """The wait a 429's message names, when no header did: OpenAI's "... on tokens per min (TPM): Limit
+    30000, Used 29937, Requested 385. Please try again in 644ms." (also ``18.642s``, ``1m26.4s``), Azure's
+    "Please retry after 6 seconds." It is the wait for *this* request, sooner than a bucket's full reset:
+    a token bucket with some room left (too little for this request) says nothing in its headers."""
+    m = _TRY_AGAIN.search(message)
+    if m is None:
+        return None
+    if m["seconds"] is not None:
+        return _seconds(m["seconds"])
+    return parse_duration(m["duration"])
+
+
+_TRY_AGAIN = re.compile(
+    r"\b(?:try again|retry)\s+(?:in|after)\s+"
+    r"(?:(?P<duration>(?:\d+(?:\.\d+)?(?:ms|h|m|s))+)\b|(?P<seconds>\d+(?:\.\d+)?)\s*(?:seconds?|secs?)\b)",
+    re.IGNORECASE,
+)
+
+
 def _is_zero(value: str | None) -> bool:
     return _seconds(value) == 0.0 if value else False
 
@@ -218,6 +238,8 @@ def error_for(
     kw = {"provider": provider, "model": model, "status": status, "code": code}
     if status == 429 or code_l in ("rate_limit_exceeded", "rate_limit_error", "resource_exhausted"):
         wait = parse_retry_after(headers)
+        if wait is None:
+            wait = wait_in_message(message)
         if wait is None:
             wait = rate_limit_reset(headers)
         if any(h in code_l or h in msg_l for h in _QUOTA_HINTS) or (wait is not None and wait > LONG_WAIT_SECONDS):
