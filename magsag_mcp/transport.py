@@ -18,6 +18,7 @@ from collections.abc import AsyncIterator, Callable, Iterator, Mapping
 from contextlib import asynccontextmanager, contextmanager
 from dataclasses import dataclass
 from typing import Any
+from urllib.parse import urljoin
 
 import aiohttp
 
@@ -353,11 +354,18 @@ def _refuse_redirect(url: str, resp: aiohttp.ClientResponse) -> None:
     (it strips only ``Authorization``) to whatever host the redirect names. The redirect is an answer, and
     the same one next time: not retried (as a dropped connection would be), the next target is tried."""
     if 300 <= resp.status < 400:
-        target = resp.headers.get("Location", "")
+        location = resp.headers.get("Location", "")
+        # a Location may be relative ("/v1/chat/completions/"): it names a place on the same server
+        target = _host(urljoin(url, location)) if location else None
+        if target == _host(url):
+            where = f"another path on {target}"
+            fix = "check the base URL's path (a missing /v1, or one too many)"
+        else:
+            where = target or "elsewhere"
+            fix = "set the base URL to the address the redirect names"
         raise UnexpectedStatusError(
-            f"{_host(url)} answered HTTP {resp.status} redirecting to {_host(target) if target else 'elsewhere'}; "
-            "redirects are not followed so that API keys never reach another host: set the base URL to the "
-            "address the redirect names",
+            f"{_host(url)} answered HTTP {resp.status} redirecting to {where}; redirects are not followed so "
+            f"that API keys never reach another host: {fix}",
             status=resp.status,
         )
 

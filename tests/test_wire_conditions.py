@@ -238,3 +238,26 @@ async def test_an_html_page_instead_of_json_says_where_such_pages_come_from(wire
     with pytest.raises(E.MalformedResponseError) as info:
         (await transport.post_json(base + "/chat/completions", CHAT, headers={})).json()
     assert "captive portal" not in info.value.message
+
+
+# --- redirects --------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("location", "says"),
+    [
+        ("/v1/chat/completions/", "redirecting to another path on http://127.0.0.1:{port}; "),
+        ("chat/completions/", "redirecting to another path on http://127.0.0.1:{port}; "),
+        ("https://127.0.0.1:{port}/v1/chat/completions", "redirecting to https://127.0.0.1:{port}; "),
+        ("http://login.portal.example/?next=secret-path", "redirecting to http://login.portal.example; "),
+    ],
+)
+async def test_a_redirect_names_where_it_points_even_when_relative(wire, transport: Transport, location, says):
+    state, base = wire
+    port = base.split(":")[2].split("/")[0]
+    state.status, state.headers, state.body = 307, {"Location": location.format(port=port)}, b""
+    with pytest.raises(E.UnexpectedStatusError) as info:
+        await transport.post_json(base + "/chat/completions", CHAT, headers={"x-api-key": "k"})
+    message = info.value.message
+    assert says.format(port=port) in message and "://;" not in message
+    assert "secret-path" not in message and "/chat/completions" not in message
