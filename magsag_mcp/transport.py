@@ -32,6 +32,7 @@ from .errors import (
     redact,
 )
 from .proxies import Proxy, ProxySettings
+from .resolver import BoundedResolver
 from .settings import CONNECT_TIMEOUT_ENV, DEFAULT_CONNECT_TIMEOUT, DEFAULT_READ_TIMEOUT, READ_TIMEOUT_ENV
 from .sse import SSEEvent, SSEParser
 from .tls import CA_DIR_ENV, CA_FILE_ENV, ssl_context
@@ -199,6 +200,8 @@ class Transport:
         self.timeouts = timeouts or Timeouts()
         self._factory = session_factory
         self._sessions: dict[asyncio.AbstractEventLoop, aiohttp.ClientSession] = {}
+        #: the default sessions' resolvers: the connector closes only a resolver it made itself
+        self._resolvers: dict[asyncio.AbstractEventLoop, BoundedResolver] = {}
 
     def _session(self) -> aiohttp.ClientSession:
         loop = asyncio.get_running_loop()
@@ -209,8 +212,15 @@ class Transport:
             else:
                 if self._ssl is None:
                     self._ssl = ssl_context(self._env) or True
+                resolver = self._resolvers[loop] = BoundedResolver(
+                    self.timeouts.connect, self.timeouts.connect_described()
+                )
                 connector = aiohttp.TCPConnector(
-                    limit=self.limit, limit_per_host=self.limit_per_host, ttl_dns_cache=300, ssl=self._ssl
+                    limit=self.limit,
+                    limit_per_host=self.limit_per_host,
+                    ttl_dns_cache=300,
+                    ssl=self._ssl,
+                    resolver=resolver,
                 )
                 # Responses are parsed by the providers; skip aiohttp's own cookie handling.
                 session = aiohttp.ClientSession(
@@ -309,6 +319,7 @@ class Transport:
 
     async def aclose(self) -> None:
         sessions, self._sessions = self._sessions, {}
+        resolvers, self._resolvers = self._resolvers, {}
         for loop, session in sessions.items():
             if session.closed:
                 continue
@@ -317,10 +328,16 @@ class Transport:
             except RuntimeError:
                 running = None
             if running is loop:
-                await session.close()
+                await _close(session, resolvers.get(loop))
             elif not loop.is_closed():
-                fut = asyncio.run_coroutine_threadsafe(session.close(), loop)
+                fut = asyncio.run_coroutine_threadsafe(_close(session, resolvers.get(loop)), loop)
                 await asyncio.wrap_future(fut)
+
+
+async def _close(session: aiohttp.ClientSession, resolver: BoundedResolver | None) -> None:
+    await session.close()
+    if resolver is not None:
+        await resolver.close()
 
 
 async def _read_body(resp: aiohttp.ClientResponse, url: str, limit: int) -> bytes:

@@ -395,3 +395,30 @@ async def test_a_proxy_whose_name_does_not_resolve_is_named():
     message = info.value.message
     assert "the name of the proxy http://proxy.corp.example:3128 (from HTTPS_PROXY) does not resolve" in message
     assert "pw-9f8e7d" not in message and not info.value.maybe_billed
+
+
+class _SilentDNS(aiohttp.abc.AbstractResolver):
+    """A resolver that never answers: a VPN that dropped, a DNS server that answers no one."""
+
+    async def resolve(self, host: str, port: int = 0, family: int = socket.AF_INET):  # type: ignore[override]
+        await asyncio.Event().wait()
+
+    async def close(self) -> None:
+        pass
+
+
+async def test_a_name_lookup_that_never_ends_fails_at_the_connect_timeout(monkeypatch):
+    # before, aiohttp's sock_connect did not cover the lookup: the call hung until its deadline, minutes
+    # later, reported "no complete answer" and counted the attempt as maybe billed
+    from magsag_mcp import resolver
+
+    monkeypatch.setattr(resolver, "_default_resolver", _SilentDNS)
+    transport = Transport(timeouts=Timeouts(connect=0.05, read=5.0), env={})
+    try:
+        with pytest.raises(E.ProviderConnectionError) as info:
+            await transport.post_json("https://api.openai.example/v1/chat/completions", CHAT, headers=AUTH)
+    finally:
+        await transport.aclose()
+    message = info.value.message
+    assert "its name does not resolve (no answer from DNS within the connect timeout of 0.05s" in message
+    assert "MAGSAG_CONNECT_TIMEOUT" in message and not info.value.maybe_billed
