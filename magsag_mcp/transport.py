@@ -1,7 +1,8 @@
 """The one seam between magsag-mcp and the network.
 
-This module alone owns aiohttp: client sessions (one per event loop, created lazily so that no
-constructor does network I/O), connection limits, timeouts, and the conversion of transport
+This module alone owns aiohttp (with its helpers: :mod:`.limits` for how much is read, :mod:`.proxies`,
+:mod:`.resolver`, :mod:`.sse` and :mod:`.tls`): client sessions (one per event loop, created lazily so
+that no constructor does network I/O), connection limits, timeouts, and the conversion of transport
 failures (refused, reset, timed out) into :mod:`magsag_mcp.errors`. Providers receive a
 :class:`Transport` and call :meth:`Transport.post_json` or :meth:`Transport.stream_sse`; tests pass
 a Transport of their own (e.g. with tiny timeouts) instead of patching anything.
@@ -31,6 +32,7 @@ from .errors import (
     excerpt,
     redact,
 )
+from .limits import MAX_BODY_BYTES, MAX_HEADER_BYTES, MAX_STREAM_BYTES, read_body, too_large
 from .proxies import Proxy, ProxySettings
 from .resolver import BoundedResolver
 from .settings import CONNECT_TIMEOUT_ENV, DEFAULT_CONNECT_TIMEOUT, DEFAULT_READ_TIMEOUT, READ_TIMEOUT_ENV
@@ -38,15 +40,6 @@ from .sse import SSEEvent, SSEParser
 from .tls import CA_DIR_ENV, CA_FILE_ENV, ssl_context
 
 __all__ = ["Timeouts", "HttpResponse", "SSEEvent", "SSEParser", "Transport", "MAX_BODY_BYTES", "MAX_STREAM_BYTES"]
-
-#: the most of one answer's body held in memory: far beyond any answer an API documents (a long answer is
-#: a few MB, an image a few more), so that a server that runs away, or a base URL that names a download,
-#: fails the attempt rather than the process
-MAX_BODY_BYTES = 64 * 1024 * 1024
-#: the longest status line or header line read (a cookie a gateway sets can pass aiohttp's 8 KiB)
-MAX_HEADER_BYTES = 64 * 1024
-#: the most one event stream may carry: each event repeats its framing, and the last ones repeat the answer
-MAX_STREAM_BYTES = 256 * 1024 * 1024
 
 
 @dataclass(slots=True, frozen=True)
@@ -137,7 +130,9 @@ class StreamResponse:
     async def read(self) -> HttpResponse:
         """The whole body, for a server that answered with something other than an event stream."""
         try:
-            return HttpResponse(self.status, self.headers, await _read_body(self._resp, self._url, self._max_body))
+            return HttpResponse(
+                self.status, self.headers, await read_body(self._resp, _host(self._url), self._max_body)
+            )
         except (TimeoutError, aiohttp.ServerTimeoutError) as exc:
             raise ProviderTimeoutError(
                 f"the answer went idle past {self.timeouts.read_described()}", timeout_s=self.timeouts.read
@@ -155,7 +150,7 @@ class StreamResponse:
             async for chunk in self._resp.content.iter_any():
                 received += len(chunk)
                 if received > self._max_stream:
-                    raise _too_large(self._url, self.status, self._max_stream, "stream")
+                    raise too_large(_host(self._url), self.status, self._max_stream, "stream")
                 for event in parser.feed(chunk):
                     yield event
             for event in parser.close():
@@ -258,7 +253,7 @@ class Transport:
                 **_via(proxy, url, hdrs),
             ) as resp:
                 _refuse_redirect(url, resp)
-                payload = await _read_body(resp, url, self.max_body_bytes)
+                payload = await read_body(resp, _host(url), self.max_body_bytes)
                 return HttpResponse(resp.status, resp.headers, payload)
 
     async def get(self, url: str, *, headers: Mapping[str, str], timeouts: Timeouts | None = None) -> HttpResponse:
@@ -270,7 +265,7 @@ class Transport:
                 url, headers=hdrs, timeout=timeouts.to_aiohttp(), allow_redirects=False, **_via(proxy, url, hdrs)
             ) as resp:
                 _refuse_redirect(url, resp)
-                return HttpResponse(resp.status, resp.headers, await _read_body(resp, url, self.max_body_bytes))
+                return HttpResponse(resp.status, resp.headers, await read_body(resp, _host(url), self.max_body_bytes))
 
     @asynccontextmanager
     async def stream_sse(
@@ -301,7 +296,7 @@ class Transport:
             error_body = None
             if resp.status >= 400:
                 try:
-                    error_body = await _read_body(resp, url, self.max_body_bytes)
+                    error_body = await read_body(resp, _host(url), self.max_body_bytes)
                 except aiohttp.ClientError:
                     error_body = b""
             yield StreamResponse(
@@ -338,32 +333,6 @@ async def _close(session: aiohttp.ClientSession, resolver: BoundedResolver | Non
     await session.close()
     if resolver is not None:
         await resolver.close()
-
-
-async def _read_body(resp: aiohttp.ClientResponse, url: str, limit: int) -> bytes:
-    """The body, read as it comes (decompressed), never more than ``limit`` bytes of it. An error status
-    keeps its first ``limit`` bytes (its status says what happened; the body is only quoted); a 2xx
-    beyond the limit is no answer of the API's, and fails here, before it fills the memory."""
-    if resp.status < 400 and resp.content_length is not None and resp.content_length > limit:
-        raise _too_large(url, resp.status, limit, "body")
-    body = bytearray()
-    async for chunk in resp.content.iter_any():
-        body += chunk
-        if len(body) > limit:
-            if resp.status >= 400:
-                return bytes(body[:limit])
-            raise _too_large(url, resp.status, limit, "body")
-    return bytes(body)
-
-
-def _too_large(url: str, status: int, limit: int, what: str) -> MalformedResponseError:
-    size = f"{limit // 2**20} MiB" if limit % 2**20 == 0 else f"{limit // 1024} KiB"
-    return MalformedResponseError(
-        f"{_host(url)} answered (HTTP {status}) with a {what} of more than {size}, more than any answer of the "
-        "API; check that the provider's base URL points at the API, and that a local server honours max_tokens",
-        status=status,
-        maybe_billed=200 <= status < 300,  # an answer that began may be billed; what it cost is unknown
-    )
 
 
 def _refuse_redirect(url: str, resp: aiohttp.ClientResponse) -> None:

@@ -1,0 +1,45 @@
+"""How much of an answer is read: bodies, event streams and header lines, each with a bound far beyond
+any answer an API documents, so that a server that runs away fails the attempt rather than the process."""
+
+from __future__ import annotations
+
+import aiohttp
+
+from .errors import MalformedResponseError
+
+__all__ = ["MAX_BODY_BYTES", "MAX_HEADER_BYTES", "MAX_STREAM_BYTES", "read_body", "too_large"]
+
+#: the most of one answer's body held in memory: far beyond any answer an API documents (a long answer is
+#: a few MB, an image a few more), so that a server that runs away, or a base URL that names a download,
+#: fails the attempt rather than the process
+MAX_BODY_BYTES = 64 * 1024 * 1024
+#: the longest status line or header line read (a cookie a gateway sets can pass aiohttp's 8 KiB)
+MAX_HEADER_BYTES = 64 * 1024
+#: the most one event stream may carry: each event repeats its framing, and the last ones repeat the answer
+MAX_STREAM_BYTES = 256 * 1024 * 1024
+
+
+async def read_body(resp: aiohttp.ClientResponse, host: str, limit: int) -> bytes:
+    """The body, read as it comes (decompressed), never more than ``limit`` bytes of it. An error status
+    keeps its first ``limit`` bytes (its status says what happened; the body is only quoted); a 2xx
+    beyond the limit is no answer of the API's, and fails here, before it fills the memory."""
+    if resp.status < 400 and resp.content_length is not None and resp.content_length > limit:
+        raise too_large(host, resp.status, limit, "body")
+    body = bytearray()
+    async for chunk in resp.content.iter_any():
+        body += chunk
+        if len(body) > limit:
+            if resp.status >= 400:
+                return bytes(body[:limit])
+            raise too_large(host, resp.status, limit, "body")
+    return bytes(body)
+
+
+def too_large(host: str, status: int, limit: int, what: str) -> MalformedResponseError:
+    size = f"{limit // 2**20} MiB" if limit % 2**20 == 0 else f"{limit // 1024} KiB"
+    return MalformedResponseError(
+        f"{host} answered (HTTP {status}) with a {what} of more than {size}, more than any answer of the "
+        "API; check that the provider's base URL points at the API, and that a local server honours max_tokens",
+        status=status,
+        maybe_billed=200 <= status < 300,  # an answer that began may be billed; what it cost is unknown
+    )
