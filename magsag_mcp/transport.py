@@ -14,7 +14,6 @@ import asyncio
 import json
 import os
 import socket
-import ssl
 from collections.abc import AsyncIterator, Callable, Iterator, Mapping
 from contextlib import asynccontextmanager, contextmanager
 from dataclasses import dataclass
@@ -37,7 +36,7 @@ from .proxies import Proxy, ProxySettings
 from .resolver import BoundedResolver
 from .settings import CONNECT_TIMEOUT_ENV, DEFAULT_CONNECT_TIMEOUT, DEFAULT_READ_TIMEOUT, READ_TIMEOUT_ENV
 from .sse import SSEEvent, SSEParser
-from .tls import CA_DIR_ENV, CA_FILE_ENV, ssl_context
+from .tls import CA_FILE_ENV, CABundles
 
 __all__ = ["Timeouts", "HttpResponse", "SSEEvent", "SSEParser", "Transport", "MAX_BODY_BYTES", "MAX_STREAM_BYTES"]
 
@@ -189,7 +188,7 @@ class Transport:
         self.max_stream_bytes = max_stream_bytes
         self._env = os.environ if env is None else env
         self.proxies = ProxySettings(self._env)
-        self._ssl: ssl.SSLContext | bool | None = None
+        self.cas = CABundles(self._env)
         self.limit = limit
         self.limit_per_host = limit_per_host
         self.timeouts = timeouts or Timeouts()
@@ -205,8 +204,6 @@ class Transport:
             if self._factory is not None:
                 session = self._factory()
             else:
-                if self._ssl is None:
-                    self._ssl = ssl_context(self._env) or True
                 resolver = self._resolvers[loop] = BoundedResolver(
                     self.timeouts.connect, self.timeouts.connect_described()
                 )
@@ -214,7 +211,7 @@ class Transport:
                     limit=self.limit,
                     limit_per_host=self.limit_per_host,
                     ttl_dns_cache=300,
-                    ssl=self._ssl,
+                    ssl=self.cas.context(),
                     resolver=resolver,
                 )
                 # Responses are parsed by the providers; skip aiohttp's own cookie handling.
@@ -242,7 +239,7 @@ class Transport:
         timeouts = timeouts or self.timeouts
         proxy = self.proxies.for_url(url)
         hdrs = _with_json(headers)
-        with _converted(url, timeouts, proxy):
+        with _converted(url, timeouts, proxy, self.cas):
             async with self._session().post(
                 url,
                 data=json.dumps(body),
@@ -260,7 +257,7 @@ class Transport:
         timeouts = timeouts or self.timeouts
         proxy = self.proxies.for_url(url)
         hdrs = dict(headers)
-        with _converted(url, timeouts, proxy):
+        with _converted(url, timeouts, proxy, self.cas):
             async with self._session().get(
                 url, headers=hdrs, timeout=timeouts.to_aiohttp(), allow_redirects=False, **_via(proxy, url, hdrs)
             ) as resp:
@@ -281,7 +278,7 @@ class Transport:
         hdrs = _with_json(headers)
         hdrs["Accept"] = "text/event-stream"
         proxy = self.proxies.for_url(url)
-        with _converted(url, timeouts, proxy):
+        with _converted(url, timeouts, proxy, self.cas):
             resp = await self._session().post(
                 url,
                 data=json.dumps(body),
@@ -309,7 +306,7 @@ class Transport:
         """The network settings ``magsag doctor`` shows: proxies (never their credentials) and CA bundles."""
         return {
             "proxies": self.proxies.describe(),
-            "ca": {name: self._env[name] for name in (CA_FILE_ENV, CA_DIR_ENV) if self._env.get(name)},
+            "ca": self.cas.describe(),
         }
 
     async def aclose(self) -> None:
@@ -361,7 +358,9 @@ def _via(proxy: Proxy | None, url: str, headers: dict[str, str]) -> dict[str, An
 
 
 @contextmanager
-def _converted(url: str, timeouts: Timeouts | None = None, proxy: Proxy | None = None) -> Iterator[None]:
+def _converted(
+    url: str, timeouts: Timeouts | None = None, proxy: Proxy | None = None, cas: CABundles | None = None
+) -> Iterator[None]:
     """aiohttp's failures -> our tree, once, here at the boundary (the URL's path and query never shown).
     A timeout's message says which timeout fired, how long it was and the setting that changes it."""
     try:
@@ -378,9 +377,12 @@ def _converted(url: str, timeouts: Timeouts | None = None, proxy: Proxy | None =
     except aiohttp.ClientConnectorCertificateError as exc:
         # a TLS-inspecting proxy or gateway re-signs every certificate with its own CA
         reason = getattr(exc.certificate_error, "verify_message", None) or type(exc.certificate_error).__name__
+        fix = (cas.unloaded() if cas else "") or (
+            f"behind a proxy or gateway that inspects TLS, set {CA_FILE_ENV} to a PEM file holding your "
+            "organisation's CA certificate"
+        )
         raise ProviderConnectionError(
-            f"could not reach {_host(url)}: its TLS certificate is not trusted ({reason}); behind a proxy or "
-            f"gateway that inspects TLS, set {CA_FILE_ENV} to a PEM file holding your organisation's CA certificate"
+            f"could not reach {_host(url)}: its TLS certificate is not trusted ({reason}); {fix}"
         ) from exc
     except aiohttp.ConnectionTimeoutError as exc:
         t = timeouts or Timeouts()

@@ -1,6 +1,7 @@
 """TLS behind an inspecting proxy: a CA bundle named by SSL_CERT_FILE / SSL_CERT_DIR is trusted, one that
-cannot be read is named, and an untrusted certificate says how to fix it. The server is on loopback, its
-certificate signed by a test CA (tests/fakes/tls, valid until 2126, for 127.0.0.1 and localhost only)."""
+cannot be read is named when a certificate is not trusted, and an untrusted certificate says how to fix it.
+The server is on loopback, its certificate signed by a test CA (tests/fakes/tls, valid until 2126, for
+127.0.0.1 and localhost only)."""
 
 from __future__ import annotations
 
@@ -15,7 +16,7 @@ from aiohttp import web
 from aiohttp.test_utils import TestServer
 
 from magsag_mcp import errors as E
-from magsag_mcp.tls import ssl_context
+from magsag_mcp.tls import CABundles
 from magsag_mcp.transport import Timeouts, Transport
 
 pytestmark = pytest.mark.anyio
@@ -70,22 +71,41 @@ async def test_an_untrusted_certificate_says_how_to_trust_it(https_url: str):
 
 
 @pytest.mark.parametrize("name", ["SSL_CERT_FILE", "SSL_CERT_DIR"])
-async def test_a_bundle_that_cannot_be_read_is_named(https_url: str, tmp_path: Path, name: str):
+async def test_a_bundle_that_cannot_be_read_is_named_by_the_certificate_error(
+    https_url: str, tmp_path: Path, name: str
+):
     missing = str(tmp_path / "corp-ca.pem")
-    with pytest.raises(E.ConfigError, match=rf"{name}=.*corp-ca.pem.* cannot be loaded.*set {name} to"):
+    with pytest.raises(E.ProviderConnectionError) as info:
         await post(Transport(env={name: missing}, timeouts=SHORT), https_url)
+    message = info.value.message
+    assert "TLS certificate is not trusted" in message
+    assert f"{name}={missing!r} could not be loaded (" in message and "organisation's CA" in message
 
 
-def test_a_file_that_is_not_pem_is_named(tmp_path: Path):
+@pytest.mark.skipif(shutil.which("openssl") is None, reason="c_rehash needs the openssl command")
+async def test_a_stale_bundle_variable_does_not_fail_what_the_other_one_serves(https_url: str, tmp_path: Path):
+    # a variable left pointing at a file that is gone was skipped by OpenSSL: calls the system's CAs (here
+    # the directory's) served kept working, and still do
+    subject_hash = subprocess.run(
+        ["openssl", "x509", "-hash", "-noout", "-in", str(CA)], capture_output=True, text=True, check=True
+    ).stdout.strip()
+    shutil.copy(CA, tmp_path / f"{subject_hash}.0")
+    env = {"SSL_CERT_FILE": str(tmp_path / "gone.pem"), "SSL_CERT_DIR": str(tmp_path)}
+    assert await post(Transport(env=env, timeouts=SHORT), https_url) == 200
+
+
+def test_doctor_sees_which_bundle_is_in_use_and_which_cannot_be_loaded(tmp_path: Path):
     bad = tmp_path / "ca.pem"
     bad.write_text("not a certificate\n")
-    with pytest.raises(E.ConfigError, match="SSL_CERT_FILE=.* cannot be loaded"):
-        ssl_context({"SSL_CERT_FILE": str(bad)})
-    assert ssl_context({}) is None and ssl_context({"SSL_CERT_FILE": " "}) is None
+    cas = CABundles({"SSL_CERT_FILE": str(bad), "SSL_CERT_DIR": str(TLS)})
+    described = cas.describe()
+    assert described["SSL_CERT_DIR"] == str(TLS)
+    assert described["SSL_CERT_FILE"].startswith(f"{bad} (cannot be loaded: ")
+    assert CABundles({}).context() is True and CABundles({"SSL_CERT_FILE": " "}).named == {}
 
 
 def test_the_context_offers_http_1_1_as_aiohttps_own_does(monkeypatch):
     offered: list[list[str]] = []
     monkeypatch.setattr(ssl.SSLContext, "set_alpn_protocols", lambda self, protocols: offered.append(protocols))
-    assert ssl_context({"SSL_CERT_FILE": str(CA)}) is not None
+    assert CABundles({"SSL_CERT_FILE": str(CA)}).context() is not True
     assert offered == [["http/1.1"]]
