@@ -170,7 +170,8 @@ class Transport:
 
     ``session_factory`` is the test seam: it receives the default connector settings and returns a
     session; by default a plain :class:`aiohttp.ClientSession`. ``env`` (by default the process's)
-    names the proxies (``HTTPS_PROXY``, ``HTTP_PROXY``, ``NO_PROXY``: see :mod:`magsag_mcp.proxies`).
+    names the proxies (``HTTPS_PROXY``, ``HTTP_PROXY``, ``NO_PROXY``: see :mod:`magsag_mcp.proxies`) and
+    the CA bundles trusted beside the system's (``SSL_CERT_FILE``, ``SSL_CERT_DIR``: :mod:`magsag_mcp.tls`).
     """
 
     def __init__(
