@@ -22,6 +22,7 @@ import os
 import sys
 import threading
 import warnings
+import weakref
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from decimal import Decimal
@@ -382,6 +383,26 @@ class Runner:
             raise
 
 
+def _shut_down(
+    bridge_ref: weakref.ref[Bridge], cm: Any, portal: Any, service: Service, pid: int, loop_thread: int
+) -> None:
+    """What closing a :class:`Magsag` does: a function of its parts, since the finaliser that calls it
+    must not keep the bridge alive (a weak reference marks it closed while something still holds it)."""
+    bridge = bridge_ref()
+    if bridge is not None:
+        bridge.closed = True  # every Skills, Runner and Observer of this Magsag shares the bridge
+    if os.getpid() != pid:
+        return  # a forked copy: the loop, connections and HTTP sessions are the parent's to close
+    if threading.get_ident() == loop_thread:  # dropped on its own loop, which cannot wait for itself
+        args = (bridge_ref, cm, portal, service, pid, loop_thread)
+        threading.Thread(target=_shut_down, args=args, name="magsag-close").start()
+        return
+    try:
+        portal.call(service.aclose)
+    finally:
+        cm.__exit__(None, None, None)
+
+
 def _context(value: Any, where: str) -> dict[str, Any]:
     """A call's or a delegation's context as a dict (None is empty): anything else is refused by name,
     not a TypeError from merging it with the bound context."""
@@ -427,19 +448,18 @@ class Magsag:
         self.runner = Runner(self.service, self.bridge, run_id=self.run_id, agent=agent)
         self.registry = self.runner.registry
         self.obs = Observer(self.service, self.bridge, run_id=self.run_id, agent=agent)
-        self._closed = False
+        # Closed at the latest when the interpreter exits, or once neither this Magsag nor its skills,
+        # runner or observer is left (they share the bridge): a script that never closed it hung at exit
+        # for ever (the portal's generator, finalised after the loop's thread had stopped, waited for it),
+        # and its calls in flight went unrecorded.
+        bridge = self.bridge
+        parts = (weakref.ref(bridge), self._cm, self._portal, self.service, bridge.pid, bridge.loop_thread)
+        self._finalizer = weakref.finalize(bridge, _shut_down, *parts)
 
     def close(self) -> None:
-        if self._closed:
-            return
-        self._closed = True
-        self.bridge.closed = True  # every Skills, Runner and Observer of this Magsag shares the bridge
-        if os.getpid() != self.bridge.pid:
-            return  # a forked copy: the loop, connections and HTTP sessions are the parent's to close
-        try:
-            self._portal.call(self.service.aclose)
-        finally:
-            self._cm.__exit__(None, None, None)
+        """Cancel the calls in flight (each is recorded), close the HTTP sessions and the ledger, and stop
+        the event loop's thread. A second call does nothing; so does a call in a forked copy."""
+        self._finalizer()
 
     def __enter__(self) -> Magsag:
         return self

@@ -1,0 +1,74 @@
+"""A Magsag's life in a real process: left open at exit, interrupted mid-call (Ctrl-C), and its errors
+crossing a process boundary. These run in a child interpreter: exit and signals are what they test."""
+
+from __future__ import annotations
+
+import os
+import sqlite3
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+CATALOG = Path(__file__).resolve().parent.parent / "catalog"
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def _run_child(source: str, tmp_path: Path) -> subprocess.CompletedProcess[str]:
+    script = tmp_path / "child.py"
+    script.write_text(textwrap.dedent(source))
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("MAGSAG_", "OPENAI_", "ANTHROPIC_"))}
+    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(ROOT), env.get("PYTHONPATH")]))
+    # the timeout is a hang guard only: before the fix the child never exited
+    return subprocess.run(
+        [sys.executable, str(script), str(CATALOG), str(tmp_path / "l.db")],
+        env=env, capture_output=True, text=True, timeout=90,
+    )  # fmt: skip
+
+
+def _statuses(db: Path) -> list[str]:
+    conn = sqlite3.connect(db)
+    try:
+        return sorted(status for (status,) in conn.execute("SELECT status FROM runs"))
+    finally:
+        conn.close()
+
+
+def test_a_script_that_never_closes_its_magsag_still_exits(tmp_path: Path):
+    # Before: `mg = Magsag()` without `with` or close() hung the interpreter at exit for ever (the
+    # portal's generator, finalised at shutdown, waited for an event loop whose thread was frozen).
+    proc = _run_child(
+        """
+        import sys
+        from magsag_mcp import Magsag
+
+        mg = Magsag(catalog=sys.argv[1], db=sys.argv[2], env={"MAGSAG_PROVIDER": "fake"})
+        mg.skills.invoke("skill.analysis", {"data": "x", "model_config": {"model": "fake:echo"}})
+        """,
+        tmp_path,
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert _statuses(tmp_path / "l.db") == ["ok"]
+
+
+def test_a_call_in_flight_when_the_script_exits_is_recorded_as_cancelled(tmp_path: Path):
+    # Before: the call in a daemon thread vanished with the process: no record of what it spent, and its
+    # reservation held the budget until it expired. Now the Magsag is closed at exit, as `with` would.
+    proc = _run_child(
+        """
+        import sys, threading, time
+        from magsag_mcp import Magsag
+
+        mg = Magsag(catalog=sys.argv[1], db=sys.argv[2], env={"MAGSAG_PROVIDER": "fake"})
+        slow = {"provider": "fake", "model": "slow", "params": {"latency_ms": 600000}}
+        worker = threading.Thread(
+            target=lambda: mg.skills.invoke("skill.analysis", {"data": "y", "model_config": slow}), daemon=True
+        )
+        worker.start()
+        while not mg.service._calls:
+            time.sleep(0.01)
+        """,
+        tmp_path,
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert _statuses(tmp_path / "l.db") == ["cancelled"]
