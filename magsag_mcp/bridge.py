@@ -100,6 +100,11 @@ class Bridge:
                 run.add(fut)
             try:
                 return fut.result()
+            except BaseException:
+                # The caller stopped waiting (Ctrl-C, Jupyter's "interrupt kernel"): the call stops too,
+                # and records itself as cancelled, rather than being paid for on the loop and thrown away.
+                fut.cancel()
+                raise
             finally:
                 if run is not None:
                     run.discard(fut)

@@ -72,3 +72,39 @@ def test_a_call_in_flight_when_the_script_exits_is_recorded_as_cancelled(tmp_pat
     )
     assert proc.returncode == 0, proc.stderr
     assert _statuses(tmp_path / "l.db") == ["cancelled"]
+
+
+def test_ctrl_c_during_a_sync_call_cancels_the_call(tmp_path: Path):
+    # Ctrl-C in a script, or "interrupt kernel" in Jupyter, while skills.invoke waits. Before: the
+    # KeyboardInterrupt reached the caller, but the call went on on the Magsag's loop, was paid for and
+    # its answer thrown away (running the cell again paid twice). Now the call is cancelled with its
+    # caller, and recorded as cancelled, before anything else happens.
+    proc = _run_child(
+        """
+        import os, signal, sqlite3, sys, threading, time
+        from magsag_mcp import Magsag
+
+        mg = Magsag(catalog=sys.argv[1], db=sys.argv[2], env={"MAGSAG_PROVIDER": "fake"})
+
+        def interrupt_once_in_flight():
+            while not mg.service._calls:
+                time.sleep(0.01)
+            os.kill(os.getpid(), signal.SIGINT)
+
+        threading.Thread(target=interrupt_once_in_flight, daemon=True).start()
+        slow = {"provider": "fake", "model": "slow", "params": {"latency_ms": 600000}}
+        try:
+            mg.skills.invoke("skill.analysis", {"data": "x", "model_config": slow})
+        except KeyboardInterrupt:
+            print("interrupted")
+        guard = time.monotonic() + 30  # a hang guard: before the fix the call stayed in flight for 10 minutes
+        while mg.service._calls and time.monotonic() < guard:
+            time.sleep(0.01)
+        db = sqlite3.connect(sys.argv[2])
+        print("in flight" if mg.service._calls else "done", db.execute("SELECT status FROM runs").fetchall())
+        mg.close()
+        """,
+        tmp_path,
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.split("\n")[:2] == ["interrupted", "done [('cancelled',)]"]
