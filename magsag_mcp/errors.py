@@ -205,6 +205,17 @@ class MagsagError(Exception):
     def to_dict(self) -> dict[str, Any]:
         return {"type": self.kind, "message": self.message, **self.details}
 
+    def __reduce__(self) -> tuple[Any, ...]:
+        # Pickled (a process pool sends a worker's exception back) without calling __init__ again, which
+        # for some classes takes required keywords (policy=...): the fields travel as the instance's state.
+        return (_rebuilt, (type(self), self.message), self.__dict__)
+
+
+def _rebuilt(cls: type[MagsagError], message: str) -> MagsagError:
+    err = cls.__new__(cls)
+    Exception.__init__(err, message)
+    return err
+
 
 class ConfigError(MagsagError):
     kind = "config_error"
@@ -404,12 +415,7 @@ class AllTargetsFailed(MagsagError):
         if base is None or isinstance(last_error, AllTargetsFailed):
             err = cls(message)
         else:
-            combined = cls._combined.get(base)
-            if combined is None:
-                # A refusal by governance keeps its own kind: the call was stopped by policy, not by providers.
-                kind = base.kind if issubclass(base, PolicyDenied | BudgetExceeded) else cls.kind
-                combined = type(f"AllTargetsFailed[{base.__name__}]", (cls, base), {"kind": kind})
-                cls._combined[base] = combined
+            combined = cls._combined_with(base)
             err = combined.__new__(combined)
             MagsagError.__init__(err, message)
             # Carry the last error's provider fields so `except RateLimitError as e: e.retry_after` works.
@@ -422,8 +428,30 @@ class AllTargetsFailed(MagsagError):
         err.details["last_error_type"] = getattr(last_error, "kind", type(last_error).__name__) if last_error else None
         return err
 
+    @classmethod
+    def _combined_with(cls, base: type[MagsagError]) -> type[AllTargetsFailed]:
+        """The class of an AllTargetsFailed whose last error was a ``base``: one per base, made on first use."""
+        combined = cls._combined.get(base)
+        if combined is None:
+            # A refusal by governance keeps its own kind: the call was stopped by policy, not by providers.
+            kind = base.kind if issubclass(base, PolicyDenied | BudgetExceeded) else cls.kind
+            combined = type(f"AllTargetsFailed[{base.__name__}]", (cls, base), {"kind": kind})
+            cls._combined[base] = combined
+        return combined
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        # A combined class is made at run time and cannot be found by name: it is pickled as its base.
+        base = next((b for b in type(self).__bases__ if b is not AllTargetsFailed), None)
+        if base is None:
+            return super().__reduce__()
+        return (_rebuilt_all_failed, (base, self.message), self.__dict__)
+
     def to_dict(self) -> dict[str, Any]:
         data = MagsagError.to_dict(self)
         data["type"] = self.kind
         data["attempts"] = [a.to_dict() if hasattr(a, "to_dict") else a for a in self.attempts]
         return data
+
+
+def _rebuilt_all_failed(base: type[MagsagError], message: str) -> MagsagError:
+    return _rebuilt(AllTargetsFailed._combined_with(base), message)

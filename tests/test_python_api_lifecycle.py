@@ -108,3 +108,43 @@ def test_ctrl_c_during_a_sync_call_cancels_the_call(tmp_path: Path):
     )
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout.split("\n")[:2] == ["interrupted", "done [('cancelled',)]"]
+
+
+def _roundtrip(err: BaseException) -> BaseException:
+    import pickle
+
+    return pickle.loads(pickle.dumps(err))
+
+
+def test_errors_cross_a_process_boundary_with_their_class_and_fields(tmp_path: Path, fake_scripts: None):
+    # A ProcessPoolExecutor (or multiprocessing, joblib, Celery) pickles a worker's exception. Before:
+    # a call that ran out of targets (AllTargetsFailed[RateLimitError]) could not be pickled, so the
+    # caller got a PicklingError instead of the RateLimitError the guide catches; a PolicyDenied or a
+    # BudgetExceeded could not be unpickled and broke the whole pool (BrokenProcessPool).
+    from magsag_mcp import AllTargetsFailed, BudgetExceeded, Magsag, PolicyDenied, RateLimitError
+    from magsag_mcp.providers.fake import script
+
+    script("rl", *[RateLimitError("slow down", status=429, retry_after=0.001)] * 3)
+    env = {"MAGSAG_RETRY_BASE_DELAY": "0.001"}
+    with Magsag(catalog=CATALOG, db=tmp_path / "l.db", env=env) as mg:
+        try:
+            mg.skills.invoke("skill.analysis", {"data": "x", "model_config": {"model": "fake:rl"}})
+        except RateLimitError as exc:
+            raised = exc
+    copy = _roundtrip(raised)
+    assert isinstance(copy, RateLimitError) and isinstance(copy, AllTargetsFailed)
+    assert type(copy) is type(raised)
+    assert (copy.message, copy.status, copy.retry_after, copy.provider, copy.model) == (
+        raised.message, 429, 0.001, "fake", "rl",
+    )  # fmt: skip
+    assert [a.to_dict() for a in copy.attempts] == [a.to_dict() for a in raised.attempts]
+    assert isinstance(copy.last_error, RateLimitError) and copy.to_dict() == raised.to_dict()
+    assert str(copy) == str(raised)
+
+    for err in (
+        PolicyDenied("gpt-4 is not allowed", policy="production_models"),
+        BudgetExceeded("over the run limit", policy="cost_limits", limit_usd="5"),
+        AllTargetsFailed.build("all failed", attempts=[], last_error=PolicyDenied("no", policy="p")),
+    ):
+        copy = _roundtrip(err)
+        assert type(copy) is type(err) and copy.policy == err.policy and copy.to_dict() == err.to_dict()
