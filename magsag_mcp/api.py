@@ -33,7 +33,7 @@ import anyio
 import anyio.from_thread
 import anyio.lowlevel
 
-from .bridge import AgentRun, Bridge, current_token, loop_thread_id
+from .bridge import AgentRun, Bridge, current_token, loop_thread_id, on_this_loop
 from .catalog import AgentSpec
 from .errors import ConfigError, InputError
 from .service import Service, new_run_id
@@ -84,7 +84,10 @@ class Skills:
         self.parent_run_id = parent_run_id
 
     async def ainvoke(self, skill_id: str, payload: Mapping[str, Any], **options: Any) -> dict[str, Any]:
-        """The async form of :meth:`invoke`; may be awaited on any event loop (see :meth:`Bridge.call`)."""
+        """The async form of :meth:`invoke`; may be awaited on any event loop (see :meth:`Bridge.call`).
+        A ``progress`` callback runs on the loop awaiting here, as the caller's code expects."""
+        if options.get("progress") is not None:
+            options["progress"] = on_this_loop(options["progress"])
         return await self.bridge.call(self._invoke, skill_id, payload, options)
 
     async def _invoke(self, skill_id: str, payload: Mapping[str, Any], options: dict[str, Any]) -> dict[str, Any]:

@@ -139,6 +139,30 @@ class Bridge:
             raise
 
 
+def on_this_loop(callback: Callable[..., Any]) -> Callable[..., Awaitable[None]]:
+    """``callback`` (sync or async) made to run on the loop running here, wherever it is then called.
+
+    A caller's callback (an async call's ``progress``) writes to the caller's objects: a response, a
+    websocket, an ``asyncio.Queue``, all bound to the caller's loop and not thread-safe. The call itself
+    runs on the home loop (:meth:`Bridge.call`), so from there the callback is handed back to the caller's
+    loop and awaited: what it raises (or its cancellation) travels back with it."""
+    caller = asyncio.get_running_loop()
+
+    async def call(*args: Any) -> None:
+        if asyncio.get_running_loop() is caller:
+            await _called(callback, *args)
+        else:
+            await asyncio.wrap_future(asyncio.run_coroutine_threadsafe(_called(callback, *args), caller))
+
+    return call
+
+
+async def _called(callback: Callable[..., Any], *args: Any) -> None:
+    maybe = callback(*args)
+    if maybe is not None:
+        await maybe
+
+
 class AgentRun:
     """The calls a synchronous agent makes from the worker thread :meth:`~magsag_mcp.api.Runner.arun` runs it
     on: when the awaiting task is cancelled, the call in flight is cancelled on the home loop (thread-safely)

@@ -1,0 +1,55 @@
+"""The async forms of the Python API awaited on the caller's own event loop (a Magsag inside asyncio.run,
+a web server's handler): what the caller hands in runs on the caller's loop."""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+from pathlib import Path
+
+from magsag_mcp import Magsag
+
+CATALOG = Path(__file__).resolve().parent.parent / "catalog"
+
+
+def test_ainvokes_progress_callbacks_run_on_the_callers_loop(tmp_path: Path, fake_scripts: None):
+    # Streaming a call's progress to a client (an SSE response, a websocket, an asyncio.Queue) from a
+    # callback. Before: the callback ran on the Magsag's own loop, in its thread: an asyncio object of the
+    # caller's loop used there raised "bound to a different event loop" (or, not being thread-safe, woke
+    # its waiter late or never).
+    mg = Magsag(catalog=CATALOG, db=tmp_path / "l.db", env={"MAGSAG_PROVIDER": "fake"})
+    seen: list[tuple[str, object, int]] = []
+
+    async def main() -> tuple[dict, list[str]]:
+        caller = asyncio.get_running_loop()
+        gate = asyncio.Event()  # of the caller's loop, as a response's or a queue's waiters are
+        gate.set()
+        events: asyncio.Queue[str | None] = asyncio.Queue()
+
+        async def on_progress(event: str, data: dict) -> None:
+            seen.append(("async", asyncio.get_running_loop(), threading.get_ident()))
+            await gate.wait()
+            await events.put(event)
+
+        def on_progress_sync(event: str, data: dict) -> None:
+            seen.append(("sync", asyncio.get_running_loop(), threading.get_ident()))
+
+        payload = {"data": "x", "model_config": {"model": "fake:echo", "stream": True}}
+        result = await mg.skills.ainvoke("skill.analysis", payload, progress=on_progress)
+        await mg.skills.ainvoke("skill.analysis", payload, progress=on_progress_sync)
+        await events.put(None)
+        got = [e async for e in _drain(events)]
+        assert {(loop, thread) for _, loop, thread in seen} == {(caller, threading.get_ident())}
+        return result, got
+
+    try:
+        result, events = asyncio.run(main())
+    finally:
+        mg.close()
+    assert result["model"] == "echo" and "attempt" in events and "delta" in events
+    assert {kind for kind, _, _ in seen} == {"async", "sync"}
+
+
+async def _drain(queue: asyncio.Queue[str | None]):
+    while (item := await queue.get()) is not None:
+        yield item
