@@ -169,11 +169,16 @@ class Catalog:
         return [self.skills[skill_id].summary() for skill_id in sorted(self.skills)]
 
     def skill(self, skill_id: str) -> Skill:
+        from .errors import UnknownSkillError
+
+        if not isinstance(skill_id, str):
+            raise UnknownSkillError(
+                f"a skill id is a string such as 'skill.analysis', got {type(skill_id).__name__}; "
+                f"known skills: {', '.join(sorted(self.skills))}"
+            )
         try:
             return self.skills[skill_id]
         except KeyError:
-            from .errors import UnknownSkillError
-
             close = [s for s in self.skills if skill_id.split(".")[-1] in s]
             hint = f" (did you mean {close[0]!r}?)" if close else ""
             raise UnknownSkillError(

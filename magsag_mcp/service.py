@@ -229,6 +229,8 @@ class Service:
         context: Mapping[str, Any] | None = None,
         progress: ProgressCallback | None = None,
     ) -> InvokeResult:
+        if not isinstance(skill_id, str):
+            self.catalog.skill(skill_id)  # refused with the fix, before a run is recorded under it
         # what names the call's record: text that cannot be stored is refused before anything is recorded
         names = {"skill_id": skill_id, "agent": agent, "run_id": run_id, "parent_run_id": parent_run_id}
         for where, value in names.items():

@@ -86,6 +86,16 @@ def test_unknown_skill(mg: Magsag):
         mg.skills.invoke("skill.analyse", {"data": "x"})
 
 
+def test_a_skill_id_that_is_not_text_is_an_unknown_skill_naming_the_fix(mg: Magsag):
+    # Before: AttributeError: 'NoneType' object has no attribute 'split' (a `payload.get("skill")` that
+    # found nothing), TypeError for a list, from inside the catalog.
+    for bad, name in ((None, "NoneType"), (42, "int"), (["skill.analysis"], "list")):
+        with pytest.raises(UnknownSkillError, match=f"a skill id is a string such as 'skill.analysis', got {name}"):
+            mg.skills.invoke(bad, {"data": "x"})  # type: ignore[arg-type]
+        with pytest.raises(UnknownSkillError, match="known skills: skill.analysis"):
+            mg.skills.explain(bad, {"data": "x"})  # type: ignore[arg-type]
+
+
 def test_sync_call_on_the_loop_thread_is_refused_with_the_fix(mg: Magsag):
     async def inside_loop():
         mg.skills.invoke("skill.analysis", {"data": "x"})
