@@ -18,6 +18,7 @@ import difflib
 import hashlib
 import importlib
 import importlib.util
+import inspect
 import os
 import sys
 import threading
@@ -231,9 +232,17 @@ class Registry:
         module_name, _, attr = spec.entrypoint.partition(":")
         module = _import_agent_module(module_name, self.service.catalog.root / "agents")
         try:
-            return getattr(module, attr)
+            fn = getattr(module, attr)
         except AttributeError:
             raise ConfigError(f"agent {agent_id!r}: {module_name} has no function {attr!r}") from None
+        if inspect.iscoroutinefunction(fn) or inspect.isasyncgenfunction(fn):
+            # called, it would hand back a coroutine that nobody awaits: the agent would never run
+            raise ConfigError(
+                f"agent {agent_id!r}: {spec.entrypoint} is an async function, and agents are plain functions "
+                "(def run(payload, *, registry, skills, runner, obs)) that call skills.invoke(...); from async "
+                "code, run one with `await runner.arun(...)`, or await skills.ainvoke(...) without an agent"
+            )
+        return fn
 
 
 def _import_agent_module(name: str, agents_dir: Path) -> Any:

@@ -50,6 +50,11 @@ def agent_entrypoint_problems(catalog: Catalog) -> list[str]:
             continue
         if attr not in _top_level_names(tree):
             problems.append(f"{where}: entrypoint {spec.entrypoint!r}: {source.name} defines no {attr!r}")
+        elif any(isinstance(node, ast.AsyncFunctionDef) and node.name == attr for node in tree.body):
+            problems.append(
+                f"{where}: entrypoint {spec.entrypoint!r} is an async function; an agent is a plain function "
+                "(def run(payload, *, registry, skills, runner, obs)) that calls skills.invoke(...)"
+            )
     return problems
 
 

@@ -57,6 +57,35 @@ def test_an_agent_without_an_input_schema_takes_any_payload(catalog: Path, tmp_p
         assert mg.runner.run_agent("free-sag", {"b": 1, "a": 2}) == {"keys": ["a", "b"]}
 
 
+def test_an_async_agent_is_refused_with_the_fix_instead_of_returning_a_coroutine(
+    catalog: Path, tmp_path: Path, fake_scripts: None
+):
+    # Before: `async def run(...)` was called and its coroutine returned unawaited: run_agent, arun and
+    # invoke_sag handed back "<coroutine object run>", `magsag run` printed it with exit 0, and the agent
+    # never ran (a RuntimeWarning at best).
+    import asyncio
+
+    from magsag_mcp import Delegation
+
+    _agent(catalog, "async-sag", "async def run(payload, **deps):\n    return await deps['skills'].ainvoke('x', {})\n")
+    with Magsag(catalog=catalog, db=tmp_path / "l.db", env=ENV) as mg:
+        uses = {
+            "run_agent": lambda: mg.runner.run_agent("async-sag", {}),
+            "invoke_sag": lambda: mg.runner.invoke_sag(Delegation("t", "async-sag", {})),
+            "arun": lambda: asyncio.run(mg.runner.arun("async-sag", {})),
+        }
+        for use in uses.values():
+            with pytest.raises(ConfigError) as info:
+                use()
+            assert info.value.message == (
+                "agent 'async-sag': async_sag:run is an async function, and agents are plain functions "
+                "(def run(payload, *, registry, skills, runner, obs)) that call skills.invoke(...); from async "
+                "code, run one with `await runner.arun(...)`, or await skills.ainvoke(...) without an agent"
+            )
+        assert mg.bridge.run(lambda: mg.service.query_runs()) == []
+    assert any("entrypoint 'async_sag:run' is an async function" in p for p in validate_catalog(catalog))
+
+
 def test_a_broken_agent_input_schema_is_a_catalog_problem(catalog: Path):
     _agent(catalog, "bad-sag", "def run(payload, **deps):\n    return 1\n", "input_schema: {type: objekt}\n")
     with pytest.raises(CatalogError) as info:
