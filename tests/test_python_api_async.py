@@ -53,3 +53,23 @@ def test_ainvokes_progress_callbacks_run_on_the_callers_loop(tmp_path: Path, fak
 async def _drain(queue: asyncio.Queue[str | None]):
     while (item := await queue.get()) is not None:
         yield item
+
+
+def test_service_open_is_an_async_context_manager_as_well_as_awaitable(tmp_path: Path, fake_scripts: None):
+    # Before: `async with Service.open(...) as svc:` (as aiohttp.ClientSession or aiosqlite.connect read)
+    # raised TypeError: 'coroutine' object does not support the asynchronous context manager protocol,
+    # leaving a never-awaited coroutine; only `async with await Service.open(...)` worked.
+    from magsag_mcp import Service
+
+    async def main() -> None:
+        env = {"MAGSAG_PROVIDER": "fake"}
+        async with Service.open(catalog=CATALOG, db=tmp_path / "a.db", env=env) as svc:
+            result = await svc.invoke_skill("skill.analysis", {"data": "x", "model_config": {"model": "fake:echo"}})
+            assert result.model == "echo"
+        assert svc._closing  # closed on leaving the block
+        async with await Service.open(catalog=CATALOG, db=tmp_path / "b.db", env=env) as svc:  # as before
+            assert isinstance(svc, Service)
+        svc = await Service.open(catalog=CATALOG, db=tmp_path / "c.db", env=env)
+        await svc.aclose()
+
+    asyncio.run(main())
