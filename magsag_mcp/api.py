@@ -34,7 +34,7 @@ import anyio
 import anyio.from_thread
 import anyio.lowlevel
 
-from .bridge import AgentRun, Bridge, current_token, loop_thread_id, on_this_loop
+from .bridge import AgentRun, Bridge, ProcessBound, current_token, loop_thread_id, on_this_loop
 from .catalog import AgentSpec
 from .errors import ConfigError, InputError
 from .service import Service, new_run_id
@@ -64,7 +64,7 @@ class Delegation:
 _INVOKE_OPTIONS = frozenset({"agent", "run_id", "context", "progress"})
 
 
-class Skills:
+class Skills(ProcessBound):
     """``skills.invoke(skill_id, payload)``; bound to a run, an agent and a context by the runner."""
 
     def __init__(
@@ -128,7 +128,7 @@ class Skills:
         return self.service.list_skills()
 
 
-class Observer:
+class Observer(ProcessBound):
     """``obs.log(event, data)`` records an event in the ledger; ``obs.get_current_cost()`` is the
     run's spend so far in USD (a float for display; :meth:`current_cost` gives the exact Decimal).
 
@@ -211,7 +211,7 @@ class Observer:
             )
 
 
-class Registry:
+class Registry(ProcessBound):
     """The catalog's agents and skills, and loading an agent's entrypoint."""
 
     def __init__(self, service: Service) -> None:
@@ -299,7 +299,7 @@ def _load_failure(name: str, exc: BaseException) -> ConfigError:
     return ConfigError(f"agent module {name!r} failed while loading: {type(exc).__name__}: {exc}")
 
 
-class Runner:
+class Runner(ProcessBound):
     """Runs MAG and SAG agents: ``run(payload, *, registry, skills, runner, obs)``."""
 
     def __init__(
@@ -428,7 +428,7 @@ def _context(value: Any, where: str) -> dict[str, Any]:
     return dict(value)
 
 
-class Magsag:
+class Magsag(ProcessBound):
     """A ready-to-use magsag for synchronous code: a service on a private event-loop thread.
 
     >>> with Magsag() as mg:                                     # doctest: +SKIP

@@ -31,7 +31,20 @@ except ImportError:  # anyio no longer needs it
 T = TypeVar("T")
 
 
-class Bridge:
+class ProcessBound:
+    """An object that holds (or reaches) an event loop, HTTP sessions and ledger connections, which exist
+    only in the process that made them: pickling it (multiprocessing with 'spawn', a process pool) is
+    refused with the fix, not with a TypeError about whichever of its parts pickle met first."""
+
+    def __reduce__(self) -> Any:
+        raise ConfigError(
+            f"a {type(self).__name__} cannot be sent to another process: its event loop and ledger connections "
+            "stay in the process that made them; make a new Magsag() in each process (for example in a "
+            "multiprocessing pool's initializer) and send only payloads and results"
+        )
+
+
+class Bridge(ProcessBound):
     """Runs coroutines on the service's home loop from synchronous code in any other thread."""
 
     def __init__(self, token: Any) -> None:

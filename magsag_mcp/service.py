@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any
 import anyio
 
 from .attempt_cost import output_tokens_reserved
+from .bridge import ProcessBound
 from .call_request import estimate_input_tokens
 from .call_urls import CallURLs
 from .cascade import Cascade
@@ -71,7 +72,7 @@ def new_run_id() -> str:
     return f"run-{uuid.uuid4().hex[:16]}"
 
 
-class Service:
+class Service(ProcessBound):
     """One configured magsag: catalog, providers, pricing, governance and ledger.
 
     Build it with :meth:`open` (no network I/O) and close it with :meth:`aclose`.

@@ -148,3 +148,19 @@ def test_errors_cross_a_process_boundary_with_their_class_and_fields(tmp_path: P
     ):
         copy = _roundtrip(err)
         assert type(copy) is type(err) and copy.policy == err.policy and copy.to_dict() == err.to_dict()
+
+
+def test_sending_a_magsag_to_another_process_says_to_make_one_there(tmp_path: Path, fake_scripts: None):
+    # multiprocessing with 'spawn' (the default on macOS and Windows) or a ProcessPoolExecutor pickles what
+    # it is given. Before: "TypeError: cannot pickle 'sqlite3.Connection' object" (or 'generator').
+    import pickle
+
+    import pytest
+
+    from magsag_mcp import ConfigError, Magsag
+
+    with Magsag(catalog=CATALOG, db=tmp_path / "l.db", env={"MAGSAG_PROVIDER": "fake"}) as mg:
+        for thing in (mg, mg.skills, mg.runner, mg.obs, mg.registry, mg.service):
+            with pytest.raises(ConfigError, match=r"make a new Magsag\(\) in each process") as info:
+                pickle.dumps(thing)
+            assert info.value.message.startswith(f"a {type(thing).__name__} cannot be sent to another process")
