@@ -36,7 +36,8 @@ import anyio.lowlevel
 
 from .bridge import AgentRun, Bridge, ProcessBound, current_token, loop_thread_id, on_this_loop
 from .catalog import AgentSpec
-from .errors import ConfigError, InputError
+from .errors import ConfigError, InputError, LedgerError
+from .invoke_result import InvokeResult
 from .service import Service, new_run_id
 
 if TYPE_CHECKING:
@@ -105,15 +106,20 @@ class Skills(ProcessBound):
                 options=unknown,
             )
         context = {**self.context, **_context(options.pop("context", None), "invoke's context")}
-        result = await self.service.invoke_skill(
-            skill_id,
-            payload,
-            agent=options.pop("agent", self.agent),
-            run_id=options.pop("run_id", self.run_id),
-            parent_run_id=self.parent_run_id,
-            context=context,
-            progress=options.pop("progress", None),
-        )
+        try:
+            result = await self.service.invoke_skill(
+                skill_id,
+                payload,
+                agent=options.pop("agent", self.agent),
+                run_id=options.pop("run_id", self.run_id),
+                parent_run_id=self.parent_run_id,
+                context=context,
+                progress=options.pop("progress", None),
+            )
+        except LedgerError as exc:
+            if isinstance(exc.result, InvokeResult):  # the paid answer, as invoke returns answers: a dict
+                exc.result = exc.result.to_dict()
+            raise
         return result.to_dict()
 
     def invoke(self, skill_id: str, payload: Mapping[str, Any], **options: Any) -> dict[str, Any]:

@@ -96,6 +96,28 @@ def test_a_skill_id_that_is_not_text_is_an_unknown_skill_naming_the_fix(mg: Mags
             mg.skills.explain(bad, {"data": "x"})  # type: ignore[arg-type]
 
 
+def test_a_paid_answer_the_ledger_refused_is_attached_as_invoke_returns_it(mg: Magsag, monkeypatch):
+    # The ledger refuses the record (locked past its timeout, a full disk): the call raises LedgerError with
+    # the paid answer as .result. Before: that was the service's InvokeResult while invoke returns a dict,
+    # so the natural `except LedgerError as e: result = e.result` then `result["output"]` raised TypeError.
+    import asyncio
+
+    from magsag_mcp import LedgerError, errors
+
+    async def refuse(*args, **kwargs):
+        raise errors.LedgerError("database is locked", db="l.db")
+
+    monkeypatch.setattr(mg.service.ledger, "record_call", refuse)
+    payload = {"data": "x", "model_config": {"model": "fake:echo"}}
+    with pytest.raises(LedgerError, match="calling again would pay twice") as info:
+        mg.skills.invoke("skill.analysis", payload)
+    result = info.value.result
+    assert isinstance(result, dict) and result["model"] == "echo" and "x" in result["output"]
+    with pytest.raises(LedgerError) as info:
+        asyncio.run(mg.skills.ainvoke("skill.analysis", payload))
+    assert isinstance(info.value.result, dict) and info.value.result["model"] == "echo"
+
+
 def test_sync_call_on_the_loop_thread_is_refused_with_the_fix(mg: Magsag):
     async def inside_loop():
         mg.skills.invoke("skill.analysis", {"data": "x"})
