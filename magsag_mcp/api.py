@@ -126,8 +126,12 @@ class Skills(ProcessBound):
         """Invoke a skill and return the result as a dict (``output``, ``provider``, ``model``, ...)."""
         return self.bridge.run(self._invoke, skill_id, payload, options)
 
-    def explain(self, skill_id: str, payload: Mapping[str, Any]) -> dict[str, Any]:
-        return self.service.explain(skill_id, payload, context=self.context)
+    def explain(
+        self, skill_id: str, payload: Mapping[str, Any], *, context: Mapping[str, Any] | None = None
+    ) -> dict[str, Any]:
+        """The plan :meth:`invoke` would follow with the same arguments, and its worst-case cost; nothing is called."""
+        context = {**self.context, **_context(context, "explain's context")}
+        return self.service.explain(skill_id, payload, context=context)
 
     def list(self) -> builtins.list[dict[str, Any]]:  # in this class, `list` is this method
         """Every skill: ``id``, ``description``, the ``payload_fields`` its prompt reads, ``input_schema``, ..."""

@@ -118,6 +118,19 @@ def test_a_paid_answer_the_ledger_refused_is_attached_as_invoke_returns_it(mg: M
     assert isinstance(info.value.result, dict) and info.value.result["model"] == "echo"
 
 
+def test_explain_takes_the_context_invoke_takes(tmp_path: Path, fake_scripts: None):
+    # Before: explain(skill, payload, context=...) was a TypeError, so a call routed by context (a tier, a
+    # preferred model) could not be previewed as it would be made.
+    with Magsag(catalog=CATALOG, db=tmp_path / "l.db", env={}) as handle:
+        plan = handle.skills.explain("skill.analysis", {"data": "x"}, context={"tier": "economy"})
+        result = handle.skills.invoke(
+            "skill.analysis", {"data": "x"}, context={"tier": "economy", "preferred_model": "fake:echo"}
+        )
+        preferred = handle.skills.explain("skill.analysis", {"data": "x"}, context={"preferred_model": "fake:echo"})
+    assert plan["targets"][0]["label"] == "openai:gpt-4o-mini" and plan["rule"] == "tier:economy"
+    assert preferred["targets"][0]["label"] == result["provider"] + ":" + result["model"] == "fake:echo"
+
+
 def test_sync_call_on_the_loop_thread_is_refused_with_the_fix(mg: Magsag):
     async def inside_loop():
         mg.skills.invoke("skill.analysis", {"data": "x"})
