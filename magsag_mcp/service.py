@@ -10,7 +10,7 @@ import asyncio
 import os
 import time
 import uuid
-from collections.abc import Callable, Coroutine, Generator, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from decimal import Decimal
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -35,6 +35,7 @@ from .errors import (
     register_secret,
 )
 from .invoke_result import InvokeResult, answer_not_recorded, call_cost
+from .opening import Opening
 from .providers import ProviderSet, provider_names
 from .providers.base import ProgressCallback
 from .records import AttemptRecord, RunRecord
@@ -124,7 +125,7 @@ class Service(ProcessBound):
         env: Mapping[str, str] | None = None,
         transport: Transport | None = None,
         retry: RetryPolicy | None = None,
-    ) -> Opening:
+    ) -> Opening[Service]:
         """``svc = await Service.open(...)``, or ``async with Service.open(...) as svc:`` (closed on leaving)."""
         return Opening(lambda: cls._open(catalog=catalog, db=db, env=env, transport=transport, retry=retry))
 
@@ -473,26 +474,6 @@ class Service(ProcessBound):
             "overrides": {k: self.env.get(k) for k in ("MAGSAG_PROVIDER", "MAGSAG_MODEL") if self.env.get(k)},
             "network": self.transport.describe(),
         }
-
-
-class Opening:
-    """What :meth:`Service.open` returns: awaited, the open service; used in ``async with``, the service,
-    closed when the block is left. Nothing is opened until one of them happens."""
-
-    def __init__(self, opener: Callable[[], Coroutine[Any, Any, Service]]) -> None:
-        self._opener = opener
-        self._service: Service | None = None
-
-    def __await__(self) -> Generator[Any, None, Service]:
-        return self._opener().__await__()
-
-    async def __aenter__(self) -> Service:
-        self._service = await self._opener()
-        return self._service
-
-    async def __aexit__(self, *exc: object) -> None:
-        if self._service is not None:
-            await self._service.aclose()
 
 
 def _status_for(exc: MagsagError) -> str:

@@ -71,5 +71,7 @@ def test_service_open_is_an_async_context_manager_as_well_as_awaitable(tmp_path:
             assert isinstance(svc, Service)
         svc = await Service.open(catalog=CATALOG, db=tmp_path / "c.db", env=env)
         await svc.aclose()
+        svc = await asyncio.create_task(Service.open(catalog=CATALOG, db=tmp_path / "d.db", env=env))  # a coroutine
+        await svc.aclose()
 
     asyncio.run(main())

@@ -1,0 +1,50 @@
+"""What :meth:`~magsag_mcp.service.Service.open` returns: awaitable, and an async context manager."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable, Coroutine, Generator
+from typing import Any, Protocol, TypeVar
+
+
+class _Closable(Protocol):
+    def aclose(self) -> Awaitable[None]: ...
+
+
+T = TypeVar("T", bound=_Closable)
+
+
+class Opening(Coroutine[Any, Any, T]):
+    """Awaited (or run as the coroutine it is, by ``asyncio.run`` or ``create_task``): the open object.
+    Used in ``async with``: the object, closed (``aclose``) when the block is left. Nothing is opened
+    until one of them happens, so an opening never used leaves no never-awaited coroutine behind."""
+
+    def __init__(self, opener: Callable[[], Coroutine[Any, Any, T]]) -> None:
+        self._opener = opener
+        self._opening: Coroutine[Any, Any, T] | None = None
+        self._opened: T | None = None
+
+    def _started(self) -> Coroutine[Any, Any, T]:
+        if self._opening is None:
+            self._opening = self._opener()
+        return self._opening
+
+    def __await__(self) -> Generator[Any, None, T]:
+        return self._started().__await__()
+
+    def send(self, value: Any) -> Any:
+        return self._started().send(value)
+
+    def throw(self, *exc: Any) -> Any:
+        return self._started().throw(*exc)
+
+    def close(self) -> None:
+        if self._opening is not None:
+            self._opening.close()
+
+    async def __aenter__(self) -> T:
+        self._opened = await self._started()
+        return self._opened
+
+    async def __aexit__(self, *exc: object) -> None:
+        if self._opened is not None:
+            await self._opened.aclose()
