@@ -15,9 +15,6 @@ from __future__ import annotations
 
 import builtins
 import difflib
-import hashlib
-import importlib
-import importlib.util
 import inspect
 import os
 import sys
@@ -27,13 +24,13 @@ import weakref
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from decimal import Decimal
-from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
 import anyio
 import anyio.from_thread
 import anyio.lowlevel
 
+from .agent_modules import import_agent_module
 from .bridge import AgentRun, Bridge, ProcessBound, current_token, loop_thread_id, on_this_loop
 from .catalog import AgentSpec
 from .errors import ConfigError, InputError, LedgerError
@@ -240,7 +237,7 @@ class Registry(ProcessBound):
     def entrypoint(self, agent_id: str) -> Callable[..., Any]:
         spec = self.agent(agent_id)
         module_name, _, attr = spec.entrypoint.partition(":")
-        module = _import_agent_module(module_name, self.service.catalog.root / "agents")
+        module = import_agent_module(module_name, self.service.catalog.root / "agents")
         try:
             fn = getattr(module, attr)
         except AttributeError:
@@ -253,60 +250,6 @@ class Registry(ProcessBound):
                 "code, run one with `await runner.arun(...)`, or await skills.ainvoke(...) without an agent"
             )
         return fn
-
-
-def _import_agent_module(name: str, agents_dir: Path) -> Any:
-    """The catalog's own file in its ``agents/`` folder (agents shipped with a catalog), else a module
-    imported normally (an installed package's). The catalog's file comes first: an agent in
-    ``agents/email.py`` must not run the standard library's ``email``.
-
-    A module that fails while loading (a syntax error, a missing dependency, an error at import
-    time) is a :class:`ConfigError` naming the module and the cause: the catalog points at it.
-    """
-    path = agents_dir / (name.replace(".", os.sep) + ".py")
-    if path.is_file():
-        return _load_catalog_module(name, agents_dir, path)
-    try:
-        return importlib.import_module(name)
-    except ModuleNotFoundError as exc:
-        if exc.name != name.split(".")[0] and exc.name != name:
-            raise _load_failure(name, exc) from exc
-    except Exception as exc:
-        raise _load_failure(name, exc) from exc
-    raise ConfigError(f"agent entrypoint module {name!r} is neither importable nor at {path}")
-
-
-def _load_catalog_module(name: str, agents_dir: Path, path: Path) -> Any:
-    key = _agent_module_key(name, agents_dir)
-    if key in sys.modules:
-        return sys.modules[key]
-    spec = importlib.util.spec_from_file_location(key, path)
-    module = importlib.util.module_from_spec(spec)  # type: ignore[arg-type]
-    sys.modules[key] = module
-    try:
-        spec.loader.exec_module(module)  # type: ignore[union-attr]
-    except Exception as exc:
-        del sys.modules[key]  # half-loaded: the next run must load it afresh, not reuse it
-        raise _load_failure(name, exc) from exc
-    return module
-
-
-def _agent_module_key(name: str, agents_dir: Path) -> str:
-    """Where a catalog's agent module is kept in ``sys.modules``: one key per catalog folder, so that
-    two catalogs in one process (staging and production, a test's copy) each run their own file."""
-    folder = hashlib.sha256(str(agents_dir.resolve()).encode()).hexdigest()[:16]
-    return f"magsag_agents.c{folder}.{name}"
-
-
-def _load_failure(name: str, exc: BaseException) -> ConfigError:
-    if isinstance(exc, SyntaxError):
-        where = f"{exc.filename}, line {exc.lineno}"
-        return ConfigError(f"agent module {name!r} has a syntax error at {where}: {exc.msg}; fix the file")
-    if isinstance(exc, ModuleNotFoundError):
-        return ConfigError(
-            f"agent module {name!r} imports {exc.name!r}, which is not installed; install it in this environment"
-        )
-    return ConfigError(f"agent module {name!r} failed while loading: {type(exc).__name__}: {exc}")
 
 
 class Runner(ProcessBound):

@@ -86,6 +86,46 @@ def test_an_async_agent_is_refused_with_the_fix_instead_of_returning_a_coroutine
     assert any("entrypoint 'async_sag:run' is an async function" in p for p in validate_catalog(catalog))
 
 
+def test_threads_running_an_agent_for_the_first_time_at_once_all_run_it(
+    catalog: Path, tmp_path: Path, fake_scripts: None, monkeypatch: pytest.MonkeyPatch
+):
+    # A thread pool running one agent over many payloads, the agent's module slow to import (pandas, a
+    # client). Before: the first thread put the module in sys.modules and ran it; the others found it there
+    # half-loaded and failed with "slow_sag has no function 'run'".
+    import threading
+    import types
+
+    gate = threading.Event()
+    monkeypatch.setitem(sys.modules, "agent_import_gate", types.SimpleNamespace(gate=gate))
+    _agent(
+        catalog,
+        "slow-sag",
+        "from agent_import_gate import gate\n"
+        "gate.wait(60)  # the import is under way until the test lets it finish\n\n"
+        "def run(payload, **deps):\n    return payload['n']\n",
+    )
+    results: dict[int, object] = {}
+
+    def run(n: int) -> None:
+        try:
+            results[n] = mg.runner.run_agent("slow-sag", {"n": n})
+        except Exception as exc:
+            results[n] = exc
+
+    with Magsag(catalog=catalog, db=tmp_path / "l.db", env=ENV) as mg:
+        first = threading.Thread(target=run, args=(1,))
+        first.start()
+        while not any(name.endswith(".slow_sag") for name in sys.modules):
+            threading.Event().wait(0.01)  # the first thread is importing the module
+        second = threading.Thread(target=run, args=(2,))
+        second.start()
+        second.join(0.5)  # before the fix it had failed by now; after it, it waits for the import
+        gate.set()
+        first.join(30)
+        second.join(30)
+    assert results == {1: 1, 2: 2}
+
+
 def test_a_broken_agent_input_schema_is_a_catalog_problem(catalog: Path):
     _agent(catalog, "bad-sag", "def run(payload, **deps):\n    return 1\n", "input_schema: {type: objekt}\n")
     with pytest.raises(CatalogError) as info:
