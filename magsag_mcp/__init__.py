@@ -25,10 +25,12 @@ from .errors import (
     ContentFilteredError,
     ContextTooLongError,
     InputError,
+    InvalidOutputError,
     LedgerError,
     MagsagError,
     MalformedResponseError,
     ModelNotFoundError,
+    NotConfiguredError,
     OverloadedError,
     PayloadError,
     PermissionDeniedError,
@@ -39,7 +41,9 @@ from .errors import (
     QuotaExhaustedError,
     RateLimitError,
     ServerError,
+    UnexpectedStatusError,
     UnknownSkillError,
+    UnsupportedFeatureError,
 )
 
 if TYPE_CHECKING:
@@ -79,10 +83,12 @@ __all__ = [
     "ContentFilteredError",
     "ContextTooLongError",
     "InputError",
+    "InvalidOutputError",
     "LedgerError",
     "MagsagError",
     "MalformedResponseError",
     "ModelNotFoundError",
+    "NotConfiguredError",
     "OverloadedError",
     "PayloadError",
     "PermissionDeniedError",
@@ -93,7 +99,9 @@ __all__ = [
     "QuotaExhaustedError",
     "RateLimitError",
     "ServerError",
+    "UnexpectedStatusError",
     "UnknownSkillError",
+    "UnsupportedFeatureError",
 ]
 
 

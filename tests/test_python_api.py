@@ -131,6 +131,17 @@ def test_explain_takes_the_context_invoke_takes(tmp_path: Path, fake_scripts: No
     assert preferred["targets"][0]["label"] == result["provider"] + ":" + result["model"] == "fake:echo"
 
 
+def test_every_error_a_call_can_raise_is_exported_from_the_package():
+    # Before: NotConfiguredError, InvalidOutputError, UnsupportedFeatureError and UnexpectedStatusError (named
+    # in a traceback as AllTargetsFailed[NotConfiguredError], ...) could not be imported from magsag_mcp.
+    import magsag_mcp
+    from magsag_mcp import errors
+
+    classes = [n for n in errors.__all__ if isinstance(getattr(errors, n), type)]
+    assert {n for n in classes if getattr(magsag_mcp, n, None) is not getattr(errors, n)} == set()
+    assert set(classes) <= set(magsag_mcp.__all__)
+
+
 def test_sync_call_on_the_loop_thread_is_refused_with_the_fix(mg: Magsag):
     async def inside_loop():
         mg.skills.invoke("skill.analysis", {"data": "x"})
