@@ -9,7 +9,7 @@ from typing import Any
 
 from .errors import LedgerError
 from .records import AttemptRecord
-from .types import LLMResult, Usage
+from .types import FinishReason, LLMResult, ToolCall, Usage
 
 
 @dataclass(slots=True)
@@ -40,6 +40,20 @@ class InvokeResult:
     def usage(self) -> Usage:
         """Token counts (``input_tokens``, ``output_tokens``, ``total_tokens``, ...; ``to_dict()``)."""
         return self.result.usage
+
+    @property
+    def tool_calls(self) -> list[ToolCall]:
+        """The tools the model asked for (``id``, ``name``, parsed ``arguments``); empty when it answered."""
+        return self.result.tool_calls
+
+    @property
+    def finish_reason(self) -> FinishReason:
+        return self.result.finish_reason
+
+    @property
+    def text(self) -> str:
+        """The answer's text as the model wrote it (``output`` is the parsed object when JSON was asked for)."""
+        return self.result.text
 
     def to_dict(self) -> dict[str, Any]:
         r = self.result

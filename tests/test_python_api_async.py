@@ -75,3 +75,25 @@ def test_service_open_is_an_async_context_manager_as_well_as_awaitable(tmp_path:
         await svc.aclose()
 
     asyncio.run(main())
+
+
+def test_the_services_result_has_every_field_readme_names_as_an_attribute(tmp_path: Path, fake_scripts: None):
+    # README: a result carries output, tool_calls, finish_reason, usage, cost_usd, provider, model, run_id,
+    # trace and warnings. Before: result.tool_calls and result.finish_reason were AttributeErrors on the
+    # async service's InvokeResult (only result.result.tool_calls), so function calling from async code
+    # could not read the calls the way the dict of skills.invoke gives them.
+    from magsag_mcp import Service
+
+    tool = {"type": "function", "function": {"name": "get_metric", "parameters": {"type": "object"}}}
+    payload = {"data": "x", "model_config": {"model": "fake:echo", "tools": [tool]}}
+
+    async def main():
+        async with Service.open(catalog=CATALOG, db=tmp_path / "l.db", env={}) as svc:
+            return await svc.invoke_skill("skill.analysis", payload)
+
+    result = asyncio.run(main())
+    as_dict = result.to_dict()
+    assert [call.to_dict() for call in result.tool_calls] == as_dict["tool_calls"] and result.tool_calls
+    assert result.tool_calls[0].name == "get_metric"
+    assert result.finish_reason == as_dict["finish_reason"] == "tool_calls"
+    assert result.text == as_dict["text"]
