@@ -92,12 +92,7 @@ class Skills(ProcessBound):
     async def _invoke(self, skill_id: str, payload: Mapping[str, Any], options: dict[str, Any]) -> dict[str, Any]:
         unknown = sorted(options.keys() - _INVOKE_OPTIONS)
         if unknown:  # before the call: a misspelt option must not cost a paid answer that is then lost
-            hints = [
-                f"{name!r} (did you mean {close[0]!r}?)"
-                if (close := difflib.get_close_matches(name, _INVOKE_OPTIONS, 1))
-                else repr(name)
-                for name in unknown
-            ]
+            hints = [_option_hint(name) for name in unknown]
             raise InputError(
                 f"unknown option(s) for invoke: {', '.join(hints)}; use agent, run_id, context, progress",
                 options=unknown,
@@ -366,6 +361,23 @@ def _shut_down(
         portal.call(service.aclose)
     finally:
         cm.__exit__(None, None, None)
+
+
+def _option_hint(name: str) -> str:
+    """An unknown invoke option, with where it goes when it is routing's (MCP takes model_config beside
+    the payload; here, as in the guide, it is in it) or the option it is a misspelling of."""
+    from .call_request import MODEL_CONFIG_KEYS
+    from .routing import CONTEXT_KEYS
+
+    if name == "model_config":
+        return f"{name!r} (it goes in the payload: {{..., 'model_config': {{'model': ...}}}})"
+    if name in MODEL_CONFIG_KEYS:
+        return f"{name!r} (it goes in the payload's model_config: {{..., 'model_config': {{{name!r}: ...}}}})"
+    if name in CONTEXT_KEYS:
+        return f"{name!r} (it goes in the context: context={{{name!r}: ...}})"
+    if close := difflib.get_close_matches(name, _INVOKE_OPTIONS, 1):
+        return f"{name!r} (did you mean {close[0]!r}?)"
+    return repr(name)
 
 
 def _context(value: Any, where: str) -> dict[str, Any]:

@@ -246,6 +246,22 @@ def test_a_misspelt_invoke_option_is_refused_before_anything_is_paid(mg: Magsag)
     assert mg.bridge.run(lambda: mg.service.query_runs()) == []
 
 
+def test_a_routing_key_given_as_an_invoke_option_is_told_where_it_goes(mg: Magsag):
+    # MCP's invoke_skill takes model_config beside the payload; the Python API, as the guide, in it. Before:
+    # "unknown option(s) for invoke: 'model_config'; use agent, run_id, context, progress", and nothing
+    # said where model_config (or a model, or a tier) does go.
+    with pytest.raises(InputError) as info:
+        mg.skills.invoke("skill.analysis", {"data": "x"}, model_config={"model": "fake:echo"}, tier="economy")
+    assert info.value.message == (
+        "unknown option(s) for invoke: 'model_config' (it goes in the payload: "
+        "{..., 'model_config': {'model': ...}}), 'tier' (it goes in the context: context={'tier': ...}); "
+        "use agent, run_id, context, progress"
+    )
+    with pytest.raises(InputError, match=r"'model' \(it goes in the payload's model_config: "):
+        mg.skills.invoke("skill.analysis", {"data": "x"}, model="fake:echo")
+    assert mg.bridge.run(lambda: mg.service.query_runs()) == []
+
+
 def test_a_context_that_is_not_a_mapping_is_an_input_error_naming_it(mg: Magsag):
     # Before: TypeError "'str' object is not a mapping" (invoke) and a ValueError from dict() (delegation).
     with pytest.raises(InputError, match="invoke's context must be a mapping .* got str"):
