@@ -438,11 +438,22 @@ class Magsag(ProcessBound):
         the event loop's thread. A second call does nothing; so does a call in a forked copy."""
         self._finalizer()
 
+    async def aclose(self) -> None:
+        """:meth:`close` from async code: done in a worker thread, so that the caller's loop runs on while
+        the calls in flight are cancelled and recorded."""
+        await anyio.to_thread.run_sync(self.close)
+
     def __enter__(self) -> Magsag:
         return self
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+    async def __aenter__(self) -> Magsag:
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.aclose()
 
     def summarize(self, **filters: Any) -> dict[str, Any]:
         from .ledger import UsageFilters

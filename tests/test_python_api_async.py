@@ -97,3 +97,27 @@ def test_the_services_result_has_every_field_readme_names_as_an_attribute(tmp_pa
     assert result.tool_calls[0].name == "get_metric"
     assert result.finish_reason == as_dict["finish_reason"] == "tool_calls"
     assert result.text == as_dict["text"]
+
+
+def test_a_magsag_closes_from_async_code_without_blocking_the_callers_loop(tmp_path: Path, fake_scripts: None):
+    # Before: `async with Magsag() as mg:` was a TypeError, and the only close was the blocking mg.close(),
+    # which held the caller's loop (a web server's) while the calls in flight were cancelled and recorded.
+    seen_while_closing: list[bool] = []
+
+    async def main() -> Magsag:
+        caller_ran = threading.Event()
+        async with Magsag(catalog=CATALOG, db=tmp_path / "l.db", env={"MAGSAG_PROVIDER": "fake"}) as mg:
+            await mg.skills.ainvoke("skill.analysis", {"data": "x", "model_config": {"model": "fake:echo"}})
+            close_service = mg.service.aclose
+
+            async def closing_while_the_caller_runs() -> None:  # on the Magsag's loop, while it closes
+                seen_while_closing.append(await asyncio.to_thread(caller_ran.wait, 30))
+                await close_service()
+
+            mg.service.aclose = closing_while_the_caller_runs  # type: ignore[method-assign]
+            asyncio.get_running_loop().call_later(0, caller_ran.set)  # runs only if the loop is not blocked
+        return mg
+
+    mg = asyncio.run(main())
+    assert seen_while_closing == [True]
+    assert mg.bridge.closed
