@@ -109,9 +109,9 @@ class Bridge(ProcessBound):
             if sniffio is not None:
                 context.run(sniffio.current_async_library_cvar.set, "asyncio")
             fut = context.run(asyncio.run_coroutine_threadsafe, _awaited(fn, *args), home)
-            if run is not None:
-                run.add(fut)
             try:
+                if run is not None:
+                    run.add(fut)
                 return fut.result()
             except BaseException:
                 # The caller stopped waiting (Ctrl-C, Jupyter's "interrupt kernel"): the call stops too,
