@@ -36,6 +36,11 @@ class ProcessBound:
     only in the process that made them: pickling it (multiprocessing with 'spawn', a process pool) is
     refused with the fix, not with a TypeError about whichever of its parts pickle met first."""
 
+    def __copy__(self) -> Any:  # a shallow copy shares the loop and connections, as it did before
+        clone = type(self).__new__(type(self))
+        clone.__dict__.update(self.__dict__)
+        return clone
+
     def __reduce__(self) -> Any:
         raise ConfigError(
             f"a {type(self).__name__} cannot be sent to another process: its event loop and ledger connections "

@@ -164,3 +164,7 @@ def test_sending_a_magsag_to_another_process_says_to_make_one_there(tmp_path: Pa
             with pytest.raises(ConfigError, match=r"make a new Magsag\(\) in each process") as info:
                 pickle.dumps(thing)
             assert info.value.message.startswith(f"a {type(thing).__name__} cannot be sent to another process")
+        import copy
+
+        copied = copy.copy(mg.skills)  # a shallow copy in the same process still works, as before
+        assert copied.invoke("skill.analysis", {"data": "x", "model_config": {"model": "fake:echo"}})["model"] == "echo"
