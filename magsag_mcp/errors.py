@@ -262,6 +262,14 @@ class LedgerError(MagsagError):
     #: when only a successful call's record failed: the answer that was paid for (an InvokeResult)
     result: Any = None
 
+    def to_dict(self) -> dict[str, Any]:
+        # the paid answer travels in every form of the error (an MCP tool error, the CLI's JSON), not only
+        # as .result in Python: its message tells the caller it is attached, and calling again pays twice
+        data = super().to_dict()
+        if self.result is not None:
+            data["result"] = self.result.to_dict() if hasattr(self.result, "to_dict") else self.result
+        return data
+
 
 class ProviderError(MagsagError):
     """A call to a provider failed. ``status`` is the HTTP status when there was one."""

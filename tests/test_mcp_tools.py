@@ -175,6 +175,31 @@ async def test_unknown_skill(client: Client):
         assert err["type"] == "unknown_skill" and "skill.analysis" in err["message"]  # suggests the right id
 
 
+async def test_a_paid_answer_the_ledger_refused_comes_with_the_error(db: Path, monkeypatch):
+    # The ledger refuses a successful call's record (locked past its timeout, a full disk). The error says
+    # the answer is attached and that calling again would pay twice; before, only the Python API attached it,
+    # and an MCP client (or `magsag invoke`) got the warning without the answer it had paid for.
+    from magsag_mcp import errors
+    from magsag_mcp.mcp_server.server import server_state
+
+    async def refuse(*args: Any, **kwargs: Any) -> None:
+        raise errors.LedgerError("database is locked", db=str(db))
+
+    server = build_server(catalog=CATALOG, db=db, env=ENV)
+    async with Client(server) as c:
+        service = await server_state(server).service()
+        monkeypatch.setattr(service.ledger, "record_call", refuse)
+        payload = {"data": "sales up 8%", "model_config": {"model": "fake:echo"}}
+        result = await c.call_tool("invoke_skill", {"skill_id": "skill.analysis", "payload": payload})
+        err = error_of(result)
+        tools = {t.name: t for t in (await c.list_tools()).tools}
+        monkeypatch.undo()  # the kept record is written when the service closes
+    assert err["type"] == "ledger_error" and "calling again would pay twice" in err["message"]
+    assert err["result"]["model"] == "echo" and "sales up 8%" in err["result"]["output"]
+    assert "sales up 8%" in result.content[0].text
+    jsonschema.Draft202012Validator(tools["invoke_skill"].output_schema).validate(result.structured_content)
+
+
 async def test_invalid_payload(client: Client):
     err = error_of(await client.call_tool("invoke_skill", {"skill_id": "skill.summarization", "payload": {"txt": "x"}}))
     assert err["type"] == "invalid_payload" and "'text'" in err["message"]
