@@ -18,8 +18,13 @@ received: int | None = None
 
 
 def sigterm_as_interrupt() -> None:
-    """Handle SIGTERM as SIGINT from now on (only the main thread may set handlers)."""
-    if threading.current_thread() is threading.main_thread():
+    """Handle SIGTERM as SIGINT from now on (only the main thread may set handlers), unless SIGINT is ignored."""
+    if threading.current_thread() is not threading.main_thread():
+        return
+    # Started with SIGINT ignored (a script's background job, shielded from the terminal's Ctrl-C), a
+    # SIGTERM turned into SIGINT would be dropped: the process would run on to its deadline. It keeps
+    # SIGTERM's default then, stopping at once; a call in flight goes unrecorded, its reservation expires.
+    if signal.getsignal(signal.SIGINT) is not signal.SIG_IGN:
         signal.signal(signal.SIGTERM, _interrupt)
 
 

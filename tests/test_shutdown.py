@@ -124,6 +124,30 @@ async def test_a_signal_stops_magsag_invoke_and_the_call_is_recorded(
     assert ledger_state(db) == CANCELLED
 
 
+async def test_sigterm_stops_magsag_invoke_started_with_sigint_ignored(fake_openai: FakeOpenAI, tmp_path: Path):
+    """A script's background job (``magsag invoke ... &``) starts with SIGINT ignored, so that the terminal's
+    Ctrl-C does not reach it. SIGTERM, turned into a SIGINT, was then dropped too: the call ran on to its
+    deadline. SIGTERM now stops it, as it stops any program (the call in flight goes unrecorded then)."""
+    fake_openai.queue(R.Reply(hang=True))
+    db = tmp_path / "l.db"
+    cli = "import sys; from magsag_mcp.cli import main; sys.exit(main(sys.argv[1:]))"
+    argv = [sys.executable, "-c", cli, "invoke", "skill.analysis", "--payload", json.dumps(PAYLOAD)]
+    proc = subprocess.Popen(
+        argv,
+        env=_env(fake_openai, db),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_IGN),
+    )
+    try:
+        await until_sent(fake_openai)
+        proc.send_signal(signal.SIGTERM)
+        code = await anyio.to_thread.run_sync(lambda: proc.wait(60))
+    finally:
+        proc.kill()
+    assert code == -signal.SIGTERM
+
+
 async def test_sigterm_stops_the_stdio_server_and_the_call_in_flight_is_recorded(
     fake_openai: FakeOpenAI, tmp_path: Path
 ):
