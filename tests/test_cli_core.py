@@ -120,6 +120,18 @@ def test_doctor_shows_the_proxies_and_ca_bundle_in_use_never_their_credentials(c
     assert network["proxies"]["https"] == "http://proxy.corp.example:3128 (from HTTPS_PROXY)"
 
 
+def test_doctor_a_blank_key_is_no_key_and_does_not_hide_the_next_one(cli_env, capsys, monkeypatch):
+    """A key of only spaces (``export OPENAI_API_KEY=" "``, a template's placeholder) was "ready" and sent,
+    to fail with a 401; a blank GEMINI_API_KEY hid the GOOGLE_API_KEY that was set."""
+    monkeypatch.setenv("OPENAI_API_KEY", "  ")
+    monkeypatch.setenv("GEMINI_API_KEY", " ")
+    monkeypatch.setenv("GOOGLE_API_KEY", "google-test-key-0123456789")
+    assert main(["doctor"]) == 0
+    lines = {line.split()[0]: line for line in capsys.readouterr().out.splitlines() if line.startswith("  ")}
+    assert "not configured" in lines["openai"] and "OPENAI_API_KEY is blank" in lines["openai"]
+    assert lines["google"].endswith("ready")
+
+
 @pytest.mark.anyio
 async def test_doctor_probe_says_ready_only_when_the_provider_answers(cli_env, capsys, monkeypatch, fake_openai):
     # the fake checks the key: the right one answers 200, a wrong one 401 (configured, yet not ready)

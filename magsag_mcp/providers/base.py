@@ -138,9 +138,10 @@ class Endpoint(ABC):
     def base_url(self, target: Target) -> str: ...
 
     def api_key(self) -> str | None:
+        """The first of ``key_env`` that holds a key: one of only whitespace holds none, nor hides the next."""
         for name in self.key_env:
             value = self.env.get(name)
-            if value:
+            if value and not value.isspace():
                 # A key that goes on the wire may come back in an error body (servers echo it): make sure
                 # redact() knows it verbatim even when the provider is used without a Service.
                 register_secret(value)
@@ -151,8 +152,10 @@ class Endpoint(ABC):
         key = self.api_key()
         if not key:
             names = " or ".join(self.key_env)
+            blank = [n for n in self.key_env if self.env.get(n)]  # set, but only whitespace
+            why = f"{' and '.join(blank)} {'is' if len(blank) == 1 else 'are'} blank" if blank else "no API key"
             raise AuthenticationError(
-                f"{self.provider}: no API key; set {names} in the environment", provider=self.provider, model=model
+                f"{self.provider}: {why}; set {names} in the environment", provider=self.provider, model=model
             )
         return key
 
