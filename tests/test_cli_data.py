@@ -416,3 +416,16 @@ def test_an_export_cut_at_its_limit_says_so_and_how_to_get_the_rest(ledger_db, c
     assert [r["run_id"] for r in json.loads(out)] == ["r-old"] and err == ""
     assert main(["data", "query", "--format", "csv", "--limit", "3"]) == 0  # exactly all of them
     assert capsys.readouterr().err == ""
+
+
+@pytest.mark.parametrize("command", [["data", "query"], ["flow", "summarize"], ["invoke", "skill.analysis"]])
+def test_a_blank_magsag_db_is_refused_not_made_a_file_named_by_spaces(tmp_path, monkeypatch, capsys, command):
+    # MAGSAG_DB=" " (a placeholder in an env file) opened a ledger in the working directory in a file whose
+    # name is a space, where nobody would look for it, and every read reported nothing spent
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("MAGSAG_DB", "  ")
+    monkeypatch.setenv("MAGSAG_CATALOG", str(CATALOG))
+    assert main([*command, *(["--payload", '{"data": "x"}'] if command[0] == "invoke" else [])]) == 2
+    err = json.loads(capsys.readouterr().err)["error"]
+    assert err["type"] == "config_error" and "MAGSAG_DB" in err["message"] and "blank" in err["message"]
+    assert list(tmp_path.iterdir()) == []

@@ -47,6 +47,11 @@ BUSY_TIMEOUT_MS = 30_000
 def default_db_path(env: Mapping[str, str] | None = None) -> Path:
     env = os.environ if env is None else env
     if env.get("MAGSAG_DB"):
+        if env["MAGSAG_DB"].isspace():  # Path(" ") is a file named by a space, in whatever directory is current
+            raise ConfigError(
+                f"MAGSAG_DB={env['MAGSAG_DB']!r} is blank; set it to a ledger file (e.g. ~/magsag/ledger.db), or unset "
+                "it for the default in the user data directory"
+            )
         return Path(env["MAGSAG_DB"]).expanduser()
     import platformdirs
 
