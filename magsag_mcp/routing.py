@@ -112,6 +112,17 @@ def _env_override(env: Mapping[str, str]) -> tuple[str | None, str | None]:
     return provider, model
 
 
+def check_env_override(env: Mapping[str, str]) -> None:
+    """The :class:`ConfigError` a call would meet in ``MAGSAG_PROVIDER`` / ``MAGSAG_MODEL``, raised without
+    a call (``magsag doctor``)."""
+    provider, model = _env_override(env)
+    if model:
+        try:
+            parse_target({"provider": provider, "model": model} if provider else model)
+        except ConfigError as exc:
+            raise ConfigError(f"MAGSAG_MODEL={model!r}: {exc.message}") from None
+
+
 #: the keys of ``model_config`` / ``context.llm_overrides`` that say where a call goes
 TARGET_KEYS = ("model", "provider", "base_url", "params", "fallbacks")
 

@@ -132,6 +132,42 @@ def test_doctor_a_blank_key_is_no_key_and_does_not_hide_the_next_one(cli_env, ca
     assert lines["google"].endswith("ready")
 
 
+@pytest.mark.parametrize(
+    ("name", "value", "said"),
+    [
+        ("MAGSAG_PROVIDER", "opnai", "MAGSAG_PROVIDER='opnai': unknown provider"),
+        ("MAGSAG_MODEL", ":gpt-4o", "MAGSAG_MODEL=':gpt-4o': unknown provider"),
+        ("MAGSAG_ALLOWED_BASE_URLS", "https://proxy.example.com", "MAGSAG_ALLOWED_BASE_URLS: entry 1"),
+    ],
+)
+def test_doctor_reports_a_setting_calls_would_refuse(cli_env, capsys, monkeypatch, name, value, said):
+    # doctor printed "override: MAGSAG_PROVIDER=opnai" and exited 0, while every call failed on it (and every
+    # call naming a base URL on a malformed allow-list)
+    monkeypatch.setenv(name, value)
+    assert main(["doctor"]) == 1
+    out = capsys.readouterr().out
+    assert f"problem: {said}" in out
+    assert main(["doctor", "--json"]) == 1
+    assert any(p.startswith(said) for p in json.loads(capsys.readouterr().out)["problems"])
+
+
+def test_doctor_reports_a_model_the_provider_override_contradicts(cli_env, capsys, monkeypatch):
+    monkeypatch.setenv("MAGSAG_PROVIDER", "anthropic")
+    monkeypatch.setenv("MAGSAG_MODEL", "openai:gpt-4o")
+    assert main(["doctor"]) == 1
+    assert "problem: MAGSAG_MODEL='openai:gpt-4o': model 'openai:gpt-4o' names provider 'openai'" in (
+        capsys.readouterr().out
+    )
+
+
+def test_doctor_reports_no_problem_for_good_settings(cli_env, capsys, monkeypatch):
+    monkeypatch.setenv("MAGSAG_PROVIDER", "OpenAI")
+    monkeypatch.setenv("MAGSAG_MODEL", "gpt-4o-mini")
+    monkeypatch.setenv("MAGSAG_ALLOWED_BASE_URLS", "openai=https://proxy.example.com")
+    assert main(["doctor", "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["problems"] == []
+
+
 @pytest.mark.anyio
 async def test_doctor_probe_says_ready_only_when_the_provider_answers(cli_env, capsys, monkeypatch, fake_openai):
     # the fake checks the key: the right one answers 200, a wrong one 401 (configured, yet not ready)

@@ -155,7 +155,7 @@ def _doctor(args: argparse.Namespace) -> int:
         and reach not in ("reachable", "not probed")
         and not (name == "local" and local_by_default)
     ]
-    code = 1 if failed else 0
+    code = 1 if failed or report["problems"] else 0
     if args.json:
         print_json(report)
         return code
@@ -176,6 +176,8 @@ def _doctor(args: argparse.Namespace) -> int:
         print(f"proxy   : {scheme}: {proxy}")
     for k, v in report["network"]["ca"].items():
         print(f"ca      : {k}={v}")
+    for problem in report["problems"]:
+        print(f"problem: {problem}")
     if failed:
         print(f"doctor: configured but failing the probe: {', '.join(failed)}")
     return code
@@ -235,6 +237,10 @@ def register(groups: CommandGroups) -> None:
         "--probe",
         action="store_true",
         help="also try to reach each configured provider; exit 1 if one fails (local only when its URL is set)",
+    )
+    p.description = (
+        "Which providers are configured (never printing a key), where the catalog and ledger are, and any "
+        "MAGSAG_PROVIDER / MAGSAG_MODEL / MAGSAG_ALLOWED_BASE_URLS setting calls would refuse (exit 1)."
     )
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=_doctor)
