@@ -168,6 +168,31 @@ def test_doctor_reports_no_problem_for_good_settings(cli_env, capsys, monkeypatc
     assert json.loads(capsys.readouterr().out)["problems"] == []
 
 
+@pytest.mark.parametrize(
+    ("env", "provider", "name"),
+    [
+        ({"OPENAI_API_KEY": "sk-test-0123456789", "OPENAI_BASE_URL": "api.openai.com/v1"}, "openai", "OPENAI_BASE_URL"),
+        ({"ANTHROPIC_API_KEY": "sk-ant-test-0123", "ANTHROPIC_BASE_URL": "http://"}, "anthropic", "ANTHROPIC_BASE_URL"),
+        ({"GEMINI_API_KEY": "gem-test-0123456789", "GEMINI_BASE_URL": "x"}, "google", "GEMINI_BASE_URL"),
+        ({"AZURE_OPENAI_API_KEY": "az-test-0123", "AZURE_OPENAI_ENDPOINT": "myres"}, "azure", "AZURE_OPENAI_ENDPOINT"),
+        ({"MAGSAG_COMPAT_BASE_URL": "host/v1"}, "compat", "MAGSAG_COMPAT_BASE_URL"),
+        ({"MAGSAG_LOCAL_LLM_BASE_URL": "localhost:8000"}, "local", "MAGSAG_LOCAL_LLM_BASE_URL"),
+        ({"OLLAMA_BASE_URL": "ftp://box"}, "local", "OLLAMA_BASE_URL"),
+    ],
+)
+def test_doctor_names_the_variable_whose_url_is_malformed(cli_env, capsys, monkeypatch, env, provider, name):
+    # it said "set its base URL (the provider's *_BASE_URL variable, ...)": which one, for local (two
+    # variables) or azure (an _ENDPOINT), the user had to guess
+    for var in ("OPENAI_BASE_URL", "AZURE_OPENAI_ENDPOINT", "MAGSAG_COMPAT_BASE_URL", "MAGSAG_LOCAL_LLM_BASE_URL"):
+        monkeypatch.delenv(var, raising=False)
+    monkeypatch.delenv("OLLAMA_BASE_URL", raising=False)
+    for var, value in env.items():
+        monkeypatch.setenv(var, value)
+    assert main(["doctor"]) == 0
+    lines = {line.split()[0]: line for line in capsys.readouterr().out.splitlines() if line.startswith("  ")}
+    assert f"not an http(s) URL with a host; set its base URL ({name}) to e.g." in lines[provider]
+
+
 @pytest.mark.anyio
 async def test_doctor_probe_says_ready_only_when_the_provider_answers(cli_env, capsys, monkeypatch, fake_openai):
     # the fake checks the key: the right one answers 200, a wrong one 401 (configured, yet not ready)

@@ -397,6 +397,7 @@ class _MessagesStream(StreamAccumulator):
 class AnthropicEndpoint(Endpoint):
     provider = "anthropic"
     key_env = ("ANTHROPIC_API_KEY",)
+    base_url_env = ("ANTHROPIC_BASE_URL",)
     probe_path = "/v1/models"
 
     def base_url(self, target: Target) -> str:

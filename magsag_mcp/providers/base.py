@@ -126,6 +126,8 @@ class Endpoint(ABC):
     provider: ClassVar[str]
     #: env var that names the key, for error messages and ``magsag doctor``
     key_env: ClassVar[tuple[str, ...]] = ()
+    #: env vars that set the base URL, in the order :meth:`base_url` reads them (for error messages)
+    base_url_env: ClassVar[tuple[str, ...]] = ()
     #: timeouts suited to this endpoint (local generation is slow); None: the transport's
     timeouts: Timeouts | None = None
     #: a cheap GET below the base URL that proves the endpoint answers (``magsag doctor --probe``)
@@ -136,6 +138,12 @@ class Endpoint(ABC):
 
     @abstractmethod
     def base_url(self, target: Target) -> str: ...
+
+    def base_url_source(self, target: Target) -> str:
+        """Where :meth:`base_url` took the URL from, as the fix names it: the target's or a variable."""
+        if target.base_url:
+            return "the target's base_url"
+        return next((name for name in self.base_url_env if self.env.get(name)), "the provider's base URL")
 
     def api_key(self) -> str | None:
         """The first of ``key_env`` that holds a key: one of only whitespace holds none, nor hides the next."""
@@ -224,7 +232,7 @@ class HTTPProvider(Provider):
                 headers = self.endpoint.headers(target.model)
         except ProviderError as exc:
             return exc
-        problem = _base_url_problem(base)
+        problem = _base_url_problem(base, self.endpoint.base_url_source(target))
         if problem is None and any("\n" in v or "\r" in v for v in headers.values()):
             names = " / ".join(self.endpoint.key_env)
             problem = f"a header value has a line break in it; check {names} and any organisation id"
@@ -360,8 +368,9 @@ class HTTPProvider(Provider):
 
 
 @functools.lru_cache(maxsize=256)
-def _base_url_problem(base: str) -> str | None:
-    """Why ``base`` cannot carry a request, or None. The URL itself is never quoted: it may hold a secret."""
+def _base_url_problem(base: str, source: str = "the target's base_url") -> str | None:
+    """Why ``base`` cannot carry a request, or None; ``source`` names where it was set (``OPENAI_BASE_URL``).
+    The URL itself is never quoted: it may hold a secret."""
     from urllib.parse import urlsplit
 
     parts = host = None
@@ -370,7 +379,7 @@ def _base_url_problem(base: str) -> str | None:
         host = parts.hostname
     except ValueError:  # e.g. an unbalanced [ in the host
         pass
-    fix = "set its base URL (the provider's *_BASE_URL variable, or the target's base_url) to e.g. https://host/v1"
+    fix = f"set its base URL ({source}) to e.g. https://host/v1"
     if parts is None or parts.scheme not in ("http", "https") or not host:
         return f"the base URL is not an http(s) URL with a host; {fix}"
     if parts.username is not None or parts.password is not None:

@@ -459,6 +459,7 @@ class _GeminiStream(StreamAccumulator):
 class GeminiEndpoint(Endpoint):
     provider = "google"
     key_env = ("GEMINI_API_KEY", "GOOGLE_API_KEY")
+    base_url_env = ("GEMINI_BASE_URL",)
     probe_path = "/v1beta/models"
 
     def base_url(self, target: Target) -> str:

@@ -51,6 +51,7 @@ def _with_v1(url: str) -> str:
 class LocalEndpoint(Endpoint):
     provider = "local"
     key_env = ("MAGSAG_LOCAL_LLM_API_KEY",)
+    base_url_env = ("MAGSAG_LOCAL_LLM_BASE_URL", "OLLAMA_BASE_URL")
 
     def __init__(self, env: Mapping[str, str]) -> None:
         super().__init__(env)

@@ -23,6 +23,7 @@ DEFAULT_AZURE_API_VERSION = "2024-10-21"
 class OpenAIEndpoint(Endpoint):
     provider = "openai"
     key_env = ("OPENAI_API_KEY",)
+    base_url_env = ("OPENAI_BASE_URL",)
 
     def base_url(self, target: Target) -> str:
         return target.base_url or self.env.get("OPENAI_BASE_URL") or "https://api.openai.com/v1"
@@ -47,6 +48,7 @@ class AzureEndpoint(Endpoint):
 
     provider = "azure"
     key_env = ("AZURE_OPENAI_API_KEY",)
+    base_url_env = ("AZURE_OPENAI_ENDPOINT",)
 
     def base_url(self, target: Target) -> str:
         url = target.base_url or self.env.get("AZURE_OPENAI_ENDPOINT")
@@ -93,6 +95,7 @@ class CompatEndpoint(Endpoint):
 
     provider = "compat"
     key_env = ("MAGSAG_COMPAT_API_KEY",)
+    base_url_env = ("MAGSAG_COMPAT_BASE_URL",)
 
     def base_url(self, target: Target) -> str:
         url = target.base_url or self.env.get("MAGSAG_COMPAT_BASE_URL")
