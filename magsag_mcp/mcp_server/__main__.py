@@ -18,6 +18,7 @@ from collections.abc import Sequence
 from ..errors import ConfigError, redact
 
 LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
+LOG_LEVEL_ENV = "MAGSAG_MCP_LOG_LEVEL"
 
 
 class RedactingFormatter(logging.Formatter):
@@ -56,7 +57,8 @@ def build_parser() -> argparse.ArgumentParser:
         "--log-level",
         type=str.upper,
         choices=LEVELS,
-        default=os.environ.get("MAGSAG_MCP_LOG_LEVEL", "INFO").upper(),
+        # empty is unset, as for every variable; spaces around it are no part of it
+        default=(os.environ.get(LOG_LEVEL_ENV) or "").strip().upper() or "INFO",
         help="stderr log level (default: $MAGSAG_MCP_LOG_LEVEL or INFO)",
     )
     p.add_argument("--version", action="store_true", help="print the version and exit")
@@ -67,7 +69,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     if args.log_level not in LEVELS:  # a bad $MAGSAG_MCP_LOG_LEVEL (argparse checks only given values)
-        parser.error(f"log level {args.log_level!r}: use one of {', '.join(LEVELS)}")
+        parser.error(
+            f"{LOG_LEVEL_ENV}={os.environ.get(LOG_LEVEL_ENV)!r} is not a log level; use one of {', '.join(LEVELS)} "
+            "(or pass --log-level)"
+        )
     if args.version:
         from .. import __version__
 
@@ -84,6 +89,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         if args.catalog and not os.path.isdir(args.catalog):
             raise ConfigError(f"--catalog {args.catalog!r} is not a directory; give a catalog directory")
+        from ..catalog import find_catalog
+
+        find_catalog(args.catalog)  # MAGSAG_CATALOG too: refused now, not by every tool call
         if args.transport == "http" and not 0 < args.port < 65536:
             raise ConfigError(f"--port {args.port} is not a TCP port (1-65535)")
         import anyio
