@@ -448,3 +448,22 @@ def test_a_failed_run_still_names_its_run_id(cli_env, capsys):
     assert error["type"] == "all_targets_failed" and error["run_id"].startswith("run-")
     assert main(["data", "query", "--run-id", error["run_id"], "--format", "json"]) == 0
     assert [r["run_id"] for r in json.loads(capsys.readouterr().out)] == [error["run_id"]]
+
+
+def test_demo_into_a_closed_pipe_exits_quietly(tmp_path):
+    # `magsag demo | head -3`: the reader left, and the write's BrokenPipeError came out of the MCP client's
+    # task group wrapped in an exception group: a 60-line traceback and exit 1
+    import os
+    import subprocess
+    import sys
+
+    root = Path(__file__).resolve().parent.parent
+    env = {**os.environ, "PYTHONPATH": str(root), "HOME": str(tmp_path)}
+    cli = "import sys; from magsag_mcp.cli import main; sys.exit(main(sys.argv[1:]))"
+    proc = subprocess.Popen(
+        [sys.executable, "-c", cli, "demo"], env=env, cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE
+    )
+    proc.stdout.close()  # before the demo's first line: a reader that has left
+    err = proc.stderr.read().decode()
+    assert proc.wait(120) == 0, err
+    assert "Traceback" not in err

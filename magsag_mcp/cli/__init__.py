@@ -93,16 +93,16 @@ def exit_code(exc: MagsagError) -> int:
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
-    if args.version:
-        from .. import __version__
-
-        print(__version__)
-        return 0
-    if not getattr(args, "func", None):
+    if not args.version and not getattr(args, "func", None):
         parser.print_help()
         return 2
     sigterm_as_interrupt()
     try:
+        if args.version:
+            from .. import __version__
+
+            print(__version__)
+            return 0
         return int(args.func(args) or 0)
     except MagsagError as exc:
         print_error(exc)
@@ -110,10 +110,20 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         return exit_status()
     except BrokenPipeError:  # `magsag data search ... | head`: the reader left; not an error
-        import os
+        return _reader_left()
+    except BaseExceptionGroup as group:  # a task group's (the demo's MCP client): the same, wrapped
+        _, rest = group.split(BrokenPipeError)
+        if rest is not None:
+            raise
+        return _reader_left()
 
-        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
-        return 0
+
+def _reader_left() -> int:
+    """Whoever read stdout has gone: what is still buffered goes nowhere, with no error at exit."""
+    import os
+
+    os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+    return 0
 
 
 def run_main() -> None:  # pragma: no cover - console-script shim
