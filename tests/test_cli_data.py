@@ -429,3 +429,12 @@ def test_a_blank_magsag_db_is_refused_not_made_a_file_named_by_spaces(tmp_path, 
     err = json.loads(capsys.readouterr().err)["error"]
     assert err["type"] == "config_error" and "MAGSAG_DB" in err["message"] and "blank" in err["message"]
     assert list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.parametrize(("since", "until"), [("1h", "2h"), ("2026-03-02", "2026-03-01")])
+def test_a_time_range_that_ends_before_it_starts_is_refused(ledger_db, capsys, since, until):
+    # `--since 1h --until 2h` (from an hour ago to two hours ago) selected nothing and reported zero spend,
+    # as if nothing had been spent
+    assert main(["flow", "summarize", "--since", since, "--until", until]) == 2
+    message = json.loads(capsys.readouterr().err)["error"]["message"]
+    assert message.startswith(f"invalid filters: since={since!r} (") and f"is not before until={until!r} (" in message
