@@ -193,6 +193,21 @@ def test_doctor_names_the_variable_whose_url_is_malformed(cli_env, capsys, monke
     assert f"not an http(s) URL with a host; set its base URL ({name}) to e.g." in lines[provider]
 
 
+def test_blank_optional_provider_settings_are_unset_and_spaces_around_them_dropped():
+    # OPENAI_ORG_ID=" " went out as an empty OpenAI-Organization header, AZURE_OPENAI_API_VERSION=" " as
+    # ?api-version=%20, ANTHROPIC_VERSION=" " as an empty anthropic-version: each refused by the vendor
+    from magsag_mcp.providers.anthropic import DEFAULT_VERSION, AnthropicEndpoint
+    from magsag_mcp.providers.openai import DEFAULT_AZURE_API_VERSION, AzureEndpoint, OpenAIEndpoint
+
+    key = "sk-test-0123456789"
+    openai = OpenAIEndpoint({"OPENAI_API_KEY": key, "OPENAI_ORG_ID": " ", "OPENAI_PROJECT_ID": " proj_1 "})
+    assert openai.headers("gpt-4o") == {"Authorization": f"Bearer {key}", "OpenAI-Project": "proj_1"}
+    assert AzureEndpoint({"AZURE_OPENAI_API_VERSION": "  "}).api_version() == DEFAULT_AZURE_API_VERSION
+    assert AzureEndpoint({"AZURE_OPENAI_API_VERSION": "v1\n"}).api_version() == "v1"
+    anthropic = AnthropicEndpoint({"ANTHROPIC_API_KEY": key, "ANTHROPIC_VERSION": " "})
+    assert anthropic.headers("claude")["anthropic-version"] == DEFAULT_VERSION
+
+
 @pytest.mark.anyio
 async def test_doctor_probe_says_ready_only_when_the_provider_answers(cli_env, capsys, monkeypatch, fake_openai):
     # the fake checks the key: the right one answers 200, a wrong one 401 (configured, yet not ready)

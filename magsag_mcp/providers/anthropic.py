@@ -406,7 +406,7 @@ class AnthropicEndpoint(Endpoint):
     def headers(self, model: str) -> dict[str, str]:
         return {
             "x-api-key": self.require_key(model),
-            "anthropic-version": self.env.get("ANTHROPIC_VERSION") or DEFAULT_VERSION,
+            "anthropic-version": self.setting("ANTHROPIC_VERSION") or DEFAULT_VERSION,
         }
 
 

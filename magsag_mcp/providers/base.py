@@ -139,6 +139,10 @@ class Endpoint(ABC):
     @abstractmethod
     def base_url(self, target: Target) -> str: ...
 
+    def setting(self, name: str) -> str | None:
+        """An optional setting's value without the whitespace around it; None when unset or blank."""
+        return (self.env.get(name) or "").strip() or None
+
     def base_url_source(self, target: Target) -> str:
         """Where :meth:`base_url` took the URL from, as the fix names it: the target's or a variable."""
         if target.base_url:

@@ -30,10 +30,10 @@ class OpenAIEndpoint(Endpoint):
 
     def headers(self, model: str) -> dict[str, str]:
         hdrs = {"Authorization": f"Bearer {self.require_key(model)}"}
-        org = self.env.get("OPENAI_ORG_ID") or self.env.get("OPENAI_ORGANIZATION")
+        org = self.setting("OPENAI_ORG_ID") or self.setting("OPENAI_ORGANIZATION")
         if org:
             hdrs["OpenAI-Organization"] = org
-        project = self.env.get("OPENAI_PROJECT_ID")
+        project = self.setting("OPENAI_PROJECT_ID")
         if project:
             hdrs["OpenAI-Project"] = project
         return hdrs
@@ -63,7 +63,7 @@ class AzureEndpoint(Endpoint):
         return url
 
     def api_version(self) -> str:
-        return self.env.get("AZURE_OPENAI_API_VERSION") or DEFAULT_AZURE_API_VERSION
+        return self.setting("AZURE_OPENAI_API_VERSION") or DEFAULT_AZURE_API_VERSION
 
     def headers(self, model: str) -> dict[str, str]:
         return {"api-key": self.require_key(model)}
