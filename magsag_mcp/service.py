@@ -20,7 +20,7 @@ import anyio
 from .attempt_cost import output_tokens_reserved
 from .bridge import ProcessBound
 from .call_request import estimate_input_tokens
-from .call_urls import CallURLs, allowed_origins
+from .call_urls import CallURLs
 from .cascade import Cascade
 from .cascade_report import result_warnings
 from .catalog import Catalog, catalog_problems, load_catalog
@@ -40,9 +40,9 @@ from .providers import ProviderSet, provider_names
 from .providers.base import ProgressCallback
 from .records import AttemptRecord, RunRecord
 from .retry import RetryPolicy, retry_policy_from_env
-from .routing import Candidate, Plan, Resolution, check_env_override, plan_call
+from .routing import Candidate, Plan, Resolution, plan_call
 from .routing import route as resolve_route
-from .settings import connect_timeout, read_timeout
+from .settings import connect_timeout, read_timeout, setting_problems
 from .text import check_text
 from .transport import Timeouts, Transport
 from .types import Target
@@ -473,21 +473,8 @@ class Service(ProcessBound):
             "providers": self.providers.describe(),
             "overrides": {k: self.env.get(k) for k in ("MAGSAG_PROVIDER", "MAGSAG_MODEL") if self.env.get(k)},
             "network": self.transport.describe(),
-            "problems": _setting_problems(self.env),
+            "problems": setting_problems(self.env),
         }
-
-
-def _setting_problems(env: Mapping[str, str]) -> list[str]:
-    """What calls would refuse in the environment's settings, found without a call: the overrides (every
-    call) and the base-URL allow-list (every call naming a base URL). Those read at open fail it already."""
-
-    problems = []
-    for check in (check_env_override, allowed_origins):
-        try:
-            check(env)
-        except ConfigError as exc:
-            problems.append(exc.message)
-    return problems
 
 
 def _status_for(exc: MagsagError) -> str:

@@ -52,3 +52,20 @@ def connect_timeout(env: Mapping[str, str], default: float = DEFAULT_CONNECT_TIM
 def read_timeout(env: Mapping[str, str], default: float = DEFAULT_READ_TIMEOUT) -> float:
     """Seconds a provider may stay silent while an answer is awaited (``MAGSAG_READ_TIMEOUT``)."""
     return env_float(env, READ_TIMEOUT_ENV, default, minimum=0.001)
+
+
+def setting_problems(env: Mapping[str, str]) -> list[str]:
+    """What calls would refuse in the environment's settings, found without a call (``magsag doctor``): the
+    overrides (every call) and the base-URL allow-list (every call naming a base URL). Those read at open
+    fail it already."""
+    # imported here: the transport reads its timeouts from this module, and routing reaches the transport
+    from .call_urls import allowed_origins
+    from .routing import check_env_override
+
+    problems = []
+    for check in (check_env_override, allowed_origins):
+        try:
+            check(env)
+        except ConfigError as exc:
+            problems.append(exc.message)
+    return problems
