@@ -88,9 +88,9 @@ def _provider_prefix(text: str) -> tuple[str, str] | None:
 @lru_cache(maxsize=1)
 def _prefixes() -> frozenset[str]:
     """The names a ``provider:`` prefix may use (built once; see :func:`forget_parsed_targets`)."""
-    from .providers import provider_names
+    from .providers import provider_aliases, provider_names
 
-    return frozenset(provider_names()) | {"gemini", "ollama", "claude", "azure_openai", "vllm", "lmstudio"}
+    return frozenset(provider_names()) | provider_aliases()
 
 
 def forget_parsed_targets() -> None:

@@ -311,6 +311,16 @@ def test_parse_target(spec, target):
     assert parse_target(spec) == target
 
 
+@pytest.mark.parametrize("alias", ["gemini", "ollama", "vllm", "lmstudio", "azure_openai", "azure-openai", "claude"])
+def test_every_provider_alias_works_as_a_target_prefix(alias):
+    # the prefixes a target may use are the registry's aliases, not a copy of them that can drift
+    from magsag_mcp.providers import canonical_provider
+
+    expected = Target(canonical_provider(alias), "some-model:v2")
+    assert parse_target(f"{alias}:some-model:v2") == expected
+    assert parse_target({"model": f"{alias}:some-model:v2"}) == expected
+
+
 @pytest.mark.parametrize(
     ("overrides", "message"),
     [

@@ -24,6 +24,7 @@ __all__ = [
     "ProviderSet",
     "register_provider",
     "provider_names",
+    "provider_aliases",
     "canonical_provider",
 ]
 
@@ -59,6 +60,11 @@ def register_provider(name: str, factory: str | ProviderFactory) -> None:
 
 def provider_names() -> list[str]:
     return sorted(_REGISTRY)
+
+
+def provider_aliases() -> frozenset[str]:
+    """The other names a provider answers to (``gemini``, ``ollama``, ...)."""
+    return frozenset(_ALIASES)
 
 
 def canonical_provider(name: str) -> str:
