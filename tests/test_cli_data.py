@@ -438,3 +438,14 @@ def test_a_time_range_that_ends_before_it_starts_is_refused(ledger_db, capsys, s
     assert main(["flow", "summarize", "--since", since, "--until", until]) == 2
     message = json.loads(capsys.readouterr().err)["error"]["message"]
     assert message.startswith(f"invalid filters: since={since!r} (") and f"is not before until={until!r} (" in message
+
+
+def test_a_search_cut_at_its_limit_says_so_as_the_mcp_tool_does(ledger_db, capsys):
+    """search_usage answers has_more; `magsag data search` printed the first --limit hits and said nothing of
+    the rest. stdout stays the hits; a note on stderr says more matched and how to see them."""
+    assert main(["data", "search", "alice|bob", "--limit", "1"]) == 0
+    out, err = capsys.readouterr()
+    assert len(json.loads(out)) == 1
+    assert "1 hit shown (newest first) and more match" in err and "--limit" in err
+    assert main(["data", "search", "shard 7", "--limit", "50"]) == 0  # all of them
+    assert capsys.readouterr().err == ""

@@ -190,14 +190,10 @@ def runs_to_table(runs: list[dict[str, Any]]) -> str:
 def _query(args: argparse.Namespace) -> int:
     filters = filters_from(args, limit=args.limit, offset=args.offset)
 
-    async def page(ledger: Any) -> tuple[list[dict[str, Any]], bool]:
-        runs = await ledger.query_runs(filters)
-        # a full page: whether a run follows it (an export cut at --limit must not pass for the whole)
-        after = filters.model_copy(update={"offset": filters.offset + filters.limit, "limit": 1})
-        return runs, len(runs) == filters.limit and bool(await ledger.query_runs(after))
-
-    runs, more = with_ledger(args, page)
-    if more:
+    # the page query_runs (the MCP tool) reads, with has_more: an export cut at --limit must not pass for the whole
+    page = with_ledger(args, lambda ledger: ledger.query_runs_page(filters))
+    runs = page["runs"]
+    if page["has_more"]:
         print(
             f"note: {len(runs)} run{'' if len(runs) == 1 else 's'} shown (newest first) and more match; the next "
             f"ones: --offset {filters.offset + filters.limit} (--limit takes up to 10000)",
@@ -213,7 +209,14 @@ def _query(args: argparse.Namespace) -> int:
 
 
 def _search(args: argparse.Namespace) -> int:
-    hits = with_ledger(args, lambda ledger: ledger.search(args.pattern, args.limit, args.since))
+    page = with_ledger(args, lambda ledger: ledger.search_page(args.pattern, args.limit, args.since))
+    hits = page["hits"]
+    if page["has_more"]:
+        print(
+            f"note: {len(hits)} hit{'' if len(hits) == 1 else 's'} shown (newest first) and more match; raise "
+            "--limit (up to 10000) or narrow with --since to see the rest",
+            file=sys.stderr,
+        )
     print_json(hits)
     return 0
 
