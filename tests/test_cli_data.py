@@ -449,3 +449,15 @@ def test_a_search_cut_at_its_limit_says_so_as_the_mcp_tool_does(ledger_db, capsy
     assert "1 hit shown (newest first) and more match" in err and "--limit" in err
     assert main(["data", "search", "shard 7", "--limit", "50"]) == 0  # all of them
     assert capsys.readouterr().err == ""
+
+
+@pytest.mark.parametrize("written", ["openai", "OpenAI", " openai"])
+def test_a_provider_filter_is_read_as_targets_name_providers(ledger_db, capsys, written):
+    """The ledger records the registry's name (google, anthropic, openai); a filter written as a target may
+    write it (an alias such as gemini or claude, any case) selected nothing: a summary of $0 spend."""
+    runs = main_json(["data", "query", "--format", "json", "--provider", written], capsys)
+    assert [r["run_id"] for r in runs] == ["r-priced"]
+    assert UsageFilters.build({"provider": "gemini"}).provider == "google"
+    assert UsageFilters.build({"provider": "Claude"}).provider == "anthropic"
+    # a name this process does not know (a provider another process registered) is read as written
+    assert UsageFilters.build({"provider": "my-gateway"}).provider == "my-gateway"

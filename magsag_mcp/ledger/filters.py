@@ -106,6 +106,20 @@ class UsageFilters(BaseModel):
             raise ValueError("an empty name selects nothing; leave the filter out to select every one")
         return value
 
+    @field_validator("provider")
+    @classmethod
+    def _provider(cls, value: Any) -> Any:
+        # The ledger records the registry's name: an alias or another case, as a target may write it
+        # (gemini, Claude), selected nothing. A name this process does not know is read as written: the
+        # ledger may hold a provider another process registered.
+        from ..errors import ConfigError
+        from ..providers import canonical_provider
+
+        try:
+            return canonical_provider(value) if value is not None else None
+        except ConfigError:
+            return value
+
     @field_validator("since", "until", mode="before")
     @classmethod
     def _time(cls, value: Any, info: Any) -> Any:
