@@ -427,26 +427,19 @@ def validate_catalog(root: str | os.PathLike[str] | None = None, env: Mapping[st
     """Every problem in the catalog (skills, routing, agents, policies, prices), each with its file."""
     env = os.environ if env is None else env
     path = find_catalog(root, env)
-    catalog, problems = _load(path, env)
-    try:
-        from .governance import load_policies, validate_policies
+    from .governance import load_policies, validate_policies
+    from .pricing import validate_prices
 
-        policy_problems = validate_policies(path, env)
-        problems.extend(policy_problems)
-        if catalog is not None and not policy_problems:
-            problems.extend(load_policies(path, env).data_class_problems(catalog.skills, catalog.skill_files))
-    except ImportError:
-        pass
+    catalog, problems = _load(path, env)
+    policy_problems = validate_policies(path, env)
+    problems.extend(policy_problems)
+    if catalog is not None and not policy_problems:
+        problems.extend(load_policies(path, env).data_class_problems(catalog.skills, catalog.skill_files))
     if catalog is not None:
         from .catalog_checks import agent_entrypoint_problems, base_url_problems, misspelt_routes
 
         problems.extend(agent_entrypoint_problems(catalog))
         problems.extend(base_url_problems(catalog))
         problems.extend(misspelt_routes(catalog))
-    try:
-        from .pricing import validate_prices
-
-        problems.extend(validate_prices(path, env))
-    except ImportError:
-        pass
+    problems.extend(validate_prices(path, env))
     return problems

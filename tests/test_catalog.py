@@ -367,3 +367,16 @@ def test_an_agent_id_defined_twice_names_both_files(catalog_copy: Path):
     problems = validate_catalog(catalog_copy)
     # files are read in name order: the copy comes first, and the original is the one reported
     assert problems == [f"{first}: agent id 'my-mag' is also defined in {copy}; give each agent an id of its own"]
+
+
+def test_validate_never_passes_a_catalog_it_could_not_check(catalog_copy: Path, monkeypatch: pytest.MonkeyPatch):
+    """validate_catalog swallowed an ImportError from the policy and price checks (a broken install) and
+    said "ok" for a catalog whose policies and prices it never read, while every call failed to start."""
+    import magsag_mcp.pricing
+
+    def broken(*args, **kwargs):
+        raise ImportError("No module named 'genai_prices'")
+
+    monkeypatch.setattr(magsag_mcp.pricing, "validate_prices", broken)
+    with pytest.raises(ImportError, match="genai_prices"):
+        validate_catalog(catalog_copy)
