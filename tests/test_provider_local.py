@@ -144,6 +144,15 @@ async def test_model_not_found_is_raised_not_downgraded(local_server: FakeOpenAI
     assert local_server.paths() == [RESPONSES] and provider.chat_only == set()
 
 
+async def test_a_model_not_found_keeps_what_the_server_said(local_server: FakeOpenAI, transport: Transport):
+    # converted once, at the boundary: the local provider raised a second ModelNotFoundError built from the
+    # message alone, and the server's error code (shown by the MCP error and the ledger) was lost
+    local_server.queue(R.error(404, f"model '{MODEL}' not found", type="invalid_request_error", code="model_not_found"))
+    with pytest.raises(E.ModelNotFoundError) as info:
+        await LocalProvider({}, transport).complete(ask(), target(local_server))
+    assert info.value.to_dict()["code"] == "model_not_found"
+
+
 async def test_errors_from_chat_after_the_downgrade_are_mapped(local_server: FakeOpenAI, transport: Transport):
     local_server.without_responses_api("ollama").queue(R.server_error())
     with pytest.raises(E.ServerError):

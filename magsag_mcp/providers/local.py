@@ -13,7 +13,7 @@ import re
 from collections.abc import Mapping
 from urllib.parse import urlsplit
 
-from ..errors import ModelNotFoundError, NotConfiguredError, ProviderError, redact
+from ..errors import NotConfiguredError, ProviderError, redact
 from ..settings import connect_timeout, read_timeout
 from ..transport import Timeouts, Transport
 from ..types import LLMRequest, LLMResult, Target
@@ -122,9 +122,7 @@ class LocalProvider(HTTPProvider):
             result = await self.call(self.wire, request, target, progress=progress)
         except ProviderError as exc:
             if not lacks_responses_api(exc):
-                if exc.status == 404:
-                    raise ModelNotFoundError(exc.message, provider=self.name, model=target.model, status=404) from None
-                raise
+                raise  # a 404 naming the model is the ModelNotFoundError the format made of it
             try:
                 result = await self.call(self.chat, request, target, progress=progress)
             except ProviderError as chat_exc:
