@@ -20,13 +20,13 @@ timeout is retryable only on the last target left ("last only"): the next target
         ├── PermissionDeniedError    403, region or account not served         no         yes
         ├── ModelNotFoundError       404, or a 400/422 model_not_found         no         yes
         ├── BadRequestError          400 caused by our request                 no         no
-        │   └── ContextTooLongError  prompt exceeds the window                 no         yes
+        │   └── ContextTooLongError  prompt exceeds the window, 413            no         yes
         ├── ContentFilteredError     safety filter on prompt or answer         no         yes
         ├── RateLimitError           429 that will clear (retry_after)         yes        yes
-        │   └── QuotaExhaustedError  429 that will not clear soon              no         yes
+        │   └── QuotaExhaustedError  429 that will not clear soon, 402         no         yes
         ├── ServerError              5xx, 409 conflict, 425 too early          yes        yes
         │   └── OverloadedError      529 / overloaded / 503 UNAVAILABLE        yes        yes
-        ├── ProviderTimeoutError     connect/read/idle timeout, 408            last only  yes
+        ├── ProviderTimeoutError     a timeout, 408, Gemini DEADLINE_EXCEEDED  last only  yes
         ├── ProviderConnectionError  refused, reset, dropped mid-stream        yes        yes
         ├── MalformedResponseError   body is not what the API documents        no         yes
         │   └── InvalidOutputError   model broke the requested JSON output     no         yes
@@ -35,10 +35,10 @@ timeout is retryable only on the last target left ("last only"): the next target
 
 ``maybe_billed`` says the request reached the vendor and was cut before a complete answer came back:
 the vendor may bill tokens it generated, so the attempt's cost is unknown, not 0. It is set where the
-error is converted (a read timeout or a dropped connection, in the transport), where a 2xx stream is
-read (any error once the answer had begun, unless it reports its usage) and by the cascade (the
-call's deadline). A request refused before it was sent (connection refused, connect timeout) or
-rejected with an HTTP error status is not billed.
+error is converted (a read timeout or a dropped connection, in the transport), where a 2xx answer is
+read (a stream that failed once it had begun, or a body that is no usable answer, unless it reports
+its usage) and by the cascade (the call's deadline). A request refused before it was sent
+(connection refused, connect timeout) or rejected with an HTTP error status is not billed.
 
 ``AllTargetsFailed`` is raised when the cascade runs out: it is an instance of *both*
 ``AllTargetsFailed`` and the last attempt's class, so ``except RateLimitError`` keeps working for

@@ -294,3 +294,44 @@ def test_every_module_the_layout_names_exists():
     package = ROOT / "magsag_mcp"
     for name in named:
         assert (package / name).is_file() or list(package.rglob(name)), f"README's layout names {name}"
+
+
+def _documented_tree() -> dict[str, tuple[str | None, str | None, str | None]]:
+    """errors.py's docstring tree: class -> (parent, retryable, moves_on), as drawn."""
+    import re
+
+    import magsag_mcp.errors as errors
+
+    drawn = errors.__doc__.split("    MagsagError\n", 1)[1].split("\n\n", 1)[0]
+    tree: dict[str, tuple[str | None, str | None, str | None]] = {"MagsagError": (None, None, None)}
+    parents = ["MagsagError"]
+    for line in drawn.splitlines():
+        m = re.match(r"^ {4}([│ ]*)[├└]── (\w+)(.*)$", line)
+        assert m, f"not a line of the tree: {line!r}"
+        depth = len(m[1]) // 4 + 1
+        name, rest = m[2], m[3]
+        columns = re.search(r"\s{2,}(no|yes|last only)\s+(no|yes)\s*$", rest)
+        tree[name] = (parents[depth - 1], *(columns.groups() if columns else (None, None)))
+        parents[depth:] = [name]
+    return tree
+
+
+def test_the_error_tree_in_errors_docstring_is_the_classes_that_exist():
+    """The team's one small tree: every error class is drawn under its real parent, with the retryable and
+    moves_on its class has, and nothing is drawn that does not exist."""
+    import magsag_mcp.errors as errors
+
+    tree = _documented_tree()
+    classes = {
+        name: cls
+        for name, cls in vars(errors).items()
+        if isinstance(cls, type) and issubclass(cls, errors.MagsagError) and cls is not errors.AllTargetsFailed
+    }
+    assert set(tree) == set(classes)
+    for name, (parent, retryable, moves_on) in tree.items():
+        cls = classes[name]
+        if parent is not None:
+            assert cls.__bases__ == (classes[parent],), name
+        if retryable is not None:
+            expected = "last only" if cls.retried_only_on_last_target else ("yes" if cls.retryable else "no")
+            assert (retryable, moves_on) == (expected, "yes" if cls.moves_on else "no"), name
