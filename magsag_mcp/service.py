@@ -465,6 +465,10 @@ class Service(ProcessBound):
             out[name] = f"not configured ({reason})" if reason else await provider.probe()
         return out
 
+    def probe_failures(self, reachable: Mapping[str, str]) -> list[str]:
+        """The providers of a :meth:`probe` that are configured and yet did not answer."""
+        return self.providers.probe_failures(reachable)
+
     def doctor(self) -> dict[str, Any]:
         """Which providers are configured (never a key), plus where the catalog and ledger live."""
         return {

@@ -376,8 +376,13 @@ async def test_doctor_probe_fails_when_a_configured_provider_is_unreachable(cli_
         closed = f"http://127.0.0.1:{sock.getsockname()[1]}"
     monkeypatch.setenv("OPENAI_API_KEY", "sk-test-0123456789")
     monkeypatch.setenv("OPENAI_BASE_URL", closed + "/v1")
+    for name in ("MAGSAG_LOCAL_LLM_BASE_URL", "OLLAMA_BASE_URL"):
+        monkeypatch.delenv(name, raising=False)
     assert await anyio.to_thread.run_sync(main, ["doctor", "--probe", "--json"]) == 1
-    assert json.loads(capsys.readouterr().out)["reachable"]["openai"].startswith("unreachable")
+    report = json.loads(capsys.readouterr().out)
+    assert report["reachable"]["openai"].startswith("unreachable")
+    # the JSON names what failed the exit code (the service decides it; local at its default URL never does)
+    assert report["probe_failed"] == ["openai"] and report["providers"]["local"]["base_url_set"] is False
     assert await anyio.to_thread.run_sync(main, ["doctor", "--probe"]) == 1
     assert "doctor: configured but failing the probe: openai" in capsys.readouterr().out
 

@@ -134,27 +134,16 @@ def _print_agent_failure(agent_id: str, exc: BaseException, agents_dir: Path, ru
 def _doctor(args: argparse.Namespace) -> int:
     from ..service import Service
 
-    local_by_default = False
-
     async def go() -> dict[str, Any]:
-        nonlocal local_by_default
         async with await Service.open(catalog=args.catalog, db=args.db) as svc:
             report = svc.doctor()
             if args.probe:
                 report["reachable"] = await svc.probe()
-            # local is "configured" with no setting at all (Ollama's default URL): nobody asked for it, so
-            # its absence does not fail the probe
-            local_by_default = not any(svc.env.get(k) for k in ("MAGSAG_LOCAL_LLM_BASE_URL", "OLLAMA_BASE_URL"))
+                report["probe_failed"] = svc.probe_failures(report["reachable"])
             return report
 
     report = anyio.run(go)
-    failed = [
-        name
-        for name, reach in report.get("reachable", {}).items()
-        if not report["providers"][name].get("unavailable")
-        and reach not in ("reachable", "not probed")
-        and not (name == "local" and local_by_default)
-    ]
+    failed = report.get("probe_failed", [])
     code = 1 if failed or report["problems"] else 0
     if args.json:
         print_json(report)

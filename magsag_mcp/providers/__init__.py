@@ -112,3 +112,15 @@ class ProviderSet:
             # says "ready" only for what a call would actually try.
             out[name] = {**provider.describe(), "unavailable": provider.unavailable(Target(name, "doctor"))}
         return out
+
+    def probe_failures(self, reachable: Mapping[str, str]) -> list[str]:
+        """The providers of a probe (name -> what it found) that are configured and yet did not answer. One
+        configured by default alone (``base_url_set`` false: local's default URL) was asked for by nobody."""
+        providers = self.describe()
+        return [
+            name
+            for name, reach in reachable.items()
+            if not providers[name].get("unavailable")
+            and providers[name].get("base_url_set") is not False
+            and reach not in ("reachable", "not probed")
+        ]

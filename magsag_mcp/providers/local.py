@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping
+from typing import Any
 from urllib.parse import urlsplit
 
 from ..errors import NotConfiguredError, ProviderError, redact
@@ -77,6 +78,10 @@ class LocalEndpoint(Endpoint):
     def headers(self, model: str) -> dict[str, str]:
         key = self.api_key()
         return {"Authorization": f"Bearer {key}"} if key else {}
+
+    def describe(self) -> dict[str, Any]:
+        # unset, the base URL is Ollama's default: nobody asked for a local server (doctor does not require it)
+        return {**super().describe(), "base_url_set": any(self.env.get(k) for k in self.base_url_env)}
 
 
 def lacks_responses_api(exc: ProviderError) -> bool:
