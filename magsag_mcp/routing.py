@@ -28,7 +28,7 @@ from .call_request import build_request, optional_str
 from .call_urls import CallURLs
 from .catalog import Catalog
 from .errors import ConfigError, PayloadError
-from .providers import canonical_provider
+from .providers import canonical_provider, hosts_other_models
 from .skills import Skill
 from .targets import parse_target
 from .text import check_text
@@ -216,10 +216,6 @@ def _explicit_target(source: Mapping[str, Any], wheres: Mapping[str, str]) -> Ta
         raise PayloadError(f"{at('model')}: {exc.message}") from None
 
 
-#: providers that host other vendors' models under the same names (deployments, local servers)
-HOSTING_PROVIDERS = frozenset({"azure", "compat", "local", "fake"})
-
-
 def _swap_provider(
     chain: Sequence[Target], default: Sequence[Target], provider: str, task_type: str, by: str | None
 ) -> list[Target]:
@@ -230,7 +226,7 @@ def _swap_provider(
     (openai, anthropic, google) can only serve its own models, so the chain keeps those (from the
     route, else from the default chain): ``anthropic:gpt-4o`` would be a call that cannot succeed.
     """
-    if provider in HOSTING_PROVIDERS:
+    if hosts_other_models(provider):
         out: list[Target] = []
         for t in chain:
             swapped = t if t.provider == provider else Target(provider, t.model, None, t.params)
@@ -256,7 +252,7 @@ def _served_by(provider: str, model: str) -> bool:
         target = parse_target(model)
     except ConfigError:
         return False  # the provider's own error is raised where it is used; the model's does not apply here
-    return target.provider == provider or (provider in HOSTING_PROVIDERS and target.provider not in HOSTING_PROVIDERS)
+    return target.provider == provider or (hosts_other_models(provider) and not hosts_other_models(target.provider))
 
 
 @dataclass(slots=True)

@@ -215,7 +215,7 @@ def test_the_documented_price_and_reservation_figures_are_the_codes():
 
 
 def test_the_documented_provider_inference_is_the_routers():
-    from magsag_mcp.routing import HOSTING_PROVIDERS
+    from magsag_mcp.providers import hosts_other_models, provider_names
     from magsag_mcp.targets import infer_provider, parse_target
 
     text = _flat(section(README, "Model choice"))
@@ -231,7 +231,7 @@ def test_the_documented_provider_inference_is_the_routers():
     prefixed = re.search(r"`(\w+):([\w.-]+)` names its provider", rules)
     assert parse_target(f"{prefixed.group(1)}:{prefixed.group(2)}").provider == prefixed.group(1)
     hosting = re.search(r"a hosting provider \(((?:`\w+`(?:, )?)+)\)", text).group(1)
-    assert set(re.findall(r"`(\w+)`", hosting)) == HOSTING_PROVIDERS - {"fake"}
+    assert set(re.findall(r"`(\w+)`", hosting)) == {p for p in provider_names() if hosts_other_models(p)} - {"fake"}
 
 
 def test_the_documented_model_choice_examples_route_as_said():

@@ -75,6 +75,26 @@ def test_env_provider_alone_keeps_policy_models(catalog):
     assert labels(plan) == ["azure:gpt-4o", "azure:claude-3-5-sonnet-20241022", "azure:gemini-1.5-pro"]
 
 
+def test_a_registered_provider_that_hosts_other_models_is_swapped_in_as_the_built_in_ones_are(catalog, monkeypatch):
+    # whether a provider serves other vendors' models is its class's to say, not a list kept in routing.py:
+    # a gateway registered by the user was refused ("the routing policy names no gateway model")
+    from magsag_mcp import providers
+    from magsag_mcp.providers.fake import FakeProvider
+    from magsag_mcp.targets import forget_parsed_targets
+
+    class Gateway(FakeProvider):
+        hosts_other_models = True
+
+    monkeypatch.setitem(providers._REGISTRY, "gateway", Gateway)
+    forget_parsed_targets()
+    try:
+        plan = plan_call(catalog, "skill.analysis", {"data": "x"}, context=None, env={"MAGSAG_PROVIDER": "gateway"})
+        assert labels(plan) == ["gateway:gpt-4o", "gateway:claude-3-5-sonnet-20241022", "gateway:gemini-1.5-pro"]
+    finally:
+        monkeypatch.undo()
+        forget_parsed_targets()
+
+
 def test_env_provider_with_no_model_of_its_own_says_what_to_do(catalog):
     with pytest.raises(ConfigError, match="set MAGSAG_MODEL"):
         plan_call(catalog, "skill.pii-redaction", {"text": "x"}, context=None, env={"MAGSAG_PROVIDER": "google"})

@@ -26,6 +26,7 @@ __all__ = [
     "provider_names",
     "provider_aliases",
     "canonical_provider",
+    "hosts_other_models",
 ]
 
 ProviderFactory = Callable[[Mapping[str, str], Transport], Provider]
@@ -77,6 +78,11 @@ def canonical_provider(name: str) -> str:
             provider=name,
         )
     return key
+
+
+def hosts_other_models(name: str) -> bool:
+    """Whether provider ``name`` serves other vendors' models under their names (its class says so)."""
+    return bool(getattr(_load(canonical_provider(name)), "hosts_other_models", False))
 
 
 def _load(name: str) -> ProviderFactory:

@@ -187,6 +187,9 @@ class Provider(ABC):
     """What the router calls. Constructors do no I/O."""
 
     name: str
+    #: serves other vendors' models under their names (deployments, local servers, gateways): routing may
+    #: swap it in for any model of the policy (``MAGSAG_PROVIDER`` alone); a vendor serves its own models only
+    hosts_other_models: ClassVar[bool] = False
 
     @abstractmethod
     def capabilities(self, target: Target) -> Capabilities: ...

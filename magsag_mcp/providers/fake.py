@@ -84,6 +84,7 @@ def _example(schema: Mapping[str, Any] | None, hint: str) -> Any:
 
 class FakeProvider(Provider):
     name = "fake"
+    hosts_other_models = True  # answers any model name
 
     def __init__(self, env: Mapping[str, str], transport: Transport) -> None:
         self.env = env

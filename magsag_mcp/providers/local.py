@@ -108,6 +108,8 @@ def _about_a_model(exc: ProviderError) -> bool:
 
 
 class LocalProvider(HTTPProvider):
+    hosts_other_models = True
+
     def __init__(self, env: Mapping[str, str], transport: Transport) -> None:
         super().__init__(ResponsesFormat(), LocalEndpoint(env), transport)
         self.chat = ChatCompletionsFormat(max_tokens_field="max_tokens")

@@ -168,6 +168,8 @@ class AzureProvider(HTTPProvider):
     """Azure OpenAI. Streaming is used only with an api-version that reports usage at the end of a
     stream: without it a streamed call's cost could not be known, and money must be exact."""
 
+    hosts_other_models = True
+
     def __init__(self, env: Mapping[str, str], transport: Transport) -> None:
         endpoint = AzureEndpoint(env)
         version = endpoint.api_version()
@@ -194,6 +196,7 @@ class AzureProvider(HTTPProvider):
 
 class CompatProvider(HTTPProvider):
     caps = Capabilities()
+    hosts_other_models = True
 
     def __init__(self, env: Mapping[str, str], transport: Transport) -> None:
         super().__init__(ChatCompletionsFormat(max_tokens_field="max_tokens"), CompatEndpoint(env), transport)
