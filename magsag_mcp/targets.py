@@ -23,6 +23,7 @@ __all__ = [
     "forget_parsed_targets",
     "infer_provider",
     "parse_target",
+    "provider_prefix",
     "to_target",
 ]
 
@@ -63,7 +64,7 @@ def _parse_target_text(text: str) -> Target:
     if not text:
         raise ConfigError("empty target: write 'provider:model', e.g. 'openai:gpt-4o'")
     head, sep, rest = text.partition(":")
-    prefixed = _provider_prefix(text)
+    prefixed = provider_prefix(text)
     if prefixed is not None:
         return Target(*prefixed)
     if head.lower() == "ft" and _vendor_of(text):
@@ -74,7 +75,7 @@ def _parse_target_text(text: str) -> Target:
     return Target(infer_provider(text), text)
 
 
-def _provider_prefix(text: str) -> tuple[str, str] | None:
+def provider_prefix(text: str) -> tuple[str, str] | None:
     """``(provider, model)`` when ``text`` starts with a provider's name (``openai:gpt-4o``), else None
     (``llama3.1:70b`` is an Ollama tag, not a provider and a model)."""
     from .providers import canonical_provider
@@ -113,7 +114,7 @@ def parse_target(spec: str | Mapping[str, Any]) -> Target:
     provider = spec.get("provider")
     if provider:
         provider = canonical_provider(str(provider))
-        prefixed = _provider_prefix(model)
+        prefixed = provider_prefix(model)
         if prefixed is not None:
             # {"provider": "openai", "model": "openai:gpt-4o"} is one target, not the model "openai:gpt-4o"
             if prefixed[0] != provider:

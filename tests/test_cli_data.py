@@ -461,3 +461,16 @@ def test_a_provider_filter_is_read_as_targets_name_providers(ledger_db, capsys, 
     assert UsageFilters.build({"provider": "Claude"}).provider == "anthropic"
     # a name this process does not know (a provider another process registered) is read as written
     assert UsageFilters.build({"provider": "my-gateway"}).provider == "my-gateway"
+
+
+def test_a_model_filter_written_as_a_target_selects_that_target(ledger_db, capsys):
+    """Targets are written provider:model everywhere (routing, model_config, MAGSAG_MODEL); the ledger keeps
+    the two apart, so --model openai:gpt-4o selected nothing: a summary of $0 spend that a gate passed."""
+    runs = main_json(["data", "query", "--format", "json", "--model", "openai:gpt-4o"], capsys)
+    assert [r["run_id"] for r in runs] == ["r-priced"]
+    assert main_json(["data", "query", "--format", "json", "--model", "anthropic:gpt-4o"], capsys) == []
+    filters = UsageFilters.build({"model": "ollama:llama3.1:70b"})
+    assert (filters.provider, filters.model) == ("local", "llama3.1:70b")
+    assert UsageFilters.build({"model": "llama3.1:70b"}).model == "llama3.1:70b"  # an Ollama tag, not a provider
+    with pytest.raises(InputError, match="names provider 'openai'.*'anthropic'"):
+        UsageFilters.build({"model": "openai:gpt-4o", "provider": "anthropic"})

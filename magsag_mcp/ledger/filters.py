@@ -129,6 +129,22 @@ class UsageFilters(BaseModel):
         return value
 
     @model_validator(mode="after")
+    def _target(self) -> UsageFilters:
+        # A model written as a target (openai:gpt-4o, as routing and model_config write them) names its
+        # provider: the ledger keeps the two apart, and the whole label matched no attempt at all.
+        from ..targets import provider_prefix
+
+        prefixed = provider_prefix(self.model) if self.model else None
+        if prefixed is not None:
+            if self.provider is not None and self.provider != prefixed[0]:
+                raise ValueError(
+                    f"model {self.model!r} names provider {prefixed[0]!r}, but the provider filter is "
+                    f"{self.provider!r}; drop one of them"
+                )
+            self.provider, self.model = prefixed
+        return self
+
+    @model_validator(mode="after")
     def _window(self) -> UsageFilters:
         # A window that ends before it starts selects nothing: a summary of it said $0 and `flow gate` passed
         # it, whatever the limits (two dates swapped, or one day given as since and until, until exclusive).
