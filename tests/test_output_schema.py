@@ -11,7 +11,7 @@ import pytest
 from magsag_mcp import InputError, Magsag
 from magsag_mcp.catalog import load_catalog
 from magsag_mcp.errors import InvalidOutputError, PayloadError
-from magsag_mcp.providers import base
+from magsag_mcp.providers import json_output as base
 from magsag_mcp.providers.fake import FakeProvider, script
 from magsag_mcp.routing import plan_call
 from magsag_mcp.targets import parse_target

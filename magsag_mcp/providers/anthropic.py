@@ -21,8 +21,9 @@ from typing import Any
 from ..errors import ContentFilteredError, MalformedResponseError, ProviderConnectionError, ProviderError, excerpt
 from ..transport import HttpResponse, SSEEvent, Transport
 from ..types import FinishReason, LLMRequest, LLMResult, Message, Target, ToolCall, Usage
-from .base import Endpoint, HTTPProvider, StreamAccumulator, WireFormat, with_json_instruction
+from .base import Endpoint, HTTPProvider, StreamAccumulator, WireFormat
 from .http_errors import error_for
+from .json_output import with_json_instruction
 
 DEFAULT_VERSION = "2023-06-01"
 DEFAULT_MAX_TOKENS = 4096

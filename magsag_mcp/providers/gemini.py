@@ -30,8 +30,9 @@ from ..errors import (
 )
 from ..transport import HttpResponse, SSEEvent, Transport
 from ..types import FinishReason, LLMRequest, LLMResult, Target, ToolCall, Usage
-from .base import Endpoint, HTTPProvider, StreamAccumulator, WireFormat, with_json_instruction, with_reported_usage
+from .base import Endpoint, HTTPProvider, StreamAccumulator, WireFormat, with_reported_usage
 from .http_errors import LONG_WAIT_SECONDS, error_for, parse_duration, parse_retry_after
+from .json_output import with_json_instruction
 
 _BLOCKED = {
     "SAFETY",

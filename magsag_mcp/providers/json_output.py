@@ -1,0 +1,111 @@
+"""The answer a call asked to be JSON: the instruction sent to formats without a JSON mode, and the
+parse and schema check of what came back (vendors' structured-output modes are not all strict, so the
+caller's schema is enforced here, once, for every format)."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from typing import Any
+
+from ..errors import InvalidOutputError, PayloadError, ProviderError, excerpt
+from ..types import LLMResult
+
+#: what a format without a JSON mode for this call (Anthropic always; Gemini beside tools) tells the model
+JSON_INSTRUCTION = "Answer with a single JSON object and nothing else: no prose, no code fences."
+
+
+def with_json_instruction(system: str | None) -> str:
+    """``system`` with :data:`JSON_INSTRUCTION` after it."""
+    return f"{system}\n\n{JSON_INSTRUCTION}" if system else JSON_INSTRUCTION
+
+
+def parse_json_output(
+    result: LLMResult, provider: str, schema: Mapping[str, Any] | None = None, validator: Any = None
+) -> Any:
+    """The model was asked for JSON: parse it (and check it against ``schema`` when one was asked
+    for), or fail so the cascade can move on. Vendors' "structured output" modes are not all strict
+    (JSON mode, Gemini's schema subset, a prompt instruction), so the caller's schema is enforced here.
+    ``validator`` is ``schema`` already compiled (``LLMRequest.json_validator``), when its owner had one."""
+    text = result.text.strip()
+    if text.startswith("```"):
+        # Some models fence JSON even in JSON mode; the fence is not part of the document.
+        text = text.strip("`")
+        if text.startswith("json"):
+            text = text[4:]
+        text = text.strip()
+    if not text and result.tool_calls:
+        return None
+    try:
+        value = json.loads(text)
+    except ValueError as exc:
+        raise _billed(
+            InvalidOutputError(
+                f"{provider}:{result.model} was asked for JSON but returned invalid JSON ({exc.msg} at "
+                f"char {exc.pos}): {excerpt(result.text, 120)!r}",
+                provider=provider,
+                model=result.model,
+            ),
+            result,
+        ) from None
+    if schema:
+        try:
+            problem = _schema_problem(value, schema, validator)
+        except PayloadError as exc:
+            exc.usage = result.usage  # the caller's error, but found only once the vendor had answered
+            raise
+        if problem is not None:
+            raise _billed(
+                InvalidOutputError(
+                    f"{provider}:{result.model} returned JSON that does not match the requested schema: {problem}",
+                    provider=provider,
+                    model=result.model,
+                ),
+                result,
+            )
+    return value
+
+
+def _billed(exc: ProviderError, result: LLMResult) -> ProviderError:
+    """The model answered (and the vendor bills the tokens) but the answer is unusable: the error
+    carries the usage, so the attempt is recorded at its real cost, not at zero."""
+    exc.usage = result.usage
+    return exc
+
+
+#: compiled schemas that came without a validator: a call's own ``response_format`` schema arrives as a
+#: new dict each time, so only its content can tell that it was seen before
+_VALIDATORS: dict[str, Any] = {}
+
+
+def _compiled(schema: Mapping[str, Any]) -> Any:
+    from ..skills import compile_validator
+
+    key = json.dumps(schema, sort_keys=True, default=str)
+    validator = _VALIDATORS.get(key)
+    if validator is None:
+        if len(_VALIDATORS) > 256:  # per-call schemas: keep the cache bounded
+            _VALIDATORS.clear()
+        validator = _VALIDATORS[key] = compile_validator(dict(schema))
+    return validator
+
+
+def _schema_problem(value: Any, schema: Mapping[str, Any], validator: Any = None) -> str | None:
+    """The first way ``value`` breaks ``schema`` ("at $.total: 'x' is not of type 'number'"), or None."""
+    import jsonschema
+
+    # The identity check, not trust: a request copied with another schema may still carry the old validator.
+    if validator is None or validator.schema is not schema:
+        validator = _compiled(schema)
+    try:
+        error = jsonschema.exceptions.best_match(validator.iter_errors(value))
+    except Exception as exc:  # passed check_schema but cannot be applied: a dangling $ref
+        if hasattr(exc, "ref"):  # a referencing error, which names its own kind ("PointerToNowhere: ...")
+            what, fix = str(exc), "point each $ref at a schema it can reach, e.g. '#/$defs/name' with name under $defs"
+        else:
+            what, fix = f"{type(exc).__name__}: {exc}", "correct the schema"
+        raise PayloadError(f"the requested JSON schema cannot be applied ({what[:200]}); {fix}") from None
+    if error is None:
+        return None
+    where = "$" + "".join(f"[{p}]" if isinstance(p, int) else f".{p}" for p in error.absolute_path)
+    return f"at {where}: {error.message[:200]}"
