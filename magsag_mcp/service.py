@@ -141,7 +141,7 @@ class Service(ProcessBound):
     ) -> Service:
         from .governance import Governance, load_policies
         from .ledger import Ledger, default_db_path
-        from .ledger.store import ledger_sync_from_env
+        from .ledger.connection import ledger_sync_from_env
         from .pricing import Pricer
 
         env = dict(os.environ if env is None else env)

@@ -81,7 +81,7 @@ def with_ledger(args: argparse.Namespace, fn: Callable[[Any], Awaitable[Any]]) -
     """Run ``fn(ledger)`` on the ledger alone: reading usage needs no catalog, so a catalog with a
     problem (being fixed) does not stop anyone looking at what was spent."""
     from ..ledger import Ledger
-    from ..ledger.store import ledger_sync_from_env
+    from ..ledger.connection import ledger_sync_from_env
 
     path = existing_ledger(args)
 

@@ -1,0 +1,116 @@
+"""Where the ledger is (``MAGSAG_DB``), how durable its commits are (``MAGSAG_LEDGER_SYNC``), and how a
+connection to it is made and configured (a private new file, WAL, the busy timeout, ``synchronous``)."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import sqlite3
+import time
+from collections.abc import Mapping
+from pathlib import Path
+
+import aiosqlite
+
+from ..errors import ConfigError, LedgerError
+from .migrations import check_is_ledger
+from .writes import SYNC_MODE_BY_CONNECTION
+
+__all__ = ["BUSY_TIMEOUT_MS", "SYNC_MODES", "default_db_path", "ledger_sync_from_env"]
+
+BUSY_TIMEOUT_MS = 30_000
+
+
+def default_db_path(env: Mapping[str, str] | None = None) -> Path:
+    env = os.environ if env is None else env
+    if env.get("MAGSAG_DB"):
+        if env["MAGSAG_DB"].isspace():  # Path(" ") is a file named by a space, in whatever directory is current
+            raise ConfigError(
+                f"MAGSAG_DB={env['MAGSAG_DB']!r} is blank; set it to a ledger file (e.g. ~/magsag/ledger.db), or unset "
+                "it for the default in the user data directory"
+            )
+        return Path(env["MAGSAG_DB"]).expanduser()
+    import platformdirs
+
+    return Path(platformdirs.user_data_dir("magsag-mcp", appauthor=False)) / "ledger.db"
+
+
+def _configure(conn: sqlite3.Connection, busy_timeout_ms: int = BUSY_TIMEOUT_MS, *, first: bool = False) -> None:
+    """``first``: the process's first connection, which checks that the file is a ledger (or blank) before
+    the switch to WAL changes it."""
+    conn.execute(f"PRAGMA busy_timeout = {int(busy_timeout_ms)}")
+    if first:
+        check_is_ledger(conn)
+    mode = _wal(conn, busy_timeout_ms)
+    if mode.lower() != "wal":
+        raise LedgerError(f"the ledger needs WAL journaling but SQLite chose {mode!r}; use a local file system")
+    # FULL: a commit is on disk when it returns (group commit keeps this cheap).
+    conn.execute("PRAGMA synchronous = FULL")
+    SYNC_MODE_BY_CONNECTION[id(conn)] = "FULL"
+    conn.execute("PRAGMA foreign_keys = ON")
+
+
+def _wal(conn: sqlite3.Connection, busy_timeout_ms: int) -> str:
+    """Switch to WAL (a new ledger is created in rollback mode) and return the journal mode SQLite chose.
+
+    The switch needs an exclusive lock, and SQLite answers "database is locked" at once, without its
+    busy handler, when another connection holds the write lock meanwhile (waiting could deadlock): two
+    processes opening a new ledger together (two MCP servers started at once) failed so, one run in
+    tens. The switch is tried again until the busy timeout, as a wait for the lock would have been."""
+    deadline = time.monotonic() + busy_timeout_ms / 1000
+    while True:
+        try:
+            return str(conn.execute("PRAGMA journal_mode = WAL").fetchone()[0])
+        except sqlite3.OperationalError as exc:
+            if "locked" not in str(exc) or time.monotonic() >= deadline:
+                raise
+        time.sleep(0.005)  # a thread of its own (aiosqlite's), or a timeout of 0 (the inline connection)
+
+
+#: MAGSAG_LEDGER_SYNC -> SQLite's synchronous mode for the commits that make a call durable
+SYNC_MODES = {"full": "FULL", "normal": "NORMAL"}
+
+
+def ledger_sync_from_env(env: Mapping[str, str] | None = None) -> str:
+    """``MAGSAG_LEDGER_SYNC``: ``full`` (the default) or ``normal``, checked.
+
+    ``full``: a call returns once its record is on disk (an fsync per commit; concurrent calls share it):
+    it survives a crash of the process, of the OS and a power cut. ``normal``: a call returns once its
+    record is in the ledger's write-ahead log, without waiting for the disk: it survives the process
+    being killed, but a power cut or OS crash may lose the last calls (SQLite's WAL ``synchronous=NORMAL``;
+    the file itself is never corrupted). It saves one fsync per call, most of a sequential call's
+    ledger cost on a slow disk.
+    """
+    env = os.environ if env is None else env
+    value = (env.get("MAGSAG_LEDGER_SYNC") or "").strip().lower() or "full"
+    if value not in SYNC_MODES:
+        raise ConfigError(
+            f"MAGSAG_LEDGER_SYNC={env.get('MAGSAG_LEDGER_SYNC')!r} is not a ledger sync mode; use 'full' (every "
+            "call on disk before it returns, the default) or 'normal' (survives the process being killed, "
+            "not a power cut)"
+        )
+    return value
+
+
+def _create_private(path: Path) -> None:
+    """A new ledger's folder and file are its owner's alone (0700, 0600): the ledger holds providers'
+    error text, agents' logged events and what was spent. SQLite gives its -wal and -shm files the
+    database file's mode. An existing folder or file keeps the mode its owner gave it."""
+    if not path.parent.is_dir():
+        path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+    if not path.exists():
+        os.close(os.open(path, os.O_CREAT | os.O_WRONLY, 0o600))
+
+
+async def _connect(path: Path) -> aiosqlite.Connection:
+    conn = aiosqlite.connect(path, isolation_level=None, check_same_thread=False)
+    try:
+        return await conn
+    except BaseException:
+        # A failed connect tells aiosqlite's thread to stop and leaves the answer to no one: joined
+        # here, the thread cannot report to an event loop that has closed by then (a traceback
+        # printed after the clean error, in about one run of six).
+        thread = getattr(conn, "_thread", None)
+        if thread is not None and thread.is_alive():
+            await asyncio.to_thread(thread.join, 5.0)
+        raise
