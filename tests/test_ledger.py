@@ -1592,3 +1592,15 @@ def test_processes_recording_at_once_lose_no_record(tmp_path: Path):
     for table in ("usage_rollup", "day_spend", "agent_spend"):
         assert conn.execute(f"SELECT SUM(cost_pusd) FROM {table}").fetchone()[0] == total, table
     assert conn.execute("SELECT SUM(attempts) FROM usage_rollup").fetchone()[0] == len(expected)
+
+
+def test_none_binds_through_a_registered_adapter_as_null(tmp_path: Path):
+    """A recorded call binds None several times; 3.11's sqlite3 pays a failed attribute lookup for each
+    one unless None has an adapter. The adapter must bind the same NULL."""
+    import magsag_mcp.ledger.writes  # noqa: F401  (registers the adapter)
+
+    adapter = sqlite3.adapters.get((type(None), sqlite3.PrepareProtocol))
+    assert adapter is not None and adapter(None) is None
+    conn = sqlite3.connect(tmp_path / "x.db")
+    assert conn.execute("SELECT ? IS NULL, typeof(?)", (None, None)).fetchone() == (1, "null")
+    conn.close()
