@@ -153,15 +153,19 @@ def build_request(
         if unknown:
             raise PayloadError(f"{where} has unknown key(s) {sorted(unknown)}; allowed: {sorted(MODEL_CONFIG_KEYS)}")
     user = skill.render(payload)
+    # positional, in the field order: a class called with keywords builds and unpacks a dict of them
+    # (Python 3.11), on every call
     req = LLMRequest(
-        messages=[Message("user", user)],
-        system=skill.prompt.system,
-        max_tokens=skill.max_tokens,
-        temperature=skill.temperature,
-        json_output=skill.output.type == "json",
-        json_schema=skill.output.schema_,
-        json_schema_name=skill.id.removeprefix("skill.").replace(".", "_").replace("-", "_"),
-        json_validator=skill.output_validator,
+        [Message("user", user)],  # messages
+        skill.prompt.system,
+        [],  # tools
+        None,  # tool_choice
+        skill.output.type == "json",  # json_output
+        skill.output.schema_,  # json_schema
+        skill.id.removeprefix("skill.").replace(".", "_").replace("-", "_"),  # json_schema_name
+        skill.output_validator,  # json_validator
+        skill.max_tokens,
+        skill.temperature,
     )
     pinned: set[str] = set()
     lo = dict(llm_overrides or {})

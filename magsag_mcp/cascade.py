@@ -298,12 +298,7 @@ class Cascade:
                 record.warnings = list(result.warnings)
                 record.reservation_id = getattr(admission, "reservation_id", None)
                 state.attempts.append(record)
-                return CallOutcome(
-                    result=result,
-                    target=target,
-                    attempts=state.attempts,
-                    trace=trace(plan, state),
-                )
+                return CallOutcome(result, target, state.attempts, trace(plan, state))
             if self.clock() >= deadline:
                 for later, rest in enumerate(plan.candidates[position + 1 :], start=position + 1):
                     record_deadline_skip(state, plan, run_id, agent, later, rest.target, self.retry.deadline)
@@ -416,18 +411,20 @@ class Cascade:
     ) -> Any:
         from .governance import AttemptContext
 
+        # positional, in the field order: a class called with keywords builds and unpacks a dict of them
+        # (Python 3.11), several microseconds for a class this size, on every attempt
         return AttemptContext(
-            run_id=run_id,
-            agent=agent,
-            skill=plan.skill_id,
-            data_class=plan.data_classes,
-            parent_run_id=parent_run_id,
-            prior_admissions=tuple(admissions),
-            target=cand.target,
-            estimated_input_tokens=estimate_input_tokens(request),
-            max_output_tokens=output_tokens_reserved(request, cand.target),
-            explicit=cand.explicit,
-            source=cand.source,
+            run_id,
+            agent,
+            plan.skill_id,
+            plan.data_classes,  # data_class
+            cand.target,
+            estimate_input_tokens(request),  # estimated_input_tokens
+            output_tokens_reserved(request, cand.target),  # max_output_tokens
+            cand.explicit,
+            cand.source,
+            parent_run_id,
+            tuple(admissions),  # prior_admissions
         )
 
 

@@ -310,15 +310,17 @@ def plan_call(
         )
         if cacheable:
             route_cache[skill.id] = chosen  # type: ignore[index]
+    # positional, in the field order: a class called with keywords builds and unpacks a dict of them
+    # (Python 3.11), on every call
     return Plan(
-        skill_id=skill.id,
-        task_type=skill.task_type,
-        rule=chosen.rule,
-        candidates=list(chosen.candidates),  # the plan's own list: a cached resolution is shared
-        request=request,
-        data_classes=chosen.data_classes,
-        pinned=frozenset(pinned),
-        warnings=_near_misses(payload, context),
+        skill.id,
+        skill.task_type,
+        chosen.rule,
+        list(chosen.candidates),  # the plan's own list: a cached resolution is shared
+        request,
+        chosen.data_classes,
+        frozenset(pinned),
+        _near_misses(payload, context),  # warnings
     )
 
 

@@ -264,7 +264,7 @@ class Service(ProcessBound):
             # A delegated run records the top run as its parent, at any depth: the top run's limit covers
             # the whole tree, and a run delegated from a delegated run must not escape it.
             parent_run_id = await self._top_run(parent_run_id)
-        run = RunRecord(run_id=run_id, agent=agent, skill=skill_id, started_at=time.time(), parent_run_id=parent_run_id)
+        run = RunRecord(run_id, agent, skill_id, time.time(), parent_run_id)  # positional: no dict of keywords
         self._in_flight += 1
         task = asyncio.current_task()
         if task is not None:
@@ -309,14 +309,9 @@ class Service(ProcessBound):
         warnings = result_warnings(plan, outcome.attempts, result.warnings)
         for skipped in outcome.trace["skipped"]:
             warnings.append(f"skipped {skipped['target']}: {skipped['reason']}")
+        # positional, in the field order: a class called with keywords builds and unpacks a dict of them
         return InvokeResult(
-            run_id=run_id,
-            skill=skill_id,
-            result=result,
-            attempts=outcome.attempts,
-            trace=outcome.trace,
-            cost_usd=call_cost(outcome.attempts),
-            warnings=warnings,
+            run_id, skill_id, result, outcome.attempts, outcome.trace, call_cost(outcome.attempts), warnings
         )
 
     def _call_done(self, task: asyncio.Task[Any]) -> None:
