@@ -8,13 +8,14 @@ from __future__ import annotations
 
 import json
 import string
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from functools import cached_property
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from .errors import PayloadError
+from .quick_schema import quick_check
 
 __all__ = ["OutputSpec", "PromptSpec", "Skill", "compile_validator", "schema_problem"]
 
@@ -226,6 +227,11 @@ class Skill(BaseModel):
         return compile_validator(self.input_schema or {})
 
     @cached_property
+    def payload_quick_check(self) -> Callable[[Any], bool] | None:
+        """The input schema's shortcut past jsonschema, when it has the common shape (quick_schema.py)."""
+        return quick_check(self.input_schema or {})
+
+    @cached_property
     def output_validator(self) -> Any:
         """The output schema, compiled (None without one). The request carries it to the provider
         (``LLMRequest.json_validator``), so checking an answer neither compiles nor looks it up."""
@@ -276,7 +282,9 @@ class Skill(BaseModel):
         data = payload
         if "model_config" in payload or not isinstance(payload, dict):
             data = {k: v for k, v in payload.items() if k != "model_config"}
-        check_payload(self.id, self.input_schema, self.payload_validator, data, skill=self.id)
+        check_payload(
+            self.id, self.input_schema, self.payload_validator, data, quick=self.payload_quick_check, skill=self.id
+        )
 
 
 def _as_prompt_text(skill_id: str, name: str, value: Any) -> str:
@@ -294,9 +302,20 @@ def _as_prompt_text(skill_id: str, name: str, value: Any) -> str:
         ) from None
 
 
-def check_payload(owner: str, schema: Mapping[str, Any] | None, validator: Any, data: Any, **details: Any) -> None:
+def check_payload(
+    owner: str,
+    schema: Mapping[str, Any] | None,
+    validator: Any,
+    data: Any,
+    *,
+    quick: Callable[[Any], bool] | None = None,
+    **details: Any,
+) -> None:
     """Raise a :class:`PayloadError` that names ``owner`` (a skill or an agent) and the first problem,
-    when ``data`` fails ``validator`` (``schema``, compiled)."""
+    when ``data`` fails ``validator`` (``schema``, compiled). ``quick``: the schema's
+    :func:`~.quick_schema.quick_check`, which passes common payloads without running jsonschema."""
+    if quick is not None and quick(data):
+        return
     if validator.is_valid(data):  # the common case: one pass, no error objects
         return
     errors = sorted(validator.iter_errors(data), key=lambda e: list(e.path))
