@@ -422,3 +422,13 @@ async def test_a_name_lookup_that_never_ends_fails_at_the_connect_timeout(monkey
     message = info.value.message
     assert "its name does not resolve (no answer from DNS within the connect timeout of 0.05s" in message
     assert "MAGSAG_CONNECT_TIMEOUT" in message and not info.value.maybe_billed
+
+
+def test_aiohttp_timeouts_are_built_once_per_setting_and_say_the_same():
+    """Every request passes its timeouts to aiohttp; they are frozen, so one object serves each setting."""
+    a, b = Timeouts(connect=3.0, read=40.0), Timeouts(connect=3.0, read=40.0, from_settings=False)
+    assert a.to_aiohttp() is b.to_aiohttp()
+    assert a.to_aiohttp() == aiohttp.ClientTimeout(total=None, sock_connect=3.0, sock_read=40.0)
+    assert Timeouts(connect=3.0, read=41.0, total=90.0).to_aiohttp() == aiohttp.ClientTimeout(
+        total=90.0, sock_connect=3.0, sock_read=41.0
+    )
