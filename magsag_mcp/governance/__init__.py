@@ -198,16 +198,18 @@ class Governance:
         scoped = [lim for lim in limits if lim.kind != "call"]
         if not scoped:
             return Admission(None, worst)
+        # positional, in the parameter order: keywords to a class call build and unpack a dict (Python 3.11)
+        target = ctx.target
         op = Reservation(
             scoped,
             worst,
-            run_id=ctx.run_id,
-            agent=ctx.agent,
-            parent_run_id=ctx.parent_run_id,
-            ttl=self.reservation_ttl,
-            provider=ctx.target.provider,
-            model=ctx.target.model,
-            skill=ctx.skill,
+            ctx.run_id,
+            ctx.agent,
+            ctx.parent_run_id,
+            self.reservation_ttl,
+            target.provider,
+            target.model,
+            ctx.skill,
         )
         # Alone, the reservation is made inline: its own small transaction costs less than a trip to the
         # writer thread. With other attempts running it joins the group commit instead, where the

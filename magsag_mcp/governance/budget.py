@@ -183,7 +183,6 @@ class Reservation:
         self,
         limits: list[Limit],
         amount: Decimal,
-        *,
         run_id: str | None,
         agent: str | None,
         parent_run_id: str | None = None,

@@ -266,15 +266,14 @@ class ChatCompletionsFormat(WireFormat):
             )
             for i, tc in enumerate(message.get("tool_calls") or [])
         ]
-        return LLMResult(
-            text=message.get("content") or "",
-            provider=provider,
-            model=data.get("model") or model,
-            usage=_usage(data.get("usage"), data),
-            tool_calls=calls,
-            finish_reason=finish,
-            response_id=data.get("id"),
+        # positional (text, provider, model, usage, tool_calls), the rest set after: a class called with
+        # keywords builds and unpacks a dict of them (Python 3.11), on every answer
+        result = LLMResult(
+            message.get("content") or "", provider, data.get("model") or model, _usage(data.get("usage"), data), calls
         )
+        result.finish_reason = finish
+        result.response_id = data.get("id")
+        return result
 
     def accumulator(self, *, provider: str, model: str) -> StreamAccumulator:
         return _ChatStream(provider, model)
@@ -312,18 +311,21 @@ def _counted(raw: dict[str, Any], answer: dict[str, Any]) -> Usage:
     prompt_details = raw.get("prompt_tokens_details") or {}
     completion_details = raw.get("completion_tokens_details") or {}
     input_tokens, output_tokens = both_counts(raw, "prompt_tokens", "completion_tokens")
-    return Usage(
-        input_tokens=input_tokens,
-        output_tokens=output_tokens,
-        cached_tokens=int(prompt_details.get("cached_tokens") or 0),
-        cache_write_tokens=int(prompt_details.get("cache_write_tokens") or 0),
-        reasoning_tokens=int(completion_details.get("reasoning_tokens") or 0),
-        service_tier=answer.get("service_tier"),
-        answering_model=answer.get("model"),
-        # audio is refused up front (params.audio), but a model may still report some: priced as audio
-        input_audio_tokens=int(prompt_details.get("audio_tokens") or 0),
-        output_audio_tokens=int(completion_details.get("audio_tokens") or 0),
+    # positional (input, output, cached, cache write, reasoning), the rest set after: a class called with
+    # keywords builds and unpacks a dict of them (Python 3.11), on every answer
+    usage = Usage(
+        input_tokens,
+        output_tokens,
+        int(prompt_details.get("cached_tokens") or 0),
+        int(prompt_details.get("cache_write_tokens") or 0),
+        int(completion_details.get("reasoning_tokens") or 0),
     )
+    usage.service_tier = answer.get("service_tier")
+    usage.answering_model = answer.get("model")
+    # audio is refused up front (params.audio), but a model may still report some: priced as audio
+    usage.input_audio_tokens = int(prompt_details.get("audio_tokens") or 0)
+    usage.output_audio_tokens = int(completion_details.get("audio_tokens") or 0)
+    return usage
 
 
 class _ChatStream(StreamAccumulator):
