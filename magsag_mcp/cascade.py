@@ -47,6 +47,7 @@ from .errors import (
     UnsupportedFeatureError,
     redacting_logger,
 )
+from .governance import AttemptContext  # here, not in _context: imported there, ~5,700 instructions an attempt
 from .providers import ProviderSet
 from .providers.base import ProgressCallback
 from .records import AttemptRecord
@@ -409,8 +410,6 @@ class Cascade:
         parent_run_id: str | None,
         admissions: list[Any],
     ) -> Any:
-        from .governance import AttemptContext
-
         # positional, in the field order: a class called with keywords builds and unpacks a dict of them
         # (Python 3.11), several microseconds for a class this size, on every attempt
         return AttemptContext(

@@ -59,8 +59,6 @@ def infer_provider(model: str) -> str:
 def _parse_target_text(text: str) -> Target:
     """``provider:model`` or a bare model: cached, as calls name the same few targets again and again
     (a Target is immutable; a failed parse raises and is not cached)."""
-    from .providers import canonical_provider
-
     if not text:
         raise ConfigError("empty target: write 'provider:model', e.g. 'openai:gpt-4o'")
     head, sep, rest = text.partition(":")
@@ -78,8 +76,6 @@ def _parse_target_text(text: str) -> Target:
 def provider_prefix(text: str) -> tuple[str, str] | None:
     """``(provider, model)`` when ``text`` starts with a provider's name (``openai:gpt-4o``), else None
     (``llama3.1:70b`` is an Ollama tag, not a provider and a model)."""
-    from .providers import canonical_provider
-
     head, sep, rest = text.partition(":")
     if sep and rest and head.lower() in _prefixes():
         return canonical_provider(head), rest
@@ -94,6 +90,19 @@ def _prefixes() -> frozenset[str]:
     return frozenset(provider_names()) | provider_aliases()
 
 
+_canonical: Any = None
+
+
+def canonical_provider(name: str) -> str:
+    """:func:`.providers.canonical_provider`, imported once: ``providers`` imports this module (and
+    aiohttp), so it is not imported at the top; an import statement in a function that targets are
+    parsed by on every call costs about 5,700 instructions each time it runs."""
+    global _canonical
+    if _canonical is None:
+        from .providers import canonical_provider as _canonical
+    return _canonical(name)
+
+
 def forget_parsed_targets() -> None:
     """Drop the parsed-target cache (a provider was registered: names may parse differently)."""
     _parse_target_text.cache_clear()
@@ -102,8 +111,6 @@ def forget_parsed_targets() -> None:
 
 def parse_target(spec: str | Mapping[str, Any]) -> Target:
     """``provider:model``, a bare model (provider inferred), or ``{provider?, model, base_url?, params?}``."""
-    from .providers import canonical_provider
-
     if isinstance(spec, str):
         return _parse_target_text(spec.strip())
     if not isinstance(spec, Mapping) or not spec.get("model"):

@@ -435,3 +435,35 @@ async def test_a_long_run_of_retries_keeps_its_backoff_capped():
     out = await cascade.run(plan({"model": "fake:a"}), run_id="r", agent=None)
     assert out.result.text == "fine" and len(out.attempts) == 1101
     assert all(0 <= s <= 20.0 for s in clock.sleeps)
+
+
+def _imports_run(fn) -> list[str]:
+    """Where ``fn`` ran an import statement of a package's name (each costs thousands of instructions)."""
+    import sys
+
+    seen: list[str] = []
+
+    def watch(frame, event, _arg):
+        if event == "call" and frame.f_code.co_name == "_handle_fromlist":
+            seen.append(f"{frame.f_back.f_code.co_filename}:{frame.f_back.f_lineno}")
+
+    sys.setprofile(watch)
+    try:
+        fn()
+    finally:
+        sys.setprofile(None)
+    return seen
+
+
+def test_planning_an_attempt_and_parsing_its_targets_run_no_import_statement():
+    p = plan({"provider": "openai", "model": "gpt-4o", "fallbacks": ["openai:gpt-4o-mini"]})
+    cascade, _ = make()
+    cand = p.candidates[0]
+
+    def attempt_and_targets() -> None:
+        cascade._context(p, cand, p.request, "r", "a", None, [])
+        parse_target({"provider": "openai", "model": "openai:gpt-4o"})
+        parse_target("anthropic:claude-3-5-haiku-latest")
+
+    attempt_and_targets()  # first use may import
+    assert _imports_run(attempt_and_targets) == []
