@@ -177,6 +177,8 @@ def build_request(
 
 
 def _apply(req: LLMRequest, pinned: set[str], cfg: Mapping[str, Any], where: str) -> None:
+    if not cfg:  # most calls set nothing: a dozen lookups less, twice a call
+        return
     if "system" in cfg:
         req.system = optional_str(cfg, "system", where)
     if cfg.get("max_tokens") is not None:
