@@ -45,6 +45,7 @@ __all__ = [
 ]
 
 NEAR_FRACTION = Decimal("0.8")
+_ZERO = Decimal(0)
 
 
 @dataclass(slots=True)
@@ -175,8 +176,10 @@ class Governance:
         # The call limit bounds the whole call: earlier attempts' settled cost, plus the worst case of
         # any whose cost is unknown (an unpriced answer, or an attempt cut after it reached the vendor).
         prior = list(ctx.prior_admissions)
-        call_spent = sum((a.actual_usd for a in prior if a.actual_usd is not None), Decimal(0))
-        call_held = sum((a.reserved_usd or Decimal(0) for a in prior if a.actual_usd is None), Decimal(0))
+        call_spent = call_held = _ZERO  # a call's first attempt (most) has no earlier one to add up
+        if prior:
+            call_spent = sum((a.actual_usd for a in prior if a.actual_usd is not None), _ZERO)
+            call_held = sum((a.reserved_usd or _ZERO for a in prior if a.actual_usd is None), _ZERO)
         for lim in limits:
             if lim.kind == "call" and call_spent + call_held + worst > lim.amount:
                 earlier = (
