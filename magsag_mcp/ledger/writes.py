@@ -70,10 +70,11 @@ _UPSERT_ROLLUP = (
 )
 
 
-def _rollup_rows(attempts: list[AttemptRecord]) -> list[tuple[Any, ...]]:
-    """Attempts folded into daily usage buckets, so summaries never scan every attempt."""
+def _rollup_rows(attempts: list[AttemptRecord], money: list[tuple[int | None, int | None]]) -> list[tuple[Any, ...]]:
+    """Attempts folded into daily usage buckets, so summaries never scan every attempt. ``money``: each
+    attempt's cost and bound in pico-USD (see :meth:`RecordWrite.of`)."""
     acc: dict[tuple[Any, ...], list[int]] = {}
-    for a in attempts:
+    for a, (cost, bound) in zip(attempts, money, strict=True):
         key = (int(a.started_at // ROLLUP_BUCKET_SECONDS), a.model, a.provider, a.agent or "", a.skill or "", a.outcome)
         row = acc.setdefault(key, [0, 0, 0, 0, 0, 0, 0, 0, 0])
         row[0] += 1
@@ -82,11 +83,11 @@ def _rollup_rows(attempts: list[AttemptRecord]) -> list[tuple[Any, ...]]:
         row[3] += a.cached_tokens
         row[4] += a.reasoning_tokens
         if a.cost_usd is not None:
-            row[5] += to_pusd(a.cost_usd) or 0
+            row[5] += cost or 0
         else:
             row[6] += 1
             if a.cost_bound_usd is not None:
-                row[7] += to_pusd(a.cost_bound_usd) or 0
+                row[7] += bound or 0
                 row[8] += 1
     return [(*k, *v) for k, v in acc.items()]
 
@@ -104,7 +105,8 @@ _INSERT_ATTEMPT = (
 _RESERVATION_ID = 21
 
 
-def _attempt_row(a: AttemptRecord) -> tuple[Any, ...]:
+def _attempt_row(a: AttemptRecord, cost: int | None, bound: int | None) -> tuple[Any, ...]:
+    """``cost`` and ``bound``: the attempt's cost_usd and cost_bound_usd in pico-USD."""
     return (
         a.run_id,
         a.started_at,
@@ -121,14 +123,14 @@ def _attempt_row(a: AttemptRecord) -> tuple[Any, ...]:
         a.cache_write_tokens,
         a.reasoning_tokens,
         a.input_tokens + a.output_tokens,
-        to_pusd(a.cost_usd),
+        cost,
         a.price_source,
         a.latency_ms,
         a.attempt_number,
         a.fallback_position,
         json.dumps(a.warnings) if a.warnings else None,
         a.reservation_id,
-        to_pusd(a.cost_bound_usd),
+        bound,
         a.service_tier,
         a.cache_write_1h_tokens,
         a.input_audio_tokens,
@@ -160,11 +162,14 @@ class RecordWrite:
     @classmethod
     def of(cls, run: RunRecord, attempts: list[AttemptRecord], error: Any = None) -> RecordWrite:
         """``error``: the MagsagError the call ended with, if any (its kind and message are kept)."""
+        # Each attempt's cost and bound in pico-USD, converted once: a Decimal's conversion takes about
+        # 4,000 instructions, and every row below reads them.
+        money = [(to_pusd(a.cost_usd), to_pusd(a.cost_bound_usd)) for a in attempts]
         # Unknown cost, whatever the outcome: an unpriced answer, or an attempt cut after it was sent.
         unpriced = sum(1 for a in attempts if a.cost_usd is None)
-        cost = sum((to_pusd(a.cost_usd) or 0) for a in attempts)
+        cost = sum((c or 0) for c, _ in money)
         # The estimated worst case of the attempts of unknown cost: budget limits count it.
-        bound = sum((to_pusd(a.cost_bound_usd) or 0) for a in attempts if a.cost_usd is None)
+        bound = sum((b or 0) for a, (_, b) in zip(attempts, money, strict=True) if a.cost_usd is None)
         run_row = (
             run.run_id,
             run.agent,
@@ -183,27 +188,18 @@ class RecordWrite:
             None if error is None else redact(error.message)[:1000],
         )
         spend = [
-            (
-                a.agent,
-                int(a.started_at // SPEND_BUCKET_SECONDS),
-                to_pusd(a.cost_usd) or 0,
-                0 if a.cost_usd is not None else to_pusd(a.cost_bound_usd) or 0,
-            )
-            for a in attempts
+            (a.agent, int(a.started_at // SPEND_BUCKET_SECONDS), c or 0, 0 if a.cost_usd is not None else b or 0)
+            for a, (c, b) in zip(attempts, money, strict=True)
             if a.agent is not None and (a.cost_usd or (a.cost_usd is None and a.cost_bound_usd))
         ]
         held = [a.reservation_id for a in attempts if a.reservation_id is not None]
         day = [(None, *row[1:]) for row in spend] + [
-            (
-                None,
-                int(a.started_at // SPEND_BUCKET_SECONDS),
-                to_pusd(a.cost_usd) or 0,
-                0 if a.cost_usd is not None else to_pusd(a.cost_bound_usd) or 0,
-            )
-            for a in attempts
+            (None, int(a.started_at // SPEND_BUCKET_SECONDS), c or 0, 0 if a.cost_usd is not None else b or 0)
+            for a, (c, b) in zip(attempts, money, strict=True)
             if a.agent is None and (a.cost_usd or (a.cost_usd is None and a.cost_bound_usd))
         ]
-        return cls(run_row, [_attempt_row(a) for a in attempts], _rollup_rows(attempts), spend + day, held)
+        rows = [_attempt_row(a, c, b) for a, (c, b) in zip(attempts, money, strict=True)]
+        return cls(run_row, rows, _rollup_rows(attempts, money), spend + day, held)
 
     #: see apply_batch: records go before the batch's budget reservations
     merge_order = 0
