@@ -152,20 +152,21 @@ def build_request(
         unknown = set(cfg) - MODEL_CONFIG_KEYS
         if unknown:
             raise PayloadError(f"{where} has unknown key(s) {sorted(unknown)}; allowed: {sorted(MODEL_CONFIG_KEYS)}")
-    user = skill.render(payload)
+    parts = skill.call_parts  # plain attributes: a pydantic model's cost several times as much to read
+    user = parts.render(payload)
     # positional, in the field order: a class called with keywords builds and unpacks a dict of them
     # (Python 3.11), on every call
     req = LLMRequest(
         [Message("user", user)],  # messages
-        skill.prompt.system,
+        parts.system,
         [],  # tools
         None,  # tool_choice
-        skill.output.type == "json",  # json_output
-        skill.output.schema_,  # json_schema
-        skill.id.removeprefix("skill.").replace(".", "_").replace("-", "_"),  # json_schema_name
-        skill.output_validator,  # json_validator
-        skill.max_tokens,
-        skill.temperature,
+        parts.json_output,
+        parts.json_schema,
+        parts.json_schema_name,
+        parts.output_validator,  # json_validator
+        parts.max_tokens,
+        parts.temperature,
     )
     pinned: set[str] = set()
     lo = dict(llm_overrides or {})

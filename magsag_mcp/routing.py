@@ -296,7 +296,8 @@ def plan_call(
         raise PayloadError("context.llm_overrides must be an object, e.g. {'model': 'gpt-4o-mini'}")
     request, pinned = build_request(skill, payload, mc, lo)
     cacheable = route_cache is not None and not mc and not lo and not context
-    chosen = route_cache.get(skill.id) if cacheable else None  # type: ignore[union-attr]
+    parts = skill.call_parts  # plain attributes: a pydantic model's cost several times as much to read
+    chosen = route_cache.get(parts.id) if cacheable else None  # type: ignore[union-attr]
     if chosen is None:
         chosen = _route(
             catalog,
@@ -309,12 +310,12 @@ def plan_call(
             call_urls=call_urls,
         )
         if cacheable:
-            route_cache[skill.id] = chosen  # type: ignore[index]
+            route_cache[parts.id] = chosen  # type: ignore[index]
     # positional, in the field order: a class called with keywords builds and unpacks a dict of them
     # (Python 3.11), on every call
     return Plan(
-        skill.id,
-        skill.task_type,
+        parts.id,
+        parts.task_type,
         chosen.rule,
         list(chosen.candidates),  # the plan's own list: a cached resolution is shared
         request,

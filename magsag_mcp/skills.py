@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import string
 from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from functools import cached_property
 from typing import Any, Literal
 
@@ -262,8 +263,57 @@ class Skill(BaseModel):
             "input_schema": self.input_schema,
         }
 
+    @cached_property
+    def call_parts(self) -> CallParts:
+        """What every call reads of this skill, gathered once into a plain object: reading a pydantic
+        model's attribute goes through its ``__getattr__`` hook, about five times a plain attribute,
+        and a call read some 25 of them."""
+        out = self.output
+        return CallParts(
+            self.id,
+            self.task_type,
+            self.prompt.system,
+            self.prompt.user,
+            self.field_names,
+            self.input_schema,
+            self.payload_validator,
+            self.payload_quick_check,
+            self.max_tokens,
+            self.temperature,
+            out.type == "json",
+            out.schema_,
+            self.id.removeprefix("skill.").replace(".", "_").replace("-", "_"),
+            self.output_validator,
+        )
+
     def render(self, payload: Mapping[str, Any]) -> str:
         """Fill the user template from the payload; a missing field names itself and the skill."""
+        return self.call_parts.render(payload)
+
+    def validate_payload(self, payload: Mapping[str, Any]) -> None:
+        self.call_parts.validate_payload(payload)
+
+
+@dataclass(slots=True, frozen=True)
+class CallParts:
+    """A :class:`Skill`'s fields that every call reads, as plain attributes (:attr:`Skill.call_parts`)."""
+
+    id: str
+    task_type: str
+    system: str | None
+    user: str
+    field_names: tuple[str, ...]
+    input_schema: dict[str, Any] | None
+    payload_validator: Any
+    payload_quick_check: Callable[[Any], bool] | None
+    max_tokens: int
+    temperature: float | None
+    json_output: bool
+    json_schema: dict[str, Any] | None
+    json_schema_name: str
+    output_validator: Any
+
+    def render(self, payload: Mapping[str, Any]) -> str:
         if self.input_schema is not None:
             self.validate_payload(payload)
         values: dict[str, str] = {}
@@ -276,7 +326,7 @@ class Skill(BaseModel):
                     field=name,
                 )
             values[name] = _as_prompt_text(self.id, name, payload[name])
-        return self.prompt.user.format_map(values)
+        return self.user.format_map(values)
 
     def validate_payload(self, payload: Mapping[str, Any]) -> None:
         data = payload

@@ -704,3 +704,28 @@ def test_magsag_model_beats_the_policy_under_a_provider_the_call_names(catalog):
     payload = {"data": "x", "model_config": {"provider": "anthropic"}}
     plan = plan_call(catalog, "skill.analysis", payload, context=None, env={"MAGSAG_MODEL": "gpt-4o-mini"})
     assert labels(plan) == ["anthropic:claude-3-5-sonnet-20241022"]
+
+
+def test_planning_a_call_reads_its_skill_through_plain_attributes(monkeypatch):
+    """A pydantic model's attribute costs several times a plain one's to read: a planned call reads its
+    skill's fields from ``call_parts``, and the request it builds is the skill's."""
+    from magsag_mcp.skills import Skill
+
+    catalog = load_catalog(CATALOG, env={})
+    payload = {"data": "Q3 revenue rose 8%"}
+    routes: dict = {}  # as a Service keeps them: the route of a call that names no model, once per skill
+    plan_call(catalog, "skill.analysis", payload, context=None, env={}, route_cache=routes)  # builds the parts
+    read: list[str] = []
+    original = Skill.__getattribute__
+
+    def counting(self, name):
+        read.append(name)
+        return original(self, name)
+
+    monkeypatch.setattr(Skill, "__getattribute__", counting)
+    plan = plan_call(catalog, "skill.analysis", payload, context=None, env={}, route_cache=routes)
+    monkeypatch.undo()
+    assert set(read) <= {"call_parts"}, read
+    skill = catalog.skill("skill.analysis")
+    assert plan.request.system == skill.prompt.system and plan.request.max_tokens == skill.max_tokens
+    assert plan.request.messages[0].content == skill.render(payload) and plan.task_type == skill.task_type
