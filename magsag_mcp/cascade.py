@@ -130,7 +130,7 @@ class Cascade:
                 request = _with_stream(request)
             elif request.stream and not caps.streaming:
                 request = _with_stream(request, False)
-            if position > 0:
+            if position > 0 and progress is not None:
                 await _emit(progress, "fallback", {"to": target.label, "position": position, "of": total})
             try_number = 0
             while True:
@@ -163,7 +163,11 @@ class Cascade:
                 if admission is not None:
                     admissions.append(admission)
                 try:
-                    await _emit(progress, "attempt", {"target": target.label, "try": try_number, "position": position})
+                    # asked only with a callback: the event's dict and a coroutine cost on every attempt
+                    if progress is not None:
+                        await _emit(
+                            progress, "attempt", {"target": target.label, "try": try_number, "position": position}
+                        )
                 except BaseException:
                     # Nothing was sent: the reservation must not outlive this (a progress callback that
                     # raised, or the caller cancelling while progress was delivered).
@@ -222,7 +226,8 @@ class Cascade:
                     if exc.retryable and try_number < self.retry.tries_per_target:
                         wait = self._retry_wait(exc, try_number, remaining, record, plan, position, state)
                         if wait is not None:
-                            await _emit(progress, "retry", {"target": target.label, "wait_s": round(wait, 3)})
+                            if progress is not None:
+                                await _emit(progress, "retry", {"target": target.label, "wait_s": round(wait, 3)})
                             await self.sleep(wait)
                             continue
                     if not exc.moves_on:
