@@ -186,6 +186,10 @@ class PolicySet:
         dup = {n for n in names if names.count(n) > 1}
         if dup:
             raise CatalogError(f"policy names must be unique; repeated: {sorted(dup)}")
+        # what allowed() reads on every attempt, as plain tuples: a pydantic model's attribute costs
+        # several times as much to read
+        self._allowed_models = [(p.name, p.allowed_models) for p in policies if p.allowed_models is not None]
+        self._requirements = [(p.name, p.requirements) for p in policies if p.requirements]
 
     def allowed(
         self, target: Target, data_class: str | Sequence[str] | None
@@ -195,22 +199,22 @@ class PolicySet:
         Every data class of the call must allow the target (the skill's and the caller's: a caller
         cannot relax a skill's class by declaring another one); the first denial is returned.
         """
-        for p in self.policies:
-            if p.allowed_models is not None and not matches(p.allowed_models, target):
-                return False, p.name, f"{target.label} is not in {p.name}.allowed_models", "allowed_models"
+        for name, models in self._allowed_models:
+            if not matches(models, target):
+                return False, name, f"{target.label} is not in {name}.allowed_models", "allowed_models"
         classes: Sequence[str | None] = (
             (data_class,) if data_class is None or isinstance(data_class, str) else data_class
         )
         for cls in classes:
             if not cls:
                 continue
-            for p in self.policies:
-                required = (p.requirements or {}).get(cls)
+            for name, requirements in self._requirements:
+                required = requirements.get(cls)
                 if required is not None and not matches(required, target):
                     return (
                         False,
-                        p.name,
-                        f"data class {cls!r} may only use {required} ({p.name}.requirements)",
+                        name,
+                        f"data class {cls!r} may only use {required} ({name}.requirements)",
                         "data_class",
                     )
         return True, None, None, None
