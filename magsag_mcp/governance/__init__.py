@@ -102,6 +102,8 @@ class Governance:
         self.reservation_ttl = reservation_ttl(self.call_deadline)
         #: attempts admitted with a reservation and still running, in this process
         self._running = 0
+        #: (has a run, has an agent) -> the limits that apply (see _limits); the policies never change
+        self._limits_for: dict[tuple[bool, bool], tuple[list[Limit], list[Limit]]] = {}
         #: deletions of reservations made for callers that were cancelled while waiting for them
         self._orphans: set[asyncio.Future[None]] = set()
 
@@ -131,14 +133,21 @@ class Governance:
                 return False, lim.policy, f"{target.label} may cost up to ${worst}, above the {limit}"
         return True, None, None
 
-    def _limits(self, ctx: AttemptContext) -> list[Limit]:
-        return [
-            limit
-            for limit in self.policies.limits
-            if limit.kind in ("call", "day")
-            or (limit.kind == "run" and ctx.run_id)
-            or (limit.kind == "agent_day" and ctx.agent)
-        ]
+    def _limits(self, ctx: AttemptContext) -> tuple[list[Limit], list[Limit]]:
+        """(the limits that apply to the attempt, those of them with a scope in the ledger). They depend
+        only on whether it has a run and an agent, so each of the four cases is worked out once."""
+        key = (bool(ctx.run_id), bool(ctx.agent))
+        found = self._limits_for.get(key)
+        if found is None:
+            limits = [
+                limit
+                for limit in self.policies.limits
+                if limit.kind in ("call", "day")
+                or (limit.kind == "run" and key[0])
+                or (limit.kind == "agent_day" and key[1])
+            ]
+            found = self._limits_for[key] = (limits, [lim for lim in limits if lim.kind != "call"])
+        return found
 
     # --- the guard -------------------------------------------------------------------------------
 
@@ -158,7 +167,7 @@ class Governance:
                 rule=rule,
                 target=ctx.target.label,
             )
-        limits = self._limits(ctx)
+        limits, scoped = self._limits(ctx)
         if not limits:
             return Admission(None, None)
         worst = self.pricer.worst_case(
@@ -198,7 +207,6 @@ class Governance:
                     reserved_usd=str(call_held),
                     reservation_usd=str(worst),
                 )
-        scoped = [lim for lim in limits if lim.kind != "call"]
         if not scoped:
             return Admission(None, worst)
         # positional, in the parameter order: keywords to a class call build and unpack a dict (Python 3.11)
