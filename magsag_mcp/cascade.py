@@ -109,7 +109,6 @@ class Cascade:
         deadline = self.clock() + self.retry.deadline
         #: this call's admissions so far: the call limit bounds retries and fallback hops together
         admissions: list[Any] = []
-        has_data_class_route = any(c.source == "data_class" for c in plan.candidates)
         total = len(plan.candidates)
         callback = _guarded(progress)  # what providers call as the answer streams in
         for position, cand in enumerate(plan.candidates):
@@ -143,7 +142,9 @@ class Cascade:
                         )
                     except PolicyDenied as exc:
                         fail = cand.explicit and not (
-                            cand.by_env and has_data_class_route and exc.details.get("rule") != "allowed_models"
+                            cand.by_env
+                            and any(c.source == "data_class" for c in plan.candidates)  # a data class's own route
+                            and exc.details.get("rule") != "allowed_models"
                         )
                         record_skip(state, plan, run_id, agent, position, target, exc.message, exc, "policy_denied")
                         if fail:
