@@ -230,7 +230,8 @@ class Reservation:
         #: scope -> [recorded spend, bound on unknown costs, open reservations], in pico-USD
         seen: dict[tuple[str | None, ...], list[int]] = {}
         results: list[tuple[bool, object]] = []
-        for r in reservations:
+        last = len(reservations) - 1
+        for i, r in enumerate(reservations):
             if not r.parent_known and r.run_id is not None and any(lim.kind == "run" for lim in r.limits):
                 r.budget = budget_run(r.run_id, recorded_parent(conn, r.run_id))
                 r.parent_known = True
@@ -254,8 +255,9 @@ class Reservation:
             )
             # The new row counts in every scope read so far that its columns match (as the sums in
             # spent_and_reserved would find it), once each: two limits may share a scope, and a row may
-            # fall in a scope this reservation has no limit for (a parent's run).
-            for key, sums in seen.items():
+            # fall in a scope this reservation has no limit for (a parent's run). After the batch's last
+            # reservation nothing reads them (a lone call's reservation is a batch of one).
+            for key, sums in seen.items() if i < last else ():
                 if (
                     (key[0] == "run" and r.budget is not None and key[1] == r.budget)
                     or (key[0] == "agent_day" and r.agent is not None and key[1] == r.agent)
