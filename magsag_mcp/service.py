@@ -34,6 +34,7 @@ from .errors import (
     redacting_logger,
     register_secret,
 )
+from .exact_money import exact_money
 from .invoke_result import InvokeResult, answer_not_recorded, call_cost
 from .opening import Opening
 from .providers import ProviderSet, provider_names
@@ -233,6 +234,7 @@ class Service(ProcessBound):
         parent = await self.ledger.read(lambda conn: recorded_parent(conn, run_id))
         return parent if parent and parent != run_id else run_id
 
+    @exact_money
     async def invoke_skill(
         self,
         skill_id: str,
@@ -343,6 +345,7 @@ class Service(ProcessBound):
                 self._unrecorded[:0] = pending
                 raise
 
+    @exact_money
     def explain(
         self, skill_id: str, payload: Mapping[str, Any], *, context: Mapping[str, Any] | None = None
     ) -> dict[str, Any]:
@@ -420,6 +423,7 @@ class Service(ProcessBound):
 
     # --- queries ---------------------------------------------------------------------------------
 
+    @exact_money
     async def summarize(self, filters: Any = None) -> dict[str, Any]:
         return await self.ledger.summarize(filters)
 
@@ -437,6 +441,7 @@ class Service(ProcessBound):
         """:meth:`search`'s hits with ``has_more``: whether more than ``limit`` matched."""
         return await self.ledger.search_page(pattern, limit, since)
 
+    @exact_money
     async def check_budget(self, agent: str | None = None, run_id: str | None = None) -> dict[str, Any]:
         check_text(agent, "agent")
         check_text(run_id, "run_id")
@@ -445,9 +450,11 @@ class Service(ProcessBound):
     async def log_event(self, run_id: str | None, agent: str | None, event: str, data: Mapping[str, Any]) -> None:
         await self.ledger.log_event(run_id or None, agent or None, event, data)
 
+    @exact_money
     async def run_cost(self, run_id: str) -> tuple[Decimal, bool]:
         return await self.ledger.run_cost(run_id)
 
+    @exact_money
     async def run_spend(self, run_id: str) -> RunSpend:
         return await self.ledger.run_spend(run_id)
 

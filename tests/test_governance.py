@@ -1479,3 +1479,34 @@ async def test_a_forbidden_override_to_an_unconfigured_provider_names_the_policy
     await svc.aclose()
     assert info.value.kind == "policy_denied" and info.value.policy == "production_models"
     assert "OPENAI_API_KEY" not in info.value.message
+
+
+async def test_money_is_exact_whatever_decimal_context_the_caller_set(catalog_copy: Path, tmp_path: Path):
+    """An application that lowers Decimal's precision for its own figures (``getcontext().prec = 6``) and
+    then awaits a call: the cost was computed, summed and converted to pico-USD in the caller's context,
+    and so rounded to six digits: recorded and counted against limits inexactly."""
+    import decimal
+
+    from magsag_mcp.providers.fake import script
+
+    prices(catalog_copy, '"fake:*": {input: 1.234567, output: 7.654321}\n')
+    policy(catalog_copy, "policies:\n  - name: cap\n    thresholds: {max_cost_per_run_usd: 1000}\n")
+    exact = (Decimal(123457) * Decimal("1.234567") + Decimal(98765) * Decimal("7.654321")) / 1_000_000
+    script("m", {"text": "ok", "usage": {"input_tokens": 123457, "output_tokens": 98765}})
+    svc = await Service.open(catalog=catalog_copy, db=tmp_path / "l.db", env={})
+    try:
+        with decimal.localcontext() as ctx:
+            ctx.prec = 6
+            result = await svc.invoke_skill(
+                "skill.analysis", {"data": "x", "model_config": {"model": "fake:m"}}, run_id="r-exact"
+            )
+            budget = await svc.check_budget(run_id="r-exact")
+            [run] = await svc.query_runs({"run_id": "r-exact"})
+            summary = await svc.summarize({})
+    finally:
+        await svc.aclose()
+    assert result.cost_usd == exact == Decimal("0.908394951684")
+    assert Decimal(run["cost_usd"]) == exact and Decimal(run["attempts"][0]["cost_usd"]) == exact
+    [limit] = budget["limits"]
+    assert Decimal(limit["spent_usd"]) == exact and Decimal(limit["remaining_usd"]) == 1000 - exact
+    assert Decimal(summary["totals"]["cost_usd_exact"]) == exact

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from decimal import ROUND_HALF_EVEN, Decimal
 
+from ..exact_money import MONEY
+
 PICO = Decimal("1e-12")
 
 
@@ -12,10 +14,11 @@ def to_pusd(value: Decimal | None) -> int | None:
     if value is None:
         return None
     # the rounding given by position: a keyword costs Decimal's argument parsing ~1,000 instructions more
-    return int((value / PICO).to_integral_value(ROUND_HALF_EVEN))
+    # in MONEY explicitly: this runs on the ledger's writer thread too, in whatever context that thread has
+    return int(MONEY.divide(value, PICO).to_integral_value(ROUND_HALF_EVEN, MONEY))
 
 
 def from_pusd(value: int | None) -> Decimal | None:
     if value is None:
         return None
-    return (Decimal(value) * PICO).normalize() if value else Decimal(0)
+    return MONEY.multiply(Decimal(value), PICO).normalize(MONEY) if value else Decimal(0)
