@@ -21,9 +21,22 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 PAYLOAD = {"data": "Quarterly revenue rose 8% to $4.2M while costs fell 3%."}
-MESSAGES = [{"role": "user", "content": "Analyse the following:\n\n" + PAYLOAD["data"]}]
+
+
+def skill_messages(skill: str = "analysis") -> list[dict[str, str]]:
+    """The messages the full path sends for ``PAYLOAD``: the shipped skill's system prompt and its user
+    template filled in, read from the catalog so that the floor and LiteLLM send the same body as we do."""
+    import yaml
+
+    prompt = yaml.safe_load((ROOT / "catalog" / "skills" / f"{skill}.yaml").read_text())["prompt"]
+    user = {"role": "user", "content": prompt["user"].format_map(PAYLOAD)}
+    return [{"role": "system", "content": prompt["system"]}, user] if prompt.get("system") else [user]
+
+
+MESSAGES = skill_messages()
 
 Call = Callable[[], Awaitable[object]]
+MAX_TOKENS = {"max_completion_tokens": 1500}  # the skill's max_tokens, under the name our OpenAI body uses
 
 
 def bench_catalog(tmp: Path) -> Path:
@@ -58,7 +71,7 @@ async def _floor(upstream: str, fallback: bool) -> tuple[Call, Callable[[], Awai
     headers = {"Authorization": "Bearer sk-bench", "Content-Type": "application/json"}
 
     async def post(model: str) -> object:
-        body = json.dumps({"model": model, "messages": MESSAGES, "max_completion_tokens": 1500})
+        body = json.dumps({"model": model, "messages": MESSAGES, **MAX_TOKENS})
         async with session.post(url, data=body, headers=headers) as resp:
             data = json.loads(await resp.read())
             if resp.status >= 400 and not fallback:
@@ -150,7 +163,7 @@ async def _litellm(upstream: str, kind: str) -> tuple[Call, Callable[[], Awaitab
 
         async def call() -> object:
             return await litellm.acompletion(
-                model="openai/gpt-4o", messages=MESSAGES, api_base=base, api_key="sk-bench", max_tokens=1500
+                model="openai/gpt-4o", messages=MESSAGES, api_base=base, api_key="sk-bench", **MAX_TOKENS
             )
 
         return call, _noop
@@ -165,7 +178,7 @@ async def _litellm(upstream: str, kind: str) -> tuple[Call, Callable[[], Awaitab
     name = "broken" if kind == "router_fallback" else "primary"
 
     async def call() -> object:
-        return await router.acompletion(model=name, messages=MESSAGES, max_tokens=1500)
+        return await router.acompletion(model=name, messages=MESSAGES, **MAX_TOKENS)
 
     return call, _noop
 

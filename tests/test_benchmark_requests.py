@@ -1,0 +1,59 @@
+"""The benchmark's floors send what the path they are compared with sends, to the same upstream."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from benchmarks import fast_upstream, scenarios
+
+
+@pytest.fixture
+async def recorded(monkeypatch: pytest.MonkeyPatch):
+    """The benchmark upstream in this process, and the (path, JSON body) of every request it answers."""
+    seen: list[tuple[bytes, object]] = []
+    answer = fast_upstream._Protocol.answer
+
+    def record(self: fast_upstream._Protocol, path: bytes, body: bytes) -> None:
+        seen.append((path, json.loads(body)))
+        answer(self, path, body)
+
+    monkeypatch.setattr(fast_upstream._Protocol, "answer", record)
+    server, url = await fast_upstream.serve()
+    yield url, seen
+    server.close()
+    await server.wait_closed()
+
+
+async def _bodies(factory, seen: list) -> list[tuple[bytes, object]]:
+    call, close = await factory
+    try:
+        seen.clear()
+        await call()
+        return list(seen)
+    finally:
+        await close()
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize(("floor", "ours"), [(False, "full"), (True, "fallback")])
+async def test_the_floor_sends_the_same_requests_as_our_path(recorded, tmp_path: Path, floor: bool, ours: str):
+    # Before: the floor sent the user message alone (no system prompt, no template's trailing newline),
+    # so "the cost of what sits on top of the call" included building and sending a longer body.
+    url, seen = recorded
+    bare = await _bodies(scenarios._floor(url, floor), seen)
+    full = await _bodies(scenarios._service(url, tmp_path, ours == "fallback"), seen)
+    assert len(bare) == len(full) == (2 if floor else 1)
+    assert bare == full
+
+
+@pytest.mark.slow
+@pytest.mark.anyio
+async def test_litellm_sends_the_same_request_as_our_path(recorded, tmp_path: Path):
+    pytest.importorskip("litellm")
+    url, seen = recorded
+    theirs = await _bodies(scenarios._litellm(url, "router"), seen)
+    ours = await _bodies(scenarios._service(url, tmp_path, False), seen)
+    assert theirs == ours
