@@ -36,6 +36,9 @@ def skill_messages(skill: str = "analysis") -> list[dict[str, str]]:
 MESSAGES = skill_messages()
 
 Call = Callable[[], Awaitable[object]]
+# The first target of each fallback scenario: the upstream answers 500, 429 with Retry-After: 0, or drops
+# the connection (benchmarks/fast_upstream.py).
+FAILING = {"fallback": "fail500-primary", "fallback_429": "rl429-primary", "fallback_drop": "drop-primary"}
 MAX_TOKENS = {"max_completion_tokens": 1500}  # the skill's max_tokens, under the name our OpenAI body uses
 
 
@@ -45,11 +48,11 @@ def bench_catalog(tmp: Path) -> Path:
     shutil.copytree(ROOT / "catalog", cat)
     (cat / "policies" / "model_governance.yaml").write_text(
         "policies:\n"
-        "  - name: bench_models\n    allowed_models: [gpt-4o, gpt-4o-mini, 'fail500*']\n"
+        "  - name: bench_models\n    allowed_models: [gpt-4o, gpt-4o-mini, 'fail500*', 'rl429*', 'drop*']\n"
         "  - name: bench_limits\n    thresholds: {max_cost_per_call_usd: 5, max_cost_per_run_usd: 1000000,"
         " max_cost_per_agent_daily_usd: 1000000}\n"
     )
-    (cat / "prices.yaml").write_text('"openai:fail500*": {input: 2.5, output: 10}\n')
+    (cat / "prices.yaml").write_text("".join(f'"openai:{m}*": {{input: 2.5, output: 10}}\n' for m in FAILING.values()))
     return cat
 
 
@@ -87,15 +90,17 @@ async def _floor(upstream: str, fallback: bool) -> tuple[Call, Callable[[], Awai
 
 
 async def _service(
-    upstream: str, tmp: Path, fallback: bool, sync: str = "full"
+    upstream: str, tmp: Path, failing: str | None = None, sync: str = "full"
 ) -> tuple[Call, Callable[[], Awaitable[None]]]:
+    """The full path; with ``failing`` (a model the upstream fails: see ``FAILING``) as the first target
+    and ``gpt-4o`` as its fallback."""
     from magsag_mcp.service import Service
 
     env = {**env_for(upstream, tmp / "l.db"), "MAGSAG_LEDGER_SYNC": sync}
     svc = await Service.open(catalog=bench_catalog(tmp), db=tmp / "ledger.db", env=env)
     payload = dict(PAYLOAD)
-    if fallback:
-        payload["model_config"] = {"provider": "openai", "model": "fail500-primary", "fallbacks": ["openai:gpt-4o"]}
+    if failing:
+        payload["model_config"] = {"provider": "openai", "model": failing, "fallbacks": ["openai:gpt-4o"]}
     counter = iter(range(10**9))
 
     async def call() -> object:
@@ -208,9 +213,12 @@ async def run(name: str, upstream: str, calls: int, concurrency: int, warmup: in
     factories = {
         "floor": lambda: _floor(upstream, False),
         "floor_fallback": lambda: _floor(upstream, True),
-        "full": lambda: _service(upstream, tmp, False),
-        "full_sync_normal": lambda: _service(upstream, tmp, False, sync="normal"),
-        "fallback": lambda: _service(upstream, tmp, True),
+        "full": lambda: _service(upstream, tmp),
+        "full_sync_normal": lambda: _service(upstream, tmp, sync="normal"),
+        "fallback": lambda: _service(upstream, tmp, FAILING["fallback"]),
+        # the upstream's other error modes, as the first target (not in the default run)
+        "fallback_429": lambda: _service(upstream, tmp, FAILING["fallback_429"]),
+        "fallback_drop": lambda: _service(upstream, tmp, FAILING["fallback_drop"]),
         "mcp_memory": lambda: _mcp_memory(upstream, tmp),
         "mcp_stdio": lambda: _mcp_stdio(upstream, tmp),
         "litellm_acompletion": lambda: _litellm(upstream, "acompletion"),

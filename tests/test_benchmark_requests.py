@@ -44,14 +44,30 @@ async def test_the_floor_sends_the_same_requests_as_our_path(recorded, tmp_path:
     # so "the cost of what sits on top of the call" included building and sending a longer body.
     url, seen = recorded
     bare = await _bodies(scenarios._floor(url, floor), seen)
-    full = await _bodies(scenarios._service(url, tmp_path, ours == "fallback"), seen)
+    full = await _bodies(scenarios._service(url, tmp_path, scenarios.FAILING.get(ours)), seen)
     assert len(bare) == len(full) == (2 if floor else 1)
     assert bare == full
 
 
+@pytest.mark.anyio
+@pytest.mark.parametrize("scenario", sorted(scenarios.FAILING))
+async def test_our_fallback_path_meets_each_error_mode_of_the_upstream(recorded, tmp_path: Path, scenario: str):
+    # The upstream's 429 (Retry-After: 0) and dropped connection had no scenario: only its 500 was used.
+    url, seen = recorded
+    call, close = await scenarios._service(url, tmp_path, scenarios.FAILING[scenario])
+    try:
+        seen.clear()
+        result = await call()
+    finally:
+        await close()
+    assert [body["model"] for _, body in seen] == [scenarios.FAILING[scenario], "gpt-4o"]
+    assert result.model == "gpt-4o" and [a.outcome for a in result.attempts][-1] == "ok"
+
+
 @pytest.mark.slow
 @pytest.mark.anyio
-async def test_litellm_sends_the_same_request_as_our_path(recorded, tmp_path: Path):
+async def test_litellm_sends_the_same_request_as_our_path(recorded, tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
+    monkeypatch.setenv("LITELLM_LOCAL_MODEL_COST_MAP", "True")  # before the import, or it fetches its price list
     pytest.importorskip("litellm")
     url, seen = recorded
     theirs = await _bodies(scenarios._litellm(url, "router"), seen)
