@@ -249,6 +249,7 @@ async def run(name: str, upstream: str, calls: int, concurrency: int, warmup: in
         "scenario": name,
         "calls": len(latencies),
         "concurrency": concurrency,
+        "warmup": warmup,
         "p50_us": round(pct(0.50), 1),
         "p99_us": round(pct(0.99), 1),
         "calls_per_s": round(len(latencies) / wall, 1),

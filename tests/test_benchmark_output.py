@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from benchmarks.run import RESULTS, output_path
+from benchmarks.run import RESULTS, output_path, render, upstream_line
 
 
 def test_a_full_run_writes_the_published_results():
@@ -20,3 +20,32 @@ def test_a_quick_run_leaves_the_published_results_alone():
 
 def test_an_explicit_out_wins(tmp_path: Path):
     assert output_path(str(tmp_path / "x.json"), quick=True) == tmp_path / "x.json"
+
+
+def _result(upstream_us: float, mismatches: dict[str, float] | None = None) -> dict:
+    row = lambda cpu: {"p50_us": 1.0, "p99_us": 2.0, "calls_per_s": 3.0, "cpu_us_per_call": cpu}  # noqa: E731
+    return {
+        "machine": {"date": "d", "cpus": 2, "cpu": "c", "python": "3", "repeats": 3, "loadavg_at_end": 0.5},
+        "scenarios": {"floor@1": row(400.0), "floor@200": row(300.0), "floor_fallback@1": row(500.0)},
+        "met": {},
+        "targets": {"memory_after_calls_mb": 60},
+        "startup": {"magsag_initialize_ms": 1},
+        "ledger": {"rows": 1, "summarize_ms": 1, "filtered_query_ms": 1, "insert": {"calls_per_s": 1, "writers": 2}},
+        "upstream_cpu_us_per_request": upstream_us,
+        "requests_per_call_mismatches": mismatches or {},
+    }
+
+
+def test_the_upstream_is_said_not_to_dominate_only_when_it_does_not():
+    # Before: "so the upstream never dominates" was printed whatever the two numbers were.
+    assert "never dominates" in upstream_line(_result(80.0))
+    # floor_fallback@1 sends two requests a call: 250 us per request, the cheapest client's
+    line = upstream_line(_result(200.0))
+    assert "never dominates" not in line and "not negligible" in line
+    assert "floor_fallback@1: 250 us" in line
+
+
+def test_a_scenario_that_sent_another_number_of_requests_is_flagged():
+    report = render(_result(80.0, {"fallback@1": 3.0}))
+    assert "Warning: fallback@1 sent 3.0 requests per call to the upstream, not 2" in report
+    assert "Warning" not in render(_result(80.0))
