@@ -2,13 +2,16 @@
 
 ``python -m benchmarks.ledger_bench [--rows N]`` prints one JSON line. The big database is generated
 with direct SQL in the ledger's own schema (after the real migrations) and kept in the temp directory
-between runs, keyed by its row count.
+between runs, keyed by its row count and by a hash of the migrations and of this file, so that a
+ledger built by other code is never reused. No ``ANALYZE``: magsag never runs it, so the query
+planner sees what it sees on a user's ledger (as in ``ledger_scale``).
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import hashlib
 import json
 import random
 import sqlite3
@@ -139,8 +142,16 @@ def build(path: Path, rows: int) -> None:
         " outcome, COUNT(*), SUM(input_tokens), SUM(output_tokens), SUM(cached_tokens), SUM(reasoning_tokens),"
         f" {ATTEMPT_MONEY} FROM attempts GROUP BY 1, 2, 3, 4, 5, 6"
     )
-    conn.execute("ANALYZE")
     conn.close()
+
+
+def db_path(rows: int) -> Path:
+    """Where the benchmark ledger of ``rows`` attempts is kept between runs: its name holds a hash of the
+    ledger's migrations and of this file, so a change to either builds a new one."""
+    from magsag_mcp.ledger.migrations import MIGRATIONS
+
+    digest = hashlib.sha256(repr(MIGRATIONS).encode() + Path(__file__).read_bytes()).hexdigest()[:12]
+    return Path(tempfile.gettempdir()) / f"magsag-bench-ledger-{rows}-{digest}.db"
 
 
 async def queries(path: Path, repeats: int = 5) -> dict[str, float]:
@@ -165,7 +176,7 @@ def main() -> None:
     p.add_argument("--rows", type=int, default=1_000_000)
     p.add_argument("--writers", type=int, default=200)
     a = p.parse_args()
-    path = Path(tempfile.gettempdir()) / f"magsag-bench-ledger-{a.rows}.db"
+    path = db_path(a.rows)
     t0 = time.perf_counter()
     if not path.exists():
         build(path, a.rows)
