@@ -156,6 +156,7 @@ def main() -> None:
     p.add_argument("--repeats", type=int, default=3)
     p.add_argument("--no-litellm", action="store_true")
     p.add_argument("--out", help="default: benchmarks/results/latest.json (--quick: quick.json)")
+    p.add_argument("--latency-ms", type=float, default=0.0, help="the upstream delays every answer by this much")
     a = p.parse_args()
     seq_calls, conc_calls, warm = (100, 400, 10) if a.quick else (1000, 4000, 50)
     repeats = 1 if a.quick else a.repeats
@@ -165,7 +166,7 @@ def main() -> None:
     upstream_cpu, upstream_requests = 0.0, 0
     # requests the upstream answered per call, counted by the upstream, where it is not the label's
     mismatches: dict[str, float] = {}
-    with upstream_process() as (upstream, url):
+    with upstream_process(a.latency_ms) as (upstream, url):
         for rep in range(repeats):
             for name in scenarios:  # interleaved: every scenario once per repeat
                 for conc, calls in ((1, seq_calls), (200, conc_calls)):
@@ -257,6 +258,7 @@ def main() -> None:
         "loadavg_at_end": os.getloadavg()[0],
         "quick": a.quick,
         "repeats": repeats,
+        "upstream_latency_ms": a.latency_ms,
     }
     result = {
         "machine": machine,
@@ -294,7 +296,8 @@ def render(result: dict) -> str:
     m = result["machine"]
     lines = [
         f"Run {m['date']} on {m['cpus']} CPUs ({m['cpu']}), Python {m['python']}, "
-        f"{m['repeats']} repeat(s), load average {m['loadavg_at_end']:.2f} at the end.",
+        f"{m['repeats']} repeat(s), load average {m['loadavg_at_end']:.2f} at the end"
+        + (f"; the upstream answered after {m['upstream_latency_ms']:g} ms." if m.get("upstream_latency_ms") else "."),
         "",
         "| scenario | callers | p50 (us) | p99 (us) | calls/s | CPU/call (us) |",
         "|---|---:|---:|---:|---:|---:|",

@@ -49,3 +49,10 @@ def test_a_scenario_that_sent_another_number_of_requests_is_flagged():
     report = render(_result(80.0, {"fallback@1": 3.0}))
     assert "Warning: fallback@1 sent 3.0 requests per call to the upstream, not 2" in report
     assert "Warning" not in render(_result(80.0))
+
+
+def test_an_upstream_latency_is_named_in_the_report():
+    result = _result(80.0)
+    assert render(result).splitlines()[0].endswith("load average 0.50 at the end.")
+    result["machine"]["upstream_latency_ms"] = 20.0
+    assert render(result).splitlines()[0].endswith("at the end; the upstream answered after 20 ms.")
