@@ -279,7 +279,16 @@ def main() -> None:
     print(report)
     if not a.quick:
         _chart(result, out.with_suffix(".png"))
-        _update_markdown(report)
+        if publishes(out):
+            _update_markdown(report)
+        else:
+            print(f"BENCHMARKS.md left alone: its table goes with {RESULTS / 'latest.json'} and its chart")
+
+
+def publishes(out: Path) -> bool:
+    """Whether a full run writing ``out`` replaces the published results, and so the table in BENCHMARKS.md
+    (which shows ``latest.png`` beside it): only when ``out`` is ``latest.json`` itself."""
+    return out.resolve() == (RESULTS / "latest.json").resolve()
 
 
 def _cpu_model() -> str:

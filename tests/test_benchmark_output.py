@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from benchmarks.run import RESULTS, output_path, render, upstream_line
+from benchmarks.run import RESULTS, output_path, publishes, render, upstream_line
 
 
 def test_a_full_run_writes_the_published_results():
@@ -56,3 +56,10 @@ def test_an_upstream_latency_is_named_in_the_report():
     assert render(result).splitlines()[0].endswith("load average 0.50 at the end.")
     result["machine"]["upstream_latency_ms"] = 20.0
     assert render(result).splitlines()[0].endswith("at the end; the upstream answered after 20 ms.")
+
+
+def test_only_a_run_writing_the_published_json_rewrites_the_table(tmp_path: Path):
+    # Before: a full run with --out elsewhere still replaced the table in BENCHMARKS.md, which then
+    # disagreed with latest.json and with the chart shown above it.
+    assert publishes(output_path(None, quick=False))
+    assert not publishes(output_path(str(tmp_path / "x.json"), quick=False))
