@@ -69,7 +69,11 @@ def env_for(upstream: str, db: Path) -> dict[str, str]:
 async def _floor(upstream: str, fallback: bool) -> tuple[Call, Callable[[], Awaitable[None]]]:
     import aiohttp
 
-    session = aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=256))
+    # the pool and cookie handling of magsag's own sessions (magsag_mcp/transport.py), so that the floor does
+    # no more and no less per call: 128 connections to one host, no cookie jar to update from each answer
+    session = aiohttp.ClientSession(
+        connector=aiohttp.TCPConnector(limit=256, limit_per_host=128), cookie_jar=aiohttp.DummyCookieJar()
+    )
     url = f"{upstream}/v1/chat/completions"
     headers = {"Authorization": "Bearer sk-bench", "Content-Type": "application/json"}
 

@@ -73,3 +73,22 @@ async def test_litellm_sends_the_same_request_as_our_path(recorded, tmp_path: Pa
     theirs = await _bodies(scenarios._litellm(url, "router"), seen)
     ours = await _bodies(scenarios._service(url, tmp_path, False), seen)
     assert theirs == ours
+
+
+@pytest.mark.anyio
+async def test_the_floor_pools_connections_as_our_transport_does(recorded):
+    # Before: the floor's pool allowed 200 connections to the upstream where ours allows 128, and it
+    # ran aiohttp's cookie jar on every answer, which our sessions skip.
+    import aiohttp
+
+    from magsag_mcp.transport import Transport
+
+    url, _ = recorded
+    ours = Transport()
+    _, close = await scenarios._floor(url, False)
+    session = close.__self__
+    try:
+        assert (session.connector.limit, session.connector.limit_per_host) == (ours.limit, ours.limit_per_host)
+        assert isinstance(session.cookie_jar, aiohttp.DummyCookieJar)
+    finally:
+        await close()
