@@ -1,6 +1,6 @@
 """A minimal HTTP/1.1 server on asyncio protocols, standing in for the vendors in benchmarks.
 
-It answers OpenAI chat completions, Anthropic messages and Gemini generateContent with prebuilt
+It answers OpenAI chat completions and responses, Anthropic messages and Gemini generateContent with prebuilt
 bodies that follow the vendors' specs (``shared/specs``: every required field, nullable ones as
 null), keeps connections alive, and does almost nothing per request (no JSON parsing: the model
 name is found with one regular expression), so that it costs far less CPU than the clients being
@@ -60,6 +60,46 @@ def _body(kind: str, model: str) -> bytes:
             "usageMetadata": {"promptTokenCount": 20, "candidatesTokenCount": 5, "totalTokenCount": 25},
             "modelVersion": model,
             "responseId": "resp-b",
+        }
+    elif kind == "responses":
+        doc = {
+            "id": "resp_b",
+            "object": "response",
+            "created_at": 0,
+            "completed_at": 1,
+            "status": "completed",
+            "error": None,
+            "incomplete_details": None,
+            "instructions": None,
+            "max_output_tokens": None,
+            "model": model,
+            "output": [
+                {
+                    "type": "message",
+                    "id": "msg_b",
+                    "status": "completed",
+                    "role": "assistant",
+                    "content": [{"type": "output_text", "text": "ok", "annotations": [], "logprobs": []}],
+                }
+            ],
+            "parallel_tool_calls": True,
+            "previous_response_id": None,
+            "reasoning": {"effort": None, "summary": None},
+            "store": True,
+            "temperature": 1.0,
+            "text": {"format": {"type": "text"}},
+            "tool_choice": "auto",
+            "tools": [],
+            "top_p": 1.0,
+            "truncation": "disabled",
+            "metadata": {},
+            "usage": {
+                "input_tokens": 20,
+                "input_tokens_details": {"cached_tokens": 0, "cache_write_tokens": 0},
+                "output_tokens": 5,
+                "output_tokens_details": {"reasoning_tokens": 0},
+                "total_tokens": 25,
+            },
         }
     else:
         doc = {
@@ -140,7 +180,14 @@ class _Protocol(asyncio.Protocol):
         if b"/v1beta/" in path:
             kind, m = "gemini", _GEMINI.search(path)
         else:
-            kind, m = ("anthropic" if path.endswith(b"/messages") else "openai"), _MODEL.search(body)
+            kind = (
+                "anthropic"
+                if path.endswith(b"/messages")
+                else "responses"
+                if path.endswith(b"/responses")
+                else "openai"
+            )
+            m = _MODEL.search(body)
         model = m.group(1) if m else b"unknown"
         key = (kind, model)
         try:

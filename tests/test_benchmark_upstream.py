@@ -15,7 +15,9 @@ PATHS = {
     "openai": ("/v1/chat/completions", "CreateChatCompletionResponse", "ErrorResponse"),
     "anthropic": ("/v1/messages", "Message", "ErrorResponse"),
     "gemini": ("/v1beta/models/{model}:generateContent", "GenerateContentResponse", "Status"),
+    "responses": ("/v1/responses", "Response", "ErrorResponse"),
 }
+SPECS = {"openai": "openai", "anthropic": "anthropic", "gemini": "gemini", "responses": "openai"}
 
 
 @pytest.fixture
@@ -37,10 +39,11 @@ async def _post(url: str, kind: str, model: str) -> tuple[int, dict[str, str], d
 @pytest.mark.parametrize("kind", sorted(PATHS))
 async def test_answers_follow_the_vendor_spec(upstream: str, kind: str):
     # Before: the OpenAI body lacked message.refusal and choices[].logprobs, the Anthropic one
-    # stop_details, container, citations and most of usage, all required by the vendors' specs.
+    # stop_details, container, citations and most of usage, all required by the vendors' specs, and a
+    # Responses API request got a chat completion.
     status, _, body = await _post(upstream, kind, f"{kind}-model")
     assert status == 200
-    spec_validator(kind).assert_valid(PATHS[kind][1], body)
+    spec_validator(SPECS[kind]).assert_valid(PATHS[kind][1], body)
 
 
 @pytest.mark.anyio
@@ -52,7 +55,7 @@ async def test_errors_are_each_vendors_own_shape(upstream: str, kind: str, model
     assert got == status
     assert (headers.get("Retry-After") == "0") == (status == 429)
     error = body if kind != "gemini" else body["error"]  # Gemini's is {"error": Status}
-    spec_validator(kind).assert_valid(PATHS[kind][2], error)
+    spec_validator(SPECS[kind]).assert_valid(PATHS[kind][2], error)
     if kind == "anthropic":
         assert body["error"]["type"] == ("api_error" if status == 500 else "rate_limit_error")
     if kind == "gemini":
