@@ -13,6 +13,7 @@ import json
 import os
 import platform
 import resource
+import select
 import statistics
 import subprocess
 import sys
@@ -27,6 +28,7 @@ ROOT = Path(__file__).resolve().parent.parent
 RESULTS = ROOT / "benchmarks" / "results"
 OURS = ["floor", "full", "full_sync_normal", "floor_fallback", "fallback", "mcp_memory", "mcp_stdio"]
 LITELLM = ["litellm_acompletion", "litellm_router", "litellm_router_fallback"]
+STARTUP_TIMEOUT_S = 120
 REQUESTS_PER_CALL = {"floor_fallback": 2, "fallback": 2, "litellm_router_fallback": 2}
 
 
@@ -100,23 +102,37 @@ def startup_ms(repeats: int) -> dict:
     )
     ours = []
     for _ in range(repeats):
-        with tempfile.TemporaryDirectory() as tmp:
+        with tempfile.TemporaryDirectory() as tmp, open(f"{tmp}/stderr", "w+") as err:
             t0 = time.perf_counter()
             p = subprocess.Popen(
                 [sys.executable, "-m", "magsag_mcp", "--db", f"{tmp}/l.db"],
                 stdin=subprocess.PIPE,
                 stdout=subprocess.PIPE,
-                stderr=subprocess.DEVNULL,
+                stderr=err,
                 text=True,
                 cwd=ROOT,
             )
             assert p.stdin and p.stdout
             p.stdin.write(init + "\n")
             p.stdin.flush()
-            line = p.stdout.readline()
+            answered = select.select([p.stdout], [], [], STARTUP_TIMEOUT_S)[0]
+            line = p.stdout.readline() if answered else ""
             ours.append((time.perf_counter() - t0) * 1000)
-            assert '"result"' in line, line
             p.stdin.close()
+            if '"result"' not in line:
+                if line:
+                    why = f"answered {line[:500]!r}"
+                elif answered:  # end of its output: it exited
+                    why = f"exited (code {p.wait(10)}) without answering"
+                else:
+                    why = f"did not answer within {STARTUP_TIMEOUT_S} s"
+                p.kill()
+                p.wait(10)
+                err.seek(0)
+                raise RuntimeError(
+                    f"start-up: the MCP server ({sys.executable} -m magsag_mcp) {why} to initialize; "
+                    f"its stderr:\n{err.read()[-2000:]}"
+                )
             p.wait(10)
     result = {"magsag_initialize_ms": round(statistics.median(ours), 1)}
     # Same-run baselines: a bare interpreter, and importing the MCP SDK's server alone (which any

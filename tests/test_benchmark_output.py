@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 
+import pytest
+
+from benchmarks import run
 from benchmarks.run import RESULTS, output_path, publishes, render, upstream_line
 
 
@@ -63,3 +67,27 @@ def test_only_a_run_writing_the_published_json_rewrites_the_table(tmp_path: Path
     # disagreed with latest.json and with the chart shown above it.
     assert publishes(output_path(None, quick=False))
     assert not publishes(output_path(str(tmp_path / "x.json"), quick=False))
+
+
+def _fake_server(tmp_path: Path, body: str) -> str:
+    script = tmp_path / "server.sh"
+    script.write_text("#!/bin/sh\n" + body)
+    script.chmod(0o755)
+    return str(script)
+
+
+def test_a_server_that_fails_to_start_shows_its_stderr(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
+    # Before: its stderr went to /dev/null, and the run stopped on a bare `assert '"result"' in line`.
+    monkeypatch.setattr(sys, "executable", _fake_server(tmp_path, 'echo "catalog: boom" >&2\nexit 3\n'))
+    with pytest.raises(
+        RuntimeError, match=r"exited \(code 3\) without answering to initialize; its stderr:\ncatalog: boom"
+    ):
+        run.startup_ms(1)
+
+
+def test_a_server_that_never_answers_does_not_hang_the_run(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
+    # Before: readline() waited forever.
+    monkeypatch.setattr(sys, "executable", _fake_server(tmp_path, "exec sleep 60\n"))
+    monkeypatch.setattr(run, "STARTUP_TIMEOUT_S", 0.2)
+    with pytest.raises(RuntimeError, match="did not answer within 0.2 s"):
+        run.startup_ms(1)
