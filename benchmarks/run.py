@@ -176,7 +176,18 @@ def main() -> None:
     a = p.parse_args()
     seq_calls, conc_calls, warm = (100, 400, 10) if a.quick else (1000, 4000, 50)
     repeats = 1 if a.quick else a.repeats
-    scenarios = OURS + ([] if a.no_litellm or a.quick or not have_litellm() else LITELLM)
+    litellm_rows = (
+        "not run (--no-litellm)"
+        if a.no_litellm
+        else "not run (--quick)"
+        if a.quick
+        else "not run: litellm is not installed (pip install -e '.[bench]')"
+        if not have_litellm()
+        else "run"
+    )
+    if litellm_rows != "run":
+        print(f"LiteLLM comparison rows: {litellm_rows}", flush=True)
+    scenarios = OURS + (LITELLM if litellm_rows == "run" else [])
 
     runs: dict[str, list[dict]] = {}
     upstream_cpu, upstream_requests = 0.0, 0
@@ -275,6 +286,7 @@ def main() -> None:
         "quick": a.quick,
         "repeats": repeats,
         "upstream_latency_ms": a.latency_ms,
+        "litellm_rows": litellm_rows,
     }
     result = {
         "machine": machine,
@@ -333,6 +345,8 @@ def render(result: dict) -> str:
             f"| {name} | {conc} | {r['p50_us']:.0f} | {r['p99_us']:.0f} | {r['calls_per_s']:.0f} | "
             f"{r['cpu_us_per_call']:.0f} |"
         )
+    if m.get("litellm_rows", "run") != "run":
+        lines.append(f"| litellm_* | | LiteLLM rows {m['litellm_rows']} | | | |")
     lines += ["", "| target | measured | goal | met |", "|---|---:|---:|:---:|"]
     for key, (op, goal, ok) in result["met"].items():
         lines.append(f"| {key} | {result['targets'][key]} | {op} {goal} | {'yes' if ok else 'no'} |")

@@ -91,3 +91,11 @@ def test_a_server_that_never_answers_does_not_hang_the_run(tmp_path: Path, monke
     monkeypatch.setattr(run, "STARTUP_TIMEOUT_S", 0.2)
     with pytest.raises(RuntimeError, match="did not answer within 0.2 s"):
         run.startup_ms(1)
+
+
+def test_missing_litellm_rows_are_said_to_be_missing():
+    # Before: without litellm installed the comparison rows were left out of the table silently.
+    result = _result(80.0)
+    assert "litellm" not in render(result)
+    result["machine"]["litellm_rows"] = "not run: litellm is not installed (pip install -e '.[bench]')"
+    assert "| litellm_* | | LiteLLM rows not run: litellm is not installed" in render(result)
