@@ -29,7 +29,13 @@ RESULTS = ROOT / "benchmarks" / "results"
 OURS = ["floor", "full", "full_sync_normal", "floor_fallback", "fallback", "mcp_memory", "mcp_stdio"]
 LITELLM = ["litellm_acompletion", "litellm_router", "litellm_router_fallback"]
 STARTUP_TIMEOUT_S = 120
-REQUESTS_PER_CALL = {"floor_fallback": 2, "fallback": 2, "litellm_router_fallback": 2}
+REQUESTS_PER_CALL = {
+    "floor_fallback": 2,
+    "fallback": 2,
+    "fallback_429": 2,
+    "fallback_drop": 2,
+    "litellm_router_fallback": 2,
+}
 
 
 def have_litellm() -> bool:
