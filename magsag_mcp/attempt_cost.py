@@ -9,6 +9,7 @@ from typing import Any, Protocol
 from .call_request import estimate_input_tokens
 from .cascade_report import set_usage, unknown_cost_warning
 from .errors import MagsagError
+from .providers import min_output_tokens
 from .records import AttemptRecord
 from .types import LLMRequest, LLMResult, Target
 
@@ -18,13 +19,9 @@ DEFAULT_MAX_OUTPUT = 4096
 
 def output_tokens_reserved(request: LLMRequest, target: Target) -> int:
     """The most output tokens ``target`` may answer ``request`` with, as budgets reserve them: its
-    max_tokens, raised to the Responses API's minimum where that API is called (it is sent so)."""
-    tokens = request.max_tokens or DEFAULT_MAX_OUTPUT
-    if target.provider == "openai" and target.param("api") == "responses":
-        from .providers.openai_responses import MIN_OUTPUT_TOKENS
-
-        tokens = max(tokens, MIN_OUTPUT_TOKENS)
-    return tokens
+    max_tokens, raised to what its provider sends at the least (the Responses API's minimum where that API
+    is called)."""
+    return max(request.max_tokens or DEFAULT_MAX_OUTPUT, min_output_tokens(target))
 
 
 class Pricing(Protocol):

@@ -27,6 +27,7 @@ __all__ = [
     "provider_aliases",
     "canonical_provider",
     "hosts_other_models",
+    "min_output_tokens",
 ]
 
 ProviderFactory = Callable[[Mapping[str, str], Transport], Provider]
@@ -83,6 +84,17 @@ def canonical_provider(name: str) -> str:
 def hosts_other_models(name: str) -> bool:
     """Whether provider ``name`` serves other vendors' models under their names (its class says so)."""
     return bool(getattr(_load(canonical_provider(name)), "hosts_other_models", False))
+
+
+def min_output_tokens(target: Target) -> int:
+    """The fewest output tokens a call to ``target`` is sent with (its provider's class says; 0 for a
+    factory that is no :class:`Provider` class)."""
+    try:
+        factory = _load(canonical_provider(target.provider))
+    except KeyError:
+        return 0
+    fewest = getattr(factory, "min_output_tokens", None)
+    return fewest(target) if fewest is not None else 0
 
 
 def _load(name: str) -> ProviderFactory:

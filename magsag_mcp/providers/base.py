@@ -181,6 +181,12 @@ class Provider(ABC):
     #: swap it in for any model of the policy (``MAGSAG_PROVIDER`` alone); a vendor serves its own models only
     hosts_other_models: ClassVar[bool] = False
 
+    @classmethod
+    def min_output_tokens(cls, target: Target) -> int:
+        """The fewest output tokens a call to ``target`` is sent with, whatever ``max_tokens`` asks (the
+        Responses API's minimum where it is called): budgets reserve at least these."""
+        return 0
+
     @abstractmethod
     def capabilities(self, target: Target) -> Capabilities: ...
 

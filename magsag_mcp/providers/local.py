@@ -20,7 +20,7 @@ from ..transport import Timeouts, Transport
 from ..types import LLMRequest, LLMResult, Target
 from .base import Endpoint, HTTPProvider, ProgressCallback
 from .openai_chat import ChatCompletionsFormat
-from .openai_responses import ResponsesFormat
+from .openai_responses import MIN_OUTPUT_TOKENS, ResponsesFormat
 
 DEFAULT_LOCAL_BASE_URL = "http://localhost:11434/v1"
 
@@ -109,6 +109,10 @@ def _about_a_model(exc: ProviderError) -> bool:
 
 class LocalProvider(HTTPProvider):
     hosts_other_models = True
+
+    @classmethod
+    def min_output_tokens(cls, target: Target) -> int:
+        return MIN_OUTPUT_TOKENS  # the Responses API is tried first (chat completions only where it is missing)
 
     def __init__(self, env: Mapping[str, str], transport: Transport) -> None:
         super().__init__(ResponsesFormat(), LocalEndpoint(env), transport)

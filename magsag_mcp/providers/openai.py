@@ -15,7 +15,7 @@ from ..transport import Transport
 from ..types import LLMRequest, LLMResult, Target
 from .base import Capabilities, Endpoint, HTTPProvider, ProgressCallback, WireFormat
 from .openai_chat import ChatCompletionsFormat
-from .openai_responses import ResponsesFormat
+from .openai_responses import MIN_OUTPUT_TOKENS, ResponsesFormat
 
 DEFAULT_AZURE_API_VERSION = "2024-10-21"
 
@@ -120,6 +120,10 @@ class OpenAIProvider(HTTPProvider):
     def __init__(self, env: Mapping[str, str], transport: Transport) -> None:
         super().__init__(ChatCompletionsFormat(), OpenAIEndpoint(env), transport)
         self.responses = ResponsesFormat()
+
+    @classmethod
+    def min_output_tokens(cls, target: Target) -> int:
+        return MIN_OUTPUT_TOKENS if target.param("api") == "responses" else 0
 
     async def complete(
         self, request: LLMRequest, target: Target, *, progress: ProgressCallback | None = None

@@ -572,3 +572,18 @@ def test_each_wire_reads_a_usage_it_cannot_count_as_unreported():
         assert anthropic._usage({"input_tokens": 3, "output_tokens_details": details}).reported is False
     # the counts that are numbers are read as before
     assert openai_chat._usage({"prompt_tokens": 3, "completion_tokens": 4.0}, {}).output_tokens == 4
+
+
+async def test_a_local_call_is_reserved_for_the_responses_minimum_it_is_first_sent_with(tmp_path):
+    """A local server is tried with the Responses API first, so max_tokens 5 is sent as 16 there too; a
+    priced local model was reserved for the 5 asked for (only openai with api: responses was raised)."""
+    catalog = tmp_path / "catalog"
+    shutil.copytree(CATALOG, catalog)
+    (catalog / "prices.yaml").write_text('"local:*": {input: 1, output: 1}\n')
+    env = {"MAGSAG_LOCAL_LLM_BASE_URL": "http://127.0.0.1:9/v1"}
+    payload = {"data": "x", "model_config": {"provider": "local", "model": "llama3.1:8b", "max_tokens": 5}}
+    async with await Service.open(catalog=catalog, db=tmp_path / "l.db", env=env) as svc:
+        plan = svc.explain("skill.analysis", payload)
+    tokens_in = plan["estimated_input_tokens"]
+    sent = Pricer.from_catalog(catalog).worst_case("local", "llama3.1:8b", tokens_in, 16)
+    assert D(plan["targets"][0]["estimated_max_cost_usd"]) == sent == D(tokens_in + 16) / 1_000_000
