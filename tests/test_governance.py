@@ -861,6 +861,31 @@ async def test_failed_attempts_take_nothing_from_the_call_limit_but_successes_do
     assert [a.outcome for a in result.attempts][-1] == "ok"
 
 
+@pytest.mark.parametrize("threshold", ["max_cost_per_agent_daily_usd", "max_cost_per_run_usd", "max_cost_per_day_usd"])
+async def test_failed_attempts_hold_nothing_of_a_scoped_limit_for_the_rest_of_their_call(
+    catalog_copy, tmp_path, upstream, threshold
+):
+    # The same call as above under an agent's, a run's or the day's limit: the rejected attempts cost
+    # 0, so their reservations must not go on holding their worst case while the call falls back.
+    prices(catalog_copy, '"compat:*": {input: 100, output: 100}\n')
+    policy(catalog_copy, f"policies:\n  - name: scoped\n    thresholds: {{{threshold}: 0.03}}\n")
+    upstream.plan("a", 500, 500)
+    upstream.plan("b", 500, 500)
+    svc = await open_service(catalog_copy, tmp_path, upstream, MAGSAG_MAX_RETRIES="1")
+    mc = {
+        "provider": "compat",
+        "model": "a",
+        "max_tokens": 150,
+        "fallbacks": [{"provider": "compat", "model": "b"}, {"provider": "compat", "model": "c"}],
+    }
+    result = await svc.invoke_skill("skill.analysis", {"data": "x", "model_config": mc}, agent="bob", run_id="r1")
+    budget = await svc.check_budget(agent="bob", run_id="r1")
+    await svc.aclose()
+    assert result.result.model == "c"
+    assert [a.outcome for a in result.attempts] == ["error"] * 4 + ["ok"]
+    assert all(limit["reserved_usd"] == "0" for limit in budget["limits"])
+
+
 async def test_a_caller_cannot_relax_a_skills_data_class(catalog_copy, tmp_path, upstream):
     svc = await open_service(catalog_copy, tmp_path, upstream)
     mc = {"model": "gpt-4o"}

@@ -19,6 +19,7 @@ from typing import Any
 
 from .. import settings
 from ..errors import BudgetExceeded, LedgerError, PolicyDenied
+from ..ledger.money import to_pusd
 from ..types import Target
 from .budget import (
     Reservation,
@@ -253,10 +254,25 @@ class Governance:
             admission.running = False
             self._running -= 1
 
-    async def settle(self, admission: Admission, actual_cost: Decimal | None) -> None:
-        # The reservation is replaced by the real cost when the attempt is recorded (one transaction).
+    async def settle(self, admission: Admission, actual_cost: Decimal | None, *, call_goes_on: bool = False) -> None:
+        """The attempt's real cost. Its reservation is replaced by it when the attempt is recorded (one
+        transaction), which is when its call ends. ``call_goes_on``: the call may make more attempts (a
+        retry, a fallback) before then, so a known cost below the worst case shrinks the reservation at
+        once; held whole, a failed attempt's worst case would crowd the next ones out of a run's,
+        agent's or day's limit though it cost nothing."""
         admission.actual_usd = actual_cost
         self._ended(admission)
+        rid, reserved = admission.reservation_id, admission.reserved_usd
+        if not call_goes_on or rid is None or actual_cost is None or reserved is None or actual_cost >= reserved:
+            return
+        amount = to_pusd(actual_cost) or 0
+        try:
+            await self.ledger.submit(
+                lambda conn: conn.execute("UPDATE budget_reservations SET amount_pusd = ? WHERE id = ?", (amount, rid)),
+                durable=False,
+            )
+        except LedgerError:
+            pass  # the ledger closed first: the reservation holds its worst case until the record replaces it
 
     async def release(self, admission: Admission) -> None:
         """Drop a reservation whose attempt will never be recorded: nothing was sent (a progress callback
