@@ -146,7 +146,18 @@ class Cascade:
                             and any(c.source == "data_class" for c in plan.candidates)  # a data class's own route
                             and exc.details.get("rule") != "allowed_models"
                         )
-                        record_skip(state, plan, run_id, agent, position, target, exc.message, exc, "policy_denied")
+                        record_skip(
+                            state,
+                            plan,
+                            run_id,
+                            agent,
+                            position,
+                            target,
+                            exc.message,
+                            exc,
+                            "policy_denied",
+                            routine=not fail,
+                        )
                         if fail:
                             raise all_failed(plan, state, exc) from None
                         break

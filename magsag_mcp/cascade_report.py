@@ -56,18 +56,23 @@ def record_skip(
     exc: MagsagError | None,
     outcome: str | None,
     skip_error: MagsagError | None = None,
+    *,
+    routine: bool = False,
 ) -> None:
     """An attempt that was never sent. ``exc`` is the refusal that stopped it (policy, budget); a
     target skipped before that (not configured, a feature it lacks) passes ``skip_error`` instead: it
-    becomes the call's error only if nothing was tried, and the record stays ``skipped``."""
+    becomes the call's error only if nothing was tried, and the record stays ``skipped``. ``routine``:
+    a routed target that a policy forbids, skipped as the policy intends; its refusal is the call's
+    error only when nothing before it failed (a provider's error or a budget stopping the call says
+    more of why the call failed)."""
     entry: dict[str, Any] = {"target": target.label, "reason": redact(reason)}
     policy = getattr(exc, "policy", None)
     if policy:
         entry["policy"] = policy
     state.skipped.append(entry)
-    if exc is not None:
+    if exc is not None and not (routine and state.last_error is not None):
         state.last_error = exc
-    elif state.last_error is None:
+    elif exc is None and state.last_error is None:
         state.last_error = skip_error or UnsupportedFeatureError(reason, provider=target.provider, model=target.model)
     record = attempt_record(
         plan, run_id, agent, position, 0, target, outcome or "skipped", time.time(), 0.0, exc, reason

@@ -154,6 +154,35 @@ async def test_routed_target_outside_policy_is_skipped(catalog_copy, tmp_path, u
     assert [t["policy"]["allowed"] for t in plan["targets"]] == [False, True, False]
 
 
+async def test_a_call_stopped_by_its_budget_says_so_though_a_routed_target_after_it_was_forbidden(
+    catalog_copy, tmp_path, upstream
+):
+    # The primary fails, the budget refuses the fallback, and a last routed target is outside the
+    # allowed models (skipped, as routed targets are): the call was stopped by the budget, and its
+    # error says budget_exceeded rather than the routine skip after it.
+    (catalog_copy / "routing" / "default.yaml").write_text("default: [compat:a, compat:b, compat:c]\n")
+    prices(catalog_copy, '"compat:a": {input: 0.1, output: 0.1}\n"compat:*": {input: 500, output: 500}\n')
+    policy(
+        catalog_copy,
+        "policies:\n  - name: models\n    allowed_models: ['compat:a', 'compat:b']\n"
+        "  - name: daily\n    thresholds: {max_cost_per_agent_daily_usd: 0.05}\n",
+    )
+    (catalog_copy / "skills" / "analysis.yaml").write_text(
+        (catalog_copy / "skills" / "analysis.yaml").read_text().replace("task_type: analysis", "task_type: other")
+    )
+    upstream.plan("a", 500, 500, 500)
+    svc = await open_service(catalog_copy, tmp_path, upstream)
+    with pytest.raises(E.BudgetExceeded) as info:
+        await svc.invoke_skill("skill.analysis", {"data": "x", "max_tokens": 200}, agent="bob")
+    await svc.aclose()
+    err = info.value
+    assert isinstance(err, E.AllTargetsFailed)
+    assert err.kind == "budget_exceeded" and err.policy == "daily"
+    assert err.details["last_error_type"] == "budget_exceeded"
+    assert "compat:c skipped (policy 'models' forbids compat:c (chosen by routing)" in err.message
+    assert upstream.calls["b"] == upstream.calls["c"] == 0
+
+
 async def test_unknown_price_under_a_cost_limit(catalog_copy, tmp_path, upstream):
     prices(catalog_copy, "{}\n")
     policy(catalog_copy, "policies:\n  - name: capped\n    thresholds: {max_cost_per_run_usd: 1}\n")
