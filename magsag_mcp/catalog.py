@@ -17,6 +17,7 @@ calls use both without reading any YAML.
 
 from __future__ import annotations
 
+import difflib
 import fnmatch
 import os
 import re
@@ -363,7 +364,10 @@ def _load(root: Path, env: Mapping[str, str]) -> tuple[Catalog | None, list[str]
                 pending_tier_routes.append((path, route))
     for path, route in pending_tier_routes:
         if route.tier not in tiers:
-            problems.append(f"{path}: route {route.match!r} names tier {route.tier!r}, which no routing file defines")
+            problems.append(
+                f"{path}: route {route.match!r} names tier {route.tier!r}, which no routing file defines"
+                + _tier_hint(route.tier, tiers)  # type: ignore[arg-type]
+            )
         else:
             routes.append((route, tiers[route.tier]))  # type: ignore[index]
     routes.sort(key=lambda rc: -rc[0].priority)  # stable: file order breaks ties
@@ -394,7 +398,10 @@ def _load(root: Path, env: Mapping[str, str]) -> tuple[Catalog | None, list[str]
 
     for skill in skills.values():
         if skill.tier is not None and skill.tier not in tiers:
-            problems.append(f"{skill_files[skill.id]}: tier {skill.tier!r} is not defined in routing")
+            problems.append(
+                f"{skill_files[skill.id]}: tier {skill.tier!r} is not defined in routing"
+                + _tier_hint(skill.tier, tiers)
+            )
 
     if default is None:
         return None, problems
@@ -403,6 +410,15 @@ def _load(root: Path, env: Mapping[str, str]) -> tuple[Catalog | None, list[str]
     catalog.skill_files = skill_files
     catalog.agent_files = agent_files
     return catalog, problems
+
+
+def _tier_hint(name: str, tiers: Mapping[str, Any]) -> str:
+    """What to write instead of an undefined tier: the nearest defined one, and every one."""
+    if not tiers:
+        return "; the routing defines no tiers: add it under 'tiers:' in a routing file, or remove the tier"
+    close = difflib.get_close_matches(name, list(tiers), n=1, cutoff=0.6)
+    hint = f" (did you mean {close[0]!r}?)" if close else ""
+    return f"{hint}; the tiers defined in routing: {', '.join(sorted(tiers))}"
 
 
 def load_catalog(root: str | os.PathLike[str] | None = None, env: Mapping[str, str] | None = None) -> Catalog:

@@ -143,6 +143,16 @@ def test_route_with_unknown_tier(mini: Path):
         load_catalog(mini, env={})
 
 
+def test_an_undefined_tier_names_the_tiers_that_are_defined(mini: Path):
+    write(mini, "routing/t.yaml", "tiers: {premium: [fake:a], economy: [fake:b]}\n")
+    write(mini, "skills/p.yaml", "id: skill.p\ndescription: d\ntask_type: t\nprompt: {user: hi}\ntier: premum\n")
+    write(mini, "routing/r.yaml", "routes:\n  - {match: t, tier: economi}\n")
+    text = "\n".join(validate_catalog(mini, env={}))
+    assert "tier 'premum' is not defined in routing (did you mean 'premium'?)" in text
+    assert "the tiers defined in routing: economy, premium" in text
+    assert "names tier 'economi', which no routing file defines (did you mean 'economy'?)" in text
+
+
 def test_missing_default_chain(tmp_path: Path):
     write(tmp_path, "skills/echo.yaml", "id: skill.echo\ndescription: d\ntask_type: echo\nprompt: {user: hi}\n")
     with pytest.raises(CatalogError, match="no routing file defines a 'default' chain"):
