@@ -400,6 +400,10 @@ class AnthropicEndpoint(Endpoint):
     key_env = ("ANTHROPIC_API_KEY",)
     base_url_env = ("ANTHROPIC_BASE_URL",)
     probe_path = "/v1/models"
+    base_url_hint = (
+        "the base URL (ANTHROPIC_BASE_URL, or the target's base_url) is the server's root, without /v1: "
+        "https://api.anthropic.com by default"
+    )
 
     def base_url(self, target: Target) -> str:
         return target.base_url or self.env.get("ANTHROPIC_BASE_URL") or "https://api.anthropic.com"

@@ -15,12 +15,14 @@ from abc import ABC, abstractmethod
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, fields, replace
 from typing import Any, ClassVar
+from urllib.parse import urlsplit
 
 from ..errors import (
     AuthenticationError,
     MalformedResponseError,
     NotConfiguredError,
     ProviderError,
+    redact,
     register_secret,
 )
 from ..transport import HttpResponse, SSEEvent, StreamResponse, Timeouts, Transport, page_hint
@@ -122,6 +124,8 @@ class Endpoint(ABC):
     timeouts: Timeouts | None = None
     #: a cheap GET below the base URL that proves the endpoint answers (``magsag doctor --probe``)
     probe_path: ClassVar[str] = "/models"
+    #: what the base URL should look like, for a 404 that may be a wrong URL rather than an unknown model
+    base_url_hint: ClassVar[str] = ""
 
     def __init__(self, env: Mapping[str, str]) -> None:
         self.env = env
@@ -281,7 +285,7 @@ class HTTPProvider(Provider):
         else:
             resp = await self.transport.post_json(url, body, headers=headers, params=params or None, timeouts=timeouts)
             if resp.status >= 400:
-                raise _stamp(wire.map_error(resp, provider=self.name, model=model), self.name, model)
+                raise self._http_error(wire, resp, url, model)
             try:
                 result = wire.parse_response(resp.json(), provider=self.name, model=model)
             except ProviderError as exc:
@@ -291,6 +295,20 @@ class HTTPProvider(Provider):
         if request.json_output or request.json_schema is not None:
             result.parsed = parse_json_output(result, self.name, request.json_schema, request.json_validator)
         return result
+
+    def _http_error(self, wire: WireFormat, resp: HttpResponse, url: str, model: str) -> ProviderError:
+        """The error for an HTTP error status. A 404 is as often a base URL that misses the API (one
+        ``/v1`` too many or too few) as an unknown model: its message names the URL and what the base
+        URL should be."""
+        exc = _stamp(wire.map_error(resp, provider=self.name, model=model), self.name, model)
+        if resp.status == 404 and self.endpoint.base_url_hint:
+            where = urlsplit(url)  # without a user:password in the URL, should it hold one
+            shown = f"{where.scheme}://{where.netloc.rpartition('@')[2]}{where.path}"
+            exc.message = redact(
+                f"{exc.message}; {shown} was not found: check the model name, and that {self.endpoint.base_url_hint}"
+            )
+            exc.args = (exc.message,)
+        return exc
 
     def _unusable(self, wire: WireFormat, resp: HttpResponse, exc: ProviderError, model: str) -> ProviderError:
         """``exc`` for a 2xx body we cannot use (not JSON, no choices, broken tool arguments): the vendor
@@ -342,7 +360,7 @@ class HTTPProvider(Provider):
             url, body, headers=headers, params=params or None, timeouts=timeouts
         ) as resp:
             if resp.status >= 400:
-                raise _stamp(wire.map_error(resp.as_http_response(), provider=self.name, model=model), self.name, model)
+                raise self._http_error(wire, resp.as_http_response(), url, model)
             acc = wire.accumulator(provider=self.name, model=model)
             chars = 0
             try:

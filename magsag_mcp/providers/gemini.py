@@ -462,6 +462,10 @@ class GeminiEndpoint(Endpoint):
     key_env = ("GEMINI_API_KEY", "GOOGLE_API_KEY")
     base_url_env = ("GEMINI_BASE_URL",)
     probe_path = "/v1beta/models"
+    base_url_hint = (
+        "the base URL (GEMINI_BASE_URL, or the target's base_url) is the server's root, without /v1beta: "
+        "https://generativelanguage.googleapis.com by default"
+    )
 
     def base_url(self, target: Target) -> str:
         return target.base_url or self.env.get("GEMINI_BASE_URL") or "https://generativelanguage.googleapis.com"

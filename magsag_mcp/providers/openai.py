@@ -24,6 +24,10 @@ class OpenAIEndpoint(Endpoint):
     provider = "openai"
     key_env = ("OPENAI_API_KEY",)
     base_url_env = ("OPENAI_BASE_URL",)
+    base_url_hint = (
+        "the base URL (OPENAI_BASE_URL, or the target's base_url) ends with the API's version: "
+        "https://api.openai.com/v1 by default"
+    )
 
     def base_url(self, target: Target) -> str:
         return target.base_url or self.env.get("OPENAI_BASE_URL") or "https://api.openai.com/v1"
@@ -49,6 +53,10 @@ class AzureEndpoint(Endpoint):
     provider = "azure"
     key_env = ("AZURE_OPENAI_API_KEY",)
     base_url_env = ("AZURE_OPENAI_ENDPOINT",)
+    base_url_hint = (
+        "the model is a deployment's name, and AZURE_OPENAI_ENDPOINT (or the target's base_url) is the "
+        "resource's root, https://RESOURCE.openai.azure.com/, with nothing after it"
+    )
 
     def base_url(self, target: Target) -> str:
         url = target.base_url or self.env.get("AZURE_OPENAI_ENDPOINT")
@@ -96,6 +104,10 @@ class CompatEndpoint(Endpoint):
     provider = "compat"
     key_env = ("MAGSAG_COMPAT_API_KEY",)
     base_url_env = ("MAGSAG_COMPAT_BASE_URL",)
+    base_url_hint = (
+        "the base URL (MAGSAG_COMPAT_BASE_URL, or the target's base_url) is the API's base, the part before "
+        "/chat/completions (usually ending in /v1)"
+    )
 
     def base_url(self, target: Target) -> str:
         url = target.base_url or self.env.get("MAGSAG_COMPAT_BASE_URL")

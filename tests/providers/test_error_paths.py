@@ -11,6 +11,7 @@ from magsag_mcp import errors as E
 from magsag_mcp.providers.anthropic import AnthropicProvider
 from magsag_mcp.providers.gemini import GeminiProvider
 from magsag_mcp.providers.http_errors import error_for
+from magsag_mcp.providers.openai import OpenAIProvider
 from magsag_mcp.transport import Transport
 from magsag_mcp.types import LLMRequest, Message, Target
 from tests.fakes.spec import spec_validator
@@ -533,3 +534,40 @@ def test_a_rate_limit_reset_that_is_no_finite_number_is_no_wait(value):
     assert rate_limit_reset(headers) is None
     err = error_for(429, "Rate limit reached for requests", headers=headers, provider="p", model="m")
     assert type(err) is E.RateLimitError and err.retry_after is None
+
+
+# --- a 404 that may be a wrong base URL ---------------------------------------------------------------
+
+
+class NoApiHere:
+    """A server with nothing at the API's path: aiohttp's plain ``404: Not Found`` for every request."""
+
+    def app(self):
+        from aiohttp import web
+
+        return web.Application()
+
+
+@pytest.mark.parametrize("stream", [False, True])
+@pytest.mark.parametrize(
+    ("provider_cls", "env", "model", "suffix", "hint"),
+    [
+        (AnthropicProvider, {"ANTHROPIC_API_KEY": KEY}, CLAUDE, "/v1", "ANTHROPIC_BASE_URL"),
+        (OpenAIProvider, {"OPENAI_API_KEY": KEY}, "gpt-4o", "", "OPENAI_BASE_URL"),
+        (GeminiProvider, {"GEMINI_API_KEY": KEY}, GEMINI_MODEL, "/v1beta", "GEMINI_BASE_URL"),
+    ],
+)
+async def test_a_404_names_the_url_and_what_the_base_url_should_be(
+    serve, transport: Transport, provider_cls, env, model, suffix, hint, stream
+):
+    # A base URL with one /v1 too many (Anthropic, Gemini) or too few (OpenAI) answered 404 and was
+    # reported as model_not_found, "HTTP 404: 404: Not Found", with nothing pointing at the URL.
+    url = await serve(NoApiHere()) + suffix
+    provider = provider_cls(env, transport)
+    with pytest.raises(E.ModelNotFoundError) as info:
+        await provider.complete(ask(stream), Target(provider.name, model, url))
+    message = info.value.message
+    assert "was not found: check the model name, and that the base URL" in message
+    assert url + ("/v1/messages" if suffix == "/v1" and provider.name == "anthropic" else "") in message
+    assert hint in message and KEY not in message
+    assert info.value.status == 404 and info.value.moves_on
