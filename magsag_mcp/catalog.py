@@ -444,7 +444,7 @@ def validate_catalog(root: str | os.PathLike[str] | None = None, env: Mapping[st
     env = os.environ if env is None else env
     path = find_catalog(root, env)
     from .governance import load_policies, validate_policies
-    from .pricing import validate_prices
+    from .pricing import Pricer, validate_prices
 
     catalog, problems = _load(path, env)
     policy_problems = validate_policies(path, env)
@@ -457,5 +457,11 @@ def validate_catalog(root: str | os.PathLike[str] | None = None, env: Mapping[st
         problems.extend(agent_entrypoint_problems(catalog))
         problems.extend(base_url_problems(catalog))
         problems.extend(misspelt_routes(catalog))
-    problems.extend(validate_prices(path, env))
+    price_problems = validate_prices(path, env)
+    problems.extend(price_problems)
+    if catalog is not None and not price_problems and not policy_problems:
+        from .catalog_checks import unpriced_routed_targets
+
+        limits = load_policies(path, env).limits
+        problems.extend(unpriced_routed_targets(catalog, limits, Pricer.from_catalog(path, env)))
     return problems

@@ -108,3 +108,29 @@ def base_url_problems(catalog: Catalog) -> list[str]:
             if problem:
                 problems.append(f"{catalog.root / 'routing'}: target {target.label}: {problem}")
     return problems
+
+
+def unpriced_routed_targets(catalog: Catalog, limits: list[Any], pricer: Any) -> list[str]:
+    """Routing targets with no known price (a misspelt model name, an Azure deployment named for no
+    model, a model genai-prices does not know yet) while a cost limit that does not ``allow_unpriced``
+    applies: that limit refuses them on every call it covers, so the chain's fallback is not there."""
+    strict = [lim for lim in limits if not lim.allow_unpriced]
+    if not strict:
+        return []
+    # the limit covering the most calls: a call's or the day's covers every call
+    lim = min(strict, key=lambda lim: ("call", "day", "run", "agent_day").index(lim.kind))
+    seen: set[tuple[str, str]] = set()
+    chains = [catalog.routing.default, *catalog.routing.tiers.values(), *(c for _, c in catalog.routing.routes)]
+    problems = []
+    for target in (t for chain in chains for t in chain):
+        if (target.provider, target.model) in seen:
+            continue
+        seen.add((target.provider, target.model))
+        if pricer.worst_case(target.provider, target.model, 1, 1) is None:
+            problems.append(
+                f"{catalog.root / 'routing'}: target {target.label} has no known price, so the "
+                f"{lim.kind.replace('_', '-')} limit of policy {lim.policy!r} refuses it on every call it covers; "
+                "check the model's name, or add its price to prices.yaml "
+                f'("{target.label}": {{input: ..., output: ...}}), or set allow_unpriced: true on {lim.policy}'
+            )
+    return problems

@@ -153,6 +153,23 @@ def test_an_undefined_tier_names_the_tiers_that_are_defined(mini: Path):
     assert "names tier 'economi', which no routing file defines (did you mean 'economy'?)" in text
 
 
+def test_a_routed_target_of_unknown_price_under_a_cost_limit_is_a_problem(catalog_copy: Path):
+    # A misspelt model in a chain validated "ok"; under a cost limit every call then skipped it as
+    # unpriced, so the fallback the routing promised was never there.
+    routing = catalog_copy / "routing" / "default.yaml"
+    routing.write_text(routing.read_text().replace("google:gemini-1.5-pro]", "google:gemini-1.5-pr0]", 1))
+    problems = validate_catalog(catalog_copy, env={})
+    assert problems == [
+        f"{catalog_copy / 'routing'}: target google:gemini-1.5-pr0 has no known price, so the call limit of "
+        "policy 'cost_limits' refuses it on every call it covers; check the model's name, or add its price to "
+        'prices.yaml ("google:gemini-1.5-pr0": {input: ..., output: ...}), or set allow_unpriced: true on cost_limits'
+    ]
+    # priced, or allowed unpriced, it is no problem
+    policies = catalog_copy / "policies" / "model_governance.yaml"
+    policies.write_text(policies.read_text().replace("allow_unpriced: false", "allow_unpriced: true"))
+    assert validate_catalog(catalog_copy, env={}) == []
+
+
 def test_missing_default_chain(tmp_path: Path):
     write(tmp_path, "skills/echo.yaml", "id: skill.echo\ndescription: d\ntask_type: echo\nprompt: {user: hi}\n")
     with pytest.raises(CatalogError, match="no routing file defines a 'default' chain"):
