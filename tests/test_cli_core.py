@@ -225,6 +225,15 @@ async def test_doctor_probe_says_ready_only_when_the_provider_answers(cli_env, c
         lines = {line.split()[0]: line for line in capsys.readouterr().out.splitlines() if line.startswith("  ")}
         assert lines["openai"].endswith(expected), lines["openai"]
         assert lines["azure"].count("not configured") == 1  # said once, not again by the probe
+    # a base URL without the API's version: the 404 names the URL and what the base URL should be
+    monkeypatch.setenv("OPENAI_API_KEY", DEFAULT_KEY)
+    monkeypatch.setenv("OPENAI_BASE_URL", fake_openai.url)
+    assert await anyio.to_thread.run_sync(main, ["doctor", "--probe"]) == 1
+    lines = {line.split()[0]: line for line in capsys.readouterr().out.splitlines() if line.startswith("  ")}
+    assert lines["openai"].endswith(
+        f"configured, but answered HTTP 404 at {fake_openai.url}/models: check that the base URL "
+        "(OPENAI_BASE_URL, or the target's base_url) ends with the API's version: https://api.openai.com/v1 by default"
+    ), lines["openai"]
 
 
 def test_catalog_skills_lists_each_skill_with_its_payload_fields(capsys):

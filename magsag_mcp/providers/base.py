@@ -259,6 +259,8 @@ class HTTPProvider(Provider):
             )
         except ProviderError as exc:
             return f"unreachable: {exc.message}"
+        if resp.status == 404 and self.endpoint.base_url_hint:
+            return f"answered HTTP 404 at {_shown(url)}: check that {self.endpoint.base_url_hint}"
         return "reachable" if resp.status < 400 else f"answered HTTP {resp.status}"
 
     async def complete(
@@ -302,10 +304,9 @@ class HTTPProvider(Provider):
         URL should be."""
         exc = _stamp(wire.map_error(resp, provider=self.name, model=model), self.name, model)
         if resp.status == 404 and self.endpoint.base_url_hint:
-            where = urlsplit(url)  # without a user:password in the URL, should it hold one
-            shown = f"{where.scheme}://{where.netloc.rpartition('@')[2]}{where.path}"
             exc.message = redact(
-                f"{exc.message}; {shown} was not found: check the model name, and that {self.endpoint.base_url_hint}"
+                f"{exc.message}; {_shown(url)} was not found: check the model name, "
+                f"and that {self.endpoint.base_url_hint}"
             )
             exc.args = (exc.message,)
         return exc
@@ -408,6 +409,12 @@ def _base_url_problem(base: str, source: str = "the target's base_url") -> str |
     if parts.query or parts.fragment:
         return f"the base URL has a ?query or #fragment, which would end up before the API's path; {fix}"
     return None
+
+
+def _shown(url: str) -> str:
+    """``url`` for a message: without a user:password, should it hold one, or a query."""
+    where = urlsplit(url)
+    return f"{where.scheme}://{where.netloc.rpartition('@')[2]}{where.path}"
 
 
 def _stamp(exc: ProviderError, provider: str, model: str) -> ProviderError:
