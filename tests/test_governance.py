@@ -687,6 +687,24 @@ async def test_call_limit_bounds_retries_and_fallbacks_together(tmp_path: Path):
     assert other_call.reserved_usd == third.reserved_usd == Decimal("0.02")
 
 
+async def test_an_attempt_dearer_than_a_whole_limit_says_how_to_fit_it(tmp_path: Path):
+    # "agent-day limit $0.5 ... would be exceeded: spent $0, reserved $0" and nothing more: the worst
+    # case alone was above the limit, which no waiting fixes; the message now says what does.
+    async with Ledger(tmp_path / "l.db") as ledger:
+        gov = Governance(limits(max_cost_per_agent_daily_usd="0.5"), ledger, FixedPricer("0.6"))
+        with pytest.raises(E.BudgetExceeded) as alone:
+            await gov.admit(attempt_ctx("r", agent="bob"))
+        fits = Governance(limits(max_cost_per_agent_daily_usd="0.5"), ledger, FixedPricer("0.3"))
+        await fits.admit(attempt_ctx("r", agent="bob"))
+        with pytest.raises(E.BudgetExceeded) as spent:
+            await fits.admit(attempt_ctx("r", agent="bob"))
+    assert "spent $0, reserved $0, this attempt reserves up to $0.6; this attempt's worst case alone is above" in (
+        alone.value.message
+    )
+    assert "lower max_tokens, choose a cheaper model or raise the limit" in alone.value.message
+    assert "worst case alone" not in spent.value.message and "reserved $0.3" in spent.value.message
+
+
 async def test_reservation_outlives_the_call_deadline(tmp_path: Path, monkeypatch):
     async with Ledger(tmp_path / "l.db") as ledger:
         gov = Governance(limits(max_cost_per_run_usd="1"), ledger, FixedPricer("0.1"), call_deadline=3600)

@@ -277,10 +277,17 @@ def recorded_parent(conn: sqlite3.Connection, run_id: str) -> str | None:
 
 def _exceeded(limit: Limit, r: Reservation, spent: int, bound: int, held: int) -> BudgetExceeded:
     unknown = f", up to ${from_pusd(bound)} more for attempts of unknown cost" if bound else ""
+    # A worst case above the whole limit is refused whatever was spent: "spent $0" alone would puzzle.
+    alone = (
+        "; this attempt's worst case alone is above the limit: lower max_tokens, choose a cheaper model "
+        "or raise the limit"
+        if r.amount_pusd > limit.amount_pusd
+        else ""
+    )
     return BudgetExceeded(
         f"{limit.policy}: {limit.kind.replace('_', '-')} limit ${limit.amount} for "
         f"{describe_scope(limit, r.budget, r.agent, r.run_id)} would be exceeded: spent ${from_pusd(spent)}"
-        f"{unknown}, reserved ${from_pusd(held)}, this attempt reserves up to ${from_pusd(r.amount_pusd)}",
+        f"{unknown}, reserved ${from_pusd(held)}, this attempt reserves up to ${from_pusd(r.amount_pusd)}{alone}",
         policy=limit.policy,
         limit=limit.kind,
         limit_usd=str(limit.amount),
