@@ -127,7 +127,8 @@ async def test_a_signal_stops_magsag_invoke_and_the_call_is_recorded(
 async def test_sigterm_stops_magsag_invoke_started_with_sigint_ignored(fake_openai: FakeOpenAI, tmp_path: Path):
     """A script's background job (``magsag invoke ... &``) starts with SIGINT ignored, so that the terminal's
     Ctrl-C does not reach it. SIGTERM, turned into a SIGINT, was then dropped too: the call ran on to its
-    deadline. SIGTERM now stops it, as it stops any program (the call in flight goes unrecorded then)."""
+    deadline. SIGTERM then stopped it as it stops any program, and the call in flight went unrecorded,
+    its reservation held until it expired. Now it stops as Ctrl-C would: the call recorded, exit 143."""
     fake_openai.queue(R.Reply(hang=True))
     db = tmp_path / "l.db"
     cli = "import sys; from magsag_mcp.cli import main; sys.exit(main(sys.argv[1:]))"
@@ -145,7 +146,8 @@ async def test_sigterm_stops_magsag_invoke_started_with_sigint_ignored(fake_open
         code = await anyio.to_thread.run_sync(lambda: proc.wait(60))
     finally:
         proc.kill()
-    assert code == -signal.SIGTERM
+    assert code == 128 + signal.SIGTERM
+    assert ledger_state(db) == CANCELLED
 
 
 async def test_sigterm_stops_the_stdio_server_and_the_call_in_flight_is_recorded(

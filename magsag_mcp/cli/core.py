@@ -11,6 +11,7 @@ from typing import Any
 import anyio
 
 from ..errors import InputError, MagsagError, redact
+from ..signals import stopped_by_sigterm
 from . import CommandGroups, exit_code, print_error, print_json
 
 #: what each JSON option's value looks like, for its error message
@@ -58,7 +59,7 @@ def _invoke(args: argparse.Namespace) -> int:
             return result.to_dict()
 
     try:
-        print_json(anyio.run(go))
+        print_json(anyio.run(stopped_by_sigterm, go))
     except MagsagError as exc:
         print_error(exc)
         return exit_code(exc)
