@@ -12,6 +12,7 @@ from __future__ import annotations
 import signal
 import threading
 from collections.abc import Awaitable, Callable
+from contextlib import ExitStack
 from types import FrameType
 from typing import TypeVar
 
@@ -51,7 +52,11 @@ async def stopped_by_sigterm(fn: Callable[[], Awaitable[T]]) -> T:
 
         async def watch() -> None:
             global received
-            with anyio.open_signal_receiver(signal.SIGTERM) as signals:
+            with ExitStack() as stack:
+                try:
+                    signals = stack.enter_context(anyio.open_signal_receiver(signal.SIGTERM))
+                except NotImplementedError:
+                    return  # an event loop without signal handlers (Windows): SIGTERM keeps its default
                 async for signum in signals:
                     received = signum
                     tg.cancel_scope.cancel()

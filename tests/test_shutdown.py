@@ -568,3 +568,31 @@ async def test_two_closes_at_once_do_not_wait_out_the_grace(fake_openai: FakeOpe
             tg.start_soon(svc.aclose, 30.0)
             tg.start_soon(svc.aclose, 30.0)
     assert ledger_state(tmp_path / "l.db") == CANCELLED
+
+
+def test_invoke_with_sigint_ignored_runs_where_the_loop_takes_no_signal_handlers(monkeypatch):
+    """Windows' event loops take no signal handlers: watching for SIGTERM there must not fail the call
+    it watches (before, the watcher's NotImplementedError ended the task group, and the call with it)."""
+    import contextlib
+    import signal
+
+    import anyio
+
+    from magsag_mcp import signals
+
+    @contextlib.contextmanager
+    def no_handlers(*signums):
+        raise NotImplementedError
+        yield  # pragma: no cover
+
+    monkeypatch.setattr(anyio, "open_signal_receiver", no_handlers)
+    previous = signal.signal(signal.SIGINT, signal.SIG_IGN)
+    try:
+
+        async def call() -> str:
+            await anyio.sleep(0)
+            return "answer"
+
+        assert anyio.run(signals.stopped_by_sigterm, call) == "answer"
+    finally:
+        signal.signal(signal.SIGINT, previous)
