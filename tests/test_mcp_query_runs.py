@@ -69,6 +69,19 @@ async def test_a_cursor_that_query_runs_did_not_give_is_refused_with_the_fix(cli
     assert [r["run_id"] for r in (await page(client, cursor=""))["runs"]] == ["r-0"]
 
 
+async def test_a_crafted_cursor_is_refused_as_any_other_and_never_crashes_the_tool(client: Client):
+    # Decoded, these are well-formed JSON pairs: a start too large for a float (an OverflowError), and a run
+    # id SQLite cannot bind (an unpaired surrogate: a UnicodeEncodeError). Both were an internal error.
+    import base64
+
+    for raw in (b"[1" + b"0" * 400 + b',"r"]', b'[1,"\\ud800"]', b'[true,"r"]', b'[1e999,"r"]'):
+        cursor = base64.urlsafe_b64encode(raw).decode().rstrip("=")
+        result = await client.call_tool("query_runs", {"cursor": cursor})
+        assert result.is_error
+        text = result.content[0].text
+        assert text.startswith("input_error:") and "next_cursor" in text, (raw, text)
+
+
 async def test_search_says_whether_more_matched_than_it_shows(client: Client):
     # 3 hits and a limit of 3 looked the same as 3 hits of 30: the client could not tell it saw them all
     for i in range(3):

@@ -17,7 +17,7 @@ import math
 from typing import Any
 
 from ..errors import InputError
-from ..text import check_text
+from ..text import check_text, surrogate_at
 
 _BAD = (
     "cursor {cursor!r} is not one query_runs gave: pass the previous page's next_cursor unchanged, "
@@ -36,16 +36,19 @@ def decode_cursor(cursor: str) -> tuple[float, str]:
     try:
         raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4))
         started_at, run_id = json.loads(raw)
-    except (binascii.Error, ValueError, TypeError, UnicodeDecodeError):
+        # a number too large for a float (an int of 400 digits) overflows here, not in the query
+        started_at = float(started_at) if type(started_at) in (int, float) else None
+    except (binascii.Error, ValueError, TypeError, OverflowError):
         raise InputError(_BAD.format(cursor=cursor[:80])) from None
+    # a run id that is no text SQLite can bind ("\ud800": an unpaired surrogate) names no run either
     if (
-        not isinstance(started_at, int | float)
-        or isinstance(started_at, bool)
+        started_at is None
         or not math.isfinite(started_at)
         or not isinstance(run_id, str)
+        or surrogate_at(run_id, "cursor") is not None
     ):
         raise InputError(_BAD.format(cursor=cursor[:80]))
-    return float(started_at), run_id
+    return started_at, run_id
 
 
 def after_cursor(where: str, args: list[Any], cursor: str | None, table: str = "r") -> tuple[str, list[Any]]:
