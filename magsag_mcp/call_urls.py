@@ -69,15 +69,25 @@ def allowed_origins(env: Mapping[str, str]) -> Origins:
     return out
 
 
-#: a URL's user:password@ (with or without a scheme before it): never quoted in a message
-_USERINFO = re.compile(r"^((?:[A-Za-z][A-Za-z0-9+.-]*:)?//)?[^/?#]*@")
+#: what is kept of a URL before its user:password@: spaces and scheme:// (``openai:https://`` when a ':'
+#: was typed for the '=')
+_BEFORE_USERINFO = re.compile(r"^\s*(?:(?:[A-Za-z][A-Za-z0-9+.-]*:)+//)?")
 
 
 def _quoted(entry: str) -> str:
     """An allow-list entry for a message without its URL's credentials: the message reaches every call that
-    names a base URL (over MCP, another program)."""
+    names a base URL (over MCP, another program), and ``magsag doctor``. The entries quoted are the
+    malformed ones, which no URL parser takes apart: everything up to the URL's last ``@`` goes (a password
+    may hold an unencoded ``/``, ``#`` or ``@``), and so do its ``?query`` and ``#fragment``, which can carry
+    a key shaped like no known one (as :class:`~magsag_mcp.types.Target` shows its URL)."""
     provider, sep, url = entry.partition("=") if "=" in entry else ("", "", entry)
-    return provider + sep + _USERINFO.sub(lambda m: f"{m[1] or ''}[REDACTED]@", url)
+    before, at, after = url.rpartition("@")
+    if at:
+        url = _BEFORE_USERINFO.match(before).group() + "[REDACTED]@" + after  # type: ignore[union-attr]
+    cut = min((i for i in (url.find("?"), url.find("#")) if i >= 0), default=-1)
+    if cut >= 0:
+        url = url[: cut + 1] + "[REDACTED]"
+    return provider + sep + url
 
 
 class CallURLs:

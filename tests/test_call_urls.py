@@ -122,3 +122,30 @@ async def test_a_bad_allow_list_entry_is_quoted_without_its_password(tmp_path: P
         with pytest.raises(ConfigError, match=r"MAGSAG_ALLOWED_BASE_URLS: entry 2 \(") as info:
             svc.plan("skill.analysis", _call(PROXY))
     assert "hunter2hunter2" not in info.value.message and "proxyuser" not in info.value.message
+
+
+@pytest.mark.parametrize(
+    ("entry", "shown"),
+    [
+        # a ':' typed for '=': the whole entry is the URL, and its scheme came after the provider's name
+        ("openai:https://proxyuser:hunter2hunter2@proxy.corp", "openai:https://[REDACTED]@proxy.corp"),
+        # spaces around '=', with a provider's name misspelt
+        ("opnai = https://proxyuser:hunter2hunter2@proxy.corp", "opnai = https://[REDACTED]@proxy.corp"),
+        # a password with an unencoded '/' or '#' (the URL is then malformed, and so quoted)
+        ("openai=https://proxyuser:hunter2/hunter2@proxy.corp", "openai=https://[REDACTED]@proxy.corp"),
+        ("openai=https://proxyuser:hunter2#hunter2@proxy.corp", "openai=https://[REDACTED]@proxy.corp"),
+        # a key in the query, shaped like no known key, as a Target's URL never shows it
+        ("opnai=https://proxy.corp/v1?key=hunter2hunter2", "opnai=https://proxy.corp/v1?[REDACTED]"),
+    ],
+)
+async def test_a_malformed_allow_list_entry_never_shows_its_credentials(tmp_path: Path, entry: str, shown: str) -> None:
+    # doctor lists the problem, and every call naming a base URL fails with it (an MCP client gets the message):
+    # only a well-formed scheme://user:password@ was taken out, so these typos showed the proxy's password
+    env = {**KEYED, call_urls.ALLOWED_ENV: f"local=http://gpu-box:11434,{entry}"}
+    async with await Service.open(db=tmp_path / "l.db", env=env) as svc:
+        problems = svc.doctor()["problems"]
+        with pytest.raises(ConfigError, match=r"MAGSAG_ALLOWED_BASE_URLS: entry 2 \(") as info:
+            svc.plan("skill.analysis", _call(PROXY))
+    for said in (info.value.message, *problems):
+        assert "hunter2" not in said and "proxyuser" not in said, said
+    assert f"({shown!r})" in info.value.message
