@@ -1604,3 +1604,26 @@ def test_none_binds_through_a_registered_adapter_as_null(tmp_path: Path):
     conn = sqlite3.connect(tmp_path / "x.db")
     assert conn.execute("SELECT ? IS NULL, typeof(?)", (None, None)).fetchone() == (1, "null")
     conn.close()
+
+
+async def test_a_ledger_reached_through_a_symlink_and_dotdot_is_checked_where_sqlite_writes(
+    tmp_path: Path, monkeypatch
+):
+    # "link/../l.db" with link -> real/sub is real/l.db to the OS and to SQLite, but tmp/l.db when ".." is
+    # taken off the text (os.path.abspath): the per-write check watched another file. Replacing that one
+    # refused every write to the ledger in use, and replacing the ledger in use went unnoticed.
+    (tmp_path / "real" / "sub").mkdir(parents=True)
+    (tmp_path / "link").symlink_to(tmp_path / "real" / "sub")
+    bystander = tmp_path / "l.db"
+    async with Ledger(bystander) as other:
+        await other.log_event(None, None, "another ledger", {})
+    monkeypatch.chdir(tmp_path)
+    async with Ledger("link/../l.db") as ledger:
+        await ledger.log_event(None, None, "first", {})
+        for path in tmp_path.glob("l.db*"):  # the other ledger is removed: nothing to do with this one
+            path.unlink()
+        await ledger.log_event(None, None, "second", {})
+        for path in (tmp_path / "real").glob("l.db*"):  # this one is: refused, as any ledger replaced
+            path.unlink()
+        with pytest.raises(LedgerError, match="deleted or replaced"):
+            await ledger.log_event(None, None, "third", {})

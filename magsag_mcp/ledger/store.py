@@ -72,7 +72,9 @@ class Ledger:
 
     async def open(self) -> Ledger:
         try:
-            self._opened = Path(os.path.abspath(self.path))  # as SQLite resolves it: a later chdir moves nothing
+            # as SQLite resolves it: a later chdir moves nothing, and ".." is left to the OS (os.path.abspath
+            # would take it off the text, and "link/../l.db" is then another file than the one SQLite opens)
+            self._opened = Path(os.getcwd(), self.path)
             _create_private(self.path)
             self._writer = await _connect(self.path)
             await self._writer._execute(_configure, self._writer._conn, self.busy_timeout_ms, first=True)
