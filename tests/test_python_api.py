@@ -603,3 +603,25 @@ def test_an_empty_agent_or_parent_run_is_no_agent_or_parent(tmp_path: Path, fake
         assert child[0]["agent"] is None and child[0]["parent_run_id"] is None
         summary = handle.bridge.run(lambda: handle.service.summarize({}))
         assert list(summary["by_agent"]) == ["(none)"]
+
+
+def test_obs_current_cost_is_exact_whatever_decimal_context_the_caller_set(tmp_path: Path, fake_scripts: None):
+    # An agent's code that lowers Decimal's precision for its own figures (getcontext().prec = 6) and reads
+    # its run's cost: the service computes in its own context, but the sum known + bound was taken in the
+    # caller's, and came back rounded (0.908395 for 0.908394951684): a cap check could pass a run above it.
+    import decimal
+    import shutil
+    from decimal import Decimal
+
+    cat = tmp_path / "catalog"
+    shutil.copytree(CATALOG, cat, ignore=shutil.ignore_patterns("__pycache__"))
+    (cat / "prices.yaml").write_text('"fake:*": {input: 1.234567, output: 7.654321}\n')
+    exact = (Decimal(123457) * Decimal("1.234567") + Decimal(98765) * Decimal("7.654321")) / 1_000_000
+    script("m", {"text": "ok", "usage": {"input_tokens": 123457, "output_tokens": 98765}})
+    with Magsag(catalog=cat, db=tmp_path / "l.db", env={}) as mg:
+        mg.skills.invoke("skill.analysis", {"data": "x", "model_config": {"model": "fake:m"}})
+        with decimal.localcontext() as ctx:
+            ctx.prec = 6
+            assert mg.obs.current_cost() == exact == Decimal("0.908394951684")
+            assert Decimal(mg.obs.cost_detail()["at_most_usd"]) == exact
+            assert decimal.getcontext().prec == 6  # the caller's context is its own again

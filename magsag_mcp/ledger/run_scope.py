@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
 
+from ..exact_money import MONEY
 from .money import from_pusd
 
 # The rows of a run's scope: the run's own row by primary key, its children by the partial index
@@ -64,7 +65,9 @@ class RunSpend:
 
     @property
     def at_most_usd(self) -> Decimal:
-        return self.known_usd + self.unknown_cost_bound_usd
+        # in MONEY explicitly: read by the caller (obs.current_cost(), cost_detail()) after the service has
+        # returned, in whatever Decimal context the caller's code set (a + b rounds to its precision)
+        return MONEY.add(self.known_usd, self.unknown_cost_bound_usd)
 
     @property
     def cost_complete(self) -> bool:
