@@ -16,7 +16,7 @@ import asyncio
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from decimal import Decimal
+from decimal import Decimal, localcontext
 from typing import Any, Protocol
 
 import anyio
@@ -463,9 +463,7 @@ def _guarded(progress: ProgressCallback | None) -> ProgressCallback | None:
 
     async def call(event: str, data: dict[str, Any]) -> None:
         try:
-            maybe = progress(event, data)
-            if maybe is not None:
-                await maybe
+            await _emit(progress, event, data)
         except Exception as exc:
             raise CallbackFailed(exc) from exc
 
@@ -481,6 +479,9 @@ def _with_stream(request: LLMRequest, on: bool = True) -> LLMRequest:
 async def _emit(progress: ProgressCallback | None, event: str, data: dict[str, Any]) -> None:
     if progress is None:
         return
-    maybe = progress(event, data)
-    if maybe is not None:
-        await maybe
+    # The caller's code, run mid-call in a Decimal context of its own: one that sets the precision for its own
+    # figures (getcontext().prec = 6) set it for the rest of the call, whose cost was then rounded.
+    with localcontext():
+        maybe = progress(event, data)
+        if maybe is not None:
+            await maybe

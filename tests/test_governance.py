@@ -1582,3 +1582,37 @@ async def test_money_is_exact_whatever_decimal_context_the_caller_set(catalog_co
     [limit] = budget["limits"]
     assert Decimal(limit["spent_usd"]) == exact and Decimal(limit["remaining_usd"]) == 1000 - exact
     assert Decimal(summary["totals"]["cost_usd_exact"]) == exact
+
+
+async def test_money_stays_exact_when_a_progress_callback_sets_its_own_decimal_context(
+    catalog_copy: Path, tmp_path: Path
+):
+    """A progress callback is the caller's code, run in the middle of the call: one that sets Decimal's
+    precision for its own figures (``getcontext().prec = 6``) set it for the rest of the call, whose cost
+    was then computed, recorded and counted against limits rounded to six digits (0.908395)."""
+    import decimal
+
+    from magsag_mcp.providers.fake import script
+
+    prices(catalog_copy, '"fake:*": {input: 1.234567, output: 7.654321}\n')
+    exact = (Decimal(123457) * Decimal("1.234567") + Decimal(98765) * Decimal("7.654321")) / 1_000_000
+    seen: list[str] = []
+
+    def progress(event: str, data: dict) -> None:
+        decimal.getcontext().prec = 6
+        seen.append(event)
+
+    async def aprogress(event: str, data: dict) -> None:
+        progress(event, data)
+
+    svc = await Service.open(catalog=catalog_copy, db=tmp_path / "l.db", env={})
+    try:
+        for run_id, callback in (("r-sync", progress), ("r-async", aprogress)):
+            script("m", {"text": "ok", "usage": {"input_tokens": 123457, "output_tokens": 98765}})
+            payload = {"data": "x", "model_config": {"model": "fake:m"}}
+            result = await svc.invoke_skill("skill.analysis", payload, run_id=run_id, progress=callback)
+            [run] = await svc.query_runs({"run_id": run_id})
+            assert result.cost_usd == exact == Decimal(run["cost_usd"]), run_id
+    finally:
+        await svc.aclose()
+    assert "attempt" in seen
