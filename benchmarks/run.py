@@ -119,12 +119,18 @@ def startup_ms(repeats: int) -> dict:
                 cwd=ROOT,
             )
             assert p.stdin and p.stdout
-            p.stdin.write(init + "\n")
-            p.stdin.flush()
+            try:
+                p.stdin.write(init + "\n")
+                p.stdin.flush()
+            except BrokenPipeError:
+                pass  # it exited before reading: its stdout ends, and what it said is below
             answered = select.select([p.stdout], [], [], STARTUP_TIMEOUT_S)[0]
             line = p.stdout.readline() if answered else ""
             ours.append((time.perf_counter() - t0) * 1000)
-            p.stdin.close()
+            try:
+                p.stdin.close()
+            except BrokenPipeError:
+                pass
             if '"result"' not in line:
                 if line:
                     why = f"answered {line[:500]!r}"

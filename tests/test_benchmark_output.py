@@ -99,3 +99,23 @@ def test_missing_litellm_rows_are_said_to_be_missing():
     assert "litellm" not in render(result)
     result["machine"]["litellm_rows"] = "not run: litellm is not installed (pip install -e '.[bench]')"
     assert "| litellm_* | | LiteLLM rows not run: litellm is not installed" in render(result)
+
+
+def test_a_server_that_exits_before_reading_its_input_is_reported_not_a_broken_pipe(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+):
+    # The server may be gone before initialize is written to it: the write raised BrokenPipeError (about
+    # one run in ten under load) instead of the report of what the server said.
+    monkeypatch.setattr(sys, "executable", _fake_server(tmp_path, 'echo "catalog: boom" >&2\nexit 3\n'))
+    real = run.subprocess.Popen
+
+    def exited_first(*args, **kwargs):
+        p = real(*args, **kwargs)
+        p.wait(10)
+        return p
+
+    monkeypatch.setattr(run.subprocess, "Popen", exited_first)
+    with pytest.raises(
+        RuntimeError, match=r"exited \(code 3\) without answering to initialize; its stderr:\ncatalog: boom"
+    ):
+        run.startup_ms(1)
