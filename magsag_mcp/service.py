@@ -472,7 +472,8 @@ class Service(ProcessBound):
         return self.providers.probe_failures(reachable)
 
     def doctor(self) -> dict[str, Any]:
-        """Which providers are configured (never a key), plus where the catalog and ledger live."""
+        """Which providers are configured (never a key), where the catalog and ledger live, the network settings
+        (proxies, CA bundles) and the settings calls would refuse (``problems``)."""
         return {
             "catalog": str(self.catalog.root),
             "db": str(self.ledger.path),

@@ -335,3 +335,67 @@ def test_the_error_tree_in_errors_docstring_is_the_classes_that_exist():
         if retryable is not None:
             expected = "last only" if cls.retried_only_on_last_target else ("yes" if cls.retryable else "no")
             assert (retryable, moves_on) == (expected, "yes" if cls.moves_on else "no"), name
+
+
+def _cli_arguments_without_help(parser, path: list[str]) -> list[str]:
+    import argparse
+
+    missing = []
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            for name, sub in action.choices.items():
+                missing += _cli_arguments_without_help(sub, [*path, name])
+        elif not action.help and not isinstance(action, argparse._HelpAction):
+            missing.append(f"{' '.join(path)} {'/'.join(action.option_strings) or action.dest}")
+    return missing
+
+
+def _subcommand(*names: str):
+    parser = build_parser()
+    for name in names:
+        parser = parser._subparsers._group_actions[0].choices[name]
+    return parser
+
+
+def test_every_command_line_argument_says_what_it_takes():
+    # `magsag data query --help` showed a bare --model and --provider: nothing said a target or an alias
+    # would do, nor what --limit defaults to
+    assert _cli_arguments_without_help(build_parser(), ["magsag"]) == []
+    assert _cli_arguments_without_help(build_server_parser(), ["magsag-mcp"]) == []
+
+
+def test_the_filters_help_names_what_the_ledger_takes():
+    from magsag_mcp.ledger import UsageFilters
+    from magsag_mcp.mcp_server.models import UsageFiltersArg
+
+    # each form the help names is one the ledger reads
+    target = UsageFilters.build(model="openai:gpt-4o")
+    assert (target.provider, target.model) == ("openai", "gpt-4o")
+    assert UsageFilters.build(provider="gemini").provider == "google"
+    for since in ("24h", "7d", "30m", "2025-11-01", "2025-11-01T12:00:00", "1764460800"):
+        UsageFilters.build(since=since)
+    query = {a.dest: a.help for a in _subcommand("data", "query")._actions}
+    for text in (query["model"], UsageFiltersArg.model_fields["model"].description):
+        assert "openai:gpt-4o" in text
+    for text in (query["provider"], UsageFiltersArg.model_fields["provider"].description):
+        assert "alias" in text and "gemini is google" in text
+    for text in (query["since"], UsageFiltersArg.model_fields["since"].description):
+        assert "unix seconds" in text and "ISO date" in text
+    for text in (query["until"], UsageFiltersArg.model_fields["until"].description):
+        assert "exclusive" in text
+
+
+def test_every_ledger_tool_filter_is_described():
+    from magsag_mcp.mcp_server.models import UsageFiltersArg
+
+    described = {name for name, field in UsageFiltersArg.model_fields.items() if field.description}
+    # status is an enum: its values are what it takes
+    assert set(UsageFiltersArg.model_fields) - described == {"status"}
+
+
+def test_doctors_help_names_what_it_reports():
+    doctor = _subcommand("doctor")
+    assert "proxies" in doctor.description and "CA bundle" in doctor.description
+    json_help = next(a.help for a in doctor._actions if a.dest == "json")
+    for key in ("network", "problems", "probe_failed"):
+        assert key in json_help

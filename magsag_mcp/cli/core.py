@@ -207,7 +207,7 @@ def register(groups: CommandGroups) -> None:
         ("explain", _explain, "print the routing plan for a skill call, calling nothing"),
     ):
         p = groups.add(top, name, help=helptext)
-        p.add_argument("skill_id")
+        p.add_argument("skill_id", help="e.g. skill.analysis (`magsag catalog skills` lists them)")
         src = p.add_mutually_exclusive_group()
         src.add_argument("--payload", default="{}", help="the payload as a JSON object")
         src.add_argument("--payload-file", help="read the payload from a JSON file ('-' for stdin)")
@@ -217,10 +217,10 @@ def register(groups: CommandGroups) -> None:
             p.add_argument("--run-id", help="run id (default: a new one)")
         p.set_defaults(func=func)
     p = groups.add(top, "run", help="run a MAG or SAG agent from the catalog")
-    p.add_argument("agent_id")
+    p.add_argument("agent_id", help="an agent's id in the catalog's agents/")
     src = p.add_mutually_exclusive_group()
-    src.add_argument("--payload", default="{}")
-    src.add_argument("--payload-file")
+    src.add_argument("--payload", default="{}", help="the payload as a JSON object")
+    src.add_argument("--payload-file", help="read the payload from a JSON file ('-' for stdin)")
     p.set_defaults(func=_run_agent)
     p = groups.add(top, "doctor", help="which providers are configured (never printing a key)")
     p.add_argument(
@@ -229,10 +229,15 @@ def register(groups: CommandGroups) -> None:
         help="also try to reach each configured provider; exit 1 if one fails (local only when its URL is set)",
     )
     p.description = (
-        "Which providers are configured (never printing a key), where the catalog and ledger are, and any "
-        "MAGSAG_PROVIDER / MAGSAG_MODEL / MAGSAG_ALLOWED_BASE_URLS setting calls would refuse (exit 1)."
+        "Which providers are configured (never printing a key), where the catalog and ledger are, the proxies "
+        "(never their credentials), NO_PROXY and CA bundles in use, and any MAGSAG_PROVIDER / MAGSAG_MODEL / "
+        "MAGSAG_ALLOWED_BASE_URLS setting calls would refuse (exit 1)."
     )
-    p.add_argument("--json", action="store_true")
+    p.add_argument(
+        "--json",
+        action="store_true",
+        help="the report as JSON: providers, network, problems, and with --probe reachable and probe_failed",
+    )
     p.set_defaults(func=_doctor)
     cat = groups.group("catalog", help="catalog commands")
     p = groups.add(cat, "validate", help="list every problem in the catalog with its file")

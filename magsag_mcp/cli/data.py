@@ -45,13 +45,19 @@ CSV_FIELDS = (
 )
 
 
+#: what --since and --until take (:func:`~magsag_mcp.ledger.filters.parse_since`)
+TIME_FORMS = "24h, 7d, 30m, an ISO date or date/time (UTC unless it says otherwise) or unix seconds"
+
+
 def add_filters(p: argparse.ArgumentParser) -> None:
-    for name in ("agent", "skill", "model", "provider"):
-        p.add_argument(f"--{name}")
+    p.add_argument("--agent", help="the agent's name, as calls recorded it")
+    p.add_argument("--skill", help="a skill id, e.g. skill.analysis")
+    p.add_argument("--model", help="a model (gpt-4o) or a target (openai:gpt-4o: that provider's model only)")
+    p.add_argument("--provider", help="a provider or an alias, in any case (gemini is google, claude is anthropic)")
     p.add_argument("--run-id", help="the run and the runs delegated from it (as `magsag budget --run-id` counts)")
     p.add_argument("--status", help="ok, error, policy_denied, budget_exceeded, cancelled, running")
-    p.add_argument("--since", help="24h, 7d or an ISO date")
-    p.add_argument("--until", help="24h, 7d or an ISO date")
+    p.add_argument("--since", help=f"from this time on: {TIME_FORMS}")
+    p.add_argument("--until", help=f"before this time (exclusive): {TIME_FORMS}")
 
 
 def filters_from(args: argparse.Namespace, **extra: Any) -> Any:
@@ -247,16 +253,21 @@ def register(groups: CommandGroups) -> None:
     data = groups.group("data", help="query the usage ledger")
     p = groups.add(data, "query", help="runs with their attempts, newest first")
     add_filters(p)
-    p.add_argument("--limit", type=int, default=50)
-    p.add_argument("--offset", type=int, default=0)
-    p.add_argument("--format", choices=("json", "csv", "table"), default="table")
+    p.add_argument("--limit", type=int, default=50, help="runs per page, 1 to 10000 (default: 50)")
+    p.add_argument("--offset", type=int, default=0, help="runs to skip (newest first); stderr names the next page's")
+    p.add_argument(
+        "--format",
+        choices=("json", "csv", "table"),
+        default="table",
+        help="table (default), json, or csv (one row per attempt)",
+    )
     p.set_defaults(func=_query)
     p = groups.add(
         data, "search", help="regular-expression (RE2, at most 1000 characters) search over errors, events and names"
     )
-    p.add_argument("pattern")
-    p.add_argument("--limit", type=int, default=50)
-    p.add_argument("--since", help="only look this far back: 24h, 7d or an ISO date")
+    p.add_argument("pattern", help="an RE2 regular expression, e.g. 'timeout|429'")
+    p.add_argument("--limit", type=int, default=50, help="most hits shown, newest first, 1 to 10000 (default: 50)")
+    p.add_argument("--since", help=f"only look this far back: {TIME_FORMS}")
     p.set_defaults(func=_search)
     p = groups.add(data, "prune", help="delete records older than a duration, then vacuum")
     p.add_argument("--older-than", required=True, help="e.g. 90d")

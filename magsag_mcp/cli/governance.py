@@ -87,9 +87,9 @@ def _gate(args: argparse.Namespace) -> int:
 
 def register(groups: CommandGroups) -> None:
     p = groups.add(groups.top, "budget", help="limits, spent, reserved, remaining and status")
-    p.add_argument("--agent")
-    p.add_argument("--run-id")
-    p.add_argument("--json", action="store_true")
+    p.add_argument("--agent", help="also the agent's daily limit (max_cost_per_agent_daily_usd)")
+    p.add_argument("--run-id", help="also the run's limit (max_cost_per_run_usd), its delegated runs included")
+    p.add_argument("--json", action="store_true", help="the limits as JSON, USD as exact decimal strings")
     p.set_defaults(func=_budget)
     flow = groups.group("flow")
     p = flow.add_parser(

@@ -96,19 +96,19 @@ class ExplainRouteArgs(_Args):
 
 # Mirrors magsag_mcp.ledger.UsageFilters (a test keeps them in step) without importing the ledger,
 # which pulls in the SQLite driver, when the server is built.
-TIME = Field(None, description="24h, 7d, an ISO date/time (UTC) or unix seconds")
+TIMES = "24h, 7d, an ISO date/time (UTC) or unix seconds"
 
 
 class UsageFiltersArg(_In):
-    agent: str | None = None
+    agent: str | None = Field(None, description="the agent's name, as invoke_skill's agent recorded it")
     run_id: str | None = Field(None, description="the run and the runs delegated from it, as its budget counts them")
-    skill: str | None = None
-    model: str | None = None
-    provider: str | None = None
+    skill: str | None = Field(None, description="a skill id, e.g. skill.analysis")
+    model: str | None = Field(None, description="a model (gpt-4o) or a target (openai:gpt-4o: that provider's only)")
+    provider: str | None = Field(None, description="a provider or an alias, any case (gemini is google)")
     status: Literal["ok", "error", "policy_denied", "budget_exceeded", "cancelled", "running"] | None = None
     # strict: a boolean is no time (lax, true was the number 1: 1970-01-01T00:00:01)
-    since: str | StrictFloat | None = TIME
-    until: str | StrictFloat | None = TIME
+    since: str | StrictFloat | None = Field(None, description=f"from this time on: {TIMES}")
+    until: str | StrictFloat | None = Field(None, description=f"before this time (exclusive): {TIMES}")
 
 
 class SummarizeUsageArgs(_Args):
@@ -118,7 +118,7 @@ class SummarizeUsageArgs(_Args):
 class QueryRunsArgs(_Args):
     filters: UsageFiltersArg = Field(default_factory=UsageFiltersArg)
     limit: int = Field(20, ge=1, le=500)
-    offset: int = Field(0, ge=0, le=10**12)
+    offset: int = Field(0, ge=0, le=10**12, description="runs to skip, newest first (after cursor, if given)")
     cursor: str | None = Field(None, description="the previous page's next_cursor: the page after it")
 
 
@@ -128,9 +128,7 @@ class SearchUsageArgs(_Args):
     )
     limit: int = Field(50, ge=1, le=500)
     # as the ledger tools' filters take it: a client that learnt unix seconds there may send them here
-    since: str | StrictFloat | None = Field(
-        None, description="only look this far back: 24h, 7d, an ISO date/time (UTC) or unix seconds"
-    )
+    since: str | StrictFloat | None = Field(None, description=f"only look this far back: {TIMES}")
 
 
 class CheckBudgetArgs(_Args):
