@@ -399,3 +399,34 @@ def test_doctors_help_names_what_it_reports():
     json_help = next(a.help for a in doctor._actions if a.dest == "json")
     for key in ("network", "problems", "probe_failed"):
         assert key in json_help
+
+
+@pytest.mark.parametrize("doc", ["README.md", "examples/mcp/README.md"])
+def test_a_tool_that_says_whether_more_matched_is_documented_so(doc: str):
+    from magsag_mcp.mcp_server import models as M
+
+    rows = {m.group(1): r[1] for r in table_rows((ROOT / doc).read_text()) if (m := re.match(r"`(\w+)\(", r[0]))}
+    for tool, result in (("query_runs", M.QueryRunsResult), ("search_usage", M.SearchUsageResult)):
+        assert "has_more" in result.model_fields
+        assert "`has_more`" in rows[tool], f"{doc}: {tool} answers has_more, which its row does not name"
+
+
+def test_the_mcp_readme_says_a_ledger_error_carries_the_paid_answer():
+    from magsag_mcp.errors import LedgerError
+
+    err = LedgerError("not recorded")
+    err.result = {"output": "paid"}
+    assert err.to_dict()["result"] == {"output": "paid"}
+    assert "`ledger_error`" in MCP_README and "paid answer as `result`" in _flat(MCP_README)
+
+
+def test_the_readme_says_what_pickling_does():
+    import pickle
+
+    from magsag_mcp import Magsag
+    from magsag_mcp.errors import ConfigError, PolicyDenied
+
+    with Magsag() as mg, pytest.raises(ConfigError, match="each process"):
+        pickle.dumps(mg)
+    assert pickle.loads(pickle.dumps(PolicyDenied("no", policy="p"))).policy == "p"
+    assert "refuse to be pickled: make one in each worker process" in _flat(README)
