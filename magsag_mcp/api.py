@@ -344,23 +344,33 @@ class Runner(ProcessBound):
 
 
 def _shut_down(
-    bridge_ref: weakref.ref[Bridge], cm: Any, portal: Any, service: Service, pid: int, loop_thread: int
+    bridge_ref: weakref.ref[Bridge],
+    cm: Any,
+    portal: Any,
+    service: Service,
+    pid: int,
+    loop_thread: int,
+    done: threading.Event,
 ) -> None:
     """What closing a :class:`Magsag` does: a function of its parts, since the finaliser that calls it
-    must not keep the bridge alive (a weak reference marks it closed while something still holds it)."""
+    must not keep the bridge alive (a weak reference marks it closed while something still holds it).
+    ``done`` is set once it has closed, for a second close to wait on."""
     bridge = bridge_ref()
     if bridge is not None:
         bridge.closed = True  # every Skills, Runner and Observer of this Magsag shares the bridge
     if os.getpid() != pid:
         return  # a forked copy: the loop, connections and HTTP sessions are the parent's to close
     if threading.get_ident() == loop_thread:  # dropped on its own loop, which cannot wait for itself
-        args = (bridge_ref, cm, portal, service, pid, loop_thread)
+        args = (bridge_ref, cm, portal, service, pid, loop_thread, done)
         threading.Thread(target=_shut_down, args=args, name="magsag-close").start()
         return
     try:
         portal.call(service.aclose)
     finally:
-        cm.__exit__(None, None, None)
+        try:
+            cm.__exit__(None, None, None)
+        finally:
+            done.set()
 
 
 def _option_hint(name: str) -> str:
@@ -430,13 +440,19 @@ class Magsag(ProcessBound):
         # for ever (the portal's generator, finalised after the loop's thread had stopped, waited for it),
         # and its calls in flight went unrecorded.
         bridge = self.bridge
+        self._closed = threading.Event()
         parts = (weakref.ref(bridge), self._cm, self._portal, self.service, bridge.pid, bridge.loop_thread)
-        self._finalizer = weakref.finalize(bridge, _shut_down, *parts)
+        self._finalizer = weakref.finalize(bridge, _shut_down, *parts, self._closed)
 
     def close(self) -> None:
         """Cancel the calls in flight (each is recorded), close the HTTP sessions and the ledger, and stop
-        the event loop's thread. A second call does nothing; so does a call in a forked copy."""
+        the event loop's thread. A second call waits for the first to finish (on the loop's own thread,
+        which the first needs, it returns at once); a call in a forked copy does nothing."""
         self._finalizer()
+        # The finaliser runs once: a close while another is under way (another thread, a second task's
+        # aclose) returned at once, with the calls in flight not yet recorded nor the ledger closed.
+        if os.getpid() == self.bridge.pid and threading.get_ident() != self.bridge.loop_thread:
+            self._closed.wait()
 
     async def aclose(self) -> None:
         """:meth:`close` from async code: done in a worker thread, so that the caller's loop runs on while

@@ -100,6 +100,47 @@ async def test_closing_a_magsag_mid_call_records_the_call(fake_openai: FakeOpenA
     assert ledger_state(tmp_path / "l.db") == CANCELLED
 
 
+async def test_a_second_close_of_a_magsag_waits_for_the_first(fake_openai: FakeOpenAI, tmp_path: Path):
+    """README: "a second close waits for the first". A Magsag's second close (another thread, a second
+    task's aclose) returned at once while the first was still cancelling and recording the call in flight."""
+    fake_openai.queue(R.Reply(hang=True))
+    mg = await anyio.to_thread.run_sync(lambda: Magsag(db=tmp_path / "l.db", env=env_for(fake_openai), agent="a"))
+    real_aclose = mg.service.aclose
+    closing, go_on, finished = threading.Event(), threading.Event(), threading.Event()
+
+    async def held_aclose(*args: object, **kwargs: object) -> None:
+        closing.set()
+        await anyio.to_thread.run_sync(go_on.wait)
+        await real_aclose(*args, **kwargs)
+        finished.set()
+
+    outcome: list[BaseException] = []
+
+    def call() -> None:
+        try:
+            mg.skills.invoke("skill.analysis", PAYLOAD)
+        except BaseException as exc:  # whatever the cancelled call raised
+            outcome.append(exc)
+
+    mg.service.aclose = held_aclose  # type: ignore[method-assign]
+    caller = threading.Thread(target=call)
+    caller.start()
+    await until_sent(fake_openai)
+    first = threading.Thread(target=mg.close)
+    first.start()
+    assert await anyio.to_thread.run_sync(closing.wait, 60)  # a hang guard
+    seen: list[bool] = []
+    second = threading.Thread(target=lambda: (mg.close(), seen.append(finished.is_set())))
+    second.start()
+    # the first close goes on once the second returned (as it did at once before) or after this wait
+    await anyio.to_thread.run_sync(second.join, 0.5)
+    go_on.set()
+    for thread in (second, first, caller):
+        await anyio.to_thread.run_sync(thread.join, 60)
+    assert seen == [True] and len(outcome) == 1
+    assert ledger_state(tmp_path / "l.db") == CANCELLED
+
+
 def _env(fake: FakeOpenAI, db: Path) -> dict[str, str]:
     keep = {k: v for k, v in os.environ.items() if not k.startswith(("MAGSAG_", "OPENAI_"))}
     return {**keep, **env_for(fake), "MAGSAG_DB": str(db), "PYTHONPATH": str(ROOT)}
