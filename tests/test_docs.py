@@ -430,3 +430,15 @@ def test_the_readme_says_what_pickling_does():
         pickle.dumps(mg)
     assert pickle.loads(pickle.dumps(PolicyDenied("no", policy="p"))).policy == "p"
     assert "refuse to be pickled: make one in each worker process" in _flat(README)
+
+
+def test_an_empty_variable_is_unset_as_documented():
+    from magsag_mcp.providers.local import LocalEndpoint
+    from magsag_mcp.retry import retry_policy_from_env
+    from magsag_mcp.settings import connect_timeout, read_timeout
+
+    assert "A variable set to an empty string counts as unset" in _flat(section(README, "Configuration"))
+    blank = {name: "" for name in CONFIG_ROWS}
+    assert retry_policy_from_env(blank) == retry_policy_from_env({})
+    assert (connect_timeout(blank), read_timeout(blank)) == (connect_timeout({}), read_timeout({}))
+    assert LocalEndpoint(blank).timeouts == LocalEndpoint({}).timeouts
