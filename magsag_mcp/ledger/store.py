@@ -6,7 +6,13 @@ one fsync instead of paying one each, and one failing operation rolls back only 
 records in a batch are written together, one statement per table (:class:`~.writes.RecordWrite`). A write's
 ``await`` returns after its batch has committed: a call's attempts are durable before the call
 returns. The whole batch runs as one function on aiosqlite's connection thread (one thread hop per
-batch, not one per statement).
+batch, not one per statement). When the write lock is free and nothing is queued, a reservation or a
+call's record is written inline on the event loop instead (:meth:`Ledger.try_now`).
+
+What is refused, each with its cause and fix (:mod:`.problems`): at open, a path that is a directory,
+a file that is no database, a damaged or read-only one, another program's SQLite database (left
+untouched) and a ledger a newer magsag has migrated; at every write transaction, a file deleted or
+replaced since it was opened, and a schema a newer magsag migrated since (:meth:`Ledger._check_write`).
 """
 
 from __future__ import annotations
