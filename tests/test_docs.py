@@ -442,3 +442,12 @@ def test_an_empty_variable_is_unset_as_documented():
     assert retry_policy_from_env(blank) == retry_policy_from_env({})
     assert (connect_timeout(blank), read_timeout(blank)) == (connect_timeout({}), read_timeout({}))
     assert LocalEndpoint(blank).timeouts == LocalEndpoint({}).timeouts
+
+
+@pytest.mark.anyio
+async def test_the_documented_resources_are_the_servers(tmp_path: Path):
+    async with Client(build_server(catalog=ROOT / "catalog", db=tmp_path / "l.db", env={})) as client:
+        listed = {str(r.uri) for r in (await client.list_resources()).resources}
+        listed |= {t.uri_template for t in (await client.list_resource_templates()).resource_templates}
+    documented = set(re.findall(r"`(magsag://[^`]+)`", MCP_README))
+    assert documented == listed
