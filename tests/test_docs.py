@@ -451,3 +451,14 @@ async def test_the_documented_resources_are_the_servers(tmp_path: Path):
         listed |= {t.uri_template for t in (await client.list_resource_templates()).resource_templates}
     documented = set(re.findall(r"`(magsag://[^`]+)`", MCP_README))
     assert documented == listed
+
+
+def test_every_variable_the_mcp_readme_names_is_a_documented_one():
+    named = set(re.findall(r"`([A-Z][A-Z0-9_]{2,})`", MCP_README)) - {"HOME", "PATH", "USER"}
+    assert {"HTTPS_PROXY", "SSL_CERT_FILE", "MAGSAG_MCP_TOKEN"} <= named
+    assert named <= set(CONFIG_ROWS), named - set(CONFIG_ROWS)
+    for config in ("claude_desktop_config.json", "cursor_mcp.json", "vscode_mcp.json"):
+        data = json.loads((ROOT / "examples" / "mcp" / config).read_text())
+        servers = data.get("mcpServers") or data["servers"]
+        for name in (n for server in servers.values() for n in server.get("env", {})):
+            assert name in CONFIG_ROWS, f"{config} sets {name}, which README does not document"
