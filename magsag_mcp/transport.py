@@ -19,7 +19,7 @@ from collections.abc import AsyncIterator, Callable, Iterator, Mapping
 from contextlib import asynccontextmanager, contextmanager
 from dataclasses import dataclass
 from typing import Any
-from urllib.parse import urljoin
+from urllib.parse import urljoin, urlsplit
 
 import aiohttp
 
@@ -472,10 +472,10 @@ def _with_json(headers: Mapping[str, str]) -> dict[str, str]:
     return hdrs
 
 
+@functools.lru_cache(maxsize=256)
 def _host(url: str) -> str:
-    # Only scheme://host:port: paths can carry deployment names, and query strings can carry keys.
-    from urllib.parse import urlsplit
-
+    """Only scheme://host:port: paths can carry deployment names, and query strings can carry keys. Every
+    response's reader is given it (for the message of a body too large), so it is kept per URL."""
     parts = urlsplit(url)
     netloc = parts.netloc.rpartition("@")[2]  # never userinfo (user:password@)
     return f"{parts.scheme}://{netloc}"

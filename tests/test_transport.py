@@ -432,3 +432,25 @@ def test_aiohttp_timeouts_are_built_once_per_setting_and_say_the_same():
     assert Timeouts(connect=3.0, read=41.0, total=90.0).to_aiohttp() == aiohttp.ClientTimeout(
         total=90.0, sock_connect=3.0, sock_read=41.0
     )
+
+
+async def test_a_request_runs_no_import_statement(fake_openai: FakeOpenAI, transport: Transport, monkeypatch):
+    """Every call sends one: an import statement in its path costs thousands of instructions each time
+    (``from urllib.parse import urlsplit`` looks up the module's ``__path__``, which its ``__getattr__``
+    refuses by raising AttributeError)."""
+    import builtins
+
+    url = fake_openai.url + "/v1/chat/completions"
+    await transport.post_json(url, CHAT, headers=AUTH)  # first use may import
+    imported: list[str] = []
+    real_import = builtins.__import__
+
+    def watching(name, globals=None, locals=None, fromlist=(), level=0):
+        imported.append(name)
+        return real_import(name, globals, locals, fromlist, level)
+
+    monkeypatch.setattr(builtins, "__import__", watching)
+    resp = await transport.post_json(url, CHAT, headers=AUTH)
+    monkeypatch.undo()
+    assert resp.status == 200
+    assert imported == []
