@@ -12,7 +12,6 @@ and every skip becomes an :class:`~magsag_mcp.records.AttemptRecord`.
 
 from __future__ import annotations
 
-import asyncio
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
@@ -33,6 +32,7 @@ from .cascade_report import (
     trace,
     unknown_cost_warning,
 )
+from .deadline import Deadline
 from .errors import (
     BudgetExceeded,
     ConfigError,
@@ -193,9 +193,10 @@ class Cascade:
                     try:
                         # The deadline bounds the attempt in flight too, not only the waits between
                         # attempts: a server that trickles a stream must not hold the call for ever.
-                        # asyncio.timeout, not anyio.fail_after: the providers run on asyncio (aiohttp)
-                        # and anyio looks its backend up on every entry (~12 us a call).
-                        async with asyncio.timeout(max(deadline - self.clock(), 0.0)):
+                        # asyncio's timeout, not anyio.fail_after: the providers run on asyncio (aiohttp)
+                        # and anyio looks its backend up on every entry (~12 us a call); Deadline is
+                        # asyncio.timeout without its Enum reads (see deadline.py).
+                        async with Deadline(max(deadline - self.clock(), 0.0)):
                             result = await provider.complete(request, target, progress=callback)
                     except CallbackFailed:
                         raise

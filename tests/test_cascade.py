@@ -467,3 +467,26 @@ def test_planning_an_attempt_and_parsing_its_targets_run_no_import_statement():
 
     attempt_and_targets()  # first use may import
     assert _imports_run(attempt_and_targets) == []
+
+
+async def test_an_attempt_in_flight_reads_no_enum_member(monkeypatch):
+    """asyncio.timeout keeps its state in an Enum: on Python 3.11 each read of a member goes through
+    EnumType's __getattr__ hook (about 1,500 instructions; nine an attempt). The deadline an attempt runs
+    under (Deadline) reads none."""
+    import enum
+
+    script("a", "fine", "fine")
+    cascade, _ = make()
+    p = plan({"model": "fake:a"})
+    await cascade.run(p, run_id="r", agent=None)  # first use may import
+    seen: list[str] = []
+
+    def reading(cls, name):
+        seen.append(name)  # cls.__name__ would be read through this too
+        return type.__getattribute__(cls, name)
+
+    monkeypatch.setattr(enum.EnumType, "__getattribute__", reading, raising=False)
+    out = await cascade.run(p, run_id="r", agent=None)
+    monkeypatch.undo()
+    assert out.result.text == "fine"
+    assert seen == []
