@@ -1,9 +1,9 @@
 """The one seam between magsag-mcp and the network.
 
 This module alone owns aiohttp (with its helpers: :mod:`.limits` for how much is read, :mod:`.proxies`,
-:mod:`.resolver`, :mod:`.sse` and :mod:`.tls`): client sessions (one per event loop, created lazily so
-that no constructor does network I/O), connection limits, timeouts, and the conversion of transport
-failures (refused, reset, timed out) into :mod:`magsag_mcp.errors`. Providers receive a
+:mod:`.resolver`, :mod:`.sse`, :mod:`.tls` and :mod:`.transport_failures`): client sessions (one per event
+loop, created lazily so that no constructor does network I/O), connection limits, timeouts, and the
+conversion of transport failures (refused, reset, timed out) into :mod:`magsag_mcp.errors`. Providers receive a
 :class:`Transport` and call :meth:`Transport.post_json` or :meth:`Transport.stream_sse`; tests pass
 a Transport of their own (e.g. with tiny timeouts) instead of patching anything.
 """
@@ -14,30 +14,29 @@ import asyncio
 import functools
 import json
 import os
-import socket
 from collections.abc import AsyncIterator, Callable, Iterator, Mapping
 from contextlib import asynccontextmanager, contextmanager
 from dataclasses import dataclass
 from typing import Any
-from urllib.parse import urljoin, urlsplit
+from urllib.parse import urljoin
 
 import aiohttp
 
 from .errors import (
-    ConfigError,
     MalformedResponseError,
     ProviderConnectionError,
     ProviderTimeoutError,
     UnexpectedStatusError,
     excerpt,
-    redact,
 )
 from .limits import MAX_BODY_BYTES, MAX_HEADER_BYTES, MAX_STREAM_BYTES, read_body, too_large
 from .proxies import Proxy, ProxySettings
 from .resolver import BoundedResolver
 from .settings import CONNECT_TIMEOUT_ENV, DEFAULT_CONNECT_TIMEOUT, DEFAULT_READ_TIMEOUT, READ_TIMEOUT_ENV
 from .sse import SSEEvent, SSEParser
-from .tls import CA_FILE_ENV, CABundles
+from .tls import CABundles
+from .transport_failures import FAILURES, conversion
+from .transport_failures import host as _host
 
 __all__ = ["Timeouts", "HttpResponse", "SSEEvent", "SSEParser", "Transport", "MAX_BODY_BYTES", "MAX_STREAM_BYTES"]
 
@@ -248,7 +247,9 @@ class Transport:
         timeouts = timeouts or self.timeouts
         proxy = self.proxies.for_url(url)
         hdrs = _with_json(headers)
-        with _converted(url, timeouts, proxy, self.cas):
+        # try/except rather than `with _converted(...)`: a generator's context manager costs every
+        # request some 2,000 instructions, an exception handler nothing until it catches
+        try:
             async with self._session().post(
                 url,
                 data=json.dumps(body),
@@ -261,6 +262,8 @@ class Transport:
                 _refuse_redirect(url, resp)
                 payload = await read_body(resp, _host(url), self.max_body_bytes)
                 return HttpResponse(resp.status, resp.headers, payload)
+        except FAILURES as exc:
+            raise conversion(exc, url, timeouts, proxy, self.cas) from exc
 
     async def get(self, url: str, *, headers: Mapping[str, str], timeouts: Timeouts | None = None) -> HttpResponse:
         timeouts = timeouts or self.timeouts
@@ -287,7 +290,7 @@ class Transport:
         hdrs = _with_json(headers)
         hdrs["Accept"] = "text/event-stream"
         proxy = self.proxies.for_url(url)
-        with _converted(url, timeouts, proxy, self.cas):
+        try:  # as in post_json
             resp = await self._session().post(
                 url,
                 data=json.dumps(body),
@@ -297,6 +300,8 @@ class Transport:
                 allow_redirects=False,
                 **_via(proxy, url, hdrs),
             )
+        except FAILURES as exc:
+            raise conversion(exc, url, timeouts, proxy, self.cas) from exc
         try:
             _refuse_redirect(url, resp)
             error_body = None
@@ -370,116 +375,15 @@ def _via(proxy: Proxy | None, url: str, headers: dict[str, str]) -> dict[str, An
 def _converted(
     url: str, timeouts: Timeouts | None = None, proxy: Proxy | None = None, cas: CABundles | None = None
 ) -> Iterator[None]:
-    """aiohttp's failures -> our tree, once, here at the boundary (the URL's path and query never shown).
-    A timeout's message says which timeout fired, how long it was and the setting that changes it."""
+    """:func:`~.transport_failures.conversion` as a context manager, for requests off the calls' path (a
+    probe's GET)."""
     try:
         yield
-    except (aiohttp.ClientProxyConnectionError, aiohttp.ClientHttpProxyError) as exc:
-        # the proxy itself failed or refused (407, 403, 502 to CONNECT): the vendor was never reached
-        why = f"answered HTTP {exc.status}" if isinstance(exc, aiohttp.ClientHttpProxyError) else "could not be reached"
-        via = f"the proxy {proxy.url} (from {proxy.source})" if proxy else "the proxy"
-        check = proxy.source if proxy else "the proxy settings"
-        raise ProviderConnectionError(
-            f"could not reach {_host(url)}: {via} {why}; check {check} (its host, port and user:password@), "
-            "or add the host to NO_PROXY to connect directly"
-        ) from exc
-    except aiohttp.ClientConnectorCertificateError as exc:
-        # a TLS-inspecting proxy or gateway re-signs every certificate with its own CA
-        reason = getattr(exc.certificate_error, "verify_message", None) or type(exc.certificate_error).__name__
-        fix = (cas.unloaded() if cas else "") or (
-            f"behind a proxy or gateway that inspects TLS, set {CA_FILE_ENV} to a PEM file holding your "
-            "organisation's CA certificate"
-        )
-        raise ProviderConnectionError(
-            f"could not reach {_host(url)}: its TLS certificate is not trusted ({reason}); {fix}"
-        ) from exc
-    except aiohttp.ConnectionTimeoutError as exc:
-        t = timeouts or Timeouts()
-        raise ProviderTimeoutError(
-            f"could not connect to {_host(url)} within {t.connect_described()}", timeout_s=t.connect
-        ) from exc
-    except aiohttp.ServerTimeoutError as exc:
-        # Connected, then no answer in time: the model may be generating one the vendor bills.
-        t = timeouts or Timeouts()
-        raise ProviderTimeoutError(
-            f"no answer from {_host(url)} within {t.read_described()}", maybe_billed=True, timeout_s=t.read
-        ) from exc
-    except TimeoutError as exc:
-        # aiohttp's total timeout, when one is set
-        t = timeouts or Timeouts()
-        within = f"the total timeout of {t.total:g}s" if t.total is not None else "the timeout"
-        raise ProviderTimeoutError(
-            f"no complete answer from {_host(url)} within {within}", maybe_billed=True, timeout_s=t.total
-        ) from exc
-    except aiohttp.InvalidURL as exc:
-        raise ConfigError(
-            f"{_host(url) if '://' in url else 'a provider URL'} is not a usable URL ({type(exc).__name__}); "
-            "set the provider's base URL (e.g. OPENAI_BASE_URL, or base_url in routing) to http(s)://host[:port]/path"
-        ) from exc
-    except aiohttp.ClientError as exc:
-        raise ProviderConnectionError(
-            f"could not reach {_host(url)}: {_why(exc, proxy)}", maybe_billed=_reached_vendor(exc)
-        ) from exc
-    except ValueError as exc:
-        # aiohttp checks a request as it builds it: a line break in a header value (a key or an
-        # organisation id pasted with its newline), or credentials both in the URL and in a header.
-        # Nothing was sent, so nothing is billed; the fix is in the configuration.
-        raise ConfigError(
-            f"cannot send a request to {_host(url)}: {redact(str(exc))[:200]}; check the provider's base URL "
-            "(no user:password@ in it) and its key and organisation variables (no line breaks in them)"
-        ) from exc
-
-
-#: failures while opening the connection: the request was never sent, so nothing can be billed (a
-#: connect timeout is converted on its own, before this is consulted)
-_BEFORE_SENDING = (
-    aiohttp.ClientConnectorError,  # refused, DNS, TLS handshake, proxy
-    aiohttp.ServerFingerprintMismatch,
-)
-
-
-def _reached_vendor(exc: BaseException) -> bool:
-    """Whether the request may have reached the vendor before ``exc``. aiohttp does not say whether the
-    body was sent, so anything past connecting (a reset, a server that closed the connection) counts as
-    reached: it may have come after the model started to generate."""
-    return not isinstance(exc, _BEFORE_SENDING)
-
-
-def _why(exc: aiohttp.ClientError, proxy: Proxy | None) -> str:
-    """What went wrong, and for a name that does not resolve, where to look: the usual sign of a network
-    that reaches the internet only through a proxy nobody told magsag about."""
-    if isinstance(exc, aiohttp.ClientResponseError):
-        # aiohttp could not parse the answer (a bad status line, a header too long); its str() would
-        # quote the whole URL, path and query included
-        return f"its answer is not valid HTTP ({excerpt(str(exc.message), 200)})"
-    os_error = getattr(exc, "os_error", None)
-    if not isinstance(os_error, socket.gaierror):
-        return f"{type(exc).__name__}: {_short(exc)}"
-    reason = os_error.strerror or str(os_error)
-    if proxy is not None:
-        return (
-            f"the name of the proxy {proxy.url} (from {proxy.source}) does not resolve ({reason}); check {proxy.source}"
-        )
-    return (
-        f"its name does not resolve ({reason}); check the host in the provider's base URL, or, on a network that "
-        "reaches the internet only through a proxy, set HTTPS_PROXY (and NO_PROXY for servers inside it)"
-    )
+    except FAILURES as exc:
+        raise conversion(exc, url, timeouts or Timeouts(), proxy, cas) from exc
 
 
 def _with_json(headers: Mapping[str, str]) -> dict[str, str]:
     hdrs = dict(headers)
     hdrs.setdefault("Content-Type", "application/json")
     return hdrs
-
-
-@functools.lru_cache(maxsize=256)
-def _host(url: str) -> str:
-    """Only scheme://host:port: paths can carry deployment names, and query strings can carry keys. Every
-    response's reader is given it (for the message of a body too large), so it is kept per URL."""
-    parts = urlsplit(url)
-    netloc = parts.netloc.rpartition("@")[2]  # never userinfo (user:password@)
-    return f"{parts.scheme}://{netloc}"
-
-
-def _short(exc: BaseException) -> str:
-    return excerpt(str(exc), 200)

@@ -454,3 +454,26 @@ async def test_a_request_runs_no_import_statement(fake_openai: FakeOpenAI, trans
     monkeypatch.undo()
     assert resp.status == 200
     assert imported == []
+
+
+async def test_a_request_enters_no_generator_context_manager(fake_openai: FakeOpenAI, transport: Transport):
+    """aiohttp's failures are converted by an exception handler, which costs nothing until one comes: a
+    @contextmanager around every request cost some 2,000 instructions (its object, a generator, and the
+    StopIteration that ends it)."""
+    import sys
+
+    url = fake_openai.url + "/v1/chat/completions"
+    await transport.post_json(url, CHAT, headers=AUTH)  # first use may import
+    entered: list[str] = []
+
+    def watch(frame, event, _arg):
+        if event == "call" and frame.f_code.co_filename.endswith("contextlib.py"):
+            entered.append(f"{frame.f_code.co_name} from {frame.f_back.f_code.co_filename}:{frame.f_back.f_lineno}")
+
+    sys.setprofile(watch)
+    try:
+        resp = await transport.post_json(url, CHAT, headers=AUTH)
+    finally:
+        sys.setprofile(None)
+    assert resp.status == 200
+    assert entered == []

@@ -1,0 +1,131 @@
+"""aiohttp's failures -> magsag-mcp's errors, once, at the boundary: what :mod:`.transport` raises when a
+request fails on its way (refused, reset, timed out, a proxy's or a certificate's refusal, a request aiohttp
+would not build). A message names the host, never the URL's path and query (a deployment name, a key), and
+a timeout's says which one fired, how long it was and the setting that changes it."""
+
+from __future__ import annotations
+
+import functools
+import socket
+from typing import TYPE_CHECKING
+from urllib.parse import urlsplit
+
+import aiohttp
+
+from .errors import ConfigError, MagsagError, ProviderConnectionError, ProviderTimeoutError, excerpt, redact
+from .tls import CA_FILE_ENV
+
+if TYPE_CHECKING:
+    from .proxies import Proxy
+    from .tls import CABundles
+    from .transport import Timeouts
+
+#: what :func:`conversion` turns into our errors: aiohttp's, its timeouts and a request it refused to build
+FAILURES = (aiohttp.ClientError, TimeoutError, ValueError)
+
+
+def conversion(
+    exc: BaseException, url: str, timeouts: Timeouts, proxy: Proxy | None = None, cas: CABundles | None = None
+) -> MagsagError:
+    """aiohttp's failure ``exc`` (one of :data:`FAILURES`) -> our tree, once, here at the boundary (the URL's
+    path and query never shown). A timeout's message says which timeout fired, how long it was and the setting
+    that changes it. The caller raises it ``from exc``."""
+    if isinstance(exc, aiohttp.ClientProxyConnectionError | aiohttp.ClientHttpProxyError):
+        # the proxy itself failed or refused (407, 403, 502 to CONNECT): the vendor was never reached
+        why = f"answered HTTP {exc.status}" if isinstance(exc, aiohttp.ClientHttpProxyError) else "could not be reached"
+        via = f"the proxy {proxy.url} (from {proxy.source})" if proxy else "the proxy"
+        check = proxy.source if proxy else "the proxy settings"
+        return ProviderConnectionError(
+            f"could not reach {host(url)}: {via} {why}; check {check} (its host, port and user:password@), "
+            "or add the host to NO_PROXY to connect directly"
+        )
+    if isinstance(exc, aiohttp.ClientConnectorCertificateError):
+        # a TLS-inspecting proxy or gateway re-signs every certificate with its own CA
+        reason = getattr(exc.certificate_error, "verify_message", None) or type(exc.certificate_error).__name__
+        fix = (cas.unloaded() if cas else "") or (
+            f"behind a proxy or gateway that inspects TLS, set {CA_FILE_ENV} to a PEM file holding your "
+            "organisation's CA certificate"
+        )
+        return ProviderConnectionError(
+            f"could not reach {host(url)}: its TLS certificate is not trusted ({reason}); {fix}"
+        )
+    if isinstance(exc, aiohttp.ConnectionTimeoutError):
+        return ProviderTimeoutError(
+            f"could not connect to {host(url)} within {timeouts.connect_described()}", timeout_s=timeouts.connect
+        )
+    if isinstance(exc, aiohttp.ServerTimeoutError):
+        # Connected, then no answer in time: the model may be generating one the vendor bills.
+        return ProviderTimeoutError(
+            f"no answer from {host(url)} within {timeouts.read_described()}", maybe_billed=True, timeout_s=timeouts.read
+        )
+    if isinstance(exc, TimeoutError):
+        # aiohttp's total timeout, when one is set
+        within = f"the total timeout of {timeouts.total:g}s" if timeouts.total is not None else "the timeout"
+        return ProviderTimeoutError(
+            f"no complete answer from {host(url)} within {within}", maybe_billed=True, timeout_s=timeouts.total
+        )
+    if isinstance(exc, aiohttp.InvalidURL):
+        return ConfigError(
+            f"{host(url) if '://' in url else 'a provider URL'} is not a usable URL ({type(exc).__name__}); "
+            "set the provider's base URL (e.g. OPENAI_BASE_URL, or base_url in routing) to http(s)://host[:port]/path"
+        )
+    if isinstance(exc, aiohttp.ClientError):
+        return ProviderConnectionError(
+            f"could not reach {host(url)}: {_why(exc, proxy)}", maybe_billed=_reached_vendor(exc)
+        )
+    # aiohttp checks a request as it builds it (a ValueError): a line break in a header value (a key or an
+    # organisation id pasted with its newline), or credentials both in the URL and in a header. Nothing
+    # was sent, so nothing is billed; the fix is in the configuration.
+    return ConfigError(
+        f"cannot send a request to {host(url)}: {redact(str(exc))[:200]}; check the provider's base URL "
+        "(no user:password@ in it) and its key and organisation variables (no line breaks in them)"
+    )
+
+
+#: failures while opening the connection: the request was never sent, so nothing can be billed (a
+#: connect timeout is converted on its own, before this is consulted)
+_BEFORE_SENDING = (
+    aiohttp.ClientConnectorError,  # refused, DNS, TLS handshake, proxy
+    aiohttp.ServerFingerprintMismatch,
+)
+
+
+def _reached_vendor(exc: BaseException) -> bool:
+    """Whether the request may have reached the vendor before ``exc``. aiohttp does not say whether the
+    body was sent, so anything past connecting (a reset, a server that closed the connection) counts as
+    reached: it may have come after the model started to generate."""
+    return not isinstance(exc, _BEFORE_SENDING)
+
+
+def _why(exc: aiohttp.ClientError, proxy: Proxy | None) -> str:
+    """What went wrong, and for a name that does not resolve, where to look: the usual sign of a network
+    that reaches the internet only through a proxy nobody told magsag about."""
+    if isinstance(exc, aiohttp.ClientResponseError):
+        # aiohttp could not parse the answer (a bad status line, a header too long); its str() would
+        # quote the whole URL, path and query included
+        return f"its answer is not valid HTTP ({excerpt(str(exc.message), 200)})"
+    os_error = getattr(exc, "os_error", None)
+    if not isinstance(os_error, socket.gaierror):
+        return f"{type(exc).__name__}: {_short(exc)}"
+    reason = os_error.strerror or str(os_error)
+    if proxy is not None:
+        return (
+            f"the name of the proxy {proxy.url} (from {proxy.source}) does not resolve ({reason}); check {proxy.source}"
+        )
+    return (
+        f"its name does not resolve ({reason}); check the host in the provider's base URL, or, on a network that "
+        "reaches the internet only through a proxy, set HTTPS_PROXY (and NO_PROXY for servers inside it)"
+    )
+
+
+@functools.lru_cache(maxsize=256)
+def host(url: str) -> str:
+    """Only scheme://host:port: paths can carry deployment names, and query strings can carry keys. Every
+    response's reader is given it (for the message of a body too large), so it is kept per URL."""
+    parts = urlsplit(url)
+    netloc = parts.netloc.rpartition("@")[2]  # never userinfo (user:password@)
+    return f"{parts.scheme}://{netloc}"
+
+
+def _short(exc: BaseException) -> str:
+    return excerpt(str(exc), 200)
