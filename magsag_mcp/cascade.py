@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from decimal import Decimal, localcontext
 from typing import Any, Protocol
 
@@ -472,8 +472,6 @@ def _guarded(progress: ProgressCallback | None) -> ProgressCallback | None:
 
 
 def _with_stream(request: LLMRequest, on: bool = True) -> LLMRequest:
-    from dataclasses import replace
-
     return replace(request, stream=on)
 
 

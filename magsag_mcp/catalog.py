@@ -29,7 +29,7 @@ from typing import Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
-from .errors import CatalogError, ConfigError
+from .errors import CatalogError, ConfigError, UnknownSkillError
 from .skills import Skill, check_payload, checked_schema, compile_validator
 from .targets import TargetLike, check_targets, to_target
 from .types import Target
@@ -170,8 +170,6 @@ class Catalog:
         return [self.skills[skill_id].summary() for skill_id in sorted(self.skills)]
 
     def skill(self, skill_id: str) -> Skill:
-        from .errors import UnknownSkillError
-
         if not isinstance(skill_id, str):
             raise UnknownSkillError(
                 f"a skill id is a string such as 'skill.analysis', got {type(skill_id).__name__}; "
