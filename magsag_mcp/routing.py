@@ -25,6 +25,7 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from .call_request import build_request, optional_str
+from .call_targets import NAMED_ROUTES_KEPT, call_targeting, explicit_target, named_route_key
 from .call_urls import CallURLs
 from .catalog import Catalog
 from .errors import ConfigError, PayloadError
@@ -123,99 +124,6 @@ def check_env_override(env: Mapping[str, str]) -> None:
             raise ConfigError(f"MAGSAG_MODEL={model!r}: {exc.message}") from None
 
 
-#: the keys of ``model_config`` / ``context.llm_overrides`` that say where a call goes
-TARGET_KEYS = ("model", "provider", "base_url", "params", "fallbacks")
-
-
-def _call_targeting(
-    mc: Mapping[str, Any], lo: Mapping[str, Any], context: Mapping[str, Any]
-) -> tuple[dict[str, Any], dict[str, str]]:
-    """The call's own target keys, and the field each came from.
-
-    The model comes from the highest level that names one (``model_config``, ``context.llm_overrides``,
-    ``context.preferred_model``); a level above it that names no model still sets the rest
-    (``model_config: {provider: azure}`` with ``preferred_model: gpt-4o`` is ``azure:gpt-4o``), the
-    higher level winning key by key. A lower level's keys belong to its own model, which was replaced:
-    they do not apply (and a lower level that names no model may not set them, see below)."""
-    levels: list[tuple[str, Mapping[str, Any]]] = [("model_config", mc), ("context.llm_overrides", lo)]
-    named = next((i for i, (_, cfg) in enumerate(levels) if cfg.get("model") is not None), None)
-    if named is None and context.get("preferred_model"):
-        pm = context["preferred_model"]
-        if not isinstance(pm, str):
-            raise PayloadError("context.preferred_model must be a model name such as 'claude-3-5-sonnet-20241022'")
-        levels.append(("context.preferred_model", {"model": pm}))
-        named = len(levels) - 1
-    applied = levels if named is None else levels[: named + 1]
-    for where, cfg in levels[len(applied) :]:
-        if cfg.get("model") is None:
-            _check_modelless(where, cfg)
-    call: dict[str, Any] = {}
-    wheres: dict[str, str] = {}
-    for where, cfg in reversed(applied):  # the lowest first: a higher level overwrites it key by key
-        for key in TARGET_KEYS:
-            if cfg.get(key) is not None and cfg.get(key) != "":
-                call[key], wheres[key] = cfg[key], where
-    if named is None:
-        _check_modelless("model_config", call, wheres)
-    return call, wheres
-
-
-def _check_modelless(where: str, cfg: Mapping[str, Any], wheres: Mapping[str, str] | None = None) -> None:
-    """Keys that need a model to go with, given where no model is: they would be dropped unsaid."""
-
-    def at(key: str) -> str:
-        return (wheres or {}).get(key, where)
-
-    if cfg.get("fallbacks"):
-        w = at("fallbacks")
-        raise PayloadError(
-            f"{w}.fallbacks needs {w}.model (the first target), e.g. "
-            "{'model': 'gpt-4o', 'fallbacks': ['claude-3-5-sonnet-20241022']}"
-        )
-    if cfg.get("params"):
-        w = at("params")
-        raise PayloadError(
-            f"{w}.params needs {w}.model (the target they are for), e.g. "
-            "{'model': 'gpt-4o', 'params': {'seed': 7}}; a routed call's targets take theirs from routing"
-        )
-    if cfg.get("base_url") and not cfg.get("provider"):
-        w = at("base_url")
-        raise PayloadError(
-            f"{w}.base_url needs {w}.model or {w}.provider to say which server it is, e.g. "
-            "{'provider': 'local', 'base_url': 'http://localhost:11434'}"
-        )
-
-
-def _explicit_target(source: Mapping[str, Any], wheres: Mapping[str, str]) -> Target | None:
-    """The target the call names: ``source`` as :func:`_call_targeting` merged it, ``wheres`` its fields."""
-
-    def at(key: str) -> str:
-        return wheres.get(key, "model_config")
-
-    model = optional_str(source, "model", at("model"))
-    if model is None:
-        return None
-    spec: dict[str, Any] = {"model": model}
-    provider = optional_str(source, "provider", at("provider"))
-    if provider:
-        spec["provider"] = provider
-    base_url = optional_str(source, "base_url", at("base_url"))
-    if base_url:
-        spec["base_url"] = base_url
-    params = source.get("params")
-    if params is not None:
-        if not isinstance(params, Mapping):
-            raise PayloadError(
-                f"{at('params')}.params must be an object of vendor parameters, e.g. {{'seed': 7}}, "
-                f"got {type(params).__name__}"
-            )
-        spec["params"] = params
-    try:
-        return parse_target(spec)
-    except ConfigError as exc:
-        raise PayloadError(f"{at('model')}: {exc.message}") from None
-
-
 def _swap_provider(
     chain: Sequence[Target], default: Sequence[Target], provider: str, task_type: str, by: str | None
 ) -> list[Target]:
@@ -275,13 +183,16 @@ def plan_call(
     data_class_models: Mapping[str, Sequence[str]] | None = None,
     call_urls: CallURLs | None = None,
     route_cache: dict[str, Resolution] | None = None,
+    named_routes: dict[tuple[Any, ...], Resolution] | None = None,
 ) -> Plan:
     """``call_urls``: where this configuration lets a call's base URLs go; a :class:`Service` passes the
     one it built when it opened, and without it ``env`` and ``catalog`` are read for this call.
 
     ``route_cache``: a :class:`Service`'s resolutions of calls that name nothing themselves (no
     ``model_config``, ``llm_overrides`` nor context). Such a call's route depends only on the catalog, the
-    environment and the policies, which a service never changes, so it is resolved once per skill."""
+    environment and the policies, which a service never changes, so it is resolved once per skill.
+    ``named_routes``: its resolutions of calls that do, by what they name (:func:`~.call_targets.named_route_key`), the
+    latest :data:`NAMED_ROUTES_KEPT` of them."""
     skill = catalog.skill(skill_id)
     if not isinstance(payload, Mapping):
         raise PayloadError(f"{skill_id}: payload must be a JSON object, got {type(payload).__name__}")
@@ -295,9 +206,13 @@ def plan_call(
     if not isinstance(lo, Mapping):
         raise PayloadError("context.llm_overrides must be an object, e.g. {'model': 'gpt-4o-mini'}")
     request, pinned = build_request(skill, payload, mc, lo)
-    cacheable = route_cache is not None and not mc and not lo and not context
     parts = skill.call_parts  # plain attributes: a pydantic model's cost several times as much to read
-    chosen = route_cache.get(parts.id) if cacheable else None  # type: ignore[union-attr]
+    cache: dict[Any, Resolution] | None
+    if not mc and not lo and not context:
+        cache, key = route_cache, parts.id
+    else:
+        cache, key = named_routes, named_route_key(parts.id, mc, lo, context)
+    chosen = cache.get(key) if cache is not None and key is not None else None
     if chosen is None:
         chosen = _route(
             catalog,
@@ -309,8 +224,10 @@ def plan_call(
             data_class_models=data_class_models,
             call_urls=call_urls,
         )
-        if cacheable:
-            route_cache[parts.id] = chosen  # type: ignore[index]
+        if cache is not None and key is not None:
+            if cache is named_routes and len(cache) >= NAMED_ROUTES_KEPT:
+                del cache[next(iter(cache))]  # the oldest: what calls name is the callers' to choose
+            cache[key] = chosen
     # positional, in the field order: a class called with keywords builds and unpacks a dict of them
     # (Python 3.11), on every call
     return Plan(
@@ -388,8 +305,8 @@ def _route(
     #: targets the call itself named, with the field they came from (their base URLs are checked)
     from_call: list[tuple[Target, str]] = []
     rule = ""
-    call, wheres = _call_targeting(mc, lo, context)
-    explicit = _explicit_target(call, wheres)
+    call, wheres = call_targeting(mc, lo, context)
+    explicit = explicit_target(call, wheres)
     explicit_where = wheres.get("base_url") or wheres.get("model", "model_config")
     call_provider = optional_str(call, "provider", wheres.get("provider", "model_config"))
     env_provider, env_model = _env_override(env)

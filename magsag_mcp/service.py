@@ -101,8 +101,9 @@ class Service(ProcessBound):
         self.retry = retry
         self.cascade = Cascade(self.providers, pricer, governance, retry)
         self.call_urls = CallURLs(env, catalog.routing.all_targets, self.providers)
-        #: skill id -> the route of a call that names no model itself (see plan_call)
+        #: calls' routes (see plan_call): by skill for calls that name none, by what they name for the others
         self._routes: dict[str, Resolution] = {}
+        self._named_routes: dict[tuple[Any, ...], Resolution] = {}
         self._data_class_models = governance.data_class_models() if governance else None
         #: calls inside invoke_skill right now; a lone call records without waiting for a group commit
         self._in_flight = 0
@@ -225,6 +226,7 @@ class Service(ProcessBound):
             data_class_models=self._data_class_models,
             call_urls=self.call_urls,
             route_cache=self._routes,
+            named_routes=self._named_routes,
         )
 
     async def _top_run(self, run_id: str) -> str:

@@ -58,3 +58,23 @@ async def test_a_call_runs_no_import_statement(service: Service, payload, progre
     await call()
     monkeypatch.undo()
     assert imported == []
+
+
+async def test_a_call_that_names_its_own_route_is_routed_once(service: Service, monkeypatch):
+    """Resolving a route named in model_config (parsing its targets, checking their base URLs, the data
+    classes) cost a call about 110,000 instructions: the service keeps the route by what the call names."""
+    from magsag_mcp import routing
+
+    resolved: list[str] = []
+    real_route = routing._route
+
+    def counting(catalog, skill, **kwargs):
+        resolved.append(skill.id)
+        return real_route(catalog, skill, **kwargs)
+
+    monkeypatch.setattr(routing, "_route", counting)
+    for _ in range(3):
+        payload = {**PAYLOAD, "model_config": {**OWN_ROUTE, "fallbacks": list(OWN_ROUTE["fallbacks"])}}
+        result = await service.invoke_skill("skill.analysis", payload, agent="a")
+        assert [a.model for a in result.attempts] == ["gpt-4o"]
+    assert resolved == ["skill.analysis"]

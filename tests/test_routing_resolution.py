@@ -554,6 +554,50 @@ def test_a_route_cache_resolves_calls_that_name_nothing_once_per_skill(catalog):
     assert list(cache) == ["skill.analysis"] and cache["skill.analysis"].rule == uncached.rule
 
 
+def test_a_call_that_names_its_own_route_is_resolved_once_per_distinct_naming(catalog, monkeypatch):
+    """A service keeps the routes of calls that name their own (model_config, llm_overrides, context) by
+    what they name: the same answer as resolving each afresh, in a list each plan owns; what cannot be a
+    key (params, a target written as an object) and what fails is resolved each time; the oldest go."""
+    from magsag_mcp import routing
+
+    env = {"MAGSAG_PROVIDER": "anthropic"}
+    named: dict = {}
+
+    def plan(mc=None, context=None, cache=True):
+        payload = {"data": "x"} if mc is None else {"data": "x", "model_config": mc}
+        return plan_call(
+            catalog, "skill.analysis", payload, context=context, env=env, named_routes=named if cache else None
+        )
+
+    def same_as_afresh(mc=None, context=None):
+        plan(mc, context)
+        kept, afresh = plan(mc, context), plan(mc, context, cache=False)  # the second from what was kept
+        assert (kept.rule, kept.candidates, kept.data_classes) == (afresh.rule, afresh.candidates, afresh.data_classes)
+        return kept
+
+    fallback = {"provider": "openai", "model": "gpt-4o", "fallbacks": ["anthropic:claude-3-5-haiku-latest"]}
+    first = same_as_afresh(dict(fallback))
+    first.candidates.clear()  # a caller may change its own plan; the next one is unaffected
+    again = same_as_afresh({**fallback, "fallbacks": list(fallback["fallbacks"])})
+    assert labels(again) == ["openai:gpt-4o", "anthropic:claude-3-5-haiku-latest"] and len(named) == 1
+    # what else the call names makes another route: its provider under a tier, a data class, a lower level
+    assert same_as_afresh({"provider": "anthropic"}, {"tier": "premium"}).rule.startswith("tier:premium")
+    assert not same_as_afresh({"provider": "anthropic"}).rule.startswith("tier:premium")
+    same_as_afresh(None, {"llm_overrides": {"model": "gpt-4o-mini"}, "data_class": "pii_processing"})
+    assert len(named) == 4
+    # not kept: params (1 and True would make one key), a target written as an object, a refused call
+    same_as_afresh({"model": "gpt-4o", "params": {"seed": 1}})
+    same_as_afresh({"model": "gpt-4o", "fallbacks": [{"provider": "openai", "model": "gpt-4o-mini"}]})
+    for _ in range(2):
+        with pytest.raises(PayloadError, match="fallbacks needs"):
+            plan({"fallbacks": ["gpt-4o"]})
+    assert len(named) == 4
+    monkeypatch.setattr(routing, "NAMED_ROUTES_KEPT", 4)
+    oldest = next(iter(named))
+    same_as_afresh({"model": "gpt-4o-mini"})
+    assert len(named) == 4 and oldest not in named
+
+
 def test_an_openai_fine_tune_named_bare_goes_to_openai():
     # OpenAI names a fine-tune "ft:<base model>:<org>:<suffix>:<id>"; written bare it failed with
     # "unknown provider 'ft'" (only "openai:ft:..." worked), though genai-prices prices fine-tunes.
