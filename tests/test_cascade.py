@@ -490,3 +490,16 @@ async def test_an_attempt_in_flight_reads_no_enum_member(monkeypatch):
     monkeypatch.undo()
     assert out.result.text == "fine"
     assert seen == []
+
+
+@pytest.mark.parametrize("on", [True, False])
+def test_an_attempt_switched_to_streaming_carries_every_field_of_its_request(on):
+    """The cascade rebuilds the request positionally (dataclasses.replace costs ~27,000 instructions):
+    every field, including any added later, must reach the copy as it was, stream alone changed."""
+    from magsag_mcp.cascade import _with_stream
+    from magsag_mcp.types import LLMRequest
+
+    values = {f.name: object() for f in dataclasses.fields(LLMRequest)}
+    copy = _with_stream(LLMRequest(**values), on)
+    for name, value in values.items():
+        assert getattr(copy, name) is (on if name == "stream" else value), name
