@@ -15,13 +15,14 @@ from __future__ import annotations
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from decimal import Decimal, localcontext
+from decimal import Decimal
 from typing import Any, Protocol
 
 import anyio
 
 from .attempt_cost import Pricing, cost_bound, output_tokens_reserved, price_failure, price_unreported
 from .call_request import estimate_input_tokens
+from .caller_progress import CallbackFailed, emit, guarded
 from .cascade_report import (
     CascadeState,
     all_failed,
@@ -110,7 +111,7 @@ class Cascade:
         #: this call's admissions so far: the call limit bounds retries and fallback hops together
         admissions: list[Any] = []
         total = len(plan.candidates)
-        callback = _guarded(progress)  # what providers call as the answer streams in
+        callback = guarded(progress)  # what providers call as the answer streams in
         for position, cand in enumerate(plan.candidates):
             target = cand.target
             skip = self._skip_reason(cand, plan) or self._window_skip(state, target)
@@ -130,7 +131,7 @@ class Cascade:
             elif request.stream and not caps.streaming:
                 request = _with_stream(request, False)
             if position > 0 and progress is not None:
-                await _emit(progress, "fallback", {"to": target.label, "position": position, "of": total})
+                await emit(progress, "fallback", {"to": target.label, "position": position, "of": total})
             try_number = 0
             while True:
                 try_number += 1
@@ -177,7 +178,7 @@ class Cascade:
                 try:
                     # asked only with a callback: the event's dict and a coroutine cost on every attempt
                     if progress is not None:
-                        await _emit(
+                        await emit(
                             progress, "attempt", {"target": target.label, "try": try_number, "position": position}
                         )
                 except BaseException:
@@ -242,7 +243,7 @@ class Cascade:
                         wait = self._retry_wait(exc, try_number, remaining, record, plan, position, state)
                         if wait is not None:
                             if progress is not None:
-                                await _emit(progress, "retry", {"target": target.label, "wait_s": round(wait, 3)})
+                                await emit(progress, "retry", {"target": target.label, "wait_s": round(wait, 3)})
                             await self.sleep(wait)
                             continue
                     if not exc.moves_on:
@@ -447,30 +448,6 @@ class Cascade:
         )
 
 
-class CallbackFailed(Exception):
-    """The caller's progress callback raised while a provider was streaming: carried past the
-    provider's own error handling, so that it is never taken for a provider's failure (which would
-    move on to the next target and pay again) and reaches the caller as the callback raised it."""
-
-    def __init__(self, error: Exception) -> None:
-        super().__init__(str(error))
-        self.error = error
-
-
-def _guarded(progress: ProgressCallback | None) -> ProgressCallback | None:
-    """``progress`` for a provider to call: what it raises comes out as :class:`CallbackFailed`."""
-    if progress is None:
-        return None
-
-    async def call(event: str, data: dict[str, Any]) -> None:
-        try:
-            await _emit(progress, event, data)
-        except Exception as exc:
-            raise CallbackFailed(exc) from exc
-
-    return call
-
-
 def _with_stream(request: LLMRequest, on: bool = True) -> LLMRequest:
     """``dataclasses.replace(request, stream=on)``, built positionally: replace walks the fields and calls
     the class with keywords, about 27,000 instructions on Python 3.11, on every attempt switched to
@@ -491,14 +468,3 @@ def _with_stream(request: LLMRequest, on: bool = True) -> LLMRequest:
         on,  # stream
         r.extra,
     )
-
-
-async def _emit(progress: ProgressCallback | None, event: str, data: dict[str, Any]) -> None:
-    if progress is None:
-        return
-    # The caller's code, run mid-call in a Decimal context of its own: one that sets the precision for its own
-    # figures (getcontext().prec = 6) set it for the rest of the call, whose cost was then rounded.
-    with localcontext():
-        maybe = progress(event, data)
-        if maybe is not None:
-            await maybe

@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
 
-from .errors import LedgerError
+from .errors import AllTargetsFailed, BudgetExceeded, LedgerError, MagsagError, PolicyDenied
 from .records import AttemptRecord
 from .types import FinishReason, LLMResult, ToolCall, Usage
 
@@ -96,3 +96,16 @@ def call_cost(attempts: list[AttemptRecord]) -> Decimal | None:
     if any(a.cost_usd is None for a in attempts):
         return None
     return sum((a.cost_usd for a in attempts if a.cost_usd is not None), Decimal(0))
+
+
+def run_status(exc: MagsagError) -> str:
+    """The status a failed call's run is recorded with: a governance refusal keeps its own."""
+    if isinstance(exc, PolicyDenied) or (
+        isinstance(exc, AllTargetsFailed) and isinstance(exc.last_error, PolicyDenied)
+    ):
+        return "policy_denied"
+    if isinstance(exc, BudgetExceeded) or (
+        isinstance(exc, AllTargetsFailed) and isinstance(exc.last_error, BudgetExceeded)
+    ):
+        return "budget_exceeded"
+    return "error"

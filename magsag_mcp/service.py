@@ -25,17 +25,14 @@ from .cascade import Cascade
 from .cascade_report import result_warnings
 from .catalog import Catalog, catalog_problems, load_catalog
 from .errors import (
-    AllTargetsFailed,
-    BudgetExceeded,
     ConfigError,
     LedgerError,
     MagsagError,
-    PolicyDenied,
     redacting_logger,
     register_secret,
 )
 from .exact_money import exact_money
-from .invoke_result import InvokeResult, answer_not_recorded, call_cost
+from .invoke_result import InvokeResult, answer_not_recorded, call_cost, run_status
 from .opening import Opening
 from .providers import ProviderSet, provider_names
 from .providers.base import ProgressCallback
@@ -282,7 +279,7 @@ class Service(ProcessBound):
                 )
             except MagsagError as exc:
                 # so_far is the cascade's own list: every attempt, whichever way the call ended
-                await self._record(run, so_far, _status_for(exc), error=exc)
+                await self._record(run, so_far, run_status(exc), error=exc)
                 raise
             except Exception:
                 # Not one of ours (a bug): the call still goes into the ledger as failed before it propagates.
@@ -484,18 +481,6 @@ class Service(ProcessBound):
             "network": self.transport.describe(),
             "problems": setting_problems(self.env),
         }
-
-
-def _status_for(exc: MagsagError) -> str:
-    if isinstance(exc, PolicyDenied) or (
-        isinstance(exc, AllTargetsFailed) and isinstance(exc.last_error, PolicyDenied)
-    ):
-        return "policy_denied"
-    if isinstance(exc, BudgetExceeded) or (
-        isinstance(exc, AllTargetsFailed) and isinstance(exc.last_error, BudgetExceeded)
-    ):
-        return "budget_exceeded"
-    return "error"
 
 
 def _fmt(value: Decimal | None) -> str | None:
