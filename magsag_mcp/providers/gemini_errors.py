@@ -1,0 +1,125 @@
+"""Gemini's errors: ``{"error": {"code", "message", "status", "details"}}``, read by the RPC status name and
+the ``google.rpc`` details (``ErrorInfo``, ``QuotaFailure``, ``RetryInfo``) rather than the message."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from typing import Any
+
+from ..errors import (
+    AuthenticationError,
+    ContextTooLongError,
+    PermissionDeniedError,
+    ProviderError,
+    ProviderTimeoutError,
+    QuotaExhaustedError,
+    RateLimitError,
+    excerpt,
+)
+from .http_errors import LONG_WAIT_SECONDS, error_for, parse_duration, parse_retry_after
+
+__all__ = ["gemini_error"]
+
+
+def gemini_error(status: int, body: bytes, headers: Mapping[str, str], *, provider: str, model: str) -> ProviderError:
+    """``{"error": {"code", "message", "status", "details"}}``, by the RPC status name first."""
+    message, rpc, details = "", None, []
+    try:
+        data = json.loads(body) if body else None
+    except ValueError:
+        data = None
+    if isinstance(data, list) and data:  # some proxies wrap the error in a list
+        data = data[0]
+    if isinstance(data, dict) and isinstance(data.get("error"), dict):
+        message = str(data["error"].get("message") or "")
+        rpc = data["error"].get("status")
+        details = data["error"].get("details") or []
+    elif body:
+        message = excerpt(body, 300)
+    text = f"{provider}:{model}: HTTP {status} {rpc or ''}: {message}".replace("  ", " ")
+    kw: dict[str, Any] = {"provider": provider, "model": model, "status": status, "code": rpc}
+    low = message.lower()
+    if rpc == "RESOURCE_EXHAUSTED" or status == 429:
+        return _resource_exhausted(text, message, details, headers, kw)
+    if rpc == "INVALID_ARGUMENT" and ("token" in low and ("exceed" in low or "limit" in low)):
+        return ContextTooLongError(text, **kw)
+    if rpc == "DEADLINE_EXCEEDED" or status == 504:
+        return ProviderTimeoutError(text, **kw)
+    by_reason = _by_error_info(details)
+    if by_reason is not None:
+        return by_reason(text, **kw)
+    if rpc == "FAILED_PRECONDITION":
+        # "User location is not supported for the API use", "free tier is not available in your country":
+        # this account cannot use Gemini from here, whatever the request; another vendor may serve it.
+        return PermissionDeniedError(text, **kw)
+    mapped = {
+        "UNAUTHENTICATED": 401,
+        "PERMISSION_DENIED": 403,
+        "NOT_FOUND": 404,
+        "INVALID_ARGUMENT": 400,
+        "UNAVAILABLE": 503,
+        "INTERNAL": 500,
+    }.get(rpc or "", status)
+    return error_for(mapped, message, headers=headers, provider=provider, model=model, code=rpc)
+
+
+#: ``google.rpc.ErrorInfo`` reasons that the status name hides: a bad key comes as 400 INVALID_ARGUMENT
+#: ("API key not valid. Please pass a valid API key."), which would otherwise stop the call as a bad request
+_ERROR_INFO_REASONS: dict[str, type[ProviderError]] = {
+    "API_KEY_INVALID": AuthenticationError,
+}
+
+
+def _by_error_info(details: Any) -> type[ProviderError] | None:
+    for detail in details if isinstance(details, list) else []:
+        if isinstance(detail, dict) and str(detail.get("@type", "")).endswith("google.rpc.ErrorInfo"):
+            cls = _ERROR_INFO_REASONS.get(str(detail.get("reason") or ""))
+            if cls is not None:
+                return cls
+    return None
+
+
+#: a quota that will not reset within minutes: move on instead of waiting
+_LONG_QUOTA = (
+    "perday",
+    "per day",
+    "daily",
+    "permonth",
+    "per month",
+    "monthly",
+    "spend cap",
+    "spending cap",
+    "credits are depleted",
+)
+
+
+def _resource_exhausted(
+    text: str, message: str, details: Any, headers: Mapping[str, str], kw: dict[str, Any]
+) -> ProviderError:
+    """429 RESOURCE_EXHAUSTED, read from the ``google.rpc`` details rather than the message.
+
+    Every Gemini quota message says "You exceeded your current quota ... billing details", per-minute or
+    per-day alike, so the message cannot tell them apart. ``QuotaFailure.violations[].quotaId`` can
+    (``GenerateRequestsPerDayPerProjectPerModel-FreeTier`` vs ``...PerMinute...``), and ``RetryInfo.retryDelay``
+    (``"37s"``) says when to come back. A daily quota wins over a RetryInfo (Google sends one with it too).
+    """
+    quota_ids: list[str] = []
+    delay: float | None = None
+    for detail in details if isinstance(details, list) else []:
+        if not isinstance(detail, dict):
+            continue
+        kind = str(detail.get("@type") or "")
+        if kind.endswith("google.rpc.QuotaFailure"):
+            for v in detail.get("violations") or []:
+                if isinstance(v, dict):
+                    quota_ids.append(f"{v.get('quotaId') or ''} {v.get('quotaMetric') or ''}".lower())
+        elif kind.endswith("google.rpc.RetryInfo"):
+            delay = parse_duration(str(detail.get("retryDelay") or "")) if detail.get("retryDelay") else None
+    header_wait = parse_retry_after(headers)
+    wait = header_wait if header_wait is not None else delay
+    low = message.lower()
+    daily = any(h in q for q in quota_ids for h in _LONG_QUOTA) or any(h in low for h in _LONG_QUOTA)
+    if daily or (wait is not None and wait > LONG_WAIT_SECONDS):
+        return QuotaExhaustedError(text, retry_after=wait, **kw)
+    return RateLimitError(text, retry_after=wait, **kw)
