@@ -64,7 +64,7 @@ STREAM_MIN_TOKENS = 2048
 
 class Guard(Protocol):
     async def admit(self, ctx: Any) -> Any: ...
-    async def settle(self, admission: Any, actual_cost: Decimal | None, *, call_goes_on: bool = False) -> None: ...
+    async def settle(self, admission: Any, actual_cost: Decimal | None) -> None: ...
     async def release(self, admission: Any) -> None: ...
 
 
@@ -231,13 +231,12 @@ class Cascade:
                     price_failure(self.pricer, record, exc, target, admission, request)
                     state.attempts.append(record)
                     if admission is not None:
-                        # Settled at what it cost, in the ledger too (a retry or a fallback may follow).
-                        # An unknown cost keeps counting at its worst case: in the call limit for the
+                        # Settled at what it cost (a retry or fallback of this call shrinks its reservation
+                        # to that, in its own reservation's transaction). An unknown cost keeps counting at its worst case: in the call limit for the
                         # rest of the call, and in the run and agent limits through the record's
                         # cost_bound (which replaces the reservation when the record lands); the
                         # attempt is also counted as unpriced (cost_complete false).
-                        with anyio.CancelScope(shield=True):
-                            await self.guard.settle(admission, record.cost_usd, call_goes_on=True)  # type: ignore[union-attr]
+                        await self.guard.settle(admission, record.cost_usd)  # type: ignore[union-attr]
                     remaining = deadline - self.clock()
                     if exc.retryable and try_number < self.retry.tries_per_target:
                         wait = self._retry_wait(exc, try_number, remaining, record, plan, position, state)

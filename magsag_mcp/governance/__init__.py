@@ -58,6 +58,8 @@ class Admission:
     actual_usd: Decimal | None = None
     #: its attempt holds a reservation and has not been settled or released yet
     running: bool = False
+    #: settled below its worst case, and its reservation shrunk to that in the ledger (see admit)
+    shrunk: bool = False
 
 
 @dataclass(slots=True)
@@ -223,6 +225,12 @@ class Governance:
             target.model,
             ctx.skill,
         )
+        if prior:
+            # The call's earlier attempts that failed for less than their worst case (a 503 costs
+            # nothing) still hold that worst case until the call is recorded: held whole, it would
+            # crowd this retry or fallback out of a run's, agent's or day's limit. This transaction
+            # shrinks them to what they cost first (none of a transaction of its own).
+            op.shrink = _shrinkable(prior)
         # Alone, the reservation is made inline: its own small transaction costs less than a trip to the
         # writer thread. With other attempts running it joins the group commit instead, where the
         # batch's reservations share one read of each scope (Reservation.apply_all) and one commit.
@@ -254,25 +262,12 @@ class Governance:
             admission.running = False
             self._running -= 1
 
-    async def settle(self, admission: Admission, actual_cost: Decimal | None, *, call_goes_on: bool = False) -> None:
+    async def settle(self, admission: Admission, actual_cost: Decimal | None) -> None:
         """The attempt's real cost. Its reservation is replaced by it when the attempt is recorded (one
-        transaction), which is when its call ends. ``call_goes_on``: the call may make more attempts (a
-        retry, a fallback) before then, so a known cost below the worst case shrinks the reservation at
-        once; held whole, a failed attempt's worst case would crowd the next ones out of a run's,
-        agent's or day's limit though it cost nothing."""
+        transaction), which is when its call ends; a retry or fallback of the same call shrinks it to
+        that cost before then, in its own reservation's transaction (see :meth:`admit`)."""
         admission.actual_usd = actual_cost
         self._ended(admission)
-        rid, reserved = admission.reservation_id, admission.reserved_usd
-        if not call_goes_on or rid is None or actual_cost is None or reserved is None or actual_cost >= reserved:
-            return
-        amount = to_pusd(actual_cost) or 0
-        try:
-            await self.ledger.submit(
-                lambda conn: conn.execute("UPDATE budget_reservations SET amount_pusd = ? WHERE id = ?", (amount, rid)),
-                durable=False,
-            )
-        except LedgerError:
-            pass  # the ledger closed first: the reservation holds its worst case until the record replaces it
 
     async def release(self, admission: Admission) -> None:
         """Drop a reservation whose attempt will never be recorded: nothing was sent (a progress callback
@@ -403,3 +398,15 @@ def _unpriced_refusal(limits: Sequence[Limit], target: Target) -> BudgetExceeded
         limit_usd=str(lim.amount),
         reason="unknown_price",
     )
+
+
+def _shrinkable(prior: list[Admission]) -> tuple[tuple[int, int], ...]:
+    """``(reservation id, cost in pico-USD)`` of the earlier attempts settled below their worst case whose
+    reservation is not yet shrunk; they are marked shrunk (a refused reservation shrinks them too)."""
+    out = []
+    for a in prior:
+        rid, reserved, actual = a.reservation_id, a.reserved_usd, a.actual_usd
+        if rid is not None and not a.shrunk and actual is not None and reserved is not None and actual < reserved:
+            out.append((to_pusd(actual) or 0, rid))
+            a.shrunk = True
+    return tuple(out)

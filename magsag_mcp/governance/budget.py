@@ -173,7 +173,7 @@ class Reservation:
     than once each (the open reservations are an unindexed scan of every call in flight).
     """
 
-    __slots__ = ("limits", "amount_pusd", "run_id", "budget", "agent", "ttl", "parent_known", "what")
+    __slots__ = ("limits", "amount_pusd", "run_id", "budget", "agent", "ttl", "parent_known", "what", "shrink")
 
     #: the group commit applies mergeable operations in this order: records (which settle
     #: reservations) first, so the reservations after them read the spend as it now stands
@@ -201,6 +201,9 @@ class Reservation:
         self.parent_known = parent_run_id is not None
         #: the attempt it stands for, recorded should its process die with the request in flight
         self.what = (provider, model, skill)
+        #: ``(amount, id)`` of the same call's earlier reservations to shrink to what their attempts cost,
+        #: before anything is read (see Governance.admit)
+        self.shrink: tuple[tuple[int, int], ...] = ()
 
     def __call__(self, conn: sqlite3.Connection) -> int:
         ok, value = self.apply_all(conn, [self])[0]
@@ -227,6 +230,11 @@ class Reservation:
             # it stood for (unknown cost, bounded by its amount), which the sums then count instead.
             record_abandoned(conn, now)
             _last_sweep = now
+        # The calls' earlier attempts settled below their worst case hold only what they cost from now on:
+        # first, so that every sum below reads them so (a shrink only lowers what is held).
+        shrink = [s for r in reservations for s in r.shrink]
+        if shrink:
+            conn.executemany("UPDATE budget_reservations SET amount_pusd = ? WHERE id = ?", shrink)
         #: scope -> [recorded spend, bound on unknown costs, open reservations], in pico-USD
         seen: dict[tuple[str | None, ...], list[int]] = {}
         results: list[tuple[bool, object]] = []
