@@ -232,10 +232,10 @@ class Cascade:
                     state.attempts.append(record)
                     if admission is not None:
                         # Settled at what it cost (a retry or fallback of this call shrinks its reservation
-                        # to that, in its own reservation's transaction). An unknown cost keeps counting at its worst case: in the call limit for the
-                        # rest of the call, and in the run and agent limits through the record's
-                        # cost_bound (which replaces the reservation when the record lands); the
-                        # attempt is also counted as unpriced (cost_complete false).
+                        # to that, in its own reservation's transaction). An unknown cost keeps counting at
+                        # its worst case: in the call limit for the rest of the call, and in the run and
+                        # agent limits through the record's cost_bound (which replaces the reservation when
+                        # the record lands); the attempt is also counted as unpriced (cost_complete false).
                         await self.guard.settle(admission, record.cost_usd)  # type: ignore[union-attr]
                     remaining = deadline - self.clock()
                     if exc.retryable and try_number < self.retry.tries_per_target:
