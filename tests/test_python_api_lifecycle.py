@@ -4,6 +4,7 @@ crossing a process boundary. These run in a child interpreter: exit and signals 
 from __future__ import annotations
 
 import os
+import signal
 import sqlite3
 import subprocess
 import sys
@@ -23,6 +24,9 @@ def _run_child(source: str, tmp_path: Path) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         [sys.executable, str(script), str(CATALOG), str(tmp_path / "l.db")],
         env=env, capture_output=True, text=True, timeout=90,
+        # Ctrl-C's default in the child, whatever the suite has: run in the background of a non-interactive
+        # shell (`./.ci/run &`), it has SIGINT ignored, the child inherits that, and its SIGINT does nothing
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
     )  # fmt: skip
 
 

@@ -146,6 +146,13 @@ def _env(fake: FakeOpenAI, db: Path) -> dict[str, str]:
     return {**keep, **env_for(fake), "MAGSAG_DB": str(db), "PYTHONPATH": str(ROOT)}
 
 
+def sigint_by_default() -> None:
+    """In the child: Ctrl-C's default, whatever this process has. A suite run in the background of a
+    non-interactive shell (``./.ci/run &``) has SIGINT ignored, and its children inherit that: the SIGINT
+    a test sends is then ignored, as it must be for a background job, and the test waits in vain."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 @pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT], ids=["SIGTERM", "SIGINT"])
 async def test_a_signal_stops_magsag_invoke_and_the_call_is_recorded(
     fake_openai: FakeOpenAI, tmp_path: Path, sig: signal.Signals
@@ -154,7 +161,13 @@ async def test_a_signal_stops_magsag_invoke_and_the_call_is_recorded(
     db = tmp_path / "l.db"
     cli = "import sys; from magsag_mcp.cli import main; sys.exit(main(sys.argv[1:]))"
     argv = [sys.executable, "-c", cli, "invoke", "skill.analysis", "--payload", json.dumps(PAYLOAD)]
-    proc = subprocess.Popen(argv, env=_env(fake_openai, db), stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    proc = subprocess.Popen(
+        argv,
+        env=_env(fake_openai, db),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        preexec_fn=sigint_by_default,
+    )
     try:
         await until_sent(fake_openai)
         proc.send_signal(sig)
