@@ -16,6 +16,7 @@ import sys
 from collections.abc import Sequence
 
 from ..errors import ConfigError, redact
+from ..startup import collector_paused
 
 LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
 LOG_LEVEL_ENV = "MAGSAG_MCP_LOG_LEVEL"
@@ -94,19 +95,20 @@ def main(argv: Sequence[str] | None = None) -> int:
         find_catalog(args.catalog)  # MAGSAG_CATALOG too: refused now, not by every tool call
         if args.transport == "http" and not 0 < args.port < 65536:
             raise ConfigError(f"--port {args.port} is not a TCP port (1-65535)")
-        import anyio
+        with collector_paused():  # importing the SDK is most of start-up (see startup.py)
+            import anyio
 
-        from .server import build_server
+            from .server import build_server
 
-        server = build_server(catalog=args.catalog, db=args.db)
+            server = build_server(catalog=args.catalog, db=args.db)
+            if args.transport == "stdio":
+                from .stdio import serve_stdio
+            else:
+                from .http import TOKEN_ENV, check_binding, check_port_free, security_settings, serve_http
         if args.transport == "stdio":
-            from .stdio import serve_stdio
-
             log.info("magsag-mcp serving on stdio")
             anyio.run(serve_stdio, server)
         else:
-            from .http import TOKEN_ENV, check_binding, check_port_free, security_settings, serve_http
-
             security_settings(args.host, args.port, args.allow_host)  # refuses a malformed --host or --allow-host
             token = os.environ.get(TOKEN_ENV) or None
             check_binding(args.host, token)
