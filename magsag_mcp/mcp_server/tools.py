@@ -9,6 +9,8 @@ to the server's log (stderr), never to the client.
 
 from __future__ import annotations
 
+import copy
+import functools
 import json
 from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any
@@ -264,15 +266,22 @@ def admit_tool_errors(schema: dict[str, Any]) -> dict[str, Any]:
     client even when ``isError`` is set (the python SDK's client skips it): had the schema not admitted
     it, such clients got a protocol error in place of the message. The result's required fields are
     required unless ``error`` is there (``if``/``else``: no branch to explore for a validator)."""
-    error = compact_schema(M.ErrorOut.model_json_schema(), optional_not_null=False)
-    error["description"] = "only in a failed call (isError): what went wrong, and how to fix it"
-    error.pop("additionalProperties", None)  # open anyway: details vary by error type
-    out = {**schema, "properties": {**schema.get("properties", {}), "error": error}}
+    out = {**schema, "properties": {**schema.get("properties", {}), "error": copy.deepcopy(_error_schema())}}
     required = out.pop("required", None)
     if required:
         out["if"] = {"required": ["error"]}
         out["else"] = {"required": required}
     return out
+
+
+@functools.cache
+def _error_schema() -> dict[str, Any]:
+    """The schema of a failed call's ``error``, the same in every tool's output schema (made once: a
+    model's JSON schema takes about a millisecond to generate, and start-up makes seven)."""
+    error = compact_schema(M.ErrorOut.model_json_schema(), optional_not_null=False)
+    error["description"] = "only in a failed call (isError): what went wrong, and how to fix it"
+    error.pop("additionalProperties", None)  # open anyway: details vary by error type
+    return error
 
 
 def _with_model_config(payload: dict[str, Any], model_config: M.ModelConfigArg | None) -> dict[str, Any]:
