@@ -15,7 +15,11 @@ of hosts, domain suffixes (``example.com`` and ``.example.com`` both cover ``api
 proxied: a proxy's localhost is not this machine's, and a local model server is on this one.
 
 Proxy credentials (``http://user:password@proxy:3128``) go to the proxy only, as
-``Proxy-Authorization``; no message shows them, nor the proxy URL's userinfo.
+``Proxy-Authorization``; no message shows them, nor the proxy URL's userinfo. The user name counts as a
+credential too: a token is often given as the user with no password (``http://ghp_token@proxy:8080``).
+Each is known to :func:`~magsag_mcp.errors.redact` (as written, percent-decoded, and as the header's
+base64) from the moment the environment is read, whether or not the proxy is used or usable, so that no
+message or log quotes it: not one that echoes the proxy's answer, nor ``magsag doctor``.
 """
 
 from __future__ import annotations
@@ -69,6 +73,7 @@ class ProxySettings:
                 value = (env.get(name) or "").strip()
                 if value:
                     self._raw[scheme] = (name, value)
+                    _register_credentials(value)
                     break
         self._parsed: dict[str, Proxy] = {}
         no_proxy = env.get("no_proxy") or env.get("NO_PROXY") or ""
@@ -129,16 +134,34 @@ def _parse(name: str, value: str) -> Proxy:
         raise ConfigError(f"{name} names no proxy host; {fix}")
     authorization = None
     if parts.username is not None:
-        password = unquote(parts.password or "")
-        credentials = base64.b64encode(f"{unquote(parts.username)}:{password}".encode()).decode("ascii")
-        register_secret(password)
-        register_secret(credentials)
-        authorization = f"Basic {credentials}"
+        authorization = f"Basic {_basic_credentials(parts.username, parts.password)}"
     shown_host = f"[{host}]" if ":" in host else host
     return Proxy(f"{parts.scheme}://{shown_host}:{port or _DEFAULT_PORTS[parts.scheme]}", authorization, name)
 
 
 _DEFAULT_PORTS = {"http": 80, "https": 443}
+
+
+def _basic_credentials(user: str, password: str | None) -> str:
+    """``Proxy-Authorization: Basic``'s value for the URL's (percent-encoded) user and password."""
+    return base64.b64encode(f"{unquote(user)}:{unquote(password or '')}".encode()).decode("ascii")
+
+
+def _register_credentials(value: str) -> None:
+    """Make the userinfo of proxy URL ``value`` known to ``redact()``: the user and the password, as
+    written and percent-decoded, and the header's base64. Done when the variable is read, before it is
+    parsed: a proxy magsag cannot use (a socks5:// one, a bad port) still keeps its credentials out of
+    every message."""
+    netloc = value.split("://", 1)[1] if "://" in value else value
+    netloc = netloc.split("/", 1)[0].split("?", 1)[0].split("#", 1)[0]
+    userinfo, at, _ = netloc.rpartition("@")
+    if not at or not userinfo:
+        return
+    user, colon, password = userinfo.partition(":")
+    for part in (user, password):
+        register_secret(part)
+        register_secret(unquote(part))
+    register_secret(_basic_credentials(user, password if colon else None))
 
 
 def _bypassed(host: str, port: int | None, no_proxy: list[str]) -> bool:

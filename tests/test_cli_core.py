@@ -496,3 +496,13 @@ def test_demo_into_a_closed_pipe_exits_quietly(tmp_path):
     err = proc.stderr.read().decode()
     assert proc.wait(120) == 0, err
     assert "Traceback" not in err
+
+
+def test_doctor_never_shows_a_token_given_as_the_proxy_user(cli_env, capsys, monkeypatch):
+    """``http://TOKEN@proxy``: the token is the whole credential, with no password."""
+    monkeypatch.setenv("HTTPS_PROXY", "http://ghp_DoctorUserTok3n@proxy.corp.example:3128")
+    monkeypatch.setenv("http_proxy", "socks5://ghp_DoctorSocksTok3n@127.0.0.1:1080")
+    for args in (["doctor"], ["doctor", "--json"]):
+        assert main(args) == 0
+        out = capsys.readouterr().out
+        assert "proxy.corp.example:3128" in out and "ghp_" not in out

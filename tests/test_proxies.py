@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import json
+import logging
 import socket
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -188,3 +190,64 @@ async def test_the_service_takes_its_proxies_from_its_environment(tmp_path: Path
         assert proxy is not None and proxy.url == "http://proxy.corp:3128"
     finally:
         await service.aclose()
+
+
+# --- a token given as the proxy URL's user, with no password -------------------------------------------------
+
+
+@pytest.fixture
+async def echoing_proxy() -> AsyncIterator[int]:
+    """A forward proxy that refuses every request with 407 and quotes the credentials it was sent, as a
+    careless proxy's error page does."""
+
+    async def refuse(request: web.Request) -> web.Response:
+        sent = request.headers.get("Proxy-Authorization", "").removeprefix("Basic ")
+        user = base64.b64decode(sent).decode().partition(":")[0] if sent else "-"
+        body = {"error": {"message": f"proxy user {user} is not allowed (Proxy-Authorization: Basic {sent})"}}
+        return web.json_response(body, status=407)
+
+    app = web.Application()
+    app.router.add_route("*", "/{tail:.*}", refuse)
+    server = TestServer(app, host="127.0.0.1")
+    await server.start_server()
+    yield server.port
+    await server.close()
+
+
+@pytest.mark.parametrize(
+    "userinfo, token",
+    [
+        ("ghp_UserTok3nNoPassw0rd1", "ghp_UserTok3nNoPassw0rd1"),
+        ("ghp_UserTok3n:", "ghp_UserTok3n"),  # an empty password
+        ("ghp%5FPctEncodedTok3n", "ghp_PctEncodedTok3n"),  # percent-encoded in the URL
+    ],
+)
+async def test_a_token_as_the_proxy_user_never_appears_in_a_message(echoing_proxy: int, userinfo: str, token: str):
+    from magsag_mcp.providers.openai import OpenAIProvider
+    from magsag_mcp.types import LLMRequest, Message, Target
+
+    transport = Transport(env={"HTTP_PROXY": f"http://{userinfo}@127.0.0.1:{echoing_proxy}"}, timeouts=SHORT)
+    provider = OpenAIProvider({"OPENAI_API_KEY": DEFAULT_KEY}, transport)
+    try:
+        with pytest.raises(E.MagsagError) as info:
+            await provider.complete(
+                LLMRequest(messages=[Message("user", "hi")]),
+                Target("openai", "gpt-4o", base_url="http://vendor.example/v1"),
+            )
+    finally:
+        await transport.aclose()
+    err = info.value
+    assert "proxy user [REDACTED] is not allowed" in err.message  # the proxy's answer is shown, not the token
+    for text in (str(err), err.message, json.dumps(err.to_dict())):
+        assert token not in text and userinfo.rstrip(":") not in text
+        assert base64.b64encode(f"{token}:".encode()).decode() not in text
+
+
+def test_a_token_as_the_proxy_user_is_redacted_in_logs_even_when_the_proxy_cannot_be_used(caplog):
+    # a socks5:// proxy, or a port that is no port, is never parsed into a Proxy: its token is still known
+    ProxySettings({"HTTPS_PROXY": "socks5://ghp_SocksUserTok3n@127.0.0.9:1080"})
+    ProxySettings({"HTTP_PROXY": "http://ghp_BadPortUserTok3n@proxy.corp:99999"})
+    log = E.redacting_logger("magsag_mcp.service")
+    with caplog.at_level(logging.WARNING, logger="magsag_mcp.service"):
+        log.warning("proxy refused %s and %s", "ghp_SocksUserTok3n", "ghp_BadPortUserTok3n")
+    assert "ghp_" not in caplog.text and caplog.text.count("[REDACTED]") == 2
