@@ -79,9 +79,13 @@ class InvokeResult:
 def answer_not_recorded(exc: LedgerError, result: InvokeResult) -> LedgerError:
     """The ledger refused a successful call's record: the call raises (it is not durable), but the
     answer that was paid for travels with the error, and the message warns against paying twice."""
+    kept = (
+        "it cannot be recorded as it is, so it is not kept"
+        if exc.details.get("overflow")
+        else "its record is kept in memory and written with the next call that records, or when the service closes"
+    )
     error = LedgerError(
-        f"{exc.message}. The call itself succeeded and was paid for; its record is kept in memory and "
-        "written with the next call that records, or when the service closes. The answer is attached to "
+        f"{exc.message}. The call itself succeeded and was paid for; {kept}. The answer is attached to "
         "this error (.result): calling again would pay twice",
         db=exc.details.get("db"),
         run_id=result.run_id,

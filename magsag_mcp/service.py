@@ -340,8 +340,9 @@ class Service(ProcessBound):
             *earlier, (run, attempts, error) = pending
             try:
                 await self.ledger.record_call(run, attempts, error=error, alone=alone, earlier=earlier)
-            except LedgerError:
-                self._unrecorded[:0] = pending
+            except LedgerError as exc:
+                if not (exc.details.get("overflow") and not earlier):  # too large: kept, it would fail the next
+                    self._unrecorded[:0] = pending
                 raise
 
     @exact_money

@@ -27,7 +27,7 @@ from zoneinfo import ZoneInfo
 
 from ..errors import BudgetExceeded
 from ..ledger.migrations import SPEND_BUCKET_SECONDS
-from ..ledger.money import from_pusd, to_pusd
+from ..ledger.money import SumSQL, from_pusd, joined, scalar_sum, summed, to_pusd
 from ..ledger.run_scope import RUN_SCOPE_ROWS, run_scope_totals, run_scope_unbounded
 from ..ledger.writes import record_abandoned
 from .policy import Limit
@@ -66,7 +66,15 @@ def day_bounds(now: float, zone: str) -> tuple[float, float]:
     return _bounds(zone, int(now // SPEND_BUCKET_SECONDS))
 
 
-_RUN_SPENT = f"SELECT COALESCE(SUM(cost_pusd), 0), COALESCE(SUM(cost_bound_pusd), 0) FROM ({RUN_SCOPE_ROWS})"
+def _spent(s: SumSQL) -> str:
+    """A scope's spend and bound, two columns each (see :func:`~..ledger.money.summed`): a year of an
+    organisation's spend passes what SQLite's integer SUM can add."""
+    return f"{s('cost_pusd')}, {s('cost_bound_pusd')}"
+
+
+def _held(s: SumSQL, where: str = "") -> str:
+    """The open reservations in a scope, as two columns (scalar subqueries: a subquery in FROM cost more)."""
+    return scalar_sum(s, "amount_pusd", "FROM budget_reservations" + where)
 
 
 def spent_and_reserved(
@@ -84,34 +92,36 @@ def spent_and_reserved(
     delegated runs' spend, and every reservation held against it.
     """
     if limit.kind == "run":
-        row = conn.execute(
-            "SELECT *, (SELECT COALESCE(SUM(amount_pusd), 0) FROM budget_reservations"
-            f" WHERE run_id = :run) FROM ({_RUN_SPENT})",
+        rows = summed(
+            conn,
+            lambda s: f"SELECT {_spent(s)}, {_held(s, ' WHERE run_id = :run')} FROM ({RUN_SCOPE_ROWS})",
             {"run": run_id},
-        ).fetchone()
+        )
     elif limit.kind == "day":
         start, end = day_bounds(now, limit.zone)
-        row = conn.execute(
-            "SELECT COALESCE(SUM(cost_pusd), 0), COALESCE(SUM(cost_bound_pusd), 0),"
-            " (SELECT COALESCE(SUM(amount_pusd), 0) FROM budget_reservations)"
-            " FROM day_spend WHERE bucket >= :first AND bucket < :last",
+        rows = summed(
+            conn,
+            lambda s: f"SELECT {_spent(s)}, {_held(s)} FROM day_spend WHERE bucket >= :first AND bucket < :last",
             {"first": int(start // SPEND_BUCKET_SECONDS), "last": int(end // SPEND_BUCKET_SECONDS)},
-        ).fetchone()
+        )
     else:
         start, end = day_bounds(now, limit.zone)
-        row = conn.execute(
+        rows = summed(
+            conn,
             # Every open reservation of the agent counts, whenever it was made: one made just before
             # midnight may be sent after it, and its spend then lands in the new day.
-            "SELECT COALESCE(SUM(cost_pusd), 0), COALESCE(SUM(cost_bound_pusd), 0), (SELECT"
-            " COALESCE(SUM(amount_pusd), 0) FROM budget_reservations WHERE agent = :agent)"
-            " FROM agent_spend WHERE agent = :agent AND bucket >= :first AND bucket < :last",
+            lambda s: (
+                f"SELECT {_spent(s)}, {_held(s, ' WHERE agent = :agent')} FROM agent_spend"
+                " WHERE agent = :agent AND bucket >= :first AND bucket < :last"
+            ),
             {
                 "agent": agent,
                 "first": int(start // SPEND_BUCKET_SECONDS),
                 "last": int(end // SPEND_BUCKET_SECONDS),
             },
-        ).fetchone()
-    return int(row[0]), int(row[1]), int(row[2])
+        )
+    row = rows[0]
+    return joined(row[0], row[1]), joined(row[2], row[3]), joined(row[4], row[5])
 
 
 def unpriced_calls(

@@ -13,7 +13,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from .filters import UsageFilters, parse_since, rows_in_range, sql_where
-from .money import from_pusd
+from .money import from_pusd, joined, named_sum, summed
 from .rollup_reads import ATTEMPT_DAY, BUCKET, grouped_rows
 
 
@@ -42,16 +42,27 @@ def largest_run(conn: sqlite3.Connection, f: UsageFilters) -> dict[str, Any] | N
     # "ORDER BY 2 + 3" only a bare integer names a column, so it was the constant 5 and ranked the
     # trees by id, reporting the first, not the costliest.
     own_where, own_args = sql_where(f, table="o")
-    tree = conn.execute(
-        "SELECT t.root, t.cost + coalesce(o.cost_pusd, 0) AS tree_cost,"
-        " t.bound + coalesce(o.cost_bound_pusd, 0) AS tree_bound, t.delegated FROM"
-        " (SELECT r.parent_run_id AS root, SUM(r.cost_pusd) AS cost, SUM(r.cost_bound_pusd) AS bound,"
-        f" COUNT(*) AS delegated FROM runs r{_by_time(conn, f)} WHERE {cond} AND r.parent_run_id IS NOT NULL"
-        " AND r.parent_run_id != r.run_id GROUP BY r.parent_run_id) AS t"
-        f" LEFT JOIN runs o ON o.run_id = t.root AND {own_where.removeprefix(' WHERE ') or '1'}"
-        " ORDER BY tree_cost + tree_bound DESC, t.root LIMIT 1",
+    # The sums come in two columns each (see money.summed) and are added up here, exactly: SQLite's + past
+    # 2**63-1 gives an inexact REAL. Ranked in integers (a REAL only past that, where ties cannot matter).
+    trees = summed(
+        conn,
+        lambda s: (
+            "SELECT t.root, t.cost_high, t.cost_low, coalesce(o.cost_pusd, 0), t.bound_high, t.bound_low,"
+            " coalesce(o.cost_bound_pusd, 0), t.delegated FROM"
+            f" (SELECT r.parent_run_id AS root, {named_sum(s, 'r.cost_pusd', 'cost')},"
+            f" {named_sum(s, 'r.cost_bound_pusd', 'bound')},"
+            f" COUNT(*) AS delegated FROM runs r{_by_time(conn, f)} WHERE {cond} AND r.parent_run_id IS NOT NULL"
+            " AND r.parent_run_id != r.run_id GROUP BY r.parent_run_id) AS t"
+            f" LEFT JOIN runs o ON o.run_id = t.root AND {own_where.removeprefix(' WHERE ') or '1'}"
+            " ORDER BY (t.cost_high + t.bound_high) * 4294967296 + t.cost_low + t.bound_low"
+            " + coalesce(o.cost_pusd, 0) + coalesce(o.cost_bound_pusd, 0) DESC, t.root LIMIT 1"
+        ),
         [*args, *own_args],
-    ).fetchone()
+    )
+    tree = None
+    if trees:
+        root, cost_high, cost_low, own_cost, bound_high, bound_low, own_bound, delegated = trees[0]
+        tree = (root, joined(cost_high, cost_low) + own_cost, joined(bound_high, bound_low) + own_bound, delegated)
     candidates = [row for row in (lone, tree) if row is not None]
     if not candidates:
         return None
@@ -119,17 +130,20 @@ def largest_days(conn: sqlite3.Connection, f: UsageFilters) -> tuple[dict[str, A
     rows = grouped_rows(
         conn,
         f,
-        rollup_select="bucket, agent, SUM(cost_pusd), SUM(cost_bound_pusd)",
-        attempts_select=f"{ATTEMPT_DAY}, coalesce(agent, ''), coalesce(SUM(cost_pusd), 0),"
-        " coalesce(SUM(CASE WHEN cost_pusd IS NULL THEN cost_bound_pusd END), 0)",
+        rollup_select=lambda s: f"bucket, agent, {s('cost_pusd')}, {s('cost_bound_pusd')}",
+        attempts_select=lambda s: (
+            f"{ATTEMPT_DAY}, coalesce(agent, ''), {s('cost_pusd')},"
+            f" {s('CASE WHEN cost_pusd IS NULL THEN cost_bound_pusd END')}"
+        ),
         group_by="1, 2",
     )
     by_day: dict[int, list[int]] = {}
     by_agent_day: dict[tuple[str, int], list[int]] = {}
-    for day, agent, known, bound in rows:
+    for day, agent, *money in rows:
+        known, bound = joined(*money[:2]), joined(*money[2:])
         for acc in (by_day.setdefault(day, [0, 0]), by_agent_day.setdefault((agent or "(none)", day), [0, 0])):
-            acc[0] += int(known or 0)
-            acc[1] += int(bound or 0)
+            acc[0] += known
+            acc[1] += bound
 
     def peak(days: dict[int, list[int]]) -> dict[str, Any]:
         day, (known, bound) = max(days.items(), key=lambda item: (sum(item[1]), -item[0]))  # the earliest of ties

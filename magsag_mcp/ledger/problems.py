@@ -9,10 +9,12 @@ from __future__ import annotations
 
 import errno
 import os
+import re
 import sqlite3
 from pathlib import Path
 
 from ..errors import LedgerError
+from .money import MAX_PUSD, from_pusd
 
 # SQLite's primary result codes (an extended code carries one in its low byte)
 _READONLY, _CORRUPT, _FULL, _CANTOPEN, _NOTADB = 8, 11, 13, 14, 26
@@ -74,10 +76,46 @@ def open_error(exc: BaseException, path: Path) -> LedgerError:
     )
 
 
+#: the running totals an UPSERT adds to (see :func:`~.money.checked_add`), as a user knows them
+_TOTALS = {
+    "runs": "a run's total",
+    "agent_spend": "an agent's spend in one quarter-hour",
+    "day_spend": "the spend of all calls in one quarter-hour",
+    "usage_rollup": "one day's total for a model, agent and skill",
+}
+_TOTAL_REFUSED = re.compile(r"NOT NULL constraint failed: (\w+)\.(?:cost_pusd|cost_bound_pusd)")
+
+
+def overflow_error(exc: BaseException, path: Path) -> LedgerError | None:
+    """A cost too large for the ledger's integer pico-USD columns, or None if ``exc`` is something else:
+    one attempt's cost, or a running total it adds to, past 2**63-1 pico-USD. Nothing was written (never
+    a wrong number); the record cannot be written as it is, so retrying it cannot help."""
+    text = str(exc)
+    total = _TOTAL_REFUSED.search(text) if isinstance(exc, sqlite3.IntegrityError) else None
+    if total is not None and total[1] in _TOTALS:
+        what = f"cannot record this call: {_TOTALS[total[1]]} would pass"
+    elif isinstance(exc, OverflowError) and "SQLite INTEGER" in text:
+        what = "cannot record this call: a cost is above"
+    elif isinstance(exc, sqlite3.OperationalError) and text == "integer overflow":
+        what = "cannot add its costs up: a sum is above"  # (a prune rebuilding a day's usage totals)
+    else:
+        return None
+    return LedgerError(
+        f"the ledger at {path} {what} ${from_pusd(MAX_PUSD)}, the largest amount it stores (2**63-1 "
+        "pico-USD, SQLite's largest integer), so nothing of it was written. A cost this large is most "
+        "likely a wrong price or token count: check the model's price in catalog/prices.yaml",
+        db=str(path),
+        overflow=True,
+    )
+
+
 def use_error(exc: BaseException, path: Path, busy_timeout_ms: float) -> LedgerError:
     """Reading or writing the open ledger at ``path`` failed."""
     if isinstance(exc, LedgerError):
         return exc
+    overflow = overflow_error(exc, path)
+    if overflow is not None:
+        return overflow
     text = str(exc)
     if "locked" in text or "busy" in text:
         return LedgerError(

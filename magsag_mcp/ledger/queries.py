@@ -12,10 +12,10 @@ from ..errors import InputError
 from ..text import check_text
 from .filters import UsageFilters, parse_since, sql_where
 from .migrations import ROLLUP_BUCKET_SECONDS
-from .money import from_pusd
+from .money import from_pusd, joined
 from .paging import after_cursor, encode_cursor
 from .peaks import largest_days, largest_run
-from .rollup_reads import ATTEMPT_MONEY, attempts_where, grouped_rows
+from .rollup_reads import attempt_money, attempts_where, grouped_rows
 
 if TYPE_CHECKING:
     from .store import Ledger
@@ -45,16 +45,22 @@ _STAT_KEYS = (
 def _rollup_rows(conn: sqlite3.Connection, f: UsageFilters) -> list[tuple[Any, ...]]:
     """(model, provider, agent, skill, outcome, attempts, in, out, cached, reasoning, cost, unpriced, bound,
     bounded) groups (see :func:`~.rollup_reads.grouped_rows`)."""
-    return grouped_rows(
+    rows = grouped_rows(
         conn,
         f,
-        rollup_select="model, provider, agent, skill, outcome, SUM(attempts), SUM(input_tokens),"
-        " SUM(output_tokens), SUM(cached_tokens), SUM(reasoning_tokens), SUM(cost_pusd), SUM(unpriced),"
-        " SUM(cost_bound_pusd), SUM(bounded)",
-        attempts_select="model, provider, coalesce(agent, ''), coalesce(skill, ''), outcome, COUNT(*),"
-        " SUM(input_tokens), SUM(output_tokens), SUM(cached_tokens), SUM(reasoning_tokens), " + ATTEMPT_MONEY,
+        rollup_select=lambda s: (
+            "model, provider, agent, skill, outcome, SUM(attempts), SUM(input_tokens),"
+            f" SUM(output_tokens), SUM(cached_tokens), SUM(reasoning_tokens), {s('cost_pusd')}, SUM(unpriced),"
+            f" {s('cost_bound_pusd')}, SUM(bounded)"
+        ),
+        attempts_select=lambda s: (
+            "model, provider, coalesce(agent, ''), coalesce(skill, ''), outcome, COUNT(*),"
+            " SUM(input_tokens), SUM(output_tokens), SUM(cached_tokens), SUM(reasoning_tokens), " + attempt_money(s)
+        ),
         group_by="1, 2, 3, 4, 5",
     )
+    # each pico-USD sum came as two columns (see money.summed)
+    return [(*r[:10], joined(r[10], r[11]), r[12], joined(r[13], r[14]), r[15]) for r in rows]
 
 
 def _stats(acc: dict[str, int]) -> dict[str, Any]:

@@ -11,21 +11,29 @@ from __future__ import annotations
 
 import math
 import sqlite3
+from collections.abc import Callable
 from typing import Any
 
 from .filters import UsageFilters, parse_since, rows_in_range, sql_where
 from .migrations import ROLLUP_BUCKET_SECONDS
+from .money import SumSQL, summed
 
 BUCKET = ROLLUP_BUCKET_SECONDS
 #: the UTC day of an attempt, as usage_rollup's bucket numbers it
 ATTEMPT_DAY = f"CAST(a.started_at / {BUCKET} AS INTEGER)"
 
-#: from attempts, the same sums usage_rollup keeps: known cost, unknown costs, their bounds
-ATTEMPT_MONEY = (
-    "coalesce(SUM(cost_pusd), 0), SUM(cost_pusd IS NULL),"
-    " coalesce(SUM(CASE WHEN cost_pusd IS NULL THEN cost_bound_pusd END), 0),"
-    " SUM(cost_pusd IS NULL AND cost_bound_pusd IS NOT NULL)"
-)
+
+def attempt_money(s: SumSQL) -> str:
+    """From attempts, the same sums usage_rollup keeps: known cost, unknown costs, their bounds, bounded
+    ones (the money as ``s`` writes it: see :func:`~.money.summed`)."""
+    return (
+        f"{s('cost_pusd')}, SUM(cost_pusd IS NULL), {s('CASE WHEN cost_pusd IS NULL THEN cost_bound_pusd END')},"
+        " SUM(cost_pusd IS NULL AND cost_bound_pusd IS NOT NULL)"
+    )
+
+
+#: :func:`attempt_money` in one column each, as usage_rollup stores them (prune rebuilds a day's rows)
+ATTEMPT_MONEY = attempt_money(lambda expr: f"coalesce(SUM({expr}), 0)")
 _ROLLUP_FILTERS = ("model", "provider", "agent", "skill")
 
 
@@ -54,13 +62,20 @@ def attempts_where(conn: sqlite3.Connection, f: UsageFilters) -> tuple[str, str,
 
 
 def grouped_rows(
-    conn: sqlite3.Connection, f: UsageFilters, *, rollup_select: str, attempts_select: str, group_by: str
+    conn: sqlite3.Connection,
+    f: UsageFilters,
+    *,
+    rollup_select: Callable[[SumSQL], str],
+    attempts_select: Callable[[SumSQL], str],
+    group_by: str,
 ) -> list[tuple[Any, ...]]:
     """Rows of ``rollup_select`` over usage_rollup and of ``attempts_select`` over attempts (alias
-    ``a``), both grouped by ``group_by``; a group may appear once per source, so callers add rows up."""
+    ``a``), both grouped by ``group_by``; a group may appear once per source, so callers add rows up.
+    The selects write their pico-USD sums with the function they are given, two columns each (see
+    :func:`~.money.summed`): a year's spend may pass what SQLite's SUM can add."""
     if f.run_id is not None or f.status is not None:
         source, where, args = attempts_where(conn, f)
-        return conn.execute(f"SELECT {attempts_select} FROM {source}{where} GROUP BY {group_by}", args).fetchall()
+        return summed(conn, lambda s: f"SELECT {attempts_select(s)} FROM {source}{where} GROUP BY {group_by}", args)
     eq: list[str] = []
     eq_args: list[Any] = []
     for name in _ROLLUP_FILTERS:
@@ -81,7 +96,7 @@ def grouped_rows(
         clauses.append("bucket < ?")
         args.append(last)
     where = (" WHERE " + " AND ".join(clauses)) if clauses else ""
-    rows = conn.execute(f"SELECT {rollup_select} FROM usage_rollup{where} GROUP BY {group_by}", args).fetchall()
+    rows = summed(conn, lambda s: f"SELECT {rollup_select(s)} FROM usage_rollup{where} GROUP BY {group_by}", args)
     edges: list[tuple[float, float]] = []
     if since is not None:
         edges.append((since, first * BUCKET if until is None else min(first * BUCKET, until)))  # type: ignore[operator]
@@ -91,9 +106,11 @@ def grouped_rows(
         if hi <= lo:
             continue
         edge_where = " AND ".join([*(f"a.{c}" for c in eq), "a.started_at >= ?", "a.started_at < ?"])
-        rows += conn.execute(
-            f"SELECT {attempts_select} FROM attempts a WHERE {edge_where} GROUP BY {group_by}", [*eq_args, lo, hi]
-        ).fetchall()
+        rows += summed(
+            conn,
+            lambda s: f"SELECT {attempts_select(s)} FROM attempts a WHERE {edge_where} GROUP BY {group_by}",  # noqa: B023
+            [*eq_args, lo, hi],
+        )
         if since is not None and until is not None and first is not None and last is not None and first > last:
             break  # the range lies inside one bucket: one edge query covered it
     return rows

@@ -12,7 +12,7 @@ from decimal import Decimal
 from typing import Any
 
 from ..exact_money import MONEY
-from .money import from_pusd
+from .money import from_pusd, joined, summed
 
 # The rows of a run's scope: the run's own row by primary key, its children by the partial index
 # runs_parent (``parent_run_id = ?`` implies the index's ``IS NOT NULL``); ``run_id != :run`` keeps a
@@ -30,11 +30,12 @@ def run_scope_totals(conn: sqlite3.Connection, run_id: str | None) -> tuple[int,
     The one definition of a run's scope (:data:`RUN_SCOPE_ROWS`): ``obs.get_current_cost()`` reports
     it and a run's budget limit is checked against it. Delegation counts one level deep.
     """
-    row = conn.execute(
-        f"SELECT COALESCE(SUM(cost_pusd), 0), COALESCE(SUM(unpriced_calls), 0) FROM ({RUN_SCOPE_ROWS})",
+    [(high, low, unpriced)] = summed(
+        conn,
+        lambda s: f"SELECT {s('cost_pusd')}, COALESCE(SUM(unpriced_calls), 0) FROM ({RUN_SCOPE_ROWS})",
         {"run": run_id},
-    ).fetchone()
-    return int(row[0]), int(row[1])
+    )
+    return joined(high, low), int(unpriced)
 
 
 def run_scope_unbounded(conn: sqlite3.Connection, run_id: str | None) -> int:
@@ -85,12 +86,17 @@ class RunSpend:
 
 
 def run_spend_in(conn: sqlite3.Connection, run_id: str) -> RunSpend:
-    cost, unpriced, bound = conn.execute(
-        "SELECT COALESCE(SUM(cost_pusd), 0), COALESCE(SUM(unpriced_calls), 0), COALESCE(SUM(cost_bound_pusd), 0)"
-        f" FROM ({RUN_SCOPE_ROWS})",
+    [(cost_high, cost_low, unpriced, bound_high, bound_low)] = summed(
+        conn,
+        lambda s: (
+            f"SELECT {s('cost_pusd')}, COALESCE(SUM(unpriced_calls), 0), {s('cost_bound_pusd')} FROM ({RUN_SCOPE_ROWS})"
+        ),
         {"run": run_id},
-    ).fetchone()
+    )
     unbounded = run_scope_unbounded(conn, run_id) if unpriced else 0
     return RunSpend(
-        from_pusd(int(cost)) or Decimal(0), from_pusd(int(bound)) or Decimal(0), int(unpriced), int(unbounded)
+        from_pusd(joined(cost_high, cost_low)) or Decimal(0),
+        from_pusd(joined(bound_high, bound_low)) or Decimal(0),
+        int(unpriced),
+        int(unbounded),
     )

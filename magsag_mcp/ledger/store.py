@@ -34,7 +34,7 @@ from ..records import AttemptRecord, RunRecord
 from ..text import check_text
 from .connection import BUSY_TIMEOUT_MS, SYNC_MODES, _configure, _connect, _create_private
 from .migrations import NewerSchema, NotALedger, migrate, unknown_migrations
-from .problems import file_identity, moved_error, newer_error, open_error, use_error
+from .problems import file_identity, moved_error, newer_error, open_error, overflow_error, use_error
 from .run_scope import RunSpend, run_spend_in
 from .writes import (
     EXPIRED_RESERVATIONS,
@@ -209,6 +209,8 @@ class Ledger:
                         continue
                     if ok:
                         fut.set_result(value)
+                    elif (too_large := overflow_error(value, self.path)) is not None:  # a cost past what SQLite holds
+                        fut.set_exception(too_large)
                     else:
                         fut.set_exception(value)
             if self._closing and not self._pending:
@@ -315,7 +317,7 @@ class Ledger:
         if alone and self.writer_idle() and not self._closing:
             try:
                 done, _ = self.try_now(write, durable=True)
-            except sqlite3.Error:
+            except (sqlite3.Error, OverflowError):  # OverflowError: a cost too large to bind (see problems.py)
                 done = False  # rolled back; the queue retries it and reports a lasting failure properly
             if done:
                 return

@@ -15,7 +15,7 @@ from typing import Any
 from ..errors import redact
 from ..records import AttemptRecord, RunRecord
 from .migrations import ROLLUP_BUCKET_SECONDS, SPEND_BUCKET_SECONDS
-from .money import from_pusd, to_pusd
+from .money import checked_add, from_pusd, to_pusd
 
 #: the synchronous mode each writer connection is in (sqlite3.Connection takes no attributes)
 SYNC_MODE_BY_CONNECTION: dict[int, str] = {}
@@ -38,23 +38,23 @@ _UPSERT_RUN = (
     " status = CASE WHEN runs.status IN ('ok', 'running') THEN excluded.status ELSE runs.status END,"
     " calls = runs.calls + excluded.calls, input_tokens = runs.input_tokens + excluded.input_tokens,"
     " output_tokens = runs.output_tokens + excluded.output_tokens,"
-    " cost_pusd = runs.cost_pusd + excluded.cost_pusd,"
+    f" {checked_add('runs', 'cost_pusd')},"
     " unpriced_calls = runs.unpriced_calls + excluded.unpriced_calls,"
-    " cost_bound_pusd = runs.cost_bound_pusd + excluded.cost_bound_pusd,"
+    f" {checked_add('runs', 'cost_bound_pusd')},"
     " skill = CASE WHEN runs.skill = excluded.skill THEN runs.skill ELSE NULL END,"
     " agent = COALESCE(runs.agent, excluded.agent)"
 )
 
 _UPSERT_SPEND = (
     "INSERT INTO agent_spend (agent, bucket, cost_pusd, cost_bound_pusd) VALUES (?, ?, ?, ?)"
-    " ON CONFLICT(agent, bucket) DO UPDATE SET cost_pusd = agent_spend.cost_pusd + excluded.cost_pusd,"
-    " cost_bound_pusd = agent_spend.cost_bound_pusd + excluded.cost_bound_pusd"
+    f" ON CONFLICT(agent, bucket) DO UPDATE SET {checked_add('agent_spend', 'cost_pusd')},"
+    f" {checked_add('agent_spend', 'cost_bound_pusd')}"
 )
 
 _UPSERT_DAY = (
     "INSERT INTO day_spend (bucket, cost_pusd, cost_bound_pusd) VALUES (?, ?, ?)"
-    " ON CONFLICT(bucket) DO UPDATE SET cost_pusd = day_spend.cost_pusd + excluded.cost_pusd,"
-    " cost_bound_pusd = day_spend.cost_bound_pusd + excluded.cost_bound_pusd"
+    f" ON CONFLICT(bucket) DO UPDATE SET {checked_add('day_spend', 'cost_pusd')},"
+    f" {checked_add('day_spend', 'cost_bound_pusd')}"
 )
 
 _UPSERT_ROLLUP = (
@@ -64,8 +64,8 @@ _UPSERT_ROLLUP = (
     " ON CONFLICT(bucket, model, provider, agent, skill, outcome) DO UPDATE SET"
     " attempts = attempts + excluded.attempts, input_tokens = input_tokens + excluded.input_tokens,"
     " output_tokens = output_tokens + excluded.output_tokens, cached_tokens = cached_tokens + excluded.cached_tokens,"
-    " reasoning_tokens = reasoning_tokens + excluded.reasoning_tokens, cost_pusd = cost_pusd + excluded.cost_pusd,"
-    " unpriced = unpriced + excluded.unpriced, cost_bound_pusd = cost_bound_pusd + excluded.cost_bound_pusd,"
+    f" reasoning_tokens = reasoning_tokens + excluded.reasoning_tokens, {checked_add('usage_rollup', 'cost_pusd')},"
+    f" unpriced = unpriced + excluded.unpriced, {checked_add('usage_rollup', 'cost_bound_pusd')},"
     " bounded = bounded + excluded.bounded"
 )
 
