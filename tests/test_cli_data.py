@@ -474,3 +474,51 @@ def test_a_model_filter_written_as_a_target_selects_that_target(ledger_db, capsy
     assert UsageFilters.build({"model": "llama3.1:70b"}).model == "llama3.1:70b"  # an Ollama tag, not a provider
     with pytest.raises(InputError, match="names provider 'openai'.*'anthropic'"):
         UsageFilters.build({"model": "openai:gpt-4o", "provider": "anthropic"})
+
+
+def test_csv_has_the_runs_parent_and_the_attempts_warnings_as_json_has_them(tmp_path, monkeypatch, capsys):
+    """Before: the CSV export had neither, so an audit in a spreadsheet could not tell a delegated run from
+    its parent, nor see that an answer was truncated or priced from a guess. They come last: the columns
+    before them are where they were."""
+    db = tmp_path / "warnings.db"
+    monkeypatch.setenv("MAGSAG_DB", str(db))
+    monkeypatch.setenv("MAGSAG_CATALOG", str(CATALOG))
+    now = time.time()
+    warnings = [
+        'finish_reason "length", the answer, was cut',
+        "line one\nline two, with a comma",
+        "=SUM(A1) \"quoted\", and 'single'",
+        "ünïcode \u2028 separator",
+    ]
+
+    async def fill() -> None:
+        async with Ledger(db) as ledger:
+            parent = RunRecord("parent", "a", "skill.analysis", now - 2)
+            await ledger.record_call(
+                parent, [AttemptRecord("parent", now - 2, "openai", "gpt-4o", "skill.analysis", "a", "ok", 0, 1)]
+            )
+            child = RunRecord("child", "a", "skill.analysis", now - 1, parent_run_id="parent")
+            attempt = AttemptRecord("child", now - 1, "openai", "gpt-4o", "skill.analysis", "a", "ok", 0, 1)
+            attempt.warnings = warnings
+            await ledger.record_call(child, [attempt])
+            await ledger.record_call(RunRecord("lone", "a", "skill.analysis", now, status="error"), [])
+
+    anyio.run(fill)
+    assert main(["data", "query", "--format", "json"]) == 0
+    exported = {r["run_id"]: r for r in json.loads(capsys.readouterr().out)}
+    assert main(["data", "query", "--format", "csv"]) == 0
+    text = capsys.readouterr().out
+    reader = csv.DictReader(io.StringIO(text))
+    rows = {r["run_id"]: r for r in reader}
+    old_columns = [
+        "run_id", "agent", "skill", "run_status", "time", "provider", "model", "outcome", "error_class",
+        "error_message", "input_tokens", "output_tokens", "cached_tokens", "cache_write_tokens",
+        "reasoning_tokens", "total_tokens", "cache_write_1h_tokens", "input_audio_tokens", "output_audio_tokens",
+        "service_tier", "cost_usd", "cost_bound_usd", "price_source", "latency_ms", "attempt_number",
+        "fallback_position",
+    ]  # fmt: skip
+    assert reader.fieldnames == [*old_columns, "parent_run_id", "warnings"]
+    assert rows["child"]["parent_run_id"] == exported["child"]["parent_run_id"] == "parent"
+    assert rows["parent"]["parent_run_id"] == "" and rows["lone"]["parent_run_id"] == ""
+    assert json.loads(rows["child"]["warnings"]) == exported["child"]["attempts"][0]["warnings"] == warnings
+    assert json.loads(rows["parent"]["warnings"]) == [] and json.loads(rows["lone"]["warnings"]) == []

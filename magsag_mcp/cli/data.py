@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import csv
 import io
+import json
 import sys
 from collections.abc import Awaitable, Callable
 from pathlib import Path
@@ -42,6 +43,9 @@ CSV_FIELDS = (
     "latency_ms",
     "attempt_number",
     "fallback_position",
+    # added after the first columns, so that a consumer reading columns by position reads what it did
+    "parent_run_id",
+    "warnings",
 )
 
 
@@ -140,12 +144,19 @@ def runs_to_csv(runs: list[dict[str, Any]]) -> str:
     """One row per attempt (runs without attempts get one row), with a header. Text that would start a
     formula in a spreadsheet is prefixed with ``'`` (see :func:`_inert`): in every column, for text comes
     from callers and vendors in more of them than one would list (a server's ``service_tier``); the numbers
-    written as text (costs) are never negative."""
+    written as text (costs) are never negative. ``warnings`` is the attempt's list as JSON text, one cell
+    (``[]`` for none), so that every row's reads back with ``json.loads``."""
     buf = io.StringIO()
     writer = csv.DictWriter(buf, fieldnames=CSV_FIELDS, extrasaction="ignore", lineterminator="\n")
     writer.writeheader()
     for run in runs:
-        base = {"run_id": run["run_id"], "agent": run["agent"], "skill": run["skill"], "run_status": run["status"]}
+        base = {
+            "run_id": run["run_id"],
+            "agent": run["agent"],
+            "skill": run["skill"],
+            "run_status": run["status"],
+            "parent_run_id": run.get("parent_run_id"),
+        }
         # a run that failed before any attempt still says when and why, in the attempt columns of its one row
         error = run.get("error") or {}
         lone = {"time": run.get("started_at")}
@@ -154,7 +165,7 @@ def runs_to_csv(runs: list[dict[str, Any]]) -> str:
         for attempt in run["attempts"] or [lone]:
             # a session's run spans skills: each attempt names its own (the run's is null then)
             own = {k: attempt.get(k) or base[k] for k in ("agent", "skill")}
-            row = {**base, **attempt, **own}
+            row = {**base, **attempt, **own, "warnings": json.dumps(attempt.get("warnings") or [], ensure_ascii=False)}
             writer.writerow({k: _inert(row.get(k)) for k in CSV_FIELDS})
     return buf.getvalue()
 
