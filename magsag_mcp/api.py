@@ -199,8 +199,9 @@ class Observer(ProcessBound):
         self._warned_at = (bounded, spend.unbounded_attempts)
         if bounded and bounded != warned_bounded:
             warnings.warn(
-                f"run {self.budget_run_id}: {bounded} attempt(s) of unknown cost are counted at their worst case "
-                f"(${spend.unknown_cost_bound_usd}); known spend is ${spend.known_usd} (obs.cost_detail() has both)",
+                f"run {self.budget_run_id}: {bounded} attempt(s) of unknown cost are counted at their worst "
+                f"case (${spend.unknown_cost_bound_usd:f}); known spend is ${spend.known_usd:f} (obs.cost_detail() "
+                "has both)",
                 UnknownCostWarning,
                 stacklevel=3,
             )

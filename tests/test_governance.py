@@ -1616,3 +1616,17 @@ async def test_money_stays_exact_when_a_progress_callback_sets_its_own_decimal_c
     finally:
         await svc.aclose()
     assert "attempt" in seen
+
+
+async def test_round_dollar_amounts_are_written_as_dollars_not_in_exponent_form(tmp_path: Path):
+    """Before: a refusal said "spent $2E+1, ... reserves up to $1E+1" and check_budget's spent_usd was "2E+1"
+    (a normalized Decimal's str), for exactly $20 and $10."""
+    async with Ledger(tmp_path / "l.db") as ledger:
+        gov = Governance(limits(max_cost_per_run_usd="25"), ledger, FixedPricer("10"))
+        await record(ledger, "r", "20")
+        status = await gov.check_budget(run_id="r")
+        with pytest.raises(E.BudgetExceeded) as info:
+            await gov.admit(attempt_ctx("r"))
+    assert run_limit(status)["spent_usd"] == "20"
+    assert "spent $20, reserved $0, this attempt reserves up to $10" in info.value.message
+    assert info.value.details["spent_usd"] == "20" and info.value.details["reservation_usd"] == "10"

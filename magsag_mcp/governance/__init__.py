@@ -349,9 +349,10 @@ class Governance:
                 "limit": lim.kind,
                 "scope": "each call" if lim.kind == "call" else describe_scope(lim, budget, agent, run_id),
                 "limit_usd": str(lim.amount),
-                "spent_usd": str(spent_d),
-                "unknown_cost_bound_usd": str(bound_d),
-                "reserved_usd": str(held_d),
+                # "f": a normalized Decimal prints a round $20 as 2E+1
+                "spent_usd": format(spent_d, "f"),
+                "unknown_cost_bound_usd": format(bound_d, "f"),
+                "reserved_usd": format(held_d, "f"),
                 "remaining_usd": str(max(Decimal(0), lim.amount - used)),
                 "status": status,
                 "unpriced_calls": unpriced,

@@ -293,8 +293,13 @@ def recorded_parent(conn: sqlite3.Connection, run_id: str) -> str | None:
     return row[0] if row else None
 
 
+def _usd(pusd: int) -> str:
+    """Dollars as a user writes them: ``20``, not the ``2E+1`` a normalized Decimal prints."""
+    return format(from_pusd(pusd), "f")
+
+
 def _exceeded(limit: Limit, r: Reservation, spent: int, bound: int, held: int) -> BudgetExceeded:
-    unknown = f", up to ${from_pusd(bound)} more for attempts of unknown cost" if bound else ""
+    unknown = f", up to ${_usd(bound)} more for attempts of unknown cost" if bound else ""
     # A worst case above the whole limit is refused whatever was spent: "spent $0" alone would puzzle.
     alone = (
         "; this attempt's worst case alone is above the limit: lower max_tokens, choose a cheaper model "
@@ -304,13 +309,13 @@ def _exceeded(limit: Limit, r: Reservation, spent: int, bound: int, held: int) -
     )
     return BudgetExceeded(
         f"{limit.policy}: {limit.kind.replace('_', '-')} limit ${limit.amount} for "
-        f"{describe_scope(limit, r.budget, r.agent, r.run_id)} would be exceeded: spent ${from_pusd(spent)}"
-        f"{unknown}, reserved ${from_pusd(held)}, this attempt reserves up to ${from_pusd(r.amount_pusd)}{alone}",
+        f"{describe_scope(limit, r.budget, r.agent, r.run_id)} would be exceeded: spent ${_usd(spent)}"
+        f"{unknown}, reserved ${_usd(held)}, this attempt reserves up to ${_usd(r.amount_pusd)}{alone}",
         policy=limit.policy,
         limit=limit.kind,
         limit_usd=str(limit.amount),
-        spent_usd=str(from_pusd(spent)),
-        unknown_cost_bound_usd=str(from_pusd(bound)),
-        reserved_usd=str(from_pusd(held)),
-        reservation_usd=str(from_pusd(r.amount_pusd)),
+        spent_usd=_usd(spent),
+        unknown_cost_bound_usd=_usd(bound),
+        reserved_usd=_usd(held),
+        reservation_usd=_usd(r.amount_pusd),
     )
