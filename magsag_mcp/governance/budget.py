@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import sqlite3
 import time
+from collections.abc import Callable
 from datetime import datetime, timedelta
 from decimal import Decimal
 from functools import lru_cache
@@ -27,7 +28,7 @@ from zoneinfo import ZoneInfo
 
 from ..errors import BudgetExceeded
 from ..ledger.migrations import SPEND_BUCKET_SECONDS
-from ..ledger.money import SumSQL, from_pusd, joined, scalar_sum, summed, to_pusd
+from ..ledger.money import SumSQL, exact_sum, fast_sum, from_pusd, joined, scalar_sum, summed, to_pusd
 from ..ledger.run_scope import RUN_SCOPE_ROWS, run_scope_totals, run_scope_unbounded
 from ..ledger.writes import record_abandoned
 from .policy import Limit
@@ -77,6 +78,26 @@ def _held(s: SumSQL, where: str = "") -> str:
     return scalar_sum(s, "amount_pusd", "FROM budget_reservations" + where)
 
 
+def _both(statement: Callable[[SumSQL], str]) -> Callable[[SumSQL], str]:
+    """``statement`` written once for each way of summing: every reservation reads its scope, and
+    building the SQL text per call would cost more than the lookup."""
+    return {s: statement(s) for s in (fast_sum, exact_sum)}.__getitem__
+
+
+_RUN_SPENT = _both(lambda s: f"SELECT {_spent(s)}, {_held(s, ' WHERE run_id = :run')} FROM ({RUN_SCOPE_ROWS})")
+_DAY_SPENT = _both(
+    lambda s: f"SELECT {_spent(s)}, {_held(s)} FROM day_spend WHERE bucket >= :first AND bucket < :last"
+)
+# Every open reservation of the agent counts, whenever it was made: one made just before midnight may be
+# sent after it, and its spend then lands in the new day.
+_AGENT_DAY_SPENT = _both(
+    lambda s: (
+        f"SELECT {_spent(s)}, {_held(s, ' WHERE agent = :agent')} FROM agent_spend"
+        " WHERE agent = :agent AND bucket >= :first AND bucket < :last"
+    )
+)
+
+
 def spent_and_reserved(
     conn: sqlite3.Connection, limit: Limit, *, run_id: str | None, agent: str | None, now: float
 ) -> tuple[int, int, int]:
@@ -92,28 +113,17 @@ def spent_and_reserved(
     delegated runs' spend, and every reservation held against it.
     """
     if limit.kind == "run":
-        rows = summed(
-            conn,
-            lambda s: f"SELECT {_spent(s)}, {_held(s, ' WHERE run_id = :run')} FROM ({RUN_SCOPE_ROWS})",
-            {"run": run_id},
-        )
+        rows = summed(conn, _RUN_SPENT, {"run": run_id})
     elif limit.kind == "day":
         start, end = day_bounds(now, limit.zone)
         rows = summed(
-            conn,
-            lambda s: f"SELECT {_spent(s)}, {_held(s)} FROM day_spend WHERE bucket >= :first AND bucket < :last",
-            {"first": int(start // SPEND_BUCKET_SECONDS), "last": int(end // SPEND_BUCKET_SECONDS)},
+            conn, _DAY_SPENT, {"first": int(start // SPEND_BUCKET_SECONDS), "last": int(end // SPEND_BUCKET_SECONDS)}
         )
     else:
         start, end = day_bounds(now, limit.zone)
         rows = summed(
             conn,
-            # Every open reservation of the agent counts, whenever it was made: one made just before
-            # midnight may be sent after it, and its spend then lands in the new day.
-            lambda s: (
-                f"SELECT {_spent(s)}, {_held(s, ' WHERE agent = :agent')} FROM agent_spend"
-                " WHERE agent = :agent AND bucket >= :first AND bucket < :last"
-            ),
+            _AGENT_DAY_SPENT,
             {
                 "agent": agent,
                 "first": int(start // SPEND_BUCKET_SECONDS),
