@@ -1,14 +1,16 @@
-"""Shared fixtures: the anyio backend, a loopback vendor server, and a Service wired to it."""
+"""Shared fixtures: the anyio backend, loopback vendor servers, a transport, and an MCP client."""
 
 from __future__ import annotations
 
 import shutil
+from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
 
 from magsag_mcp.loopback import LoopbackUpstream
 from magsag_mcp.providers.fake import clear_scripts
+from magsag_mcp.transport import Transport
 
 ROOT = Path(__file__).resolve().parent.parent
 CATALOG = ROOT / "catalog"
@@ -25,6 +27,15 @@ async def upstream():
     await up.start()
     yield up
     await up.stop()
+
+
+@pytest.fixture
+async def transport() -> AsyncIterator[Transport]:
+    """One transport with the default settings per test, closed after it (so no aiohttp session outlives
+    its test). A module that needs other settings (short timeouts, a body limit) defines its own."""
+    t = Transport()
+    yield t
+    await t.aclose()
 
 
 @pytest.fixture

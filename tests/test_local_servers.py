@@ -53,13 +53,6 @@ class Server:
 
 
 @pytest.fixture
-async def transport() -> AsyncIterator[Transport]:
-    t = Transport()
-    yield t
-    await t.aclose()
-
-
-@pytest.fixture
 async def serve() -> AsyncIterator[Callable[[dict[str, Answer]], Any]]:
     started: list[TestServer] = []
 

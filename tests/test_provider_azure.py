@@ -22,13 +22,6 @@ pytestmark = pytest.mark.anyio
 DEPLOYMENT = "gpt4o-prod"
 
 
-@pytest.fixture
-async def transport():
-    t = Transport()
-    yield t
-    await t.aclose()
-
-
 def env_for(fake: FakeOpenAI, **extra: str) -> dict[str, str]:
     return {"AZURE_OPENAI_API_KEY": AZURE_KEY, "AZURE_OPENAI_ENDPOINT": fake.url + "/", **extra}
 

@@ -18,13 +18,6 @@ pytestmark = pytest.mark.anyio
 MODEL = "meta-llama/Llama-3.3-70B-Instruct"
 
 
-@pytest.fixture
-async def transport():
-    t = Transport()
-    yield t
-    await t.aclose()
-
-
 def ask(text: str = "hello", **kw) -> LLMRequest:
     return LLMRequest(messages=[Message("user", text)], **kw)
 

@@ -24,13 +24,6 @@ CHAT, RESPONSES = "/v1/chat/completions", "/v1/responses"
 
 
 @pytest.fixture
-async def transport():
-    t = Transport()
-    yield t
-    await t.aclose()
-
-
-@pytest.fixture
 def local_server(fake_openai: FakeOpenAI) -> FakeOpenAI:
     fake_openai.key = None  # a local server takes no key
     return fake_openai

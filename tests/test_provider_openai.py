@@ -33,13 +33,6 @@ WEATHER = ToolSpec(
 
 
 @pytest.fixture
-async def transport():
-    t = Transport()
-    yield t
-    await t.aclose()
-
-
-@pytest.fixture
 def provider(transport: Transport) -> OpenAIProvider:
     return OpenAIProvider(ENV, transport)
 

@@ -78,13 +78,6 @@ async def raw() -> AsyncIterator[tuple[RawSSE, str]]:
     await server.close()
 
 
-@pytest.fixture
-async def transport() -> AsyncIterator[Transport]:
-    t = Transport()
-    yield t
-    await t.aclose()
-
-
 async def read_stream(transport: Transport, url: str) -> list[SSEEvent]:
     async with transport.stream_sse(url, {}, headers={}) as resp:
         return [event async for event in resp.events()]

@@ -5,17 +5,7 @@ from collections.abc import AsyncIterator, Callable
 import pytest
 from aiohttp.test_utils import TestServer
 
-from magsag_mcp.transport import Transport
-
 from .fakes import Fake
-
-
-@pytest.fixture
-async def transport() -> AsyncIterator[Transport]:
-    """One transport per test, closed after it (so no aiohttp session outlives its test)."""
-    t = Transport()
-    yield t
-    await t.aclose()
 
 
 @pytest.fixture
