@@ -39,6 +39,18 @@ async def transport() -> AsyncIterator[Transport]:
 
 
 @pytest.fixture
+async def client(tmp_path: Path):
+    """An MCP client (the SDK's, in memory) of a server on the shipped catalog, every call answered by the
+    fake provider, its ledger in ``tmp_path``. test_mcp_tools defines its own, with quick retries."""
+    from mcp.client import Client
+
+    from magsag_mcp.mcp_server import build_server
+
+    async with Client(build_server(catalog=CATALOG, db=tmp_path / "ledger.db", env={"MAGSAG_PROVIDER": "fake"})) as c:
+        yield c
+
+
+@pytest.fixture
 def fake_scripts():
     """No scripted fake-provider replies (``magsag_mcp.providers.fake.script``) before or after the test."""
     clear_scripts()

@@ -2,23 +2,12 @@
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Any
 
 import pytest
 from mcp.client import Client
 
-from magsag_mcp.mcp_server import build_server
-
 pytestmark = [pytest.mark.anyio, pytest.mark.usefixtures("fake_scripts")]
-CATALOG = Path(__file__).resolve().parent.parent / "catalog"
-ENV = {"MAGSAG_PROVIDER": "fake"}
-
-
-@pytest.fixture
-async def client(tmp_path: Path):
-    async with Client(build_server(catalog=CATALOG, db=tmp_path / "ledger.db", env=ENV)) as c:
-        yield c
 
 
 async def error_text(client: Client, tool: str, arguments: dict[str, Any]) -> str:

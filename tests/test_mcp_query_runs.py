@@ -9,17 +9,7 @@ import jsonschema
 import pytest
 from mcp.client import Client
 
-from magsag_mcp.mcp_server import build_server
-
 pytestmark = [pytest.mark.anyio, pytest.mark.usefixtures("fake_scripts")]
-CATALOG = Path(__file__).resolve().parent.parent / "catalog"
-ENV = {"MAGSAG_PROVIDER": "fake"}
-
-
-@pytest.fixture
-async def client(tmp_path: Path):
-    async with Client(build_server(catalog=CATALOG, db=tmp_path / "ledger.db", env=ENV)) as c:
-        yield c
 
 
 async def invoke(client: Client, run_id: str) -> None:
