@@ -18,6 +18,10 @@ import tempfile
 import time
 from collections.abc import Awaitable, Callable
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from mcp.client import Client
 
 ROOT = Path(__file__).resolve().parent.parent
 PAYLOAD = {"data": "Quarterly revenue rose 8% to $4.2M while costs fell 3%."}
@@ -113,13 +117,9 @@ async def _service(
     return call, svc.aclose
 
 
-async def _mcp_memory(upstream: str, tmp: Path) -> tuple[Call, Callable[[], Awaitable[None]]]:
-    from mcp.client import Client
-
-    from magsag_mcp.mcp_server import build_server
-
-    server = build_server(catalog=bench_catalog(tmp), db=tmp / "ledger.db", env=env_for(upstream, tmp / "l.db"))
-    client = Client(server)
+async def _mcp_invoke_skill(client: Client) -> tuple[Call, Callable[[], Awaitable[None]]]:
+    """Opens an MCP client (in memory or over stdio) and returns the scenario's call, invoke_skill through
+    it, and what closes it. The call is the same for every MCP transport, so they differ only in theirs."""
     await client.__aenter__()
 
     async def call() -> object:
@@ -134,6 +134,15 @@ async def _mcp_memory(upstream: str, tmp: Path) -> tuple[Call, Callable[[], Awai
         await client.__aexit__(None, None, None)
 
     return call, close
+
+
+async def _mcp_memory(upstream: str, tmp: Path) -> tuple[Call, Callable[[], Awaitable[None]]]:
+    from mcp.client import Client
+
+    from magsag_mcp.mcp_server import build_server
+
+    server = build_server(catalog=bench_catalog(tmp), db=tmp / "ledger.db", env=env_for(upstream, tmp / "l.db"))
+    return await _mcp_invoke_skill(Client(server))
 
 
 async def _mcp_stdio(upstream: str, tmp: Path) -> tuple[Call, Callable[[], Awaitable[None]]]:
@@ -144,21 +153,7 @@ async def _mcp_stdio(upstream: str, tmp: Path) -> tuple[Call, Callable[[], Await
     params = StdioServerParameters(
         command=sys.executable, args=["-m", "magsag_mcp", "--db", str(tmp / "ledger.db")], env=env
     )
-    client = Client(stdio_client(params, errlog=open(os.devnull, "w")))
-    await client.__aenter__()
-
-    async def call() -> object:
-        result = await client.call_tool(
-            "invoke_skill", {"skill_id": "skill.analysis", "payload": PAYLOAD, "agent": "bench"}
-        )
-        if result.is_error:
-            raise RuntimeError(result.content[0].text)
-        return result
-
-    async def close() -> None:
-        await client.__aexit__(None, None, None)
-
-    return call, close
+    return await _mcp_invoke_skill(Client(stdio_client(params, errlog=open(os.devnull, "w"))))
 
 
 async def _litellm(upstream: str, kind: str) -> tuple[Call, Callable[[], Awaitable[None]]]:
