@@ -15,6 +15,7 @@ import pytest
 from tests.fakes import openai_replies as R
 from tests.fakes.openai_server import AZURE_KEY, DEFAULT_KEY, FakeOpenAI
 from tests.fakes.spec import spec_validator
+from tests.fakes.sse_reader import sse_blocks
 
 pytestmark = pytest.mark.anyio
 
@@ -30,26 +31,10 @@ RICH = R.reply(
 )
 
 
-async def _sse(resp: aiohttp.ClientResponse) -> list[tuple[str | None, str]]:
-    """A minimal, independent SSE reader: (event, data) per blank-line-terminated block."""
-    events, name, data = [], None, []
-    async for raw in resp.content:
-        line = raw.decode().rstrip("\r\n")
-        if not line:
-            if data:
-                events.append((name, "\n".join(data)))
-            name, data = None, []
-        elif line.startswith("event:"):
-            name = line[6:].strip()
-        elif line.startswith("data:"):
-            data.append(line[5:].strip())
-    return events
-
-
 async def _post(url: str, body: Any, headers: dict[str, str] | None = None) -> tuple[int, dict[str, str], Any]:
     async with aiohttp.ClientSession() as session, session.post(url, json=body, headers=headers or AUTH) as resp:
         if resp.content_type == "text/event-stream":
-            return resp.status, dict(resp.headers), await _sse(resp)
+            return resp.status, dict(resp.headers), await sse_blocks(resp)
         text = await resp.text()
         try:
             return resp.status, dict(resp.headers), json.loads(text)

@@ -17,6 +17,7 @@ from magsag_mcp.providers.openai import AzureProvider, CompatProvider, OpenAIPro
 from magsag_mcp.transport import Transport
 from magsag_mcp.types import LLMRequest, Message, Target, ToolCall, ToolSpec
 from tests.fakes.spec import spec_validator
+from tests.fakes.sse_reader import sse_blocks
 
 from .fakes import FakeAnthropic, FakeGemini, FakeOpenAI
 
@@ -521,20 +522,9 @@ async def _sse_events(url: str, body: dict[str, Any], headers: dict[str, str]) -
     """(event name, parsed data) of each SSE block a fake streams, read with a plain client."""
     import aiohttp
 
-    events, name, data = [], None, []
     async with aiohttp.ClientSession() as session, session.post(url, json=body, headers=headers) as resp:
         assert resp.status == 200 and resp.content_type == "text/event-stream"
-        async for raw in resp.content:
-            line = raw.decode().rstrip("\r\n")
-            if not line:
-                if data:
-                    events.append((name, json.loads("\n".join(data))))
-                name, data = None, []
-            elif line.startswith("event:"):
-                name = line[6:].strip()
-            elif line.startswith("data:"):
-                data.append(line[5:].strip())
-    return events
+        return [(name, json.loads(data)) for name, data in await sse_blocks(resp)]
 
 
 async def test_anthropic_fake_stream_events_follow_the_spec(serve):
