@@ -55,6 +55,30 @@ async def until_sent(fake: FakeOpenAI, count: int = 1) -> None:
             await anyio.sleep(0.01)
 
 
+LOCKED = "the ledger at l.db stayed locked for 30s by another process"
+DISK_FULL = "ledger error at l.db: database or disk is full"
+
+
+def ledger_refuses_first_record(
+    svc: Service, message: str = LOCKED, after_write: Callable[[], Awaitable[None]] | None = None
+) -> None:
+    """``svc``'s ledger refuses the first record with a LedgerError saying ``message`` (the service keeps
+    it, to write later) and writes every other; ``after_write`` runs after each write that succeeded."""
+    from magsag_mcp.errors import LedgerError
+
+    real = svc.ledger.record_call
+    refusals = iter([True])
+
+    async def record_call(*args, **kw):
+        if next(refusals, False):
+            raise LedgerError(message, db="l.db")
+        await real(*args, **kw)
+        if after_write is not None:
+            await after_write()
+
+    svc.ledger.record_call = record_call  # type: ignore[method-assign]
+
+
 async def test_closing_the_service_cancels_and_records_the_calls_in_flight(fake_openai: FakeOpenAI, tmp_path: Path):
     fake_openai.queue(R.Reply(hang=True), R.Reply(hang=True))
     svc = await Service.open(db=tmp_path / "l.db", env=env_for(fake_openai))
@@ -314,15 +338,7 @@ async def test_a_paid_answer_the_ledger_refused_travels_with_the_error_and_is_re
 
     fake_openai.queue(R.reply("the paid answer"), R.reply("second"))
     svc = await Service.open(db=tmp_path / "l.db", env=env_for(fake_openai))
-    real = svc.ledger.record_call
-    refusals = iter([True])
-
-    async def record_call(*args, **kw):
-        if next(refusals, False):
-            raise LedgerError("the ledger at l.db stayed locked for 30s by another process", db="l.db")
-        await real(*args, **kw)
-
-    svc.ledger.record_call = record_call  # type: ignore[method-assign]
+    ledger_refuses_first_record(svc)
     try:
         with pytest.raises(LedgerError) as info:
             await svc.invoke_skill("skill.analysis", PAYLOAD, run_id="r-refused", agent="a")
@@ -344,15 +360,7 @@ async def test_a_refused_record_is_written_when_the_service_closes(fake_openai: 
 
     fake_openai.queue(R.reply("answer"))
     svc = await Service.open(db=tmp_path / "l.db", env=env_for(fake_openai))
-    real = svc.ledger.record_call
-    calls = iter(range(10))
-
-    async def record_call(*args, **kw):
-        if next(calls) == 0:
-            raise LedgerError("ledger error at l.db: database or disk is full", db="l.db")
-        await real(*args, **kw)
-
-    svc.ledger.record_call = record_call  # type: ignore[method-assign]
+    ledger_refuses_first_record(svc, DISK_FULL)
     with pytest.raises(LedgerError):
         await svc.invoke_skill("skill.analysis", PAYLOAD, run_id="r-full", agent="a")
     await svc.aclose()
@@ -424,19 +432,9 @@ async def test_a_cancelled_call_whose_record_the_ledger_refused_is_still_cancell
     """The caller gave up (a timeout in its code, a client's cancel) and the ledger refused the record: the
     LedgerError replaced the cancellation, so the caller's move_on_after raised instead of timing out (and a
     task cancelled by its task group ended in an error). The record is kept and written at close."""
-    from magsag_mcp.errors import LedgerError
-
     fake_openai.queue(R.Reply(hang=True))
     svc = await Service.open(db=tmp_path / "l.db", env=env_for(fake_openai))
-    real = svc.ledger.record_call
-    refusals = iter([True])
-
-    async def record_call(*args, **kw):
-        if next(refusals, False):
-            raise LedgerError("the ledger at l.db stayed locked for 30s by another process", db="l.db")
-        await real(*args, **kw)
-
-    svc.ledger.record_call = record_call  # type: ignore[method-assign]
+    ledger_refuses_first_record(svc)
     try:
         with anyio.fail_after(30):  # a hang guard
             with anyio.move_on_after(0.2) as scope:
@@ -477,15 +475,7 @@ async def test_a_kept_record_is_written_when_the_service_closes_inside_a_cancell
 
     fake_openai.queue(R.reply("answer"))
     svc = await Service.open(db=tmp_path / "l.db", env=env_for(fake_openai))
-    real = svc.ledger.record_call
-    refusals = iter([True])
-
-    async def record_call(*args, **kw):
-        if next(refusals, False):
-            raise LedgerError("ledger error at l.db: database or disk is full", db="l.db")
-        await real(*args, **kw)
-
-    svc.ledger.record_call = record_call  # type: ignore[method-assign]
+    ledger_refuses_first_record(svc, DISK_FULL)
     with pytest.raises(LedgerError):
         await svc.invoke_skill("skill.analysis", PAYLOAD, run_id="r-full", agent="a")
     with anyio.CancelScope() as scope:
@@ -510,20 +500,11 @@ def recorded_calls(db: Path) -> tuple[list[tuple], int]:
 
 
 async def refuse_first_record(svc: Service, after_write: Callable[[], Awaitable[None]]) -> None:
-    """The ledger refuses the first record (kept to be written later); ``after_write`` runs after each
+    """A call whose record the ledger refuses (kept to be written later); ``after_write`` runs after each
     write from then on, before the caller's wait for it returns."""
     from magsag_mcp.errors import LedgerError
 
-    real = svc.ledger.record_call
-    refusals = iter([True])
-
-    async def record_call(run, *args, **kw):
-        if next(refusals, False):
-            raise LedgerError("the ledger at l.db stayed locked for 30s by another process", db="l.db")
-        await real(run, *args, **kw)
-        await after_write()
-
-    svc.ledger.record_call = record_call  # type: ignore[method-assign]
+    ledger_refuses_first_record(svc, after_write=after_write)
     with pytest.raises(LedgerError):
         await svc.invoke_skill("skill.analysis", PAYLOAD, run_id="r-kept", agent="a")
 
