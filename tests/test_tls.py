@@ -48,16 +48,24 @@ async def post(transport: Transport, url: str) -> int:
         await transport.aclose()
 
 
+needs_openssl = pytest.mark.skipif(shutil.which("openssl") is None, reason="c_rehash needs the openssl command")
+
+
+def put_ca_as_c_rehash_would(directory: Path) -> None:
+    """The test CA in ``directory`` under its subject hash (``HASH.0``), as OpenSSL looks it up in a CA dir."""
+    subject_hash = subprocess.run(
+        ["openssl", "x509", "-hash", "-noout", "-in", str(CA)], capture_output=True, text=True, check=True
+    ).stdout.strip()
+    shutil.copy(CA, directory / f"{subject_hash}.0")
+
+
 async def test_the_bundle_in_ssl_cert_file_is_trusted(https_url: str):
     assert await post(Transport(env={"SSL_CERT_FILE": str(CA)}, timeouts=SHORT), https_url) == 200
 
 
-@pytest.mark.skipif(shutil.which("openssl") is None, reason="c_rehash needs the openssl command")
+@needs_openssl
 async def test_the_directory_in_ssl_cert_dir_is_trusted(https_url: str, tmp_path: Path):
-    subject_hash = subprocess.run(
-        ["openssl", "x509", "-hash", "-noout", "-in", str(CA)], capture_output=True, text=True, check=True
-    ).stdout.strip()
-    shutil.copy(CA, tmp_path / f"{subject_hash}.0")
+    put_ca_as_c_rehash_would(tmp_path)
     assert await post(Transport(env={"SSL_CERT_DIR": str(tmp_path)}, timeouts=SHORT), https_url) == 200
 
 
@@ -82,14 +90,11 @@ async def test_a_bundle_that_cannot_be_read_is_named_by_the_certificate_error(
     assert f"{name}={missing!r} could not be loaded (" in message and "organisation's CA" in message
 
 
-@pytest.mark.skipif(shutil.which("openssl") is None, reason="c_rehash needs the openssl command")
+@needs_openssl
 async def test_a_stale_bundle_variable_does_not_fail_what_the_other_one_serves(https_url: str, tmp_path: Path):
     # a variable left pointing at a file that is gone was skipped by OpenSSL: calls the system's CAs (here
     # the directory's) served kept working, and still do
-    subject_hash = subprocess.run(
-        ["openssl", "x509", "-hash", "-noout", "-in", str(CA)], capture_output=True, text=True, check=True
-    ).stdout.strip()
-    shutil.copy(CA, tmp_path / f"{subject_hash}.0")
+    put_ca_as_c_rehash_would(tmp_path)
     env = {"SSL_CERT_FILE": str(tmp_path / "gone.pem"), "SSL_CERT_DIR": str(tmp_path)}
     assert await post(Transport(env=env, timeouts=SHORT), https_url) == 200
 
