@@ -24,7 +24,7 @@ import re
 from collections.abc import Mapping
 from functools import cached_property
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, TypeVar
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
@@ -281,14 +281,27 @@ def read_yaml(path: Path, env: Mapping[str, str], problems: list[str]) -> Any:
     return _expand(data, env, str(path), problems)
 
 
-def _read_entry(path: Path, env: Mapping[str, str], problems: list[str], needs: str) -> Any:
-    """``read_yaml``, where an empty (or comments-only) file is a problem too: its entry would vanish
-    without a word, and calls to it fail later as unknown."""
+_M = TypeVar("_M", bound=BaseModel)
+
+
+def _entry(path: Path, model: type[_M], env: Mapping[str, str], problems: list[str], needs: str) -> _M | None:
+    """The catalog entry in ``path`` (a skill, a routing file, an agent) as ``model``; None, with what is
+    wrong added to ``problems``, when it cannot be read or is not a valid entry. An empty (or
+    comments-only) file is a problem too: its entry would vanish without a word, and calls to it fail
+    later as unknown."""
     before = len(problems)
     data = read_yaml(path, env, problems)
-    if data is None and len(problems) == before:
-        problems.append(f"{path}: the file is empty; {needs} (or delete the file)")
-    return data
+    if data is None:
+        if len(problems) == before:
+            problems.append(f"{path}: the file is empty; {needs} (or delete the file)")
+        return None
+    try:
+        return model.model_validate(data)
+    except ValidationError as exc:
+        problems.extend(_pydantic_problems(path, exc))
+    except ConfigError as exc:
+        problems.append(f"{path}: {exc.message}")
+    return None
 
 
 def _pydantic_problems(path: Path, exc: ValidationError) -> list[str]:
@@ -311,16 +324,8 @@ def _load(root: Path, env: Mapping[str, str]) -> tuple[Catalog | None, list[str]
     skills: dict[str, Skill] = {}
     skill_files: dict[str, Path] = {}
     for path in _yaml_files(root / "skills"):
-        data = _read_entry(path, env, problems, "a skill needs id, description, task_type and prompt")
-        if data is None:
-            continue
-        try:
-            skill = Skill.model_validate(data)
-        except ValidationError as exc:
-            problems.extend(_pydantic_problems(path, exc))
-            continue
-        except ConfigError as exc:
-            problems.append(f"{path}: {exc.message}")
+        skill = _entry(path, Skill, env, problems, "a skill needs id, description, task_type and prompt")
+        if skill is None:
             continue
         if skill.id in skills:
             problems.append(f"{path}: skill id {skill.id!r} is also defined in {skill_files[skill.id]}")
@@ -333,18 +338,8 @@ def _load(root: Path, env: Mapping[str, str]) -> tuple[Catalog | None, list[str]
     pending_tier_routes: list[tuple[Path, Route]] = []
     unreadable = 0  # routing files that failed: one of them may be the one with the default chain
     for path in _yaml_files(root / "routing"):
-        data = _read_entry(path, env, problems, "a routing file holds default, tiers and/or routes")
-        if data is None:
-            unreadable += 1
-            continue
-        try:
-            rf = RoutingFile.model_validate(data)
-        except ValidationError as exc:
-            problems.extend(_pydantic_problems(path, exc))
-            unreadable += 1
-            continue
-        except ConfigError as exc:
-            problems.append(f"{path}: {exc.message}")
+        rf = _entry(path, RoutingFile, env, problems, "a routing file holds default, tiers and/or routes")
+        if rf is None:
             unreadable += 1
             continue
         if rf.default is not None:
@@ -375,13 +370,8 @@ def _load(root: Path, env: Mapping[str, str]) -> tuple[Catalog | None, list[str]
     agents: dict[str, AgentSpec] = {}
     agent_files: dict[str, Path] = {}
     for path in _yaml_files(root / "agents"):
-        data = _read_entry(path, env, problems, "an agent needs id, kind and entrypoint")
-        if data is None:
-            continue
-        try:
-            agent = AgentSpec.model_validate(data)
-        except ValidationError as exc:
-            problems.extend(_pydantic_problems(path, exc))
+        agent = _entry(path, AgentSpec, env, problems, "an agent needs id, kind and entrypoint")
+        if agent is None:
             continue
         if agent.id in agents:
             problems.append(
