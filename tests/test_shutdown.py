@@ -177,29 +177,32 @@ def sigint_by_default() -> None:
     signal.signal(signal.SIGINT, signal.SIG_DFL)
 
 
+async def signal_magsag_invoke(
+    fake: FakeOpenAI, db: Path, sig: signal.Signals, preexec_fn: Callable[[], object]
+) -> int | None:
+    """Runs ``magsag invoke`` (its ledger at ``db``, ``preexec_fn`` setting its signals up), sends it ``sig``
+    once its call reached ``fake``, and returns its exit code."""
+    cli = "import sys; from magsag_mcp.cli import main; sys.exit(main(sys.argv[1:]))"
+    argv = [sys.executable, "-c", cli, "invoke", "skill.analysis", "--payload", json.dumps(PAYLOAD)]
+    proc = subprocess.Popen(
+        argv, env=_env(fake, db), stdout=subprocess.PIPE, stderr=subprocess.PIPE, preexec_fn=preexec_fn
+    )
+    try:
+        await until_sent(fake)
+        proc.send_signal(sig)
+        return await anyio.to_thread.run_sync(lambda: proc.wait(60))
+    finally:
+        proc.kill()
+
+
 @pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT], ids=["SIGTERM", "SIGINT"])
 async def test_a_signal_stops_magsag_invoke_and_the_call_is_recorded(
     fake_openai: FakeOpenAI, tmp_path: Path, sig: signal.Signals
 ):
     fake_openai.queue(R.Reply(hang=True))
-    db = tmp_path / "l.db"
-    cli = "import sys; from magsag_mcp.cli import main; sys.exit(main(sys.argv[1:]))"
-    argv = [sys.executable, "-c", cli, "invoke", "skill.analysis", "--payload", json.dumps(PAYLOAD)]
-    proc = subprocess.Popen(
-        argv,
-        env=_env(fake_openai, db),
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        preexec_fn=sigint_by_default,
-    )
-    try:
-        await until_sent(fake_openai)
-        proc.send_signal(sig)
-        code = await anyio.to_thread.run_sync(lambda: proc.wait(60))
-    finally:
-        proc.kill()
+    code = await signal_magsag_invoke(fake_openai, tmp_path / "l.db", sig, sigint_by_default)
     assert code == 128 + sig
-    assert ledger_state(db) == CANCELLED
+    assert ledger_state(tmp_path / "l.db") == CANCELLED
 
 
 async def test_sigterm_stops_magsag_invoke_started_with_sigint_ignored(fake_openai: FakeOpenAI, tmp_path: Path):
@@ -208,24 +211,11 @@ async def test_sigterm_stops_magsag_invoke_started_with_sigint_ignored(fake_open
     deadline. SIGTERM then stopped it as it stops any program, and the call in flight went unrecorded,
     its reservation held until it expired. Now it stops as Ctrl-C would: the call recorded, exit 143."""
     fake_openai.queue(R.Reply(hang=True))
-    db = tmp_path / "l.db"
-    cli = "import sys; from magsag_mcp.cli import main; sys.exit(main(sys.argv[1:]))"
-    argv = [sys.executable, "-c", cli, "invoke", "skill.analysis", "--payload", json.dumps(PAYLOAD)]
-    proc = subprocess.Popen(
-        argv,
-        env=_env(fake_openai, db),
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_IGN),
+    code = await signal_magsag_invoke(
+        fake_openai, tmp_path / "l.db", signal.SIGTERM, lambda: signal.signal(signal.SIGINT, signal.SIG_IGN)
     )
-    try:
-        await until_sent(fake_openai)
-        proc.send_signal(signal.SIGTERM)
-        code = await anyio.to_thread.run_sync(lambda: proc.wait(60))
-    finally:
-        proc.kill()
     assert code == 128 + signal.SIGTERM
-    assert ledger_state(db) == CANCELLED
+    assert ledger_state(tmp_path / "l.db") == CANCELLED
 
 
 async def test_sigterm_stops_the_stdio_server_and_the_call_in_flight_is_recorded(
