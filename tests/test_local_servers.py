@@ -15,15 +15,12 @@ from magsag_mcp import errors as E
 from magsag_mcp.providers.local import LocalProvider
 from magsag_mcp.providers.openai import CompatProvider
 from magsag_mcp.transport import Transport
-from magsag_mcp.types import LLMRequest, Message, Target
+from magsag_mcp.types import Target
+from tests.llm_requests import ask
 
 pytestmark = pytest.mark.anyio
 
 Answer = Callable[[dict[str, Any]], web.Response]
-
-
-def ask(**kw: Any) -> LLMRequest:
-    return LLMRequest(messages=[Message("user", "hello")], **kw)
 
 
 def answer(status: int, body: Any, content_type: str = "application/json") -> Answer:

@@ -13,9 +13,10 @@ import pytest
 from magsag_mcp import errors as E
 from magsag_mcp.providers.openai import DEFAULT_AZURE_API_VERSION, AzureEndpoint, AzureProvider
 from magsag_mcp.transport import Transport
-from magsag_mcp.types import LLMRequest, Message, Target, ToolSpec
+from magsag_mcp.types import Target, ToolSpec
 from tests.fakes import openai_replies as R
 from tests.fakes.openai_server import AZURE_KEY, FakeOpenAI
+from tests.llm_requests import ask
 
 pytestmark = pytest.mark.anyio
 
@@ -24,10 +25,6 @@ DEPLOYMENT = "gpt4o-prod"
 
 def env_for(fake: FakeOpenAI, **extra: str) -> dict[str, str]:
     return {"AZURE_OPENAI_API_KEY": AZURE_KEY, "AZURE_OPENAI_ENDPOINT": fake.url + "/", **extra}
-
-
-def ask(text: str = "hello", **kw) -> LLMRequest:
-    return LLMRequest(messages=[Message("user", text)], **kw)
 
 
 async def test_deployment_url_default_api_version_and_api_key_header(fake_openai: FakeOpenAI, transport: Transport):

@@ -9,17 +9,14 @@ import pytest
 from magsag_mcp import errors as E
 from magsag_mcp.providers.openai import CompatProvider
 from magsag_mcp.transport import Transport
-from magsag_mcp.types import LLMRequest, Message, Target
+from magsag_mcp.types import Target
 from tests.fakes import openai_replies as R
 from tests.fakes.openai_server import DEFAULT_KEY, FakeOpenAI
+from tests.llm_requests import ask
 
 pytestmark = pytest.mark.anyio
 
 MODEL = "meta-llama/Llama-3.3-70B-Instruct"
-
-
-def ask(text: str = "hello", **kw) -> LLMRequest:
-    return LLMRequest(messages=[Message("user", text)], **kw)
 
 
 def env_for(fake: FakeOpenAI, key: str | None = DEFAULT_KEY) -> dict[str, str]:

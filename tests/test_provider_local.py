@@ -13,9 +13,10 @@ import pytest
 from magsag_mcp import errors as E
 from magsag_mcp.providers.local import DEFAULT_LOCAL_BASE_URL, LocalEndpoint, LocalProvider
 from magsag_mcp.transport import Transport
-from magsag_mcp.types import LLMRequest, Message, Target, ToolSpec
+from magsag_mcp.types import Target, ToolSpec
 from tests.fakes import openai_replies as R
 from tests.fakes.openai_server import NO_RESPONSES_API, FakeOpenAI
+from tests.llm_requests import ask
 
 pytestmark = pytest.mark.anyio
 
@@ -27,10 +28,6 @@ CHAT, RESPONSES = "/v1/chat/completions", "/v1/responses"
 def local_server(fake_openai: FakeOpenAI) -> FakeOpenAI:
     fake_openai.key = None  # a local server takes no key
     return fake_openai
-
-
-def ask(text: str = "hello", **kw) -> LLMRequest:
-    return LLMRequest(messages=[Message("user", text)], **kw)
 
 
 def target(fake: FakeOpenAI, **kw) -> Target:

@@ -19,6 +19,7 @@ from magsag_mcp.transport import Transport
 from magsag_mcp.types import LLMRequest, Message, Target, ToolCall, ToolSpec
 from tests.fakes import openai_replies as R
 from tests.fakes.openai_server import DEFAULT_KEY, FakeOpenAI
+from tests.llm_requests import ask
 
 pytestmark = pytest.mark.anyio
 
@@ -40,10 +41,6 @@ def provider(transport: Transport) -> OpenAIProvider:
 def target(fake: FakeOpenAI, api: str, model: str = "gpt-4o") -> Target:
     params = (("api", "responses"),) if api == "responses" else ()
     return Target("openai", model, base_url=fake.url + "/v1", params=params)
-
-
-def ask(text: str = "hello", **kw: Any) -> LLMRequest:
-    return LLMRequest(messages=[Message("user", text)], **kw)
 
 
 def sent(fake: FakeOpenAI, n: int = -1) -> dict[str, Any]:
