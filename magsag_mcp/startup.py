@@ -20,9 +20,10 @@ def collector_paused() -> Iterator[None]:
 
     What start-up makes (modules, classes, schemas, the server) lives as long as the process, so it is
     frozen (``gc.freeze``: kept out of every later collection, which then walks only what serving made).
-    Reference counting still frees everything at once; only cycles made in the block wait, in the
-    frozen generation, which is why the block holds start-up only. A collector already off (the caller's
-    choice) is left off and nothing is frozen.
+    Reference counting still frees what it can at once. The cycles that start-up leaves as garbage stay
+    in the frozen generation for good: for ``magsag-mcp``, about 3,000 objects (under 1 MB) that a
+    collection before freezing would free in 70 ms, most of what the pause saves. That trade is why the
+    block holds start-up only. A collector already off (the caller's choice) is left off, nothing frozen.
     """
     if not gc.isenabled():
         yield
