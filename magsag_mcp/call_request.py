@@ -12,6 +12,7 @@ from typing import Any
 
 from .errors import PayloadError
 from .skills import Skill, schema_problem
+from .suggest import named
 from .types import LLMRequest, Message, ToolCall, ToolSpec
 
 #: the keys ``model_config`` and ``context.llm_overrides`` accept: request settings and routing overrides
@@ -151,7 +152,9 @@ def build_request(
     for where, cfg in (("context.llm_overrides", llm_overrides or {}), ("model_config", model_config)):
         unknown = set(cfg) - MODEL_CONFIG_KEYS
         if unknown:
-            raise PayloadError(f"{where} has unknown key(s) {sorted(unknown)}; allowed: {sorted(MODEL_CONFIG_KEYS)}")
+            raise PayloadError(
+                f"{where} has unknown key(s) {named(unknown, MODEL_CONFIG_KEYS)}; allowed: {sorted(MODEL_CONFIG_KEYS)}"
+            )
     parts = skill.call_parts  # plain attributes: a pydantic model's cost several times as much to read
     user = parts.render(payload)
     # positional, in the field order: a class called with keywords builds and unpacks a dict of them

@@ -17,6 +17,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 
 from .errors import PayloadError
 from .quick_schema import quick_check
+from .suggest import SKILL_FIELDS_LISTED, named, nearest
 
 __all__ = ["OutputSpec", "PromptSpec", "Skill", "compile_validator", "schema_problem"]
 
@@ -319,9 +320,11 @@ class CallParts:
         values: dict[str, str] = {}
         for name in self.field_names:
             if name not in payload:
+                known = {*self.field_names, *((self.input_schema or {}).get("properties") or ())}
                 raise PayloadError(
                     f"{self.id}: payload is missing field {name!r} (the prompt template uses it); "
-                    f"payload has: {sorted(k for k in payload if k != 'model_config') or 'no fields'}",
+                    f"payload has: {sorted(k for k in payload if k != 'model_config') or 'no fields'}"
+                    f"{_stray_fields(payload, known, SKILL_FIELDS_LISTED)}",
                     skill=self.id,
                     field=name,
                 )
@@ -333,7 +336,13 @@ class CallParts:
         if "model_config" in payload or not isinstance(payload, dict):
             data = {k: v for k, v in payload.items() if k != "model_config"}
         check_payload(
-            self.id, self.input_schema, self.payload_validator, data, quick=self.payload_quick_check, skill=self.id
+            self.id,
+            self.input_schema,
+            self.payload_validator,
+            data,
+            quick=self.payload_quick_check,
+            listed=SKILL_FIELDS_LISTED,
+            skill=self.id,
         )
 
 
@@ -359,11 +368,13 @@ def check_payload(
     data: Any,
     *,
     quick: Callable[[Any], bool] | None = None,
+    listed: str | None = None,
     **details: Any,
 ) -> None:
     """Raise a :class:`PayloadError` that names ``owner`` (a skill or an agent) and the first problem,
     when ``data`` fails ``validator`` (``schema``, compiled). ``quick``: the schema's
-    :func:`~.quick_schema.quick_check`, which passes common payloads without running jsonschema."""
+    :func:`~.quick_schema.quick_check`, which passes common payloads without running jsonschema.
+    ``listed``: where the caller finds the fields (said with a field the schema does not know)."""
     if quick is not None and quick(data):
         return
     if validator.is_valid(data):  # the common case: one pass, no error objects
@@ -377,7 +388,11 @@ def check_payload(
         hint = props.get(missing[0], {}).get("description") if missing else None
         detail = f" ({hint})" if hint else ""
         required = list(first.validator_value)
+        known = {*required, *(props if isinstance(props, Mapping) else ())}
         text = f"{owner}: payload is missing field {missing[0]!r}{detail}; required: {required}"
+        text += _stray_fields(data, known, listed)
+    elif first.validator in ("additionalProperties", "unevaluatedProperties") and first.validator_value is False:
+        text = _closed_schema_problem(owner, first, listed)
     else:
         text = f"{owner}: payload field {where}: {first.message}"
     raise PayloadError(
@@ -385,3 +400,43 @@ def check_payload(
         **details,
         errors=[f"{'/'.join(str(p) for p in e.path) or '(payload)'}: {e.message}" for e in errors[:10]],
     )
+
+
+def _declared(schema: Any, branches: bool) -> set[str]:
+    """The property names a schema declares; with ``branches``, its ``allOf``/``anyOf``/``oneOf``
+    branches' too (what ``unevaluatedProperties`` counts as known)."""
+    if not isinstance(schema, Mapping):
+        return set()
+    names = {k for k in schema.get("properties") or () if isinstance(k, str)}
+    for keyword in ("allOf", "anyOf", "oneOf") if branches else ():
+        for branch in schema.get(keyword) or ():
+            names |= _declared(branch, branches)
+    return names
+
+
+def _stray_fields(data: Any, known: set[str], listed: str | None) -> str:
+    """For a payload that lacks a field: the fields it has that ``known`` does not (a misspelling of a
+    missing one, most often), each with the nearest valid name. Empty unless one is near a valid name."""
+    if not isinstance(data, Mapping):
+        return ""
+    stray = [k for k in data if k not in known and k != "model_config"]
+    if not any(nearest(k, known) for k in stray):
+        return ""
+    where = f" ({listed})" if listed else ""
+    return f"; it takes no field {named(stray, known)}{where}"
+
+
+def _closed_schema_problem(owner: str, error: Any, listed: str | None) -> str:
+    """``additionalProperties: false`` (or ``unevaluatedProperties``) refused a field: name each field
+    refused, the nearest one the schema declares, and what it declares."""
+    at = "/".join(str(p) for p in error.path)
+    known = _declared(error.schema, error.validator == "unevaluatedProperties")
+    instance = error.instance if isinstance(error.instance, Mapping) else {}
+    # the fields jsonschema refused, as its message names them (patternProperties and $refs counted)
+    unknown = [k for k in instance if k not in known and repr(k) in error.message]
+    if not unknown:
+        return f"{owner}: payload field {at or '(payload)'}: {error.message}"
+    where = f"payload field {at}" if at else "payload"
+    takes = f"; it takes: {sorted(known)}" if known else ""
+    hint = f" ({listed})" if listed else ""
+    return f"{owner}: {where} has field(s) the schema does not allow: {named(unknown, known)}{takes}{hint}"

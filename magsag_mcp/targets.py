@@ -109,10 +109,21 @@ def forget_parsed_targets() -> None:
     _prefixes.cache_clear()
 
 
+#: the keys a target given as a mapping takes
+_TARGET_ORDER = ("provider", "model", "base_url", "params")
+_TARGET_KEYS = frozenset(_TARGET_ORDER)
+
+
 def parse_target(spec: str | Mapping[str, Any]) -> Target:
     """``provider:model``, a bare model (provider inferred), or ``{provider?, model, base_url?, params?}``."""
     if isinstance(spec, str):
         return _parse_target_text(spec.strip())
+    if isinstance(spec, Mapping) and not spec.keys() <= _TARGET_KEYS:
+        # a misspelt key ({'base_ur': ...}) would otherwise be dropped: the call would go elsewhere
+        from .suggest import named
+
+        unknown = named(spec.keys() - _TARGET_KEYS, _TARGET_ORDER)
+        raise ConfigError(f"a target takes {', '.join(_TARGET_ORDER)}; unknown key(s) {unknown}")
     if not isinstance(spec, Mapping) or not spec.get("model"):
         raise ConfigError(f"a target needs a model: got {spec!r}")
     model = str(spec["model"]).strip()

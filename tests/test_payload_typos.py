@@ -1,0 +1,151 @@
+"""A misspelt key in a payload, its model_config or a target: the error names it and the nearest valid one."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from magsag_mcp.catalog import load_catalog
+from magsag_mcp.errors import ConfigError, PayloadError
+from magsag_mcp.routing import plan_call
+from magsag_mcp.skills import Skill
+from magsag_mcp.targets import parse_target
+
+CATALOG = Path(__file__).resolve().parent.parent / "catalog"
+LISTED = "list_skills, `magsag catalog skills --json` and skills.list()"
+
+
+@pytest.fixture(scope="module")
+def catalog():
+    return load_catalog(CATALOG)
+
+
+def _skill(schema=None, user="{text}"):
+    return Skill(id="skill.t", description="d", task_type="t", prompt={"user": user}, input_schema=schema)
+
+
+CLOSED = {
+    "type": "object",
+    "additionalProperties": False,
+    "required": ["text"],
+    "properties": {"text": {"type": "string"}, "language": {"type": "string"}},
+}
+
+
+@pytest.mark.parametrize(
+    ("model_config", "context", "said"),
+    [
+        ({"max_token": 100}, None, "model_config has unknown key(s) 'max_token' (did you mean 'max_tokens'?)"),
+        ({"modle": "gpt-4o"}, None, "model_config has unknown key(s) 'modle' (did you mean 'model'?)"),
+        ({"zzz": 1}, None, "model_config has unknown key(s) 'zzz'; allowed: ["),
+        (None, {"llm_overrides": {"temprature": 0}}, "llm_overrides has unknown key(s) 'temprature' (did you mean"),
+    ],
+)
+def test_a_misspelt_model_config_key_gets_the_nearest_one(catalog, model_config, context, said):
+    payload = {"data": "x"} if model_config is None else {"data": "x", "model_config": model_config}
+    with pytest.raises(PayloadError) as info:
+        plan_call(catalog, "skill.analysis", payload, context=context, env={})
+    assert said in info.value.message
+    assert "allowed: ['base_url'" in info.value.message  # where the valid keys are listed
+
+
+@pytest.mark.parametrize(
+    ("target", "said"),
+    [
+        ({"modle": "gpt-4o"}, "'modle' (did you mean 'model'?)"),
+        # before, dropped unsaid: the fallback went to the provider's default address, not this server
+        ({"provider": "local", "model": "llama3", "base_ur": "http://127.0.0.1:1"}, "'base_ur' (did you mean"),
+        ({"model": "gpt-4o", "param": {"seed": 1}}, "'param' (did you mean 'params'?)"),
+    ],
+)
+def test_a_misspelt_key_in_a_fallback_target_is_refused_by_name(catalog, target, said):
+    payload = {"data": "x", "model_config": {"model": "fake:echo", "fallbacks": [target]}}
+    with pytest.raises(PayloadError) as info:
+        plan_call(catalog, "skill.analysis", payload, context=None, env={})
+    assert info.value.message.startswith("model_config.fallbacks[0]: a target takes provider, model, base_url, params")
+    assert said in info.value.message
+    with pytest.raises(ConfigError, match="unknown key"):
+        parse_target(target)
+
+
+def test_a_closed_schema_names_the_misspelt_field_and_the_one_meant():
+    with pytest.raises(PayloadError) as info:
+        _skill(CLOSED).render({"text": "a", "langauge": "en"})
+    message = info.value.message
+    assert "skill.t: payload has field(s) the schema does not allow: 'langauge' (did you mean 'language'?)" in message
+    assert "it takes: ['language', 'text']" in message and LISTED in message
+    assert "Additional properties" not in message
+
+
+def test_a_closed_schema_names_only_the_fields_it_refused():
+    schema = {**CLOSED, "patternProperties": {"^x-": {}}}
+    with pytest.raises(PayloadError) as info:
+        _skill(schema).render({"txt": "a", "x-trace": 1})
+    message = info.value.message
+    assert "'txt' (did you mean 'text'?)" in message and "x-trace" not in message
+
+
+def test_a_nested_closed_object_names_its_place():
+    opts = {"type": "object", "additionalProperties": False, "properties": {"depth": {}}}
+    schema = {"type": "object", "properties": {"text": {}, "opts": opts}}
+    with pytest.raises(PayloadError) as info:
+        _skill(schema).render({"text": "a", "opts": {"dept": 2}})
+    assert "payload field opts has field(s) the schema does not allow: 'dept' (did you mean 'depth'?)" in (
+        info.value.message
+    )
+
+
+@pytest.mark.parametrize(
+    "schema",
+    [
+        {"type": "object", "required": ["text"], "properties": {"text": {"type": "string", "minLength": 1}}},
+        None,  # no schema: the template's own check
+        {"type": "object", "properties": {"text": {"type": "string"}}},  # nothing required: the template's check
+    ],
+)
+def test_a_missing_field_with_a_near_one_in_the_payload_says_which(schema):
+    with pytest.raises(PayloadError) as info:
+        _skill(schema).render({"txt": "a"})
+    message = info.value.message
+    assert "payload is missing field 'text'" in message
+    assert "it takes no field 'txt' (did you mean 'text'?)" in message and LISTED in message
+
+
+def test_a_missing_field_with_nothing_near_it_says_no_more_than_before():
+    schema = {"type": "object", "required": ["text"], "properties": {"text": {"type": "string"}}}
+    with pytest.raises(PayloadError) as info:
+        _skill(schema).render({"qqqqqq": "a"})
+    assert info.value.message == "skill.t: payload is missing field 'text'; required: ['text']"
+
+
+def test_a_valid_payload_on_the_shortcut_still_passes():
+    skill = _skill({"type": "object", "required": ["text"], "properties": {"text": {"type": "string"}}})
+    assert skill.payload_quick_check is not None
+    assert skill.render({"text": "a", "extra": 1}) == "a"
+    assert _skill(CLOSED).render({"text": "a", "language": "en", "model_config": {}}) == "a"
+
+
+def test_cli_invoke_says_did_you_mean(tmp_path, monkeypatch, capsys):
+    from magsag_mcp.cli import main
+
+    monkeypatch.setenv("MAGSAG_DB", str(tmp_path / "cli.db"))
+    payload = json.dumps({"data": "x", "model_config": {"max_token": 100}})
+    assert main(["invoke", "skill.analysis", "--catalog", str(CATALOG), "--payload", payload]) == 2
+    err = json.loads(capsys.readouterr().err)["error"]
+    assert "'max_token' (did you mean 'max_tokens'?)" in err["message"]
+
+
+@pytest.mark.anyio
+async def test_mcp_invoke_skill_says_did_you_mean(tmp_path):
+    from mcp.client import Client
+
+    from magsag_mcp.mcp_server import build_server
+
+    env = {"MAGSAG_PROVIDER": "fake"}
+    async with Client(build_server(catalog=CATALOG, db=tmp_path / "l.db", env=env)) as client:
+        result = await client.call_tool("invoke_skill", {"skill_id": "skill.summarization", "payload": {"txt": "a"}})
+    assert result.is_error
+    message = result.structured_content["error"]["message"]
+    assert "it takes no field 'txt' (did you mean 'text'?)" in message and "list_skills" in message
