@@ -1,11 +1,13 @@
-"""Money is computed in one Decimal context, whatever context the caller's code has set."""
+"""Money is computed in one Decimal context, whatever context the caller's code has set; an amount a
+user wrote that is no number is explained (:func:`amount_problem`)."""
 
 from __future__ import annotations
 
 import functools
 import inspect
-from collections.abc import Callable
-from decimal import ROUND_HALF_EVEN, Context, DivisionByZero, InvalidOperation, Overflow, localcontext
+import re
+from collections.abc import Callable, Mapping
+from decimal import ROUND_HALF_EVEN, Context, Decimal, DivisionByZero, InvalidOperation, Overflow, localcontext
 from typing import Any, TypeVar
 
 #: The context every money computation runs in, whatever the caller's. An application may lower Decimal's
@@ -37,3 +39,40 @@ def exact_money(fn: F) -> F:
             return fn(*args, **kwargs)
 
     return run  # type: ignore[return-value]
+
+
+#: pydantic's error types for a value that is no (finite) number where an amount was expected
+_NOT_AN_AMOUNT = frozenset({"decimal_parsing", "decimal_type", "finite_number", "float_parsing", "float_type"})
+#: what people write around an amount: a currency sign or code, spaces
+_DRESSING = re.compile(r"^\s*(US\$|USD|\$)?\s*(.*?)\s*(USD|\$)?\s*$", re.IGNORECASE)
+_OTHER_CURRENCY = re.compile(r"[€£¥₹]|\b(?:EUR|GBP|JPY|CNY|INR|CHF|CAD|AUD)\b", re.IGNORECASE)
+_THOUSANDS = re.compile(r"^\d{1,3}(?:,\d{3})+(?:\.\d+)?$")
+
+
+def amount_problem(err: Mapping[str, Any], unit: str) -> str | None:
+    """For pydantic's error on an amount of money (a limit, a price): what was written and the plain
+    number to write instead (``'$0.01'``: write 0.01), in words; None for any other error.
+
+    A currency sign is never read past: the amount it dresses is suggested, not taken."""
+    if err.get("type") not in _NOT_AN_AMOUNT:
+        return None
+    value = err.get("input")
+    if not isinstance(value, str | bool | int | float):
+        value = type(value).__name__  # a list, a mapping: named, not quoted
+    how = f"write the amount as a plain number of {unit}, without a currency sign or separators"
+    if isinstance(value, bool):
+        return f"{value!r} is not an amount; {how}, e.g. 0.01"
+    if err["type"] == "finite_number":
+        return f"{value!r} is not a finite amount; {how}, e.g. 0.01"
+    if isinstance(value, str) and _OTHER_CURRENCY.search(value):
+        return f"{value!r} is not in US dollars: amounts here are {unit}; convert it, write a plain number (e.g. 0.01)"
+    if isinstance(value, str) and (m := _DRESSING.match(value)) is not None:
+        plain = m.group(2)
+        if _THOUSANDS.match(plain):
+            plain = plain.replace(",", "")
+        try:
+            if plain and Decimal(plain).is_finite() and plain != value.strip():
+                return f"{value!r} is not a plain number; write {plain} ({unit}, without a currency sign or separators)"
+        except InvalidOperation:
+            pass
+    return f"{value!r} is not a number; {how}, e.g. 0.01"

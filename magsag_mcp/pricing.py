@@ -35,6 +35,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+from .exact_money import amount_problem
 from .rates import ZERO, Priced, UnitPrices, from_genai_prices, genai_model, window_from_genai_prices
 from .types import Usage
 
@@ -105,7 +106,8 @@ def _load_overrides(
         except ValidationError as exc:
             for err in exc.errors():
                 loc = ".".join(str(p) for p in err["loc"]) or "(entry)"
-                problems.append(f"{path}: {key}.{loc}: {err['msg']} (USD per million tokens)")
+                said = amount_problem(err, "USD per million tokens") or f"{err['msg']} (USD per million tokens)"
+                problems.append(f"{path}: {key}.{loc}: {said}")
             continue
         out.append((key, UnitPrices(**entry.model_dump())))
     return out, problems

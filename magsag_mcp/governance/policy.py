@@ -37,6 +37,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from ..errors import CatalogError
+from ..exact_money import amount_problem
 from ..types import Target
 
 LimitKind = Literal["call", "run", "agent_day", "day"]
@@ -275,6 +276,8 @@ def _read(path: Path, env: Mapping[str, str], problems: list[str]) -> list[Polic
         for err in exc.errors():
             loc = ".".join(str(x) for x in err["loc"])
             msg = err["msg"].removeprefix("Value error, ")
+            if "thresholds" in err["loc"]:
+                msg = amount_problem(err, "USD") or msg
             problems.append(f"{path}: {loc}: {msg}")
         return None
 

@@ -1,0 +1,96 @@
+"""A limit or a price written with a currency sign ("$0.01") is refused with the number to write instead."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from magsag_mcp import errors as E
+from magsag_mcp.cli import main
+from magsag_mcp.exact_money import amount_problem
+from magsag_mcp.governance import load_policies
+from magsag_mcp.pricing import Pricer, validate_prices
+
+
+def _limit(catalog: Path, value: str) -> None:
+    text = f"policies:\n  - name: caps\n    thresholds: {{max_cost_per_call_usd: {value}}}\n"
+    (catalog / "policies" / "model_governance.yaml").write_text(text)
+
+
+def _price(catalog: Path, value: str) -> None:
+    (catalog / "prices.yaml").write_text(f'"compat:my-model": {{input: {value}, output: 1.5}}\n')
+
+
+@pytest.mark.parametrize(
+    ("written", "said"),
+    [
+        ('"$0.01"', "'$0.01' is not a plain number; write 0.01 (USD,"),
+        ("$0.01", "'$0.01' is not a plain number; write 0.01 (USD,"),  # YAML reads it as text too
+        ('"0.01 USD"', "'0.01 USD' is not a plain number; write 0.01 (USD,"),
+        ('"1,000"', "'1,000' is not a plain number; write 1000 (USD,"),
+        ('"0,01"', "'0,01' is not a number; write the amount as a plain number of USD"),  # never read as 1
+        ('"€5"', "'€5' is not in US dollars: amounts here are USD; convert it"),
+        (".inf", "inf is not a finite amount"),
+        ("true", "True is not an amount"),
+    ],
+)
+def test_a_limit_with_a_currency_sign_names_the_file_the_key_and_the_fix(catalog_copy, written, said):
+    _limit(catalog_copy, written)
+    with pytest.raises(E.CatalogError) as info:
+        load_policies(catalog_copy)
+    text = str(info.value)
+    assert "model_governance.yaml: policies.0.thresholds.max_cost_per_call_usd: " + said in text
+    assert "valid decimal" not in text and "pydantic" not in text
+
+
+def test_a_price_with_a_currency_sign_names_the_file_the_key_and_the_fix(catalog_copy):
+    _price(catalog_copy, '"$2.50"')
+    problems = validate_prices(catalog_copy)
+    assert problems == [
+        f"{catalog_copy / 'prices.yaml'}: compat:my-model.input: '$2.50' is not a plain number; write 2.50 "
+        "(USD per million tokens, without a currency sign or separators)"
+    ]
+    with pytest.raises(E.CatalogError, match=r"compat:my-model.input: '\$2.50' is not a plain number; write 2.50"):
+        Pricer.from_catalog(catalog_copy)
+
+
+def test_a_plain_amount_still_loads(catalog_copy):
+    _limit(catalog_copy, '"0.01"')
+    _price(catalog_copy, "2.50")
+    assert load_policies(catalog_copy)
+    assert validate_prices(catalog_copy) == []
+
+
+def test_catalog_validate_lists_both(catalog_copy, capsys):
+    _limit(catalog_copy, '"$0.01"')
+    _price(catalog_copy, '"$2.50"')
+    assert main(["catalog", "validate", "--catalog", str(catalog_copy)]) == 1
+    out = capsys.readouterr().out
+    assert "max_cost_per_call_usd: '$0.01' is not a plain number; write 0.01" in out
+    assert "compat:my-model.input: '$2.50' is not a plain number; write 2.50" in out
+
+
+@pytest.mark.anyio
+async def test_the_mcp_server_answers_a_tool_call_with_the_fix(catalog_copy, tmp_path):
+    from mcp.client import Client
+
+    from magsag_mcp.mcp_server import build_server
+
+    _limit(catalog_copy, '"$0.01"')
+    async with Client(build_server(catalog=catalog_copy, db=tmp_path / "l.db", env={})) as client:
+        result = await client.call_tool("check_budget", {})
+    assert result.is_error
+    error = result.structured_content["error"]
+    assert error["type"] == "catalog_error"
+    assert "max_cost_per_call_usd: '$0.01' is not a plain number; write 0.01" in error["message"]
+    assert "valid decimal" not in json.dumps(error)
+
+
+def test_other_errors_are_left_to_their_own_words():
+    assert amount_problem({"type": "greater_than", "input": "0"}, "USD") is None
+    assert amount_problem({"type": "decimal_parsing", "input": ["x"]}, "USD") == (
+        "'list' is not a number; write the amount as a plain number of USD, without a currency sign or "
+        "separators, e.g. 0.01"
+    )
