@@ -256,6 +256,8 @@ class Service(ProcessBound):
                 "this service is closed (or closing): its ledger and HTTP sessions are gone, so the call was "
                 "not sent; open a new service, and close one only once the calls using it are done"
             )
+        if self.ledger.read_only:  # refused before a target is paid for an answer that could not be recorded
+            raise self.ledger.read_only_error()
         run_id = run_id or new_run_id()
         # "" (what MCP clients and forms send for an optional name) is no name: recorded as NULL, where the
         # agent filter and the "(none)" group find it, and where governance already read it as no agent

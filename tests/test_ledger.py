@@ -745,6 +745,7 @@ async def test_a_sqlite_database_of_another_program_is_refused_and_left_as_it_wa
 
 @pytest.mark.skipif(os.name != "posix" or os.geteuid() == 0, reason="file modes do not stop root")
 async def test_a_read_only_ledger_says_it_is_read_only(tmp_path: Path):
+    # opened for reading (tests/test_ledger_read_only.py); its first write says what is wrong
     folder = tmp_path / "shared"
     folder.mkdir()
     db = folder / "ledger.db"
@@ -753,13 +754,15 @@ async def test_a_read_only_ledger_says_it_is_read_only(tmp_path: Path):
     db.chmod(0o444)
     folder.chmod(0o555)
     try:
-        with pytest.raises(LedgerError) as info:
-            await Ledger(db).open()
+        async with Ledger(db) as ledger:
+            assert ledger.read_only
+            with pytest.raises(LedgerError) as info:
+                await ledger.log_event(None, None, "e", {})
     finally:
         folder.chmod(0o755)
         db.chmod(0o644)
     message = info.value.message
-    assert f"cannot open the ledger at {db}: it is read-only, or its folder is" in message
+    assert f"the ledger at {db} is read-only, or its folder is" in message
     assert "copy the ledger to a folder you can write" in message
 
 

@@ -9,11 +9,21 @@ import sqlite3
 import time
 from collections.abc import Mapping
 from pathlib import Path
+from urllib.parse import quote
 
 import aiosqlite
+import anyio
 
 from ..errors import ConfigError, LedgerError
-from .migrations import check_is_ledger
+from .migrations import (
+    MIGRATIONS,
+    NewerSchema,
+    NotALedger,
+    check_is_ledger,
+    pending_migrations,
+    unknown_migrations,
+)
+from .problems import newer_error, open_error
 from .writes import SYNC_MODE_BY_CONNECTION
 
 __all__ = ["BUSY_TIMEOUT_MS", "SYNC_MODES", "default_db_path", "ledger_sync_from_env"]
@@ -102,8 +112,33 @@ def _create_private(path: Path) -> None:
         os.close(os.open(path, os.O_CREAT | os.O_WRONLY, 0o600))
 
 
-async def _connect(path: Path) -> aiosqlite.Connection:
-    conn = aiosqlite.connect(path, isolation_level=None, check_same_thread=False)
+def read_only_uri(path: Path) -> str:
+    """The SQLite URI that opens the ledger at ``path`` for reading only, writing nothing beside it.
+
+    Without a -wal file no connection has the ledger open (the last one to close removes it), so all of
+    it is in the file: ``immutable`` then reads it without the -shm file, which a read-only folder could
+    not hold. With one, a writer may be at work: SQLite reads the log too (it needs the -shm file there)."""
+    uri = f"file:{quote(str(Path(os.getcwd(), path)))}?mode=ro"
+    return uri if Path(f"{path}-wal").exists() else uri + "&immutable=1"
+
+
+def _configure_read_only(conn: sqlite3.Connection, busy_timeout_ms: int = BUSY_TIMEOUT_MS) -> list[str]:
+    """A read-only connection: the busy timeout, and nothing that writes. Returns the migrations the
+    ledger lacks (its reads need them: it cannot be migrated); raises as the first connection's check does
+    for a file that is no ledger, or one a newer magsag migrated."""
+    conn.execute(f"PRAGMA busy_timeout = {int(busy_timeout_ms)}")
+    conn.execute("PRAGMA query_only = ON")
+    check_is_ledger(conn)
+    pending = pending_migrations(conn)
+    if len(pending) < len(MIGRATIONS):  # a ledger: a newer version's migrations refuse it, as at a writable open
+        unknown = unknown_migrations(conn)
+        if unknown:
+            raise NewerSchema(unknown)
+    return pending
+
+
+async def _connect(path: Path | str, *, uri: bool = False) -> aiosqlite.Connection:
+    conn = aiosqlite.connect(path, isolation_level=None, check_same_thread=False, uri=uri)
     try:
         return await conn
     except BaseException:
@@ -114,3 +149,38 @@ async def _connect(path: Path) -> aiosqlite.Connection:
         if thread is not None and thread.is_alive():
             await asyncio.to_thread(thread.join, 5.0)
         raise
+
+
+async def open_read_only(path: Path, busy_timeout_ms: int, cause: BaseException | None) -> aiosqlite.Connection:
+    """A connection that reads the ledger at ``path`` and cannot write it: no migration, no WAL switch,
+    nothing left beside it. The ledger must already have every migration its reads need. ``cause``: why
+    it could not be opened for writing (said if this fails too)."""
+    conn: aiosqlite.Connection | None = None
+    try:
+        conn = await _connect(read_only_uri(path), uri=True)
+        pending = await conn._execute(_configure_read_only, conn._conn, busy_timeout_ms)
+    except BaseException as exc:
+        if conn is not None:
+            with anyio.CancelScope(shield=True):
+                await conn.close()
+        if isinstance(exc, NewerSchema):
+            raise newer_error(path, exc.unknown) from None
+        if isinstance(exc, NotALedger):
+            raise LedgerError(
+                f"cannot open the ledger at {path}: it is a SQLite database with other tables ({exc}), "
+                "not a magsag-mcp ledger; check the file that --db / MAGSAG_DB names",
+                db=str(path),
+            ) from None
+        if isinstance(exc, sqlite3.Error | OSError):
+            raise open_error(cause or exc, path) from None
+        raise
+    if pending:
+        await conn.close()
+        what = "holds no ledger yet" if len(pending) == len(MIGRATIONS) else "was made by an older magsag-mcp"
+        raise LedgerError(
+            f"cannot open the ledger at {path} for reading: it cannot be written here and {what} (it lacks "
+            f"schema migration(s) {', '.join(pending)}, which this version's reads need); open it once where "
+            "it can be written, or copy it to a folder you can write and pass the copy with --db",
+            db=str(path),
+        )
+    return conn

@@ -308,6 +308,16 @@ def unknown_migrations(conn: sqlite3.Connection) -> list[str]:
     return sorted(r[0] for r in conn.execute("SELECT name FROM schema_migrations") if r[0] not in known)
 
 
+def pending_migrations(conn: sqlite3.Connection) -> list[str]:
+    """The migrations this version knows that the ledger lacks (all of them for a blank file): only reads,
+    for a ledger that cannot be written (its reads need the tables and columns they add)."""
+    found = conn.execute("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'schema_migrations'")
+    if found.fetchone() is None:
+        return [name for name, _ in MIGRATIONS]
+    applied = {r[0] for r in conn.execute("SELECT name FROM schema_migrations")}
+    return [name for name, _ in MIGRATIONS if name not in applied]
+
+
 def migrate(conn: sqlite3.Connection) -> list[str]:
     """Apply every migration not yet applied, each in its own transaction. Returns the names applied.
 

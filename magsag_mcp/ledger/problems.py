@@ -54,14 +54,36 @@ def cause(exc: BaseException, path: Path) -> str | None:
         )
     if code in (_READONLY, _CANTOPEN) or os_errno in (errno.EACCES, errno.EPERM, errno.EROFS):
         if code == _READONLY or not _writable(path):
-            return (
-                f"is read-only, or its folder is ({exc}): magsag-mcp writes the file "
-                "and the -wal and -shm files beside it, even to read it; make them writable, or copy the "
-                "ledger to a folder you can write and pass the copy with --db"
-            )
+            return _read_only(exc)
     if code == _FULL or os_errno == errno.ENOSPC:
         return f"is on a full disk ({exc}): free some space there, then retry"
     return None
+
+
+def _read_only(exc: BaseException | None) -> str:
+    said = f" ({exc})" if exc is not None else ""
+    return (
+        f"is read-only, or its folder is{said}: magsag-mcp writes the file and the -wal and -shm files "
+        "beside it to record a call, a reservation or an event (reading needs neither); make them writable, or "
+        "copy the ledger to a folder you can write and pass the copy with --db"
+    )
+
+
+def read_only_cause(exc: BaseException, path: Path) -> bool:
+    """Whether opening the ledger at ``path`` for writing failed only because it cannot be written:
+    the file is there, so it can still be opened for reading."""
+    code = _code(exc)
+    os_errno = exc.errno if isinstance(exc, OSError) else None
+    if not path.is_file():
+        return False
+    if code == _READONLY:
+        return True
+    return (code == _CANTOPEN or os_errno in (errno.EACCES, errno.EPERM, errno.EROFS)) and not _writable(path)
+
+
+def read_only_error(path: Path, exc: BaseException | None) -> LedgerError:
+    """A write to the ledger at ``path``, opened for reading only (``exc``: why it could not be written)."""
+    return LedgerError(f"the ledger at {path} {_read_only(exc)}", db=str(path), read_only=True)
 
 
 def open_error(exc: BaseException, path: Path) -> LedgerError:

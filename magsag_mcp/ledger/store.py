@@ -10,8 +10,9 @@ batch, not one per statement). When the write lock is free and nothing is queued
 call's record is written inline on the event loop instead (:meth:`Ledger.try_now`).
 
 What is refused, each with its cause and fix (:mod:`.problems`): at open, a path that is a directory,
-a file that is no database, a damaged or read-only one, another program's SQLite database (left
-untouched) and a ledger a newer magsag has migrated; at every write transaction, a file deleted or
+a file that is no database, a damaged one, another program's SQLite database (left untouched) and a
+ledger a newer magsag has migrated; a ledger that cannot be written is opened for reading only (its
+writes refused, :attr:`Ledger.read_only`); at every write transaction, a file deleted or
 replaced since it was opened, and a schema a newer magsag migrated since (:meth:`Ledger._check_write`).
 """
 
@@ -32,9 +33,25 @@ import anyio
 from ..errors import InputError, LedgerError, MagsagError, redact
 from ..records import AttemptRecord, RunRecord
 from ..text import check_text
-from .connection import BUSY_TIMEOUT_MS, SYNC_MODES, _configure, _connect, _create_private
+from .connection import (
+    BUSY_TIMEOUT_MS,
+    SYNC_MODES,
+    _configure,
+    _connect,
+    _create_private,
+    open_read_only,
+)
 from .migrations import NewerSchema, NotALedger, migrate, unknown_migrations
-from .problems import file_identity, moved_error, newer_error, open_error, overflow_error, use_error
+from .problems import (
+    file_identity,
+    moved_error,
+    newer_error,
+    open_error,
+    overflow_error,
+    read_only_cause,
+    read_only_error,
+    use_error,
+)
 from .run_scope import RunSpend, run_spend_in
 from .writes import (
     EXPIRED_RESERVATIONS,
@@ -50,11 +67,21 @@ T = TypeVar("T")
 
 class Ledger:
     def __init__(
-        self, path: str | os.PathLike[str], *, busy_timeout_ms: int = BUSY_TIMEOUT_MS, sync: str = "full"
+        self,
+        path: str | os.PathLike[str],
+        *,
+        busy_timeout_ms: int = BUSY_TIMEOUT_MS,
+        sync: str = "full",
+        read_only: bool = False,
     ) -> None:
         if sync not in SYNC_MODES:
             raise ValueError(f"sync must be one of {sorted(SYNC_MODES)}, not {sync!r}")
         self.path = Path(path)
+        #: opened for reading only: asked for, or the file (or its folder) cannot be written. Reads work
+        #: (expired reservations are then left as they are, not recorded); a write raises a LedgerError.
+        self.read_only = read_only
+        #: why the file could not be opened for writing, said with a refused write
+        self._read_only_cause: BaseException | None = None
         self.busy_timeout_ms = busy_timeout_ms
         #: the synchronous mode of durable commits (see ledger_sync_from_env)
         self.durable_mode = SYNC_MODES[sync]
@@ -77,6 +104,12 @@ class Ledger:
     # --- lifecycle -------------------------------------------------------------------------------
 
     async def open(self) -> Ledger:
+        if self.read_only or (self.path.is_file() and not file_writable(self.path)):
+            # not tried for writing first: SQLite would open the file for reading by itself and leave -wal
+            # and -shm files of this user's beside it (in a folder it can write), in the owner's way
+            self.read_only = True
+            await self._open_read_only()
+            return self
         try:
             # as SQLite resolves it: a later chdir moves nothing, and ".." is left to the OS (os.path.abspath
             # would take it off the text, and "link/../l.db" is then another file than the one SQLite opens)
@@ -105,7 +138,13 @@ class Ledger:
             await self._close_connections()
             if "locked" in str(exc) or "busy" in str(exc):
                 raise _ledger_error(exc, self.path, self.busy_timeout_ms) from None
-            raise open_error(exc, self.path) from None
+            if not read_only_cause(exc, self.path):
+                raise open_error(exc, self.path) from None
+            # a ledger to audit that this user cannot write (a copy, a 0444 file, a read-only folder or
+            # mount): opened for reading, and a write says why it cannot be made
+            self.read_only, self._read_only_cause = True, exc
+            await self._open_read_only()
+            return self
         except BaseException:  # cancelled midway (a client cancelling the call that opens the service)
             with anyio.CancelScope(shield=True):
                 await self._close_connections()
@@ -113,6 +152,16 @@ class Ledger:
         self._wake = asyncio.Event()
         self._task = asyncio.get_running_loop().create_task(self._write_loop(), name="magsag-ledger-writer")
         return self
+
+    async def _open_read_only(self) -> None:
+        """The reader connection alone, opened with SQLite's read-only URI (:func:`.connection.open_read_only`)."""
+        self._opened = Path(os.getcwd(), self.path)
+        self._reader = await open_read_only(self.path, self.busy_timeout_ms, self._read_only_cause)
+        self._identity = file_identity(self._opened)
+
+    def read_only_error(self) -> LedgerError:
+        """What a write to a ledger opened for reading only raises."""
+        return read_only_error(self.path, self._read_only_cause)
 
     async def close(self) -> None:
         self._closing = True
@@ -162,6 +211,8 @@ class Ledger:
         A queued operation runs even if its caller is cancelled while it waits. ``orphaned`` then
         receives its result, so that the caller's side can undo what nobody will use.
         """
+        if self.read_only:
+            raise self.read_only_error()
         if self._task is None or self._closing:
             raise LedgerError(f"the ledger at {self.path} is not open")
         fut: asyncio.Future[T] = asyncio.get_running_loop().create_future()
@@ -333,6 +384,8 @@ class Ledger:
         spend does it first. A read with nothing expired costs one look at the reservations (the calls in
         flight: a handful of rows) and writes nothing.
         """
+        if self.read_only:  # they cannot be recorded: counted as what they are, reservations
+            return 0
         now = time.time()
         if await self.read(lambda conn: conn.execute(EXPIRED_RESERVATIONS + " LIMIT 1", (now,)).fetchone()) is None:
             return 0
@@ -398,6 +451,11 @@ class Ledger:
         from .prune import prune
 
         return await prune(self, older_than_seconds)
+
+
+def file_writable(path: Path) -> bool:
+    """Whether this user may write the ledger's file (root may write any)."""
+    return os.access(path, os.W_OK)
 
 
 def _schema_version(conn: sqlite3.Connection) -> int:

@@ -1,0 +1,267 @@
+"""A ledger this user cannot write (a copy to audit, a 0444 file, a read-only folder or mount) is read
+through SQLite's read-only open: summaries, runs, searches and budgets work, and a write says why not.
+
+The suite runs as root in CI, where file modes stop nothing: the read-only open is tested by asking for
+it (``Ledger(read_only=True)``: SQLite's ``mode=ro``, which stops root too) and by making the writability
+check answer "no"; one test drops to an unprivileged user in a child process to meet real file modes."""
+
+from __future__ import annotations
+
+import json
+import os
+import sqlite3
+import time
+from decimal import Decimal
+from pathlib import Path
+
+import pytest
+
+from magsag_mcp.errors import LedgerError
+from magsag_mcp.ledger import Ledger, store
+from magsag_mcp.records import AttemptRecord, RunRecord
+
+pytestmark = pytest.mark.anyio
+CATALOG = Path(__file__).resolve().parent.parent / "catalog"
+READ_ONLY = "is read-only, or its folder is"
+FIX = "copy the ledger to a folder you can write and pass the copy with --db"
+
+
+async def _ledger_with_an_expired_reservation(db: Path) -> None:
+    async with Ledger(db) as ledger:
+        now = time.time()
+        run = RunRecord("r1", "ana", "skill.analysis", now - 60)
+        attempt = AttemptRecord(
+            "r1", now - 60, "openai", "gpt-4o", "skill.analysis", "ana", "ok", 0, 1, cost_usd=Decimal("0.25")
+        )
+        await ledger.record_call(run, [attempt])
+        await ledger.log_event("r1", "ana", "overloaded upstream", {"n": 1})
+        # a process that died with a request in flight: its reservation expired, not yet recorded
+        await ledger.submit(
+            lambda c: c.execute(
+                "INSERT INTO budget_reservations (run_id, agent, created_at, expires_at, amount_pusd, state,"
+                " attempt_run_id, provider, model, skill)"
+                " VALUES ('r2', 'ana', ?, ?, 600000000, 'held', 'r2', 'openai', 'gpt-4o', 'skill.analysis')",
+                (now - 2000, now - 1000),
+            )
+        )
+
+
+def _files(folder: Path) -> dict[str, bytes]:
+    return {p.name: p.read_bytes() for p in sorted(folder.iterdir())}
+
+
+@pytest.fixture
+async def audited(tmp_path: Path) -> Path:
+    """A ledger in a folder of its own, closed (as a copy to audit is)."""
+    folder = tmp_path / "audit"
+    folder.mkdir()
+    db = folder / "ledger.db"
+    await _ledger_with_an_expired_reservation(db)
+    return db
+
+
+@pytest.fixture
+def unwritable(monkeypatch):
+    """The writability check says no, as it does for a user without write permission (never for root)."""
+    monkeypatch.setattr(store, "file_writable", lambda path: False)
+
+
+async def test_reads_work_and_write_nothing(audited: Path):
+    before = _files(audited.parent)
+    async with Ledger(audited, read_only=True) as ledger:
+        assert ledger.read_only
+        summary = await ledger.summarize()
+        assert summary["totals"]["calls"] == 1 and Decimal(summary["totals"]["cost_usd"]) == Decimal("0.25")
+        page = await ledger.query_runs_page()
+        assert [r["run_id"] for r in page["runs"]] == ["r1"]  # the expired reservation is not made an attempt
+        hits = await ledger.search_page("overloaded", 10)
+        assert len(hits["hits"]) == 1
+        spend = await ledger.run_spend("r1")
+        assert spend.known_usd == Decimal("0.25")
+    # no housekeeping, no -wal or -shm file: the folder is as it was, byte for byte
+    assert _files(audited.parent) == before
+
+
+async def test_writes_are_refused_with_the_cause_and_the_fix(audited: Path):
+    async with Ledger(audited, read_only=True) as ledger:
+        now = time.time()
+        writes = [
+            ledger.log_event(None, None, "e", {}),
+            ledger.record_call(RunRecord("r9", None, None, now), []),
+            ledger.prune(86400),
+        ]
+        for write in writes:
+            with pytest.raises(LedgerError) as info:
+                await write
+            assert f"the ledger at {audited} {READ_ONLY}" in info.value.message and FIX in info.value.message
+            assert info.value.details.get("read_only") is True
+
+
+async def test_a_ledger_the_user_cannot_write_opens_for_reading(audited: Path, unwritable):
+    before = _files(audited.parent)
+    async with Ledger(audited) as ledger:
+        assert ledger.read_only
+        assert (await ledger.summarize())["totals"]["calls"] == 1
+        with pytest.raises(LedgerError, match=READ_ONLY):
+            await ledger.log_event(None, None, "e", {})
+    assert _files(audited.parent) == before
+
+
+async def test_a_write_open_refused_as_read_only_falls_back_to_reading(audited: Path, monkeypatch):
+    # a read-only mount, or a file SQLite opened read-only by itself: the first write (the migration
+    # check) fails with SQLITE_READONLY, as it did for `magsag flow summarize --db ro.db`
+    def refuse(conn: sqlite3.Connection) -> None:
+        exc = sqlite3.OperationalError("attempt to write a readonly database")
+        exc.sqlite_errorcode = 8  # type: ignore[attr-defined]
+        raise exc
+
+    monkeypatch.setattr(store, "migrate", refuse)
+    async with Ledger(audited) as ledger:
+        assert ledger.read_only
+        assert (await ledger.query_runs_page())["runs"]
+        with pytest.raises(LedgerError) as info:
+            await ledger.log_event(None, None, "e", {})
+    assert "(attempt to write a readonly database)" in info.value.message and FIX in info.value.message
+
+
+@pytest.mark.parametrize("case", ["blank", "older", "newer"])
+async def test_a_read_only_ledger_that_reads_cannot_use_says_what_to_do(tmp_path: Path, case: str):
+    db = tmp_path / "l.db"
+    if case == "blank":
+        sqlite3.connect(db).close()
+    else:
+        async with Ledger(db):
+            pass
+        conn = sqlite3.connect(db)
+        if case == "older":
+            conn.execute("DELETE FROM schema_migrations WHERE name = (SELECT MAX(name) FROM schema_migrations)")
+        else:
+            conn.execute("INSERT INTO schema_migrations VALUES ('9999_from_the_future', 0)")
+        conn.commit()
+        conn.close()
+    with pytest.raises(LedgerError) as info:
+        await Ledger(db, read_only=True).open()
+    message = info.value.message
+    if case == "newer":
+        assert "9999_from_the_future" in message and "newer magsag-mcp" in message
+    else:
+        assert "holds no ledger yet" in message if case == "blank" else "older magsag-mcp" in message
+        assert "it cannot be written here" in message and "copy it to a folder you can write" in message
+
+
+async def test_the_service_reads_and_refuses_a_call_before_paying(audited: Path, unwritable, fake_scripts):
+    from magsag_mcp.service import Service
+
+    async with await Service.open(catalog=CATALOG, db=audited, env={"MAGSAG_PROVIDER": "fake"}) as svc:
+        assert (await svc.summarize())["totals"]["calls"] == 1
+        assert (await svc.query_runs_page())["runs"]
+        assert (await svc.search_page("overloaded"))["hits"]
+        budget = await svc.check_budget(agent="ana", run_id="r1")
+        assert budget["limits"]
+        with pytest.raises(LedgerError, match=READ_ONLY):
+            await svc.invoke_skill("skill.analysis", {"data": "x", "model_config": {"model": "fake:echo"}})
+    conn = sqlite3.connect(f"file:{audited}?mode=ro", uri=True)
+    assert conn.execute("SELECT COUNT(*) FROM runs").fetchone() == (1,)  # nothing recorded, nothing sent
+    conn.close()
+
+
+async def test_the_mcp_tools_read_a_read_only_ledger(audited: Path, unwritable, fake_scripts):
+    from mcp.client import Client
+
+    from magsag_mcp.mcp_server import build_server
+
+    async with Client(build_server(catalog=CATALOG, db=audited, env={"MAGSAG_PROVIDER": "fake"})) as client:
+        for tool, args in [
+            ("summarize_usage", {}),
+            ("query_runs", {}),
+            ("search_usage", {"pattern": "overloaded"}),
+            ("check_budget", {"agent": "ana"}),
+        ]:
+            result = await client.call_tool(tool, args)
+            assert not result.is_error, (tool, result.content[0].text)
+        refused = await client.call_tool("invoke_skill", {"skill_id": "skill.analysis", "payload": {"data": "x"}})
+    assert refused.is_error
+    error = refused.structured_content["error"]
+    assert error["type"] == "ledger_error" and READ_ONLY in error["message"] and FIX in error["message"]
+
+
+def test_the_cli_summarizes_and_reports_budgets_of_a_read_only_ledger(tmp_path: Path, unwritable, capsys):
+    import anyio  # the CLI runs its own event loop: this test is synchronous
+
+    from magsag_mcp.cli import main
+
+    (tmp_path / "audit").mkdir()
+    audited = tmp_path / "audit" / "ledger.db"
+    anyio.run(_ledger_with_an_expired_reservation, audited)
+
+    before = _files(audited.parent)
+    assert main(["flow", "summarize", "--db", str(audited)]) == 0
+    assert json.loads(capsys.readouterr().out)["totals"]["calls"] == 1
+    assert main(["budget", "--db", str(audited), "--catalog", str(CATALOG), "--agent", "ana", "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["limits"]
+    assert main(["data", "query", "--db", str(audited)]) == 0
+    assert _files(audited.parent) == before
+
+
+#: run by a child interpreter: everything is imported while it may still read every file (as root,
+#: site-packages may sit in a folder only root can enter), then it drops to an unprivileged user
+_AS_A_USER = """
+import json, os, sys
+import anyio
+from magsag_mcp.errors import LedgerError
+from magsag_mcp.ledger import Ledger, queries
+db = sys.argv[1]
+if os.geteuid() == 0:
+    os.setgroups([])
+    os.setgid(65534)
+    os.setuid(65534)
+answer = {}
+
+async def go():
+    async with Ledger(db) as ledger:
+        answer["read_only"] = ledger.read_only
+        answer["calls"] = (await ledger.summarize())["totals"]["calls"]
+        try:
+            await ledger.log_event(None, None, "e", {})
+        except LedgerError as exc:
+            answer["refused"] = exc.message
+
+anyio.run(go)
+print(json.dumps(answer))
+"""
+
+
+@pytest.mark.skipif(os.name != "posix", reason="file modes and setuid are POSIX")
+@pytest.mark.parametrize("file_mode", [0o444, 0o666])  # 0666: the open for writing is tried, and fails
+def test_real_file_modes_met_by_a_user_they_stop(file_mode: int):
+    """A file in a 0555 folder, for a user the modes stop: as root, a child that drops to nobody."""
+    import shutil
+    import subprocess
+    import sys
+    import tempfile
+
+    import anyio
+
+    # a folder nobody can reach: pytest's own is its owner's alone
+    root = Path(tempfile.mkdtemp(prefix="magsag-ro-"))
+    folder = root / "shared"
+    try:
+        os.chmod(root, 0o755)
+        folder.mkdir()
+        db = folder / "ledger.db"
+        anyio.run(_ledger_with_an_expired_reservation, db)
+        db.chmod(file_mode)
+        folder.chmod(0o555)
+        env = {**os.environ, "PYTHONPATH": os.pathsep.join(p for p in sys.path if p)}
+        done = subprocess.run(
+            [sys.executable, "-c", _AS_A_USER, str(db)], capture_output=True, text=True, env=env, check=False
+        )
+        assert done.returncode == 0, done.stderr
+        answer = json.loads(done.stdout)
+        assert answer["read_only"] is True and answer["calls"] == 1
+        assert READ_ONLY in answer["refused"] and FIX in answer["refused"]
+        assert sorted(p.name for p in folder.iterdir()) == ["ledger.db"]  # no -wal or -shm left behind
+    finally:
+        if folder.exists():
+            folder.chmod(0o755)
+        shutil.rmtree(root, ignore_errors=True)
