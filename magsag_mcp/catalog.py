@@ -298,17 +298,21 @@ def _entry(path: Path, model: type[_M], env: Mapping[str, str], problems: list[s
     try:
         return model.model_validate(data)
     except ValidationError as exc:
-        problems.extend(_pydantic_problems(path, exc))
+        problems.extend(_pydantic_problems(path, exc, model))
     except ConfigError as exc:
         problems.append(f"{path}: {exc.message}")
     return None
 
 
-def _pydantic_problems(path: Path, exc: ValidationError) -> list[str]:
+def _pydantic_problems(path: Path, exc: ValidationError, model: type[BaseModel]) -> list[str]:
+    from .suggest import unknown_field
+
     out = []
     for err in exc.errors():
         loc = ".".join(str(p) for p in err["loc"]) or "(file)"
         msg = err["msg"].removeprefix("Value error, ")
+        if err["type"] == "extra_forbidden":  # a misspelt key: the one meant, and the ones there are
+            msg += unknown_field(model, err["loc"])
         out.append(f"{path}: {loc}: {msg}")
     return out
 

@@ -107,6 +107,10 @@ def _load_overrides(
             for err in exc.errors():
                 loc = ".".join(str(p) for p in err["loc"]) or "(entry)"
                 said = amount_problem(err, "USD per million tokens") or f"{err['msg']} (USD per million tokens)"
+                if err["type"] == "extra_forbidden":  # a misspelt rate: the one meant, and the ones there are
+                    from .suggest import unknown_field
+
+                    said = err["msg"] + unknown_field(_PriceEntry, err["loc"])
                 problems.append(f"{path}: {key}.{loc}: {said}")
             continue
         out.append((key, UnitPrices(**entry.model_dump())))

@@ -7,7 +7,9 @@ error and too dear once per call.
 from __future__ import annotations
 
 import difflib
-from collections.abc import Iterable
+import typing
+from collections.abc import Iterable, Mapping, Sequence
+from typing import Any
 
 #: where a caller finds each skill's payload fields and input schema, on every surface
 SKILL_FIELDS_LISTED = "list_skills, `magsag catalog skills --json` and skills.list() show each skill's input_schema"
@@ -29,3 +31,54 @@ def named(unknown: Iterable[object], known: Iterable[str]) -> str:
         close = nearest(key, candidates)
         out.append(f"{key!r} (did you mean {close!r}?)" if close else repr(key))
     return ", ".join(out)
+
+
+def unknown_field(model: type[Any], loc: Sequence[Any]) -> str:
+    """For pydantic's ``extra_forbidden`` at ``loc`` in ``model`` (a catalog file's): the nearest key
+    accepted there and the ones that are, to follow its message: " (did you mean 'max_cost_per_run_usd'?);
+    accepted here: ..."."""
+    known = _fields_at(model, loc[:-1])
+    if not known or not loc:
+        return ""
+    close = nearest(loc[-1], known)
+    hint = f" (did you mean {close!r}?)" if close else ""
+    return f"{hint}; accepted here: {', '.join(known)}"
+
+
+def _fields_at(model: type[Any], loc: Sequence[Any]) -> list[str]:
+    """The keys accepted at ``loc`` in ``model``: a list's index, a mapping's key and the name pydantic
+    gives a union's branch step into the items' model."""
+    current: Any = model
+    keyed = False  # the last field was a mapping: the next part is one of its keys
+    for part in loc:
+        if isinstance(part, int) or current is None or part == getattr(current, "__name__", None):
+            continue
+        fields = getattr(current, "model_fields", {})
+        found = next((f for name, f in fields.items() if part in (name, f.alias)), None)
+        if found is None:
+            if keyed:
+                keyed = False
+                continue
+            return []
+        keyed = _is_mapping(found.annotation)
+        current = _model_in(found.annotation)
+    fields = getattr(current, "model_fields", None) or {}
+    return [f.alias or name for name, f in fields.items()]
+
+
+def _is_mapping(annotation: Any) -> bool:
+    origin = typing.get_origin(annotation)
+    if origin in (dict, Mapping):
+        return True
+    return any(_is_mapping(arg) for arg in typing.get_args(annotation)) if origin is not None else False
+
+
+def _model_in(annotation: Any) -> Any:
+    """The pydantic model an annotation holds (itself, or inside a union, a list or a mapping), or None."""
+    if isinstance(annotation, type) and hasattr(annotation, "model_fields"):
+        return annotation
+    for arg in typing.get_args(annotation):
+        found = _model_in(arg)
+        if found is not None:
+            return found
+    return None

@@ -149,3 +149,50 @@ async def test_mcp_invoke_skill_says_did_you_mean(tmp_path):
     assert result.is_error
     message = result.structured_content["error"]["message"]
     assert "it takes no field 'txt' (did you mean 'text'?)" in message and "list_skills" in message
+
+
+@pytest.mark.parametrize(
+    ("file", "edit", "said"),
+    [
+        (
+            "skills/summarization.yaml",
+            ("input_schema:", "input_shema:"),
+            "summarization.yaml: input_shema: Extra inputs are not permitted (did you mean 'input_schema'?); "
+            "accepted here: id, description,",
+        ),
+        (
+            "policies/model_governance.yaml",
+            ("max_cost_per_run_usd:", "max_cost_per_run:"),
+            "policies.1.thresholds.max_cost_per_run: Extra inputs are not permitted (did you mean "
+            "'max_cost_per_run_usd'?); accepted here: max_cost_per_call_usd, max_cost_per_run_usd,",
+        ),
+        (
+            "routing/default.yaml",
+            ("default:\n", "defualt:\n"),
+            "defualt: Extra inputs are not permitted (did you mean 'default'?); accepted here: default, tiers, routes",
+        ),
+    ],
+)
+def test_a_misspelt_key_in_a_catalog_file_gets_the_nearest_one(catalog_copy, capsys, file, edit, said):
+    path = catalog_copy / file
+    path.write_text(path.read_text().replace(*edit, 1))
+    from magsag_mcp.cli import main
+
+    assert main(["catalog", "validate", "--catalog", str(catalog_copy)]) == 1
+    assert said in capsys.readouterr().out
+
+
+def test_a_misspelt_key_in_a_routing_target_or_a_price_gets_the_nearest_one(catalog_copy):
+    from magsag_mcp.pricing import validate_prices
+
+    routing = catalog_copy / "routing" / "default.yaml"
+    routing.write_text(routing.read_text() + "  - match: extraction\n    chain: [{model: gpt-4o, paramz: {}}]\n")
+    with pytest.raises(ConfigError) as info:
+        load_catalog(catalog_copy)
+    assert "chain.0.TargetSpec.paramz: Extra inputs are not permitted (did you mean 'params'?)" in info.value.message
+    (catalog_copy / "prices.yaml").write_text('"compat:m": {input: 1, output: 2, cache_reads: 0.1}\n')
+    assert validate_prices(catalog_copy) == [
+        f"{catalog_copy / 'prices.yaml'}: compat:m.cache_reads: Extra inputs are not permitted (did you mean "
+        "'cache_read'?); accepted here: input, output, cache_read, cache_write, cache_write_1h, input_audio, "
+        "output_audio, output_image"
+    ]

@@ -278,6 +278,10 @@ def _read(path: Path, env: Mapping[str, str], problems: list[str]) -> list[Polic
             msg = err["msg"].removeprefix("Value error, ")
             if "thresholds" in err["loc"]:
                 msg = amount_problem(err, "USD") or msg
+            if err["type"] == "extra_forbidden":  # a misspelt key: the one meant, and the ones there are
+                from ..suggest import unknown_field
+
+                msg += unknown_field(PolicyFile, err["loc"])
             problems.append(f"{path}: {loc}: {msg}")
         return None
 
