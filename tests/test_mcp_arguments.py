@@ -56,3 +56,21 @@ async def test_a_skill_id_that_misses_the_pattern_is_shown_one_that_fits(client:
     for tool in ("invoke_skill", "explain_route"):
         text = await error_text(client, tool, {"skill_id": "analysis", "payload": {"data": "x"}})
         assert "skill_id: string should match pattern" in text and "(e.g. skill.analysis; see list_skills)" in text
+
+
+async def test_a_misspelt_key_in_a_fallback_target_object_gets_the_key_meant(client: Client):
+    # was "model_config.fallbacks.0: expected a string, got an object; missing required argument ...;
+    # unknown argument 'model_config.fallbacks.0.modle' (nothing is accepted here)": the index hid the
+    # target's keys, and the string branch of the union was reported against an object
+    arguments = {
+        "skill_id": "skill.analysis",
+        "payload": {"data": "x"},
+        "model_config": {"model": "fake:echo", "fallbacks": ["fake:echo", {"modle": "gpt-4o"}]},
+    }
+    text = await error_text(client, "invoke_skill", arguments)
+    assert "unknown argument 'model_config.fallbacks.1.modle' (did you mean 'model'?)" in text, text
+    assert "missing required argument 'model_config.fallbacks.1.model'" in text
+    assert "expected a string" not in text
+    number = {**arguments, "model_config": {"model": "fake:echo", "fallbacks": [5]}}
+    text = await error_text(client, "invoke_skill", number)
+    assert "model_config.fallbacks.0: expected a string or an object, got a number" in text, text

@@ -48,6 +48,11 @@ def explain(tool: str, exc: ValidationError, args: type[BaseModel]) -> str:
         # the caller wrote one value, so the branches' errors are one problem at one place
         loc = tuple(str(p) for p in err["loc"] if str(p) not in tags and "[" not in str(p))
         by_place.setdefault(loc, []).append(err)
+    # a union's branch that took the value's type went deeper (fallbacks[0] as a target object): the other
+    # branches' "expected a string" at the value's own place is no problem of what was written
+    for loc in [place for place in by_place if any(other[: len(place)] == place != other for other in by_place)]:
+        if all(_expected(e) for e in by_place[loc]):
+            del by_place[loc]
     problems = [_problem(args, list(loc), errs) for loc, errs in by_place.items()]
     if len(problems) > 8:
         problems = [*problems[:8], f"and {len(problems) - 8} more"]
@@ -125,6 +130,8 @@ def _model_at(args: type[BaseModel], loc: list[str]) -> type[BaseModel] | None:
     """The model that validates the object at ``loc`` (nested arguments such as ``filters``)."""
     model: type[BaseModel] | None = args
     for part in loc:
+        if part.isdigit():  # an item of a list (fallbacks.0): the list's model
+            continue
         f = _field(model, part) if model is not None else None
         model = _model_in(f.annotation) if f is not None else None
     return model
