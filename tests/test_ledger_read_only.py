@@ -82,6 +82,19 @@ async def test_reads_work_and_write_nothing(audited: Path):
     assert _files(audited.parent) == before
 
 
+async def test_a_writer_that_begins_after_the_open_is_read_too(audited: Path):
+    # opened with no writer (read as immutable, nothing left beside it): when one begins, its log is read
+    async with Ledger(audited, read_only=True) as reader:
+        assert (await reader.summarize())["totals"]["calls"] == 1
+        async with Ledger(audited) as writer:  # the owner's process, recording a call meanwhile
+            now = time.time()
+            await writer.record_call(RunRecord("r3", "bo", None, now), [
+                AttemptRecord("r3", now, "openai", "gpt-4o", None, "bo", "ok", 0, 1, cost_usd=Decimal("0.5"))
+            ])  # fmt: skip
+            assert (await reader.summarize())["totals"]["calls"] == 2
+        assert [r["run_id"] for r in (await reader.query_runs_page())["runs"]] == ["r3", "r1"]
+
+
 async def test_writes_are_refused_with_the_cause_and_the_fix(audited: Path):
     async with Ledger(audited, read_only=True) as ledger:
         now = time.time()

@@ -112,14 +112,16 @@ def _create_private(path: Path) -> None:
         os.close(os.open(path, os.O_CREAT | os.O_WRONLY, 0o600))
 
 
-def read_only_uri(path: Path) -> str:
-    """The SQLite URI that opens the ledger at ``path`` for reading only, writing nothing beside it.
+def read_only_uri(path: Path) -> tuple[str, bool]:
+    """The SQLite URI that opens the ledger at ``path`` for reading only, writing nothing beside it, and
+    whether it reads the file as ``immutable``.
 
     Without a -wal file no connection has the ledger open (the last one to close removes it), so all of
     it is in the file: ``immutable`` then reads it without the -shm file, which a read-only folder could
-    not hold. With one, a writer may be at work: SQLite reads the log too (it needs the -shm file there)."""
+    not hold (the ledger reopens the connection if a writer begins, see :meth:`Ledger.read`). With one,
+    a writer may be at work: SQLite reads the log too (it needs the -shm file there)."""
     uri = f"file:{quote(str(Path(os.getcwd(), path)))}?mode=ro"
-    return uri if Path(f"{path}-wal").exists() else uri + "&immutable=1"
+    return (uri, False) if Path(f"{path}-wal").exists() else (uri + "&immutable=1", True)
 
 
 def _configure_read_only(conn: sqlite3.Connection, busy_timeout_ms: int = BUSY_TIMEOUT_MS) -> list[str]:
@@ -151,13 +153,17 @@ async def _connect(path: Path | str, *, uri: bool = False) -> aiosqlite.Connecti
         raise
 
 
-async def open_read_only(path: Path, busy_timeout_ms: int, cause: BaseException | None) -> aiosqlite.Connection:
-    """A connection that reads the ledger at ``path`` and cannot write it: no migration, no WAL switch,
-    nothing left beside it. The ledger must already have every migration its reads need. ``cause``: why
-    it could not be opened for writing (said if this fails too)."""
+async def open_read_only(
+    path: Path, busy_timeout_ms: int, cause: BaseException | None
+) -> tuple[aiosqlite.Connection, bool]:
+    """A connection that reads the ledger at ``path`` and cannot write it (no migration, no WAL switch,
+    nothing left beside it), and whether it reads the file as immutable (:func:`read_only_uri`). The
+    ledger must already have every migration its reads need. ``cause``: why it could not be opened for
+    writing (said if this fails too)."""
     conn: aiosqlite.Connection | None = None
+    uri, immutable = read_only_uri(path)
     try:
-        conn = await _connect(read_only_uri(path), uri=True)
+        conn = await _connect(uri, uri=True)
         pending = await conn._execute(_configure_read_only, conn._conn, busy_timeout_ms)
     except BaseException as exc:
         if conn is not None:
@@ -183,4 +189,4 @@ async def open_read_only(path: Path, busy_timeout_ms: int, cause: BaseException 
             "it can be written, or copy it to a folder you can write and pass the copy with --db",
             db=str(path),
         )
-    return conn
+    return conn, immutable

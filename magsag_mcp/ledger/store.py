@@ -82,6 +82,8 @@ class Ledger:
         self.read_only = read_only
         #: why the file could not be opened for writing, said with a refused write
         self._read_only_cause: BaseException | None = None
+        #: read as immutable (no writer when opened): the -wal file whose appearance means one has begun
+        self._writer_log: Path | None = None
         self.busy_timeout_ms = busy_timeout_ms
         #: the synchronous mode of durable commits (see ledger_sync_from_env)
         self.durable_mode = SYNC_MODES[sync]
@@ -156,8 +158,9 @@ class Ledger:
     async def _open_read_only(self) -> None:
         """The reader connection alone, opened with SQLite's read-only URI (:func:`.connection.open_read_only`)."""
         self._opened = Path(os.getcwd(), self.path)
-        self._reader = await open_read_only(self.path, self.busy_timeout_ms, self._read_only_cause)
+        self._reader, immutable = await open_read_only(self.path, self.busy_timeout_ms, self._read_only_cause)
         self._identity = file_identity(self._opened)
+        self._writer_log = Path(f"{self.path}-wal") if immutable else None
 
     def read_only_error(self) -> LedgerError:
         """What a write to a ledger opened for reading only raises."""
@@ -333,6 +336,12 @@ class Ledger:
         ``snapshot=False`` is for statements that cannot run in a transaction (VACUUM)."""
         if self._reader is None:
             raise LedgerError(f"the ledger at {self.path} is not open")
+        if self._writer_log is not None and self._writer_log.exists():
+            # read as immutable, and a writer has begun since: reopened to read its log too (reads queued on
+            # the old connection end first: aiosqlite runs them in order, then the close)
+            self._writer_log = None
+            old, (self._reader, _) = self._reader, await open_read_only(self.path, self.busy_timeout_ms, None)
+            await old.close()
         try:
             if snapshot:
                 return await self._reader._execute(_in_snapshot, self._reader._conn, fn)
