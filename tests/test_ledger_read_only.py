@@ -137,6 +137,17 @@ async def test_a_write_open_refused_as_read_only_falls_back_to_reading(audited: 
     assert "(attempt to write a readonly database)" in info.value.message and FIX in info.value.message
 
 
+async def test_a_name_with_uri_characters_is_read_as_named(tmp_path: Path):
+    # the read-only open goes through a URI: "?", "#", "%" and spaces in the path are the file's own
+    folder = tmp_path / "a b?c#d%20e"
+    folder.mkdir()
+    db = folder / "ledger ?#%.db"
+    await _ledger_with_an_expired_reservation(db)
+    async with Ledger(db, read_only=True) as ledger:
+        assert (await ledger.summarize())["totals"]["calls"] == 1
+    assert sorted(p.name for p in folder.iterdir()) == ["ledger ?#%.db"]
+
+
 @pytest.mark.parametrize("case", ["blank", "older", "newer"])
 async def test_a_read_only_ledger_that_reads_cannot_use_says_what_to_do(tmp_path: Path, case: str):
     db = tmp_path / "l.db"

@@ -9,7 +9,6 @@ import sqlite3
 import time
 from collections.abc import Mapping
 from pathlib import Path
-from urllib.parse import quote
 
 import aiosqlite
 import anyio
@@ -120,7 +119,7 @@ def read_only_uri(path: Path) -> tuple[str, bool]:
     it is in the file: ``immutable`` then reads it without the -shm file, which a read-only folder could
     not hold (the ledger reopens the connection if a writer begins, see :meth:`Ledger.read`). With one,
     a writer may be at work: SQLite reads the log too (it needs the -shm file there)."""
-    uri = f"file:{quote(str(Path(os.getcwd(), path)))}?mode=ro"
+    uri = Path(os.getcwd(), path).as_uri() + "?mode=ro"  # "?", "#" and "%" in a name: percent-encoded
     return (uri, False) if Path(f"{path}-wal").exists() else (uri + "&immutable=1", True)
 
 
