@@ -263,6 +263,36 @@ class _Loader(yaml.SafeLoader):
                 )
         return super().construct_mapping(node, deep)
 
+    def construct_yaml_int(self, node: yaml.ScalarNode) -> int:
+        # YAML 1.1 reads 0500 as octal 320, 1:30 as 90 (base 60), 0x10 as 16: a limit or a price so
+        # written would be another amount, unsaid. Plain decimals (1_000 included) are read as ever.
+        text = str(node.value).replace("_", "").lstrip("+-")
+        if ":" in text or (len(text) > 1 and text[0] == "0"):
+            raise yaml.constructor.ConstructorError(
+                None,
+                None,
+                f"{node.value} is not a plain decimal number: YAML reads it as {super().construct_yaml_int(node)} "
+                f"(octal, hexadecimal, binary or base 60); write the number meant without leading zeros, or "
+                f"quote it ('{node.value}') if it is text",
+                node.start_mark,
+            )
+        return super().construct_yaml_int(node)
+
+    def construct_yaml_float(self, node: yaml.ScalarNode) -> float:
+        if ":" in str(node.value):  # YAML 1.1's base 60: 1:30.5 is 90.5
+            raise yaml.constructor.ConstructorError(
+                None,
+                None,
+                f"{node.value} is not a plain decimal number: YAML reads it as {super().construct_yaml_float(node)} "
+                f"(base 60); write the number meant, or quote it ('{node.value}') if it is text",
+                node.start_mark,
+            )
+        return super().construct_yaml_float(node)
+
+
+_Loader.add_constructor("tag:yaml.org,2002:int", _Loader.construct_yaml_int)
+_Loader.add_constructor("tag:yaml.org,2002:float", _Loader.construct_yaml_float)
+
 
 def read_yaml(path: Path, env: Mapping[str, str], problems: list[str]) -> Any:
     """Parse one YAML file with env expansion; problems are appended, never raised."""

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from decimal import Decimal
 from pathlib import Path
 
 import pytest
@@ -94,3 +95,27 @@ def test_other_errors_are_left_to_their_own_words():
         "'list' is not a number; write the amount as a plain number of USD, without a currency sign or "
         "separators, e.g. 0.01"
     )
+
+
+@pytest.mark.parametrize(
+    ("written", "read_as"),
+    [("0500", "320"), ("1:30", "90"), ("0x10", "16"), ("1:30.5", "90.5")],
+)
+def test_a_number_yaml_would_read_as_another_amount_is_refused(catalog_copy, written, read_as):
+    # YAML 1.1 reads 0500 as octal 320 and 1:30 as 90 (base 60): the limit was silently another amount
+    _limit(catalog_copy, written)
+    with pytest.raises(E.CatalogError) as info:
+        load_policies(catalog_copy)
+    text = str(info.value)
+    assert "model_governance.yaml: malformed YAML (line 3," in text
+    assert f"{written} is not a plain decimal number: YAML reads it as {read_as}" in text
+    assert f"quote it ('{written}')" in text
+
+
+def test_plain_numbers_and_quoted_text_read_as_ever(catalog_copy):
+    _limit(catalog_copy, "1_000")
+    assert load_policies(catalog_copy).limits[0].amount == Decimal(1000)
+    _limit(catalog_copy, '"0500"')  # quoted: text, read as the decimal 500
+    assert load_policies(catalog_copy).limits[0].amount == Decimal(500)
+    _price(catalog_copy, "0")
+    assert validate_prices(catalog_copy) == []
