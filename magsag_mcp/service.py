@@ -482,7 +482,8 @@ class Service(ProcessBound):
             "providers": self.providers.describe(),
             "overrides": {k: self.env.get(k) for k in ("MAGSAG_PROVIDER", "MAGSAG_MODEL") if self.env.get(k)},
             "network": self.transport.describe(),
-            "problems": setting_problems(self.env),
+            "problems": setting_problems(self.env)
+            + ([self.ledger.read_only_error().message] if self.ledger.read_only else []),
         }
 
 

@@ -289,3 +289,15 @@ def test_real_file_modes_met_by_a_user_they_stop(file_mode: int):
         if folder.exists():
             folder.chmod(0o755)
         shutil.rmtree(root, ignore_errors=True)
+
+
+def test_doctor_says_calls_would_be_refused_by_a_read_only_ledger(tmp_path: Path, unwritable, capsys):
+    import anyio
+
+    from magsag_mcp.cli import main
+
+    db = tmp_path / "ledger.db"
+    anyio.run(_ledger_with_an_expired_reservation, db)
+    assert main(["doctor", "--db", str(db), "--catalog", str(CATALOG)]) == 1
+    out = capsys.readouterr().out
+    assert f"problem: the ledger at {db} {READ_ONLY}" in out and FIX in out
