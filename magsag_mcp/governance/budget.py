@@ -24,11 +24,12 @@ from collections.abc import Callable
 from datetime import datetime, timedelta
 from decimal import Decimal
 from functools import lru_cache
+from typing import Any
 from zoneinfo import ZoneInfo
 
 from ..errors import BudgetExceeded
 from ..ledger.migrations import SPEND_BUCKET_SECONDS
-from ..ledger.money import SumSQL, exact_sum, fast_sum, from_pusd, joined, scalar_sum, summed, to_pusd
+from ..ledger.money import SumSQL, exact_sum, from_pusd, joined, scalar_sum, to_pusd
 from ..ledger.run_scope import RUN_SCOPE_ROWS, run_scope_totals, run_scope_unbounded
 from ..ledger.writes import record_abandoned
 from .policy import Limit
@@ -67,21 +68,28 @@ def day_bounds(now: float, zone: str) -> tuple[float, float]:
     return _bounds(zone, int(now // SPEND_BUCKET_SECONDS))
 
 
+def _plain_sum(expr: str) -> str:
+    """SQLite's own SUM, one column: what every reservation reads first (see :func:`_scope_sums`)."""
+    return f"COALESCE(SUM({expr}), 0)"
+
+
 def _spent(s: SumSQL) -> str:
-    """A scope's spend and bound, two columns each (see :func:`~..ledger.money.summed`): a year of an
+    """A scope's spend and bound (two columns each with :func:`~..ledger.money.exact_sum`): a year of an
     organisation's spend passes what SQLite's integer SUM can add."""
     return f"{s('cost_pusd')}, {s('cost_bound_pusd')}"
 
 
 def _held(s: SumSQL, where: str = "") -> str:
-    """The open reservations in a scope, as two columns (scalar subqueries: a subquery in FROM cost more)."""
+    """The open reservations in a scope (scalar subqueries: a subquery in FROM cost more)."""
+    if s is _plain_sum:
+        return f"(SELECT {_plain_sum('amount_pusd')} FROM budget_reservations{where})"
     return scalar_sum(s, "amount_pusd", "FROM budget_reservations" + where)
 
 
-def _both(statement: Callable[[SumSQL], str]) -> Callable[[SumSQL], str]:
-    """``statement`` written once for each way of summing: every reservation reads its scope, and
-    building the SQL text per call would cost more than the lookup."""
-    return {s: statement(s) for s in (fast_sum, exact_sum)}.__getitem__
+def _both(statement: Callable[[SumSQL], str]) -> tuple[str, str]:
+    """``statement`` with SQLite's SUM, and with the exact sum, written once: every reservation reads
+    its scope, and building the SQL text per call would cost more than the read."""
+    return statement(_plain_sum), statement(exact_sum)
 
 
 _RUN_SPENT = _both(lambda s: f"SELECT {_spent(s)}, {_held(s, ' WHERE run_id = :run')} FROM ({RUN_SCOPE_ROWS})")
@@ -96,6 +104,20 @@ _AGENT_DAY_SPENT = _both(
         " WHERE agent = :agent AND bucket >= :first AND bucket < :last"
     )
 )
+
+
+def _scope_sums(conn: sqlite3.Connection, statements: tuple[str, str], args: dict[str, Any]) -> tuple[int, int, int]:
+    """The three sums of a scope: with SQLite's SUM (one column each, as cheap as a read can be, on every
+    reservation), and again with the exact sum only where that overflowed (past about $9.2M)."""
+    plain, exact = statements
+    try:
+        row = conn.execute(plain, args).fetchone()
+    except sqlite3.OperationalError as exc:
+        if str(exc) != "integer overflow":
+            raise
+        row = conn.execute(exact, args).fetchone()
+        return joined(row[0], row[1]), joined(row[2], row[3]), joined(row[4], row[5])
+    return int(row[0]), int(row[1]), int(row[2])
 
 
 def spent_and_reserved(
@@ -113,25 +135,12 @@ def spent_and_reserved(
     delegated runs' spend, and every reservation held against it.
     """
     if limit.kind == "run":
-        rows = summed(conn, _RUN_SPENT, {"run": run_id})
-    elif limit.kind == "day":
-        start, end = day_bounds(now, limit.zone)
-        rows = summed(
-            conn, _DAY_SPENT, {"first": int(start // SPEND_BUCKET_SECONDS), "last": int(end // SPEND_BUCKET_SECONDS)}
-        )
-    else:
-        start, end = day_bounds(now, limit.zone)
-        rows = summed(
-            conn,
-            _AGENT_DAY_SPENT,
-            {
-                "agent": agent,
-                "first": int(start // SPEND_BUCKET_SECONDS),
-                "last": int(end // SPEND_BUCKET_SECONDS),
-            },
-        )
-    row = rows[0]
-    return joined(row[0], row[1]), joined(row[2], row[3]), joined(row[4], row[5])
+        return _scope_sums(conn, _RUN_SPENT, {"run": run_id})
+    start, end = day_bounds(now, limit.zone)
+    first, last = int(start // SPEND_BUCKET_SECONDS), int(end // SPEND_BUCKET_SECONDS)
+    if limit.kind == "day":
+        return _scope_sums(conn, _DAY_SPENT, {"first": first, "last": last})
+    return _scope_sums(conn, _AGENT_DAY_SPENT, {"agent": agent, "first": first, "last": last})
 
 
 def unpriced_calls(
