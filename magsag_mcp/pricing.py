@@ -205,6 +205,15 @@ class Pricer:
             return PriceQuote(
                 None, None, f"{provider}:{model} reported a negative token count; its cost is recorded as unknown"
             )
+        if (
+            usage.cached_tokens + usage.cache_write_tokens + usage.input_audio_tokens > usage.input_tokens
+            or usage.output_audio_tokens + usage.output_image_tokens > usage.output_tokens
+            or usage.cache_write_1h_tokens > usage.cache_write_tokens
+        ):
+            # counts that do not add up say nothing of what was billed: priced as given, the parts past their
+            # whole were billed twice or subtracted from the rest, and genai-prices raises on them (past a tier)
+            beyond = _parts_beyond_whole(usage)
+            return PriceQuote(None, None, f"{provider}:{model} reported {beyond}; its cost is recorded as unknown")
         note = None
         answering = usage.answering_model
         if provider == "azure" and answering is not None and answering != model:
@@ -300,6 +309,19 @@ class Pricer:
         if key not in self._windows:
             self._windows[key] = window_from_genai_prices(provider, model)
         return self._windows[key]
+
+
+def _parts_beyond_whole(usage: Usage) -> str:
+    """Which of ``usage``'s breakdowns counts more tokens than the count it breaks down: the prompt's cached,
+    cache-written and audio tokens are parts of ``input_tokens``, 1-hour writes of ``cache_write_tokens``,
+    and the answer's audio and image tokens of ``output_tokens``."""
+    parts_in = usage.cached_tokens + usage.cache_write_tokens + usage.input_audio_tokens
+    parts_out = usage.output_audio_tokens + usage.output_image_tokens
+    if parts_in <= usage.input_tokens and parts_out <= usage.output_tokens:
+        return f"{usage.cache_write_1h_tokens} 1-hour cache writes of {usage.cache_write_tokens} cache writes"
+    if parts_in > usage.input_tokens:
+        return f"{parts_in} cached, cache-written and audio input tokens of only {usage.input_tokens} input tokens"
+    return f"{parts_out} audio and image output tokens of only {usage.output_tokens} output tokens"
 
 
 def _unknown_cost_warning(priced: Priced, label: str, usage: Usage) -> str:

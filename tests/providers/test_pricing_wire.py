@@ -538,6 +538,41 @@ def test_a_negative_token_count_makes_the_cost_unknown_not_negative():
     assert pricer.price("compat", "m", Usage(1000, 10)).cost_usd == D("0.00102")
 
 
+async def test_a_usage_whose_parts_exceed_their_whole_is_recorded_at_unknown_cost(tmp_path, serve):
+    """A gateway's usage may say more cached tokens than prompt tokens. Past a long-context tier (gpt-5.4 over
+    272K) genai-prices raised a bare ValueError on it: the paid answer was lost and its run recorded at $0
+    with cost_complete true. Below a tier it was priced as given: parts past their whole were billed as
+    extra tokens or taken off the rest (here the answer's text, at a negative count)."""
+    fake = FakeOpenAI(KEY)
+    env = {"OPENAI_API_KEY": KEY, "OPENAI_BASE_URL": await serve(fake) + "/v1"}
+    payload = {"data": "x", "model_config": {"provider": "openai", "model": "gpt-5.4", "max_tokens": 100}}
+    usage = {"prompt_tokens": 300_000, "completion_tokens": 10, "cached_tokens": 400_000}
+    fake.queue({"text": "paid for", "usage": usage})
+    catalog = tmp_path / "catalog"
+    shutil.copytree(CATALOG, catalog)
+    (catalog / "policies" / "model_governance.yaml").write_text("policies: []\n")
+    async with await Service.open(catalog=catalog, db=tmp_path / "l.db", env=env) as svc:
+        result = await svc.invoke_skill("skill.analysis", payload, run_id="r-parts")
+        [run] = await svc.query_runs({"run_id": "r-parts"})
+    assert result.result.text == "paid for" and result.cost_usd is None
+    assert any("400000 cached" in w and "300000 input tokens" in w for w in result.result.warnings)
+    [attempt] = run["attempts"]
+    assert attempt["cost_usd"] is None and D(attempt["cost_bound_usd"]) > 0
+    assert run["cost_complete"] is False and run["unpriced_calls"] == 1
+    assert fake.violations == []
+    pricer = Pricer.from_catalog(None)
+    for usage_ in (
+        Usage(1000, 10, cached_tokens=800, cache_write_tokens=300),
+        Usage(1000, 10, output_image_tokens=1000),
+        Usage(1000, 10, cache_write_tokens=100, cache_write_1h_tokens=200),
+    ):
+        for model in ("gemini-2.5-flash-image", "gemini-2.5-pro"):
+            quote = pricer.price("google", model, usage_)
+            assert quote.cost_usd is None and "recorded as unknown" in quote.warning, (model, usage_)
+    parts = Usage(1000, 1000, cached_tokens=600, cache_write_tokens=400, output_image_tokens=1000)
+    assert pricer.price("google", "gemini-2.5-flash-image", parts).cost_usd is not None
+
+
 @pytest.mark.parametrize("stream", [False, True], ids=["body", "stream"])
 async def test_a_usage_count_that_is_no_number_leaves_the_cost_unknown_and_the_attempt_recorded(
     tmp_path, serve, stream
