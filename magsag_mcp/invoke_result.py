@@ -67,7 +67,7 @@ class InvokeResult:
             "provider": r.provider,
             "model": r.model,
             "usage": r.usage.to_dict(),
-            "cost_usd": None if self.cost_usd is None else str(self.cost_usd),
+            "cost_usd": None if self.cost_usd is None else format(self.cost_usd, "f"),
             "cost_unknown": self.cost_usd is None,
             "latency_ms": round(r.latency_ms, 3),
             "attempts": [a.to_dict() for a in self.attempts],

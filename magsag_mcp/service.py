@@ -488,4 +488,4 @@ class Service(ProcessBound):
 
 
 def _fmt(value: Decimal | None) -> str | None:
-    return None if value is None else str(value)
+    return None if value is None else format(value, "f")  # 0.0000007, not the 7E-7 str() writes

@@ -622,3 +622,22 @@ async def test_a_local_call_is_reserved_for_the_responses_minimum_it_is_first_se
     tokens_in = plan["estimated_input_tokens"]
     sent = Pricer.from_catalog(catalog).worst_case("local", "llama3.1:8b", tokens_in, 16)
     assert D(plan["targets"][0]["estimated_max_cost_usd"]) == sent == D(tokens_in + 16) / 1_000_000
+
+
+async def test_a_cost_under_a_millionth_of_a_dollar_is_written_as_a_plain_decimal(tmp_path, serve):
+    """A short call on a cheap model costs under $0.000001 (gemini-2.0-flash: 3 tokens in, 1 out is $0.0000007).
+    The call's result wrote it as Python prints such a Decimal, "7E-7", where query_runs and summarize write
+    "0.0000007" for the same attempt: a script comparing or summing the two saw different strings."""
+    fake = FakeGemini(KEY)
+    env = {"GEMINI_API_KEY": KEY, "GEMINI_BASE_URL": await serve(fake)}
+    fake.queue({"text": "ok", "usage": {"promptTokenCount": 3, "candidatesTokenCount": 1}})
+    catalog = tmp_path / "catalog"
+    shutil.copytree(CATALOG, catalog)
+    (catalog / "policies" / "model_governance.yaml").write_text("policies: []\n")
+    payload = {"data": "x", "model_config": {"provider": "google", "model": "gemini-2.0-flash", "max_tokens": 5}}
+    async with await Service.open(catalog=catalog, db=tmp_path / "l.db", env=env) as svc:
+        result = await svc.invoke_skill("skill.analysis", payload, run_id="r-tiny")
+        [run] = await svc.query_runs({"run_id": "r-tiny"})
+    out = result.to_dict()
+    assert out["cost_usd"] == out["attempts"][0]["cost_usd"] == run["cost_usd"] == "0.0000007"
+    assert fake.violations == []
