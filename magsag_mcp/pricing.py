@@ -301,7 +301,15 @@ class Pricer:
         return worst
 
     def unit_prices(self, provider: str, model: str) -> UnitPrices | None:
-        return self._resolve(provider, model).units
+        """The model's rates (a tiered price's up to its first tier; see :meth:`rate_tiers`), or None when
+        nothing prices it."""
+        priced = self._resolve(provider, model)
+        return priced.units if priced.units is not None else priced.below
+
+    def rate_tiers(self, provider: str, model: str) -> list[tuple[int, UnitPrices]]:
+        """A price that changes with the prompt's size (long context): (the input tokens past which every
+        token is billed at them, the rates) for each tier; empty for a flat price."""
+        return self._resolve(provider, model).tiers()
 
     def context_window(self, provider: str, model: str) -> int | None:
         """The model's context window in tokens, from genai-prices' model data; None when unknown."""

@@ -184,6 +184,20 @@ class Priced:
             return Decimal(self.model_price.calc_price(g)["total_price"])
         return None
 
+    def tiers(self) -> list[tuple[int, UnitPrices]]:
+        """A tiered price's rates past each tier: (the prompt size in input tokens past which they apply to
+        every token, the rates), in ascending order; empty for a flat price."""
+        if self.below is None or self.model_price is None:
+            return []
+        from genai_prices.types import TieredPrices
+
+        fields = [getattr(self.model_price, key, None) for key in _RATE_KEYS]
+        starts = sorted({tier.start for f in fields if isinstance(f, TieredPrices) for tier in f.tiers})
+        return [
+            (start, _units(tuple(_rate_past(f, start) if isinstance(f, TieredPrices) else f for f in fields)))
+            for start in starts
+        ]
+
     def missing(self, usage: Usage) -> tuple[str, str] | None:
         flat = self.units if self.units is not None else self.below
         return flat.missing(usage) if flat is not None else None
@@ -310,6 +324,15 @@ _RATE_KEYS = (
     "output_audio_mtok",
     "output_image_mtok",
 )
+
+
+def _rate_past(price: Any, start: int) -> Any:
+    """A tiered rate for a prompt just past ``start`` tokens: the last of its tiers that starts at or before it."""
+    rate = price.base
+    for tier in price.tiers:  # ascending (genai-prices sorts them)
+        if tier.start <= start:
+            rate = tier.price
+    return rate
 
 
 def _units(fields: tuple[Any, ...]) -> UnitPrices:

@@ -511,6 +511,21 @@ async def test_catalog_resources(client: Client):
     assert "unknown skill" in info.value.error.message
 
 
+async def test_the_prices_resource_shows_every_routed_target_that_has_a_price(client: Client):
+    """A price that changes with the prompt's size (gemini-1.5-pro: $1.25 in up to 128K tokens, $2.50 past
+    them) was shown as null, which reads as "no price known", for a target the shipped routing names and calls
+    price; and the rates only some models have (Anthropic's 1-hour cache writes) were left out."""
+    prices = json.loads((await client.read_resource("magsag://catalog/prices")).contents[0].text)
+    targets = prices["targets"]
+    gemini = targets["google:gemini-1.5-pro"]
+    assert (gemini["input"], gemini["output"]) == ("1.25", "5")
+    assert gemini["above_input_tokens"] == {"128000": {"input": "2.5", "output": "10"}}
+    claude = targets["anthropic:claude-3-5-sonnet-20241022"]
+    assert (claude["cache_write"], claude["cache_write_1h"]) == ("3.75", "6") and "above_input_tokens" not in claude
+    assert targets["local:llama3.1:70b"] == {"input": "0", "output": "0", "cache_read": None, "cache_write": None}
+    assert prices["overrides"]["local:*"]["input"] == "0"
+
+
 async def test_a_skills_route_is_the_one_the_router_takes(db: Path):
     # MAGSAG_MODEL overrides the routing file, the skill's data class adds its allowed local model, and
     # governance forbids the override for this data class: the resource shows all three, with the reason.

@@ -139,11 +139,11 @@ def _prices(svc: Service) -> Any:
     """The catalog's price overrides, and the unit prices of every target the routing policy names."""
     targets = {t.label: t for t in svc.catalog.routing.all_targets()}
 
-    def units(u: Any) -> dict[str, str | None] | None:
+    def units(u: Any) -> dict[str, Any] | None:
         if u is None:
             return None
-        return {
-            k: None if v is None else str(v)
+        shown: dict[str, Any] = {
+            k: None if v is None else format(v, "f")
             for k, v in (
                 ("input", u.input),
                 ("output", u.output),
@@ -151,9 +151,23 @@ def _prices(svc: Service) -> Any:
                 ("cache_write", u.cache_write),
             )
         }
+        # the rates only some models have (1-hour cache writes, audio, images), where they have them
+        for k in ("cache_write_1h", "input_audio", "output_audio", "output_image"):
+            if getattr(u, k) is not None:
+                shown[k] = format(getattr(u, k), "f")
+        return shown
+
+    def target(t: Any) -> dict[str, Any] | None:
+        shown = units(svc.pricer.unit_prices(t.provider, t.model))
+        tiers = svc.pricer.rate_tiers(t.provider, t.model)
+        if shown is not None and tiers:  # a long prompt bills every token at its tier's rates
+            shown["above_input_tokens"] = {
+                str(start): {k: v for k, v in (units(u) or {}).items() if v is not None} for start, u in tiers
+            }
+        return shown
 
     return {
         "unit": "USD per million tokens",
         "overrides": {pattern: units(u) for pattern, u in svc.pricer.overrides},
-        "targets": {label: units(svc.pricer.unit_prices(t.provider, t.model)) for label, t in sorted(targets.items())},
+        "targets": {label: target(t) for label, t in sorted(targets.items())},
     }
