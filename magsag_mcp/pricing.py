@@ -36,7 +36,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from .exact_money import amount_problem
-from .rates import ZERO, Priced, UnitPrices, from_genai_prices, genai_model, window_from_genai_prices
+from .rates import ZERO, Priced, UnitPrices, bare_model, from_genai_prices, genai_model, window_from_genai_prices
 from .types import Usage
 
 __all__ = ["Pricer", "PriceQuote", "UnitPrices", "validate_prices"]
@@ -97,7 +97,8 @@ def _load_overrides(
             from .providers import canonical_provider
 
             try:
-                key = f"{canonical_provider(provider)}:{model}"
+                provider = canonical_provider(provider)
+                key = f"{provider}:{bare_model(provider, model)}"
             except ConfigError as exc:
                 problems.append(f"{path}: {key}: {exc.message}")
                 continue
@@ -180,7 +181,7 @@ class Pricer:
         return priced
 
     def _override(self, provider: str, model: str) -> UnitPrices | None:
-        label = f"{provider}:{model}"
+        label = f"{provider}:{bare_model(provider, model)}"
         for pattern, units in self.overrides:
             if pattern == label or fnmatch.fnmatchcase(label, pattern):
                 return units

@@ -226,13 +226,20 @@ class Priced:
         return max(costs) if costs else None
 
 
+def bare_model(provider: str, model: str) -> str:
+    """The model a name prices as: Gemini's resource name for a model (``models/gemini-2.5-pro``) is the bare
+    id, which genai-prices and prices.yaml entries name."""
+    if provider == "google" and model.startswith("models/"):
+        return model[len("models/") :]
+    return model
+
+
 def genai_model(provider: str, model: str) -> Any:
     """genai-prices' model info (prices, context window), or None when it does not know the model."""
     provider_id = GENAI_PROVIDER.get(provider)
     if provider_id is None:
         return None
-    if provider == "google" and model.startswith("models/"):
-        model = model[len("models/") :]  # Gemini's resource name for a model; genai-prices knows the bare id
+    model = bare_model(provider, model)
     from genai_prices import data_snapshot
 
     try:

@@ -311,6 +311,22 @@ def test_a_gemini_model_named_by_its_resource_name_is_priced_as_the_model():
     )
 
 
+def test_a_catalog_price_for_a_gemini_model_prices_it_under_its_resource_name_too(tmp_path):
+    """genai-prices prices google:models/gemini-2.5-pro as gemini-2.5-pro, but a prices.yaml entry for the one
+    name did not price the other: the operator's own price gave way to genai-prices' list price."""
+    (tmp_path / "prices.yaml").write_text(
+        '"gemini:gemini-2.5-pro": {input: 1, output: 2}\n"google:models/gemini-2.5-flash": {input: 3, output: 4}\n'
+    )
+    pricer = Pricer.from_catalog(tmp_path)
+    usage = Usage(1_000_000, 1_000_000)
+    for name, cost in (("gemini-2.5-pro", 3), ("gemini-2.5-flash", 7)):
+        for model in (name, f"models/{name}"):
+            quote = pricer.price("google", model, usage)
+            assert (quote.cost_usd, quote.source) == (cost, "catalog:prices.yaml"), model
+    # only Gemini's own resource names: another provider's model may have a slash of its own
+    assert pricer.price("google", "tunedModels/gemini-2.5-pro", usage).source is None
+
+
 def test_once_a_provider_has_answered_on_a_dearer_tier_its_calls_are_reserved_at_that_tier():
     pricer = Pricer.from_catalog(None)
     standard = pricer.worst_case("openai", "gpt-4o", 1000, 1000)
