@@ -348,8 +348,10 @@ def _route(
                 from_call.append((target, wheres["base_url"]))
         candidates.append(Candidate(target, "env", True, by_env=True))
     else:
-        tier = context.get("tier") or skill.tier
-        chain, rule = catalog.routing.chain_for(skill.task_type, tier=tier)
+        asked = context.get("tier")
+        if asked and (not isinstance(asked, str) or asked not in catalog.routing.tiers):
+            raise PayloadError(_unknown_tier(asked, catalog.routing.tiers))  # the caller's word, not the catalog's
+        chain, rule = catalog.routing.chain_for(skill.task_type, tier=asked or skill.tier)
         source: Source = "tier" if rule.startswith("tier:") else "route" if rule.startswith("route:") else "default"
         provider = call_provider or env_provider
         if provider:
@@ -395,3 +397,13 @@ def _route(
                 if target not in have:
                     candidates.append(Candidate(target, "data_class", False))
     return Resolution(candidates, rule, data_classes)
+
+
+def _unknown_tier(asked: object, tiers: Mapping[str, Any]) -> str:
+    """``context.tier`` names no cost tier of the catalog: the nearest one, and those there are."""
+    from .suggest import named
+
+    defined = sorted(tiers)
+    if not isinstance(asked, str):
+        return f"context.tier must be the name of a cost tier, one of {defined or 'none'}; got {type(asked).__name__}"
+    return f"context: unknown cost tier {named([asked], defined)}; the catalog defines: {defined or 'none'}"

@@ -50,8 +50,17 @@ def test_tier_from_context_beats_route(catalog):
 
 
 def test_unknown_tier_is_a_clear_error(catalog):
-    with pytest.raises(ConfigError, match="unknown cost tier 'gold'.*economy"):
+    # the caller's context names it: an error in the call (InputError), not in the catalog (ConfigError)
+    with pytest.raises(PayloadError, match="unknown cost tier 'gold'.*economy") as caught:
         plan_call(catalog, "skill.analysis", {"data": "x"}, context={"tier": "gold"}, env={})
+    assert not isinstance(caught.value, ConfigError)
+
+
+def test_a_misspelt_tier_in_the_context_names_the_tier_meant(catalog):
+    with pytest.raises(PayloadError, match=r"'premum' \(did you mean 'premium'\?\)"):
+        plan_call(catalog, "skill.analysis", {"data": "x"}, context={"tier": "premum"}, env={})
+    with pytest.raises(PayloadError, match="context.tier must be the name of a cost tier.*got list"):
+        plan_call(catalog, "skill.analysis", {"data": "x"}, context={"tier": ["premium"]}, env={})
 
 
 def test_env_model_beats_routing(catalog):
