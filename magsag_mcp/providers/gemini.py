@@ -23,7 +23,7 @@ from ..errors import (
     excerpt,
 )
 from ..transport import HttpResponse, SSEEvent, Transport
-from ..types import FinishReason, LLMRequest, LLMResult, Target, ToolCall, Usage
+from ..types import FinishReason, LLMRequest, LLMResult, Target, ToolCall, ToolSpec, Usage
 from .base import Endpoint, HTTPProvider, StreamAccumulator, WireFormat, with_reported_usage
 from .gemini_errors import gemini_error
 from .json_output import with_json_instruction
@@ -106,6 +106,16 @@ def _convert(schema: Any, dropped: set[str]) -> Any:
         else:
             out[key] = value
     return out
+
+
+def _declaration(tool: ToolSpec) -> dict[str, Any]:
+    """A FunctionDeclaration. A tool without arguments declares no parameters: Gemini refuses an OBJECT
+    without properties (400 "parameters.properties: should be non-empty for OBJECT type")."""
+    declaration: dict[str, Any] = {"name": tool.name, "description": tool.description}
+    parameters = gemini_schema(tool.parameters)[0]
+    if not (isinstance(parameters, dict) and parameters.get("type") == "OBJECT" and not parameters.get("properties")):
+        declaration["parameters"] = parameters
+    return declaration
 
 
 def _response_object(content: str | None) -> dict[str, Any]:
@@ -197,14 +207,7 @@ class GeminiFormat(WireFormat):
         if config:
             body["generationConfig"] = config
         if request.tools:
-            body["tools"] = [
-                {
-                    "functionDeclarations": [
-                        {"name": t.name, "description": t.description, "parameters": gemini_schema(t.parameters)[0]}
-                        for t in request.tools
-                    ]
-                }
-            ]
+            body["tools"] = [{"functionDeclarations": [_declaration(t) for t in request.tools]}]
         if request.tool_choice is not None:
             choice = request.tool_choice
             if isinstance(choice, dict):

@@ -585,6 +585,18 @@ class FakeGemini(Fake):
                         "have one initialized field"
                     )
                     return {"error": {"code": 400, "message": message, "status": "INVALID_ARGUMENT"}}
+        # A declaration's parameters of type OBJECT must name properties: a tool without arguments declares
+        # none ("* GenerateContentRequest.tools[0].function_declarations[0].parameters.properties: should be
+        # non-empty for OBJECT type").
+        for i, tool in enumerate(body.get("tools") or []):
+            for j, decl in enumerate(tool.get("functionDeclarations") or []):
+                params = decl.get("parameters")
+                if isinstance(params, dict) and params.get("type") == "OBJECT" and not params.get("properties"):
+                    message = (
+                        f"* GenerateContentRequest.tools[{i}].function_declarations[{j}].parameters.properties: "
+                        "should be non-empty for OBJECT type\n"
+                    )
+                    return {"error": {"code": 400, "message": message, "status": "INVALID_ARGUMENT"}}
         # Refused by the Gemini 2.x models: function declarations beside a JSON response type.
         declares = any("functionDeclarations" in tool for tool in body.get("tools") or [])
         if declares and (body.get("generationConfig") or {}).get("responseMimeType") == "application/json":
