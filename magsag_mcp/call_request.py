@@ -122,7 +122,15 @@ def _messages(raw: Any, where: str = "model_config") -> list[Message]:
                     raise PayloadError(f"{where}.messages[{i}]: tool call arguments are not JSON") from None
             if not isinstance(args, Mapping):
                 raise PayloadError(f"{where}.messages[{i}].tool_calls[{j}].arguments must be a JSON object")
-            calls.append(ToolCall(id=str(tc.get("id") or f"call_{len(calls)}"), name=fn["name"], arguments=args))
+            signature = tc.get("signature")  # Gemini's, as invoke returned it
+            calls.append(
+                ToolCall(
+                    str(tc.get("id") or f"call_{len(calls)}"),
+                    fn["name"],
+                    args,
+                    signature if isinstance(signature, str) else None,
+                )
+            )
         content = m.get("content")
         if content is not None and not isinstance(content, str):
             content = json.dumps(content, ensure_ascii=False)

@@ -21,9 +21,15 @@ class ToolCall:
     id: str
     name: str
     arguments: dict[str, Any]
+    #: Gemini's ``thoughtSignature`` for the call (opaque): Gemini 3 refuses a follow-up whose history
+    #: lost it, so it goes back with the call
+    signature: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
-        return {"id": self.id, "name": self.name, "arguments": self.arguments}
+        out = {"id": self.id, "name": self.name, "arguments": self.arguments}
+        if self.signature is not None:
+            out["signature"] = self.signature
+        return out
 
 
 @dataclass(slots=True)

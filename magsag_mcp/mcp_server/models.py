@@ -156,6 +156,8 @@ class ToolCallOut(_Out):
     id: str
     name: str
     arguments: dict[str, Any]
+    #: Gemini's signature for the call: send it back with the call (Gemini 3 requires it)
+    signature: str | None = None
 
 
 class CandidateOut(_Out):

@@ -52,6 +52,9 @@ _BROKEN = {
     "MISSING_THOUGHT_SIGNATURE",
 }
 _FINISH: dict[str | None, FinishReason] = {"STOP": "stop", "MAX_TOKENS": "length"}
+#: the thoughtSignature Google documents for a function call in the history that Gemini did not sign
+#: (https://ai.google.dev/gemini-api/docs/thought-signatures): it skips the check instead of failing it
+UNSIGNED = "skip_thought_signature_validator"
 # JSON Schema keywords Gemini's Schema object accepts; others (additionalProperties, $schema, ...) are dropped.
 _SCHEMA_KEYS = {
     "type",
@@ -160,9 +163,14 @@ class GeminiFormat(WireFormat):
             parts: list[dict[str, Any]] = []
             if msg.content:
                 parts.append({"text": msg.content})
-            for tc in msg.tool_calls:
+            for i, tc in enumerate(msg.tool_calls):
                 names[tc.id] = tc.name
                 parts.append({"functionCall": {"name": tc.name, "args": tc.arguments}})
+                # Gemini 3 refuses a turn whose first call lost its signature: a call it did not sign (another
+                # model's history, a client that kept only id, name and arguments) gets Google's stand-in
+                signature = tc.signature or (UNSIGNED if i == 0 else None)
+                if signature:
+                    parts[-1]["thoughtSignature"] = signature
             if not parts:
                 # an empty text part is no data to the API (400 "required oneof field 'data' must have one
                 # initialized field"), and an empty turn says nothing
@@ -286,7 +294,10 @@ class _GeminiStream(StreamAccumulator):
                             model=self.model,
                         )
                     call_id = fc.get("id") or f"call_{len(self.calls)}_{fc['name']}"
-                    self.calls.append(ToolCall(id=call_id, name=fc["name"], arguments=args))
+                    signature = part.get("thoughtSignature")
+                    self.calls.append(
+                        ToolCall(call_id, fc["name"], args, signature if isinstance(signature, str) else None)
+                    )
             if cand.get("finishReason"):
                 self.finish_reason = cand["finishReason"]
                 self.finish_message = cand.get("finishMessage") or self.finish_message

@@ -548,6 +548,20 @@ class FakeAnthropic(Fake):
         return await self.send_events(request, events, step.get("cut", False))
 
 
+#: the signature the fake signs Gemini 3's function calls with (base64, as the spec's bytes are), and the
+#: stand-in Google documents for a call it did not answer with ("skip_thought_signature_validator")
+SIGNATURES = ("c2lnbmVkIGJ5IHRoZSBmYWtl", "skip_thought_signature_validator")
+
+
+def signs_calls(call: str) -> bool:
+    """Gemini 3 models sign their function calls, and refuse a current turn whose calls lost the signature."""
+    return call.startswith("gemini-3")
+
+
+def _texts(content: dict[str, Any]) -> bool:
+    return any("text" in p for p in content.get("parts") or [])
+
+
 class FakeGemini(Fake):
     vendor = "gemini"
     request_schema = "GenerateContentRequest"
@@ -597,6 +611,21 @@ class FakeGemini(Fake):
                         "should be non-empty for OBJECT type\n"
                     )
                     return {"error": {"code": 400, "message": message, "status": "INVALID_ARGUMENT"}}
+        # Gemini 3 checks the thought signatures of the current turn (from the last user text on): each model
+        # turn's first functionCall part carries the one it was answered with, or the documented stand-in.
+        if signs_calls(request.match_info["call"]):
+            contents = body.get("contents") or []
+            users = [i for i, c in enumerate(contents) if c.get("role") == "user" and _texts(c)]
+            for i, content in enumerate(contents[users[-1] if users else 0 :], start=users[-1] if users else 0):
+                calls = [p for p in content.get("parts") or [] if "functionCall" in p]
+                if content.get("role") == "model" and calls and calls[0].get("thoughtSignature") not in SIGNATURES:
+                    message = (
+                        "Function call is missing a thought_signature in functionCall parts. This is required for "
+                        "tools to work correctly, and missing thought_signature may lead to degraded model "
+                        f"performance. Additional data, function call `default_api:{calls[0]['functionCall']['name']}`"
+                        f" , position {i + 1}. Please refer to https://ai.google.dev/gemini-api/docs/thought-signatures"
+                    )
+                    return {"error": {"code": 400, "message": message, "status": "INVALID_ARGUMENT"}}
         # Refused by the Gemini 2.x models: function declarations beside a JSON response type.
         declares = any("functionDeclarations" in tool for tool in body.get("tools") or [])
         if declares and (body.get("generationConfig") or {}).get("responseMimeType") == "application/json":
@@ -643,18 +672,20 @@ class FakeGemini(Fake):
             }
         return out
 
-    def parts(self, step: Step) -> list[dict[str, Any]]:
+    def parts(self, step: Step, call: str = "") -> list[dict[str, Any]]:
         parts: list[dict[str, Any]] = []
         if step.get("text") is not None:
             parts.append({"text": step["text"]})
         if step.get("image"):  # an image model's picture, which the text answer leaves out
             parts.append({"inlineData": {"mimeType": "image/png", "data": "iVBORw0KGgo="}})
-        for c in step.get("tool_calls", []):
+        for i, c in enumerate(step.get("tool_calls", [])):
             parts.append({"functionCall": {"name": c["name"], "args": c["arguments"]}})
+            if i == 0 and signs_calls(call):  # Gemini 3: the first call of an answer carries its signature
+                parts[-1]["thoughtSignature"] = SIGNATURES[0]
         return parts
 
     def reply(self, request: web.Request, body: dict[str, Any], step: Step) -> Any:
-        return self.chunk(step, self.parts(step), step.get("finish", "STOP"), True)
+        return self.chunk(step, self.parts(step, request.match_info.get("call", "")), step.get("finish", "STOP"), True)
 
     async def stream(self, request: web.Request, body: dict[str, Any], step: Step) -> web.StreamResponse:
         words = (step.get("text") or "").split(" ") if step.get("text") else []
@@ -666,6 +697,6 @@ class FakeGemini(Fake):
             events.append((None, step["stream_error"]))
             return await self.send_events(request, events, False)
         last = [{"text": words[-1]}] if words else []
-        last += [p for p in self.parts(step) if "functionCall" in p]
+        last += [p for p in self.parts(step, request.match_info.get("call", "")) if "functionCall" in p]
         events.append((None, self.chunk(step, last, step.get("finish", "STOP"), True)))
         return await self.send_events(request, events, step.get("cut", False))

@@ -3,11 +3,16 @@ general wire tests (test_wire.py) do not reach."""
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import pytest
 
-from magsag_mcp.types import LLMRequest, Message, ToolSpec
+from magsag_mcp.call_request import _messages
+from magsag_mcp.mcp_server.models import ToolCallOut
+from magsag_mcp.types import LLMRequest, Message, ToolCall, ToolSpec
 
-from .test_wire import CASES, last_body, setup
+from .fakes import SIGNATURES
+from .test_wire import CASES, WEATHER, last_body, setup
 
 pytestmark = pytest.mark.anyio
 [GOOGLE] = [c for c in CASES if c.name == "google"]
@@ -32,3 +37,50 @@ async def test_a_tool_without_arguments_is_declared_without_parameters(serve, tr
         None,
         {"type": "OBJECT", "properties": {"name": {"type": "STRING"}}},
     ]
+
+
+@pytest.mark.parametrize("stream", [False, True])
+async def test_gemini_3_gets_its_function_call_signature_back(serve, transport, stream: bool):
+    # Gemini 3 signs each answer's first functionCall (thoughtSignature) and answers 400 INVALID_ARGUMENT
+    # "Function call is missing a thought_signature in functionCall parts" to a follow-up whose history lost
+    # it: every tool loop on Gemini 3 broke at its second call. The signature now rides on the ToolCall.
+    fake, provider, target = await setup(GOOGLE, serve, transport)
+    target = replace(target, model="gemini-3-pro-preview")
+    fake.queue(
+        {"tool_calls": [{"id": "c1", "name": "get_weather", "arguments": {"city": "Oslo"}}]},
+        {"text": "3 degrees."},
+    )
+    ask = [Message("user", "Weather in Oslo?")]
+    first = await provider.complete(LLMRequest(ask, tools=[WEATHER], max_tokens=50, stream=stream), target)
+    [call] = first.tool_calls
+    assert call.signature == SIGNATURES[0] and call.to_dict()["signature"] == SIGNATURES[0]
+    answered = [Message("assistant", None, tool_calls=[call]), Message("tool", '{"c": 3}', tool_call_id=call.id)]
+    second = await provider.complete(LLMRequest(ask + answered, tools=[WEATHER], max_tokens=50), target)
+    assert second.text == "3 degrees." and fake.violations == []
+    assert last_body(fake)["contents"][1]["parts"][0]["thoughtSignature"] == SIGNATURES[0]
+
+
+async def test_gemini_3_takes_a_call_it_did_not_sign_with_the_documented_stand_in(serve, transport):
+    # History from another model, or a client that kept only {id, name, arguments}: the first call of each
+    # model turn carries the stand-in Google documents for it, not nothing (a 400 that stopped the cascade).
+    fake, provider, target = await setup(GOOGLE, serve, transport)
+    target = replace(target, model="gemini-3-flash-preview")
+    fake.queue({"text": "3 and 5 degrees."})
+    calls = [ToolCall("a", "get_weather", {"city": "Oslo"}), ToolCall("b", "get_weather", {"city": "Rome"})]
+    history = [
+        Message("user", "Weather in Oslo and Rome?"),
+        Message("assistant", None, tool_calls=calls),
+        Message("tool", '{"c": 3}', tool_call_id="a"),
+        Message("tool", '{"c": 5}', tool_call_id="b"),
+    ]
+    result = await provider.complete(LLMRequest(history, tools=[WEATHER], max_tokens=50), target)
+    assert result.text == "3 and 5 degrees." and fake.violations == []
+    parts = last_body(fake)["contents"][1]["parts"]
+    assert [p.get("thoughtSignature") for p in parts] == ["skip_thought_signature_validator", None]
+
+
+def test_a_signature_comes_back_through_a_payload():
+    # what invoke returns (tool_calls[].signature) is what a client sends back in model_config.messages
+    [message] = _messages([{"role": "assistant", "tool_calls": [{"id": "a", "name": "f", "signature": "c2ln"}]}])
+    assert message.tool_calls == [ToolCall("a", "f", {}, "c2ln")]
+    assert ToolCallOut(**message.tool_calls[0].to_dict()).signature == "c2ln"
