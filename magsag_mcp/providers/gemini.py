@@ -51,6 +51,9 @@ _BROKEN = {
     # the request lacked a thought signature: no answer either, and sent again as it is it would fail again
     "MISSING_THOUGHT_SIGNATURE",
 }
+#: finish reasons that leave no answer when the candidate came without content ("Unknown reason", an image
+#: model that made no image); with text before them, the text is the (unfinished) answer
+_EMPTY_IS_BROKEN = {"OTHER", "FINISH_REASON_UNSPECIFIED", "NO_IMAGE", "IMAGE_OTHER"}
 _FINISH: dict[str | None, FinishReason] = {"STOP": "stop", "MAX_TOKENS": "length"}
 #: the thoughtSignature Google documents for a function call in the history that Gemini did not sign
 #: (https://ai.google.dev/gemini-api/docs/thought-signatures): it skips the check instead of failing it
@@ -336,7 +339,9 @@ class _GeminiStream(StreamAccumulator):
             )
         if self.finish_reason in _BLOCKED:
             raise self._filtered(f"the answer was blocked (finishReason: {self.finish_reason})")
-        if self.finish_reason in _BROKEN:
+        if self.finish_reason in _BROKEN or (
+            self.finish_reason in _EMPTY_IS_BROKEN and not self.texts and not self.calls
+        ):
             why = f": {excerpt(self.finish_message, 200)}" if self.finish_message else ""
             raise with_reported_usage(
                 MalformedResponseError(

@@ -640,6 +640,8 @@ class FakeGemini(Fake):
         cand: dict[str, Any] = {"content": {"role": "model", "parts": parts}, "index": 0}
         if finish:
             cand["finishReason"] = finish
+        if finish == "OTHER" and not parts:  # "Unknown reason": the candidate came with nothing in it
+            del cand["content"]
         if finish == "MALFORMED_FUNCTION_CALL" and not parts:
             # the call the model wrote could not be parsed: no content, only finishMessage saying so
             del cand["content"]

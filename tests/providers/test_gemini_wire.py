@@ -7,8 +7,10 @@ from dataclasses import replace
 
 import pytest
 
+from magsag_mcp import errors as E
 from magsag_mcp.call_request import _messages
 from magsag_mcp.mcp_server.models import ToolCallOut
+from magsag_mcp.providers.gemini import GeminiFormat
 from magsag_mcp.types import LLMRequest, Message, ToolCall, ToolSpec
 
 from .fakes import SIGNATURES
@@ -84,3 +86,28 @@ def test_a_signature_comes_back_through_a_payload():
     [message] = _messages([{"role": "assistant", "tool_calls": [{"id": "a", "name": "f", "signature": "c2ln"}]}])
     assert message.tool_calls == [ToolCall("a", "f", {}, "c2ln")]
     assert ToolCallOut(**message.tool_calls[0].to_dict()).signature == "c2ln"
+
+
+@pytest.mark.parametrize("stream", [False, True])
+async def test_a_candidate_that_stopped_for_an_unknown_reason_with_nothing_is_no_answer(serve, transport, stream: bool):
+    # finishReason OTHER ("Unknown reason") on a candidate without content was an empty success: the call was
+    # answered "" and the cascade stopped there. It is a failed attempt, recorded at the usage it reported.
+    fake, provider, target = await setup(GOOGLE, serve, transport)
+    fake.queue({"text": None, "finish": "OTHER", "usage": {"promptTokenCount": 40, "candidatesTokenCount": 0}})
+    with pytest.raises(E.MalformedResponseError, match=r"no usable answer \(finishReason: OTHER\)") as info:
+        await provider.complete(LLMRequest([Message("user", "Hi")], max_tokens=50, stream=stream), target)
+    assert info.value.moves_on and info.value.usage.input_tokens == 40 and fake.violations == []
+    # with text before it stopped, the text is the (unfinished) answer, as before
+    fake.queue({"text": "Hello th", "finish": "OTHER"})
+    result = await provider.complete(LLMRequest([Message("user", "Hi")], max_tokens=50, stream=stream), target)
+    assert (result.text, result.finish_reason) == ("Hello th", "other")
+
+
+@pytest.mark.parametrize("finish", ["FINISH_REASON_UNSPECIFIED", "NO_IMAGE", "IMAGE_OTHER"])
+def test_other_finish_reasons_with_no_content_are_no_answer(finish: str):
+    body = {
+        "candidates": [{"finishReason": finish, "index": 0}],
+        "usageMetadata": {"promptTokenCount": 12, "totalTokenCount": 12},
+    }
+    with pytest.raises(E.MalformedResponseError, match=finish):
+        GeminiFormat().parse_response(body, provider="google", model="gemini-x")
