@@ -70,6 +70,8 @@ _SCHEMA_KEYS = {
     "required",
     "minItems",
     "maxItems",
+    "minProperties",
+    "maxProperties",
     "minimum",
     "maximum",
     "minLength",
@@ -80,6 +82,8 @@ _SCHEMA_KEYS = {
     "title",
     "default",
 }
+#: the Schema's counts are int64, which Google's JSON writes as a decimal string
+_INT64_KEYS = {"minItems", "maxItems", "minProperties", "maxProperties", "minLength", "maxLength"}
 
 
 def gemini_schema(schema: Any) -> tuple[Any, set[str]]:
@@ -109,6 +113,8 @@ def _convert(schema: Any, dropped: set[str]) -> Any:
             out[key] = _convert(value, dropped)
         elif key == "anyOf":
             out[key] = [_convert(v, dropped) for v in value]
+        elif key in _INT64_KEYS and isinstance(value, int) and not isinstance(value, bool):
+            out[key] = str(value)
         else:
             out[key] = value
     return out

@@ -111,3 +111,15 @@ def test_other_finish_reasons_with_no_content_are_no_answer(finish: str):
     }
     with pytest.raises(E.MalformedResponseError, match=finish):
         GeminiFormat().parse_response(body, provider="google", model="gemini-x")
+
+
+async def test_min_and_max_properties_go_into_the_response_schema(serve, transport):
+    # Gemini's Schema has minProperties and maxProperties (int64: decimal strings in Google's JSON): they were
+    # dropped, with a warning that "Gemini's response schema has no maxProperties, minProperties", unenforced.
+    fake, provider, target = await setup(GOOGLE, serve, transport)
+    fake.queue({"text": '{"a": "x"}'})
+    schema = {"type": "object", "properties": {"a": {"type": "string"}}, "minProperties": 1, "maxProperties": 2}
+    result = await provider.complete(LLMRequest([Message("user", "Go")], json_schema=schema, max_tokens=50), target)
+    assert result.parsed == {"a": "x"} and result.warnings == [] and fake.violations == []
+    sent = last_body(fake)["generationConfig"]["responseSchema"]
+    assert (sent["minProperties"], sent["maxProperties"]) == ("1", "2")
