@@ -87,16 +87,39 @@ _INT64_KEYS = {"minItems", "maxItems", "minProperties", "maxProperties", "minLen
 
 
 def gemini_schema(schema: Any) -> tuple[Any, set[str]]:
-    """``schema`` in Gemini's Schema subset, and the JSON Schema keywords that had to be left out."""
+    """``schema`` in Gemini's Schema subset, and the JSON Schema keywords that had to be left out.
+
+    The Schema has no ``$ref`` and requires a ``type``: a local reference (``#/$defs/Address``, how pydantic
+    writes a nested model) is written in place (a recursive one once), and ``anyOf`` a schema or null (how
+    pydantic writes ``Optional[X]``) becomes that schema, ``nullable``."""
     dropped: set[str] = set()
-    return _convert(schema, dropped), dropped
+    definitions = {
+        f"#/{table}/{name}": value
+        for table in ("$defs", "definitions")
+        if isinstance(schema, dict) and isinstance(schema.get(table), dict)
+        for name, value in schema[table].items()
+    }
+    return _convert(schema, dropped, definitions, ()), dropped
 
 
-def _convert(schema: Any, dropped: set[str]) -> Any:
+def _convert(schema: Any, dropped: set[str], definitions: dict[str, Any], seen: tuple[str, ...]) -> Any:
     if not isinstance(schema, dict):
         return schema
+    ref = schema.get("$ref")
+    if isinstance(ref, str) and isinstance(definitions.get(ref), dict) and ref not in seen:
+        siblings = {k: v for k, v in schema.items() if k != "$ref"}  # a field's description beside the $ref
+        return _convert({**definitions[ref], **siblings}, dropped, definitions, (*seen, ref))
+    options = schema.get("anyOf")
+    if isinstance(options, list) and "type" not in schema:
+        others = [o for o in options if not (isinstance(o, dict) and o.get("type") == "null")]
+        if len(others) == 1 and len(options) == 2 and isinstance(others[0], dict):
+            rest = {k: v for k, v in schema.items() if k != "anyOf"}
+            converted = _convert({**others[0], **rest}, dropped, definitions, seen)
+            return {**converted, "nullable": True}
     out: dict[str, Any] = {}
     for key, value in schema.items():
+        if key in ("$defs", "definitions"):
+            continue  # the definitions themselves: written where they are referred to
         if key not in _SCHEMA_KEYS:
             dropped.add(key)
             continue
@@ -108,11 +131,11 @@ def _convert(schema: Any, dropped: set[str]) -> Any:
         elif key == "type":
             out["type"] = str(value).upper()
         elif key == "properties":
-            out[key] = {k: _convert(v, dropped) for k, v in value.items()}
+            out[key] = {k: _convert(v, dropped, definitions, seen) for k, v in value.items()}
         elif key == "items":
-            out[key] = _convert(value, dropped)
+            out[key] = _convert(value, dropped, definitions, seen)
         elif key == "anyOf":
-            out[key] = [_convert(v, dropped) for v in value]
+            out[key] = [_convert(v, dropped, definitions, seen) for v in value]
         elif key in _INT64_KEYS and isinstance(value, int) and not isinstance(value, bool):
             out[key] = str(value)
         else:

@@ -123,3 +123,57 @@ async def test_min_and_max_properties_go_into_the_response_schema(serve, transpo
     assert result.parsed == {"a": "x"} and result.warnings == [] and fake.violations == []
     sent = last_body(fake)["generationConfig"]["responseSchema"]
     assert (sent["minProperties"], sent["maxProperties"]) == ("1", "2")
+
+
+#: what pydantic's model_json_schema() writes for a model with a nested one (and an optional, described one)
+NESTED = {
+    "$defs": {
+        "Address": {
+            "properties": {"city": {"title": "City", "type": "string"}},
+            "required": ["city"],
+            "title": "Address",
+            "type": "object",
+        }
+    },
+    "properties": {
+        "home": {"$ref": "#/$defs/Address"},
+        "work": {"anyOf": [{"$ref": "#/$defs/Address", "description": "Office"}, {"type": "null"}], "default": None},
+    },
+    "required": ["home"],
+    "title": "Person",
+    "type": "object",
+}
+
+
+async def test_a_nested_model_reaches_gemini_inlined_not_as_an_empty_schema(serve, transport):
+    # Gemini's Schema has no $ref and requires a type: a nested model's property was sent as {} and an optional
+    # one as a typeless anyOf, which the spec refuses, with a note that $defs and $ref were left out.
+    fake, provider, target = await setup(GOOGLE, serve, transport)
+    fake.queue({"text": '{"home": {"city": "Oslo"}, "work": null}'})
+    result = await provider.complete(LLMRequest([Message("user", "Go")], json_schema=NESTED, max_tokens=50), target)
+    assert result.parsed == {"home": {"city": "Oslo"}, "work": None} and fake.violations == []
+    assert result.warnings == []
+    address = {"properties": {"city": {"title": "City", "type": "STRING"}}, "required": ["city"], "title": "Address"}
+    sent = last_body(fake)["generationConfig"]["responseSchema"]["properties"]
+    assert sent["home"] == {**address, "type": "OBJECT"}
+    # Optional[Address] (anyOf it or null, with no type, which the Schema requires) is the address, nullable
+    assert sent["work"] == {**address, "type": "OBJECT", "description": "Office", "default": None, "nullable": True}
+
+
+def test_a_tool_with_a_nested_model_declares_it_in_place():
+    tool = ToolSpec("save", "Save a person", NESTED)
+    body, notes = GeminiFormat().build(
+        LLMRequest([Message("user", "x")], tools=[tool]), "gemini-2.0-flash", stream=False
+    )
+    home = body["tools"][0]["functionDeclarations"][0]["parameters"]["properties"]["home"]
+    assert home["type"] == "OBJECT" and home["required"] == ["city"] and notes == []
+
+
+def test_a_recursive_reference_is_written_once_and_then_left_out():
+    schema = {
+        "$defs": {"Node": {"type": "object", "properties": {"next": {"$ref": "#/$defs/Node"}}}},
+        "$ref": "#/$defs/Node",
+    }
+    body, notes = GeminiFormat().build(LLMRequest([Message("user", "x")], json_schema=schema), "g", stream=False)
+    assert body["generationConfig"]["responseSchema"] == {"type": "OBJECT", "properties": {"next": {}}}
+    assert notes and "$ref" in notes[0]
