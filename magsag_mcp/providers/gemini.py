@@ -136,6 +136,17 @@ def _convert(schema: Any, dropped: set[str], definitions: dict[str, Any], seen: 
             out[key] = _convert(value, dropped, definitions, seen)
         elif key == "anyOf":
             out[key] = [_convert(v, dropped, definitions, seen) for v in value]
+        elif key == "enum" and isinstance(value, list):
+            # Schema.enum is a list of strings (for a STRING): null in it is nullable; numbers cannot be said
+            named = [v for v in value if v is not None]
+            if not all(isinstance(v, str) for v in named):
+                dropped.add("enum of non-strings")
+                continue
+            out[key] = named
+            if len(named) < len(value):
+                out["nullable"] = True
+            if "type" not in schema:
+                out["type"] = "STRING"
         elif key in _INT64_KEYS and isinstance(value, int) and not isinstance(value, bool):
             out[key] = str(value)
         else:

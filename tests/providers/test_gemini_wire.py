@@ -177,3 +177,21 @@ def test_a_recursive_reference_is_written_once_and_then_left_out():
     body, notes = GeminiFormat().build(LLMRequest([Message("user", "x")], json_schema=schema), "g", stream=False)
     assert body["generationConfig"]["responseSchema"] == {"type": "OBJECT", "properties": {"next": {}}}
     assert notes and "$ref" in notes[0]
+
+
+async def test_an_enum_of_numbers_is_left_out_and_a_null_in_an_enum_makes_it_nullable(serve, transport):
+    # Schema.enum is a list of strings: an enum of numbers (pydantic's Literal[1, 2] or an IntEnum) or one with
+    # null in it (Optional[Literal["a"]]) made the whole response schema a bad request. Numbers are left out,
+    # and said to be; null is nullable.
+    fake, provider, target = await setup(GOOGLE, serve, transport)
+    fake.queue({"text": '{"stars": 2, "mood": null}'})
+    schema = {
+        "type": "object",
+        "properties": {"stars": {"type": "integer", "enum": [1, 2, 3]}, "mood": {"enum": ["ok", "bad", None]}},
+    }
+    result = await provider.complete(LLMRequest([Message("user", "Go")], json_schema=schema, max_tokens=50), target)
+    assert result.parsed == {"stars": 2, "mood": None} and fake.violations == []
+    sent = last_body(fake)["generationConfig"]["responseSchema"]["properties"]
+    assert sent["stars"] == {"type": "INTEGER"}
+    assert sent["mood"] == {"enum": ["ok", "bad"], "nullable": True, "type": "STRING"}
+    assert any("enum of non-strings" in w for w in result.warnings)
