@@ -162,7 +162,17 @@ class AnthropicMessagesFormat(WireFormat):
         if temperature is not None:
             body["temperature"] = temperature
         if request.stop:
-            body["stop_sequences"] = list(request.stop)
+            # the API refuses a stop sequence of only whitespace (400 "each stop sequence must contain
+            # non-whitespace"): such a one is left out, and said to be
+            kept = [s for s in request.stop if s.strip()]
+            if kept:
+                body["stop_sequences"] = kept
+            if len(kept) < len(request.stop):
+                left_out = [repr(s) for s in request.stop if not s.strip()]
+                verb = "was" if len(left_out) == 1 else "were"
+                notes.append(
+                    f"Anthropic takes no stop sequence of only whitespace; {', '.join(left_out)} {verb} not sent"
+                )
         if stream:
             body["stream"] = True
         if request.extra:

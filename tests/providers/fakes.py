@@ -396,6 +396,13 @@ class FakeAnthropic(Fake):
     def error_body(self, status: int, message: str, kind: str) -> Any:
         return {"type": "error", "error": {"type": kind, "message": message}}
 
+    def refuses(self, request: web.Request, body: dict[str, Any]) -> Any:
+        # Spec-valid, but refused by the API: a stop sequence of only whitespace ("\n\n")
+        if any(not s.strip() for s in body.get("stop_sequences") or []):
+            message = "stop_sequences: each stop sequence must contain non-whitespace"
+            return self.error_body(400, message, "invalid_request_error")
+        return None
+
     def app(self) -> web.Application:
         app = web.Application()
         app.router.add_post("/v1/messages", self.handle)

@@ -1,0 +1,33 @@
+"""Anthropic's Messages API against the spec-checking fake: what the API refuses that the general wire
+tests (test_wire.py) do not reach."""
+
+from __future__ import annotations
+
+import pytest
+
+from magsag_mcp.types import LLMRequest, Message
+
+from .test_wire import CASES, last_body, setup
+
+pytestmark = pytest.mark.anyio
+[ANTHROPIC] = [c for c in CASES if c.name == "anthropic"]
+
+
+@pytest.mark.parametrize("stream", [False, True])
+async def test_a_whitespace_stop_sequence_is_left_out_and_said_to_be(serve, transport, stream: bool):
+    # The Messages API answers 400 "stop_sequences: each stop sequence must contain non-whitespace" to "\n\n"
+    # (the very example magsag's own stop error gives): a bad request that stopped the whole cascade.
+    fake, provider, target = await setup(ANTHROPIC, serve, transport)
+    fake.queue({"text": "One paragraph."})
+    request = LLMRequest([Message("user", "Hi")], max_tokens=50, stop=["\n\n", "END", " "], stream=stream)
+    result = await provider.complete(request, target)
+    assert result.text.strip() == "One paragraph." and fake.violations == []
+    assert last_body(fake)["stop_sequences"] == ["END"]
+    assert result.warnings == ["Anthropic takes no stop sequence of only whitespace; '\\n\\n', ' ' were not sent"]
+    # with none left, no stop_sequences at all
+    fake.queue({"text": "ok"})
+    result = await provider.complete(
+        LLMRequest([Message("user", "Hi")], max_tokens=50, stop=["\n"], stream=stream), target
+    )
+    assert "stop_sequences" not in last_body(fake) and fake.violations == []
+    assert result.warnings == ["Anthropic takes no stop sequence of only whitespace; '\\n' was not sent"]
