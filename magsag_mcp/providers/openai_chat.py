@@ -15,6 +15,7 @@ from ..transport import HttpResponse, SSEEvent
 from ..types import FinishReason, LLMRequest, LLMResult, Message, ToolCall, Usage
 from .base import StreamAccumulator, WireFormat, with_reported_usage
 from .http_errors import error_for
+from .json_output import with_json_instruction
 
 _FINISH: dict[str | None, FinishReason] = {
     "stop": "stop",
@@ -163,6 +164,17 @@ def takes_no_stop(model: str) -> bool:
     return is_legacy_reasoning(model) or bool(_NO_STOP.match(model.rsplit("/", 1)[-1].lower()))
 
 
+def json_mode_system(request: LLMRequest) -> str | None:
+    """The system prompt for a call in JSON mode (json_object): OpenAI's "you **must** also instruct the model
+    to produce JSON yourself via a system or user message", which the API enforces (400 "'messages' must
+    contain the word 'json' in some form"). When no message says "json", the system prompt asks for it."""
+    if request.json_schema is not None or not request.json_output or "json" in (request.system or "").lower():
+        return request.system
+    if any(m.content and "json" in m.content.lower() for m in request.messages):
+        return request.system
+    return with_json_instruction(request.system)
+
+
 def _tool_choice(choice: Any) -> Any:
     if isinstance(choice, dict):
         return {"type": "function", "function": {"name": choice["name"]}}
@@ -184,9 +196,10 @@ class ChatCompletionsFormat(WireFormat):
         legacy = is_legacy_reasoning(model)
         notes: list[str] = []
         messages: list[dict[str, Any]] = []
-        if request.system:
+        system = json_mode_system(request)
+        if system:
             # o1-preview/o1-mini reject the system role: the instructions go first, as a user turn.
-            messages.append({"role": "user" if legacy else "system", "content": request.system})
+            messages.append({"role": "user" if legacy else "system", "content": system})
             if legacy:
                 notes.append(f"{model} takes no system prompt; it was sent as the first user message")
         messages.extend(_message(m) for m in request.messages)

@@ -13,7 +13,7 @@ from ..errors import ContentFilteredError, MalformedResponseError, ProviderConne
 from ..transport import HttpResponse, SSEEvent
 from ..types import FinishReason, LLMRequest, LLMResult, Message, ToolCall, Usage
 from .base import StreamAccumulator, WireFormat, with_reported_usage
-from .openai_chat import both_counts, openai_error, parse_arguments, put_temperature, refused
+from .openai_chat import both_counts, json_mode_system, openai_error, parse_arguments, put_temperature, refused
 
 
 def _items(msg: Message) -> list[dict[str, Any]]:
@@ -60,8 +60,9 @@ class ResponsesFormat(WireFormat):
         for m in request.messages:
             items.extend(_items(m))
         body: dict[str, Any] = {"model": model, "input": items, "store": False}
-        if request.system:
-            body["instructions"] = request.system
+        system = json_mode_system(request)
+        if system:
+            body["instructions"] = system
         if request.max_tokens is not None:
             # The Responses API refuses max_output_tokens below 16 (spec: minimum 16).
             body["max_output_tokens"] = max(MIN_OUTPUT_TOKENS, request.max_tokens)

@@ -242,6 +242,8 @@ class FakeOpenAI:
             return self._error(err, azure=True)
         if problems := self._check("azure", "createChatCompletionRequest", request, body):
             return self._error(R.error(400, "; ".join(problems)[:1000], code="BadRequest"), azure=True)
+        if refusal := json_word_missing(body):
+            return self._error(refusal, azure=True)
         deployment = request.match_info["deployment"]
         return await self._answer_chat(request, body, deployment, azure=True)
 
@@ -255,6 +257,8 @@ class FakeOpenAI:
             return self._error(R.error(401, "Access denied due to invalid subscription key", code="401"), azure=True)
         if problems := self._check("openai", "CreateChatCompletionRequest", request, body):
             return self._error(R.error(400, "; ".join(problems)[:1000], code="BadRequest"), azure=True)
+        if refusal := json_word_missing(body):
+            return self._error(refusal, azure=True)
         return await self._answer_chat(request, body, body["model"], azure=True)
 
     async def _answer_chat(
@@ -288,6 +292,8 @@ class FakeOpenAI:
             return self._unauthorized(request)
         if problems := self._check("openai", "CreateResponse", request, body):
             return self._error(R.error(400, "; ".join(problems)[:1000], code="invalid_request"))
+        if refusal := json_word_missing(body, responses=True):
+            return self._error(refusal)
         step = self._next()
         streamed = bool(body.get("stream"))
         if isinstance(step, ErrorReply) and not (step.in_stream and streamed):
@@ -341,6 +347,35 @@ def _azure_knows_max_completion_tokens(version: str) -> bool:
 _NO_STOP = re.compile(r"^(?:o3(?!-mini)|o4-mini)(?:-|$)")
 
 
+def _mentions_json(value: Any) -> bool:
+    """Whether "json" (any case) is anywhere in a message's or an input item's text."""
+    if isinstance(value, str):
+        return "json" in value.lower()
+    if isinstance(value, list):
+        return any(_mentions_json(v) for v in value)
+    if isinstance(value, dict):
+        return any(_mentions_json(value.get(k)) for k in ("content", "text", "output"))
+    return False
+
+
+def json_word_missing(body: dict[str, Any], *, responses: bool = False) -> ErrorReply | None:
+    """JSON mode needs the word "json" in the conversation: the spec says the caller "must also instruct the
+    model to produce JSON", and the API answers 400 when no message says it."""
+    if responses:
+        fmt = (body.get("text") or {}).get("format") if isinstance(body.get("text"), dict) else None
+        if not (isinstance(fmt, dict) and fmt.get("type") == "json_object"):
+            return None
+        if _mentions_json(body.get("instructions")) or _mentions_json(body.get("input")):
+            return None
+        message = "Response input messages must contain the word 'json' in some form to use 'text.format' of type "
+        return R.error(400, message + "'json_object'.", param="input")
+    fmt = body.get("response_format")
+    if not (isinstance(fmt, dict) and fmt.get("type") == "json_object") or _mentions_json(body.get("messages")):
+        return None
+    message = "'messages' must contain the word 'json' in some form, to use 'response_format' of type 'json_object'."
+    return R.error(400, message, param="messages")
+
+
 def model_refuses(body: dict[str, Any]) -> ErrorReply | None:
     """What OpenAI answers a spec-valid chat request that the model itself cannot take.
 
@@ -349,6 +384,8 @@ def model_refuses(body: dict[str, Any]) -> ErrorReply | None:
     their real error bodies.
     """
     model = str(body.get("model", ""))
+    if (missing := json_word_missing(body)) is not None:
+        return missing
     if _NO_STOP.match(model) and body.get("stop") is not None:
         # the spec's StopConfiguration: "Not supported with latest reasoning models `o3` and `o4-mini`"
         return R.error(

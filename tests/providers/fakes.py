@@ -25,7 +25,7 @@ from typing import Any
 from aiohttp import web
 
 from tests.fakes.openai_replies import error_body
-from tests.fakes.openai_server import model_refuses
+from tests.fakes.openai_server import json_word_missing, model_refuses
 from tests.fakes.spec import spec_validator
 
 Step = dict[str, Any]
@@ -147,9 +147,9 @@ class FakeOpenAI(Fake):
     def refuses(self, request: web.Request, body: dict[str, Any]) -> Any:
         if request.path.endswith("/chat/completions"):
             err = model_refuses(body)
-            if err is not None:
-                return error_body(err, azure=self.azure)
-        return None
+        else:
+            err = json_word_missing(body, responses=True)
+        return error_body(err, azure=self.azure) if err is not None else None
 
     async def handle(self, request: web.Request) -> web.StreamResponse:
         if request.path.endswith("/responses") and self.lacks_responses is not None:

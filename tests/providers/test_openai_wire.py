@@ -1,0 +1,39 @@
+"""The OpenAI formats (Chat Completions, Responses) and their endpoints against the spec-checking fake:
+what the API refuses that the general wire tests (test_wire.py) do not reach."""
+
+from __future__ import annotations
+
+import pytest
+
+from magsag_mcp.providers.json_output import JSON_INSTRUCTION
+from magsag_mcp.types import LLMRequest, Message
+
+from .test_wire import CASES, last_body, setup
+
+pytestmark = pytest.mark.anyio
+OPENAI_FORMATS = [c for c in CASES if c.name in ("openai", "openai-responses", "azure", "local", "compat")]
+
+
+def system_sent(body: dict) -> str | None:
+    if "input" in body:
+        return body.get("instructions")
+    first = body["messages"][0]
+    return first["content"] if first["role"] == "system" else None
+
+
+@pytest.mark.parametrize("case", OPENAI_FORMATS, ids=[c.name for c in OPENAI_FORMATS])
+async def test_json_mode_says_json_when_no_message_does(case, serve, transport):
+    # JSON mode (json_object) is answered 400 "'messages' must contain the word 'json' in some form, to use
+    # 'response_format' of type 'json_object'" when no message says "json" (the spec: the caller "must also
+    # instruct the model to produce JSON"): a bad request that stopped the cascade. The system prompt says it.
+    fake, provider, target = await setup(case, serve, transport)
+    fake.queue({"text": '{"city": "Oslo"}'})
+    ask = LLMRequest([Message("user", "Where?")], system="Be brief.", json_output=True, max_tokens=50)
+    result = await provider.complete(ask, target)
+    assert result.parsed == {"city": "Oslo"} and fake.violations == []
+    assert system_sent(last_body(fake)) == f"Be brief.\n\n{JSON_INSTRUCTION}"
+    # a conversation that already says it is sent as it is
+    fake.queue({"text": '{"city": "Oslo"}'})
+    ask = LLMRequest([Message("user", "Where? Answer in JSON.")], system="Be brief.", json_output=True, max_tokens=50)
+    await provider.complete(ask, target)
+    assert system_sent(last_body(fake)) == "Be brief." and fake.violations == []
