@@ -100,6 +100,12 @@ def _messages(request: LLMRequest) -> list[dict[str, Any]]:
             out[-1]["content"].extend(blocks)
         else:
             out.append({"role": role, "content": blocks})
+    last = out[-1] if out else None
+    if last is not None and last["role"] == "assistant" and last["content"][-1]["type"] == "text":
+        # a prefill the answer continues: the API refuses one that ends in whitespace (400 "final assistant
+        # content cannot end with trailing whitespace"); what the model writes next is the same without it
+        block = last["content"][-1]
+        last["content"][-1] = {**block, "text": block["text"].rstrip()}
     return out
 
 

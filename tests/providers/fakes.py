@@ -401,6 +401,13 @@ class FakeAnthropic(Fake):
         if any(not s.strip() for s in body.get("stop_sequences") or []):
             message = "stop_sequences: each stop sequence must contain non-whitespace"
             return self.error_body(400, message, "invalid_request_error")
+        # a final assistant turn (a prefill the answer continues) whose text ends in whitespace
+        last = (body.get("messages") or [{}])[-1]
+        blocks = last.get("content") if isinstance(last.get("content"), list) else [{"text": last.get("content")}]
+        text = blocks[-1].get("text") if blocks and isinstance(blocks[-1], dict) else None
+        if last.get("role") == "assistant" and isinstance(text, str) and text != text.rstrip():
+            message = "messages: final assistant content cannot end with trailing whitespace"
+            return self.error_body(400, message, "invalid_request_error")
         return None
 
     def app(self) -> web.Application:

@@ -31,3 +31,19 @@ async def test_a_whitespace_stop_sequence_is_left_out_and_said_to_be(serve, tran
     )
     assert "stop_sequences" not in last_body(fake) and fake.violations == []
     assert result.warnings == ["Anthropic takes no stop sequence of only whitespace; '\\n' was not sent"]
+
+
+async def test_a_prefill_ending_in_whitespace_is_sent_without_it(serve, transport):
+    # A final assistant turn is a prefill the answer continues; the API answers 400 "final assistant content
+    # cannot end with trailing whitespace" to "Answer: ", a bad request that stopped the cascade.
+    fake, provider, target = await setup(ANTHROPIC, serve, transport)
+    fake.queue({"text": "42"})
+    turns = [Message("user", "Six times seven?"), Message("assistant", "Answer: \n")]
+    result = await provider.complete(LLMRequest(turns, max_tokens=50), target)
+    assert result.text == "42" and fake.violations == []
+    assert last_body(fake)["messages"][-1] == {"role": "assistant", "content": [{"type": "text", "text": "Answer:"}]}
+    # an earlier assistant turn is history, sent as it was
+    fake.queue({"text": "ok"})
+    turns = [Message("user", "a"), Message("assistant", "b \n"), Message("user", "c")]
+    await provider.complete(LLMRequest(turns, max_tokens=50), target)
+    assert last_body(fake)["messages"][1]["content"] == [{"type": "text", "text": "b \n"}]
