@@ -39,15 +39,20 @@ def parse_json_output(
     try:
         value = json.loads(text)
     except ValueError as exc:
-        raise _billed(
-            InvalidOutputError(
-                f"{provider}:{result.model} was asked for JSON but returned invalid JSON ({exc.msg} at "
-                f"char {exc.pos}): {excerpt(result.text, 120)!r}",
-                provider=provider,
-                model=result.model,
-            ),
-            result,
-        ) from None
+        what = f"{exc.msg}, char {exc.pos}"
+        if result.finish_reason == "length":
+            # not a model that wrote broken JSON: max_tokens (or the context window) stopped it mid-document
+            message = (
+                f"{provider}:{result.model} was asked for JSON but its answer was cut short by max_tokens before "
+                f"the JSON was complete (finish_reason length; {what}): {excerpt(result.text, 120)!r}; raise "
+                "max_tokens"
+            )
+        else:
+            message = (
+                f"{provider}:{result.model} was asked for JSON but returned invalid JSON ({what}): "
+                f"{excerpt(result.text, 120)!r}"
+            )
+        raise _billed(InvalidOutputError(message, provider=provider, model=result.model), result) from None
     if schema:
         try:
             problem = _schema_problem(value, schema, validator)
