@@ -402,10 +402,15 @@ class _MessagesStream(StreamAccumulator):
                 try:
                     block["input"] = json.loads(raw) if raw else (block.get("input") or {})
                 except ValueError:
+                    why = "streamed tool input is not JSON"
+                    if _STOP.get(self.stop_reason) == "length":  # stopped mid-call, not a model writing bad JSON
+                        what = "JSON answer" if block.get("name") in (JSON_TOOL, JSON_VALUE_TOOL) else "tool call"
+                        why = (
+                            f"the {what} was cut short by max_tokens before its JSON was complete (stop_reason: "
+                            f"{self.stop_reason}); raise max_tokens"
+                        )
                     raise MalformedResponseError(
-                        f"{self.provider}:{self.model}: streamed tool input is not JSON",
-                        provider=self.provider,
-                        model=self.model,
+                        f"{self.provider}:{self.model}: {why}", provider=self.provider, model=self.model
                     ) from None
             content.append(block)
         return _result(content, self.stop_reason, self.usage, self.message, self.provider, self.model)

@@ -521,7 +521,8 @@ class FakeAnthropic(Fake):
                         },
                     )
                 )
-                raw = json.dumps(block["input"])
+                # a str is the input's JSON as streamed: cut short when max_tokens stopped it mid-call
+                raw = block["input"] if isinstance(block["input"], str) else json.dumps(block["input"])
                 for piece in (raw[: len(raw) // 2], raw[len(raw) // 2 :]):
                     events.append(
                         (

@@ -5,9 +5,10 @@ from __future__ import annotations
 
 import pytest
 
+from magsag_mcp import errors as E
 from magsag_mcp.types import LLMRequest, Message
 
-from .test_wire import CASES, last_body, setup
+from .test_wire import CASES, WEATHER, last_body, setup
 
 pytestmark = pytest.mark.anyio
 [ANTHROPIC] = [c for c in CASES if c.name == "anthropic"]
@@ -47,3 +48,23 @@ async def test_a_prefill_ending_in_whitespace_is_sent_without_it(serve, transpor
     turns = [Message("user", "a"), Message("assistant", "b \n"), Message("user", "c")]
     await provider.complete(LLMRequest(turns, max_tokens=50), target)
     assert last_body(fake)["messages"][1]["content"] == [{"type": "text", "text": "b \n"}]
+
+
+@pytest.mark.parametrize("tool", ["json_output", "get_weather"])
+async def test_a_streamed_tool_input_cut_by_max_tokens_says_so(serve, transport, tool: str):
+    # max_tokens stopped the stream inside a tool_use block's input_json_delta: the input is unfinished JSON.
+    # It was "streamed tool input is not JSON", which says neither why nor what to change.
+    fake, provider, target = await setup(ANTHROPIC, serve, transport)
+    fake.queue({"tool_calls": [{"id": "t1", "name": tool, "arguments": '{"city": "Os'}], "finish": "max_tokens"})
+    schema = {"type": "object", "properties": {"city": {"type": "string"}}}
+    tools = [] if tool == "json_output" else [WEATHER]
+    request = LLMRequest(
+        [Message("user", "Where?")],
+        json_schema=schema if not tools else None,
+        tools=tools,
+        max_tokens=5,
+        stream=True,
+    )
+    with pytest.raises(E.MalformedResponseError, match="cut short by max_tokens.*raise max_tokens") as info:
+        await provider.complete(request, target)
+    assert info.value.moves_on and info.value.usage is not None and fake.violations == []
