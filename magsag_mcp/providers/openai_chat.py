@@ -26,8 +26,9 @@ _FINISH: dict[str | None, FinishReason] = {
 }
 
 
-def parse_arguments(raw: Any, *, provider: str, model: str) -> dict[str, Any]:
-    """Tool-call arguments arrive as a JSON string; a model that breaks it is a malformed answer."""
+def parse_arguments(raw: Any, *, provider: str, model: str, cut: bool = False) -> dict[str, Any]:
+    """Tool-call arguments arrive as a JSON string; a model that breaks it is a malformed answer. ``cut``:
+    the answer stopped at max_tokens, which is why the JSON would be unfinished."""
     if isinstance(raw, dict):
         return raw
     if raw in (None, ""):
@@ -35,10 +36,13 @@ def parse_arguments(raw: Any, *, provider: str, model: str) -> dict[str, Any]:
     try:
         value = json.loads(raw)
     except (TypeError, ValueError):
+        why = (
+            "tool-call arguments cut short by max_tokens before their JSON was complete (raise max_tokens)"
+            if cut
+            else "tool-call arguments that are not JSON"
+        )
         raise MalformedResponseError(
-            f"{provider}:{model} returned tool-call arguments that are not JSON: {excerpt(str(raw), 120)!r}",
-            provider=provider,
-            model=model,
+            f"{provider}:{model} returned {why}: {excerpt(str(raw), 120)!r}", provider=provider, model=model
         ) from None
     if not isinstance(value, dict):
         raise MalformedResponseError(
@@ -275,7 +279,9 @@ class ChatCompletionsFormat(WireFormat):
             ToolCall(
                 id=tc.get("id") or f"call_{i}",
                 name=tc["function"]["name"],
-                arguments=parse_arguments(tc["function"].get("arguments"), provider=provider, model=model),
+                arguments=parse_arguments(
+                    tc["function"].get("arguments"), provider=provider, model=model, cut=finish == "length"
+                ),
             )
             for i, tc in enumerate(message.get("tool_calls") or [])
         ]
@@ -457,7 +463,9 @@ class _ChatStream(StreamAccumulator):
             ToolCall(
                 id=slot["id"] or f"call_{i}",
                 name=slot["name"],
-                arguments=parse_arguments(slot["arguments"], provider=self.provider, model=self.model),
+                arguments=parse_arguments(
+                    slot["arguments"], provider=self.provider, model=self.model, cut=finish == "length"
+                ),
             )
             for i, slot in sorted(self.calls.items())
         ]

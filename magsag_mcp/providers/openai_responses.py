@@ -155,7 +155,13 @@ def _result(data: dict[str, Any], *, provider: str, model: str) -> LLMResult:
                 ToolCall(
                     id=item.get("call_id") or item.get("id") or f"call_{len(calls)}",
                     name=item["name"],
-                    arguments=parse_arguments(item.get("arguments"), provider=provider, model=model),
+                    arguments=parse_arguments(
+                        item.get("arguments"),
+                        provider=provider,
+                        model=model,
+                        cut=status == "incomplete"
+                        and (data.get("incomplete_details") or {}).get("reason") == "max_output_tokens",
+                    ),
                 )
             )
     if refusals and not texts and not calls:

@@ -338,7 +338,7 @@ class FakeOpenAI(Fake):
                 )
             )
         for n, c in enumerate(step.get("tool_calls", [])):
-            args = json.dumps(c["arguments"])
+            args = c["arguments"] if isinstance(c["arguments"], str) else json.dumps(c["arguments"])
             chunks.append(
                 (
                     None,
@@ -379,7 +379,7 @@ class FakeOpenAI(Fake):
                         },
                     )
                 )
-        finish = "tool_calls" if step.get("tool_calls") else "stop"
+        finish = step.get("finish", "tool_calls" if step.get("tool_calls") else "stop")
         chunks.append((None, {**base, "choices": [{"index": 0, "delta": {}, "finish_reason": finish}]}))
         chunks.append((None, {**base, "choices": [], "usage": self.chat_usage(step)}))
         chunks.append((None, "[DONE]"))

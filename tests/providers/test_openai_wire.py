@@ -5,10 +5,11 @@ from __future__ import annotations
 
 import pytest
 
+from magsag_mcp import errors as E
 from magsag_mcp.providers.json_output import JSON_INSTRUCTION
 from magsag_mcp.types import LLMRequest, Message
 
-from .test_wire import CASES, last_body, setup
+from .test_wire import CASES, WEATHER, last_body, setup
 
 pytestmark = pytest.mark.anyio
 OPENAI_FORMATS = [c for c in CASES if c.name in ("openai", "openai-responses", "azure", "local", "compat")]
@@ -37,3 +38,31 @@ async def test_json_mode_says_json_when_no_message_does(case, serve, transport):
     ask = LLMRequest([Message("user", "Where? Answer in JSON.")], system="Be brief.", json_output=True, max_tokens=50)
     await provider.complete(ask, target)
     assert system_sent(last_body(fake)) == "Be brief." and fake.violations == []
+
+
+@pytest.mark.parametrize("stream", [False, True])
+async def test_tool_arguments_cut_by_max_tokens_say_so(serve, transport, stream: bool):
+    # finish_reason "length" inside a tool call: its arguments are unfinished JSON, which failed as "returned
+    # tool-call arguments that are not JSON", naming neither the cause nor the fix.
+    [case] = [c for c in CASES if c.name == "openai"]
+    fake, provider, target = await setup(case, serve, transport)
+    fake.queue({"tool_calls": [{"id": "c1", "name": "get_weather", "arguments": '{"city": "Os'}], "finish": "length"})
+    request = LLMRequest([Message("user", "Weather?")], tools=[WEATHER], max_tokens=5, stream=stream)
+    with pytest.raises(E.MalformedResponseError, match=r"cut short by max_tokens.*\(raise max_tokens\)"):
+        await provider.complete(request, target)
+    assert fake.violations == []
+
+
+def test_responses_function_call_cut_by_max_output_tokens_says_so():
+    from magsag_mcp.providers.openai_responses import ResponsesFormat
+
+    call = {"type": "function_call", "call_id": "c1", "name": "get_weather", "arguments": '{"city": "Os'}
+    body = {
+        "id": "resp_1",
+        "status": "incomplete",
+        "incomplete_details": {"reason": "max_output_tokens"},
+        "output": [call],
+        "usage": {"input_tokens": 9, "output_tokens": 16, "total_tokens": 25},
+    }
+    with pytest.raises(E.MalformedResponseError, match=r"cut short by max_tokens.*\(raise max_tokens\)"):
+        ResponsesFormat().parse_response(body, provider="openai", model="gpt-4o")
