@@ -179,6 +179,18 @@ def json_mode_system(request: LLMRequest) -> str | None:
     return with_json_instruction(request.system)
 
 
+_NOT_IN_NAME = re.compile(r"[^a-zA-Z0-9_-]")
+
+
+def schema_name(name: str, notes: list[str]) -> str:
+    """The JSON schema's name as the API takes it ("a-z, A-Z, 0-9, or ... underscores and dashes, with a
+    maximum length of 64"; anything else is a 400): other characters become "_", noted in ``notes``."""
+    sent = _NOT_IN_NAME.sub("_", name)[:64] or "output"
+    if sent != name:
+        notes.append(f"the JSON schema's name {name!r} was sent as {sent!r} (OpenAI takes a-z, 0-9, _ and -, up to 64)")
+    return sent
+
+
 def _tool_choice(choice: Any) -> Any:
     if isinstance(choice, dict):
         return {"type": "function", "function": {"name": choice["name"]}}
@@ -229,7 +241,7 @@ class ChatCompletionsFormat(WireFormat):
         if request.json_schema is not None:
             body["response_format"] = {
                 "type": "json_schema",
-                "json_schema": {"name": request.json_schema_name, "schema": request.json_schema},
+                "json_schema": {"name": schema_name(request.json_schema_name, notes), "schema": request.json_schema},
             }
         elif request.json_output:
             body["response_format"] = {"type": "json_object"}

@@ -13,7 +13,15 @@ from ..errors import ContentFilteredError, MalformedResponseError, ProviderConne
 from ..transport import HttpResponse, SSEEvent
 from ..types import FinishReason, LLMRequest, LLMResult, Message, ToolCall, Usage
 from .base import StreamAccumulator, WireFormat, with_reported_usage
-from .openai_chat import both_counts, json_mode_system, openai_error, parse_arguments, put_temperature, refused
+from .openai_chat import (
+    both_counts,
+    json_mode_system,
+    openai_error,
+    parse_arguments,
+    put_temperature,
+    refused,
+    schema_name,
+)
 
 
 def _items(msg: Message) -> list[dict[str, Any]]:
@@ -90,7 +98,11 @@ class ResponsesFormat(WireFormat):
             body["tool_choice"] = {"type": "function", "name": choice["name"]} if isinstance(choice, dict) else choice
         if request.json_schema is not None:
             body["text"] = {
-                "format": {"type": "json_schema", "name": request.json_schema_name, "schema": request.json_schema}
+                "format": {
+                    "type": "json_schema",
+                    "name": schema_name(request.json_schema_name, notes),
+                    "schema": request.json_schema,
+                }
             }
         elif request.json_output:
             body["text"] = {"format": {"type": "json_object"}}

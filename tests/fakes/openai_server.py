@@ -242,7 +242,7 @@ class FakeOpenAI:
             return self._error(err, azure=True)
         if problems := self._check("azure", "createChatCompletionRequest", request, body):
             return self._error(R.error(400, "; ".join(problems)[:1000], code="BadRequest"), azure=True)
-        if refusal := json_word_missing(body):
+        if refusal := format_refused(body):
             return self._error(refusal, azure=True)
         deployment = request.match_info["deployment"]
         return await self._answer_chat(request, body, deployment, azure=True)
@@ -257,7 +257,7 @@ class FakeOpenAI:
             return self._error(R.error(401, "Access denied due to invalid subscription key", code="401"), azure=True)
         if problems := self._check("openai", "CreateChatCompletionRequest", request, body):
             return self._error(R.error(400, "; ".join(problems)[:1000], code="BadRequest"), azure=True)
-        if refusal := json_word_missing(body):
+        if refusal := format_refused(body):
             return self._error(refusal, azure=True)
         return await self._answer_chat(request, body, body["model"], azure=True)
 
@@ -292,7 +292,7 @@ class FakeOpenAI:
             return self._unauthorized(request)
         if problems := self._check("openai", "CreateResponse", request, body):
             return self._error(R.error(400, "; ".join(problems)[:1000], code="invalid_request"))
-        if refusal := json_word_missing(body, responses=True):
+        if refusal := format_refused(body, responses=True):
             return self._error(refusal)
         step = self._next()
         streamed = bool(body.get("stream"))
@@ -358,9 +358,23 @@ def _mentions_json(value: Any) -> bool:
     return False
 
 
-def json_word_missing(body: dict[str, Any], *, responses: bool = False) -> ErrorReply | None:
-    """JSON mode needs the word "json" in the conversation: the spec says the caller "must also instruct the
-    model to produce JSON", and the API answers 400 when no message says it."""
+_SCHEMA_NAME = re.compile(r"^[a-zA-Z0-9_-]{1,64}$")
+
+
+def format_refused(body: dict[str, Any], *, responses: bool = False) -> ErrorReply | None:
+    """What the API answers a spec-valid request whose output format it refuses: a JSON schema's name outside
+    the spec's "a-z, A-Z, 0-9, or contain underscores and dashes, with a maximum length of 64"; JSON mode
+    without the word "json" in the conversation (the spec: the caller "must also instruct the model to produce
+    JSON")."""
+    fmt = body.get("text", {}).get("format") if responses and isinstance(body.get("text"), dict) else None
+    schema = fmt if isinstance(fmt, dict) else (body.get("response_format") or {}).get("json_schema")
+    name = (
+        schema.get("name") if isinstance(schema, dict) and schema.get("type", "json_schema") == "json_schema" else None
+    )
+    if isinstance(name, str) and not _SCHEMA_NAME.match(name):
+        where = "text.format.name" if responses else "response_format.json_schema.name"
+        message = f"Invalid '{where}': string does not match pattern. Expected a string that matches the pattern "
+        return R.error(400, message + "'^[a-zA-Z0-9_-]+$'.", param=where, code="invalid_value")
     if responses:
         fmt = (body.get("text") or {}).get("format") if isinstance(body.get("text"), dict) else None
         if not (isinstance(fmt, dict) and fmt.get("type") == "json_object"):
@@ -384,7 +398,7 @@ def model_refuses(body: dict[str, Any]) -> ErrorReply | None:
     their real error bodies.
     """
     model = str(body.get("model", ""))
-    if (missing := json_word_missing(body)) is not None:
+    if (missing := format_refused(body)) is not None:
         return missing
     if _NO_STOP.match(model) and body.get("stop") is not None:
         # the spec's StopConfiguration: "Not supported with latest reasoning models `o3` and `o4-mini`"

@@ -25,7 +25,7 @@ from typing import Any
 from aiohttp import web
 
 from tests.fakes.openai_replies import error_body
-from tests.fakes.openai_server import json_word_missing, model_refuses
+from tests.fakes.openai_server import format_refused, model_refuses
 from tests.fakes.spec import spec_validator
 
 Step = dict[str, Any]
@@ -148,7 +148,7 @@ class FakeOpenAI(Fake):
         if request.path.endswith("/chat/completions"):
             err = model_refuses(body)
         else:
-            err = json_word_missing(body, responses=True)
+            err = format_refused(body, responses=True)
         return error_body(err, azure=self.azure) if err is not None else None
 
     async def handle(self, request: web.Request) -> web.StreamResponse:

@@ -66,3 +66,21 @@ def test_responses_function_call_cut_by_max_output_tokens_says_so():
     }
     with pytest.raises(E.MalformedResponseError, match=r"cut short by max_tokens.*\(raise max_tokens\)"):
         ResponsesFormat().parse_response(body, provider="openai", model="gpt-4o")
+
+
+@pytest.mark.parametrize("case", OPENAI_FORMATS, ids=[c.name for c in OPENAI_FORMATS])
+async def test_a_schema_name_openai_would_refuse_is_sent_in_its_alphabet(case, serve, transport):
+    # response_format.json_schema.name is "a-z, A-Z, 0-9, or ... underscores and dashes, with a maximum length of
+    # 64": "Person record" (a name Anthropic and Gemini take) was answered 400, which stopped the cascade.
+    fake, provider, target = await setup(case, serve, transport)
+    fake.queue({"text": '{"name": "Ada"}'})
+    schema = {"type": "object", "properties": {"name": {"type": "string"}}}
+    ask = LLMRequest(
+        [Message("user", "Who?")], json_output=True, json_schema=schema, json_schema_name="Person record", max_tokens=50
+    )
+    result = await provider.complete(ask, target)
+    assert result.parsed == {"name": "Ada"} and fake.violations == []
+    body = last_body(fake)
+    sent = body["text"]["format"]["name"] if "input" in body else body["response_format"]["json_schema"]["name"]
+    assert sent == "Person_record"
+    assert "the JSON schema's name 'Person record' was sent as 'Person_record'" in " ".join(result.warnings)
