@@ -435,6 +435,19 @@ def _reported_usage(wire: WireFormat, resp: HttpResponse) -> Any:
     return usage if usage is not None and usage.reported else None
 
 
+def first_stops(stop: list[str], limit: int, vendor: str, notes: list[str]) -> list[str]:
+    """The first ``limit`` stop sequences, which is as many as ``vendor`` takes (more is a 400 that would
+    stop the cascade); the rest are named in ``notes``."""
+    if len(stop) <= limit:
+        return list(stop)
+    rest = stop[limit:]
+    notes.append(
+        f"{vendor} takes at most {limit} stop sequences; {', '.join(map(repr, rest))} "
+        f"{'was' if len(rest) == 1 else 'were'} not sent"
+    )
+    return list(stop[:limit])
+
+
 def with_reported_usage(exc: ProviderError, usage: Any) -> ProviderError:
     """``exc`` carrying the usage the vendor reported for the failed answer (a filtered or failed
     response still counts its tokens, and is billed for them); None leaves it as it was."""

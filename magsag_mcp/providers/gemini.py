@@ -24,7 +24,7 @@ from ..errors import (
 )
 from ..transport import HttpResponse, SSEEvent, Transport
 from ..types import FinishReason, LLMRequest, LLMResult, Target, ToolCall, ToolSpec, Usage
-from .base import Endpoint, HTTPProvider, StreamAccumulator, WireFormat, with_reported_usage
+from .base import Endpoint, HTTPProvider, StreamAccumulator, WireFormat, first_stops, with_reported_usage
 from .gemini_errors import gemini_error
 from .json_output import with_json_instruction
 
@@ -232,7 +232,7 @@ class GeminiFormat(WireFormat):
         if request.temperature is not None:
             config["temperature"] = request.temperature
         if request.stop:
-            config["stopSequences"] = list(request.stop)
+            config["stopSequences"] = first_stops(request.stop, 5, "Gemini", notes)  # "(up to 5)"
         if (request.json_output or request.json_schema is not None) and request.tools:
             # Gemini refuses function declarations beside a JSON response type (400 INVALID_ARGUMENT "Function
             # calling with a response mime type: 'application/json' is unsupported"): the model is told instead.

@@ -13,7 +13,7 @@ from typing import Any
 from ..errors import ContentFilteredError, MalformedResponseError, ProviderConnectionError, ProviderError, excerpt
 from ..transport import HttpResponse, SSEEvent
 from ..types import FinishReason, LLMRequest, LLMResult, Message, ToolCall, Usage
-from .base import StreamAccumulator, WireFormat, with_reported_usage
+from .base import StreamAccumulator, WireFormat, first_stops, with_reported_usage
 from .http_errors import error_for
 from .json_output import with_json_instruction
 
@@ -227,7 +227,7 @@ class ChatCompletionsFormat(WireFormat):
             if takes_no_stop(model):
                 notes.append(f"{model} has no stop sequences; 'stop' was not sent")
             else:
-                body["stop"] = request.stop
+                body["stop"] = first_stops(request.stop, 4, "OpenAI's API", notes)  # "Up to 4 sequences"
         if request.tools:
             body["tools"] = [
                 {

@@ -641,6 +641,10 @@ class FakeGemini(Fake):
                         f" , position {i + 1}. Please refer to https://ai.google.dev/gemini-api/docs/thought-signatures"
                     )
                     return {"error": {"code": 400, "message": message, "status": "INVALID_ARGUMENT"}}
+        # GenerationConfig.stopSequences: "The set of character sequences (up to 5)"
+        if len((body.get("generationConfig") or {}).get("stopSequences") or []) > 5:
+            message = "* GenerateContentRequest.generation_config.stop_sequences: must have at most 5 elements\n"
+            return {"error": {"code": 400, "message": message, "status": "INVALID_ARGUMENT"}}
         # Refused by the Gemini 2.x models: function declarations beside a JSON response type.
         declares = any("functionDeclarations" in tool for tool in body.get("tools") or [])
         if declares and (body.get("generationConfig") or {}).get("responseMimeType") == "application/json":
