@@ -46,6 +46,9 @@ _FAILED_AS = {
     "vector_store_timeout": 504,
     "rate_limit_exceeded": 429,
     "data_residency_mismatch": 403,
+    # not in the enum, but what the live API's stream error events carry
+    "too_many_requests": 429,
+    "insufficient_quota": 429,
 }
 
 
@@ -247,9 +250,15 @@ class _ResponsesStream(StreamAccumulator):
             return str(data.get("delta") or "")
         if kind in ("response.completed", "response.incomplete", "response.failed"):
             self.final = data.get("response") or {}
-        elif kind == "error":  # ResponseErrorEvent: {type, code, message, param}, classified by its code
+        elif kind == "error":
+            # ResponseErrorEvent: {type, code, message, param} flat, as documented; the live API nests them
+            # under "error" ({"type": "error", "error": {type, code, message, param}}). Field by field, so that
+            # either is classified by its code and says its message.
+            nested = data.get("error") if isinstance(data.get("error"), dict) else {}
+            err = {k: data.get(k) or nested.get(k) for k in ("code", "message", "param")}
+            err["type"] = nested.get("type")
             raise openai_error(
-                HttpResponse(_failed_status(data.get("code")), {}, json.dumps({"error": data}).encode()),
+                HttpResponse(_failed_status(err["code"]), {}, json.dumps({"error": err}).encode()),
                 provider=self.provider,
                 model=self.model,
             )

@@ -233,3 +233,48 @@ async def test_a_responses_stream_error_event_is_classified_by_its_code(raw_stre
     assert info.value.retryable is retryable
     if code == "rate_limit_exceeded":
         assert isinstance(info.value, E.RateLimitError)
+
+
+@pytest.mark.parametrize(
+    ("error", "cls"),
+    [
+        (
+            {
+                "type": "tokens",
+                "code": "rate_limit_exceeded",
+                "message": "Rate limit reached for gpt-4o on tokens per min (TPM). Please try again in 6.57s.",
+                "param": None,
+            },
+            E.RateLimitError,
+        ),
+        ({"type": "too_many_requests", "code": "too_many_requests", "message": "Too Many Requests"}, E.RateLimitError),
+        (
+            {
+                "type": "invalid_request_error",
+                "code": "context_length_exceeded",
+                "message": "Your input exceeds the context window of this model.",
+                "param": "input",
+            },
+            E.ContextTooLongError,
+        ),
+    ],
+)
+async def test_a_responses_stream_error_nested_as_the_live_api_sends_it(raw_stream, error, cls):
+    # The live API nests the error event's fields under "error" ({"type": "error", "sequence_number": 2, "error":
+    # {type, code, message, param}}), not flat as ResponseErrorEvent documents: every such event was a server
+    # error with no message ("HTTP 500"), retried on the same target, a context overflow included.
+    base = await raw_stream(
+        sse({"type": "response.created", "sequence_number": 0}, {"type": "error", "sequence_number": 2, "error": error})
+    )
+    transport = Transport()
+    try:
+        request = LLMRequest(messages=[Message("user", "hi")], stream=True)
+        target = Target("openai", "gpt-4o", params=(("api", "responses"),))
+        env = {"OPENAI_BASE_URL": base, "OPENAI_API_KEY": "sk-test-0123456789"}
+        with pytest.raises(cls) as info:
+            await OpenAIProvider(env, transport).complete(request, target)
+    finally:
+        await transport.aclose()
+    assert error["message"] in info.value.message
+    if "6.57s" in error["message"]:
+        assert info.value.retry_after == pytest.approx(6.57)
