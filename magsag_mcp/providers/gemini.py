@@ -299,6 +299,8 @@ class _GeminiStream(StreamAccumulator):
     def __init__(self, provider: str, model: str) -> None:
         self.provider, self.model = provider, model
         self.texts: list[str] = []
+        #: parts that are neither text, thought nor a call (an image model's picture): content all the same
+        self.other_parts = 0
         self.calls: list[ToolCall] = []
         self.finish_reason: str | None = None
         self.finish_message: str | None = None
@@ -341,6 +343,8 @@ class _GeminiStream(StreamAccumulator):
                     self.calls.append(
                         ToolCall(call_id, fc["name"], args, signature if isinstance(signature, str) else None)
                     )
+                elif any(k not in ("thoughtSignature", "partMetadata") for k in part):
+                    self.other_parts += 1
             if cand.get("finishReason"):
                 self.finish_reason = cand["finishReason"]
                 self.finish_message = cand.get("finishMessage") or self.finish_message
@@ -379,13 +383,14 @@ class _GeminiStream(StreamAccumulator):
             )
         if self.finish_reason in _BLOCKED:
             raise self._filtered(f"the answer was blocked (finishReason: {self.finish_reason})")
-        if self.finish_reason in _BROKEN or (
-            self.finish_reason in _EMPTY_IS_BROKEN and not self.texts and not self.calls
-        ):
+        empty = not self.texts and not self.calls and not self.other_parts
+        # a STOP with nothing in it: Gemini at times answers an empty candidate, which is no answer either
+        if self.finish_reason in _BROKEN or (empty and self.finish_reason in _EMPTY_IS_BROKEN | {"STOP"}):
             why = f": {excerpt(self.finish_message, 200)}" if self.finish_message else ""
+            stop = self.finish_reason + (", with no content" if self.finish_reason == "STOP" else "")
             raise with_reported_usage(
                 MalformedResponseError(
-                    f"{self.provider}:{self.model}: no usable answer (finishReason: {self.finish_reason}){why}",
+                    f"{self.provider}:{self.model}: no usable answer (finishReason: {stop}){why}",
                     provider=self.provider,
                     model=self.model,
                 ),

@@ -718,6 +718,6 @@ class FakeGemini(Fake):
             events.append((None, step["stream_error"]))
             return await self.send_events(request, events, False)
         last = [{"text": words[-1]}] if words else []
-        last += [p for p in self.parts(step, request.match_info.get("call", "")) if "functionCall" in p]
+        last += [p for p in self.parts(step, request.match_info.get("call", "")) if "text" not in p]
         events.append((None, self.chunk(step, last, step.get("finish", "STOP"), True)))
         return await self.send_events(request, events, step.get("cut", False))

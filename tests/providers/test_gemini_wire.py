@@ -195,3 +195,17 @@ async def test_an_enum_of_numbers_is_left_out_and_a_null_in_an_enum_makes_it_nul
     assert sent["stars"] == {"type": "INTEGER"}
     assert sent["mood"] == {"enum": ["ok", "bad"], "nullable": True, "type": "STRING"}
     assert any("enum of non-strings" in w for w in result.warnings)
+
+
+@pytest.mark.parametrize("stream", [False, True])
+async def test_an_empty_candidate_that_says_stop_is_no_answer(serve, transport, stream: bool):
+    # Gemini at times answers a candidate with finishReason STOP and no content at all: it was an empty success,
+    # so the cascade stopped at "" instead of asking again or moving on.
+    fake, provider, target = await setup(GOOGLE, serve, transport)
+    fake.queue({"text": None, "usage": {"promptTokenCount": 30, "candidatesTokenCount": 0}})
+    with pytest.raises(E.MalformedResponseError, match=r"no usable answer \(finishReason: STOP, with no content\)"):
+        await provider.complete(LLMRequest([Message("user", "Hi")], max_tokens=50, stream=stream), target)
+    # a picture with no text is content (an image model's answer): not an empty candidate
+    fake.queue({"text": None, "image": True})
+    result = await provider.complete(LLMRequest([Message("user", "Draw")], max_tokens=50, stream=stream), target)
+    assert (result.text, result.finish_reason) == ("", "stop") and fake.violations == []
