@@ -97,6 +97,14 @@ def refused(refusal: str, usage: Usage | None, *, provider: str, model: str) -> 
     )
 
 
+def content_text(content: Any) -> str:
+    """``content`` as text: the spec's string, or (Mistral's reasoning models and servers copying them) a list
+    of parts in the request's shape, whose "text" parts are the answer and whose "thinking" ones are not."""
+    if isinstance(content, list):
+        return "".join(str(p.get("text") or "") for p in content if isinstance(p, dict) and p.get("type") == "text")
+    return content if isinstance(content, str) else ""
+
+
 def _fastapi_detail(detail: Any) -> str:
     if isinstance(detail, list):
         problems = [
@@ -300,7 +308,11 @@ class ChatCompletionsFormat(WireFormat):
         # positional (text, provider, model, usage, tool_calls), the rest set after: a class called with
         # keywords builds and unpacks a dict of them (Python 3.11), on every answer
         result = LLMResult(
-            message.get("content") or "", provider, data.get("model") or model, _usage(data.get("usage"), data), calls
+            content_text(message.get("content")),
+            provider,
+            data.get("model") or model,
+            _usage(data.get("usage"), data),
+            calls,
         )
         result.finish_reason = finish
         result.response_id = data.get("id")
@@ -405,8 +417,9 @@ class _ChatStream(StreamAccumulator):
         delta_text = ""
         for choice in chunk.get("choices") or []:
             delta = choice.get("delta") or {}
-            if delta.get("content"):
-                delta_text += delta["content"]
+            content = delta.get("content")
+            if content:
+                delta_text += content if isinstance(content, str) else content_text(content)
             if delta.get("refusal"):
                 self.refusal.append(delta["refusal"])
             for tc in delta.get("tool_calls") or []:

@@ -278,3 +278,43 @@ async def test_a_responses_stream_error_nested_as_the_live_api_sends_it(raw_stre
     assert error["message"] in info.value.message
     if "6.57s" in error["message"]:
         assert info.value.retry_after == pytest.approx(6.57)
+
+
+THINKING_THEN_TEXT = [
+    {"type": "thinking", "thinking": [{"type": "text", "text": "The user greets me."}]},
+    {"type": "text", "text": "Hello!"},
+]
+
+
+async def test_a_compat_answer_whose_content_is_a_list_of_parts_is_read_as_its_text(raw_stream):
+    # Mistral's reasoning models (and servers copying them) answer message.content as a list of parts, the
+    # request's shape, where the spec has a string: the list itself became the answer's "text", and reading it
+    # (JSON output, the MCP result) failed with an internal error. The text parts are the answer.
+    answer = {
+        "id": "c1",
+        "object": "chat.completion",
+        "created": 1,
+        "model": MODEL,
+        "choices": [
+            {"index": 0, "message": {"role": "assistant", "content": THINKING_THEN_TEXT}, "finish_reason": "stop"}
+        ],
+        "usage": {"prompt_tokens": 9, "completion_tokens": 4, "total_tokens": 13},
+    }
+    base = await raw_stream([json.dumps(answer).encode()], content_type="application/json")
+    result = await compat_stream(base)
+    assert (result.text, result.finish_reason) == ("Hello!", "stop")
+
+
+async def test_a_compat_stream_whose_deltas_are_lists_of_parts_is_read_as_their_text(raw_stream):
+    base = await raw_stream(
+        sse(
+            chunk({"role": "assistant", "content": [THINKING_THEN_TEXT[0]]}),
+            chunk({"content": [{"type": "text", "text": "Hel"}]}),
+            chunk({"content": "lo!"}),
+            chunk(finish="stop"),
+            USAGE_CHUNK,
+            "[DONE]",
+        )
+    )
+    result = await compat_stream(base)
+    assert (result.text, result.finish_reason) == ("Hello!", "stop")
