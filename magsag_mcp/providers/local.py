@@ -116,7 +116,7 @@ class LocalProvider(HTTPProvider):
 
     def __init__(self, env: Mapping[str, str], transport: Transport) -> None:
         super().__init__(ResponsesFormat(), LocalEndpoint(env), transport)
-        self.chat = ChatCompletionsFormat(max_tokens_field="max_tokens")
+        self.chat = ChatCompletionsFormat(max_tokens_field="max_tokens", max_stops=None)
         #: base URLs known to lack the Responses API (per process)
         self.chat_only: set[str] = set()
 

@@ -215,4 +215,6 @@ class CompatProvider(HTTPProvider):
     hosts_other_models = True
 
     def __init__(self, env: Mapping[str, str], transport: Transport) -> None:
-        super().__init__(ChatCompletionsFormat(max_tokens_field="max_tokens"), CompatEndpoint(env), transport)
+        super().__init__(
+            ChatCompletionsFormat(max_tokens_field="max_tokens", max_stops=None), CompatEndpoint(env), transport
+        )

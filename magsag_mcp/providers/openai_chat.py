@@ -208,10 +208,11 @@ def _tool_choice(choice: Any) -> Any:
 class ChatCompletionsFormat(WireFormat):
     name = "openai-chat"
 
-    def __init__(self, *, max_tokens_field: str = "max_completion_tokens") -> None:
-        # OpenAI and Azure take max_completion_tokens (o-series reject max_tokens); most local and
-        # compatible servers only know the older max_tokens.
+    def __init__(self, *, max_tokens_field: str = "max_completion_tokens", max_stops: int | None = 4) -> None:
+        # OpenAI and Azure take max_completion_tokens (o-series reject max_tokens) and up to 4 stop sequences;
+        # most local and compatible servers only know the older max_tokens, and take more stop sequences.
         self.max_tokens_field = max_tokens_field
+        self.max_stops = max_stops
 
     def path(self, model: str, *, stream: bool) -> str:
         return "/chat/completions"
@@ -235,7 +236,10 @@ class ChatCompletionsFormat(WireFormat):
             if takes_no_stop(model):
                 notes.append(f"{model} has no stop sequences; 'stop' was not sent")
             else:
-                body["stop"] = first_stops(request.stop, 4, "OpenAI's API", notes)  # "Up to 4 sequences"
+                limit = self.max_stops
+                body["stop"] = (
+                    request.stop if limit is None else first_stops(request.stop, limit, "OpenAI's API", notes)
+                )
         if request.tools:
             body["tools"] = [
                 {

@@ -11,7 +11,7 @@ from .test_wire import CASES, last_body, setup
 
 pytestmark = pytest.mark.anyio
 #: how many stop sequences each API takes (OpenAI's StopConfiguration maxItems 4; Gemini's "up to 5")
-LIMITS = {"openai": 4, "azure": 4, "compat": 4, "google": 5}
+LIMITS = {"openai": 4, "azure": 4, "google": 5}
 LIMITED = [c for c in CASES if c.name in LIMITS]
 
 
@@ -27,3 +27,16 @@ async def test_stop_sequences_beyond_the_apis_limit_are_left_out_and_said_to_be(
     limit = LIMITS[case.name]
     assert sent == stop[:limit]
     assert any(f"at most {limit} stop sequences" in w and repr(stop[-1]) in w for w in result.warnings)
+
+
+def test_a_compatible_or_local_server_gets_every_stop_sequence():
+    # vLLM, Ollama and the like take more than OpenAI's 4: they are not cut to OpenAI's limit (the
+    # spec-checking fake holds OpenAI's, so the body is checked as built)
+    from magsag_mcp.providers.local import LocalProvider
+    from magsag_mcp.providers.openai import CompatProvider
+
+    stop = ["A1", "B2", "C3", "D4", "E5"]
+    request = LLMRequest([Message("user", "Hi")], max_tokens=50, stop=stop)
+    for wire in (CompatProvider({}, None).wire, LocalProvider({}, None).chat):  # type: ignore[arg-type]
+        body, notes = wire.build(request, "my-model", stream=False)
+        assert body["stop"] == stop and notes == []
