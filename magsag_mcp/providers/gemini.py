@@ -52,8 +52,9 @@ _BROKEN = {
     "MISSING_THOUGHT_SIGNATURE",
 }
 #: finish reasons that leave no answer when the candidate came without content ("Unknown reason", an image
-#: model that made no image); with text before them, the text is the (unfinished) answer
-_EMPTY_IS_BROKEN = {"OTHER", "FINISH_REASON_UNSPECIFIED", "NO_IMAGE", "IMAGE_OTHER"}
+#: model that made no image, and a STOP with nothing in it, which Gemini at times answers); with text before
+#: them, the text is the answer
+_EMPTY_IS_BROKEN = {"OTHER", "FINISH_REASON_UNSPECIFIED", "NO_IMAGE", "IMAGE_OTHER", "STOP"}
 _FINISH: dict[str | None, FinishReason] = {"STOP": "stop", "MAX_TOKENS": "length"}
 #: the thoughtSignature Google documents for a function call in the history that Gemini did not sign
 #: (https://ai.google.dev/gemini-api/docs/thought-signatures): it skips the check instead of failing it
@@ -384,8 +385,7 @@ class _GeminiStream(StreamAccumulator):
         if self.finish_reason in _BLOCKED:
             raise self._filtered(f"the answer was blocked (finishReason: {self.finish_reason})")
         empty = not self.texts and not self.calls and not self.other_parts
-        # a STOP with nothing in it: Gemini at times answers an empty candidate, which is no answer either
-        if self.finish_reason in _BROKEN or (empty and self.finish_reason in _EMPTY_IS_BROKEN | {"STOP"}):
+        if self.finish_reason in _BROKEN or (empty and self.finish_reason in _EMPTY_IS_BROKEN):
             why = f": {excerpt(self.finish_message, 200)}" if self.finish_message else ""
             stop = self.finish_reason + (", with no content" if self.finish_reason == "STOP" else "")
             raise with_reported_usage(
