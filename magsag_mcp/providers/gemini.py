@@ -260,7 +260,9 @@ class GeminiFormat(WireFormat):
             body["generationConfig"] = config
         if request.tools:
             body["tools"] = [{"functionDeclarations": [_declaration(t) for t in request.tools]}]
-        if request.tool_choice is not None:
+        if request.tool_choice is not None and request.tools:
+            # without tools, a function calling config is refused (400 "Function calling config is set without
+            # function_declarations"); and with no function to call, there is no choice to make
             choice = request.tool_choice
             if isinstance(choice, dict):
                 fcc: dict[str, Any] = {"mode": "ANY", "allowedFunctionNames": [choice["name"]]}

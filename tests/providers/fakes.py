@@ -642,6 +642,10 @@ class FakeGemini(Fake):
                         f" , position {i + 1}. Please refer to https://ai.google.dev/gemini-api/docs/thought-signatures"
                     )
                     return {"error": {"code": 400, "message": message, "status": "INVALID_ARGUMENT"}}
+        # a function calling config with no function to call
+        if "toolConfig" in body and not any("functionDeclarations" in tool for tool in body.get("tools") or []):
+            message = "Function calling config is set without function_declarations."
+            return {"error": {"code": 400, "message": message, "status": "INVALID_ARGUMENT"}}
         # GenerationConfig.stopSequences: "The set of character sequences (up to 5)"
         if len((body.get("generationConfig") or {}).get("stopSequences") or []) > 5:
             message = "* GenerateContentRequest.generation_config.stop_sequences: must have at most 5 elements\n"

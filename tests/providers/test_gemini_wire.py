@@ -209,3 +209,13 @@ async def test_an_empty_candidate_that_says_stop_is_no_answer(serve, transport, 
     fake.queue({"text": None, "image": True})
     result = await provider.complete(LLMRequest([Message("user", "Draw")], max_tokens=50, stream=stream), target)
     assert (result.text, result.finish_reason) == ("", "stop") and fake.violations == []
+
+
+@pytest.mark.parametrize("choice", ["none", "auto", "required"])
+async def test_a_tool_choice_without_tools_sends_no_function_calling_config(serve, transport, choice):
+    # Gemini answers 400 "Function calling config is set without function_declarations." to a toolConfig with
+    # no tools (a tool_choice given to a call without tools, which Anthropic's path already leaves out).
+    fake, provider, target = await setup(GOOGLE, serve, transport)
+    fake.queue({"text": "ok"})
+    result = await provider.complete(LLMRequest([Message("user", "Hi")], tool_choice=choice, max_tokens=50), target)
+    assert result.text == "ok" and fake.violations == [] and "toolConfig" not in last_body(fake)
