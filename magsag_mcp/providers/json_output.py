@@ -5,11 +5,12 @@ caller's schema is enforced here, once, for every format)."""
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Mapping
 from typing import Any
 
 from ..errors import InvalidOutputError, PayloadError, ProviderError, excerpt
-from ..types import LLMResult
+from ..types import LLMRequest, LLMResult
 
 #: what a format without a JSON mode for this call (Anthropic always; Gemini beside tools) tells the model
 JSON_INSTRUCTION = "Answer with a single JSON object and nothing else: no prose, no code fences."
@@ -18,6 +19,30 @@ JSON_INSTRUCTION = "Answer with a single JSON object and nothing else: no prose,
 def with_json_instruction(system: str | None) -> str:
     """``system`` with :data:`JSON_INSTRUCTION` after it."""
     return f"{system}\n\n{JSON_INSTRUCTION}" if system else JSON_INSTRUCTION
+
+
+def json_mode_system(request: LLMRequest) -> str | None:
+    """The system prompt of an OpenAI-format call in JSON mode (json_object): OpenAI's "you **must** also
+    instruct the model to produce JSON yourself via a system or user message", which the API enforces (400
+    "'messages' must contain the word 'json' in some form"). When no message says "json", the system prompt
+    asks for it."""
+    if request.json_schema is not None or not request.json_output or "json" in (request.system or "").lower():
+        return request.system
+    if any(m.content and "json" in m.content.lower() for m in request.messages):
+        return request.system
+    return with_json_instruction(request.system)
+
+
+_NOT_IN_NAME = re.compile(r"[^a-zA-Z0-9_-]")
+
+
+def schema_name(name: str, notes: list[str]) -> str:
+    """The JSON schema's name as the API takes it ("a-z, A-Z, 0-9, or ... underscores and dashes, with a
+    maximum length of 64"; anything else is a 400): other characters become "_", noted in ``notes``."""
+    sent = _NOT_IN_NAME.sub("_", name)[:64] or "output"
+    if sent != name:
+        notes.append(f"the JSON schema's name {name!r} was sent as {sent!r} (OpenAI takes a-z, 0-9, _ and -, up to 64)")
+    return sent
 
 
 def parse_json_output(

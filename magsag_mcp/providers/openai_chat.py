@@ -15,7 +15,7 @@ from ..transport import HttpResponse, SSEEvent
 from ..types import FinishReason, LLMRequest, LLMResult, Message, ToolCall, Usage
 from .base import StreamAccumulator, WireFormat, first_stops, with_reported_usage
 from .http_errors import error_for
-from .json_output import with_json_instruction
+from .json_output import json_mode_system, schema_name
 
 _FINISH: dict[str | None, FinishReason] = {
     "stop": "stop",
@@ -174,29 +174,6 @@ def takes_no_stop(model: str) -> bool:
     """openai.yaml, StopConfiguration: "Not supported with latest reasoning models `o3` and `o4-mini`" (they
     answer 400 "Unsupported parameter: 'stop'"), nor by o1-preview and o1-mini."""
     return is_legacy_reasoning(model) or bool(_NO_STOP.match(model.rsplit("/", 1)[-1].lower()))
-
-
-def json_mode_system(request: LLMRequest) -> str | None:
-    """The system prompt for a call in JSON mode (json_object): OpenAI's "you **must** also instruct the model
-    to produce JSON yourself via a system or user message", which the API enforces (400 "'messages' must
-    contain the word 'json' in some form"). When no message says "json", the system prompt asks for it."""
-    if request.json_schema is not None or not request.json_output or "json" in (request.system or "").lower():
-        return request.system
-    if any(m.content and "json" in m.content.lower() for m in request.messages):
-        return request.system
-    return with_json_instruction(request.system)
-
-
-_NOT_IN_NAME = re.compile(r"[^a-zA-Z0-9_-]")
-
-
-def schema_name(name: str, notes: list[str]) -> str:
-    """The JSON schema's name as the API takes it ("a-z, A-Z, 0-9, or ... underscores and dashes, with a
-    maximum length of 64"; anything else is a 400): other characters become "_", noted in ``notes``."""
-    sent = _NOT_IN_NAME.sub("_", name)[:64] or "output"
-    if sent != name:
-        notes.append(f"the JSON schema's name {name!r} was sent as {sent!r} (OpenAI takes a-z, 0-9, _ and -, up to 64)")
-    return sent
 
 
 def _tool_choice(choice: Any) -> Any:

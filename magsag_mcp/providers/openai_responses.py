@@ -13,15 +13,8 @@ from ..errors import ContentFilteredError, MalformedResponseError, ProviderConne
 from ..transport import HttpResponse, SSEEvent
 from ..types import FinishReason, LLMRequest, LLMResult, Message, ToolCall, Usage
 from .base import StreamAccumulator, WireFormat, with_reported_usage
-from .openai_chat import (
-    both_counts,
-    json_mode_system,
-    openai_error,
-    parse_arguments,
-    put_temperature,
-    refused,
-    schema_name,
-)
+from .json_output import json_mode_system, schema_name
+from .openai_chat import both_counts, openai_error, parse_arguments, put_temperature, refused
 
 
 def _items(msg: Message) -> list[dict[str, Any]]:
