@@ -294,6 +294,8 @@ class HTTPProvider(Provider):
                 raise self._unusable(wire, resp, exc, model) from None
         result.latency_ms = (time.perf_counter() - started) * 1000.0
         result.warnings.extend(notes)
+        if result.finish_reason == "length" and not result.text and not result.tool_calls:
+            result.warnings.append(_empty_at_max_tokens(result, request))
         if request.json_output or request.json_schema is not None:
             result.parsed = parse_json_output(result, self.name, request.json_schema, request.json_validator)
         return result
@@ -454,3 +456,16 @@ def with_reported_usage(exc: ProviderError, usage: Any) -> ProviderError:
     if usage is not None:
         exc.usage = usage
     return exc
+
+
+def _empty_at_max_tokens(result: LLMResult, request: LLMRequest) -> str:
+    """What to do about an answer that max_tokens cut before any of it was written: a reasoning model (o-series,
+    gpt-5, Gemini 2.5 and later, Claude with thinking) spends its thinking tokens from the same allowance, and
+    a small one leaves nothing for the answer. Paid for, and empty: said, not returned as if it were fine."""
+    limit = f" ({request.max_tokens})" if request.max_tokens else ""
+    reasoning = result.usage.reasoning_tokens if result.usage is not None else 0
+    spent = f"after {reasoning:,} reasoning tokens, which count against it" if reasoning else "before any text"
+    return (
+        f"{result.provider}:{result.model} answered with nothing: it stopped at max_tokens{limit} {spent}; "
+        "raise max_tokens (the skill's, or model_config.max_tokens)"
+    )

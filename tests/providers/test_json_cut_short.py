@@ -23,3 +23,28 @@ async def test_json_cut_short_by_max_tokens_says_so(case, serve, transport):
         await provider.complete(LLMRequest([Message("user", "JSON please")], json_output=True, max_tokens=5), target)
     assert info.value.usage is not None and info.value.usage.output_tokens > 0 and fake.violations == []
     assert info.value.moves_on
+
+
+REASONING = {"openai": {"reasoning_tokens": 64}, "google": {"thoughtsTokenCount": 64}}
+
+
+@pytest.mark.parametrize("case", VENDORS, ids=[c.name for c in VENDORS])
+async def test_an_answer_max_tokens_left_empty_says_so(case, serve, transport):
+    # A reasoning model spends its thinking from max_tokens: a small one leaves no answer, which came back
+    # as an empty success with nothing said. It is still the vendor's answer (billed, finish "length").
+    fake, provider, target = await setup(case, serve, transport)
+    fake.queue({"text": None, "finish": CUT[case.name], "usage": REASONING.get(case.name, {})})
+    result = await provider.complete(LLMRequest([Message("user", "think hard")], max_tokens=64), target)
+    assert (result.text, result.finish_reason) == ("", "length") and fake.violations == []
+    [warning] = [w for w in result.warnings if "answered with nothing" in w]
+    assert "stopped at max_tokens (64)" in warning and "raise max_tokens" in warning
+    if case.name in REASONING:
+        assert "after 64 reasoning tokens" in warning
+
+
+@pytest.mark.parametrize("case", VENDORS, ids=[c.name for c in VENDORS])
+async def test_a_cut_answer_with_text_is_not_called_empty(case, serve, transport):
+    fake, provider, target = await setup(case, serve, transport)
+    fake.queue({"text": "half an ans", "finish": CUT[case.name]})
+    result = await provider.complete(LLMRequest([Message("user", "go on")], max_tokens=4), target)
+    assert result.finish_reason == "length" and not [w for w in result.warnings if "answered with nothing" in w]
