@@ -1630,3 +1630,24 @@ async def test_round_dollar_amounts_are_written_as_dollars_not_in_exponent_form(
     assert run_limit(status)["spent_usd"] == "20"
     assert "spent $20, reserved $0, this attempt reserves up to $10" in info.value.message
     assert info.value.details["spent_usd"] == "20" and info.value.details["reservation_usd"] == "10"
+
+
+async def test_a_zone_whose_midnight_repeats_counts_its_first_hour_in_the_hour_after(tmp_path: Path, monkeypatch):
+    # Havana leaves DST at 01:00 for 00:00 (1 Nov 2026): 00:00-01:00 comes twice. In the second of them the
+    # day began at the second midnight, so the first hour's spend fell out of the day limit and the
+    # limit could be spent twice over.
+    from magsag_mcp.governance import budget
+
+    first_midnight = datetime(2026, 11, 1, 4, 0, tzinfo=UTC).timestamp()  # 00:00 -04:00
+    clock = {"now": first_midnight + 1800}  # 00:30 the first time
+    monkeypatch.setattr(budget.time, "time", lambda: clock["now"])
+    cap = PolicySet([Policy(name="cap", thresholds={"max_cost_per_day_usd": "1"}, timezone="America/Havana")])
+    async with Ledger(tmp_path / "l.db") as ledger:
+        gov = Governance(cap, ledger, FixedPricer("0.3"))
+        await record(ledger, "r1", "0.8")
+        clock["now"] += 3600  # 00:30 the second time (-05:00), the same day
+        with pytest.raises(E.BudgetExceeded, match=r"spent \$0.8"):
+            await gov.admit(attempt_ctx("r2"))
+        status = await gov.check_budget()
+    [day] = status["limits"]
+    assert day["spent_usd"] == "0.8" and day["window"]["start"] == first_midnight

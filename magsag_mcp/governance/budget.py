@@ -57,7 +57,9 @@ def budget_run(run_id: str | None, parent_run_id: str | None) -> str | None:
 def _bounds(zone: str, quarter: int) -> tuple[float, float]:
     tz = ZoneInfo(zone)
     local = datetime.fromtimestamp(quarter * SPEND_BUCKET_SECONDS, tz)
-    start = local.replace(hour=0, minute=0, second=0, microsecond=0)
+    # fold=0: where midnight comes twice (Havana leaves DST at 01:00 for 00:00) the day begins at the first;
+    # in the repeated hour the clock reads fold=1, which would start the day an hour late, without that hour.
+    start = local.replace(hour=0, minute=0, second=0, microsecond=0, fold=0)
     end = (start + timedelta(days=1)).replace(tzinfo=None).replace(tzinfo=tz)  # next local midnight (DST-safe)
     return start.timestamp(), end.timestamp()
 
