@@ -26,6 +26,7 @@ from .cascade_report import result_warnings
 from .catalog import Catalog, catalog_problems, load_catalog
 from .errors import (
     ConfigError,
+    InputError,
     LedgerError,
     MagsagError,
     redacting_logger,
@@ -226,12 +227,32 @@ class Service(ProcessBound):
             named_routes=self._named_routes,
         )
 
-    async def _top_run(self, run_id: str) -> str:
-        """The top run of ``run_id``'s tree: the parent it was recorded with (itself a top run), else itself."""
+    async def _top_run(self, run_id: str, parent_run_id: str) -> str:
+        """The top run of ``parent_run_id``'s tree (the parent it was recorded with, itself a top run, else
+        itself), which a call of ``run_id`` delegated from it spends. A run already recorded elsewhere (as a
+        top run, or in another tree) is refused: its record keeps the parent it was first recorded with, so
+        its spend would land outside the tree whose limit its reservations were checked against."""
         from .governance.budget import recorded_parent
 
-        parent = await self.ledger.read(lambda conn: recorded_parent(conn, run_id))
-        return parent if parent and parent != run_id else run_id
+        def q(conn: Any) -> tuple[str | None, Any]:
+            row = conn.execute("SELECT parent_run_id FROM runs WHERE run_id = ?", (run_id,)).fetchone()
+            return recorded_parent(conn, parent_run_id), row
+
+        parent, row = await self.ledger.read(q)
+        top = parent if parent and parent != parent_run_id else parent_run_id
+        if row is not None and top != run_id:
+            recorded = row[0] if row[0] and row[0] != run_id else None
+            if recorded != top:
+                was = "a top run" if recorded is None else f"delegated from run {recorded!r}"
+                of = f" (the top run of {parent_run_id!r})" if top != parent_run_id else ""
+                raise InputError(
+                    f"run {run_id!r} is recorded as {was}, not as delegated from run {top!r}{of}; a run stays where "
+                    f"it was first recorded, so its spend would escape run {top!r}'s limit. Give this call a new "
+                    f"run_id, or leave parent_run_id out to continue run {run_id!r} where it is",
+                    run_id=run_id,
+                    parent_run_id=parent_run_id,
+                )
+        return top
 
     @exact_money
     async def invoke_skill(
@@ -266,7 +287,7 @@ class Service(ProcessBound):
         if parent_run_id is not None and parent_run_id != run_id:
             # A delegated run records the top run as its parent, at any depth: the top run's limit covers
             # the whole tree, and a run delegated from a delegated run must not escape it.
-            parent_run_id = await self._top_run(parent_run_id)
+            parent_run_id = await self._top_run(run_id, parent_run_id)
         run = RunRecord(run_id, agent, skill_id, time.time(), parent_run_id)  # positional: no dict of keywords
         self._in_flight += 1
         task = asyncio.current_task()
