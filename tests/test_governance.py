@@ -1678,3 +1678,27 @@ async def test_a_run_recorded_outside_a_tree_cannot_be_joined_into_it_past_its_l
     status = await svc.check_budget(run_id="mag")
     await svc.aclose()
     assert 0 < spent <= Decimal("0.0006") and Decimal(run_limit(status)["spent_usd"]) == spent
+
+
+async def test_a_refused_fallback_still_shrinks_its_calls_failed_attempts(tmp_path: Path):
+    # A 503 costs 0: the call's next reservation shrinks it to that. When that reservation was refused (a
+    # hop dearer than the limit), the shrink was rolled back with it yet marked done, so the 503 went on
+    # holding its worst case and crowded out the next, affordable hop. (Queued, the shrink was kept.)
+    class ByModel:
+        def worst_case(self, provider: str, model: str, *_: object, **__: object) -> Decimal:
+            return Decimal({"a": "0.6", "b": "1.2", "c": "0.5"}[model])
+
+    def hop(model: str, prior: list[Admission]) -> AttemptContext:
+        ctx = attempt_ctx("r", prior_admissions=tuple(prior))
+        ctx.target = Target("compat", model)
+        return ctx
+
+    async with Ledger(tmp_path / "l.db") as ledger:
+        gov = Governance(limits(max_cost_per_run_usd="1"), ledger, ByModel())
+        first = await gov.admit(hop("a", []))
+        await gov.settle(first, Decimal(0))  # a 503
+        with pytest.raises(E.BudgetExceeded, match="worst case alone is above the limit"):
+            await gov.admit(hop("b", [first]))
+        third = await gov.admit(hop("c", [first]))
+        status = await gov.check_budget(run_id="r")
+    assert third.reservation_id is not None and run_limit(status)["reserved_usd"] == "0.5"

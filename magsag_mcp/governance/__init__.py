@@ -234,9 +234,14 @@ class Governance:
         # Alone, the reservation is made inline: its own small transaction costs less than a trip to the
         # writer thread. With other attempts running it joins the group commit instead, where the
         # batch's reservations share one read of each scope (Reservation.apply_all) and one commit.
-        done, rid = (False, None) if self._running else self.ledger.try_now(op)
-        if not done:
-            rid = await self._queued(op)
+        try:
+            done, rid = (False, None) if self._running else self.ledger.try_now(op)
+            if not done:
+                rid = await self._queued(op)
+        except BaseException:
+            if op.shrink:  # refused (or failed) alone, the shrink was rolled back with it: the next one makes it
+                _unshrink(prior, op.shrink)
+            raise
         self._running += 1
         return Admission(rid, worst, running=True)
 
@@ -399,6 +404,16 @@ def _unpriced_refusal(limits: Sequence[Limit], target: Target) -> BudgetExceeded
         limit_usd=str(lim.amount),
         reason="unknown_price",
     )
+
+
+def _unshrink(prior: list[Admission], shrink: tuple[tuple[int, int], ...]) -> None:
+    """Mark the admissions ``shrink`` named not shrunk again: the reservation that was to shrink them was
+    refused, and its transaction (a batch of its own) rolled the shrink back with it. Should it have been
+    kept (a merged batch), the next reservation sets the same amount again."""
+    ids = {rid for _, rid in shrink}
+    for a in prior:
+        if a.reservation_id in ids:
+            a.shrunk = False
 
 
 def _shrinkable(prior: list[Admission]) -> tuple[tuple[int, int], ...]:
