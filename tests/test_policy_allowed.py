@@ -104,3 +104,25 @@ def test_provider_patterns_still_match_their_provider_bare_names_any_provider():
     assert ps.allowed(Target("azure", "gpt-4o"), None)[0]  # a bare name: any provider serves it
     assert ps.allowed(Target("anthropic", "claude-3-haiku"), None)[0]  # a provider glob
     assert not ps.allowed(Target("openai", "gpt-4o-mini"), None)[0]
+
+
+def test_a_gemini_model_named_by_its_resource_name_is_the_model_the_policy_names():
+    # Google's docs name models "models/gemini-2.5-flash", and Gemini calls and prices.yaml take either
+    # name; the policy denied the resource name of a model it allows ("not in allowed_models").
+    policies = PolicySet(
+        [
+            Policy(name="models", allowed_models=["gemini-2.5-flash", "gpt-4o"]),
+            Policy(name="residency", requirements={"eu": ["google:gemini-2.5-*"]}),
+        ]
+    )
+    flash = Target("google", "models/gemini-2.5-flash")
+    assert policies.allowed(flash, "eu") == (True, None, None, None)
+    assert policies.allowed(Target("google", "models/gemini-2.5-pro"), None)[:2] == (False, "models")
+    # only Gemini's own resource names: another provider's model may have a slash of its own
+    assert policies.allowed(Target("compat", "models/gemini-2.5-flash"), None)[:2] == (False, "models")
+    assert policies.allowed(Target("google", "gemini-2.5-flash"), "eu")[0]
+    # and a pattern written with the resource name allows the model by either name
+    named = PolicySet([Policy(name="named", allowed_models=["google:models/gemini-2.5-flash", "models/gemini-2.0-*"])])
+    for model in ("gemini-2.5-flash", "models/gemini-2.5-flash", "models/gemini-2.0-flash"):
+        assert named.allowed(Target("google", model), None)[0], model
+    assert not named.allowed(Target("google", "gemini-2.5-pro"), None)[0]

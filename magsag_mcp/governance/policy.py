@@ -38,6 +38,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from ..errors import CatalogError
 from ..exact_money import amount_problem
+from ..rates import bare_model
 from ..types import Target
 
 LimitKind = Literal["call", "run", "agent_day", "day"]
@@ -141,14 +142,26 @@ def _pinned(pattern: str) -> tuple[str | None, str]:
 
 def _matches_one(pattern: str, target: Target) -> bool:
     provider, model = _pinned(pattern)
+    # Gemini's resource name for a model (models/gemini-2.5-pro) is that model, as it is for its price: the
+    # policy matches either name of the target against either name in a pattern that pins Google
+    name = bare_model(target.provider, target.model)
     if provider is not None:
         # pins who serves the model: a hosted model merely *named* "local:..." is not local
-        return target.provider == provider and (target.model == model or fnmatch.fnmatchcase(target.model, model))
-    if target.model == pattern or fnmatch.fnmatchcase(target.model, pattern):
+        return target.provider == provider and _named(target.model, name, bare_model(provider, model))
+    if _named(target.model, name, pattern):
         return True
     # a provider glob ("*:gpt-4o"): a pattern whose head is a glob is read against provider:model
     head, sep, _ = pattern.partition(":")
-    return bool(sep) and bool(_GLOB.search(head)) and fnmatch.fnmatchcase(target.label, pattern)
+    return bool(sep) and bool(_GLOB.search(head)) and _named(target.label, f"{target.provider}:{name}", pattern)
+
+
+def _named(model: str, bare: str, pattern: str) -> bool:
+    """Whether ``model`` (or ``bare``, the same model by its bare name) is ``pattern`` or matches its glob."""
+    return (
+        model == pattern
+        or fnmatch.fnmatchcase(model, pattern)
+        or (bare != model and (bare == pattern or fnmatch.fnmatchcase(bare, pattern)))
+    )
 
 
 _GLOB = re.compile(r"[*?[]")
