@@ -230,12 +230,17 @@ class Service(ProcessBound):
     async def _top_run(self, run_id: str, parent_run_id: str) -> str:
         """The top run of ``parent_run_id``'s tree (the parent it was recorded with, itself a top run, else
         itself), which a call of ``run_id`` delegated from it spends. A run already recorded elsewhere (as a
-        top run, or in another tree) is refused: its record keeps the parent it was first recorded with, so
-        its spend would land outside the tree whose limit its reservations were checked against."""
+        top run, runs delegated from it included, or in another tree) is refused: its record keeps the parent
+        it was first recorded with, so its spend (or its delegated runs') would land outside the tree whose
+        limit its reservations were checked against."""
         from .governance.budget import recorded_parent
 
         def q(conn: Any) -> tuple[str | None, Any]:
             row = conn.execute("SELECT parent_run_id FROM runs WHERE run_id = ?", (run_id,)).fetchone()
+            if row is None:  # not recorded itself, but runs delegated from it are: a top run
+                row = conn.execute(
+                    "SELECT NULL FROM runs WHERE parent_run_id = ? AND run_id != ? LIMIT 1", (run_id, run_id)
+                ).fetchone()
             return recorded_parent(conn, parent_run_id), row
 
         parent, row = await self.ledger.read(q)

@@ -1656,16 +1656,19 @@ async def test_a_zone_whose_midnight_repeats_counts_its_first_hour_in_the_hour_a
 async def test_a_run_recorded_outside_a_tree_cannot_be_joined_into_it_past_its_limit(catalog_copy, tmp_path, upstream):
     # A run is recorded once with its parent, which later records never change. Joined as "delegated from
     # mag" after it was recorded as a top run (or from another tree), its calls reserved against mag's
-    # limit while their spend landed outside mag's tree: the limit never saw them, and every call fit.
+    # limit while their spend landed outside mag's tree: the limit never saw them, and every call fit. A
+    # run that others were delegated from is a top run: under mag, its delegated runs would escape mag.
     prices(catalog_copy, '"compat:metered": {input: 1.0, output: 1.0}\n')
     policy(catalog_copy, "policies:\n  - name: run_cap\n    thresholds: {max_cost_per_run_usd: 0.0006}\n")
     async with Ledger(tmp_path / "gov.db") as ledger:
         await record(ledger, "job", "0")  # a top run
         await record(ledger, "other-child", "0", parent="other")
+        await record(ledger, "boss-child", "0", parent="boss")  # boss: a top run with no call of its own yet
     svc = await open_service(catalog_copy, tmp_path, upstream)
     payload = {"data": "d" * 40, "model_config": {"provider": "compat", "model": "metered", "max_tokens": 100}}
-    for run_id, recorded_as in (("job", "a top run"), ("other-child", "delegated from run 'other'")):
-        with pytest.raises(E.InputError, match=f"run {run_id!r} is recorded as {recorded_as}, not as delegated from"):
+    recorded_as = {"job": "a top run", "other-child": "delegated from run 'other'", "boss": "a top run"}
+    for run_id, was in recorded_as.items():
+        with pytest.raises(E.InputError, match=f"run {run_id!r} is recorded as {was}, not as delegated from"):
             await svc.invoke_skill("skill.analysis", payload, run_id=run_id, parent_run_id="mag")
     for i in range(12):  # the runs of mag's own tree, old or new, stay inside its limit
         try:
