@@ -29,7 +29,8 @@ from ..transport import HttpResponse, SSEEvent, StreamResponse, Timeouts, Transp
 from ..types import LLMRequest, LLMResult, Target, Usage
 from .json_output import parse_json_output
 
-#: called with progress while a stream comes in: ("delta", {"chars": n}) and similar
+#: called with progress while a stream comes in: ("delta", {"chars": n, "text": t}) (``t`` the answer's text that
+#: just came, ``n`` the characters of this attempt's text so far) and similar
 ProgressCallback = Callable[[str, dict[str, Any]], Awaitable[None] | None]
 
 
@@ -374,7 +375,7 @@ class HTTPProvider(Provider):
                     delta = acc.feed(event)
                     if delta and progress is not None:
                         chars += len(delta)
-                        maybe = progress("delta", {"chars": chars})
+                        maybe = progress("delta", {"chars": chars, "text": delta})
                         if maybe is not None:
                             await maybe
                 return acc.finish()

@@ -146,7 +146,7 @@ class FakeProvider(Provider):
             finish_reason="tool_calls" if calls else "stop",
         )
         if progress is not None and text:
-            maybe = progress("delta", {"chars": len(text)})
+            maybe = progress("delta", {"chars": len(text), "text": text})
             if maybe is not None:
                 await maybe
         if (request.json_output or request.json_schema is not None) and not calls:
