@@ -603,6 +603,34 @@ async def test_progress_reports_each_attempt_and_fallback_and_logging_level_filt
         assert logs == []
 
 
+async def test_an_in_process_client_of_the_2026_era_gets_progress_for_its_callback(db: Path):
+    # The SDK's in-process client (Client(server), 2026-07-28 by default) sends no progress token: the SDK
+    # hands the server's progress straight to the caller's callback. Before, the server looked for a token
+    # only, so such a caller got no progress at all (and its call was not streamed).
+    progress: list[tuple[float, str | None]] = []
+
+    async def on_progress(value: float, total: float | None, message: str | None) -> None:
+        progress.append((value, message))
+
+    args = {
+        "skill_id": "skill.analysis",
+        "payload": {"data": "x"},
+        "model_config": {"model": "fake:fail-overloaded", "fallbacks": ["fake:good"]},
+    }
+    async with Client(build_server(catalog=CATALOG, db=db, env=ENV)) as c:
+        result = await c.call_tool("invoke_skill", args, progress_callback=on_progress)
+        assert not result.is_error
+        messages = [m for _, m in progress]
+        assert messages[0] == "calling fake:fail-overloaded (candidate 1, try 1)"
+        assert "falling back to fake:good (candidate 2 of 2)" in messages
+        assert messages[-1].startswith("streaming:")  # the answer came streamed, and nothing after it
+        assert [v for v, _ in progress] == sorted({v for v, _ in progress})  # strictly increasing
+
+        progress.clear()
+        await c.call_tool("invoke_skill", args)  # no callback: nothing reported
+        assert progress == []
+
+
 async def test_a_tool_caller_cannot_point_the_operators_key_elsewhere(keyed: Client):
     # Without this check, base_url would carry OPENAI_API_KEY to whatever host the caller names.
     result = await keyed.call_tool(

@@ -2,9 +2,9 @@
 
 The service reports ``await progress(event, data)`` for each attempt, fallback, retry and streamed
 delta; :class:`ProgressBridge` turns each into ``notifications/progress`` (only when the client sent
-a progress token: the service streams from providers when it is given a callback, so none is given
-otherwise) and into a ``notifications/message`` at or above the level the client chose with
-``logging/setLevel``.
+a progress token, or an in-process client a progress callback: the service streams from providers when
+it is given a callback, so none is given otherwise) and into a ``notifications/message`` at or above
+the level the client chose with ``logging/setLevel``.
 """
 
 from __future__ import annotations
@@ -102,11 +102,27 @@ def _connection_of(session: Any) -> Any:
 
 
 def progress_requested(ctx: Context) -> bool:
-    """Did the client send a progress token with this request?"""
-    meta = ctx.request_context.meta
-    if not meta:
-        return False
-    return meta.get("progress_token", meta.get("progressToken")) is not None  # type: ignore[union-attr]
+    """Did the client ask for progress with this request: a progress token, or (in process) a callback?"""
+    request = ctx.request_context
+    meta = request.meta
+    if meta and meta.get("progress_token", meta.get("progressToken")) is not None:  # type: ignore[union-attr]
+        return True
+    return _in_process_callback(request.session)
+
+
+def _in_process_callback(session: Any) -> bool:
+    """Whether the SDK hands this request's progress straight to a caller's callback. Its in-process client
+    (``Client(server)``, 2026-era by default) sends no progress token: the callback rides the request's
+    dispatch context (under the 2026 era's wrapper that refuses server requests), which the SDK keeps
+    private. Another SDK version without it: no progress for such clients, as before."""
+    outbound = getattr(session, "_request_outbound", None) if session is not None else None
+    for _ in range(3):  # the context itself, or the one a wrapper delegates to
+        if outbound is None:
+            return False
+        if getattr(outbound, "_on_progress", None) is not None:
+            return True
+        outbound = getattr(outbound, "_inner", None)
+    return False
 
 
 class ProgressBridge:
