@@ -293,6 +293,7 @@ class HTTPProvider(Provider):
                 result = wire.parse_response(resp.json(), provider=self.name, model=model)
             except ProviderError as exc:
                 raise self._unusable(wire, resp, exc, model) from None
+            await _came_whole(result, progress)
         result.latency_ms = (time.perf_counter() - started) * 1000.0
         result.warnings.extend(notes)
         if result.finish_reason == "length" and not result.text and not result.tool_calls:
@@ -370,7 +371,9 @@ class HTTPProvider(Provider):
             try:
                 media_type = resp.media_type
                 if media_type is not None and media_type != "text/event-stream":
-                    return await self._not_a_stream(wire, resp, model)
+                    result = await self._not_a_stream(wire, resp, model)
+                    await _came_whole(result, progress)
+                    return result
                 async for event in resp.events():
                     delta = acc.feed(event)
                     if delta and progress is not None:
@@ -390,6 +393,15 @@ class HTTPProvider(Provider):
                     else:
                         exc.maybe_billed = True
                 raise _stamp(exc, self.name, model) from None
+
+
+async def _came_whole(result: LLMResult, progress: ProgressCallback | None) -> None:
+    """An answer that came all at once (not streamed, or a server that ignored ``"stream": true``) reaches the
+    progress callback as one delta: the text a caller renders from the deltas is the answer's either way."""
+    if progress is not None and result.text:
+        maybe = progress("delta", {"chars": len(result.text), "text": result.text})
+        if maybe is not None:
+            await maybe
 
 
 @functools.lru_cache(maxsize=256)

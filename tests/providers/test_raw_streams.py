@@ -318,3 +318,34 @@ async def test_a_compat_stream_whose_deltas_are_lists_of_parts_is_read_as_their_
     )
     result = await compat_stream(base)
     assert (result.text, result.finish_reason) == ("Hello!", "stop")
+
+
+@pytest.mark.parametrize("stream", [True, False])
+async def test_an_answer_that_came_whole_reaches_the_progress_callback_as_one_delta(raw_stream, stream: bool):
+    # A server that ignored "stream": true (a proxy, a compatible server), or a target that cannot stream
+    # (capabilities: {streaming: false}), answers all at once. Before, a caller rendering the deltas' text got
+    # none for such an answer: the text its callback saw was not the answer's. Now the whole text comes as one.
+    answer = {
+        "id": "c1",
+        "object": "chat.completion",
+        "created": 1,
+        "model": MODEL,
+        "choices": [{"index": 0, "message": {"role": "assistant", "content": "all at once"}, "finish_reason": "stop"}],
+        "usage": {"prompt_tokens": 9, "completion_tokens": 4, "total_tokens": 13},
+    }
+    base = await raw_stream([json.dumps(answer).encode()], content_type="application/json")
+    events: list[tuple[str, dict[str, Any]]] = []
+
+    async def progress(event: str, data: dict[str, Any]) -> None:
+        events.append((event, data))
+
+    transport = Transport()
+    try:
+        request = LLMRequest(messages=[Message("user", "hi")], stream=stream)
+        result = await CompatProvider({"MAGSAG_COMPAT_BASE_URL": base}, transport).complete(
+            request, Target("compat", MODEL), progress=progress
+        )
+    finally:
+        await transport.aclose()
+    assert result.text == "all at once"
+    assert events == [("delta", {"chars": len("all at once"), "text": "all at once"})]
