@@ -1,18 +1,27 @@
-"""Each vendor's stream through the service with a progress callback: what a caller that streams sees."""
+"""Each vendor's stream through the service with a progress callback, and a stream cancelled midway."""
 
 from __future__ import annotations
 
+import asyncio
+import json
+import sqlite3
 from pathlib import Path
 from typing import Any
 
+import anyio
 import pytest
+from aiohttp import web
+from aiohttp.test_utils import TestServer
+from mcp.client import Client
 
+from magsag_mcp.mcp_server import build_server
 from magsag_mcp.service import Service
 
 from .fakes import FakeAnthropic, FakeGemini, FakeOpenAI
 
 pytestmark = pytest.mark.anyio
 KEY = "sk-test-key-123456"
+CATALOG = Path(__file__).resolve().parent.parent.parent / "catalog"
 MODELS = {"openai": "gpt-4o", "anthropic": "claude-3-5-sonnet-20241022", "google": "gemini-1.5-pro"}
 ANSWER = "alpha beta gamma delta epsilon zeta"
 
@@ -87,3 +96,97 @@ async def test_a_retried_stream_starts_its_text_again(tmp_path: Path, serve: Any
     last_attempt = max(i for i, (event, _) in enumerate(events) if event == "attempt")
     assert events[last_attempt][1]["try"] == 2
     assert "".join(d["text"] for e, d in events[last_attempt:] if e == "delta") == result.result.text
+
+
+def _anthropic_events_then_hold(hold: asyncio.Event, gone: asyncio.Event) -> web.Application:
+    """An Anthropic stream that sends its start and a first piece of text, then waits for ``hold`` (never set):
+    ``gone`` is set when the client drops the connection."""
+    start = {
+        "id": "msg_01",
+        "type": "message",
+        "role": "assistant",
+        "model": MODELS["anthropic"],
+        "content": [],
+        "stop_reason": None,
+        "stop_sequence": None,
+        "usage": {"input_tokens": 500, "output_tokens": 1},
+    }
+    events = [
+        ("message_start", {"type": "message_start", "message": start}),
+        ("ping", {"type": "ping"}),
+        (
+            "content_block_start",
+            {"type": "content_block_start", "index": 0, "content_block": {"type": "text", "text": ""}},
+        ),
+        (
+            "content_block_delta",
+            {"type": "content_block_delta", "index": 0, "delta": {"type": "text_delta", "text": "hi"}},
+        ),
+    ]
+
+    async def handle(request: web.Request) -> web.StreamResponse:
+        await request.read()
+        resp = web.StreamResponse(headers={"Content-Type": "text/event-stream"})
+        await resp.prepare(request)
+        for name, data in events:
+            await resp.write(f"event: {name}\ndata: {json.dumps(data)}\n\n".encode())
+        try:
+            await hold.wait()
+        except asyncio.CancelledError:  # aiohttp cancels the handler when its client goes
+            gone.set()
+            raise
+        return resp
+
+    app = web.Application()
+    app.router.add_post("/{tail:.*}", handle)
+    return app
+
+
+@pytest.mark.parametrize("mode", ["legacy", "modern"])
+async def test_an_mcp_client_that_cancels_mid_stream_stops_it_and_the_attempt_is_recorded_cancelled(
+    tmp_path: Path, mode: str
+):
+    # The client gives up once the answer has begun (notifications/cancelled for a handshake-era client; the
+    # in-process 2026-era client's cancel reaches the call directly): the stream to the vendor is closed, the
+    # attempt is recorded as cancelled at its worst case (the vendor may bill it), and no reservation stays open.
+    hold, gone = asyncio.Event(), asyncio.Event()
+    server = TestServer(_anthropic_events_then_hold(hold, gone), host="127.0.0.1")
+    await server.start_server()
+    env = {"ANTHROPIC_API_KEY": KEY, "ANTHROPIC_BASE_URL": f"http://127.0.0.1:{server.port}"}
+    db = tmp_path / "l.db"
+    messages: list[str | None] = []
+    try:
+        options: dict[str, Any] = {"mode": "legacy"} if mode == "legacy" else {}
+        async with Client(build_server(catalog=CATALOG, db=db, env=env), **options) as client:
+            with anyio.CancelScope() as scope:
+
+                async def on_progress(value: float, total: float | None, message: str | None) -> None:
+                    messages.append(message)
+                    if message and message.startswith("streaming:"):
+                        scope.cancel()
+
+                args = {
+                    "skill_id": "skill.analysis",
+                    "payload": {"data": "x"},
+                    "run_id": "r-cancel",
+                    "agent": "ana",
+                    "model_config": {"model": MODELS["anthropic"]},
+                }
+                await client.call_tool("invoke_skill", args, progress_callback=on_progress)
+            await gone.wait()  # the vendor's stream was closed, not left running to its end
+        # the client is closed, and with it the server, which records what was in flight
+    finally:
+        await server.close()
+    assert messages[-1] == "streaming: 2 characters received"
+    conn = sqlite3.connect(db)
+    try:
+        attempts = conn.execute(
+            "SELECT outcome, error_class, cost_pusd, cost_bound_pusd FROM attempts WHERE run_id = 'r-cancel'"
+        ).fetchall()
+        runs = conn.execute("SELECT status FROM runs WHERE run_id = 'r-cancel'").fetchall()
+        held = conn.execute("SELECT COUNT(*) FROM budget_reservations").fetchone()[0]
+    finally:
+        conn.close()
+    ((outcome, kind, cost, bound),) = attempts
+    assert (outcome, kind, cost) == ("error", "cancelled", None) and bound > 0
+    assert runs == [("cancelled",)] and held == 0
