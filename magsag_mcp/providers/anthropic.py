@@ -357,6 +357,9 @@ class _MessagesStream(StreamAccumulator):
         # is the answer's: a stream cut before it may have been billed for far more
         return _usage(self.usage) if self.stop_reason is not None else None
 
+    def complete(self) -> bool:
+        return self.done  # message_stop
+
     def feed(self, event: SSEEvent) -> str:
         data = event.json()
         kind = data.get("type") or event.event

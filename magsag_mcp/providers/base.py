@@ -21,7 +21,9 @@ from ..errors import (
     AuthenticationError,
     MalformedResponseError,
     NotConfiguredError,
+    ProviderConnectionError,
     ProviderError,
+    ProviderTimeoutError,
     redact,
     register_secret,
 )
@@ -74,6 +76,11 @@ class StreamAccumulator(ABC):
         """The usage the stream reported before it failed, or None: an answer that streamed its usage
         and then proved unusable is recorded at what it reported."""
         return None
+
+    def complete(self) -> bool:
+        """Whether the vendor's terminal event has come (nothing the answer needs is still to come): a
+        connection that breaks or goes idle after it has lost no part of the answer."""
+        return False
 
 
 class WireFormat(ABC):
@@ -374,13 +381,20 @@ class HTTPProvider(Provider):
                     result = await self._not_a_stream(wire, resp, model)
                     await _came_whole(result, progress)
                     return result
-                async for event in resp.events():
-                    delta = acc.feed(event)
-                    if delta and progress is not None:
-                        chars += len(delta)
-                        maybe = progress("delta", {"chars": chars, "text": delta})
-                        if maybe is not None:
-                            await maybe
+                try:
+                    async for event in resp.events():
+                        delta = acc.feed(event)
+                        if delta and progress is not None:
+                            chars += len(delta)
+                            maybe = progress("delta", {"chars": chars, "text": delta})
+                            if maybe is not None:
+                                await maybe
+                except (ProviderConnectionError, ProviderTimeoutError):
+                    # After the terminal event only the connection's end was lost (a proxy that drops the
+                    # chunked encoding's last chunk, or holds the connection open): the answer is whole, and
+                    # billed; taken for a dropped stream, it would be asked for, and paid for, again.
+                    if not acc.complete():
+                        raise
                 return acc.finish()
             except ProviderError as exc:
                 # The answer had begun (2xx) and stopped short, however it ended (dropped, idle, an

@@ -377,6 +377,9 @@ class _ChatStream(StreamAccumulator):
         # which is the whole answer's only once the finish_reason (or [DONE]) has come
         return self.usage if self.finish_raw is not None or self.done else None
 
+    def complete(self) -> bool:
+        return self.done  # [DONE]: a clean end after the finish_reason alone is read as whole by finish()
+
     def feed(self, event: SSEEvent) -> str:
         if event.data == "[DONE]":
             self.done = True

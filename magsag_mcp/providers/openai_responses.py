@@ -236,6 +236,9 @@ class _ResponsesStream(StreamAccumulator):
     def usage_so_far(self) -> Usage | None:
         return _usage(self.final.get("usage"), self.final) if self.final else None  # the terminal event's, whole
 
+    def complete(self) -> bool:
+        return self.final is not None  # response.completed / .incomplete / .failed
+
     def feed(self, event: SSEEvent) -> str:
         data = event.json()
         kind = data.get("type") or event.event

@@ -349,3 +349,93 @@ async def test_an_answer_that_came_whole_reaches_the_progress_callback_as_one_de
         await transport.aclose()
     assert result.text == "all at once"
     assert events == [("delta", {"chars": len("all at once"), "text": "all at once"})]
+
+
+RESPONSE = {
+    "id": "resp_1",
+    "object": "response",
+    "created_at": 1,
+    "status": "completed",
+    "model": "gpt-4o",
+    "output": [
+        {
+            "type": "message",
+            "id": "msg_1",
+            "status": "completed",
+            "role": "assistant",
+            "content": [{"type": "output_text", "text": "whole answer", "annotations": []}],
+        }
+    ],
+    "usage": {
+        "input_tokens": 9,
+        "output_tokens": 4,
+        "total_tokens": 13,
+        "input_tokens_details": {"cached_tokens": 0},
+        "output_tokens_details": {"reasoning_tokens": 0},
+    },
+}
+ANTHROPIC_START = {
+    "id": "msg_1",
+    "type": "message",
+    "role": "assistant",
+    "model": "claude-sonnet-4-5",
+    "content": [],
+    "stop_reason": None,
+    "stop_sequence": None,
+    "usage": {"input_tokens": 9, "output_tokens": 1},
+}
+#: each vendor's whole stream, up to and including its terminal event, then the connection's end is lost
+WHOLE_THEN_CUT = {
+    "chat": [*sse(chunk({"content": "whole answer"}), chunk(finish="stop"), USAGE_CHUNK, "[DONE]"), CUT],
+    "responses": [
+        *sse(
+            {"type": "response.created", "sequence_number": 0, "response": {**RESPONSE, "status": "in_progress"}},
+            {"type": "response.output_text.delta", "sequence_number": 1, "delta": "whole answer"},
+            {"type": "response.completed", "sequence_number": 2, "response": RESPONSE},
+        ),
+        CUT,
+    ],
+    "anthropic": [
+        f"event: {e['type']}\ndata: {json.dumps(e)}\n\n".encode()
+        for e in (
+            {"type": "message_start", "message": ANTHROPIC_START},
+            {"type": "content_block_start", "index": 0, "content_block": {"type": "text", "text": ""}},
+            {"type": "content_block_delta", "index": 0, "delta": {"type": "text_delta", "text": "whole answer"}},
+            {"type": "content_block_stop", "index": 0},
+            {
+                "type": "message_delta",
+                "delta": {"stop_reason": "end_turn", "stop_sequence": None},
+                "usage": {"input_tokens": 9, "output_tokens": 4},
+            },
+            {"type": "message_stop"},
+        )
+    ]
+    + [CUT],
+}
+
+
+@pytest.mark.parametrize("api", ["chat", "responses", "anthropic"])
+async def test_a_stream_whose_connection_breaks_after_its_terminal_event_is_the_answer(raw_stream, api: str):
+    # The vendor sent the whole answer and its terminal event ([DONE], response.completed, message_stop), then
+    # the connection's end was lost (a proxy that drops the chunked encoding's last chunk: aiohttp's "response
+    # payload is not completed"). The answer, generated and billed, was thrown away as a dropped stream and
+    # asked for again, paid twice.
+    from magsag_mcp.providers.anthropic import AnthropicProvider
+
+    base = await raw_stream(WHOLE_THEN_CUT[api])
+    transport = Transport()
+    try:
+        request = LLMRequest(messages=[Message("user", "hi")], stream=True)
+        if api == "anthropic":
+            env = {"ANTHROPIC_BASE_URL": base.removesuffix("/v1"), "ANTHROPIC_API_KEY": "sk-ant-test-0123456789"}
+            provider: Any = AnthropicProvider(env, transport)
+            target = Target("anthropic", "claude-sonnet-4-5")
+        else:
+            env = {"OPENAI_BASE_URL": base, "OPENAI_API_KEY": "sk-test-0123456789"}
+            provider = OpenAIProvider(env, transport)
+            target = Target("openai", "gpt-4o", params=(("api", api),))
+        result = await provider.complete(request, target)
+    finally:
+        await transport.aclose()
+    assert (result.text, result.finish_reason) == ("whole answer", "stop")
+    assert (result.usage.input_tokens, result.usage.output_tokens) == (9, 4)
