@@ -24,6 +24,13 @@ class SSEEvent:
         except ValueError as exc:
             raise MalformedResponseError(f"stream event is not JSON: {excerpt(self.data, 200)!r}") from exc
 
+    def json_object(self) -> dict[str, Any]:
+        """The event's data as the JSON object every vendor's event is; anything else is a malformed answer."""
+        data = self.json()
+        if not isinstance(data, dict):
+            raise MalformedResponseError(f"stream event is not a JSON object: {excerpt(self.data, 200)!r}")
+        return data
+
 
 class SSEParser:
     """Incremental ``text/event-stream`` parser (WHATWG HTML, "Server-sent events", parsing an event stream).

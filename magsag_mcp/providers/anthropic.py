@@ -361,7 +361,7 @@ class _MessagesStream(StreamAccumulator):
         return self.done  # message_stop
 
     def feed(self, event: SSEEvent) -> str:
-        data = event.json()
+        data = event.json_object()
         kind = data.get("type") or event.event
         if kind == "message_start":
             self.message = data.get("message") or {}

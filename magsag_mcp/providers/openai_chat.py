@@ -384,8 +384,8 @@ class _ChatStream(StreamAccumulator):
         if event.data == "[DONE]":
             self.done = True
             return ""
-        chunk = event.json()
-        if isinstance(chunk, dict) and "error" in chunk:
+        chunk = event.json_object()
+        if "error" in chunk:
             raise openai_error(
                 HttpResponse(error_status(chunk["error"]), {}, json.dumps(chunk).encode()),
                 provider=self.provider,

@@ -240,7 +240,7 @@ class _ResponsesStream(StreamAccumulator):
         return self.final is not None  # response.completed / .incomplete / .failed
 
     def feed(self, event: SSEEvent) -> str:
-        data = event.json()
+        data = event.json_object()
         kind = data.get("type") or event.event
         if kind == "response.output_text.delta":
             return str(data.get("delta") or "")

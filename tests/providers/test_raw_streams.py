@@ -439,3 +439,30 @@ async def test_a_stream_whose_connection_breaks_after_its_terminal_event_is_the_
         await transport.aclose()
     assert (result.text, result.finish_reason) == ("whole answer", "stop")
     assert (result.usage.input_tokens, result.usage.output_tokens) == (9, 4)
+
+
+@pytest.mark.parametrize("api", ["chat", "responses", "anthropic"])
+async def test_a_stream_event_that_is_json_but_no_object_is_a_malformed_answer_that_says_so(raw_stream, api: str):
+    # An event whose data is JSON but not an object (a proxy's array, a bare string): the accumulators read it
+    # as a dict and failed with "unexpected AttributeError while handling the response" (and a traceback in
+    # the server's log), which says nothing of what the vendor sent.
+    from magsag_mcp.providers.anthropic import AnthropicProvider
+
+    name = "event: message_start\n" if api == "anthropic" else ""
+    base = await raw_stream([f'{name}data: ["not", "an", "object"]\n\n'.encode()])
+    transport = Transport()
+    try:
+        request = LLMRequest(messages=[Message("user", "hi")], stream=True)
+        if api == "anthropic":
+            env = {"ANTHROPIC_BASE_URL": base.removesuffix("/v1"), "ANTHROPIC_API_KEY": "sk-ant-test-0123456789"}
+            provider: Any = AnthropicProvider(env, transport)
+            target = Target("anthropic", "claude-sonnet-4-5")
+        else:
+            env = {"OPENAI_BASE_URL": base, "OPENAI_API_KEY": "sk-test-0123456789"}
+            provider = OpenAIProvider(env, transport)
+            target = Target("openai", "gpt-4o", params=(("api", api),))
+        with pytest.raises(E.MalformedResponseError, match="stream event is not a JSON object") as info:
+            await provider.complete(request, target)
+    finally:
+        await transport.aclose()
+    assert info.value.maybe_billed and '["not", "an", "object"]' in info.value.message
