@@ -18,7 +18,7 @@ from aiohttp.test_utils import TestServer
 from magsag_mcp import errors as E
 from magsag_mcp.providers.gemini import GeminiProvider
 from magsag_mcp.providers.openai import CompatProvider, OpenAIProvider
-from magsag_mcp.transport import Transport
+from magsag_mcp.transport import Timeouts, Transport
 from magsag_mcp.types import LLMRequest, Message, Target, ToolCall
 
 pytestmark = pytest.mark.anyio
@@ -466,3 +466,34 @@ async def test_a_stream_event_that_is_json_but_no_object_is_a_malformed_answer_t
     finally:
         await transport.aclose()
     assert info.value.maybe_billed and '["not", "an", "object"]' in info.value.message
+
+
+async def test_a_stream_held_open_after_its_terminal_event_is_the_answer_once_it_goes_idle():
+    # A server that sends [DONE] and then holds the connection open: the read timeout fired, and the whole
+    # answer was taken for a stream that went idle mid-answer.
+    held = asyncio.Event()
+
+    async def handle(request: web.Request) -> web.StreamResponse:
+        await request.read()
+        resp = web.StreamResponse(headers={"Content-Type": "text/event-stream"})
+        await resp.prepare(request)
+        for c in WHOLE_THEN_CUT["chat"][:-1]:
+            await resp.write(c)
+        await held.wait()  # never set: the connection stays open, silent
+        return resp
+
+    app = web.Application()
+    app.router.add_post("/{tail:.*}", handle)
+    server = TestServer(app, host="127.0.0.1")
+    await server.start_server()
+    transport = Transport(timeouts=Timeouts(connect=2.0, read=0.2))
+    try:
+        env = {"OPENAI_BASE_URL": f"http://127.0.0.1:{server.port}/v1", "OPENAI_API_KEY": "sk-test-0123456789"}
+        request = LLMRequest(messages=[Message("user", "hi")], stream=True)
+        result = await OpenAIProvider(env, transport).complete(
+            request, Target("openai", "gpt-4o", params=(("api", "chat"),))
+        )
+    finally:
+        await transport.aclose()
+        await server.close()
+    assert (result.text, result.usage.output_tokens) == ("whole answer", 4)
