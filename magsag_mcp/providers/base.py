@@ -300,7 +300,8 @@ class HTTPProvider(Provider):
                 result = wire.parse_response(resp.json(), provider=self.name, model=model)
             except ProviderError as exc:
                 raise self._unusable(wire, resp, exc, model) from None
-            await _came_whole(result, progress)
+            if progress is not None:  # tested here: a coroutine made and awaited costs every call otherwise
+                await _came_whole(result, progress)
         result.latency_ms = (time.perf_counter() - started) * 1000.0
         result.warnings.extend(notes)
         if result.finish_reason == "length" and not result.text and not result.tool_calls:
