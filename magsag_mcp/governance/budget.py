@@ -95,9 +95,7 @@ def _both(statement: Callable[[SumSQL], str]) -> tuple[str, str]:
 
 
 _RUN_SPENT = _both(lambda s: f"SELECT {_spent(s)}, {_held(s, ' WHERE run_id = :run')} FROM ({RUN_SCOPE_ROWS})")
-_DAY_SPENT = _both(
-    lambda s: f"SELECT {_spent(s)}, {_held(s)} FROM day_spend WHERE bucket >= :first AND bucket < :last"
-)
+_DAY_SPENT = _both(lambda s: f"SELECT {_spent(s)}, {_held(s)} FROM day_spend WHERE bucket >= :first AND bucket < :last")
 # Every open reservation of the agent counts, whenever it was made: one made just before midnight may be
 # sent after it, and its spend then lands in the new day.
 _AGENT_DAY_SPENT = _both(
