@@ -31,7 +31,9 @@ __all__ = [
 def _vendor_of(model: str) -> str | None:
     m = model.lower()
     if m.startswith("ft:"):  # an OpenAI fine-tune: ft:gpt-4o-mini-2024-07-18:org:name:id
-        return "openai" if _vendor_of(m[3:]) == "openai" else None
+        return "openai" if _vendor_of(m[3:].partition(":")[0]) == "openai" else None
+    if ":" in m:
+        return None  # a tagged name is a local server's (gpt-oss:20b is Ollama's, not OpenAI's API)
     if m.startswith(("gpt-", "gpt4", "o1", "o3", "o4", "chatgpt-", "text-", "davinci", "babbage")):
         return "openai"
     if m.startswith("claude"):
@@ -47,7 +49,9 @@ def infer_provider(model: str) -> str:
     if vendor:
         return vendor
     if ":" in model:
-        return "local"  # Ollama tags: llama3.1:70b, qwen2.5:7b
+        # Ollama tags: llama3.1:70b, qwen2.5:7b, and the vendors' open-weight models gpt-oss:20b and
+        # gemma3:27b (their own APIs name no model with a tag, only OpenAI's fine-tunes, ft:...)
+        return "local"
     raise ConfigError(
         f"cannot tell which provider serves model {model!r}; name it explicitly "
         f"(e.g. 'local:{model}' or model_config {{'provider': ..., 'model': {model!r}}})",

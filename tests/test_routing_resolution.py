@@ -782,3 +782,23 @@ def test_planning_a_call_reads_its_skill_through_plain_attributes(monkeypatch):
     skill = catalog.skill("skill.analysis")
     assert plan.request.system == skill.prompt.system and plan.request.max_tokens == skill.max_tokens
     assert plan.request.messages[0].content == skill.render(payload) and plan.task_type == skill.task_type
+
+
+@pytest.mark.parametrize(
+    "model", ["gpt-oss:20b", "gpt-oss:120b", "gemma3:27b", "gemma2:9b-instruct-q4_K_M", "o3:latest"]
+)
+def test_a_tagged_open_weight_model_of_a_cloud_vendor_is_a_local_servers(catalog, model):
+    # Ollama serves OpenAI's and Google's open-weight models as gpt-oss:20b and gemma3:27b. Written bare (as the
+    # guide writes llama3.1:70b) they went to OpenAI / Google: a prompt meant for the user's own machine was
+    # sent to a cloud vendor, which names none of its models with a tag.
+    assert parse_target(model) == Target("local", model)
+    assert parse_target({"model": model, "base_url": "http://localhost:11434"}).provider == "local"
+    mc = {"model": model, "base_url": "http://localhost:11434"}
+    plan = plan_call(catalog, "skill.pii-redaction", {"text": "x", "model_config": mc}, context=None, env={})
+    assert plan.candidates[0].target == Target("local", model, "http://localhost:11434")
+    env = {"MAGSAG_MODEL": model}
+    plan = plan_call(catalog, "skill.analysis", {"data": "x"}, context=None, env=env)
+    assert labels(plan) == [f"local:{model}"]
+    # the cloud names themselves, and OpenAI's fine-tunes, keep their vendor
+    assert parse_target("gemma-3-27b-it").provider == "google"
+    assert parse_target("ft:gpt-4o-mini-2024-07-18:acme:support:9abc").provider == "openai"
