@@ -10,7 +10,7 @@ provider alias such as ``gemini`` names its provider, and an unknown provider is
 
     "compat:my-model": {input: 0.5, output: 1.5, cache_read: 0.05, cache_write: 0.6}
     "anthropic:my-claude": {input: 3, output: 15, cache_read: 0.3, cache_write: 3.75, cache_write_1h: 6}
-    "local:*": {input: 0, output: 0}
+    "local:*": {input: 0.02, output: 0.02}   # a rented GPU box; unpriced, local calls cost 0
 
 Optional rates of their own: ``cache_write_1h``, ``input_audio``, ``output_audio``, ``output_image``. A kind of token
 billed at a rate of its own that arrives without that rate known makes the call's cost unknown,
@@ -57,6 +57,11 @@ class _PriceEntry(BaseModel):
     input_audio: Decimal | None = Field(default=None, ge=0, le=MAX_RATE)
     output_audio: Decimal | None = Field(default=None, ge=0, le=MAX_RATE)
     output_image: Decimal | None = Field(default=None, ge=0, le=MAX_RATE)
+
+
+#: providers that cost nothing per token unless prices.yaml prices them: the offline fake, and ``local``
+#: (a model server of the user's own: Ollama, vLLM, LM Studio)
+FREE_PROVIDERS = frozenset({"fake", "local"})
 
 
 @dataclass(slots=True, frozen=True)
@@ -172,8 +177,11 @@ class Pricer:
         units = self._override(provider, model)
         if units is not None:
             priced = Priced(units, None, "catalog:prices.yaml")
-        elif provider == "fake":
-            # The offline fake provider spends nothing unless the catalog prices it (demos of budgets do).
+        elif provider in FREE_PROVIDERS:
+            # The offline fake provider and a model server of the user's own spend nothing per token unless the
+            # catalog prices them (demos of budgets do; so may a rented GPU box). A catalog of the user's own,
+            # or a prices.yaml of the user's own without "local:*", must not make local calls unpriced: a cost
+            # limit would refuse every one of them.
             priced = Priced(UnitPrices(ZERO, ZERO), None, "free")
         else:
             priced = from_genai_prices(provider, model, service_tier, datetime.fromtimestamp(self._clock(), UTC))

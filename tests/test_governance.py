@@ -1705,3 +1705,38 @@ async def test_a_refused_fallback_still_shrinks_its_calls_failed_attempts(tmp_pa
         third = await gov.admit(hop("c", [first]))
         status = await gov.check_budget(run_id="r")
     assert third.reservation_id is not None and run_limit(status)["reserved_usd"] == "0.5"
+
+
+GUIDE_COST_LIMITS = (
+    "policies:\n  - name: cost_limits\n    thresholds:\n      max_cost_per_run_usd: 5.0\n"
+    "      max_cost_per_agent_daily_usd: 100.0\n"
+)
+
+
+@pytest.mark.parametrize("own_prices", [None, '"compat:m": {input: 0.5, output: 1.5}\n'])
+async def test_a_local_model_costs_nothing_in_a_catalog_of_the_users_own(catalog_copy, tmp_path, upstream, own_prices):
+    # The guide's cost limits in a catalog of the user's own, without prices.yaml or with one that prices only
+    # the compat model they pay for: local:llama3.1:70b was "no known price", so every local call was refused
+    # ("has no known price ... allow_unpriced"). A server of the user's own costs nothing per token unless
+    # prices.yaml prices it; a compat model of unknown price stays unknown (null, flagged), never $0.
+    (catalog_copy / "prices.yaml").unlink()
+    if own_prices is not None:
+        prices(catalog_copy, own_prices)
+    policy(catalog_copy, GUIDE_COST_LIMITS)
+    svc = await open_service(catalog_copy, tmp_path, upstream)
+    try:
+        result = await svc.invoke_skill("skill.pii-redaction", {"text": "Call Ann at 555-0100"})
+        with pytest.raises(E.BudgetExceeded, match="no known price"):
+            await svc.invoke_skill("skill.analysis", {"data": "x", "model_config": {"model": "compat:unpriced"}})
+    finally:
+        await svc.aclose()
+    assert (result.result.provider, result.result.model) == ("local", "llama3.1:70b")
+    assert result.cost_usd == Decimal(0) and not any("no price known" in w for w in result.warnings)
+    # priced in prices.yaml, a local server is metered like any other
+    prices(catalog_copy, '"local:*": {input: 1000, output: 1000}\n')
+    svc = await open_service(catalog_copy, tmp_path, upstream)
+    try:
+        result = await svc.invoke_skill("skill.pii-redaction", {"text": "Call Ann at 555-0100"})
+    finally:
+        await svc.aclose()
+    assert result.cost_usd > 0
