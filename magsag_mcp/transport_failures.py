@@ -5,6 +5,7 @@ a timeout's says which one fired, how long it was and the setting that changes i
 
 from __future__ import annotations
 
+import errno
 import functools
 import socket
 from typing import TYPE_CHECKING
@@ -105,6 +106,13 @@ def _why(exc: aiohttp.ClientError, proxy: Proxy | None) -> str:
         # quote the whole URL, path and query included
         return f"its answer is not valid HTTP ({excerpt(str(exc.message), 200)})"
     os_error = getattr(exc, "os_error", None)
+    if _refused(os_error):
+        # a local model server not started yet (or on another port) is the usual cause: say so, not only errno 111
+        return (
+            "the connection was refused: no server listens at that host and port; start the server (for a local "
+            "one: `ollama serve` on port 11434, `vllm serve MODEL` on 8000, LM Studio's server on 1234), or "
+            "correct the host and port in the provider's base URL"
+        )
     if not isinstance(os_error, socket.gaierror):
         return f"{type(exc).__name__}: {_short(exc)}"
     reason = os_error.strerror or str(os_error)
@@ -116,6 +124,15 @@ def _why(exc: aiohttp.ClientError, proxy: Proxy | None) -> str:
         f"its name does not resolve ({reason}); check the host in the provider's base URL, or, on a network that "
         "reaches the internet only through a proxy, set HTTPS_PROXY (and NO_PROXY for servers inside it)"
     )
+
+
+def _refused(os_error: object) -> bool:
+    """Whether connecting was refused: on every address tried (Python reports several as one OSError)."""
+    if isinstance(os_error, ConnectionRefusedError):
+        return True
+    text = str(os_error) if isinstance(os_error, OSError) and os_error.errno is None else ""
+    refused = text.count(f"[Errno {errno.ECONNREFUSED}]")
+    return text.startswith("Multiple exceptions: ") and refused > 0 and text.count("[Errno") == refused
 
 
 @functools.lru_cache(maxsize=256)

@@ -245,6 +245,30 @@ async def test_connection_refused_is_a_connection_error(transport: Transport, un
     assert info.value.retryable and info.value.moves_on and provider.chat_only == set()
 
 
+@pytest.mark.parametrize("host", ["127.0.0.1", "localhost"])
+async def test_connection_refused_says_no_server_listens_there(transport: Transport, unused_tcp_port: int, host: str):
+    # Ollama not started yet: the message was aiohttp's "ClientConnectorError: Cannot connect to host
+    # 127.0.0.1:PORT ssl:default [Connect call failed ('127.0.0.1', PORT)]", which says neither what it means
+    # (nothing listens there) nor what to do.
+    provider = LocalProvider({"OLLAMA_BASE_URL": f"http://{host}:{unused_tcp_port}"}, transport)
+    with pytest.raises(E.ProviderConnectionError) as info:
+        await provider.complete(ask(), Target("local", MODEL))
+    message = info.value.message
+    assert message.startswith(f"could not reach http://{host}:{unused_tcp_port}: the connection was refused")
+    assert "no server listens at that host and port" in message and "ollama serve" in message
+    assert "base URL" in message and "ssl:default" not in message
+
+
+def test_a_refusal_on_every_address_tried_is_a_refusal():
+    from magsag_mcp.transport_failures import _refused
+
+    both = OSError("Multiple exceptions: [Errno 111] Connect call failed ('::1', 9), [Errno 111] Connect call failed")
+    assert _refused(ConnectionRefusedError(111, "Connect call failed")) and _refused(both)
+    assert not _refused(OSError("Multiple exceptions: [Errno 111] refused, [Errno 101] Network is unreachable"))
+    assert not _refused(OSError("Multiple exceptions: "))
+    assert not _refused(TimeoutError()) and not _refused(None)
+
+
 async def test_the_downgrade_warning_shows_no_credential_from_the_base_url(transport: Transport):
     # A gateway that takes its token in the path (as the trace's base_url is redacted for): the warning
     # named the whole base URL, and warnings go to the result, the MCP tool's answer and the ledger.
