@@ -31,7 +31,7 @@ from .catalog import Catalog
 from .errors import ConfigError, PayloadError
 from .providers import canonical_provider, hosts_other_models
 from .skills import Skill
-from .targets import parse_target
+from .targets import parse_target, provider_prefix
 from .text import check_text
 from .types import LLMRequest, Target
 
@@ -157,10 +157,14 @@ def _served_by(provider: str, model: str) -> bool:
     provider serves any model name, a vendor its own models only."""
     try:
         provider = canonical_provider(provider)
-        target = parse_target(model)
+        if hosts_other_models(provider):
+            # any name that no other host pins: meta-llama/Llama-3.1-8B-Instruct (vLLM's), llama3.1:70b on a
+            # compat endpoint, openai:gpt-4o as the name gpt-4o; "local:..." is pinned to the local server
+            pinned = provider_prefix(model.strip())
+            return pinned is None or pinned[0] == provider or not hosts_other_models(pinned[0])
+        return parse_target(model).provider == provider
     except ConfigError:
         return False  # the provider's own error is raised where it is used; the model's does not apply here
-    return target.provider == provider or (hosts_other_models(provider) and not hosts_other_models(target.provider))
 
 
 @dataclass(slots=True)
@@ -335,7 +339,8 @@ def _route(
         provider = call_provider or env_provider
         try:
             if call_provider:  # served by it (a hosting provider takes "openai:gpt-4o" as the name gpt-4o)
-                target = parse_target({"provider": call_provider, "model": parse_target(env_model).model})
+                pinned = provider_prefix(env_model.strip())
+                target = parse_target({"provider": call_provider, "model": pinned[1] if pinned else env_model})
             else:
                 target = parse_target({"provider": provider, "model": env_model} if provider else env_model)
         except ConfigError as exc:

@@ -802,3 +802,31 @@ def test_a_tagged_open_weight_model_of_a_cloud_vendor_is_a_local_servers(catalog
     # the cloud names themselves, and OpenAI's fine-tunes, keep their vendor
     assert parse_target("gemma-3-27b-it").provider == "google"
     assert parse_target("ft:gpt-4o-mini-2024-07-18:acme:support:9abc").provider == "openai"
+
+
+@pytest.mark.parametrize(
+    ("provider", "model"),
+    [
+        ("local", "meta-llama/Llama-3.1-8B-Instruct"),  # vLLM serves a model by its Hugging Face name
+        ("compat", "meta-llama/Llama-3.1-8B-Instruct"),
+        ("compat", "llama3.1:70b"),  # an Ollama on another machine, reached as an OpenAI-compatible endpoint
+        ("compat", "qwen2.5-coder:7b-instruct-q4_K_M"),
+    ],
+)
+def test_magsag_model_of_any_name_runs_on_the_hosting_provider_the_call_names(catalog, provider, model):
+    # MAGSAG_MODEL is a model the hosting provider the call names serves. A name without a tag (vLLM's
+    # meta-llama/...) cannot be inferred, and a tagged one infers local: either was taken as "not served by
+    # it", and the policy's gpt-4o, claude-3-5-sonnet and gemini-1.5-pro were sent to the user's server.
+    mc = {"provider": provider, "base_url": "http://gpu-box:8000/v1"}
+    env = {"MAGSAG_MODEL": model}
+    plan = plan_call(catalog, "skill.analysis", {"data": "x", "model_config": mc}, context=None, env=env)
+    assert [c.target for c in plan.candidates] == [Target(provider, model, "http://gpu-box:8000/v1")]
+    assert plan.rule == f"override:env (provider:{provider} from call)"
+
+
+def test_magsag_model_pinned_to_another_host_leaves_the_policys_models():
+    from magsag_mcp.routing import _served_by
+
+    assert not _served_by("compat", "local:llama3.1:70b") and not _served_by("local", "azure:gpt-4o")
+    assert _served_by("azure", "openai:gpt-4o") and _served_by("local", "local:llama3.1:70b")
+    assert not _served_by("openai", "meta-llama/Llama-3.1-8B-Instruct") and not _served_by("anthropic", "gpt-4o")
