@@ -265,3 +265,32 @@ async def test_a_stream_that_ends_cleanly_after_its_finish_without_done_is_the_a
     assert (result.text, result.finish_reason, result.usage.reported) == ("hi there", "stop", usage)
     if usage:
         assert (result.usage.input_tokens, result.usage.output_tokens) == (9, 2)
+
+
+def lm_studio_unknown_route(request_path: str) -> Answer:
+    # LM Studio answers a route it does not have with 200 and {"error": "Unexpected endpoint or method. (...)"}
+    return answer(200, {"error": f"Unexpected endpoint or method. (POST {request_path})"})
+
+
+@pytest.mark.parametrize("stream", [False, True])
+async def test_lm_studio_without_v1_is_a_configuration_error_naming_the_setting(serve, transport, stream):
+    # LM Studio shows its server as http://localhost:1234; set as MAGSAG_LOCAL_LLM_BASE_URL (kept as given) both
+    # /responses and /chat/completions are routes it does not have. The error was "HTTP 200: Unexpected endpoint
+    # or method. (POST /chat/completions)", and the base URL was remembered as one with chat completions.
+    server = await serve({p: lm_studio_unknown_route(p) for p in ("/responses", "/chat/completions")})
+    provider = LocalProvider({"MAGSAG_LOCAL_LLM_BASE_URL": server.url}, transport)
+    with pytest.raises(E.NotConfiguredError) as info:
+        await provider.complete(ask(stream=stream), Target("local", "qwen2.5-7b-instruct"))
+    err = info.value
+    assert err.moves_on and not err.maybe_billed and err.status is None
+    assert "neither /responses nor /chat/completions" in err.message and "Unexpected endpoint" in err.message
+    assert "set MAGSAG_LOCAL_LLM_BASE_URL to its OpenAI API" in err.message and "localhost:1234/v1" in err.message
+    assert server.paths == ["/responses", "/chat/completions"] and provider.chat_only == set()
+
+
+async def test_a_405_and_a_404_naming_no_model_mean_no_api_there_either(serve, transport):
+    server = await serve({"/x/responses": answer(405, "Method Not Allowed", "text/plain")})  # chat: Go's 404
+    provider = LocalProvider({}, transport)
+    with pytest.raises(E.NotConfiguredError, match=r"\(HTTP 405 and 404\); set the target's base_url") as info:
+        await provider.complete(ask(), Target("local", "llama3.1:70b", base_url=server.url + "/x"))
+    assert info.value.status == 404 and provider.chat_only == set()

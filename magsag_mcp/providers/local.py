@@ -4,7 +4,8 @@ It prefers the OpenAI Responses API. When the server shows it has no Responses e
 501, or a 400 or an error body under a 200 that says the endpoint is unsupported) it switches to
 Chat Completions, remembers that for the base URL, and says so in the result's warnings. A 400 about
 the request itself is not a reason to switch: it is raised like any bad request. When chat completions
-answer 404 too (naming no model), the base URL is not the server's OpenAI API: a configuration error.
+answer that they are no route there either (a 404 naming no model, a 405, LM Studio's 200 "Unexpected
+endpoint"), the base URL is not the server's OpenAI API: a configuration error.
 """
 
 from __future__ import annotations
@@ -107,6 +108,11 @@ def _about_a_model(exc: ProviderError) -> bool:
     return "model" in exc.message.split(": HTTP 404", 1)[-1].lower()
 
 
+def _no_route(exc: ProviderError) -> bool:
+    """Whether chat completions, too, answered that there is no such route here (not a missing model)."""
+    return lacks_responses_api(exc) and not (exc.status == 404 and _about_a_model(exc))
+
+
 class LocalProvider(HTTPProvider):
     hosts_other_models = True
 
@@ -137,8 +143,8 @@ class LocalProvider(HTTPProvider):
             try:
                 result = await self.call(self.chat, request, target, progress=progress)
             except ProviderError as chat_exc:
-                if chat_exc.status == 404 and exc.status == 404 and not _about_a_model(chat_exc):
-                    raise self._no_api_at(base, target) from None
+                if _no_route(chat_exc):
+                    raise self._no_api_at(base, target, exc, chat_exc) from None
                 self.chat_only.add(base)
                 raise
             self.chat_only.add(base)
@@ -150,14 +156,24 @@ class LocalProvider(HTTPProvider):
             return result
         return result
 
-    def _no_api_at(self, base: str, target: Target) -> NotConfiguredError:
-        """Both APIs answered a 404 naming no model: the base URL is not the server's OpenAI API (Ollama's
-        native ``/api``, a vLLM base without ``/v1``); the model was never asked for."""
+    def _no_api_at(
+        self, base: str, target: Target, responses: ProviderError, chat: ProviderError
+    ) -> NotConfiguredError:
+        """Both APIs answered that they are no route here (a 404 naming no model, a 405, LM Studio's 200 "Unexpected
+        endpoint"): the base URL is not the server's OpenAI API (Ollama's native ``/api``, a vLLM or LM Studio
+        base without ``/v1``); the model was never asked for."""
+        said = (
+            f"HTTP {chat.status} for both"
+            if responses.status == chat.status
+            else (f"HTTP {responses.status} and {chat.status}")
+        )
+        if chat.status is not None and 200 <= chat.status < 300:
+            said += f": {chat.message.split(': HTTP 200: ', 1)[-1][:120]}"
         return NotConfiguredError(
-            f"local: the server at {redact(base)} has neither /responses nor /chat/completions (HTTP 404 for "
-            "both); set the base URL to its OpenAI API, e.g. http://localhost:11434/v1 for Ollama or "
-            "http://host:8000/v1 for vLLM",
+            f"local: the server at {redact(base)} has neither /responses nor /chat/completions ({said}); set "
+            f"{self.endpoint.base_url_source(target)} to its OpenAI API, e.g. http://localhost:11434/v1 for Ollama, "
+            "http://host:8000/v1 for vLLM or http://localhost:1234/v1 for LM Studio",
             provider=self.name,
             model=target.model,
-            status=404,
+            status=chat.status if chat.status is not None and chat.status >= 400 else None,
         )
