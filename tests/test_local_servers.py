@@ -294,3 +294,26 @@ async def test_a_405_and_a_404_naming_no_model_mean_no_api_there_either(serve, t
     with pytest.raises(E.NotConfiguredError, match=r"\(HTTP 405 and 404\); set the target's base_url") as info:
         await provider.complete(ask(), Target("local", "llama3.1:70b", base_url=server.url + "/x"))
     assert info.value.status == 404 and provider.chat_only == set()
+
+
+def responses_events(*, completed: bool) -> list[Any]:
+    final = {**responses_ok({"input_tokens": 5, "output_tokens": 2, "total_tokens": 7}), "status": "completed"}
+    events: list[Any] = [{"type": "response.output_text.delta", "delta": "hi"}]
+    if completed:
+        events.append({"type": "response.completed", "response": final})
+    return [*events, "[DONE]"]
+
+
+async def test_a_responses_stream_ended_by_done_is_the_answer(serve, transport):
+    # Servers and gateways that speak both APIs end every event stream with Chat Completions' "data: [DONE]",
+    # after response.completed too. That line is no JSON: the answer, generated and complete, failed as
+    # "stream event is not JSON" (and was sent again).
+    server = await serve({"/v1/responses": sse(*responses_events(completed=True))})
+    provider = LocalProvider({}, transport)
+    result = await provider.complete(ask(stream=True), Target("local", "qwen3", base_url=server.url))
+    assert (result.text, result.usage.input_tokens, result.usage.output_tokens) == ("hi", 5, 2)
+    assert server.paths == ["/v1/responses"] and result.warnings == []
+    # without its terminal event the stream is still no answer
+    server = await serve({"/v1/responses": sse(*responses_events(completed=False))})
+    with pytest.raises(E.ProviderConnectionError, match="before response.completed"):
+        await provider.complete(ask(stream=True), Target("local", "qwen3", base_url=server.url))

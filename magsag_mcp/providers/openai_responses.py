@@ -240,6 +240,10 @@ class _ResponsesStream(StreamAccumulator):
         return self.final is not None  # response.completed / .incomplete / .failed
 
     def feed(self, event: SSEEvent) -> str:
+        if event.data == "[DONE]":
+            # Chat Completions' end marker, which compatible servers (and gateways) send after a Responses
+            # stream too: the answer is the terminal event's, and a stream without one still fails in finish()
+            return ""
         data = event.json_object()
         kind = data.get("type") or event.event
         if kind == "response.output_text.delta":
