@@ -317,3 +317,22 @@ async def test_a_responses_stream_ended_by_done_is_the_answer(serve, transport):
     server = await serve({"/v1/responses": sse(*responses_events(completed=False))})
     with pytest.raises(E.ProviderConnectionError, match="before response.completed"):
         await provider.complete(ask(stream=True), Target("local", "qwen3", base_url=server.url))
+
+
+@pytest.mark.parametrize("stream", [False, True])
+async def test_compat_at_lm_studio_without_v1_says_what_the_base_url_should_be(serve, transport, stream):
+    # MAGSAG_COMPAT_BASE_URL=http://localhost:1234 (LM Studio's address as its window shows it): the error was
+    # only "HTTP 200: Unexpected endpoint or method. (POST /chat/completions)". A 404 there names the base URL's
+    # form; LM Studio's 200 for a route it lacks now does too.
+    server = await serve({"/chat/completions": lm_studio_unknown_route("/chat/completions")})
+    provider = CompatProvider({"MAGSAG_COMPAT_BASE_URL": server.url}, transport)
+    with pytest.raises(E.ProviderError) as info:
+        await provider.complete(ask(stream=stream), Target("compat", "qwen2.5-7b-instruct"))
+    message = info.value.message
+    assert "Unexpected endpoint or method" in message and "(usually ending in /v1)" in message
+    assert "MAGSAG_COMPAT_BASE_URL" in message and server.paths == ["/chat/completions"]
+    # an error of the server's own under a 200 gets no such hint
+    server = await serve({"/v1/chat/completions": answer(200, {"error": {"message": "upstream failed"}})})
+    with pytest.raises(E.ProviderError) as info:
+        await compat(server, transport).complete(ask(stream=stream), Target("compat", "m"))
+    assert "base URL" not in info.value.message

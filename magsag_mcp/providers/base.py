@@ -29,6 +29,7 @@ from ..errors import (
 )
 from ..transport import HttpResponse, SSEEvent, StreamResponse, Timeouts, Transport, page_hint
 from ..types import LLMRequest, LLMResult, Target, Usage
+from .http_errors import says_no_such_route
 from .json_output import parse_json_output
 
 #: called with progress while a stream comes in: ("delta", {"chars": n, "text": t}) (``t`` the answer's text that
@@ -333,6 +334,10 @@ class HTTPProvider(Provider):
                 exc.usage = reported
             else:
                 exc.maybe_billed = True
+        if self.endpoint.base_url_hint and exc.status == 200 and says_no_such_route(exc.message):
+            # LM Studio answers a route it lacks (a base URL without /v1) 200 {"error": "Unexpected endpoint ..."}
+            exc.message = redact(f"{exc.message}; check that {self.endpoint.base_url_hint}")
+            exc.args = (exc.message,)
         return _stamp(exc, self.name, model)
 
     async def _not_a_stream(self, wire: WireFormat, resp: StreamResponse, model: str) -> LLMResult:

@@ -104,6 +104,21 @@ _OUTPUT_LIMIT = re.compile(
 _MODEL_UNKNOWN = re.compile(r"\bmodel\b.{0,80}?\b(?:does not exist|not exist|not found)\b", re.IGNORECASE)
 
 
+_UNSUPPORTED = re.compile(
+    r"(unsupported|not supported|not implemented|unknown (endpoint|route|url|path)|no route|"
+    r"not found|invalid (endpoint|url|path)|unrecognized request url|unexpected (endpoint|route|url|path))",
+    re.IGNORECASE,
+)
+# whole words: "image_url is not supported" is about a field of the request, not a missing endpoint
+_ABOUT_ENDPOINT = re.compile(r"\b(endpoint|route|url|path|method)\b|/responses|responses api", re.IGNORECASE)
+
+
+def says_no_such_route(message: str) -> bool:
+    """Whether an error says the server has no such endpoint (LM Studio's 200 "Unexpected endpoint or method.
+    (POST /chat/completions)", a 400 "unknown url"), not that the request was bad."""
+    return bool(_UNSUPPORTED.search(message) and _ABOUT_ENDPOINT.search(message))
+
+
 def target_cannot(message: str, model: str | None = None) -> bool:
     """True when a 400's message says the model or server cannot honour a feature of the request."""
     if _SERVER_LACKS.search(message) or _OUTPUT_LIMIT.search(message):

@@ -10,7 +10,6 @@ endpoint"), the base URL is not the server's OpenAI API: a configuration error.
 
 from __future__ import annotations
 
-import re
 from collections.abc import Mapping
 from typing import Any
 from urllib.parse import urlsplit
@@ -20,18 +19,11 @@ from ..settings import connect_timeout, read_timeout
 from ..transport import Timeouts, Transport
 from ..types import LLMRequest, LLMResult, Target
 from .base import Endpoint, HTTPProvider, ProgressCallback
+from .http_errors import says_no_such_route
 from .openai_chat import ChatCompletionsFormat
 from .openai_responses import MIN_OUTPUT_TOKENS, ResponsesFormat
 
 DEFAULT_LOCAL_BASE_URL = "http://localhost:11434/v1"
-
-_UNSUPPORTED = re.compile(
-    r"(unsupported|not supported|not implemented|unknown (endpoint|route|url|path)|no route|"
-    r"not found|invalid (endpoint|url|path)|unrecognized request url|unexpected (endpoint|route|url|path))",
-    re.IGNORECASE,
-)
-# whole words: "image_url is not supported" is about a field of the request, not a missing endpoint
-_ABOUT_ENDPOINT = re.compile(r"\b(endpoint|route|url|path|method)\b|/responses|responses api", re.IGNORECASE)
 
 
 def _clean(url: str) -> str:
@@ -94,7 +86,7 @@ def lacks_responses_api(exc: ProviderError) -> bool:
         return not _names_model(exc)
     if exc.status == 400 or (exc.status is not None and 200 <= exc.status < 300):
         # a 2xx: an error body under a success status (LM Studio answers an unknown route 200)
-        return bool(_UNSUPPORTED.search(exc.message) and _ABOUT_ENDPOINT.search(exc.message))
+        return says_no_such_route(exc.message)
     return False
 
 
