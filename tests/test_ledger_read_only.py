@@ -95,6 +95,22 @@ async def test_a_writer_that_begins_after_the_open_is_read_too(audited: Path):
         assert [r["run_id"] for r in (await reader.query_runs_page())["runs"]] == ["r3", "r1"]
 
 
+async def test_a_writer_that_came_and_went_between_reads_is_read_too(audited: Path):
+    # read as immutable, SQLite keeps the pages it read: a writer that began and ended between two reads
+    # (a one-shot `magsag invoke` of the owner's) leaves no -wal file, and its calls must still be read
+    async with Ledger(audited, read_only=True) as reader:
+        assert (await reader.summarize())["totals"]["calls"] == 1
+        async with Ledger(audited) as writer:
+            now = time.time()
+            await writer.record_call(RunRecord("r3", "bo", None, now), [
+                AttemptRecord("r3", now, "openai", "gpt-4o", None, "bo", "ok", 0, 1, cost_usd=Decimal("0.5"))
+            ])  # fmt: skip
+        assert not Path(f"{audited}-wal").exists()
+        summary = await reader.summarize()
+        assert summary["totals"]["calls"] == 2 and Decimal(summary["totals"]["cost_usd"]) == Decimal("0.75")
+        assert (await reader.run_spend("r3")).known_usd == Decimal("0.5")
+
+
 async def test_writes_are_refused_with_the_cause_and_the_fix(audited: Path):
     async with Ledger(audited, read_only=True) as ledger:
         now = time.time()

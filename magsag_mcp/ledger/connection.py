@@ -123,6 +123,16 @@ def read_only_uri(path: Path) -> tuple[str, bool]:
     return (uri, False) if Path(f"{path}-wal").exists() else (uri + "&immutable=1", True)
 
 
+def file_version(path: Path) -> tuple[int, ...] | None:
+    """What changes when the file is written (inode, size, times), or None if it is gone: SQLite trusts a
+    file read as ``immutable`` not to change, and would go on reading the pages it kept."""
+    try:
+        st = path.stat()
+    except OSError:
+        return None
+    return (st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns)
+
+
 def _configure_read_only(conn: sqlite3.Connection, busy_timeout_ms: int = BUSY_TIMEOUT_MS) -> list[str]:
     """A read-only connection: the busy timeout, and nothing that writes. Returns the migrations the
     ledger lacks (its reads need them: it cannot be migrated); raises as the first connection's check does

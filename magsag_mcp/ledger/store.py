@@ -39,6 +39,7 @@ from .connection import (
     _configure,
     _connect,
     _create_private,
+    file_version,
     open_read_only,
 )
 from .migrations import NewerSchema, NotALedger, migrate, unknown_migrations
@@ -84,6 +85,8 @@ class Ledger:
         self._read_only_cause: BaseException | None = None
         #: read as immutable (no writer when opened): the -wal file whose appearance means one has begun
         self._writer_log: Path | None = None
+        #: read as immutable: the file's version then (a writer come and gone since changed it)
+        self._read_version: tuple[int, ...] | None = None
         self.busy_timeout_ms = busy_timeout_ms
         #: the synchronous mode of durable commits (see ledger_sync_from_env)
         self.durable_mode = SYNC_MODES[sync]
@@ -158,9 +161,21 @@ class Ledger:
     async def _open_read_only(self) -> None:
         """The reader connection alone, opened with SQLite's read-only URI (:func:`.connection.open_read_only`)."""
         self._opened = Path(os.getcwd(), self.path)
+        version = file_version(self.path)  # before SQLite reads a page: a write meanwhile is then seen
         self._reader, immutable = await open_read_only(self.path, self.busy_timeout_ms, self._read_only_cause)
         self._identity = file_identity(self._opened)
+        self._read_as_immutable(immutable, version)
+
+    def _read_as_immutable(self, immutable: bool, version: tuple[int, ...] | None) -> None:
+        """Note what tells that the file read as ``immutable`` has changed: a -wal file, or its version."""
         self._writer_log = Path(f"{self.path}-wal") if immutable else None
+        self._read_version = version if immutable else None
+
+    def _changed_under_immutable(self) -> bool:
+        """Whether the file read as immutable was written since: a writer is at work (its -wal file), or came
+        and went (its checkpoint changed the file)."""
+        log = self._writer_log
+        return log is not None and (log.exists() or file_version(self.path) != self._read_version)
 
     def read_only_error(self) -> LedgerError:
         """What a write to a ledger opened for reading only raises."""
@@ -336,11 +351,18 @@ class Ledger:
         ``snapshot=False`` is for statements that cannot run in a transaction (VACUUM)."""
         if self._reader is None:
             raise LedgerError(f"the ledger at {self.path} is not open")
-        if self._writer_log is not None and self._writer_log.exists():
-            # read as immutable, and a writer has begun since: reopened to read its log too (reads queued on
-            # the old connection end first: aiosqlite runs them in order, then the close)
-            self._writer_log = None
-            old, (self._reader, _) = self._reader, await open_read_only(self.path, self.busy_timeout_ms, None)
+        if self._changed_under_immutable():
+            # read as immutable, and a writer has begun since (or come and gone): reopened to read its log, or
+            # the file anew (reads queued on the old connection end first: aiosqlite runs them in order, then
+            # the close). SQLite trusts an immutable file not to change and keeps the pages it read.
+            log, version, self._writer_log = self._writer_log, file_version(self.path), None  # one reopen at a time
+            try:
+                new, immutable = await open_read_only(self.path, self.busy_timeout_ms, None)
+            except BaseException:
+                self._writer_log = log  # the next read tries again, not the pages kept
+                raise
+            old, self._reader = self._reader, new
+            self._read_as_immutable(immutable, version)
             await old.close()
         try:
             if snapshot:
