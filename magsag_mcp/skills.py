@@ -7,6 +7,7 @@ a broken schema after paying a model, and never recompiles a good one.
 from __future__ import annotations
 
 import json
+import re
 import string
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -426,14 +427,21 @@ def _stray_fields(data: Any, known: set[str], listed: str | None) -> str:
     return f"; it takes no field {named(stray, known)}{where}"
 
 
+#: a name as repr() quotes it, in jsonschema's "('a', 'b' were unexpected)"
+_QUOTED = re.compile(r"'(?:[^'\\]|\\.)*'|\"(?:[^\"\\]|\\.)*\"")
+
+
 def _closed_schema_problem(owner: str, error: Any, listed: str | None) -> str:
     """``additionalProperties: false`` (or ``unevaluatedProperties``) refused a field: name each field
     refused, the nearest one the schema declares, and what it declares."""
     at = "/".join(str(p) for p in error.path)
     known = _declared(error.schema, error.validator == "unevaluatedProperties")
     instance = error.instance if isinstance(error.instance, Mapping) else {}
-    # the fields jsonschema refused, as its message names them (patternProperties and $refs counted)
-    unknown = [k for k in instance if k not in known and repr(k) in error.message]
+    # the fields jsonschema refused, as its message names them (patternProperties and $refs counted): the
+    # names it quotes, read once (a search of the message per field took time that grew with the square
+    # of their number, and found a field quoted inside another's name)
+    quoted = set(_QUOTED.findall(error.message))
+    unknown = [k for k in instance if k not in known and repr(k) in quoted]
     if not unknown:
         return f"{owner}: payload field {at or '(payload)'}: {error.message}"
     where = f"payload field {at}" if at else "payload"

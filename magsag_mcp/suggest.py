@@ -23,14 +23,18 @@ def nearest(name: object, known: Iterable[str], cutoff: float = 0.6) -> str | No
     return close[0] if close else None
 
 
+#: how many unknown keys a message names (the rest are counted): a payload may hold thousands
+NAMED_AT_MOST = 10
+
+
 def named(unknown: Iterable[object], known: Iterable[str]) -> str:
-    """``'max_token' (did you mean 'max_tokens'?), 'zzz'``: each unknown key with its nearest valid one."""
+    """``'max_token' (did you mean 'max_tokens'?), 'zzz'``: each unknown key with its nearest valid one,
+    misspellings first, at most :data:`NAMED_AT_MOST` of them (``..., and 12 more``)."""
     candidates = list(known)
-    out = []
-    for key in sorted(unknown, key=str):
-        close = nearest(key, candidates)
-        out.append(f"{key!r} (did you mean {close!r}?)" if close else repr(key))
-    return ", ".join(out)
+    pairs = sorted(((key, nearest(key, candidates)) for key in unknown), key=lambda p: (p[1] is None, str(p[0])))
+    out = [f"{key!r} (did you mean {close!r}?)" if close else repr(key) for key, close in pairs[:NAMED_AT_MOST]]
+    more = f", and {len(pairs) - len(out)} more" if len(pairs) > len(out) else ""
+    return ", ".join(out) + more
 
 
 def unknown_field(model: type[Any], loc: Sequence[Any]) -> str:

@@ -87,6 +87,32 @@ def test_a_closed_schema_names_only_the_fields_it_refused():
     assert "'txt' (did you mean 'text'?)" in message and "x-trace" not in message
 
 
+def test_a_field_a_pattern_allows_is_not_named_for_appearing_inside_a_refused_one():
+    # the refused field's name holds "'y'": the allowed field y is not refused for that
+    schema = {**CLOSED, "patternProperties": {"^y$": {}}}
+    with pytest.raises(PayloadError) as info:
+        _skill(schema).render({"text": "a", "y": 1, "x', 'y', 'z": 2})
+    message = info.value.message
+    assert "does not allow: \"x', 'y', 'z\"; it takes" in message
+
+
+def test_thousands_of_unknown_fields_are_counted_not_each_named():
+    # a payload of 20,000 stray fields: the message names a few, misspellings first, and counts the rest
+    # (before, it named every one, each looked up in jsonschema's message: time that grew with the square
+    # of their number)
+    fields = {f"field_{i:05}": 1 for i in range(20000)}
+    with pytest.raises(PayloadError) as info:
+        _skill(CLOSED).render({"text": "a", **fields})
+    message = info.value.message
+    assert "'field_00000', 'field_00001'" in message and "'field_00009', and 19990 more; it takes" in message
+    assert "field_00010" not in message and len(message) < 2000
+    with pytest.raises(PayloadError) as info:
+        _skill(CLOSED).render({"text": "a", **fields, "langauge": "en"})
+    message = info.value.message
+    assert "does not allow: 'langauge' (did you mean 'language'?), 'field_00000'," in message
+    assert "and 19991 more" in message and len(message) < 2000
+
+
 def test_a_nested_closed_object_names_its_place():
     opts = {"type": "object", "additionalProperties": False, "properties": {"depth": {}}}
     schema = {"type": "object", "properties": {"text": {}, "opts": opts}}
