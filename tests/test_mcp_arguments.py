@@ -74,3 +74,24 @@ async def test_a_misspelt_key_in_a_fallback_target_object_gets_the_key_meant(cli
     number = {**arguments, "model_config": {"model": "fake:echo", "fallbacks": [5]}}
     text = await error_text(client, "invoke_skill", number)
     assert "model_config.fallbacks.0: expected a string or an object, got a number" in text, text
+
+
+def test_thousands_of_bad_fallbacks_are_counted_and_only_the_ones_shown_explained(monkeypatch):
+    # a request of 6,000 misspelt fallback targets (100 KB) held the event loop 15 s, every MCP client
+    # waiting: each error's place was compared with every other's, and each of the 12,001 problems was
+    # explained (with a did-you-mean search) though only eight are shown
+    from pydantic import ValidationError
+
+    from magsag_mcp.mcp_server import arguments
+    from magsag_mcp.mcp_server.models import InvokeSkillArgs
+
+    explained = []
+    real = arguments._problem
+    monkeypatch.setattr(arguments, "_problem", lambda *a: explained.append(a) or real(*a))
+    fallbacks = [{"modle": "gpt-4o"}] * 6000
+    with pytest.raises(ValidationError) as info:
+        InvokeSkillArgs.model_validate({"skill_id": "skill.a", "payload": {}, "model_config": {"fallbacks": fallbacks}})
+    text = arguments.explain("invoke_skill", info.value, InvokeSkillArgs)
+    assert "unknown argument 'model_config.fallbacks.0.modle' (did you mean 'model'?)" in text
+    assert "and 11992 more" in text and "expected a string" not in text
+    assert len(explained) == 8
