@@ -369,9 +369,26 @@ class Service(ProcessBound):
             try:
                 await self.ledger.record_call(run, attempts, error=error, alone=alone, earlier=earlier)
             except LedgerError as exc:
-                if not (exc.details.get("overflow") and not earlier):  # too large: kept, it would fail the next
+                if not exc.details.get("overflow"):
                     self._unrecorded[:0] = pending
+                elif earlier:  # which record can never fit, the error does not say: kept, it would fail every next
+                    await self._write_apart(pending)
+                    return
                 raise
+
+    async def _write_apart(self, pending: list[Kept]) -> None:
+        """``pending`` refused as too large for the ledger, each tried alone, oldest first: one that cannot fit
+        is dropped (the caller's own raises), one refused for another reason is kept with those after it."""
+        for i, (run, attempts, error) in enumerate(pending):
+            try:
+                await self.ledger.record_call(run, attempts, error=error)
+            except LedgerError as exc:
+                if not exc.details.get("overflow"):
+                    self._unrecorded[:0] = pending[i:]
+                    raise
+                if i == len(pending) - 1:
+                    raise
+                log.warning("run %s is not recorded, and not kept: %s", run.run_id, exc.message)
 
     @exact_money
     def explain(

@@ -242,3 +242,41 @@ async def test_a_paid_call_whose_record_cannot_fit_is_not_kept_to_fail_every_lat
     rollup = conn.execute("SELECT agent, cost_pusd, typeof(cost_pusd) FROM usage_rollup ORDER BY agent").fetchall()
     conn.close()
     assert runs == [("next",)] and rollup[0] == ("a", MAX_PUSD, "integer") and rollup[1][0] == "b"
+
+
+async def test_a_record_that_cannot_fit_beside_a_kept_one_is_dropped_alone(fake_openai: FakeOpenAI, tmp_path: Path):
+    """A record that can never fit, written with one kept from an earlier refusal (a locked ledger), was
+    kept with it: every later call's record was written with both and refused too, for good, each paid
+    answer reported unrecorded. Now each is tried alone: the one that cannot fit is dropped, the rest written."""
+    fake_openai.queue(R.reply("one"), R.reply("two"), R.reply("three"))
+    env = {"OPENAI_BASE_URL": fake_openai.url + "/v1", "OPENAI_API_KEY": DEFAULT_KEY}
+    payload = {"data": "numbers", "model_config": {"provider": "openai", "model": "gpt-4o"}}
+    svc = await Service.open(db=tmp_path / "l.db", env=env)
+    try:
+        real, refusals = svc.ledger.record_call, iter([True])
+
+        async def record_call(*args, **kw):
+            if next(refusals, False):
+                raise LedgerError("the ledger is locked", db="l.db")
+            await real(*args, **kw)
+
+        svc.ledger.record_call = record_call  # type: ignore[method-assign]
+        with pytest.raises(LedgerError, match="locked"):
+            await svc.invoke_skill("skill.analysis", payload, run_id="kept", agent="b")
+        await _write(
+            svc.ledger,
+            "INSERT INTO usage_rollup (bucket, model, provider, agent, skill, outcome, attempts, cost_pusd)"
+            " VALUES (?, 'gpt-4o', 'openai', 'a', 'skill.analysis', 'ok', 1, ?)",
+            [(int(time.time() // DAY), MAX_PUSD)],
+        )
+        with pytest.raises(LedgerError) as info:
+            await svc.invoke_skill("skill.analysis", payload, run_id="too-large", agent="a")
+        assert "so it is not kept" in info.value.message and info.value.result.output == "two"
+        third = await svc.invoke_skill("skill.analysis", payload, run_id="next", agent="c")
+        assert third.output == "three"
+    finally:
+        await svc.aclose()
+    conn = sqlite3.connect(tmp_path / "l.db")
+    runs = conn.execute("SELECT run_id FROM runs ORDER BY run_id").fetchall()
+    conn.close()
+    assert runs == [("kept",), ("next",)]
