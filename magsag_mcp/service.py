@@ -293,6 +293,8 @@ class Service(ProcessBound):
             # A delegated run records the top run as its parent, at any depth: the top run's limit covers
             # the whole tree, and a run delegated from a delegated run must not escape it.
             parent_run_id = await self._top_run(run_id, parent_run_id)
+        if parent_run_id == run_id:  # no parent: the one it was recorded with (if any) applies, as to any call
+            parent_run_id = None
         run = RunRecord(run_id, agent, skill_id, time.time(), parent_run_id)  # positional: no dict of keywords
         self._in_flight += 1
         task = asyncio.current_task()

@@ -1683,6 +1683,24 @@ async def test_a_run_recorded_outside_a_tree_cannot_be_joined_into_it_past_its_l
     assert 0 < spent <= Decimal("0.0006") and Decimal(run_limit(status)["spent_usd"]) == spent
 
 
+async def test_a_delegated_run_naming_itself_its_parent_still_spends_its_trees_budget(catalog_copy, tmp_path, upstream):
+    # parent_run_id == run_id passed the delegation check (it is skipped for a run's own id) and made the
+    # reservation trust that parent: the run's own scope was checked, not the tree it is recorded in, so its
+    # calls fit while its spend landed in root's tree past root's limit.
+    prices(catalog_copy, '"compat:metered": {input: 1.0, output: 1.0}\n')
+    policy(catalog_copy, "policies:\n  - name: run_cap\n    thresholds: {max_cost_per_run_usd: 1}\n")
+    async with Ledger(tmp_path / "gov.db") as ledger:
+        await record(ledger, "root", "0.9")
+        await record(ledger, "child", "0.0999", parent="root")
+    svc = await open_service(catalog_copy, tmp_path, upstream)
+    payload = {"data": "d" * 40, "model_config": {"provider": "compat", "model": "metered", "max_tokens": 100}}
+    for parent in ("child", None, "root"):
+        with pytest.raises(E.BudgetExceeded, match="for run root "):
+            await svc.invoke_skill("skill.analysis", payload, run_id="child", parent_run_id=parent)
+    await svc.aclose()
+    assert upstream.calls.get("metered", 0) == 0
+
+
 async def test_a_refused_fallback_still_shrinks_its_calls_failed_attempts(tmp_path: Path):
     # A 503 costs 0: the call's next reservation shrinks it to that. When that reservation was refused (a
     # hop dearer than the limit), the shrink was rolled back with it yet marked done, so the 503 went on
