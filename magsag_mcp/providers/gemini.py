@@ -100,16 +100,33 @@ def gemini_schema(schema: Any) -> tuple[Any, set[str]]:
         if isinstance(schema, dict) and isinstance(schema.get(table), dict)
         for name, value in schema[table].items()
     }
-    return _convert(schema, dropped, definitions, ()), dropped
+    return _convert(schema, dropped, _Refs(definitions), ()), dropped
 
 
-def _convert(schema: Any, dropped: set[str], definitions: dict[str, Any], seen: tuple[str, ...]) -> Any:
+#: how many subschemas a schema is written out into: each $ref is written in place, and references to
+#: references multiply (ten levels of two fields: 1,024 copies; twenty: a million, and a request of 100 MB)
+MAX_WRITTEN = 5000
+_PAST = f"references past {MAX_WRITTEN} written-out subschemas"
+
+
+class _Refs:
+    __slots__ = ("table", "left")
+
+    def __init__(self, table: dict[str, Any]) -> None:
+        self.table, self.left = table, MAX_WRITTEN
+
+
+def _convert(schema: Any, dropped: set[str], definitions: _Refs, seen: tuple[str, ...]) -> Any:
     if not isinstance(schema, dict):
         return schema
+    definitions.left -= 1
     ref = schema.get("$ref")
-    if isinstance(ref, str) and isinstance(definitions.get(ref), dict) and ref not in seen:
+    if isinstance(ref, str) and isinstance(definitions.table.get(ref), dict) and ref not in seen:
         siblings = {k: v for k, v in schema.items() if k != "$ref"}  # a field's description beside the $ref
-        return _convert({**definitions[ref], **siblings}, dropped, definitions, (*seen, ref))
+        if definitions.left < 0:
+            dropped.add(_PAST)  # left out as a recursive one is, and the answer checked against the full schema
+            return _convert(siblings, dropped, definitions, seen)
+        return _convert({**definitions.table[ref], **siblings}, dropped, definitions, (*seen, ref))
     options = schema.get("anyOf")
     if isinstance(options, list) and "type" not in schema:
         others = [o for o in options if not (isinstance(o, dict) and o.get("type") == "null")]

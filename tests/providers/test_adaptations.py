@@ -3,6 +3,7 @@ so a note never claims a change that the body does not show."""
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 import pytest
@@ -115,3 +116,21 @@ def test_each_note_matches_the_body_it_came_with(
     assert fmt.build(request_, model, stream=not stream)[1] == notes  # streamed or not, the same warnings
     assert len(notes) == n_notes
     assert {k: body.get(k) for k in expected} == expected
+
+
+def test_references_that_multiply_are_written_out_up_to_a_bound():
+    # sixteen levels of a model with two fields of the next: written in place, 65,536 copies (4 MB of
+    # request, 100 MB at twenty levels, the event loop held all the while); now written out up to a bound,
+    # the rest left out as a recursive reference is, and said
+    defs = {
+        f"D{i}": {"type": "object", "properties": {k: {"$ref": f"#/$defs/D{i + 1}"} for k in "ab"}} for i in range(16)
+    }
+    defs["D16"] = {"type": "string"}
+    converted, dropped = gemini_schema({"$defs": defs, "$ref": "#/$defs/D0"})
+    assert len(json.dumps(converted)) < 200_000
+    assert "references past 5000 written-out subschemas" in dropped
+    assert converted["properties"]["a"]["properties"]["a"]["type"] == "OBJECT"  # written out, up to the bound
+    small, dropped = gemini_schema({"$defs": {k: v for k, v in defs.items() if k >= "D12"}, "$ref": "#/$defs/D12"})
+    assert dropped == set() and small["properties"]["a"]["properties"]["b"]["properties"]["a"]["properties"]["b"] == {
+        "type": "STRING"
+    }
