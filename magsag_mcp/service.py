@@ -26,7 +26,6 @@ from .cascade_report import result_warnings
 from .catalog import Catalog, catalog_problems, load_catalog
 from .errors import (
     ConfigError,
-    InputError,
     LedgerError,
     MagsagError,
     redacting_logger,
@@ -228,36 +227,11 @@ class Service(ProcessBound):
         )
 
     async def _top_run(self, run_id: str, parent_run_id: str) -> str:
-        """The top run of ``parent_run_id``'s tree (the parent it was recorded with, itself a top run, else
-        itself), which a call of ``run_id`` delegated from it spends. A run already recorded elsewhere (as a
-        top run, runs delegated from it included, or in another tree) is refused: its record keeps the parent
-        it was first recorded with, so its spend (or its delegated runs') would land outside the tree whose
-        limit its reservations were checked against."""
-        from .governance.budget import recorded_parent
+        """The top run of ``parent_run_id``'s tree, which a call of ``run_id`` delegated from it spends; a run
+        placed elsewhere is refused (see :func:`.governance.delegation.top_run`)."""
+        from .governance.delegation import top_run
 
-        def q(conn: Any) -> tuple[str | None, Any]:
-            row = conn.execute("SELECT parent_run_id FROM runs WHERE run_id = ?", (run_id,)).fetchone()
-            if row is None:  # not recorded itself, but runs delegated from it are: a top run
-                row = conn.execute(
-                    "SELECT NULL FROM runs WHERE parent_run_id = ? AND run_id != ? LIMIT 1", (run_id, run_id)
-                ).fetchone()
-            return recorded_parent(conn, parent_run_id), row
-
-        parent, row = await self.ledger.read(q)
-        top = parent if parent and parent != parent_run_id else parent_run_id
-        if row is not None and top != run_id:
-            recorded = row[0] if row[0] and row[0] != run_id else None
-            if recorded != top:
-                was = "a top run" if recorded is None else f"delegated from run {recorded!r}"
-                of = f" (the top run of {parent_run_id!r})" if top != parent_run_id else ""
-                raise InputError(
-                    f"run {run_id!r} is recorded as {was}, not as delegated from run {top!r}{of}; a run stays where "
-                    f"it was first recorded, so its spend would escape run {top!r}'s limit. Give this call a new "
-                    f"run_id, or leave parent_run_id out to continue run {run_id!r} where it is",
-                    run_id=run_id,
-                    parent_run_id=parent_run_id,
-                )
-        return top
+        return await self.ledger.read(lambda conn: top_run(conn, run_id, parent_run_id))
 
     @exact_money
     async def invoke_skill(

@@ -1701,6 +1701,33 @@ async def test_a_delegated_run_naming_itself_its_parent_still_spends_its_trees_b
     assert upstream.calls.get("metered", 0) == 0
 
 
+async def test_a_run_whose_first_call_is_in_flight_is_placed_by_its_reservations(catalog_copy, tmp_path, upstream):
+    # A run is recorded when its first call ends. Before that, a call joining it into another tree passed
+    # the delegation check (and one delegated from it took it for a top run): the run's spend, or its
+    # delegated run's, then landed outside the tree whose limit the reservations were checked against.
+    prices(catalog_copy, '"compat:metered": {input: 1.0, output: 1.0}\n')
+    policy(catalog_copy, "policies:\n  - name: run_cap\n    thresholds: {max_cost_per_run_usd: 1}\n")
+    svc = await open_service(catalog_copy, tmp_path, upstream)
+    now = time.time()
+    await svc.ledger.submit(  # boss: a top run, and sag: delegated from mag, each with a call in flight
+        lambda conn: conn.executemany(
+            "INSERT INTO budget_reservations (run_id, agent, created_at, expires_at, amount_pusd, state,"
+            " attempt_run_id, provider, model, skill) VALUES (?, NULL, ?, ?, 1, 'held', ?, 'compat', 'metered', NULL)",
+            [("boss", now, now + 900, "boss"), ("mag", now, now + 900, "sag")],
+        )
+    )
+    payload = {"data": "d" * 40, "model_config": {"provider": "compat", "model": "metered", "max_tokens": 100}}
+    try:
+        with pytest.raises(E.InputError, match="run 'boss' is recorded as a top run, not as delegated from run 'mag'"):
+            await svc.invoke_skill("skill.analysis", payload, run_id="boss", parent_run_id="mag")
+        await svc.invoke_skill("skill.analysis", payload, run_id="sag", parent_run_id="mag")  # its own tree: fine
+        await svc.invoke_skill("skill.analysis", payload, run_id="sub", parent_run_id="sag")
+    finally:
+        await svc.aclose()
+    conn = sqlite3.connect(tmp_path / "gov.db")
+    assert conn.execute("SELECT parent_run_id FROM runs WHERE run_id = 'sub'").fetchone() == ("mag",)
+
+
 async def test_a_refused_fallback_still_shrinks_its_calls_failed_attempts(tmp_path: Path):
     # A 503 costs 0: the call's next reservation shrinks it to that. When that reservation was refused (a
     # hop dearer than the limit), the shrink was rolled back with it yet marked done, so the 503 went on

@@ -1,0 +1,47 @@
+"""Delegation: the tree a delegated run's calls spend, and the runs that cannot be joined into one.
+
+A delegated run records the top run of its tree as its parent (at any depth), and a record keeps the
+parent it was first written with: so a run is placed once, and a call that would place it elsewhere is
+refused (:func:`top_run`).
+"""
+
+from __future__ import annotations
+
+import sqlite3
+
+from ..errors import InputError
+from .budget import recorded_parent
+
+#: a run whose first call is still in flight is not recorded yet: its reservations name its budget run
+_IN_FLIGHT = "SELECT run_id FROM budget_reservations WHERE attempt_run_id = ? LIMIT 1"
+
+
+def top_run(conn: sqlite3.Connection, run_id: str, parent_run_id: str) -> str:
+    """The top run of ``parent_run_id``'s tree (the parent it was recorded with, itself a top run, else
+    itself), which a call of ``run_id`` delegated from it spends. A run already recorded elsewhere (as a
+    top run, runs delegated from it included, or in another tree), or with a call in flight there, is
+    refused: its record keeps the parent it was first recorded with, so its spend (or its delegated runs')
+    would land outside the tree whose limit its reservations were checked against."""
+    row = conn.execute("SELECT parent_run_id FROM runs WHERE run_id = ?", (run_id,)).fetchone()
+    if row is None:  # not recorded itself, but runs delegated from it are: a top run
+        row = conn.execute(
+            "SELECT NULL FROM runs WHERE parent_run_id = ? AND run_id != ? LIMIT 1", (run_id, run_id)
+        ).fetchone()
+    row = row or conn.execute(_IN_FLIGHT, (run_id,)).fetchone()
+    parent = (
+        recorded_parent(conn, parent_run_id) or (conn.execute(_IN_FLIGHT, (parent_run_id,)).fetchone() or [None])[0]
+    )
+    top = parent if parent and parent != parent_run_id else parent_run_id
+    if row is not None and top != run_id:
+        recorded = row[0] if row[0] and row[0] != run_id else None
+        if recorded != top:
+            was = "a top run" if recorded is None else f"delegated from run {recorded!r}"
+            of = f" (the top run of {parent_run_id!r})" if top != parent_run_id else ""
+            raise InputError(
+                f"run {run_id!r} is recorded as {was}, not as delegated from run {top!r}{of}; a run stays where "
+                f"it was first recorded, so its spend would escape run {top!r}'s limit. Give this call a new "
+                f"run_id, or leave parent_run_id out to continue run {run_id!r} where it is",
+                run_id=run_id,
+                parent_run_id=parent_run_id,
+            )
+    return top
