@@ -33,6 +33,7 @@ from .errors import (
 )
 from .exact_money import exact_money
 from .invoke_result import InvokeResult, answer_not_recorded, call_cost, run_status
+from .kept_records import KeptRecords
 from .opening import Opening
 from .providers import ProviderSet, provider_names
 from .providers.base import ProgressCallback
@@ -61,10 +62,6 @@ SECRET_ENV = (
     "MAGSAG_LOCAL_LLM_API_KEY",
     "MAGSAG_MCP_TOKEN",
 )
-
-
-#: a call's record: its run, its attempts and the error it ended with
-Kept = tuple[RunRecord, list[AttemptRecord], MagsagError | None]
 
 
 def new_run_id() -> str:
@@ -110,7 +107,7 @@ class Service(ProcessBound):
         self._drained: asyncio.Event | None = None
         #: records the ledger refused (locked past its timeout, disk full): written before the next
         #: record and at close, so that a paid call's spend is not lost with the error
-        self._unrecorded: list[Kept] = []
+        self._kept = KeptRecords(ledger)
         #: set when aclose begins: a call started from then on is refused before anything is sent
         self._closing = False
         self._closed = asyncio.Event()
@@ -187,7 +184,7 @@ class Service(ProcessBound):
             with anyio.CancelScope(shield=True):
                 try:
                     await self.transport.aclose()
-                    await self._write_records()
+                    await self._kept.write()
                 finally:
                     await self.ledger.close()
         finally:
@@ -333,38 +330,7 @@ class Service(ProcessBound):
         run.status = status  # type: ignore[assignment]
         run.input_tokens = sum(a.input_tokens for a in attempts)
         run.output_tokens = sum(a.output_tokens for a in attempts)
-        await self._write_records((run, attempts, error), alone=self._in_flight == 1)
-
-    async def _write_records(self, *records: Kept, alone: bool = False) -> None:
-        """The records the ledger refused earlier, oldest first, then ``records``: one transaction. They
-        leave the kept list once handed over (a queued write runs even if its caller is cancelled, and
-        two calls recording at once must not both write one), and go back only if the ledger refuses."""
-        pending, self._unrecorded = [*self._unrecorded, *records], []
-        if pending:
-            *earlier, (run, attempts, error) = pending
-            try:
-                await self.ledger.record_call(run, attempts, error=error, alone=alone, earlier=earlier)
-            except LedgerError as exc:
-                if not exc.details.get("overflow"):
-                    self._unrecorded[:0] = pending
-                elif earlier:  # which record can never fit, the error does not say: kept, it would fail every next
-                    await self._write_apart(pending)
-                    return
-                raise
-
-    async def _write_apart(self, pending: list[Kept]) -> None:
-        """``pending`` refused as too large for the ledger, each tried alone, oldest first: one that cannot fit
-        is dropped (the caller's own raises), one refused for another reason is kept with those after it."""
-        for i, (run, attempts, error) in enumerate(pending):
-            try:
-                await self.ledger.record_call(run, attempts, error=error)
-            except LedgerError as exc:
-                if not exc.details.get("overflow"):
-                    self._unrecorded[:0] = pending[i:]
-                    raise
-                if i == len(pending) - 1:
-                    raise
-                log.warning("run %s is not recorded, and not kept: %s", run.run_id, exc.message)
+        await self._kept.write((run, attempts, error), alone=self._in_flight == 1)
 
     @exact_money
     def explain(
