@@ -23,7 +23,6 @@ import os
 import sqlite3
 import time
 from collections.abc import Callable, Mapping, Sequence
-from decimal import Decimal
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -53,7 +52,7 @@ from .problems import (
     read_only_error,
     use_error,
 )
-from .run_scope import RunSpend, run_spend_in
+from .reports import LedgerReports
 from .writes import (
     EXPIRED_RESERVATIONS,
     RecordWrite,
@@ -66,7 +65,7 @@ from .writes import (
 T = TypeVar("T")
 
 
-class Ledger:
+class Ledger(LedgerReports):
     def __init__(
         self,
         path: str | os.PathLike[str],
@@ -442,46 +441,6 @@ class Ledger:
                 (run_id, agent, now, event, payload),
             )
         )
-
-    async def run_cost(self, run_id: str) -> tuple[Decimal, bool]:
-        """Spend recorded for a run and its child runs (delegations), and whether any cost was unknown."""
-        spend = await self.run_spend(run_id)
-        return spend.known_usd, not spend.cost_complete
-
-    async def run_spend(self, run_id: str) -> RunSpend:
-        """A run's scope (as :meth:`run_cost`), with its attempts of unknown cost counted apart."""
-        await self.record_expired_reservations()
-        return await self.read(lambda conn: run_spend_in(conn, run_id))
-
-    # queries live in queries.py; bound here so callers see one object
-    async def summarize(self, filters: Any = None) -> dict[str, Any]:
-        from .queries import summarize
-
-        await self.record_expired_reservations()
-        return await summarize(self, filters)
-
-    async def query_runs(self, filters: Any = None) -> list[dict[str, Any]]:
-        return (await self.query_runs_page(filters))["runs"]
-
-    async def query_runs_page(self, filters: Any = None) -> dict[str, Any]:
-        from .queries import query_runs_page
-
-        await self.record_expired_reservations()
-        return await query_runs_page(self, filters)
-
-    async def search(self, pattern: str, limit: int = 50, since: str | float | None = None) -> list[dict[str, Any]]:
-        return (await self.search_page(pattern, limit, since))["hits"]
-
-    async def search_page(self, pattern: str, limit: int = 50, since: str | float | None = None) -> dict[str, Any]:
-        from .queries import search_page
-
-        await self.record_expired_reservations()
-        return await search_page(self, pattern, limit, since)
-
-    async def prune(self, older_than_seconds: float) -> dict[str, int]:
-        from .prune import prune
-
-        return await prune(self, older_than_seconds)
 
 
 def file_writable(path: Path) -> bool:

@@ -1,0 +1,62 @@
+"""The reads a user makes of the ledger (:class:`LedgerReports`, which :class:`~.store.Ledger` is): a run's
+spend, the summary, runs, search, and pruning. Each records the calls whose process died with a request in
+flight first (:meth:`~.store.Ledger.record_expired_reservations`), so that it reports their spend; the
+queries themselves live in :mod:`.queries`, :mod:`.run_scope` and :mod:`.prune`."""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Callable
+from decimal import Decimal
+from typing import TYPE_CHECKING, Any, TypeVar
+
+from .run_scope import RunSpend, run_spend_in
+
+T = TypeVar("T")
+
+
+class LedgerReports:
+    if TYPE_CHECKING:  # what the store provides
+
+        async def read(self, fn: Callable[[sqlite3.Connection], T], *, snapshot: bool = True) -> T: ...
+
+        async def record_expired_reservations(self) -> int: ...
+
+    async def run_cost(self, run_id: str) -> tuple[Decimal, bool]:
+        """Spend recorded for a run and its child runs (delegations), and whether any cost was unknown."""
+        spend = await self.run_spend(run_id)
+        return spend.known_usd, not spend.cost_complete
+
+    async def run_spend(self, run_id: str) -> RunSpend:
+        """A run's scope (as :meth:`run_cost`), with its attempts of unknown cost counted apart."""
+        await self.record_expired_reservations()
+        return await self.read(lambda conn: run_spend_in(conn, run_id))
+
+    async def summarize(self, filters: Any = None) -> dict[str, Any]:
+        from .queries import summarize
+
+        await self.record_expired_reservations()
+        return await summarize(self, filters)
+
+    async def query_runs(self, filters: Any = None) -> list[dict[str, Any]]:
+        return (await self.query_runs_page(filters))["runs"]
+
+    async def query_runs_page(self, filters: Any = None) -> dict[str, Any]:
+        from .queries import query_runs_page
+
+        await self.record_expired_reservations()
+        return await query_runs_page(self, filters)
+
+    async def search(self, pattern: str, limit: int = 50, since: str | float | None = None) -> list[dict[str, Any]]:
+        return (await self.search_page(pattern, limit, since))["hits"]
+
+    async def search_page(self, pattern: str, limit: int = 50, since: str | float | None = None) -> dict[str, Any]:
+        from .queries import search_page
+
+        await self.record_expired_reservations()
+        return await search_page(self, pattern, limit, since)
+
+    async def prune(self, older_than_seconds: float) -> dict[str, int]:
+        from .prune import prune
+
+        return await prune(self, older_than_seconds)
