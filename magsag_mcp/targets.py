@@ -241,8 +241,8 @@ API_CHOICES = ("chat", "responses")
 
 
 def _check_capabilities(value: Any) -> None:
-    """``params.capabilities``: what a target's server lacks (``providers.base.Capabilities``)."""
-    from .providers.base import CAPABILITY_NAMES
+    """``params.capabilities``: what a target's server lacks (``providers.capabilities.Capabilities``)."""
+    from .providers.capabilities import CAPABILITY_NAMES
 
     if not isinstance(value, Mapping):
         raise ConfigError(f"params.capabilities must be a mapping such as {{tools: false}}, got {value!r}")

@@ -13,7 +13,8 @@ from typing import Any
 from ..errors import ConfigError
 from ..transport import Transport
 from ..types import Target
-from .base import Capabilities, Endpoint, HTTPProvider, Provider, WireFormat
+from .base import Endpoint, HTTPProvider, Provider, WireFormat
+from .capabilities import Capabilities
 
 __all__ = [
     "Capabilities",

@@ -13,7 +13,6 @@ import functools
 import time
 from abc import ABC, abstractmethod
 from collections.abc import Awaitable, Callable, Mapping
-from dataclasses import dataclass, fields, replace
 from typing import Any, ClassVar
 from urllib.parse import urlsplit
 
@@ -29,34 +28,13 @@ from ..errors import (
 )
 from ..transport import HttpResponse, SSEEvent, StreamResponse, Timeouts, Transport, page_hint
 from ..types import LLMRequest, LLMResult, Target, Usage
+from .capabilities import Capabilities, capabilities_for
 from .http_errors import says_no_such_route
 from .json_output import parse_json_output
 
 #: called with progress while a stream comes in: ("delta", {"chars": n, "text": t}) (``t`` the answer's text that
 #: just came, ``n`` the characters of this attempt's text so far) and similar
 ProgressCallback = Callable[[str, dict[str, Any]], Awaitable[None] | None]
-
-
-@dataclass(slots=True, frozen=True)
-class Capabilities:
-    tools: bool = True
-    json: bool = True
-    json_schema: bool = True
-    streaming: bool = True
-
-    def missing(self, needs: set[str]) -> list[str]:
-        return sorted(n for n in needs if not getattr(self, n))
-
-
-CAPABILITY_NAMES = frozenset(f.name for f in fields(Capabilities))
-
-
-def capabilities_for(caps: Capabilities, target: Target) -> Capabilities:
-    """A target may declare what its server lacks: ``params: {capabilities: {tools: false}}``."""
-    declared = target.param("capabilities") if target.params else None
-    if isinstance(declared, dict):
-        return replace(caps, **{k: bool(v) for k, v in declared.items() if k in CAPABILITY_NAMES})
-    return caps
 
 
 class StreamAccumulator(ABC):

@@ -23,7 +23,8 @@ import anyio
 from .. import errors as E
 from ..transport import Transport
 from ..types import LLMRequest, LLMResult, Target, ToolCall, Usage
-from .base import Capabilities, ProgressCallback, Provider, capabilities_for
+from .base import ProgressCallback, Provider
+from .capabilities import Capabilities, capabilities_for
 from .json_output import parse_json_output
 
 _FAILURES: dict[str, type[E.ProviderError]] = {

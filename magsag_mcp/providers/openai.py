@@ -13,7 +13,8 @@ from urllib.parse import quote
 
 from ..transport import Transport
 from ..types import LLMRequest, LLMResult, Target
-from .base import Capabilities, Endpoint, HTTPProvider, ProgressCallback, WireFormat
+from .base import Endpoint, HTTPProvider, ProgressCallback, WireFormat
+from .capabilities import Capabilities
 from .openai_chat import ChatCompletionsFormat
 from .openai_responses import MIN_OUTPUT_TOKENS, ResponsesFormat
 

@@ -1,0 +1,30 @@
+"""What a target can do (tools, JSON output, a JSON schema, streaming): :class:`Capabilities`, as a provider
+class declares it and as a target's ``params.capabilities`` narrows it for a server that lacks a feature."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, fields, replace
+
+from ..types import Target
+
+
+@dataclass(slots=True, frozen=True)
+class Capabilities:
+    tools: bool = True
+    json: bool = True
+    json_schema: bool = True
+    streaming: bool = True
+
+    def missing(self, needs: set[str]) -> list[str]:
+        return sorted(n for n in needs if not getattr(self, n))
+
+
+CAPABILITY_NAMES = frozenset(f.name for f in fields(Capabilities))
+
+
+def capabilities_for(caps: Capabilities, target: Target) -> Capabilities:
+    """A target may declare what its server lacks: ``params: {capabilities: {tools: false}}``."""
+    declared = target.param("capabilities") if target.params else None
+    if isinstance(declared, dict):
+        return replace(caps, **{k: bool(v) for k, v in declared.items() if k in CAPABILITY_NAMES})
+    return caps
