@@ -336,3 +336,26 @@ async def test_compat_at_lm_studio_without_v1_says_what_the_base_url_should_be(s
     with pytest.raises(E.ProviderError) as info:
         await compat(server, transport).complete(ask(stream=stream), Target("compat", "m"))
     assert "base URL" not in info.value.message
+
+
+@pytest.mark.parametrize(
+    ("status", "message"),
+    [
+        (501, "This server does not support multimodal input; start it with --mmproj"),  # llama.cpp's not_supported
+        (400, "Unsupported image URL scheme 'file'; send the image as a data URL"),
+    ],
+)
+async def test_a_chat_error_of_the_servers_own_after_a_missing_responses_api_is_that_error(
+    serve, transport, status, message
+):
+    # llama.cpp's server has no /v1/responses (404) and answers a feature it lacks 501 not_supported_error.
+    # Chat completions are there: the error is the server's own, not "neither /responses nor /chat/completions
+    # (HTTP 404 and 501); set the base URL", which hid what it said and sent the user to a base URL that is right.
+    body = {"error": {"code": status, "message": message, "type": "not_supported_error"}}
+    server = await serve({"/v1/chat/completions": answer(status, body)})
+    provider = LocalProvider({}, transport)
+    with pytest.raises(E.ProviderError) as info:
+        await provider.complete(ask(), Target("local", "llama3.1:70b", base_url=server.url + "/v1"))
+    err = info.value
+    assert not isinstance(err, E.NotConfiguredError) and err.status == status and message in err.message
+    assert server.paths == ["/v1/responses", "/v1/chat/completions"] and provider.chat_only == {server.url + "/v1"}

@@ -101,8 +101,14 @@ def _about_a_model(exc: ProviderError) -> bool:
 
 
 def _no_route(exc: ProviderError) -> bool:
-    """Whether chat completions, too, answered that there is no such route here (not a missing model)."""
-    return lacks_responses_api(exc) and not (exc.status == 404 and _about_a_model(exc))
+    """Whether chat completions, too, answered that there is no such route here: a 404 not about a model, a 405,
+    LM Studio's 200 "Unexpected endpoint". A 400 or 501 from the route is the server's own word on the request
+    (llama.cpp's 501 not_supported_error for a feature it lacks, "unsupported image URL"): raised as it is."""
+    if exc.status == 404:
+        return not _about_a_model(exc)
+    if exc.status is not None and 200 <= exc.status < 300:
+        return says_no_such_route(exc.message)
+    return exc.status == 405
 
 
 class LocalProvider(HTTPProvider):
