@@ -1728,6 +1728,33 @@ async def test_a_run_whose_first_call_is_in_flight_is_placed_by_its_reservations
     assert conn.execute("SELECT parent_run_id FROM runs WHERE run_id = 'sub'").fetchone() == ("mag",)
 
 
+async def test_a_delegated_run_in_flight_is_placed_by_the_call_that_named_its_parent(catalog_copy, tmp_path, upstream):
+    # sag, delegated from mag, has two calls in flight: one that named mag (its reservation's budget run) and one
+    # that left parent_run_id out, as the refusal message advises (reserved under sag itself: sag is not recorded
+    # yet). Whichever reservation came first placed sag: a continuation naming mag was refused as "recorded as a
+    # top run", and a run delegated from sag was put under sag, outside mag's limit.
+    prices(catalog_copy, '"compat:metered": {input: 1.0, output: 1.0}\n')
+    policy(catalog_copy, "policies:\n  - name: run_cap\n    thresholds: {max_cost_per_run_usd: 1}\n")
+    svc = await open_service(catalog_copy, tmp_path, upstream)
+    now = time.time()
+    await svc.ledger.submit(  # the call without a parent retried after the first: its reservation is the older
+        lambda conn: conn.executemany(
+            "INSERT INTO budget_reservations (run_id, agent, created_at, expires_at, amount_pusd, state,"
+            " attempt_run_id, provider, model, skill) VALUES (?, NULL, ?, ?, 1, 'held', ?, 'compat', 'metered', NULL)",
+            [("sag", now, now + 900, "sag"), ("mag", now, now + 900, "sag")],
+        )
+    )
+    payload = {"data": "d" * 40, "model_config": {"provider": "compat", "model": "metered", "max_tokens": 100}}
+    try:
+        await svc.invoke_skill("skill.analysis", payload, run_id="sub", parent_run_id="sag")
+        await svc.invoke_skill("skill.analysis", payload, run_id="sag", parent_run_id="mag")
+    finally:
+        await svc.aclose()
+    conn = sqlite3.connect(tmp_path / "gov.db")
+    assert conn.execute("SELECT parent_run_id FROM runs WHERE run_id = 'sub'").fetchone() == ("mag",)
+    assert conn.execute("SELECT parent_run_id FROM runs WHERE run_id = 'sag'").fetchone() == ("mag",)
+
+
 async def test_a_refused_fallback_still_shrinks_its_calls_failed_attempts(tmp_path: Path):
     # A 503 costs 0: the call's next reservation shrinks it to that. When that reservation was refused (a
     # hop dearer than the limit), the shrink was rolled back with it yet marked done, so the 503 went on

@@ -12,8 +12,12 @@ import sqlite3
 from ..errors import InputError
 from .budget import recorded_parent
 
-#: a run whose first call is still in flight is not recorded yet: its reservations name its budget run
-_IN_FLIGHT = "SELECT run_id FROM budget_reservations WHERE attempt_run_id = ? LIMIT 1"
+#: a run whose first call is still in flight is not recorded yet: its reservations name its budget run. One
+#: naming another run first: a call that named the run's parent placed it, while one that left the parent out
+#: (and reserved under the unrecorded run itself) only continues it, wherever it is
+_IN_FLIGHT = (
+    "SELECT run_id FROM budget_reservations WHERE attempt_run_id = ? ORDER BY run_id = attempt_run_id, id LIMIT 1"
+)
 
 
 def top_run(conn: sqlite3.Connection, run_id: str, parent_run_id: str) -> str:
