@@ -231,3 +231,20 @@ async def test_the_v1_api_is_called_at_its_own_path(fake_openai: FakeOpenAI, tra
     assert (streamed.text, streamed.usage.output_tokens) == ("streamed from v1", 5)
     assert fake_openai.requests[1].body["stream_options"] == {"include_usage": True}
     assert fake_openai.violations == []
+
+
+@pytest.mark.parametrize("suffix", ["/openai", "/openai/", "/openai/v1", "/openai/v1/", "/OpenAI"])
+@pytest.mark.parametrize(
+    ("version", "path"), [("2024-10-21", f"/openai/deployments/{DEPLOYMENT}"), ("v1", "/openai/v1")]
+)
+async def test_an_endpoint_given_with_its_openai_path_is_not_doubled(
+    fake_openai: FakeOpenAI, transport: Transport, suffix: str, version: str, path: str
+):
+    # The portal and the SDKs show the endpoint as https://RESOURCE.openai.azure.com/openai/v1/ (the v1 API's
+    # base URL) or with /openai: either, given as AZURE_OPENAI_ENDPOINT, still calls the resource's one path
+    # rather than /openai/openai/..., which Azure answers 404 "Resource not found".
+    env = env_for(fake_openai, AZURE_OPENAI_API_VERSION=version)
+    env["AZURE_OPENAI_ENDPOINT"] = fake_openai.url + suffix
+    result = await AzureProvider(env, transport).complete(ask(), Target("azure", DEPLOYMENT))
+    assert result.text == "ok"
+    assert fake_openai.requests[0].path == f"{path}/chat/completions"

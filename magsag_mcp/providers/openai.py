@@ -56,7 +56,7 @@ class AzureEndpoint(Endpoint):
     base_url_env = ("AZURE_OPENAI_ENDPOINT",)
     base_url_hint = (
         "the model is a deployment's name, and AZURE_OPENAI_ENDPOINT (or the target's base_url) is the "
-        "resource's root, https://RESOURCE.openai.azure.com/, with nothing after it"
+        "resource's root, https://RESOURCE.openai.azure.com/ (a trailing /openai or /openai/v1 is dropped)"
     )
 
     def base_url(self, target: Target) -> str:
@@ -77,8 +77,17 @@ class AzureEndpoint(Endpoint):
     def headers(self, model: str) -> dict[str, str]:
         return {"api-key": self.require_key(model)}
 
-    def url(self, wire: WireFormat, target: Target, *, stream: bool) -> tuple[str, dict[str, str]]:
+    def resource_root(self, target: Target) -> str:
+        """The resource's root, without the ``/openai`` or ``/openai/v1`` the portal and the SDKs show after it
+        (the v1 API's base URL): kept, it would double into ``/openai/openai/...``, which Azure answers 404."""
         base = self.base_url(target).rstrip("/")
+        for suffix in ("/openai/v1", "/openai"):
+            if base.lower().endswith(suffix):
+                return base[: -len(suffix)]
+        return base
+
+    def url(self, wire: WireFormat, target: Target, *, stream: bool) -> tuple[str, dict[str, str]]:
+        base = self.resource_root(target)
         version = self.api_version()
         if azure_v1_api(version):
             # the v1 API: OpenAI's paths below /openai/v1, the deployment as the body's model; "v1" itself
