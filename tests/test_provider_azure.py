@@ -248,3 +248,40 @@ async def test_an_endpoint_given_with_its_openai_path_is_not_doubled(
     result = await AzureProvider(env, transport).complete(ask(), Target("azure", DEPLOYMENT))
     assert result.text == "ok"
     assert fake_openai.requests[0].path == f"{path}/chat/completions"
+
+
+@pytest.mark.parametrize("version", ["2024-10-21", "v1"])
+async def test_an_entra_id_token_is_sent_as_a_bearer_token(fake_openai: FakeOpenAI, transport: Transport, version):
+    # A resource with key authentication disabled (disableLocalAuth) takes only Microsoft Entra ID tokens, as
+    # "Authorization: Bearer" (the spec's "bearer" scheme); AZURE_OPENAI_AD_TOKEN is where the SDKs read one.
+    token = "eyJ0eXAiOiJKV1QiLCJhbGciOiJSUzI1NiJ9.entra-test-token-0123456789"
+    fake_openai.azure_token = token
+    env = {
+        "AZURE_OPENAI_AD_TOKEN": token,
+        "AZURE_OPENAI_ENDPOINT": fake_openai.url,
+        "AZURE_OPENAI_API_VERSION": version,
+    }
+    provider = AzureProvider(env, transport)
+    assert provider.unavailable(Target("azure", DEPLOYMENT)) is None
+    result = await provider.complete(ask(), Target("azure", DEPLOYMENT))
+    assert result.text == "ok"
+    (req,) = fake_openai.requests
+    assert req.headers["Authorization"] == f"Bearer {token}" and "api-key" not in req.headers
+    # an expired token is refused with 401; the message says which setting to renew and never shows it
+    env["AZURE_OPENAI_AD_TOKEN"] = token + "-expired"
+    with pytest.raises(E.AuthenticationError) as info:
+        await AzureProvider(env, transport).complete(ask(), Target("azure", DEPLOYMENT))
+    assert token not in str(info.value) and token not in json.dumps(info.value.to_dict())
+
+
+async def test_an_api_key_wins_over_an_entra_id_token(fake_openai: FakeOpenAI, transport: Transport):
+    env = env_for(fake_openai, AZURE_OPENAI_AD_TOKEN="entra-test-token-0123456789")
+    await AzureProvider(env, transport).complete(ask(), Target("azure", DEPLOYMENT))
+    (req,) = fake_openai.requests
+    assert req.headers["api-key"] == AZURE_KEY and "Authorization" not in req.headers
+
+
+async def test_no_key_nor_token_names_both_settings(transport: Transport):
+    provider = AzureProvider({"AZURE_OPENAI_ENDPOINT": "https://res.openai.azure.com"}, transport)
+    reason = provider.unavailable(Target("azure", DEPLOYMENT)) or ""
+    assert "AZURE_OPENAI_API_KEY" in reason and "AZURE_OPENAI_AD_TOKEN" in reason

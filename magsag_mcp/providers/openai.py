@@ -45,14 +45,17 @@ class OpenAIEndpoint(Endpoint):
 
 
 class AzureEndpoint(Endpoint):
-    """``{endpoint}/openai/deployments/{deployment}/chat/completions?api-version=...``, ``api-key``; with
-    api-version ``v1`` (or an undated ``preview``), the v1 API's ``{endpoint}/openai/v1/chat/completions``.
+    """``{endpoint}/openai/deployments/{deployment}/chat/completions?api-version=...``, ``api-key`` (or an
+    Entra ID token as ``Authorization: Bearer``); with api-version ``v1`` (or an undated ``preview``), the v1
+    API's ``{endpoint}/openai/v1/chat/completions``.
 
     The target's model is the deployment name.
     """
 
     provider = "azure"
-    key_env = ("AZURE_OPENAI_API_KEY",)
+    #: the resource's key, sent as ``api-key``; or a Microsoft Entra ID token, sent as ``Authorization: Bearer``
+    #: (a resource with key authentication disabled takes only that)
+    key_env = ("AZURE_OPENAI_API_KEY", "AZURE_OPENAI_AD_TOKEN")
     base_url_env = ("AZURE_OPENAI_ENDPOINT",)
     base_url_hint = (
         "the model is a deployment's name, and AZURE_OPENAI_ENDPOINT (or the target's base_url) is the "
@@ -75,7 +78,8 @@ class AzureEndpoint(Endpoint):
         return self.setting("AZURE_OPENAI_API_VERSION") or DEFAULT_AZURE_API_VERSION
 
     def headers(self, model: str) -> dict[str, str]:
-        return {"api-key": self.require_key(model)}
+        key = self.require_key(model)
+        return {"api-key": key} if key == self.env.get("AZURE_OPENAI_API_KEY") else {"Authorization": f"Bearer {key}"}
 
     def resource_root(self, target: Target) -> str:
         """The resource's root, without the ``/openai`` or ``/openai/v1`` the portal and the SDKs show after it

@@ -98,6 +98,8 @@ class FakeOpenAI:
     ) -> None:
         self.key = key
         self.azure_key = azure_key
+        #: a Microsoft Entra ID token the Azure routes also take, as ``Authorization: Bearer`` (None: none does)
+        self.azure_token: str | None = None
         self.default = default or R.reply("ok")
         self.validate = validate
         self.steps: deque[Step] = deque()
@@ -197,6 +199,25 @@ class FakeOpenAI:
         )
         return self._error(err)
 
+    def _azure_denied(self, request: web.Request) -> web.Response | None:
+        """Azure's 401 unless the request carries the resource's ``api-key`` or (without one) a valid Entra
+        ID token as ``Authorization: Bearer``, each answered the way Azure answers it."""
+        if "api-key" not in request.headers and request.headers.get("Authorization", "").startswith("Bearer "):
+            if self.azure_token is not None and request.headers["Authorization"] == f"Bearer {self.azure_token}":
+                return None
+            message = (
+                "Unauthorized. Access token is missing, invalid, audience is incorrect "
+                "(https://cognitiveservices.azure.com), or have expired."
+            )
+            return self._error(R.error(401, message, code="401"), azure=True)
+        if request.headers.get("api-key") != self.azure_key:
+            message = (
+                "Access denied due to invalid subscription key or wrong API endpoint. Make sure to provide a "
+                "valid key for an active subscription and use a correct regional API endpoint for your resource."
+            )
+            return self._error(R.error(401, message, code="401"), azure=True)
+        return None
+
     def _error(self, err: ErrorReply, *, azure: bool = False) -> web.Response:
         headers = {"x-request-id": "req_fake", **err.headers}
         if err.raw is not None:
@@ -224,12 +245,8 @@ class FakeOpenAI:
             return self._error(R.error(404, "Resource not found", code="404"), azure=True)
         if not _API_VERSION.match(version):
             return self._error(R.error(400, "API version not supported", code="BadRequest"), azure=True)
-        if request.headers.get("api-key") != self.azure_key:
-            message = (
-                "Access denied due to invalid subscription key or wrong API endpoint. Make sure to provide a "
-                "valid key for an active subscription and use a correct regional API endpoint for your resource."
-            )
-            return self._error(R.error(401, message, code="401"), azure=True)
+        if denied := self._azure_denied(request):
+            return denied
         if (
             isinstance(body, dict)
             and "max_completion_tokens" in body
@@ -253,8 +270,8 @@ class FakeOpenAI:
         body = await self._record(request)
         if request.query.get("api-version") not in (None, "preview"):
             return self._error(R.error(400, "API version not supported", code="BadRequest"), azure=True)
-        if request.headers.get("api-key") != self.azure_key:
-            return self._error(R.error(401, "Access denied due to invalid subscription key", code="401"), azure=True)
+        if denied := self._azure_denied(request):
+            return denied
         if problems := self._check("openai", "CreateChatCompletionRequest", request, body):
             return self._error(R.error(400, "; ".join(problems)[:1000], code="BadRequest"), azure=True)
         if refusal := format_refused(body):
