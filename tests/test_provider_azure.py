@@ -285,3 +285,20 @@ async def test_no_key_nor_token_names_both_settings(transport: Transport):
     provider = AzureProvider({"AZURE_OPENAI_ENDPOINT": "https://res.openai.azure.com"}, transport)
     reason = provider.unavailable(Target("azure", DEPLOYMENT)) or ""
     assert "AZURE_OPENAI_API_KEY" in reason and "AZURE_OPENAI_AD_TOKEN" in reason
+
+
+@pytest.mark.parametrize(
+    ("version", "path", "query"),
+    [("2024-10-21", "/openai/models", {"api-version": "2024-10-21"}), ("v1", "/openai/v1/models", {})],
+)
+async def test_the_probe_lists_the_resources_models_where_azure_serves_them(
+    fake_openai: FakeOpenAI, transport: Transport, version: str, path: str, query: dict[str, str]
+):
+    # magsag doctor --probe: a rightly configured resource is reachable. Azure lists models at
+    # {endpoint}/openai/models?api-version=... (the v1 API: /openai/v1/models); {endpoint}/models is a 404,
+    # which the probe would report as a wrong endpoint.
+    provider = AzureProvider(env_for(fake_openai, AZURE_OPENAI_API_VERSION=version), transport)
+    assert await provider.probe() == "reachable"
+    (req,) = fake_openai.requests
+    assert (req.method, req.path, req.query) == ("GET", path, query)
+    assert req.headers["api-key"] == AZURE_KEY

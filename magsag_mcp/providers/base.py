@@ -159,6 +159,10 @@ class Endpoint(ABC):
         params = wire.stream_params() if stream else {}
         return self.base_url(target).rstrip("/") + wire.path(target.model, stream=stream), params
 
+    def probe_url(self, target: Target) -> str:
+        """Where :meth:`HTTPProvider.probe` GETs: ``probe_path`` below the base URL."""
+        return self.base_url(target).rstrip("/") + self.probe_path
+
     def describe(self) -> dict[str, Any]:
         """What ``magsag doctor`` shows: never the key itself."""
         return {"key_env": list(self.key_env), "key_set": self.api_key() is not None}
@@ -240,7 +244,7 @@ class HTTPProvider(Provider):
     async def probe(self) -> str:
         target = Target(self.name, "probe")
         try:
-            url = self.endpoint.base_url(target).rstrip("/") + self.endpoint.probe_path
+            url = self.endpoint.probe_url(target)
             resp = await self.transport.get(
                 url, headers=self.endpoint.headers("probe"), timeouts=Timeouts(3.0, 5.0, from_settings=False)
             )

@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import replace
 from typing import Any
-from urllib.parse import quote
+from urllib.parse import quote, urlencode
 
 from ..transport import Transport
 from ..types import LLMRequest, LLMResult, Target
@@ -103,6 +103,14 @@ class AzureEndpoint(Endpoint):
         return f"{base}/openai/deployments/{deployment}{wire.path(target.model, stream=stream)}", {
             "api-version": self.api_version()
         }
+
+    def probe_url(self, target: Target) -> str:
+        """The resource's model list, ``/openai/models?api-version=...`` (the v1 API's ``/openai/v1/models``):
+        nothing is served at ``{endpoint}/models``."""
+        version = self.api_version()
+        path = "/openai/v1/models" if azure_v1_api(version) else "/openai/models"
+        query = "" if version == "v1" else "?" + urlencode({"api-version": version})
+        return f"{self.resource_root(target)}{path}{query}"
 
     def describe(self) -> dict[str, Any]:
         return {

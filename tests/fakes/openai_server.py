@@ -145,6 +145,8 @@ class FakeOpenAI:
         app.router.add_get("/v1/models", self._models)
         app.router.add_post("/openai/deployments/{deployment}/chat/completions", self._azure_chat)
         app.router.add_post("/openai/v1/chat/completions", self._azure_v1_chat)
+        app.router.add_get("/openai/models", self._azure_models)
+        app.router.add_get("/openai/v1/models", self._azure_models)
         return app
 
     @contextlib.asynccontextmanager
@@ -334,6 +336,16 @@ class FakeOpenAI:
         if not self._bearer_ok(request):
             return self._unauthorized(request)
         data = [{"id": "gpt-4o", "object": "model", "created": R.CREATED, "owned_by": "system"}]
+        return web.json_response({"object": "list", "data": data})
+
+    async def _azure_models(self, request: web.Request) -> web.Response:
+        """Azure's model list: ``/openai/models?api-version=...`` (the v1 API: ``/openai/v1/models``)."""
+        await self._record(request)
+        if not request.path.startswith("/openai/v1/") and not request.query.get("api-version"):
+            return self._error(R.error(404, "Resource not found", code="404"), azure=True)
+        if denied := self._azure_denied(request):
+            return denied
+        data = [{"id": "gpt-4o", "object": "model", "created_at": R.CREATED, "status": "succeeded"}]
         return web.json_response({"object": "list", "data": data})
 
     async def _sse(self, request: web.Request, events: list[tuple[str | None, Any]], step: Reply) -> web.StreamResponse:
