@@ -136,6 +136,8 @@ async def test_streaming_with_tools_and_usage(fake_openai: FakeOpenAI, transport
     body = fake_openai.requests[0].body
     assert body["stream"] is True and body["stream_options"] == {"include_usage": True}
     assert body["tool_choice"] == {"type": "function", "function": {"name": "lookup"}}
+    # the stream began with Azure's prompt_filter_results chunk (no choice, blank id and model): it added nothing
+    assert result.model == DEPLOYMENT and (result.response_id or "").startswith("chatcmpl-")
 
 
 async def test_json_schema_output(fake_openai: FakeOpenAI, transport: Transport):

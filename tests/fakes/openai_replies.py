@@ -270,6 +270,18 @@ def chat_completion(model: str, r: Reply, *, azure: bool = False) -> dict[str, A
     return body
 
 
+def azure_prompt_filter_chunk() -> dict[str, Any]:
+    """The first chunk of an Azure stream: the prompt's filter results, ``choices`` empty, the rest blank."""
+    return {
+        "choices": [],
+        "created": 0,
+        "id": "",
+        "model": "",
+        "object": "",
+        "prompt_filter_results": [{"prompt_index": 0, "content_filter_results": _azure_filters()}],
+    }
+
+
 def _pieces(text: str) -> list[str]:
     """A text split the way models stream it: word by word, the space leading."""
     words = text.split(" ")

@@ -300,6 +300,9 @@ class FakeOpenAI:
             first = R.chat_chunks(model, R.reply("partial"), include_usage=include_usage)[:2]
             return await self._sse(request, [(None, e) for e in first] + [(None, R.chat_error_chunk(step))], Reply())
         chunks = R.chat_chunks(model, step, include_usage=include_usage)
+        if azure:
+            # Azure streams the prompt's filter results first, in a chunk with no choice, id or model
+            chunks.insert(0, R.azure_prompt_filter_chunk())
         return await self._sse(request, [(None, c) for c in chunks], step)
 
     async def _responses(self, request: web.Request) -> web.StreamResponse:
