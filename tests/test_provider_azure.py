@@ -304,3 +304,17 @@ async def test_the_probe_lists_the_resources_models_where_azure_serves_them(
     (req,) = fake_openai.requests
     assert (req.method, req.path, req.query) == ("GET", path, query)
     assert req.headers["api-key"] == AZURE_KEY
+
+
+async def test_the_sdks_openai_api_version_is_read_when_azures_own_is_unset(
+    fake_openai: FakeOpenAI, transport: Transport
+):
+    # The openai SDK's AzureOpenAI (and LangChain) read OPENAI_API_VERSION: set for them, it picks the same
+    # api-version here (and so streaming, which needs 2024-09-01-preview or later) instead of the GA default.
+    provider = AzureProvider(env_for(fake_openai, OPENAI_API_VERSION="2025-01-01-preview"), transport)
+    assert provider.capabilities(Target("azure", DEPLOYMENT)).streaming is True
+    await provider.complete(ask(), Target("azure", DEPLOYMENT))
+    assert fake_openai.requests[0].query == {"api-version": "2025-01-01-preview"}
+    both = env_for(fake_openai, OPENAI_API_VERSION="2025-01-01-preview", AZURE_OPENAI_API_VERSION="2024-06-01")
+    await AzureProvider(both, transport).complete(ask(), Target("azure", DEPLOYMENT))
+    assert fake_openai.requests[1].query == {"api-version": "2024-06-01"}

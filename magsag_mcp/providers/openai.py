@@ -75,7 +75,11 @@ class AzureEndpoint(Endpoint):
         return url
 
     def api_version(self) -> str:
-        return self.setting("AZURE_OPENAI_API_VERSION") or DEFAULT_AZURE_API_VERSION
+        """AZURE_OPENAI_API_VERSION, else OPENAI_API_VERSION (what the openai SDK's AzureOpenAI and LangChain
+        read), else the GA default."""
+        return (
+            self.setting("AZURE_OPENAI_API_VERSION") or self.setting("OPENAI_API_VERSION") or DEFAULT_AZURE_API_VERSION
+        )
 
     def headers(self, model: str) -> dict[str, str]:
         key = self.require_key(model)
