@@ -318,3 +318,42 @@ async def test_the_sdks_openai_api_version_is_read_when_azures_own_is_unset(
     both = env_for(fake_openai, OPENAI_API_VERSION="2025-01-01-preview", AZURE_OPENAI_API_VERSION="2024-06-01")
     await AzureProvider(both, transport).complete(ask(), Target("azure", DEPLOYMENT))
     assert fake_openai.requests[1].query == {"api-version": "2024-06-01"}
+
+
+@pytest.mark.parametrize(
+    ("version", "knows"),
+    [
+        ("2024-02-01", False),
+        ("2024-06-01", False),
+        ("2024-07-01-preview", False),
+        ("2024-08-01-preview", True),
+        ("2024-10-21", True),
+        ("2025-01-01-preview", True),
+        ("v1", True),
+        ("preview", True),
+    ],
+)
+async def test_a_json_schema_is_asked_only_of_an_api_version_that_knows_it(
+    fake_openai: FakeOpenAI, transport: Transport, version: str, knows: bool
+):
+    # Structured outputs (response_format json_schema) came with 2024-08-01-preview, GA in 2024-10-21; an older
+    # api-version (the 2024-06-01 GA many resources pin) answers 400 "Invalid parameter: 'response_format' must be
+    # one of 'json_object', 'text'", a bad request that would stop the cascade. Routing skips such a target for a
+    # call with a schema (another may serve it), and a direct call says which setting to change, sending nothing.
+    schema = {
+        "type": "object",
+        "properties": {"a": {"type": "integer"}},
+        "required": ["a"],
+        "additionalProperties": False,
+    }
+    provider = AzureProvider(env_for(fake_openai, AZURE_OPENAI_API_VERSION=version), transport)
+    assert provider.capabilities(Target("azure", DEPLOYMENT)).json_schema is knows
+    assert provider.capabilities(Target("azure", DEPLOYMENT)).json is True
+    fake_openai.queue(R.json_reply({"a": 1}))
+    if knows:
+        result = await provider.complete(ask(json_schema=schema), Target("azure", DEPLOYMENT))
+        assert result.parsed == {"a": 1}
+        return
+    with pytest.raises(E.UnsupportedFeatureError, match=f"api-version {version}.*AZURE_OPENAI_API_VERSION") as info:
+        await provider.complete(ask(json_schema=schema), Target("azure", DEPLOYMENT))
+    assert info.value.moves_on and fake_openai.requests == []

@@ -11,6 +11,7 @@ from dataclasses import replace
 from typing import Any
 from urllib.parse import quote, urlencode
 
+from ..errors import UnsupportedFeatureError
 from ..transport import Transport
 from ..types import LLMRequest, LLMResult, Target
 from .base import Endpoint, HTTPProvider, ProgressCallback, WireFormat
@@ -206,6 +207,19 @@ def azure_takes_max_completion_tokens(api_version: str) -> bool:
     return date >= ("2024-09-01" if api_version.endswith("-preview") else "2024-10-21")
 
 
+def azure_takes_json_schema(api_version: str) -> bool:
+    """Does this Azure api-version take ``response_format: {type: json_schema}`` (structured outputs)?
+
+    It arrived in 2024-08-01-preview, and 2024-10-21 is the first GA version with it; older ones (the
+    2024-06-01 GA many resources pin) take only ``text`` and ``json_object`` and answer 400 "Invalid
+    parameter: 'response_format' must be one of 'json_object', 'text'". Undated versions are the newest.
+    """
+    date = api_version[:10]
+    if len(date) != 10 or not date[:4].isdigit():
+        return True
+    return date >= ("2024-08-01" if api_version.endswith("-preview") else "2024-10-21")
+
+
 class AzureProvider(HTTPProvider):
     """Azure OpenAI. Streaming is used only with an api-version that reports usage at the end of a
     stream: without it a streamed call's cost could not be known, and money must be exact."""
@@ -216,16 +230,27 @@ class AzureProvider(HTTPProvider):
         endpoint = AzureEndpoint(env)
         version = endpoint.api_version()
         self.streams_usage = azure_streams_usage(version)
+        self.takes_json_schema = azure_takes_json_schema(version)
         field = "max_completion_tokens" if azure_takes_max_completion_tokens(version) else "max_tokens"
         super().__init__(ChatCompletionsFormat(max_tokens_field=field), endpoint, transport)
 
     def capabilities(self, target: Target) -> Capabilities:
         caps = super().capabilities(target)
-        return caps if self.streams_usage else replace(caps, streaming=False)
+        if not self.streams_usage:
+            caps = replace(caps, streaming=False)
+        return caps if self.takes_json_schema else replace(caps, json_schema=False)
 
     async def complete(
         self, request: LLMRequest, target: Target, *, progress: ProgressCallback | None = None
     ) -> LLMResult:
+        if request.json_schema is not None and not self.takes_json_schema:
+            version = self.endpoint.api_version()  # type: ignore[attr-defined]
+            raise UnsupportedFeatureError(
+                f"azure:{target.model}: api-version {version} takes no JSON schema (structured outputs arrived in "
+                "2024-08-01-preview, GA 2024-10-21); set AZURE_OPENAI_API_VERSION=2024-10-21 or later",
+                provider="azure",
+                model=target.model,
+            )
         if request.stream and not self.streams_usage:
             result = await self.call(self.wire, replace(request, stream=False), target, progress=progress)
             result.warnings.append(

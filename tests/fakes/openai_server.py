@@ -259,6 +259,19 @@ class FakeOpenAI:
                 400, "Unrecognized request argument supplied: max_completion_tokens", type="invalid_request_error"
             )
             return self._error(err, azure=True)
+        if (
+            isinstance(body, dict)
+            and (body.get("response_format") or {}).get("type") == "json_schema"
+            and not _azure_knows_json_schema(version)
+        ):
+            # structured outputs came with 2024-08-01-preview (GA 2024-10-21); before, only text and json_object
+            err = R.error(
+                400,
+                "Invalid parameter: 'response_format' must be one of 'json_object', 'text'.",
+                type="invalid_request_error",
+                param="response_format",
+            )
+            return self._error(err, azure=True)
         if problems := self._check("azure", "createChatCompletionRequest", request, body):
             return self._error(R.error(400, "; ".join(problems)[:1000], code="BadRequest"), azure=True)
         if refusal := format_refused(body):
@@ -373,6 +386,11 @@ class FakeOpenAI:
 def _azure_knows_max_completion_tokens(version: str) -> bool:
     """max_completion_tokens came to Azure with 2024-09-01-preview; the first GA version with it is 2024-10-21."""
     return version[:10] >= ("2024-09-01" if version.endswith("-preview") else "2024-10-21")
+
+
+def _azure_knows_json_schema(version: str) -> bool:
+    """response_format json_schema came to Azure with 2024-08-01-preview; the first GA version with it is 2024-10-21."""
+    return version[:10] >= ("2024-08-01" if version.endswith("-preview") else "2024-10-21")
 
 
 #: o3 and o4-mini and their snapshots (not o3-mini, which came before them)
