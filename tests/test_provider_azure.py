@@ -357,3 +357,47 @@ async def test_a_json_schema_is_asked_only_of_an_api_version_that_knows_it(
     with pytest.raises(E.UnsupportedFeatureError, match=f"api-version {version}.*AZURE_OPENAI_API_VERSION") as info:
         await provider.complete(ask(json_schema=schema), Target("azure", DEPLOYMENT))
     assert info.value.moves_on and fake_openai.requests == []
+
+
+def _filtered(**fired: str) -> dict:
+    safe = {"filtered": False, "severity": "safe"}
+    results: dict = {"hate": safe, "self_harm": safe, "sexual": safe, "violence": safe}
+    for name, level in fired.items():
+        results[name] = (
+            {"filtered": True, "detected": True} if level == "detected" else {"filtered": True, "severity": level}
+        )
+    return results
+
+
+async def test_a_content_filter_400_names_the_filter_that_fired(fake_openai: FakeOpenAI, transport: Transport):
+    # Azure's 400: the message says only that a filter fired; innererror.content_filter_result says which
+    body = {
+        "error": {
+            "message": "The response was filtered due to the prompt triggering Azure OpenAI's content management "
+            "policy. Please modify your prompt and retry.",
+            "type": None,
+            "param": "prompt",
+            "code": "content_filter",
+            "status": 400,
+            "innererror": {
+                "code": "ResponsibleAIPolicyViolation",
+                "content_filter_result": _filtered(violence="high", jailbreak="detected"),
+            },
+        }
+    }
+    fake_openai.queue(R.error(400, raw=json.dumps(body), content_type="application/json"))
+    with pytest.raises(E.ContentFilteredError) as info:
+        await AzureProvider(env_for(fake_openai), transport).complete(ask(), Target("azure", DEPLOYMENT))
+    assert info.value.message.endswith("(filtered: violence (high), jailbreak (detected))"), info.value.message
+    assert info.value.moves_on and not info.value.retryable
+
+
+@pytest.mark.parametrize("stream", [False, True])
+async def test_an_answer_withheld_by_the_filter_names_the_filter_that_fired(
+    fake_openai: FakeOpenAI, transport: Transport, stream: bool
+):
+    fake_openai.queue(R.reply(None, finish="content_filter", filter_results=_filtered(sexual="medium")))
+    env = env_for(fake_openai, AZURE_OPENAI_API_VERSION="2025-01-01-preview")
+    with pytest.raises(E.ContentFilteredError) as info:
+        await AzureProvider(env, transport).complete(ask(stream=stream), Target("azure", DEPLOYMENT))
+    assert info.value.message.endswith("content filter (filtered: sexual (medium))"), info.value.message

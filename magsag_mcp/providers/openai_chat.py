@@ -14,6 +14,7 @@ from ..errors import ContentFilteredError, MalformedResponseError, ProviderConne
 from ..transport import HttpResponse, SSEEvent
 from ..types import FinishReason, LLMRequest, LLMResult, Message, ToolCall, Usage
 from .base import StreamAccumulator, WireFormat, first_stops, with_reported_usage
+from .content_filters import filter_note
 from .http_errors import error_for
 from .json_output import json_mode_system, schema_name
 
@@ -66,6 +67,8 @@ def openai_error(response: HttpResponse, *, provider: str, model: str) -> Provid
             message = str(err.get("message") or "")
             code = err.get("code") or err.get("type")
             code = str(code) if code is not None else None
+            inner = err.get("innererror")  # Azure's ResponsibleAIPolicyViolation: which filters fired
+            message += filter_note(inner.get("content_filter_result")) if isinstance(inner, dict) else ""
         elif isinstance(err, str):
             message = err
         if not message and "detail" in body:  # FastAPI-based servers: {"detail": "..."} or [{"loc", "msg"}]
@@ -265,7 +268,8 @@ class ChatCompletionsFormat(WireFormat):
         if finish == "content_filter" and not message.get("content") and not message.get("tool_calls"):
             raise with_reported_usage(
                 ContentFilteredError(
-                    f"{provider}:{model}: the answer was withheld by the provider's content filter",
+                    f"{provider}:{model}: the answer was withheld by the provider's content filter"
+                    + filter_note(choice.get("content_filter_results")),
                     provider=provider,
                     model=model,
                 ),
@@ -371,6 +375,8 @@ class _ChatStream(StreamAccumulator):
         self.response_id: str | None = None
         self.model_seen: str | None = None
         self.tier_seen: str | None = None
+        #: which of Azure's content filters fired, as the message of a withheld answer ends
+        self.filtered = ""
 
     def usage_so_far(self) -> Usage | None:
         # OpenAI sends usage once, after the finish; some servers send the count so far in every chunk,
@@ -417,6 +423,8 @@ class _ChatStream(StreamAccumulator):
                     slot["arguments"] += fn["arguments"]
             if choice.get("finish_reason"):
                 self.finish_raw = choice["finish_reason"]
+            if "content_filter_results" in choice:  # Azure's, on each choice
+                self.filtered = filter_note(choice["content_filter_results"]) or self.filtered
         if delta_text:
             self.parts.append(delta_text)
         return delta_text
@@ -460,7 +468,8 @@ class _ChatStream(StreamAccumulator):
         if finish == "content_filter" and not text and not self.calls:
             raise with_reported_usage(
                 ContentFilteredError(
-                    f"{self.provider}:{self.model}: the answer was withheld by the provider's content filter",
+                    f"{self.provider}:{self.model}: the answer was withheld by the provider's content filter"
+                    + self.filtered,
                     provider=self.provider,
                     model=self.model,
                 ),

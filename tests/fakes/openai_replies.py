@@ -103,6 +103,8 @@ class Reply:
     #: the model declined: chat's ``message.refusal`` (``delta.refusal`` streamed), the Responses API's
     #: ``refusal`` content part (``response.refusal.delta`` streamed); ``text`` is then usually None
     refusal: str | None = None
+    #: Azure: the choice's ``content_filter_results`` (default: every category safe), streamed on the finish chunk
+    filter_results: dict[str, Any] | None = None
     #: Responses API only: the response failed (status "failed", this ``{code, message}`` as its error;
     #: streamed, ``response.failed``), after the model had used ``usage``
     failed: dict[str, str] | None = None
@@ -238,7 +240,7 @@ def _finish(r: Reply) -> str:
     return r.finish or ("tool_calls" if r.tool_calls else "stop")
 
 
-def _azure_filters() -> dict[str, Any]:
+def azure_filters() -> dict[str, Any]:
     safe = {"filtered": False, "severity": "safe"}
     return {"hate": safe, "self_harm": safe, "sexual": safe, "violence": safe}
 
@@ -263,8 +265,8 @@ def chat_completion(model: str, r: Reply, *, azure: bool = False) -> dict[str, A
     if r.no_usage:
         del body["usage"]
     if azure:
-        choice["content_filter_results"] = _azure_filters()
-        body["prompt_filter_results"] = [{"prompt_index": 0, "content_filter_results": _azure_filters()}]
+        choice["content_filter_results"] = r.filter_results or azure_filters()
+        body["prompt_filter_results"] = [{"prompt_index": 0, "content_filter_results": azure_filters()}]
     else:
         body["service_tier"] = "default"
     return body
@@ -278,7 +280,7 @@ def azure_prompt_filter_chunk() -> dict[str, Any]:
         "id": "",
         "model": "",
         "object": "",
-        "prompt_filter_results": [{"prompt_index": 0, "content_filter_results": _azure_filters()}],
+        "prompt_filter_results": [{"prompt_index": 0, "content_filter_results": azure_filters()}],
     }
 
 

@@ -314,8 +314,14 @@ class FakeOpenAI:
             return await self._sse(request, [(None, e) for e in first] + [(None, R.chat_error_chunk(step))], Reply())
         chunks = R.chat_chunks(model, step, include_usage=include_usage)
         if azure:
-            # Azure streams the prompt's filter results first, in a chunk with no choice, id or model
+            # Azure streams the prompt's filter results first, in a chunk with no choice, id or model, and
+            # each choice's with it
             chunks.insert(0, R.azure_prompt_filter_chunk())
+            for c in chunks:
+                for choice in c.get("choices") or [] if isinstance(c, dict) else []:
+                    choice["content_filter_results"] = (
+                        (step.filter_results or {}) if choice["finish_reason"] else R.azure_filters()
+                    )
         return await self._sse(request, [(None, c) for c in chunks], step)
 
     async def _responses(self, request: web.Request) -> web.StreamResponse:
