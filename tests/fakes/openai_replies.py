@@ -273,13 +273,14 @@ def chat_completion(model: str, r: Reply, *, azure: bool = False) -> dict[str, A
 
 
 def azure_prompt_filter_chunk() -> dict[str, Any]:
-    """The first chunk of an Azure stream: the prompt's filter results, ``choices`` empty, the rest blank."""
+    """The first chunk of an Azure stream: the prompt's filter results, ``choices`` empty, id and model blank
+    (Azure sends ``object`` blank too; the 2024-10-21 spec the fake is checked against requires the chunk's)."""
     return {
         "choices": [],
         "created": 0,
         "id": "",
         "model": "",
-        "object": "",
+        "object": "chat.completion.chunk",
         "prompt_filter_results": [{"prompt_index": 0, "content_filter_results": azure_filters()}],
     }
 
