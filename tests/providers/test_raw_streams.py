@@ -414,26 +414,28 @@ WHOLE_THEN_CUT = {
 }
 
 
+def _streaming_provider(api: str, base: str, transport: Transport) -> tuple[Any, Target]:
+    """The provider and target that stream from ``base`` in ``api``'s format: chat, responses or anthropic."""
+    from magsag_mcp.providers.anthropic import AnthropicProvider
+
+    if api == "anthropic":
+        env = {"ANTHROPIC_BASE_URL": base.removesuffix("/v1"), "ANTHROPIC_API_KEY": "sk-ant-test-0123456789"}
+        return AnthropicProvider(env, transport), Target("anthropic", "claude-sonnet-4-5")
+    env = {"OPENAI_BASE_URL": base, "OPENAI_API_KEY": "sk-test-0123456789"}
+    return OpenAIProvider(env, transport), Target("openai", "gpt-4o", params=(("api", api),))
+
+
 @pytest.mark.parametrize("api", ["chat", "responses", "anthropic"])
 async def test_a_stream_whose_connection_breaks_after_its_terminal_event_is_the_answer(raw_stream, api: str):
     # The vendor sent the whole answer and its terminal event ([DONE], response.completed, message_stop), then
     # the connection's end was lost (a proxy that drops the chunked encoding's last chunk: aiohttp's "response
     # payload is not completed"). The answer, generated and billed, was thrown away as a dropped stream and
     # asked for again, paid twice.
-    from magsag_mcp.providers.anthropic import AnthropicProvider
-
     base = await raw_stream(WHOLE_THEN_CUT[api])
     transport = Transport()
     try:
         request = LLMRequest(messages=[Message("user", "hi")], stream=True)
-        if api == "anthropic":
-            env = {"ANTHROPIC_BASE_URL": base.removesuffix("/v1"), "ANTHROPIC_API_KEY": "sk-ant-test-0123456789"}
-            provider: Any = AnthropicProvider(env, transport)
-            target = Target("anthropic", "claude-sonnet-4-5")
-        else:
-            env = {"OPENAI_BASE_URL": base, "OPENAI_API_KEY": "sk-test-0123456789"}
-            provider = OpenAIProvider(env, transport)
-            target = Target("openai", "gpt-4o", params=(("api", api),))
+        provider, target = _streaming_provider(api, base, transport)
         result = await provider.complete(request, target)
     finally:
         await transport.aclose()
@@ -446,21 +448,12 @@ async def test_a_stream_event_that_is_json_but_no_object_is_a_malformed_answer_t
     # An event whose data is JSON but not an object (a proxy's array, a bare string): the accumulators read it
     # as a dict and failed with "unexpected AttributeError while handling the response" (and a traceback in
     # the server's log), which says nothing of what the vendor sent.
-    from magsag_mcp.providers.anthropic import AnthropicProvider
-
     name = "event: message_start\n" if api == "anthropic" else ""
     base = await raw_stream([f'{name}data: ["not", "an", "object"]\n\n'.encode()])
     transport = Transport()
     try:
         request = LLMRequest(messages=[Message("user", "hi")], stream=True)
-        if api == "anthropic":
-            env = {"ANTHROPIC_BASE_URL": base.removesuffix("/v1"), "ANTHROPIC_API_KEY": "sk-ant-test-0123456789"}
-            provider: Any = AnthropicProvider(env, transport)
-            target = Target("anthropic", "claude-sonnet-4-5")
-        else:
-            env = {"OPENAI_BASE_URL": base, "OPENAI_API_KEY": "sk-test-0123456789"}
-            provider = OpenAIProvider(env, transport)
-            target = Target("openai", "gpt-4o", params=(("api", api),))
+        provider, target = _streaming_provider(api, base, transport)
         with pytest.raises(E.MalformedResponseError, match="stream event is not a JSON object") as info:
             await provider.complete(request, target)
     finally:
