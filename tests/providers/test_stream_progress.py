@@ -15,29 +15,14 @@ from aiohttp.test_utils import TestServer
 from mcp.client import Client
 
 from magsag_mcp.mcp_server import build_server
-from magsag_mcp.service import Service
 
 from .fakes import FakeAnthropic, FakeGemini, FakeOpenAI
+from .test_cascades import KEY, open_service  # the three vendors' fakes behind one service
 
 pytestmark = pytest.mark.anyio
-KEY = "sk-test-key-123456"
 CATALOG = Path(__file__).resolve().parent.parent.parent / "catalog"
 MODELS = {"openai": "gpt-4o", "anthropic": "claude-3-5-sonnet-20241022", "google": "gemini-1.5-pro"}
 ANSWER = "alpha beta gamma delta epsilon zeta"
-
-
-async def open_service(tmp_path: Path, serve: Any, openai: Any, anthropic: Any, gemini: Any) -> Service:
-    env = {
-        "OPENAI_API_KEY": KEY,
-        "OPENAI_BASE_URL": await serve(openai) + "/v1",
-        "ANTHROPIC_API_KEY": KEY,
-        "ANTHROPIC_BASE_URL": await serve(anthropic),
-        "GEMINI_API_KEY": KEY,
-        "GEMINI_BASE_URL": await serve(gemini),
-        "MAGSAG_RETRY_BASE_DELAY": "0.001",
-        "MAGSAG_MAX_RETRIES": "1",
-    }
-    return await Service.open(db=tmp_path / "l.db", env=env)
 
 
 @pytest.mark.parametrize(
