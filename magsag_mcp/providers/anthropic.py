@@ -21,6 +21,7 @@ from typing import Any
 from ..errors import ContentFilteredError, MalformedResponseError, ProviderConnectionError, ProviderError, excerpt
 from ..transport import HttpResponse, SSEEvent, Transport
 from ..types import FinishReason, LLMRequest, LLMResult, Message, Target, ToolCall, Usage
+from .anthropic_thinking import settle
 from .base import Endpoint, HTTPProvider, StreamAccumulator, WireFormat
 from .http_errors import error_for
 from .json_output import with_json_instruction
@@ -125,6 +126,9 @@ class AnthropicMessagesFormat(WireFormat):
 
     def build(self, request: LLMRequest, model: str, *, stream: bool) -> tuple[dict[str, Any], list[str]]:
         notes: list[str] = []
+        max_tokens = request.max_tokens or DEFAULT_MAX_TOKENS
+        extra = dict(request.extra)  # the vendor params sent: thinking may have to change to fit the request
+        thinking = settle(request, max_tokens, extra, notes)
         temperature = request.temperature
         if temperature is not None and temperature > 1.0:
             notes.append(f"Anthropic's temperature range is 0-1; {temperature:g} was sent as 1")
@@ -132,15 +136,17 @@ class AnthropicMessagesFormat(WireFormat):
         if temperature is not None and temperature != 1.0 and _fixed_temperature(model):
             notes.append(f"{model} supports only the default temperature; temperature {temperature:g} was not sent")
             temperature = None
-        body: dict[str, Any] = {
-            "model": model,
-            "max_tokens": request.max_tokens or DEFAULT_MAX_TOKENS,
-            "messages": _messages(request),
-        }
+        if temperature is not None and temperature != 1.0 and thinking:
+            notes.append(
+                f"with extended thinking on, Anthropic takes only the default temperature; temperature "
+                f"{temperature:g} was not sent"
+            )
+            temperature = None
+        body: dict[str, Any] = {"model": model, "max_tokens": max_tokens, "messages": _messages(request)}
         system = request.system or ""
         tools = [{"name": t.name, "description": t.description, "input_schema": t.parameters} for t in request.tools]
         choice = _tool_choice(request.tool_choice)
-        if request.json_schema is not None and not request.tools:
+        if request.json_schema is not None and not request.tools and not thinking:
             # A tool's input_schema must describe an object: anything else is wrapped as {"value": ...}.
             wrapped = request.json_schema.get("type") != "object"
             name = JSON_VALUE_TOOL if wrapped else JSON_TOOL
@@ -154,9 +160,11 @@ class AnthropicMessagesFormat(WireFormat):
         elif request.json_output or request.json_schema is not None:
             system = with_json_instruction(system)
             if request.json_schema is not None:
-                # Forcing the JSON tool would keep the model from calling the caller's tools.
+                # Forcing the JSON tool would keep the model from calling the caller's tools, and the API
+                # takes no forced tool with thinking on.
+                why = "with tools in the call" if request.tools else "with extended thinking on"
                 notes.append(
-                    "with tools in the call, the JSON schema could not be enforced by a forced tool; the model "
+                    f"{why}, the JSON schema could not be enforced by a forced tool; the model "
                     "was instructed to answer in JSON and its answer was checked against the schema"
                 )
         if system:
@@ -181,8 +189,8 @@ class AnthropicMessagesFormat(WireFormat):
                 )
         if stream:
             body["stream"] = True
-        if request.extra:
-            body.update(request.extra)
+        if extra:
+            body.update(extra)
         return body, notes
 
     def usage_in(self, data: dict[str, Any]) -> Usage | None:

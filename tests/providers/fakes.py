@@ -387,6 +387,12 @@ class FakeOpenAI(Fake):
         return await self.send_events(request, chunks, step.get("cut", False))
 
 
+#: the Anthropic fake's thinking (its signature, its text), and the encrypted thinking of its redacted_thinking
+#: block: a thinking block sent back changed (another signature or text, or none) is refused, as the API refuses one
+THINKING = ("EqQBCkgIARABGAIiQL2f", "The user wants the weather; call get_weather.")
+REDACTED_THINKING = "EmwKAhgBEgy3va3pzix/LafPsn4aDFIT2Xlx"
+
+
 class FakeAnthropic(Fake):
     vendor = "anthropic"
     request_schema = "CreateMessageParams"
@@ -409,6 +415,47 @@ class FakeAnthropic(Fake):
         if last.get("role") == "assistant" and isinstance(text, str) and text != text.rstrip():
             message = "messages: final assistant content cannot end with trailing whitespace"
             return self.error_body(400, message, "invalid_request_error")
+        message = self.thinking_refused(body)
+        return None if message is None else self.error_body(400, message, "invalid_request_error")
+
+    @staticmethod
+    def thinking_on(body: dict[str, Any]) -> bool:
+        return (body.get("thinking") or {}).get("type") in ("enabled", "adaptive")
+
+    def thinking_refused(self, body: dict[str, Any]) -> str | None:
+        """What the API answers 400 to in a request with extended thinking on (or off), as its messages say."""
+        turns = [(i, m) for i, m in enumerate(body.get("messages") or []) if m.get("role") == "assistant"]
+        i, final = turns[-1] if turns else (0, {"content": []})
+        blocks = final["content"] if isinstance(final["content"], list) else [{"type": "text"}]
+        kinds = [b.get("type") for b in blocks]
+        thinks = [b for b in blocks if b.get("type") in ("thinking", "redacted_thinking")]
+        if not self.thinking_on(body):
+            if thinks:
+                return (
+                    f"messages.{i}.content.0: When thinking is disabled, an `assistant` message in the final position "
+                    "cannot contain `thinking`. To use thinking blocks, enable `thinking` in your request."
+                )
+            return None
+        doc = " Please consult our documentation at https://docs.claude.com/en/docs/build-with-claude/extended-thinking"
+        temperature = body.get("temperature")
+        if temperature is not None and temperature != 1:
+            return f"`temperature` may only be set to 1 when thinking is enabled or in adaptive mode.{doc}"
+        if (body.get("tool_choice") or {}).get("type") in ("any", "tool"):
+            return "Thinking may not be enabled when tool_choice forces tool use."
+        budget = body["thinking"].get("budget_tokens")
+        if budget is not None and body["max_tokens"] <= budget:
+            return f"`max_tokens` must be greater than `thinking.budget_tokens`.{doc}"
+        if "tool_use" in kinds and kinds[0] not in ("thinking", "redacted_thinking"):
+            return (
+                f"messages.{i}.content.0.type: Expected `thinking` or `redacted_thinking`, but found `{kinds[0]}`. "
+                "When `thinking` is enabled, a final `assistant` message must start with a thinking block "
+                "(preceeding the lastmost set of `tool_use` and `tool_result` blocks). We recommend you include "
+                f"thinking blocks from previous turns. To avoid this requirement, disable `thinking`.{doc}"
+            )
+        if any(b.get("type") == "thinking" and (b.get("signature"), b.get("thinking")) != THINKING for b in thinks):
+            return f"messages.{i}.content.0: Invalid `signature` in `thinking` block"
+        if any(b.get("type") == "redacted_thinking" and b.get("data") != REDACTED_THINKING for b in thinks):
+            return f"messages.{i}.content.0: Invalid `data` in `redacted_thinking` block"
         return None
 
     def app(self) -> web.Application:
@@ -433,8 +480,12 @@ class FakeAnthropic(Fake):
             "output_tokens_details": {"thinking_tokens": u.get("thinking_tokens", 0)},
         }
 
-    def content(self, step: Step) -> list[dict[str, Any]]:
+    def content(self, step: Step, body: dict[str, Any]) -> list[dict[str, Any]]:
         blocks: list[dict[str, Any]] = []
+        if self.thinking_on(body):  # the answer starts with the model's (signed) thinking
+            blocks.append({"type": "thinking", "thinking": THINKING[1], "signature": THINKING[0]})
+            if step.get("redacted"):
+                blocks.append({"type": "redacted_thinking", "data": REDACTED_THINKING})
         if step.get("text") is not None:
             blocks.append({"type": "text", "text": step["text"], "citations": None})
         for c in step.get("tool_calls", []):
@@ -456,7 +507,7 @@ class FakeAnthropic(Fake):
             "type": "message",
             "role": "assistant",
             "model": body["model"],
-            "content": self.content(step),
+            "content": self.content(step, body),
             "stop_reason": stop,
             "stop_sequence": None,
             "stop_details": step.get("stop_details"),
@@ -482,8 +533,24 @@ class FakeAnthropic(Fake):
             ("message_start", {"type": "message_start", "message": start}),
             ("ping", {"type": "ping"}),
         ]
-        for i, block in enumerate(self.content(step)):
-            if block["type"] == "text":
+        for i, block in enumerate(self.content(step, body)):
+            if block["type"] == "thinking":
+                # thinking_delta(s), then its signature in a signature_delta just before content_block_stop
+                empty = {"type": "thinking", "thinking": "", "signature": ""}
+                events.append(
+                    ("content_block_start", {"type": "content_block_start", "index": i, "content_block": empty})
+                )
+                half = len(block["thinking"]) // 2
+                for piece in (block["thinking"][:half], block["thinking"][half:]):
+                    delta = {"type": "thinking_delta", "thinking": piece}
+                    events.append(("content_block_delta", {"type": "content_block_delta", "index": i, "delta": delta}))
+                delta = {"type": "signature_delta", "signature": block["signature"]}
+                events.append(("content_block_delta", {"type": "content_block_delta", "index": i, "delta": delta}))
+            elif block["type"] == "redacted_thinking":
+                events.append(
+                    ("content_block_start", {"type": "content_block_start", "index": i, "content_block": block})
+                )
+            elif block["type"] == "text":
                 events.append(
                     (
                         "content_block_start",

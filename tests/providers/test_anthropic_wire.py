@@ -68,3 +68,57 @@ async def test_a_streamed_tool_input_cut_by_max_tokens_says_so(serve, transport,
     with pytest.raises(E.MalformedResponseError, match="cut short by max_tokens.*raise max_tokens") as info:
         await provider.complete(request, target)
     assert info.value.moves_on and info.value.usage is not None and fake.violations == []
+
+
+THINK = {"thinking": {"type": "enabled", "budget_tokens": 2048}}
+
+
+@pytest.mark.parametrize("stream", [False, True])
+async def test_thinking_takes_no_temperature_nor_a_forced_json_tool(serve, transport, stream: bool):
+    # A target with thinking on (params: {thinking: ...}) and a skill with a temperature and a JSON schema: the API
+    # answers 400 "`temperature` may only be set to 1 when thinking is enabled" and "Thinking may not be enabled
+    # when tool_choice forces tool use", bad requests that stopped the whole cascade.
+    fake, provider, target = await setup(ANTHROPIC, serve, transport)
+    fake.queue({"text": '{"city": "Oslo"}'})
+    schema = {"type": "object", "properties": {"city": {"type": "string"}}, "required": ["city"]}
+    request = LLMRequest(
+        [Message("user", "Where?")], json_schema=schema, temperature=0.2, max_tokens=4000, stream=stream, extra=THINK
+    )
+    result = await provider.complete(request, target)
+    assert result.parsed == {"city": "Oslo"} and fake.violations == []
+    body = last_body(fake)
+    assert body["thinking"] == THINK["thinking"] and "temperature" not in body and "tool_choice" not in body
+    assert "JSON" in body["system"]
+    assert any("temperature 0.2 was not sent" in w for w in result.warnings)
+    assert any("with extended thinking on, the JSON schema could not be enforced" in w for w in result.warnings)
+
+
+async def test_a_thinking_budget_is_kept_below_max_tokens(serve, transport):
+    # "`max_tokens` must be greater than `thinking.budget_tokens`": a skill's max_tokens (which budgets reserve)
+    # at or below the target's thinking budget was a 400 that stopped the cascade.
+    fake, provider, target = await setup(ANTHROPIC, serve, transport)
+    fake.queue({"text": "ok"}, {"text": "ok"})
+    extra = {"thinking": {"type": "enabled", "budget_tokens": 8000}}
+    result = await provider.complete(LLMRequest([Message("user", "Hi")], max_tokens=1500, extra=extra), target)
+    assert result.text == "ok" and fake.violations == []
+    assert last_body(fake)["thinking"] == {"type": "enabled", "budget_tokens": 1499}
+    assert last_body(fake)["max_tokens"] == 1500 and "8000 was sent as 1499" in result.warnings[0]
+    # below the API's least budget (1024) there is no thinking to send
+    result = await provider.complete(LLMRequest([Message("user", "Hi")], max_tokens=500, extra=extra), target)
+    assert result.text == "ok" and fake.violations == [] and "thinking" not in last_body(fake)
+    assert result.warnings == [
+        "extended thinking was not sent: its budget_tokens (8000) must be below max_tokens (500) and at least 1024; "
+        "raise max_tokens above 8000 to think"
+    ]
+
+
+async def test_a_tool_the_call_forces_goes_without_thinking(serve, transport):
+    fake, provider, target = await setup(ANTHROPIC, serve, transport)
+    fake.queue({"tool_calls": [{"id": "toolu_1", "name": "get_weather", "arguments": {"city": "Oslo"}}]})
+    request = LLMRequest(
+        [Message("user", "Oslo?")], tools=[WEATHER], tool_choice="required", max_tokens=4000, extra=THINK
+    )
+    result = await provider.complete(request, target)
+    assert result.tool_calls[0].arguments == {"city": "Oslo"} and fake.violations == []
+    assert "thinking" not in last_body(fake) and last_body(fake)["tool_choice"] == {"type": "any"}
+    assert "extended thinking was not sent: the call forces a tool" in result.warnings[0]
