@@ -122,7 +122,7 @@ def _messages(raw: Any, where: str = "model_config") -> list[Message]:
                     raise PayloadError(f"{where}.messages[{i}]: tool call arguments are not JSON") from None
             if not isinstance(args, Mapping):
                 raise PayloadError(f"{where}.messages[{i}].tool_calls[{j}].arguments must be a JSON object")
-            signature = tc.get("signature")  # Gemini's, as invoke returned it
+            signature = tc.get("signature")  # Gemini's, or Claude's thinking, as invoke returned it
             calls.append(
                 ToolCall(
                     str(tc.get("id") or f"call_{len(calls)}"),
@@ -249,6 +249,8 @@ def estimate_input_tokens(request: LLMRequest) -> int:
         size += len((m.content or "").encode()) + 16
         for tc in m.tool_calls:
             size += len(str(tc.arguments).encode()) + len(tc.name) + 16
+            if tc.signature:  # Claude's thinking before the call goes back with it, and is read as input
+                size += len(tc.signature.encode())
     for t in request.tools:
         size += len(str(t.parameters).encode()) + len(t.description.encode()) + len(t.name) + 16
     if request.json_schema:

@@ -156,7 +156,8 @@ class ToolCallOut(_Out):
     id: str
     name: str
     arguments: dict[str, Any]
-    #: Gemini's signature for the call: send it back with the call (Gemini 3 requires it)
+    #: Gemini's signature for the call, or the thinking Claude did before it (with thinking on): send it back
+    #: with the call (Gemini 3 and Claude with thinking require it)
     signature: str | None = None
 
 

@@ -3,7 +3,9 @@
 The system prompt is top-level, ``max_tokens`` is required, tool calls are ``tool_use`` content blocks
 and their results go back as ``tool_result`` blocks in a user turn. Usage reports cache reads and
 writes *beside* ``input_tokens``; our :class:`~magsag_mcp.types.Usage` counts them inside it. Its
-``inference_geo`` (``"us"``: US-only inference, billed at 1.1x) is kept, and priced.
+``inference_geo`` (``"us"``: US-only inference, billed at 1.1x) is kept, and priced. Extended thinking (a
+target's ``params: {thinking: ...}``) is fitted to the request in :mod:`.anthropic_thinking`, and the
+thinking before a tool call rides on the call's ``signature``, to go back with it.
 
 JSON output: when a schema is given, the request forces a single tool whose ``input_schema`` is that
 schema (``tool_choice: {type: tool}``), which the Messages API guarantees to answer with an object
@@ -21,7 +23,7 @@ from typing import Any
 from ..errors import ContentFilteredError, MalformedResponseError, ProviderConnectionError, ProviderError, excerpt
 from ..transport import HttpResponse, SSEEvent, Transport
 from ..types import FinishReason, LLMRequest, LLMResult, Message, Target, ToolCall, Usage
-from .anthropic_thinking import settle
+from .anthropic_thinking import settle, signature_for, thinking_blocks, thinking_setting
 from .base import Endpoint, HTTPProvider, StreamAccumulator, WireFormat
 from .http_errors import error_for
 from .json_output import with_json_instruction
@@ -73,16 +75,22 @@ def _fixed_temperature(model: str) -> bool:
     return (int(m.group(1)), int(m.group(2) or 0)) > (4, 6)
 
 
-def _content(msg: Message) -> list[dict[str, Any]]:
+def _content(msg: Message, thinking: bool) -> list[dict[str, Any]]:
+    """The turn's blocks; with ``thinking`` on, each tool call's thinking blocks before it, as they came (the
+    first call's lead the turn, before its text)."""
     blocks: list[dict[str, Any]] = []
+    if thinking and msg.tool_calls:
+        blocks.extend(thinking_blocks(msg.tool_calls[0].signature))
     if msg.content and msg.content.strip():  # the API refuses a text block with no visible text
         blocks.append({"type": "text", "text": msg.content})
-    for tc in msg.tool_calls:
+    for i, tc in enumerate(msg.tool_calls):
+        if thinking and i > 0:
+            blocks.extend(thinking_blocks(tc.signature))
         blocks.append({"type": "tool_use", "id": tc.id, "name": tc.name, "input": tc.arguments})
     return blocks
 
 
-def _messages(request: LLMRequest) -> list[dict[str, Any]]:
+def _messages(request: LLMRequest, *, thinking: bool = False) -> list[dict[str, Any]]:
     """Roles must alternate: consecutive tool results merge into one user turn."""
     out: list[dict[str, Any]] = []
     for msg in request.messages:
@@ -94,7 +102,7 @@ def _messages(request: LLMRequest) -> list[dict[str, Any]]:
                 out.append({"role": "user", "content": [block]})
             continue
         role = "assistant" if msg.role == "assistant" else "user"
-        blocks = _content(msg)
+        blocks = _content(msg, thinking)
         if not blocks:
             continue  # the API refuses an empty text block, and an empty turn says nothing
         if out and out[-1]["role"] == role:
@@ -128,7 +136,10 @@ class AnthropicMessagesFormat(WireFormat):
         notes: list[str] = []
         max_tokens = request.max_tokens or DEFAULT_MAX_TOKENS
         extra = dict(request.extra)  # the vendor params sent: thinking may have to change to fit the request
-        thinking = settle(request, max_tokens, extra, notes)
+        messages = _messages(request, thinking=thinking_setting(extra) is not None)
+        thinking = settle(request, messages, max_tokens, extra, notes)
+        if not thinking and thinking_setting(request.extra) is not None:
+            messages = _messages(request, thinking=False)  # the API refuses thinking blocks with thinking off
         temperature = request.temperature
         if temperature is not None and temperature > 1.0:
             notes.append(f"Anthropic's temperature range is 0-1; {temperature:g} was sent as 1")
@@ -142,7 +153,7 @@ class AnthropicMessagesFormat(WireFormat):
                 f"{temperature:g} was not sent"
             )
             temperature = None
-        body: dict[str, Any] = {"model": model, "max_tokens": max_tokens, "messages": _messages(request)}
+        body: dict[str, Any] = {"model": model, "max_tokens": max_tokens, "messages": messages}
         system = request.system or ""
         tools = [{"name": t.name, "description": t.description, "input_schema": t.parameters} for t in request.tools]
         choice = _tool_choice(request.tool_choice)
@@ -295,17 +306,22 @@ def _result(
 ) -> LLMResult:
     texts: list[str] = []
     calls: list[ToolCall] = []
+    thoughts: list[dict[str, Any]] = []  # the thinking since the last tool call: it goes back with the next one
     for block in content:
         kind = block.get("type")
         if kind == "text":
             texts.append(block.get("text") or "")
+        elif kind in ("thinking", "redacted_thinking"):
+            thoughts.append(block)
         elif kind == "tool_use":
             args = block.get("input")
             if not isinstance(args, dict):
                 raise MalformedResponseError(
                     f"{provider}:{model}: tool_use input is not an object", provider=provider, model=model
                 )
-            calls.append(ToolCall(id=block.get("id") or f"toolu_{len(calls)}", name=block["name"], arguments=args))
+            call_id = block.get("id") or f"toolu_{len(calls)}"
+            calls.append(ToolCall(call_id, block["name"], args, signature_for(thoughts)))
+            thoughts = []
     finish = _STOP.get(stop_reason, "other")
     if finish == "content_filter":
         # "refusal": the streaming classifiers stopped the answer; whatever text came before is not an answer.
@@ -386,6 +402,10 @@ class _MessagesStream(StreamAccumulator):
                 return str(delta.get("text", ""))
             if delta.get("type") == "input_json_delta":
                 self.partial_json.setdefault(data["index"], []).append(delta.get("partial_json", ""))
+            elif delta.get("type") == "thinking_delta":  # kept: a tool call brings its thinking back
+                block["thinking"] = block.get("thinking", "") + delta.get("thinking", "")
+            elif delta.get("type") == "signature_delta":
+                block["signature"] = block.get("signature", "") + delta.get("signature", "")
         elif kind == "message_delta":
             delta = data.get("delta") or {}
             self.stop_reason = delta.get("stop_reason") or self.stop_reason

@@ -1,4 +1,5 @@
-"""Extended thinking on the Messages API: what a request with thinking on can carry.
+"""Extended thinking on the Messages API: what a request with thinking on can carry, and the thinking
+blocks a tool call must bring back.
 
 A target turns thinking on with a vendor parameter (``params: {thinking: {type: enabled, budget_tokens:
 N}}``, or ``{type: adaptive}``), while the rest of the request comes from the skill and the call. The API
@@ -11,16 +12,57 @@ thinking on that has
   goes without thinking;
 - ``max_tokens`` not above ``budget_tokens``: the budget is lowered below ``max_tokens`` (which the
   skill set and budgets reserve), or, when that leaves less than the API's minimum, thinking is left out;
+- a last assistant turn with tool calls that does not start with its thinking blocks, as they came
+  (signature and all): the blocks ride on the turn's tool calls (:func:`signature_for`), and a turn
+  without them (another vendor's, a client that kept only id, name and arguments) is sent without
+  thinking, the one way the API takes it.
+
+With thinking off, no thinking block is sent back: the API refuses one in the final assistant turn.
 """
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 from ..types import LLMRequest
 
+#: what marks a ToolCall's ``signature`` as Anthropic thinking blocks (JSON after it), not Gemini's signature
+TAG = "anthropic-thinking:"
 #: the API's least ``budget_tokens``
 MIN_BUDGET = 1024
+_KINDS = ("thinking", "redacted_thinking")
+
+
+def signature_for(blocks: list[dict[str, Any]]) -> str | None:
+    """The thinking and redacted_thinking blocks that came before a tool_use block, as its call's signature."""
+    kept = []
+    for block in blocks:
+        if block.get("type") == "thinking":
+            kept.append(
+                {"type": "thinking", "thinking": block.get("thinking") or "", "signature": block.get("signature") or ""}
+            )
+        elif block.get("type") == "redacted_thinking":
+            kept.append({"type": "redacted_thinking", "data": block.get("data") or ""})
+    return TAG + json.dumps(kept, ensure_ascii=False, separators=(",", ":")) if kept else None
+
+
+def is_thinking(signature: str | None) -> bool:
+    """Whether a ToolCall's signature holds Anthropic thinking blocks (which no other vendor takes)."""
+    return isinstance(signature, str) and signature.startswith(TAG)
+
+
+def thinking_blocks(signature: str | None) -> list[dict[str, Any]]:
+    """The blocks :func:`signature_for` made, as the API takes them back; [] for any other signature."""
+    if not is_thinking(signature):
+        return []
+    try:
+        blocks = json.loads(signature[len(TAG) :])  # type: ignore[index]
+    except ValueError:
+        return []
+    if not isinstance(blocks, list):
+        return []
+    return [b for b in blocks if isinstance(b, dict) and b.get("type") in _KINDS]
 
 
 def thinking_setting(extra: dict[str, Any]) -> dict[str, Any] | None:
@@ -29,7 +71,9 @@ def thinking_setting(extra: dict[str, Any]) -> dict[str, Any] | None:
     return config if isinstance(config, dict) and config.get("type") in ("enabled", "adaptive") else None
 
 
-def settle(request: LLMRequest, max_tokens: int, extra: dict[str, Any], notes: list[str]) -> bool:
+def settle(
+    request: LLMRequest, messages: list[dict[str, Any]], max_tokens: int, extra: dict[str, Any], notes: list[str]
+) -> bool:
     """Makes ``extra`` (the vendor params sent) fit a request with thinking on, noting each change.
     Returns whether thinking stays on; with it off, ``extra`` sends none."""
     config = thinking_setting(extra)
@@ -38,6 +82,11 @@ def settle(request: LLMRequest, max_tokens: int, extra: dict[str, Any], notes: l
     why = None
     if isinstance(request.tool_choice, dict) or request.tool_choice == "required":
         why = "the call forces a tool (tool_choice), which Anthropic does not take with thinking on"
+    elif _unsigned_tool_turn(messages):
+        why = (
+            "the last assistant turn's tool calls came without their thinking blocks (another model's turn, or "
+            "tool_calls sent back without their signature), which Anthropic does not take with thinking on"
+        )
     budget = config.get("budget_tokens")
     if why is None and isinstance(budget, int) and not isinstance(budget, bool) and budget >= max_tokens:
         if max_tokens - 1 < MIN_BUDGET:
@@ -56,3 +105,12 @@ def settle(request: LLMRequest, max_tokens: int, extra: dict[str, Any], notes: l
         notes.append(f"extended thinking was not sent: {why}")
         return False
     return True
+
+
+def _unsigned_tool_turn(messages: list[dict[str, Any]]) -> bool:
+    """Whether the final assistant turn has tool calls and does not start with a thinking block."""
+    final = next((m for m in reversed(messages) if m["role"] == "assistant"), None)
+    if final is None:
+        return False
+    blocks = final["content"]
+    return any(b["type"] == "tool_use" for b in blocks) and blocks[0]["type"] not in _KINDS

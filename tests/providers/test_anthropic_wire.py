@@ -3,15 +3,20 @@ tests (test_wire.py) do not reach."""
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import pytest
 
 from magsag_mcp import errors as E
-from magsag_mcp.types import LLMRequest, Message
+from magsag_mcp.call_request import _messages as payload_messages
+from magsag_mcp.types import LLMRequest, Message, ToolCall
 
+from .fakes import REDACTED_THINKING, THINKING
 from .test_wire import CASES, WEATHER, last_body, setup
 
 pytestmark = pytest.mark.anyio
 [ANTHROPIC] = [c for c in CASES if c.name == "anthropic"]
+[GOOGLE] = [c for c in CASES if c.name == "google"]
 
 
 @pytest.mark.parametrize("stream", [False, True])
@@ -122,3 +127,66 @@ async def test_a_tool_the_call_forces_goes_without_thinking(serve, transport):
     assert result.tool_calls[0].arguments == {"city": "Oslo"} and fake.violations == []
     assert "thinking" not in last_body(fake) and last_body(fake)["tool_choice"] == {"type": "any"}
     assert "extended thinking was not sent: the call forces a tool" in result.warnings[0]
+
+
+@pytest.mark.parametrize("stream", [False, True])
+async def test_a_tool_call_brings_its_thinking_back(serve, transport, stream: bool):
+    # With thinking on, the API answers 400 "Expected `thinking` or `redacted_thinking`, but found `tool_use`. When
+    # `thinking` is enabled, a final `assistant` message must start with a thinking block" to a follow-up whose
+    # tool-call turn lost its thinking: every tool loop with thinking broke at its second call. The blocks (signed,
+    # redacted too) now ride on the call's signature, and come back through a payload as invoke returned them.
+    fake, provider, target = await setup(ANTHROPIC, serve, transport)
+    fake.queue(
+        {"tool_calls": [{"id": "toolu_1", "name": "get_weather", "arguments": {"city": "Oslo"}}], "redacted": True},
+        {"text": "3 degrees."},
+    )
+    ask = [Message("user", "Weather in Oslo?")]
+    first = await provider.complete(
+        LLMRequest(ask, tools=[WEATHER], max_tokens=4000, stream=stream, extra=THINK), target
+    )
+    [call] = first.tool_calls
+    assert call.arguments == {"city": "Oslo"} and call.signature is not None and first.text == ""
+    [turn] = payload_messages([{"role": "assistant", "tool_calls": [call.to_dict()]}])
+    answered = [turn, Message("tool", '{"c": 3}', tool_call_id=call.id)]
+    second = await provider.complete(LLMRequest(ask + answered, tools=[WEATHER], max_tokens=4000, extra=THINK), target)
+    assert second.text == "3 degrees." and fake.violations == [] and second.warnings == []
+    assert last_body(fake)["messages"][1]["content"] == [
+        {"type": "thinking", "thinking": THINKING[1], "signature": THINKING[0]},
+        {"type": "redacted_thinking", "data": REDACTED_THINKING},
+        {"type": "tool_use", "id": "toolu_1", "name": "get_weather", "input": {"city": "Oslo"}},
+    ]
+    # a target without thinking takes the same history without the blocks (the API refuses them with thinking off)
+    fake.queue({"text": "3 degrees."})
+    await provider.complete(LLMRequest(ask + answered, tools=[WEATHER], max_tokens=4000), target)
+    assert [b["type"] for b in last_body(fake)["messages"][1]["content"]] == ["tool_use"] and fake.violations == []
+
+
+async def test_a_tool_turn_without_its_thinking_goes_without_thinking(serve, transport):
+    # another vendor's tool calls (or a client that kept only id, name and arguments): no thinking block to send, and
+    # the API takes such a turn only with thinking off
+    fake, provider, target = await setup(ANTHROPIC, serve, transport)
+    fake.queue({"text": "3 degrees."})
+    history = [
+        Message("user", "Weather in Oslo?"),
+        Message("assistant", "Checking.", tool_calls=[ToolCall("call_1", "get_weather", {"city": "Oslo"})]),
+        Message("tool", '{"c": 3}', tool_call_id="call_1"),
+    ]
+    result = await provider.complete(LLMRequest(history, tools=[WEATHER], max_tokens=4000, extra=THINK), target)
+    assert result.text == "3 degrees." and fake.violations == [] and "thinking" not in last_body(fake)
+    assert "extended thinking was not sent: the last assistant turn's tool calls came without" in result.warnings[0]
+
+
+async def test_gemini_does_not_take_anthropic_thinking_for_its_signature(serve, transport):
+    # a cascade that falls back from Claude to Gemini 3 with Claude's tool calls in the history
+    fake, provider, target = await setup(GOOGLE, serve, transport)
+    target = replace(target, model="gemini-3-pro-preview")
+    fake.queue({"text": "3 degrees."})
+    signed = "anthropic-thinking:" + '[{"type":"redacted_thinking","data":"x"}]'
+    history = [
+        Message("user", "Weather in Oslo?"),
+        Message("assistant", None, tool_calls=[ToolCall("toolu_1", "get_weather", {"city": "Oslo"}, signed)]),
+        Message("tool", '{"c": 3}', tool_call_id="toolu_1"),
+    ]
+    result = await provider.complete(LLMRequest(history, tools=[WEATHER], max_tokens=50), target)
+    assert result.text == "3 degrees." and fake.violations == []
+    assert last_body(fake)["contents"][1]["parts"][0]["thoughtSignature"] == "skip_thought_signature_validator"
