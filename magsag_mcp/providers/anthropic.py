@@ -75,6 +75,16 @@ def _fixed_temperature(model: str) -> bool:
     return (int(m.group(1)), int(m.group(2) or 0)) > (4, 6)
 
 
+#: what a tool_use id may not hold (the API takes ^[a-zA-Z0-9_-]+$)
+_ID_UNSAFE = re.compile(r"[^a-zA-Z0-9_-]")
+
+
+def _wire_id(call_id: str | None) -> str:
+    """A tool call's id as the API takes it: another vendor's (vLLM's Kimi K2 "functions.get_weather:0") with
+    each other character as "_", the same in the call and in its result, so they still pair."""
+    return _ID_UNSAFE.sub("_", call_id or "")
+
+
 def _content(msg: Message, thinking: bool) -> list[dict[str, Any]]:
     """The turn's blocks; with ``thinking`` on, each tool call's thinking blocks before it, as they came (the
     first call's lead the turn, before its text)."""
@@ -86,7 +96,7 @@ def _content(msg: Message, thinking: bool) -> list[dict[str, Any]]:
     for i, tc in enumerate(msg.tool_calls):
         if thinking and i > 0:
             blocks.extend(thinking_blocks(tc.signature))
-        blocks.append({"type": "tool_use", "id": tc.id, "name": tc.name, "input": tc.arguments})
+        blocks.append({"type": "tool_use", "id": _wire_id(tc.id), "name": tc.name, "input": tc.arguments})
     return blocks
 
 
@@ -95,7 +105,7 @@ def _messages(request: LLMRequest, *, thinking: bool = False) -> list[dict[str, 
     out: list[dict[str, Any]] = []
     for msg in request.messages:
         if msg.role == "tool":
-            block = {"type": "tool_result", "tool_use_id": msg.tool_call_id or "", "content": msg.content or ""}
+            block = {"type": "tool_result", "tool_use_id": _wire_id(msg.tool_call_id), "content": msg.content or ""}
             if out and out[-1]["role"] == "user" and isinstance(out[-1]["content"], list):
                 out[-1]["content"].append(block)
             else:

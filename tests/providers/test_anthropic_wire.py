@@ -190,3 +190,26 @@ async def test_gemini_does_not_take_anthropic_thinking_for_its_signature(serve, 
     result = await provider.complete(LLMRequest(history, tools=[WEATHER], max_tokens=50), target)
     assert result.text == "3 degrees." and fake.violations == []
     assert last_body(fake)["contents"][1]["parts"][0]["thoughtSignature"] == "skip_thought_signature_validator"
+
+
+async def test_another_vendors_tool_call_ids_are_sent_as_the_api_takes_them(serve, transport):
+    # Tool calls answered by a compatible server (vLLM's Kimi K2 parser: "functions.get_weather:0") and then sent to
+    # Claude (a fallback, the next turn): the API takes ids of letters, digits, _ and - only, and answered 400
+    # "tool_use.id: String should match pattern", a bad request that stopped the cascade.
+    fake, provider, target = await setup(ANTHROPIC, serve, transport)
+    fake.queue({"text": "3 and 5 degrees."})
+    calls = [
+        ToolCall("functions.get_weather:0", "get_weather", {"city": "Oslo"}),
+        ToolCall("call 1", "get_weather", {}),
+    ]
+    history = [
+        Message("user", "Weather in Oslo and Rome?"),
+        Message("assistant", None, tool_calls=calls),
+        Message("tool", '{"c": 3}', tool_call_id="functions.get_weather:0"),
+        Message("tool", '{"c": 5}', tool_call_id="call 1"),
+    ]
+    result = await provider.complete(LLMRequest(history, tools=[WEATHER], max_tokens=50), target)
+    assert result.text == "3 and 5 degrees." and fake.violations == []
+    turns = last_body(fake)["messages"]
+    assert [b["id"] for b in turns[1]["content"]] == ["functions_get_weather_0", "call_1"]
+    assert [b["tool_use_id"] for b in turns[2]["content"]] == ["functions_get_weather_0", "call_1"]
