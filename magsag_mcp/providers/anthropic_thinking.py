@@ -80,7 +80,7 @@ def settle(
     if config is None:
         return False
     why = None
-    if isinstance(request.tool_choice, dict) or request.tool_choice == "required":
+    if request.tools and (isinstance(request.tool_choice, dict) or request.tool_choice == "required"):
         why = "the call forces a tool (tool_choice), which Anthropic does not take with thinking on"
     elif _unsigned_tool_turn(messages):
         why = (

@@ -127,6 +127,11 @@ async def test_a_tool_the_call_forces_goes_without_thinking(serve, transport):
     assert result.tool_calls[0].arguments == {"city": "Oslo"} and fake.violations == []
     assert "thinking" not in last_body(fake) and last_body(fake)["tool_choice"] == {"type": "any"}
     assert "extended thinking was not sent: the call forces a tool" in result.warnings[0]
+    # a tool_choice without tools forces nothing (none is sent): thinking stays on
+    fake.queue({"text": "ok"})
+    request = LLMRequest([Message("user", "Hi")], tool_choice="required", max_tokens=4000, extra=THINK)
+    result = await provider.complete(request, target)
+    assert last_body(fake)["thinking"] == THINK["thinking"] and result.warnings == [] and fake.violations == []
 
 
 @pytest.mark.parametrize("stream", [False, True])
