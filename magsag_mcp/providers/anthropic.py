@@ -136,6 +136,22 @@ def _tool_choice(choice: Any) -> dict[str, Any] | None:
     return {"auto": {"type": "auto"}, "required": {"type": "any"}, "none": {"type": "none"}}[choice]
 
 
+#: what a tool's input_schema may not have at its top level
+_TOP_COMBINERS = frozenset({"oneOf", "anyOf", "allOf"})
+#: the keys of a schema that belong at its document's root: "#/$defs/..." references point there
+_ROOT_KEYS = ("$schema", "$defs", "definitions")
+
+
+def _wrapped(schema: dict[str, Any]) -> dict[str, Any]:
+    """``schema`` as the ``value`` of an object's schema, its ``$defs`` (and draft-07 ``definitions``) kept at
+    the root, where its references point: inside the value they would point at nothing (400 "JSON schema is
+    invalid")."""
+    inner = {k: v for k, v in schema.items() if k not in _ROOT_KEYS}
+    out: dict[str, Any] = {"type": "object", "properties": {"value": inner}, "required": ["value"]}
+    out.update((k, schema[k]) for k in _ROOT_KEYS if k in schema)
+    return out
+
+
 class AnthropicMessagesFormat(WireFormat):
     name = "anthropic-messages"
 
@@ -168,14 +184,12 @@ class AnthropicMessagesFormat(WireFormat):
         tools = [{"name": t.name, "description": t.description, "input_schema": t.parameters} for t in request.tools]
         choice = _tool_choice(request.tool_choice)
         if request.json_schema is not None and not request.tools and not thinking:
-            # A tool's input_schema must describe an object: anything else is wrapped as {"value": ...}.
-            wrapped = request.json_schema.get("type") != "object"
+            # A tool's input_schema must describe an object, without a top-level oneOf/anyOf/allOf (400
+            # "input_schema does not support oneOf, allOf, or anyOf at the top level"): anything else is
+            # wrapped as {"value": ...}.
+            wrapped = request.json_schema.get("type") != "object" or not _TOP_COMBINERS.isdisjoint(request.json_schema)
             name = JSON_VALUE_TOOL if wrapped else JSON_TOOL
-            schema = (
-                {"type": "object", "properties": {"value": request.json_schema}, "required": ["value"]}
-                if wrapped
-                else request.json_schema
-            )
+            schema = _wrapped(request.json_schema) if wrapped else request.json_schema
             tools = [{"name": name, "description": "Return the answer as this JSON document.", "input_schema": schema}]
             choice = {"type": "tool", "name": name}
         elif request.json_output or request.json_schema is not None:

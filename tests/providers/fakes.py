@@ -387,6 +387,26 @@ class FakeOpenAI(Fake):
         return await self.send_events(request, chunks, step.get("cut", False))
 
 
+def _refs(schema: Any) -> list[str]:
+    """Every local $ref ("#/...") in a schema."""
+    if isinstance(schema, dict):
+        own = [schema["$ref"]] if isinstance(schema.get("$ref"), str) and schema["$ref"].startswith("#") else []
+        return own + [ref for value in schema.values() for ref in _refs(value)]
+    if isinstance(schema, list):
+        return [ref for value in schema for ref in _refs(value)]
+    return []
+
+
+def _resolves(root: dict[str, Any], ref: str) -> bool:
+    """Whether a local $ref's JSON pointer names something in ``root``."""
+    node: Any = root
+    for part in [p.replace("~1", "/").replace("~0", "~") for p in ref[1:].split("/") if p]:
+        if not isinstance(node, dict) or part not in node:
+            return False
+        node = node[part]
+    return True
+
+
 #: the Anthropic fake's thinking (its signature, its text), and the encrypted thinking of its redacted_thinking
 #: block: a thinking block sent back changed (another signature or text, or none) is refused, as the API refuses one
 THINKING = ("EqQBCkgIARABGAIiQL2f", "The user wants the weather; call get_weather.")
@@ -415,8 +435,23 @@ class FakeAnthropic(Fake):
         if last.get("role") == "assistant" and isinstance(text, str) and text != text.rstrip():
             message = "messages: final assistant content cannot end with trailing whitespace"
             return self.error_body(400, message, "invalid_request_error")
-        message = self.thinking_refused(body)
+        message = self.thinking_refused(body) or self.schema_refused(body)
         return None if message is None else self.error_body(400, message, "invalid_request_error")
+
+    @staticmethod
+    def schema_refused(body: dict[str, Any]) -> str | None:
+        """A tool's input_schema the API refuses: a top-level oneOf/anyOf/allOf, or a $ref that points nowhere."""
+        for i, tool in enumerate(body.get("tools") or []):
+            schema = tool.get("input_schema") or {}
+            if any(key in schema for key in ("oneOf", "anyOf", "allOf")):
+                top = "input_schema does not support oneOf, allOf, or anyOf at the top level"
+                return f"tools.{i}.custom.input_schema: {top}"
+            if not all(_resolves(schema, ref) for ref in _refs(schema)):
+                return (
+                    f"tools.{i}.custom.input_schema: JSON schema is invalid. It must match JSON Schema draft 2020-12 "
+                    "(https://json-schema.org/draft/2020-12). Learn more about tool use at https://docs.claude.com/en/docs/tool-use."
+                )
+        return None
 
     @staticmethod
     def thinking_on(body: dict[str, Any]) -> bool:

@@ -218,3 +218,31 @@ async def test_another_vendors_tool_call_ids_are_sent_as_the_api_takes_them(serv
     turns = last_body(fake)["messages"]
     assert [b["id"] for b in turns[1]["content"]] == ["functions_get_weather_0", "call_1"]
     assert [b["tool_use_id"] for b in turns[2]["content"]] == ["functions_get_weather_0", "call_1"]
+
+
+ITEM = {"type": "object", "properties": {"name": {"type": "string"}}, "required": ["name"]}
+
+
+@pytest.mark.parametrize(
+    ("schema", "document"),
+    [
+        # a list of items whose schema is in $defs (pydantic's TypeAdapter(list[Item]).json_schema())
+        ({"type": "array", "items": {"$ref": "#/$defs/Item"}, "$defs": {"Item": ITEM}}, [{"name": "a"}]),
+        # an object that is one of several shapes
+        ({"type": "object", "oneOf": [ITEM, {"type": "object", "properties": {"id": {"type": "integer"}}}]}, {"id": 3}),
+        ({"type": "object", "allOf": [{"$ref": "#/definitions/Item"}], "definitions": {"Item": ITEM}}, {"name": "b"}),
+    ],
+    ids=["array-with-defs", "object-oneOf", "object-allOf-definitions"],
+)
+async def test_a_json_schema_goes_through_the_tool_as_the_api_takes_it(serve, transport, schema, document):
+    # A tool's input_schema may have no top-level oneOf/anyOf/allOf (400 "input_schema does not support oneOf,
+    # allOf, or anyOf at the top level"), and a schema wrapped as {"value": ...} kept its $defs inside the value,
+    # where its "#/$defs/..." references no longer pointed (400 "JSON schema is invalid"): bad requests that
+    # stopped the cascade. Such a schema is wrapped, with its $defs (or definitions) at the wrapper's root.
+    fake, provider, target = await setup(ANTHROPIC, serve, transport)
+    fake.queue({"tool_calls": [{"id": "t1", "name": "json_value_output", "arguments": {"value": document}}]})
+    result = await provider.complete(LLMRequest([Message("user", "Items?")], json_schema=schema, max_tokens=50), target)
+    assert result.parsed == document and fake.violations == []
+    sent = last_body(fake)["tools"][0]["input_schema"]
+    assert sent["type"] == "object" and sent["required"] == ["value"]
+    assert not {"oneOf", "anyOf", "allOf"} & set(sent)
