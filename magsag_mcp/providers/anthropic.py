@@ -32,6 +32,8 @@ DEFAULT_VERSION = "2023-06-01"
 DEFAULT_MAX_TOKENS = 4096
 #: the forced tool that carries a JSON-schema answer
 JSON_TOOL = "json_output"
+#: what a tool result that is empty says instead
+NO_OUTPUT = "(no output)"
 #: the forced tool when the schema is not an object: its input is {"value": <the document>}. A name of
 #: its own, so that an object schema whose only property is "value" is never unwrapped.
 JSON_VALUE_TOOL = "json_value_output"
@@ -105,7 +107,9 @@ def _messages(request: LLMRequest, *, thinking: bool = False) -> list[dict[str, 
     out: list[dict[str, Any]] = []
     for msg in request.messages:
         if msg.role == "tool":
-            block = {"type": "tool_result", "tool_use_id": _wire_id(msg.tool_call_id), "content": msg.content or ""}
+            # an empty result is taken for none at all (400 "tool_use ids were found without tool_result blocks")
+            output = msg.content if msg.content and msg.content.strip() else NO_OUTPUT
+            block = {"type": "tool_result", "tool_use_id": _wire_id(msg.tool_call_id), "content": output}
             if out and out[-1]["role"] == "user" and isinstance(out[-1]["content"], list):
                 out[-1]["content"].append(block)
             else:

@@ -435,8 +435,24 @@ class FakeAnthropic(Fake):
         if last.get("role") == "assistant" and isinstance(text, str) and text != text.rstrip():
             message = "messages: final assistant content cannot end with trailing whitespace"
             return self.error_body(400, message, "invalid_request_error")
-        message = self.thinking_refused(body) or self.schema_refused(body)
+        message = self.thinking_refused(body) or self.schema_refused(body) or self.empty_result_refused(body)
         return None if message is None else self.error_body(400, message, "invalid_request_error")
+
+    @staticmethod
+    def empty_result_refused(body: dict[str, Any]) -> str | None:
+        """A tool_result whose content is empty ("" or []) is taken for no result at all (as Zed found, 2025)."""
+        for i, message in enumerate(body.get("messages") or []):
+            blocks = message["content"] if isinstance(message["content"], list) else []
+            empty = [
+                b["tool_use_id"] for b in blocks if b.get("type") == "tool_result" and b.get("content") in ("", [])
+            ]
+            if empty:
+                return (
+                    f"messages.{i - 1}: `tool_use` ids were found without `tool_result` blocks immediately after: "
+                    f"{', '.join(empty)}. Each `tool_use` block must have a corresponding `tool_result` block in the "
+                    "next message."
+                )
+        return None
 
     @staticmethod
     def schema_refused(body: dict[str, Any]) -> str | None:

@@ -246,3 +246,21 @@ async def test_a_json_schema_goes_through_the_tool_as_the_api_takes_it(serve, tr
     sent = last_body(fake)["tools"][0]["input_schema"]
     assert sent["type"] == "object" and sent["required"] == ["value"]
     assert not {"oneOf", "anyOf", "allOf"} & set(sent)
+
+
+async def test_a_tool_that_returned_nothing_is_still_a_result(serve, transport):
+    # A tool whose output is "" (a write-only tool, a command with no stdout) went back as tool_result content "",
+    # which the API takes for no result at all: 400 "`tool_use` ids were found without `tool_result` blocks
+    # immediately after", a bad request that stopped the cascade. It goes back saying there was no output.
+    fake, provider, target = await setup(ANTHROPIC, serve, transport)
+    fake.queue({"text": "Saved."})
+    history = [
+        Message("user", "Save it."),
+        Message("assistant", None, tool_calls=[ToolCall("toolu_1", "save", {})]),
+        Message("tool", "", tool_call_id="toolu_1"),
+    ]
+    result = await provider.complete(LLMRequest(history, max_tokens=50), target)
+    assert result.text == "Saved." and fake.violations == []
+    assert last_body(fake)["messages"][2]["content"] == [
+        {"type": "tool_result", "tool_use_id": "toolu_1", "content": "(no output)"}
+    ]
