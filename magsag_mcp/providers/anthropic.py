@@ -22,8 +22,9 @@ from typing import Any
 
 from ..errors import ContentFilteredError, MalformedResponseError, ProviderConnectionError, ProviderError, excerpt
 from ..transport import HttpResponse, SSEEvent, Transport
-from ..types import FinishReason, LLMRequest, LLMResult, Message, Target, ToolCall, Usage
-from .anthropic_thinking import settle, signature_for, thinking_blocks, thinking_setting
+from ..types import FinishReason, LLMRequest, LLMResult, Target, ToolCall, Usage
+from .anthropic_thinking import settle, signature_for, thinking_setting
+from .anthropic_turns import turns
 from .base import Endpoint, HTTPProvider, StreamAccumulator, WireFormat
 from .http_errors import error_for
 from .json_output import with_json_instruction
@@ -32,8 +33,6 @@ DEFAULT_VERSION = "2023-06-01"
 DEFAULT_MAX_TOKENS = 4096
 #: the forced tool that carries a JSON-schema answer
 JSON_TOOL = "json_output"
-#: what a tool result that is empty says instead
-NO_OUTPUT = "(no output)"
 #: the forced tool when the schema is not an object: its input is {"value": <the document>}. A name of
 #: its own, so that an object schema whose only property is "value" is never unwrapped.
 JSON_VALUE_TOOL = "json_value_output"
@@ -77,61 +76,6 @@ def _fixed_temperature(model: str) -> bool:
     return (int(m.group(1)), int(m.group(2) or 0)) > (4, 6)
 
 
-#: what a tool_use id may not hold (the API takes ^[a-zA-Z0-9_-]+$)
-_ID_UNSAFE = re.compile(r"[^a-zA-Z0-9_-]")
-
-
-def _wire_id(call_id: str | None) -> str:
-    """A tool call's id as the API takes it: another vendor's (vLLM's Kimi K2 "functions.get_weather:0") with
-    each other character as "_", the same in the call and in its result, so they still pair."""
-    return _ID_UNSAFE.sub("_", call_id or "")
-
-
-def _content(msg: Message, thinking: bool) -> list[dict[str, Any]]:
-    """The turn's blocks; with ``thinking`` on, each tool call's thinking blocks before it, as they came (the
-    first call's lead the turn, before its text)."""
-    blocks: list[dict[str, Any]] = []
-    if thinking and msg.tool_calls:
-        blocks.extend(thinking_blocks(msg.tool_calls[0].signature))
-    if msg.content and msg.content.strip():  # the API refuses a text block with no visible text
-        blocks.append({"type": "text", "text": msg.content})
-    for i, tc in enumerate(msg.tool_calls):
-        if thinking and i > 0:
-            blocks.extend(thinking_blocks(tc.signature))
-        blocks.append({"type": "tool_use", "id": _wire_id(tc.id), "name": tc.name, "input": tc.arguments})
-    return blocks
-
-
-def _messages(request: LLMRequest, *, thinking: bool = False) -> list[dict[str, Any]]:
-    """Roles must alternate: consecutive tool results merge into one user turn."""
-    out: list[dict[str, Any]] = []
-    for msg in request.messages:
-        if msg.role == "tool":
-            # an empty result is taken for none at all (400 "tool_use ids were found without tool_result blocks")
-            output = msg.content if msg.content and msg.content.strip() else NO_OUTPUT
-            block = {"type": "tool_result", "tool_use_id": _wire_id(msg.tool_call_id), "content": output}
-            if out and out[-1]["role"] == "user" and isinstance(out[-1]["content"], list):
-                out[-1]["content"].append(block)
-            else:
-                out.append({"role": "user", "content": [block]})
-            continue
-        role = "assistant" if msg.role == "assistant" else "user"
-        blocks = _content(msg, thinking)
-        if not blocks:
-            continue  # the API refuses an empty text block, and an empty turn says nothing
-        if out and out[-1]["role"] == role:
-            out[-1]["content"].extend(blocks)
-        else:
-            out.append({"role": role, "content": blocks})
-    last = out[-1] if out else None
-    if last is not None and last["role"] == "assistant" and last["content"][-1]["type"] == "text":
-        # a prefill the answer continues: the API refuses one that ends in whitespace (400 "final assistant
-        # content cannot end with trailing whitespace"); what the model writes next is the same without it
-        block = last["content"][-1]
-        last["content"][-1] = {**block, "text": block["text"].rstrip()}
-    return out
-
-
 def _tool_choice(choice: Any) -> dict[str, Any] | None:
     if choice is None:
         return None
@@ -166,10 +110,10 @@ class AnthropicMessagesFormat(WireFormat):
         notes: list[str] = []
         max_tokens = request.max_tokens or DEFAULT_MAX_TOKENS
         extra = dict(request.extra)  # the vendor params sent: thinking may have to change to fit the request
-        messages = _messages(request, thinking=thinking_setting(extra) is not None)
+        messages = turns(request, thinking=thinking_setting(extra) is not None)
         thinking = settle(request, messages, max_tokens, extra, notes)
         if not thinking and thinking_setting(request.extra) is not None:
-            messages = _messages(request, thinking=False)  # the API refuses thinking blocks with thinking off
+            messages = turns(request, thinking=False)  # the API refuses thinking blocks with thinking off
         temperature = request.temperature
         if temperature is not None and temperature > 1.0:
             notes.append(f"Anthropic's temperature range is 0-1; {temperature:g} was sent as 1")

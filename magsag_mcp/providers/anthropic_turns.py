@@ -1,0 +1,70 @@
+"""The conversation as Messages API turns: the system prompt is not one, tool calls are ``tool_use``
+blocks of an assistant turn and their results ``tool_result`` blocks of the user turn after it, roles
+alternate, and the API refuses an empty text block, an empty tool result, a tool call id of other than
+letters, digits, ``_`` and ``-``, and a final assistant turn (a prefill) that ends in whitespace.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from ..types import LLMRequest, Message
+from .anthropic_thinking import thinking_blocks
+
+#: what a tool result that is empty says instead
+NO_OUTPUT = "(no output)"
+
+#: what a tool_use id may not hold (the API takes ^[a-zA-Z0-9_-]+$)
+_ID_UNSAFE = re.compile(r"[^a-zA-Z0-9_-]")
+
+
+def _wire_id(call_id: str | None) -> str:
+    """A tool call's id as the API takes it: another vendor's (vLLM's Kimi K2 "functions.get_weather:0") with
+    each other character as "_", the same in the call and in its result, so they still pair."""
+    return _ID_UNSAFE.sub("_", call_id or "")
+
+
+def _content(msg: Message, thinking: bool) -> list[dict[str, Any]]:
+    """The turn's blocks; with ``thinking`` on, each tool call's thinking blocks before it, as they came (the
+    first call's lead the turn, before its text)."""
+    blocks: list[dict[str, Any]] = []
+    if thinking and msg.tool_calls:
+        blocks.extend(thinking_blocks(msg.tool_calls[0].signature))
+    if msg.content and msg.content.strip():  # the API refuses a text block with no visible text
+        blocks.append({"type": "text", "text": msg.content})
+    for i, tc in enumerate(msg.tool_calls):
+        if thinking and i > 0:
+            blocks.extend(thinking_blocks(tc.signature))
+        blocks.append({"type": "tool_use", "id": _wire_id(tc.id), "name": tc.name, "input": tc.arguments})
+    return blocks
+
+
+def turns(request: LLMRequest, *, thinking: bool = False) -> list[dict[str, Any]]:
+    """Roles must alternate: consecutive tool results merge into one user turn."""
+    out: list[dict[str, Any]] = []
+    for msg in request.messages:
+        if msg.role == "tool":
+            # an empty result is taken for none at all (400 "tool_use ids were found without tool_result blocks")
+            output = msg.content if msg.content and msg.content.strip() else NO_OUTPUT
+            block = {"type": "tool_result", "tool_use_id": _wire_id(msg.tool_call_id), "content": output}
+            if out and out[-1]["role"] == "user" and isinstance(out[-1]["content"], list):
+                out[-1]["content"].append(block)
+            else:
+                out.append({"role": "user", "content": [block]})
+            continue
+        role = "assistant" if msg.role == "assistant" else "user"
+        blocks = _content(msg, thinking)
+        if not blocks:
+            continue  # the API refuses an empty text block, and an empty turn says nothing
+        if out and out[-1]["role"] == role:
+            out[-1]["content"].extend(blocks)
+        else:
+            out.append({"role": role, "content": blocks})
+    last = out[-1] if out else None
+    if last is not None and last["role"] == "assistant" and last["content"][-1]["type"] == "text":
+        # a prefill the answer continues: the API refuses one that ends in whitespace (400 "final assistant
+        # content cannot end with trailing whitespace"); what the model writes next is the same without it
+        block = last["content"][-1]
+        last["content"][-1] = {**block, "text": block["text"].rstrip()}
+    return out
