@@ -12,10 +12,11 @@ thinking on that has
   goes without thinking;
 - ``max_tokens`` not above ``budget_tokens``: the budget is lowered below ``max_tokens`` (which the
   skill set and budgets reserve), or, when that leaves less than the API's minimum, thinking is left out;
-- a last assistant turn with tool calls that does not start with its thinking blocks, as they came
-  (signature and all): the blocks ride on the turn's tool calls (:func:`signature_for`), and a turn
-  without them (another vendor's, a client that kept only id, name and arguments) is sent without
-  thinking, the one way the API takes it.
+- a turn in progress (the model's messages since the last user message that is more than tool results)
+  with tool calls, whose first message does not start with its thinking blocks as they came (signature
+  and all): the blocks ride on the tool calls (:func:`signature_for`), and a turn without them (another
+  vendor's, a client that kept only id, name and arguments) is sent without thinking, the one way the
+  API takes it.
 
 With thinking off, no thinking block is sent back: the API refuses one in the final assistant turn.
 """
@@ -84,7 +85,7 @@ def settle(
         why = "the call forces a tool (tool_choice), which Anthropic does not take with thinking on"
     elif _unsigned_tool_turn(messages):
         why = (
-            "the last assistant turn's tool calls came without their thinking blocks (another model's turn, or "
+            "the tool calls of the turn in progress came without their thinking blocks (another model's turn, or "
             "tool_calls sent back without their signature), which Anthropic does not take with thinking on"
         )
     budget = config.get("budget_tokens")
@@ -108,9 +109,13 @@ def settle(
 
 
 def _unsigned_tool_turn(messages: list[dict[str, Any]]) -> bool:
-    """Whether the final assistant turn has tool calls and does not start with a thinking block."""
-    final = next((m for m in reversed(messages) if m["role"] == "assistant"), None)
-    if final is None:
-        return False
-    blocks = final["content"]
-    return any(b["type"] == "tool_use" for b in blocks) and blocks[0]["type"] not in _KINDS
+    """Whether the turn in progress (the assistant messages after the last user message that is more than tool
+    results) has tool calls and does not start with a thinking block. Claude thinks once, at the start of its
+    turn: the answers after tool results have no thinking of their own, and need none."""
+    start = 0
+    for i, message in enumerate(messages):
+        if message["role"] == "user" and any(b["type"] != "tool_result" for b in message["content"]):
+            start = i + 1
+    turn = [m for m in messages[start:] if m["role"] == "assistant"]
+    calls = any(b["type"] == "tool_use" for m in turn for b in m["content"])
+    return calls and turn[0]["content"][0]["type"] not in _KINDS

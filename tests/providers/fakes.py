@@ -473,18 +473,29 @@ class FakeAnthropic(Fake):
     def thinking_on(body: dict[str, Any]) -> bool:
         return (body.get("thinking") or {}).get("type") in ("enabled", "adaptive")
 
+    @staticmethod
+    def tool_loop(body: dict[str, Any]) -> list[tuple[int, dict[str, Any]]]:
+        """The assistant messages of the turn in progress: those after the last user message that is more than
+        tool results. Claude thinks at the start of that turn only, not again after each tool result."""
+        messages = body.get("messages") or []
+        start = 0
+        for i, m in enumerate(messages):
+            blocks = m["content"] if isinstance(m["content"], list) else [{"type": "text"}]
+            if m["role"] == "user" and any(b.get("type") != "tool_result" for b in blocks):
+                start = i + 1
+        return [(i, m) for i, m in enumerate(messages) if i >= start and m["role"] == "assistant"]
+
     def thinking_refused(self, body: dict[str, Any]) -> str | None:
         """What the API answers 400 to in a request with extended thinking on (or off), as its messages say."""
-        turns = [(i, m) for i, m in enumerate(body.get("messages") or []) if m.get("role") == "assistant"]
-        i, final = turns[-1] if turns else (0, {"content": []})
-        blocks = final["content"] if isinstance(final["content"], list) else [{"type": "text"}]
-        kinds = [b.get("type") for b in blocks]
-        thinks = [b for b in blocks if b.get("type") in ("thinking", "redacted_thinking")]
+        messages = body.get("messages") or []
+        sent = [(i, b) for i, m in enumerate(messages) if isinstance(m["content"], list) for b in m["content"]]
+        thinks = [(i, b) for i, b in sent if b.get("type") in ("thinking", "redacted_thinking")]
         if not self.thinking_on(body):
-            if thinks:
+            last = max((i for i, m in enumerate(messages) if m["role"] == "assistant"), default=None)
+            if any(i == last for i, _ in thinks):
                 return (
-                    f"messages.{i}.content.0: When thinking is disabled, an `assistant` message in the final position "
-                    "cannot contain `thinking`. To use thinking blocks, enable `thinking` in your request."
+                    f"messages.{last}.content.0: When thinking is disabled, an `assistant` message in the final "
+                    "position cannot contain `thinking`. To use thinking blocks, enable `thinking` in your request."
                 )
             return None
         doc = " Please consult our documentation at https://docs.claude.com/en/docs/build-with-claude/extended-thinking"
@@ -496,17 +507,21 @@ class FakeAnthropic(Fake):
         budget = body["thinking"].get("budget_tokens")
         if budget is not None and body["max_tokens"] <= budget:
             return f"`max_tokens` must be greater than `thinking.budget_tokens`.{doc}"
-        if "tool_use" in kinds and kinds[0] not in ("thinking", "redacted_thinking"):
+        loop = self.tool_loop(body)
+        calls = any(b.get("type") == "tool_use" for _, m in loop for b in m["content"])
+        first = loop[0][1]["content"][0].get("type") if loop else None
+        if calls and first not in ("thinking", "redacted_thinking"):
             return (
-                f"messages.{i}.content.0.type: Expected `thinking` or `redacted_thinking`, but found `{kinds[0]}`. "
-                "When `thinking` is enabled, a final `assistant` message must start with a thinking block "
+                f"messages.{loop[0][0]}.content.0.type: Expected `thinking` or `redacted_thinking`, but found "
+                f"`{first}`. When `thinking` is enabled, a final `assistant` message must start with a thinking block "
                 "(preceeding the lastmost set of `tool_use` and `tool_result` blocks). We recommend you include "
                 f"thinking blocks from previous turns. To avoid this requirement, disable `thinking`.{doc}"
             )
-        if any(b.get("type") == "thinking" and (b.get("signature"), b.get("thinking")) != THINKING for b in thinks):
-            return f"messages.{i}.content.0: Invalid `signature` in `thinking` block"
-        if any(b.get("type") == "redacted_thinking" and b.get("data") != REDACTED_THINKING for b in thinks):
-            return f"messages.{i}.content.0: Invalid `data` in `redacted_thinking` block"
+        for i, b in thinks:
+            if b["type"] == "thinking" and (b.get("signature"), b.get("thinking")) != THINKING:
+                return f"messages.{i}.content.0: Invalid `signature` in `thinking` block"
+            if b["type"] == "redacted_thinking" and b.get("data") != REDACTED_THINKING:
+                return f"messages.{i}.content.0: Invalid `data` in `redacted_thinking` block"
         return None
 
     def app(self) -> web.Application:
@@ -533,7 +548,8 @@ class FakeAnthropic(Fake):
 
     def content(self, step: Step, body: dict[str, Any]) -> list[dict[str, Any]]:
         blocks: list[dict[str, Any]] = []
-        if self.thinking_on(body):  # the answer starts with the model's (signed) thinking
+        # the answer starts with the model's (signed) thinking, unless it goes on with a turn after tool results
+        if self.thinking_on(body) and not (self.tool_loop(body) and body["messages"][-1]["role"] == "user"):
             blocks.append({"type": "thinking", "thinking": THINKING[1], "signature": THINKING[0]})
             if step.get("redacted"):
                 blocks.append({"type": "redacted_thinking", "data": REDACTED_THINKING})

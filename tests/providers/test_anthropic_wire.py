@@ -178,7 +178,7 @@ async def test_a_tool_turn_without_its_thinking_goes_without_thinking(serve, tra
     ]
     result = await provider.complete(LLMRequest(history, tools=[WEATHER], max_tokens=4000, extra=THINK), target)
     assert result.text == "3 degrees." and fake.violations == [] and "thinking" not in last_body(fake)
-    assert "extended thinking was not sent: the last assistant turn's tool calls came without" in result.warnings[0]
+    assert "extended thinking was not sent: the tool calls of the turn in progress came without" in result.warnings[0]
 
 
 async def test_gemini_does_not_take_anthropic_thinking_for_its_signature(serve, transport):
@@ -264,3 +264,28 @@ async def test_a_tool_that_returned_nothing_is_still_a_result(serve, transport):
     assert last_body(fake)["messages"][2]["content"] == [
         {"type": "tool_result", "tool_use_id": "toolu_1", "content": "(no output)"}
     ]
+
+
+@pytest.mark.parametrize("stream", [False, True])
+async def test_thinking_stays_on_through_a_tool_loop_of_several_steps(serve, transport, stream: bool):
+    # Claude thinks once, at the start of its turn: the answers after tool results carry no thinking of their own.
+    # The turn's first assistant message keeps its thinking; the later ones need none, and thinking stays on.
+    fake, provider, target = await setup(ANTHROPIC, serve, transport)
+    fake.queue(
+        {"tool_calls": [{"id": "toolu_1", "name": "get_weather", "arguments": {"city": "Oslo"}}]},
+        {"tool_calls": [{"id": "toolu_2", "name": "get_weather", "arguments": {"city": "Rome"}}]},
+        {"text": "3 and 5 degrees."},
+    )
+    history = [Message("user", "Weather in Oslo, then Rome?")]
+    for call_id, result in (("toolu_1", '{"c": 3}'), ("toolu_2", '{"c": 5}')):
+        answer = await provider.complete(
+            LLMRequest(history, tools=[WEATHER], max_tokens=4000, stream=stream, extra=THINK), target
+        )
+        assert answer.warnings == [] and fake.violations == [] and last_body(fake)["thinking"] == THINK["thinking"]
+        [call] = answer.tool_calls
+        history += [Message("assistant", None, tool_calls=[call]), Message("tool", result, tool_call_id=call_id)]
+    assert history[3].tool_calls[0].signature is None  # the second step did not think again
+    final = await provider.complete(LLMRequest(history, tools=[WEATHER], max_tokens=4000, extra=THINK), target)
+    assert final.text == "3 and 5 degrees." and final.warnings == [] and fake.violations == []
+    assert last_body(fake)["thinking"] == THINK["thinking"]
+    assert [b["type"] for b in last_body(fake)["messages"][1]["content"]] == ["thinking", "tool_use"]
