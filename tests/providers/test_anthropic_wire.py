@@ -11,8 +11,8 @@ from magsag_mcp import errors as E
 from magsag_mcp.call_request import _messages as payload_messages
 from magsag_mcp.types import LLMRequest, Message, ToolCall
 
-from .fakes import REDACTED_THINKING, THINKING
-from .test_wire import CASES, WEATHER, last_body, setup
+from .fakes import REDACTED_THINKING, THINKING, FakeAnthropic
+from .test_wire import CASES, KEY, WEATHER, last_body, setup
 
 pytestmark = pytest.mark.anyio
 [ANTHROPIC] = [c for c in CASES if c.name == "anthropic"]
@@ -289,3 +289,40 @@ async def test_thinking_stays_on_through_a_tool_loop_of_several_steps(serve, tra
     assert final.text == "3 and 5 degrees." and final.warnings == [] and fake.violations == []
     assert last_body(fake)["thinking"] == THINK["thinking"]
     assert [b["type"] for b in last_body(fake)["messages"][1]["content"]] == ["thinking", "tool_use"]
+
+
+async def test_a_tool_loop_with_thinking_through_invoke_skill(tmp_path, serve):
+    # The whole path a caller takes: a skill with a temperature (coding: 0.2, 4000 tokens, so streamed), a Claude
+    # target with thinking, the tool call invoke returns sent back in model_config.messages as it came.
+    import shutil
+    from pathlib import Path
+
+    from magsag_mcp.service import Service
+
+    catalog = tmp_path / "catalog"  # the bundled one, with a Claude model that thinks among the allowed models
+    shutil.copytree(Path(__file__).parents[2] / "catalog", catalog)
+    policy = catalog / "policies" / "model_governance.yaml"
+    policy.write_text(
+        policy.read_text().replace("- claude-3-haiku-20240307", "- claude-3-haiku-20240307\n      - claude-sonnet-4-5")
+    )
+    fake = FakeAnthropic(KEY).queue(
+        {"tool_calls": [{"id": "toolu_1", "name": "run_tests", "arguments": {"path": "tests/"}}]},
+        {"text": "All 12 pass."},
+    )
+    env = {"ANTHROPIC_API_KEY": KEY, "ANTHROPIC_BASE_URL": await serve(fake)}
+    tool = {"type": "function", "function": {"name": "run_tests", "parameters": {"type": "object"}}}
+    mc = {"model": "claude-sonnet-4-5", "params": {"thinking": THINK["thinking"]}, "tools": [tool]}
+    async with await Service.open(catalog=catalog, db=tmp_path / "l.db", env=env) as service:
+        first = await service.invoke_skill("skill.coding", {"task": "Run the tests.", "model_config": mc})
+        [call] = first.to_dict()["tool_calls"]
+        messages = [
+            {"role": "assistant", "tool_calls": [call]},
+            {"role": "tool", "tool_call_id": call["id"], "content": "12 passed"},
+        ]
+        second = await service.invoke_skill(
+            "skill.coding", {"task": "Run the tests.", "model_config": {**mc, "messages": messages}}
+        )
+    assert second.result.text.strip() == "All 12 pass." and fake.violations == []
+    body = last_body(fake)
+    assert body["thinking"] == THINK["thinking"] and body["stream"] is True and "temperature" not in body
+    assert [b["type"] for b in body["messages"][1]["content"]] == ["thinking", "tool_use"]
