@@ -20,7 +20,14 @@ import re
 from collections.abc import Mapping
 from typing import Any
 
-from ..errors import ContentFilteredError, MalformedResponseError, ProviderConnectionError, ProviderError, excerpt
+from ..errors import (
+    ContentFilteredError,
+    ContextTooLongError,
+    MalformedResponseError,
+    ProviderConnectionError,
+    ProviderError,
+    excerpt,
+)
 from ..transport import HttpResponse, SSEEvent, Transport
 from ..types import FinishReason, LLMRequest, LLMResult, Target, ToolCall, Usage
 from .anthropic_thinking import settle, signature_for, thinking_setting
@@ -318,6 +325,22 @@ def _result(
         if finish == "tool_calls":
             finish = "stop"
     warnings = []
+    if stop_reason == "model_context_window_exceeded":
+        # the prompt and the answer filled the context window: more max_tokens would not have helped
+        fix = "shorten the prompt, or use a model with a larger context window"
+        if not text and not calls:
+            full = ContextTooLongError(
+                f"{provider}:{model}: the prompt left no room for an answer in the model's context window "
+                f"(stop_reason: model_context_window_exceeded); {fix}",
+                provider=provider,
+                model=model,
+            )
+            full.usage = _usage(usage)  # the prompt was read, and is billed
+            raise full
+        warnings.append(
+            f"{provider}:{model} stopped at its context window (stop_reason: model_context_window_exceeded): the "
+            f"answer may be cut short; {fix}"
+        )
     if stop_reason == "pause_turn":
         # "we paused a long-running turn" (server tools): the answer so far, said to be unfinished, not a stop
         warnings.append(

@@ -326,3 +326,31 @@ async def test_a_tool_loop_with_thinking_through_invoke_skill(tmp_path, serve):
     body = last_body(fake)
     assert body["thinking"] == THINK["thinking"] and body["stream"] is True and "temperature" not in body
     assert [b["type"] for b in body["messages"][1]["content"]] == ["thinking", "tool_use"]
+
+
+@pytest.mark.parametrize("stream", [False, True])
+async def test_an_answer_stopped_by_the_context_window_says_so(serve, transport, stream: bool):
+    # stop_reason model_context_window_exceeded: the prompt and the answer filled the model's context window. With no
+    # answer at all it was a success with the advice "raise max_tokens", which leaves even less room; it is now the
+    # context-too-long failure it is (another target may have a larger window), recorded at its billed usage.
+    fake, provider, target = await setup(ANTHROPIC, serve, transport)
+    fake.queue(
+        {
+            "text": None,
+            "finish": "model_context_window_exceeded",
+            "usage": {"input_tokens": 199990, "output_tokens": 0},
+        },
+        {"text": "The first half", "finish": "model_context_window_exceeded"},
+    )
+    request = LLMRequest([Message("user", "Summarise this long file")], max_tokens=4000, stream=stream)
+    with pytest.raises(E.ContextTooLongError, match="context window") as info:
+        await provider.complete(request, target)
+    assert info.value.moves_on and info.value.usage.input_tokens == 199990 and fake.violations == []
+    assert "raise max_tokens" not in info.value.message
+    # with part of an answer: that part, said to be cut short by the context window, not by max_tokens
+    result = await provider.complete(request, target)
+    assert result.text.strip() == "The first half" and result.finish_reason == "length"
+    assert result.warnings == [
+        f"anthropic:{ANTHROPIC.model} stopped at its context window (stop_reason: model_context_window_exceeded): "
+        "the answer may be cut short; shorten the prompt, or use a model with a larger context window"
+    ]
