@@ -16,7 +16,8 @@ thinking on that has
   with tool calls, whose first message does not start with its thinking blocks as they came (signature
   and all): the blocks ride on the tool calls (:func:`signature_for`), and a turn without them (another
   vendor's, a client that kept only id, name and arguments) is sent without thinking, the one way the
-  API takes it.
+  API takes it; so is a call that ends with an assistant message (a prefill), which cannot start with
+  thinking.
 
 With thinking off, no thinking block is sent back: the API refuses one in the final assistant turn.
 """
@@ -83,6 +84,11 @@ def settle(
     why = None
     if request.tools and (isinstance(request.tool_choice, dict) or request.tool_choice == "required"):
         why = "the call forces a tool (tool_choice), which Anthropic does not take with thinking on"
+    elif messages and messages[-1]["role"] == "assistant" and messages[-1]["content"][0]["type"] not in _KINDS:
+        why = (
+            "the call ends with the assistant's message (a prefill the answer continues), which Anthropic does "
+            "not take with thinking on"
+        )
     elif _unsigned_tool_turn(messages):
         why = (
             "the tool calls of the turn in progress came without their thinking blocks (another model's turn, or "

@@ -508,9 +508,10 @@ class FakeAnthropic(Fake):
         if budget is not None and body["max_tokens"] <= budget:
             return f"`max_tokens` must be greater than `thinking.budget_tokens`.{doc}"
         loop = self.tool_loop(body)
+        # a turn with tool calls, or a final assistant message (a prefill), must start with the turn's thinking
         calls = any(b.get("type") == "tool_use" for _, m in loop for b in m["content"])
         first = loop[0][1]["content"][0].get("type") if loop else None
-        if calls and first not in ("thinking", "redacted_thinking"):
+        if (calls or messages[-1]["role"] == "assistant") and first not in ("thinking", "redacted_thinking"):
             return (
                 f"messages.{loop[0][0]}.content.0.type: Expected `thinking` or `redacted_thinking`, but found "
                 f"`{first}`. When `thinking` is enabled, a final `assistant` message must start with a thinking block "

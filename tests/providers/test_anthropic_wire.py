@@ -354,3 +354,19 @@ async def test_an_answer_stopped_by_the_context_window_says_so(serve, transport,
         f"anthropic:{ANTHROPIC.model} stopped at its context window (stop_reason: model_context_window_exceeded): "
         "the answer may be cut short; shorten the prompt, or use a model with a larger context window"
     ]
+
+
+async def test_a_prefill_goes_without_thinking(serve, transport):
+    # A final assistant message (a prefill the answer continues) with thinking on: 400 "Expected `thinking` or
+    # `redacted_thinking`, but found `text`. When `thinking` is enabled, a final `assistant` message must start with
+    # a thinking block", a bad request that stopped the cascade. The prefill is kept, and thinking left out.
+    fake, provider, target = await setup(ANTHROPIC, serve, transport)
+    fake.queue({"text": "42."})
+    turns = [Message("user", "Six times seven?"), Message("assistant", "The answer is")]
+    result = await provider.complete(LLMRequest(turns, max_tokens=4000, extra=THINK), target)
+    assert result.text == "42." and fake.violations == [] and "thinking" not in last_body(fake)
+    assert last_body(fake)["messages"][-1]["content"] == [{"type": "text", "text": "The answer is"}]
+    assert result.warnings == [
+        "extended thinking was not sent: the call ends with the assistant's message (a prefill the answer "
+        "continues), which Anthropic does not take with thinking on"
+    ]
