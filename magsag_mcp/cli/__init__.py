@@ -97,6 +97,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         parser.print_help()
         return 2
     sigterm_as_interrupt()
+    _escape_what_stdout_cannot_encode()
     try:
         if args.version:
             from .. import __version__
@@ -116,6 +117,17 @@ def main(argv: Sequence[str] | None = None) -> int:
         if rest is not None:
             raise
         return _reader_left()
+
+
+def _escape_what_stdout_cannot_encode() -> None:
+    """Text for a person (the table, ``budget``, ``doctor``, ``catalog validate``, the gate's lines) goes
+    through stdout's text layer in the locale's encoding; a character it cannot encode (a name under an
+    ASCII ``LANG=C`` or a cp1252 console) is written as its escape (``caf\\xe9``), as stderr does, instead
+    of a UnicodeEncodeError traceback that lost the rest of the output. JSON and CSV are UTF-8 regardless
+    (:func:`write_utf8`)."""
+    reconfigure = getattr(sys.stdout, "reconfigure", None)
+    if reconfigure is not None and (sys.stdout.errors or "strict") == "strict":
+        reconfigure(errors="backslashreplace")
 
 
 def _reader_left() -> int:
