@@ -65,3 +65,44 @@ def test_text_output_to_a_terminal_that_cannot_encode_a_name_shows_its_escape(na
     assert main(argv) == 0
     text = out.written()
     assert "caf\\xe9" in text and "r-\\u65e5\\u672c" in text
+
+
+@pytest.mark.parametrize(
+    ("argv", "option"),
+    [
+        (["data", "prune", "--older-than", "1d", "--db", ""], "--db"),  # would have pruned the default ledger
+        (["flow", "summarize", "--db", " "], "--db"),
+        (["catalog", "validate", "--catalog", ""], "--catalog"),  # validated another catalog: "ok"
+        (["invoke", "skill.analysis", "--catalog", "", "--payload", '{"data": "x"}'], "--catalog"),
+        (["budget", "--agent", ""], "--agent"),  # left the agent's limit out, silently
+        (["budget", "--run-id", ""], "--run-id"),
+        (["invoke", "skill.analysis", "--run-id", "", "--payload", '{"data": "x"}'], "--run-id"),
+        (["flow", "gate", "s.json", "--policy", ""], "--policy"),
+        (["flow", "summarize", "--output", ""], "--output"),
+    ],
+)
+def test_an_option_given_empty_is_refused_not_taken_for_its_default(
+    named_ledger, tmp_path, monkeypatch, capsys, argv, option
+):
+    """`--db "$LEDGER"` with LEDGER unset: an empty --db or --catalog was taken as no option at all, so
+    the command read (or pruned) the default ledger, or ran under the default catalog's policies, and
+    said nothing. An empty value is bad input (exit 2) naming the option; the default ledger is untouched."""
+    default = tmp_path / "default.db"
+    monkeypatch.setenv("MAGSAG_DB", str(default))
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(SystemExit) as exited:
+        main(argv)
+    assert exited.value.code == 2
+    err = capsys.readouterr().err
+    assert f"argument {option}: is empty" in err and "leave the option out" in err
+    assert not default.exists()
+
+
+@pytest.mark.parametrize("option", ["--db", "--catalog"])
+def test_the_mcp_server_refuses_an_empty_db_or_catalog_too(capsys, option):
+    # `magsag-mcp --db "$LEDGER"` in a client's configuration: the server recorded into the default ledger
+    from magsag_mcp.mcp_server.__main__ import build_parser
+
+    with pytest.raises(SystemExit) as exited:
+        build_parser().parse_args([option, ""])
+    assert exited.value.code == 2 and f"argument {option}: is empty" in capsys.readouterr().err

@@ -39,10 +39,25 @@ class CommandGroups:
         return subparsers.add_parser(name, parents=self.parents, **kwargs)
 
 
+def given(value: str) -> str:
+    """An option's value that must name something (a file, a catalog, an agent, a run). Given empty, as
+    ``--db "$LEDGER"`` with the variable unset gives it, it was taken for the option left out: the
+    command read or pruned the default ledger, or ran under another catalog's policies, saying nothing."""
+    if not value.strip():
+        raise argparse.ArgumentTypeError(
+            f"is empty ({value!r}: an unset shell variable?); give a value, or leave the option out for its default"
+        )
+    return value
+
+
 def _common() -> argparse.ArgumentParser:
     common = argparse.ArgumentParser(add_help=False)
-    common.add_argument("--catalog", help="catalog directory (default: $MAGSAG_CATALOG, ./catalog, or the bundled one)")
-    common.add_argument("--db", help="ledger database file (default: $MAGSAG_DB or the user data directory)")
+    common.add_argument(
+        "--catalog", type=given, help="catalog directory (default: $MAGSAG_CATALOG, ./catalog, or the bundled one)"
+    )
+    common.add_argument(
+        "--db", type=given, help="ledger database file (default: $MAGSAG_DB or the user data directory)"
+    )
     return common
 
 

@@ -12,7 +12,7 @@ import anyio
 
 from ..errors import InputError, MagsagError, redact
 from ..signals import stopped_by_sigterm
-from . import CommandGroups, exit_code, print_error, print_json
+from . import CommandGroups, exit_code, given, print_error, print_json
 
 #: what each JSON option's value looks like, for its error message
 _JSON_EXAMPLES = {"--context": '{"preferred_model": "gpt-4o"}'}
@@ -210,17 +210,17 @@ def register(groups: CommandGroups) -> None:
         p.add_argument("skill_id", help="e.g. skill.analysis (`magsag catalog skills` lists them)")
         src = p.add_mutually_exclusive_group()
         src.add_argument("--payload", default="{}", help="the payload as a JSON object")
-        src.add_argument("--payload-file", help="read the payload from a JSON file ('-' for stdin)")
+        src.add_argument("--payload-file", type=given, help="read the payload from a JSON file ('-' for stdin)")
         p.add_argument("--context", help='call context as JSON, e.g. \'{"preferred_model": "gpt-4o"}\'')
         if name == "invoke":
-            p.add_argument("--agent", help="agent name recorded in the ledger")
-            p.add_argument("--run-id", help="run id (default: a new one)")
+            p.add_argument("--agent", type=given, help="agent name recorded in the ledger")
+            p.add_argument("--run-id", type=given, help="run id (default: a new one)")
         p.set_defaults(func=func)
     p = groups.add(top, "run", help="run a MAG or SAG agent from the catalog")
     p.add_argument("agent_id", help="an agent's id in the catalog's agents/")
     src = p.add_mutually_exclusive_group()
     src.add_argument("--payload", default="{}", help="the payload as a JSON object")
-    src.add_argument("--payload-file", help="read the payload from a JSON file ('-' for stdin)")
+    src.add_argument("--payload-file", type=given, help="read the payload from a JSON file ('-' for stdin)")
     p.set_defaults(func=_run_agent)
     p = groups.add(top, "doctor", help="which providers are configured (never printing a key)")
     p.add_argument(

@@ -14,7 +14,7 @@ from typing import Any
 import anyio
 
 from ..errors import InputError
-from . import CommandGroups, print_json, write_utf8
+from . import CommandGroups, given, print_json, write_utf8
 
 CSV_FIELDS = (
     "run_id",
@@ -258,7 +258,7 @@ def register(groups: CommandGroups) -> None:
         "(by_agent[A].largest_day), which `flow gate` checks the per-run and per-day limits against.",
     )
     add_filters(p)
-    p.add_argument("--output", help="write the summary to this file instead of stdout")
+    p.add_argument("--output", type=given, help="write the summary to this file instead of stdout")
     p.set_defaults(func=_summarize)
 
     data = groups.group("data", help="query the usage ledger")

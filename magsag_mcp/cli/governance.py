@@ -8,7 +8,7 @@ import sys
 from typing import Any
 
 from ..errors import CatalogError, InputError
-from . import CommandGroups, print_json
+from . import CommandGroups, given, print_json
 from .data import with_service
 
 
@@ -87,8 +87,10 @@ def _gate(args: argparse.Namespace) -> int:
 
 def register(groups: CommandGroups) -> None:
     p = groups.add(groups.top, "budget", help="limits, spent, reserved, remaining and status")
-    p.add_argument("--agent", help="also the agent's daily limit (max_cost_per_agent_daily_usd)")
-    p.add_argument("--run-id", help="also the run's limit (max_cost_per_run_usd), its delegated runs included")
+    p.add_argument("--agent", type=given, help="also the agent's daily limit (max_cost_per_agent_daily_usd)")
+    p.add_argument(
+        "--run-id", type=given, help="also the run's limit (max_cost_per_run_usd), its delegated runs included"
+    )
     p.add_argument("--json", action="store_true", help="the limits as JSON, USD as exact decimal strings")
     p.set_defaults(func=_budget)
     flow = groups.group("flow")
@@ -102,5 +104,5 @@ def register(groups: CommandGroups) -> None:
         "costliest run or day: its totals are checked instead, and a NOTE line says so.",
     )
     p.add_argument("summary", help="a JSON file written by `magsag flow summarize --output`")
-    p.add_argument("--policy", required=True, help="a governance policy file")
+    p.add_argument("--policy", required=True, type=given, help="a governance policy file")
     p.set_defaults(func=_gate)

@@ -15,6 +15,7 @@ import os
 import sys
 from collections.abc import Sequence
 
+from ..cli import given
 from ..errors import ConfigError, redact
 from ..startup import collector_paused
 
@@ -42,8 +43,10 @@ def configure_logging(level: str) -> None:
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="magsag-mcp", description="The magsag MCP server (LLM routing with a ledger).")
     p.add_argument("--transport", choices=("stdio", "http"), default="stdio", help="default: stdio")
-    p.add_argument("--catalog", help="catalog directory (default: $MAGSAG_CATALOG, ./catalog, or the bundled one)")
-    p.add_argument("--db", help="ledger database file (default: $MAGSAG_DB or the user data directory)")
+    p.add_argument(
+        "--catalog", type=given, help="catalog directory (default: $MAGSAG_CATALOG, ./catalog, or the bundled one)"
+    )
+    p.add_argument("--db", type=given, help="ledger database file (default: $MAGSAG_DB or the user data directory)")
     # defaults applied in main: None says the option was not given (stdio warns when one was)
     p.add_argument("--host", help="http: address to bind (default 127.0.0.1)")
     p.add_argument("--port", type=int, help="http: port (default 8765)")
