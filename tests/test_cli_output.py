@@ -106,3 +106,33 @@ def test_the_mcp_server_refuses_an_empty_db_or_catalog_too(capsys, option):
     with pytest.raises(SystemExit) as exited:
         build_parser().parse_args([option, ""])
     assert exited.value.code == 2 and f"argument {option}: is empty" in capsys.readouterr().err
+
+
+def test_a_paged_export_goes_on_from_its_cursor_without_repeating_runs_recorded_meanwhile(named_ledger, capsys):
+    """`data query --format csv --limit N` said "the next ones: --offset N": runs recorded between two pages
+    pushed the older ones down, so the next page began with runs the first had exported (the same rows
+    twice in an audit file). The note names the page's cursor, which `--cursor` goes on from."""
+    import csv
+    import re
+
+    now = time.time()
+
+    async def record(*runs: tuple[str, int]) -> None:
+        async with Ledger(named_ledger) as ledger:
+            for run_id, later in runs:
+                at = now + later
+                attempt = AttemptRecord(run_id, at, "fake", "echo", "skill.analysis", "cli", "ok", 0, 1)
+                await ledger.record_call(RunRecord(run_id, "cli", "skill.analysis", at), [attempt])
+
+    anyio.run(record, ("r-2", 1), ("r-3", 2))
+    assert main(["data", "query", "--format", "csv", "--limit", "2"]) == 0
+    out, err = capsys.readouterr()
+    assert [r["run_id"] for r in csv.DictReader(io.StringIO(out))] == ["r-3", "r-2"]
+    cursor = re.search(r"--cursor (\S+?)[;\s]", err)
+    assert cursor is not None, err
+    anyio.run(record, ("r-4", 3))  # recorded between the two pages
+    assert main(["data", "query", "--format", "csv", "--limit", "2", "--cursor", cursor.group(1)]) == 0
+    out, err = capsys.readouterr()
+    assert [r["run_id"] for r in csv.DictReader(io.StringIO(out))] == ["r-日本"] and err == ""
+    assert main(["data", "query", "--cursor", "not-a-cursor"]) == 2
+    assert "is not one query_runs gave" in capsys.readouterr().err

@@ -205,15 +205,22 @@ def runs_to_table(runs: list[dict[str, Any]]) -> str:
 
 
 def _query(args: argparse.Namespace) -> int:
-    filters = filters_from(args, limit=args.limit, offset=args.offset)
+    filters = filters_from(args, limit=args.limit, offset=args.offset, cursor=args.cursor)
 
     # the page query_runs (the MCP tool) reads, with has_more: an export cut at --limit must not pass for the whole
     page = with_ledger(args, lambda ledger: ledger.query_runs_page(filters))
     runs = page["runs"]
     if page["has_more"]:
+        # the cursor first: runs recorded between two pages push the older ones down by as many, so
+        # the next --offset began with runs already exported (the same rows twice in an audit file)
+        offset = (
+            ""
+            if filters.cursor
+            else f" (or --offset {filters.offset + filters.limit}, which runs recorded since shift)"
+        )
         print(
             f"note: {len(runs)} run{'' if len(runs) == 1 else 's'} shown (newest first) and more match; the next "
-            f"ones: --offset {filters.offset + filters.limit} (--limit takes up to 10000)",
+            f"ones: --cursor {page['next_cursor']}{offset}; --limit takes up to 10000",
             file=sys.stderr,
         )
     if args.format == "json":
@@ -265,7 +272,13 @@ def register(groups: CommandGroups) -> None:
     p = groups.add(data, "query", help="runs with their attempts, newest first")
     add_filters(p)
     p.add_argument("--limit", type=int, default=50, help="runs per page, 1 to 10000 (default: 50)")
-    p.add_argument("--offset", type=int, default=0, help="runs to skip (newest first); stderr names the next page's")
+    p.add_argument("--offset", type=int, default=0, help="runs to skip (newest first, after --cursor if given)")
+    p.add_argument(
+        "--cursor",
+        type=given,
+        help="start after the run this names: the --cursor that stderr names when more runs match (runs recorded "
+        "since do not shift it, as they shift --offset)",
+    )
     p.add_argument(
         "--format",
         choices=("json", "csv", "table"),
