@@ -136,3 +136,25 @@ def test_a_paged_export_goes_on_from_its_cursor_without_repeating_runs_recorded_
     assert [r["run_id"] for r in csv.DictReader(io.StringIO(out))] == ["r-日本"] and err == ""
     assert main(["data", "query", "--cursor", "not-a-cursor"]) == 2
     assert "is not one query_runs gave" in capsys.readouterr().err
+
+
+def test_json_files_saved_with_a_byte_order_mark_are_read(named_ledger, tmp_path, capsys, monkeypatch):
+    """A JSON file written by Windows PowerShell 5 (`Out-File -Encoding utf8`, `Set-Content`) or Notepad
+    starts with a UTF-8 byte order mark, which JSON readers may ignore (RFC 8259): `--payload-file` said
+    "Unexpected UTF-8 BOM (decode using utf-8-sig)" and the gate "is not JSON", fixes a user cannot make."""
+    import json
+
+    bom = b"\xef\xbb\xbf"
+    summary = tmp_path / "summary.json"
+    assert main(["flow", "summarize", "--output", str(summary)]) == 0
+    summary.write_bytes(bom + summary.read_bytes())
+    capsys.readouterr()
+    assert main(["flow", "gate", str(summary), "--policy", str(CATALOG / "policies" / "model_governance.yaml")]) == 0
+    assert "gate: pass" in capsys.readouterr().out
+    payload = tmp_path / "payload.json"
+    payload.write_bytes(bom + json.dumps({"data": "x", "model_config": {"model": "fake:echo"}}).encode())
+    for source in ([str(payload)], ["-"]):
+        if source == ["-"]:
+            monkeypatch.setattr(sys, "stdin", io.TextIOWrapper(io.BytesIO(payload.read_bytes()), encoding="utf-8"))
+        assert main(["invoke", "skill.analysis", "--payload-file", *source]) == 0, capsys.readouterr().err
+        assert json.loads(capsys.readouterr().out)["model"] == "echo"

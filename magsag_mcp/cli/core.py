@@ -41,7 +41,8 @@ def _payload(args: argparse.Namespace) -> dict[str, Any]:
             raise InputError(f"cannot read --payload-file {args.payload_file}: {exc.strerror}") from None
         except UnicodeDecodeError:
             raise InputError(f"--payload-file {args.payload_file} is not UTF-8 text; give it a JSON file") from None
-        return _json_arg(text, "--payload-file")
+        # a byte order mark (Notepad's, PowerShell 5's UTF-8) is no part of the JSON (RFC 8259 lets readers ignore it)
+        return _json_arg(text.removeprefix("\ufeff"), "--payload-file")
     return _json_arg(args.payload, "--payload")
 
 

@@ -53,7 +53,7 @@ def _gate(args: argparse.Namespace) -> int:
     from ..governance.gate import check_summary_with_notes
 
     try:
-        with open(args.summary, encoding="utf-8") as fh:
+        with open(args.summary, encoding="utf-8-sig") as fh:  # a byte order mark (PowerShell 5's UTF-8) is no text
             summary: Any = json.load(fh)
     except OSError as exc:
         print(f"gate: cannot read {args.summary}: {exc.strerror}", file=sys.stderr)
