@@ -158,3 +158,22 @@ def test_json_files_saved_with_a_byte_order_mark_are_read(named_ledger, tmp_path
             monkeypatch.setattr(sys, "stdin", io.TextIOWrapper(io.BytesIO(payload.read_bytes()), encoding="utf-8"))
         assert main(["invoke", "skill.analysis", "--payload-file", *source]) == 0, capsys.readouterr().err
         assert json.loads(capsys.readouterr().out)["model"] == "echo"
+
+
+@pytest.mark.parametrize(
+    ("argv", "usage", "hint"),
+    [
+        (["data", "query", "--limt", "5"], "magsag data query", "did you mean --limit?"),
+        (["flow", "summarize", "--outptu=s.json"], "magsag flow summarize", "did you mean --output?"),
+        (["invoke", "skill.analysis", '{"data": "x"}'], "magsag invoke", "--payload"),
+        (["data", "search", "--", "-429", "--limit", "1"], "magsag data search", "--limit before '--'"),
+    ],
+)
+def test_an_argument_a_command_does_not_take_is_named_with_that_commands_usage(capsys, argv, usage, hint):
+    """`magsag data query --limt 5` answered with the top level's usage ("usage: magsag [-h] [--version]
+    COMMAND ...", none of the command's options) and no hint; the command's own parser says it now."""
+    with pytest.raises(SystemExit) as exited:
+        main(argv)
+    assert exited.value.code == 2
+    err = capsys.readouterr().err
+    assert err.startswith(f"usage: {usage} ") and f"{usage}: error: unrecognized arguments: " in err and hint in err

@@ -61,8 +61,38 @@ def _common() -> argparse.ArgumentParser:
     return common
 
 
+class _Parser(argparse.ArgumentParser):
+    """A command's parser reports the arguments it does not take itself. argparse handed them up to the
+    top-level parser, whose error showed its own usage ("magsag [-h] [--version] COMMAND ...", none of the
+    command's options) with no hint of the option meant."""
+
+    def parse_known_args(self, args: Any = None, namespace: Any = None) -> Any:
+        namespace, extras = super().parse_known_args(args, namespace)
+        if extras and self._subparsers is None:  # a command, not a group: the arguments were for it
+            self.error(_unrecognized(self, extras))
+        return namespace, extras
+
+
+def _unrecognized(parser: argparse.ArgumentParser, extras: list[str]) -> str:
+    import difflib
+
+    options = [o for action in parser._actions for o in action.option_strings if o.startswith("--")]
+    hints = []
+    for extra in extras:
+        if extra.startswith("--"):
+            name = extra.split("=", 1)[0]
+            if name in options:  # the command takes it: it came after "--", which ends the options
+                hints.append(f"{name} before '--' (what follows '--' is never an option)")
+            else:
+                hints += difflib.get_close_matches(name, options, n=1)
+        elif "--payload" in options and extra.lstrip().startswith(("{", "[")):
+            hints.append("--payload JSON (or --payload-file FILE)")
+    hint = f"; did you mean {', '.join(dict.fromkeys(hints))}?" if hints else ""
+    return f"unrecognized arguments: {' '.join(extras)}{hint}"
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="magsag", description="Route LLM calls across providers, with a ledger.")
+    parser = _Parser(prog="magsag", description="Route LLM calls across providers, with a ledger.")
     parser.add_argument("--version", action="store_true", help="print the version and exit")
     top = parser.add_subparsers(dest="command", metavar="COMMAND")
     groups = CommandGroups(top)
