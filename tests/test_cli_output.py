@@ -177,3 +177,12 @@ def test_an_argument_a_command_does_not_take_is_named_with_that_commands_usage(c
     assert exited.value.code == 2
     err = capsys.readouterr().err
     assert err.startswith(f"usage: {usage} ") and f"{usage}: error: unrecognized arguments: " in err and hint in err
+
+
+def test_help_says_what_each_exit_status_means(capsys):
+    """Scripts branch on the exit status: `magsag --help` said nothing of it (only `flow gate`'s did)."""
+    with pytest.raises(SystemExit) as exited:
+        main(["--help"])
+    assert exited.value.code == 0
+    out = " ".join(capsys.readouterr().out.split())
+    assert "Exit status: 0 success; 1 the operation failed" in out and "2 bad input" in out and "130" in out

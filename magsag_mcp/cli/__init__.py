@@ -19,6 +19,13 @@ from ..signals import exit_status, sigterm_as_interrupt
 
 COMMAND_MODULES = ("core", "data", "governance", "demo")
 
+#: what `magsag --help` says of the exit status (see :func:`exit_code`)
+EXIT_CODES = (
+    "Exit status: 0 success; 1 the operation failed (a call failed or was refused by policy or budget, "
+    "`flow gate` found a violation, `doctor` or `catalog validate` found a problem); 2 bad input (an argument, "
+    "the catalog, the environment, the ledger file); 130 interrupted (Ctrl-C), 143 stopped by SIGTERM."
+)
+
 
 class CommandGroups:
     """Gives command modules the top-level subparsers and shared groups such as ``flow``/``data``."""
@@ -92,7 +99,7 @@ def _unrecognized(parser: argparse.ArgumentParser, extras: list[str]) -> str:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = _Parser(prog="magsag", description="Route LLM calls across providers, with a ledger.")
+    parser = _Parser(prog="magsag", description="Route LLM calls across providers, with a ledger.", epilog=EXIT_CODES)
     parser.add_argument("--version", action="store_true", help="print the version and exit")
     top = parser.add_subparsers(dest="command", metavar="COMMAND")
     groups = CommandGroups(top)
