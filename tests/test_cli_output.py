@@ -186,3 +186,19 @@ def test_help_says_what_each_exit_status_means(capsys):
     assert exited.value.code == 0
     out = " ".join(capsys.readouterr().out.split())
     assert "Exit status: 0 success; 1 the operation failed" in out and "2 bad input" in out and "130" in out
+
+
+def test_a_payload_on_stdin_is_read_as_utf8_whatever_the_locale(named_ledger, capsys, monkeypatch):
+    """`... | magsag invoke SKILL --payload-file -` read stdin in the locale's encoding, unlike a payload
+    file (UTF-8): under a Latin-1 locale or a Windows console's cp1252 a UTF-8 "café" became "cafÃ©",
+    sent to the model and recorded, without a word."""
+    import json
+
+    payload = {"data": "café ☕", "model_config": {"model": "fake:echo"}}
+    stdin = io.TextIOWrapper(io.BytesIO(json.dumps(payload, ensure_ascii=False).encode()), encoding="latin-1")
+    monkeypatch.setattr(sys, "stdin", stdin)
+    assert main(["invoke", "skill.analysis", "--payload-file", "-"]) == 0, capsys.readouterr().err
+    assert json.loads(capsys.readouterr().out)["output"].endswith("café ☕")
+    monkeypatch.setattr(sys, "stdin", io.TextIOWrapper(io.BytesIO(b'{"data": "caf\xe9"}'), encoding="latin-1"))
+    assert main(["invoke", "skill.analysis", "--payload-file", "-"]) == 2
+    assert "is not UTF-8 text" in capsys.readouterr().err

@@ -33,10 +33,17 @@ def _json_arg(text: str, what: str) -> dict[str, Any]:
     return value
 
 
+def _stdin_utf8() -> str:
+    """stdin as UTF-8, as a payload file is read. Through its text layer it was decoded in the locale's
+    encoding: under Latin-1 or a Windows console's cp1252 a UTF-8 "café" became "cafÃ©", silently."""
+    buffer = getattr(sys.stdin, "buffer", None)
+    return sys.stdin.read() if buffer is None else buffer.read().decode("utf-8")
+
+
 def _payload(args: argparse.Namespace) -> dict[str, Any]:
     if args.payload_file:
         try:
-            text = sys.stdin.read() if args.payload_file == "-" else open(args.payload_file, encoding="utf-8").read()
+            text = _stdin_utf8() if args.payload_file == "-" else open(args.payload_file, encoding="utf-8").read()
         except OSError as exc:
             raise InputError(f"cannot read --payload-file {args.payload_file}: {exc.strerror}") from None
         except UnicodeDecodeError:
