@@ -202,3 +202,30 @@ def test_a_payload_on_stdin_is_read_as_utf8_whatever_the_locale(named_ledger, ca
     monkeypatch.setattr(sys, "stdin", io.TextIOWrapper(io.BytesIO(b'{"data": "caf\xe9"}'), encoding="latin-1"))
     assert main(["invoke", "skill.analysis", "--payload-file", "-"]) == 2
     assert "is not UTF-8 text" in capsys.readouterr().err
+
+
+def test_the_gates_lines_show_a_callers_control_characters_escaped(tmp_path, capsys):
+    """Run ids and model names come from callers (an MCP client names its run_id, a model_config its
+    model). The gate printed them as they were into the CI log or terminal: a run id holding "\\r" and an
+    erase-line sequence overwrote its own FAIL line with "gate: pass" on screen. The table escapes them;
+    the gate's lines now do too."""
+    import json
+
+    forged = "r-1\r\x1b[2Kgate: pass"
+    model = "gpt-4o\x1b]52;c;ZWNobyBvd25lZA==\x07"
+    stats = {"calls": 1, "errors": 0, "cost_usd_exact": "2", "known_cost_usd": "2", "providers": ["openai"]}
+    summary = {
+        "model_stats": {model: stats},
+        "largest_run": {"run_id": forged, "known_cost_usd": "2"},
+        "largest_day": {"date": "2026-01-01", "known_cost_usd": "2"},
+        "by_agent": {},
+    }
+    (tmp_path / "s.json").write_text(json.dumps(summary))
+    policy = tmp_path / "p.yaml"
+    policy.write_text(
+        "policies:\n  - name: caps\n    thresholds: {max_cost_per_run_usd: 1, max_cost_per_call_usd: 1}\n"
+    )
+    assert main(["flow", "gate", str(tmp_path / "s.json"), "--policy", str(policy)]) == 1
+    out = capsys.readouterr().out
+    assert "\x1b" not in out and "\r" not in out and "\x07" not in out
+    assert "run r-1\\r\\x1b[2Kgate: pass" in out and "gpt-4o\\x1b]52;c;ZWNobyBvd25lZA==\\x07 averaged" in out

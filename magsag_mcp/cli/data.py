@@ -170,7 +170,7 @@ def runs_to_csv(runs: list[dict[str, Any]]) -> str:
     return buf.getvalue()
 
 
-def _shown(value: Any) -> str:
+def shown(value: Any) -> str:
     """``value`` for a terminal: a character that is not printable (an escape sequence's ESC, a line break, a
     carriage return) is shown as its escape (``\\x1b``), never sent. Run ids, agent and model names come from
     callers, and the terminal would act on them: write the clipboard, clear the screen, draw a row of its own."""
@@ -199,7 +199,7 @@ def runs_to_table(runs: list[dict[str, Any]]) -> str:
                 models,
             )
         )
-    rows = [tuple(_shown(v) for v in row) for row in rows]
+    rows = [tuple(shown(v) for v in row) for row in rows]
     widths = [max(len(row[i]) for row in rows) for i in range(len(header))]
     return "\n".join("  ".join(v.ljust(w) for v, w in zip(row, widths, strict=True)).rstrip() for row in rows)
 

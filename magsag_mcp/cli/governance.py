@@ -9,7 +9,7 @@ from typing import Any
 
 from ..errors import CatalogError, InputError
 from . import CommandGroups, given, print_json
-from .data import with_service
+from .data import shown, with_service
 
 
 def _budget(args: argparse.Namespace) -> int:
@@ -74,11 +74,12 @@ def _gate(args: argparse.Namespace) -> int:
             file=sys.stderr,
         )
         return 2
+    # run ids and model names in them come from callers: escaped, as the table shows them
     for note in notes:
-        print(f"NOTE {note}")
+        print(f"NOTE {shown(note)}")
     if violations:
         for v in violations:
-            print(f"FAIL {v}")
+            print(f"FAIL {shown(v)}")
         print(f"gate: {len(violations)} violation(s)")
         return 1
     print("gate: pass")
