@@ -229,3 +229,51 @@ def test_the_gates_lines_show_a_callers_control_characters_escaped(tmp_path, cap
     out = capsys.readouterr().out
     assert "\x1b" not in out and "\r" not in out and "\x07" not in out
     assert "run r-1\\r\\x1b[2Kgate: pass" in out and "gpt-4o\\x1b]52;c;ZWNobyBvd25lZA==\\x07 averaged" in out
+
+
+class _RecordedWrites(io.BytesIO):
+    def __init__(self) -> None:
+        super().__init__()
+        self.sizes: list[int] = []
+
+    def write(self, data: bytes) -> int:  # type: ignore[override]
+        self.sizes.append(len(data))
+        return super().write(data)
+
+
+@pytest.mark.parametrize("fmt", ["json", "csv"])
+def test_a_large_export_is_written_as_it_is_encoded_not_built_whole_first(tmp_path, monkeypatch, fmt):
+    """`data query --limit 10000 --format json` built the whole export as one string, then its UTF-8 bytes,
+    beside the runs themselves: 30 MB of JSON took 280 MB (json.dumps with an indent keeps every small
+    piece in a list before joining them). It is written in pieces as it is encoded, and reads back whole."""
+    import csv
+    import json
+
+    db = tmp_path / "big.db"
+    monkeypatch.setenv("MAGSAG_DB", str(db))
+    now = time.time() - 3600
+    error = "upstream overloaded; retry later " * 40
+
+    async def fill() -> None:
+        async with Ledger(db, sync="normal") as ledger:
+            for i in range(150):
+                run_id = f"run-{i:04d}"
+                attempts = [
+                    AttemptRecord(
+                        run_id, now + i, "openai", "gpt-4o", "skill.analysis", "a", "error", 0, n, error_message=error
+                    )
+                    for n in (1, 2, 3)
+                ]
+                await ledger.record_call(RunRecord(run_id, "a", "skill.analysis", now + i), attempts)
+
+    anyio.run(fill)
+    raw = _RecordedWrites()
+    monkeypatch.setattr(sys, "stdout", io.TextIOWrapper(raw, encoding="utf-8"))
+    assert main(["data", "query", "--format", fmt, "--limit", "10000"]) == 0
+    sys.stdout.flush()
+    written = raw.getvalue().decode("utf-8")
+    if fmt == "json":
+        assert len(json.loads(written)) == 150
+    else:
+        assert len(list(csv.DictReader(io.StringIO(written)))) == 450
+    assert len(written) > 500_000 and max(raw.sizes) < len(written) // 4

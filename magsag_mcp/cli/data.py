@@ -7,14 +7,14 @@ import csv
 import io
 import json
 import sys
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 import anyio
 
 from ..errors import InputError
-from . import CommandGroups, given, print_json, write_utf8
+from . import CommandGroups, given, print_json, write_pieces
 
 CSV_FIELDS = (
     "run_id",
@@ -141,6 +141,11 @@ def _inert(value: Any) -> Any:
 
 
 def runs_to_csv(runs: list[dict[str, Any]]) -> str:
+    """:func:`csv_pieces` as one string."""
+    return "".join(csv_pieces(runs))
+
+
+def csv_pieces(runs: list[dict[str, Any]]) -> Iterator[str]:
     """One row per attempt (runs without attempts get one row), with a header. Text that would start a
     formula in a spreadsheet is prefixed with ``'`` (see :func:`_inert`): in every column, for text comes
     from callers and vendors in more of them than one would list (a server's ``service_tier``); the numbers
@@ -150,6 +155,9 @@ def runs_to_csv(runs: list[dict[str, Any]]) -> str:
     writer = csv.DictWriter(buf, fieldnames=CSV_FIELDS, extrasaction="ignore", lineterminator="\n")
     writer.writeheader()
     for run in runs:
+        yield buf.getvalue()  # the header, then each run's rows: written as they are made
+        buf.seek(0)
+        buf.truncate()
         base = {
             "run_id": run["run_id"],
             "agent": run["agent"],
@@ -167,7 +175,7 @@ def runs_to_csv(runs: list[dict[str, Any]]) -> str:
             own = {k: attempt.get(k) or base[k] for k in ("agent", "skill")}
             row = {**base, **attempt, **own, "warnings": json.dumps(attempt.get("warnings") or [], ensure_ascii=False)}
             writer.writerow({k: _inert(row.get(k)) for k in CSV_FIELDS})
-    return buf.getvalue()
+    yield buf.getvalue()
 
 
 def shown(value: Any) -> str:
@@ -226,7 +234,7 @@ def _query(args: argparse.Namespace) -> int:
     if args.format == "json":
         print_json(runs)
     elif args.format == "csv":
-        write_utf8(runs_to_csv(runs))
+        write_pieces(csv_pieces(runs))
     else:
         print(runs_to_table(runs))
     return 0
