@@ -301,6 +301,11 @@ def read_yaml(path: Path, env: Mapping[str, str], problems: list[str]) -> Any:
     except OSError as exc:
         problems.append(f"{path}: cannot read: {exc.strerror}")
         return None
+    except UnicodeDecodeError as exc:  # Latin-1 or cp1252, an editor's default on Windows
+        problems.append(
+            f"{path}: is not UTF-8 text (byte {exc.object[exc.start]:#04x} at {exc.start}); save it as UTF-8"
+        )
+        return None
     try:
         data = yaml.load(text, Loader=_Loader)  # _Loader is a SafeLoader
     except yaml.YAMLError as exc:

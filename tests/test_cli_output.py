@@ -277,3 +277,28 @@ def test_a_large_export_is_written_as_it_is_encoded_not_built_whole_first(tmp_pa
     else:
         assert len(list(csv.DictReader(io.StringIO(written)))) == 450
     assert len(written) > 500_000 and max(raw.sizes) < len(written) // 4
+
+
+def test_a_catalog_or_policy_file_that_is_not_utf8_is_a_problem_naming_it_not_a_traceback(tmp_path, capsys):
+    """A skill or policy file saved in Latin-1 or cp1252 (an editor's default on Windows: "résumé" as
+    b"r\\xe9sum\\xe9") killed `catalog validate`, every command that loads the catalog, and `flow gate`
+    with a UnicodeDecodeError traceback. It is a catalog problem that names the file and the fix."""
+    import json
+    import shutil
+
+    catalog = tmp_path / "catalog"
+    shutil.copytree(CATALOG, catalog)
+    skill = catalog / "skills" / "resume.yaml"
+    skill.write_bytes(b"id: skill.resume\ndescription: r\xe9sum\xe9\nprompt: {user: 'x'}\n")
+    assert main(["catalog", "validate", "--catalog", str(catalog)]) == 1
+    out = capsys.readouterr().out
+    assert f"{skill}: is not UTF-8 text" in out and "save it as UTF-8" in out
+    assert main(["catalog", "skills", "--catalog", str(catalog)]) == 2
+    err = json.loads(capsys.readouterr().err)["error"]
+    assert err["type"] == "catalog_error" and "is not UTF-8 text" in err["message"]
+    policy = tmp_path / "policy.yaml"
+    policy.write_bytes(b"policies:\n  - name: r\xe9sum\xe9\n    allowed_models: [gpt-4o]\n")
+    summary = tmp_path / "s.json"
+    summary.write_text(json.dumps({"model_stats": {}}))
+    assert main(["flow", "gate", str(summary), "--policy", str(policy)]) == 2
+    assert f"{policy}: is not UTF-8 text" in capsys.readouterr().err
