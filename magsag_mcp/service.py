@@ -156,7 +156,9 @@ class Service(ProcessBound):
         transport = transport or Transport(
             timeouts=Timeouts(connect=connect_timeout(env), read=read_timeout(env)), env=env
         )
-        ledger = Ledger(Path(db) if db else default_db_path(env), sync=ledger_sync_from_env(env))
+        # "~" expanded as MAGSAG_DB's and every reading command's is: given unexpanded (an MCP client's JSON
+        # args, --db=~/...), calls went to a folder named "~" in the working directory, reads to the home's
+        ledger = Ledger(Path(db).expanduser() if db else default_db_path(env), sync=ledger_sync_from_env(env))
         await ledger.open()
         # Reservations must outlive the longest call, or a slow call's reservation could expire mid-call.
         governance = Governance(policies, ledger, pricer, call_deadline=retry.deadline)

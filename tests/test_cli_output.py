@@ -302,3 +302,23 @@ def test_a_catalog_or_policy_file_that_is_not_utf8_is_a_problem_naming_it_not_a_
     summary.write_text(json.dumps({"model_stats": {}}))
     assert main(["flow", "gate", str(summary), "--policy", str(policy)]) == 2
     assert f"{policy}: is not UTF-8 text" in capsys.readouterr().err
+
+
+def test_a_db_written_with_a_tilde_is_the_same_ledger_for_calls_and_reads(tmp_path, monkeypatch, capsys):
+    """`--db ~/ledger.db` where no shell expands the "~" (`--db=~/...`, an MCP client's JSON args): calls
+    (invoke, the MCP server) recorded into a folder named "~" in the working directory, while `data query`,
+    `flow summarize` and `budget` read the home folder's ledger and found nothing there."""
+    import json
+
+    home, work = tmp_path / "home", tmp_path / "work"
+    home.mkdir()
+    work.mkdir()
+    monkeypatch.setenv("HOME", str(home))
+    monkeypatch.chdir(work)
+    monkeypatch.setenv("MAGSAG_CATALOG", str(CATALOG))
+    payload = json.dumps({"data": "x", "model_config": {"model": "fake:echo"}})
+    assert main(["invoke", "skill.analysis", "--payload", payload, "--db=~/ledger.db", "--run-id", "r-home"]) == 0
+    capsys.readouterr()
+    assert list(work.iterdir()) == [] and (home / "ledger.db").exists()
+    assert main(["data", "query", "--db=~/ledger.db", "--format", "json"]) == 0
+    assert [r["run_id"] for r in json.loads(capsys.readouterr().out)] == ["r-home"]
