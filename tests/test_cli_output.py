@@ -322,3 +322,20 @@ def test_a_db_written_with_a_tilde_is_the_same_ledger_for_calls_and_reads(tmp_pa
     assert list(work.iterdir()) == [] and (home / "ledger.db").exists()
     assert main(["data", "query", "--db=~/ledger.db", "--format", "json"]) == 0
     assert [r["run_id"] for r in json.loads(capsys.readouterr().out)] == ["r-home"]
+
+
+class _FullDisk(io.BytesIO):
+    def write(self, data: bytes) -> int:  # type: ignore[override]
+        import errno
+
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+
+@pytest.mark.parametrize("fmt", ["csv", "json", "table"])
+def test_an_export_to_a_full_disk_says_so_in_one_line(named_ledger, monkeypatch, capsys, fmt):
+    """`magsag data query --format csv > audit.csv` on a full disk (or past a quota) ended in a Python
+    traceback; a small table's failure came only at exit, as "Exception ignored ..." and exit 120."""
+    monkeypatch.setattr(sys, "stdout", io.TextIOWrapper(_FullDisk(), encoding="utf-8"))
+    assert main(["data", "query", "--format", fmt]) == 1
+    err = capsys.readouterr().err
+    assert err == "magsag: cannot write the output: No space left on device; free some space, or write it elsewhere\n"

@@ -8,6 +8,7 @@ failed, a gate did not pass), 2 bad input (arguments, catalog, environment).
 from __future__ import annotations
 
 import argparse
+import errno
 import importlib
 import itertools
 import json
@@ -179,8 +180,11 @@ def main(argv: Sequence[str] | None = None) -> int:
             from .. import __version__
 
             print(__version__)
-            return 0
-        return int(args.func(args) or 0)
+            code = 0
+        else:
+            code = int(args.func(args) or 0)
+        sys.stdout.flush()  # what is still buffered: a full disk shows here, not as an error at exit
+        return code
     except MagsagError as exc:
         print_error(exc)
         return exit_code(exc)
@@ -193,6 +197,19 @@ def main(argv: Sequence[str] | None = None) -> int:
         if rest is not None:
             raise
         return _reader_left()
+    except OSError as exc:
+        # the ledger's and the input files' failures are MagsagErrors: one of these is stdout's (`> audit.csv`)
+        if exc.errno not in _OUTPUT_FULL:
+            raise
+        print(
+            f"magsag: cannot write the output: {exc.strerror}; free some space, or write it elsewhere", file=sys.stderr
+        )
+        _reader_left()
+        return 1
+
+
+#: the errors of writing to a file that cannot grow: no space left, a quota, a file size limit
+_OUTPUT_FULL = frozenset(getattr(errno, name) for name in ("ENOSPC", "EDQUOT", "EFBIG") if hasattr(errno, name))
 
 
 def _escape_what_stdout_cannot_encode() -> None:
@@ -207,10 +224,15 @@ def _escape_what_stdout_cannot_encode() -> None:
 
 
 def _reader_left() -> int:
-    """Whoever read stdout has gone: what is still buffered goes nowhere, with no error at exit."""
+    """Whoever read stdout has gone (or it cannot be written): what is still buffered goes nowhere, with
+    no error at exit."""
     import os
 
-    os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+    try:
+        fd = sys.stdout.fileno()
+    except (OSError, ValueError):  # no file descriptor (a stream in memory): nothing is flushed at exit
+        return 0
+    os.dup2(os.open(os.devnull, os.O_WRONLY), fd)
     return 0
 
 
