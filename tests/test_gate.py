@@ -309,3 +309,49 @@ def test_calls_without_an_agent_are_not_held_to_the_per_agent_daily_limit(tmp_pa
     policy.write_text("policies:\n  - name: p\n    thresholds: {max_cost_per_day_usd: 9}\n")  # the day counts them
     assert main(["flow", "gate", str(summary), "--policy", str(policy)]) == 1
     assert "FAIL p: 2025-11-01 (UTC) cost $10 exceeds max_cost_per_day_usd $9" in capsys.readouterr().out
+
+
+def test_a_summary_narrowed_by_filters_says_which_limits_it_checked_on_part_of_their_calls(tmp_path: Path, capsys):
+    """`flow summarize --agent my-mag --output s.json` then `flow gate`: the MAG's run ($1) delegated to a
+    SAG ($5, its own agent), and the run limit counts the whole tree, $6. The filtered summary's largest_run
+    holds only the MAG's $1, and the gate said "gate: pass" against max_cost_per_run_usd $5, with no word
+    that it had seen part of the run. It says so now, and how to check the limits whole."""
+    import asyncio
+    from decimal import Decimal
+
+    from magsag_mcp.ledger import Ledger
+    from magsag_mcp.records import AttemptRecord, RunRecord
+
+    day = 1_762_000_000.0
+
+    async def record() -> None:
+        async with Ledger(tmp_path / "l.db") as ledger:
+            for run_id, agent, parent, cost in [("m1", "my-mag", None, "1"), ("d1", "sag", "m1", "5")]:
+                run = RunRecord(
+                    run_id, agent, "skill.analysis", day, ended_at=day + 1, status="ok", parent_run_id=parent
+                )
+                att = AttemptRecord(
+                    run_id, day, "openai", "gpt-4o", "skill.analysis", agent, "ok", 0, 1, cost_usd=Decimal(cost)
+                )
+                await ledger.record_call(run, [att])
+
+    asyncio.run(record())
+    db, policy = str(tmp_path / "l.db"), tmp_path / "policy.yaml"
+    policy.write_text(
+        "policies:\n  - name: p\n    thresholds: {max_cost_per_run_usd: 5, max_cost_per_agent_daily_usd: 50}\n"
+    )
+    narrowed, whole = tmp_path / "agent.json", tmp_path / "whole.json"
+    assert main(["flow", "summarize", "--db", db, "--agent", "my-mag", "--output", str(narrowed)]) == 0
+    assert main(["flow", "summarize", "--db", db, "--output", str(whole)]) == 0
+    capsys.readouterr()
+    assert main(["flow", "gate", str(narrowed), "--policy", str(policy)]) == 0
+    out = capsys.readouterr().out
+    assert (
+        "NOTE p: this summary holds only the calls its filters select (agent='my-mag'): max_cost_per_run_usd was "
+        "checked against those alone, not every call it counts (a run's delegated runs"
+    ) in out
+    assert "write the summary without those filters to check it whole" in out and "max_cost_per_agent_daily" not in out
+    assert main(["flow", "gate", str(whole), "--policy", str(policy)]) == 1
+    out = capsys.readouterr().out
+    assert "FAIL p: run m1 (with 1 delegated run(s)) cost $6 exceeds max_cost_per_run_usd $5" in out
+    assert "NOTE" not in out

@@ -8,7 +8,9 @@ made without an agent, ``by_agent["(none)"]``, which the budget too holds to the
 being UTC days; ``max_cost_per_call_usd`` bounds each model's average cost per call. A summary
 written before those peaks were kept is checked against its totals (the whole summary, each agent's
 whole cost) and the gate says so in a note: a summary of many runs or days may then fail limits no
-single run or day broke. An attempt of unknown cost cut after it reached the vendor
+single run or day broke. A summary narrowed by filters (``--agent``, ``--skill``, ...) holds only the
+calls they select, so its run and days may lack some that a limit counts (a SAG's delegated run under
+its own agent); a note says which limits. An attempt of unknown cost cut after it reached the vendor
 (which may bill it) counts at its estimated worst case (``unknown_cost_bound_usd``), as budget
 limits count it. One with no bound (an unknown price; or any unknown cost, in a summary written before
 bounds were kept) is a violation under a cost threshold unless the policy sets ``allow_unpriced``:
@@ -156,6 +158,7 @@ def check_summary_with_notes(summary: Any, policies: PolicySet) -> tuple[list[st
     unpriced = sum(s.unpriced_calls for s in stats.values())
     unbounded = sum(s.unbounded for s in stats.values())
     has_peaks = parsed.model_fields_set
+    narrowed = _narrowing(summary)
     for model, s in stats.items():
         for p in policies.policies:
             if p.allowed_models is None or not s.calls:
@@ -204,6 +207,8 @@ def check_summary_with_notes(summary: Any, policies: PolicySet) -> tuple[list[st
                 elif (day := a.largest_day) is not None and day.cost > t.max_cost_per_agent_daily_usd:
                     on = f"on {day.date} (UTC)"
                     violations.append(f"{p.name}: agent {agent!r} {on} cost {day.shown()} exceeds {limit}")
+        if narrowed:
+            _note_part(notes, p.name, t, narrowed)
         daily = t.max_cost_per_day_usd is not None or t.max_cost_per_agent_daily_usd is not None
         if daily and p.timezone not in (None, "UTC", "Etc/UTC"):
             _note(notes, f"{p.name}: the summary's days are UTC days; the policy's budget counts days in {p.timezone}")
@@ -216,6 +221,44 @@ def check_summary_with_notes(summary: Any, policies: PolicySet) -> tuple[list[st
                         f"call, above max_cost_per_call_usd ${t.max_cost_per_call_usd}"
                     )
     return violations, notes
+
+
+#: the filters a summary records (``period.filters``) that select calls, not a time range
+_NARROWING = ("agent", "run_id", "skill", "model", "provider", "status")
+
+
+def _narrowing(summary: dict[str, Any]) -> dict[str, Any]:
+    """The filters that selected the summary's calls, other than its time range (``flow summarize
+    --agent X`` writes ``period.filters``): its peaks then hold those calls alone."""
+    period = summary.get("period")
+    filters = period.get("filters") if isinstance(period, dict) else None
+    if not isinstance(filters, dict):
+        return {}
+    return {k: filters[k] for k in _NARROWING if filters.get(k) is not None}
+
+
+def _note_part(notes: list[str], policy: str, t: Any, narrowed: dict[str, Any]) -> None:
+    """A limit counts calls the summary's filters may have left out: a run limit the run's delegated runs
+    (a SAG's runs carry its own agent and skill) unless the filter is the run's; the day limit every call
+    of the day; an agent's day limit the agent's other calls unless the filter is the agent alone."""
+    partial = [
+        name
+        for name, value, whole_under in (
+            ("max_cost_per_run_usd", t.max_cost_per_run_usd, {"run_id"}),
+            ("max_cost_per_day_usd", t.max_cost_per_day_usd, set()),
+            ("max_cost_per_agent_daily_usd", t.max_cost_per_agent_daily_usd, {"agent"}),
+        )
+        if value is not None and not set(narrowed) <= whole_under
+    ]
+    if partial:
+        by = ", ".join(f"{k}={v!r}" for k, v in narrowed.items())
+        was, counts, them = ("was", "it counts", "it") if len(partial) == 1 else ("were", "they count", "them")
+        _note(
+            notes,
+            f"{policy}: this summary holds only the calls its filters select ({by}): {' and '.join(partial)} "
+            f"{was} checked against those alone, not every call {counts} (a run's delegated runs, a day's other "
+            f"calls); write the summary without those filters to check {them} whole",
+        )
 
 
 def _note(notes: list[str], note: str) -> None:
