@@ -339,3 +339,11 @@ def test_an_export_to_a_full_disk_says_so_in_one_line(named_ledger, monkeypatch,
     assert main(["data", "query", "--format", fmt]) == 1
     err = capsys.readouterr().err
     assert err == "magsag: cannot write the output: No space left on device; free some space, or write it elsewhere\n"
+
+
+@pytest.mark.parametrize("argv", [["--version"], ["data", "query", "--format", "json"], ["data", "query"]])
+def test_a_command_started_with_stdout_closed_writes_nothing_and_succeeds(named_ledger, monkeypatch, argv):
+    """`magsag ... >&-`: Python starts with sys.stdout None, where print() writes nothing; JSON output
+    (and the final flush) raised AttributeError: 'NoneType' object has no attribute ... instead."""
+    monkeypatch.setattr(sys, "stdout", None)
+    assert main(argv) == 0

@@ -150,6 +150,8 @@ def write_utf8(text: str, *, stream: Any = None) -> None:
     newline translation, which made a CSV field's "\r\n" "\r\r\n". A stream without a byte layer (a
     StringIO) is written as text."""
     stream = stream or sys.stdout
+    if stream is None:  # started with stdout closed (`>&-`): nothing to write to, as print() does
+        return
     buffer = getattr(stream, "buffer", None)
     if buffer is None:
         stream.write(text)
@@ -183,7 +185,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             code = 0
         else:
             code = int(args.func(args) or 0)
-        sys.stdout.flush()  # what is still buffered: a full disk shows here, not as an error at exit
+        if sys.stdout is not None:  # None: started with stdout closed (`>&-`), where print writes nothing
+            sys.stdout.flush()  # what is still buffered: a full disk shows here, not as an error at exit
         return code
     except MagsagError as exc:
         print_error(exc)
@@ -230,7 +233,7 @@ def _reader_left() -> int:
 
     try:
         fd = sys.stdout.fileno()
-    except (OSError, ValueError):  # no file descriptor (a stream in memory): nothing is flushed at exit
+    except (OSError, ValueError, AttributeError):  # no file descriptor (a stream in memory, None): nothing to flush
         return 0
     os.dup2(os.open(os.devnull, os.O_WRONLY), fd)
     return 0
