@@ -355,3 +355,9 @@ def test_a_summary_narrowed_by_filters_says_which_limits_it_checked_on_part_of_t
     out = capsys.readouterr().out
     assert "FAIL p: run m1 (with 1 delegated run(s)) cost $6 exceeds max_cost_per_run_usd $5" in out
     assert "NOTE" not in out
+
+
+def test_a_summary_nested_too_deeply_is_bad_input_not_a_traceback(gate):
+    # `--payload-file` said "nested too deeply"; the gate died with a RecursionError traceback (exit 1)
+    code, out, err = gate(None, raw="[" * 100_000 + "]" * 100_000)
+    assert (code, out) == (2, "") and "is nested too deeply" in err and "Traceback" not in err

@@ -50,7 +50,7 @@ def _budget(args: argparse.Namespace) -> int:
 
 def _gate(args: argparse.Namespace) -> int:
     from ..governance import load_policy_file
-    from ..governance.gate import check_summary_with_notes
+    from ..governance.gate import HOW, check_summary_with_notes
 
     try:
         with open(args.summary, encoding="utf-8-sig") as fh:  # a byte order mark (PowerShell 5's UTF-8) is no text
@@ -63,6 +63,9 @@ def _gate(args: argparse.Namespace) -> int:
         return 2
     except json.JSONDecodeError as exc:
         print(f"gate: {args.summary} is not JSON: {exc}", file=sys.stderr)
+        return 2
+    except RecursionError:
+        print(f"gate: {args.summary} is nested too deeply to be a summary; {HOW}", file=sys.stderr)
         return 2
     try:
         policies = load_policy_file(args.policy)
