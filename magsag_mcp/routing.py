@@ -6,7 +6,9 @@ Highest first:
    ``base_url``, ``fallbacks``), then ``context["llm_overrides"]``, then ``context["preferred_model"]``
    (a level that names no model still sets the rest for the model named below it);
 2. ``MAGSAG_PROVIDER`` / ``MAGSAG_MODEL`` (``MAGSAG_PROVIDER`` alone keeps the policy's models and
-   swaps their provider; a call naming only a provider gets ``MAGSAG_MODEL`` when that provider serves it);
+   swaps their provider; a call naming only a provider gets ``MAGSAG_MODEL`` when that provider serves it,
+   and a call naming only a model gets ``MAGSAG_PROVIDER`` when that serves it, see
+   :func:`_env_provider_serves`);
 3. the routing policy: a cost tier (``context["tier"]`` or the skill's ``tier``), else the first
    route matching the skill's ``task_type`` by priority;
 4. the default chain.
@@ -167,6 +169,28 @@ def _served_by(provider: str, model: str) -> bool:
         return False  # the provider's own error is raised where it is used; the model's does not apply here
 
 
+def _env_provider_serves(named: Mapping[str, Any], env_provider: str) -> bool:
+    """Whether ``MAGSAG_PROVIDER`` serves a model the call names without saying who serves it (no
+    ``provider``, no ``provider:`` prefix): the call chose the model, the environment the provider, as a
+    call naming only a provider gets ``MAGSAG_MODEL``. It does when the model's provider cannot be told
+    from its name, or when the name is a cloud vendor's (``gpt-4o``) and ``MAGSAG_PROVIDER`` a hosting
+    provider (azure, compat, local: a deployment that sends everything there). A tagged name
+    (``llama3.1:70b``) stays on the local server it names, and a vendor keeps another vendor's models
+    (``anthropic:gpt-4o`` could never succeed)."""
+    model = named.get("model")
+    if named.get("provider") or not isinstance(model, str) or not model.strip():
+        return False
+    if provider_prefix(model.strip()) is not None:
+        return False
+    try:
+        inferred = parse_target(model).provider
+    except ConfigError as exc:
+        # unknown by name: the provider the environment names is the only one said (a misspelt prefix,
+        # "opnai:gpt-4o", is not a name to send anywhere: its own error says so)
+        return exc.details.get("model") == model.strip()
+    return inferred != env_provider and hosts_other_models(env_provider) and not hosts_other_models(inferred)
+
+
 @dataclass(slots=True)
 class Resolution:
     """Where a call goes, before any payload is seen: the targets in order, the rule that chose them,
@@ -310,13 +334,17 @@ def _route(
     from_call: list[tuple[Target, str]] = []
     rule = ""
     call, wheres = call_targeting(mc, lo, context)
+    env_provider, env_model = _env_override(env)
+    by_env_provider = bool(env_provider and _env_provider_serves(call, env_provider))
+    if by_env_provider:
+        # the call named a model and left its provider open: MAGSAG_PROVIDER fills it in
+        call = {**call, "provider": env_provider}
     explicit = explicit_target(call, wheres)
     explicit_where = wheres.get("base_url") or wheres.get("model", "model_config")
     call_provider = optional_str(call, "provider", wheres.get("provider", "model_config"))
-    env_provider, env_model = _env_override(env)
 
     if explicit is not None:
-        rule = "override:call"
+        rule = "override:call" + (f" (provider:{env_provider} from MAGSAG_PROVIDER)" if by_env_provider else "")
         candidates.append(Candidate(explicit, "call", True))
         from_call.append((explicit, explicit_where))
         fallbacks = call.get("fallbacks") or []
@@ -327,6 +355,9 @@ def _route(
                 f"got {type(fallbacks).__name__}"
             )
         for i, fb in enumerate(fallbacks):
+            named = fb if isinstance(fb, Mapping) else {"model": fb}
+            if env_provider and _env_provider_serves(named, env_provider):
+                fb = {**named, "provider": env_provider}
             try:
                 target = parse_target(fb)
             except ConfigError as exc:

@@ -131,6 +131,57 @@ def test_model_config_beats_llm_overrides_beats_preferred_model(catalog):
     assert labels(plan) == ["google:gemini-1.5-pro"]
 
 
+@pytest.mark.parametrize(
+    ("env_provider", "named", "expected"),
+    [
+        # a hosting provider serves the cloud vendor's model name the call gives (an Azure deployment)
+        ("azure", {"model_config": {"model": "gpt-4o"}}, "azure:gpt-4o"),
+        ("azure", {"context": {"preferred_model": "gpt-4o"}}, "azure:gpt-4o"),
+        ("fake", {"context": {"preferred_model": "claude-3-5-sonnet-20241022"}}, "fake:claude-3-5-sonnet-20241022"),
+        # a name no provider can be inferred from: MAGSAG_PROVIDER is the one said
+        ("local", {"model_config": {"model": "qwen2.5-coder"}}, "local:qwen2.5-coder"),
+        ("openai", {"context": {"llm_overrides": {"model": "computer-use-preview"}}}, "openai:computer-use-preview"),
+        # what MAGSAG_PROVIDER cannot serve, or the call pinned, keeps the call's provider
+        ("anthropic", {"model_config": {"model": "gpt-4o"}}, None),
+        ("azure", {"model_config": {"model": "llama3.1:70b"}}, None),
+        ("azure", {"model_config": {"model": "openai:gpt-4o"}}, None),
+        ("azure", {"model_config": {"model": "gpt-4o", "provider": "openai"}}, None),
+    ],
+)
+def test_a_call_naming_only_a_model_is_served_by_magsag_provider(catalog, env_provider, named, expected):
+    # The call chose the model and left its provider open; the deployment's MAGSAG_PROVIDER was ignored (as
+    # MAGSAG_MODEL once was under a call naming only a provider): gpt-4o went to OpenAI from an Azure-only
+    # deployment, `MAGSAG_PROVIDER=fake magsag run my-mag` failed for want of an Anthropic key, and a model
+    # named like no vendor's was refused with "cannot tell which provider serves model" under MAGSAG_PROVIDER.
+    payload = {"data": "x"}
+    if "model_config" in named:
+        payload["model_config"] = named["model_config"]
+    context = named.get("context")
+    plan = plan_call(catalog, "skill.analysis", payload, context=context, env={"MAGSAG_PROVIDER": env_provider})
+    unset = plan_call(catalog, "skill.analysis", payload, context=context, env={}) if expected is None else None
+    assert labels(plan) == [expected or unset.candidates[0].target.label]  # None: as without MAGSAG_PROVIDER
+    assert plan.candidates[0].source == "call" and plan.candidates[0].explicit
+    by_env = f" (provider:{env_provider} from MAGSAG_PROVIDER)" if expected else ""
+    assert plan.rule == "override:call" + by_env
+
+
+def test_a_misspelt_provider_prefix_is_refused_under_magsag_provider_too(catalog):
+    # not sent to the environment's provider as a model named "opnai:gpt-4o"
+    env = {"MAGSAG_PROVIDER": "azure"}
+    for mc in ({"model": "opnai:gpt-4o"}, {"model": "gpt-4o", "fallbacks": ["anthropc:claude-3-haiku"]}):
+        with pytest.raises(PayloadError, match="unknown provider"):
+            plan_call(catalog, "skill.analysis", {"data": "x", "model_config": mc}, context=None, env=env)
+
+
+def test_magsag_provider_serves_the_fallbacks_a_call_names_without_a_provider(catalog):
+    mc = {"model": "gpt-4o", "fallbacks": ["claude-3-haiku-20240307", "llama3.1:70b", "openai:gpt-4o-mini"]}
+    env = {"MAGSAG_PROVIDER": "azure"}
+    plan = plan_call(catalog, "skill.analysis", {"data": "x", "model_config": mc}, context=None, env=env)
+    assert labels(plan) == ["azure:gpt-4o", "azure:claude-3-haiku-20240307", "local:llama3.1:70b", "openai:gpt-4o-mini"]
+    plan = plan_call(catalog, "skill.analysis", {"data": "x", "model_config": mc}, context=None, env={})
+    assert labels(plan)[:2] == ["openai:gpt-4o", "anthropic:claude-3-haiku-20240307"]
+
+
 def test_explicit_provider_wins_over_inference_and_base_url_carried(catalog):
     mc = {"model": "gpt-4o", "provider": "azure", "base_url": "https://r.openai.azure.com"}
     plan = plan_call(catalog, "skill.analysis", {"data": "x", "model_config": mc}, context=None, env={})
