@@ -444,6 +444,7 @@ class Cascade:
             cand.source,
             parent_run_id,
             tuple(admissions),  # prior_admissions
+            cand.by_env,
         )
 
 

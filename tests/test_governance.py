@@ -129,6 +129,40 @@ async def test_explicit_override_to_a_forbidden_model_fails_with_the_policy(cata
     assert len(runs) == 2
 
 
+@pytest.mark.parametrize(
+    ("env", "model_config", "how", "fix"),
+    [
+        (
+            {"MAGSAG_PROVIDER": "compat"},
+            None,
+            "MAGSAG_PROVIDER in the environment",
+            "set MAGSAG_PROVIDER to a provider it allows for these models, or unset it",
+        ),
+        ({"MAGSAG_MODEL": "compat:gpt-4o"}, None, "MAGSAG_MODEL in the environment", "set MAGSAG_MODEL to one of them"),
+        ({}, {"model": "compat:gpt-4o"}, "an explicit override", "name one of them in the call"),
+    ],
+    ids=["MAGSAG_PROVIDER", "MAGSAG_MODEL", "call"],
+)
+async def test_a_refusal_of_a_chosen_model_names_who_chose_it_and_what_the_policy_allows(
+    catalog_copy, tmp_path, upstream, env, model_config, how, fix
+):
+    # A target MAGSAG_PROVIDER put on the routing policy's models was said to be "chosen by an explicit
+    # override" (there was none to find in the call), and no refusal said what the policy allows.
+    policy(catalog_copy, "policies:\n  - name: vendors_only\n    allowed_models: ['openai:*', 'claude-*']\n")
+    svc = await open_service(catalog_copy, tmp_path, upstream, **env)
+    payload = {"data": "x", **({"model_config": model_config} if model_config else {})}
+    with pytest.raises(E.PolicyDenied) as info:
+        await svc.invoke_skill("skill.analysis", payload)
+    await svc.aclose()
+    assert info.value.policy == "vendors_only"
+    assert f"policy 'vendors_only' forbids compat:gpt-4o (chosen by {how}): " in info.value.message
+    assert (
+        f"compat:gpt-4o is not in vendors_only.allowed_models; it allows openai:*, claude-*: {fix}, "
+        "or add compat:gpt-4o to vendors_only.allowed_models)"
+    ) in info.value.message
+    assert upstream.calls["gpt-4o"] == 0
+
+
 async def test_env_override_to_a_forbidden_model_fails(catalog_copy, tmp_path, upstream):
     svc = await open_service(catalog_copy, tmp_path, upstream, MAGSAG_MODEL="gpt-3.5-turbo")
     with pytest.raises(E.PolicyDenied, match="production_models"):

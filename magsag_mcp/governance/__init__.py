@@ -81,6 +81,8 @@ class AttemptContext:
     #: bounds the whole call: each counts at its settled cost (a rejected request settles at 0, an
     #: unusable answer at its billed tokens), or at its worst case while its cost is unknown
     prior_admissions: Sequence[Admission] = ()
+    #: chosen by the environment: MAGSAG_MODEL (source "env") or MAGSAG_PROVIDER over routing's models
+    by_env: bool = False
 
 
 class Governance:
@@ -154,18 +156,35 @@ class Governance:
 
     # --- the guard -------------------------------------------------------------------------------
 
+    def _allowed_models_fix(self, policy: str | None, ctx: AttemptContext) -> str:
+        """How to get past an ``allowed_models`` refusal of a target someone chose (a routed one is skipped):
+        what the policy allows, and where to change the choice or the policy."""
+        allowed = next((p.allowed_models for p in self.policies.policies if p.name == policy), None) or []
+        shown = ", ".join(allowed[:12]) + (f", ... ({len(allowed)} in all)" if len(allowed) > 12 else "")
+        where = (
+            "set MAGSAG_MODEL to one of them"
+            if ctx.source == "env"
+            else "set MAGSAG_PROVIDER to a provider it allows for these models, or unset it"
+            if ctx.by_env
+            else "name one of them in the call"
+        )
+        return f"; it allows {shown}: {where}, or add {ctx.target.label} to {policy}.allowed_models"
+
     async def admit(self, ctx: AttemptContext) -> Admission:
         ok, policy, reason, rule = self.policies.allowed(ctx.target, ctx.data_class)
         if not ok:
             how = (
                 "MAGSAG_MODEL in the environment"
                 if ctx.source == "env"
+                else "MAGSAG_PROVIDER in the environment"
+                if ctx.by_env
                 else "an explicit override"
                 if ctx.explicit
                 else "routing"
             )
+            fix = self._allowed_models_fix(policy, ctx) if rule == "allowed_models" and ctx.explicit else ""
             raise PolicyDenied(
-                f"policy {policy!r} forbids {ctx.target.label} (chosen by {how}): {reason}",
+                f"policy {policy!r} forbids {ctx.target.label} (chosen by {how}): {reason}{fix}",
                 policy=policy or "",
                 rule=rule,
                 target=ctx.target.label,
