@@ -158,12 +158,24 @@ class Cascade:
                             exc,
                             "policy_denied",
                             routine=not fail,
+                            try_number=try_number,
                         )
                         if fail:
                             raise all_failed(plan, state, exc) from None
                         break
                     except BudgetExceeded as exc:
-                        record_skip(state, plan, run_id, agent, position, target, exc.message, exc, "budget_exceeded")
+                        record_skip(
+                            state,
+                            plan,
+                            run_id,
+                            agent,
+                            position,
+                            target,
+                            exc.message,
+                            exc,
+                            "budget_exceeded",
+                            try_number=try_number,
+                        )
                         break
                 if self.clock() >= deadline:
                     # admitted too late (a write lock waited for): sent now, it would be cut at once and
@@ -171,7 +183,7 @@ class Cascade:
                     if admission is not None:
                         with anyio.CancelScope(shield=True):
                             await self.guard.release(admission)  # type: ignore[union-attr]
-                    record_deadline_skip(state, plan, run_id, agent, position, target, self.retry.deadline)
+                    record_deadline_skip(state, plan, run_id, agent, position, target, self.retry.deadline, try_number)
                     break
                 if admission is not None:
                     admissions.append(admission)

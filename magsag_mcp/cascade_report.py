@@ -58,13 +58,15 @@ def record_skip(
     skip_error: MagsagError | None = None,
     *,
     routine: bool = False,
+    try_number: int = 0,
 ) -> None:
     """An attempt that was never sent. ``exc`` is the refusal that stopped it (policy, budget); a
     target skipped before that (not configured, a feature it lacks) passes ``skip_error`` instead: it
     becomes the call's error only if nothing was tried, and the record stays ``skipped``. ``routine``:
     a routed target that a policy forbids, skipped as the policy intends; its refusal is the call's
     error only when nothing before it failed (a provider's error or a budget stopping the call says
-    more of why the call failed)."""
+    more of why the call failed). ``try_number``: the try refused (a retry refused by a budget is try 2
+    of its target, not another first); 0 for a target skipped before any try."""
     entry: dict[str, Any] = {"target": target.label, "reason": redact(reason)}
     policy = getattr(exc, "policy", None)
     if policy:
@@ -75,7 +77,7 @@ def record_skip(
     elif exc is None and state.last_error is None:
         state.last_error = skip_error or UnsupportedFeatureError(reason, provider=target.provider, model=target.model)
     record = attempt_record(
-        plan, run_id, agent, position, 0, target, outcome or "skipped", time.time(), 0.0, exc, reason
+        plan, run_id, agent, position, try_number, target, outcome or "skipped", time.time(), 0.0, exc, reason
     )
     # Never sent: it cost nothing, and a NULL cost would count it as unpriced.
     record.cost_usd = Decimal(0)
@@ -83,13 +85,20 @@ def record_skip(
 
 
 def record_deadline_skip(
-    state: CascadeState, plan: Plan, run_id: str, agent: str | None, position: int, target: Target, deadline: float
+    state: CascadeState,
+    plan: Plan,
+    run_id: str,
+    agent: str | None,
+    position: int,
+    target: Target,
+    deadline: float,
+    try_number: int = 0,
 ) -> None:
     """A target not sent (again) because the call's deadline had passed: it cost nothing. When nothing
     was tried before it, the call's error is a timeout."""
     reason = f"the call's deadline of {deadline:g}s passed before this target was tried"
     late = ProviderTimeoutError(f"{target.label}: {reason}", provider=target.provider, model=target.model)
-    record_skip(state, plan, run_id, agent, position, target, reason, None, None, late)
+    record_skip(state, plan, run_id, agent, position, target, reason, None, None, late, try_number=try_number)
 
 
 def attempt_record(

@@ -25,7 +25,9 @@ class AttemptRecord:
     skill: str | None
     agent: str | None
     outcome: Outcome
-    #: position in the candidate list (0 = primary) and the try number on that target (1-based)
+    #: position in the candidate list (0 = primary) and the try number on that target (1-based; a try
+    #: refused by policy, budget or the deadline has the number it would have had; 0: a target skipped
+    #: before any try, for want of a key, an endpoint, a feature or the time to reach it)
     fallback_position: int
     attempt_number: int
     error_class: str | None = None

@@ -503,3 +503,31 @@ def test_an_attempt_switched_to_streaming_carries_every_field_of_its_request(on)
     copy = _with_stream(LLMRequest(**values), on)
     for name, value in values.items():
         assert getattr(copy, name) is (on if name == "stream" else value), name
+
+
+async def test_a_refused_retry_is_recorded_as_the_try_it_was():
+    # A retry the budget refused was recorded as try 0, after try 1 of the same target: the ledger read as if
+    # the target's first try had been refused. It is try 2; a fallback refused on its first try is try 1.
+    class RefusesRetries:
+        async def admit(self, ctx):
+            if ctx.prior_admissions:
+                raise E.BudgetExceeded("call limit would be exceeded", policy="cap")
+            return object()
+
+        async def settle(self, admission, actual_cost) -> None:
+            pass
+
+        async def release(self, admission) -> None:
+            pass
+
+    script("a", E.ServerError("boom", status=500))
+    cascade, _ = make()
+    cascade.guard = RefusesRetries()
+    with pytest.raises(E.BudgetExceeded) as info:
+        await cascade.run(plan({"model": "fake:a", "fallbacks": ["fake:b"]}), run_id="r", agent=None)
+    attempts = info.value.attempts
+    assert [(a.model, a.outcome, a.fallback_position, a.attempt_number) for a in attempts] == [
+        ("a", "error", 0, 1),
+        ("a", "budget_exceeded", 0, 2),
+        ("b", "budget_exceeded", 1, 1),
+    ]
