@@ -7,6 +7,7 @@ import time
 from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
+from urllib.parse import urlsplit
 
 from .errors import (
     AllTargetsFailed,
@@ -41,6 +42,31 @@ def set_usage(record: AttemptRecord, u: Any, quote: Any) -> None:
     record.cost_usd, record.price_source = quote.cost_usd, quote.source
 
 
+def labels(plan: Plan) -> list[str]:
+    """Each candidate's name in the trace and the warnings, by position: ``provider:model``, with its
+    endpoint when the plan holds the same ``provider:model`` elsewhere too (two regions of an Azure
+    deployment, two servers of one local model), so that they tell which one failed and which answered."""
+    names = [c.target.label for c in plan.candidates]
+    if len(names) == len(set(names)):
+        return names
+    return [
+        f"{name} at {_endpoint(c.target.base_url)}" if names.count(name) > 1 else name
+        for name, c in zip(names, plan.candidates, strict=True)
+    ]
+
+
+def _endpoint(base_url: str | None) -> str:
+    """Where a target is served, without a path, a query or credentials: ``https://host:port``."""
+    if not base_url:
+        return "its configured endpoint"
+    try:
+        parts = urlsplit(base_url.strip())
+        port = f":{parts.port}" if parts.port else ""
+    except ValueError:
+        return "its call's endpoint"
+    return f"{parts.scheme}://{parts.hostname}{port}" if parts.hostname else "its call's endpoint"
+
+
 def unknown_cost_warning(target: Target, what: str) -> str:
     return f"{target.label}: {what}; the provider may bill it; its cost is unknown"
 
@@ -67,7 +93,8 @@ def record_skip(
     error only when nothing before it failed (a provider's error or a budget stopping the call says
     more of why the call failed). ``try_number``: the try refused (a retry refused by a budget is try 2
     of its target, not another first); 0 for a target skipped before any try."""
-    entry: dict[str, Any] = {"target": target.label, "reason": redact(reason)}
+    label = labels(plan)[position] if position < len(plan.candidates) else target.label
+    entry: dict[str, Any] = {"target": label, "reason": redact(reason)}
     policy = getattr(exc, "policy", None)
     if policy:
         entry["policy"] = policy
@@ -134,6 +161,7 @@ def attempt_record(
 
 
 def trace(plan: Plan, state: CascadeState) -> dict[str, Any]:
+    names = labels(plan)
     return {
         "rule": plan.rule,
         "candidates": [c.to_dict() for c in plan.candidates],
@@ -141,7 +169,7 @@ def trace(plan: Plan, state: CascadeState) -> dict[str, Any]:
         "warnings": list(plan.warnings) + [w for a in state.attempts for w in a.warnings],
         "attempts": [
             {
-                "target": f"{a.provider}:{a.model}",
+                "target": names[a.fallback_position] if a.fallback_position < len(names) else f"{a.provider}:{a.model}",
                 "outcome": a.outcome,
                 "error_class": a.error_class,
                 "try": a.attempt_number,
@@ -178,13 +206,19 @@ def result_warnings(plan: Plan, attempts: list[AttemptRecord], answer_warnings: 
     retried, why its cost is unknown) and, when a fallback answered, which targets failed before it."""
     out = [*plan.warnings, *answer_warnings]
     answered = attempts[-1] if attempts and attempts[-1].outcome == "ok" else None
+    names = labels(plan)
+
+    def name(a: AttemptRecord) -> str:
+        return names[a.fallback_position] if a.fallback_position < len(names) else f"{a.provider}:{a.model}"
+
     failed: dict[str, list[str]] = {}
     for a in attempts:
         if a.outcome == "error":
             out.extend(w for w in a.warnings if w not in out)
-            if answered is None or (a.provider, a.model) != (answered.provider, answered.model):
-                failed.setdefault(f"{a.provider}:{a.model}", []).append(a.error_class or "error")
+            # by position: the same provider:model at another endpoint that failed before is a fallback's
+            if answered is None or a.fallback_position != answered.fallback_position:
+                failed.setdefault(name(a), []).append(a.error_class or "error")
     if answered is not None and failed:
         before = "; ".join(f"{label} failed ({', '.join(kinds)})" for label, kinds in failed.items())
-        out.append(f"answered by fallback {answered.provider}:{answered.model} after {before}")
+        out.append(f"answered by fallback {name(answered)} after {before}")
     return out

@@ -531,3 +531,31 @@ async def test_a_refused_retry_is_recorded_as_the_try_it_was():
         ("a", "budget_exceeded", 0, 2),
         ("b", "budget_exceeded", 1, 1),
     ]
+
+
+async def test_a_fallback_to_the_same_model_at_another_endpoint_says_which_answered():
+    # Two regions of one deployment (or two servers of one local model): the second answered after the first
+    # failed, and the result said nothing of a fallback; the trace named both "fake:a", as if one target had
+    # been retried until it answered.
+    from magsag_mcp.cascade_report import result_warnings
+
+    script("a", *[E.ServerError("boom", status=503)] * 3, "from the second region")
+    cascade, _ = make()
+    second = {"provider": "fake", "model": "a", "base_url": "https://user:secret@west.example:8443/v1"}
+    p = plan({"model": "fake:a", "base_url": "https://east.example", "fallbacks": [second]})
+    out = await cascade.run(p, run_id="r", agent=None)
+    assert [(a["target"], a["try"]) for a in out.trace["attempts"]] == [
+        ("fake:a at https://east.example", 1),
+        ("fake:a at https://east.example", 2),
+        ("fake:a at https://east.example", 3),
+        ("fake:a at https://west.example:8443", 1),
+    ]
+    assert result_warnings(p, out.attempts, []) == [
+        "answered by fallback fake:a at https://west.example:8443 after fake:a at https://east.example failed "
+        "(server_error, server_error, server_error)"
+    ]
+    assert "secret" not in str(out.trace)
+    # a plan naming each provider:model once keeps the plain names
+    script("a", E.ServerError("boom", status=503))
+    out = await cascade.run(plan({"model": "fake:a", "fallbacks": ["fake:b"]}), run_id="r", agent=None)
+    assert [(a["target"], a["try"]) for a in out.trace["attempts"]] == [("fake:a", 1), ("fake:a", 2)]
