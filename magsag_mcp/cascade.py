@@ -142,10 +142,14 @@ class Cascade:
                             self._context(plan, cand, request, run_id, agent, parent_run_id, admissions)
                         )
                     except PolicyDenied as exc:
-                        fail = cand.explicit and not (
-                            cand.by_env
-                            and any(c.source == "data_class" for c in plan.candidates)  # a data class's own route
-                            and exc.details.get("rule") != "allowed_models"
+                        fail = (
+                            cand.explicit
+                            and not exc.by_routing  # the model routing chose, refused whoever serves it
+                            and not (
+                                cand.by_env
+                                and any(c.source == "data_class" for c in plan.candidates)  # a data class's own route
+                                and exc.details.get("rule") != "allowed_models"
+                            )
                         )
                         record_skip(
                             state,
@@ -457,6 +461,7 @@ class Cascade:
             parent_run_id,
             tuple(admissions),  # prior_admissions
             cand.by_env,
+            cand.routed,
         )
 
 

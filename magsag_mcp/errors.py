@@ -243,6 +243,9 @@ class PayloadError(InputError):
 
 class PolicyDenied(MagsagError):
     kind = "policy_denied"
+    #: the refused model is routing's choice, refused whoever serves it: skipped as a routed target is,
+    #: even when MAGSAG_PROVIDER or the call chose the provider serving it
+    by_routing: bool = False
 
     def __init__(self, message: str, *, policy: str, **details: Any) -> None:
         super().__init__(message, policy=policy, **details)

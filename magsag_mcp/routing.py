@@ -52,6 +52,10 @@ class Candidate:
     #: chosen by the environment (MAGSAG_MODEL, MAGSAG_PROVIDER), not by the call: a data class that
     #: forbids it skips it for the class's own models, as a deployment-wide setting cannot know them
     by_env: bool = False
+    #: the routing policy's own target, when a hosting provider named by MAGSAG_PROVIDER or the call
+    #: (without a model) serves its model: a policy that refuses that target too refuses routing's choice
+    #: of model, which is skipped as routing's are, not the provider's
+    routed: Target | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return {**self.target.to_dict(), "source": self.source, "explicit": self.explicit}
@@ -128,23 +132,23 @@ def check_env_override(env: Mapping[str, str]) -> None:
 
 def _swap_provider(
     chain: Sequence[Target], default: Sequence[Target], provider: str, task_type: str, by: str | None
-) -> list[Target]:
+) -> list[tuple[Target, Target | None]]:
     """``MAGSAG_PROVIDER`` alone (or the call's provider, ``by`` naming its field): keep the policy's
     models, served by that provider.
 
     A hosting provider (azure, compat, local) serves the chain's model names as they are. A vendor
     (openai, anthropic, google) can only serve its own models, so the chain keeps those (from the
     route, else from the default chain): ``anthropic:gpt-4o`` would be a call that cannot succeed.
+    Each target comes with the routing policy's own that it stands for, when it stands for another (a
+    vendor's own models are routing's targets, only fewer).
     """
     if hosts_other_models(provider):
-        out: list[Target] = []
+        out: dict[Target, Target | None] = {}
         for t in chain:
-            swapped = t if t.provider == provider else Target(provider, t.model, None, t.params)
-            if swapped not in out:
-                out.append(swapped)
-        return out
+            out.setdefault(t if t.provider == provider else Target(provider, t.model, None, t.params), t)
+        return list(out.items())
     for candidates in (chain, default):
-        own = [t for t in candidates if t.provider == provider]
+        own: list[tuple[Target, Target | None]] = [(t, None) for t in candidates if t.provider == provider]
         if own:
             return own
     setting, model_setting = (f"{by}.provider", f"{by}.model") if by else ("MAGSAG_PROVIDER", "MAGSAG_MODEL")
@@ -390,21 +394,23 @@ def _route(
         chain, rule = catalog.routing.chain_for(skill.task_type, tier=asked or skill.tier)
         source: Source = "tier" if rule.startswith("tier:") else "route" if rule.startswith("route:") else "default"
         provider = call_provider or env_provider
+        pairs: list[tuple[Target, Target | None]] = [(t, None) for t in chain]
         if provider:
             by = wheres["provider"] if call_provider else None
             try:
                 provider = canonical_provider(provider)
             except ConfigError as exc:
                 raise PayloadError(f"{by}.provider: {exc.message}") from None  # MAGSAG_PROVIDER was checked
-            chain = _swap_provider(chain, catalog.routing.default, provider, skill.task_type, by)
+            pairs = list(_swap_provider(chain, catalog.routing.default, provider, skill.task_type, by))
             rule += f" (provider:{provider} from {'call' if call_provider else 'MAGSAG_PROVIDER'})"
         call_base = optional_str(call, "base_url", wheres.get("base_url", "model_config"))
         if call_provider and call_base:
             # {"provider": "local", "base_url": ...}: the policy's models, on the server the call names.
-            chain = [Target(t.provider, t.model, call_base, t.params) for t in chain]
-            from_call.extend((t, wheres["base_url"]) for t in chain)
+            pairs = [(Target(t.provider, t.model, call_base, t.params), own) for t, own in pairs]
+            from_call.extend((t, wheres["base_url"]) for t, _ in pairs)
         by_env = bool(env_provider and not call_provider)
-        candidates.extend(Candidate(t, source, bool(call_provider or env_provider), by_env=by_env) for t in chain)
+        explicit_provider = bool(call_provider or env_provider)
+        candidates.extend(Candidate(t, source, explicit_provider, by_env, own) for t, own in pairs)
 
     # A target named twice (a call's fallback repeating its model, a chain listing one twice) is tried
     # once: retries already cover trying it again, and a second turn would pay for the same failure.

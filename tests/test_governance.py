@@ -163,6 +163,56 @@ async def test_a_refusal_of_a_chosen_model_names_who_chose_it_and_what_the_polic
     assert upstream.calls["gpt-4o"] == 0
 
 
+@pytest.mark.parametrize(
+    ("env", "model_config"), [({"MAGSAG_PROVIDER": "compat"}, None), ({}, {"provider": "compat"})], ids=["env", "call"]
+)
+async def test_a_routed_model_the_policy_refuses_anywhere_is_skipped_under_a_chosen_provider(
+    catalog_copy, tmp_path, upstream, env, model_config
+):
+    # MAGSAG_PROVIDER (or a call naming only a provider) serves routing's models. One the policy refuses on
+    # any provider failed the call, where without MAGSAG_PROVIDER it was skipped: skill.coding's first model
+    # failed every call though the next was allowed, and a rate limit on the first model came back as a
+    # policy denial of the second.
+    policy(catalog_copy, "policies:\n  - name: openai_models\n    allowed_models: [gpt-4o, gpt-4o-mini]\n")
+    svc = await open_service(catalog_copy, tmp_path, upstream, **env)
+    extra = {"model_config": model_config} if model_config else {}
+    result = await svc.invoke_skill("skill.coding", {"task": "x", **extra})
+    upstream.plan("gpt-4o", 429, 429, 429)
+    with pytest.raises(E.RateLimitError) as info:
+        await svc.invoke_skill("skill.analysis", {"data": "x", **extra})
+    await svc.aclose()
+    assert (result.result.provider, result.result.model) == ("compat", "gpt-4o")
+    [skipped] = result.trace["skipped"]
+    assert skipped["target"] == "compat:claude-3-5-sonnet-20241022" and skipped["policy"] == "openai_models"
+    assert "(chosen by routing)" in skipped["reason"]
+    assert info.value.kind == "all_targets_failed" and not isinstance(info.value, E.PolicyDenied)
+    assert upstream.calls["claude-3-5-sonnet-20241022"] == upstream.calls["gemini-1.5-pro"] == 0
+
+
+async def test_a_provider_chosen_for_routed_models_that_the_policy_refuses_still_fails(
+    catalog_copy, tmp_path, upstream
+):
+    # the refusal is of the provider MAGSAG_PROVIDER chose (routing's own openai:gpt-4o is allowed): said loudly
+    policy(catalog_copy, "policies:\n  - name: openai_only\n    allowed_models: ['openai:*']\n")
+    svc = await open_service(catalog_copy, tmp_path, upstream, MAGSAG_PROVIDER="compat")
+    with pytest.raises(E.PolicyDenied, match="chosen by MAGSAG_PROVIDER in the environment"):
+        await svc.invoke_skill("skill.analysis", {"data": "x"})
+    await svc.aclose()
+    assert upstream.calls["gpt-4o"] == 0
+
+
+async def test_a_vendor_the_call_names_for_a_confined_data_class_is_refused_not_served_elsewhere(
+    catalog_copy, tmp_path, upstream
+):
+    # the vendor's own models are routing's, only fewer: a data class refusing them refuses the call's choice
+    svc = await open_service(catalog_copy, tmp_path, upstream)
+    with pytest.raises(E.PolicyDenied, match="data_residency") as info:
+        await svc.invoke_skill("skill.pii-redaction", {"text": "x", "model_config": {"provider": "openai"}})
+    await svc.aclose()
+    assert "(chosen by an explicit override)" in info.value.message
+    assert upstream.calls["llama3.1:70b"] == upstream.calls["gpt-4o"] == 0
+
+
 async def test_env_override_to_a_forbidden_model_fails(catalog_copy, tmp_path, upstream):
     svc = await open_service(catalog_copy, tmp_path, upstream, MAGSAG_MODEL="gpt-3.5-turbo")
     with pytest.raises(E.PolicyDenied, match="production_models"):

@@ -83,6 +83,8 @@ class AttemptContext:
     prior_admissions: Sequence[Admission] = ()
     #: chosen by the environment: MAGSAG_MODEL (source "env") or MAGSAG_PROVIDER over routing's models
     by_env: bool = False
+    #: the routing policy's own target this one serves under another provider (routing.Candidate.routed)
+    routed: Target | None = None
 
 
 class Governance:
@@ -173,22 +175,28 @@ class Governance:
     async def admit(self, ctx: AttemptContext) -> Admission:
         ok, policy, reason, rule = self.policies.allowed(ctx.target, ctx.data_class)
         if not ok:
+            # a model routing chose, served by a provider MAGSAG_PROVIDER or the call named: when the policy
+            # refuses routing's own target too, it refuses routing's choice, which is skipped as routing's are
+            by_routing = ctx.routed is not None and not self.policies.allowed(ctx.routed, ctx.data_class)[0]
+            explicit = ctx.explicit and not by_routing
             how = (
                 "MAGSAG_MODEL in the environment"
                 if ctx.source == "env"
                 else "MAGSAG_PROVIDER in the environment"
-                if ctx.by_env
+                if ctx.by_env and explicit
                 else "an explicit override"
-                if ctx.explicit
+                if explicit
                 else "routing"
             )
-            fix = self._allowed_models_fix(policy, ctx) if rule == "allowed_models" and ctx.explicit else ""
-            raise PolicyDenied(
+            fix = self._allowed_models_fix(policy, ctx) if rule == "allowed_models" and explicit else ""
+            denied = PolicyDenied(
                 f"policy {policy!r} forbids {ctx.target.label} (chosen by {how}): {reason}{fix}",
                 policy=policy or "",
                 rule=rule,
                 target=ctx.target.label,
             )
+            denied.by_routing = by_routing
+            raise denied
         limits, scoped = self._limits(ctx)
         if not limits:
             return Admission(None, None)
