@@ -28,6 +28,7 @@ timeout is retryable only on the last target left ("last only"): the next target
         │   └── OverloadedError      529 / overloaded / 503 UNAVAILABLE        yes        yes
         ├── ProviderTimeoutError     a timeout, 408, Gemini DEADLINE_EXCEEDED  last only  yes
         ├── ProviderConnectionError  refused, reset, dropped mid-stream        yes        yes
+        │   └── NameLookupTimeoutError  no answer from DNS within the connect timeout  last only  yes
         ├── MalformedResponseError   body is not what the API documents        no         yes
         │   └── InvalidOutputError   model broke the requested JSON output     no         yes
         ├── UnsupportedFeatureError  target cannot honour a required feature   no         yes
@@ -78,6 +79,7 @@ __all__ = [
     "OverloadedError",
     "ProviderTimeoutError",
     "ProviderConnectionError",
+    "NameLookupTimeoutError",
     "MalformedResponseError",
     "InvalidOutputError",
     "UnsupportedFeatureError",
@@ -387,6 +389,18 @@ class ProviderTimeoutError(ProviderError):
 class ProviderConnectionError(ProviderError):
     kind = "connection_error"
     retryable = True
+
+
+class NameLookupTimeoutError(ProviderConnectionError):
+    """The provider's host name got no answer from DNS within the connect timeout (a VPN that dropped, a
+    resolver that answers no one): nothing was sent. Like a connect timeout, it is retried only when no
+    other target is left, and only when the call has time for a whole timeout more."""
+
+    retried_only_on_last_target = True
+
+    def __init__(self, message: str, *, timeout_s: float | None = None, **details: Any) -> None:
+        super().__init__(message, **details)
+        self.timeout_s = timeout_s
 
 
 class MalformedResponseError(ProviderError):

@@ -16,7 +16,13 @@ from typing import Any
 import aiohttp
 from aiohttp.abc import AbstractResolver
 
-__all__ = ["BoundedResolver"]
+__all__ = ["BoundedResolver", "NameLookupTimeout"]
+
+
+class NameLookupTimeout(socket.gaierror):
+    """A lookup cut at the connect timeout: no answer from DNS, not a name that does not exist. Converted
+    to :class:`~magsag_mcp.errors.NameLookupTimeoutError`, which is not retried while another target is
+    left, as a connect timeout is not."""
 
 
 def _default_resolver() -> AbstractResolver:
@@ -25,7 +31,8 @@ def _default_resolver() -> AbstractResolver:
 
 class BoundedResolver(AbstractResolver):
     """aiohttp's default resolver, failing a lookup that takes longer than ``timeout`` seconds the way a
-    name that does not resolve fails (``socket.gaierror``: aiohttp reports it as a DNS error)."""
+    name that does not resolve fails (a ``socket.gaierror``, :class:`NameLookupTimeout`: aiohttp reports it
+    as a DNS error)."""
 
     def __init__(self, timeout: float, described: str) -> None:
         self._inner = _default_resolver()
@@ -37,7 +44,7 @@ class BoundedResolver(AbstractResolver):
             async with asyncio.timeout(self._timeout):
                 return await self._inner.resolve(host, port, family)
         except TimeoutError:
-            raise socket.gaierror(socket.EAI_AGAIN, f"no answer from DNS within {self._described}") from None
+            raise NameLookupTimeout(socket.EAI_AGAIN, f"no answer from DNS within {self._described}") from None
 
     async def close(self) -> None:
         await self._inner.close()

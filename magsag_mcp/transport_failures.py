@@ -13,7 +13,16 @@ from urllib.parse import urlsplit
 
 import aiohttp
 
-from .errors import ConfigError, MagsagError, ProviderConnectionError, ProviderTimeoutError, excerpt, redact
+from .errors import (
+    ConfigError,
+    MagsagError,
+    NameLookupTimeoutError,
+    ProviderConnectionError,
+    ProviderTimeoutError,
+    excerpt,
+    redact,
+)
+from .resolver import NameLookupTimeout
 from .tls import CA_FILE_ENV
 
 if TYPE_CHECKING:
@@ -70,6 +79,9 @@ def conversion(
             f"{host(url) if '://' in url else 'a provider URL'} is not a usable URL ({type(exc).__name__}); "
             "set the provider's base URL (e.g. OPENAI_BASE_URL, or base_url in routing) to http(s)://host[:port]/path"
         )
+    if isinstance(getattr(exc, "os_error", None), NameLookupTimeout):
+        # the lookup ran out of the connect timeout: moved on from like a connect timeout, not retried at once
+        return NameLookupTimeoutError(f"could not reach {host(url)}: {_why(exc, proxy)}", timeout_s=timeouts.connect)
     if isinstance(exc, aiohttp.ClientError):
         return ProviderConnectionError(
             f"could not reach {host(url)}: {_why(exc, proxy)}", maybe_billed=_reached_vendor(exc)

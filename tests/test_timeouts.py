@@ -162,3 +162,42 @@ async def test_the_service_uses_the_timeouts_it_was_given(tmp_path: Path):
         assert svc.transport.timeouts == Timeouts(connect=4.0, read=33.0)
     finally:
         await svc.aclose()
+
+
+async def test_a_name_lookup_cut_by_the_connect_timeout_moves_on_as_a_connect_timeout_does(
+    tmp_path: Path, fake_openai: FakeOpenAI, monkeypatch
+):
+    # DNS that never answers (a VPN that dropped) is bounded by the connect timeout, and it was retried like
+    # a refused connection: each try spent the whole connect timeout (10 s by default) before the fallback.
+    import asyncio
+    import socket
+
+    from magsag_mcp import resolver
+
+    lookups: list[str] = []
+
+    class SilentDNS(aiohttp.abc.AbstractResolver):
+        async def resolve(self, host: str, port: int = 0, family: int = socket.AF_INET):  # type: ignore[override]
+            lookups.append(host)
+            await asyncio.Event().wait()
+
+        async def close(self) -> None:
+            pass
+
+    monkeypatch.setattr(resolver, "_default_resolver", SilentDNS)
+    fake_openai.queue(R.reply("from the fallback"))
+    svc = await open_service(tmp_path, fake_openai, MAGSAG_CONNECT_TIMEOUT="0.05")
+    mc = {"model": "local:llama3.1:70b", "base_url": "http://gpu-box.vpn.example:11434", "fallbacks": ["gpt-4o"]}
+    try:
+        result = await svc.invoke_skill("skill.analysis", {"data": "x", "model_config": mc})
+    finally:
+        await svc.aclose()
+    assert result.result.text == "from the fallback"
+    assert lookups == ["gpu-box.vpn.example"]
+    assert [(a.model, a.attempt_number, a.error_class) for a in result.attempts] == [
+        ("llama3.1:70b", 1, "connection_error"),
+        ("gpt-4o", 1, None),
+    ]
+    first = result.attempts[0]
+    assert "no answer from DNS within the connect timeout of 0.05s" in first.error_message
+    assert "not retried after a connection_error: the next target is tried first" in first.warnings[-1]
