@@ -474,6 +474,11 @@ class AllTargetsFailed(MagsagError):
     def to_dict(self) -> dict[str, Any]:
         data = MagsagError.to_dict(self)
         data["type"] = self.kind
+        # the wait the last provider asked for (a 429's Retry-After), as its own error says it: the call was
+        # not retried (past the cap or the deadline), and a client of the MCP server or the CLI sees only this
+        retry_after = getattr(self, "retry_after", None)
+        if retry_after is not None:
+            data["retry_after"] = retry_after
         data["attempts"] = [a.to_dict() if hasattr(a, "to_dict") else a for a in self.attempts]
         return data
 

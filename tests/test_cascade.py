@@ -559,3 +559,19 @@ async def test_a_fallback_to_the_same_model_at_another_endpoint_says_which_answe
     script("a", E.ServerError("boom", status=503))
     out = await cascade.run(plan({"model": "fake:a", "fallbacks": ["fake:b"]}), run_id="r", agent=None)
     assert [(a["target"], a["try"]) for a in out.trace["attempts"]] == [("fake:a", 1), ("fake:a", 2)]
+
+
+async def test_a_server_wait_the_call_could_not_honour_reaches_every_form_of_the_error():
+    # The wait a 429 asked for was an attribute in Python only: the MCP tool error and the CLI's JSON
+    # (err.to_dict()) carried no retry_after, so their callers could not tell when to come back.
+    script("a", E.RateLimitError("later", status=429, retry_after=15.0))
+    cascade, clock = make(deadline=10.0)
+    with pytest.raises(E.RateLimitError) as info:
+        await cascade.run(plan({"model": "fake:a"}), run_id="r", agent=None)
+    assert clock.sleeps == [] and info.value.retry_after == 15.0
+    assert info.value.to_dict()["retry_after"] == 15.0
+    script("a", E.ServerError("boom", status=500))
+    cascade, _ = make(tries=1)
+    with pytest.raises(E.ServerError) as info:
+        await cascade.run(plan({"model": "fake:a"}), run_id="r", agent=None)
+    assert "retry_after" not in info.value.to_dict()
