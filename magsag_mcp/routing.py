@@ -26,7 +26,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-from .call_request import build_request, optional_str
+from .call_request import MODEL_CONFIG_KEYS, build_request, optional_str
 from .call_targets import NAMED_ROUTES_KEPT, call_targeting, explicit_target, named_route_key
 from .call_urls import CallURLs
 from .catalog import Catalog
@@ -294,6 +294,13 @@ def _near_misses(payload: Mapping[str, Any], context: Mapping[str, Any]) -> list
         import difflib
 
         for key in unknown:
+            if key in MODEL_CONFIG_KEYS:  # context={"model": ...}: an override one level too high, read by no one
+                also = " or context['preferred_model']" if key == "model" else ""
+                out.append(
+                    f"context key {key!r} is not one magsag reads: the call's {key} goes in "
+                    f"context['llm_overrides']{also} (or payload['model_config']), and was not applied"
+                )
+                continue
             close = difflib.get_close_matches(key, CONTEXT_KEYS, n=1, cutoff=0.75)
             if close:
                 out.append(f"context key {key!r} is not one magsag reads; did you mean {close[0]!r}?")

@@ -881,3 +881,15 @@ def test_magsag_model_pinned_to_another_host_leaves_the_policys_models():
     assert not _served_by("compat", "local:llama3.1:70b") and not _served_by("local", "azure:gpt-4o")
     assert _served_by("azure", "openai:gpt-4o") and _served_by("local", "local:llama3.1:70b")
     assert not _served_by("openai", "meta-llama/Llama-3.1-8B-Instruct") and not _served_by("anthropic", "gpt-4o")
+
+
+@pytest.mark.parametrize("key", ["model", "provider", "fallbacks", "max_tokens"])
+def test_an_override_put_in_the_context_itself_is_said_to_have_been_ignored(catalog, key):
+    # context={"model": "gpt-4o-mini"} went to the routing policy's gpt-4o without a word: the key is close
+    # to none of the context's own, so not even a near-miss warning said it was read by no one.
+    value = {"model": "gpt-4o-mini", "provider": "anthropic", "fallbacks": ["gpt-4o-mini"], "max_tokens": 50}[key]
+    plan = plan_call(catalog, "skill.analysis", {"data": "x"}, context={key: value, "user_id": 7}, env={})
+    assert labels(plan)[0] == "openai:gpt-4o"
+    [warning] = plan.warnings
+    assert warning.startswith(f"context key {key!r} is not one magsag reads: the call's {key} goes in ")
+    assert "context['llm_overrides']" in warning and warning.endswith("and was not applied")
