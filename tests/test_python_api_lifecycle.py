@@ -55,6 +55,29 @@ def test_a_script_that_never_closes_its_magsag_still_exits(tmp_path: Path):
     assert _statuses(tmp_path / "l.db") == ["ok"]
 
 
+def test_a_script_that_never_closes_its_async_service_still_exits(tmp_path: Path):
+    # README: `await Service.open()`. Before: a script that never reached `await service.aclose()` (it
+    # forgot, or an error was raised before it) printed its result or its traceback and then hung at exit
+    # for ever, waiting for the ledger's SQLite threads, which only a close stops. Now it exits, its
+    # calls recorded as they were made.
+    proc = _run_child(
+        """
+        import asyncio, sys
+        from magsag_mcp import Service
+
+        async def main():
+            service = await Service.open(catalog=sys.argv[1], db=sys.argv[2], env={"MAGSAG_PROVIDER": "fake"})
+            await service.invoke_skill("skill.analysis", {"data": "x", "model_config": {"model": "fake:echo"}})
+            await service.invoke_skill("skill.no-such-skill", {"data": "x"})
+
+        asyncio.run(main())
+        """,
+        tmp_path,
+    )
+    assert proc.returncode == 1 and "UnknownSkillError" in proc.stderr, proc.stderr
+    assert _statuses(tmp_path / "l.db") == ["error", "ok"]
+
+
 def test_a_call_in_flight_when_the_script_exits_is_recorded_as_cancelled(tmp_path: Path):
     # Before: the call in a daemon thread vanished with the process: no record of what it spent, and its
     # reservation held the budget until it expired. Now the Magsag is closed at exit, as `with` would.

@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import os
 import sqlite3
+import threading
 import time
 from collections.abc import Mapping
 from pathlib import Path
@@ -150,6 +151,12 @@ def _configure_read_only(conn: sqlite3.Connection, busy_timeout_ms: int = BUSY_T
 
 async def _connect(path: Path | str, *, uri: bool = False) -> aiosqlite.Connection:
     conn = aiosqlite.connect(path, isolation_level=None, check_same_thread=False, uri=uri)
+    # A daemon thread, as the threads of a Magsag's loop are: a script whose service was never closed (an
+    # error raised before `await service.aclose()`) hung at exit, waiting for a thread only a close stops.
+    # Every record is committed before its call returns, so nothing is lost with the thread.
+    thread = getattr(conn, "_thread", conn)  # aiosqlite before 0.21: the connection is the thread
+    if isinstance(thread, threading.Thread):
+        thread.daemon = True
     try:
         return await conn
     except BaseException:
