@@ -112,6 +112,8 @@ class Service(ProcessBound):
         #: set when aclose begins: a call started from then on is refused before anything is sent
         self._closing = False
         self._closed = asyncio.Event()
+        #: the event loop that opened the service: its ledger's writer runs there, and so must its calls
+        self._loop = asyncio.get_running_loop()
 
     @classmethod
     def open(
@@ -172,11 +174,25 @@ class Service(ProcessBound):
             retry=retry,
         )
 
+    def _on_own_loop(self) -> None:
+        """Refuse use from another event loop than the one that opened the service (two ``asyncio.run``): the
+        ledger's writer is a task of that loop, so a write from elsewhere waited for ever, or raced it."""
+        if asyncio.get_running_loop() is not self._loop:
+            gone = "has closed since" if self._loop.is_closed() else "runs elsewhere"
+            raise ConfigError(
+                f"this service was opened on another event loop, which {gone}, and its ledger writes on that "
+                "loop only; open the service in the loop that uses it (`async with Service.open() as service:` "
+                "inside the function asyncio.run runs), or use Magsag, whose calls may come from any loop or thread"
+            )
+
     async def aclose(self, grace: float = 30.0) -> None:
         """Close the HTTP sessions and the ledger. Calls still in flight are cancelled first and each
         records what it spent (a cancelled attempt at its worst case) before the ledger closes, so
         closing mid-call (Ctrl-C in a script, SIGTERM on a server) never loses a paid request.
-        ``grace`` bounds the wait for those records; a call still not done by then is left behind."""
+        ``grace`` bounds the wait for those records; a call still not done by then is left behind. Once
+        the service's own loop has closed, it may be called on another to close what is left."""
+        if not self._loop.is_closed():
+            self._on_own_loop()
         if self._closing:  # closed, or closing in another task (its drain must not be disturbed): wait
             await self._closed.wait()
             return
@@ -245,6 +261,7 @@ class Service(ProcessBound):
         context: Mapping[str, Any] | None = None,
         progress: ProgressCallback | None = None,
     ) -> InvokeResult:
+        self._on_own_loop()
         if not isinstance(skill_id, str):
             self.catalog.skill(skill_id)  # refused with the fix, before a run is recorded under it
         # what names the call's record: text that cannot be stored is refused before anything is recorded
@@ -415,37 +432,46 @@ class Service(ProcessBound):
 
     @exact_money
     async def summarize(self, filters: Any = None) -> dict[str, Any]:
+        self._on_own_loop()
         return await self.ledger.summarize(filters)
 
     async def query_runs(self, filters: Any = None) -> list[dict[str, Any]]:
+        self._on_own_loop()
         return await self.ledger.query_runs(filters)
 
     async def query_runs_page(self, filters: Any = None) -> dict[str, Any]:
         """A page of :meth:`query_runs` with ``has_more`` and ``next_cursor`` (pass it as ``cursor``)."""
+        self._on_own_loop()
         return await self.ledger.query_runs_page(filters)
 
     async def search(self, pattern: str, limit: int = 50, since: str | float | None = None) -> list[dict[str, Any]]:
+        self._on_own_loop()
         return await self.ledger.search(pattern, limit, since)
 
     async def search_page(self, pattern: str, limit: int = 50, since: str | float | None = None) -> dict[str, Any]:
         """:meth:`search`'s hits with ``has_more``: whether more than ``limit`` matched."""
+        self._on_own_loop()
         return await self.ledger.search_page(pattern, limit, since)
 
     @exact_money
     async def check_budget(self, agent: str | None = None, run_id: str | None = None) -> dict[str, Any]:
         check_text(agent, "agent")
         check_text(run_id, "run_id")
+        self._on_own_loop()
         return await self.governance.check_budget(agent=agent, run_id=run_id)
 
     async def log_event(self, run_id: str | None, agent: str | None, event: str, data: Mapping[str, Any]) -> None:
+        self._on_own_loop()
         await self.ledger.log_event(run_id or None, agent or None, event, data)
 
     @exact_money
     async def run_cost(self, run_id: str) -> tuple[Decimal, bool]:
+        self._on_own_loop()
         return await self.ledger.run_cost(run_id)
 
     @exact_money
     async def run_spend(self, run_id: str) -> RunSpend:
+        self._on_own_loop()
         return await self.ledger.run_spend(run_id)
 
     async def probe(self) -> dict[str, str]:

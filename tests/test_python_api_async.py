@@ -121,3 +121,47 @@ def test_a_magsag_closes_from_async_code_without_blocking_the_callers_loop(tmp_p
     mg = asyncio.run(main())
     assert seen_while_closing == [True]
     assert mg.bridge.closed
+
+
+def test_a_service_used_from_another_event_loop_than_its_own_is_refused_with_the_fix(tmp_path: Path):
+    # `service = asyncio.run(Service.open())` and then `asyncio.run(main(service))`: each asyncio.run is a new
+    # loop, and the ledger's writer was a task of the first, gone with it. Before: calls made together, or an
+    # obs-style log_event alone, waited for that writer for ever (a silent hang); a lone call worked, so the
+    # script looked fine until it ran two at once. Now each use from another loop is refused, before anything
+    # is sent, saying how to fix it, and the service still closes from the later loop.
+    import pytest
+
+    from magsag_mcp import ConfigError, Service
+
+    service = asyncio.run(Service.open(catalog=CATALOG, db=tmp_path / "l.db", env={"MAGSAG_PROVIDER": "fake"}))
+    payload = {"data": "x", "model_config": {"model": "fake:echo"}}
+
+    async def use() -> list[BaseException | object]:
+        uses = [service.invoke_skill("skill.analysis", payload) for _ in range(3)]
+        uses.append(service.log_event("run-1", None, "model_success", {"model": "echo"}))
+        return await asyncio.wait_for(asyncio.gather(*uses, return_exceptions=True), 60)  # a hang guard
+
+    outcomes = asyncio.run(use())
+    assert all(isinstance(o, ConfigError) for o in outcomes), outcomes
+    assert "opened on another event loop, which has closed since" in str(outcomes[0])
+    assert "async with Service.open() as service:" in str(outcomes[0])
+    asyncio.run(service.aclose())
+    assert service.ledger._writer is None and service.ledger._reader is None
+
+    # a loop still running in another thread: refused too (its writer would be raced from this thread)
+    home = asyncio.new_event_loop()
+    thread = threading.Thread(target=home.run_forever, daemon=True)
+    thread.start()
+    try:
+        opening = Service.open(catalog=CATALOG, db=tmp_path / "l.db", env={"MAGSAG_PROVIDER": "fake"})
+        other = asyncio.run_coroutine_threadsafe(opening, home).result(60)
+        with pytest.raises(ConfigError, match="opened on another event loop, which runs elsewhere"):
+            asyncio.run(other.invoke_skill("skill.analysis", payload))
+        asyncio.run_coroutine_threadsafe(other.aclose(), home).result(60)
+    finally:
+        home.call_soon_threadsafe(home.stop)
+        thread.join(60)
+        home.close()
+    import sqlite3
+
+    assert sqlite3.connect(tmp_path / "l.db").execute("SELECT COUNT(*) FROM runs").fetchone() == (0,)

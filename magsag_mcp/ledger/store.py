@@ -185,11 +185,12 @@ class Ledger(LedgerReports):
         # Shielded: in a cancelled scope, awaiting the writer cancelled it (its queued writes lost) and the
         # connections, and their threads, stayed open.
         with anyio.CancelScope(shield=True):
-            if self._task is not None:
+            task, self._task = self._task, None
+            # a writer of a loop that has closed since (an asyncio.run that opened the service) is gone, with it
+            if task is not None and task.get_loop() is asyncio.get_running_loop():
                 assert self._wake is not None
                 self._wake.set()
-                await self._task
-                self._task = None
+                await task
             await self._close_connections()
 
     async def _close_connections(self) -> None:
@@ -230,7 +231,7 @@ class Ledger(LedgerReports):
         """
         if self.read_only:
             raise self.read_only_error()
-        if self._task is None or self._closing:
+        if self._task is None or self._closing or self._task.done():  # done: its loop has closed
             raise LedgerError(f"the ledger at {self.path} is not open")
         fut: asyncio.Future[T] = asyncio.get_running_loop().create_future()
         self._pending.append((fn, fut, durable, orphaned))
