@@ -53,6 +53,7 @@ from __future__ import annotations
 
 import logging
 import re
+from decimal import Decimal
 from typing import Any, ClassVar
 
 __all__ = [
@@ -192,6 +193,10 @@ class MagsagError(Exception):
 
     #: short stable name used in the ledger, CLI JSON and MCP tool errors
     kind: ClassVar[str] = "error"
+    #: for the error of a call (``invoke``): the run it was recorded under, else None
+    run_id: str | None = None
+    #: for the error of a call: what it cost, every attempt (a Decimal); None when unknown or not a call's
+    cost_usd: Decimal | None = None
     #: the usage a vendor reported (and bills) for an answer this error made unusable, or None. A
     #: provider error sets it per instance; a caller's error that surfaces only once the answer is in
     #: (a schema that cannot be applied) carries it too, so the attempt is recorded at its cost.

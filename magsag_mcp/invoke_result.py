@@ -94,6 +94,15 @@ def answer_not_recorded(exc: LedgerError, result: InvokeResult) -> LedgerError:
     return error
 
 
+def call_failed(exc: MagsagError, run_id: str, attempts: list[AttemptRecord]) -> None:
+    """Give a failed call's error what a caller needs to act on it, as a result would: the run it was
+    recorded under (``run_id``) and what the call cost (``cost_usd``, every attempt; None when any
+    attempt's cost is unknown), as attributes and in ``to_dict()`` (the MCP tool error, the CLI's JSON)."""
+    exc.run_id, exc.cost_usd = run_id, call_cost(attempts)
+    cost = None if exc.cost_usd is None else format(exc.cost_usd, "f")
+    exc.details.update(run_id=run_id, cost_usd=cost, cost_unknown=exc.cost_usd is None)
+
+
 def call_cost(attempts: list[AttemptRecord]) -> Decimal | None:
     """What the whole call cost: every attempt, retries and fallbacks included (an unusable answer is
     billed too). None when any attempt's cost is unknown: a lower bound would read as the cost."""

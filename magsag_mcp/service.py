@@ -32,7 +32,7 @@ from .errors import (
     register_secret,
 )
 from .exact_money import exact_money
-from .invoke_result import InvokeResult, answer_not_recorded, call_cost, run_status
+from .invoke_result import InvokeResult, answer_not_recorded, call_cost, call_failed, run_status
 from .kept_records import KeptRecords
 from .opening import Opening
 from .providers import ProviderSet, provider_names
@@ -300,6 +300,7 @@ class Service(ProcessBound):
                 )
             except MagsagError as exc:
                 # so_far is the cascade's own list: every attempt, whichever way the call ended
+                call_failed(exc, run_id, so_far)
                 await self._record(run, so_far, run_status(exc), error=exc)
                 raise
             except Exception:

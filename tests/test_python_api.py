@@ -625,3 +625,41 @@ def test_obs_current_cost_is_exact_whatever_decimal_context_the_caller_set(tmp_p
             assert mg.obs.current_cost() == exact == Decimal("0.908394951684")
             assert Decimal(mg.obs.cost_detail()["at_most_usd"]) == exact
             assert decimal.getcontext().prec == 6  # the caller's context is its own again
+
+
+@pytest.mark.anyio
+async def test_a_failed_calls_error_carries_its_run_and_what_the_call_cost(tmp_path: Path, fake_openai):
+    # JSON was asked for and the model answered prose, twice: both answers are billed (their usage was
+    # reported) and the call fails. Before: the error carried provider, model and status but neither the run
+    # it was recorded under nor what the call had cost: a caller logging the failure (the guide's fallback
+    # cascade) had to sum error.attempts, and the MCP tool error and the CLI's JSON had neither. Now both
+    # are on the error, as on a result: run_id and cost_usd (None, with cost_unknown, when it is unknown).
+    import pickle
+    from decimal import Decimal
+
+    from magsag_mcp import InvalidOutputError, Service
+    from tests.fakes import openai_replies as R
+    from tests.fakes.openai_server import DEFAULT_KEY
+
+    env = {"OPENAI_BASE_URL": fake_openai.url + "/v1", "OPENAI_API_KEY": DEFAULT_KEY}
+    mc = {"model": "openai:gpt-4o", "fallbacks": ["openai:gpt-4o-mini"], "response_format": {"type": "json_object"}}
+    async with Service.open(catalog=CATALOG, db=tmp_path / "l.db", env=env) as svc:
+        fake_openai.queue(R.reply("not json", usage=R.tokens(1000, 500)), R.reply("nor this", usage=R.tokens(800, 90)))
+        with pytest.raises(InvalidOutputError) as info:
+            await svc.invoke_skill("skill.analysis", {"data": "x", "model_config": mc}, run_id="r-paid")
+        err = info.value
+        paid = [a.cost_usd for a in err.attempts]
+        assert len(paid) == 2 and all(c > 0 for c in paid)
+        assert (err.run_id, err.cost_usd) == ("r-paid", sum(paid, Decimal(0)))
+        assert {k: err.to_dict()[k] for k in ("run_id", "cost_usd", "cost_unknown")} == {
+            "run_id": "r-paid", "cost_usd": format(sum(paid, Decimal(0)), "f"), "cost_unknown": False,
+        }  # fmt: skip
+        copy = pickle.loads(pickle.dumps(err))  # a process pool hands it back with them
+        assert (copy.run_id, copy.cost_usd) == (err.run_id, err.cost_usd)
+
+        fake_openai.queue(R.reply("not json", no_usage=True))  # billed for tokens nobody reported
+        with pytest.raises(InvalidOutputError) as info:
+            await svc.invoke_skill("skill.analysis", {"data": "x", "model_config": {**mc, "fallbacks": []}})
+        err = info.value
+        assert err.cost_usd is None and err.to_dict()["cost_unknown"] is True
+        assert err.run_id == err.attempts[0].run_id and err.to_dict()["run_id"] == err.run_id
