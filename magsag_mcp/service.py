@@ -42,7 +42,7 @@ from .retry import RetryPolicy, retry_policy_from_env
 from .routing import Candidate, Plan, Resolution, plan_call
 from .routing import route as resolve_route
 from .settings import connect_timeout, read_timeout, setting_problems
-from .text import check_text
+from .text import check_name
 from .transport import Timeouts, Transport
 from .types import Target
 
@@ -267,7 +267,7 @@ class Service(ProcessBound):
         # what names the call's record: text that cannot be stored is refused before anything is recorded
         names = {"skill_id": skill_id, "agent": agent, "run_id": run_id, "parent_run_id": parent_run_id}
         for where, value in names.items():
-            check_text(value, where)
+            check_name(value, where)
         if self._closing:
             raise ConfigError(
                 "this service is closed (or closing): its ledger and HTTP sessions are gone, so the call was "
@@ -456,8 +456,8 @@ class Service(ProcessBound):
 
     @exact_money
     async def check_budget(self, agent: str | None = None, run_id: str | None = None) -> dict[str, Any]:
-        check_text(agent, "agent")
-        check_text(run_id, "run_id")
+        check_name(agent, "agent")
+        check_name(run_id, "run_id")
         self._on_own_loop()
         return await self.governance.check_budget(agent=agent, run_id=run_id)
 

@@ -81,3 +81,13 @@ def check_text(value: Any, where: str, error: type[InputError] = InputError) -> 
             f"character {index}), which cannot be stored or sent; send whole characters (text cut inside an "
             "emoji, or bytes that are not UTF-8?)"
         )
+
+
+def check_name(value: Any, where: str) -> None:
+    """A name a call or an event is recorded under (``run_id``, ``agent``, ``parent_run_id``): None or a
+    string of Unicode text. Anything else (an int, a UUID) is refused naming the fix, before anything is
+    recorded or sent, instead of SQLite's "Error binding parameter" (a UUID) or a number stored as text
+    and never found again by the number (an int)."""
+    if value is not None and not isinstance(value, str):
+        raise InputError(f"{where} must be a string, not {type(value).__name__}; pass str(...) of it")
+    check_text(value, where)

@@ -281,6 +281,36 @@ def test_obs_log_and_summarize_refuse_bad_arguments_with_input_errors(mg: Magsag
         mg.summarize(agnet="x")
 
 
+def test_a_run_id_or_agent_that_is_not_a_string_is_refused_before_anything_is_recorded(tmp_path: Path):
+    # `run_id=uuid.uuid4()` or `run_id=ticket.id` (an int). Before: a UUID raised SQLite's own
+    # ProgrammingError ("Error binding parameter 1: type 'UUID' is not supported"), no MagsagError, twice
+    # chained; an int was stored as the text "5", and the result's run_id (5) then found nothing in the
+    # ledger's filters, which take text. Now each is an InputError naming the argument and the fix.
+    import sqlite3
+    import uuid
+
+    with Magsag(catalog=CATALOG, db=tmp_path / "l.db", env={"MAGSAG_PROVIDER": "fake"}) as mg:
+        payload = {"data": "x", "model_config": {"model": "fake:echo"}}
+        for options, where, kind in (
+            ({"run_id": uuid.uuid4()}, "run_id", "UUID"),
+            ({"run_id": 5}, "run_id", "int"),
+            ({"agent": 7}, "agent", "int"),
+        ):
+            with pytest.raises(InputError, match=rf"^{where} must be a string, not {kind}; pass str\(\.\.\.\) of it"):
+                mg.skills.invoke("skill.analysis", payload, **options)
+        with pytest.raises(InputError, match=r"^agent must be a string, not int"):
+            mg.check_budget(agent=7)
+        with pytest.raises(InputError, match=r"^run_id must be a string, not UUID"):
+            mg.check_budget(run_id=uuid.uuid4())
+        odd = Magsag(catalog=CATALOG, db=tmp_path / "l.db", env={"MAGSAG_PROVIDER": "fake"}, run_id=42)  # type: ignore[arg-type]
+        with odd, pytest.raises(InputError, match=r"^run_id must be a string, not int"):
+            odd.obs.log("model_success", {"model": "echo"})
+        assert mg.skills.invoke("skill.analysis", payload, run_id=str(uuid.uuid4()), agent="7")["model"] == "echo"
+    conn = sqlite3.connect(tmp_path / "l.db")
+    assert conn.execute("SELECT agent FROM runs").fetchall() == [("7",)]
+    assert conn.execute("SELECT COUNT(*) FROM events").fetchone() == (0,)
+
+
 def test_obs_log_refuses_text_that_is_not_unicode_naming_where(mg: Magsag):
     # an error text cut inside an emoji, as the guide logs it: refused, not a UnicodeEncodeError from SQLite
     with pytest.raises(InputError, match=r"event 'model_failed': data.error is not valid Unicode text"):

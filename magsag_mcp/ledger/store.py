@@ -31,7 +31,7 @@ import anyio
 
 from ..errors import InputError, LedgerError, MagsagError, redact
 from ..records import AttemptRecord, RunRecord
-from ..text import check_text
+from ..text import check_name, check_text
 from .connection import (
     BUSY_TIMEOUT_MS,
     SYNC_MODES,
@@ -429,6 +429,8 @@ class Ledger(LedgerReports):
             raise InputError(
                 f"event {event!r}: data must be a mapping such as {{'model': 'gpt-4o'}}, not {type(data).__name__}"
             )
+        check_name(run_id, "run_id")
+        check_name(agent, "agent")
         check_text(event, "the event's name")
         check_text(dict(data), f"event {event!r}: data")
         try:
