@@ -693,3 +693,20 @@ async def test_a_failed_calls_error_carries_its_run_and_what_the_call_cost(tmp_p
         err = info.value
         assert err.cost_usd is None and err.to_dict()["cost_unknown"] is True
         assert err.run_id == err.attempts[0].run_id and err.to_dict()["run_id"] == err.run_id
+
+
+def test_the_environment_is_read_when_a_magsag_opens_as_readme_says(tmp_path: Path, monkeypatch, fake_scripts):
+    # README: variables are read when a Magsag opens, not per call; env= replaces os.environ, not merged.
+    import os
+
+    for name in [k for k in os.environ if k.startswith(("MAGSAG_", "OPENAI_", "ANTHROPIC_"))]:
+        monkeypatch.delenv(name)
+    monkeypatch.setenv("MAGSAG_PROVIDER", "fake")
+    monkeypatch.setenv("MAGSAG_MODEL", "first")
+    with Magsag(catalog=CATALOG, db=tmp_path / "l.db") as mg:
+        monkeypatch.setenv("MAGSAG_MODEL", "second")
+        assert mg.skills.invoke("skill.analysis", {"data": "x"})["model"] == "first"
+    with Magsag(catalog=CATALOG, db=tmp_path / "l.db") as mg:
+        assert mg.skills.invoke("skill.analysis", {"data": "x"})["model"] == "second"
+    with Magsag(catalog=CATALOG, db=tmp_path / "l.db", env={"MAGSAG_PROVIDER": "fake"}) as mg:
+        assert mg.service.doctor()["overrides"] == {"MAGSAG_PROVIDER": "fake"}  # MAGSAG_MODEL not merged in
