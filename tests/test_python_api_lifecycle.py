@@ -78,6 +78,40 @@ def test_a_script_that_never_closes_its_async_service_still_exits(tmp_path: Path
     assert _statuses(tmp_path / "l.db") == ["error", "ok"]
 
 
+def test_calls_in_flight_when_an_async_script_stops_are_recorded_and_release_their_budget(tmp_path: Path):
+    # An asyncio program whose main raised (or was stopped by Ctrl-C) with calls in flight, its service not
+    # closed: asyncio.run cancels every task left, the ledger's writer with the calls. Before: the calls,
+    # recording themselves as they stopped, found the writer gone ("record not yet written: the ledger ...
+    # is not open"), so none was recorded and each held its budget reservation until it expired (a lone
+    # call, written inline, was). Now a writer is started for their records: all are recorded, none held.
+    proc = _run_child(
+        """
+        import asyncio, sys
+        from magsag_mcp import Service
+
+        async def main():
+            service = await Service.open(catalog=sys.argv[1], db=sys.argv[2], env={"MAGSAG_PROVIDER": "fake"})
+            slow = {"provider": "fake", "model": "slow", "params": {"latency_ms": 600000}}
+            for _ in range(20):
+                asyncio.create_task(service.invoke_skill("skill.analysis", {"data": "y", "model_config": slow}))
+            while len(service._calls) < 20:
+                await asyncio.sleep(0.01)
+            raise RuntimeError("the application failed")
+
+        asyncio.run(main())
+        """,
+        tmp_path,
+    )
+    assert proc.returncode == 1 and "the application failed" in proc.stderr, proc.stderr
+    assert "not yet written" not in proc.stderr
+    assert _statuses(tmp_path / "l.db") == ["cancelled"] * 20
+    conn = sqlite3.connect(tmp_path / "l.db")
+    try:
+        assert conn.execute("SELECT COUNT(*) FROM budget_reservations").fetchone() == (0,)
+    finally:
+        conn.close()
+
+
 def test_a_call_in_flight_when_the_script_exits_is_recorded_as_cancelled(tmp_path: Path):
     # Before: the call in a daemon thread vanished with the process: no record of what it spent, and its
     # reservation held the budget until it expired. Now the Magsag is closed at exit, as `with` would.

@@ -621,3 +621,31 @@ def test_invoke_with_sigint_ignored_runs_where_the_loop_takes_no_signal_handlers
         assert anyio.run(signals.stopped_by_sigterm, call) == "answer"
     finally:
         signal.signal(signal.SIGINT, previous)
+
+
+async def test_a_ledger_writer_cancelled_mid_batch_hands_its_callers_what_the_batch_did(tmp_path: Path):
+    # asyncio.run ending (an error, Ctrl-C) cancels every task left, the ledger's writer among them, maybe
+    # while a batch is in its thread, which commits regardless. Before: the batch's callers were told it
+    # failed (a LedgerError), so a reservation it made was held until it expired and a record was kept to be
+    # written again; and later writes, by the calls recording themselves as they stopped, found no writer.
+    import asyncio
+
+    from magsag_mcp.ledger import Ledger
+
+    async with Ledger(tmp_path / "l.db") as ledger:
+        started, release = threading.Event(), threading.Event()
+
+        def slow_insert(conn: sqlite3.Connection) -> int:
+            started.set()
+            release.wait(60)
+            insert = "INSERT INTO events (run_id, agent, at, event, data) VALUES ('r', NULL, 0, 'e', NULL)"
+            return conn.execute(insert).lastrowid
+
+        write = asyncio.ensure_future(ledger.submit(slow_insert))
+        await anyio.to_thread.run_sync(started.wait, 60)
+        ledger._task.cancel()  # as asyncio.run's end does (the batch's own future is cancelled with it)
+        await asyncio.sleep(0)
+        release.set()
+        assert await write == 1
+        count = await ledger.submit(lambda conn: conn.execute("SELECT COUNT(*) FROM events").fetchone()[0])
+        assert count == 1  # a writer again, for the writes that come after

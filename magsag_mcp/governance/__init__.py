@@ -8,7 +8,6 @@ first and every fallback hop) for the target about to be called, and raises
 
 from __future__ import annotations
 
-import asyncio
 import os
 import time
 from collections.abc import Mapping, Sequence
@@ -112,7 +111,6 @@ class Governance:
         #: (has a run, has an agent) -> the limits that apply (see _limits); the policies never change
         self._limits_for: dict[tuple[bool, bool], tuple[list[Limit], list[Limit]]] = {}
         #: deletions of reservations made for callers that were cancelled while waiting for them
-        self._orphans: set[asyncio.Future[None]] = set()
 
     # --- pure checks -----------------------------------------------------------------------------
 
@@ -279,13 +277,11 @@ class Governance:
         return await self.ledger.submit(op, durable=False, orphaned=self._drop_orphan)
 
     def _drop_orphan(self, reservation_id: int) -> None:
-        drop = asyncio.ensure_future(self._drop(reservation_id))
-        self._orphans.add(drop)  # a task the loop only holds weakly must be held until it is done
-        drop.add_done_callback(self._orphans.discard)
-
-    async def _drop(self, reservation_id: int) -> None:
         try:
-            await self.release(Admission(reservation_id, None))
+            self.ledger.enqueue(
+                lambda conn: conn.execute("DELETE FROM budget_reservations WHERE id = ?", (reservation_id,)),
+                durable=False,
+            )
         except LedgerError:
             pass  # the ledger closed first: the reservation then expires on its own
 

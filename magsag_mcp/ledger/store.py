@@ -186,8 +186,8 @@ class Ledger(LedgerReports):
         # connections, and their threads, stayed open.
         with anyio.CancelScope(shield=True):
             task, self._task = self._task, None
-            # a writer of a loop that has closed since (an asyncio.run that opened the service) is gone, with it
-            if task is not None and task.get_loop() is asyncio.get_running_loop():
+            # a writer cancelled with its loop's tasks, or of a loop that has closed since, has nothing left to write
+            if task is not None and not task.done() and task.get_loop() is asyncio.get_running_loop():
                 assert self._wake is not None
                 self._wake.set()
                 await task
@@ -231,8 +231,7 @@ class Ledger(LedgerReports):
         """
         if self.read_only:
             raise self.read_only_error()
-        if self._task is None or self._closing or self._task.done():  # done: its loop has closed
-            raise LedgerError(f"the ledger at {self.path} is not open")
+        self._ensure_writer()
         fut: asyncio.Future[T] = asyncio.get_running_loop().create_future()
         self._pending.append((fn, fut, durable, orphaned))
         self._wake.set()  # type: ignore[union-attr]
@@ -245,22 +244,58 @@ class Ledger(LedgerReports):
                 orphaned(fut.result())
             raise
 
-    async def _write_loop(self) -> None:
+    def enqueue(self, fn: Callable[[sqlite3.Connection], Any], *, durable: bool = True) -> None:
+        """``fn(conn)`` in the next group commit, not waited for: an orphaned reservation's drop, which must
+        not need a task of its own (one made while the loop ends would be destroyed before it ran)."""
+        self._ensure_writer()
+        fut: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
+        fut.add_done_callback(lambda f: f.cancelled() or f.exception())  # its failure is no one's to report
+        self._pending.append((fn, fut, durable, None))
+        self._wake.set()  # type: ignore[union-attr]
+
+    def _ensure_writer(self) -> None:
+        """Refuse a write once closing; start a writer if the last stopped with its loop's other tasks (asyncio.run
+        ending with calls in flight, the service not closed): those calls record themselves as they stop."""
+        if self._task is None or self._closing:
+            raise LedgerError(f"the ledger at {self.path} is not open")
+        if self._task.done():
+            loop = asyncio.get_running_loop()
+            if self._task.get_loop() is not loop:  # its loop has closed (the service checks before this)
+                raise LedgerError(f"the ledger at {self.path} is not open on this event loop")
+            self._task = loop.create_task(self._write_loop(until_idle=True), name="magsag-ledger-writer")  # ends idle
+
+    async def _write_loop(self, *, until_idle: bool = False) -> None:
         assert self._wake is not None and self._writer is not None
         while True:
-            await self._wake.wait()
+            if (self._closing or until_idle) and not self._pending:
+                return
+            try:
+                await self._wake.wait()
+            except asyncio.CancelledError:  # the loop is ending: what is queued is written, then this stops
+                until_idle = True
             self._wake.clear()
             batch, self._pending = self._pending, []
             if batch:
                 durable = any(d for _, _, d, _ in batch)
                 self._batch_in_flight = True
+                outcome: list[Any] = []
                 try:
-                    results = await self._writer._execute(
-                        self._apply_batch,
-                        self._writer._conn,
-                        [fn for fn, _, _, _ in batch],
-                        self.durable_mode if durable else "NORMAL",
-                    )
+                    try:
+                        results = await self._writer._execute(
+                            self._apply_batch,
+                            self._writer._conn,
+                            [fn for fn, _, _, _ in batch],
+                            self.durable_mode if durable else "NORMAL",
+                            outcome,
+                        )
+                    except asyncio.CancelledError:
+                        # The loop is ending. The batch runs to its end in the writer's thread anyway: told it
+                        # failed, a reservation it made was held until it expired, a record kept to write again.
+                        until_idle = True
+                        await self._writer._execute(lambda: None)  # queued behind it: the batch is done
+                        results = outcome[0]
+                        if isinstance(results, BaseException):
+                            raise results from None
                 except BaseException as exc:  # the whole transaction failed (disk full, locked too long)
                     err = _ledger_error(exc, self.path, self.busy_timeout_ms)
                     for _, fut, _, _ in batch:
@@ -282,11 +317,16 @@ class Ledger(LedgerReports):
                         fut.set_exception(too_large)
                     else:
                         fut.set_exception(value)
-            if self._closing and not self._pending:
-                return
 
-    def _apply_batch(self, conn: sqlite3.Connection, fns: list[Any], mode: str) -> list[tuple[bool, Any]]:
-        return apply_batch(conn, fns, mode, check=self._check_write)
+    def _apply_batch(self, conn: sqlite3.Connection, fns: list[Any], mode: str, outcome: list[Any]) -> Any:
+        """The batch, its results (or its failure) kept in ``outcome`` too, for a writer cancelled meanwhile."""
+        try:
+            results = apply_batch(conn, fns, mode, check=self._check_write)
+        except BaseException as exc:
+            outcome.append(exc)
+            raise
+        outcome.append(results)
+        return results
 
     def _check_write(self, conn: sqlite3.Connection) -> None:
         """First in each write transaction. Deleted or replaced since it was opened (an ``rm`` to start
