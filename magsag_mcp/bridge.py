@@ -49,6 +49,25 @@ class ProcessBound:
         )
 
 
+class LoopBound(ProcessBound):
+    """An object whose ledger writer is a task of the event loop that made it: used from another loop (a
+    second ``asyncio.run``), a write waited for ever, or raced the writer. Such use is refused with the fix."""
+
+    _loop: asyncio.AbstractEventLoop
+
+    def _bind_loop(self) -> None:
+        self._loop = asyncio.get_running_loop()
+
+    def _on_own_loop(self) -> None:
+        if asyncio.get_running_loop() is not self._loop:
+            gone = "has closed since" if self._loop.is_closed() else "runs elsewhere"
+            raise ConfigError(
+                f"this service was opened on another event loop, which {gone}, and its ledger writes on that "
+                "loop only; open the service in the loop that uses it (`async with Service.open() as service:` "
+                "inside the function asyncio.run runs), or use Magsag, whose calls may come from any loop or thread"
+            )
+
+
 class Bridge(ProcessBound):
     """Runs coroutines on the service's home loop from synchronous code in any other thread."""
 

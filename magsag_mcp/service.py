@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any
 import anyio
 
 from .attempt_cost import output_tokens_reserved
-from .bridge import ProcessBound
+from .bridge import LoopBound
 from .call_request import estimate_input_tokens
 from .call_urls import CallURLs
 from .cascade import Cascade
@@ -69,7 +69,7 @@ def new_run_id() -> str:
     return f"run-{uuid.uuid4().hex[:16]}"
 
 
-class Service(ProcessBound):
+class Service(LoopBound):
     """One configured magsag: catalog, providers, pricing, governance and ledger.
 
     Build it with :meth:`open` (no network I/O) and close it with :meth:`aclose`.
@@ -112,8 +112,7 @@ class Service(ProcessBound):
         #: set when aclose begins: a call started from then on is refused before anything is sent
         self._closing = False
         self._closed = asyncio.Event()
-        #: the event loop that opened the service: its ledger's writer runs there, and so must its calls
-        self._loop = asyncio.get_running_loop()
+        self._bind_loop()  # the ledger's writer runs on the loop that opened the service, and so must its calls
 
     @classmethod
     def open(
@@ -173,17 +172,6 @@ class Service(ProcessBound):
             governance=governance,
             retry=retry,
         )
-
-    def _on_own_loop(self) -> None:
-        """Refuse use from another event loop than the one that opened the service (two ``asyncio.run``): the
-        ledger's writer is a task of that loop, so a write from elsewhere waited for ever, or raced it."""
-        if asyncio.get_running_loop() is not self._loop:
-            gone = "has closed since" if self._loop.is_closed() else "runs elsewhere"
-            raise ConfigError(
-                f"this service was opened on another event loop, which {gone}, and its ledger writes on that "
-                "loop only; open the service in the loop that uses it (`async with Service.open() as service:` "
-                "inside the function asyncio.run runs), or use Magsag, whose calls may come from any loop or thread"
-            )
 
     async def aclose(self, grace: float = 30.0) -> None:
         """Close the HTTP sessions and the ledger. Calls still in flight are cancelled first and each

@@ -8,8 +8,9 @@ import os
 import sqlite3
 import threading
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
+from typing import TypeVar
 
 import aiosqlite
 import anyio
@@ -25,6 +26,8 @@ from .migrations import (
 )
 from .problems import newer_error, open_error
 from .writes import SYNC_MODE_BY_CONNECTION
+
+T = TypeVar("T")
 
 __all__ = ["BUSY_TIMEOUT_MS", "SYNC_MODES", "default_db_path", "ledger_sync_from_env"]
 
@@ -206,3 +209,13 @@ async def open_read_only(
             db=str(path),
         )
     return conn, immutable
+
+
+def in_snapshot(conn: sqlite3.Connection, fn: Callable[[sqlite3.Connection], T]) -> T:
+    """``fn`` in one read transaction: every read it makes sees the ledger as of the same moment."""
+    conn.execute("BEGIN")  # deferred: the snapshot is taken by the first read and held to the end
+    try:
+        return fn(conn)
+    finally:
+        if conn.in_transaction:  # read only: nothing to keep or undo
+            conn.execute("COMMIT")

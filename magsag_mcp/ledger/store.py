@@ -39,6 +39,7 @@ from .connection import (
     _connect,
     _create_private,
     file_version,
+    in_snapshot,
     open_read_only,
 )
 from .migrations import NewerSchema, NotALedger, migrate, unknown_migrations
@@ -141,7 +142,7 @@ class Ledger(LedgerReports):
         except (sqlite3.Error, OSError) as exc:
             await self._close_connections()
             if "locked" in str(exc) or "busy" in str(exc):
-                raise _ledger_error(exc, self.path, self.busy_timeout_ms) from None
+                raise use_error(exc, self.path, self.busy_timeout_ms) from None
             if not read_only_cause(exc, self.path):
                 raise open_error(exc, self.path) from None
             # a ledger to audit that this user cannot write (a copy, a 0444 file, a read-only folder or
@@ -297,7 +298,7 @@ class Ledger(LedgerReports):
                         if isinstance(results, BaseException):
                             raise results from None
                 except BaseException as exc:  # the whole transaction failed (disk full, locked too long)
-                    err = _ledger_error(exc, self.path, self.busy_timeout_ms)
+                    err = use_error(exc, self.path, self.busy_timeout_ms)
                     for _, fut, _, _ in batch:
                         if not fut.done():
                             fut.set_exception(err)
@@ -406,10 +407,10 @@ class Ledger(LedgerReports):
             await old.close()
         try:
             if snapshot:
-                return await self._reader._execute(_in_snapshot, self._reader._conn, fn)
+                return await self._reader._execute(in_snapshot, self._reader._conn, fn)
             return await self._reader._execute(fn, self._reader._conn)
         except sqlite3.Error as exc:
-            raise _ledger_error(exc, self.path, self.busy_timeout_ms) from None
+            raise use_error(exc, self.path, self.busy_timeout_ms) from None
 
     # --- records ---------------------------------------------------------------------------------
 
@@ -493,16 +494,3 @@ def file_writable(path: Path) -> bool:
 
 def _schema_version(conn: sqlite3.Connection) -> int:
     return int(conn.execute("PRAGMA schema_version").fetchone()[0])
-
-
-def _in_snapshot(conn: sqlite3.Connection, fn: Callable[[sqlite3.Connection], T]) -> T:
-    conn.execute("BEGIN")  # deferred: the snapshot is taken by the first read and held to the end
-    try:
-        return fn(conn)
-    finally:
-        if conn.in_transaction:  # read only: nothing to keep or undo
-            conn.execute("COMMIT")
-
-
-def _ledger_error(exc: BaseException, path: Path, busy_timeout_ms: int = BUSY_TIMEOUT_MS) -> LedgerError:
-    return use_error(exc, path, busy_timeout_ms)
