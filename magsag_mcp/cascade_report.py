@@ -46,8 +46,8 @@ def labels(plan: Plan) -> list[str]:
     """Each candidate's name in the trace and the warnings, by position: ``provider:model``, with its
     endpoint when the plan holds the same ``provider:model`` elsewhere too (two regions of an Azure
     deployment, two servers of one local model), so that they tell which one failed and which answered."""
-    names = [c.target.label for c in plan.candidates]
-    if len(names) == len(set(names)):
+    names = [f"{c.target.provider}:{c.target.model}" for c in plan.candidates]
+    if len(names) < 2 or len(names) == len(set(names)):
         return names
     return [
         f"{name} at {_endpoint(c.target.base_url)}" if names.count(name) > 1 else name
@@ -169,7 +169,7 @@ def trace(plan: Plan, state: CascadeState) -> dict[str, Any]:
         "warnings": list(plan.warnings) + [w for a in state.attempts for w in a.warnings],
         "attempts": [
             {
-                "target": names[a.fallback_position] if a.fallback_position < len(names) else f"{a.provider}:{a.model}",
+                "target": _label(names, a),
                 "outcome": a.outcome,
                 "error_class": a.error_class,
                 "try": a.attempt_number,
@@ -206,19 +206,21 @@ def result_warnings(plan: Plan, attempts: list[AttemptRecord], answer_warnings: 
     retried, why its cost is unknown) and, when a fallback answered, which targets failed before it."""
     out = [*plan.warnings, *answer_warnings]
     answered = attempts[-1] if attempts and attempts[-1].outcome == "ok" else None
-    names = labels(plan)
-
-    def name(a: AttemptRecord) -> str:
-        return names[a.fallback_position] if a.fallback_position < len(names) else f"{a.provider}:{a.model}"
-
+    names: list[str] | None = None  # the candidates' labels, made only when an attempt failed (not on every call)
     failed: dict[str, list[str]] = {}
     for a in attempts:
         if a.outcome == "error":
             out.extend(w for w in a.warnings if w not in out)
             # by position: the same provider:model at another endpoint that failed before is a fallback's
             if answered is None or a.fallback_position != answered.fallback_position:
-                failed.setdefault(name(a), []).append(a.error_class or "error")
-    if answered is not None and failed:
+                names = names or labels(plan)
+                failed.setdefault(_label(names, a), []).append(a.error_class or "error")
+    if answered is not None and names is not None and failed:
         before = "; ".join(f"{label} failed ({', '.join(kinds)})" for label, kinds in failed.items())
-        out.append(f"answered by fallback {name(answered)} after {before}")
+        out.append(f"answered by fallback {_label(names, answered)} after {before}")
     return out
+
+
+def _label(names: list[str], a: AttemptRecord) -> str:
+    """An attempt's target as :func:`labels` names it (by its position in the plan)."""
+    return names[a.fallback_position] if a.fallback_position < len(names) else f"{a.provider}:{a.model}"
