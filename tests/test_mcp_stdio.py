@@ -158,3 +158,30 @@ async def test_stdio_serves_where_the_event_loop_cannot_handle_signals(monkeypat
     monkeypatch.setattr(server, "run_stdio_async", session_until_stdin_closes)
     await stdio.serve_stdio(server)
     assert served == ["closed"]
+
+
+async def test_a_client_config_s_home_relative_paths_are_the_home_directory(tmp_path: Path):
+    """A client (Claude Desktop, Cursor) starts the server with no shell, so `~` in its args arrives as written.
+    Before, `--catalog ~/...` was refused as no directory (MAGSAG_CATALOG=~/... was accepted) and `--db ~/...`
+    made a ledger under a folder named `~` in whatever directory the client started the server in, apart
+    from the ledger `magsag data query --db ~/...` reads, and from the budgets counted there."""
+    import shutil
+
+    home, cwd = tmp_path / "home", tmp_path / "cwd"
+    shutil.copytree(CATALOG, home / "cat")
+    cwd.mkdir()
+    params = StdioServerParameters(
+        command=sys.executable,
+        args=["-m", "magsag_mcp", "--catalog", "~/cat", "--db", "~/magsag/ledger.db"],
+        env=clean_env(HOME=str(home), MAGSAG_PROVIDER="fake"),
+        cwd=cwd,
+    )
+    errlog = (tmp_path / "stderr.log").open("w+")
+    async with Client(stdio_client(params, errlog=errlog)) as client:
+        result = await client.call_tool("invoke_skill", {"skill_id": "skill.analysis", "payload": {"data": "x"}})
+        assert not result.is_error, result.content
+    errlog.seek(0)
+    log = errlog.read()
+    assert f"catalog {home / 'cat'}, ledger {home / 'magsag' / 'ledger.db'}" in log, log
+    assert (home / "magsag" / "ledger.db").is_file()
+    assert list(cwd.iterdir()) == []

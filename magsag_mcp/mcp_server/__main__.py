@@ -91,8 +91,6 @@ def main(argv: Sequence[str] | None = None) -> int:
     args.host = "127.0.0.1" if args.host is None else args.host
     args.port = 8765 if args.port is None else args.port
     try:
-        if args.catalog and not os.path.isdir(args.catalog):
-            raise ConfigError(f"--catalog {args.catalog!r} is not a directory; give a catalog directory")
         from ..catalog import find_catalog
 
         find_catalog(args.catalog)  # MAGSAG_CATALOG too: refused now, not by every tool call
