@@ -316,3 +316,37 @@ def test_a_port_in_use_is_refused_at_start_with_the_fix(tmp_path: Path):
     expected = f"magsag-mcp: cannot listen on 127.0.0.1:{port}: Address already in use; choose another --port"
     assert expected in proc.stderr
     assert "Traceback" not in proc.stderr
+
+
+async def test_a_refused_host_or_origin_is_told_the_option_that_admits_it(tmp_path: Path, caplog):
+    # Bound to every address (0.0.0.0) with a token, a client on the network reaching the server by its address
+    # got `421 Invalid Host header`, and the log said only that: nothing named --allow-host. A browser page (the
+    # MCP Inspector's) got `403 Invalid Origin header` alike.
+    port = free_port()
+    server = build_server(catalog=CATALOG, db=tmp_path / "ledger.db", env={"MAGSAG_PROVIDER": "fake"})
+    app = http_app(server, host="127.0.0.1", port=port, token=None)
+    async with serving(app, port) as url:
+        status, body, headers = await post(url, {"Host": f"192.0.2.7:{port}"})
+        assert status == 421
+        assert f"'192.0.2.7:{port}'" in body and f"--allow-host 192.0.2.7:{port}" in body
+        assert headers["Content-Length"] == str(len(body.encode()))
+        status, body, _ = await post(url, {"Origin": "http://localhost:6274"})
+        assert status == 403
+        assert "'http://localhost:6274'" in body and "--allow-host localhost:6274" in body
+        status, _, _ = await post(url)
+        assert status == 200
+    assert f"--allow-host 192.0.2.7:{port}" in caplog.text
+
+
+def test_a_wildcard_bind_without_allow_host_warns_that_only_loopback_names_are_answered(caplog):
+    from magsag_mcp.mcp_server.http import warn_if_unreachable
+
+    with caplog.at_level("WARNING"):
+        warn_if_unreachable("0.0.0.0", 8765, [])
+    assert "--allow-host" in caplog.text and "421" in caplog.text
+    caplog.clear()
+    with caplog.at_level("WARNING"):
+        warn_if_unreachable("0.0.0.0", 8765, ["mybox.lan"])
+        warn_if_unreachable("192.0.2.2", 8765, [])  # its own address is accepted as a Host
+        warn_if_unreachable("127.0.0.1", 8765, [])
+    assert caplog.text == ""

@@ -23,7 +23,9 @@ from mcp.server.mcpserver import MCPServer
 from mcp.server.transport_security import TransportSecuritySettings
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from ..errors import ConfigError, register_secret
+from ..errors import ConfigError, redacting_logger, register_secret
+
+logger = redacting_logger("magsag_mcp.mcp")
 
 TOKEN_ENV = "MAGSAG_MCP_TOKEN"
 LOOPBACK_NAMES = ("127.0.0.1", "localhost", "::1")
@@ -143,6 +145,88 @@ class BearerTokenMiddleware:
         await send({"type": "http.response.body", "body": body})
 
 
+#: the SDK's answers to a Host or Origin not on the allow-lists, and what each header is called
+_REFUSALS = {(421, b"Invalid Host header"): "host", (403, b"Invalid Origin header"): "origin"}
+#: distinct refused values whose fix is logged (each refusal is logged by the SDK anyway; this bounds a flood)
+_HINTS_LOGGED_MAX = 20
+
+
+def allow_host_hint(header: str, value: str) -> str:
+    """What to tell a client whose ``Host`` or ``Origin`` the transport security refused: the value, and
+    the ``--allow-host`` that admits it (when the value is one that option could take)."""
+    shown = repr(value[:200])
+    authority = value.partition("://")[2] if header == "origin" else value
+    if ":" not in authority.rpartition("]")[2]:  # the scheme's default port: :80 and :443 both admit the bare name
+        authority += ":443"
+    try:
+        _authority(authority, 0)
+    except ConfigError:
+        suggestion = "give the name clients use to reach it with --allow-host NAME[:PORT]"
+    else:
+        suggestion = f"if that is how clients reach it, start it with --allow-host {authority}"
+    if header == "origin":
+        return f"Invalid Origin header: this server does not accept requests from pages at {shown}; {suggestion}"
+    return f"Invalid Host header: this server does not answer to {shown}; {suggestion}"
+
+
+class AllowHostHintMiddleware:
+    """The SDK refuses a Host or Origin it was not told of with a bare ``421 Invalid Host header`` (or
+    ``403 Invalid Origin header``), and logs no more: an operator who bound ``0.0.0.0`` and forgot
+    ``--allow-host`` saw every client on the network refused with nothing naming the fix. This says it,
+    to the client and (once per value) in the log."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+        self._logged: set[str] = set()
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        held: dict[str, Any] | None = None
+
+        async def hinting_send(message: Any) -> None:
+            nonlocal held
+            if message["type"] == "http.response.start" and message["status"] in (421, 403) and held is None:
+                held = message  # wait for the body: only the SDK's own refusals are rewritten
+                return
+            if held is None:
+                await send(message)
+                return
+            start, held = held, None
+            header = _REFUSALS.get((start["status"], message.get("body", b"")))
+            if header is None or message.get("more_body", False):
+                await send(start)
+                await send(message)
+                return
+            value = next((v.decode("latin-1") for k, v in scope["headers"] if k.decode("latin-1") == header), "")
+            hint = allow_host_hint(header, value)
+            if value not in self._logged and len(self._logged) < _HINTS_LOGGED_MAX:
+                self._logged.add(value)
+                logger.warning("refused a request: %s", hint)
+            body = hint.encode()
+            replaced = (b"content-length", b"content-type")
+            headers = [(k, v) for k, v in start.get("headers", []) if k.lower() not in replaced]
+            headers += [(b"content-type", b"text/plain; charset=utf-8"), (b"content-length", str(len(body)).encode())]
+            await send({**start, "headers": headers})
+            await send({"type": "http.response.body", "body": body})
+
+        await self.app(scope, receive, hinting_send)
+
+
+def warn_if_unreachable(host: str, port: int, allow_hosts: Sequence[str]) -> None:
+    """Bound to every address with no ``--allow-host``, only clients on this machine are answered: a client
+    elsewhere reaches it by a name or address that is not on the Host allow-list, and gets 421."""
+    if host.strip("[]") in ("0.0.0.0", "::") and not allow_hosts:
+        logger.warning(
+            "listening on every address of this machine (--host %s), but clients on other machines are refused "
+            "(421 Invalid Host header) until the name or address they use is given with --allow-host, e.g. "
+            "--allow-host mybox.lan or --allow-host 192.0.2.10:%d",
+            host,
+            port,
+        )
+
+
 #: the shortest token accepted when the server listens beyond loopback
 MIN_TOKEN_LENGTH = 16
 
@@ -214,6 +298,7 @@ def http_app(
     app: ASGIApp = server.streamable_http_app(
         streamable_http_path=path, transport_security=security_settings(host, port, allow_hosts), host=host
     )
+    app = AllowHostHintMiddleware(app)
     return BearerTokenMiddleware(app, token) if token else app
 
 
@@ -231,6 +316,7 @@ async def serve_http(
     from .server import server_state
 
     app = http_app(server, host=host, port=port, token=token, allow_hosts=allow_hosts)
+    warn_if_unreachable(host, port, allow_hosts)
     state = server_state(server)
 
     class Server(uvicorn.Server):
