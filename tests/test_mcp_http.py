@@ -350,3 +350,16 @@ def test_a_wildcard_bind_without_allow_host_warns_that_only_loopback_names_are_a
         warn_if_unreachable("192.0.2.2", 8765, [])  # its own address is accepted as a Host
         warn_if_unreachable("127.0.0.1", 8765, [])
     assert caplog.text == ""
+
+
+def test_a_host_that_is_not_this_machines_is_refused_with_the_fix_for_it():
+    # Before: "Cannot assign requested address; choose another --port, or stop the process that listens
+    # there", when no port would do and nothing listens: the address is not one of this machine's.
+    from magsag_mcp.errors import ConfigError
+    from magsag_mcp.mcp_server.http import check_port_free
+
+    with pytest.raises(ConfigError) as caught:
+        check_port_free("198.51.100.7", free_port())  # TEST-NET-2: no machine's address
+    message = caught.value.message
+    assert "is not an address of this machine" in message and "--host" in message
+    assert "choose another --port" not in message

@@ -10,6 +10,7 @@
 
 from __future__ import annotations
 
+import errno
 import hashlib
 import hmac
 import ipaddress
@@ -277,10 +278,18 @@ def check_port_free(host: str, port: int) -> None:
         try:
             probe.bind(address)
         except OSError as exc:
-            raise ConfigError(
-                f"cannot listen on {host}:{port}: {exc.strerror}; choose another --port, or stop the process "
-                "that listens there"
-            ) from None
+            raise ConfigError(f"cannot listen on {host}:{port}: {exc.strerror}; {_bind_fix(exc.errno, port)}") from None
+
+
+def _bind_fix(code: int | None, port: int) -> str:
+    if code == errno.EADDRNOTAVAIL:
+        return (
+            "it is not an address of this machine: give one of its own with --host (127.0.0.1 for this machine "
+            "only, 0.0.0.0 for every address)"
+        )
+    if code == errno.EACCES and port < 1024:
+        return "ports below 1024 need privileges: choose a --port from 1024 up (the default is 8765)"
+    return "choose another --port, or stop the process that listens there"
 
 
 def http_app(
