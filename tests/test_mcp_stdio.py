@@ -185,3 +185,56 @@ async def test_a_client_config_s_home_relative_paths_are_the_home_directory(tmp_
     assert f"catalog {home / 'cat'}, ledger {home / 'magsag' / 'ledger.db'}" in log, log
     assert (home / "magsag" / "ledger.db").is_file()
     assert list(cwd.iterdir()) == []
+
+
+def test_a_request_the_sdk_cannot_read_is_answered_not_left_waiting(tmp_path: Path):
+    """A JavaScript client that cuts a string inside an emoji sends half a surrogate pair ("\\ud83d"); the SDK's
+    stdio reader cannot parse that line and dropped it with a debug log line: the client waited for an answer
+    that never came (until its own timeout), while over HTTP the same request is refused at once. Now such a
+    request is answered with an error naming the field, and the server serves on."""
+    import select
+
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "magsag_mcp", "--catalog", str(CATALOG), "--db", str(tmp_path / "l.db")],
+        env=clean_env(MAGSAG_PROVIDER="fake"),
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
+    assert proc.stdin is not None and proc.stdout is not None
+
+    def ask(line: str) -> dict[str, Any]:
+        proc.stdin.write(line.encode() + b"\n")  # type: ignore[union-attr]
+        proc.stdin.flush()  # type: ignore[union-attr]
+        ready, _, _ = select.select([proc.stdout], [], [], 60)  # a hang guard, not a timing assertion
+        assert ready, f"no answer to {line}"
+        return json.loads(proc.stdout.readline())  # type: ignore[union-attr]
+
+    try:
+        hello = {"protocolVersion": "2025-06-18", "capabilities": {}, "clientInfo": {"name": "t", "version": "1"}}
+        assert "result" in ask(json.dumps({"jsonrpc": "2.0", "id": 0, "method": "initialize", "params": hello}))
+        proc.stdin.write(b'{"jsonrpc":"2.0","method":"notifications/initialized"}\n')
+        cut = '{"skill_id":"skill.analysis","payload":{"data":"cut \\ud83d"}}'
+        answer = ask(
+            f'{{"jsonrpc":"2.0","id":7,"method":"tools/call","params":{{"name":"invoke_skill","arguments":{cut}}}}}'
+        )
+        assert answer["id"] == 7 and answer["error"]["code"] == -32700
+        message = answer["error"]["message"]
+        assert "params.arguments.payload.data" in message and "\\ud83d" in message and "surrogate" in message
+        answer = ask('{"jsonrpc":"1.0","id":"x","method":"tools/list"}')
+        assert answer["id"] == "x" and answer["error"]["code"] == -32600
+        deep = "[" * 300 + "]" * 300  # past the SDK's parser's depth, within Python's
+        answer = ask(f'{{"jsonrpc":"2.0","id":9,"method":"tools/list","params":{{"x":{deep}}}}}')
+        assert answer["id"] == 9 and "recursion limit" in answer["error"]["message"]
+        # a response of the client's (to a request of the server's) is not answered, whatever it carries
+        proc.stdin.write(b'{"jsonrpc":"2.0","id":99,"result":{"text":"cut \\ud83d"}}\n')
+        deeper = "[" * 100_000 + "]" * 100_000  # past any parser's depth: no id to answer, and no crash
+        proc.stdin.write(f'{{"jsonrpc":"2.0","id":10,"method":"tools/list","params":{{"x":{deeper}}}}}\n'.encode())
+        # and the server serves on
+        answer = ask('{"jsonrpc":"2.0","id":8,"method":"tools/call","params":{"name":"list_skills","arguments":{}}}')
+        assert answer["id"] == 8 and "result" in answer
+    finally:
+        proc.stdin.close()
+        proc.wait(60)
+        proc.stdout.close()
+        proc.stderr.close()  # type: ignore[union-attr]

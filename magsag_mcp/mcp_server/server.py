@@ -27,6 +27,15 @@ INSTRUCTIONS = (
 )
 
 
+class MagsagServer(MCPServer[ServerState]):
+    """The SDK's server, serving stdio with the requests its reader cannot parse answered (see stdio.py)."""
+
+    async def run_stdio_async(self) -> None:
+        from .stdio import run_stdio
+
+        await run_stdio(self)
+
+
 def build_server(
     *,
     catalog: str | os.PathLike[str] | Any | None = None,
@@ -47,7 +56,7 @@ def build_server(
         async with state.running():
             yield state
 
-    server: MCPServer[ServerState] = MCPServer(
+    server: MCPServer[ServerState] = MagsagServer(
         "magsag-mcp",
         title="magsag",
         version=__version__,

@@ -12,6 +12,7 @@ signal handlers (Windows), the server runs until stdin closes, as the SDK's loop
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 import signal
@@ -21,6 +22,9 @@ from typing import Any
 
 import anyio
 from mcp.server.mcpserver import MCPServer
+from mcp.shared.message import SessionMessage
+from mcp_types import INVALID_REQUEST, PARSE_ERROR, ErrorData, JSONRPCError
+from pydantic import ValidationError
 
 from ..errors import redacting_logger
 from .server import server_state
@@ -50,3 +54,123 @@ async def _stop_on_signal(server: MCPServer[Any]) -> None:
             logging.shutdown()
             sys.stderr.flush()
             os._exit(128 + signum)
+
+
+async def run_stdio(server: MCPServer[Any]) -> None:
+    """The SDK's ``run_stdio_async``, with a request its reader cannot parse answered (see :class:`AnsweringReads`)."""
+    from mcp.server.stdio import stdio_server
+
+    lowlevel = server._lowlevel_server
+    async with stdio_server() as (read_stream, write_stream):
+        reads = AnsweringReads(read_stream, write_stream)
+        await lowlevel.run(reads, write_stream, lowlevel.create_initialization_options())
+
+
+class AnsweringReads:
+    """The stdio read stream, less the requests the SDK could not parse, each answered with an error.
+
+    The SDK's stdio reader hands a line it cannot parse on as an exception, which the server drops with a
+    debug log line: a request whose text carries half a UTF-16 surrogate pair (a JavaScript client cutting a
+    string inside an emoji writes ``"\\ud83d"``, which JSON allows and the SDK's parser refuses) or that is
+    not JSON-RPC 2.0 was never answered, and the client waited for it until its own timeout. Over HTTP the
+    same request is refused at once (400). Here it is answered with the request's id, saying what to fix.
+    """
+
+    def __init__(self, inner: Any, write: Any) -> None:
+        self.inner = inner
+        self.write = write
+
+    @property
+    def last_context(self) -> Any:  # the sender's context that the SDK's own stream carries, if it does
+        return getattr(self.inner, "last_context", None)
+
+    async def __aenter__(self) -> AnsweringReads:
+        await self.inner.__aenter__()
+        return self
+
+    async def __aexit__(self, *exc: Any) -> Any:
+        return await self.inner.__aexit__(*exc)
+
+    async def aclose(self) -> None:
+        await self.inner.aclose()
+
+    def __aiter__(self) -> AnsweringReads:
+        return self
+
+    async def __anext__(self) -> Any:
+        while True:
+            item = await self.inner.__anext__()
+            if not isinstance(item, Exception):
+                return item
+            answer = unreadable_answer(item)
+            if answer is None:
+                reason = item.errors(include_url=False)[0]["msg"] if isinstance(item, ValidationError) else type(item)
+                logger.warning(
+                    "dropped a message from stdin that the server cannot read, with no id to answer: %s", reason
+                )
+                return item
+            logger.warning("answered request %r with an error: %s", answer.id, answer.error.message)
+            try:
+                await self.write.send(SessionMessage(answer))
+            except (anyio.ClosedResourceError, anyio.BrokenResourceError):
+                return item  # the connection is closing: nothing to answer on
+
+
+def unreadable_answer(exc: Exception) -> JSONRPCError | None:
+    """The error answering a request the SDK's reader refused (``exc``), or ``None`` when it had no id."""
+    if not isinstance(exc, ValidationError):
+        return None
+    message: Any = None
+    invalid_json: str | None = None
+    for err in exc.errors(include_url=False):
+        if err["type"] == "json_invalid" and isinstance(err["input"], str):
+            invalid_json = err["msg"]
+            try:
+                message = json.loads(err["input"])
+            except (ValueError, RecursionError):
+                return None  # not JSON (or nested past any parser's depth): no id to read
+            break
+        if isinstance(err["input"], dict) and "method" in err["input"]:
+            message = err["input"]  # JSON, but not a JSON-RPC message
+            break
+    if not isinstance(message, dict) or "method" not in message:
+        return None  # not a request (a client's response to the server is never answered)
+    request_id = message.get("id")
+    if isinstance(request_id, bool) or not isinstance(request_id, int | str):
+        return None  # a notification, or an id no answer can carry
+    try:
+        half = _half_surrogate(message)
+    except RecursionError:  # as deep as json.loads goes: the answer goes without the place
+        half = None
+    if half is not None:
+        where, char = half
+        text = (
+            f"Parse error: {where} carries half of a UTF-16 surrogate pair (\\u{ord(char):04x}: a character such "
+            "as an emoji cut in two), which is not Unicode text; send whole characters"
+        )
+        code = PARSE_ERROR
+    elif invalid_json:
+        text, code = f"Parse error: {invalid_json}", PARSE_ERROR  # e.g. nested deeper than the SDK's parser goes
+    else:
+        text = (
+            'Invalid Request: not a JSON-RPC 2.0 request; send jsonrpc "2.0", an id, a string method and an '
+            "object params"
+        )
+        code = INVALID_REQUEST
+    return JSONRPCError(jsonrpc="2.0", id=request_id, error=ErrorData(code=code, message=text))
+
+
+def _half_surrogate(value: Any, where: str = "") -> tuple[str, str] | None:
+    """Where the first string with half a surrogate pair is in ``value`` (``params.arguments.payload.data``)."""
+    if isinstance(value, str):
+        char = next((c for c in value if "\ud800" <= c <= "\udfff"), None)
+        return None if char is None else (where or "the request", char)
+    items = value.items() if isinstance(value, dict) else enumerate(value) if isinstance(value, list) else ()
+    for key, inner in items:
+        key_half = _half_surrogate(key, where) if isinstance(key, str) else None
+        if key_half is not None:
+            return (f"{where}: a key" if where else "a key", key_half[1])
+        found = _half_surrogate(inner, f"{where}.{key}" if where else str(key))
+        if found is not None:
+            return found
+    return None
