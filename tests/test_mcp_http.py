@@ -363,3 +363,36 @@ def test_a_host_that_is_not_this_machines_is_refused_with_the_fix_for_it():
     message = caught.value.message
     assert "is not an address of this machine" in message and "--host" in message
     assert "choose another --port" not in message
+
+
+@pytest.mark.parametrize(
+    "setting, expected",
+    [
+        ({"MAGSAG_MAX_RETRIES": "abc"}, "MAGSAG_MAX_RETRIES='abc' is not a number"),
+        ({"MAGSAG_DB": "/"}, "cannot open the ledger at /: it is a directory"),
+        ("broken catalog", "malformed YAML"),
+    ],
+)
+def test_an_http_server_that_cannot_serve_a_call_stops_at_start_saying_why(tmp_path: Path, setting, expected: str):
+    # Before: the server started ("Application startup complete", a running systemd unit) and every call failed
+    # with the same error; nothing waits on an HTTP server's start, so it now opens the service first.
+    import shutil
+
+    env = offline_env(tmp_path)
+    catalog = CATALOG
+    if setting == "broken catalog":
+        catalog = tmp_path / "catalog"
+        shutil.copytree(CATALOG, catalog)
+        with (catalog / "routing" / "default.yaml").open("a") as f:
+            f.write("  - [[[\n")
+    else:
+        env.update(setting)
+    argv = [sys.executable, "-m", "magsag_mcp", "--transport", "http", "--port", str(free_port())]
+    proc = subprocess.Popen([*argv, "--catalog", str(catalog)], env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    try:
+        out, err = proc.communicate(timeout=60)  # a hang guard: before, it served on
+    finally:
+        proc.kill()
+    assert proc.returncode == 2, err
+    assert expected in err.decode() and "Traceback" not in err.decode()
+    assert out == b""

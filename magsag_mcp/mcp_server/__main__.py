@@ -16,7 +16,7 @@ import sys
 from collections.abc import Sequence
 
 from ..cli import given
-from ..errors import ConfigError, redact
+from ..errors import ConfigError, MagsagError, redact
 from ..startup import collector_paused
 
 LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
@@ -129,8 +129,8 @@ def main(argv: Sequence[str] | None = None) -> int:
                     log_level=args.log_level,
                 )
             )
-    except ConfigError as exc:
-        print(f"magsag-mcp: {exc.message}", file=sys.stderr)
+    except MagsagError as exc:  # a bad option or setting, or (http) a service that cannot open
+        print(f"magsag-mcp: {redact(exc.message)}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         return 130

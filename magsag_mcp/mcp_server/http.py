@@ -327,6 +327,10 @@ async def serve_http(
     app = http_app(server, host=host, port=port, token=token, allow_hosts=allow_hosts)
     warn_if_unreachable(host, port, allow_hosts)
     state = server_state(server)
+    # Nothing waits on an HTTP server's start (a desktop client waits on stdio's initialize): the service
+    # opens now, so a bad catalog, ledger or setting stops the start with its message (the caller's
+    # MagsagError) rather than a server that runs and fails every call with it.
+    await state.service()
 
     class Server(uvicorn.Server):
         async def shutdown(self, sockets: Any = None) -> None:
@@ -350,4 +354,8 @@ async def serve_http(
         log_config=None,
         timeout_graceful_shutdown=GRACEFUL_SHUTDOWN_SECONDS,
     )
-    await Server(config).serve()
+    try:
+        await Server(config).serve()
+    finally:  # closed already, unless uvicorn stopped before serving (a port taken since check_port_free)
+        with anyio.CancelScope(shield=True):
+            await state.close()

@@ -3,6 +3,7 @@
 The service is opened lazily rather than when the server starts: opening imports the HTTP client,
 the ledger driver and the price tables and reads the catalog, and a desktop client waits for the
 ``initialize`` answer while that happens. ``tools/list`` and ``resources/list`` need none of it.
+(Over HTTP nothing waits on the start, and :func:`.http.serve_http` opens it before serving.)
 """
 
 from __future__ import annotations
