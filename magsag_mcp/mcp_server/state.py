@@ -41,6 +41,8 @@ class ServerState:
         self.transport = transport
         self.client_log = ClientLog()
         self._service: Service | None = None
+        #: services a close has taken and not finished closing: a second close waits for them too
+        self._closing: list[Service] = []
         self._lock = anyio.Lock()
         self._users = 0
         #: set by close (a signal, the last lifespan out), cleared when a lifespan begins again
@@ -86,8 +88,15 @@ class ServerState:
             raise ConfigError("the server is shutting down: the call was not sent; send it to a running server")
 
     async def close(self) -> None:
+        """Close the service: its calls in flight are cancelled and recorded first. A close while another
+        is under way (stdio: the client closed stdin, then sent SIGTERM, whose handler closes and exits)
+        returns only once that one is done, or the process exited before the calls were recorded."""
         self._closed = True
         service, self._service = self._service, None
         if service is not None:
-            with anyio.CancelScope(shield=True):
-                await service.aclose()
+            self._closing.append(service)
+        with anyio.CancelScope(shield=True):
+            for closing in list(self._closing):
+                await closing.aclose()  # a second aclose waits for the first's
+                if closing in self._closing:
+                    self._closing.remove(closing)

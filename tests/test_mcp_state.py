@@ -1,0 +1,61 @@
+"""The MCP server's one service: a second close of it waits for the first, as Service.aclose does."""
+
+from __future__ import annotations
+
+import sqlite3
+from pathlib import Path
+
+import anyio
+import pytest
+
+from magsag_mcp.mcp_server.state import ServerState
+
+pytestmark = pytest.mark.anyio
+CATALOG = Path(__file__).resolve().parent.parent / "catalog"
+SLOW = {"model_config": {"model": "fake:echo", "params": {"latency_ms": 600_000}}}
+
+
+async def test_a_second_close_waits_until_the_first_has_recorded_the_calls_in_flight(tmp_path: Path):
+    """On stdio the client closes stdin (the lifespan closes the service: the call in flight is cancelled and
+    recorded), then, the server not gone yet, sends SIGTERM, whose handler closes again and exits the process.
+    The second close returned at once (the first had taken the service), so the process exited before the
+    call was recorded: a call perhaps billed, lost, and its budget reservation held until it expired."""
+    db = tmp_path / "l.db"
+    state = ServerState(catalog=CATALOG, db=db, env={"MAGSAG_PROVIDER": "fake"})
+    service = await state.service()
+    gate = anyio.Event()  # holds the cancelled call's record, as a busy ledger does
+    record = service.ledger.record_call
+
+    async def slow_record(*args, **kw):
+        with anyio.CancelScope(shield=True):
+            await gate.wait()
+        await record(*args, **kw)
+
+    service.ledger.record_call = slow_record  # type: ignore[method-assign]
+    second_done = anyio.Event()
+
+    async def second_close() -> None:
+        await state.close()
+        second_done.set()
+
+    async def call() -> None:
+        with pytest.raises(anyio.get_cancelled_exc_class()):
+            await service.invoke_skill("skill.analysis", {"data": "x", **SLOW}, run_id="r-1")
+
+    with anyio.fail_after(60):  # a hang guard, not a timing assertion
+        async with anyio.create_task_group() as tg:
+            tg.start_soon(call)
+            await anyio.wait_all_tasks_blocked()
+            tg.start_soon(state.close)  # the lifespan's
+            await anyio.wait_all_tasks_blocked()
+            tg.start_soon(second_close)  # the signal handler's
+            await anyio.wait_all_tasks_blocked()
+            returned_early = second_done.is_set()
+            gate.set()
+    assert not returned_early, "the second close returned while the first was recording"
+    conn = sqlite3.connect(db)
+    try:
+        assert conn.execute("SELECT status FROM runs").fetchall() == [("cancelled",)]
+        assert conn.execute("SELECT COUNT(*) FROM budget_reservations").fetchone() == (0,)
+    finally:
+        conn.close()
