@@ -238,3 +238,25 @@ def test_a_request_the_sdk_cannot_read_is_answered_not_left_waiting(tmp_path: Pa
         proc.wait(60)
         proc.stdout.close()
         proc.stderr.close()  # type: ignore[union-attr]
+
+
+async def test_the_claude_desktop_config_serves_as_written_with_only_the_keys_to_fill_in(tmp_path: Path):
+    """Before: the config named MAGSAG_CATALOG=/absolute/path/to/your/catalog, so merged as written (keys filled
+    in) the server exited at start ("Server disconnected"), and MAGSAG_DB=/absolute/path/to/... made every
+    call fail on a ledger folder a user cannot create."""
+    entry = json.loads((EXAMPLES / "claude_desktop_config.json").read_text())["mcpServers"]["magsag"]
+    home = tmp_path / "home"
+    home.mkdir()
+    env = clean_env(HOME=str(home))
+    env.update(entry["env"])
+    params = StdioServerParameters(command=sys.executable, args=["-m", "magsag_mcp", *entry["args"]], env=env, cwd=home)
+    errlog = (tmp_path / "stderr.log").open("w+")
+    async with Client(stdio_client(params, errlog=errlog)) as client:
+        for name, args in (("list_skills", {}), ("check_budget", {}), ("query_runs", {})):
+            result = await client.call_tool(name, args)
+            assert not result.is_error, f"{name}: {result.content[0].text}"
+    errlog.seek(0)
+    log = errlog.read()
+    assert "sk-your-openai-key" not in log
+    ledger = Path(entry["env"]["MAGSAG_DB"].replace("~", str(home), 1))
+    assert ledger.is_file() and home in ledger.parents, log  # where the config says, in the user's home
