@@ -260,3 +260,18 @@ async def test_the_claude_desktop_config_serves_as_written_with_only_the_keys_to
     assert "sk-your-openai-key" not in log
     ledger = Path(entry["env"]["MAGSAG_DB"].replace("~", str(home), 1))
     assert ledger.is_file() and home in ledger.parents, log  # where the config says, in the user's home
+
+
+def test_http_options_given_to_a_stdio_server_are_said_to_be_ignored(tmp_path: Path):
+    # --host and --port were warned of; --allow-host (an operator moving a config to stdio) was dropped unsaid
+    proc = subprocess.run(
+        [sys.executable, "-m", "magsag_mcp", "--port", "9000", "--allow-host", "mybox.lan"],
+        env=clean_env(MAGSAG_DB=str(tmp_path / "l.db")),
+        stdin=subprocess.DEVNULL,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert "--port applies to --transport http only" in proc.stderr
+    assert "--allow-host applies to --transport http only" in proc.stderr

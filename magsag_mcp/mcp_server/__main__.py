@@ -85,9 +85,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     configure_logging(args.log_level)
     log = logging.getLogger("magsag_mcp.mcp")
     if args.transport == "stdio":
-        for option in ("host", "port"):
-            if getattr(args, option) is not None:
-                log.warning("--%s applies to --transport http only; ignored with stdio", option)
+        for option in ("host", "port", "allow_host"):
+            if getattr(args, option) not in (None, []):
+                log.warning("--%s applies to --transport http only; ignored with stdio", option.replace("_", "-"))
     args.host = "127.0.0.1" if args.host is None else args.host
     args.port = 8765 if args.port is None else args.port
     try:
