@@ -55,16 +55,34 @@ def is_thinking(signature: str | None) -> bool:
 
 
 def thinking_blocks(signature: str | None) -> list[dict[str, Any]]:
-    """The blocks :func:`signature_for` made, as the API takes them back; [] for any other signature."""
+    """The blocks :func:`signature_for` made, as the API takes them back; [] for any other signature.
+
+    A signature comes back from the caller: one whose thinking is not as :func:`signature_for` made it (not
+    JSON, nested past what the parser takes, a field missing or of another type, a key the API does not take)
+    gives [], as no signature does, and its turn goes without thinking: its blocks sent were refused (400
+    invalid_request_error, which stops the whole cascade as a bad request). Blocks of other types are left out."""
     if not is_thinking(signature):
         return []
     try:
         blocks = json.loads(signature[len(TAG) :])  # type: ignore[index]
-    except ValueError:
+    except (ValueError, RecursionError):
         return []
     if not isinstance(blocks, list):
         return []
-    return [b for b in blocks if isinstance(b, dict) and b.get("type") in _KINDS]
+    kept = [b for b in blocks if isinstance(b, dict) and b.get("type") in _KINDS]
+    return kept if all(map(_as_made, kept)) else []
+
+
+def _as_made(block: dict[str, Any]) -> bool:
+    """Whether a thinking block is as :func:`signature_for` makes it: those keys only, of those types."""
+    if block["type"] == "thinking":
+        text, signature = block.get("thinking"), block.get("signature")
+        return block.keys() == {"type", "thinking", "signature"} and isinstance(text, str) and _filled(signature)
+    return block.keys() == {"type", "data"} and _filled(block.get("data"))
+
+
+def _filled(value: Any) -> bool:
+    return isinstance(value, str) and bool(value)
 
 
 def thinking_setting(extra: dict[str, Any]) -> dict[str, Any] | None:
@@ -92,7 +110,8 @@ def settle(
     elif _unsigned_tool_turn(messages):
         why = (
             "the tool calls of the turn in progress came without their thinking blocks (another model's turn, or "
-            "tool_calls sent back without their signature), which Anthropic does not take with thinking on"
+            "tool_calls sent back without their signature, or with one changed from what invoke returned), which "
+            "Anthropic does not take with thinking on"
         )
     budget = config.get("budget_tokens")
     if why is None and isinstance(budget, int) and not isinstance(budget, bool) and budget >= max_tokens:

@@ -3,6 +3,7 @@ tests (test_wire.py) do not reach."""
 
 from __future__ import annotations
 
+import json
 from dataclasses import replace
 
 import pytest
@@ -370,3 +371,36 @@ async def test_a_prefill_goes_without_thinking(serve, transport):
         "extended thinking was not sent: the call ends with the assistant's message (a prefill the answer "
         "continues), which Anthropic does not take with thinking on"
     ]
+
+
+_SIGNED = [{"type": "thinking", "thinking": THINKING[1], "signature": THINKING[0]}]
+
+
+@pytest.mark.parametrize(
+    "signature",
+    [
+        "anthropic-thinking:" + "[" * 100_000 + "]" * 100_000,  # nested past what json.loads takes
+        'anthropic-thinking:[{"type":"thinking"}]',  # its fields missing
+        'anthropic-thinking:[{"type":"thinking","thinking":5,"signature":null}]',  # of other types
+        'anthropic-thinking:[{"type":"redacted_thinking","data":""}]',
+        'anthropic-thinking:[{"type":"redacted_thinking","data":"x","cache_control":{"type":"ephemeral"}}]',
+        "anthropic-thinking:" + json.dumps([*_SIGNED, {**_SIGNED[0], "extra": 1}]),  # a key the API does not take
+    ],
+    ids=["deep", "fields-missing", "wrong-types", "empty-data", "cache-control", "extra-key"],
+)
+async def test_a_thinking_signature_not_as_invoke_returned_it_goes_without_thinking(serve, transport, signature):
+    # A call's signature comes back from the caller. One changed from what invoke returned was sent as it was: a
+    # block the API refuses (400, a bad request that stops the whole cascade), or, nested deeply, a RecursionError
+    # taken for a bug "while handling the response" and recorded as maybe billed, though nothing was sent. Such a
+    # turn now goes without thinking, as one with no signature does, and says so.
+    fake, provider, target = await setup(ANTHROPIC, serve, transport)
+    fake.queue({"text": "3 degrees."})
+    history = [
+        Message("user", "Weather in Oslo?"),
+        Message("assistant", None, tool_calls=[ToolCall("toolu_1", "get_weather", {"city": "Oslo"}, signature)]),
+        Message("tool", '{"c": 3}', tool_call_id="toolu_1"),
+    ]
+    result = await provider.complete(LLMRequest(history, tools=[WEATHER], max_tokens=4000, extra=THINK), target)
+    assert result.text == "3 degrees." and fake.violations == [] and "thinking" not in last_body(fake)
+    assert [b["type"] for b in last_body(fake)["messages"][1]["content"]] == ["tool_use"]
+    assert "extended thinking was not sent: the tool calls of the turn in progress came without" in result.warnings[0]
