@@ -61,10 +61,12 @@ async def test_a_cursor_that_query_runs_did_not_give_is_refused_with_the_fix(cli
 
 async def test_a_crafted_cursor_is_refused_as_any_other_and_never_crashes_the_tool(client: Client):
     # Decoded, these are well-formed JSON pairs: a start too large for a float (an OverflowError), and a run
-    # id SQLite cannot bind (an unpaired surrogate: a UnicodeEncodeError). Both were an internal error.
+    # id SQLite cannot bind (an unpaired surrogate: a UnicodeEncodeError). Both were an internal error. So was
+    # JSON nested past what the parser takes (a RecursionError), the --cursor of `magsag data query` too.
     import base64
 
-    for raw in (b"[1" + b"0" * 400 + b',"r"]', b'[1,"\\ud800"]', b'[true,"r"]', b'[1e999,"r"]'):
+    nested = b"[" * 100_000 + b"]" * 100_000
+    for raw in (b"[1" + b"0" * 400 + b',"r"]', b'[1,"\\ud800"]', b'[true,"r"]', b'[1e999,"r"]', nested):
         cursor = base64.urlsafe_b64encode(raw).decode().rstrip("=")
         result = await client.call_tool("query_runs", {"cursor": cursor})
         assert result.is_error

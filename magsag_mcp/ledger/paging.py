@@ -38,7 +38,7 @@ def decode_cursor(cursor: str) -> tuple[float, str]:
         started_at, run_id = json.loads(raw)
         # a number too large for a float (an int of 400 digits) overflows here, not in the query
         started_at = float(started_at) if type(started_at) in (int, float) else None
-    except (binascii.Error, ValueError, TypeError, OverflowError):
+    except (binascii.Error, ValueError, TypeError, OverflowError, RecursionError):  # nested past what json takes
         raise InputError(_BAD.format(cursor=cursor[:80])) from None
     # a run id that is no text SQLite can bind ("\ud800": an unpaired surrogate) names no run either
     if (
