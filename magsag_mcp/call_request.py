@@ -120,6 +120,11 @@ def _messages(raw: Any, where: str = "model_config") -> list[Message]:
                     args = json.loads(args)
                 except ValueError:
                     raise PayloadError(f"{where}.messages[{i}]: tool call arguments are not JSON") from None
+                except RecursionError:
+                    raise PayloadError(
+                        f"{where}.messages[{i}]: tool call arguments are nested too deeply to read; send them as "
+                        "the model returned them"
+                    ) from None
             if not isinstance(args, Mapping):
                 raise PayloadError(f"{where}.messages[{i}].tool_calls[{j}].arguments must be a JSON object")
             signature = tc.get("signature")  # Gemini's, or Claude's thinking, as invoke returned it

@@ -222,3 +222,15 @@ def test_a_misspelt_key_in_a_routing_target_or_a_price_gets_the_nearest_one(cata
         "'cache_read'?); accepted here: input, output, cache_read, cache_write, cache_write_1h, input_audio, "
         "output_audio, output_image"
     ]
+
+
+def test_tool_call_arguments_nested_too_deeply_are_refused_as_bad_input(catalog):
+    # model_config.messages sent back with a tool call whose arguments (a JSON string) nest past what the
+    # parser takes: a RecursionError escaped the call (an internal error, recorded as a failed run) rather than
+    # the payload error every other unreadable argument string gets.
+    deep = "[" * 100_000 + "]" * 100_000
+    call = {"id": "c1", "type": "function", "function": {"name": "f", "arguments": deep}}
+    messages = [{"role": "assistant", "tool_calls": [call]}, {"role": "tool", "tool_call_id": "c1", "content": "1"}]
+    payload = {"data": "x", "model_config": {"messages": messages}}
+    with pytest.raises(PayloadError, match=r"model_config\.messages\[0\]: tool call arguments are nested too deeply"):
+        plan_call(catalog, "skill.analysis", payload, context=None, env={})
