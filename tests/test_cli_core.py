@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+from decimal import Decimal
 from pathlib import Path
 
 import anyio
@@ -477,6 +478,26 @@ def test_a_failed_run_still_names_its_run_id(cli_env, capsys):
     assert error["type"] == "all_targets_failed" and error["run_id"].startswith("run-")
     assert main(["data", "query", "--run-id", error["run_id"], "--format", "json"]) == 0
     assert [r["run_id"] for r in json.loads(capsys.readouterr().out)] == [error["run_id"]]
+
+
+def test_a_run_failed_in_a_delegated_sag_names_the_mags_run_and_its_cost(cli_env, capsys, monkeypatch):
+    # The MAG's own call answers, then the SAG it delegates to fails. The failed call's error carries its own run_id
+    # and cost_usd (the SAG's run, that one call), and `magsag run` printed those: a run id that finds the SAG's
+    # call alone (not the MAG's, which `budget --run-id` counts with it) beside the cost of that one call.
+    monkeypatch.setenv("MAGSAG_PROVIDER", "fake")
+    payload = {"data": "numbers", "preferred_model": "fake:fail-server_error"}
+    assert main(["run", "my-mag", "--payload", json.dumps(payload)]) == 1
+    error = json.loads(capsys.readouterr().err)["error"]
+    assert main(["data", "query", "--format", "json"]) == 0
+    runs = {r["run_id"]: r for r in json.loads(capsys.readouterr().out)}
+    [mag_run] = [r for r in runs.values() if r["agent"] == "my-mag"]
+    [sag_run] = [r for r in runs.values() if r["agent"] == "data-analysis-sag"]
+    assert sag_run["parent_run_id"] == mag_run["run_id"] and sag_run["status"] == "error"
+    assert error["type"] == "all_targets_failed" and error["run_id"] == mag_run["run_id"]
+    assert main(["budget", "--run-id", error["run_id"], "--json"]) == 0
+    assert capsys.readouterr().out  # the run's whole scope, its delegated run included
+    spent = sum(Decimal(r["cost_usd"]) for r in runs.values())
+    assert Decimal(error["cost_usd"]) == spent and error["cost_unknown"] is False
 
 
 def test_demo_into_a_closed_pipe_exits_quietly(tmp_path):

@@ -96,8 +96,7 @@ def _run_agent(args: argparse.Namespace) -> int:
         try:
             result = mg.runner.run_agent(args.agent_id, payload, run_id=mg.run_id)
         except MagsagError as exc:
-            # the run's calls so far are in the ledger: its id (stdout is empty) is what finds them
-            exc.details.setdefault("run_id", mg.run_id)
+            _as_the_runs(exc, mg)
             raise
         except Exception as exc:  # the agent's own code failed: show its frames, not ours
             _print_agent_failure(args.agent_id, exc, mg.service.catalog.root / "agents", mg.run_id)
@@ -107,6 +106,19 @@ def _run_agent(args: argparse.Namespace) -> int:
         # what `magsag budget --run-id` and `flow summarize --run-id` take for the whole run
         print(f"run_id: {mg.run_id}", file=sys.stderr)
     return 0
+
+
+def _as_the_runs(exc: MagsagError, mg: Any) -> None:
+    """The error of an agent's run says the run's id and cost, not its failed call's (which a failed call's
+    error carries: a SAG's delegated run, and that one call): the run's id (stdout is empty) is what finds its
+    calls, the runs it delegated included, and `magsag budget --run-id` counts them all, as its cost does."""
+    exc.details["run_id"] = mg.run_id
+    try:
+        spend = mg.obs.cost_detail()
+    except MagsagError:  # the ledger cannot say: no figure rather than the failed call's
+        spend = {"cost_complete": False}
+    complete = bool(spend.get("cost_complete"))
+    exc.details.update(cost_usd=spend["known_usd"] if complete else None, cost_unknown=not complete)
 
 
 def _print_agent_failure(agent_id: str, exc: BaseException, agents_dir: Path, run_id: str | None = None) -> None:
