@@ -649,3 +649,33 @@ async def test_a_ledger_writer_cancelled_mid_batch_hands_its_callers_what_the_ba
         assert await write == 1
         count = await ledger.submit(lambda conn: conn.execute("SELECT COUNT(*) FROM events").fetchone()[0])
         assert count == 1  # a writer again, for the writes that come after
+
+
+async def test_a_ledger_writer_cancelled_again_while_its_batch_ends_still_hands_back_what_it_did(tmp_path: Path):
+    # A second cancel while the writer waits for the batch in its thread (a shutdown that cancels every task and
+    # then asyncio.run's end doing it again, Ctrl-C twice): the batch commits regardless, but its callers were told
+    # it failed: a reservation it made was held until it expired, and a record kept to be written again, its cost
+    # counted twice.
+    import asyncio
+
+    from magsag_mcp.ledger import Ledger
+
+    async with Ledger(tmp_path / "l.db") as ledger:
+        started, release = threading.Event(), threading.Event()
+
+        def slow_insert(conn: sqlite3.Connection) -> int:
+            started.set()
+            release.wait(60)
+            insert = "INSERT INTO events (run_id, agent, at, event, data) VALUES ('r', NULL, 0, 'e', NULL)"
+            return conn.execute(insert).lastrowid
+
+        write = asyncio.ensure_future(ledger.submit(slow_insert))
+        await anyio.to_thread.run_sync(started.wait, 60)
+        for _ in range(3):  # each while the batch is still in the writer's thread
+            ledger._task.cancel()
+            for _ in range(5):
+                await asyncio.sleep(0)
+        release.set()
+        assert await write == 1
+        count = await ledger.submit(lambda conn: conn.execute("SELECT COUNT(*) FROM events").fetchone()[0])
+        assert count == 1

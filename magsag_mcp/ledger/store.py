@@ -19,6 +19,7 @@ replaced since it was opened, and a schema a newer magsag migrated since (:meth:
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import sqlite3
 import time
@@ -291,9 +292,12 @@ class Ledger(LedgerReports):
                         )
                     except asyncio.CancelledError:
                         # The loop is ending. The batch runs to its end in the writer's thread anyway: told it
-                        # failed, a reservation it made was held until it expired, a record kept to write again.
+                        # failed, a reservation it made was held until it expired, a record kept to write again
+                        # (its cost counted twice). Cancelled again meanwhile, it is still waited for.
                         until_idle = True
-                        await self._writer._execute(lambda: None)  # queued behind it: the batch is done
+                        while not outcome:
+                            with contextlib.suppress(asyncio.CancelledError):
+                                await self._writer._execute(lambda: None)  # queued behind it: the batch is done
                         results = outcome[0]
                         if isinstance(results, BaseException):
                             raise results from None
