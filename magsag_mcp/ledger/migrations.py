@@ -261,6 +261,45 @@ MIGRATIONS: list[tuple[str, str]] = [
         ALTER TABLE attempts ADD COLUMN output_audio_tokens INTEGER NOT NULL DEFAULT 0
         """,
     ),
+    (
+        # 0007 was first released without usage_rollup's two columns (added to it later, against the rule
+        # above): a ledger that applied that first form never got them, and every write and summary then
+        # failed ("no such column: cost_bound_pusd"); its rollup rows written meanwhile lack their bounds.
+        # The rollup is rebuilt from the attempts, as 0004 built it: a statement that reads no column of the
+        # old table fits both forms (about 1.7 s on a year of 1,000,000 attempts, once).
+        "0014_usage_rollup_rebuilt_with_bounds",
+        """
+        CREATE TABLE rollup_0014 (
+            bucket           INTEGER NOT NULL,
+            model            TEXT NOT NULL,
+            provider         TEXT NOT NULL,
+            agent            TEXT NOT NULL,
+            skill            TEXT NOT NULL,
+            outcome          TEXT NOT NULL,
+            attempts         INTEGER NOT NULL DEFAULT 0,
+            input_tokens     INTEGER NOT NULL DEFAULT 0,
+            output_tokens    INTEGER NOT NULL DEFAULT 0,
+            cached_tokens    INTEGER NOT NULL DEFAULT 0,
+            reasoning_tokens INTEGER NOT NULL DEFAULT 0,
+            cost_pusd        INTEGER NOT NULL DEFAULT 0,
+            unpriced         INTEGER NOT NULL DEFAULT 0,
+            cost_bound_pusd  INTEGER NOT NULL DEFAULT 0,
+            bounded          INTEGER NOT NULL DEFAULT 0,
+            PRIMARY KEY (bucket, model, provider, agent, skill, outcome)
+        ) WITHOUT ROWID;
+        INSERT INTO rollup_0014 (bucket, model, provider, agent, skill, outcome, attempts, input_tokens,
+                output_tokens, cached_tokens, reasoning_tokens, cost_pusd, unpriced, cost_bound_pusd, bounded)
+            SELECT CAST(started_at / 86400 AS INTEGER), model, provider, coalesce(agent, ''), coalesce(skill, ''),
+                   outcome, COUNT(*), SUM(input_tokens), SUM(output_tokens), SUM(cached_tokens),
+                   SUM(reasoning_tokens), coalesce(SUM(cost_pusd), 0), SUM(cost_pusd IS NULL),
+                   coalesce(SUM(CASE WHEN cost_pusd IS NULL THEN cost_bound_pusd END), 0),
+                   SUM(cost_pusd IS NULL AND cost_bound_pusd IS NOT NULL)
+            FROM attempts
+            GROUP BY 1, 2, 3, 4, 5, 6;
+        DROP TABLE usage_rollup;
+        ALTER TABLE rollup_0014 RENAME TO usage_rollup
+        """,
+    ),
 ]
 
 #: agent_spend buckets are 15 minutes: every real time zone's midnight falls on one of their edges,

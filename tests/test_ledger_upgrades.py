@@ -1,0 +1,88 @@
+"""Ledgers recorded by earlier releases, upgraded as a user upgrades: every number still reads right."""
+
+from __future__ import annotations
+
+import sqlite3
+import time
+from decimal import Decimal
+from pathlib import Path
+
+import pytest
+
+from magsag_mcp.ledger import Ledger
+from magsag_mcp.ledger.migrations import MIGRATIONS
+from magsag_mcp.records import AttemptRecord, RunRecord
+
+pytestmark = pytest.mark.anyio
+
+#: 0007 as it was first released (4025092): without usage_rollup's cost_bound_pusd and bounded, which a
+#: later commit added to the released migration, so ledgers that had applied it never got them
+FIRST_0007 = """
+ALTER TABLE attempts ADD COLUMN cost_bound_pusd INTEGER;
+ALTER TABLE runs ADD COLUMN cost_bound_pusd INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE agent_spend ADD COLUMN cost_bound_pusd INTEGER NOT NULL DEFAULT 0
+"""
+
+
+def _apply(conn: sqlite3.Connection, name: str, sql: str) -> None:
+    for statement in (s.strip() for s in sql.split(";")):
+        if statement:
+            conn.execute(statement)
+    conn.execute("INSERT INTO schema_migrations VALUES (?, 0)", (name,))
+
+
+async def test_a_ledger_that_applied_the_first_0007_records_and_summarizes_with_its_bounds(tmp_path: Path):
+    """A user ran the release that first shipped 0007, then upgraded: every call's record failed ("table
+    usage_rollup has no column named cost_bound_pusd", the paid answer raised as a LedgerError) and so did
+    every summary. Now the upgrade gives the rollup its columns, with the bounds of the attempts recorded
+    meanwhile, and the summary equals the attempts."""
+    db = tmp_path / "upgraded.db"
+    conn = sqlite3.connect(db, isolation_level=None)
+    conn.execute("CREATE TABLE schema_migrations (name TEXT PRIMARY KEY, applied_at REAL NOT NULL)")
+    for name, sql in MIGRATIONS[:6]:
+        _apply(conn, name, sql)
+    _apply(conn, "0007_unknown_cost_bound", FIRST_0007)
+    # what that release wrote for a call cut after it reached the vendor: the bound on the attempt and the
+    # run, its rollup row without one (it had no column for it)
+    day = 20_400 * 86400.0
+    conn.execute(
+        "INSERT INTO attempts (run_id, started_at, provider, model, agent, skill, outcome, input_tokens,"
+        " output_tokens, total_tokens, cost_pusd, cost_bound_pusd) VALUES"
+        " ('old', ?, 'openai', 'gpt-4o', 'ag', 's', 'error', 0, 0, 0, NULL, 7000000),"
+        " ('old', ?, 'openai', 'gpt-4o', 'ag', 's', 'ok', 10, 5, 15, 3000000, NULL)",
+        (day + 60, day + 70),
+    )
+    conn.execute(
+        "INSERT INTO runs (run_id, agent, skill, started_at, ended_at, status, calls, input_tokens, output_tokens,"
+        " cost_pusd, unpriced_calls, cost_bound_pusd) VALUES ('old', 'ag', 's', ?, ?, 'ok', 1, 10, 5, 3000000, 1,"
+        " 7000000)",
+        (day + 60, day + 71),
+    )
+    conn.execute(
+        "INSERT INTO usage_rollup VALUES (20400, 'gpt-4o', 'openai', 'ag', 's', 'error', 1, 0, 0, 0, 0, 0, 1),"
+        " (20400, 'gpt-4o', 'openai', 'ag', 's', 'ok', 1, 10, 5, 0, 0, 3000000, 0)"
+    )
+    conn.execute("INSERT INTO agent_spend VALUES ('ag', ?, 3000000, 7000000)", (int((day + 60) // 900),))
+    for name, sql in MIGRATIONS[7:13]:  # the releases after it, up to this one's last
+        _apply(conn, name, sql)
+    conn.close()
+
+    async with Ledger(db) as ledger:
+        now = time.time()
+        run = RunRecord("new", "ag", "s", now, ended_at=now, status="ok", input_tokens=4, output_tokens=2)
+        cut = AttemptRecord(
+            "new", now, "openai", "gpt-4o", "s", "ag", "error", 0, 1, cost_usd=None, cost_bound_usd=Decimal("0.00002")
+        )
+        answer = AttemptRecord(
+            "new", now, "openai", "gpt-4o", "s", "ag", "ok", 1, 1, input_tokens=4, output_tokens=2,
+            cost_usd=Decimal("0.00001"),
+        )  # fmt: skip
+        await ledger.record_call(run, [cut, answer])
+        summary = await ledger.summarize()
+        old_day = await ledger.summarize({"since": day, "until": day + 86400})
+    totals = summary["totals"]
+    assert (totals["calls"], totals["errors"], totals["input_tokens"], totals["output_tokens"]) == (4, 2, 14, 7)
+    assert (totals["known_cost_usd"], totals["unpriced_calls"]) == ("0.000013", 2)
+    assert totals["unknown_cost_bound_usd"] == "0.000027"  # both bounds, the old attempt's too
+    assert old_day["totals"]["unknown_cost_bound_usd"] == "0.000007"  # read from the rollup's whole day
+    assert old_day["largest_day"]["at_most_usd"] == "0.00001"
