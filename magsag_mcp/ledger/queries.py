@@ -346,6 +346,9 @@ def _compile(pattern: str) -> Any:
     check_text(pattern, "the search pattern")
     options = re2.Options()
     options.case_sensitive = False
+    # '.' crosses line breaks: a vendor's error body (an HTML page from a proxy) spans lines, and
+    # 'gpt-4o.*Bad Gateway' (the guide's "model, then error") must find it past the first one
+    options.dot_nl = True
     options.log_errors = False
     try:
         rx = re2.compile(pattern, options)

@@ -1,0 +1,36 @@
+"""``search_usage`` / ``magsag data search``: what a pattern finds in the ledger."""
+
+from __future__ import annotations
+
+import time
+from decimal import Decimal
+from pathlib import Path
+
+import pytest
+
+from magsag_mcp.ledger import Ledger
+from magsag_mcp.records import AttemptRecord, RunRecord
+
+pytestmark = pytest.mark.anyio
+
+#: what a proxy in front of a vendor answers a 502 with; openai_chat keeps a body that is no JSON as it is
+PROXY_502 = "HTTP 502: <html>\r\n<head><title>502 Bad Gateway</title></head>\r\n<body>nginx</body>\r\n</html>"
+
+
+async def test_a_pattern_spanning_an_error_body_of_several_lines_finds_it(tmp_path: Path):
+    """The guide's idiom names the model, then the error: 'claude.*error'. Before, '.' stopped at a line
+    break, so 'gpt-4o.*Bad Gateway' found no attempt whose error body (an HTML page from a proxy) put the
+    words on a later line than the model: the search said there were none. Now '.' crosses lines."""
+    now = time.time()
+    run = RunRecord("r", "ag", "s", now, ended_at=now, status="error")
+    failed = AttemptRecord(
+        "r", now, "openai", "gpt-4o", "s", "ag", "error", 0, 1, error_class="server_error",
+        error_message=PROXY_502, cost_usd=Decimal(0),
+    )  # fmt: skip
+    async with Ledger(tmp_path / "l.db") as ledger:
+        await ledger.record_call(run, [failed])
+        await ledger.log_event("r", "ag", "note", {"text": "first line\nsecond: Bad Gateway"})
+        hits = await ledger.search("gpt-4o.*Bad Gateway", 10)
+        assert [(h["kind"], h["model"]) for h in hits] == [("attempt", "gpt-4o")]
+        assert await ledger.search("^openai gpt-4o error", 10) != []  # ^ is still the start of the text
+        assert await ledger.search("claude.*Bad Gateway", 10) == []  # and the model still has to match
