@@ -289,6 +289,10 @@ class StatsOut(_Out):
     largest_day: LargestDayOut | None = Field(None, description="in by_agent: the agent's costliest UTC day")
 
 
+class ModelStatsOut(StatsOut):
+    providers: list[str] = Field(default_factory=list, description="who served it (gpt-4o: openai, azure...)")
+
+
 class TotalsOut(_Out):
     calls: int
     errors: int
@@ -316,7 +320,7 @@ class PeriodOut(_Out):
 
 
 class UsageSummaryResult(_Out):
-    model_stats: dict[str, StatsOut] = Field(description="per model, the guide's summary.json shape")
+    model_stats: dict[str, ModelStatsOut] = Field(description="per model, the guide's summary.json shape")
     totals: TotalsOut
     by_provider: dict[str, StatsOut]
     by_agent: dict[str, StatsOut]
@@ -332,6 +336,9 @@ class AttemptOut(_Out):
     time: str
     provider: str
     model: str
+    # a run that called several skills (a session, a MAG) records none of its own: its attempts name theirs
+    skill: str | None = None
+    agent: str | None = None
     outcome: str
     error_class: str | None
     error_message: str | None
@@ -391,8 +398,6 @@ class QueryRunsResult(_Out):
 class AttemptHitOut(AttemptOut):
     kind: Literal["attempt"]
     run_id: str
-    skill: str | None
-    agent: str | None
 
 
 class EventHitOut(_Out):
@@ -488,3 +493,6 @@ class BudgetResult(_Out):
     status: Literal["ok", "near", "exceeded"] = Field(description="the worst of the limits")
     cost_complete: bool = Field(True, description="false when some attempt's cost is unknown (see unpriced_calls)")
     limits: list[BudgetLimitOut] = Field(description="every limit that applies; USD as exact decimal strings")
+    run_recorded: bool | None = Field(
+        None, description="with run_id: false when no call of that run (nor a delegated run) is recorded: check the id"
+    )

@@ -1,0 +1,91 @@
+"""The MCP ledger tools give what the ledger computed: nothing of it lost on the way through the schema."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from magsag_mcp.ledger import Ledger
+
+pytestmark = pytest.mark.anyio
+
+CATALOG = Path(__file__).resolve().parents[1] / "catalog"
+
+
+def _missing(whole: Any, shown: Any, at: str = "") -> list[str]:
+    """Where ``shown`` lacks or changes what ``whole`` holds (keys ``shown`` adds are fine)."""
+    if isinstance(whole, dict):
+        if not isinstance(shown, dict):
+            return [at or "."]
+        out = []
+        for k, v in whole.items():
+            out += _missing(v, shown[k], f"{at}.{k}") if k in shown else [f"{at}.{k}"]
+        return out
+    if isinstance(whole, list):
+        if not isinstance(shown, list) or len(shown) != len(whole):
+            return [at or "."]
+        return [p for i, (w, s) in enumerate(zip(whole, shown, strict=True)) for p in _missing(w, s, f"{at}[{i}]")]
+    return [] if whole == shown else [at]
+
+
+async def test_summarize_usage_keeps_which_providers_served_each_model(tmp_path: Path):
+    """model_stats merges a model's calls from every provider that served it (gpt-4o from openai and
+    azure); the summary says which in each entry's providers, and flow gate checks provider-pinned
+    allowed_models (azure:gpt-4o) by them. Before, the MCP tool's schema dropped the field: a summary
+    saved from summarize_usage let the gate pass openai:gpt-4o under a policy allowing only azure:gpt-4o."""
+    from mcp.client import Client
+
+    from magsag_mcp.mcp_server import build_server
+
+    db = tmp_path / "ledger.db"
+    async with Client(build_server(catalog=CATALOG, db=db, env={"MAGSAG_PROVIDER": "fake"})) as client:
+        for model in ("gpt-4o", "fail-overloaded"):
+            args = {"skill_id": "skill.analysis", "payload": {"data": "x"}, "model_config": {"model": model}}
+            await client.call_tool("invoke_skill", args)
+        shown = (await client.call_tool("summarize_usage", {"filters": {}})).structured_content
+    async with Ledger(db) as ledger:
+        whole = json.loads(json.dumps(await ledger.summarize()))
+    assert whole["model_stats"]["gpt-4o"]["providers"] == ["fake"]
+    assert _missing(whole, shown) == []
+
+
+async def test_query_runs_keeps_each_attempts_skill_and_agent(tmp_path: Path):
+    """A run that called several skills (a session, a MAG under one run id) records no skill of its own:
+    each attempt names its skill (and agent), as the CSV export shows them. Before, query_runs' schema
+    dropped both from every attempt, so an MCP client could not tell which skill each call was for."""
+    from mcp.client import Client
+
+    from magsag_mcp.mcp_server import build_server
+
+    db = tmp_path / "ledger.db"
+    async with Client(build_server(catalog=CATALOG, db=db, env={"MAGSAG_PROVIDER": "fake"})) as client:
+        for skill, payload in (("skill.analysis", {"data": "x"}), ("skill.summarization", {"text": "y"})):
+            await client.call_tool("invoke_skill", {"skill_id": skill, "payload": payload, "run_id": "session"})
+        shown = (await client.call_tool("query_runs", {"filters": {}})).structured_content
+        hits = (await client.call_tool("search_usage", {"pattern": "fake", "limit": 10})).structured_content
+    async with Ledger(db) as ledger:
+        whole = json.loads(json.dumps(await ledger.query_runs_page({"limit": 20})))
+        found = json.loads(json.dumps(await ledger.search_page("fake", 10)))
+    [run] = whole["runs"]
+    assert run["skill"] is None
+    assert [a["skill"] for a in run["attempts"]] == ["skill.analysis", "skill.summarization"]
+    assert _missing(whole, shown) == []
+    assert _missing(found, {k: v for k, v in hits.items() if k != "pattern"}) == []
+
+
+async def test_check_budget_says_when_the_run_it_was_asked_about_has_no_recorded_call(tmp_path: Path):
+    """`magsag budget --run-id` says a run id with no recorded call is one to check (a typo reads as a whole
+    budget left); check_budget computes that as run_recorded, and the MCP schema dropped it."""
+    from mcp.client import Client
+
+    from magsag_mcp.mcp_server import build_server
+
+    db = tmp_path / "ledger.db"
+    async with Client(build_server(catalog=CATALOG, db=db, env={"MAGSAG_PROVIDER": "fake"})) as client:
+        await client.call_tool("invoke_skill", {"skill_id": "skill.analysis", "payload": {"data": "x"}, "run_id": "r1"})
+        known = (await client.call_tool("check_budget", {"run_id": "r1"})).structured_content
+        typo = (await client.call_tool("check_budget", {"run_id": "rl"})).structured_content
+    assert (known["run_recorded"], typo["run_recorded"]) == (True, False)
