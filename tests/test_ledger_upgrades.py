@@ -86,3 +86,47 @@ async def test_a_ledger_that_applied_the_first_0007_records_and_summarizes_with_
     assert totals["unknown_cost_bound_usd"] == "0.000027"  # both bounds, the old attempt's too
     assert old_day["totals"]["unknown_cost_bound_usd"] == "0.000007"  # read from the rollup's whole day
     assert old_day["largest_day"]["at_most_usd"] == "0.00001"
+
+
+async def test_a_sag_delegated_from_a_sag_before_the_top_run_rule_counts_in_the_top_runs_scope(tmp_path: Path):
+    """Before the runner recorded the top run as every delegated run's parent, MAG -> SAG -> SAG recorded the
+    second SAG under the first. Every read of a run's scope goes one level down, so after the upgrade the
+    MAG's `--run-id`, its summary and its run limit's spend left the second SAG out. Now it names the MAG."""
+    db = tmp_path / "nested.db"
+    conn = sqlite3.connect(db, isolation_level=None)
+    conn.execute("CREATE TABLE schema_migrations (name TEXT PRIMARY KEY, applied_at REAL NOT NULL)")
+    for name, sql in MIGRATIONS[:13]:
+        _apply(conn, name, sql)
+    day = 20_400 * 86400.0
+    for i, (run_id, parent, cost) in enumerate(
+        (("mag", None, 1), ("sag1", "mag", 20), ("sag2", "sag1", 300), ("sag3", "sag2", 4000), ("other", None, 50000))
+    ):
+        at = day + 10 * i
+        conn.execute(
+            "INSERT INTO runs (run_id, agent, skill, parent_run_id, started_at, ended_at, status, calls, cost_pusd)"
+            " VALUES (?, ?, 's', ?, ?, ?, 'ok', 1, ?)",
+            (run_id, run_id, parent, at, at + 1, cost),
+        )
+        conn.execute(
+            "INSERT INTO attempts (run_id, started_at, provider, model, agent, skill, outcome, cost_pusd)"
+            " VALUES (?, ?, 'openai', 'gpt-4o', ?, 's', 'ok', ?)",
+            (run_id, at, run_id, cost),
+        )
+    conn.close()
+
+    async with Ledger(db) as ledger:
+        runs = await ledger.query_runs({"run_id": "mag"})
+        summary = await ledger.summarize({"run_id": "mag"})
+        spend = await ledger.run_spend("mag")
+        whole = await ledger.summarize()
+    assert sorted(r["run_id"] for r in runs) == ["mag", "sag1", "sag2", "sag3"]
+    assert {r["run_id"]: r["parent_run_id"] for r in runs} == {"mag": None, "sag1": "mag", "sag2": "mag", "sag3": "mag"}
+    assert summary["totals"]["known_cost_usd"] == spend.to_dict()["known_usd"] == "0.000000004321"
+    assert whole["largest_run"]["run_id"] == "other"  # 0.00000005 > the tree's 0.000000004321
+    assert summary["largest_run"] == {
+        "run_id": "mag",
+        "delegated_runs": 3,
+        "known_cost_usd": "0.000000004321",
+        "unknown_cost_bound_usd": "0",
+        "at_most_usd": "0.000000004321",
+    }

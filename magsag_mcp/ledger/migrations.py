@@ -300,6 +300,31 @@ MIGRATIONS: list[tuple[str, str]] = [
         ALTER TABLE rollup_0014 RENAME TO usage_rollup
         """,
     ),
+    (
+        # A delegated run names the top run of its tree as its parent, and every read of a run's scope (its
+        # run limit, --run-id, largest_run) goes one level down. Before that rule (the runner, and
+        # Service.invoke_skill given a delegated run as parent, recorded the immediate parent), a SAG
+        # delegated from a SAG was recorded under the first SAG: the top run's limit and --run-id left it
+        # out, and calls continuing it reserved against the first SAG's subtree. Such runs now name the top.
+        "0015_delegated_runs_name_their_top_run",
+        """
+        CREATE TABLE run_tops_0015 AS
+            WITH RECURSIVE up(run_id, top, depth) AS (
+                SELECT c.run_id, p.parent_run_id, 1 FROM runs c JOIN runs p ON p.run_id = c.parent_run_id
+                WHERE c.parent_run_id IS NOT NULL AND c.parent_run_id != c.run_id
+                    AND p.parent_run_id IS NOT NULL AND p.parent_run_id != p.run_id
+                UNION ALL
+                SELECT up.run_id, p.parent_run_id, up.depth + 1 FROM up JOIN runs p ON p.run_id = up.top
+                WHERE p.parent_run_id IS NOT NULL AND p.parent_run_id != p.run_id AND up.depth < 64
+            )
+            SELECT run_id, top, depth FROM up;
+        CREATE INDEX run_tops_0015_run ON run_tops_0015(run_id, depth);
+        UPDATE runs SET parent_run_id = (
+                SELECT t.top FROM run_tops_0015 t WHERE t.run_id = runs.run_id ORDER BY t.depth DESC LIMIT 1)
+            WHERE run_id IN (SELECT run_id FROM run_tops_0015);
+        DROP TABLE run_tops_0015
+        """,
+    ),
 ]
 
 #: agent_spend buckets are 15 minutes: every real time zone's midnight falls on one of their edges,
