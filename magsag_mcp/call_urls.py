@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable, Iterable, Mapping
+from typing import Any
 from urllib.parse import urlsplit
 
 from .errors import ConfigError, PayloadError
@@ -124,11 +125,27 @@ class CallURLs:
             self._operator = extra, from_catalog
         return self._operator
 
-    def _configured(self, provider: str, model: str) -> tuple[bool, str | None]:
-        """Whether ``provider`` has a key configured, and the base URL it uses without any call override."""
+    def _endpoint(self, provider: str) -> Any:
+        """``provider``'s HTTP endpoint; None for one that has none (fake)."""
         if self._providers is None:
             self._providers = ProviderSet(self.env, None)  # type: ignore[arg-type]  # constructors do no I/O
-        endpoint = getattr(self._providers.get(provider), "endpoint", None)
+        return getattr(self._providers.get(provider), "endpoint", None)
+
+    def called_at(self, target: Target) -> str | None:
+        """The base URL a call to ``target`` goes to, as its provider reads it (``http://localhost:11434`` is
+        Ollama's ``/v1`` API, the local default; a trailing ``/`` is no other server): two targets of one model
+        with the same one are one target. Its own base URL when its provider cannot tell (none configured)."""
+        endpoint = self._endpoint(target.provider)
+        if endpoint is None:
+            return target.base_url
+        try:
+            return endpoint.base_url(target).strip().rstrip("/")
+        except Exception:  # no endpoint configured (compat, azure): only a base URL of its own says where
+            return target.base_url
+
+    def _configured(self, provider: str, model: str) -> tuple[bool, str | None]:
+        """Whether ``provider`` has a key configured, and the base URL it uses without any call override."""
+        endpoint = self._endpoint(provider)
         if endpoint is None:  # not an HTTP provider (fake): no key, no URL
             return False, None
         try:

@@ -22,7 +22,7 @@ that a call which policy keeps away from other models can still be served (a pat
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -420,10 +420,13 @@ def _route(
         candidates.extend(Candidate(t, source, explicit_provider, by_env, own) for t, own in pairs)
 
     # A target named twice (a call's fallback repeating its model, a chain listing one twice) is tried
-    # once: retries already cover trying it again, and a second turn would pay for the same failure.
+    # once: retries already cover trying it again, and a second turn would pay for the same failure. A
+    # server named two ways (the guide's http://localhost:11434, and the local default .../v1) is one.
+    urls = call_urls or CallURLs(env, catalog.routing.all_targets)
+    place = _place(candidates, urls)
     firsts: dict[Target, Candidate] = {}
     for cand in candidates:
-        firsts.setdefault(cand.target, cand)
+        firsts.setdefault(place(cand.target), cand)
     candidates = list(firsts.values())
     declared = context.get("data_class")
     if declared is not None and (not isinstance(declared, str) or not declared):
@@ -435,17 +438,27 @@ def _route(
     # Both apply: a caller may add a stricter class, never relax the skill's own.
     data_classes = tuple(dict.fromkeys(c for c in (skill.data_class, declared) if c))
     confined = [c for c in data_classes if data_class_models and c in data_class_models]
-    (call_urls or CallURLs(env, catalog.routing.all_targets)).check(from_call, confined)
+    urls.check(from_call, confined)
     for data_class in data_classes:
         if data_class_models and data_class in data_class_models:
-            have = {c.target for c in candidates}
+            # the class's model already in the plan on the server it would be called at (whatever its params)
+            have = {(t.provider, t.model, t.base_url) for t in (place(c.target) for c in candidates)}
             for model in data_class_models[data_class]:
                 if _GLOB.search(model):
                     continue  # a pattern ("local:*") allows models but names none to call
                 target = parse_target(model)
-                if target not in have:
+                at = place(target)
+                if (at.provider, at.model, at.base_url) not in have:
                     candidates.append(Candidate(target, "data_class", False))
     return Resolution(candidates, rule, data_classes)
+
+
+def _place(candidates: Sequence[Candidate], urls: CallURLs) -> Callable[[Target], Target]:
+    """A target as where it is called: its base URL the one its provider sends it to. Only a plan in which a
+    target names a base URL can name one server two ways; the others compare as they are (no lookup)."""
+    if not any(c.target.base_url for c in candidates):
+        return lambda target: target
+    return lambda target: Target(target.provider, target.model, urls.called_at(target), target.params)
 
 
 def _unknown_tier(asked: object, tiers: Mapping[str, Any]) -> str:

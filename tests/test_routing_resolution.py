@@ -893,3 +893,52 @@ def test_an_override_put_in_the_context_itself_is_said_to_have_been_ignored(cata
     [warning] = plan.warnings
     assert warning.startswith(f"context key {key!r} is not one magsag reads: the call's {key} goes in ")
     assert "context['llm_overrides']" in warning and warning.endswith("and was not applied")
+
+
+@pytest.mark.parametrize(
+    ("env", "base_url"),
+    [
+        ({}, "http://localhost:11434"),  # the guide's local-model example: Ollama's default server, written its way
+        ({}, "http://localhost:11434/v1/"),
+        ({"OLLAMA_BASE_URL": "http://gpu-box:11434"}, "http://gpu-box:11434/v1"),
+        ({"MAGSAG_LOCAL_LLM_BASE_URL": "http://gpu-box:8000/v1/"}, "http://gpu-box:8000/v1"),
+    ],
+)
+def test_a_data_class_model_on_the_server_the_call_names_is_not_tried_twice(catalog, env, base_url):
+    # The guide's pii_payload: model llama3.1:70b at base_url http://localhost:11434, for a data class confined
+    # to local:llama3.1:70b. Before: the class's model was appended once more (base_url None: the same server,
+    # the default), so a server that was down was tried 3 + 3 times and every failure recorded twice.
+    mc = {"model": "llama3.1:70b", "base_url": base_url}
+    plan = plan_call(
+        catalog,
+        "skill.pii-redaction",
+        {"text": "x", "model_config": mc},
+        context=None,
+        env=env,
+        data_class_models={"pii_processing": ["local:llama3.1:70b"]},
+    )
+    assert labels(plan) == ["local:llama3.1:70b"]
+    assert plan.candidates[0].target.base_url == base_url
+
+
+def test_a_data_class_model_on_another_server_stays_its_fallback(catalog):
+    env = {"MAGSAG_ALLOWED_BASE_URLS": "local=http://gpu-box:11434"}
+    mc = {"model": "llama3.1:70b", "base_url": "http://gpu-box:11434"}
+    plan = plan_call(
+        catalog,
+        "skill.pii-redaction",
+        {"text": "x", "model_config": mc},
+        context=None,
+        env=env,
+        data_class_models={"pii_processing": ["local:llama3.1:70b"]},
+    )
+    assert [(c.target.label, c.target.base_url, c.source) for c in plan.candidates] == [
+        ("local:llama3.1:70b", "http://gpu-box:11434", "call"),
+        ("local:llama3.1:70b", None, "data_class"),
+    ]
+
+
+def test_a_fallback_naming_the_same_server_another_way_is_tried_once(catalog):
+    mc = {"model": "llama3.1:70b", "base_url": "http://localhost:11434", "fallbacks": ["llama3.1:70b"]}
+    plan = plan_call(catalog, "skill.analysis", {"data": "x", "model_config": mc}, context=None, env={})
+    assert labels(plan) == ["local:llama3.1:70b"]
