@@ -268,11 +268,10 @@ class Runner(ProcessBound):
         #: the run at the top of the delegation tree; None when this runner's run is the top
         self.root_run_id = root_run_id
 
-    def _deps(self, agent_id: str, run_id: str, context: Mapping[str, Any]) -> dict[str, Any]:
+    def _deps(self, agent_id: str, run_id: str, context: Mapping[str, Any], root: str | None) -> dict[str, Any]:
         # A delegated run records the *root* run as its parent, at any depth: the root's run limit and
         # every agent's obs.get_current_cost() cover the whole tree (MAG -> SAG -> SAG cannot escape the
         # MAG's budget, and a MAG checking its budget sees what its SAGs spent).
-        root = self.root_run_id or self.run_id
         return {
             "registry": self.registry,
             "skills": Skills(
@@ -290,22 +289,39 @@ class Runner(ProcessBound):
         context: Mapping[str, Any] | None = None,
         run_id: str | None = None,
     ) -> Any:
-        """Run an agent synchronously in this thread (its skill calls go through the bridge)."""
+        """Run an agent synchronously in this thread (its skill calls go through the bridge).
+
+        Its run is ``run_id``, as a call's is in :meth:`Skills.invoke`: given to a :class:`Magsag`'s runner,
+        a run of its own (the top of the runs it delegates to, spending its own run limit: one agent run of
+        a batch each); given inside an agent, or left out, a run delegated from this runner's run."""
+        root = self.root_run_id or self.run_id
+        if run_id and self.root_run_id is None:
+            root = run_id  # the Magsag's runner: the caller named the agent's run, as skills.invoke(run_id=)
+        return self._run(agent_id, payload, context=_context(context, "run_agent's context"), run_id=run_id, root=root)
+
+    def _run(
+        self,
+        agent_id: str,
+        payload: Mapping[str, Any],
+        *,
+        context: dict[str, Any],
+        run_id: str | None,
+        root: str | None,
+    ) -> Any:
         fn = self.registry.entrypoint(agent_id)
         self.registry.agent(agent_id).validate_payload(payload)
-        context = _context(context, "run_agent's context")
-        run_id = run_id or new_run_id()
-        return fn(dict(payload), **self._deps(agent_id, run_id, context))
+        return fn(dict(payload), **self._deps(agent_id, run_id or new_run_id(), context, root))
 
     def invoke_sag(self, delegation: Delegation) -> Any:
         spec = self.registry.agent(delegation.sag_id)
         if spec.kind != "sag":
             raise InputError(f"{delegation.sag_id!r} is a {spec.kind.upper()}, not a SAG; delegate to a SAG")
-        return self.run_agent(
+        return self._run(  # delegated from this runner's run: the SAG's run is in its tree
             delegation.sag_id,
             delegation.input,
             context=_context(delegation.context, "Delegation.context"),
             run_id=f"{delegation.task_id}-{new_run_id()[4:12]}",
+            root=self.root_run_id or self.run_id,
         )
 
     async def arun(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from decimal import Decimal
 from pathlib import Path
 
 import pytest
@@ -710,3 +711,33 @@ def test_the_environment_is_read_when_a_magsag_opens_as_readme_says(tmp_path: Pa
         assert mg.skills.invoke("skill.analysis", {"data": "x"})["model"] == "second"
     with Magsag(catalog=CATALOG, db=tmp_path / "l.db", env={"MAGSAG_PROVIDER": "fake"}) as mg:
         assert mg.service.doctor()["overrides"] == {"MAGSAG_PROVIDER": "fake"}  # MAGSAG_MODEL not merged in
+
+
+def test_an_agent_run_given_its_own_run_id_is_a_run_of_its_own_with_its_delegations(tmp_path: Path, fake_scripts):
+    # The guide's audit trail (`magsag data query --run-id mag-abc123`) for a MAG run from Python. Before:
+    # mg.runner.run_agent(..., run_id="mag-abc123") recorded mag-abc123 as delegated from the Magsag's run,
+    # and its SAG's run as delegated from the Magsag's run too: querying mag-abc123 left out what its SAG
+    # did, its budget showed a run limit that was not the one its calls spent, and every agent run of a
+    # batch spent one run limit. A run_id given to run_agent now does what one given to skills.invoke does.
+    import shutil
+
+    from magsag_mcp.ledger import UsageFilters
+
+    cat = tmp_path / "catalog"
+    shutil.copytree(CATALOG, cat, ignore=shutil.ignore_patterns("__pycache__"))
+    (cat / "prices.yaml").write_text('"fake:*": {input: 1.0, output: 1.0}\n')
+    env = {"MAGSAG_RETRY_BASE_DELAY": "0.001", "MAGSAG_PROVIDER": "fake"}
+    with Magsag(catalog=cat, db=tmp_path / "l.db", env=env) as mg:
+        first = mg.runner.run_agent("my-mag", {"data": "numbers"}, run_id="mag-abc123")
+        mg.runner.run_agent("my-mag", {"data": "other numbers"}, run_id="mag-def456")
+        runs = mg.bridge.run(lambda: mg.service.query_runs(UsageFilters.build({"run_id": "mag-abc123"})))
+        budget = mg.check_budget(run_id="mag-abc123")
+        session = mg.obs.current_cost()
+    by_id = {r["run_id"]: r for r in runs}
+    assert set(by_id) == {"mag-abc123", first["run_id"]}  # before: the SAG's run was missing
+    assert by_id["mag-abc123"]["parent_run_id"] is None and by_id[first["run_id"]]["parent_run_id"] == "mag-abc123"
+    run_limit = next(limit for limit in budget["limits"] if limit["limit"] == "run")
+    assert run_limit["budget_run_id"] == "mag-abc123"  # before: the Magsag's run, holding both MAG runs
+    spent = sum(Decimal(r["cost_usd"]) for r in runs)
+    assert spent > 0 and Decimal(run_limit["spent_usd"]) == spent  # the other MAG run's spend is its own
+    assert session == 0  # the Magsag's own run made no call, as with skills.invoke(..., run_id=...)
