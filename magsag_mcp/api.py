@@ -259,6 +259,7 @@ class Runner(ProcessBound):
         run_id: str | None = None,
         agent: str | None = None,
         root_run_id: str | None = None,
+        data_class: Any = None,
     ) -> None:
         self.service = service
         self.bridge = bridge
@@ -267,17 +268,23 @@ class Runner(ProcessBound):
         self.agent = agent
         #: the run at the top of the delegation tree; None when this runner's run is the top
         self.root_run_id = root_run_id
+        #: the data class this runner's run was given (its context's data_class): it goes with the data to
+        #: the agents it runs, as it goes to its own calls, unless their context names one of its own
+        self.data_class = data_class
 
     def _deps(self, agent_id: str, run_id: str, context: Mapping[str, Any], root: str | None) -> dict[str, Any]:
         # A delegated run records the *root* run as its parent, at any depth: the root's run limit and
         # every agent's obs.get_current_cost() cover the whole tree (MAG -> SAG -> SAG cannot escape the
         # MAG's budget, and a MAG checking its budget sees what its SAGs spent).
+        cls = context.get("data_class")
         return {
             "registry": self.registry,
             "skills": Skills(
                 self.service, self.bridge, run_id=run_id, agent=agent_id, context=context, parent_run_id=root
             ),
-            "runner": Runner(self.service, self.bridge, run_id=run_id, agent=agent_id, root_run_id=root),
+            "runner": Runner(
+                self.service, self.bridge, run_id=run_id, agent=agent_id, root_run_id=root, data_class=cls
+            ),
             "obs": Observer(self.service, self.bridge, run_id=run_id, agent=agent_id, budget_run_id=root),
         }
 
@@ -300,16 +307,12 @@ class Runner(ProcessBound):
         return self._run(agent_id, payload, context=_context(context, "run_agent's context"), run_id=run_id, root=root)
 
     def _run(
-        self,
-        agent_id: str,
-        payload: Mapping[str, Any],
-        *,
-        context: dict[str, Any],
-        run_id: str | None,
-        root: str | None,
+        self, agent_id: str, payload: Mapping[str, Any], *, context: dict[str, Any], run_id: Any, root: Any
     ) -> Any:
         fn = self.registry.entrypoint(agent_id)
         self.registry.agent(agent_id).validate_payload(payload)
+        if self.data_class is not None and "data_class" not in context:
+            context = {**context, "data_class": self.data_class}  # the data it hands on is of that class still
         return fn(dict(payload), **self._deps(agent_id, run_id or new_run_id(), context, root))
 
     def invoke_sag(self, delegation: Delegation) -> Any:

@@ -741,3 +741,33 @@ def test_an_agent_run_given_its_own_run_id_is_a_run_of_its_own_with_its_delegati
     spent = sum(Decimal(r["cost_usd"]) for r in runs)
     assert spent > 0 and Decimal(run_limit["spent_usd"]) == spent  # the other MAG run's spend is its own
     assert session == 0  # the Magsag's own run made no call, as with skills.invoke(..., run_id=...)
+
+
+def test_a_delegations_data_class_goes_with_the_data_to_the_sags_it_delegates_to(tmp_path: Path, fake_scripts):
+    # A MAG hands personal data to a SAG with context={"data_class": "pii_processing"}: the SAG's own calls are
+    # confined to the class's models, and so must be those of a SAG it passes the data on to. Before: the
+    # nested Delegation, naming no class, went out unconfined (here to an OpenAI route; a real key would
+    # have sent the data to OpenAI). A delegation that names its own class still decides, as a call does.
+    import shutil
+
+    cat = tmp_path / "catalog"
+    shutil.copytree(CATALOG, cat, ignore=shutil.ignore_patterns("__pycache__"))
+    (cat / "agents" / "relay-sag.yaml").write_text("id: relay-sag\nkind: sag\nentrypoint: relay_sag:run\n")
+    (cat / "agents" / "relay_sag.py").write_text(
+        "from magsag_mcp import Delegation\n\n"
+        "def run(payload, *, registry=None, skills=None, runner=None, obs=None):\n"
+        "    context = payload.get('context') or {}\n"
+        "    return runner.invoke_sag(Delegation(task_id='inner', sag_id='data-analysis-sag',\n"
+        "                                        input={'data': payload['data']}, context=context))\n"
+    )
+    policy = cat / "policies" / "model_governance.yaml"
+    policy.write_text(policy.read_text().replace('["local:llama3.1:70b", "fake:*"]', '["fake:echo"]'))
+    with Magsag(catalog=cat, db=tmp_path / "l.db", env={"MAGSAG_RETRY_BASE_DELAY": "0.001"}) as mg:
+        confined = Delegation(task_id="t", sag_id="relay-sag", input={"data": "Jane Doe, 12 Elm St"},
+                              context={"data_class": "pii_processing"})
+        assert mg.runner.invoke_sag(confined)["model"] == "echo"  # the class's model: before, AllTargetsFailed
+        # the nested delegation's own class is its word: financial_data allows gpt-4o, not configured here
+        confined.input = {"data": "Q3 numbers", "context": {"data_class": "financial_data"}}
+        with pytest.raises(Exception, match="openai:gpt-4o") as failed:
+            mg.runner.invoke_sag(confined)
+        assert "fake:echo" not in str(failed.value)
