@@ -420,13 +420,14 @@ def test_the_mcp_readme_says_a_ledger_error_carries_the_paid_answer():
     assert "`ledger_error`" in MCP_README and "paid answer as `result`" in _flat(MCP_README)
 
 
-def test_the_readme_says_what_pickling_does():
+def test_the_readme_says_what_pickling_does(tmp_path: Path):
     import pickle
 
     from magsag_mcp import Magsag
     from magsag_mcp.errors import ConfigError, PolicyDenied
 
-    with Magsag() as mg, pytest.raises(ConfigError, match="each process"):
+    # a ledger of its own: the user's default one is not the test's to open (or to find migrated by another version)
+    with Magsag(db=tmp_path / "l.db", env={}) as mg, pytest.raises(ConfigError, match="each process"):
         pickle.dumps(mg)
     assert pickle.loads(pickle.dumps(PolicyDenied("no", policy="p"))).policy == "p"
     assert "refuse to be pickled: make one in each worker process" in _flat(README)
