@@ -477,7 +477,11 @@ def validate_catalog(root: str | os.PathLike[str] | None = None, env: Mapping[st
     policy_problems = validate_policies(path, env)
     problems.extend(policy_problems)
     if catalog is not None and not policy_problems:
-        problems.extend(load_policies(path, env).data_class_problems(catalog.skills, catalog.skill_files))
+        from .catalog_checks import refused_by_allowed_models
+
+        policies = load_policies(path, env)
+        problems.extend(policies.data_class_problems(catalog.skills, catalog.skill_files))
+        problems.extend(refused_by_allowed_models(catalog, policies))
     if catalog is not None:
         from .catalog_checks import agent_entrypoint_problems, base_url_problems, misspelt_routes
 

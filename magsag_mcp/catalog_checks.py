@@ -134,3 +134,49 @@ def unpriced_routed_targets(catalog: Catalog, limits: list[Any], pricer: Any) ->
                 f'("{target.label}": {{input: ..., output: ...}}), or set allow_unpriced: true on {lim.policy}'
             )
     return problems
+
+
+def refused_by_allowed_models(catalog: Catalog, policies: Any) -> list[str]:
+    """What a policy's ``allowed_models`` refuses on every call: a data class whose models it all refuses
+    (every call of that class fails) and a chain whose targets it all refuses (its calls fail unless they
+    name a model themselves). Both validated "ok" before, as the users' guide's own policy does with the
+    shipped routing."""
+    from .errors import ConfigError
+    from .targets import parse_target
+
+    problems = []
+    for cls, models in policies.data_class_models().items():
+        if not models or any(fnmatch_special(m) for m in models):
+            continue  # a pattern allows models it does not name: which ones pass is not told here
+        try:
+            verdicts = [policies.allowed(parse_target(m), None) for m in models]
+        except ConfigError:
+            continue  # a model no provider serves: the policy's own check names it
+        if all(not ok for ok, *_ in verdicts):
+            name = verdicts[0][1]
+            problems.append(
+                f"{catalog.root / 'policies'}: data class {cls!r} may only use {models}, which policy {name!r} "
+                f"refuses (not in its allowed_models): every call of that class fails; add them to "
+                f"{name}.allowed_models, or name in the class a model that {name} allows"
+            )
+    chains = [
+        ("the default chain", catalog.routing.default),
+        *((f"tier {tier!r}", chain) for tier, chain in catalog.routing.tiers.items()),
+        *((f"route {route.match!r}", chain) for route, chain in catalog.routing.routes),
+    ]
+    for what, chain in chains:
+        verdicts = [policies.allowed(target, None) for target in chain]
+        if verdicts and all(not ok for ok, *_ in verdicts):
+            name = verdicts[0][1]
+            labels = ", ".join(dict.fromkeys(t.label for t in chain))
+            problems.append(
+                f"{catalog.root / 'routing'}: every target of {what} ({labels}) is refused by policy {name!r} (not "
+                f"in its allowed_models), so its calls fail unless they name a model themselves; add one to "
+                f"{name}.allowed_models, or route to a model it allows"
+            )
+    return problems
+
+
+def fnmatch_special(pattern: str) -> bool:
+    """Whether a policy entry is a pattern (``local:*``, ``claude-?-haiku``), not one model."""
+    return any(c in pattern for c in "*?[")

@@ -407,3 +407,50 @@ def test_validate_never_passes_a_catalog_it_could_not_check(catalog_copy: Path, 
     monkeypatch.setattr(magsag_mcp.pricing, "validate_prices", broken)
     with pytest.raises(ImportError, match="genai_prices"):
         validate_catalog(catalog_copy)
+
+
+#: the users' guide's governance policy, as the guide writes it
+GUIDE_POLICY = """\
+policies:
+  - name: production_models
+    description: Allowed models in production
+    allowed_models:
+      - gpt-4o
+      - gpt-4o-mini
+      - claude-3-5-sonnet-20241022
+
+  - name: cost_limits
+    description: Maximum cost per run
+    thresholds:
+      max_cost_per_run_usd: 5.0
+      max_cost_per_agent_daily_usd: 100.0
+
+  - name: data_residency
+    description: Models for sensitive data
+    requirements:
+      pii_processing: ["llama3.1:70b"]  # Local only
+      financial_data: ["gpt-4o"]  # Approved providers
+"""
+
+
+def test_a_data_class_or_a_chain_that_allowed_models_refuse_on_every_call_is_a_problem(catalog_copy: Path):
+    # The guide's policy pasted into the shipped catalog validated "ok", and then every skill.pii-redaction call
+    # failed: its class may only use llama3.1:70b, the only model its route names, and production_models
+    # refuses it.
+    (catalog_copy / "policies" / "model_governance.yaml").write_text(GUIDE_POLICY)
+    assert validate_catalog(catalog_copy, env={}) == [
+        f"{catalog_copy / 'policies'}: data class 'pii_processing' may only use ['llama3.1:70b'], which policy "
+        "'production_models' refuses (not in its allowed_models): every call of that class fails; add them to "
+        "production_models.allowed_models, or name in the class a model that production_models allows",
+        f"{catalog_copy / 'routing'}: every target of route 'pii-*' (local:llama3.1:70b) is refused by policy "
+        "'production_models' (not in its allowed_models), so its calls fail unless they name a model themselves; "
+        "add one to production_models.allowed_models, or route to a model it allows",
+    ]
+    # a chain with a target the policy allows keeps its calls (o1-preview, refused, is skipped for gpt-4o), and
+    # allowed, llama3.1:70b is no problem
+    policy = (catalog_copy / "policies" / "model_governance.yaml").read_text()
+    allowed = "      - claude-3-5-sonnet-20241022\n"
+    (catalog_copy / "policies" / "model_governance.yaml").write_text(
+        policy.replace(allowed, allowed + "      - local:llama3.1:70b\n")
+    )
+    assert validate_catalog(catalog_copy, env={}) == []
