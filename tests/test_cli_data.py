@@ -522,3 +522,21 @@ def test_csv_has_the_runs_parent_and_the_attempts_warnings_as_json_has_them(tmp_
     assert rows["parent"]["parent_run_id"] == "" and rows["lone"]["parent_run_id"] == ""
     assert json.loads(rows["child"]["warnings"]) == exported["child"]["attempts"][0]["warnings"] == warnings
     assert json.loads(rows["parent"]["warnings"]) == [] and json.loads(rows["lone"]["warnings"]) == []
+
+
+def test_an_agent_the_ledger_holds_no_run_of_is_said_so_with_the_nearest_one(ledger_db, capsys):
+    # The guide's compliance export (`data query --agent sensitive-data-mag --format csv > audit.csv`): before,
+    # an agent misspelt wrote an empty audit file (and `flow summarize --agent` a summary of nothing) without a
+    # word. Now stderr says that no run holds that agent, and which agent was meant.
+    assert main(["data", "query", "--agent", "alcie", "--format", "csv"]) == 0
+    out, err = capsys.readouterr()
+    assert out.count("\n") == 1  # the header: the export is what it was
+    assert err == (
+        "note: no run in this ledger was recorded for agent 'alcie' (did you mean 'alice'?); its agents: alice, bob\n"
+    )
+    assert main(["flow", "summarize", "--agent", "alcie"]) == 0
+    assert capsys.readouterr().err.startswith("note: no run in this ledger was recorded for agent 'alcie' (did you")
+    # an agent that has runs, or runs outside the other filters, gets no note
+    assert main(["data", "query", "--agent", "alice", "--skill", "skill.coding", "--format", "csv"]) == 0
+    assert main(["flow", "summarize", "--agent", "bob"]) == 0
+    assert capsys.readouterr().err == ""

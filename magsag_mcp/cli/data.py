@@ -115,9 +115,32 @@ def with_service(args: argparse.Namespace, fn: Callable[[Any], Awaitable[Any]]) 
     return anyio.run(go)
 
 
+async def _agent_known(ledger: Any, agent: str | None, matched: bool) -> None:
+    """A note on stderr when ``--agent`` names an agent that no run of the ledger holds (a misspelling, in an
+    audit export that would otherwise come out empty without a word), with the agent it nearly names."""
+    if agent is None or matched:
+        return
+    names = await ledger.agent_names()
+    if agent in names:
+        return
+    from ..suggest import named
+
+    listed = ", ".join(names[:20]) + (f", and {len(names) - 20} more" if len(names) > 20 else "")
+    print(
+        f"note: no run in this ledger was recorded for agent {named([agent], names)}; its agents: {listed or 'none'}",
+        file=sys.stderr,
+    )
+
+
 def _summarize(args: argparse.Namespace) -> int:
     filters = filters_from(args)
-    summary = with_ledger(args, lambda ledger: ledger.summarize(filters))
+
+    async def read(ledger: Any) -> dict[str, Any]:
+        summary = await ledger.summarize(filters)
+        await _agent_known(ledger, filters.agent, bool(summary["totals"]["calls"] or summary["by_agent"]))
+        return summary
+
+    summary = with_ledger(args, read)
     if args.output:
         try:
             with open(args.output, "w", encoding="utf-8") as fh:
@@ -216,7 +239,12 @@ def _query(args: argparse.Namespace) -> int:
     filters = filters_from(args, limit=args.limit, offset=args.offset, cursor=args.cursor)
 
     # the page query_runs (the MCP tool) reads, with has_more: an export cut at --limit must not pass for the whole
-    page = with_ledger(args, lambda ledger: ledger.query_runs_page(filters))
+    async def read(ledger: Any) -> dict[str, Any]:
+        page = await ledger.query_runs_page(filters)
+        await _agent_known(ledger, filters.agent, bool(page["runs"]))
+        return page
+
+    page = with_ledger(args, read)
     runs = page["runs"]
     if page["has_more"]:
         # the cursor first: runs recorded between two pages push the older ones down by as many, so

@@ -47,6 +47,12 @@ class LedgerReports:
         await self.record_expired_reservations()
         return await query_runs_page(self, filters)
 
+    async def agent_names(self) -> list[str]:
+        """The agents the ledger's runs were recorded for, in order: what an agent filter that matched
+        nothing may have meant."""
+        sql = "SELECT DISTINCT agent FROM runs WHERE agent IS NOT NULL AND agent != '' ORDER BY agent"
+        return await self.read(lambda conn: [row[0] for row in conn.execute(sql)])
+
     async def search(self, pattern: str, limit: int = 50, since: str | float | None = None) -> list[dict[str, Any]]:
         return (await self.search_page(pattern, limit, since))["hits"]
 
