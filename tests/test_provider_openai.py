@@ -793,3 +793,63 @@ async def test_reasoning_models_get_no_temperature_and_say_so(
     assert result.warnings == [f"{model} supports only the default temperature; temperature 0.2 was not sent"]
     result = await provider.complete(ask("hi", temperature=0.2), target(fake_openai, api, "gpt-4o"))
     assert sent(fake_openai)["temperature"] == 0.2 and result.warnings == []
+
+
+@pytest.mark.parametrize("api", APIS)
+@pytest.mark.parametrize(
+    ("model", "extra"),
+    [
+        ("gpt-5", {}),
+        ("gpt-5-mini", {}),
+        ("gpt-5-nano-2025-08-07", {}),
+        ("gpt-5-pro", {}),
+        ("gpt-5.2-pro", {}),
+        ("gpt-5.5", {}),
+        # gpt-5.1 and gpt-5.2 reason only when the call asks them to
+        ("gpt-5.1", {"reasoning_effort": "high"}),
+        ("gpt-5.2-2025-12-11", {"reasoning_effort": "low"}),
+    ],
+)
+async def test_gpt5_models_that_reason_get_no_temperature_and_say_so(
+    fake_openai: FakeOpenAI, provider: OpenAIProvider, api: str, model: str, extra: dict[str, Any]
+):
+    # gpt-5 answers any temperature but 1 with 400 unsupported_value, which lost the target to every skill
+    # that sets one (extraction's 0, coding's 0.2)
+    if api == "responses" and extra:
+        extra = {"reasoning": {"effort": extra["reasoning_effort"]}}
+    request = ask("hi", temperature=0)
+    request.extra.update(extra)
+    result = await provider.complete(request, target(fake_openai, api, model))
+    assert "temperature" not in sent(fake_openai)
+    assert result.warnings == [f"{model} supports only the default temperature; temperature 0 was not sent"]
+
+
+@pytest.mark.parametrize("api", APIS)
+@pytest.mark.parametrize(
+    ("model", "extra"),
+    [
+        ("gpt-5-chat-latest", {}),  # the chat variant does not reason
+        ("gpt-5.1", {}),  # reasoning effort "none" by default
+        ("gpt-5.2", {"reasoning_effort": "none"}),
+        ("gpt-5-mini", {"reasoning_effort": "none"}),
+    ],
+)
+async def test_gpt5_models_that_do_not_reason_keep_their_temperature(
+    fake_openai: FakeOpenAI, provider: OpenAIProvider, api: str, model: str, extra: dict[str, Any]
+):
+    if api == "responses" and extra:
+        extra = {"reasoning": {"effort": extra["reasoning_effort"]}}
+    request = ask("hi", temperature=0.3)
+    request.extra.update(extra)
+    result = await provider.complete(request, target(fake_openai, api, model))
+    assert sent(fake_openai)["temperature"] == 0.3 and result.warnings == []
+
+
+@pytest.mark.parametrize("model", ["gpt-5", "gpt-5-mini-2025-08-07", "gpt-5.1", "gpt-5.2"])
+async def test_gpt5_models_get_no_stop_and_say_so(fake_openai: FakeOpenAI, provider: OpenAIProvider, model: str):
+    # sent, "Unsupported parameter: 'stop' is not supported with this model." lost the target to the call
+    result = await provider.complete(ask("Count to 3.", stop=["END"]), target(fake_openai, "chat", model))
+    assert "stop" not in sent(fake_openai)
+    assert result.warnings == [f"{model} has no stop sequences; 'stop' was not sent"]
+    await provider.complete(ask("Count to 3.", stop=["END"]), target(fake_openai, "chat", "gpt-5-chat-latest"))
+    assert sent(fake_openai)["stop"] == ["END"]

@@ -7,7 +7,6 @@ decides where it goes and which token-limit field the server understands.
 from __future__ import annotations
 
 import json
-import re
 from typing import Any
 
 from ..errors import ContentFilteredError, MalformedResponseError, ProviderConnectionError, ProviderError, excerpt
@@ -17,6 +16,7 @@ from .base import StreamAccumulator, WireFormat, first_stops, with_reported_usag
 from .content_filters import filter_note
 from .http_errors import error_for
 from .json_output import json_mode_system, schema_name
+from .openai_models import is_legacy_reasoning, put_temperature, takes_no_stop
 
 _FINISH: dict[str | None, FinishReason] = {
     "stop": "stop",
@@ -137,48 +137,6 @@ def _message(msg: Message) -> dict[str, Any]:
     return {"role": msg.role, "content": msg.content or ""}
 
 
-_O_SERIES = re.compile(r"^o\d")
-
-
-def fixed_temperature(model: str) -> bool:
-    """OpenAI's reasoning models (o1, o3, o4-mini, ...) accept only the default temperature (1)."""
-    return bool(_O_SERIES.match(model.rsplit("/", 1)[-1].lower()))
-
-
-def temperature_for(model: str, temperature: float | None) -> tuple[float | None, str | None]:
-    """The temperature to send (None: leave it out) and, when the caller's was left out, the note."""
-    if temperature is None or not fixed_temperature(model):
-        return temperature, None
-    if temperature == 1:
-        return None, None  # the default is what the model uses anyway: nothing was lost
-    return None, f"{model} supports only the default temperature; temperature {temperature:g} was not sent"
-
-
-def put_temperature(body: dict[str, Any], notes: list[str], model: str, temperature: float | None) -> None:
-    """Set ``body["temperature"]`` as :func:`temperature_for` decides, noting in ``notes`` what was left out."""
-    temperature, note = temperature_for(model, temperature)
-    if temperature is not None:
-        body["temperature"] = temperature
-    if note:
-        notes.append(note)
-
-
-def is_legacy_reasoning(model: str) -> bool:
-    """o1-preview and o1-mini (and their snapshots): no system/developer messages, only the default
-    temperature, no stop sequences. o1, o3 and later take a system message (as a developer message)."""
-    return model.rsplit("/", 1)[-1].lower().startswith(("o1-preview", "o1-mini"))
-
-
-#: o3 and o4-mini and their snapshots; not o3-mini, which came before them and is not named
-_NO_STOP = re.compile(r"^(?:o3(?!-mini)|o4-mini)(?:-|$)")
-
-
-def takes_no_stop(model: str) -> bool:
-    """openai.yaml, StopConfiguration: "Not supported with latest reasoning models `o3` and `o4-mini`" (they
-    answer 400 "Unsupported parameter: 'stop'"), nor by o1-preview and o1-mini."""
-    return is_legacy_reasoning(model) or bool(_NO_STOP.match(model.rsplit("/", 1)[-1].lower()))
-
-
 def _tool_choice(choice: Any) -> Any:
     if isinstance(choice, dict):
         return {"type": "function", "function": {"name": choice["name"]}}
@@ -211,7 +169,7 @@ class ChatCompletionsFormat(WireFormat):
         body: dict[str, Any] = {"model": model, "messages": messages}
         if request.max_tokens is not None:
             body[self.max_tokens_field] = request.max_tokens
-        put_temperature(body, notes, model, request.temperature)
+        put_temperature(body, notes, model, request.temperature, request.extra.get("reasoning_effort"))
         if request.stop:
             if takes_no_stop(model):
                 notes.append(f"{model} has no stop sequences; 'stop' was not sent")

@@ -14,7 +14,8 @@ from ..transport import HttpResponse, SSEEvent
 from ..types import FinishReason, LLMRequest, LLMResult, Message, ToolCall, Usage
 from .base import StreamAccumulator, WireFormat, with_reported_usage
 from .json_output import json_mode_system, schema_name
-from .openai_chat import both_counts, openai_error, parse_arguments, put_temperature, refused
+from .openai_chat import both_counts, openai_error, parse_arguments, refused
+from .openai_models import put_temperature
 
 
 def _items(msg: Message) -> list[dict[str, Any]]:
@@ -75,7 +76,10 @@ class ResponsesFormat(WireFormat):
                     f"the Responses API takes at least {MIN_OUTPUT_TOKENS} output tokens; max_tokens "
                     f"{request.max_tokens} was sent as {MIN_OUTPUT_TOKENS}"
                 )
-        put_temperature(body, notes, model, request.temperature)
+        reasoning = request.extra.get("reasoning")
+        put_temperature(
+            body, notes, model, request.temperature, reasoning.get("effort") if isinstance(reasoning, dict) else None
+        )
         if request.tools:
             body["tools"] = [
                 # `strict` is required by the spec; strict mode would also demand additionalProperties: false

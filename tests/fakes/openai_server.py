@@ -333,7 +333,7 @@ class FakeOpenAI:
             return self._unauthorized(request)
         if problems := self._check("openai", "CreateResponse", request, body):
             return self._error(R.error(400, "; ".join(problems)[:1000], code="invalid_request"))
-        if refusal := format_refused(body, responses=True):
+        if refusal := format_refused(body, responses=True) or responses_model_refuses(body):
             return self._error(refusal)
         step = self._next()
         streamed = bool(body.get("stream"))
@@ -446,17 +446,51 @@ def format_refused(body: dict[str, Any], *, responses: bool = False) -> ErrorRep
     return R.error(400, message, param="messages")
 
 
+#: the gpt-5 family (gpt-5, gpt-5-mini, gpt-5.1, gpt-5.2-pro, ...), whose models reason, and its chat variants
+#: (gpt-5-chat-latest), which do not
+_GPT5 = re.compile(r"^gpt-5(?:[.-]|$)")
+#: the gpt-5 models whose reasoning effort is "none" unless the call sets one: gpt-5.1 and gpt-5.2 themselves
+_GPT5_NO_REASONING_BY_DEFAULT = re.compile(r"^gpt-5\.[12](?:-\d{4}-\d{2}-\d{2})?$")
+
+
+def reasons(model: str, effort: Any) -> bool:
+    """Whether OpenAI's ``model`` reasons on a call that sets reasoning effort ``effort`` (None: not set): the
+    o-series always; the gpt-5 family (not its -chat variants) unless the effort is "none", which is the default
+    only for gpt-5.1 and gpt-5.2. A model that reasons takes only the default temperature (1)."""
+    if re.match(r"^o\d", model):
+        return True
+    if not _GPT5.match(model) or "-chat" in model:
+        return False
+    if effort is not None:
+        return effort != "none"
+    return not _GPT5_NO_REASONING_BY_DEFAULT.match(model)
+
+
+def temperature_refused(model: str, temperature: Any, effort: Any) -> ErrorReply | None:
+    """OpenAI's answer to a temperature other than the default for a model that reasons on this call."""
+    if temperature is None or temperature == 1 or not reasons(model, effort):
+        return None
+    return R.error(
+        400,
+        f"Unsupported value: 'temperature' does not support {temperature} with this model. "
+        "Only the default (1) value is supported.",
+        param="temperature",
+        code="unsupported_value",
+    )
+
+
 def model_refuses(body: dict[str, Any]) -> ErrorReply | None:
     """What OpenAI answers a spec-valid chat request that the model itself cannot take.
 
     o1-preview and o1-mini (the first reasoning models) take no system/developer message, only the
-    default temperature and no stop sequences; o3 and o4-mini take no stop sequences either. These are
-    their real error bodies.
+    default temperature and no stop sequences; o3 and o4-mini take no stop sequences either, nor does the
+    gpt-5 family (its -chat variants aside); every model that reasons on the call takes only the default
+    temperature. These are their real error bodies.
     """
     model = str(body.get("model", ""))
     if (missing := format_refused(body)) is not None:
         return missing
-    if _NO_STOP.match(model) and body.get("stop") is not None:
+    if (_NO_STOP.match(model) or (_GPT5.match(model) and "-chat" not in model)) and body.get("stop") is not None:
         # the spec's StopConfiguration: "Not supported with latest reasoning models `o3` and `o4-mini`"
         return R.error(
             400,
@@ -464,6 +498,8 @@ def model_refuses(body: dict[str, Any]) -> ErrorReply | None:
             param="stop",
             code="unsupported_parameter",
         )
+    if refused := temperature_refused(model, body.get("temperature"), body.get("reasoning_effort")):
+        return refused
     if not model.startswith(("o1-preview", "o1-mini")):
         return None
     for i, message in enumerate(body.get("messages") or []):
@@ -475,15 +511,6 @@ def model_refuses(body: dict[str, Any]) -> ErrorReply | None:
                 param=f"messages[{i}].role",
                 code="unsupported_value",
             )
-    temperature = body.get("temperature")
-    if temperature is not None and temperature != 1:
-        return R.error(
-            400,
-            f"Unsupported value: 'temperature' does not support {temperature} with this model. "
-            "Only the default (1) value is supported.",
-            param="temperature",
-            code="unsupported_value",
-        )
     for name in ("stop", "tools"):
         if body.get(name) is not None:
             return R.error(
@@ -500,6 +527,13 @@ def model_refuses(body: dict[str, Any]) -> ErrorReply | None:
             param="response_format",
         )
     return None
+
+
+def responses_model_refuses(body: dict[str, Any]) -> ErrorReply | None:
+    """What the Responses API answers a spec-valid request the model cannot take: a temperature other than the
+    default while it reasons (``reasoning.effort``, or the model's default effort)."""
+    reasoning = body.get("reasoning") if isinstance(body.get("reasoning"), dict) else {}
+    return temperature_refused(str(body.get("model", "")), body.get("temperature"), reasoning.get("effort"))
 
 
 def _headers(step: Reply) -> dict[str, str]:

@@ -1,0 +1,75 @@
+"""What OpenAI's models accept of a request, by model name: which take only the default temperature, which
+take no stop sequences, which take no system message. Sent anyway, each is a 400 that loses the target to the
+call; left out, it is said in the result's warnings. Shared by Chat Completions and the Responses API."""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+_O_SERIES = re.compile(r"^o\d")
+#: the gpt-5 family (gpt-5, gpt-5-mini, gpt-5.1, gpt-5.2-pro, gpt-5-codex, ...); its -chat variants do not reason
+_GPT5 = re.compile(r"^gpt-5(?:[.-]|$)")
+#: the gpt-5 models whose reasoning effort is "none" unless the call sets one: gpt-5.1 and gpt-5.2 (and their
+#: snapshots); the rest of the family (gpt-5 itself, its -mini, -nano, -pro and -codex, later versions) reasons
+_NO_REASONING_BY_DEFAULT = re.compile(r"^gpt-5\.[12](?:-\d{4}-\d{2}-\d{2})?$")
+
+
+def _base_name(model: str) -> str:
+    return model.rsplit("/", 1)[-1].lower()
+
+
+def _gpt5_reasoner(name: str) -> bool:
+    return bool(_GPT5.match(name)) and "-chat" not in name
+
+
+def fixed_temperature(model: str, effort: Any = None) -> bool:
+    """Whether the model reasons on this call, and so accepts only the default temperature (1): OpenAI's
+    o-series (o1, o3, o4-mini, ...) always; the gpt-5 family unless its reasoning effort (``effort``, or the
+    model's default when None) is "none". Sent, any other temperature is a 400 that loses the target."""
+    name = _base_name(model)
+    if _O_SERIES.match(name):
+        return True
+    if not _gpt5_reasoner(name):
+        return False
+    if effort is not None:
+        return effort != "none"
+    return not _NO_REASONING_BY_DEFAULT.match(name)
+
+
+def temperature_for(model: str, temperature: float | None, effort: Any = None) -> tuple[float | None, str | None]:
+    """The temperature to send (None: leave it out) and, when the caller's was left out, the note."""
+    if temperature is None or not fixed_temperature(model, effort):
+        return temperature, None
+    if temperature == 1:
+        return None, None  # the default is what the model uses anyway: nothing was lost
+    return None, f"{model} supports only the default temperature; temperature {temperature:g} was not sent"
+
+
+def put_temperature(
+    body: dict[str, Any], notes: list[str], model: str, temperature: float | None, effort: Any = None
+) -> None:
+    """Set ``body["temperature"]`` as :func:`temperature_for` decides, noting in ``notes`` what was left out."""
+    temperature, note = temperature_for(model, temperature, effort)
+    if temperature is not None:
+        body["temperature"] = temperature
+    if note:
+        notes.append(note)
+
+
+def is_legacy_reasoning(model: str) -> bool:
+    """o1-preview and o1-mini (and their snapshots): no system/developer messages, only the default
+    temperature, no stop sequences. o1, o3 and later take a system message (as a developer message)."""
+    return model.rsplit("/", 1)[-1].lower().startswith(("o1-preview", "o1-mini"))
+
+
+#: o3 and o4-mini and their snapshots; not o3-mini, which came before them and is not named
+_NO_STOP = re.compile(r"^(?:o3(?!-mini)|o4-mini)(?:-|$)")
+
+
+def takes_no_stop(model: str) -> bool:
+    """openai.yaml, StopConfiguration: "Not supported with latest reasoning models `o3` and `o4-mini`" (they
+    answer 400 "Unsupported parameter: 'stop'"), nor by o1-preview and o1-mini, nor by the gpt-5 family
+    (gpt-5, gpt-5-mini, gpt-5.1, ...; its -chat variants take them)."""
+    name = _base_name(model)
+    return is_legacy_reasoning(model) or bool(_NO_STOP.match(name)) or _gpt5_reasoner(name)
