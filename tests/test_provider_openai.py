@@ -853,3 +853,26 @@ async def test_gpt5_models_get_no_stop_and_say_so(fake_openai: FakeOpenAI, provi
     assert result.warnings == [f"{model} has no stop sequences; 'stop' was not sent"]
     await provider.complete(ask("Count to 3.", stop=["END"]), target(fake_openai, "chat", "gpt-5-chat-latest"))
     assert sent(fake_openai)["stop"] == ["END"]
+
+
+@pytest.mark.parametrize(
+    ("api", "how"),
+    [(api, how) for api in APIS for how in ("http", "http-stream", "in-stream")] + [("responses", "failed")],
+)
+async def test_an_error_keeps_the_request_id_openai_support_asks_for(
+    fake_openai: FakeOpenAI, provider: OpenAIProvider, api: str, how: str
+):
+    # OpenAI's support traces a failed request by its x-request-id: it was dropped, so the user had nothing to give
+    if how == "failed":
+        step: R.Step = R.reply(failed={"code": "server_error", "message": "The model had an error"})
+    else:
+        step = R.error(500, "The server had an error", type="server_error", code="server_error")
+        step.in_stream = how == "in-stream"
+    step.headers["x-request-id"] = "req_7f3a9c0d1e2b4a5f"
+    fake_openai.queue(step)
+    with pytest.raises(E.ServerError) as info:
+        await provider.complete(ask(stream=how != "http"), target(fake_openai, api))
+    err = info.value
+    assert err.details["request_id"] == "req_7f3a9c0d1e2b4a5f"
+    assert err.to_dict()["request_id"] == "req_7f3a9c0d1e2b4a5f"
+    assert "request id req_7f3a9c0d1e2b4a5f" in err.message  # kept in the ledger's error_message and the trace

@@ -29,7 +29,7 @@ from ..errors import (
 from ..transport import HttpResponse, SSEEvent, StreamResponse, Timeouts, Transport, page_hint
 from ..types import LLMRequest, LLMResult, Target, Usage
 from .capabilities import Capabilities, capabilities_for
-from .http_errors import says_no_such_route
+from .http_errors import says_no_such_route, with_request_id
 from .json_output import parse_json_output
 
 #: called with progress while a stream comes in: ("delta", {"chars": n, "text": t}) (``t`` the answer's text that
@@ -320,7 +320,7 @@ class HTTPProvider(Provider):
             # LM Studio answers a route it lacks (a base URL without /v1) 200 {"error": "Unexpected endpoint ..."}
             exc.message = redact(f"{exc.message}; check that {self.endpoint.base_url_hint}")
             exc.args = (exc.message,)
-        return _stamp(exc, self.name, model)
+        return _stamp(with_request_id(exc, resp.headers), self.name, model)
 
     async def _not_a_stream(self, wire: WireFormat, resp: StreamResponse, model: str) -> LLMResult:
         """A 2xx answer to a streamed request that is not an event stream: a proxy or a compatible server
@@ -394,7 +394,8 @@ class HTTPProvider(Provider):
                         exc.usage = reported
                     else:
                         exc.maybe_billed = True
-                raise _stamp(exc, self.name, model) from None
+                # an error event in the stream, or a failed response, came under the stream's request id
+                raise _stamp(with_request_id(exc, resp.headers), self.name, model) from None
 
 
 async def _came_whole(result: LLMResult, progress: ProgressCallback | None) -> None:

@@ -12,6 +12,7 @@ import math
 import re
 import time
 from collections.abc import Mapping
+from typing import Any
 
 from ..errors import (
     AuthenticationError,
@@ -28,6 +29,7 @@ from ..errors import (
     ServerError,
     UnexpectedStatusError,
     UnsupportedFeatureError,
+    redact,
 )
 
 #: a 429 whose wait is longer than this is treated as quota exhaustion: move on, don't wait
@@ -237,6 +239,32 @@ def _get(headers: Mapping[str, str], name: str) -> str | None:
     return value
 
 
+#: where vendors name the request for their support: OpenAI and Azure ``x-request-id`` (Azure also
+#: ``apim-request-id``), Anthropic ``request-id``
+_REQUEST_ID_HEADERS = ("x-request-id", "request-id", "apim-request-id")
+
+
+def request_id(headers: Mapping[str, str]) -> str | None:
+    """The id the vendor gave the request (what its support asks for), or None."""
+    rid = next((v.strip() for name in _REQUEST_ID_HEADERS if (v := _get(headers, name)) and v.strip()), None)
+    return redact(rid[:200]) if rid else None
+
+
+def with_request_id(exc: ProviderError, headers: Mapping[str, str]) -> ProviderError:
+    """``exc`` carrying the id the vendor gave the failed request in ``details["request_id"]``, unless it has one:
+    for an error that came inside a 2xx answer (an error event in a stream, a failed response), whose request the
+    answer's headers name. An error that says an HTTP status (the vendor's own failure, as :func:`error_for` words
+    it) names the id beside it, as an HTTP error does, in the message the ledger and the trace keep."""
+    rid = None if "request_id" in exc.details else request_id(headers)
+    if rid is not None:
+        exc.details["request_id"] = rid
+        said = f": HTTP {exc.status}"
+        if exc.status is not None and said in exc.message:
+            exc.message = exc.message.replace(said, f"{said} (request id {rid})", 1)
+            exc.args = (exc.message,)
+    return exc
+
+
 def error_for(
     status: int,
     message: str,
@@ -246,11 +274,16 @@ def error_for(
     model: str,
     code: str | None = None,
 ) -> ProviderError:
-    """The error class for an HTTP failure, refined by the vendor's error code and message."""
+    """The error class for an HTTP failure, refined by the vendor's error code and message. Its message and
+    ``details["request_id"]`` name the request's id, which is what the vendor's support asks for."""
+    rid = request_id(headers)
+    status_text = f"HTTP {status} (request id {rid})" if rid else f"HTTP {status}"
+    text = f"{provider}:{model}: {status_text}: {message}" if message else f"{provider}:{model}: {status_text}"
+    kw: dict[str, Any] = {"provider": provider, "model": model, "status": status, "code": code}
+    if rid:
+        kw["request_id"] = rid
     code_l = (code or "").lower()
     msg_l = _LINK.sub(" ", message.lower())
-    text = f"{provider}:{model}: HTTP {status}: {message}" if message else f"{provider}:{model}: HTTP {status}"
-    kw = {"provider": provider, "model": model, "status": status, "code": code}
     if status == 429 or code_l in ("rate_limit_exceeded", "rate_limit_error", "resource_exhausted"):
         wait = parse_retry_after(headers)
         if wait is None:

@@ -311,7 +311,8 @@ class FakeOpenAI:
         include_usage = bool((body.get("stream_options") or {}).get("include_usage"))
         if isinstance(step, ErrorReply):
             first = R.chat_chunks(model, R.reply("partial"), include_usage=include_usage)[:2]
-            return await self._sse(request, [(None, e) for e in first] + [(None, R.chat_error_chunk(step))], Reply())
+            events = [(None, e) for e in first] + [(None, R.chat_error_chunk(step))]
+            return await self._sse(request, events, Reply(headers=step.headers))
         chunks = R.chat_chunks(model, step, include_usage=include_usage)
         if azure:
             # Azure streams the prompt's filter results first, in a chunk with no choice, id or model, and
@@ -349,7 +350,7 @@ class FakeOpenAI:
         if isinstance(step, ErrorReply):
             first = R.response_events(body, R.reply("partial"), response_id=response_id)[:5]
             events = [*first, R.response_error_event(step, len(first))]
-            return await self._sse(request, [(e["type"], e) for e in events], Reply())
+            return await self._sse(request, [(e["type"], e) for e in events], Reply(headers=step.headers))
         events = R.response_events(body, step, response_id=response_id)
         return await self._sse(request, [(e["type"], e) for e in events], step)
 
