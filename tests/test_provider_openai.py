@@ -604,6 +604,9 @@ ERROR_CASES = [
         False,
         True,
     ),
+    # larger than the organisation's tokens-per-minute limit for the model: sent again it is refused again, so it
+    # is not retried (it was, as a rate limit, each try spending a request of the per-minute budget)
+    (429, "tokens", "rate_limit_exceeded", R.TOO_LARGE, E.QuotaExhaustedError, False, True),
     (500, "server_error", None, "The server had an error", E.ServerError, True, True),
     (502, "server_error", None, "Bad gateway", E.ServerError, True, True),
     (503, "server_error", None, "The engine is currently overloaded", E.OverloadedError, True, True),
@@ -876,3 +879,13 @@ async def test_an_error_keeps_the_request_id_openai_support_asks_for(
     assert err.details["request_id"] == "req_7f3a9c0d1e2b4a5f"
     assert err.to_dict()["request_id"] == "req_7f3a9c0d1e2b4a5f"
     assert "request id req_7f3a9c0d1e2b4a5f" in err.message  # kept in the ledger's error_message and the trace
+
+
+async def test_a_request_too_large_for_the_rate_limit_says_how_to_fix_it(
+    fake_openai: FakeOpenAI, provider: OpenAIProvider
+):
+    fake_openai.queue(R.request_too_large())
+    with pytest.raises(E.QuotaExhaustedError) as info:
+        await provider.complete(ask(max_tokens=16000), target(fake_openai, "chat"))
+    assert info.value.retry_after is None
+    assert "max_tokens counts toward it" in info.value.message and "usage tier" in info.value.message

@@ -71,6 +71,14 @@ _CONTEXT_HINTS = (
     "exceed_context_size",
     "exceeds the available context size",
 )
+#: OpenAI's 429 for a request larger than the organisation's tokens-per-minute limit for the model: "Request too
+#: large for gpt-4o in organization org-... on tokens per min (TPM): Limit 30000, Requested 36881. The input or
+#: output tokens must be reduced in order to run successfully."
+_TOO_LARGE = re.compile(r"\brequest too large\b|must be reduced in order to run successfully", re.IGNORECASE)
+_TOO_LARGE_FIX = (
+    "the request alone is larger than the per-minute token limit, and max_tokens counts toward it: lower "
+    "max_tokens or shorten the prompt, or raise the limit (a higher usage tier)"
+)
 _POLICY_CODES = frozenset({"invalid_prompt", "bio_policy"})
 _QUOTA_HINTS = ("insufficient_quota", "quota", "billing", "credit balance", "exceeded your current")
 #: a link in a message: where to read more or ask for more, not what happened. Azure's per-minute 429 ends
@@ -285,6 +293,9 @@ def error_for(
     code_l = (code or "").lower()
     msg_l = _LINK.sub(" ", message.lower())
     if status == 429 or code_l in ("rate_limit_exceeded", "rate_limit_error", "resource_exhausted"):
+        if _TOO_LARGE.search(message):
+            # the request alone is over the limit: no wait lets it through, and each try spends a request
+            return QuotaExhaustedError(f"{text}; {_TOO_LARGE_FIX}", **kw)
         wait = parse_retry_after(headers)
         if wait is None:
             wait = wait_in_message(message)

@@ -35,6 +35,8 @@ __all__ = [
     "error",
     "rate_limited",
     "insufficient_quota",
+    "request_too_large",
+    "TOO_LARGE",
     "context_length_exceeded",
     "model_not_found",
     "server_error",
@@ -174,6 +176,19 @@ def insufficient_quota() -> ErrorReply:
         type="insufficient_quota",
         code="insufficient_quota",
     )
+
+
+#: OpenAI's 429 for a request larger than the organisation's tokens-per-minute limit for the model (prompt plus
+#: max_tokens): no wait will let it through
+TOO_LARGE = (
+    "Request too large for gpt-4o in organization org-test on tokens per min (TPM): Limit 30000, Requested 36881. "
+    "The input or output tokens must be reduced in order to run successfully. Visit "
+    "https://platform.openai.com/account/rate-limits to learn more."
+)
+
+
+def request_too_large() -> ErrorReply:
+    return ErrorReply(429, TOO_LARGE, type="tokens", code="rate_limit_exceeded")
 
 
 def context_length_exceeded(limit: int = 128000, asked: int = 130512) -> ErrorReply:
