@@ -208,6 +208,12 @@ def _check_params(params: Mapping[str, Any]) -> None:
                 f"params.{key} {value!r} is billed above the standard rate magsag reserves budget at, so "
                 f"budgets would count too little; use {cheaper}, or leave it out"
             )
+        if key == "background" and value:
+            raise ConfigError(
+                "params.background: the Responses API would answer at once with a queued response and generate "
+                "the answer later (billed all the same), which magsag never fetches; leave it out (a long answer "
+                "is streamed instead)"
+            )
         if key in ROUTER_FIELDS:
             raise ConfigError(
                 f"params.{key} would replace a field magsag sets itself (and that governance and budgets "

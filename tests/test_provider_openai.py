@@ -889,3 +889,13 @@ async def test_a_request_too_large_for_the_rate_limit_says_how_to_fix_it(
         await provider.complete(ask(max_tokens=16000), target(fake_openai, "chat"))
     assert info.value.retry_after is None
     assert "max_tokens counts toward it" in info.value.message and "usage tier" in info.value.message
+
+
+async def test_a_response_that_is_not_done_is_no_answer(fake_openai: FakeOpenAI, provider: OpenAIProvider):
+    # a background response is answered at once, "queued" with no output: it was returned as an empty answer
+    request = ask("Write a long report.")
+    request.extra["background"] = True
+    with pytest.raises(E.MalformedResponseError) as info:
+        await provider.complete(request, target(fake_openai, "responses"))
+    assert "'queued'" in info.value.message and "background" in info.value.message
+    assert info.value.maybe_billed  # generated (and billed) later, at a cost no one reported

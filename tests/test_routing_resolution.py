@@ -538,6 +538,9 @@ def test_an_origin_allowed_for_one_provider_does_not_receive_anothers_key(catalo
         # a stored prompt template: its messages are billed as input the reservation never saw
         ({"prompt": {"id": "pmpt_abc", "version": "2"}}, "params.prompt: the Responses API would bill"),
         ({"cachedContent": "cachedContents/big"}, "params.cachedContent: Gemini would add the cached context"),
+        # the Responses API's background mode answers "queued" at once and generates (and bills) later: magsag
+        # took the empty queued response for the answer
+        ({"background": True}, "params.background: the Responses API would answer at once with a queued response"),
     ],
 )
 def test_params_cannot_change_what_governance_checked(catalog, params, message):

@@ -150,6 +150,14 @@ def _result(data: dict[str, Any], *, provider: str, model: str) -> LLMResult:
             ),
             reported,
         )
+    if status in ("queued", "in_progress"):
+        # background mode (params.background): the answer is generated, and billed, after this reply
+        raise MalformedResponseError(
+            f"{provider}:{model}: the response is {status!r}, not done: it was made in background mode, whose "
+            "answer magsag does not fetch; leave 'background' out of the target's params",
+            provider=provider,
+            model=model,
+        )
     texts: list[str] = []
     refusals: list[str] = []
     calls: list[ToolCall] = []

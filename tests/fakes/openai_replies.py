@@ -376,6 +376,9 @@ def response_object(body: dict[str, Any], r: Reply, *, response_id: str, status:
             output.append(_message_item(f"msg_{response_id}", r.text, "completed"))
         output += [_call_item(c, c.arguments_json(), "completed") for c in r.tool_calls]
     incomplete = None
+    if status == "completed" and body.get("background"):
+        # background mode: answered at once, before the model has begun; the answer is fetched later
+        status, output = "queued", []
     if status == "completed" and r.failed is not None:
         status, output = "failed", []
     if status == "completed" and r.finish in ("length", "content_filter"):
@@ -413,7 +416,7 @@ def response_object(body: dict[str, Any], r: Reply, *, response_id: str, status:
         "truncation": "disabled",
         "metadata": body.get("metadata", {}),
     }
-    if status != "in_progress":  # the spec has no null usage: it is absent until the response is done
+    if status not in ("in_progress", "queued"):  # the spec has no null usage: it is absent until the response is done
         obj["usage"] = usage
     return obj
 
