@@ -899,3 +899,26 @@ async def test_a_response_that_is_not_done_is_no_answer(fake_openai: FakeOpenAI,
         await provider.complete(request, target(fake_openai, "responses"))
     assert "'queued'" in info.value.message and "background" in info.value.message
     assert info.value.maybe_billed  # generated (and billed) later, at a cost no one reported
+
+
+@pytest.mark.parametrize(
+    "model", ["o3-pro", "o1-pro-2025-03-19", "gpt-5-pro", "gpt-5.1-codex-mini", "codex-mini-latest"]
+)
+async def test_a_model_only_the_responses_api_serves_is_called_there(
+    fake_openai: FakeOpenAI, provider: OpenAIProvider, model: str
+):
+    # on Chat Completions OpenAI answers 404 "only supported in v1/responses", which was taken for an unknown model
+    result = await provider.complete(ask("hi", max_tokens=8), target(fake_openai, "chat", model))
+    assert fake_openai.paths() == ["/v1/responses"] and result.text == "ok"
+    assert sent(fake_openai)["max_output_tokens"] == 16  # the Responses API's minimum, which budgets reserve
+    assert OpenAIProvider.min_output_tokens(Target("openai", model)) == 16
+
+
+async def test_chat_asked_of_a_model_only_the_responses_api_serves_says_to_use_it(
+    fake_openai: FakeOpenAI, provider: OpenAIProvider
+):
+    chat = Target("openai", "o3-pro", base_url=fake_openai.url + "/v1", params=(("api", "chat"),))
+    with pytest.raises(E.UnsupportedFeatureError) as info:
+        await provider.complete(ask("hi"), chat)
+    assert info.value.moves_on and "params: {api: responses}" in info.value.message
+    assert "check the model name" not in info.value.message  # not a wrong name or base URL

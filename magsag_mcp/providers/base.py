@@ -19,6 +19,7 @@ from urllib.parse import urlsplit
 from ..errors import (
     AuthenticationError,
     MalformedResponseError,
+    ModelNotFoundError,
     NotConfiguredError,
     ProviderConnectionError,
     ProviderError,
@@ -298,7 +299,8 @@ class HTTPProvider(Provider):
         ``/v1`` too many or too few) as an unknown model: its message names the URL and what the base
         URL should be."""
         exc = _stamp(wire.map_error(resp, provider=self.name, model=model), self.name, model)
-        if resp.status == 404 and self.endpoint.base_url_hint:
+        # (a 404 the body says is something else, such as a model another API of the vendor's serves, is not)
+        if resp.status == 404 and self.endpoint.base_url_hint and isinstance(exc, ModelNotFoundError):
             exc.message = redact(
                 f"{exc.message}; {_shown(url)} was not found: check the model name, "
                 f"and that {self.endpoint.base_url_hint}"

@@ -17,6 +17,7 @@ from ..types import LLMRequest, LLMResult, Target
 from .base import Endpoint, HTTPProvider, ProgressCallback, WireFormat
 from .capabilities import Capabilities
 from .openai_chat import ChatCompletionsFormat
+from .openai_models import responses_only
 from .openai_responses import MIN_OUTPUT_TOKENS, ResponsesFormat
 
 DEFAULT_AZURE_API_VERSION = "2024-10-21"
@@ -154,20 +155,26 @@ class CompatEndpoint(Endpoint):
 
 
 class OpenAIProvider(HTTPProvider):
-    """Chat Completions by default; ``params: {api: responses}`` on a target uses the Responses API."""
+    """Chat Completions by default; ``params: {api: responses}`` on a target uses the Responses API, as do the
+    models only it serves (o3-pro, gpt-5-pro, gpt-5-codex, ...) unless the target says ``api: chat``."""
 
     def __init__(self, env: Mapping[str, str], transport: Transport) -> None:
         super().__init__(ChatCompletionsFormat(), OpenAIEndpoint(env), transport)
         self.responses = ResponsesFormat()
 
+    @staticmethod
+    def uses_responses(target: Target) -> bool:
+        api = target.param("api")
+        return api == "responses" or (api is None and responses_only(target.model))
+
     @classmethod
     def min_output_tokens(cls, target: Target) -> int:
-        return MIN_OUTPUT_TOKENS if target.param("api") == "responses" else 0
+        return MIN_OUTPUT_TOKENS if cls.uses_responses(target) else 0
 
     async def complete(
         self, request: LLMRequest, target: Target, *, progress: ProgressCallback | None = None
     ) -> LLMResult:
-        if target.param("api") != "responses":
+        if not self.uses_responses(target):
             return await self.call(self.wire, request, target, progress=progress)
         return await self.call(self.responses, request, target, progress=progress)
 

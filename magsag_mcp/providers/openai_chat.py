@@ -7,9 +7,18 @@ decides where it goes and which token-limit field the server understands.
 from __future__ import annotations
 
 import json
+import re
 from typing import Any
 
-from ..errors import ContentFilteredError, MalformedResponseError, ProviderConnectionError, ProviderError, excerpt
+from ..errors import (
+    ContentFilteredError,
+    MalformedResponseError,
+    ModelNotFoundError,
+    ProviderConnectionError,
+    ProviderError,
+    UnsupportedFeatureError,
+    excerpt,
+)
 from ..transport import HttpResponse, SSEEvent
 from ..types import FinishReason, LLMRequest, LLMResult, Message, ToolCall, Usage
 from .base import StreamAccumulator, WireFormat, first_stops, with_reported_usage
@@ -75,7 +84,20 @@ def openai_error(response: HttpResponse, *, provider: str, model: str) -> Provid
             message = _fastapi_detail(body["detail"])
     else:
         message = excerpt(response.body, 300)
-    return error_for(response.status, message, headers=response.headers, provider=provider, model=model, code=code)
+    exc = error_for(response.status, message, headers=response.headers, provider=provider, model=model, code=code)
+    if isinstance(exc, ModelNotFoundError) and _RESPONSES_ONLY_SAID.search(message):
+        # "This model is only supported in v1/responses and not in v1/chat/completions.": no wrong name or URL
+        return UnsupportedFeatureError(
+            f"{exc.message}; call it through the Responses API: set params: {{api: responses}} on the target",
+            provider=provider,
+            model=model,
+            status=response.status,
+            **exc.details,
+        )
+    return exc
+
+
+_RESPONSES_ONLY_SAID = re.compile(r"only supported in v1/responses", re.IGNORECASE)
 
 
 def error_status(error: Any, default: int = 500) -> int:

@@ -8,6 +8,19 @@ import re
 from typing import Any
 
 _O_SERIES = re.compile(r"^o\d")
+#: models the Responses API serves and Chat Completions does not (it answers 404 "This model is only supported in
+#: v1/responses and not in v1/chat/completions."): the pro, codex and deep-research models, computer-use-preview
+_RESPONSES_ONLY = re.compile(
+    r"^(?:o1-pro|o3-pro|gpt-5(?:\.\d+)?-pro|codex-mini|gpt-5(?:\.\d+)?-codex|o3-deep-research|o4-mini-deep-research"
+    r"|computer-use-preview)(?:-|$)"
+)
+
+
+def responses_only(model: str) -> bool:
+    """Whether OpenAI serves ``model`` on the Responses API alone (o3-pro, gpt-5-pro, gpt-5-codex, ...)."""
+    return bool(_RESPONSES_ONLY.match(_base_name(model)))
+
+
 #: the gpt-5 family (gpt-5, gpt-5-mini, gpt-5.1, gpt-5.2-pro, gpt-5-codex, ...); its -chat variants do not reason
 _GPT5 = re.compile(r"^gpt-5(?:[.-]|$)")
 #: the gpt-5 models whose reasoning effort is "none" unless the call sets one: gpt-5.1 and gpt-5.2 (and their

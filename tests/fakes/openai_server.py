@@ -480,6 +480,13 @@ def temperature_refused(model: str, temperature: Any, effort: Any) -> ErrorReply
     )
 
 
+#: models the Responses API serves and Chat Completions does not (the pro, codex and deep-research models)
+RESPONSES_ONLY = re.compile(
+    r"^(?:o1-pro|o3-pro|gpt-5(?:\.\d+)?-pro|codex-mini|gpt-5(?:\.\d+)?-codex|o3-deep-research|o4-mini-deep-research"
+    r"|computer-use-preview)(?:-|$)"
+)
+
+
 def model_refuses(body: dict[str, Any]) -> ErrorReply | None:
     """What OpenAI answers a spec-valid chat request that the model itself cannot take.
 
@@ -489,6 +496,10 @@ def model_refuses(body: dict[str, Any]) -> ErrorReply | None:
     temperature. These are their real error bodies.
     """
     model = str(body.get("model", ""))
+    if RESPONSES_ONLY.match(model):
+        return R.error(
+            404, "This model is only supported in v1/responses and not in v1/chat/completions.", param="model"
+        )
     if (missing := format_refused(body)) is not None:
         return missing
     if (_NO_STOP.match(model) or (_GPT5.match(model) and "-chat" not in model)) and body.get("stop") is not None:
