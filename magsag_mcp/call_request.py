@@ -127,7 +127,7 @@ def _messages(raw: Any, where: str = "model_config") -> list[Message]:
                     ) from None
             if not isinstance(args, Mapping):
                 raise PayloadError(f"{where}.messages[{i}].tool_calls[{j}].arguments must be a JSON object")
-            signature = tc.get("signature")  # Gemini's, or Claude's thinking, as invoke returned it
+            signature = tc.get("signature")  # Gemini's, or Claude's or OpenAI's reasoning, as invoke returned it
             calls.append(
                 ToolCall(
                     str(tc.get("id") or f"call_{len(calls)}"),

@@ -22,7 +22,8 @@ class ToolCall:
     name: str
     arguments: dict[str, Any]
     #: Gemini's ``thoughtSignature`` for the call (opaque): Gemini 3 refuses a follow-up whose history
-    #: lost it, so it goes back with the call
+    #: lost it, so it goes back with the call; also Claude's thinking blocks and OpenAI's reasoning items
+    #: (Responses API) before the call, each marked as its vendor's
     signature: str | None = None
 
     def to_dict(self) -> dict[str, Any]:

@@ -922,3 +922,54 @@ async def test_chat_asked_of_a_model_only_the_responses_api_serves_says_to_use_i
         await provider.complete(ask("hi"), chat)
     assert info.value.moves_on and "params: {api: responses}" in info.value.message
     assert "check the model name" not in info.value.message  # not a wrong name or base URL
+
+
+@pytest.mark.parametrize("stream", [False, True])
+async def test_the_reasoning_before_a_tool_call_goes_back_with_it(
+    fake_openai: FakeOpenAI, provider: OpenAIProvider, stream: bool
+):
+    # a reasoning model's tool calls must go back with the reasoning items before them (with store false, their
+    # encrypted content): they were dropped, and o3 / gpt-5 reasoned again from scratch after every tool result
+    fake_openai.queue(R.reply(tool_calls=[R.call("get_weather", {"city": "Paris"}, id="call_w")], reasoning="gAAA-enc"))
+    first = await provider.complete(
+        ask("Weather in Paris?", tools=[WEATHER], stream=stream), target(fake_openai, "responses", "o3")
+    )
+    (tc,) = first.tool_calls
+    assert tc.signature  # rides on the call, to come back with it (as Gemini's signature and Claude's thinking do)
+    followup = LLMRequest(
+        [
+            Message("user", "Weather in Paris?"),
+            Message("assistant", tool_calls=[tc]),
+            Message("tool", '{"temp": 21}', tool_call_id="call_w", name="get_weather"),
+        ],
+        tools=[WEATHER],
+        stream=stream,
+    )
+    await provider.complete(followup, target(fake_openai, "responses", "o3"))
+    items = sent(fake_openai)["input"]
+    assert [i.get("type") for i in items[1:]] == ["reasoning", "function_call", "function_call_output"]
+    assert items[1]["encrypted_content"] == "gAAA-enc" and items[1]["summary"] == []
+    # Chat Completions has no place for it: the same history goes there without it
+    await provider.complete(followup, target(fake_openai, "chat", "o3"))
+    assert "gAAA" not in json.dumps(sent(fake_openai))
+
+
+def test_openai_reasoning_on_a_call_is_no_gemini_signature():
+    from magsag_mcp.providers.gemini import UNSIGNED, GeminiFormat
+    from magsag_mcp.providers.openai_responses import ResponsesFormat
+
+    data = {
+        "status": "completed",
+        "output": [
+            {"type": "reasoning", "id": "rs_1", "summary": [], "encrypted_content": "gAAA-enc"},
+            {"type": "function_call", "call_id": "call_w", "name": "get_weather", "arguments": "{}"},
+        ],
+    }
+    (tc,) = ResponsesFormat().parse_response(data, provider="openai", model="o3").tool_calls
+    history = [
+        Message("user", "hi"),
+        Message("assistant", tool_calls=[tc]),
+        Message("tool", "{}", tool_call_id="call_w"),
+    ]
+    body, _ = GeminiFormat().build(LLMRequest(history), "gemini-3-pro-preview", stream=False)
+    assert body["contents"][1]["parts"][0]["thoughtSignature"] == UNSIGNED

@@ -156,8 +156,9 @@ class ToolCallOut(_Out):
     id: str
     name: str
     arguments: dict[str, Any]
-    #: Gemini's signature for the call, or the thinking Claude did before it (with thinking on): send it back
-    #: with the call (Gemini 3 and Claude with thinking require it)
+    #: Gemini's signature for the call, or the thinking Claude (with thinking on) or an OpenAI reasoning model
+    #: (Responses API) did before it: send it back with the call (Gemini 3, Claude with thinking and OpenAI's
+    #: reasoning models require it)
     signature: str | None = None
 
 

@@ -28,6 +28,7 @@ from .anthropic_thinking import is_thinking
 from .base import Endpoint, HTTPProvider, StreamAccumulator, WireFormat, first_stops, with_reported_usage
 from .gemini_errors import gemini_error
 from .json_output import with_json_instruction
+from .openai_responses import is_reasoning
 
 _BLOCKED = {
     "SAFETY",
@@ -230,8 +231,10 @@ class GeminiFormat(WireFormat):
                 parts.append({"functionCall": {"name": tc.name, "args": tc.arguments}})
                 # Gemini 3 refuses a turn whose first call lost its signature: a call it did not sign (another
                 # model's history, a client that kept only id, name and arguments) gets Google's stand-in
-                # (Anthropic's thinking blocks, which ride on a call's signature too, are not Gemini's)
-                signature = (None if is_thinking(tc.signature) else tc.signature) or (UNSIGNED if i == 0 else None)
+                # (Anthropic's thinking blocks and OpenAI's reasoning items, which ride on a call's signature too,
+                # are not Gemini's)
+                foreign = is_thinking(tc.signature) or is_reasoning(tc.signature)
+                signature = (None if foreign else tc.signature) or (UNSIGNED if i == 0 else None)
                 if signature:
                     parts[-1]["thoughtSignature"] = signature
             if not parts:

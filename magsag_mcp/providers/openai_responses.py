@@ -25,10 +25,64 @@ def _items(msg: Message) -> list[dict[str, Any]]:
     if msg.content:
         items.append({"role": msg.role, "content": msg.content})
     for tc in msg.tool_calls:
+        items.extend(reasoning_items(tc.signature))
         items.append(
             {"type": "function_call", "call_id": tc.id, "name": tc.name, "arguments": json.dumps(tc.arguments)}
         )
     return items
+
+
+#: what marks a ToolCall's ``signature`` as the Responses API's reasoning items before the call (JSON after it)
+REASONING_TAG = "openai-reasoning:"
+
+
+def is_reasoning(signature: str | None) -> bool:
+    """Whether a ToolCall's signature holds OpenAI reasoning items (which no other vendor takes)."""
+    return isinstance(signature, str) and signature.startswith(REASONING_TAG)
+
+
+def _signature_for(reasoning: list[dict[str, Any]]) -> str | None:
+    """The reasoning items that came before a function call, as its call's signature: a reasoning model's tool
+    calls must go back with them (OpenAI's function-calling guide), and with ``store: false`` only their
+    ``encrypted_content`` carries them (an id alone is refused: "Items are not persisted when store is false").
+    Items without it cannot go back, and are not kept."""
+    kept = [
+        {
+            "type": "reasoning",
+            "id": r["id"],
+            "summary": r.get("summary") or [],
+            "encrypted_content": r["encrypted_content"],
+        }
+        for r in reasoning
+        if isinstance(r.get("id"), str) and isinstance(r.get("encrypted_content"), str) and r["encrypted_content"]
+    ]
+    return REASONING_TAG + json.dumps(kept, separators=(",", ":")) if kept else None
+
+
+def reasoning_items(signature: str | None) -> list[dict[str, Any]]:
+    """The items :func:`_signature_for` made, as the input takes them; [] for any other signature, or one that is
+    not as it was made (the caller sends it back: a broken one would be refused, and stop the cascade)."""
+    if not is_reasoning(signature):
+        return []
+    try:
+        items = json.loads(signature[len(REASONING_TAG) :])  # type: ignore[index]
+    except (ValueError, RecursionError):
+        return []
+    if not isinstance(items, list) or not all(_as_made(i) for i in items):
+        return []
+    return items
+
+
+def _as_made(item: Any) -> bool:
+    return (
+        isinstance(item, dict)
+        and item.keys() == {"type", "id", "summary", "encrypted_content"}
+        and item["type"] == "reasoning"
+        and isinstance(item["id"], str)
+        and isinstance(item["summary"], list)
+        and isinstance(item["encrypted_content"], str)
+        and bool(item["encrypted_content"])
+    )
 
 
 MIN_OUTPUT_TOKENS = 16
@@ -161,9 +215,13 @@ def _result(data: dict[str, Any], *, provider: str, model: str) -> LLMResult:
     texts: list[str] = []
     refusals: list[str] = []
     calls: list[ToolCall] = []
+    #: reasoning items since the last function call: they go back with the next one
+    reasoning: list[dict[str, Any]] = []
     for item in data["output"]:
         kind = item.get("type")
-        if kind == "message":
+        if kind == "reasoning":
+            reasoning.append(item)
+        elif kind == "message":
             for part in item.get("content") or []:
                 if part.get("type") == "output_text":
                     texts.append(part.get("text") or "")
@@ -182,8 +240,10 @@ def _result(data: dict[str, Any], *, provider: str, model: str) -> LLMResult:
                         cut=status == "incomplete"
                         and (data.get("incomplete_details") or {}).get("reason") == "max_output_tokens",
                     ),
+                    signature=_signature_for(reasoning),
                 )
             )
+            reasoning = []
     if refusals and not texts and not calls:
         raise refused("".join(refusals), reported, provider=provider, model=model)
     finish: FinishReason = "tool_calls" if calls else "stop"

@@ -110,6 +110,9 @@ class Reply:
     #: Responses API only: the response failed (status "failed", this ``{code, message}`` as its error;
     #: streamed, ``response.failed``), after the model had used ``usage``
     failed: dict[str, str] | None = None
+    #: Responses API only: the model reasoned first; its output starts with a reasoning item carrying this as its
+    #: ``encrypted_content`` (populated by default, the spec says), which a later turn must send back
+    reasoning: str | None = None
 
 
 def reply(text: str | None = "ok", *, tool_calls: list[FakeToolCall] | None = None, **kw: Any) -> Reply:
@@ -355,6 +358,10 @@ def _message_item(item_id: str, text: str, status: str, *, refusal: str | None =
     return {"type": "message", "id": item_id, "status": status, "role": "assistant", "content": content}
 
 
+def _reasoning_item(response_id: str, encrypted: str) -> dict[str, Any]:
+    return {"type": "reasoning", "id": f"rs_{response_id}", "summary": [], "encrypted_content": encrypted}
+
+
 def _call_item(c: FakeToolCall, arguments: str, status: str) -> dict[str, Any]:
     return {
         "type": "function_call",
@@ -370,6 +377,8 @@ def response_object(body: dict[str, Any], r: Reply, *, response_id: str, status:
     """The ``Response`` object as OpenAI returns it, echoing the request's settings."""
     output: list[dict[str, Any]] = []
     if status != "in_progress":
+        if r.reasoning is not None:
+            output.append(_reasoning_item(response_id, r.reasoning))
         if r.refusal is not None:
             output.append(_message_item(f"msg_{response_id}", "", "completed", refusal=r.refusal))
         elif r.text is not None:
@@ -432,6 +441,11 @@ def response_events(body: dict[str, Any], r: Reply, *, response_id: str) -> list
     emit("response.created", response=started)
     emit("response.in_progress", response=started)
     index = 0
+    if r.reasoning is not None:
+        item = _reasoning_item(response_id, r.reasoning)
+        emit("response.output_item.added", output_index=index, item={**item, "encrypted_content": None})
+        emit("response.output_item.done", output_index=index, item=item)
+        index += 1
     if r.refusal is not None:
         item_id = f"msg_{response_id}"
         emit("response.output_item.added", output_index=index, item=_message_item(item_id, "", "in_progress"))

@@ -542,9 +542,20 @@ def model_refuses(body: dict[str, Any]) -> ErrorReply | None:
 
 
 def responses_model_refuses(body: dict[str, Any]) -> ErrorReply | None:
-    """What the Responses API answers a spec-valid request the model cannot take: a temperature other than the
-    default while it reasons (``reasoning.effort``, or the model's default effort)."""
+    """What the Responses API answers a spec-valid request it cannot take: a reasoning item sent back without its
+    encrypted content when nothing is stored; a temperature other than the default while the model reasons
+    (``reasoning.effort``, or the model's default effort)."""
     reasoning = body.get("reasoning") if isinstance(body.get("reasoning"), dict) else {}
+    if body.get("store") is False:
+        for item in body.get("input") if isinstance(body.get("input"), list) else []:
+            if isinstance(item, dict) and item.get("type") == "reasoning" and not item.get("encrypted_content"):
+                # not stored, the item can be found by its id alone nowhere
+                return R.error(
+                    404,
+                    f"Item with id '{item.get('id')}' not found. Items are not persisted when `store` is set to "
+                    "false. Try again with `store` set to true, or remove this item from your input.",
+                    param="input",
+                )
     return temperature_refused(str(body.get("model", "")), body.get("temperature"), reasoning.get("effort"))
 
 
