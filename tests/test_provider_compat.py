@@ -96,3 +96,12 @@ async def test_other_error_body_shapes_keep_their_message(
     with pytest.raises(E.BadRequestError) as info:
         await CompatProvider(env_for(fake_openai), transport).complete(ask(), Target("compat", MODEL))
     assert expected in info.value.message
+
+
+async def test_a_401_from_a_server_sent_no_key_says_which_variable_to_set(
+    fake_openai: FakeOpenAI, transport: Transport
+):
+    # the key is optional for compat: a server that wants one answered 401 and nothing said where it goes
+    with pytest.raises(E.AuthenticationError) as info:
+        await CompatProvider(env_for(fake_openai, key=None), transport).complete(ask(), Target("compat", MODEL))
+    assert info.value.message.endswith("no key was sent: set MAGSAG_COMPAT_API_KEY")

@@ -973,3 +973,19 @@ def test_openai_reasoning_on_a_call_is_no_gemini_signature():
     ]
     body, _ = GeminiFormat().build(LLMRequest(history), "gemini-3-pro-preview", stream=False)
     assert body["contents"][1]["parts"][0]["thoughtSignature"] == UNSIGNED
+
+
+async def test_a_401_names_the_settings_that_were_sent(fake_openai: FakeOpenAI, transport: Transport):
+    # "HTTP 401: OpenAI-Organization header should match organization for API key" did not say that the header
+    # was OPENAI_ORG_ID, left set from another account
+    fake_openai.organization = "org-mine"
+    env = {"OPENAI_API_KEY": DEFAULT_KEY, "OPENAI_ORG_ID": "org-other"}
+    with pytest.raises(E.AuthenticationError) as info:
+        await OpenAIProvider(env, transport).complete(ask(), target(fake_openai, "chat"))
+    assert "OPENAI_API_KEY" in info.value.message
+    assert "OPENAI_ORG_ID (sent as OpenAI-Organization)" in info.value.message
+    with pytest.raises(E.AuthenticationError) as info:
+        await OpenAIProvider({"OPENAI_API_KEY": "sk-wrong-0123456789abcdef"}, transport).complete(
+            ask(), target(fake_openai, "chat")
+        )
+    assert "check OPENAI_API_KEY" in info.value.message and "OPENAI_ORG_ID" not in info.value.message

@@ -156,6 +156,13 @@ class Endpoint(ABC):
     @abstractmethod
     def headers(self, model: str) -> dict[str, str]: ...
 
+    def auth_hint(self) -> str:
+        """What to check when the vendor answers 401: the variable whose key was sent (never the key)."""
+        name = next((n for n in self.key_env if (self.env.get(n) or "").strip()), None)
+        if name is None:  # a server whose key is optional (compat, local)
+            return f"no key was sent: set {' or '.join(self.key_env)}" if self.key_env else ""
+        return f"check {name}, whose key was sent"
+
     def url(self, wire: WireFormat, target: Target, *, stream: bool) -> tuple[str, dict[str, str]]:
         params = wire.stream_params() if stream else {}
         return self.base_url(target).rstrip("/") + wire.path(target.model, stream=stream), params
@@ -299,12 +306,14 @@ class HTTPProvider(Provider):
         ``/v1`` too many or too few) as an unknown model: its message names the URL and what the base
         URL should be."""
         exc = _stamp(wire.map_error(resp, provider=self.name, model=model), self.name, model)
+        hint = None
         # (a 404 the body says is something else, such as a model another API of the vendor's serves, is not)
         if resp.status == 404 and self.endpoint.base_url_hint and isinstance(exc, ModelNotFoundError):
-            exc.message = redact(
-                f"{exc.message}; {_shown(url)} was not found: check the model name, "
-                f"and that {self.endpoint.base_url_hint}"
-            )
+            hint = f"{_shown(url)} was not found: check the model name, and that {self.endpoint.base_url_hint}"
+        elif resp.status == 401 and isinstance(exc, AuthenticationError):
+            hint = self.endpoint.auth_hint()  # the vendor's message cannot name the settings that were sent
+        if hint:
+            exc.message = redact(f"{exc.message}; {hint}")
             exc.args = (exc.message,)
         return exc
 

@@ -45,6 +45,20 @@ class OpenAIEndpoint(Endpoint):
             hdrs["OpenAI-Project"] = project
         return hdrs
 
+    def auth_hint(self) -> str:
+        """The key's variable, and the organization and project sent with it, which must be the key's own (OpenAI
+        answers 401 "OpenAI-Organization header should match organization for API key" otherwise)."""
+        org = next((n for n in ("OPENAI_ORG_ID", "OPENAI_ORGANIZATION") if self.setting(n)), None)  # as headers()
+        sent = [
+            f"{name} (sent as {header})"
+            for name, header in ((org, "OpenAI-Organization"), ("OPENAI_PROJECT_ID", "OpenAI-Project"))
+            if name and self.setting(name)
+        ]
+        hint = super().auth_hint()
+        if not sent:
+            return hint
+        return f"{hint}, and {' and '.join(sent)}, which must be the key's own organization and project (or unset)"
+
 
 class AzureEndpoint(Endpoint):
     """``{endpoint}/openai/deployments/{deployment}/chat/completions?api-version=...``, ``api-key`` (or an

@@ -100,6 +100,8 @@ class FakeOpenAI:
         self.azure_key = azure_key
         #: a Microsoft Entra ID token the Azure routes also take, as ``Authorization: Bearer`` (None: none does)
         self.azure_token: str | None = None
+        #: the organization the key belongs to: a request naming another in ``OpenAI-Organization`` is refused
+        self.organization: str | None = None
         self.default = default or R.reply("ok")
         self.validate = validate
         self.steps: deque[Step] = deque()
@@ -189,9 +191,19 @@ class FakeOpenAI:
         return problems
 
     def _bearer_ok(self, request: web.Request) -> bool:
-        return self.key is None or request.headers.get("Authorization") == f"Bearer {self.key}"
+        if self.key is None:
+            return True
+        return request.headers.get("Authorization") == f"Bearer {self.key}" and not self._other_org(request)
+
+    def _other_org(self, request: web.Request) -> bool:
+        org = request.headers.get("OpenAI-Organization")
+        return self.organization is not None and org not in (None, self.organization)
 
     def _unauthorized(self, request: web.Request) -> web.Response:
+        if request.headers.get("Authorization") == f"Bearer {self.key}" and self._other_org(request):
+            # a key sent with an organization it does not belong to
+            message = "OpenAI-Organization header should match organization for API key"
+            return self._error(R.error(401, message, code="mismatched_organization"))
         # OpenAI echoes (a masked form of) the key it got; echoing it whole is the worst case for redaction.
         given = request.headers.get("Authorization", "").removeprefix("Bearer ")
         err = R.error(
