@@ -989,3 +989,14 @@ async def test_a_401_names_the_settings_that_were_sent(fake_openai: FakeOpenAI, 
             ask(), target(fake_openai, "chat")
         )
     assert "check OPENAI_API_KEY" in info.value.message and "OPENAI_ORG_ID" not in info.value.message
+
+
+async def test_json_mode_on_responses_says_json_in_the_input(fake_openai: FakeOpenAI, provider: OpenAIProvider):
+    # the Responses API reads "json" in the input messages alone: a skill whose system prompt said "Answer in JSON"
+    # was sent it as instructions and answered 400, a bad request that stopped the whole cascade
+    fake_openai.queue(R.json_reply({"answer": 42}))
+    request = ask("What is six times seven?", system="Answer in JSON.", json_output=True)
+    result = await provider.complete(request, target(fake_openai, "responses"))
+    assert result.parsed == {"answer": 42}
+    body = sent(fake_openai)
+    assert "instructions" not in body and body["input"][0] == {"role": "system", "content": "Answer in JSON."}

@@ -10,7 +10,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from ..errors import InvalidOutputError, PayloadError, ProviderError, excerpt
-from ..types import LLMRequest, LLMResult
+from ..types import LLMRequest, LLMResult, Message
 
 #: what a format without a JSON mode for this call (Anthropic always; Gemini beside tools) tells the model
 JSON_INSTRUCTION = "Answer with a single JSON object and nothing else: no prose, no code fences."
@@ -28,9 +28,14 @@ def json_mode_system(request: LLMRequest) -> str | None:
     asks for it."""
     if request.json_schema is not None or not request.json_output or "json" in (request.system or "").lower():
         return request.system
-    if any(m.content and "json" in m.content.lower() for m in request.messages):
+    if says_json(request.messages):
         return request.system
     return with_json_instruction(request.system)
+
+
+def says_json(messages: list[Message]) -> bool:
+    """Whether a message of the conversation says "json" (in any case)."""
+    return any(m.content and "json" in m.content.lower() for m in messages)
 
 
 _NOT_IN_NAME = re.compile(r"[^a-zA-Z0-9_-]")

@@ -13,7 +13,7 @@ from ..errors import ContentFilteredError, MalformedResponseError, ProviderConne
 from ..transport import HttpResponse, SSEEvent
 from ..types import FinishReason, LLMRequest, LLMResult, Message, ToolCall, Usage
 from .base import StreamAccumulator, WireFormat, with_reported_usage
-from .json_output import json_mode_system, schema_name
+from .json_output import json_mode_system, says_json, schema_name
 from .openai_chat import both_counts, openai_error, parse_arguments, refused
 from .openai_models import put_temperature
 
@@ -120,7 +120,11 @@ class ResponsesFormat(WireFormat):
             items.extend(_items(m))
         body: dict[str, Any] = {"model": model, "input": items, "store": False}
         system = json_mode_system(request)
-        if system:
+        if system and request.json_output and request.json_schema is None and not says_json(request.messages):
+            # JSON mode looks for "json" in the input messages alone, not in the instructions (400 "Response input
+            # messages must contain the word 'json' in some form"): the system prompt that says it goes first there
+            items.insert(0, {"role": "system", "content": system})
+        elif system:
             body["instructions"] = system
         if request.max_tokens is not None:
             # The Responses API refuses max_output_tokens below 16 (spec: minimum 16).

@@ -448,7 +448,8 @@ def format_refused(body: dict[str, Any], *, responses: bool = False) -> ErrorRep
         fmt = (body.get("text") or {}).get("format") if isinstance(body.get("text"), dict) else None
         if not (isinstance(fmt, dict) and fmt.get("type") == "json_object"):
             return None
-        if _mentions_json(body.get("instructions")) or _mentions_json(body.get("input")):
+        # the input messages alone: "json" in the instructions does not count (OpenAI's check reads the input)
+        if _mentions_json(body.get("input")):
             return None
         message = "Response input messages must contain the word 'json' in some form to use 'text.format' of type "
         return R.error(400, message + "'json_object'.", param="input")

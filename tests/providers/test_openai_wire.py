@@ -17,7 +17,9 @@ OPENAI_FORMATS = [c for c in CASES if c.name in ("openai", "openai-responses", "
 
 def system_sent(body: dict) -> str | None:
     if "input" in body:
-        return body.get("instructions")
+        # the Responses API's JSON mode reads "json" in the input alone: a system prompt that says it goes there
+        first = body["input"][0]
+        return first["content"] if first.get("role") == "system" else body.get("instructions")
     first = body["messages"][0]
     return first["content"] if first["role"] == "system" else None
 
