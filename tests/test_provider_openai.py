@@ -1000,3 +1000,18 @@ async def test_json_mode_on_responses_says_json_in_the_input(fake_openai: FakeOp
     assert result.parsed == {"answer": 42}
     body = sent(fake_openai)
     assert "instructions" not in body and body["input"][0] == {"role": "system", "content": "Answer in JSON."}
+
+
+@pytest.mark.parametrize("api", APIS)
+@pytest.mark.parametrize("model", ["o3", "gpt-5"])
+async def test_an_organization_not_verified_to_stream_gets_its_answer_unstreamed(
+    fake_openai: FakeOpenAI, provider: OpenAIProvider, api: str, model: str
+):
+    # OpenAI lets only verified organizations stream o3 and gpt-5; a call streamed (as every call with progress or
+    # a large max_tokens is) was answered 400, a bad request that stopped the whole cascade
+    fake_openai.verified = False
+    fake_openai.queue(R.reply("Paris"))
+    result = await provider.complete(ask("Capital of France?", stream=True), target(fake_openai, api, model))
+    assert result.text == "Paris"
+    assert [r.body.get("stream") for r in fake_openai.requests] == [True, None]
+    assert any("verif" in w and "not streamed" in w for w in result.warnings), result.warnings

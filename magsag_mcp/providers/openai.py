@@ -188,9 +188,20 @@ class OpenAIProvider(HTTPProvider):
     async def complete(
         self, request: LLMRequest, target: Target, *, progress: ProgressCallback | None = None
     ) -> LLMResult:
-        if not self.uses_responses(target):
-            return await self.call(self.wire, request, target, progress=progress)
-        return await self.call(self.responses, request, target, progress=progress)
+        wire = self.responses if self.uses_responses(target) else self.wire
+        try:
+            return await self.call(wire, request, target, progress=progress)
+        except UnsupportedFeatureError as exc:
+            if not request.stream or exc.details.get("param") != "stream":
+                raise
+        # OpenAI streams o3 and gpt-5 only for verified organizations; the 400 is not billed, and the model
+        # answers the same call unstreamed
+        result = await self.call(wire, replace(request, stream=False), target, progress=progress)
+        result.warnings.append(
+            f"openai:{target.model} streams only for verified organizations, so the answer was not streamed; verify "
+            "the organization at https://platform.openai.com/settings/organization/general to stream it"
+        )
+        return result
 
 
 def azure_v1_api(api_version: str) -> bool:

@@ -18,6 +18,7 @@ from ..errors import (
     ProviderError,
     UnsupportedFeatureError,
     excerpt,
+    redact,
 )
 from ..transport import HttpResponse, SSEEvent
 from ..types import FinishReason, LLMRequest, LLMResult, Message, ToolCall, Usage
@@ -65,7 +66,7 @@ def parse_arguments(raw: Any, *, provider: str, model: str, cut: bool = False) -
 
 def openai_error(response: HttpResponse, *, provider: str, model: str) -> ProviderError:
     """``{"error": {"message", "type", "param", "code"}}``: shared by Chat Completions and Responses."""
-    message, code = "", None
+    message, code, param = "", None, None
     try:
         body = response.json()
     except ProviderError:
@@ -75,6 +76,7 @@ def openai_error(response: HttpResponse, *, provider: str, model: str) -> Provid
         if isinstance(err, dict):
             message = str(err.get("message") or "")
             code = err.get("code") or err.get("type")
+            param = err.get("param") if isinstance(err.get("param"), str) else None
             code = str(code) if code is not None else None
             inner = err.get("innererror")  # Azure's ResponsibleAIPolicyViolation: which filters fired
             message += filter_note(inner.get("content_filter_result")) if isinstance(inner, dict) else ""
@@ -85,16 +87,20 @@ def openai_error(response: HttpResponse, *, provider: str, model: str) -> Provid
     else:
         message = excerpt(response.body, 300)
     exc = error_for(response.status, message, headers=response.headers, provider=provider, model=model, code=code)
+    if param:
+        exc.details["param"] = redact(param[:200])  # the field the API refused, as it named it
+    fix = None
     if isinstance(exc, ModelNotFoundError) and _RESPONSES_ONLY_SAID.search(message):
         # "This model is only supported in v1/responses and not in v1/chat/completions.": no wrong name or URL
-        return UnsupportedFeatureError(
-            f"{exc.message}; call it through the Responses API: set params: {{api: responses}} on the target",
-            provider=provider,
-            model=model,
-            status=response.status,
-            **exc.details,
-        )
-    return exc
+        fix = "call it through the Responses API: set params: {api: responses} on the target"
+    elif response.status == 400 and param == "stream":
+        # "Your organization must be verified to stream this model.": the model answers, only not streamed
+        fix = "this target cannot stream for this account"
+    if fix is None:
+        return exc
+    return UnsupportedFeatureError(
+        f"{exc.message}; {fix}", provider=provider, model=model, status=response.status, **exc.details
+    )
 
 
 _RESPONSES_ONLY_SAID = re.compile(r"only supported in v1/responses", re.IGNORECASE)

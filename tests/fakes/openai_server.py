@@ -102,6 +102,8 @@ class FakeOpenAI:
         self.azure_token: str | None = None
         #: the organization the key belongs to: a request naming another in ``OpenAI-Organization`` is refused
         self.organization: str | None = None
+        #: whether the organization is verified: one that is not may not stream the reasoning models (o3, gpt-5)
+        self.verified = True
         self.default = default or R.reply("ok")
         self.validate = validate
         self.steps: deque[Step] = deque()
@@ -247,9 +249,20 @@ class FakeOpenAI:
             return self._unauthorized(request)
         if problems := self._check("openai", "CreateChatCompletionRequest", request, body):
             return self._error(R.error(400, "; ".join(problems)[:1000], param=None, code="invalid_request"))
-        if refusal := model_refuses(body):
+        if refusal := model_refuses(body) or self._stream_refused(body):
             return self._error(refusal)
         return await self._answer_chat(request, body, body["model"], azure=False)
+
+    def _stream_refused(self, body: dict[str, Any]) -> ErrorReply | None:
+        """OpenAI's answer to a streamed request for a reasoning model from an organization not verified."""
+        if self.verified or not body.get("stream") or not reasons(str(body.get("model", "")), "medium"):
+            return None
+        message = (
+            "Your organization must be verified to stream this model. Please go to: "
+            "https://platform.openai.com/settings/organization/general and click on Verify Organization. If you "
+            "just verified, it can take up to 15 minutes for access to propagate."
+        )
+        return R.error(400, message, param="stream", code="unsupported_value")
 
     async def _azure_chat(self, request: web.Request) -> web.StreamResponse:
         body = await self._record(request)
@@ -346,7 +359,11 @@ class FakeOpenAI:
             return self._unauthorized(request)
         if problems := self._check("openai", "CreateResponse", request, body):
             return self._error(R.error(400, "; ".join(problems)[:1000], code="invalid_request"))
-        if refusal := format_refused(body, responses=True) or responses_model_refuses(body):
+        if (
+            refusal := format_refused(body, responses=True)
+            or responses_model_refuses(body)
+            or self._stream_refused(body)
+        ):
             return self._error(refusal)
         step = self._next()
         streamed = bool(body.get("stream"))
