@@ -526,6 +526,10 @@ async def test_a_refusal_is_content_filtered_not_an_empty_answer(
         ("bio_policy", "This request was refused under the biology usage policy.", E.ContentFilteredError),
         ("data_residency_mismatch", "The project's data residency does not allow this model.", E.PermissionDeniedError),
         ("invalid_image_url", "The image URL could not be read.", E.BadRequestError),
+        # not in the enum, but what the live API fails a response with when it is overloaded: it was a bad request
+        # that stopped the cascade, where sent again (or to the next target) it is answered
+        ("server_is_overloaded", "Our servers are currently overloaded. Please try again later.", E.OverloadedError),
+        ("slow_down", "Please slow down.", E.OverloadedError),
     ],
 )
 async def test_a_failed_response_is_classified_by_its_error_code(
@@ -1015,3 +1019,21 @@ async def test_an_organization_not_verified_to_stream_gets_its_answer_unstreamed
     assert result.text == "Paris"
     assert [r.body.get("stream") for r in fake_openai.requests] == [True, None]
     assert any("verif" in w and "not streamed" in w for w in result.warnings), result.warnings
+
+
+async def test_an_overloaded_error_event_in_a_responses_stream_is_retried(
+    fake_openai: FakeOpenAI, provider: OpenAIProvider
+):
+    # the live API's nested error event: {"type": "error", "error": {"type": "service_unavailable_error", ...}}
+    fake_openai.queue(
+        R.error(
+            503,
+            "Our servers are currently overloaded. Please try again later.",
+            type="service_unavailable_error",
+            code="server_is_overloaded",
+            in_stream=True,
+        )
+    )
+    with pytest.raises(E.OverloadedError) as info:
+        await provider.complete(ask(stream=True), target(fake_openai, "responses"))
+    assert info.value.retryable and info.value.moves_on

@@ -94,17 +94,26 @@ _FAILED_AS = {
     "vector_store_timeout": 504,
     "rate_limit_exceeded": 429,
     "data_residency_mismatch": 403,
-    # not in the enum, but what the live API's stream error events carry
+    # not in the enum, but what the live API's stream error events and failed responses carry
     "too_many_requests": 429,
     "insufficient_quota": 429,
+    "server_is_overloaded": 503,
+    "slow_down": 503,
 }
+#: an error event's ``type``, for a code not above: a failure on OpenAI's side, not the request's
+_FAILED_TYPE_AS = {"service_unavailable_error": 503, "server_error": 500}
 
 
-def _failed_status(code: Any) -> int:
+def _failed_status(code: Any, kind: Any = None) -> int:
     """The HTTP status of a failure the Responses API reports by its code (a failed response, or a
-    stream's ``error`` event): classified as the same failure answered over HTTP, so that a flagged
-    prompt is not a server error to retry. No code: a server error."""
-    return _FAILED_AS.get(code, 400) if isinstance(code, str) and code else 500
+    stream's ``error`` event; ``kind`` the event's error type): classified as the same failure answered
+    over HTTP, so that a flagged prompt is not a server error to retry, nor an overloaded server a bad
+    request that stops the cascade. No code: a server error."""
+    if isinstance(code, str) and code in _FAILED_AS:
+        return _FAILED_AS[code]
+    if isinstance(kind, str) and kind in _FAILED_TYPE_AS:
+        return _FAILED_TYPE_AS[kind]
+    return 400 if isinstance(code, str) and code else 500
 
 
 class ResponsesFormat(WireFormat):
@@ -334,7 +343,7 @@ class _ResponsesStream(StreamAccumulator):
             err = {k: data.get(k) or nested.get(k) for k in ("code", "message", "param")}
             err["type"] = nested.get("type")
             raise openai_error(
-                HttpResponse(_failed_status(err["code"]), {}, json.dumps({"error": err}).encode()),
+                HttpResponse(_failed_status(err["code"], err["type"]), {}, json.dumps({"error": err}).encode()),
                 provider=self.provider,
                 model=self.model,
             )
