@@ -1037,3 +1037,21 @@ async def test_an_overloaded_error_event_in_a_responses_stream_is_retried(
     with pytest.raises(E.OverloadedError) as info:
         await provider.complete(ask(stream=True), target(fake_openai, "responses"))
     assert info.value.retryable and info.value.moves_on
+
+
+async def test_reasoning_goes_back_before_the_text_that_came_with_the_calls(
+    fake_openai: FakeOpenAI, provider: OpenAIProvider
+):
+    # output [reasoning, message, function_call] goes back in that order, not with the text ahead of the reasoning
+    fake_openai.queue(
+        R.reply("Checking.", tool_calls=[R.call("get_weather", {"city": "Oslo"}, id="call_o")], reasoning="e")
+    )
+    first = await provider.complete(ask("Weather in Oslo?", tools=[WEATHER]), target(fake_openai, "responses", "o3"))
+    history = [
+        Message("user", "Weather in Oslo?"),
+        Message("assistant", first.text, tool_calls=first.tool_calls),
+        Message("tool", '{"temp": 3}', tool_call_id="call_o", name="get_weather"),
+    ]
+    await provider.complete(LLMRequest(history, tools=[WEATHER]), target(fake_openai, "responses", "o3"))
+    kinds = [i.get("type") or i["role"] for i in sent(fake_openai)["input"]]
+    assert kinds == ["user", "reasoning", "assistant", "function_call", "function_call_output"]

@@ -22,10 +22,14 @@ def _items(msg: Message) -> list[dict[str, Any]]:
     if msg.role == "tool":
         return [{"type": "function_call_output", "call_id": msg.tool_call_id, "output": msg.content or ""}]
     items: list[dict[str, Any]] = []
+    reasoning = [reasoning_items(tc.signature) for tc in msg.tool_calls]
     if msg.content:
+        if reasoning:  # the model reasoned before it wrote the text that came with its calls: the order it answered
+            items.extend(reasoning[0])
+            reasoning[0] = []
         items.append({"role": msg.role, "content": msg.content})
-    for tc in msg.tool_calls:
-        items.extend(reasoning_items(tc.signature))
+    for tc, before in zip(msg.tool_calls, reasoning, strict=True):
+        items.extend(before)
         items.append(
             {"type": "function_call", "call_id": tc.id, "name": tc.name, "arguments": json.dumps(tc.arguments)}
         )
