@@ -1019,6 +1019,10 @@ async def test_an_organization_not_verified_to_stream_gets_its_answer_unstreamed
     assert result.text == "Paris"
     assert [r.body.get("stream") for r in fake_openai.requests] == [True, None]
     assert any("verif" in w and "not streamed" in w for w in result.warnings), result.warnings
+    # the next call is not refused first again: it goes unstreamed at once, and says why
+    result = await provider.complete(ask("Capital of Italy?", stream=True), target(fake_openai, api, model))
+    assert [r.body.get("stream") for r in fake_openai.requests] == [True, None, None]
+    assert any("verif" in w for w in result.warnings)
 
 
 async def test_an_overloaded_error_event_in_a_responses_stream_is_retried(
