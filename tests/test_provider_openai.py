@@ -1059,3 +1059,21 @@ async def test_reasoning_goes_back_before_the_text_that_came_with_the_calls(
     await provider.complete(LLMRequest(history, tools=[WEATHER]), target(fake_openai, "responses", "o3"))
     kinds = [i.get("type") or i["role"] for i in sent(fake_openai)["input"]]
     assert kinds == ["user", "reasoning", "assistant", "function_call", "function_call_output"]
+
+
+@pytest.mark.parametrize("model", ["gpt-4o-search-preview", "gpt-4o-mini-search-preview-2025-03-11"])
+async def test_search_models_get_no_temperature_and_say_so(
+    fake_openai: FakeOpenAI, provider: OpenAIProvider, model: str
+):
+    # "Model incompatible request argument supplied: temperature" (no code, no param) was a bad request that
+    # stopped the cascade, for every skill with a temperature
+    result = await provider.complete(ask("News today?", temperature=0.2), target(fake_openai, "chat", model))
+    assert "temperature" not in sent(fake_openai)
+    assert result.warnings == [f"{model} supports only the default temperature; temperature 0.2 was not sent"]
+
+
+async def test_an_argument_the_model_is_incompatible_with_moves_on(fake_openai: FakeOpenAI, provider: OpenAIProvider):
+    fake_openai.queue(R.error(400, "Model incompatible request arguments supplied: frequency_penalty, top_p"))
+    with pytest.raises(E.UnsupportedFeatureError) as info:
+        await provider.complete(ask("News today?"), target(fake_openai, "chat", "gpt-4o-search-preview"))
+    assert info.value.moves_on and "frequency_penalty" in info.value.message

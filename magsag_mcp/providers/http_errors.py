@@ -98,8 +98,11 @@ _TARGET_REFERENCE = re.compile(
     r"|does not support (?:tools|thinking|insert|vision|images|chat|generate|completion|embeddings?)\b",
     re.IGNORECASE,
 )
-# vLLM started without tool calling: '"auto" tool choice requires --enable-auto-tool-choice ...'
-_SERVER_LACKS = re.compile(r"--enable-auto-tool-choice|--tool-call-parser", re.IGNORECASE)
+# vLLM started without tool calling: '"auto" tool choice requires --enable-auto-tool-choice ...'; OpenAI's
+# models that take no such argument: "Model incompatible request argument(s) supplied: temperature, top_p"
+_SERVER_LACKS = re.compile(
+    r"--enable-auto-tool-choice|--tool-call-parser|model incompatible request arguments? supplied", re.IGNORECASE
+)
 # max_tokens above this model's output limit, which another model's may not be: Anthropic's "max_tokens: 8192 >
 # 4096, which is the maximum allowed number of output tokens for ...", OpenAI's "max_tokens is too large: 32768.
 # This model supports at most 16384 completion tokens", Gemini's "maxOutputTokens value of N but the supported range"

@@ -36,12 +36,18 @@ def _gpt5_reasoner(name: str) -> bool:
     return bool(_GPT5.match(name)) and "-chat" not in name
 
 
+#: the web-search models (gpt-4o-search-preview, gpt-4o-mini-search-preview, gpt-5-search-api): no sampling
+#: parameter at all ("Model incompatible request argument supplied: temperature")
+_SEARCH = re.compile(r"-search-(?:preview|api)(?:-|$)")
+
+
 def fixed_temperature(model: str, effort: Any = None) -> bool:
     """Whether the model reasons on this call, and so accepts only the default temperature (1): OpenAI's
     o-series (o1, o3, o4-mini, ...) always; the gpt-5 family unless its reasoning effort (``effort``, or the
-    model's default when None) is "none". Sent, any other temperature is a 400 that loses the target."""
+    model's default when None) is "none". Nor do the web-search models take one. Sent, any other temperature
+    is a 400 that loses the target."""
     name = _base_name(model)
-    if _O_SERIES.match(name):
+    if _O_SERIES.match(name) or _SEARCH.search(name):
         return True
     if not _gpt5_reasoner(name):
         return False

@@ -542,6 +542,9 @@ def model_refuses(body: dict[str, Any]) -> ErrorReply | None:
         )
     if refused := temperature_refused(model, body.get("temperature"), body.get("reasoning_effort")):
         return refused
+    if "-search-" in model and body.get("temperature") is not None:
+        # the web-search models take no sampling parameters at all, not even the default
+        return R.error(400, "Model incompatible request argument supplied: temperature")
     if not model.startswith(("o1-preview", "o1-mini")):
         return None
     for i, message in enumerate(body.get("messages") or []):
