@@ -956,6 +956,9 @@ async def test_the_reasoning_before_a_tool_call_goes_back_with_it(
     # Chat Completions has no place for it: the same history goes there without it
     await provider.complete(followup, target(fake_openai, "chat", "o3"))
     assert "gAAA" not in json.dumps(sent(fake_openai))
+    # nor does another model take o3's encrypted reasoning (a fallback, a local server's Responses API)
+    await provider.complete(followup, target(fake_openai, "responses", "gpt-4.1"))
+    assert "gAAA" not in json.dumps(sent(fake_openai))
 
 
 def test_openai_reasoning_on_a_call_is_no_gemini_signature():

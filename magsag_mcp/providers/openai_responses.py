@@ -18,11 +18,11 @@ from .openai_chat import both_counts, openai_error, parse_arguments, refused
 from .openai_models import put_temperature
 
 
-def _items(msg: Message) -> list[dict[str, Any]]:
+def _items(msg: Message, model: str) -> list[dict[str, Any]]:
     if msg.role == "tool":
         return [{"type": "function_call_output", "call_id": msg.tool_call_id, "output": msg.content or ""}]
     items: list[dict[str, Any]] = []
-    reasoning = [reasoning_items(tc.signature) for tc in msg.tool_calls]
+    reasoning = [reasoning_items(tc.signature, model) for tc in msg.tool_calls]
     if msg.content:
         if reasoning:  # the model reasoned before it wrote the text that came with its calls: the order it answered
             items.extend(reasoning[0])
@@ -45,11 +45,11 @@ def is_reasoning(signature: str | None) -> bool:
     return isinstance(signature, str) and signature.startswith(REASONING_TAG)
 
 
-def _signature_for(reasoning: list[dict[str, Any]]) -> str | None:
+def _signature_for(reasoning: list[dict[str, Any]], model: str) -> str | None:
     """The reasoning items that came before a function call, as its call's signature: a reasoning model's tool
     calls must go back with them (OpenAI's function-calling guide), and with ``store: false`` only their
     ``encrypted_content`` carries them (an id alone is refused: "Items are not persisted when store is false").
-    Items without it cannot go back, and are not kept."""
+    Items without it cannot go back, and are not kept. ``model``: the target's, whose own reasoning they are."""
     kept = [
         {
             "type": "reasoning",
@@ -60,18 +60,23 @@ def _signature_for(reasoning: list[dict[str, Any]]) -> str | None:
         for r in reasoning
         if isinstance(r.get("id"), str) and isinstance(r.get("encrypted_content"), str) and r["encrypted_content"]
     ]
-    return REASONING_TAG + json.dumps(kept, separators=(",", ":")) if kept else None
+    return REASONING_TAG + json.dumps({"model": model, "items": kept}, separators=(",", ":")) if kept else None
 
 
-def reasoning_items(signature: str | None) -> list[dict[str, Any]]:
-    """The items :func:`_signature_for` made, as the input takes them; [] for any other signature, or one that is
-    not as it was made (the caller sends it back: a broken one would be refused, and stop the cascade)."""
+def reasoning_items(signature: str | None, model: str) -> list[dict[str, Any]]:
+    """The items :func:`_signature_for` made, as the input takes them, when ``model`` is the one that reasoned:
+    encrypted reasoning is its own model's, and another (a fallback, a local server's Responses API) is sent none.
+    [] for any other signature, or one that is not as it was made (the caller sends it back: a broken one would
+    be refused, and stop the cascade)."""
     if not is_reasoning(signature):
         return []
     try:
-        items = json.loads(signature[len(REASONING_TAG) :])  # type: ignore[index]
+        made = json.loads(signature[len(REASONING_TAG) :])  # type: ignore[index]
     except (ValueError, RecursionError):
         return []
+    if not isinstance(made, dict) or made.get("model") != model:
+        return []
+    items = made.get("items")
     if not isinstance(items, list) or not all(_as_made(i) for i in items):
         return []
     return items
@@ -130,7 +135,7 @@ class ResponsesFormat(WireFormat):
         notes: list[str] = []
         items: list[dict[str, Any]] = []
         for m in request.messages:
-            items.extend(_items(m))
+            items.extend(_items(m, model))
         body: dict[str, Any] = {"model": model, "input": items, "store": False}
         system = json_mode_system(request)
         if system and request.json_output and request.json_schema is None and not says_json(request.messages):
@@ -257,7 +262,7 @@ def _result(data: dict[str, Any], *, provider: str, model: str) -> LLMResult:
                         cut=status == "incomplete"
                         and (data.get("incomplete_details") or {}).get("reason") == "max_output_tokens",
                     ),
-                    signature=_signature_for(reasoning),
+                    signature=_signature_for(reasoning, model),
                 )
             )
             reasoning = []
