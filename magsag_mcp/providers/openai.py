@@ -175,8 +175,9 @@ class OpenAIProvider(HTTPProvider):
     def __init__(self, env: Mapping[str, str], transport: Transport) -> None:
         super().__init__(ChatCompletionsFormat(), OpenAIEndpoint(env), transport)
         self.responses = ResponsesFormat()
-        #: models OpenAI refused to stream for this account (an organization not verified): called unstreamed
-        self.unstreamable: set[str] = set()
+        #: (base URL, model) OpenAI refused to stream for this account (an organization not verified): called
+        #: unstreamed
+        self.unstreamable: set[tuple[str | None, str]] = set()
 
     @staticmethod
     def uses_responses(target: Target) -> bool:
@@ -191,7 +192,7 @@ class OpenAIProvider(HTTPProvider):
         self, request: LLMRequest, target: Target, *, progress: ProgressCallback | None = None
     ) -> LLMResult:
         wire = self.responses if self.uses_responses(target) else self.wire
-        if not request.stream or target.model not in self.unstreamable:
+        if not request.stream or (target.base_url, target.model) not in self.unstreamable:
             try:
                 return await self.call(wire, request, target, progress=progress)
             except UnsupportedFeatureError as exc:
@@ -199,7 +200,7 @@ class OpenAIProvider(HTTPProvider):
                     raise
             # OpenAI streams o3 and gpt-5 only for verified organizations; the 400 is not billed, and the model
             # answers the same call unstreamed (and, from now on, is asked unstreamed at once)
-            self.unstreamable.add(target.model)
+            self.unstreamable.add((target.base_url, target.model))
         result = await self.call(wire, replace(request, stream=False), target, progress=progress)
         result.warnings.append(
             f"openai:{target.model} streams only for verified organizations, so the answer was not streamed; verify "
