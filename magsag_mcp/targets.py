@@ -168,7 +168,8 @@ ROUTER_FIELDS = frozenset(
         "system_instruction", "max_completion_tokens", "max_output_tokens", "maxOutputTokens", "stream",
         "stream_options", "tools", "tool_choice", "toolConfig", "tool_config", "functions", "function_call",
         "response_format", "text", "generationConfig", "generation_config", "n", "best_of", "candidateCount",
-        "candidate_count",
+        "candidate_count", "responseMimeType", "response_mime_type", "responseSchema", "response_schema",
+        "responseJsonSchema", "response_json_schema", "stopSequences", "stop_sequences",
     }
 )  # fmt: skip
 
@@ -202,6 +203,11 @@ def _check_params(params: Mapping[str, Any]) -> None:
                 f"params.{key}: an audio answer is billed at audio rates, several times the text ones, and magsag "
                 "returns only the text; leave out 'audio' and 'modalities' (or set modalities: ['text'])"
             )
+        if key in ("responseModalities", "response_modalities") and "AUDIO" in str(value).upper():
+            raise ConfigError(
+                f"params.{key}: an audio answer is billed at audio rates, several times the text ones, and magsag "
+                "returns only the text; leave out AUDIO (e.g. responseModalities: ['TEXT'])"
+            )
         if key in ("service_tier", "serviceTier") and value in _PREMIUM_TIERS:
             cheaper = "'standard' or 'flex'" if key == "serviceTier" else "'auto', 'default' or 'flex'"
             raise ConfigError(
@@ -217,7 +223,7 @@ def _check_params(params: Mapping[str, Any]) -> None:
         if key in ROUTER_FIELDS:
             raise ConfigError(
                 f"params.{key} would replace a field magsag sets itself (and that governance and budgets "
-                "check); set the model, max_tokens, tools, response_format or stream through the target "
+                "check); set the model, max_tokens, stop, tools, response_format or stream through the target "
                 "or the call's model_config instead"
             )
         if key == "max_tokens" and (not isinstance(value, int) or isinstance(value, bool) or value <= 0):

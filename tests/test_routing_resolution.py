@@ -534,6 +534,12 @@ def test_an_origin_allowed_for_one_provider_does_not_receive_anothers_key(catalo
         # audio answers: billed at audio rates, and magsag returns only the text
         ({"audio": {"voice": "alloy", "format": "wav"}}, "params.audio: an audio answer is billed at audio rates"),
         ({"modalities": ["text", "audio"]}, "params.modalities: an audio answer is billed at audio rates"),
+        # Gemini's GenerationConfig knobs reach its generationConfig: an audio answer there, and the fields magsag
+        # sets itself (the response type and schema it parses the answer by, the stop sequences it caps at 5)
+        ({"responseModalities": ["AUDIO"]}, "params.responseModalities: an audio answer is billed at audio rates"),
+        ({"responseMimeType": "text/x.enum"}, "params.responseMimeType would replace a field magsag sets itself"),
+        ({"response_schema": {"type": "STRING"}}, "params.response_schema would replace a field"),
+        ({"stopSequences": ["a", "b"]}, "params.stopSequences would replace a field"),
         ({"previous_response_id": "resp_abc"}, "params.previous_response_id: the Responses API would bill"),
         # a stored prompt template: its messages are billed as input the reservation never saw
         ({"prompt": {"id": "pmpt_abc", "version": "2"}}, "params.prompt: the Responses API would bill"),

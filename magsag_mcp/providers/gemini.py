@@ -85,6 +85,19 @@ _SCHEMA_KEYS = {
     "title",
     "default",
 }
+#: GenerationConfig's sampling and thinking knobs, which a target's params name at the top (``seed``, ``top_p``,
+#: ``thinkingConfig``) as other vendors take them, by their JSON or proto name: sent inside generationConfig,
+#: where Gemini takes them (at the top of the request it answers 400 "Unknown name ...: Cannot find field").
+#: The fields magsag sets itself (maxOutputTokens, candidateCount, the response type and schema) are not here.
+_GENERATION_PARAMS = {
+    alias: name
+    for name in (
+        "topP", "topK", "seed", "presencePenalty", "frequencyPenalty", "responseLogprobs", "logprobs",
+        "enableEnhancedCivicAnswers", "responseModalities", "speechConfig", "thinkingConfig", "imageConfig",
+        "mediaResolution",
+    )
+    for alias in (name, "".join(f"_{c.lower()}" if c.isupper() else c for c in name))
+}  # fmt: skip
 #: the Schema's counts are int64, which Google's JSON writes as a decimal string
 _INT64_KEYS = {"minItems", "maxItems", "minProperties", "maxProperties", "minLength", "maxLength"}
 
@@ -249,7 +262,8 @@ class GeminiFormat(WireFormat):
             "contents": contents,
         }
         system = request.system or ""
-        config: dict[str, Any] = {}
+        extra = dict(request.extra)
+        config: dict[str, Any] = {_GENERATION_PARAMS[k]: extra.pop(k) for k in request.extra if k in _GENERATION_PARAMS}
         if request.max_tokens is not None:
             config["maxOutputTokens"] = request.max_tokens
         if request.temperature is not None:
@@ -291,8 +305,7 @@ class GeminiFormat(WireFormat):
             else:
                 fcc = {"mode": {"auto": "AUTO", "required": "ANY", "none": "NONE"}[choice]}
             body["toolConfig"] = {"functionCallingConfig": fcc}
-        if request.extra:
-            body.update(request.extra)
+        body.update(extra)
         return body, notes
 
     def usage_in(self, data: dict[str, Any]) -> Usage | None:

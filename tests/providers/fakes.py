@@ -19,7 +19,9 @@ vendor's 400 for it, as the real API does; that is not a spec violation.
 
 from __future__ import annotations
 
+import functools
 import json
+import re
 from collections import deque
 from typing import Any
 
@@ -27,7 +29,7 @@ from aiohttp import web
 
 from tests.fakes.openai_replies import error_body
 from tests.fakes.openai_server import format_refused, model_refuses
-from tests.fakes.spec import spec_validator
+from tests.fakes.spec import spec_validator, specs_dir
 
 Step = dict[str, Any]
 
@@ -713,6 +715,30 @@ def _texts(content: dict[str, Any]) -> bool:
     return any("text" in p for p in content.get("parts") or [])
 
 
+@functools.cache
+def _discovery_fields(schema: str) -> frozenset[str]:
+    """A message's field names in Google's Discovery document (newer than gemini.json), each as its JSON
+    name (lowerCamelCase) and as its proto name (snake_case): Google's JSON parser takes either."""
+    names = json.loads((specs_dir() / "gemini.discovery.json").read_text())["schemas"][schema]["properties"]
+    return frozenset(names) | {re.sub(r"([A-Z])", lambda m: "_" + m.group(1).lower(), n) for n in names}
+
+
+def _unknown_field(body: dict[str, Any]) -> str | None:
+    """Google's answer to a field its message lacks: 400 "Invalid JSON payload received. Unknown name ..."
+    (the OpenAPI schemas allow additional properties, so the spec check alone does not catch one)."""
+    config = body.get("generationConfig") or {}
+    where = (
+        (body, "GenerateContentRequest", ""),
+        (config, "GenerationConfig", " at 'generation_config'"),
+        (config.get("thinkingConfig"), "ThinkingConfig", " at 'generation_config.thinking_config'"),
+    )
+    for fields, schema, at in where:
+        for name in fields if isinstance(fields, dict) else ():
+            if name not in _discovery_fields(schema):
+                return f'Invalid JSON payload received. Unknown name "{name}"{at}: Cannot find field.'
+    return None
+
+
 class FakeGemini(Fake):
     vendor = "gemini"
     request_schema = "GenerateContentRequest"
@@ -739,6 +765,11 @@ class FakeGemini(Fake):
         return app
 
     def refuses(self, request: web.Request, body: dict[str, Any]) -> Any:
+        unknown = _unknown_field(body)
+        if unknown is not None:
+            bad = {"fieldViolations": [{"description": unknown}]}
+            violation = {"@type": "type.googleapis.com/google.rpc.BadRequest", **bad}
+            return {"error": {"code": 400, "message": unknown, "status": "INVALID_ARGUMENT", "details": [violation]}}
         # Spec-valid, but refused by the API: a part whose one data field is empty is no data at all (proto3
         # leaves "" unset), answered "* GenerateContentRequest.contents[1].parts[0].data: required oneof ...".
         for i, content in enumerate(body.get("contents") or []):

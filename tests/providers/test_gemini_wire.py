@@ -219,3 +219,34 @@ async def test_a_tool_choice_without_tools_sends_no_function_calling_config(serv
     fake.queue({"text": "ok"})
     result = await provider.complete(LLMRequest([Message("user", "Hi")], tool_choice=choice, max_tokens=50), target)
     assert result.text == "ok" and fake.violations == [] and "toolConfig" not in last_body(fake)
+
+
+@pytest.mark.parametrize("stream", [False, True])
+async def test_sampling_and_thinking_params_reach_gemini_inside_generation_config(serve, transport, stream: bool):
+    # A target's vendor params (seed, top_p, thinkingConfig: how a gemini-2.5-flash user turns thinking off) were
+    # written at the top of the request, where Gemini has no such field: every call with one was 400 "Invalid
+    # JSON payload received. Unknown name \"seed\": Cannot find field." They go into generationConfig, by
+    # Gemini's JSON name, beside what magsag sets; a param of the request itself (safetySettings) stays on top.
+    fake, provider, target = await setup(GOOGLE, serve, transport)
+    fake.queue({"text": '{"a": 1}'})
+    safety = [{"category": "HARM_CATEGORY_HARASSMENT", "threshold": "BLOCK_ONLY_HIGH"}]
+    extra = {
+        "seed": 7,
+        "top_p": 0.5,
+        "topK": 40,
+        "thinking_config": {"thinkingBudget": 0, "includeThoughts": False},
+        "safetySettings": safety,
+    }
+    ask = LLMRequest([Message("user", "Go")], max_tokens=50, json_output=True, extra=extra, stream=stream)
+    result = await provider.complete(ask, target)
+    assert result.parsed == {"a": 1} and fake.violations == []
+    body = last_body(fake)
+    assert body["generationConfig"] == {
+        "seed": 7,
+        "topP": 0.5,
+        "topK": 40,
+        "thinkingConfig": {"thinkingBudget": 0, "includeThoughts": False},
+        "maxOutputTokens": 50,
+        "responseMimeType": "application/json",
+    }
+    assert body["safetySettings"] == safety and not {"seed", "top_p", "topK", "thinking_config"} & set(body)
