@@ -85,10 +85,9 @@ _SCHEMA_KEYS = {
     "title",
     "default",
 }
-#: GenerationConfig's sampling and thinking knobs, which a target's params name at the top (``seed``, ``top_p``,
-#: ``thinkingConfig``) as other vendors take them, by their JSON or proto name: sent inside generationConfig,
-#: where Gemini takes them (at the top of the request it answers 400 "Unknown name ...: Cannot find field").
-#: The fields magsag sets itself (maxOutputTokens, candidateCount, the response type and schema) are not here.
+#: GenerationConfig's knobs a target's params name at the top (``seed``, ``top_p``, ``thinkingConfig``), by JSON or
+#: proto name: sent inside generationConfig (at the top Gemini answers 400 "Unknown name ...: Cannot find field").
+#: Those magsag sets itself (maxOutputTokens, candidateCount, the response type and schema) are not here.
 _GENERATION_PARAMS = {
     alias: name
     for name in (
@@ -102,12 +101,14 @@ _GENERATION_PARAMS = {
 _INT64_KEYS = {"minItems", "maxItems", "minProperties", "maxProperties", "minLength", "maxLength"}
 
 
-def gemini_schema(schema: Any) -> tuple[Any, set[str]]:
+def gemini_schema(schema: Any, *, ordered: bool = False) -> tuple[Any, set[str]]:
     """``schema`` in Gemini's Schema subset, and the JSON Schema keywords that had to be left out.
 
     The Schema has no ``$ref`` and requires a ``type``: a local reference (``#/$defs/Address``, how pydantic
     writes a nested model) is written in place (a recursive one once), and ``anyOf`` a schema or null (how
-    pydantic writes ``Optional[X]``) becomes that schema, ``nullable``."""
+    pydantic writes ``Optional[X]``) becomes that schema, ``nullable``. ``ordered`` (a response schema): each
+    object's properties in the order the schema gives them (``propertyOrdering``), which Gemini otherwise
+    answers in alphabetically, so a "reasoning" field meant to come first came after the "answer"."""
     dropped: set[str] = set()
     definitions = {
         f"#/{table}/{name}": value
@@ -115,7 +116,7 @@ def gemini_schema(schema: Any) -> tuple[Any, set[str]]:
         if isinstance(schema, dict) and isinstance(schema.get(table), dict)
         for name, value in schema[table].items()
     }
-    return _convert(schema, dropped, _Refs(definitions), ()), dropped
+    return _convert(schema, dropped, _Refs(definitions, ordered), ()), dropped
 
 
 #: how many subschemas a schema is written out into: each $ref is written in place, and references to
@@ -125,10 +126,10 @@ _PAST = f"references past {MAX_WRITTEN} written-out subschemas"
 
 
 class _Refs:
-    __slots__ = ("table", "left")
+    __slots__ = ("table", "left", "ordered")
 
-    def __init__(self, table: dict[str, Any]) -> None:
-        self.table, self.left = table, MAX_WRITTEN
+    def __init__(self, table: dict[str, Any], ordered: bool) -> None:
+        self.table, self.left, self.ordered = table, MAX_WRITTEN, ordered
 
 
 def _convert(schema: Any, dropped: set[str], definitions: _Refs, seen: tuple[str, ...]) -> Any:
@@ -184,6 +185,9 @@ def _convert(schema: Any, dropped: set[str], definitions: _Refs, seen: tuple[str
             out[key] = str(value)
         else:
             out[key] = value
+    properties = out.get("properties")
+    if definitions.ordered and isinstance(properties, dict) and len(properties) > 1 and "propertyOrdering" not in out:
+        out["propertyOrdering"] = list(properties)
     return out
 
 
@@ -282,7 +286,7 @@ class GeminiFormat(WireFormat):
         elif request.json_output or request.json_schema is not None:
             config["responseMimeType"] = "application/json"
             if request.json_schema is not None:
-                config["responseSchema"], dropped = gemini_schema(request.json_schema)
+                config["responseSchema"], dropped = gemini_schema(request.json_schema, ordered=True)
                 # Annotations carry no constraint: leaving them out loses nothing worth a warning.
                 dropped -= {"$schema", "title", "description", "examples"}
                 if dropped:

@@ -58,7 +58,7 @@ def test_one_walk_converts_the_schema_and_names_what_it_left_out():
 def test_gemini_notes_name_only_constraints_and_match_the_body():
     request = LLMRequest(ASK, json_schema=SCHEMA)
     body, notes = GeminiFormat().build(request, "gemini-1.5-pro", stream=False)
-    assert body["generationConfig"]["responseSchema"] == gemini_schema(SCHEMA)[0]
+    assert body["generationConfig"]["responseSchema"] == gemini_schema(SCHEMA, ordered=True)[0]
     assert notes == [
         "Gemini's response schema has no additionalProperties, const, exclusiveMinimum, uniqueItems; "
         "they were left out of the request and the answer was checked against the full schema"

@@ -250,3 +250,32 @@ async def test_sampling_and_thinking_params_reach_gemini_inside_generation_confi
         "responseMimeType": "application/json",
     }
     assert body["safetySettings"] == safety and not {"seed", "top_p", "topK", "thinking_config"} & set(body)
+
+
+async def test_a_response_schema_keeps_its_property_order(serve, transport):
+    # Gemini answers a responseSchema's properties in alphabetical order unless propertyOrdering says otherwise
+    # (https://ai.google.dev/gemini-api/docs/structured-output#property-ordering): a skill asking for its
+    # "reasoning" before its "answer" got the answer written first, the reasoning after it, on Gemini alone.
+    fake, provider, target = await setup(GOOGLE, serve, transport)
+    fake.queue({"text": '{"reasoning": "r", "answer": {"value": 1, "unit": "m"}, "confidence": 0.5}'})
+    schema = {
+        "type": "object",
+        "properties": {
+            "reasoning": {"type": "string"},
+            "answer": {
+                "type": "object",
+                "properties": {"value": {"type": "number"}, "unit": {"type": "string"}},
+                "propertyOrdering": ["unit", "value"],  # one the schema gives is kept
+            },
+            "confidence": {"type": "number"},
+        },
+    }
+    result = await provider.complete(LLMRequest([Message("user", "Go")], json_schema=schema, max_tokens=50), target)
+    assert result.parsed["reasoning"] == "r" and fake.violations == [] and result.warnings == []
+    sent = last_body(fake)["generationConfig"]["responseSchema"]
+    assert sent["propertyOrdering"] == ["reasoning", "answer", "confidence"]
+    assert sent["properties"]["answer"]["propertyOrdering"] == ["unit", "value"]
+    # a tool's parameters are arguments, not an answer written in order: declared as they were
+    ask = LLMRequest([Message("user", "x")], tools=[ToolSpec("f", "", schema)])
+    body, _ = GeminiFormat().build(ask, "g", stream=False)
+    assert "propertyOrdering" not in body["tools"][0]["functionDeclarations"][0]["parameters"]
