@@ -4,6 +4,7 @@ the ``google.rpc`` details (``ErrorInfo``, ``QuotaFailure``, ``RetryInfo``) rath
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Mapping
 from typing import Any
 
@@ -80,6 +81,8 @@ def _by_error_info(details: Any) -> type[ProviderError] | None:
     return None
 
 
+#: "* Quota exceeded for metric: generativelanguage.googleapis.com/generate_content_free_tier_requests, limit: 0, ..."
+_LIMIT_ZERO = re.compile(r"\blimit: 0\b")
 #: a quota that will not reset within minutes: move on instead of waiting
 _LONG_QUOTA = (
     "perday",
@@ -106,6 +109,9 @@ def _resource_exhausted(
     """
     quota_ids: list[str] = []
     delay: float | None = None
+    #: a quota of 0: the key's tier has none for this model (no free tier for gemini-2.5-pro or gemini-3), and
+    #: no wait will give it one; Google sends a RetryInfo of seconds with it all the same
+    none_at_all = bool(_LIMIT_ZERO.search(message))
     for detail in details if isinstance(details, list) else []:
         if not isinstance(detail, dict):
             continue
@@ -114,11 +120,18 @@ def _resource_exhausted(
             for v in detail.get("violations") or []:
                 if isinstance(v, dict):
                     quota_ids.append(f"{v.get('quotaId') or ''} {v.get('quotaMetric') or ''}".lower())
+                    none_at_all = none_at_all or str(v.get("quotaValue")) == "0"
         elif kind.endswith("google.rpc.RetryInfo"):
             delay = parse_duration(str(detail.get("retryDelay") or "")) if detail.get("retryDelay") else None
     header_wait = parse_retry_after(headers)
     wait = header_wait if header_wait is not None else delay
     low = message.lower()
+    if none_at_all:
+        text += (
+            " (a quota of 0: this API key's tier has no quota for the model, so waiting will not help; enable "
+            "billing on its Google Cloud project, or call a model its tier includes)"
+        )
+        return QuotaExhaustedError(text, retry_after=wait, **kw)
     daily = any(h in q for q in quota_ids for h in _LONG_QUOTA) or any(h in low for h in _LONG_QUOTA)
     if daily or (wait is not None and wait > LONG_WAIT_SECONDS):
         return QuotaExhaustedError(text, retry_after=wait, **kw)

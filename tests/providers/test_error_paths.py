@@ -140,6 +140,17 @@ def exhausted(*details: dict[str, Any], message: str = QUOTA_MESSAGE) -> dict[st
 
 PER_MINUTE = "GenerateRequestsPerMinutePerProjectPerModel-FreeTier"
 PER_DAY = "GenerateRequestsPerDayPerProjectPerModel-FreeTier"
+#: what Gemini answers a key whose tier has no quota at all for the model
+LIMIT_0 = (
+    f"{QUOTA_MESSAGE} \n* Quota exceeded for metric: generativelanguage.googleapis.com/"
+    f"generate_content_free_tier_requests, limit: 0, model: {GEMINI_MODEL}\nPlease retry in 7.967587226s."
+)
+
+
+def zero_quota(quota_id: str) -> dict[str, Any]:
+    detail = quota_failure(quota_id)
+    detail["violations"][0]["quotaValue"] = "0"
+    return detail
 
 
 @pytest.mark.parametrize(
@@ -168,6 +179,10 @@ PER_DAY = "GenerateRequestsPerDayPerProjectPerModel-FreeTier"
         (exhausted(), {}, E.RateLimitError, None),
         (exhausted(message="Resource has been exhausted (e.g. check quota)."), {}, E.RateLimitError, None),
         (exhausted(message="Quota exceeded for requests per day. Try tomorrow."), {}, E.QuotaExhaustedError, None),
+        # a quota of 0 (a free-tier key calling gemini-2.5-pro or gemini-3): no wait gives it one, whatever the
+        # RetryInfo says; it was retried after each short wait, and failed the same each time
+        (exhausted(quota_failure(PER_MINUTE), retry_info("7s"), message=LIMIT_0), {}, E.QuotaExhaustedError, 7.0),
+        (exhausted(zero_quota(PER_MINUTE), retry_info("25s")), {}, E.QuotaExhaustedError, 25.0),
     ],
     ids=[
         "per-minute+retry-info",
@@ -179,6 +194,8 @@ PER_DAY = "GenerateRequestsPerDayPerProjectPerModel-FreeTier"
         "no-details",
         "vertex-message",
         "daily-message",
+        "limit-0-message",
+        "limit-0-quota-value",
     ],
 )
 async def test_gemini_resource_exhausted(serve, transport, body, headers, cls, wait):
@@ -190,6 +207,14 @@ async def test_gemini_resource_exhausted(serve, transport, body, headers, cls, w
     assert err.retry_after == wait and err.status == 429 and err.moves_on
     assert err.retryable == (cls is E.RateLimitError)
     assert fake.violations == []
+
+
+async def test_a_gemini_quota_of_zero_says_waiting_will_not_help(serve, transport):
+    body = exhausted(quota_failure(PER_MINUTE), retry_info("7s"), message=LIMIT_0)
+    _, provider, target = await gemini(serve, transport, {"error": 429, "body": body})
+    with pytest.raises(E.QuotaExhaustedError, match="limit: 0") as info:
+        await provider.complete(ask(), target)
+    assert "waiting will not help; enable billing" in info.value.message and not info.value.retryable
 
 
 # --- Gemini: blocked answers and prompts, context too long, errors inside the stream -----------------
