@@ -23,10 +23,12 @@ from ..errors import (
     excerpt,
 )
 from ..transport import HttpResponse, SSEEvent, Transport
-from ..types import FinishReason, LLMRequest, LLMResult, Target, ToolCall, ToolSpec, Usage
+from ..types import FinishReason, LLMRequest, LLMResult, Target, ToolCall, Usage
 from .anthropic_thinking import is_thinking
 from .base import Endpoint, HTTPProvider, StreamAccumulator, WireFormat, first_stops, with_reported_usage
 from .gemini_errors import gemini_error
+from .gemini_schema import declaration, response_schema
+from .gemini_schema import gemini_schema as gemini_schema  # where callers have imported it from
 from .json_output import with_json_instruction
 from .openai_responses import is_reasoning
 
@@ -61,30 +63,6 @@ _FINISH: dict[str | None, FinishReason] = {"STOP": "stop", "MAX_TOKENS": "length
 #: the thoughtSignature Google documents for a function call in the history that Gemini did not sign
 #: (https://ai.google.dev/gemini-api/docs/thought-signatures): it skips the check instead of failing it
 UNSIGNED = "skip_thought_signature_validator"
-# JSON Schema keywords Gemini's Schema object accepts; others (additionalProperties, $schema, ...) are dropped.
-_SCHEMA_KEYS = {
-    "type",
-    "format",
-    "description",
-    "nullable",
-    "enum",
-    "items",
-    "properties",
-    "required",
-    "minItems",
-    "maxItems",
-    "minProperties",
-    "maxProperties",
-    "minimum",
-    "maximum",
-    "minLength",
-    "maxLength",
-    "pattern",
-    "anyOf",
-    "propertyOrdering",
-    "title",
-    "default",
-}
 #: GenerationConfig's knobs a target's params name at the top (``seed``, ``top_p``, ``thinkingConfig``), by JSON or
 #: proto name: sent inside generationConfig (at the top Gemini answers 400 "Unknown name ...: Cannot find field").
 #: Those magsag sets itself (maxOutputTokens, candidateCount, the response type and schema) are not here.
@@ -97,108 +75,6 @@ _GENERATION_PARAMS = {
     )
     for alias in (name, "".join(f"_{c.lower()}" if c.isupper() else c for c in name))
 }  # fmt: skip
-#: the Schema's counts are int64, which Google's JSON writes as a decimal string
-_INT64_KEYS = {"minItems", "maxItems", "minProperties", "maxProperties", "minLength", "maxLength"}
-
-
-def gemini_schema(schema: Any, *, ordered: bool = False) -> tuple[Any, set[str]]:
-    """``schema`` in Gemini's Schema subset, and the JSON Schema keywords that had to be left out.
-
-    The Schema has no ``$ref`` and requires a ``type``: a local reference (``#/$defs/Address``, how pydantic
-    writes a nested model) is written in place (a recursive one once), and ``anyOf`` a schema or null (how
-    pydantic writes ``Optional[X]``) becomes that schema, ``nullable``. ``ordered`` (a response schema): each
-    object's properties in the order the schema gives them (``propertyOrdering``), which Gemini otherwise
-    answers in alphabetically, so a "reasoning" field meant to come first came after the "answer"."""
-    dropped: set[str] = set()
-    definitions = {
-        f"#/{table}/{name}": value
-        for table in ("$defs", "definitions")
-        if isinstance(schema, dict) and isinstance(schema.get(table), dict)
-        for name, value in schema[table].items()
-    }
-    return _convert(schema, dropped, _Refs(definitions, ordered), ()), dropped
-
-
-#: how many subschemas a schema is written out into: each $ref is written in place, and references to
-#: references multiply (ten levels of two fields: 1,024 copies; twenty: a million, and a request of 100 MB)
-MAX_WRITTEN = 5000
-_PAST = f"references past {MAX_WRITTEN} written-out subschemas"
-
-
-class _Refs:
-    __slots__ = ("table", "left", "ordered")
-
-    def __init__(self, table: dict[str, Any], ordered: bool) -> None:
-        self.table, self.left, self.ordered = table, MAX_WRITTEN, ordered
-
-
-def _convert(schema: Any, dropped: set[str], definitions: _Refs, seen: tuple[str, ...]) -> Any:
-    if not isinstance(schema, dict):
-        return schema
-    definitions.left -= 1
-    ref = schema.get("$ref")
-    if isinstance(ref, str) and isinstance(definitions.table.get(ref), dict) and ref not in seen:
-        siblings = {k: v for k, v in schema.items() if k != "$ref"}  # a field's description beside the $ref
-        if definitions.left < 0:
-            dropped.add(_PAST)  # left out as a recursive one is, and the answer checked against the full schema
-            return _convert(siblings, dropped, definitions, seen)
-        return _convert({**definitions.table[ref], **siblings}, dropped, definitions, (*seen, ref))
-    options = schema.get("anyOf")
-    if isinstance(options, list) and "type" not in schema:
-        others = [o for o in options if not (isinstance(o, dict) and o.get("type") == "null")]
-        if len(others) == 1 and len(options) == 2 and isinstance(others[0], dict):
-            rest = {k: v for k, v in schema.items() if k != "anyOf"}
-            converted = _convert({**others[0], **rest}, dropped, definitions, seen)
-            return {**converted, "nullable": True}
-    out: dict[str, Any] = {}
-    for key, value in schema.items():
-        if key in ("$defs", "definitions"):
-            continue  # the definitions themselves: written where they are referred to
-        if key not in _SCHEMA_KEYS:
-            dropped.add(key)
-            continue
-        if key == "type" and isinstance(value, list):
-            types = [t for t in value if t != "null"]
-            out["type"] = (types[0] if types else "string").upper()
-            if "null" in value:
-                out["nullable"] = True
-        elif key == "type":
-            out["type"] = str(value).upper()
-        elif key == "properties":
-            out[key] = {k: _convert(v, dropped, definitions, seen) for k, v in value.items()}
-        elif key == "items":
-            out[key] = _convert(value, dropped, definitions, seen)
-        elif key == "anyOf":
-            out[key] = [_convert(v, dropped, definitions, seen) for v in value]
-        elif key == "enum" and isinstance(value, list):
-            # Schema.enum is a list of strings (for a STRING): null in it is nullable; numbers cannot be said
-            named = [v for v in value if v is not None]
-            if not all(isinstance(v, str) for v in named):
-                dropped.add("enum of non-strings")
-                continue
-            out[key] = named
-            if len(named) < len(value):
-                out["nullable"] = True
-            if "type" not in schema:
-                out["type"] = "STRING"
-        elif key in _INT64_KEYS and isinstance(value, int) and not isinstance(value, bool):
-            out[key] = str(value)
-        else:
-            out[key] = value
-    properties = out.get("properties")
-    if definitions.ordered and isinstance(properties, dict) and len(properties) > 1 and "propertyOrdering" not in out:
-        out["propertyOrdering"] = list(properties)
-    return out
-
-
-def _declaration(tool: ToolSpec) -> dict[str, Any]:
-    """A FunctionDeclaration. A tool without arguments declares no parameters: Gemini refuses an OBJECT
-    without properties (400 "parameters.properties: should be non-empty for OBJECT type")."""
-    declaration: dict[str, Any] = {"name": tool.name, "description": tool.description}
-    parameters = gemini_schema(tool.parameters)[0]
-    if not (isinstance(parameters, dict) and parameters.get("type") == "OBJECT" and not parameters.get("properties")):
-        declaration["parameters"] = parameters
-    return declaration
 
 
 def _response_object(content: str | None) -> dict[str, Any]:
@@ -286,20 +162,13 @@ class GeminiFormat(WireFormat):
         elif request.json_output or request.json_schema is not None:
             config["responseMimeType"] = "application/json"
             if request.json_schema is not None:
-                config["responseSchema"], dropped = gemini_schema(request.json_schema, ordered=True)
-                # Annotations carry no constraint: leaving them out loses nothing worth a warning.
-                dropped -= {"$schema", "title", "description", "examples"}
-                if dropped:
-                    notes.append(
-                        f"Gemini's response schema has no {', '.join(sorted(dropped))}; they were left out of the "
-                        "request and the answer was checked against the full schema"
-                    )
+                config.update(response_schema(request.json_schema, notes))
         if system:
             body["systemInstruction"] = {"parts": [{"text": system}]}
         if config:
             body["generationConfig"] = config
         if request.tools:
-            body["tools"] = [{"functionDeclarations": [_declaration(t) for t in request.tools]}]
+            body["tools"] = [{"functionDeclarations": [declaration(t) for t in request.tools]}]
         if request.tool_choice is not None and request.tools:
             # without tools, a function calling config is refused (400 "Function calling config is set without
             # function_declarations"); and with no function to call, there is no choice to make

@@ -723,6 +723,18 @@ def _discovery_fields(schema: str) -> frozenset[str]:
     return frozenset(names) | {re.sub(r"([A-Z])", lambda m: "_" + m.group(1).lower(), n) for n in names}
 
 
+def _empty_object(schema: Any, at: str) -> str | None:
+    """Where in ``schema`` an OBJECT names no properties, as Google's error names the place, or None."""
+    if not isinstance(schema, dict):
+        return None
+    if schema.get("type") == "OBJECT" and not schema.get("properties"):
+        return at
+    subs = [(v, f'{at}.properties["{k}"]') for k, v in (schema.get("properties") or {}).items()]
+    subs += [(schema.get("items"), f"{at}.items")]
+    subs += [(v, f"{at}.any_of[{i}]") for i, v in enumerate(schema.get("anyOf") or [])]
+    return next((found for sub, where in subs if (found := _empty_object(sub, where)) is not None), None)
+
+
 def _unknown_field(body: dict[str, Any]) -> str | None:
     """Google's answer to a field its message lacks: 400 "Invalid JSON payload received. Unknown name ..."
     (the OpenAPI schemas allow additional properties, so the spec check alone does not catch one)."""
@@ -781,18 +793,21 @@ class FakeGemini(Fake):
                         "have one initialized field"
                     )
                     return {"error": {"code": 400, "message": message, "status": "INVALID_ARGUMENT"}}
-        # A declaration's parameters of type OBJECT must name properties: a tool without arguments declares
-        # none ("* GenerateContentRequest.tools[0].function_declarations[0].parameters.properties: should be
-        # non-empty for OBJECT type").
-        for i, tool in enumerate(body.get("tools") or []):
-            for j, decl in enumerate(tool.get("functionDeclarations") or []):
-                params = decl.get("parameters")
-                if isinstance(params, dict) and params.get("type") == "OBJECT" and not params.get("properties"):
-                    message = (
-                        f"* GenerateContentRequest.tools[{i}].function_declarations[{j}].parameters.properties: "
-                        "should be non-empty for OBJECT type\n"
-                    )
-                    return {"error": {"code": 400, "message": message, "status": "INVALID_ARGUMENT"}}
+        # A Schema of type OBJECT must name properties, at any depth of a declaration's parameters or the response
+        # schema: a tool without arguments declares none ("* GenerateContentRequest.tools[0].function_declarations
+        # [0].parameters.properties: should be non-empty for OBJECT type"), and a dict of any keys cannot be said.
+        schemas = [
+            (decl.get("parameters"), f"tools[{i}].function_declarations[{j}].parameters")
+            for i, tool in enumerate(body.get("tools") or [])
+            for j, decl in enumerate(tool.get("functionDeclarations") or [])
+        ]
+        response = (body.get("generationConfig") or {}).get("responseSchema")
+        schemas.append((response, "generation_config.response_schema"))
+        for schema, at in schemas:
+            empty = _empty_object(schema, at)
+            if empty is not None:
+                message = f"* GenerateContentRequest.{empty}.properties: should be non-empty for OBJECT type\n"
+                return {"error": {"code": 400, "message": message, "status": "INVALID_ARGUMENT"}}
         # Gemini 3 checks the thought signatures of the current turn (from the last user text on): each model
         # turn's first functionCall part carries the one it was answered with, or the documented stand-in.
         if signs_calls(request.match_info["call"]):

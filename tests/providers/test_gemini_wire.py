@@ -279,3 +279,34 @@ async def test_a_response_schema_keeps_its_property_order(serve, transport):
     ask = LLMRequest([Message("user", "x")], tools=[ToolSpec("f", "", schema)])
     body, _ = GeminiFormat().build(ask, "g", stream=False)
     assert "propertyOrdering" not in body["tools"][0]["functionDeclarations"][0]["parameters"]
+
+
+async def test_a_response_schema_with_an_object_of_any_keys_is_asked_for_as_json(serve, transport):
+    # pydantic's dict[str, str] is {"type": "object", "additionalProperties": {...}}: Gemini's Schema cannot say
+    # it, and refuses the OBJECT without properties it became (400 "...response_schema.properties[\"labels\"]
+    # .properties: should be non-empty for OBJECT type"), a bad request that stopped the cascade on every call.
+    fake, provider, target = await setup(GOOGLE, serve, transport)
+    fake.queue({"text": '{"name": "x", "labels": {"a": "b"}}'})
+    schema = {
+        "type": "object",
+        "properties": {
+            "name": {"type": "string"},
+            "labels": {"type": "object", "additionalProperties": {"type": "string"}},
+        },
+        "required": ["name", "labels"],
+    }
+    result = await provider.complete(LLMRequest([Message("user", "Go")], json_schema=schema, max_tokens=50), target)
+    assert result.parsed == {"name": "x", "labels": {"a": "b"}} and fake.violations == []
+    assert last_body(fake)["generationConfig"] == {"maxOutputTokens": 50, "responseMimeType": "application/json"}
+    assert result.warnings == [
+        "Gemini's response schema cannot say an object of any keys (one without properties), so none was sent: the "
+        "answer was asked for as JSON and checked against the full schema"
+    ]
+    # the answer is still checked against the full schema
+    fake.queue({"text": '{"name": "x", "labels": {"a": 1}}'})
+    with pytest.raises(E.InvalidOutputError):
+        await provider.complete(LLMRequest([Message("user", "Go")], json_schema=schema, max_tokens=50), target)
+    # a schema that says only "an object" loses nothing by it: no warning
+    fake.queue({"text": '{"a": 1}'})
+    result = await provider.complete(LLMRequest([Message("user", "Go")], json_schema={"type": "object"}), target)
+    assert result.parsed == {"a": 1} and result.warnings == [] and fake.violations == []

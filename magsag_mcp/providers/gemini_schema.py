@@ -1,0 +1,164 @@
+"""Gemini's Schema (an OpenAPI 3.0 subset) from a JSON Schema: the response schema of a JSON answer and the
+parameters of a function declaration, with the keywords it has no room for named, to be noted."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from ..types import ToolSpec
+
+__all__ = ["MAX_WRITTEN", "declaration", "gemini_schema", "response_schema"]
+
+# JSON Schema keywords Gemini's Schema object accepts; others (additionalProperties, $schema, ...) are dropped.
+_SCHEMA_KEYS = {
+    "type",
+    "format",
+    "description",
+    "nullable",
+    "enum",
+    "items",
+    "properties",
+    "required",
+    "minItems",
+    "maxItems",
+    "minProperties",
+    "maxProperties",
+    "minimum",
+    "maximum",
+    "minLength",
+    "maxLength",
+    "pattern",
+    "anyOf",
+    "propertyOrdering",
+    "title",
+    "default",
+}
+#: the Schema's counts are int64, which Google's JSON writes as a decimal string
+_INT64_KEYS = {"minItems", "maxItems", "minProperties", "maxProperties", "minLength", "maxLength"}
+
+
+def gemini_schema(schema: Any, *, ordered: bool = False) -> tuple[Any, set[str]]:
+    """``schema`` in Gemini's Schema subset, and the JSON Schema keywords that had to be left out.
+
+    The Schema has no ``$ref`` and requires a ``type``: a local reference (``#/$defs/Address``, how pydantic
+    writes a nested model) is written in place (a recursive one once), and ``anyOf`` a schema or null (how
+    pydantic writes ``Optional[X]``) becomes that schema, ``nullable``. ``ordered`` (a response schema): each
+    object's properties in the order the schema gives them (``propertyOrdering``), which Gemini otherwise
+    answers in alphabetically, so a "reasoning" field meant to come first came after the "answer"."""
+    dropped: set[str] = set()
+    definitions = {
+        f"#/{table}/{name}": value
+        for table in ("$defs", "definitions")
+        if isinstance(schema, dict) and isinstance(schema.get(table), dict)
+        for name, value in schema[table].items()
+    }
+    return _convert(schema, dropped, _Refs(definitions, ordered), ()), dropped
+
+
+#: how many subschemas a schema is written out into: each $ref is written in place, and references to
+#: references multiply (ten levels of two fields: 1,024 copies; twenty: a million, and a request of 100 MB)
+MAX_WRITTEN = 5000
+_PAST = f"references past {MAX_WRITTEN} written-out subschemas"
+#: an OBJECT without properties, which Gemini refuses (see response_schema); not a keyword left out
+_FREE_FORM = "an object without properties"
+
+
+class _Refs:
+    __slots__ = ("table", "left", "ordered")
+
+    def __init__(self, table: dict[str, Any], ordered: bool) -> None:
+        self.table, self.left, self.ordered = table, MAX_WRITTEN, ordered
+
+
+def _convert(schema: Any, dropped: set[str], definitions: _Refs, seen: tuple[str, ...]) -> Any:
+    if not isinstance(schema, dict):
+        return schema
+    definitions.left -= 1
+    ref = schema.get("$ref")
+    if isinstance(ref, str) and isinstance(definitions.table.get(ref), dict) and ref not in seen:
+        siblings = {k: v for k, v in schema.items() if k != "$ref"}  # a field's description beside the $ref
+        if definitions.left < 0:
+            dropped.add(_PAST)  # left out as a recursive one is, and the answer checked against the full schema
+            return _convert(siblings, dropped, definitions, seen)
+        return _convert({**definitions.table[ref], **siblings}, dropped, definitions, (*seen, ref))
+    options = schema.get("anyOf")
+    if isinstance(options, list) and "type" not in schema:
+        others = [o for o in options if not (isinstance(o, dict) and o.get("type") == "null")]
+        if len(others) == 1 and len(options) == 2 and isinstance(others[0], dict):
+            rest = {k: v for k, v in schema.items() if k != "anyOf"}
+            converted = _convert({**others[0], **rest}, dropped, definitions, seen)
+            return {**converted, "nullable": True}
+    out: dict[str, Any] = {}
+    for key, value in schema.items():
+        if key in ("$defs", "definitions"):
+            continue  # the definitions themselves: written where they are referred to
+        if key not in _SCHEMA_KEYS:
+            dropped.add(key)
+            continue
+        if key == "type" and isinstance(value, list):
+            types = [t for t in value if t != "null"]
+            out["type"] = (types[0] if types else "string").upper()
+            if "null" in value:
+                out["nullable"] = True
+        elif key == "type":
+            out["type"] = str(value).upper()
+        elif key == "properties":
+            out[key] = {k: _convert(v, dropped, definitions, seen) for k, v in value.items()}
+        elif key == "items":
+            out[key] = _convert(value, dropped, definitions, seen)
+        elif key == "anyOf":
+            out[key] = [_convert(v, dropped, definitions, seen) for v in value]
+        elif key == "enum" and isinstance(value, list):
+            # Schema.enum is a list of strings (for a STRING): null in it is nullable; numbers cannot be said
+            named = [v for v in value if v is not None]
+            if not all(isinstance(v, str) for v in named):
+                dropped.add("enum of non-strings")
+                continue
+            out[key] = named
+            if len(named) < len(value):
+                out["nullable"] = True
+            if "type" not in schema:
+                out["type"] = "STRING"
+        elif key in _INT64_KEYS and isinstance(value, int) and not isinstance(value, bool):
+            out[key] = str(value)
+        else:
+            out[key] = value
+    properties = out.get("properties")
+    if out.get("type") == "OBJECT" and not properties:
+        dropped.add(_FREE_FORM)
+    if definitions.ordered and isinstance(properties, dict) and len(properties) > 1 and "propertyOrdering" not in out:
+        out["propertyOrdering"] = list(properties)
+    return out
+
+
+def response_schema(schema: dict[str, Any], notes: list[str]) -> dict[str, Any]:
+    """generationConfig's ``responseSchema`` for ``schema``, noting what it left out. None for a schema with an
+    object of any keys in it (no properties: pydantic's ``dict[str, X]``), which Gemini's Schema cannot say and
+    refuses (400 "...properties: should be non-empty for OBJECT type", which stopped the cascade): the answer is
+    asked for as JSON, and checked against the full schema, as every answer is."""
+    converted, dropped = gemini_schema(schema, ordered=True)
+    # Annotations carry no constraint: leaving them out loses nothing worth a warning.
+    dropped -= {"$schema", "title", "description", "examples"}
+    if _FREE_FORM in dropped:
+        if converted.get("properties") or converted.get("type") != "OBJECT":  # more than "an object" was lost
+            notes.append(
+                "Gemini's response schema cannot say an object of any keys (one without properties), so none was "
+                "sent: the answer was asked for as JSON and checked against the full schema"
+            )
+        return {}
+    if dropped:
+        notes.append(
+            f"Gemini's response schema has no {', '.join(sorted(dropped))}; they were left out of the "
+            "request and the answer was checked against the full schema"
+        )
+    return {"responseSchema": converted}
+
+
+def declaration(tool: ToolSpec) -> dict[str, Any]:
+    """A FunctionDeclaration. A tool without arguments declares no parameters: Gemini refuses an OBJECT
+    without properties (400 "parameters.properties: should be non-empty for OBJECT type")."""
+    declaration: dict[str, Any] = {"name": tool.name, "description": tool.description}
+    parameters = gemini_schema(tool.parameters)[0]
+    if not (isinstance(parameters, dict) and parameters.get("type") == "OBJECT" and not parameters.get("properties")):
+        declaration["parameters"] = parameters
+    return declaration
