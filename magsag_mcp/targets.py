@@ -38,7 +38,8 @@ def _vendor_of(model: str) -> str | None:
         return "openai"
     if m.startswith("claude"):
         return "anthropic"
-    if m.startswith(("gemini", "gemma", "learnlm")):
+    # Gemini's resource name for a model (models/gemini-2.5-pro, as its ListModels and docs write it) is that model
+    if m.removeprefix("models/").startswith(("gemini", "gemma", "learnlm")):
         return "google"
     return None
 

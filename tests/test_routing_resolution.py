@@ -194,6 +194,14 @@ def test_local_model_inferred_from_tag(catalog):
     assert plan.candidates[0].target == Target("local", "llama3.1:70b", "http://localhost:11434")
 
 
+def test_a_gemini_resource_name_is_inferred_as_google(catalog):
+    # "models/gemini-2.5-flash" (how Google's ListModels and docs name a model, which its path and price take):
+    # refused with "cannot tell which provider serves model ...; name it explicitly (e.g. 'local:models/...')"
+    mc = {"model": "models/gemini-2.5-flash"}
+    plan = plan_call(catalog, "skill.analysis", {"data": "x", "model_config": mc}, context=None, env={})
+    assert plan.candidates[0].target == Target("google", "models/gemini-2.5-flash")
+
+
 def test_call_fallbacks(catalog):
     mc = {"model": "claude-3-5-sonnet-20241022", "fallbacks": ["gpt-4o", "openai:gpt-4o-mini"]}
     plan = plan_call(catalog, "skill.analysis", {"data": "x", "model_config": mc}, context=None, env={})
