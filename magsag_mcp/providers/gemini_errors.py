@@ -16,6 +16,7 @@ from ..errors import (
     ProviderTimeoutError,
     QuotaExhaustedError,
     RateLimitError,
+    UnsupportedFeatureError,
     excerpt,
 )
 from .http_errors import LONG_WAIT_SECONDS, error_for, parse_duration, parse_retry_after
@@ -47,6 +48,14 @@ def gemini_error(status: int, body: bytes, headers: Mapping[str, str], *, provid
         return ContextTooLongError(text, **kw)
     if rpc == "DEADLINE_EXCEEDED" or status == 504:
         return ProviderTimeoutError(text, **kw)
+    if rpc == "INVALID_ARGUMENT" and "should be non-empty for object type" in low:
+        # a tool parameter that is an object of any keys (type object, no properties): Gemini's Schema cannot say
+        # it, another vendor takes it; this target cannot serve the call, the next one may
+        hint = (
+            "; Gemini takes no object parameter without properties (an object of any keys): give each its "
+            "properties, or leave Gemini out of this call's targets"
+        )
+        return UnsupportedFeatureError(text.rstrip() + hint, **kw)
     by_reason = _by_error_info(details)
     if by_reason is not None:
         return by_reason(text, **kw)

@@ -310,3 +310,16 @@ async def test_a_response_schema_with_an_object_of_any_keys_is_asked_for_as_json
     fake.queue({"text": '{"a": 1}'})
     result = await provider.complete(LLMRequest([Message("user", "Go")], json_schema={"type": "object"}), target)
     assert result.parsed == {"a": 1} and result.warnings == [] and fake.violations == []
+
+
+async def test_a_tool_with_an_object_parameter_of_any_keys_moves_on(serve, transport):
+    # A tool parameter {"type": "object"} (an MCP tool's free-form "options"): Gemini refuses the OBJECT without
+    # properties it becomes, 400 "...parameters.properties[\"options\"].properties: should be non-empty for OBJECT
+    # type". A bad request stopped the cascade there, though another vendor takes the same tool: the next moves on.
+    fake, provider, target = await setup(GOOGLE, serve, transport)
+    params = {"type": "object", "properties": {"q": {"type": "string"}, "options": {"type": "object"}}}
+    tool = ToolSpec("search", "Search", params)
+    with pytest.raises(E.UnsupportedFeatureError, match="should be non-empty for OBJECT type") as info:
+        await provider.complete(LLMRequest([Message("user", "Find")], tools=[tool], max_tokens=50), target)
+    assert info.value.moves_on and not info.value.retryable and info.value.status == 400
+    assert "give each its properties, or leave Gemini out of this call's targets" in info.value.message
