@@ -221,6 +221,12 @@ def _check_params(params: Mapping[str, Any]) -> None:
                 "the answer later (billed all the same), which magsag never fetches; leave it out (a long answer "
                 "is streamed instead)"
             )
+        if key in ("generationConfig", "generation_config"):
+            raise ConfigError(
+                f"params.{key} would replace the generationConfig magsag writes (maxOutputTokens, which budgets "
+                "reserve, and the response schema); put its other settings at the top of params instead "
+                "(e.g. thinkingConfig: {thinkingBudget: 0}, seed: 7, topP: 0.9): they are sent inside generationConfig"
+            )
         if key in ROUTER_FIELDS:
             raise ConfigError(
                 f"params.{key} would replace a field magsag sets itself (and that governance and budgets "

@@ -525,6 +525,11 @@ def test_an_origin_allowed_for_one_provider_does_not_receive_anothers_key(catalo
         ({"max_completion_tokens": 100_000}, "params.max_completion_tokens would replace"),
         ({"n": 8}, "params.n would replace"),
         ({"generationConfig": {"maxOutputTokens": 99}}, "params.generationConfig would replace"),
+        # the natural way to ask Gemini for a thinking budget: it says where the setting goes instead
+        (
+            {"generationConfig": {"thinkingConfig": {"thinkingBudget": 0}}},
+            "put its other settings at the top of params instead \\(e.g. thinkingConfig: ",
+        ),
         ({"max_tokens": "lots"}, "params.max_tokens must be a positive integer"),
         ({"temperature": 9}, "params.temperature must be a number between 0 and 2"),
         # the two params the router reads itself: a wrong value was ignored without a word
