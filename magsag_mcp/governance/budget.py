@@ -106,7 +106,9 @@ _AGENT_DAY_SPENT = _both(
 )
 
 
-def _scope_sums(conn: sqlite3.Connection, statements: tuple[str, str], args: dict[str, Any]) -> tuple[int, int, int]:
+def _scope_sums(
+    conn: sqlite3.Connection | sqlite3.Cursor, statements: tuple[str, str], args: dict[str, Any]
+) -> tuple[int, int, int]:
     """The three sums of a scope: with SQLite's SUM (one column each, as cheap as a read can be, on every
     reservation), and again with the exact sum only where that overflowed (past about $9.2M)."""
     plain, exact = statements
@@ -121,7 +123,7 @@ def _scope_sums(conn: sqlite3.Connection, statements: tuple[str, str], args: dic
 
 
 def spent_and_reserved(
-    conn: sqlite3.Connection, limit: Limit, *, run_id: str | None, agent: str | None, now: float
+    conn: sqlite3.Connection | sqlite3.Cursor, limit: Limit, *, run_id: str | None, agent: str | None, now: float
 ) -> tuple[int, int, int]:
     """(recorded spend, bound on unknown costs, open reservations) in pico-USD for the scope of
     ``limit``: indexed reads. A limit counts all three.
@@ -253,6 +255,8 @@ class Reservation:
         and each reservation made adds to the holds the next one sees (the same transaction, so the
         sums are exact). A refused reservation is ``(False, BudgetExceeded)`` and inserts nothing."""
         global _last_sweep
+        # one cursor for the statements below (conn.execute makes and drops a cursor per statement)
+        cur = conn.cursor()
         now = time.time()
         if now - _last_sweep > SWEEP_EVERY_SECONDS:
             # The sums count every reservation, expired or not; an expired one is recorded as the attempt
@@ -263,21 +267,21 @@ class Reservation:
         # first, so that every sum below reads them so (a shrink only lowers what is held).
         shrink = [s for r in reservations for s in r.shrink]
         if shrink:
-            conn.executemany("UPDATE budget_reservations SET amount_pusd = ? WHERE id = ?", shrink)
+            cur.executemany("UPDATE budget_reservations SET amount_pusd = ? WHERE id = ?", shrink)
         #: scope -> [recorded spend, bound on unknown costs, open reservations], in pico-USD
         seen: dict[tuple[str | None, ...], list[int]] = {}
         results: list[tuple[bool, object]] = []
         last = len(reservations) - 1
         for i, r in enumerate(reservations):
             if not r.parent_known and r.run_id is not None and any(lim.kind == "run" for lim in r.limits):
-                r.budget = budget_run(r.run_id, recorded_parent(conn, r.run_id))
+                r.budget = budget_run(r.run_id, recorded_parent(cur, r.run_id))
                 r.parent_known = True
             refused: BudgetExceeded | None = None
             for limit in r.limits:
                 key = r._scope(limit)
                 sums = seen.get(key)
                 if sums is None:
-                    sums = seen[key] = list(spent_and_reserved(conn, limit, run_id=r.budget, agent=r.agent, now=now))
+                    sums = seen[key] = list(spent_and_reserved(cur, limit, run_id=r.budget, agent=r.agent, now=now))
                 spent, bound, held = sums
                 if spent + bound + held + r.amount_pusd > limit.amount_pusd:
                     refused = _exceeded(limit, r, spent, bound, held)
@@ -285,7 +289,7 @@ class Reservation:
             if refused is not None:
                 results.append((False, refused))
                 continue
-            cur = conn.execute(
+            cur.execute(
                 "INSERT INTO budget_reservations (run_id, agent, created_at, expires_at, amount_pusd, state,"
                 " attempt_run_id, provider, model, skill) VALUES (?, ?, ?, ?, ?, 'held', ?, ?, ?, ?)",
                 (r.budget, r.agent, now, now + r.ttl, r.amount_pusd, r.run_id, *r.what),
@@ -305,7 +309,7 @@ class Reservation:
         return results
 
 
-def recorded_parent(conn: sqlite3.Connection, run_id: str) -> str | None:
+def recorded_parent(conn: sqlite3.Connection | sqlite3.Cursor, run_id: str) -> str | None:
     """The parent a run was recorded with. A call that joins a delegated run by its id alone (MCP's
     ``run_id``, ``magsag invoke --run-id``) spends its parent's budget too, as ``check_budget`` shows."""
     row = conn.execute("SELECT parent_run_id FROM runs WHERE run_id = ?", (run_id,)).fetchone()

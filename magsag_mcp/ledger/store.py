@@ -94,6 +94,8 @@ class Ledger(LedgerReports):
         self._writer: aiosqlite.Connection | None = None
         self._reader: aiosqlite.Connection | None = None
         self._inline: sqlite3.Connection | None = None
+        #: the inline connection's own cursor, for the statements :meth:`try_now` makes itself (see there)
+        self._inline_cursor: sqlite3.Cursor | None = None
         #: queued operations: (operation, its caller's future, durable, what to do if its caller is gone)
         self._pending: list[
             tuple[Callable[[sqlite3.Connection], Any], asyncio.Future[Any], bool, Callable[[Any], object] | None]
@@ -130,6 +132,7 @@ class Ledger(LedgerReports):
             await self._reader._execute(_configure, self._reader._conn, self.busy_timeout_ms)
             self._inline = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
             _configure(self._inline, 0)
+            self._inline_cursor = self._inline.cursor()
         except NewerSchema as exc:
             await self._close_connections()
             raise newer_error(self.path, exc.unknown) from None
@@ -206,6 +209,7 @@ class Ledger(LedgerReports):
         if self._inline is not None:
             self._inline.close()
             self._inline = None
+            self._inline_cursor = None
 
     async def __aenter__(self) -> Ledger:
         return await self.open()
@@ -333,7 +337,7 @@ class Ledger(LedgerReports):
         outcome.append(results)
         return results
 
-    def _check_write(self, conn: sqlite3.Connection) -> None:
+    def _check_write(self, conn: sqlite3.Connection, cursor: sqlite3.Cursor | None = None) -> None:
         """First in each write transaction. Deleted or replaced since it was opened (an ``rm`` to start
         afresh, a restore), the file SQLite writes is not the ledger at the path: what is recorded would
         be lost, and no other process's budget would count it (one stat). Migrated since by a newer
@@ -341,7 +345,7 @@ class Ledger(LedgerReports):
         schema version, from the file's header, tells; the migrations are read only when it changed)."""
         if self._identity is not None and file_identity(self._opened) != self._identity:
             raise moved_error(self.path)
-        version = _schema_version(conn)
+        version = _schema_version(cursor or conn)
         if version != self._schema_version:
             unknown = unknown_migrations(conn)
             if unknown:
@@ -365,24 +369,26 @@ class Ledger(LedgerReports):
         :meth:`submit` instead. Exceptions from ``fn`` propagate, as does the :class:`LedgerError` of a
         ledger that must not be written (see :meth:`_check_write`).
         """
-        conn = self._inline
-        if conn is None:
+        conn, cur = self._inline, self._inline_cursor
+        if conn is None or cur is None:
             return False, None
-        set_sync(conn, self.durable_mode if durable else "NORMAL")
+        # The transaction's own statements go through one cursor kept for them: conn.execute makes (and
+        # drops) a cursor per statement, a few thousand instructions each, and these are four a write.
+        set_sync(conn, self.durable_mode if durable else "NORMAL", cur)
         try:
-            conn.execute("BEGIN IMMEDIATE")
+            cur.execute("BEGIN IMMEDIATE")
         except sqlite3.OperationalError:
             return False, None  # locked: take the queue
         try:
-            self._check_write(conn)
+            self._check_write(conn, cur)
             value = fn(conn)
         except BaseException:
-            conn.execute("ROLLBACK")
+            cur.execute("ROLLBACK")
             raise
         try:
-            conn.execute("COMMIT")
+            cur.execute("COMMIT")
         except sqlite3.OperationalError:
-            conn.execute("ROLLBACK")  # nothing happened: the caller queues the operation instead
+            cur.execute("ROLLBACK")  # nothing happened: the caller queues the operation instead
             return False, None
         return True, value
 
@@ -496,5 +502,5 @@ def file_writable(path: Path) -> bool:
     return os.access(path, os.W_OK)
 
 
-def _schema_version(conn: sqlite3.Connection) -> int:
+def _schema_version(conn: sqlite3.Connection | sqlite3.Cursor) -> int:
     return int(conn.execute("PRAGMA schema_version").fetchone()[0])

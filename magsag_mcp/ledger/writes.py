@@ -209,8 +209,11 @@ class RecordWrite:
 
     @staticmethod
     def apply_all(conn: sqlite3.Connection, writes: list[RecordWrite]) -> list[tuple[bool, Any]]:
+        # One cursor for the statements below: conn.execute and conn.executemany each make (and drop) a
+        # cursor of their own, a few thousand instructions each, and a record is six statements.
+        cur = conn.cursor()
         held = [(r,) for w in writes for r in w.held]
-        if held and conn.executemany("DELETE FROM budget_reservations WHERE id = ?", held).rowcount < len(held):
+        if held and cur.executemany("DELETE FROM budget_reservations WHERE id = ?", held).rowcount < len(held):
             # A reservation already gone: it expired and another process recorded it as an abandoned
             # attempt. This record is that attempt's real outcome, so the stand-in goes first (before the
             # run's row is added to, so that a run row made only for the stand-in is made afresh).
@@ -218,10 +221,10 @@ class RecordWrite:
                 for row in w.attempts:
                     if row[_RESERVATION_ID] is not None:
                         unrecord_abandoned(conn, row[0], row[_RESERVATION_ID])
-        conn.executemany(_UPSERT_RUN, [w.run for w in writes])
+        cur.executemany(_UPSERT_RUN, [w.run for w in writes])
         attempts = [row for w in writes for row in w.attempts]
         if attempts:
-            conn.executemany(_INSERT_ATTEMPT, attempts)
+            cur.executemany(_INSERT_ATTEMPT, attempts)
         # An upsert adds its row's numbers to the stored ones, so rows with one key are summed first.
         rollup: dict[tuple[Any, ...], list[int]] = {}
         for w in writes:
@@ -233,7 +236,7 @@ class RecordWrite:
                     for i, v in enumerate(row[6:]):
                         have[i] += v
         if rollup:
-            conn.executemany(_UPSERT_ROLLUP, [(*k, *v) for k, v in rollup.items()])
+            cur.executemany(_UPSERT_ROLLUP, [(*k, *v) for k, v in rollup.items()])
         spend: dict[tuple[Any, ...], list[int]] = {}
         for w in writes:
             for agent, bucket, cost, bound in w.spend:
@@ -245,8 +248,8 @@ class RecordWrite:
                     have[1] += bound
         if spend:
             # agent None: the day's spend of every call together (day_spend), which every row also adds to
-            conn.executemany(_UPSERT_SPEND, [(*k, *v) for k, v in spend.items() if k[0] is not None])
-            conn.executemany(_UPSERT_DAY, [(k[1], *v) for k, v in spend.items() if k[0] is None])
+            cur.executemany(_UPSERT_SPEND, [(*k, *v) for k, v in spend.items() if k[0] is not None])
+            cur.executemany(_UPSERT_DAY, [(k[1], *v) for k, v in spend.items() if k[0] is None])
         return [(True, None)] * len(writes)
 
 
@@ -331,9 +334,10 @@ def unrecord_abandoned(conn: sqlite3.Connection, run_id: str, reservation_id: in
         conn.execute("UPDATE day_spend SET cost_bound_pusd = cost_bound_pusd - ? WHERE bucket = ?", (bound, bucket))
 
 
-def set_sync(conn: sqlite3.Connection, mode: str) -> None:
+def set_sync(conn: sqlite3.Connection, mode: str, cursor: sqlite3.Cursor | None = None) -> None:
+    """``cursor``: one of ``conn``'s to run the statement on (conn.execute makes a cursor of its own)."""
     if SYNC_MODE_BY_CONNECTION.get(id(conn)) != mode:  # PRAGMA synchronous only changes outside a transaction
-        conn.execute(f"PRAGMA synchronous = {mode}")
+        (cursor or conn).execute(f"PRAGMA synchronous = {mode}")
         SYNC_MODE_BY_CONNECTION[id(conn)] = mode
 
 
