@@ -162,14 +162,36 @@ class RecordWrite:
     @classmethod
     def of(cls, run: RunRecord, attempts: list[AttemptRecord], error: Any = None) -> RecordWrite:
         """``error``: the MagsagError the call ended with, if any (its kind and message are kept)."""
-        # Each attempt's cost and bound in pico-USD, converted once: a Decimal's conversion takes about
-        # 4,000 instructions, and every row below reads them.
-        money = [(to_pusd(a.cost_usd), to_pusd(a.cost_bound_usd)) for a in attempts]
-        # Unknown cost, whatever the outcome: an unpriced answer, or an attempt cut after it was sent.
-        unpriced = sum(1 for a in attempts if a.cost_usd is None)
-        cost = sum((c or 0) for c, _ in money)
-        # The estimated worst case of the attempts of unknown cost: budget limits count it.
-        bound = sum((b or 0) for a, (_, b) in zip(attempts, money, strict=True) if a.cost_usd is None)
+        # One pass over the attempts (most calls have one): a comprehension or generator per figure made
+        # ten function frames a record. Each attempt's cost and bound in pico-USD, converted once: a
+        # Decimal's conversion takes about 4,000 instructions, and every row below reads them.
+        money: list[tuple[int | None, int | None]] = []
+        rows: list[tuple[Any, ...]] = []
+        spend: list[tuple[Any, ...]] = []  # (agent, bucket, cost, bound) of the attempts with an agent
+        agents_day: list[tuple[Any, ...]] = []  # the same rows, for the day's spend of every call (agent None)
+        others_day: list[tuple[Any, ...]] = []  # the day's spend of the attempts without an agent
+        held: list[int] = []
+        unpriced = cost = bound = 0
+        for a in attempts:
+            c, b = to_pusd(a.cost_usd), to_pusd(a.cost_bound_usd)
+            money.append((c, b))
+            rows.append(_attempt_row(a, c, b))
+            cost += c or 0
+            if a.cost_usd is None:
+                # Unknown cost, whatever the outcome: an unpriced answer, or an attempt cut after it was
+                # sent. Its estimated worst case (the bound) is what budget limits count.
+                unpriced += 1
+                bound += b or 0
+            if a.cost_usd or (a.cost_usd is None and a.cost_bound_usd):
+                bucket = int(a.started_at // SPEND_BUCKET_SECONDS)
+                paid, unknown = c or 0, 0 if a.cost_usd is not None else b or 0
+                if a.agent is not None:
+                    spend.append((a.agent, bucket, paid, unknown))
+                    agents_day.append((None, bucket, paid, unknown))
+                else:
+                    others_day.append((None, bucket, paid, unknown))
+            if a.reservation_id is not None:
+                held.append(a.reservation_id)
         run_row = (
             run.run_id,
             run.agent,
@@ -187,19 +209,7 @@ class RecordWrite:
             None if error is None else error.kind,
             None if error is None else redact(error.message)[:1000],
         )
-        spend = [
-            (a.agent, int(a.started_at // SPEND_BUCKET_SECONDS), c or 0, 0 if a.cost_usd is not None else b or 0)
-            for a, (c, b) in zip(attempts, money, strict=True)
-            if a.agent is not None and (a.cost_usd or (a.cost_usd is None and a.cost_bound_usd))
-        ]
-        held = [a.reservation_id for a in attempts if a.reservation_id is not None]
-        day = [(None, *row[1:]) for row in spend] + [
-            (None, int(a.started_at // SPEND_BUCKET_SECONDS), c or 0, 0 if a.cost_usd is not None else b or 0)
-            for a, (c, b) in zip(attempts, money, strict=True)
-            if a.agent is None and (a.cost_usd or (a.cost_usd is None and a.cost_bound_usd))
-        ]
-        rows = [_attempt_row(a, c, b) for a, (c, b) in zip(attempts, money, strict=True)]
-        return cls(run_row, rows, _rollup_rows(attempts, money), spend + day, held)
+        return cls(run_row, rows, _rollup_rows(attempts, money), spend + agents_day + others_day, held)
 
     #: see apply_batch: records go before the batch's budget reservations
     merge_order = 0
