@@ -255,7 +255,8 @@ class Service(LoopBound):
         # what names the call's record: text that cannot be stored is refused before anything is recorded
         names = {"skill_id": skill_id, "agent": agent, "run_id": run_id, "parent_run_id": parent_run_id}
         for where, value in names.items():
-            check_name(value, where)
+            if value is not None and not (type(value) is str and value.isascii()):  # ASCII text passes as it is
+                check_name(value, where)
         if self._closing:
             raise ConfigError(
                 "this service is closed (or closing): its ledger and HTTP sessions are gone, so the call was "

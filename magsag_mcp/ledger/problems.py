@@ -150,7 +150,7 @@ def use_error(exc: BaseException, path: Path, busy_timeout_ms: float) -> LedgerE
     return LedgerError(f"ledger error at {path}: {text}", db=str(path))
 
 
-def file_identity(path: Path) -> tuple[int, int] | None:
+def file_identity(path: Path | str) -> tuple[int, int] | None:
     """Which file is at ``path`` now (device and inode), or None when there is none."""
     try:
         st = os.stat(path)

@@ -106,7 +106,8 @@ class Ledger(LedgerReports):
         self._closing = False
         #: the file opened (device, inode) and its schema's version: each write transaction checks both
         self._identity: tuple[int, int] | None = None
-        self._opened = self.path
+        #: the file opened, as text: os.stat of a Path converts it through two Python calls, on every write
+        self._opened = str(self.path)
         self._schema_version: int | None = None
 
     # --- lifecycle -------------------------------------------------------------------------------
@@ -121,7 +122,7 @@ class Ledger(LedgerReports):
         try:
             # as SQLite resolves it: a later chdir moves nothing, and ".." is left to the OS (os.path.abspath
             # would take it off the text, and "link/../l.db" is then another file than the one SQLite opens)
-            self._opened = Path(os.getcwd(), self.path)
+            self._opened = str(Path(os.getcwd(), self.path))
             _create_private(self.path)
             self._writer = await _connect(self.path)
             await self._writer._execute(_configure, self._writer._conn, self.busy_timeout_ms, first=True)
@@ -164,7 +165,7 @@ class Ledger(LedgerReports):
 
     async def _open_read_only(self) -> None:
         """The reader connection alone, opened with SQLite's read-only URI (:func:`.connection.open_read_only`)."""
-        self._opened = Path(os.getcwd(), self.path)
+        self._opened = str(Path(os.getcwd(), self.path))
         version = file_version(self.path)  # before SQLite reads a page: a write meanwhile is then seen
         self._reader, immutable = await open_read_only(self.path, self.busy_timeout_ms, self._read_only_cause)
         self._identity = file_identity(self._opened)
