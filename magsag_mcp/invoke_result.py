@@ -106,9 +106,12 @@ def call_failed(exc: MagsagError, run_id: str, attempts: list[AttemptRecord]) ->
 def call_cost(attempts: list[AttemptRecord]) -> Decimal | None:
     """What the whole call cost: every attempt, retries and fallbacks included (an unusable answer is
     billed too). None when any attempt's cost is unknown: a lower bound would read as the cost."""
-    if any(a.cost_usd is None for a in attempts):
-        return None
-    return sum((a.cost_usd for a in attempts if a.cost_usd is not None), Decimal(0))
+    total = Decimal(0)
+    for a in attempts:  # a loop, not a generator for each of the two questions (a frame each, every call)
+        if a.cost_usd is None:
+            return None
+        total += a.cost_usd
+    return total
 
 
 def run_status(exc: MagsagError) -> str:

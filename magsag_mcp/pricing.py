@@ -304,7 +304,8 @@ class Pricer:
             dearer = self._resolve(provider, model, tier).worst_case(input_tokens, output_tokens)
             if worst is not None and dearer is not None and dearer > worst:
                 worst = dearer
-        geo = max((g for g in (self._served_geo.get(provider), asked) if g is not None), default=None)
+        served = self._served_geo.get(provider)
+        geo = asked if served is None else served if asked is None else max(served, asked)  # the dearer one
         if geo is not None and worst is not None and priced.source == "genai-prices":
             worst *= geo
         return worst

@@ -80,6 +80,8 @@ class Plan:
 
     def request_for(self, target: Target) -> LLMRequest:
         """The request as this target should receive it: target params fill what the call left open."""
+        if not target.params:  # most targets have none
+            return self.request
         params = {k: v for k, v in target.params if k not in RESERVED_PARAMS}
         if not params:
             return self.request

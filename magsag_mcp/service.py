@@ -338,8 +338,11 @@ class Service(LoopBound):
     ) -> None:
         run.ended_at = time.time()
         run.status = status  # type: ignore[assignment]
-        run.input_tokens = sum(a.input_tokens for a in attempts)
-        run.output_tokens = sum(a.output_tokens for a in attempts)
+        tokens_in = tokens_out = 0
+        for a in attempts:  # one loop, not a generator per sum (a frame each)
+            tokens_in += a.input_tokens
+            tokens_out += a.output_tokens
+        run.input_tokens, run.output_tokens = tokens_in, tokens_out
         await self._kept.write((run, attempts, error), alone=self._in_flight == 1)
 
     @exact_money

@@ -129,7 +129,10 @@ class Endpoint(ABC):
         """Where :meth:`base_url` took the URL from, as the fix names it: the target's or a variable."""
         if target.base_url:
             return "the target's base_url"
-        return next((name for name in self.base_url_env if self.env.get(name)), "the provider's base URL")
+        for name in self.base_url_env:
+            if self.env.get(name):
+                return name
+        return "the provider's base URL"
 
     def api_key(self) -> str | None:
         """The first of ``key_env`` that holds a key: one of only whitespace holds none, nor hides the next."""
@@ -239,9 +242,12 @@ class HTTPProvider(Provider):
         except ProviderError as exc:
             return exc
         problem = _base_url_problem(base, self.endpoint.base_url_source(target))
-        if problem is None and any("\n" in v or "\r" in v for v in headers.values()):
-            names = " / ".join(self.endpoint.key_env)
-            problem = f"a header value has a line break in it; check {names} and any organisation id"
+        if problem is None:
+            for value in headers.values():  # a loop, not any() over a generator: asked before every attempt
+                if "\n" in value or "\r" in value:
+                    names = " / ".join(self.endpoint.key_env)
+                    problem = f"a header value has a line break in it; check {names} and any organisation id"
+                    break
         if problem is None:
             return None
         return NotConfiguredError(f"{self.name}: {problem}", provider=self.name, model=target.model)

@@ -16,6 +16,8 @@ class Capabilities:
     streaming: bool = True
 
     def missing(self, needs: set[str]) -> list[str]:
+        if not needs:  # most calls need none of them: no generator to sort
+            return []
         return sorted(n for n in needs if not getattr(self, n))
 
 

@@ -193,7 +193,8 @@ class ChatCompletionsFormat(WireFormat):
             messages.append({"role": "user" if legacy else "system", "content": system})
             if legacy:
                 notes.append(f"{model} takes no system prompt; it was sent as the first user message")
-        messages.extend(_message(m) for m in request.messages)
+        for m in request.messages:  # not extend() over a generator: a frame less on every attempt
+            messages.append(_message(m))
         body: dict[str, Any] = {"model": model, "messages": messages}
         if request.max_tokens is not None:
             body[self.max_tokens_field] = request.max_tokens
