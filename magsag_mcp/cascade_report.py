@@ -46,7 +46,9 @@ def labels(plan: Plan) -> list[str]:
     """Each candidate's name in the trace and the warnings, by position: ``provider:model``, with its
     endpoint when the plan holds the same ``provider:model`` elsewhere too (two regions of an Azure
     deployment, two servers of one local model), so that they tell which one failed and which answered."""
-    names = [f"{c.target.provider}:{c.target.model}" for c in plan.candidates]
+    names = []
+    for c in plan.candidates:  # a loop, not a comprehension (a frame): every call's trace names them
+        names.append(f"{c.target.provider}:{c.target.model}")
     if len(names) < 2 or len(names) == len(set(names)):
         return names
     return [
@@ -161,24 +163,32 @@ def attempt_record(
 
 
 def trace(plan: Plan, state: CascadeState) -> dict[str, Any]:
+    # loops, not comprehensions: a comprehension is a function frame of its own, and every call has a trace
     names = labels(plan)
+    candidates = []
+    for c in plan.candidates:
+        candidates.append(c.to_dict())
+    warnings = list(plan.warnings)
+    attempts = []
+    for a in state.attempts:
+        warnings += a.warnings
+        if a.outcome not in ("skipped", "policy_denied", "budget_exceeded"):
+            attempts.append(
+                {
+                    "target": _label(names, a),
+                    "outcome": a.outcome,
+                    "error_class": a.error_class,
+                    "try": a.attempt_number,
+                    "latency_ms": round(a.latency_ms, 3),
+                    "tokens": a.total_tokens,
+                }
+            )
     return {
         "rule": plan.rule,
-        "candidates": [c.to_dict() for c in plan.candidates],
+        "candidates": candidates,
         "skipped": state.skipped,
-        "warnings": list(plan.warnings) + [w for a in state.attempts for w in a.warnings],
-        "attempts": [
-            {
-                "target": _label(names, a),
-                "outcome": a.outcome,
-                "error_class": a.error_class,
-                "try": a.attempt_number,
-                "latency_ms": round(a.latency_ms, 3),
-                "tokens": a.total_tokens,
-            }
-            for a in state.attempts
-            if a.outcome not in ("skipped", "policy_denied", "budget_exceeded")
-        ],
+        "warnings": warnings,
+        "attempts": attempts,
     }
 
 

@@ -58,7 +58,10 @@ class Candidate:
     routed: Target | None = None
 
     def to_dict(self) -> dict[str, Any]:
-        return {**self.target.to_dict(), "source": self.source, "explicit": self.explicit}
+        data = self.target.to_dict()  # its own dict: added to, not copied into another
+        data["source"] = self.source
+        data["explicit"] = self.explicit
+        return data
 
 
 @dataclass(slots=True)
@@ -291,7 +294,7 @@ def _near_misses(payload: Mapping[str, Any], context: Mapping[str, Any]) -> list
         for key in payload:
             if isinstance(key, str) and key.lower().replace("_", "").replace("-", "") == "modelconfig":
                 out.append(f"payload key {key!r} is not 'model_config': it went to the skill as data, not routing")
-    unknown = [k for k in context if k not in CONTEXT_KEYS and isinstance(k, str)]
+    unknown = [k for k in context if k not in CONTEXT_KEYS and isinstance(k, str)] if context else ()
     if unknown:
         import difflib
 

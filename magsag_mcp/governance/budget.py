@@ -265,7 +265,9 @@ class Reservation:
             _last_sweep = now
         # The calls' earlier attempts settled below their worst case hold only what they cost from now on:
         # first, so that every sum below reads them so (a shrink only lowers what is held).
-        shrink = [s for r in reservations for s in r.shrink]
+        shrink: list[tuple[int, int]] = []
+        for r in reservations:  # a loop, not a comprehension (a frame) on every reservation
+            shrink += r.shrink
         if shrink:
             cur.executemany("UPDATE budget_reservations SET amount_pusd = ? WHERE id = ?", shrink)
         #: scope -> [recorded spend, bound on unknown costs, open reservations], in pico-USD
@@ -273,9 +275,12 @@ class Reservation:
         results: list[tuple[bool, object]] = []
         last = len(reservations) - 1
         for i, r in enumerate(reservations):
-            if not r.parent_known and r.run_id is not None and any(lim.kind == "run" for lim in r.limits):
-                r.budget = budget_run(r.run_id, recorded_parent(cur, r.run_id))
-                r.parent_known = True
+            if not r.parent_known and r.run_id is not None:
+                for lim in r.limits:  # with a run limit (a loop, not any() over a generator)
+                    if lim.kind == "run":
+                        r.budget = budget_run(r.run_id, recorded_parent(cur, r.run_id))
+                        r.parent_known = True
+                        break
             refused: BudgetExceeded | None = None
             for limit in r.limits:
                 key = r._scope(limit)

@@ -73,23 +73,26 @@ _UPSERT_ROLLUP = (
 def _rollup_rows(attempts: list[AttemptRecord], money: list[tuple[int | None, int | None]]) -> list[tuple[Any, ...]]:
     """Attempts folded into daily usage buckets, so summaries never scan every attempt. ``money``: each
     attempt's cost and bound in pico-USD (see :meth:`RecordWrite.of`)."""
-    acc: dict[tuple[Any, ...], list[int]] = {}
+    # each bucket's whole row, its key (6 columns) and then its numbers, made a tuple by map() (no comprehension)
+    acc: dict[tuple[Any, ...], list[Any]] = {}
     for a, (cost, bound) in zip(attempts, money, strict=True):
         key = (int(a.started_at // ROLLUP_BUCKET_SECONDS), a.model, a.provider, a.agent or "", a.skill or "", a.outcome)
-        row = acc.setdefault(key, [0, 0, 0, 0, 0, 0, 0, 0, 0])
-        row[0] += 1
-        row[1] += a.input_tokens
-        row[2] += a.output_tokens
-        row[3] += a.cached_tokens
-        row[4] += a.reasoning_tokens
+        row = acc.get(key)
+        if row is None:
+            row = acc[key] = [*key, 0, 0, 0, 0, 0, 0, 0, 0, 0]
+        row[6] += 1  # attempts
+        row[7] += a.input_tokens
+        row[8] += a.output_tokens
+        row[9] += a.cached_tokens
+        row[10] += a.reasoning_tokens
         if a.cost_usd is not None:
-            row[5] += cost or 0
+            row[11] += cost or 0  # cost
         else:
-            row[6] += 1
+            row[12] += 1  # unpriced
             if a.cost_bound_usd is not None:
-                row[7] += bound or 0
-                row[8] += 1
-    return [(*k, *v) for k, v in acc.items()]
+                row[13] += bound or 0  # cost bound
+                row[14] += 1  # bounded
+    return list(map(tuple, acc.values()))
 
 
 _INSERT_ATTEMPT = (
