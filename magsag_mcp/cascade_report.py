@@ -220,7 +220,9 @@ def result_warnings(plan: Plan, attempts: list[AttemptRecord], answer_warnings: 
     failed: dict[str, list[str]] = {}
     for a in attempts:
         if a.outcome == "error":
-            out.extend(w for w in a.warnings if w not in out)
+            for w in a.warnings:  # a loop, not extend() over a generator (a frame)
+                if w not in out:
+                    out.append(w)
             # by position: the same provider:model at another endpoint that failed before is a fallback's
             if answered is None or a.fallback_position != answered.fallback_position:
                 names = names or labels(plan)

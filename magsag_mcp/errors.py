@@ -207,7 +207,9 @@ class MagsagError(Exception):
         super().__init__(message)
         self.message = message
         # Details come from vendors' bodies too (an error "code" may echo the key that was sent).
-        self.details: dict[str, Any] = {k: redact_values(v) for k, v in details.items()}
+        self.details: dict[str, Any] = {}
+        for k, v in details.items():  # a loop, not a comprehension (a frame): every error makes one
+            self.details[k] = redact_values(v)
 
     def to_dict(self) -> dict[str, Any]:
         return {"type": self.kind, "message": self.message, **self.details}

@@ -335,7 +335,8 @@ class CallParts:
     def validate_payload(self, payload: Mapping[str, Any]) -> None:
         data = payload
         if "model_config" in payload or not isinstance(payload, dict):
-            data = {k: v for k, v in payload.items() if k != "model_config"}
+            data = dict(payload)  # a copy without routing's key (a copy, not a comprehension: a frame less)
+            data.pop("model_config", None)
         check_payload(
             self.id,
             self.input_schema,

@@ -203,7 +203,7 @@ class Governance:
             ctx.target.model,
             ctx.estimated_input_tokens,
             ctx.max_output_tokens,
-            inference_geo=ctx.target.param("inference_geo"),
+            inference_geo=ctx.target.param("inference_geo") if ctx.target.params else None,  # most have none
         )
         if worst is None:
             refusal = _unpriced_refusal(limits, ctx.target)
@@ -214,9 +214,11 @@ class Governance:
         # any whose cost is unknown (an unpriced answer, or an attempt cut after it reached the vendor).
         prior = list(ctx.prior_admissions)
         call_spent = call_held = _ZERO  # a call's first attempt (most) has no earlier one to add up
-        if prior:
-            call_spent = sum((a.actual_usd for a in prior if a.actual_usd is not None), _ZERO)
-            call_held = sum((a.reserved_usd or _ZERO for a in prior if a.actual_usd is None), _ZERO)
+        for a in prior:  # a loop, not a sum() over a generator for each (a frame each)
+            if a.actual_usd is not None:
+                call_spent += a.actual_usd
+            else:
+                call_held += a.reserved_usd or _ZERO
         for lim in limits:
             if lim.kind == "call" and call_spent + call_held + worst > lim.amount:
                 earlier = (

@@ -276,6 +276,20 @@ def with_request_id(exc: ProviderError, headers: Mapping[str, str]) -> ProviderE
     return exc
 
 
+#: in an error code, the vendor's safety system refusing the prompt
+_FILTER_HINTS = ("content_filter", "content_policy", "safety")
+
+
+def _mentions(hints: tuple[str, ...], *texts: str) -> bool:
+    """Whether one of ``hints`` is in one of ``texts`` (a loop: any() over a generator costs more, on
+    every failed attempt)."""
+    for hint in hints:
+        for text in texts:
+            if hint in text:
+                return True
+    return False
+
+
 def error_for(
     status: int,
     message: str,
@@ -304,14 +318,14 @@ def error_for(
             wait = wait_in_message(message)
         if wait is None:
             wait = rate_limit_reset(headers)
-        if any(h in code_l or h in msg_l for h in _QUOTA_HINTS) or (wait is not None and wait > LONG_WAIT_SECONDS):
+        if _mentions(_QUOTA_HINTS, code_l, msg_l) or (wait is not None and wait > LONG_WAIT_SECONDS):
             return QuotaExhaustedError(text, retry_after=wait, **kw)
         return RateLimitError(text, retry_after=wait, **kw)
-    if any(h in code_l or h in msg_l for h in _CONTEXT_HINTS) or status == 413:
+    if _mentions(_CONTEXT_HINTS, code_l, msg_l) or status == 413:
         return ContextTooLongError(text, **kw)
     # OpenAI's invalid_prompt ("your prompt was flagged as potentially violating our usage policy") and
     # bio_policy are its safety system refusing the prompt: another vendor may serve it
-    if any(h in code_l for h in ("content_filter", "content_policy", "safety")) or code_l in _POLICY_CODES:
+    if _mentions(_FILTER_HINTS, code_l) or code_l in _POLICY_CODES:
         return ContentFilteredError(text, **kw)
     by_status = _BY_STATUS.get(status)
     if by_status is not None:
