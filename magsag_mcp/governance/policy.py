@@ -27,7 +27,7 @@ import functools
 import os
 import re
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from decimal import Decimal
 from functools import lru_cache
 from pathlib import Path
@@ -113,10 +113,11 @@ class Limit:
     policy: str
     allow_unpriced: bool
     zone: str = "UTC"
+    #: ``amount`` in pico-USD, worked out once: every reservation compares it with each limit's sums
+    amount_pusd: int = field(init=False, repr=False, compare=False)
 
-    @property
-    def amount_pusd(self) -> int:
-        return _pusd(self.amount)
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "amount_pusd", _pusd(self.amount))  # frozen: set the one time it is made
 
 
 @lru_cache(maxsize=64)

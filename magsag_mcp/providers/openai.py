@@ -37,10 +37,12 @@ class OpenAIEndpoint(Endpoint):
 
     def headers(self, model: str) -> dict[str, str]:
         hdrs = {"Authorization": f"Bearer {self.require_key(model)}"}
-        org = self.setting("OPENAI_ORG_ID") or self.setting("OPENAI_ORGANIZATION")
+        # self.setting(name) written out: these are read twice before every attempt, and unset in most
+        env = self.env
+        org = (env.get("OPENAI_ORG_ID") or "").strip() or (env.get("OPENAI_ORGANIZATION") or "").strip()
         if org:
             hdrs["OpenAI-Organization"] = org
-        project = self.setting("OPENAI_PROJECT_ID")
+        project = (env.get("OPENAI_PROJECT_ID") or "").strip()
         if project:
             hdrs["OpenAI-Project"] = project
         return hdrs
@@ -181,7 +183,7 @@ class OpenAIProvider(HTTPProvider):
 
     @staticmethod
     def uses_responses(target: Target) -> bool:
-        api = target.param("api")
+        api = target.param("api") if target.params else None  # most targets have no params to look in
         return api == "responses" or (api is None and responses_only(target.model))
 
     @classmethod
