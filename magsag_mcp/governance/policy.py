@@ -182,6 +182,10 @@ def model_matches(patterns: list[str], model: str) -> bool:
     return any(p == model or fnmatch.fnmatchcase(model, p) or p.split(":", 1)[-1] == model for p in patterns)
 
 
+#: how many of allowed()'s verdicts a PolicySet keeps (see PolicySet._verdicts)
+VERDICTS_KEPT = 1024
+
+
 class PolicySet:
     def __init__(self, policies: list[Policy], sources: list[str] | None = None) -> None:
         self.policies = policies
@@ -208,6 +212,9 @@ class PolicySet:
         # several times as much to read
         self._allowed_models = [(p.name, p.allowed_models) for p in policies if p.allowed_models is not None]
         self._requirements = [(p.name, p.requirements) for p in policies if p.requirements]
+        #: allowed()'s verdicts by (target, data classes): every attempt asks, and the answer depends on
+        #: nothing else (matching a target against each pattern is several function calls a pattern)
+        self._verdicts: dict[tuple[Any, ...], tuple[bool, str | None, str | None, str | None]] = {}
 
     def allowed(
         self, target: Target, data_class: str | Sequence[str] | None
@@ -217,6 +224,21 @@ class PolicySet:
         Every data class of the call must allow the target (the skill's and the caller's: a caller
         cannot relax a skill's class by declaring another one); the first denial is returned.
         """
+        key = (target, data_class)
+        try:
+            verdict = self._verdicts.get(key)
+        except TypeError:  # data classes given as a list: worked out each time
+            return self._allowed(target, data_class)
+        if verdict is None:
+            verdict = self._allowed(target, data_class)
+            if len(self._verdicts) >= VERDICTS_KEPT:  # targets a caller names: any number of them
+                self._verdicts.clear()
+            self._verdicts[key] = verdict
+        return verdict
+
+    def _allowed(
+        self, target: Target, data_class: str | Sequence[str] | None
+    ) -> tuple[bool, str | None, str | None, str | None]:
         for name, models in self._allowed_models:
             if not matches(models, target):
                 return False, name, f"{target.label} is not in {name}.allowed_models", "allowed_models"
