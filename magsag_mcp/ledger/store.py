@@ -39,9 +39,7 @@ from .connection import (
     _configure,
     _connect,
     _create_private,
-    file_version,
     in_snapshot,
-    open_read_only,
 )
 from .migrations import NewerSchema, NotALedger, migrate, unknown_migrations
 from .problems import (
@@ -51,9 +49,9 @@ from .problems import (
     open_error,
     overflow_error,
     read_only_cause,
-    read_only_error,
     use_error,
 )
+from .read_only import ReadOnlyMode
 from .reports import LedgerReports
 from .writes import (
     EXPIRED_RESERVATIONS,
@@ -67,7 +65,7 @@ from .writes import (
 T = TypeVar("T")
 
 
-class Ledger(LedgerReports):
+class Ledger(LedgerReports, ReadOnlyMode):
     def __init__(
         self,
         path: str | os.PathLike[str],
@@ -162,29 +160,6 @@ class Ledger(LedgerReports):
         self._wake = asyncio.Event()
         self._task = asyncio.get_running_loop().create_task(self._write_loop(), name="magsag-ledger-writer")
         return self
-
-    async def _open_read_only(self) -> None:
-        """The reader connection alone, opened with SQLite's read-only URI (:func:`.connection.open_read_only`)."""
-        self._opened = str(Path(os.getcwd(), self.path))
-        version = file_version(self.path)  # before SQLite reads a page: a write meanwhile is then seen
-        self._reader, immutable = await open_read_only(self.path, self.busy_timeout_ms, self._read_only_cause)
-        self._identity = file_identity(self._opened)
-        self._read_as_immutable(immutable, version)
-
-    def _read_as_immutable(self, immutable: bool, version: tuple[int, ...] | None) -> None:
-        """Note what tells that the file read as ``immutable`` has changed: a -wal file, or its version."""
-        self._writer_log = Path(f"{self.path}-wal") if immutable else None
-        self._read_version = version if immutable else None
-
-    def _changed_under_immutable(self) -> bool:
-        """Whether the file read as immutable was written since: a writer is at work (its -wal file), or came
-        and went (its checkpoint changed the file)."""
-        log = self._writer_log
-        return log is not None and (log.exists() or file_version(self.path) != self._read_version)
-
-    def read_only_error(self) -> LedgerError:
-        """What a write to a ledger opened for reading only raises."""
-        return read_only_error(self.path, self._read_only_cause)
 
     async def close(self) -> None:
         self._closing = True
@@ -404,18 +379,7 @@ class Ledger(LedgerReports):
         if self._reader is None:
             raise LedgerError(f"the ledger at {self.path} is not open")
         if self._changed_under_immutable():
-            # read as immutable, and a writer has begun since (or come and gone): reopened to read its log, or
-            # the file anew (reads queued on the old connection end first: aiosqlite runs them in order, then
-            # the close). SQLite trusts an immutable file not to change and keeps the pages it read.
-            log, version, self._writer_log = self._writer_log, file_version(self.path), None  # one reopen at a time
-            try:
-                new, immutable = await open_read_only(self.path, self.busy_timeout_ms, None)
-            except BaseException:
-                self._writer_log = log  # the next read tries again, not the pages kept
-                raise
-            old, self._reader = self._reader, new
-            self._read_as_immutable(immutable, version)
-            await old.close()
+            await self._reopen_read_only()
         try:
             if snapshot:
                 return await self._reader._execute(in_snapshot, self._reader._conn, fn)

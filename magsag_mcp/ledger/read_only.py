@@ -1,0 +1,64 @@
+"""A ledger opened for reading only (asked for, or a file or folder this user cannot write): the reader
+connection alone, and, when SQLite read the file as immutable (no writer was at work), what tells that a
+writer has come since, so that the next read reopens it instead of trusting the pages it kept."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+from ..errors import LedgerError
+from .connection import file_version, open_read_only
+from .problems import file_identity, read_only_error
+
+
+class ReadOnlyMode:
+    """The :class:`~.store.Ledger`'s read-only opening and its immutable reads (a mixin: the ledger holds the
+    state it names)."""
+
+    path: Path
+    busy_timeout_ms: int
+    _opened: str
+    _reader: Any
+    _identity: tuple[int, int] | None
+    _read_only_cause: BaseException | None
+    _writer_log: Path | None
+    _read_version: tuple[int, ...] | None
+
+    async def _open_read_only(self) -> None:
+        """The reader connection alone, opened with SQLite's read-only URI (:func:`.connection.open_read_only`)."""
+        self._opened = str(Path(os.getcwd(), self.path))
+        version = file_version(self.path)  # before SQLite reads a page: a write meanwhile is then seen
+        self._reader, immutable = await open_read_only(self.path, self.busy_timeout_ms, self._read_only_cause)
+        self._identity = file_identity(self._opened)
+        self._read_as_immutable(immutable, version)
+
+    def _read_as_immutable(self, immutable: bool, version: tuple[int, ...] | None) -> None:
+        """Note what tells that the file read as ``immutable`` has changed: a -wal file, or its version."""
+        self._writer_log = Path(f"{self.path}-wal") if immutable else None
+        self._read_version = version if immutable else None
+
+    def _changed_under_immutable(self) -> bool:
+        """Whether the file read as immutable was written since: a writer is at work (its -wal file), or came
+        and went (its checkpoint changed the file)."""
+        log = self._writer_log
+        return log is not None and (log.exists() or file_version(self.path) != self._read_version)
+
+    async def _reopen_read_only(self) -> None:
+        """Read as immutable, and a writer has begun since (or come and gone): reopened to read its log, or the
+        file anew (reads queued on the old connection end first: aiosqlite runs them in order, then the close).
+        SQLite trusts an immutable file not to change and keeps the pages it read."""
+        log, version, self._writer_log = self._writer_log, file_version(self.path), None  # one reopen at a time
+        try:
+            new, immutable = await open_read_only(self.path, self.busy_timeout_ms, None)
+        except BaseException:
+            self._writer_log = log  # the next read tries again, not the pages kept
+            raise
+        old, self._reader = self._reader, new
+        self._read_as_immutable(immutable, version)
+        await old.close()
+
+    def read_only_error(self) -> LedgerError:
+        """What a write to a ledger opened for reading only raises."""
+        return read_only_error(self.path, self._read_only_cause)
