@@ -347,3 +347,36 @@ def test_a_command_started_with_stdout_closed_writes_nothing_and_succeeds(named_
     (and the final flush) raised AttributeError: 'NoneType' object has no attribute ... instead."""
     monkeypatch.setattr(sys, "stdout", None)
     assert main(argv) == 0
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ["data", "query", "sk-proj-PASTEDKEY0123456789abcdef"],  # unrecognized argument
+        ["data", "query", "--format", "sk-proj-PASTEDKEY0123456789abcdef"],  # invalid choice
+    ],
+)
+def test_a_key_pasted_where_an_argument_goes_is_not_echoed(named_ledger, capsys, argv):
+    """argparse quotes what it refuses: a key pasted in place of an argument reached stderr (and the CI log)."""
+    with pytest.raises(SystemExit) as exited:
+        main(argv)
+    err = capsys.readouterr().err
+    assert exited.value.code == 2 and "[REDACTED]" in err
+    assert "PASTEDKEY" not in err
+
+
+def test_a_configured_key_of_no_known_shape_is_not_echoed_either(named_ledger, monkeypatch, capsys):
+    # a gateway's key, in an environment variable magsag reads keys from, shaped like no vendor's
+    monkeypatch.setenv("MAGSAG_COMPAT_API_KEY", "gw-live-7f3a9c2e5b1d")
+    with pytest.raises(SystemExit):
+        main(["budget", "gw-live-7f3a9c2e5b1d"])
+    assert "7f3a9c2e5b1d" not in capsys.readouterr().err
+
+
+def test_the_mcp_server_does_not_echo_a_key_given_as_an_option_value(capsys):
+    from magsag_mcp.mcp_server.__main__ import build_parser
+
+    with pytest.raises(SystemExit) as exited:
+        build_parser().parse_args(["--transport", "sk-ant-PASTEDKEY0123456789"])
+    err = capsys.readouterr().err
+    assert exited.value.code == 2 and "PASTEDKEY" not in err and "invalid choice" in err

@@ -70,7 +70,23 @@ def _common() -> argparse.ArgumentParser:
     return common
 
 
-class _Parser(argparse.ArgumentParser):
+class RedactingParser(argparse.ArgumentParser):
+    """argparse quotes the arguments it refuses ("unrecognized arguments: ...", "invalid choice: ..."): a key
+    pasted where an argument goes (``magsag data query sk-...``) reached stderr and the CI log that keeps it.
+    Its message goes through :func:`~..errors.redact`, with the environment's keys known to it first."""
+
+    def error(self, message: str) -> Any:
+        import os
+
+        from ..errors import redact, register_secret
+        from ..service import SECRET_ENV
+
+        for name in SECRET_ENV:
+            register_secret(os.environ.get(name))
+        super().error(redact(message))
+
+
+class _Parser(RedactingParser):
     """A command's parser reports the arguments it does not take itself. argparse handed them up to the
     top-level parser, whose error showed its own usage ("magsag [-h] [--version] COMMAND ...", none of the
     command's options) with no hint of the option meant."""

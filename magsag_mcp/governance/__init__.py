@@ -110,7 +110,6 @@ class Governance:
         self._running = 0
         #: (has a run, has an agent) -> the limits that apply (see _limits); the policies never change
         self._limits_for: dict[tuple[bool, bool], tuple[list[Limit], list[Limit]]] = {}
-        #: deletions of reservations made for callers that were cancelled while waiting for them
 
     # --- pure checks -----------------------------------------------------------------------------
 

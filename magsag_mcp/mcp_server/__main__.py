@@ -15,7 +15,7 @@ import os
 import sys
 from collections.abc import Sequence
 
-from ..cli import given
+from ..cli import RedactingParser, given
 from ..errors import ConfigError, MagsagError, redact
 from ..startup import collector_paused
 
@@ -41,7 +41,7 @@ def configure_logging(level: str) -> None:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="magsag-mcp", description="The magsag MCP server (LLM routing with a ledger).")
+    p = RedactingParser(prog="magsag-mcp", description="The magsag MCP server (LLM routing with a ledger).")
     p.add_argument("--transport", choices=("stdio", "http"), default="stdio", help="default: stdio")
     p.add_argument(
         "--catalog", type=given, help="catalog directory (default: $MAGSAG_CATALOG, ./catalog, or the bundled one)"
