@@ -96,7 +96,7 @@ def misspelt_routes(catalog: Catalog) -> list[str]:
 
 def base_url_problems(catalog: Catalog) -> list[str]:
     """Routing targets whose ``base_url`` could never carry a request (calls would skip them)."""
-    from .providers.base import _base_url_problem
+    from .providers.base_urls import _base_url_problem
 
     seen: set[Target] = set()
     chains = [catalog.routing.default, *catalog.routing.tiers.values(), *(c for _, c in catalog.routing.routes)]

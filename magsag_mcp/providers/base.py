@@ -9,12 +9,10 @@ format module and one endpoint.
 
 from __future__ import annotations
 
-import functools
 import time
 from abc import ABC, abstractmethod
 from collections.abc import Awaitable, Callable, Mapping
 from typing import Any, ClassVar
-from urllib.parse import urlsplit
 
 from ..errors import (
     AuthenticationError,
@@ -29,6 +27,7 @@ from ..errors import (
 )
 from ..transport import HttpResponse, SSEEvent, StreamResponse, Timeouts, Transport, page_hint
 from ..types import LLMRequest, LLMResult, Target, Usage
+from .base_urls import _base_url_problem, _shown
 from .capabilities import Capabilities, capabilities_for
 from .http_errors import says_no_such_route, with_request_id
 from .json_output import parse_json_output
@@ -422,34 +421,6 @@ async def _came_whole(result: LLMResult, progress: ProgressCallback | None) -> N
         maybe = progress("delta", {"chars": len(result.text), "text": result.text})
         if maybe is not None:
             await maybe
-
-
-@functools.lru_cache(maxsize=256)
-def _base_url_problem(base: str, source: str = "the target's base_url") -> str | None:
-    """Why ``base`` cannot carry a request, or None; ``source`` names where it was set (``OPENAI_BASE_URL``).
-    The URL itself is never quoted: it may hold a secret."""
-    from urllib.parse import urlsplit
-
-    parts = host = None
-    try:
-        parts = urlsplit(base)
-        host = parts.hostname
-    except ValueError:  # e.g. an unbalanced [ in the host
-        pass
-    fix = f"set its base URL ({source}) to e.g. https://host/v1"
-    if parts is None or parts.scheme not in ("http", "https") or not host:
-        return f"the base URL is not an http(s) URL with a host; {fix}"
-    if parts.username is not None or parts.password is not None:
-        return "the base URL carries user:password@, which would be sent beside the key; remove that part"
-    if parts.query or parts.fragment:
-        return f"the base URL has a ?query or #fragment, which would end up before the API's path; {fix}"
-    return None
-
-
-def _shown(url: str) -> str:
-    """``url`` for a message: without a user:password, should it hold one, or a query."""
-    where = urlsplit(url)
-    return f"{where.scheme}://{where.netloc.rpartition('@')[2]}{where.path}"
 
 
 def _stamp(exc: ProviderError, provider: str, model: str) -> ProviderError:

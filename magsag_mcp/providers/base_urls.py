@@ -1,0 +1,35 @@
+"""Whether a base URL can carry a request, and how one is shown in a message: never with a user:password
+or a query, which may hold a secret."""
+
+from __future__ import annotations
+
+import functools
+from urllib.parse import urlsplit
+
+
+@functools.lru_cache(maxsize=256)
+def _base_url_problem(base: str, source: str = "the target's base_url") -> str | None:
+    """Why ``base`` cannot carry a request, or None; ``source`` names where it was set (``OPENAI_BASE_URL``).
+    The URL itself is never quoted: it may hold a secret."""
+    from urllib.parse import urlsplit
+
+    parts = host = None
+    try:
+        parts = urlsplit(base)
+        host = parts.hostname
+    except ValueError:  # e.g. an unbalanced [ in the host
+        pass
+    fix = f"set its base URL ({source}) to e.g. https://host/v1"
+    if parts is None or parts.scheme not in ("http", "https") or not host:
+        return f"the base URL is not an http(s) URL with a host; {fix}"
+    if parts.username is not None or parts.password is not None:
+        return "the base URL carries user:password@, which would be sent beside the key; remove that part"
+    if parts.query or parts.fragment:
+        return f"the base URL has a ?query or #fragment, which would end up before the API's path; {fix}"
+    return None
+
+
+def _shown(url: str) -> str:
+    """``url`` for a message: without a user:password, should it hold one, or a query."""
+    where = urlsplit(url)
+    return f"{where.scheme}://{where.netloc.rpartition('@')[2]}{where.path}"
