@@ -141,9 +141,11 @@ class Cascade:
                         admission = await self.guard.admit(
                             self._context(plan, cand, request, run_id, agent, parent_run_id, admissions)
                         )
-                    except PolicyDenied as exc:
+                    except (PolicyDenied, BudgetExceeded) as exc:
+                        denied = isinstance(exc, PolicyDenied)
                         fail = (
-                            cand.explicit
+                            isinstance(exc, PolicyDenied)
+                            and cand.explicit
                             and not exc.by_routing  # the model routing chose, refused whoever serves it
                             and not (
                                 cand.by_env
@@ -151,6 +153,7 @@ class Cascade:
                                 and exc.details.get("rule") != "allowed_models"
                             )
                         )
+                        outcome = "policy_denied" if denied else "budget_exceeded"
                         record_skip(
                             state,
                             plan,
@@ -160,26 +163,12 @@ class Cascade:
                             target,
                             exc.message,
                             exc,
-                            "policy_denied",
-                            routine=not fail,
+                            outcome,
+                            routine=denied and not fail,
                             try_number=try_number,
                         )
                         if fail:
                             raise all_failed(plan, state, exc) from None
-                        break
-                    except BudgetExceeded as exc:
-                        record_skip(
-                            state,
-                            plan,
-                            run_id,
-                            agent,
-                            position,
-                            target,
-                            exc.message,
-                            exc,
-                            "budget_exceeded",
-                            try_number=try_number,
-                        )
                         break
                 if self.clock() >= deadline:
                     # admitted too late (a write lock waited for): sent now, it would be cut at once and

@@ -16,6 +16,7 @@ import sys
 import threading
 from collections.abc import Awaitable, Callable
 from pathlib import Path
+from typing import Any
 
 import anyio
 import pytest
@@ -623,6 +624,24 @@ def test_invoke_with_sigint_ignored_runs_where_the_loop_takes_no_signal_handlers
         signal.signal(signal.SIGINT, previous)
 
 
+async def _batch_in_the_writers_thread(ledger: Any) -> tuple[Any, threading.Event]:
+    """A write submitted to ``ledger`` and running in its writer's thread, held there until the event is set:
+    (the write's future, the event)."""
+    import asyncio
+
+    started, release = threading.Event(), threading.Event()
+
+    def slow_insert(conn: sqlite3.Connection) -> int:
+        started.set()
+        release.wait(60)
+        insert = "INSERT INTO events (run_id, agent, at, event, data) VALUES ('r', NULL, 0, 'e', NULL)"
+        return conn.execute(insert).lastrowid
+
+    write = asyncio.ensure_future(ledger.submit(slow_insert))
+    await anyio.to_thread.run_sync(started.wait, 60)
+    return write, release
+
+
 async def test_a_ledger_writer_cancelled_mid_batch_hands_its_callers_what_the_batch_did(tmp_path: Path):
     # asyncio.run ending (an error, Ctrl-C) cancels every task left, the ledger's writer among them, maybe
     # while a batch is in its thread, which commits regardless. Before: the batch's callers were told it
@@ -633,16 +652,7 @@ async def test_a_ledger_writer_cancelled_mid_batch_hands_its_callers_what_the_ba
     from magsag_mcp.ledger import Ledger
 
     async with Ledger(tmp_path / "l.db") as ledger:
-        started, release = threading.Event(), threading.Event()
-
-        def slow_insert(conn: sqlite3.Connection) -> int:
-            started.set()
-            release.wait(60)
-            insert = "INSERT INTO events (run_id, agent, at, event, data) VALUES ('r', NULL, 0, 'e', NULL)"
-            return conn.execute(insert).lastrowid
-
-        write = asyncio.ensure_future(ledger.submit(slow_insert))
-        await anyio.to_thread.run_sync(started.wait, 60)
+        write, release = await _batch_in_the_writers_thread(ledger)
         ledger._task.cancel()  # as asyncio.run's end does (the batch's own future is cancelled with it)
         await asyncio.sleep(0)
         release.set()
@@ -661,16 +671,7 @@ async def test_a_ledger_writer_cancelled_again_while_its_batch_ends_still_hands_
     from magsag_mcp.ledger import Ledger
 
     async with Ledger(tmp_path / "l.db") as ledger:
-        started, release = threading.Event(), threading.Event()
-
-        def slow_insert(conn: sqlite3.Connection) -> int:
-            started.set()
-            release.wait(60)
-            insert = "INSERT INTO events (run_id, agent, at, event, data) VALUES ('r', NULL, 0, 'e', NULL)"
-            return conn.execute(insert).lastrowid
-
-        write = asyncio.ensure_future(ledger.submit(slow_insert))
-        await anyio.to_thread.run_sync(started.wait, 60)
+        write, release = await _batch_in_the_writers_thread(ledger)
         for _ in range(3):  # each while the batch is still in the writer's thread
             ledger._task.cancel()
             for _ in range(5):
