@@ -763,8 +763,12 @@ def test_a_delegations_data_class_goes_with_the_data_to_the_sags_it_delegates_to
     policy = cat / "policies" / "model_governance.yaml"
     policy.write_text(policy.read_text().replace('["local:llama3.1:70b", "fake:*"]', '["fake:echo"]'))
     with Magsag(catalog=cat, db=tmp_path / "l.db", env={"MAGSAG_RETRY_BASE_DELAY": "0.001"}) as mg:
-        confined = Delegation(task_id="t", sag_id="relay-sag", input={"data": "Jane Doe, 12 Elm St"},
-                              context={"data_class": "pii_processing"})
+        confined = Delegation(
+            task_id="t",
+            sag_id="relay-sag",
+            input={"data": "Jane Doe, 12 Elm St"},
+            context={"data_class": "pii_processing"},
+        )
         assert mg.runner.invoke_sag(confined)["model"] == "echo"  # the class's model: before, AllTargetsFailed
         # the nested delegation's own class is its word: financial_data allows gpt-4o, not configured here
         confined.input = {"data": "Q3 numbers", "context": {"data_class": "financial_data"}}
