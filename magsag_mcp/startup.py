@@ -1,17 +1,33 @@
-"""A command's start-up with the cyclic garbage collector paused: :func:`collector_paused`.
+"""A command's start-up, lighter: what ``magsag-mcp`` does before the MCP SDK's import.
 
-Importing the MCP SDK builds a few thousand pydantic models (two protocol revisions' types and the
-server's): tens of thousands of container objects, none of them garbage, which the cyclic collector
-walks again and again while they are made. Paused, the SDK's import took 390 ms instead of 450 on the
-benchmark's VM (``BENCHMARKS.md``, twelfth round). The commands (``magsag-mcp``) pause it; the library
-never does, since an application's collector is its own to tune.
+Importing the SDK is most of the server's start-up (``BENCHMARKS.md``: about 380 of 440 ms), and most
+of that is work the server never needs or needs later:
+
+- :func:`collector_paused`: the SDK builds a few thousand pydantic models (two protocol revisions'
+  types and the server's), tens of thousands of container objects, none of them garbage, which the
+  cyclic collector walks again and again while they are made (twelfth round: 450 -> 390 ms).
+- :func:`models_built_on_first_use`: each of those models builds its validator and serializer when it
+  is defined, although a server validates a few dozen of them (the requests and results of the methods
+  its clients call) and most, such as the other protocol revision's, never. Deferred, each is built the
+  first time it is used.
+- :func:`package_init_deferred`: ``import mcp.server...`` runs ``mcp/__init__.py`` first, which imports
+  the SDK's client side (sessions, session groups, the stdio client) to re-export it; a server uses
+  none of it. The package's ``__init__`` runs when one of its own names is asked for, if ever.
+
+Fourteenth round: together 526 -> 462 ms of CPU from process start to the answer to ``tools/list``
+(interleaved, 12 starts each). The commands use them; the library never does, since an application's
+collector, its pydantic models and its imports are its own.
 """
 
 from __future__ import annotations
 
 import gc
+import importlib.util
+import sys
+import types
 from collections.abc import Iterator
 from contextlib import contextmanager
+from typing import Any
 
 
 @contextmanager
@@ -34,3 +50,57 @@ def collector_paused() -> Iterator[None]:
     finally:
         gc.freeze()
         gc.enable()
+
+
+@contextmanager
+def models_built_on_first_use() -> Iterator[None]:
+    """Define pydantic models in the block with ``defer_build``: each builds its validator when first used.
+
+    pydantic has no process-wide default; a model takes its configuration from its bases when it is
+    defined, so the block sets ``defer_build`` on ``BaseModel``'s own configuration and takes it off again
+    after. Models defined in the block keep it (and pass it to their subclasses); that changes when their
+    validators are built, not what they do. A model that sets ``defer_build`` itself keeps its own choice.
+    """
+    from pydantic import BaseModel
+
+    config = BaseModel.model_config
+    had, before = "defer_build" in config, config.get("defer_build")
+    config["defer_build"] = True
+    try:
+        yield
+    finally:
+        if had:
+            config["defer_build"] = before
+        else:
+            config.pop("defer_build", None)
+
+
+class _DeferredInit(types.ModuleType):
+    """A package whose ``__init__`` has not run yet: asking it for a name it lacks runs it, once."""
+
+    def __getattr__(self, name: str) -> Any:
+        # Submodules are found through __path__ and bound on the package as they are imported, so
+        # `import mcp.server` never gets here; `from mcp import Client` (a name the __init__ makes) does.
+        loader = self.__spec__.loader
+        self.__class__ = types.ModuleType  # a plain module again, before running: no second run
+        loader.exec_module(self)
+        return getattr(self, name)
+
+
+def package_init_deferred(name: str) -> None:
+    """Make ``import name.sub`` work without running ``name/__init__.py`` until a name of its is asked for.
+
+    Nothing is done if the package is imported already (its ``__init__`` has run) or is not a package.
+    """
+    if name in sys.modules:
+        return
+    spec = importlib.util.find_spec(name)
+    if spec is None or spec.submodule_search_locations is None or spec.loader is None:
+        return
+    package = _DeferredInit(name)
+    package.__spec__ = spec
+    package.__loader__ = spec.loader
+    package.__file__ = spec.origin
+    package.__path__ = list(spec.submodule_search_locations)
+    package.__package__ = name
+    sys.modules[name] = package

@@ -1,7 +1,8 @@
-"""The commands' start-up with the cyclic collector paused (magsag_mcp/startup.py).
+"""The commands' lighter start-up (magsag_mcp/startup.py): the cyclic collector paused, pydantic models
+built on first use, the SDK package's ``__init__`` deferred.
 
-Each check runs in a fresh interpreter: freezing is process-wide, and the test process's collector is
-its own."""
+Each check runs in a fresh interpreter: freezing, pydantic's configuration and sys.modules are
+process-wide, and the test process's are its own."""
 
 from __future__ import annotations
 
@@ -84,3 +85,122 @@ def test_the_server_command_builds_with_the_collector_paused_and_serves_with_it_
         """
     )
     assert seen == {"building": False, "serving": True, "code": 0, "frozen": True}
+
+
+def test_models_defined_in_the_block_are_built_when_first_used_and_validate_the_same():
+    seen = run(
+        """
+        import json
+        from pydantic import BaseModel, ConfigDict, ValidationError
+        from magsag_mcp.startup import models_built_on_first_use
+        with models_built_on_first_use():
+            class Inner(BaseModel):
+                n: int
+            class Outer(BaseModel):
+                inner: Inner
+                names: list[str] = []
+            class Eager(BaseModel):  # its own choice is kept
+                model_config = ConfigDict(defer_build=False)
+                x: int
+        class After(BaseModel):
+            y: int
+        deferred = [Outer.__pydantic_complete__, Eager.__pydantic_complete__, After.__pydantic_complete__]
+        ok = Outer.model_validate({"inner": {"n": "3"}, "names": ["a"]}).model_dump()
+        try:
+            Outer.model_validate({"inner": {"n": "x"}})
+            error = None
+        except ValidationError as exc:
+            error = exc.errors()[0]["loc"]
+        print(json.dumps({
+            "complete_before_use": deferred, "complete_after_use": Outer.__pydantic_complete__, "ok": ok,
+            "error_at": error, "schema": sorted(Outer.model_json_schema()["properties"]),
+            "base_config": "defer_build" in BaseModel.model_config,
+        }))
+        """
+    )
+    assert seen["complete_before_use"] == [False, True, True]  # only the block's own models wait
+    assert seen["complete_after_use"] is True
+    assert seen["ok"] == {"inner": {"n": 3}, "names": ["a"]}
+    assert seen["error_at"] == ["inner", "n"]
+    assert seen["schema"] == ["inner", "names"]
+    assert seen["base_config"] is False  # BaseModel's configuration is as it was
+
+
+def test_a_defer_build_setting_of_base_model_is_restored_as_it_was_even_after_an_error():
+    seen = run(
+        """
+        import json
+        from pydantic import BaseModel
+        from magsag_mcp.startup import models_built_on_first_use
+        BaseModel.model_config["defer_build"] = False
+        try:
+            with models_built_on_first_use():
+                raise ValueError("a bad --catalog")
+        except ValueError:
+            pass
+        print(json.dumps({"after": BaseModel.model_config.get("defer_build", "unset")}))
+        """
+    )
+    assert seen["after"] is False
+
+
+def test_the_sdk_is_imported_without_its_client_side_until_a_name_of_the_package_is_asked_for():
+    seen = run(
+        """
+        import json, sys
+        from magsag_mcp.startup import package_init_deferred
+        package_init_deferred("mcp")
+        from mcp.server.mcpserver import MCPServer
+        import mcp.types as types
+        client_side = sorted(m for m in sys.modules if m.startswith("mcp.client"))
+        from mcp import ClientSession, stdio_client  # names the package's __init__ makes: it runs now
+        import mcp
+        print(json.dumps({
+            "client_side_before": client_side, "tool_type": types.Tool.__name__,
+            "client": ClientSession.__module__, "after": "mcp.client.session" in sys.modules,
+            "plain_module_again": type(mcp).__name__, "all": "Client" in mcp.__all__,
+        }))
+        """
+    )
+    assert seen["client_side_before"] == []
+    assert seen["tool_type"] == "Tool"
+    assert seen["client"] == "mcp.client.session"
+    assert seen["after"] is True
+    assert seen["plain_module_again"] == "module"
+    assert seen["all"] is True
+
+
+def test_a_package_imported_already_or_missing_is_left_as_it_is():
+    seen = run(
+        """
+        import json, sys
+        import mcp
+        from magsag_mcp.startup import package_init_deferred
+        before = sys.modules["mcp"]
+        package_init_deferred("mcp")
+        package_init_deferred("no_such_package_here")
+        package_init_deferred("json")  # a package whose __init__ has run: it is in sys.modules
+        print(json.dumps({"same": sys.modules["mcp"] is before, "missing": "no_such_package_here" in sys.modules}))
+        """
+    )
+    assert seen == {"same": True, "missing": False}
+
+
+def test_the_server_command_leaves_the_sdks_client_side_and_unused_models_unbuilt():
+    seen = run(
+        """
+        import json, sys, anyio
+        anyio.run = lambda *a, **k: None  # serving replaced: what start-up made is what is looked at
+        from magsag_mcp.mcp_server.__main__ import main
+        code = main(["--db", ":memory:"])
+        import mcp_types
+        from pydantic import BaseModel
+        print(json.dumps({
+            "code": code,
+            "client_side": sorted(m for m in sys.modules if m.startswith("mcp.client")),
+            "sampling_request_built": mcp_types.CreateMessageRequest.__pydantic_complete__,
+            "base_config": "defer_build" in BaseModel.model_config,
+        }))
+        """
+    )
+    assert seen == {"code": 0, "client_side": [], "sampling_request_built": False, "base_config": False}

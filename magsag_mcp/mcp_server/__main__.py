@@ -17,7 +17,7 @@ from collections.abc import Sequence
 
 from ..cli import RedactingParser, given
 from ..errors import ConfigError, MagsagError, redact
-from ..startup import collector_paused
+from ..startup import collector_paused, models_built_on_first_use, package_init_deferred
 
 LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
 LOG_LEVEL_ENV = "MAGSAG_MCP_LOG_LEVEL"
@@ -96,7 +96,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         find_catalog(args.catalog)  # MAGSAG_CATALOG too: refused now, not by every tool call
         if args.transport == "http" and not 0 < args.port < 65536:
             raise ConfigError(f"--port {args.port} is not a TCP port (1-65535)")
-        with collector_paused():  # importing the SDK is most of start-up (see startup.py)
+        # importing the SDK is most of start-up; see startup.py for what each of these saves
+        package_init_deferred("mcp")
+        with collector_paused(), models_built_on_first_use():
             import anyio
 
             from .server import build_server
