@@ -121,9 +121,13 @@ class AzureEndpoint(Endpoint):
             return f"{base}/openai/v1{wire.path(target.model, stream=stream)}", (
                 {} if version == "v1" else {"api-version": version}
             )
+        if isinstance(wire, ResponsesFormat):
+            # the preview Responses API of the dated versions (AzureProvider sends none older): one path for the
+            # resource, the deployment as the body's model
+            return f"{base}/openai{wire.path(target.model, stream=stream)}", {"api-version": version}
         deployment = quote(target.model, safe="")
         return f"{base}/openai/deployments/{deployment}{wire.path(target.model, stream=stream)}", {
-            "api-version": self.api_version()
+            "api-version": version
         }
 
     def probe_url(self, target: Target) -> str:
@@ -219,6 +223,15 @@ def azure_v1_api(api_version: str) -> bool:
     return not (len(date) == 10 and date[:4].isdigit() and date[4] == "-")
 
 
+def azure_serves_responses(api_version: str) -> bool:
+    """Does this Azure api-version serve the Responses API? The v1 API does (``/openai/v1/responses``), and so do
+    the dated previews from 2025-03-01-preview (``/openai/responses?api-version=...``); the GA versions (2024-10-21,
+    the spec in ``../shared/specs``) and older previews have no such path."""
+    if azure_v1_api(api_version):
+        return True
+    return api_version.endswith("-preview") and api_version[:10] >= "2025-03-01"
+
+
 def azure_streams_usage(api_version: str) -> bool:
     """Does this Azure api-version accept ``stream_options`` (usage at the end of a stream)?
 
@@ -261,20 +274,35 @@ def azure_takes_json_schema(api_version: str) -> bool:
 
 class AzureProvider(HTTPProvider):
     """Azure OpenAI. Streaming is used only with an api-version that reports usage at the end of a
-    stream: without it a streamed call's cost could not be known, and money must be exact."""
+    stream: without it a streamed call's cost could not be known, and money must be exact. The Responses API
+    as on OpenAI (:meth:`uses_responses`), with an api-version that serves it."""
 
     hosts_other_models = True
+
+    @staticmethod
+    def uses_responses(target: Target) -> bool:
+        """As OpenAI's: ``params: {api: responses}``, or a deployment named for a model only the Responses API
+        serves (gpt-5-codex, o3-pro, ...: the portal names a deployment for its model) unless ``api: chat``."""
+        return OpenAIProvider.uses_responses(target)
+
+    @classmethod
+    def min_output_tokens(cls, target: Target) -> int:
+        return MIN_OUTPUT_TOKENS if cls.uses_responses(target) else 0
 
     def __init__(self, env: Mapping[str, str], transport: Transport) -> None:
         endpoint = AzureEndpoint(env)
         version = endpoint.api_version()
         self.streams_usage = azure_streams_usage(version)
         self.takes_json_schema = azure_takes_json_schema(version)
+        self.serves_responses = azure_serves_responses(version)
         field = "max_completion_tokens" if azure_takes_max_completion_tokens(version) else "max_tokens"
         super().__init__(ChatCompletionsFormat(max_tokens_field=field), endpoint, transport)
+        self.responses = ResponsesFormat()
 
     def capabilities(self, target: Target) -> Capabilities:
         caps = super().capabilities(target)
+        if self.uses_responses(target):
+            return caps  # the Responses API reports usage at the end of every stream, and takes a JSON schema
         if not self.streams_usage:
             caps = replace(caps, streaming=False)
         return caps if self.takes_json_schema else replace(caps, json_schema=False)
@@ -282,6 +310,18 @@ class AzureProvider(HTTPProvider):
     async def complete(
         self, request: LLMRequest, target: Target, *, progress: ProgressCallback | None = None
     ) -> LLMResult:
+        if self.uses_responses(target):
+            if not self.serves_responses:
+                version = self.endpoint.api_version()  # type: ignore[attr-defined]
+                asked = "params.api is responses" if target.param("api") else "its model is served by it alone"
+                raise UnsupportedFeatureError(
+                    f"azure:{target.model}: the Responses API ({asked}) is not served with api-version {version}; set "
+                    "AZURE_OPENAI_API_VERSION=v1 (or a preview from 2025-03-01-preview), or params: {api: chat} on "
+                    "the target for a deployment that serves chat completions",
+                    provider="azure",
+                    model=target.model,
+                )
+            return await self.call(self.responses, request, target, progress=progress)
         if request.json_schema is not None and not self.takes_json_schema:
             version = self.endpoint.api_version()  # type: ignore[attr-defined]
             raise UnsupportedFeatureError(
@@ -301,10 +341,29 @@ class AzureProvider(HTTPProvider):
 
 
 class CompatProvider(HTTPProvider):
+    """Chat Completions; the Responses API (``{base}/responses``) for a target with ``params: {api: responses}``.
+    A compatible server's model names say nothing of its APIs (a gateway serves ``openai/gpt-5-codex`` over chat
+    completions): only the target's ``api`` chooses."""
+
     caps = Capabilities()
     hosts_other_models = True
+
+    @staticmethod
+    def uses_responses(target: Target) -> bool:
+        return bool(target.params) and target.param("api") == "responses"
+
+    @classmethod
+    def min_output_tokens(cls, target: Target) -> int:
+        return MIN_OUTPUT_TOKENS if cls.uses_responses(target) else 0
 
     def __init__(self, env: Mapping[str, str], transport: Transport) -> None:
         super().__init__(
             ChatCompletionsFormat(max_tokens_field="max_tokens", max_stops=None), CompatEndpoint(env), transport
         )
+        self.responses = ResponsesFormat()
+
+    async def complete(
+        self, request: LLMRequest, target: Target, *, progress: ProgressCallback | None = None
+    ) -> LLMResult:
+        wire = self.responses if self.uses_responses(target) else self.wire
+        return await self.call(wire, request, target, progress=progress)

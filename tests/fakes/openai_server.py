@@ -109,6 +109,9 @@ class FakeOpenAI:
         self.steps: deque[Step] = deque()
         self.requests: list[RecordedRequest] = []
         self.violations: list[str] = []
+        #: Azure deployment -> the model it serves, which then refuses what that model refuses (Azure's own
+        #: 400 for a model chat completions do not serve); a deployment not named here refuses nothing
+        self.deployments: dict[str, str] = {}
         #: set by :meth:`without_responses_api`
         self.responses_answer: tuple[int, str, str] | None = None
         self.url = ""
@@ -151,6 +154,8 @@ class FakeOpenAI:
         app.router.add_post("/openai/v1/chat/completions", self._azure_v1_chat)
         app.router.add_get("/openai/models", self._azure_models)
         app.router.add_get("/openai/v1/models", self._azure_models)
+        app.router.add_post("/openai/v1/responses", self._azure_responses)
+        app.router.add_post("/openai/responses", self._azure_responses)
         return app
 
     @contextlib.asynccontextmanager
@@ -240,6 +245,25 @@ class FakeOpenAI:
             return web.Response(status=err.status, text=err.raw, content_type=err.content_type, headers=headers)
         return web.json_response(R.error_body(err, azure=azure), status=err.status, headers=headers)
 
+    def _served(self, body: Any) -> str:
+        """The model a request's ``model`` names: an Azure deployment's (:attr:`deployments`), else itself."""
+        model = str(body.get("model", "")) if isinstance(body, dict) else ""
+        return self.deployments.get(model, model)
+
+    def _deployment_refuses(self, deployment: str, body: dict[str, Any]) -> ErrorReply | None:
+        """What Azure answers a chat request that the deployment's model (:attr:`deployments`) cannot take."""
+        model = self.deployments.get(deployment)
+        if model is None:
+            return None
+        if RESPONSES_ONLY.match(model):
+            message = (
+                f"The chatCompletion operation does not work with the specified model, {model}. Please choose "
+                "different model and try again. You can learn more about which models can be used with each "
+                "operation here: https://go.microsoft.com/fwlink/?linkid=2197993."
+            )
+            return R.error(400, message, code="OperationNotSupported")
+        return model_refuses({**body, "model": model})
+
     def _next(self) -> Step:
         return self.steps.popleft() if self.steps else self.default
 
@@ -299,9 +323,9 @@ class FakeOpenAI:
             return self._error(err, azure=True)
         if problems := self._check("azure", "createChatCompletionRequest", request, body):
             return self._error(R.error(400, "; ".join(problems)[:1000], code="BadRequest"), azure=True)
-        if refusal := format_refused(body):
-            return self._error(refusal, azure=True)
         deployment = request.match_info["deployment"]
+        if refusal := format_refused(body) or self._deployment_refuses(deployment, body):
+            return self._error(refusal, azure=True)
         return await self._answer_chat(request, body, deployment, azure=True)
 
     async def _azure_v1_chat(self, request: web.Request) -> web.StreamResponse:
@@ -314,7 +338,7 @@ class FakeOpenAI:
             return denied
         if problems := self._check("openai", "CreateChatCompletionRequest", request, body):
             return self._error(R.error(400, "; ".join(problems)[:1000], code="BadRequest"), azure=True)
-        if refusal := format_refused(body):
+        if refusal := format_refused(body) or self._deployment_refuses(body["model"], body):
             return self._error(refusal, azure=True)
         return await self._answer_chat(request, body, body["model"], azure=True)
 
@@ -357,18 +381,35 @@ class FakeOpenAI:
             return web.Response(status=status, text=text, content_type=content_type)
         if not self._bearer_ok(request):
             return self._unauthorized(request)
+        return await self._answer_responses(request, body, azure=False)
+
+    async def _azure_responses(self, request: web.Request) -> web.StreamResponse:
+        """Azure's Responses API: the v1 API's ``/openai/v1/responses`` (no dated api-version), or the dated
+        previews' ``/openai/responses?api-version=2025-03-01-preview`` (and later); the deployment as ``model``."""
+        body = await self._record(request)
+        version = request.query.get("api-version")
+        if request.path.startswith("/openai/v1/"):
+            if version not in (None, "preview"):
+                return self._error(R.error(400, "API version not supported", code="BadRequest"), azure=True)
+        elif not version or not version.endswith("-preview") or version[:10] < "2025-03-01":
+            return self._error(R.error(404, "Resource not found", code="404"), azure=True)
+        if denied := self._azure_denied(request):
+            return denied
+        return await self._answer_responses(request, body, azure=True)
+
+    async def _answer_responses(self, request: web.Request, body: Any, *, azure: bool) -> web.StreamResponse:
         if problems := self._check("openai", "CreateResponse", request, body):
-            return self._error(R.error(400, "; ".join(problems)[:1000], code="invalid_request"))
+            return self._error(R.error(400, "; ".join(problems)[:1000], code="invalid_request"), azure=azure)
         if (
             refusal := format_refused(body, responses=True)
-            or responses_model_refuses(body)
-            or self._stream_refused(body)
+            or responses_model_refuses({**body, "model": self._served(body)} if azure else body)
+            or (None if azure else self._stream_refused(body))
         ):
-            return self._error(refusal)
+            return self._error(refusal, azure=azure)
         step = self._next()
         streamed = bool(body.get("stream"))
         if isinstance(step, ErrorReply) and not (step.in_stream and streamed):
-            return self._error(step)
+            return self._error(step, azure=azure)
         if isinstance(step, Reply) and step.hang:
             await self._release.wait()
             return web.Response(status=204)

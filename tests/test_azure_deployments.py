@@ -1,0 +1,106 @@
+"""Azure deployments and compatible servers as endpoints of the OpenAI formats: which API a deployment's model
+takes (chat completions or the Responses API), and what the model behind a deployment name refuses.
+
+A deployment's name is the operator's choice ("prod-codex" may serve gpt-5-codex): the fake's ``deployments``
+says which model each one serves, and it then refuses what that model refuses, as Azure does.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from magsag_mcp import errors as E
+from magsag_mcp.providers import min_output_tokens
+from magsag_mcp.providers.openai import AzureProvider, CompatProvider
+from magsag_mcp.transport import Transport
+from magsag_mcp.types import Target
+from tests.fakes import openai_replies as R
+from tests.fakes.openai_server import AZURE_KEY, DEFAULT_KEY, FakeOpenAI
+from tests.llm_requests import ask
+
+pytestmark = pytest.mark.anyio
+
+RESPONSES = (("api", "responses"),)
+
+
+def azure_env(fake: FakeOpenAI, **extra: str) -> dict[str, str]:
+    return {"AZURE_OPENAI_API_KEY": AZURE_KEY, "AZURE_OPENAI_ENDPOINT": fake.url + "/", **extra}
+
+
+@pytest.mark.parametrize(
+    ("version", "path", "query"),
+    [
+        ("v1", "/openai/v1/responses", {}),
+        ("preview", "/openai/v1/responses", {"api-version": "preview"}),
+        ("2025-04-01-preview", "/openai/responses", {"api-version": "2025-04-01-preview"}),
+    ],
+)
+async def test_a_target_asking_for_the_responses_api_gets_it_on_azure(
+    fake_openai: FakeOpenAI, transport: Transport, version: str, path: str, query: dict[str, str]
+):
+    # params: {api: responses} used to be dropped on Azure without a word: the call went to chat completions,
+    # which a deployment of gpt-5-codex or o3-pro answers 400 OperationNotSupported.
+    fake_openai.deployments["prod-codex"] = "gpt-5-codex"
+    fake_openai.queue(R.reply("from responses", usage=R.tokens(30, 6)), R.reply("streamed", usage=R.tokens(30, 4)))
+    provider = AzureProvider(azure_env(fake_openai, AZURE_OPENAI_API_VERSION=version), transport)
+    target = Target("azure", "prod-codex", params=RESPONSES)
+    result = await provider.complete(ask(system="be brief", max_tokens=8), target)
+    assert (result.text, result.usage.input_tokens, result.usage.output_tokens) == ("from responses", 30, 6)
+    req = fake_openai.requests[0]
+    assert (req.path, req.query) == (path, query)
+    assert req.headers["api-key"] == AZURE_KEY and "Authorization" not in req.headers
+    assert (req.body["model"], req.body["instructions"], req.body["max_output_tokens"]) == (
+        "prod-codex",
+        "be brief",
+        16,
+    )
+    assert provider.capabilities(target).streaming is True
+    streamed = await provider.complete(ask(stream=True), target)
+    assert (streamed.text, streamed.usage.output_tokens) == ("streamed", 4)
+    assert fake_openai.requests[1].path == path and fake_openai.requests[1].body["stream"] is True
+    # budgets reserve the 16 output tokens the Responses API is sent at least
+    assert min_output_tokens(target) == 16 and min_output_tokens(Target("azure", "prod-codex")) == 0
+
+
+async def test_a_deployment_named_for_a_responses_only_model_gets_the_responses_api(
+    fake_openai: FakeOpenAI, transport: Transport
+):
+    # The portal names a deployment for its model: "gpt-5-codex" is called as OpenAI's gpt-5-codex is, unless
+    # the target says api: chat.
+    fake_openai.deployments["gpt-5-codex"] = "gpt-5-codex"
+    provider = AzureProvider(azure_env(fake_openai, AZURE_OPENAI_API_VERSION="v1"), transport)
+    assert (await provider.complete(ask(), Target("azure", "gpt-5-codex"))).text == "ok"
+    assert fake_openai.paths() == ["/openai/v1/responses"]
+    # (a deployment of another model, named so by the operator)
+    await provider.complete(ask(), Target("azure", "o3-pro", params=(("api", "chat"),)))
+    assert fake_openai.paths()[-1] == "/openai/v1/chat/completions"
+
+
+@pytest.mark.parametrize("version", ["2024-10-21", "2024-06-01", "2025-01-01-preview"])
+async def test_an_api_version_without_the_responses_api_says_which_one_has_it(
+    fake_openai: FakeOpenAI, transport: Transport, version: str
+):
+    provider = AzureProvider(azure_env(fake_openai, AZURE_OPENAI_API_VERSION=version), transport)
+    with pytest.raises(E.UnsupportedFeatureError) as info:
+        await provider.complete(ask(), Target("azure", "prod-codex", params=RESPONSES))
+    assert f"api-version {version}" in info.value.message and "AZURE_OPENAI_API_VERSION=v1" in info.value.message
+    assert info.value.moves_on and fake_openai.requests == []  # nothing sent, nothing billed
+
+
+async def test_a_compatible_server_is_called_at_its_responses_api_when_the_target_asks(
+    fake_openai: FakeOpenAI, transport: Transport
+):
+    # params: {api: responses} was dropped on compat too; a gateway's model names say nothing of its APIs, so
+    # only the target's api chooses (openai/gpt-5-codex on a gateway goes to its chat completions).
+    env = {"MAGSAG_COMPAT_BASE_URL": fake_openai.url + "/v1", "MAGSAG_COMPAT_API_KEY": DEFAULT_KEY}
+    provider = CompatProvider(env, transport)
+    fake_openai.queue(R.reply("compat responses", usage=R.tokens(9, 2)))
+    target = Target("compat", "gpt-5-mini", params=RESPONSES)
+    result = await provider.complete(ask(max_tokens=100), target)
+    assert (result.text, result.usage.output_tokens) == ("compat responses", 2)
+    req = fake_openai.requests[0]
+    assert (req.path, req.body["max_output_tokens"]) == ("/v1/responses", 100)
+    assert req.headers["Authorization"] == f"Bearer {DEFAULT_KEY}"
+    assert min_output_tokens(target) == 16 and min_output_tokens(Target("compat", "openai/gpt-5-codex")) == 0
+    await provider.complete(ask(), Target("compat", "gpt-4o-mini"))
+    assert fake_openai.paths()[-1] == "/v1/chat/completions"
