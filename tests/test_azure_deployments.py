@@ -104,3 +104,17 @@ async def test_a_compatible_server_is_called_at_its_responses_api_when_the_targe
     assert min_output_tokens(target) == 16 and min_output_tokens(Target("compat", "openai/gpt-5-codex")) == 0
     await provider.complete(ask(), Target("compat", "gpt-4o-mini"))
     assert fake_openai.paths()[-1] == "/v1/chat/completions"
+
+
+@pytest.mark.parametrize("served", ["gpt-5-codex", "text-embedding-3-large"])
+async def test_a_deployment_whose_model_chat_completions_do_not_serve_moves_on_with_the_fix(
+    fake_openai: FakeOpenAI, transport: Transport, served: str
+):
+    # Azure's 400 OperationNotSupported ("The chatCompletion operation does not work with the specified model")
+    # is about the deployment, not the request: it stopped the whole cascade as a bad request, and said nothing
+    # of the Responses API that serves gpt-5-codex.
+    fake_openai.deployments["prod-x"] = served
+    with pytest.raises(E.UnsupportedFeatureError) as info:
+        await AzureProvider(azure_env(fake_openai), transport).complete(ask(), Target("azure", "prod-x"))
+    assert info.value.moves_on and info.value.status == 400
+    assert "params: {api: responses}" in info.value.message and info.value.details["code"] == "OperationNotSupported"

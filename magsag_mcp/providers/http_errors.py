@@ -99,9 +99,13 @@ _TARGET_REFERENCE = re.compile(
     re.IGNORECASE,
 )
 # vLLM started without tool calling: '"auto" tool choice requires --enable-auto-tool-choice ...'; OpenAI's
-# models that take no such argument: "Model incompatible request argument(s) supplied: temperature, top_p"
+# models that take no such argument: "Model incompatible request argument(s) supplied: temperature, top_p"; an
+# Azure deployment whose model the API does not serve (400 OperationNotSupported): "The chatCompletion operation
+# does not work with the specified model, gpt-5-codex. Please choose different model and try again."
 _SERVER_LACKS = re.compile(
-    r"--enable-auto-tool-choice|--tool-call-parser|model incompatible request arguments? supplied", re.IGNORECASE
+    r"--enable-auto-tool-choice|--tool-call-parser|model incompatible request arguments? supplied"
+    r"|operation does not work with the specified model",
+    re.IGNORECASE,
 )
 # max_tokens above this model's output limit, which another model's may not be: Anthropic's "max_tokens: 8192 >
 # 4096, which is the maximum allowed number of output tokens for ...", OpenAI's "max_tokens is too large: 32768.

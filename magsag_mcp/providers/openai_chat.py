@@ -93,6 +93,9 @@ def openai_error(response: HttpResponse, *, provider: str, model: str) -> Provid
     if isinstance(exc, ModelNotFoundError) and _RESPONSES_ONLY_SAID.search(message):
         # "This model is only supported in v1/responses and not in v1/chat/completions.": no wrong name or URL
         fix = "call it through the Responses API: set params: {api: responses} on the target"
+    elif response.status == 400 and _CHAT_NOT_SERVED.search(message):
+        # Azure's OperationNotSupported: the deployment's model is not served at chat completions
+        fix = "a model only the Responses API serves (gpt-5-codex, o3-pro, ...) takes params: {api: responses}"
     elif response.status == 400 and param == "stream":
         # "Your organization must be verified to stream this model.": the model answers, only not streamed
         fix = "this target cannot stream for this account"
@@ -104,6 +107,7 @@ def openai_error(response: HttpResponse, *, provider: str, model: str) -> Provid
 
 
 _RESPONSES_ONLY_SAID = re.compile(r"only supported in v1/responses", re.IGNORECASE)
+_CHAT_NOT_SERVED = re.compile(r"chatCompletion operation does not work with the specified model", re.IGNORECASE)
 
 
 def error_status(error: Any, default: int = 500) -> int:

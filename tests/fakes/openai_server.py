@@ -255,7 +255,7 @@ class FakeOpenAI:
         model = self.deployments.get(deployment)
         if model is None:
             return None
-        if RESPONSES_ONLY.match(model):
+        if RESPONSES_ONLY.match(model) or model.startswith("text-embedding"):
             message = (
                 f"The chatCompletion operation does not work with the specified model, {model}. Please choose "
                 "different model and try again. You can learn more about which models can be used with each "
