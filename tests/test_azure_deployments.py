@@ -118,3 +118,55 @@ async def test_a_deployment_whose_model_chat_completions_do_not_serve_moves_on_w
         await AzureProvider(azure_env(fake_openai), transport).complete(ask(), Target("azure", "prod-x"))
     assert info.value.moves_on and info.value.status == 400
     assert "params: {api: responses}" in info.value.message and info.value.details["code"] == "OperationNotSupported"
+
+
+async def test_settings_the_deployments_model_refuses_are_sent_again_without_them_and_not_sent_after(
+    fake_openai: FakeOpenAI, transport: Transport
+):
+    # "prod-chat" serves gpt-5, which takes no stop and no temperature but 1: the model rules go by OpenAI's
+    # names, and cannot know. Each refusal was a 400 that lost the target to the call.
+    fake_openai.deployments["prod-chat"] = "gpt-5"
+    provider = AzureProvider(azure_env(fake_openai), transport)
+    target = Target("azure", "prod-chat")
+    fake_openai.queue(R.reply("first", usage=R.tokens(20, 5)))
+    result = await provider.complete(ask(temperature=0.2, stop=["END"], extra={"top_p": 0.5}), target)
+    assert (result.text, result.usage.output_tokens) == ("first", 5)
+    bodies = [r.body for r in fake_openai.requests]
+    assert [("stop" in b, "temperature" in b) for b in bodies] == [(True, True), (False, True), (False, False)]
+    assert bodies[-1]["top_p"] == 0.5  # gpt-5 refused no top_p here: kept
+    assert [w.split(" (")[0] for w in result.warnings] == [
+        "azure:prod-chat refused 'stop'",
+        "azure:prod-chat refused 'temperature'",
+    ]
+    assert "Only the default (1) value is supported" in result.warnings[1]
+    # from now on, the deployment is sent neither, at once
+    again = await provider.complete(ask(temperature=0.2, stop=["END"]), target)
+    assert again.text == "ok" and len(fake_openai.requests) == 4
+    assert not {"stop", "temperature"} & set(fake_openai.requests[-1].body)
+    assert len(again.warnings) == 2 and all("on an earlier call" in w for w in again.warnings)
+
+
+async def test_a_refused_setting_on_the_responses_api_and_on_a_gateways_alias(
+    fake_openai: FakeOpenAI, transport: Transport
+):
+    fake_openai.deployments.update({"prod-codex": "gpt-5-codex", "reasoning-large": "o3"})
+    azure = AzureProvider(azure_env(fake_openai, AZURE_OPENAI_API_VERSION="v1"), transport)
+    result = await azure.complete(ask(temperature=0.3), Target("azure", "prod-codex", params=RESPONSES))
+    assert result.text == "ok" and [r.path for r in fake_openai.requests] == ["/openai/v1/responses"] * 2
+    assert "temperature" not in fake_openai.requests[-1].body
+    env = {"MAGSAG_COMPAT_BASE_URL": fake_openai.url + "/v1", "MAGSAG_COMPAT_API_KEY": DEFAULT_KEY}
+    compat = await CompatProvider(env, transport).complete(ask(stop=["###"]), Target("compat", "reasoning-large"))
+    assert compat.text == "ok" and "stop" not in fake_openai.requests[-1].body
+    assert any("refused 'stop'" in w for w in compat.warnings)
+
+
+async def test_a_refusal_of_anything_but_a_sampling_setting_is_raised_as_before(
+    fake_openai: FakeOpenAI, transport: Transport
+):
+    # o1-mini takes no system message: leaving it out would change the call, so the target is lost as before
+    fake_openai.deployments["prod-mini"] = "o1-mini"
+    with pytest.raises(E.UnsupportedFeatureError, match="messages\\[0\\].role"):
+        await AzureProvider(azure_env(fake_openai), transport).complete(
+            ask(system="be brief"), Target("azure", "prod-mini")
+        )
+    assert len(fake_openai.requests) == 1

@@ -19,6 +19,7 @@ from .capabilities import Capabilities
 from .openai_chat import ChatCompletionsFormat
 from .openai_models import responses_only
 from .openai_responses import MIN_OUTPUT_TOKENS, ResponsesFormat
+from .refused_settings import RefusedSettings
 
 DEFAULT_AZURE_API_VERSION = "2024-10-21"
 
@@ -272,7 +273,7 @@ def azure_takes_json_schema(api_version: str) -> bool:
     return date >= ("2024-08-01" if api_version.endswith("-preview") else "2024-10-21")
 
 
-class AzureProvider(HTTPProvider):
+class AzureProvider(RefusedSettings):
     """Azure OpenAI. Streaming is used only with an api-version that reports usage at the end of a
     stream: without it a streamed call's cost could not be known, and money must be exact. The Responses API
     as on OpenAI (:meth:`uses_responses`), with an api-version that serves it."""
@@ -298,6 +299,7 @@ class AzureProvider(HTTPProvider):
         field = "max_completion_tokens" if azure_takes_max_completion_tokens(version) else "max_tokens"
         super().__init__(ChatCompletionsFormat(max_tokens_field=field), endpoint, transport)
         self.responses = ResponsesFormat()
+        self.refused = {}
 
     def capabilities(self, target: Target) -> Capabilities:
         caps = super().capabilities(target)
@@ -321,7 +323,7 @@ class AzureProvider(HTTPProvider):
                     provider="azure",
                     model=target.model,
                 )
-            return await self.call(self.responses, request, target, progress=progress)
+            return await self.call_fitted(self.responses, request, target, progress=progress)
         if request.json_schema is not None and not self.takes_json_schema:
             version = self.endpoint.api_version()  # type: ignore[attr-defined]
             raise UnsupportedFeatureError(
@@ -331,16 +333,16 @@ class AzureProvider(HTTPProvider):
                 model=target.model,
             )
         if request.stream and not self.streams_usage:
-            result = await self.call(self.wire, replace(request, stream=False), target, progress=progress)
+            result = await self.call_fitted(self.wire, replace(request, stream=False), target, progress=progress)
             result.warnings.append(
                 f"api-version {self.endpoint.api_version()} reports no usage for streams "  # type: ignore[attr-defined]
                 "(stream_options arrived in 2024-09-01-preview), so the answer was not streamed"
             )
             return result
-        return await self.call(self.wire, request, target, progress=progress)
+        return await self.call_fitted(self.wire, request, target, progress=progress)
 
 
-class CompatProvider(HTTPProvider):
+class CompatProvider(RefusedSettings):
     """Chat Completions; the Responses API (``{base}/responses``) for a target with ``params: {api: responses}``.
     A compatible server's model names say nothing of its APIs (a gateway serves ``openai/gpt-5-codex`` over chat
     completions): only the target's ``api`` chooses."""
@@ -361,9 +363,10 @@ class CompatProvider(HTTPProvider):
             ChatCompletionsFormat(max_tokens_field="max_tokens", max_stops=None), CompatEndpoint(env), transport
         )
         self.responses = ResponsesFormat()
+        self.refused = {}
 
     async def complete(
         self, request: LLMRequest, target: Target, *, progress: ProgressCallback | None = None
     ) -> LLMResult:
         wire = self.responses if self.uses_responses(target) else self.wire
-        return await self.call(wire, request, target, progress=progress)
+        return await self.call_fitted(wire, request, target, progress=progress)

@@ -109,8 +109,9 @@ class FakeOpenAI:
         self.steps: deque[Step] = deque()
         self.requests: list[RecordedRequest] = []
         self.violations: list[str] = []
-        #: Azure deployment -> the model it serves, which then refuses what that model refuses (Azure's own
-        #: 400 for a model chat completions do not serve); a deployment not named here refuses nothing
+        #: Azure deployment (or a gateway's alias, on ``/v1/chat/completions``) -> the model it serves, which then
+        #: refuses what that model refuses (and Azure's own 400 for a model chat completions do not serve); an
+        #: Azure deployment not named here refuses nothing
         self.deployments: dict[str, str] = {}
         #: set by :meth:`without_responses_api`
         self.responses_answer: tuple[int, str, str] | None = None
@@ -273,7 +274,7 @@ class FakeOpenAI:
             return self._unauthorized(request)
         if problems := self._check("openai", "CreateChatCompletionRequest", request, body):
             return self._error(R.error(400, "; ".join(problems)[:1000], param=None, code="invalid_request"))
-        if refusal := model_refuses(body) or self._stream_refused(body):
+        if refusal := model_refuses({**body, "model": self._served(body)}) or self._stream_refused(body):
             return self._error(refusal)
         return await self._answer_chat(request, body, body["model"], azure=False)
 

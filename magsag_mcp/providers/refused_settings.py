@@ -1,0 +1,68 @@
+"""Sampling settings the model behind a name refuses, learned from its answer: for the endpoints whose model
+names are the operator's (an Azure deployment, a gateway's alias), where the rules of :mod:`.openai_models`,
+which go by OpenAI's model names, cannot tell that "prod-chat" is gpt-5 and takes no temperature but 1.
+
+Such a model answers 400 naming the setting (``param``): "Unsupported value: 'temperature' does not support
+0.2 with this model. Only the default (1) value is supported.", "Unsupported parameter: 'stop' is not supported
+with this model." That 400 is not billed, and lost the target to the call; the call is now sent again without
+the setting, with a warning, as the rules would have sent it, and the name is sent without it from then on.
+"""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+from ..errors import UnsupportedFeatureError, excerpt
+from ..types import LLMRequest, LLMResult, Target
+from .base import HTTPProvider, ProgressCallback, WireFormat
+
+#: the settings that may be left out as the model rules leave them out: sampling knobs a reasoning model refuses,
+#: without which it still answers the same call (tools, a schema or the messages never are)
+DROPPABLE = ("temperature", "top_p", "stop", "presence_penalty", "frequency_penalty")
+
+
+def has_setting(request: LLMRequest, name: str) -> bool:
+    if name == "temperature":
+        return request.temperature is not None
+    if name == "stop":
+        return bool(request.stop)
+    return name in request.extra
+
+
+def without_setting(request: LLMRequest, name: str) -> LLMRequest:
+    if name == "temperature":
+        return replace(request, temperature=None)
+    if name == "stop":
+        return replace(request, stop=None)
+    return replace(request, extra={k: v for k, v in request.extra.items() if k != name})
+
+
+class RefusedSettings(HTTPProvider):
+    """An :class:`HTTPProvider` whose calls (:meth:`call_fitted`) leave out the settings its models refused."""
+
+    #: (the target's base URL, its model) -> the settings that model refused
+    refused: dict[tuple[str | None, str], frozenset[str]]
+
+    async def call_fitted(
+        self, wire: WireFormat, request: LLMRequest, target: Target, *, progress: ProgressCallback | None = None
+    ) -> LLMResult:
+        key = (target.base_url, target.model)
+        notes: list[str] = []
+        for name in self.refused.get(key, ()):
+            if has_setting(request, name):
+                request = without_setting(request, name)
+                notes.append(f"{target.label} refused '{name}' on an earlier call; it was not sent")
+        while True:
+            try:
+                result = await self.call(wire, request, target, progress=progress)
+                break
+            except UnsupportedFeatureError as exc:
+                name = exc.details.get("param")
+                if exc.status != 400 or name not in DROPPABLE or not has_setting(request, name):
+                    raise
+                self.refused[key] = self.refused.get(key, frozenset()) | {name}
+                said = exc.message.split(": HTTP 400", 1)[-1].split(": ", 1)[-1]
+                notes.append(f"{target.label} refused '{name}' ({excerpt(said, 160)}); it was sent again without it")
+                request = without_setting(request, name)
+        result.warnings.extend(notes)
+        return result
