@@ -401,3 +401,27 @@ async def test_an_answer_withheld_by_the_filter_names_the_filter_that_fired(
     with pytest.raises(E.ContentFilteredError) as info:
         await AzureProvider(env, transport).complete(ask(stream=stream), Target("azure", DEPLOYMENT))
     assert info.value.message.endswith("content filter (filtered: sexual (medium))"), info.value.message
+
+
+@pytest.mark.parametrize("code", ["content_filter", None])
+async def test_a_content_filter_400_in_the_specs_shape_names_the_filter_that_fired(
+    fake_openai: FakeOpenAI, transport: Transport, code: str | None
+):
+    # The 2024-10-21 spec's errorResponse writes the inner error as inner_error.content_filter_results (the
+    # service sends innererror.content_filter_result), and errorBase's code is optional: the inner
+    # ResponsibleAIPolicyViolation alone says a filter refused the prompt, which another target may serve.
+    error = {
+        "message": "The response was filtered due to the prompt triggering Azure OpenAI's content management policy.",
+        "param": "prompt",
+        "inner_error": {
+            "code": "ResponsibleAIPolicyViolation",
+            "content_filter_results": _filtered(hate="medium"),
+        },
+    }
+    if code:
+        error["code"] = code
+    fake_openai.queue(R.error(400, raw=json.dumps({"error": error}), content_type="application/json"))
+    with pytest.raises(E.ContentFilteredError) as info:
+        await AzureProvider(env_for(fake_openai), transport).complete(ask(), Target("azure", DEPLOYMENT))
+    assert info.value.message.endswith("(filtered: hate (medium))"), info.value.message
+    assert info.value.moves_on and not info.value.retryable

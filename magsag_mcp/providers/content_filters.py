@@ -25,3 +25,15 @@ def filter_note(results: Any) -> str:
     """`` (filtered: violence (high))`` to end a message with, or "" when no category says it fired."""
     fired = fired_filters(results)
     return f" (filtered: {', '.join(fired)})" if fired else ""
+
+
+def inner_error_said(err: dict[str, Any], message: str, code: str | None) -> tuple[str, str | None]:
+    """An Azure error's ``message`` ended with the filters its inner error says fired, and its ``code``, or the
+    inner error's (``ResponsibleAIPolicyViolation``) when it has none. The inner error is ``innererror`` with
+    ``content_filter_result`` as the service sends it, or ``inner_error`` with ``content_filter_results`` as the
+    2024-10-21 spec (``../shared/specs``) writes it."""
+    inner = err.get("innererror") or err.get("inner_error")
+    if not isinstance(inner, dict):
+        return message, code
+    message += filter_note(inner.get("content_filter_result") or inner.get("content_filter_results"))
+    return message, code or (str(inner["code"]) if inner.get("code") else None)

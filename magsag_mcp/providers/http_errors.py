@@ -280,8 +280,8 @@ def with_request_id(exc: ProviderError, headers: Mapping[str, str]) -> ProviderE
     return exc
 
 
-#: in an error code, the vendor's safety system refusing the prompt
-_FILTER_HINTS = ("content_filter", "content_policy", "safety")
+#: in an error code, the vendor's safety system refusing the prompt (Azure's inner code, when its error has no other)
+_FILTER_HINTS = ("content_filter", "content_policy", "safety", "responsibleaipolicyviolation")
 
 
 def _mentions(hints: tuple[str, ...], *texts: str) -> bool:

@@ -23,7 +23,7 @@ from ..errors import (
 from ..transport import HttpResponse, SSEEvent
 from ..types import FinishReason, LLMRequest, LLMResult, Message, ToolCall, Usage
 from .base import StreamAccumulator, WireFormat, first_stops, with_reported_usage
-from .content_filters import filter_note
+from .content_filters import filter_note, inner_error_said
 from .http_errors import error_for
 from .json_output import json_mode_system, schema_name
 from .openai_models import is_legacy_reasoning, put_temperature, takes_no_stop
@@ -78,8 +78,7 @@ def openai_error(response: HttpResponse, *, provider: str, model: str) -> Provid
             code = err.get("code") or err.get("type")
             param = err.get("param") if isinstance(err.get("param"), str) else None
             code = str(code) if code is not None else None
-            inner = err.get("innererror")  # Azure's ResponsibleAIPolicyViolation: which filters fired
-            message += filter_note(inner.get("content_filter_result")) if isinstance(inner, dict) else ""
+            message, code = inner_error_said(err, message, code)  # Azure's: which content filters fired
         elif isinstance(err, str):
             message = err
         if not message and "detail" in body:  # FastAPI-based servers: {"detail": "..."} or [{"loc", "msg"}]
