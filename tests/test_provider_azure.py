@@ -425,3 +425,18 @@ async def test_a_content_filter_400_in_the_specs_shape_names_the_filter_that_fir
         await AzureProvider(env_for(fake_openai), transport).complete(ask(), Target("azure", DEPLOYMENT))
     assert info.value.message.endswith("(filtered: hate (medium))"), info.value.message
     assert info.value.moves_on and not info.value.retryable
+
+
+@pytest.mark.parametrize("stream", [False, True])
+async def test_an_answer_the_filter_cut_short_says_so_and_which_filter(
+    fake_openai: FakeOpenAI, transport: Transport, stream: bool
+):
+    # finish_reason content_filter after some text: Azure's filter stopped the answer part way. It came back as
+    # if whole, without a word (and without the filter that fired): only finish_reason said it.
+    reply = R.reply("The first half of", finish="content_filter", filter_results=_filtered(violence="medium"))
+    fake_openai.queue(reply)
+    env = env_for(fake_openai, AZURE_OPENAI_API_VERSION="2025-01-01-preview")
+    result = await AzureProvider(env, transport).complete(ask(stream=stream), Target("azure", DEPLOYMENT))
+    assert (result.text, result.finish_reason) == ("The first half of", "content_filter")
+    (warning,) = result.warnings
+    assert "content filter stopped the answer part way (filtered: violence (medium))" in warning

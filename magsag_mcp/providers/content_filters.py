@@ -37,3 +37,12 @@ def inner_error_said(err: dict[str, Any], message: str, code: str | None) -> tup
         return message, code
     message += filter_note(inner.get("content_filter_result") or inner.get("content_filter_results"))
     return message, code or (str(inner["code"]) if inner.get("code") else None)
+
+
+def cut_short(provider: str, model: str, note: str = "") -> str:
+    """The warning for an answer a content filter stopped part way (finish_reason ``content_filter`` after some
+    text): what came is returned, and is not the whole answer. ``note``: :func:`filter_note`'s."""
+    return (
+        f"{provider}:{model}: the provider's content filter stopped the answer part way{note}; the text is only "
+        "what came before it"
+    )

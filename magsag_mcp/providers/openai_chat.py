@@ -23,7 +23,7 @@ from ..errors import (
 from ..transport import HttpResponse, SSEEvent
 from ..types import FinishReason, LLMRequest, LLMResult, Message, ToolCall, Usage
 from .base import StreamAccumulator, WireFormat, first_stops, with_reported_usage
-from .content_filters import filter_note, inner_error_said
+from .content_filters import cut_short, filter_note, inner_error_said
 from .http_errors import error_for
 from .json_output import json_mode_system, schema_name
 from .openai_models import is_legacy_reasoning, put_temperature, takes_no_stop
@@ -291,6 +291,8 @@ class ChatCompletionsFormat(WireFormat):
         )
         result.finish_reason = finish
         result.response_id = data.get("id")
+        if finish == "content_filter":
+            result.warnings.append(cut_short(provider, model, filter_note(choice.get("content_filter_results"))))
         return result
 
     def accumulator(self, *, provider: str, model: str) -> StreamAccumulator:
@@ -477,7 +479,7 @@ class _ChatStream(StreamAccumulator):
             )
             for i, slot in sorted(self.calls.items())
         ]
-        return LLMResult(
+        result = LLMResult(
             text=text,
             provider=self.provider,
             model=self.model_seen or self.model,
@@ -486,3 +488,6 @@ class _ChatStream(StreamAccumulator):
             finish_reason=finish,
             response_id=self.response_id,
         )
+        if finish == "content_filter":
+            result.warnings.append(cut_short(self.provider, self.model, self.filtered))
+        return result

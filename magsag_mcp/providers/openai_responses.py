@@ -13,6 +13,7 @@ from ..errors import ContentFilteredError, MalformedResponseError, ProviderConne
 from ..transport import HttpResponse, SSEEvent
 from ..types import FinishReason, LLMRequest, LLMResult, Message, ToolCall, Usage
 from .base import StreamAccumulator, WireFormat, with_reported_usage
+from .content_filters import cut_short
 from .json_output import json_mode_system, says_json, schema_name
 from .openai_chat import both_counts, openai_error, parse_arguments, refused
 from .openai_models import put_temperature
@@ -284,7 +285,7 @@ def _result(data: dict[str, Any], *, provider: str, model: str) -> LLMResult:
             finish = "content_filter"
         else:
             finish = "length"
-    return LLMResult(
+    result = LLMResult(
         text="".join(texts),
         provider=provider,
         model=data.get("model") or model,
@@ -293,6 +294,9 @@ def _result(data: dict[str, Any], *, provider: str, model: str) -> LLMResult:
         finish_reason=finish,
         response_id=data.get("id"),
     )
+    if finish == "content_filter":
+        result.warnings.append(cut_short(provider, model))
+    return result
 
 
 def _usage(raw: Any, response: dict[str, Any]) -> Usage:
