@@ -179,3 +179,25 @@ async def test_a_responses_answer_the_filter_cut_short_says_so(fake_openai: Fake
     result = await provider.complete(ask(), Target("azure", "prod", params=RESPONSES))
     assert (result.text, result.finish_reason) == ("The first half of", "content_filter")
     assert any("content filter stopped the answer part way" in w for w in result.warnings)
+
+
+@pytest.mark.parametrize(
+    ("param", "message"),
+    [
+        ("stream", "Unsupported value: 'stream' does not support true with this model. Supported values are: false."),
+        ("stream_options", "Unsupported parameter: 'stream_options' is not supported with this model."),
+    ],
+)
+async def test_a_deployment_that_cannot_stream_answers_unstreamed(
+    fake_openai: FakeOpenAI, transport: Transport, param: str, message: str
+):
+    # o1-preview and o1-mini deployments stream nothing; a streamed call lost the target
+    code = "unsupported_value" if param == "stream" else "unsupported_parameter"
+    fake_openai.queue(R.error(400, message, param=param, code=code), R.reply("whole", usage=R.tokens(12, 3)))
+    provider = AzureProvider(azure_env(fake_openai, AZURE_OPENAI_API_VERSION="v1"), transport)
+    result = await provider.complete(ask(stream=True), Target("azure", "prod-o1"))
+    assert (result.text, result.usage.output_tokens) == ("whole", 3)
+    assert [r.body.get("stream") for r in fake_openai.requests] == [True, None]
+    assert any(f"refused '{param}'" in w for w in result.warnings)
+    await provider.complete(ask(stream=True), Target("azure", "prod-o1"))
+    assert "stream" not in fake_openai.requests[-1].body and len(fake_openai.requests) == 3

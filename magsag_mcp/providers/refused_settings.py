@@ -17,8 +17,10 @@ from ..types import LLMRequest, LLMResult, Target
 from .base import HTTPProvider, ProgressCallback, WireFormat
 
 #: the settings that may be left out as the model rules leave them out: sampling knobs a reasoning model refuses,
-#: without which it still answers the same call (tools, a schema or the messages never are)
-DROPPABLE = ("temperature", "top_p", "stop", "presence_penalty", "frequency_penalty")
+#: without which it still answers the same call (tools, a schema or the messages never are); and streaming, which
+#: a model may not do ("Unsupported value: 'stream' does not support true with this model") or a server may not
+#: report the usage of (400 naming ``stream_options``): the same answer comes unstreamed
+DROPPABLE = ("temperature", "top_p", "stop", "presence_penalty", "frequency_penalty", "stream", "stream_options")
 
 
 def has_setting(request: LLMRequest, name: str) -> bool:
@@ -26,6 +28,8 @@ def has_setting(request: LLMRequest, name: str) -> bool:
         return request.temperature is not None
     if name == "stop":
         return bool(request.stop)
+    if name in ("stream", "stream_options"):
+        return request.stream
     return name in request.extra
 
 
@@ -34,6 +38,8 @@ def without_setting(request: LLMRequest, name: str) -> LLMRequest:
         return replace(request, temperature=None)
     if name == "stop":
         return replace(request, stop=None)
+    if name in ("stream", "stream_options"):
+        return replace(request, stream=False)
     return replace(request, extra={k: v for k, v in request.extra.items() if k != name})
 
 
