@@ -235,7 +235,19 @@ async def test_the_v1_api_is_called_at_its_own_path(fake_openai: FakeOpenAI, tra
     assert fake_openai.violations == []
 
 
-@pytest.mark.parametrize("suffix", ["/openai", "/openai/", "/openai/v1", "/openai/v1/", "/OpenAI"])
+@pytest.mark.parametrize(
+    "suffix",
+    [
+        "/openai",
+        "/openai/",
+        "/openai/v1",
+        "/openai/v1/",
+        "/OpenAI",
+        # a deployment's Target URI, as the portal shows it (without its ?api-version), and the v1 API's
+        f"/openai/deployments/{DEPLOYMENT}/chat/completions",
+        "/openai/v1/chat/completions",
+    ],
+)
 @pytest.mark.parametrize(
     ("version", "path"), [("2024-10-21", f"/openai/deployments/{DEPLOYMENT}"), ("v1", "/openai/v1")]
 )
@@ -440,3 +452,20 @@ async def test_an_answer_the_filter_cut_short_says_so_and_which_filter(
     assert (result.text, result.finish_reason) == ("The first half of", "content_filter")
     (warning,) = result.warnings
     assert "content filter stopped the answer part way (filtered: violence (medium))" in warning
+
+
+async def test_a_gateways_path_before_openai_stays_and_a_pasted_query_names_the_azure_fix(
+    fake_openai: FakeOpenAI, transport: Transport
+):
+    # API Management fronting Azure OpenAI serves it below a path of its own: only /openai on is dropped
+    endpoint = AzureEndpoint({"AZURE_OPENAI_ENDPOINT": "https://apim.azure-api.net/team-a/openai/v1/"})
+    assert endpoint.resource_root(Target("azure", DEPLOYMENT)) == "https://apim.azure-api.net/team-a"
+    # The Target URI with its ?api-version: refused before anything is sent, with a fix for Azure (the generic
+    # "e.g. https://host/v1" would have broken it further)
+    env = env_for(fake_openai)
+    env["AZURE_OPENAI_ENDPOINT"] = (
+        f"{fake_openai.url}/openai/deployments/{DEPLOYMENT}/chat/completions?api-version=2024-10-21"
+    )
+    reason = AzureProvider(env, transport).unavailable(Target("azure", DEPLOYMENT)) or ""
+    assert "https://RESOURCE.openai.azure.com/" in reason and "AZURE_OPENAI_API_VERSION" in reason
+    assert "host/v1" not in reason

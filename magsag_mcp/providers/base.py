@@ -113,6 +113,8 @@ class Endpoint(ABC):
     probe_path: ClassVar[str] = "/models"
     #: what the base URL should look like, for a 404 that may be a wrong URL rather than an unknown model
     base_url_hint: ClassVar[str] = ""
+    #: a base URL of the right shape, for the fix of one that cannot carry a request
+    base_url_example: ClassVar[str] = "https://host/v1"
 
     def __init__(self, env: Mapping[str, str]) -> None:
         self.env = env
@@ -240,7 +242,7 @@ class HTTPProvider(Provider):
                 headers = self.endpoint.headers(target.model)
         except ProviderError as exc:
             return exc
-        problem = _base_url_problem(base, self.endpoint.base_url_source(target))
+        problem = _base_url_problem(base, self.endpoint.base_url_source(target), self.endpoint.base_url_example)
         if problem is None:
             for value in headers.values():  # a loop, not any() over a generator: asked before every attempt
                 if "\n" in value or "\r" in value:

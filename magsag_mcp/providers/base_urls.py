@@ -8,9 +8,9 @@ from urllib.parse import urlsplit
 
 
 @functools.lru_cache(maxsize=256)
-def _base_url_problem(base: str, source: str = "the target's base_url") -> str | None:
-    """Why ``base`` cannot carry a request, or None; ``source`` names where it was set (``OPENAI_BASE_URL``).
-    The URL itself is never quoted: it may hold a secret."""
+def _base_url_problem(base: str, source: str = "the target's base_url", example: str = "https://host/v1") -> str | None:
+    """Why ``base`` cannot carry a request, or None; ``source`` names where it was set (``OPENAI_BASE_URL``),
+    ``example`` what it should look like. The URL itself is never quoted: it may hold a secret."""
     from urllib.parse import urlsplit
 
     parts = host = None
@@ -19,7 +19,7 @@ def _base_url_problem(base: str, source: str = "the target's base_url") -> str |
         host = parts.hostname
     except ValueError:  # e.g. an unbalanced [ in the host
         pass
-    fix = f"set its base URL ({source}) to e.g. https://host/v1"
+    fix = f"set its base URL ({source}) to e.g. {example}"
     if parts is None or parts.scheme not in ("http", "https") or not host:
         return f"the base URL is not an http(s) URL with a host; {fix}"
     if parts.username is not None or parts.password is not None:

@@ -78,7 +78,11 @@ class AzureEndpoint(Endpoint):
     base_url_env = ("AZURE_OPENAI_ENDPOINT",)
     base_url_hint = (
         "the model is a deployment's name, and AZURE_OPENAI_ENDPOINT (or the target's base_url) is the "
-        "resource's root, https://RESOURCE.openai.azure.com/ (a trailing /openai or /openai/v1 is dropped)"
+        "resource's root, https://RESOURCE.openai.azure.com/ (anything from /openai on is dropped)"
+    )
+    base_url_example = (
+        "https://RESOURCE.openai.azure.com/, the resource's root: the deployment is the target's model and the "
+        "api-version AZURE_OPENAI_API_VERSION"
     )
 
     def base_url(self, target: Target) -> str:
@@ -105,13 +109,13 @@ class AzureEndpoint(Endpoint):
         return {"api-key": key} if key == self.env.get("AZURE_OPENAI_API_KEY") else {"Authorization": f"Bearer {key}"}
 
     def resource_root(self, target: Target) -> str:
-        """The resource's root, without the ``/openai`` or ``/openai/v1`` the portal and the SDKs show after it
-        (the v1 API's base URL): kept, it would double into ``/openai/openai/...``, which Azure answers 404."""
+        """The resource's root, without what the portal and the SDKs show after it: ``/openai`` or ``/openai/v1``
+        (the v1 API's base URL), or a deployment's whole Target URI (``/openai/deployments/NAME/chat/completions``).
+        Kept, it would double into ``/openai/openai/...``, which Azure answers 404. A gateway's own path before
+        ``/openai`` (API Management's ``/my-api``) stays."""
         base = self.base_url(target).rstrip("/")
-        for suffix in ("/openai/v1", "/openai"):
-            if base.lower().endswith(suffix):
-                return base[: -len(suffix)]
-        return base
+        cut = (base.lower() + "/").find("/openai/", base.find("//") + 2)
+        return base[:cut] if cut >= 0 else base
 
     def url(self, wire: WireFormat, target: Target, *, stream: bool) -> tuple[str, dict[str, str]]:
         base = self.resource_root(target)
