@@ -286,6 +286,8 @@ async def test_an_entra_id_token_is_sent_as_a_bearer_token(fake_openai: FakeOpen
     with pytest.raises(E.AuthenticationError) as info:
         await AzureProvider(env, transport).complete(ask(), Target("azure", DEPLOYMENT))
     assert token not in str(info.value) and token not in json.dumps(info.value.to_dict())
+    assert "AZURE_OPENAI_AD_TOKEN" in info.value.message and "expires" in info.value.message
+    assert "restart" in info.value.message  # settings are read when magsag opens: a fresh token needs a restart
 
 
 async def test_an_api_key_wins_over_an_entra_id_token(fake_openai: FakeOpenAI, transport: Transport):

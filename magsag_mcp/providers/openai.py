@@ -108,6 +108,23 @@ class AzureEndpoint(Endpoint):
         key = self.require_key(model)
         return {"api-key": key} if key == self.env.get("AZURE_OPENAI_API_KEY") else {"Authorization": f"Bearer {key}"}
 
+    def auth_hint(self) -> str:
+        """A key must be the resource's own (Azure answers another resource's "invalid subscription key or wrong
+        API endpoint"); an Entra ID token expires, about an hour after it was issued, and settings are read when
+        magsag opens: a long-running server keeps sending the expired one."""
+        if self.setting("AZURE_OPENAI_API_KEY"):
+            return (
+                "check AZURE_OPENAI_API_KEY, whose key was sent: it must be a key of the resource that "
+                "AZURE_OPENAI_ENDPOINT (or the target's base_url) names"
+            )
+        if self.setting("AZURE_OPENAI_AD_TOKEN"):
+            return (
+                "check AZURE_OPENAI_AD_TOKEN, whose Entra ID token was sent: it must be for "
+                "https://cognitiveservices.azure.com, and it expires (about an hour after it was issued); a fresh "
+                "one is read when magsag next opens (restart the server or the script)"
+            )
+        return super().auth_hint()
+
     def resource_root(self, target: Target) -> str:
         """The resource's root, without what the portal and the SDKs show after it: ``/openai`` or ``/openai/v1``
         (the v1 API's base URL), or a deployment's whole Target URI (``/openai/deployments/NAME/chat/completions``).
