@@ -471,3 +471,18 @@ async def test_a_gateways_path_before_openai_stays_and_a_pasted_query_names_the_
     reason = AzureProvider(env, transport).unavailable(Target("azure", DEPLOYMENT)) or ""
     assert "https://RESOURCE.openai.azure.com/" in reason and "AZURE_OPENAI_API_VERSION" in reason
     assert "host/v1" not in reason
+
+
+@pytest.mark.parametrize("setting", ["AZURE_OPENAI_API_VERSION", "OPENAI_API_VERSION"])
+async def test_an_api_version_azure_does_not_serve_names_the_setting_and_moves_on(
+    fake_openai: FakeOpenAI, transport: Transport, setting: str
+):
+    # Azure's 400 "API version not supported" is about this target's setting alone: as a BadRequestError it
+    # stopped the whole cascade, as if every other provider would refuse the call too.
+    fake_openai.queue(R.error(400, "API version not supported", code="BadRequest"))
+    env = {**env_for(fake_openai), setting: "2024-10-01"}
+    with pytest.raises(E.NotConfiguredError) as info:
+        await AzureProvider(env, transport).complete(ask(), Target("azure", DEPLOYMENT))
+    assert info.value.moves_on and not info.value.retryable and info.value.status == 400
+    assert "api-version 2024-10-01" in info.value.message and "AZURE_OPENAI_API_VERSION" in info.value.message
+    assert info.value.details["request_id"] == "req_fake"

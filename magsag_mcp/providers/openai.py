@@ -11,8 +11,8 @@ from dataclasses import replace
 from typing import Any
 from urllib.parse import quote, urlencode
 
-from ..errors import UnsupportedFeatureError
-from ..transport import Transport
+from ..errors import NotConfiguredError, ProviderError, UnsupportedFeatureError
+from ..transport import HttpResponse, Transport
 from ..types import LLMRequest, LLMResult, Target
 from .base import Endpoint, HTTPProvider, ProgressCallback, WireFormat
 from .capabilities import Capabilities
@@ -88,8 +88,6 @@ class AzureEndpoint(Endpoint):
     def base_url(self, target: Target) -> str:
         url = target.base_url or self.env.get("AZURE_OPENAI_ENDPOINT")
         if not url:
-            from ..errors import NotConfiguredError
-
             raise NotConfiguredError(
                 "azure: no endpoint; set AZURE_OPENAI_ENDPOINT (https://RESOURCE.openai.azure.com/)",
                 provider="azure",
@@ -182,8 +180,6 @@ class CompatEndpoint(Endpoint):
     def base_url(self, target: Target) -> str:
         url = target.base_url or self.env.get("MAGSAG_COMPAT_BASE_URL")
         if not url:
-            from ..errors import NotConfiguredError
-
             raise NotConfiguredError(
                 "compat: no endpoint; set MAGSAG_COMPAT_BASE_URL (e.g. https://host/v1) or give the target a base_url",
                 provider="compat",
@@ -361,6 +357,23 @@ class AzureProvider(RefusedSettings):
             )
             return result
         return await self.call_fitted(self.wire, request, target, progress=progress)
+
+    def _http_error(self, wire: WireFormat, resp: HttpResponse, url: str, model: str) -> ProviderError:
+        """A 400 "API version not supported" is this resource's answer to the api-version setting, which no
+        other target shares: the setting to fix, and the next target tried (as a bad request, it stopped the
+        cascade)."""
+        exc = super()._http_error(wire, resp, url, model)
+        if resp.status != 400 or "api version not supported" not in exc.message.lower():
+            return exc
+        version = self.endpoint.api_version()  # type: ignore[attr-defined]
+        return NotConfiguredError(
+            f"{exc.message}; api-version {version} (AZURE_OPENAI_API_VERSION, else OPENAI_API_VERSION) is not one "
+            "Azure serves: set it to 2024-10-21 (GA), a dated preview such as 2025-04-01-preview, or v1",
+            provider=self.name,
+            model=model,
+            status=400,
+            **exc.details,
+        )
 
 
 class CompatProvider(RefusedSettings):
