@@ -316,7 +316,6 @@ class AzureProvider(RefusedSettings):
         field = "max_completion_tokens" if azure_takes_max_completion_tokens(version) else "max_tokens"
         super().__init__(ChatCompletionsFormat(max_tokens_field=field), endpoint, transport)
         self.responses = ResponsesFormat()
-        self.refused = {}
 
     def capabilities(self, target: Target) -> Capabilities:
         caps = super().capabilities(target)
@@ -397,7 +396,6 @@ class CompatProvider(RefusedSettings):
             ChatCompletionsFormat(max_tokens_field="max_tokens", max_stops=None), CompatEndpoint(env), transport
         )
         self.responses = ResponsesFormat()
-        self.refused = {}
 
     async def complete(
         self, request: LLMRequest, target: Target, *, progress: ProgressCallback | None = None

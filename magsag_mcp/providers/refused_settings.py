@@ -13,8 +13,9 @@ from __future__ import annotations
 from dataclasses import replace
 
 from ..errors import UnsupportedFeatureError, excerpt
+from ..transport import Transport
 from ..types import LLMRequest, LLMResult, Target
-from .base import HTTPProvider, ProgressCallback, WireFormat
+from .base import Endpoint, HTTPProvider, ProgressCallback, WireFormat
 
 #: the settings that may be left out as the model rules leave them out: sampling knobs a reasoning model refuses,
 #: without which it still answers the same call (tools, a schema or the messages never are); and streaming, which
@@ -46,8 +47,10 @@ def without_setting(request: LLMRequest, name: str) -> LLMRequest:
 class RefusedSettings(HTTPProvider):
     """An :class:`HTTPProvider` whose calls (:meth:`call_fitted`) leave out the settings its models refused."""
 
-    #: (the target's base URL, its model) -> the settings that model refused
-    refused: dict[tuple[str | None, str], frozenset[str]]
+    def __init__(self, wire: WireFormat, endpoint: Endpoint, transport: Transport) -> None:
+        super().__init__(wire, endpoint, transport)
+        #: (the target's base URL, its model) -> the settings that model refused
+        self.refused: dict[tuple[str | None, str], frozenset[str]] = {}
 
     async def call_fitted(
         self, wire: WireFormat, request: LLMRequest, target: Target, *, progress: ProgressCallback | None = None
