@@ -7,11 +7,15 @@ says which model each one serves, and it then refuses what that model refuses, a
 
 from __future__ import annotations
 
+from decimal import Decimal
+from pathlib import Path
+
 import pytest
 
 from magsag_mcp import errors as E
 from magsag_mcp.providers import min_output_tokens
 from magsag_mcp.providers.openai import AzureProvider, CompatProvider
+from magsag_mcp.service import Service
 from magsag_mcp.transport import Transport
 from magsag_mcp.types import Target
 from tests.fakes import openai_replies as R
@@ -201,3 +205,40 @@ async def test_a_deployment_that_cannot_stream_answers_unstreamed(
     assert any(f"refused '{param}'" in w for w in result.warnings)
     await provider.complete(ask(stream=True), Target("azure", "prod-o1"))
     assert "stream" not in fake_openai.requests[-1].body and len(fake_openai.requests) == 3
+
+
+async def test_through_the_service_a_deployment_is_governed_priced_and_fitted(
+    fake_openai: FakeOpenAI, tmp_path: Path, catalog_copy: Path
+):
+    # End to end: the policy allows the deployments by name, prices.yaml prices them (a deployment's name says
+    # no model genai-prices knows), the Responses API is called where the target asks, and the setting gpt-5
+    # refuses is left out, each with its warning in the result and the ledger.
+    policy = catalog_copy / "policies" / "model_governance.yaml"
+    policy.write_text(policy.read_text().replace('      - "fake:*"\n', '      - "fake:*"\n      - "azure:prod-*"\n'))
+    prices = catalog_copy / "prices.yaml"
+    prices.write_text(prices.read_text() + '\n"azure:prod-*": {input: 1.25, output: 10}\n')
+    fake_openai.deployments.update({"prod-chat": "gpt-5", "prod-codex": "gpt-5-codex"})
+    fake_openai.queue(R.reply("chat says", usage=R.tokens(1000, 200)), R.reply("codex says", usage=R.tokens(2000, 100)))
+    env = azure_env(fake_openai, AZURE_OPENAI_API_VERSION="v1")
+    async with Service.open(catalog=catalog_copy, db=tmp_path / "l.db", env=env) as svc:
+        chat = await svc.invoke_skill(
+            "skill.analysis", {"data": "x", "model_config": {"model": "azure:prod-chat", "temperature": 0.2}}
+        )
+        codex = await svc.invoke_skill(
+            "skill.analysis",
+            {
+                "data": "y",
+                "model_config": {"model": "azure:prod-codex", "params": {"api": "responses"}, "stream": True},
+            },
+        )
+        with pytest.raises(E.MagsagError, match="production_models"):
+            await svc.invoke_skill("skill.analysis", {"data": "z", "model_config": {"model": "azure:staging-chat"}})
+        runs = await svc.query_runs()
+    assert (chat.result.text, chat.cost_usd) == ("chat says", Decimal("0.00325"))
+    assert any("refused 'temperature'" in w for w in chat.warnings)
+    assert (codex.result.text, codex.cost_usd) == ("codex says", Decimal("0.0035"))
+    assert fake_openai.paths() == ["/openai/v1/chat/completions"] * 2 + ["/openai/v1/responses"]
+    attempts = {a["model"]: a for run in runs for a in run["attempts"]}
+    assert attempts["prod-chat"]["price_source"] == "catalog:prices.yaml"
+    assert any("refused 'temperature'" in w for w in attempts["prod-chat"]["warnings"])
+    assert attempts["prod-codex"]["cost_usd"] == "0.0035"
