@@ -66,9 +66,10 @@ class OpenAIEndpoint(Endpoint):
 class AzureEndpoint(Endpoint):
     """``{endpoint}/openai/deployments/{deployment}/chat/completions?api-version=...``, ``api-key`` (or an
     Entra ID token as ``Authorization: Bearer``); with api-version ``v1`` (or an undated ``preview``), the v1
-    API's ``{endpoint}/openai/v1/chat/completions``.
+    API's ``{endpoint}/openai/v1/chat/completions``. The Responses API: ``{endpoint}/openai/v1/responses``, or a
+    dated preview's ``{endpoint}/openai/responses?api-version=...``.
 
-    The target's model is the deployment name.
+    The target's model is the deployment name (the body's ``model`` wherever the path does not carry it).
     """
 
     provider = "azure"
