@@ -242,3 +242,27 @@ async def test_through_the_service_a_deployment_is_governed_priced_and_fitted(
     assert attempts["prod-chat"]["price_source"] == "catalog:prices.yaml"
     assert any("refused 'temperature'" in w for w in attempts["prod-chat"]["warnings"])
     assert attempts["prod-codex"]["cost_usd"] == "0.0035"
+
+
+async def test_a_proxied_reasoning_model_that_takes_only_max_completion_tokens_gets_its_limit_there(
+    fake_openai: FakeOpenAI, transport: Transport
+):
+    # compat sends max_tokens, which most compatible servers know; OpenAI's reasoning models behind a proxy that
+    # passes the request on answer 400 "Use 'max_completion_tokens' instead", which lost the target. The same
+    # limit (what budgets reserved) goes under the other field, and does from then on.
+    env = {"MAGSAG_COMPAT_BASE_URL": fake_openai.url + "/v1", "MAGSAG_COMPAT_API_KEY": DEFAULT_KEY}
+    provider = CompatProvider(env, transport)
+    result = await provider.complete(ask(max_tokens=300), Target("compat", "o3-mini"))
+    assert result.text == "ok"
+    bodies = [r.body for r in fake_openai.requests]
+    assert [(b.get("max_tokens"), b.get("max_completion_tokens")) for b in bodies] == [(300, None), (None, 300)]
+    (warning,) = result.warnings
+    assert "refused 'max_tokens'" in warning and "sent as max_completion_tokens" in warning
+    again = await provider.complete(ask(max_tokens=200), Target("compat", "o3-mini"))
+    assert again.warnings == [] and fake_openai.requests[-1].body["max_completion_tokens"] == 200
+    assert len(fake_openai.requests) == 3
+    # Azure picks its field by api-version: a refusal there is raised as before
+    fake_openai.deployments["prod-o3"] = "o3-mini"
+    azure = AzureProvider(azure_env(fake_openai, AZURE_OPENAI_API_VERSION="2024-06-01"), transport)
+    with pytest.raises(E.UnsupportedFeatureError, match="max_completion_tokens"):
+        await azure.complete(ask(max_tokens=300), Target("azure", "prod-o3"))

@@ -397,6 +397,12 @@ class CompatProvider(RefusedSettings):
             ChatCompletionsFormat(max_tokens_field="max_tokens", max_stops=None), CompatEndpoint(env), transport
         )
         self.responses = ResponsesFormat()
+        #: for a model behind the server that takes only max_completion_tokens (OpenAI's reasoning models
+        #: through a proxy that passes the request on as it is)
+        self.chat_completion_tokens = ChatCompletionsFormat(max_tokens_field="max_completion_tokens", max_stops=None)
+
+    def completion_tokens_wire(self, wire: WireFormat) -> WireFormat | None:
+        return self.chat_completion_tokens if wire is self.wire else None
 
     async def complete(
         self, request: LLMRequest, target: Target, *, progress: ProgressCallback | None = None

@@ -58,7 +58,9 @@ class RefusedSettings(HTTPProvider):
         key = (target.base_url, target.model)
         notes: list[str] = []
         for name in self.refused.get(key, ()):
-            if has_setting(request, name):
+            if name == "max_tokens":
+                wire = self.completion_tokens_wire(wire) or wire  # nothing is lost: no word of it
+            elif has_setting(request, name):
                 request = without_setting(request, name)
                 notes.append(f"{target.label} refused '{name}' on an earlier call; it was not sent")
         while True:
@@ -67,11 +69,26 @@ class RefusedSettings(HTTPProvider):
                 break
             except UnsupportedFeatureError as exc:
                 name = exc.details.get("param")
-                if exc.status != 400 or name not in DROPPABLE or not has_setting(request, name):
+                if exc.status != 400 or not isinstance(name, str):
+                    raise
+                said = excerpt(exc.message.split(": HTTP 400", 1)[-1].split(": ", 1)[-1], 160)
+                renamed = self.completion_tokens_wire(wire) if name == "max_tokens" else None
+                if renamed is not None and request.max_tokens is not None:
+                    # "Unsupported parameter: 'max_tokens' is not supported with this model. Use
+                    # 'max_completion_tokens' instead." (OpenAI's reasoning models behind a proxy): the same limit,
+                    # which budgets reserved, under the field the model takes
+                    wire = renamed
+                    notes.append(f"{target.label} refused 'max_tokens' ({said}); it was sent as max_completion_tokens")
+                elif name in DROPPABLE and has_setting(request, name):
+                    request = without_setting(request, name)
+                    notes.append(f"{target.label} refused '{name}' ({said}); it was sent again without it")
+                else:
                     raise
                 self.refused[key] = self.refused.get(key, frozenset()) | {name}
-                said = exc.message.split(": HTTP 400", 1)[-1].split(": ", 1)[-1]
-                notes.append(f"{target.label} refused '{name}' ({excerpt(said, 160)}); it was sent again without it")
-                request = without_setting(request, name)
         result.warnings.extend(notes)
         return result
+
+    def completion_tokens_wire(self, wire: WireFormat) -> WireFormat | None:
+        """``wire`` sending its token limit as ``max_completion_tokens`` where it sends ``max_tokens``, or None
+        (it already does, or the endpoint's API version would not know the field)."""
+        return None

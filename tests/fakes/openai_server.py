@@ -584,6 +584,14 @@ def model_refuses(body: dict[str, Any]) -> ErrorReply | None:
         )
     if refused := temperature_refused(model, body.get("temperature"), body.get("reasoning_effort")):
         return refused
+    if body.get("max_tokens") is not None and reasons(model, "medium"):
+        return R.error(
+            400,
+            "Unsupported parameter: 'max_tokens' is not supported with this model. Use 'max_completion_tokens' "
+            "instead.",
+            param="max_tokens",
+            code="unsupported_parameter",
+        )
     if "-search-" in model and body.get("temperature") is not None:
         # the web-search models take no sampling parameters at all, not even the default
         return R.error(400, "Model incompatible request argument supplied: temperature")
