@@ -202,9 +202,10 @@ async def test_a_deployment_that_cannot_stream_answers_unstreamed(
     result = await provider.complete(ask(stream=True), Target("azure", "prod-o1"))
     assert (result.text, result.usage.output_tokens) == ("whole", 3)
     assert [r.body.get("stream") for r in fake_openai.requests] == [True, None]
-    assert any(f"refused '{param}'" in w for w in result.warnings)
-    await provider.complete(ask(stream=True), Target("azure", "prod-o1"))
+    assert any(f"refused '{param}'" in w and w.endswith("sent again unstreamed") for w in result.warnings)
+    again = await provider.complete(ask(stream=True), Target("azure", "prod-o1"))
     assert "stream" not in fake_openai.requests[-1].body and len(fake_openai.requests) == 3
+    assert again.warnings == [f"azure:prod-o1 refused '{param}' on an earlier call; the call was not streamed"]
 
 
 async def test_through_the_service_a_deployment_is_governed_priced_and_fitted(

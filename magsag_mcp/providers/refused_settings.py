@@ -22,6 +22,7 @@ from .base import Endpoint, HTTPProvider, ProgressCallback, WireFormat
 #: a model may not do ("Unsupported value: 'stream' does not support true with this model") or a server may not
 #: report the usage of (400 naming ``stream_options``): the same answer comes unstreamed
 DROPPABLE = ("temperature", "top_p", "stop", "presence_penalty", "frequency_penalty", "stream", "stream_options")
+_STREAMING = ("stream", "stream_options")
 
 
 def has_setting(request: LLMRequest, name: str) -> bool:
@@ -29,7 +30,7 @@ def has_setting(request: LLMRequest, name: str) -> bool:
         return request.temperature is not None
     if name == "stop":
         return bool(request.stop)
-    if name in ("stream", "stream_options"):
+    if name in _STREAMING:
         return request.stream
     return name in request.extra
 
@@ -39,7 +40,7 @@ def without_setting(request: LLMRequest, name: str) -> LLMRequest:
         return replace(request, temperature=None)
     if name == "stop":
         return replace(request, stop=None)
-    if name in ("stream", "stream_options"):
+    if name in _STREAMING:
         return replace(request, stream=False)
     return replace(request, extra={k: v for k, v in request.extra.items() if k != name})
 
@@ -62,7 +63,8 @@ class RefusedSettings(HTTPProvider):
                 wire = self.completion_tokens_wire(wire) or wire  # nothing is lost: no word of it
             elif has_setting(request, name):
                 request = without_setting(request, name)
-                notes.append(f"{target.label} refused '{name}' on an earlier call; it was not sent")
+                not_sent = "the call was not streamed" if name in _STREAMING else "it was not sent"
+                notes.append(f"{target.label} refused '{name}' on an earlier call; {not_sent}")
         while True:
             try:
                 result = await self.call(wire, request, target, progress=progress)
@@ -81,7 +83,8 @@ class RefusedSettings(HTTPProvider):
                     notes.append(f"{target.label} refused 'max_tokens' ({said}); it was sent as max_completion_tokens")
                 elif name in DROPPABLE and has_setting(request, name):
                     request = without_setting(request, name)
-                    notes.append(f"{target.label} refused '{name}' ({said}); it was sent again without it")
+                    again = "unstreamed" if name in _STREAMING else "without it"
+                    notes.append(f"{target.label} refused '{name}' ({said}); it was sent again {again}")
                 else:
                     raise
                 self.refused[key] = self.refused.get(key, frozenset()) | {name}
