@@ -104,6 +104,22 @@ async def test_json_skill_output_is_parsed(client: Client, schemas: Schemas):
     assert isinstance(schemas.check("invoke_skill", result)["output"], dict)
 
 
+async def test_model_config_argument_takes_the_tool_choice_forms_the_payload_takes(client: Client, schemas: Schemas):
+    # Tools are OpenAI-style, so a client names the one to call OpenAI's way. The argument's schema took only
+    # {"name": fn}: the OpenAI form was refused ("tool_choice.function: expected a string") though the same
+    # model_config inside the payload was accepted and honoured.
+    tools = [{"type": "function", "function": {"name": "lookup", "parameters": {"type": "object"}}}]
+    forced = {"type": "function", "function": {"name": "lookup"}}
+    mc = {"model": "fake:t", "tools": tools, "tool_choice": forced}
+    for_tool = {"skill_id": "skill.analysis", "payload": {"data": "x"}, "model_config": mc}
+    out = schemas.check("invoke_skill", await client.call_tool("invoke_skill", for_tool))
+    assert [c["name"] for c in out["tool_calls"]] == ["lookup"]
+    schemas.check("explain_route", await client.call_tool("explain_route", for_tool))
+    for bad in ({"type": "function", "function": {}}, {"type": "function"}):
+        result = await client.call_tool("invoke_skill", {**for_tool, "model_config": {**mc, "tool_choice": bad}})
+        assert "model_config.tool_choice must be 'auto', 'none', 'required' or {'name'" in error_of(result)["message"]
+
+
 async def test_explain_route_plans_without_calling(client: Client, schemas: Schemas, db: Path):
     result = await client.call_tool("explain_route", {"skill_id": "skill.coding", "payload": {"task": "sort a list"}})
     plan = schemas.check("explain_route", result)

@@ -64,8 +64,10 @@ class ModelConfigArg(_In):
     stop: str | list[str] | None = None
     response_format: ResponseFormatArg | None = None
     tools: list[dict[str, Any]] | None = Field(None, description="OpenAI-style function tools")
-    tool_choice: Literal["auto", "none", "required"] | dict[str, str] | None = Field(
-        None, description='"auto", "none", "required" or {"name": fn}'
+    # the object forms routing reads the name from: {"name": fn}, OpenAI's {"type": "function", "function":
+    # {"name": fn}}, Anthropic's {"type": "tool", "name": fn}; it checks the object and names what to send
+    tool_choice: Literal["auto", "none", "required"] | dict[str, Any] | None = Field(
+        None, description='"auto", "none", "required", {"name": fn} or {"type": "function", "function": {"name": fn}}'
     )
     messages: list[dict[str, Any]] | None = Field(None, description="further turns: {role, content, ...}")
     stream: bool | None = None
