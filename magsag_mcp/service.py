@@ -441,10 +441,12 @@ class Service(LoopBound):
         self._on_own_loop()
         return await self.ledger.search(pattern, limit, since)
 
-    async def search_page(self, pattern: str, limit: int = 50, since: str | float | None = None) -> dict[str, Any]:
-        """:meth:`search`'s hits with ``has_more``: whether more than ``limit`` matched."""
+    async def search_page(
+        self, pattern: str, limit: int = 50, since: str | float | None = None, cursor: str | None = None
+    ) -> dict[str, Any]:
+        """:meth:`search`'s hits after ``cursor``, with ``has_more`` and ``next_cursor`` (the next ``cursor``)."""
         self._on_own_loop()
-        return await self.ledger.search_page(pattern, limit, since)
+        return await self.ledger.search_page(pattern, limit, since, cursor)
 
     @exact_money
     async def check_budget(self, agent: str | None = None, run_id: str | None = None) -> dict[str, Any]:

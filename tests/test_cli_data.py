@@ -540,3 +540,23 @@ def test_an_agent_the_ledger_holds_no_run_of_is_said_so_with_the_nearest_one(led
     assert main(["data", "query", "--agent", "alice", "--skill", "skill.coding", "--format", "csv"]) == 0
     assert main(["flow", "summarize", "--agent", "bob"]) == 0
     assert capsys.readouterr().err == ""
+
+
+def test_a_search_cut_at_its_limit_names_the_cursor_of_the_rest(ledger_db, capsys):
+    """The note said to narrow --since to see the rest, but --since keeps the newest hits and drops older
+    ones: past --limit, the older hits could not be shown. Now it names a --cursor that pages on."""
+    assert main(["data", "search", "alice|bob"]) == 0
+    every = json.loads(capsys.readouterr().out)
+    assert len(every) > 1
+    seen, cursor = [], []
+    while True:
+        assert main(["data", "search", "alice|bob", "--limit", "1", *cursor]) == 0
+        out, err = capsys.readouterr()
+        seen += json.loads(out)
+        if not err:
+            break
+        assert "--since" not in err
+        cursor = ["--cursor", err.split("--cursor ")[1].split(";")[0]]
+    assert seen == every
+    assert main(["data", "search", "alice|bob", "--cursor", "garbage"]) == 2
+    assert "next_cursor" in capsys.readouterr().err

@@ -108,3 +108,66 @@ async def test_runs_that_started_at_the_same_instant_are_paged_once_each(tmp_pat
                 break
             cursor = page["next_cursor"]
     assert seen == ["r-a", "r-b", "r-c", "r-d", "r-e"]
+
+
+async def search_page(client: Client, **arguments: Any) -> dict[str, Any]:
+    result = await client.call_tool("search_usage", {"pattern": "pager", **arguments})
+    assert not result.is_error, result.content[0].text
+    schema = next(t for t in (await client.list_tools()).tools if t.name == "search_usage").output_schema
+    jsonschema.Draft202012Validator(schema).validate(result.structured_content)
+    return result.structured_content
+
+
+async def test_search_pages_on_with_a_cursor_to_hits_older_than_its_limit(client: Client):
+    # search_usage shows at most 500 hits, newest first, and said to "narrow since to see the rest": but since
+    # bounds how far back it looks, so a narrower one shows fewer of the newest hits, never the older ones.
+    # Past the first page the older hits could not be reached at all. Now next_cursor pages on, as query_runs'.
+    for i in range(5):
+        await invoke(client, f"r-{i}")
+    first = await search_page(client, limit=2)
+    assert [h["run_id"] for h in first["hits"]] == ["r-4", "r-3"]
+    assert first["has_more"] is True and isinstance(first["next_cursor"], str)
+    await invoke(client, "r-new")  # a hit newer than the first page shifts nothing
+    second = await search_page(client, limit=2, cursor=first["next_cursor"])
+    assert [h["run_id"] for h in second["hits"]] == ["r-2", "r-1"]
+    last = await search_page(client, limit=2, cursor=second["next_cursor"])
+    assert [h["run_id"] for h in last["hits"]] == ["r-0"]
+    assert last["has_more"] is False and last["next_cursor"] is None
+    whole = await search_page(client, limit=6)
+    assert len(whole["hits"]) == 6 and whole["has_more"] is False and whole["next_cursor"] is None
+    for cursor in ("garbage", first["next_cursor"][:-2], "WzEsMl0"):
+        result = await client.call_tool("search_usage", {"pattern": "pager", "cursor": cursor})
+        assert result.is_error and result.content[0].text.startswith("input_error:"), result.content[0].text
+        assert "next_cursor" in result.content[0].text and "search_usage" in result.content[0].text
+    runs = await page(client, limit=1)  # a query_runs cursor is not a search's
+    result = await client.call_tool("search_usage", {"pattern": "pager", "cursor": runs["next_cursor"]})
+    assert result.is_error and "next_cursor" in result.content[0].text
+
+
+async def test_search_hits_of_one_instant_are_paged_once_each(tmp_path: Path):
+    # a coarse clock gives attempts, events and failed runs one time: the cursor also carries which hit it was
+    from decimal import Decimal
+
+    from magsag_mcp.errors import PayloadError
+    from magsag_mcp.ledger import Ledger
+    from magsag_mcp.records import AttemptRecord, RunRecord
+
+    t = 1_764_460_800.0
+    async with Ledger(tmp_path / "l.db") as ledger:
+        for name in ("b", "a", "c"):
+            attempt = AttemptRecord(f"r-{name}", t, "fake", "m", "s", "tie", "ok", 0, 1, cost_usd=Decimal(0))
+            await ledger.record_call(RunRecord(f"r-{name}", "tie", "s", t, ended_at=t, status="ok"), [attempt, attempt])
+            await ledger.log_event(f"r-{name}", "tie", "note", {"at": "tie"})
+        for name in ("x", "y"):
+            failed = RunRecord(f"r-{name}", "tie", "s", t, ended_at=t, status="error")
+            await ledger.record_call(failed, [], error=PayloadError("tie: payload is missing field 'data'"))
+        every = (await ledger.search_page("tie", 100))["hits"]
+        assert len(every) == 3 * 2 + 3 + 2
+        seen, cursor = [], None
+        while True:
+            page = await ledger.search_page("tie", 2, cursor=cursor)
+            seen += page["hits"]
+            if not page["has_more"]:
+                break
+            cursor = page["next_cursor"]
+        assert seen == every

@@ -269,12 +269,12 @@ def _query(args: argparse.Namespace) -> int:
 
 
 def _search(args: argparse.Namespace) -> int:
-    page = with_ledger(args, lambda ledger: ledger.search_page(args.pattern, args.limit, args.since))
+    page = with_ledger(args, lambda ledger: ledger.search_page(args.pattern, args.limit, args.since, args.cursor))
     hits = page["hits"]
     if page["has_more"]:
         print(
-            f"note: {len(hits)} hit{'' if len(hits) == 1 else 's'} shown (newest first) and more match; raise "
-            "--limit (up to 10000) or narrow with --since to see the rest",
+            f"note: {len(hits)} hit{'' if len(hits) == 1 else 's'} shown (newest first) and more match; the "
+            f"next ones: --cursor {page['next_cursor']}; --limit takes up to 10000",
             file=sys.stderr,
         )
     print_json(hits)
@@ -328,6 +328,9 @@ def register(groups: CommandGroups) -> None:
     p.add_argument("pattern", help="an RE2 regular expression, e.g. 'timeout|429'")
     p.add_argument("--limit", type=int, default=50, help="most hits shown, newest first, 1 to 10000 (default: 50)")
     p.add_argument("--since", help=f"only look this far back: {TIME_FORMS}")
+    p.add_argument(
+        "--cursor", type=given, help="start after the hit this names: the --cursor that stderr names when more match"
+    )
     p.set_defaults(func=_search)
     p = groups.add(data, "prune", help="delete records older than a duration, then vacuum")
     p.add_argument("--older-than", required=True, help="e.g. 90d")

@@ -6,6 +6,9 @@ already seen. A cursor names the last run shown (its start and id); the next pag
 it in that order, whatever has been recorded since. (A call that was in flight when a page was read
 and started before that page's last run is recorded below the cursor, and no later page shows it:
 read again from the newest run to see it.)
+
+Search hits are paged the same way: a hit's place is its time, its kind (attempts, then events, then
+runs' own errors, at one instant) and its row (an attempt's or event's id, a run's id), newest first.
 """
 
 from __future__ import annotations
@@ -25,9 +28,10 @@ _BAD = (
 )
 
 
-def encode_cursor(started_at: float, run_id: str) -> str:
-    """An opaque token for the place just after this run (URL-safe, unpadded)."""
-    raw = json.dumps([started_at, run_id], separators=(",", ":"), ensure_ascii=True).encode()
+def encode_cursor(*place: float | int | str) -> str:
+    """An opaque token for the place just after a run (its start and id) or a search hit (its time, kind and
+    row key): URL-safe, unpadded."""
+    raw = json.dumps(list(place), separators=(",", ":"), ensure_ascii=True).encode()
     return base64.urlsafe_b64encode(raw).decode().rstrip("=")
 
 
@@ -58,3 +62,38 @@ def after_cursor(where: str, args: list[Any], cursor: str | None, table: str = "
     started_at, run_id = decode_cursor(cursor)
     clause = f"({table}.started_at < ? OR ({table}.started_at = ? AND {table}.run_id > ?))"
     return (f"{where} AND {clause}" if where else f" WHERE {clause}"), [*args, started_at, started_at, run_id]
+
+
+_BAD_HIT = (
+    "cursor {cursor!r} is not one search_usage gave: pass the previous page's next_cursor unchanged (with the "
+    "same pattern), or leave cursor out to start from the newest hit"
+)
+#: a search hit's kind, in the order hits of one instant are shown; its row key is an int id, or a run id
+HIT_KINDS = ("attempt", "event", "run")
+
+
+def decode_hit_cursor(cursor: str) -> tuple[float, int, int | str]:
+    """The place ``encode_cursor(time, kind, key)`` named (``kind`` an index into :data:`HIT_KINDS`)."""
+    check_text(cursor, "cursor")
+    try:
+        at, kind, key = json.loads(base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)))
+        at = float(at) if type(at) in (int, float) else None
+    except (binascii.Error, ValueError, TypeError, OverflowError, RecursionError):
+        raise InputError(_BAD_HIT.format(cursor=cursor[:80])) from None
+    keyed = type(kind) is int and 0 <= kind < len(HIT_KINDS) and type(key) is (str if kind == 2 else int)
+    if at is None or not math.isfinite(at) or not keyed or (isinstance(key, int) and abs(key) >= 2**63):
+        raise InputError(_BAD_HIT.format(cursor=cursor[:80]))
+    if isinstance(key, str) and surrogate_at(key, "cursor") is not None:
+        raise InputError(_BAD_HIT.format(cursor=cursor[:80]))
+    return at, kind, key
+
+
+def after_hit(place: tuple[float, int, int | str] | None, kind: int, at: str, key: str) -> tuple[str, list[Any]]:
+    """`` AND ...``: the rows of one kind (time column ``at``, row key ``key``) after ``place``, in the order
+    hits are shown (time descending; at one instant by kind, then by key descending)."""
+    if place is None:
+        return "", []
+    t, k, row = place
+    if kind != k:  # a kind shown before the cursor's at its instant is past it there; one after, not yet
+        return (f" AND {at} < ?", [t]) if kind < k else (f" AND {at} <= ?", [t])
+    return f" AND {at} <= ? AND ({at} < ? OR {key} < ?)", [t, t, row]

@@ -13,7 +13,7 @@ from ..text import check_text
 from .filters import UsageFilters, parse_since, sql_where
 from .migrations import ROLLUP_BUCKET_SECONDS
 from .money import from_pusd, joined
-from .paging import after_cursor, encode_cursor
+from .paging import after_cursor, after_hit, decode_hit_cursor, encode_cursor
 from .peaks import largest_days, largest_run
 from .rollup_reads import attempt_money, attempts_where, grouped_rows
 
@@ -380,22 +380,23 @@ async def search(
 
 
 async def search_page(
-    ledger: Ledger, pattern: str, limit: int = 50, since: str | float | None = None
+    ledger: Ledger, pattern: str, limit: int = 50, since: str | float | None = None, cursor: str | None = None
 ) -> dict[str, Any]:
-    """``{"hits", "has_more"}``: :func:`search`'s hits, and whether more than ``limit`` matched."""
+    """``{"hits", "has_more", "next_cursor"}``: :func:`search`'s hits after ``cursor`` (a page's
+    ``next_cursor``: see paging.py), whether more matched, and where the next page starts."""
     if not isinstance(limit, int) or not 1 <= limit <= 10_000:
         raise InputError(f"limit must be between 1 and 10000, got {limit!r}")
     rx = _compile(pattern)
     start = parse_since(since)
     after = start if start is not None else float("-inf")
+    place = decode_hit_cursor(cursor) if cursor else None
 
     def q(conn: sqlite3.Connection) -> dict[str, Any]:
         conn.create_function("re_match", 1, lambda s: s is not None and rx.search(s) is not None, deterministic=True)
         deadline = time.monotonic() + SEARCH_SECONDS
         conn.set_progress_handler(lambda: int(time.monotonic() > deadline), 10_000)
         try:
-            hits = _search_rows(conn, limit + 1, after)  # one more than asked: whether more matched
-            return {"hits": hits[:limit], "has_more": len(hits) > limit}
+            hits = _search_rows(conn, limit + 1, after, place)  # one more than asked: whether more matched
         except sqlite3.OperationalError as exc:
             if "interrupt" not in str(exc):
                 raise
@@ -405,29 +406,40 @@ async def search_page(
             ) from None
         finally:
             conn.set_progress_handler(None, 0)
+        more = len(hits) > limit
+        return {
+            "hits": [hit for _, hit in hits[:limit]],
+            "has_more": more,
+            "next_cursor": encode_cursor(*hits[limit - 1][0]) if more else None,
+        }
 
     return await ledger.read(q)
 
 
-def _search_rows(conn: sqlite3.Connection, limit: int, after: float) -> list[dict[str, Any]]:
-    hits: list[tuple[float, dict[str, Any]]] = []
+def _search_rows(
+    conn: sqlite3.Connection, limit: int, after: float, place: tuple[float, int, int | str] | None
+) -> list[tuple[tuple[float, int, int | str], dict[str, Any]]]:
+    """The first ``limit`` hits after ``place``, each with its own place (time, kind, row key)."""
+    hits: list[tuple[tuple[float, int, int | str], dict[str, Any]]] = []
+    past, args = after_hit(place, 0, "started_at", "id")
     rows = conn.execute(
-        f"SELECT {_ATTEMPT_COLS} FROM attempts WHERE started_at >= ? AND re_match(provider || ' ' || model"
+        f"SELECT id, {_ATTEMPT_COLS} FROM attempts WHERE started_at >= ?{past} AND re_match(provider || ' ' || model"
         " || ' ' || outcome || ' ' || coalesce(error_class, '') || ' ' || coalesce(error_message, '') || ' '"
-        " || coalesce(skill, '') || ' ' || coalesce(agent, '')) ORDER BY started_at DESC LIMIT ?",
-        (after, limit),
+        " || coalesce(skill, '') || ' ' || coalesce(agent, '')) ORDER BY started_at DESC, id DESC LIMIT ?",
+        (after, *args, limit),
     ).fetchall()
     for row in rows:
-        hits.append((row[1], {"kind": "attempt", **_attempt_dict(row), "run_id": row[0]}))
+        hits.append(((row[2], 0, row[0]), {"kind": "attempt", **_attempt_dict(row[1:]), "run_id": row[1]}))
+    past, args = after_hit(place, 1, "at", "id")
     rows = conn.execute(
-        "SELECT run_id, agent, at, event, data FROM events WHERE at >= ? AND re_match(event || ' '"
-        " || coalesce(data, '') || ' ' || coalesce(agent, '')) ORDER BY at DESC LIMIT ?",
-        (after, limit),
+        f"SELECT id, run_id, agent, at, event, data FROM events WHERE at >= ?{past} AND re_match(event || ' '"
+        " || coalesce(data, '') || ' ' || coalesce(agent, '')) ORDER BY at DESC, id DESC LIMIT ?",
+        (after, *args, limit),
     ).fetchall()
-    for run_id, agent, at, event, data in rows:
+    for key, run_id, agent, at, event, data in rows:
         hits.append(
             (
-                at,
+                (at, 1, key),
                 {
                     "kind": "event",
                     "time": _iso(at),
@@ -442,17 +454,18 @@ def _search_rows(conn: sqlite3.Connection, limit: int, after: float) -> list[dic
     # before any model was asked); the errors made of attempts' failures are found in those attempts.
     # The time bound is on started_at, which runs_started indexes (such a run ends as it starts): on
     # ended_at every search read all of runs, 836,000 rows in a year's ledger, whatever its since.
+    past, args = after_hit(place, 2, "coalesce(ended_at, started_at)", "run_id")
     rows = conn.execute(
         "SELECT run_id, agent, skill, status, coalesce(ended_at, started_at) AS at, error_class, error_message"
         f" FROM runs WHERE error_class IS NOT NULL AND error_class NOT IN ({', '.join('?' * len(_ATTEMPT_ERRORS))})"
-        " AND started_at >= ? AND re_match(error_class || ' ' || coalesce(error_message, '')"
-        " || ' ' || coalesce(skill, '') || ' ' || coalesce(agent, '')) ORDER BY at DESC LIMIT ?",
-        (*_ATTEMPT_ERRORS, after, limit),
+        f" AND started_at >= ?{past} AND re_match(error_class || ' ' || coalesce(error_message, '')"
+        " || ' ' || coalesce(skill, '') || ' ' || coalesce(agent, '')) ORDER BY at DESC, run_id DESC LIMIT ?",
+        (*_ATTEMPT_ERRORS, after, *args, limit),
     ).fetchall()
     for run_id, agent, skill, status, at, error_class, error_message in rows:
         hits.append(
             (
-                at,
+                (at, 2, run_id),
                 {
                     "kind": "run",
                     "time": _iso(at),
@@ -464,8 +477,10 @@ def _search_rows(conn: sqlite3.Connection, limit: int, after: float) -> list[dic
                 },
             )
         )
-    hits.sort(key=lambda h: -h[0])
-    return [h for _, h in hits[:limit]]
+    # the order pages are cut in: newest first; at one instant by kind, then (a stable sort keeps each
+    # query's order) by row key descending
+    hits.sort(key=lambda h: (-h[0][0], h[0][1]))
+    return hits[:limit]
 
 
 #: the run errors that its attempts' failures make up, and that those attempts carry

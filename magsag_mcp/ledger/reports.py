@@ -56,11 +56,13 @@ class LedgerReports:
     async def search(self, pattern: str, limit: int = 50, since: str | float | None = None) -> list[dict[str, Any]]:
         return (await self.search_page(pattern, limit, since))["hits"]
 
-    async def search_page(self, pattern: str, limit: int = 50, since: str | float | None = None) -> dict[str, Any]:
+    async def search_page(
+        self, pattern: str, limit: int = 50, since: str | float | None = None, cursor: str | None = None
+    ) -> dict[str, Any]:
         from .queries import search_page
 
         await self.record_expired_reservations()
-        return await search_page(self, pattern, limit, since)
+        return await search_page(self, pattern, limit, since, cursor)
 
     async def prune(self, older_than_seconds: float) -> dict[str, int]:
         from .prune import prune

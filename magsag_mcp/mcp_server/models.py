@@ -131,6 +131,7 @@ class SearchUsageArgs(_Args):
     limit: int = Field(50, ge=1, le=500)
     # as the ledger tools' filters take it: a client that learnt unix seconds there may send them here
     since: str | StrictFloat | None = Field(None, description=f"only look this far back: {TIMES}")
+    cursor: str | None = Field(None, description="the previous page's next_cursor: the hits after it")
 
 
 class CheckBudgetArgs(_Args):
@@ -429,7 +430,8 @@ class SearchUsageResult(_Out):
     hits: list[Annotated[AttemptHitOut | EventHitOut | RunHitOut, Field(discriminator="kind")]] = Field(
         description="newest first"
     )
-    has_more: bool = Field(description="more than limit matched: raise limit or narrow since to see the rest")
+    has_more: bool = Field(description="whether older hits match: pass next_cursor as cursor for them")
+    next_cursor: str | None = Field(description="where the next page starts (null on the last page)")
 
 
 # --- budget (shape of magsag_mcp.governance) ----------------------------------------------------

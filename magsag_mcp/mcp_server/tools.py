@@ -139,9 +139,11 @@ class MagsagTools:
 
         return await self._run("query_runs", M.QueryRunsResult, call)
 
-    async def search_usage(self, pattern: str, limit: int, since: str | None = None) -> CallToolResult:
+    async def search_usage(
+        self, pattern: str, limit: int, since: str | None = None, cursor: str | None = None
+    ) -> CallToolResult:
         async def call(svc: Service) -> dict[str, Any]:
-            return {"pattern": pattern, **await svc.search_page(pattern, limit, since)}
+            return {"pattern": pattern, **await svc.search_page(pattern, limit, since, cursor)}
 
         return await self._run("search_usage", M.SearchUsageResult, call)
 
@@ -209,7 +211,8 @@ class MagsagTools:
                 self.search_usage,
                 M.SearchUsageArgs,
                 M.SearchUsageResult,
-                "Search the ledger (errors, models, logged events) with a regular expression.",
+                "Search the ledger (errors, models, logged events) with a regular expression, newest first; "
+                "next_cursor pages on.",
                 READ_ONLY,
             ),
         ]
