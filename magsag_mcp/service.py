@@ -432,10 +432,10 @@ class Service(LoopBound):
         self._on_own_loop()
         return await self.ledger.query_runs(filters)
 
-    async def query_runs_page(self, filters: Any = None) -> dict[str, Any]:
+    async def query_runs_page(self, filters: Any = None, attempts_per_run: int | None = None) -> dict[str, Any]:
         """A page of :meth:`query_runs` with ``has_more`` and ``next_cursor`` (pass it as ``cursor``)."""
         self._on_own_loop()
-        return await self.ledger.query_runs_page(filters)
+        return await self.ledger.query_runs_page(filters, attempts_per_run)
 
     async def search(self, pattern: str, limit: int = 50, since: str | float | None = None) -> list[dict[str, Any]]:
         self._on_own_loop()

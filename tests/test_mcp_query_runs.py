@@ -171,3 +171,40 @@ async def test_search_hits_of_one_instant_are_paged_once_each(tmp_path: Path):
                 break
             cursor = page["next_cursor"]
         assert seen == every
+
+
+async def test_a_run_of_many_attempts_lists_its_latest_and_counts_the_others(tmp_path: Path):
+    # A session (or a MAG) under one run id records every call in that run: query_runs listed every attempt of
+    # every run, so limit=1 on a long session answered megabytes (each attempt is about 500 characters of JSON),
+    # past what an MCP client takes into a model's context. Now a run lists its latest attempts_per_run
+    # attempts and attempts_omitted counts the earlier ones; the ledger itself (the CLI's CSV export) keeps all.
+    from decimal import Decimal
+
+    from mcp.client import Client
+
+    from magsag_mcp.ledger import Ledger
+    from magsag_mcp.mcp_server import build_server
+    from magsag_mcp.records import AttemptRecord, RunRecord
+
+    db, t = tmp_path / "l.db", 1_764_460_800.0
+    async with Ledger(db) as ledger:
+        for i in range(60):
+            attempt = AttemptRecord("long", t + i, "fake", f"m{i}", "s", "pager", "ok", 0, 1, cost_usd=Decimal(0))
+            await ledger.record_call(RunRecord("long", "pager", "s", t, ended_at=t + i, status="ok"), [attempt])
+        short = AttemptRecord("short", t, "fake", "m", "s", "pager", "ok", 0, 1, cost_usd=Decimal(0))
+        await ledger.record_call(RunRecord("short", "pager", "s", t - 1, ended_at=t, status="ok"), [short])
+        assert len((await ledger.query_runs({"run_id": "long"}))[0]["attempts"]) == 60
+    catalog = Path(__file__).resolve().parent.parent / "catalog"
+    async with Client(build_server(catalog=catalog, db=db, env={"MAGSAG_PROVIDER": "fake"})) as client:
+        shown = await page(client)
+        long, short_run = shown["runs"]
+        assert [a["model"] for a in long["attempts"]] == [f"m{i}" for i in range(10, 60)]  # the latest, in order
+        assert long["attempts_omitted"] == 10 and long["calls"] == 60
+        assert len(short_run["attempts"]) == 1 and short_run["attempts_omitted"] == 0
+        few = await page(client, attempts_per_run=3)
+        assert [a["model"] for a in few["runs"][0]["attempts"]] == ["m57", "m58", "m59"]
+        assert few["runs"][0]["attempts_omitted"] == 57
+        every = await page(client, attempts_per_run=1000)
+        assert len(every["runs"][0]["attempts"]) == 60 and every["runs"][0]["attempts_omitted"] == 0
+        tool = next(t for t in (await client.list_tools()).tools if t.name == "query_runs")
+        assert tool.input_schema["properties"]["attempts_per_run"]["default"] == 50

@@ -9,11 +9,12 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 from ..errors import InputError
-from ..text import check_text
 from .filters import UsageFilters, parse_since, sql_where
 from .migrations import ROLLUP_BUCKET_SECONDS
 from .money import from_pusd, joined
 from .paging import after_cursor, after_hit, decode_hit_cursor, encode_cursor
+from .patterns import MAX_PATTERN_CHARS as MAX_PATTERN_CHARS  # where callers have read it
+from .patterns import compile_pattern
 from .peaks import largest_days, largest_run
 from .rollup_reads import attempt_money, attempts_where, grouped_rows
 
@@ -270,9 +271,12 @@ async def query_runs(ledger: Ledger, filters: UsageFilters | dict[str, Any] | No
     return (await query_runs_page(ledger, filters))["runs"]
 
 
-async def query_runs_page(ledger: Ledger, filters: UsageFilters | dict[str, Any] | None = None) -> dict[str, Any]:
+async def query_runs_page(
+    ledger: Ledger, filters: UsageFilters | dict[str, Any] | None = None, attempts_per_run: int | None = None
+) -> dict[str, Any]:
     """``{"runs", "has_more", "next_cursor"}``: a page of runs, newest first, after ``filters.cursor``
-    (see paging.py); ``next_cursor`` (null on the last page) is where the next page starts."""
+    (see paging.py); ``next_cursor`` (null on the last page) is where the next page starts. With
+    ``attempts_per_run``, a run lists its latest attempts only, and ``attempts_omitted`` counts the others."""
     f = UsageFilters.build(filters if isinstance(filters, dict | UsageFilters) else None)
 
     def q(conn: sqlite3.Connection) -> dict[str, Any]:
@@ -290,9 +294,7 @@ async def query_runs_page(ledger: Ledger, filters: UsageFilters | dict[str, Any]
         for row in runs:
             run_id, agent, skill, parent, started, ended, status, calls, tin, tout, cost, unpriced = row[:12]
             error_class, error_message, bound = row[12:]
-            attempts = conn.execute(
-                f"SELECT {_ATTEMPT_COLS} FROM attempts WHERE run_id = ? ORDER BY started_at, id", (run_id,)
-            ).fetchall()
+            attempts, omitted = _run_attempts(conn, run_id, attempts_per_run)
             out.append(
                 {
                     "run_id": run_id,
@@ -314,6 +316,7 @@ async def query_runs_page(ledger: Ledger, filters: UsageFilters | dict[str, Any]
                     "cost_bound_usd": format(from_pusd(bound or 0), "f"),
                     "error": None if error_class is None else {"type": error_class, "message": error_message},
                     "attempts": [_attempt_dict(a) for a in attempts],
+                    **({} if omitted is None else {"attempts_omitted": omitted}),
                 }
             )
         last = runs[-1] if runs else None
@@ -323,46 +326,17 @@ async def query_runs_page(ledger: Ledger, filters: UsageFilters | dict[str, Any]
     return await ledger.read(q)
 
 
-#: the longest search pattern accepted (a search over names and errors needs far less)
-MAX_PATTERN_CHARS = 1000
-#: the largest compiled RE2 program accepted ('claude.*error' is 23 instructions). RE2 is linear in the text,
-#: but the time per character grows with the program: '(.*a){1000}z' (11,005) took 3 s on a 50,000-character
-#: row, and SQLite can interrupt a search only between rows, so one match held the (shared) reader that long.
-#: At this size a 50,000-character row takes at most about 0.15 s.
-MAX_PROGRAM_SIZE = 1000
-
-
-def _compile(pattern: str) -> Any:
-    """Linear-time RE2, of a bounded size: a pathological pattern cannot hang the server."""
-    import re2
-
-    if not isinstance(pattern, str) or not pattern:
-        raise InputError("search needs a non-empty regular expression, e.g. 'claude.*error'")
-    if len(pattern) > MAX_PATTERN_CHARS:
-        raise InputError(
-            f"the search pattern is {len(pattern)} characters; give one of at most {MAX_PATTERN_CHARS} characters, "
-            "e.g. 'claude.*overloaded'"
-        )
-    check_text(pattern, "the search pattern")
-    options = re2.Options()
-    options.case_sensitive = False
-    # '.' crosses line breaks: a vendor's error body (an HTML page from a proxy) spans lines, and
-    # 'gpt-4o.*Bad Gateway' (the guide's "model, then error") must find it past the first one
-    options.dot_nl = True
-    options.log_errors = False
-    try:
-        rx = re2.compile(pattern, options)
-    except re2.error as exc:
-        why = exc.args[0] if exc.args else exc
-        why = why.decode("utf-8", "replace") if isinstance(why, bytes) else str(why)  # RE2 gives bytes
-        raise InputError(f"invalid regular expression {pattern!r}: {why}; RE2 syntax (no backreferences)") from None
-    if rx.programsize > MAX_PROGRAM_SIZE:
-        raise InputError(
-            f"the search pattern {pattern!r} is too complex to search with (its RE2 program has {rx.programsize} "
-            f"instructions, at most {MAX_PROGRAM_SIZE}); use fewer repetitions, e.g. '(.*a){{3}}' rather than "
-            "'(.*a){1000}', or a shorter alternation"
-        )
-    return rx
+def _run_attempts(conn: sqlite3.Connection, run_id: str, most: int | None) -> tuple[list[Any], int | None]:
+    """A run's attempts in order (with ``most``: its latest ``most``) and how many earlier ones were left out."""
+    if most is None:
+        sql = f"SELECT {_ATTEMPT_COLS} FROM attempts WHERE run_id = ? ORDER BY started_at, id"
+        return conn.execute(sql, (run_id,)).fetchall(), None
+    sql = f"SELECT {_ATTEMPT_COLS} FROM attempts WHERE run_id = ? ORDER BY started_at DESC, id DESC LIMIT ?"
+    latest = conn.execute(sql, (run_id, most + 1)).fetchall()[::-1]  # one more: whether any were left out
+    if len(latest) <= most:
+        return latest, 0
+    total = conn.execute("SELECT COUNT(*) FROM attempts WHERE run_id = ?", (run_id,)).fetchone()[0]
+    return latest[1:], total - most
 
 
 #: how long one search may scan: RE2 keeps each match linear, this keeps a rare pattern over a large
@@ -386,7 +360,7 @@ async def search_page(
     ``next_cursor``: see paging.py), whether more matched, and where the next page starts."""
     if not isinstance(limit, int) or not 1 <= limit <= 10_000:
         raise InputError(f"limit must be between 1 and 10000, got {limit!r}")
-    rx = _compile(pattern)
+    rx = compile_pattern(pattern)
     start = parse_since(since)
     after = start if start is not None else float("-inf")
     place = decode_hit_cursor(cursor) if cursor else None

@@ -41,11 +41,11 @@ class LedgerReports:
     async def query_runs(self, filters: Any = None) -> list[dict[str, Any]]:
         return (await self.query_runs_page(filters))["runs"]
 
-    async def query_runs_page(self, filters: Any = None) -> dict[str, Any]:
+    async def query_runs_page(self, filters: Any = None, attempts_per_run: int | None = None) -> dict[str, Any]:
         from .queries import query_runs_page
 
         await self.record_expired_reservations()
-        return await query_runs_page(self, filters)
+        return await query_runs_page(self, filters, attempts_per_run)
 
     async def agent_names(self) -> list[str]:
         """The agents the ledger's runs were recorded for, in order: what an agent filter that matched

@@ -64,8 +64,6 @@ class ModelConfigArg(_In):
     stop: str | list[str] | None = None
     response_format: ResponseFormatArg | None = None
     tools: list[dict[str, Any]] | None = Field(None, description="OpenAI-style function tools")
-    # the object forms routing reads the name from: {"name": fn}, OpenAI's {"type": "function", "function":
-    # {"name": fn}}, Anthropic's {"type": "tool", "name": fn}; it checks the object and names what to send
     tool_choice: Literal["auto", "none", "required"] | dict[str, Any] | None = Field(
         None, description='"auto", "none", "required", {"name": fn} or {"type": "function", "function": {"name": fn}}'
     )
@@ -122,6 +120,7 @@ class QueryRunsArgs(_Args):
     limit: int = Field(20, ge=1, le=500)
     offset: int = Field(0, ge=0, le=10**12, description="runs to skip, newest first (after cursor, if given)")
     cursor: str | None = Field(None, description="the previous page's next_cursor: the page after it")
+    attempts_per_run: int = Field(50, ge=1, le=1000, description="the most attempts a run lists (its latest)")
 
 
 class SearchUsageArgs(_Args):
@@ -390,7 +389,8 @@ class RunOut(_Out):
     unpriced_calls: int
     cost_bound_usd: str = Field("0", description="the worst case of its attempts of unknown cost, where known")
     error: RunErrorOut | None = Field(None, description="why the run failed (its last error), if it did")
-    attempts: list[AttemptOut]
+    attempts: list[AttemptOut] = Field(description="its latest attempts (attempts_per_run at most), oldest first")
+    attempts_omitted: int = Field(0, description="its earlier attempts not listed (raise attempts_per_run for them)")
 
 
 class QueryRunsResult(_Out):

@@ -132,10 +132,11 @@ class MagsagTools:
         return await self._run("summarize_usage", M.UsageSummaryResult, call)
 
     async def query_runs(
-        self, filters: M.UsageFiltersArg, limit: int, offset: int, cursor: str | None = None
+        self, filters: M.UsageFiltersArg, limit: int, offset: int, cursor: str | None = None, attempts_per_run: int = 50
     ) -> CallToolResult:
         async def call(svc: Service) -> dict[str, Any]:
-            return await svc.query_runs_page(_usage_filters(filters, limit=limit, offset=offset, cursor=cursor))
+            page = _usage_filters(filters, limit=limit, offset=offset, cursor=cursor)
+            return await svc.query_runs_page(page, attempts_per_run)
 
         return await self._run("query_runs", M.QueryRunsResult, call)
 

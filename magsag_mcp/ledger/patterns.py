@@ -1,0 +1,49 @@
+"""The search pattern: RE2 (linear in the text), case-insensitive, of bounded length and program size."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from ..errors import InputError
+from ..text import check_text
+
+#: the longest search pattern accepted (a search over names and errors needs far less)
+MAX_PATTERN_CHARS = 1000
+#: the largest compiled RE2 program accepted ('claude.*error' is 23 instructions). RE2 is linear in the text,
+#: but the time per character grows with the program: '(.*a){1000}z' (11,005) took 3 s on a 50,000-character
+#: row, and SQLite can interrupt a search only between rows, so one match held the (shared) reader that long.
+#: At this size a 50,000-character row takes at most about 0.15 s.
+MAX_PROGRAM_SIZE = 1000
+
+
+def compile_pattern(pattern: str) -> Any:
+    """Linear-time RE2, of a bounded size: a pathological pattern cannot hang the server."""
+    import re2
+
+    if not isinstance(pattern, str) or not pattern:
+        raise InputError("search needs a non-empty regular expression, e.g. 'claude.*error'")
+    if len(pattern) > MAX_PATTERN_CHARS:
+        raise InputError(
+            f"the search pattern is {len(pattern)} characters; give one of at most {MAX_PATTERN_CHARS} characters, "
+            "e.g. 'claude.*overloaded'"
+        )
+    check_text(pattern, "the search pattern")
+    options = re2.Options()
+    options.case_sensitive = False
+    # '.' crosses line breaks: a vendor's error body (an HTML page from a proxy) spans lines, and
+    # 'gpt-4o.*Bad Gateway' (the guide's "model, then error") must find it past the first one
+    options.dot_nl = True
+    options.log_errors = False
+    try:
+        rx = re2.compile(pattern, options)
+    except re2.error as exc:
+        why = exc.args[0] if exc.args else exc
+        why = why.decode("utf-8", "replace") if isinstance(why, bytes) else str(why)  # RE2 gives bytes
+        raise InputError(f"invalid regular expression {pattern!r}: {why}; RE2 syntax (no backreferences)") from None
+    if rx.programsize > MAX_PROGRAM_SIZE:
+        raise InputError(
+            f"the search pattern {pattern!r} is too complex to search with (its RE2 program has {rx.programsize} "
+            f"instructions, at most {MAX_PROGRAM_SIZE}); use fewer repetitions, e.g. '(.*a){{3}}' rather than "
+            "'(.*a){1000}', or a shorter alternation"
+        )
+    return rx
