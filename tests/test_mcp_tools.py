@@ -254,6 +254,20 @@ async def test_arguments_that_fail_the_schema_are_a_tool_error(client: Client):
     assert result.is_error and "limit" in result.content[0].text
 
 
+@pytest.mark.parametrize("mode", ["legacy", "auto"])
+async def test_an_unknown_tool_is_a_protocol_error_naming_the_tools(db: Path, mode: str):
+    # The spec's rule: an unknown tool is a protocol error (-32602), arguments a tool rejects are a tool error
+    # (isError) the model can correct. Before, an unknown tool came back as a tool result (isError), as if a
+    # tool of that name had run and failed, and said nothing of the tools there are.
+    async with Client(build_server(catalog=CATALOG, db=db, env=ENV), mode=mode) as client:
+        with pytest.raises(MCPError) as info:
+            await client.call_tool("invoke", {"skill_id": "skill.analysis", "payload": {"data": "x"}})
+        assert info.value.code == -32602
+        assert "unknown tool 'invoke'" in info.value.message and "invoke_skill" in info.value.message
+        result = await client.call_tool("invoke_skill", {"skill_id": "skill.analysis"})
+        assert result.is_error and "missing required argument 'payload'" in result.content[0].text
+
+
 async def test_rejected_arguments_say_how_to_fix_them_without_echoing_the_values(client: Client):
     """The SDK's own report was pydantic's ("2 validation errors for InvokeSkillArgs ... [type=extra_forbidden,
     input_value=...] For further information visit https://errors.pydantic.dev/..."): the problem, not

@@ -10,7 +10,8 @@ from typing import Any
 
 from mcp.server.context import ServerRequestContext
 from mcp.server.mcpserver import MCPServer
-from mcp_types import EmptyResult, SetLevelRequestParams
+from mcp.shared.exceptions import MCPError
+from mcp_types import INVALID_PARAMS, EmptyResult, SetLevelRequestParams
 
 from .. import __version__
 from .resources import register_resources
@@ -28,7 +29,18 @@ INSTRUCTIONS = (
 
 
 class MagsagServer(MCPServer[ServerState]):
-    """The SDK's server, serving stdio with the requests its reader cannot parse answered (see stdio.py)."""
+    """The SDK's server, serving stdio with the requests its reader cannot parse answered (see stdio.py),
+    and an unknown tool answered with a protocol error, as the spec has it (the SDK answers a tool result)."""
+
+    async def call_tool(self, name: str, arguments: dict[str, Any], context: Any = None) -> Any:
+        if self._tool_manager.get_tool(name) is None:
+            from ..errors import redact
+            from ..suggest import named
+
+            tools = [tool.name for tool in self._tool_manager.list_tools()]
+            message = f"unknown tool {named([name[:100]], tools)}; the tools are: {', '.join(tools)}"
+            raise MCPError(INVALID_PARAMS, redact(message))
+        return await super().call_tool(name, arguments, context)
 
     async def run_stdio_async(self) -> None:
         from .stdio import run_stdio
