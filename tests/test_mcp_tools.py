@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import functools
 import json
 import logging
 import shutil
 from pathlib import Path
 from typing import Any
 
+import anyio
 import jsonschema
 import pytest
 from mcp.client import Client
@@ -631,6 +633,45 @@ async def test_progress_reports_each_attempt_and_fallback_and_logging_level_filt
         logs.clear()
         await c.call_tool("invoke_skill", args)  # no progress token: nothing streamed back
         assert logs == []
+
+
+@pytest.mark.parametrize("mode", ["legacy", "auto"])
+async def test_a_call_that_waits_long_says_so_and_its_failures_stay_tool_errors(db: Path, mode: str, monkeypatch):
+    # A client times a request out unless progress restarts the clock (the MCP Inspector after 10 s; the spec's
+    # advice). A slow model (a reasoning model, a long prompt's first token) or a vendor's Retry-After kept the
+    # call silent after its "calling ..." for as long as it took: such a client cancelled a call being paid for.
+    # Now a call that has said nothing for a while says it is still waiting, and on what.
+    from magsag_mcp.mcp_server import progress as progress_module
+
+    monkeypatch.setattr(progress_module, "HEARTBEAT_SECONDS", 0.01)
+    heard = anyio.Event()
+    progress: list[tuple[float, str | None]] = []
+
+    async def on_progress(value: float, total: float | None, message: str | None) -> None:
+        progress.append((value, message))
+        if message and message.startswith("still waiting"):
+            heard.set()
+
+    slow = {"model": "fake:slow", "params": {"latency_ms": 600_000}}
+    args = {"skill_id": "skill.analysis", "payload": {"data": "x"}, "run_id": "r-slow", "model_config": slow}
+    async with Client(build_server(catalog=CATALOG, db=db, env=ENV), mode=mode) as c:
+        with anyio.fail_after(30):  # a hang guard, not a timing assertion
+            async with anyio.create_task_group() as tg:
+                tg.start_soon(functools.partial(c.call_tool, "invoke_skill", args, progress_callback=on_progress))
+                await heard.wait()
+                tg.cancel_scope.cancel()
+        messages = [m for _, m in progress]
+        assert messages[0] == "calling fake:slow (candidate 1, try 1)"
+        assert messages[-1].startswith("still waiting after ") and messages[-1].endswith(
+            ": calling fake:slow (candidate 1, try 1)"
+        )
+        assert [v for v, _ in progress] == sorted({v for v, _ in progress})  # strictly increasing
+        runs = (await c.call_tool("query_runs", {"filters": {"run_id": "r-slow"}})).structured_content["runs"]
+        assert [r["status"] for r in runs] == ["cancelled"]  # the cancelled call was recorded
+        # a failure of a call that beats is the tool error it is, not an internal error
+        failing = {**args, "run_id": None, "model_config": {"model": "fake:fail-bad_request"}}
+        err = error_of(await c.call_tool("invoke_skill", failing, progress_callback=on_progress))
+        assert err["type"] == "all_targets_failed"
 
 
 async def test_an_in_process_client_of_the_2026_era_gets_progress_for_its_callback(db: Path):

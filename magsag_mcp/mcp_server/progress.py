@@ -4,16 +4,19 @@ The service reports ``await progress(event, data)`` for each attempt, fallback, 
 delta; :class:`ProgressBridge` turns each into ``notifications/progress`` (only when the client sent
 a progress token, or an in-process client a progress callback: the service streams from providers when
 it is given a callback, so none is given otherwise) and into a ``notifications/message`` at or above
-the level the client chose with ``logging/setLevel``.
+the level the client chose with ``logging/setLevel``. A call that has reported nothing for
+:data:`HEARTBEAT_SECONDS` reports that it is still waiting, and on what.
 """
 
 from __future__ import annotations
 
 import warnings
 import weakref
-from collections.abc import Callable, Mapping
+from collections.abc import AsyncIterator, Callable, Mapping
+from contextlib import asynccontextmanager
 from typing import Any
 
+import anyio
 from mcp.server.mcpserver import Context
 from mcp.shared.exceptions import MCPDeprecationWarning
 from mcp_types.version import MODERN_PROTOCOL_VERSIONS
@@ -26,6 +29,10 @@ logger = redacting_logger("magsag_mcp.mcp")
 LEVELS = ("debug", "info", "notice", "warning", "error", "critical", "alert", "emergency")
 #: streamed text is reported once per this many characters, not once per SSE chunk
 DELTA_STEP = 512
+#: a call silent this long reports that it is still waiting: a client that times requests out restarts the
+#: clock on progress (the MCP Inspector's is 10 s), and a slow model (a reasoning model, a long prompt's first
+#: token) or a vendor's Retry-After is silent far longer
+HEARTBEAT_SECONDS = 5.0
 
 
 def _attempt(d: Mapping[str, Any]) -> str:
@@ -133,6 +140,9 @@ class ProgressBridge:
         self.log = log
         self.step = 0
         self._chars_reported = -1
+        self._started = self._last = anyio.current_time()
+        #: what the call is doing (the last attempt, retry or fallback reported), for the heartbeat
+        self._doing = "starting"
 
     async def __call__(self, event: str, data: dict[str, Any]) -> None:
         if event == "delta":
@@ -146,9 +156,39 @@ class ProgressBridge:
             self._chars_reported = -1
         level, describe = EVENTS.get(event, ("info", lambda d: f"{event}: {dict(d)}"))
         message = redact(describe(data))
+        if event in ("attempt", "retry", "fallback"):
+            self._doing = message
+        await self._report(message, level)
+
+    async def _report(self, message: str, level: str | None) -> None:
         self.step += 1
+        self._last = anyio.current_time()
         try:
             await self.ctx.report_progress(self.step, None, message)
-            await self.log.send(self.ctx, level, message)
+            if level is not None:
+                await self.log.send(self.ctx, level, message)
         except Exception:  # a client gone away must not fail the call that is being paid for
             logger.debug("could not deliver progress %r", message, exc_info=True)
+
+    @asynccontextmanager
+    async def beating(self) -> AsyncIterator[None]:
+        """While the body runs, a progress notification whenever the call has reported nothing for
+        :data:`HEARTBEAT_SECONDS`. What the body raises comes out as it is, not in an exception group."""
+        failure: Exception | None = None
+        async with anyio.create_task_group() as tg:
+            tg.start_soon(self._heartbeat)
+            try:
+                yield
+            except Exception as exc:
+                failure = exc
+            finally:
+                tg.cancel_scope.cancel()
+        if failure is not None:
+            raise failure
+
+    async def _heartbeat(self) -> None:
+        while True:
+            await anyio.sleep(self._last + HEARTBEAT_SECONDS - anyio.current_time())
+            now = anyio.current_time()
+            if now - self._last >= HEARTBEAT_SECONDS:  # progress only: the log has the events themselves
+                await self._report(f"still waiting after {now - self._started:.0f}s: {self._doing}", None)

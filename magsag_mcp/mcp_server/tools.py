@@ -110,7 +110,11 @@ class MagsagTools:
         progress = ProgressBridge(ctx, self.state.client_log) if progress_requested(ctx) else None
 
         async def call(svc: Service) -> dict[str, Any]:
-            result = await svc.invoke_skill(skill_id, payload, agent=agent, run_id=run_id, progress=progress)
+            if progress is None:
+                result = await svc.invoke_skill(skill_id, payload, agent=agent, run_id=run_id)
+            else:
+                async with progress.beating():
+                    result = await svc.invoke_skill(skill_id, payload, agent=agent, run_id=run_id, progress=progress)
             return result.to_dict()
 
         return await self._run("invoke_skill", M.InvokeSkillResult, call)
