@@ -95,3 +95,19 @@ def test_thousands_of_bad_fallbacks_are_counted_and_only_the_ones_shown_explaine
     assert "unknown argument 'model_config.fallbacks.0.modle' (did you mean 'model'?)" in text
     assert "and 11992 more" in text and "expected a string" not in text
     assert len(explained) == 8
+
+
+async def test_a_filter_or_setting_given_beside_its_object_is_pointed_into_it(client: Client):
+    # A model writes query_runs(agent=...) or invoke_skill(model=...): the answer listed the arguments there are
+    # ("accepted here: filters, limit, ...") but not that the name it wrote is one of filters' or model_config's.
+    text = await error_text(client, "query_runs", {"agent": "alice", "limit": 5})
+    assert 'unknown argument \'agent\' (it goes in filters: {"filters": {"agent": ...}})' in text, text
+    text = await error_text(client, "summarize_usage", {"since": "7d"})
+    assert 'unknown argument \'since\' (it goes in filters: {"filters": {"since": ...}})' in text, text
+    args = {"skill_id": "skill.analysis", "payload": {"data": "x"}, "model": "gpt-4o"}
+    text = await error_text(client, "invoke_skill", args)
+    assert 'unknown argument \'model\' (it goes in model_config: {"model_config": {"model": ...}})' in text, text
+    text = await error_text(client, "query_runs", {"filters": {"agent": "alice", "limit": 5}})
+    assert "unknown argument 'filters.limit' (it goes beside filters, not in it)" in text, text
+    text = await error_text(client, "check_budget", {"agent_name": "x"})  # a misspelling is still one
+    assert "unknown argument 'agent_name' (did you mean 'agent'?)" in text, text

@@ -72,8 +72,14 @@ def _problem(args: type[BaseModel], loc: list[str], errs: list[Any]) -> str:
     if kind == "extra_forbidden":
         model = _model_at(args, loc[:-1])
         known = _names(model) if model is not None else []
+        home = _home(model, loc[-1]) if model is not None else None
+        outer = _model_at(args, loc[:-2]) if len(loc) > 1 else None
         close = difflib.get_close_matches(loc[-1], known, n=1, cutoff=0.6)
-        if close:
+        if home:  # a filter beside filters, a setting beside model_config: where it goes
+            hint = f'it goes in {home}: {{"{home}": {{"{loc[-1]}": ...}}}}'
+        elif outer is not None and _field(outer, loc[-1]) is not None:  # limit inside filters
+            hint = f"it goes beside {loc[-2]}, not in it"
+        elif close:
             hint = f"did you mean {close[0]!r}?"
         else:
             hint = f"accepted here: {', '.join(known)}" if known else "nothing is accepted here"
@@ -121,6 +127,14 @@ def _union_tags(args: type[BaseModel]) -> set[str]:
 
 def _names(model: type[BaseModel]) -> list[str]:
     return [f.alias or name for name, f in model.model_fields.items()]
+
+
+def _home(model: type[BaseModel], name: str) -> str | None:
+    """The argument of ``model`` whose object takes ``name`` (``filters`` for ``agent``), if one does."""
+    for field_name, f in model.model_fields.items():
+        if any(_field(inner, name) is not None for inner in _models_in(f.annotation)):
+            return f.alias or field_name
+    return None
 
 
 def _field(model: type[BaseModel], name: str) -> Any:
