@@ -22,7 +22,7 @@ from magsag_mcp.cli import governance as cli
 from magsag_mcp.cli import main
 from magsag_mcp.governance import Admission, AttemptContext, Governance, Policy, PolicySet, load_policies
 from magsag_mcp.ledger import Ledger, UsageFilters
-from magsag_mcp.mcp_server.models import BudgetResult
+from magsag_mcp.mcp_server.budget_results import BudgetResult
 from magsag_mcp.records import AttemptRecord, RunRecord
 from magsag_mcp.service import Service
 from magsag_mcp.types import Target

@@ -25,6 +25,7 @@ from pydantic import BaseModel, ValidationError
 from ..errors import MagsagError, redact, redacting_logger
 from . import models as M
 from .arguments import explain
+from .budget_results import BudgetResult
 from .progress import ProgressBridge, progress_requested
 from .schema_compaction import compact_schema
 
@@ -156,7 +157,7 @@ class MagsagTools:
         async def call(svc: Service) -> Any:
             return await svc.check_budget(agent=agent, run_id=run_id)
 
-        return await self._run("check_budget", M.BudgetResult, call)
+        return await self._run("check_budget", BudgetResult, call)
 
     async def list_skills(self) -> CallToolResult:
         async def call(svc: Service) -> dict[str, Any]:
@@ -207,7 +208,7 @@ class MagsagTools:
             make_tool(
                 self.check_budget,
                 M.CheckBudgetArgs,
-                M.BudgetResult,
+                BudgetResult,
                 "Budget limits, spent, reserved and remaining for an agent and/or run (an attempt of unknown "
                 "cost counts at its estimated worst case).",
                 READ_ONLY,

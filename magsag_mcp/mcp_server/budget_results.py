@@ -1,0 +1,61 @@
+"""The ``check_budget`` tool's result model: the shape of :mod:`magsag_mcp.governance`'s budget report
+(see :mod:`.models` for the conventions every result model keeps)."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import Field
+
+from .models import _Out
+
+
+class BudgetWindowOut(_Out):
+    start: float
+    end: float
+    timezone: str
+
+
+class BudgetHoldersOut(_Out):
+    calls: int = Field(description="open reservations: calls in flight, in any process")
+    expired: int = Field(
+        description="of those, past their expiry: calls whose process stopped without recording them; they "
+        "count at the amount reserved until the next call or read of spend (summarize_usage, query_runs, "
+        "search_usage; in any process) records them as abandoned attempts"
+    )
+    held_until: str | None = Field(description="when the last of them expires, ISO 8601 UTC")
+
+
+class BudgetLimitOut(_Out):
+    policy: str
+    limit: Literal["call", "run", "agent_day", "day"]
+    scope: str
+    limit_usd: str
+    spent_usd: str
+    unknown_cost_bound_usd: str = Field(
+        "0",
+        description="the estimated worst case of the attempts of unknown cost (cut after reaching the vendor); "
+        "counted against the limit",
+    )
+    reserved_usd: str = Field(description="held by calls in flight (their worst case)")
+    reserved_by: BudgetHoldersOut | None = Field(None, description="when reserved_usd is not 0: what holds it")
+    remaining_usd: str
+    status: Literal["ok", "near", "exceeded"]
+    window: BudgetWindowOut | None = Field(None, description="agent_day and day: the day, unix seconds")
+    unpriced_calls: int = Field(0, description="attempts of unknown cost: spent_usd is then a lower bound")
+    unbounded_calls: int = Field(
+        0, description="attempts of unknown cost with no bound (an unknown price): remaining_usd is then at most"
+    )
+    cost_complete: bool = True
+    budget_run_id: str | None = Field(None, description="run: whose limit (a delegated run uses its parent's)")
+
+
+class BudgetResult(_Out):
+    agent: str | None
+    run_id: str | None
+    status: Literal["ok", "near", "exceeded"] = Field(description="the worst of the limits")
+    cost_complete: bool = Field(True, description="false when some attempt's cost is unknown (see unpriced_calls)")
+    limits: list[BudgetLimitOut] = Field(description="every limit that applies; USD as exact decimal strings")
+    run_recorded: bool | None = Field(
+        None, description="with run_id: false when no call of that run (nor a delegated run) is recorded: check the id"
+    )
