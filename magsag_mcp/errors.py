@@ -101,8 +101,10 @@ _KNOWN_SECRETS: set[str] = set()
 _LONGEST_FIRST: tuple[str, ...] = ()
 #: ``label`` is what names the value (``api_key": "``, ``x-api-key: ``): it is kept, and only the value
 #: replaced. Replacing the label too took quotes with it, and the JSON of an event was no JSON any more.
+#: ``sk-`` (OpenAI's and Anthropic's keys) starts a key only where no letter comes before it, or an escape
+#: such as ``%3D``: "risk-assessment", "task-analysis" and "disk-quota-exceeded" are names, not keys.
 _SECRET_PATTERNS = re.compile(
-    r"sk-[A-Za-z0-9_\-]{8,}|sk-ant-[A-Za-z0-9_\-]{8,}|AIza[0-9A-Za-z_\-]{20,}"
+    r"(?:(?<![A-Za-z])|(?<=%[0-9A-Fa-f]{2}))sk-[A-Za-z0-9_\-]{8,}|AIza[0-9A-Za-z_\-]{20,}"
     r"|(?i:bearer)\s+[A-Za-z0-9._\-]{8,}"
     r"|(?P<label>(?i:(?:api[-_]?key|x-api-key|x-goog-api-key)[\"']?\s*[:=]\s*[\"']?))[A-Za-z0-9._\-]{8,}"
 )

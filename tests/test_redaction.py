@@ -198,3 +198,42 @@ def test_credentials_in_a_targets_url_never_reach_its_output(base_url: str, show
     # A routing file's base_url with user:password@ or a ?key= (the target is refused before sending, but
     # explain_route and traces show it): only sk-/AIza-shaped keys were removed from it.
     assert Target("compat", "gw-model", base_url).to_dict()["base_url"] == shown
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "skill.risk-assessment",
+        "agent task-summarizer-mag",
+        "the disk-quota-exceeded alarm",
+        "ask-clarifying-questions, mask-personal-data, flask-application, whisk-ingredients",
+    ],
+)
+def test_words_ending_in_sk_are_not_taken_for_keys(text: str):
+    # "sk-" followed by 8 characters was read as an OpenAI key wherever it stood: "risk-assessment" came
+    # out "ri[REDACTED]" in error messages, the ledger's error_message and every event's data.
+    assert redact(text) == text
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "Incorrect API key provided: sk-proj-Ab3dEf6hIj9kLm2nOp5q.",
+        '{"key": "sk-ant-api03-Xy7Zw8Vu9Ts0Rq1Po2Nm"}',
+        "OPENAI_API_KEY=sk-svcacct-Qw3Er4Ty5Ui6Op7As8Df",
+        "Bearer%20sk-admin-Zx1Cv2Bn3Mm4Lk5Jh6Gf",
+        "?token=sk-Hj7Kl8Zx9Cv0Bn1Mq2Wr",
+        "(sk-Hj7Kl8Zx9Cv0Bn1Mq2Wr)",
+        "key%3Dsk-Hj7Kl8Zx9Cv0Bn1Mq2Wr",
+    ],
+)
+def test_an_openai_or_anthropic_shaped_key_is_still_redacted_wherever_it_stands(text: str):
+    assert "Hj7Kl8Zx" not in redact(text) and "sk-" in text
+    assert "[REDACTED]" in redact(text)
+
+
+async def test_an_event_naming_a_risk_skill_is_stored_as_logged(tmp_path: Path):
+    async with Ledger(tmp_path / "l.db") as ledger:
+        await ledger.log_event("r", "risk-assessment-mag", "model_failed", {"skill": "skill.task-analysis"})
+        stored = await ledger.read(lambda c: c.execute("SELECT data FROM events").fetchone()[0])
+    assert json.loads(stored) == {"skill": "skill.task-analysis"}
