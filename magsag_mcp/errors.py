@@ -36,10 +36,11 @@ timeout is retryable only on the last target left ("last only"): the next target
 
 ``maybe_billed`` says the request reached the vendor and was cut before a complete answer came back:
 the vendor may bill tokens it generated, so the attempt's cost is unknown, not 0. It is set where the
-error is converted (a read timeout or a dropped connection, in the transport), where a 2xx answer is
+error is converted (a read timeout or a dropped connection, in the transport; a gateway's timeout, 504 or
+524, in the provider), where a 2xx answer is
 read (a stream that failed once it had begun, or a body that is no usable answer, unless it reports
 its usage) and by the cascade (the call's deadline). A request refused before it was sent
-(connection refused, connect timeout) or rejected with an HTTP error status is not billed.
+(connection refused, connect timeout) or rejected with any other HTTP error status is not billed.
 
 ``AllTargetsFailed`` is raised when the cascade runs out: it is an instance of *both*
 ``AllTargetsFailed`` and the last attempt's class, so ``except RateLimitError`` keeps working for

@@ -275,10 +275,40 @@ async def test_an_attempt_admitted_after_the_call_deadline_is_not_sent_and_costs
     assert limit(status, "run")["unknown_cost_bound_usd"] == "0" and held(tmp_path / "cost.db") == []
 
 
+@pytest.mark.parametrize(
+    "failure",
+    [
+        R.error(504, "Gateway Timeout", type="server_error"),  # a gateway (APIM, a proxy) gave up waiting
+        R.error(524, "A timeout occurred", type="server_error"),  # Cloudflare's: the origin took too long
+    ],
+    ids=["504", "524"],
+)
+async def test_a_gateway_timeout_is_recorded_as_unknown_cost(
+    service: Service, fake_openai: FakeOpenAI, tmp_path: Path, failure: R.ErrorReply
+):
+    # A gateway timeout is not the vendor refusing the request: the server behind the gateway had it and
+    # was still generating (billed) when the gateway gave up. It was recorded at exactly $0, so every
+    # retry of a long answer through a gateway could spend past the run's limit unseen.
+    fake_openai.queue(failure)
+    reserved = spy_reservations(service)
+    await call(service, "r-gateway")
+    (outcome, kind, cost, warnings), ok = rows(tmp_path / "cost.db", "r-gateway")
+    assert (outcome, cost) == ("error", None)
+    assert MAYBE_BILLED in json.loads(warnings)[0]
+    assert ok[0] == "ok"
+    totals, status = await books(service, "r-gateway")
+    assert_unpriced(totals, status, 1)
+    assert_bound(tmp_path / "cost.db", status, "r-gateway", reserved[0])
+
+
 # --- never billed: exactly 0 ---------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("failure", [R.server_error(), R.rate_limited(retry_after="0")], ids=["500", "429"])
+@pytest.mark.parametrize(
+    "failure",
+    [R.server_error(), R.rate_limited(retry_after="0"), R.error(408, "Request Timeout", type="timeout")],
+    ids=["500", "429", "408"],
+)
 async def test_a_request_rejected_by_status_costs_exactly_zero(
     service: Service, fake_openai: FakeOpenAI, tmp_path: Path, failure: R.ErrorReply
 ):

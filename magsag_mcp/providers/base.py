@@ -313,6 +313,11 @@ class HTTPProvider(Provider):
         ``/v1`` too many or too few) as an unknown model: its message names the URL and what the base
         URL should be."""
         exc = _stamp(wire.map_error(resp, provider=self.name, model=model), self.name, model)
+        if resp.status in GATEWAY_TIMEOUTS:
+            # Not a refusal: the server behind the gateway (or the vendor's own front, Anthropic's timeout_error,
+            # Gemini's DEADLINE_EXCEEDED) had the request and was still at work on it when time ran out. What it
+            # generated may be billed, as for our own read timeout: unknown, never $0.
+            exc.maybe_billed = True
         hint = None
         # (a 404 the body says is something else, such as a model another API of the vendor's serves, is not)
         if resp.status == 404 and self.endpoint.base_url_hint and isinstance(exc, ModelNotFoundError):
@@ -423,6 +428,11 @@ async def _came_whole(result: LLMResult, progress: ProgressCallback | None) -> N
         maybe = progress("delta", {"chars": len(result.text), "text": result.text})
         if maybe is not None:
             await maybe
+
+
+#: a gateway's timeout waiting for the server that was answering: 504, and 524 (Cloudflare, in front of
+#: some vendors and gateways: the origin accepted the request and did not answer in time)
+GATEWAY_TIMEOUTS = frozenset({504, 524})
 
 
 def _stamp(exc: ProviderError, provider: str, model: str) -> ProviderError:

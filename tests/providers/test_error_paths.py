@@ -375,6 +375,7 @@ async def test_anthropic_timeout_error_is_retryable(serve, transport):
     err = info.value
     assert (err.status, err.retryable, err.moves_on) == (504, True, True)
     assert "Request timed out" in err.message
+    assert err.maybe_billed  # timed out while processing: what it generated may be billed
 
 
 @pytest.mark.parametrize(
