@@ -237,3 +237,65 @@ async def test_an_event_naming_a_risk_skill_is_stored_as_logged(tmp_path: Path):
         await ledger.log_event("r", "risk-assessment-mag", "model_failed", {"skill": "skill.task-analysis"})
         stored = await ledger.read(lambda c: c.execute("SELECT data FROM events").fetchone()[0])
     assert json.loads(stored) == {"skill": "skill.task-analysis"}
+
+
+JWT = (
+    "eyJ0eXAiOiJKV1QiLCJhbGciOiJSUzI1NiJ9.eyJhdWQiOiJodHRwczovL2NvZ25pdGl2ZXNlcnZpY2VzLmF6dXJlLmNvbSJ9"
+    ".Qm9ndXNTaWduYXR1cmVCeXRlc0hlcmVGb3JUZXN0aW5n"
+)
+
+
+@pytest.mark.parametrize(
+    ("text", "kept"),
+    [
+        # an Entra ID token that was never registered (fetched by the agent's own code, logged in an event)
+        (f"token {JWT} expired", "token [REDACTED] expired"),
+        ("Authorization: Basic dXNlcjpodW50ZXIyaHVudGVyMg==", "Authorization: Basic [REDACTED]"),
+        ('{"authorization": "Basic dXNlcjpodW50ZXIyaHVudGVyMg=="}', '{"authorization": "Basic [REDACTED]"}'),
+        ('{"password": "hunter2hunter2", "user": "bob"}', '{"password": "[REDACTED]", "user": "bob"}'),
+        ('{"client_secret": "Xq8~abcdEFGH1234"}', '{"client_secret": "[REDACTED]"}'),
+        ('{"access_token": "ya29.a0AfH6SMBxyz12"}', '{"access_token": "[REDACTED]"}'),
+        (
+            "GET https://gw.example/v1/chat?token=gw7Qx2secret99&x=1",
+            "GET https://gw.example/v1/chat?token=[REDACTED]&x=1",
+        ),
+        ("https://gw.example/v1?key=0123456789abcdef", "https://gw.example/v1?key=[REDACTED]"),
+        # an Azure SAS signature: percent-encoded base64, all of it
+        ("blob?sv=2024&sig=Ab3xYz%2Bq9Lm7Nk%2F0Qw%3D&se=1", "blob?sv=2024&sig=[REDACTED]&se=1"),
+    ],
+)
+def test_credentials_named_or_shaped_as_such_are_redacted(text: str, kept: str):
+    # The patterns knew only api-key labels and sk-/AIza/Bearer shapes: a JWT on its own, an Authorization
+    # header's Basic credentials, a password or client secret in an event's data, or a ?token= in a URL
+    # quoted by an exception went to the ledger and the logs as they were.
+    assert redact(text) == kept
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "max_tokens=4096 and max_output_tokens: 16384",
+        "basic information about the model",
+        "the password field is required",
+        "next_page_token is not a credential of ours? it is: see below",
+        "input_token_count: 1234567890",
+        "authorization: required for this endpoint",
+    ],
+)
+def test_words_about_credentials_are_left_alone(text: str):
+    assert redact(text) == text
+
+
+async def test_an_event_logging_a_third_party_error_keeps_its_credentials_out_of_the_ledger(tmp_path: Path):
+    # the guide's obs.log("model_failed", {"error": str(e)}): e may be any library's error, quoting its request
+    error = f"401 for https://idp.example/token?sig=Zm9vYmFyYmF6cXV4 (Authorization: Bearer {JWT})"
+    async with Ledger(tmp_path / "l.db") as ledger:
+        await ledger.log_event(
+            "r", "a", "model_failed", {"error": error, "id_token": JWT, "password": "hunter2hunter2"}
+        )
+        stored = await ledger.read(lambda c: c.execute("SELECT data FROM events").fetchone()[0])
+    assert json.loads(stored) == {
+        "error": "401 for https://idp.example/token?sig=[REDACTED] (Authorization: Bearer [REDACTED])",
+        "id_token": "[REDACTED]",
+        "password": "[REDACTED]",
+    }
