@@ -325,6 +325,35 @@ def test_the_table_shows_control_characters_escaped_not_sent_to_the_terminal(tmp
     assert "bob\\x1b]52;c;ZWNobyBvd25lZA==\\x07\\x1b[8m" in out and "run-1\\r\\nrun-forged" in out
 
 
+def test_the_note_listing_the_ledgers_agents_escapes_control_characters(tmp_path, monkeypatch, capsys):
+    # `--agent` naming no agent of the ledger prints a note listing the agents it holds: their names, which
+    # callers chose, went to the operator's terminal as they were (the table escaped them, the note did not)
+    db = tmp_path / "note.db"
+    monkeypatch.setenv("MAGSAG_DB", str(db))
+    now = time.time()
+    agent = "bob\x1b]52;c;ZWNobyBvd25lZA==\x07\x1b[2J"
+    parent = "run-p\x1b[8m"
+
+    async def fill() -> None:
+        async with Ledger(db) as ledger:
+            run = RunRecord("run-1", agent, "skill.analysis", now, parent_run_id=parent)
+            await ledger.record_call(
+                run, [AttemptRecord("run-1", now, "fake", "x", "skill.analysis", agent, "ok", 0, 1)]
+            )
+
+    anyio.run(fill)
+    for args in (["data", "query", "--agent", "nobody"], ["flow", "summarize", "--agent", "nobody"]):
+        assert main(args) == 0
+        err = capsys.readouterr().err
+        assert "its agents: bob\\x1b]52;c;ZWNobyBvd25lZA==\\x07\\x1b[2J" in err
+        assert "\x1b" not in err and "\x07" not in err
+    # `magsag budget --run-id` names the run whose limit applies: the parent the ledger recorded for it
+    monkeypatch.setenv("MAGSAG_CATALOG", str(CATALOG))
+    assert main(["budget", "--run-id", "run-1", "--agent", agent]) == 0
+    out = capsys.readouterr().out
+    assert "run-p\\x1b[8m" in out and "\x1b" not in out and "\x07" not in out
+
+
 class _LocaleStdout(io.TextIOWrapper):
     """stdout redirected to a file where the locale's encoding is not UTF-8: Windows' cp1252 (or an ASCII
     CI locale), with Windows' translation of every "\\n" written into "\\r\\n"."""

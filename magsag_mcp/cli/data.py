@@ -125,7 +125,8 @@ async def _agent_known(ledger: Any, agent: str | None, matched: bool) -> None:
         return
     from ..suggest import named
 
-    listed = ", ".join(names[:20]) + (f", and {len(names) - 20} more" if len(names) > 20 else "")
+    # callers chose these names (an MCP client names its agent): escaped, as the table shows them
+    listed = ", ".join(shown(n) for n in names[:20]) + (f", and {len(names) - 20} more" if len(names) > 20 else "")
     print(
         f"note: no run in this ledger was recorded for agent {named([agent], names)}; its agents: {listed or 'none'}",
         file=sys.stderr,

@@ -41,9 +41,12 @@ def _budget(args: argparse.Namespace) -> int:
         if holders:
             stale = f", {holders['expired']} of them past expiry (a stopped process)" if holders["expired"] else ""
             reserved += f" (by {holders['calls']} call(s) in flight{stale}, until {holders['held_until']})"
+        # the scope names a run and an agent, and a run's parent, that callers chose: escaped for the terminal
         print(
-            f"{lim['status']:<9} {lim['policy']}: {lim['limit']} limit ${lim['limit_usd']} for {lim['scope']}: "
-            f"spent {spent}, reserved {reserved}, remaining {remaining}"
+            shown(
+                f"{lim['status']:<9} {lim['policy']}: {lim['limit']} limit ${lim['limit_usd']} for {lim['scope']}: "
+                f"spent {spent}, reserved {reserved}, remaining {remaining}"
+            )
         )
     return 0
 
