@@ -66,6 +66,7 @@ def _parse_target_text(text: str) -> Target:
     (a Target is immutable; a failed parse raises and is not cached)."""
     if not text:
         raise ConfigError("empty target: write 'provider:model', e.g. 'openai:gpt-4o'")
+    _check_printable(text)
     head, sep, rest = text.partition(":")
     prefixed = provider_prefix(text)
     if prefixed is not None:
@@ -76,6 +77,18 @@ def _parse_target_text(text: str) -> Target:
         # "opnai:gpt-4o" is a misspelt provider, not an Ollama tag.
         canonical_provider(head)  # raises: unknown provider, with the list of known ones
     return Target(infer_provider(text), text)
+
+
+def _check_printable(model: str) -> None:
+    """No vendor names a model with a control or invisible character (a line break, an escape, a zero-width
+    space, a direction override): such a name would go on to the policy's refusal, the server's log line (a
+    line break forging a line of its own, an escape sequence reaching the operator's terminal) and the
+    vendor. Refused, quoted escaped."""
+    if not model.isprintable():
+        raise ConfigError(
+            f"model {model!r} holds a control or invisible character; write the model's name as its vendor "
+            "gives it, e.g. 'gpt-4o' or 'llama3.1:70b'"
+        )
 
 
 def provider_prefix(text: str) -> tuple[str, str] | None:
@@ -134,6 +147,7 @@ def parse_target(spec: str | Mapping[str, Any]) -> Target:
     model = str(spec["model"]).strip()
     if not model:
         raise ConfigError(f"a target needs a model: got {spec!r}")
+    _check_printable(model)
     provider = spec.get("provider")
     if provider:
         provider = canonical_provider(str(provider))

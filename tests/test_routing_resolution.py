@@ -964,3 +964,32 @@ def test_a_fallback_naming_the_same_server_another_way_is_tried_once(catalog):
     mc = {"model": "llama3.1:70b", "base_url": "http://localhost:11434", "fallbacks": ["llama3.1:70b"]}
     plan = plan_call(catalog, "skill.analysis", {"data": "x", "model_config": mc}, context=None, env={})
     assert labels(plan) == ["local:llama3.1:70b"]
+
+
+@pytest.mark.parametrize(
+    "where",
+    [
+        lambda m: ({"model_config": {"model": m}}, None),
+        lambda m: ({"model_config": {"provider": "openai", "model": m}}, None),
+        lambda m: ({"model_config": {"model": "gpt-4o", "fallbacks": [m]}}, None),
+        lambda m: ({"model_config": {"model": "gpt-4o", "fallbacks": [{"provider": "local", "model": m}]}}, None),
+        lambda m: ({}, {"preferred_model": m}),
+        lambda m: ({}, {"llm_overrides": {"model": m}}),
+    ],
+)
+@pytest.mark.parametrize("model", ["gpt-4o\x1b[2J", "gpt-4o\nINFO forged log line", "gpt-4o\u202e", "llama3\u200b:8b"])
+def test_a_model_name_with_a_control_or_invisible_character_is_refused(catalog, where, model: str):
+    # Such a name is no model any vendor has. It went on into the plan, the policy's refusal and the
+    # server's log line at INFO (a line break forging a log line of its own, an escape sequence reaching the
+    # operator's terminal), and to the vendor when a glob allowed it.
+    extra, context = where(model)
+    with pytest.raises(PayloadError, match="control or invisible character") as caught:
+        plan_call(catalog, "skill.analysis", {"data": "x", **extra}, context=context, env={})
+    assert model not in caught.value.message  # quoted escaped
+
+
+def test_a_model_name_with_a_control_character_in_the_environment_or_the_catalog_is_a_config_error(catalog):
+    with pytest.raises(ConfigError, match="control or invisible character"):
+        plan_call(catalog, "skill.analysis", {"data": "x"}, context=None, env={"MAGSAG_MODEL": "gpt\r-4o"})
+    with pytest.raises(ConfigError, match="control or invisible character"):
+        parse_target({"provider": "openai", "model": "gpt\x00-4o"})
