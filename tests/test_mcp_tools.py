@@ -499,6 +499,28 @@ def test_the_stderr_log_redacts_secrets_even_in_tracebacks():
     assert "Traceback" in text and SECRET not in text and "[REDACTED]" in text
 
 
+def test_the_stderr_log_cannot_be_forged_nor_drive_the_terminal_from_a_callers_names():
+    from magsag_mcp.mcp_server.__main__ import RedactingFormatter
+
+    # A failed call is logged at INFO with its message, which names the run and the agent the MCP client
+    # chose: a line break in one wrote a log record of its own, an escape sequence went to the terminal.
+    message = (
+        "invoke_skill failed: budget_exceeded: limit for agent a\n2026-12-01 CRITICAL x: forged\x1b]52;c;aGk=\x07\r"
+    )
+    record = logging.LogRecord("magsag_mcp.mcp", logging.INFO, __file__, 1, message, None, None)
+    text = RedactingFormatter("%(levelname)s %(name)s: %(message)s").format(record)
+    lines = text.split("\n")
+    assert lines[0] == "INFO magsag_mcp.mcp: invoke_skill failed: budget_exceeded: limit for agent a"
+    assert lines[1].startswith("    2026-12-01 CRITICAL x: forged\\x1b]52;c;aGk=\\x07\\r")
+    assert not any(c in text for c in "\x1b\x07\r")
+    try:
+        raise RuntimeError("bug")
+    except RuntimeError:
+        record = logging.LogRecord("x", logging.ERROR, __file__, 1, "failed", None, __import__("sys").exc_info())
+    lines = RedactingFormatter("%(message)s").format(record).split("\n")
+    assert lines[0] == "failed" and all(line.startswith("    ") for line in lines[1:])  # the traceback, indented
+
+
 async def test_provider_keys_never_reach_a_tool_result(db: Path):
     env = {**ENV, "OPENAI_API_KEY": SECRET, "OPENAI_BASE_URL": CLOSED}
     async with Client(build_server(catalog=CATALOG, db=db, env=env)) as c:

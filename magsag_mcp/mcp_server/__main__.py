@@ -12,6 +12,7 @@ from __future__ import annotations
 import argparse
 import logging
 import os
+import re
 import sys
 from collections.abc import Sequence
 
@@ -23,11 +24,25 @@ LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
 LOG_LEVEL_ENV = "MAGSAG_MCP_LOG_LEVEL"
 
 
+#: control characters but the line break and the tab (C0, DEL, C1), and the direction overrides
+_CONTROL = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069]")
+
+
+def _escaped(match: re.Match[str]) -> str:
+    return match.group().encode("unicode_escape").decode("ascii")
+
+
 class RedactingFormatter(logging.Formatter):
-    """Formats as usual (tracebacks included), then removes anything shaped like a key."""
+    """Formats as usual (tracebacks included), then removes anything shaped like a key.
+
+    A record's message holds what callers chose (a run id, an agent's name): a control character is written
+    escaped (an escape sequence would act on the operator's terminal: write its clipboard, clear it), and
+    every line after a record's first is indented, so that a line break in such a name cannot write what
+    reads as a record of its own."""
 
     def format(self, record: logging.LogRecord) -> str:
-        return redact(super().format(record))
+        text = _CONTROL.sub(_escaped, redact(super().format(record)))
+        return text.replace("\n", "\n    ")
 
 
 def configure_logging(level: str) -> None:
