@@ -299,3 +299,22 @@ async def test_an_event_logging_a_third_party_error_keeps_its_credentials_out_of
         "id_token": "[REDACTED]",
         "password": "[REDACTED]",
     }
+
+
+@pytest.mark.parametrize("placeholder", ["ollama", "lm-studio", "not-needed", "token-abc123"])
+async def test_a_local_servers_documented_placeholder_key_does_not_erase_that_word_everywhere(
+    placeholder: str, tmp_path: Path
+):
+    # Ollama's docs set api_key="ollama" ("required but ignored"), LM Studio's "lm-studio", llama.cpp's
+    # "sk-no-key-required", vLLM's "token-abc123". Registered as a secret, the word was replaced wherever it
+    # stood: the fix of a refused connection read "start `[REDACTED] serve` on port 11434", and every
+    # obs.log event naming Ollama lost the name in the ledger for good.
+    register_secret(placeholder)
+    text = f"start `{placeholder} serve`; model {placeholder}:qwen2.5"
+    assert redact(text) == text
+    async with Ledger(tmp_path / "l.db") as ledger:
+        await ledger.log_event("r", "a", "ev", {"server": placeholder})
+        stored = await ledger.read(lambda c: c.execute("SELECT data FROM events").fetchone()[0])
+    assert json.loads(stored) == {"server": placeholder}
+    register_secret(placeholder + "-9f3c7a1e")  # a real key that merely starts so is still a key
+    assert redact(f"key {placeholder}-9f3c7a1e refused") == "key [REDACTED] refused"

@@ -1,0 +1,127 @@
+"""Secrets kept out of every message, log line, record and result: :func:`redact` and what feeds it.
+
+A credential the process sends (an API key, a token, a proxy's password) is registered with
+:func:`register_secret` when it is read and removed verbatim wherever it appears; anything shaped like a key
+(``sk-...``, ``AIza...``, a JWT, ``Bearer ...``, a value labelled ``api_key``, ``password``, ``?token=``...) is
+removed too. :mod:`magsag_mcp.errors` re-exports these names.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from typing import Any
+
+_KNOWN_SECRETS: set[str] = set()
+#: the same, longest first: a key that contains another (a proxy key built on a vendor's) must be
+#: replaced whole, or replacing the shorter one first would leave the rest of the longer in the text
+_LONGEST_FIRST: tuple[str, ...] = ()
+#: ``label`` is what names the value (``api_key": "``, ``x-api-key: ``): it is kept, and only the value
+#: replaced. Replacing the label too took quotes with it, and the JSON of an event was no JSON any more.
+#: ``sk-`` (OpenAI's and Anthropic's keys) starts a key only where no letter comes before it, or an escape
+#: such as ``%3D``: "risk-assessment", "task-analysis" and "disk-quota-exceeded" are names, not keys.
+#: A JWT (an Entra ID token: header.payload.signature, both first parts JSON, so ``eyJ``) needs no label.
+#: A label names a credential: an API key's header or field, ``Authorization`` with its scheme (``Basic``,
+#: ``Bearer``, ``Token``: "authorization: required" is no credential), a password, a client secret, an
+#: OAuth token, or a URL's ``?key=`` / ``&token=`` / ``&sig=``.
+_SECRET_PATTERNS = re.compile(
+    r"(?:(?<![A-Za-z])|(?<=%[0-9A-Fa-f]{2}))sk-[A-Za-z0-9_\-]{8,}|AIza[0-9A-Za-z_\-]{20,}"
+    r"|(?i:bearer)\s+[A-Za-z0-9._~+/=\-]{8,}"
+    r"|eyJ[A-Za-z0-9_\-]{8,}\.eyJ[A-Za-z0-9_\-]{8,}\.[A-Za-z0-9_\-]{8,}"
+    r"|(?P<label>(?i:(?:api[-_]?key|x-api-key|x-goog-api-key|passw(?:or)?d|(?:client[-_])?secret"
+    r"|(?:access|refresh|id)[-_]token)[\"']?\s*[:=]\s*[\"']?"
+    r"|authorization[\"']?\s*[:=]\s*[\"']?(?:basic|bearer|token)\s+"
+    r"|[?&](?:key|token|access_token|sig|signature)=))[A-Za-z0-9._~+/=%\-]{8,}"
+)
+
+
+def _redacted(match: re.Match[str]) -> str:
+    return (match["label"] or "") + "[REDACTED]"
+
+
+#: the keys local servers' docs tell clients to send, which the server ignores (Ollama's "ollama", LM Studio's
+#: "lm-studio", llama.cpp's "sk-no-key-required", vLLM's "token-abc123", ...): published, so no secret, and
+#: words of their own. Removed wherever they stood, "`ollama serve`" in a fix and every event naming Ollama
+#: lost the word, in the ledger for good.
+PLACEHOLDER_KEYS = frozenset(
+    {
+        "ollama", "lm-studio", "lmstudio", "sk-no-key-required", "no-key-required", "not-needed", "notneeded",
+        "no-key", "nokey", "token-abc123", "dummy", "placeholder", "anything", "unused", "ignored", "vllm",
+    }
+)  # fmt: skip
+
+
+def register_secret(value: str | None) -> None:
+    """Remember a credential so that :func:`redact` removes it verbatim wherever it appears.
+
+    Also without the whitespace around it: a key pasted with a trailing space or tab travels
+    trimmed (HTTP drops a header value's surrounding whitespace), and that is what a server echoes.
+    A local server's published placeholder key (:data:`PLACEHOLDER_KEYS`) is no secret and is not kept.
+    """
+    global _LONGEST_FIRST
+    if value in _KNOWN_SECRETS:  # every call reads its key: the common case returns here
+        return
+    if value and value.strip().lower() in PLACEHOLDER_KEYS:
+        return
+    new = {c for c in ({value, value.strip()} if value else ()) if len(c) >= 6} - _KNOWN_SECRETS
+    if new:
+        _KNOWN_SECRETS.update(new)
+        _LONGEST_FIRST = tuple(sorted(_KNOWN_SECRETS, key=len, reverse=True))
+
+
+def redact(text: str) -> str:
+    """Remove API keys (known ones verbatim, and anything shaped like one) from ``text``."""
+    if not text:
+        return text
+    for secret in _LONGEST_FIRST:
+        if secret in text:
+            text = text.replace(secret, "[REDACTED]")
+    return _SECRET_PATTERNS.sub(_redacted, text)
+
+
+#: how much of a long text :func:`excerpt` redacts before cutting (error bodies are far smaller)
+_EXCERPT_WINDOW = 65536
+
+
+def excerpt(text: str | bytes, limit: int) -> str:
+    """The start of ``text`` for a message: at most ``limit`` characters, with secrets removed
+    *before* the cut. Cut first, and a key straddling the cut leaves a piece (half an Azure key, an
+    ``AIza`` stub) that is no longer the whole key :func:`redact` looks for."""
+    if isinstance(text, bytes):
+        text = text[:_EXCERPT_WINDOW].decode("utf-8", "replace")
+    return redact(text[:_EXCERPT_WINDOW])[:limit]
+
+
+class RedactingFilter(logging.Filter):
+    """Redacts each record of magsag's loggers before any handler sees it, so the application's own
+    handlers (or Python's last resort, which prints to stderr when nothing is configured) never get
+    a key: its message, its arguments and its traceback, which can quote a vendor's body."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        record.msg, record.args = redact(record.getMessage()), None
+        if record.exc_info:
+            record.exc_text = redact(logging.Formatter().formatException(record.exc_info))
+            record.exc_info = None  # a formatter would format it again, unredacted
+        if record.stack_info:
+            record.stack_info = redact(record.stack_info)
+        return True
+
+
+def redacting_logger(name: str) -> logging.Logger:
+    """``logging.getLogger(name)`` with a :class:`RedactingFilter` (a logger's filters do not apply to
+    its children's records, so each of magsag's loggers gets its own)."""
+    logger = logging.getLogger(name)
+    if not any(isinstance(f, RedactingFilter) for f in logger.filters):
+        logger.addFilter(RedactingFilter())
+    return logger
+
+
+def redact_values(value: Any) -> Any:
+    """``value`` with :func:`redact` applied to every string in it (through dicts, lists and tuples)."""
+    if isinstance(value, str):
+        return redact(value)
+    if isinstance(value, dict):
+        return {k: redact_values(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return type(value)(redact_values(v) for v in value)
+    return value
