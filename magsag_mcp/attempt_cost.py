@@ -54,11 +54,24 @@ def price_failure(
         if quote.warning:
             record.warnings.append(quote.warning)
     elif getattr(exc, "maybe_billed", False):
-        record.cost_usd = None
-        record.cost_bound_usd = cost_bound(pricer, admission, target, request)
-        record.warnings.append(unknown_cost_warning(target, f"{exc.kind} after the request was sent"))
+        cut_in_flight(pricer, record, target, admission, request, f"{exc.kind} after the request was sent")
     else:
         record.cost_usd = Decimal(0)
+
+
+def cut_in_flight(
+    pricer: Pricing, record: AttemptRecord, target: Target, admission: Any, request: LLMRequest, what: str
+) -> None:
+    """An attempt cut after its request was sent (a timeout, a dropped stream, the caller cancelling): billed
+    for tokens nobody reported, so unknown, counted at its bound; but a model priced at 0 (a bound of 0: a local
+    server, which the catalog prices at 0 unless told otherwise) costs 0 however many tokens it generated. The
+    offline ``fake`` provider stands in for a vendor here: its cuts stay unknown, as a vendor's would be."""
+    bound = cost_bound(pricer, admission, target, request)
+    if bound is not None and bound == 0 and target.provider != "fake":
+        record.cost_usd, record.cost_bound_usd = Decimal(0), None
+        return
+    record.cost_usd, record.cost_bound_usd = None, bound
+    record.warnings.append(unknown_cost_warning(target, what))
 
 
 def price_unreported(

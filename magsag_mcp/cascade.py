@@ -20,7 +20,14 @@ from typing import Any, Protocol
 
 import anyio
 
-from .attempt_cost import Pricing, cost_bound, output_tokens_reserved, price_failure, price_unreported
+from .attempt_cost import (
+    Pricing,
+    cost_bound,
+    cut_in_flight,
+    output_tokens_reserved,
+    price_failure,
+    price_unreported,
+)
 from .call_request import estimate_input_tokens
 from .caller_progress import CallbackFailed, emit, guarded
 from .cascade_report import (
@@ -31,7 +38,6 @@ from .cascade_report import (
     record_skip,
     set_usage,
     trace,
-    unknown_cost_warning,
 )
 from .deadline import Deadline
 from .errors import (
@@ -275,9 +281,9 @@ class Cascade:
                             f"{why} while the request was in flight; the provider may still bill it",
                         )
                         record.error_class = "cancelled"
-                        record.cost_usd = None
-                        record.cost_bound_usd = cost_bound(self.pricer, admission, target, request)
-                        record.warnings.append(unknown_cost_warning(target, f"{why} while the request was in flight"))
+                        cut_in_flight(
+                            self.pricer, record, target, admission, request, f"{why} while the request was in flight"
+                        )
                         # The reservation stays held until the record that carries the bound replaces
                         # it (one transaction): released first, the limits would count this attempt at
                         # $0 meanwhile. Should the record never land, the reservation expires.
@@ -299,7 +305,7 @@ class Cascade:
                     if admission is not None:
                         with anyio.CancelScope(shield=True):
                             if cancelled or callback_failed:
-                                await self.guard.settle(admission, None)  # type: ignore[union-attr]
+                                await self.guard.settle(admission, record.cost_usd)  # type: ignore[union-attr]
                             else:  # not recorded (a caller's error, an interpreter exit): nothing replaces it
                                 await self.guard.release(admission)  # type: ignore[union-attr]
                     if callback_failed:

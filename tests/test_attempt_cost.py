@@ -618,3 +618,36 @@ async def test_a_progress_callback_that_raises_mid_stream_stops_the_call_with_it
     assert outcome == "error" and cost is None and MAYBE_BILLED in json.loads(warnings)[0]
     assert bounds(tmp_path / "cost.db", "r-progress")[0] > 0
     assert service.governance._running == 0
+
+
+@pytest.mark.parametrize("how", ["read-timeout", "stream-dropped", "cancelled"])
+async def test_a_local_model_cut_in_flight_costs_exactly_zero(fake_openai: FakeOpenAI, tmp_path: Path, how: str):
+    # The catalog prices local:* at 0 (a server of your own). A local model still loading or generating past
+    # the read timeout, a stream that dropped, or Ctrl-C while it answered, was recorded at an unknown cost
+    # ("the provider may bill it"): the call came back cost_usd null, cost_unknown, and every summary of the
+    # local model cost_complete false, for a model that can cost nothing however many tokens it generated.
+    fake_openai.key = None
+    env = {
+        "MAGSAG_LOCAL_LLM_BASE_URL": fake_openai.url + "/v1",
+        "MAGSAG_READ_TIMEOUT": str(IDLE.read),  # local's own default is 600 s
+        "MAGSAG_RETRY_BASE_DELAY": "0.001",
+    }
+    svc = await Service.open(catalog=CATALOG, db=tmp_path / "cost.db", env=env, transport=Transport(timeouts=IDLE))
+    payload = {"data": "numbers", "model_config": {"model": "llama3.1:70b", "stream": how == "stream-dropped"}}
+    fake_openai.queue(R.reply("cut", cut_after=2) if how == "stream-dropped" else R.Reply(hang=True))
+    try:
+        if how == "cancelled":
+            with anyio.move_on_after(0.1):  # the caller gives up before the read timeout (0.25 s)
+                await svc.invoke_skill("skill.analysis", payload, run_id="r-local", agent="ana")
+        else:
+            result = await svc.invoke_skill("skill.analysis", payload, run_id="r-local", agent="ana")
+            assert result.cost_usd == 0 and not [w for w in result.warnings if MAYBE_BILLED in w]
+        totals, status = await books(svc, "r-local")
+    finally:
+        await svc.aclose()
+    recorded = rows(tmp_path / "cost.db", "r-local")
+    kind = {"read-timeout": "timeout", "stream-dropped": "connection_error", "cancelled": "cancelled"}[how]
+    assert recorded[0][:3] == ("error", kind, 0) and MAYBE_BILLED not in (recorded[0][3] or "")
+    assert bounds(tmp_path / "cost.db", "r-local")[0] is None
+    assert_unpriced(totals, status, 0)
+    assert held(tmp_path / "cost.db") == []
