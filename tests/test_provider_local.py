@@ -293,3 +293,34 @@ async def test_the_downgrade_warning_shows_no_credential_from_the_base_url(trans
     warnings = first.warnings + second.warnings
     assert len(warnings) == 2 and all("local server at http://127.0.0.1:" in w for w in warnings)
     assert not [w for w in warnings if token in w]
+
+
+async def test_a_server_upgraded_since_the_downgrade_gets_its_responses_api_used(
+    local_server: FakeOpenAI, transport: Transport
+):
+    # An MCP server running for days with an Ollama that had no /v1/responses: once Ollama was upgraded, every
+    # call still went to chat completions, saying "has no Responses API", until magsag was restarted. Now the
+    # Responses API is asked again once the downgrade is RECHECK_AFTER_S old (one quick 404 while still missing).
+    from magsag_mcp.providers.local import RECHECK_AFTER_S
+
+    now = [1000.0]
+    provider = LocalProvider({}, transport)
+    provider.clock = lambda: now[0]
+    local_server.without_responses_api("ollama")
+    first = await provider.complete(ask(), target(local_server))
+    assert "again in 10 minutes" in first.warnings[0]
+    now[0] += RECHECK_AFTER_S - 1
+    await provider.complete(ask(), target(local_server))
+    assert local_server.paths() == [RESPONSES, CHAT, CHAT]  # remembered: no 404 paid on every call
+
+    now[0] += 2  # still missing when asked again: one 404, chat, and remembered afresh
+    again = await provider.complete(ask(), target(local_server))
+    await provider.complete(ask(), target(local_server))
+    assert local_server.paths()[3:] == [RESPONSES, CHAT, CHAT] and "fell back" in again.warnings[0]
+
+    local_server.responses_answer = None  # the server is upgraded
+    now[0] += RECHECK_AFTER_S
+    upgraded = await provider.complete(ask(), target(local_server))
+    later = await provider.complete(ask(), target(local_server))
+    assert local_server.paths()[6:] == [RESPONSES, RESPONSES]
+    assert upgraded.warnings == later.warnings == [] and provider.chat_only == set()

@@ -2,7 +2,8 @@
 
 It prefers the OpenAI Responses API. When the server shows it has no Responses endpoint (404, 405,
 501, or a 400 or an error body under a 200 that says the endpoint is unsupported) it switches to
-Chat Completions, remembers that for the base URL, and says so in the result's warnings. A 400 about
+Chat Completions, remembers that for the base URL for :data:`RECHECK_AFTER_S` (then asks the Responses API
+once more: the server may have been upgraded meanwhile), and says so in the result's warnings. A 400 about
 the request itself is not a reason to switch: it is raised like any bad request. When chat completions
 answer that they are no route there either (a 404 naming no model, a 405, LM Studio's 200 "Unexpected
 endpoint"), the base URL is not the server's OpenAI API: a configuration error.
@@ -10,6 +11,7 @@ endpoint"), the base URL is not the server's OpenAI API: a configuration error.
 
 from __future__ import annotations
 
+import time
 from collections.abc import Mapping
 from typing import Any
 from urllib.parse import urlsplit
@@ -24,6 +26,10 @@ from .openai_chat import ChatCompletionsFormat
 from .openai_responses import MIN_OUTPUT_TOKENS, ResponsesFormat
 
 DEFAULT_LOCAL_BASE_URL = "http://localhost:11434/v1"
+#: how long a server found without the Responses API is sent straight to chat completions before the Responses
+#: API is tried again (one quick 404 while it still lacks it): an Ollama or LM Studio upgraded under a long-running
+#: MCP server gets its Responses API used, without a restart
+RECHECK_AFTER_S = 600.0
 
 
 def _clean(url: str) -> str:
@@ -121,16 +127,32 @@ class LocalProvider(HTTPProvider):
     def __init__(self, env: Mapping[str, str], transport: Transport) -> None:
         super().__init__(ResponsesFormat(), LocalEndpoint(env), transport)
         self.chat = ChatCompletionsFormat(max_tokens_field="max_tokens", max_stops=None)
-        #: base URLs known to lack the Responses API (per process)
+        #: base URLs known to lack the Responses API (per process), and when that was last seen (``clock``)
         self.chat_only: set[str] = set()
+        self._chat_since: dict[str, float] = {}
+        self.clock = time.monotonic
+
+    def _chat_only(self, base: str) -> bool:
+        """Whether ``base`` lacked the Responses API less than :data:`RECHECK_AFTER_S` ago."""
+        if base not in self.chat_only:
+            return False
+        if self.clock() - self._chat_since.get(base, 0.0) < RECHECK_AFTER_S:
+            return True
+        self.chat_only.discard(base)  # asked again: still missing, it is one quick 404 and back to chat
+        return False
+
+    def _remember_chat_only(self, base: str) -> None:
+        self.chat_only.add(base)
+        self._chat_since[base] = self.clock()
 
     async def complete(
         self, request: LLMRequest, target: Target, *, progress: ProgressCallback | None = None
     ) -> LLMResult:
         base = self.endpoint.base_url(target)
-        if target.param("api") == "chat" or base in self.chat_only:
+        chat_only = self._chat_only(base)
+        if target.param("api") == "chat" or chat_only:
             result = await self.call(self.chat, request, target, progress=progress)
-            if base in self.chat_only:
+            if chat_only:
                 result.warnings.append(f"local server at {redact(base)} has no Responses API; used chat completions")
             return result
         try:
@@ -143,13 +165,14 @@ class LocalProvider(HTTPProvider):
             except ProviderError as chat_exc:
                 if _no_route(chat_exc):
                     raise self._no_api_at(base, target, exc, chat_exc) from None
-                self.chat_only.add(base)
+                self._remember_chat_only(base)
                 raise
-            self.chat_only.add(base)
+            self._remember_chat_only(base)
             # a warning reaches results and the ledger: a gateway's token in the URL's path stays out (as in traces)
             result.warnings.append(
                 f"local server at {redact(base)} rejected the Responses API (HTTP {exc.status}); "
-                "fell back to chat completions and will use them from now on"
+                f"fell back to chat completions and will use them from now on (the Responses API is asked "
+                f"again in {RECHECK_AFTER_S / 60:g} minutes)"
             )
             return result
         return result
