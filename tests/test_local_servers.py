@@ -359,3 +359,37 @@ async def test_a_chat_error_of_the_servers_own_after_a_missing_responses_api_is_
     err = info.value
     assert not isinstance(err, E.NotConfiguredError) and err.status == status and message in err.message
     assert server.paths == ["/v1/responses", "/v1/chat/completions"] and provider.chat_only == {server.url + "/v1"}
+
+
+@pytest.mark.parametrize(
+    ("server", "said"),
+    [
+        ("lmstudio", "Unexpected endpoint or method. (GET /models)"),  # answered 200 with an error body
+        ("ollama", "HTTP 404"),  # MAGSAG_LOCAL_LLM_BASE_URL set to Ollama's root: Go's stock 404
+    ],
+)
+async def test_doctor_probe_of_a_base_url_without_the_api_fails_and_says_what_it_should_be(
+    transport: Transport, server: str, said: str
+):
+    # LM Studio's root (http://localhost:1234, no /v1) answers every route it lacks 200 {"error": "Unexpected
+    # endpoint or method. (GET /models)"}: `magsag doctor --probe` said "reachable", and every call then failed.
+    async def handle(request: web.Request) -> web.Response:
+        if request.path == "/v1/models":
+            return web.json_response({"object": "list", "data": []})
+        if server == "lmstudio":
+            return web.json_response({"error": f"Unexpected endpoint or method. ({request.method} {request.path})"})
+        return web.Response(status=404, text="404 page not found", content_type="text/plain")
+
+    app = web.Application()
+    app.router.add_route("GET", "/{tail:.*}", handle)
+    test_server = TestServer(app, host="127.0.0.1")
+    await test_server.start_server()
+    try:
+        root = str(test_server.make_url("")).rstrip("/")
+        wrong = await LocalProvider({"MAGSAG_LOCAL_LLM_BASE_URL": root}, transport).probe()
+        right = await LocalProvider({"MAGSAG_LOCAL_LLM_BASE_URL": root + "/v1"}, transport).probe()
+    finally:
+        await test_server.close()
+    assert right == "reachable"
+    assert wrong != "reachable" and said in wrong and f"{root}/models" in wrong
+    assert "MAGSAG_LOCAL_LLM_BASE_URL" in wrong and "http://localhost:1234/v1 for LM Studio" in wrong

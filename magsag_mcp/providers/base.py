@@ -22,6 +22,7 @@ from ..errors import (
     ProviderConnectionError,
     ProviderError,
     ProviderTimeoutError,
+    excerpt,
     redact,
     register_secret,
 )
@@ -115,6 +116,8 @@ class Endpoint(ABC):
     base_url_hint: ClassVar[str] = ""
     #: a base URL of the right shape, for the fix of one that cannot carry a request
     base_url_example: ClassVar[str] = "https://host/v1"
+    #: what the base URL should look like, for a probe that found no API there (``base_url_hint`` when unset)
+    probe_hint: ClassVar[str] = ""
 
     def __init__(self, env: Mapping[str, str]) -> None:
         self.env = env
@@ -265,8 +268,14 @@ class HTTPProvider(Provider):
             )
         except ProviderError as exc:
             return f"unreachable: {exc.message}"
-        if resp.status == 404 and self.endpoint.base_url_hint:
-            return f"answered HTTP 404 at {_shown(url)}: check that {self.endpoint.base_url_hint}"
+        hint = self.endpoint.base_url_hint or self.endpoint.probe_hint
+        if resp.status == 404 and hint:
+            return f"answered HTTP 404 at {_shown(url)}: check that {hint}"
+        if resp.status < 300 and says_no_such_route(excerpt(resp.body, 300)):
+            # LM Studio answers a route it lacks (a base URL without /v1) 200 {"error": "Unexpected endpoint ..."}
+            said = excerpt(resp.body, 120)
+            fix = f"check that {hint}" if hint else "check its base URL"
+            return f"answered {said} (HTTP {resp.status}) at {_shown(url)}: no API there; {fix}"
         return "reachable" if resp.status < 400 else f"answered HTTP {resp.status}"
 
     async def complete(

@@ -52,6 +52,11 @@ class LocalEndpoint(Endpoint):
     provider = "local"
     key_env = ("MAGSAG_LOCAL_LLM_API_KEY",)
     base_url_env = ("MAGSAG_LOCAL_LLM_BASE_URL", "OLLAMA_BASE_URL")
+    probe_hint = (
+        "the base URL (MAGSAG_LOCAL_LLM_BASE_URL, OLLAMA_BASE_URL, or the target's base_url) is the server's "
+        "OpenAI API: http://localhost:11434/v1 for Ollama, http://host:8000/v1 for vLLM, http://localhost:1234/v1 "
+        "for LM Studio"
+    )
 
     def __init__(self, env: Mapping[str, str]) -> None:
         super().__init__(env)
