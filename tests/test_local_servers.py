@@ -393,3 +393,23 @@ async def test_doctor_probe_of_a_base_url_without_the_api_fails_and_says_what_it
     assert right == "reachable"
     assert wrong != "reachable" and said in wrong and f"{root}/models" in wrong
     assert "MAGSAG_LOCAL_LLM_BASE_URL" in wrong and "http://localhost:1234/v1 for LM Studio" in wrong
+
+
+NO_MODEL_LOADED = "No models loaded. Please load a model in the developer page or use the `lms load` command."
+
+
+@pytest.mark.parametrize("status", [400, 404])
+async def test_lm_studio_with_no_model_loaded_moves_on_and_keeps_the_responses_api(serve, transport, status):
+    # LM Studio with its Responses API but no model loaded answers 400 (or 404) "No models loaded". The 400 was a
+    # BadRequestError, which stops the cascade: a chain of a local model with a cloud fallback failed with "stopped
+    # at a request the provider rejected" instead of trying the fallback. The 404 sent the call on to chat
+    # completions, which said the same, and the server was taken for one without the Responses API.
+    missing = answer(status, {"error": {"message": NO_MODEL_LOADED}})
+    server = await serve({"/v1/responses": missing, "/v1/chat/completions": missing})
+    provider = LocalProvider({}, transport)
+    with pytest.raises(E.ModelNotFoundError) as info:
+        await provider.complete(ask(), Target("local", "qwen2.5-7b-instruct", base_url=server.url))
+    err = info.value
+    assert (err.moves_on, err.retryable, err.status) == (True, False, status)
+    assert "lms load" in err.message
+    assert server.paths == ["/v1/responses"] and provider.chat_only == set()

@@ -119,6 +119,15 @@ _OUTPUT_LIMIT = re.compile(
 #: a 400 saying the model itself is unknown (OpenAI-compatible servers and gateways: "The requested model 'x'
 #: does not exist.", code model_not_found; DeepSeek: "Model Not Exist"): another target may serve the call
 _MODEL_UNKNOWN = re.compile(r"\bmodel\b.{0,80}?\b(?:does not exist|not exist|not found)\b", re.IGNORECASE)
+#: a local server with no model loaded (LM Studio's 400 or 404 "No models loaded. Please load a model in the developer
+#: page or use the `lms load` command."): the model is not available there, as an unknown one is not, and the next
+#: target may serve the call; no request of the caller's is at fault
+_NO_MODEL_LOADED = re.compile(r"\bno models? (?:is |are )?loaded\b", re.IGNORECASE)
+
+
+def says_no_model_loaded(message: str) -> bool:
+    """Whether an error says the server has no model loaded (LM Studio), not that the request was bad."""
+    return bool(_NO_MODEL_LOADED.search(message))
 
 
 _UNSUPPORTED = re.compile(
@@ -337,7 +346,7 @@ def error_for(
             return by_status(text, retry_after=parse_retry_after(headers), **kw)
         return by_status(text, **kw)
     if status in (400, 422):
-        if code_l == "model_not_found" or _MODEL_UNKNOWN.search(message):
+        if code_l == "model_not_found" or _MODEL_UNKNOWN.search(message) or _NO_MODEL_LOADED.search(message):
             return ModelNotFoundError(text, **kw)
         if target_cannot(message, model):
             # not our input: this target lacks the feature, so the next one may serve the call

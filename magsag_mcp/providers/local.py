@@ -21,7 +21,7 @@ from ..settings import connect_timeout, read_timeout
 from ..transport import Timeouts, Transport
 from ..types import LLMRequest, LLMResult, Target
 from .base import Endpoint, HTTPProvider, ProgressCallback
-from .http_errors import says_no_such_route
+from .http_errors import says_no_model_loaded, says_no_such_route
 from .openai_chat import ChatCompletionsFormat
 from .openai_responses import MIN_OUTPUT_TOKENS, ResponsesFormat
 
@@ -93,8 +93,9 @@ def lacks_responses_api(exc: ProviderError) -> bool:
     if exc.status in (405, 501):
         return True
     if exc.status == 404:
-        # A 404 naming the model is "model not found", which chat completions would repeat.
-        return not _names_model(exc)
+        # A 404 naming the model is "model not found", and one saying no model is loaded (LM Studio) is the server's
+        # state: chat completions would repeat either, and the server has the Responses API.
+        return not _names_model(exc) and not says_no_model_loaded(exc.message)
     if exc.status == 400 or (exc.status is not None and 200 <= exc.status < 300):
         # a 2xx: an error body under a success status (LM Studio answers an unknown route 200)
         return says_no_such_route(exc.message)
