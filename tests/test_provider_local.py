@@ -324,3 +324,14 @@ async def test_a_server_upgraded_since_the_downgrade_gets_its_responses_api_used
     later = await provider.complete(ask(), target(local_server))
     assert local_server.paths()[6:] == [RESPONSES, RESPONSES]
     assert upgraded.warnings == later.warnings == [] and provider.chat_only == set()
+
+
+@pytest.mark.parametrize("name", ["OLLAMA_BASE_URL", "MAGSAG_LOCAL_LLM_BASE_URL"])
+@pytest.mark.parametrize("value", ["localhost:11434", "127.0.0.1:11434", "0.0.0.0"])
+def test_a_base_url_without_its_scheme_is_refused_with_a_plain_http_example(name: str, value: str):
+    # Written as Ollama's own OLLAMA_HOST is (host:port, no scheme): the fix said "e.g. https://host/v1", and a
+    # user who followed it got a TLS error from a server that speaks plain http.
+    err = LocalProvider({name: value}, Transport()).unavailable_error(Target("local", MODEL))
+    assert isinstance(err, E.NotConfiguredError)
+    assert f"set its base URL ({name}) to e.g. http://localhost:11434/v1" in err.message
+    assert "https://" not in err.message

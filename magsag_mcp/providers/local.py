@@ -57,6 +57,8 @@ class LocalEndpoint(Endpoint):
         "OpenAI API: http://localhost:11434/v1 for Ollama, http://host:8000/v1 for vLLM, http://localhost:1234/v1 "
         "for LM Studio"
     )
+    # a local server speaks plain http: "https://host/v1" would send a user who wrote localhost:11434 to a TLS error
+    base_url_example = "http://localhost:11434/v1"
 
     def __init__(self, env: Mapping[str, str]) -> None:
         super().__init__(env)
