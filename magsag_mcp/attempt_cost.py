@@ -81,7 +81,12 @@ def price_unreported(
     unknown, counted at its bound like an attempt cut in flight (never as a priced $0)."""
     bound = cost_bound(pricer, admission, target, request)
     if bound is not None and bound == 0:
-        return  # a free model: zero tokens or many, it costs nothing
+        # a free model: zero tokens or many, it costs nothing; but its zeros are no count, and the result says so
+        result.warnings.append(
+            f"{target.label}: answered without reporting its token usage; its tokens are recorded as 0, "
+            "not counted (its cost is 0 at a price of 0)"
+        )
+        return
     record.cost_usd, record.price_source = None, None
     record.cost_bound_usd = bound
     result.warnings.append(unknown_cost_warning(target, "answered without reporting its token usage"))

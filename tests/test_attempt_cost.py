@@ -458,8 +458,13 @@ async def test_an_answer_without_usage_from_a_free_model_costs_exactly_zero(fake
         await call(svc, "r-free")
     finally:
         await svc.aclose()
-    [(outcome, _, cost, _)] = rows(tmp_path / "cost.db", "r-free")
+    [(outcome, _, cost, warnings)] = rows(tmp_path / "cost.db", "r-free")
     assert (outcome, cost) == ("ok", 0)  # zero tokens or many, a free model costs nothing
+    # but the zero tokens recorded are no count, and the result and the ledger say so (they said nothing: an old
+    # Ollama's streamed answers showed up in model_stats as 0 tokens, as if counted)
+    [warning] = json.loads(warnings)
+    assert warning.startswith("openai:gpt-4o: answered without reporting its token usage; its tokens are recorded")
+    assert MAYBE_BILLED not in warning
 
 
 @pytest.mark.parametrize(
