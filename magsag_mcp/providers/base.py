@@ -271,11 +271,11 @@ class HTTPProvider(Provider):
         hint = self.endpoint.base_url_hint or self.endpoint.probe_hint
         if resp.status == 404 and hint:
             return f"answered HTTP 404 at {_shown(url)}: check that {hint}"
-        if resp.status < 300 and says_no_such_route(excerpt(resp.body, 300)):
+        said = _error_under_2xx(resp) if resp.status < 300 else None
+        if said is not None and says_no_such_route(said):
             # LM Studio answers a route it lacks (a base URL without /v1) 200 {"error": "Unexpected endpoint ..."}
-            said = excerpt(resp.body, 120)
             fix = f"check that {hint}" if hint else "check its base URL"
-            return f"answered {said} (HTTP {resp.status}) at {_shown(url)}: no API there; {fix}"
+            return f"answered {said!r} (HTTP {resp.status}) at {_shown(url)}: no API there; {fix}"
         return "reachable" if resp.status < 400 else f"answered HTTP {resp.status}"
 
     async def complete(
@@ -428,6 +428,19 @@ class HTTPProvider(Provider):
                         exc.maybe_billed = True
                 # an error event in the stream, or a failed response, came under the stream's request id
                 raise _stamp(with_request_id(exc, resp.headers), self.name, model) from None
+
+
+def _error_under_2xx(resp: HttpResponse) -> str | None:
+    """The error a 2xx body holds instead of an answer (``{"error": "..."}``, or ``{"error": {"message": ...}}``),
+    at most 120 characters; None for any other body."""
+    try:
+        data = resp.json()
+    except ProviderError:
+        return None
+    error = data.get("error") if isinstance(data, dict) else None
+    if isinstance(error, dict):
+        error = error.get("message")
+    return excerpt(error, 120) if isinstance(error, str) and error else None
 
 
 async def _came_whole(result: LLMResult, progress: ProgressCallback | None) -> None:
