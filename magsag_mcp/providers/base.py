@@ -22,7 +22,6 @@ from ..errors import (
     ProviderConnectionError,
     ProviderError,
     ProviderTimeoutError,
-    excerpt,
     redact,
     register_secret,
 )
@@ -30,7 +29,7 @@ from ..transport import HttpResponse, SSEEvent, StreamResponse, Timeouts, Transp
 from ..types import LLMRequest, LLMResult, Target, Usage
 from .base_urls import _base_url_problem, _shown
 from .capabilities import Capabilities, capabilities_for
-from .http_errors import says_no_such_route, with_request_id
+from .http_errors import error_under_2xx, says_no_such_route, with_request_id
 from .json_output import parse_json_output
 
 #: called with progress while a stream comes in: ("delta", {"chars": n, "text": t}) (``t`` the answer's text that
@@ -271,7 +270,7 @@ class HTTPProvider(Provider):
         hint = self.endpoint.base_url_hint or self.endpoint.probe_hint
         if resp.status == 404 and hint:
             return f"answered HTTP 404 at {_shown(url)}: check that {hint}"
-        said = _error_under_2xx(resp) if resp.status < 300 else None
+        said = error_under_2xx(resp) if resp.status < 300 else None
         if said is not None and says_no_such_route(said):
             # LM Studio answers a route it lacks (a base URL without /v1) 200 {"error": "Unexpected endpoint ..."}
             fix = f"check that {hint}" if hint else "check its base URL"
@@ -428,19 +427,6 @@ class HTTPProvider(Provider):
                         exc.maybe_billed = True
                 # an error event in the stream, or a failed response, came under the stream's request id
                 raise _stamp(with_request_id(exc, resp.headers), self.name, model) from None
-
-
-def _error_under_2xx(resp: HttpResponse) -> str | None:
-    """The error a 2xx body holds instead of an answer (``{"error": "..."}``, or ``{"error": {"message": ...}}``),
-    at most 120 characters; None for any other body."""
-    try:
-        data = resp.json()
-    except ProviderError:
-        return None
-    error = data.get("error") if isinstance(data, dict) else None
-    if isinstance(error, dict):
-        error = error.get("message")
-    return excerpt(error, 120) if isinstance(error, str) and error else None
 
 
 async def _came_whole(result: LLMResult, progress: ProgressCallback | None) -> None:

@@ -29,6 +29,7 @@ from ..errors import (
     ServerError,
     UnexpectedStatusError,
     UnsupportedFeatureError,
+    excerpt,
     redact,
 )
 
@@ -137,6 +138,19 @@ _UNSUPPORTED = re.compile(
 )
 # whole words: "image_url is not supported" is about a field of the request, not a missing endpoint
 _ABOUT_ENDPOINT = re.compile(r"\b(endpoint|route|url|path|method)\b|/responses|responses api", re.IGNORECASE)
+
+
+def error_under_2xx(resp: Any) -> str | None:
+    """The error a 2xx body holds instead of an answer (``{"error": "..."}``, or ``{"error": {"message": ...}}``),
+    at most 120 characters; None for any other body."""
+    try:
+        data = resp.json()
+    except ProviderError:
+        return None
+    error = data.get("error") if isinstance(data, dict) else None
+    if isinstance(error, dict):
+        error = error.get("message")
+    return excerpt(error, 120) if isinstance(error, str) and error else None
 
 
 def says_no_such_route(message: str) -> bool:
