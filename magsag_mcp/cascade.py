@@ -267,6 +267,7 @@ class Cascade:
                         # The vendor may still bill the request, so the attempt is recorded (tokens
                         # unknown) rather than vanishing with the task.
                         why = "the caller's progress callback raised" if callback_failed else "cancelled by the caller"
+                        why += " while the request was in flight"
                         record = attempt_record(
                             plan,
                             run_id,
@@ -278,12 +279,12 @@ class Cascade:
                             started_wall,
                             (self.clock() - started) * 1000.0,
                             None,
-                            f"{why} while the request was in flight; the provider may still bill it",
+                            why,
                         )
                         record.error_class = "cancelled"
-                        cut_in_flight(
-                            self.pricer, record, target, admission, request, f"{why} while the request was in flight"
-                        )
+                        cut_in_flight(self.pricer, record, target, admission, request, why)
+                        if record.cost_usd is None:  # not a model priced at 0
+                            record.error_message = f"{why}; the provider may still bill it"
                         # The reservation stays held until the record that carries the bound replaces
                         # it (one transaction): released first, the limits would count this attempt at
                         # $0 meanwhile. Should the record never land, the reservation expires.

@@ -653,6 +653,8 @@ async def test_a_local_model_cut_in_flight_costs_exactly_zero(fake_openai: FakeO
     recorded = rows(tmp_path / "cost.db", "r-local")
     kind = {"read-timeout": "timeout", "stream-dropped": "connection_error", "cancelled": "cancelled"}[how]
     assert recorded[0][:3] == ("error", kind, 0) and MAYBE_BILLED not in (recorded[0][3] or "")
+    message = sqlite3.connect(tmp_path / "cost.db").execute("SELECT error_message FROM attempts").fetchone()[0]
+    assert "may still bill" not in message and "may bill" not in message
     assert bounds(tmp_path / "cost.db", "r-local")[0] is None
     assert_unpriced(totals, status, 0)
     assert held(tmp_path / "cost.db") == []

@@ -308,7 +308,7 @@ async def test_a_server_upgraded_since_the_downgrade_gets_its_responses_api_used
     provider.clock = lambda: now[0]
     local_server.without_responses_api("ollama")
     first = await provider.complete(ask(), target(local_server))
-    assert "again in 10 minutes" in first.warnings[0]
+    assert "for the next 10 minutes before the Responses API is asked again" in first.warnings[0]
     now[0] += RECHECK_AFTER_S - 1
     await provider.complete(ask(), target(local_server))
     assert local_server.paths() == [RESPONSES, CHAT, CHAT]  # remembered: no 404 paid on every call

@@ -179,8 +179,8 @@ class LocalProvider(HTTPProvider):
             # a warning reaches results and the ledger: a gateway's token in the URL's path stays out (as in traces)
             result.warnings.append(
                 f"local server at {redact(base)} rejected the Responses API (HTTP {exc.status}); "
-                f"fell back to chat completions and will use them from now on (the Responses API is asked "
-                f"again in {RECHECK_AFTER_S / 60:g} minutes)"
+                f"fell back to chat completions, which it will be called on for the next {RECHECK_AFTER_S / 60:g} "
+                "minutes before the Responses API is asked again"
             )
             return result
         return result
