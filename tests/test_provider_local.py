@@ -155,6 +155,18 @@ async def test_api_chat_param_goes_straight_to_chat(local_server: FakeOpenAI, tr
     assert result.text == "ok" and local_server.paths() == [CHAT] and result.warnings == []
 
 
+async def test_a_target_that_asks_for_chat_is_not_told_the_server_lacks_responses(
+    local_server: FakeOpenAI, transport: Transport
+):
+    # A target with params {api: chat} on a server another target found without the Responses API: its answers
+    # said "has no Responses API; used chat completions", about an API it never asked for.
+    local_server.without_responses_api("ollama")
+    provider = LocalProvider({}, transport)
+    await provider.complete(ask(), target(local_server))
+    result = await provider.complete(ask(), target(local_server, params=(("api", "chat"),)))
+    assert local_server.paths() == [RESPONSES, CHAT, CHAT] and result.warnings == []
+
+
 async def test_stop_sequences_on_responses_are_reported(local_server: FakeOpenAI, transport: Transport):
     result = await LocalProvider({}, transport).complete(ask(stop=["END"]), target(local_server))
     assert "stop" not in local_server.requests[0].body

@@ -157,11 +157,11 @@ class LocalProvider(HTTPProvider):
         self, request: LLMRequest, target: Target, *, progress: ProgressCallback | None = None
     ) -> LLMResult:
         base = self.endpoint.base_url(target)
-        chat_only = self._chat_only(base)
-        if target.param("api") == "chat" or chat_only:
+        if target.param("api") == "chat":  # asked for: nothing to say about the Responses API
+            return await self.call(self.chat, request, target, progress=progress)
+        if self._chat_only(base):
             result = await self.call(self.chat, request, target, progress=progress)
-            if chat_only:
-                result.warnings.append(f"local server at {redact(base)} has no Responses API; used chat completions")
+            result.warnings.append(f"local server at {redact(base)} has no Responses API; used chat completions")
             return result
         try:
             result = await self.call(self.wire, request, target, progress=progress)
