@@ -203,12 +203,33 @@ def all_failed(plan: Plan, state: CascadeState, last: MagsagError | None) -> All
     else:
         head = f"{plan.skill_id}: every target failed"
     err = AllTargetsFailed.build(
-        head + (": " + "; ".join(parts) if parts else ""), attempts=state.attempts, last_error=last
+        head + (": " + "; ".join(parts) if parts else "") + _routed_models_missing(plan, tried),
+        attempts=state.attempts,
+        last_error=last,
     )
     err.details["trace"] = trace(plan, state)
     if isinstance(last, PolicyDenied | BudgetExceeded):
         err.details["policy"] = last.policy
     return err
+
+
+def _routed_models_missing(plan: Plan, tried: list[AttemptRecord]) -> str:
+    """The fix when a hosting provider was asked for routing's models by their names (``MAGSAG_PROVIDER=local``
+    alone, or a call naming only a provider) and has none of them: a model it has must be named."""
+    if not tried:
+        return ""
+    served = []
+    for a in tried:
+        if a.error_class != "model_not_found" or a.fallback_position >= len(plan.candidates):
+            return ""
+        served.append(plan.candidates[a.fallback_position])
+    if any(c.routed is None for c in served):
+        return ""
+    provider = served[0].target.provider
+    return (
+        f"; {provider} was asked for the routing policy's models by their names (MAGSAG_PROVIDER, or a call naming "
+        f"only a provider) and has none of them: name a model it has in MAGSAG_MODEL or the call's model_config.model"
+    )
 
 
 def result_warnings(plan: Plan, attempts: list[AttemptRecord], answer_warnings: list[str]) -> list[str]:

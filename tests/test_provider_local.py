@@ -347,3 +347,29 @@ def test_a_base_url_without_its_scheme_is_refused_with_a_plain_http_example(name
     assert isinstance(err, E.NotConfiguredError)
     assert f"set its base URL ({name}) to e.g. http://localhost:11434/v1" in err.message
     assert "https://" not in err.message
+
+
+@pytest.mark.parametrize("model", [None, "qwen2.5-coder"])
+async def test_the_policys_models_missing_on_the_local_server_says_to_name_one(
+    local_server: FakeOpenAI, tmp_path, model: str | None
+):
+    # MAGSAG_PROVIDER=local without MAGSAG_MODEL sends the routing policy's models (gpt-4o, ...) to the local
+    # server by their names: Ollama has none of them, and the call failed with "every target failed:
+    # local:gpt-4o model_not_found; ..." and nothing said that a model of the server's had to be named.
+    from pathlib import Path
+
+    from magsag_mcp.service import Service
+
+    missing = 'model "{}" not found, try pulling it first'
+    local_server.default = R.error(404, missing.format(model or "gpt-4o"), type="api_error", code=None)
+    env = {"MAGSAG_PROVIDER": "local", "MAGSAG_LOCAL_LLM_BASE_URL": local_server.url + "/v1"}
+    if model:
+        env["MAGSAG_MODEL"] = model
+    catalog = Path(__file__).resolve().parent.parent / "catalog"
+    async with await Service.open(catalog=catalog, db=tmp_path / "l.db", env=env) as svc:
+        with pytest.raises(E.AllTargetsFailed) as info:
+            await svc.invoke_skill("skill.analysis", {"data": "x"})
+    message = info.value.message
+    assert "local:gpt-4o model_not_found" in message or model
+    fix = "name a model it has in MAGSAG_MODEL or the call's model_config.model"
+    assert (fix in message) is (model is None)  # a model the user named is not the policy's
