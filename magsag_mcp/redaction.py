@@ -69,6 +69,13 @@ def register_secret(value: str | None) -> None:
         _LONGEST_FIRST = tuple(sorted(_KNOWN_SECRETS, key=len, reverse=True))
 
 
+#: every match of :data:`_SECRET_PATTERNS` holds one of these, casefolded (``api-key`` and ``?key=`` hold
+#: "key", ``access_token`` "token", ``&sig=`` "sig"...). A text holding none (most error messages: "HTTP 500:
+#: The server had an error...") skips the pattern, which tries each of its alternatives at every character:
+#: about 15 us for 100 characters, against 1 us for these lookups, and a failed call redacts four texts.
+_TRIGGERS = ("sk-", "aiza", "bearer", "eyj", "key", "passw", "secret", "token", "authorization", "sig")
+
+
 def redact(text: str) -> str:
     """Remove API keys (known ones verbatim, and anything shaped like one) from ``text``."""
     if not text:
@@ -76,7 +83,12 @@ def redact(text: str) -> str:
     for secret in _LONGEST_FIRST:
         if secret in text:
             text = text.replace(secret, "[REDACTED]")
-    return _SECRET_PATTERNS.sub(_redacted, text)
+    # casefolded, as (?i:...) compares: the Kelvin sign is a "k" to both, a long s an "s"
+    folded = text.casefold()
+    for trigger in _TRIGGERS:
+        if trigger in folded:
+            return _SECRET_PATTERNS.sub(_redacted, text)
+    return text
 
 
 #: how much of a long text :func:`excerpt` redacts before cutting (error bodies are far smaller)

@@ -318,3 +318,35 @@ async def test_a_local_servers_documented_placeholder_key_does_not_erase_that_wo
     assert json.loads(stored) == {"server": placeholder}
     register_secret(placeholder + "-9f3c7a1e")  # a real key that merely starts so is still a key
     assert redact(f"key {placeholder}-9f3c7a1e refused") == "key [REDACTED] refused"
+
+
+def test_the_quick_check_before_the_key_patterns_never_skips_a_text_they_would_change():
+    # redact() runs the key patterns only on a text holding one of a few words (a failed call redacts four
+    # texts, and the patterns cost ~15 us a text). Whatever a text, the answer must be the patterns' own.
+    import random
+
+    from magsag_mcp import redaction
+    from magsag_mcp.redaction import _SECRET_PATTERNS, _redacted
+
+    def patterns_alone(text: str) -> str:
+        for secret in redaction._LONGEST_FIRST:  # keys other tests registered go first, as in redact()
+            text = text.replace(secret, "[REDACTED]")
+        return _SECRET_PATTERNS.sub(_redacted, text)
+
+    heads = [
+        "sk-", "sk-ant-", "risk-", "%3Dsk-", "AIza", "aiza", "Bearer", "BEARER",
+        "eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiIxMjM0In0.",
+        "api_key", "API-KEY", "x-api-key", "X-Goog-Api-Key", "apikey", "password", "PASSWD", "client_secret", "secret",
+        "access_token", "Refresh-Token", "id_token", "Authorization: Basic", "authorization=Bearer", "Token", "?key",
+        "&token", "&sig", "?signature", "&access_token", "\u212aey", "pa\u017fsword", "HTTP 500",
+    ]  # fmt: skip
+    seps = ["", " ", "\t", ": ", "=", '": "', "'='", "\n"]
+    values = ["abcdefgh12345678", "A1b2C3d4E5f6G7h8I9j0K1l2", "short", "x%2Fy%3Dz~+/=-_.abc", ""]
+    fillers = ["", "upstream said ", "HTTP 401: ", " (see logs)", "risk-assessment "]
+    rng = random.Random(20261201)
+    texts = ["", "HTTP 500: The server had an error while processing your request."]
+    for _ in range(20000):
+        text = rng.choice(fillers) + rng.choice(heads) + rng.choice(seps) + rng.choice(values) + rng.choice(fillers)
+        texts.append(text if rng.random() < 0.8 else text + rng.choice(heads) + rng.choice(values))
+    for text in texts:
+        assert redact(text) == patterns_alone(text), text
