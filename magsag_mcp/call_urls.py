@@ -12,6 +12,14 @@ points would hand the key to anyone who can call a tool. So a call's base URL is
 
 Anything else fails before a request is made, with the fix in the message.
 
+Served to a network (``magsag-mcp --transport http``), the keyless exemption does not apply either: a
+caller holding the server's token could otherwise make it POST to any host the server can reach (a cloud
+metadata address, an admin port on its loopback, a host on the operator's LAN) and read the start of the
+answer back in the error: a server-side request forgery. There, every call's base URL must be one the
+operator configured, unless the operator opts in with ``MAGSAG_CALL_BASE_URLS=any`` (``magsag-mcp
+--call-base-urls any``). ``MAGSAG_CALL_BASE_URLS=configured`` asks the same of stdio and the Python API,
+whose callers are the operator's own programs and may name any keyless server by default.
+
 A call whose data class a policy confines to some models (``requirements``: ``pii_processing:
 [llama3.1:70b]``, kept on local infrastructure) is stricter: the keyless exemption does not apply. The
 policy names models, and a model is wherever its server is; a caller could otherwise send the data
@@ -27,6 +35,7 @@ from urllib.parse import urlsplit
 
 from .errors import ConfigError, PayloadError
 from .providers import ProviderSet, canonical_provider
+from .settings import MODE_ENV, only_configured
 from .types import Target
 
 ALLOWED_ENV = "MAGSAG_ALLOWED_BASE_URLS"
@@ -105,8 +114,12 @@ class CallURLs:
         env: Mapping[str, str],
         catalog_targets: Callable[[], Iterable[Target]],
         providers: ProviderSet | None = None,
+        *,
+        configured_only: bool | None = None,
     ) -> None:
         self.env = env
+        #: every call's base URL must be the operator's, keyless providers' too (None: as the environment says)
+        self.configured_only = only_configured(env) if configured_only is None else configured_only
         self._catalog_targets = catalog_targets
         # The service's own providers when there is one: the endpoint that will be called is the one asked.
         self._providers = providers
@@ -156,7 +169,8 @@ class CallURLs:
 
     def check(self, targets: Iterable[tuple[Target, str]], confined: Iterable[str] = ()) -> None:
         """Raise :class:`PayloadError` for a call base URL that would receive a key it was not configured for,
-        or, for a call of a ``confined`` data class, any base URL the operator did not configure.
+        or, for a call of a ``confined`` data class or with :attr:`configured_only`, any base URL the operator
+        did not configure.
 
         ``targets`` are ``(target, where)`` pairs from the call; ``where`` names the field for the message.
         """
@@ -185,13 +199,23 @@ class CallURLs:
                     provider=target.provider,
                     model=target.model,
                 )
-            if not has_key:
-                continue
-            raise PayloadError(
-                f"{where}.base_url: {o[0]}://{o[1]}:{o[2]} is not an endpoint configured for {target.provider}, and "
-                f"magsag only sends {target.provider}'s API key to configured endpoints. To allow it, add "
-                f"{target.provider}={o[0]}://{o[1]}:{o[2]} to {ALLOWED_ENV} (comma-separated) or put it in the "
-                "routing catalog as a target's base_url",
-                provider=target.provider,
-                model=target.model,
-            )
+            if has_key:
+                raise PayloadError(
+                    f"{where}.base_url: {o[0]}://{o[1]}:{o[2]} is not an endpoint configured for {target.provider}, "
+                    f"and magsag only sends {target.provider}'s API key to configured endpoints. To allow it, add "
+                    f"{target.provider}={o[0]}://{o[1]}:{o[2]} to {ALLOWED_ENV} (comma-separated) or put it in the "
+                    "routing catalog as a target's base_url",
+                    provider=target.provider,
+                    model=target.model,
+                )
+            if self.configured_only:
+                raise PayloadError(
+                    f"{where}.base_url: {o[0]}://{o[1]}:{o[2]} is not an endpoint configured for {target.provider}, "
+                    "and this server only calls the endpoints its operator configured (a server on a network must "
+                    "not be made to reach hosts only it can reach). To allow this one, the operator adds "
+                    f"{target.provider}={o[0]}://{o[1]}:{o[2]} to {ALLOWED_ENV} (comma-separated) or puts it in the "
+                    f"routing catalog as a target's base_url; to let calls name any server for a provider without "
+                    f"a key (local, compat), {MODE_ENV}=any (magsag-mcp --call-base-urls any)",
+                    provider=target.provider,
+                    model=target.model,
+                )

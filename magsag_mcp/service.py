@@ -41,7 +41,7 @@ from .records import AttemptRecord, RunRecord
 from .retry import RetryPolicy, retry_policy_from_env
 from .routing import Candidate, Plan, Resolution, plan_call
 from .routing import route as resolve_route
-from .settings import connect_timeout, read_timeout, setting_problems
+from .settings import connect_timeout, only_configured, read_timeout, setting_problems
 from .text import check_name
 from .transport import Timeouts, Transport
 from .types import Target
@@ -85,6 +85,7 @@ class Service(LoopBound):
         pricer: Any,
         governance: Any,
         retry: RetryPolicy,
+        configured_urls: bool = False,
     ) -> None:
         self.catalog = catalog
         self.env = env
@@ -95,7 +96,7 @@ class Service(LoopBound):
         self.governance = governance
         self.retry = retry
         self.cascade = Cascade(self.providers, pricer, governance, retry)
-        self.call_urls = CallURLs(env, catalog.routing.all_targets, self.providers)
+        self.call_urls = CallURLs(env, catalog.routing.all_targets, self.providers, configured_only=configured_urls)
         #: calls' routes (see plan_call): by skill for calls that name none, by what they name for the others
         self._routes: dict[str, Resolution] = {}
         self._named_routes: dict[tuple[Any, ...], Resolution] = {}
@@ -123,19 +124,21 @@ class Service(LoopBound):
         env: Mapping[str, str] | None = None,
         transport: Transport | None = None,
         retry: RetryPolicy | None = None,
+        network_callers: bool = False,
     ) -> Opening[Service]:
-        """``svc = await Service.open(...)``, or ``async with Service.open(...) as svc:`` (closed on leaving)."""
-        return Opening(lambda: cls._open(catalog=catalog, db=db, env=env, transport=transport, retry=retry))
+        """``svc = await Service.open(...)``, or ``async with Service.open(...) as svc:`` (closed on leaving).
+        ``network_callers``: calls come from other machines (the MCP server over HTTP); see :mod:`.call_urls`."""
+        return Opening(lambda: cls._open(catalog, db, env, transport, retry, network_callers))
 
     @classmethod
     async def _open(
         cls,
-        *,
         catalog: str | os.PathLike[str] | Catalog | None,
         db: str | os.PathLike[str] | None,
         env: Mapping[str, str] | None,
         transport: Transport | None,
         retry: RetryPolicy | None,
+        network_callers: bool,
     ) -> Service:
         from .governance import Governance, load_policies
         from .ledger import Ledger, default_db_path
@@ -153,6 +156,7 @@ class Service(LoopBound):
         if problems:
             raise catalog_problems(cat.root, problems)
         retry = retry or retry_policy_from_env(env)
+        configured_urls = only_configured(env, network_callers)
         # read before the ledger opens, so that a bad value is reported with nothing to undo
         transport = transport or Transport(
             timeouts=Timeouts(connect=connect_timeout(env), read=read_timeout(env)), env=env
@@ -171,6 +175,7 @@ class Service(LoopBound):
             pricer=pricer,
             governance=governance,
             retry=retry,
+            configured_urls=configured_urls,
         )
 
     async def aclose(self, grace: float = 30.0) -> None:

@@ -21,6 +21,10 @@ DEFAULT_CONNECT_TIMEOUT = 10.0
 #: seconds to wait for the answer's next bytes (its headers, or the next chunk of a stream)
 READ_TIMEOUT_ENV = "MAGSAG_READ_TIMEOUT"
 DEFAULT_READ_TIMEOUT = 120.0
+#: which base URLs a call may name for a keyless provider: ``configured`` (only the operator's) or ``any``
+#: (read by the service; ``magsag-mcp --call-base-urls`` sets it, and must not import the service to say so)
+MODE_ENV = "MAGSAG_CALL_BASE_URLS"
+MODES = ("configured", "any")
 
 
 def env_float(env: Mapping[str, str], name: str, default: float, *, minimum: float = 0.0) -> float:
@@ -52,6 +56,23 @@ def connect_timeout(env: Mapping[str, str], default: float = DEFAULT_CONNECT_TIM
 def read_timeout(env: Mapping[str, str], default: float = DEFAULT_READ_TIMEOUT) -> float:
     """Seconds a provider may stay silent while an answer is awaited (``MAGSAG_READ_TIMEOUT``)."""
     return env_float(env, READ_TIMEOUT_ENV, default, minimum=0.001)
+
+
+def only_configured(env: Mapping[str, str], network_callers: bool = False) -> bool:
+    """Whether a call's base URL must be one the operator configured even for a provider with no key:
+    ``MAGSAG_CALL_BASE_URLS`` when set, else whether the calls come over a network (``network_callers``:
+    the MCP server over HTTP). A value that is neither mode is refused (a typo must not open the server)."""
+    raw = env.get(MODE_ENV) or ""
+    mode = raw.strip().lower()
+    if not mode:
+        return network_callers
+    if mode not in MODES:
+        raise ConfigError(
+            f"{MODE_ENV}={raw[:40]!r} is not a mode; set it to 'configured' (a call's base_url must be one the "
+            "operator configured: the environment, the routing catalog or MAGSAG_ALLOWED_BASE_URLS) or 'any' "
+            "(a provider with no key, such as local or compat, is sent wherever a call's base_url points)"
+        )
+    return mode == "configured"
 
 
 def setting_problems(env: Mapping[str, str]) -> list[str]:

@@ -149,3 +149,28 @@ async def test_a_malformed_allow_list_entry_never_shows_its_credentials(tmp_path
     for said in (info.value.message, *problems):
         assert "hunter2" not in said and "proxyuser" not in said, said
     assert f"({shown!r})" in info.value.message
+
+
+async def test_a_service_for_network_callers_takes_only_configured_base_urls(tmp_path: Path):
+    # The MCP server over HTTP opens its service with network_callers: a keyless provider's base URL from a
+    # call is no longer taken as it is (the server would POST wherever a remote caller says).
+    lan = {"provider": "local", "model": "llama3.1:70b", "base_url": "http://192.168.1.20:8080"}
+    call = {"data": "x", "model_config": lan}
+    async with await Service.open(db=tmp_path / "l.db", env={}, network_callers=True) as svc:
+        refused = r"^model_config.base_url: http://192.168.1.20:8080 .*--call-base-urls any"
+        with pytest.raises(PayloadError, match=refused):
+            svc.plan("skill.analysis", call)
+        mine = {**lan, "base_url": "http://localhost:11434"}  # the local server it calls anyway
+        assert svc.plan("skill.analysis", {"data": "x", "model_config": mine}).candidates[0].target.base_url
+    allowed = {call_urls.ALLOWED_ENV: f"local={lan['base_url']}"}
+    for env in ({call_urls.MODE_ENV: "any"}, {call_urls.MODE_ENV: " Any "}, allowed):
+        async with await Service.open(db=tmp_path / "l.db", env=env, network_callers=True) as svc:
+            assert svc.plan("skill.analysis", call).candidates[0].target.base_url == lan["base_url"], env
+    async with await Service.open(db=tmp_path / "l.db", env={call_urls.MODE_ENV: ""}) as svc:  # empty is unset
+        assert svc.plan("skill.analysis", call).candidates[0].target.base_url == lan["base_url"]
+
+
+async def test_a_bad_call_base_urls_mode_stops_the_service_from_opening(tmp_path: Path):
+    with pytest.raises(ConfigError, match=r"^MAGSAG_CALL_BASE_URLS='open' is not a mode; set it to 'configured'"):
+        await Service.open(db=tmp_path / "l.db", env={call_urls.MODE_ENV: "open"}, network_callers=True)
+    assert not (tmp_path / "l.db").exists()  # refused before the ledger was opened

@@ -60,11 +60,12 @@ async def serving(app, port: int) -> AsyncIterator[str]:
 
 
 @asynccontextmanager
-async def subprocess_server(tmp: Path, port: int, token: str | None) -> AsyncIterator[str]:
+async def subprocess_server(tmp: Path, port: int, token: str | None, *options: str) -> AsyncIterator[str]:
     env = offline_env(tmp)
     if token:
         env["MAGSAG_MCP_TOKEN"] = token
     cmd = [sys.executable, "-m", "magsag_mcp", "--transport", "http", "--port", str(port), "--catalog", str(CATALOG)]
+    cmd += options
     proc = subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     try:
         while True:
@@ -370,6 +371,7 @@ def test_a_host_that_is_not_this_machines_is_refused_with_the_fix_for_it():
     [
         ({"MAGSAG_MAX_RETRIES": "abc"}, "MAGSAG_MAX_RETRIES='abc' is not a number"),
         ({"MAGSAG_DB": "/"}, "cannot open the ledger at /: it is a directory"),
+        ({"MAGSAG_CALL_BASE_URLS": "anyhost"}, "MAGSAG_CALL_BASE_URLS='anyhost' is not a mode"),
         ("broken catalog", "malformed YAML"),
     ],
 )
@@ -396,3 +398,92 @@ def test_an_http_server_that_cannot_serve_a_call_stops_at_start_saying_why(tmp_p
     assert proc.returncode == 2, err
     assert expected in err.decode() and "Traceback" not in err.decode()
     assert out == b""
+
+
+#: a call aimed at a server of the caller's choosing, through a provider with no key (nothing can leak)
+def _aimed_at(base_url: str) -> dict[str, Any]:
+    return {
+        "skill_id": "skill.analysis",
+        "payload": {"data": "x"},
+        "model_config": {"provider": "local", "model": "llama3.1:70b", "base_url": base_url},
+    }
+
+
+async def test_over_http_a_caller_cannot_make_the_server_reach_a_host_of_its_choosing(tmp_path: Path):
+    # Before: any holder of the token could name any base_url for `local` (no key, so no check), and the
+    # server POSTed there: a cloud metadata address, an admin port on its loopback, a host on its LAN, with
+    # the start of the answer coming back in the error. Over HTTP a call's base URL must now be configured.
+    from magsag_mcp.loopback import LoopbackUpstream
+
+    internal = LoopbackUpstream(reply="internal secrets")
+    target = await internal.start()
+    try:
+        for env, allowed in (
+            ({}, False),
+            ({"MAGSAG_CALL_BASE_URLS": "any"}, True),  # the operator opts in
+            ({"MAGSAG_ALLOWED_BASE_URLS": f"local={target}"}, True),  # or names the server
+            ({"MAGSAG_LOCAL_LLM_BASE_URL": f"{target}/v1"}, True),  # or it is the local server configured
+        ):
+            port = free_port()
+            server = build_server(catalog=CATALOG, db=tmp_path / "ledger.db", env=env)
+            async with serving(http_app(server, host="127.0.0.1", port=port, token=None), port) as url:
+                async with Client(url) as client:
+                    result = await client.call_tool("invoke_skill", _aimed_at(target))
+            if allowed:
+                assert not result.is_error, (env, result.content)
+                continue
+            assert result.is_error and internal.calls == {}, env
+            message = result.structured_content["error"]["message"]
+            assert message.startswith(f"model_config.base_url: {target} is not an endpoint configured for local")
+            assert "MAGSAG_ALLOWED_BASE_URLS" in message and "--call-base-urls any" in message
+    finally:
+        await internal.stop()
+    assert sum(internal.calls.values()) == 3
+
+
+async def test_over_stdio_and_in_memory_a_call_may_still_name_its_own_local_server(tmp_path: Path):
+    # The guide's {"model": "llama3.1:70b", "base_url": "http://localhost:11434"}: a developer's own client
+    # pointing a call at their own server is not a network caller, and keeps working as documented...
+    from magsag_mcp.loopback import LoopbackUpstream
+
+    internal = LoopbackUpstream(reply="mine")
+    target = await internal.start()
+    try:
+        async with Client(build_server(catalog=CATALOG, db=tmp_path / "ledger.db", env={})) as client:
+            result = await client.call_tool("invoke_skill", _aimed_at(target))
+            assert not result.is_error, result.content
+        # ...unless the operator asks for the same rule there
+        env = {"MAGSAG_CALL_BASE_URLS": "configured"}
+        async with Client(build_server(catalog=CATALOG, db=tmp_path / "ledger.db", env=env)) as client:
+            result = await client.call_tool("invoke_skill", _aimed_at(target))
+            assert result.is_error and "not an endpoint configured for local" in str(result.content)
+    finally:
+        await internal.stop()
+    assert sum(internal.calls.values()) == 1
+
+
+async def test_magsag_mcp_over_http_opts_in_to_callers_base_urls_with_a_flag(tmp_path: Path):
+    from magsag_mcp.loopback import LoopbackUpstream
+
+    internal = LoopbackUpstream(reply="opted in")
+    target = await internal.start()
+    try:
+        for options, allowed in (((), False), (("--call-base-urls", "any"), True)):
+            async with subprocess_server(tmp_path, free_port(), TOKEN, *options) as url:
+                async with httpx2.AsyncClient(headers={"Authorization": f"Bearer {TOKEN}"}) as http:
+                    async with Client(streamable_http_client(url, http_client=http)) as client:
+                        result = await client.call_tool("invoke_skill", _aimed_at(target))
+            assert result.is_error is not allowed, (options, result.content)
+    finally:
+        await internal.stop()
+    assert sum(internal.calls.values()) == 1
+
+
+def test_the_help_names_the_option_and_a_bad_value_is_refused(capsys: pytest.CaptureFixture[str]):
+    from magsag_mcp.mcp_server.__main__ import build_parser, main
+
+    shown = build_parser().format_help()
+    assert "--call-base-urls" in shown and "MAGSAG_CALL_BASE_URLS" in shown
+    with pytest.raises(SystemExit):
+        main(["--call-base-urls", "everything"])
+    assert "invalid choice: 'everything'" in capsys.readouterr().err

@@ -18,6 +18,7 @@ from collections.abc import Sequence
 
 from ..cli import RedactingParser, given
 from ..errors import ConfigError, MagsagError, redact
+from ..settings import MODE_ENV, MODES
 from ..startup import collector_paused, models_built_on_first_use, package_init_deferred
 
 LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
@@ -73,6 +74,17 @@ def build_parser() -> argparse.ArgumentParser:
         help="http: a further Host header to accept (the name clients use to reach a non-loopback bind)",
     )
     p.add_argument(
+        "--call-base-urls",
+        choices=MODES,
+        help=(
+            "where a call's base_url (model_config.base_url) may point for a provider with no key (local, compat): "
+            "'configured', only the endpoints the environment, the routing catalog or MAGSAG_ALLOWED_BASE_URLS "
+            "name; 'any', wherever the call says (a keyed provider's key goes only to configured endpoints "
+            "either way). Default: $MAGSAG_CALL_BASE_URLS, else 'configured' over http (a caller must not make "
+            "the server reach hosts only it can reach) and 'any' over stdio"
+        ),
+    )
+    p.add_argument(
         "--log-level",
         type=str.upper,
         choices=LEVELS,
@@ -118,7 +130,9 @@ def main(argv: Sequence[str] | None = None) -> int:
 
             from .server import build_server
 
-            server = build_server(catalog=args.catalog, db=args.db)
+            # the option is the variable's spelling on the command line: the service reads and applies it
+            env = None if args.call_base_urls is None else {**os.environ, MODE_ENV: args.call_base_urls}
+            server = build_server(catalog=args.catalog, db=args.db, env=env)
             if args.transport == "stdio":
                 from .stdio import serve_stdio
             else:

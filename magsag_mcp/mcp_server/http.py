@@ -301,9 +301,13 @@ def http_app(
     allow_hosts: Sequence[str] = (),
     path: str = MCP_PATH,
 ) -> ASGIApp:
-    """The ASGI app: the SDK's streamable HTTP app, its Host/Origin checks, and the token gate."""
+    """The ASGI app: the SDK's streamable HTTP app, its Host/Origin checks, and the token gate. The server's
+    service is told its calls come over a network: their base URLs may name only the operator's endpoints."""
+    from .server import server_state
+
     check_binding(host, token)
     register_secret(token)
+    server_state(server).network_callers = True
     app: ASGIApp = server.streamable_http_app(
         streamable_http_path=path, transport_security=security_settings(host, port, allow_hosts), host=host
     )

@@ -39,6 +39,9 @@ class ServerState:
         self.db = db
         self.env = None if env is None else dict(env)
         self.transport = transport
+        #: set when served over HTTP (see .http.http_app): calls then come from other machines, and the
+        #: service lets their base URLs name only the operator's endpoints (see magsag_mcp.call_urls)
+        self.network_callers = False
         self.client_log = ClientLog()
         self._service: Service | None = None
         #: services a close has taken and not finished closing: a second close waits for them too
@@ -59,7 +62,13 @@ class ServerState:
 
                 # Not while closing: a call on a new service would be sent, then cut by the exit unrecorded.
                 self._refuse_if_closed()
-                service = await Service.open(catalog=self.catalog, db=self.db, env=self.env, transport=self.transport)
+                service = await Service.open(
+                    catalog=self.catalog,
+                    db=self.db,
+                    env=self.env,
+                    transport=self.transport,
+                    network_callers=self.network_callers,
+                )
                 if self._closed:  # closed while it opened
                     with anyio.CancelScope(shield=True):
                         await service.aclose()
