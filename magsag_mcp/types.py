@@ -221,9 +221,34 @@ class Target:
         return data
 
 
+#: a path segment shaped like a credential: 16 characters or more (percent-decoded), mixing at least two
+#: of digits, lower and upper case: a gateway's token in the path (``/v1/<token>/openai``), an account's
+#: id or a hex or base64 key. Words and API names (``openai``, ``generativelanguage``, ``v1beta``) are kept.
+_TOKEN_MIN = 16
+
+
+def _looks_like_a_token(segment: str) -> bool:
+    from urllib.parse import unquote
+
+    text = unquote(segment)
+    if len(text) < _TOKEN_MIN:
+        return False
+    kinds = (any(c.isdigit() for c in text), any(c.islower() for c in text), any(c.isupper() for c in text))
+    return sum(kinds) >= 2
+
+
+def masked_path(path: str) -> str:
+    """``path`` with each segment shaped like a credential replaced by ``[REDACTED]`` (see above): a URL's path
+    is shown in traces, explain_route and messages, and some gateways take their token there."""
+    if len(path) < _TOKEN_MIN:
+        return path
+    return "/".join("[REDACTED]" if _looks_like_a_token(s) else s for s in path.split("/"))
+
+
 def _without_credentials(url: str) -> str:
-    """``url`` with its user:password@, its ?query and its #fragment replaced: each can carry a credential
-    that is shaped like no known key (``?key=...``, ``?sig=...``), so none is shown."""
+    """``url`` with its user:password@, its ?query, its #fragment and each path segment shaped like a token
+    replaced: each can carry a credential that is shaped like no known key (``?key=...``, ``?sig=...``,
+    ``/v1/<token>/openai``), so none is shown."""
     from urllib.parse import urlsplit, urlunsplit
 
     try:
@@ -235,7 +260,7 @@ def _without_credentials(url: str) -> str:
         netloc = "[REDACTED]@" + netloc.rpartition("@")[2]
     query = "[REDACTED]" if parts.query else ""
     fragment = "[REDACTED]" if parts.fragment else ""
-    return urlunsplit((parts.scheme, netloc, parts.path, query, fragment))
+    return urlunsplit((parts.scheme, netloc, masked_path(parts.path), query, fragment))
 
 
 def _frozen(value: Any) -> Any:

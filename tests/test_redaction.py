@@ -350,3 +350,53 @@ def test_the_quick_check_before_the_key_patterns_never_skips_a_text_they_would_c
         texts.append(text if rng.random() < 0.8 else text + rng.choice(heads) + rng.choice(values))
     for text in texts:
         assert redact(text) == patterns_alone(text), text
+
+
+#: a gateway's token in the path, shaped like no known key (redact() alone leaves it)
+PATH_TOKEN = "gw7Qx2secretTOKEN9876"
+
+
+@pytest.mark.parametrize(
+    ("base_url", "shown"),
+    [
+        (f"https://gw.example/v1/{PATH_TOKEN}/openai", "https://gw.example/v1/[REDACTED]/openai"),
+        (f"https://gw.example/%{ord(PATH_TOKEN[0]):X}{PATH_TOKEN[1:]}/v1", "https://gw.example/[REDACTED]/v1"),
+        (  # an account's id, as Cloudflare's AI Gateway takes it
+            "https://gateway.ai.cloudflare.com/v1/0123456789abcdef0123456789abcdef/my-gw/openai",
+            "https://gateway.ai.cloudflare.com/v1/[REDACTED]/my-gw/openai",
+        ),
+        # words and API names stay, so that the trace still says where the call went
+        ("https://apim.corp/my-team-gateway/openai/v1", "https://apim.corp/my-team-gateway/openai/v1"),
+        ("https://generativelanguage.googleapis.com/v1beta", "https://generativelanguage.googleapis.com/v1beta"),
+    ],
+)
+def test_a_token_in_a_targets_url_path_never_reaches_its_output(base_url: str, shown: str):
+    # Before: the path was shown as it is, and a token that redact() does not know the shape of went to
+    # every trace, explain_route and ledger record that named the target.
+    assert Target("compat", "gw-model", base_url).to_dict()["base_url"] == shown
+
+
+async def test_a_not_found_answer_does_not_show_a_token_in_the_base_urls_path(transport):
+    # The 404 message names the URL asked (check the model, check the base URL): its path held the token.
+    from aiohttp import web
+    from aiohttp.test_utils import TestServer
+
+    from magsag_mcp.errors import MagsagError
+    from magsag_mcp.providers.openai import CompatProvider
+    from magsag_mcp.types import LLMRequest, Message
+
+    async def not_found(request: web.Request) -> web.Response:
+        return web.json_response({"error": "no route"}, status=404)
+
+    app = web.Application()
+    app.router.add_route("*", "/{tail:.*}", not_found)
+    server = TestServer(app, host="127.0.0.1")
+    await server.start_server()
+    try:
+        target = Target("compat", "gw-model", str(server.make_url(f"/{PATH_TOKEN}/v1")))
+        request = LLMRequest(messages=[Message("user", "hi")])
+        with pytest.raises(MagsagError) as caught:
+            await CompatProvider({}, transport).complete(request, target)
+    finally:
+        await server.close()
+    assert "/[REDACTED]/v1/chat/completions" in caught.value.message and PATH_TOKEN not in str(caught.value.to_dict())

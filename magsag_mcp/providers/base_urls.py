@@ -1,5 +1,5 @@
-"""Whether a base URL can carry a request, and how one is shown in a message: never with a user:password
-or a query, which may hold a secret."""
+"""Whether a base URL can carry a request, and how one is shown in a message: never with a user:password,
+a query or a path segment shaped like a token, which may hold a secret."""
 
 from __future__ import annotations
 
@@ -30,6 +30,9 @@ def _base_url_problem(base: str, source: str = "the target's base_url", example:
 
 
 def _shown(url: str) -> str:
-    """``url`` for a message: without a user:password, should it hold one, or a query."""
+    """``url`` for a message: without a user:password, should it hold one, a query, or a path segment shaped
+    like a token (a gateway's, taken in the path)."""
+    from ..types import masked_path
+
     where = urlsplit(url)
-    return f"{where.scheme}://{where.netloc.rpartition('@')[2]}{where.path}"
+    return f"{where.scheme}://{where.netloc.rpartition('@')[2]}{masked_path(where.path)}"
