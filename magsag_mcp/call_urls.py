@@ -6,9 +6,13 @@ from whoever makes the call: over MCP, another program. Sending ``OPENAI_API_KEY
 points would hand the key to anyone who can call a tool. So a call's base URL is accepted when:
 
 - the provider has no key configured (a keyless local server: nothing can leak), or
-- its origin (scheme, host, port) is one the operator configured for that provider: the provider's
-  own base URL from the environment or its vendor default, a base URL in the routing catalog, or an
-  origin listed for that provider in ``MAGSAG_ALLOWED_BASE_URLS`` (``provider=URL``, comma-separated).
+- it is at or below a base URL the operator configured for that provider: the provider's own base URL
+  from the environment or its vendor default, a base URL in the routing catalog, or one listed for that
+  provider in ``MAGSAG_ALLOWED_BASE_URLS`` (``provider=URL``, comma-separated). The same scheme, host and
+  port, and the configured URL's path segments first (a URL without a path admits the whole server):
+  a gateway serves many tenants or teams under paths of one host (``/v1/<account>/<gateway>``, API
+  Management's ``/<api>``), and another path there is another party's endpoint. A path with a ``.`` or
+  ``..`` segment is at none (``/mine/../theirs`` is ``/theirs`` once sent).
 
 Anything else fails before a request is made, with the fix in the message.
 
@@ -31,20 +35,23 @@ from __future__ import annotations
 import re
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any
-from urllib.parse import urlsplit
+from urllib.parse import unquote, urlsplit
 
 from .errors import ConfigError, PayloadError
 from .providers import ProviderSet, canonical_provider
 from .settings import MODE_ENV, only_configured
-from .types import Target
+from .types import Target, masked_path
 
 ALLOWED_ENV = "MAGSAG_ALLOWED_BASE_URLS"
 
-#: origins per provider name
-Origins = dict[str, set[tuple[str, str, int | None]]]
+Origin = tuple[str, str, int | None]
+#: a configured base URL: its origin and its path's segments (percent-decoded, empty ones dropped)
+Prefix = tuple[Origin, tuple[str, ...]]
+#: configured base URLs per provider name
+Prefixes = dict[str, set[Prefix]]
 
 
-def origin(url: str) -> tuple[str, str, int | None] | None:
+def origin(url: str) -> Origin | None:
     """``(scheme, host, port)`` with default ports filled in; None when ``url`` is not an http(s) URL."""
     try:
         parts = urlsplit(url.strip())
@@ -56,16 +63,38 @@ def origin(url: str) -> tuple[str, str, int | None] | None:
     return parts.scheme, parts.hostname.lower(), port or (443 if parts.scheme == "https" else 80)
 
 
-def allowed_origins(env: Mapping[str, str]) -> Origins:
-    """``MAGSAG_ALLOWED_BASE_URLS``: comma-separated ``provider=origin`` entries. Each names the
-    provider whose key may go there: a proxy allowed for one vendor's key must not receive another's."""
+def prefix(url: str) -> Prefix | None:
+    """``url``'s origin and path segments; None when it is not an http(s) URL or its path has a ``.`` or
+    ``..`` segment (or one that decodes to hold a ``/`` or ``\\``), which a server may resolve elsewhere."""
+    o = origin(url)
+    if o is None:
+        return None
+    segments = tuple(unquote(s) for s in urlsplit(url.strip()).path.split("/") if s)
+    if any(s in (".", "..") or "/" in s or "\\" in s for s in segments):
+        return None
+    return o, segments
+
+
+def _under(at: Prefix, configured: Prefix) -> bool:
+    return at[0] == configured[0] and at[1][: len(configured[1])] == configured[1]
+
+
+def allowed_origins(env: Mapping[str, str]) -> Prefixes:
+    """``MAGSAG_ALLOWED_BASE_URLS``: comma-separated ``provider=URL`` entries. Each names the provider
+    whose key may go there (a proxy allowed for one vendor's key must not receive another's), and the
+    base URL a call's may be at or below."""
     raw = env.get(ALLOWED_ENV, "")
-    out: Origins = {}
+    out: Prefixes = {}
     for i, item in enumerate(x.strip() for x in raw.split(",")):
         if not item:
             continue
         provider, sep, url = item.partition("=")
-        o = origin(url) if sep else None
+        o = prefix(url) if sep else None
+        if o is None and sep and origin(url) is not None:
+            raise ConfigError(
+                f"{ALLOWED_ENV}: entry {i + 1} ({_quoted(item)!r}) has a '.' or '..' segment in its path; give the "
+                "path as it is, e.g. openai=https://gateway.example.com/team-a/v1"
+            )
         if o is None:
             raise ConfigError(
                 f"{ALLOWED_ENV}: entry {i + 1} ({_quoted(item)!r}) is not provider=URL; give comma-separated entries "
@@ -123,20 +152,31 @@ class CallURLs:
         self._catalog_targets = catalog_targets
         # The service's own providers when there is one: the endpoint that will be called is the one asked.
         self._providers = providers
-        self._operator: tuple[Origins, Origins] | None = None
+        self._operator: Prefixes | None = None
 
-    def _origins(self) -> tuple[Origins, Origins]:
-        """``(allow-list, catalog)`` origins per provider. A ConfigError is not cached: every call that
-        names a base URL reports it."""
+    def _prefixes(self) -> Prefixes:
+        """The base URLs of the allow-list and the catalog, per provider. A ConfigError is not cached: every
+        call that names a base URL reports it."""
         if self._operator is None:
-            extra = allowed_origins(self.env)
-            from_catalog: Origins = {}
+            configured = allowed_origins(self.env)
             for t in self._catalog_targets():
-                o = origin(t.base_url) if t.base_url else None
-                if o is not None:
-                    from_catalog.setdefault(t.provider, set()).add(o)
-            self._operator = extra, from_catalog
+                at = self._api_root(t) if t.base_url else None
+                if at is not None:
+                    configured.setdefault(t.provider, set()).add(at)
+            self._operator = configured
         return self._operator
+
+    def _api_root(self, target: Target) -> Prefix | None:
+        """Where ``target``'s requests go below, as its provider reads its base URL: ``http://localhost:11434``
+        is Ollama's ``/v1`` API; Azure's Target URI is its resource's root."""
+        endpoint = self._endpoint(target.provider)
+        url = target.base_url
+        if endpoint is not None:
+            try:
+                url = getattr(endpoint, "resource_root", endpoint.base_url)(target)
+            except Exception:  # no endpoint configured (compat, azure): only a base URL of its own says where
+                pass
+        return prefix(url) if url else None
 
     def _endpoint(self, provider: str) -> Any:
         """``provider``'s HTTP endpoint; None for one that has none (fake)."""
@@ -156,16 +196,13 @@ class CallURLs:
         except Exception:  # no endpoint configured (compat, azure): only a base URL of its own says where
             return target.base_url
 
-    def _configured(self, provider: str, model: str) -> tuple[bool, str | None]:
+    def _configured(self, provider: str, model: str) -> tuple[bool, Prefix | None]:
         """Whether ``provider`` has a key configured, and the base URL it uses without any call override."""
         endpoint = self._endpoint(provider)
         if endpoint is None:  # not an HTTP provider (fake): no key, no URL
             return False, None
-        try:
-            base = endpoint.base_url(Target(provider, model))
-        except Exception:  # no endpoint configured (compat, azure): only the allow-list can admit one
-            base = None
-        return endpoint.api_key() is not None, base
+        # no endpoint configured (compat, azure): None, and only the allow-list or the catalog can admit one
+        return endpoint.api_key() is not None, self._api_root(Target(provider, model))
 
     def check(self, targets: Iterable[tuple[Target, str]], confined: Iterable[str] = ()) -> None:
         """Raise :class:`PayloadError` for a call base URL that would receive a key it was not configured for,
@@ -178,44 +215,45 @@ class CallURLs:
         pending = [(t, where) for t, where in targets if t.base_url]
         if not pending:
             return
-        extra, from_catalog = self._origins()
+        operator = self._prefixes()
         for target, where in pending:
             assert target.base_url is not None
             o = origin(target.base_url)
             if o is None:
                 raise PayloadError(f"{where}.base_url must be an http(s) URL such as http://localhost:11434")
             has_key, base = self._configured(target.provider, target.model)
-            if o in extra.get(target.provider, set()) or o in from_catalog.get(target.provider, set()):
+            configured = [*operator.get(target.provider, ()), *([base] if base else [])]
+            at = self._api_root(target)
+            if at is not None and any(_under(at, c) for c in configured):
                 continue
-            if base is not None and origin(base) == o:
-                continue
+            shown = f"{o[0]}://{o[1]}:{o[2]}"
+            what = f"{shown} is not an endpoint configured for {target.provider}"
+            if any(c[0] == o for c in configured):  # the server is, at another path (a gateway's other tenant)
+                shown += masked_path(urlsplit(target.base_url.strip()).path).rstrip("/")
+                what = f"{shown} is at no base URL configured for {target.provider} on that server (another path is)"
+            add = f"{target.provider}={shown} to {ALLOWED_ENV} (comma-separated)"
             if confined:
                 raise PayloadError(
-                    f"{where}.base_url: {o[0]}://{o[1]}:{o[2]} is not an endpoint configured for {target.provider}, "
-                    f"and this call's data class ({', '.join(repr(c) for c in confined)}) is confined by policy "
-                    "to the models it names, on the servers the operator configured. To allow this server, add "
-                    f"{target.provider}={o[0]}://{o[1]}:{o[2]} to {ALLOWED_ENV} (comma-separated) or put it in "
-                    "the routing catalog as a target's base_url",
+                    f"{where}.base_url: {what}, and this call's data class ({', '.join(repr(c) for c in confined)}) "
+                    "is confined by policy to the models it names, on the servers the operator configured. To allow "
+                    f"this server, add {add} or put it in the routing catalog as a target's base_url",
                     provider=target.provider,
                     model=target.model,
                 )
             if has_key:
                 raise PayloadError(
-                    f"{where}.base_url: {o[0]}://{o[1]}:{o[2]} is not an endpoint configured for {target.provider}, "
-                    f"and magsag only sends {target.provider}'s API key to configured endpoints. To allow it, add "
-                    f"{target.provider}={o[0]}://{o[1]}:{o[2]} to {ALLOWED_ENV} (comma-separated) or put it in the "
-                    "routing catalog as a target's base_url",
+                    f"{where}.base_url: {what}, and magsag only sends {target.provider}'s API key to configured "
+                    f"endpoints. To allow it, add {add} or put it in the routing catalog as a target's base_url",
                     provider=target.provider,
                     model=target.model,
                 )
             if self.configured_only:
                 raise PayloadError(
-                    f"{where}.base_url: {o[0]}://{o[1]}:{o[2]} is not an endpoint configured for {target.provider}, "
-                    "and this server only calls the endpoints its operator configured (a server on a network must "
-                    "not be made to reach hosts only it can reach). To allow this one, the operator adds "
-                    f"{target.provider}={o[0]}://{o[1]}:{o[2]} to {ALLOWED_ENV} (comma-separated) or puts it in the "
-                    f"routing catalog as a target's base_url; to let calls name any server for a provider without "
-                    f"a key (local, compat), {MODE_ENV}=any (magsag-mcp --call-base-urls any)",
+                    f"{where}.base_url: {what}, and this server only calls the endpoints its operator configured (a "
+                    "server on a network must not be made to reach hosts only it can reach). To allow this one, the "
+                    f"operator adds {add} or puts it in the routing catalog as a target's base_url; to let calls name "
+                    f"any server for a provider without a key (local, compat), {MODE_ENV}=any (magsag-mcp "
+                    "--call-base-urls any)",
                     provider=target.provider,
                     model=target.model,
                 )

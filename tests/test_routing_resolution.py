@@ -475,7 +475,9 @@ def test_a_call_cannot_send_a_configured_key_to_its_own_base_url(catalog):
     [
         ({}, "https://anywhere.example.net/v1"),  # no key configured: nothing to leak
         (KEYED, "https://api.openai.com/v1/"),  # the vendor's own endpoint
-        ({**KEYED, "OPENAI_BASE_URL": "http://127.0.0.1:4000/v1"}, "http://127.0.0.1:4000/other"),  # same origin
+        ({**KEYED, "OPENAI_BASE_URL": "http://127.0.0.1:4000/v1"}, "http://127.0.0.1:4000/v1/"),  # the same URL
+        ({**KEYED, "OPENAI_BASE_URL": "http://127.0.0.1:4000/v1"}, "http://127.0.0.1:4000/v1/team-a"),  # below it
+        ({**KEYED, "OPENAI_BASE_URL": "http://127.0.0.1:4000"}, "http://127.0.0.1:4000/other"),  # the whole server
         (
             {**KEYED, "MAGSAG_ALLOWED_BASE_URLS": "openai=https://proxy.corp:8443, local=http://x"},
             "https://proxy.corp:8443/v1",
@@ -486,6 +488,39 @@ def test_call_base_urls_the_operator_allowed(catalog, env, base_url):
     mc = {"model": "openai:gpt-4o", "base_url": base_url}
     plan = plan_call(catalog, "skill.analysis", {"data": "x", "model_config": mc}, context=None, env=env)
     assert plan.candidates[0].target.base_url == base_url
+
+
+@pytest.mark.parametrize(
+    ("env", "base_url"),
+    [
+        # a gateway that serves its tenants under paths of one host: another account's path got the key
+        (
+            {**KEYED, "OPENAI_BASE_URL": "https://gateway.ai.cloudflare.com/v1/acct-mine/gw/openai"},
+            "https://gateway.ai.cloudflare.com/v1/acct-theirs/gw/openai",
+        ),
+        ({**KEYED, "OPENAI_BASE_URL": "http://127.0.0.1:4000/v1"}, "http://127.0.0.1:4000/other"),
+        ({**KEYED, "OPENAI_BASE_URL": "http://127.0.0.1:4000/v1"}, "http://127.0.0.1:4000/v1/../other"),
+        ({**KEYED, "OPENAI_BASE_URL": "http://127.0.0.1:4000/v1"}, "http://127.0.0.1:4000/v1/%2e%2e/other"),
+        ({**KEYED, "MAGSAG_ALLOWED_BASE_URLS": "openai=https://apim.corp/team-a"}, "https://apim.corp/team-b/v1"),
+    ],
+)
+def test_another_path_on_a_configured_server_does_not_get_the_key(catalog, env, base_url):
+    # Before: a call's base URL was taken when its scheme, host and port were configured, whatever its path,
+    # and the operator's key went to whoever answers at that other path (another tenant of a shared gateway).
+    mc = {"model": "openai:gpt-4o", "base_url": base_url}
+    with pytest.raises(PayloadError, match=r"is at no base URL configured for openai on that server") as caught:
+        plan_call(catalog, "skill.analysis", {"data": "x", "model_config": mc}, context=None, env=env)
+    assert "sk-" not in caught.value.message
+
+
+def test_a_token_in_a_refused_base_urls_path_is_not_repeated(catalog):
+    # the refusal is recorded in the ledger, which every caller can search (search_usage)
+    env = {**KEYED, "OPENAI_BASE_URL": "https://gw.example/v1"}
+    mc = {"model": "openai:gpt-4o", "base_url": "https://gw.example/gw7Qx2secretTOKEN9876/v1"}
+    with pytest.raises(PayloadError) as caught:
+        plan_call(catalog, "skill.analysis", {"data": "x", "model_config": mc}, context=None, env=env)
+    assert "https://gw.example:443/[REDACTED]/v1 is at no base URL" in caught.value.message
+    assert "gw7Qx2secretTOKEN9876" not in caught.value.message
 
 
 def test_local_base_url_from_a_call_is_fine_without_a_local_key(catalog):
@@ -993,3 +1028,33 @@ def test_a_model_name_with_a_control_character_in_the_environment_or_the_catalog
         plan_call(catalog, "skill.analysis", {"data": "x"}, context=None, env={"MAGSAG_MODEL": "gpt\r-4o"})
     with pytest.raises(ConfigError, match="control or invisible character"):
         parse_target({"provider": "openai", "model": "gpt\x00-4o"})
+
+
+@pytest.mark.parametrize(
+    ("env", "mc"),
+    [
+        # Azure's Target URI as the portal shows it: its resource's root is where requests go below
+        (
+            {
+                "AZURE_OPENAI_API_KEY": "azure-key-0123456789",
+                "AZURE_OPENAI_ENDPOINT": "https://res.openai.azure.com/openai/deployments/gpt-4o/chat/completions",
+            },
+            {"provider": "azure", "model": "gpt-4o", "base_url": "https://res.openai.azure.com/"},
+        ),
+        # Ollama's root as the guide writes it is its /v1 API, where the configured server is called
+        (
+            {"MAGSAG_LOCAL_LLM_API_KEY": "secret-local-key", "OLLAMA_BASE_URL": "http://gpu-box:11434"},
+            {"model": "llama3.1:70b", "base_url": "http://gpu-box:11434/"},
+        ),
+    ],
+)
+def test_a_configured_server_named_as_its_provider_reads_it_is_the_same_base_url(catalog, env, mc):
+    plan = plan_call(catalog, "skill.analysis", {"data": "x", "model_config": mc}, context=None, env=env)
+    assert plan.candidates[0].target.base_url == mc["base_url"]
+
+
+def test_an_allowed_base_url_with_a_dot_segment_is_refused_saying_so(catalog):
+    env = {**KEYED, "MAGSAG_ALLOWED_BASE_URLS": "openai=https://apim.corp/team-a/../team-b"}
+    mc = {"model": "openai:gpt-4o", "base_url": "https://apim.corp/team-b"}
+    with pytest.raises(ConfigError, match=r"entry 1 .* has a '\.' or '\.\.' segment in its path"):
+        plan_call(catalog, "skill.analysis", {"data": "x", "model_config": mc}, context=None, env=env)
