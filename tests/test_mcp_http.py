@@ -487,3 +487,14 @@ def test_the_help_names_the_option_and_a_bad_value_is_refused(capsys: pytest.Cap
     with pytest.raises(SystemExit):
         main(["--call-base-urls", "everything"])
     assert "invalid choice: 'everything'" in capsys.readouterr().err
+
+
+def test_an_http_server_whose_callers_may_name_any_server_says_so_at_the_start(caplog):
+    from magsag_mcp.mcp_server.http import warn_if_callers_choose_servers
+
+    with caplog.at_level("WARNING"):
+        warn_if_callers_choose_servers(True)
+    assert caplog.text == ""
+    with caplog.at_level("WARNING"):
+        warn_if_callers_choose_servers(False)
+    assert "MAGSAG_CALL_BASE_URLS=any" in caplog.text and "metadata" in caplog.text

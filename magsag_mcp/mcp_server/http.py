@@ -228,6 +228,18 @@ def warn_if_unreachable(host: str, port: int, allow_hosts: Sequence[str]) -> Non
         )
 
 
+def warn_if_callers_choose_servers(configured_only: bool) -> None:
+    """The operator opted in to calls naming any server for a keyless provider: say what that opens, once,
+    at the start (it is the setting a security review looks for)."""
+    if not configured_only:
+        logger.warning(
+            "calls may name any base_url for a provider with no key (--call-base-urls any, or "
+            "MAGSAG_CALL_BASE_URLS=any): whoever can call this server can make it send requests to any host it "
+            "reaches (its loopback, its network, a cloud metadata address); leave the setting unset to allow only "
+            "the endpoints configured"
+        )
+
+
 #: the shortest token accepted when the server listens beyond loopback
 MIN_TOKEN_LENGTH = 16
 
@@ -334,7 +346,8 @@ async def serve_http(
     # Nothing waits on an HTTP server's start (a desktop client waits on stdio's initialize): the service
     # opens now, so a bad catalog, ledger or setting stops the start with its message (the caller's
     # MagsagError) rather than a server that runs and fails every call with it.
-    await state.service()
+    service = await state.service()
+    warn_if_callers_choose_servers(service.call_urls.configured_only)
 
     class Server(uvicorn.Server):
         async def shutdown(self, sockets: Any = None) -> None:
