@@ -249,11 +249,11 @@ class CallURLs:
                 )
             if self.configured_only:
                 raise PayloadError(
-                    f"{where}.base_url: {what}, and this server only calls the endpoints its operator configured (a "
-                    "server on a network must not be made to reach hosts only it can reach). To allow this one, the "
-                    f"operator adds {add} or puts it in the routing catalog as a target's base_url; to let calls name "
-                    f"any server for a provider without a key (local, compat), {MODE_ENV}=any (magsag-mcp "
-                    "--call-base-urls any)",
+                    f"{where}.base_url: {what}, and calls here may name only the endpoints the operator configured "
+                    f"({MODE_ENV}=configured, the default for magsag-mcp over HTTP: a caller must not make the server "
+                    f"reach hosts only it can reach). To allow this one, the operator adds {add} or puts it in the "
+                    "routing catalog as a target's base_url; to let calls name any server for a provider without a "
+                    f"key (local, compat), {MODE_ENV}=any (magsag-mcp --call-base-urls any)",
                     provider=target.provider,
                     model=target.model,
                 )
