@@ -237,11 +237,20 @@ def _looks_like_a_token(segment: str) -> bool:
     return sum(kinds) >= 2
 
 
-def masked_path(path: str) -> str:
+def masked_path(path: str, model: str | None = None) -> str:
     """``path`` with each segment shaped like a credential replaced by ``[REDACTED]`` (see above): a URL's path
-    is shown in traces, explain_route and messages, and some gateways take their token there."""
+    is shown in traces, explain_route and messages, and some gateways take their token there. A segment that
+    holds ``model`` (an Azure deployment, Gemini's ``models/NAME:generateContent``) is the caller's own, and a
+    404's message must show it."""
     if len(path) < _TOKEN_MIN:
         return path
+    if model:
+        from urllib.parse import quote
+
+        named = (model, quote(model, safe=""))
+        return "/".join(
+            s if any(n in s for n in named) or not _looks_like_a_token(s) else "[REDACTED]" for s in path.split("/")
+        )
     return "/".join("[REDACTED]" if _looks_like_a_token(s) else s for s in path.split("/"))
 
 

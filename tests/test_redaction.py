@@ -400,3 +400,28 @@ async def test_a_not_found_answer_does_not_show_a_token_in_the_base_urls_path(tr
     finally:
         await server.close()
     assert "/[REDACTED]/v1/chat/completions" in caught.value.message and PATH_TOKEN not in str(caught.value.to_dict())
+
+
+async def test_a_not_found_answer_still_names_the_model_in_the_url_it_shows(transport):
+    # A model or deployment name is often 16+ characters mixing digits and letters: the 404's message, whose
+    # point is "check the model name", shows it (only the token in the base URL's path is hidden).
+    from aiohttp import web
+    from aiohttp.test_utils import TestServer
+
+    from magsag_mcp.errors import ModelNotFoundError
+    from magsag_mcp.providers.gemini import GeminiProvider
+    from magsag_mcp.types import LLMRequest, Message
+
+    app = web.Application()  # nothing at any path: aiohttp's plain 404
+    server = TestServer(app, host="127.0.0.1")
+    await server.start_server()
+    try:
+        target = Target("google", "gemini-2.0-flash-001", str(server.make_url(f"/{PATH_TOKEN}")))
+        request = LLMRequest(messages=[Message("user", "hi")])
+        with pytest.raises(ModelNotFoundError) as caught:
+            await GeminiProvider({"GEMINI_API_KEY": "gm-test-key-0123456789"}, transport).complete(request, target)
+    finally:
+        await server.close()
+    message = caught.value.message
+    assert "/[REDACTED]/v1beta/models/gemini-2.0-flash-001:generateContent was not found" in message, message
+    assert PATH_TOKEN not in message

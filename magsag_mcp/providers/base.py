@@ -329,7 +329,7 @@ class HTTPProvider(Provider):
         hint = None
         # (a 404 the body says is something else, such as a model another API of the vendor's serves, is not)
         if resp.status == 404 and self.endpoint.base_url_hint and isinstance(exc, ModelNotFoundError):
-            hint = f"{_shown(url)} was not found: check the model name, and that {self.endpoint.base_url_hint}"
+            hint = f"{_shown(url, model)} was not found: check the model name, and that {self.endpoint.base_url_hint}"
         elif resp.status == 401 and isinstance(exc, AuthenticationError):
             hint = self.endpoint.auth_hint()  # the vendor's message cannot name the settings that were sent
         if hint:

@@ -29,10 +29,10 @@ def _base_url_problem(base: str, source: str = "the target's base_url", example:
     return None
 
 
-def _shown(url: str) -> str:
+def _shown(url: str, model: str | None = None) -> str:
     """``url`` for a message: without a user:password, should it hold one, a query, or a path segment shaped
-    like a token (a gateway's, taken in the path)."""
+    like a token (a gateway's, taken in the path); a segment naming ``model`` stays."""
     from ..types import masked_path
 
     where = urlsplit(url)
-    return f"{where.scheme}://{where.netloc.rpartition('@')[2]}{masked_path(where.path)}"
+    return f"{where.scheme}://{where.netloc.rpartition('@')[2]}{masked_path(where.path, model)}"
