@@ -213,7 +213,7 @@ class Target:
             from .errors import redact, redact_values
 
             if self.base_url:
-                data["base_url"] = redact(_without_credentials(self.base_url))
+                data["base_url"] = redact(_without_credentials(self.base_url, self.model))
             if self.params:
                 data["params"] = {
                     k: "[REDACTED]" if _CREDENTIAL_PARAM.search(k) else redact_values(v) for k, v in self.params
@@ -254,10 +254,11 @@ def masked_path(path: str, model: str | None = None) -> str:
     return "/".join("[REDACTED]" if _looks_like_a_token(s) else s for s in path.split("/"))
 
 
-def _without_credentials(url: str) -> str:
+def _without_credentials(url: str, model: str | None = None) -> str:
     """``url`` with its user:password@, its ?query, its #fragment and each path segment shaped like a token
     replaced: each can carry a credential that is shaped like no known key (``?key=...``, ``?sig=...``,
-    ``/v1/<token>/openai``), so none is shown."""
+    ``/v1/<token>/openai``), so none is shown. A segment naming ``model`` (an Azure Target URI's deployment)
+    stays."""
     from urllib.parse import urlsplit, urlunsplit
 
     try:
@@ -269,7 +270,7 @@ def _without_credentials(url: str) -> str:
         netloc = "[REDACTED]@" + netloc.rpartition("@")[2]
     query = "[REDACTED]" if parts.query else ""
     fragment = "[REDACTED]" if parts.fragment else ""
-    return urlunsplit((parts.scheme, netloc, masked_path(parts.path), query, fragment))
+    return urlunsplit((parts.scheme, netloc, masked_path(parts.path, model), query, fragment))
 
 
 def _frozen(value: Any) -> Any:

@@ -376,6 +376,11 @@ def test_a_token_in_a_targets_url_path_never_reaches_its_output(base_url: str, s
     assert Target("compat", "gw-model", base_url).to_dict()["base_url"] == shown
 
 
+def test_an_azure_target_uri_shows_its_deployment():
+    uri = "https://res.openai.azure.com/openai/deployments/gpt-4o-mini-2024-07-18/chat/completions"
+    assert Target("azure", "gpt-4o-mini-2024-07-18", uri).to_dict()["base_url"] == uri
+
+
 async def test_a_not_found_answer_does_not_show_a_token_in_the_base_urls_path(transport):
     # The 404 message names the URL asked (check the model, check the base URL): its path held the token.
     from aiohttp import web
