@@ -10,16 +10,14 @@ import asyncio
 import os
 import time
 import uuid
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from decimal import Decimal
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import anyio
 
-from .attempt_cost import output_tokens_reserved
 from .bridge import LoopBound
-from .call_request import estimate_input_tokens
 from .call_urls import CallURLs
 from .cascade import Cascade
 from .cascade_report import result_warnings
@@ -39,8 +37,8 @@ from .providers import ProviderSet, provider_names
 from .providers.base import ProgressCallback
 from .records import AttemptRecord, RunRecord
 from .retry import RetryPolicy, retry_policy_from_env
-from .routing import Candidate, Plan, Resolution, plan_call
-from .routing import route as resolve_route
+from .route_explanation import RouteExplanation
+from .routing import Plan, Resolution, plan_call
 from .settings import connect_timeout, only_configured, read_timeout, setting_problems
 from .text import check_name
 from .transport import Timeouts, Transport
@@ -69,7 +67,7 @@ def new_run_id() -> str:
     return f"run-{uuid.uuid4().hex[:16]}"
 
 
-class Service(LoopBound):
+class Service(RouteExplanation, LoopBound):
     """One configured magsag: catalog, providers, pricing, governance and ledger.
 
     Build it with :meth:`open` (no network I/O) and close it with :meth:`aclose`.
@@ -350,81 +348,9 @@ class Service(LoopBound):
         run.input_tokens, run.output_tokens = tokens_in, tokens_out
         await self._kept.write((run, attempts, error), alone=self._in_flight == 1)
 
-    @exact_money
-    def explain(
-        self, skill_id: str, payload: Mapping[str, Any], *, context: Mapping[str, Any] | None = None
-    ) -> dict[str, Any]:
-        """The plan for a call and its estimated worst-case cost per target; nothing is called."""
-        plan = self.plan(skill_id, payload, context)
-        tokens_in = estimate_input_tokens(plan.request)
-        targets = []
-        for cand in plan.candidates:
-            req = plan.request_for(cand.target)
-            entry = self._candidate(cand, plan.data_classes)
-            provider = self.providers.get(cand.target.provider)
-            entry["missing_features"] = provider.capabilities(cand.target).missing(plan.request.needs())
-            worst = self.pricer.worst_case(
-                cand.target.provider,
-                cand.target.model,
-                tokens_in,
-                output_tokens_reserved(req, cand.target),
-                inference_geo=cand.target.param("inference_geo"),
-            )
-            entry["estimated_max_cost_usd"] = _fmt(worst)
-            self._add_spend_verdict(entry, cand.target, worst)
-            targets.append(entry)
-        return {
-            "skill": plan.skill_id,
-            "task_type": plan.task_type,
-            "rule": plan.rule,
-            "data_class": plan.data_class,
-            "data_classes": list(plan.data_classes),
-            "estimated_input_tokens": tokens_in,
-            "max_output_tokens": plan.request.max_tokens,
-            "needs": sorted(plan.request.needs()),
-            "targets": targets,
-        }
-
     def list_skills(self) -> list[dict[str, Any]]:
         """Every skill of the catalog, by id: what it does and what its payload takes."""
         return self.catalog.skill_list()
-
-    def route(self, skill_id: str) -> dict[str, Any]:
-        """Where a call to ``skill_id`` goes when it names no model: each target in order, where it came
-        from, whether it can be called and whether policy allows it. Nothing is called."""
-        chosen = resolve_route(
-            self.catalog,
-            skill_id,
-            env=self.env,
-            data_class_models=self._data_class_models,
-        )
-        targets = []
-        for cand in chosen.candidates:
-            entry = self._candidate(cand, chosen.data_classes)
-            # without a payload there is no worst case; a target of no known price is refused regardless
-            if self.pricer.worst_case(cand.target.provider, cand.target.model, 1, 1) is None:
-                self._add_spend_verdict(entry, cand.target, None)
-            targets.append(entry)
-        return {
-            "rule": chosen.rule,
-            "data_classes": list(chosen.data_classes),
-            "chain": [c.target.label for c in chosen.candidates],
-            "targets": targets,
-        }
-
-    def _add_spend_verdict(self, entry: dict[str, Any], target: Target, worst: Decimal | None) -> None:
-        """A target the policies allow may still be refused by a cost limit whatever was spent."""
-        if entry["policy"]["allowed"]:
-            ok, policy, reason = self.governance.spend_verdict(target, worst)
-            entry["policy"] = {"allowed": ok, "policy": policy, "reason": reason}
-
-    def _candidate(self, cand: Candidate, data_classes: Sequence[str]) -> dict[str, Any]:
-        entry = cand.to_dict()
-        entry["label"] = cand.target.label
-        entry["unavailable"] = self.providers.get(cand.target.provider).unavailable(cand.target)
-        ok, policy, reason = self.governance.allowed(cand.target, data_classes)
-        entry["policy"] = {"allowed": ok, "policy": policy, "reason": reason}
-        return entry
 
     # --- queries ---------------------------------------------------------------------------------
 
@@ -499,7 +425,3 @@ class Service(LoopBound):
             "problems": setting_problems(self.env)
             + ([self.ledger.read_only_error().message] if self.ledger.read_only else []),
         }
-
-
-def _fmt(value: Decimal | None) -> str | None:
-    return None if value is None else format(value, "f")  # 0.0000007, not the 7E-7 str() writes

@@ -1,0 +1,105 @@
+"""What a call would do, with nothing called: :class:`RouteExplanation`, the service's ``explain`` and ``route``
+(the MCP tool ``explain_route``, ``magsag explain`` and ``magsag route``)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+from decimal import Decimal
+from typing import Any
+
+from .attempt_cost import output_tokens_reserved
+from .call_request import estimate_input_tokens
+from .exact_money import exact_money
+from .routing import Candidate, Plan
+from .routing import route as resolve_route
+from .types import Target
+
+
+class RouteExplanation:
+    """The :class:`~magsag_mcp.service.Service`'s plans explained: targets in order, where each came from, whether
+    it can be called, the policies' verdicts and the worst-case cost."""
+
+    catalog: Any
+    env: Mapping[str, str]
+    providers: Any
+    pricer: Any
+    governance: Any
+    _data_class_models: Any
+    #: the service's own: a call's plan, as invoke_skill would make it
+    plan: Callable[[str, Mapping[str, Any], Mapping[str, Any] | None], Plan]
+
+    @exact_money
+    def explain(
+        self, skill_id: str, payload: Mapping[str, Any], *, context: Mapping[str, Any] | None = None
+    ) -> dict[str, Any]:
+        """The plan for a call and its estimated worst-case cost per target; nothing is called."""
+        plan = self.plan(skill_id, payload, context)
+        tokens_in = estimate_input_tokens(plan.request)
+        targets = []
+        for cand in plan.candidates:
+            req = plan.request_for(cand.target)
+            entry = self._candidate(cand, plan.data_classes)
+            provider = self.providers.get(cand.target.provider)
+            entry["missing_features"] = provider.capabilities(cand.target).missing(plan.request.needs())
+            worst = self.pricer.worst_case(
+                cand.target.provider,
+                cand.target.model,
+                tokens_in,
+                output_tokens_reserved(req, cand.target),
+                inference_geo=cand.target.param("inference_geo"),
+            )
+            entry["estimated_max_cost_usd"] = _fmt(worst)
+            self._add_spend_verdict(entry, cand.target, worst)
+            targets.append(entry)
+        return {
+            "skill": plan.skill_id,
+            "task_type": plan.task_type,
+            "rule": plan.rule,
+            "data_class": plan.data_class,
+            "data_classes": list(plan.data_classes),
+            "estimated_input_tokens": tokens_in,
+            "max_output_tokens": plan.request.max_tokens,
+            "needs": sorted(plan.request.needs()),
+            "targets": targets,
+        }
+
+    def route(self, skill_id: str) -> dict[str, Any]:
+        """Where a call to ``skill_id`` goes when it names no model: each target in order, where it came
+        from, whether it can be called and whether policy allows it. Nothing is called."""
+        chosen = resolve_route(
+            self.catalog,
+            skill_id,
+            env=self.env,
+            data_class_models=self._data_class_models,
+        )
+        targets = []
+        for cand in chosen.candidates:
+            entry = self._candidate(cand, chosen.data_classes)
+            # without a payload there is no worst case; a target of no known price is refused regardless
+            if self.pricer.worst_case(cand.target.provider, cand.target.model, 1, 1) is None:
+                self._add_spend_verdict(entry, cand.target, None)
+            targets.append(entry)
+        return {
+            "rule": chosen.rule,
+            "data_classes": list(chosen.data_classes),
+            "chain": [c.target.label for c in chosen.candidates],
+            "targets": targets,
+        }
+
+    def _add_spend_verdict(self, entry: dict[str, Any], target: Target, worst: Decimal | None) -> None:
+        """A target the policies allow may still be refused by a cost limit whatever was spent."""
+        if entry["policy"]["allowed"]:
+            ok, policy, reason = self.governance.spend_verdict(target, worst)
+            entry["policy"] = {"allowed": ok, "policy": policy, "reason": reason}
+
+    def _candidate(self, cand: Candidate, data_classes: Sequence[str]) -> dict[str, Any]:
+        entry = cand.to_dict()
+        entry["label"] = cand.target.label
+        entry["unavailable"] = self.providers.get(cand.target.provider).unavailable(cand.target)
+        ok, policy, reason = self.governance.allowed(cand.target, data_classes)
+        entry["policy"] = {"allowed": ok, "policy": policy, "reason": reason}
+        return entry
+
+
+def _fmt(value: Decimal | None) -> str | None:
+    return None if value is None else format(value, "f")  # 0.0000007, not the 7E-7 str() writes
