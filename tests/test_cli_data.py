@@ -589,3 +589,40 @@ def test_a_search_cut_at_its_limit_names_the_cursor_of_the_rest(ledger_db, capsy
     assert seen == every
     assert main(["data", "search", "alice|bob", "--cursor", "garbage"]) == 2
     assert "next_cursor" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("name", ["cli.db", "cli.db-wal", "cli.db-shm", "other.db"])
+def test_summarize_output_never_overwrites_a_ledger(ledger_db, tmp_path, capsys, name):
+    # Before, `flow summarize --output cli.db` read the ledger, then replaced it with the summary (months of
+    # recorded spend gone) and said "wrote cli.db"; so for its -wal file, or another ledger.
+
+    async def make_other() -> None:
+        async with Ledger(tmp_path / "other.db"):
+            pass
+
+    anyio.run(make_other)
+    target = tmp_path / name
+    before = target.read_bytes() if target.exists() else None
+    assert main(["flow", "summarize", "--output", str(target)]) == 2
+    err = capsys.readouterr().err
+    assert "writing it would destroy" in err and "give another file" in err
+    assert (target.read_bytes() if target.exists() else None) == before
+    assert main(["data", "query", "--format", "json"]) == 0  # the ledger is whole
+    assert {r["run_id"] for r in json.loads(capsys.readouterr().out)} >= {"r-priced", "r-unpriced"}
+
+
+def test_summarize_output_never_writes_into_the_catalog(ledger_db, tmp_path, capsys):
+    catalog = tmp_path / "cat"
+    (catalog / "skills").mkdir(parents=True)
+    (catalog / "policies").mkdir()
+    (catalog / "prices.yaml").write_text('"openai:gpt-4o": {input: 2.5, output: 10}\n')
+    for target in (catalog / "prices.yaml", catalog / "policies" / "summary.yaml"):
+        assert main(["flow", "summarize", "--catalog", str(catalog), "--output", str(target)]) == 2
+        assert "is in the catalog" in capsys.readouterr().err
+    assert (catalog / "prices.yaml").read_text().startswith('"openai:gpt-4o"')
+    assert not (catalog / "policies" / "summary.yaml").exists()
+    # any other file is written, and written again
+    out = tmp_path / "summary.json"
+    for _ in range(2):
+        assert main(["flow", "summarize", "--catalog", str(catalog), "--output", str(out)]) == 0
+    assert json.loads(out.read_text())["model_stats"]["gpt-4o"]["calls"] == 2

@@ -135,6 +135,8 @@ async def _agent_known(ledger: Any, agent: str | None, matched: bool) -> None:
 
 def _summarize(args: argparse.Namespace) -> int:
     filters = filters_from(args)
+    if args.output:
+        _check_output(args)
 
     async def read(ledger: Any) -> dict[str, Any]:
         summary = await ledger.summarize(filters)
@@ -152,6 +154,19 @@ def _summarize(args: argparse.Namespace) -> int:
     else:
         print_json(summary)
     return 0
+
+
+def _check_output(args: argparse.Namespace) -> None:
+    """Refuse, before anything is read, an ``--output`` that would overwrite the ledger or the catalog."""
+    from ..catalog import find_catalog
+    from ..errors import MagsagError
+    from .output import check_output
+
+    try:
+        catalog = find_catalog(args.catalog)
+    except MagsagError:  # no catalog to keep safe: summarizing needs none
+        catalog = None
+    check_output(args.output, ledger=existing_ledger(args), catalog=catalog)
 
 
 #: what a spreadsheet reads as the start of a formula (OWASP "CSV injection")

@@ -1,0 +1,78 @@
+"""Where a command may write the file its ``--output`` names: never over a ledger or a catalog.
+
+``flow summarize --output`` opened the file it was given for writing, whatever it was: pointed at the
+ledger it had just read (``--db led.db --output led.db``, a tab completion one letter off), at the ledger's
+``-wal`` file, at another ledger, or at a catalog's ``prices.yaml`` or a policy file, it replaced months of
+recorded spend, or a catalog, with a summary, and said "wrote ...". What a ledger or a catalog is made of
+is refused before anything is opened; any other file is written as before.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from ..errors import InputError
+
+#: the files SQLite keeps beside a database while it is in use
+LEDGER_SIDE_FILES = ("-wal", "-shm", "-journal")
+#: the first bytes of a SQLite database, and of its write-ahead log (either byte order)
+_SQLITE_MAGIC = b"SQLite format 3\x00"
+_WAL_MAGIC = (b"\x37\x7f\x06\x82", b"\x37\x7f\x06\x83")
+#: what a catalog is read from (see :mod:`magsag_mcp.catalog`)
+CATALOG_FOLDERS = ("skills", "routing", "agents", "policies")
+CATALOG_FILES = ("prices.yaml",)
+
+
+def _where(path: Path) -> Path:
+    """``path`` made absolute with its links resolved (a file that does not exist yet resolves too)."""
+    return Path(os.path.realpath(Path(path).expanduser()))
+
+
+def _head(path: Path) -> bytes:
+    try:
+        with open(path, "rb") as fh:
+            return fh.read(len(_SQLITE_MAGIC))
+    except OSError:  # not readable (or not a file): opening it for writing says why, if it cannot be written
+        return b""
+
+
+def _sqlite_file(path: Path) -> str | None:
+    """What SQLite file ``path`` is (a database, its log or shared memory), if it is one."""
+    if not path.is_file():
+        return None
+    head = _head(path)
+    if head.startswith(_SQLITE_MAGIC):
+        return "a SQLite database (a ledger?)"
+    if head[:4] in _WAL_MAGIC:
+        return "a SQLite database's write-ahead log"
+    for suffix in LEDGER_SIDE_FILES:
+        base = path.name.removesuffix(suffix)
+        if base != path.name and _head(path.with_name(base)).startswith(_SQLITE_MAGIC):
+            return f"the {suffix[1:]} file of the SQLite database {path.with_name(base)}"
+    return None
+
+
+def check_output(output: str, *, ledger: Path | None, catalog: Path | None) -> None:
+    """Refuse an ``--output`` that names the ``ledger`` (or one of its side files), any SQLite file, or a
+    file the ``catalog`` is read from; the message says what it is and to choose another file."""
+    target = _where(Path(output))
+    fix = "; give another file, e.g. --output summary.json"
+    if ledger is not None:
+        base = _where(ledger)
+        for suffix in ("", *LEDGER_SIDE_FILES):
+            if target == base.with_name(base.name + suffix):
+                what = "the ledger" if not suffix else f"the ledger's {suffix} file"
+                raise InputError(f"--output {output} is {what} ({ledger}): writing it would destroy the ledger{fix}")
+    what = _sqlite_file(target)
+    if what is not None:
+        raise InputError(f"--output {output} is {what}: writing it would destroy it{fix}")
+    if catalog is not None:
+        root = _where(catalog)
+        if target in [root / name for name in CATALOG_FILES] or any(
+            target.is_relative_to(root / folder) for folder in CATALOG_FOLDERS
+        ):
+            raise InputError(
+                f"--output {output} is in the catalog ({catalog}), which is read as skills, routing, agents, "
+                f"policies and prices: writing there would replace or add to them{fix}"
+            )
