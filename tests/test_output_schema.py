@@ -329,3 +329,46 @@ def test_a_pattern_that_cannot_be_matched_in_linear_time_is_refused_before_any_c
 
     problem = schema_problem(schema)
     assert problem is not None and "linear time" in problem
+
+
+@pytest.mark.parametrize(
+    "answer",
+    [
+        '{"total": NaN}',
+        '{"total": Infinity}',
+        '{"total": -Infinity}',
+        '{"total": 1e999}',
+        '{"total": 1' + "0" * 5000 + "}",
+        "[" * 100_000,  # a looping model: a RecursionError, reported as an unexpected error with a traceback
+    ],
+    ids=["nan", "inf", "-inf", "1e999", "5001-digits", "deep"],
+)
+def test_an_answer_with_a_number_json_has_not_is_invalid_and_the_cascade_moves_on(tmp_path: Path, answer: str):
+    # Python's json.loads takes NaN, Infinity and -Infinity (and reads 1e999 as infinity): such an answer
+    # passed as valid, passed {type: number} too, and reached an MCP client as null. A 5,000-digit integer
+    # raised a bare ValueError, which the invalid-JSON message could not describe (an AttributeError).
+    # Each is now invalid JSON, billed and recorded as such, and the next target answers.
+    (tmp_path / "skills").mkdir()
+    (tmp_path / "routing").mkdir()
+    (tmp_path / "skills" / "sum.yaml").write_text(
+        f"id: skill.sum\ndescription: d\ntask_type: sum\nprompt: {{user: '{{text}}'}}\n"
+        f"output:\n  type: json\n  schema: {SCHEMA}\n"
+    )
+    (tmp_path / "routing" / "r.yaml").write_text("default: [fake:a, fake:b]\n")
+    script("a", answer)
+    script("b", '{"total": 3}')
+    with Magsag(catalog=tmp_path, db=tmp_path / "l.db", env={}) as mg:
+        result = mg.bridge.run(lambda: mg.service.invoke_skill("skill.sum", {"text": "1+2"}))
+    first, second = result.attempts
+    assert (first.model, first.outcome, first.error_class) == ("a", "error", "invalid_output")
+    assert "returned invalid JSON (" in first.error_message
+    assert (second.model, result.output) == ("b", {"total": 3})
+
+
+def test_strict_json_says_what_and_where():
+    from magsag_mcp.strict_json import loads
+
+    with pytest.raises(ValueError, match="NaN is not JSON") as info:
+        loads('{"s": "NaN", "n": NaN}')
+    assert info.value.pos == 18  # the second NaN: the first is a string
+    assert loads('{"s": "NaN", "n": 1.5e300, "i": -0.0}') == {"s": "NaN", "n": 1.5e300, "i": -0.0}

@@ -1080,3 +1080,16 @@ async def test_an_argument_the_model_is_incompatible_with_moves_on(fake_openai: 
     with pytest.raises(E.UnsupportedFeatureError) as info:
         await provider.complete(ask("News today?"), target(fake_openai, "chat", "gpt-4o-search-preview"))
     assert info.value.moves_on and "frequency_penalty" in info.value.message
+
+
+@pytest.mark.parametrize("api", APIS)
+@pytest.mark.parametrize("arguments", ['{"days": NaN}', '{"days": Infinity}', '{"days": 1e400}'])
+async def test_tool_arguments_with_a_number_json_has_not_are_a_malformed_answer(
+    fake_openai: FakeOpenAI, provider: OpenAIProvider, api: str, arguments: str
+):
+    # json.loads took NaN and Infinity: the tool call reached the caller with a float no tool can use (null
+    # to an MCP client). RFC 8259 has no such values: the model wrote malformed arguments.
+    fake_openai.queue(R.reply(tool_calls=[R.call("get_weather", arguments)]))
+    with pytest.raises(E.MalformedResponseError, match="not JSON") as info:
+        await provider.complete(ask(tools=[WEATHER]), target(fake_openai, api))
+    assert info.value.moves_on

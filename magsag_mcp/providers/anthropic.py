@@ -20,6 +20,7 @@ import re
 from collections.abc import Mapping
 from typing import Any
 
+from .. import strict_json
 from ..errors import (
     ContentFilteredError,
     ContextTooLongError,
@@ -426,7 +427,7 @@ class _MessagesStream(StreamAccumulator):
             if block.get("type") == "tool_use":
                 raw = "".join(self.partial_json.get(index, []))
                 try:
-                    block["input"] = json.loads(raw) if raw else (block.get("input") or {})
+                    block["input"] = strict_json.loads(raw) if raw else (block.get("input") or {})
                 except ValueError:
                     why = "streamed tool input is not JSON"
                     if _STOP.get(self.stop_reason) == "length":  # stopped mid-call, not a model writing bad JSON

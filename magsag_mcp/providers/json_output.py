@@ -9,6 +9,7 @@ import re
 from collections.abc import Mapping
 from typing import Any
 
+from .. import strict_json
 from ..errors import InvalidOutputError, PayloadError, ProviderError, excerpt
 from ..types import LLMRequest, LLMResult, Message
 
@@ -67,7 +68,7 @@ def parse_json_output(
     if not text and result.tool_calls:
         return None
     try:
-        value = json.loads(text)
+        value = strict_json.loads(text)  # NaN and Infinity are no JSON: an answer holding one is invalid
     except ValueError as exc:
         what = f"{exc.msg}, char {exc.pos}"
         if result.finish_reason == "length":

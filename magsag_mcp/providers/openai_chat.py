@@ -10,6 +10,7 @@ import json
 import re
 from typing import Any
 
+from .. import strict_json
 from ..errors import (
     ContentFilteredError,
     MalformedResponseError,
@@ -45,7 +46,7 @@ def parse_arguments(raw: Any, *, provider: str, model: str, cut: bool = False) -
     if raw in (None, ""):
         return {}
     try:
-        value = json.loads(raw)
+        value = strict_json.loads(raw)  # NaN and Infinity are no JSON: a model wrote them, not the caller's tool
     except (TypeError, ValueError):
         why = (
             "tool-call arguments cut short by max_tokens before their JSON was complete (raise max_tokens)"

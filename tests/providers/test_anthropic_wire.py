@@ -76,6 +76,22 @@ async def test_a_streamed_tool_input_cut_by_max_tokens_says_so(serve, transport,
     assert info.value.moves_on and info.value.usage is not None and fake.violations == []
 
 
+@pytest.mark.parametrize("tool", ["json_output", "get_weather"])
+async def test_a_streamed_tool_input_holding_nan_is_not_json(serve, transport, tool: str):
+    # json.loads took the model's NaN: a tool call reached the caller with a float no tool can use (null to an
+    # MCP client), and a JSON answer passed {type: number}. RFC 8259 has no NaN: the answer is malformed.
+    fake, provider, target = await setup(ANTHROPIC, serve, transport)
+    fake.queue({"tool_calls": [{"id": "t1", "name": tool, "arguments": '{"city": NaN}'}]})
+    schema = {"type": "object", "properties": {"city": {"type": "number"}}}
+    tools = [] if tool == "json_output" else [WEATHER]
+    request = LLMRequest(
+        [Message("user", "Where?")], json_schema=schema if not tools else None, tools=tools, stream=True
+    )
+    with pytest.raises((E.MalformedResponseError, E.InvalidOutputError), match="not JSON") as info:
+        await provider.complete(request, target)
+    assert info.value.moves_on and fake.violations == []
+
+
 THINK = {"thinking": {"type": "enabled", "budget_tokens": 2048}}
 
 

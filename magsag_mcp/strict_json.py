@@ -1,0 +1,73 @@
+"""JSON as RFC 8259 defines it, for what a model wrote: no ``NaN``, ``Infinity`` or ``-Infinity``.
+
+Python's ``json.loads`` takes those three words (and a number too large for a float, ``1e999``, as
+infinity). A model's JSON answer holding one passed as valid: under a schema requiring a number it
+passed that too (NaN is a float, and no ``minimum`` refuses it), and it reached an MCP client as
+``null``, or a Python caller as a float no comparison holds for. Strict JSON has no such values, so
+such an answer is invalid JSON, as any other malformed one is (the cascade moves on). So is an integer
+of more digits than Python converts (4,300): ``json.loads`` raised a bare ValueError for it, with no
+position, which the callers' error messages could not describe; and so is one nested past the
+interpreter's depth (a RecursionError, reported as an unexpected error with a traceback).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from typing import Any
+
+__all__ = ["loads"]
+
+
+class _Refused(Exception):
+    def __init__(self, literal: str, why: str) -> None:
+        self.literal, self.why = literal, why
+
+
+def _constant(literal: str) -> Any:
+    raise _Refused(literal, f"{literal} is not JSON (RFC 8259 has no NaN or Infinity)")
+
+
+def _float(literal: str) -> float:
+    value = float(literal)
+    if not math.isfinite(value):
+        raise _Refused(literal, f"{literal} is a number too large for JSON")
+    return value
+
+
+def _int(literal: str) -> int:
+    try:
+        return int(literal)
+    except ValueError:  # more digits than sys.get_int_max_str_digits()
+        raise _Refused(literal, f"an integer of {len(literal)} digits is too long to read") from None
+
+
+def loads(text: str | bytes) -> Any:
+    """``json.loads(text)``, raising :class:`json.JSONDecodeError` (with its ``msg`` and ``pos``) for a value
+    that is not finite or a number that cannot be read."""
+    try:
+        return json.loads(text, parse_constant=_constant, parse_float=_float, parse_int=_int)
+    except _Refused as exc:
+        doc = text.decode("utf-8", "replace") if isinstance(text, bytes) else text
+        raise json.JSONDecodeError(exc.why, doc, _outside_strings(doc, exc.literal)) from None
+    except RecursionError:  # "[[[[..." past the interpreter's depth: a looping model's answer, unreadable
+        doc = text.decode("utf-8", "replace") if isinstance(text, bytes) else text
+        raise json.JSONDecodeError("nested too deeply to read", doc, 0) from None
+
+
+def _outside_strings(doc: str, literal: str) -> int:
+    """Where ``literal`` first occurs in ``doc`` outside a string (``{"s": "NaN", "n": NaN}``: the second)."""
+    in_string = escaped = False
+    for i, c in enumerate(doc):
+        if in_string:
+            if escaped:
+                escaped = False
+            elif c == "\\":
+                escaped = True
+            elif c == '"':
+                in_string = False
+        elif c == '"':
+            in_string = True
+        elif doc.startswith(literal, i):
+            return i
+    return 0
