@@ -248,7 +248,7 @@ def _usage(raw: Any) -> Usage:
         return Usage(reported=False)
     try:
         return _counted(raw)
-    except (TypeError, ValueError, AttributeError):  # a count that is no number: no usage we can price
+    except (TypeError, ValueError, AttributeError, OverflowError):  # no (finite) number: no usage to price
         return Usage(reported=False)
 
 

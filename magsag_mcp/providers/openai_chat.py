@@ -311,7 +311,7 @@ def _usage(raw: Any, answer: dict[str, Any]) -> Usage:
         return Usage(reported=False)
     try:
         return _counted(raw, answer)
-    except (TypeError, ValueError, AttributeError):  # a count that is no number: no usage we can price
+    except (TypeError, ValueError, AttributeError, OverflowError):  # no (finite) number: no usage to price
         return Usage(reported=False)
 
 

@@ -625,6 +625,20 @@ def test_each_wire_reads_a_usage_it_cannot_count_as_unreported():
     assert openai_chat._usage({"prompt_tokens": 3, "completion_tokens": 4.0}, {}).output_tokens == 4
 
 
+def test_each_wire_reads_an_infinite_usage_count_as_unreported():
+    # A server's "prompt_tokens": Infinity (or 1e999), which Python's JSON parser reads as a float: int() of it
+    # raised OverflowError out of the answer's parsing, and the answer, generated and billed, was thrown
+    # away as malformed (NaN, a ValueError, was already read as no usage).
+    from magsag_mcp.providers import anthropic, gemini, openai_chat, openai_responses
+
+    for broken in (float("inf"), float("-inf"), float("nan")):
+        assert openai_chat._usage({"prompt_tokens": broken, "completion_tokens": 3}, {}).reported is False
+        assert openai_chat._usage({"prompt_tokens": 3, "total_tokens": broken}, {}).reported is False
+        assert openai_responses._usage({"input_tokens": broken, "output_tokens": 3}, {}).reported is False
+        assert anthropic._usage({"input_tokens": broken, "output_tokens": 3}).reported is False
+        assert gemini._usage({"promptTokenCount": broken, "candidatesTokenCount": 3}).reported is False
+
+
 async def test_a_local_call_is_reserved_for_the_responses_minimum_it_is_first_sent_with(tmp_path):
     """A local server is tried with the Responses API first, so max_tokens 5 is sent as 16 there too; a
     priced local model was reserved for the 5 asked for (only openai with api: responses was raised)."""
