@@ -123,10 +123,12 @@ class Service(RouteExplanation, LoopBound):
         transport: Transport | None = None,
         retry: RetryPolicy | None = None,
         network_callers: bool = False,
+        create_ledger: bool = True,
     ) -> Opening[Service]:
         """``svc = await Service.open(...)``, or ``async with Service.open(...) as svc:`` (closed on leaving).
-        ``network_callers``: calls come from other machines (the MCP server over HTTP); see :mod:`.call_urls`."""
-        return Opening(lambda: cls._open(catalog, db, env, transport, retry, network_callers))
+        ``network_callers``: calls come from other machines (the MCP server over HTTP); see :mod:`.call_urls`.
+        ``create_ledger=False``: what reading commands open (see :class:`~.ledger.Ledger`'s ``create``)."""
+        return Opening(lambda: cls._open(catalog, db, env, transport, retry, network_callers, create_ledger))
 
     @classmethod
     async def _open(
@@ -137,6 +139,7 @@ class Service(RouteExplanation, LoopBound):
         transport: Transport | None,
         retry: RetryPolicy | None,
         network_callers: bool,
+        create_ledger: bool = True,
     ) -> Service:
         from .governance import Governance, load_policies
         from .ledger import Ledger, default_db_path
@@ -161,7 +164,8 @@ class Service(RouteExplanation, LoopBound):
         )
         # "~" expanded as MAGSAG_DB's and every reading command's is: given unexpanded (an MCP client's JSON
         # args, --db=~/...), calls went to a folder named "~" in the working directory, reads to the home's
-        ledger = Ledger(Path(db).expanduser() if db else default_db_path(env), sync=ledger_sync_from_env(env))
+        path = Path(db).expanduser() if db else default_db_path(env)
+        ledger = Ledger(path, sync=ledger_sync_from_env(env), create=create_ledger)
         await ledger.open()
         # Reservations must outlive the longest call, or a slow call's reservation could expire mid-call.
         governance = Governance(policies, ledger, pricer, call_deadline=retry.deadline)
@@ -419,6 +423,7 @@ class Service(RouteExplanation, LoopBound):
         return {
             "catalog": str(self.catalog.root),
             "db": str(self.ledger.path),
+            "db_exists": not self.ledger.absent,
             "providers": self.providers.describe(),
             "overrides": {k: self.env.get(k) for k in ("MAGSAG_PROVIDER", "MAGSAG_MODEL") if self.env.get(k)},
             "network": self.transport.describe(),

@@ -626,3 +626,50 @@ def test_summarize_output_never_writes_into_the_catalog(ledger_db, tmp_path, cap
     for _ in range(2):
         assert main(["flow", "summarize", "--catalog", str(catalog), "--output", str(out)]) == 0
     assert json.loads(out.read_text())["model_stats"]["gpt-4o"]["calls"] == 2
+
+
+def _blank_sqlite(path: Path) -> None:
+    import sqlite3
+
+    conn = sqlite3.connect(path)
+    conn.execute("PRAGMA user_version = 7")  # a database with a header and no table
+    conn.close()
+
+
+READERS = [
+    ["data", "query"],
+    ["data", "search", "timeout"],
+    ["flow", "summarize"],
+    ["data", "prune", "--older-than", "90d"],
+    ["budget", "--agent", "alice"],
+]
+
+
+@pytest.mark.parametrize("make", [Path.touch, _blank_sqlite], ids=["empty-file", "blank-sqlite"])
+@pytest.mark.parametrize("command", READERS, ids=lambda c: " ".join(c[:2]))
+def test_a_reading_command_never_makes_a_ledger_of_a_file_that_holds_none(ledger_db, tmp_path, capsys, command, make):
+    # Before, `--db` naming an empty file (`touch`ed, or truncated by a `> led.db` redirect) was made a ledger:
+    # the command changed it (a 106 kB database, WAL) and reported nothing spent, a whole budget left.
+    target = tmp_path / "not-a-ledger.db"
+    make(target)
+    before = target.read_bytes()
+    assert main([*command, "--db", str(target)]) == 2
+    err = capsys.readouterr().err
+    assert f"no ledger at {target}" in err and "check the path" in err
+    assert target.read_bytes() == before
+    assert not any(Path(f"{target}{side}").exists() for side in ("-wal", "-shm", "-journal"))
+
+
+def test_doctor_makes_no_ledger_where_there_is_none(ledger_db, tmp_path, capsys):
+    # Before, `magsag doctor --db typo.db` created typo.db (a ledger), so that a mistyped path looked fine.
+    typo = tmp_path / "typo.db"
+    assert main(["doctor", "--db", str(typo)]) == 0
+    assert "(none there yet: the first call makes it)" in capsys.readouterr().out
+    assert not typo.exists() and not Path(f"{typo}-wal").exists()
+    assert main(["doctor", "--db", str(typo), "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["db_exists"] is False
+    assert main(["doctor", "--json"]) == 0  # the ledger MAGSAG_DB names, which holds runs
+    assert json.loads(capsys.readouterr().out)["db_exists"] is True
+    (tmp_path / "empty.db").touch()
+    assert main(["doctor", "--db", str(tmp_path / "empty.db")]) == 2
+    assert (tmp_path / "empty.db").read_bytes() == b""

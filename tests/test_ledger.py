@@ -1630,3 +1630,25 @@ async def test_a_ledger_reached_through_a_symlink_and_dotdot_is_checked_where_sq
             path.unlink()
         with pytest.raises(LedgerError, match="deleted or replaced"):
             await ledger.log_event(None, None, "third", {})
+
+
+async def test_a_ledger_opened_not_to_be_created_makes_nothing(tmp_path: Path):
+    # create=False (what reading commands open): no file is made where there is none, and a file that holds
+    # no ledger is refused as it is; before, both became ledgers.
+    missing = tmp_path / "typo.db"
+    async with Ledger(missing, create=False) as ledger:
+        assert ledger.absent
+        with pytest.raises(LedgerError, match="no ledger at .*typo.db: there is no file there"):
+            await ledger.run_spend("r")
+        with pytest.raises(LedgerError, match="no ledger at"):
+            await ledger.record_call(RunRecord("r", "a", "s", time.time()), [])
+    assert not missing.exists()
+    empty = tmp_path / "empty.db"
+    empty.touch()
+    with pytest.raises(LedgerError, match="it is an empty file"):
+        await Ledger(empty, create=False).open()
+    assert empty.read_bytes() == b""
+    async with Ledger(tmp_path / "real.db") as ledger:
+        await ledger.record_call(RunRecord("r", "a", "s", time.time()), [])
+    async with Ledger(tmp_path / "real.db", create=False) as ledger:
+        assert not ledger.absent and (await ledger.query_runs(UsageFilters()))[0]["run_id"] == "r"

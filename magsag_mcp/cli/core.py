@@ -156,7 +156,8 @@ def _doctor(args: argparse.Namespace) -> int:
     from ..service import Service
 
     async def go() -> dict[str, Any]:
-        async with await Service.open(catalog=args.catalog, db=args.db) as svc:
+        # a diagnosis makes nothing: where there is no ledger yet it says so (the first call makes it)
+        async with await Service.open(catalog=args.catalog, db=args.db, create_ledger=False) as svc:
             report = svc.doctor()
             if args.probe:
                 report["reachable"] = await svc.probe()
@@ -170,7 +171,7 @@ def _doctor(args: argparse.Namespace) -> int:
         print_json(report)
         return code
     print(f"catalog : {report['catalog']}")
-    print(f"ledger  : {report['db']}")
+    print(f"ledger  : {report['db']}" + ("" if report["db_exists"] else " (none there yet: the first call makes it)"))
     for name, info in report["providers"].items():
         reach = report.get("reachable", {}).get(name)
         if info.get("unavailable"):

@@ -74,8 +74,9 @@ def filters_from(args: argparse.Namespace, **extra: Any) -> Any:
 def existing_ledger(args: argparse.Namespace) -> Path:
     """The ledger a command that reads what was spent reads. A ``--db`` with no file there is refused:
     opening it would create an empty ledger and report nothing spent, which reads as "no spend" (or a
-    whole budget left) when the path was mistyped. ``MAGSAG_DB`` and the default path may name a
-    ledger that does not exist yet (set up before the first call): nothing was spent."""
+    whole budget left) when the path was mistyped; so is a file there that holds no ledger (empty, a
+    blank SQLite database: see :func:`creates`), which opening it made one. ``MAGSAG_DB`` and the default
+    path may name a ledger that does not exist yet (set up before the first call): nothing was spent."""
     from ..ledger import default_db_path
 
     path = Path(args.db).expanduser() if args.db else default_db_path()
@@ -87,6 +88,12 @@ def existing_ledger(args: argparse.Namespace) -> Path:
     return path
 
 
+def creates(args: argparse.Namespace) -> bool:
+    """Whether the command may make a ledger where there is none: not at a ``--db`` it was given, where a
+    file that holds none (``touch``ed, truncated by a ``> led.db`` redirect) was made one, changed."""
+    return not args.db
+
+
 def with_ledger(args: argparse.Namespace, fn: Callable[[Any], Awaitable[Any]]) -> Any:
     """Run ``fn(ledger)`` on the ledger alone: reading usage needs no catalog, so a catalog with a
     problem (being fixed) does not stop anyone looking at what was spent."""
@@ -96,7 +103,7 @@ def with_ledger(args: argparse.Namespace, fn: Callable[[Any], Awaitable[Any]]) -
     path = existing_ledger(args)
 
     async def go() -> Any:
-        async with Ledger(path, sync=ledger_sync_from_env()) as ledger:
+        async with Ledger(path, sync=ledger_sync_from_env(), create=creates(args)) as ledger:
             return await fn(ledger)
 
     return anyio.run(go)
@@ -109,7 +116,7 @@ def with_service(args: argparse.Namespace, fn: Callable[[Any], Awaitable[Any]]) 
     path = existing_ledger(args)
 
     async def go() -> Any:
-        async with await Service.open(catalog=args.catalog, db=path) as svc:
+        async with await Service.open(catalog=args.catalog, db=path, create_ledger=creates(args)) as svc:
             return await fn(svc)
 
     return anyio.run(go)

@@ -48,12 +48,14 @@ def default_db_path(env: Mapping[str, str] | None = None) -> Path:
     return Path(platformdirs.user_data_dir("magsag-mcp", appauthor=False)) / "ledger.db"
 
 
-def _configure(conn: sqlite3.Connection, busy_timeout_ms: int = BUSY_TIMEOUT_MS, *, first: bool = False) -> None:
-    """``first``: the process's first connection, which checks that the file is a ledger (or blank) before
-    the switch to WAL changes it."""
+def _configure(
+    conn: sqlite3.Connection, busy_timeout_ms: int = BUSY_TIMEOUT_MS, *, first: bool = False, blank_ok: bool = True
+) -> None:
+    """``first``: the process's first connection, which checks that the file is a ledger (or blank, if
+    ``blank_ok``) before the switch to WAL changes it."""
     conn.execute(f"PRAGMA busy_timeout = {int(busy_timeout_ms)}")
     if first:
-        check_is_ledger(conn)
+        check_is_ledger(conn, blank_ok=blank_ok)
     mode = _wal(conn, busy_timeout_ms)
     if mode.lower() != "wal":
         raise LedgerError(f"the ledger needs WAL journaling but SQLite chose {mode!r}; use a local file system")

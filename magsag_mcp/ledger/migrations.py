@@ -351,8 +351,13 @@ class NotALedger(Exception):
         self.tables = tables
 
 
-def check_is_ledger(conn: sqlite3.Connection) -> None:
-    """Raise :class:`NotALedger` unless the database is blank or a ledger. A ledger gets its
+class BlankFile(Exception):
+    """The file holds no table at all (an empty file, a new SQLite database): no ledger yet."""
+
+
+def check_is_ledger(conn: sqlite3.Connection, *, blank_ok: bool = True) -> None:
+    """Raise :class:`NotALedger` unless the database is blank or a ledger (:class:`BlankFile` for a blank
+    one unless ``blank_ok``: a reader that must not make a ledger of it). A ledger gets its
     ``schema_migrations`` table before any other, in its own commit, so a ledger being created by
     another process meanwhile is never taken for another program's database. Only reads: to be
     called before anything (the switch to WAL) changes the file."""
@@ -364,6 +369,8 @@ def check_is_ledger(conn: sqlite3.Connection) -> None:
     ]
     if tables and "schema_migrations" not in tables:
         raise NotALedger(tables)
+    if not tables and not blank_ok:
+        raise BlankFile()
 
 
 def unknown_migrations(conn: sqlite3.Connection) -> list[str]:

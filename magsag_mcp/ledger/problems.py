@@ -182,3 +182,18 @@ def newer_error(path: Path, unknown: list[str]) -> LedgerError:
         db=str(path),
         unknown_migrations=unknown,
     )
+
+
+def no_ledger_error(path: Path, *, blank: bool) -> LedgerError:
+    """The ledger at ``path`` was opened not to be created (:class:`~.store.Ledger`'s ``create=False``, what
+    reading commands open), and there is none: no file (``blank`` False) or one that holds nothing."""
+    what = (
+        "it is an empty file (or an empty SQLite database), left as it was"
+        if blank
+        else "there is no file there, and none was made"
+    )
+    return LedgerError(
+        f"no ledger at {path}: {what}, so nothing has been recorded there; check the path (a ledger is made by "
+        "the first call recorded to it: the --db or MAGSAG_DB that magsag-mcp or `magsag invoke` is given)",
+        db=str(path),
+    )

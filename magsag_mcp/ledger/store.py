@@ -41,11 +41,12 @@ from .connection import (
     _create_private,
     in_snapshot,
 )
-from .migrations import NewerSchema, NotALedger, migrate, unknown_migrations
+from .migrations import BlankFile, NewerSchema, NotALedger, migrate, unknown_migrations
 from .problems import (
     file_identity,
     moved_error,
     newer_error,
+    no_ledger_error,
     open_error,
     overflow_error,
     read_only_cause,
@@ -73,6 +74,7 @@ class Ledger(LedgerReports, ReadOnlyMode):
         busy_timeout_ms: int = BUSY_TIMEOUT_MS,
         sync: str = "full",
         read_only: bool = False,
+        create: bool = True,
     ) -> None:
         if sync not in SYNC_MODES:
             raise ValueError(f"sync must be one of {sorted(SYNC_MODES)}, not {sync!r}")
@@ -80,6 +82,11 @@ class Ledger(LedgerReports, ReadOnlyMode):
         #: opened for reading only: asked for, or the file (or its folder) cannot be written. Reads work
         #: (expired reservations are then left as they are, not recorded); a write raises a LedgerError.
         self.read_only = read_only
+        #: ``create`` False (what reading commands open): a file that holds no ledger (empty, a blank SQLite
+        #: database) is refused and left as it is, and with no file at the path none is made: the ledger is
+        #: then ``absent``, and a read or write says there is no ledger there.
+        self.create = create
+        self.absent = False
         #: why the file could not be opened for writing, said with a refused write
         self._read_only_cause: BaseException | None = None
         #: read as immutable (no writer when opened): the -wal file whose appearance means one has begun
@@ -111,6 +118,9 @@ class Ledger(LedgerReports, ReadOnlyMode):
     # --- lifecycle -------------------------------------------------------------------------------
 
     async def open(self) -> Ledger:
+        if not self.create and not os.path.lexists(self.path):
+            self.absent = True
+            return self
         if self.read_only or (self.path.is_file() and not file_writable(self.path)):
             # not tried for writing first: SQLite would open the file for reading by itself and leave -wal
             # and -shm files of this user's beside it (in a folder it can write), in the owner's way
@@ -123,7 +133,9 @@ class Ledger(LedgerReports, ReadOnlyMode):
             self._opened = str(Path(os.getcwd(), self.path))
             _create_private(self.path)
             self._writer = await _connect(self.path)
-            await self._writer._execute(_configure, self._writer._conn, self.busy_timeout_ms, first=True)
+            await self._writer._execute(
+                _configure, self._writer._conn, self.busy_timeout_ms, first=True, blank_ok=self.create
+            )
             await self._writer._execute(migrate, self._writer._conn)
             self._identity = file_identity(self._opened)
             self._schema_version = await self._writer._execute(_schema_version, self._writer._conn)
@@ -135,6 +147,9 @@ class Ledger(LedgerReports, ReadOnlyMode):
         except NewerSchema as exc:
             await self._close_connections()
             raise newer_error(self.path, exc.unknown) from None
+        except BlankFile:
+            await self._close_connections()
+            raise no_ledger_error(self.path, blank=True) from None
         except NotALedger as exc:
             await self._close_connections()
             raise LedgerError(
@@ -238,6 +253,8 @@ class Ledger(LedgerReports, ReadOnlyMode):
     def _ensure_writer(self) -> None:
         """Refuse a write once closing; start a writer if the last stopped with its loop's other tasks (asyncio.run
         ending with calls in flight, the service not closed): those calls record themselves as they stop."""
+        if self.absent:
+            raise no_ledger_error(self.path, blank=False)
         if self._task is None or self._closing:
             raise LedgerError(f"the ledger at {self.path} is not open")
         if self._task.done():
@@ -377,6 +394,8 @@ class Ledger(LedgerReports, ReadOnlyMode):
         another process) counted in some of them and not in others. In WAL a reader blocks no writer.
         ``snapshot=False`` is for statements that cannot run in a transaction (VACUUM)."""
         if self._reader is None:
+            if self.absent:
+                raise no_ledger_error(self.path, blank=False)
             raise LedgerError(f"the ledger at {self.path} is not open")
         if self._changed_under_immutable():
             await self._reopen_read_only()
