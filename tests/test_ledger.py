@@ -1652,3 +1652,32 @@ async def test_a_ledger_opened_not_to_be_created_makes_nothing(tmp_path: Path):
         await ledger.record_call(RunRecord("r", "a", "s", time.time()), [])
     async with Ledger(tmp_path / "real.db", create=False) as ledger:
         assert not ledger.absent and (await ledger.query_runs(UsageFilters()))[0]["run_id"] == "r"
+
+
+async def test_prune_keeps_the_rows_whose_spend_a_live_run_limit_counts(tmp_path: Path):
+    # A run's row is the spend its run limit counts. Before, `data prune --older-than 1h` deleted the row of a
+    # run paused for two hours (an MCP session's, an agent's), and a 90d prune the row of a delegating run whose
+    # own calls were old while its delegated runs went on: either run's limit started again from $0.
+    now = time.time()
+    paid = {"cost_usd": Decimal("0.01")}
+
+    def call(run: str, at: float, parent: str | None = None) -> tuple[RunRecord, list[AttemptRecord]]:
+        record = RunRecord(run, "a", "s", at, parent_run_id=parent)
+        return record, [AttemptRecord(run, at, "fake", "m", "s", "a", "ok", 0, 1, **paid)]
+
+    async with Ledger(tmp_path / "l.db") as ledger:
+        await ledger.record_call(*call("paused", now - 2 * 3600))
+        await ledger.record_call(*call("idle", now - 3 * 86400))
+        await ledger.record_call(*call("mag", now - 100 * 86400))
+        await ledger.record_call(*call("sag", now - 60, parent="mag"))
+        await ledger.record_call(*call("old", now - 100 * 86400))
+        short = await ledger.prune(3600)
+        spend = {run: (await ledger.run_spend(run)).known_usd for run in ("paused", "mag")}
+        assert await ledger.read(lambda c: sorted(r[0] for r in c.execute("SELECT run_id FROM runs"))) == [
+            "mag",
+            "paused",
+            "sag",
+        ]
+    # the calls older than the cutoff go; the rows of runs idle for two days and more too ("idle", "old")
+    assert short == {"attempts": 4, "runs": 2, "events": 0, **({"vacuum": 0} if "vacuum" in short else {})}
+    assert spend == {"paused": Decimal("0.01"), "mag": Decimal("0.02")}  # mag's own call and its delegated run's

@@ -90,10 +90,12 @@ async def test_prune_in_steps_leaves_what_one_delete_would(tmp_path: Path, monke
         cutoff_days = 20.37  # mid-day
         cutoff = now - cutoff_days * DAY
         keep_attempts = conn.execute("SELECT id FROM attempts WHERE started_at >= ? ORDER BY id", (cutoff,)).fetchall()
+        # a run that started since, or has calls since; and a run delegating to one of those (its budget run)
+        kept = "started_at >= :cut OR run_id IN (SELECT run_id FROM attempts WHERE started_at >= :cut)"
         keep_runs = conn.execute(
-            "SELECT run_id FROM runs WHERE started_at >= ? OR run_id IN"
-            " (SELECT run_id FROM attempts WHERE started_at >= ?) ORDER BY run_id",
-            (cutoff, cutoff),
+            f"SELECT run_id FROM runs WHERE {kept} OR run_id IN"
+            f" (SELECT parent_run_id FROM runs WHERE parent_run_id != run_id AND ({kept})) ORDER BY run_id",
+            {"cut": cutoff},
         ).fetchall()
         keep_events = conn.execute("SELECT id FROM events WHERE at >= ? ORDER BY id", (cutoff,)).fetchall()
         first_spend = int(cutoff // 900) - prune.SPEND_KEEP_BUCKETS  # two days: the longest local day is 26 h

@@ -355,6 +355,13 @@ def register(groups: CommandGroups) -> None:
         "--cursor", type=given, help="start after the hit this names: the --cursor that stderr names when more match"
     )
     p.set_defaults(func=_search)
-    p = groups.add(data, "prune", help="delete records older than a duration, then vacuum")
+    p = groups.add(
+        data,
+        "prune",
+        help="delete records older than a duration, then vacuum",
+        description="Delete the attempts, events and runs older than --older-than, then vacuum. A run's row holds "
+        "the spend its run limit counts: it stays while the run has a call in flight, until the run has been "
+        "idle for two days (whatever --older-than says), and while a run delegated from it goes on.",
+    )
     p.add_argument("--older-than", required=True, help="e.g. 90d")
     p.set_defaults(func=_prune)

@@ -25,6 +25,10 @@ if TYPE_CHECKING:
 BUCKET = ROLLUP_BUCKET_SECONDS
 #: spend buckets a prune keeps before its cutoff: two days, more than the longest local day
 SPEND_KEEP_BUCKETS = 2 * 86400 // SPEND_BUCKET_SECONDS
+#: how long a run's row outlives the run's last call, whatever the cutoff: its spend is what the run's limit
+#: counts, and a run goes on after a pause (an MCP session's, an agent's between delegations), where a row
+#: pruned by ``--older-than 1h`` started its limit again from $0
+RUN_KEEP_SECONDS = 2 * 86400
 
 
 #: attempts a prune step deletes, give or take a day's: a step's lock hold grows with it, the
@@ -34,19 +38,24 @@ SPEND_KEEP_BUCKETS = 2 * 86400 // SPEND_BUCKET_SECONDS
 STEP_ATTEMPTS = 10_000
 
 
-def _delete_before(conn: sqlite3.Connection, end: float, *, cutoff: bool) -> dict[str, int]:
+def _delete_before(conn: sqlite3.Connection, end: float, *, cutoff: bool, runs_before: float) -> dict[str, int]:
     """Delete what started before ``end``: a UTC day's end, or (``cutoff``) the cutoff itself, which
-    also rebuilds the cutoff's partial day in the rollup and trims the spend buckets. Returns the
-    counts."""
+    also rebuilds the cutoff's partial day in the rollup and trims the spend buckets; and the rows of
+    runs idle since before ``runs_before`` (see :data:`RUN_KEEP_SECONDS`). Returns the counts."""
     counts = {
         "attempts": conn.execute("DELETE FROM attempts WHERE started_at < ?", (end,)).rowcount,
-        # A run with a call in flight keeps its row: the row's spend is what its run limit counts, for
-        # the run itself (the reservation's attempt_run_id) and for a run delegating to it (run_id).
+        # A run's row is its spend, which its run limit counts: it stays while the run has calls left, a call
+        # in flight (a reservation: its attempt_run_id, and run_id for a run delegating to it), a call since
+        # runs_before (its ended_at), or a delegated run that still has one (a delegating run's own calls may
+        # all be old while its delegated runs go on spending its budget).
         "runs": conn.execute(
-            "DELETE FROM runs WHERE started_at < ? AND run_id NOT IN (SELECT run_id FROM attempts)"
+            "DELETE FROM runs WHERE started_at < :before AND coalesce(ended_at, started_at) < :before"
+            " AND run_id NOT IN (SELECT run_id FROM attempts)"
             " AND run_id NOT IN (SELECT run_id FROM budget_reservations WHERE run_id IS NOT NULL)"
-            " AND run_id NOT IN (SELECT attempt_run_id FROM budget_reservations WHERE attempt_run_id IS NOT NULL)",
-            (end,),
+            " AND run_id NOT IN (SELECT attempt_run_id FROM budget_reservations WHERE attempt_run_id IS NOT NULL)"
+            " AND NOT EXISTS (SELECT 1 FROM runs AS d WHERE d.parent_run_id = runs.run_id AND d.run_id != runs.run_id"
+            " AND (coalesce(d.ended_at, d.started_at) >= :before OR d.run_id IN (SELECT run_id FROM attempts)))",
+            {"before": min(end, runs_before)},
         ).rowcount,
         "events": conn.execute("DELETE FROM events WHERE at < ?", (end,)).rowcount,
     }
@@ -74,7 +83,7 @@ def _delete_before(conn: sqlite3.Connection, end: float, *, cutoff: bool) -> dic
     return counts
 
 
-def _step(conn: sqlite3.Connection, cutoff: float) -> tuple[dict[str, int], bool]:
+def _step(conn: sqlite3.Connection, cutoff: float, runs_before: float) -> tuple[dict[str, int], bool]:
     """One transaction's part of a prune: up to the midnight after the :data:`STEP_ATTEMPTS`-th oldest
     attempt, or the cutoff if that comes first. Returns its counts and whether it was the last."""
     last_day = int(cutoff // BUCKET)
@@ -82,20 +91,22 @@ def _step(conn: sqlite3.Connection, cutoff: float) -> tuple[dict[str, int], bool
     nth = row.fetchone()
     day = last_day if nth is None else min(int(nth[0] // BUCKET) + 1, last_day)
     if day < last_day:
-        return _delete_before(conn, day * BUCKET, cutoff=False), False
-    return _delete_before(conn, cutoff, cutoff=True), True
+        return _delete_before(conn, day * BUCKET, cutoff=False, runs_before=runs_before), False
+    return _delete_before(conn, cutoff, cutoff=True, runs_before=runs_before), True
 
 
 async def prune(ledger: Ledger, older_than_seconds: float) -> dict[str, int]:
     """Delete runs, attempts and events older than the cutoff, then reclaim the space."""
     if older_than_seconds <= 0:
         raise InputError("--older-than must be a positive duration such as 90d")
-    cutoff = time.time() - older_than_seconds
+    now = time.time()
+    cutoff = now - older_than_seconds
+    runs_before = min(cutoff, now - RUN_KEEP_SECONDS)
     counts = {"attempts": 0, "runs": 0, "events": 0}
 
     done = False
     while not done:
-        step, done = await ledger.submit(lambda conn: _step(conn, cutoff))
+        step, done = await ledger.submit(lambda conn: _step(conn, cutoff, runs_before))
         for key, n in step.items():
             counts[key] += n
     try:
