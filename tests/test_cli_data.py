@@ -673,3 +673,15 @@ def test_doctor_makes_no_ledger_where_there_is_none(ledger_db, tmp_path, capsys)
     (tmp_path / "empty.db").touch()
     assert main(["doctor", "--db", str(tmp_path / "empty.db")]) == 2
     assert (tmp_path / "empty.db").read_bytes() == b""
+
+
+def test_budget_for_an_agent_no_run_has_says_so(ledger_db, capsys):
+    # Before, `magsag budget --agent alcie` printed alcie's whole daily limit left ("spent $0") and nothing
+    # else: a misspelling read as an agent with nothing spent. `data query --agent` already said so.
+    assert main(["budget", "--agent", "alcie"]) == 0
+    captured = capsys.readouterr()
+    assert "spent $0," in captured.out
+    assert "no run in this ledger was recorded for agent" in captured.err and "alice" in captured.err
+    assert main(["budget", "--agent", "alice", "--json"]) == 0
+    captured = capsys.readouterr()
+    assert captured.err == "" and json.loads(captured.out)["agent"] == "alice"

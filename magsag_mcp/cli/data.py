@@ -122,7 +122,7 @@ def with_service(args: argparse.Namespace, fn: Callable[[Any], Awaitable[Any]]) 
     return anyio.run(go)
 
 
-async def _agent_known(ledger: Any, agent: str | None, matched: bool) -> None:
+async def agent_known(ledger: Any, agent: str | None, matched: bool) -> None:
     """A note on stderr when ``--agent`` names an agent that no run of the ledger holds (a misspelling, in an
     audit export that would otherwise come out empty without a word), with the agent it nearly names."""
     if agent is None or matched:
@@ -147,7 +147,7 @@ def _summarize(args: argparse.Namespace) -> int:
 
     async def read(ledger: Any) -> dict[str, Any]:
         summary = await ledger.summarize(filters)
-        await _agent_known(ledger, filters.agent, bool(summary["totals"]["calls"] or summary["by_agent"]))
+        await agent_known(ledger, filters.agent, bool(summary["totals"]["calls"] or summary["by_agent"]))
         return summary
 
     summary = with_ledger(args, read)
@@ -264,7 +264,7 @@ def _query(args: argparse.Namespace) -> int:
     # the page query_runs (the MCP tool) reads, with has_more: an export cut at --limit must not pass for the whole
     async def read(ledger: Any) -> dict[str, Any]:
         page = await ledger.query_runs_page(filters)
-        await _agent_known(ledger, filters.agent, bool(page["runs"]))
+        await agent_known(ledger, filters.agent, bool(page["runs"]))
         return page
 
     page = with_ledger(args, read)

@@ -9,11 +9,17 @@ from typing import Any
 
 from ..errors import CatalogError, InputError
 from . import CommandGroups, given, print_json
-from .data import shown, with_service
+from .data import agent_known, shown, with_service
 
 
 def _budget(args: argparse.Namespace) -> int:
-    status = with_service(args, lambda svc: svc.check_budget(agent=args.agent, run_id=args.run_id))
+    async def read(svc: Any) -> Any:
+        status = await svc.check_budget(agent=args.agent, run_id=args.run_id)
+        # a misspelled --agent showed its whole daily limit left ("spent $0"), with no word that no run has it
+        await agent_known(svc.ledger, args.agent, False)
+        return status
+
+    status = with_service(args, read)
     if args.json:
         print_json(status)
         return 0
