@@ -685,3 +685,15 @@ def test_budget_for_an_agent_no_run_has_says_so(ledger_db, capsys):
     assert main(["budget", "--agent", "alice", "--json"]) == 0
     captured = capsys.readouterr()
     assert captured.err == "" and json.loads(captured.out)["agent"] == "alice"
+
+
+@pytest.mark.parametrize("window", ["3m", "90m", "30s"])
+def test_prune_refuses_a_window_in_minutes_or_seconds(ledger_db, capsys, window):
+    # Before, `data prune --older-than 3m` (three months, the user meant) deleted every call but the last three
+    # minutes' at once. No retention is counted in minutes or seconds: refused, with the unit to use.
+    assert main(["data", "prune", "--older-than", window]) == 2
+    err = capsys.readouterr().err
+    assert "no retention is counted in" in err and "90d" in err
+    assert main(["data", "query", "--format", "json"]) == 0
+    assert {r["run_id"] for r in json.loads(capsys.readouterr().out)} == {"r-priced", "r-unpriced", "r-old"}
+    assert main(["data", "prune", "--older-than", "48h"]) == 0  # hours are a retention

@@ -308,6 +308,13 @@ def _prune(args: argparse.Namespace) -> int:
     from ..ledger import parse_duration_seconds
 
     seconds = parse_duration_seconds(args.older_than)
+    unit = args.older_than.strip()[-1]
+    if unit in "sm":  # "3m" meant as three months deleted all but the last three minutes of the audit trail
+        what = "minutes (m is minutes, not months)" if unit == "m" else "seconds"
+        raise InputError(
+            f"--older-than {args.older_than} counts in {what}, which no retention is counted in; give hours, days "
+            "or weeks, e.g. 90d for about three months"
+        )
     counts = with_ledger(args, lambda ledger: ledger.prune(seconds))
     print_json({"deleted": counts, "older_than": args.older_than})
     return 0
@@ -363,5 +370,5 @@ def register(groups: CommandGroups) -> None:
         "the spend its run limit counts: it stays while the run has a call in flight, until the run has been "
         "idle for two days (whatever --older-than says), and while a run delegated from it goes on.",
     )
-    p.add_argument("--older-than", required=True, help="e.g. 90d")
+    p.add_argument("--older-than", required=True, help="hours, days or weeks, e.g. 90d, 12w, 48h")
     p.set_defaults(func=_prune)
