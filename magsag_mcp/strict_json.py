@@ -7,14 +7,19 @@ passed that too (NaN is a float, and no ``minimum`` refuses it), and it reached 
 such an answer is invalid JSON, as any other malformed one is (the cascade moves on). So is an integer
 of more digits than Python converts (4,300): ``json.loads`` raised a bare ValueError for it, with no
 position, which the callers' error messages could not describe; and so is one nested past the
-interpreter's depth (a RecursionError, reported as an unexpected error with a traceback).
+interpreter's depth (a RecursionError, reported as an unexpected error with a traceback), and one
+with half of a UTF-16 surrogate pair in a string (``"\\ud83d"``, an emoji cut in two: RFC 8259 leaves
+its meaning unpredictable, and it cannot be written as UTF-8, so an MCP client was sent no answer).
 """
 
 from __future__ import annotations
 
 import json
 import math
+import re
 from typing import Any
+
+from .text import has_surrogate
 
 __all__ = ["loads"]
 
@@ -42,17 +47,35 @@ def _int(literal: str) -> int:
         raise _Refused(literal, f"an integer of {len(literal)} digits is too long to read") from None
 
 
-def loads(text: str | bytes) -> Any:
-    """``json.loads(text)``, raising :class:`json.JSONDecodeError` (with its ``msg`` and ``pos``) for a value
-    that is not finite or a number that cannot be read."""
+def loads(text: str) -> Any:
+    """``json.loads(text)``, raising :class:`json.JSONDecodeError` (with its ``msg`` and ``pos``) for what
+    the module's docstring lists."""
     try:
-        return json.loads(text, parse_constant=_constant, parse_float=_float, parse_int=_int)
+        value = json.loads(text, parse_constant=_constant, parse_float=_float, parse_int=_int)
     except _Refused as exc:
-        doc = text.decode("utf-8", "replace") if isinstance(text, bytes) else text
-        raise json.JSONDecodeError(exc.why, doc, _outside_strings(doc, exc.literal)) from None
+        raise json.JSONDecodeError(exc.why, text, _outside_strings(text, exc.literal)) from None
     except RecursionError:  # "[[[[..." past the interpreter's depth: a looping model's answer, unreadable
-        doc = text.decode("utf-8", "replace") if isinstance(text, bytes) else text
-        raise json.JSONDecodeError("nested too deeply to read", doc, 0) from None
+        raise json.JSONDecodeError("nested too deeply to read", text, 0) from None
+    if ("\\u" in text or not text.isascii()) and has_surrogate(value):
+        raise json.JSONDecodeError(
+            "a string holds half of a UTF-16 surrogate pair, which is no Unicode text", text, _half_pair(text)
+        )
+    return value
+
+
+#: a \\u escape of a surrogate: a high one (D800-DBFF) with the low one that completes it, or one alone
+_ESCAPED_SURROGATE = re.compile(
+    r"\\u[dD][89abAB][0-9a-fA-F]{2}\\u[dD][c-fC-F][0-9a-fA-F]{2}|\\u[dD][89a-fA-F][0-9a-fA-F]{2}"
+)
+
+
+def _half_pair(doc: str) -> int:
+    """Where the first unpaired surrogate is in ``doc``, escaped or not (0 if it cannot be told)."""
+    for m in _ESCAPED_SURROGATE.finditer(doc):
+        if len(m.group()) == 6:
+            return m.start()
+    raw = re.search("[\ud800-\udfff]", doc)
+    return raw.start() if raw else 0
 
 
 def _outside_strings(doc: str, literal: str) -> int:

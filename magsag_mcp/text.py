@@ -91,3 +91,23 @@ def check_name(value: Any, where: str) -> None:
     if value is not None and not isinstance(value, str):
         raise InputError(f"{where} must be a string, not {type(value).__name__}; pass str(...) of it")
     check_text(value, where)
+
+
+def whole_characters(value: Any, depth: int = 0) -> Any:
+    """``value`` (a string, or a JSON-like tree of them) with each unpaired surrogate replaced by U+FFFD, as
+    a UTF-8 decoder replaces a broken character: for what goes out as UTF-8 and was not ours to refuse (a
+    vendor's answer that cut an emoji in two), which could not be encoded at all."""
+    if isinstance(value, str):
+        return value if value.isascii() else _SURROGATE.sub("\ufffd", value)
+    if depth >= _MAX_DEPTH:
+        return value
+    if isinstance(value, Mapping):
+        return {whole_characters(k): whole_characters(v, depth + 1) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [whole_characters(v, depth + 1) for v in value]
+    return value
+
+
+def has_surrogate(value: Any) -> bool:
+    """Whether ``value`` (a string, or a JSON-like tree of them) holds an unpaired surrogate anywhere."""
+    return _has_surrogate(value) and surrogate_at(value, "") is not None

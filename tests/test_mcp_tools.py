@@ -771,3 +771,20 @@ async def test_log_levels_are_per_client_session(db: Path):
         await b.call_tool("invoke_skill", args, progress_callback=ignore)
     assert {"debug", "info"} <= {p.level for p in chatty}
     assert quiet == []
+
+
+def test_a_result_with_half_a_surrogate_pair_is_still_sent():
+    # A vendor's text answer may carry "\ud83d" (an emoji cut in two; JSON escapes it). The result could not be
+    # serialized as UTF-8: the client, its call paid for, got no answer at all. It goes with U+FFFD instead.
+    from pydantic import BaseModel
+
+    from magsag_mcp.mcp_server.tools import ok_result
+
+    class Out(BaseModel):
+        output: str
+        trace: dict[str, Any]
+
+    result = ok_result(Out(output="half \ud83d of it", trace={"warnings": ["x\udc00"], "ok": "😀"}))
+    sent = json.loads(result.model_dump_json(by_alias=True))
+    assert sent["structuredContent"] == {"output": "half \ufffd of it", "trace": {"warnings": ["x\ufffd"], "ok": "😀"}}
+    assert json.loads(sent["content"][0]["text"]) == sent["structuredContent"]

@@ -340,8 +340,9 @@ def test_a_pattern_that_cannot_be_matched_in_linear_time_is_refused_before_any_c
         '{"total": 1e999}',
         '{"total": 1' + "0" * 5000 + "}",
         "[" * 100_000,  # a looping model: a RecursionError, reported as an unexpected error with a traceback
+        '{"total": 3, "note": "an emoji cut in two: \\ud83d"}',  # passed, and could not be written as UTF-8
     ],
-    ids=["nan", "inf", "-inf", "1e999", "5001-digits", "deep"],
+    ids=["nan", "inf", "-inf", "1e999", "5001-digits", "deep", "half-surrogate"],
 )
 def test_an_answer_with_a_number_json_has_not_is_invalid_and_the_cascade_moves_on(tmp_path: Path, answer: str):
     # Python's json.loads takes NaN, Infinity and -Infinity (and reads 1e999 as infinity): such an answer

@@ -23,6 +23,7 @@ from mcp_types import CallToolResult, TextContent, ToolAnnotations
 from pydantic import BaseModel, ValidationError
 
 from ..errors import MagsagError, redact, redacting_logger
+from ..text import has_surrogate, whole_characters
 from . import models as M
 from .arguments import explain
 from .budget_results import BudgetResult
@@ -75,6 +76,10 @@ def internal_error(tool: str) -> CallToolResult:
 
 def ok_result(model: BaseModel) -> CallToolResult:
     data = model.model_dump(mode="json", by_alias=True)
+    if has_surrogate(data):
+        # half of a UTF-16 surrogate pair in an answer (an emoji a vendor cut in two) cannot be written as UTF-8:
+        # the whole result failed to serialize, and the client, its call paid for, got no answer at all
+        data = whole_characters(data)
     return CallToolResult(content=[TextContent(type="text", text=_compact(data))], structured_content=data)
 
 
