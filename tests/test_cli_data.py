@@ -697,3 +697,14 @@ def test_prune_refuses_a_window_in_minutes_or_seconds(ledger_db, capsys, window)
     assert main(["data", "query", "--format", "json"]) == 0
     assert {r["run_id"] for r in json.loads(capsys.readouterr().out)} == {"r-priced", "r-unpriced", "r-old"}
     assert main(["data", "prune", "--older-than", "48h"]) == 0  # hours are a retention
+
+
+def test_explain_makes_no_ledger_where_there_is_none(ledger_db, tmp_path, capsys):
+    # Before, `magsag explain ... --db typo.db` created typo.db: a later `magsag budget --db typo.db` then read
+    # it as a ledger with nothing spent, instead of saying there is none. A plan reads no spend.
+    typo = tmp_path / "typo.db"
+    assert main(["explain", "skill.analysis", "--payload", '{"data": "x"}', "--db", str(typo)]) == 0
+    assert json.loads(capsys.readouterr().out)["targets"]
+    assert not typo.exists()
+    assert main(["budget", "--db", str(typo)]) == 2
+    assert f"no ledger at --db {typo}" in capsys.readouterr().err

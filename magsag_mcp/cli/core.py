@@ -81,7 +81,8 @@ def _explain(args: argparse.Namespace) -> int:
     context = _json_arg(args.context, "--context") if args.context else None
 
     async def go() -> dict[str, Any]:
-        async with await Service.open(catalog=args.catalog, db=args.db) as svc:
+        # a plan reads no spend: a --db with no ledger yet gets none (a mistyped one then passed for a ledger)
+        async with await Service.open(catalog=args.catalog, db=args.db, create_ledger=False) as svc:
             return svc.explain(args.skill_id, payload, context=context)
 
     print_json(anyio.run(go))
