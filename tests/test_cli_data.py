@@ -708,3 +708,11 @@ def test_explain_makes_no_ledger_where_there_is_none(ledger_db, tmp_path, capsys
     assert not typo.exists()
     assert main(["budget", "--db", str(typo)]) == 2
     assert f"no ledger at --db {typo}" in capsys.readouterr().err
+
+
+def test_summarize_output_dash_is_stdout(ledger_db, tmp_path, capsys, monkeypatch):
+    # --payload-file takes "-" for stdin; --output "-" wrote a file named "-" in the working directory.
+    monkeypatch.chdir(tmp_path)
+    assert main(["flow", "summarize", "--output", "-"]) == 0
+    assert json.loads(capsys.readouterr().out)["model_stats"]["gpt-4o"]["calls"] == 2
+    assert not (tmp_path / "-").exists()

@@ -142,6 +142,8 @@ async def agent_known(ledger: Any, agent: str | None, matched: bool) -> None:
 
 def _summarize(args: argparse.Namespace) -> int:
     filters = filters_from(args)
+    if args.output == "-":  # stdout, as --payload-file's "-" is stdin: it wrote a file named "-"
+        args.output = None
     if args.output:
         _check_output(args)
 
@@ -331,7 +333,7 @@ def register(groups: CommandGroups) -> None:
         "(by_agent[A].largest_day), which `flow gate` checks the per-run and per-day limits against.",
     )
     add_filters(p)
-    p.add_argument("--output", type=given, help="write the summary to this file instead of stdout")
+    p.add_argument("--output", type=given, help="write the summary to this file instead of stdout ('-' for stdout)")
     p.set_defaults(func=_summarize)
 
     data = groups.group("data", help="query the usage ledger")
