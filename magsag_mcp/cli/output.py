@@ -48,7 +48,7 @@ def _sqlite_file(path: Path) -> str | None:
         return "a SQLite database's write-ahead log"
     for suffix in LEDGER_SIDE_FILES:
         base = path.name.removesuffix(suffix)
-        if base != path.name and _head(path.with_name(base)).startswith(_SQLITE_MAGIC):
+        if base and base != path.name and _head(path.with_name(base)).startswith(_SQLITE_MAGIC):
             return f"the {suffix[1:]} file of the SQLite database {path.with_name(base)}"
     return None
 
