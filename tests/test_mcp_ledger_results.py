@@ -89,3 +89,21 @@ async def test_check_budget_says_when_the_run_it_was_asked_about_has_no_recorded
         known = (await client.call_tool("check_budget", {"run_id": "r1"})).structured_content
         typo = (await client.call_tool("check_budget", {"run_id": "rl"})).structured_content
     assert (known["run_recorded"], typo["run_recorded"]) == (True, False)
+
+
+async def test_check_budget_says_when_the_agent_it_was_asked_about_has_no_recorded_run(tmp_path: Path):
+    """A misspelled agent ("tesster") read as an agent with its whole daily limit left: check_budget says
+    agent_recorded false, as run_recorded does for a run id, and `magsag budget --agent` notes it."""
+    from mcp.client import Client
+
+    from magsag_mcp.mcp_server import build_server
+
+    db = tmp_path / "ledger.db"
+    async with Client(build_server(catalog=CATALOG, db=db, env={"MAGSAG_PROVIDER": "fake"})) as client:
+        args = {"skill_id": "skill.analysis", "payload": {"data": "x"}, "agent": "tester"}
+        await client.call_tool("invoke_skill", args)
+        known = (await client.call_tool("check_budget", {"agent": "tester"})).structured_content
+        typo = (await client.call_tool("check_budget", {"agent": "tesster"})).structured_content
+        neither = (await client.call_tool("check_budget", {})).structured_content
+    assert (known["agent_recorded"], typo["agent_recorded"]) == (True, False)
+    assert neither.get("agent_recorded") is None

@@ -16,7 +16,7 @@ def _budget(args: argparse.Namespace) -> int:
     async def read(svc: Any) -> Any:
         status = await svc.check_budget(agent=args.agent, run_id=args.run_id)
         # a misspelled --agent showed its whole daily limit left ("spent $0"), with no word that no run has it
-        await agent_known(svc.ledger, args.agent, False)
+        await agent_known(svc.ledger, args.agent, status.get("agent_recorded") is not False)
         return status
 
     status = with_service(args, read)

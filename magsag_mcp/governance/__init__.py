@@ -333,6 +333,7 @@ class Governance:
         ]
 
         run_recorded: bool | None = None
+        agent_recorded: bool | None = None
 
         def q(conn: Any) -> tuple[str | None, list[tuple[Limit, int, int, int, tuple[int, int], Any]]]:
             parent = parent_run_id
@@ -347,6 +348,11 @@ class Governance:
                         " UNION ALL SELECT 1 FROM runs WHERE parent_run_id = ? LIMIT 1",
                         (run_id, run_id),
                     ).fetchone()
+                )
+            if agent:  # runs_agent: a misspelled agent read as one with its whole daily limit left
+                nonlocal agent_recorded
+                agent_recorded = (
+                    conn.execute("SELECT 1 FROM runs WHERE agent = ? LIMIT 1", (agent,)).fetchone() is not None
                 )
             rows = []
             for lim in applicable:
@@ -410,6 +416,8 @@ class Governance:
         }
         if run_recorded is not None:
             out["run_recorded"] = run_recorded  # False: no call of this run (or its delegated runs) is recorded
+        if agent_recorded is not None:
+            out["agent_recorded"] = agent_recorded  # False: no run of this agent is recorded
         return out
 
 

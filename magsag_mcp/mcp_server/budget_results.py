@@ -59,3 +59,6 @@ class BudgetResult(_Out):
     run_recorded: bool | None = Field(
         None, description="with run_id: false when no call of that run (nor a delegated run) is recorded: check the id"
     )
+    agent_recorded: bool | None = Field(
+        None, description="with agent: false when no run of that agent is recorded: check the name"
+    )
