@@ -118,7 +118,7 @@ class Ledger(LedgerReports, ReadOnlyMode):
     # --- lifecycle -------------------------------------------------------------------------------
 
     async def open(self) -> Ledger:
-        if not self.create and not os.path.lexists(self.path):
+        if not self.create and not self.path.exists():  # a dangling link too: nothing made through it
             self.absent = True
             return self
         if self.read_only or (self.path.is_file() and not file_writable(self.path)):
