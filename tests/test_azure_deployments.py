@@ -267,3 +267,30 @@ async def test_a_proxied_reasoning_model_that_takes_only_max_completion_tokens_g
     azure = AzureProvider(azure_env(fake_openai, AZURE_OPENAI_API_VERSION="2024-06-01"), transport)
     with pytest.raises(E.UnsupportedFeatureError, match="max_completion_tokens"):
         await azure.complete(ask(max_tokens=300), Target("azure", "prod-o3"))
+
+
+@pytest.mark.parametrize("api", ["chat", "responses"])
+async def test_a_refusal_that_comes_after_the_answer_began_is_not_sent_again(
+    fake_openai: FakeOpenAI, transport: Transport, api: str
+):
+    # A 400 naming a setting is unbilled only when it answers the request. One that comes as an error event in a
+    # stream already answering (text delivered to the caller) may be billed, and a second send would deliver the
+    # text twice and pay twice: the attempt fails as it is, of unknown cost, and the setting stays sent.
+    refusal = "Unsupported parameter: 'temperature' is not supported with this model."
+    fake_openai.queue(R.error(400, refusal, param="temperature", code="400", in_stream=True), R.reply("whole"))
+    env = {"MAGSAG_COMPAT_BASE_URL": fake_openai.url + "/v1", "MAGSAG_COMPAT_API_KEY": DEFAULT_KEY}
+    provider = CompatProvider(env, transport)
+    target = Target("compat", "gw-model", params=RESPONSES if api == "responses" else None)
+    deltas: list[str] = []
+
+    async def progress(event: str, data: dict) -> None:
+        if event == "delta":
+            deltas.append(data["text"])
+
+    with pytest.raises(E.UnsupportedFeatureError) as info:
+        await provider.complete(ask(temperature=0.2, stream=True), target, progress=progress)
+    assert info.value.maybe_billed and len(fake_openai.requests) == 1
+    assert "".join(deltas) == "partial"
+    fake_openai.queue(R.reply("next"))
+    await provider.complete(ask(temperature=0.2), target)
+    assert fake_openai.requests[-1].body["temperature"] == 0.2  # nothing was learnt from it

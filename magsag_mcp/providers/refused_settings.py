@@ -45,6 +45,14 @@ def without_setting(request: LLMRequest, name: str) -> LLMRequest:
     return replace(request, extra={k: v for k, v in request.extra.items() if k != name})
 
 
+def _answer_began(exc: UnsupportedFeatureError) -> bool:
+    """Whether the refusal came inside an answer already under way (an error event in a stream, whose text may
+    have reached the caller): that may be billed (:attr:`~..errors.MagsagError.maybe_billed`, or usage it reports),
+    and sent again it would deliver its text twice and be paid twice. Only the 400 that answers the request is not
+    billed, and safe to send again."""
+    return exc.maybe_billed or exc.usage is not None
+
+
 class RefusedSettings(HTTPProvider):
     """An :class:`HTTPProvider` whose calls (:meth:`call_fitted`) leave out the settings its models refused."""
 
@@ -71,7 +79,7 @@ class RefusedSettings(HTTPProvider):
                 break
             except UnsupportedFeatureError as exc:
                 name = exc.details.get("param")
-                if exc.status != 400 or not isinstance(name, str):
+                if exc.status != 400 or not isinstance(name, str) or _answer_began(exc):
                     raise
                 said = excerpt(exc.message.split(": HTTP 400", 1)[-1].split(": ", 1)[-1], 160)
                 renamed = self.completion_tokens_wire(wire) if name == "max_tokens" else None
