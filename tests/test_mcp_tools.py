@@ -788,3 +788,40 @@ def test_a_result_with_half_a_surrogate_pair_is_still_sent():
     sent = json.loads(result.model_dump_json(by_alias=True))
     assert sent["structuredContent"] == {"output": "half \ufffd of it", "trace": {"warnings": ["x\ufffd"], "ok": "😀"}}
     assert json.loads(sent["content"][0]["text"]) == sent["structuredContent"]
+
+
+async def test_a_slow_stream_s_heartbeat_says_how_much_came_not_that_the_call_is_waiting(monkeypatch):
+    # Streamed text is reported once per DELTA_STEP characters. A slow model (a local one at a few tokens a
+    # second) delivers less than that between heartbeats, which said "still waiting ...: calling ..." while the
+    # answer was coming in. The heartbeat now reports what has come.
+    from magsag_mcp.mcp_server import progress as progress_module
+
+    monkeypatch.setattr(progress_module, "HEARTBEAT_SECONDS", 0.01)
+    said: list[str] = []
+    beat = anyio.Event()
+
+    class Ctx:  # what ProgressBridge asks of the SDK's Context
+        class request_context:
+            protocol_version, session, meta = "2025-06-18", None, None
+
+        async def report_progress(self, progress: float, total: float | None, message: str) -> None:
+            said.append(message)
+            if len(said) > 2:
+                beat.set()
+
+        async def log(self, *args: Any, **kwargs: Any) -> None:
+            pass
+
+    bridge = progress_module.ProgressBridge(Ctx(), progress_module.ClientLog())  # type: ignore[arg-type]
+    with anyio.fail_after(30):  # a hang guard, not a timing assertion
+        async with bridge.beating():
+            await bridge("attempt", {"target": "local:llama3.1", "position": 0, "try": 1})
+            await bridge("delta", {"chars": 12, "text": "The answer i"})
+            await bridge("delta", {"chars": 40, "text": "s coming in slowly, a few words a se"})
+            await beat.wait()
+    assert said[:3] == [
+        "calling local:llama3.1 (candidate 1, try 1)",
+        "streaming: 12 characters received",
+        "streaming: 40 characters received",
+    ]
+    assert all(m.startswith("still waiting after ") for m in said[3:])  # and nothing new came after it

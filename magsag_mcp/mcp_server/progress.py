@@ -5,7 +5,8 @@ delta; :class:`ProgressBridge` turns each into ``notifications/progress`` (only 
 a progress token, or an in-process client a progress callback: the service streams from providers when
 it is given a callback, so none is given otherwise) and into a ``notifications/message`` at or above
 the level the client chose with ``logging/setLevel``. A call that has reported nothing for
-:data:`HEARTBEAT_SECONDS` reports that it is still waiting, and on what.
+:data:`HEARTBEAT_SECONDS` reports that it is still waiting, and on what (or, while a slow stream comes in
+too little at a time to be reported, how much of it has come).
 """
 
 from __future__ import annotations
@@ -143,6 +144,9 @@ class ProgressBridge:
         self._started = self._last = anyio.current_time()
         #: what the call is doing (the last attempt, retry or fallback reported), for the heartbeat
         self._doing = "starting"
+        #: the characters a stream has delivered when fewer than DELTA_STEP came since the last report: the
+        #: heartbeat reports them, not "still waiting" while the answer is coming in
+        self._unreported: int | None = None
 
     async def __call__(self, event: str, data: dict[str, Any]) -> None:
         if event == "delta":
@@ -150,10 +154,13 @@ class ProgressBridge:
             if chars < self._chars_reported:  # a new stream (the next attempt) started
                 self._chars_reported = -1
             if self._chars_reported >= 0 and chars - self._chars_reported < DELTA_STEP:
+                self._unreported = chars
                 return
-            self._chars_reported = chars
-        elif event in ("attempt", "fallback"):
-            self._chars_reported = -1
+            self._chars_reported, self._unreported = chars, None
+        else:  # the stream ended, its attempt failed: nothing of it is to be reported any more
+            self._unreported = None
+            if event in ("attempt", "fallback"):
+                self._chars_reported = -1
         level, describe = EVENTS.get(event, ("info", lambda d: f"{event}: {dict(d)}"))
         message = redact(describe(data))
         if event in ("attempt", "retry", "fallback"):
@@ -190,5 +197,11 @@ class ProgressBridge:
         while True:
             await anyio.sleep(self._last + HEARTBEAT_SECONDS - anyio.current_time())
             now = anyio.current_time()
-            if now - self._last >= HEARTBEAT_SECONDS:  # progress only: the log has the events themselves
+            if now - self._last < HEARTBEAT_SECONDS:
+                continue
+            # progress only: the log has the events themselves
+            if self._unreported is not None:  # a slow stream: what has come, not that the call is waiting
+                self._chars_reported, self._unreported = self._unreported, None
+                await self._report(_delta({"chars": self._chars_reported}), None)
+            else:
                 await self._report(f"still waiting after {now - self._started:.0f}s: {self._doing}", None)
