@@ -26,7 +26,7 @@ timeout is retryable only on the last target left ("last only"): the next target
         │   └── QuotaExhaustedError  429 that will not clear soon, 402         no         yes
         ├── ServerError              5xx, 409 conflict, 425 too early          yes        yes
         │   └── OverloadedError      529 / overloaded / 503 UNAVAILABLE        yes        yes
-        ├── ProviderTimeoutError     a timeout, 408, Gemini DEADLINE_EXCEEDED  last only  yes
+        ├── ProviderTimeoutError     a timeout, 408, a gateway's 504 or 524    last only  yes
         ├── ProviderConnectionError  refused, reset, dropped mid-stream        yes        yes
         │   └── NameLookupTimeoutError  no answer from DNS within the connect timeout  last only  yes
         ├── MalformedResponseError   body is not what the API documents        no         yes

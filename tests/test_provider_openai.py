@@ -614,7 +614,10 @@ ERROR_CASES = [
     (500, "server_error", None, "The server had an error", E.ServerError, True, True),
     (502, "server_error", None, "Bad gateway", E.ServerError, True, True),
     (503, "server_error", None, "The engine is currently overloaded", E.OverloadedError, True, True),
-    (504, "server_error", None, "Gateway timeout", E.ServerError, True, True),
+    # a gateway's timeout (504; Cloudflare's 524) while the server was still answering: a timeout, as ours is, tried
+    # again on this target only when no other is left
+    (504, "server_error", None, "Gateway timeout", E.ProviderTimeoutError, True, True),
+    (524, "server_error", None, "A timeout occurred", E.ProviderTimeoutError, True, True),
 ]
 
 

@@ -32,8 +32,15 @@ async def open_service(tmp_path: Path, fake: FakeOpenAI, **env: str) -> Service:
 
 @pytest.mark.parametrize(
     "failure",
-    [R.Reply(hang=True), R.error(408, "Request timed out.", type="timeout")],
-    ids=["read-timeout", "http-408"],
+    [
+        R.Reply(hang=True),
+        R.error(408, "Request timed out.", type="timeout"),
+        # a gateway in front of the server (APIM, nginx, a proxy) or Cloudflare's 524 gave up waiting for an answer
+        # still being generated: sent again, the same answer outlasts the same gateway's timeout, and is paid for
+        R.error(504, "Gateway Timeout", type="server_error"),
+        R.error(524, "A timeout occurred", type="server_error"),
+    ],
+    ids=["read-timeout", "http-408", "gateway-504", "cloudflare-524"],
 )
 async def test_a_timeout_moves_on_to_the_fallback_instead_of_retrying_the_same_target(
     tmp_path: Path, fake_openai: FakeOpenAI, failure

@@ -45,6 +45,12 @@ _BY_STATUS: dict[int, type[ProviderError]] = {
     404: ModelNotFoundError,
     # The server gave up waiting for the request: nothing wrong with it, and no answer was generated.
     408: ProviderTimeoutError,
+    # A gateway (APIM, nginx, a proxy; Cloudflare's 524) gave up waiting for the server, which was still at work on
+    # the answer: a timeout, as our own read timeout is (and, like it, maybe billed: see base.py). Sent again at
+    # once, the same answer outlasts the same gateway's timeout; another target is tried first, as Anthropic's
+    # timeout_error and Gemini's DEADLINE_EXCEEDED (both 504) are.
+    504: ProviderTimeoutError,
+    524: ProviderTimeoutError,
     # A conflict on the server's side (OpenAI: "... while processing your request (lock timeout)") and
     # "too early" (RFC 8470): both clear when the request is sent again.
     409: ServerError,
