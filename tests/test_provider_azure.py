@@ -486,3 +486,27 @@ async def test_an_api_version_azure_does_not_serve_names_the_setting_and_moves_o
     assert info.value.moves_on and not info.value.retryable and info.value.status == 400
     assert "api-version 2024-10-01" in info.value.message and "AZURE_OPENAI_API_VERSION" in info.value.message
     assert info.value.details["request_id"] == "req_fake"
+
+
+@pytest.mark.parametrize(
+    ("endpoint", "root"),
+    [
+        # a gateway whose own path holds an "openai" segment (a corporate gateway's /openai/eastus): nothing of it
+        # is Azure's, and it is kept whole, as it was before Target URIs were cut
+        ("https://gw.corp.example/openai/eastus", "https://gw.corp.example/openai/eastus"),
+        ("https://gw.corp.example/openai/eastus/", "https://gw.corp.example/openai/eastus"),
+        # ... with Azure's part after it, only that part is dropped
+        ("https://gw.corp.example/openai/eastus/openai/v1/", "https://gw.corp.example/openai/eastus"),
+        (
+            f"https://gw.corp.example/openai/eastus/openai/deployments/{DEPLOYMENT}/chat/completions",
+            "https://gw.corp.example/openai/eastus",
+        ),
+        # a deployment named "openai": its Target URI is cut at Azure's /openai, not at the deployment's name
+        ("https://res.openai.azure.com/openai/deployments/openai/chat/completions", "https://res.openai.azure.com"),
+        ("https://res.openai.azure.com/openai/responses", "https://res.openai.azure.com"),
+    ],
+)
+def test_a_gateways_own_openai_segment_is_not_taken_for_azures_path(endpoint: str, root: str):
+    # Cutting at the first "/openai/" took a gateway's own path for Azure's: https://gw.corp.example/openai/eastus
+    # was cut to https://gw.corp.example, and every call went to a path the gateway does not serve (404).
+    assert AzureEndpoint({"AZURE_OPENAI_ENDPOINT": endpoint}).resource_root(Target("azure", DEPLOYMENT)) == root

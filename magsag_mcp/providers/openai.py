@@ -6,6 +6,7 @@ Each endpoint only says where the API lives and how to authenticate; the JSON is
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from dataclasses import replace
 from typing import Any
@@ -22,6 +23,12 @@ from .openai_responses import MIN_OUTPUT_TOKENS, ResponsesFormat
 from .refused_settings import RefusedSettings
 
 DEFAULT_AZURE_API_VERSION = "2024-10-21"
+#: where Azure's own path starts in a URL pasted as the endpoint: an ``/openai`` segment with nothing after it, or
+#: the v1 API, a deployment's path (the Target URI), the Responses API or the model list; a gateway's own path may
+#: hold an ``openai`` segment of its own (``https://gw.example/openai/eastus``), which is none of these
+_AZURE_PATH = re.compile(
+    r"/openai(?=/?(?:[?#]|$)|/v1(?:[/?#]|$)|/deployments/|/responses(?:[/?#]|$)|/models(?:[/?#]|$))", re.IGNORECASE
+)
 
 
 class OpenAIEndpoint(Endpoint):
@@ -128,10 +135,11 @@ class AzureEndpoint(Endpoint):
         """The resource's root, without what the portal and the SDKs show after it: ``/openai`` or ``/openai/v1``
         (the v1 API's base URL), or a deployment's whole Target URI (``/openai/deployments/NAME/chat/completions``).
         Kept, it would double into ``/openai/openai/...``, which Azure answers 404. A gateway's own path before
-        ``/openai`` (API Management's ``/my-api``) stays."""
+        ``/openai`` (API Management's ``/my-api``, or ``/openai/eastus``) stays."""
         base = self.base_url(target).rstrip("/")
-        cut = (base.lower() + "/").find("/openai/", base.find("//") + 2)
-        return base[:cut] if cut >= 0 else base
+        # the last: a gateway's own segment comes before Azure's
+        cuts = [m.start() for m in _AZURE_PATH.finditer(base, base.find("//") + 2)]
+        return base[: cuts[-1]] if cuts else base
 
     def url(self, wire: WireFormat, target: Target, *, stream: bool) -> tuple[str, dict[str, str]]:
         base = self.resource_root(target)
