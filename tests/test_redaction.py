@@ -232,6 +232,28 @@ def test_an_openai_or_anthropic_shaped_key_is_still_redacted_wherever_it_stands(
     assert "[REDACTED]" in redact(text)
 
 
+@pytest.mark.parametrize(
+    "text",
+    [
+        json.dumps({"note": "keys rotated:\nsk-proj-Hj7Kl8Zx9Cv0Bn1Mq2Wr"}),  # a line break, as JSON writes it
+        repr("old key\tsk-ant-api03-Hj7Kl8Zx9Cv0Bn1Mq2Wr"),  # a tab, as a log line's %r writes it
+        json.dumps({"raw": "\x1bsk-Hj7Kl8Zx9Cv0Bn1Mq2Wr"}),  # \u001b
+        repr("\x1bsk-Hj7Kl8Zx9Cv0Bn1Mq2Wr"),  # \x1b
+    ],
+)
+def test_a_key_after_an_escaped_character_is_redacted(text: str):
+    # A key right after an escape (JSON's \n, repr's \t or \x1b) follows a letter, which "risk-"-like names
+    # need not to: it was kept whole in an event's stored JSON and in log lines.
+    assert "Hj7Kl8Zx" not in redact(text) and "[REDACTED]" in redact(text)
+
+
+async def test_an_events_key_after_a_line_break_is_not_stored(tmp_path: Path):
+    async with Ledger(tmp_path / "l.db") as ledger:
+        await ledger.log_event("r", "ops", "keys_rotated", {"old": "previous keys:\nsk-proj-Hj7Kl8Zx9Cv0Bn1Mq2Wr"})
+        stored = await ledger.read(lambda c: c.execute("SELECT data FROM events").fetchone()[0])
+    assert "Hj7Kl8Zx" not in stored and json.loads(stored) == {"old": "previous keys:\n[REDACTED]"}
+
+
 async def test_an_event_naming_a_risk_skill_is_stored_as_logged(tmp_path: Path):
     async with Ledger(tmp_path / "l.db") as ledger:
         await ledger.log_event("r", "risk-assessment-mag", "model_failed", {"skill": "skill.task-analysis"})
