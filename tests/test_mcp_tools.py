@@ -790,6 +790,27 @@ def test_a_result_with_half_a_surrogate_pair_is_still_sent():
     assert json.loads(sent["content"][0]["text"]) == sent["structuredContent"]
 
 
+class StubContext:
+    """What ProgressBridge asks of the SDK's Context: each progress message it reports, and an event set once it has
+    reported ``until`` of them."""
+
+    class request_context:
+        protocol_version, session, meta = "2025-06-18", None, None
+
+    def __init__(self, until: int) -> None:
+        self.said: list[str] = []
+        self.until = until
+        self.heard = anyio.Event()
+
+    async def report_progress(self, progress: float, total: float | None, message: str) -> None:
+        self.said.append(message)
+        if len(self.said) >= self.until:
+            self.heard.set()
+
+    async def log(self, *args: Any, **kwargs: Any) -> None:
+        pass
+
+
 async def test_a_slow_stream_s_heartbeat_says_how_much_came_not_that_the_call_is_waiting(monkeypatch):
     # Streamed text is reported once per DELTA_STEP characters. A slow model (a local one at a few tokens a
     # second) delivers less than that between heartbeats, which said "still waiting ...: calling ..." while the
@@ -797,31 +818,34 @@ async def test_a_slow_stream_s_heartbeat_says_how_much_came_not_that_the_call_is
     from magsag_mcp.mcp_server import progress as progress_module
 
     monkeypatch.setattr(progress_module, "HEARTBEAT_SECONDS", 0.01)
-    said: list[str] = []
-    beat = anyio.Event()
-
-    class Ctx:  # what ProgressBridge asks of the SDK's Context
-        class request_context:
-            protocol_version, session, meta = "2025-06-18", None, None
-
-        async def report_progress(self, progress: float, total: float | None, message: str) -> None:
-            said.append(message)
-            if len(said) > 2:
-                beat.set()
-
-        async def log(self, *args: Any, **kwargs: Any) -> None:
-            pass
-
-    bridge = progress_module.ProgressBridge(Ctx(), progress_module.ClientLog())  # type: ignore[arg-type]
+    ctx = StubContext(until=3)
+    bridge = progress_module.ProgressBridge(ctx, progress_module.ClientLog())  # type: ignore[arg-type]
     with anyio.fail_after(30):  # a hang guard, not a timing assertion
         async with bridge.beating():
             await bridge("attempt", {"target": "local:llama3.1", "position": 0, "try": 1})
             await bridge("delta", {"chars": 12, "text": "The answer i"})
             await bridge("delta", {"chars": 40, "text": "s coming in slowly, a few words a se"})
-            await beat.wait()
-    assert said[:3] == [
+            await ctx.heard.wait()
+    assert ctx.said[:3] == [
         "calling local:llama3.1 (candidate 1, try 1)",
         "streaming: 12 characters received",
         "streaming: 40 characters received",
     ]
-    assert all(m.startswith("still waiting after ") for m in said[3:])  # and nothing new came after it
+    assert all(m.startswith("still waiting after ") for m in ctx.said[3:])  # and nothing new came after it
+
+
+async def test_a_call_that_began_beating_late_is_not_failed_by_its_heartbeat(monkeypatch):
+    # The bridge is made before the service opens (the first call opens it: the catalog, the ledger and its
+    # migrations, a write lock another process holds), and a report may wait on a client slow to read. Either
+    # longer than a heartbeat made the heartbeat's next wait negative: anyio refused it (ValueError), the task
+    # group cancelled the call being paid for, and the client got an internal error.
+    from magsag_mcp.mcp_server import progress as progress_module
+
+    monkeypatch.setattr(progress_module, "HEARTBEAT_SECONDS", 0.01)
+    ctx = StubContext(until=1)
+    bridge = progress_module.ProgressBridge(ctx, progress_module.ClientLog())  # type: ignore[arg-type]
+    await anyio.sleep(0.05)  # the service opening: longer than a heartbeat
+    with anyio.fail_after(30):  # a hang guard, not a timing assertion
+        async with bridge.beating():
+            await ctx.heard.wait()
+    assert ctx.said[0].startswith("still waiting after ") and ctx.said[0].endswith(": starting")

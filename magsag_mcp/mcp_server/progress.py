@@ -195,7 +195,9 @@ class ProgressBridge:
 
     async def _heartbeat(self) -> None:
         while True:
-            await anyio.sleep(self._last + HEARTBEAT_SECONDS - anyio.current_time())
+            # never below 0 (anyio refuses it, and the task group would cancel the call): the last report may be
+            # over a heartbeat ago already, when the service took that long to open or a report to be sent
+            await anyio.sleep(max(0.0, self._last + HEARTBEAT_SECONDS - anyio.current_time()))
             now = anyio.current_time()
             if now - self._last < HEARTBEAT_SECONDS:
                 continue
