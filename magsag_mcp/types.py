@@ -240,18 +240,29 @@ def _looks_like_a_token(segment: str) -> bool:
 def masked_path(path: str, model: str | None = None) -> str:
     """``path`` with each segment shaped like a credential replaced by ``[REDACTED]`` (see above): a URL's path
     is shown in traces, explain_route and messages, and some gateways take their token there. A segment that
-    holds ``model`` (an Azure deployment, Gemini's ``models/NAME:generateContent``) is the caller's own, and a
+    is ``model`` (an Azure deployment, Gemini's ``models/NAME:generateContent``) is the caller's own, and a
     404's message must show it."""
     if len(path) < _TOKEN_MIN:
         return path
-    if model:
-        from urllib.parse import quote
+    named = _model_segments(model) if model else ()
+    return "/".join(
+        "[REDACTED]" if _looks_like_a_token(s) and not (named and _names(s, named)) else s for s in path.split("/")
+    )
 
-        named = (model, quote(model, safe=""))
-        return "/".join(
-            s if any(n in s for n in named) or not _looks_like_a_token(s) else "[REDACTED]" for s in path.split("/")
-        )
-    return "/".join("[REDACTED]" if _looks_like_a_token(s) else s for s in path.split("/"))
+
+def _model_segments(model: str) -> tuple[str, ...]:
+    """How a request's path spells ``model`` as one segment: whole (an Azure deployment), or Gemini's name after
+    its ``models/`` collection; as it is and percent-encoded."""
+    from urllib.parse import quote
+
+    forms = {model, model.partition("/")[2] if model.startswith(("models/", "tunedModels/")) else model}
+    return tuple({f for form in forms for f in (form, quote(form, safe=""))})
+
+
+def _names(segment: str, named: tuple[str, ...]) -> bool:
+    """Whether ``segment`` is the model: exactly, or followed by Gemini's ``:verb``. Not merely holding it: the
+    model is the caller's word, and a model named ``e`` would otherwise show every token with an ``e`` in it."""
+    return segment in named or any(segment.startswith(n + ":") for n in named)
 
 
 def _without_credentials(url: str, model: str | None = None) -> str:

@@ -452,3 +452,53 @@ async def test_a_not_found_answer_still_names_the_model_in_the_url_it_shows(tran
     message = caught.value.message
     assert "/[REDACTED]/v1beta/models/gemini-2.0-flash-001:generateContent was not found" in message, message
     assert PATH_TOKEN not in message
+
+
+@pytest.mark.parametrize("model", ["e", "T", "7", "secret", "o3"])
+async def test_a_model_named_by_the_caller_does_not_unmask_a_token_in_the_base_urls_path(transport, model: str):
+    # A segment holding the model was kept (an Azure deployment, Gemini's models/NAME:generateContent): held
+    # anywhere in it, so a caller naming model "e" (or a real model such as "o3" a token happens to contain) had
+    # the operator's gateway token shown whole in the 404's message and in the target's base_url.
+    from aiohttp import web
+    from aiohttp.test_utils import TestServer
+
+    from magsag_mcp.errors import MagsagError
+    from magsag_mcp.providers.openai import CompatProvider
+    from magsag_mcp.types import LLMRequest, Message
+
+    token = PATH_TOKEN.replace("secret", "secret-o3-")
+    assert Target("compat", model, f"https://gw.example/v1/{token}/openai").to_dict()["base_url"] == (
+        "https://gw.example/v1/[REDACTED]/openai"
+    )
+
+    async def not_found(request: web.Request) -> web.Response:
+        return web.json_response({"error": {"message": "model not found", "code": "model_not_found"}}, status=404)
+
+    app = web.Application()
+    app.router.add_route("*", "/{tail:.*}", not_found)
+    server = TestServer(app, host="127.0.0.1")
+    await server.start_server()
+    try:
+        env = {"MAGSAG_COMPAT_BASE_URL": str(server.make_url(f"/{token}/v1"))}
+        with pytest.raises(MagsagError) as caught:
+            await CompatProvider(env, transport).complete(
+                LLMRequest(messages=[Message("user", "hi")]), Target("compat", model)
+            )
+    finally:
+        await server.close()
+    assert "/[REDACTED]/v1/chat/completions" in caught.value.message, caught.value.message
+    assert token not in str(caught.value.to_dict())
+
+
+@pytest.mark.parametrize(
+    ("model", "segment"),
+    [
+        ("gemini-2.0-flash-001", "gemini-2.0-flash-001:generateContent"),
+        ("models/gemini-2.0-flash-001", "gemini-2.0-flash-001:generateContent"),
+        ("my-deployment/2024-07-18", "my-deployment%2F2024-07-18"),
+    ],
+)
+def test_the_segment_naming_the_model_is_still_shown(model: str, segment: str):
+    from magsag_mcp.types import masked_path
+
+    assert masked_path(f"/{PATH_TOKEN}/v1beta/models/{segment}", model) == f"/[REDACTED]/v1beta/models/{segment}"
