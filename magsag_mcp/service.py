@@ -124,11 +124,15 @@ class Service(RouteExplanation, LoopBound):
         retry: RetryPolicy | None = None,
         network_callers: bool = False,
         create_ledger: bool = True,
+        empty_ledger_ok: bool = False,
     ) -> Opening[Service]:
         """``svc = await Service.open(...)``, or ``async with Service.open(...) as svc:`` (closed on leaving).
         ``network_callers``: calls come from other machines (the MCP server over HTTP); see :mod:`.call_urls`.
-        ``create_ledger=False``: what reading commands open (see :class:`~.ledger.Ledger`'s ``create``)."""
-        return Opening(lambda: cls._open(catalog, db, env, transport, retry, network_callers, create_ledger))
+        ``create_ledger=False``: what reading commands open (see :class:`~.ledger.Ledger`'s ``create``), and
+        ``empty_ledger_ok`` what takes an empty file there for no ledger yet (its ``blank_is_absent``)."""
+        return Opening(
+            lambda: cls._open(catalog, db, env, transport, retry, network_callers, create_ledger, empty_ledger_ok)
+        )
 
     @classmethod
     async def _open(
@@ -140,6 +144,7 @@ class Service(RouteExplanation, LoopBound):
         retry: RetryPolicy | None,
         network_callers: bool,
         create_ledger: bool = True,
+        empty_ledger_ok: bool = False,
     ) -> Service:
         from .governance import Governance, load_policies
         from .ledger import Ledger, default_db_path
@@ -165,7 +170,7 @@ class Service(RouteExplanation, LoopBound):
         # "~" expanded as MAGSAG_DB's and every reading command's is: given unexpanded (an MCP client's JSON
         # args, --db=~/...), calls went to a folder named "~" in the working directory, reads to the home's
         path = Path(db).expanduser() if db else default_db_path(env)
-        ledger = Ledger(path, sync=ledger_sync_from_env(env), create=create_ledger)
+        ledger = Ledger(path, sync=ledger_sync_from_env(env), create=create_ledger, blank_is_absent=empty_ledger_ok)
         await ledger.open()
         # Reservations must outlive the longest call, or a slow call's reservation could expire mid-call.
         governance = Governance(policies, ledger, pricer, call_deadline=retry.deadline)
@@ -424,6 +429,7 @@ class Service(RouteExplanation, LoopBound):
             "catalog": str(self.catalog.root),
             "db": str(self.ledger.path),
             "db_exists": not self.ledger.absent,
+            "db_empty": self.ledger.blank,
             "providers": self.providers.describe(),
             "overrides": {k: self.env.get(k) for k in ("MAGSAG_PROVIDER", "MAGSAG_MODEL") if self.env.get(k)},
             "network": self.transport.describe(),

@@ -716,3 +716,31 @@ def test_summarize_output_dash_is_stdout(ledger_db, tmp_path, capsys, monkeypatc
     assert main(["flow", "summarize", "--output", "-"]) == 0
     assert json.loads(capsys.readouterr().out)["model_stats"]["gpt-4o"]["calls"] == 2
     assert not (tmp_path / "-").exists()
+
+
+@pytest.mark.parametrize("make", [Path.touch, _blank_sqlite], ids=["empty-file", "blank-sqlite"])
+def test_doctor_and_explain_take_an_empty_file_at_magsag_db_for_no_ledger_yet(tmp_path, monkeypatch, capsys, make):
+    # An install that makes MAGSAG_DB's file ahead of the first call, for its owner and mode (systemd-tmpfiles'
+    # "f", `install -m 600 /dev/null`), left an empty file. `magsag doctor` then failed as a whole with "no ledger
+    # at ...: check the path" (its report of keys and catalog lost), and `magsag explain` too, which reads no
+    # spend; `data query` at the same MAGSAG_DB makes it a ledger. Now both say there is none yet, and leave it.
+    for name in ("MAGSAG_PROVIDER", "MAGSAG_MODEL"):
+        monkeypatch.delenv(name, raising=False)
+    empty = tmp_path / "ledger.db"
+    make(empty)
+    before = empty.read_bytes()
+    monkeypatch.setenv("MAGSAG_DB", str(empty))
+    monkeypatch.setenv("MAGSAG_CATALOG", str(CATALOG))
+    assert main(["doctor"]) == 0
+    assert "(an empty file, no ledger yet: the first call makes it one)" in capsys.readouterr().out
+    assert main(["doctor", "--json"]) == 0
+    report = json.loads(capsys.readouterr().out)
+    assert report["db_exists"] is False and report["db_empty"] is True
+    assert main(["explain", "skill.analysis", "--payload", '{"data": "x"}']) == 0
+    assert json.loads(capsys.readouterr().out)["targets"]
+    assert main(["explain", "skill.analysis", "--payload", '{"data": "x"}', "--db", str(empty)]) == 0
+    assert json.loads(capsys.readouterr().out)["targets"]
+    assert empty.read_bytes() == before
+    assert not any(Path(f"{empty}{side}").exists() for side in ("-wal", "-shm", "-journal"))
+    assert main(["doctor", "--db", str(empty)]) == 2  # a --db typed by hand is refused, as reading commands do
+    assert "no ledger at" in capsys.readouterr().err

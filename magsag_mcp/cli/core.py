@@ -81,8 +81,11 @@ def _explain(args: argparse.Namespace) -> int:
     context = _json_arg(args.context, "--context") if args.context else None
 
     async def go() -> dict[str, Any]:
-        # a plan reads no spend: a --db with no ledger yet gets none (a mistyped one then passed for a ledger)
-        async with await Service.open(catalog=args.catalog, db=args.db, create_ledger=False) as svc:
+        # a plan reads no spend: a --db with no ledger yet gets none (a mistyped one then passed for a ledger), and
+        # an empty file (one an install made for MAGSAG_DB) is none yet either, left as it is
+        async with await Service.open(
+            catalog=args.catalog, db=args.db, create_ledger=False, empty_ledger_ok=True
+        ) as svc:
             return svc.explain(args.skill_id, payload, context=context)
 
     print_json(anyio.run(go))
@@ -157,8 +160,12 @@ def _doctor(args: argparse.Namespace) -> int:
     from ..service import Service
 
     async def go() -> dict[str, Any]:
-        # a diagnosis makes nothing: where there is no ledger yet it says so (the first call makes it)
-        async with await Service.open(catalog=args.catalog, db=args.db, create_ledger=False) as svc:
+        # a diagnosis makes nothing: where there is no ledger yet it says so (the first call makes it), an empty
+        # file at MAGSAG_DB (made by an install for its owner and mode) too; an empty one at --db is refused
+        # as the reading commands refuse it (a path typed by hand, or a file a `> led.db` truncated)
+        async with await Service.open(
+            catalog=args.catalog, db=args.db, create_ledger=False, empty_ledger_ok=not args.db
+        ) as svc:
             report = svc.doctor()
             if args.probe:
                 report["reachable"] = await svc.probe()
@@ -172,7 +179,9 @@ def _doctor(args: argparse.Namespace) -> int:
         print_json(report)
         return code
     print(f"catalog : {report['catalog']}")
-    print(f"ledger  : {report['db']}" + ("" if report["db_exists"] else " (none there yet: the first call makes it)"))
+    none = " (an empty file, no ledger yet: the first call makes it one)" if report["db_empty"] else ""
+    none = none or ("" if report["db_exists"] else " (none there yet: the first call makes it)")
+    print(f"ledger  : {report['db']}{none}")
     for name, info in report["providers"].items():
         reach = report.get("reachable", {}).get(name)
         if info.get("unavailable"):

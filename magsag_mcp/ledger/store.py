@@ -75,6 +75,7 @@ class Ledger(LedgerReports, ReadOnlyMode):
         sync: str = "full",
         read_only: bool = False,
         create: bool = True,
+        blank_is_absent: bool = False,
     ) -> None:
         if sync not in SYNC_MODES:
             raise ValueError(f"sync must be one of {sorted(SYNC_MODES)}, not {sync!r}")
@@ -86,7 +87,13 @@ class Ledger(LedgerReports, ReadOnlyMode):
         #: database) is refused and left as it is, and with no file at the path none is made: the ledger is
         #: then ``absent``, and a read or write says there is no ledger there.
         self.create = create
+        #: with ``create`` False, a file that holds nothing is no ledger *yet*, as no file is, rather than refused:
+        #: for what needs none (a plan) or says where it is (doctor), at a path the operator set (``MAGSAG_DB``,
+        #: which an install may make an empty file of, for its owner and mode, before the first call)
+        self.blank_is_absent = blank_is_absent
         self.absent = False
+        #: ``absent``, and the file there holds nothing (an empty file, a blank SQLite database)
+        self.blank = False
         #: why the file could not be opened for writing, said with a refused write
         self._read_only_cause: BaseException | None = None
         #: read as immutable (no writer when opened): the -wal file whose appearance means one has begun
@@ -149,7 +156,10 @@ class Ledger(LedgerReports, ReadOnlyMode):
             raise newer_error(self.path, exc.unknown) from None
         except BlankFile:
             await self._close_connections()
-            raise no_ledger_error(self.path, blank=True) from None
+            if not self.blank_is_absent:
+                raise no_ledger_error(self.path, blank=True) from None
+            self.absent = self.blank = True
+            return self
         except NotALedger as exc:
             await self._close_connections()
             raise LedgerError(
@@ -254,7 +264,7 @@ class Ledger(LedgerReports, ReadOnlyMode):
         """Refuse a write once closing; start a writer if the last stopped with its loop's other tasks (asyncio.run
         ending with calls in flight, the service not closed): those calls record themselves as they stop."""
         if self.absent:
-            raise no_ledger_error(self.path, blank=False)
+            raise no_ledger_error(self.path, blank=self.blank)
         if self._task is None or self._closing:
             raise LedgerError(f"the ledger at {self.path} is not open")
         if self._task.done():
@@ -395,7 +405,7 @@ class Ledger(LedgerReports, ReadOnlyMode):
         ``snapshot=False`` is for statements that cannot run in a transaction (VACUUM)."""
         if self._reader is None:
             if self.absent:
-                raise no_ledger_error(self.path, blank=False)
+                raise no_ledger_error(self.path, blank=self.blank)
             raise LedgerError(f"the ledger at {self.path} is not open")
         if self._changed_under_immutable():
             await self._reopen_read_only()
