@@ -4,6 +4,11 @@ A credential the process sends (an API key, a token, a proxy's password) is regi
 :func:`register_secret` when it is read and removed verbatim wherever it appears; anything shaped like a key
 (``sk-...``, ``AIza...``, a JWT, ``Bearer ...``, a value labelled ``api_key``, ``password``, ``?token=``...) is
 removed too. :mod:`magsag_mcp.errors` re-exports these names.
+
+What :func:`redact` returns goes out (an error's message, a ledger's record, a log line, an MCP result), always
+as UTF-8: half of a UTF-16 surrogate pair in it (``"\\ud83d"`` in a vendor's JSON error, its text cut by a
+gateway in JavaScript) is replaced by U+FFFD, as a UTF-8 decoder replaces a broken character. Kept, it could not
+be encoded: the ledger lost the call's record and the caller got a UnicodeEncodeError instead of the error.
 """
 
 from __future__ import annotations
@@ -78,10 +83,17 @@ def register_secret(value: str | None) -> None:
 _TRIGGERS = ("sk-", "aiza", "bearer", "eyj", "key", "passw", "secret", "token", "authorization", "sig")
 
 
+#: half of a UTF-16 surrogate pair, alone: no Unicode text, and no UTF-8 encoder takes it (see the module's docstring)
+_HALF_PAIR = re.compile("[\ud800-\udfff]")
+
+
 def redact(text: str) -> str:
-    """Remove API keys (known ones verbatim, and anything shaped like one) from ``text``."""
+    """Remove API keys (known ones verbatim, and anything shaped like one) from ``text``, and any half of a
+    UTF-16 surrogate pair."""
     if not text:
         return text
+    if not text.isascii():
+        text = _HALF_PAIR.sub("\ufffd", text)
     for secret in _LONGEST_FIRST:
         if secret in text:
             text = text.replace(secret, "[REDACTED]")

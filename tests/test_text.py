@@ -52,3 +52,31 @@ def test_names_and_none():
     check_text("café 😀", "agent")
     with pytest.raises(InputError, match=r"agent is not valid Unicode text.*U\+D83D at character 1"):
         check_text("a" + HALF, "agent")
+
+
+@pytest.mark.anyio
+async def test_a_vendors_error_with_half_a_surrogate_pair_is_recorded_and_sent(fake_openai, tmp_path):
+    # A gateway that cuts its error text by UTF-16 units (JavaScript's slice) sends "\ud83d" escaped in its JSON.
+    # The error's message held it: the ledger could not encode the attempt (UnicodeEncodeError out of the call,
+    # its record lost) and neither could an MCP client's result. It goes as U+FFFD, as a UTF-8 decoder does.
+    import json
+    import sqlite3
+
+    from magsag_mcp.errors import MagsagError
+    from magsag_mcp.mcp_server.tools import error_result
+    from magsag_mcp.service import Service
+    from tests.fakes import openai_replies as R
+
+    fake_openai.key = "sk-test-0123456789abcdefghij"
+    fake_openai.queue(R.error(400, f"content 'hi {HALF}' was cut"))
+    env = {"OPENAI_BASE_URL": fake_openai.url + "/v1", "OPENAI_API_KEY": fake_openai.key}
+    async with Service.open(db=tmp_path / "l.db", env=env) as svc:
+        with pytest.raises(MagsagError) as info:
+            await svc.invoke_skill("skill.analysis", {"data": "x", "model_config": {"model": "openai:gpt-4o"}})
+    assert "content 'hi \ufffd' was cut" in info.value.message
+    sent = json.loads(error_result(info.value).model_dump_json(by_alias=True))
+    assert "hi \ufffd" in sent["structuredContent"]["error"]["message"]
+    conn = sqlite3.connect(tmp_path / "l.db")
+    stored = conn.execute("SELECT error_message FROM attempts").fetchall()
+    conn.close()
+    assert len(stored) == 1 and "hi \ufffd" in stored[0][0]
