@@ -6,8 +6,10 @@ passed that too (NaN is a float, and no ``minimum`` refuses it), and it reached 
 ``null``, or a Python caller as a float no comparison holds for. Strict JSON has no such values, so
 such an answer is invalid JSON, as any other malformed one is (the cascade moves on). So is an integer
 of more digits than Python converts (4,300): ``json.loads`` raised a bare ValueError for it, with no
-position, which the callers' error messages could not describe; and so is one nested past the
-interpreter's depth (a RecursionError, reported as an unexpected error with a traceback), and one
+position, which the callers' error messages could not describe; and so is one nested deeper than
+:data:`~magsag_mcp.text.MAX_DEPTH` (200) levels: past the interpreter's depth it was a RecursionError
+(reported as an unexpected error with a traceback), and past 254 levels a paid answer could not be sent
+to an MCP client (the SDK serializes with pydantic, which stops there); and one
 with half of a UTF-16 surrogate pair in a string (``"\\ud83d"``, an emoji cut in two: RFC 8259 leaves
 its meaning unpredictable, and it cannot be written as UTF-8, so an MCP client was sent no answer).
 """
@@ -19,7 +21,7 @@ import math
 import re
 from typing import Any
 
-from .text import has_surrogate
+from .text import MAX_DEPTH, has_surrogate
 
 __all__ = ["loads"]
 
@@ -55,12 +57,31 @@ def loads(text: str) -> Any:
     except _Refused as exc:
         raise json.JSONDecodeError(exc.why, text, _outside_strings(text, exc.literal)) from None
     except RecursionError:  # "[[[[..." past the interpreter's depth: a looping model's answer, unreadable
-        raise json.JSONDecodeError("nested too deeply to read", text, 0) from None
+        raise json.JSONDecodeError(_TOO_DEEP, text, 0) from None
+    # as many brackets as levels, at least: most answers have too few to be walked
+    if text.count("[") + text.count("{") > MAX_DEPTH and _deeper_than(value, MAX_DEPTH):
+        raise json.JSONDecodeError(_TOO_DEEP, text, 0)
     if ("\\u" in text or not text.isascii()) and has_surrogate(value):
         raise json.JSONDecodeError(
             "a string holds half of a UTF-16 surrogate pair, which is no Unicode text", text, _half_pair(text)
         )
     return value
+
+
+_TOO_DEEP = f"nested deeper than {MAX_DEPTH} levels (a model repeating itself?)"
+
+
+def _deeper_than(value: Any, limit: int) -> bool:
+    """Whether ``value`` nests more than ``limit`` arrays and objects in one another."""
+    stack = [(value, 1)] if isinstance(value, list | dict) else []
+    while stack:
+        node, depth = stack.pop()
+        if depth > limit:
+            return True
+        for item in node.values() if isinstance(node, dict) else node:
+            if isinstance(item, list | dict):
+                stack.append((item, depth + 1))
+    return False
 
 
 #: a \\u escape of a surrogate: a high one (D800-DBFF) with the low one that completes it, or one alone

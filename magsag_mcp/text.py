@@ -17,8 +17,9 @@ from .errors import InputError
 
 _SURROGATE = re.compile("[\ud800-\udfff]")
 
-#: how deep a payload is walked; deeper values are left to the JSON encoder
-_MAX_DEPTH = 200
+#: how deep a payload is walked; deeper values are left to the JSON encoder (a model's JSON answer nests no
+#: deeper: see :mod:`magsag_mcp.strict_json`)
+MAX_DEPTH = 200
 
 
 def surrogate_at(value: Any, where: str, depth: int = 0) -> tuple[str, int, int] | None:
@@ -29,7 +30,7 @@ def surrogate_at(value: Any, where: str, depth: int = 0) -> tuple[str, int, int]
             return None
         m = _SURROGATE.search(value)
         return None if m is None else (where, m.start(), ord(m.group()))
-    if depth >= _MAX_DEPTH:
+    if depth >= MAX_DEPTH:
         return None
     if isinstance(value, Mapping):
         for key, item in value.items():
@@ -51,7 +52,7 @@ def _has_surrogate(value: Any, depth: int = 0) -> bool:
     sends the check on to :func:`surrogate_at`, which names the place or finds nothing."""
     if isinstance(value, str):
         return not value.isascii() and _SURROGATE.search(value) is not None
-    if depth >= _MAX_DEPTH:
+    if depth >= MAX_DEPTH:
         return False
     if isinstance(value, dict):  # the usual JSON object, walked without a call per string
         for k, v in value.items():
@@ -99,7 +100,7 @@ def whole_characters(value: Any, depth: int = 0) -> Any:
     vendor's answer that cut an emoji in two), which could not be encoded at all."""
     if isinstance(value, str):
         return value if value.isascii() else _SURROGATE.sub("\ufffd", value)
-    if depth >= _MAX_DEPTH:
+    if depth >= MAX_DEPTH:
         return value
     if isinstance(value, Mapping):
         return {whole_characters(k): whole_characters(v, depth + 1) for k, v in value.items()}

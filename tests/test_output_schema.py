@@ -373,3 +373,42 @@ def test_strict_json_says_what_and_where():
         loads('{"s": "NaN", "n": NaN}')
     assert info.value.pos == 18  # the second NaN: the first is a string
     assert loads('{"s": "NaN", "n": 1.5e300, "i": -0.0}') == {"s": "NaN", "n": 1.5e300, "i": -0.0}
+
+
+def test_an_answer_nested_deeper_than_a_result_can_carry_is_invalid_and_the_cascade_moves_on(tmp_path: Path):
+    # Valid JSON 300 levels deep (a looping model's "[[[[..."): strict_json took it (only past the interpreter's
+    # ~1,000 did it refuse), and the paid answer could not be sent: pydantic, which the MCP SDK serializes with,
+    # stops at 254 levels ("Error executing tool invoke_skill"), and the text walks stop at 200.
+    (tmp_path / "skills").mkdir()
+    (tmp_path / "routing").mkdir()
+    (tmp_path / "skills" / "any.yaml").write_text(
+        "id: skill.any\ndescription: d\ntask_type: any\nprompt: {user: '{text}'}\noutput:\n  type: json\n"
+    )
+    (tmp_path / "routing" / "r.yaml").write_text("default: [fake:a, fake:b]\n")
+    script("a", "[" * 300 + "1" + "]" * 300)
+    script("b", '{"total": 3}')
+    with Magsag(catalog=tmp_path, db=tmp_path / "l.db", env={}) as mg:
+        result = mg.bridge.run(lambda: mg.service.invoke_skill("skill.any", {"text": "1+2"}))
+    first, second = result.attempts
+    assert (first.model, first.outcome, first.error_class) == ("a", "error", "invalid_output")
+    assert "nested deeper than 200 levels" in first.error_message
+    assert (second.model, result.output) == ("b", {"total": 3})
+
+
+def test_the_deepest_answer_taken_reaches_an_mcp_client():
+    import json
+
+    from pydantic import BaseModel
+
+    from magsag_mcp.mcp_server.tools import ok_result
+    from magsag_mcp.strict_json import loads
+
+    class Out(BaseModel):
+        output: object
+
+    deepest = loads("[" * 200 + '"half \\ud83d\\ude00 whole"' + "]" * 200)
+    sent = json.loads(ok_result(Out(output=deepest)).model_dump_json(by_alias=True))
+    assert json.dumps(sent["structuredContent"]["output"]).count("[") == 200
+    with pytest.raises(ValueError, match="nested deeper than 200 levels"):
+        loads("[" * 100 + "{}," * 5 + '{"a": ' + "[" * 100 + "]" * 100 + "}" + "]" * 100)
+    assert loads('[{"[[[[": "' + "[" * 300 + '"}]') == [{"[[[[": "[" * 300}]  # brackets in strings are text
