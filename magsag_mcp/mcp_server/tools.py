@@ -76,11 +76,14 @@ def internal_error(tool: str) -> CallToolResult:
 
 def ok_result(model: BaseModel) -> CallToolResult:
     data = model.model_dump(mode="json", by_alias=True)
-    if has_surrogate(data):
-        # half of a UTF-16 surrogate pair in an answer (an emoji a vendor cut in two) cannot be written as UTF-8:
-        # the whole result failed to serialize, and the client, its call paid for, got no answer at all
+    text = _compact(data)
+    # Half of a UTF-16 surrogate pair in an answer (an emoji a vendor cut in two) cannot be written as UTF-8: the
+    # whole result failed to serialize, and the client, its call paid for, got no answer at all. Looked for in
+    # the text the result is sent as (one pass in C; a walk of the result cost 3.5% of an MCP call).
+    if not text.isascii() and has_surrogate(text):
         data = whole_characters(data)
-    return CallToolResult(content=[TextContent(type="text", text=_compact(data))], structured_content=data)
+        text = _compact(data)
+    return CallToolResult(content=[TextContent(type="text", text=text)], structured_content=data)
 
 
 class MagsagTools:
