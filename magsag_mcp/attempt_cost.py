@@ -64,10 +64,9 @@ def cut_in_flight(
 ) -> None:
     """An attempt cut after its request was sent (a timeout, a dropped stream, the caller cancelling): billed
     for tokens nobody reported, so unknown, counted at its bound; but a model priced at 0 (a bound of 0: a local
-    server, which the catalog prices at 0 unless told otherwise) costs 0 however many tokens it generated. The
-    offline ``fake`` provider stands in for a vendor here: its cuts stay unknown, as a vendor's would be."""
+    server, which the catalog prices at 0 unless told otherwise) costs 0 however many tokens it generated."""
     bound = cost_bound(pricer, admission, target, request)
-    if bound is not None and bound == 0 and target.provider != "fake":
+    if bound is not None and bound == 0:
         record.cost_usd, record.cost_bound_usd = Decimal(0), None
         return
     record.cost_usd, record.cost_bound_usd = None, bound

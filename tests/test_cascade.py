@@ -359,12 +359,14 @@ async def test_untried_targets_after_the_deadline_are_listed():
     assert "deadline" in info.value.message and "fake:b skipped" in info.value.message
 
 
-async def test_the_deadline_bounds_an_attempt_in_flight():
+async def test_the_deadline_bounds_an_attempt_in_flight(tmp_path):
     # A target that would answer after 60 s, under a 0.2 s call deadline: the attempt is cut and
-    # recorded as a timeout; the call does not wait for the answer.
+    # recorded as a timeout; the call does not wait for the answer. The fake model is priced, as a
+    # vendor's model is (an unpriced fake model is free, like a local one).
+    (tmp_path / "prices.yaml").write_text('"fake:slow": {input: 2, output: 8}\n')
     cascade = Cascade(
         ProviderSet({}, Transport()),
-        Pricer.from_catalog(CATALOG),
+        Pricer.from_catalog(tmp_path),
         None,
         RetryPolicy(tries_per_target=3, base_delay=0.01, max_delay=0.02, deadline=0.2),
     )
@@ -378,7 +380,27 @@ async def test_the_deadline_bounds_an_attempt_in_flight():
     assert "deadline of 0.2s" in info.value.attempts[0].error_message
     # the request was in flight: the vendor may bill it, so its cost is unknown, not 0
     assert info.value.attempts[0].cost_usd is None
+    assert info.value.attempts[0].cost_bound_usd > 0
     assert "the provider may bill it; its cost is unknown" in info.value.attempts[0].warnings[0]
+
+
+async def test_a_free_model_cut_in_flight_costs_nothing():
+    # The same cut on a model priced at 0 (the fake provider, unpriced, like a local server): whatever it
+    # generated costs 0, so the cost is known, and no "unknown cost" warning is given.
+    cascade = Cascade(
+        ProviderSet({}, Transport()),
+        Pricer.from_catalog(CATALOG),
+        None,
+        RetryPolicy(tries_per_target=3, base_delay=0.01, max_delay=0.02, deadline=0.2),
+    )
+    slow = {"provider": "fake", "model": "slow", "params": {"latency_ms": 60_000}}
+    p = plan({"model": "fake:slow"})
+    p.candidates[0] = dataclasses.replace(p.candidates[0], target=parse_target(slow))
+    with pytest.raises(E.AllTargetsFailed) as info:
+        await cascade.run(p, run_id="r-slow", agent=None)
+    (attempt,) = info.value.attempts
+    assert (attempt.error_class, attempt.cost_usd, attempt.cost_bound_usd) == ("timeout", Decimal(0), None)
+    assert not any("cost is unknown" in w for w in attempt.warnings)
 
 
 async def test_json_that_breaks_the_requested_schema_moves_on():

@@ -131,7 +131,18 @@ async def test_explain_route_plans_without_calling(client: Client, schemas: Sche
     assert schemas.check("query_runs", runs)["runs"] == []  # nothing was called
 
 
-async def test_ledger_tools_after_calls(client: Client, schemas: Schemas):
+@pytest.fixture
+async def flaky_priced(db: Path, catalog_copy: Path):
+    """A server whose catalog prices ``fake:flaky`` as a vendor's model is priced (the fake provider is
+    otherwise free, like a local server, and a free model's cut attempt costs a known 0)."""
+    (catalog_copy / "prices.yaml").write_text('"fake:flaky": {input: 2, output: 8}\n')
+    async with Client(build_server(catalog=catalog_copy, db=db, env=ENV)) as c:
+        yield c
+
+
+async def test_ledger_tools_after_calls(flaky_priced: Client):
+    client = flaky_priced
+    schemas = Schemas((await client.list_tools()).tools)
     for data in ("a", "b"):
         await client.call_tool(
             "invoke_skill", {"skill_id": "skill.analysis", "payload": {"data": data}, "agent": "ana"}
@@ -149,7 +160,11 @@ async def test_ledger_tools_after_calls(client: Client, schemas: Schemas):
     from magsag_mcp import ProviderConnectionError
     from magsag_mcp.providers.fake import script
 
-    script("flaky", ProviderConnectionError("dropped mid-answer", maybe_billed=True))
+    script(
+        "flaky",
+        ProviderConnectionError("dropped mid-answer", maybe_billed=True),
+        {"text": "ok", "usage": {"input_tokens": 1000, "output_tokens": 500}},
+    )
     await client.call_tool(
         "invoke_skill",
         {
@@ -165,7 +180,8 @@ async def test_ledger_tools_after_calls(client: Client, schemas: Schemas):
     assert (stats["gpt-4o"]["cost_usd"], stats["gpt-4o"]["cost_complete"]) == (0.0, True)
     flaky = stats["flaky"]
     assert (flaky["calls"], flaky["unpriced_calls"], flaky["cost_complete"]) == (2, 1, False)
-    assert (flaky["cost_usd"], flaky["cost_usd_exact"], flaky["known_cost_usd"]) == (None, None, "0")
+    # the retry's answer is counted (1,000 in at $2/M + 500 out at $8/M); the cut attempt's cost is not known
+    assert (flaky["cost_usd"], flaky["cost_usd_exact"], flaky["known_cost_usd"]) == (None, None, "0.006")
     assert summary["totals"]["cost_usd"] is None and summary["totals"]["cost_complete"] is False
     assert stats["fail-overloaded"]["errors"] == 2
     assert summary["totals"]["calls"] == sum(s["calls"] for s in stats.values())

@@ -598,17 +598,19 @@ def test_a_timeout_around_arun_stops_the_agents_calls_at_once(
     assert attempts == [("cancelled", 0)]  # cut in flight at the timeout: the 3 s answer never came
 
 
-def test_a_result_answered_by_a_fallback_says_so_in_its_warnings(tmp_path, fake_scripts):
+def test_a_result_answered_by_a_fallback_says_so_in_its_warnings(tmp_path, fake_scripts, catalog_copy):
     # The result named fake:b, with warnings [], and nothing said that the first choice had failed, nor
     # why the call's cost was unknown (the failed attempt's own warning stayed in the trace).
     from magsag_mcp import Magsag
     from magsag_mcp import errors as E
     from magsag_mcp.providers.fake import script
 
+    # fake:a priced as a vendor's model is (an unpriced fake model is free: its cut attempt would cost 0)
+    (catalog_copy / "prices.yaml").write_text('"fake:a": {input: 2, output: 8}\n')
     script("a", E.ServerError("boom", status=500), E.ProviderTimeoutError("slow", maybe_billed=True))
     script("b", "answer")
     env = {"MAGSAG_RETRY_BASE_DELAY": "0", "MAGSAG_MAX_RETRIES": "1"}
-    with Magsag(db=tmp_path / "l.db", env=env) as mg:
+    with Magsag(catalog=catalog_copy, db=tmp_path / "l.db", env=env) as mg:
         mc = {"model": "fake:a", "fallbacks": ["fake:b"]}
         result = mg.skills.invoke("skill.analysis", {"data": "x", "model_config": mc})
     assert (result["provider"], result["model"]) == ("fake", "b")
