@@ -178,7 +178,12 @@ async def _litellm(upstream: str, kind: str) -> tuple[Call, Callable[[], Awaitab
             "litellm_params": {"model": "openai/fail500-primary", "api_base": base, "api_key": "sk-b"},
         },
     ]
-    router = litellm.Router(model_list=model_list, fallbacks=[{"broken": ["primary"]}], num_retries=0)
+    # No cooldowns: by default the Router benches a deployment after failures and sends later calls straight
+    # to the fallback, so its fallback row measured fewer than two requests a call; ours tries the first
+    # target on every call, and each row must do what its name says.
+    router = litellm.Router(
+        model_list=model_list, fallbacks=[{"broken": ["primary"]}], num_retries=0, disable_cooldowns=True
+    )
     name = "broken" if kind == "router_fallback" else "primary"
 
     async def call() -> object:
