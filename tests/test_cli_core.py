@@ -169,29 +169,51 @@ def test_doctor_reports_no_problem_for_good_settings(cli_env, capsys, monkeypatc
     assert json.loads(capsys.readouterr().out)["problems"] == []
 
 
+NO_HOST, PORT = "not an http(s) URL with a host", "port is not a number from 1 to 65535"
+
+
 @pytest.mark.parametrize(
-    ("env", "provider", "name"),
+    ("env", "provider", "name", "problem"),
     [
-        ({"OPENAI_API_KEY": "sk-test-0123456789", "OPENAI_BASE_URL": "api.openai.com/v1"}, "openai", "OPENAI_BASE_URL"),
-        ({"ANTHROPIC_API_KEY": "sk-ant-test-0123", "ANTHROPIC_BASE_URL": "http://"}, "anthropic", "ANTHROPIC_BASE_URL"),
-        ({"GEMINI_API_KEY": "gem-test-0123456789", "GEMINI_BASE_URL": "x"}, "google", "GEMINI_BASE_URL"),
-        ({"AZURE_OPENAI_API_KEY": "az-test-0123", "AZURE_OPENAI_ENDPOINT": "myres"}, "azure", "AZURE_OPENAI_ENDPOINT"),
-        ({"MAGSAG_COMPAT_BASE_URL": "host/v1"}, "compat", "MAGSAG_COMPAT_BASE_URL"),
-        ({"MAGSAG_LOCAL_LLM_BASE_URL": "localhost:8000"}, "local", "MAGSAG_LOCAL_LLM_BASE_URL"),
-        ({"OLLAMA_BASE_URL": "ftp://box"}, "local", "OLLAMA_BASE_URL"),
+        (
+            {"OPENAI_API_KEY": "sk-test-0123456789", "OPENAI_BASE_URL": "api.openai.com/v1"},
+            "openai",
+            "OPENAI_BASE_URL",
+            NO_HOST,
+        ),
+        (
+            {"ANTHROPIC_API_KEY": "sk-ant-test-0123", "ANTHROPIC_BASE_URL": "http://"},
+            "anthropic",
+            "ANTHROPIC_BASE_URL",
+            NO_HOST,
+        ),
+        ({"GEMINI_API_KEY": "gem-test-0123456789", "GEMINI_BASE_URL": "x"}, "google", "GEMINI_BASE_URL", NO_HOST),
+        (
+            {"AZURE_OPENAI_API_KEY": "az-test-0123", "AZURE_OPENAI_ENDPOINT": "myres"},
+            "azure",
+            "AZURE_OPENAI_ENDPOINT",
+            NO_HOST,
+        ),
+        ({"MAGSAG_COMPAT_BASE_URL": "host/v1"}, "compat", "MAGSAG_COMPAT_BASE_URL", NO_HOST),
+        ({"MAGSAG_LOCAL_LLM_BASE_URL": "localhost:8000"}, "local", "MAGSAG_LOCAL_LLM_BASE_URL", NO_HOST),
+        ({"OLLAMA_BASE_URL": "ftp://box"}, "local", "OLLAMA_BASE_URL", NO_HOST),
+        ({"OLLAMA_HOST": "box:port"}, "local", "OLLAMA_HOST", PORT),
+        # a port that is no number, or past 65535, failed only on the first call, as a connection error
+        ({"MAGSAG_COMPAT_BASE_URL": "http://box:80800/v1"}, "compat", "MAGSAG_COMPAT_BASE_URL", PORT),
     ],
 )
-def test_doctor_names_the_variable_whose_url_is_malformed(cli_env, capsys, monkeypatch, env, provider, name):
+def test_doctor_names_the_variable_whose_url_is_malformed(cli_env, capsys, monkeypatch, env, provider, name, problem):
     # it said "set its base URL (the provider's *_BASE_URL variable, ...)": which one, for local (two
     # variables) or azure (an _ENDPOINT), the user had to guess
     for var in ("OPENAI_BASE_URL", "AZURE_OPENAI_ENDPOINT", "MAGSAG_COMPAT_BASE_URL", "MAGSAG_LOCAL_LLM_BASE_URL"):
         monkeypatch.delenv(var, raising=False)
     monkeypatch.delenv("OLLAMA_BASE_URL", raising=False)
+    monkeypatch.delenv("OLLAMA_HOST", raising=False)
     for var, value in env.items():
         monkeypatch.setenv(var, value)
     assert main(["doctor"]) == 0
     lines = {line.split()[0]: line for line in capsys.readouterr().out.splitlines() if line.startswith("  ")}
-    assert f"not an http(s) URL with a host; set its base URL ({name}) to e.g." in lines[provider]
+    assert f"{problem}; set its base URL ({name}) to e.g." in lines[provider]
 
 
 def test_blank_optional_provider_settings_are_unset_and_spaces_around_them_dropped():

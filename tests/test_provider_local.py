@@ -216,6 +216,22 @@ async def test_a_target_base_url_without_a_path_gets_v1(local_server: FakeOpenAI
         ({"MAGSAG_LOCAL_LLM_BASE_URL": "http://vllm:8000/v1//"}, None, "http://vllm:8000/v1"),
         ({"MAGSAG_LOCAL_LLM_BASE_URL": "http://vllm:8000/v1/v1"}, None, "http://vllm:8000/v1"),
         ({}, "http://other:9000/v1/", "http://other:9000/v1"),
+        # OLLAMA_HOST, Ollama's own variable, read as its client reads it: [scheme://]host[:port][/path]
+        ({"OLLAMA_HOST": "127.0.0.1:11500"}, None, "http://127.0.0.1:11500/v1"),
+        ({"OLLAMA_HOST": "gpu-box"}, None, "http://gpu-box:11434/v1"),
+        ({"OLLAMA_HOST": ":11500"}, None, "http://127.0.0.1:11500/v1"),
+        ({"OLLAMA_HOST": "https://gpu-box"}, None, "https://gpu-box/v1"),  # a scheme without a port: its own
+        ({"OLLAMA_HOST": "https://gpu-box:8443/ollama/"}, None, "https://gpu-box:8443/ollama/v1"),
+        ({"OLLAMA_HOST": "http://gpu-box:11434/v1"}, None, "http://gpu-box:11434/v1"),
+        ({"OLLAMA_HOST": "::1"}, None, "http://[::1]:11434/v1"),
+        ({"OLLAMA_HOST": "http://[fe80::1]:1234/"}, None, "http://[fe80::1]:1234/v1"),
+        # set for the server to listen everywhere, it is reached on loopback
+        ({"OLLAMA_HOST": "0.0.0.0"}, None, "http://127.0.0.1:11434/v1"),
+        ({"OLLAMA_HOST": "[::]:11434"}, None, "http://[::1]:11434/v1"),
+        # the variables that name a base URL come first; blank is unset
+        ({"OLLAMA_HOST": "gpu-box", "OLLAMA_BASE_URL": "http://other:11434"}, None, "http://other:11434/v1"),
+        ({"OLLAMA_HOST": "gpu-box", "MAGSAG_LOCAL_LLM_BASE_URL": "http://vllm:8000/v1"}, None, "http://vllm:8000/v1"),
+        ({"OLLAMA_HOST": " "}, None, DEFAULT_LOCAL_BASE_URL),
     ],
 )
 def test_base_url_resolution(env: dict[str, str], target_url: str | None, expected: str):
@@ -231,6 +247,14 @@ async def test_ollama_base_url_with_or_without_v1_reaches_the_api(
     result = await provider.complete(ask(), Target("local", MODEL))
     assert result.text == "ok" and result.warnings == []
     assert local_server.paths() == [RESPONSES]  # never /v1/v1/responses
+
+
+async def test_ollama_host_reaches_the_server(local_server: FakeOpenAI, transport: Transport):
+    # An Ollama user whose server listens elsewhere than 11434 sets OLLAMA_HOST (which the ollama CLI reads
+    # too); the local provider called localhost:11434 regardless and found nothing listening.
+    host_port = local_server.url.removeprefix("http://")
+    result = await LocalProvider({"OLLAMA_HOST": host_port}, transport).complete(ask(), Target("local", MODEL))
+    assert result.text == "ok" and local_server.paths() == [RESPONSES]
 
 
 async def test_a_model_without_tool_support_moves_on_and_keeps_the_responses_api(

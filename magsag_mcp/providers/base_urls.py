@@ -22,6 +22,12 @@ def _base_url_problem(base: str, source: str = "the target's base_url", example:
     fix = f"set its base URL ({source}) to e.g. {example}"
     if parts is None or parts.scheme not in ("http", "https") or not host:
         return f"the base URL is not an http(s) URL with a host; {fix}"
+    try:
+        port = parts.port  # raises on a port that is no number, or past 65535
+    except ValueError:
+        port = 0
+    if port == 0:
+        return f"the base URL's port is not a number from 1 to 65535; {fix}"
     if parts.username is not None or parts.password is not None:
         return "the base URL carries user:password@, which would be sent beside the key; remove that part"
     if parts.query or parts.fragment:

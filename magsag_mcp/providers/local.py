@@ -11,6 +11,7 @@ endpoint"), the base URL is not the server's OpenAI API: a configuration error.
 
 from __future__ import annotations
 
+import ipaddress
 import time
 from collections.abc import Mapping
 from typing import Any
@@ -48,14 +49,41 @@ def _with_v1(url: str) -> str:
     return url
 
 
+#: addresses a server binds to listen everywhere (OLLAMA_HOST=0.0.0.0 exposes Ollama): reached on loopback
+_LISTEN_EVERYWHERE = {"0.0.0.0": "127.0.0.1", "::": "[::1]"}
+
+
+def _from_ollama_host(value: str) -> str:
+    """``OLLAMA_HOST`` as Ollama's own client reads it, ``[scheme://]host[:port][/path]``: http on port 11434
+    unless told (a scheme without a port means its own, 80 or 443), as the base of the server's OpenAI API.
+    Set for the server to listen on every interface (``0.0.0.0``), it is reached on this machine's loopback."""
+    scheme, sep, rest = value.strip().partition("://")
+    if not sep:
+        scheme, rest = "http", scheme
+    hostport, _, path = rest.partition("/")
+    try:  # a bare address, IPv6 ones included ("::1"), has no port
+        host, port = str(ipaddress.ip_address(hostport.strip("[]"))), None
+    except ValueError:
+        parsed = urlsplit(f"//{hostport}")
+        try:
+            host, port = parsed.hostname or "127.0.0.1", parsed.port
+        except ValueError:  # not a port: left in the URL, which the base-URL check refuses naming OLLAMA_HOST
+            return f"{scheme}://{hostport}"
+    host = _LISTEN_EVERYWHERE.get(host, f"[{host}]" if ":" in host else host)
+    if port is None and not sep:
+        port = 11434
+    base = _clean(f"{scheme}://{host}" + (f":{port}" if port is not None else "") + f"/{path}")
+    return base if base.endswith("/v1") else base + "/v1"
+
+
 class LocalEndpoint(Endpoint):
     provider = "local"
     key_env = ("MAGSAG_LOCAL_LLM_API_KEY",)
-    base_url_env = ("MAGSAG_LOCAL_LLM_BASE_URL", "OLLAMA_BASE_URL")
+    base_url_env = ("MAGSAG_LOCAL_LLM_BASE_URL", "OLLAMA_BASE_URL", "OLLAMA_HOST")
     probe_hint = (
-        "the base URL (MAGSAG_LOCAL_LLM_BASE_URL, OLLAMA_BASE_URL, or the target's base_url) is the server's "
-        "OpenAI API: http://localhost:11434/v1 for Ollama, http://host:8000/v1 for vLLM, http://localhost:1234/v1 "
-        "for LM Studio"
+        "the base URL (MAGSAG_LOCAL_LLM_BASE_URL, OLLAMA_BASE_URL, OLLAMA_HOST, or the target's base_url) is the "
+        "server's OpenAI API: http://localhost:11434/v1 for Ollama, http://host:8000/v1 for vLLM, "
+        "http://localhost:1234/v1 for LM Studio"
     )
     # a local server speaks plain http: "https://host/v1" would send a user who wrote localhost:11434 to a TLS error
     base_url_example = "http://localhost:11434/v1"
@@ -79,6 +107,10 @@ class LocalEndpoint(Endpoint):
             # Written with Ollama's native API (http://host:11434/api), it means the same server.
             ollama = _clean(ollama).removesuffix("/api")
             return ollama if ollama.endswith("/v1") else ollama + "/v1"
+        host = self.setting("OLLAMA_HOST")
+        if host:
+            # Ollama's own variable, which its CLI reads too: where an Ollama user's server listens
+            return _from_ollama_host(host)
         return DEFAULT_LOCAL_BASE_URL
 
     def headers(self, model: str) -> dict[str, str]:
