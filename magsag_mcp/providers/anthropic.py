@@ -25,8 +25,11 @@ from ..errors import (
     ContentFilteredError,
     ContextTooLongError,
     MalformedResponseError,
+    OverloadedError,
     ProviderConnectionError,
     ProviderError,
+    ProviderTimeoutError,
+    QuotaExhaustedError,
     excerpt,
 )
 from ..transport import HttpResponse, SSEEvent, Transport
@@ -34,7 +37,7 @@ from ..types import FinishReason, LLMRequest, LLMResult, Target, ToolCall, Usage
 from .anthropic_thinking import settle, signature_for, thinking_setting
 from .anthropic_turns import turns
 from .base import Endpoint, HTTPProvider, StreamAccumulator, WireFormat
-from .http_errors import error_for
+from .http_errors import error_for, parse_retry_after, request_id, with_request_id
 from .json_output import with_json_instruction
 
 DEFAULT_VERSION = "2023-06-01"
@@ -202,7 +205,8 @@ class AnthropicMessagesFormat(WireFormat):
 def anthropic_error(
     status: int, body: bytes, headers: Mapping[str, str], *, provider: str, model: str
 ) -> ProviderError:
-    """``{"type": "error", "error": {"type", "message"}}`` -> our tree, by ``error.type`` first."""
+    """``{"type": "error", "error": {"type", "message"}, "request_id"}`` -> our tree, by ``error.type`` first. The
+    request's id (the ``request-id`` header, else the body's ``request_id``) is named, whatever the class."""
     message, kind = "", None
     try:
         data = json.loads(body) if body else None
@@ -211,36 +215,29 @@ def anthropic_error(
     if isinstance(data, dict) and isinstance(data.get("error"), dict):
         message = str(data["error"].get("message") or "")
         kind = data["error"].get("type")
+        said = data.get("request_id")
+        if isinstance(said, str) and said.strip() and request_id(headers) is None:
+            headers = {**headers, "request-id": said}  # a proxy that dropped the header kept the body
     elif body:
         message = excerpt(body, 300)
     if status < 400:  # an error event inside a 200 stream: the status its type stands for
         status = _ERROR_TYPES.get(kind or "", 500)
+    cls: type[ProviderError] | None = None
     # The spec's billing_error (402) is not how the API says it: a spent balance comes as 400
     # invalid_request_error "Your credit balance is too low to access the Anthropic API", which would stop
     # the whole call as a bad request although the next vendor can answer it.
     if kind == "billing_error" or "credit balance is too low" in message.lower():
-        from ..errors import QuotaExhaustedError
-
-        return QuotaExhaustedError(
-            f"{provider}:{model}: HTTP {status}: {message}", provider=provider, model=model, status=status, code=kind
-        )
-    if kind == "overloaded_error" or status == 529:
-        from ..errors import OverloadedError
-        from .http_errors import parse_retry_after
-
-        return OverloadedError(
-            f"{provider}:{model}: HTTP {status}: {message}",
-            provider=provider,
-            model=model,
-            status=status,
-            code=kind,
-            retry_after=parse_retry_after(headers),
-        )
-    if kind == "timeout_error":
-        from ..errors import ProviderTimeoutError
-
-        return ProviderTimeoutError(f"{provider}:{model}: {message}", provider=provider, model=model, status=status)
-    return error_for(status, message, headers=headers, provider=provider, model=model, code=kind)
+        cls = QuotaExhaustedError
+    elif kind == "overloaded_error" or status == 529:
+        cls = OverloadedError
+    elif kind == "timeout_error":
+        cls = ProviderTimeoutError
+    if cls is None:
+        return error_for(status, message, headers=headers, provider=provider, model=model, code=kind)
+    text = f"{provider}:{model}: HTTP {status}: {message}" if message else f"{provider}:{model}: HTTP {status}"
+    retry_after = parse_retry_after(headers) if cls.retryable else None
+    exc = cls(text, provider=provider, model=model, status=status, code=kind, retry_after=retry_after)
+    return with_request_id(exc, headers)
 
 
 def _usage(raw: Any) -> Usage:

@@ -398,6 +398,35 @@ async def test_anthropic_error_event_mid_stream(serve, transport, error: dict[st
     assert err.retryable and err.moves_on and error["message"] in err.message
 
 
+@pytest.mark.parametrize(
+    ("status", "error", "cls"),
+    [
+        (529, {"type": "overloaded_error", "message": "Overloaded"}, E.OverloadedError),
+        (504, {"type": "timeout_error", "message": "Request timeout"}, E.ProviderTimeoutError),
+        (402, {"type": "billing_error", "message": "Billing error"}, E.QuotaExhaustedError),
+        (400, {"type": "invalid_request_error", "message": "Your credit balance is too low"}, E.QuotaExhaustedError),
+    ],
+    ids=["overloaded", "timeout", "billing", "credit-balance"],
+)
+@pytest.mark.parametrize("where", ["header", "body"])
+async def test_anthropic_errors_of_their_own_class_name_the_request_id(
+    serve, transport, status: int, error: dict[str, Any], cls: type, where: str
+):
+    # Anthropic names every request in its request-id header (and, by the spec's ErrorResponse, in the body's
+    # request_id): what its support asks for. An overloaded (529), timed-out or billing error lost it, in the
+    # message and in the details, where every other error status kept it.
+    rid = "req_011CZ47RMLnx1JoJXRrzzSde"
+    body = {"type": "error", "error": error, "request_id": rid if where == "body" else None}
+    headers = {"request-id": rid} if where == "header" else {}
+    _, provider, target = await anthropic(serve, transport, {"error": status, "body": body, "headers": headers})
+    with pytest.raises(E.ProviderError) as info:
+        await provider.complete(ask(), target)
+    err = info.value
+    assert type(err) is cls and err.status == status
+    assert err.details["request_id"] == rid and err.details["code"] == error["type"]
+    assert err.message == f"anthropic:{CLAUDE}: HTTP {status} (request id {rid}): {error['message']}"
+
+
 # --- 400s: the target lacks a feature, or our input is wrong ---------------------------------------
 
 H: dict[str, str] = {}
