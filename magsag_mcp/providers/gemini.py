@@ -276,6 +276,11 @@ class _GeminiStream(StreamAccumulator):
         # every chunk carries the counts so far; only the one with the finishReason has the answer's
         return _usage(self.usage) if self.finish_reason is not None else None
 
+    def complete(self) -> bool:
+        # Gemini has no terminal event of its own: the chunk with the candidate's finishReason, which carries the
+        # answer's usage, is the last it sends. A connection lost after it lost nothing of the answer.
+        return self.finish_reason is not None
+
     def feed(self, event: SSEEvent) -> str:
         chunk = event.json()
         if not isinstance(chunk, dict):

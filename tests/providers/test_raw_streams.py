@@ -411,23 +411,41 @@ WHOLE_THEN_CUT = {
         )
     ]
     + [CUT],
+    # Gemini has no terminal event of its own: the chunk with the candidate's finishReason (and the answer's
+    # usage) is the last one it sends
+    "gemini": [
+        *sse(
+            {"candidates": [{"content": {"role": "model", "parts": [{"text": "whole "}]}, "index": 0}]},
+            {
+                "candidates": [
+                    {"content": {"role": "model", "parts": [{"text": "answer"}]}, "finishReason": "STOP", "index": 0}
+                ],
+                "usageMetadata": {"promptTokenCount": 9, "candidatesTokenCount": 4, "totalTokenCount": 13},
+            },
+        ),
+        CUT,
+    ],
 }
 
 
 def _streaming_provider(api: str, base: str, transport: Transport) -> tuple[Any, Target]:
-    """The provider and target that stream from ``base`` in ``api``'s format: chat, responses or anthropic."""
+    """The provider and target that stream from ``base`` in ``api``'s format: chat, responses, anthropic or gemini."""
     from magsag_mcp.providers.anthropic import AnthropicProvider
 
     if api == "anthropic":
         env = {"ANTHROPIC_BASE_URL": base.removesuffix("/v1"), "ANTHROPIC_API_KEY": "sk-ant-test-0123456789"}
         return AnthropicProvider(env, transport), Target("anthropic", "claude-sonnet-4-5")
+    if api == "gemini":
+        env = {"GEMINI_BASE_URL": base.removesuffix("/v1"), "GEMINI_API_KEY": "AIza-test-0123456789"}
+        return GeminiProvider(env, transport), Target("google", "gemini-2.5-flash")
     env = {"OPENAI_BASE_URL": base, "OPENAI_API_KEY": "sk-test-0123456789"}
     return OpenAIProvider(env, transport), Target("openai", "gpt-4o", params=(("api", api),))
 
 
-@pytest.mark.parametrize("api", ["chat", "responses", "anthropic"])
+@pytest.mark.parametrize("api", ["chat", "responses", "anthropic", "gemini"])
 async def test_a_stream_whose_connection_breaks_after_its_terminal_event_is_the_answer(raw_stream, api: str):
-    # The vendor sent the whole answer and its terminal event ([DONE], response.completed, message_stop), then
+    # The vendor sent the whole answer and its terminal event ([DONE], response.completed, message_stop, Gemini's
+    # chunk with the finishReason), then
     # the connection's end was lost (a proxy that drops the chunked encoding's last chunk: aiohttp's "response
     # payload is not completed"). The answer, generated and billed, was thrown away as a dropped stream and
     # asked for again, paid twice.
