@@ -375,7 +375,9 @@ class _MessagesStream(StreamAccumulator):
         return _usage(self.usage) if self.stop_reason is not None else None
 
     def complete(self) -> bool:
-        return self.done  # message_stop
+        # message_delta (the stop_reason and the final usage) comes after every content block: past it, only
+        # message_stop, which carries nothing, is still to come
+        return self.done or self.stop_reason is not None
 
     def feed(self, event: SSEEvent) -> str:
         data = event.json_object()
@@ -412,7 +414,7 @@ class _MessagesStream(StreamAccumulator):
         return ""
 
     def finish(self) -> LLMResult:
-        if not self.done:
+        if not self.complete():
             raise ProviderConnectionError(
                 f"{self.provider}:{self.model}: the stream ended before message_stop",
                 provider=self.provider,

@@ -508,3 +508,35 @@ async def test_a_stream_held_open_after_its_terminal_event_is_the_answer_once_it
         await transport.aclose()
         await server.close()
     assert (result.text, result.usage.output_tokens) == ("whole answer", 4)
+
+
+@pytest.mark.parametrize("end", ["clean", "cut"])
+async def test_an_anthropic_stream_that_ends_after_message_delta_is_the_answer(raw_stream, end: str):
+    # message_delta carries the stop_reason and the answer's final usage, after every content block: only
+    # message_stop, which says nothing, is missing. The whole, billed answer failed as "the stream ended
+    # before message_stop" and was asked for, and paid for, again.
+    events = WHOLE_THEN_CUT["anthropic"][:-2]  # without message_stop and the cut
+    base = await raw_stream(events + ([CUT] if end == "cut" else []))
+    transport = Transport()
+    try:
+        request = LLMRequest(messages=[Message("user", "hi")], stream=True)
+        provider, target = _streaming_provider("anthropic", base, transport)
+        result = await provider.complete(request, target)
+    finally:
+        await transport.aclose()
+    assert (result.text, result.finish_reason) == ("whole answer", "stop")
+    assert (result.usage.input_tokens, result.usage.output_tokens) == (9, 4)
+
+
+async def test_an_anthropic_stream_cut_before_message_delta_is_a_dropped_stream(raw_stream):
+    # the answer's end (its stop_reason and usage) never came: a dropped stream of unknown cost
+    base = await raw_stream(WHOLE_THEN_CUT["anthropic"][:-3])
+    transport = Transport()
+    try:
+        request = LLMRequest(messages=[Message("user", "hi")], stream=True)
+        provider, target = _streaming_provider("anthropic", base, transport)
+        with pytest.raises(E.ProviderConnectionError, match="before message_stop") as info:
+            await provider.complete(request, target)
+    finally:
+        await transport.aclose()
+    assert info.value.maybe_billed and info.value.usage is None
