@@ -58,6 +58,9 @@ _STOP: dict[str | None, FinishReason] = {
     "refusal": "content_filter",
 }
 
+#: stop reasons that leave no answer when nothing came with them (a stop sequence may end an answer at once)
+_EMPTY_IS_NO_ANSWER = frozenset({"end_turn", "tool_use"})
+
 # error.type -> (HTTP status it implies when the status itself is ambiguous)
 _ERROR_TYPES = {
     "invalid_request_error": 400,
@@ -322,6 +325,16 @@ def _result(
         # its tool_use stop is the answer's end; max_tokens cut the document short, and says so
         if finish == "tool_calls":
             finish = "stop"
+    if stop_reason in _EMPTY_IS_NO_ANSWER and not text.strip() and not calls:
+        # Claude at times answers with no content at all (the API's docs: "empty responses with end_turn"), or a
+        # tool_use stop with no tool_use block in it: billed, and no answer; the next target may serve the call
+        empty = MalformedResponseError(
+            f"{provider}:{model}: no usable answer (stop_reason: {stop_reason}, with no content)",
+            provider=provider,
+            model=model,
+        )
+        empty.usage = _usage(usage)
+        raise empty
     warnings = []
     if stop_reason == "model_context_window_exceeded":
         # the prompt and the answer filled the context window: more max_tokens would not have helped

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from decimal import Decimal as D
 from pathlib import Path
 
 import pytest
@@ -262,3 +263,30 @@ async def test_anthropic_credit_balance_too_low_moves_on_without_a_retry(tmp_pat
         ("openai", None),
     ]
     assert len(anthropic.requests) == 1  # not retried: the balance will not refill by itself
+
+
+@pytest.mark.parametrize("stream", [False, True], ids=["body", "stream"])
+@pytest.mark.parametrize("stop", ["end_turn", "tool_use"])
+async def test_an_empty_anthropic_answer_is_no_answer_and_the_next_target_serves_the_call(
+    tmp_path: Path, serve, stop: str, stream: bool
+):
+    # Claude at times answers with no content at all: stop_reason end_turn (the API's docs: "Empty responses
+    # with end_turn"), or tool_use with no tool_use block in it. That passed as the answer: an empty text (with
+    # finish_reason tool_calls and no call to make), billed, and no fallback tried. Gemini's empty STOP is no
+    # answer already; so is Claude's now, recorded at what it cost.
+    usage = {"input_tokens": 1200, "output_tokens": 3}
+    anthropic = FakeAnthropic(KEY).queue({"text": None, "finish": stop, "usage": usage})
+    gemini = FakeGemini(KEY).queue({"text": "answer from gemini"})
+    svc = await open_service(tmp_path, serve, FakeOpenAI(KEY), anthropic, gemini)
+    mc = {"model": "claude-3-5-sonnet-20241022", "fallbacks": ["gemini-1.5-pro"], "stream": stream}
+    try:
+        result = await svc.invoke_skill("skill.analysis", {"data": "x", "model_config": mc})
+    finally:
+        await svc.aclose()
+    assert result.result.text == "answer from gemini"
+    first = result.attempts[0]
+    assert (first.provider, first.error_class) == ("anthropic", "malformed_response")
+    assert f"no usable answer (stop_reason: {stop}, with no content)" in (first.error_message or "")
+    assert (first.input_tokens, first.output_tokens) == (1200, 3)
+    assert first.cost_usd == D("0.003645")  # $3 in, $15 out per million
+    assert len(anthropic.requests) == 1 and anthropic.violations == gemini.violations == []
