@@ -226,18 +226,24 @@ def anthropic_error(
     if status < 400:  # an error event inside a 200 stream: the status its type stands for
         status = _ERROR_TYPES.get(kind or "", 500)
     cls: type[ProviderError] | None = None
+    fix = ""
     # The spec's billing_error (402) is not how the API says it: a spent balance comes as 400
-    # invalid_request_error "Your credit balance is too low to access the Anthropic API", which would stop
-    # the whole call as a bad request although the next vendor can answer it.
-    if kind == "billing_error" or "credit balance is too low" in message.lower():
+    # invalid_request_error "Your credit balance is too low to access the Anthropic API", and a spend limit
+    # reached as 400 "You have reached your specified API usage limits. You will regain access on <date>", which
+    # would stop the whole call as a bad request although the next vendor can answer it.
+    low = message.lower()
+    if kind == "billing_error" or "credit balance is too low" in low:
         cls = QuotaExhaustedError
+    elif "reached your specified api usage limits" in low:
+        cls = QuotaExhaustedError
+        fix = "; the spend limit set for the organization or workspace in the Anthropic Console is reached: raise it"
     elif kind == "overloaded_error" or status == 529:
         cls = OverloadedError
     elif kind == "timeout_error":
         cls = ProviderTimeoutError
     if cls is None:
         return error_for(status, message, headers=headers, provider=provider, model=model, code=kind)
-    text = f"{provider}:{model}: HTTP {status}: {message}" if message else f"{provider}:{model}: HTTP {status}"
+    text = f"{provider}:{model}: HTTP {status}: {message}{fix}" if message else f"{provider}:{model}: HTTP {status}"
     retry_after = parse_retry_after(headers) if cls.retryable else None
     exc = cls(text, provider=provider, model=model, status=status, code=kind, retry_after=retry_after)
     return with_request_id(exc, headers)

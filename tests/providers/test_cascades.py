@@ -290,3 +290,32 @@ async def test_an_empty_anthropic_answer_is_no_answer_and_the_next_target_serves
     assert (first.input_tokens, first.output_tokens) == (1200, 3)
     assert first.cost_usd == D("0.003645")  # $3 in, $15 out per million
     assert len(anthropic.requests) == 1 and anthropic.violations == gemini.violations == []
+
+
+async def test_anthropic_spend_limit_reached_moves_on_without_a_retry(tmp_path: Path, serve):
+    # A workspace or organization at the spend limit set in the Console is answered 400 invalid_request_error
+    # (as SDK users report it, e.g. anthropics/claude-code#38038), not the spec's billing_error. Read as a bad
+    # request, it stopped the whole call until the month's end, although the next vendor could answer it.
+    limit = {
+        "type": "error",
+        "error": {
+            "type": "invalid_request_error",
+            "message": "You have reached your specified API usage limits. You will regain access on 2026-04-01 "
+            "at 00:00 UTC.",
+        },
+        "request_id": "req_011CZM37KZVHEegQcQEk3tSW",
+    }
+    anthropic = FakeAnthropic(KEY).queue({"error": 400, "body": limit})
+    openai = FakeOpenAI(KEY).queue({"text": "answer from openai"})
+    svc = await open_service(tmp_path, serve, openai, anthropic, FakeGemini(KEY))
+    mc = {"model": "claude-3-5-sonnet-20241022", "fallbacks": ["gpt-4o"]}
+    try:
+        result = await svc.invoke_skill("skill.analysis", {"data": "x", "model_config": mc})
+    finally:
+        await svc.aclose()
+    assert result.result.text == "answer from openai"
+    first = result.attempts[0]
+    assert (first.provider, first.error_class, first.cost_usd) == ("anthropic", "quota_exhausted", 0)
+    assert "regain access on 2026-04-01" in (first.error_message or "")
+    assert "spend limit" in (first.error_message or "")  # what to change, not only what happened
+    assert len(anthropic.requests) == 1  # not retried: the limit holds until the date it names
