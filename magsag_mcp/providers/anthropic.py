@@ -25,19 +25,15 @@ from ..errors import (
     ContentFilteredError,
     ContextTooLongError,
     MalformedResponseError,
-    OverloadedError,
     ProviderConnectionError,
     ProviderError,
-    ProviderTimeoutError,
-    QuotaExhaustedError,
-    excerpt,
 )
 from ..transport import HttpResponse, SSEEvent, Transport
 from ..types import FinishReason, LLMRequest, LLMResult, Target, ToolCall, Usage
+from .anthropic_errors import anthropic_error
 from .anthropic_thinking import settle, signature_for, thinking_setting
 from .anthropic_turns import turns
 from .base import Endpoint, HTTPProvider, StreamAccumulator, WireFormat
-from .http_errors import error_for, parse_retry_after, request_id, with_request_id
 from .json_output import with_json_instruction
 
 DEFAULT_VERSION = "2023-06-01"
@@ -60,21 +56,6 @@ _STOP: dict[str | None, FinishReason] = {
 
 #: stop reasons that leave no answer when nothing came with them (a stop sequence may end an answer at once)
 _EMPTY_IS_NO_ANSWER = frozenset({"end_turn", "tool_use"})
-
-# error.type -> (HTTP status it implies when the status itself is ambiguous)
-_ERROR_TYPES = {
-    "invalid_request_error": 400,
-    "authentication_error": 401,
-    "billing_error": 402,
-    "permission_error": 403,
-    "not_found_error": 404,
-    "request_too_large": 413,
-    "rate_limit_error": 429,
-    "api_error": 500,
-    "timeout_error": 504,
-    "overloaded_error": 529,
-}
-
 
 #: claude-{family}-{major}[-{minor}], the naming since Claude 4 (dates and suffixes may follow)
 _CLAUDE_VERSION = re.compile(r"^claude-(?:opus|sonnet|haiku)-(\d+)(?:-(\d{1,2}))?(?:-|$)")
@@ -203,50 +184,6 @@ class AnthropicMessagesFormat(WireFormat):
 
     def map_error(self, response: HttpResponse, *, provider: str, model: str) -> ProviderError:
         return anthropic_error(response.status, response.body, response.headers, provider=provider, model=model)
-
-
-def anthropic_error(
-    status: int, body: bytes, headers: Mapping[str, str], *, provider: str, model: str
-) -> ProviderError:
-    """``{"type": "error", "error": {"type", "message"}, "request_id"}`` -> our tree, by ``error.type`` first. The
-    request's id (the ``request-id`` header, else the body's ``request_id``) is named, whatever the class."""
-    message, kind = "", None
-    try:
-        data = json.loads(body) if body else None
-    except ValueError:
-        data = None
-    if isinstance(data, dict) and isinstance(data.get("error"), dict):
-        message = str(data["error"].get("message") or "")
-        kind = data["error"].get("type")
-        said = data.get("request_id")
-        if isinstance(said, str) and said.strip() and request_id(headers) is None:
-            headers = {**headers, "request-id": said}  # a proxy that dropped the header kept the body
-    elif body:
-        message = excerpt(body, 300)
-    if status < 400:  # an error event inside a 200 stream: the status its type stands for
-        status = _ERROR_TYPES.get(kind or "", 500)
-    cls: type[ProviderError] | None = None
-    fix = ""
-    # The spec's billing_error (402) is not how the API says it: a spent balance comes as 400
-    # invalid_request_error "Your credit balance is too low to access the Anthropic API", and a spend limit
-    # reached as 400 "You have reached your specified API usage limits. You will regain access on <date>", which
-    # would stop the whole call as a bad request although the next vendor can answer it.
-    low = message.lower()
-    if kind == "billing_error" or "credit balance is too low" in low:
-        cls = QuotaExhaustedError
-    elif "reached your specified api usage limits" in low:
-        cls = QuotaExhaustedError
-        fix = "; the spend limit set for the organization or workspace in the Anthropic Console is reached: raise it"
-    elif kind == "overloaded_error" or status == 529:
-        cls = OverloadedError
-    elif kind == "timeout_error":
-        cls = ProviderTimeoutError
-    if cls is None:
-        return error_for(status, message, headers=headers, provider=provider, model=model, code=kind)
-    text = f"{provider}:{model}: HTTP {status}: {message}{fix}" if message else f"{provider}:{model}: HTTP {status}"
-    retry_after = parse_retry_after(headers) if cls.retryable else None
-    exc = cls(text, provider=provider, model=model, status=status, code=kind, retry_after=retry_after)
-    return with_request_id(exc, headers)
 
 
 def _usage(raw: Any) -> Usage:

@@ -1,0 +1,70 @@
+"""Anthropic's errors: ``{"type": "error", "error": {"type", "message"}, "request_id"}``, read by ``error.type``
+first, then by what the message says where the type hides it (a spent balance, a spend limit reached)."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+
+from ..errors import OverloadedError, ProviderError, ProviderTimeoutError, QuotaExhaustedError, excerpt
+from .http_errors import error_for, parse_retry_after, request_id, with_request_id
+
+__all__ = ["anthropic_error"]
+
+# error.type -> (HTTP status it implies when the status itself is ambiguous)
+_ERROR_TYPES = {
+    "invalid_request_error": 400,
+    "authentication_error": 401,
+    "billing_error": 402,
+    "permission_error": 403,
+    "not_found_error": 404,
+    "request_too_large": 413,
+    "rate_limit_error": 429,
+    "api_error": 500,
+    "timeout_error": 504,
+    "overloaded_error": 529,
+}
+
+
+def anthropic_error(
+    status: int, body: bytes, headers: Mapping[str, str], *, provider: str, model: str
+) -> ProviderError:
+    """``{"type": "error", "error": {"type", "message"}, "request_id"}`` -> our tree, by ``error.type`` first. The
+    request's id (the ``request-id`` header, else the body's ``request_id``) is named, whatever the class."""
+    message, kind = "", None
+    try:
+        data = json.loads(body) if body else None
+    except ValueError:
+        data = None
+    if isinstance(data, dict) and isinstance(data.get("error"), dict):
+        message = str(data["error"].get("message") or "")
+        kind = data["error"].get("type")
+        said = data.get("request_id")
+        if isinstance(said, str) and said.strip() and request_id(headers) is None:
+            headers = {**headers, "request-id": said}  # a proxy that dropped the header kept the body
+    elif body:
+        message = excerpt(body, 300)
+    if status < 400:  # an error event inside a 200 stream: the status its type stands for
+        status = _ERROR_TYPES.get(kind or "", 500)
+    cls: type[ProviderError] | None = None
+    fix = ""
+    # The spec's billing_error (402) is not how the API says it: a spent balance comes as 400
+    # invalid_request_error "Your credit balance is too low to access the Anthropic API", and a spend limit
+    # reached as 400 "You have reached your specified API usage limits. You will regain access on <date>", which
+    # would stop the whole call as a bad request although the next vendor can answer it.
+    low = message.lower()
+    if kind == "billing_error" or "credit balance is too low" in low:
+        cls = QuotaExhaustedError
+    elif "reached your specified api usage limits" in low:
+        cls = QuotaExhaustedError
+        fix = "; the spend limit set for the organization or workspace in the Anthropic Console is reached: raise it"
+    elif kind == "overloaded_error" or status == 529:
+        cls = OverloadedError
+    elif kind == "timeout_error":
+        cls = ProviderTimeoutError
+    if cls is None:
+        return error_for(status, message, headers=headers, provider=provider, model=model, code=kind)
+    text = f"{provider}:{model}: HTTP {status}: {message}{fix}" if message else f"{provider}:{model}: HTTP {status}"
+    retry_after = parse_retry_after(headers) if cls.retryable else None
+    exc = cls(text, provider=provider, model=model, status=status, code=kind, retry_after=retry_after)
+    return with_request_id(exc, headers)
