@@ -246,6 +246,14 @@ def _result(
             calls.append(ToolCall(call_id, block["name"], args, signature_for(thoughts)))
             thoughts = []
     finish = _STOP.get(stop_reason, "other")
+    if finish == "length" and content and content[-1].get("type") == "tool_use":
+        # Stopped inside the call: unstreamed, the API answers with the input written so far, as an object (a JSON
+        # answer cut mid-string would pass its schema); streamed, its JSON does not parse (see _MessagesStream)
+        cut = MalformedResponseError(
+            f"{provider}:{model}: {_cut_short(content[-1].get('name'), stop_reason)}", provider=provider, model=model
+        )
+        cut.usage = _usage(usage)
+        raise cut
     if finish == "content_filter":
         # "refusal": the streaming classifiers stopped the answer; whatever text came before is not an answer.
         details = data.get("stop_details") if isinstance(data.get("stop_details"), dict) else {}
@@ -310,6 +318,15 @@ def _result(
         finish_reason=finish,
         warnings=warnings,
         response_id=data.get("id"),
+    )
+
+
+def _cut_short(tool: Any, stop_reason: str | None) -> str:
+    """Why a tool_use block that the answer's end stopped inside is no answer, and what to change."""
+    what = "JSON answer" if tool in (JSON_TOOL, JSON_VALUE_TOOL) else "tool call"
+    return (
+        f"the {what} was cut short by max_tokens before its JSON was complete (stop_reason: {stop_reason}); raise "
+        "max_tokens"
     )
 
 
@@ -386,11 +403,7 @@ class _MessagesStream(StreamAccumulator):
                 except ValueError:
                     why = "streamed tool input is not JSON"
                     if _STOP.get(self.stop_reason) == "length":  # stopped mid-call, not a model writing bad JSON
-                        what = "JSON answer" if block.get("name") in (JSON_TOOL, JSON_VALUE_TOOL) else "tool call"
-                        why = (
-                            f"the {what} was cut short by max_tokens before its JSON was complete (stop_reason: "
-                            f"{self.stop_reason}); raise max_tokens"
-                        )
+                        why = _cut_short(block.get("name"), self.stop_reason)
                     raise MalformedResponseError(
                         f"{self.provider}:{self.model}: {why}", provider=self.provider, model=self.model
                     ) from None

@@ -92,6 +92,30 @@ async def test_a_streamed_tool_input_holding_nan_is_not_json(serve, transport, t
     assert info.value.moves_on and fake.violations == []
 
 
+@pytest.mark.parametrize("tool", ["json_output", "json_value_output", "get_weather"])
+async def test_a_tool_input_cut_by_max_tokens_is_no_answer_unstreamed_too(serve, transport, tool: str):
+    # Unstreamed, the API answers a tool_use block that max_tokens stopped with the input it had written so far,
+    # as an object: a JSON answer cut mid-string ({"city": "Os"}) passed its schema and came back as the parsed
+    # answer, and a tool call came back with its arguments cut short, both without a word (finish_reason length
+    # only). Streamed, the same answer failed as "cut short by max_tokens". Now both do.
+    fake, provider, target = await setup(ANTHROPIC, serve, transport)
+    partial = {"value": "Os"} if tool == "json_value_output" else {"city": "Os"}
+    fake.queue({"tool_calls": [{"id": "t1", "name": tool, "arguments": partial}], "finish": "max_tokens"})
+    schema = {"type": "object", "properties": {"city": {"type": "string"}}}
+    tools = [WEATHER] if tool == "get_weather" else []
+    request = LLMRequest(
+        [Message("user", "Where?")],
+        json_schema=None if tools else {"type": "string"} if tool == "json_value_output" else schema,
+        tools=tools,
+        max_tokens=5,
+    )
+    what = "tool call" if tools else "JSON answer"
+    with pytest.raises(E.MalformedResponseError, match=f"the {what} was cut short by max_tokens.*max_tokens") as info:
+        await provider.complete(request, target)
+    assert info.value.moves_on and fake.violations == []
+    assert (info.value.usage.input_tokens, info.value.usage.output_tokens) == (11, 7)  # billed, and recorded
+
+
 THINK = {"thinking": {"type": "enabled", "budget_tokens": 2048}}
 
 
