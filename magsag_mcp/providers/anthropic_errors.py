@@ -1,12 +1,20 @@
 """Anthropic's errors: ``{"type": "error", "error": {"type", "message"}, "request_id"}``, read by ``error.type``
-first, then by what the message says where the type hides it (a spent balance, a spend limit reached)."""
+first, then by what the message says where the type hides it (a spent balance, a spend limit reached, a disabled
+organization)."""
 
 from __future__ import annotations
 
 import json
 from collections.abc import Mapping
 
-from ..errors import OverloadedError, ProviderError, ProviderTimeoutError, QuotaExhaustedError, excerpt
+from ..errors import (
+    OverloadedError,
+    PermissionDeniedError,
+    ProviderError,
+    ProviderTimeoutError,
+    QuotaExhaustedError,
+    excerpt,
+)
 from .http_errors import error_for, parse_retry_after, request_id, with_request_id
 
 __all__ = ["anthropic_error"]
@@ -58,6 +66,10 @@ def anthropic_error(
     elif "reached your specified api usage limits" in low:
         cls = QuotaExhaustedError
         fix = "; the spend limit set for the organization or workspace in the Anthropic Console is reached: raise it"
+    elif "organization has been disabled" in low:
+        # 400 invalid_request_error (403 at times): the key's organization, not the request; another vendor may serve it
+        cls = PermissionDeniedError
+        fix = "; the organization of the key in ANTHROPIC_API_KEY is disabled: use a key of an active organization"
     elif kind == "overloaded_error" or status == 529:
         cls = OverloadedError
     elif kind == "timeout_error":

@@ -427,6 +427,24 @@ async def test_anthropic_errors_of_their_own_class_name_the_request_id(
     assert err.message == f"anthropic:{CLAUDE}: HTTP {status} (request id {rid}): {error['message']}"
 
 
+@pytest.mark.parametrize("status", [400, 403])
+async def test_anthropic_disabled_organization_is_the_keys_not_the_requests(serve, transport, status: int):
+    # The API answers a key whose organization is disabled with 400 invalid_request_error "This organization has
+    # been disabled." (403 at times): read as a bad request, it stopped the whole call, although the request is
+    # fine and another vendor can serve it. The key is what to change.
+    body = {
+        "type": "error",
+        "error": {"type": "invalid_request_error", "message": "This organization has been disabled."},
+        "request_id": "req_011CZLrUfBVkVHn5T6EqQaf7",
+    }
+    _, provider, target = await anthropic(serve, transport, {"error": status, "body": body})
+    with pytest.raises(E.PermissionDeniedError) as info:
+        await provider.complete(ask(), target)
+    err = info.value
+    assert err.moves_on and not err.retryable and err.status == status
+    assert "ANTHROPIC_API_KEY" in err.message and KEY not in err.message
+
+
 # --- 400s: the target lacks a feature, or our input is wrong ---------------------------------------
 
 H: dict[str, str] = {}
