@@ -420,6 +420,7 @@ class AnthropicEndpoint(Endpoint):
         "the base URL (ANTHROPIC_BASE_URL, or the target's base_url) is the server's root, without /v1: "
         "https://api.anthropic.com by default"
     )
+    base_url_example = "https://api.anthropic.com (the server's root, without /v1)"
 
     def base_url(self, target: Target) -> str:
         return target.base_url or self.env.get("ANTHROPIC_BASE_URL") or "https://api.anthropic.com"

@@ -336,6 +336,7 @@ class GeminiEndpoint(Endpoint):
         "the base URL (GEMINI_BASE_URL, or the target's base_url) is the server's root, without /v1beta: "
         "https://generativelanguage.googleapis.com by default"
     )
+    base_url_example = "https://generativelanguage.googleapis.com (the server's root, without /v1beta)"
 
     def base_url(self, target: Target) -> str:
         return target.base_url or self.env.get("GEMINI_BASE_URL") or "https://generativelanguage.googleapis.com"

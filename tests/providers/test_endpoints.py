@@ -148,3 +148,31 @@ def test_what_a_format_cannot_send_is_said_in_warnings():
     titled = LLMRequest(ask, json_schema={"type": "object", "title": "t"})
     assert gemini.build(titled, "gemini-1.5-pro", stream=False)[1] == []
     assert claude.build(LLMRequest(ask, temperature=0.3), "claude-3-5-sonnet-20241022", stream=False)[1] == []
+
+
+@pytest.mark.parametrize(
+    ("provider_cls", "env", "root"),
+    [
+        (
+            "anthropic",
+            {"ANTHROPIC_API_KEY": KEY, "ANTHROPIC_BASE_URL": "api.anthropic.com"},
+            "https://api.anthropic.com",
+        ),
+        (
+            "google",
+            {"GEMINI_API_KEY": KEY, "GEMINI_BASE_URL": "generativelanguage.googleapis.com/v1beta?key=x"},
+            "https://generativelanguage.googleapis.com",
+        ),
+    ],
+)
+def test_an_unusable_anthropic_or_gemini_base_url_names_a_fix_that_works(provider_cls: str, env, root: str):
+    # Their base URL is the server's root, without /v1 or /v1beta: the fix said "e.g. https://host/v1", which
+    # sends the call to /v1/v1/messages or /v1/v1beta/models/..., a 404 that reads as an unknown model.
+    from magsag_mcp.providers.anthropic import AnthropicProvider
+    from magsag_mcp.providers.gemini import GeminiProvider
+
+    cls = AnthropicProvider if provider_cls == "anthropic" else GeminiProvider
+    model = "claude-sonnet-4-5" if provider_cls == "anthropic" else "gemini-2.5-flash"
+    reason = cls(env, Transport()).unavailable(Target(provider_cls, model)) or ""
+    assert next(iter(k for k in env if k.endswith("_BASE_URL"))) in reason
+    assert f"e.g. {root}" in reason and "host/v1" not in reason
