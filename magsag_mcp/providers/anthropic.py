@@ -324,6 +324,11 @@ def _result(
 def _cut_short(tool: Any, stop_reason: str | None) -> str:
     """Why a tool_use block that the answer's end stopped inside is no answer, and what to change."""
     what = "JSON answer" if tool in (JSON_TOOL, JSON_VALUE_TOOL) else "tool call"
+    if stop_reason == "model_context_window_exceeded":  # more max_tokens would not have helped
+        return (
+            f"the {what} was cut short by the model's context window before its JSON was complete (stop_reason: "
+            f"{stop_reason}); shorten the prompt, or use a model with a larger context window"
+        )
     return (
         f"the {what} was cut short by max_tokens before its JSON was complete (stop_reason: {stop_reason}); raise "
         "max_tokens"

@@ -116,6 +116,20 @@ async def test_a_tool_input_cut_by_max_tokens_is_no_answer_unstreamed_too(serve,
     assert (info.value.usage.input_tokens, info.value.usage.output_tokens) == (11, 7)  # billed, and recorded
 
 
+@pytest.mark.parametrize("stream", [False, True])
+async def test_a_tool_input_cut_by_the_context_window_says_so_not_raise_max_tokens(serve, transport, stream: bool):
+    # stop_reason model_context_window_exceeded inside a call: the prompt filled the window, so "raise max_tokens"
+    # (what a max_tokens stop is told) would not help
+    fake, provider, target = await setup(ANTHROPIC, serve, transport)
+    cut = '{"city": "Os' if stream else {"city": "Os"}
+    call = {"id": "t1", "name": "get_weather", "arguments": cut}
+    fake.queue({"tool_calls": [call], "finish": "model_context_window_exceeded"})
+    request = LLMRequest([Message("user", "Where?")], tools=[WEATHER], max_tokens=50, stream=stream)
+    with pytest.raises(E.MalformedResponseError, match="context window.*shorten the prompt") as info:
+        await provider.complete(request, target)
+    assert "raise max_tokens" not in info.value.message and fake.violations == []
+
+
 THINK = {"thinking": {"type": "enabled", "budget_tokens": 2048}}
 
 
