@@ -33,8 +33,9 @@ from ..types import FinishReason, LLMRequest, LLMResult, Target, ToolCall, Usage
 from .anthropic_errors import anthropic_error
 from .anthropic_thinking import settle, signature_for, thinking_setting
 from .anthropic_turns import turns
-from .base import Endpoint, HTTPProvider, StreamAccumulator, WireFormat
+from .base import Endpoint, ProgressCallback, StreamAccumulator, WireFormat
 from .json_output import with_json_instruction
+from .refused_settings import RefusedSettings
 
 DEFAULT_VERSION = "2023-06-01"
 DEFAULT_MAX_TOKENS = 4096
@@ -437,6 +438,14 @@ class AnthropicEndpoint(Endpoint):
         }
 
 
-class AnthropicProvider(HTTPProvider):
+class AnthropicProvider(RefusedSettings):
+    """The Messages API. A sampling setting a model refuses (a gateway's alias for a model released after Claude
+    Opus 4.6, which the name rule cannot tell, and temperature) is left out and the call sent again."""
+
     def __init__(self, env: Mapping[str, str], transport: Transport) -> None:
         super().__init__(AnthropicMessagesFormat(), AnthropicEndpoint(env), transport)
+
+    async def complete(
+        self, request: LLMRequest, target: Target, *, progress: ProgressCallback | None = None
+    ) -> LLMResult:
+        return await self.call_fitted(self.wire, request, target, progress=progress)

@@ -5,7 +5,9 @@ organization)."""
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Mapping
+from typing import Any
 
 from ..errors import (
     OverloadedError,
@@ -13,11 +15,17 @@ from ..errors import (
     ProviderError,
     ProviderTimeoutError,
     QuotaExhaustedError,
+    UnsupportedFeatureError,
     excerpt,
 )
 from .http_errors import error_for, parse_retry_after, request_id, with_request_id
 
 __all__ = ["anthropic_error"]
+
+#: a sampling setting the model refuses (temperature, on the models released after Claude Opus 4.6): "`temperature` is
+#: deprecated for this model." Another target may take it, and this one the call without it (``param``: see
+#: :mod:`.refused_settings`)
+_REFUSED_SETTING = re.compile(r"`?\b(temperature|top_p)\b`? is deprecated for this model", re.IGNORECASE)
 
 # error.type -> (HTTP status it implies when the status itself is ambiguous)
 _ERROR_TYPES = {
@@ -56,6 +64,7 @@ def anthropic_error(
         status = _ERROR_TYPES.get(kind or "", 500)
     cls: type[ProviderError] | None = None
     fix = ""
+    extra: dict[str, Any] = {}
     # The spec's billing_error (402) is not how the API says it: a spent balance comes as 400
     # invalid_request_error "Your credit balance is too low to access the Anthropic API", and a spend limit
     # reached as 400 "You have reached your specified API usage limits. You will regain access on <date>", which
@@ -70,6 +79,9 @@ def anthropic_error(
         # 400 invalid_request_error (403 at times): the key's organization, not the request; another vendor may serve it
         cls = PermissionDeniedError
         fix = "; the organization of the key in ANTHROPIC_API_KEY is disabled: use a key of an active organization"
+    elif status == 400 and (refused := _REFUSED_SETTING.search(message)) is not None:
+        cls = UnsupportedFeatureError
+        extra["param"] = refused[1].lower()
     elif kind == "overloaded_error" or status == 529:
         cls = OverloadedError
     elif kind == "timeout_error":
@@ -78,5 +90,5 @@ def anthropic_error(
         return error_for(status, message, headers=headers, provider=provider, model=model, code=kind)
     text = f"{provider}:{model}: HTTP {status}: {message}{fix}" if message else f"{provider}:{model}: HTTP {status}"
     retry_after = parse_retry_after(headers) if cls.retryable else None
-    exc = cls(text, provider=provider, model=model, status=status, code=kind, retry_after=retry_after)
+    exc = cls(text, provider=provider, model=model, status=status, code=kind, retry_after=retry_after, **extra)
     return with_request_id(exc, headers)

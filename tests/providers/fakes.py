@@ -418,6 +418,9 @@ REDACTED_THINKING = "EmwKAhgBEgy3va3pzix/LafPsn4aDFIT2Xlx"
 class FakeAnthropic(Fake):
     vendor = "anthropic"
     request_schema = "CreateMessageParams"
+    #: models that take no temperature but 1, as those released after Claude Opus 4.6 (named as a test needs: a
+    #: gateway's alias, a family the name rules do not know)
+    fixed_temperature: frozenset[str] = frozenset()
 
     def auth_ok(self, request: web.Request) -> bool:
         return request.headers.get("x-api-key") == self.key and bool(request.headers.get("anthropic-version"))
@@ -426,6 +429,10 @@ class FakeAnthropic(Fake):
         return {"type": "error", "error": {"type": kind, "message": message}}
 
     def refuses(self, request: web.Request, body: dict[str, Any]) -> Any:
+        # "A value of 1.0 ... will be accepted ..., all other values will be rejected with a 400 error", in the
+        # live API's words "`temperature` is deprecated for this model."
+        if body.get("model") in self.fixed_temperature and body.get("temperature", 1) != 1:
+            return self.error_body(400, "`temperature` is deprecated for this model.", "invalid_request_error")
         # Spec-valid, but refused by the API: a stop sequence of only whitespace ("\n\n")
         if any(not s.strip() for s in body.get("stop_sequences") or []):
             message = "stop_sequences: each stop sequence must contain non-whitespace"

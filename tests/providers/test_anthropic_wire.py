@@ -10,7 +10,8 @@ import pytest
 
 from magsag_mcp import errors as E
 from magsag_mcp.call_request import _messages as payload_messages
-from magsag_mcp.types import LLMRequest, Message, ToolCall
+from magsag_mcp.providers.anthropic import AnthropicProvider
+from magsag_mcp.types import LLMRequest, Message, Target, ToolCall
 
 from .fakes import REDACTED_THINKING, THINKING, FakeAnthropic
 from .test_wire import CASES, KEY, WEATHER, last_body, setup
@@ -128,6 +129,31 @@ async def test_a_tool_input_cut_by_the_context_window_says_so_not_raise_max_toke
     with pytest.raises(E.MalformedResponseError, match="context window.*shorten the prompt") as info:
         await provider.complete(request, target)
     assert "raise max_tokens" not in info.value.message and fake.violations == []
+
+
+async def test_a_model_that_refuses_temperature_is_sent_the_call_again_without_it(serve, transport):
+    # The models released after Claude Opus 4.6 take no temperature but 1 ("`temperature` is deprecated for this
+    # model."): the name rule knows claude-opus-4-7 and later, not a gateway's alias for one nor a family it has
+    # not seen. That 400 (not billed) was a bad request, which stopped the whole cascade for every call with a
+    # temperature (the shipped coding and extraction skills set one). It is sent again without it, as Azure and
+    # compat do with what their models refuse, and that name is sent none from then on.
+    fake = FakeAnthropic(KEY)
+    fake.fixed_temperature = frozenset({"prod-claude"})
+    url = await serve(fake)
+    provider = AnthropicProvider({"ANTHROPIC_API_KEY": KEY}, transport)
+    target = Target("anthropic", "prod-claude", url)
+    fake.queue({"text": "first"}, {"text": "second"})
+    request = LLMRequest([Message("user", "Hi")], max_tokens=50, temperature=0.2)
+    result = await provider.complete(request, target)
+    assert result.text == "first" and fake.violations == []
+    assert [r["body"].get("temperature") for r in fake.requests] == [0.2, None]
+    assert result.warnings == [
+        "anthropic:prod-claude refused 'temperature' (`temperature` is deprecated for this model.); it was sent "
+        "again without it"
+    ]
+    result = await provider.complete(request, target)
+    assert result.text == "second" and len(fake.requests) == 3 and "temperature" not in last_body(fake)
+    assert result.warnings == ["anthropic:prod-claude refused 'temperature' on an earlier call; it was not sent"]
 
 
 THINK = {"thinking": {"type": "enabled", "budget_tokens": 2048}}
