@@ -39,7 +39,7 @@ def gemini_error(status: int, body: bytes, headers: Mapping[str, str], *, provid
         details = data["error"].get("details") or []
     elif body:
         message = excerpt(body, 300)
-    text = f"{provider}:{model}: HTTP {status} {rpc or ''}: {message}".replace("  ", " ")
+    text = f"{provider}:{model}: HTTP {status}{f' {rpc}' if rpc else ''}: {message}"
     kw: dict[str, Any] = {"provider": provider, "model": model, "status": status, "code": rpc}
     low = message.lower()
     if rpc == "RESOURCE_EXHAUSTED" or status == 429:
@@ -62,6 +62,11 @@ def gemini_error(status: int, body: bytes, headers: Mapping[str, str], *, provid
     if rpc == "FAILED_PRECONDITION":
         # "User location is not supported for the API use", "free tier is not available in your country":
         # this account cannot use Gemini from here, whatever the request; another vendor may serve it.
+        if "billing" not in low:
+            text += (
+                "; Gemini does not serve this API key's project from where the call was made (some regions only "
+                "with billing): enable billing on the key's Google Cloud project, or call from a region Gemini serves"
+            )
         return PermissionDeniedError(text, **kw)
     mapped = {
         "UNAUTHENTICATED": 401,

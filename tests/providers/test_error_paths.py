@@ -96,6 +96,21 @@ async def test_gemini_400_for_a_bad_key_or_an_unserved_region_moves_on(serve, tr
     assert error["message"] in info.value.message
 
 
+def test_gemini_region_refusal_says_how_to_fix_it_and_a_bodyless_error_reads_cleanly():
+    # "User location is not supported for the API use." said what, not what to do about it; and an error without
+    # Google's JSON (a gateway's page) read "HTTP 504 : <html>...", a stray space where the RPC status would be
+    from magsag_mcp.providers.gemini_errors import gemini_error
+
+    body = b'{"error": {"code": 400, "message": "User location is not supported for the API use.", '
+    body += b'"status": "FAILED_PRECONDITION"}}'
+    err = gemini_error(400, body, {}, provider="google", model=GEMINI_MODEL)
+    assert isinstance(err, E.PermissionDeniedError) and "enable billing" in err.message
+    assert err.message.startswith(f"google:{GEMINI_MODEL}: HTTP 400 FAILED_PRECONDITION: User location is not")
+    for status, cls in ((504, E.ProviderTimeoutError), (429, E.RateLimitError)):
+        err = gemini_error(status, b"<html>Gateway</html>", {}, provider="google", model=GEMINI_MODEL)
+        assert type(err) is cls and err.message == f"google:{GEMINI_MODEL}: HTTP {status}: <html>Gateway</html>"
+
+
 # --- Gemini 429 RESOURCE_EXHAUSTED -------------------------------------------------------------------
 
 QUOTA_MESSAGE = (
