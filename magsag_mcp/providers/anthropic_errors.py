@@ -25,7 +25,12 @@ __all__ = ["anthropic_error"]
 #: a sampling setting the model refuses (temperature, on the models released after Claude Opus 4.6): "`temperature` is
 #: deprecated for this model." Another target may take it, and this one the call without it (``param``: see
 #: :mod:`.refused_settings`)
-_REFUSED_SETTING = re.compile(r"`?\b(temperature|top_p)\b`? is deprecated for this model", re.IGNORECASE)
+_REFUSED_SETTING = re.compile(
+    r"`?\b(temperature|top_p)\b`? is deprecated for this model"
+    # Claude Opus 4.1, Sonnet 4.5 and Haiku 4.5 take one sampler: the target's top_p goes, the call's temperature stays
+    r"|temperature`? and `?(top_p)`? cannot both be specified",
+    re.IGNORECASE,
+)
 
 # error.type -> (HTTP status it implies when the status itself is ambiguous)
 _ERROR_TYPES = {
@@ -81,7 +86,7 @@ def anthropic_error(
         fix = "; the organization of the key in ANTHROPIC_API_KEY is disabled: use a key of an active organization"
     elif status == 400 and (refused := _REFUSED_SETTING.search(message)) is not None:
         cls = UnsupportedFeatureError
-        extra["param"] = refused[1].lower()
+        extra["param"] = (refused[1] or refused[2]).lower()
     elif kind == "overloaded_error" or status == 529:
         cls = OverloadedError
     elif kind == "timeout_error":

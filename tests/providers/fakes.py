@@ -433,6 +433,13 @@ class FakeAnthropic(Fake):
         # live API's words "`temperature` is deprecated for this model."
         if body.get("model") in self.fixed_temperature and body.get("temperature", 1) != 1:
             return self.error_body(400, "`temperature` is deprecated for this model.", "invalid_request_error")
+        # Claude Opus 4.1, Sonnet 4.5 and Haiku 4.5 take one of the two samplers
+        one_sampler = str(body.get("model", "")).startswith(
+            ("claude-opus-4-1", "claude-sonnet-4-5", "claude-haiku-4-5")
+        )
+        if one_sampler and "temperature" in body and "top_p" in body:
+            message = "`temperature` and `top_p` cannot both be specified for this model. Please use only one."
+            return self.error_body(400, message, "invalid_request_error")
         # Spec-valid, but refused by the API: a stop sequence of only whitespace ("\n\n")
         if any(not s.strip() for s in body.get("stop_sequences") or []):
             message = "stop_sequences: each stop sequence must contain non-whitespace"

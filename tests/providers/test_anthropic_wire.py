@@ -156,6 +156,24 @@ async def test_a_model_that_refuses_temperature_is_sent_the_call_again_without_i
     assert result.warnings == ["anthropic:prod-claude refused 'temperature' on an earlier call; it was not sent"]
 
 
+async def test_top_p_beside_a_temperature_that_the_model_refuses_together_is_left_out(serve, transport):
+    # A target's params: {top_p: 0.9} and a skill's temperature: Claude Sonnet 4.5 (and Opus 4.1, Haiku 4.5) takes
+    # one of them, and answered 400 "`temperature` and `top_p` cannot both be specified for this model", a bad
+    # request that stopped the cascade. The call goes again without top_p, as a refused setting does.
+    fake = FakeAnthropic(KEY)
+    url = await serve(fake)
+    provider = AnthropicProvider({"ANTHROPIC_API_KEY": KEY}, transport)
+    fake.queue({"text": "ok"})
+    request = LLMRequest([Message("user", "Hi")], max_tokens=50, temperature=0.2, extra={"top_p": 0.9})
+    result = await provider.complete(request, Target("anthropic", "claude-sonnet-4-5", url))
+    assert result.text == "ok" and fake.violations == []
+    assert [("top_p" in r["body"], r["body"].get("temperature")) for r in fake.requests] == [(True, 0.2), (False, 0.2)]
+    assert result.warnings == [
+        "anthropic:claude-sonnet-4-5 refused 'top_p' (`temperature` and `top_p` cannot both be specified for this "
+        "model. Please use only one.); it was sent again without it"
+    ]
+
+
 THINK = {"thinking": {"type": "enabled", "budget_tokens": 2048}}
 
 
