@@ -439,8 +439,9 @@ class AnthropicEndpoint(Endpoint):
 
 
 class AnthropicProvider(RefusedSettings):
-    """The Messages API. A sampling setting a model refuses (a gateway's alias for a model released after Claude
-    Opus 4.6, which the name rule cannot tell, and temperature) is left out and the call sent again."""
+    """The Messages API. A sampling setting a model refuses (a temperature, on a model released after Claude Opus 4.6
+    whose name the rule cannot read, such as a gateway's alias; a top_p beside a temperature) is left out and the
+    call sent again (:mod:`.refused_settings`)."""
 
     def __init__(self, env: Mapping[str, str], transport: Transport) -> None:
         super().__init__(AnthropicMessagesFormat(), AnthropicEndpoint(env), transport)
