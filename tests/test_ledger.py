@@ -795,6 +795,28 @@ async def test_locked_database_is_a_clear_error(tmp_path: Path):
         holder.close()
 
 
+async def test_a_ledger_another_process_is_writing_opens_and_reads_without_waiting_for_its_lock(tmp_path: Path):
+    """Opening a ledger whose migrations were all applied took the write lock once per migration (BEGIN
+    IMMEDIATE, to see whether it was applied): `magsag data query`, `flow summarize` and `budget`, which only
+    read, waited for any process writing meanwhile (a prune's VACUUM, a long batch) and failed after the busy
+    timeout with "stayed locked", where WAL lets a reader read beside a writer. Now an up-to-date ledger
+    opens with reads alone; a write still waits for the lock, and says so."""
+    db = tmp_path / "busy.db"
+    async with Ledger(db) as ledger:
+        await ledger.log_event("r", "ag", "before", {})
+    holder = sqlite3.connect(db, isolation_level=None)
+    holder.execute("BEGIN IMMEDIATE")  # another process's write transaction, held
+    try:
+        async with Ledger(db, busy_timeout_ms=100, create=False) as ledger:
+            assert [h["event"] for h in await ledger.search("before", 5)] == ["before"]
+            assert (await ledger.summarize())["totals"]["calls"] == 0
+            with pytest.raises(LedgerError, match="stayed locked for 0.1s by another process"):
+                await ledger.log_event(None, None, "e", {})
+    finally:
+        holder.execute("ROLLBACK")
+        holder.close()
+
+
 async def test_one_failing_op_does_not_sink_its_batch(tmp_path: Path):
     async with Ledger(tmp_path / "l.db") as ledger:
 

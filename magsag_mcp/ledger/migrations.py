@@ -401,6 +401,11 @@ def migrate(conn: sqlite3.Connection) -> list[str]:
     if unknown:
         raise NewerSchema(unknown)
     applied: list[str] = []
+    # Read first: an up-to-date ledger (every open but the first after an upgrade) needs no write lock, so
+    # opening it does not wait for a process writing meanwhile (a prune's VACUUM, a long batch), as a
+    # reading command would have, failing after the busy timeout. Pending ones are checked again under it.
+    if not pending_migrations(conn):
+        return applied
     for name, sql in MIGRATIONS:
         conn.execute("BEGIN IMMEDIATE")  # another process may be migrating the same file
         try:
