@@ -268,6 +268,32 @@ def test_a_migration_that_fails_reports_its_own_error_not_the_rollback(tmp_path:
     assert [r[0] for r in conn.execute("SELECT name FROM schema_migrations")] == ["0001_runs_attempts_events"]
 
 
+async def test_a_ledger_that_cannot_be_opened_on_a_full_disk_says_the_disk_is_full(tmp_path: Path, monkeypatch):
+    """On a full disk, opening a ledger that no process has open fails as SQLite makes its -shm file
+    (SQLITE_IOERR_SHMSIZE, "disk I/O error"): every command, a reading one too, said "disk I/O error; check
+    the path and its permissions", which sends the user looking at modes. Now the cause is the full disk, with
+    the fix; an I/O error with space left is still reported as it was."""
+    from magsag_mcp.ledger import problems, store
+
+    db = tmp_path / "full.db"
+    async with Ledger(db):
+        pass
+
+    def shm_cannot_grow(conn):
+        exc = sqlite3.OperationalError("disk I/O error")
+        exc.sqlite_errorcode = 4874  # SQLITE_IOERR_SHMSIZE: what a full disk gives at the first read
+        raise exc
+
+    monkeypatch.setattr(store, "migrate", shm_cannot_grow)
+    monkeypatch.setattr(problems, "free_bytes", lambda folder: 0)
+    with pytest.raises(LedgerError, match=r"is on a full disk \(disk I/O error\): free some space there") as caught:
+        await Ledger(db, create=False).open()
+    assert "permissions" not in caught.value.message
+    monkeypatch.setattr(problems, "free_bytes", lambda folder: 10 * 2**30)
+    with pytest.raises(LedgerError, match="disk I/O error; check the path and its permissions"):
+        await Ledger(db, create=False).open()
+
+
 async def test_500_concurrent_calls_match_the_upstreams_books(tmp_path: Path, upstream):
     # Some calls fail once (retried), some targets are down (fallback): every attempt must land.
     upstream.plan("gpt-4o", *([500] * 40))

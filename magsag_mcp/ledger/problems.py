@@ -17,7 +17,10 @@ from ..errors import LedgerError
 from .money import MAX_PUSD, from_pusd
 
 # SQLite's primary result codes (an extended code carries one in its low byte)
-_READONLY, _CORRUPT, _FULL, _CANTOPEN, _NOTADB = 8, 11, 13, 14, 26
+_IOERR, _READONLY, _CORRUPT, _FULL, _CANTOPEN, _NOTADB = 10, 8, 11, 13, 14, 26
+#: free space under which an I/O error is taken for a full disk: less than SQLite needs to map the ledger's
+#: -shm file (32 KiB) and append a few pages to its -wal
+_NEARLY_FULL_BYTES = 1 << 20
 
 
 def _code(exc: BaseException) -> int | None:
@@ -29,6 +32,27 @@ def _writable(path: Path) -> bool:
     """Whether the ledger's file (if there) and its folder, where SQLite makes the -wal and -shm files,
     can be written."""
     return (not path.exists() or os.access(path, os.W_OK)) and os.access(path.parent, os.W_OK)
+
+
+def free_bytes(folder: Path) -> int | None:
+    """The space this user may still write in ``folder``'s file system, or None if it cannot be told."""
+    try:
+        st = os.statvfs(folder)
+    except (OSError, AttributeError):  # no such folder; no statvfs (Windows)
+        return None
+    return st.f_bavail * st.f_frsize
+
+
+def _disk_full(code: int | None, os_errno: int | None, path: Path) -> bool:
+    """Whether the failure is the disk's being full: SQLite's SQLITE_FULL, or an I/O error (SQLite reports the
+    -shm file it cannot grow, at the first read of a ledger no process has open, as one) on a file system with
+    no space left."""
+    if code == _FULL or os_errno == errno.ENOSPC:
+        return True
+    if code != _IOERR:
+        return False
+    free = free_bytes(path.parent)
+    return free is not None and free < _NEARLY_FULL_BYTES
 
 
 def cause(exc: BaseException, path: Path) -> str | None:
@@ -55,7 +79,7 @@ def cause(exc: BaseException, path: Path) -> str | None:
     if code in (_READONLY, _CANTOPEN) or os_errno in (errno.EACCES, errno.EPERM, errno.EROFS):
         if code == _READONLY or not _writable(path):
             return _read_only(exc)
-    if code == _FULL or os_errno == errno.ENOSPC:
+    if _disk_full(code, os_errno, path):
         return f"is on a full disk ({exc}): free some space there, then retry"
     return None
 
