@@ -889,6 +889,35 @@ async def test_prune_and_vacuum(tmp_path: Path):
         assert kept == [1, 1]
 
 
+async def test_a_prune_beside_a_running_server_leaves_no_write_ahead_log_as_large_as_the_ledger(tmp_path: Path):
+    """`magsag data prune` vacuums to reclaim space. In WAL mode VACUUM writes the whole ledger into the -wal
+    file, and SQLite truncates that file only when the last connection closes: with magsag-mcp running beside
+    the prune (its connections open), the -wal stayed as large as the ledger for as long as the server ran, so a
+    prune to free disk space nearly doubled what the ledger took (41 MB -> 70 MB, measured). Now the prune
+    checkpoints the log into the ledger and truncates it."""
+    db = tmp_path / "l.db"
+    old = time.time() - 100 * 86400
+    async with Ledger(db) as server:  # stays open, idle, for the whole prune
+        failed = {"error_class": "server_error", "error_message": "x" * 500, "cost_usd": Decimal(0)}
+        records = [
+            (
+                RunRecord(f"r{i}", "a", "s", old + i, ended_at=old + i, status="error"),
+                [AttemptRecord(f"r{i}", old + i, "openai", "gpt-4o", "s", "a", "error", 0, 1, **failed)],
+                None,
+            )
+            for i in range(2000)
+        ]
+        *earlier, (run, attempts, _) = records
+        await server.record_call(run, attempts, earlier=earlier)
+        await server.log_event(None, None, "now", {})  # one row the prune keeps
+        async with Ledger(db, create=False) as cli:
+            counts = await cli.prune(90 * 86400)
+            assert counts["attempts"] == 2000 and "vacuum" not in counts
+        wal = Path(f"{db}-wal")
+        assert not wal.exists() or wal.stat().st_size == 0, wal.stat().st_size
+        assert [h["event"] for h in await server.search("now", 5)] == ["now"]  # the server reads on, as before
+
+
 async def test_prune_keeps_the_row_of_a_run_with_a_call_in_flight(tmp_path: Path):
     # A long agent run whose recorded calls are all older than the cutoff, with a call in flight now.
     # Before, prune deleted its row, and with it the spend its run limit counts: the limit started

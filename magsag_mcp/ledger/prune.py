@@ -113,4 +113,25 @@ async def prune(ledger: Ledger, older_than_seconds: float) -> dict[str, int]:
         await ledger.read(lambda conn: conn.execute("VACUUM"), snapshot=False)
     except LedgerError:
         counts["vacuum"] = 0  # another process holds the file; the rows are gone, the space is reused
+    else:
+        await ledger.read(_truncate_log, snapshot=False)
     return counts
+
+
+#: how long the prune waits for readers to leave the write-ahead log before leaving it as it is
+TRUNCATE_WAIT_MS = 2000
+
+
+def _truncate_log(conn: sqlite3.Connection) -> None:
+    """Checkpoint the write-ahead log into the ledger and truncate it to nothing. VACUUM wrote the whole
+    ledger into the -wal file, which SQLite truncates only when the last connection closes: beside a running
+    magsag-mcp it stayed as large as the ledger, so a prune made to free space took more of it. Waiting on
+    readers holds off writers, so the wait is short; a log still in use is left for SQLite to reuse."""
+    busy = conn.execute("PRAGMA busy_timeout").fetchone()[0]
+    conn.execute(f"PRAGMA busy_timeout = {min(int(busy), TRUNCATE_WAIT_MS)}")
+    try:
+        conn.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchall()
+    except sqlite3.OperationalError:  # busy past the wait: the log stays, reused as before
+        pass
+    finally:
+        conn.execute(f"PRAGMA busy_timeout = {int(busy)}")
