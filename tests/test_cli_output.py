@@ -160,6 +160,27 @@ def test_json_files_saved_with_a_byte_order_mark_are_read(named_ledger, tmp_path
         assert json.loads(capsys.readouterr().out)["model"] == "echo"
 
 
+@pytest.mark.parametrize("encoding", ["utf-16", "utf-16-be", "utf-32"])
+def test_the_gate_reads_a_summary_that_a_powershell_redirect_wrote_in_utf16(named_ledger, tmp_path, capsys, encoding):
+    """Windows PowerShell 5 (GitHub Actions' `shell: powershell`) writes `magsag flow summarize > summary.json`
+    as UTF-16 with a byte order mark, as JSON readers may accept (RFC 8259 reads it by its BOM): the gate
+    refused it, "is not UTF-8 text (invalid start byte)", exit 2, a CI step failing with a fix no one could
+    see. The summary is read whatever Unicode encoding its byte order mark names, and checked as written."""
+    summary = tmp_path / "summary.json"
+    assert main(["flow", "summarize", "--output", str(summary)]) == 0
+    text = summary.read_text(encoding="utf-8")
+    summary.write_bytes(("\ufeff" + text).encode(encoding) if encoding == "utf-16-be" else text.encode(encoding))
+    capsys.readouterr()
+    policy = tmp_path / "policy.yaml"
+    policy.write_text("policies:\n  - name: tight\n    thresholds: {max_cost_per_run_usd: 0.001}\n")
+    assert main(["flow", "gate", str(summary), "--policy", str(policy)]) == 1
+    out = capsys.readouterr().out
+    assert "FAIL tight: run r-日本 cost $0.0035 exceeds max_cost_per_run_usd $0.001" in out, out
+    summary.write_bytes(b"\xff\xfe\xff\xfe")  # a BOM, then no JSON: still bad input, said as such
+    assert main(["flow", "gate", str(summary), "--policy", str(policy)]) == 2
+    assert "is not JSON" in capsys.readouterr().err
+
+
 @pytest.mark.parametrize(
     ("argv", "usage", "hint"),
     [

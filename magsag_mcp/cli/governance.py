@@ -62,8 +62,10 @@ def _gate(args: argparse.Namespace) -> int:
     from ..governance.gate import HOW, check_summary_with_notes
 
     try:
-        with open(args.summary, encoding="utf-8-sig") as fh:  # a byte order mark (PowerShell 5's UTF-8) is no text
-            summary: Any = json.load(fh)
+        with open(args.summary, "rb") as fh:
+            # read as RFC 8259 allows: UTF-8, with or without a byte order mark (PowerShell 5's Out-File -Encoding
+            # utf8), or the UTF-16 or UTF-32 its byte order mark names (PowerShell 5's `> summary.json`)
+            summary: Any = json.loads(fh.read())
     except OSError as exc:
         print(f"gate: cannot read {args.summary}: {exc.strerror}", file=sys.stderr)
         return 2
