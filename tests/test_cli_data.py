@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+import sqlite3
 import time
 from decimal import Decimal
 from pathlib import Path
@@ -697,6 +698,27 @@ def test_prune_refuses_a_window_in_minutes_or_seconds(ledger_db, capsys, window)
     assert main(["data", "query", "--format", "json"]) == 0
     assert {r["run_id"] for r in json.loads(capsys.readouterr().out)} == {"r-priced", "r-unpriced", "r-old"}
     assert main(["data", "prune", "--older-than", "48h"]) == 0  # hours are a retention
+
+
+def test_a_prune_whose_vacuum_fails_says_the_file_was_not_shrunk(ledger_db, capsys, monkeypatch):
+    """A prune run to free disk space whose vacuum failed (a full disk, another process holding the ledger)
+    printed only "vacuum": 0 and exited 0: nothing said the file had kept its size, nor why, nor what to do."""
+    from magsag_mcp.ledger import prune
+
+    def no_room(conn):
+        exc = sqlite3.OperationalError("database or disk is full")
+        exc.sqlite_errorcode = 13
+        raise exc
+
+    monkeypatch.setattr(prune, "_vacuum", no_room)
+    assert main(["data", "prune", "--older-than", "90d"]) == 0
+    out, err = capsys.readouterr()
+    assert json.loads(out)["deleted"] == {"attempts": 1, "runs": 1, "events": 0, "vacuum": 0}
+    assert "the ledger file was not shrunk" in err and "after freeing some space" in err, err
+    monkeypatch.undo()
+    monkeypatch.setenv("MAGSAG_DB", str(ledger_db))
+    assert main(["data", "prune", "--older-than", "90d"]) == 0
+    assert capsys.readouterr().err == ""  # a vacuum that ran says nothing more
 
 
 def test_explain_makes_no_ledger_where_there_is_none(ledger_db, tmp_path, capsys):

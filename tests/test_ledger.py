@@ -918,6 +918,33 @@ async def test_a_prune_beside_a_running_server_leaves_no_write_ahead_log_as_larg
         assert [h["event"] for h in await server.search("now", 5)] == ["now"]  # the server reads on, as before
 
 
+async def test_a_prune_whose_vacuum_fails_on_a_full_disk_gives_back_the_log_it_grew(tmp_path: Path, monkeypatch):
+    """On a disk with less room than a copy of the ledger, the prune's VACUUM grew the -wal file until the disk
+    was full and failed; the prune said only "vacuum": 0, and with magsag-mcp running beside it the -wal kept
+    that size: the disk stayed full, and every call the server made next failed to record ("on a full disk").
+    Now the log is checkpointed and truncated whether the vacuum succeeded or not."""
+    from magsag_mcp.ledger import prune
+
+    def vacuum_fills_the_disk(conn):
+        conn.execute("BEGIN IMMEDIATE")  # what VACUUM writes into the log before the disk fills
+        conn.executemany("INSERT INTO events (at, event, data) VALUES (0, 'copy', ?)", [("x" * 500,)] * 10_000)
+        conn.execute("ROLLBACK")
+        exc = sqlite3.OperationalError("database or disk is full")
+        exc.sqlite_errorcode = 13
+        raise exc
+
+    monkeypatch.setattr(prune, "_vacuum", vacuum_fills_the_disk)
+    db = tmp_path / "l.db"
+    async with Ledger(db) as server:
+        await server.log_event(None, None, "now", {})
+        async with Ledger(db, create=False) as cli:
+            assert await cli.prune(90 * 86400) == {"attempts": 0, "runs": 0, "events": 0, "vacuum": 0}
+        wal = Path(f"{db}-wal")
+        assert not wal.exists() or wal.stat().st_size == 0, wal.stat().st_size
+        await server.log_event(None, None, "after", {})  # the server records on
+        assert [h["event"] for h in await server.search("now|after", 5)] == ["after", "now"]
+
+
 async def test_prune_keeps_the_row_of_a_run_with_a_call_in_flight(tmp_path: Path):
     # A long agent run whose recorded calls are all older than the cutoff, with a call in flight now.
     # Before, prune deleted its row, and with it the spend its run limit counts: the limit started

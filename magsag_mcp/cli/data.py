@@ -319,6 +319,13 @@ def _prune(args: argparse.Namespace) -> int:
         )
     counts = with_ledger(args, lambda ledger: ledger.prune(seconds))
     print_json({"deleted": counts, "older_than": args.older_than})
+    if counts.get("vacuum") == 0:  # said, not left to a bare 0: the user pruned to free space
+        print(
+            "note: the records were deleted, and new ones reuse their space, but the ledger file was not shrunk: "
+            "its vacuum could not run (another process held the ledger, or the disk has no room for a copy of "
+            "it); run the prune again later, or after freeing some space, to shrink it",
+            file=sys.stderr,
+        )
     return 0
 
 

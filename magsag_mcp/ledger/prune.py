@@ -11,6 +11,7 @@ prune stopped half-way leaves the oldest days pruned and the rest whole.
 
 from __future__ import annotations
 
+import contextlib
 import sqlite3
 import time
 from typing import TYPE_CHECKING
@@ -105,17 +106,34 @@ async def prune(ledger: Ledger, older_than_seconds: float) -> dict[str, int]:
     counts = {"attempts": 0, "runs": 0, "events": 0}
 
     done = False
-    while not done:
-        step, done = await ledger.submit(lambda conn: _step(conn, cutoff, runs_before))
-        for key, n in step.items():
-            counts[key] += n
     try:
-        await ledger.read(lambda conn: conn.execute("VACUUM"), snapshot=False)
+        while not done:
+            step, done = await ledger.submit(lambda conn: _step(conn, cutoff, runs_before))
+            for key, n in step.items():
+                counts[key] += n
+    except LedgerError:  # a full disk, say: what the failed step wrote into the log is given back
+        await _shrink_log(ledger)
+        raise
+    try:
+        await ledger.read(_vacuum, snapshot=False)
     except LedgerError:
-        counts["vacuum"] = 0  # another process holds the file; the rows are gone, the space is reused
-    else:
-        await ledger.read(_truncate_log, snapshot=False)
+        # another process held the file, or the disk has no room for a copy of the ledger: the rows are
+        # gone and their space is reused, but the file is not shrunk
+        counts["vacuum"] = 0
+    await _shrink_log(ledger)
     return counts
+
+
+def _vacuum(conn: sqlite3.Connection) -> None:
+    conn.execute("VACUUM")
+
+
+async def _shrink_log(ledger: Ledger) -> None:
+    """The write-ahead log checkpointed and truncated (:func:`_truncate_log`), if it can be."""
+    if ledger.read_only:
+        return
+    with contextlib.suppress(LedgerError):
+        await ledger.read(_truncate_log, snapshot=False)
 
 
 #: how long the prune waits for readers to leave the write-ahead log before leaving it as it is
@@ -124,9 +142,10 @@ TRUNCATE_WAIT_MS = 2000
 
 def _truncate_log(conn: sqlite3.Connection) -> None:
     """Checkpoint the write-ahead log into the ledger and truncate it to nothing. VACUUM wrote the whole
-    ledger into the -wal file, which SQLite truncates only when the last connection closes: beside a running
-    magsag-mcp it stayed as large as the ledger, so a prune made to free space took more of it. Waiting on
-    readers holds off writers, so the wait is short; a log still in use is left for SQLite to reuse."""
+    ledger into the -wal file (or as much as the disk held, when it failed on a full one), which SQLite
+    truncates only when the last connection closes: beside a running magsag-mcp it stayed that large, so a
+    prune made to free space took more of it, or left the disk full under the server. Waiting on readers
+    holds off writers, so the wait is short; a log still in use is left for SQLite to reuse."""
     busy = conn.execute("PRAGMA busy_timeout").fetchone()[0]
     conn.execute(f"PRAGMA busy_timeout = {min(int(busy), TRUNCATE_WAIT_MS)}")
     try:
