@@ -461,6 +461,26 @@ def test_a_blank_magsag_db_is_refused_not_made_a_file_named_by_spaces(tmp_path, 
     assert list(tmp_path.iterdir()) == []
 
 
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ["data", "query", "--since", ""],
+        ["data", "query", "--format", "csv", "--until", ""],
+        ["flow", "summarize", "--since", ""],
+        ["data", "search", "overloaded", "--since", ""],
+    ],
+)
+def test_an_empty_time_bound_is_refused_not_read_as_no_bound(ledger_db, capsys, argv):
+    """`--since "$START"` with START unset gave --since an empty value, which was read as no bound at all: a
+    report of the last day summarized (or exported) everything ever recorded, without a word. An empty
+    value is refused, as an empty --db is, naming the likely cause."""
+    with pytest.raises(SystemExit) as exited:
+        main(argv)
+    assert exited.value.code == 2
+    err = capsys.readouterr().err
+    assert "is empty" in err and "unset shell variable" in err, err
+
+
 @pytest.mark.parametrize(("since", "until"), [("1h", "2h"), ("2026-03-02", "2026-03-01")])
 def test_a_time_range_that_ends_before_it_starts_is_refused(ledger_db, capsys, since, until):
     # `--since 1h --until 2h` (from an hour ago to two hours ago) selected nothing and reported zero spend,

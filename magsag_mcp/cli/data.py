@@ -60,8 +60,9 @@ def add_filters(p: argparse.ArgumentParser) -> None:
     p.add_argument("--provider", help="a provider or an alias, in any case (gemini is google, claude is anthropic)")
     p.add_argument("--run-id", help="the run and the runs delegated from it (as `magsag budget --run-id` counts)")
     p.add_argument("--status", help="ok, error, policy_denied, budget_exceeded, cancelled, running")
-    p.add_argument("--since", help=f"from this time on: {TIME_FORMS}")
-    p.add_argument("--until", help=f"before this time (exclusive): {TIME_FORMS}")
+    # empty (`--since "$START"`, START unset) is refused: the filter read it as no bound, all time
+    p.add_argument("--since", type=given, help=f"from this time on: {TIME_FORMS}")
+    p.add_argument("--until", type=given, help=f"before this time (exclusive): {TIME_FORMS}")
 
 
 def filters_from(args: argparse.Namespace, **extra: Any) -> Any:
@@ -366,7 +367,7 @@ def register(groups: CommandGroups) -> None:
     )
     p.add_argument("pattern", help="an RE2 regular expression, e.g. 'timeout|429'")
     p.add_argument("--limit", type=int, default=50, help="most hits shown, newest first, 1 to 10000 (default: 50)")
-    p.add_argument("--since", help=f"only look this far back: {TIME_FORMS}")
+    p.add_argument("--since", type=given, help=f"only look this far back: {TIME_FORMS}")
     p.add_argument(
         "--cursor", type=given, help="start after the hit this names: the --cursor that stderr names when more match"
     )
