@@ -154,6 +154,41 @@ def test_query_table_never_shows_an_unknown_cost_as_a_number(ledger_db, capsys):
     assert ">=0 (1 unpriced)" in unpriced
 
 
+def test_the_table_of_a_long_lived_run_reads_its_models_not_every_attempt(tmp_path, monkeypatch, capsys):
+    """A `Magsag()` records every call it makes under one run (mg.run_id): a service that keeps one open for
+    weeks has a run of hundreds of thousands of attempts. `magsag data query`'s table shows one line per run,
+    yet read every attempt of it first (5.5 s and 400 MB for a run of 200,000; the line needs only the models
+    it called). Now the table reads each run's models alone; the JSON and CSV exports still list every
+    attempt."""
+    from magsag_mcp.ledger import queries
+
+    db = tmp_path / "long.db"
+    monkeypatch.setenv("MAGSAG_DB", str(db))
+    now = time.time()
+
+    async def fill() -> None:
+        async with Ledger(db) as ledger:
+            models = ["gpt-4o", "claude-x", "gpt-4o", "gpt-4o-mini", "claude-x"]
+            for i, model in enumerate(models * 20):
+                outcome = "policy_denied" if model == "gpt-4o-mini" else "ok" if i % 3 else "error"
+                attempt = AttemptRecord("svc", now + i, "openai", model, "skill.analysis", "svc", outcome, 0, 1)
+                await ledger.record_call(RunRecord("svc", "svc", "skill.analysis", now), [attempt])
+            await ledger.record_call(RunRecord("other", "x", "s", now + 500), [])
+
+    anyio.run(fill)
+    read: list[int] = []
+    real = queries._attempt_dict
+    monkeypatch.setattr(queries, "_attempt_dict", lambda row: read.append(1) or real(row))
+    assert main(["data", "query"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    svc = next(line for line in lines if " svc " in line)
+    assert svc.split()[-1] == "gpt-4o,claude-x" and svc.split()[5] == "100", svc  # a refused model: never called
+    assert read == []
+    assert main(["data", "query", "--format", "json"]) == 0  # the exports: every attempt, as before
+    runs = json.loads(capsys.readouterr().out)
+    assert [len(r["attempts"]) for r in runs] == [0, 100] and len(read) == 100
+
+
 def test_search_finds_error_text(ledger_db, capsys):
     assert main(["data", "search", "shard [0-9]", "--limit", "5"]) == 0
     hits = json.loads(capsys.readouterr().out)

@@ -237,11 +237,17 @@ def shown(value: Any) -> str:
     return "".join(c if c.isprintable() else c.encode("unicode_escape").decode("ascii") for c in text)
 
 
-def runs_to_table(runs: list[dict[str, Any]]) -> str:
+def runs_to_table(runs: list[dict[str, Any]], models: dict[str, list[str]] | None = None) -> str:
+    """One line per run. ``models``: each run's models (``Ledger.run_models``), else read from its attempts."""
     header = ("started", "run_id", "agent", "skill", "status", "calls", "tokens", "cost_usd", "models")
     rows = [header]
     for r in runs:
-        models = ",".join(dict.fromkeys(a["model"] for a in r["attempts"] if a["outcome"] in ("ok", "error")))
+        called = (
+            models[r["run_id"]]
+            if models is not None
+            else dict.fromkeys(a["model"] for a in r["attempts"] if a["outcome"] in ("ok", "error"))
+        )
+        models_shown = ",".join(called)
         rows.append(
             (
                 r["started_at"] or "",
@@ -253,7 +259,7 @@ def runs_to_table(runs: list[dict[str, Any]]) -> str:
                 str(r["total_tokens"]),
                 # An unknown price is never shown as a plain number: the known part is a lower bound.
                 f">={r['known_cost_usd']} ({r['unpriced_calls']} unpriced)" if r["unpriced_calls"] else r["cost_usd"],
-                models,
+                models_shown,
             )
         )
     rows = [tuple(shown(v) for v in row) for row in rows]
@@ -264,10 +270,15 @@ def runs_to_table(runs: list[dict[str, Any]]) -> str:
 def _query(args: argparse.Namespace) -> int:
     filters = filters_from(args, limit=args.limit, offset=args.offset, cursor=args.cursor)
 
+    table = args.format == "table"
+
     # the page query_runs (the MCP tool) reads, with has_more: an export cut at --limit must not pass for the whole
     async def read(ledger: Any) -> dict[str, Any]:
-        page = await ledger.query_runs_page(filters)
+        # the table's line of a run needs its models, not its attempts (a long-lived Magsag's run holds every call)
+        page = await ledger.query_runs_page(filters, 0 if table else None)
         await agent_known(ledger, filters.agent, bool(page["runs"]))
+        if table:
+            page["models"] = await ledger.run_models([r["run_id"] for r in page["runs"]])
         return page
 
     page = with_ledger(args, read)
@@ -290,7 +301,7 @@ def _query(args: argparse.Namespace) -> int:
     elif args.format == "csv":
         write_pieces(csv_pieces(runs))
     else:
-        print(runs_to_table(runs))
+        print(runs_to_table(runs, page["models"]))
     return 0
 
 

@@ -339,6 +339,19 @@ def _run_attempts(conn: sqlite3.Connection, run_id: str, most: int | None) -> tu
     return latest[1:], total - most
 
 
+#: the models a run called (its attempts that reached a provider), in the order it first called each
+_RUN_MODELS = (
+    "SELECT model FROM attempts WHERE run_id = ? AND outcome IN ('ok', 'error') GROUP BY model"
+    " ORDER BY MIN(started_at), MIN(id)"
+)
+
+
+async def run_models(ledger: Ledger, run_ids: list[str]) -> dict[str, list[str]]:
+    """Each run's models, as ``query_runs`` would list them from its attempts, without reading its attempts: a
+    run of a long-lived ``Magsag`` holds every call it made, hundreds of thousands of attempts."""
+    return await ledger.read(lambda conn: {r: [m for (m,) in conn.execute(_RUN_MODELS, (r,))] for r in run_ids})
+
+
 #: how long one search may scan: RE2 keeps each match linear, this keeps a rare pattern over a large
 #: ledger from holding the (shared) reader connection
 SEARCH_SECONDS = 10.0

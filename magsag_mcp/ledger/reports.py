@@ -47,6 +47,12 @@ class LedgerReports:
         await self.record_expired_reservations()
         return await query_runs_page(self, filters, attempts_per_run)
 
+    async def run_models(self, run_ids: list[str]) -> dict[str, list[str]]:
+        """The models each run called, in the order it first called them (its attempts are not read)."""
+        from .queries import run_models
+
+        return await run_models(self, run_ids)
+
     async def agent_names(self) -> list[str]:
         """The agents the ledger's runs were recorded for, in order: what an agent filter that matched
         nothing may have meant."""
