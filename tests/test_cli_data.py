@@ -627,6 +627,22 @@ def test_an_agent_the_ledger_holds_no_run_of_is_said_so_with_the_nearest_one(led
     assert capsys.readouterr().err == ""
 
 
+def test_a_run_id_the_ledger_holds_no_run_of_is_said_so(ledger_db, capsys):
+    """The guide's audit trail (`data query --run-id mag-abc123`): a run id mistyped gave an empty table, or an
+    empty audit file, and `flow summarize --run-id` a summary of nothing, which `flow gate` passes, without a
+    word (as `magsag budget --run-id` says). Now stderr says no run of the ledger has that id."""
+    assert main(["data", "query", "--run-id", "r-pricde", "--format", "csv"]) == 0
+    out, err = capsys.readouterr()
+    assert out.count("\n") == 1  # the header: the export is what it was
+    assert err.startswith("note: no run in this ledger has the id 'r-pricde', nor was delegated from it;"), err
+    assert main(["flow", "summarize", "--run-id", "r-pricde"]) == 0
+    assert capsys.readouterr().err.startswith("note: no run in this ledger has the id 'r-pricde'")
+    # a run that is there, even outside the other filters, gets no note
+    assert main(["data", "query", "--run-id", "r-priced", "--since", "1s"]) == 0
+    assert main(["flow", "summarize", "--run-id", "r-priced"]) == 0
+    assert capsys.readouterr().err == ""
+
+
 def test_a_search_cut_at_its_limit_names_the_cursor_of_the_rest(ledger_db, capsys):
     """The note said to narrow --since to see the rest, but --since keeps the newest hits and drops older
     ones: past --limit, the older hits could not be shown. Now it names a --cursor that pages on."""

@@ -123,6 +123,18 @@ def with_service(args: argparse.Namespace, fn: Callable[[Any], Awaitable[Any]]) 
     return anyio.run(go)
 
 
+async def run_known(ledger: Any, run_id: str | None, matched: bool) -> None:
+    """A note on stderr when ``--run-id`` names a run the ledger does not hold (a mistyped id: an empty audit
+    export, a summary of nothing that ``flow gate`` passes), as ``magsag budget --run-id`` says."""
+    if run_id is None or matched or await ledger.run_recorded(run_id):
+        return
+    print(
+        f"note: no run in this ledger has the id {shown(repr(run_id))}, nor was delegated from it; check the id "
+        "(the run_id a call returned, or `magsag run` printed)",
+        file=sys.stderr,
+    )
+
+
 async def agent_known(ledger: Any, agent: str | None, matched: bool) -> None:
     """A note on stderr when ``--agent`` names an agent that no run of the ledger holds (a misspelling, in an
     audit export that would otherwise come out empty without a word), with the agent it nearly names."""
@@ -151,6 +163,7 @@ def _summarize(args: argparse.Namespace) -> int:
     async def read(ledger: Any) -> dict[str, Any]:
         summary = await ledger.summarize(filters)
         await agent_known(ledger, filters.agent, bool(summary["totals"]["calls"] or summary["by_agent"]))
+        await run_known(ledger, filters.run_id, summary["largest_run"] is not None)
         return summary
 
     summary = with_ledger(args, read)
@@ -277,6 +290,7 @@ def _query(args: argparse.Namespace) -> int:
         # the table's line of a run needs its models, not its attempts (a long-lived Magsag's run holds every call)
         page = await ledger.query_runs_page(filters, 0 if table else None)
         await agent_known(ledger, filters.agent, bool(page["runs"]))
+        await run_known(ledger, filters.run_id, bool(page["runs"]))
         if table:
             page["models"] = await ledger.run_models([r["run_id"] for r in page["runs"]])
         return page

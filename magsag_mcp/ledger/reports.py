@@ -53,6 +53,11 @@ class LedgerReports:
 
         return await run_models(self, run_ids)
 
+    async def run_recorded(self, run_id: str) -> bool:
+        """Whether the ledger holds a run of this id, or one delegated from it (the runs a run filter selects)."""
+        sql = "SELECT 1 FROM runs WHERE run_id = ? UNION ALL SELECT 1 FROM runs WHERE parent_run_id = ? LIMIT 1"
+        return await self.read(lambda conn: conn.execute(sql, (run_id, run_id)).fetchone() is not None)
+
     async def agent_names(self) -> list[str]:
         """The agents the ledger's runs were recorded for, in order: what an agent filter that matched
         nothing may have meant."""
