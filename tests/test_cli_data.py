@@ -643,6 +643,25 @@ def test_a_run_id_the_ledger_holds_no_run_of_is_said_so(ledger_db, capsys):
     assert capsys.readouterr().err == ""
 
 
+def test_a_model_or_skill_the_ledger_never_recorded_is_said_so_with_the_nearest_one(ledger_db, capsys):
+    """`flow summarize --model gpt4o --output s.json` (the model misspelt) wrote a summary of nothing, which
+    `flow gate` passes, and `data query --skill` an empty export, without a word; --agent and --run-id say
+    so. Now a model or skill that no call of the ledger recorded gets the same note, with the one it nearly
+    names."""
+    assert main(["flow", "summarize", "--model", "openai:gpt4o"]) == 0
+    err = capsys.readouterr().err
+    assert err.startswith("note: no call in this ledger was recorded for model 'gpt4o' (did you mean 'gpt-4o'?);"), err
+    assert "its models: echo, gpt-4o, mystery-7b" in err
+    assert main(["data", "query", "--skill", "skill.analysys", "--format", "csv"]) == 0
+    out, err = capsys.readouterr()
+    assert out.count("\n") == 1  # the header: the export is what it was
+    assert "for skill 'skill.analysys' (did you mean 'skill.analysis'?)" in err, err
+    # recorded ones, even outside the other filters, get no note
+    assert main(["data", "query", "--model", "echo", "--skill", "skill.coding"]) == 0
+    assert main(["flow", "summarize", "--model", "gpt-4o", "--since", "1s"]) == 0
+    assert capsys.readouterr().err == ""
+
+
 def test_a_search_cut_at_its_limit_names_the_cursor_of_the_rest(ledger_db, capsys):
     """The note said to narrow --since to see the rest, but --since keeps the newest hits and drops older
     ones: past --limit, the older hits could not be shown. Now it names a --cursor that pages on."""

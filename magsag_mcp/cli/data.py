@@ -135,6 +135,28 @@ async def run_known(ledger: Any, run_id: str | None, matched: bool) -> None:
     )
 
 
+async def names_known(ledger: Any, filters: Any, matched: bool) -> None:
+    """A note on stderr for each of ``--model`` and ``--skill`` that names what no call of the ledger recorded
+    (a summary of nothing, which `flow gate` passes; an empty export), with the name it nearly is."""
+    if matched:
+        return
+    from ..suggest import named
+
+    for column in ("model", "skill"):
+        value = getattr(filters, column)
+        if value is None:
+            continue
+        names = await ledger.recorded_names(column)
+        if value in names:
+            continue
+        listed = ", ".join(shown(n) for n in names[:20]) + (f", and {len(names) - 20} more" if len(names) > 20 else "")
+        print(
+            f"note: no call in this ledger was recorded for {column} {shown(named([value], names))}; its "
+            f"{column}s: {listed or 'none'}",
+            file=sys.stderr,
+        )
+
+
 async def agent_known(ledger: Any, agent: str | None, matched: bool) -> None:
     """A note on stderr when ``--agent`` names an agent that no run of the ledger holds (a misspelling, in an
     audit export that would otherwise come out empty without a word), with the agent it nearly names."""
@@ -164,6 +186,7 @@ def _summarize(args: argparse.Namespace) -> int:
         summary = await ledger.summarize(filters)
         await agent_known(ledger, filters.agent, bool(summary["totals"]["calls"] or summary["by_agent"]))
         await run_known(ledger, filters.run_id, summary["largest_run"] is not None)
+        await names_known(ledger, filters, bool(summary["model_stats"] or summary["totals"]["calls"]))
         return summary
 
     summary = with_ledger(args, read)
@@ -291,6 +314,7 @@ def _query(args: argparse.Namespace) -> int:
         page = await ledger.query_runs_page(filters, 0 if table else None)
         await agent_known(ledger, filters.agent, bool(page["runs"]))
         await run_known(ledger, filters.run_id, bool(page["runs"]))
+        await names_known(ledger, filters, bool(page["runs"]))
         if table:
             page["models"] = await ledger.run_models([r["run_id"] for r in page["runs"]])
         return page

@@ -58,6 +58,15 @@ class LedgerReports:
         sql = "SELECT 1 FROM runs WHERE run_id = ? UNION ALL SELECT 1 FROM runs WHERE parent_run_id = ? LIMIT 1"
         return await self.read(lambda conn: conn.execute(sql, (run_id, run_id)).fetchone() is not None)
 
+    async def recorded_names(self, column: str) -> list[str]:
+        """The models (``column`` "model") or skills ("skill") the ledger's calls were recorded for, in order:
+        what a filter that matched nothing may have meant. Read from the daily usage rollup (every attempt's,
+        a few thousand rows), not the attempts."""
+        if column not in ("model", "skill"):
+            raise ValueError(f"no recorded names of {column!r}")
+        sql = f"SELECT DISTINCT {column} FROM usage_rollup WHERE {column} != '' ORDER BY 1"
+        return await self.read(lambda conn: [row[0] for row in conn.execute(sql)])
+
     async def agent_names(self) -> list[str]:
         """The agents the ledger's runs were recorded for, in order: what an agent filter that matched
         nothing may have meant."""
