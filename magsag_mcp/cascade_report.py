@@ -19,6 +19,7 @@ from .errors import (
     UnsupportedFeatureError,
     redact,
 )
+from .providers import hosts_other_models
 from .records import AttemptRecord
 from .routing import Plan
 from .types import Target
@@ -223,9 +224,9 @@ def _routed_models_missing(plan: Plan, tried: list[AttemptRecord]) -> str:
         if a.error_class != "model_not_found" or a.fallback_position >= len(plan.candidates):
             return ""
         served.append(plan.candidates[a.fallback_position])
-    if any(c.routed is None for c in served):
-        return ""
     provider = served[0].target.provider
+    if any(c.routed is None for c in served) or not hosts_other_models(provider):
+        return ""  # a vendor (openai, ...) keeps routing's own models of its own: they are its to know
     return (
         f"; {provider} was asked for the routing policy's models by their names (MAGSAG_PROVIDER, or a call naming "
         f"only a provider) and has none of them: name a model it has in MAGSAG_MODEL or the call's model_config.model"

@@ -52,9 +52,10 @@ class Candidate:
     #: chosen by the environment (MAGSAG_MODEL, MAGSAG_PROVIDER), not by the call: a data class that
     #: forbids it skips it for the class's own models, as a deployment-wide setting cannot know them
     by_env: bool = False
-    #: the routing policy's own target, when a hosting provider named by MAGSAG_PROVIDER or the call
-    #: (without a model) serves its model: a policy that refuses that target too refuses routing's choice
-    #: of model, which is skipped as routing's are, not the provider's
+    #: the routing policy's own target, when MAGSAG_PROVIDER or the call (without a model) named the provider
+    #: of routing's models: a hosting provider serving its model, or a vendor keeping the route's own models
+    #: of its own. A policy that refuses that target too refuses routing's choice of model, which is skipped
+    #: as routing's are, not the provider's
     routed: Target | None = None
 
     def to_dict(self) -> dict[str, Any]:
@@ -144,18 +145,22 @@ def _swap_provider(
     A hosting provider (azure, compat, local) serves the chain's model names as they are. A vendor
     (openai, anthropic, google) can only serve its own models, so the chain keeps those (from the
     route, else from the default chain): ``anthropic:gpt-4o`` would be a call that cannot succeed.
-    Each target comes with the routing policy's own that it stands for, when it stands for another (a
-    vendor's own models are routing's targets, only fewer).
+    Each target comes with the routing policy's own that it stands for: a vendor's models from the route
+    are routing's own targets, only fewer (a policy refusing one refuses routing's choice, skipped as it
+    is without a provider named); the default chain's, taken because the route names none of the
+    vendor's, are no choice routing made for this task (None: a refusal fails the call).
     """
     if hosts_other_models(provider):
         out: dict[Target, Target | None] = {}
         for t in chain:
             out.setdefault(t if t.provider == provider else Target(provider, t.model, None, t.params), t)
         return list(out.items())
-    for candidates in (chain, default):
-        own: list[tuple[Target, Target | None]] = [(t, None) for t in candidates if t.provider == provider]
-        if own:
-            return own
+    own: list[tuple[Target, Target | None]] = [(t, t) for t in chain if t.provider == provider]
+    if own:
+        return own
+    own = [(t, None) for t in default if t.provider == provider]
+    if own:
+        return own
     setting, model_setting = (f"{by}.provider", f"{by}.model") if by else ("MAGSAG_PROVIDER", "MAGSAG_MODEL")
     raise (PayloadError if by else ConfigError)(
         f"{setting} {provider!r}: the routing policy names no {provider} model for task {task_type!r}; "

@@ -189,6 +189,27 @@ async def test_a_routed_model_the_policy_refuses_anywhere_is_skipped_under_a_cho
     assert upstream.calls["claude-3-5-sonnet-20241022"] == upstream.calls["gemini-1.5-pro"] == 0
 
 
+@pytest.mark.parametrize(
+    ("env", "model_config"), [({"MAGSAG_PROVIDER": "openai"}, None), ({}, {"provider": "openai"})], ids=["env", "call"]
+)
+async def test_a_routed_vendor_model_the_policy_refuses_is_skipped_under_that_vendor(
+    catalog_copy, tmp_path, upstream, env, model_config
+):
+    # MAGSAG_PROVIDER=openai keeps the route's own openai models. With o1-preview taken out of the allowed
+    # models, skill.reasoning failed every call "chosen by MAGSAG_PROVIDER" and told the user to unset it,
+    # though routing's next model, openai:gpt-4o, was allowed (and served the call without MAGSAG_PROVIDER).
+    text = (catalog_copy / "policies" / "model_governance.yaml").read_text()
+    policy(catalog_copy, text.replace("      - o1-preview\n", ""))
+    svc = await open_service(catalog_copy, tmp_path, upstream, **env)
+    extra = {"model_config": model_config} if model_config else {}
+    result = await svc.invoke_skill("skill.reasoning", {"problem": "x", **extra})
+    await svc.aclose()
+    assert (result.result.provider, result.result.model) == ("openai", "gpt-4o")
+    [skipped] = result.trace["skipped"]
+    assert skipped["target"] == "openai:o1-preview" and "(chosen by routing)" in skipped["reason"]
+    assert upstream.calls["o1-preview"] == 0
+
+
 async def test_a_provider_chosen_for_routed_models_that_the_policy_refuses_still_fails(
     catalog_copy, tmp_path, upstream
 ):
