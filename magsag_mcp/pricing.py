@@ -90,10 +90,12 @@ def _load_overrides(
         return out, problems
     if not isinstance(data, dict):
         return out, [f"{path}: must be a mapping of 'provider:model' to prices"]
+    written: list[str] = []  # each entry's key as the file writes it, in the order of ``out``
     for key, value in data.items():
         if not isinstance(key, str) or ":" not in key:
             problems.append(f"{path}: key {key!r} must be 'provider:model' (globs allowed, e.g. 'local:*')")
             continue
+        as_written = key
         provider, _, model = key.partition(":")
         if not any(c in provider for c in "*?["):
             # the provider as targets name it: an alias ("gemini", "claude", "ollama") prices its provider's
@@ -119,8 +121,33 @@ def _load_overrides(
                     said = err["msg"] + unknown_field(_PriceEntry, err["loc"])
                 problems.append(f"{path}: {key}.{loc}: {said}")
             continue
+        before = _shadowing(key, [pattern for pattern, _ in out])
+        if before is not None:
+            # first match wins: an entry below one that matches all its models prices nothing (a "local:..."
+            # written under the shipped "local:*" would leave those calls at $0, unsaid)
+            if out[before][0] == key:
+                fix = "it names the same models; keep one of the two"
+            else:
+                fix = "the first entry that matches a model prices it; move this one above that entry"
+            problems.append(
+                f"{path}: {as_written}: never applies: the entry {written[before]!r} above it matches every model "
+                f"it does ({fix})"
+            )
+            continue
         out.append((key, UnitPrices(**entry.model_dump())))
+        written.append(as_written)
     return out, problems
+
+
+def _shadowing(key: str, earlier: list[str]) -> int | None:
+    """The index of the first of the ``earlier`` price keys that matches every model ``key`` does: the same
+    key (written under an alias, or with Gemini's ``models/``), or a glob matching ``key`` when that names
+    one model. (Whether one glob covers another is not told here.)"""
+    glob = any(c in key for c in "*?[")
+    for i, pattern in enumerate(earlier):
+        if pattern == key or (not glob and fnmatch.fnmatchcase(key, pattern)):
+            return i
+    return None
 
 
 def validate_prices(catalog_dir: Path, env: Mapping[str, str] | None = None) -> list[str]:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import shutil
+from decimal import Decimal
 from pathlib import Path
 
 import pytest
@@ -168,6 +169,50 @@ def test_a_routed_target_of_unknown_price_under_a_cost_limit_is_a_problem(catalo
     policies = catalog_copy / "policies" / "model_governance.yaml"
     policies.write_text(policies.read_text().replace("allow_unpriced: false", "allow_unpriced: true"))
     assert validate_catalog(catalog_copy, env={}) == []
+
+
+@pytest.mark.parametrize(
+    ("entries", "shadowed", "by"),
+    [
+        # the shipped file ends with "local:*"; a rented GPU box priced below it was priced at 0
+        ('"local:*": {input: 0, output: 0}\n"local:llama3.1:70b": {input: 0.5, output: 1.5}\n', "local:llama3.1:70b",
+         "local:*"),
+        # the same model twice, under a provider alias and Gemini's resource name: YAML sees two keys
+        ('"gemini:gemini-1.5-pro": {input: 1, output: 2}\n"google:models/gemini-1.5-pro": {input: 3, output: 4}\n',
+         "google:models/gemini-1.5-pro", "gemini:gemini-1.5-pro"),
+        ('"compat:*": {input: 1, output: 1}\n"compat:*": {input: 2, output: 2}\n', None, None),  # YAML's own error
+    ],
+)  # fmt: skip
+def test_a_price_no_call_can_reach_is_a_problem_naming_the_entry_before_it(catalog_copy: Path, entries, shadowed, by):
+    from magsag_mcp.pricing import Pricer
+    from magsag_mcp.types import Usage
+
+    (catalog_copy / "prices.yaml").write_text(entries)
+    problems = validate_catalog(catalog_copy, env={})
+    if shadowed is None:
+        assert len(problems) == 1 and "appears twice" in problems[0]
+        return
+    same = shadowed.startswith("google:")
+    fix = (
+        "it names the same models; keep one of the two"
+        if same
+        else "the first entry that matches a model prices it; move this one above that entry"
+    )
+    assert problems == [
+        f"{catalog_copy / 'prices.yaml'}: {shadowed}: never applies: the entry {by!r} above it matches every "
+        f"model it does ({fix})"
+    ]
+    with pytest.raises(CatalogError, match="never applies"):
+        Pricer.from_catalog(catalog_copy, env={})
+    if same:
+        return
+    # in the order that reaches it, it prices its model
+    lines = entries.splitlines(keepends=True)
+    (catalog_copy / "prices.yaml").write_text(lines[1] + lines[0])
+    assert validate_catalog(catalog_copy, env={}) == []
+    provider, model = shadowed.split(":", 1)
+    quote = Pricer.from_catalog(catalog_copy, env={}).price(provider, model, Usage(1_000_000, 0))
+    assert quote.cost_usd == Decimal(lines[1].split("input: ")[1].split(",")[0])
 
 
 def test_missing_default_chain(tmp_path: Path):
