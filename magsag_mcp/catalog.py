@@ -483,11 +483,12 @@ def validate_catalog(root: str | os.PathLike[str] | None = None, env: Mapping[st
         problems.extend(policies.data_class_problems(catalog.skills, catalog.skill_files))
         problems.extend(refused_by_allowed_models(catalog, policies))
     if catalog is not None:
-        from .catalog_checks import agent_entrypoint_problems, base_url_problems, misspelt_routes
+        from .catalog_checks import agent_entrypoint_problems, base_url_problems, misspelt_routes, shadowed_routes
 
         problems.extend(agent_entrypoint_problems(catalog))
         problems.extend(base_url_problems(catalog))
         problems.extend(misspelt_routes(catalog))
+        problems.extend(shadowed_routes(catalog))
     price_problems = validate_prices(path, env)
     problems.extend(price_problems)
     if catalog is not None and not price_problems and not policy_problems:

@@ -94,6 +94,29 @@ def misspelt_routes(catalog: Catalog) -> list[str]:
     return problems
 
 
+def shadowed_routes(catalog: Catalog) -> list[str]:
+    """Routes that a route before them (a higher priority, or the same one earlier in file order) takes every
+    task type of: the same ``match``, or a glob matching the one task type a plain ``match`` names. Such a
+    route routes nothing, whatever the skills: a route appended to the shipped routing to send ``coding``
+    elsewhere (priority 0, under the shipped one's 10) left coding where it was, and validated ok.
+    (Whether one glob covers another is not told here.)"""
+    routes = [route for route, _ in catalog.routing.routes]  # in the order chain_for tries them
+    problems = []
+    for i, route in enumerate(routes):
+        glob = any(c in route.match for c in "*?[")
+        for earlier in routes[:i]:
+            same = earlier.match == route.match
+            if same or (not glob and fnmatch.fnmatchcase(route.match, earlier.match)):
+                fix = "keep one of the two" if same else f"give it a priority above {earlier.priority}"
+                problems.append(
+                    f"{catalog.root / 'routing'}: route {route.match!r} (priority {route.priority}) is never used: "
+                    f"route {earlier.match!r} (priority {earlier.priority}) comes first for every task type it "
+                    f"matches (the highest priority wins, ties go to file order); {fix}"
+                )
+                break
+    return problems
+
+
 def base_url_problems(catalog: Catalog) -> list[str]:
     """Routing targets whose ``base_url`` could never carry a request (calls would skip them)."""
     from .providers.base_urls import _base_url_problem

@@ -215,6 +215,37 @@ def test_a_price_no_call_can_reach_is_a_problem_naming_the_entry_before_it(catal
     assert quote.cost_usd == Decimal(lines[1].split("input: ")[1].split(",")[0])
 
 
+@pytest.mark.parametrize(
+    ("added", "shadow"),
+    [
+        # appended to the shipped routing to send coding elsewhere: the shipped route (priority 10) kept it
+        ("  - match: coding\n    chain: [openai:gpt-4o-mini]\n", "route 'coding' (priority 10)"),
+        # a route for one task type under a glob of higher priority that takes it
+        ("  - match: document-analysis\n    chain: [openai:gpt-4o]\n", "route 'document-*' (priority 5)"),
+        ("  - match: pii-redaction\n    priority: 100\n    tier: economy\n", "route 'pii-*' (priority 100)"),
+    ],
+)
+def test_a_route_an_earlier_route_always_takes_first_is_a_problem(catalog_copy: Path, added: str, shadow: str):
+    routing = catalog_copy / "routing" / "default.yaml"
+    routing.write_text(routing.read_text() + added)
+    match = added.split("match: ")[1].split("\n")[0]
+    priority = added.split("priority: ")[1].split("\n")[0] if "priority" in added else "0"
+    same = shadow.startswith(f"route {match!r}")
+    fix = "keep one of the two" if same else f"give it a priority above {shadow.split('priority ')[1].rstrip(')')}"
+    assert validate_catalog(catalog_copy, env={}) == [
+        f"{catalog_copy / 'routing'}: route {match!r} (priority {priority}) is never used: {shadow} comes first "
+        f"for every task type it matches (the highest priority wins, ties go to file order); {fix}"
+    ]
+    # with a priority above the other's, it is the one used (and a route of the same match the unused one)
+    head, line, tail = routing.read_text().rpartition(f"  - match: {match}\n")
+    routing.write_text(head + line + "    priority: 500\n" + tail.replace("    priority: 100\n", ""))
+    assert validate_catalog(catalog_copy, env={}) == (
+        [f"{catalog_copy / 'routing'}: route {match!r} (priority 10) is never used: route {match!r} (priority 500) "
+         "comes first for every task type it matches (the highest priority wins, ties go to file order); keep one "
+         "of the two"] if same else []
+    )  # fmt: skip
+
+
 def test_missing_default_chain(tmp_path: Path):
     write(tmp_path, "skills/echo.yaml", "id: skill.echo\ndescription: d\ntask_type: echo\nprompt: {user: hi}\n")
     with pytest.raises(CatalogError, match="no routing file defines a 'default' chain"):
