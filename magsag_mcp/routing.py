@@ -351,6 +351,8 @@ def _route(
     call_urls: CallURLs | None,
 ) -> Resolution:
     candidates: list[Candidate] = []
+    #: MAGSAG_PROVIDER names no model for the task: the error, raised unless a data class names models
+    no_env_model: ConfigError | None = None
     #: targets the call itself named, with the field they came from (their base URLs are checked)
     from_call: list[tuple[Target, str]] = []
     rule = ""
@@ -418,7 +420,14 @@ def _route(
                 provider = canonical_provider(provider)
             except ConfigError as exc:
                 raise PayloadError(f"{by}.provider: {exc.message}") from None  # MAGSAG_PROVIDER was checked
-            pairs = list(_swap_provider(chain, catalog.routing.default, provider, skill.task_type, by))
+            try:
+                pairs = list(_swap_provider(chain, catalog.routing.default, provider, skill.task_type, by))
+            except ConfigError as exc:
+                if by is not None:
+                    raise
+                # MAGSAG_PROVIDER has no model for this task: a deployment-wide setting yields to a data class's
+                # own models (as a model it chose does), so a call of such a class goes to them; any other fails
+                pairs, no_env_model = [], exc
             rule += f" (provider:{provider} from {'call' if call_provider else 'MAGSAG_PROVIDER'})"
         call_base = optional_str(call, "base_url", wheres.get("base_url", "model_config"))
         if call_provider and call_base:
@@ -460,6 +469,8 @@ def _route(
                 at = place(target)
                 if (at.provider, at.model, at.base_url) not in have:
                     candidates.append(Candidate(target, "data_class", False))
+    if no_env_model is not None and not candidates:
+        raise no_env_model
     return Resolution(candidates, rule, data_classes)
 
 

@@ -109,6 +109,38 @@ def test_env_provider_with_no_model_of_its_own_says_what_to_do(catalog):
         plan_call(catalog, "skill.pii-redaction", {"text": "x"}, context=None, env={"MAGSAG_PROVIDER": "google"})
 
 
+def test_env_provider_with_no_model_for_a_confined_data_class_yields_to_the_class_models(catalog):
+    # MAGSAG_PROVIDER=google (the guide's "use Google for all tasks") failed every skill.pii-redaction call with
+    # "set MAGSAG_MODEL", where MAGSAG_PROVIDER=openai (whose models the data class refuses) and MAGSAG_MODEL set
+    # to a Gemini model both went to the class's own local:llama3.1:70b: a deployment-wide setting yields to it.
+    classes = {"pii_processing": ["local:llama3.1:70b", "fake:*"]}
+    for env in ({"MAGSAG_PROVIDER": "google"}, {"MAGSAG_PROVIDER": "openai"}, {"MAGSAG_MODEL": "gemini-1.5-pro"}):
+        plan = plan_call(
+            catalog, "skill.pii-redaction", {"text": "x"}, context=None, env=env, data_class_models=classes
+        )
+        assert labels(plan)[-1] == "local:llama3.1:70b" and plan.candidates[-1].source == "data_class"
+    # a call naming the provider itself asked for it: refused, not served elsewhere
+    with pytest.raises(PayloadError, match="model_config.provider 'google': the routing policy names no google model"):
+        plan_call(
+            catalog,
+            "skill.pii-redaction",
+            {"text": "x", "model_config": {"provider": "google"}},
+            context=None,
+            env={},
+            data_class_models=classes,
+        )
+    # a skill without such a class still fails with what to do
+    with pytest.raises(ConfigError, match="names no google model for task 'coding'; also set MAGSAG_MODEL"):
+        plan_call(
+            catalog,
+            "skill.coding",
+            {"task": "x"},
+            context=None,
+            env={"MAGSAG_PROVIDER": "google"},
+            data_class_models=classes,
+        )
+
+
 def test_bad_env_provider(catalog):
     with pytest.raises(ConfigError, match="MAGSAG_PROVIDER='nope'.*unknown provider.*openai"):
         plan_call(catalog, "skill.analysis", {"data": "x"}, context=None, env={"MAGSAG_PROVIDER": "nope"})
