@@ -9,8 +9,10 @@ from typing import Any
 
 from .attempt_cost import output_tokens_reserved
 from .call_request import estimate_input_tokens
+from .errors import ConfigError
 from .exact_money import exact_money
-from .routing import Candidate, Plan
+from .providers import canonical_provider
+from .routing import Candidate, Plan, check_env_override
 from .routing import route as resolve_route
 from .types import Target
 
@@ -85,6 +87,60 @@ class RouteExplanation:
             "chain": [c.target.label for c in chosen.candidates],
             "targets": targets,
         }
+
+    def override_problems(self) -> list[str]:
+        """What ``MAGSAG_PROVIDER`` / ``MAGSAG_MODEL`` make fail on every call that names no model of its own
+        (``magsag doctor``): a skill whose task has no model of that provider, a model the policy refuses, a
+        route whose every target it refuses. Without either variable, ``catalog validate`` says the rest."""
+        if not (self.env.get("MAGSAG_PROVIDER") or self.env.get("MAGSAG_MODEL")):
+            return []
+        try:
+            check_env_override(self.env)
+        except ConfigError:
+            return []  # the variable itself is wrong, which settings.setting_problems says
+        env_refused: str | None = None
+        no_model: list[str] = []
+        other: list[str] = []
+        refused: dict[tuple[str, str], list[str]] = {}  # (policy, the targets) -> the skills
+        for skill_id in sorted(self.catalog.skills):
+            try:
+                chosen = resolve_route(self.catalog, skill_id, env=self.env, data_class_models=self._data_class_models)
+            except ConfigError as exc:
+                if "the routing policy names no" in exc.message:  # routing._swap_provider's
+                    no_model.append(self.catalog.skills[skill_id].task_type)
+                else:
+                    other.append(f"{skill_id}: {exc.message}")
+                continue
+            if self.governance is None:
+                continue
+            verdicts = [self.governance.policies.allowed(c.target, chosen.data_classes) for c in chosen.candidates]
+            for cand, (ok, policy, reason, rule) in zip(chosen.candidates, verdicts, strict=True):
+                if not ok and cand.source == "env" and rule == "allowed_models" and env_refused is None:
+                    # refused whatever the skill: the call fails on it (see Governance.admit)
+                    env_refused = (
+                        f"MAGSAG_MODEL={self.env['MAGSAG_MODEL']!r}: policy {policy!r} refuses {cand.target.label} "
+                        f"({reason}), so every call that names no model of its own fails; set MAGSAG_MODEL to a "
+                        f"model it allows, or add {cand.target.label} to {policy}.allowed_models"
+                    )
+            if verdicts and not any(ok for ok, *_ in verdicts) and not env_refused:
+                labels = ", ".join(c.target.label for c in chosen.candidates)
+                refused.setdefault((verdicts[0][1] or "", labels), []).append(skill_id)
+        problems = [env_refused] if env_refused else []
+        problems += other
+        if no_model:
+            provider = canonical_provider(self.env["MAGSAG_PROVIDER"])
+            problems.append(
+                f"MAGSAG_PROVIDER={self.env['MAGSAG_PROVIDER']!r}: the routing policy names no {provider} model for "
+                f"task(s) {', '.join(repr(t) for t in dict.fromkeys(no_model))}, so their calls fail unless they name "
+                f"a model; also set MAGSAG_MODEL to a {provider} model, or add one to those routes"
+            )
+        for (policy, labels), skills in refused.items():
+            problems.append(
+                f"{', '.join(skills)}: policy {policy!r} refuses every target the environment's MAGSAG_PROVIDER / "
+                f"MAGSAG_MODEL leave ({labels}), so their calls fail unless they name a model; change the variables "
+                f"or the policy"
+            )
+        return problems
 
     def _add_spend_verdict(self, entry: dict[str, Any], target: Target, worst: Decimal | None) -> None:
         """A target the policies allow may still be refused by a cost limit whatever was spent."""

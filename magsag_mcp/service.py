@@ -434,5 +434,6 @@ class Service(RouteExplanation, LoopBound):
             "overrides": {k: self.env.get(k) for k in ("MAGSAG_PROVIDER", "MAGSAG_MODEL") if self.env.get(k)},
             "network": self.transport.describe(),
             "problems": setting_problems(self.env)
+            + self.override_problems()
             + ([self.ledger.read_only_error().message] if self.ledger.read_only else []),
         }

@@ -161,6 +161,55 @@ def test_doctor_reports_a_model_the_provider_override_contradicts(cli_env, capsy
     )
 
 
+@pytest.mark.parametrize(
+    ("env", "said"),
+    [
+        # the guide's own example, refused by the shipped policy: doctor said nothing, every call failed
+        (
+            {"MAGSAG_MODEL": "gpt-4"},
+            "MAGSAG_MODEL='gpt-4': policy 'production_models' refuses openai:gpt-4 (openai:gpt-4 is not in "
+            "production_models.allowed_models), so every call that names no model of its own fails; set MAGSAG_MODEL "
+            "to a model it allows, or add openai:gpt-4 to production_models.allowed_models",
+        ),
+        # "use Google for all tasks": most shipped routes name no Google model
+        (
+            {"MAGSAG_PROVIDER": "google"},
+            "MAGSAG_PROVIDER='google': the routing policy names no google model for task(s) 'assistant', 'coding', "
+            "'extraction', 'reasoning', 'summarization', so their calls fail unless they name a model; also set "
+            "MAGSAG_MODEL to a google model, or add one to those routes",
+        ),
+    ],
+)
+def test_doctor_reports_overrides_every_call_would_fail_on(cli_env, capsys, monkeypatch, env, said):
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
+    assert main(["doctor", "--json"]) == 1
+    assert json.loads(capsys.readouterr().out)["problems"] == [said]
+    assert main(["doctor"]) == 1
+    assert f"problem: {said}" in capsys.readouterr().out
+
+
+def test_doctor_names_the_skills_whose_every_target_the_policy_refuses(cli_env, capsys, monkeypatch, tmp_path):
+    import shutil
+
+    catalog = tmp_path / "catalog"
+    shutil.copytree(CATALOG, catalog)
+    (catalog / "policies" / "model_governance.yaml").write_text(
+        "policies:\n  - name: vendors\n    allowed_models: ['openai:*', 'anthropic:*', 'google:*', 'local:*']\n"
+        "  - name: residency\n    requirements: {pii_processing: ['local:llama3.1:70b']}\n"
+    )
+    monkeypatch.setenv("MAGSAG_CATALOG", str(catalog))
+    monkeypatch.setenv("MAGSAG_PROVIDER", "compat")
+    assert main(["doctor", "--json"]) == 1
+    problems = json.loads(capsys.readouterr().out)["problems"]
+    assert problems[0].startswith(
+        "skill.analysis: policy 'vendors' refuses every target the environment's MAGSAG_PROVIDER / MAGSAG_MODEL "
+        "leave (compat:gpt-4o, compat:claude-3-5-sonnet-20241022, compat:gemini-1.5-pro), so their calls fail unless "
+        "they name a model"
+    )
+    assert not any("skill.pii-redaction" in p for p in problems)  # its data class's local model serves it
+
+
 def test_doctor_reports_no_problem_for_good_settings(cli_env, capsys, monkeypatch):
     monkeypatch.setenv("MAGSAG_PROVIDER", "OpenAI")
     monkeypatch.setenv("MAGSAG_MODEL", "gpt-4o-mini")
