@@ -311,7 +311,10 @@ def read_yaml(path: Path, env: Mapping[str, str], problems: list[str]) -> Any:
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f" (line {mark.line + 1}, column {mark.column + 1})" if mark else ""
-        problems.append(f"{path}: malformed YAML{where}: {getattr(exc, 'problem', None) or exc}")
+        said = getattr(exc, "problem", None) or exc
+        if "'\\t'" in str(said):  # PyYAML's "found character '\t' that cannot start any token"
+            said = f"a tab where YAML takes only spaces; indent with spaces instead ({said})"
+        problems.append(f"{path}: malformed YAML{where}: {said}")
         return None
     return _expand(data, env, str(path), problems)
 
@@ -487,8 +490,7 @@ def validate_catalog(root: str | os.PathLike[str] | None = None, env: Mapping[st
 
         problems.extend(agent_entrypoint_problems(catalog))
         problems.extend(base_url_problems(catalog))
-        problems.extend(misspelt_routes(catalog))
-        problems.extend(shadowed_routes(catalog))
+        problems.extend(misspelt_routes(catalog) + shadowed_routes(catalog))
     price_problems = validate_prices(path, env)
     problems.extend(price_problems)
     if catalog is not None and not price_problems and not policy_problems:

@@ -246,6 +246,20 @@ def test_a_route_an_earlier_route_always_takes_first_is_a_problem(catalog_copy: 
     )  # fmt: skip
 
 
+@pytest.mark.parametrize("rel", ["policies/model_governance.yaml", "routing/default.yaml", "skills/coding.yaml"])
+def test_a_tab_in_the_indentation_says_to_indent_with_spaces(catalog_copy: Path, rel: str):
+    # PyYAML's own words, "found character '\t' that cannot start any token", said neither what nor how to fix
+    path = catalog_copy / rel
+    lines = path.read_text().splitlines(keepends=True)
+    at = next(i for i, line in enumerate(lines) if line.startswith("  ") and not line.lstrip().startswith("#"))
+    lines[at] = "\t" + lines[at][2:]
+    path.write_text("".join(lines))
+    assert validate_catalog(catalog_copy, env={}) == [
+        f"{path}: malformed YAML (line {at + 1}, column 1): a tab where YAML takes only spaces; indent with spaces "
+        "instead (found character '\\t' that cannot start any token)"
+    ]
+
+
 def test_missing_default_chain(tmp_path: Path):
     write(tmp_path, "skills/echo.yaml", "id: skill.echo\ndescription: d\ntask_type: echo\nprompt: {user: hi}\n")
     with pytest.raises(CatalogError, match="no routing file defines a 'default' chain"):
