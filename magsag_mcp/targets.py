@@ -8,9 +8,9 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from functools import lru_cache
-from typing import Any
+from typing import Annotated, Any
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
 
 from .errors import ConfigError
 from .types import Target
@@ -294,7 +294,26 @@ class TargetSpec(BaseModel):
     params: dict[str, Any] = Field(default_factory=dict)
 
 
-TargetLike = str | TargetSpec
+def spaced_colon(value: Any, keys: frozenset[str] = frozenset()) -> Any:
+    """``value``, unless it is what YAML makes of ``- openai: gpt-4o`` (a space after the colon): a mapping of
+    one key (none of ``keys``, those of a target written as a mapping) to one name, where ``openai:gpt-4o`` was
+    meant. Refused with the text to write: pydantic would only say a string was expected."""
+    if isinstance(value, Mapping) and len(value) == 1:
+        ((key, name),) = value.items()
+        if isinstance(key, str) and key not in keys and isinstance(name, str | int | float) and str(name).strip():
+            raise ValueError(
+                f"YAML read '{key}: {name}' as a mapping, for the space after the colon; write '{key}:{name}' "
+                "(quoted, or without the space)"
+            )
+    return value
+
+
+def _target_like(value: Any) -> Any:
+    return spaced_colon(value, _TARGET_KEYS)
+
+
+#: a target as the catalog writes it: ``provider:model``, a bare model, or a mapping
+TargetLike = Annotated[str | TargetSpec, BeforeValidator(_target_like)]
 
 
 def to_target(item: TargetLike) -> Target:

@@ -260,6 +260,24 @@ def test_a_tab_in_the_indentation_says_to_indent_with_spaces(catalog_copy: Path,
     ]
 
 
+def test_a_target_or_model_written_with_a_space_after_its_colon_says_what_to_write(catalog_copy: Path):
+    # YAML reads "- openai: gpt-4o-mini" as a mapping: validate said "Input should be a valid string", "Field
+    # required" and "Extra inputs are not permitted" for each, never the space
+    routing = catalog_copy / "routing" / "default.yaml"
+    routing.write_text(routing.read_text().replace("  - openai:gpt-4o-mini\n", "  - openai: gpt-4o-mini\n", 1))
+    policies = catalog_copy / "policies" / "model_governance.yaml"
+    policies.write_text(policies.read_text().replace("      - llama3.1:70b\n", "      - llama3.1: 70b\n"))
+    said = "as a mapping, for the space after the colon; write '{}' (quoted, or without the space)"
+    assert validate_catalog(catalog_copy, env={}) == [
+        f"{routing}: default.2: YAML read 'openai: gpt-4o-mini' " + said.format("openai:gpt-4o-mini"),
+        f"{policies}: policies.0.allowed_models.6: YAML read 'llama3.1: 70b' " + said.format("llama3.1:70b"),
+    ]
+    # a target written as a mapping of one key is still a target
+    routing.write_text(routing.read_text().replace("  - openai: gpt-4o-mini\n", "  - {model: gpt-4o-mini}\n"))
+    policies.write_text(policies.read_text().replace("      - llama3.1: 70b\n", "      - llama3.1:70b\n"))
+    assert validate_catalog(catalog_copy, env={}) == []
+
+
 def test_missing_default_chain(tmp_path: Path):
     write(tmp_path, "skills/echo.yaml", "id: skill.echo\ndescription: d\ntask_type: echo\nprompt: {user: hi}\n")
     with pytest.raises(CatalogError, match="no routing file defines a 'default' chain"):

@@ -31,14 +31,15 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 from functools import lru_cache
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from ..errors import CatalogError
 from ..exact_money import amount_problem
 from ..rates import bare_model
+from ..targets import spaced_colon
 from ..types import Target
 
 LimitKind = Literal["call", "run", "agent_day", "day"]
@@ -53,13 +54,17 @@ class Thresholds(BaseModel):
     max_cost_per_day_usd: Decimal | None = Field(default=None, gt=0)
 
 
+#: a model name or pattern, refused with the text to write when YAML read ``- local: llama3.1`` as a mapping
+ModelPattern = Annotated[str, BeforeValidator(spaced_colon)]
+
+
 class Policy(BaseModel):
     model_config = ConfigDict(extra="forbid")
     name: str = Field(min_length=1)
     description: str = ""
-    allowed_models: list[str] | None = None
+    allowed_models: list[ModelPattern] | None = None
     thresholds: Thresholds | None = None
-    requirements: dict[str, list[str]] | None = None
+    requirements: dict[str, list[ModelPattern]] | None = None
     timezone: str | None = None
     allow_unpriced: bool = False
 
