@@ -30,7 +30,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from .errors import CatalogError, ConfigError, UnknownSkillError
-from .skills import Skill, check_payload, checked_schema, compile_validator
+from .skills import Skill, check_payload, checked_schema, compile_validator, not_a_bool
 from .targets import TargetLike, check_targets, to_target
 from .types import Target
 
@@ -57,6 +57,8 @@ class Route(BaseModel):
     priority: int = 0
     chain: list[TargetLike] | None = None
     tier: str | None = None
+
+    _priority = field_validator("priority", mode="before")(lambda cls, value: not_a_bool(value))
 
     @model_validator(mode="after")
     def _one_of(self) -> Route:

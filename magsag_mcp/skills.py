@@ -172,6 +172,14 @@ class PromptSpec(BaseModel):
         return value
 
 
+def not_a_bool(value: Any) -> Any:
+    """A number of the catalog's, unless YAML read a boolean (``true``, ``yes``, ``on``), which pydantic would
+    take for 1 or 0."""
+    if isinstance(value, bool):
+        raise ValueError(f"{str(value).lower()} is not a number (YAML reads true, yes and on as booleans); write one")
+    return value
+
+
 class OutputSpec(BaseModel):
     model_config = ConfigDict(extra="forbid")
     type: Literal["text", "json"] = "text"
@@ -197,6 +205,11 @@ class Skill(BaseModel):
     temperature: float | None = Field(default=None, ge=0, le=2)
     data_class: str | None = None
     tier: str | None = None
+
+    @field_validator("max_tokens", "temperature", mode="before")
+    @classmethod
+    def _not_a_bool(cls, value: Any) -> Any:
+        return not_a_bool(value)
 
     @field_validator("output", mode="before")
     @classmethod

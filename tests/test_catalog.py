@@ -278,6 +278,21 @@ def test_a_target_or_model_written_with_a_space_after_its_colon_says_what_to_wri
     assert validate_catalog(catalog_copy, env={}) == []
 
 
+def test_a_boolean_where_a_number_goes_is_a_problem_not_1(catalog_copy: Path):
+    # pydantic took YAML's true for 1: "max_tokens: true" made every answer one token long, "priority: yes"
+    # ranked a route 1, and validate said ok
+    skill = catalog_copy / "skills" / "reasoning.yaml"
+    skill.write_text(skill.read_text().replace("max_tokens: 4000", "max_tokens: true") + "temperature: on\n")
+    routing = catalog_copy / "routing" / "default.yaml"
+    routing.write_text(routing.read_text().replace("priority: 100", "priority: yes"))
+    said = "is not a number (YAML reads true, yes and on as booleans); write one"
+    assert validate_catalog(catalog_copy, env={}) == [
+        f"{skill}: max_tokens: true {said}",
+        f"{skill}: temperature: true {said}",
+        f"{routing}: routes.6.priority: true {said}",
+    ]
+
+
 def test_missing_default_chain(tmp_path: Path):
     write(tmp_path, "skills/echo.yaml", "id: skill.echo\ndescription: d\ntask_type: echo\nprompt: {user: hi}\n")
     with pytest.raises(CatalogError, match="no routing file defines a 'default' chain"):
