@@ -234,6 +234,45 @@ async def test_a_vendor_the_call_names_for_a_confined_data_class_is_refused_not_
     assert upstream.calls["llama3.1:70b"] == upstream.calls["gpt-4o"] == 0
 
 
+#: the users' guide's policy, as written there
+GUIDE_POLICY = """policies:
+  - name: production_models
+    description: Allowed models in production
+    allowed_models:
+      - gpt-4o
+      - gpt-4o-mini
+      - claude-3-5-sonnet-20241022
+      - llama3.1:70b
+  - name: data_residency
+    description: Models for sensitive data
+    requirements:
+      pii_processing: ["llama3.1:70b"]  # Local only
+      financial_data: ["gpt-4o"]  # Approved providers
+"""
+
+
+@pytest.mark.parametrize("provider", ["compat", "azure"])
+async def test_the_guides_local_only_class_keeps_its_data_local_whatever_magsag_provider_says(
+    catalog_copy, tmp_path, upstream, provider
+):
+    # The guide's "Local only" pii_processing: ["llama3.1:70b"] matched the model on any provider: with
+    # MAGSAG_PROVIDER=compat (or azure), routing's local:llama3.1:70b became compat:llama3.1:70b, which the
+    # class allowed, and the PII went to the hosted endpoint. Now the class's tagged model is the local one's.
+    policy(catalog_copy, GUIDE_POLICY)
+    svc = await open_service(catalog_copy, tmp_path, upstream, MAGSAG_PROVIDER=provider)
+    result = await svc.invoke_skill("skill.pii-redaction", {"text": "Jane Doe, 555-0100"})
+    explained = svc.explain("skill.pii-redaction", {"text": "x"})
+    await svc.aclose()
+    assert (result.result.provider, result.result.model) == ("local", "llama3.1:70b")
+    [skipped] = result.trace["skipped"]
+    assert skipped["target"] == f"{provider}:llama3.1:70b" and skipped["policy"] == "data_residency"
+    assert "data class 'pii_processing' may only use ['local:llama3.1:70b']" in skipped["reason"]
+    assert [(t["label"], t["policy"]["allowed"]) for t in explained["targets"]] == [
+        (f"{provider}:llama3.1:70b", False),
+        ("local:llama3.1:70b", True),
+    ]
+
+
 async def test_env_override_to_a_forbidden_model_fails(catalog_copy, tmp_path, upstream):
     svc = await open_service(catalog_copy, tmp_path, upstream, MAGSAG_MODEL="gpt-3.5-turbo")
     with pytest.raises(E.PolicyDenied, match="production_models"):

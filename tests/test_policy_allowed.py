@@ -126,3 +126,24 @@ def test_a_gemini_model_named_by_its_resource_name_is_the_model_the_policy_names
     for model in ("gemini-2.5-flash", "models/gemini-2.5-flash", "models/gemini-2.0-flash"):
         assert named.allowed(Target("google", model), None)[0], model
     assert not named.allowed(Target("google", "gemini-2.5-pro"), None)[0]
+
+
+def test_a_tagged_model_a_data_class_requires_is_the_local_servers():
+    # an Ollama tag names a model of the local server (routing reads "llama3.1:70b" as local:llama3.1:70b):
+    # the guide's "Local only" class admitted it on any provider, so MAGSAG_PROVIDER=compat sent it there
+    residency = PolicySet(
+        [
+            Policy(name="models", allowed_models=["llama3.1:70b", "qwen2.5:*", "gpt-4o", "mistral:7b"]),
+            Policy(name="r", requirements={"pii": ["llama3.1:70b", "qwen2.5:*"], "fin": ["gpt-4o", "*:mistral:7b"]}),
+        ]
+    )
+    assert residency.allowed(LOCAL, "pii")[0]
+    for target in (Target("compat", "llama3.1:70b"), Target("azure", "llama3.1:70b"), Target("compat", "qwen2.5:7b")):
+        ok, policy, reason, rule = residency.allowed(target, "pii")
+        assert (ok, policy, rule) == (False, "r", "data_class"), target
+        assert reason is not None and "'local:llama3.1:70b'" in reason
+    assert residency.allowed(Target("local", "qwen2.5:7b"), "pii")[0]
+    # allowed_models still admits the name on any provider, as do an untagged name and a provider glob
+    assert residency.allowed(Target("compat", "llama3.1:70b"), None)[0]
+    assert residency.allowed(Target("azure", "gpt-4o"), "fin")[0]
+    assert residency.allowed(Target("compat", "mistral:7b"), "fin")[0]

@@ -16,8 +16,10 @@
 
 Every policy applies at once: a target must pass every ``allowed_models`` list and, for a call with
 data classes, every requirement for each of its classes; every threshold is a limit of its own. A bare
-model name or glob matches that model on any provider; ``provider:model`` also pins who serves it. An
-empty policy file, or one that holds no mapping, is a problem, not a catalog without governance.
+model name or glob matches that model on any provider; ``provider:model`` also pins who serves it. In a
+data class's requirements, a bare name with a tag (``llama3.1:70b``, an Ollama model's) is the local
+server's: the class keeps its data there. An empty policy file, or one that holds no mapping, is a
+problem, not a catalog without governance.
 """
 
 from __future__ import annotations
@@ -39,7 +41,7 @@ from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationEr
 from ..errors import CatalogError
 from ..exact_money import amount_problem
 from ..rates import bare_model
-from ..targets import spaced_colon
+from ..targets import infer_provider, spaced_colon
 from ..types import Target
 
 LimitKind = Literal["call", "run", "agent_day", "day"]
@@ -146,6 +148,20 @@ def _pinned(pattern: str) -> tuple[str | None, str]:
     return None, pattern
 
 
+def _residency(pattern: str) -> str:
+    """A data class's required model as it pins the server: a bare name with a tag (``llama3.1:70b``, as the
+    users' guide writes its "Local only" class) is a local server's model (routing reads it so too), so it
+    admits ``local:llama3.1:70b`` alone. Matched on any provider, a data class confined to it went wherever
+    MAGSAG_PROVIDER sent routing's models (``compat:llama3.1:70b``, a hosted endpoint). Other bare names
+    (``gpt-4o``) admit any provider serving that model; ``compat:llama3.1:70b`` or ``*:llama3.1:70b`` says so
+    of a tagged one."""
+    provider, _ = _pinned(pattern)
+    head, sep, rest = pattern.partition(":")
+    if provider is None and sep and rest and not _GLOB.search(head) and infer_provider(pattern) == "local":
+        return f"local:{pattern}"
+    return pattern
+
+
 def _matches_one(pattern: str, target: Target) -> bool:
     provider, model = _pinned(pattern)
     # Gemini's resource name for a model (models/gemini-2.5-pro) is that model, as it is for its price: the
@@ -216,7 +232,11 @@ class PolicySet:
         # what allowed() reads on every attempt, as plain tuples: a pydantic model's attribute costs
         # several times as much to read
         self._allowed_models = [(p.name, p.allowed_models) for p in policies if p.allowed_models is not None]
-        self._requirements = [(p.name, p.requirements) for p in policies if p.requirements]
+        self._requirements = [
+            (p.name, {cls: [_residency(m) for m in models] for cls, models in p.requirements.items()})
+            for p in policies
+            if p.requirements
+        ]
         #: allowed()'s verdicts by (target, data classes): every attempt asks, and the answer depends on
         #: nothing else (matching a target against each pattern is several function calls a pattern)
         self._verdicts: dict[tuple[Any, ...], tuple[bool, str | None, str | None, str | None]] = {}
