@@ -485,6 +485,18 @@ def test_malformed_policy_names_file_and_field(catalog_copy):
     assert "unknown time zone 'Mars/Base'" in text
 
 
+def test_a_data_class_that_lists_no_model_is_a_problem(catalog_copy):
+    # "pii_processing: []" validated ok, and every call of the class then failed with no model allowed
+    path = catalog_copy / "policies" / "model_governance.yaml"
+    path.write_text(path.read_text().replace('pii_processing: ["local:llama3.1:70b", "fake:*"]', "pii_processing: []"))
+    with pytest.raises(E.CatalogError) as info:
+        load_policies(catalog_copy)
+    assert info.value.problems == [
+        f"{path}: policies.2.requirements: data class(es) 'pii_processing' list no model, which would refuse every "
+        "call of the class; list the models its data may go to"
+    ]
+
+
 def test_a_policy_name_used_twice_is_a_problem_naming_both_files(catalog_copy):
     # Before: `magsag catalog validate` stopped with a bare "policy names must be unique" error instead
     # of listing the problem, and neither it nor loading named a file.

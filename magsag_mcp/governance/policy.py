@@ -107,6 +107,17 @@ class Policy(BaseModel):
             raise ValueError("allowed_models is empty, which would forbid every model; remove it or list models")
         return value
 
+    @field_validator("requirements")
+    @classmethod
+    def _classes_name_models(cls, value: dict[str, list[str]] | None) -> dict[str, list[str]] | None:
+        empty = sorted(name for name, models in (value or {}).items() if not models)
+        if empty:
+            raise ValueError(
+                f"data class(es) {', '.join(map(repr, empty))} list no model, which would refuse every call of the "
+                "class; list the models its data may go to"
+            )
+        return value
+
 
 class PolicyFile(BaseModel):
     model_config = ConfigDict(extra="forbid")
