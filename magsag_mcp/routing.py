@@ -469,8 +469,10 @@ def _route(
                 at = place(target)
                 if (at.provider, at.model, at.base_url) not in have:
                     candidates.append(Candidate(target, "data_class", False))
-    if no_env_model is not None and not candidates:
-        raise no_env_model
+    if no_env_model is not None:
+        if not candidates:
+            raise no_env_model
+        rule += f"; it names no {provider} model for this task, so the data class's models serve it"
     return Resolution(candidates, rule, data_classes)
 
 

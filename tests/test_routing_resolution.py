@@ -119,6 +119,17 @@ def test_env_provider_with_no_model_for_a_confined_data_class_yields_to_the_clas
             catalog, "skill.pii-redaction", {"text": "x"}, context=None, env=env, data_class_models=classes
         )
         assert labels(plan)[-1] == "local:llama3.1:70b" and plan.candidates[-1].source == "data_class"
+    assert plan_call(
+        catalog,
+        "skill.pii-redaction",
+        {"text": "x"},
+        context=None,
+        env={"MAGSAG_PROVIDER": "google"},
+        data_class_models=classes,
+    ).rule == (
+        "route:pii-* (provider:google from MAGSAG_PROVIDER); it names no google model for this task, so the data "
+        "class's models serve it"
+    )
     # a call naming the provider itself asked for it: refused, not served elsewhere
     with pytest.raises(PayloadError, match="model_config.provider 'google': the routing policy names no google model"):
         plan_call(
