@@ -360,7 +360,7 @@ def _pydantic_problems(path: Path, exc: ValidationError, model: type[BaseModel])
 def _yaml_files(folder: Path) -> list[Path]:
     if not folder.is_dir():
         return []
-    return sorted(p for p in folder.iterdir() if p.suffix in (".yaml", ".yml") and p.is_file())
+    return sorted(p for p in folder.iterdir() if p.suffix.lower() in (".yaml", ".yml") and p.is_file())
 
 
 def _load(root: Path, env: Mapping[str, str]) -> tuple[Catalog | None, list[str]]:

@@ -80,9 +80,13 @@ def _load_overrides(
     out: list[tuple[str, UnitPrices]] = []
     if catalog_dir is None:
         return out, problems
-    path = catalog_dir / "prices.yaml"
-    if not path.is_file():
+    found = _price_files(catalog_dir)
+    if len(found) > 1:
+        names = " and ".join(p.name for p in found)
+        return out, [f"{catalog_dir}: {names} are both price files, and only one is read; keep one (prices.yaml)"]
+    if not found:
         return out, problems
+    path = found[0]
     from .catalog import read_yaml
 
     data = read_yaml(path, os.environ if env is None else env, problems)
@@ -148,6 +152,17 @@ def _shadowing(key: str, earlier: list[str]) -> int | None:
         if pattern == key or (not glob and fnmatch.fnmatchcase(key, pattern)):
             return i
     return None
+
+
+def _price_files(catalog_dir: Path) -> list[Path]:
+    """The catalog's price file: ``prices.yaml``, also when named ``prices.yml`` (as the catalog's folders take
+    ``.yml``) or in other letter cases (``Prices.yaml``); unread, its prices would be gone without a word."""
+    try:
+        return sorted(
+            p for p in catalog_dir.iterdir() if p.name.lower() in ("prices.yaml", "prices.yml") and p.is_file()
+        )
+    except OSError:
+        return []
 
 
 def validate_prices(catalog_dir: Path, env: Mapping[str, str] | None = None) -> list[str]:

@@ -293,6 +293,30 @@ def test_a_boolean_where_a_number_goes_is_a_problem_not_1(catalog_copy: Path):
     ]
 
 
+def test_a_price_file_named_prices_yml_or_in_capitals_is_read_and_two_are_a_problem(catalog_copy: Path):
+    # the catalog's folders take .yml, but prices.yml (or Prices.yaml) was never read: its prices were gone unsaid,
+    # here a rented GPU box's, which calls then recorded at $0
+    from magsag_mcp.pricing import Pricer
+    from magsag_mcp.types import Usage
+
+    shipped = catalog_copy / "prices.yaml"
+    text = '"local:llama3.1:70b": {input: 2, output: 2}\n'
+    shipped.unlink()
+    for name in ("prices.yml", "Prices.yaml"):
+        (catalog_copy / name).write_text(text)
+        assert validate_catalog(catalog_copy, env={}) == []
+        quote = Pricer.from_catalog(catalog_copy, env={}).price("local", "llama3.1:70b", Usage(1_000_000, 0))
+        assert quote.cost_usd == 2, name
+        (catalog_copy / name).unlink()
+    shipped.write_text(text)
+    (catalog_copy / "prices.yml").write_text(text)
+    assert validate_catalog(catalog_copy, env={}) == [
+        f"{catalog_copy}: prices.yaml and prices.yml are both price files, and only one is read; keep one (prices.yaml)"
+    ]
+    with pytest.raises(CatalogError, match="are both price files"):
+        Pricer.from_catalog(catalog_copy, env={})
+
+
 def test_missing_default_chain(tmp_path: Path):
     write(tmp_path, "skills/echo.yaml", "id: skill.echo\ndescription: d\ntask_type: echo\nprompt: {user: hi}\n")
     with pytest.raises(CatalogError, match="no routing file defines a 'default' chain"):

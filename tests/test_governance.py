@@ -497,6 +497,21 @@ def test_a_data_class_that_lists_no_model_is_a_problem(catalog_copy):
     ]
 
 
+def test_a_policy_file_named_with_an_upper_case_suffix_is_read(catalog_copy, tmp_path):
+    # model_governance.YAML (as a Windows editor may save it) was skipped: no policy, no limit, not a word
+    path = catalog_copy / "policies" / "model_governance.yaml"
+    path.rename(path.with_name("Model_Governance.YAML"))
+    assert [p.name for p in load_policies(catalog_copy).policies] == [
+        "production_models",
+        "cost_limits",
+        "data_residency",
+    ]
+    (catalog_copy / "skills" / "coding.yaml").rename(catalog_copy / "skills" / "coding.YML")
+    from magsag_mcp.catalog import load_catalog
+
+    assert "skill.coding" in load_catalog(catalog_copy, env={}).skills
+
+
 def test_a_policy_name_used_twice_is_a_problem_naming_both_files(catalog_copy):
     # Before: `magsag catalog validate` stopped with a bare "policy names must be unique" error instead
     # of listing the problem, and neither it nor loading named a file.

@@ -323,7 +323,8 @@ def _files(catalog_dir: Path) -> list[Path]:
     folder = catalog_dir / "policies"
     if not folder.is_dir():
         return []
-    return sorted(p for p in folder.iterdir() if p.suffix in (".yaml", ".yml"))
+    # Policy.YAML is a policy file too (a Windows editor's name for it): skipped, its limits would be gone unsaid
+    return sorted(p for p in folder.iterdir() if p.suffix.lower() in (".yaml", ".yml"))
 
 
 #: what a policy file must hold, for the message about an empty one
