@@ -200,6 +200,39 @@ def refused_by_allowed_models(catalog: Catalog, policies: Any) -> list[str]:
     return problems
 
 
+def refused_by_data_classes(catalog: Catalog, policies: Any) -> list[str]:
+    """Skills of a data class whose every target the policies refuse for that class: the route's own, and the
+    models the class names (routing adds them; a pattern such as ``local:*`` names none). Every call of such a
+    skill fails unless it names a model, and validate said ok. (A chain ``allowed_models`` refuses whole is
+    :func:`refused_by_allowed_models`'s to report.)"""
+    from .errors import ConfigError
+    from .routing import route
+
+    classes = policies.data_class_models()
+    problems = []
+    for skill_id, skill in sorted(catalog.skills.items()):
+        if not skill.data_class or skill.data_class not in classes:
+            continue  # no class, or one no policy names (data_class_problems says so)
+        try:
+            chosen = route(catalog, skill_id, env={}, data_class_models=classes)
+        except ConfigError:
+            continue  # a model no provider serves: the policy's own check names it
+        verdicts = [policies.allowed(c.target, chosen.data_classes) for c in chosen.candidates]
+        if not verdicts or any(ok for ok, *_ in verdicts):
+            continue
+        if all(not policies.allowed(c.target, None)[0] for c in chosen.candidates):
+            continue  # allowed_models refuses them whatever the class
+        name = next(policy for ok, policy, _, rule in verdicts if rule == "data_class")
+        where = catalog.skill_files.get(skill_id, catalog.root / "skills")
+        labels = ", ".join(c.target.label for c in chosen.candidates)
+        problems.append(
+            f"{where}: every target of {skill_id} ({labels}) is refused by policy {name!r} for its data class "
+            f"{skill.data_class!r} ({classes[skill.data_class]}), so its calls fail unless they name a model; route "
+            "its task to a model the class allows, or name one in the class"
+        )
+    return problems
+
+
 def fnmatch_special(pattern: str) -> bool:
     """Whether a policy entry is a pattern (``local:*``, ``claude-?-haiku``), not one model."""
     return any(c in pattern for c in "*?[")

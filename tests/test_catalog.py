@@ -317,6 +317,23 @@ def test_a_price_file_named_prices_yml_or_in_capitals_is_read_and_two_are_a_prob
         Pricer.from_catalog(catalog_copy, env={})
 
 
+def test_a_skill_whose_every_target_its_data_class_refuses_is_a_problem(catalog_copy: Path):
+    # pii_processing confined to "local:*" (a pattern: it names no model routing could add) and its route sent to
+    # OpenAI: validate said ok, and every call of skill.pii-redaction failed on the data class
+    policies = catalog_copy / "policies" / "model_governance.yaml"
+    policies.write_text(policies.read_text().replace('["local:llama3.1:70b", "fake:*"]', '["local:*"]'))
+    routing = catalog_copy / "routing" / "default.yaml"
+    routing.write_text(routing.read_text().replace("chain: [local:llama3.1:70b]", "chain: [openai:gpt-4o-mini]"))
+    assert validate_catalog(catalog_copy, env={}) == [
+        f"{catalog_copy / 'skills' / 'pii-redaction.yaml'}: every target of skill.pii-redaction (openai:gpt-4o-mini) "
+        "is refused by policy 'data_residency' for its data class 'pii_processing' (['local:*']), so its calls fail "
+        "unless they name a model; route its task to a model the class allows, or name one in the class"
+    ]
+    # a class that names its model gets it added to the route: no problem
+    policies.write_text(policies.read_text().replace('["local:*"]', '["local:*", "local:llama3.1:70b"]'))
+    assert validate_catalog(catalog_copy, env={}) == []
+
+
 def test_missing_default_chain(tmp_path: Path):
     write(tmp_path, "skills/echo.yaml", "id: skill.echo\ndescription: d\ntask_type: echo\nprompt: {user: hi}\n")
     with pytest.raises(CatalogError, match="no routing file defines a 'default' chain"):
