@@ -482,11 +482,9 @@ def validate_catalog(root: str | os.PathLike[str] | None = None, env: Mapping[st
     policy_problems = validate_policies(path, env)
     problems.extend(policy_problems)
     if catalog is not None and not policy_problems:
-        from .catalog_checks import refused_by_allowed_models, refused_by_data_classes
+        from .catalog_checks import policy_problems as checked
 
-        policies = load_policies(path, env)
-        problems.extend(policies.data_class_problems(catalog.skills, catalog.skill_files))
-        problems.extend(refused_by_allowed_models(catalog, policies) + refused_by_data_classes(catalog, policies))
+        problems.extend(checked(catalog, load_policies(path, env)))
     if catalog is not None:
         from .catalog_checks import agent_entrypoint_problems, base_url_problems, misspelt_routes, shadowed_routes
 

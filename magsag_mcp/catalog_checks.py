@@ -200,6 +200,43 @@ def refused_by_allowed_models(catalog: Catalog, policies: Any) -> list[str]:
     return problems
 
 
+def policy_problems(catalog: Catalog, policies: Any) -> list[str]:
+    """What the policies make of the catalog: skills' unknown data classes, what they refuse on every call,
+    and allowed models that nearly name a routed one."""
+    return [
+        *policies.data_class_problems(catalog.skills, catalog.skill_files),
+        *refused_by_allowed_models(catalog, policies),
+        *refused_by_data_classes(catalog, policies),
+        *misspelt_allowed_models(catalog, policies),
+    ]
+
+
+def misspelt_allowed_models(catalog: Catalog, policies: Any) -> list[str]:
+    """``allowed_models`` entries that allow no routing target but nearly name one the policy refuses
+    (``gtp-4o-mini``): that target is then skipped on every call as the policy's choice, a fallback serves
+    instead, and validate said ok. An entry that resembles no routed model may be for calls that name their
+    own, and is left alone."""
+    import difflib
+
+    from .governance.policy import matches
+
+    targets = list(dict.fromkeys(catalog.routing.all_targets()))
+    problems = []
+    for p in policies.policies:
+        refused = [t for t in targets if not matches(p.allowed_models or ["*"], t)]
+        names = sorted({t.model for t in refused} | {t.label for t in refused})  # as written: bare, or pinned
+        for pattern in p.allowed_models or ():
+            if fnmatch_special(pattern) or any(matches([pattern], t) for t in targets):
+                continue
+            near = difflib.get_close_matches(pattern, names, 1, 0.85)
+            if near:
+                problems.append(
+                    f"{catalog.root / 'policies'}: policy {p.name!r} allows {pattern!r}, which no routing target is; "
+                    f"did you mean {near[0]!r}? (routing's {near[0]} is refused by it, and skipped on every call)"
+                )
+    return problems
+
+
 def refused_by_data_classes(catalog: Catalog, policies: Any) -> list[str]:
     """Skills of a data class whose every target the policies refuse for that class: the route's own, and the
     models the class names (routing adds them; a pattern such as ``local:*`` names none). Every call of such a

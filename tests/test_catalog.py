@@ -334,6 +334,20 @@ def test_a_skill_whose_every_target_its_data_class_refuses_is_a_problem(catalog_
     assert validate_catalog(catalog_copy, env={}) == []
 
 
+def test_an_allowed_model_that_nearly_names_a_refused_routed_model_is_a_problem(catalog_copy: Path):
+    # "gtp-4o-mini" in allowed_models: routing's gpt-4o-mini was skipped on every call (a fallback answered,
+    # dearer) and validate said ok, as each route still had another model the policy allows
+    policies = catalog_copy / "policies" / "model_governance.yaml"
+    policies.write_text(policies.read_text().replace("      - gpt-4o-mini\n", "      - gtp-4o-mini\n"))
+    assert validate_catalog(catalog_copy, env={}) == [
+        f"{catalog_copy / 'policies'}: policy 'production_models' allows 'gtp-4o-mini', which no routing target is; "
+        "did you mean 'gpt-4o-mini'? (routing's gpt-4o-mini is refused by it, and skipped on every call)"
+    ]
+    # a model no route names, for calls that name it, is no problem, close to a routed one or not
+    policies.write_text(policies.read_text().replace("      - gtp-4o-mini\n", "      - gpt-4o-mini\n      - gpt-4.1\n"))
+    assert validate_catalog(catalog_copy, env={}) == []
+
+
 def test_missing_default_chain(tmp_path: Path):
     write(tmp_path, "skills/echo.yaml", "id: skill.echo\ndescription: d\ntask_type: echo\nprompt: {user: hi}\n")
     with pytest.raises(CatalogError, match="no routing file defines a 'default' chain"):
