@@ -106,8 +106,8 @@ class RouteExplanation:
             try:
                 chosen = resolve_route(self.catalog, skill_id, env=self.env, data_class_models=self._data_class_models)
             except ConfigError as exc:
-                if "the routing policy names no" in exc.message:  # routing._swap_provider's
-                    no_model.append(self.catalog.skills[skill_id].task_type)
+                if exc.details.get("task_type") is not None:  # routing._swap_provider's: no model of the provider
+                    no_model.append(exc.details["task_type"])
                 else:
                     other.append(f"{skill_id}: {exc.message}")
                 continue

@@ -164,7 +164,9 @@ def _swap_provider(
     setting, model_setting = (f"{by}.provider", f"{by}.model") if by else ("MAGSAG_PROVIDER", "MAGSAG_MODEL")
     raise (PayloadError if by else ConfigError)(
         f"{setting} {provider!r}: the routing policy names no {provider} model for task {task_type!r}; "
-        f"also set {model_setting} to one of its models"
+        f"also set {model_setting} to one of its models",
+        provider=provider,
+        task_type=task_type,
     )
 
 
