@@ -252,6 +252,9 @@ class Cascade:
                     if exc.retryable and try_number < self.retry.tries_per_target:
                         wait = self._retry_wait(exc, try_number, remaining, record, plan, position, state)
                         if wait is not None:
+                            waiting = getattr(self.guard, "waiting", None)  # where the guard has it
+                            if admission is not None and waiting is not None:
+                                waiting(admission)  # what the attempt holds, shrunk to its cost for the wait
                             if progress is not None:
                                 await emit(progress, "retry", {"target": target.label, "wait_s": round(wait, 3)})
                             await self.sleep(wait)

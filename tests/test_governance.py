@@ -1104,6 +1104,34 @@ async def test_failed_attempts_hold_nothing_of_a_scoped_limit_for_the_rest_of_th
     assert all(limit["reserved_usd"] == "0" for limit in budget["limits"])
 
 
+async def test_an_attempt_that_failed_for_nothing_holds_nothing_while_its_call_waits_to_retry(
+    catalog_copy, tmp_path, upstream
+):
+    # A 429 costs nothing, but its reservation went on holding the attempt's worst case through the backoff
+    # (up to MAGSAG_RETRY_MAX_DELAY, or the server's Retry-After): another call of the run, made meanwhile,
+    # was refused as over the run limit ("reserved $0.025") though nothing had been spent or was running.
+    prices(catalog_copy, '"compat:*": {input: 100, output: 100}\n')
+    policy(catalog_copy, "policies:\n  - name: scoped\n    thresholds: {max_cost_per_run_usd: 0.03}\n")
+    upstream.plan("a", 429)
+    upstream.retry_after = 0.001  # within MAGSAG_RETRY_MAX_DELAY: waited for
+    svc = await open_service(catalog_copy, tmp_path, upstream)
+    payload = {"data": "x", "model_config": {"provider": "compat", "model": "a", "max_tokens": 150}}
+    during: list[Any] = []
+    sleep = svc.cascade.sleep
+
+    async def meanwhile(seconds: float) -> None:
+        if not during:  # the first call's wait: the second call is made in it
+            during.append(None)
+            during[0] = await svc.invoke_skill("skill.analysis", payload, run_id="r1")
+        await sleep(seconds)
+
+    svc.cascade.sleep = meanwhile
+    first = await svc.invoke_skill("skill.analysis", payload, run_id="r1")
+    await svc.aclose()
+    assert during[0].result.model == first.result.model == "a"
+    assert [a.outcome for a in first.attempts] == ["error", "ok"]
+
+
 async def test_a_caller_cannot_relax_a_skills_data_class(catalog_copy, tmp_path, upstream):
     svc = await open_service(catalog_copy, tmp_path, upstream)
     mc = {"model": "gpt-4o"}

@@ -298,6 +298,26 @@ class Governance:
         admission.actual_usd = actual_cost
         self._ended(admission)
 
+    def waiting(self, admission: Admission) -> None:
+        """The attempt failed and its call waits before trying again: a reservation held at the attempt's
+        worst case through the wait (the backoff, or a server's Retry-After) would refuse other calls near a
+        limit for spend that never happened (a 429 costs nothing). It is shrunk to the attempt's cost now,
+        on the event loop when the write lock is free (else in the next group commit); the retry's own
+        reservation shrinks it again in its transaction, so that one is never read unshrunk."""
+        rid, reserved, actual = admission.reservation_id, admission.reserved_usd, admission.actual_usd
+        if rid is None or admission.shrunk or actual is None or reserved is None or actual >= reserved:
+            return
+        amount = to_pusd(actual) or 0
+
+        def shrink(conn: Any) -> None:
+            conn.execute("UPDATE budget_reservations SET amount_pusd = ? WHERE id = ?", (amount, rid))
+
+        try:
+            if not self.ledger.try_now(shrink)[0]:
+                self.ledger.enqueue(shrink, durable=False)
+        except LedgerError:
+            pass  # a ledger that cannot be written: the retry's reservation would fail the same way
+
     async def release(self, admission: Admission) -> None:
         """Drop a reservation whose attempt will never be recorded: nothing was sent (a progress callback
         raised, or the caller was cancelled before sending), or the caller that asked for it is gone."""
