@@ -702,6 +702,16 @@ def test_summarize_output_never_overwrites_a_ledger(ledger_db, tmp_path, capsys,
     assert {r["run_id"] for r in json.loads(capsys.readouterr().out)} >= {"r-priced", "r-unpriced"}
 
 
+def test_summarize_output_never_writes_a_price_file_under_another_name(ledger_db, tmp_path, capsys):
+    # prices.yml and Prices.yaml are read as the catalog's price file: a summary written there became one
+    catalog = tmp_path / "cat"
+    (catalog / "skills").mkdir(parents=True)
+    for name in ("prices.yml", "Prices.yaml", "PRICES.YML"):
+        assert main(["flow", "summarize", "--catalog", str(catalog), "--output", str(catalog / name)]) == 2
+        assert "is in the catalog" in capsys.readouterr().err
+        assert not (catalog / name).exists()
+
+
 def test_summarize_output_never_writes_into_the_catalog(ledger_db, tmp_path, capsys):
     catalog = tmp_path / "cat"
     (catalog / "skills").mkdir(parents=True)

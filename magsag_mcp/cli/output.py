@@ -21,7 +21,8 @@ _SQLITE_MAGIC = b"SQLite format 3\x00"
 _WAL_MAGIC = (b"\x37\x7f\x06\x82", b"\x37\x7f\x06\x83")
 #: what a catalog is read from (see :mod:`magsag_mcp.catalog`)
 CATALOG_FOLDERS = ("skills", "routing", "agents", "policies")
-CATALOG_FILES = ("prices.yaml",)
+#: the catalog's price file, by its name in lower case (prices.yml and Prices.yaml are read too: see pricing)
+CATALOG_FILES = ("prices.yaml", "prices.yml")
 
 
 def _where(path: Path) -> Path:
@@ -69,7 +70,7 @@ def check_output(output: str, *, ledger: Path | None, catalog: Path | None) -> N
         raise InputError(f"--output {output} is {what}: writing it would destroy it{fix}")
     if catalog is not None:
         root = _where(catalog)
-        if target in [root / name for name in CATALOG_FILES] or any(
+        if (target.parent == root and target.name.lower() in CATALOG_FILES) or any(
             target.is_relative_to(root / folder) for folder in CATALOG_FOLDERS
         ):
             raise InputError(
