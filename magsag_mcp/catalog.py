@@ -20,15 +20,14 @@ from __future__ import annotations
 import difflib
 import fnmatch
 import os
-import re
 from collections.abc import Mapping
 from functools import cached_property
 from pathlib import Path
 from typing import Any, Literal, TypeVar
 
-import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
+from .catalog_yaml import read_yaml
 from .errors import CatalogError, ConfigError, UnknownSkillError
 from .skills import Skill, check_payload, checked_schema, compile_validator, not_a_bool
 from .targets import TargetLike, check_targets, to_target
@@ -44,8 +43,6 @@ __all__ = [
     "validate_catalog",
     "read_yaml",
 ]
-
-_VAR = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
 
 
 # --- routing -------------------------------------------------------------------------------------
@@ -204,121 +201,6 @@ def find_catalog(explicit: str | os.PathLike[str] | None = None, env: Mapping[st
         if (candidate / "skills").is_dir():
             return candidate
     raise ConfigError("no catalog found: pass --catalog DIR or set MAGSAG_CATALOG")
-
-
-#: environment variables that hold credentials, by name (OPENAI_API_KEY, MAGSAG_MCP_TOKEN, ...)
-_SECRET_NAME = re.compile(
-    r"APIKEY|(^|_)(API_?KEY|KEY|TOKEN|SECRET|PASSWORD|PASSWD|PASS|PWD|CREDENTIAL|CRED|AUTH|PAT)S?(_|$)", re.IGNORECASE
-)
-
-
-def _expand(value: Any, env: Mapping[str, str], where: str, problems: list[str]) -> Any:
-    if isinstance(value, str):
-
-        def sub(m: re.Match[str]) -> str:
-            name, default = m.group(1), m.group(2)
-            if name in env and env[name] != "":
-                if _SECRET_NAME.search(name) or _holds_a_secret(env, env[name]):
-                    # A catalog value can end up in a prompt, a result or a log: keys stay with providers.
-                    problems.append(
-                        f"{where}: ${{{name}}} would put a secret into the catalog, where a prompt or a result "
-                        "could carry it out; providers read their keys from the environment themselves: remove it"
-                    )
-                    return m.group(0)
-                return env[name]
-            if default is not None:
-                return default
-            problems.append(f"{where}: ${{{name}}} is not set; export {name} or write ${{{name}:-default}}")
-            return m.group(0)
-
-        return _VAR.sub(sub, value)
-    if isinstance(value, list):
-        return [_expand(v, env, where, problems) for v in value]
-    if isinstance(value, dict):
-        return {k: _expand(v, env, where, problems) for k, v in value.items()}
-    return value
-
-
-def _holds_a_secret(env: Mapping[str, str], value: str) -> bool:
-    """Whether ``value`` is the value of a credential variable (read under another name)."""
-    return len(value) >= 6 and any(v == value for k, v in env.items() if _SECRET_NAME.search(k))
-
-
-class _Loader(yaml.SafeLoader):
-    """``yaml.SafeLoader`` that refuses a key repeated in one mapping: YAML keeps the last one, so a
-    limit written twice would silently become the other value."""
-
-    def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:
-        seen: set[Any] = set()
-        for key_node, _ in node.value:
-            if key_node.tag == "tag:yaml.org,2002:merge":
-                continue
-            key = self.construct_object(key_node, deep=deep)
-            try:
-                repeated = key in seen
-                seen.add(key)
-            except TypeError:  # an unhashable key: the base class says so
-                break
-            if repeated:
-                raise yaml.constructor.ConstructorError(
-                    None, None, f"key {key!r} appears twice in one mapping; keep one of them", key_node.start_mark
-                )
-        return super().construct_mapping(node, deep)
-
-    def construct_yaml_int(self, node: yaml.ScalarNode) -> int:
-        # YAML 1.1 reads 0500 as octal 320, 1:30 as 90 (base 60), 0x10 as 16: a limit or a price so
-        # written would be another amount, unsaid. Plain decimals (1_000 included) are read as ever.
-        text = str(node.value).replace("_", "").lstrip("+-")
-        if ":" in text or (len(text) > 1 and text[0] == "0"):
-            raise yaml.constructor.ConstructorError(
-                None,
-                None,
-                f"{node.value} is not a plain decimal number: YAML reads it as {super().construct_yaml_int(node)} "
-                f"(octal, hexadecimal, binary or base 60); write the number meant without leading zeros, or "
-                f"quote it ('{node.value}') if it is text",
-                node.start_mark,
-            )
-        return super().construct_yaml_int(node)
-
-    def construct_yaml_float(self, node: yaml.ScalarNode) -> float:
-        if ":" in str(node.value):  # YAML 1.1's base 60: 1:30.5 is 90.5
-            raise yaml.constructor.ConstructorError(
-                None,
-                None,
-                f"{node.value} is not a plain decimal number: YAML reads it as {super().construct_yaml_float(node)} "
-                f"(base 60); write the number meant, or quote it ('{node.value}') if it is text",
-                node.start_mark,
-            )
-        return super().construct_yaml_float(node)
-
-
-_Loader.add_constructor("tag:yaml.org,2002:int", _Loader.construct_yaml_int)
-_Loader.add_constructor("tag:yaml.org,2002:float", _Loader.construct_yaml_float)
-
-
-def read_yaml(path: Path, env: Mapping[str, str], problems: list[str]) -> Any:
-    """Parse one YAML file with env expansion; problems are appended, never raised."""
-    try:
-        text = path.read_text(encoding="utf-8")
-    except OSError as exc:
-        problems.append(f"{path}: cannot read: {exc.strerror}")
-        return None
-    except UnicodeDecodeError as exc:  # Latin-1 or cp1252, an editor's default on Windows
-        problems.append(
-            f"{path}: is not UTF-8 text (byte {exc.object[exc.start]:#04x} at {exc.start}); save it as UTF-8"
-        )
-        return None
-    try:
-        data = yaml.load(text, Loader=_Loader)  # _Loader is a SafeLoader
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f" (line {mark.line + 1}, column {mark.column + 1})" if mark else ""
-        said = getattr(exc, "problem", None) or exc
-        if "'\\t'" in str(said):  # PyYAML's "found character '\t' that cannot start any token"
-            said = f"a tab where YAML takes only spaces; indent with spaces instead ({said})"
-        problems.append(f"{path}: malformed YAML{where}: {said}")
-        return None
-    return _expand(data, env, str(path), problems)
 
 
 _M = TypeVar("_M", bound=BaseModel)

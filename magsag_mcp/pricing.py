@@ -87,7 +87,7 @@ def _load_overrides(
     if not found:
         return out, problems
     path = found[0]
-    from .catalog import read_yaml
+    from .catalog_yaml import read_yaml
 
     data = read_yaml(path, os.environ if env is None else env, problems)
     if data is None:

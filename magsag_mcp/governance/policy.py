@@ -334,7 +334,7 @@ _NEEDS = "a policy file holds `policies:`, a list of policies (`policies: []` fo
 def _read(path: Path, env: Mapping[str, str], problems: list[str]) -> list[Policy] | None:
     """One policy file's policies, or None with its problems appended. An empty (or comments-only) file
     is a problem, as for skills and routing: loaded as no policies, it would drop every limit unseen."""
-    from ..catalog import read_yaml
+    from ..catalog_yaml import read_yaml
 
     before = len(problems)
     data = read_yaml(path, env, problems)
