@@ -31,7 +31,7 @@ import anyio.from_thread
 import anyio.lowlevel
 
 from .agent_modules import import_agent_module
-from .bridge import AgentRun, Bridge, ProcessBound, current_token, loop_thread_id, on_this_loop
+from .bridge import AgentRun, Bridge, CallingThread, ProcessBound, current_token, loop_thread_id, on_this_loop
 from .catalog import AgentSpec
 from .errors import ConfigError, InputError, LedgerError
 from .invoke_result import InvokeResult
@@ -115,8 +115,8 @@ class Skills(ProcessBound):
         return result.to_dict()
 
     def invoke(self, skill_id: str, payload: Mapping[str, Any], **options: Any) -> dict[str, Any]:
-        """Invoke a skill and return the result as a dict (``output``, ``provider``, ``model``, ...)."""
-        return self.bridge.run(self._invoke, skill_id, payload, options)
+        """Invoke a skill; the result as a dict (``output``, ``model``, ...). ``progress`` runs on this thread."""
+        return self.bridge.run(self._invoke, skill_id, payload, options, caller=CallingThread.taking(options))
 
     def explain(
         self, skill_id: str, payload: Mapping[str, Any], *, context: Mapping[str, Any] | None = None

@@ -13,6 +13,7 @@ import asyncio
 import concurrent.futures
 import contextvars
 import os
+import queue
 import threading
 from collections.abc import Awaitable, Callable
 from typing import Any, TypeVar
@@ -110,7 +111,9 @@ class Bridge(ProcessBound):
         """A bridge to the event loop running in this thread (call from async code)."""
         return cls(anyio.lowlevel.current_token())
 
-    def run(self, fn: Callable[..., Awaitable[T]], *args: Any) -> T:
+    def run(self, fn: Callable[..., Awaitable[T]], *args: Any, caller: CallingThread | None = None) -> T:
+        """Run ``fn(*args)`` on the home loop and wait for it; ``caller``: the call's callbacks, run on this
+        thread while it waits (see :class:`CallingThread`)."""
         self.check_process()
         self.check_open()  # first: a closed loop's thread id may since have been given to another thread
         if threading.get_ident() == self.loop_thread:
@@ -136,7 +139,7 @@ class Bridge(ProcessBound):
             try:
                 if run is not None:
                     run.add(fut)
-                return fut.result()
+                return fut.result() if caller is None else caller.wait(fut)
             except BaseException:
                 # The caller stopped waiting (Ctrl-C, Jupyter's "interrupt kernel"): the call stops too,
                 # and records itself as cancelled, rather than being paid for on the loop and thrown away.
@@ -192,6 +195,58 @@ def on_this_loop(callback: Callable[..., Any]) -> Callable[..., Awaitable[None]]
             await asyncio.wrap_future(asyncio.run_coroutine_threadsafe(_called(callback, *args), caller))
 
     return call
+
+
+_Delivery = tuple[Callable[..., Any], tuple[Any, ...], concurrent.futures.Future[Any]]
+
+
+class CallingThread:
+    """A synchronous call's callback (``skills.invoke(..., progress=...)``) run on the thread that made the
+    call, which waits in :meth:`Bridge.run` meanwhile and runs each one as it comes, as an async call's
+    runs on the caller's loop (:func:`on_this_loop`).
+
+    Run on the home loop instead, a callback that used the sync API (``obs.log`` on a fallback) was refused
+    as "made on the event loop's own thread" and failed the call, and one that took its time (a print to a
+    slow terminal, a write to a socket) held every call of the ``Magsag``, from every thread, meanwhile."""
+
+    def __init__(self) -> None:
+        #: (callback, its arguments, the future its outcome goes to), and None once the call is done
+        self._inbox: queue.SimpleQueue[_Delivery | None] = queue.SimpleQueue()
+
+    @classmethod
+    def taking(cls, options: dict[str, Any]) -> CallingThread | None:
+        """The ``progress`` callback in ``options`` (replaced there) made to run on this thread, or None."""
+        if options.get("progress") is None:
+            return None
+        here = cls()
+        options["progress"] = here._forward(options["progress"])
+        return here
+
+    def _forward(self, callback: Callable[..., Any]) -> Callable[..., Awaitable[None]]:
+        async def call(*args: Any) -> None:
+            done: concurrent.futures.Future[Any] = concurrent.futures.Future()
+            self._inbox.put((callback, args, done))
+            maybe = await asyncio.wrap_future(done)  # what it raised is raised here, as on the home loop
+            if maybe is not None:  # an async callback's coroutine: awaited here, where a loop runs
+                await maybe
+
+        return call
+
+    def wait(self, fut: concurrent.futures.Future[T]) -> T:
+        """``fut``'s result, running the callbacks that come meanwhile. What one of them raises goes back to
+        the call (which stops with it); a KeyboardInterrupt raises here (the caller cancels the call)."""
+        fut.add_done_callback(lambda _: self._inbox.put(None))
+        while (item := self._inbox.get()) is not None:
+            callback, args, done = item
+            if not done.set_running_or_notify_cancel():
+                continue  # the call was cancelled meanwhile
+            try:
+                outcome = callback(*args)
+            except Exception as exc:
+                done.set_exception(exc)
+            else:
+                done.set_result(outcome)
+        return fut.result()
 
 
 async def _called(callback: Callable[..., Any], *args: Any) -> None:

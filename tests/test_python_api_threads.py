@@ -1,0 +1,85 @@
+"""The sync Python API called from the caller's threads: what a call hands in runs on the thread that made
+the call, as an async call's runs on the caller's loop (test_python_api_async.py)."""
+
+from __future__ import annotations
+
+import sqlite3
+import threading
+from pathlib import Path
+
+import pytest
+
+from magsag_mcp import Magsag
+from magsag_mcp import errors as E
+from magsag_mcp.providers.fake import script
+
+CATALOG = Path(__file__).resolve().parent.parent / "catalog"
+ENV = {"MAGSAG_PROVIDER": "fake", "MAGSAG_RETRY_BASE_DELAY": "0", "MAGSAG_MAX_RETRIES": "0"}
+
+
+def test_a_sync_calls_progress_callback_runs_on_the_calling_thread_where_the_sync_api_works(
+    tmp_path: Path, fake_scripts: None
+):
+    # The guide logs each fallback with obs.log. Before: invoke's callback ran on the Magsag's own loop
+    # thread, where obs.log was refused ("a synchronous magsag call was made on the event loop's own
+    # thread ... use the async form"), and the call failed with that, after its first target was paid.
+    script("a", E.ServerError("boom", status=500))
+    script("b", "answer")
+    threads: set[int] = set()
+    with Magsag(catalog=CATALOG, db=tmp_path / "l.db", env=ENV) as mg:
+
+        def on_progress(event: str, data: dict) -> None:
+            threads.add(threading.get_ident())
+            if event == "fallback":
+                mg.obs.log("fallback", data)
+
+        mc = {"model": "fake:a", "fallbacks": ["fake:b"], "stream": True}
+        result = mg.skills.invoke("skill.analysis", {"data": "x", "model_config": mc}, progress=on_progress)
+    assert result["model"] == "b"
+    assert threads == {threading.get_ident()}
+    events = sqlite3.connect(tmp_path / "l.db").execute("SELECT event FROM events").fetchall()
+    assert events == [("fallback",)]
+
+
+def test_a_slow_progress_callback_holds_only_its_own_call(tmp_path: Path, fake_scripts: None):
+    # Before: a callback that took its time (a print to a slow terminal, a socket write) ran on the loop
+    # every call of the Magsag shares, and another thread's calls waited for it: here the other thread's
+    # obs.log could not be made until the callback returned, and the callback waits for it.
+    other_done = threading.Event()
+    waited: list[bool] = []
+    with Magsag(catalog=CATALOG, db=tmp_path / "l.db", env=ENV) as mg:
+
+        def on_progress(event: str, data: dict) -> None:
+            if event == "attempt":
+                other = threading.Thread(target=lambda: (mg.obs.log("meanwhile", {}), other_done.set()))
+                other.start()
+                waited.append(other_done.wait(30))  # a hang guard: before, it ran out
+                other.join(30)
+
+        result = mg.skills.invoke("skill.analysis", {"data": "x"}, progress=on_progress)
+    assert waited == [True]
+    assert result["output"]
+
+
+def test_what_a_sync_progress_callback_raises_stops_the_call_and_reaches_the_caller(tmp_path: Path, fake_scripts: None):
+    class Stop(Exception):
+        pass
+
+    def on_progress(event: str, data: dict) -> None:
+        if event == "delta":
+            raise Stop("enough")
+
+    async def async_progress(event: str, data: dict) -> None:
+        seen.append(event)
+
+    seen: list[str] = []
+    with Magsag(catalog=CATALOG, db=tmp_path / "l.db", env=ENV) as mg:
+        payload = {"data": "x", "model_config": {"model": "fake:echo", "stream": True}}
+        with pytest.raises(Stop, match="enough"):
+            mg.skills.invoke("skill.analysis", payload, progress=on_progress)
+        # an async callback given to the sync call is still awaited (on the Magsag's loop)
+        assert mg.skills.invoke("skill.analysis", payload, progress=async_progress)["model"] == "echo"
+        assert mg.check_budget()["status"] == "ok"
+    assert "attempt" in seen and "delta" in seen
+    rows = sqlite3.connect(tmp_path / "l.db").execute("SELECT outcome, error_class FROM attempts ORDER BY id")
+    assert rows.fetchall() == [("error", "cancelled"), ("ok", None)]  # the first call's attempt, recorded
