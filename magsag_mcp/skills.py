@@ -6,6 +6,7 @@ a broken schema after paying a model, and never recompiles a good one.
 
 from __future__ import annotations
 
+import copy
 import json
 import re
 import string
@@ -266,7 +267,9 @@ class Skill(BaseModel):
 
     def summary(self) -> dict[str, Any]:
         """What a caller needs to choose this skill and fill its payload: ``payload_fields`` are the
-        fields its prompt template reads (each is required), ``input_schema`` the rest of the contract."""
+        fields its prompt template reads (each is required), ``input_schema`` the rest of the contract: a
+        copy, the caller's to change (into a tool definition, say) without changing what calls are checked
+        against."""
         return {
             "id": self.id,
             "description": self.description,
@@ -275,7 +278,7 @@ class Skill(BaseModel):
             "data_class": self.data_class,
             "output": self.output.type,
             "payload_fields": list(dict.fromkeys(self.field_names)),
-            "input_schema": self.input_schema,
+            "input_schema": copy.deepcopy(self.input_schema),
         }
 
     @cached_property

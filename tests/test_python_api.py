@@ -34,6 +34,22 @@ def test_skills_list_names_each_skill_and_its_payload_fields(mg: Magsag):
     assert skills["skill.analysis"]["payload_fields"] == ["data"]
 
 
+def test_a_listed_skills_schema_is_the_callers_to_change(mg: Magsag):
+    # Agent code turns skills into tool definitions, e.g. OpenAI's strict ones: additionalProperties false,
+    # every field required. Before: skills.list() handed out the catalog's own schema, so doing that
+    # changed the skill for the rest of the process: its payloads were checked against the edited schema
+    # (here a payload with a note beside its data was refused) and every later list showed the edit.
+    schema = next(s for s in mg.skills.list() if s["id"] == "skill.extraction")["input_schema"]
+    schema["additionalProperties"] = False
+    schema["properties"]["fields"]["type"] = "array"
+    schema["required"].append("locale")
+    payload = {"text": "Invoice 42 from ACME", "fields": "vendor, amount", "note": "from the inbox"}
+    assert isinstance(mg.skills.invoke("skill.extraction", payload)["output"], dict)
+    again = next(s for s in mg.skills.list() if s["id"] == "skill.extraction")["input_schema"]
+    assert again["required"] == ["text", "fields"] and "additionalProperties" not in again
+    assert "type" not in again["properties"]["fields"]
+
+
 def test_magsag_provider_swaps_the_policys_provider(mg: Magsag):
     result = mg.skills.invoke("skill.analysis", {"data": "x"})
     assert result["provider"] == "fake" and result["model"] == "gpt-4o"  # the route's first model
