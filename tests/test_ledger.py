@@ -654,6 +654,20 @@ async def test_unreadable_database_is_a_clear_error(tmp_path: Path):
         await Ledger(garbage).open()
 
 
+async def test_an_in_memory_ledger_is_refused_naming_a_temporary_file_instead(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+):
+    # sqlite3's ":memory:", as a test or a notebook gives it. Before: a file named ":memory:" was made in
+    # the working directory, and the error said "the ledger needs WAL journaling but SQLite chose
+    # 'memory'; use a local file system", a fix for another problem.
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(LedgerError) as info:
+        await Ledger(":memory:").open()
+    assert "':memory:' names a SQLite database in memory, and the ledger is a file" in info.value.message
+    assert "tempfile.mkdtemp()" in info.value.message
+    assert list(tmp_path.iterdir()) == []
+
+
 async def test_a_ledger_that_cannot_be_used_says_what_is_wrong_and_what_to_do(tmp_path: Path):
     """A directory, a file that is no database and a damaged ledger were all "check the path and its
     permissions" (or, found damaged while reading, SQLite's words alone): the user was sent to check

@@ -24,7 +24,7 @@ from .migrations import (
     pending_migrations,
     unknown_migrations,
 )
-from .problems import newer_error, open_error
+from .problems import in_memory_error, newer_error, open_error
 from .writes import SYNC_MODE_BY_CONNECTION
 
 T = TypeVar("T")
@@ -111,6 +111,8 @@ def _create_private(path: Path) -> None:
     """A new ledger's folder and file are its owner's alone (0700, 0600): the ledger holds providers'
     error text, agents' logged events and what was spent. SQLite gives its -wal and -shm files the
     database file's mode. An existing folder or file keeps the mode its owner gave it."""
+    if str(path) == ":memory:":  # sqlite3's name for a database in memory; made here, a file of that name
+        raise in_memory_error()
     if not path.parent.is_dir():
         path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
     if not path.exists():

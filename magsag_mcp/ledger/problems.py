@@ -122,6 +122,17 @@ def open_error(exc: BaseException, path: Path) -> LedgerError:
     )
 
 
+def in_memory_error() -> LedgerError:
+    """``:memory:`` given as the ledger (as to sqlite3.connect, for a throwaway database)."""
+    return LedgerError(
+        "':memory:' names a SQLite database in memory, and the ledger is a file: the budgets' reservations and "
+        "the records are shared by every connection and process that spends, and kept after they end; give "
+        "a file's path with --db / MAGSAG_DB, for a throwaway ledger one in a temporary directory "
+        "(Magsag(db=Path(tempfile.mkdtemp()) / 'ledger.db'))",
+        db=":memory:",
+    )
+
+
 #: the running totals an UPSERT adds to (see :func:`~.money.checked_add`), as a user knows them
 _TOTALS = {
     "runs": "a run's total",
