@@ -159,6 +159,27 @@ def test_every_error_a_call_can_raise_is_exported_from_the_package():
     assert set(classes) <= set(magsag_mcp.__all__)
 
 
+@pytest.mark.parametrize("package", ["magsag_mcp", "magsag_mcp.mcp_server"])
+def test_a_name_the_package_does_not_have_is_an_error_to_a_type_checker(package: str):
+    # The lazy imports' module-level __getattr__ (typed "-> Any") told mypy and pyright, strict mode too, that
+    # every name exists: `from magsag_mcp import RateLimitErorr` or `except magsag_mcp.PolicyDenid:` passed
+    # the check and failed at run time. Now the checkers see only the names the package has (its
+    # TYPE_CHECKING imports name the lazy ones); at run time the lazy names still load on first use.
+    import ast
+    import importlib
+
+    module = importlib.import_module(package)
+    tree = ast.parse(Path(module.__file__).read_text())
+    visible = [n for n in tree.body if isinstance(n, ast.FunctionDef) and n.name == "__getattr__"]
+    assert visible == [], f"{package}.__getattr__ is seen by type checkers"
+    hidden = [n for n in tree.body if isinstance(n, ast.If) and ast.unparse(n.test) == "not TYPE_CHECKING"]
+    assert [f.name for n in hidden for f in n.body if isinstance(f, ast.FunctionDef)] == ["__getattr__"]
+    for name in module.__all__:
+        assert getattr(module, name) is not None
+    with pytest.raises(AttributeError):
+        module.no_such_name  # noqa: B018
+
+
 def test_sync_call_on_the_loop_thread_is_refused_with_the_fix(mg: Magsag):
     async def inside_loop():
         mg.skills.invoke("skill.analysis", {"data": "x"})

@@ -14,9 +14,11 @@ if TYPE_CHECKING:
 __all__ = ["build_server"]
 
 
-def __getattr__(name: str) -> Any:
-    if name == "build_server":
-        from .server import build_server
+if not TYPE_CHECKING:  # seen by a type checker, it would make every name of the package exist (as Any)
 
-        return build_server
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    def __getattr__(name: str) -> Any:
+        if name == "build_server":
+            from .server import build_server
+
+            return build_server
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
