@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import hashlib
 import importlib
+import importlib.machinery
 import importlib.util
 import os
 import sys
@@ -45,15 +46,12 @@ def _load_catalog_module(name: str, agents_dir: Path, path: Path) -> Any:
     with _LOADING:
         if key in sys.modules:
             return sys.modules[key]
-        spec = importlib.util.spec_from_file_location(key, path)
-        module = importlib.util.module_from_spec(spec)  # type: ignore[arg-type]
-        sys.modules[key] = module
+        _catalog_package(agents_dir)
         try:
-            spec.loader.exec_module(module)  # type: ignore[union-attr]
+            # imported as a module of its folder's package: `from .helpers import x` finds agents/helpers.py
+            return importlib.import_module(key)  # (a module that fails is taken out of sys.modules again)
         except Exception as exc:
-            del sys.modules[key]  # half-loaded: the next run must load it afresh, not reuse it
-            raise _load_failure(name, exc) from exc
-        return module
+            raise _load_failure(name, exc, agents_dir) from exc
 
 
 def _agent_module_key(name: str, agents_dir: Path) -> str:
@@ -63,12 +61,41 @@ def _agent_module_key(name: str, agents_dir: Path) -> str:
     return f"magsag_agents.c{folder}.{name}"
 
 
-def _load_failure(name: str, exc: BaseException) -> ConfigError:
+def _catalog_package(agents_dir: Path) -> None:
+    """The package whose modules are the files of ``agents_dir`` (see :func:`_agent_module_key`), made once,
+    under ``magsag_agents``, a package of no files of its own."""
+    key = _agent_module_key("", agents_dir).rstrip(".")
+    for name, path in (("magsag_agents", []), (key, [str(agents_dir.resolve())])):
+        if name not in sys.modules:
+            package = importlib.util.module_from_spec(importlib.machinery.ModuleSpec(name, None, is_package=True))
+            package.__path__ = path
+            sys.modules[name] = package
+
+
+def _load_failure(name: str, exc: BaseException, agents_dir: Path | None = None) -> ConfigError:
     if isinstance(exc, SyntaxError):
         where = f"{exc.filename}, line {exc.lineno}"
         return ConfigError(f"agent module {name!r} has a syntax error at {where}: {exc.msg}; fix the file")
+    sibling = _sibling(exc, agents_dir)
+    if sibling is not None:
+        missing, where = sibling
+        return ConfigError(
+            f"agent module {name!r} imports {missing!r}, a module of the catalog's agents folder ({where}), as "
+            f"if it were installed; import it relatively (from .{missing} import ...): a catalog's agents are "
+            "modules of one package, their folder"
+        )
     if isinstance(exc, ModuleNotFoundError):
         return ConfigError(
             f"agent module {name!r} imports {exc.name!r}, which is not installed; install it in this environment"
         )
     return ConfigError(f"agent module {name!r} failed while loading: {type(exc).__name__}: {exc}")
+
+
+def _sibling(exc: BaseException, agents_dir: Path | None) -> tuple[str, Path] | None:
+    """The module a failed absolute import (``import helpers``) named, and the file or folder of
+    ``agents_dir`` it meant; None when it meant none of them."""
+    if agents_dir is None or not isinstance(exc, ModuleNotFoundError) or not exc.name:
+        return None
+    top = agents_dir / exc.name.split(".")[0]
+    where = next((p for p in (top.with_suffix(".py"), top) if p.exists()), None)
+    return None if where is None else (exc.name, where)

@@ -173,6 +173,40 @@ def test_two_catalogs_in_one_process_each_run_their_own_agent_module(tmp_path: P
     assert outputs == ["staging", "production"]
 
 
+def test_an_agent_imports_a_module_beside_it_in_its_catalogs_agents_folder(tmp_path: Path, fake_scripts: None):
+    # A MAG and its SAGs sharing prompts or helpers in a module of agents/. Before: `from .helpers import x`
+    # failed as "imports 'magsag_agents', which is not installed; install it", and `from helpers import x`
+    # as "imports 'helpers', which is not installed": a file right beside the agent. Now the relative
+    # import loads that catalog's own file (each catalog its own), and the absolute one says to use it.
+    outputs = []
+    for name in ("staging", "production"):
+        cat = tmp_path / name
+        shutil.copytree(CATALOG, cat, ignore=shutil.ignore_patterns("__pycache__"))
+        (cat / "agents" / "helpers.py").write_text(f"def tag(text):\n    return {name!r} + ': ' + text\n")
+        (cat / "agents" / "tools").mkdir()
+        (cat / "agents" / "tools" / "shout.py").write_text("def shout(text):\n    return text.upper()\n")
+        _agent(
+            cat,
+            "tagging-sag",
+            "from .helpers import tag\nfrom .tools.shout import shout\n\n"
+            "def run(payload, **deps):\n    return shout(tag(payload['text']))\n",
+        )
+        _agent(cat, "absolute-sag", "from helpers import tag\n\ndef run(payload, **deps):\n    return tag('x')\n")
+        with Magsag(catalog=cat, db=tmp_path / f"{name}.db", env=ENV) as mg:
+            outputs.append(mg.runner.run_agent("tagging-sag", {"text": "hello"}))
+            with pytest.raises(ConfigError) as info:
+                mg.runner.run_agent("absolute-sag", {})
+    for module in [n for n in sys.modules if n.startswith("magsag_agents.")]:
+        del sys.modules[module]
+    assert outputs == ["STAGING: HELLO", "PRODUCTION: HELLO"]
+    assert info.value.message == (
+        f"agent module 'absolute_sag' imports 'helpers', a module of the catalog's agents folder "
+        f"({cat / 'agents' / 'helpers.py'}), as if it were installed; import it relatively (from .helpers import "
+        "...): a catalog's agents are modules of one package, their folder"
+    )
+    assert "helpers" not in sys.modules  # nothing of a catalog is imported under a name of its own
+
+
 def test_a_catalogs_agent_file_wins_over_a_module_of_the_same_name(tmp_path: Path, fake_scripts: None):
     # Before: a module importable the usual way came first, so agents/email.py with entrypoint email:run
     # loaded the standard library's email and failed with "email has no function 'run'".
