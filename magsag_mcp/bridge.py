@@ -42,6 +42,12 @@ class ProcessBound:
         clone.__dict__.update(self.__dict__)
         return clone
 
+    def __deepcopy__(self, memo: dict[int, Any]) -> Any:
+        # The handle itself, as deepcopy gives a function or a class: what holds one (an agent's settings
+        # in a dataclass that asdict() copies, a pydantic model's deep copy) is copied around it, rather than
+        # refused as if it were sent to another process (deepcopy goes through __reduce__ otherwise).
+        return self
+
     def __reduce__(self) -> Any:
         raise ConfigError(
             f"a {type(self).__name__} cannot be sent to another process: its event loop and ledger connections "

@@ -229,3 +229,29 @@ def test_sending_a_magsag_to_another_process_says_to_make_one_there(tmp_path: Pa
 
         copied = copy.copy(mg.skills)  # a shallow copy in the same process still works, as before
         assert copied.invoke("skill.analysis", {"data": "x", "model_config": {"model": "fake:echo"}})["model"] == "echo"
+
+
+def test_a_deep_copy_of_what_holds_a_magsag_shares_it(tmp_path: Path, fake_scripts: None):
+    # Agent code keeps its dependencies in a dataclass or a pydantic model and copies it deeply (asdict(),
+    # model_copy(deep=True), a framework snapshotting its state). Before: the copy raised "a Skills cannot be
+    # sent to another process ... make a new Magsag() in each process", though nothing left the process.
+    import copy
+    import dataclasses
+
+    from magsag_mcp import Magsag
+
+    @dataclasses.dataclass
+    class Deps:
+        skills: object
+        obs: object
+        settings: dict
+
+    with Magsag(catalog=CATALOG, db=tmp_path / "l.db", env={"MAGSAG_PROVIDER": "fake"}) as mg:
+        deps = Deps(mg.skills, mg.obs, {"tier": "economy"})
+        as_dict = dataclasses.asdict(deps)
+        clone = copy.deepcopy(deps)
+        assert as_dict["skills"] is mg.skills and clone.obs is mg.obs and clone.settings is not deps.settings
+        for thing in (mg, mg.runner, mg.registry, mg.service):
+            assert copy.deepcopy([thing])[0] is thing
+        result = as_dict["skills"].invoke("skill.analysis", {"data": "x", "model_config": {"model": "fake:echo"}})
+        assert result["model"] == "echo"
