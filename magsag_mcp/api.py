@@ -14,7 +14,6 @@ HTTP sessions and ledger connection belong there.
 from __future__ import annotations
 
 import builtins
-import difflib
 import inspect
 import os
 import sys
@@ -34,6 +33,7 @@ from .agent_modules import import_agent_module
 from .bridge import AgentRun, Bridge, CallingThread, ProcessBound, current_token, loop_thread_id, on_this_loop
 from .catalog import AgentSpec
 from .errors import ConfigError, InputError, LedgerError
+from .invoke_options import Progress, as_context, check_options
 from .invoke_result import InvokeResult
 from .service import Service, new_run_id
 
@@ -59,9 +59,6 @@ class Delegation:
     context: dict[str, Any] = field(default_factory=dict)
 
 
-_INVOKE_OPTIONS = frozenset({"agent", "run_id", "context", "progress"})
-
-
 class Skills(ProcessBound):
     """``skills.invoke(skill_id, payload)``; bound to a run, an agent and a context by the runner."""
 
@@ -82,22 +79,49 @@ class Skills(ProcessBound):
         self.context = dict(context or {})
         self.parent_run_id = parent_run_id
 
-    async def ainvoke(self, skill_id: str, payload: Mapping[str, Any], **options: Any) -> dict[str, Any]:
-        """The async form of :meth:`invoke`; may be awaited on any event loop (see :meth:`Bridge.call`).
-        A ``progress`` callback runs on the loop awaiting here, as the caller's code expects."""
-        if options.get("progress") is not None:
-            options["progress"] = on_this_loop(options["progress"])
-        return await self.bridge.call(self._invoke, skill_id, payload, options)
+    if TYPE_CHECKING:  # the options by name, for a type checker; at run time any name is taken, and one
+        # invoke does not know is refused naming the option (or the payload's key) it meant
+
+        def invoke(
+            self,
+            skill_id: str,
+            payload: Mapping[str, Any],
+            *,
+            agent: str | None = ...,
+            run_id: str | None = ...,
+            context: Mapping[str, Any] | None = None,
+            progress: Progress | None = None,
+        ) -> dict[str, Any]:
+            """Invoke a skill; the result as a dict (``output``, ``model``, ...). ``progress`` runs on this thread."""
+
+        async def ainvoke(
+            self,
+            skill_id: str,
+            payload: Mapping[str, Any],
+            *,
+            agent: str | None = ...,
+            run_id: str | None = ...,
+            context: Mapping[str, Any] | None = None,
+            progress: Progress | None = None,
+        ) -> dict[str, Any]:
+            """The async form of :meth:`invoke`; ``progress`` runs on the loop awaiting it."""
+
+    else:
+
+        async def ainvoke(self, skill_id: str, payload: Mapping[str, Any], **options: Any) -> dict[str, Any]:
+            """The async form of :meth:`invoke`; may be awaited on any event loop (see :meth:`Bridge.call`).
+            A ``progress`` callback runs on the loop awaiting here, as the caller's code expects."""
+            if options.get("progress") is not None:
+                options["progress"] = on_this_loop(options["progress"])
+            return await self.bridge.call(self._invoke, skill_id, payload, options)
+
+        def invoke(self, skill_id: str, payload: Mapping[str, Any], **options: Any) -> dict[str, Any]:
+            """Invoke a skill; the result as a dict (``output``, ``model``, ...). ``progress`` runs on this thread."""
+            return self.bridge.run(self._invoke, skill_id, payload, options, caller=CallingThread.taking(options))
 
     async def _invoke(self, skill_id: str, payload: Mapping[str, Any], options: dict[str, Any]) -> dict[str, Any]:
-        unknown = sorted(options.keys() - _INVOKE_OPTIONS)
-        if unknown:  # before the call: a misspelt option must not cost a paid answer that is then lost
-            hints = [_option_hint(name) for name in unknown]
-            raise InputError(
-                f"unknown option(s) for invoke: {', '.join(hints)}; use agent, run_id, context, progress",
-                options=unknown,
-            )
-        context = {**self.context, **_context(options.pop("context", None), "invoke's context")}
+        check_options(options)
+        context = {**self.context, **as_context(options.pop("context", None), "invoke's context")}
         try:
             result = await self.service.invoke_skill(
                 skill_id,
@@ -114,15 +138,11 @@ class Skills(ProcessBound):
             raise
         return result.to_dict()
 
-    def invoke(self, skill_id: str, payload: Mapping[str, Any], **options: Any) -> dict[str, Any]:
-        """Invoke a skill; the result as a dict (``output``, ``model``, ...). ``progress`` runs on this thread."""
-        return self.bridge.run(self._invoke, skill_id, payload, options, caller=CallingThread.taking(options))
-
     def explain(
         self, skill_id: str, payload: Mapping[str, Any], *, context: Mapping[str, Any] | None = None
     ) -> dict[str, Any]:
         """The plan :meth:`invoke` would follow with the same arguments, and its worst-case cost; nothing is called."""
-        context = {**self.context, **_context(context, "explain's context")}
+        context = {**self.context, **as_context(context, "explain's context")}
         return self.service.explain(skill_id, payload, context=context)
 
     def list(self) -> builtins.list[dict[str, Any]]:  # in this class, `list` is this method
@@ -304,7 +324,9 @@ class Runner(ProcessBound):
         root = self.root_run_id or self.run_id
         if run_id and self.root_run_id is None:
             root = run_id  # the Magsag's runner: the caller named the agent's run, as skills.invoke(run_id=)
-        return self._run(agent_id, payload, context=_context(context, "run_agent's context"), run_id=run_id, root=root)
+        return self._run(
+            agent_id, payload, context=as_context(context, "run_agent's context"), run_id=run_id, root=root
+        )
 
     def _run(
         self, agent_id: str, payload: Mapping[str, Any], *, context: dict[str, Any], run_id: Any, root: Any
@@ -322,7 +344,7 @@ class Runner(ProcessBound):
         return self._run(  # delegated from this runner's run: the SAG's run is in its tree
             delegation.sag_id,
             delegation.input,
-            context=_context(delegation.context, "Delegation.context"),
+            context=as_context(delegation.context, "Delegation.context"),
             run_id=f"{delegation.task_id}-{new_run_id()[4:12]}",
             root=self.root_run_id or self.run_id,
         )
@@ -391,36 +413,6 @@ def _shut_down(
             cm.__exit__(None, None, None)
         finally:
             done.set()
-
-
-def _option_hint(name: str) -> str:
-    """An unknown invoke option, with where it goes when it is routing's (MCP takes model_config beside
-    the payload; here, as in the guide, it is in it) or the option it is a misspelling of."""
-    from .call_request import MODEL_CONFIG_KEYS
-    from .routing import CONTEXT_KEYS
-
-    if name == "model_config":
-        return f"{name!r} (it goes in the payload: {{..., 'model_config': {{'model': ...}}}})"
-    if name in MODEL_CONFIG_KEYS:
-        return f"{name!r} (it goes in the payload's model_config: {{..., 'model_config': {{{name!r}: ...}}}})"
-    if name in CONTEXT_KEYS:
-        return f"{name!r} (it goes in the context: context={{{name!r}: ...}})"
-    if close := difflib.get_close_matches(name, _INVOKE_OPTIONS, 1):
-        return f"{name!r} (did you mean {close[0]!r}?)"
-    return repr(name)
-
-
-def _context(value: Any, where: str) -> dict[str, Any]:
-    """A call's or a delegation's context as a dict (None is empty): anything else is refused by name,
-    not a TypeError from merging it with the bound context."""
-    if value is None:
-        return {}
-    if not isinstance(value, Mapping):
-        raise InputError(
-            f"{where} must be a mapping such as {{'preferred_model': 'gpt-4o'}} or {{'tier': 'economy'}}, "
-            f"got {type(value).__name__}"
-        )
-    return dict(value)
 
 
 class Magsag(ProcessBound):

@@ -180,6 +180,27 @@ def test_a_name_the_package_does_not_have_is_an_error_to_a_type_checker(package:
         module.no_such_name  # noqa: B018
 
 
+def test_a_type_checker_is_told_invokes_options_by_name():
+    # Before: invoke and ainvoke took **options: Any, so mypy and pyright passed skills.invoke(..., agnt="x"),
+    # and in strict mode refused `progress=lambda event, data: ...` (its parameters' types unknown). Now a type
+    # checker sees each option typed, the very ones invoke takes at run time (where a misspelt one is still
+    # refused naming the one it meant).
+    import ast
+
+    from magsag_mcp import api
+    from magsag_mcp.invoke_options import INVOKE_OPTIONS
+
+    tree = ast.parse(Path(api.__file__).read_text())
+    skills = next(n for n in tree.body if isinstance(n, ast.ClassDef) and n.name == "Skills")
+    typed = next(n for n in skills.body if isinstance(n, ast.If) and ast.unparse(n.test) == "TYPE_CHECKING")
+    signatures = {f.name: f.args for f in typed.body if isinstance(f, ast.FunctionDef | ast.AsyncFunctionDef)}
+    assert set(signatures) == {"invoke", "ainvoke"}
+    for args in signatures.values():
+        assert [a.arg for a in args.args] == ["self", "skill_id", "payload"] and args.kwarg is None
+        assert {a.arg for a in args.kwonlyargs} == INVOKE_OPTIONS
+        assert ast.unparse(args.kwonlyargs[-1].annotation) == "Progress | None"
+
+
 def test_sync_call_on_the_loop_thread_is_refused_with_the_fix(mg: Magsag):
     async def inside_loop():
         mg.skills.invoke("skill.analysis", {"data": "x"})

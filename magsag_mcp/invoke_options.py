@@ -1,0 +1,58 @@
+"""The options of ``skills.invoke`` and ``skills.ainvoke`` (:class:`~magsag_mcp.api.Skills`): what each
+call may name besides the skill and its payload, checked before anything is sent, and a context as a dict."""
+
+from __future__ import annotations
+
+import difflib
+from collections.abc import Callable, Mapping
+from typing import Any
+
+from .errors import InputError
+
+#: the options invoke takes by name
+INVOKE_OPTIONS = frozenset({"agent", "run_id", "context", "progress"})
+
+#: what a progress callback is, as a type checker is told: ``progress(event, data)``, sync or async
+Progress = Callable[[str, dict[str, Any]], object]
+
+
+def check_options(options: Mapping[str, Any]) -> None:
+    """Refuse an option invoke does not take, before the call: a misspelt option must not cost a paid
+    answer that is then lost."""
+    unknown = sorted(options.keys() - INVOKE_OPTIONS)
+    if unknown:
+        hints = [option_hint(name) for name in unknown]
+        raise InputError(
+            f"unknown option(s) for invoke: {', '.join(hints)}; use agent, run_id, context, progress",
+            options=unknown,
+        )
+
+
+def option_hint(name: str) -> str:
+    """An unknown invoke option, with where it goes when it is routing's (MCP takes model_config beside
+    the payload; here, as in the guide, it is in it) or the option it is a misspelling of."""
+    from .call_request import MODEL_CONFIG_KEYS
+    from .routing import CONTEXT_KEYS
+
+    if name == "model_config":
+        return f"{name!r} (it goes in the payload: {{..., 'model_config': {{'model': ...}}}})"
+    if name in MODEL_CONFIG_KEYS:
+        return f"{name!r} (it goes in the payload's model_config: {{..., 'model_config': {{{name!r}: ...}}}})"
+    if name in CONTEXT_KEYS:
+        return f"{name!r} (it goes in the context: context={{{name!r}: ...}})"
+    if close := difflib.get_close_matches(name, INVOKE_OPTIONS, 1):
+        return f"{name!r} (did you mean {close[0]!r}?)"
+    return repr(name)
+
+
+def as_context(value: Any, where: str) -> dict[str, Any]:
+    """A call's or a delegation's context as a dict (None is empty): anything else is refused by name,
+    not a TypeError from merging it with the bound context."""
+    if value is None:
+        return {}
+    if not isinstance(value, Mapping):
+        raise InputError(
+            f"{where} must be a mapping such as {{'preferred_model': 'gpt-4o'}} or {{'tier': 'economy'}}, "
+            f"got {type(value).__name__}"
+        )
+    return dict(value)
