@@ -118,3 +118,7 @@ if not TYPE_CHECKING:  # seen by a type checker, it would make every name of the
         value = getattr(importlib.import_module(f".{module}", __name__), name)
         globals()[name] = value
         return value
+
+
+def __dir__() -> list[str]:  # the lazy names too: what a REPL's or a notebook's completion offers
+    return sorted({*globals(), *__all__})

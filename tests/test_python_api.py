@@ -180,25 +180,24 @@ def test_a_name_the_package_does_not_have_is_an_error_to_a_type_checker(package:
         module.no_such_name  # noqa: B018
 
 
-def test_a_type_checker_is_told_invokes_options_by_name():
-    # Before: invoke and ainvoke took **options: Any, so mypy and pyright passed skills.invoke(..., agnt="x"),
-    # and in strict mode refused `progress=lambda event, data: ...` (its parameters' types unknown). Now a type
-    # checker sees each option typed, the very ones invoke takes at run time (where a misspelt one is still
-    # refused naming the one it meant).
-    import ast
+@pytest.mark.parametrize("package", ["magsag_mcp", "magsag_mcp.mcp_server"])
+def test_a_repl_completes_the_lazily_imported_names(package: str):
+    # Before: dir(magsag_mcp) lacked the names imported on first use, so `magsag_mcp.Ma<Tab>` in a REPL or a
+    # notebook offered MagsagError and MalformedResponseError, and not Magsag itself, until it had been used.
+    # (In a process of its own: here the lazy names are loaded already.)
+    import json
+    import subprocess
+    import sys
 
-    from magsag_mcp import api
-    from magsag_mcp.invoke_options import INVOKE_OPTIONS
-
-    tree = ast.parse(Path(api.__file__).read_text())
-    skills = next(n for n in tree.body if isinstance(n, ast.ClassDef) and n.name == "Skills")
-    typed = next(n for n in skills.body if isinstance(n, ast.If) and ast.unparse(n.test) == "TYPE_CHECKING")
-    signatures = {f.name: f.args for f in typed.body if isinstance(f, ast.FunctionDef | ast.AsyncFunctionDef)}
-    assert set(signatures) == {"invoke", "ainvoke"}
-    for args in signatures.values():
-        assert [a.arg for a in args.args] == ["self", "skill_id", "payload"] and args.kwarg is None
-        assert {a.arg for a in args.kwonlyargs} == INVOKE_OPTIONS
-        assert ast.unparse(args.kwonlyargs[-1].annotation) == "Progress | None"
+    code = (
+        f"import json, rlcompleter, {package} as m\n"
+        "complete = rlcompleter.Completer({'m': m}).complete\n"
+        "print(json.dumps([complete('m.', i) for i in range(500)]))"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    offered = {name.removeprefix("m.").rstrip("(") for name in json.loads(out) if name}
+    lazy = {"Magsag", "Service", "Delegation", "InvokeResult"} if package == "magsag_mcp" else {"build_server"}
+    assert lazy <= offered
 
 
 def test_sync_call_on_the_loop_thread_is_refused_with_the_fix(mg: Magsag):

@@ -22,3 +22,7 @@ if not TYPE_CHECKING:  # seen by a type checker, it would make every name of the
 
             return build_server
         raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:  # the lazy name too: what a REPL's or a notebook's completion offers
+    return sorted({*globals(), *__all__})
