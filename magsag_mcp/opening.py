@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Coroutine, Generator
-from typing import Any, Protocol, TypeVar
+from typing import TYPE_CHECKING, Any, NoReturn, Protocol, TypeVar
 
 
 class _Closable(Protocol):
@@ -11,6 +11,12 @@ class _Closable(Protocol):
 
 
 T = TypeVar("T", bound=_Closable)
+
+
+_AWAIT_IT = (
+    "Service.open() opens the service asynchronously; in async code write `service = await Service.open(...)` "
+    "or `async with Service.open(...) as service:`, and from sync code use Magsag()"
+)
 
 
 class Opening(Coroutine[Any, Any, T]):
@@ -40,6 +46,23 @@ class Opening(Coroutine[Any, Any, T]):
     def close(self) -> None:
         if self._opening is not None:
             self._opening.close()
+
+    if not TYPE_CHECKING:  # at run time only: a type checker already says `with` and a service's method do
+        # not apply to an opening, and would take these for saying they do
+
+        def __enter__(self) -> NoReturn:
+            from .errors import ConfigError
+
+            raise ConfigError(f"`with` cannot open it: {_AWAIT_IT}")
+
+        def __exit__(self, *exc: object) -> None:  # never reached (__enter__ raises); `with` needs both
+            return None
+
+        def __getattr__(self, name: str) -> NoReturn:
+            # only for a name the opening lacks: the service's (invoke_skill, summarize, ...), used unopened
+            if name.startswith(("_", "cr_", "gi_", "ag_")):
+                raise AttributeError(name)
+            raise AttributeError(f"{name!r} is the opened object's, and it has not been opened: {_AWAIT_IT}")
 
     async def __aenter__(self) -> T:
         self._opened = await self._started()

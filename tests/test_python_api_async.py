@@ -77,6 +77,26 @@ def test_service_open_is_an_async_context_manager_as_well_as_awaitable(tmp_path:
     asyncio.run(main())
 
 
+def test_service_open_used_without_await_says_to_await_it(tmp_path: Path):
+    # Sync code, or a missing await. Before: `with Service.open() as svc:` was "TypeError: 'Opening' object does
+    # not support the context manager protocol", and `svc = Service.open(); svc.invoke_skill(...)` was
+    # "AttributeError: 'Opening' object has no attribute 'invoke_skill'": neither said what to write.
+    import pytest
+
+    from magsag_mcp import ConfigError, Service
+
+    opening = Service.open(catalog=CATALOG, db=tmp_path / "l.db")
+    with pytest.raises(ConfigError, match=r"`with` cannot open it: Service.open\(\) opens the service asynchronously"):
+        with opening:
+            pass
+    with pytest.raises(AttributeError, match=r"'invoke_skill' is the opened object's, and it has not been opened: .*"):
+        opening.invoke_skill("skill.analysis", {"data": "x"})
+    message = str(pytest.raises(AttributeError, getattr, opening, "summarize").value)
+    assert "`service = await Service.open(...)`" in message and "from sync code use Magsag()" in message
+    assert not hasattr(opening, "cr_frame") and not hasattr(opening, "_private")
+    assert not (tmp_path / "l.db").exists()  # nothing was opened
+
+
 def test_the_services_result_has_every_field_readme_names_as_an_attribute(tmp_path: Path, fake_scripts: None):
     # README: a result carries output, tool_calls, finish_reason, usage, cost_usd, provider, model, run_id,
     # trace and warnings. Before: result.tool_calls and result.finish_reason were AttributeErrors on the
