@@ -141,8 +141,18 @@ class Bridge(ProcessBound):
             context = contextvars.copy_context()  # the call's async library is asyncio whatever the caller's
             if sniffio is not None:
                 context.run(sniffio.current_async_library_cvar.set, "asyncio")
-            fut = context.run(asyncio.run_coroutine_threadsafe, _awaited(fn, *args), home)
+            # The future first, the call scheduled inside the try: a Ctrl-C that lands as the call is being
+            # scheduled (asyncio.run_coroutine_threadsafe made the future only then) must cancel it too.
+            fut: concurrent.futures.Future[T] = concurrent.futures.Future()
             try:
+                coro = _awaited(fn, *args)
+                try:
+                    home.call_soon_threadsafe(_start_task, home, coro, fut, context=context)
+                except RuntimeError:  # the loop closed since it was looked at: the call never began
+                    coro.close()
+                    if home.is_closed():
+                        raise anyio.RunFinishedError from None
+                    raise
                 if run is not None:
                     run.add(fut)
                 return fut.result() if caller is None else caller.wait(fut)
@@ -303,6 +313,37 @@ class AgentRun:
             calls = list(self._calls)
         for fut in calls:
             fut.cancel()  # the task on the home loop is cancelled there (call_soon_threadsafe)
+
+
+def _start_task(loop: asyncio.AbstractEventLoop, coro: Any, fut: concurrent.futures.Future[Any]) -> None:
+    """On the home loop: run ``coro`` as a task whose outcome goes to ``fut``, the future its caller waits on
+    in another thread, and cancel the task when that future is cancelled (the caller stopped waiting)."""
+    if fut.cancelled():  # the caller stopped waiting before the call began: nothing is sent
+        coro.close()
+        return
+    task = loop.create_task(coro)
+
+    def caller_gone(f: concurrent.futures.Future[Any]) -> None:
+        if f.cancelled():
+            try:
+                loop.call_soon_threadsafe(task.cancel)
+            except RuntimeError:
+                pass  # the loop closed meanwhile, and its tasks with it
+
+    fut.add_done_callback(caller_gone)
+    task.add_done_callback(lambda t: _settle(fut, t))
+
+
+def _settle(fut: concurrent.futures.Future[Any], task: asyncio.Task[Any]) -> None:
+    try:
+        if task.cancelled():
+            fut.cancel()
+        elif task.exception() is not None:
+            fut.set_exception(task.exception())
+        else:
+            fut.set_result(task.result())
+    except concurrent.futures.InvalidStateError:
+        pass  # cancelled by its caller meanwhile
 
 
 async def _awaited(fn: Callable[..., Awaitable[T]], *args: Any) -> T:

@@ -171,6 +171,49 @@ def test_ctrl_c_during_a_sync_call_cancels_the_call(tmp_path: Path):
     assert proc.stdout.split("\n")[:2] == ["interrupted", "done [('cancelled',)]"]
 
 
+def test_ctrl_c_landing_as_a_sync_call_is_scheduled_cancels_the_call(tmp_path: Path):
+    # Ctrl-C delivered in the instant between the call being handed to the Magsag's loop and the caller
+    # waiting for it (it happened under load, to the test above). Before: the KeyboardInterrupt left before
+    # the caller held the call's future, so nothing cancelled the call: it went on for its whole length on
+    # the loop, paid for and thrown away. Here the interrupt lands there every time.
+    proc = _run_child(
+        """
+        import sqlite3, sys, threading, time
+        from magsag_mcp import Magsag
+
+        mg = Magsag(catalog=sys.argv[1], db=sys.argv[2], env={"MAGSAG_PROVIDER": "fake"})
+        home = mg.bridge.token.native_token
+        schedule = home.call_soon_threadsafe
+        armed = [True]
+
+        def scheduled_then_interrupted(*args, **kwargs):
+            handle = schedule(*args, **kwargs)
+            if armed and threading.current_thread() is threading.main_thread():
+                armed.clear()
+                while not mg.service._calls:  # the call is under way on the loop
+                    time.sleep(0.01)
+                raise KeyboardInterrupt  # as the signal handler raises it, at this point
+            return handle
+
+        home.call_soon_threadsafe = scheduled_then_interrupted
+        slow = {"provider": "fake", "model": "slow", "params": {"latency_ms": 600000}}
+        try:
+            mg.skills.invoke("skill.analysis", {"data": "x", "model_config": slow})
+        except KeyboardInterrupt:
+            print("interrupted")
+        guard = time.monotonic() + 30  # a hang guard: before the fix the call stayed in flight for 10 minutes
+        while mg.service._calls and time.monotonic() < guard:
+            time.sleep(0.01)
+        db = sqlite3.connect(sys.argv[2])
+        print("in flight" if mg.service._calls else "done", db.execute("SELECT status FROM runs").fetchall())
+        mg.close()
+        """,
+        tmp_path,
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.split("\n")[:2] == ["interrupted", "done [('cancelled',)]"]
+
+
 def _roundtrip(err: BaseException) -> BaseException:
     import pickle
 
