@@ -232,6 +232,12 @@ async def test_a_target_base_url_without_a_path_gets_v1(local_server: FakeOpenAI
         ({"OLLAMA_HOST": "gpu-box", "OLLAMA_BASE_URL": "http://other:11434"}, None, "http://other:11434/v1"),
         ({"OLLAMA_HOST": "gpu-box", "MAGSAG_LOCAL_LLM_BASE_URL": "http://vllm:8000/v1"}, None, "http://vllm:8000/v1"),
         ({"OLLAMA_HOST": " "}, None, DEFAULT_LOCAL_BASE_URL),
+        # Ollama takes the quotes off (a docker-compose `- OLLAMA_HOST="0.0.0.0:11434"` keeps them in the value)
+        ({"OLLAMA_HOST": '"0.0.0.0:11434"'}, None, "http://127.0.0.1:11434/v1"),
+        ({"OLLAMA_HOST": " 'gpu-box:11500' "}, None, "http://gpu-box:11500/v1"),
+        ({"OLLAMA_HOST": '""'}, None, DEFAULT_LOCAL_BASE_URL),
+        # the bare name of Ollama's cloud is its https API, as the ollama CLI reads it
+        ({"OLLAMA_HOST": "ollama.com"}, None, "https://ollama.com/v1"),
     ],
 )
 def test_base_url_resolution(env: dict[str, str], target_url: str | None, expected: str):

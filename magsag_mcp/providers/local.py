@@ -56,10 +56,13 @@ _LISTEN_EVERYWHERE = {"0.0.0.0": "127.0.0.1", "::": "[::1]"}
 def _from_ollama_host(value: str) -> str:
     """``OLLAMA_HOST`` as Ollama's own client reads it, ``[scheme://]host[:port][/path]``: http on port 11434
     unless told (a scheme without a port means its own, 80 or 443), as the base of the server's OpenAI API.
-    Set for the server to listen on every interface (``0.0.0.0``), it is reached on this machine's loopback."""
-    scheme, sep, rest = value.strip().partition("://")
+    Set for the server to listen on every interface (``0.0.0.0``), it is reached on this machine's loopback.
+    The bare name of Ollama's cloud, ``ollama.com``, is its https API, as Ollama reads it."""
+    scheme, sep, rest = value.partition("://")
     if not sep:
         scheme, rest = "http", scheme
+        if rest == "ollama.com":
+            scheme, sep = "https", "://"  # no port: https's own
     hostport, _, path = rest.partition("/")
     try:  # a bare address, IPv6 ones included ("::1"), has no port
         host, port = str(ipaddress.ip_address(hostport.strip("[]"))), None
@@ -107,7 +110,9 @@ class LocalEndpoint(Endpoint):
             # Written with Ollama's native API (http://host:11434/api), it means the same server.
             ollama = _clean(ollama).removesuffix("/api")
             return ollama if ollama.endswith("/v1") else ollama + "/v1"
-        host = self.setting("OLLAMA_HOST")
+        # Ollama takes the quotes off its variables, and spaces around them: a docker-compose list item
+        # `- OLLAMA_HOST="0.0.0.0:11434"`, or a .env file read by hand, keeps the quotes in the value
+        host = (self.setting("OLLAMA_HOST") or "").strip("\"'").strip()
         if host:
             # Ollama's own variable, which its CLI reads too: where an Ollama user's server listens
             return _from_ollama_host(host)
