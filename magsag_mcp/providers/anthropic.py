@@ -32,7 +32,7 @@ from ..transport import HttpResponse, SSEEvent, Transport
 from ..types import FinishReason, LLMRequest, LLMResult, Target, ToolCall, Usage
 from .anthropic_errors import anthropic_error
 from .anthropic_thinking import settle, signature_for, thinking_setting
-from .anthropic_turns import turns
+from .anthropic_turns import ends_in_prefill, turns
 from .base import Endpoint, ProgressCallback, StreamAccumulator, WireFormat
 from .json_output import with_json_instruction
 from .refused_settings import RefusedSettings
@@ -98,6 +98,11 @@ def _wrapped(schema: dict[str, Any]) -> dict[str, Any]:
 
 class AnthropicMessagesFormat(WireFormat):
     name = "anthropic-messages"
+
+    def __init__(self, *, continues: bool = False) -> None:
+        #: the calls it sends end with the assistant's message (a prefill): an end_turn with no content is the
+        #: model adding nothing to it, an answer ("Claude already decided it's done"), not a failure
+        self.continues = continues
 
     def path(self, model: str, *, stream: bool) -> str:
         return "/v1/messages"
@@ -178,10 +183,12 @@ class AnthropicMessagesFormat(WireFormat):
     def parse_response(self, data: Any, *, provider: str, model: str) -> LLMResult:
         if not isinstance(data, dict) or data.get("type") != "message" or not isinstance(data.get("content"), list):
             raise MalformedResponseError(f"{provider}:{model}: not a Messages response", provider=provider, model=model)
-        return _result(data["content"], data.get("stop_reason"), data.get("usage"), data, provider, model)
+        return _result(
+            data["content"], data.get("stop_reason"), data.get("usage"), data, provider, model, self.continues
+        )
 
     def accumulator(self, *, provider: str, model: str) -> StreamAccumulator:
-        return _MessagesStream(provider, model)
+        return _MessagesStream(provider, model, self.continues)
 
     def map_error(self, response: HttpResponse, *, provider: str, model: str) -> ProviderError:
         return anthropic_error(response.status, response.body, response.headers, provider=provider, model=model)
@@ -227,6 +234,7 @@ def _result(
     data: dict[str, Any],
     provider: str,
     model: str,
+    continues: bool = False,
 ) -> LLMResult:
     texts: list[str] = []
     calls: list[ToolCall] = []
@@ -277,7 +285,9 @@ def _result(
         # its tool_use stop is the answer's end; max_tokens cut the document short, and says so
         if finish == "tool_calls":
             finish = "stop"
-    if stop_reason in _EMPTY_IS_NO_ANSWER and not text.strip() and not calls:
+    # (after a prefill, an end_turn with nothing in it is the model adding nothing: see AnthropicMessagesFormat)
+    nothing_to_add = continues and stop_reason == "end_turn"
+    if stop_reason in _EMPTY_IS_NO_ANSWER and not text.strip() and not calls and not nothing_to_add:
         # Claude at times answers with no content at all (the API's docs: "empty responses with end_turn"), or a
         # tool_use stop with no tool_use block in it: billed, and no answer; the next target may serve the call
         empty = MalformedResponseError(
@@ -339,8 +349,8 @@ def _cut_short(tool: Any, stop_reason: str | None) -> str:
 class _MessagesStream(StreamAccumulator):
     """message_start, content_block_start/delta/stop, message_delta, message_stop (plus ping, error)."""
 
-    def __init__(self, provider: str, model: str) -> None:
-        self.provider, self.model = provider, model
+    def __init__(self, provider: str, model: str, continues: bool = False) -> None:
+        self.provider, self.model, self.continues = provider, model, continues
         self.message: dict[str, Any] = {}
         self.blocks: dict[int, dict[str, Any]] = {}
         self.partial_json: dict[int, list[str]] = {}
@@ -414,7 +424,7 @@ class _MessagesStream(StreamAccumulator):
                         f"{self.provider}:{self.model}: {why}", provider=self.provider, model=self.model
                     ) from None
             content.append(block)
-        return _result(content, self.stop_reason, self.usage, self.message, self.provider, self.model)
+        return _result(content, self.stop_reason, self.usage, self.message, self.provider, self.model, self.continues)
 
 
 class AnthropicEndpoint(Endpoint):
@@ -445,8 +455,10 @@ class AnthropicProvider(RefusedSettings):
 
     def __init__(self, env: Mapping[str, str], transport: Transport) -> None:
         super().__init__(AnthropicMessagesFormat(), AnthropicEndpoint(env), transport)
+        self.continuing = AnthropicMessagesFormat(continues=True)
 
     async def complete(
         self, request: LLMRequest, target: Target, *, progress: ProgressCallback | None = None
     ) -> LLMResult:
-        return await self.call_fitted(self.wire, request, target, progress=progress)
+        wire = self.continuing if ends_in_prefill(request) else self.wire
+        return await self.call_fitted(wire, request, target, progress=progress)

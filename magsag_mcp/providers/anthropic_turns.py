@@ -68,3 +68,13 @@ def turns(request: LLMRequest, *, thinking: bool = False) -> list[dict[str, Any]
         block = last["content"][-1]
         last["content"][-1] = {**block, "text": block["text"].rstrip()}
     return out
+
+
+def ends_in_prefill(request: LLMRequest) -> bool:
+    """Whether the call ends with the assistant's text (a prefill the answer continues), as :func:`turns` sends it:
+    a message with no visible text and no tool call is no turn, and the one before it is the last."""
+    for msg in reversed(request.messages):
+        if msg.role != "tool" and not msg.tool_calls and not (msg.content and msg.content.strip()):
+            continue
+        return msg.role == "assistant" and not msg.tool_calls
+    return False

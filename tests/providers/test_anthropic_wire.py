@@ -57,6 +57,27 @@ async def test_a_prefill_ending_in_whitespace_is_sent_without_it(serve, transpor
     assert last_body(fake)["messages"][1]["content"] == [{"type": "text", "text": "b \n"}]
 
 
+@pytest.mark.parametrize("stream", [False, True], ids=["body", "stream"])
+async def test_a_prefill_the_model_adds_nothing_to_is_the_answer(serve, transport, stream: bool):
+    # A call that ends with the assistant's message (a prefill) asks the model to continue it; one already whole
+    # is answered end_turn with no content (Anthropic: "Claude already decided it's done"). That empty
+    # continuation was taken for no answer: the call failed, or went on to the next target, which answered the
+    # conversation again, and both were paid for.
+    fake, provider, target = await setup(ANTHROPIC, serve, transport)
+    fake.queue({"text": None, "finish": "end_turn", "usage": {"input_tokens": 20, "output_tokens": 1}})
+    turns = [Message("user", "Six times seven? Answer with the number."), Message("assistant", "42")]
+    result = await provider.complete(LLMRequest(turns, max_tokens=50, stream=stream), target)
+    assert (result.text, result.finish_reason, result.tool_calls) == ("", "stop", [])
+    assert (result.usage.input_tokens, result.usage.output_tokens) == (20, 1) and fake.violations == []
+    # a tool_use stop with no call in it is no answer, prefill or not; so is an empty end_turn after a user turn
+    fake.queue({"text": None, "finish": "tool_use", "usage": {"input_tokens": 20, "output_tokens": 1}})
+    with pytest.raises(E.MalformedResponseError, match="no usable answer"):
+        await provider.complete(LLMRequest(turns, max_tokens=50, stream=stream), target)
+    fake.queue({"text": None, "finish": "end_turn", "usage": {"input_tokens": 20, "output_tokens": 1}})
+    with pytest.raises(E.MalformedResponseError, match="no usable answer"):
+        await provider.complete(LLMRequest(turns[:1], max_tokens=50, stream=stream), target)
+
+
 @pytest.mark.parametrize("tool", ["json_output", "get_weather"])
 async def test_a_streamed_tool_input_cut_by_max_tokens_says_so(serve, transport, tool: str):
     # max_tokens stopped the stream inside a tool_use block's input_json_delta: the input is unfinished JSON.
