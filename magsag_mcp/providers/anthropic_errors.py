@@ -87,6 +87,8 @@ def anthropic_error(
     elif status == 400 and (refused := _REFUSED_SETTING.search(message)) is not None:
         cls = UnsupportedFeatureError
         extra["param"] = (refused[1] or refused[2]).lower()
+        if refused[2]:  # the pair is refused, not top_p: alone, the model takes it
+            extra["beside"] = "temperature"
     elif kind == "overloaded_error" or status == 529:
         cls = OverloadedError
     elif kind == "timeout_error":

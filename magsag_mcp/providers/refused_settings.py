@@ -58,7 +58,8 @@ class RefusedSettings(HTTPProvider):
 
     def __init__(self, wire: WireFormat, endpoint: Endpoint, transport: Transport) -> None:
         super().__init__(wire, endpoint, transport)
-        #: (the target's base URL, its model) -> the settings that model refused
+        #: (the target's base URL, its model) -> the settings that model refused ("top_p+temperature": the one
+        #: beside the other)
         self.refused: dict[tuple[str | None, str], frozenset[str]] = {}
 
     async def call_fitted(
@@ -66,13 +67,17 @@ class RefusedSettings(HTTPProvider):
     ) -> LLMResult:
         key = (target.base_url, target.model)
         notes: list[str] = []
-        for name in self.refused.get(key, ()):
+        # "top_p+temperature": top_p refused beside a temperature only (a model that takes one sampler), weighed
+        # after the settings refused outright, which may have left the temperature out already
+        for refusal in sorted(self.refused.get(key, ()), key=lambda r: "+" in r):
+            name, _, beside = refusal.partition("+")
             if name == "max_tokens":
                 wire = self.completion_tokens_wire(wire) or wire  # nothing is lost: no word of it
-            elif has_setting(request, name):
+            elif has_setting(request, name) and (not beside or has_setting(request, beside)):
                 request = without_setting(request, name)
                 not_sent = "the call was not streamed" if name in _STREAMING else "it was not sent"
-                notes.append(f"{target.label} refused '{name}' on an earlier call; {not_sent}")
+                what = f"'{name}' beside '{beside}'" if beside else f"'{name}'"
+                notes.append(f"{target.label} refused {what} on an earlier call; {not_sent}")
         while True:
             try:
                 result = await self.call(wire, request, target, progress=progress)
@@ -95,7 +100,9 @@ class RefusedSettings(HTTPProvider):
                     notes.append(f"{target.label} refused '{name}' ({said}); it was sent again {again}")
                 else:
                     raise
-                self.refused[key] = self.refused.get(key, frozenset()) | {name}
+                beside = exc.details.get("beside")  # refused only together with this other setting
+                refusal = f"{name}+{beside}" if isinstance(beside, str) else name
+                self.refused[key] = self.refused.get(key, frozenset()) | {refusal}
         result.warnings.extend(notes)
         return result
 

@@ -193,6 +193,20 @@ async def test_top_p_beside_a_temperature_that_the_model_refuses_together_is_lef
         "anthropic:claude-sonnet-4-5 refused 'top_p' (`temperature` and `top_p` cannot both be specified for this "
         "model. Please use only one.); it was sent again without it"
     ]
+    # What the model refused is the pair: a later call with top_p and no temperature keeps its top_p (it was left
+    # out of every call to that model, which takes one sampler, not none)
+    fake.queue({"text": "ok"})
+    alone = LLMRequest([Message("user", "Hi")], max_tokens=50, extra={"top_p": 0.9})
+    result = await provider.complete(alone, Target("anthropic", "claude-sonnet-4-5", url))
+    assert fake.requests[-1]["body"].get("top_p") == 0.9 and "temperature" not in fake.requests[-1]["body"]
+    assert result.warnings == [] and len(fake.requests) == 3
+    # beside a temperature, it is left out at once, without another refusal
+    fake.queue({"text": "ok"})
+    result = await provider.complete(request, Target("anthropic", "claude-sonnet-4-5", url))
+    assert "top_p" not in fake.requests[-1]["body"] and len(fake.requests) == 4 and fake.violations == []
+    assert result.warnings == [
+        "anthropic:claude-sonnet-4-5 refused 'top_p' beside 'temperature' on an earlier call; it was not sent"
+    ]
 
 
 THINK = {"thinking": {"type": "enabled", "budget_tokens": 2048}}
