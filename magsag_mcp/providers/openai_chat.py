@@ -364,6 +364,9 @@ class _ChatStream(StreamAccumulator):
         self._last_call: int | None = None
         self.finish_raw: str | None = None
         self.usage: Usage | None = None
+        #: the usage chunk include_usage asks for came (no choices, after the finish_reason's): the spec's last
+        #: chunk before [DONE]
+        self.usage_last = False
         self.done = False
         self.response_id: str | None = None
         self.model_seen: str | None = None
@@ -377,7 +380,10 @@ class _ChatStream(StreamAccumulator):
         return self.usage if self.finish_raw is not None or self.done else None
 
     def complete(self) -> bool:
-        return self.done  # [DONE]: a clean end after the finish_reason alone is read as whole by finish()
+        # [DONE], or the usage chunk before it: "an additional chunk will be streamed before the data: [DONE]
+        # message ... the choices field will always be an empty array" (a clean end after the finish_reason
+        # alone is read as whole by finish())
+        return self.done or self.usage_last
 
     def feed(self, event: SSEEvent) -> str:
         if event.data == "[DONE]":
@@ -397,6 +403,7 @@ class _ChatStream(StreamAccumulator):
             self.usage = _usage(chunk["usage"], chunk)
             self.usage.service_tier = self.usage.service_tier or self.tier_seen
             self.usage.answering_model = self.usage.answering_model or self.model_seen
+            self.usage_last = self.finish_raw is not None and not chunk.get("choices")
         delta_text = ""
         for choice in chunk.get("choices") or []:
             delta = choice.get("delta") or {}

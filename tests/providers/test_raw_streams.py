@@ -168,11 +168,12 @@ async def test_a_running_usage_count_does_not_price_a_cut_stream(raw_stream):
     assert info.value.usage is None and info.value.maybe_billed
 
 
-async def test_the_usage_after_the_finish_prices_a_stream_cut_before_done(raw_stream):
+async def test_the_usage_after_the_finish_makes_a_stream_cut_before_done_the_answer(raw_stream):
+    # the usage chunk is the last the spec sends before [DONE]: the answer is whole, priced at that usage (it
+    # was a dropped stream, asked for and paid for again)
     base = await raw_stream([*sse(chunk({"content": "one"}), chunk(finish="stop"), USAGE_CHUNK), CUT])
-    with pytest.raises(E.ProviderConnectionError) as info:
-        await compat_stream(base)
-    assert (info.value.usage.input_tokens, info.value.usage.output_tokens) == (9, 4)
+    result = await compat_stream(base)
+    assert (result.text, result.usage.input_tokens, result.usage.output_tokens) == ("one", 9, 4)
 
 
 def gemini_chunk(text: str, finish: str | None = None, out: int = 1) -> dict[str, Any]:
@@ -536,6 +537,37 @@ async def test_an_anthropic_stream_cut_before_message_delta_is_a_dropped_stream(
         request = LLMRequest(messages=[Message("user", "hi")], stream=True)
         provider, target = _streaming_provider("anthropic", base, transport)
         with pytest.raises(E.ProviderConnectionError, match="before message_stop") as info:
+            await provider.complete(request, target)
+    finally:
+        await transport.aclose()
+    assert info.value.maybe_billed and info.value.usage is None
+
+
+async def test_a_chat_stream_cut_after_its_usage_chunk_is_the_answer(raw_stream):
+    # include_usage: the usage chunk (no choices) is the last one OpenAI sends before [DONE], after the
+    # finish_reason's; nothing the answer needs is still to come. A connection lost there (a proxy dropping the
+    # chunked encoding's end) failed the whole, billed answer as a dropped stream, and it was asked for, and
+    # paid for, again.
+    base = await raw_stream(WHOLE_THEN_CUT["chat"][:-2] + [CUT])  # without [DONE]
+    transport = Transport()
+    try:
+        request = LLMRequest(messages=[Message("user", "hi")], stream=True)
+        provider, target = _streaming_provider("chat", base, transport)
+        result = await provider.complete(request, target)
+    finally:
+        await transport.aclose()
+    assert (result.text, result.finish_reason) == ("whole answer", "stop")
+    assert (result.usage.input_tokens, result.usage.output_tokens) == (9, 4)
+
+
+async def test_a_chat_stream_cut_after_its_finish_before_its_usage_chunk_is_a_dropped_stream(raw_stream):
+    # the usage chunk, which include_usage asked for, never came: the answer's cost is unknown
+    base = await raw_stream(WHOLE_THEN_CUT["chat"][:-3] + [CUT])
+    transport = Transport()
+    try:
+        request = LLMRequest(messages=[Message("user", "hi")], stream=True)
+        provider, target = _streaming_provider("chat", base, transport)
+        with pytest.raises(E.ProviderConnectionError) as info:
             await provider.complete(request, target)
     finally:
         await transport.aclose()
