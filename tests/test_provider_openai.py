@@ -1096,3 +1096,20 @@ async def test_tool_arguments_with_a_number_json_has_not_are_a_malformed_answer(
     with pytest.raises(E.MalformedResponseError, match="not JSON") as info:
         await provider.complete(ask(tools=[WEATHER]), target(fake_openai, api))
     assert info.value.moves_on
+
+
+@pytest.mark.parametrize("api", APIS)
+async def test_a_fine_tune_of_a_reasoning_model_gets_what_its_base_model_takes(
+    fake_openai: FakeOpenAI, provider: OpenAIProvider, api: str
+):
+    # a reinforcement fine-tune of o4-mini refuses a temperature and stop sequences as o4-mini does: its name
+    # (ft:o4-mini-...:org:name:id) was not read as o4-mini's, so the skill's temperature 0 was sent, answered 400,
+    # and the fine-tune was lost to every call that sets one
+    model = "ft:o4-mini-2025-04-16:acme:grader:AbC123"
+    request = ask("hi", temperature=0, stop=["END"] if api == "chat" else None)
+    result = await provider.complete(request, target(fake_openai, api, model))
+    assert not {"temperature", "stop"} & set(sent(fake_openai))
+    assert f"{model} supports only the default temperature; temperature 0 was not sent" in result.warnings
+    # a fine-tune of a model that does not reason keeps both
+    result = await provider.complete(request, target(fake_openai, api, "ft:gpt-4o-mini-2024-07-18:acme::XyZ789"))
+    assert sent(fake_openai)["temperature"] == 0 and not result.warnings

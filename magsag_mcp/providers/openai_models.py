@@ -29,7 +29,10 @@ _NO_REASONING_BY_DEFAULT = re.compile(r"^gpt-5\.[12](?:-\d{4}-\d{2}-\d{2})?$")
 
 
 def _base_name(model: str) -> str:
-    return model.rsplit("/", 1)[-1].lower()
+    """The OpenAI model a name is: without a gateway's ``vendor/`` prefix, and a fine-tune's base model
+    (``ft:o4-mini-2025-04-16:org:name:id`` is o4-mini, and refuses what o4-mini refuses)."""
+    name = model.rsplit("/", 1)[-1].lower()
+    return name[3:].partition(":")[0] if name.startswith("ft:") else name
 
 
 def _gpt5_reasoner(name: str) -> bool:
@@ -79,7 +82,7 @@ def put_temperature(
 def is_legacy_reasoning(model: str) -> bool:
     """o1-preview and o1-mini (and their snapshots): no system/developer messages, only the default
     temperature, no stop sequences. o1, o3 and later take a system message (as a developer message)."""
-    return model.rsplit("/", 1)[-1].lower().startswith(("o1-preview", "o1-mini"))
+    return _base_name(model).startswith(("o1-preview", "o1-mini"))
 
 
 #: o3 and o4-mini and their snapshots; not o3-mini, which came before them and is not named

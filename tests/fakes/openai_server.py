@@ -530,6 +530,7 @@ def reasons(model: str, effort: Any) -> bool:
     """Whether OpenAI's ``model`` reasons on a call that sets reasoning effort ``effort`` (None: not set): the
     o-series always; the gpt-5 family (not its -chat variants) unless the effort is "none", which is the default
     only for gpt-5.1 and gpt-5.2. A model that reasons takes only the default temperature (1)."""
+    model = base_model(model)
     if re.match(r"^o\d", model):
         return True
     if not _GPT5.match(model) or "-chat" in model:
@@ -559,6 +560,11 @@ RESPONSES_ONLY = re.compile(
 )
 
 
+def base_model(model: str) -> str:
+    """The model a fine-tune was made from (``ft:o4-mini-2025-04-16:org:name:id``): it refuses what that refuses."""
+    return model[3:].partition(":")[0] if model.startswith("ft:") else model
+
+
 def model_refuses(body: dict[str, Any]) -> ErrorReply | None:
     """What OpenAI answers a spec-valid chat request that the model itself cannot take.
 
@@ -567,7 +573,7 @@ def model_refuses(body: dict[str, Any]) -> ErrorReply | None:
     gpt-5 family (its -chat variants aside); every model that reasons on the call takes only the default
     temperature. These are their real error bodies.
     """
-    model = str(body.get("model", ""))
+    model = base_model(str(body.get("model", "")))
     if RESPONSES_ONLY.match(model):
         return R.error(
             404, "This model is only supported in v1/responses and not in v1/chat/completions.", param="model"
