@@ -1113,3 +1113,33 @@ async def test_a_fine_tune_of_a_reasoning_model_gets_what_its_base_model_takes(
     # a fine-tune of a model that does not reason keeps both
     result = await provider.complete(request, target(fake_openai, api, "ft:gpt-4o-mini-2024-07-18:acme::XyZ789"))
     assert sent(fake_openai)["temperature"] == 0 and not result.warnings
+
+
+@pytest.mark.parametrize("api", APIS)
+async def test_a_sampling_setting_a_model_the_rules_do_not_know_refuses_is_sent_again_without_it(
+    fake_openai: FakeOpenAI, provider: OpenAIProvider, api: str
+):
+    # a model newer than the rules (named here gpt-6, reasoning as gpt-5 does) answers the skill's temperature 400
+    # "Unsupported value: 'temperature' does not support 0 with this model": the 400 is not billed, and the target
+    # was lost to the call, as Azure's deployments and compat's aliases (and Claude's models) no longer are
+    fake_openai.deployments["gpt-6"] = "gpt-5"
+    result = await provider.complete(ask("hi", temperature=0), target(fake_openai, api, "gpt-6"))
+    assert result.text == "ok" and len(fake_openai.requests) == 2
+    assert sent(fake_openai, 0)["temperature"] == 0 and "temperature" not in sent(fake_openai)
+    (warning,) = result.warnings
+    assert warning.startswith("openai:gpt-6 refused 'temperature' (Unsupported value:")
+    assert warning.endswith("it was sent again without it")
+    # and it is sent none from then on, saying so
+    result = await provider.complete(ask("hi", temperature=0), target(fake_openai, api, "gpt-6"))
+    assert len(fake_openai.requests) == 3 and "temperature" not in sent(fake_openai)
+    assert result.warnings == ["openai:gpt-6 refused 'temperature' on an earlier call; it was not sent"]
+
+
+async def test_an_unverified_organization_still_gets_the_stream_warning_with_refused_settings(
+    fake_openai: FakeOpenAI, provider: OpenAIProvider
+):
+    # the stream refusal stays OpenAI's own (it says how to verify the organization), not a dropped setting
+    fake_openai.verified = False
+    result = await provider.complete(ask("hi", stream=True), target(fake_openai, "chat", "o3"))
+    assert "verified organizations" in result.warnings[-1]
+    assert not any("refused 'stream'" in w for w in result.warnings)

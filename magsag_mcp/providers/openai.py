@@ -15,12 +15,12 @@ from urllib.parse import quote, urlencode
 from ..errors import NotConfiguredError, ProviderError, UnsupportedFeatureError
 from ..transport import HttpResponse, Transport
 from ..types import LLMRequest, LLMResult, Target
-from .base import Endpoint, HTTPProvider, ProgressCallback, WireFormat
+from .base import Endpoint, ProgressCallback, WireFormat
 from .capabilities import Capabilities
 from .openai_chat import ChatCompletionsFormat
 from .openai_models import responses_only
 from .openai_responses import MIN_OUTPUT_TOKENS, ResponsesFormat
-from .refused_settings import RefusedSettings
+from .refused_settings import DROPPABLE, RefusedSettings
 
 DEFAULT_AZURE_API_VERSION = "2024-10-21"
 #: where Azure's own path starts in a URL pasted as the endpoint: an ``/openai`` segment with nothing after it, or
@@ -201,9 +201,15 @@ class CompatEndpoint(Endpoint):
         return {"Authorization": f"Bearer {key}"} if key else {}
 
 
-class OpenAIProvider(HTTPProvider):
+class OpenAIProvider(RefusedSettings):
     """Chat Completions by default; ``params: {api: responses}`` on a target uses the Responses API, as do the
-    models only it serves (o3-pro, gpt-5-pro, gpt-5-codex, ...) unless the target says ``api: chat``."""
+    models only it serves (o3-pro, gpt-5-pro, gpt-5-codex, ...) unless the target says ``api: chat``.
+
+    The model rules (:mod:`.openai_models`) leave out what the models they know refuse; a sampling setting that a
+    model they do not know yet refuses is sent again without it (:class:`.RefusedSettings`). A model that may
+    not stream for this account is asked unstreamed, with a warning saying how to stream it."""
+
+    droppable = tuple(name for name in DROPPABLE if name not in ("stream", "stream_options"))
 
     def __init__(self, env: Mapping[str, str], transport: Transport) -> None:
         super().__init__(ChatCompletionsFormat(), OpenAIEndpoint(env), transport)
@@ -227,14 +233,14 @@ class OpenAIProvider(HTTPProvider):
         wire = self.responses if self.uses_responses(target) else self.wire
         if not request.stream or (target.base_url, target.model) not in self.unstreamable:
             try:
-                return await self.call(wire, request, target, progress=progress)
+                return await self.call_fitted(wire, request, target, progress=progress)
             except UnsupportedFeatureError as exc:
                 if not request.stream or exc.details.get("param") != "stream":
                     raise
             # OpenAI streams o3 and gpt-5 only for verified organizations; the 400 is not billed, and the model
             # answers the same call unstreamed (and, from now on, is asked unstreamed at once)
             self.unstreamable.add((target.base_url, target.model))
-        result = await self.call(wire, replace(request, stream=False), target, progress=progress)
+        result = await self.call_fitted(wire, replace(request, stream=False), target, progress=progress)
         result.warnings.append(
             f"openai:{target.model} streams only for verified organizations, so the answer was not streamed; verify "
             "the organization at https://platform.openai.com/settings/organization/general to stream it"

@@ -11,6 +11,7 @@ the setting, with a warning, as the rules would have sent it, and the name is se
 from __future__ import annotations
 
 from dataclasses import replace
+from typing import ClassVar
 
 from ..errors import UnsupportedFeatureError, excerpt
 from ..transport import Transport
@@ -56,6 +57,9 @@ def _answer_began(exc: UnsupportedFeatureError) -> bool:
 class RefusedSettings(HTTPProvider):
     """An :class:`HTTPProvider` whose calls (:meth:`call_fitted`) leave out the settings its models refused."""
 
+    #: the settings a refusal of which sends the call again without them (a subclass may handle some itself)
+    droppable: ClassVar[tuple[str, ...]] = DROPPABLE
+
     def __init__(self, wire: WireFormat, endpoint: Endpoint, transport: Transport) -> None:
         super().__init__(wire, endpoint, transport)
         #: (the target's base URL, its model) -> the settings that model refused ("top_p+temperature": the one
@@ -94,7 +98,7 @@ class RefusedSettings(HTTPProvider):
                     # which budgets reserved, under the field the model takes
                     wire = renamed
                     notes.append(f"{target.label} refused 'max_tokens' ({said}); it was sent as max_completion_tokens")
-                elif name in DROPPABLE and has_setting(request, name):
+                elif name in self.droppable and has_setting(request, name):
                     request = without_setting(request, name)
                     again = "unstreamed" if name in _STREAMING else "without it"
                     notes.append(f"{target.label} refused '{name}' ({said}); it was sent again {again}")

@@ -109,7 +109,8 @@ class FakeOpenAI:
         self.steps: deque[Step] = deque()
         self.requests: list[RecordedRequest] = []
         self.violations: list[str] = []
-        #: Azure deployment (or a gateway's alias, on ``/v1/chat/completions``) -> the model it serves, which then
+        #: Azure deployment (or a gateway's alias, or a model newer than the provider's rules, on ``/v1``) -> the
+        #: model it serves (or is like), which then
         #: refuses what that model refuses (and Azure's own 400 for a model chat completions do not serve); an
         #: Azure deployment not named here refuses nothing
         self.deployments: dict[str, str] = {}
@@ -403,7 +404,7 @@ class FakeOpenAI:
             return self._error(R.error(400, "; ".join(problems)[:1000], code="invalid_request"), azure=azure)
         if (
             refusal := format_refused(body, responses=True)
-            or responses_model_refuses({**body, "model": self._served(body)} if azure else body)
+            or responses_model_refuses({**body, "model": self._served(body)})
             or (None if azure else self._stream_refused(body))
         ):
             return self._error(refusal, azure=azure)
