@@ -1143,3 +1143,29 @@ async def test_an_unverified_organization_still_gets_the_stream_warning_with_ref
     result = await provider.complete(ask("hi", stream=True), target(fake_openai, "chat", "o3"))
     assert "verified organizations" in result.warnings[-1]
     assert not any("refused 'stream'" in w for w in result.warnings)
+
+
+@pytest.mark.parametrize("stream", [False, True])
+async def test_chat_spellings_of_reasoning_effort_and_verbosity_reach_the_responses_api(
+    fake_openai: FakeOpenAI, provider: OpenAIProvider, stream: bool
+):
+    # a target's params are written once, and gpt-5-pro (like o3-pro and gpt-5-codex) is called on the Responses
+    # API unasked: its reasoning_effort and verbosity were sent as they are, and OpenAI answered 400 "Unsupported
+    # parameter: 'reasoning_effort'. In the Responses API, this parameter has moved to 'reasoning.effort'.", a bad
+    # request that stopped the call
+    fake_openai.queue(R.json_reply({"answer": 42}))
+    request = ask("Answer in JSON.", temperature=0, json_output=True, stream=stream)
+    request.extra.update({"reasoning_effort": "high", "verbosity": "low"})
+    result = await provider.complete(request, Target("openai", "gpt-5-pro", base_url=fake_openai.url + "/v1"))
+    assert result.parsed == {"answer": 42}
+    body = sent(fake_openai)
+    assert fake_openai.paths() == ["/v1/responses"]
+    assert body["reasoning"] == {"effort": "high"} and "reasoning_effort" not in body
+    assert body["text"] == {"format": {"type": "json_object"}, "verbosity": "low"} and "verbosity" not in body
+    assert "temperature" not in body
+    # a reasoning of the Responses API's own keeps its other settings, and says the effort it asks for itself
+    request = ask("hi", temperature=0.5)
+    request.extra.update({"reasoning_effort": "none", "reasoning": {"summary": "auto"}})
+    await provider.complete(request, target(fake_openai, "responses", "gpt-5.1"))
+    assert sent(fake_openai)["reasoning"] == {"effort": "none", "summary": "auto"}
+    assert sent(fake_openai)["temperature"] == 0.5  # effort none: gpt-5.1 does not reason, and takes it

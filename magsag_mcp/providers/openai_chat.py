@@ -27,7 +27,7 @@ from .base import StreamAccumulator, WireFormat, first_stops, with_reported_usag
 from .content_filters import cut_short, filter_note, inner_error_said
 from .http_errors import error_for
 from .json_output import json_mode_system, schema_name
-from .openai_models import is_legacy_reasoning, put_temperature, takes_no_stop
+from .openai_models import is_legacy_reasoning, put_temperature, requested_effort, takes_no_stop
 
 _FINISH: dict[str | None, FinishReason] = {
     "stop": "stop",
@@ -202,7 +202,7 @@ class ChatCompletionsFormat(WireFormat):
         body: dict[str, Any] = {"model": model, "messages": messages}
         if request.max_tokens is not None:
             body[self.max_tokens_field] = request.max_tokens
-        put_temperature(body, notes, model, request.temperature, request.extra.get("reasoning_effort"))
+        put_temperature(body, notes, model, request.temperature, requested_effort(request.extra))
         if request.stop:
             if takes_no_stop(model):
                 notes.append(f"{model} has no stop sequences; 'stop' was not sent")

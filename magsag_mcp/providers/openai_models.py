@@ -95,3 +95,28 @@ def takes_no_stop(model: str) -> bool:
     (gpt-5, gpt-5-mini, gpt-5.1, ...; its -chat variants take them)."""
     name = _base_name(model)
     return is_legacy_reasoning(model) or bool(_NO_STOP.match(name)) or _gpt5_reasoner(name)
+
+
+def requested_effort(extra: dict[str, Any]) -> Any:
+    """The reasoning effort a target's params ask for, in either API's spelling: the Responses API's
+    ``reasoning: {effort}`` or Chat Completions' ``reasoning_effort``; None when neither."""
+    reasoning = extra.get("reasoning")
+    if isinstance(reasoning, dict) and reasoning.get("effort") is not None:
+        return reasoning["effort"]
+    return extra.get("reasoning_effort")
+
+
+def moved_for_responses(body: dict[str, Any]) -> None:
+    """Chat Completions' spellings of the settings the Responses API took elsewhere, put where it takes them:
+    ``reasoning_effort`` as ``reasoning.effort``, ``verbosity`` as ``text.verbosity``. Sent as they are, each is
+    a 400 ("Unsupported parameter: 'reasoning_effort'. In the Responses API, this parameter has moved to
+    'reasoning.effort'.") that stops the call; a target's params are written once, for whichever API magsag calls
+    (the models only the Responses API serves are called on it unasked)."""
+    effort = body.pop("reasoning_effort", None)
+    if effort is not None:
+        reasoning = body.get("reasoning")
+        body["reasoning"] = {"effort": effort, **(reasoning if isinstance(reasoning, dict) else {})}
+    verbosity = body.pop("verbosity", None)
+    if verbosity is not None:
+        text = body.get("text")
+        body["text"] = {**(text if isinstance(text, dict) else {}), "verbosity": verbosity}

@@ -16,7 +16,7 @@ from .base import StreamAccumulator, WireFormat, with_reported_usage
 from .content_filters import cut_short
 from .json_output import json_mode_system, says_json, schema_name
 from .openai_chat import both_counts, openai_error, parse_arguments, refused
-from .openai_models import put_temperature
+from .openai_models import moved_for_responses, put_temperature, requested_effort
 
 
 def _items(msg: Message, model: str) -> list[dict[str, Any]]:
@@ -153,10 +153,7 @@ class ResponsesFormat(WireFormat):
                     f"the Responses API takes at least {MIN_OUTPUT_TOKENS} output tokens; max_tokens "
                     f"{request.max_tokens} was sent as {MIN_OUTPUT_TOKENS}"
                 )
-        reasoning = request.extra.get("reasoning")
-        put_temperature(
-            body, notes, model, request.temperature, reasoning.get("effort") if isinstance(reasoning, dict) else None
-        )
+        put_temperature(body, notes, model, request.temperature, requested_effort(request.extra))
         if request.tools:
             body["tools"] = [
                 # `strict` is required by the spec; strict mode would also demand additionalProperties: false
@@ -187,6 +184,7 @@ class ResponsesFormat(WireFormat):
             body["stream"] = True
         if request.extra:
             body.update(request.extra)
+            moved_for_responses(body)
         if request.stop:
             notes.append("the Responses API has no stop sequences; 'stop' was not sent")
         return body, notes

@@ -632,10 +632,22 @@ def model_refuses(body: dict[str, Any]) -> ErrorReply | None:
 
 
 def responses_model_refuses(body: dict[str, Any]) -> ErrorReply | None:
-    """What the Responses API answers a spec-valid request it cannot take: a reasoning item sent back without its
-    encrypted content when nothing is stored; a temperature other than the default while the model reasons
+    """What the Responses API answers a spec-valid request it cannot take: Chat Completions' ``reasoning_effort``
+    or ``verbosity``, which it moved; a reasoning item sent back without its encrypted content when nothing is
+    stored; a temperature other than the default while the model reasons
     (``reasoning.effort``, or the model's default effort)."""
     reasoning = body.get("reasoning") if isinstance(body.get("reasoning"), dict) else {}
+    for name, moved in (("reasoning_effort", "reasoning.effort"), ("verbosity", "text.verbosity")):
+        if name in body:
+            # the spec's CreateResponse has no such field; the API names where it went
+            return R.error(
+                400,
+                f"Unsupported parameter: '{name}'. In the Responses API, this parameter has moved to '{moved}'. Try "
+                "again with the new parameter. See the API documentation for more information: "
+                "https://platform.openai.com/docs/api-reference/responses/create.",
+                param=name,
+                code="unsupported_parameter",
+            )
     if body.get("store") is False:
         for item in body.get("input") if isinstance(body.get("input"), list) else []:
             if isinstance(item, dict) and item.get("type") == "reasoning" and not item.get("encrypted_content"):
