@@ -658,3 +658,33 @@ async def test_a_local_model_cut_in_flight_costs_exactly_zero(fake_openai: FakeO
     assert bounds(tmp_path / "cost.db", "r-local")[0] is None
     assert_unpriced(totals, status, 0)
     assert held(tmp_path / "cost.db") == []
+
+
+@pytest.mark.parametrize("stream", [False, True], ids=["body", "stream"])
+@pytest.mark.parametrize("api", ["chat", "responses"])
+async def test_an_empty_openai_answer_is_no_answer_recorded_at_its_cost(
+    service: Service, fake_openai: FakeOpenAI, tmp_path: Path, api: str, stream: bool
+):
+    # gpt-5 and the o-series at times answer with nothing (content null, finish_reason "stop"; a Responses output
+    # of reasoning alone): that passed as the answer, an empty output, billed, and no fallback tried, where
+    # Claude's and Gemini's empty answers are no answer. Now it is a malformed_response recorded at what it cost.
+    fake_openai.queue(R.reply(None, usage=R.tokens(1200, 300, reasoning=300)), R.reply("answer from mini"))
+    mc = {"provider": "openai", "model": "gpt-4o", "params": {"api": api}, "fallbacks": ["openai:gpt-4o-mini"]}
+    mc["stream"] = stream
+    result = await service.invoke_skill("skill.analysis", {"data": "x", "model_config": mc}, run_id="r-empty")
+    assert result.result.text == "answer from mini"
+    empty, answered = result.attempts
+    assert (empty.outcome, empty.error_class) == ("error", "malformed_response")
+    assert "no usable answer (finish_reason: stop, with no content)" in (empty.error_message or "")
+    assert (empty.input_tokens, empty.output_tokens) == (1200, 300)
+    assert empty.cost_usd == (1200 * Decimal("2.5") + 300 * 10) / 1_000_000  # gpt-4o: $2.50 / $10 per million
+    assert result.cost_usd == empty.cost_usd + answered.cost_usd
+    assert [r.body["model"] for r in fake_openai.requests] == ["gpt-4o", "gpt-4o-mini"]  # not asked again
+
+
+async def test_an_empty_answer_to_a_call_with_stop_sequences_is_the_answer(service: Service, fake_openai: FakeOpenAI):
+    # a stop sequence may end the answer before it begins: that empty text is what the call asked for
+    fake_openai.queue(R.reply(""))
+    mc = {"model": "openai:gpt-4o", "stop": ["\n"]}
+    result = await service.invoke_skill("skill.analysis", {"data": "x", "model_config": mc})
+    assert (result.result.text, result.result.finish_reason) == ("", "stop") and len(result.attempts) == 1

@@ -29,6 +29,7 @@ from ..transport import HttpResponse, SSEEvent, StreamResponse, Timeouts, Transp
 from ..types import LLMRequest, LLMResult, Target, Usage
 from .base_urls import _base_url_problem, _shown
 from .capabilities import Capabilities, capabilities_for
+from .empty_answers import empty_at_max_tokens, no_answer
 from .http_errors import error_under_2xx, says_no_such_route, with_request_id
 from .json_output import parse_json_output
 
@@ -66,6 +67,9 @@ class WireFormat(ABC):
     """One vendor API's JSON. Pure functions of data: no I/O, no configuration."""
 
     name: ClassVar[str]
+    #: an answer that ends as a whole one with nothing in it is no answer (:func:`.empty_answers.no_answer`); a
+    #: format whose answers may hold what the result does not carry (Gemini's pictures) decides it itself
+    empty_is_no_answer: ClassVar[bool] = False
 
     @abstractmethod
     def path(self, model: str, *, stream: bool) -> str:
@@ -311,7 +315,9 @@ class HTTPProvider(Provider):
         result.latency_ms = (time.perf_counter() - started) * 1000.0
         result.warnings.extend(notes)
         if result.finish_reason == "length" and not result.text and not result.tool_calls:
-            result.warnings.append(_empty_at_max_tokens(result, request))
+            result.warnings.append(empty_at_max_tokens(result, request))
+        elif wire.empty_is_no_answer and (empty := no_answer(result, request, self.name, model)) is not None:
+            raise empty
         if request.json_output or request.json_schema is not None:
             result.parsed = parse_json_output(result, self.name, request.json_schema, request.json_validator)
         return result
@@ -480,16 +486,3 @@ def with_reported_usage(exc: ProviderError, usage: Any) -> ProviderError:
     if usage is not None:
         exc.usage = usage
     return exc
-
-
-def _empty_at_max_tokens(result: LLMResult, request: LLMRequest) -> str:
-    """What to do about an answer that max_tokens cut before any of it was written: a reasoning model (o-series,
-    gpt-5, Gemini 2.5 and later, Claude with thinking) spends its thinking tokens from the same allowance, and
-    a small one leaves nothing for the answer. Paid for, and empty: said, not returned as if it were fine."""
-    limit = f" ({request.max_tokens})" if request.max_tokens else ""
-    reasoning = result.usage.reasoning_tokens if result.usage is not None else 0
-    spent = f"after {reasoning:,} reasoning tokens, which count against it" if reasoning else "before any text"
-    return (
-        f"{result.provider}:{result.model} answered with nothing: it stopped at max_tokens{limit} {spent}; "
-        "raise max_tokens (the skill's, or model_config.max_tokens)"
-    )

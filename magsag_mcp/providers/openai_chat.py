@@ -177,6 +177,7 @@ def _tool_choice(choice: Any) -> Any:
 
 class ChatCompletionsFormat(WireFormat):
     name = "openai-chat"
+    empty_is_no_answer = True
 
     def __init__(self, *, max_tokens_field: str = "max_completion_tokens", max_stops: int | None = 4) -> None:
         # OpenAI and Azure take max_completion_tokens (o-series reject max_tokens) and up to 4 stop sequences;

@@ -128,6 +128,7 @@ def _failed_status(code: Any, kind: Any = None) -> int:
 
 class ResponsesFormat(WireFormat):
     name = "openai-responses"
+    empty_is_no_answer = True
 
     def path(self, model: str, *, stream: bool) -> str:
         return "/responses"

@@ -1,0 +1,42 @@
+"""Answers with nothing in them, whatever their format: one that ended as a whole answer ends, and one that
+max_tokens cut before any of it was written."""
+
+from __future__ import annotations
+
+from ..errors import MalformedResponseError
+from ..types import LLMRequest, LLMResult
+
+#: the finish reasons of an answer that ended as a whole one does: with nothing in it, there was no answer
+_WHOLE = frozenset({"stop", "tool_calls"})
+
+
+def no_answer(result: LLMResult, request: LLMRequest, provider: str, model: str) -> MalformedResponseError | None:
+    """The error for an answer that ended as a whole one ("stop", or "tool_calls" with no call) with no text and
+    no tool call, or None. OpenAI's models at times answer so (content null or "", finish_reason "stop"; a
+    Responses output of reasoning alone), as Claude's and Gemini's do: billed, and no answer; the next target may
+    serve the call. A call with stop sequences may stop at once on one, and that empty text is the answer."""
+    if result.tool_calls or result.finish_reason not in _WHOLE or request.stop or result.text.strip():
+        return None
+    exc = MalformedResponseError(
+        f"{provider}:{model}: no usable answer (finish_reason: {result.finish_reason}, with no content)",
+        provider=provider,
+        model=model,
+    )
+    if result.usage is not None and result.usage.reported:
+        exc.usage = result.usage  # recorded at what it cost
+    else:
+        exc.maybe_billed = True
+    return exc
+
+
+def empty_at_max_tokens(result: LLMResult, request: LLMRequest) -> str:
+    """What to do about an answer that max_tokens cut before any of it was written: a reasoning model (o-series,
+    gpt-5, Gemini 2.5 and later, Claude with thinking) spends its thinking tokens from the same allowance, and
+    a small one leaves nothing for the answer. Paid for, and empty: said, not returned as if it were fine."""
+    limit = f" ({request.max_tokens})" if request.max_tokens else ""
+    reasoning = result.usage.reasoning_tokens if result.usage is not None else 0
+    spent = f"after {reasoning:,} reasoning tokens, which count against it" if reasoning else "before any text"
+    return (
+        f"{result.provider}:{result.model} answered with nothing: it stopped at max_tokens{limit} {spent}; "
+        "raise max_tokens (the skill's, or model_config.max_tokens)"
+    )
