@@ -220,6 +220,7 @@ def _apply(req: LLMRequest, pinned: set[str], cfg: Mapping[str, Any], where: str
     if cfg.get("response_format") is not None:
         rf = cfg["response_format"]
         kind = rf.get("type") if isinstance(rf, Mapping) else None
+        req.json_schema_strict = False
         if kind == "json_object":
             req.json_output, req.json_schema, req.json_validator = True, None, None
         elif kind == "json_schema":
@@ -231,6 +232,10 @@ def _apply(req: LLMRequest, pinned: set[str], cfg: Mapping[str, Any], where: str
             req.json_schema = js.get("schema") or {"type": "object"}
             req.json_validator = None  # the skill's validator checks the skill's schema, not this one
             req.json_schema_name = js.get("name") or req.json_schema_name
+            strict = js.get("strict")
+            if strict is not None and not isinstance(strict, bool):
+                raise PayloadError(f"{where}.response_format.json_schema.strict must be true or false")
+            req.json_schema_strict = bool(strict)
         elif kind == "text":
             req.json_output, req.json_schema, req.json_validator = False, None, None
         else:

@@ -483,4 +483,5 @@ def _with_stream(request: LLMRequest, on: bool = True) -> LLMRequest:
         r.stop,
         on,  # stream
         r.extra,
+        r.json_schema_strict,
     )

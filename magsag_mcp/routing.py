@@ -103,6 +103,7 @@ class Plan:
             stop=self.request.stop,
             stream=self.request.stream,
             extra=dict(self.request.extra),
+            json_schema_strict=self.request.json_schema_strict,
         )
         for key, value in params.items():
             if key in ("max_tokens", "temperature", "stop"):

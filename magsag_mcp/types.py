@@ -82,6 +82,9 @@ class LLMRequest:
     stream: bool = False
     #: further vendor parameters passed through untouched (top_p, seed, ...)
     extra: dict[str, Any] = field(default_factory=dict)
+    #: the call asked OpenAI's structured outputs to hold the answer to ``json_schema`` (``strict: true``); the
+    #: answer is checked against the schema either way
+    json_schema_strict: bool = False
 
     def needs(self) -> set[str]:
         """Features a target must support to serve this request."""

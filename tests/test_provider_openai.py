@@ -1169,3 +1169,59 @@ async def test_chat_spellings_of_reasoning_effort_and_verbosity_reach_the_respon
     await provider.complete(request, target(fake_openai, "responses", "gpt-5.1"))
     assert sent(fake_openai)["reasoning"] == {"effort": "none", "summary": "auto"}
     assert sent(fake_openai)["temperature"] == 0.5  # effort none: gpt-5.1 does not reason, and takes it
+
+
+STRICT_SCHEMA = {
+    "type": "object",
+    "properties": {"answer": {"type": "integer"}},
+    "required": ["answer"],
+    "additionalProperties": False,
+}
+
+
+@pytest.mark.parametrize("api", APIS)
+async def test_a_strict_json_schema_is_sent_strict(fake_openai: FakeOpenAI, provider: OpenAIProvider, api: str):
+    # response_format's json_schema.strict: true (structured outputs: the answer is decoded to the schema) was
+    # dropped, so the model was only shown the schema, and answers outside it cost a fallback
+    fake_openai.queue(R.json_reply({"answer": 7}))
+    request = ask(json_schema=STRICT_SCHEMA, json_schema_name="verdict", json_schema_strict=True)
+    result = await provider.complete(request, target(fake_openai, api))
+    assert result.parsed == {"answer": 7} and result.warnings == []
+    body = sent(fake_openai)
+    fmt = body["response_format"]["json_schema"] if api == "chat" else body["text"]["format"]
+    assert fmt["strict"] is True and fmt["schema"] == STRICT_SCHEMA
+
+
+@pytest.mark.parametrize("api", APIS)
+async def test_a_schema_strict_mode_refuses_is_sent_again_without_strict(
+    fake_openai: FakeOpenAI, provider: OpenAIProvider, api: str
+):
+    # strict mode takes a subset of JSON Schema; OpenAI answers any other schema 400 invalid_json_schema before the
+    # model is asked (not billed). A bad request, it would stop the call at every target; sent without strict, the
+    # schema is taken, and the answer is checked against it here all the same
+    fake_openai.queue(R.json_reply({"answer": 7}))
+    request = ask(json_schema=SCHEMA, json_schema_name="verdict", json_schema_strict=True)
+    result = await provider.complete(request, target(fake_openai, api))
+    assert result.parsed == {"answer": 7} and len(fake_openai.requests) == 2
+    first, second = (sent(fake_openai, i) for i in (0, 1))
+    fmt = (lambda b: b["response_format"]["json_schema"]) if api == "chat" else (lambda b: b["text"]["format"])
+    assert fmt(first)["strict"] is True and "strict" not in fmt(second)
+    (warning,) = result.warnings
+    assert warning.startswith("openai:gpt-4o refused the JSON schema as strict (Invalid schema for response_format")
+    assert warning.endswith("it was sent again without strict, and the answer was checked against the schema here")
+
+
+async def test_a_calls_strict_response_format_reaches_openai(fake_openai: FakeOpenAI, tmp_path):
+    from magsag_mcp.service import Service
+
+    env = {"OPENAI_API_KEY": DEFAULT_KEY, "OPENAI_BASE_URL": fake_openai.url + "/v1"}
+    fake_openai.queue(R.json_reply({"answer": 7}))
+    rf = {"type": "json_schema", "json_schema": {"name": "verdict", "strict": True, "schema": STRICT_SCHEMA}}
+    async with Service.open(db=tmp_path / "l.db", env=env) as svc:
+        mc = {"model": "gpt-4o", "response_format": rf, "stream": True}
+        result = await svc.invoke_skill("skill.analysis", {"data": "x", "model_config": mc})
+        assert result.output == {"answer": 7}
+        assert sent(fake_openai)["response_format"]["json_schema"]["strict"] is True
+        mc = {"model": "gpt-4o", "response_format": {**rf, "json_schema": {**rf["json_schema"], "strict": "yes"}}}
+        with pytest.raises(E.PayloadError, match=r"json_schema\.strict must be true or false"):
+            await svc.invoke_skill("skill.analysis", {"data": "x", "model_config": mc})

@@ -223,10 +223,11 @@ class ChatCompletionsFormat(WireFormat):
         if request.tool_choice is not None:
             body["tool_choice"] = _tool_choice(request.tool_choice)
         if request.json_schema is not None:
-            body["response_format"] = {
-                "type": "json_schema",
-                "json_schema": {"name": schema_name(request.json_schema_name, notes), "schema": request.json_schema},
-            }
+            name = schema_name(request.json_schema_name, notes)
+            json_schema: dict[str, Any] = {"name": name, "schema": request.json_schema}
+            if request.json_schema_strict:
+                json_schema["strict"] = True
+            body["response_format"] = {"type": "json_schema", "json_schema": json_schema}
         elif request.json_output:
             body["response_format"] = {"type": "json_object"}
         if stream:

@@ -172,13 +172,11 @@ class ResponsesFormat(WireFormat):
             choice = request.tool_choice
             body["tool_choice"] = {"type": "function", "name": choice["name"]} if isinstance(choice, dict) else choice
         if request.json_schema is not None:
-            body["text"] = {
-                "format": {
-                    "type": "json_schema",
-                    "name": schema_name(request.json_schema_name, notes),
-                    "schema": request.json_schema,
-                }
-            }
+            name = schema_name(request.json_schema_name, notes)
+            fmt: dict[str, Any] = {"type": "json_schema", "name": name, "schema": request.json_schema}
+            if request.json_schema_strict:
+                fmt["strict"] = True
+            body["text"] = {"format": fmt}
         elif request.json_output:
             body["text"] = {"format": {"type": "json_object"}}
         if stream:

@@ -10,10 +10,11 @@ the setting, with a warning, as the rules would have sent it, and the name is se
 
 from __future__ import annotations
 
+import re
 from dataclasses import replace
 from typing import ClassVar
 
-from ..errors import UnsupportedFeatureError, excerpt
+from ..errors import BadRequestError, ProviderError, UnsupportedFeatureError, excerpt
 from ..transport import Transport
 from ..types import LLMRequest, LLMResult, Target
 from .base import Endpoint, HTTPProvider, ProgressCallback, WireFormat
@@ -44,6 +45,29 @@ def without_setting(request: LLMRequest, name: str) -> LLMRequest:
     if name in _STREAMING:
         return replace(request, stream=False)
     return replace(request, extra={k: v for k, v in request.extra.items() if k != name})
+
+
+#: OpenAI refusing a schema that strict mode cannot hold ("Invalid schema for response_format 'x': In context=(),
+#: 'additionalProperties' is required to be supplied and to be false.", code invalid_json_schema)
+_STRICT_SCHEMA_REFUSED = re.compile(r"invalid schema for response_format", re.IGNORECASE)
+
+
+def strict_schema_refused(exc: ProviderError, request: LLMRequest) -> bool:
+    """Whether ``exc`` is the 400 refusing the call's JSON schema as strict (``json_schema.strict: true`` asks for
+    a subset of JSON Schema: every object ``additionalProperties: false`` and every property required, no
+    ``format`` or ``minLength`` before the newest models, ...). Without ``strict`` the same schema is taken, and the
+    answer is checked against it all the same: a schema is not the request's fault to every target alike."""
+    return (
+        request.json_schema_strict
+        and isinstance(exc, BadRequestError)
+        and exc.status == 400
+        and (exc.details.get("code") == "invalid_json_schema" or bool(_STRICT_SCHEMA_REFUSED.search(exc.message)))
+    )
+
+
+def _said(exc: ProviderError) -> str:
+    """What the vendor said, without the provider, model and status before it."""
+    return excerpt(exc.message.split(": HTTP 400", 1)[-1].split(": ", 1)[-1], 160)
 
 
 def _answer_began(exc: UnsupportedFeatureError) -> bool:
@@ -86,11 +110,21 @@ class RefusedSettings(HTTPProvider):
             try:
                 result = await self.call(wire, request, target, progress=progress)
                 break
+            except BadRequestError as exc:
+                if not strict_schema_refused(exc, request):
+                    raise
+                # the schema's fault, not the model's: this call only, nothing remembered for the name
+                request = replace(request, json_schema_strict=False)
+                notes.append(
+                    f"{target.label} refused the JSON schema as strict ({_said(exc)}); it was sent again without "
+                    "strict, and the answer was checked against the schema here"
+                )
+                continue
             except UnsupportedFeatureError as exc:
                 name = exc.details.get("param")
                 if exc.status != 400 or not isinstance(name, str) or _answer_began(exc):
                     raise
-                said = excerpt(exc.message.split(": HTTP 400", 1)[-1].split(": ", 1)[-1], 160)
+                said = _said(exc)
                 renamed = self.completion_tokens_wire(wire) if name == "max_tokens" else None
                 if renamed is not None and request.max_tokens is not None:
                     # "Unsupported parameter: 'max_tokens' is not supported with this model. Use

@@ -504,6 +504,14 @@ def format_refused(body: dict[str, Any], *, responses: bool = False) -> ErrorRep
         where = "text.format.name" if responses else "response_format.json_schema.name"
         message = f"Invalid '{where}': string does not match pattern. Expected a string that matches the pattern "
         return R.error(400, message + "'^[a-zA-Z0-9_-]+$'.", param=where, code="invalid_value")
+    if isinstance(schema, dict) and schema.get("strict") is True and (why := _not_strict(schema.get("schema"))):
+        # structured outputs' subset of JSON Schema: the API's own 400, before the model is asked
+        return R.error(
+            400,
+            f"Invalid schema for response_format '{name}': In context=(), {why}",
+            param="text.format.schema" if responses else "response_format",
+            code="invalid_json_schema",
+        )
     if responses:
         fmt = (body.get("text") or {}).get("format") if isinstance(body.get("text"), dict) else None
         if not (isinstance(fmt, dict) and fmt.get("type") == "json_object"):
@@ -518,6 +526,25 @@ def format_refused(body: dict[str, Any], *, responses: bool = False) -> ErrorRep
         return None
     message = "'messages' must contain the word 'json' in some form, to use 'response_format' of type 'json_object'."
     return R.error(400, message, param="messages")
+
+
+def _not_strict(schema: Any) -> str | None:
+    """Why strict mode refuses ``schema`` (the first rule it breaks, as the API words it), or None: every object
+    must say ``additionalProperties: false`` and require every one of its properties."""
+    if not isinstance(schema, dict):
+        return None
+    if schema.get("type") == "object" or "properties" in schema:
+        if schema.get("additionalProperties") is not False:
+            return "'additionalProperties' is required to be supplied and to be false."
+        missing = [k for k in schema.get("properties") or {} if k not in (schema.get("required") or [])]
+        if missing:
+            return (
+                "'required' is required to be supplied and to be an array including every key in properties. "
+                f"Missing '{missing[0]}'."
+            )
+    subs = [*(schema.get("properties") or {}).values(), schema.get("items"), *(schema.get("anyOf") or [])]
+    subs += list((schema.get("$defs") or {}).values())
+    return next((why for sub in subs if (why := _not_strict(sub))), None)
 
 
 #: the gpt-5 family (gpt-5, gpt-5-mini, gpt-5.1, gpt-5.2-pro, ...), whose models reason, and its chat variants
