@@ -48,7 +48,7 @@ class TargetArg(_In):
 
 class ResponseFormatArg(_In):
     type: Literal["text", "json_object", "json_schema"]
-    json_schema: dict[str, Any] | None = Field(None, description="{name?, schema} for type json_schema")
+    json_schema: dict[str, Any] | None = Field(None, description="{name?, schema, strict?} for type json_schema")
 
 
 # The guide's `payload["model_config"]`: explicit choices that override the routing policy.
