@@ -70,7 +70,7 @@ def _said(exc: ProviderError) -> str:
     return excerpt(exc.message.split(": HTTP 400", 1)[-1].split(": ", 1)[-1], 160)
 
 
-def _answer_began(exc: UnsupportedFeatureError) -> bool:
+def _answer_began(exc: ProviderError) -> bool:
     """Whether the refusal came inside an answer already under way (an error event in a stream, whose text may
     have reached the caller): that may be billed (:attr:`~..errors.MagsagError.maybe_billed`, or usage it reports),
     and sent again it would deliver its text twice and be paid twice. Only the 400 that answers the request is not
@@ -111,7 +111,7 @@ class RefusedSettings(HTTPProvider):
                 result = await self.call(wire, request, target, progress=progress)
                 break
             except BadRequestError as exc:
-                if not strict_schema_refused(exc, request):
+                if not strict_schema_refused(exc, request) or _answer_began(exc):
                     raise
                 # the schema's fault, not the model's: this call only, nothing remembered for the name
                 request = replace(request, json_schema_strict=False)
