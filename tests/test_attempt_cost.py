@@ -688,3 +688,21 @@ async def test_an_empty_answer_to_a_call_with_stop_sequences_is_the_answer(servi
     mc = {"model": "openai:gpt-4o", "stop": ["\n"]}
     result = await service.invoke_skill("skill.analysis", {"data": "x", "model_config": mc})
     assert (result.result.text, result.result.finish_reason) == ("", "stop") and len(result.attempts) == 1
+
+
+@pytest.mark.parametrize("stream", [False, True], ids=["body", "stream"])
+@pytest.mark.parametrize("api", ["chat", "responses"])
+async def test_a_tool_call_without_a_name_is_a_malformed_answer_priced_at_its_usage(
+    service: Service, fake_openai: FakeOpenAI, api: str, stream: bool
+):
+    # a compatible server's tool call with no function name (the spec requires one) crashed the parse with a
+    # KeyError: "unexpected KeyError while handling the response", a traceback in the log, and a cost recorded as
+    # unknown although the answer reported its usage
+    fake_openai.queue(R.reply(tool_calls=[R.call("", {"city": "Paris"})], usage=R.tokens(100, 10)), R.reply("fine"))
+    mc = {"provider": "openai", "model": "gpt-4o", "params": {"api": api}, "fallbacks": ["openai:gpt-4o-mini"]}
+    mc["stream"] = stream
+    result = await service.invoke_skill("skill.analysis", {"data": "x", "model_config": mc})
+    broken, answered = result.attempts
+    assert (broken.error_class, answered.outcome) == ("malformed_response", "ok")
+    assert "returned a tool call without a function name" in (broken.error_message or "")
+    assert broken.cost_usd == (100 * Decimal("2.5") + 10 * 10) / 1_000_000  # gpt-4o: $2.50 / $10 per million

@@ -65,6 +65,16 @@ def parse_arguments(raw: Any, *, provider: str, model: str, cut: bool = False) -
     return value
 
 
+def call_name(name: Any, *, provider: str, model: str) -> str:
+    """A tool call's function name. A call without one (a compatible server's broken answer; the spec requires it)
+    is a malformed answer, still priced at the usage it reports, rather than a crash of unknown cost."""
+    if isinstance(name, str) and name:
+        return name
+    raise MalformedResponseError(
+        f"{provider}:{model} returned a tool call without a function name", provider=provider, model=model
+    )
+
+
 def openai_error(response: HttpResponse, *, provider: str, model: str) -> ProviderError:
     """``{"error": {"message", "type", "param", "code"}}``: shared by Chat Completions and Responses."""
     message, code, param = "", None, None
@@ -273,16 +283,13 @@ class ChatCompletionsFormat(WireFormat):
             # content is null and finish_reason "stop": without this, the refusal would pass as an empty answer
             usage = _usage(data["usage"], data) if isinstance(data.get("usage"), dict) else None
             raise refused(str(refusal), usage, provider=provider, model=model)
-        calls = [
-            ToolCall(
-                id=tc.get("id") or f"call_{i}",
-                name=tc["function"]["name"],
-                arguments=parse_arguments(
-                    tc["function"].get("arguments"), provider=provider, model=model, cut=finish == "length"
-                ),
-            )
-            for i, tc in enumerate(message.get("tool_calls") or [])
-        ]
+        calls = []
+        for i, tc in enumerate(message.get("tool_calls") or []):
+            fn = tc.get("function") if isinstance(tc, dict) else None
+            fn = fn if isinstance(fn, dict) else {}
+            name = call_name(fn.get("name"), provider=provider, model=model)
+            arguments = parse_arguments(fn.get("arguments"), provider=provider, model=model, cut=finish == "length")
+            calls.append(ToolCall(id=tc.get("id") or f"call_{i}", name=name, arguments=arguments))  # tc: a dict, named
         # positional (text, provider, model, usage, tool_calls), the rest set after: a class called with
         # keywords builds and unpacks a dict of them (Python 3.11), on every answer
         result = LLMResult(
@@ -482,7 +489,7 @@ class _ChatStream(StreamAccumulator):
         calls = [
             ToolCall(
                 id=slot["id"] or f"call_{i}",
-                name=slot["name"],
+                name=call_name(slot["name"], provider=self.provider, model=self.model),
                 arguments=parse_arguments(
                     slot["arguments"], provider=self.provider, model=self.model, cut=finish == "length"
                 ),

@@ -15,7 +15,7 @@ from ..types import FinishReason, LLMRequest, LLMResult, Message, ToolCall, Usag
 from .base import StreamAccumulator, WireFormat, with_reported_usage
 from .content_filters import cut_short
 from .json_output import json_mode_system, says_json, schema_name
-from .openai_chat import both_counts, openai_error, parse_arguments, refused
+from .openai_chat import both_counts, call_name, openai_error, parse_arguments, refused
 from .openai_models import moved_for_responses, put_temperature, requested_effort
 
 
@@ -252,7 +252,7 @@ def _result(data: dict[str, Any], *, provider: str, model: str) -> LLMResult:
             calls.append(
                 ToolCall(
                     id=item.get("call_id") or item.get("id") or f"call_{len(calls)}",
-                    name=item["name"],
+                    name=call_name(item.get("name"), provider=provider, model=model),
                     arguments=parse_arguments(
                         item.get("arguments"),
                         provider=provider,
