@@ -706,3 +706,20 @@ async def test_a_tool_call_without_a_name_is_a_malformed_answer_priced_at_its_us
     assert (broken.error_class, answered.outcome) == ("malformed_response", "ok")
     assert "returned a tool call without a function name" in (broken.error_message or "")
     assert broken.cost_usd == (100 * Decimal("2.5") + 10 * 10) / 1_000_000  # gpt-4o: $2.50 / $10 per million
+
+
+@pytest.mark.parametrize("stream", [False, True], ids=["body", "stream"])
+@pytest.mark.parametrize("api", ["chat", "responses"])
+async def test_an_answer_served_on_priority_is_recorded_at_that_tiers_rate(
+    service: Service, fake_openai: FakeOpenAI, tmp_path: Path, api: str, stream: bool
+):
+    # a project whose default tier is priority serves every call on it, and says so only in the answer's
+    # service_tier (every chunk of a stream, the response object): the ledger prices it at that rate
+    fake_openai.queue(R.reply("ok", usage=R.tokens(100_000, 20_000), service_tier="priority"))
+    mc = {"provider": "openai", "model": "gpt-4o", "params": {"api": api}, "stream": stream}
+    result = await service.invoke_skill("skill.analysis", {"data": "x", "model_config": mc}, run_id="r-tier")
+    (attempt,) = result.attempts
+    assert attempt.service_tier == "priority"
+    assert attempt.cost_usd == (100_000 * Decimal("4.25") + 20_000 * 17) / 1_000_000  # gpt-4o priority
+    (outcome, _, cost, _), = rows(tmp_path / "cost.db", "r-tier")
+    assert outcome == "ok" and Decimal(cost) / 10**12 == attempt.cost_usd

@@ -110,6 +110,9 @@ class Reply:
     #: Responses API only: the response failed (status "failed", this ``{code, message}`` as its error;
     #: streamed, ``response.failed``), after the model had used ``usage``
     failed: dict[str, str] | None = None
+    #: the service tier the answer says served it (``service_tier`` on the completion, each chunk, the response;
+    #: Azure's answers carry none): ``default`` unless a test scripts ``flex``, ``priority``, ``scale``
+    service_tier: str = "default"
     #: Responses API only: the model reasoned first; its output starts with a reasoning item carrying this as its
     #: ``encrypted_content`` (populated by default, the spec says), which a later turn must send back
     reasoning: str | None = None
@@ -286,7 +289,7 @@ def chat_completion(model: str, r: Reply, *, azure: bool = False) -> dict[str, A
         choice["content_filter_results"] = r.filter_results or azure_filters()
         body["prompt_filter_results"] = [{"prompt_index": 0, "content_filter_results": azure_filters()}]
     else:
-        body["service_tier"] = "default"
+        body["service_tier"] = r.service_tier
     return body
 
 
@@ -309,7 +312,7 @@ def _pieces(text: str) -> list[str]:
     return [w if i == 0 else " " + w for i, w in enumerate(words)]
 
 
-def chat_chunks(model: str, r: Reply, *, include_usage: bool) -> list[dict[str, Any] | str]:
+def chat_chunks(model: str, r: Reply, *, include_usage: bool, azure: bool = False) -> list[dict[str, Any] | str]:
     """``chat.completion.chunk`` objects: role, content deltas, tool-call deltas, finish, usage, ``[DONE]``."""
     include_usage = include_usage and not r.no_usage
     base = {
@@ -319,6 +322,8 @@ def chat_chunks(model: str, r: Reply, *, include_usage: bool) -> list[dict[str, 
         "model": r.model or model,
         "system_fingerprint": "fp_fake",
     }
+    if not azure:
+        base["service_tier"] = r.service_tier  # on every chunk, as OpenAI sends it
     if include_usage:
         base["usage"] = None  # every chunk carries usage: null until the last one (as OpenAI sends it)
 
@@ -416,6 +421,7 @@ def response_object(body: dict[str, Any], r: Reply, *, response_id: str, status:
         "parallel_tool_calls": body.get("parallel_tool_calls", True),
         "previous_response_id": None,
         "reasoning": {"effort": None, "summary": None},
+        "service_tier": r.service_tier,
         "store": body.get("store", True),
         "temperature": body.get("temperature", 1.0),
         "text": body.get("text", {"format": {"type": "text"}}),

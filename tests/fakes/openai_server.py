@@ -364,7 +364,7 @@ class FakeOpenAI:
             first = R.chat_chunks(model, R.reply("partial"), include_usage=include_usage)[:2]
             events = [(None, e) for e in first] + [(None, R.chat_error_chunk(step))]
             return await self._sse(request, events, Reply(headers=step.headers))
-        chunks = R.chat_chunks(model, step, include_usage=include_usage)
+        chunks = R.chat_chunks(model, step, include_usage=include_usage, azure=azure)
         if azure:
             # Azure streams the prompt's filter results first, in a chunk with no choice, id or model, and
             # each choice's with it
