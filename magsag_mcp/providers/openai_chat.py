@@ -7,26 +7,22 @@ decides where it goes and which token-limit field the server understands.
 from __future__ import annotations
 
 import json
-import re
 from typing import Any
 
 from .. import strict_json
 from ..errors import (
     ContentFilteredError,
     MalformedResponseError,
-    ModelNotFoundError,
     ProviderConnectionError,
     ProviderError,
-    UnsupportedFeatureError,
     excerpt,
-    redact,
 )
 from ..transport import HttpResponse, SSEEvent
 from ..types import FinishReason, LLMRequest, LLMResult, Message, ToolCall, Usage
 from .base import StreamAccumulator, WireFormat, first_stops, with_reported_usage
-from .content_filters import cut_short, filter_note, inner_error_said
-from .http_errors import error_for
+from .content_filters import cut_short, filter_note
 from .json_output import json_mode_system, schema_name
+from .openai_errors import error_status, openai_error
 from .openai_models import is_legacy_reasoning, put_temperature, requested_effort, takes_no_stop
 
 _FINISH: dict[str | None, FinishReason] = {
@@ -75,62 +71,6 @@ def call_name(name: Any, *, provider: str, model: str) -> str:
     )
 
 
-def openai_error(response: HttpResponse, *, provider: str, model: str) -> ProviderError:
-    """``{"error": {"message", "type", "param", "code"}}``: shared by Chat Completions and Responses."""
-    message, code, param = "", None, None
-    try:
-        body = response.json()
-    except ProviderError:
-        body = None
-    if isinstance(body, dict):
-        err = body.get("error", body)
-        if isinstance(err, dict):
-            message = str(err.get("message") or "")
-            code = err.get("code") or err.get("type")
-            param = err.get("param") if isinstance(err.get("param"), str) else None
-            code = str(code) if code is not None else None
-            message, code = inner_error_said(err, message, code)  # Azure's: which content filters fired
-        elif isinstance(err, str):
-            message = err
-        if not message and "detail" in body:  # FastAPI-based servers: {"detail": "..."} or [{"loc", "msg"}]
-            message = _fastapi_detail(body["detail"])
-    else:
-        message = excerpt(response.body, 300)
-    exc = error_for(response.status, message, headers=response.headers, provider=provider, model=model, code=code)
-    if param:
-        exc.details["param"] = redact(param[:200])  # the field the API refused, as it named it
-    fix = None
-    if isinstance(exc, ModelNotFoundError) and _RESPONSES_ONLY_SAID.search(message):
-        # "This model is only supported in v1/responses and not in v1/chat/completions.": no wrong name or URL
-        fix = "call it through the Responses API: set params: {api: responses} on the target"
-    elif response.status == 400 and _CHAT_NOT_SERVED.search(message):
-        # Azure's OperationNotSupported: the deployment's model is not served at chat completions
-        fix = "a model only the Responses API serves (gpt-5-codex, o3-pro, ...) takes params: {api: responses}"
-    elif response.status == 400 and param == "stream":
-        # "Your organization must be verified to stream this model.": the model answers, only not streamed
-        fix = "this target cannot stream for this account"
-    if fix is None:
-        return exc
-    return UnsupportedFeatureError(
-        f"{exc.message}; {fix}", provider=provider, model=model, status=response.status, **exc.details
-    )
-
-
-_RESPONSES_ONLY_SAID = re.compile(r"only supported in v1/responses", re.IGNORECASE)
-_CHAT_NOT_SERVED = re.compile(r"chatCompletion operation does not work with the specified model", re.IGNORECASE)
-
-
-def error_status(error: Any, default: int = 500) -> int:
-    """The HTTP status of an error that came inside a 2xx answer (an error chunk in a stream, an error body
-    under a 200). vLLM, llama.cpp's server and OpenRouter give it as the error's integer ``code``
-    (``{"error": {"code": 400, ...}}``): a bad request said there is not a server error to send again, nor
-    a rate limit one to send at once. Anything else: ``default``."""
-    code = error.get("code") if isinstance(error, dict) else None
-    if isinstance(code, str) and code.isdigit():
-        code = int(code)
-    return code if isinstance(code, int) and not isinstance(code, bool) and 400 <= code <= 599 else default
-
-
 def refused(refusal: str, usage: Usage | None, *, provider: str, model: str) -> ContentFilteredError:
     """The model declined (chat's ``message.refusal``, the Responses API's ``refusal`` content part): there is
     no answer, only the refusal's text, which says why. Billed like any answer: the error carries the usage."""
@@ -148,16 +88,6 @@ def content_text(content: Any) -> str:
     if isinstance(content, list):
         return "".join(str(p.get("text") or "") for p in content if isinstance(p, dict) and p.get("type") == "text")
     return content if isinstance(content, str) else ""
-
-
-def _fastapi_detail(detail: Any) -> str:
-    if isinstance(detail, list):
-        problems = [
-            f"{'.'.join(str(p) for p in d.get('loc', []))}: {d.get('msg')}" if isinstance(d, dict) else str(d)
-            for d in detail
-        ]
-        return excerpt("; ".join(problems), 300)
-    return excerpt(str(detail), 300)
 
 
 def _message(msg: Message) -> dict[str, Any]:

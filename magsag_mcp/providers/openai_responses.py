@@ -15,7 +15,8 @@ from ..types import FinishReason, LLMRequest, LLMResult, Message, ToolCall, Usag
 from .base import StreamAccumulator, WireFormat, with_reported_usage
 from .content_filters import cut_short
 from .json_output import json_mode_system, says_json, schema_name
-from .openai_chat import both_counts, call_name, openai_error, parse_arguments, refused
+from .openai_chat import both_counts, call_name, parse_arguments, refused
+from .openai_errors import openai_error
 from .openai_models import moved_for_responses, put_temperature, requested_effort
 
 

@@ -1,0 +1,79 @@
+"""OpenAI's error bodies, ``{"error": {"message", "type", "param", "code"}}``, as :mod:`magsag_mcp.errors`: shared by
+Chat Completions and the Responses API, and by the servers that copy them (Azure's, vLLM's, LM Studio's, FastAPI's
+``{"detail": ...}``)."""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from ..errors import ModelNotFoundError, ProviderError, UnsupportedFeatureError, excerpt, redact
+from ..transport import HttpResponse
+from .content_filters import inner_error_said
+from .http_errors import error_for
+
+
+def openai_error(response: HttpResponse, *, provider: str, model: str) -> ProviderError:
+    """``{"error": {"message", "type", "param", "code"}}``: shared by Chat Completions and Responses."""
+    message, code, param = "", None, None
+    try:
+        body = response.json()
+    except ProviderError:
+        body = None
+    if isinstance(body, dict):
+        err = body.get("error", body)
+        if isinstance(err, dict):
+            message = str(err.get("message") or "")
+            code = err.get("code") or err.get("type")
+            param = err.get("param") if isinstance(err.get("param"), str) else None
+            code = str(code) if code is not None else None
+            message, code = inner_error_said(err, message, code)  # Azure's: which content filters fired
+        elif isinstance(err, str):
+            message = err
+        if not message and "detail" in body:  # FastAPI-based servers: {"detail": "..."} or [{"loc", "msg"}]
+            message = _fastapi_detail(body["detail"])
+    else:
+        message = excerpt(response.body, 300)
+    exc = error_for(response.status, message, headers=response.headers, provider=provider, model=model, code=code)
+    if param:
+        exc.details["param"] = redact(param[:200])  # the field the API refused, as it named it
+    fix = None
+    if isinstance(exc, ModelNotFoundError) and _RESPONSES_ONLY_SAID.search(message):
+        # "This model is only supported in v1/responses and not in v1/chat/completions.": no wrong name or URL
+        fix = "call it through the Responses API: set params: {api: responses} on the target"
+    elif response.status == 400 and _CHAT_NOT_SERVED.search(message):
+        # Azure's OperationNotSupported: the deployment's model is not served at chat completions
+        fix = "a model only the Responses API serves (gpt-5-codex, o3-pro, ...) takes params: {api: responses}"
+    elif response.status == 400 and param == "stream":
+        # "Your organization must be verified to stream this model.": the model answers, only not streamed
+        fix = "this target cannot stream for this account"
+    if fix is None:
+        return exc
+    return UnsupportedFeatureError(
+        f"{exc.message}; {fix}", provider=provider, model=model, status=response.status, **exc.details
+    )
+
+
+_RESPONSES_ONLY_SAID = re.compile(r"only supported in v1/responses", re.IGNORECASE)
+_CHAT_NOT_SERVED = re.compile(r"chatCompletion operation does not work with the specified model", re.IGNORECASE)
+
+
+def error_status(error: Any, default: int = 500) -> int:
+    """The HTTP status of an error that came inside a 2xx answer (an error chunk in a stream, an error body
+    under a 200). vLLM, llama.cpp's server and OpenRouter give it as the error's integer ``code``
+    (``{"error": {"code": 400, ...}}``): a bad request said there is not a server error to send again, nor
+    a rate limit one to send at once. Anything else: ``default``."""
+    code = error.get("code") if isinstance(error, dict) else None
+    if isinstance(code, str) and code.isdigit():
+        code = int(code)
+    return code if isinstance(code, int) and not isinstance(code, bool) and 400 <= code <= 599 else default
+
+
+def _fastapi_detail(detail: Any) -> str:
+    if isinstance(detail, list):
+        problems = [
+            f"{'.'.join(str(p) for p in d.get('loc', []))}: {d.get('msg')}" if isinstance(d, dict) else str(d)
+            for d in detail
+        ]
+        return excerpt("; ".join(problems), 300)
+    return excerpt(str(detail), 300)
