@@ -316,7 +316,11 @@ class HTTPProvider(Provider):
         result.warnings.extend(notes)
         if result.finish_reason == "length" and not result.text and not result.tool_calls:
             result.warnings.append(empty_at_max_tokens(result, request))
-        elif wire.empty_is_no_answer and (empty := no_answer(result, request, self.name, model)) is not None:
+        elif (
+            wire.empty_is_no_answer
+            and (not result.text or result.text.isspace())  # tested here first: most answers hold text
+            and (empty := no_answer(result, request, self.name, model)) is not None
+        ):
             raise empty
         if request.json_output or request.json_schema is not None:
             result.parsed = parse_json_output(result, self.name, request.json_schema, request.json_validator)

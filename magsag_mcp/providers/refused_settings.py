@@ -97,7 +97,8 @@ class RefusedSettings(HTTPProvider):
         notes: list[str] = []
         # "top_p+temperature": top_p refused beside a temperature only (a model that takes one sampler), weighed
         # after the settings refused outright, which may have left the temperature out already
-        for refusal in sorted(self.refused.get(key, ()), key=lambda r: "+" in r):
+        refused = self.refused.get(key)
+        for refusal in sorted(refused, key=lambda r: "+" in r) if refused else ():
             name, _, beside = refusal.partition("+")
             if name == "max_tokens":
                 wire = self.completion_tokens_wire(wire) or wire  # nothing is lost: no word of it
