@@ -483,6 +483,53 @@ def test_an_export_cut_at_its_limit_says_so_and_how_to_get_the_rest(ledger_db, c
     assert capsys.readouterr().err == ""
 
 
+@pytest.mark.parametrize("fmt", ["csv", "json"])
+def test_the_guides_compliance_export_holds_every_matching_run(ledger_db, capsys, monkeypatch, fmt):
+    """`magsag data query --agent X --format csv > audit.csv`, as the guide writes it (no --limit), wrote the 50
+    newest runs and a note on stderr: an audit file missing the rest. An export without --limit now holds every
+    matching run, read a page at a time (one run a page here), with the same text a single page would have."""
+    from magsag_mcp.cli import data
+
+    assert main(["data", "query", "--format", fmt, "--limit", "10000"]) == 0
+    whole, err = capsys.readouterr()
+    assert err == "" and whole.count("r-") >= 3
+    monkeypatch.setattr(data, "EXPORT_PAGE", 1)
+    assert main(["data", "query", "--format", fmt]) == 0
+    paged, err = capsys.readouterr()
+    assert paged == whole and err == ""  # the same bytes, and no "more match" note
+    assert main(["data", "query", "--format", fmt, "--offset", "1"]) == 0  # --offset still skips the newest
+    skipped = capsys.readouterr().out
+    if fmt == "json":
+        assert json.loads(skipped) == json.loads(whole)[1:]
+    else:
+        rows = [r["run_id"] for r in csv.DictReader(io.StringIO(whole))]
+        assert [r["run_id"] for r in csv.DictReader(io.StringIO(skipped))] == [r for r in rows if r != rows[0]]
+    assert main(["data", "query", "--format", fmt, "--agent", "nobody-at-all"]) == 0
+    out, err = capsys.readouterr()
+    assert (json.loads(out) == [] if fmt == "json" else out.count("\n") == 1) and "no run" in err
+
+
+def test_an_export_without_limit_is_not_cut_at_the_tables_page(ledger_db, capsys):
+    # 60 more runs than the fixture's: past the table's page of 50, the export had stopped there
+    async def fill() -> None:
+        async with Ledger(ledger_db) as ledger:
+            for i in range(60):
+                run = RunRecord(f"r-bulk-{i:02}", "carol", "skill.analysis", time.time() - 1000 + i)
+                at = run.started_at
+                await ledger.record_call(
+                    run, [AttemptRecord(run.run_id, at, "fake", "echo", run.skill, "carol", "ok", 0, 1)]
+                )
+
+    anyio.run(fill)
+    assert main(["data", "query", "--agent", "carol", "--format", "csv"]) == 0
+    out, err = capsys.readouterr()
+    assert len({r["run_id"] for r in csv.DictReader(io.StringIO(out))}) == 60 and err == ""
+    assert len(main_json(["data", "query", "--agent", "carol", "--format", "json"], capsys)) == 60
+    assert main(["data", "query", "--agent", "carol", "--format", "table"]) == 0  # the table shows a page
+    out, err = capsys.readouterr()
+    assert out.count("r-bulk-") == 50 and "50 runs shown (newest first) and more match" in err
+
+
 @pytest.mark.parametrize("command", [["data", "query"], ["flow", "summarize"], ["invoke", "skill.analysis"]])
 def test_a_blank_magsag_db_is_refused_not_made_a_file_named_by_spaces(tmp_path, monkeypatch, capsys, command):
     # MAGSAG_DB=" " (a placeholder in an env file) opened a ledger in the working directory in a file whose

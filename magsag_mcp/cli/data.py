@@ -230,15 +230,17 @@ def runs_to_csv(runs: list[dict[str, Any]]) -> str:
     return "".join(csv_pieces(runs))
 
 
-def csv_pieces(runs: list[dict[str, Any]]) -> Iterator[str]:
-    """One row per attempt (runs without attempts get one row), with a header. Text that would start a
+def csv_pieces(runs: list[dict[str, Any]], *, header: bool = True) -> Iterator[str]:
+    """One row per attempt (runs without attempts get one row), with a header (unless ``header`` is False: a
+    page after the first of one export). Text that would start a
     formula in a spreadsheet is prefixed with ``'`` (see :func:`_inert`): in every column, for text comes
     from callers and vendors in more of them than one would list (a server's ``service_tier``); the numbers
     written as text (costs) are never negative. ``warnings`` is the attempt's list as JSON text, one cell
     (``[]`` for none), so that every row's reads back with ``json.loads``."""
     buf = io.StringIO()
     writer = csv.DictWriter(buf, fieldnames=CSV_FIELDS, extrasaction="ignore", lineterminator="\n")
-    writer.writeheader()
+    if header:
+        writer.writeheader()
     for run in runs:
         yield buf.getvalue()  # the header, then each run's rows: written as they are made
         buf.seek(0)
@@ -303,10 +305,15 @@ def runs_to_table(runs: list[dict[str, Any]], models: dict[str, list[str]] | Non
     return "\n".join("  ".join(v.ljust(w) for v, w in zip(row, widths, strict=True)).rstrip() for row in rows)
 
 
-def _query(args: argparse.Namespace) -> int:
-    filters = filters_from(args, limit=args.limit, offset=args.offset, cursor=args.cursor)
+#: runs read at a time by an export of every matching run
+EXPORT_PAGE = 1000
 
+
+def _query(args: argparse.Namespace) -> int:
     table = args.format == "table"
+    if args.limit is None and not table:
+        return _export_all(args)
+    filters = filters_from(args, limit=50 if args.limit is None else args.limit, offset=args.offset, cursor=args.cursor)
 
     # the page query_runs (the MCP tool) reads, with has_more: an export cut at --limit must not pass for the whole
     async def read(ledger: Any) -> dict[str, Any]:
@@ -341,6 +348,47 @@ def _query(args: argparse.Namespace) -> int:
     else:
         print(runs_to_table(runs, page["models"]))
     return 0
+
+
+def _export_all(args: argparse.Namespace) -> int:
+    """``data query --format csv|json`` without ``--limit``: every matching run, as the guide's compliance export
+    (``data query --agent X --format csv > audit.csv``) is read, written page by page as it is read. Paged by
+    cursor, so runs recorded meanwhile neither repeat a row nor push one out; they are left for the next export."""
+    filters = filters_from(args, limit=EXPORT_PAGE, offset=args.offset, cursor=args.cursor)
+    as_json = args.format == "json"
+
+    async def read(ledger: Any) -> int:
+        page_filters, count = filters, 0
+        while True:
+            page = await ledger.query_runs_page(page_filters)
+            runs = page["runs"]
+            if as_json:
+                write_pieces(_json_items(runs, first=count == 0))
+            else:
+                write_pieces(csv_pieces(runs, header=count == 0))
+            count += len(runs)
+            if not page["has_more"]:
+                break
+            page_filters = page_filters.model_copy(update={"cursor": page["next_cursor"], "offset": 0})
+        if as_json:
+            write_pieces(["[]\n" if count == 0 else "\n]\n"])
+        await agent_known(ledger, filters.agent, count > 0)
+        await run_known(ledger, filters.run_id, count > 0)
+        await names_known(ledger, filters, count > 0)
+        return count
+
+    with_ledger(args, read)
+    return 0
+
+
+def _json_items(runs: list[dict[str, Any]], *, first: bool) -> Iterator[str]:
+    """A page of runs as items of one JSON list, indented as :func:`print_json` indents a list (the list's
+    ``[`` before the first page's first item, its ``]`` after the last page)."""
+    encoder = json.JSONEncoder(indent=2, ensure_ascii=False, default=str)
+    for i, run in enumerate(runs):
+        yield "[\n  " if first and i == 0 else ",\n  "
+        for piece in encoder.iterencode(run):
+            yield piece.replace("\n", "\n  ")
 
 
 def _search(args: argparse.Namespace) -> int:
@@ -396,7 +444,11 @@ def register(groups: CommandGroups) -> None:
     data = groups.group("data", help="query the usage ledger")
     p = groups.add(data, "query", help="runs with their attempts, newest first")
     add_filters(p)
-    p.add_argument("--limit", type=int, default=50, help="runs per page, 1 to 10000 (default: 50)")
+    p.add_argument(
+        "--limit",
+        type=int,
+        help="runs per page, 1 to 10000 (default: 50 for the table; json and csv export every matching run)",
+    )
     p.add_argument("--offset", type=int, default=0, help="runs to skip (newest first, after --cursor if given)")
     p.add_argument(
         "--cursor",
