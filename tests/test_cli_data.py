@@ -543,6 +543,19 @@ def test_a_blank_magsag_db_is_refused_not_made_a_file_named_by_spaces(tmp_path, 
     assert list(tmp_path.iterdir()) == []
 
 
+@pytest.mark.parametrize("command", [["flow", "summarize"], ["data", "query", "--format", "json"], ["budget"]])
+def test_a_magsag_db_with_no_ledger_yet_says_so_beside_its_zeros(tmp_path, monkeypatch, capsys, ledger_db, command):
+    # A CI job's MAGSAG_DB mistyped (or set for another server than the one whose calls were meant) read as a
+    # ledger with nothing spent: zeros, which `flow gate` passes, and no word that nothing was there to read.
+    monkeypatch.setenv("MAGSAG_DB", str(tmp_path / "ledgr.db"))
+    assert main(command) == 0
+    err = capsys.readouterr().err
+    assert f"no ledger at {tmp_path / 'ledgr.db'} (MAGSAG_DB) yet" in err and "check that it is this one" in err
+    monkeypatch.setenv("MAGSAG_DB", str(ledger_db))  # a ledger that holds calls: no note
+    assert main(command) == 0
+    assert "no ledger" not in capsys.readouterr().err
+
+
 @pytest.mark.parametrize(
     "argv",
     [

@@ -6,6 +6,7 @@ import argparse
 import csv
 import io
 import json
+import os
 import sys
 from collections.abc import Awaitable, Callable, Iterator
 from pathlib import Path
@@ -89,6 +90,20 @@ def existing_ledger(args: argparse.Namespace) -> Path:
     return path
 
 
+def note_no_ledger_yet(args: argparse.Namespace, path: Path) -> None:
+    """A note on stderr when the ledger that ``MAGSAG_DB`` or the default path names holds nothing yet: the
+    figures that follow are zeros, which read as "nothing spent" (and pass ``flow gate``) when MAGSAG_DB was
+    mistyped, or set otherwise than for the server whose calls were meant."""
+    if args.db or (path.exists() and path.stat().st_size > 0):
+        return
+    source = "MAGSAG_DB" if (os.environ.get("MAGSAG_DB") or "").strip() else "the default path; MAGSAG_DB is unset"
+    print(
+        f"note: no ledger at {shown(str(path))} ({source}) yet: nothing has been recorded there; calls are recorded "
+        "in the ledger magsag-mcp or `magsag invoke` was given (its --db or MAGSAG_DB): check that it is this one",
+        file=sys.stderr,
+    )
+
+
 def creates(args: argparse.Namespace) -> bool:
     """Whether the command may make a ledger where there is none: not at a ``--db`` it was given, where a
     file that holds none (``touch``ed, truncated by a ``> led.db`` redirect) was made one, changed."""
@@ -102,6 +117,7 @@ def with_ledger(args: argparse.Namespace, fn: Callable[[Any], Awaitable[Any]]) -
     from ..ledger.connection import ledger_sync_from_env
 
     path = existing_ledger(args)
+    note_no_ledger_yet(args, path)
 
     async def go() -> Any:
         async with Ledger(path, sync=ledger_sync_from_env(), create=creates(args)) as ledger:
@@ -115,6 +131,7 @@ def with_service(args: argparse.Namespace, fn: Callable[[Any], Awaitable[Any]]) 
     from ..service import Service
 
     path = existing_ledger(args)
+    note_no_ledger_yet(args, path)
 
     async def go() -> Any:
         async with await Service.open(catalog=args.catalog, db=path, create_ledger=creates(args)) as svc:
