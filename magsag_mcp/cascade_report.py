@@ -203,8 +203,13 @@ def all_failed(plan: Plan, state: CascadeState, last: MagsagError | None) -> All
         head = f"{plan.skill_id}: no candidate targets"
     else:
         head = f"{plan.skill_id}: every target failed"
+    fix = _routed_models_missing(plan, tried)
+    if not fix and isinstance(last, ProviderError) and last.moves_on and tried:
+        # the kinds alone ("model_not_found" twice) hide what the provider said and the fix its error names (a
+        # base URL one /v1 short): the last attempt's own message, which the others most often repeat
+        fix = f" (the last: {redact(last.message)})"
     err = AllTargetsFailed.build(
-        head + (": " + "; ".join(parts) if parts else "") + _routed_models_missing(plan, tried),
+        head + (": " + "; ".join(parts) if parts else "") + fix,
         attempts=state.attempts,
         last_error=last,
     )

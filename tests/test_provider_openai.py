@@ -1225,3 +1225,22 @@ async def test_a_calls_strict_response_format_reaches_openai(fake_openai: FakeOp
         mc = {"model": "gpt-4o", "response_format": {**rf, "json_schema": {**rf["json_schema"], "strict": "yes"}}}
         with pytest.raises(E.PayloadError, match=r"json_schema\.strict must be true or false"):
             await svc.invoke_skill("skill.analysis", {"data": "x", "model_config": mc})
+
+
+async def test_every_target_failing_alike_names_what_the_last_said(fake_openai: FakeOpenAI, tmp_path):
+    # OPENAI_BASE_URL one /v1 short: every model 404s. The call's error listed only the kinds ("openai:gpt-4o
+    # model_not_found; openai:gpt-4o-mini model_not_found"), and the fix each attempt's message named (the base URL
+    # should end with the API's version) was in the ledger alone.
+    from magsag_mcp.service import Service
+
+    env = {"OPENAI_API_KEY": DEFAULT_KEY, "OPENAI_BASE_URL": fake_openai.url, "MAGSAG_RETRY_BASE_DELAY": "0"}
+    async with Service.open(db=tmp_path / "l.db", env=env) as svc:
+        mc = {"model": "openai:gpt-4o", "fallbacks": ["openai:gpt-4o-mini"]}
+        with pytest.raises(E.AllTargetsFailed) as info:
+            await svc.invoke_skill("skill.analysis", {"data": "x", "model_config": mc})
+    message = info.value.message
+    assert message.startswith(
+        "skill.analysis: every target failed: openai:gpt-4o model_not_found; openai:gpt-4o-mini model_not_found"
+    )
+    assert "(the last: openai:gpt-4o-mini: " in message and "ends with the API's version" in message
+    assert DEFAULT_KEY not in message
