@@ -21,7 +21,6 @@ import threading
 import warnings
 import weakref
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any, TypeVar
 
@@ -33,7 +32,7 @@ from .agent_modules import import_agent_module
 from .bridge import AgentRun, Bridge, CallingThread, ProcessBound, current_token, loop_thread_id, on_this_loop
 from .catalog import AgentSpec
 from .errors import ConfigError, InputError, LedgerError
-from .invoke_options import Progress, as_context, check_options
+from .invoke_options import Delegation, Progress, as_context, as_delegation, check_options
 from .invoke_result import InvokeResult
 from .service import Service, new_run_id
 
@@ -47,16 +46,6 @@ __all__ = ["Delegation", "Skills", "Runner", "Observer", "Registry", "Magsag", "
 
 class UnknownCostWarning(UserWarning):
     """A cost figure includes attempts whose cost is not known exactly."""
-
-
-@dataclass(slots=True)
-class Delegation:
-    """A MAG handing a task to a SAG. ``context`` may carry ``preferred_model`` or ``llm_overrides``."""
-
-    task_id: str
-    sag_id: str
-    input: dict[str, Any]
-    context: dict[str, Any] = field(default_factory=dict)
 
 
 class Skills(ProcessBound):
@@ -337,7 +326,9 @@ class Runner(ProcessBound):
             context = {**context, "data_class": self.data_class}  # the data it hands on is of that class still
         return fn(dict(payload), **self._deps(agent_id, run_id or new_run_id(), context, root))
 
-    def invoke_sag(self, delegation: Delegation) -> Any:
+    def invoke_sag(self, delegation: Delegation | Mapping[str, Any]) -> Any:
+        if not isinstance(delegation, Delegation):
+            delegation = as_delegation(delegation)
         spec = self.registry.agent(delegation.sag_id)
         if spec.kind != "sag":
             raise InputError(f"{delegation.sag_id!r} is a {spec.kind.upper()}, not a SAG; delegate to a SAG")

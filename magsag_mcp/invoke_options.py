@@ -1,10 +1,12 @@
 """The options of ``skills.invoke`` and ``skills.ainvoke`` (:class:`~magsag_mcp.api.Skills`): what each
-call may name besides the skill and its payload, checked before anything is sent, and a context as a dict."""
+call may name besides the skill and its payload, checked before anything is sent, and a context as a dict;
+and the :class:`Delegation` ``runner.invoke_sag`` takes."""
 
 from __future__ import annotations
 
 import difflib
 from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
 from typing import Any
 
 from .errors import InputError
@@ -56,3 +58,33 @@ def as_context(value: Any, where: str) -> dict[str, Any]:
             f"got {type(value).__name__}"
         )
     return dict(value)
+
+
+@dataclass(slots=True)
+class Delegation:
+    """A MAG handing a task to a SAG. ``context`` may carry ``preferred_model`` or ``llm_overrides``."""
+
+    task_id: str
+    sag_id: str
+    input: dict[str, Any]
+    context: dict[str, Any] = field(default_factory=dict)
+
+
+def as_delegation(given: Any) -> Delegation:
+    """A delegation written as a dict (``{"task_id", "sag_id", "input", "context"}``, as a MAG building one from
+    JSON would): read as the :class:`Delegation` it spells; anything else is refused naming what is wanted."""
+    fields = ("task_id", "sag_id", "input", "context")
+    if isinstance(given, Mapping):
+        unknown = sorted(str(k) for k in given if k not in fields)
+        missing = [k for k in fields[:3] if k not in given]
+        if not unknown and not missing:
+            return Delegation(**given)
+        raise InputError(
+            "a delegation needs task_id, sag_id and input (context optional); "
+            + (f"missing {', '.join(missing)}" if missing else f"unknown {', '.join(unknown)}")
+            + ": pass Delegation(task_id=..., sag_id=..., input=...)"
+        )
+    raise InputError(
+        f"invoke_sag takes a Delegation (or a dict of its fields), not a {type(given).__name__}: pass "
+        "Delegation(task_id=..., sag_id=..., input=...)"
+    )

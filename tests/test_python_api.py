@@ -85,6 +85,18 @@ def test_mag_runs_and_delegates(mg: Magsag):
     assert out["model"] == "sag-model" and out["summary"]
 
 
+def test_a_delegation_written_as_a_dict_is_taken_and_a_wrong_one_says_what_is_wanted(mg: Magsag):
+    # A MAG building its delegation from JSON passed a dict: AttributeError 'dict' object has no attribute 'sag_id'
+    given = {"task_id": "t3", "sag_id": "data-analysis-sag", "input": {"data": "x"}}
+    assert mg.runner.invoke_sag({**given, "context": {"preferred_model": "fake:from-dict"}})["model"] == "from-dict"
+    with pytest.raises(InputError, match=r"missing input: pass Delegation\(task_id=\.\.\., sag_id="):
+        mg.runner.invoke_sag({"task_id": "t4", "sag_id": "data-analysis-sag"})
+    with pytest.raises(InputError, match="unknown sag: pass Delegation"):
+        mg.runner.invoke_sag({**given, "sag": "data-analysis-sag"})
+    with pytest.raises(InputError, match="invoke_sag takes a Delegation .or a dict of its fields., not a str"):
+        mg.runner.invoke_sag("data-analysis-sag")
+
+
 def test_invoke_sag_refuses_a_mag(mg: Magsag):
     with pytest.raises(InputError, match="is a MAG, not a SAG"):
         mg.runner.invoke_sag(Delegation(task_id="t", sag_id="my-mag", input={}))
