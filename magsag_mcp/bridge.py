@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import concurrent.futures
 import contextvars
+import inspect
 import os
 import queue
 import threading
@@ -243,8 +244,8 @@ class CallingThread:
             done: concurrent.futures.Future[Any] = concurrent.futures.Future()
             self._inbox.put((callback, args, done))
             maybe = await asyncio.wrap_future(done)  # what it raised is raised here, as on the home loop
-            if maybe is not None:  # an async callback's coroutine: awaited here, where a loop runs
-                await maybe
+            if maybe is not None and inspect.isawaitable(maybe):  # an async callback's: awaited here, on a loop
+                await maybe  # (what a sync one returns, a file's write its count, is no awaitable: ignored)
 
         return call
 
@@ -267,7 +268,7 @@ class CallingThread:
 
 async def _called(callback: Callable[..., Any], *args: Any) -> None:
     maybe = callback(*args)
-    if maybe is not None:
+    if maybe is not None and inspect.isawaitable(maybe):  # not what a sync callback returned (see emit)
         await maybe
 
 

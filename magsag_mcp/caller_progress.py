@@ -4,6 +4,7 @@ it raises kept apart from a provider's failures."""
 from __future__ import annotations
 
 from decimal import localcontext
+from inspect import isawaitable
 from typing import Any
 
 from .providers.base import ProgressCallback
@@ -42,5 +43,7 @@ async def emit(progress: ProgressCallback | None, event: str, data: dict[str, An
     # figures (getcontext().prec = 6) set it for the rest of the call, whose cost was then rounded.
     with localcontext():
         maybe = progress(event, data)
-        if maybe is not None:
+        # an async callback's coroutine is awaited; what a sync one returns (a file's write gives the count it
+        # wrote) is its own, not an awaitable to fail the call with a TypeError
+        if maybe is not None and isawaitable(maybe):
             await maybe

@@ -597,3 +597,14 @@ async def test_a_server_wait_the_call_could_not_honour_reaches_every_form_of_the
     with pytest.raises(E.ServerError) as info:
         await cascade.run(plan({"model": "fake:a"}), run_id="r", agent=None)
     assert "retry_after" not in info.value.to_dict()
+
+
+async def test_a_progress_callback_returning_a_value_that_is_no_awaitable_is_not_awaited():
+    # Service.invoke_skill(progress=...) from async code, with a sync callback that returns what it wrote
+    # (a file's write): before, the cascade awaited the int and the call failed with a TypeError.
+    cascade, _ = make()
+    seen: list[str] = []
+    out = await cascade.run(
+        plan({"model": "fake:a"}), run_id="r", agent=None, progress=lambda event, data: seen.append(event) or 1
+    )
+    assert seen[0] == "attempt" and out.target.model == "a"

@@ -3,6 +3,7 @@ the call, as an async call's runs on the caller's loop (test_python_api_async.py
 
 from __future__ import annotations
 
+import asyncio
 import sqlite3
 import threading
 from pathlib import Path
@@ -83,3 +84,26 @@ def test_what_a_sync_progress_callback_raises_stops_the_call_and_reaches_the_cal
     assert "attempt" in seen and "delta" in seen
     rows = sqlite3.connect(tmp_path / "l.db").execute("SELECT outcome, error_class FROM attempts ORDER BY id")
     assert rows.fetchall() == [("error", "cancelled"), ("ok", None)]  # the first call's attempt, recorded
+
+
+def test_a_progress_callback_that_returns_a_value_is_not_awaited(tmp_path: Path, fake_scripts: None):
+    # A log file's write as the callback (progress=lambda e, d: log.write(...)) returns the count it wrote.
+    # Before: that int was awaited, and the call failed with "TypeError: object int can't be used in 'await'
+    # expression" at its first event (mid-stream, after the vendor was paid). Now a value that is not
+    # awaitable is the callback's own business, as a sync callback's return value is anywhere else.
+    written: list[str] = []
+
+    def write(text: str) -> int:
+        written.append(text)
+        return len(text)
+
+    payload = {"data": "x", "model_config": {"model": "fake:echo", "stream": True}}
+    with Magsag(catalog=CATALOG, db=tmp_path / "l.db", env=ENV) as mg:
+        result = mg.skills.invoke("skill.analysis", payload, progress=lambda event, data: write(event))
+        assert result["model"] == "echo"
+
+        async def main() -> dict:
+            return await mg.skills.ainvoke("skill.analysis", payload, progress=lambda event, data: write(event))
+
+        assert asyncio.run(main())["model"] == "echo"
+    assert written.count("attempt") == 2 and "delta" in written
