@@ -690,6 +690,23 @@ async def test_an_empty_answer_to_a_call_with_stop_sequences_is_the_answer(servi
     assert (result.result.text, result.result.finish_reason) == ("", "stop") and len(result.attempts) == 1
 
 
+@pytest.mark.parametrize(("model", "api"), [("o1-preview", "chat"), ("gpt-4o", "responses")])
+async def test_an_empty_answer_to_a_call_whose_stop_sequences_were_not_sent_is_no_answer(
+    service: Service, fake_openai: FakeOpenAI, model: str, api: str
+):
+    # o1-preview (as o3 and gpt-5) takes no stop sequences, and the Responses API has none: the stop was left out (a
+    # warning says so), so no stop sequence ended the answer. Before: its empty answer passed as the answer
+    # all the same, billed, and no fallback tried, as the call's stop had excused it.
+    fake_openai.queue(R.reply(None, usage=R.tokens(1200, 300, reasoning=300)), R.reply("answer from mini"))
+    mc = {"provider": "openai", "model": model, "params": {"api": api}, "fallbacks": ["openai:gpt-4o-mini"]}
+    mc["stop"] = ["\n"]
+    result = await service.invoke_skill("skill.analysis", {"data": "x", "model_config": mc})
+    assert result.result.text == "answer from mini"
+    empty, answered = result.attempts
+    assert (empty.error_class, answered.outcome) == ("malformed_response", "ok")
+    assert "stop" in fake_openai.requests[1].body  # gpt-4o-mini takes them
+
+
 @pytest.mark.parametrize("stream", [False, True], ids=["body", "stream"])
 @pytest.mark.parametrize("api", ["chat", "responses"])
 async def test_a_tool_call_without_a_name_is_a_malformed_answer_priced_at_its_usage(

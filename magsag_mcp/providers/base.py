@@ -79,6 +79,11 @@ class WireFormat(ABC):
         """Extra query parameters for a streamed call (Gemini wants ``alt=sse``)."""
         return {}
 
+    def sends_stop(self, request: LLMRequest, model: str) -> bool:
+        """Whether :meth:`build` sends ``request``'s stop sequences to ``model`` (a model or an API that takes
+        none has them left out, and then no stop sequence can have ended its answer)."""
+        return bool(request.stop)
+
     @abstractmethod
     def build(self, request: LLMRequest, model: str, *, stream: bool) -> tuple[dict[str, Any], list[str]]:
         """The request body, and a note for each thing it changed or left out for this model.
@@ -319,7 +324,7 @@ class HTTPProvider(Provider):
         elif (
             wire.empty_is_no_answer
             and (not result.text or result.text.isspace())  # tested here first: most answers hold text
-            and (empty := no_answer(result, request, self.name, model)) is not None
+            and (empty := no_answer(result, wire.sends_stop(request, model), self.name, model)) is not None
         ):
             raise empty
         if request.json_output or request.json_schema is not None:

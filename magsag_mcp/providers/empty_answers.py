@@ -10,12 +10,13 @@ from ..types import LLMRequest, LLMResult
 _WHOLE = frozenset({"stop", "tool_calls"})
 
 
-def no_answer(result: LLMResult, request: LLMRequest, provider: str, model: str) -> MalformedResponseError | None:
+def no_answer(result: LLMResult, stop_sent: bool, provider: str, model: str) -> MalformedResponseError | None:
     """The error for an answer that ended as a whole one ("stop", or "tool_calls" with no call) with no text and
     no tool call, or None. OpenAI's models at times answer so (content null or "", finish_reason "stop"; a
     Responses output of reasoning alone), as Claude's and Gemini's do: billed, and no answer; the next target may
-    serve the call. A call with stop sequences may stop at once on one, and that empty text is the answer."""
-    if result.tool_calls or result.finish_reason not in _WHOLE or request.stop or result.text.strip():
+    serve the call. A call whose stop sequences were sent (``stop_sent``) may stop at once on one, and that empty
+    text is the answer; where they were left out (o3, gpt-5, the Responses API), none ended it."""
+    if result.tool_calls or result.finish_reason not in _WHOLE or stop_sent or result.text.strip():
         return None
     exc = MalformedResponseError(
         f"{provider}:{model}: no usable answer (finish_reason: {result.finish_reason}, with no content)",

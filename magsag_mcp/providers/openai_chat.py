@@ -125,6 +125,9 @@ class ChatCompletionsFormat(WireFormat):
         self.max_tokens_field = max_tokens_field
         self.max_stops = max_stops
 
+    def sends_stop(self, request: LLMRequest, model: str) -> bool:
+        return bool(request.stop) and not takes_no_stop(model)  # as build() decides
+
     def path(self, model: str, *, stream: bool) -> str:
         return "/chat/completions"
 

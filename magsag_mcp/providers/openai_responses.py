@@ -134,6 +134,9 @@ class ResponsesFormat(WireFormat):
     def path(self, model: str, *, stream: bool) -> str:
         return "/responses"
 
+    def sends_stop(self, request: LLMRequest, model: str) -> bool:
+        return False  # the Responses API has no stop sequences
+
     def build(self, request: LLMRequest, model: str, *, stream: bool) -> tuple[dict[str, Any], list[str]]:
         notes: list[str] = []
         items: list[dict[str, Any]] = []
