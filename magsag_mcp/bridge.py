@@ -259,6 +259,12 @@ class CallingThread:
                 continue  # the call was cancelled meanwhile
             try:
                 outcome = callback(*args)
+            except StopIteration as exc:
+                # an exhausted iterator's next(): an asyncio future refuses StopIteration (a TypeError on the loop,
+                # and the call waited for ever), so, as in a coroutine (PEP 479), it is a RuntimeError
+                error = RuntimeError(f"the progress callback raised StopIteration{f': {exc}' if str(exc) else ''}")
+                error.__cause__ = exc
+                done.set_exception(error)
             except Exception as exc:
                 done.set_exception(exc)
             else:

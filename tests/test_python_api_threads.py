@@ -107,3 +107,31 @@ def test_a_progress_callback_that_returns_a_value_is_not_awaited(tmp_path: Path,
 
         assert asyncio.run(main())["model"] == "echo"
     assert written.count("attempt") == 2 and "delta" in written
+
+
+def test_a_sync_progress_callback_that_raises_stopiteration_fails_the_call_and_does_not_hang_it(
+    tmp_path: Path, fake_scripts: None
+):
+    # A callback that takes the next item of an exhausted iterator (next(it)) raises StopIteration. Before: that
+    # was handed to the call's asyncio future, which refuses it ("TypeError: StopIteration interacts badly with
+    # generators", logged on the loop), so the call never learnt of it and invoke waited for ever. Now, as in a
+    # coroutine (PEP 479), it is a RuntimeError that stops the call and reaches the caller.
+    exhausted = iter(())
+    outcome: list[BaseException] = []
+
+    def call(mg: Magsag) -> None:
+        try:
+            mg.skills.invoke("skill.analysis", {"data": "x"}, progress=lambda event, data: next(exhausted))
+        except BaseException as exc:
+            outcome.append(exc)
+
+    with Magsag(catalog=CATALOG, db=tmp_path / "l.db", env=ENV) as mg:
+        caller = threading.Thread(target=call, args=(mg,))
+        caller.start()
+        caller.join(30)  # a hang guard: before, it ran out
+        hung = caller.is_alive()
+        assert mg.check_budget()["status"] == "ok"
+    caller.join(30)
+    assert not hung
+    assert isinstance(outcome[0], RuntimeError) and "StopIteration" in str(outcome[0])
+    assert isinstance(outcome[0].__cause__, StopIteration)
