@@ -306,8 +306,8 @@ class _ChatStream(StreamAccumulator):
         self._last_call: int | None = None
         self.finish_raw: str | None = None
         self.usage: Usage | None = None
-        #: the usage chunk include_usage asks for came (no choices, after the finish_reason's): the spec's last
-        #: chunk before [DONE]
+        #: the usage came with the finish_reason or after it: the spec's usage chunk (no choices, the last before
+        #: [DONE]), or the finish_reason's own chunk, where llama.cpp's server and others put it
         self.usage_last = False
         self.done = False
         self.response_id: str | None = None
@@ -323,8 +323,8 @@ class _ChatStream(StreamAccumulator):
 
     def complete(self) -> bool:
         # [DONE], or the usage chunk before it: "an additional chunk will be streamed before the data: [DONE]
-        # message ... the choices field will always be an empty array" (a clean end after the finish_reason
-        # alone is read as whole by finish())
+        # message ... the choices field will always be an empty array", or a finish_reason's chunk that carries
+        # the usage itself (a clean end after the finish_reason alone is read as whole by finish())
         return self.done or self.usage_last
 
     def feed(self, event: SSEEvent) -> str:
@@ -341,11 +341,11 @@ class _ChatStream(StreamAccumulator):
         self.response_id = self.response_id or chunk.get("id")
         self.model_seen = self.model_seen or chunk.get("model")
         self.tier_seen = chunk.get("service_tier") or self.tier_seen
-        if chunk.get("usage"):
-            self.usage = _usage(chunk["usage"], chunk)
+        usage = chunk.get("usage")
+        if usage:
+            self.usage = _usage(usage, chunk)
             self.usage.service_tier = self.usage.service_tier or self.tier_seen
             self.usage.answering_model = self.usage.answering_model or self.model_seen
-            self.usage_last = self.finish_raw is not None and not chunk.get("choices")
         delta_text = ""
         for choice in chunk.get("choices") or []:
             delta = choice.get("delta") or {}
@@ -367,6 +367,8 @@ class _ChatStream(StreamAccumulator):
                 self.finish_raw = choice["finish_reason"]
             if "content_filter_results" in choice:  # Azure's, on each choice
                 self.filtered = filter_note(choice["content_filter_results"]) or self.filtered
+        if usage and self.finish_raw is not None:  # read after the choices: this chunk's finish_reason counts
+            self.usage_last = True
         if delta_text:
             self.parts.append(delta_text)
         return delta_text

@@ -572,3 +572,14 @@ async def test_a_chat_stream_cut_after_its_finish_before_its_usage_chunk_is_a_dr
     finally:
         await transport.aclose()
     assert info.value.maybe_billed and info.value.usage is None
+
+
+async def test_a_chat_stream_cut_after_a_finish_chunk_that_carries_the_usage_is_the_answer(raw_stream):
+    # llama.cpp's server, DeepSeek and other compatible servers send the usage in the chunk with the
+    # finish_reason, not in a chunk of its own: nothing of the answer is left to come after it. A connection lost
+    # there (before [DONE]) failed the whole, billed answer as a dropped stream, asked for and paid for again.
+    last = {**chunk(finish="stop"), "usage": USAGE_CHUNK["usage"]}
+    base = await raw_stream([*sse(chunk({"content": "one"}), last), CUT])
+    result = await compat_stream(base)
+    assert (result.text, result.usage.input_tokens, result.usage.output_tokens) == ("one", 9, 4)
+
