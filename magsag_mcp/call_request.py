@@ -227,6 +227,7 @@ def _apply(req: LLMRequest, pinned: set[str], cfg: Mapping[str, Any], where: str
             js = rf.get("json_schema") or {}
             if not isinstance(js, Mapping) or not isinstance(js.get("schema") or {}, Mapping):
                 raise PayloadError(f"{where}.response_format.json_schema must be {{'name': ..., 'schema': {{...}}}}")
+            _check_json_schema_keys(js, f"{where}.response_format.json_schema")
             _check_schema(js.get("schema") or {}, f"{where}.response_format.json_schema.schema")
             req.json_output = True
             req.json_schema = js.get("schema") or {"type": "object"}
@@ -246,6 +247,48 @@ def _apply(req: LLMRequest, pinned: set[str], cfg: Mapping[str, Any], where: str
         if not isinstance(cfg["stream"], bool):
             raise PayloadError(f"{where}.stream must be true or false")
         req.stream = cfg["stream"]
+
+
+#: what OpenAI's ``response_format.json_schema`` takes (ResponseFormatJsonSchema), which every provider reads
+JSON_SCHEMA_KEYS = ("name", "description", "schema", "strict")
+#: keywords of a JSON Schema itself: given in the wrapper's place, the schema was dropped without a word
+_SCHEMA_KEYWORDS = frozenset(
+    {
+        "type",
+        "properties",
+        "required",
+        "items",
+        "$schema",
+        "$defs",
+        "definitions",
+        "additionalProperties",
+        "enum",
+        "anyOf",
+        "oneOf",
+        "allOf",
+        "$ref",
+        "const",
+    }
+)
+
+
+def _check_json_schema_keys(js: Mapping[str, Any], where: str) -> None:
+    """Refuse keys ``json_schema`` does not take: only its ``schema`` is applied, so a schema written in its place
+    (``{"type": "object", "properties": ...}``) or a misspelt ``strict`` was ignored, and the answer came back
+    unconstrained and unchecked as though it fitted."""
+    unknown = [key for key in js if key not in JSON_SCHEMA_KEYS]
+    if not unknown:
+        return
+    own = sorted(str(key) for key in unknown if key in _SCHEMA_KEYWORDS)
+    if own and "schema" not in js:
+        keys = ", ".join(repr(key) for key in own)
+        raise PayloadError(
+            f"{where} holds a schema's own keys ({keys}); put the schema under 'schema': "
+            "{'name': ..., 'schema': {...}, 'strict': true}"
+        )
+    raise PayloadError(
+        f"{where} has unknown key {named(unknown, JSON_SCHEMA_KEYS)}; it takes: {', '.join(JSON_SCHEMA_KEYS)}"
+    )
 
 
 def estimate_input_tokens(request: LLMRequest) -> int:

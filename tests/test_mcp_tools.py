@@ -106,6 +106,18 @@ async def test_json_skill_output_is_parsed(client: Client, schemas: Schemas):
     assert isinstance(schemas.check("invoke_skill", result)["output"], dict)
 
 
+async def test_a_schema_written_in_json_schemas_place_is_refused_before_any_call(client: Client):
+    # The common slip of a model writing the arguments: the schema as json_schema itself, not under its "schema".
+    # It was dropped without a word: the answer came back unconstrained, unchecked, and passed for one that fitted.
+    schema = {"type": "object", "properties": {"score": {"type": "integer"}}, "required": ["score"]}
+    mc = {"model": "fake:j", "response_format": {"type": "json_schema", "json_schema": schema}}
+    args = {"skill_id": "skill.analysis", "payload": {"data": "x"}, "model_config": mc}
+    err = error_of(await client.call_tool("invoke_skill", args))
+    assert err["type"] == "invalid_payload"
+    assert "put the schema under 'schema'" in err["message"]
+    assert (await client.call_tool("query_runs", {})).structured_content["runs"][0]["attempts"] == []
+
+
 async def test_model_config_argument_takes_the_tool_choice_forms_the_payload_takes(client: Client, schemas: Schemas):
     # Tools are OpenAI-style, so a client names the one to call OpenAI's way. The argument's schema took only
     # {"name": fn}: the OpenAI form was refused ("tool_choice.function: expected a string") though the same

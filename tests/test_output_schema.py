@@ -412,3 +412,36 @@ def test_the_deepest_answer_taken_reaches_an_mcp_client():
     with pytest.raises(ValueError, match="nested deeper than 200 levels"):
         loads("[" * 100 + "{}," * 5 + '{"a": ' + "[" * 100 + "]" * 100 + "}" + "]" * 100)
     assert loads('[{"[[[[": "' + "[" * 300 + '"}]') == [{"[[[[": "[" * 300}]  # brackets in strings are text
+
+
+@pytest.mark.parametrize(
+    ("json_schema", "said"),
+    [
+        # the schema itself where its wrapper goes (as Gemini's response_schema, or a library's `schema=`, take it)
+        (
+            {"type": "object", "properties": {"score": {"type": "integer"}}, "required": ["score"]},
+            "model_config.response_format.json_schema holds a schema's own keys ('properties', 'required', 'type'); "
+            "put the schema under 'schema': {'name': ..., 'schema': {...}, 'strict': true}",
+        ),
+        (
+            {"name": "t", "schema": {"type": "object"}, "stict": True},
+            "model_config.response_format.json_schema has unknown key 'stict' (did you mean 'strict'?); "
+            "it takes: name, description, schema, strict",
+        ),
+    ],
+)
+def test_a_json_schema_whose_keys_are_not_the_wrappers_is_refused_not_dropped(catalog, json_schema, said):
+    # Before, only json_schema.schema was read: a schema given in json_schema's own place was dropped without a
+    # word, and the answer, unconstrained and unchecked, came back as though it fitted the caller's schema.
+    mc = {"response_format": {"type": "json_schema", "json_schema": json_schema}}
+    with pytest.raises(PayloadError) as info:
+        plan_call(catalog, "skill.sum", {"text": "x", "model_config": mc}, context=None, env={})
+    assert info.value.message == said
+
+
+def test_a_json_schema_with_a_description_is_taken_as_openai_takes_it(catalog):
+    schema = {"type": "object"}
+    js = {"name": "t", "description": "the total", "schema": schema, "strict": False}
+    mc = {"response_format": {"type": "json_schema", "json_schema": js}}
+    plan = plan_call(catalog, "skill.sum", {"text": "x", "model_config": mc}, context=None, env={})
+    assert plan.request.json_schema is schema
