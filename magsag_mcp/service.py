@@ -377,6 +377,15 @@ class Service(RouteExplanation, LoopBound):
         self._on_own_loop()
         return await self.ledger.query_runs_page(filters, attempts_per_run)
 
+    async def filter_notes(self, filters: Any, result: Mapping[str, Any]) -> list[str]:
+        """For each filter of a :meth:`summarize` or :meth:`query_runs_page` ``result`` that names what the
+        ledger never recorded (a mistyped agent, run id, model or skill), what it may have meant."""
+        from .ledger.reports import page_matched, summary_matched
+
+        self._on_own_loop()
+        matched = page_matched(result) if "runs" in result else summary_matched(result)
+        return await self.ledger.filter_notes(filters, **matched)
+
     async def search(self, pattern: str, limit: int = 50, since: str | float | None = None) -> list[dict[str, Any]]:
         self._on_own_loop()
         return await self.ledger.search(pattern, limit, since)

@@ -107,3 +107,33 @@ async def test_check_budget_says_when_the_agent_it_was_asked_about_has_no_record
         neither = (await client.call_tool("check_budget", {})).structured_content
     assert (known["agent_recorded"], typo["agent_recorded"]) == (True, False)
     assert neither.get("agent_recorded") is None
+
+
+async def test_ledger_tools_say_what_a_filter_naming_nothing_recorded_may_have_meant(tmp_path: Path):
+    """`flow summarize` and `data query` note on stderr a --model, --skill, --agent or --run-id the ledger never
+    recorded; the MCP tools answered the same misspelling with a summary of nothing (or no runs) and not a word,
+    which a model reads as "nothing was spent"."""
+    from mcp.client import Client
+
+    from magsag_mcp.mcp_server import build_server
+
+    db = tmp_path / "ledger.db"
+    async with Client(build_server(catalog=CATALOG, db=db, env={"MAGSAG_PROVIDER": "fake"})) as client:
+        args = {"skill_id": "skill.analysis", "payload": {"data": "x"}, "agent": "tester", "run_id": "r1"}
+        await client.call_tool("invoke_skill", args)
+        typo = {"model": "gpt4o", "agent": "tesster", "run_id": "rl", "skill": "skill.analysys"}
+        summary = (await client.call_tool("summarize_usage", {"filters": typo})).structured_content
+        page = (await client.call_tool("query_runs", {"filters": {"model": "gpt4o"}})).structured_content
+        right = {"model": "gpt-4o", "agent": "tester", "run_id": "r1", "skill": "skill.analysis"}
+        found = (await client.call_tool("summarize_usage", {"filters": right})).structured_content
+        found_page = (await client.call_tool("query_runs", {"filters": right})).structured_content
+    assert summary["notes"] == [
+        "no run in this ledger was recorded for agent 'tesster' (did you mean 'tester'?); its agents: tester",
+        "no run in this ledger has the id 'rl', nor was delegated from it; check the id (the run_id a call "
+        "returned, or `magsag run` printed)",
+        "no call in this ledger was recorded for model 'gpt4o' (did you mean 'gpt-4o'?); its models: gpt-4o",
+        "no call in this ledger was recorded for skill 'skill.analysys' (did you mean 'skill.analysis'?); "
+        "its skills: skill.analysis",
+    ]
+    assert page["notes"] == [summary["notes"][2]] and page["runs"] == []
+    assert found["notes"] == [] and found_page["notes"] == [] and found_page["runs"]

@@ -140,56 +140,20 @@ def with_service(args: argparse.Namespace, fn: Callable[[Any], Awaitable[Any]]) 
     return anyio.run(go)
 
 
-async def run_known(ledger: Any, run_id: str | None, matched: bool) -> None:
-    """A note on stderr when ``--run-id`` names a run the ledger does not hold (a mistyped id: an empty audit
-    export, a summary of nothing that ``flow gate`` passes), as ``magsag budget --run-id`` says."""
-    if run_id is None or matched or await ledger.run_recorded(run_id):
-        return
-    print(
-        f"note: no run in this ledger has the id {shown(repr(run_id))}, nor was delegated from it; check the id "
-        "(the run_id a call returned, or `magsag run` printed)",
-        file=sys.stderr,
-    )
-
-
-async def names_known(ledger: Any, filters: Any, matched: bool) -> None:
-    """A note on stderr for each of ``--model`` and ``--skill`` that names what no call of the ledger recorded
-    (a summary of nothing, which `flow gate` passes; an empty export), with the name it nearly is."""
-    if matched:
-        return
-    from ..suggest import named
-
-    for column in ("model", "skill"):
-        value = getattr(filters, column)
-        if value is None:
-            continue
-        names = await ledger.recorded_names(column)
-        if value in names:
-            continue
-        listed = ", ".join(shown(n) for n in names[:20]) + (f", and {len(names) - 20} more" if len(names) > 20 else "")
-        print(
-            f"note: no call in this ledger was recorded for {column} {shown(named([value], names))}; its "
-            f"{column}s: {listed or 'none'}",
-            file=sys.stderr,
-        )
+async def print_notes(ledger: Any, filters: Any, matched: dict[str, bool]) -> None:
+    """A note on stderr for each filter that names what no call of the ledger recorded (a mistyped agent, run id,
+    model or skill: an empty audit export, a summary of nothing that `flow gate` passes), with what it nearly is."""
+    for note in await ledger.filter_notes(filters, **matched):
+        print(f"note: {shown(note)}", file=sys.stderr)
 
 
 async def agent_known(ledger: Any, agent: str | None, matched: bool) -> None:
-    """A note on stderr when ``--agent`` names an agent that no run of the ledger holds (a misspelling, in an
-    audit export that would otherwise come out empty without a word), with the agent it nearly names."""
-    if agent is None or matched:
-        return
-    names = await ledger.agent_names()
-    if agent in names:
-        return
-    from ..suggest import named
+    """:func:`print_notes` for an agent alone (``magsag budget --agent``)."""
+    from types import SimpleNamespace
 
-    # callers chose these names (an MCP client names its agent): escaped, as the table shows them
-    listed = ", ".join(shown(n) for n in names[:20]) + (f", and {len(names) - 20} more" if len(names) > 20 else "")
-    print(
-        f"note: no run in this ledger was recorded for agent {named([agent], names)}; its agents: {listed or 'none'}",
-        file=sys.stderr,
-    )
+    if agent is not None and not matched:
+        filters = SimpleNamespace(agent=agent, run_id=None, model=None, skill=None)
+        await print_notes(ledger, filters, {"agent": False, "run": True, "names": True})
 
 
 def _summarize(args: argparse.Namespace) -> int:
@@ -200,10 +164,10 @@ def _summarize(args: argparse.Namespace) -> int:
         _check_output(args)
 
     async def read(ledger: Any) -> dict[str, Any]:
+        from ..ledger.reports import summary_matched
+
         summary = await ledger.summarize(filters)
-        await agent_known(ledger, filters.agent, bool(summary["totals"]["calls"] or summary["by_agent"]))
-        await run_known(ledger, filters.run_id, summary["largest_run"] is not None)
-        await names_known(ledger, filters, bool(summary["model_stats"] or summary["totals"]["calls"]))
+        await print_notes(ledger, filters, summary_matched(summary))
         return summary
 
     summary = with_ledger(args, read)
@@ -336,9 +300,9 @@ def _query(args: argparse.Namespace) -> int:
     async def read(ledger: Any) -> dict[str, Any]:
         # the table's line of a run needs its models, not its attempts (a long-lived Magsag's run holds every call)
         page = await ledger.query_runs_page(filters, 0 if table else None)
-        await agent_known(ledger, filters.agent, bool(page["runs"]))
-        await run_known(ledger, filters.run_id, bool(page["runs"]))
-        await names_known(ledger, filters, bool(page["runs"]))
+        from ..ledger.reports import page_matched
+
+        await print_notes(ledger, filters, page_matched(page))
         if table:
             page["models"] = await ledger.run_models([r["run_id"] for r in page["runs"]])
         return page

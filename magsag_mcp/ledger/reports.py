@@ -6,7 +6,7 @@ queries themselves live in :mod:`.queries`, :mod:`.run_scope` and :mod:`.prune`.
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any, TypeVar
 
@@ -73,6 +73,40 @@ class LedgerReports:
         sql = "SELECT DISTINCT agent FROM runs WHERE agent IS NOT NULL AND agent != '' ORDER BY agent"
         return await self.read(lambda conn: [row[0] for row in conn.execute(sql)])
 
+    async def filter_notes(self, filters: Any, *, agent: bool, run: bool, names: bool) -> list[str]:
+        """What a read's filters may have meant, for each that names what the ledger never recorded: its agent,
+        run id, model or skill (a misspelling reads as a summary of nothing, which `flow gate` passes, or an empty
+        page). ``agent``, ``run`` and ``names`` say whether the read matched anything for those filters: then
+        nothing is looked up. The names are as recorded (callers chose them): a terminal must escape them."""
+        from ..suggest import named
+
+        notes: list[str] = []
+        if filters is None:
+            return notes
+        if filters.agent is not None and not agent:
+            known = await self.agent_names()
+            if filters.agent not in known:
+                notes.append(
+                    f"no run in this ledger was recorded for agent {named([filters.agent], known)}; "
+                    f"its agents: {_listed(known)}"
+                )
+        if filters.run_id is not None and not run and not await self.run_recorded(filters.run_id):
+            notes.append(
+                f"no run in this ledger has the id {filters.run_id!r}, nor was delegated from it; check the id "
+                "(the run_id a call returned, or `magsag run` printed)"
+            )
+        for column in ("model", "skill"):
+            value = getattr(filters, column)
+            if value is None or names:
+                continue
+            known = await self.recorded_names(column)
+            if value not in known:
+                notes.append(
+                    f"no call in this ledger was recorded for {column} {named([value], known)}; "
+                    f"its {column}s: {_listed(known)}"
+                )
+        return notes
+
     async def search(self, pattern: str, limit: int = 50, since: str | float | None = None) -> list[dict[str, Any]]:
         return (await self.search_page(pattern, limit, since))["hits"]
 
@@ -88,3 +122,24 @@ class LedgerReports:
         from .prune import prune
 
         return await prune(self, older_than_seconds)
+
+
+def summary_matched(summary: Mapping[str, Any]) -> dict[str, bool]:
+    """For :meth:`LedgerReports.filter_notes`: what a summary matched of its agent, run and model/skill filters."""
+    calls = bool(summary["totals"]["calls"])
+    return {
+        "agent": calls or bool(summary["by_agent"]),
+        "run": summary["largest_run"] is not None,
+        "names": calls or bool(summary["model_stats"]),
+    }
+
+
+def page_matched(page: Mapping[str, Any]) -> dict[str, bool]:
+    """For :meth:`LedgerReports.filter_notes`: whether a page of runs matched its filters."""
+    matched = bool(page["runs"])
+    return {"agent": matched, "run": matched, "names": matched}
+
+
+def _listed(names: list[str]) -> str:
+    shown = ", ".join(names[:20]) + (f", and {len(names) - 20} more" if len(names) > 20 else "")
+    return shown or "none"

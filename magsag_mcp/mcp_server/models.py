@@ -333,6 +333,9 @@ class UsageSummaryResult(_Out):
     )
     largest_day: LargestDayOut | None = Field(None, description="the costliest UTC day of the period")
     period: PeriodOut
+    notes: list[str] = Field(
+        default_factory=list, description="a filter naming what the ledger never recorded: what it may have meant"
+    )
 
 
 class AttemptOut(_Out):
@@ -397,6 +400,9 @@ class QueryRunsResult(_Out):
     runs: list[RunOut] = Field(description="newest first")
     has_more: bool = Field(description="whether older runs match: pass next_cursor as cursor for them")
     next_cursor: str | None = Field(description="where the next page starts (null on the last page)")
+    notes: list[str] = Field(
+        default_factory=list, description="a filter naming what the ledger never recorded: what it may have meant"
+    )
 
 
 class AttemptHitOut(AttemptOut):

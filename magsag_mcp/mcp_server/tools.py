@@ -140,7 +140,9 @@ class MagsagTools:
 
     async def summarize_usage(self, filters: M.UsageFiltersArg) -> CallToolResult:
         async def call(svc: Service) -> Any:
-            return await svc.summarize(_usage_filters(filters))
+            usage = _usage_filters(filters)
+            summary = await svc.summarize(usage)
+            return {**summary, "notes": await svc.filter_notes(usage, summary)}
 
         return await self._run("summarize_usage", M.UsageSummaryResult, call)
 
@@ -148,8 +150,9 @@ class MagsagTools:
         self, filters: M.UsageFiltersArg, limit: int, offset: int, cursor: str | None = None, attempts_per_run: int = 50
     ) -> CallToolResult:
         async def call(svc: Service) -> dict[str, Any]:
-            page = _usage_filters(filters, limit=limit, offset=offset, cursor=cursor)
-            return await svc.query_runs_page(page, attempts_per_run)
+            usage = _usage_filters(filters, limit=limit, offset=offset, cursor=cursor)
+            page = await svc.query_runs_page(usage, attempts_per_run)
+            return {**page, "notes": await svc.filter_notes(usage, page)}
 
         return await self._run("query_runs", M.QueryRunsResult, call)
 
