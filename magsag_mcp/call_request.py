@@ -139,16 +139,35 @@ def _messages(raw: Any, where: str = "model_config") -> list[Message]:
         content = m.get("content")
         if content is not None and not isinstance(content, str):
             content = json.dumps(content, ensure_ascii=False)
-        out.append(
-            Message(
-                role=m["role"],
-                content=content,
-                tool_calls=calls,
-                tool_call_id=m.get("tool_call_id"),
-                name=m.get("name"),
-            )
-        )
+        answers = _answered_call(m, i, out, where) if m["role"] == "tool" else None
+        out.append(Message(role=m["role"], content=content, tool_calls=calls, tool_call_id=answers, name=m.get("name")))
     return out
+
+
+def _answered_call(m: Mapping[str, Any], i: int, before: list[Message], where: str) -> str:
+    """The id of the tool call a ``tool`` message answers, which every vendor requires to be one an assistant
+    message before it made: without it OpenAI and Anthropic refuse the whole request (400, after the caller's
+    earlier turns were paid for), and Gemini's answer to it is named for no function."""
+    made = [tc.id for msg in before if msg.role == "assistant" for tc in msg.tool_calls]
+    answered = {msg.tool_call_id for msg in before if msg.role == "tool"}
+    open_ids = ", ".join(repr(c) for c in made if c not in answered) or "none is open"
+    given = m.get("tool_call_id")
+    if not made:
+        raise PayloadError(
+            f"{where}.messages[{i}] (role 'tool') answers no tool call: send the assistant message with the "
+            "tool_calls invoke returned before it, then one tool message per call with that call's id as tool_call_id"
+        )
+    if not isinstance(given, str) or not given:
+        raise PayloadError(
+            f"{where}.messages[{i}] (role 'tool') needs tool_call_id, the id of the tool call it answers "
+            f"(tool_calls[].id of the assistant message before it: {open_ids})"
+        )
+    if given not in made:
+        raise PayloadError(
+            f"{where}.messages[{i}].tool_call_id {given!r} is the id of no tool call of an assistant message before "
+            f"it; the calls still to answer: {open_ids}"
+        )
+    return given
 
 
 def build_request(

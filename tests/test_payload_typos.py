@@ -234,3 +234,44 @@ def test_tool_call_arguments_nested_too_deeply_are_refused_as_bad_input(catalog)
     payload = {"data": "x", "model_config": {"messages": messages}}
     with pytest.raises(PayloadError, match=r"model_config\.messages\[0\]: tool call arguments are nested too deeply"):
         plan_call(catalog, "skill.analysis", payload, context=None, env={})
+
+
+CALLED = {"role": "assistant", "tool_calls": [{"id": "call_1", "name": "lookup", "arguments": {}}]}
+
+
+@pytest.mark.parametrize(
+    ("messages", "said"),
+    [
+        # the tool result sent back without the id of the call it answers: OpenAI got "tool_call_id": null and
+        # refused the request (a 400 that stops the fallbacks); Anthropic a tool_result of no tool_use_id
+        (
+            [CALLED, {"role": "tool", "content": "42"}],
+            "model_config.messages[1] (role 'tool') needs tool_call_id, the id of the tool call it answers "
+            "(tool_calls[].id of the assistant message before it: 'call_1')",
+        ),
+        (
+            [CALLED, {"role": "tool", "tool_call_id": "call_2", "content": "42"}],
+            "model_config.messages[1].tool_call_id 'call_2' is the id of no tool call of an assistant message "
+            "before it; the calls still to answer: 'call_1'",
+        ),
+        (
+            [{"role": "tool", "tool_call_id": "call_1", "content": "42"}],
+            "model_config.messages[0] (role 'tool') answers no tool call: send the assistant message with the "
+            "tool_calls invoke returned before it, then one tool message per call with that call's id as tool_call_id",
+        ),
+    ],
+)
+def test_a_tool_result_that_answers_no_call_of_the_turns_before_it_is_refused_before_any_call(catalog, messages, said):
+    payload = {"data": "x", "model_config": {"messages": messages}}
+    with pytest.raises(PayloadError) as info:
+        plan_call(catalog, "skill.analysis", payload, context=None, env={})
+    assert info.value.message == said
+
+
+def test_tool_results_answering_the_calls_before_them_are_sent_with_their_ids(catalog):
+    two = {"role": "assistant", "tool_calls": [{"id": "a", "name": "f"}, {"id": "b", "name": "f"}]}
+    messages = [two, {"role": "tool", "tool_call_id": "b", "content": "2"}, {"role": "tool", "tool_call_id": "a"}]
+    plan = plan_call(
+        catalog, "skill.analysis", {"data": "x", "model_config": {"messages": messages}}, context=None, env={}
+    )
+    assert [m.tool_call_id for m in plan.request.messages if m.role == "tool"] == ["b", "a"]
