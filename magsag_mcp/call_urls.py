@@ -75,8 +75,20 @@ def prefix(url: str) -> Prefix | None:
     return o, segments
 
 
+#: how URLs name this machine's loopback: one server on one port, whichever name a URL gives it
+_LOOPBACK_NAMES = frozenset({"localhost", "127.0.0.1", "::1"})
+
+
+def _same_server(a: Origin, b: Origin) -> bool:
+    """The same scheme, host and port, a loopback name being any other: Ollama set to listen everywhere
+    (``OLLAMA_HOST=0.0.0.0``) is configured at ``127.0.0.1``, and the guide's call names ``localhost``."""
+    if a == b:
+        return True
+    return a[0] == b[0] and a[2] == b[2] and a[1] in _LOOPBACK_NAMES and b[1] in _LOOPBACK_NAMES
+
+
 def _under(at: Prefix, configured: Prefix) -> bool:
-    return at[0] == configured[0] and at[1][: len(configured[1])] == configured[1]
+    return _same_server(at[0], configured[0]) and at[1][: len(configured[1])] == configured[1]
 
 
 def allowed_origins(env: Mapping[str, str]) -> Prefixes:

@@ -174,3 +174,37 @@ async def test_a_bad_call_base_urls_mode_stops_the_service_from_opening(tmp_path
     with pytest.raises(ConfigError, match=r"^MAGSAG_CALL_BASE_URLS='open' is not a mode; set it to 'configured'"):
         await Service.open(db=tmp_path / "l.db", env={call_urls.MODE_ENV: "open"}, network_callers=True)
     assert not (tmp_path / "l.db").exists()  # refused before the ledger was opened
+
+
+@pytest.mark.parametrize(
+    ("env", "called"),
+    [
+        (
+            {"OLLAMA_HOST": "0.0.0.0:11434"},
+            "http://localhost:11434",
+        ),  # the guide's call, Ollama set to listen everywhere
+        ({"OLLAMA_HOST": "0.0.0.0"}, "http://[::1]:11434/v1"),
+        ({}, "http://127.0.0.1:11434/v1"),  # the local default is http://localhost:11434/v1
+        ({"MAGSAG_ALLOWED_BASE_URLS": "local=http://127.0.0.1:8000/v1"}, "http://localhost:8000/v1"),
+    ],
+)
+def test_a_configured_loopback_server_is_the_same_server_by_any_loopback_name(env, called):
+    # Served over HTTP, a call's base URL must be one the operator configured. A loopback server configured as
+    # 127.0.0.1 (OLLAMA_HOST=0.0.0.0 is reached there) refused the guide's "base_url": "http://localhost:11434",
+    # the same server on the same port, as an endpoint nobody configured.
+    from magsag_mcp.types import Target
+
+    urls = call_urls.CallURLs(env, lambda: [], configured_only=True)
+    urls.check([(Target("local", "llama3.1:70b", base_url=called), "model_config")])
+
+
+@pytest.mark.parametrize(
+    "called",
+    ["http://localhost:11435/v1", "https://localhost:11434/v1", "http://127.0.0.2:11434/v1", "http://[::2]:11434"],
+)
+def test_another_port_scheme_or_address_of_a_loopback_server_is_still_refused(called):
+    from magsag_mcp.types import Target
+
+    urls = call_urls.CallURLs({"OLLAMA_HOST": "0.0.0.0:11434"}, lambda: [], configured_only=True)
+    with pytest.raises(PayloadError, match="is not an endpoint configured for local"):
+        urls.check([(Target("local", "llama3.1:70b", base_url=called), "model_config")])
