@@ -303,9 +303,13 @@ async def test_rejected_arguments_say_how_to_fix_them_without_echoing_the_values
     input_value=...] For further information visit https://errors.pydantic.dev/..."): the problem, not
     the fix, and the rejected values quoted back."""
 
+    output = {t.name: t.output_schema for t in (await client.list_tools()).tools}
+
     async def text(tool: str, arguments: dict[str, Any]) -> str:
         result = await client.call_tool(tool, arguments)
-        assert result.is_error
+        # what every other failure the caller can fix carries: its type and message, as the output schema admits
+        assert error_of(result)["type"] == "invalid_arguments"
+        jsonschema.Draft202012Validator(output[tool]).validate(result.structured_content)
         out = result.content[0].text
         assert "pydantic" not in out and "input_value" not in out and out.startswith(f"invalid_arguments: {tool}: ")
         return out

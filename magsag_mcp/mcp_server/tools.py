@@ -3,8 +3,9 @@
 Failures the caller can act on (a :class:`~magsag_mcp.errors.MagsagError`: unknown skill, invalid
 payload, policy denied, budget exceeded, every target failed, a bad catalog) come back as a tool
 error (``isError``) whose text says what went wrong and whose ``structuredContent.error`` is
-``err.to_dict()``. Anything else is a bug: the client gets a generic message and the traceback goes
-to the server's log (stderr), never to the client.
+``err.to_dict()``; so do arguments that fail the tool's input schema (type ``invalid_arguments``).
+Anything else is a bug: the client gets a generic message and the traceback goes to the server's log
+(stderr), never to the client.
 """
 
 from __future__ import annotations
@@ -62,6 +63,16 @@ def error_result(exc: MagsagError) -> CallToolResult:
         text += "\n" + _compact(details)
     return CallToolResult(
         content=[TextContent(type="text", text=text)], structured_content={"error": data}, is_error=True
+    )
+
+
+def invalid_arguments(message: str) -> CallToolResult:
+    """Arguments that fail the tool's input schema (see :mod:`.arguments`), as :func:`error_result` shapes errors."""
+    message = redact(message)
+    return CallToolResult(
+        content=[TextContent(type="text", text=f"invalid_arguments: {message}")],
+        structured_content={"error": {"type": "invalid_arguments", "message": message}},
+        is_error=True,
     )
 
 
@@ -244,9 +255,13 @@ class ExplainedTool(Tool):
             return await super().run(arguments, context, convert_result)
         except ToolError as exc:
             # The SDK raises exactly ToolError, caused by the ValidationError, for arguments that fail
-            # their model; the cause stays attached, so the SDK still logs the fields (never values).
+            # their model. Answered as every other failure the caller can fix is: raised, it reached the
+            # client as text alone, with no structuredContent.error for a client to read its type from.
             if type(exc) is ToolError and isinstance(exc.__cause__, ValidationError):
-                raise ToolError(explain(self.name, exc.__cause__, self.fn_metadata.arg_model)) from exc.__cause__
+                fields = sorted({".".join(str(p) for p in err["loc"]) for err in exc.__cause__.errors()})
+                logger.info("%s rejected arguments: %r", self.name, fields)  # the fields, never the values
+                explained = explain(self.name, exc.__cause__, self.fn_metadata.arg_model)
+                return invalid_arguments(explained.removeprefix("invalid_arguments: "))
             raise
 
 
