@@ -12,7 +12,7 @@ from typing import Any
 
 from .errors import PayloadError
 from .skills import Skill, schema_problem
-from .suggest import named
+from .suggest import SCHEMA_KEYWORDS, named
 from .types import LLMRequest, Message, ToolCall, ToolSpec
 
 #: the keys ``model_config`` and ``context.llm_overrides`` accept: request settings and routing overrides
@@ -270,25 +270,6 @@ def _apply(req: LLMRequest, pinned: set[str], cfg: Mapping[str, Any], where: str
 
 #: what OpenAI's ``response_format.json_schema`` takes (ResponseFormatJsonSchema), which every provider reads
 JSON_SCHEMA_KEYS = ("name", "description", "schema", "strict")
-#: keywords of a JSON Schema itself: given in the wrapper's place, the schema was dropped without a word
-_SCHEMA_KEYWORDS = frozenset(
-    {
-        "type",
-        "properties",
-        "required",
-        "items",
-        "$schema",
-        "$defs",
-        "definitions",
-        "additionalProperties",
-        "enum",
-        "anyOf",
-        "oneOf",
-        "allOf",
-        "$ref",
-        "const",
-    }
-)
 
 
 def _check_json_schema_keys(js: Mapping[str, Any], where: str) -> None:
@@ -298,7 +279,7 @@ def _check_json_schema_keys(js: Mapping[str, Any], where: str) -> None:
     unknown = [key for key in js if key not in JSON_SCHEMA_KEYS]
     if not unknown:
         return
-    own = sorted(str(key) for key in unknown if key in _SCHEMA_KEYWORDS)
+    own = sorted(str(key) for key in unknown if key in SCHEMA_KEYWORDS)
     if own and "schema" not in js:
         keys = ", ".join(repr(key) for key in own)
         raise PayloadError(

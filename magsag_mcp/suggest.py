@@ -27,6 +27,14 @@ def nearest(name: object, known: Iterable[str], cutoff: float = 0.6) -> str | No
 NAMED_AT_MOST = 10
 
 
+#: keywords of a JSON Schema itself: found where the keys of what wraps a schema go (``response_format.json_schema``
+#: takes name, description, schema, strict), the schema was written in the wrapper's place
+SCHEMA_KEYWORDS = frozenset(
+    {"type", "properties", "required", "items", "$schema", "$defs", "definitions", "additionalProperties", "enum"}
+    | {"anyOf", "oneOf", "allOf", "$ref", "const", "title"}
+)
+
+
 def named(unknown: Iterable[object], known: Iterable[str]) -> str:
     """``'max_token' (did you mean 'max_tokens'?), 'zzz'``: each unknown key with its nearest valid one,
     misspellings first, at most :data:`NAMED_AT_MOST` of them (``..., and 12 more``)."""

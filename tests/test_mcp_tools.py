@@ -111,11 +111,22 @@ async def test_a_schema_written_in_json_schemas_place_is_refused_before_any_call
     # It was dropped without a word: the answer came back unconstrained, unchecked, and passed for one that fitted.
     schema = {"type": "object", "properties": {"score": {"type": "integer"}}, "required": ["score"]}
     mc = {"model": "fake:j", "response_format": {"type": "json_schema", "json_schema": schema}}
-    args = {"skill_id": "skill.analysis", "payload": {"data": "x"}, "model_config": mc}
+    args = {"skill_id": "skill.analysis", "payload": {"data": "x", "model_config": mc}}
     err = error_of(await client.call_tool("invoke_skill", args))
     assert err["type"] == "invalid_payload"
     assert "put the schema under 'schema'" in err["message"]
     assert (await client.call_tool("query_runs", {})).structured_content["runs"][0]["attempts"] == []
+    # the model_config argument publishes json_schema's keys, and says the same of a schema in its place
+    args = {"skill_id": "skill.analysis", "payload": {"data": "x"}, "model_config": mc}
+    err = error_of(await client.call_tool("invoke_skill", args))
+    assert err["type"] == "invalid_arguments"
+    assert (
+        "unknown argument 'model_config.response_format.json_schema.properties' (a schema's own key: put the "
+        'schema under "schema": {"name": ..., "schema": {...}})'
+    ) in err["message"]
+    tools = {t.name: t for t in (await client.list_tools()).tools}
+    rf = tools["invoke_skill"].input_schema["properties"]["model_config"]["properties"]["response_format"]
+    assert set(rf["properties"]["json_schema"]["properties"]) == {"name", "description", "schema", "strict"}
 
 
 async def test_model_config_argument_takes_the_tool_choice_forms_the_payload_takes(client: Client, schemas: Schemas):

@@ -75,8 +75,12 @@ def _problem(args: type[BaseModel], loc: list[str], errs: list[Any]) -> str:
         home = _home(model, loc[-1]) if model is not None else None
         outer = _model_at(args, loc[:-2]) if len(loc) > 1 else None
         close = difflib.get_close_matches(loc[-1], known, n=1, cutoff=0.6)
+        # what the model says a key it does not take means (a JSON Schema keyword where a schema's wrapper is)
+        own = getattr(model, "unknown_key_hint", lambda _: None)(loc[-1]) if model is not None else None
         if home:  # a filter beside filters, a setting beside model_config: where it goes
             hint = f'it goes in {home}: {{"{home}": {{"{loc[-1]}": ...}}}}'
+        elif own:
+            hint = own
         elif outer is not None and _field(outer, loc[-1]) is not None:  # limit inside filters
             hint = f"it goes beside {loc[-2]}, not in it"
         elif close:

@@ -46,9 +46,30 @@ class TargetArg(_In):
     params: dict[str, Any] | None = None
 
 
+# OpenAI's `json_schema` object, which every provider reads: the schema goes under `schema` (no docstring: it
+# would be the definition's description, and keep it from being written where it is used)
+class JsonSchemaArg(_In):
+    name: str | None = None
+    description: str | None = None
+    # `schema` is a (deprecated) method of pydantic's BaseModel, hence the alias
+    schema_: dict[str, Any] | None = Field(None, alias="schema", description="the JSON Schema the answer must fit")
+    strict: bool | None = None
+
+    model_config = ConfigDict(extra="forbid", populate_by_name=True)
+
+    @staticmethod
+    def unknown_key_hint(key: str) -> str | None:
+        """What an unknown key here means (see :mod:`.arguments`): a schema keyword is the schema misplaced."""
+        from ..suggest import SCHEMA_KEYWORDS
+
+        if key in SCHEMA_KEYWORDS:
+            return 'a schema\'s own key: put the schema under "schema": {"name": ..., "schema": {...}}'
+        return None
+
+
 class ResponseFormatArg(_In):
     type: Literal["text", "json_object", "json_schema"]
-    json_schema: dict[str, Any] | None = Field(None, description="{name?, schema, strict?} for type json_schema")
+    json_schema: JsonSchemaArg | None = Field(None, description='for type json_schema: {"name", "schema": {...}}')
 
 
 # The guide's `payload["model_config"]`: explicit choices that override the routing policy.
