@@ -102,7 +102,12 @@ def _messages(raw: Any, where: str = "model_config") -> list[Message]:
     out = []
     for i, m in enumerate(raw):
         if not isinstance(m, Mapping) or m.get("role") not in ("user", "assistant", "tool"):
-            raise PayloadError(f"{where}.messages[{i}].role must be 'user', 'assistant' or 'tool'")
+            # a system prompt has a place of its own, which every provider sends its own way
+            system = isinstance(m, Mapping) and m.get("role") in ("system", "developer")
+            raise PayloadError(
+                f"{where}.messages[{i}].role must be 'user', 'assistant' or 'tool'"
+                + (f"; a system prompt goes in {where}.system" if system else "")
+            )
         calls = []
         raw_calls = m.get("tool_calls") or []
         if not isinstance(raw_calls, list):

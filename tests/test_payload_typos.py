@@ -275,3 +275,13 @@ def test_tool_results_answering_the_calls_before_them_are_sent_with_their_ids(ca
         catalog, "skill.analysis", {"data": "x", "model_config": {"messages": messages}}, context=None, env={}
     )
     assert [m.tool_call_id for m in plan.request.messages if m.role == "tool"] == ["b", "a"]
+
+
+def test_a_system_message_among_the_turns_is_pointed_at_model_config_system(catalog):
+    payload = {"data": "x", "model_config": {"messages": [{"role": "system", "content": "be brief"}]}}
+    with pytest.raises(PayloadError) as info:
+        plan_call(catalog, "skill.analysis", payload, context=None, env={})
+    assert info.value.message == (
+        "model_config.messages[0].role must be 'user', 'assistant' or 'tool'; a system prompt goes in "
+        "model_config.system"
+    )

@@ -88,7 +88,11 @@ class ModelConfigArg(_In):
     tool_choice: Literal["auto", "none", "required"] | dict[str, Any] | None = Field(
         None, description='"auto", "none", "required", {"name": fn} or {"type": "function", "function": {"name": fn}}'
     )
-    messages: list[dict[str, Any]] | None = Field(None, description="further turns: {role, content, ...}")
+    messages: list[dict[str, Any]] | None = Field(
+        None,
+        description="further turns: {role: user|assistant, content}; after tool_calls, the assistant turn "
+        "{role: assistant, tool_calls: [as returned]}, then per call {role: tool, tool_call_id, content}",
+    )
     stream: bool | None = None
 
     def as_payload(self) -> dict[str, Any]:
