@@ -80,6 +80,30 @@ def test_provider_enum_is_the_registry():
     assert sorted(PROVIDERS) == provider_names()
 
 
+def test_provider_aliases_are_the_registry_s():
+    from magsag_mcp.mcp_server.models import PROVIDER_ALIASES
+    from magsag_mcp.providers import _ALIASES
+
+    assert PROVIDER_ALIASES == _ALIASES
+
+
+async def test_a_provider_is_taken_by_its_alias_or_in_any_case_as_inside_the_payload(tmp_path: Path):
+    # The same model_config inside the payload took "gemini", "ollama" or "OpenAI" (the service reads providers so);
+    # the model_config argument refused them ("expected one of 'anthropic', ..."), a model's most natural spelling.
+    async with Client(build_server(catalog=CATALOG, db=tmp_path / "l.db", env={"MAGSAG_PROVIDER": "fake"})) as c:
+        mc = {
+            "provider": "gemini",
+            "model": "gemini-1.5-pro",
+            "fallbacks": [{"provider": "Ollama", "model": "llama3.1:70b"}, {"provider": "claude", "model": "c"}],
+        }
+        args = {"skill_id": "skill.analysis", "payload": {"data": "x"}, "model_config": mc}
+        plan = await c.call_tool("explain_route", args)
+        assert not plan.is_error, plan.content[0].text
+        assert [t["provider"] for t in plan.structured_content["targets"]] == ["google", "local", "anthropic"]
+        bad = await c.call_tool("explain_route", {**args, "model_config": {"provider": "gemni", "model": "m"}})
+        assert bad.is_error and "model_config.provider: expected one of 'anthropic'" in bad.content[0].text
+
+
 async def test_limits_and_defaults_are_in_the_schema(tools):
     limit = tools["query_runs"].input_schema["properties"]["limit"]
     assert limit["default"] == 20 and limit["minimum"] == 1 and limit["maximum"] == 500
