@@ -203,13 +203,14 @@ def all_failed(plan: Plan, state: CascadeState, last: MagsagError | None) -> All
         head = f"{plan.skill_id}: no candidate targets"
     else:
         head = f"{plan.skill_id}: every target failed"
-    fix = _routed_models_missing(plan, tried)
-    if not fix and isinstance(last, ProviderError) and last.moves_on and tried:
-        # the kinds alone ("model_not_found" twice) hide what the provider said and the fix its error names (a
-        # base URL one /v1 short): the last attempt's own message, which the others most often repeat
-        fix = f" (the last: {redact(last.message)})"
+    tail = _routed_models_missing(plan, tried)
+    if not tail and tried and isinstance(last, ProviderError) and last.moves_on:
+        # why the last target failed, and its fix (raise max_tokens; a base URL one /v1 short): the kinds alone
+        # say neither ("model_not_found" twice), and this message is what a model reads first, what str(e) gives
+        # a caller's fallback loop and what the ledger keeps; the others' most often repeat it
+        tail = f"; last error: {redact(last.message)}"
     err = AllTargetsFailed.build(
-        head + (": " + "; ".join(parts) if parts else "") + fix,
+        head + (": " + "; ".join(parts) if parts else "") + tail,
         attempts=state.attempts,
         last_error=last,
     )

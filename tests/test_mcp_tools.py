@@ -411,6 +411,21 @@ async def test_every_target_failed_carries_the_attempts(client: Client):
     assert runs.structured_content["runs"][0]["error"]["type"] == "all_targets_failed"
 
 
+async def test_every_target_failed_says_why_the_last_one_did_and_its_fix(client: Client):
+    # An answer that is now an error (empty, or a tool call max_tokens cut) read "every target failed: fake:cut
+    # malformed_response": why, and the fix (raise max_tokens), were only in the attempts' own messages, and the
+    # message is what a model reads first, what str(e) gives the guide's fallback loop, and what the ledger keeps.
+    from magsag_mcp.errors import MalformedResponseError
+    from magsag_mcp.providers.fake import script
+
+    why = "fake:cut returned tool-call arguments max_tokens cut before their JSON was complete; raise max_tokens"
+    script("cut", MalformedResponseError(why))
+    args = {"skill_id": "skill.analysis", "payload": {"data": "x"}, "model_config": {"model": "fake:cut"}}
+    err = error_of(await client.call_tool("invoke_skill", args))
+    assert err["type"] == "all_targets_failed"
+    assert err["message"] == f"skill.analysis: every target failed: fake:cut malformed_response; last error: {why}"
+
+
 async def test_a_run_that_failed_before_any_attempt_says_why(client: Client, schemas: Schemas):
     # No attempt carries the reason (the payload never reached a model): the run's row does.
     bad = await client.call_tool("invoke_skill", {"skill_id": "skill.analysis", "payload": {}, "run_id": "r-bad"})

@@ -1242,5 +1242,5 @@ async def test_every_target_failing_alike_names_what_the_last_said(fake_openai: 
     assert message.startswith(
         "skill.analysis: every target failed: openai:gpt-4o model_not_found; openai:gpt-4o-mini model_not_found"
     )
-    assert "(the last: openai:gpt-4o-mini: " in message and "ends with the API's version" in message
+    assert "; last error: openai:gpt-4o-mini: " in message and "ends with the API's version" in message
     assert DEFAULT_KEY not in message
