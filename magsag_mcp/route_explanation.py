@@ -63,6 +63,8 @@ class RouteExplanation:
             "max_output_tokens": plan.request.max_tokens,
             "needs": sorted(plan.request.needs()),
             "targets": targets,
+            # what the call will say went unread (a payload's "modelConfig"): the plan shown is the one without it
+            "warnings": list(plan.warnings),
         }
 
     def route(self, skill_id: str) -> dict[str, Any]:

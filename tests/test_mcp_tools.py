@@ -145,6 +145,16 @@ async def test_model_config_argument_takes_the_tool_choice_forms_the_payload_tak
         assert "model_config.tool_choice must be 'auto', 'none', 'required' or {'name'" in error_of(result)["message"]
 
 
+async def test_explain_route_warns_of_what_invoke_skill_would_warn_of(client: Client, schemas: Schemas):
+    # A payload's "modelConfig" goes to the skill as data, not routing: invoke_skill's warnings said so, and
+    # explain_route, the preview a client checks the route with, showed the plan without it and not a word why.
+    args = {"skill_id": "skill.analysis", "payload": {"data": "x", "modelConfig": {"model": "fake:x"}}}
+    plan = schemas.check("explain_route", await client.call_tool("explain_route", args))
+    said = "payload key 'modelConfig' is not 'model_config': it went to the skill as data, not routing"
+    assert plan["warnings"] == [said]
+    assert said in schemas.check("invoke_skill", await client.call_tool("invoke_skill", args))["warnings"]
+
+
 async def test_explain_route_plans_without_calling(client: Client, schemas: Schemas, db: Path):
     result = await client.call_tool("explain_route", {"skill_id": "skill.coding", "payload": {"task": "sort a list"}})
     plan = schemas.check("explain_route", result)

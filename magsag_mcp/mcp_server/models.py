@@ -290,6 +290,9 @@ class ExplainRouteResult(_Out):
     max_output_tokens: int | None = None
     needs: list[str] = Field(default_factory=list)
     targets: list[PlannedTargetOut]
+    warnings: list[str] = Field(
+        default_factory=list, description="what invoke_skill would warn of: a key of the call that is not read"
+    )
 
 
 class ErrorOut(_Out):
