@@ -79,16 +79,18 @@ def prefix(url: str) -> Prefix | None:
 _LOOPBACK_NAMES = frozenset({"localhost", "127.0.0.1", "::1"})
 
 
-def _same_server(a: Origin, b: Origin) -> bool:
-    """The same scheme, host and port, a loopback name being any other: Ollama set to listen everywhere
-    (``OLLAMA_HOST=0.0.0.0``) is configured at ``127.0.0.1``, and the guide's call names ``localhost``."""
+def _same_server(a: Origin, b: Origin, loopback_aliases: bool) -> bool:
+    """The same scheme, host and port; with ``loopback_aliases``, a loopback name is any other: Ollama set to
+    listen everywhere (``OLLAMA_HOST=0.0.0.0``) is configured at ``127.0.0.1``, and the guide's call names
+    ``localhost``. Never for a key: another user of the machine may listen on the port of the other family."""
     if a == b:
         return True
-    return a[0] == b[0] and a[2] == b[2] and a[1] in _LOOPBACK_NAMES and b[1] in _LOOPBACK_NAMES
+    same_port = a[0] == b[0] and a[2] == b[2]
+    return loopback_aliases and same_port and a[1] in _LOOPBACK_NAMES and b[1] in _LOOPBACK_NAMES
 
 
-def _under(at: Prefix, configured: Prefix) -> bool:
-    return _same_server(at[0], configured[0]) and at[1][: len(configured[1])] == configured[1]
+def _under(at: Prefix, configured: Prefix, loopback_aliases: bool = False) -> bool:
+    return _same_server(at[0], configured[0], loopback_aliases) and at[1][: len(configured[1])] == configured[1]
 
 
 def allowed_origins(env: Mapping[str, str]) -> Prefixes:
@@ -236,7 +238,7 @@ class CallURLs:
             has_key, base = self._configured(target.provider, target.model)
             configured = [*operator.get(target.provider, ()), *([base] if base else [])]
             at = self._api_root(target)
-            if at is not None and any(_under(at, c) for c in configured):
+            if at is not None and any(_under(at, c, loopback_aliases=not has_key) for c in configured):
                 continue
             shown = f"{o[0]}://{o[1]}:{o[2]}"
             what = f"{shown} is not an endpoint configured for {target.provider}"

@@ -208,3 +208,14 @@ def test_another_port_scheme_or_address_of_a_loopback_server_is_still_refused(ca
     urls = call_urls.CallURLs({"OLLAMA_HOST": "0.0.0.0:11434"}, lambda: [], configured_only=True)
     with pytest.raises(PayloadError, match="is not an endpoint configured for local"):
         urls.check([(Target("local", "llama3.1:70b", base_url=called), "model_config")])
+
+
+def test_a_key_goes_only_to_the_loopback_address_configured_for_it():
+    # another user of the machine may listen on the same port of the other address family: no alias for a key
+    from magsag_mcp.types import Target
+
+    env = {"MAGSAG_LOCAL_LLM_API_KEY": "local-key-0123456789", "MAGSAG_LOCAL_LLM_BASE_URL": "http://127.0.0.1:8000/v1"}
+    urls = call_urls.CallURLs(env, lambda: [], configured_only=True)
+    urls.check([(Target("local", "m", base_url="http://127.0.0.1:8000/v1"), "model_config")])
+    with pytest.raises(PayloadError, match="only sends local's API key to configured endpoints"):
+        urls.check([(Target("local", "m", base_url="http://[::1]:8000/v1"), "model_config")])
