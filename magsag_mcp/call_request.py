@@ -152,27 +152,33 @@ def _messages(raw: Any, where: str = "model_config") -> list[Message]:
 def _answered_call(m: Mapping[str, Any], i: int, before: list[Message], where: str) -> str:
     """The id of the tool call a ``tool`` message answers, which every vendor requires to be one an assistant
     message before it made: without it OpenAI and Anthropic refuse the whole request (400, after the caller's
-    earlier turns were paid for), and Gemini's answer to it is named for no function."""
-    made = [tc.id for msg in before if msg.role == "assistant" for tc in msg.tool_calls]
+    earlier turns were paid for), and Gemini's answer to it is named for no function. A message without one
+    answers the one call still open (of its ``name``, if it gives one, as Gemini's own API pairs them)."""
+    made = [tc for msg in before if msg.role == "assistant" for tc in msg.tool_calls]
     answered = {msg.tool_call_id for msg in before if msg.role == "tool"}
-    open_ids = ", ".join(repr(c) for c in made if c not in answered) or "none is open"
+    open_calls = [tc for tc in made if tc.id not in answered]
+    open_ids = ", ".join(repr(tc.id) for tc in open_calls) or "none is open"
     given = m.get("tool_call_id")
     if not made:
         raise PayloadError(
             f"{where}.messages[{i}] (role 'tool') answers no tool call: send the assistant message with the "
             "tool_calls invoke returned before it, then one tool message per call with that call's id as tool_call_id"
         )
-    if not isinstance(given, str) or not given:
+    if given is None or given == "":
+        name = m.get("name")
+        candidates = [tc for tc in open_calls if name is None or tc.name == name]
+        if len(candidates) == 1:
+            return candidates[0].id
         raise PayloadError(
             f"{where}.messages[{i}] (role 'tool') needs tool_call_id, the id of the tool call it answers "
             f"(tool_calls[].id of the assistant message before it: {open_ids})"
         )
-    if given not in made:
+    if given not in {tc.id for tc in made}:
         raise PayloadError(
             f"{where}.messages[{i}].tool_call_id {given!r} is the id of no tool call of an assistant message before "
             f"it; the calls still to answer: {open_ids}"
         )
-    return given
+    return str(given)
 
 
 def build_request(

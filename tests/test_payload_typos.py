@@ -237,6 +237,7 @@ def test_tool_call_arguments_nested_too_deeply_are_refused_as_bad_input(catalog)
 
 
 CALLED = {"role": "assistant", "tool_calls": [{"id": "call_1", "name": "lookup", "arguments": {}}]}
+TWO = {"role": "assistant", "tool_calls": [{"id": "a", "name": "f"}, {"id": "b", "name": "g"}]}
 
 
 @pytest.mark.parametrize(
@@ -245,9 +246,14 @@ CALLED = {"role": "assistant", "tool_calls": [{"id": "call_1", "name": "lookup",
         # the tool result sent back without the id of the call it answers: OpenAI got "tool_call_id": null and
         # refused the request (a 400 that stops the fallbacks); Anthropic a tool_result of no tool_use_id
         (
-            [CALLED, {"role": "tool", "content": "42"}],
+            [TWO, {"role": "tool", "content": "42"}],
             "model_config.messages[1] (role 'tool') needs tool_call_id, the id of the tool call it answers "
-            "(tool_calls[].id of the assistant message before it: 'call_1')",
+            "(tool_calls[].id of the assistant message before it: 'a', 'b')",
+        ),
+        (
+            [CALLED, {"role": "tool", "tool_call_id": "call_1", "content": "1"}, {"role": "tool", "content": "2"}],
+            "model_config.messages[2] (role 'tool') needs tool_call_id, the id of the tool call it answers "
+            "(tool_calls[].id of the assistant message before it: none is open)",
         ),
         (
             [CALLED, {"role": "tool", "tool_call_id": "call_2", "content": "42"}],
@@ -266,6 +272,17 @@ def test_a_tool_result_that_answers_no_call_of_the_turns_before_it_is_refused_be
     with pytest.raises(PayloadError) as info:
         plan_call(catalog, "skill.analysis", payload, context=None, env={})
     assert info.value.message == said
+
+
+def test_a_tool_result_without_an_id_answers_the_one_open_call_of_its_name(catalog):
+    # as Gemini's own API pairs them (by the function's name), and a caller with one call open may well write it
+    one = [CALLED, {"role": "tool", "content": "42"}]
+    by_name = [TWO, {"role": "tool", "name": "g", "content": "2"}, {"role": "tool", "content": "1"}]
+    for messages, ids in ((one, ["call_1"]), (by_name, ["b", "a"])):
+        plan = plan_call(
+            catalog, "skill.analysis", {"data": "x", "model_config": {"messages": messages}}, context=None, env={}
+        )
+        assert [m.tool_call_id for m in plan.request.messages if m.role == "tool"] == ids
 
 
 def test_tool_results_answering_the_calls_before_them_are_sent_with_their_ids(catalog):
