@@ -353,9 +353,7 @@ def _export_all(args: argparse.Namespace) -> int:
             page_filters = page_filters.model_copy(update={"cursor": page["next_cursor"], "offset": 0})
         if as_json:
             write_pieces(["[]\n" if count == 0 else "\n]\n"])
-        await agent_known(ledger, filters.agent, count > 0)
-        await run_known(ledger, filters.run_id, count > 0)
-        await names_known(ledger, filters, count > 0)
+        await print_notes(ledger, filters, {"agent": count > 0, "run": count > 0, "names": count > 0})
         return count
 
     with_ledger(args, read)
