@@ -187,7 +187,9 @@ def _call(
 async def test_a_running_total_that_would_pass_sqlites_integer_refuses_the_record(tmp_path: Path, table, key, named):
     """Before: SQLite's + past 2**63-1 gives an inexact REAL, which the column kept: every summary and
     limit from then on read a wrong number, silently."""
-    now = time.time()
+    # both calls in the middle of one quarter-hour (the spend tables' bucket), in the past: taken at the clock's
+    # time, a run within a second of a quarter-hour put the second call in the next bucket, with nothing to pass
+    now = time.time() // SPEND_BUCKET_SECONDS * SPEND_BUCKET_SECONDS - SPEND_BUCKET_SECONDS / 2
     async with Ledger(tmp_path / "l.db") as ledger:
         await ledger.record_call(*_call("r", Decimal(1), at=now))
         await _write(ledger, f"UPDATE {table} SET cost_pusd = {MAX_PUSD - 10**12} WHERE {key}", [()])
