@@ -359,22 +359,27 @@ async def test_untried_targets_after_the_deadline_are_listed():
     assert "deadline" in info.value.message and "fake:b skipped" in info.value.message
 
 
-async def test_the_deadline_bounds_an_attempt_in_flight(tmp_path):
-    # A target that would answer after 60 s, under a 0.2 s call deadline: the attempt is cut and
-    # recorded as a timeout; the call does not wait for the answer. The fake model is priced, as a
-    # vendor's model is (an unpriced fake model is free, like a local one).
-    (tmp_path / "prices.yaml").write_text('"fake:slow": {input: 2, output: 8}\n')
+async def _cut_by_the_deadline(pricer: Pricer) -> None:
+    """A call to fake:slow, which would answer after 60 s, under a call deadline of 0.2 s."""
     cascade = Cascade(
         ProviderSet({}, Transport()),
-        Pricer.from_catalog(tmp_path),
+        pricer,
         None,
         RetryPolicy(tries_per_target=3, base_delay=0.01, max_delay=0.02, deadline=0.2),
     )
     slow = {"provider": "fake", "model": "slow", "params": {"latency_ms": 60_000}}
     p = plan({"model": "fake:slow"})
     p.candidates[0] = dataclasses.replace(p.candidates[0], target=parse_target(slow))
+    await cascade.run(p, run_id="r-slow", agent=None)
+
+
+async def test_the_deadline_bounds_an_attempt_in_flight(tmp_path):
+    # A target that would answer after 60 s, under a 0.2 s call deadline: the attempt is cut and
+    # recorded as a timeout; the call does not wait for the answer. The fake model is priced, as a
+    # vendor's model is (an unpriced fake model is free, like a local one).
+    (tmp_path / "prices.yaml").write_text('"fake:slow": {input: 2, output: 8}\n')
     with pytest.raises(E.AllTargetsFailed) as info:
-        await cascade.run(p, run_id="r-slow", agent=None)
+        await _cut_by_the_deadline(Pricer.from_catalog(tmp_path))
     # Had the deadline not cut the attempt, the slow answer would have arrived and the call succeeded.
     assert [(a.outcome, a.error_class) for a in info.value.attempts] == [("error", "timeout")]
     assert "deadline of 0.2s" in info.value.attempts[0].error_message
@@ -387,17 +392,8 @@ async def test_the_deadline_bounds_an_attempt_in_flight(tmp_path):
 async def test_a_free_model_cut_in_flight_costs_nothing():
     # The same cut on a model priced at 0 (the fake provider, unpriced, like a local server): whatever it
     # generated costs 0, so the cost is known, and no "unknown cost" warning is given.
-    cascade = Cascade(
-        ProviderSet({}, Transport()),
-        Pricer.from_catalog(CATALOG),
-        None,
-        RetryPolicy(tries_per_target=3, base_delay=0.01, max_delay=0.02, deadline=0.2),
-    )
-    slow = {"provider": "fake", "model": "slow", "params": {"latency_ms": 60_000}}
-    p = plan({"model": "fake:slow"})
-    p.candidates[0] = dataclasses.replace(p.candidates[0], target=parse_target(slow))
     with pytest.raises(E.AllTargetsFailed) as info:
-        await cascade.run(p, run_id="r-slow", agent=None)
+        await _cut_by_the_deadline(Pricer.from_catalog(CATALOG))
     (attempt,) = info.value.attempts
     assert (attempt.error_class, attempt.cost_usd, attempt.cost_bound_usd) == ("timeout", Decimal(0), None)
     assert not any("cost is unknown" in w for w in attempt.warnings)
