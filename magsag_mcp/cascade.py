@@ -72,6 +72,7 @@ class Guard(Protocol):
     async def admit(self, ctx: Any) -> Any: ...
     async def settle(self, admission: Any, actual_cost: Decimal | None) -> None: ...
     async def release(self, admission: Any) -> None: ...
+    def waiting(self, admission: Any) -> None: ...
 
 
 @dataclass(slots=True)
@@ -252,9 +253,8 @@ class Cascade:
                     if exc.retryable and try_number < self.retry.tries_per_target:
                         wait = self._retry_wait(exc, try_number, remaining, record, plan, position, state)
                         if wait is not None:
-                            waiting = getattr(self.guard, "waiting", None)  # where the guard has it
-                            if admission is not None and waiting is not None:
-                                waiting(admission)  # what the attempt holds, shrunk to its cost for the wait
+                            if admission is not None:  # what the attempt holds, shrunk to its cost for the wait
+                                self.guard.waiting(admission)  # type: ignore[union-attr]
                             if progress is not None:
                                 await emit(progress, "retry", {"target": target.label, "wait_s": round(wait, 3)})
                             await self.sleep(wait)

@@ -538,6 +538,9 @@ async def test_a_refused_retry_is_recorded_as_the_try_it_was():
         async def release(self, admission) -> None:
             pass
 
+        def waiting(self, admission) -> None:
+            pass
+
     script("a", E.ServerError("boom", status=500))
     cascade, _ = make()
     cascade.guard = RefusesRetries()
