@@ -1132,6 +1132,35 @@ async def test_an_attempt_that_failed_for_nothing_holds_nothing_while_its_call_w
     assert [a.outcome for a in first.attempts] == ["error", "ok"]
 
 
+async def test_a_ledger_error_while_shrinking_a_waiting_reservation_does_not_fail_the_call(
+    catalog_copy, tmp_path, upstream
+):
+    # The shrink before a retry's wait is a courtesy to other calls: a raw sqlite error in it (a disk I/O
+    # error on the inline write) escaped unconverted and failed a call whose retry would have served it.
+    prices(catalog_copy, '"compat:*": {input: 100, output: 100}\n')
+    policy(catalog_copy, "policies:\n  - name: scoped\n    thresholds: {max_cost_per_run_usd: 0.03}\n")
+    upstream.plan("a", 429)
+    upstream.retry_after = 0.001
+    svc = await open_service(catalog_copy, tmp_path, upstream)
+    try_now = svc.ledger.try_now
+    shrinks: list[str] = []
+
+    def failing_shrink(fn: Any, **kw: Any) -> Any:
+        if getattr(fn, "__name__", None) == "shrink":
+            shrinks.append("shrink")
+            raise sqlite3.OperationalError("disk I/O error")
+        return try_now(fn, **kw)
+
+    svc.ledger.try_now = failing_shrink  # type: ignore[method-assign]
+    payload = {"data": "x", "model_config": {"provider": "compat", "model": "a", "max_tokens": 150}}
+    result = await svc.invoke_skill("skill.analysis", payload, run_id="r1")
+    budget = await svc.check_budget(run_id="r1")
+    await svc.aclose()
+    assert shrinks == ["shrink"]
+    assert [a.outcome for a in result.attempts] == ["error", "ok"]
+    assert all(limit["reserved_usd"] == "0" for limit in budget["limits"])
+
+
 async def test_a_caller_cannot_relax_a_skills_data_class(catalog_copy, tmp_path, upstream):
     svc = await open_service(catalog_copy, tmp_path, upstream)
     mc = {"model": "gpt-4o"}

@@ -9,6 +9,7 @@ first and every fallback hop) for the target about to be called, and raises
 from __future__ import annotations
 
 import os
+import sqlite3
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -315,8 +316,10 @@ class Governance:
         try:
             if not self.ledger.try_now(shrink)[0]:
                 self.ledger.enqueue(shrink, durable=False)
-        except LedgerError:
-            pass  # a ledger that cannot be written: the retry's reservation would fail the same way
+        except (LedgerError, sqlite3.Error):
+            # A ledger that cannot be written (closed, or a raw disk error on this inline write): the shrink
+            # is a courtesy to other calls, and the retry's own reservation meets the same error, converted.
+            pass
 
     async def release(self, admission: Admission) -> None:
         """Drop a reservation whose attempt will never be recorded: nothing was sent (a progress callback
