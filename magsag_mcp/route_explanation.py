@@ -104,6 +104,7 @@ class RouteExplanation:
         no_model: list[str] = []
         other: list[str] = []
         refused: dict[tuple[str, str], list[str]] = {}  # (policy, the targets) -> the skills
+        unconfigured: dict[str, list[str]] = {}  # why the first target cannot be called -> the skills
         for skill_id in sorted(self.catalog.skills):
             try:
                 chosen = resolve_route(self.catalog, skill_id, env=self.env, data_class_models=self._data_class_models)
@@ -113,6 +114,9 @@ class RouteExplanation:
                 else:
                     other.append(f"{skill_id}: {exc.message}")
                 continue
+            reasons = [self.providers.get(c.target.provider).unavailable(c.target) for c in chosen.candidates]
+            if reasons and all(reasons):
+                unconfigured.setdefault(str(reasons[0]), []).append(skill_id)
             if self.governance is None:
                 continue
             verdicts = [self.governance.policies.allowed(c.target, chosen.data_classes) for c in chosen.candidates]
@@ -135,6 +139,13 @@ class RouteExplanation:
                 f"MAGSAG_PROVIDER={self.env['MAGSAG_PROVIDER']!r}: the routing policy names no {provider} model for "
                 f"task(s) {', '.join(repr(t) for t in dict.fromkeys(no_model))}, so their calls fail unless they name "
                 f"a model; also set MAGSAG_MODEL to a {provider} model, or add one to those routes"
+            )
+        variables = " / ".join(f"{k}={self.env[k]!r}" for k in ("MAGSAG_PROVIDER", "MAGSAG_MODEL") if self.env.get(k))
+        for reason, skills in unconfigured.items():
+            which = "every skill" if len(skills) == len(self.catalog.skills) else f"skill(s) {', '.join(skills)}"
+            problems.append(
+                f"{variables}: no target it leaves {which} can be called ({reason}), so their calls fail unless "
+                f"they name a model; configure that provider, or change or unset the variable"
             )
         for (policy, labels), skills in refused.items():
             problems.append(

@@ -181,6 +181,8 @@ def test_doctor_reports_a_model_the_provider_override_contradicts(cli_env, capsy
     ],
 )
 def test_doctor_reports_overrides_every_call_would_fail_on(cli_env, capsys, monkeypatch, env, said):
+    monkeypatch.setenv("OPENAI_API_KEY", "sk-test-0123456789")  # configured: the problem is the policy's
+    monkeypatch.setenv("GEMINI_API_KEY", "gemini-test-0123456789")
     for name, value in env.items():
         monkeypatch.setenv(name, value)
     assert main(["doctor", "--json"]) == 1
@@ -200,6 +202,7 @@ def test_doctor_names_the_skills_whose_every_target_the_policy_refuses(cli_env, 
     )
     monkeypatch.setenv("MAGSAG_CATALOG", str(catalog))
     monkeypatch.setenv("MAGSAG_PROVIDER", "compat")
+    monkeypatch.setenv("MAGSAG_COMPAT_BASE_URL", "https://gateway.example.com/v1")  # configured
     assert main(["doctor", "--json"]) == 1
     problems = json.loads(capsys.readouterr().out)["problems"]
     assert problems[0].startswith(
@@ -214,8 +217,38 @@ def test_doctor_reports_no_problem_for_good_settings(cli_env, capsys, monkeypatc
     monkeypatch.setenv("MAGSAG_PROVIDER", "OpenAI")
     monkeypatch.setenv("MAGSAG_MODEL", "gpt-4o-mini")
     monkeypatch.setenv("MAGSAG_ALLOWED_BASE_URLS", "openai=https://proxy.example.com")
+    monkeypatch.setenv("OPENAI_API_KEY", "sk-test-0123456789")
     assert main(["doctor", "--json"]) == 0
     assert json.loads(capsys.readouterr().out)["problems"] == []
+
+
+@pytest.mark.parametrize(
+    ("env", "said"),
+    [
+        (
+            {"MAGSAG_PROVIDER": "anthropic"},
+            "MAGSAG_PROVIDER='anthropic': no target it leaves skill(s) skill.analysis, skill.assistant, "
+            "skill.coding, skill.document-analysis, skill.extraction, skill.reasoning, skill.summarization can be "
+            "called (anthropic: no API key; set ANTHROPIC_API_KEY in the environment), so their calls fail unless "
+            "they name a model; configure that provider, or change or unset the variable",
+        ),
+        (
+            {"MAGSAG_MODEL": "openai:gpt-4o-mini"},
+            "MAGSAG_MODEL='openai:gpt-4o-mini': no target it leaves skill(s) skill.analysis, skill.assistant, "
+            "skill.coding, skill.document-analysis, skill.extraction, skill.reasoning, skill.summarization can be "
+            "called (openai: no API key; set OPENAI_API_KEY in the environment), so their calls fail unless they "
+            "name a model; configure that provider, or change or unset the variable",
+        ),
+    ],
+)
+def test_doctor_reports_an_override_naming_a_provider_that_is_not_configured(cli_env, capsys, monkeypatch, env, said):
+    # MAGSAG_PROVIDER=anthropic without ANTHROPIC_API_KEY: every call that named no model failed ("every target
+    # failed: ... skipped (not configured ...)") while doctor printed "override: MAGSAG_PROVIDER=anthropic" and
+    # exited 0. skill.pii-redaction is not named: its data class's local model still serves it.
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
+    assert main(["doctor", "--json"]) == 1
+    assert json.loads(capsys.readouterr().out)["problems"] == [said]
 
 
 NO_HOST, PORT = "not an http(s) URL with a host", "port is not a number from 1 to 65535"
