@@ -29,7 +29,7 @@ from ..transport import HttpResponse, SSEEvent, StreamResponse, Timeouts, Transp
 from ..types import LLMRequest, LLMResult, Target, Usage
 from .base_urls import _base_url_problem, _shown
 from .capabilities import Capabilities, capabilities_for
-from .empty_answers import empty_at_max_tokens, no_answer
+from .empty_answers import cut_at_max_tokens, no_answer
 from .http_errors import error_under_2xx, says_no_such_route, with_request_id
 from .json_output import parse_json_output
 
@@ -318,9 +318,11 @@ class HTTPProvider(Provider):
             if progress is not None:  # tested here: a coroutine made and awaited costs every call otherwise
                 await _came_whole(result, progress)
         result.latency_ms = (time.perf_counter() - started) * 1000.0
+        stop_said = result.warnings != []  # a wire that explained its stop itself (Claude's context window)
         result.warnings.extend(notes)
-        if result.finish_reason == "length" and not result.text and not result.tool_calls:
-            result.warnings.append(empty_at_max_tokens(result, request))
+        if result.finish_reason == "length":
+            if not stop_said and not result.tool_calls:  # (a tool call it cut is refused by its wire)
+                result.warnings.append(cut_at_max_tokens(result, request))
         elif (
             wire.empty_is_no_answer
             and (not result.text or result.text.isspace())  # tested here first: most answers hold text

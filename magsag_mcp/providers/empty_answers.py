@@ -30,14 +30,17 @@ def no_answer(result: LLMResult, stop_sent: bool, provider: str, model: str) -> 
     return exc
 
 
-def empty_at_max_tokens(result: LLMResult, request: LLMRequest) -> str:
-    """What to do about an answer that max_tokens cut before any of it was written: a reasoning model (o-series,
-    gpt-5, Gemini 2.5 and later, Claude with thinking) spends its thinking tokens from the same allowance, and
-    a small one leaves nothing for the answer. Paid for, and empty: said, not returned as if it were fine."""
+def cut_at_max_tokens(result: LLMResult, request: LLMRequest) -> str:
+    """The warning of an answer that max_tokens cut: paid for, and not whole, which a caller reading only the
+    text (an MCP client, most agents) would not know from ``finish_reason`` alone.
+
+    Cut before any of it was written, it is said as such: a reasoning model (o-series, gpt-5, Gemini 2.5 and
+    later, Claude with thinking) spends its thinking tokens from the same allowance, and a small one leaves
+    nothing for the answer."""
     limit = f" ({request.max_tokens})" if request.max_tokens else ""
+    fix = "raise max_tokens (the skill's, or model_config.max_tokens)"
+    if result.text and not result.text.isspace():
+        return f"{result.provider}:{result.model} stopped at max_tokens{limit}: the answer is cut short; {fix}"
     reasoning = result.usage.reasoning_tokens if result.usage is not None else 0
     spent = f"after {reasoning:,} reasoning tokens, which count against it" if reasoning else "before any text"
-    return (
-        f"{result.provider}:{result.model} answered with nothing: it stopped at max_tokens{limit} {spent}; "
-        "raise max_tokens (the skill's, or model_config.max_tokens)"
-    )
+    return f"{result.provider}:{result.model} answered with nothing: it stopped at max_tokens{limit} {spent}; {fix}"

@@ -48,3 +48,20 @@ async def test_a_cut_answer_with_text_is_not_called_empty(case, serve, transport
     fake.queue({"text": "half an ans", "finish": CUT[case.name]})
     result = await provider.complete(LLMRequest([Message("user", "go on")], max_tokens=4), target)
     assert result.finish_reason == "length" and not [w for w in result.warnings if "answered with nothing" in w]
+
+
+@pytest.mark.parametrize("stream", [False, True], ids=["whole", "streamed"])
+@pytest.mark.parametrize("case", VENDORS, ids=[c.name for c in VENDORS])
+async def test_a_text_answer_max_tokens_cut_says_so_in_its_warnings(case, stream, serve, transport):
+    # It came back as a success with no warning: a caller reading the text and the warnings (an MCP client,
+    # most agents) took half an answer for a whole one. finish_reason "length" alone said it.
+    fake, provider, target = await setup(case, serve, transport)
+    fake.queue({"text": "The three causes are: first, the", "finish": CUT[case.name]})
+    req = LLMRequest([Message("user", "list the causes")], max_tokens=8, stream=stream)
+    result = await provider.complete(req, target)
+    assert result.text.strip() == "The three causes are: first, the" and result.finish_reason == "length"
+    assert result.warnings == [
+        f"{case.name}:{result.model} stopped at max_tokens (8): the answer is cut short; raise max_tokens (the "
+        "skill's, or model_config.max_tokens)"
+    ]
+    assert fake.violations == []
