@@ -7,6 +7,7 @@ process-wide, and the test process's are its own."""
 from __future__ import annotations
 
 import json
+import socket
 import subprocess
 import sys
 import textwrap
@@ -204,3 +205,51 @@ def test_the_server_command_leaves_the_sdks_client_side_and_unused_models_unbuil
         """
     )
     assert seen == {"code": 0, "client_side": [], "sampling_request_built": False, "base_config": False}
+
+
+def test_an_import_refused_in_the_block_is_an_import_error_there_and_works_after():
+    seen = run(
+        """
+        import json, sys
+        from magsag_mcp.startup import imports_refused
+        import email  # imported before the block: left as it is
+        with imports_refused("uvicorn", "email"):
+            try:
+                import uvicorn
+                inside = "imported"
+            except ImportError:
+                inside = "refused"
+            import email.utils
+        import uvicorn
+        print(json.dumps({"inside": inside, "after": uvicorn.__name__, "email": email.utils.__name__}))
+        """
+    )
+    assert seen == {"inside": "refused", "after": "uvicorn", "email": "email.utils"}
+
+
+def test_the_stdio_command_imports_neither_uvicorn_nor_the_sdks_http_client_and_http_keeps_both():
+    # Over stdio, sse_starlette's optional hook into uvicorn's shutdown (~5% of start-up's instructions with
+    # what uvicorn imports) and the SDK's HTTP client for resources read over HTTP (~5%) serve nothing. Over
+    # http uvicorn serves, and the hook that drains event streams when it stops is installed as before.
+    code = """
+        import json, sys, anyio
+        anyio.run = lambda *a, **k: None
+        from magsag_mcp.mcp_server.__main__ import main
+        code = main(["--db", ":memory:", "--transport", TRANSPORT, "--port", "1"])
+        from sse_starlette.sse import AppStatus
+        httpx2_deferred = type(sys.modules["httpx2"]).__name__ == "_DeferredInit"
+        import httpx2
+        print(json.dumps({
+            "code": code, "uvicorn": "uvicorn" in sys.modules, "hooked": AppStatus.original_handler is not None,
+            "httpx2_deferred": httpx2_deferred, "httpx2_works": httpx2.AsyncClient.__name__,
+        }))
+        """
+    stdio = run(code.replace("TRANSPORT", '"stdio"').replace(', "--port", "1"', ""))
+    assert stdio == {
+        "code": 0, "uvicorn": False, "hooked": False, "httpx2_deferred": True, "httpx2_works": "AsyncClient"
+    }
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]  # free once closed: the command checks it is, and serving is replaced
+    http = run(code.replace("TRANSPORT", '"http"').replace('"1"', f'"{port}"'))
+    assert (http["code"], http["uvicorn"], http["hooked"]) == (0, True, True)

@@ -19,7 +19,12 @@ from collections.abc import Sequence
 from ..cli import RedactingParser, given
 from ..errors import ConfigError, MagsagError, redact
 from ..settings import MODE_ENV, MODES
-from ..startup import collector_paused, models_built_on_first_use, package_init_deferred
+from ..startup import (
+    collector_paused,
+    imports_refused,
+    models_built_on_first_use,
+    package_init_deferred,
+)
 
 LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
 LOG_LEVEL_ENV = "MAGSAG_MCP_LOG_LEVEL"
@@ -118,14 +123,17 @@ def main(argv: Sequence[str] | None = None) -> int:
     args.host = "127.0.0.1" if args.host is None else args.host
     args.port = 8765 if args.port is None else args.port
     try:
-        from ..catalog import find_catalog
-
-        find_catalog(args.catalog)  # MAGSAG_CATALOG too: refused now, not by every tool call
         if args.transport == "http" and not 0 < args.port < 65536:
             raise ConfigError(f"--port {args.port} is not a TCP port (1-65535)")
         # importing the SDK is most of start-up; see startup.py for what each of these saves
         package_init_deferred("mcp")
-        with collector_paused(), models_built_on_first_use():
+        package_init_deferred("httpx2")  # the SDK's HTTP client, for a resource read over HTTP: none here
+        # over http, uvicorn serves: sse_starlette's hook into its shutdown is wanted there
+        refused = ("uvicorn",) if args.transport == "stdio" else ()
+        with collector_paused(), models_built_on_first_use(), imports_refused(*refused):
+            from ..catalog import find_catalog
+
+            find_catalog(args.catalog)  # MAGSAG_CATALOG too: refused now, not by every tool call
             import anyio
 
             from .server import build_server
