@@ -270,18 +270,28 @@ def both_counts(raw: dict[str, Any], first: str, second: str) -> tuple[int, int]
     return int(a), int(b)
 
 
+def with_reasoning(raw: dict[str, Any], input_tokens: int, output_tokens: int, reasoning: int) -> int:
+    """The output tokens billed: ``output_tokens``, plus ``reasoning`` where the server counted it beside
+    them. OpenAI counts reasoning inside the completion (its total is input + output); xAI counts it
+    beside (its total is input + output + reasoning) and bills it as output all the same."""
+    if reasoning and raw.get("total_tokens") == input_tokens + output_tokens + reasoning:
+        return output_tokens + reasoning
+    return output_tokens
+
+
 def _counted(raw: dict[str, Any], answer: dict[str, Any]) -> Usage:
     prompt_details = raw.get("prompt_tokens_details") or {}
     completion_details = raw.get("completion_tokens_details") or {}
     input_tokens, output_tokens = both_counts(raw, "prompt_tokens", "completion_tokens")
+    reasoning = int(completion_details.get("reasoning_tokens") or 0)
     # positional (input, output, cached, cache write, reasoning), the rest set after: a class called with
     # keywords builds and unpacks a dict of them (Python 3.11), on every answer
     usage = Usage(
         input_tokens,
-        output_tokens,
+        with_reasoning(raw, input_tokens, output_tokens, reasoning),
         int(prompt_details.get("cached_tokens") or 0),
         int(prompt_details.get("cache_write_tokens") or 0),
-        int(completion_details.get("reasoning_tokens") or 0),
+        reasoning,
     )
     usage.service_tier = answer.get("service_tier")
     usage.answering_model = answer.get("model")

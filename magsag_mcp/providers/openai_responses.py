@@ -15,7 +15,7 @@ from ..types import FinishReason, LLMRequest, LLMResult, Message, ToolCall, Usag
 from .base import StreamAccumulator, WireFormat, with_reported_usage
 from .content_filters import cut_short
 from .json_output import json_mode_system, says_json, schema_name
-from .openai_chat import both_counts, call_name, parse_arguments, refused
+from .openai_chat import both_counts, call_name, parse_arguments, refused, with_reasoning
 from .openai_errors import openai_error
 from .openai_models import moved_for_responses, put_temperature, requested_effort
 
@@ -313,12 +313,13 @@ def _usage(raw: Any, response: dict[str, Any]) -> Usage:
 
 def _counted(raw: dict[str, Any], response: dict[str, Any]) -> Usage:
     input_tokens, output_tokens = both_counts(raw, "input_tokens", "output_tokens")
+    reasoning = int((raw.get("output_tokens_details") or {}).get("reasoning_tokens") or 0)
     return Usage(
         input_tokens=input_tokens,
-        output_tokens=output_tokens,
+        output_tokens=with_reasoning(raw, input_tokens, output_tokens, reasoning),
         cached_tokens=int((raw.get("input_tokens_details") or {}).get("cached_tokens") or 0),
         cache_write_tokens=int((raw.get("input_tokens_details") or {}).get("cache_write_tokens") or 0),
-        reasoning_tokens=int((raw.get("output_tokens_details") or {}).get("reasoning_tokens") or 0),
+        reasoning_tokens=reasoning,
         service_tier=response.get("service_tier"),
         answering_model=response.get("model"),
     )

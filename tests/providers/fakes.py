@@ -174,7 +174,8 @@ class FakeOpenAI(Fake):
         return {
             "prompt_tokens": u.get("prompt_tokens", 11),
             "completion_tokens": u.get("completion_tokens", 7),
-            "total_tokens": u.get("prompt_tokens", 11) + u.get("completion_tokens", 7),
+            # a server may count what it reports beside completion_tokens in the total (xAI's reasoning)
+            "total_tokens": u.get("total_tokens", u.get("prompt_tokens", 11) + u.get("completion_tokens", 7)),
             "prompt_tokens_details": {
                 "cached_tokens": u.get("cached_tokens", 0),
                 "audio_tokens": u.get("input_audio_tokens", 0),
@@ -271,7 +272,7 @@ class FakeOpenAI(Fake):
             "usage": {
                 "input_tokens": u.get("input_tokens", 11),
                 "output_tokens": u.get("output_tokens", 7),
-                "total_tokens": u.get("input_tokens", 11) + u.get("output_tokens", 7),
+                "total_tokens": u.get("total_tokens", u.get("input_tokens", 11) + u.get("output_tokens", 7)),
                 "input_tokens_details": {
                     "cached_tokens": u.get("cached_tokens", 0),
                     "cache_write_tokens": u.get("cache_write_tokens", 0),

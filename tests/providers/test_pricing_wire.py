@@ -671,3 +671,37 @@ async def test_a_cost_under_a_millionth_of_a_dollar_is_written_as_a_plain_decima
     out = result.to_dict()
     assert out["cost_usd"] == out["attempts"][0]["cost_usd"] == run["cost_usd"] == "0.0000007"
     assert fake.violations == []
+
+
+@pytest.mark.parametrize("stream", [False, True], ids=["body", "stream"])
+@pytest.mark.parametrize("api", ["chat", "responses"])
+async def test_reasoning_a_server_counts_beside_the_completion_is_billed_as_output(tmp_path, serve, api, stream):
+    """xAI's Chat Completions count reasoning beside ``completion_tokens``, not in it: its total is prompt +
+    completion + reasoning (grok-4-fast-reasoning: 279 + 6 + 89 = 374), and all of it is billed as output. Read
+    as OpenAI's (reasoning inside the completion), the 89 reasoning tokens were recorded and priced as none."""
+    catalog = tmp_path / "catalog"
+    shutil.copytree(CATALOG, catalog)
+    (catalog / "prices.yaml").write_text('"compat:grok-4-fast-reasoning": {input: 0.2, output: 0.5}\n')
+    shutil.rmtree(catalog / "policies")  # the shipped policy allows no grok model
+    fake = FakeOpenAI(KEY)
+    env = {"MAGSAG_COMPAT_BASE_URL": await serve(fake) + "/v1", "MAGSAG_COMPAT_API_KEY": KEY}
+    counts = ("prompt_tokens", "completion_tokens") if api == "chat" else ("input_tokens", "output_tokens")
+    usage = {counts[0]: 279, counts[1]: 6, "reasoning_tokens": 89, "total_tokens": 374}
+    fake.queue({"text": "fine", "usage": usage})
+    config = {"provider": "compat", "model": "grok-4-fast-reasoning", "stream": stream, "params": {"api": api}}
+    async with await Service.open(catalog=catalog, db=tmp_path / "l.db", env=env) as svc:
+        result = await svc.invoke_skill("skill.analysis", {"data": "x", "model_config": config}, run_id="r-grok")
+        summary = await svc.summarize({"run_id": "r-grok"})
+    assert fake.violations == []
+    u = result.usage
+    assert (u.input_tokens, u.output_tokens, u.reasoning_tokens, u.total_tokens) == (279, 95, 89, 374)
+    assert result.cost_usd == (279 * D("0.2") + 95 * D("0.5")) / M
+    assert summary["model_stats"]["grok-4-fast-reasoning"]["output_tokens"] == 95
+    # a server that counts reasoning inside the completion (OpenAI's own) is read as before
+    from magsag_mcp.providers import openai_chat, openai_responses
+
+    inside = {"prompt_tokens": 279, "completion_tokens": 95, "total_tokens": 374}
+    chat = openai_chat._usage({**inside, "completion_tokens_details": {"reasoning_tokens": 89}}, {})
+    inside = {"input_tokens": 279, "output_tokens": 95, "total_tokens": 374}
+    responses = openai_responses._usage({**inside, "output_tokens_details": {"reasoning_tokens": 89}}, {})
+    assert chat.output_tokens == responses.output_tokens == 95
