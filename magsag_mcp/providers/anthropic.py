@@ -204,6 +204,9 @@ def _usage(raw: Any) -> Usage:
 
 
 def _counted(raw: dict[str, Any]) -> Usage:
+    if raw.get("input_tokens") is None or raw.get("output_tokens") is None:
+        # both are required: a gateway's usage without one is no count of it, not 0 tokens (nor $0)
+        raise ValueError("usage without input_tokens or output_tokens")
     read = int(raw.get("cache_read_input_tokens") or 0)
     written = int(raw.get("cache_creation_input_tokens") or 0)
     # cache_creation splits the writes by time to live: a 1-hour write is billed at its own (higher) rate.

@@ -361,6 +361,10 @@ def _usage(u: dict[str, Any]) -> Usage:
 
 
 def _counted(u: dict[str, Any]) -> Usage:
+    if u.get("promptTokenCount") is None:
+        # a count of 0 is left out (protobuf's JSON), but no call has an empty prompt: a usage without it
+        # (a gateway's) is no count of the prompt, not a free one
+        raise ValueError("usageMetadata without promptTokenCount")
     thoughts = int(u.get("thoughtsTokenCount") or 0)
     # candidatesTokensDetails splits the answer's tokens by modality: an image model's pictures are billed
     # at an image rate of their own

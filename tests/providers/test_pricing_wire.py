@@ -705,3 +705,17 @@ async def test_reasoning_a_server_counts_beside_the_completion_is_billed_as_outp
     inside = {"input_tokens": 279, "output_tokens": 95, "total_tokens": 374}
     responses = openai_responses._usage({**inside, "output_tokens_details": {"reasoning_tokens": 89}}, {})
     assert chat.output_tokens == responses.output_tokens == 95
+
+
+def test_an_anthropic_or_gemini_usage_without_its_prompt_count_is_unreported_not_a_free_prompt():
+    """Chat Completions and Responses read a count a gateway leaves out as no count (cost unknown, counted at its
+    bound); Anthropic's and Gemini's read it as 0: {"output_tokens": 40} priced a 100,000-token prompt at $0."""
+    from magsag_mcp.providers import anthropic, gemini
+
+    assert anthropic._usage({"output_tokens": 40}).reported is False
+    assert anthropic._usage({"input_tokens": 100_000}).reported is False
+    assert gemini._usage({"candidatesTokenCount": 40, "thoughtsTokenCount": 7}).reported is False
+    # what the APIs send is read as before: Gemini leaves out a count of 0 (an empty answer's candidates)
+    assert anthropic._usage({"input_tokens": 9, "output_tokens": 0}).total_tokens == 9
+    assert gemini._usage({"promptTokenCount": 9, "totalTokenCount": 9}).total_tokens == 9
+    assert gemini._usage({"promptTokenCount": 9, "thoughtsTokenCount": 5}).output_tokens == 5
