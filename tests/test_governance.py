@@ -673,6 +673,25 @@ async def test_delegated_child_spend_counts_against_the_parent_run_limit(tmp_pat
     assert run_limit(child_view)["budget_run_id"] == "mag" and Decimal(run_limit(child_view)["spent_usd"]) == cost
 
 
+async def test_amounts_under_a_millionth_of_a_dollar_are_plain_decimals_in_status_and_refusals(tmp_path: Path):
+    """check_budget's remaining_usd and a call limit's refusal wrote what is left, or a call's worst case, as
+    Python prints a small Decimal ("1E-7"), where every other amount there is a plain decimal ("0.0000001")."""
+    async with Ledger(tmp_path / "l.db") as ledger:
+        await record(ledger, "r", "0.4999999")
+        status = await Governance(limits(max_cost_per_run_usd="0.5"), ledger, FixedPricer("0.3")).check_budget(
+            run_id="r"
+        )
+        gov = Governance(limits(max_cost_per_call_usd="0.0000004"), ledger, FixedPricer("0.0000005"))
+        with pytest.raises(E.BudgetExceeded) as refused:
+            await gov.admit(attempt_ctx("r"))
+        allowed, _, reason = gov.spend_verdict(Target("compat", "metered"), Decimal("0.0000005"))
+    assert run_limit(status)["remaining_usd"] == "0.0000001"
+    details = refused.value.details
+    assert (details["limit_usd"], details["reservation_usd"]) == ("0.0000004", "0.0000005")
+    assert "limit $0.0000004" in refused.value.message and "up to $0.0000005 " in refused.value.message
+    assert not allowed and "up to $0.0000005," in reason and "limit $0.0000004" in reason
+
+
 async def test_joining_a_delegated_run_by_its_id_alone_still_spends_its_parents_budget(tmp_path: Path):
     # MCP's invoke_skill(run_id=...) and `magsag invoke --run-id` join a run without naming its parent;
     # before, such a call reserved against the child alone and took the tree past the parent's limit.

@@ -134,8 +134,8 @@ class Governance:
             return (True, None, None) if refusal is None else (False, refusal.policy, refusal.message)
         for lim in limits:
             if worst > lim.amount:
-                limit = f"{lim.kind.replace('_', '-')} limit ${lim.amount}"
-                return False, lim.policy, f"{target.label} may cost up to ${worst}, above the {limit}"
+                limit = f"{lim.kind.replace('_', '-')} limit ${lim.amount:f}"
+                return False, lim.policy, f"{target.label} may cost up to ${worst:f}, above the {limit}"
         return True, None, None
 
     def _limits(self, ctx: AttemptContext) -> tuple[list[Limit], list[Limit]]:
@@ -222,20 +222,20 @@ class Governance:
         for lim in limits:
             if lim.kind == "call" and call_spent + call_held + worst > lim.amount:
                 earlier = (
-                    f"; this call's {len(prior)} earlier attempt(s) spent ${call_spent} and hold ${call_held}"
+                    f"; this call's {len(prior)} earlier attempt(s) spent ${call_spent:f} and hold ${call_held:f}"
                     if prior
                     else ""
                 )
                 raise BudgetExceeded(
-                    f"{lim.policy}: call limit ${lim.amount} would be exceeded: {ctx.target.label} may cost up to "
-                    f"${worst} ({ctx.estimated_input_tokens} input tokens estimated, {ctx.max_output_tokens} output "
+                    f"{lim.policy}: call limit ${lim.amount:f} would be exceeded: {ctx.target.label} may cost up to "
+                    f"${worst:f} ({ctx.estimated_input_tokens} input tokens estimated, {ctx.max_output_tokens} output "
                     f"tokens allowed){earlier}; lower max_tokens or choose a cheaper model",
                     policy=lim.policy,
                     limit="call",
-                    limit_usd=str(lim.amount),
-                    spent_usd=str(call_spent),
-                    reserved_usd=str(call_held),
-                    reservation_usd=str(worst),
+                    limit_usd=format(lim.amount, "f"),
+                    spent_usd=format(call_spent, "f"),
+                    reserved_usd=format(call_held, "f"),
+                    reservation_usd=format(worst, "f"),
                 )
         if not scoped:
             return Admission(None, worst)
@@ -406,12 +406,12 @@ class Governance:
                 "policy": lim.policy,
                 "limit": lim.kind,
                 "scope": "each call" if lim.kind == "call" else describe_scope(lim, budget, agent, run_id),
-                "limit_usd": str(lim.amount),
+                "limit_usd": format(lim.amount, "f"),
                 # "f": a normalized Decimal prints a round $20 as 2E+1
                 "spent_usd": format(spent_d, "f"),
                 "unknown_cost_bound_usd": format(bound_d, "f"),
                 "reserved_usd": format(held_d, "f"),
-                "remaining_usd": str(max(Decimal(0), lim.amount - used)),
+                "remaining_usd": format(max(Decimal(0), lim.amount - used), "f"),
                 "status": status,
                 "unpriced_calls": unpriced,
                 "unbounded_calls": unbounded,
@@ -452,11 +452,11 @@ def _unpriced_refusal(limits: Sequence[Limit], target: Target) -> BudgetExceeded
     lim = strict[0]
     return BudgetExceeded(
         f"{lim.policy}: {target.label} has no known price, so a {lim.kind.replace('_', '-')} "
-        f"limit of ${lim.amount} cannot be guaranteed; add its price to catalog/prices.yaml "
+        f"limit of ${lim.amount:f} cannot be guaranteed; add its price to catalog/prices.yaml "
         f'("{target.label}": {{input: ..., output: ...}}) or set allow_unpriced: true on {lim.policy}',
         policy=lim.policy,
         limit=lim.kind,
-        limit_usd=str(lim.amount),
+        limit_usd=format(lim.amount, "f"),
         reason="unknown_price",
     )
 

@@ -336,12 +336,12 @@ def _exceeded(limit: Limit, r: Reservation, spent: int, bound: int, held: int) -
         else ""
     )
     return BudgetExceeded(
-        f"{limit.policy}: {limit.kind.replace('_', '-')} limit ${limit.amount} for "
+        f"{limit.policy}: {limit.kind.replace('_', '-')} limit ${limit.amount:f} for "
         f"{describe_scope(limit, r.budget, r.agent, r.run_id)} would be exceeded: spent ${_usd(spent)}"
         f"{unknown}, reserved ${_usd(held)}, this attempt reserves up to ${_usd(r.amount_pusd)}{alone}",
         policy=limit.policy,
         limit=limit.kind,
-        limit_usd=str(limit.amount),
+        limit_usd=format(limit.amount, "f"),
         spent_usd=_usd(spent),
         unknown_cost_bound_usd=_usd(bound),
         reserved_usd=_usd(held),
