@@ -192,6 +192,17 @@ def test_per_run_and_per_day_limits_check_the_costliest_run_and_day_not_the_tota
     assert "total cost" not in out and "NOTE" not in out
 
 
+def test_costs_under_a_millionth_of_a_dollar_are_plain_decimals_in_failures(gate):
+    """A run whose known part is tiny beside its unknown costs' bound: the FAIL line wrote the summary's
+    "0.0000005" as "$5E-7" (Python's print of a small Decimal), where the summary itself says 0.0000005."""
+    s = with_peaks(GOOD, run="0.0000005", day="0.1", agent_day="0.1")
+    s["largest_run"]["unknown_cost_bound_usd"] = "10.0000001"
+    code, out, _ = gate(s)
+    assert code == 1
+    assert "cost up to $10.0000006 ($0.0000005 known, up to $10.0000001 of unknown cost) exceeds" in out
+    assert "E-7" not in out
+
+
 def test_a_summary_without_peaks_is_checked_on_its_totals_and_the_gate_says_so(gate):
     many = changed(model={"calls": 40, "cost_usd": 12.0, "cost_usd_exact": "12.0"}, agent={"cost_usd_exact": "12.0"})
     code, out, _ = gate(many)

@@ -77,9 +77,10 @@ class _Stats(BaseModel):
 
     def shown(self) -> str:
         """The cost as a message shows it."""
+        # "f": a small Decimal prints as 5E-7 (as the summary's "0.0000005" parses)
         if not self.bound:
-            return f"${self.known}"
-        return f"up to ${self.cost} (${self.known} known, up to ${self.bound} of unknown cost)"
+            return f"${self.known:f}"
+        return f"up to ${self.cost:f} (${self.known:f} known, up to ${self.bound:f} of unknown cost)"
 
 
 class _ModelStats(_Stats):
@@ -178,7 +179,7 @@ def check_summary_with_notes(summary: Any, policies: PolicySet) -> tuple[list[st
             what = "no known cost" if unbounded == unpriced else "no known cost nor a bound on it"
             violations.append(f"{p.name}: {unbounded} call(s) have {what}, so the cost limits cannot be checked")
         if t.max_cost_per_run_usd is not None:
-            limit = f"max_cost_per_run_usd ${t.max_cost_per_run_usd}"
+            limit = f"max_cost_per_run_usd ${t.max_cost_per_run_usd:f}"
             if "largest_run" not in has_peaks:
                 _note(notes, _OLD_SUMMARY.format(field="largest_run", limit=limit, instead="the total", what="runs"))
                 if total.cost > t.max_cost_per_run_usd:
@@ -187,7 +188,7 @@ def check_summary_with_notes(summary: Any, policies: PolicySet) -> tuple[list[st
                 delegated = f" (with {run.delegated_runs} delegated run(s))" if run.delegated_runs else ""
                 violations.append(f"{p.name}: run {run.run_id}{delegated} cost {run.shown()} exceeds {limit}")
         if t.max_cost_per_day_usd is not None:
-            limit = f"max_cost_per_day_usd ${t.max_cost_per_day_usd}"
+            limit = f"max_cost_per_day_usd ${t.max_cost_per_day_usd:f}"
             if "largest_day" not in has_peaks:
                 _note(notes, _OLD_SUMMARY.format(field="largest_day", limit=limit, instead="the total", what="days"))
                 if total.cost > t.max_cost_per_day_usd:
@@ -195,7 +196,7 @@ def check_summary_with_notes(summary: Any, policies: PolicySet) -> tuple[list[st
             elif (day := parsed.largest_day) is not None and day.cost > t.max_cost_per_day_usd:
                 violations.append(f"{p.name}: {day.date} (UTC) cost {day.shown()} exceeds {limit}")
         if t.max_cost_per_agent_daily_usd is not None:
-            limit = f"max_cost_per_agent_daily_usd ${t.max_cost_per_agent_daily_usd}"
+            limit = f"max_cost_per_agent_daily_usd ${t.max_cost_per_agent_daily_usd:f}"
             for agent, a in (parsed.by_agent or {}).items():
                 if agent == NO_AGENT:  # calls without an agent: the budget holds them to the day limit alone
                     continue
@@ -218,7 +219,7 @@ def check_summary_with_notes(summary: Any, policies: PolicySet) -> tuple[list[st
                     up_to = "up to " if s.bound else ""
                     violations.append(
                         f"{p.name}: {model} averaged {up_to}${(s.cost / s.calls).quantize(Decimal('0.000001'))} per "
-                        f"call, above max_cost_per_call_usd ${t.max_cost_per_call_usd}"
+                        f"call, above max_cost_per_call_usd ${t.max_cost_per_call_usd:f}"
                     )
     return violations, notes
 
