@@ -30,7 +30,7 @@ from ..types import LLMRequest, LLMResult, Target, Usage
 from .base_urls import _base_url_problem, _shown
 from .capabilities import Capabilities, capabilities_for
 from .empty_answers import cut_at_max_tokens, no_answer
-from .http_errors import error_under_2xx, says_no_such_route, with_request_id
+from .http_errors import error_under_2xx, obey_should_retry, says_no_such_route, with_request_id
 from .json_output import parse_json_output
 
 #: called with progress while a stream comes in: ("delta", {"chars": n, "text": t}) (``t`` the answer's text that
@@ -338,6 +338,7 @@ class HTTPProvider(Provider):
         ``/v1`` too many or too few) as an unknown model: its message names the URL and what the base
         URL should be."""
         exc = _stamp(wire.map_error(resp, provider=self.name, model=model), self.name, model)
+        obey_should_retry(exc, resp.headers)
         if resp.status in GATEWAY_TIMEOUTS:
             # Not a refusal: the server behind the gateway (or the vendor's own front, Anthropic's timeout_error,
             # Gemini's DEADLINE_EXCEEDED) had the request and was still at work on it when time ran out. What it

@@ -381,3 +381,22 @@ def error_for(
     # Any other status (a gateway's 405 or 410, nginx's 499, ...) says nothing against our input:
     # this target cannot serve the call, another one may.
     return UnexpectedStatusError(text, **kw)
+
+
+def obey_should_retry(exc: ProviderError, headers: Mapping[str, str]) -> None:
+    """Make ``exc`` retried or not on its target as the server's ``x-should-retry`` says, where it says.
+
+    OpenAI and Anthropic send it, and their SDKs obey it before their own rules: ``false`` on an error
+    that would be retried (the request would fail the same way again: the next target is tried, or the
+    call fails, without the wait); ``true`` on a status we know nothing of (a 423, a gateway's 499),
+    which is then retried after its ``Retry-After`` as a server error is. An error that
+    stops the call, or a quota that no wait refills, is not made retryable by it."""
+    said = _get(headers, "x-should-retry")
+    if said is None:
+        return
+    said = said.strip().lower()
+    if said == "false" and exc.retryable:
+        exc.retryable = False  # type: ignore[misc]  # this one error's, over its class's
+    elif said == "true" and type(exc) is UnexpectedStatusError:
+        exc.retryable = True  # type: ignore[misc]
+        exc.retry_after = parse_retry_after(headers)

@@ -319,3 +319,35 @@ async def test_anthropic_spend_limit_reached_moves_on_without_a_retry(tmp_path: 
     assert "regain access on 2026-04-01" in (first.error_message or "")
     assert "spend limit" in (first.error_message or "")  # what to change, not only what happened
     assert len(anthropic.requests) == 1  # not retried: the limit holds until the date it names
+
+
+async def test_x_should_retry_is_obeyed_as_the_vendors_sdks_obey_it(tmp_path: Path, serve):
+    # OpenAI and Anthropic say in x-should-retry whether the same request is worth sending again, and their
+    # SDKs obey it before their own rules. A 529 marked "false" was retried anyway (a wait, and a request
+    # spent); a status we know nothing of (a 423) marked "true" moved on at once, though its target would serve.
+    overloaded = {"type": "error", "error": {"type": "overloaded_error", "message": "Overloaded"}}
+    anthropic = FakeAnthropic(KEY).queue({"error": 529, "body": overloaded, "headers": {"x-should-retry": "false"}})
+    locked = {"error": {"message": "The resource is locked; try again shortly"}}
+    openai = FakeOpenAI(KEY).queue(
+        {"error": 423, "body": locked, "headers": {"X-Should-Retry": "true", "Retry-After": "1"}},
+        {"text": "answer from openai"},
+    )
+    gemini = FakeGemini(KEY)
+    svc = await open_service(tmp_path, serve, openai, anthropic, gemini)
+    waits: list[float] = []
+
+    async def sleep(seconds: float) -> None:
+        waits.append(seconds)
+
+    svc.cascade.sleep = sleep
+    mc = {"model": "claude-3-5-sonnet-20241022", "fallbacks": ["gpt-4o"]}
+    result = await svc.invoke_skill("skill.analysis", {"data": "x", "model_config": mc})
+    await svc.aclose()
+    assert result.result.text == "answer from openai"
+    assert [(a["target"], a["outcome"], a["try"]) for a in result.trace["attempts"]] == [
+        ("anthropic:claude-3-5-sonnet-20241022", "error", 1),
+        ("openai:gpt-4o", "error", 1),
+        ("openai:gpt-4o", "ok", 2),
+    ]
+    assert len(waits) == 1 and 1.0 <= waits[0] <= 1.5  # the 423's Retry-After, not the 529's backoff
+    assert openai.violations == anthropic.violations == gemini.violations == []
