@@ -14,6 +14,8 @@ import time
 from collections.abc import Mapping
 from typing import Any
 
+from multidict import CIMultiDict, CIMultiDictProxy
+
 from ..errors import (
     AuthenticationError,
     BadRequestError,
@@ -273,10 +275,13 @@ def _seconds(value: str) -> float | None:
     return max(0.0, seconds) if math.isfinite(seconds) else None
 
 
+_CASE_FREE = (CIMultiDict, CIMultiDictProxy)
+
+
 def _get(headers: Mapping[str, str], name: str) -> str | None:
     value = headers.get(name)
-    if value is None:
-        # plain dicts in tests are case-sensitive; aiohttp's CIMultiDict is not
+    if value is None and not isinstance(headers, _CASE_FREE):
+        # plain dicts (tests', a body's) are case-sensitive; aiohttp's CIMultiDict is not, and its miss is final
         for k, v in headers.items():
             if k.lower() == name:
                 return v
