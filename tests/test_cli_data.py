@@ -556,6 +556,37 @@ def test_a_magsag_db_with_no_ledger_yet_says_so_beside_its_zeros(tmp_path, monke
     assert "no ledger" not in capsys.readouterr().err
 
 
+
+@pytest.mark.parametrize(
+    "command",
+    [
+        ["flow", "summarize"],
+        ["data", "query"],
+        ["data", "query", "--format", "csv"],
+        ["data", "search", "x"],
+        ["data", "prune", "--older-than", "90d"],
+        ["budget", "--agent", "a"],
+    ],
+)
+@pytest.mark.parametrize("there", ["nothing", "an empty file"])
+def test_a_reading_command_makes_no_ledger_where_magsag_db_has_none(tmp_path, monkeypatch, capsys, command, there):
+    # The first reading command run with a mistyped MAGSAG_DB made a ledger (and its folder) there: its note said
+    # "no ledger yet", and every run after it read that empty ledger with no note at all, zeros that `flow gate`
+    # passed. An empty file an install made for the first call was turned into a ledger likewise.
+    db = tmp_path / "typo" / "ledgr.db"
+    if there == "an empty file":
+        db.parent.mkdir()
+        db.touch()
+    monkeypatch.setenv("MAGSAG_DB", str(db))
+    monkeypatch.setenv("MAGSAG_CATALOG", str(CATALOG))
+    before = sorted(p.name for p in tmp_path.rglob("*"))
+    for _ in range(2):  # the second run finds nothing made by the first: it says so again
+        assert main(command) == 0
+        assert f"no ledger at {db} (MAGSAG_DB) yet" in capsys.readouterr().err
+    assert sorted(p.name for p in tmp_path.rglob("*")) == before
+    if there == "an empty file":
+        assert db.stat().st_size == 0
+
 @pytest.mark.parametrize(
     "argv",
     [

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import csv
 import io
 import json
 import os
 import sys
-from collections.abc import Awaitable, Callable, Iterator
+import tempfile
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -77,8 +79,8 @@ def existing_ledger(args: argparse.Namespace) -> Path:
     """The ledger a command that reads what was spent reads. A ``--db`` with no file there is refused:
     opening it would create an empty ledger and report nothing spent, which reads as "no spend" (or a
     whole budget left) when the path was mistyped; so is a file there that holds no ledger (empty, a
-    blank SQLite database: see :func:`creates`), which opening it made one. ``MAGSAG_DB`` and the default
-    path may name a ledger that does not exist yet (set up before the first call): nothing was spent."""
+    blank SQLite database), which opening it made one. ``MAGSAG_DB`` and the default path may name a
+    ledger that does not exist yet (set up before the first call): nothing was spent (see :func:`_reading`)."""
     from ..ledger import default_db_path
 
     path = Path(args.db).expanduser() if args.db else default_db_path()
@@ -90,12 +92,10 @@ def existing_ledger(args: argparse.Namespace) -> Path:
     return path
 
 
-def note_no_ledger_yet(args: argparse.Namespace, path: Path) -> None:
+def note_no_ledger_yet(path: Path) -> None:
     """A note on stderr when the ledger that ``MAGSAG_DB`` or the default path names holds nothing yet: the
     figures that follow are zeros, which read as "nothing spent" (and pass ``flow gate``) when MAGSAG_DB was
     mistyped, or set otherwise than for the server whose calls were meant."""
-    if args.db or (path.exists() and path.stat().st_size > 0):
-        return
     source = "MAGSAG_DB" if (os.environ.get("MAGSAG_DB") or "").strip() else "the default path; MAGSAG_DB is unset"
     print(
         f"note: no ledger at {shown(str(path))} ({source}) yet: nothing has been recorded there; calls are recorded "
@@ -104,10 +104,24 @@ def note_no_ledger_yet(args: argparse.Namespace, path: Path) -> None:
     )
 
 
-def creates(args: argparse.Namespace) -> bool:
-    """Whether the command may make a ledger where there is none: not at a ``--db`` it was given, where a
-    file that holds none (``touch``ed, truncated by a ``> led.db`` redirect) was made one, changed."""
-    return not args.db
+@contextlib.asynccontextmanager
+async def _reading(args: argparse.Namespace, open_at: Callable[..., Any]) -> AsyncIterator[Any]:
+    """What ``open_at(path, create=..., blank_is_absent=...)`` opens (a ledger, a service) on the ledger to
+    read, making none. Where ``MAGSAG_DB`` or the default path holds no ledger yet (no file, an empty one),
+    a note says so and the command reads an empty ledger of its own, thrown away after: made there, as it
+    was, the first run's note was the last (every later run read that empty ledger with no word, zeros that
+    ``flow gate`` passed), and an empty file an install made for the first call was changed. A ``--db``
+    with no ledger is refused (:func:`existing_ledger`, and ``Ledger(create=False)`` for an empty file)."""
+    path = existing_ledger(args)
+    async with open_at(path, create=False, blank_is_absent=not args.db) as opened:
+        ledger = getattr(opened, "ledger", opened)
+        if not ledger.absent:
+            yield opened
+            return
+    note_no_ledger_yet(path)
+    with tempfile.TemporaryDirectory(prefix="magsag-no-ledger-") as tmp:
+        async with open_at(Path(tmp) / "ledger.db", create=True, blank_is_absent=False) as empty:
+            yield empty
 
 
 def with_ledger(args: argparse.Namespace, fn: Callable[[Any], Awaitable[Any]]) -> Any:
@@ -116,11 +130,10 @@ def with_ledger(args: argparse.Namespace, fn: Callable[[Any], Awaitable[Any]]) -
     from ..ledger import Ledger
     from ..ledger.connection import ledger_sync_from_env
 
-    path = existing_ledger(args)
-    note_no_ledger_yet(args, path)
+    sync = ledger_sync_from_env()
 
     async def go() -> Any:
-        async with Ledger(path, sync=ledger_sync_from_env(), create=creates(args)) as ledger:
+        async with _reading(args, lambda path, **how: Ledger(path, sync=sync, **how)) as ledger:
             return await fn(ledger)
 
     return anyio.run(go)
@@ -130,11 +143,16 @@ def with_service(args: argparse.Namespace, fn: Callable[[Any], Awaitable[Any]]) 
     """Run ``fn(service)`` for a command that reads the ledger (``magsag budget``)."""
     from ..service import Service
 
-    path = existing_ledger(args)
-    note_no_ledger_yet(args, path)
+    @contextlib.asynccontextmanager
+    async def service(path: Path, *, create: bool, blank_is_absent: bool) -> AsyncIterator[Any]:
+        opened = await Service.open(
+            catalog=args.catalog, db=path, create_ledger=create, empty_ledger_ok=blank_is_absent
+        )
+        async with opened as svc:
+            yield svc
 
     async def go() -> Any:
-        async with await Service.open(catalog=args.catalog, db=path, create_ledger=creates(args)) as svc:
+        async with _reading(args, service) as svc:
             return await fn(svc)
 
     return anyio.run(go)
