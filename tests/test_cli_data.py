@@ -753,6 +753,23 @@ def test_a_model_or_skill_the_ledger_never_recorded_is_said_so_with_the_nearest_
     assert capsys.readouterr().err == ""
 
 
+def test_a_provider_the_ledger_never_recorded_is_said_so_with_the_nearest_one(ledger_db, capsys):
+    """`flow summarize --provider opnai --output s.json` wrote a summary of nothing, which `flow gate` passes,
+    and `data query --provider` an empty audit export, without a word, where a misspelt model or skill gets a
+    note (a provider this process does not know is read as written: another process may have recorded it)."""
+    assert main(["flow", "summarize", "--provider", "opnai"]) == 0
+    err = capsys.readouterr().err
+    assert err.startswith("note: no call in this ledger was recorded for provider 'opnai' (did you mean 'openai'?)")
+    assert "its providers: compat, fake, openai" in err, err
+    assert main(["data", "query", "--provider", "opnai", "--format", "csv"]) == 0
+    out, err = capsys.readouterr()
+    assert out.count("\n") == 1 and "for provider 'opnai' (did you mean 'openai'?)" in err, err
+    # a recorded one (by its alias too), even outside the other filters, gets no note
+    assert main(["data", "query", "--provider", "OpenAI", "--skill", "skill.coding"]) == 0
+    assert main(["flow", "summarize", "--model", "compat:echo", "--since", "1s"]) == 0
+    assert capsys.readouterr().err == ""
+
+
 def test_a_search_cut_at_its_limit_names_the_cursor_of_the_rest(ledger_db, capsys):
     """The note said to narrow --since to see the rest, but --since keeps the newest hits and drops older
     ones: past --limit, the older hits could not be shown. Now it names a --cursor that pages on."""

@@ -59,10 +59,10 @@ class LedgerReports:
         return await self.read(lambda conn: conn.execute(sql, (run_id, run_id)).fetchone() is not None)
 
     async def recorded_names(self, column: str) -> list[str]:
-        """The models (``column`` "model") or skills ("skill") the ledger's calls were recorded for, in order:
-        what a filter that matched nothing may have meant. Read from the daily usage rollup (every attempt's,
-        a few thousand rows), not the attempts."""
-        if column not in ("model", "skill"):
+        """The models (``column`` "model"), providers ("provider") or skills ("skill") the ledger's calls were
+        recorded for, in order: what a filter that matched nothing may have meant. Read from the daily usage
+        rollup (every attempt's, a few thousand rows), not the attempts."""
+        if column not in ("model", "provider", "skill"):
             raise ValueError(f"no recorded names of {column!r}")
         sql = f"SELECT DISTINCT {column} FROM usage_rollup WHERE {column} != '' ORDER BY 1"
         return await self.read(lambda conn: [row[0] for row in conn.execute(sql)])
@@ -75,9 +75,10 @@ class LedgerReports:
 
     async def filter_notes(self, filters: Any, *, agent: bool, run: bool, names: bool) -> list[str]:
         """What a read's filters may have meant, for each that names what the ledger never recorded: its agent,
-        run id, model or skill (a misspelling reads as a summary of nothing, which `flow gate` passes, or an empty
-        page). ``agent``, ``run`` and ``names`` say whether the read matched anything for those filters: then
-        nothing is looked up. The names are as recorded (callers chose them): a terminal must escape them."""
+        run id, model, provider or skill (a misspelling reads as a summary of nothing, which `flow gate` passes,
+        or an empty page). ``agent``, ``run`` and ``names`` say whether the read matched anything for those
+        filters: then nothing is looked up. The names are as recorded (callers chose them): a terminal must
+        escape them."""
         from ..suggest import named
 
         notes: list[str] = []
@@ -95,7 +96,9 @@ class LedgerReports:
                 f"no run in this ledger has the id {filters.run_id!r}, nor was delegated from it; check the id "
                 "(the run_id a call returned, or `magsag run` printed)"
             )
-        for column in ("model", "skill"):
+        # a provider this process does not know is kept as written (another process may have recorded it): a
+        # misspelt one (opnai) selected nothing, as a misspelt model does
+        for column in ("model", "provider", "skill"):
             value = getattr(filters, column)
             if value is None or names:
                 continue
