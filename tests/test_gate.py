@@ -372,3 +372,44 @@ def test_a_summary_nested_too_deeply_is_bad_input_not_a_traceback(gate):
     # `--payload-file` said "nested too deeply"; the gate died with a RecursionError traceback (exit 1)
     code, out, err = gate(None, raw="[" * 100_000 + "]" * 100_000)
     assert (code, out) == (2, "") and "is nested too deeply" in err and "Traceback" not in err
+
+
+@pytest.mark.parametrize(
+    ("window", "cut"),
+    [
+        ({"since": "24h"}, "starts"),
+        ({"since": "2025-11-01T12:00:00Z"}, "starts"),
+        ({"until": 1_761_998_400}, "ends"),  # unix seconds, 2025-11-01T12:00Z: an MCP client's summary
+        ({"since": "7d", "until": "1d"}, "starts and ends"),
+        ({"since": "2025-11-01"}, None),
+        ({"since": "2025-11-01T00:00:00+00:00", "until": "2025-11-08"}, None),
+        ({"since": "2025-11-01T01:00:00+01:00"}, None),  # midnight UTC, written in another zone
+    ],
+)
+def test_a_summary_of_a_window_that_cuts_a_day_says_its_day_limits_saw_part_of_that_day(gate, window, cut):
+    """The nightly CI job `flow summarize --since 24h --output s.json && flow gate s.json`: at 02:00 UTC the
+    window holds yesterday's last 22 hours, and the next night's its first 2: the day limits were checked on each
+    part alone, so a day that spent past max_cost_per_day_usd passed both gates, with "gate: pass" and no word
+    (as a summary narrowed by --agent says). Now a NOTE says which day limits saw part of a day, and the fix."""
+    summary = {
+        **changed(),
+        "largest_run": {"run_id": "r", "known_cost_usd": "1"},
+        "largest_day": {"date": "2025-11-01", "known_cost_usd": "1"},
+        "period": {"from": None, "to": None, "filters": window},
+    }
+    summary["by_agent"]["ana"]["largest_day"] = {"date": "2025-11-01", "known_cost_usd": "1"}
+    policy = "policies:\n  - name: p\n    thresholds: {max_cost_per_day_usd: 9, max_cost_per_agent_daily_usd: 9}\n"
+    code, out, _ = gate(summary, policy)
+    assert code == 0 and out.splitlines()[-1] == "gate: pass"
+    if cut is None:
+        assert "NOTE" not in out
+        return
+    shown = ", ".join(f"{k}={v!r}" for k, v in window.items())
+    assert (
+        f"NOTE p: this summary's window ({shown}) {cut} inside a UTC day, and holds only the part of that day within "
+        "it: max_cost_per_day_usd and max_cost_per_agent_daily_usd were checked against that part"
+    ) in out, out
+    assert "give --since and --until as dates (e.g. --since 2025-11-01 --until 2025-11-02)" in out
+    # a policy with no day limit: nothing to say
+    code, out, _ = gate(summary, "policies:\n  - name: p\n    thresholds: {max_cost_per_run_usd: 9}\n")
+    assert code == 0 and "NOTE" not in out

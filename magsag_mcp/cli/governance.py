@@ -117,7 +117,9 @@ def register(groups: CommandGroups) -> None:
         "max_cost_per_agent_daily_usd against its costliest UTC day, overall and per agent; "
         "max_cost_per_call_usd against each model's average. A summary written by an older magsag has no "
         "costliest run or day: its totals are checked instead, and a NOTE line says so; so does one for a "
-        "summary narrowed by --agent, --skill, ... (its runs and days hold only the calls selected).",
+        "summary narrowed by --agent, --skill, ... (its runs and days hold only the calls selected), and one whose "
+        "--since or --until falls inside a UTC day (--since 24h: its day limits saw part of that day; give dates to "
+        "check whole days).",
     )
     p.add_argument("summary", help="a JSON file written by `magsag flow summarize --output`")
     p.add_argument("--policy", required=True, type=given, help="a governance policy file")

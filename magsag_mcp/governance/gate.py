@@ -160,6 +160,7 @@ def check_summary_with_notes(summary: Any, policies: PolicySet) -> tuple[list[st
     unbounded = sum(s.unbounded for s in stats.values())
     has_peaks = parsed.model_fields_set
     narrowed = _narrowing(summary)
+    cut = _window_cuts(summary)
     for model, s in stats.items():
         for p in policies.policies:
             if p.allowed_models is None or not s.calls:
@@ -211,6 +212,8 @@ def check_summary_with_notes(summary: Any, policies: PolicySet) -> tuple[list[st
         if narrowed:
             _note_part(notes, p.name, t, narrowed)
         daily = t.max_cost_per_day_usd is not None or t.max_cost_per_agent_daily_usd is not None
+        if daily and cut:
+            _note_window(notes, p.name, t, cut)
         if daily and p.timezone not in (None, "UTC", "Etc/UTC"):
             _note(notes, f"{p.name}: the summary's days are UTC days; the policy's budget counts days in {p.timezone}")
         if t.max_cost_per_call_usd is not None:
@@ -236,6 +239,41 @@ def _narrowing(summary: dict[str, Any]) -> dict[str, Any]:
     if not isinstance(filters, dict):
         return {}
     return {k: filters[k] for k in _NARROWING if filters.get(k) is not None}
+
+
+def _window_cuts(summary: dict[str, Any]) -> dict[str, Any]:
+    """The bounds of the summary's time window (``period.filters``' ``since`` and ``until``) that fall inside
+    a UTC day: the summary's first or last day then holds only the part of that day's calls within the window."""
+    from ..ledger.filters import cuts_a_day
+
+    period = summary.get("period")
+    filters = period.get("filters") if isinstance(period, dict) else None
+    if not isinstance(filters, dict):
+        return {}
+    return {k: filters[k] for k in ("since", "until") if cuts_a_day(filters.get(k))}
+
+
+def _note_window(notes: list[str], policy: str, t: Any, cut: dict[str, Any]) -> None:
+    """A day limit checked on a summary whose window starts or ends inside a UTC day saw part of that day (the
+    nightly ``--since 24h``: each night's gate sees part of yesterday, and a day that spent past the limit in
+    two parts passed both)."""
+    limits = [
+        name
+        for name, value in (
+            ("max_cost_per_day_usd", t.max_cost_per_day_usd),
+            ("max_cost_per_agent_daily_usd", t.max_cost_per_agent_daily_usd),
+        )
+        if value is not None
+    ]
+    where = " and ".join(w for k, w in (("since", "starts"), ("until", "ends")) if k in cut)
+    by = ", ".join(f"{k}={v!r}" for k, v in cut.items())
+    was = "was" if len(limits) == 1 else "were"
+    _note(
+        notes,
+        f"{policy}: this summary's window ({by}) {where} inside a UTC day, and holds only the part of that day "
+        f"within it: {' and '.join(limits)} {was} checked against that part, not the whole day; to check whole "
+        "days, give --since and --until as dates (e.g. --since 2025-11-01 --until 2025-11-02)",
+    )
 
 
 def _note_part(notes: list[str], policy: str, t: Any, narrowed: dict[str, Any]) -> None:

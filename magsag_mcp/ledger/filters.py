@@ -66,6 +66,22 @@ def parse_since(value: str | float | int | None, *, field: str = "since", now: f
     return seconds
 
 
+def cuts_a_day(value: str | float | int | None) -> bool:
+    """Whether a ``since`` or ``until`` bound, as written, falls inside a UTC day rather than at its start: a
+    duration (``24h``, ``7d``) counts back from when it was read, so it does; an ISO time or unix seconds does
+    unless it is a UTC midnight (a date alone always is). A value that is no time cuts nothing (a summary
+    holding one was not written by magsag)."""
+    if value is None or isinstance(value, bool):
+        return False
+    if isinstance(value, str) and _RELATIVE.match(value.strip()):
+        return True
+    try:
+        seconds = parse_since(value, now=0.0)
+    except InputError:
+        return False
+    return seconds is not None and seconds % 86400 != 0
+
+
 def parse_duration_seconds(value: str) -> float:
     m = _RELATIVE.match(value.strip())
     if not m:
