@@ -413,3 +413,23 @@ def test_a_summary_of_a_window_that_cuts_a_day_says_its_day_limits_saw_part_of_t
     # a policy with no day limit: nothing to say
     code, out, _ = gate(summary, "policies:\n  - name: p\n    thresholds: {max_cost_per_run_usd: 9}\n")
     assert code == 0 and "NOTE" not in out
+
+
+@pytest.mark.parametrize(
+    "policy",
+    [
+        "policies: []\n",
+        "policies:\n  - name: data_residency\n    requirements:\n      pii_processing: ['local:llama3.1:70b']\n",
+    ],
+)
+def test_a_policy_that_gives_the_gate_nothing_to_check_says_so(gate, policy):
+    """`flow gate s.json --policy P` with P holding no allowed_models and no thresholds (`policies: []`, or only
+    the guide's data_residency, which a summary cannot show) printed "gate: pass" as if it had checked the spend:
+    a CI job pointed at the wrong policy file passed whatever was spent. It still passes (nothing in the file is
+    broken), and a NOTE says that nothing was checked and why."""
+    code, out, _ = gate(changed(model={"cost_usd": 99.0, "cost_usd_exact": "99.0"}), policy)
+    assert code == 0 and out.splitlines()[-1] == "gate: pass"
+    assert out.startswith("NOTE the policy file sets no allowed_models and no thresholds, so the gate checked nothing")
+    # a policy with something to check: no such note
+    code, out, _ = gate(changed(), POLICY)
+    assert "checked nothing" not in out

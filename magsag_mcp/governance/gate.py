@@ -161,6 +161,14 @@ def check_summary_with_notes(summary: Any, policies: PolicySet) -> tuple[list[st
     has_peaks = parsed.model_fields_set
     narrowed = _narrowing(summary)
     cut = _window_cuts(summary)
+    if not any(_checks(p) for p in policies.policies):
+        # "gate: pass" alone read as the spend checked: a CI job given the wrong policy file passed anything
+        _note(
+            notes,
+            "the policy file sets no allowed_models and no thresholds, so the gate checked nothing (a policy's "
+            "requirements are held to on each call, by data class, which a summary does not show); give --policy "
+            "the file with the limits, as in catalog/policies",
+        )
     for model, s in stats.items():
         for p in policies.policies:
             if p.allowed_models is None or not s.calls:
@@ -239,6 +247,12 @@ def _narrowing(summary: dict[str, Any]) -> dict[str, Any]:
     if not isinstance(filters, dict):
         return {}
     return {k: filters[k] for k in _NARROWING if filters.get(k) is not None}
+
+
+def _checks(policy: Any) -> bool:
+    """Whether the gate checks anything of ``policy``: its allowed models or a cost threshold."""
+    t = policy.thresholds
+    return policy.allowed_models is not None or (t is not None and any(v is not None for v in dict(t).values()))
 
 
 def _window_cuts(summary: dict[str, Any]) -> dict[str, Any]:
