@@ -1,7 +1,8 @@
 """Run the guide's examples offline: vendor APIs answered by a loopback server, a throwaway ledger.
 
-Every example imports :func:`offline` and gets a ready :class:`magsag_mcp.Magsag` whose providers
-point at :class:`magsag_mcp.loopback.LoopbackUpstream`. Real HTTP, real wire formats, no network.
+Every example imports :func:`offline` and gets a ready :class:`magsag_mcp.Magsag` on the shipped catalog
+whose providers point at :class:`magsag_mcp.loopback.LoopbackUpstream`. Real HTTP, real wire formats, no
+network; none of this machine's settings (``MAGSAG_*``, the vendors' keys and URLs) apply.
 To run an example against the real vendors instead, export your API keys and use ``Magsag()``.
 """
 
@@ -32,7 +33,9 @@ def offline(plans: dict | None = None, *, agent: str = "examples") -> Iterator[t
         env.update(upstream.env())
         env.update(MAGSAG_DB=str(Path(tmp) / "ledger.db"), MAGSAG_RETRY_BASE_DELAY="0.01")
         os.environ.update({k: v for k, v in env.items() if k.startswith("MAGSAG_RETRY")})
-        with Magsag(catalog=os.environ.get("MAGSAG_CATALOG", CATALOG), env=env, agent=agent) as mg:
+        # the shipped catalog, whatever MAGSAG_CATALOG says: the examples call its skills, and check what its
+        # routing and policies make of them
+        with Magsag(catalog=CATALOG, env=env, agent=agent) as mg:
             yield mg, upstream
 
 

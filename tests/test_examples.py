@@ -36,3 +36,19 @@ def test_example_runs(name: str, tmp_path: Path):
     assert proc.returncode == 0, f"{name} failed:\n{proc.stdout}\n{proc.stderr}"
     assert "== " in proc.stdout  # each example shows what it did
     assert "sk-loopback" not in proc.stdout + proc.stderr  # keys never printed
+
+
+def test_an_example_runs_on_the_shipped_catalog_whatever_magsag_catalog_says(tmp_path: Path):
+    """A developer who exported MAGSAG_CATALOG for a project of their own (its skills, routing and policies)
+    ran an example and got "unknown skill 'skill.analysis'" (or a fallback its routing does not make): the
+    examples stripped MAGSAG_PROVIDER and the rest of the machine's settings, but took MAGSAG_CATALOG. They
+    are the guide's examples on the shipped catalog, and run on it wherever they run."""
+    from magsag_mcp.cli.demo import write_demo_catalog
+
+    own = write_demo_catalog(tmp_path / "my-catalog")  # one skill, skill.brief, on the fake provider
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("MAGSAG_", "OPENAI_", "ANTHROPIC_"))}
+    env.update(MAGSAG_DB=str(tmp_path / "ledger.db"), MAGSAG_CATALOG=str(own))
+    proc = subprocess.run(
+        [sys.executable, "fallback_cascade.py"], cwd=EXAMPLES, env=env, capture_output=True, text=True, timeout=120
+    )
+    assert proc.returncode == 0, f"failed:\n{proc.stdout}\n{proc.stderr}"
