@@ -111,6 +111,28 @@ def test_agent_client_example_runs_offline(tmp_path: Path):
     assert "== " in proc.stdout
 
 
+@pytest.mark.parametrize("whose", ["MAGSAG_CATALOG", "./catalog"])
+def test_agent_client_example_runs_offline_on_the_shipped_catalog_beside_one_of_your_own(tmp_path: Path, whose: str):
+    """Offline, the example calls skill.analysis and skill.summarization; its server took the catalog of the
+    machine (MAGSAG_CATALOG exported for a project, or a project's ./catalog where it was run) and the example
+    failed with "unknown skill". Offline it runs on the shipped catalog, as the other examples do."""
+    from magsag_mcp.cli.demo import write_demo_catalog
+
+    project = tmp_path / "project"
+    own = write_demo_catalog(project / "catalog")  # one skill, skill.brief
+    extra = {"MAGSAG_CATALOG": str(own)} if whose == "MAGSAG_CATALOG" else {}
+    proc = subprocess.run(
+        [sys.executable, str(EXAMPLES / "agent_client.py")],
+        env=clean_env(MAGSAG_DB=str(tmp_path / "ledger.db"), **extra),
+        cwd=project if whose == "./catalog" else tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert "sees 8 skills" in proc.stdout, proc.stdout
+
+
 def test_client_configs_launch_the_console_script_with_valid_arguments():
     desktop = json.loads((EXAMPLES / "claude_desktop_config.json").read_text())["mcpServers"]["magsag"]
     vscode = json.loads((EXAMPLES / "vscode_mcp.json").read_text())["servers"]

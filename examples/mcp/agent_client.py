@@ -57,8 +57,14 @@ async def agent(live: bool) -> None:
         if not live:
             env["MAGSAG_PROVIDER"] = "fake"  # every route's models, served offline by the fake provider
             env["MAGSAG_DB"] = os.path.join(tmp, "ledger.db")  # fake calls stay out of your real ledger
+            # the shipped catalog, whose skills this agent calls: not one of yours (MAGSAG_CATALOG, or a
+            # ./catalog where you run it); the server started in an empty folder finds the bundled one
+            env.pop("MAGSAG_CATALOG", None)
         server = StdioServerParameters(
-            command=sys.executable, args=["-m", "magsag_mcp", "--log-level", "WARNING"], env=env
+            command=sys.executable,
+            args=["-m", "magsag_mcp", "--log-level", "WARNING"],
+            env=env,
+            cwd=None if live else tmp,
         )
         async with Client(server) as client:
             magsag = Magsag(client)
