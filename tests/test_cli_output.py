@@ -401,3 +401,35 @@ def test_the_mcp_server_does_not_echo_a_key_given_as_an_option_value(capsys):
         build_parser().parse_args(["--transport", "sk-ant-PASTEDKEY0123456789"])
     err = capsys.readouterr().err
     assert exited.value.code == 2 and "PASTEDKEY" not in err and "invalid choice" in err
+
+
+@pytest.mark.parametrize(
+    ("argv", "code"),
+    [
+        (["data", "query", "--format", "csv", "--limit", "1", "--agent", "cafe"], 0),  # a note: no such agent
+        (["flow", "summarize", "--model", "gpt4o"], 0),  # a note: no such model
+        (["invoke", "skill.analysis", "--payload", "{oops"], 2),  # the JSON error
+    ],
+)
+def test_a_command_started_with_stderr_closed_keeps_its_notes_and_errors_out_of_stdout(
+    named_ledger, monkeypatch, capsys, argv, code
+):
+    """`magsag data query --format csv 2>&- > audit.csv`: Python starts with sys.stderr None, and
+    print(..., file=sys.stderr) writes to stdout when its file is None: the notes and the JSON error went into
+    the export (a note as the CSV's first line). They go nowhere now, as stderr was closed; stdout is the output."""
+    monkeypatch.setattr(sys, "stderr", None)
+    assert main(argv) == code
+    out = capsys.readouterr().out
+    assert "note:" not in out and '"error"' not in out, out
+    if argv[0] == "invoke":
+        assert out == ""
+
+
+def test_the_mcp_server_started_with_stderr_closed_writes_nothing_to_stdout(tmp_path, monkeypatch, capsys):
+    """On stdio, stdout is the protocol's: with stderr closed (`2>&-`), the server's error for a bad --catalog
+    (and its log lines) went there, where a client reads only JSON-RPC."""
+    from magsag_mcp.mcp_server.__main__ import main as serve
+
+    monkeypatch.setattr(sys, "stderr", None)
+    assert serve(["--catalog", str(tmp_path / "nowhere"), "--db", str(tmp_path / "l.db")]) == 2
+    assert capsys.readouterr().out == ""

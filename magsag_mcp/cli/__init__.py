@@ -186,6 +186,7 @@ def exit_code(exc: MagsagError) -> int:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    _stderr_or_nowhere()
     parser = build_parser()
     args = parser.parse_args(argv)
     if not args.version and not getattr(args, "func", None):
@@ -229,6 +230,16 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 #: the errors of writing to a file that cannot grow: no space left, a quota, a file size limit
 _OUTPUT_FULL = frozenset(getattr(errno, name) for name in ("ENOSPC", "EDQUOT", "EFBIG") if hasattr(errno, name))
+
+
+def _stderr_or_nowhere() -> None:
+    """Started with stderr closed (``2>&-``), Python's ``sys.stderr`` is None, and ``print(..., file=sys.stderr)``
+    writes to stdout when its file is None: the notes and JSON errors went into the output (a note as the first
+    line of ``data query --format csv 2>&- > audit.csv``). They go nowhere instead, as the caller asked."""
+    if sys.stderr is None:
+        import os
+
+        sys.stderr = open(os.devnull, "w", encoding="utf-8")  # kept for the process's life
 
 
 def _escape_what_stdout_cannot_encode() -> None:

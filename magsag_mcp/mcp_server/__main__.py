@@ -102,6 +102,10 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    if sys.stderr is None:
+        # started with stderr closed (`2>&-`): print(file=sys.stderr) and the log handler would write to stdout,
+        # the protocol's channel on stdio; they go nowhere instead
+        sys.stderr = open(os.devnull, "w", encoding="utf-8")
     parser = build_parser()
     args = parser.parse_args(argv)
     if args.log_level not in LEVELS:  # a bad $MAGSAG_MCP_LOG_LEVEL (argparse checks only given values)
