@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import copy
 import json
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -433,3 +434,18 @@ def test_a_policy_that_gives_the_gate_nothing_to_check_says_so(gate, policy):
     # a policy with something to check: no such note
     code, out, _ = gate(changed(), POLICY)
     assert "checked nothing" not in out
+
+
+def test_the_summary_may_come_on_stdin_as_dash(tmp_path: Path, monkeypatch, capsys):
+    """`magsag flow summarize | magsag flow gate - --policy P`, as --payload-file and --output take '-': the gate
+    said "cannot read -: No such file or directory" (exit 2). The bytes are read as a file's are (a BOM, UTF-16)."""
+    import io
+
+    pol = tmp_path / "policy.yaml"
+    pol.write_text(POLICY)
+    over = changed(model={"cost_usd": 99.0, "cost_usd_exact": "99.0"})
+    for raw, code in ((json.dumps(GOOD).encode("utf-16"), 0), (json.dumps(over).encode(), 1)):
+        monkeypatch.setattr(sys, "stdin", io.TextIOWrapper(io.BytesIO(raw)))
+        assert main(["flow", "gate", "-", "--policy", str(pol)]) == code
+    out = capsys.readouterr().out
+    assert "gate: pass" in out and "FAIL" in out

@@ -61,22 +61,23 @@ def _gate(args: argparse.Namespace) -> int:
     from ..governance import load_policy_file
     from ..governance.gate import HOW, check_summary_with_notes
 
+    shown_as = "the summary on stdin" if args.summary == "-" else args.summary
     try:
-        with open(args.summary, "rb") as fh:
-            # read as RFC 8259 allows: UTF-8, with or without a byte order mark (PowerShell 5's Out-File -Encoding
-            # utf8), or the UTF-16 or UTF-32 its byte order mark names (PowerShell 5's `> summary.json`)
-            summary: Any = json.loads(fh.read())
+        # read as RFC 8259 allows: UTF-8, with or without a byte order mark (PowerShell 5's Out-File -Encoding
+        # utf8), or the UTF-16 or UTF-32 its byte order mark names (PowerShell 5's `> summary.json`); '-' is
+        # stdin (`magsag flow summarize | magsag flow gate - --policy P`), as --payload-file and --output take it
+        summary: Any = json.loads(_stdin_bytes() if args.summary == "-" else _file_bytes(args.summary))
     except OSError as exc:
-        print(f"gate: cannot read {args.summary}: {exc.strerror}", file=sys.stderr)
+        print(f"gate: cannot read {shown_as}: {exc.strerror}", file=sys.stderr)
         return 2
     except UnicodeDecodeError as exc:
-        print(f"gate: {args.summary} is not UTF-8 text ({exc.reason}); pass a summary JSON file", file=sys.stderr)
+        print(f"gate: {shown_as} is not UTF-8 text ({exc.reason}); pass a summary JSON file", file=sys.stderr)
         return 2
     except json.JSONDecodeError as exc:
-        print(f"gate: {args.summary} is not JSON: {exc}", file=sys.stderr)
+        print(f"gate: {shown_as} is not JSON: {exc}", file=sys.stderr)
         return 2
     except RecursionError:
-        print(f"gate: {args.summary} is nested too deeply to be a summary; {HOW}", file=sys.stderr)
+        print(f"gate: {shown_as} is nested too deeply to be a summary; {HOW}", file=sys.stderr)
         return 2
     try:
         policies = load_policy_file(args.policy)
@@ -84,7 +85,7 @@ def _gate(args: argparse.Namespace) -> int:
     except (InputError, CatalogError) as exc:
         # a policy file's problems name the file themselves
         print(
-            f"gate: {args.summary}: {exc.message}" if isinstance(exc, InputError) else f"gate: {exc.message}",
+            f"gate: {shown_as}: {exc.message}" if isinstance(exc, InputError) else f"gate: {exc.message}",
             file=sys.stderr,
         )
         return 2
@@ -98,6 +99,16 @@ def _gate(args: argparse.Namespace) -> int:
         return 1
     print("gate: pass")
     return 0
+
+
+def _file_bytes(path: str) -> bytes:
+    with open(path, "rb") as fh:
+        return fh.read()
+
+
+def _stdin_bytes() -> bytes:
+    buffer = getattr(sys.stdin, "buffer", None)
+    return sys.stdin.read().encode("utf-8") if buffer is None else buffer.read()
 
 
 def register(groups: CommandGroups) -> None:
@@ -121,6 +132,8 @@ def register(groups: CommandGroups) -> None:
         "--since or --until falls inside a UTC day (--since 24h: its day limits saw part of that day; give dates to "
         "check whole days).",
     )
-    p.add_argument("summary", help="a JSON file written by `magsag flow summarize --output`")
+    p.add_argument(
+        "summary", help="a JSON file written by `magsag flow summarize --output` ('-' for stdin, piped from it)"
+    )
     p.add_argument("--policy", required=True, type=given, help="a governance policy file")
     p.set_defaults(func=_gate)
