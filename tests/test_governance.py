@@ -576,6 +576,8 @@ def test_gate_exit_codes(tmp_path: Path, capsys):
 
 def test_summarize_then_gate_end_to_end(tmp_path: Path, monkeypatch, capsys):
     monkeypatch.setenv("MAGSAG_DB", str(tmp_path / "e2e.db"))
+    # the shipped catalog, not one the developer exported for a project (the README's `pytest -q` failed then)
+    monkeypatch.setenv("MAGSAG_CATALOG", str(Path(__file__).resolve().parent.parent / "catalog"))
     monkeypatch.delenv("MAGSAG_PROVIDER", raising=False)
     monkeypatch.delenv("MAGSAG_MODEL", raising=False)
     assert main(["invoke", "skill.analysis", "--payload", '{"data": "x", "model_config": {"model": "fake:m"}}']) == 0
