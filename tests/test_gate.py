@@ -449,3 +449,19 @@ def test_the_summary_may_come_on_stdin_as_dash(tmp_path: Path, monkeypatch, caps
         assert main(["flow", "gate", "-", "--policy", str(pol)]) == code
     out = capsys.readouterr().out
     assert "gate: pass" in out and "FAIL" in out
+
+
+def test_the_guides_policy_path_outside_the_repository_names_the_catalog_in_use(tmp_path: Path, monkeypatch, capsys):
+    """The guide's `magsag flow gate summary.json --policy catalog/policies/model_governance.yaml`, run where no
+    ./catalog is (magsag installed with pip, a CI job's other folder): "policy file ... does not exist", with no
+    word of where the policy magsag uses is. The message now names the catalog in use and its policy files."""
+    from magsag_mcp.catalog import find_catalog
+
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.delenv("MAGSAG_CATALOG", raising=False)
+    (tmp_path / "summary.json").write_text(json.dumps(GOOD))
+    code = main(["flow", "gate", "summary.json", "--policy", "catalog/policies/model_governance.yaml"])
+    err = capsys.readouterr().err
+    policies = find_catalog() / "policies"
+    assert code == 2 and "policy file catalog/policies/model_governance.yaml does not exist" in err
+    assert f"the catalog in use ({find_catalog()}) has: {policies / 'model_governance.yaml'}" in err, err

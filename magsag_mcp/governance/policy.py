@@ -38,7 +38,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError, field_validator, model_validator
 
-from ..errors import CatalogError
+from ..errors import CatalogError, ConfigError
 from ..exact_money import amount_problem
 from ..rates import bare_model
 from ..targets import infer_provider, spaced_colon
@@ -392,7 +392,10 @@ def load_policy_file(path: str | os.PathLike[str]) -> PolicySet:
     problems: list[str] = []
     if not path.is_file():
         what = "is a directory, not a file" if path.is_dir() else "does not exist"
-        raise CatalogError(f"policy file {path} {what}; give --policy a YAML file of policies, as in catalog/policies")
+        raise CatalogError(
+            f"policy file {path} {what}; give --policy a YAML file of policies, as in catalog/policies"
+            + _policies_in_use()
+        )
     policies = _read(path, os.environ, problems)
     if policies is None:
         raise CatalogError("; ".join(problems), problems=problems)
@@ -400,6 +403,19 @@ def load_policy_file(path: str | os.PathLike[str]) -> PolicySet:
         return PolicySet(policies, [str(path)])
     except CatalogError as exc:  # a name used twice
         raise CatalogError(f"{path}: {exc.message}") from None
+
+
+def _policies_in_use() -> str:
+    """Where the catalog magsag uses keeps its policy files: the guide's ``--policy
+    catalog/policies/model_governance.yaml`` names none where no ./catalog is (an installed magsag)."""
+    from ..catalog import find_catalog
+
+    try:
+        root = find_catalog()
+    except ConfigError:
+        return ""
+    files = sorted(p for p in (root / "policies").glob("*.y*ml") if p.is_file())
+    return f" (the catalog in use ({root}) has: {', '.join(str(p) for p in files)})" if files else ""
 
 
 def unknown_data_class(cls: str, known: Mapping[str, Any]) -> str:
