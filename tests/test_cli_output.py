@@ -425,11 +425,14 @@ def test_a_command_started_with_stderr_closed_keeps_its_notes_and_errors_out_of_
         assert out == ""
 
 
-def test_the_mcp_server_started_with_stderr_closed_writes_nothing_to_stdout(tmp_path, monkeypatch, capsys):
+def test_the_mcp_server_started_with_stderr_closed_writes_nothing_to_stdout(tmp_path):
     """On stdio, stdout is the protocol's: with stderr closed (`2>&-`), the server's error for a bad --catalog
     (and its log lines) went there, where a client reads only JSON-RPC."""
-    from magsag_mcp.mcp_server.__main__ import main as serve
+    import subprocess
 
-    monkeypatch.setattr(sys, "stderr", None)
-    assert serve(["--catalog", str(tmp_path / "nowhere"), "--db", str(tmp_path / "l.db")]) == 2
-    assert capsys.readouterr().out == ""
+    # a process of its own: the server configures the root logger, which would stay so for the tests after this one
+    server = [sys.executable, "-m", "magsag_mcp", "--catalog", str(tmp_path / "none"), "--db", str(tmp_path / "l.db")]
+    proc = subprocess.run(
+        ["sh", "-c", 'exec "$@" 2>&-', "sh", *server], stdin=subprocess.DEVNULL, capture_output=True, timeout=60
+    )
+    assert (proc.returncode, proc.stdout) == (2, b"")
