@@ -7,6 +7,7 @@ can never be written (a running total past what the ledger stores) is not kept: 
 
 from __future__ import annotations
 
+from functools import partial
 from typing import TYPE_CHECKING
 
 from .errors import LedgerError, MagsagError, redacting_logger
@@ -35,7 +36,8 @@ class KeptRecords:
         if pending:
             *earlier, (run, attempts, error) = pending
             try:
-                await self.ledger.record_call(run, attempts, error=error, alone=alone, earlier=earlier)
+                gone = partial(self._gone, pending)  # the write's failure, should the caller be cancelled first
+                await self.ledger.record_call(run, attempts, error=error, alone=alone, earlier=earlier, refused=gone)
             except LedgerError as exc:
                 if not exc.details.get("overflow"):
                     self.pending[:0] = pending
@@ -43,6 +45,17 @@ class KeptRecords:
                     await self._write_apart(pending)
                     return
                 raise
+
+    def _gone(self, pending: list[Kept], exc: BaseException) -> None:
+        """``pending``'s write failed after its caller was cancelled (a client's cancel while the record waited
+        for a locked ledger): they are kept as if it had heard, rather than lost with nobody told. Records too
+        large to fit are kept only with others, which the next write then tries one at a time."""
+        kept = isinstance(exc, LedgerError) and (not exc.details.get("overflow") or len(pending) > 1)
+        if kept:
+            self.pending[:0] = pending
+        what = "kept, to be written with the next record or at close" if kept else "lost"
+        run_id = pending[-1][0].run_id
+        log.warning("run %s: its record was refused after its caller was cancelled, and %s: %s", run_id, what, exc)
 
     async def _write_apart(self, pending: list[Kept]) -> None:
         """``pending`` refused as too large for the ledger, each tried alone, oldest first: one that cannot fit

@@ -680,3 +680,44 @@ async def test_a_ledger_writer_cancelled_again_while_its_batch_ends_still_hands_
         assert await write == 1
         count = await ledger.submit(lambda conn: conn.execute("SELECT COUNT(*) FROM events").fetchone()[0])
         assert count == 1
+
+
+async def test_a_paid_call_cancelled_while_a_locked_ledger_refuses_its_record_keeps_the_record(
+    fake_openai: FakeOpenAI, tmp_path: Path
+):
+    """The answer came (and was paid) while another process held the ledger's write lock (a prune's VACUUM,
+    a long migration): the record waits in the writer's queue, and the client, seeing nothing, cancels. The
+    queued write then failed with nobody to hear it: the record was not kept to be written later, so the spend
+    was lost (its reservation left to expire into an attempt of unknown cost). Now it is kept, as when the
+    caller is still there, and written at close."""
+    fake_openai.queue(R.reply("paid"))
+    svc = await Service.open(db=tmp_path / "l.db", env=env_for(fake_openai))
+    await svc.ledger._writer.execute("PRAGMA busy_timeout = 200")  # the other process's lock outlasts it
+    other = sqlite3.connect(tmp_path / "l.db", isolation_level=None)
+
+    def progress(event: str, data: dict) -> None:
+        if event == "attempt":  # admitted, the request about to go: the other process takes the write lock
+            other.execute("BEGIN IMMEDIATE")
+
+    try:
+        with anyio.fail_after(60):  # a hang guard
+            scope = anyio.CancelScope()  # the client's cancel
+
+            async def call() -> None:
+                with scope:
+                    await svc.invoke_skill("skill.analysis", PAYLOAD, run_id="r-locked", agent="a", progress=progress)
+
+            async with anyio.create_task_group() as tg:
+                tg.start_soon(call)
+                while not svc.ledger._batch_in_flight:  # answered: its record waits for the lock
+                    await anyio.sleep(0.01)
+                scope.cancel()
+            assert scope.cancelled_caught
+            while svc.ledger._batch_in_flight:  # the batch fails once the busy timeout passes
+                await anyio.sleep(0.01)
+        other.execute("ROLLBACK")
+    finally:
+        other.close()
+        await svc.aclose()
+    runs, attempts, held = ledger_state(tmp_path / "l.db")
+    assert runs == [("ok",)] and [a[:2] for a in attempts] == [("ok", None)] and held == 0

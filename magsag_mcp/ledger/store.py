@@ -30,9 +30,8 @@ from typing import Any, TypeVar
 import aiosqlite
 import anyio
 
-from ..errors import InputError, LedgerError, MagsagError, redact
+from ..errors import LedgerError, MagsagError
 from ..records import AttemptRecord, RunRecord
-from ..text import check_name, check_text
 from .connection import (
     BUSY_TIMEOUT_MS,
     SYNC_MODES,
@@ -56,9 +55,10 @@ from .read_only import ReadOnlyMode
 from .reports import LedgerReports
 from .writes import (
     EXPIRED_RESERVATIONS,
+    INSERT_EVENT,
     RecordWrite,
     apply_batch,
-    event_json,
+    event_row,
     record_abandoned,
     set_sync,
 )
@@ -108,10 +108,9 @@ class Ledger(LedgerReports, ReadOnlyMode):
         self._inline: sqlite3.Connection | None = None
         #: the inline connection's own cursor, for the statements :meth:`try_now` makes itself (see there)
         self._inline_cursor: sqlite3.Cursor | None = None
-        #: queued operations: (operation, its caller's future, durable, what to do if its caller is gone)
-        self._pending: list[
-            tuple[Callable[[sqlite3.Connection], Any], asyncio.Future[Any], bool, Callable[[Any], object] | None]
-        ] = []
+        #: queued operations: (operation, its caller's future, durable, what to do with its result and with its
+        #: failure if its caller is gone)
+        self._pending: list[tuple[Callable[[sqlite3.Connection], Any], asyncio.Future[Any], bool, Any, Any]] = []
         self._wake: asyncio.Event | None = None
         self._task: asyncio.Task[None] | None = None
         self._batch_in_flight = False
@@ -226,6 +225,7 @@ class Ledger(LedgerReports, ReadOnlyMode):
         *,
         durable: bool = True,
         orphaned: Callable[[T], object] | None = None,
+        refused: Callable[[BaseException], object] | None = None,
     ) -> T:
         """Run ``fn(conn)`` inside the next group-commit transaction; return its result once committed.
 
@@ -234,21 +234,27 @@ class Ledger(LedgerReports, ReadOnlyMode):
         made only of such operations commits without an fsync.
 
         A queued operation runs even if its caller is cancelled while it waits. ``orphaned`` then
-        receives its result, so that the caller's side can undo what nobody will use.
+        receives its result, so that the caller's side can undo what nobody will use, and ``refused`` the
+        error it failed with (the lock held past the busy timeout, a full disk), so that what was to be
+        written (a paid call's record) is not lost with nobody told.
         """
         if self.read_only:
             raise self.read_only_error()
         self._ensure_writer()
         fut: asyncio.Future[T] = asyncio.get_running_loop().create_future()
-        self._pending.append((fn, fut, durable, orphaned))
+        self._pending.append((fn, fut, durable, orphaned, refused))
         self._wake.set()  # type: ignore[union-attr]
         try:
             return await fut
         except asyncio.CancelledError:
-            # Cancelled after the writer set the result but before this task resumed: the writer saw a
+            # Cancelled after the writer set the outcome but before this task resumed: the writer saw a
             # live future, so the hand-back is ours to make (a cancelled future is the writer's).
-            if orphaned is not None and fut.done() and not fut.cancelled() and fut.exception() is None:
-                orphaned(fut.result())
+            if fut.done() and not fut.cancelled():
+                error = fut.exception()
+                if error is None and orphaned is not None:
+                    orphaned(fut.result())
+                elif error is not None and refused is not None:
+                    refused(error)
             raise
 
     def enqueue(self, fn: Callable[[sqlite3.Connection], Any], *, durable: bool = True) -> None:
@@ -257,7 +263,7 @@ class Ledger(LedgerReports, ReadOnlyMode):
         self._ensure_writer()
         fut: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
         fut.add_done_callback(lambda f: f.cancelled() or f.exception())  # its failure is no one's to report
-        self._pending.append((fn, fut, durable, None))
+        self._pending.append((fn, fut, durable, None, None))
         self._wake.set()  # type: ignore[union-attr]
 
     def _ensure_writer(self) -> None:
@@ -285,7 +291,7 @@ class Ledger(LedgerReports, ReadOnlyMode):
             self._wake.clear()
             batch, self._pending = self._pending, []
             if batch:
-                durable = any(d for _, _, d, _ in batch)
+                durable = any(d for _, _, d, _, _ in batch)
                 self._batch_in_flight = True
                 outcome: list[Any] = []
                 try:
@@ -293,7 +299,7 @@ class Ledger(LedgerReports, ReadOnlyMode):
                         results = await self._writer._execute(
                             self._apply_batch,
                             self._writer._conn,
-                            [fn for fn, _, _, _ in batch],
+                            [fn for fn, _, _, _, _ in batch],
                             self.durable_mode if durable else "NORMAL",
                             outcome,
                         )
@@ -310,23 +316,25 @@ class Ledger(LedgerReports, ReadOnlyMode):
                             raise results from None
                 except BaseException as exc:  # the whole transaction failed (disk full, locked too long)
                     err = use_error(exc, self.path, self.busy_timeout_ms)
-                    for _, fut, _, _ in batch:
+                    for _, fut, _, _, refused in batch:
                         if not fut.done():
                             fut.set_exception(err)
+                        elif refused is not None:  # its caller was cancelled while it waited
+                            refused(err)
                     if isinstance(exc, asyncio.CancelledError):
                         raise
                     continue
                 finally:
                     self._batch_in_flight = False
-                for (_, fut, _, orphaned), (ok, value) in zip(batch, results, strict=True):
+                for (_, fut, _, orphaned, refused), (ok, value) in zip(batch, results, strict=True):
+                    if not ok:  # a cost past what SQLite holds says so
+                        value = overflow_error(value, self.path) or value
                     if fut.done():  # its caller was cancelled while it waited
-                        if ok and orphaned is not None:
-                            orphaned(value)
-                        continue
-                    if ok:
+                        hand_back = orphaned if ok else refused
+                        if hand_back is not None:
+                            hand_back(value)
+                    elif ok:
                         fut.set_result(value)
-                    elif (too_large := overflow_error(value, self.path)) is not None:  # a cost past what SQLite holds
-                        fut.set_exception(too_large)
                     else:
                         fut.set_exception(value)
 
@@ -426,6 +434,7 @@ class Ledger(LedgerReports, ReadOnlyMode):
         error: MagsagError | None = None,
         alone: bool = False,
         earlier: Sequence[tuple[RunRecord, list[AttemptRecord], MagsagError | None]] = (),
+        refused: Callable[[BaseException], object] | None = None,
     ) -> None:
         """A call's run row (created or added to) and all its attempts, in one durable step.
 
@@ -435,7 +444,8 @@ class Ledger(LedgerReports, ReadOnlyMode):
         loop never waits on the disk while other calls could run.
 
         ``earlier``: other calls' records (run, attempts, error), written before this one in the same
-        transaction: all of them or none. Once queued they are written even if the caller is cancelled.
+        transaction: all of them or none. Once queued they are written even if the caller is cancelled;
+        should the write then fail, ``refused`` receives the error (see :meth:`submit`).
         """
         write: Callable[[sqlite3.Connection], Any] = RecordWrite.of(run, attempts, error)
         if earlier:
@@ -448,7 +458,7 @@ class Ledger(LedgerReports, ReadOnlyMode):
                 done = False  # rolled back; the queue retries it and reports a lasting failure properly
             if done:
                 return
-        await self.submit(write)
+        await self.submit(write, refused=refused)
 
     async def record_expired_reservations(self) -> int:
         """Record the calls whose process died (or hung past their deadline) with the request in flight:
@@ -468,27 +478,8 @@ class Ledger(LedgerReports, ReadOnlyMode):
         return await self.submit(lambda conn: record_abandoned(conn, now))
 
     async def log_event(self, run_id: str | None, agent: str | None, event: str, data: Mapping[str, Any]) -> None:
-        if not isinstance(event, str) or not event:
-            raise InputError("an event needs a non-empty name, e.g. obs.log('model_success', {...})")
-        if not isinstance(data, Mapping):
-            raise InputError(
-                f"event {event!r}: data must be a mapping such as {{'model': 'gpt-4o'}}, not {type(data).__name__}"
-            )
-        check_name(run_id, "run_id")
-        check_name(agent, "agent")
-        check_text(event, "the event's name")
-        check_text(dict(data), f"event {event!r}: data")
-        try:
-            payload = redact(event_json(dict(data)))
-        except (TypeError, ValueError) as exc:  # keys that are not strings, circular references
-            raise InputError(f"event {event!r}: data must be a JSON-like mapping ({exc})") from None
-        now = time.time()
-        await self.submit(
-            lambda conn: conn.execute(
-                "INSERT INTO events (run_id, agent, at, event, data) VALUES (?,?,?,?,?)",
-                (run_id, agent, now, event, payload),
-            )
-        )
+        row = event_row(run_id, agent, event, data)  # what cannot be stored is refused before anything is queued
+        await self.submit(lambda conn: conn.execute(INSERT_EVENT, row))
 
 
 def file_writable(path: Path) -> bool:

@@ -9,11 +9,13 @@ from __future__ import annotations
 import json
 import math
 import sqlite3
+import time
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from ..errors import redact
+from ..errors import InputError, redact
 from ..records import AttemptRecord, RunRecord
+from ..text import check_name, check_text
 from .migrations import ROLLUP_BUCKET_SECONDS, SPEND_BUCKET_SECONDS
 from .money import checked_add, from_pusd, to_pusd
 
@@ -428,6 +430,29 @@ def apply_batch(
             conn.execute("ROLLBACK")
         raise
     return results
+
+
+INSERT_EVENT = "INSERT INTO events (run_id, agent, at, event, data) VALUES (?,?,?,?,?)"
+
+
+def event_row(run_id: str | None, agent: str | None, event: str, data: Mapping[str, Any]) -> tuple[Any, ...]:
+    """An ``obs.log`` event's row for :data:`INSERT_EVENT`, as of now; what cannot be stored is refused
+    (:class:`~magsag_mcp.errors.InputError`, naming it)."""
+    if not isinstance(event, str) or not event:
+        raise InputError("an event needs a non-empty name, e.g. obs.log('model_success', {...})")
+    if not isinstance(data, Mapping):
+        raise InputError(
+            f"event {event!r}: data must be a mapping such as {{'model': 'gpt-4o'}}, not {type(data).__name__}"
+        )
+    check_name(run_id, "run_id")
+    check_name(agent, "agent")
+    check_text(event, "the event's name")
+    check_text(dict(data), f"event {event!r}: data")
+    try:
+        payload = redact(event_json(dict(data)))
+    except (TypeError, ValueError) as exc:  # keys that are not strings, circular references
+        raise InputError(f"event {event!r}: data must be a JSON-like mapping ({exc})") from None
+    return (run_id, agent, time.time(), event, payload)
 
 
 def event_json(data: dict[str, Any]) -> str:
