@@ -269,11 +269,7 @@ class Service(RouteExplanation, LoopBound):
         for where, value in names.items():
             if value is not None and not (type(value) is str and value.isascii()):  # ASCII text passes as it is
                 check_name(value, where)
-        if self._closing:
-            raise ConfigError(
-                "this service is closed (or closing): its ledger and HTTP sessions are gone, so the call was "
-                "not sent; open a new service, and close one only once the calls using it are done"
-            )
+        self._refuse_if_closing()
         if self.ledger.read_only:  # refused before a target is paid for an answer that could not be recorded
             raise self.ledger.read_only_error()
         run_id = run_id or new_run_id()
@@ -285,6 +281,8 @@ class Service(RouteExplanation, LoopBound):
             # A delegated run records the top run as its parent, at any depth: the top run's limit covers
             # the whole tree, and a run delegated from a delegated run must not escape it.
             parent_run_id = await self._top_run(run_id, parent_run_id)
+            # a close begun during that read neither cancels nor waits for a call not yet in flight (below)
+            self._refuse_if_closing()
         if parent_run_id == run_id:  # no parent: the one it was recorded with (if any) applies, as to any call
             parent_run_id = None
         run = RunRecord(run_id, agent, skill_id, time.time(), parent_run_id)  # positional: no dict of keywords
@@ -327,6 +325,13 @@ class Service(RouteExplanation, LoopBound):
             if task is not None:
                 self._call_done(task)
         return self._result(run_id, skill_id, plan, outcome)
+
+    def _refuse_if_closing(self) -> None:
+        if self._closing:
+            raise ConfigError(
+                "this service is closed (or closing): its ledger and HTTP sessions are gone, so the call was "
+                "not sent; open a new service, and close one only once the calls using it are done"
+            )
 
     def _result(self, run_id: str, skill_id: str, plan: Plan, outcome: Any) -> InvokeResult:
         result = outcome.result

@@ -376,6 +376,44 @@ async def test_a_call_on_a_closed_service_is_refused_before_anything_is_sent(
     assert fake_openai.requests == []
 
 
+async def test_a_delegated_call_that_finds_its_tree_while_the_service_closes_is_refused(
+    fake_openai: FakeOpenAI, catalog_copy: Path, tmp_path: Path
+):
+    """A delegated call first reads the ledger for its run's tree, before it counts as in flight. A close that
+    began meanwhile neither cancelled nor waited for it: the call went on after the close, sent its request on a
+    new HTTP session (and was billed), and its record met a closed ledger: the spend was never recorded."""
+    from magsag_mcp.errors import ConfigError
+
+    (catalog_copy / "policies" / "model_governance.yaml").unlink()  # no limit: nothing asks the ledger first
+    fake_openai.queue(R.reply("paid after the close"))
+    svc = await Service.open(catalog=catalog_copy, db=tmp_path / "l.db", env=env_for(fake_openai))
+    real, reading, go_on = svc._top_run, anyio.Event(), anyio.Event()
+
+    async def top_run(run_id: str, parent_run_id: str) -> str:
+        top = await real(run_id, parent_run_id)
+        reading.set()  # the tree read; the close comes before the call goes on
+        await go_on.wait()
+        return top
+
+    svc._top_run = top_run  # type: ignore[method-assign]
+    refused: list[BaseException] = []
+
+    async def delegated() -> None:
+        try:
+            await svc.invoke_skill("skill.analysis", PAYLOAD, run_id="r-child", parent_run_id="r-top")
+        except Exception as exc:
+            refused.append(exc)
+
+    with anyio.fail_after(30):  # a hang guard
+        async with anyio.create_task_group() as tg:
+            tg.start_soon(delegated)
+            await reading.wait()
+            await svc.aclose()
+            go_on.set()
+    assert len(refused) == 1 and isinstance(refused[0], ConfigError) and "closed" in refused[0].message
+    assert fake_openai.requests == []
+
+
 async def test_a_call_started_while_the_service_closes_is_refused(fake_openai: FakeOpenAI, tmp_path: Path):
     """Closing cancels the calls in flight and waits for their records. A call that began meanwhile was
     not cancelled: it was sent (the vendor may bill it) and closing went on waiting for it, for the
