@@ -64,6 +64,8 @@ from .types import LLMRequest, LLMResult, Target
 
 log = redacting_logger("magsag_mcp.cascade")
 
+_ZERO = Decimal(0)
+
 #: stream generations that may be long, so progress flows and idle timeouts don't kill them
 STREAM_MIN_TOKENS = 2048
 
@@ -179,11 +181,13 @@ class Cascade:
                         break
                 if self.clock() >= deadline:
                     # admitted too late (a write lock waited for): sent now, it would be cut at once and
-                    # counted at its worst case; not sent, it costs nothing
-                    if admission is not None:
-                        with anyio.CancelScope(shield=True):
-                            await self.guard.release(admission)  # type: ignore[union-attr]
+                    # counted at its worst case; not sent, it costs nothing. Its reservation goes with the
+                    # call's record, which the skip carries: a drop of its own was another write, which the
+                    # lock that made it late could refuse again, leaving it to expire into spend
                     record_deadline_skip(state, plan, run_id, agent, position, target, self.retry.deadline, try_number)
+                    if admission is not None:
+                        await self.guard.settle(admission, _ZERO)  # type: ignore[union-attr]
+                        state.attempts[-1].reservation_id = getattr(admission, "reservation_id", None)
                     break
                 if admission is not None:
                     admissions.append(admission)

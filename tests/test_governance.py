@@ -1182,6 +1182,44 @@ async def test_a_ledger_error_while_shrinking_a_waiting_reservation_does_not_fai
     assert all(limit["reserved_usd"] == "0" for limit in budget["limits"])
 
 
+async def test_an_attempt_admitted_past_the_deadline_gives_its_reservation_back_with_the_calls_record(
+    catalog_copy, tmp_path, upstream
+):
+    # The reservation waited for a write lock another process held (a prune's step) and was made only once the
+    # call's deadline had passed: nothing is sent. Its drop was a write of its own, which met the lock again (the
+    # prune's next step), failed, and left the reservation held until it expired into an "abandoned" attempt of
+    # unknown cost: the run's limit counted its worst case for ever, for a request never sent. The skip's record
+    # now carries it: the reservation goes when the call is recorded (here at close, the lock gone).
+    prices(catalog_copy, '"compat:*": {input: 1, output: 1}\n')
+    policy(catalog_copy, "policies:\n  - name: scoped\n    thresholds: {max_cost_per_run_usd: 1}\n")
+    svc = await open_service(catalog_copy, tmp_path, upstream)
+    await svc.ledger._writer.execute("PRAGMA busy_timeout = 200")  # the other process's lock outlasts it
+    other = sqlite3.connect(tmp_path / "gov.db", isolation_level=None)
+    admit = svc.governance.admit
+
+    async def admitted_late(ctx: AttemptContext) -> Admission:
+        admission = await admit(ctx)
+        other.execute("BEGIN IMMEDIATE")  # the other process's next step takes the lock again
+        svc.cascade.clock = lambda: time.monotonic() + 1e6  # the wait for the lock used up the deadline
+        return admission
+
+    svc.governance.admit = admitted_late  # type: ignore[method-assign]
+    payload = {"data": "x", "model_config": {"provider": "compat", "model": "a", "max_tokens": 10}}
+    try:
+        with pytest.raises(E.MagsagError):  # the lock refuses the call's record too: kept, written at close
+            await svc.invoke_skill("skill.analysis", payload, run_id="r1")
+        other.execute("ROLLBACK")
+    finally:
+        other.close()
+        await svc.aclose()
+    conn = sqlite3.connect(tmp_path / "gov.db")
+    held = conn.execute("SELECT COUNT(*) FROM budget_reservations").fetchone()[0]
+    attempts = conn.execute("SELECT outcome, cost_pusd, error_class FROM attempts").fetchall()
+    conn.close()
+    assert upstream.calls["a"] == 0
+    assert held == 0 and attempts == [("skipped", 0, "skipped")]
+
+
 async def test_a_caller_cannot_relax_a_skills_data_class(catalog_copy, tmp_path, upstream):
     svc = await open_service(catalog_copy, tmp_path, upstream)
     mc = {"model": "gpt-4o"}
