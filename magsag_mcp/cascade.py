@@ -198,11 +198,17 @@ class Cascade:
                             progress, "attempt", {"target": target.label, "try": try_number, "position": position}
                         )
                 except BaseException:
-                    # Nothing was sent: the reservation must not outlive this (a progress callback that
-                    # raised, or the caller cancelling while progress was delivered).
+                    # Nothing was sent (a progress callback that raised, or the caller cancelling while progress
+                    # was delivered): the attempt is recorded as not sent, at no cost, and its reservation goes
+                    # with the call's record. A drop of its own was another write, which a locked ledger could
+                    # refuse, leaving the reservation to expire into spend and the call recorded as that error.
                     if admission is not None:
-                        with anyio.CancelScope(shield=True):
-                            await self.guard.release(admission)  # type: ignore[union-attr]
+                        why = "not sent: the call stopped (its caller cancelled, or its progress callback raised)"
+                        record_skip(
+                            state, plan, run_id, agent, position, target, why, None, None, try_number=try_number
+                        )
+                        state.attempts[-1].reservation_id = getattr(admission, "reservation_id", None)
+                        await self.guard.settle(admission, _ZERO)  # type: ignore[union-attr]
                     raise
                 started_wall = time.time()
                 started = self.clock()

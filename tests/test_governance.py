@@ -1641,6 +1641,47 @@ async def test_a_progress_callback_that_raises_releases_the_attempts_reservation
     assert held == 0
 
 
+async def test_a_call_cancelled_as_its_attempt_is_announced_gives_its_reservation_back_with_its_record(
+    catalog_copy: Path, tmp_path: Path
+):
+    # The caller cancelled while the attempt's progress was delivered (an MCP client's cancel): nothing was sent.
+    # The reservation was dropped by a write of its own; with another process holding the write lock that write
+    # failed: the call was recorded as failed with the lock's error rather than cancelled, and the reservation
+    # stayed held until it expired into an "abandoned" attempt counted at its worst case. The attempt is now
+    # recorded as not sent, carrying the reservation, which goes with the call's record.
+    (catalog_copy / "prices.yaml").write_text('"fake:*": {input: 1.0, output: 1.0}\n')
+    (catalog_copy / "policies" / "model_governance.yaml").write_text(
+        "policies:\n  - name: run_cap\n    thresholds: {max_cost_per_run_usd: 1}\n"
+    )
+    svc = await Service.open(catalog=catalog_copy, db=tmp_path / "g.db", env={})
+    await svc.ledger._writer.execute("PRAGMA busy_timeout = 200")  # the other process's lock outlasts it
+    other = sqlite3.connect(tmp_path / "g.db", isolation_level=None)
+    scope = anyio.CancelScope()
+
+    async def progress(event: str, data: dict) -> None:
+        if event == "attempt":
+            other.execute("BEGIN IMMEDIATE")  # another process takes the write lock
+            scope.cancel()  # and the caller gives up
+            await anyio.sleep(0)
+
+    payload = {"data": "d", "model_config": {"model": "fake:a", "max_tokens": 100}}
+    try:
+        with anyio.fail_after(30):  # a hang guard
+            with scope:
+                await svc.invoke_skill("skill.analysis", payload, run_id="r", progress=progress)
+        assert scope.cancelled_caught
+        other.execute("ROLLBACK")
+    finally:
+        other.close()
+        await svc.aclose()
+    conn = sqlite3.connect(tmp_path / "g.db")
+    held = conn.execute("SELECT COUNT(*) FROM budget_reservations").fetchone()[0]
+    runs = conn.execute("SELECT status, cost_pusd, cost_bound_pusd FROM runs").fetchall()
+    attempts = conn.execute("SELECT outcome, cost_pusd FROM attempts").fetchall()
+    conn.close()
+    assert held == 0 and runs == [("cancelled", 0, 0)] and attempts == [("skipped", 0)]
+
+
 async def test_explain_shows_the_refusals_no_spend_can_change(catalog_copy, tmp_path, upstream):
     # explain_route promises the policy verdicts of where invoke_skill would go: a target the limits
     # refuse whatever was spent (no known price; a worst case above the call limit) is not "allowed".
