@@ -297,3 +297,34 @@ def test_http_options_given_to_a_stdio_server_are_said_to_be_ignored(tmp_path: P
     assert proc.returncode == 0, proc.stderr
     assert "--port applies to --transport http only" in proc.stderr
     assert "--allow-host applies to --transport http only" in proc.stderr
+
+
+async def test_a_signal_ends_the_stdio_server_even_when_closing_it_fails(monkeypatch: pytest.MonkeyPatch, tmp_path):
+    """SIGTERM closes the service (recording the calls in flight) and then ends the process. A close that failed (a
+    record the ledger refused earlier, refused again at close: a full disk) skipped the exit: the error ended the
+    signal watcher and the server stayed up, waiting on the SDK's stdin reader until stdin closed or a SIGKILL."""
+    import contextlib
+    import signal
+
+    from magsag_mcp.errors import LedgerError
+    from magsag_mcp.mcp_server import build_server, stdio
+    from magsag_mcp.mcp_server.server import server_state
+
+    @contextlib.contextmanager
+    def one_sigterm(*signals: Any) -> Any:
+        async def received() -> Any:
+            yield signal.SIGTERM
+
+        yield received()
+
+    exits: list[int] = []
+    server = build_server(catalog=CATALOG, db=tmp_path / "l.db", env={"MAGSAG_PROVIDER": "fake"})
+
+    async def close_fails() -> None:
+        raise LedgerError("ledger error at l.db: database or disk is full", db="l.db")
+
+    monkeypatch.setattr(stdio.anyio, "open_signal_receiver", one_sigterm)
+    monkeypatch.setattr(stdio.os, "_exit", exits.append)
+    monkeypatch.setattr(server_state(server), "close", close_fails)
+    await stdio._stop_on_signal(server)
+    assert exits == [128 + signal.SIGTERM]

@@ -49,8 +49,13 @@ async def _stop_on_signal(server: MCPServer[Any]) -> None:
             logger.debug("no signal handlers on this platform: the server stops when stdin closes")
             return
         async for signum in signals:
-            logger.info("%s: stopping; calls in flight are cancelled and recorded", signal.Signals(signum).name)
-            await server_state(server).close()
+            name = signal.Signals(signum).name
+            logger.info("%s: stopping; calls in flight are cancelled and recorded", name)
+            try:
+                await server_state(server).close()
+            except Exception as exc:  # a record the ledger refused again (a full disk): said, and the server still
+                # stops, as the signal asked (raised here, it ended only this watcher, and the server served on)
+                logger.error("%s: closing the service failed: %s", name, getattr(exc, "message", exc))
             logging.shutdown()
             sys.stderr.flush()
             os._exit(128 + signum)
