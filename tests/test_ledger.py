@@ -1106,6 +1106,41 @@ async def test_a_result_its_caller_cannot_take_is_handed_back(tmp_path: Path):
     assert handed_back == [2]
 
 
+async def test_a_failure_its_caller_cannot_hear_is_handed_back(tmp_path: Path):
+    # A queued write whose caller was cancelled runs anyway; when it then failed (its own error, or the whole
+    # batch's: the lock held past the busy timeout), nobody was told, and what it was to write (a paid call's
+    # record) was lost. The failure goes to `refused`, whichever way the caller was gone.
+    import asyncio
+
+    class Refused(Exception):
+        pass
+
+    def fails(conn: sqlite3.Connection) -> None:
+        raise Refused("no")
+
+    async with Ledger(tmp_path / "l.db") as ledger:
+        refused: list[BaseException] = []
+        # cancelled while it waited in the queue
+        gone = asyncio.create_task(ledger.submit(fails, refused=refused.append))
+        await asyncio.sleep(0)
+        gone.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await gone
+        await ledger.submit(lambda conn: None)  # the batch after it: the failed write has been handed back
+        assert [type(e) for e in refused] == [Refused]
+
+        # cancelled after the writer set the failure, before it resumed (a sibling woken first cancels it)
+        async def first() -> None:
+            await ledger.submit(lambda conn: 1)
+            victim.cancel()
+
+        sibling = asyncio.create_task(first())
+        victim = asyncio.create_task(ledger.submit(fails, refused=refused.append))
+        results = await asyncio.gather(sibling, victim, return_exceptions=True)
+        assert isinstance(results[1], asyncio.CancelledError)
+        assert [type(e) for e in refused] == [Refused, Refused]
+
+
 async def test_a_lone_call_commits_durably_inline_and_company_waits_its_turn(tmp_path: Path):
     async with Ledger(tmp_path / "l.db") as ledger:
         queued: list[object] = []
