@@ -236,6 +236,8 @@ def _result(data: dict[str, Any], *, provider: str, model: str) -> LLMResult:
             provider=provider,
             model=model,
         )
+    reason = (data.get("incomplete_details") or {}).get("reason") if status == "incomplete" else None
+    cut = reason == "max_output_tokens" or (status == "completed" and _at_limit(data, reported))
     texts: list[str] = []
     refusals: list[str] = []
     calls: list[ToolCall] = []
@@ -257,13 +259,7 @@ def _result(data: dict[str, Any], *, provider: str, model: str) -> LLMResult:
                 ToolCall(
                     id=item.get("call_id") or item.get("id") or f"call_{len(calls)}",
                     name=call_name(item.get("name"), provider=provider, model=model),
-                    arguments=parse_arguments(
-                        item.get("arguments"),
-                        provider=provider,
-                        model=model,
-                        cut=status == "incomplete"
-                        and (data.get("incomplete_details") or {}).get("reason") == "max_output_tokens",
-                    ),
+                    arguments=parse_arguments(item.get("arguments"), provider=provider, model=model, cut=cut),
                     signature=_signature_for(reasoning, model),
                 )
             )
@@ -271,8 +267,9 @@ def _result(data: dict[str, Any], *, provider: str, model: str) -> LLMResult:
     if refusals and not texts and not calls:
         raise refused("".join(refusals), reported, provider=provider, model=model)
     finish: FinishReason = "tool_calls" if calls else "stop"
-    if status == "incomplete":
-        reason = (data.get("incomplete_details") or {}).get("reason")
+    if cut:
+        finish = "length"
+    elif status == "incomplete":
         if reason == "content_filter":
             if not texts and not calls:
                 raise with_reported_usage(
@@ -285,7 +282,7 @@ def _result(data: dict[str, Any], *, provider: str, model: str) -> LLMResult:
                 )
             finish = "content_filter"
         else:
-            finish = "length"
+            finish = "length"  # a reason of a server's own
     result = LLMResult(
         text="".join(texts),
         provider=provider,
@@ -298,6 +295,22 @@ def _result(data: dict[str, Any], *, provider: str, model: str) -> LLMResult:
     if finish == "content_filter":
         result.warnings.append(cut_short(provider, model))
     return result
+
+
+def _at_limit(data: dict[str, Any], usage: Usage | None) -> bool:
+    """Whether a response that says it is complete wrote as many output tokens as the ``max_output_tokens`` it
+    echoes: it was stopped there. Ollama's Responses API says "completed" of every answer, those num_predict
+    cut included (its chat completions say "length"); taken as whole, a cut answer was returned as the
+    answer, a cut JSON document was "invalid JSON", and a thinking model that spent the whole allowance
+    thinking was "no usable answer", none of them saying to raise max_tokens."""
+    limit = data.get("max_output_tokens")
+    return (
+        isinstance(limit, int)
+        and not isinstance(limit, bool)
+        and usage is not None
+        and usage.reported
+        and usage.output_tokens >= limit > 0
+    )
 
 
 def _usage(raw: Any, response: dict[str, Any]) -> Usage:

@@ -1,0 +1,137 @@
+"""The local and compat providers, and Azure, against answers real servers give that the specs do not: each
+server here is a loopback aiohttp app that answers as the real one does."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import AsyncIterator, Callable
+from typing import Any
+
+import pytest
+from aiohttp import web
+from aiohttp.test_utils import TestServer
+
+from magsag_mcp import errors as E
+from magsag_mcp.providers.local import LocalProvider
+from magsag_mcp.transport import Transport
+from magsag_mcp.types import Target
+from tests.llm_requests import ask
+
+pytestmark = pytest.mark.anyio
+
+Handler = Callable[[dict[str, Any]], web.StreamResponse | web.Response]
+
+
+@pytest.fixture
+async def serve() -> AsyncIterator[Callable[[str, Handler], Any]]:
+    """Start a server answering POST ``path`` with ``handler(body)``; its URL is returned, and its bodies kept
+    in ``bodies``."""
+    started: list[TestServer] = []
+
+    async def start(path: str, handler: Handler) -> tuple[str, list[Any]]:
+        bodies: list[Any] = []
+
+        async def handle(request: web.Request) -> web.StreamResponse:
+            bodies.append(await request.json())
+            return handler(bodies[-1])
+
+        app = web.Application()
+        app.router.add_post(path, handle)
+        server = TestServer(app, host="127.0.0.1")
+        await server.start_server()
+        started.append(server)
+        return str(server.make_url("")).rstrip("/"), bodies
+
+    yield start
+    for s in started:
+        await s.close()
+
+
+def ollama_response(body: dict[str, Any], text: str | None, *, thinking: str | None = None) -> dict[str, Any]:
+    """What Ollama's /v1/responses answers once generation stopped at num_predict (``max_output_tokens``): status
+    "completed" and no incomplete_details whatever stopped it (its openai/responses.go), its output tokens (the
+    thinking's among them) as many as were allowed, the limit echoed."""
+    output: list[dict[str, Any]] = []
+    if thinking is not None:
+        summary = [{"type": "summary_text", "text": thinking}]
+        output.append({"id": "rs_1", "type": "reasoning", "summary": summary, "encrypted_content": thinking})
+    if text is not None:
+        part = {"type": "output_text", "text": text, "annotations": [], "logprobs": []}
+        output.append({"id": "msg_1", "type": "message", "status": "completed", "role": "assistant", "content": [part]})
+    limit = body["max_output_tokens"]
+    return {
+        "id": "resp_1",
+        "object": "response",
+        "status": "completed",
+        "incomplete_details": None,
+        "model": body["model"],
+        "output": output,
+        "max_output_tokens": limit,
+        "usage": {
+            "input_tokens": 12,
+            "output_tokens": limit,
+            "total_tokens": 12 + limit,
+            "input_tokens_details": {"cached_tokens": 0},
+            "output_tokens_details": {"reasoning_tokens": 0},
+        },
+    }
+
+
+def ollama(text: str | None, *, thinking: str | None = None) -> Handler:
+    return lambda body: web.json_response(ollama_response(body, text, thinking=thinking))
+
+
+def ollama_stream(text: str) -> Handler:
+    def handle(body: dict[str, Any]) -> web.Response:
+        final = ollama_response(body, text)
+        events = [
+            {"type": "response.output_text.delta", "delta": text},
+            {"type": "response.completed", "response": final},
+        ]
+        sse = "".join(f"event: {e['type']}\ndata: {json.dumps(e)}\n\n" for e in events)
+        return web.Response(text=sse, content_type="text/event-stream")
+
+    return handle
+
+
+@pytest.mark.parametrize("stream", [False, True])
+async def test_an_ollama_answer_stopped_at_max_tokens_is_cut_not_whole(serve, transport: Transport, stream: bool):
+    # Ollama's Responses API says "completed" of an answer num_predict stopped: it was returned as whole
+    # (finish_reason "stop"), where Ollama's chat completions said "length"
+    url, _ = await serve(
+        "/v1/responses",
+        ollama_stream("The three causes are: first, the") if stream else ollama("The three causes are: first, the"),
+    )
+    result = await LocalProvider({}, transport).complete(
+        ask(max_tokens=64, stream=stream), Target("local", "llama3.1:70b", base_url=url)
+    )
+    assert result.text == "The three causes are: first, the" and result.finish_reason == "length"
+
+
+async def test_an_ollama_json_answer_stopped_at_max_tokens_says_to_raise_max_tokens(serve, transport: Transport):
+    url, _ = await serve("/v1/responses", ollama('{"items": [1, 2, 3, 4, 5'))
+    with pytest.raises(E.InvalidOutputError) as info:
+        await LocalProvider({}, transport).complete(
+            ask("list them as json", max_tokens=64, json_output=True), Target("local", "llama3.1:70b", base_url=url)
+        )
+    assert "cut short by max_tokens" in info.value.message and "raise max_tokens" in info.value.message
+
+
+async def test_an_ollama_model_that_thought_until_max_tokens_says_to_raise_max_tokens(serve, transport: Transport):
+    # qwen3 or gpt-oss spent the whole allowance thinking: no text. It was "no usable answer" (another target
+    # tried, the fix unsaid), not the answer max_tokens cut before any of it was written
+    url, _ = await serve("/v1/responses", ollama(None, thinking="Let me consider each of the causes in turn"))
+    result = await LocalProvider({}, transport).complete(ask(max_tokens=64), Target("local", "qwen3:8b", base_url=url))
+    assert result.text == "" and result.finish_reason == "length"
+    assert any("raise max_tokens" in w for w in result.warnings)
+
+
+async def test_an_ollama_answer_under_max_tokens_is_whole(serve, transport: Transport):
+    def short(body: dict[str, Any]) -> web.Response:
+        answer = ollama_response(body, "Paris.")
+        answer["usage"]["output_tokens"] = 3
+        return web.json_response(answer)
+
+    url, _ = await serve("/v1/responses", short)
+    result = await LocalProvider({}, transport).complete(ask(max_tokens=64), Target("local", "m", base_url=url))
+    assert (result.text, result.finish_reason) == ("Paris.", "stop")
