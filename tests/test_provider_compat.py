@@ -105,3 +105,18 @@ async def test_a_401_from_a_server_sent_no_key_says_which_variable_to_set(
     with pytest.raises(E.AuthenticationError) as info:
         await CompatProvider(env_for(fake_openai, key=None), transport).complete(ask(), Target("compat", MODEL))
     assert info.value.message.endswith("no key was sent: set MAGSAG_COMPAT_API_KEY")
+
+
+async def test_a_max_tokens_above_the_models_limit_is_not_sent_again_as_max_completion_tokens(
+    fake_openai: FakeOpenAI, transport: Transport
+):
+    # OpenAI's 400 for a limit too large names param max_tokens too: it was taken for "use max_completion_tokens",
+    # sent a second time under that field (refused again), and the model was sent max_completion_tokens from then on
+    said = "max_tokens is too large: 32768. This model supports at most 16384 completion tokens, whereas you "
+    fake_openai.queue(R.error(400, said + "provided 32768.", param="max_tokens", code="invalid_value"))
+    provider = CompatProvider(env_for(fake_openai), transport)
+    with pytest.raises(E.UnsupportedFeatureError) as info:
+        await provider.complete(ask(max_tokens=32768), Target("compat", "gpt-4o"))
+    assert info.value.moves_on and len(fake_openai.requests) == 1
+    await provider.complete(ask(max_tokens=1000), Target("compat", "gpt-4o"))
+    assert fake_openai.requests[-1].body["max_tokens"] == 1000

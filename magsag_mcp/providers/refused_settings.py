@@ -126,7 +126,14 @@ class RefusedSettings(HTTPProvider):
                 if exc.status != 400 or not isinstance(name, str) or _answer_began(exc):
                     raise
                 said = _said(exc)
-                renamed = self.completion_tokens_wire(wire) if name == "max_tokens" else None
+                # only a refusal that asks for the other field: "max_tokens is too large: 32768. This model supports
+                # at most 16384 completion tokens" (param max_tokens too) is the limit's size, which the other
+                # field would be refused for again, and which is no reason to send this name the other field
+                renamed = (
+                    self.completion_tokens_wire(wire)
+                    if name == "max_tokens" and "max_completion_tokens" in exc.message
+                    else None
+                )
                 if renamed is not None and request.max_tokens is not None:
                     # "Unsupported parameter: 'max_tokens' is not supported with this model. Use
                     # 'max_completion_tokens' instead." (OpenAI's reasoning models behind a proxy): the same limit,
