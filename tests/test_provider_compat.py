@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from typing import Any
 
 import pytest
 
@@ -105,6 +106,64 @@ async def test_a_401_from_a_server_sent_no_key_says_which_variable_to_set(
     with pytest.raises(E.AuthenticationError) as info:
         await CompatProvider(env_for(fake_openai, key=None), transport).complete(ask(), Target("compat", MODEL))
     assert info.value.message.endswith("no key was sent: set MAGSAG_COMPAT_API_KEY")
+
+
+def openrouter(status: int, raw: Any, provider: str = "OpenAI") -> R.ErrorReply:
+    """OpenRouter's error for a failure of the provider it routed to: its own message says nothing, the
+    provider's error body is ``metadata.raw`` (a JSON text, or the provider's plain words)."""
+    metadata = {"raw": raw if isinstance(raw, str) else json.dumps(raw), "provider_name": provider}
+    body = {"error": {"message": "Provider returned error", "code": status, "metadata": metadata}, "user_id": "u_1"}
+    return R.error(status, raw=json.dumps(body), content_type="application/json")
+
+
+async def test_a_strict_schema_the_provider_behind_openrouter_refused_is_sent_again_without_strict(
+    fake_openai: FakeOpenAI, transport: Transport
+):
+    # a schema strict mode takes on OpenAI, which the provider OpenRouter routed to refuses as strict
+    refusal = {
+        "error": {
+            "message": "Invalid schema for response_format 'answer': In context=('properties', 'city'), 'format' "
+            "is not permitted.",
+            "type": "invalid_request_error",
+            "param": "response_format",
+            "code": "invalid_json_schema",
+        }
+    }
+    fake_openai.queue(openrouter(400, refusal, provider="Azure"), R.json_reply({"city": "Paris"}))
+    city = {"type": "string", "format": "hostname"}
+    schema = {"type": "object", "properties": {"city": city}, "required": ["city"], "additionalProperties": False}
+    result = await CompatProvider(env_for(fake_openai), transport).complete(
+        ask(json_schema=schema, json_schema_name="answer", json_schema_strict=True), Target("compat", "openai/gpt-4o")
+    )
+    assert result.parsed == {"city": "Paris"}
+    first, again = (r.body["response_format"]["json_schema"] for r in fake_openai.requests)
+    assert first.get("strict") is True and "strict" not in again
+    assert any("refused the JSON schema as strict" in w for w in result.warnings)
+
+
+async def test_an_output_limit_of_the_model_behind_openrouter_moves_on_and_says_what_it_was(
+    fake_openai: FakeOpenAI, transport: Transport
+):
+    # it was a bad request ("Provider returned error", nothing more), which stopped the cascade
+    said = "max_tokens is too large: 32768. This model supports at most 16384 completion tokens."
+    fake_openai.queue(
+        openrouter(400, {"error": {"message": said, "type": "invalid_request_error", "param": "max_tokens"}})
+    )
+    with pytest.raises(E.UnsupportedFeatureError) as info:
+        await CompatProvider(env_for(fake_openai), transport).complete(
+            ask(max_tokens=32768), Target("compat", "openai/gpt-4o")
+        )
+    assert info.value.moves_on and "OpenAI said: max_tokens is too large: 32768" in info.value.message
+
+
+async def test_an_upstream_rate_limit_behind_openrouter_says_what_the_provider_said(
+    fake_openai: FakeOpenAI, transport: Transport
+):
+    said = "z-ai/glm-4.6 is temporarily rate-limited upstream. Please retry shortly."
+    fake_openai.queue(openrouter(429, said, provider="BaseTen"))
+    with pytest.raises(E.RateLimitError) as info:
+        await CompatProvider(env_for(fake_openai), transport).complete(ask(), Target("compat", "z-ai/glm-4.6"))
+    assert f"Provider returned error (BaseTen said: {said})" in info.value.message
 
 
 async def test_a_max_tokens_above_the_models_limit_is_not_sent_again_as_max_completion_tokens(

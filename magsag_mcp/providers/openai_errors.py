@@ -4,6 +4,7 @@ Chat Completions and the Responses API, and by the servers that copy them (Azure
 
 from __future__ import annotations
 
+import json
 import re
 from typing import Any
 
@@ -28,6 +29,7 @@ def openai_error(response: HttpResponse, *, provider: str, model: str) -> Provid
             param = err.get("param") if isinstance(err.get("param"), str) else None
             code = str(code) if code is not None else None
             message, code = inner_error_said(err, message, code)  # Azure's: which content filters fired
+            message, code, param = _upstream_said(err.get("metadata"), message, code, param)
         elif isinstance(err, str):
             message = err
         if not message and "detail" in body:  # FastAPI-based servers: {"detail": "..."} or [{"loc", "msg"}]
@@ -52,6 +54,39 @@ def openai_error(response: HttpResponse, *, provider: str, model: str) -> Provid
     return UnsupportedFeatureError(
         f"{exc.message}; {fix}", provider=provider, model=model, status=response.status, **exc.details
     )
+
+
+def _upstream_said(
+    metadata: Any, message: str, code: str | None, param: str | None
+) -> tuple[str, str | None, str | None]:
+    """A gateway's error that carries the error of the provider behind it: OpenRouter's ``{"message": "Provider
+    returned error", "code": 400, "metadata": {"raw": "<the provider's error body>", "provider_name": "OpenAI"}}``.
+    The message is ended with what the provider said, and its ``param`` and ``code`` are taken where the
+    gateway's error has none of its own (OpenRouter's code is the HTTP status): said by the gateway alone,
+    nothing told what was wrong, a strict schema the provider refused was not sent again without strict, and a
+    refusal of this model's (an output limit, a setting it does not take) stopped the cascade as a bad request."""
+    raw = metadata.get("raw") if isinstance(metadata, dict) else None
+    if isinstance(raw, str):
+        try:
+            raw = json.loads(raw)
+        except (ValueError, RecursionError):  # the provider's words as they are
+            pass
+    inner = raw.get("error", raw) if isinstance(raw, dict) else raw
+    said = ""
+    if isinstance(inner, dict):
+        said = str(inner.get("message") or "") or (_fastapi_detail(inner["detail"]) if "detail" in inner else "")
+        if param is None and isinstance(inner.get("param"), str):
+            param = inner["param"]
+        inner_code = inner.get("code") or inner.get("type")
+        if isinstance(inner_code, str) and inner_code and not inner_code.isdigit() and (code is None or code.isdigit()):
+            code = inner_code
+    elif isinstance(inner, str):
+        said = inner
+    if not said.strip():
+        return message, code, param
+    who = metadata.get("provider_name")
+    said = f"{who} said: {excerpt(said, 300)}" if isinstance(who, str) and who else excerpt(said, 300)
+    return (f"{message} ({said})" if message else said), code, param
 
 
 _RESPONSES_ONLY_SAID = re.compile(r"only supported in v1/responses", re.IGNORECASE)
