@@ -12,9 +12,15 @@ from aiohttp import web
 from aiohttp.test_utils import TestServer
 
 from magsag_mcp import errors as E
+from magsag_mcp.attempt_cost import price_failure
+from magsag_mcp.pricing import Pricer
 from magsag_mcp.providers.local import LocalProvider
+from magsag_mcp.providers.openai import AzureProvider
+from magsag_mcp.records import AttemptRecord
 from magsag_mcp.transport import Transport
 from magsag_mcp.types import Target
+from tests.fakes import openai_replies as R
+from tests.fakes.openai_server import AZURE_KEY, FakeOpenAI
 from tests.llm_requests import ask
 
 pytestmark = pytest.mark.anyio
@@ -135,3 +141,40 @@ async def test_an_ollama_answer_under_max_tokens_is_whole(serve, transport: Tran
     url, _ = await serve("/v1/responses", short)
     result = await LocalProvider({}, transport).complete(ask(max_tokens=64), Target("local", "m", base_url=url))
     assert (result.text, result.finish_reason) == ("Paris.", "stop")
+
+
+@pytest.mark.parametrize("api", [None, "responses"])
+async def test_a_prompt_azures_content_filter_refused_is_billed_and_its_cost_unknown(
+    fake_openai: FakeOpenAI, transport: Transport, api: str | None
+):
+    # "When content filtering is triggered for a prompt and a status 400 is received ... there will be a charge
+    # for this request as the prompt was evaluated by the service" (Azure's content filtering docs), for the
+    # prompt's tokens and the completion's: the attempt was recorded at $0, and budgets counted nothing of it
+    body = {
+        "error": {
+            "message": "The response was filtered due to the prompt triggering Azure OpenAI's content management "
+            "policy. Please modify your prompt and retry.",
+            "type": None,
+            "param": "prompt",
+            "code": "content_filter",
+            "status": 400,
+            "innererror": {
+                "code": "ResponsibleAIPolicyViolation",
+                "content_filter_result": {"violence": {"filtered": True, "severity": "high"}},
+            },
+        }
+    }
+    fake_openai.queue(R.error(400, raw=json.dumps(body), content_type="application/json"))
+    env = {
+        "AZURE_OPENAI_API_KEY": AZURE_KEY,
+        "AZURE_OPENAI_ENDPOINT": fake_openai.url,
+        "AZURE_OPENAI_API_VERSION": "v1",
+    }
+    target = Target("azure", "gpt-4o", params=(("api", api),) if api else ())
+    with pytest.raises(E.ContentFilteredError) as info:
+        await AzureProvider(env, transport).complete(ask(), target)
+    assert info.value.moves_on and info.value.maybe_billed
+
+    record = AttemptRecord("run-1", 0.0, "azure", "gpt-4o", None, None, "error", 0, 1)
+    price_failure(Pricer(), record, info.value, target, None, ask())
+    assert record.cost_usd is None and record.cost_bound_usd is not None and record.cost_bound_usd > 0

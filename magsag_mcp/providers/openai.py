@@ -12,7 +12,7 @@ from dataclasses import replace
 from typing import Any
 from urllib.parse import quote, urlencode
 
-from ..errors import NotConfiguredError, ProviderError, UnsupportedFeatureError
+from ..errors import ContentFilteredError, NotConfiguredError, ProviderError, UnsupportedFeatureError
 from ..transport import HttpResponse, Transport
 from ..types import LLMRequest, LLMResult, Target
 from .base import Endpoint, ProgressCallback, WireFormat
@@ -375,8 +375,15 @@ class AzureProvider(RefusedSettings):
     def _http_error(self, wire: WireFormat, resp: HttpResponse, url: str, model: str) -> ProviderError:
         """A 400 "API version not supported" is this resource's answer to the api-version setting, which no
         other target shares: the setting to fix, and the next target tried (as a bad request, it stopped the
-        cascade)."""
+        cascade).
+
+        A 400 of Azure's content filter (a prompt it refused) is billed, unlike other 400s: "there will be a
+        charge for this request as the prompt was evaluated by the service", for the prompt's tokens and the
+        completion's, which the error does not count. Its cost is unknown, never $0."""
         exc = super()._http_error(wire, resp, url, model)
+        if resp.status == 400 and isinstance(exc, ContentFilteredError):
+            exc.maybe_billed = True
+            return exc
         if resp.status != 400 or "api version not supported" not in exc.message.lower():
             return exc
         version = self.endpoint.api_version()  # type: ignore[attr-defined]
