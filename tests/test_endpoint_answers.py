@@ -15,7 +15,7 @@ from magsag_mcp import errors as E
 from magsag_mcp.attempt_cost import price_failure
 from magsag_mcp.pricing import Pricer
 from magsag_mcp.providers.local import LocalProvider
-from magsag_mcp.providers.openai import AzureProvider
+from magsag_mcp.providers.openai import AzureProvider, CompatProvider
 from magsag_mcp.records import AttemptRecord
 from magsag_mcp.transport import Transport
 from magsag_mcp.types import Target
@@ -178,3 +178,40 @@ async def test_a_prompt_azures_content_filter_refused_is_billed_and_its_cost_unk
     record = AttemptRecord("run-1", 0.0, "azure", "gpt-4o", None, None, "error", 0, 1)
     price_failure(Pricer(), record, info.value, target, None, ask())
     assert record.cost_usd is None and record.cost_bound_usd is not None and record.cost_bound_usd > 0
+
+
+def compat_at(url: str, transport: Transport) -> CompatProvider:
+    return CompatProvider({"MAGSAG_COMPAT_BASE_URL": url + "/v1", "MAGSAG_COMPAT_API_KEY": "sk-compat-test"}, transport)
+
+
+def chat_stream(*chunks: dict[str, Any]) -> Handler:
+    text = "".join(f"data: {json.dumps(c)}\n\n" for c in chunks) + "data: [DONE]\n\n"
+    return lambda _body: web.Response(text=text, content_type="text/event-stream")
+
+
+def chunk(delta: dict[str, Any], finish: str | None = None, **choice: Any) -> dict[str, Any]:
+    return {
+        "id": "chatcmpl-1",
+        "object": "chat.completion.chunk",
+        "created": 1741252964,
+        "model": "kimi-k2.6",
+        "choices": [{"index": 0, "delta": delta, "finish_reason": finish, **choice}],
+    }
+
+
+async def test_kimis_stream_usage_inside_its_last_choice_is_the_usage(serve, transport: Transport):
+    # Moonshot's (Kimi's) stream puts the usage in the last chunk's choice, not beside the choices: every streamed
+    # call was "answered without reporting its token usage", its cost unknown and counted at the worst case
+    usage = {"prompt_tokens": 1039, "completion_tokens": 211, "total_tokens": 1250}
+    url, bodies = await serve(
+        "/v1/chat/completions",
+        chat_stream(
+            chunk({"role": "assistant", "content": ""}),
+            chunk({"content": "Paris."}),
+            chunk({}, "stop", usage=usage),
+        ),
+    )
+    result = await compat_at(url, transport).complete(ask(stream=True), Target("compat", "kimi-k2.6"))
+    assert bodies[0]["stream_options"] == {"include_usage": True}
+    assert result.text == "Paris." and result.usage.reported
+    assert (result.usage.input_tokens, result.usage.output_tokens) == (1039, 211)

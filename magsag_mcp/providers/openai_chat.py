@@ -301,6 +301,14 @@ def _counted(raw: dict[str, Any], answer: dict[str, Any]) -> Usage:
     return usage
 
 
+def _choice_usage(chunk: dict[str, Any]) -> Any:
+    """The usage Moonshot's (Kimi's) stream puts in its last chunk's choice, beside its finish_reason, where the
+    spec puts it beside the choices: unread, every streamed answer's cost was unknown."""
+    choices = chunk.get("choices")
+    choice = choices[0] if isinstance(choices, list) and len(choices) == 1 else None
+    return choice.get("usage") if isinstance(choice, dict) else None
+
+
 class _ChatStream(StreamAccumulator):
     """``chat.completion.chunk`` events, then (with include_usage) a usage chunk, then ``[DONE]`` (which some
     servers never send: a clean end after the finish_reason is a whole answer too)."""
@@ -351,7 +359,7 @@ class _ChatStream(StreamAccumulator):
         self.response_id = self.response_id or chunk.get("id")
         self.model_seen = self.model_seen or chunk.get("model")
         self.tier_seen = chunk.get("service_tier") or self.tier_seen
-        usage = chunk.get("usage")
+        usage = chunk.get("usage") or _choice_usage(chunk)
         if usage:
             self.usage = _usage(usage, chunk)
             self.usage.service_tier = self.usage.service_tier or self.tier_seen
