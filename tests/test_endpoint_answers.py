@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import AsyncIterator, Callable
+from decimal import Decimal
 from typing import Any
 
 import pytest
@@ -13,7 +14,7 @@ from aiohttp.test_utils import TestServer
 
 from magsag_mcp import errors as E
 from magsag_mcp.attempt_cost import price_failure
-from magsag_mcp.pricing import Pricer
+from magsag_mcp.pricing import Pricer, UnitPrices
 from magsag_mcp.providers.local import LocalProvider
 from magsag_mcp.providers.openai import AzureProvider, CompatProvider
 from magsag_mcp.records import AttemptRecord
@@ -215,3 +216,43 @@ async def test_kimis_stream_usage_inside_its_last_choice_is_the_usage(serve, tra
     assert bodies[0]["stream_options"] == {"include_usage": True}
     assert result.text == "Paris." and result.usage.reported
     assert (result.usage.input_tokens, result.usage.output_tokens) == (1039, 211)
+
+
+DEEPSEEK_ANSWER = {
+    "id": "930c60df-bf64-41c9-a88e-3ec75f81e00e",
+    "object": "chat.completion",
+    "created": 1741252964,
+    "model": "deepseek-chat",
+    "choices": [{"index": 0, "message": {"role": "assistant", "content": "Paris."}, "finish_reason": "stop"}],
+    # DeepSeek's cache hits: prompt_cache_hit_tokens (+ prompt_cache_miss_tokens = prompt_tokens)
+    "usage": {
+        "prompt_tokens": 10000,
+        "completion_tokens": 100,
+        "total_tokens": 10100,
+        "prompt_cache_hit_tokens": 9000,
+        "prompt_cache_miss_tokens": 1000,
+    },
+}
+
+
+@pytest.mark.parametrize("vendor", ["deepseek", "kimi"])
+async def test_cache_hits_a_compatible_vendor_reports_in_its_own_field_are_priced_as_cache_reads(
+    serve, transport: Transport, vendor: str
+):
+    # DeepSeek counts them in usage.prompt_cache_hit_tokens, Kimi in usage.cached_tokens, neither in
+    # prompt_tokens_details: every cache hit was priced at the full input rate (DeepSeek's is 10x its cache's)
+    if vendor == "deepseek":
+        url, _ = await serve("/v1/chat/completions", lambda _body: web.json_response(DEEPSEEK_ANSWER))
+        model, request = "deepseek-chat", ask()
+    else:
+        usage = {"prompt_tokens": 10000, "completion_tokens": 100, "total_tokens": 10100, "cached_tokens": 9000}
+        url, _ = await serve(
+            "/v1/chat/completions", chat_stream(chunk({"content": "Paris."}), chunk({}, "stop", usage=usage))
+        )
+        model, request = "kimi-k2.6", ask(stream=True)
+    result = await compat_at(url, transport).complete(request, Target("compat", model))
+    assert (result.usage.input_tokens, result.usage.cached_tokens) == (10000, 9000)
+    prices = UnitPrices(Decimal("0.27"), Decimal("1.10"), cache_read=Decimal("0.027"))
+    quote = Pricer([(f"compat:{model}", prices)]).price("compat", model, result.usage)
+    # 1,000 uncached at 0.27, 9,000 cached at 0.027, 100 out at 1.10 (USD per million)
+    assert quote.cost_usd == Decimal("0.000623")

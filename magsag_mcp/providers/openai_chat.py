@@ -279,6 +279,16 @@ def with_reasoning(raw: dict[str, Any], input_tokens: int, output_tokens: int, r
     return output_tokens
 
 
+def _cached(raw: dict[str, Any], prompt_details: dict[str, Any]) -> Any:
+    """The prompt's tokens read from the cache (a part of ``prompt_tokens``): the spec's
+    ``prompt_tokens_details.cached_tokens``, DeepSeek's ``prompt_cache_hit_tokens`` or Moonshot's (Kimi's)
+    ``cached_tokens`` beside the counts. Unread, a compatible vendor's cache hits were priced at the input rate."""
+    cached = prompt_details.get("cached_tokens")
+    if cached is None:
+        cached = raw.get("prompt_cache_hit_tokens")
+    return raw.get("cached_tokens") if cached is None else cached
+
+
 def _counted(raw: dict[str, Any], answer: dict[str, Any]) -> Usage:
     prompt_details = raw.get("prompt_tokens_details") or {}
     completion_details = raw.get("completion_tokens_details") or {}
@@ -289,7 +299,7 @@ def _counted(raw: dict[str, Any], answer: dict[str, Any]) -> Usage:
     usage = Usage(
         input_tokens,
         with_reasoning(raw, input_tokens, output_tokens, reasoning),
-        int(prompt_details.get("cached_tokens") or 0),
+        int(_cached(raw, prompt_details) or 0),
         int(prompt_details.get("cache_write_tokens") or 0),
         reasoning,
     )
