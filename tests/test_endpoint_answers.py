@@ -256,3 +256,43 @@ async def test_cache_hits_a_compatible_vendor_reports_in_its_own_field_are_price
     quote = Pricer([(f"compat:{model}", prices)]).price("compat", model, result.usage)
     # 1,000 uncached at 0.27, 9,000 cached at 0.027, 100 out at 1.10 (USD per million)
     assert quote.cost_usd == Decimal("0.000623")
+
+
+def mistral(body: dict[str, Any]) -> web.Response:
+    """Mistral's chat completions: a schema that forbids what it does not know (``stream_options``: it reports
+    a stream's usage unasked), refused 422 in its own shape."""
+    if "stream_options" in body:
+        problem = {"type": "extra_forbidden", "loc": ["body", "stream_options", "include_usage"]}
+        problem.update(msg="Extra inputs are not permitted", input=True)
+        refusal = {"object": "error", "message": {"detail": [problem]}, "type": "invalid_request_error"}
+        return web.json_response({**refusal, "param": None, "code": None}, status=422)
+    answer = {**DEEPSEEK_ANSWER, "model": body["model"]}
+    answer["usage"] = {"prompt_tokens": 12, "completion_tokens": 3, "total_tokens": 15}
+    return web.json_response(answer)
+
+
+async def test_a_stream_mistral_refuses_for_its_stream_options_is_asked_for_unstreamed(serve, transport: Transport):
+    # The 422 was a bad request ("{'detail': [...]}" as its message): every streamed call to Mistral failed, and
+    # the cascade stopped there
+    url, bodies = await serve("/v1/chat/completions", mistral)
+    provider = compat_at(url, transport)
+    result = await provider.complete(ask(stream=True), Target("compat", "mistral-large-latest"))
+    assert (result.text, result.usage.input_tokens) == ("Paris.", 12)
+    assert [b.get("stream") for b in bodies] == [True, None]
+    (warning,) = result.warnings
+    assert (
+        "refused 'stream_options'" in warning
+        and "stream_options.include_usage: Extra inputs are not permitted" in warning
+    )
+    again = await provider.complete(ask(stream=True), Target("compat", "mistral-large-latest"))
+    assert again.text == "Paris." and len(bodies) == 3 and "stream" not in bodies[-1]
+
+
+async def test_a_field_a_fastapi_server_forbids_moves_on_naming_it(serve, transport: Transport):
+    url, _ = await serve("/v1/chat/completions", mistral)
+    with pytest.raises(E.UnsupportedFeatureError) as info:
+        await compat_at(url, transport).complete(
+            ask(extra={"stream_options": {"include_usage": True}}), Target("compat", "mistral-large-latest")
+        )
+    assert info.value.moves_on and info.value.status == 422
+    assert info.value.message.endswith("this server does not take stream_options.include_usage")

@@ -16,7 +16,7 @@ from .http_errors import error_for
 
 def openai_error(response: HttpResponse, *, provider: str, model: str) -> ProviderError:
     """``{"error": {"message", "type", "param", "code"}}``: shared by Chat Completions and Responses."""
-    message, code, param = "", None, None
+    message, code, param, detail = "", None, None, None
     try:
         body = response.json()
     except ProviderError:
@@ -24,7 +24,10 @@ def openai_error(response: HttpResponse, *, provider: str, model: str) -> Provid
     if isinstance(body, dict):
         err = body.get("error", body)
         if isinstance(err, dict):
-            message = str(err.get("message") or "")
+            said = err.get("message")
+            if isinstance(said, dict | list):  # Mistral's: {"message": {"detail": [{"type", "loc", "msg"}]}}
+                detail, said = said.get("detail", said) if isinstance(said, dict) else said, None
+            message = str(said or "")
             code = err.get("code") or err.get("type")
             param = err.get("param") if isinstance(err.get("param"), str) else None
             code = str(code) if code is not None else None
@@ -32,10 +35,15 @@ def openai_error(response: HttpResponse, *, provider: str, model: str) -> Provid
             message, code, param = _upstream_said(err.get("metadata"), message, code, param)
         elif isinstance(err, str):
             message = err
-        if not message and "detail" in body:  # FastAPI-based servers: {"detail": "..."} or [{"loc", "msg"}]
-            message = _fastapi_detail(body["detail"])
+        if not message and detail is None:  # FastAPI-based servers: {"detail": "..."} or [{"loc", "msg"}]
+            detail = body.get("detail")
+        if not message and detail is not None:
+            message = _fastapi_detail(detail)
     else:
         message = excerpt(response.body, 300)
+    forbidden = _forbidden_field(detail)
+    if forbidden is not None and param is None:
+        param = forbidden[0]
     exc = error_for(response.status, message, headers=response.headers, provider=provider, model=model, code=code)
     if param:
         exc.details["param"] = redact(param[:200])  # the field the API refused, as it named it
@@ -46,6 +54,10 @@ def openai_error(response: HttpResponse, *, provider: str, model: str) -> Provid
     elif response.status == 400 and _CHAT_NOT_SERVED.search(message):
         # Azure's OperationNotSupported: the deployment's model is not served at chat completions
         fix = "a model only the Responses API serves (gpt-5-codex, o3-pro, ...) takes params: {api: responses}"
+    elif response.status in (400, 422) and forbidden is not None:
+        # a field this server's schema forbids (Mistral refuses stream_options: "Extra inputs are not permitted"):
+        # no fault of the call's, which another target takes; a setting that can be left out is, and sent again
+        fix = f"this server does not take {'.'.join(forbidden)}"
     elif response.status == 400 and param == "stream":
         # "Your organization must be verified to stream this model.": the model answers, only not streamed
         fix = "this target cannot stream for this account"
@@ -102,6 +114,16 @@ def error_status(error: Any, default: int = 500) -> int:
     if isinstance(code, str) and code.isdigit():
         code = int(code)
     return code if isinstance(code, int) and not isinstance(code, bool) and 400 <= code <= 599 else default
+
+
+def _forbidden_field(detail: Any) -> list[str] | None:
+    """The field of the request a FastAPI (pydantic) server's schema has no room for: the ``loc`` after "body" of
+    the first ``extra_forbidden`` problem (``["stream_options", "include_usage"]``), or None."""
+    for problem in detail if isinstance(detail, list) else ():
+        loc = problem.get("loc") if isinstance(problem, dict) and problem.get("type") == "extra_forbidden" else None
+        if isinstance(loc, list) and len(loc) > 1 and loc[0] == "body" and isinstance(loc[1], str):
+            return [str(part) for part in loc[1:]]
+    return None
 
 
 def _fastapi_detail(detail: Any) -> str:

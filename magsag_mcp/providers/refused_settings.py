@@ -123,7 +123,8 @@ class RefusedSettings(HTTPProvider):
                 continue
             except UnsupportedFeatureError as exc:
                 name = exc.details.get("param")
-                if exc.status != 400 or not isinstance(name, str) or _answer_began(exc):
+                # 422: a FastAPI server's (Mistral's) refusal of a field, as unbilled as a 400
+                if exc.status not in (400, 422) or not isinstance(name, str) or _answer_began(exc):
                     raise
                 said = _said(exc)
                 # only a refusal that asks for the other field: "max_tokens is too large: 32768. This model supports
