@@ -296,3 +296,25 @@ async def test_a_field_a_fastapi_server_forbids_moves_on_naming_it(serve, transp
         )
     assert info.value.moves_on and info.value.status == 422
     assert info.value.message.endswith("this server does not take stream_options.include_usage")
+
+
+@pytest.mark.parametrize(
+    ("code", "said"),
+    [
+        (
+            "tool_use_failed",
+            "Failed to call a function. Please adjust your prompt. See 'failed_generation' for more details.",
+        ),
+        (
+            "json_validate_failed",
+            "Failed to generate JSON. Please adjust your prompt. See 'failed_generation' for more details.",
+        ),
+    ],
+)
+async def test_a_tool_call_or_json_groq_could_not_read_moves_on(serve, transport: Transport, code: str, said: str):
+    # Groq answers 400 for what its model wrote: that stopped the cascade as a bad request of the caller's
+    refusal = {"message": said, "type": "invalid_request_error", "code": code, "failed_generation": "<function=add{"}
+    url, _ = await serve("/v1/chat/completions", lambda _body: web.json_response({"error": refusal}, status=400))
+    with pytest.raises(E.InvalidOutputError) as info:
+        await compat_at(url, transport).complete(ask(), Target("compat", "llama-3.3-70b-versatile"))
+    assert info.value.moves_on and info.value.maybe_billed and "the server could not read" in info.value.message

@@ -8,7 +8,7 @@ import json
 import re
 from typing import Any
 
-from ..errors import ModelNotFoundError, ProviderError, UnsupportedFeatureError, excerpt, redact
+from ..errors import InvalidOutputError, ModelNotFoundError, ProviderError, UnsupportedFeatureError, excerpt, redact
 from ..transport import HttpResponse
 from .content_filters import inner_error_said
 from .http_errors import error_for
@@ -47,6 +47,11 @@ def openai_error(response: HttpResponse, *, provider: str, model: str) -> Provid
     exc = error_for(response.status, message, headers=response.headers, provider=provider, model=model, code=code)
     if param:
         exc.details["param"] = redact(param[:200])  # the field the API refused, as it named it
+    if response.status == 400 and code in _GENERATION_FAILED:
+        # Groq checks what the model wrote before it answers: a tool call or JSON it could not read is the model's
+        # failure, generated (and maybe billed), not the request's, and another target may write it right
+        said = f"{exc.message}; the model wrote {_GENERATION_FAILED[code]} the server could not read"
+        return InvalidOutputError(said, provider=provider, model=model, status=400, maybe_billed=True, **exc.details)
     fix = None
     if isinstance(exc, ModelNotFoundError) and _RESPONSES_ONLY_SAID.search(message):
         # "This model is only supported in v1/responses and not in v1/chat/completions.": no wrong name or URL
@@ -101,6 +106,8 @@ def _upstream_said(
     return (f"{message} ({said})" if message else said), code, param
 
 
+#: the codes of a 400 for a model's output that broke the format asked for (Groq's, with ``failed_generation``)
+_GENERATION_FAILED = {"tool_use_failed": "a tool call", "json_validate_failed": "JSON"}
 _RESPONSES_ONLY_SAID = re.compile(r"only supported in v1/responses", re.IGNORECASE)
 _CHAT_NOT_SERVED = re.compile(r"chatCompletion operation does not work with the specified model", re.IGNORECASE)
 
