@@ -54,7 +54,9 @@ async def serve() -> AsyncIterator[Callable[[str, Handler], Any]]:
         await s.close()
 
 
-def ollama_response(body: dict[str, Any], text: str | None, *, thinking: str | None = None) -> dict[str, Any]:
+def ollama_response(
+    body: dict[str, Any], text: str | None, *, thinking: str | None = None, output_tokens: int | None = None
+) -> dict[str, Any]:
     """What Ollama's /v1/responses answers once generation stopped at num_predict (``max_output_tokens``): status
     "completed" and no incomplete_details whatever stopped it (its openai/responses.go), its output tokens (the
     thinking's among them) as many as were allowed, the limit echoed."""
@@ -66,6 +68,7 @@ def ollama_response(body: dict[str, Any], text: str | None, *, thinking: str | N
         part = {"type": "output_text", "text": text, "annotations": [], "logprobs": []}
         output.append({"id": "msg_1", "type": "message", "status": "completed", "role": "assistant", "content": [part]})
     limit = body["max_output_tokens"]
+    output_tokens = limit if output_tokens is None else output_tokens
     return {
         "id": "resp_1",
         "object": "response",
@@ -76,16 +79,16 @@ def ollama_response(body: dict[str, Any], text: str | None, *, thinking: str | N
         "max_output_tokens": limit,
         "usage": {
             "input_tokens": 12,
-            "output_tokens": limit,
-            "total_tokens": 12 + limit,
+            "output_tokens": output_tokens,
+            "total_tokens": 12 + output_tokens,
             "input_tokens_details": {"cached_tokens": 0},
             "output_tokens_details": {"reasoning_tokens": 0},
         },
     }
 
 
-def ollama(text: str | None, *, thinking: str | None = None) -> Handler:
-    return lambda body: web.json_response(ollama_response(body, text, thinking=thinking))
+def ollama(text: str | None, **kw: Any) -> Handler:
+    return lambda body: web.json_response(ollama_response(body, text, **kw))
 
 
 def ollama_stream(text: str) -> Handler:
@@ -134,12 +137,7 @@ async def test_an_ollama_model_that_thought_until_max_tokens_says_to_raise_max_t
 
 
 async def test_an_ollama_answer_under_max_tokens_is_whole(serve, transport: Transport):
-    def short(body: dict[str, Any]) -> web.Response:
-        answer = ollama_response(body, "Paris.")
-        answer["usage"]["output_tokens"] = 3
-        return web.json_response(answer)
-
-    url, _ = await serve("/v1/responses", short)
+    url, _ = await serve("/v1/responses", ollama("Paris.", output_tokens=3))
     result = await LocalProvider({}, transport).complete(ask(max_tokens=64), Target("local", "m", base_url=url))
     assert (result.text, result.finish_reason) == ("Paris.", "stop")
 
@@ -318,3 +316,35 @@ async def test_a_tool_call_or_json_groq_could_not_read_moves_on(serve, transport
     with pytest.raises(E.InvalidOutputError) as info:
         await compat_at(url, transport).complete(ask(), Target("compat", "llama-3.3-70b-versatile"))
     assert info.value.moves_on and info.value.maybe_billed and "the server could not read" in info.value.message
+
+
+def lm_studio_chat(body: dict[str, Any]) -> web.Response:
+    """LM Studio's chat completions (before it had the Responses API): JSON mode is only a JSON schema."""
+    fmt = body.get("response_format") or {}
+    if fmt.get("type") not in (None, "json_schema", "text"):
+        return web.json_response({"error": "'response_format.type' must be 'json_schema' or 'text'"}, status=400)
+    answer = {**DEEPSEEK_ANSWER, "model": body["model"]}
+    answer["choices"] = [{"index": 0, "message": {"role": "assistant", "content": '{"city": "Paris"}'}}]
+    answer["choices"][0]["finish_reason"] = "stop"
+    return web.json_response(answer)
+
+
+async def test_json_mode_on_a_local_server_is_a_schema_of_any_object(serve, transport: Transport):
+    # LM Studio refuses response_format json_object (400, a bad request that stopped the cascade), and Ollama's
+    # Responses API ignores text.format json_object (the answer unconstrained): a JSON schema of any object is
+    # JSON mode to both, and to vLLM and llama.cpp alike
+    url, bodies = await serve("/v1/chat/completions", lm_studio_chat)
+    provider = LocalProvider({}, transport)
+    target = Target("local", "qwen2.5-7b-instruct", base_url=url, params=(("api", "chat"),))
+    result = await provider.complete(ask("Where is the Louvre?", json_output=True), target)
+    assert result.parsed == {"city": "Paris"}
+    schema = {"name": "json_object", "schema": {"type": "object"}}
+    assert bodies[0]["response_format"] == {"type": "json_schema", "json_schema": schema}
+
+    url, bodies = await serve("/v1/responses", ollama('{"city": "Paris"}', output_tokens=7))
+    result = await provider.complete(
+        ask("Where is the Louvre?", json_output=True, max_tokens=64), Target("local", "llama3.1:70b", base_url=url)
+    )
+    assert result.parsed == {"city": "Paris"}
+    assert bodies[0]["text"] == {"format": {"type": "json_schema", **schema}}
+

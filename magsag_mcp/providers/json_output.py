@@ -17,6 +17,13 @@ from ..types import LLMRequest, LLMResult, Message
 JSON_INSTRUCTION = "Answer with a single JSON object and nothing else: no prose, no code fences."
 
 
+def any_object() -> dict[str, Any]:
+    """JSON mode as a JSON schema (a name and a schema of any object; a new one each call), for local servers:
+    LM Studio refuses json_object ("'response_format.type' must be 'json_schema' or 'text'"), Ollama's Responses
+    API ignores it (the answer unconstrained); both, and vLLM and llama.cpp, hold an answer to it to an object."""
+    return {"name": "json_object", "schema": {"type": "object"}}
+
+
 def with_json_instruction(system: str | None) -> str:
     """``system`` with :data:`JSON_INSTRUCTION` after it."""
     return f"{system}\n\n{JSON_INSTRUCTION}" if system else JSON_INSTRUCTION

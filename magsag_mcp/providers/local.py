@@ -170,8 +170,8 @@ class LocalProvider(HTTPProvider):
         return MIN_OUTPUT_TOKENS  # the Responses API is tried first (chat completions only where it is missing)
 
     def __init__(self, env: Mapping[str, str], transport: Transport) -> None:
-        super().__init__(ResponsesFormat(), LocalEndpoint(env), transport)
-        self.chat = ChatCompletionsFormat(max_tokens_field="max_tokens", max_stops=None)
+        super().__init__(ResponsesFormat(json_mode_as_schema=True), LocalEndpoint(env), transport)
+        self.chat = ChatCompletionsFormat(max_tokens_field="max_tokens", max_stops=None, json_mode_as_schema=True)
         #: base URLs known to lack the Responses API (per process), and when that was last seen (``clock``)
         self.chat_only: set[str] = set()
         self._chat_since: dict[str, float] = {}

@@ -21,7 +21,7 @@ from ..transport import HttpResponse, SSEEvent
 from ..types import FinishReason, LLMRequest, LLMResult, Message, ToolCall, Usage
 from .base import StreamAccumulator, WireFormat, first_stops, with_reported_usage
 from .content_filters import cut_short, filter_note
-from .json_output import json_mode_system, schema_name
+from .json_output import any_object, json_mode_system, schema_name
 from .openai_errors import error_status, openai_error
 from .openai_models import is_legacy_reasoning, put_temperature, requested_effort, takes_no_stop
 
@@ -119,11 +119,20 @@ class ChatCompletionsFormat(WireFormat):
     name = "openai-chat"
     empty_is_no_answer = True
 
-    def __init__(self, *, max_tokens_field: str = "max_completion_tokens", max_stops: int | None = 4) -> None:
+    def __init__(
+        self,
+        *,
+        max_tokens_field: str = "max_completion_tokens",
+        max_stops: int | None = 4,
+        json_mode_as_schema: bool = False,
+    ) -> None:
         # OpenAI and Azure take max_completion_tokens (o-series reject max_tokens) and up to 4 stop sequences;
         # most local and compatible servers only know the older max_tokens, and take more stop sequences.
         self.max_tokens_field = max_tokens_field
         self.max_stops = max_stops
+        #: JSON mode sent as a JSON schema of any object (:func:`~.json_output.any_object`), for servers that
+        #: refuse or ignore json_object
+        self.json_mode_as_schema = json_mode_as_schema
 
     def sends_stop(self, request: LLMRequest, model: str) -> bool:
         return bool(request.stop) and not takes_no_stop(model)  # as build() decides
@@ -172,7 +181,11 @@ class ChatCompletionsFormat(WireFormat):
                 json_schema["strict"] = True
             body["response_format"] = {"type": "json_schema", "json_schema": json_schema}
         elif request.json_output:
-            body["response_format"] = {"type": "json_object"}
+            body["response_format"] = (
+                {"type": "json_schema", "json_schema": any_object()}
+                if self.json_mode_as_schema
+                else {"type": "json_object"}
+            )
         if stream:
             body["stream"] = True
             # the usage chunk; an Azure api-version without it is never streamed (AzureProvider)

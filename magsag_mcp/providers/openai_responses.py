@@ -14,7 +14,7 @@ from ..transport import HttpResponse, SSEEvent
 from ..types import FinishReason, LLMRequest, LLMResult, Message, ToolCall, Usage
 from .base import StreamAccumulator, WireFormat, with_reported_usage
 from .content_filters import cut_short
-from .json_output import json_mode_system, says_json, schema_name
+from .json_output import any_object, json_mode_system, says_json, schema_name
 from .openai_chat import both_counts, call_name, parse_arguments, refused, with_reasoning
 from .openai_errors import openai_error
 from .openai_models import moved_for_responses, put_temperature, requested_effort
@@ -131,6 +131,11 @@ class ResponsesFormat(WireFormat):
     name = "openai-responses"
     empty_is_no_answer = True
 
+    def __init__(self, *, json_mode_as_schema: bool = False) -> None:
+        #: JSON mode sent as a JSON schema of any object (:func:`~.json_output.any_object`), for servers that
+        #: refuse or ignore json_object
+        self.json_mode_as_schema = json_mode_as_schema
+
     def path(self, model: str, *, stream: bool) -> str:
         return "/responses"
 
@@ -182,7 +187,11 @@ class ResponsesFormat(WireFormat):
                 fmt["strict"] = True
             body["text"] = {"format": fmt}
         elif request.json_output:
-            body["text"] = {"format": {"type": "json_object"}}
+            body["text"] = {
+                "format": {"type": "json_schema", **any_object()}
+                if self.json_mode_as_schema
+                else {"type": "json_object"}
+            }
         if stream:
             body["stream"] = True
         if request.extra:
