@@ -348,3 +348,24 @@ async def test_json_mode_on_a_local_server_is_a_schema_of_any_object(serve, tran
     assert result.parsed == {"city": "Paris"}
     assert bodies[0]["text"] == {"format": {"type": "json_schema", **schema}}
 
+
+@pytest.mark.parametrize(
+    ("status", "said"),
+    [
+        (400, "This response_format type is unavailable now"),
+        (
+            422,
+            "Failed to deserialize the JSON body into the target type: response_format: response_format.type "
+            "`json_schema` is unavailable now at line 1 column 212",
+        ),
+    ],
+)
+async def test_a_json_schema_deepseek_does_not_take_moves_on(serve, transport: Transport, status: int, said: str):
+    # DeepSeek takes JSON mode only: its refusal of a JSON schema was a bad request, which stopped the cascade
+    # where the next target (one that takes a schema) would have answered
+    refusal = {"message": said, "type": "invalid_request_error", "param": None, "code": "invalid_request_error"}
+    url, _ = await serve("/v1/chat/completions", lambda _body: web.json_response({"error": refusal}, status=status))
+    schema = {"type": "object", "properties": {"city": {"type": "string"}}}
+    with pytest.raises(E.UnsupportedFeatureError) as info:
+        await compat_at(url, transport).complete(ask(json_schema=schema), Target("compat", "deepseek-chat"))
+    assert info.value.moves_on and said in info.value.message

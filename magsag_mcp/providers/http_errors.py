@@ -111,9 +111,11 @@ _TARGET_REFERENCE = re.compile(
 # models that take no such argument: "Model incompatible request argument(s) supplied: temperature, top_p"; an
 # Azure deployment whose model the API does not serve (400 OperationNotSupported): "The chatCompletion operation
 # does not work with the specified model, gpt-5-codex. Please choose different model and try again."
+# DeepSeek, which takes JSON mode and no JSON schema: "This response_format type is unavailable now" (400; 422
+# "response_format.type `json_schema` is unavailable now")
 _SERVER_LACKS = re.compile(
     r"--enable-auto-tool-choice|--tool-call-parser|model incompatible request arguments? supplied"
-    r"|operation does not work with the specified model",
+    r"|operation does not work with the specified model|response_format(?:\.| )type `?\w*`? ?is unavailable",
     re.IGNORECASE,
 )
 # max_tokens above this model's output limit, which another model's may not be: Anthropic's "max_tokens: 8192 >
