@@ -369,3 +369,20 @@ async def test_a_json_schema_deepseek_does_not_take_moves_on(serve, transport: T
     with pytest.raises(E.UnsupportedFeatureError) as info:
         await compat_at(url, transport).complete(ask(json_schema=schema), Target("compat", "deepseek-chat"))
     assert info.value.moves_on and said in info.value.message
+
+
+@pytest.mark.parametrize(
+    "refusal",
+    [
+        {"message": "anthropic/claude-sonnet-4-6 is not a valid model ID", "code": 400},  # OpenRouter
+        {"object": "error", "message": "Invalid model: mistral-medium-3.5", "type": "invalid_model", "code": "1500"},
+    ],
+)
+async def test_a_model_name_a_gateway_does_not_know_moves_on(serve, transport: Transport, refusal: dict[str, Any]):
+    # OpenRouter and Mistral answer a model they do not serve 400: a bad request, which stopped the cascade at the
+    # first target whose model name was wrong (or retired)
+    body = refusal if "object" in refusal else {"error": refusal}
+    url, _ = await serve("/v1/chat/completions", lambda _body: web.json_response(body, status=400))
+    with pytest.raises(E.ModelNotFoundError) as info:
+        await compat_at(url, transport).complete(ask(), Target("compat", "a-model"))
+    assert info.value.moves_on and refusal["message"] in info.value.message

@@ -128,8 +128,12 @@ _OUTPUT_LIMIT = re.compile(
 )
 
 #: a 400 saying the model itself is unknown (OpenAI-compatible servers and gateways: "The requested model 'x'
-#: does not exist.", code model_not_found; DeepSeek: "Model Not Exist"): another target may serve the call
-_MODEL_UNKNOWN = re.compile(r"\bmodel\b.{0,80}?\b(?:does not exist|not exist|not found)\b", re.IGNORECASE)
+#: does not exist.", code model_not_found; DeepSeek: "Model Not Exist"; OpenRouter: "x is not a valid model ID";
+#: Mistral: "Invalid model: x"): another target may serve the call
+_MODEL_UNKNOWN = re.compile(
+    r"\bmodel\b.{0,80}?\b(?:does not exist|not exist|not found)\b|\bis not a valid model\b|\binvalid model\b",
+    re.IGNORECASE,
+)
 #: a local server with no model loaded (LM Studio's 400 or 404 "No models loaded. Please load a model in the developer
 #: page or use the `lms load` command."): the model is not available there, as an unknown one is not, and the next
 #: target may serve the call; no request of the caller's is at fault
