@@ -4,6 +4,7 @@ server here is a loopback aiohttp app that answers as the real one does."""
 from __future__ import annotations
 
 import json
+import time
 from collections.abc import AsyncIterator, Callable
 from decimal import Decimal
 from typing import Any
@@ -386,3 +387,16 @@ async def test_a_model_name_a_gateway_does_not_know_moves_on(serve, transport: T
     with pytest.raises(E.ModelNotFoundError) as info:
         await compat_at(url, transport).complete(ask(), Target("compat", "a-model"))
     assert info.value.moves_on and refusal["message"] in info.value.message
+
+
+async def test_openrouters_daily_limit_is_a_quota_not_a_wait_of_seconds(serve, transport: Transport):
+    # OpenRouter's 429 for its free models' daily limit names its reset (unix ms) in the error's metadata.headers,
+    # not in the response's: it was retried as a momentary rate limit before the next target was tried
+    reset = int((time.time() + 6 * 3600) * 1000)
+    limit = {"X-RateLimit-Limit": "50", "X-RateLimit-Remaining": "0", "X-RateLimit-Reset": str(reset)}
+    said = "Rate limit exceeded: free-models-per-day. Add 10 credits to unlock 1000 free model requests per day"
+    body = {"error": {"message": said, "code": 429, "metadata": {"headers": limit}}}
+    url, _ = await serve("/v1/chat/completions", lambda _body: web.json_response(body, status=429))
+    with pytest.raises(E.QuotaExhaustedError) as info:
+        await compat_at(url, transport).complete(ask(), Target("compat", "meta-llama/llama-3.3-70b-instruct:free"))
+    assert not info.value.retryable and info.value.moves_on and info.value.retry_after > 3600

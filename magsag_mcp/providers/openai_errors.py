@@ -5,18 +5,22 @@ Chat Completions and the Responses API, and by the servers that copy them (Azure
 from __future__ import annotations
 
 import json
+import math
 import re
+import time
+from collections.abc import Mapping
 from typing import Any
 
 from ..errors import InvalidOutputError, ModelNotFoundError, ProviderError, UnsupportedFeatureError, excerpt, redact
 from ..transport import HttpResponse
 from .content_filters import inner_error_said
-from .http_errors import error_for
+from .http_errors import error_for, parse_retry_after
 
 
 def openai_error(response: HttpResponse, *, provider: str, model: str) -> ProviderError:
     """``{"error": {"message", "type", "param", "code"}}``: shared by Chat Completions and Responses."""
     message, code, param, detail = "", None, None, None
+    headers = response.headers
     try:
         body = response.json()
     except ProviderError:
@@ -33,6 +37,7 @@ def openai_error(response: HttpResponse, *, provider: str, model: str) -> Provid
             code = str(code) if code is not None else None
             message, code = inner_error_said(err, message, code)  # Azure's: which content filters fired
             message, code, param = _upstream_said(err.get("metadata"), message, code, param)
+            headers = _with_gateway_wait(err.get("metadata"), headers)
         elif isinstance(err, str):
             message = err
         if not message and detail is None:  # FastAPI-based servers: {"detail": "..."} or [{"loc", "msg"}]
@@ -44,7 +49,7 @@ def openai_error(response: HttpResponse, *, provider: str, model: str) -> Provid
     forbidden = _forbidden_field(detail)
     if forbidden is not None and param is None:
         param = forbidden[0]
-    exc = error_for(response.status, message, headers=response.headers, provider=provider, model=model, code=code)
+    exc = error_for(response.status, message, headers=headers, provider=provider, model=model, code=code)
     if param:
         exc.details["param"] = redact(param[:200])  # the field the API refused, as it named it
     if response.status == 400 and code in _GENERATION_FAILED:
@@ -104,6 +109,24 @@ def _upstream_said(
     who = metadata.get("provider_name")
     said = f"{who} said: {excerpt(said, 300)}" if isinstance(who, str) and who else excerpt(said, 300)
     return (f"{message} ({said})" if message else said), code, param
+
+
+def _with_gateway_wait(metadata: Any, headers: Mapping[str, str]) -> Mapping[str, str]:
+    """``headers`` with the wait a gateway's error names in its body: OpenRouter's 429 for a limit run out
+    ("Rate limit exceeded: free-models-per-day") carries the limit's headers in ``metadata.headers``, its
+    ``X-RateLimit-Reset`` a unix time in milliseconds. Unread, a daily limit was retried as a momentary one
+    (a few seconds apart) before the next target was tried."""
+    sent = metadata.get("headers") if isinstance(metadata, dict) else None
+    if not isinstance(sent, dict) or parse_retry_after(headers) is not None:
+        return headers
+    named = {str(k).lower(): v for k, v in sent.items()}
+    try:
+        wait = float(named["x-ratelimit-reset"]) / 1000.0 - time.time()
+    except (KeyError, TypeError, ValueError, OverflowError):
+        return headers
+    if str(named.get("x-ratelimit-remaining")) != "0" or not math.isfinite(wait):
+        return headers
+    return {**headers, "retry-after": f"{max(0.0, wait):.3f}"}
 
 
 #: the codes of a 400 for a model's output that broke the format asked for (Groq's, with ``failed_generation``)
