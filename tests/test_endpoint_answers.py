@@ -400,3 +400,22 @@ async def test_openrouters_daily_limit_is_a_quota_not_a_wait_of_seconds(serve, t
     with pytest.raises(E.QuotaExhaustedError) as info:
         await compat_at(url, transport).complete(ask(), Target("compat", "meta-llama/llama-3.3-70b-instruct:free"))
     assert not info.value.retryable and info.value.moves_on and info.value.retry_after > 3600
+
+
+def together(content: str) -> Handler:
+    """Together's chat completions: a natural end is finish_reason "eos"."""
+    answer = {**DEEPSEEK_ANSWER, "model": "meta-llama/Llama-3.3-70B-Instruct-Turbo"}
+    answer["choices"] = [{"index": 0, "message": {"role": "assistant", "content": content}, "finish_reason": "eos"}]
+    return lambda _body: web.json_response(answer)
+
+
+async def test_togethers_eos_is_a_whole_answer_and_an_empty_one_no_answer(serve, transport: Transport):
+    # "eos" was an unknown end ("other"): an answer with nothing in it passed for the answer, where "stop" with
+    # nothing in it is no answer, and the next target is tried
+    target = Target("compat", "meta-llama/Llama-3.3-70B-Instruct-Turbo")
+    url, _ = await serve("/v1/chat/completions", together("Paris."))
+    result = await compat_at(url, transport).complete(ask(), target)
+    assert (result.text, result.finish_reason) == ("Paris.", "stop")
+    url, _ = await serve("/v1/chat/completions", together(""))
+    with pytest.raises(E.MalformedResponseError, match="no usable answer"):
+        await compat_at(url, transport).complete(ask(), target)

@@ -31,6 +31,13 @@ _FINISH: dict[str | None, FinishReason] = {
     "tool_calls": "tool_calls",
     "function_call": "tool_calls",
     "content_filter": "content_filter",
+    # compatible servers' own words for the same ends: Together's "eos", TGI's and watsonx's "eos_token" and
+    # "stop_sequence", what an Anthropic-style server says; read as "other", an empty answer passed for the answer
+    "eos": "stop",
+    "eos_token": "stop",
+    "stop_sequence": "stop",
+    "end_turn": "stop",
+    "max_tokens": "length",
 }
 
 
