@@ -419,3 +419,18 @@ async def test_togethers_eos_is_a_whole_answer_and_an_empty_one_no_answer(serve,
     url, _ = await serve("/v1/chat/completions", together(""))
     with pytest.raises(E.MalformedResponseError, match="no usable answer"):
         await compat_at(url, transport).complete(ask(), target)
+
+
+@pytest.mark.parametrize("stream", [False, True])
+async def test_xais_reasoning_tokens_beside_its_completion_tokens_are_output(serve, transport: Transport, stream: bool):
+    # xAI counts a Grok reasoning model's thinking "separately from completion_tokens, but ... in the total_tokens",
+    # and bills it as output: the answer was priced at its 9 written tokens, not the 103 billed
+    usage = {"prompt_tokens": 32, "completion_tokens": 9, "total_tokens": 135}
+    usage["completion_tokens_details"] = {"reasoning_tokens": 94}
+    if stream:
+        handler = chat_stream(chunk({"content": "Paris."}, "stop"), {**chunk({}), "choices": [], "usage": usage})
+    else:
+        handler = lambda _body: web.json_response({**DEEPSEEK_ANSWER, "model": "grok-3-mini", "usage": usage})  # noqa: E731
+    url, _ = await serve("/v1/chat/completions", handler)
+    result = await compat_at(url, transport).complete(ask(stream=stream), Target("compat", "grok-3-mini"))
+    assert (result.usage.input_tokens, result.usage.output_tokens, result.usage.reasoning_tokens) == (32, 103, 94)
