@@ -120,10 +120,13 @@ _SERVER_LACKS = re.compile(
 )
 # max_tokens above this model's output limit, which another model's may not be: Anthropic's "max_tokens: 8192 >
 # 4096, which is the maximum allowed number of output tokens for ...", OpenAI's "max_tokens is too large: 32768.
-# This model supports at most 16384 completion tokens", Gemini's "maxOutputTokens value of N but the supported range"
+# This model supports at most 16384 completion tokens", Gemini's "maxOutputTokens value of N but the supported range",
+# DeepSeek's "Invalid max_tokens value, the valid range of max_tokens is [1, 8192]", Groq's "`max_tokens` must be less
+# than or equal to `32768`"
 _OUTPUT_LIMIT = re.compile(
     r"maximum allowed number of output tokens|supports at most \d+ (?:completion|output) tokens"
-    r"|max(?:_completion)?_tokens is too large|maxOutputTokens value of \d+ but the supported range",
+    r"|max(?:_completion)?_tokens is too large|maxOutputTokens value of \d+ but the supported range"
+    r"|valid range of max(?:_completion)?_tokens is|max(?:_completion)?_tokens`? must be less than or equal to",
     re.IGNORECASE,
 )
 

@@ -1,0 +1,59 @@
+"""The compat provider against what OpenAI-compatible vendors really answer where OpenAI would answer otherwise:
+each vendor here is a loopback aiohttp app that answers as the real one does."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Callable
+from typing import Any
+
+import pytest
+from aiohttp import web
+from aiohttp.test_utils import TestServer
+
+from magsag_mcp import errors as E
+from magsag_mcp.providers.openai import CompatProvider
+from magsag_mcp.transport import Transport
+from magsag_mcp.types import Target
+from tests.llm_requests import ask
+
+pytestmark = pytest.mark.anyio
+
+
+@pytest.fixture
+async def vendor() -> AsyncIterator[Callable[[int, dict[str, Any]], Any]]:
+    """A vendor that answers every chat completion with ``status`` and ``body``; the compat provider at it."""
+    started: list[TestServer] = []
+
+    async def start(status: int, body: dict[str, Any]) -> Callable[[Transport], CompatProvider]:
+        async def answer(_request: web.Request) -> web.Response:
+            return web.json_response(body, status=status)
+
+        app = web.Application()
+        app.router.add_post("/v1/chat/completions", answer)
+        server = TestServer(app, host="127.0.0.1")
+        await server.start_server()
+        started.append(server)
+        url = str(server.make_url("/v1"))
+        return lambda transport: CompatProvider({"MAGSAG_COMPAT_BASE_URL": url}, transport)
+
+    yield start
+    for s in started:
+        await s.close()
+
+
+@pytest.mark.parametrize(
+    "said",
+    [
+        "Invalid max_tokens value, the valid range of max_tokens is [1, 8192]",  # DeepSeek
+        "`max_tokens` must be less than or equal to `32768`, the maximum value for `max_tokens` is less than the "
+        "`context_window` for this model",  # Groq
+    ],
+)
+async def test_a_max_tokens_above_the_models_limit_moves_on(vendor, transport: Transport, said: str):
+    # A limit this model cannot give (16,000 where deepseek-chat writes at most 8,192) was a bad request of the
+    # caller's, which stopped the cascade where a model with a larger limit would have answered
+    refusal = {"message": said, "type": "invalid_request_error", "param": None, "code": "invalid_request_error"}
+    provider = (await vendor(400, {"error": refusal}))(transport)
+    with pytest.raises(E.UnsupportedFeatureError) as info:
+        await provider.complete(ask(max_tokens=16000), Target("compat", "deepseek-chat"))
+    assert info.value.moves_on and said in info.value.message
