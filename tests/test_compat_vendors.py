@@ -57,3 +57,14 @@ async def test_a_max_tokens_above_the_models_limit_moves_on(vendor, transport: T
     with pytest.raises(E.UnsupportedFeatureError) as info:
         await provider.complete(ask(max_tokens=16000), Target("compat", "deepseek-chat"))
     assert info.value.moves_on and said in info.value.message
+
+
+async def test_a_prompt_openrouters_moderation_flagged_is_content_filtered(vendor, transport: Transport):
+    # OpenRouter's 403 for a flagged prompt was an account denied access ("check your permissions"), not the
+    # prompt's content, which the ledger and the caller could tell apart from a key without access
+    said = 'openai/gpt-4o requires moderation on OpenAI. Your input was flagged for "harassment".'
+    metadata = {"reasons": ["harassment"], "flagged_input": "...", "provider_name": "OpenAI", "model_slug": "gpt-4o"}
+    provider = (await vendor(403, {"error": {"message": said, "code": 403, "metadata": metadata}}))(transport)
+    with pytest.raises(E.ContentFilteredError) as info:
+        await provider.complete(ask(), Target("compat", "openai/gpt-4o"))
+    assert info.value.moves_on and info.value.status == 403 and said in info.value.message

@@ -87,6 +87,10 @@ def _upstream_said(
     gateway's error has none of its own (OpenRouter's code is the HTTP status): said by the gateway alone,
     nothing told what was wrong, a strict schema the provider refused was not sent again without strict, and a
     refusal of this model's (an output limit, a setting it does not take) stopped the cascade as a bad request."""
+    if isinstance(metadata, dict) and "flagged_input" in metadata and (code is None or code.isdigit()):
+        # OpenRouter's 403 for a prompt its moderation flagged ({"reasons", "flagged_input", ...}): the prompt's
+        # content, as a vendor's safety system refusing it is, not an account without access
+        return message, "content_filter", param
     raw = metadata.get("raw") if isinstance(metadata, dict) else None
     if isinstance(raw, str):
         try:
