@@ -3,6 +3,7 @@ each vendor here is a loopback aiohttp app that answers as the real one does."""
 
 from __future__ import annotations
 
+import json
 from collections.abc import AsyncIterator, Callable
 from typing import Any
 
@@ -68,3 +69,50 @@ async def test_a_prompt_openrouters_moderation_flagged_is_content_filtered(vendo
     with pytest.raises(E.ContentFilteredError) as info:
         await provider.complete(ask(), Target("compat", "openai/gpt-4o"))
     assert info.value.moves_on and info.value.status == 403 and said in info.value.message
+
+
+async def test_a_max_tokens_fireworks_takes_only_streamed_is_asked_for_streamed(transport: Transport):
+    # Fireworks answers an unstreamed call whose max_tokens is above 4096 with 400 "Requests with max_tokens > 4096
+    # must have stream=true": a bad request of the caller's, which stopped the cascade
+    bodies: list[dict[str, Any]] = []
+
+    async def fireworks(request: web.Request) -> web.StreamResponse:
+        body = await request.json()
+        bodies.append(body)
+        if not body.get("stream") and body.get("max_tokens", 0) > 4096:
+            refusal = {"message": "Requests with max_tokens > 4096 must have stream=true", "param": "max_tokens"}
+            return web.json_response({"error": {**refusal, "code": "BAD_REQUEST", "type": "error"}}, status=400)
+        usage = {"prompt_tokens": 12, "completion_tokens": 3, "total_tokens": 15}
+        if not body.get("stream"):
+            message = {"role": "assistant", "content": "Paris."}
+            choice = {"index": 0, "message": message, "finish_reason": "stop"}
+            return web.json_response({"id": "c1", "object": "chat.completion", "choices": [choice], "usage": usage})
+        chunks = [
+            {"id": "c1", "object": "chat.completion.chunk", "created": 1, "model": body["model"], "choices": choices}
+            for choices in (
+                [{"index": 0, "delta": {"role": "assistant", "content": "Paris."}, "finish_reason": None}],
+                [{"index": 0, "delta": {}, "finish_reason": "stop"}],
+                [],
+            )
+        ]
+        chunks[-1]["usage"] = usage
+        text = "".join(f"data: {json.dumps(c)}\n\n" for c in chunks) + "data: [DONE]\n\n"
+        return web.Response(text=text, content_type="text/event-stream")
+
+    app = web.Application()
+    app.router.add_post("/v1/chat/completions", fireworks)
+    server = TestServer(app, host="127.0.0.1")
+    await server.start_server()
+    try:
+        provider = CompatProvider({"MAGSAG_COMPAT_BASE_URL": str(server.make_url("/v1"))}, transport)
+        target = Target("compat", "accounts/fireworks/models/kimi-k2-instruct")
+        result = await provider.complete(ask(max_tokens=8192), target)
+        assert (result.text, result.usage.input_tokens) == ("Paris.", 12)
+        assert [b.get("stream") for b in bodies] == [None, True]
+        assert any("only streamed" in w for w in result.warnings)
+        again = await provider.complete(ask(max_tokens=8192), target)  # streamed at once
+        assert again.text == "Paris." and len(bodies) == 3 and bodies[-1]["stream"] is True
+        await provider.complete(ask(max_tokens=1000), target)  # a small limit is asked for as it was
+        assert len(bodies) == 4 and "stream" not in bodies[-1]
+    finally:
+        await server.close()

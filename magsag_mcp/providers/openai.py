@@ -12,7 +12,13 @@ from dataclasses import replace
 from typing import Any
 from urllib.parse import quote, urlencode
 
-from ..errors import ContentFilteredError, NotConfiguredError, ProviderError, UnsupportedFeatureError
+from ..errors import (
+    BadRequestError,
+    ContentFilteredError,
+    NotConfiguredError,
+    ProviderError,
+    UnsupportedFeatureError,
+)
 from ..transport import HttpResponse, Transport
 from ..types import LLMRequest, LLMResult, Target
 from .base import Endpoint, ProgressCallback, WireFormat
@@ -421,6 +427,8 @@ class CompatProvider(RefusedSettings):
         #: for a model behind the server that takes only max_completion_tokens (OpenAI's reasoning models
         #: through a proxy that passes the request on as it is)
         self.chat_completion_tokens = ChatCompletionsFormat(max_tokens_field="max_completion_tokens", max_stops=None)
+        #: (base URL, model) -> the max_tokens above which the server answers only streamed calls (Fireworks: 4096)
+        self.streamed_above: dict[tuple[str | None, str], int] = {}
 
     def completion_tokens_wire(self, wire: WireFormat) -> WireFormat | None:
         return self.chat_completion_tokens if wire is self.wire else None
@@ -429,4 +437,25 @@ class CompatProvider(RefusedSettings):
         self, request: LLMRequest, target: Target, *, progress: ProgressCallback | None = None
     ) -> LLMResult:
         wire = self.responses if self.uses_responses(target) else self.wire
-        return await self.call_fitted(wire, request, target, progress=progress)
+        key = (target.base_url, target.model)
+        above = self.streamed_above.get(key)
+        if request.stream or request.max_tokens is None or above is None or request.max_tokens <= above:
+            try:
+                return await self.call_fitted(wire, request, target, progress=progress)
+            except BadRequestError as exc:
+                # Fireworks: 400 "Requests with max_tokens > 4096 must have stream=true" (not billed); as a bad
+                # request it stopped the cascade, where the same call streamed is answered
+                limit = _STREAMED_ONLY.search(exc.message)
+                if request.stream or limit is None or request.max_tokens is None:
+                    raise
+                self.streamed_above[key] = int(limit["limit"])
+        result = await self.call_fitted(wire, replace(request, stream=True), target, progress=progress)
+        result.warnings.append(
+            f"{target.label} answers a max_tokens above {self.streamed_above[key]} only streamed, so the call was "
+            "streamed"
+        )
+        return result
+
+
+#: a server that takes a large max_tokens only on a streamed call (Fireworks)
+_STREAMED_ONLY = re.compile(r"max_tokens\s*>\s*(?P<limit>\d+) must have stream\s*=\s*true", re.IGNORECASE)
