@@ -434,3 +434,15 @@ async def test_xais_reasoning_tokens_beside_its_completion_tokens_are_output(ser
     url, _ = await serve("/v1/chat/completions", handler)
     result = await compat_at(url, transport).complete(ask(stream=stream), Target("compat", "grok-3-mini"))
     assert (result.usage.input_tokens, result.usage.output_tokens, result.usage.reasoning_tokens) == (32, 103, 94)
+
+
+async def test_a_model_too_big_for_ollamas_memory_moves_on_at_once_saying_why(serve, transport: Transport):
+    # A server error, retried (and refused again) before the next target was tried, its fix unsaid
+    said = "model requires more system memory (5.3 GiB) than is available (3.5 GiB)"
+    body = {"error": {"message": said, "type": "api_error", "param": None, "code": None}}
+    url, _ = await serve("/v1/responses", lambda _body: web.json_response(body, status=500))
+    provider = LocalProvider({}, transport)
+    with pytest.raises(E.ModelNotFoundError) as info:
+        await provider.complete(ask(), Target("local", "llama3.1:8b", base_url=url))
+    assert info.value.moves_on and not info.value.retryable and said in info.value.message
+    assert "use a smaller model" in info.value.message and provider.chat_only == set()

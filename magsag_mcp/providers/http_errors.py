@@ -143,6 +143,12 @@ _MODEL_UNKNOWN = re.compile(
 _NO_MODEL_LOADED = re.compile(r"\bno models? (?:is |are )?loaded\b", re.IGNORECASE)
 
 
+#: a local server that cannot load the model in the memory it has (Ollama's 500 "model requires more system memory
+#: (5.3 GiB) than is available (3.5 GiB)"): not available there, as a model that is not loaded is not
+_TOO_BIG_FOR_MEMORY = re.compile(r"\bmodel requires more (?:system )?memory\b", re.IGNORECASE)
+_TOO_BIG_FIX = "the model does not fit in the server's free memory: use a smaller model or quantization, or free memory"
+
+
 def says_no_model_loaded(message: str) -> bool:
     """Whether an error says the server has no model loaded (LM Studio), not that the request was bad."""
     return bool(_NO_MODEL_LOADED.search(message))
@@ -388,6 +394,10 @@ def error_for(
         # The API found the request itself invalid: every target would refuse it alike, so the
         # cascade stops here rather than spend the call repeating it.
         return BadRequestError(text, **kw)
+    if status >= 500 and _TOO_BIG_FOR_MEMORY.search(message):
+        # Ollama's 500 for a model larger than the machine's free memory: sent again, it is refused again, and the
+        # next target is the one that may serve the call
+        return ModelNotFoundError(f"{text}; {_TOO_BIG_FIX}", **kw)
     if status in (503, 529) or "overloaded" in code_l:
         return OverloadedError(text, retry_after=parse_retry_after(headers), **kw)
     if status >= 500:
