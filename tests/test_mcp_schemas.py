@@ -276,3 +276,37 @@ async def test_a_model_is_pointed_at_the_tool_that_lists_skills(tmp_path: Path):
         tools = {t.name: t for t in (await client.list_tools()).tools}
     for name in ("invoke_skill", "explain_route"):
         assert "list_skills" in tools[name].input_schema["properties"]["skill_id"]["description"], name
+
+
+def test_the_stored_tool_schemas_are_what_the_models_generate_now():
+    # The server serves the schemas stored in tool_schemas.json (generating them was ~10% of start-up); a model
+    # changed without writing the file again would publish a schema that is not the tools' own.
+    from magsag_mcp.mcp_server.state import ServerState
+    from magsag_mcp.mcp_server.tool_schemas import stored
+    from magsag_mcp.mcp_server.tools import MagsagTools
+
+    tools = MagsagTools(ServerState(catalog=None, db=None, env=None, transport=None)).tools(fresh=True)
+    generated = {t.name: {"parameters": t.parameters, "output_schema": t.fn_metadata.output_schema} for t in tools}
+    # compared as text: the order of a schema's properties is the order a client shows them in
+    assert json.dumps(stored(), ensure_ascii=False) == json.dumps(generated, ensure_ascii=False), (
+        "magsag_mcp/mcp_server/tool_schemas.json is out of date: run python -m magsag_mcp.mcp_server.tool_schemas"
+    )
+
+
+def test_a_server_serves_the_stored_schemas_and_builds_no_tool_model_until_used():
+    import subprocess
+    import sys
+    import textwrap
+
+    code = """
+        import json
+        from magsag_mcp.startup import models_built_on_first_use
+        with models_built_on_first_use():
+            from magsag_mcp.mcp_server import build_server
+            from magsag_mcp.mcp_server import models as M
+            build_server(db=":memory:")
+        print(json.dumps([M.InvokeSkillArgs.__pydantic_complete__, M.InvokeSkillResult.__pydantic_complete__]))
+        """
+    out = subprocess.run([sys.executable, "-c", textwrap.dedent(code)], capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr
+    assert json.loads(out.stdout) == [False, False]

@@ -10,8 +10,6 @@ Anything else is a bug: the client gets a generic message and the traceback goes
 
 from __future__ import annotations
 
-import copy
-import functools
 import json
 from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any
@@ -29,7 +27,7 @@ from . import models as M
 from .arguments import explain
 from .budget_results import BudgetResult
 from .progress import ProgressBridge, progress_requested
-from .schema_compaction import compact_schema
+from .tool_schemas import generated, stored
 
 if TYPE_CHECKING:
     from ..service import Service
@@ -187,7 +185,9 @@ class MagsagTools:
 
         return await self._run("list_skills", M.ListSkillsResult, call)
 
-    def tools(self) -> list[Tool]:
+    def tools(self, *, fresh: bool = False) -> list[Tool]:
+        """The tools, their schemas read from ``tool_schemas.json`` (``fresh``: generated from the models)."""
+        known = {} if fresh else stored()
         return [
             make_tool(
                 self.list_skills,
@@ -195,6 +195,7 @@ class MagsagTools:
                 M.ListSkillsResult,
                 "The skills invoke_skill can run: each one's id, what it does, and the payload fields it takes.",
                 READ_ONLY,
+                known,
             ),
             make_tool(
                 self.invoke_skill,
@@ -205,6 +206,7 @@ class MagsagTools:
                 ToolAnnotations(
                     read_only_hint=False, destructive_hint=False, idempotent_hint=False, open_world_hint=True
                 ),
+                known,
             ),
             make_tool(
                 self.explain_route,
@@ -212,6 +214,7 @@ class MagsagTools:
                 M.ExplainRouteResult,
                 "Show where invoke_skill would go (targets, policy checks, worst-case cost) without calling anything.",
                 READ_ONLY,
+                known,
             ),
             make_tool(
                 self.summarize_usage,
@@ -219,6 +222,7 @@ class MagsagTools:
                 M.UsageSummaryResult,
                 "Usage per model (calls, errors, tokens, cost) with totals, from the ledger.",
                 READ_ONLY,
+                known,
             ),
             make_tool(
                 self.query_runs,
@@ -226,6 +230,7 @@ class MagsagTools:
                 M.QueryRunsResult,
                 "Recent runs with their attempts, newest first; next_cursor pages on.",
                 READ_ONLY,
+                known,
             ),
             make_tool(
                 self.check_budget,
@@ -234,6 +239,7 @@ class MagsagTools:
                 "Budget limits, spent, reserved and remaining for an agent and/or run (an attempt of unknown "
                 "cost counts at its estimated worst case).",
                 READ_ONLY,
+                known,
             ),
             make_tool(
                 self.search_usage,
@@ -242,6 +248,7 @@ class MagsagTools:
                 "Search the ledger (errors, models, logged events) with a regular expression, newest first; "
                 "next_cursor pages on.",
                 READ_ONLY,
+                known,
             ),
         ]
 
@@ -271,52 +278,25 @@ def make_tool(
     result: type[BaseModel],
     description: str,
     annotations: ToolAnnotations,
+    stored: dict[str, dict[str, Any]],
 ) -> Tool:
-    """A tool whose input and output schemas come from explicit models.
+    """A tool whose input and output schemas come from explicit models (as ``stored``, else generated).
 
     ``Tool.from_function`` derives the argument model from the signature, which cannot express a
     parameter named ``model_config`` (pydantic's own attribute) and emits a title for every field.
     """
     name = fn.__name__
-    parameters = compact_schema(args.model_json_schema(by_alias=True), optional_not_null=True)
-    output_schema = admit_tool_errors(
-        compact_schema(result.model_json_schema(by_alias=True, mode="serialization"), optional_not_null=False)
-    )
+    schemas = stored.get(name) or generated(args, result)
     return ExplainedTool(
         fn=fn,
         name=name,
         description=description,
-        parameters=parameters,
-        fn_metadata=FuncMetadata(arg_model=args, output_model=result, output_schema=output_schema),
+        parameters=schemas["parameters"],
+        fn_metadata=FuncMetadata(arg_model=args, output_model=result, output_schema=schemas["output_schema"]),
         is_async=True,
         context_kwarg="ctx" if name == "invoke_skill" else None,
         annotations=annotations,
     )
-
-
-def admit_tool_errors(schema: dict[str, Any]) -> dict[str, Any]:
-    """``schema``, also admitting what a failed call carries (:func:`error_result`): ``{"error": {...}}``.
-
-    A tool error's ``structuredContent`` is checked against the output schema by the TypeScript SDK's
-    client even when ``isError`` is set (the python SDK's client skips it): had the schema not admitted
-    it, such clients got a protocol error in place of the message. The result's required fields are
-    required unless ``error`` is there (``if``/``else``: no branch to explore for a validator)."""
-    out = {**schema, "properties": {**schema.get("properties", {}), "error": copy.deepcopy(_error_schema())}}
-    required = out.pop("required", None)
-    if required:
-        out["if"] = {"required": ["error"]}
-        out["else"] = {"required": required}
-    return out
-
-
-@functools.cache
-def _error_schema() -> dict[str, Any]:
-    """The schema of a failed call's ``error``, the same in every tool's output schema (made once: a
-    model's JSON schema takes about a millisecond to generate, and start-up makes seven)."""
-    error = compact_schema(M.ErrorOut.model_json_schema(), optional_not_null=False)
-    error["description"] = "only in a failed call (isError): what went wrong, and how to fix it"
-    error.pop("additionalProperties", None)  # open anyway: details vary by error type
-    return error
 
 
 def _with_model_config(payload: dict[str, Any], model_config: M.ModelConfigArg | None) -> dict[str, Any]:

@@ -1,0 +1,83 @@
+"""The tools' input and output schemas: generated from their models, and stored beside them.
+
+Generating a model's JSON schema builds its pydantic core schema first: for the seven tools' fourteen
+schemas that was 9.9% of the instructions ``magsag-mcp`` ran from its start to its answer to
+``initialize`` (2,655 -> 2,391 million; sixteenth round, BENCHMARKS.md), spent before it could answer.
+They are stored in ``tool_schemas.json``; a server reads them from there, and its models are built when
+first used (a tool's arguments validated, its result shaped). A test fails when the file differs from
+what the models generate, and says to write it again:
+
+    python -m magsag_mcp.mcp_server.tool_schemas
+"""
+
+from __future__ import annotations
+
+import copy
+import functools
+import json
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel
+
+from . import models as M
+from .schema_compaction import compact_schema
+
+STORED = Path(__file__).with_name("tool_schemas.json")
+
+
+def generated(args: type[BaseModel], result: type[BaseModel]) -> dict[str, Any]:
+    """A tool's ``parameters`` and ``output_schema``, made from its argument and result models."""
+    return {
+        "parameters": compact_schema(args.model_json_schema(by_alias=True), optional_not_null=True),
+        "output_schema": admit_tool_errors(
+            compact_schema(result.model_json_schema(by_alias=True, mode="serialization"), optional_not_null=False)
+        ),
+    }
+
+
+def stored() -> dict[str, dict[str, Any]]:
+    """The stored schemas by tool name (a fresh copy: a server's are its own), or none if the file is gone."""
+    try:
+        return json.loads(STORED.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return {}
+
+
+def admit_tool_errors(schema: dict[str, Any]) -> dict[str, Any]:
+    """``schema``, also admitting what a failed call carries (``tools.error_result``): ``{"error": {...}}``.
+
+    A tool error's ``structuredContent`` is checked against the output schema by the TypeScript SDK's
+    client even when ``isError`` is set (the python SDK's client skips it): had the schema not admitted
+    it, such clients got a protocol error in place of the message. The result's required fields are
+    required unless ``error`` is there (``if``/``else``: no branch to explore for a validator)."""
+    out = {**schema, "properties": {**schema.get("properties", {}), "error": copy.deepcopy(_error_schema())}}
+    required = out.pop("required", None)
+    if required:
+        out["if"] = {"required": ["error"]}
+        out["else"] = {"required": required}
+    return out
+
+
+@functools.cache
+def _error_schema() -> dict[str, Any]:
+    """The schema of a failed call's ``error``, the same in every tool's output schema."""
+    error = compact_schema(M.ErrorOut.model_json_schema(), optional_not_null=False)
+    error["description"] = "only in a failed call (isError): what went wrong, and how to fix it"
+    error.pop("additionalProperties", None)  # open anyway: details vary by error type
+    return error
+
+
+def write() -> Path:
+    """Write ``tool_schemas.json`` from the models as they are now."""
+    from .state import ServerState
+    from .tools import MagsagTools
+
+    tools = MagsagTools(ServerState(catalog=None, db=None, env=None, transport=None)).tools(fresh=True)
+    schemas = {t.name: {"parameters": t.parameters, "output_schema": t.fn_metadata.output_schema} for t in tools}
+    STORED.write_text(json.dumps(schemas, indent=1, ensure_ascii=False) + "\n", encoding="utf-8")  # in field order
+    return STORED
+
+
+if __name__ == "__main__":
+    print(f"wrote {write()}")
