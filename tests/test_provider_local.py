@@ -337,6 +337,37 @@ async def test_the_downgrade_warning_shows_no_credential_from_the_base_url(trans
     assert not [w for w in warnings if token in w]
 
 
+async def test_a_gateway_token_shaped_like_no_known_key_stays_out_of_warnings_and_errors(transport: Transport):
+    # The README promises a base URL is shown with each path segment shaped like a token as [REDACTED]
+    # (traces, explain_route and messages). The downgrade warning and the "neither API" error ran the URL
+    # through redact() only, which knows keys by their shape (sk-, AIza...): a gateway's token of mixed case
+    # and digits in the path reached the result's warnings, the MCP answer and the ledger.
+    from aiohttp import web
+    from aiohttp.test_utils import TestServer
+
+    token = "Gw7tKq2LmZx9RvB4nHc8"
+    fake = FakeOpenAI(key=None).without_responses_api("ollama")
+    fake.queue(R.reply("first"), R.reply("second"))
+    outer = web.Application()
+    outer.add_subapp(f"/{token}", fake.make_app())
+    server = TestServer(outer, host="127.0.0.1")
+    await server.start_server()
+    try:
+        base = str(server.make_url(f"/{token}/v1"))
+        provider = LocalProvider({}, transport)
+        first = await provider.complete(ask(), Target("local", MODEL, base_url=base))
+        second = await provider.complete(ask(), Target("local", MODEL, base_url=base))
+        with pytest.raises(E.NotConfiguredError) as info:  # a path where neither API is served
+            await LocalProvider({}, transport).complete(ask(), Target("local", MODEL, base_url=base + "/api"))
+    finally:
+        await server.close()
+    warnings = first.warnings + second.warnings
+    assert len(warnings) == 2 and all("/[REDACTED]/v1" in w for w in warnings)
+    assert "neither /responses nor /chat/completions" in info.value.message
+    assert "/[REDACTED]/v1/api" in info.value.message
+    assert not [w for w in [*warnings, info.value.message] if token in w]
+
+
 async def test_a_server_upgraded_since_the_downgrade_gets_its_responses_api_used(
     local_server: FakeOpenAI, transport: Transport
 ):

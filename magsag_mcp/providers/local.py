@@ -22,6 +22,7 @@ from ..settings import connect_timeout, read_timeout
 from ..transport import Timeouts, Transport
 from ..types import LLMRequest, LLMResult, Target
 from .base import Endpoint, HTTPProvider, ProgressCallback
+from .base_urls import _shown
 from .http_errors import says_no_model_loaded, says_no_such_route
 from .openai_chat import ChatCompletionsFormat
 from .openai_responses import MIN_OUTPUT_TOKENS, ResponsesFormat
@@ -198,7 +199,8 @@ class LocalProvider(HTTPProvider):
             return await self.call(self.chat, request, target, progress=progress)
         if self._chat_only(base):
             result = await self.call(self.chat, request, target, progress=progress)
-            result.warnings.append(f"local server at {redact(base)} has no Responses API; used chat completions")
+            shown = redact(_shown(base))
+            result.warnings.append(f"local server at {shown} has no Responses API; used chat completions")
             return result
         try:
             result = await self.call(self.wire, request, target, progress=progress)
@@ -213,9 +215,10 @@ class LocalProvider(HTTPProvider):
                 self._remember_chat_only(base)
                 raise
             self._remember_chat_only(base)
-            # a warning reaches results and the ledger: a gateway's token in the URL's path stays out (as in traces)
+            # a warning reaches results and the ledger: a gateway's token in the URL's path stays out (as in traces),
+            # whatever its shape (redact() knows keys by theirs, sk-..., not a gateway's token of letters and digits)
             result.warnings.append(
-                f"local server at {redact(base)} rejected the Responses API (HTTP {exc.status}); "
+                f"local server at {redact(_shown(base))} rejected the Responses API (HTTP {exc.status}); "
                 f"fell back to chat completions, which it will be called on for the next {RECHECK_AFTER_S / 60:g} "
                 "minutes before the Responses API is asked again"
             )
@@ -236,7 +239,7 @@ class LocalProvider(HTTPProvider):
         if chat.status is not None and 200 <= chat.status < 300:
             said += f": {chat.message.split(': HTTP 200: ', 1)[-1][:120]}"
         return NotConfiguredError(
-            f"local: the server at {redact(base)} has neither /responses nor /chat/completions ({said}); set "
+            f"local: the server at {redact(_shown(base))} has neither /responses nor /chat/completions ({said}); set "
             f"{self.endpoint.base_url_source(target)} to its OpenAI API, e.g. http://localhost:11434/v1 for Ollama, "
             "http://host:8000/v1 for vLLM or http://localhost:1234/v1 for LM Studio",
             provider=self.name,
