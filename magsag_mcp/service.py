@@ -267,7 +267,7 @@ class Service(RouteExplanation, LoopBound):
         # what names the call's record: text that cannot be stored is refused before anything is recorded
         names = {"skill_id": skill_id, "agent": agent, "run_id": run_id, "parent_run_id": parent_run_id}
         for where, value in names.items():
-            if value is not None and not (type(value) is str and value.isascii()):  # ASCII text passes as it is
+            if value is not None:
                 check_name(value, where)
         self._refuse_if_closing()
         if self.ledger.read_only:  # refused before a target is paid for an answer that could not be recorded

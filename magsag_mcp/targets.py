@@ -12,7 +12,7 @@ from typing import Annotated, Any
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
 
-from .errors import ConfigError
+from .errors import ConfigError, redact
 from .types import Target
 
 __all__ = [
@@ -88,6 +88,13 @@ def _check_printable(model: str) -> None:
         raise ConfigError(
             f"model {model!r} holds a control or invisible character; write the model's name as its vendor "
             "gives it, e.g. 'gpt-4o' or 'llama3.1:70b'"
+        )
+    if redact(model) != model:
+        # A key pasted where the model goes (MAGSAG_MODEL and a key variable swapped in a client's config): it would
+        # go to the vendor as the model's name (one vendor's key to another), and into the ledger and its exports.
+        raise ConfigError(
+            f"model {redact(model)!r} holds what looks like an API key or token; write the model's name as its "
+            "vendor gives it, e.g. 'gpt-4o' or 'llama3.1:70b' (keys are read from their variables, e.g. OPENAI_API_KEY)"
         )
 
 

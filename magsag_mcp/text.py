@@ -13,7 +13,7 @@ import re
 from collections.abc import Mapping
 from typing import Any
 
-from .errors import InputError
+from .errors import InputError, redact
 
 _SURROGATE = re.compile("[\ud800-\udfff]")
 
@@ -88,10 +88,19 @@ def check_name(value: Any, where: str) -> None:
     """A name a call or an event is recorded under (``run_id``, ``agent``, ``parent_run_id``): None or a
     string of Unicode text. Anything else (an int, a UUID) is refused naming the fix, before anything is
     recorded or sent, instead of SQLite's "Error binding parameter" (a UUID) or a number stored as text
-    and never found again by the number (an int)."""
+    and never found again by the number (an int).
+
+    A name holding a credential (a key the process sends, or text shaped like one: ``sk-...``, a JWT) is
+    refused too: a name is stored in the ledger as it is and shown by every reading of it (``query_runs``,
+    ``magsag data query``, an export for an audit), where a key pasted into it (the wrong variable) stayed."""
     if value is not None and not isinstance(value, str):
         raise InputError(f"{where} must be a string, not {type(value).__name__}; pass str(...) of it")
     check_text(value, where)
+    if value and redact(value) != value:  # (check_text has refused the surrogates redact() would replace)
+        raise InputError(
+            f"{where} {redact(value)!r} holds what looks like an API key or token, which the ledger would keep and "
+            "show to every reader of it; name the call with an id of your own, never a credential"
+        )
 
 
 def whole_characters(value: Any, depth: int = 0) -> Any:

@@ -23,7 +23,7 @@ from magsag_mcp.service import Service
 from magsag_mcp.transport import HttpResponse
 from magsag_mcp.types import Target
 from tests.fakes import openai_replies as R
-from tests.fakes.openai_server import FakeOpenAI
+from tests.fakes.openai_server import DEFAULT_KEY, FakeOpenAI
 
 pytestmark = pytest.mark.anyio
 
@@ -502,3 +502,69 @@ def test_the_segment_naming_the_model_is_still_shown(model: str, segment: str):
     from magsag_mcp.types import masked_path
 
     assert masked_path(f"/{PATH_TOKEN}/v1beta/models/{segment}", model) == f"/[REDACTED]/v1beta/models/{segment}"
+
+
+ANTHROPIC_KEY = "sk-ant-api03-Qw3rTy7uIoP9aSdF2gHjK4lZxC6vBnM8"
+
+
+def _stored(db: Path) -> str:
+    conn = sqlite3.connect(db)
+    try:
+        return json.dumps([conn.execute(f"SELECT * FROM {t}").fetchall() for t in ("runs", "attempts", "events")])
+    finally:
+        conn.close()
+
+
+@pytest.mark.parametrize("model", [ANTHROPIC_KEY, AZURE_KEY], ids=["shaped", "known"])
+@pytest.mark.parametrize("where", ["model_config", "fallback", "MAGSAG_MODEL"])
+async def test_a_key_given_as_a_model_name_is_refused_before_it_is_sent_or_recorded(
+    fake_openai: FakeOpenAI, tmp_path: Path, model: str, where: str
+):
+    # A key pasted where the model goes (MAGSAG_MODEL and ANTHROPIC_API_KEY swapped in a client's config, a
+    # model_config filled from the wrong variable): it went to OpenAI as the model's name (Anthropic's key to
+    # another vendor), and its attempt's model column kept it, shown by query_runs and every export.
+    env = {
+        "OPENAI_BASE_URL": fake_openai.url + "/v1",
+        "OPENAI_API_KEY": DEFAULT_KEY,
+        "ANTHROPIC_API_KEY": ANTHROPIC_KEY,
+        "AZURE_OPENAI_API_KEY": AZURE_KEY,
+    }
+    payload: dict = {"data": "x"}
+    if where == "MAGSAG_MODEL":
+        env |= {"MAGSAG_PROVIDER": "openai", "MAGSAG_MODEL": model}
+    elif where == "fallback":
+        payload["model_config"] = {"model": "openai:gpt-4o", "fallbacks": [{"provider": "openai", "model": model}]}
+    else:
+        payload["model_config"] = {"provider": "openai", "model": model}
+    svc = await Service.open(db=tmp_path / "l.db", env=env)
+    try:
+        with pytest.raises(E.ConfigError if where == "MAGSAG_MODEL" else E.PayloadError) as info:
+            await svc.invoke_skill("skill.analysis", payload, agent="reporting")
+    finally:
+        await svc.aclose()
+    assert "looks like an API key" in info.value.message and model not in json.dumps(info.value.to_dict())
+    assert fake_openai.requests == []  # nothing was sent, to any vendor
+    assert model not in _stored(tmp_path / "l.db")
+
+
+@pytest.mark.parametrize("key", [ANTHROPIC_KEY, AZURE_KEY], ids=["shaped", "known"])
+@pytest.mark.parametrize("where", ["run_id", "agent", "parent_run_id", "skill_id"])
+async def test_a_key_given_as_a_calls_name_is_refused_before_anything_is_recorded(
+    tmp_path: Path, key: str, where: str
+):
+    # Names are stored as given and shown by every reading of the ledger: a key pasted as the run id or the
+    # agent's name (an environment variable read under the wrong name) stayed there, and came back in results.
+    env = {"MAGSAG_PROVIDER": "fake", "ANTHROPIC_API_KEY": ANTHROPIC_KEY, "AZURE_OPENAI_API_KEY": AZURE_KEY}
+    svc = await Service.open(db=tmp_path / "l.db", env=env)
+    names = {"skill_id": "skill.analysis", where: key}
+    try:
+        with pytest.raises(E.InputError) as info:
+            await svc.invoke_skill(names.pop("skill_id"), {"data": "x"}, **names)
+        with pytest.raises(E.InputError):
+            await svc.log_event("run-1", "reporting", key, {"model": "gpt-4o"})  # an event's name, too
+        ok = await svc.invoke_skill("skill.analysis", {"data": "x"}, agent="risk-assessment", run_id="task-sk-1")
+    finally:
+        await svc.aclose()
+    assert f"{where} '[REDACTED]' holds what looks like an API key" in info.value.message
+    assert ok.run_id == "task-sk-1"  # names that merely hold "sk-" or a word like it are names
+    assert key not in _stored(tmp_path / "l.db")

@@ -446,7 +446,7 @@ def event_row(run_id: str | None, agent: str | None, event: str, data: Mapping[s
         )
     check_name(run_id, "run_id")
     check_name(agent, "agent")
-    check_text(event, "the event's name")
+    check_name(event, "the event's name")
     check_text(dict(data), f"event {event!r}: data")
     try:
         payload = redact(event_json(dict(data)))
