@@ -132,7 +132,8 @@ def _quoted(entry: str) -> str:
     names a base URL (over MCP, another program), and ``magsag doctor``. The entries quoted are the
     malformed ones, which no URL parser takes apart: everything up to the URL's last ``@`` goes (a password
     may hold an unencoded ``/``, ``#`` or ``@``), and so do its ``?query`` and ``#fragment``, which can carry
-    a key shaped like no known one (as :class:`~magsag_mcp.types.Target` shows its URL)."""
+    a key shaped like no known one, and each path segment shaped like a token (as :class:`~magsag_mcp.types.Target`
+    shows its URL)."""
     provider, sep, url = entry.partition("=") if "=" in entry else ("", "", entry)
     before, at, after = url.rpartition("@")
     if at:
@@ -140,6 +141,11 @@ def _quoted(entry: str) -> str:
     cut = min((i for i in (url.find("?"), url.find("#")) if i >= 0), default=-1)
     if cut >= 0:
         url = url[: cut + 1] + "[REDACTED]"
+    # and each path segment shaped like a token (a gateway's, taken in the path), as a call's refused URL shows it
+    scheme = url.find("://")
+    path = url.find("/", scheme + 3 if scheme >= 0 else 0)
+    if path >= 0:
+        url = url[:path] + masked_path(url[path:])
     return provider + sep + url
 
 

@@ -151,6 +151,34 @@ async def test_a_malformed_allow_list_entry_never_shows_its_credentials(tmp_path
     assert f"({shown!r})" in info.value.message
 
 
+@pytest.mark.parametrize(
+    ("entry", "shown"),
+    [
+        # a ':' typed for '=', at a gateway that takes its token in the path (Cloudflare's /v1/<account>/<gateway>)
+        ("openai:https://gw.corp/v1/Tk9QmT3vXw7LpR2nHs5d/openai", "openai:https://gw.corp/v1/[REDACTED]/openai"),
+        # a misspelt provider; the host keeps its name, digits and all
+        (
+            "opnai=https://gateway01.corp.example.com/Tk9QmT3vXw7LpR2nHs5d",
+            "opnai=https://gateway01.corp.example.com/[REDACTED]",
+        ),
+    ],
+)
+async def test_a_malformed_allow_list_entry_never_shows_a_token_in_its_path(
+    tmp_path: Path, entry: str, shown: str
+) -> None:
+    # Traces and messages show a base URL with each path segment shaped like a token as [REDACTED] (README), and so
+    # does a call's own refused base URL; the quoted allow-list entry showed its path whole, to every call naming a
+    # base URL (an MCP client over HTTP) and in doctor.
+    env = {**KEYED, call_urls.ALLOWED_ENV: f"local=http://gpu-box:11434,{entry}"}
+    async with await Service.open(db=tmp_path / "l.db", env=env) as svc:
+        problems = svc.doctor()["problems"]
+        with pytest.raises(ConfigError, match=r"MAGSAG_ALLOWED_BASE_URLS: entry 2 \(") as info:
+            svc.plan("skill.analysis", _call(PROXY))
+    for said in (info.value.message, *problems):
+        assert "Tk9QmT3vXw7LpR2nHs5d" not in said, said
+    assert f"({shown!r})" in info.value.message
+
+
 async def test_a_service_for_network_callers_takes_only_configured_base_urls(tmp_path: Path):
     # The MCP server over HTTP opens its service with network_callers: a keyless provider's base URL from a
     # call is no longer taken as it is (the server would POST wherever a remote caller says).
