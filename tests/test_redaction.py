@@ -568,3 +568,18 @@ async def test_a_key_given_as_a_calls_name_is_refused_before_anything_is_recorde
     assert f"{where} '[REDACTED]' holds what looks like an API key" in info.value.message
     assert ok.run_id == "task-sk-1"  # names that merely hold "sk-" or a word like it are names
     assert key not in _stored(tmp_path / "l.db")
+
+
+@pytest.mark.parametrize("cut", [192, 196])
+def test_a_request_id_or_param_cut_inside_a_key_leaves_no_piece_of_it(cut: int):
+    # A gateway that builds its request id (or an error's param) from the request it got, the key in it: the id
+    # was cut to 200 characters and then redacted, and what the cut left of the key was no longer the whole key
+    # redact() looks for. It went to the error's message and details, the ledger and the MCP result.
+    register_secret(AZURE_KEY)
+    from magsag_mcp.providers.http_errors import request_id
+
+    rid = "r" * cut + AZURE_KEY
+    assert pieces(AZURE_KEY, request_id({"x-request-id": rid}) or "") == []
+    body = json.dumps({"error": {"message": "bad", "type": "invalid_request_error", "param": rid}}).encode()
+    exc = openai_error(HttpResponse(400, {"x-request-id": rid}, body), provider="azure", model="gpt-4o")
+    assert pieces(AZURE_KEY, json.dumps(exc.to_dict())) == [] and exc.details["request_id"].startswith("r" * cut)

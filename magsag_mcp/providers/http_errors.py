@@ -32,7 +32,6 @@ from ..errors import (
     UnexpectedStatusError,
     UnsupportedFeatureError,
     excerpt,
-    redact,
 )
 
 #: a 429 whose wait is longer than this is treated as quota exhaustion: move on, don't wait
@@ -311,7 +310,7 @@ _REQUEST_ID_HEADERS = ("x-request-id", "request-id", "apim-request-id")
 def request_id(headers: Mapping[str, str]) -> str | None:
     """The id the vendor gave the request (what its support asks for), or None."""
     rid = next((v.strip() for name in _REQUEST_ID_HEADERS if (v := _get(headers, name)) and v.strip()), None)
-    return redact(rid[:200]) if rid else None
+    return excerpt(rid, 200) if rid else None  # redacted before the cut: a cut key is no longer the whole key
 
 
 def with_request_id(exc: ProviderError, headers: Mapping[str, str]) -> ProviderError:

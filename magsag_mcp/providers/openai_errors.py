@@ -11,7 +11,7 @@ import time
 from collections.abc import Mapping
 from typing import Any
 
-from ..errors import InvalidOutputError, ModelNotFoundError, ProviderError, UnsupportedFeatureError, excerpt, redact
+from ..errors import InvalidOutputError, ModelNotFoundError, ProviderError, UnsupportedFeatureError, excerpt
 from ..transport import HttpResponse
 from .content_filters import inner_error_said
 from .http_errors import error_for, parse_retry_after
@@ -51,7 +51,7 @@ def openai_error(response: HttpResponse, *, provider: str, model: str) -> Provid
         param = forbidden[0]
     exc = error_for(response.status, message, headers=headers, provider=provider, model=model, code=code)
     if param:
-        exc.details["param"] = redact(param[:200])  # the field the API refused, as it named it
+        exc.details["param"] = excerpt(param, 200)  # the field the API refused, as it named it (redacted, then cut)
     if response.status == 400 and code in _GENERATION_FAILED:
         # Groq checks what the model wrote before it answers: a tool call or JSON it could not read is the model's
         # failure, generated (and maybe billed), not the request's, and another target may write it right
