@@ -353,7 +353,10 @@ def _refuse_redirect(url: str, resp: aiohttp.ClientResponse) -> None:
     if 300 <= resp.status < 400:
         location = resp.headers.get("Location", "")
         # a Location may be relative ("/v1/chat/completions/"): it names a place on the same server
-        target = _host(urljoin(url, location)) if location else None
+        try:
+            target = _host(urljoin(url, location)) if location else None
+        except ValueError:  # no URL at all ("http://[bad"): a redirect all the same, not a request we could not build
+            target = None
         if target == _host(url):
             where = f"another path on {target}"
             fix = "check the base URL's path (a missing /v1, or one too many)"

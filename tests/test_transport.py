@@ -350,6 +350,28 @@ async def test_redirects_are_not_followed_so_keys_stay_home(transport: Transport
         await other.close()
 
 
+@pytest.mark.parametrize("location", ["http://[bad/v1/chat/completions", "https://[::1:8443/v1"])
+async def test_a_redirect_to_an_unreadable_location_is_still_a_refused_redirect(transport: Transport, location: str):
+    # A gateway or captive portal answering 302 with a Location no URL parser takes: reading its host raised
+    # ValueError, which the transport took for a request aiohttp refused to build, a ConfigError blaming the
+    # provider's base URL and its key variables ("no user:password@ in it"), which ended the call instead of
+    # moving on to the next target. It is a redirect refused like any other.
+    async def redirect(request: web.Request) -> web.Response:
+        return web.Response(status=302, headers={"Location": location})
+
+    app = web.Application()
+    app.router.add_route("*", "/{tail:.*}", redirect)
+    server = TestServer(app, host="127.0.0.1")
+    await server.start_server()
+    try:
+        base = f"http://127.0.0.1:{server.port}"
+        with pytest.raises(E.UnexpectedStatusError, match="redirects are not followed") as info:
+            await transport.post_json(base + "/v1/chat/completions", CHAT, headers=AUTH)
+        assert info.value.status == 302 and info.value.moves_on and "redirecting to elsewhere" in info.value.message
+    finally:
+        await server.close()
+
+
 class _NoDNS(aiohttp.abc.AbstractResolver):
     """A resolver on a network without DNS for the outside (a proxy-only network), and no network needed."""
 
