@@ -26,6 +26,7 @@ from .errors import (
     ConfigError,
     LedgerError,
     MagsagError,
+    redact,
     redacting_logger,
     register_secret,
 )
@@ -445,7 +446,9 @@ class Service(RouteExplanation, LoopBound):
             "db_exists": not self.ledger.absent,
             "db_empty": self.ledger.blank,
             "providers": self.providers.describe(),
-            "overrides": {k: self.env.get(k) for k in ("MAGSAG_PROVIDER", "MAGSAG_MODEL") if self.env.get(k)},
+            # redacted: a key pasted into MAGSAG_MODEL (a client's config with two values swapped) is what the
+            # problems below refuse, and doctor's output goes into tickets and CI logs
+            "overrides": {k: redact(v) for k in ("MAGSAG_PROVIDER", "MAGSAG_MODEL") if (v := self.env.get(k))},
             "network": self.transport.describe(),
             "problems": setting_problems(self.env)
             + self.override_problems()

@@ -583,3 +583,22 @@ def test_a_request_id_or_param_cut_inside_a_key_leaves_no_piece_of_it(cut: int):
     body = json.dumps({"error": {"message": "bad", "type": "invalid_request_error", "param": rid}}).encode()
     exc = openai_error(HttpResponse(400, {"x-request-id": rid}, body), provider="azure", model="gpt-4o")
     assert pieces(AZURE_KEY, json.dumps(exc.to_dict())) == [] and exc.details["request_id"].startswith("r" * cut)
+
+
+@pytest.mark.parametrize("key", [ANTHROPIC_KEY, AZURE_KEY], ids=["shaped", "known"])
+def test_doctor_does_not_print_a_key_set_as_an_override(tmp_path: Path, key: str, capsys, monkeypatch):
+    # MAGSAG_MODEL and a key variable swapped in a client's config: doctor, run to find what is wrong (and pasted
+    # into a ticket or a CI log), printed "override: MAGSAG_MODEL=<the key>" beside the problem that hid it.
+    from magsag_mcp.cli import main
+
+    env = {"MAGSAG_PROVIDER": "anthropic", "MAGSAG_MODEL": key, "ANTHROPIC_API_KEY": ANTHROPIC_KEY}
+    for name, value in {**env, "AZURE_OPENAI_API_KEY": AZURE_KEY}.items():
+        monkeypatch.setenv(name, value)
+    main(["doctor", "--json", "--db", str(tmp_path / "l.db")])
+    out, err = capsys.readouterr()
+    report = json.loads(out)
+    assert report["overrides"] == {"MAGSAG_PROVIDER": "anthropic", "MAGSAG_MODEL": "[REDACTED]"}
+    assert any("looks like an API key" in p for p in report["problems"])
+    main(["doctor", "--db", str(tmp_path / "l.db")])
+    text, err2 = capsys.readouterr()
+    assert "override: MAGSAG_MODEL=[REDACTED]" in text and key not in out + err + text + err2
