@@ -105,6 +105,24 @@ def redact(text: str) -> str:
     return text
 
 
+#: names found to hold no secret, each with the secrets known then (:data:`_LONGEST_FIRST`, a new tuple when one
+#: is added): a call's skill id and agent are the same call after call, and asked each time (see holds_secret)
+_CLEAN: dict[str, tuple[str, ...]] = {}
+
+
+def holds_secret(text: str) -> bool:
+    """Whether :func:`redact` would change ``text``: the check of a name a call is recorded under. A name found
+    clean is remembered until a secret is added (or 4,096 names are): a few lookups, not the redaction's."""
+    if _CLEAN.get(text) is _LONGEST_FIRST:
+        return False
+    if redact(text) != text:
+        return True
+    if len(_CLEAN) >= 4096:
+        _CLEAN.clear()
+    _CLEAN[text] = _LONGEST_FIRST
+    return False
+
+
 #: how much of a long text :func:`excerpt` redacts before cutting (error bodies are far smaller)
 _EXCERPT_WINDOW = 65536
 

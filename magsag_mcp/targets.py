@@ -13,6 +13,7 @@ from typing import Annotated, Any
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
 
 from .errors import ConfigError, redact
+from .redaction import holds_secret
 from .types import Target
 
 __all__ = [
@@ -89,7 +90,7 @@ def _check_printable(model: str) -> None:
             f"model {model!r} holds a control or invisible character; write the model's name as its vendor "
             "gives it, e.g. 'gpt-4o' or 'llama3.1:70b'"
         )
-    if redact(model) != model:
+    if holds_secret(model):
         # A key pasted where the model goes (MAGSAG_MODEL and a key variable swapped in a client's config): it would
         # go to the vendor as the model's name (one vendor's key to another), and into the ledger and its exports.
         raise ConfigError(

@@ -14,6 +14,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from .errors import InputError, redact
+from .redaction import holds_secret
 
 _SURROGATE = re.compile("[\ud800-\udfff]")
 
@@ -96,7 +97,7 @@ def check_name(value: Any, where: str) -> None:
     if value is not None and not isinstance(value, str):
         raise InputError(f"{where} must be a string, not {type(value).__name__}; pass str(...) of it")
     check_text(value, where)
-    if value and redact(value) != value:  # (check_text has refused the surrogates redact() would replace)
+    if value and holds_secret(value):  # (check_text has refused the surrogates redact() would replace)
         raise InputError(
             f"{where} {redact(value)!r} holds what looks like an API key or token, which the ledger would keep and "
             "show to every reader of it; name the call with an id of your own, never a credential"

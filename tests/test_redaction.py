@@ -602,3 +602,14 @@ def test_doctor_does_not_print_a_key_set_as_an_override(tmp_path: Path, key: str
     main(["doctor", "--db", str(tmp_path / "l.db")])
     text, err2 = capsys.readouterr()
     assert "override: MAGSAG_MODEL=[REDACTED]" in text and key not in out + err + text + err2
+
+
+def test_a_name_found_clean_is_asked_again_once_a_secret_it_holds_is_known():
+    # check_name remembers names found clean (a skill id, an agent: asked every call); a key registered after,
+    # which such a name holds, must not pass on that memory
+    from magsag_mcp.redaction import holds_secret, register_secret
+
+    name = "team-Qz8vNw3kRt5yLp2m"
+    assert not holds_secret(name) and not holds_secret(name)
+    register_secret("Qz8vNw3kRt5yLp2m")
+    assert holds_secret(name)
