@@ -462,6 +462,21 @@ async def test_a_json_answer_to_a_stream_request_is_read_as_the_plain_answer(
     assert len(fake_openai.requests) == 1 and sent(fake_openai)["stream"] is True
 
 
+@pytest.mark.parametrize("text", ["The three causes are: first, the", None], ids=["cut", "empty"])
+async def test_a_json_answer_to_a_stream_request_cut_at_max_tokens_still_says_so(
+    fake_openai: FakeOpenAI, provider: OpenAIProvider, text: str | None
+):
+    # The note that the server ignored "stream": true was taken for the wire explaining its own stop: the
+    # answer max_tokens cut (or left empty, after its reasoning) came back with no word of it.
+    usage = R.tokens(40, 8, reasoning=8 if text is None else 0)
+    fake_openai.queue(R.reply(text, usage=usage, finish="length", ignores_stream=True))
+    result = await provider.complete(ask(stream=True, max_tokens=8), target(fake_openai, "chat"))
+    assert result.finish_reason == "length"
+    assert any('ignored "stream": true' in w for w in result.warnings)
+    said = "the answer is cut short" if text else "answered with nothing: it stopped at max_tokens (8) after 8"
+    assert [w for w in result.warnings if "max_tokens (8)" in w and said in w]
+
+
 async def test_a_page_that_is_neither_a_stream_nor_json_is_a_malformed_answer(
     fake_openai: FakeOpenAI, provider: OpenAIProvider
 ):

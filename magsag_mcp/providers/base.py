@@ -306,7 +306,7 @@ class HTTPProvider(Provider):
         body, notes = wire.build(request, model, stream=request.stream)
         timeouts = self.endpoint.timeouts
         if request.stream:
-            result = await self._stream(wire, url, body, headers, params, timeouts, model, progress)
+            result = await self._stream(wire, url, body, headers, params, timeouts, model, progress, notes)
         else:
             resp = await self.transport.post_json(url, body, headers=headers, params=params or None, timeouts=timeouts)
             if resp.status >= 400:
@@ -318,7 +318,8 @@ class HTTPProvider(Provider):
             if progress is not None:  # tested here: a coroutine made and awaited costs every call otherwise
                 await _came_whole(result, progress)
         result.latency_ms = (time.perf_counter() - started) * 1000.0
-        stop_said = result.warnings != []  # a wire that explained its stop itself (Claude's context window)
+        # a wire that explained its stop itself (Claude's context window); a note of how the answer came is in notes
+        stop_said = result.warnings != []
         result.warnings.extend(notes)
         if result.finish_reason == "length":
             if not stop_said and not result.tool_calls:  # (a tool call it cut is refused by its wire)
@@ -371,7 +372,7 @@ class HTTPProvider(Provider):
             exc.args = (exc.message,)
         return _stamp(with_request_id(exc, resp.headers), self.name, model)
 
-    async def _not_a_stream(self, wire: WireFormat, resp: StreamResponse, model: str) -> LLMResult:
+    async def _not_a_stream(self, wire: WireFormat, resp: StreamResponse, model: str, notes: list[str]) -> LLMResult:
         """A 2xx answer to a streamed request that is not an event stream: a proxy or a compatible server
         that ignored ``"stream": true``. JSON is the API's whole answer, generated and billed: it is read
         as the non-streamed answer of the same wire format (and priced as one), not thrown away as a
@@ -391,7 +392,7 @@ class HTTPProvider(Provider):
             result = wire.parse_response(body.json(), provider=self.name, model=model)
         except ProviderError as exc:
             raise self._unusable(wire, body, exc, model) from None
-        result.warnings.append(f'{self.name}:{model}: the server ignored "stream": true and sent its answer as JSON')
+        notes.append(f'{self.name}:{model}: the server ignored "stream": true and sent its answer as JSON')
         return result
 
     async def _stream(
@@ -404,6 +405,7 @@ class HTTPProvider(Provider):
         timeouts: Timeouts | None,
         model: str,
         progress: ProgressCallback | None,
+        notes: list[str],
     ) -> LLMResult:
         async with self.transport.stream_sse(
             url, body, headers=headers, params=params or None, timeouts=timeouts
@@ -415,7 +417,7 @@ class HTTPProvider(Provider):
             try:
                 media_type = resp.media_type
                 if media_type is not None and media_type != "text/event-stream":
-                    result = await self._not_a_stream(wire, resp, model)
+                    result = await self._not_a_stream(wire, resp, model, notes)
                     await _came_whole(result, progress)
                     return result
                 try:
