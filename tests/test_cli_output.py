@@ -225,6 +225,15 @@ def test_a_payload_on_stdin_is_read_as_utf8_whatever_the_locale(named_ledger, ca
     assert "is not UTF-8 text" in capsys.readouterr().err
 
 
+def test_a_payload_file_dash_on_a_closed_stdin_is_an_input_error(named_ledger, capsys, monkeypatch):
+    """`magsag invoke SKILL --payload-file - <&-`: sys.stdin is None, and reading it was an AttributeError
+    traceback. It is a payload that cannot be read (exit 2), said as a file that cannot be read is."""
+    monkeypatch.setattr(sys, "stdin", None)
+    assert main(["invoke", "skill.analysis", "--payload-file", "-"]) == 2
+    err = capsys.readouterr().err
+    assert "cannot read --payload-file -: stdin is closed" in err and "Traceback" not in err
+
+
 def test_the_gates_lines_show_a_callers_control_characters_escaped(tmp_path, capsys):
     """Run ids and model names come from callers (an MCP client names its run_id, a model_config its
     model). The gate printed them as they were into the CI log or terminal: a run id holding "\\r" and an

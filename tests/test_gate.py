@@ -451,6 +451,17 @@ def test_the_summary_may_come_on_stdin_as_dash(tmp_path: Path, monkeypatch, caps
     assert "gate: pass" in out and "FAIL" in out
 
 
+def test_a_summary_on_a_closed_stdin_is_bad_input_not_a_traceback(tmp_path: Path, monkeypatch, capsys):
+    """`magsag flow gate - --policy P <&-` (a job started with stdin closed: Python's sys.stdin is None) ended in
+    an AttributeError traceback with exit 1, the gate's "fail". It is input the gate cannot read: exit 2."""
+    pol = tmp_path / "policy.yaml"
+    pol.write_text(POLICY)
+    monkeypatch.setattr(sys, "stdin", None)
+    assert main(["flow", "gate", "-", "--policy", str(pol)]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("gate: cannot read the summary on stdin: stdin is closed") and "Traceback" not in err
+
+
 def test_the_guides_policy_path_outside_the_repository_names_the_catalog_in_use(tmp_path: Path, monkeypatch, capsys):
     """The guide's `magsag flow gate summary.json --policy catalog/policies/model_governance.yaml`, run where no
     ./catalog is (magsag installed with pip, a CI job's other folder): "policy file ... does not exist", with no

@@ -242,6 +242,16 @@ def _stderr_or_nowhere() -> None:
         sys.stderr = open(os.devnull, "w", encoding="utf-8")  # kept for the process's life
 
 
+def stdin_bytes() -> bytes:
+    """stdin's bytes, for a '-' that names it (``--payload-file -``, ``flow gate -``). Started with stdin closed
+    (``<&-``), ``sys.stdin`` is None: an OSError as a file that cannot be read raises, not an AttributeError
+    traceback (which ``flow gate`` left with exit 1, its "fail")."""
+    if sys.stdin is None:
+        raise OSError(errno.EBADF, "stdin is closed; pipe the input in, or give a file")
+    buffer = getattr(sys.stdin, "buffer", None)
+    return sys.stdin.read().encode("utf-8") if buffer is None else buffer.read()
+
+
 def _escape_what_stdout_cannot_encode() -> None:
     """Text for a person (the table, ``budget``, ``doctor``, ``catalog validate``, the gate's lines) goes
     through stdout's text layer in the locale's encoding; a character it cannot encode (a name under an

@@ -12,7 +12,7 @@ import anyio
 
 from ..errors import InputError, MagsagError, redact
 from ..signals import stopped_by_sigterm
-from . import CommandGroups, exit_code, given, print_error, print_json
+from . import CommandGroups, exit_code, given, print_error, print_json, stdin_bytes
 
 #: what each JSON option's value looks like, for its error message
 _JSON_EXAMPLES = {"--context": '{"preferred_model": "gpt-4o"}'}
@@ -36,8 +36,7 @@ def _json_arg(text: str, what: str) -> dict[str, Any]:
 def _stdin_utf8() -> str:
     """stdin as UTF-8, as a payload file is read. Through its text layer it was decoded in the locale's
     encoding: under Latin-1 or a Windows console's cp1252 a UTF-8 "café" became "cafÃ©", silently."""
-    buffer = getattr(sys.stdin, "buffer", None)
-    return sys.stdin.read() if buffer is None else buffer.read().decode("utf-8")
+    return stdin_bytes().decode("utf-8")
 
 
 def _payload(args: argparse.Namespace) -> dict[str, Any]:

@@ -8,7 +8,7 @@ import sys
 from typing import Any
 
 from ..errors import CatalogError, InputError
-from . import CommandGroups, given, print_json
+from . import CommandGroups, given, print_json, stdin_bytes
 from .data import agent_known, shown, with_service
 
 
@@ -66,7 +66,7 @@ def _gate(args: argparse.Namespace) -> int:
         # read as RFC 8259 allows: UTF-8, with or without a byte order mark (PowerShell 5's Out-File -Encoding
         # utf8), or the UTF-16 or UTF-32 its byte order mark names (PowerShell 5's `> summary.json`); '-' is
         # stdin (`magsag flow summarize | magsag flow gate - --policy P`), as --payload-file and --output take it
-        summary: Any = json.loads(_stdin_bytes() if args.summary == "-" else _file_bytes(args.summary))
+        summary: Any = json.loads(stdin_bytes() if args.summary == "-" else _file_bytes(args.summary))
     except OSError as exc:
         print(f"gate: cannot read {shown_as}: {exc.strerror}", file=sys.stderr)
         return 2
@@ -104,11 +104,6 @@ def _gate(args: argparse.Namespace) -> int:
 def _file_bytes(path: str) -> bytes:
     with open(path, "rb") as fh:
         return fh.read()
-
-
-def _stdin_bytes() -> bytes:
-    buffer = getattr(sys.stdin, "buffer", None)
-    return sys.stdin.read().encode("utf-8") if buffer is None else buffer.read()
 
 
 def register(groups: CommandGroups) -> None:
