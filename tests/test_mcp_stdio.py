@@ -133,6 +133,23 @@ def test_agent_client_example_runs_offline_on_the_shipped_catalog_beside_one_of_
     assert "sees 8 skills" in proc.stdout, proc.stdout
 
 
+def test_agent_client_example_runs_offline_whatever_magsag_model_is_exported(tmp_path: Path):
+    """`export MAGSAG_MODEL=openai:gpt-4o` (a target, as the README writes models) in the shell that ran the offline
+    example reached its server beside the example's MAGSAG_PROVIDER=fake: every call failed with "model
+    'openai:gpt-4o' names provider 'openai', but the provider given is 'fake'". Offline, the machine's MAGSAG_*
+    settings stay out, as they do for the other examples."""
+    proc = subprocess.run(
+        [sys.executable, str(EXAMPLES / "agent_client.py")],
+        env=clean_env(MAGSAG_DB=str(tmp_path / "ledger.db"), MAGSAG_MODEL="openai:gpt-4o"),
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert "sees 8 skills" in proc.stdout, proc.stdout
+
+
 def test_client_configs_launch_the_console_script_with_valid_arguments():
     desktop = json.loads((EXAMPLES / "claude_desktop_config.json").read_text())["mcpServers"]["magsag"]
     vscode = json.loads((EXAMPLES / "vscode_mcp.json").read_text())["servers"]

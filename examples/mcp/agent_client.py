@@ -55,11 +55,12 @@ async def agent(live: bool) -> None:
     env = dict(os.environ)
     with tempfile.TemporaryDirectory() as tmp:
         if not live:
+            # none of your MAGSAG_* settings (a MAGSAG_MODEL=openai:gpt-4o would name a provider beside "fake"),
+            # and the shipped catalog, whose skills this agent calls: not one of yours (MAGSAG_CATALOG, or a
+            # ./catalog where you run it); the server started in an empty folder finds the bundled one
+            env = {k: v for k, v in env.items() if not k.startswith("MAGSAG_")}
             env["MAGSAG_PROVIDER"] = "fake"  # every route's models, served offline by the fake provider
             env["MAGSAG_DB"] = os.path.join(tmp, "ledger.db")  # fake calls stay out of your real ledger
-            # the shipped catalog, whose skills this agent calls: not one of yours (MAGSAG_CATALOG, or a
-            # ./catalog where you run it); the server started in an empty folder finds the bundled one
-            env.pop("MAGSAG_CATALOG", None)
         server = StdioServerParameters(
             command=sys.executable,
             args=["-m", "magsag_mcp", "--log-level", "WARNING"],
