@@ -70,6 +70,8 @@ class WireFormat(ABC):
     #: an answer that ends as a whole one with nothing in it is no answer (:func:`.empty_answers.no_answer`); a
     #: format whose answers may hold what the result does not carry (Gemini's pictures) decides it itself
     empty_is_no_answer: ClassVar[bool] = False
+    #: a "length" finish may be a limit of the server's own (a local server's context size), not max_tokens
+    length_may_be_the_servers: ClassVar[bool] = False
 
     @abstractmethod
     def path(self, model: str, *, stream: bool) -> str:
@@ -323,7 +325,7 @@ class HTTPProvider(Provider):
         result.warnings.extend(notes)
         if result.finish_reason == "length":
             if not stop_said and not result.tool_calls:  # (a tool call it cut is refused by its wire)
-                result.warnings.append(cut_at_max_tokens(result, request))
+                result.warnings.append(cut_at_max_tokens(result, request, wire.length_may_be_the_servers))
         elif (
             wire.empty_is_no_answer
             and (not result.text or result.text.isspace())  # tested here first: most answers hold text

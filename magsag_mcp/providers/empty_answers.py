@@ -30,17 +30,37 @@ def no_answer(result: LLMResult, stop_sent: bool, provider: str, model: str) -> 
     return exc
 
 
-def cut_at_max_tokens(result: LLMResult, request: LLMRequest) -> str:
+def cut_at_max_tokens(result: LLMResult, request: LLMRequest, server_limits: bool = False) -> str:
     """The warning of an answer that max_tokens cut: paid for, and not whole, which a caller reading only the
     text (an MCP client, most agents) would not know from ``finish_reason`` alone.
 
     Cut before any of it was written, it is said as such: a reasoning model (o-series, gpt-5, Gemini 2.5 and
     later, Claude with thinking) spends its thinking tokens from the same allowance, and a small one leaves
-    nothing for the answer."""
+    nothing for the answer. ``server_limits``: the format's "length" also stands for a limit of the server's
+    own (OpenAI's formats, which local servers speak): a count short of max_tokens says that one stopped it."""
     limit = f" ({request.max_tokens})" if request.max_tokens else ""
+    if server_limits and (short := _short_of_max_tokens(result, request)) is not None:
+        return (
+            f"{result.provider}:{result.model} stopped at a length limit after {short:,} output tokens, short of "
+            f"max_tokens{limit}, so a limit of the server's cut the answer short: most likely the model's context "
+            "window, filled by the prompt and the answer (a local server's context size), or the server's cap on "
+            "output; shorten the prompt, or raise the server's limit (raising max_tokens would not help)"
+        )
     fix = "raise max_tokens (the skill's, or model_config.max_tokens)"
     if result.text and not result.text.isspace():
         return f"{result.provider}:{result.model} stopped at max_tokens{limit}: the answer is cut short; {fix}"
     reasoning = result.usage.reasoning_tokens if result.usage is not None else 0
     spent = f"after {reasoning:,} reasoning tokens, which count against it" if reasoning else "before any text"
     return f"{result.provider}:{result.model} answered with nothing: it stopped at max_tokens{limit} {spent}; {fix}"
+
+
+def _short_of_max_tokens(result: LLMResult, request: LLMRequest) -> int | None:
+    """The output tokens counted, where they are short of the request's max_tokens, or None. The reasoning is
+    added to them whether the server counted it inside the completion (OpenAI) or beside it (xAI): a count
+    that might have reached max_tokens is taken to have, as is one a token short (a server that counts one token
+    of the limit's, an end marker, apart)."""
+    usage = result.usage
+    if not request.max_tokens or usage is None or not usage.reported:
+        return None
+    counted = usage.output_tokens + usage.reasoning_tokens
+    return usage.output_tokens if counted + 1 < request.max_tokens else None

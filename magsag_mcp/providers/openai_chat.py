@@ -125,6 +125,7 @@ def _tool_choice(choice: Any) -> Any:
 class ChatCompletionsFormat(WireFormat):
     name = "openai-chat"
     empty_is_no_answer = True
+    length_may_be_the_servers = True  # llama.cpp's, LM Studio's context size; their caps on output
 
     def __init__(
         self,

@@ -130,6 +130,7 @@ def _failed_status(code: Any, kind: Any = None) -> int:
 class ResponsesFormat(WireFormat):
     name = "openai-responses"
     empty_is_no_answer = True
+    length_may_be_the_servers = True  # llama.cpp's, LM Studio's context size; their caps on output
 
     def __init__(self, *, json_mode_as_schema: bool = False) -> None:
         #: JSON mode sent as a JSON schema of any object (:func:`~.json_output.any_object`), for servers that

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 import pytest
 
 from magsag_mcp import errors as E
@@ -65,3 +67,24 @@ async def test_a_text_answer_max_tokens_cut_says_so_in_its_warnings(case, stream
         "skill's, or model_config.max_tokens)"
     ]
     assert fake.violations == []
+
+
+CHAT = [c for c in CASES if c.name in ("openai", "local", "compat")]
+
+
+@pytest.mark.parametrize("text", ["The three causes are: first, the", None], ids=["cut", "empty"])
+@pytest.mark.parametrize("case", CHAT, ids=[c.name for c in CHAT])
+async def test_a_length_stop_short_of_max_tokens_does_not_say_raise_max_tokens(case, text, serve, transport):
+    """OpenAI's formats' "length" is also a server's own limit: llama.cpp's and LM Studio's context size filled
+    by the prompt and the answer, or the server's cap on output (--n-predict). The warning said "stopped at
+    max_tokens (1024) ... raise max_tokens" after 300 tokens: raised, the answer was cut as short."""
+    fake, provider, target = await setup(case, serve, transport)
+    if case.name == "local":
+        target = dataclasses.replace(target, params=(("api", "chat"),))  # llama.cpp's server, LM Studio's
+    fake.queue({"text": text, "finish": "length", "usage": {"prompt_tokens": 3700, "completion_tokens": 300}})
+    result = await provider.complete(LLMRequest([Message("user", "list the causes")], max_tokens=1024), target)
+    assert result.finish_reason == "length" and fake.violations == []
+    [warning] = [w for w in result.warnings if "finish_reason" in w or "max_tokens" in w]
+    assert "raise max_tokens" not in warning, warning
+    assert "after 300 output tokens, short of max_tokens (1024)" in warning, warning
+    assert "context window" in warning and "shorten the prompt" in warning, warning
