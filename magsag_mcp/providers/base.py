@@ -29,7 +29,7 @@ from ..transport import HttpResponse, SSEEvent, StreamResponse, Timeouts, Transp
 from ..types import LLMRequest, LLMResult, Target, Usage
 from .base_urls import _base_url_problem, _shown
 from .capabilities import Capabilities, capabilities_for
-from .empty_answers import cut_at_max_tokens, no_answer
+from .empty_answers import cut_at_max_tokens, no_answer, server_cut
 from .http_errors import error_under_2xx, obey_should_retry, says_no_such_route, with_request_id
 from .json_output import parse_json_output
 
@@ -333,7 +333,8 @@ class HTTPProvider(Provider):
         ):
             raise empty
         if request.json_output or request.json_schema is not None:
-            result.parsed = parse_json_output(result, self.name, request.json_schema, request.json_validator)
+            cut = server_cut(result, request, wire.length_may_be_the_servers)
+            result.parsed = parse_json_output(result, self.name, request.json_schema, request.json_validator, cut)
         return result
 
     def _http_error(self, wire: WireFormat, resp: HttpResponse, url: str, model: str) -> ProviderError:

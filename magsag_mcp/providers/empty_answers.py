@@ -39,19 +39,30 @@ def cut_at_max_tokens(result: LLMResult, request: LLMRequest, server_limits: boo
     nothing for the answer. ``server_limits``: the format's "length" also stands for a limit of the server's
     own (OpenAI's formats, which local servers speak): a count short of max_tokens says that one stopped it."""
     limit = f" ({request.max_tokens})" if request.max_tokens else ""
-    if server_limits and (short := _short_of_max_tokens(result, request)) is not None:
-        return (
-            f"{result.provider}:{result.model} stopped at a length limit after {short:,} output tokens, short of "
-            f"max_tokens{limit}, so a limit of the server's cut the answer short: most likely the model's context "
-            "window, filled by the prompt and the answer (a local server's context size), or the server's cap on "
-            "output; shorten the prompt, or raise the server's limit (raising max_tokens would not help)"
-        )
+    if (cut := server_cut(result, request, server_limits)) is not None:
+        return f"{result.provider}:{result.model} stopped at {cut[0]}, so {cut[1]}"
     fix = "raise max_tokens (the skill's, or model_config.max_tokens)"
     if result.text and not result.text.isspace():
         return f"{result.provider}:{result.model} stopped at max_tokens{limit}: the answer is cut short; {fix}"
     reasoning = result.usage.reasoning_tokens if result.usage is not None else 0
     spent = f"after {reasoning:,} reasoning tokens, which count against it" if reasoning else "before any text"
     return f"{result.provider}:{result.model} answered with nothing: it stopped at max_tokens{limit} {spent}; {fix}"
+
+
+def server_cut(result: LLMResult, request: LLMRequest, server_limits: bool) -> tuple[str, str] | None:
+    """What cut a "length" answer, and the fix, where its count says it was a limit of the server's and not
+    max_tokens (see :func:`cut_at_max_tokens`); None otherwise."""
+    if not server_limits or result.finish_reason != "length":
+        return None
+    short = _short_of_max_tokens(result, request)
+    if short is None:
+        return None
+    return (
+        f"a length limit after {short:,} output tokens, short of max_tokens ({request.max_tokens})",
+        "a limit of the server's cut the answer short: most likely the model's context window, filled by the prompt "
+        "and the answer (a local server's context size), or the server's cap on output; shorten the prompt, or "
+        "raise the server's limit (raising max_tokens would not help)",
+    )
 
 
 def _short_of_max_tokens(result: LLMResult, request: LLMRequest) -> int | None:

@@ -59,12 +59,17 @@ def schema_name(name: str, notes: list[str]) -> str:
 
 
 def parse_json_output(
-    result: LLMResult, provider: str, schema: Mapping[str, Any] | None = None, validator: Any = None
+    result: LLMResult,
+    provider: str,
+    schema: Mapping[str, Any] | None = None,
+    validator: Any = None,
+    cut: tuple[str, str] | None = None,
 ) -> Any:
     """The model was asked for JSON: parse it (and check it against ``schema`` when one was asked
     for), or fail so the cascade can move on. Vendors' "structured output" modes are not all strict
     (JSON mode, Gemini's schema subset, a prompt instruction), so the caller's schema is enforced here.
-    ``validator`` is ``schema`` already compiled (``LLMRequest.json_validator``), when its owner had one."""
+    ``validator`` is ``schema`` already compiled (``LLMRequest.json_validator``), when its owner had one.
+    ``cut``: what cut a "length" answer and the fix, where it was not max_tokens (:func:`.empty_answers.server_cut`)."""
     text = result.text.strip()
     if text.startswith("```"):
         # Some models fence JSON even in JSON mode; the fence is not part of the document.
@@ -80,10 +85,10 @@ def parse_json_output(
         what = f"{exc.msg}, char {exc.pos}"
         if result.finish_reason == "length":
             # not a model that wrote broken JSON: max_tokens (or the context window) stopped it mid-document
+            by, fix = cut or ("max_tokens", "raise max_tokens")
             message = (
-                f"{provider}:{result.model} was asked for JSON but its answer was cut short by max_tokens before "
-                f"the JSON was complete (finish_reason length; {what}): {excerpt(result.text, 120)!r}; raise "
-                "max_tokens"
+                f"{provider}:{result.model} was asked for JSON but its answer was cut short by {by} before the JSON "
+                f"was complete (finish_reason length; {what}): {excerpt(result.text, 120)!r}; {fix}"
             )
         else:
             message = (

@@ -88,3 +88,19 @@ async def test_a_length_stop_short_of_max_tokens_does_not_say_raise_max_tokens(c
     assert "raise max_tokens" not in warning, warning
     assert "after 300 output tokens, short of max_tokens (1024)" in warning, warning
     assert "context window" in warning and "shorten the prompt" in warning, warning
+
+
+@pytest.mark.parametrize("case", CHAT, ids=[c.name for c in CHAT])
+async def test_json_cut_by_a_servers_limit_short_of_max_tokens_does_not_say_raise_max_tokens(case, serve, transport):
+    # The same for a JSON answer: "cut short by max_tokens ... raise max_tokens" after 300 of 1024 tokens.
+    fake, provider, target = await setup(case, serve, transport)
+    if case.name == "local":
+        target = dataclasses.replace(target, params=(("api", "chat"),))
+    fake.queue({"text": '{"city": "Os', "finish": "length", "usage": {"prompt_tokens": 3700, "completion_tokens": 300}})
+    request = LLMRequest([Message("user", "JSON please")], json_output=True, max_tokens=1024)
+    with pytest.raises(E.InvalidOutputError) as info:
+        await provider.complete(request, target)
+    message = info.value.message
+    assert "cut short by a length limit after 300 output tokens, short of max_tokens (1024)" in message, message
+    assert "raise max_tokens" not in message and "shorten the prompt" in message, message
+    assert info.value.usage is not None and fake.violations == []
