@@ -13,8 +13,9 @@ from typing import Any
 from ..errors import ConfigError
 from ..transport import Transport
 from ..types import Target
-from .base import Endpoint, HTTPProvider, Provider, WireFormat
+from .base import Endpoint, HTTPProvider, Provider
 from .capabilities import Capabilities
+from .wire_format import WireFormat
 
 __all__ = [
     "Capabilities",

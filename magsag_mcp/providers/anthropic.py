@@ -33,9 +33,10 @@ from ..types import FinishReason, LLMRequest, LLMResult, Target, ToolCall, Usage
 from .anthropic_errors import anthropic_error
 from .anthropic_thinking import settle, signature_for, thinking_setting
 from .anthropic_turns import ends_in_prefill, turns
-from .base import Endpoint, ProgressCallback, StreamAccumulator, WireFormat
+from .base import Endpoint, ProgressCallback
 from .json_output import with_json_instruction
 from .refused_settings import RefusedSettings
+from .wire_format import StreamAccumulator, WireFormat
 
 DEFAULT_VERSION = "2023-06-01"
 DEFAULT_MAX_TOKENS = 4096

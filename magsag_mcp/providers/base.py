@@ -1,7 +1,7 @@
 """The provider interface: a *wire format* carried over an *endpoint*.
 
-A :class:`WireFormat` knows one API's JSON (request body, response, stream events, error bodies).
-An :class:`Endpoint` knows where that API lives and how to authenticate (base URL, headers, API
+A :class:`~.wire_format.WireFormat` (``wire_format.py``) knows one API's JSON (request body, response, stream
+events, error bodies). An :class:`Endpoint` knows where that API lives and how to authenticate (base URL, headers, API
 version). :class:`HTTPProvider` joins the two and owns the flow of one HTTP call. Azure, local and
 compat are endpoints of the OpenAI formats, not copies of them; Anthropic and Gemini each add one
 format module and one endpoint.
@@ -25,88 +25,18 @@ from ..errors import (
     redact,
     register_secret,
 )
-from ..transport import HttpResponse, SSEEvent, StreamResponse, Timeouts, Transport, page_hint
-from ..types import LLMRequest, LLMResult, Target, Usage
+from ..transport import HttpResponse, StreamResponse, Timeouts, Transport, page_hint
+from ..types import LLMRequest, LLMResult, Target
 from .base_urls import _base_url_problem, _shown
 from .capabilities import Capabilities, capabilities_for
 from .empty_answers import cut_at_max_tokens, no_answer, server_cut
 from .http_errors import error_under_2xx, obey_should_retry, says_no_such_route, with_request_id
 from .json_output import parse_json_output
+from .wire_format import WireFormat
 
 #: called with progress while a stream comes in: ("delta", {"chars": n, "text": t}) (``t`` the answer's text that
 #: just came, ``n`` the characters of this attempt's text so far) and similar
 ProgressCallback = Callable[[str, dict[str, Any]], Awaitable[None] | None]
-
-
-class StreamAccumulator(ABC):
-    """Folds a provider's SSE events into one :class:`LLMResult`.
-
-    :meth:`feed` returns the text delta carried by the event ('' when none). :meth:`finish` raises
-    :class:`~magsag_mcp.errors.ProviderConnectionError` when the stream ended before the vendor's
-    terminal event: a truncated answer is a failed attempt, never a result.
-    """
-
-    @abstractmethod
-    def feed(self, event: SSEEvent) -> str: ...
-
-    @abstractmethod
-    def finish(self) -> LLMResult: ...
-
-    def usage_so_far(self) -> Usage | None:
-        """The usage the stream reported before it failed, or None: an answer that streamed its usage
-        and then proved unusable is recorded at what it reported."""
-        return None
-
-    def complete(self) -> bool:
-        """Whether the vendor's terminal event has come (nothing the answer needs is still to come): a
-        connection that breaks or goes idle after it has lost no part of the answer."""
-        return False
-
-
-class WireFormat(ABC):
-    """One vendor API's JSON. Pure functions of data: no I/O, no configuration."""
-
-    name: ClassVar[str]
-    #: an answer that ends as a whole one with nothing in it is no answer (:func:`.empty_answers.no_answer`); a
-    #: format whose answers may hold what the result does not carry (Gemini's pictures) decides it itself
-    empty_is_no_answer: ClassVar[bool] = False
-    #: a "length" finish may be a limit of the server's own (a local server's context size), not max_tokens
-    length_may_be_the_servers: ClassVar[bool] = False
-
-    @abstractmethod
-    def path(self, model: str, *, stream: bool) -> str:
-        """Path below the endpoint's base URL, e.g. ``/chat/completions``."""
-
-    def stream_params(self) -> dict[str, str]:
-        """Extra query parameters for a streamed call (Gemini wants ``alt=sse``)."""
-        return {}
-
-    def sends_stop(self, request: LLMRequest, model: str) -> bool:
-        """Whether :meth:`build` sends ``request``'s stop sequences to ``model`` (a model or an API that takes
-        none has them left out, and then no stop sequence can have ended its answer)."""
-        return bool(request.stop)
-
-    @abstractmethod
-    def build(self, request: LLMRequest, model: str, *, stream: bool) -> tuple[dict[str, Any], list[str]]:
-        """The request body, and a note for each thing it changed or left out for this model.
-
-        One function makes both so that a note is written where the change is made and cannot drift
-        from what is sent. The notes become the result's warnings.
-        """
-
-    @abstractmethod
-    def parse_response(self, data: Any, *, provider: str, model: str) -> LLMResult: ...
-
-    def usage_in(self, data: dict[str, Any]) -> Usage | None:
-        """The usage a response body reports, read on its own: for a body that is not a usable
-        answer, so that what the vendor billed is still recorded. None when it cannot tell."""
-        return None
-
-    @abstractmethod
-    def accumulator(self, *, provider: str, model: str) -> StreamAccumulator: ...
-
-    @abstractmethod
-    def map_error(self, response: HttpResponse, *, provider: str, model: str) -> ProviderError: ...
 
 
 class Endpoint(ABC):
@@ -482,24 +412,3 @@ def _reported_usage(wire: WireFormat, resp: HttpResponse) -> Any:
         return None
     usage = wire.usage_in(data) if isinstance(data, dict) else None
     return usage if usage is not None and usage.reported else None
-
-
-def first_stops(stop: list[str], limit: int, vendor: str, notes: list[str]) -> list[str]:
-    """The first ``limit`` stop sequences, which is as many as ``vendor`` takes (more is a 400 that would
-    stop the cascade); the rest are named in ``notes``."""
-    if len(stop) <= limit:
-        return list(stop)
-    rest = stop[limit:]
-    notes.append(
-        f"{vendor} takes at most {limit} stop sequences; {', '.join(map(repr, rest))} "
-        f"{'was' if len(rest) == 1 else 'were'} not sent"
-    )
-    return list(stop[:limit])
-
-
-def with_reported_usage(exc: ProviderError, usage: Any) -> ProviderError:
-    """``exc`` carrying the usage the vendor reported for the failed answer (a filtered or failed
-    response still counts its tokens, and is billed for them); None leaves it as it was."""
-    if usage is not None:
-        exc.usage = usage
-    return exc

@@ -25,12 +25,13 @@ from ..errors import (
 from ..transport import HttpResponse, SSEEvent, Transport
 from ..types import FinishReason, LLMRequest, LLMResult, Target, ToolCall, Usage
 from .anthropic_thinking import is_thinking
-from .base import Endpoint, HTTPProvider, StreamAccumulator, WireFormat, first_stops, with_reported_usage
+from .base import Endpoint, HTTPProvider
 from .gemini_errors import gemini_error
 from .gemini_schema import declaration, response_schema
 from .gemini_schema import gemini_schema as gemini_schema  # where callers have imported it from
 from .json_output import with_json_instruction
 from .openai_responses import is_reasoning
+from .wire_format import StreamAccumulator, WireFormat, first_stops, with_reported_usage
 
 _BLOCKED = {
     "SAFETY",

@@ -21,12 +21,13 @@ from ..errors import (
 )
 from ..transport import HttpResponse, Transport
 from ..types import LLMRequest, LLMResult, Target
-from .base import Endpoint, ProgressCallback, WireFormat
+from .base import Endpoint, ProgressCallback
 from .capabilities import Capabilities
 from .openai_chat import ChatCompletionsFormat
 from .openai_models import responses_only
 from .openai_responses import MIN_OUTPUT_TOKENS, ResponsesFormat
 from .refused_settings import DROPPABLE, RefusedSettings
+from .wire_format import WireFormat
 
 DEFAULT_AZURE_API_VERSION = "2024-10-21"
 #: where Azure's own path starts in a URL pasted as the endpoint: an ``/openai`` segment with nothing after it, or

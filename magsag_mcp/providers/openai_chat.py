@@ -19,11 +19,11 @@ from ..errors import (
 )
 from ..transport import HttpResponse, SSEEvent
 from ..types import FinishReason, LLMRequest, LLMResult, Message, ToolCall, Usage
-from .base import StreamAccumulator, WireFormat, first_stops, with_reported_usage
 from .content_filters import cut_short, filter_note
 from .json_output import any_object, json_mode_system, schema_name
 from .openai_errors import error_status, openai_error
 from .openai_models import is_legacy_reasoning, put_temperature, requested_effort, takes_no_stop
+from .wire_format import StreamAccumulator, WireFormat, first_stops, with_reported_usage
 
 _FINISH: dict[str | None, FinishReason] = {
     "stop": "stop",

@@ -12,12 +12,12 @@ from typing import Any
 from ..errors import ContentFilteredError, MalformedResponseError, ProviderConnectionError, ProviderError
 from ..transport import HttpResponse, SSEEvent
 from ..types import FinishReason, LLMRequest, LLMResult, Message, ToolCall, Usage
-from .base import StreamAccumulator, WireFormat, with_reported_usage
 from .content_filters import cut_short
 from .json_output import any_object, json_mode_system, says_json, schema_name
 from .openai_chat import both_counts, call_name, parse_arguments, refused, with_reasoning
 from .openai_errors import openai_error
 from .openai_models import moved_for_responses, put_temperature, requested_effort
+from .wire_format import StreamAccumulator, WireFormat, with_reported_usage
 
 
 def _items(msg: Message, model: str) -> list[dict[str, Any]]:

@@ -17,7 +17,8 @@ from typing import ClassVar
 from ..errors import BadRequestError, ProviderError, UnsupportedFeatureError, excerpt
 from ..transport import Transport
 from ..types import LLMRequest, LLMResult, Target
-from .base import Endpoint, HTTPProvider, ProgressCallback, WireFormat
+from .base import Endpoint, HTTPProvider, ProgressCallback
+from .wire_format import WireFormat
 
 #: the settings that may be left out as the model rules leave them out: sampling knobs a reasoning model refuses,
 #: without which it still answers the same call (tools, a schema or the messages never are); and streaming, which

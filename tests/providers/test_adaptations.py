@@ -9,11 +9,11 @@ from typing import Any
 import pytest
 
 from magsag_mcp.providers.anthropic import AnthropicMessagesFormat
-from magsag_mcp.providers.base import WireFormat
 from magsag_mcp.providers.gemini import GeminiFormat, gemini_schema
 from magsag_mcp.providers.json_output import JSON_INSTRUCTION
 from magsag_mcp.providers.openai_chat import ChatCompletionsFormat
 from magsag_mcp.providers.openai_responses import ResponsesFormat
+from magsag_mcp.providers.wire_format import WireFormat
 from magsag_mcp.types import LLMRequest, Message, ToolSpec
 
 ASK = [Message("user", "x")]

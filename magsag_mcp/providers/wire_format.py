@@ -1,0 +1,108 @@
+"""The wire format of an API: its request body, its response, its stream events and its error bodies.
+
+A :class:`WireFormat` knows one API's JSON and nothing of where it is served: an endpoint
+(:class:`~magsag_mcp.providers.base.Endpoint`) carries it, and :class:`~magsag_mcp.providers.base.HTTPProvider`
+joins the two. One module per format implements it (``openai_chat``, ``openai_responses``, ``anthropic``,
+``gemini``).
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from typing import Any, ClassVar
+
+from ..errors import ProviderError
+from ..transport import HttpResponse, SSEEvent
+from ..types import LLMRequest, LLMResult, Usage
+
+
+class StreamAccumulator(ABC):
+    """Folds a provider's SSE events into one :class:`LLMResult`.
+
+    :meth:`feed` returns the text delta carried by the event ('' when none). :meth:`finish` raises
+    :class:`~magsag_mcp.errors.ProviderConnectionError` when the stream ended before the vendor's
+    terminal event: a truncated answer is a failed attempt, never a result.
+    """
+
+    @abstractmethod
+    def feed(self, event: SSEEvent) -> str: ...
+
+    @abstractmethod
+    def finish(self) -> LLMResult: ...
+
+    def usage_so_far(self) -> Usage | None:
+        """The usage the stream reported before it failed, or None: an answer that streamed its usage
+        and then proved unusable is recorded at what it reported."""
+        return None
+
+    def complete(self) -> bool:
+        """Whether the vendor's terminal event has come (nothing the answer needs is still to come): a
+        connection that breaks or goes idle after it has lost no part of the answer."""
+        return False
+
+
+class WireFormat(ABC):
+    """One vendor API's JSON. Pure functions of data: no I/O, no configuration."""
+
+    name: ClassVar[str]
+    #: an answer that ends as a whole one with nothing in it is no answer (:func:`.empty_answers.no_answer`); a
+    #: format whose answers may hold what the result does not carry (Gemini's pictures) decides it itself
+    empty_is_no_answer: ClassVar[bool] = False
+    #: a "length" finish may be a limit of the server's own (a local server's context size), not max_tokens
+    length_may_be_the_servers: ClassVar[bool] = False
+
+    @abstractmethod
+    def path(self, model: str, *, stream: bool) -> str:
+        """Path below the endpoint's base URL, e.g. ``/chat/completions``."""
+
+    def stream_params(self) -> dict[str, str]:
+        """Extra query parameters for a streamed call (Gemini wants ``alt=sse``)."""
+        return {}
+
+    def sends_stop(self, request: LLMRequest, model: str) -> bool:
+        """Whether :meth:`build` sends ``request``'s stop sequences to ``model`` (a model or an API that takes
+        none has them left out, and then no stop sequence can have ended its answer)."""
+        return bool(request.stop)
+
+    @abstractmethod
+    def build(self, request: LLMRequest, model: str, *, stream: bool) -> tuple[dict[str, Any], list[str]]:
+        """The request body, and a note for each thing it changed or left out for this model.
+
+        One function makes both so that a note is written where the change is made and cannot drift
+        from what is sent. The notes become the result's warnings.
+        """
+
+    @abstractmethod
+    def parse_response(self, data: Any, *, provider: str, model: str) -> LLMResult: ...
+
+    def usage_in(self, data: dict[str, Any]) -> Usage | None:
+        """The usage a response body reports, read on its own: for a body that is not a usable
+        answer, so that what the vendor billed is still recorded. None when it cannot tell."""
+        return None
+
+    @abstractmethod
+    def accumulator(self, *, provider: str, model: str) -> StreamAccumulator: ...
+
+    @abstractmethod
+    def map_error(self, response: HttpResponse, *, provider: str, model: str) -> ProviderError: ...
+
+
+def first_stops(stop: list[str], limit: int, vendor: str, notes: list[str]) -> list[str]:
+    """The first ``limit`` stop sequences, which is as many as ``vendor`` takes (more is a 400 that would
+    stop the cascade); the rest are named in ``notes``."""
+    if len(stop) <= limit:
+        return list(stop)
+    rest = stop[limit:]
+    notes.append(
+        f"{vendor} takes at most {limit} stop sequences; {', '.join(map(repr, rest))} "
+        f"{'was' if len(rest) == 1 else 'were'} not sent"
+    )
+    return list(stop[:limit])
+
+
+def with_reported_usage(exc: ProviderError, usage: Any) -> ProviderError:
+    """``exc`` carrying the usage the vendor reported for the failed answer (a filtered or failed
+    response still counts its tokens, and is billed for them); None leaves it as it was."""
+    if usage is not None:
+        exc.usage = usage
+    return exc
