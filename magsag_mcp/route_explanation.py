@@ -9,7 +9,7 @@ from typing import Any
 
 from .attempt_cost import output_tokens_reserved
 from .call_request import estimate_input_tokens
-from .errors import ConfigError
+from .errors import ConfigError, redact
 from .exact_money import exact_money
 from .providers import canonical_provider
 from .routing import Candidate, Plan, check_env_override
@@ -140,7 +140,9 @@ class RouteExplanation:
                 f"task(s) {', '.join(repr(t) for t in dict.fromkeys(no_model))}, so their calls fail unless they name "
                 f"a model; also set MAGSAG_MODEL to a {provider} model, or add one to those routes"
             )
-        variables = " / ".join(f"{k}={self.env[k]!r}" for k in ("MAGSAG_PROVIDER", "MAGSAG_MODEL") if self.env.get(k))
+        # redacted as doctor's overrides are (a key-shaped MAGSAG_MODEL is refused above; this is the backstop)
+        named = [f"{k}={self.env[k]!r}" for k in ("MAGSAG_PROVIDER", "MAGSAG_MODEL") if self.env.get(k)]
+        variables = redact(" / ".join(named))
         for reason, skills in unconfigured.items():
             which = "every skill" if len(skills) == len(self.catalog.skills) else f"skill(s) {', '.join(skills)}"
             problems.append(
