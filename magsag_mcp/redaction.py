@@ -105,17 +105,38 @@ def redact(text: str) -> str:
     return text
 
 
+#: a piece of an ``sk-`` key after its prefix: 8 characters or more between dashes and underscores mixing letters with
+#: digits, or a lower case letter with a capital after it (``Ab3dEf6h``, ``3f9a1c7e``; never ``instruct``, ``Legal``)
+_RANDOM_PIECE = re.compile(r"(?=[^-_]*[0-9])(?=[^-_]*[A-Za-z])[^-_]{8,}|(?=[^-_]*[a-z][^-_]*[A-Z])[^-_]{8,}")
+
+
+def _key_shaped(match: re.Match[str]) -> bool:
+    """Whether a match of :data:`_SECRET_PATTERNS` in a name is a key. Redacting, "sk-" and 8 characters is
+    enough (a word masked costs little); refusing a name, it is not: "mistral-sk-7b-instruct-v1" (Slovak),
+    "sk-planner-agent" and a fine-tune's suffix "sk-classifier-v2" are names. A key of any vendor's that starts
+    with "sk-" (OpenAI's, Anthropic's, DeepSeek's, Moonshot's, OpenRouter's, a LiteLLM proxy's) has 20 characters
+    or more after it, random ones among them; any other shape (a label's value, a JWT, ``AIza...``) is a key."""
+    found = match.group()
+    if match["label"] is not None or not found.startswith("sk-"):
+        return True
+    return len(found) >= 23 and _RANDOM_PIECE.search(found, 3) is not None
+
+
 #: names found to hold no secret, each with the secrets known then (:data:`_LONGEST_FIRST`, a new tuple when one
 #: is added): a call's skill id and agent are the same call after call, and asked each time (see holds_secret)
 _CLEAN: dict[str, tuple[str, ...]] = {}
 
 
 def holds_secret(text: str) -> bool:
-    """Whether :func:`redact` would change ``text``: the check of a name a call is recorded under. A name found
-    clean is remembered until a secret is added (or 4,096 names are): a few lookups, not the redaction's."""
+    """Whether ``text`` holds a key: the check of a name a call is recorded under, which is refused if it does.
+    A key the process knows, anywhere in it, or text :func:`redact` takes for a key, except an ``sk-`` followed
+    by words (:func:`_key_shaped`). A name found clean is remembered until a secret is added (or 4,096 names
+    are): a few lookups, not the redaction's."""
     if _CLEAN.get(text) is _LONGEST_FIRST:
         return False
-    if redact(text) != text:
+    if redact(text) != text and (
+        any(secret in text for secret in _LONGEST_FIRST) or any(map(_key_shaped, _SECRET_PATTERNS.finditer(text)))
+    ):
         return True
     if len(_CLEAN) >= 4096:
         _CLEAN.clear()

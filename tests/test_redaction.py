@@ -613,3 +613,47 @@ def test_a_name_found_clean_is_asked_again_once_a_secret_it_holds_is_known():
     assert not holds_secret(name) and not holds_secret(name)
     register_secret("Qz8vNw3kRt5yLp2m")
     assert holds_secret(name)
+
+
+# names that hold "sk-" as a word (Slovak, the language code; scikit-learn; Semantic Kernel) followed by more words:
+# the redaction's pattern ("sk-" and 8 characters) took each for a key, and the name was refused outright
+WORD_NAMES = [
+    "slovak-nlp/mistral-sk-7b-instruct-v1",
+    "gerulata/slovakbert-sk-ner-finetuned",
+    "your-org/opus-mt-sk-en-finetuned-legal",
+    "ft:gpt-4o-mini-2024-07-18:my-org:sk-classifier-v2:8Kq3xYzA",
+    "sk-planner-agent",
+    "sk-learn-random-forest-classifier",
+]
+#: keys of every vendor whose keys start "sk-", as they are shaped (made up)
+SHAPED_KEYS = [
+    ANTHROPIC_KEY,
+    "sk-" + "3f9a1c7e5b2d4f6a8c0e1b3d5f7a9c2e",  # DeepSeek's: 32 hex digits
+    "sk-or-v1-" + "9c2e3f9a1c7e5b2d4f6a8c0e1b3d5f7a" * 2,  # OpenRouter's
+    "sk-proj-Ab3dEf6hIj9kLm2nOp5qRs8tUv1wXy4z_Qa7Ws-Ed0RfT3BlbkFJ",
+    "sk-" + "Qa7WsEd0RfTg5YhUj8IkOl3PzXcVbNmAsDfGhJkLqWeRtY",  # OpenAI's older keys, Moonshot's: 48 letters/digits
+    "sk-Hj7Kl8Zx9Cv0Bn1Mq2Wr3e",  # a LiteLLM proxy's virtual key: 22 URL-safe characters
+]
+
+
+@pytest.mark.parametrize("name", WORD_NAMES)
+def test_a_name_holding_sk_as_a_word_is_a_name_not_a_key(name: str):
+    from magsag_mcp.targets import parse_target
+    from magsag_mcp.text import check_name
+
+    target = parse_target({"provider": "local", "model": name})
+    assert target.model == name
+    check_name(name, "agent")  # raises if refused
+
+
+@pytest.mark.parametrize("key", SHAPED_KEYS)
+@pytest.mark.parametrize("around", ["{}", "team-{}", "{}:latest"])
+def test_a_key_shaped_name_is_still_refused(key: str, around: str):
+    from magsag_mcp.targets import parse_target
+    from magsag_mcp.text import check_name
+
+    name = around.format(key)
+    with pytest.raises(E.InputError, match="looks like an API key"):
+        check_name(name, "agent")
+    with pytest.raises(E.ConfigError, match="looks like an API key"):
+        parse_target({"provider": "local", "model": name})
