@@ -446,3 +446,32 @@ async def test_a_model_too_big_for_ollamas_memory_moves_on_at_once_saying_why(se
         await provider.complete(ask(), Target("local", "llama3.1:8b", base_url=url))
     assert info.value.moves_on and not info.value.retryable and said in info.value.message
     assert "use a smaller model" in info.value.message and provider.chat_only == set()
+
+
+def llama_cpp_2024_chat(body: dict[str, Any]) -> web.Response:
+    """llama.cpp's server before it took JSON schemas (mid-2024 builds): JSON mode is json_object, anything else
+    refused (400); and no Responses API."""
+    kind = (body.get("response_format") or {}).get("type")
+    if kind not in (None, "text", "json_object"):
+        said = f'response_format type must be one of "text" or "json_object", but got: {kind}'
+        return web.json_response({"error": {"code": 400, "message": said, "type": "invalid_request_error"}}, status=400)
+    answer = {**DEEPSEEK_ANSWER, "model": body["model"]}
+    answer["choices"] = [{"index": 0, "message": {"role": "assistant", "content": '{"city": "Paris"}'}}]
+    answer["choices"][0]["finish_reason"] = "stop"
+    return web.json_response(answer)
+
+
+async def test_json_mode_on_a_server_that_takes_only_json_object_is_sent_as_json_object(serve, transport: Transport):
+    # JSON mode sent as a schema of any object (for LM Studio) was refused by servers that took json_object and no
+    # schema (llama.cpp until mid-2024): a bad request that stopped the cascade, where json_object was answered
+    url, bodies = await serve("/v1/chat/completions", llama_cpp_2024_chat)
+    provider = LocalProvider({}, transport)
+    target = Target("local", "qwen2.5-7b-instruct", base_url=url)
+    result = await provider.complete(ask("Where is the Louvre?", json_output=True), target)
+    assert result.parsed == {"city": "Paris"}
+    assert [b["response_format"]["type"] for b in bodies] == ["json_schema", "json_object"]
+    assert any("json_object" in w for w in result.warnings)
+    result = await provider.complete(ask("Where is the Louvre?", json_output=True), target)  # asked as it takes it
+    assert result.parsed == {"city": "Paris"} and bodies[2]["response_format"] == {"type": "json_object"}
+    with pytest.raises(E.BadRequestError):  # a caller's schema is no JSON mode: not sent as json_object
+        await provider.complete(ask(json_schema={"type": "object", "properties": {}}), target)

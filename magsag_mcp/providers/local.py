@@ -26,6 +26,7 @@ from .base_urls import _shown
 from .http_errors import says_no_model_loaded, says_no_such_route
 from .openai_chat import ChatCompletionsFormat
 from .openai_responses import MIN_OUTPUT_TOKENS, ResponsesFormat
+from .wire_format import WireFormat
 
 DEFAULT_LOCAL_BASE_URL = "http://localhost:11434/v1"
 #: how long a server found without the Responses API is sent straight to chat completions before the Responses
@@ -142,6 +143,18 @@ def lacks_responses_api(exc: ProviderError) -> bool:
     return False
 
 
+def _refused_json_schema(exc: ProviderError) -> bool:
+    """Whether ``exc`` refuses JSON mode sent as a schema, which the server takes as json_object: a 400, 422 or
+    501 (llama.cpp's not_supported_error) naming json_schema or response_format, before any answer (not billed)."""
+    said = exc.message.lower()
+    return (
+        exc.status in (400, 422, 501)
+        and not exc.maybe_billed
+        and exc.usage is None
+        and ("json_schema" in said or "response_format" in said)
+    )
+
+
 def _names_model(exc: ProviderError) -> bool:
     text = exc.message.split(": HTTP 404", 1)[-1].lower()
     return "model" in text and (exc.model or "").lower() in text
@@ -173,6 +186,13 @@ class LocalProvider(HTTPProvider):
     def __init__(self, env: Mapping[str, str], transport: Transport) -> None:
         super().__init__(ResponsesFormat(json_mode_as_schema=True), LocalEndpoint(env), transport)
         self.chat = ChatCompletionsFormat(max_tokens_field="max_tokens", max_stops=None, json_mode_as_schema=True)
+        #: the same formats with JSON mode as json_object, for the servers that refuse it as a schema (below)
+        self.json_object_formats = {
+            id(self.wire): ResponsesFormat(),
+            id(self.chat): ChatCompletionsFormat(max_tokens_field="max_tokens", max_stops=None),
+        }
+        #: base URLs whose server refused JSON mode as a schema (per process)
+        self.json_object_at: set[str] = set()
         #: base URLs known to lack the Responses API (per process), and when that was last seen (``clock``)
         self.chat_only: set[str] = set()
         self._chat_since: dict[str, float] = {}
@@ -190,6 +210,37 @@ class LocalProvider(HTTPProvider):
     def _remember_chat_only(self, base: str) -> None:
         self.chat_only.add(base)
         self._chat_since[base] = self.clock()
+
+    async def call(
+        self,
+        wire: WireFormat,
+        request: LLMRequest,
+        target: Target,
+        *,
+        progress: ProgressCallback | None = None,
+    ) -> LLMResult:
+        """A call, JSON mode sent as a JSON schema of any object (LM Studio refuses json_object), or as json_object
+        to a server that refused the schema (llama.cpp until mid-2024: 400 'response_format type must be one of
+        "text" or "json_object"'), which is remembered for its base URL. A caller's own schema is never changed."""
+        plain = self.json_object_formats.get(id(wire))
+        if plain is None or not request.json_output or request.json_schema is not None:
+            return await super().call(wire, request, target, progress=progress)
+        base = self.endpoint.base_url(target)
+        if base in self.json_object_at:
+            return await super().call(plain, request, target, progress=progress)
+        try:
+            return await super().call(wire, request, target, progress=progress)
+        except ProviderError as exc:
+            if not _refused_json_schema(exc):
+                raise
+            said = exc.message.split(f"HTTP {exc.status}: ", 1)[-1][:160]
+        self.json_object_at.add(base)
+        result = await super().call(plain, request, target, progress=progress)
+        result.warnings.append(
+            f"local server at {redact(_shown(base))} refused JSON mode as a JSON schema ({said}); it was sent as "
+            "json_object, as it will be to this server from now on"
+        )
+        return result
 
     async def complete(
         self, request: LLMRequest, target: Target, *, progress: ProgressCallback | None = None
