@@ -187,10 +187,8 @@ class LocalProvider(HTTPProvider):
         super().__init__(ResponsesFormat(json_mode_as_schema=True), LocalEndpoint(env), transport)
         self.chat = ChatCompletionsFormat(max_tokens_field="max_tokens", max_stops=None, json_mode_as_schema=True)
         #: the same formats with JSON mode as json_object, for the servers that refuse it as a schema (below)
-        self.json_object_formats = {
-            id(self.wire): ResponsesFormat(),
-            id(self.chat): ChatCompletionsFormat(max_tokens_field="max_tokens", max_stops=None),
-        }
+        self.responses_json_object = ResponsesFormat()
+        self.chat_json_object = ChatCompletionsFormat(max_tokens_field="max_tokens", max_stops=None)
         #: base URLs whose server refused JSON mode as a schema (per process)
         self.json_object_at: set[str] = set()
         #: base URLs known to lack the Responses API (per process), and when that was last seen (``clock``)
@@ -222,7 +220,9 @@ class LocalProvider(HTTPProvider):
         """A call, JSON mode sent as a JSON schema of any object (LM Studio refuses json_object), or as json_object
         to a server that refused the schema (llama.cpp until mid-2024: 400 'response_format type must be one of
         "text" or "json_object"'), which is remembered for its base URL. A caller's own schema is never changed."""
-        plain = self.json_object_formats.get(id(wire))
+        plain = (
+            self.responses_json_object if wire is self.wire else self.chat_json_object if wire is self.chat else None
+        )
         if plain is None or not request.json_output or request.json_schema is not None:
             return await super().call(wire, request, target, progress=progress)
         base = self.endpoint.base_url(target)
