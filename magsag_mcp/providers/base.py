@@ -237,18 +237,26 @@ class HTTPProvider(Provider):
         url, params = self.endpoint.url(wire, target, stream=request.stream)
         body, notes = wire.build(request, model, stream=request.stream)
         timeouts = self.endpoint.timeouts
-        if request.stream:
-            result = await self._stream(wire, url, body, headers, params, timeouts, model, progress, notes)
-        else:
-            resp = await self.transport.post_json(url, body, headers=headers, params=params or None, timeouts=timeouts)
-            if resp.status >= 400:
-                raise self._http_error(wire, resp, url, model)
-            try:
-                result = wire.parse_response(resp.json(), provider=self.name, model=model)
-            except ProviderError as exc:
-                raise self._unusable(wire, resp, exc, model) from None
-            if progress is not None:  # tested here: a coroutine made and awaited costs every call otherwise
-                await _came_whole(result, progress)
+        try:
+            if request.stream:
+                result = await self._stream(wire, url, body, headers, params, timeouts, model, progress, notes)
+            else:
+                resp = await self.transport.post_json(
+                    url, body, headers=headers, params=params or None, timeouts=timeouts
+                )
+                if resp.status >= 400:
+                    raise self._http_error(wire, resp, url, model)
+                try:
+                    result = wire.parse_response(resp.json(), provider=self.name, model=model)
+                except ProviderError as exc:
+                    raise self._unusable(wire, resp, exc, model) from None
+                if progress is not None:  # tested here: a coroutine made and awaited costs every call otherwise
+                    await _came_whole(result, progress)
+        except ProviderError as exc:
+            # the transport's errors (a timeout, a refused or dropped connection) know the URL, not whom it was for:
+            # a caller's `except ProviderTimeoutError as e` reads e.provider and e.model as an HTTP error's
+            _stamp(exc, self.name, model)
+            raise
         result.latency_ms = (time.perf_counter() - started) * 1000.0
         # a wire that explained its stop itself (Claude's context window); a note of how the answer came is in notes
         stop_said = result.warnings != []
