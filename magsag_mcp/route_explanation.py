@@ -104,6 +104,7 @@ class RouteExplanation:
         no_model: list[str] = []
         other: list[str] = []
         refused: dict[tuple[str, str], list[str]] = {}  # (policy, the targets) -> the skills
+        unpriced: dict[str, tuple[str, list[str]]] = {}  # the targets -> (the cost limits' policy, those unpriced)
         unconfigured: dict[str, list[str]] = {}  # why the first target cannot be called -> the skills
         for skill_id in sorted(self.catalog.skills):
             try:
@@ -119,7 +120,7 @@ class RouteExplanation:
                 unconfigured.setdefault(str(reasons[0]), []).append(skill_id)
             if self.governance is None:
                 continue
-            verdicts = [self.governance.policies.allowed(c.target, chosen.data_classes) for c in chosen.candidates]
+            verdicts = [self._override_verdict(c.target, chosen.data_classes) for c in chosen.candidates]
             for cand, (ok, policy, reason, rule) in zip(chosen.candidates, verdicts, strict=True):
                 if not ok and cand.source == "env" and rule == "allowed_models" and env_refused is None:
                     # refused whatever the skill: the call fails on it (see Governance.admit)
@@ -131,6 +132,11 @@ class RouteExplanation:
             if verdicts and not any(ok for ok, *_ in verdicts) and not env_refused:
                 labels = ", ".join(c.target.label for c in chosen.candidates)
                 refused.setdefault((verdicts[0][1] or "", labels), []).append(skill_id)
+                names = [
+                    c.target.label for c, v in zip(chosen.candidates, verdicts, strict=True) if v[3] == "unknown_price"
+                ]
+                if names:
+                    unpriced[labels] = (next(v[1] for v in verdicts if v[3] == "unknown_price"), names)
         problems = [env_refused] if env_refused else []
         problems += other
         if no_model:
@@ -150,12 +156,32 @@ class RouteExplanation:
                 f"they name a model; configure that provider, or change or unset the variable"
             )
         for (policy, labels), skills in refused.items():
+            fix = "change the variables or the policy"
+            if labels in unpriced:
+                # refused whatever was spent: a cost limit cannot bound what a model of unknown price costs
+                limits, names = unpriced[labels]
+                one = len(names) == 1
+                fix = (
+                    f"{', '.join(names)} {'has' if one else 'have'} no known price, which a cost limit without "
+                    f"allow_unpriced refuses; add {'its price' if one else 'their prices'} to the catalog's "
+                    f"prices.yaml, or set allow_unpriced: true on {limits}, or {fix}"
+                )
             problems.append(
                 f"{', '.join(skills)}: policy {policy!r} refuses every target the environment's MAGSAG_PROVIDER / "
-                f"MAGSAG_MODEL leave ({labels}), so their calls fail unless they name a model; change the variables "
-                f"or the policy"
+                f"MAGSAG_MODEL leave ({labels}), so their calls fail unless they name a model; {fix}"
             )
         return problems
+
+    def _override_verdict(self, target: Target, data_classes: Sequence[str]) -> tuple[bool, Any, Any, Any]:
+        """``governance.policies.allowed``'s verdict on ``target``, or, where that allows it, a cost limit's
+        refusal of a model of unknown price, which :meth:`Governance.admit` makes on every call (rule
+        ``unknown_price``)."""
+        ok, policy, reason, rule = self.governance.policies.allowed(target, data_classes)
+        if ok and self.pricer.worst_case(target.provider, target.model, 1, 1) is None:
+            priced_ok, policy, reason = self.governance.spend_verdict(target, None)
+            if not priced_ok:
+                return False, policy, reason, "unknown_price"
+        return ok, policy, reason, rule
 
     def _add_spend_verdict(self, entry: dict[str, Any], target: Target, worst: Decimal | None) -> None:
         """A target the policies allow may still be refused by a cost limit whatever was spent."""

@@ -213,6 +213,46 @@ def test_doctor_names_the_skills_whose_every_target_the_policy_refuses(cli_env, 
     assert not any("skill.pii-redaction" in p for p in problems)  # its data class's local model serves it
 
 
+@pytest.mark.parametrize(
+    ("env", "skills", "labels", "unpriced"),
+    [
+        # the guide's "export MAGSAG_PROVIDER=compat": the shipped cost_limits refuse a model of unknown price, and
+        # no compat model has one until prices.yaml gives it
+        (
+            {"MAGSAG_PROVIDER": "compat", "MAGSAG_COMPAT_BASE_URL": "https://gateway.example.com/v1"},
+            "skill.analysis",
+            "compat:gpt-4o, compat:claude-3-5-sonnet-20241022, compat:gemini-1.5-pro",
+            "compat:gpt-4o, compat:claude-3-5-sonnet-20241022, compat:gemini-1.5-pro have no known price",
+        ),
+        # a model allowed by name, on a vendor that does not serve it: no price either
+        (
+            {"MAGSAG_PROVIDER": "openai", "MAGSAG_MODEL": "claude-3-5-sonnet-20241022"},
+            "skill.analysis, skill.assistant, skill.coding, skill.document-analysis, skill.extraction, "
+            "skill.reasoning, skill.summarization",
+            "openai:claude-3-5-sonnet-20241022",
+            "openai:claude-3-5-sonnet-20241022 has no known price",
+        ),
+    ],
+)
+def test_doctor_reports_overrides_whose_targets_a_cost_limit_refuses_for_want_of_a_price(
+    cli_env, capsys, monkeypatch, env, skills, labels, unpriced
+):
+    # doctor printed the overrides and exited 0, while every call that named no model failed with "every target
+    # failed: ... skipped (cost_limits: ... has no known price ...)"
+    monkeypatch.setenv("OPENAI_API_KEY", "sk-test-0123456789")  # configured: the problem is the policy's
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
+    assert main(["doctor", "--json"]) == 1
+    problems = json.loads(capsys.readouterr().out)["problems"]
+    said = next(p for p in problems if p.startswith(skills + ":"))
+    assert said.startswith(
+        f"{skills}: policy 'cost_limits' refuses every target the environment's MAGSAG_PROVIDER / MAGSAG_MODEL "
+        f"leave ({labels}), so their calls fail unless they name a model; {unpriced}"
+    )
+    assert "prices.yaml" in said and "allow_unpriced: true on cost_limits" in said
+    assert not any("skill.pii-redaction" in p for p in problems)  # its data class's local model is priced (at 0)
+
+
 def test_doctor_reports_no_problem_for_good_settings(cli_env, capsys, monkeypatch):
     monkeypatch.setenv("MAGSAG_PROVIDER", "OpenAI")
     monkeypatch.setenv("MAGSAG_MODEL", "gpt-4o-mini")
