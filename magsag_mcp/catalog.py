@@ -197,10 +197,26 @@ def find_catalog(explicit: str | os.PathLike[str] | None = None, env: Mapping[st
     local = Path.cwd() / "catalog"
     if (local / "skills").is_dir():
         return local
-    for candidate in (Path(__file__).parent / "_catalog", Path(__file__).parent.parent / "catalog"):
-        if (candidate / "skills").is_dir():
-            return candidate
+    here = Path(__file__).parent
+    bundled = next((c for c in (here / "_catalog", here.parent / "catalog") if (c / "skills").is_dir()), None)
+    # A ./catalog of magsag's parts without skills/ (the guide's catalog/policies/model_governance.yaml, written in a
+    # new project): passed over for the bundled catalog, its policy and prices would govern no call, without a word
+    parts = [f"{p}/" if p in _CATALOG_DIRS else p for p in _CATALOG_PARTS if (local / p).exists()]
+    if parts and bundled is not None and local.resolve() != bundled.resolve():
+        raise ConfigError(
+            f"{local} holds {', '.join(parts)} but no skills/ folder, so it is no whole catalog, and the bundled "
+            f"one ({bundled}) would govern the calls in its place, without these; copy the bundled catalog into it, "
+            f"keeping your files (cp -rn '{bundled}/.' '{local}/'), or point MAGSAG_CATALOG (or --catalog) at a whole "
+            "catalog"
+        )
+    if bundled is not None:
+        return bundled
     raise ConfigError("no catalog found: pass --catalog DIR or set MAGSAG_CATALOG")
+
+
+#: what in a folder named ./catalog makes it magsag's (a shop's product catalog holds none of these)
+_CATALOG_DIRS = ("policies", "routing", "agents")
+_CATALOG_PARTS = (*_CATALOG_DIRS, "prices.yaml", "prices.yml")
 
 
 _M = TypeVar("_M", bound=BaseModel)

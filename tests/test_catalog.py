@@ -392,6 +392,36 @@ def test_catalog_location_order(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
     assert (bundled / "skills" / "analysis.yaml").is_file()  # the copy shipped with the package
 
 
+@pytest.mark.parametrize(
+    "part",
+    ["policies/model_governance.yaml", "prices.yaml", "routing/default.yaml", "agents/my-mag.yaml"],
+)
+def test_a_catalog_folder_here_without_skills_is_refused_not_passed_over(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, part: str
+):
+    # The guide: "Define provider policies in catalog/policies/model_governance.yaml". Written so in a new project
+    # (no skills/ beside it), the folder was passed over for the bundled catalog without a word: the bundled
+    # policy governed the calls, and the user's (its allowed models, its cost limits) applied to none of them.
+    work = tmp_path / "work"
+    (work / "catalog" / part).parent.mkdir(parents=True)
+    (work / "catalog" / part).write_text("policies:\n  - name: production_models\n    allowed_models: [gpt-4o-mini]\n")
+    monkeypatch.chdir(work)
+    with pytest.raises(ConfigError) as info:
+        find_catalog(None, env={})
+    message = info.value.message
+    assert f"{work / 'catalog'} holds {part.split('/')[0]}" in message and "no skills/ folder" in message
+    bundled = Path(__file__).resolve().parent.parent / "catalog"
+    assert "MAGSAG_CATALOG" in message and str(bundled) in message  # where a whole catalog to start from is
+    assert find_catalog(str(work / "catalog"), env={}) == work / "catalog"  # named, it is the one (validate says what)
+
+
+def test_a_folder_named_catalog_that_is_none_of_magsags_is_passed_over(tmp_path: Path, monkeypatch):
+    work = tmp_path / "work"
+    (work / "catalog" / "products").mkdir(parents=True)  # a shop's catalog, say
+    monkeypatch.chdir(work)
+    assert (find_catalog(None, env={}) / "skills" / "analysis.yaml").is_file()  # the bundled one
+
+
 def test_catalog_env_pointing_nowhere(tmp_path: Path):
     with pytest.raises(ConfigError, match="MAGSAG_CATALOG points at .* not a directory"):
         find_catalog(None, env={"MAGSAG_CATALOG": str(tmp_path / "missing")})
