@@ -307,12 +307,16 @@ def _near_misses(payload: Mapping[str, Any], context: Mapping[str, Any]) -> list
         import difflib
 
         for key in unknown:
-            if key in MODEL_CONFIG_KEYS:  # context={"model": ...}: an override one level too high, read by no one
+            # context={"model": ...} or a payload's model_config (in a Delegation's context): read by no one
+            if key in MODEL_CONFIG_KEYS or key == "model_config":
                 also = " or context['preferred_model']" if key == "model" else ""
-                out.append(
-                    f"context key {key!r} is not one magsag reads: the call's {key} goes in "
-                    f"context['llm_overrides']{also} (or payload['model_config']), and was not applied"
+                goes = (
+                    "a call's model_config goes in its payload (payload['model_config']), or its keys in "
+                    "context['llm_overrides']"
+                    if key == "model_config"
+                    else f"the call's {key} goes in context['llm_overrides']{also} (or payload['model_config'])"
                 )
+                out.append(f"context key {key!r} is not one magsag reads: {goes}, and was not applied")
                 continue
             close = difflib.get_close_matches(key, CONTEXT_KEYS, n=1, cutoff=0.75)
             if close:

@@ -309,6 +309,23 @@ def test_keys_that_look_like_routing_keys_are_warned_about(tmp_path, fake_script
     assert not any("user_id" in w for w in result["warnings"])
 
 
+def test_a_model_config_given_in_a_context_is_said_to_go_unread(mg: Magsag):
+    # The guide: "Agents specify model preferences by including them in the payload or context". A MAG that put
+    # the payload's model_config in its delegation's context had it ignored without a word: the SAG's call went
+    # to the policy's model (here the route's gpt-4o), not the one asked for.
+    context = {"model_config": {"model": "fake:chosen"}}
+    result = mg.runner.invoke_sag(
+        Delegation(task_id="t", sag_id="data-analysis-sag", input={"data": "x"}, context=context)
+    )
+    assert result["model"] == "gpt-4o"
+    direct = mg.skills.invoke("skill.analysis", {"data": "x"}, context=context)
+    assert direct["model"] == "gpt-4o"
+    assert direct["warnings"] == [
+        "context key 'model_config' is not one magsag reads: a call's model_config goes in its payload "
+        "(payload['model_config']), or its keys in context['llm_overrides'], and was not applied"
+    ]
+
+
 def test_a_misspelt_invoke_option_is_refused_before_anything_is_paid(mg: Magsag):
     # Before: the call was made (and paid), then the unknown option raised and the answer was lost.
     with pytest.raises(InputError, match=r"unknown option\(s\) for invoke: 'agnet' \(did you mean 'agent'\?\)"):
