@@ -500,6 +500,36 @@ def test_async_forms_awaited_on_another_loop_run_on_magsags_loop_and_close_compl
     assert conn.execute("SELECT COUNT(*) FROM events WHERE event = 'async_event'").fetchone()[0] == 1
 
 
+def test_a_magsags_summary_and_budget_have_async_forms_run_on_its_loop(tmp_path: Path, fake_scripts: None):
+    # An async agent had ainvoke, alog, acurrent_cost and arun, but its budget check and usage summary only in
+    # the sync form, which holds the caller's event loop while the ledger is read (and waits out another
+    # process's write lock, up to 30 s); the service itself, on the Magsag's loop, refuses calls from another.
+    import asyncio
+    import threading
+
+    env = {"MAGSAG_PROVIDER": "fake"}
+    with Magsag(catalog=CATALOG, db=tmp_path / "l.db", env=env, agent="tester") as mg:
+        mg.skills.invoke("skill.analysis", {"data": "x"})
+        seen: list[int] = []
+        for name in ("summarize", "check_budget"):
+            original = getattr(mg.service, name)
+
+            async def spy(*args, _original=original, **kwargs):
+                seen.append(threading.get_ident())
+                return await _original(*args, **kwargs)
+
+            setattr(mg.service, name, spy)
+
+        async def main() -> tuple[dict, dict]:
+            return await mg.asummarize(agent="tester"), await mg.acheck_budget(run_id=mg.run_id)
+
+        summary, budget = asyncio.run(main())
+        assert seen == [mg.bridge.loop_thread, mg.bridge.loop_thread]
+        assert summary == mg.summarize(agent="tester") and summary["totals"]["calls"] == 1
+        assert budget == mg.check_budget(run_id=mg.run_id)
+        assert any(limit["limit"] == "run" for limit in budget["limits"])
+
+
 def test_async_forms_awaited_on_magsags_own_loop_run_in_place(mg: Magsag):
     seen = _spy_on_threads(mg)
 
