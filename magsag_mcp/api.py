@@ -35,6 +35,7 @@ from .errors import ConfigError, InputError, LedgerError
 from .invoke_options import Delegation, Progress, as_context, as_delegation, check_options
 from .invoke_result import InvokeResult
 from .service import Service, new_run_id
+from .text import check_name
 
 if TYPE_CHECKING:
     from .ledger.run_scope import RunSpend
@@ -329,6 +330,8 @@ class Runner(ProcessBound):
     def invoke_sag(self, delegation: Delegation | Mapping[str, Any]) -> Any:
         if not isinstance(delegation, Delegation):
             delegation = as_delegation(delegation)
+        if isinstance(delegation.task_id, str):
+            check_name(delegation.task_id, "Delegation.task_id")  # the SAG's run id is made of it
         spec = self.registry.agent(delegation.sag_id)
         if spec.kind != "sag":
             raise InputError(f"{delegation.sag_id!r} is a {spec.kind.upper()}, not a SAG; delegate to a SAG")

@@ -98,9 +98,10 @@ def check_name(value: Any, where: str) -> None:
         raise InputError(f"{where} must be a string, not {type(value).__name__}; pass str(...) of it")
     check_text(value, where)
     if value and holds_secret(value):  # (check_text has refused the surrogates redact() would replace)
+        fix = "name the event in words of your own" if "event" in where else "name the call with an id of your own"
         raise InputError(
             f"{where} {redact(value)!r} holds what looks like an API key or token, which the ledger would keep and "
-            "show to every reader of it; name the call with an id of your own, never a credential"
+            f"show to every reader of it; {fix}, never a credential"
         )
 
 

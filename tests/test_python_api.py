@@ -326,6 +326,21 @@ def test_a_model_config_given_in_a_context_is_said_to_go_unread(mg: Magsag):
     ]
 
 
+def test_a_key_as_a_delegations_task_id_or_an_events_name_is_refused_naming_what_was_given(mg: Magsag):
+    # Refused, as a call's names are, but said of what the caller never gave: "run_id '[REDACTED]' holds ..." for
+    # a Delegation's task_id (the SAG's run id is made from it), and "name the call with an id of your own" for
+    # an event's name.
+    key = "sk-proj-" + "Ab3" * 12
+    with pytest.raises(InputError) as info:
+        mg.runner.invoke_sag(Delegation(task_id=key, sag_id="data-analysis-sag", input={"data": "x"}))
+    assert info.value.message.startswith("Delegation.task_id '[REDACTED]' holds what looks like an API key")
+    with pytest.raises(InputError) as info:
+        mg.obs.log(key, {"n": 1})
+    assert info.value.message.startswith("the event's name '[REDACTED]' holds what looks like an API key")
+    assert "name the event in words of your own, never a credential" in info.value.message
+    assert mg.bridge.run(lambda: mg.service.query_runs()) == []  # nothing ran, nothing was recorded
+
+
 def test_a_misspelt_invoke_option_is_refused_before_anything_is_paid(mg: Magsag):
     # Before: the call was made (and paid), then the unknown option raised and the answer was lost.
     with pytest.raises(InputError, match=r"unknown option\(s\) for invoke: 'agnet' \(did you mean 'agent'\?\)"):
