@@ -28,6 +28,7 @@ import json
 from typing import Any
 
 from ..types import LLMRequest
+from .empty_answers import RAISE_MAX_TOKENS
 
 #: what marks a ToolCall's ``signature`` as Anthropic thinking blocks (JSON after it), not Gemini's signature
 TAG = "anthropic-thinking:"
@@ -124,7 +125,7 @@ def settle(
             extra["thinking"] = {**config, "budget_tokens": max_tokens - 1}
             notes.append(
                 f"Anthropic takes a thinking budget_tokens only below max_tokens ({max_tokens}); {budget} was sent as "
-                f"{max_tokens - 1}: raise max_tokens (the skill's, or model_config.max_tokens) to think more"
+                f"{max_tokens - 1}: {RAISE_MAX_TOKENS} to think more"
             )
     if why is not None:
         extra.pop("thinking")

@@ -30,6 +30,14 @@ def no_answer(result: LLMResult, stop_sent: bool, provider: str, model: str) -> 
     return exc
 
 
+#: where the max_tokens to raise is set: a call's model_config wins, and a routing target's params are sent over the
+#: skill's (see Plan.request_for), so raising the skill's changes nothing for a target whose params set one
+RAISE_MAX_TOKENS = (
+    "raise max_tokens (model_config.max_tokens; else the routing target's params.max_tokens where it sets one, "
+    "else the skill's)"
+)
+
+
 def cut_at_max_tokens(result: LLMResult, request: LLMRequest, server_limits: bool = False) -> str:
     """The warning of an answer that max_tokens cut: paid for, and not whole, which a caller reading only the
     text (an MCP client, most agents) would not know from ``finish_reason`` alone.
@@ -41,7 +49,7 @@ def cut_at_max_tokens(result: LLMResult, request: LLMRequest, server_limits: boo
     limit = f" ({request.max_tokens})" if request.max_tokens else ""
     if (cut := server_cut(result, request, server_limits)) is not None:
         return f"{result.provider}:{result.model} stopped at {cut[0]}, so {cut[1]}"
-    fix = "raise max_tokens (the skill's, or model_config.max_tokens)"
+    fix = RAISE_MAX_TOKENS
     if result.text and not result.text.isspace():
         return f"{result.provider}:{result.model} stopped at max_tokens{limit}: the answer is cut short; {fix}"
     reasoning = result.usage.reasoning_tokens if result.usage is not None else 0

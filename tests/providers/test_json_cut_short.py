@@ -62,9 +62,11 @@ async def test_a_text_answer_max_tokens_cut_says_so_in_its_warnings(case, stream
     req = LLMRequest([Message("user", "list the causes")], max_tokens=8, stream=stream)
     result = await provider.complete(req, target)
     assert result.text.strip() == "The three causes are: first, the" and result.finish_reason == "length"
+    # where the max_tokens to raise is: a routing target's params.max_tokens is sent over the skill's, so "raise the
+    # skill's" (all it said) changed nothing for a target that sets one
     assert result.warnings == [
-        f"{case.name}:{result.model} stopped at max_tokens (8): the answer is cut short; raise max_tokens (the "
-        "skill's, or model_config.max_tokens)"
+        f"{case.name}:{result.model} stopped at max_tokens (8): the answer is cut short; raise max_tokens "
+        "(model_config.max_tokens; else the routing target's params.max_tokens where it sets one, else the skill's)"
     ]
     assert fake.violations == []
 
