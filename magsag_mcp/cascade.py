@@ -57,14 +57,13 @@ from .errors import (
 from .governance import AttemptContext  # here, not in _context: imported there, ~5,700 instructions an attempt
 from .providers import ProviderSet
 from .providers.base import ProgressCallback
+from .rates import ZERO
 from .records import AttemptRecord
 from .retry import RetryPolicy
 from .routing import Candidate, Plan
 from .types import LLMRequest, LLMResult, Target
 
 log = redacting_logger("magsag_mcp.cascade")
-
-_ZERO = Decimal(0)
 
 #: stream generations that may be long, so progress flows and idle timeouts don't kill them
 STREAM_MIN_TOKENS = 2048
@@ -186,7 +185,7 @@ class Cascade:
                     # lock that made it late could refuse again, leaving it to expire into spend
                     record_deadline_skip(state, plan, run_id, agent, position, target, self.retry.deadline, try_number)
                     if admission is not None:
-                        await self.guard.settle(admission, _ZERO)  # type: ignore[union-attr]
+                        await self.guard.settle(admission, ZERO)  # type: ignore[union-attr]
                         state.attempts[-1].reservation_id = getattr(admission, "reservation_id", None)
                     break
                 if admission is not None:
@@ -208,7 +207,7 @@ class Cascade:
                             state, plan, run_id, agent, position, target, why, None, None, try_number=try_number
                         )
                         state.attempts[-1].reservation_id = getattr(admission, "reservation_id", None)
-                        await self.guard.settle(admission, _ZERO)  # type: ignore[union-attr]
+                        await self.guard.settle(admission, ZERO)  # type: ignore[union-attr]
                     raise
                 started_wall = time.time()
                 started = self.clock()
