@@ -480,14 +480,14 @@ class Magsag(ProcessBound):
     def summarize(self, **filters: Any) -> dict[str, Any]:
         from .ledger import UsageFilters
 
-        return self.bridge.run(lambda: self.service.summarize(UsageFilters.build(filters)))
+        return self.bridge.run(lambda: self.service.summarize_noted(UsageFilters.build(filters)))
 
     async def asummarize(self, **filters: Any) -> dict[str, Any]:
         """:meth:`summarize` from async code, on any event loop, without holding it while the ledger is read."""
         from .ledger import UsageFilters
 
         built = UsageFilters.build(filters)
-        return await self.bridge.call(lambda: self.service.summarize(built))
+        return await self.bridge.call(lambda: self.service.summarize_noted(built))
 
     def check_budget(self, agent: str | None = None, run_id: str | None = None) -> dict[str, Any]:
         return self.bridge.run(lambda: self.service.check_budget(agent=agent, run_id=run_id))

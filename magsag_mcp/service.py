@@ -383,6 +383,12 @@ class Service(RouteExplanation, LoopBound):
         self._on_own_loop()
         return await self.ledger.query_runs_page(filters, attempts_per_run)
 
+    async def summarize_noted(self, filters: Any = None) -> dict[str, Any]:
+        """:meth:`summarize` with ``notes``: for each filter naming what the ledger never recorded, what it
+        may have meant (zeros for ``agent="reserch-bot"`` would otherwise read as "spent nothing")."""
+        summary = await self.summarize(filters)
+        return {**summary, "notes": await self.filter_notes(filters, summary)}
+
     async def filter_notes(self, filters: Any, result: Mapping[str, Any]) -> list[str]:
         """For each filter of a :meth:`summarize` or :meth:`query_runs_page` ``result`` that names what the
         ledger never recorded (a mistyped agent, run id, model or skill), what it may have meant."""

@@ -974,3 +974,13 @@ def test_doctor_and_explain_take_an_empty_file_at_magsag_db_for_no_ledger_yet(tm
     assert not any(Path(f"{empty}{side}").exists() for side in ("-wal", "-shm", "-journal"))
     assert main(["doctor", "--db", str(empty)]) == 2  # a --db typed by hand is refused, as reading commands do
     assert "no ledger at" in capsys.readouterr().err
+
+
+def test_a_since_in_the_future_is_noted_on_stderr(ledger_db, capsys):
+    assert main(["flow", "summarize", "--since", "2062-11-01"]) == 0
+    out, err = capsys.readouterr()
+    assert json.loads(out)["totals"]["calls"] == 0
+    assert err == (
+        "note: since '2062-11-01' (2062-11-01T00:00:00+00:00) is in the future, so nothing recorded can match;"
+        " check the date, or give a past one (e.g. 2025-11-01) or a span back from now (24h, 7d)\n"
+    )

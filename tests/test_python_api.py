@@ -908,3 +908,27 @@ def test_a_delegations_data_class_goes_with_the_data_to_the_sags_it_delegates_to
         with pytest.raises(Exception, match="openai:gpt-4o") as failed:
             mg.runner.invoke_sag(confined)
         assert "fake:echo" not in str(failed.value)
+
+
+def test_summarize_says_what_a_filter_naming_nothing_recorded_may_have_meant(mg: Magsag):
+    # Before: `mg.summarize(agent="testr")` returned zeros without a word, which read as "spent nothing",
+    # while the MCP tool and the CLI said which agent was meant. Now the Python summary carries the same notes.
+    mg.skills.invoke("skill.analysis", {"data": "x"})
+    summary = mg.summarize(agent="testr")
+    assert summary["totals"]["calls"] == 0
+    assert summary["notes"] == [
+        "no run in this ledger was recorded for agent 'testr' (did you mean 'tester'?); its agents: tester"
+    ]
+    assert mg.summarize(agent="tester")["notes"] == []
+
+
+def test_a_since_in_the_future_is_said_to_select_nothing(mg: Magsag):
+    # A year mistyped (2062 for 2026) selected nothing, silently: a summary of $0 that `flow gate` passes.
+    mg.skills.invoke("skill.analysis", {"data": "x"})
+    summary = mg.summarize(since="2062-11-01")
+    assert summary["totals"]["calls"] == 0
+    assert summary["notes"] == [
+        "since '2062-11-01' (2062-11-01T00:00:00+00:00) is in the future, so nothing recorded can match; check the"
+        " date, or give a past one (e.g. 2025-11-01) or a span back from now (24h, 7d)"
+    ]
+    assert mg.summarize(since="24h")["notes"] == [] and mg.summarize(since="24h")["totals"]["calls"] == 1

@@ -170,7 +170,7 @@ async def agent_known(ledger: Any, agent: str | None, matched: bool) -> None:
     from types import SimpleNamespace
 
     if agent is not None and not matched:
-        filters = SimpleNamespace(agent=agent, run_id=None, model=None, provider=None, skill=None)
+        filters = SimpleNamespace(agent=agent, run_id=None, model=None, provider=None, skill=None, since=None)
         await print_notes(ledger, filters, {"agent": False, "run": True, "names": True})
 
 

@@ -84,6 +84,9 @@ class LedgerReports:
         notes: list[str] = []
         if filters is None:
             return notes
+        future = _future_since(filters.since)
+        if future is not None:
+            notes.append(future)
         if filters.agent is not None and not agent:
             known = await self.agent_names()
             if filters.agent not in known:
@@ -146,3 +149,22 @@ def page_matched(page: Mapping[str, Any]) -> dict[str, bool]:
 def _listed(names: list[str]) -> str:
     shown = ", ".join(names[:20]) + (f", and {len(names) - 20} more" if len(names) > 20 else "")
     return shown or "none"
+
+
+def _future_since(since: str | float | None) -> str | None:
+    """A note for a ``since`` that lies ahead of now (a year mistyped: 2062-11-01), which selects nothing: a
+    summary of it reads as "spent nothing" and `flow gate` passes it."""
+    import time
+    from datetime import UTC, datetime
+
+    from .filters import parse_since
+
+    now = time.time()
+    start = parse_since(since, now=now)
+    if start is None or start <= now:
+        return None
+    shown = datetime.fromtimestamp(start, UTC).isoformat(timespec="seconds")
+    return (
+        f"since {since!r} ({shown}) is in the future, so nothing recorded can match; check the date, or give a"
+        " past one (e.g. 2025-11-01) or a span back from now (24h, 7d)"
+    )

@@ -149,9 +149,7 @@ class MagsagTools:
 
     async def summarize_usage(self, filters: M.UsageFiltersArg) -> CallToolResult:
         async def call(svc: Service) -> Any:
-            usage = _usage_filters(filters)
-            summary = await svc.summarize(usage)
-            return {**summary, "notes": await svc.filter_notes(usage, summary)}
+            return await svc.summarize_noted(_usage_filters(filters))
 
         return await self._run("summarize_usage", M.UsageSummaryResult, call)
 
