@@ -984,3 +984,43 @@ def test_a_since_in_the_future_is_noted_on_stderr(ledger_db, capsys):
         "note: since '2062-11-01' (2062-11-01T00:00:00+00:00) is in the future, so nothing recorded can match;"
         " check the date, or give a past one (e.g. 2025-11-01) or a span back from now (24h, 7d)\n"
     )
+
+
+def test_summarize_output_that_fails_half_way_leaves_the_last_summary_whole(ledger_db, tmp_path, capsys, monkeypatch):
+    # Written in place, a write that failed half-way (a full disk) left half a summary where the last whole
+    # one was, the file `flow gate` reads next. Now the new summary replaces the old one only once it is whole.
+    import errno
+    import sys
+
+    import magsag_mcp.cli as cli
+
+    out = tmp_path / "summary.json"
+    assert main(["flow", "summarize", "--output", str(out)]) == 0
+    last = out.read_text()
+    out.chmod(0o640)
+    real = cli.write_pieces
+
+    def full_disk(pieces, *, stream=None):
+        if stream is None or stream in (sys.stdout, sys.stderr):
+            return real(pieces, stream=stream)  # the error's own report
+        stream.write(next(iter(pieces)))
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(cli, "write_pieces", full_disk)
+    assert main(["flow", "summarize", "--output", str(out)]) == 2
+    assert "cannot write --output " + str(out) + ": No space left on device" in capsys.readouterr().err
+    assert out.read_text() == last
+    assert sorted(p.name for p in tmp_path.iterdir() if p.name.startswith(".summary")) == []
+    # a whole one replaces it, with the file's mode kept, through a link to it
+    monkeypatch.setattr(cli, "write_pieces", real)
+    link = tmp_path / "latest.json"
+    link.symlink_to(out)
+    assert main(["flow", "summarize", "--agent", "alice", "--output", str(link)]) == 0
+    assert link.is_symlink() and json.loads(out.read_text())["totals"]["calls"] < json.loads(last)["totals"]["calls"]
+    assert out.stat().st_mode & 0o777 == 0o640
+
+
+def test_summarize_output_to_a_device_is_written_in_place(ledger_db, capsys):
+    # /dev/stdout cannot be renamed over: it is written as it is
+    assert main(["flow", "summarize", "--output", "/dev/null"]) == 0
+    assert capsys.readouterr().err.endswith("wrote /dev/null\n")

@@ -190,8 +190,10 @@ def _summarize(args: argparse.Namespace) -> int:
 
     summary = with_ledger(args, read)
     if args.output:
+        from .output import replacing
+
         try:
-            with open(args.output, "w", encoding="utf-8") as fh:
+            with replacing(args.output) as fh:
                 print_json(summary, stream=fh)
         except OSError as exc:
             raise InputError(f"cannot write --output {args.output}: {exc.strerror}") from None

@@ -10,7 +10,11 @@ is refused before anything is opened; any other file is written as before.
 from __future__ import annotations
 
 import os
+import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager, suppress
 from pathlib import Path
+from typing import TextIO
 
 from ..errors import InputError
 
@@ -77,3 +81,38 @@ def check_output(output: str, *, ledger: Path | None, catalog: Path | None) -> N
                 f"--output {output} is in the catalog ({catalog}), which is read as skills, routing, agents, "
                 f"policies and prices: writing there would replace or add to them{fix}"
             )
+
+
+@contextmanager
+def replacing(output: str) -> Iterator[TextIO]:
+    """A text stream whose contents replace the file ``output`` once it is closed without an error.
+
+    Written in place, a write that failed half-way (a full disk, Ctrl-C) left half a summary where the
+    last whole one was: the file a CI job's `flow gate` reads next. A regular file (or none yet) is written
+    beside itself and renamed over, so it holds the old summary or the new one, never part of one; its links
+    are followed, so a link keeps pointing at it. Anything else (``/dev/stdout``, a named pipe) is written as
+    it is: it cannot be renamed over."""
+    target = _where(Path(output))
+    if target.exists() and not target.is_file():
+        with open(output, "w", encoding="utf-8") as fh:
+            yield fh
+        return
+    fd, temp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as fh:
+            yield fh
+        if target.exists():  # the file it replaces keeps its permissions (mkstemp makes it 0600)
+            os.chmod(temp, target.stat().st_mode & 0o7777)
+        else:
+            os.chmod(temp, 0o666 & ~_umask())
+        os.replace(temp, target)
+    except BaseException:
+        with suppress(OSError):
+            os.unlink(temp)
+        raise
+
+
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
