@@ -165,6 +165,9 @@ class LLMResult:
     latency_ms: float = 0.0
     warnings: list[str] = field(default_factory=list)
     response_id: str | None = None
+    #: the wire said in ``warnings`` why the answer stopped at "length" (Claude's context window): the
+    #: generic note that max_tokens cut it would be wrong beside it
+    stop_explained: bool = False
 
 
 #: parameter names that hold a credential (``api_key``, ``gateway_auth``, ``x-access-token``, ...);

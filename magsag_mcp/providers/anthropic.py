@@ -302,7 +302,8 @@ def _result(
         empty.usage = _usage(usage)
         raise empty
     warnings = []
-    if stop_reason == "model_context_window_exceeded":
+    explained = stop_reason == "model_context_window_exceeded"
+    if explained:
         # the prompt and the answer filled the context window: more max_tokens would not have helped
         fix = "shorten the prompt, or use a model with a larger context window"
         if not text and not calls:
@@ -333,6 +334,7 @@ def _result(
         finish_reason=finish,
         warnings=warnings,
         response_id=data.get("id"),
+        stop_explained=explained,
     )
 
 

@@ -258,11 +258,9 @@ class HTTPProvider(Provider):
             _stamp(exc, self.name, model)
             raise
         result.latency_ms = (time.perf_counter() - started) * 1000.0
-        # a wire that explained its stop itself (Claude's context window); a note of how the answer came is in notes
-        stop_said = result.warnings != []
         result.warnings.extend(notes)
         if result.finish_reason == "length":
-            if not stop_said and not result.tool_calls:  # (a tool call it cut is refused by its wire)
+            if not result.stop_explained and not result.tool_calls:  # (a tool call it cut is refused by its wire)
                 result.warnings.append(cut_at_max_tokens(result, request, wire.length_may_be_the_servers))
         elif (
             wire.empty_is_no_answer

@@ -106,3 +106,24 @@ async def test_json_cut_by_a_servers_limit_short_of_max_tokens_does_not_say_rais
     assert "cut short by a length limit after 300 output tokens, short of max_tokens (1024)" in message, message
     assert "raise max_tokens" not in message and "shorten the prompt" in message, message
     assert info.value.usage is not None and fake.violations == []
+
+
+@pytest.mark.parametrize("case", VENDORS, ids=[c.name for c in VENDORS])
+async def test_a_wire_warning_of_another_kind_does_not_hide_the_max_tokens_cut(case, serve, transport, monkeypatch):
+    # The cut's note was left out whenever the wire's parse had put any warning in the result, taken as the
+    # wire's own word on why it stopped (Claude's context window). A wire's note of another kind (a content
+    # filter's remark, a field it did not know) hid that max_tokens cut the answer. Only a stop the wire
+    # explained (stop_explained) takes the cut's note's place.
+    fake, provider, target = await setup(case, serve, transport)
+    parse = provider.wire.parse_response
+    monkeypatch.setattr(type(provider.wire), "parse_response", lambda self, data, **kw: _noted(parse, data, kw))
+    fake.queue({"text": "The three causes are: first, the", "finish": CUT[case.name]})
+    result = await provider.complete(LLMRequest([Message("user", "list the causes")], max_tokens=8), target)
+    assert result.warnings[0] == "a note of the wire's about something else"
+    assert [w for w in result.warnings if "stopped at max_tokens (8): the answer is cut short" in w]
+
+
+def _noted(parse, data, kw):
+    result = parse(data, **kw)
+    result.warnings.append("a note of the wire's about something else")
+    return result
