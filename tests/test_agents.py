@@ -311,3 +311,19 @@ def test_a_crashed_agents_error_names_the_run_that_holds_its_calls(cli_env: Path
     assert main(["data", "query", "--run-id", error["run_id"], "--format", "json"]) == 0
     [run] = json.loads(capsys.readouterr().out)
     assert run["skill"] == "skill.analysis" and run["calls"] == 1
+
+
+def test_cli_run_keeps_stdout_the_runs_json_when_the_agent_prints(cli_env: Path, capsys, fake_scripts):
+    # `magsag run my-agent | jq .` failed to parse whenever the agent printed (a progress line, a debug
+    # print): its text went to stdout before the result's JSON. What it prints now goes to stderr.
+    _agent(
+        cli_env,
+        "chatty-sag",
+        "def run(payload, *, skills=None, **deps):\n"
+        "    print('working on it')\n"
+        "    return {'answer': skills.invoke('skill.analysis', {'data': 'x'})['provider']}\n",
+    )
+    assert main(["run", "chatty-sag", "--payload", "{}"]) == 0
+    out, err = capsys.readouterr()
+    assert json.loads(out) == {"answer": "fake"}
+    assert err.startswith("working on it\n") and "run_id: " in err

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import sys
 from pathlib import Path
@@ -97,7 +98,9 @@ def _run_agent(args: argparse.Namespace) -> int:
     payload = _payload(args)
     with Magsag(catalog=args.catalog, db=args.db, agent=args.agent_id) as mg:
         try:
-            result = mg.runner.run_agent(args.agent_id, payload, run_id=mg.run_id)
+            # stdout is the run's JSON (`magsag run a | jq`): what the agent prints goes to stderr
+            with contextlib.redirect_stdout(sys.stderr):
+                result = mg.runner.run_agent(args.agent_id, payload, run_id=mg.run_id)
         except MagsagError as exc:
             _as_the_runs(exc, mg)
             raise
