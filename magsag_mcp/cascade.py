@@ -54,7 +54,10 @@ from .errors import (
     UnsupportedFeatureError,
     redacting_logger,
 )
-from .governance import AttemptContext  # here, not in _context: imported there, ~5,700 instructions an attempt
+from .governance import (  # here, not in _context: imported there, ~5,700 instructions an attempt
+    AttemptContext,
+    refusal_ends_call,
+)
 from .providers import ProviderSet
 from .providers.base import ProgressCallback
 from .rates import ZERO
@@ -151,15 +154,8 @@ class Cascade:
                         )
                     except (PolicyDenied, BudgetExceeded) as exc:
                         denied = isinstance(exc, PolicyDenied)
-                        fail = (
-                            isinstance(exc, PolicyDenied)
-                            and cand.explicit
-                            and not exc.by_routing  # the model routing chose, refused whoever serves it
-                            and not (
-                                cand.by_env
-                                and any(c.source == "data_class" for c in plan.candidates)  # a data class's own route
-                                and exc.details.get("rule") != "allowed_models"
-                            )
+                        fail = denied and refusal_ends_call(
+                            cand, plan.candidates, by_routing=exc.by_routing, rule=exc.details.get("rule")
                         )
                         outcome = "policy_denied" if denied else "budget_exceeded"
                         record_skip(

@@ -11,6 +11,7 @@ from .attempt_cost import output_tokens_reserved
 from .call_request import estimate_input_tokens
 from .errors import ConfigError, redact
 from .exact_money import exact_money
+from .governance import refusal_ends_call
 from .providers import canonical_provider
 from .routing import Candidate, Plan, check_env_override
 from .routing import route as resolve_route
@@ -38,9 +39,10 @@ class RouteExplanation:
         plan = self.plan(skill_id, payload, context)
         tokens_in = estimate_input_tokens(plan.request)
         targets = []
+        warnings = list(plan.warnings)  # what the call will say went unread (a payload's "modelConfig")
         for cand in plan.candidates:
             req = plan.request_for(cand.target)
-            entry = self._candidate(cand, plan.data_classes)
+            entry = self._candidate(cand, plan, warnings)
             provider = self.providers.get(cand.target.provider)
             entry["missing_features"] = provider.capabilities(cand.target).missing(plan.request.needs())
             worst = self.pricer.worst_case(
@@ -63,8 +65,8 @@ class RouteExplanation:
             "max_output_tokens": plan.request.max_tokens,
             "needs": sorted(plan.request.needs()),
             "targets": targets,
-            # what the call will say went unread (a payload's "modelConfig"): the plan shown is the one without it
-            "warnings": list(plan.warnings),
+            # the plan shown is the one without what went unread; and where a refusal would end the call
+            "warnings": warnings,
         }
 
     def route(self, skill_id: str) -> dict[str, Any]:
@@ -78,7 +80,7 @@ class RouteExplanation:
         )
         targets = []
         for cand in chosen.candidates:
-            entry = self._candidate(cand, chosen.data_classes)
+            entry = self._candidate(cand, chosen, [])  # doctor says where MAGSAG_MODEL is refused
             # without a payload there is no worst case; a target of no known price is refused regardless
             if self.pricer.worst_case(cand.target.provider, cand.target.model, 1, 1) is None:
                 self._add_spend_verdict(entry, cand.target, None)
@@ -189,13 +191,33 @@ class RouteExplanation:
             ok, policy, reason = self.governance.spend_verdict(target, worst)
             entry["policy"] = {"allowed": ok, "policy": policy, "reason": reason}
 
-    def _candidate(self, cand: Candidate, data_classes: Sequence[str]) -> dict[str, Any]:
+    def _candidate(self, cand: Candidate, plan: Any, warnings: list[str]) -> dict[str, Any]:
+        """``cand`` of ``plan`` (a :class:`Plan`, or a route: its ``candidates`` and ``data_classes``) with its
+        verdicts; a refusal that would end the call is added to ``warnings`` (the first only)."""
         entry = cand.to_dict()
         entry["label"] = cand.target.label
         entry["unavailable"] = self.providers.get(cand.target.provider).unavailable(cand.target)
-        ok, policy, reason = self.governance.allowed(cand.target, data_classes)
+        policies = self.governance.policies
+        ok, policy, reason, rule = policies.allowed(cand.target, plan.data_classes)
         entry["policy"] = {"allowed": ok, "policy": policy, "reason": reason}
+        if not ok and not any(w.startswith(_ENDS) for w in warnings):
+            by_routing = cand.routed is not None and not policies.allowed(cand.routed, plan.data_classes)[0]
+            if refusal_ends_call(cand, plan.candidates, by_routing=by_routing, rule=rule):
+                # the targets after it are listed (they serve the call if the one before it fails), but a
+                # refused choice of the caller's or the environment's fails the call: it is not replaced
+                how = "MAGSAG_MODEL" if cand.source == "env" else "MAGSAG_PROVIDER" if cand.by_env else "the call"
+                first = plan.candidates[0] is cand
+                warnings.append(
+                    f"{_ENDS} {cand.target.label}{'' if first else ' if the targets before it fail'}, which {how} "
+                    f"chose and policy {policy!r} forbids ({reason}): a "
+                    "choice of the caller's or the environment's is refused, not replaced, so the targets after it "
+                    "are not tried; choose a model the policy allows"
+                )
         return entry
+
+
+#: how the warning of a refusal that would end the call starts
+_ENDS = "the call fails with policy_denied at"
 
 
 def _fmt(value: Decimal | None) -> str | None:

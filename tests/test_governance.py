@@ -2138,3 +2138,45 @@ async def test_a_local_model_costs_nothing_in_a_catalog_of_the_users_own(catalog
     finally:
         await svc.aclose()
     assert result.cost_usd > 0
+
+
+@pytest.mark.parametrize(
+    ("env", "model_config", "stops_at"),
+    [
+        ({}, {"model": "claude-3-haiku-20240307"}, "anthropic:claude-3-haiku-20240307"),
+        ({}, {"model": "fake:a", "fallbacks": ["openai:gpt-4o"]}, "openai:gpt-4o"),  # if fake:a fails
+        ({"MAGSAG_MODEL": "gpt-5"}, None, "openai:gpt-5"),  # allowed_models refuses it for every call
+        ({"MAGSAG_MODEL": "gpt-4o"}, None, None),  # the data class's own models serve it
+    ],
+    ids=["call-override", "call-fallback", "env-not-allowed", "env-residency"],
+)
+def test_explain_says_where_a_refused_choice_ends_the_call(tmp_path: Path, env, model_config, stops_at):
+    # A model the call (or MAGSAG_*) chose that policy forbids fails the call with policy_denied: it is not
+    # replaced by a model no one asked for. explain_route listed the targets after it (a data class's own
+    # model) as allowed and said nothing, so the plan promised an answer the call then refused.
+    from magsag_mcp import Magsag
+
+    payload: dict[str, Any] = {"data": "x"} | ({"model_config": model_config} if model_config else {})
+    context = {"data_class": "pii_processing"}
+    catalog = Path(__file__).resolve().parent.parent / "catalog"
+    with Magsag(catalog=catalog, db=tmp_path / "l.db", env=env) as mg:
+        plan = mg.skills.explain("skill.analysis", payload, context=context)
+        try:
+            mg.skills.invoke("skill.analysis", payload, context=context)
+            failed = None
+        except E.MagsagError as exc:
+            failed = exc
+    ends = [w for w in plan["warnings"] if w.startswith("the call fails with policy_denied at ")]
+    if stops_at is None:
+        assert ends == []
+        return
+    [end] = ends
+    assert "is refused, not replaced, so the targets after it are not tried" in end
+    labels = [t["label"] for t in plan["targets"]]
+    if labels[0] != stops_at:  # fake:a answers first: the refusal is not reached
+        assert end.startswith(f"the call fails with policy_denied at {stops_at} if the targets before it fail, ")
+        assert failed is None
+        return
+    assert end.startswith(f"the call fails with policy_denied at {stops_at}, which ")
+    assert isinstance(failed, E.PolicyDenied) and failed.details["trace"]["attempts"] == []
+    assert len(labels) > 1  # the later targets are still shown

@@ -62,6 +62,20 @@ class Admission:
     shrunk: bool = False
 
 
+def refusal_ends_call(cand: Any, candidates: Sequence[Any], *, by_routing: bool, rule: str | None) -> bool:
+    """Whether a policy's refusal of ``cand`` (a :class:`~magsag_mcp.routing.Candidate`) fails the call instead of
+    skipping to the next of ``candidates``: the caller or the environment chose it, and a substitute would be a
+    model no one asked for. Not when the policy refuses routing's own choice of model (``by_routing``: the
+    caller only named who serves it), nor when MAGSAG_* chose it and the call's data class has models of its
+    own, which a deployment-wide setting cannot know (unless ``allowed_models``, which refuses it for every
+    call, is the ``rule``). The cascade and ``explain`` both ask this."""
+    return (
+        cand.explicit
+        and not by_routing
+        and not (cand.by_env and rule != "allowed_models" and any(c.source == "data_class" for c in candidates))
+    )
+
+
 @dataclass(slots=True)
 class AttemptContext:
     run_id: str
