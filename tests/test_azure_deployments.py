@@ -294,3 +294,53 @@ async def test_a_refusal_that_comes_after_the_answer_began_is_not_sent_again(
     fake_openai.queue(R.reply("next"))
     await provider.complete(ask(temperature=0.2), target)
     assert fake_openai.requests[-1].body["temperature"] == 0.2  # nothing was learnt from it
+
+
+@pytest.mark.parametrize("stream", [False, True])
+async def test_reasoning_another_endpoint_encrypted_is_not_sent_to_a_deployment_of_the_same_name(
+    fake_openai: FakeOpenAI, transport: Transport, stream: bool
+):
+    # OpenAI's o3 answered a tool call with its encrypted reasoning; the next turn went to an Azure deployment also
+    # named o3 (the failover pair OpenAI -> Azure, or MAGSAG_PROVIDER=azure). The reasoning went with it, as the
+    # same model's, and Azure, which cannot decrypt OpenAI's, answered 400 invalid_encrypted_content: a bad
+    # request, which stopped the cascade, where the deployment answers the same history without the reasoning.
+    from magsag_mcp.providers.openai import OpenAIProvider
+    from magsag_mcp.types import LLMRequest, Message, ToolSpec
+
+    weather = ToolSpec("get_weather", "the weather", {"type": "object", "properties": {"city": {"type": "string"}}})
+    fake_openai.queue(R.reply(tool_calls=[R.call("get_weather", {"city": "Paris"}, id="call_w")], reasoning="gAAA-oa"))
+    openai_o3 = Target("openai", "o3", base_url=fake_openai.url + "/v1", params=RESPONSES)
+    first = await OpenAIProvider({"OPENAI_API_KEY": DEFAULT_KEY}, transport).complete(
+        ask("Weather in Paris?", tools=[weather], stream=stream), openai_o3
+    )
+    (tc,) = first.tool_calls
+    followup = LLMRequest(
+        [
+            Message("user", "Weather in Paris?"),
+            Message("assistant", tool_calls=[tc]),
+            Message("tool", '{"temp": 21}', tool_call_id="call_w", name="get_weather"),
+        ],
+        tools=[weather],
+        stream=stream,
+    )
+    fake_openai.queue(R.reply("21 degrees", reasoning="gAAA-az"))
+    azure = AzureProvider(azure_env(fake_openai, AZURE_OPENAI_API_VERSION="v1"), transport)
+    result = await azure.complete(followup, Target("azure", "o3", params=RESPONSES))
+    assert result.text == "21 degrees"
+    items = fake_openai.requests[-1].body["input"]
+    assert [i.get("type") for i in items[1:]] == ["function_call", "function_call_output"]
+    # another resource's deployment of that name cannot decrypt this one's either; the same endpoint still gets
+    # its own reasoning back
+    fake_openai.queue(R.reply(tool_calls=[R.call("get_weather", {"city": "Paris"}, id="call_w")], reasoning="gAAA-az"))
+    (tc,) = (await azure.complete(ask("Weather?", tools=[weather]), Target("azure", "o3", params=RESPONSES))).tool_calls
+    followup.messages[1] = Message("assistant", tool_calls=[tc])
+    elsewhere = Target("azure", "o3", base_url=fake_openai.url.replace("127.0.0.1", "localhost"), params=RESPONSES)
+    await azure.complete(followup, elsewhere)
+    items = fake_openai.requests[-1].body["input"]
+    assert [i.get("type") for i in items[1:]] == ["function_call", "function_call_output"]
+    await azure.complete(followup, Target("azure", "o3", params=RESPONSES))
+    items = fake_openai.requests[-1].body["input"]
+    assert [i.get("type") for i in items[1:]] == ["reasoning", "function_call", "function_call_output"]
+    assert items[1]["encrypted_content"] == "gAAA-az"
+    # the signature names its endpoint by a digest: a base URL (a gateway's token in its path) is not in results
+    assert "127.0.0.1" not in (tc.signature or "") and "openai" not in (tc.signature or "").split(":", 1)[1]

@@ -9,6 +9,7 @@ format module and one endpoint.
 
 from __future__ import annotations
 
+import hashlib
 import time
 from abc import ABC, abstractmethod
 from collections.abc import Awaitable, Callable, Mapping
@@ -113,6 +114,13 @@ class Endpoint(ABC):
     def url(self, wire: WireFormat, target: Target, *, stream: bool) -> tuple[str, dict[str, str]]:
         params = wire.stream_params() if stream else {}
         return self.base_url(target).rstrip("/") + wire.path(target.model, stream=stream), params
+
+    def origin(self, target: Target) -> str:
+        """Who answers ``target``'s calls: the provider and its base URL, as a digest (it rides in results, and a
+        URL may hold a gateway's token). What one answer hands back for a later turn (encrypted reasoning) only
+        the same one can read: another resource, account or vendor refuses it."""
+        where = f"{self.provider} {self.base_url(target).rstrip('/')}"
+        return hashlib.sha256(where.encode("utf-8", "surrogatepass")).hexdigest()[:16]
 
     def probe_url(self, target: Target) -> str:
         """Where :meth:`HTTPProvider.probe` GETs: ``probe_path`` below the base URL."""
@@ -233,6 +241,10 @@ class HTTPProvider(Provider):
     ) -> LLMResult:
         started = time.perf_counter()
         model = target.model
+        origin = None
+        if wire.endpoint_bound:
+            origin = self.endpoint.origin(target)
+            request = wire.for_endpoint(request, origin)
         headers = self.endpoint.headers(model)
         url, params = self.endpoint.url(wire, target, stream=request.stream)
         body, notes = wire.build(request, model, stream=request.stream)
@@ -258,6 +270,8 @@ class HTTPProvider(Provider):
             _stamp(exc, self.name, model)
             raise
         result.latency_ms = (time.perf_counter() - started) * 1000.0
+        if origin is not None:
+            wire.from_endpoint(result, origin)
         result.warnings.extend(notes)
         if result.finish_reason == "length":
             if not result.stop_explained and not result.tool_calls:  # (a tool call it cut is refused by its wire)

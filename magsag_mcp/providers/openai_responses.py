@@ -7,6 +7,7 @@ provider first, falling back to Chat Completions on servers that lack it.
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 from typing import Any
 
 from ..errors import ContentFilteredError, MalformedResponseError, ProviderConnectionError, ProviderError
@@ -65,18 +66,35 @@ def _signature_for(reasoning: list[dict[str, Any]], model: str) -> str | None:
     return REASONING_TAG + json.dumps({"model": model, "items": kept}, separators=(",", ":")) if kept else None
 
 
+def _made(signature: str | None) -> dict[str, Any] | None:
+    """What :func:`_signature_for` wrote into ``signature``, or None for any other signature."""
+    if not is_reasoning(signature):
+        return None
+    try:
+        made = json.loads(signature[len(REASONING_TAG) :])  # type: ignore[index]
+    except (ValueError, RecursionError):
+        return None
+    return made if isinstance(made, dict) else None
+
+
+def _with_origin(signature: str | None, origin: str) -> str | None:
+    """``signature`` marked as the reasoning of the endpoint ``origin`` (``Endpoint.origin``): another endpoint
+    serving a model of the same name (an Azure deployment named ``o3`` after OpenAI's o3, another Azure resource)
+    cannot decrypt it, and answers 400 ``invalid_encrypted_content``. Any other signature as it is."""
+    made = _made(signature)
+    if made is None:
+        return signature
+    made["origin"] = origin
+    return REASONING_TAG + json.dumps(made, separators=(",", ":"))
+
+
 def reasoning_items(signature: str | None, model: str) -> list[dict[str, Any]]:
     """The items :func:`_signature_for` made, as the input takes them, when ``model`` is the one that reasoned:
     encrypted reasoning is its own model's, and another (a fallback, a local server's Responses API) is sent none.
     [] for any other signature, or one that is not as it was made (the caller sends it back: a broken one would
     be refused, and stop the cascade)."""
-    if not is_reasoning(signature):
-        return []
-    try:
-        made = json.loads(signature[len(REASONING_TAG) :])  # type: ignore[index]
-    except (ValueError, RecursionError):
-        return []
-    if not isinstance(made, dict) or made.get("model") != model:
+    made = _made(signature)
+    if made is None or made.get("model") != model:
         return []
     items = made.get("items")
     if not isinstance(items, list) or not all(_as_made(i) for i in items):
@@ -201,6 +219,33 @@ class ResponsesFormat(WireFormat):
         if request.stop:
             notes.append("the Responses API has no stop sequences; 'stop' was not sent")
         return body, notes
+
+    endpoint_bound = True  # the encrypted reasoning a tool call carries back
+
+    def for_endpoint(self, request: LLMRequest, origin: str) -> LLMRequest:
+        """``request`` with the reasoning on its tool calls (their ``signature``) that another endpoint encrypted
+        left out: sent, it is refused (400 ``invalid_encrypted_content``, a bad request that stops the cascade),
+        where the same turn without it is answered (the model reasons again)."""
+        messages = request.messages
+        for i, msg in enumerate(request.messages):
+            if not any(is_reasoning(tc.signature) for tc in msg.tool_calls):
+                continue
+            calls = [
+                tc
+                if not is_reasoning(tc.signature) or (_made(tc.signature) or {}).get("origin") == origin
+                else replace(tc, signature=None)
+                for tc in msg.tool_calls
+            ]
+            if any(a is not b for a, b in zip(calls, msg.tool_calls, strict=True)):
+                if messages is request.messages:
+                    messages = list(messages)
+                messages[i] = replace(msg, tool_calls=calls)
+        return request if messages is request.messages else replace(request, messages=messages)
+
+    def from_endpoint(self, result: LLMResult, origin: str) -> None:
+        for tc in result.tool_calls:
+            if is_reasoning(tc.signature):
+                tc.signature = _with_origin(tc.signature, origin)
 
     def usage_in(self, data: dict[str, Any]) -> Usage | None:
         return _usage(data.get("usage"), data)

@@ -83,6 +83,19 @@ class WireFormat(ABC):
     @abstractmethod
     def accumulator(self, *, provider: str, model: str) -> StreamAccumulator: ...
 
+    #: whether an answer hands back what only the endpoint that gave it can read on a later turn (the Responses
+    #: API's encrypted reasoning): :meth:`for_endpoint` and :meth:`from_endpoint` then keep it to that endpoint
+    endpoint_bound: ClassVar[bool] = False
+
+    def for_endpoint(self, request: LLMRequest, origin: str) -> LLMRequest:
+        """``request`` without what the answers of endpoints other than ``origin`` handed back (see
+        :attr:`endpoint_bound`)."""
+        return request
+
+    def from_endpoint(self, result: LLMResult, origin: str) -> None:
+        """Mark what ``result`` hands back for a later turn as ``origin``'s (see :attr:`endpoint_bound`)."""
+        return None
+
     @abstractmethod
     def map_error(self, response: HttpResponse, *, provider: str, model: str) -> ProviderError: ...
 

@@ -116,6 +116,9 @@ class FakeOpenAI:
         self.deployments: dict[str, str] = {}
         #: set by :meth:`without_responses_api`
         self.responses_answer: tuple[int, str, str] | None = None
+        #: the encrypted reasoning each API of this fake handed out -> that API ("openai" or "azure"): as OpenAI's
+        #: organization and an Azure resource each encrypt with keys of their own, one refuses the other's
+        self.issued_reasoning: dict[str, str] = {}
         self.url = ""
         self._release = asyncio.Event()
         self._app: web.Application | None = None
@@ -405,10 +408,13 @@ class FakeOpenAI:
         if (
             refusal := format_refused(body, responses=True)
             or responses_model_refuses({**body, "model": self._served(body)})
+            or self._foreign_reasoning(body, "azure" if azure else "openai")
             or (None if azure else self._stream_refused(body))
         ):
             return self._error(refusal, azure=azure)
         step = self._next()
+        if isinstance(step, Reply) and step.reasoning is not None:
+            self.issued_reasoning[step.reasoning] = "azure" if azure else "openai"
         streamed = bool(body.get("stream"))
         if isinstance(step, ErrorReply) and not (step.in_stream and streamed):
             return self._error(step, azure=azure)
@@ -425,6 +431,21 @@ class FakeOpenAI:
             return await self._sse(request, [(e["type"], e) for e in events], Reply(headers=step.headers))
         events = R.response_events(body, step, response_id=response_id)
         return await self._sse(request, [(e["type"], e) for e in events], step)
+
+    def _foreign_reasoning(self, body: dict[str, Any], realm: str) -> ErrorReply | None:
+        """What the API answers a reasoning item whose encrypted content another of this fake's APIs handed out
+        (OpenAI's, sent to Azure, or the other way): it cannot decrypt it."""
+        for item in body.get("input") if isinstance(body.get("input"), list) else []:
+            if not (isinstance(item, dict) and item.get("type") == "reasoning"):
+                continue
+            issuer = self.issued_reasoning.get(str(item.get("encrypted_content")))
+            if issuer is not None and issuer != realm:
+                message = (
+                    f"The encrypted content for item {item.get('id')} could not be verified. Reason: Encrypted "
+                    "content could not be decrypted or parsed."
+                )
+                return R.error(400, message, code="invalid_encrypted_content")
+        return None
 
     async def _models(self, request: web.Request) -> web.Response:
         await self._record(request)
