@@ -510,3 +510,27 @@ def test_a_gateways_own_openai_segment_is_not_taken_for_azures_path(endpoint: st
     # Cutting at the first "/openai/" took a gateway's own path for Azure's: https://gw.corp.example/openai/eastus
     # was cut to https://gw.corp.example, and every call went to a path the gateway does not serve (404).
     assert AzureEndpoint({"AZURE_OPENAI_ENDPOINT": endpoint}).resource_root(Target("azure", DEPLOYMENT)) == root
+
+
+@pytest.mark.parametrize("suffix", ["/openai/v1/", "/openai/v1", "/openai/v1/chat/completions"])
+async def test_an_endpoint_given_as_the_v1_apis_base_url_calls_the_v1_api(
+    fake_openai: FakeOpenAI, transport: Transport, suffix: str
+):
+    # Azure's quickstarts give the v1 API's base URL, https://RESOURCE.openai.azure.com/openai/v1/, and no
+    # api-version (the v1 API takes none). Given so as AZURE_OPENAI_ENDPOINT, it was cut to the resource's root and
+    # called on the dated GA 2024-10-21 instead: answers were not streamed ("reports no usage for streams"), and a
+    # deployment only the Responses API serves was refused "not served with api-version 2024-10-21".
+    fake_openai.queue(R.reply("streamed from v1", usage=R.tokens(20, 5)), R.reply("codex", usage=R.tokens(9, 3)))
+    env = env_for(fake_openai)
+    env["AZURE_OPENAI_ENDPOINT"] = fake_openai.url + suffix
+    provider = AzureProvider(env, transport)
+    assert provider.endpoint.api_version() == "v1"
+    assert provider.capabilities(Target("azure", DEPLOYMENT)).streaming is True
+    streamed = await provider.complete(ask(stream=True), Target("azure", DEPLOYMENT))
+    assert (streamed.text, streamed.usage.output_tokens, streamed.warnings) == ("streamed from v1", 5, [])
+    assert (fake_openai.requests[0].path, fake_openai.requests[0].query) == ("/openai/v1/chat/completions", {})
+    codex = await provider.complete(ask(), Target("azure", "gpt-5-codex"))
+    assert codex.text == "codex" and fake_openai.requests[1].path == "/openai/v1/responses"
+    # an api-version set says which API: the dated one it names
+    env["AZURE_OPENAI_API_VERSION"] = "2024-10-21"
+    assert AzureProvider(env, transport).endpoint.api_version() == "2024-10-21"

@@ -38,6 +38,17 @@ _AZURE_PATH = re.compile(
 )
 
 
+def _names_v1_api(url: str) -> bool:
+    """Whether ``url`` is the v1 API's base URL or a path below it (``https://RESOURCE.openai.azure.com/openai/v1/``):
+    Azure's own path (the last of :data:`_AZURE_PATH`'s) is ``/openai/v1``."""
+    found = list(_AZURE_PATH.finditer(url, url.find("//") + 2))
+    return bool(found) and _V1_AFTER.match(url, found[-1].end()) is not None
+
+
+#: the v1 API's segment, after Azure's ``/openai``
+_V1_AFTER = re.compile(r"/v1(?:[/?#]|$)", re.IGNORECASE)
+
+
 class OpenAIEndpoint(Endpoint):
     provider = "openai"
     key_env = ("OPENAI_API_KEY",)
@@ -112,9 +123,12 @@ class AzureEndpoint(Endpoint):
 
     def api_version(self) -> str:
         """AZURE_OPENAI_API_VERSION, else OPENAI_API_VERSION (what the openai SDK's AzureOpenAI and LangChain
-        read), else the GA default."""
+        read), else ``v1`` for an AZURE_OPENAI_ENDPOINT given as the v1 API's base URL (``.../openai/v1/``, as
+        Azure's quickstarts give it, with no api-version: the v1 API takes none), else the GA default."""
         return (
-            self.setting("AZURE_OPENAI_API_VERSION") or self.setting("OPENAI_API_VERSION") or DEFAULT_AZURE_API_VERSION
+            self.setting("AZURE_OPENAI_API_VERSION")
+            or self.setting("OPENAI_API_VERSION")
+            or ("v1" if _names_v1_api(self.env.get("AZURE_OPENAI_ENDPOINT") or "") else DEFAULT_AZURE_API_VERSION)
         )
 
     def headers(self, model: str) -> dict[str, str]:
