@@ -1259,3 +1259,36 @@ async def test_every_target_failing_alike_names_what_the_last_said(fake_openai: 
     )
     assert "; last error: openai:gpt-4o-mini: " in message and "ends with the API's version" in message
     assert DEFAULT_KEY not in message
+
+
+@pytest.mark.parametrize("stream", [False, True])
+async def test_reasoning_the_endpoint_cannot_verify_is_left_out_and_the_turn_sent_again(
+    fake_openai: FakeOpenAI, provider: OpenAIProvider, stream: bool
+):
+    # The same base URL may no longer decrypt the reasoning it handed out (OPENAI_API_KEY now another
+    # organization's, OpenAI's own "could not be verified" incidents): its 400 invalid_encrypted_content is not
+    # billed, and was a bad request that stopped the cascade, where the same turn without the reasoning is answered.
+    fake_openai.queue(R.reply(tool_calls=[R.call("get_weather", {"city": "Paris"}, id="call_w")], reasoning="gAAA-enc"))
+    o3 = target(fake_openai, "responses", "o3")
+    (tc,) = (await provider.complete(ask("Weather in Paris?", tools=[WEATHER], stream=stream), o3)).tool_calls
+    fake_openai.issued_reasoning["gAAA-enc"] = "azure"  # this organization can no longer decrypt it
+    followup = LLMRequest(
+        [
+            Message("user", "Weather in Paris?"),
+            Message("assistant", tool_calls=[tc]),
+            Message("tool", '{"temp": 21}', tool_call_id="call_w", name="get_weather"),
+        ],
+        tools=[WEATHER],
+        stream=stream,
+    )
+    fake_openai.queue(R.reply("21 degrees"))
+    result = await provider.complete(followup, o3)
+    assert result.text == "21 degrees"
+    assert [i.get("type") for i in sent(fake_openai, -2)["input"][1:]] == [
+        "reasoning",
+        "function_call",
+        "function_call_output",
+    ]
+    assert [i.get("type") for i in sent(fake_openai)["input"][1:]] == ["function_call", "function_call_output"]
+    (warning,) = result.warnings
+    assert "could not be verified" in warning and "without it" in warning

@@ -88,6 +88,21 @@ def _with_origin(signature: str | None, origin: str) -> str | None:
     return REASONING_TAG + json.dumps(made, separators=(",", ":"))
 
 
+def without_reasoning(request: LLMRequest) -> LLMRequest:
+    """``request`` with no OpenAI reasoning on its tool calls (``request`` itself when it has none)."""
+    if not any(is_reasoning(tc.signature) for m in request.messages for tc in m.tool_calls):
+        return request
+    messages = [
+        replace(
+            m, tool_calls=[replace(tc, signature=None) if is_reasoning(tc.signature) else tc for tc in m.tool_calls]
+        )
+        if m.tool_calls
+        else m
+        for m in request.messages
+    ]
+    return replace(request, messages=messages)
+
+
 def reasoning_items(signature: str | None, model: str) -> list[dict[str, Any]]:
     """The items :func:`_signature_for` made, as the input takes them, when ``model`` is the one that reasoned:
     encrypted reasoning is its own model's, and another (a fallback, a local server's Responses API) is sent none.

@@ -18,6 +18,7 @@ from ..errors import BadRequestError, ProviderError, UnsupportedFeatureError, ex
 from ..transport import Transport
 from ..types import LLMRequest, LLMResult, Target
 from .base import Endpoint, HTTPProvider, ProgressCallback
+from .openai_responses import without_reasoning
 from .wire_format import WireFormat
 
 #: the settings that may be left out as the model rules leave them out: sampling knobs a reasoning model refuses,
@@ -113,7 +114,21 @@ class RefusedSettings(HTTPProvider):
                 result = await self.call(wire, request, target, progress=progress)
                 break
             except BadRequestError as exc:
-                if not strict_schema_refused(exc, request) or _answer_began(exc):
+                if _answer_began(exc):
+                    raise
+                if (
+                    exc.details.get("code") == "invalid_encrypted_content"
+                    and (bare := without_reasoning(request)) is not request
+                ):
+                    # the reasoning sent back with a tool call, which this endpoint no longer decrypts (another
+                    # organization's key now, OpenAI's own incidents): not billed, and the turn is answered without it
+                    request = bare
+                    notes.append(
+                        f"{target.label}: the encrypted reasoning sent back with the tool calls could not be verified "
+                        f"({_said(exc)}); the turn was sent again without it, and the model reasoned anew"
+                    )
+                    continue
+                if not strict_schema_refused(exc, request):
                     raise
                 # the schema's fault, not the model's: this call only, nothing remembered for the name
                 request = replace(request, json_schema_strict=False)
