@@ -534,3 +534,15 @@ async def test_an_endpoint_given_as_the_v1_apis_base_url_calls_the_v1_api(
     # an api-version set says which API: the dated one it names
     env["AZURE_OPENAI_API_VERSION"] = "2024-10-21"
     assert AzureProvider(env, transport).endpoint.api_version() == "2024-10-21"
+
+
+async def test_azures_408_after_processing_may_be_billed(fake_openai: FakeOpenAI, transport: Transport):
+    # Azure's 408 is its own server giving up on a generation under way ("The operation was timeout."), and Azure
+    # says such a request may be charged ("a 408 error due to a timeout"): it was recorded at exactly $0, so
+    # repeated long answers that timed out spent past every limit unseen. Its cost is now unknown, as a gateway's
+    # 504 is.
+    fake_openai.queue(R.error(408, "The operation was timeout.", code="Timeout"))
+    with pytest.raises(E.ProviderTimeoutError) as info:
+        await AzureProvider(env_for(fake_openai), transport).complete(ask(), Target("azure", DEPLOYMENT))
+    assert info.value.maybe_billed and info.value.status == 408
+    assert info.value.moves_on

@@ -400,9 +400,11 @@ class AzureProvider(RefusedSettings):
 
         A 400 of Azure's content filter (a prompt it refused) is billed, unlike other 400s: "there will be a
         charge for this request as the prompt was evaluated by the service", for the prompt's tokens and the
-        completion's, which the error does not count. Its cost is unknown, never $0."""
+        completion's, which the error does not count. So may a 408, Azure's own server giving up on a generation
+        under way ("you may be charged even if the status code is not successful ... a 408 error due to a
+        timeout"). Their cost is unknown, never $0."""
         exc = super()._http_error(wire, resp, url, model)
-        if resp.status == 400 and isinstance(exc, ContentFilteredError):
+        if (resp.status == 400 and isinstance(exc, ContentFilteredError)) or resp.status == 408:
             exc.maybe_billed = True
             return exc
         if resp.status != 400 or "api version not supported" not in exc.message.lower():
