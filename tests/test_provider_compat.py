@@ -10,7 +10,7 @@ import pytest
 from magsag_mcp import errors as E
 from magsag_mcp.providers.openai import CompatProvider
 from magsag_mcp.transport import Transport
-from magsag_mcp.types import Target
+from magsag_mcp.types import Target, ToolSpec
 from tests.fakes import openai_replies as R
 from tests.fakes.openai_server import DEFAULT_KEY, FakeOpenAI
 from tests.llm_requests import ask
@@ -179,3 +179,24 @@ async def test_a_max_tokens_above_the_models_limit_is_not_sent_again_as_max_comp
     assert info.value.moves_on and len(fake_openai.requests) == 1
     await provider.complete(ask(max_tokens=1000), Target("compat", "gpt-4o"))
     assert fake_openai.requests[-1].body["max_tokens"] == 1000
+
+
+async def test_a_responses_stream_whose_terminal_event_lists_no_output_keeps_the_items_it_streamed(
+    fake_openai: FakeOpenAI, transport: Transport
+):
+    # Gateways that serve the Responses API by translating another (new-api, ChatGPT's Codex backend) end the stream
+    # with response.completed whose response.output is [], the items having come in response.output_item.done. Read
+    # from the terminal event alone, a streamed answer (text and tool calls, all streamed and billed) was "no usable
+    # answer", where the same call unstreamed was answered.
+    env = {"MAGSAG_COMPAT_BASE_URL": fake_openai.url + "/v1", "MAGSAG_COMPAT_API_KEY": DEFAULT_KEY}
+    provider = CompatProvider(env, transport)
+    target = Target("compat", "gpt-5-mini", params=(("api", "responses"),))
+    fake_openai.queue(R.reply("streamed through a gateway", usage=R.tokens(9, 4), terminal_without_output=True))
+    result = await provider.complete(ask(stream=True), target)
+    assert (result.text, result.usage.output_tokens, result.finish_reason) == ("streamed through a gateway", 4, "stop")
+    weather = ToolSpec("get_weather", "the weather", {"type": "object", "properties": {"city": {"type": "string"}}})
+    call = R.call("get_weather", {"city": "Paris"}, id="call_w")
+    fake_openai.queue(R.reply("Checking.", tool_calls=[call], terminal_without_output=True))
+    result = await provider.complete(ask(stream=True, tools=[weather]), target)
+    assert result.text == "Checking." and result.finish_reason == "tool_calls"
+    assert [(c.id, c.name, c.arguments) for c in result.tool_calls] == [("call_w", "get_weather", {"city": "Paris"})]

@@ -415,6 +415,9 @@ class _ResponsesStream(StreamAccumulator):
     def __init__(self, provider: str, model: str) -> None:
         self.provider, self.model = provider, model
         self.final: dict[str, Any] | None = None
+        #: ``response.output_item.done``'s items by their output index: the answer where the terminal event's
+        #: response lists no output (gateways that translate another API into this one send ``output: []``)
+        self.done_items: dict[int, dict[str, Any]] = {}
 
     def usage_so_far(self) -> Usage | None:
         return _usage(self.final.get("usage"), self.final) if self.final else None  # the terminal event's, whole
@@ -431,7 +434,11 @@ class _ResponsesStream(StreamAccumulator):
         kind = data.get("type") or event.event
         if kind == "response.output_text.delta":
             return str(data.get("delta") or "")
-        if kind in ("response.completed", "response.incomplete", "response.failed"):
+        if kind == "response.output_item.done":
+            item, index = data.get("item"), data.get("output_index")
+            if isinstance(item, dict):
+                self.done_items[index if isinstance(index, int) else len(self.done_items)] = item
+        elif kind in ("response.completed", "response.incomplete", "response.failed"):
             self.final = data.get("response") or {}
         elif kind == "error":
             # ResponseErrorEvent: {type, code, message, param} flat, as documented; the live API nests them
@@ -454,6 +461,10 @@ class _ResponsesStream(StreamAccumulator):
                 provider=self.provider,
                 model=self.model,
             )
+        if not self.final.get("output") and self.done_items:
+            # the items came in response.output_item.done alone: they are the answer (a spec-compliant terminal
+            # event, whose output lists them, wins)
+            self.final = {**self.final, "output": [self.done_items[i] for i in sorted(self.done_items)]}
         if not isinstance(self.final.get("output"), list):
             raise MalformedResponseError(
                 f"{self.provider}:{self.model}: final stream event has no output list",

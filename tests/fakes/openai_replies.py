@@ -116,6 +116,9 @@ class Reply:
     #: Responses API only: the model reasoned first; its output starts with a reasoning item carrying this as its
     #: ``encrypted_content`` (populated by default, the spec says), which a later turn must send back
     reasoning: str | None = None
+    #: Responses API, streamed: the terminal event's response carries ``output: []``, the items having come only in
+    #: ``response.output_item.done``, as gateways that translate other APIs (new-api, ChatGPT's Codex backend) send it
+    terminal_without_output: bool = False
 
 
 def reply(text: str | None = "ok", *, tool_calls: list[FakeToolCall] | None = None, **kw: Any) -> Reply:
@@ -499,6 +502,8 @@ def response_events(body: dict[str, Any], r: Reply, *, response_id: str) -> list
         emit("response.output_item.done", output_index=index, item=_call_item(c, args, "completed"))
         index += 1
     final = response_object(body, r, response_id=response_id)
+    if r.terminal_without_output:
+        final["output"] = []
     terminal = {"incomplete": "response.incomplete", "failed": "response.failed"}.get(final["status"])
     emit(terminal or "response.completed", response=final)
     return events
