@@ -176,6 +176,8 @@ _TIERED_PROVIDERS = frozenset({"openai", "azure", "google"})
 #: tiers billed at the standard rate ("auto" is what the request asked for, echoed by some servers; Gemini
 #: says "standard", or "unspecified" for its default, which is standard)
 _STANDARD_TIERS = frozenset({None, "default", "auto", "standard", "unspecified"})
+#: what marks an Azure model name as a fine-tune: ``gpt-4.1-2025-04-14.ft-0123456789abcdef`` (``BASE.ft-JOBID``)
+_AZURE_FINE_TUNE = ".ft-"
 #: (provider, where inference ran) -> the multiple of every token rate it is billed at, which genai-prices
 #: does not know: Anthropic bills US-only inference (``inference_geo: "us"``, asked for by the request or the
 #: workspace's default) at 1.1x on the models that take it (Claude Opus 4.6 and later; older ones refuse it)
@@ -193,9 +195,11 @@ class Pricer:
         self._cache: dict[tuple[str, str, str | None], Priced] = {}
         self._windows: dict[tuple[str, str], int | None] = {}
         #: Azure (deployment, answering model) -> the model to price by, and the warning to give
-        self._azure_models: dict[tuple[str, str], tuple[str, str | None]] = {}
+        self._azure_models: dict[tuple[str, str], tuple[str | None, str | None]] = {}
         #: Azure deployment -> the models its answers were priced by, other than its own name (see worst_case)
         self._azure_served: dict[str, frozenset[str]] = {}
+        #: Azure deployments that answered as a fine-tune of no known price (see _choose_azure_model)
+        self._azure_unpriced: set[str] = set()
         #: provider -> the non-standard service tiers its answers reported (see worst_case)
         self._served_tiers: dict[str, frozenset[str]] = {}
         #: provider -> the dearest inference-geo multiple its answers were billed at (see worst_case)
@@ -268,7 +272,10 @@ class Pricer:
         note = None
         answering = usage.answering_model
         if provider == "azure" and answering is not None and answering != model:
-            model, note = self._azure_model(model, answering)
+            chosen, note = self._azure_model(model, answering)
+            if chosen is None:
+                return PriceQuote(None, None, note)
+            model = chosen
         tier = usage.service_tier if provider in _TIERED_PROVIDERS else None
         if tier in _STANDARD_TIERS:
             tier = None
@@ -285,20 +292,35 @@ class Pricer:
                 self._served_geo[provider] = geo
         return PriceQuote(cost, priced.source, note)
 
-    def _azure_model(self, deployment: str, answering: str) -> tuple[str, str | None]:
+    def _azure_model(self, deployment: str, answering: str) -> tuple[str | None, str | None]:
         """An Azure target's model is a deployment name, which the operator chose: "gpt-4" may serve
         gpt-4o, and "prod-chat" names no model at all. The answer names the model that served it, so
-        that prices the call, unless the catalog prices the deployment itself."""
+        that prices the call, unless the catalog prices the deployment itself. None: no price is known
+        (a fine-tune's), and the note says so."""
         key = (deployment, answering)
         choice = self._azure_models.get(key)
         if choice is None:
             choice = self._azure_models[key] = self._choose_azure_model(deployment, answering)
-            if choice[0] != deployment:
+            if choice[0] is None:
+                self._azure_unpriced.add(deployment)
+            elif choice[0] != deployment:
                 self._azure_served[deployment] = self._azure_served.get(deployment, frozenset()) | {choice[0]}
         return choice
 
-    def _choose_azure_model(self, deployment: str, answering: str) -> tuple[str, str | None]:
-        if self._override("azure", deployment) is not None or self._resolve("azure", answering).source is None:
+    def _choose_azure_model(self, deployment: str, answering: str) -> tuple[str | None, str | None]:
+        if self._override("azure", deployment) is not None:
+            return deployment, None
+        if _AZURE_FINE_TUNE in answering and self._override("azure", answering) is None:
+            # BASE.ft-JOBID: billed at a fine-tune's rates (gpt-4.1's $3 / $12, not $2 / $8), which neither the
+            # deployment's name nor the base model genai-prices may match it to ("o4-mini") says
+            info = genai_model("azure", answering)
+            if info is None or _AZURE_FINE_TUNE not in str(getattr(info, "id", "")):
+                return None, (
+                    f"azure:{deployment} answered as the fine-tune {answering}, billed at rates of its own that "
+                    f"no price known here gives; its cost is recorded as unknown. Add the deployment's rates to "
+                    f'catalog/prices.yaml, e.g. "azure:{deployment}": {{input: ..., output: ...}}'
+                )
+        if self._resolve("azure", answering).source is None:
             return deployment, None
         named, served = genai_model("azure", deployment), genai_model("azure", answering)
         if named is None or (served is not None and named.id == served.id):
@@ -326,6 +348,8 @@ class Pricer:
         answered as a model, its calls are reserved at the dearer of the two (or at that model's, where
         the name has no price)."""
         asked = _GEO_MULTIPLIERS.get((provider, inference_geo)) if isinstance(inference_geo, str) else None
+        if provider == "azure" and model in self._azure_unpriced:
+            return None  # it answered as a fine-tune of no known price
         worst = self._worst(provider, model, input_tokens, output_tokens, asked)
         if provider == "azure":
             for served in self._azure_served.get(model, ()):

@@ -281,6 +281,35 @@ def test_a_catalog_price_for_an_azure_deployment_wins_over_the_answering_model()
     assert Pricer.from_catalog(None).price("azure", "gpt-4o", Usage(10, 10, answering_model="x-9")).cost_usd > 0
 
 
+@pytest.mark.parametrize(
+    ("deployment", "fine_tune"),
+    [
+        ("gpt-4.1", "gpt-4.1-2025-04-14.ft-0123456789abcdef"),  # genai-prices knows no such fine-tune
+        ("o4-mini", "o4-mini-2025-04-16.ft-0123456789abcdef"),  # genai-prices takes it for o4-mini itself
+        ("prod-chat", "o4-mini-2025-04-16.ft-0123456789abcdef"),
+    ],
+)
+def test_an_azure_fine_tune_is_not_priced_as_its_base_model(deployment: str, fine_tune: str):
+    # A fine-tune is billed at rates of its own (gpt-4.1's $3 / $12, not $2 / $8; o4-mini's reinforcement
+    # fine-tunes $4 / $16, not $1.10 / $4.40). Azure's answer names it (BASE.ft-JOBID); it was priced as the
+    # deployment's name or as the base model genai-prices matched, a third or more below the bill, without a word,
+    # and budgets went on counting it so. Unless prices.yaml prices the deployment, its cost is now unknown, and
+    # the deployment has no known worst case (a cost limit refuses it, saying to price it).
+    pricer = Pricer.from_catalog(None)
+    quote = pricer.price("azure", deployment, Usage(1_000_000, 1_000_000, answering_model=fine_tune))
+    assert quote.cost_usd is None and quote.source is None
+    assert fine_tune in quote.warning and "fine-tune" in quote.warning
+    assert f'"azure:{deployment}": {{input:' in quote.warning
+    assert pricer.worst_case("azure", deployment, 1000, 1000) is None
+    # priced in the catalog, the deployment costs what the operator says it does
+    priced = Pricer([(f"azure:{deployment}", UnitPrices(D(3), D(12)))])
+    assert priced.price("azure", deployment, Usage(1_000_000, 1_000_000, answering_model=fine_tune)).cost_usd == 15
+    assert priced.worst_case("azure", deployment, 1000, 1000) == 15000 / D(M)
+    # a fine-tune genai-prices prices as one (gpt-4o-mini's, at $0.30 / $1.20) is priced so
+    mini = "gpt-4o-mini-2024-07-18.ft-0123456789abcdef"
+    assert pricer.price("azure", "gpt-4o-mini", Usage(1_000_000, 1_000_000, answering_model=mini)).cost_usd == D("1.5")
+
+
 async def test_a_missing_output_price_makes_the_cost_unknown_not_free(serve, transport):
     # genai-prices knows only an input price ($2) for azure:davinci
     usage = await _azure(serve, transport, "davinci", "davinci", stream=False)
