@@ -111,3 +111,29 @@ async def test_a_filter_or_setting_given_beside_its_object_is_pointed_into_it(cl
     assert "unknown argument 'filters.limit' (it goes beside filters, not in it)" in text, text
     text = await error_text(client, "check_budget", {"agent_name": "x"})  # a misspelling is still one
     assert "unknown argument 'agent_name' (did you mean 'agent'?)" in text, text
+
+
+async def test_a_text_argument_is_taken_as_the_text_sent_even_when_it_reads_as_json(client: Client):
+    # The SDK reads an argument sent as a JSON string as the JSON in it (clients send objects so: filters='{...}'),
+    # and did so for text arguments too: agent "null" became no agent (the call recorded under none, the budget
+    # read for none), and agent '["ops"]' was refused as "expected a string, got an array" although a string was
+    # sent and the published schema takes it.
+    budget = await client.call_tool("check_budget", {"agent": "null", "run_id": '["r"]'})
+    assert not budget.is_error, budget.content[0].text
+    assert (budget.structured_content["agent"], budget.structured_content["run_id"]) == ("null", '["r"]')
+    args = {"skill_id": "skill.analysis", "payload": {"data": "x"}, "agent": "{}", "run_id": "null"}
+    run = await client.call_tool("invoke_skill", args)
+    assert not run.is_error, run.content[0].text
+    assert run.structured_content["run_id"] == "null"
+    runs = await client.call_tool("query_runs", {"filters": {"agent": "{}"}, "cursor": "null"})
+    # the cursor is text too: refused as a cursor query_runs never gave, not taken for none (the first page)
+    assert runs.is_error and "cursor 'null' is not one query_runs gave" in runs.content[0].text
+    found = await client.call_tool("query_runs", {"filters": {"agent": "{}"}})
+    assert [r["run_id"] for r in found.structured_content["runs"]] == ["null"]
+    # an object or an array sent as a JSON string is still read as one (Claude Desktop sends them so)
+    for tool, arguments in (
+        ("query_runs", {"filters": '{"agent": "{}"}', "limit": "5"}),
+        ("explain_route", {"skill_id": "skill.analysis", "payload": '{"data": "x"}', "model_config": '{"model": "m"}'}),
+    ):
+        result = await client.call_tool(tool, arguments)
+        assert not result.is_error, (tool, result.content[0].text)

@@ -10,7 +10,10 @@ Anything else is a bug: the client gets a generic message and the traceback goes
 
 from __future__ import annotations
 
+import functools
 import json
+import types
+import typing
 from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any
 
@@ -270,6 +273,38 @@ class ExplainedTool(Tool):
             raise
 
 
+class ArgumentsAsSent(FuncMetadata):
+    """The SDK reads an argument sent as a JSON string as the JSON in it: clients send objects so (Claude
+    Desktop's ``filters='{"agent": "a"}'``). It did that to text arguments too, whose JSON is the text itself:
+    ``agent="null"`` became no agent (the call recorded under none, the budget read for none), and
+    ``agent='["ops"]'`` was refused as "expected a string, got an array", though a string was sent and the
+    published schema takes it. An argument that takes text is taken as sent."""
+
+    def pre_parse_json(self, data: dict[str, Any]) -> dict[str, Any]:
+        text = _text_arguments(self.arg_model)
+        if not text.intersection(data):
+            return super().pre_parse_json(data)
+        parsed = super().pre_parse_json({k: v for k, v in data.items() if k not in text})
+        return {k: data[k] if k in text else parsed[k] for k in data}
+
+
+@functools.cache
+def _text_arguments(args: type[BaseModel]) -> frozenset[str]:
+    """The names (and aliases) of the arguments ``args`` takes text for."""
+
+    def takes_text(annotation: Any) -> bool:  # str, or a union with str (not a dict's str keys)
+        if typing.get_origin(annotation) in (typing.Union, types.UnionType):
+            return any(takes_text(arg) for arg in typing.get_args(annotation))
+        return annotation is str
+
+    return frozenset(
+        name
+        for field_name, f in args.model_fields.items()
+        if takes_text(f.annotation)
+        for name in (field_name, f.alias or field_name)
+    )
+
+
 def make_tool(
     fn: Callable[..., Awaitable[CallToolResult]],
     args: type[ArgModelBase],
@@ -290,7 +325,7 @@ def make_tool(
         name=name,
         description=description,
         parameters=schemas["parameters"],
-        fn_metadata=FuncMetadata(arg_model=args, output_model=result, output_schema=schemas["output_schema"]),
+        fn_metadata=ArgumentsAsSent(arg_model=args, output_model=result, output_schema=schemas["output_schema"]),
         is_async=True,
         context_kwarg="ctx" if name == "invoke_skill" else None,
         annotations=annotations,
