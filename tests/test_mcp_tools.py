@@ -94,6 +94,17 @@ async def test_model_config_argument_goes_into_the_payload_and_wins(client: Clie
     assert out["trace"]["rule"] == "override:call"
 
 
+async def test_a_payload_model_config_that_is_no_object_is_refused_with_the_argument_beside_it(client: Client):
+    # Alone, payload.model_config sent as text is refused ("must be an object"); with the model_config argument
+    # beside it, it was dropped without a word and the call ran without the fallbacks and limits it set.
+    payload = {"data": "x", "model_config": '{"fallbacks": ["fake:second"], "max_tokens": 50}'}
+    for tool in ("invoke_skill", "explain_route"):
+        for argument in ({}, {"model_config": {"model": "fake:echo"}}):
+            args = {"skill_id": "skill.analysis", "payload": payload, **argument}
+            err = error_of(await client.call_tool(tool, args))
+            assert err["type"] == "invalid_payload" and "payload.model_config must be an object" in err["message"]
+
+
 async def test_json_skill_output_is_parsed(client: Client, schemas: Schemas):
     result = await client.call_tool(
         "invoke_skill",

@@ -334,9 +334,10 @@ def make_tool(
 
 def _with_model_config(payload: dict[str, Any], model_config: M.ModelConfigArg | None) -> dict[str, Any]:
     """``model_config`` goes where the guide puts it, ``payload["model_config"]``; the argument wins."""
-    if model_config is None:
-        return payload
-    merged = dict(payload.get("model_config") or {}) if isinstance(payload.get("model_config"), dict) else {}
+    own = payload.get("model_config")
+    if model_config is None or (own and not isinstance(own, dict)):
+        return payload  # one that is no object is refused by the service, as it is without the argument
+    merged = dict(own or {})
     merged.update(model_config.as_payload())
     return {**payload, "model_config": merged}
 
