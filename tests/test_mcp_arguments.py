@@ -58,6 +58,25 @@ async def test_a_skill_id_that_misses_the_pattern_is_shown_one_that_fits(client:
         assert "skill_id: string should match pattern" in text and "(e.g. skill.analysis; see list_skills)" in text
 
 
+async def test_a_skill_id_written_without_its_prefix_or_in_capitals_gets_the_id_it_means(client: Client):
+    # A model writes the skill's name ("summarization", "Skill.Coding", "skill:extraction"): the answer was the
+    # pattern and skill.analysis as an example, whichever skill was meant.
+    tail = {"invoke_skill": "agent, run_id, model_config", "explain_route": "model_config"}
+    for written, meant in (
+        ("summarization", "skill.summarization"),
+        ("Skill.Coding", "skill.coding"),
+        ("skill:extraction", "skill.extraction"),
+        ("skills.pii-redaction", "skill.pii-redaction"),
+        ("document analysis", "skill.document-analysis"),
+    ):
+        for tool in ("invoke_skill", "explain_route"):
+            text = await error_text(client, tool, {"skill_id": written, "payload": {"data": "x"}})
+            assert f"did you mean {meant!r}?" in text, (written, text)
+            assert "?." not in text and text.endswith(f"{tool} takes: skill_id, payload, " + tail[tool]), text
+    text = await error_text(client, "invoke_skill", {"skill_id": "skill.", "payload": {}})
+    assert "did you mean" not in text and "(e.g. skill.analysis; see list_skills)" in text  # nothing to offer
+
+
 async def test_a_misspelt_key_in_a_fallback_target_object_gets_the_key_meant(client: Client):
     # was "model_config.fallbacks.0: expected a string, got an object; missing required argument ...;
     # unknown argument 'model_config.fallbacks.0.modle' (nothing is accepted here)": the index hid the

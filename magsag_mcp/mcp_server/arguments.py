@@ -62,7 +62,8 @@ def explain(tool: str, exc: ValidationError, args: type[BaseModel]) -> str:
         problems.append(f"and {len(places) - 8} more")
     accepted = ", ".join(_names(args))
     takes = f"{tool} takes: {accepted}" if accepted else f"{tool} takes no arguments: call it with {{}}"
-    return f"invalid_arguments: {tool}: " + "; ".join(problems) + f". {takes}"
+    said = "; ".join(problems)
+    return f"invalid_arguments: {tool}: {said}{'' if said.endswith('?') else '.'} {takes}"
 
 
 def _problem(args: type[BaseModel], loc: list[str], errs: list[Any]) -> str:
@@ -100,6 +101,9 @@ def _problem(args: type[BaseModel], loc: list[str], errs: list[Any]) -> str:
     said = "; ".join(f"{where}: {e['msg'][0].lower()}{e['msg'][1:]}" for e in errs)
     if kind == "string_pattern_mismatch" and (description := _description(args, loc)):
         said += f" ({description})"  # a pattern alone shows no value that fits it
+    model = _model_at(args, loc[:-1]) if kind == "string_pattern_mismatch" and loc else None
+    if model is not None and (hint := getattr(model, "pattern_hint", lambda *_: None)(loc[-1], err.get("input"))):
+        said += f": {hint}"  # the value that fits, when what was written says which
     return said
 
 

@@ -98,12 +98,29 @@ class ModelConfigArg(_In):
         return self.model_dump(exclude_none=True, by_alias=True)
 
 
-SKILL_ID = Field(pattern=r"^skill\.[a-z0-9][a-z0-9._-]*$", description="e.g. skill.analysis; see list_skills")
+SKILL_ID_PATTERN = r"^skill\.[a-z0-9][a-z0-9._-]*$"
+SKILL_ID = Field(pattern=SKILL_ID_PATTERN, description="e.g. skill.analysis; see list_skills")
 PAYLOAD = Field(description="the skill's input fields (its input_schema)")
 MODEL_CONFIG = Field(None, alias="model_config", description="overrides: model, provider, fallbacks, ...")
 
 
-class InvokeSkillArgs(_Args):
+class _SkillArgs(_Args):
+    @staticmethod
+    def pattern_hint(field: str, value: Any) -> str | None:
+        """The skill id a ``skill_id`` that misses the pattern means (see :mod:`.arguments`): a skill's name
+        without its prefix, in capitals, or after another separator ("summarization", "Skill:Coding")."""
+        import re
+
+        if field != "skill_id" or not isinstance(value, str) or len(value) > 200:
+            return None
+        name = re.sub(r"^skills?\s*[.:/_ -]\s*", "", value.strip().lower())
+        meant = "skill." + re.sub(r"\s+", "-", name)
+        if name in ("skill", "skills") or not re.fullmatch(SKILL_ID_PATTERN, meant):
+            return None
+        return f"did you mean {meant!r}?"
+
+
+class InvokeSkillArgs(_SkillArgs):
     skill_id: str = SKILL_ID
     payload: dict[str, Any] = PAYLOAD
     agent: str | None = Field(None, description="agent name for the ledger and budgets")
@@ -112,7 +129,7 @@ class InvokeSkillArgs(_Args):
     model_cfg: ModelConfigArg | None = MODEL_CONFIG
 
 
-class ExplainRouteArgs(_Args):
+class ExplainRouteArgs(_SkillArgs):
     skill_id: str = SKILL_ID
     payload: dict[str, Any] = PAYLOAD
     model_cfg: ModelConfigArg | None = MODEL_CONFIG
