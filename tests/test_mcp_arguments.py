@@ -77,6 +77,21 @@ async def test_a_skill_id_written_without_its_prefix_or_in_capitals_gets_the_id_
     assert "did you mean" not in text and "(e.g. skill.analysis; see list_skills)" in text  # nothing to offer
 
 
+async def test_a_skill_input_field_written_beside_payload_is_pointed_into_it(client: Client):
+    # A model writes the skill's input as the tool's arguments (invoke_skill(skill_id=..., data=...)) or under a
+    # name of its own: the answer listed the arguments there are, not that the field goes in payload.
+    for tool in ("invoke_skill", "explain_route"):
+        text = await error_text(client, tool, {"skill_id": "skill.analysis", "data": "x"})
+        assert 'unknown argument \'data\' (a skill\'s input field goes in payload: {"payload": {"data": ...}})' in text
+        text = await error_text(client, tool, {"skill_id": "skill.analysis", "input": {"data": "x"}})
+        assert "unknown argument 'input' (did you mean 'payload'? it holds the skill's input fields)" in text, text
+    # a misspelt argument is still one, and a setting still goes in model_config
+    text = await error_text(client, "invoke_skill", {"skill": "skill.analysis", "payload": {}})
+    assert "unknown argument 'skill' (did you mean 'skill_id'?)" in text, text
+    text = await error_text(client, "invoke_skill", {"skill_id": "skill.analysis", "payload": {}, "temperature": 1})
+    assert "it goes in model_config" in text, text
+
+
 async def test_a_misspelt_key_in_a_fallback_target_object_gets_the_key_meant(client: Client):
     # was "model_config.fallbacks.0: expected a string, got an object; missing required argument ...;
     # unknown argument 'model_config.fallbacks.0.modle' (nothing is accepted here)": the index hid the

@@ -10,6 +10,7 @@ accepted there: the close match for a misspelt name, the names that exist, the t
 from __future__ import annotations
 
 import difflib
+import re
 import typing
 from typing import Any
 
@@ -178,3 +179,30 @@ def _description(args: type[BaseModel], loc: list[str]) -> str | None:
     model = _model_at(args, loc[:-1])
     f = _field(model, loc[-1]) if model is not None and loc else None
     return f.description if f is not None else None
+
+
+#: what a caller may name the skill's input when it means ``payload``
+_PAYLOAD_NAMES = frozenset({"input", "inputs", "arguments", "args", "params", "parameters", "body", "fields"})
+
+
+def skill_id_meant(value: Any, pattern: str) -> str | None:
+    """The skill id ``value`` means, when it misses ``pattern`` by its form only: a skill's name without its
+    prefix, in capitals, or after another separator ("summarization", "Skill:Coding", "document analysis")."""
+    if not isinstance(value, str) or len(value) > 200:
+        return None
+    name = re.sub(r"^skills?\s*[.:/_ -]\s*", "", value.strip().lower())
+    meant = "skill." + re.sub(r"\s+", "-", name)
+    if name in ("skill", "skills") or not re.fullmatch(pattern, meant):
+        return None
+    return f"did you mean {meant!r}?"
+
+
+def payload_field_hint(key: str, names: list[str]) -> str | None:
+    """What an unknown key beside a skill call's ``payload`` is: most likely one of the skill's input fields
+    (``data``), written as an argument of the tool, or the payload under another name (``input``). A misspelt
+    argument (``skil_id``) is left to the close match."""
+    if key.lower() in _PAYLOAD_NAMES:
+        return "did you mean 'payload'? it holds the skill's input fields"
+    if difflib.get_close_matches(key, names, n=1, cutoff=0.6):
+        return None
+    return f'a skill\'s input field goes in payload: {{"payload": {{"{key}": ...}}}}'

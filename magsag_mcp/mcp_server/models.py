@@ -105,19 +105,19 @@ MODEL_CONFIG = Field(None, alias="model_config", description="overrides: model, 
 
 
 class _SkillArgs(_Args):
+    """A skill call's arguments, with what a key or value they refuse means (see :mod:`.arguments`)."""
+
     @staticmethod
     def pattern_hint(field: str, value: Any) -> str | None:
-        """The skill id a ``skill_id`` that misses the pattern means (see :mod:`.arguments`): a skill's name
-        without its prefix, in capitals, or after another separator ("summarization", "Skill:Coding")."""
-        import re
+        from .arguments import skill_id_meant
 
-        if field != "skill_id" or not isinstance(value, str) or len(value) > 200:
-            return None
-        name = re.sub(r"^skills?\s*[.:/_ -]\s*", "", value.strip().lower())
-        meant = "skill." + re.sub(r"\s+", "-", name)
-        if name in ("skill", "skills") or not re.fullmatch(SKILL_ID_PATTERN, meant):
-            return None
-        return f"did you mean {meant!r}?"
+        return skill_id_meant(value, SKILL_ID_PATTERN) if field == "skill_id" else None
+
+    @classmethod
+    def unknown_key_hint(cls, key: str) -> str | None:
+        from .arguments import payload_field_hint
+
+        return payload_field_hint(key, [f.alias or name for name, f in cls.model_fields.items()])
 
 
 class InvokeSkillArgs(_SkillArgs):
