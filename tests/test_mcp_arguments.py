@@ -77,6 +77,17 @@ async def test_a_skill_id_written_without_its_prefix_or_in_capitals_gets_the_id_
     assert "did you mean" not in text and "(e.g. skill.analysis; see list_skills)" in text  # nothing to offer
 
 
+async def test_the_skill_id_meant_never_echoes_a_secret_in_another_case(client: Client):
+    # the id offered is the value lower-cased: a key sent as skill_id would be shown in a case no redaction knows
+    from magsag_mcp.errors import register_secret
+
+    secret = "AbCdEfGhIjKlMnOpQrStUv-0123456789"
+    register_secret(secret)
+    for value in (secret, "AIzaSyD-abcdefghijklmnopqrstuvwxyz012345"):
+        text = await error_text(client, "invoke_skill", {"skill_id": value, "payload": {}})
+        assert "did you mean" not in text and value.lower()[6:] not in text.lower(), text
+
+
 async def test_a_skill_input_field_written_beside_payload_is_pointed_into_it(client: Client):
     # A model writes the skill's input as the tool's arguments (invoke_skill(skill_id=..., data=...)) or under a
     # name of its own: the answer listed the arguments there are, not that the field goes in payload.

@@ -16,6 +16,8 @@ from typing import Any
 
 from pydantic import BaseModel, ValidationError
 
+from ..errors import redact
+
 #: pydantic's error types that mean "the value has the wrong JSON type", with what was expected
 _EXPECTED = {
     "dict_type": "an object",
@@ -188,7 +190,8 @@ _PAYLOAD_NAMES = frozenset({"input", "inputs", "arguments", "args", "params", "p
 def skill_id_meant(value: Any, pattern: str) -> str | None:
     """The skill id ``value`` means, when it misses ``pattern`` by its form only: a skill's name without its
     prefix, in capitals, or after another separator ("summarization", "Skill:Coding", "document analysis")."""
-    if not isinstance(value, str) or len(value) > 200:
+    # the id offered is lower-cased: a key sent here would be shown in a case that redaction no longer knows
+    if not isinstance(value, str) or len(value) > 200 or redact(value) != value:
         return None
     name = re.sub(r"^skills?\s*[.:/_ -]\s*", "", value.strip().lower())
     meant = "skill." + re.sub(r"\s+", "-", name)
