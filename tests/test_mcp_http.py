@@ -138,6 +138,21 @@ async def test_with_token_requests_need_the_bearer_and_a_forged_host_is_still_re
                 assert result.structured_content["model"] == "echo"
                 assert "over http" in result.structured_content["output"]
 
+        # what the SDK's transport does behind the token, as the command serves it (the SDK's client side and
+        # httpx2 deferred, its models built on first use): a body past its limit, a session ended and unknown
+        bearer = {**HEADERS, "Authorization": f"Bearer {TOKEN}"}
+        async with aiohttp.ClientSession() as http:
+            async with http.post(url, data=b" " * (5 * 2**20), headers=bearer) as resp:
+                assert resp.status == 413
+            async with http.post(url, json=INIT, headers=bearer) as resp:
+                session = {**bearer, "Mcp-Session-Id": resp.headers["Mcp-Session-Id"]}
+                assert resp.status == 200
+            async with http.delete(url, headers=session) as resp:
+                assert resp.status == 200
+            listing = {"jsonrpc": "2.0", "id": 2, "method": "tools/list"}
+            async with http.post(url, json=listing, headers={**session, "Mcp-Protocol-Version": "2025-06-18"}) as resp:
+                assert resp.status == 404
+
 
 def test_binding_beyond_loopback_without_a_token_is_refused(tmp_path: Path):
     env = offline_env(tmp_path)
