@@ -42,6 +42,31 @@ async def test_an_argument_to_a_tool_that_takes_none_says_so(client: Client):
     assert text.endswith("list_skills takes no arguments: call it with {}"), text
 
 
+async def test_a_boolean_is_not_a_number_either(client: Client):
+    # as for since: true was the number 1 (query_runs(offset=true) skipped the newest run without a word, and
+    # max_tokens true asked for a one-token answer, paid for and cut), though the published schema refuses it
+    for tool, arguments, where in (
+        ("query_runs", {"offset": True}, "offset: expected an integer, got a boolean"),
+        ("query_runs", {"limit": True, "attempts_per_run": False}, "limit: expected an integer, got a boolean"),
+        ("search_usage", {"pattern": "x", "limit": True}, "limit: expected an integer, got a boolean"),
+        (
+            "invoke_skill",
+            {"skill_id": "skill.analysis", "payload": {"data": "x"}, "model_config": {"max_tokens": True}},
+            "model_config.max_tokens: expected an integer, got a boolean",
+        ),
+        (
+            "explain_route",
+            {"skill_id": "skill.analysis", "payload": {"data": "x"}, "model_config": {"temperature": False}},
+            "model_config.temperature: expected a number, got a boolean",
+        ),
+    ):
+        text = await error_text(client, tool, arguments)
+        assert where in text, text
+    # a number written as text is still taken, as it always was
+    result = await client.call_tool("query_runs", {"limit": "5", "offset": "0"})
+    assert not result.is_error, result.content[0].text
+
+
 async def test_search_takes_since_as_the_other_ledger_tools_do(client: Client):
     # summarize_usage and query_runs take unix seconds for since; search_usage refused them ("expected a
     # string, got a number") though the ledger's search reads them

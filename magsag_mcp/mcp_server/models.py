@@ -12,13 +12,28 @@ from __future__ import annotations
 from typing import Annotated, Any, Literal
 
 from mcp.server.mcpserver.utilities.func_metadata import ArgModelBase
-from pydantic import BaseModel, ConfigDict, Field, StrictFloat
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, StrictFloat
+from pydantic_core import PydanticCustomError
 
 from .provider_names import PROVIDER_ALIASES as PROVIDER_ALIASES
 from .provider_names import PROVIDERS as PROVIDERS
 from .provider_names import Provider
 
 USD = Field(description="USD, exact decimal string; null = unknown cost")
+
+
+def _not_bool(kind: str, expected: str) -> Any:
+    def check(value: Any) -> Any:
+        if isinstance(value, bool):  # lax, true was the number 1 (offset=true skipped a run without a word)
+            raise PydanticCustomError(kind, f"Input should be a valid {expected}")
+        return value
+
+    return BeforeValidator(check)
+
+
+#: JSON numbers, or numbers written as text, never a boolean (which the schema refuses too)
+NOT_BOOL_INT, NOT_BOOL_NUMBER = _not_bool("int_type", "integer"), _not_bool("float_type", "number")
+Int = Annotated[int, NOT_BOOL_INT]
 
 
 class _In(BaseModel):
@@ -79,8 +94,8 @@ class ModelConfigArg(_In):
     params: dict[str, Any] | None = Field(None, description="vendor parameters passed through")
     fallbacks: list[str | TargetArg] | None = Field(None, description="targets to try after model, in order")
     system: str | None = None
-    max_tokens: int | None = Field(None, gt=0)
-    temperature: float | None = Field(None, ge=0, le=2)
+    max_tokens: Annotated[int, Field(gt=0), NOT_BOOL_INT] | None = None
+    temperature: Annotated[float, Field(ge=0, le=2), NOT_BOOL_NUMBER] | None = None
     stop: str | list[str] | None = None
     response_format: ResponseFormatArg | None = None
     tools: list[dict[str, Any]] | None = Field(None, description="OpenAI-style function tools")
@@ -158,17 +173,17 @@ class SummarizeUsageArgs(_Args):
 
 class QueryRunsArgs(_Args):
     filters: UsageFiltersArg = Field(default_factory=UsageFiltersArg)
-    limit: int = Field(20, ge=1, le=500)
-    offset: int = Field(0, ge=0, le=10**12, description="runs to skip, newest first (after cursor, if given)")
+    limit: Int = Field(20, ge=1, le=500)
+    offset: Int = Field(0, ge=0, le=10**12, description="runs to skip, newest first (after cursor, if given)")
     cursor: str | None = Field(None, description="the previous page's next_cursor: the page after it")
-    attempts_per_run: int = Field(50, ge=1, le=1000, description="the most attempts a run lists (its latest)")
+    attempts_per_run: Int = Field(50, ge=1, le=1000, description="the most attempts a run lists (its latest)")
 
 
 class SearchUsageArgs(_Args):
     pattern: str = Field(
         min_length=1, description="regular expression (RE2, at most 1000 characters) over errors, models, events"
     )
-    limit: int = Field(50, ge=1, le=500)
+    limit: Int = Field(50, ge=1, le=500)
     # as the ledger tools' filters take it: a client that learnt unix seconds there may send them here
     since: str | StrictFloat | None = Field(None, description=f"only look this far back: {TIMES}")
     cursor: str | None = Field(None, description="the previous page's next_cursor: the hits after it")
