@@ -15,11 +15,14 @@ from mcp.server.mcpserver.utilities.func_metadata import ArgModelBase
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, StrictFloat
 from pydantic_core import PydanticCustomError
 
+from .ledger_models import QueryRunsResult as QueryRunsResult
+from .ledger_models import SearchUsageResult as SearchUsageResult
+from .ledger_models import UsageSummaryResult as UsageSummaryResult
+from .models_base import USD
+from .models_base import Out as _Out
 from .provider_names import PROVIDER_ALIASES as PROVIDER_ALIASES
 from .provider_names import PROVIDERS as PROVIDERS
 from .provider_names import Provider
-
-USD = Field(description="USD, exact decimal string; null = unknown cost")
 
 
 def _not_bool(kind: str, expected: str) -> Any:
@@ -44,10 +47,6 @@ class _Args(ArgModelBase):
     """A tool's arguments: the SDK validates calls against this model and calls the tool with its fields."""
 
     model_config = ConfigDict(extra="forbid")
-
-
-class _Out(BaseModel):
-    model_config = ConfigDict(extra="ignore")
 
 
 # --- arguments -------------------------------------------------------------------------------
@@ -309,194 +308,6 @@ class ErrorOut(_Out):
     message: str
 
     model_config = ConfigDict(extra="allow")
-
-
-# --- ledger results (shapes of magsag_mcp.ledger.queries) -----------------------------------------
-
-
-class PeakCostOut(_Out):
-    known_cost_usd: str
-    unknown_cost_bound_usd: str = "0"
-    at_most_usd: str = Field(description="the known cost plus the bound on the unknown costs, as limits count it")
-
-
-class LargestDayOut(PeakCostOut):
-    date: str = Field(description="a UTC day, YYYY-MM-DD")
-
-
-class LargestRunOut(PeakCostOut):
-    run_id: str = Field(description="the top run of the tree (delegated runs record it as their parent)")
-    delegated_runs: int
-
-
-class StatsOut(_Out):
-    calls: int
-    errors: int
-    input_tokens: int
-    output_tokens: int
-    total_tokens: int
-    cost_usd: float | None = Field(description="cost in USD, a number for display; null when cost_complete is false")
-    cost_usd_exact: str | None
-    known_cost_usd: str = Field(description="the exact sum of the known costs")
-    cost_complete: bool
-    unpriced_calls: int = Field(
-        description="attempts of unknown cost (an unknown price, or cut after reaching the vendor, which may bill it)"
-    )
-    unknown_cost_bound_usd: str = Field(
-        "0", description="the estimated worst case of the attempts of unknown cost, where their price is known"
-    )
-    unbounded_calls: int = Field(0, description="attempts of unknown cost with no bound (an unknown price)")
-    cached_tokens: int = 0
-    reasoning_tokens: int = 0
-    largest_day: LargestDayOut | None = Field(None, description="in by_agent: the agent's costliest UTC day")
-
-
-class ModelStatsOut(StatsOut):
-    providers: list[str] = Field(default_factory=list, description="who served it (gpt-4o: openai, azure...)")
-
-
-class TotalsOut(_Out):
-    calls: int
-    errors: int
-    input_tokens: int
-    output_tokens: int
-    total_tokens: int
-    cost_usd: float | None
-    cost_usd_exact: str | None
-    known_cost_usd: str
-    unpriced_calls: int
-    unknown_cost_bound_usd: str = "0"
-    unbounded_calls: int = 0
-    cost_complete: bool
-    policy_denied_attempts: int = 0
-    budget_exceeded_attempts: int = 0
-    skipped_attempts: int = 0
-
-
-class PeriodOut(_Out):
-    from_: str | None = Field(alias="from")
-    to: str | None
-    filters: dict[str, Any]
-
-    model_config = ConfigDict(extra="ignore", populate_by_name=True, serialize_by_alias=True)
-
-
-class UsageSummaryResult(_Out):
-    model_stats: dict[str, ModelStatsOut] = Field(description="per model, the guide's summary.json shape")
-    totals: TotalsOut
-    by_provider: dict[str, StatsOut]
-    by_agent: dict[str, StatsOut]
-    by_skill: dict[str, StatsOut]
-    largest_run: LargestRunOut | None = Field(
-        None, description="the costliest run with the runs it delegated (what max_cost_per_run_usd bounds)"
-    )
-    largest_day: LargestDayOut | None = Field(None, description="the costliest UTC day of the period")
-    period: PeriodOut
-    notes: list[str] = Field(
-        default_factory=list, description="a filter naming what the ledger never recorded: what it may have meant"
-    )
-
-
-class AttemptOut(_Out):
-    time: str
-    provider: str
-    model: str
-    # a run that called several skills (a session, a MAG) records none of its own: its attempts name theirs
-    skill: str | None = None
-    agent: str | None = None
-    outcome: str
-    error_class: str | None
-    error_message: str | None
-    input_tokens: int
-    output_tokens: int
-    cached_tokens: int
-    cache_write_tokens: int
-    reasoning_tokens: int
-    total_tokens: int
-    cache_write_1h_tokens: int = Field(0, description="of cache_write_tokens, those written to a 1-hour cache")
-    input_audio_tokens: int = Field(0, description="of input_tokens, audio")
-    output_audio_tokens: int = Field(0, description="of output_tokens, audio")
-    service_tier: str | None = Field(None, description="the service tier the vendor says served it, as it said it")
-    cost_usd: str | None = USD
-    cost_bound_usd: str | None = Field(
-        None, description="when cost_usd is null on a priced model: its worst case, as estimated before it was sent"
-    )
-    price_source: str | None
-    latency_ms: float
-    attempt_number: int
-    fallback_position: int
-    warnings: list[str]
-
-
-class RunErrorOut(_Out):
-    type: str
-    message: str | None
-
-
-class RunOut(_Out):
-    run_id: str
-    agent: str | None
-    skill: str | None
-    parent_run_id: str | None
-    started_at: str
-    ended_at: str | None
-    status: str
-    calls: int
-    input_tokens: int
-    output_tokens: int
-    total_tokens: int
-    cost_usd: str | None = Field(description="USD, exact decimal string; null while cost_complete is false")
-    known_cost_usd: str = Field(description="the exact sum of the known costs")
-    cost_complete: bool
-    unpriced_calls: int
-    cost_bound_usd: str = Field("0", description="the worst case of its attempts of unknown cost, where known")
-    error: RunErrorOut | None = Field(None, description="why the run failed (its last error), if it did")
-    attempts: list[AttemptOut] = Field(description="its latest attempts (attempts_per_run at most), oldest first")
-    attempts_omitted: int = Field(0, description="its earlier attempts not listed (raise attempts_per_run for them)")
-
-
-class QueryRunsResult(_Out):
-    runs: list[RunOut] = Field(description="newest first")
-    has_more: bool = Field(description="whether older runs match: pass next_cursor as cursor for them")
-    next_cursor: str | None = Field(description="where the next page starts (null on the last page)")
-    notes: list[str] = Field(
-        default_factory=list, description="a filter naming what the ledger never recorded: what it may have meant"
-    )
-
-
-class AttemptHitOut(AttemptOut):
-    kind: Literal["attempt"]
-    run_id: str
-
-
-class EventHitOut(_Out):
-    kind: Literal["event"]
-    time: str
-    run_id: str | None
-    agent: str | None
-    event: str
-    data: Any
-
-
-class RunHitOut(_Out):
-    """A run whose own error matched: the call failed before any attempt (an invalid payload, ...)."""
-
-    kind: Literal["run"]
-    time: str
-    run_id: str
-    agent: str | None
-    skill: str | None
-    status: str
-    error: RunErrorOut
-
-
-class SearchUsageResult(_Out):
-    pattern: str
-    hits: list[Annotated[AttemptHitOut | EventHitOut | RunHitOut, Field(discriminator="kind")]] = Field(
-        description="newest first"
-    )
-    has_more: bool = Field(description="whether older hits match: pass next_cursor as cursor for them")
-    next_cursor: str | None = Field(description="where the next page starts (null on the last page)")
 
 
 class SkillOut(_Out):
