@@ -482,10 +482,18 @@ async def test_a_service_closed_inside_a_cancelled_scope_still_closes_its_ledger
     the ledger's writer task and left both SQLite connections (and their threads) open."""
     fake_openai.queue(R.Reply(hang=True))
     before = set(threading.enumerate())
+
+    async def time_out(scope: anyio.CancelScope) -> None:
+        # the timeout, once the call is under way: a fixed 0.3 s could land in Service.open on a loaded machine
+        await until_sent(fake_openai)
+        scope.cancel()
+
     with anyio.fail_after(30):  # a hang guard
-        with anyio.move_on_after(0.3) as scope:
+        with anyio.CancelScope() as scope:
             async with await Service.open(db=tmp_path / "l.db", env=env_for(fake_openai)) as svc:
-                await svc.invoke_skill("skill.analysis", PAYLOAD, run_id="r-1", agent="a")
+                async with anyio.create_task_group() as tg:
+                    tg.start_soon(time_out, scope)
+                    await svc.invoke_skill("skill.analysis", PAYLOAD, run_id="r-1", agent="a")
     assert scope.cancelled_caught
     assert ledger_state(tmp_path / "l.db") == CANCELLED
     left = [t for t in set(threading.enumerate()) - before if "connection_worker" in t.name]
