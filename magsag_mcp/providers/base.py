@@ -302,8 +302,10 @@ class HTTPProvider(Provider):
         # (a 404 the body says is something else, such as a model another API of the vendor's serves, is not)
         if resp.status == 404 and self.endpoint.base_url_hint and isinstance(exc, ModelNotFoundError):
             hint = f"{_shown(url, model)} was not found: check the model name, and that {self.endpoint.base_url_hint}"
-        elif resp.status == 401 and isinstance(exc, AuthenticationError):
-            hint = self.endpoint.auth_hint()  # the vendor's message cannot name the settings that were sent
+        elif isinstance(exc, AuthenticationError):
+            # a 401, or a vendor's own shape of it (Gemini's 400 API_KEY_INVALID): the vendor's message cannot name
+            # the settings that were sent
+            hint = self.endpoint.auth_hint()
         if hint:
             exc.message = redact(f"{exc.message}; {hint}")
             exc.args = (exc.message,)

@@ -57,6 +57,10 @@ class Fake:
     def error_body(self, status: int, message: str, kind: str) -> Any:
         raise NotImplementedError
 
+    def bad_key(self) -> tuple[int, Any]:
+        """The status and body the vendor answers a wrong or missing key with."""
+        return 401, self.error_body(401, "invalid key", "authentication_error")
+
     async def handle(self, request: web.Request) -> web.StreamResponse:
         raw = await request.read()
         try:
@@ -68,7 +72,8 @@ class Fake:
             {"path": request.path, "query": dict(request.query), "headers": dict(request.headers), "body": body}
         )
         if not self.auth_ok(request):
-            return web.json_response(self.error_body(401, "invalid key", "authentication_error"), status=401)
+            status, refusal = self.bad_key()
+            return web.json_response(refusal, status=status)
         problems = spec_validator(self.vendor).errors(self.schema_for(request), body)
         if problems:
             self.violations.extend(problems)
@@ -785,6 +790,17 @@ class FakeGemini(Fake):
             504: "DEADLINE_EXCEEDED",
         }
         return {"error": {"code": status, "message": message, "status": names.get(status, "UNKNOWN")}}
+
+    def bad_key(self) -> tuple[int, Any]:
+        # Gemini answers a wrong key 400 INVALID_ARGUMENT, not 401: only the ErrorInfo's reason says it is the key
+        info = {
+            "@type": "type.googleapis.com/google.rpc.ErrorInfo",
+            "reason": "API_KEY_INVALID",
+            "domain": "googleapis.com",
+            "metadata": {"service": "generativelanguage.googleapis.com"},
+        }
+        message = "API key not valid. Please pass a valid API key."
+        return 400, {"error": {"code": 400, "message": message, "status": "INVALID_ARGUMENT", "details": [info]}}
 
     def app(self) -> web.Application:
         app = web.Application()

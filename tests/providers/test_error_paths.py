@@ -96,6 +96,22 @@ async def test_gemini_400_for_a_bad_key_or_an_unserved_region_moves_on(serve, tr
     assert error["message"] in info.value.message
 
 
+@pytest.mark.parametrize("stream", [False, True])
+async def test_a_gemini_key_it_refuses_names_the_variable_it_came_from(serve, transport, stream: bool):
+    # Gemini answers a wrong key 400 INVALID_ARGUMENT (ErrorInfo API_KEY_INVALID), not 401: the error said "API key
+    # not valid" without naming which of GEMINI_API_KEY and GOOGLE_API_KEY was sent, as a 401 from any vendor does.
+    fake = FakeGemini(KEY)
+    url = await serve(fake)
+    env = {"GEMINI_API_KEY": "stale-key-987654", "GOOGLE_API_KEY": KEY}
+    provider = GeminiProvider(env, transport)
+    with pytest.raises(E.AuthenticationError) as info:
+        await provider.complete(ask(stream), Target("google", GEMINI_MODEL, url))
+    err = info.value
+    assert err.status == 400 and err.moves_on and "API key not valid" in err.message
+    assert err.message.endswith("; check GEMINI_API_KEY, whose key was sent")
+    assert "stale-key-987654" not in err.message and fake.violations == []
+
+
 def test_gemini_region_refusal_says_how_to_fix_it_and_a_bodyless_error_reads_cleanly():
     # "User location is not supported for the API use." said what, not what to do about it; and an error without
     # Google's JSON (a gateway's page) read "HTTP 504 : <html>...", a stray space where the RPC status would be
