@@ -108,10 +108,17 @@ class GeminiFormat(WireFormat):
         notes: list[str] = []
         contents: list[dict[str, Any]] = []
         names: dict[str, str] = {}
+        # A call's id goes back on it and on its result ("the client to execute the function_call and return the
+        # response with the matching id"): Gemini 3 tells two results of the same function apart by it. Only an id a
+        # tool result answers is sent, on both: an id on the one side alone matches nothing.
+        answered = {m.tool_call_id for m in request.messages if m.role == "tool" and m.tool_call_id}
         for msg in request.messages:
             if msg.role == "tool":
                 name = msg.name or names.get(msg.tool_call_id or "", "tool")
-                part = {"functionResponse": {"name": name, "response": _response_object(msg.content)}}
+                response: dict[str, Any] = {"name": name, "response": _response_object(msg.content)}
+                if msg.tool_call_id in names:
+                    response["id"] = msg.tool_call_id
+                part = {"functionResponse": response}
                 if contents and contents[-1]["role"] == "user" and "functionResponse" in contents[-1]["parts"][0]:
                     contents[-1]["parts"].append(part)
                 else:
@@ -121,8 +128,11 @@ class GeminiFormat(WireFormat):
             if msg.content:
                 parts.append({"text": msg.content})
             for i, tc in enumerate(msg.tool_calls):
-                names[tc.id] = tc.name
-                parts.append({"functionCall": {"name": tc.name, "args": tc.arguments}})
+                call: dict[str, Any] = {"name": tc.name, "args": tc.arguments}
+                if tc.id in answered:
+                    names[tc.id] = tc.name
+                    call["id"] = tc.id
+                parts.append({"functionCall": call})
                 # Gemini 3 refuses a turn whose first call lost its signature: a call it did not sign (another
                 # model's history, a client that kept only id, name and arguments) gets Google's stand-in
                 # (Anthropic's thinking blocks and OpenAI's reasoning items, which ride on a call's signature too,

@@ -854,6 +854,20 @@ class FakeGemini(Fake):
                         f" , position {i + 1}. Please refer to https://ai.google.dev/gemini-api/docs/thought-signatures"
                     )
                     return {"error": {"code": 400, "message": message, "status": "INVALID_ARGUMENT"}}
+        # A functionResponse that names an id answers the functionCall of the model turn before it with that id
+        # (FunctionResponse.id: "Populated by the client to match the corresponding function call id").
+        contents = body.get("contents") or []
+        for i, content in enumerate(contents):
+            asked = {
+                p["functionCall"].get("id")
+                for p in (contents[i - 1].get("parts") or [] if i else [])
+                if "functionCall" in p and contents[i - 1].get("role") == "model"
+            }
+            for part in content.get("parts") or []:
+                answer_id = (part.get("functionResponse") or {}).get("id")
+                if answer_id is not None and answer_id not in asked:
+                    message = f"functionResponse.id {answer_id!r} matches no functionCall.id of the turn before it"
+                    return {"error": {"code": 400, "message": message, "status": "INVALID_ARGUMENT"}}
         # a function calling config with no function to call
         if "toolConfig" in body and not any("functionDeclarations" in tool for tool in body.get("tools") or []):
             message = "Function calling config is set without function_declarations."
@@ -918,8 +932,12 @@ class FakeGemini(Fake):
             parts.append({"inlineData": {"mimeType": "image/png", "data": "iVBORw0KGgo="}})
         for i, c in enumerate(step.get("tool_calls", [])):
             parts.append({"functionCall": {"name": c["name"], "args": c["arguments"]}})
-            if i == 0 and signs_calls(call):  # Gemini 3: the first call of an answer carries its signature
-                parts[-1]["thoughtSignature"] = SIGNATURES[0]
+            if signs_calls(call):
+                # Gemini 3 gives every call an id, for the client to answer it by; the first call of an answer
+                # carries its signature
+                parts[-1]["functionCall"]["id"] = c["id"]
+                if i == 0:
+                    parts[-1]["thoughtSignature"] = SIGNATURES[0]
         return parts
 
     def reply(self, request: web.Request, body: dict[str, Any], step: Step) -> Any:

@@ -81,6 +81,51 @@ async def test_gemini_3_takes_a_call_it_did_not_sign_with_the_documented_stand_i
     assert [p.get("thoughtSignature") for p in parts] == ["skip_thought_signature_validator", None]
 
 
+@pytest.mark.parametrize("stream", [False, True])
+async def test_gemini_gets_the_ids_of_its_function_calls_back_with_their_results(serve, transport, stream: bool):
+    # Gemini 3 gives every functionCall an id, and asks for it back on the functionResponse ("the client to execute
+    # the function_call and return the response with the matching id"): the id was read into the ToolCall, then left
+    # out of both parts of the follow-up, so two results of the same function (Oslo's and Rome's weather) reached
+    # the model told apart by their order alone.
+    fake, provider, target = await setup(GOOGLE, serve, transport)
+    target = replace(target, model="gemini-3-pro-preview")
+    calls = [
+        {"id": "fc-oslo", "name": "get_weather", "arguments": {"city": "Oslo"}},
+        {"id": "fc-rome", "name": "get_weather", "arguments": {"city": "Rome"}},
+    ]
+    fake.queue({"tool_calls": calls}, {"text": "3 and 5 degrees."})
+    ask = [Message("user", "Weather in Oslo and Rome?")]
+    first = await provider.complete(LLMRequest(ask, tools=[WEATHER], max_tokens=50, stream=stream), target)
+    assert [c.id for c in first.tool_calls] == ["fc-oslo", "fc-rome"]
+    # the results come back in another order than the calls were made in
+    answered = [
+        Message("assistant", None, tool_calls=first.tool_calls),
+        Message("tool", '{"c": 5}', tool_call_id="fc-rome"),
+        Message("tool", '{"c": 3}', tool_call_id="fc-oslo"),
+    ]
+    second = await provider.complete(LLMRequest(ask + answered, tools=[WEATHER], max_tokens=50), target)
+    assert second.text == "3 and 5 degrees." and fake.violations == []
+    model_turn, results = last_body(fake)["contents"][1:]
+    assert [p["functionCall"].get("id") for p in model_turn["parts"]] == ["fc-oslo", "fc-rome"]
+    assert [(p["functionResponse"].get("id"), p["functionResponse"]["response"]) for p in results["parts"]] == [
+        ("fc-rome", {"c": 5}),
+        ("fc-oslo", {"c": 3}),
+    ]
+
+
+def test_a_tool_result_that_answers_no_call_of_the_history_sends_no_id():
+    # (the payload path refuses one; the Python API's Message does not): an id that matches no functionCall would be
+    # refused, 400, where the name alone is taken
+    history = [
+        Message("user", "Weather?"),
+        Message("assistant", None, tool_calls=[ToolCall("a", "get_weather", {"city": "Oslo"})]),
+        Message("tool", '{"c": 3}', tool_call_id="zzz", name="get_weather"),
+    ]
+    body, _ = GeminiFormat().build(LLMRequest(history, tools=[WEATHER]), "gemini-2.5-flash", stream=False)
+    call, result = body["contents"][1]["parts"][0], body["contents"][2]["parts"][0]
+    assert "id" not in call["functionCall"] and "id" not in result["functionResponse"]
+
+
 def test_a_signature_comes_back_through_a_payload():
     # what invoke returns (tool_calls[].signature) is what a client sends back in model_config.messages
     [message] = _messages([{"role": "assistant", "tool_calls": [{"id": "a", "name": "f", "signature": "c2ln"}]}])
