@@ -26,7 +26,7 @@ from ..transport import HttpResponse, SSEEvent, Transport
 from ..types import FinishReason, LLMRequest, LLMResult, Target, ToolCall, Usage
 from .anthropic_thinking import is_thinking
 from .base import Endpoint, HTTPProvider
-from .gemini_errors import gemini_error
+from .gemini_errors import blocked, gemini_error
 from .gemini_schema import declaration, response_schema
 from .gemini_schema import gemini_schema as gemini_schema  # where callers have imported it from
 from .json_output import with_json_instruction
@@ -226,6 +226,8 @@ class _GeminiStream(StreamAccumulator):
         self.calls: list[ToolCall] = []
         self.finish_reason: str | None = None
         self.finish_message: str | None = None
+        #: the candidate's latest safetyRatings: a block names the categories that blocked it
+        self.ratings: Any = None
         self.usage: dict[str, Any] = {}
         self.model_version: str | None = None
         self.response_id: str | None = None
@@ -239,7 +241,8 @@ class _GeminiStream(StreamAccumulator):
         self.usage.update(chunk.get("usageMetadata") or {})
         feedback = chunk.get("promptFeedback") or {}
         if feedback.get("blockReason"):
-            raise self._filtered(f"the prompt was blocked ({feedback['blockReason']})")
+            ratings = feedback.get("safetyRatings")
+            raise self._filtered(blocked("prompt", "blockReason", feedback["blockReason"], ratings))
         self.model_version = chunk.get("modelVersion") or self.model_version
         self.response_id = chunk.get("responseId") or self.response_id
         delta = ""
@@ -267,6 +270,8 @@ class _GeminiStream(StreamAccumulator):
                     )
                 elif any(k not in ("thoughtSignature", "partMetadata") for k in part):
                     self.other_parts += 1
+            if cand.get("safetyRatings"):
+                self.ratings = cand["safetyRatings"]
             if cand.get("finishReason"):
                 self.finish_reason = cand["finishReason"]
                 self.finish_message = cand.get("finishMessage") or self.finish_message
@@ -309,7 +314,7 @@ class _GeminiStream(StreamAccumulator):
                 model=self.model,
             )
         if self.finish_reason in _BLOCKED:
-            raise self._filtered(f"the answer was blocked (finishReason: {self.finish_reason})")
+            raise self._filtered(blocked("answer", "finishReason", self.finish_reason, self.ratings))
         empty = not self.texts and not self.calls and not self.other_parts
         if self.finish_reason in _BROKEN or (empty and self.finish_reason in _EMPTY_IS_BROKEN):
             why = f": {excerpt(self.finish_message, 200)}" if self.finish_message else ""

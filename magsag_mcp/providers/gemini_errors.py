@@ -21,7 +21,7 @@ from ..errors import (
 )
 from .http_errors import LONG_WAIT_SECONDS, error_for, parse_duration, parse_retry_after
 
-__all__ = ["gemini_error"]
+__all__ = ["blocked", "gemini_error"]
 
 
 def gemini_error(status: int, body: bytes, headers: Mapping[str, str], *, provider: str, model: str) -> ProviderError:
@@ -150,3 +150,32 @@ def _resource_exhausted(
     if daily or (wait is not None and wait > LONG_WAIT_SECONDS):
         return QuotaExhaustedError(text, retry_after=wait, **kw)
     return RateLimitError(text, retry_after=wait, **kw)
+
+
+#: how to get past a block, by the reason Gemini gives (``promptFeedback.blockReason`` or ``finishReason``): only
+#: SAFETY follows the request's ``safetySettings``; the others are not the caller's to set
+_BLOCK_FIXES = {
+    "SAFETY": (
+        "rephrase the prompt, or let that category block less in the target's params.safetySettings (e.g. "
+        "[{category: HARM_CATEGORY_HARASSMENT, threshold: BLOCK_ONLY_HIGH}])"
+    ),
+    "RECITATION": "the answer repeated a source too closely: ask for it in other words, or use another model",
+    "LANGUAGE": "the model does not support the language of the prompt: use another model",
+}
+_NOT_SETTABLE = "safetySettings do not change this block: rephrase the prompt, or use another model"
+#: blocks no request setting moves: Google's own policies, its blocklists, personal data
+_NOT_SETTABLE_REASONS = frozenset({"PROHIBITED_CONTENT", "BLOCKLIST", "SPII", "IMAGE_PROHIBITED_CONTENT"})
+
+
+def blocked(what: str, field: str, reason: str, ratings: Any) -> str:
+    """What a block says: ``the prompt was blocked (blockReason: SAFETY; blocked: HARM_CATEGORY_HARASSMENT (MEDIUM))``
+    and the fix. ``ratings``: the ``safetyRatings`` that came with it, each ``blocked`` one named ("Inspect
+    safety_ratings to understand which safety category blocked it")."""
+    named = [
+        f"{r.get('category')} ({r.get('probability')})" if r.get("probability") else str(r.get("category"))
+        for r in (ratings if isinstance(ratings, list) else ())
+        if isinstance(r, dict) and r.get("blocked") is True and r.get("category")
+    ]
+    why = f"; blocked: {', '.join(named)}" if named else ""
+    fix = _BLOCK_FIXES.get(reason, _NOT_SETTABLE if reason in _NOT_SETTABLE_REASONS else "")
+    return f"the {what} was blocked ({field}: {reason}{why})" + (f"; {fix}" if fix else "")

@@ -906,6 +906,11 @@ class FakeGemini(Fake):
         out: dict[str, Any] = {"candidates": [cand], "modelVersion": "gemini-test-001", "responseId": "r1"}
         if step.get("block"):
             out = {"promptFeedback": {"blockReason": step["block"]}}
+            if step["block"] == "SAFETY":  # "Inspect safety_ratings to understand which safety category blocked it"
+                out["promptFeedback"]["safetyRatings"] = [
+                    {"category": "HARM_CATEGORY_HARASSMENT", "probability": "MEDIUM", "blocked": True},
+                    {"category": "HARM_CATEGORY_HATE_SPEECH", "probability": "NEGLIGIBLE"},
+                ]
         if usage and step.get("block"):
             # a blocked prompt was read, not answered: only its tokens are counted
             prompt = (step.get("usage") or {}).get("promptTokenCount", 11)
