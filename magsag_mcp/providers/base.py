@@ -224,7 +224,15 @@ class HTTPProvider(Provider):
             # LM Studio answers a route it lacks (a base URL without /v1) 200 {"error": "Unexpected endpoint ..."}
             fix = f"check that {hint}" if hint else "check its base URL"
             return f"answered {said!r} (HTTP {resp.status}) at {_shown(url)}: no API there; {fix}"
-        return "reachable" if resp.status < 400 else f"answered HTTP {resp.status}"
+        if resp.status < 400:
+            return "reachable"
+        if resp.status != 401 and isinstance(
+            self.wire.map_error(resp, provider=self.name, model="probe"), AuthenticationError
+        ):
+            # a refused key under another status than 401 (Gemini's 400 API_KEY_INVALID), which alone would read as
+            # a request of magsag's own that the vendor found wrong
+            return f"answered HTTP {resp.status}: the API key was refused; {self.endpoint.auth_hint()}"
+        return f"answered HTTP {resp.status}"
 
     async def complete(
         self, request: LLMRequest, target: Target, *, progress: ProgressCallback | None = None

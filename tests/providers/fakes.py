@@ -802,8 +802,17 @@ class FakeGemini(Fake):
         message = "API key not valid. Please pass a valid API key."
         return 400, {"error": {"code": 400, "message": message, "status": "INVALID_ARGUMENT", "details": [info]}}
 
+    async def list_models(self, request: web.Request) -> web.Response:
+        """``GET /v1beta/models`` (ListModels), which ``magsag doctor --probe`` asks; the key checked as for a call."""
+        if not self.auth_ok(request):
+            status, refusal = self.bad_key()
+            return web.json_response(refusal, status=status)
+        model = {"name": "models/gemini-2.5-flash", "supportedGenerationMethods": ["generateContent"]}
+        return web.json_response({"models": [model]})
+
     def app(self) -> web.Application:
         app = web.Application()
+        app.router.add_get("/v1beta/models", self.list_models)
         app.router.add_post("/v1beta/models/{call}", self.handle)
         return app
 

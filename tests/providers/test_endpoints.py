@@ -6,12 +6,13 @@ from __future__ import annotations
 import pytest
 
 from magsag_mcp import errors as E
+from magsag_mcp.providers.gemini import GeminiProvider
 from magsag_mcp.providers.local import LocalEndpoint, LocalProvider
 from magsag_mcp.providers.openai import AzureProvider, CompatProvider
 from magsag_mcp.transport import Transport
 from magsag_mcp.types import LLMRequest, Message, Target
 
-from .fakes import FakeOpenAI
+from .fakes import FakeGemini, FakeOpenAI
 
 pytestmark = pytest.mark.anyio
 KEY = "sk-test-key-123456"
@@ -176,3 +177,14 @@ def test_an_unusable_anthropic_or_gemini_base_url_names_a_fix_that_works(provide
     reason = cls(env, Transport()).unavailable(Target(provider_cls, model)) or ""
     assert next(iter(k for k in env if k.endswith("_BASE_URL"))) in reason
     assert f"e.g. {root}" in reason and "host/v1" not in reason
+
+
+async def test_a_gemini_probe_with_a_key_it_refuses_says_so(serve, transport):
+    # Gemini answers a wrong key 400 (INVALID_ARGUMENT, ErrorInfo API_KEY_INVALID), where other vendors answer 401:
+    # `magsag doctor --probe` said "answered HTTP 400", which reads as a request magsag got wrong, not as the key
+    url = await serve(FakeGemini(KEY))
+    right = GeminiProvider({"GEMINI_API_KEY": KEY, "GEMINI_BASE_URL": url}, transport)
+    assert await right.probe() == "reachable"
+    wrong = GeminiProvider({"GOOGLE_API_KEY": "AIza-stale-0123456789", "GEMINI_BASE_URL": url}, transport)
+    said = await wrong.probe()
+    assert said == "answered HTTP 400: the API key was refused; check GOOGLE_API_KEY, whose key was sent", said
