@@ -233,7 +233,7 @@ class _GeminiStream(StreamAccumulator):
         self.response_id: str | None = None
 
     def absorb(self, chunk: dict[str, Any]) -> str:
-        if "error" in chunk:
+        if chunk.get("error") is not None:
             # An error event inside a 200 stream carries the status it stands for in error.code.
             code = chunk["error"].get("code") if isinstance(chunk["error"], dict) else None
             status = code if isinstance(code, int) and code >= 400 else 500
@@ -250,25 +250,18 @@ class _GeminiStream(StreamAccumulator):
         if candidates:
             cand = candidates[0]
             for part in (cand.get("content") or {}).get("parts") or []:
-                if part.get("thought"):
+                if not isinstance(part, dict) or part.get("thought"):
                     continue  # thought summaries are not the answer
-                if "text" in part:
-                    delta += part["text"]
-                elif "functionCall" in part:
-                    fc = part["functionCall"]
-                    args = fc.get("args") or {}
-                    if not isinstance(args, dict):
-                        raise MalformedResponseError(
-                            f"{self.provider}:{self.model}: functionCall.args is not an object",
-                            provider=self.provider,
-                            model=self.model,
-                        )
-                    call_id = fc.get("id") or f"call_{len(self.calls)}_{fc['name']}"
-                    signature = part.get("thoughtSignature")
-                    self.calls.append(
-                        ToolCall(call_id, fc["name"], args, signature if isinstance(signature, str) else None)
-                    )
-                elif any(k not in ("thoughtSignature", "partMetadata") for k in part):
+                # a field written null is one left unset, as proto3's JSON reads it (a gateway that writes every
+                # field of the message sends "text": null beside a functionCall)
+                text, fc = part.get("text"), part.get("functionCall")
+                if isinstance(text, str):
+                    delta += text
+                elif isinstance(fc, dict):
+                    self.calls.append(self._call(fc, part.get("thoughtSignature")))
+                elif any(
+                    v is not None and k not in ("thoughtSignature", "partMetadata", "thought") for k, v in part.items()
+                ):
                     self.other_parts += 1
             if cand.get("safetyRatings"):
                 self.ratings = cand["safetyRatings"]
@@ -278,6 +271,22 @@ class _GeminiStream(StreamAccumulator):
         if delta:
             self.texts.append(delta)
         return delta
+
+    def _call(self, fc: dict[str, Any], signature: Any) -> ToolCall:
+        """A functionCall part as a ToolCall. One without its name (which the spec requires) or whose args are no
+        object is a malformed answer: the usage it was billed at is added where the whole answer's is known."""
+        name, args = fc.get("name"), fc.get("args") or {}
+        if not isinstance(name, str) or not name or not isinstance(args, dict):
+            what = (
+                "functionCall.args is not an object"
+                if name and isinstance(name, str)
+                else "functionCall without a name"
+            )
+            raise MalformedResponseError(
+                f"{self.provider}:{self.model}: {what}", provider=self.provider, model=self.model
+            )
+        call_id = fc.get("id") or f"call_{len(self.calls)}_{name}"
+        return ToolCall(call_id, name, args, signature if isinstance(signature, str) else None)
 
     def _filtered(self, what: str) -> ContentFilteredError:
         """A block, carrying the usage reported with it: a blocked prompt's tokens are billed too."""

@@ -148,6 +148,56 @@ async def test_a_candidate_that_stopped_for_an_unknown_reason_with_nothing_is_no
     assert (result.text, result.finish_reason) == ("Hello th", "other")
 
 
+def _part(**fields):
+    """A Part as a gateway that writes every field of the message writes it: each one unset is null."""
+    unset = ("text", "thought", "thoughtSignature", "functionCall", "functionResponse", "inlineData", "fileData")
+    return {**dict.fromkeys(unset), "executableCode": None, "codeExecutionResult": None, **fields}
+
+
+@pytest.mark.parametrize("stream", [False, True])
+def test_a_response_that_writes_its_unset_fields_as_null_is_read_as_google_reads_it(stream: bool):
+    # proto3's JSON reads a null as the field left unset, and a gateway that writes whole messages (google-genai's
+    # model_dump, a typed proxy) sends every Part with "text": null beside its functionCall: each tool call came out
+    # as "unexpected TypeError while handling the response", a failed attempt of unknown cost.
+    chunk = {
+        "candidates": [
+            {
+                "content": {
+                    "role": "model",
+                    "parts": [
+                        _part(text="Let me check.", thought=None),
+                        _part(text="hidden", thought=True),
+                        _part(functionCall={"id": None, "name": "get_weather", "args": {"city": "Oslo"}}),
+                    ],
+                },
+                "finishReason": "STOP",
+                "finishMessage": None,
+                "safetyRatings": None,
+                "index": 0,
+            }
+        ],
+        "promptFeedback": None,
+        "usageMetadata": {"promptTokenCount": 20, "candidatesTokenCount": 9, "thoughtsTokenCount": None},
+        "modelVersion": "gemini-2.5-flash",
+        "responseId": None,
+    }
+    wire = GeminiFormat()
+    if stream:
+        acc = wire.accumulator(provider="google", model="gemini-2.5-flash")
+        acc.absorb(chunk)
+        result = acc.finish()
+    else:
+        result = wire.parse_response(chunk, provider="google", model="gemini-2.5-flash")
+    assert result.text == "Let me check." and result.finish_reason == "tool_calls"
+    assert [(c.name, c.arguments) for c in result.tool_calls] == [("get_weather", {"city": "Oslo"})]
+    assert (result.usage.input_tokens, result.usage.output_tokens) == (20, 9)
+    # a call without the name the spec requires is a malformed answer (priced from usageMetadata where it is read)
+    chunk["candidates"][0]["content"]["parts"] = [_part(functionCall={"args": {}})]
+    with pytest.raises(E.MalformedResponseError, match="functionCall without a name"):
+        wire.parse_response(chunk, provider="google", model="gemini-2.5-flash")
+    assert wire.usage_in(chunk).input_tokens == 20
+
+
 @pytest.mark.parametrize("finish", ["FINISH_REASON_UNSPECIFIED", "NO_IMAGE", "IMAGE_OTHER"])
 def test_other_finish_reasons_with_no_content_are_no_answer(finish: str):
     body = {
