@@ -78,6 +78,12 @@ _GENERATION_PARAMS = {
 }  # fmt: skip
 
 
+def _made_up(call_id: str, name: str) -> bool:
+    """Whether ``call_id`` is the id the answer's reader gave a call Gemini sent without one (``call_<n>_<name>``)."""
+    head, _, number = call_id[: -len(name) - 1].partition("_") if call_id.endswith(f"_{name}") else ("", "", "")
+    return head == "call" and number.isdigit()
+
+
 def _response_object(content: str | None) -> dict[str, Any]:
     """functionResponse.response must be an object; tool results are usually JSON strings."""
     if not content:
@@ -110,13 +116,15 @@ class GeminiFormat(WireFormat):
         names: dict[str, str] = {}
         # A call's id goes back on it and on its result ("the client to execute the function_call and return the
         # response with the matching id"): Gemini 3 tells two results of the same function apart by it. Only an id a
-        # tool result answers is sent, on both: an id on the one side alone matches nothing.
+        # tool result answers is sent, on both (an id on the one side alone matches nothing), and not one the reader
+        # made up for a call Gemini gave none (the same in every turn: call_0_<name>).
         answered = {m.tool_call_id for m in request.messages if m.role == "tool" and m.tool_call_id}
+        sent: set[str] = set()
         for msg in request.messages:
             if msg.role == "tool":
                 name = msg.name or names.get(msg.tool_call_id or "", "tool")
                 response: dict[str, Any] = {"name": name, "response": _response_object(msg.content)}
-                if msg.tool_call_id in names:
+                if msg.tool_call_id in sent:
                     response["id"] = msg.tool_call_id
                 part = {"functionResponse": response}
                 if contents and contents[-1]["role"] == "user" and "functionResponse" in contents[-1]["parts"][0]:
@@ -128,9 +136,10 @@ class GeminiFormat(WireFormat):
             if msg.content:
                 parts.append({"text": msg.content})
             for i, tc in enumerate(msg.tool_calls):
+                names[tc.id] = tc.name
                 call: dict[str, Any] = {"name": tc.name, "args": tc.arguments}
-                if tc.id in answered:
-                    names[tc.id] = tc.name
+                if tc.id in answered and not _made_up(tc.id, tc.name):
+                    sent.add(tc.id)
                     call["id"] = tc.id
                 parts.append({"functionCall": call})
                 # Gemini 3 refuses a turn whose first call lost its signature: a call it did not sign (another
@@ -285,7 +294,7 @@ class _GeminiStream(StreamAccumulator):
             raise MalformedResponseError(
                 f"{self.provider}:{self.model}: {what}", provider=self.provider, model=self.model
             )
-        call_id = fc.get("id") or f"call_{len(self.calls)}_{name}"
+        call_id = fc.get("id") or f"call_{len(self.calls)}_{name}"  # (see _made_up)
         return ToolCall(call_id, name, args, signature if isinstance(signature, str) else None)
 
     def _filtered(self, what: str) -> ContentFilteredError:

@@ -113,6 +113,27 @@ async def test_gemini_gets_the_ids_of_its_function_calls_back_with_their_results
     ]
 
 
+def test_the_id_made_up_for_a_call_gemini_gave_none_is_not_sent():
+    # Gemini 2.x gives its calls no id; the one the reader makes up (call_0_<name>, the same in every turn) is not
+    # Gemini's to match, and is not sent; a client's own ids (another vendor's history) are
+    history = [
+        Message("user", "Weather?"),
+        Message("assistant", None, tool_calls=[ToolCall("call_0_get_weather", "get_weather", {"city": "Oslo"})]),
+        Message("tool", '{"c": 3}', tool_call_id="call_0_get_weather"),
+        Message("assistant", None, tool_calls=[ToolCall("call_Ab12", "get_weather", {"city": "Rome"})]),
+        Message("tool", '{"c": 5}', tool_call_id="call_Ab12"),
+    ]
+    body, _ = GeminiFormat().build(LLMRequest(history, tools=[WEATHER]), "gemini-2.5-flash", stream=False)
+    parts = [c["parts"][0] for c in body["contents"][1:]]
+    assert [p.get("functionCall", p.get("functionResponse")).get("id") for p in parts] == [
+        None,
+        None,
+        "call_Ab12",
+        "call_Ab12",
+    ]
+    assert parts[1]["functionResponse"]["name"] == "get_weather"
+
+
 def test_a_tool_result_that_answers_no_call_of_the_history_sends_no_id():
     # (the payload path refuses one; the Python API's Message does not): an id that matches no functionCall would be
     # refused, 400, where the name alone is taken

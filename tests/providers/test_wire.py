@@ -146,11 +146,8 @@ async def test_tool_round_trip(case: Case, serve, transport):
         }
         assert fake.requests[0]["body"]["tool_choice"] == {"type": "any"}
     elif case.name == "google":
-        # the call's id goes back on the call and on its result (FunctionResponse.id)
-        sent_call = {"name": "get_weather", "args": {"city": "Oslo"}, "id": call.id}
-        assert body["contents"][1]["parts"][0]["functionCall"] == sent_call
-        sent_result = {"name": "get_weather", "response": {"temp_c": 3}, "id": call.id}
-        assert body["contents"][2]["parts"][0]["functionResponse"] == sent_result
+        assert body["contents"][1]["parts"][0]["functionCall"] == {"name": "get_weather", "args": {"city": "Oslo"}}
+        assert body["contents"][2]["parts"][0]["functionResponse"] == {"name": "get_weather", "response": {"temp_c": 3}}
         assert fake.requests[0]["body"]["toolConfig"] == {"functionCallingConfig": {"mode": "ANY"}}
     elif case.name in ("openai-responses", "local"):
         kinds = [i.get("type", "message") for i in body["input"]]
