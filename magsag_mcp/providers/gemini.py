@@ -22,6 +22,7 @@ from ..errors import (
     ProviderError,
     excerpt,
 )
+from ..rates import bare_model
 from ..transport import HttpResponse, SSEEvent, Transport
 from ..types import FinishReason, LLMRequest, LLMResult, Target, ToolCall, Usage
 from .anthropic_thinking import is_thinking
@@ -170,20 +171,34 @@ class GeminiFormat(WireFormat):
             config["temperature"] = request.temperature
         if request.stop:
             config["stopSequences"] = first_stops(request.stop, 5, "Gemini", notes)  # "(up to 5)"
-        if (request.json_output or request.json_schema is not None) and request.tools:
+        # Gemma 3 on the Gemini API takes neither (400 "Developer instruction is not enabled for models/gemma-3-27b-it",
+        # "JSON mode is not enabled for ..."): the instructions, JSON's with them, open the first user turn instead
+        plain = bare_model("google", model).startswith("gemma-3")
+        if (request.json_output or request.json_schema is not None) and (request.tools or plain):
             # Gemini refuses function declarations beside a JSON response type (400 INVALID_ARGUMENT "Function
             # calling with a response mime type: 'application/json' is unsupported"): the model is told instead.
             system = with_json_instruction(system)
             if request.json_schema is not None:
+                why = "with tools in the call, Gemini" if request.tools else "Gemma"
                 notes.append(
-                    "with tools in the call, Gemini takes no JSON response type, so the JSON schema could not be "
-                    "enforced; the model was instructed to answer in JSON and its answer was checked against the schema"
+                    f"{why} takes no JSON response type, so the JSON schema could not be enforced; the model was "
+                    "instructed to answer in JSON and its answer was checked against the schema"
                 )
         elif request.json_output or request.json_schema is not None:
             config["responseMimeType"] = "application/json"
             if request.json_schema is not None:
                 config.update(response_schema(request.json_schema, notes))
-        if system:
+        if system and plain:
+            opening = contents[0] if contents and contents[0]["role"] == "user" else None
+            if opening is None or "functionResponse" in opening["parts"][0]:
+                contents.insert(0, {"role": "user", "parts": [{"text": system}]})
+            else:
+                opening["parts"].insert(0, {"text": system})
+            notes.append(
+                f"{bare_model('google', model)} takes no system instruction on the Gemini API; it was sent at the "
+                "start of the first user turn"
+            )
+        elif system:
             body["systemInstruction"] = {"parts": [{"text": system}]}
         if config:
             body["generationConfig"] = config

@@ -877,6 +877,14 @@ class FakeGemini(Fake):
                 if answer_id is not None and answer_id not in asked:
                     message = f"functionResponse.id {answer_id!r} matches no functionCall.id of the turn before it"
                     return {"error": {"code": 400, "message": message, "status": "INVALID_ARGUMENT"}}
+        # Gemma 3 on the Gemini API takes no system instruction, and no JSON response type
+        call = request.match_info["call"].split(":")[0]
+        if call.startswith("gemma-3") and (
+            "systemInstruction" in body or "responseMimeType" in (body.get("generationConfig") or {})
+        ):
+            what = "Developer instruction" if "systemInstruction" in body else "JSON mode"
+            message = f"{what} is not enabled for models/{call}"
+            return {"error": {"code": 400, "message": message, "status": "INVALID_ARGUMENT"}}
         # a function calling config with no function to call
         if "toolConfig" in body and not any("functionDeclarations" in tool for tool in body.get("tools") or []):
             message = "Function calling config is set without function_declarations."

@@ -439,3 +439,33 @@ async def test_a_tool_with_an_object_parameter_of_any_keys_moves_on(serve, trans
         await provider.complete(LLMRequest([Message("user", "Find")], tools=[tool], max_tokens=50), target)
     assert info.value.moves_on and not info.value.retryable and info.value.status == 400
     assert "give each its properties, or leave Gemini out of this call's targets" in info.value.message
+
+
+@pytest.mark.parametrize("stream", [False, True])
+async def test_gemma_gets_its_system_prompt_and_json_request_in_the_first_user_turn(serve, transport, stream: bool):
+    # Gemma 3 on the Gemini API answers 400 "Developer instruction is not enabled for models/gemma-3-27b-it" to any
+    # systemInstruction, and "JSON mode is not enabled ..." to responseMimeType: every skill call (each has a system
+    # prompt) failed on a gemma target. The instructions go at the start of the first user turn, as o1-preview's do.
+    fake, provider, target = await setup(GOOGLE, serve, transport)
+    target = replace(target, model="gemma-3-27b-it")
+    fake.queue({"text": "Paris."}, {"text": '{"city": "Paris"}'})
+    history = [Message("user", "Capital of France?"), Message("assistant", "Paris."), Message("user", "As JSON?")]
+    ask = LLMRequest(history[:1], system="Be brief.", max_tokens=50, stream=stream)
+    result = await provider.complete(ask, target)
+    assert result.text == "Paris." and fake.violations == []
+    body = last_body(fake)
+    assert "systemInstruction" not in body
+    assert body["contents"] == [{"role": "user", "parts": [{"text": "Be brief."}, {"text": "Capital of France?"}]}]
+    assert result.warnings == [
+        "gemma-3-27b-it takes no system instruction on the Gemini API; it was sent at the start of the first user turn"
+    ]
+    schema = {"type": "object", "properties": {"city": {"type": "string"}}, "required": ["city"]}
+    ask = LLMRequest(history, system="Be brief.", json_schema=schema, max_tokens=50, stream=stream)
+    result = await provider.complete(ask, target)
+    assert result.parsed == {"city": "Paris"} and fake.violations == []
+    body = last_body(fake)
+    assert "systemInstruction" not in body and "responseMimeType" not in body["generationConfig"]
+    first = body["contents"][0]["parts"]
+    assert first[0]["text"].startswith("Be brief.\n\n") and "JSON" in first[0]["text"] and len(first) == 2
+    assert [c["role"] for c in body["contents"]] == ["user", "model", "user"]
+    assert any("Gemma takes no JSON response type" in w for w in result.warnings)
