@@ -15,7 +15,7 @@ timeout is retryable only on the last target left ("last only"): the next target
     ├── BudgetExceeded               a spend limit would be crossed (not retried, not a provider error)
     ├── LedgerError                  the usage database cannot be opened, read or written
     └── ProviderError                a provider call failed                  retryable  moves_on
-        ├── AuthenticationError      401, bad or missing key (Gemini: a 400)   no         yes
+        ├── AuthenticationError      401, bad or missing key (Gemini: 400/403) no         yes
         ├── NotConfiguredError       no endpoint, or an unusable base URL      no         yes
         ├── PermissionDeniedError    403, region or account not served         no         yes
         ├── ModelNotFoundError       404, or a 400/422 model_not_found         no         yes

@@ -56,9 +56,14 @@ def gemini_error(status: int, body: bytes, headers: Mapping[str, str], *, provid
             "properties, or leave Gemini out of this call's targets"
         )
         return UnsupportedFeatureError(text.rstrip() + hint, **kw)
-    by_reason = _by_error_info(details)
-    if by_reason is not None:
-        return by_reason(text, **kw)
+    reason = _error_info_reason(details)
+    if reason is not None:
+        if reason in _KEY_RESTRICTED:
+            text += (
+                "; the key's restrictions (Google Cloud console, APIs & Services > Credentials) do not allow this "
+                "call from here: let the key call the Generative Language API from this server, or use another key"
+            )
+        return _ERROR_INFO_REASONS[reason](text, **kw)
     if rpc == "FAILED_PRECONDITION":
         # "User location is not supported for the API use", "free tier is not available in your country":
         # this account cannot use Gemini from here, whatever the request; another vendor may serve it.
@@ -79,19 +84,33 @@ def gemini_error(status: int, body: bytes, headers: Mapping[str, str], *, provid
     return error_for(mapped, message, headers=headers, provider=provider, model=model, code=rpc)
 
 
+#: ``google.rpc.ErrorReason`` values that a key refused under a key's restrictions are answered with (403
+#: PERMISSION_DENIED "Requests from referer <empty> are blocked."): the message names neither the key nor them
+_KEY_RESTRICTED = frozenset(
+    {
+        "API_KEY_SERVICE_BLOCKED",
+        "API_KEY_HTTP_REFERRER_BLOCKED",
+        "API_KEY_IP_ADDRESS_BLOCKED",
+        "API_KEY_ANDROID_APP_BLOCKED",
+        "API_KEY_IOS_APP_BLOCKED",
+    }
+)
 #: ``google.rpc.ErrorInfo`` reasons that the status name hides: a bad key comes as 400 INVALID_ARGUMENT
-#: ("API key not valid. Please pass a valid API key."), which would otherwise stop the call as a bad request
+#: ("API key not valid. Please pass a valid API key."), which would otherwise stop the call as a bad request,
+#: and a key its restrictions refuse as 403: both are the key's, and say which variable held it
 _ERROR_INFO_REASONS: dict[str, type[ProviderError]] = {
     "API_KEY_INVALID": AuthenticationError,
+    **dict.fromkeys(_KEY_RESTRICTED, AuthenticationError),
 }
 
 
-def _by_error_info(details: Any) -> type[ProviderError] | None:
+def _error_info_reason(details: Any) -> str | None:
+    """The reason of the first ``google.rpc.ErrorInfo`` detail whose reason is one of ``_ERROR_INFO_REASONS``."""
     for detail in details if isinstance(details, list) else []:
         if isinstance(detail, dict) and str(detail.get("@type", "")).endswith("google.rpc.ErrorInfo"):
-            cls = _ERROR_INFO_REASONS.get(str(detail.get("reason") or ""))
-            if cls is not None:
-                return cls
+            reason = str(detail.get("reason") or "")
+            if reason in _ERROR_INFO_REASONS:
+                return reason
     return None
 
 

@@ -112,6 +112,34 @@ async def test_a_gemini_key_it_refuses_names_the_variable_it_came_from(serve, tr
     assert "stale-key-987654" not in err.message and fake.violations == []
 
 
+@pytest.mark.parametrize(
+    ("reason", "message"),
+    [
+        ("API_KEY_HTTP_REFERRER_BLOCKED", "Requests from referer <empty> are blocked."),
+        (
+            "API_KEY_SERVICE_BLOCKED",
+            "Requests to this API generativelanguage.googleapis.com method "
+            "google.ai.generativelanguage.v1beta.GenerativeService.GenerateContent are blocked.",
+        ),
+        ("API_KEY_IP_ADDRESS_BLOCKED", "The client IP address is not authorized to make this request."),
+    ],
+)
+async def test_a_gemini_key_whose_restrictions_refuse_the_call_says_which_key_and_what_to_lift(
+    serve, transport, reason: str, message: str
+):
+    # A key restricted to websites, to other APIs or to other addresses is answered 403 PERMISSION_DENIED with an
+    # ErrorInfo reason API_KEY_*_BLOCKED: the error said "Requests from referer <empty> are blocked." and no more,
+    # neither that the key's restrictions were the cause nor which variable held the key.
+    info_detail = {"@type": "type.googleapis.com/google.rpc.ErrorInfo", "reason": reason, "domain": "googleapis.com"}
+    body = {"error": {"code": 403, "message": message, "status": "PERMISSION_DENIED", "details": [info_detail]}}
+    _, provider, target = await gemini(serve, transport, {"error": 403, "body": body})
+    with pytest.raises(E.AuthenticationError) as info:
+        await provider.complete(ask(), target)
+    err = info.value
+    assert err.status == 403 and err.moves_on and message in err.message
+    assert "the key's restrictions" in err.message and err.message.endswith("check GEMINI_API_KEY, whose key was sent")
+
+
 def test_gemini_region_refusal_says_how_to_fix_it_and_a_bodyless_error_reads_cleanly():
     # "User location is not supported for the API use." said what, not what to do about it; and an error without
     # Google's JSON (a gateway's page) read "HTTP 504 : <html>...", a stray space where the RPC status would be
