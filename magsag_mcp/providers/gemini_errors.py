@@ -175,8 +175,8 @@ def _resource_exhausted(
 #: SAFETY follows the request's ``safetySettings``; the others are not the caller's to set
 _BLOCK_FIXES = {
     "SAFETY": (
-        "rephrase the prompt, or let that category block less in the target's params.safetySettings (e.g. "
-        "[{category: HARM_CATEGORY_HARASSMENT, threshold: BLOCK_ONLY_HIGH}])"
+        "rephrase the prompt, or raise the blocking category's threshold in the target's params.safetySettings "
+        "(e.g. [{category: HARM_CATEGORY_HARASSMENT, threshold: BLOCK_ONLY_HIGH}])"
     ),
     "RECITATION": "the answer repeated a source too closely: ask for it in other words, or use another model",
     "LANGUAGE": "the model does not support the language of the prompt: use another model",
