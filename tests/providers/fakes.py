@@ -6,7 +6,8 @@ headers, and answers from a script of steps shaped as the spec shapes responses:
 
     {"text": "hi", "usage": {...}}                 a reply (usage in the vendor's own field names)
     {"tool_calls": [{"id", "name", "arguments"}]}  a tool call (arguments as a str: the JSON as streamed, which
-                                                   max_tokens may cut short; Gemini 3 models sign the first call)
+                                                   max_tokens may cut short; Gemini 3 models sign the first call
+                                                   and give each its id, Gemini 2.x none)
     {"error": 429, "body": {...}, "headers": {...}} an error in the vendor's shape
     {"text": "...", "cut": True}                   a stream that breaks mid-answer
     {"text": "...", "stream_error": {...}}         a stream that sends part of the answer, then an error event
