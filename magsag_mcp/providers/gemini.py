@@ -348,7 +348,8 @@ class _GeminiStream(StreamAccumulator):
             )
         if self.finish_reason in _BLOCKED:
             raise self._filtered(blocked("answer", "finishReason", self.finish_reason, self.ratings))
-        empty = not self.texts and not self.calls and not self.other_parts
+        # only whitespace is no text, as empty_answers.no_answer reads every other vendor's answer
+        empty = not self.calls and not self.other_parts and all(t.isspace() for t in self.texts)
         if self.finish_reason in _BROKEN or (empty and self.finish_reason in _EMPTY_IS_BROKEN):
             why = f": {excerpt(self.finish_message, 200)}" if self.finish_message else ""
             stop = self.finish_reason + (", with no content" if self.finish_reason == "STOP" else "")

@@ -327,6 +327,19 @@ async def test_an_empty_candidate_that_says_stop_is_no_answer(serve, transport, 
     assert (result.text, result.finish_reason) == ("", "stop") and fake.violations == []
 
 
+@pytest.mark.parametrize("stream", [False, True])
+async def test_a_candidate_of_only_whitespace_that_says_stop_is_no_answer(serve, transport, stream: bool):
+    # As OpenAI's and Claude's answers are (empty_answers.no_answer): a STOP with only "\n" in it was a success whose
+    # text was nothing, where the same answer from any other vendor moves on to the next target.
+    fake, provider, target = await setup(GOOGLE, serve, transport)
+    fake.queue({"text": "\n", "usage": {"promptTokenCount": 30, "candidatesTokenCount": 1}})
+    with pytest.raises(
+        E.MalformedResponseError, match=r"no usable answer \(finishReason: STOP, with no content\)"
+    ) as info:
+        await provider.complete(LLMRequest([Message("user", "Hi")], max_tokens=50, stream=stream), target)
+    assert info.value.usage.input_tokens == 30 and fake.violations == []
+
+
 @pytest.mark.parametrize("choice", ["none", "auto", "required"])
 async def test_a_tool_choice_without_tools_sends_no_function_calling_config(serve, transport, choice):
     # Gemini answers 400 "Function calling config is set without function_declarations." to a toolConfig with
