@@ -255,6 +255,8 @@ class _GeminiStream(StreamAccumulator):
         self.usage: dict[str, Any] = {}
         self.model_version: str | None = None
         self.response_id: str | None = None
+        #: the response's modelStatus: a model on its way out says so, and when it goes
+        self.status: Any = None
 
     def absorb(self, chunk: dict[str, Any]) -> str:
         if chunk.get("error") is not None:
@@ -269,6 +271,7 @@ class _GeminiStream(StreamAccumulator):
             raise self._filtered(blocked("prompt", "blockReason", feedback["blockReason"], ratings))
         self.model_version = chunk.get("modelVersion") or self.model_version
         self.response_id = chunk.get("responseId") or self.response_id
+        self.status = chunk.get("modelStatus") or self.status
         delta = ""
         candidates = chunk.get("candidates") or []
         if candidates:
@@ -374,7 +377,26 @@ class _GeminiStream(StreamAccumulator):
             tool_calls=self.calls,
             finish_reason=finish,
             response_id=self.response_id,
+            warnings=_retiring(self.status, self.provider, self.model),
         )
+
+
+#: modelStatus.modelStage values of a model on its way out (a deprecated or retired one is refused outright)
+_LEAVING = frozenset({"LEGACY", "DEPRECATED", "RETIRED"})
+
+
+def _retiring(status: Any, provider: str, model: str) -> list[str]:
+    """A warning for a model Google says is on its way out (modelStatus: LEGACY, with its retirementTime): its
+    calls answer until the day they fail with a 404, which a route naming it should not learn from."""
+    if not isinstance(status, dict) or (status.get("modelStage") not in _LEAVING and not status.get("retirementTime")):
+        return []
+    stage, when, said = status.get("modelStage"), status.get("retirementTime"), status.get("message")
+    return [
+        f"{provider}:{model} is {str(stage or 'being retired').lower()}"
+        + (f" and retires at {excerpt(str(when), 40)}" if when else "")
+        + (f" ({excerpt(str(said), 200)})" if said else "")
+        + "; move its routes and model_config to a current model"
+    ]
 
 
 class GeminiEndpoint(Endpoint):

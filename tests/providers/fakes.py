@@ -922,6 +922,8 @@ class FakeGemini(Fake):
                 {"category": "HARM_CATEGORY_DANGEROUS_CONTENT", "probability": "HIGH", "blocked": True}
             ]
         out: dict[str, Any] = {"candidates": [cand], "modelVersion": "gemini-test-001", "responseId": "r1"}
+        if step.get("model_status"):  # GenerateContentResponse.modelStatus: the model's stage and retirementTime
+            out["modelStatus"] = step["model_status"]
         if step.get("block"):
             out = {"promptFeedback": {"blockReason": step["block"]}}
             if step["block"] == "SAFETY":  # "Inspect safety_ratings to understand which safety category blocked it"

@@ -482,3 +482,26 @@ async def test_gemma_gets_its_system_prompt_and_json_request_in_the_first_user_t
     assert first[0]["text"].startswith("Be brief.\n\n") and "JSON" in first[0]["text"] and len(first) == 2
     assert [c["role"] for c in body["contents"]] == ["user", "model", "user"]
     assert any("Gemma takes no JSON response type" in w for w in result.warnings)
+
+
+@pytest.mark.parametrize("stream", [False, True])
+async def test_a_model_google_is_retiring_says_so_and_when(serve, transport, stream: bool):
+    # GenerateContentResponse.modelStatus (LEGACY: "on the path to deprecation", with its retirementTime) was
+    # ignored: the route learnt of the retirement the day its calls began to fail with a 404. Each answer now
+    # carries a warning; a max_tokens cut beside it is still said (only a stop the wire explains replaces that).
+    fake, provider, target = await setup(GOOGLE, serve, transport)
+    status = {"modelStage": "LEGACY", "retirementTime": "2026-09-24T00:00:00Z", "message": "Use gemini-2.5-flash."}
+    fake.queue(
+        {"text": "Hello", "model_status": status},
+        {"text": "Hello, this is", "finish": "MAX_TOKENS", "model_status": status},
+        {"text": "Hello", "model_status": {"modelStage": "STABLE"}},
+    )
+    request = LLMRequest([Message("user", "Hi")], max_tokens=4, stream=stream)
+    said = (
+        f"google:{target.model} is legacy and retires at 2026-09-24T00:00:00Z (Use gemini-2.5-flash.); move its "
+        "routes and model_config to a current model"
+    )
+    assert (await provider.complete(request, target)).warnings == [said]
+    cut = await provider.complete(request, target)
+    assert cut.warnings[0] == said and "stopped at max_tokens (4): the answer is cut short" in cut.warnings[1]
+    assert (await provider.complete(request, target)).warnings == [] and fake.violations == []
