@@ -38,7 +38,7 @@ from .providers import ProviderSet, provider_names
 from .providers.base import ProgressCallback
 from .records import AttemptRecord, RunRecord
 from .retry import RetryPolicy, retry_policy_from_env
-from .route_explanation import RouteExplanation
+from .route_explanation import RouteExplanation, override_providers
 from .routing import Plan, Resolution, plan_call
 from .settings import connect_timeout, only_configured, read_timeout, setting_problems
 from .text import check_name
@@ -440,8 +440,9 @@ class Service(RouteExplanation, LoopBound):
         return out
 
     def probe_failures(self, reachable: Mapping[str, str]) -> list[str]:
-        """The providers of a :meth:`probe` that are configured and yet did not answer."""
-        return self.providers.probe_failures(reachable)
+        """The providers of a :meth:`probe` that are configured and yet did not answer: local at its default
+        URL too when ``MAGSAG_PROVIDER`` / ``MAGSAG_MODEL`` send calls to it."""
+        return self.providers.probe_failures(reachable, override_providers(self.env))
 
     def doctor(self) -> dict[str, Any]:
         """Which providers are configured (never a key), where the catalog and ledger live, the network settings

@@ -671,3 +671,28 @@ def test_doctor_never_shows_a_token_given_as_the_proxy_user(cli_env, capsys, mon
         assert main(args) == 0
         out = capsys.readouterr().out
         assert "proxy.corp.example:3128" in out and "ghp_" not in out
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize(
+    ("env", "counted"),
+    [
+        ({}, False),  # local at its default URL, asked for by nobody: its silence fails nothing
+        ({"MAGSAG_PROVIDER": "local"}, True),  # the guide's "Local/Offline": every call goes there
+        ({"MAGSAG_PROVIDER": "ollama"}, True),  # an alias of it
+        ({"MAGSAG_MODEL": "llama3.1:70b"}, True),  # a tagged model is the local server's
+        ({"MAGSAG_MODEL": "gpt-4o"}, False),
+    ],
+)
+async def test_doctor_probe_counts_local_at_its_default_url_when_the_overrides_send_calls_there(
+    tmp_path, env, counted
+):
+    # Before: `MAGSAG_PROVIDER=local magsag doctor --probe` with no server on localhost:11434 said "configured,
+    # but unreachable" and exited 0, as if local were asked for by nobody; every call then failed.
+    from magsag_mcp.service import Service
+
+    async with await Service.open(catalog=CATALOG, db=tmp_path / "l.db", env=env, create_ledger=False) as svc:
+        assert svc.providers.describe()["local"]["base_url_set"] is False
+        reachable = {name: "reachable" for name in svc.providers.describe()}
+        reachable["local"] = "unreachable: could not reach http://localhost:11434: the connection was refused"
+        assert svc.probe_failures(reachable) == (["local"] if counted else [])

@@ -259,7 +259,10 @@ def register(groups: CommandGroups) -> None:
     p.add_argument(
         "--probe",
         action="store_true",
-        help="also try to reach each configured provider; exit 1 if one fails (local only when its URL is set)",
+        help=(
+            "also try to reach each configured provider; exit 1 if one fails (local only when its URL is set, "
+            "or MAGSAG_PROVIDER / MAGSAG_MODEL send calls to it)"
+        ),
     )
     p.description = (
         "Which providers are configured (never printing a key), where the catalog and ledger are, the proxies "

@@ -7,7 +7,7 @@ the class takes ``(env, transport)`` and does no I/O in its constructor.
 from __future__ import annotations
 
 import importlib
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Collection, Mapping
 from typing import Any
 
 from ..errors import ConfigError
@@ -133,14 +133,15 @@ class ProviderSet:
             out[name] = {**provider.describe(), "unavailable": provider.unavailable(Target(name, "doctor"))}
         return out
 
-    def probe_failures(self, reachable: Mapping[str, str]) -> list[str]:
+    def probe_failures(self, reachable: Mapping[str, str], asked: Collection[str] = ()) -> list[str]:
         """The providers of a probe (name -> what it found) that are configured and yet did not answer. One
-        configured by default alone (``base_url_set`` false: local's default URL) was asked for by nobody."""
+        configured by default alone (``base_url_set`` false: local's default URL) was asked for by nobody,
+        unless it is among ``asked`` (the providers ``MAGSAG_PROVIDER`` / ``MAGSAG_MODEL`` send calls to)."""
         providers = self.describe()
         return [
             name
             for name, reach in reachable.items()
             if not providers[name].get("unavailable")
-            and providers[name].get("base_url_set") is not False
+            and (providers[name].get("base_url_set") is not False or name in asked)
             and reach not in ("reachable", "not probed")
         ]
