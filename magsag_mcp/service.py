@@ -458,6 +458,7 @@ class Service(RouteExplanation, LoopBound):
             "overrides": {k: redact(v) for k in ("MAGSAG_PROVIDER", "MAGSAG_MODEL") if (v := self.env.get(k))},
             "network": self.transport.describe(),
             "problems": setting_problems(self.env)
+            + self.providers.setting_problems()
             + self.override_problems()
             + ([self.ledger.read_only_error().message] if self.ledger.read_only else []),
         }

@@ -333,9 +333,11 @@ def test_doctor_names_the_variable_whose_url_is_malformed(cli_env, capsys, monke
     monkeypatch.delenv("OLLAMA_HOST", raising=False)
     for var, value in env.items():
         monkeypatch.setenv(var, value)
-    assert main(["doctor"]) == 0
-    lines = {line.split()[0]: line for line in capsys.readouterr().out.splitlines() if line.startswith("  ")}
+    assert main(["doctor"]) == 1  # a setting made wrong is a problem, not a provider left unconfigured
+    out = capsys.readouterr().out
+    lines = {line.split()[0]: line for line in out.splitlines() if line.startswith("  ")}
     assert f"{problem}; set its base URL ({name}) to e.g." in lines[provider]
+    assert f"problem: {provider}: " in out
 
 
 def test_blank_optional_provider_settings_are_unset_and_spaces_around_them_dropped():
@@ -696,3 +698,35 @@ async def test_doctor_probe_counts_local_at_its_default_url_when_the_overrides_s
         reachable = {name: "reachable" for name in svc.providers.describe()}
         reachable["local"] = "unreachable: could not reach http://localhost:11434: the connection was refused"
         assert svc.probe_failures(reachable) == (["local"] if counted else [])
+
+
+@pytest.mark.parametrize(
+    ("variable", "value"),
+    [
+        ("OPENAI_BASE_URL", "htp://api.openai.com/v1"),
+        ("OLLAMA_BASE_URL", "gpu-box:11434"),  # no scheme: as OLLAMA_HOST is written, in the wrong variable
+        ("GEMINI_BASE_URL", "https://generativelanguage.googleapis.com:99999"),
+        ("MAGSAG_COMPAT_BASE_URL", "https://host/v1?key=x"),
+    ],
+)
+def test_doctor_calls_a_base_url_variable_that_cannot_carry_a_request_a_problem(
+    cli_env, capsys, monkeypatch, variable, value
+):
+    # Before: a malformed base URL in the environment was listed as "not configured" and doctor exited 0, so a
+    # CI check passed while every call skipped that provider's targets.
+    monkeypatch.setenv("OPENAI_API_KEY", "sk-test-0123456789")
+    monkeypatch.setenv("GEMINI_API_KEY", "gm-test-0123456789")
+    monkeypatch.setenv(variable, value)
+    assert main(["doctor", "--json"]) == 1
+    problems = json.loads(capsys.readouterr().out)["problems"]
+    assert len(problems) == 1 and variable in problems[0] and value not in problems[0]
+    assert main(["doctor"]) == 1
+    assert "problem: " in capsys.readouterr().out
+
+
+def test_doctor_does_not_call_a_provider_left_unset_a_problem(cli_env, capsys, monkeypatch):
+    for name in ("OPENAI_BASE_URL", "OLLAMA_BASE_URL", "MAGSAG_LOCAL_LLM_BASE_URL", "AZURE_OPENAI_ENDPOINT"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("OLLAMA_HOST", "localhost:11434")  # Ollama's own spelling, host:port, is read as it means
+    assert main(["doctor", "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["problems"] == []

@@ -133,6 +133,11 @@ class ProviderSet:
             out[name] = {**provider.describe(), "unavailable": provider.unavailable(Target(name, "doctor"))}
         return out
 
+    def setting_problems(self) -> list[str]:
+        """What the environment set wrong for a provider (a base URL variable that cannot carry a request):
+        a provider left unset is only not configured, one set wrong is a problem (``magsag doctor``)."""
+        return [p for name in provider_names() if (p := self.get(name).setting_problem())]
+
     def probe_failures(self, reachable: Mapping[str, str], asked: Collection[str] = ()) -> list[str]:
         """The providers of a probe (name -> what it found) that are configured and yet did not answer. One
         configured by default alone (``base_url_set`` false: local's default URL) was asked for by nobody,

@@ -166,6 +166,11 @@ class Provider(ABC):
     def describe(self) -> dict[str, Any]:
         return {}
 
+    def setting_problem(self) -> str | None:
+        """What a setting of the environment got wrong (not one left unset), which leaves the provider
+        uncallable: ``magsag doctor``'s problem, or None."""
+        return None
+
     async def probe(self) -> str:
         """Whether the provider answers (no model is called, nothing is spent)."""
         return "not probed"
@@ -206,6 +211,18 @@ class HTTPProvider(Provider):
 
     def describe(self) -> dict[str, Any]:
         return {"wire": self.wire.name, **self.endpoint.describe()}
+
+    def setting_problem(self) -> str | None:
+        target = Target(self.name, "doctor")
+        source = self.endpoint.base_url_source(target)
+        if source not in self.endpoint.base_url_env:  # the vendor's default, or none given (no endpoint)
+            return None
+        try:
+            base = self.endpoint.base_url(target)
+        except ProviderError as exc:
+            return exc.message
+        problem = _base_url_problem(base, source, self.endpoint.base_url_example)
+        return None if problem is None else f"{self.name}: {problem}"
 
     async def probe(self) -> str:
         target = Target(self.name, "probe")
