@@ -425,6 +425,9 @@ class Magsag(ProcessBound):
         run_id: str | None = None,
         agent: str | None = None,
     ) -> None:
+        # the names every call records: refused here, naming the option, before anything is opened or made
+        check_name(run_id, "run_id")
+        check_name(agent, "agent")
         self._cm = anyio.from_thread.start_blocking_portal()
         self._portal = self._cm.__enter__()
         try:

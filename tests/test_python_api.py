@@ -341,6 +341,21 @@ def test_a_key_as_a_delegations_task_id_or_an_events_name_is_refused_naming_what
     assert mg.bridge.run(lambda: mg.service.query_runs()) == []  # nothing ran, nothing was recorded
 
 
+@pytest.mark.parametrize("option", ["run_id", "agent"])
+def test_a_key_as_a_magsags_run_id_or_agent_is_refused_when_it_is_made(tmp_path: Path, option: str):
+    # Before: Magsag(run_id=key) was made, and each call refused it later, run_agent's as "parent_run_id
+    # '[REDACTED]'" (a name the caller never gave); `magsag run --run-id KEY` then printed the key in its
+    # JSON error's run_id. Now it is refused when the Magsag is made, naming the option, and nothing is made.
+    key = "sk-proj-" + "Ab3" * 12
+    db = tmp_path / "l.db"
+    with pytest.raises(InputError) as info:
+        Magsag(catalog=CATALOG, db=db, env={"MAGSAG_PROVIDER": "fake"}, **{option: key})
+    assert info.value.message.startswith(f"{option} '[REDACTED]' holds what looks like an API key")
+    assert key not in str(info.value.details) and not db.exists()
+    with pytest.raises(InputError, match="run_id must be a string, not int"):
+        Magsag(catalog=CATALOG, db=db, env={}, run_id=42)  # type: ignore[arg-type]
+
+
 def test_a_misspelt_invoke_option_is_refused_before_anything_is_paid(mg: Magsag):
     # Before: the call was made (and paid), then the unknown option raised and the answer was lost.
     with pytest.raises(InputError, match=r"unknown option\(s\) for invoke: 'agnet' \(did you mean 'agent'\?\)"):
@@ -404,9 +419,8 @@ def test_a_run_id_or_agent_that_is_not_a_string_is_refused_before_anything_is_re
             mg.check_budget(agent=7)
         with pytest.raises(InputError, match=r"^run_id must be a string, not UUID"):
             mg.check_budget(run_id=uuid.uuid4())
-        odd = Magsag(catalog=CATALOG, db=tmp_path / "l.db", env={"MAGSAG_PROVIDER": "fake"}, run_id=42)  # type: ignore[arg-type]
-        with odd, pytest.raises(InputError, match=r"^run_id must be a string, not int"):
-            odd.obs.log("model_success", {"model": "echo"})
+        with pytest.raises(InputError, match=r"^run_id must be a string, not int"):  # refused when it is made
+            Magsag(catalog=CATALOG, db=tmp_path / "l.db", env={"MAGSAG_PROVIDER": "fake"}, run_id=42)  # type: ignore[arg-type]
         assert mg.skills.invoke("skill.analysis", payload, run_id=str(uuid.uuid4()), agent="7")["model"] == "echo"
     conn = sqlite3.connect(tmp_path / "l.db")
     assert conn.execute("SELECT agent FROM runs").fetchall() == [("7",)]
