@@ -730,3 +730,23 @@ def test_doctor_does_not_call_a_provider_left_unset_a_problem(cli_env, capsys, m
     monkeypatch.setenv("OLLAMA_HOST", "localhost:11434")  # Ollama's own spelling, host:port, is read as it means
     assert main(["doctor", "--json"]) == 0
     assert json.loads(capsys.readouterr().out)["problems"] == []
+
+
+def test_run_takes_the_run_id_the_guides_audit_trail_queries(cli_env, capsys, monkeypatch):
+    # Before: `magsag run my-mag --run-id mag-abc123` was refused ("unrecognized arguments"), although `invoke`
+    # takes --run-id and the guide's audit trail queries `magsag data query --run-id mag-abc123`.
+    monkeypatch.setenv("MAGSAG_PROVIDER", "fake")
+    args = ["run", "my-mag", "--payload", json.dumps({"data": "numbers"}), "--run-id", "mag-abc123"]
+    assert main(args) == 0
+    captured = capsys.readouterr()
+    json.loads(captured.out)
+    assert captured.err.strip() == "run_id: mag-abc123"
+    assert main(["data", "query", "--run-id", "mag-abc123", "--format", "json"]) == 0
+    runs = json.loads(capsys.readouterr().out)
+    assert "mag-abc123" in {r["run_id"] for r in runs} and len(runs) > 1  # with the SAG run it delegated
+    assert all(r["agent"] == "my-mag" for r in runs if r["run_id"] == "mag-abc123")
+    # a run id shaped like a key is refused as invoke's is, before anything is sent
+    key_shaped = "sk-proj-4bC9dEf01aZ7kLm2nOp3QrSt"
+    assert main(["run", "my-mag", "--payload", json.dumps({"data": "x"}), "--run-id", key_shaped]) == 2
+    captured = capsys.readouterr()
+    assert captured.out == "" and "4bC9dEf01aZ7" not in captured.err

@@ -96,7 +96,7 @@ def _run_agent(args: argparse.Namespace) -> int:
     from ..api import Magsag
 
     payload = _payload(args)
-    with Magsag(catalog=args.catalog, db=args.db, agent=args.agent_id) as mg:
+    with Magsag(catalog=args.catalog, db=args.db, agent=args.agent_id, run_id=args.run_id) as mg:
         try:
             # stdout is the run's JSON (`magsag run a | jq`): what the agent prints goes to stderr
             with contextlib.redirect_stdout(sys.stderr):
@@ -254,6 +254,9 @@ def register(groups: CommandGroups) -> None:
     src = p.add_mutually_exclusive_group()
     src.add_argument("--payload", default="{}", help="the payload as a JSON object")
     src.add_argument("--payload-file", type=given, help="read the payload from a JSON file ('-' for stdin)")
+    p.add_argument(
+        "--run-id", type=given, help="the run's id, which its delegated runs record as their parent (default: new)"
+    )
     p.set_defaults(func=_run_agent)
     p = groups.add(top, "doctor", help="which providers are configured (never printing a key)")
     p.add_argument(
