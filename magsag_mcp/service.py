@@ -21,7 +21,7 @@ from .bridge import LoopBound
 from .call_urls import CallURLs
 from .cascade import Cascade
 from .cascade_report import result_warnings
-from .catalog import Catalog, catalog_problems, load_catalog
+from .catalog import Catalog, catalog_problems, load_catalog, validate_catalog
 from .errors import (
     ConfigError,
     LedgerError,
@@ -460,5 +460,7 @@ class Service(RouteExplanation, LoopBound):
             "problems": setting_problems(self.env)
             + self.providers.setting_problems()
             + self.override_problems()
+            # what `magsag catalog validate` lists: each call of a skill it names may fail on it
+            + validate_catalog(self.catalog.root, self.env)
             + ([self.ledger.read_only_error().message] if self.ledger.read_only else []),
         }

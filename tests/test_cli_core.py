@@ -750,3 +750,29 @@ def test_run_takes_the_run_id_the_guides_audit_trail_queries(cli_env, capsys, mo
     assert main(["run", "my-mag", "--payload", json.dumps({"data": "x"}), "--run-id", key_shaped]) == 2
     captured = capsys.readouterr()
     assert captured.out == "" and "4bC9dEf01aZ7" not in captured.err
+
+
+def test_doctor_lists_the_catalogs_problems(cli_env, capsys, monkeypatch, tmp_path):
+    # Before: with the guide's policy in a copy of the catalog (pii_processing may use only llama3.1:70b, which
+    # its allowed_models refuse: every such call fails), `magsag catalog validate` exited 1 and `magsag doctor`
+    # exited 0 without a word of it.
+    import shutil
+
+    cat = tmp_path / "catalog"
+    shutil.copytree(CATALOG, cat, ignore=shutil.ignore_patterns("__pycache__"))
+    (cat / "policies" / "model_governance.yaml").write_text(
+        "policies:\n"
+        "  - name: production_models\n"
+        "    allowed_models: [gpt-4o, gpt-4o-mini, claude-3-5-sonnet-20241022]\n"
+        "  - name: data_residency\n"
+        "    requirements:\n"
+        "      pii_processing: ['llama3.1:70b']\n"
+    )
+    assert main(["catalog", "validate", "--catalog", str(cat)]) == 1
+    validated = [line.strip()[2:] for line in capsys.readouterr().out.splitlines()[1:]]
+    assert main(["doctor", "--catalog", str(cat), "--json"]) == 1
+    problems = json.loads(capsys.readouterr().out)["problems"]
+    assert validated and all(p in problems for p in validated)
+    assert main(["doctor", "--catalog", str(cat)]) == 1
+    assert "data class 'pii_processing' may only use ['llama3.1:70b']" in capsys.readouterr().out
+    assert main(["doctor", "--catalog", str(CATALOG), "--json"]) == 0  # the shipped catalog has none

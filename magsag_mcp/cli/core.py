@@ -270,7 +270,8 @@ def register(groups: CommandGroups) -> None:
     p.description = (
         "Which providers are configured (never printing a key), where the catalog and ledger are, the proxies "
         "(never their credentials), NO_PROXY and CA bundles in use, and any MAGSAG_PROVIDER / MAGSAG_MODEL / "
-        "MAGSAG_ALLOWED_BASE_URLS setting or provider base URL (OPENAI_BASE_URL, ...) calls would refuse (exit 1)."
+        "MAGSAG_ALLOWED_BASE_URLS setting or provider base URL (OPENAI_BASE_URL, ...) calls would refuse, and the "
+        "problems `magsag catalog validate` lists (exit 1)."
     )
     p.add_argument(
         "--json",
