@@ -189,6 +189,29 @@ class RouteExplanation:
             )
         return problems
 
+    def unserved_skills(self) -> list[str]:
+        """The skills whose routed targets no configured provider can serve (no key, no endpoint), each
+        group with the reasons: ``magsag doctor``'s notes. A note, not a problem: a skill may never be called,
+        and a call naming a model goes elsewhere. With ``MAGSAG_PROVIDER`` / ``MAGSAG_MODEL`` set,
+        :meth:`override_problems` says it instead."""
+        if self.env.get("MAGSAG_PROVIDER") or self.env.get("MAGSAG_MODEL"):
+            return []
+        groups: dict[tuple[str, ...], list[str]] = {}
+        for skill_id in sorted(self.catalog.skills):
+            try:
+                chosen = resolve_route(self.catalog, skill_id, env=self.env, data_class_models=self._data_class_models)
+            except ConfigError:
+                continue  # a catalog problem, which catalog validate lists
+            reasons = [self.providers.get(c.target.provider).unavailable(c.target) for c in chosen.candidates]
+            if reasons and all(reasons):
+                groups.setdefault(tuple(sorted({str(r) for r in reasons})), []).append(skill_id)
+        return [
+            f"{', '.join(skills)}: none of the targets routing gives {'it' if len(skills) == 1 else 'them'} can be "
+            f"called ({'; '.join(reasons)}), so {'its' if len(skills) == 1 else 'their'} calls fail unless they name "
+            "a model; configure one of those providers, or route the task elsewhere"
+            for reasons, skills in groups.items()
+        ]
+
     def _override_verdict(self, target: Target, data_classes: Sequence[str]) -> tuple[bool, Any, Any, Any]:
         """``governance.policies.allowed``'s verdict on ``target``, or, where that allows it, a cost limit's
         refusal of a model of unknown price, which :meth:`Governance.admit` makes on every call (rule

@@ -463,4 +463,5 @@ class Service(RouteExplanation, LoopBound):
             # what `magsag catalog validate` lists: each call of a skill it names may fail on it
             + validate_catalog(self.catalog.root, self.env)
             + ([self.ledger.read_only_error().message] if self.ledger.read_only else []),
+            "notes": self.unserved_skills(),
         }

@@ -776,3 +776,22 @@ def test_doctor_lists_the_catalogs_problems(cli_env, capsys, monkeypatch, tmp_pa
     assert main(["doctor", "--catalog", str(cat)]) == 1
     assert "data class 'pii_processing' may only use ['llama3.1:70b']" in capsys.readouterr().out
     assert main(["doctor", "--catalog", str(CATALOG), "--json"]) == 0  # the shipped catalog has none
+
+
+def test_doctor_notes_the_skills_no_configured_provider_can_serve(cli_env, capsys, monkeypatch):
+    # Before: with only OPENAI_API_KEY set, doctor said "openai ready" and nothing else, although every call of
+    # skill.document-analysis (routed to anthropic, then google) failed, skipping both: "not configured".
+    for name in ("GOOGLE_API_KEY", "AZURE_OPENAI_ENDPOINT", "OPENAI_BASE_URL"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("OPENAI_API_KEY", "sk-test-0123456789")
+    assert main(["doctor", "--json"]) == 0  # a note, not a problem: the skill may never be called
+    report = json.loads(capsys.readouterr().out)
+    assert report["problems"] == []
+    (note,) = report["notes"]
+    assert note.startswith("skill.document-analysis: ") and "ANTHROPIC_API_KEY" in note and "GEMINI_API_KEY" in note
+    assert "skill.analysis" not in note
+    assert main(["doctor"]) == 0
+    assert "note    : skill.document-analysis: " in capsys.readouterr().out
+    monkeypatch.setenv("ANTHROPIC_API_KEY", "sk-ant-test-0123456789")
+    assert main(["doctor", "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["notes"] == []

@@ -199,6 +199,8 @@ def _doctor(args: argparse.Namespace) -> int:
         print(f"proxy   : {scheme}: {proxy}")
     for k, v in report["network"]["ca"].items():
         print(f"ca      : {k}={v}")
+    for note in report["notes"]:
+        print(f"note    : {note}")
     for problem in report["problems"]:
         print(f"problem: {problem}")
     if failed:
@@ -271,12 +273,12 @@ def register(groups: CommandGroups) -> None:
         "Which providers are configured (never printing a key), where the catalog and ledger are, the proxies "
         "(never their credentials), NO_PROXY and CA bundles in use, and any MAGSAG_PROVIDER / MAGSAG_MODEL / "
         "MAGSAG_ALLOWED_BASE_URLS setting or provider base URL (OPENAI_BASE_URL, ...) calls would refuse, and the "
-        "problems `magsag catalog validate` lists (exit 1)."
+        "problems `magsag catalog validate` lists (exit 1); a note names each skill no configured provider can serve."
     )
     p.add_argument(
         "--json",
         action="store_true",
-        help="the report as JSON: providers, network, problems, and with --probe reachable and probe_failed",
+        help="the report as JSON: providers, network, problems, notes, and with --probe reachable and probe_failed",
     )
     p.set_defaults(func=_doctor)
     cat = groups.group("catalog", help="catalog commands")
