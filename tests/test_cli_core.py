@@ -795,3 +795,12 @@ def test_doctor_notes_the_skills_no_configured_provider_can_serve(cli_env, capsy
     monkeypatch.setenv("ANTHROPIC_API_KEY", "sk-ant-test-0123456789")
     assert main(["doctor", "--json"]) == 0
     assert json.loads(capsys.readouterr().out)["notes"] == []
+
+
+def test_doctors_provider_lines_line_up(cli_env, capsys):
+    # google's wire, gemini-generate-content, was wider than its column and pushed its status out of line
+    assert main(["doctor"]) in (0, 1)
+    lines = [line for line in capsys.readouterr().out.splitlines() if line.startswith("  ")]
+    statuses = [" not configured: ", " ready", " configured, but "]
+    columns = {min(i for s in statuses if (i := line.find(s)) >= 0) for line in lines}
+    assert len(lines) >= 7 and len(columns) == 1

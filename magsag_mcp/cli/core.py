@@ -184,6 +184,7 @@ def _doctor(args: argparse.Namespace) -> int:
     none = " (an empty file, no ledger yet: the first call makes it one)" if report["db_empty"] else ""
     none = none or ("" if report["db_exists"] else " (none there yet: the first call makes it)")
     print(f"ledger  : {report['db']}{none}")
+    wide = max((len(info.get("wire", "")) for info in report["providers"].values()), default=0)
     for name, info in report["providers"].items():
         reach = report.get("reachable", {}).get(name)
         if info.get("unavailable"):
@@ -192,7 +193,7 @@ def _doctor(args: argparse.Namespace) -> int:
             status = "ready" if reach is None else "ready (reachable)"
         else:  # e.g. "answered HTTP 401" (a wrong key) or "unreachable: ...": configured, yet not ready
             status = f"configured, but {reach}"
-        print(f"  {name:<10} {info.get('wire', ''):<18} {status}")
+        print(f"  {name:<10} {info.get('wire', ''):<{wide}} {status}")
     for k, v in report["overrides"].items():
         print(f"override: {k}={v}")
     for scheme, proxy in report["network"]["proxies"].items():
