@@ -43,7 +43,7 @@ class RetryPolicy:
 def retry_policy_from_env(env: Mapping[str, str]) -> RetryPolicy:
     tries = env_float(env, "MAGSAG_MAX_RETRIES", 2, minimum=0)
     if tries != int(tries):
-        raise ConfigError(f"MAGSAG_MAX_RETRIES={env['MAGSAG_MAX_RETRIES']!r} must be a whole number")
+        raise ConfigError(f"MAGSAG_MAX_RETRIES={env['MAGSAG_MAX_RETRIES']!r} must be a whole number; set it to e.g. 2")
     return RetryPolicy(
         tries_per_target=int(tries) + 1,
         base_delay=env_float(env, "MAGSAG_RETRY_BASE_DELAY", 0.5),

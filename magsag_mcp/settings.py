@@ -39,7 +39,7 @@ def env_float(env: Mapping[str, str], name: str, default: float, *, minimum: flo
     if not math.isfinite(value):  # float() takes "nan" and "inf": neither is a time or a count
         raise ConfigError(f"{name}={raw!r} is not a finite number; set it to e.g. {default}")
     if value < minimum:
-        raise ConfigError(f"{name}={raw!r} must be >= {minimum}")
+        raise ConfigError(f"{name}={raw!r} must be >= {minimum}; set it to e.g. {default}")
     return value
 
 

@@ -804,3 +804,19 @@ def test_doctors_provider_lines_line_up(cli_env, capsys):
     statuses = [" not configured: ", " ready", " configured, but "]
     columns = {min(i for s in statuses if (i := line.find(s)) >= 0) for line in lines}
     assert len(lines) >= 7 and len(columns) == 1
+
+
+@pytest.mark.parametrize(
+    ("name", "value", "fix"),
+    [
+        ("MAGSAG_CALL_DEADLINE", "-3", "MAGSAG_CALL_DEADLINE='-3' must be >= 0.001; set it to e.g. 300.0"),
+        ("MAGSAG_RETRY_BASE_DELAY", "-1", "MAGSAG_RETRY_BASE_DELAY='-1' must be >= 0.0; set it to e.g. 0.5"),
+        ("MAGSAG_MAX_RETRIES", "1.5", "MAGSAG_MAX_RETRIES='1.5' must be a whole number; set it to e.g. 2"),
+    ],
+)
+def test_a_setting_out_of_range_is_refused_with_a_value_that_fits(cli_env, capsys, monkeypatch, name, value, fix):
+    # Before: "MAGSAG_CALL_DEADLINE='-3' must be >= 0.001" and "... must be a whole number", with no value to set,
+    # where a value that is no number was given one ("set it to e.g. 300.0")
+    monkeypatch.setenv(name, value)
+    assert main(["doctor"]) == 2
+    assert fix in capsys.readouterr().err
