@@ -1024,3 +1024,29 @@ def test_summarize_output_to_a_device_is_written_in_place(ledger_db, capsys):
     # /dev/stdout cannot be renamed over: it is written as it is
     assert main(["flow", "summarize", "--output", "/dev/null"]) == 0
     assert capsys.readouterr().err.endswith("wrote /dev/null\n")
+
+
+@pytest.mark.parametrize(
+    ("thresholds", "args", "said"),
+    [
+        # no thresholds at all: an --agent or a --run-id would add none
+        ("", ["--agent", "alice"], "the catalog's policies set no cost thresholds"),
+        # only a run limit: --run-id adds it, --agent adds nothing
+        ("    thresholds: {max_cost_per_run_usd: 5}\n", [], "pass --run-id for max_cost_per_run_usd"),
+        ("    thresholds: {max_cost_per_agent_daily_usd: 5}\n", [], "pass --agent for max_cost_per_agent_daily_usd"),
+    ],
+)
+def test_budget_with_no_limit_to_show_says_what_would_add_one(ledger_db, capsys, tmp_path, thresholds, args, said):
+    # Before: "no budget limits apply (pass --agent and/or --run-id; ...)" whatever the policies held, so with no
+    # thresholds at all the user passed --agent, then --run-id, and was told the same again
+    import shutil
+
+    cat = tmp_path / "catalog"
+    shutil.copytree(CATALOG, cat, ignore=shutil.ignore_patterns("__pycache__"))
+    (cat / "policies" / "model_governance.yaml").write_text(
+        "policies:\n  - name: limits\n    allowed_models: ['fake:*']\n" + thresholds
+    )
+    assert main(["budget", "--catalog", str(cat), *args]) == 0
+    out = capsys.readouterr().out
+    assert out.startswith("no budget limits apply") and said in out
+    assert "--agent and/or --run-id" not in out

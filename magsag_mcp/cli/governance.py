@@ -13,10 +13,16 @@ from .data import agent_known, shown, with_service
 
 
 def _budget(args: argparse.Namespace) -> int:
+    kinds: set[str] = set()  # the kinds of limit the policies set, for the hint when none applies
+    where = ""
+
     async def read(svc: Any) -> Any:
+        nonlocal where
         status = await svc.check_budget(agent=args.agent, run_id=args.run_id)
         # a misspelled --agent showed its whole daily limit left ("spent $0"), with no word that no run has it
         await agent_known(svc.ledger, args.agent, status.get("agent_recorded") is not False)
+        kinds.update(lim.kind for lim in svc.governance.policies.limits)
+        where = str(svc.catalog.root / "policies")
         return status
 
     status = with_service(args, read)
@@ -26,7 +32,7 @@ def _budget(args: argparse.Namespace) -> int:
     if status.get("run_recorded") is False:
         print(f"run {args.run_id} has no recorded calls (nor delegated runs): check the id (`magsag data query`)")
     if not status["limits"]:
-        print("no budget limits apply (pass --agent and/or --run-id; limits come from catalog/policies)")
+        print(f"no budget limits apply: {_what_would_add_one(kinds, args, where)}")
         return 0
     for lim in status["limits"]:
         unpriced = lim.get("unpriced_calls") or 0
@@ -55,6 +61,25 @@ def _budget(args: argparse.Namespace) -> int:
             )
         )
     return 0
+
+
+def _what_would_add_one(kinds: set[str], args: argparse.Namespace, where: str) -> str:
+    """What would show a limit when none applies: the option a run or agent limit of the policies needs, or
+    the thresholds the policies lack. (Call and day limits apply to every budget, so neither is set.)"""
+    options = [
+        f"pass {option} for {threshold}"
+        for kind, option, given_, threshold in (
+            ("run", "--run-id", args.run_id, "max_cost_per_run_usd"),
+            ("agent_day", "--agent", args.agent, "max_cost_per_agent_daily_usd"),
+        )
+        if kind in kinds and not given_
+    ]
+    if options:
+        return " and ".join(options)
+    return (
+        "the catalog's policies set no cost thresholds; add thresholds (max_cost_per_call_usd, max_cost_per_run_usd, "
+        f"max_cost_per_agent_daily_usd, max_cost_per_day_usd) to a policy in {where}"
+    )
 
 
 def _gate(args: argparse.Namespace) -> int:
