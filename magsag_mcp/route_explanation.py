@@ -1,5 +1,5 @@
 """What a call would do, with nothing called: :class:`RouteExplanation`, the service's ``explain`` and ``route``
-(the MCP tool ``explain_route``, ``magsag explain`` and ``magsag route``)."""
+(the MCP tool ``explain_route`` and ``magsag explain``; ``route`` the ``magsag://skills/{skill_id}`` resource)."""
 
 from __future__ import annotations
 
