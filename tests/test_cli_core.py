@@ -820,3 +820,29 @@ def test_a_setting_out_of_range_is_refused_with_a_value_that_fits(cli_env, capsy
     monkeypatch.setenv(name, value)
     assert main(["doctor"]) == 2
     assert fix in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("asked", [False, True])
+def test_doctor_says_when_locals_failed_probe_is_not_counted(cli_env, capsys, monkeypatch, asked):
+    # Before: local at its default URL, asked for by nothing, showed "configured, but unreachable: ..." and doctor
+    # exited 0, with no word of why that failure did not count
+    from magsag_mcp.providers import provider_names
+    from magsag_mcp.service import Service
+
+    async def probe(self):
+        return {
+            name: "unreachable: could not reach http://localhost:11434" if name == "local" else "not probed"
+            for name in provider_names()
+        }
+
+    monkeypatch.setattr(Service, "probe", probe)
+    for name in ("MAGSAG_LOCAL_LLM_BASE_URL", "OLLAMA_BASE_URL", "OLLAMA_HOST"):
+        monkeypatch.delenv(name, raising=False)
+    if asked:
+        monkeypatch.setenv("MAGSAG_PROVIDER", "local")
+    assert main(["doctor", "--probe"]) == (1 if asked else 0)
+    out = capsys.readouterr().out.splitlines()
+    line = next(line for line in out if line.startswith("  local "))
+    assert "configured, but unreachable" in line
+    assert ("not counted" in line) is not asked
+    assert "not counted" not in next(line for line in out if line.startswith("  fake "))  # never probed

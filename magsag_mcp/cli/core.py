@@ -193,6 +193,8 @@ def _doctor(args: argparse.Namespace) -> int:
             status = "ready" if reach is None else "ready (reachable)"
         else:  # e.g. "answered HTTP 401" (a wrong key) or "unreachable: ...": configured, yet not ready
             status = f"configured, but {reach}"
+            if name not in failed and info.get("base_url_set") is False:  # local at its default URL, unasked
+                status += " (not counted: nothing sets its URL or sends calls to it)"
         print(f"  {name:<10} {info.get('wire', ''):<{wide}} {status}")
     for k, v in report["overrides"].items():
         print(f"override: {k}={v}")
