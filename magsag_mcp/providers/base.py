@@ -12,9 +12,10 @@ from __future__ import annotations
 import hashlib
 import time
 from abc import ABC, abstractmethod
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from typing import Any, ClassVar
 
+from ..deadline import Deadline
 from ..errors import (
     AuthenticationError,
     MalformedResponseError,
@@ -26,6 +27,7 @@ from ..errors import (
     redact,
     register_secret,
 )
+from ..sse import SSEEvent
 from ..transport import HttpResponse, StreamResponse, Timeouts, Transport, page_hint
 from ..types import LLMRequest, LLMResult, Target
 from .base_urls import _base_url_problem, _shown
@@ -33,7 +35,7 @@ from .capabilities import Capabilities, capabilities_for
 from .empty_answers import cut_at_max_tokens, no_answer, server_cut
 from .http_errors import error_under_2xx, obey_should_retry, says_no_such_route, with_request_id
 from .json_output import parse_json_output
-from .wire_format import WireFormat
+from .wire_format import StreamAccumulator, WireFormat
 
 #: called with progress while a stream comes in: ("delta", {"chars": n, "text": t}) (``t`` the answer's text that
 #: just came, ``n`` the characters of this attempt's text so far) and similar
@@ -400,14 +402,18 @@ class HTTPProvider(Provider):
                     result = await self._not_a_stream(wire, resp, model, notes)
                     await _came_whole(result, progress)
                     return result
+                events = resp.events()
                 try:
-                    async for event in resp.events():
+                    async for event in events:
                         delta = acc.feed(event)
                         if delta and progress is not None:
                             chars += len(delta)
                             maybe = progress("delta", {"chars": chars, "text": delta})
                             if maybe is not None:
                                 await maybe
+                        if acc.complete():
+                            await _after_the_end(events, acc)
+                            break
                 except (ProviderConnectionError, ProviderTimeoutError):
                     # After the terminal event only the connection's end was lost (a proxy that drops the
                     # chunked encoding's last chunk, or holds the connection open): the answer is whole, and
@@ -427,6 +433,24 @@ class HTTPProvider(Provider):
                         exc.maybe_billed = True
                 # an error event in the stream, or a failed response, came under the stream's request id
                 raise _stamp(with_request_id(exc, resp.headers), self.name, model) from None
+
+
+#: how long what may follow a stream's terminal event ([DONE], message_stop, the chunked encoding's end) is read
+#: for: it adds nothing to the answer, and read to its end the connection goes back to the pool
+AFTER_THE_END_SECONDS = 1.0
+
+
+async def _after_the_end(events: AsyncIterator[SSEEvent], acc: StreamAccumulator) -> None:
+    """The rest of a stream whose terminal event has come, read for :data:`AFTER_THE_END_SECONDS` at most. A server
+    (or a proxy) that holds the connection open once the answer is whole held the answer until the read timeout
+    (120 s by default) or, when the call's deadline came first, failed it as a timeout: whole and billed, and asked
+    for, and paid for, again. Events that do come are fed as before (an error event still fails the answer)."""
+    try:
+        async with Deadline(AFTER_THE_END_SECONDS):
+            async for event in events:
+                acc.feed(event)
+    except TimeoutError:
+        pass  # held open: the connection is closed when the response is released, not put back in the pool
 
 
 async def _came_whole(result: LLMResult, progress: ProgressCallback | None) -> None:

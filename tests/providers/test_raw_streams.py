@@ -583,3 +583,62 @@ async def test_a_chat_stream_cut_after_a_finish_chunk_that_carries_the_usage_is_
     result = await compat_stream(base)
     assert (result.text, result.usage.input_tokens, result.usage.output_tokens) == ("one", 9, 4)
 
+
+@pytest.mark.parametrize("api", ["chat", "responses", "anthropic", "gemini"])
+async def test_a_stream_held_open_after_its_terminal_event_answers_before_the_read_timeout(api: str, tmp_path):
+    # The vendor sent the whole answer and its terminal event, then a proxy held the connection open (no end of
+    # the chunked encoding). The answer waited for the read timeout (120 s by default) and, where the call's
+    # deadline came first, the whole answer, billed, failed as "no complete answer within the call's deadline":
+    # its cost unknown, and the next target paid for it again.
+    from magsag_mcp.service import Service
+
+    held = asyncio.Event()
+    still_holding: list[bool] = []
+
+    async def handle(request: web.Request) -> web.StreamResponse:
+        await request.read()
+        resp = web.StreamResponse(headers={"Content-Type": "text/event-stream"})
+        await resp.prepare(request)
+        for c in WHOLE_THEN_CUT[api][:-1]:
+            await resp.write(c)
+        still_holding.append(True)
+        await held.wait()  # set only once the call is done: the connection stays open, silent, until then
+        return resp
+
+    app = web.Application()
+    app.router.add_post("/{tail:.*}", handle)
+    server = TestServer(app, host="127.0.0.1")
+    await server.start_server()
+    root = f"http://127.0.0.1:{server.port}"
+    env = {
+        "OPENAI_BASE_URL": root + "/v1",
+        "OPENAI_API_KEY": "sk-test-0123456789",
+        "ANTHROPIC_BASE_URL": root,
+        "ANTHROPIC_API_KEY": "sk-ant-test-0123456789",
+        "GEMINI_BASE_URL": root,
+        "GEMINI_API_KEY": "AIza-test-0123456789",
+        "MAGSAG_READ_TIMEOUT": "600",
+        "MAGSAG_CALL_DEADLINE": "30",
+    }
+    model = {
+        "chat": {"provider": "openai", "model": "gpt-4o", "params": {"api": "chat"}},
+        "responses": {"provider": "openai", "model": "gpt-4o", "params": {"api": "responses"}},
+        "anthropic": {"provider": "anthropic", "model": "claude-3-5-sonnet-20241022"},
+        "gemini": {"provider": "google", "model": "gemini-1.5-pro"},
+    }[api]
+    deltas: list[str] = []
+
+    async def progress(event: str, data: dict[str, Any]) -> None:  # a callback: the call is streamed
+        if event == "delta":
+            deltas.append(data["text"])
+
+    try:
+        async with Service.open(db=tmp_path / "l.db", env=env) as svc:
+            out = await svc.invoke_skill("skill.analysis", {"data": "x", "model_config": model}, progress=progress)
+        answered_while_held = still_holding == [True] and not held.is_set()
+    finally:
+        held.set()
+        await server.close()
+    assert (out.result.text, out.result.finish_reason, "".join(deltas)) == ("whole answer", "stop", "whole answer")
+    assert (out.result.usage.input_tokens, out.result.usage.output_tokens) == (9, 4)
+    assert [a.outcome for a in out.attempts] == ["ok"] and answered_while_held
