@@ -27,12 +27,15 @@ timeout is retryable only on the last target left ("last only"): the next target
         ├── ServerError              5xx, 409 conflict, 425 too early          yes        yes
         │   └── OverloadedError      529 / overloaded / 503 UNAVAILABLE        yes        yes
         ├── ProviderTimeoutError     a timeout, 408, a gateway's 504 or 524    last only  yes
-        ├── ProviderConnectionError  refused, reset, dropped mid-stream        yes        yes
+        ├── ProviderConnectionError  refused, reset, dropped mid-stream        yes (1)    yes
         │   └── NameLookupTimeoutError  no answer from DNS within the connect timeout  last only  yes
         ├── MalformedResponseError   body is not what the API documents        no         yes
         │   └── InvalidOutputError   model broke the requested JSON output     no         yes
         ├── UnsupportedFeatureError  target cannot honour a required feature   no         yes
         └── UnexpectedStatusError    any other 4xx (405, 410, 499, ...)        no         yes
+
+(1) not an untrusted TLS certificate, a host name DNS says does not exist, nor a proxy refusing the credentials or
+the host (407, 403): only the configuration clears those, and the next target is tried at once.
 
 ``maybe_billed`` says the request reached the vendor and was cut before a complete answer came back:
 the vendor may bill tokens it generated, so the attempt's cost is unknown, not 0. It is set where the

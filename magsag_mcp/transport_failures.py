@@ -45,9 +45,12 @@ def conversion(
         why = f"answered HTTP {exc.status}" if isinstance(exc, aiohttp.ClientHttpProxyError) else "could not be reached"
         via = f"the proxy {proxy.url} (from {proxy.source})" if proxy else "the proxy"
         check = proxy.source if proxy else "the proxy settings"
-        return ProviderConnectionError(
-            f"could not reach {host(url)}: {via} {why}; check {check} (its host, port and user:password@), "
-            "or add the host to NO_PROXY to connect directly"
+        return _not_retried(
+            ProviderConnectionError(
+                f"could not reach {host(url)}: {via} {why}; check {check} (its host, port and user:password@), "
+                "or add the host to NO_PROXY to connect directly"
+            ),
+            isinstance(exc, aiohttp.ClientHttpProxyError) and exc.status in _PROXY_REFUSALS,
         )
     if isinstance(exc, aiohttp.ClientConnectorCertificateError):
         # a TLS-inspecting proxy or gateway re-signs every certificate with its own CA
@@ -56,8 +59,10 @@ def conversion(
             f"behind a proxy or gateway that inspects TLS, set {CA_FILE_ENV} to a PEM file holding your "
             "organisation's CA certificate"
         )
-        return ProviderConnectionError(
-            f"could not reach {host(url)}: its TLS certificate is not trusted ({reason}); {fix}"
+        return _not_retried(
+            ProviderConnectionError(
+                f"could not reach {host(url)}: its TLS certificate is not trusted ({reason}); {fix}"
+            )
         )
     if isinstance(exc, aiohttp.ConnectionTimeoutError):
         return ProviderTimeoutError(
@@ -83,8 +88,11 @@ def conversion(
         # the lookup ran out of the connect timeout: moved on from like a connect timeout, not retried at once
         return NameLookupTimeoutError(f"could not reach {host(url)}: {_why(exc, proxy)}", timeout_s=timeouts.connect)
     if isinstance(exc, aiohttp.ClientError):
-        return ProviderConnectionError(
-            f"could not reach {host(url)}: {_why(exc, proxy)}", maybe_billed=_reached_vendor(exc)
+        return _not_retried(
+            ProviderConnectionError(
+                f"could not reach {host(url)}: {_why(exc, proxy)}", maybe_billed=_reached_vendor(exc)
+            ),
+            _no_such_name(exc),
         )
     # aiohttp checks a request as it builds it (a ValueError): a line break in a header value (a key or an
     # organisation id pasted with its newline), or credentials both in the URL and in a header. Nothing
@@ -93,6 +101,26 @@ def conversion(
         f"cannot send a request to {host(url)}: {redact(str(exc))[:200]}; check the provider's base URL "
         "(no user:password@ in it) and its key and organisation variables (no line breaks in them)"
     )
+
+
+#: a proxy's answers to CONNECT that say no to these credentials (407) or to this host (403): the same on every try
+_PROXY_REFUSALS = frozenset({403, 407})
+
+
+def _not_retried(err: ProviderConnectionError, final: bool = True) -> ProviderConnectionError:
+    """``err``, not tried again on its target when ``final``: a failure that only the configuration can clear (an
+    untrusted certificate, a host name that does not exist, a proxy refusing the credentials) fails the same way on
+    every try, and each retry slept its backoff first. It still moves on: another target may be served elsewhere."""
+    if final:
+        err.retryable = False  # type: ignore[misc]  # this one error's, over its class's
+    return err
+
+
+def _no_such_name(exc: BaseException) -> bool:
+    """Whether DNS answered that the name does not exist (``EAI_NONAME``: a mistyped host, a network that resolves
+    no outside name), not that it could not answer for now (``EAI_AGAIN``), which a later try may get past."""
+    os_error = getattr(exc, "os_error", None)
+    return isinstance(os_error, socket.gaierror) and os_error.errno == socket.EAI_NONAME
 
 
 #: failures while opening the connection: the request was never sent, so nothing can be billed (a

@@ -105,6 +105,8 @@ async def test_a_proxy_that_refuses_connect_is_named_without_its_credentials(con
     assert f"the proxy http://127.0.0.1:{port} (from https_proxy) answered HTTP 407" in message
     assert "NO_PROXY" in message and "hunter2pass" not in message and "me:" not in message
     assert not info.value.maybe_billed  # the vendor was never reached
+    # refused for its credentials, it refuses them again on every try: the next target is tried without a wait
+    assert not info.value.retryable and info.value.moves_on
     assert "hunter2pass" not in E.redact("proxy login me:hunter2pass failed")  # known to redact() from now on
 
 

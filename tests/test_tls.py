@@ -114,3 +114,25 @@ def test_the_context_offers_http_1_1_as_aiohttps_own_does(monkeypatch):
     monkeypatch.setattr(ssl.SSLContext, "set_alpn_protocols", lambda self, protocols: offered.append(protocols))
     assert CABundles({"SSL_CERT_FILE": str(CA)}).context() is not True
     assert offered == [["http/1.1"]]
+
+
+async def test_an_untrusted_certificate_moves_on_without_being_retried(https_url: str, tmp_path: Path):
+    # The certificate is refused the same way on every try until SSL_CERT_FILE is set: each target was tried
+    # three times, with the backoff slept between, before the call moved on (or failed), and the trace and the
+    # ledger held three identical failures per target.
+    from magsag_mcp.service import Service
+
+    env = {"OPENAI_BASE_URL": https_url, "OPENAI_API_KEY": "sk-test-0123456789", "MAGSAG_MAX_RETRIES": "2"}
+    waits: list[float] = []
+
+    async def sleep(seconds: float) -> None:
+        waits.append(seconds)
+
+    async with Service.open(db=tmp_path / "l.db", env=env) as svc:
+        svc.cascade.sleep = sleep
+        mc = {"model": "gpt-4o", "fallbacks": ["gpt-4o-mini"]}
+        with pytest.raises(E.ProviderConnectionError) as info:
+            await svc.invoke_skill("skill.analysis", {"data": "x", "model_config": mc})
+    tried = [(a.model, a.attempt_number, a.error_class) for a in info.value.attempts]
+    assert tried == [("gpt-4o", 1, "connection_error"), ("gpt-4o-mini", 1, "connection_error")] and waits == []
+    assert "SSL_CERT_FILE" in info.value.message  # the fix, which no retry stands in for

@@ -6,7 +6,7 @@ import asyncio
 import json
 import re
 import socket
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 
 import aiohttp
 import pytest
@@ -492,3 +492,28 @@ async def test_a_request_enters_no_generator_context_manager(fake_openai: FakeOp
         sys.setprofile(None)
     assert resp.status == 200
     assert entered == []
+
+
+class _TemporaryDNSFailure(_NoDNS):
+    async def resolve(self, host: str, port: int = 0, family: int = socket.AF_INET):  # type: ignore[override]
+        raise socket.gaierror(socket.EAI_AGAIN, "Temporary failure in name resolution")
+
+
+async def test_a_name_that_does_not_exist_is_not_retried_but_a_lookup_that_failed_for_now_is():
+    # "Name or service not known" is a mistyped host or a network without DNS for the outside: it fails the
+    # same way on every try, and was retried with the backoff slept between. A resolver that could not answer
+    # for now ("Temporary failure in name resolution") may answer on the next try.
+    def session(resolver: type[aiohttp.abc.AbstractResolver]) -> Callable[[], aiohttp.ClientSession]:
+        return lambda: aiohttp.ClientSession(connector=aiohttp.TCPConnector(resolver=resolver()))
+
+    errors = []
+    for resolver in (_NoDNS, _TemporaryDNSFailure):
+        transport = Transport(session_factory=session(resolver), env={})
+        try:
+            with pytest.raises(E.ProviderConnectionError) as info:
+                await transport.post_json("https://api.openai.example/v1/chat/completions", CHAT, headers=AUTH)
+        finally:
+            await transport.aclose()
+        errors.append(info.value)
+    assert [(e.retryable, e.moves_on) for e in errors] == [(False, True), (True, True)]
+    assert "does not resolve (Name or service not known)" in errors[0].message
