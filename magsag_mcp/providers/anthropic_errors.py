@@ -16,9 +16,8 @@ from ..errors import (
     ProviderTimeoutError,
     QuotaExhaustedError,
     UnsupportedFeatureError,
-    excerpt,
 )
-from .http_errors import error_for, parse_retry_after, request_id, with_request_id
+from .http_errors import body_said, error_for, parse_retry_after, request_id, with_request_id
 
 __all__ = ["anthropic_error"]
 
@@ -64,7 +63,7 @@ def anthropic_error(
         if isinstance(said, str) and said.strip() and request_id(headers) is None:
             headers = {**headers, "request-id": said}  # a proxy that dropped the header kept the body
     elif body:
-        message = excerpt(body, 300)
+        message = body_said(body, headers)
     if status < 400:  # an error event inside a 200 stream: the status its type stands for
         status = _ERROR_TYPES.get(kind or "", 500)
     cls: type[ProviderError] | None = None

@@ -17,9 +17,8 @@ from ..errors import (
     QuotaExhaustedError,
     RateLimitError,
     UnsupportedFeatureError,
-    excerpt,
 )
-from .http_errors import LONG_WAIT_SECONDS, error_for, parse_duration, parse_retry_after
+from .http_errors import LONG_WAIT_SECONDS, body_said, error_for, parse_duration, parse_retry_after
 
 __all__ = ["blocked", "gemini_error"]
 
@@ -38,7 +37,7 @@ def gemini_error(status: int, body: bytes, headers: Mapping[str, str], *, provid
         rpc = data["error"].get("status")
         details = data["error"].get("details") or []
     elif body:
-        message = excerpt(body, 300)
+        message = body_said(body, headers)
     text = f"{provider}:{model}: HTTP {status}{f' {rpc}' if rpc else ''}: {message}"
     kw: dict[str, Any] = {"provider": provider, "model": model, "status": status, "code": rpc}
     low = message.lower()

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import datetime
 import email.utils
+import html
 import math
 import re
 import time
@@ -160,6 +161,28 @@ _UNSUPPORTED = re.compile(
 )
 # whole words: "image_url is not supported" is about a field of the request, not a missing endpoint
 _ABOUT_ENDPOINT = re.compile(r"\b(endpoint|route|url|path|method)\b|/responses|responses api", re.IGNORECASE)
+
+
+#: an HTML document, by its first tag (after any comments)
+_HTML_START = re.compile(rb"\A\s*(?:<!--.*?-->\s*)*<(?:!doctype\s+html|html)\b", re.IGNORECASE | re.DOTALL)
+_TITLE = re.compile(r"<title\b[^>]*>(.*?)</title\s*>", re.IGNORECASE | re.DOTALL)
+_MARKUP = re.compile(r"<!--.*?-->|<(script|style)\b.*?</\1\s*>|<[^>]*>", re.IGNORECASE | re.DOTALL)
+
+
+def body_said(body: bytes, headers: Mapping[str, str], limit: int = 300) -> str:
+    """What an error body that is not the API's JSON says, for a message: its start, or for an HTML page (a CDN's,
+    a load balancer's or a proxy's error page in front of the API) its title (its text without markup, where it
+    has none). Quoted as it came, such a page's first characters are its doctype, comments and meta tags."""
+    content_type = (_get(headers, "content-type") or "").split(";")[0].strip().lower()
+    if content_type not in ("text/html", "application/xhtml+xml") and not _HTML_START.match(body[:4096]):
+        return excerpt(body, limit)
+    text = body[:65536].decode("utf-8", "replace")
+    title = _TITLE.search(text)
+    said = " ".join(html.unescape(title[1] if title else _MARKUP.sub(" ", text)).split())
+    return excerpt(
+        f"an HTML page, not the API's answer: {excerpt(said, 120)!r} (a gateway or proxy in front of the API answered)",
+        limit,
+    )
 
 
 def error_under_2xx(resp: Any) -> str | None:

@@ -14,7 +14,7 @@ from typing import Any
 from ..errors import InvalidOutputError, ModelNotFoundError, ProviderError, UnsupportedFeatureError, excerpt
 from ..transport import HttpResponse
 from .content_filters import inner_error_said
-from .http_errors import error_for, parse_retry_after
+from .http_errors import body_said, error_for, parse_retry_after
 
 
 def openai_error(response: HttpResponse, *, provider: str, model: str) -> ProviderError:
@@ -45,7 +45,7 @@ def openai_error(response: HttpResponse, *, provider: str, model: str) -> Provid
         if not message and detail is not None:
             message = _fastapi_detail(detail)
     else:
-        message = excerpt(response.body, 300)
+        message = body_said(response.body, headers)
     forbidden = _forbidden_field(detail)
     if forbidden is not None and param is None:
         param = forbidden[0]

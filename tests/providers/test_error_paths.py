@@ -152,7 +152,8 @@ def test_gemini_region_refusal_says_how_to_fix_it_and_a_bodyless_error_reads_cle
     assert err.message.startswith(f"google:{GEMINI_MODEL}: HTTP 400 FAILED_PRECONDITION: User location is not")
     for status, cls in ((504, E.ProviderTimeoutError), (429, E.RateLimitError)):
         err = gemini_error(status, b"<html>Gateway</html>", {}, provider="google", model=GEMINI_MODEL)
-        assert type(err) is cls and err.message == f"google:{GEMINI_MODEL}: HTTP {status}: <html>Gateway</html>"
+        page = "an HTML page, not the API's answer: 'Gateway' (a gateway or proxy in front of the API answered)"
+        assert type(err) is cls and err.message == f"google:{GEMINI_MODEL}: HTTP {status}: {page}"
 
 
 # --- Gemini 429 RESOURCE_EXHAUSTED -------------------------------------------------------------------
@@ -745,3 +746,47 @@ async def test_a_404_names_the_url_and_what_the_base_url_should_be(
     assert url + ("/v1/messages" if suffix == "/v1" and provider.name == "anthropic" else "") in message
     assert hint in message and KEY not in message
     assert info.value.status == 404 and info.value.moves_on
+
+
+# --- a gateway's HTML error page instead of the vendor's error ---------------------------------------------------
+
+#: Cloudflare's 502 page as it comes in front of a vendor: some 5 KB of markup before any word of what happened
+CLOUDFLARE_502 = (
+    b'<!DOCTYPE html>\n<!--[if lt IE 7]> <html class="no-js ie6 oldie" lang="en-US"> <![endif]-->\n'
+    b'<!--[if gt IE 8]><!--> <html class="no-js" lang="en-US"> <!--<![endif]-->\n<head>\n'
+    b"<title>api.openai.com | 502: Bad gateway</title>\n"
+    b'<meta charset="UTF-8" />\n<meta http-equiv="Content-Type" content="text/html; charset=UTF-8" />\n'
+    b'<meta http-equiv="X-UA-Compatible" content="IE=Edge" />\n<meta name="robots" content="noindex, nofollow" />\n'
+    b'<link rel="stylesheet" id="cf_styles-css" href="/cdn-cgi/styles/main.css" />\n</head>\n<body>'
+    + b"<div>" * 200
+    + b"<h1>Bad gateway</h1></body></html>"
+)
+NGINX_503 = b"<html>\r\n<head><title>503 Service Temporarily Unavailable</title></head>\r\n<body>\r\n<center><h1>503"
+
+
+@pytest.mark.parametrize("vendor", ["openai", "anthropic", "google"])
+@pytest.mark.parametrize(
+    ("status", "page", "said", "cls"),
+    [
+        (502, CLOUDFLARE_502, "api.openai.com | 502: Bad gateway", E.ServerError),
+        (503, NGINX_503, "503 Service Temporarily Unavailable", E.OverloadedError),
+    ],
+)
+def test_an_html_error_page_is_named_by_its_title_not_quoted_as_markup(vendor, status, page, said, cls):
+    # A CDN's or a proxy's error page in front of the API: the message (the call's error, the ledger's, the trace's)
+    # quoted its first 300 characters, doctype, comments and meta tags, and never reached a word of what happened.
+    from magsag_mcp.providers.anthropic_errors import anthropic_error
+    from magsag_mcp.providers.gemini_errors import gemini_error
+    from magsag_mcp.providers.openai_errors import openai_error
+    from magsag_mcp.transport import HttpResponse
+
+    headers = {"Content-Type": "text/html"}
+    if vendor == "openai":
+        exc = openai_error(HttpResponse(status, headers, page), provider=vendor, model="m")
+    elif vendor == "anthropic":
+        exc = anthropic_error(status, page, headers, provider=vendor, model="m")
+    else:
+        exc = gemini_error(status, page, headers, provider=vendor, model="m")
+    assert type(exc) is cls and exc.retryable
+    assert f"{vendor}:m: HTTP {status}: an HTML page, not the API's answer: {said!r}" in exc.message
+    assert "<" not in exc.message and "gateway or proxy" in exc.message
