@@ -396,6 +396,8 @@ class HTTPProvider(Provider):
                 raise self._http_error(wire, resp.as_http_response(), url, model)
             acc = wire.accumulator(provider=self.name, model=model)
             chars = 0
+            #: the vendor's error event that came before any of the answer: the request refused, as an HTTP error is
+            refused: ProviderError | None = None
             try:
                 media_type = resp.media_type
                 if media_type is not None and media_type != "text/event-stream":
@@ -403,9 +405,16 @@ class HTTPProvider(Provider):
                     await _came_whole(result, progress)
                     return result
                 events = resp.events()
+                began = False
                 try:
                     async for event in events:
-                        delta = acc.feed(event)
+                        try:
+                            delta = acc.feed(event)
+                        except ProviderError as exc:
+                            if not began:
+                                refused = exc
+                            raise
+                        began = True
                         if delta and progress is not None:
                             chars += len(delta)
                             maybe = progress("delta", {"chars": chars, "text": delta})
@@ -425,11 +434,13 @@ class HTTPProvider(Provider):
                 # The answer had begun (2xx) and stopped short, however it ended (dropped, idle, an
                 # in-band error event, no terminal event): the vendor may bill what it generated. Only
                 # an error that reports its usage (or usage the stream already carried) says how much.
+                # An error event that came first (Anthropic's overloaded_error before message_start) is the
+                # request refused before any answer began: not billed, as the HTTP error it stands for is not.
                 if exc.usage is None:
                     reported = acc.usage_so_far()
                     if reported is not None and reported.reported:
                         exc.usage = reported
-                    else:
+                    elif exc is not refused or not _refusal(exc):
                         exc.maybe_billed = True
                 # an error event in the stream, or a failed response, came under the stream's request id
                 raise _stamp(with_request_id(exc, resp.headers), self.name, model) from None
@@ -465,6 +476,17 @@ async def _came_whole(result: LLMResult, progress: ProgressCallback | None) -> N
 #: a gateway's timeout waiting for the server that was answering: 504, and 524 (Cloudflare, in front of
 #: some vendors and gateways: the origin accepted the request and did not answer in time)
 GATEWAY_TIMEOUTS = frozenset({504, 524})
+
+
+def _refusal(exc: ProviderError) -> bool:
+    """Whether an error event is the vendor's refusal of the request (an HTTP error status said in the stream), not a
+    gateway's timeout on a server that was at work on it, nor an event that could not be read."""
+    return (
+        exc.status is not None
+        and exc.status >= 400
+        and exc.status not in GATEWAY_TIMEOUTS
+        and not isinstance(exc, MalformedResponseError)
+    )
 
 
 def _stamp(exc: ProviderError, provider: str, model: str) -> ProviderError:

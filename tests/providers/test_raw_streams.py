@@ -642,3 +642,93 @@ async def test_a_stream_held_open_after_its_terminal_event_answers_before_the_re
     assert (out.result.text, out.result.finish_reason, "".join(deltas)) == ("whole answer", "stop", "whole answer")
     assert (out.result.usage.input_tokens, out.result.usage.output_tokens) == (9, 4)
     assert [a.outcome for a in out.attempts] == ["ok"] and answered_while_held
+
+
+#: each vendor's error event sent as the first event of a 200 stream: the request was refused before any answer began
+REFUSED_AT_ONCE = {
+    "chat": sse({"error": {"message": "The server is overloaded.", "type": "server_error", "code": None}}),
+    "responses": sse(
+        {
+            "type": "error",
+            "sequence_number": 0,
+            "error": {"type": "server_error", "code": None, "message": "Overloaded"},
+        }
+    ),
+    "anthropic": [
+        b'event: error\ndata: {"type": "error", "error": {"type": "overloaded_error", "message": "Overloaded"}}\n\n'
+    ],
+    "gemini": sse({"error": {"code": 503, "message": "The model is overloaded.", "status": "UNAVAILABLE"}}),
+}
+
+
+@pytest.mark.parametrize("api", ["chat", "responses", "anthropic", "gemini"])
+async def test_an_error_event_before_the_answer_began_is_not_billed(raw_stream, api: str):
+    # Anthropic's overloaded_error comes as the first event of a 200 stream, before message_start, as often as a 529
+    # does: nothing was generated, as for the 529. It was counted as maybe billed, at its worst case: a retry of a
+    # long prompt was refused by the call limit ("1 earlier attempt(s) ... hold $0.72"), and the run's cost was
+    # marked unknown, for an answer no vendor bills.
+    base = await raw_stream(REFUSED_AT_ONCE[api])
+    transport = Transport()
+    try:
+        provider, target = _streaming_provider(api, base, transport)
+        with pytest.raises(E.ServerError) as info:
+            await provider.complete(LLMRequest(messages=[Message("user", "hi")], stream=True), target)
+    finally:
+        await transport.aclose()
+    assert info.value.retryable and not info.value.maybe_billed and info.value.usage is None
+
+
+async def test_an_error_event_once_the_answer_began_may_still_be_billed(raw_stream):
+    start = f"event: message_start\ndata: {json.dumps({'type': 'message_start', 'message': ANTHROPIC_START})}\n\n"
+    base = await raw_stream([start.encode(), *REFUSED_AT_ONCE["anthropic"]])
+    transport = Transport()
+    try:
+        provider, target = _streaming_provider("anthropic", base, transport)
+        with pytest.raises(E.OverloadedError) as info:
+            await provider.complete(LLMRequest(messages=[Message("user", "hi")], stream=True), target)
+    finally:
+        await transport.aclose()
+    # message_start said the prompt was read: that much is what the stream reported
+    assert info.value.usage is not None or info.value.maybe_billed
+
+
+async def test_a_retry_after_an_overloaded_event_is_not_refused_for_spend_that_never_happened(tmp_path):
+    # A long prompt (its worst case $0.72 under the shipped call limit of $1) to a Claude overloaded at once, then
+    # answering: the first try was held at its worst case, so the retry was refused as "call limit $1.0 would be
+    # exceeded ... 1 earlier attempt(s) spent $0 and hold $0.72", and the run's cost was marked unknown.
+    from magsag_mcp.service import Service
+
+    tries: list[int] = []
+
+    async def handle(request: web.Request) -> web.StreamResponse:
+        await request.read()
+        tries.append(1)
+        resp = web.StreamResponse(headers={"Content-Type": "text/event-stream"})
+        await resp.prepare(request)
+        for c in REFUSED_AT_ONCE["anthropic"] if len(tries) == 1 else WHOLE_THEN_CUT["anthropic"][:-1]:
+            await resp.write(c)
+        await resp.write_eof()
+        return resp
+
+    app = web.Application()
+    app.router.add_post("/{tail:.*}", handle)
+    server = TestServer(app, host="127.0.0.1")
+    await server.start_server()
+    env = {"ANTHROPIC_BASE_URL": f"http://127.0.0.1:{server.port}", "ANTHROPIC_API_KEY": "sk-ant-test-0123456789"}
+
+    async def no_wait(seconds: float) -> None:
+        pass
+
+    try:
+        async with Service.open(db=tmp_path / "l.db", env=env) as svc:
+            svc.cascade.sleep = no_wait
+            model = {"model": "claude-3-5-sonnet-20241022", "max_tokens": 8192, "stream": True}
+            out = await svc.invoke_skill("skill.analysis", {"data": "x" * 200_000, "model_config": model}, run_id="r")
+            budget = await svc.check_budget(run_id="r")
+    finally:
+        await server.close()
+    assert [(a.outcome, a.error_class, a.cost_usd == 0) for a in out.attempts] == [
+        ("error", "overloaded", True),
+        ("ok", None, False),
+    ]
+    assert out.result.text == "whole answer" and budget["cost_complete"] and out.cost_usd is not None
