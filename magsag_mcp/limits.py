@@ -3,8 +3,12 @@ any answer an API documents, so that a server that runs away fails the attempt r
 
 from __future__ import annotations
 
+import json
+from collections.abc import Awaitable, Callable
+
 import aiohttp
 
+from .deadline import Deadline
 from .errors import MalformedResponseError
 
 __all__ = ["MAX_BODY_BYTES", "MAX_HEADER_BYTES", "MAX_STREAM_BYTES", "read_body", "too_large"]
@@ -30,8 +34,11 @@ async def read_body(resp: aiohttp.ClientResponse, host: str, limit: int) -> byte
     # object, the coroutine around each read and the StopAsyncIteration at the end: thousands of
     # instructions on every request
     read = resp.content.readany
+    #: an answer whose end only the end of its encoding tells (chunked, or until the connection closes), which a
+    #: proxy may drop or hold back once the whole JSON has come: the answer all the same, generated and billed
+    open_ended = resp.status < 300 and resp.content_length is None
     try:
-        while chunk := await read():
+        while chunk := await (_next_unless_whole(read, body) if open_ended and _may_end(body) else read()):
             body += chunk
             if len(body) > limit:
                 if resp.status >= 400:
@@ -39,7 +46,42 @@ async def read_body(resp: aiohttp.ClientResponse, host: str, limit: int) -> byte
                 raise too_large(host, resp.status, limit, "body")
     except aiohttp.EofStream:  # as iter_any ends on it too
         pass
+    except (aiohttp.ClientPayloadError, aiohttp.ServerTimeoutError):
+        # the encoding's end was lost (a dropped last chunk) or never came in time: a JSON body that is whole by
+        # then is the answer, not a dropped connection to ask again (and pay again) for
+        if not (open_ended and _whole_json(body)):
+            raise
     return bytes(body)
+
+
+#: how long the end of a chunked body is waited for once the JSON before it is whole
+HELD_END_SECONDS = 1.0
+
+
+def _may_end(body: bytearray) -> bool:
+    """Whether ``body`` ends as a JSON object or array ends (a cheap test before the parse that settles it)."""
+    return body[-16:].rstrip()[-1:] in (b"}", b"]")
+
+
+async def _next_unless_whole(read: Callable[[], Awaitable[bytes]], body: bytearray) -> bytes:
+    """The next chunk; or, when none comes within :data:`HELD_END_SECONDS` and ``body`` is whole JSON, ``b""``
+    (its end): a server or proxy that holds the connection open after a whole answer held the call until its read
+    timeout or, when the call's deadline came first, failed it as a timeout."""
+    try:
+        async with Deadline(HELD_END_SECONDS):
+            return await read()
+    except TimeoutError:
+        if _whole_json(body):
+            return b""
+    return await read()  # not whole yet: a slow server, waited for as for any chunk
+
+
+def _whole_json(body: bytearray) -> bool:
+    try:
+        json.loads(body)
+    except ValueError:
+        return False
+    return True
 
 
 def too_large(host: str, status: int, limit: int, what: str) -> MalformedResponseError:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import gzip
+import json
 import zlib
 from collections.abc import AsyncIterator
 
@@ -14,6 +15,7 @@ from aiohttp.test_utils import TestServer
 
 from magsag_mcp import errors as E
 from magsag_mcp.transport import Timeouts, Transport
+from tests.fakes import openai_replies as R
 
 pytestmark = pytest.mark.anyio
 
@@ -261,3 +263,63 @@ async def test_a_redirect_names_where_it_points_even_when_relative(wire, transpo
     message = info.value.message
     assert says.format(port=port) in message and "://;" not in message
     assert "secret-path" not in message and "/chat/completions" not in message
+
+
+# --- a whole JSON answer whose chunked encoding never ends ------------------------------------------------------
+
+
+@pytest.fixture
+async def whole_then() -> AsyncIterator[tuple[dict[str, str], str]]:
+    """Sends a whole chat completion, chunked (no Content-Length), then drops the connection before the encoding's
+    last chunk ("cut") or holds it open, silent ("hold"), until the test ends."""
+    state = {"mode": "cut", "held": ""}
+    release = asyncio.Event()
+
+    async def answer(request: web.Request) -> web.StreamResponse:
+        await request.read()
+        resp = web.StreamResponse(status=200, headers={"Content-Type": "application/json"})
+        await resp.prepare(request)
+        await resp.write(json.dumps(R.chat_completion("gpt-4o", R.reply("whole answer"))).encode() + b"\n")
+        assert request.transport is not None
+        if state["mode"] == "cut":
+            request.transport.close()
+        else:
+            state["held"] = "yes"
+            await release.wait()
+        return resp
+
+    app = web.Application()
+    app.router.add_route("*", "/{tail:.*}", answer)
+    server = TestServer(app, host="127.0.0.1")
+    await server.start_server()
+    yield state, f"http://127.0.0.1:{server.port}/v1"
+    release.set()
+    await server.close()
+
+
+async def test_a_whole_json_answer_whose_encoding_is_cut_before_its_end_is_the_answer(whole_then, transport):
+    # A proxy that drops the chunked encoding's last chunk: the whole, billed answer failed as "response payload is
+    # not completed", a dropped connection, and was asked for again, up to three times, each one billed.
+    _, base = whole_then
+    resp = await transport.post_json(base + "/chat/completions", CHAT, headers={})
+    assert resp.status == 200 and resp.json()["choices"][0]["message"]["content"] == "whole answer"
+
+
+async def test_a_whole_json_answer_held_open_is_the_answer_before_the_read_timeout(whole_then, tmp_path):
+    # The same answer with the connection held open after it: it waited for the read timeout and, when the call's
+    # deadline came first, failed as "no complete answer within the call's deadline", its cost unknown.
+    from magsag_mcp.service import Service
+
+    state, base = whole_then
+    state["mode"] = "hold"
+    env = {
+        "OPENAI_BASE_URL": base,
+        "OPENAI_API_KEY": "sk-test-0123456789",
+        "MAGSAG_READ_TIMEOUT": "600",
+        "MAGSAG_CALL_DEADLINE": "30",
+    }
+    async with Service.open(db=tmp_path / "l.db", env=env) as svc:
+        model = {"model": "gpt-4o", "params": {"api": "chat"}}
+        out = await svc.invoke_skill("skill.analysis", {"data": "x", "model_config": model})
+    assert out.result.text == "whole answer" and [a.outcome for a in out.attempts] == ["ok"]
+    assert state["held"] == "yes"
