@@ -25,8 +25,9 @@ MAX_STREAM_BYTES = 256 * 1024 * 1024
 
 async def read_body(resp: aiohttp.ClientResponse, host: str, limit: int) -> bytes:
     """The body, read as it comes (decompressed), never more than ``limit`` bytes of it. An error status
-    keeps its first ``limit`` bytes (its status says what happened; the body is only quoted); a 2xx
-    beyond the limit is no answer of the API's, and fails here, before it fills the memory."""
+    keeps its first ``limit`` bytes, or what came of it before it broke off (its status says what happened;
+    the body is only quoted); a 2xx beyond the limit is no answer of the API's, and fails here, before it
+    fills the memory."""
     if resp.status < 400 and resp.content_length is not None and resp.content_length > limit:
         raise too_large(host, resp.status, limit, "body")
     body = bytearray()
@@ -48,8 +49,9 @@ async def read_body(resp: aiohttp.ClientResponse, host: str, limit: int) -> byte
         pass
     except (aiohttp.ClientPayloadError, aiohttp.ServerTimeoutError):
         # the encoding's end was lost (a dropped last chunk) or never came in time: a JSON body that is whole by
-        # then is the answer, not a dropped connection to ask again (and pay again) for
-        if not (open_ended and _whole_json(body)):
+        # then is the answer, not a dropped connection to ask again (and pay again) for; an error status says what
+        # happened whatever came of its body (a 429's wait, a 400 that stops the call), which is only quoted
+        if not (resp.status >= 400 or (open_ended and _whole_json(body))):
             raise
     return bytes(body)
 

@@ -323,3 +323,38 @@ async def test_a_whole_json_answer_held_open_is_the_answer_before_the_read_timeo
         out = await svc.invoke_skill("skill.analysis", {"data": "x", "model_config": model})
     assert out.result.text == "whole answer" and [a.outcome for a in out.attempts] == ["ok"]
     assert state["held"] == "yes"
+
+
+@pytest.mark.parametrize("mode", ["cut", "stall"])
+async def test_an_error_status_whose_body_stops_short_is_that_error(mode: str):
+    # A 429 (or a 503, a 400) whose body was cut or stalled: the status that says what happened was thrown away for
+    # a dropped connection or a read timeout, "maybe billed" at its worst case, retried at once (a 429's Retry-After
+    # unread), and a bad request sent again to every target. The body is only quoted: what came of it is kept.
+    release = asyncio.Event()
+
+    async def answer(request: web.Request) -> web.StreamResponse:
+        await request.read()
+        headers = {"Content-Type": "application/json", "Content-Length": "1000", "Retry-After": "42"}
+        resp = web.StreamResponse(status=429, headers=headers)
+        await resp.prepare(request)
+        await resp.write(b'{"error": {"message": "Rate limit reached for gpt-4o", "type": "requests"')
+        assert request.transport is not None
+        if mode == "cut":
+            request.transport.close()
+        else:
+            await release.wait()
+        return resp
+
+    app = web.Application()
+    app.router.add_route("*", "/{tail:.*}", answer)
+    server = TestServer(app, host="127.0.0.1")
+    await server.start_server()
+    transport = Transport(timeouts=Timeouts(connect=2.0, read=0.2, from_settings=False))
+    try:
+        resp = await transport.post_json(f"http://127.0.0.1:{server.port}/v1/chat/completions", CHAT, headers={})
+    finally:
+        release.set()
+        await transport.aclose()
+        await server.close()
+    assert resp.status == 429 and resp.headers["Retry-After"] == "42"
+    assert resp.body.startswith(b'{"error": {"message": "Rate limit reached')
