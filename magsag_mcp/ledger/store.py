@@ -377,8 +377,9 @@ class Ledger(LedgerReports, ReadOnlyMode):
         happens on the event loop, so callers use it only when nothing else is waiting (see
         :meth:`record_call`). The inline connection never waits for a lock (busy timeout 0): when
         another writer holds it, this returns ``(False, None)`` and the caller queues the operation with
-        :meth:`submit` instead. Exceptions from ``fn`` propagate, as does the :class:`LedgerError` of a
-        ledger that must not be written (see :meth:`_check_write`).
+        :meth:`submit` instead, as it does when SQLite fails the write (a full disk: the queue tries it
+        again, and a lasting failure is said there, with its cause). Other exceptions from ``fn`` propagate,
+        as does the :class:`LedgerError` of a ledger that must not be written (see :meth:`_check_write`).
         """
         conn, cur = self._inline, self._inline_cursor
         if conn is None or cur is None:
@@ -393,13 +394,19 @@ class Ledger(LedgerReports, ReadOnlyMode):
         try:
             self._check_write(conn, cur)
             value = fn(conn)
+        except sqlite3.Error:
+            # SQLite's own failure (a full disk, an I/O error), which may have rolled the transaction back
+            # itself: a ROLLBACK then raised "no transaction is active" in place of it (a reservation made
+            # inline failed its call with that). The queue tries again, and says what a lasting one is.
+            _roll_back(conn, cur)
+            return False, None
         except BaseException:
-            cur.execute("ROLLBACK")
+            _roll_back(conn, cur)
             raise
         try:
             cur.execute("COMMIT")
         except sqlite3.OperationalError:
-            cur.execute("ROLLBACK")  # nothing happened: the caller queues the operation instead
+            _roll_back(conn, cur)  # nothing happened: the caller queues the operation instead
             return False, None
         return True, value
 
@@ -480,6 +487,12 @@ class Ledger(LedgerReports, ReadOnlyMode):
     async def log_event(self, run_id: str | None, agent: str | None, event: str, data: Mapping[str, Any]) -> None:
         row = event_row(run_id, agent, event, data)  # what cannot be stored is refused before anything is queued
         await self.submit(lambda conn: conn.execute(INSERT_EVENT, row))
+
+
+def _roll_back(conn: sqlite3.Connection, cur: sqlite3.Cursor) -> None:
+    """Undo the inline transaction, unless SQLite already has (a COMMIT or a write that met a full disk)."""
+    if conn.in_transaction:
+        cur.execute("ROLLBACK")
 
 
 def file_writable(path: Path) -> bool:

@@ -374,11 +374,19 @@ def set_sync(conn: sqlite3.Connection, mode: str, cursor: sqlite3.Cursor | None 
 
 
 def _apply_one(conn: sqlite3.Connection, fn: Callable[[sqlite3.Connection], Any]) -> tuple[bool, Any]:
-    """``fn`` inside a savepoint: its failure undoes only its own writes."""
+    """``fn`` inside a savepoint: its failure undoes only its own writes.
+
+    Unless SQLite has rolled the whole transaction back itself, as it does when a page cannot be written
+    (a full disk, an I/O error: the cache spilling into the log, the file growing): its savepoints are gone
+    with it, and ``ROLLBACK TO`` failed with "no such savepoint", which became the batch's error in place of
+    the full disk (``magsag data prune`` on a full disk said "ledger error at ...: no such savepoint: op").
+    The error itself then fails the batch, said with its cause (:func:`~.problems.use_error`)."""
     conn.execute("SAVEPOINT op")
     try:
         value = fn(conn)
     except Exception as exc:
+        if not conn.in_transaction:  # SQLite rolled the whole batch back: its cause fails it
+            raise
         conn.execute("ROLLBACK TO op")
         conn.execute("RELEASE op")
         return False, exc
@@ -415,6 +423,8 @@ def apply_batch(
                 try:
                     outcomes = kind.apply_all(conn, [fns[i] for i in members])
                 except Exception:
+                    if not conn.in_transaction:  # see _apply_one
+                        raise
                     conn.execute("ROLLBACK TO merged")
                     outcomes = None
                 conn.execute("RELEASE merged")
