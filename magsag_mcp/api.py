@@ -34,6 +34,7 @@ from .catalog import AgentSpec
 from .errors import ConfigError, InputError, LedgerError
 from .invoke_options import Delegation, Progress, as_context, as_delegation, check_options
 from .invoke_result import InvokeResult
+from .kept_records import closing_after
 from .service import Service, new_run_id
 from .text import check_name
 
@@ -471,14 +472,16 @@ class Magsag(ProcessBound):
     def __enter__(self) -> Magsag:
         return self
 
-    def __exit__(self, *exc: object) -> None:
-        self.close()
+    def __exit__(self, *exc: Any) -> None:
+        with closing_after(exc[1]):  # the block's own error goes on (a paid answer in it), with the close's
+            self.close()
 
     async def __aenter__(self) -> Magsag:
         return self
 
-    async def __aexit__(self, *exc: object) -> None:
-        await self.aclose()
+    async def __aexit__(self, *exc: Any) -> None:
+        with closing_after(exc[1]):
+            await self.aclose()
 
     def summarize(self, **filters: Any) -> dict[str, Any]:
         from .ledger import UsageFilters

@@ -7,10 +7,14 @@ can never be written (a running total past what the ledger stores) is not kept: 
 
 from __future__ import annotations
 
+import contextlib
+import json
+from collections.abc import Iterator
 from functools import partial
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from .errors import LedgerError, MagsagError, redacting_logger
+from .invoke_result import call_cost
 from .records import AttemptRecord, RunRecord
 
 if TYPE_CHECKING:
@@ -46,6 +50,18 @@ class KeptRecords:
                     return
                 raise
 
+    async def write_at_close(self) -> None:
+        """The kept records' last write, as the service closes. Refused again, they are lost with the service:
+        the error says which runs and what they cost (the ledger's own said only "free some space there, then
+        retry", and nothing of the paid calls it would never count), and each is logged whole."""
+        try:
+            await self.write()
+        except LedgerError as exc:
+            if not self.pending:
+                raise
+            lost, self.pending = self.pending, []
+            raise lost_error(exc, lost) from None
+
     def _gone(self, pending: list[Kept], exc: BaseException) -> None:
         """``pending``'s write failed after its caller was cancelled (a client's cancel while the record waited
         for a locked ledger): they are kept as if it had heard, rather than lost with nobody told. Records too
@@ -70,3 +86,51 @@ class KeptRecords:
                 if i == len(pending) - 1:
                     raise
                 log.warning("run %s is not recorded, and not kept: %s", run.run_id, exc.message)
+
+
+def lost_error(exc: LedgerError, lost: list[Kept]) -> LedgerError:
+    """``exc``, the ledger's refusal at close, with the records it leaves unwritten: each run, what it cost."""
+    runs: list[dict[str, Any]] = []
+    for run, attempts, _ in lost:
+        cost = call_cost(attempts)
+        runs.append(
+            {
+                "run_id": run.run_id,
+                "agent": run.agent,
+                "skill": run.skill,
+                "status": run.status,
+                "attempts": len(attempts),
+                "cost_usd": None if cost is None else format(cost, "f"),
+            }
+        )
+        log.error(
+            "run %s is not recorded, and is lost as the service closes: %s",
+            run.run_id,
+            json.dumps({**runs[-1], "attempts": [a.to_dict() for a in attempts]}, default=str),
+        )
+    costs = ("cost unknown" if r["cost_usd"] is None else "$" + r["cost_usd"] for r in runs)
+    shown = ", ".join(f"{r['run_id']} ({cost})" for r, cost in zip(runs, costs, strict=True))
+    n = len(runs)
+    which = f"{n} call's record" if n == 1 else f"{n} calls' records"
+    return LedgerError(
+        f"{exc.message}. The service closed holding {which} the ledger had refused, refused again: lost, so the "
+        f"ledger's totals and budget limits do not count {'it' if n == 1 else 'them'}: {shown} (each logged whole)",
+        **{**exc.details, "lost_runs": runs},
+    )
+
+
+@contextlib.contextmanager
+def closing_after(error: BaseException | None) -> Iterator[None]:
+    """Around the close that ends a ``with`` block that raised ``error`` (``__exit__``'s): a close that fails
+    raised its error in place of the block's, which was lost with what it carries (the answer a call paid
+    for, whose record the ledger refused: retried, it was paid twice). ``error`` goes on, with the close's
+    in it (``closing_error``); with no error, the close's is raised."""
+    try:
+        yield
+    except MagsagError as closing:
+        if error is None:
+            raise
+        if isinstance(error, MagsagError):
+            error.details["closing_error"] = closing.to_dict()
+        else:
+            log.error("closing the service failed too: %s", closing.message)

@@ -32,7 +32,7 @@ from .errors import (
 )
 from .exact_money import exact_money
 from .invoke_result import InvokeResult, answer_not_recorded, call_cost, call_failed, run_status
-from .kept_records import KeptRecords
+from .kept_records import KeptRecords, closing_after
 from .opening import Opening
 from .providers import ProviderSet, provider_names
 from .providers.base import ProgressCallback
@@ -204,7 +204,7 @@ class Service(RouteExplanation, LoopBound):
             with anyio.CancelScope(shield=True):
                 try:
                     await self.transport.aclose()
-                    await self._kept.write()
+                    await self._kept.write_at_close()
                 finally:
                     await self.ledger.close()
         finally:
@@ -225,8 +225,9 @@ class Service(RouteExplanation, LoopBound):
     async def __aenter__(self) -> Service:
         return self
 
-    async def __aexit__(self, *exc: object) -> None:
-        await self.aclose()
+    async def __aexit__(self, *exc: Any) -> None:
+        with closing_after(exc[1]):  # the block's own error goes on, with the close's in it
+            await self.aclose()
 
     # --- calls -----------------------------------------------------------------------------------
 
