@@ -239,9 +239,13 @@ def csv_pieces(runs: list[dict[str, Any]], *, header: bool = True) -> Iterator[s
     written as text (costs) are never negative. ``warnings`` is the attempt's list as JSON text, one cell
     (``[]`` for none), so that every row's reads back with ``json.loads``."""
     buf = io.StringIO()
-    writer = csv.DictWriter(buf, fieldnames=CSV_FIELDS, extrasaction="ignore", lineterminator="\n")
+    # The writer quotes a cell that holds a character of its line terminator: with "\n" alone, a bare "\r" (in
+    # a run id a client chose, a vendor's error text) went unquoted, and readers end a record there: the row
+    # split in two, the rest of the cell read as a row of its own. Written with "\r\n", each record's end is
+    # then made "\n" again (:func:`_record`).
+    writer = csv.DictWriter(buf, fieldnames=CSV_FIELDS, extrasaction="ignore", lineterminator="\r\n")
     if header:
-        writer.writeheader()
+        _record(buf, writer.writeheader)
     for run in runs:
         yield buf.getvalue()  # the header, then each run's rows: written as they are made
         buf.seek(0)
@@ -262,8 +266,16 @@ def csv_pieces(runs: list[dict[str, Any]], *, header: bool = True) -> Iterator[s
             # a session's run spans skills: each attempt names its own (the run's is null then)
             own = {k: attempt.get(k) or base[k] for k in ("agent", "skill")}
             row = {**base, **attempt, **own, "warnings": json.dumps(attempt.get("warnings") or [], ensure_ascii=False)}
-            writer.writerow({k: _inert(row.get(k)) for k in CSV_FIELDS})
+            _record(buf, writer.writerow, {k: _inert(row.get(k)) for k in CSV_FIELDS})
     yield buf.getvalue()
+
+
+def _record(buf: io.StringIO, write: Callable[..., Any], *row: Any) -> None:
+    """One CSV record written into ``buf``, ended by "\n" in place of the "\r\n" the writer ends it with."""
+    write(*row)
+    buf.seek(buf.tell() - 2)
+    buf.write("\n")
+    buf.truncate()
 
 
 def shown(value: Any) -> str:
