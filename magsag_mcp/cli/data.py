@@ -367,11 +367,16 @@ def _export_all(args: argparse.Namespace) -> int:
     """``data query --format csv|json`` without ``--limit``: every matching run, as the guide's compliance export
     (``data query --agent X --format csv > audit.csv``) is read, written page by page as it is read. Paged by
     cursor, so runs recorded meanwhile neither repeat a row nor push one out; they are left for the next export."""
+    from ..ledger import parse_since
+
     filters = filters_from(args, limit=EXPORT_PAGE, offset=args.offset, cursor=args.cursor)
     as_json = args.format == "json"
+    # "7d" resolved once, as a summary resolves it: each page worked it out again from the time then, and an
+    # export that took minutes left out the runs of its window's first minutes (the last pages' oldest runs)
+    window = {"since": parse_since(filters.since), "until": parse_since(filters.until, field="until")}
 
     async def read(ledger: Any) -> int:
-        page_filters, count = filters, 0
+        page_filters, count = filters.model_copy(update=window), 0
         while True:
             page = await ledger.query_runs_page(page_filters)
             runs = page["runs"]

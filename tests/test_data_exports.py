@@ -1,0 +1,96 @@
+"""`magsag data query --format csv|json`, the guide's compliance export: every row whole, every page read.
+
+A CSV record per attempt, whatever text its cells hold. Python's csv writer quotes a cell holding a character
+of its line terminator: with ``"\n"`` it left a bare carriage return unquoted, and a CSV reader (Python's, a
+spreadsheet's) takes a bare ``\r`` for the end of a record. A run id or agent name (chosen by the MCP client
+or the caller) or a vendor's error text holding one split its row in two: the audit export then held rows no
+call made, with whatever text came after it.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import time
+from pathlib import Path
+
+import anyio
+
+from magsag_mcp.cli import main
+from magsag_mcp.cli.data import csv_pieces
+from magsag_mcp.ledger import Ledger
+from magsag_mcp.records import AttemptRecord, RunRecord
+
+CATALOG = Path(__file__).resolve().parent.parent / "catalog"
+FORGED = "r-forged,mallory,skill.x,ok,2025-01-01T00:00:00+00:00,openai,gpt-4o,ok"
+
+
+def test_a_carriage_return_in_a_cell_stays_in_its_cell(tmp_path: Path, monkeypatch, capsys):
+    db = tmp_path / "cr.db"
+    monkeypatch.setenv("MAGSAG_DB", str(db))
+    monkeypatch.setenv("MAGSAG_CATALOG", str(CATALOG))
+    now = time.time()
+    run_id, agent, error = f"r-1\r{FORGED}", "ana\rbob", "upstream\rsaid no\r\nretry\n"
+
+    async def fill() -> None:
+        async with Ledger(db) as ledger:
+            attempt = AttemptRecord(
+                run_id, now, "openai", "gpt-4o", "skill.analysis", agent, "error", 0, 1, error_message=error
+            )
+            await ledger.record_call(RunRecord(run_id, agent, "skill.analysis", now), [attempt])
+
+    anyio.run(fill)
+    assert main(["data", "query", "--format", "csv"]) == 0
+    out = capsys.readouterr().out
+    rows = list(csv.DictReader(io.StringIO(out, newline="")))
+    assert [(r["run_id"], r["agent"], r["error_message"]) for r in rows] == [(run_id, agent, error)]
+    assert out.startswith("run_id,") and "warnings\nr-1" not in out and ",warnings\n" in out
+    assert out.endswith(",[]\n") and not out.endswith("\r\n")  # records end with "\n", as before
+
+
+def test_rows_without_a_carriage_return_are_written_as_before():
+    run = {"run_id": "r", "agent": "a", "skill": "s", "status": "ok", "started_at": "t", "attempts": []}
+    text = "".join(csv_pieces([run, {**run, "run_id": 'r "2", with\nnewline'}]))
+    lines = text.split("\n")
+    assert lines[0].startswith("run_id,agent,skill,run_status,time,") and "\r" not in text
+    assert lines[1] == "r,a,s,ok,t" + "," * 23 + "[]"
+    assert text.endswith('"r ""2"", with\nnewline",a,s,ok,t' + "," * 23 + "[]\n")
+
+
+def test_a_paged_export_reads_every_page_over_the_window_it_began_with(tmp_path: Path, monkeypatch, capsys):
+    """`data query --since 7d --format csv` (no --limit) reads its runs a page at a time, newest first. The
+    window's start was worked out again for each page, from the time then: the last pages, which hold the
+    oldest runs, began later, and an export that took minutes left out the runs of its window's first
+    minutes, which no other page held. (Here each page takes an hour.)"""
+    import types
+
+    from magsag_mcp.cli import data
+    from magsag_mcp.ledger import filters
+
+    db = tmp_path / "paged.db"
+    monkeypatch.setenv("MAGSAG_DB", str(db))
+    now = time.time()
+
+    async def fill() -> None:
+        async with Ledger(db) as ledger:
+            for hours in (1, 2, 3, 4):
+                run = RunRecord(f"r-{hours}h", "ana", "skill.analysis", now - hours * 3600)
+                attempt = AttemptRecord(run.run_id, run.started_at, "fake", "echo", run.skill, "ana", "ok", 0, 1)
+                await ledger.record_call(run, [attempt])
+
+    anyio.run(fill)
+    hours_later = [0]
+    monkeypatch.setattr(filters, "time", types.SimpleNamespace(time=lambda: now + 3600 * hours_later[0]))
+    page = Ledger.query_runs_page
+
+    async def an_hour_a_page(self: Ledger, *args: object, **kwargs: object) -> dict:
+        try:
+            return await page(self, *args, **kwargs)
+        finally:
+            hours_later[0] += 1
+
+    monkeypatch.setattr(Ledger, "query_runs_page", an_hour_a_page)
+    monkeypatch.setattr(data, "EXPORT_PAGE", 1)
+    assert main(["data", "query", "--format", "csv", "--since", "5h"]) == 0
+    rows = list(csv.DictReader(io.StringIO(capsys.readouterr().out)))
+    assert [r["run_id"] for r in rows] == ["r-1h", "r-2h", "r-3h", "r-4h"]
