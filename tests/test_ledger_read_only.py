@@ -317,3 +317,92 @@ def test_doctor_says_calls_would_be_refused_by_a_read_only_ledger(tmp_path: Path
     assert main(["doctor", "--db", str(db), "--catalog", str(CATALOG)]) == 1
     out = capsys.readouterr().out
     assert f"problem: the ledger at {db} {READ_ONLY}" in out and FIX in out
+
+
+#: records three calls and dies without closing the ledger (SIGKILL): its -wal file holds them, not the file
+_DIES_MID_WORK = """
+import os, signal, sys, time
+import anyio
+from magsag_mcp.ledger import Ledger
+from magsag_mcp.records import AttemptRecord, RunRecord
+
+async def go():
+    async with Ledger(sys.argv[1]) as ledger:
+        now = time.time()
+        for i in range(3):
+            run = RunRecord(f"r{i}", "ana", "skill.analysis", now)
+            await ledger.record_call(run, [AttemptRecord(f"r{i}", now, "openai", "gpt-4o", None, "ana", "ok", 0, 1)])
+        os.kill(os.getpid(), signal.SIGKILL)
+
+anyio.run(go)
+"""
+
+#: opens the ledger as an unprivileged user and prints what it read, or the error
+_OPEN_AS_A_USER = """
+import json, os, sys
+import anyio
+from magsag_mcp.errors import LedgerError
+from magsag_mcp.ledger import Ledger
+db = sys.argv[1]
+if os.geteuid() == 0:
+    os.setgroups([])
+    os.setgid(65534)
+    os.setuid(65534)
+
+async def go():
+    try:
+        async with Ledger(db) as ledger:
+            return {"calls": (await ledger.summarize())["totals"]["calls"]}
+    except LedgerError as exc:
+        return {"error": exc.message}
+
+print(json.dumps(anyio.run(go)))
+"""
+
+
+@pytest.mark.skipif(os.name != "posix" or os.geteuid() != 0, reason="drops to an unprivileged user: POSIX, as root")
+def test_a_write_ahead_log_left_in_a_read_only_folder_is_named_in_the_fix():
+    """A writer that stopped without closing the ledger (killed, a crash) left its -wal file, which holds its
+    latest records, and a copy kept it with the file but not the -shm (a backup tool skips it). In a folder
+    this user cannot write, SQLite cannot make the -shm that reading the -wal needs: the error said "reading
+    needs neither" and to copy the ledger elsewhere, and a copy of the file alone lost every record in the
+    -wal (here, all of them: a ledger of no call). The fix names the -wal file, to be copied with it."""
+    import shutil
+    import subprocess
+    import sys
+    import tempfile
+
+    root = Path(tempfile.mkdtemp(prefix="magsag-wal-"))
+    folder = root / "shared"
+    try:
+        os.chmod(root, 0o755)
+        folder.mkdir()
+        db = folder / "ledger.db"
+        env = {**os.environ, "PYTHONPATH": os.pathsep.join(p for p in sys.path if p)}
+        subprocess.run([sys.executable, "-c", _DIES_MID_WORK, str(db)], env=env, check=False)
+        assert Path(f"{db}-wal").stat().st_size > 0
+        Path(f"{db}-shm").unlink()
+        for name in ("ledger.db", "ledger.db-wal"):
+            (folder / name).chmod(0o644)
+        folder.chmod(0o555)
+        done = subprocess.run(
+            [sys.executable, "-c", _OPEN_AS_A_USER, str(db)], capture_output=True, text=True, env=env, check=False
+        )
+        assert done.returncode == 0, done.stderr
+        error = json.loads(done.stdout)["error"]
+        assert READ_ONLY in error and "reading needs neither" not in error
+        assert f"copy the ledger with its -wal file ({db}-wal, which holds its latest records)" in error
+        folder.chmod(0o755)  # the fix: the two files copied together read whole
+        copy = root / "copy"
+        copy.mkdir()
+        for name in ("ledger.db", "ledger.db-wal"):
+            shutil.copy(folder / name, copy / name)
+        copy.chmod(0o777)
+        done = subprocess.run(
+            [sys.executable, "-c", _OPEN_AS_A_USER, str(copy / "ledger.db")], capture_output=True, text=True, env=env
+        )
+        assert json.loads(done.stdout) == {"calls": 3}, done.stderr
+    finally:
+        if folder.exists():
+            folder.chmod(0o755)
+        shutil.rmtree(root, ignore_errors=True)

@@ -78,18 +78,29 @@ def cause(exc: BaseException, path: Path) -> str | None:
         )
     if code in (_READONLY, _CANTOPEN) or os_errno in (errno.EACCES, errno.EPERM, errno.EROFS):
         if code == _READONLY or not _writable(path):
-            return _read_only(exc)
+            return _read_only(exc, path)
     if _disk_full(code, os_errno, path):
         return f"is on a full disk ({exc}): free some space there, then retry"
     return None
 
 
-def _read_only(exc: BaseException | None) -> str:
+def _read_only(exc: BaseException | None, path: Path) -> str:
     said = f" ({exc})" if exc is not None else ""
+    wal = Path(f"{path}-wal")
+    if not wal.exists():
+        return (
+            f"is read-only, or its folder is{said}: magsag-mcp writes the file and the -wal and -shm files "
+            "beside it to record a call, a reservation or an event (reading needs neither); make them writable, or "
+            "copy the ledger to a folder you can write and pass the copy with --db"
+        )
+    # A writer at work, or one that stopped without closing the ledger (killed, a crash), left a -wal file: its
+    # latest records are there, not yet in the file, and reading them needs a -shm file, which SQLite makes
+    # beside it. A copy of the file alone lost them (all of a ledger whose writer never checkpointed).
     return (
         f"is read-only, or its folder is{said}: magsag-mcp writes the file and the -wal and -shm files "
-        "beside it to record a call, a reservation or an event (reading needs neither); make them writable, or "
-        "copy the ledger to a folder you can write and pass the copy with --db"
+        "beside it to record a call, a reservation or an event, and a -shm file is needed to read the -wal file "
+        "that is there; make them writable, or copy the ledger with its -wal file "
+        f"({wal}, which holds its latest records) to a folder you can write and pass the copy with --db"
     )
 
 
@@ -107,7 +118,7 @@ def read_only_cause(exc: BaseException, path: Path) -> bool:
 
 def read_only_error(path: Path, exc: BaseException | None) -> LedgerError:
     """A write to the ledger at ``path``, opened for reading only (``exc``: why it could not be written)."""
-    return LedgerError(f"the ledger at {path} {_read_only(exc)}", db=str(path), read_only=True)
+    return LedgerError(f"the ledger at {path} {_read_only(exc, path)}", db=str(path), read_only=True)
 
 
 def open_error(exc: BaseException, path: Path) -> LedgerError:
