@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import csv
 import io
+import json
 import time
 from pathlib import Path
 
@@ -94,3 +95,51 @@ def test_a_paged_export_reads_every_page_over_the_window_it_began_with(tmp_path:
     assert main(["data", "query", "--format", "csv", "--since", "5h"]) == 0
     rows = list(csv.DictReader(io.StringIO(capsys.readouterr().out)))
     assert [r["run_id"] for r in rows] == ["r-1h", "r-2h", "r-3h", "r-4h"]
+
+
+def test_a_run_of_many_attempts_is_exported_a_piece_at_a_time_as_it_is_written_whole(
+    tmp_path: Path, monkeypatch, capsys
+):
+    """Every call of a long-lived Magsag is one run, of hundreds of thousands of attempts: an export read each
+    run whole with its page of runs, and one of 300,000 attempts took 820 MB (a million, more than the machine
+    had). Such a run's attempts are now read after it, a few thousand at a time, and written the same."""
+    from magsag_mcp.cli import exports
+
+    db = tmp_path / "session.db"
+    monkeypatch.setenv("MAGSAG_DB", str(db))
+    now = time.time()
+
+    async def fill() -> None:
+        async with Ledger(db) as ledger:
+            for run_id, calls in (("r-short", 1), ("r-session", 7), ("r-none", 0), ("r-two", 2)):
+                run = RunRecord(run_id, "ana", "skill.analysis", now)
+                attempts = [
+                    # started in another order than recorded: the export lists them by time, as a run does
+                    AttemptRecord(run_id, now + (i * 7) % 5 + i / 10, "fake", f"m{i}", run.skill, "ana", "ok", 0, 1)
+                    for i in range(calls)
+                ]
+                await ledger.record_call(run, attempts)
+
+    anyio.run(fill)
+    whole = {}
+    for fmt in ("csv", "json"):
+        assert main(["data", "query", "--format", fmt, "--limit", "10000"]) == 0
+        whole[fmt] = capsys.readouterr().out
+    read: list[int] = []
+    by_id = Ledger.attempts_by_id
+
+    async def counted(self: Ledger, ids: list[int]) -> list[dict]:
+        read.append(len(ids))
+        return await by_id(self, ids)
+
+    monkeypatch.setattr(Ledger, "attempts_by_id", counted)
+    monkeypatch.setattr(exports, "INLINE_ATTEMPTS", 2)
+    monkeypatch.setattr(exports, "ATTEMPTS_READ", 3)
+    for fmt in ("csv", "json"):
+        read.clear()
+        assert main(["data", "query", "--format", fmt]) == 0
+        assert capsys.readouterr().out == whole[fmt]
+        assert read == [3, 3, 1]  # r-session's 7, three at a time; the others came with their page
+    runs = json.loads(whole["json"])
+    session = next(r for r in runs if r["run_id"] == "r-session")
+    assert [a["model"] for a in session["attempts"]] == [f"m{i}" for i in (0, 5, 3, 1, 6, 4, 2)]

@@ -325,7 +325,9 @@ EXPORT_PAGE = 1000
 def _query(args: argparse.Namespace) -> int:
     table = args.format == "table"
     if args.limit is None and not table:
-        return _export_all(args)
+        from .exports import export_all
+
+        return export_all(args)
     filters = filters_from(args, limit=50 if args.limit is None else args.limit, offset=args.offset, cursor=args.cursor)
 
     # the page query_runs (the MCP tool) reads, with has_more: an export cut at --limit must not pass for the whole
@@ -361,50 +363,6 @@ def _query(args: argparse.Namespace) -> int:
     else:
         print(runs_to_table(runs, page["models"]))
     return 0
-
-
-def _export_all(args: argparse.Namespace) -> int:
-    """``data query --format csv|json`` without ``--limit``: every matching run, as the guide's compliance export
-    (``data query --agent X --format csv > audit.csv``) is read, written page by page as it is read. Paged by
-    cursor, so runs recorded meanwhile neither repeat a row nor push one out; they are left for the next export."""
-    from ..ledger import parse_since
-
-    filters = filters_from(args, limit=EXPORT_PAGE, offset=args.offset, cursor=args.cursor)
-    as_json = args.format == "json"
-    # "7d" resolved once, as a summary resolves it: each page worked it out again from the time then, and an
-    # export that took minutes left out the runs of its window's first minutes (the last pages' oldest runs)
-    window = {"since": parse_since(filters.since), "until": parse_since(filters.until, field="until")}
-
-    async def read(ledger: Any) -> int:
-        page_filters, count = filters.model_copy(update=window), 0
-        while True:
-            page = await ledger.query_runs_page(page_filters)
-            runs = page["runs"]
-            if as_json:
-                write_pieces(_json_items(runs, first=count == 0))
-            else:
-                write_pieces(csv_pieces(runs, header=count == 0))
-            count += len(runs)
-            if not page["has_more"]:
-                break
-            page_filters = page_filters.model_copy(update={"cursor": page["next_cursor"], "offset": 0})
-        if as_json:
-            write_pieces(["[]\n" if count == 0 else "\n]\n"])
-        await print_notes(ledger, filters, {"agent": count > 0, "run": count > 0, "names": count > 0})
-        return count
-
-    with_ledger(args, read)
-    return 0
-
-
-def _json_items(runs: list[dict[str, Any]], *, first: bool) -> Iterator[str]:
-    """A page of runs as items of one JSON list, indented as :func:`print_json` indents a list (the list's
-    ``[`` before the first page's first item, its ``]`` after the last page)."""
-    encoder = json.JSONEncoder(indent=2, ensure_ascii=False, default=str)
-    for i, run in enumerate(runs):
-        yield "[\n  " if first and i == 0 else ",\n  "
-        for piece in encoder.iterencode(run):
-            yield piece.replace("\n", "\n  ")
 
 
 def _search(args: argparse.Namespace) -> int:

@@ -272,11 +272,19 @@ async def query_runs(ledger: Ledger, filters: UsageFilters | dict[str, Any] | No
 
 
 async def query_runs_page(
-    ledger: Ledger, filters: UsageFilters | dict[str, Any] | None = None, attempts_per_run: int | None = None
+    ledger: Ledger,
+    filters: UsageFilters | dict[str, Any] | None = None,
+    attempts_per_run: int | None = None,
+    *,
+    inline: int | None = None,
 ) -> dict[str, Any]:
     """``{"runs", "has_more", "next_cursor"}``: a page of runs, newest first, after ``filters.cursor``
     (see paging.py); ``next_cursor`` (null on the last page) is where the next page starts. With
-    ``attempts_per_run``, a run lists its latest attempts only, and ``attempts_omitted`` counts the others."""
+    ``attempts_per_run``, a run lists its latest attempts only, and ``attempts_omitted`` counts the others.
+    With ``inline`` (an export), a run of more attempts than that lists none, ``attempts_omitted`` counts them,
+    and ``attempt_bound`` is the last attempt recorded as the page was read (see :mod:`.exports`)."""
+    from .exports import attempts_beyond
+
     f = UsageFilters.build(filters if isinstance(filters, dict | UsageFilters) else None)
 
     def q(conn: sqlite3.Connection) -> dict[str, Any]:
@@ -294,7 +302,8 @@ async def query_runs_page(
         for row in runs:
             run_id, agent, skill, parent, started, ended, status, calls, tin, tout, cost, unpriced = row[:12]
             error_class, error_message, bound = row[12:]
-            attempts, omitted = _run_attempts(conn, run_id, attempts_per_run)
+            beyond = None if inline is None else attempts_beyond(conn, run_id, inline)
+            attempts, omitted = ([], beyond) if beyond else _run_attempts(conn, run_id, attempts_per_run)
             out.append(
                 {
                     "run_id": run_id,
@@ -321,7 +330,10 @@ async def query_runs_page(
             )
         last = runs[-1] if runs else None
         cursor = encode_cursor(last[4], last[0]) if has_more and last is not None else None
-        return {"runs": out, "has_more": has_more, "next_cursor": cursor}
+        page = {"runs": out, "has_more": has_more, "next_cursor": cursor}
+        if inline is not None:
+            page["attempt_bound"] = conn.execute("SELECT coalesce(MAX(id), 0) FROM attempts").fetchone()[0]
+        return page
 
     return await ledger.read(q)
 

@@ -41,11 +41,25 @@ class LedgerReports:
     async def query_runs(self, filters: Any = None) -> list[dict[str, Any]]:
         return (await self.query_runs_page(filters))["runs"]
 
-    async def query_runs_page(self, filters: Any = None, attempts_per_run: int | None = None) -> dict[str, Any]:
+    async def query_runs_page(
+        self, filters: Any = None, attempts_per_run: int | None = None, *, inline: int | None = None
+    ) -> dict[str, Any]:
         from .queries import query_runs_page
 
         await self.record_expired_reservations()
-        return await query_runs_page(self, filters, attempts_per_run)
+        return await query_runs_page(self, filters, attempts_per_run, inline=inline)
+
+    async def run_attempt_ids(self, run_id: str, bound: int) -> list[int]:
+        """An exported run's attempt ids, in order (see :mod:`.exports`)."""
+        from .exports import run_attempt_ids
+
+        return await run_attempt_ids(self, run_id, bound)
+
+    async def attempts_by_id(self, ids: list[int]) -> list[dict[str, Any]]:
+        """An exported run's attempts, a piece of its ids at a time (see :mod:`.exports`)."""
+        from .exports import attempts_by_id
+
+        return await attempts_by_id(self, ids)
 
     async def run_models(self, run_ids: list[str]) -> dict[str, list[str]]:
         """The models each run called, in the order it first called them (its attempts are not read)."""

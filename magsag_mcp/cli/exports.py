@@ -1,0 +1,110 @@
+"""``magsag data query --format csv|json`` without ``--limit``: every matching run, the guide's compliance export
+(``data query --agent X --format csv > audit.csv``), written as it is read.
+
+Runs are read a page at a time (:data:`~.data.EXPORT_PAGE`), by cursor, so runs recorded meanwhile neither
+repeat a row nor push one out; they are left for the next export. A run of many attempts (every call of a
+long-lived ``Magsag`` is one run: hundreds of thousands) is listed without them and its attempts are read after
+it, :data:`ATTEMPTS_READ` at a time (:mod:`magsag_mcp.ledger.exports`): read whole with its page, a run of
+300,000 attempts took 820 MB, and one of a few million more memory than the machine had.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from collections.abc import Iterator
+from typing import Any
+
+from . import data, write_pieces
+
+#: a run of more attempts than this is listed without them, and they are read after it
+INLINE_ATTEMPTS = 100
+#: attempts of such a run read (and written) at a time
+ATTEMPTS_READ = 5000
+
+
+def export_all(args: argparse.Namespace) -> int:
+    from ..ledger import parse_since
+
+    filters = data.filters_from(args, limit=data.EXPORT_PAGE, offset=args.offset, cursor=args.cursor)
+    as_json = args.format == "json"
+    # "7d" resolved once, as a summary resolves it: each page worked it out again from the time then, and an
+    # export that took minutes left out the runs of its window's first minutes (the last pages' oldest runs)
+    window = {"since": parse_since(filters.since), "until": parse_since(filters.until, field="until")}
+
+    async def read(ledger: Any) -> int:
+        page_filters, count = filters.model_copy(update=window), 0
+        if not as_json:
+            write_pieces(data.csv_pieces([]))  # the header
+
+        def whole(runs: list[dict[str, Any]]) -> None:  # runs listed with their attempts, written together
+            nonlocal count
+            if runs:
+                write_pieces(_json_items(runs, first=count == 0) if as_json else data.csv_pieces(runs, header=False))
+                count += len(runs)
+
+        while True:
+            page = await ledger.query_runs_page(page_filters, inline=INLINE_ATTEMPTS)
+            listed: list[dict[str, Any]] = []
+            for run in page["runs"]:
+                if run.pop("attempts_omitted", None) is None:
+                    listed.append(run)
+                    continue
+                whole(listed)
+                listed = []
+                await _in_pieces(ledger, run, page["attempt_bound"], as_json, first=count == 0)
+                count += 1
+            whole(listed)
+            if not page["has_more"]:
+                break
+            page_filters = page_filters.model_copy(update={"cursor": page["next_cursor"], "offset": 0})
+        if as_json:
+            write_pieces(["[]\n" if count == 0 else "\n]\n"])
+        await data.print_notes(ledger, filters, {"agent": count > 0, "run": count > 0, "names": count > 0})
+        return count
+
+    data.with_ledger(args, read)
+    return 0
+
+
+def _json_items(runs: list[dict[str, Any]], *, first: bool) -> Iterator[str]:
+    """Runs as items of one JSON list, indented as :func:`~.print_json` indents a list (the list's ``[``
+    before the first item, its ``]`` after the last)."""
+    for i, run in enumerate(runs):
+        yield "[\n  " if first and i == 0 else ",\n  "
+        for piece in _ENCODER.iterencode(run):
+            yield piece.replace("\n", "\n  ")
+
+
+_ENCODER = json.JSONEncoder(indent=2, ensure_ascii=False, default=str)
+
+
+async def _in_pieces(ledger: Any, run: dict[str, Any], bound: int, as_json: bool, *, first: bool) -> None:
+    """A run listed without its attempts, written with them, read :data:`ATTEMPTS_READ` at a time."""
+    ids = await ledger.run_attempt_ids(run["run_id"], bound)
+    pieces = (ledger.attempts_by_id(ids[i : i + ATTEMPTS_READ]) for i in range(0, len(ids), ATTEMPTS_READ))
+    if as_json:
+        await _json_run(run, pieces, first=first)
+        return
+    if not ids:  # pruned since its page was read: its one row, as for a run without attempts
+        write_pieces(data.csv_pieces([run], header=False))
+    for piece in pieces:
+        write_pieces(data.csv_pieces([{**run, "attempts": await piece}], header=False))
+
+
+async def _json_run(run: dict[str, Any], pieces: Iterator[Any], *, first: bool) -> None:
+    """A run whose attempts come in ``pieces`` (awaitables of lists), written as :func:`_json_items` writes it
+    whole: its fields but the last, ``attempts``, then each attempt as it is read."""
+    # "attempts" is a run's last field: the others, their closing "\n}" cut, then it
+    head = _ENCODER.encode({k: v for k, v in run.items() if k != "attempts"})[:-2]
+    out = ["[\n  " if first else ",\n  ", head.replace("\n", "\n  "), ',\n    "attempts": [']
+    written = 0
+    for piece in pieces:
+        for attempt in await piece:
+            out.append(",\n      " if written else "\n      ")
+            out.append(_ENCODER.encode(attempt).replace("\n", "\n      "))
+            written += 1
+        write_pieces(out)
+        out = []
+    out.append("\n    ]\n  }" if written else "]\n  }")
+    write_pieces(out)
