@@ -104,3 +104,35 @@ async def test_a_reservation_whose_inline_commit_meets_a_full_disk_is_made_throu
         svc.ledger._inline_cursor = cursor
         runs = (await svc.query_runs_page())["runs"]
     assert [(r["run_id"], r["status"]) for r in runs] == [(result.run_id, "ok")]
+
+
+async def test_a_write_ahead_log_deleted_while_open_records_nothing_more_and_says_so(tmp_path: Path):
+    """The -wal and -shm files deleted while a server had the ledger open (a cleanup of "temporary" files, a
+    sync tool): SQLite went on writing to the -wal it had open, which no other process could see, while a
+    process opening the ledger after made a new one. Measured with two processes: every call of both said
+    "recorded", the second's 1,324 records were lost, and the ledger was left damaged ("Rowid out of order").
+    A write now refuses, saying why and what to do, as for the ledger's own file deleted while open."""
+    from decimal import Decimal
+
+    from magsag_mcp.records import AttemptRecord, RunRecord
+
+    db = tmp_path / "l.db"
+    async with Ledger(db) as ledger:
+        await ledger.log_event(None, None, "before", {})
+        for side in ("-wal", "-shm"):
+            Path(f"{db}{side}").unlink()
+        now = time.time()
+        run = RunRecord("r", "a", "s", now, ended_at=now, status="ok")
+        attempt = AttemptRecord("r", now, "openai", "gpt-4o", "s", "a", "ok", 0, 1, cost_usd=Decimal("0.5"))
+        for write in (
+            lambda: ledger.record_call(run, [attempt], alone=True),  # inline, on the event loop
+            lambda: ledger.record_call(run, [attempt]),  # the group commit
+            lambda: ledger.log_event(None, None, "after", {}),
+        ):
+            with pytest.raises(LedgerError) as info:
+                await write()
+            message = info.value.message
+            assert f"the ledger at {db} lost its -wal file ({db}-wal)" in message
+            assert "restart this process" in message and "while a process has the ledger open" in message
+        with pytest.raises(LedgerError, match="lost its -wal file"):  # a budget reservation: before any spend
+            ledger.try_now(lambda conn: None)

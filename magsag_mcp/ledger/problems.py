@@ -216,6 +216,19 @@ def moved_error(path: Path) -> LedgerError:
     )
 
 
+def log_gone_error(path: Path) -> LedgerError:
+    """The -wal file of the ledger this process has open was deleted (or replaced) at its path."""
+    return LedgerError(
+        f"the ledger at {path} lost its -wal file ({path}-wal), deleted or replaced while this process had the "
+        "ledger open (a cleanup of temporary files, a sync tool): SQLite writes to the one it opened, which no "
+        "other process reads (a process opening the ledger now makes another, and the two damage the file), so "
+        "this process records nothing more; restart this process (then check the ledger: sqlite3 "
+        f"{path} 'PRAGMA integrity_check'), and never delete a ledger's -wal or -shm file while a process has "
+        "the ledger open",
+        db=str(path),
+    )
+
+
 def newer_error(path: Path, unknown: list[str]) -> LedgerError:
     """The ledger holds migrations this version does not know (see :func:`~.migrations.migrate`)."""
     from .. import __version__

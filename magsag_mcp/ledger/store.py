@@ -43,6 +43,7 @@ from .connection import (
 from .migrations import BlankFile, NewerSchema, NotALedger, migrate, unknown_migrations
 from .problems import (
     file_identity,
+    log_gone_error,
     moved_error,
     newer_error,
     no_ledger_error,
@@ -115,8 +116,9 @@ class Ledger(LedgerReports, ReadOnlyMode):
         self._task: asyncio.Task[None] | None = None
         self._batch_in_flight = False
         self._closing = False
-        #: the file opened (device, inode) and its schema's version: each write transaction checks both
+        #: the file opened (device, inode), its -wal file and its schema's version: each write transaction checks them
         self._identity: tuple[int, int] | None = None
+        self._log_identity: tuple[int, int] | None = None
         #: the file opened, as text: os.stat of a Path converts it through two Python calls, on every write
         self._opened = str(self.path)
         self._schema_version: int | None = None
@@ -150,6 +152,9 @@ class Ledger(LedgerReports, ReadOnlyMode):
             self._inline = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
             _configure(self._inline, 0)
             self._inline_cursor = self._inline.cursor()
+            # the -wal file SQLite opened beside it (None: elsewhere, by a link to the file), which lives as long
+            # as a connection has the ledger open
+            self._log_identity = file_identity(self._opened + "-wal")
         except NewerSchema as exc:
             await self._close_connections()
             raise newer_error(self.path, exc.unknown) from None
@@ -353,9 +358,12 @@ class Ledger(LedgerReports, ReadOnlyMode):
         afresh, a restore), the file SQLite writes is not the ledger at the path: what is recorded would
         be lost, and no other process's budget would count it (one stat). Migrated since by a newer
         version (running beside this one), it needs writes this version does not make, as at open (its
-        schema version, from the file's header, tells; the migrations are read only when it changed)."""
+        schema version, from the file's header, tells; the migrations are read only when it changed). Its -wal
+        file deleted since, SQLite writes to one that no other process reads (:func:`~.problems.log_gone_error`)."""
         if self._identity is not None and file_identity(self._opened) != self._identity:
             raise moved_error(self.path)
+        if self._log_identity is not None and file_identity(self._opened + "-wal") != self._log_identity:
+            raise log_gone_error(self.path)
         version = _schema_version(cursor or conn)
         if version != self._schema_version:
             unknown = unknown_migrations(conn)
@@ -394,20 +402,15 @@ class Ledger(LedgerReports, ReadOnlyMode):
         try:
             self._check_write(conn, cur)
             value = fn(conn)
-        except sqlite3.Error:
-            # SQLite's own failure (a full disk, an I/O error), which may have rolled the transaction back
-            # itself: a ROLLBACK then raised "no transaction is active" in place of it (a reservation made
-            # inline failed its call with that). The queue tries again, and says what a lasting one is.
-            _roll_back(conn, cur)
-            return False, None
-        except BaseException:
-            _roll_back(conn, cur)
-            raise
-        try:
             cur.execute("COMMIT")
-        except sqlite3.OperationalError:
-            _roll_back(conn, cur)  # nothing happened: the caller queues the operation instead
-            return False, None
+        except BaseException as exc:
+            # SQLite may have rolled back itself (a full disk): a ROLLBACK then raised "no transaction is
+            # active" in place of the cause, and a reservation made inline failed its call with that
+            if conn.in_transaction:
+                cur.execute("ROLLBACK")
+            if isinstance(exc, sqlite3.Error):
+                return False, None  # nothing happened: the queue tries again, and says what a lasting failure is
+            raise
         return True, value
 
     # --- reads -----------------------------------------------------------------------------------
@@ -487,12 +490,6 @@ class Ledger(LedgerReports, ReadOnlyMode):
     async def log_event(self, run_id: str | None, agent: str | None, event: str, data: Mapping[str, Any]) -> None:
         row = event_row(run_id, agent, event, data)  # what cannot be stored is refused before anything is queued
         await self.submit(lambda conn: conn.execute(INSERT_EVENT, row))
-
-
-def _roll_back(conn: sqlite3.Connection, cur: sqlite3.Cursor) -> None:
-    """Undo the inline transaction, unless SQLite already has (a COMMIT or a write that met a full disk)."""
-    if conn.in_transaction:
-        cur.execute("ROLLBACK")
 
 
 def file_writable(path: Path) -> bool:
