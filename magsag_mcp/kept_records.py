@@ -103,18 +103,24 @@ def lost_error(exc: LedgerError, lost: list[Kept]) -> LedgerError:
                 "cost_usd": None if cost is None else format(cost, "f"),
             }
         )
-        log.error(
-            "run %s is not recorded, and is lost as the service closes: %s",
-            run.run_id,
-            json.dumps({**runs[-1], "attempts": [a.to_dict() for a in attempts]}, default=str),
-        )
-    costs = ("cost unknown" if r["cost_usd"] is None else "$" + r["cost_usd"] for r in runs)
-    shown = ", ".join(f"{r['run_id']} ({cost})" for r, cost in zip(runs, costs, strict=True))
+        if attempts:  # a call refused before any attempt (the ledger refused its budget reservation) spent nothing
+            log.error(
+                "run %s is not recorded, and is lost as the service closes: %s",
+                run.run_id,
+                json.dumps({**runs[-1], "attempts": [a.to_dict() for a in attempts]}, default=str),
+            )
+    # the calls that reached a provider first (what they cost is what the ledger misses), ten at most
+    named = sorted(runs, key=lambda r: r["attempts"] == 0)[:10]
+    costs = ("cost unknown" if r["cost_usd"] is None else "$" + r["cost_usd"] for r in named)
+    shown = ", ".join(f"{r['run_id']} ({cost})" for r, cost in zip(named, costs, strict=True))
     n = len(runs)
+    if n > len(named):
+        shown += f", and {n - len(named)} more (lost_runs)"
     which = f"{n} call's record" if n == 1 else f"{n} calls' records"
     return LedgerError(
         f"{exc.message}. The service closed holding {which} the ledger had refused, refused again: lost, so the "
-        f"ledger's totals and budget limits do not count {'it' if n == 1 else 'them'}: {shown} (each logged whole)",
+        f"ledger's totals and budget limits do not count {'it' if n == 1 else 'them'}: {shown}; each that reached "
+        "a provider is logged whole",
         **{**exc.details, "lost_runs": runs},
     )
 

@@ -90,3 +90,23 @@ def test_a_magsag_closed_by_its_with_block_keeps_the_calls_error(tmp_path: Path,
     error = info.value
     assert "calling again would pay twice" in error.message and "the paid answer" in error.result["output"]
     _lost(error.to_dict()["closing_error"], error.result["run_id"])
+
+
+@pytest.mark.anyio
+async def test_a_close_that_loses_many_records_names_ten_and_counts_the_rest(tmp_path: Path, full_disk):
+    """A ledger refusing every record for the life of a server: the close's error named every call whose record
+    it lost, thousands of them in one message. It names ten, the rest in lost_runs."""
+    from magsag_mcp.service import Service
+
+    svc = await Service.open(catalog=CATALOG, db=tmp_path / "l.db", env=ENV)
+    for i in range(13):
+        with pytest.raises(LedgerError):
+            await svc.invoke_skill("skill.analysis", PAYLOAD, run_id=f"r-{i:02}")
+    with pytest.raises(LedgerError) as info:
+        await svc.aclose()
+    error = info.value.to_dict()
+    assert [r["run_id"] for r in error["lost_runs"]] == [f"r-{i:02}" for i in range(13)]
+    assert error["message"].endswith(
+        ", ".join(f"r-{i:02} ($0)" for i in range(10))
+        + ", and 3 more (lost_runs); each that reached a provider is logged whole"
+    )
