@@ -19,8 +19,9 @@ from . import data, write_pieces
 
 #: a run of more attempts than this is listed without them, and they are read after it
 INLINE_ATTEMPTS = 100
-#: attempts of such a run read (and written) at a time
-ATTEMPTS_READ = 5000
+#: attempts of such a run read (and written) at a time, each by its id: under SQLite's 999 variables a
+#: statement before 3.32 (the system SQLite of some distributions' Pythons)
+ATTEMPTS_READ = 900
 
 
 def export_all(args: argparse.Namespace) -> int:

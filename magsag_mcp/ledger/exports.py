@@ -2,9 +2,10 @@
 
 An export reads its runs a page at a time, each run with its attempts. A run may hold hundreds of thousands
 of them (every call of a long-lived ``Magsag`` is one run): read whole, with its page, 300,000 attempts took
-820 MB, a million more than some machines have. Such a run is listed without its attempts
+820 MB, a few million more than some machines have. Such a run is listed without its attempts
 (:func:`~.queries.query_runs_page`'s ``inline``), and the export reads them after: their ids in order, at most
-the last one recorded when its page was read (``attempt_bound``), then the attempts by id a piece at a time.
+the last one recorded when its page was read (``attempt_bound``), then the attempts by id, some hundreds at a
+time.
 """
 
 from __future__ import annotations
@@ -31,8 +32,8 @@ async def run_attempt_ids(ledger: Ledger, run_id: str, bound: int) -> list[int]:
 
 
 async def attempts_by_id(ledger: Ledger, ids: list[int]) -> list[dict[str, Any]]:
-    """The attempts of these ids (at most a few thousand), in their order, as a run lists them; an attempt
-    pruned meanwhile is left out."""
+    """The attempts of these ids (fewer than 999, SQLite's most variables a statement before 3.32), in their
+    order, as a run lists them; an attempt pruned meanwhile is left out."""
     from .queries import _ATTEMPT_COLS, _attempt_dict
 
     sql = f"SELECT id, {_ATTEMPT_COLS} FROM attempts WHERE id IN ({', '.join('?' * len(ids))})"
