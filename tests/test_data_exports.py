@@ -143,3 +143,17 @@ def test_a_run_of_many_attempts_is_exported_a_piece_at_a_time_as_it_is_written_w
     runs = json.loads(whole["json"])
     session = next(r for r in runs if r["run_id"] == "r-session")
     assert [a["model"] for a in session["attempts"]] == [f"m{i}" for i in (0, 5, 3, 1, 6, 4, 2)]
+
+
+def test_an_export_whose_first_page_cannot_be_read_writes_nothing(tmp_path: Path, monkeypatch, capsys):
+    db = tmp_path / "l.db"
+    monkeypatch.setenv("MAGSAG_DB", str(db))
+
+    async def fill() -> None:
+        async with Ledger(db) as ledger:
+            await ledger.log_event(None, None, "opened", {})
+
+    anyio.run(fill)
+    assert main(["data", "query", "--format", "csv", "--cursor", "not-a-cursor"]) == 2
+    out, err = capsys.readouterr()
+    assert out == "" and "is not one query_runs gave" in err

@@ -34,9 +34,7 @@ def export_all(args: argparse.Namespace) -> int:
     window = {"since": parse_since(filters.since), "until": parse_since(filters.until, field="until")}
 
     async def read(ledger: Any) -> int:
-        page_filters, count = filters.model_copy(update=window), 0
-        if not as_json:
-            write_pieces(data.csv_pieces([]))  # the header
+        page_filters, count, header = filters.model_copy(update=window), 0, not as_json
 
         def whole(runs: list[dict[str, Any]]) -> None:  # runs listed with their attempts, written together
             nonlocal count
@@ -46,6 +44,9 @@ def export_all(args: argparse.Namespace) -> int:
 
         while True:
             page = await ledger.query_runs_page(page_filters, inline=INLINE_ATTEMPTS)
+            if header:  # once the first page is read: a read that fails (a bad --cursor) writes nothing
+                write_pieces(data.csv_pieces([]))
+                header = False
             listed: list[dict[str, Any]] = []
             for run in page["runs"]:
                 if run.pop("attempts_omitted", None) is None:
