@@ -1,0 +1,105 @@
+"""The endpoint half of a provider: where an API lives and how to authenticate to it (base URL, headers, API
+version). :class:`~.base.HTTPProvider` joins an :class:`Endpoint` to a :class:`~.wire_format.WireFormat`."""
+
+from __future__ import annotations
+
+import hashlib
+from abc import ABC, abstractmethod
+from collections.abc import Mapping
+from typing import Any, ClassVar
+
+from ..errors import AuthenticationError, register_secret
+from ..transport import Timeouts
+from ..types import Target
+from .wire_format import WireFormat
+
+
+class Endpoint(ABC):
+    """Where an API lives and how to authenticate to it. Reads its settings from ``env``."""
+
+    #: provider name as used in targets (``openai``, ``azure``, ...)
+    provider: ClassVar[str]
+    #: env var that names the key, for error messages and ``magsag doctor``
+    key_env: ClassVar[tuple[str, ...]] = ()
+    #: env vars that set the base URL, in the order :meth:`base_url` reads them (for error messages)
+    base_url_env: ClassVar[tuple[str, ...]] = ()
+    #: timeouts suited to this endpoint (local generation is slow); None: the transport's
+    timeouts: Timeouts | None = None
+    #: a cheap GET below the base URL that proves the endpoint answers (``magsag doctor --probe``)
+    probe_path: ClassVar[str] = "/models"
+    #: what the base URL should look like, for a 404 that may be a wrong URL rather than an unknown model
+    base_url_hint: ClassVar[str] = ""
+    #: a base URL of the right shape, for the fix of one that cannot carry a request
+    base_url_example: ClassVar[str] = "https://host/v1"
+    #: what the base URL should look like, for a probe that found no API there (``base_url_hint`` when unset)
+    probe_hint: ClassVar[str] = ""
+
+    def __init__(self, env: Mapping[str, str]) -> None:
+        self.env = env
+
+    @abstractmethod
+    def base_url(self, target: Target) -> str: ...
+
+    def setting(self, name: str) -> str | None:
+        """An optional setting's value without the whitespace around it; None when unset or blank."""
+        return (self.env.get(name) or "").strip() or None
+
+    def base_url_source(self, target: Target) -> str:
+        """Where :meth:`base_url` took the URL from, as the fix names it: the target's or a variable."""
+        if target.base_url:
+            return "the target's base_url"
+        for name in self.base_url_env:
+            if self.env.get(name):
+                return name
+        return "the provider's base URL"
+
+    def api_key(self) -> str | None:
+        """The first of ``key_env`` that holds a key: one of only whitespace holds none, nor hides the next."""
+        for name in self.key_env:
+            value = self.env.get(name)
+            if value and not value.isspace():
+                # A key that goes on the wire may come back in an error body (servers echo it): make sure
+                # redact() knows it verbatim even when the provider is used without a Service.
+                register_secret(value)
+                return value
+        return None
+
+    def require_key(self, model: str) -> str:
+        key = self.api_key()
+        if not key:
+            names = " or ".join(self.key_env)
+            blank = [n for n in self.key_env if self.env.get(n)]  # set, but only whitespace
+            why = f"{' and '.join(blank)} {'is' if len(blank) == 1 else 'are'} blank" if blank else "no API key"
+            raise AuthenticationError(
+                f"{self.provider}: {why}; set {names} in the environment", provider=self.provider, model=model
+            )
+        return key
+
+    @abstractmethod
+    def headers(self, model: str) -> dict[str, str]: ...
+
+    def auth_hint(self) -> str:
+        """What to check when the vendor answers 401: the variable whose key was sent (never the key)."""
+        name = next((n for n in self.key_env if (self.env.get(n) or "").strip()), None)
+        if name is None:  # a server whose key is optional (compat, local)
+            return f"no key was sent: set {' or '.join(self.key_env)}" if self.key_env else ""
+        return f"check {name}, whose key was sent"
+
+    def url(self, wire: WireFormat, target: Target, *, stream: bool) -> tuple[str, dict[str, str]]:
+        params = wire.stream_params() if stream else {}
+        return self.base_url(target).rstrip("/") + wire.path(target.model, stream=stream), params
+
+    def origin(self, target: Target) -> str:
+        """Who answers ``target``'s calls: the provider and its base URL, as a digest (it rides in results, and a
+        URL may hold a gateway's token). What one answer hands back for a later turn (encrypted reasoning) only
+        the same one can read: another resource, account or vendor refuses it."""
+        where = f"{self.provider} {self.base_url(target).rstrip('/')}"
+        return hashlib.sha256(where.encode("utf-8", "surrogatepass")).hexdigest()[:16]
+
+    def probe_url(self, target: Target) -> str:
+        """Where :meth:`HTTPProvider.probe` GETs: ``probe_path`` below the base URL."""
+        return self.base_url(target).rstrip("/") + self.probe_path
+
+    def describe(self) -> dict[str, Any]:
+        """What ``magsag doctor`` shows: never the key itself."""
+        return {"key_env": list(self.key_env), "key_set": self.api_key() is not None}
