@@ -28,7 +28,8 @@ async def read_body(resp: aiohttp.ClientResponse, host: str, limit: int) -> byte
     keeps its first ``limit`` bytes, or what came of it before it broke off (its status says what happened;
     the body is only quoted); a 2xx beyond the limit is no answer of the API's, and fails here, before it
     fills the memory."""
-    if resp.status < 400 and resp.content_length is not None and resp.content_length > limit:
+    length = resp.content_length  # a property that reads and parses the header: once
+    if resp.status < 400 and length is not None and length > limit:
         raise too_large(host, resp.status, limit, "body")
     body = bytearray()
     # readany in a loop is what ``async for chunk in resp.content.iter_any()`` does, without its iterator
@@ -37,7 +38,7 @@ async def read_body(resp: aiohttp.ClientResponse, host: str, limit: int) -> byte
     read = resp.content.readany
     #: an answer whose end only the end of its encoding tells (chunked, or until the connection closes), which a
     #: proxy may drop or hold back once the whole JSON has come: the answer all the same, generated and billed
-    open_ended = resp.status < 300 and resp.content_length is None
+    open_ended = resp.status < 300 and length is None
     try:
         while chunk := await (_next_unless_whole(read, body) if open_ended and _may_end(body) else read()):
             body += chunk
