@@ -204,6 +204,9 @@ class Service(RouteExplanation, LoopBound):
             with anyio.CancelScope(shield=True):
                 try:
                     await self.transport.aclose()
+                    # a record still queued (its call cancelled above while it waited for a locked ledger) ends
+                    # first: refused, it is kept, and written here with the others (or named as lost)
+                    await self.ledger.settled()
                     await self._kept.write_at_close()
                 finally:
                     await self.ledger.close()

@@ -767,3 +767,61 @@ async def test_a_paid_call_cancelled_while_a_locked_ledger_refuses_its_record_ke
         await svc.aclose()
     runs, attempts, held = ledger_state(tmp_path / "l.db")
     assert runs == [("ok",)] and [a[:2] for a in attempts] == [("ok", None)] and held == 0
+
+
+@pytest.mark.parametrize("lock_kept", [False, True])
+async def test_a_paid_call_cancelled_by_the_close_while_its_record_waits_for_a_locked_ledger_is_recorded(
+    fake_openai: FakeOpenAI, tmp_path: Path, lock_kept: bool
+):
+    """The answer came (and was paid) while another process held the ledger's write lock; the service closed (a
+    SIGTERM) while the record waited in the writer's queue. Closing cancelled the call, wrote the kept records
+    (none yet) and then let the queued write fail: the record was put back on the kept list after its last
+    write, and lost, the log saying it was "kept, to be written ... at close". Now the close lets the queued
+    writes end first, then writes what they left kept; when the lock outlasts that write too, the close's error
+    names the run it lost."""
+    import asyncio
+
+    from magsag_mcp.errors import LedgerError
+
+    fake_openai.queue(R.reply("paid"))
+    svc = await Service.open(db=tmp_path / "l.db", env=env_for(fake_openai))
+    await svc.ledger._writer.execute("PRAGMA busy_timeout = 200")  # the other process's lock outlasts it
+    other = sqlite3.connect(tmp_path / "l.db", isolation_level=None)
+
+    def progress(event: str, data: dict) -> None:
+        if event == "attempt":  # admitted, the request about to go: the other process takes the write lock
+            other.execute("BEGIN IMMEDIATE")
+
+    async def lets_go_once_the_write_failed() -> None:
+        while svc.ledger._batch_in_flight:
+            await anyio.sleep(0.01)
+        if not lock_kept:
+            other.execute("ROLLBACK")
+
+    lost: list[LedgerError] = []
+
+    try:
+        with anyio.fail_after(60):  # a hang guard
+            call = asyncio.ensure_future(
+                svc.invoke_skill("skill.analysis", PAYLOAD, run_id="r-locked", agent="a", progress=progress)
+            )
+            while not svc.ledger._batch_in_flight:  # answered: its record waits for the lock
+                await anyio.sleep(0.01)
+            async with anyio.create_task_group() as tg:
+                tg.start_soon(lets_go_once_the_write_failed)
+                try:
+                    await svc.aclose()
+                except LedgerError as exc:
+                    lost.append(exc)
+            with pytest.raises(asyncio.CancelledError):
+                await call
+    finally:
+        if other.in_transaction:
+            other.execute("ROLLBACK")
+        other.close()
+    runs, attempts, held = ledger_state(tmp_path / "l.db")
+    if lock_kept:
+        assert runs == [] and [r["run_id"] for r in lost[0].details["lost_runs"]] == ["r-locked"]
+        assert "r-locked" in lost[0].message
+    else:
+        assert not lost and runs == [("ok",)] and [a[:2] for a in attempts] == [("ok", None)] and held == 0

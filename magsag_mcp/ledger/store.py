@@ -375,6 +375,15 @@ class Ledger(LedgerReports, ReadOnlyMode):
         """Nothing queued and no batch on the writer thread: an inline write cannot overtake another."""
         return not self._pending and not self._batch_in_flight
 
+    async def settled(self) -> None:
+        """Wait until the writes queued so far have ended and their outcomes are handed over, to callers gone
+        too (a record refused after its caller was cancelled is then kept: see :meth:`submit`'s ``refused``)."""
+        while not self.writer_idle():
+            task = self._task  # (a writer of a loop that has closed since has nothing left to write)
+            if task is None or task.done() or task.get_loop() is not asyncio.get_running_loop():
+                return
+            await asyncio.sleep(0.01)
+
     def try_now(self, fn: Callable[[sqlite3.Connection], T], *, durable: bool = False) -> tuple[bool, T | None]:
         """Run ``fn`` right here on the event loop, if the write lock is free.
 
