@@ -15,7 +15,7 @@ from abc import ABC, abstractmethod
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any, ClassVar
 
-from ..deadline import Deadline
+from ..deadline import Deadline, before_the_deadline
 from ..errors import (
     AuthenticationError,
     MalformedResponseError,
@@ -364,9 +364,10 @@ async def _after_the_end(events: AsyncIterator[SSEEvent], acc: StreamAccumulator
     """The rest of a stream whose terminal event has come, read for :data:`AFTER_THE_END_SECONDS` at most. A server
     (or a proxy) that holds the connection open once the answer is whole held the answer until the read timeout
     (120 s by default) or, when the call's deadline came first, failed it as a timeout: whole and billed, and asked
-    for, and paid for, again. Events that do come are fed as before (an error event still fails the answer)."""
+    for, and paid for, again. Events that do come are fed as before (an error event still fails the answer). Near the
+    call's deadline it is read for half the time left at most: cut by that deadline, the whole answer was lost."""
     try:
-        async with Deadline(AFTER_THE_END_SECONDS):
+        async with Deadline(before_the_deadline(AFTER_THE_END_SECONDS)):
             async for event in events:
                 acc.feed(event)
     except TimeoutError:

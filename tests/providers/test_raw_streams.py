@@ -644,6 +644,46 @@ async def test_a_stream_held_open_after_its_terminal_event_answers_before_the_re
     assert [a.outcome for a in out.attempts] == ["ok"] and answered_while_held
 
 
+async def test_a_stream_held_open_after_its_end_near_the_calls_deadline_still_answers(tmp_path, monkeypatch):
+    # What follows a stream's terminal event is read for a while (for the connection to go back to the pool). When
+    # the call's deadline came during that read, it cut the whole answer, billed: "no complete answer within the
+    # call's deadline", its cost unknown, and the next target paid for it again. (The read made long here, so
+    # that any deadline falls inside it.)
+    from magsag_mcp.providers import base
+    from magsag_mcp.service import Service
+
+    monkeypatch.setattr(base, "AFTER_THE_END_SECONDS", 600.0)
+    held = asyncio.Event()
+
+    async def handle(request: web.Request) -> web.StreamResponse:
+        await request.read()
+        resp = web.StreamResponse(headers={"Content-Type": "text/event-stream"})
+        await resp.prepare(request)
+        for c in WHOLE_THEN_CUT["chat"][:-1]:
+            await resp.write(c)
+        await held.wait()  # the connection stays open, silent, until the call is done
+        return resp
+
+    app = web.Application()
+    app.router.add_post("/{tail:.*}", handle)
+    server = TestServer(app, host="127.0.0.1")
+    await server.start_server()
+    env = {
+        "OPENAI_BASE_URL": f"http://127.0.0.1:{server.port}/v1",
+        "OPENAI_API_KEY": "sk-test-0123456789",
+        "MAGSAG_CALL_DEADLINE": "2",
+    }
+    model = {"provider": "openai", "model": "gpt-4o", "params": {"api": "chat"}, "stream": True}
+    try:
+        async with Service.open(db=tmp_path / "l.db", env=env) as svc:
+            out = await svc.invoke_skill("skill.analysis", {"data": "x", "model_config": model})
+    finally:
+        held.set()
+        await server.close()
+    assert (out.result.text, out.result.finish_reason) == ("whole answer", "stop")
+    assert [(a.outcome, a.cost_usd is not None) for a in out.attempts] == [("ok", True)]
+
+
 #: each vendor's error event sent as the first event of a 200 stream: the request was refused before any answer began
 REFUSED_AT_ONCE = {
     "chat": sse({"error": {"message": "The server is overloaded.", "type": "server_error", "code": None}}),
