@@ -8,7 +8,7 @@ from collections.abc import Awaitable, Callable
 
 import aiohttp
 
-from .deadline import Deadline
+from .deadline import Deadline, before_the_deadline
 from .errors import MalformedResponseError
 
 __all__ = ["MAX_BODY_BYTES", "MAX_HEADER_BYTES", "MAX_STREAM_BYTES", "read_body", "too_large"]
@@ -69,9 +69,10 @@ def _may_end(body: bytearray) -> bool:
 async def _next_unless_whole(read: Callable[[], Awaitable[bytes]], body: bytearray) -> bytes:
     """The next chunk; or, when none comes within :data:`HELD_END_SECONDS` and ``body`` is whole JSON, ``b""``
     (its end): a server or proxy that holds the connection open after a whole answer held the call until its read
-    timeout or, when the call's deadline came first, failed it as a timeout."""
+    timeout or, when the call's deadline came first, failed it as a timeout (near that deadline it waits for half the
+    time left at most)."""
     try:
-        async with Deadline(HELD_END_SECONDS):
+        async with Deadline(before_the_deadline(HELD_END_SECONDS)):  # cut by the call's deadline, the answer was lost
             return await read()
     except TimeoutError:
         if _whole_json(body):

@@ -325,6 +325,24 @@ async def test_a_whole_json_answer_held_open_is_the_answer_before_the_read_timeo
     assert state["held"] == "yes"
 
 
+async def test_a_whole_json_answer_held_open_near_the_calls_deadline_is_the_answer(whole_then, tmp_path, monkeypatch):
+    # The end of a whole JSON answer is waited for a while (the usual chunked end still comes, and the connection is
+    # reused). When the call's deadline came during that wait, it cut the whole, billed answer: "no complete answer
+    # within the call's deadline", its cost unknown. (The wait made long here, so that any deadline falls inside it.)
+    from magsag_mcp import limits
+    from magsag_mcp.service import Service
+
+    monkeypatch.setattr(limits, "HELD_END_SECONDS", 600.0)
+    state, base = whole_then
+    state["mode"] = "hold"
+    env = {"OPENAI_BASE_URL": base, "OPENAI_API_KEY": "sk-test-0123456789", "MAGSAG_CALL_DEADLINE": "2"}
+    async with Service.open(db=tmp_path / "l.db", env=env) as svc:
+        model = {"model": "gpt-4o", "params": {"api": "chat"}}
+        out = await svc.invoke_skill("skill.analysis", {"data": "x", "model_config": model})
+    assert out.result.text == "whole answer" and [a.outcome for a in out.attempts] == ["ok"]
+    assert state["held"] == "yes"
+
+
 @pytest.mark.parametrize("mode", ["cut", "stall"])
 async def test_an_error_status_whose_body_stops_short_is_that_error(mode: str):
     # A 429 (or a 503, a 400) whose body was cut or stalled: the status that says what happened was thrown away for
