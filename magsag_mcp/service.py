@@ -199,17 +199,21 @@ class Service(RouteExplanation, LoopBound):
             return
         self._closing = True  # first: a call begun while closing waits would not be cancelled
         try:
-            await self._drain(grace)
-            # shielded: in a cancelled scope (a timeout around `async with`) the kept records were lost
-            with anyio.CancelScope(shield=True):
-                try:
-                    await self.transport.aclose()
-                    # a record still queued (its call cancelled above while it waited for a locked ledger) ends
-                    # first: refused, it is kept, and written here with the others (or named as lost)
-                    await self.ledger.settled()
-                    await self._kept.write_at_close()
-                finally:
-                    await self.ledger.close()
+            try:
+                await self._drain(grace)
+            finally:
+                # Also when the drain is cut short (asyncio.timeout around aclose, a second Ctrl-C): it ends as its
+                # grace would, and what the service holds is closed. Shielded: in a cancelled scope (a timeout
+                # around `async with`) the kept records were lost.
+                with anyio.CancelScope(shield=True):
+                    try:
+                        await self.transport.aclose()
+                        # a record still queued (its call cancelled above while it waited for a locked ledger) ends
+                        # first: refused, it is kept, and written here with the others (or named as lost)
+                        await self.ledger.settled()
+                        await self._kept.write_at_close()
+                    finally:
+                        await self.ledger.close()
         finally:
             self._closed.set()
 

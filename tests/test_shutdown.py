@@ -825,3 +825,49 @@ async def test_a_paid_call_cancelled_by_the_close_while_its_record_waits_for_a_l
         assert "r-locked" in lost[0].message
     else:
         assert not lost and runs == [("ok",)] and [a[:2] for a in attempts] == [("ok", None)] and held == 0
+
+
+async def test_a_close_cut_short_by_the_callers_timeout_still_closes_the_ledger(fake_openai: FakeOpenAI, tmp_path):
+    """``async with asyncio.timeout(5): await svc.aclose()``: the timeout came while the close waited for a cancelled
+    call's record, and ended the close there: its HTTP sessions and ledger connections (and their threads) stayed
+    open, a record it kept (another cancelled call's, which the ledger had refused) was never written, and a second
+    aclose() returned at once, closing nothing. Now a close cut short ends its wait as its grace would, and closes
+    what it holds, writing what it kept, before the cancellation goes on."""
+    import asyncio
+
+    from magsag_mcp.errors import LedgerError
+
+    fake_openai.queue(R.Reply(hang=True), R.Reply(hang=True))
+    svc = await Service.open(db=tmp_path / "l.db", env=env_for(fake_openai))
+    real, slow, go_on = svc.ledger.record_call, asyncio.Event(), asyncio.Event()
+    refusals = iter([True])
+
+    async def record_call(run, *args, **kw):
+        if run.run_id == "r-slow":  # the close waits here, for this cancelled call's record
+            slow.set()
+            await go_on.wait()
+        elif next(refusals, False):  # the other's is refused (a locked ledger), and kept to be written at close
+            await slow.wait()
+            raise LedgerError("the ledger at l.db stayed locked for 30s by another process", db="l.db")
+        await real(run, *args, **kw)
+
+    svc.ledger.record_call = record_call  # type: ignore[method-assign]
+    calls = [
+        asyncio.ensure_future(svc.invoke_skill("skill.analysis", PAYLOAD, run_id=run_id, agent="a"))
+        for run_id in ("r-slow", "r-kept")
+    ]
+    await until_sent(fake_openai, 2)
+    closing = asyncio.ensure_future(svc.aclose())
+    await slow.wait()
+    while not svc._kept.pending:  # r-kept's record refused, and kept
+        await asyncio.sleep(0.01)
+    closing.cancel()  # the caller's timeout
+    with pytest.raises(asyncio.CancelledError):
+        await closing
+    go_on.set()
+    for call in calls:
+        with pytest.raises(asyncio.CancelledError):
+            await call
+    await svc.aclose()
+    assert svc.ledger._writer is None and svc.ledger._reader is None and svc.transport._sessions == {}
+    assert ledger_state(tmp_path / "l.db")[0] == [("cancelled",)]  # r-kept's; r-slow's was left behind
