@@ -22,6 +22,7 @@ that a call which policy keeps away from other models can still be served (a pat
 from __future__ import annotations
 
 import re
+import threading
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
@@ -270,9 +271,10 @@ def plan_call(
             call_urls=call_urls,
         )
         if cache is not None and key is not None:
-            if cache is named_routes and len(cache) >= NAMED_ROUTES_KEPT:
-                del cache[next(iter(cache))]  # the oldest: what calls name is the callers' to choose
-            cache[key] = chosen
+            with _CACHING:  # skills.explain plans on its caller's thread: two dropping one oldest failed (KeyError)
+                if cache is named_routes and len(cache) >= NAMED_ROUTES_KEPT:
+                    del cache[next(iter(cache))]  # the oldest: what calls name is the callers' to choose
+                cache[key] = chosen
     # positional, in the field order: a class called with keywords builds and unpacks a dict of them
     # (Python 3.11), on every call
     return Plan(
@@ -286,6 +288,8 @@ def plan_call(
         _near_misses(payload, context),  # warnings
     )
 
+
+_CACHING = threading.Lock()  # held while a route is cached (only then: a cache hit takes no lock)
 
 #: fnmatch's special characters: a requirement holding one is a pattern, not a model (policy.matches)
 _GLOB = re.compile(r"[*?[]")

@@ -135,3 +135,39 @@ def test_a_sync_progress_callback_that_raises_stopiteration_fails_the_call_and_d
     assert not hung
     assert isinstance(outcome[0], RuntimeError) and "StopIteration" in str(outcome[0])
     assert isinstance(outcome[0].__cause__, StopIteration)
+
+
+def test_explain_from_many_threads_while_the_named_routes_are_full_never_fails(tmp_path: Path, monkeypatch):
+    # skills.explain runs on the calling thread, and plans through the service's cache of the routes calls name
+    # (1,024 kept, the oldest dropped when a new one comes). Two threads dropping the oldest at once: the second
+    # found it gone, and its explain failed with a KeyError naming the route. (A cache of 4 here, and threads
+    # switched as often as the interpreter can, so that they meet there within a few thousand plans.)
+    import sys
+
+    from magsag_mcp import routing
+
+    monkeypatch.setattr(routing, "NAMED_ROUTES_KEPT", 4)
+    failures: list[BaseException] = []
+    with Magsag(catalog=CATALOG, db=tmp_path / "l.db", env=ENV) as mg:
+
+        def explains(i: int) -> None:
+            for j in range(3000):
+                try:
+                    payload = {"data": "x", "model_config": {"model": f"fake:m{(i * 7 + j) % 50}"}}
+                    mg.skills.explain("skill.analysis", payload)
+                except Exception as exc:
+                    failures.append(exc)
+                    return
+
+        interval = sys.getswitchinterval()
+        sys.setswitchinterval(1e-6)
+        try:
+            threads = [threading.Thread(target=explains, args=(i,)) for i in range(8)]
+            for t in threads:
+                t.start()
+            for t in threads:
+                t.join()
+        finally:
+            sys.setswitchinterval(interval)
+        assert len(mg.service._named_routes) <= 4
+    assert failures == []
