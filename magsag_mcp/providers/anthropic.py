@@ -32,7 +32,7 @@ from ..transport import HttpResponse, SSEEvent, Transport
 from ..types import FinishReason, LLMRequest, LLMResult, Target, ToolCall, Usage
 from .anthropic_errors import anthropic_error
 from .anthropic_thinking import settle, signature_for, thinking_setting
-from .anthropic_turns import ends_in_prefill, turns
+from .anthropic_turns import ends_in_prefill, prefill, turns
 from .base import Endpoint, ProgressCallback
 from .json_output import with_json_instruction
 from .refused_settings import RefusedSettings
@@ -100,10 +100,13 @@ def _wrapped(schema: dict[str, Any]) -> dict[str, Any]:
 class AnthropicMessagesFormat(WireFormat):
     name = "anthropic-messages"
 
-    def __init__(self, *, continues: bool = False) -> None:
+    def __init__(self, *, continues: bool = False, prefix: str = "") -> None:
         #: the calls it sends end with the assistant's message (a prefill): an end_turn with no content is the
         #: model adding nothing to it, an answer ("Claude already decided it's done"), not a failure
         self.continues = continues
+        #: a JSON call's prefill (Anthropic's way to start Claude's JSON: "{"), which its answer's text continues:
+        #: the document is the two together
+        self.prefix = prefix
 
     def path(self, model: str, *, stream: bool) -> str:
         return "/v1/messages"
@@ -185,11 +188,18 @@ class AnthropicMessagesFormat(WireFormat):
         if not isinstance(data, dict) or data.get("type") != "message" or not isinstance(data.get("content"), list):
             raise MalformedResponseError(f"{provider}:{model}: not a Messages response", provider=provider, model=model)
         return _result(
-            data["content"], data.get("stop_reason"), data.get("usage"), data, provider, model, self.continues
+            data["content"],
+            data.get("stop_reason"),
+            data.get("usage"),
+            data,
+            provider,
+            model,
+            self.continues,
+            self.prefix,
         )
 
     def accumulator(self, *, provider: str, model: str) -> StreamAccumulator:
-        return _MessagesStream(provider, model, self.continues)
+        return _MessagesStream(provider, model, self.continues, self.prefix)
 
     def map_error(self, response: HttpResponse, *, provider: str, model: str) -> ProviderError:
         return anthropic_error(response.status, response.body, response.headers, provider=provider, model=model)
@@ -239,6 +249,7 @@ def _result(
     provider: str,
     model: str,
     continues: bool = False,
+    prefix: str = "",
 ) -> LLMResult:
     texts: list[str] = []
     calls: list[ToolCall] = []
@@ -289,6 +300,8 @@ def _result(
         # its tool_use stop is the answer's end; max_tokens cut the document short, and says so
         if finish == "tool_calls":
             finish = "stop"
+    elif prefix:
+        text = prefix + text  # the prefilled start of a JSON document, and the rest of it
     # (after a prefill, an end_turn with nothing in it is the model adding nothing: see AnthropicMessagesFormat)
     nothing_to_add = continues and stop_reason == "end_turn"
     if stop_reason in _EMPTY_IS_NO_ANSWER and not text.strip() and not calls and not nothing_to_add:
@@ -355,8 +368,8 @@ def _cut_short(tool: Any, stop_reason: str | None) -> str:
 class _MessagesStream(StreamAccumulator):
     """message_start, content_block_start/delta/stop, message_delta, message_stop (plus ping, error)."""
 
-    def __init__(self, provider: str, model: str, continues: bool = False) -> None:
-        self.provider, self.model, self.continues = provider, model, continues
+    def __init__(self, provider: str, model: str, continues: bool = False, prefix: str = "") -> None:
+        self.provider, self.model, self.continues, self.prefix = provider, model, continues, prefix
         self.message: dict[str, Any] = {}
         self.blocks: dict[int, dict[str, Any]] = {}
         self.partial_json: dict[int, list[str]] = {}
@@ -430,7 +443,9 @@ class _MessagesStream(StreamAccumulator):
                         f"{self.provider}:{self.model}: {why}", provider=self.provider, model=self.model
                     ) from None
             content.append(block)
-        return _result(content, self.stop_reason, self.usage, self.message, self.provider, self.model, self.continues)
+        return _result(
+            content, self.stop_reason, self.usage, self.message, self.provider, self.model, self.continues, self.prefix
+        )
 
 
 class AnthropicEndpoint(Endpoint):
@@ -466,5 +481,9 @@ class AnthropicProvider(RefusedSettings):
     async def complete(
         self, request: LLMRequest, target: Target, *, progress: ProgressCallback | None = None
     ) -> LLMResult:
-        wire = self.continuing if ends_in_prefill(request) else self.wire
+        wire = self.wire
+        if ends_in_prefill(request):
+            wire = self.continuing
+            if request.json_output or request.json_schema is not None:
+                wire = AnthropicMessagesFormat(continues=True, prefix=prefill(request))
         return await self.call_fitted(wire, request, target, progress=progress)

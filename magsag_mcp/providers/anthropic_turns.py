@@ -78,3 +78,18 @@ def ends_in_prefill(request: LLMRequest) -> bool:
             continue
         return msg.role == "assistant" and not msg.tool_calls
     return False
+
+
+def prefill(request: LLMRequest) -> str:
+    """The text of the final assistant turn as :func:`turns` sends it (the start the answer continues), where the call
+    ends in one (:func:`ends_in_prefill`); else ''."""
+    texts: list[str] = []
+    for msg in reversed(request.messages):
+        if msg.role == "tool" or msg.tool_calls:
+            break
+        if not (msg.content and msg.content.strip()):
+            continue
+        if msg.role != "assistant":
+            break
+        texts.append(msg.content)
+    return "".join(reversed(texts)).rstrip()

@@ -537,3 +537,27 @@ async def test_a_thinking_signature_not_as_invoke_returned_it_goes_without_think
     assert result.text == "3 degrees." and fake.violations == [] and "thinking" not in last_body(fake)
     assert [b["type"] for b in last_body(fake)["messages"][1]["content"]] == ["tool_use"]
     assert "extended thinking was not sent: the tool calls of the turn in progress came without" in result.warnings[0]
+
+
+@pytest.mark.parametrize("stream", [False, True], ids=["body", "stream"])
+async def test_a_json_answer_that_continues_a_prefill_is_the_whole_document(serve, transport, stream: bool):
+    # Prefilling "{" is Anthropic's own way to have Claude answer in JSON; the answer continues the prefill, so its
+    # text alone ('"Oslo", "c": 3}') is no document. A JSON call with one failed as "returned invalid JSON", always,
+    # after the answer was paid for, and went on to the next target. The document is the prefill and what follows.
+    fake, provider, target = await setup(ANTHROPIC, serve, transport)
+    fake.queue({"text": '"Oslo", "c": 3}'})
+    turns = [Message("user", "Weather in Oslo, as JSON?"), Message("assistant", '{"city":\n')]
+    result = await provider.complete(LLMRequest(turns, max_tokens=50, json_output=True, stream=stream), target)
+    assert result.parsed == {"city": "Oslo", "c": 3} and json.loads(result.text) == result.parsed
+    assert last_body(fake)["messages"][-1]["content"] == [{"type": "text", "text": '{"city":'}]
+    assert fake.violations == []
+    # a prefill that is the whole document already, which the model adds nothing to
+    fake.queue({"text": None, "finish": "end_turn"})
+    turns = [Message("user", "Weather in Oslo, as JSON?"), Message("assistant", '{"c": 3}')]
+    result = await provider.complete(LLMRequest(turns, max_tokens=50, json_output=True, stream=stream), target)
+    assert result.parsed == {"c": 3} and result.text == '{"c": 3}'
+    # without JSON asked for, the answer is the continuation, as the API gives it
+    fake.queue({"text": "42."})
+    turns = [Message("user", "Six times seven?"), Message("assistant", "The answer is")]
+    result = await provider.complete(LLMRequest(turns, max_tokens=50, stream=stream), target)
+    assert result.text.strip() == "42."
