@@ -46,6 +46,11 @@ def optional_str(source: Mapping[str, Any], key: str, where: str) -> str | None:
     return value
 
 
+#: the tool types that are functions of the caller's: OpenAI's "function", Anthropic's "custom" (its default, with an
+#: input_schema; the Responses API's "custom" tools take free text, which no other vendor's do)
+_FUNCTION_TOOL_TYPES = frozenset({"function", "custom", None})
+
+
 def _tools(raw: Any, where: str = "model_config") -> list[ToolSpec]:
     if not isinstance(raw, list):
         raise PayloadError(f"{where}.tools must be a list of tool definitions")
@@ -53,7 +58,21 @@ def _tools(raw: Any, where: str = "model_config") -> list[ToolSpec]:
     for i, item in enumerate(raw):
         if not isinstance(item, Mapping):
             raise PayloadError(f"{where}.tools[{i}] must be an object like {{'type': 'function', 'function': {{...}}}}")
-        fn = item.get("function", item) if item.get("type", "function") == "function" else item
+        kind = item.get("type", "function")
+        if (
+            not (kind is None or isinstance(kind, str))
+            or kind not in _FUNCTION_TOOL_TYPES
+            or (kind == "custom" and "input_schema" not in item)
+        ):
+            # a vendor's own tool (Anthropic's web_search_20250305 or bash_20250124, the Responses API's
+            # web_search): sent as a function of its name, the model would hand its calls to the caller to run
+            raise PayloadError(
+                f"{where}.tools[{i}] is of type {kind!r}: only function tools are taken, "
+                "{'type': 'function', 'function': {'name': ..., 'parameters': {...}}}; a vendor's server tools "
+                "(web search, code execution, bash, ...) are not: magsag sends functions only, and cannot price what "
+                "a server tool bills (a web search is billed per search)"
+            )
+        fn = item.get("function", item) if kind == "function" else item
         if not isinstance(fn, Mapping) or not isinstance(fn.get("name"), str):
             raise PayloadError(
                 f"{where}.tools[{i}] needs a function name: {{'function': {{'name': ..., 'parameters': {{...}}}}}}"

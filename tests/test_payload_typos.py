@@ -302,3 +302,43 @@ def test_a_system_message_among_the_turns_is_pointed_at_model_config_system(cata
         "model_config.messages[0].role must be 'user', 'assistant' or 'tool'; a system prompt goes in "
         "model_config.system"
     )
+
+
+@pytest.mark.parametrize(
+    "tool",
+    [
+        {"type": "web_search_20250305", "name": "web_search", "max_uses": 3},  # Anthropic's server tools
+        {"type": "bash_20250124", "name": "bash"},
+        {"type": "web_search"},  # the Responses API's
+        {"type": ["function"], "name": "f"},
+        {"type": "custom", "name": "code_exec", "format": {"type": "text"}},  # free text in, not JSON
+    ],
+)
+def test_a_vendors_server_tool_is_refused_not_sent_as_a_function_of_that_name(catalog, tool):
+    # Anthropic's web search tool ({"type": "web_search_20250305", "name": "web_search"}) was taken for a function
+    # named web_search with no parameters: the model was told of a tool of the caller's, and its calls came back as
+    # tool_calls for the caller to run, with no search done. OpenAI's {"type": "web_search"} was refused as a
+    # function without a name.
+    payload = {
+        "data": "x",
+        "model_config": {"model": "fake:echo", "tools": [{"type": "function", "function": {"name": "f"}}, tool]},
+    }
+    with pytest.raises(PayloadError) as info:
+        plan_call(catalog, "skill.analysis", payload, context=None, env={})
+    message = info.value.message
+    assert message.startswith(f"model_config.tools[1] is of type {tool['type']!r}: only function tools are taken")
+    assert "cannot price what a server tool bills" in message
+    assert "needs a function name" not in message
+
+
+def test_a_function_tool_in_anthropics_shape_is_taken(catalog):
+    schema = {"type": "object", "properties": {"city": {"type": "string"}}}
+    tools = [{"type": "custom", "name": "w", "input_schema": schema}, {"name": "v", "input_schema": schema}]
+    plan = plan_call(
+        catalog,
+        "skill.analysis",
+        {"data": "x", "model_config": {"model": "fake:echo", "tools": tools}},
+        context=None,
+        env={},
+    )
+    assert [(t.name, t.parameters) for t in plan.request.tools] == [("w", schema), ("v", schema)]
