@@ -16,7 +16,6 @@ JSON object and the answer is parsed (invalid JSON fails the attempt so the casc
 from __future__ import annotations
 
 import json
-import re
 from collections.abc import Mapping
 from typing import Any
 
@@ -31,11 +30,12 @@ from ..errors import (
 from ..transport import HttpResponse, SSEEvent, Transport
 from ..types import FinishReason, LLMRequest, LLMResult, Target, ToolCall, Usage
 from .anthropic_errors import anthropic_error
+from .anthropic_samplers import fixed_sampling, without_samplers
 from .anthropic_thinking import settle, signature_for, thinking_setting
 from .anthropic_turns import ends_in_prefill, prefill, turns
 from .base import Endpoint, ProgressCallback
 from .json_output import with_json_instruction
-from .refused_settings import RefusedSettings
+from .refused_settings import DROPPABLE, RefusedSettings
 from .wire_format import StreamAccumulator, WireFormat
 
 DEFAULT_VERSION = "2023-06-01"
@@ -58,19 +58,6 @@ _STOP: dict[str | None, FinishReason] = {
 
 #: stop reasons that leave no answer when nothing came with them (a stop sequence may end an answer at once)
 _EMPTY_IS_NO_ANSWER = frozenset({"end_turn", "tool_use"})
-
-#: claude-{family}-{major}[-{minor}], the naming since Claude 4 (dates and suffixes may follow)
-_CLAUDE_VERSION = re.compile(r"^claude-(?:opus|sonnet|haiku)-(\d+)(?:-(\d{1,2}))?(?:-|$)")
-
-
-def _fixed_temperature(model: str) -> bool:
-    """The Messages API: "Models released after Claude Opus 4.6 do not support setting temperature. A
-    value of 1.0 ... will be accepted ..., all other values will be rejected with a 400 error." Release
-    order is read from the version in the model's name: above 4.6."""
-    m = _CLAUDE_VERSION.match(model)
-    if m is None:
-        return False
-    return (int(m.group(1)), int(m.group(2) or 0)) > (4, 6)
 
 
 def _tool_choice(choice: Any) -> dict[str, Any] | None:
@@ -123,9 +110,11 @@ class AnthropicMessagesFormat(WireFormat):
         if temperature is not None and temperature > 1.0:
             notes.append(f"Anthropic's temperature range is 0-1; {temperature:g} was sent as 1")
             temperature = 1.0
-        if temperature is not None and temperature != 1.0 and _fixed_temperature(model):
-            notes.append(f"{model} supports only the default temperature; temperature {temperature:g} was not sent")
-            temperature = None
+        if fixed_sampling(model):
+            if temperature is not None and temperature != 1.0:
+                notes.append(f"{model} supports only the default temperature; temperature {temperature:g} was not sent")
+                temperature = None
+            without_samplers(model, extra, notes)
         if temperature is not None and temperature != 1.0 and thinking:
             notes.append(
                 f"with extended thinking on, Anthropic takes only the default temperature; temperature "
@@ -470,9 +459,11 @@ class AnthropicEndpoint(Endpoint):
 
 
 class AnthropicProvider(RefusedSettings):
-    """The Messages API. A sampling setting a model refuses (a temperature, on a model released after Claude Opus 4.6
-    whose name the rule cannot read, such as a gateway's alias; a top_p beside a temperature) is left out and the
-    call sent again (:mod:`.refused_settings`)."""
+    """The Messages API. A sampling setting a model refuses (a temperature, top_p or top_k, on a model released after
+    Claude Opus 4.6 whose name the rule cannot read, such as a gateway's alias; a top_p beside a temperature) is left
+    out and the call sent again (:mod:`.refused_settings`)."""
+
+    droppable = (*DROPPABLE, "top_k")
 
     def __init__(self, env: Mapping[str, str], transport: Transport) -> None:
         super().__init__(AnthropicMessagesFormat(), AnthropicEndpoint(env), transport)

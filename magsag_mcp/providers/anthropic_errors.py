@@ -21,11 +21,11 @@ from .http_errors import body_said, error_for, parse_retry_after, request_id, wi
 
 __all__ = ["anthropic_error"]
 
-#: a sampling setting the model refuses (temperature, on the models released after Claude Opus 4.6): "`temperature` is
-#: deprecated for this model." Another target may take it, and this one the call without it (``param``: see
-#: :mod:`.refused_settings`)
+#: a sampling setting the model refuses (temperature, top_p or top_k, on the models released after Claude Opus 4.6):
+#: "`temperature` is deprecated for this model." Another target may take it, and this one the call without it
+#: (``param``: see :mod:`.refused_settings`)
 _REFUSED_SETTING = re.compile(
-    r"`?\b(temperature|top_p)\b`? is deprecated for this model"
+    r"`?\b(temperature|top_p|top_k)\b`? is deprecated for this model"
     # Claude Opus 4.1, Sonnet 4.5 and Haiku 4.5 take one sampler: the target's top_p goes, the call's temperature stays
     r"|temperature`? and `?(top_p)`? cannot both be specified",
     re.IGNORECASE,

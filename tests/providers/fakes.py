@@ -425,9 +425,9 @@ REDACTED_THINKING = "EmwKAhgBEgy3va3pzix/LafPsn4aDFIT2Xlx"
 class FakeAnthropic(Fake):
     vendor = "anthropic"
     request_schema = "CreateMessageParams"
-    #: models that take no temperature but 1, as those released after Claude Opus 4.6 (named as a test needs: a
-    #: gateway's alias, a family the name rules do not know)
-    fixed_temperature: frozenset[str] = frozenset()
+    #: models that take no temperature but 1, no top_p below 0.99 and no top_k, as those released after Claude Opus 4.6
+    #: (named as a test needs: a gateway's alias, a family the name rules do not know)
+    fixed_temperature: frozenset[str] = frozenset({"claude-opus-4-7"})
 
     def auth_ok(self, request: web.Request) -> bool:
         return request.headers.get("x-api-key") == self.key and bool(request.headers.get("anthropic-version"))
@@ -438,8 +438,17 @@ class FakeAnthropic(Fake):
     def refuses(self, request: web.Request, body: dict[str, Any]) -> Any:
         # "A value of 1.0 ... will be accepted ..., all other values will be rejected with a 400 error", in the
         # live API's words "`temperature` is deprecated for this model."
-        if body.get("model") in self.fixed_temperature and body.get("temperature", 1) != 1:
-            return self.error_body(400, "`temperature` is deprecated for this model.", "invalid_request_error")
+        if body.get("model") in self.fixed_temperature:
+            # "A value >= 0.99 will be accepted [for top_p] ..., all other values will be rejected with a 400 error";
+            # "Models released after Claude Opus 4.6 do not accept top_k; any value will be rejected with a 400 error"
+            for name, taken in (
+                ("temperature", body.get("temperature", 1) == 1),
+                ("top_p", body.get("top_p", 1) >= 0.99),
+            ):
+                if not taken:
+                    return self.error_body(400, f"`{name}` is deprecated for this model.", "invalid_request_error")
+            if "top_k" in body:
+                return self.error_body(400, "`top_k` is deprecated for this model.", "invalid_request_error")
         # Claude Opus 4.1, Sonnet 4.5 and Haiku 4.5 take one of the two samplers
         one_sampler = str(body.get("model", "")).startswith(
             ("claude-opus-4-1", "claude-sonnet-4-5", "claude-haiku-4-5")

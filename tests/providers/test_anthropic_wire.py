@@ -209,6 +209,50 @@ async def test_top_p_beside_a_temperature_that_the_model_refuses_together_is_lef
     ]
 
 
+@pytest.mark.parametrize("stream", [False, True], ids=["body", "stream"])
+async def test_a_model_after_opus_4_6_is_sent_no_top_k_nor_a_top_p_it_refuses(serve, transport, stream: bool):
+    # The models released after Claude Opus 4.6 take no top_k ("any value will be rejected with a 400 error") and no
+    # top_p below 0.99, as they take no temperature but 1. A target's params: {top_k: 40} (Anthropic's own sampler)
+    # on claude-opus-4-7 was a 400 that stopped the whole cascade as a bad request, on every call. The name rule
+    # leaves them out, as it does the temperature, saying so.
+    fake = FakeAnthropic(KEY)
+    url = await serve(fake)
+    provider = AnthropicProvider({"ANTHROPIC_API_KEY": KEY}, transport)
+    target = Target("anthropic", "claude-opus-4-7", url)
+    fake.queue({"text": "ok"}, {"text": "ok"})
+    request = LLMRequest([Message("user", "Hi")], max_tokens=50, stream=stream, extra={"top_k": 40, "top_p": 0.9})
+    result = await provider.complete(request, target)
+    assert result.text.strip() == "ok" and fake.violations == [] and len(fake.requests) == 1
+    assert "top_k" not in last_body(fake) and "top_p" not in last_body(fake)
+    assert result.warnings == [
+        "claude-opus-4-7 takes no top_k; top_k 40 was not sent",
+        "claude-opus-4-7 takes only a top_p of 0.99 or more; top_p 0.9 was not sent",
+    ]
+    # a top_p it takes is sent
+    result = await provider.complete(replace(request, extra={"top_p": 0.995}), target)
+    assert last_body(fake)["top_p"] == 0.995 and result.warnings == [] and len(fake.requests) == 2
+
+
+async def test_a_model_that_refuses_top_k_is_sent_the_call_again_without_it(serve, transport):
+    # A gateway's alias for such a model, which the name rule cannot read: its 400 "`top_k` is deprecated for this
+    # model." (not billed) is a setting it refuses, as its "`temperature` is deprecated" is, not a bad request
+    fake = FakeAnthropic(KEY)
+    fake.fixed_temperature = frozenset({"prod-claude"})
+    url = await serve(fake)
+    provider = AnthropicProvider({"ANTHROPIC_API_KEY": KEY}, transport)
+    target = Target("anthropic", "prod-claude", url)
+    fake.queue({"text": "first"}, {"text": "second"})
+    request = LLMRequest([Message("user", "Hi")], max_tokens=50, extra={"top_k": 40})
+    result = await provider.complete(request, target)
+    assert result.text == "first" and fake.violations == []
+    assert [r["body"].get("top_k") for r in fake.requests] == [40, None]
+    assert result.warnings == [
+        "anthropic:prod-claude refused 'top_k' (`top_k` is deprecated for this model.); it was sent again without it"
+    ]
+    result = await provider.complete(request, target)
+    assert result.text == "second" and len(fake.requests) == 3 and "top_k" not in last_body(fake)
+
+
 THINK = {"thinking": {"type": "enabled", "budget_tokens": 2048}}
 
 

@@ -1,0 +1,30 @@
+"""The sampling settings the Messages API refuses on the models released after Claude Opus 4.6, by their names."""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+#: claude-{family}-{major}[-{minor}], the naming since Claude 4 (dates and suffixes may follow)
+_CLAUDE_VERSION = re.compile(r"^claude-(?:opus|sonnet|haiku)-(\d+)(?:-(\d{1,2}))?(?:-|$)")
+
+
+def fixed_sampling(model: str) -> bool:
+    """The Messages API: "Models released after Claude Opus 4.6 do not support setting temperature. A
+    value of 1.0 ... will be accepted ..., all other values will be rejected with a 400 error." Nor top_p
+    ("A value >= 0.99 will be accepted") nor top_k ("any value will be rejected"). Release order is read
+    from the version in the model's name: above 4.6."""
+    m = _CLAUDE_VERSION.match(model)
+    if m is None:
+        return False
+    return (int(m.group(1)), int(m.group(2) or 0)) > (4, 6)
+
+
+def without_samplers(model: str, extra: dict[str, Any], notes: list[str]) -> None:
+    """Leaves out of ``extra`` (a target's params) the top_k and the top_p below 0.99 that a model released after
+    Claude Opus 4.6 refuses (400, which would stop the whole cascade as a bad request), saying so."""
+    if "top_k" in extra:
+        notes.append(f"{model} takes no top_k; top_k {extra.pop('top_k')!r} was not sent")
+    top_p = extra.get("top_p")
+    if isinstance(top_p, int | float) and not isinstance(top_p, bool) and top_p < 0.99:
+        notes.append(f"{model} takes only a top_p of 0.99 or more; top_p {extra.pop('top_p')!r} was not sent")
