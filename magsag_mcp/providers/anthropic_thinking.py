@@ -12,6 +12,7 @@ thinking on that has
   goes without thinking;
 - ``max_tokens`` not above ``budget_tokens``: the budget is lowered below ``max_tokens`` (which the
   skill set and budgets reserve), or, when that leaves less than the API's minimum, thinking is left out;
+- ``budget_tokens`` below the API's minimum (1024): it is raised to the minimum, within ``max_tokens``;
 - a turn in progress (the model's messages since the last user message that is more than tool results)
   with tool calls, whose first message does not start with its thinking blocks as they came (signature
   and all): the blocks ride on the tool calls (:func:`signature_for`), and a turn without them (another
@@ -115,7 +116,18 @@ def settle(
             "Anthropic does not take with thinking on"
         )
     budget = config.get("budget_tokens")
-    if why is None and isinstance(budget, int) and not isinstance(budget, bool) and budget >= max_tokens:
+    if why is None and isinstance(budget, int) and not isinstance(budget, bool) and budget < MIN_BUDGET:
+        if max_tokens <= MIN_BUDGET:
+            why = (
+                f"its budget_tokens ({budget}) must be at least {MIN_BUDGET} and below max_tokens ({max_tokens}); "
+                f"raise max_tokens above {MIN_BUDGET} to think"
+            )
+        else:
+            extra["thinking"] = {**config, "budget_tokens": MIN_BUDGET}
+            notes.append(
+                f"Anthropic takes a thinking budget_tokens of at least {MIN_BUDGET}; {budget} was sent as {MIN_BUDGET}"
+            )
+    elif why is None and isinstance(budget, int) and not isinstance(budget, bool) and budget >= max_tokens:
         if max_tokens - 1 < MIN_BUDGET:
             why = (
                 f"its budget_tokens ({budget}) must be below max_tokens ({max_tokens}) and at least {MIN_BUDGET}; "

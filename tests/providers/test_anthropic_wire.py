@@ -295,6 +295,26 @@ async def test_a_thinking_budget_is_kept_below_max_tokens(serve, transport):
     ]
 
 
+async def test_a_thinking_budget_below_the_apis_least_is_sent_as_the_least(serve, transport):
+    # A target's thinking: {type: enabled, budget_tokens: 512} (a small budget, as a small thinkingBudget is on Gemini)
+    # was answered 400 "thinking.enabled.budget_tokens: Input should be greater than or equal to 1024", a bad request
+    # that stopped the whole cascade on every call. It is sent as 1024, the least the API takes, saying so; where
+    # max_tokens leaves no room for that, thinking is left out.
+    fake, provider, target = await setup(ANTHROPIC, serve, transport)
+    fake.queue({"text": "ok"}, {"text": "ok"})
+    extra = {"thinking": {"type": "enabled", "budget_tokens": 512}}
+    result = await provider.complete(LLMRequest([Message("user", "Hi")], max_tokens=4000, extra=extra), target)
+    assert result.text == "ok" and fake.violations == []
+    assert last_body(fake)["thinking"] == {"type": "enabled", "budget_tokens": 1024}
+    assert result.warnings == ["Anthropic takes a thinking budget_tokens of at least 1024; 512 was sent as 1024"]
+    result = await provider.complete(LLMRequest([Message("user", "Hi")], max_tokens=1000, extra=extra), target)
+    assert result.text == "ok" and fake.violations == [] and "thinking" not in last_body(fake)
+    assert result.warnings == [
+        "extended thinking was not sent: its budget_tokens (512) must be at least 1024 and below max_tokens (1000); "
+        "raise max_tokens above 1024 to think"
+    ]
+
+
 async def test_a_tool_the_call_forces_goes_without_thinking(serve, transport):
     fake, provider, target = await setup(ANTHROPIC, serve, transport)
     fake.queue({"tool_calls": [{"id": "toolu_1", "name": "get_weather", "arguments": {"city": "Oslo"}}]})
