@@ -114,13 +114,15 @@ class AnthropicMessagesFormat(WireFormat):
             if temperature is not None and temperature != 1.0:
                 notes.append(f"{model} supports only the default temperature; temperature {temperature:g} was not sent")
                 temperature = None
-            without_samplers(model, extra, notes)
-        if temperature is not None and temperature != 1.0 and thinking:
-            notes.append(
-                f"with extended thinking on, Anthropic takes only the default temperature; temperature "
-                f"{temperature:g} was not sent"
-            )
-            temperature = None
+            without_samplers(model, 0.99, extra, notes)
+        if thinking:
+            if temperature is not None and temperature != 1.0:
+                notes.append(
+                    f"with extended thinking on, Anthropic takes only the default temperature; temperature "
+                    f"{temperature:g} was not sent"
+                )
+                temperature = None
+            without_samplers("with extended thinking on, Anthropic", 0.95, extra, notes)
         body: dict[str, Any] = {"model": model, "max_tokens": max_tokens, "messages": messages}
         system = request.system or ""
         tools = [{"name": t.name, "description": t.description, "input_schema": t.parameters} for t in request.tools]

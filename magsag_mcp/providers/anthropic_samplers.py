@@ -20,11 +20,13 @@ def fixed_sampling(model: str) -> bool:
     return (int(m.group(1)), int(m.group(2) or 0)) > (4, 6)
 
 
-def without_samplers(model: str, extra: dict[str, Any], notes: list[str]) -> None:
-    """Leaves out of ``extra`` (a target's params) the top_k and the top_p below 0.99 that a model released after
-    Claude Opus 4.6 refuses (400, which would stop the whole cascade as a bad request), saying so."""
+def without_samplers(who: str, least_top_p: float, extra: dict[str, Any], notes: list[str]) -> None:
+    """Leaves out of ``extra`` (a target's params) the top_k and a top_p below ``least_top_p`` that the API refuses
+    (400, which would stop the whole cascade as a bad request), saying so: a model released after Claude Opus 4.6
+    takes no top_k and no top_p below 0.99, and a request with extended thinking on no top_k and no top_p below
+    0.95. ``who``: what takes none, as the note says it."""
     if "top_k" in extra:
-        notes.append(f"{model} takes no top_k; top_k {extra.pop('top_k')!r} was not sent")
+        notes.append(f"{who} takes no top_k; top_k {extra.pop('top_k')!r} was not sent")
     top_p = extra.get("top_p")
-    if isinstance(top_p, int | float) and not isinstance(top_p, bool) and top_p < 0.99:
-        notes.append(f"{model} takes only a top_p of 0.99 or more; top_p {extra.pop('top_p')!r} was not sent")
+    if isinstance(top_p, int | float) and not isinstance(top_p, bool) and top_p < least_top_p:
+        notes.append(f"{who} takes only a top_p of {least_top_p:g} or more; top_p {extra.pop('top_p')!r} was not sent")

@@ -6,7 +6,7 @@ N}}``, or ``{type: adaptive}``), while the rest of the request comes from the sk
 refuses (400 invalid_request_error, which would stop the whole cascade as a bad request) a request with
 thinking on that has
 
-- a temperature other than 1: it is left out, as for the models that take none;
+- a temperature other than 1, a top_k, a top_p below 0.95: each is left out, as for the models that take none;
 - a forced tool (``tool_choice`` any or tool): a JSON schema is then asked for in the system prompt and
   checked, as with the caller's tools; a tool the *call* forces is the call's to decide, so the request
   goes without thinking;

@@ -534,6 +534,12 @@ class FakeAnthropic(Fake):
         temperature = body.get("temperature")
         if temperature is not None and temperature != 1:
             return f"`temperature` may only be set to 1 when thinking is enabled or in adaptive mode.{doc}"
+        # "Thinking isn't compatible with temperature or top_k modifications"; "you can set top_p to values between 1
+        # and 0.95"
+        if "top_k" in body:
+            return f"`top_k` is not supported when thinking is enabled.{doc}"
+        if body.get("top_p", 1) < 0.95:
+            return f"`top_p` must be greater than or equal to 0.95 or unset when thinking is enabled.{doc}"
         if (body.get("tool_choice") or {}).get("type") in ("any", "tool"):
             return "Thinking may not be enabled when tool_choice forces tool use."
         budget = body["thinking"].get("budget_tokens")

@@ -276,6 +276,30 @@ async def test_thinking_takes_no_temperature_nor_a_forced_json_tool(serve, trans
     assert any("with extended thinking on, the JSON schema could not be enforced" in w for w in result.warnings)
 
 
+@pytest.mark.parametrize("stream", [False, True], ids=["body", "stream"])
+async def test_thinking_takes_no_top_k_nor_a_top_p_below_0_95(serve, transport, stream: bool):
+    # "Thinking isn't compatible with temperature or top_k modifications", and takes a top_p "between 1 and 0.95": a
+    # target's params {top_k: 40, top_p: 0.9} beside thinking were a 400 that stopped the whole cascade on every call.
+    fake, provider, target = await setup(ANTHROPIC, serve, transport)
+    fake.queue({"text": "ok"}, {"text": "ok"})
+    extra = {**THINK, "top_k": 40, "top_p": 0.9}
+    request = LLMRequest([Message("user", "Hi")], max_tokens=4000, stream=stream, extra=extra)
+    result = await provider.complete(request, target)
+    assert result.text.strip() == "ok" and fake.violations == [] and len(fake.requests) == 1
+    body = last_body(fake)
+    assert body["thinking"] == THINK["thinking"] and "top_k" not in body and "top_p" not in body
+    assert result.warnings == [
+        "with extended thinking on, Anthropic takes no top_k; top_k 40 was not sent",
+        "with extended thinking on, Anthropic takes only a top_p of 0.95 or more; top_p 0.9 was not sent",
+    ]
+    # a top_p it takes is sent; and without thinking, both are
+    await provider.complete(replace(request, extra={**THINK, "top_p": 0.97}), target)
+    assert last_body(fake)["top_p"] == 0.97
+    fake.queue({"text": "ok"})
+    await provider.complete(replace(request, extra={"top_k": 40, "top_p": 0.9}), target)
+    assert (last_body(fake)["top_k"], last_body(fake)["top_p"]) == (40, 0.9) and fake.violations == []
+
+
 async def test_a_thinking_budget_is_kept_below_max_tokens(serve, transport):
     # "`max_tokens` must be greater than `thinking.budget_tokens`": a skill's max_tokens (which budgets reserve)
     # at or below the target's thinking budget was a 400 that stopped the cascade.
