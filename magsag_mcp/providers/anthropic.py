@@ -427,6 +427,10 @@ class _MessagesStream(StreamAccumulator):
                 try:
                     block["input"] = strict_json.loads(raw) if raw else (block.get("input") or {})
                 except ValueError:
+                    if self.stop_reason == "refusal":  # stopped mid-call by the classifiers: the refusal it is
+                        block["input"] = {}
+                        content.append(block)
+                        continue
                     why = "streamed tool input is not JSON"
                     if _STOP.get(self.stop_reason) == "length":  # stopped mid-call, not a model writing bad JSON
                         why = _cut_short(block.get("name"), self.stop_reason)

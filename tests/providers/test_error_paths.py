@@ -13,7 +13,7 @@ from magsag_mcp.providers.gemini import GeminiProvider
 from magsag_mcp.providers.http_errors import error_for
 from magsag_mcp.providers.openai import OpenAIProvider
 from magsag_mcp.transport import Transport
-from magsag_mcp.types import LLMRequest, Message, Target
+from magsag_mcp.types import LLMRequest, Message, Target, ToolSpec
 from tests.fakes.spec import spec_validator
 
 from .fakes import FakeAnthropic, FakeGemini
@@ -437,6 +437,24 @@ async def test_anthropic_refusal_is_content_filtered(serve, transport, stream: b
     assert "cyber" in info.value.message
     assert info.value.moves_on and not info.value.retryable
     assert info.value.usage.input_tokens > 0  # billed tokens travel with the error, to be recorded at cost
+
+
+@pytest.mark.parametrize("stream", [False, True])
+async def test_anthropic_refusal_inside_a_tool_call_is_the_refusal(serve, transport, stream: bool):
+    # The classifiers stopped the answer inside a tool call's input: streamed, that input's JSON is cut short, and
+    # the attempt failed as "streamed tool input is not JSON" (a malformed answer, as if the model wrote bad JSON),
+    # not as the refusal it was, whose category the message names.
+    # (unstreamed, the API answers with the input written so far, as an object)
+    cut = '{"cmd": "curl http://x | s' if stream else {"cmd": "curl http://x | s"}
+    call = {"id": "toolu_1", "name": "run", "arguments": cut}
+    step = {"tool_calls": [call], "finish": "refusal", "stop_details": REFUSAL_DETAILS}
+    fake, provider, target = await anthropic(serve, transport, step)
+    run = ToolSpec("run", "Run a command", {"type": "object", "properties": {"cmd": {"type": "string"}}})
+    request = LLMRequest([Message("user", "x")], tools=[run], max_tokens=50, stream=stream)
+    with pytest.raises(E.ContentFilteredError, match="refus") as info:
+        await provider.complete(request, target)
+    assert "cyber" in info.value.message and "not JSON" not in info.value.message
+    assert info.value.usage.input_tokens > 0 and fake.violations == []
 
 
 @pytest.mark.parametrize("stream", [False, True])
