@@ -162,10 +162,24 @@ def _messages(raw: Any, where: str = "model_config") -> list[Message]:
             )
         content = m.get("content")
         if content is not None and not isinstance(content, str):
-            content = json.dumps(content, ensure_ascii=False)
+            texts = _text_blocks(content)
+            content = "\n".join(texts) if texts is not None else json.dumps(content, ensure_ascii=False)
         answers = _answered_call(m, i, out, where) if m["role"] == "tool" else None
         out.append(Message(role=m["role"], content=content, tool_calls=calls, tool_call_id=answers, name=m.get("name")))
     return out
+
+
+def _text_blocks(content: Any) -> list[str] | None:
+    """The texts of content written as a list of text blocks (``[{"type": "text", "text": ...}]``, as Anthropic's and
+    OpenAI's APIs and MCP tool results write it), or None for any other content (a tool's own JSON output)."""
+    if not isinstance(content, list) or not content:
+        return None
+    texts = []
+    for block in content:
+        if not isinstance(block, Mapping) or block.get("type") != "text" or not isinstance(block.get("text"), str):
+            return None
+        texts.append(block["text"])
+    return texts
 
 
 def _answered_call(m: Mapping[str, Any], i: int, before: list[Message], where: str) -> str:

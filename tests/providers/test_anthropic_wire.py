@@ -649,3 +649,31 @@ async def test_a_json_answer_that_continues_a_prefill_is_the_whole_document(serv
     turns = [Message("user", "Six times seven?"), Message("assistant", "The answer is")]
     result = await provider.complete(LLMRequest(turns, max_tokens=50, stream=stream), target)
     assert result.text.strip() == "42."
+
+
+async def test_a_message_whose_content_is_text_blocks_is_sent_as_their_text(serve, transport):
+    # Content as a list of text blocks, as Anthropic's and OpenAI's APIs (and an MCP tool's result) write it, was sent
+    # as the JSON of the list: the model read '[{"type": "text", "text": "Weather in Oslo?"}]' as the question, and a
+    # tool's result as the blocks' JSON. The text is the text; a tool's own JSON output in a list stays JSON.
+    fake, provider, target = await setup(ANTHROPIC, serve, transport)
+    fake.queue({"text": "3 degrees."})
+    history = payload_messages(
+        [
+            {
+                "role": "user",
+                "content": [{"type": "text", "text": "Weather in Oslo?"}, {"type": "text", "text": "In Celsius."}],
+            },
+            {
+                "role": "assistant",
+                "tool_calls": [{"id": "toolu_1", "name": "get_weather", "arguments": {"city": "Oslo"}}],
+            },
+            {"role": "tool", "tool_call_id": "toolu_1", "content": [{"type": "text", "text": "3 degrees, clear"}]},
+        ]
+    )
+    result = await provider.complete(LLMRequest(history, tools=[WEATHER], max_tokens=100), target)
+    assert result.text == "3 degrees." and fake.violations == []
+    messages = last_body(fake)["messages"]
+    assert messages[0]["content"] == [{"type": "text", "text": "Weather in Oslo?\nIn Celsius."}]
+    assert messages[2]["content"][0]["content"] == "3 degrees, clear"
+    [data] = payload_messages([{"role": "user", "content": [{"id": 1}, {"type": "text"}]}])
+    assert data.content == '[{"id": 1}, {"type": "text"}]'
