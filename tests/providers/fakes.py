@@ -428,6 +428,8 @@ class FakeAnthropic(Fake):
     #: models that take no temperature but 1, no top_p below 0.99 and no top_k, as those released after Claude Opus 4.6
     #: (named as a test needs: a gateway's alias, a family the name rules do not know)
     fixed_temperature: frozenset[str] = frozenset({"claude-opus-4-7"})
+    #: the most output tokens a model takes (max_tokens above it is refused), as the models overview lists them
+    output_ceilings: dict[str, int] = {"claude-3-5-sonnet-20241022": 8192, "claude-3-haiku-20240307": 4096}
 
     def auth_ok(self, request: web.Request) -> bool:
         return request.headers.get("x-api-key") == self.key and bool(request.headers.get("anthropic-version"))
@@ -449,6 +451,13 @@ class FakeAnthropic(Fake):
                     return self.error_body(400, f"`{name}` is deprecated for this model.", "invalid_request_error")
             if "top_k" in body:
                 return self.error_body(400, "`top_k` is deprecated for this model.", "invalid_request_error")
+        ceiling = self.output_ceilings.get(body.get("model"))
+        if ceiling is not None and body.get("max_tokens", 0) > ceiling:
+            message = (
+                f"max_tokens: {body['max_tokens']} > {ceiling}, which is the maximum allowed number of output tokens "
+                f"for {body['model']}"
+            )
+            return self.error_body(400, message, "invalid_request_error")
         # Claude Opus 4.1, Sonnet 4.5 and Haiku 4.5 take one of the two samplers
         one_sampler = str(body.get("model", "")).startswith(
             ("claude-opus-4-1", "claude-sonnet-4-5", "claude-haiku-4-5")
