@@ -108,10 +108,21 @@ def _tool_choice(raw: Any, where: str = "model_config") -> Any:
     if raw == "any":
         return "required"
     if isinstance(raw, Mapping):
+        if raw.get("disable_parallel_tool_use"):
+            # Anthropic's: no other vendor's tool_choice says it, and left out the model may call several tools at once
+            raise PayloadError(
+                f"{where}.tool_choice.disable_parallel_tool_use is not taken: a call's tool_choice goes to every "
+                "target alike, and only Anthropic's API knows it; leave it out, and run the tool calls an answer holds "
+                "in turn"
+            )
         fn = raw.get("function")
         name = raw.get("name") or (fn.get("name") if isinstance(fn, Mapping) else None)
         if isinstance(name, str):
             return {"name": name}
+        # Anthropic's shape: {"type": "auto"}, {"type": "any"}, {"type": "none"}
+        kind = raw.get("type")
+        if kind in ("auto", "none", "any") and raw.keys() <= {"type", "disable_parallel_tool_use"}:
+            return "required" if kind == "any" else kind
     raise PayloadError(f"{where}.tool_choice must be 'auto', 'none', 'required' or {{'name': 'function_name'}}")
 
 

@@ -342,3 +342,24 @@ def test_a_function_tool_in_anthropics_shape_is_taken(catalog):
         env={},
     )
     assert [(t.name, t.parameters) for t in plan.request.tools] == [("w", schema), ("v", schema)]
+
+
+@pytest.mark.parametrize(
+    ("choice", "taken"),
+    [
+        ({"type": "auto"}, "auto"),
+        ({"type": "any"}, "required"),
+        ({"type": "none"}, "none"),
+        ({"type": "tool", "name": "f"}, {"name": "f"}),
+    ],
+)
+def test_a_tool_choice_in_anthropics_shape_is_taken(catalog, choice, taken):
+    # Tools are taken in Anthropic's shape; its tool_choice {"type": "any"} was refused as "must be 'auto', 'none',
+    # 'required' or {'name': ...}", though it says the same as "required".
+    tools = [{"name": "f", "input_schema": {"type": "object"}}]
+    payload = {"data": "x", "model_config": {"model": "fake:echo", "tools": tools, "tool_choice": choice}}
+    assert plan_call(catalog, "skill.analysis", payload, context=None, env={}).request.tool_choice == taken
+    # disable_parallel_tool_use, which only Anthropic's API knows, is refused by name rather than dropped unsaid
+    payload["model_config"]["tool_choice"] = {**choice, "disable_parallel_tool_use": True}
+    with pytest.raises(PayloadError, match=r"tool_choice\.disable_parallel_tool_use is not taken"):
+        plan_call(catalog, "skill.analysis", payload, context=None, env={})
