@@ -1,0 +1,105 @@
+"""What ``MAGSAG_PROVIDER`` / ``MAGSAG_MODEL`` (and a call that names only a provider) do to a route: the
+checks of the two settings, and which provider serves the models the routing policy chose."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from .errors import ConfigError, PayloadError
+from .providers import canonical_provider, hosts_other_models
+from .targets import parse_target, provider_prefix
+from .types import Target
+
+
+def _env_override(env: Mapping[str, str]) -> tuple[str | None, str | None]:
+    provider = env.get("MAGSAG_PROVIDER") or None
+    model = env.get("MAGSAG_MODEL") or None
+    if provider:
+        try:
+            provider = canonical_provider(provider)
+        except ConfigError as exc:
+            raise ConfigError(f"MAGSAG_PROVIDER={env['MAGSAG_PROVIDER']!r}: {exc.message}") from None
+    return provider, model
+
+
+def check_env_override(env: Mapping[str, str]) -> None:
+    """The :class:`ConfigError` a call would meet in ``MAGSAG_PROVIDER`` / ``MAGSAG_MODEL``, raised without
+    a call (``magsag doctor``)."""
+    provider, model = _env_override(env)
+    if model:
+        try:
+            parse_target({"provider": provider, "model": model} if provider else model)
+        except ConfigError as exc:
+            raise ConfigError(f"MAGSAG_MODEL={model!r}: {exc.message}") from None
+
+
+def _swap_provider(
+    chain: Sequence[Target], default: Sequence[Target], provider: str, task_type: str, by: str | None
+) -> list[tuple[Target, Target | None]]:
+    """``MAGSAG_PROVIDER`` alone (or the call's provider, ``by`` naming its field): keep the policy's
+    models, served by that provider.
+
+    A hosting provider (azure, compat, local) serves the chain's model names as they are. A vendor
+    (openai, anthropic, google) can only serve its own models, so the chain keeps those (from the
+    route, else from the default chain): ``anthropic:gpt-4o`` would be a call that cannot succeed.
+    Each target comes with the routing policy's own that it stands for: a vendor's models from the route
+    are routing's own targets, only fewer (a policy refusing one refuses routing's choice, skipped as it
+    is without a provider named); the default chain's, taken because the route names none of the
+    vendor's, are no choice routing made for this task (None: a refusal fails the call).
+    """
+    if hosts_other_models(provider):
+        out: dict[Target, Target | None] = {}
+        for t in chain:
+            out.setdefault(t if t.provider == provider else Target(provider, t.model, None, t.params), t)
+        return list(out.items())
+    own: list[tuple[Target, Target | None]] = [(t, t) for t in chain if t.provider == provider]
+    if own:
+        return own
+    own = [(t, None) for t in default if t.provider == provider]
+    if own:
+        return own
+    setting, model_setting = (f"{by}.provider", f"{by}.model") if by else ("MAGSAG_PROVIDER", "MAGSAG_MODEL")
+    raise (PayloadError if by else ConfigError)(
+        f"{setting} {provider!r}: the routing policy names no {provider} model for task {task_type!r}; "
+        f"also set {model_setting} to one of its models",
+        provider=provider,
+        task_type=task_type,
+    )
+
+
+def _served_by(provider: str, model: str) -> bool:
+    """Whether ``provider`` (a call's, not yet checked) can serve ``model`` (``MAGSAG_MODEL``): a hosting
+    provider serves any model name, a vendor its own models only."""
+    try:
+        provider = canonical_provider(provider)
+        if hosts_other_models(provider):
+            # any name that no other host pins: meta-llama/Llama-3.1-8B-Instruct (vLLM's), llama3.1:70b on a
+            # compat endpoint, openai:gpt-4o as the name gpt-4o; "local:..." is pinned to the local server
+            pinned = provider_prefix(model.strip())
+            return pinned is None or pinned[0] == provider or not hosts_other_models(pinned[0])
+        return parse_target(model).provider == provider
+    except ConfigError:
+        return False  # the provider's own error is raised where it is used; the model's does not apply here
+
+
+def _env_provider_serves(named: Mapping[str, Any], env_provider: str) -> bool:
+    """Whether ``MAGSAG_PROVIDER`` serves a model the call names without saying who serves it (no
+    ``provider``, no ``provider:`` prefix): the call chose the model, the environment the provider, as a
+    call naming only a provider gets ``MAGSAG_MODEL``. It does when the model's provider cannot be told
+    from its name, or when the name is a cloud vendor's (``gpt-4o``) and ``MAGSAG_PROVIDER`` a hosting
+    provider (azure, compat, local: a deployment that sends everything there). A tagged name
+    (``llama3.1:70b``) stays on the local server it names, and a vendor keeps another vendor's models
+    (``anthropic:gpt-4o`` could never succeed)."""
+    model = named.get("model")
+    if named.get("provider") or not isinstance(model, str) or not model.strip():
+        return False
+    if provider_prefix(model.strip()) is not None:
+        return False
+    try:
+        inferred = parse_target(model).provider
+    except ConfigError as exc:
+        # unknown by name: the provider the environment names is the only one said (a misspelt prefix,
+        # "opnai:gpt-4o", is not a name to send anywhere: its own error says so)
+        return exc.details.get("model") == model.strip()
+    return inferred != env_provider and hosts_other_models(env_provider) and not hosts_other_models(inferred)
