@@ -1050,3 +1050,41 @@ def test_budget_with_no_limit_to_show_says_what_would_add_one(ledger_db, capsys,
     out = capsys.readouterr().out
     assert out.startswith("no budget limits apply") and said in out
     assert "--agent and/or --run-id" not in out
+
+
+@pytest.mark.parametrize("where", ["rename", "folder"])
+def test_summarize_output_that_cannot_be_renamed_over_is_written_in_place(
+    ledger_db, tmp_path, capsys, monkeypatch, where
+):
+    # A file that can be written but not renamed over: one bind-mounted into a container on its own (`docker run -v
+    # ./summary.json:/out/summary.json`: the rename fails with EBUSY), or one in a folder this user may not make a
+    # file in (a group-writable file in a shared folder). Written in place before the atomic replace came, each then
+    # failed with "cannot write --output": the summary is written in place there, as before.
+    import errno
+    import os
+    import tempfile
+
+    out = tmp_path / "summary.json"
+    out.write_text("{}\n")
+    if where == "rename":
+        real = os.replace
+
+        def busy(src, dst, *a, **k):
+            if Path(dst) == out:
+                raise OSError(errno.EBUSY, "Device or resource busy")
+            return real(src, dst, *a, **k)
+
+        monkeypatch.setattr(os, "replace", busy)
+    else:
+        real_mkstemp = tempfile.mkstemp
+
+        def refused(*a, dir=None, **k):
+            if dir is not None and Path(dir) == tmp_path:
+                raise PermissionError(errno.EACCES, "Permission denied")
+            return real_mkstemp(*a, dir=dir, **k)
+
+        monkeypatch.setattr(tempfile, "mkstemp", refused)
+    assert main(["flow", "summarize", "--output", str(out)]) == 0
+    assert capsys.readouterr().err.endswith(f"wrote {out}\n")
+    assert "totals" in json.loads(out.read_text())
+    assert sorted(p.name for p in tmp_path.iterdir() if p.name.startswith(".summary")) == []

@@ -9,7 +9,9 @@ is refused before anything is opened; any other file is written as before.
 
 from __future__ import annotations
 
+import errno
 import os
+import shutil
 import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager, suppress
@@ -91,25 +93,48 @@ def replacing(output: str) -> Iterator[TextIO]:
     last whole one was: the file a CI job's `flow gate` reads next. A regular file (or none yet) is written
     beside itself and renamed over, so it holds the old summary or the new one, never part of one; its links
     are followed, so a link keeps pointing at it. Anything else (``/dev/stdout``, a named pipe) is written as
-    it is: it cannot be renamed over."""
+    it is: it cannot be renamed over. So is a file that can be written but not renamed over (one bind-mounted
+    into a container on its own, or in a folder this user may not make a file in), once the summary is whole."""
     target = _where(Path(output))
     if target.exists() and not target.is_file():
         with open(output, "w", encoding="utf-8") as fh:
             yield fh
         return
-    fd, temp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
+    try:
+        fd, temp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
+    except OSError as exc:
+        if exc.errno not in _NOT_RENAMED or not target.is_file():
+            raise
+        fd, temp = tempfile.mkstemp(prefix="magsag-summary.", suffix=".tmp")  # copied in place once whole
     try:
         with os.fdopen(fd, "w", encoding="utf-8") as fh:
             yield fh
-        if target.exists():  # the file it replaces keeps its permissions (mkstemp makes it 0600)
-            os.chmod(temp, target.stat().st_mode & 0o7777)
+        if Path(temp).parent != target.parent:
+            shutil.copyfile(temp, target)
         else:
-            os.chmod(temp, 0o666 & ~_umask())
-        os.replace(temp, target)
-    except BaseException:
+            _renamed_over(temp, target)
+    finally:
         with suppress(OSError):
             os.unlink(temp)
-        raise
+
+
+#: why a file that can be written cannot be replaced by a rename: a file bind-mounted on its own (EBUSY), another
+#: file system (EXDEV), a folder this user may not make or remove files in (EACCES, EPERM)
+_NOT_RENAMED = frozenset({errno.EBUSY, errno.EXDEV, errno.EACCES, errno.EPERM})
+
+
+def _renamed_over(temp: str, target: Path) -> None:
+    """``temp`` renamed over ``target``; copied into it, in place, where ``target`` cannot be renamed over."""
+    if target.exists():  # the file it replaces keeps its permissions (mkstemp makes it 0600)
+        os.chmod(temp, target.stat().st_mode & 0o7777)
+    else:
+        os.chmod(temp, 0o666 & ~_umask())
+    try:
+        os.replace(temp, target)
+    except OSError as exc:
+        if exc.errno not in _NOT_RENAMED or not target.is_file():
+            raise
+        shutil.copyfile(temp, target)
 
 
 def _umask() -> int:
