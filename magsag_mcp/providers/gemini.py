@@ -257,6 +257,8 @@ class _GeminiStream(StreamAccumulator):
         self.response_id: str | None = None
         #: the response's modelStatus: a model on its way out says so, and when it goes
         self.status: Any = None
+        #: some of the answer has come (text that is not only whitespace, a call, another part): see complete()
+        self.answered = False
 
     def absorb(self, chunk: dict[str, Any]) -> str:
         if chunk.get("error") is not None:
@@ -297,6 +299,8 @@ class _GeminiStream(StreamAccumulator):
                 self.finish_message = cand.get("finishMessage") or self.finish_message
         if delta:
             self.texts.append(delta)
+        if not self.answered:
+            self.answered = bool(self.calls or self.other_parts or (delta and not delta.isspace()))
         return delta
 
     def _call(self, fc: dict[str, Any], signature: Any) -> ToolCall:
@@ -330,8 +334,10 @@ class _GeminiStream(StreamAccumulator):
 
     def complete(self) -> bool:
         # Gemini has no terminal event of its own: the chunk with the candidate's finishReason, which carries the
-        # answer's usage, is the last it sends. A connection lost after it lost nothing of the answer.
-        return self.finish_reason is not None
+        # answer's usage, is the last it sends. A connection lost after it lost nothing of the answer. A STOP before
+        # any of the answer is none: gateways that translate another vendor's stream into this one stamp STOP on
+        # every chunk without content (the reasoning phase's, first), and the answer is still to come.
+        return self.finish_reason is not None and (self.answered or self.finish_reason != "STOP")
 
     def feed(self, event: SSEEvent) -> str:
         chunk = event.json()

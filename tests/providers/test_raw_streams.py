@@ -772,3 +772,39 @@ async def test_a_retry_after_an_overloaded_event_is_not_refused_for_spend_that_n
         ("ok", None, False),
     ]
     assert out.result.text == "whole answer" and budget["cost_complete"] and out.cost_usd is not None
+
+
+async def test_a_gemini_stream_whose_first_chunks_a_gateway_stamped_stop_is_read_to_its_answer(monkeypatch):
+    # Gateways that translate an OpenAI stream into Gemini's (CLIProxyAPI, before its fix) stamp finishReason STOP
+    # on every chunk without content, the reasoning phase's first: the stream opens with empty STOP chunks, then the
+    # answer, then the real STOP with the usage. Taken for the terminal chunk, the first one ended the read a second
+    # later (sooner here), before any of the answer came: a paid answer failed as "STOP, with no content". A
+    # finishReason ends the answer only once some of it has come.
+    from magsag_mcp.providers import base
+
+    monkeypatch.setattr(base, "AFTER_THE_END_SECONDS", 0.0)
+    empty = {"candidates": [{"content": {"role": "model", "parts": []}, "finishReason": "STOP", "index": 0}]}
+    first = sse(empty, empty)
+    rest = sse(gemini_chunk("Hello", out=1), gemini_chunk(" world", out=2), gemini_chunk("", finish="STOP", out=2))
+
+    async def handle(request: web.Request) -> web.StreamResponse:
+        await request.read()
+        resp = web.StreamResponse(headers={"Content-Type": "text/event-stream"})
+        await resp.prepare(request)
+        for c in first:
+            await resp.write(c)
+        await asyncio.sleep(0.05)  # the upstream model reasons: nothing is sent meanwhile
+        for c in rest:
+            await resp.write(c)
+        await resp.write_eof()
+        return resp
+
+    app = web.Application()
+    app.router.add_post("/{tail:.*}", handle)
+    server = TestServer(app, host="127.0.0.1")
+    await server.start_server()
+    try:
+        result = await gemini_stream(f"http://127.0.0.1:{server.port}")
+    finally:
+        await server.close()
+    assert (result.text, result.finish_reason, result.usage.output_tokens) == ("Hello world", "stop", 2)
