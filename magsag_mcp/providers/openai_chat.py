@@ -340,6 +340,13 @@ def _choice_usage(chunk: dict[str, Any]) -> Any:
     return choice.get("usage") if isinstance(choice, dict) else None
 
 
+def _carries(chunk: dict[str, Any]) -> bool:
+    """Whether a chunk carries some of the answer (or of its reasoning): not the closing one, whatever else it says
+    (gateways that translate Gemini, gcli2api's, put finish_reason "stop" and the usage on every chunk)."""
+    deltas = [c.get("delta") or {} for c in chunk.get("choices") or () if isinstance(c, dict)]
+    return any(d.get(k) for d in deltas for k in ("content", "refusal", "tool_calls", "reasoning_content", "reasoning"))
+
+
 class _ChatStream(StreamAccumulator):
     """``chat.completion.chunk`` events, then (with include_usage) a usage chunk, then ``[DONE]`` (which some
     servers never send: a clean end after the finish_reason is a whole answer too)."""
@@ -416,7 +423,7 @@ class _ChatStream(StreamAccumulator):
                 self.finish_raw = choice["finish_reason"]
             if "content_filter_results" in choice:  # Azure's, on each choice
                 self.filtered = filter_note(choice["content_filter_results"]) or self.filtered
-        if usage and self.finish_raw is not None:  # read after the choices: this chunk's finish_reason counts
+        if usage and self.finish_raw is not None and not _carries(chunk):  # after the choices: its finish counts
             self.usage_last = True
         if delta_text:
             self.parts.append(delta_text)

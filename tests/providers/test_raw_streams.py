@@ -808,3 +808,42 @@ async def test_a_gemini_stream_whose_first_chunks_a_gateway_stamped_stop_is_read
     finally:
         await server.close()
     assert (result.text, result.finish_reason, result.usage.output_tokens) == ("Hello world", "stop", 2)
+
+
+async def test_a_chat_stream_that_stamps_finish_and_usage_on_every_chunk_is_read_to_its_end(monkeypatch):
+    # Gateways that translate Gemini into chat completions (gcli2api) put finish_reason "stop" on every chunk, the
+    # reasoning's and the answer's, each with the usage so far. The first was taken for the spec's closing chunk
+    # (a finish_reason with the usage: nothing of the answer left to come), and the read ended a second later
+    # (sooner here): the answer came back cut after its first words, as a whole one ("stop"). A chunk that carries
+    # some of the answer is not the closing one, whatever it says beside it.
+    from magsag_mcp.providers import base
+
+    monkeypatch.setattr(base, "AFTER_THE_END_SECONDS", 0.0)
+
+    def stamped(delta: dict[str, Any], out: int) -> dict[str, Any]:
+        return {**chunk(delta, finish="stop"), "usage": {"prompt_tokens": 9, "completion_tokens": out}}
+
+    first = sse(stamped({"reasoning_content": "Let me think."}, 3), stamped({"content": "The answer"}, 5))
+    rest = sse(stamped({"content": " is 42."}, 8), "[DONE]")
+
+    async def handle(request: web.Request) -> web.StreamResponse:
+        await request.read()
+        resp = web.StreamResponse(headers={"Content-Type": "text/event-stream"})
+        await resp.prepare(request)
+        for c in first:
+            await resp.write(c)
+        await asyncio.sleep(0.05)  # the model writes on: nothing is sent meanwhile
+        for c in rest:
+            await resp.write(c)
+        await resp.write_eof()
+        return resp
+
+    app = web.Application()
+    app.router.add_post("/{tail:.*}", handle)
+    server = TestServer(app, host="127.0.0.1")
+    await server.start_server()
+    try:
+        result = await compat_stream(f"http://127.0.0.1:{server.port}/v1")
+    finally:
+        await server.close()
+    assert (result.text, result.finish_reason, result.usage.output_tokens) == ("The answer is 42.", "stop", 8)
