@@ -330,7 +330,7 @@ class HTTPProvider(Provider):
                             if maybe is not None:
                                 await maybe
                         if acc.complete():
-                            await _after_the_end(events, acc)
+                            await _after_the_end(events, acc, progress, chars)
                             break
                 except (ProviderConnectionError, ProviderTimeoutError):
                     # After the terminal event only the connection's end was lost (a proxy that drops the
@@ -355,23 +355,33 @@ class HTTPProvider(Provider):
                 raise _stamp(with_request_id(exc, resp.headers), self.name, model) from None
 
 
-#: how long what may follow a stream's terminal event ([DONE], message_stop, the chunked encoding's end) is read
-#: for: it adds nothing to the answer, and read to its end the connection goes back to the pool
+#: how long what may follow a stream's terminal event ([DONE], message_stop, the chunked encoding's end) is waited
+#: for, each event of it: read to its end, the connection goes back to the pool
 AFTER_THE_END_SECONDS = 1.0
 
 
-async def _after_the_end(events: AsyncIterator[SSEEvent], acc: StreamAccumulator) -> None:
-    """The rest of a stream whose terminal event has come, read for :data:`AFTER_THE_END_SECONDS` at most. A server
-    (or a proxy) that holds the connection open once the answer is whole held the answer until the read timeout
-    (120 s by default) or, when the call's deadline came first, failed it as a timeout: whole and billed, and asked
-    for, and paid for, again. Events that do come are fed as before (an error event still fails the answer). Near the
-    call's deadline it is read for half the time left at most: cut by that deadline, the whole answer was lost."""
-    try:
-        async with Deadline(before_the_deadline(AFTER_THE_END_SECONDS)):
-            async for event in events:
-                acc.feed(event)
-    except TimeoutError:
-        pass  # held open: the connection is closed when the response is released, not put back in the pool
+async def _after_the_end(
+    events: AsyncIterator[SSEEvent], acc: StreamAccumulator, progress: ProgressCallback | None, chars: int
+) -> None:
+    """The rest of a stream whose terminal event has come, read while it keeps coming: each event within
+    :data:`AFTER_THE_END_SECONDS` of the last. A server (or a proxy) that holds the connection open once the answer
+    is whole held the answer until the read timeout (120 s by default) or, when the call's deadline came first,
+    failed it as a timeout: whole and billed, and asked for, and paid for, again. Events that do come are fed as
+    before (an error event still fails the answer), and their text reaches ``progress``: a gateway that marks every
+    chunk as the last (finishReason STOP on each) sends the answer on after it, which was cut a second in. Near the
+    call's deadline each wait is half the time left at most: cut by that deadline, the whole answer was lost."""
+    while True:
+        try:
+            async with Deadline(before_the_deadline(AFTER_THE_END_SECONDS)):
+                event = await anext(events)
+        except (TimeoutError, StopAsyncIteration):
+            return  # held open: the connection is closed when the response is released, not put back in the pool
+        delta = acc.feed(event)
+        if delta and progress is not None:
+            chars += len(delta)
+            maybe = progress("delta", {"chars": chars, "text": delta})
+            if maybe is not None:
+                await maybe
 
 
 async def _came_whole(result: LLMResult, progress: ProgressCallback | None) -> None:

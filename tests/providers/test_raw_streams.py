@@ -847,3 +847,48 @@ async def test_a_chat_stream_that_stamps_finish_and_usage_on_every_chunk_is_read
     finally:
         await server.close()
     assert (result.text, result.finish_reason, result.usage.output_tokens) == ("The answer is 42.", "stop", 8)
+
+
+async def test_what_a_stream_sends_after_a_terminal_looking_event_reaches_progress_too():
+    # A gateway that writes finishReason STOP on every Gemini chunk (the answer's too) makes its first chunk of text
+    # look like the last. What came after it was read for a second at most (a long answer was cut there) and reached
+    # the answer but never the progress callback: a client rendering the deltas showed less than the answer it got.
+    # What follows such an event is read while it keeps coming, and each delta reaches progress.
+    go = asyncio.Event()
+    words = ["Hello", " wide", " world"]
+    chunks = [sse(gemini_chunk(w, finish="STOP", out=i + 1))[0] for i, w in enumerate(words)]
+
+    async def handle(request: web.Request) -> web.StreamResponse:
+        await request.read()
+        resp = web.StreamResponse(headers={"Content-Type": "text/event-stream"})
+        await resp.prepare(request)
+        await resp.write(chunks[0])
+        await go.wait()  # the first delta has reached the caller
+        for c in chunks[1:]:
+            await resp.write(c)
+        await resp.write_eof()
+        return resp
+
+    deltas: list[str] = []
+
+    async def progress(event: str, data: dict[str, Any]) -> None:
+        if event == "delta":
+            deltas.append(data["text"])
+            go.set()
+
+    app = web.Application()
+    app.router.add_post("/{tail:.*}", handle)
+    server = TestServer(app, host="127.0.0.1")
+    await server.start_server()
+    transport = Transport()
+    try:
+        env = {"GEMINI_API_KEY": "g-key", "GEMINI_BASE_URL": f"http://127.0.0.1:{server.port}"}
+        request = LLMRequest(messages=[Message("user", "hi")], stream=True)
+        result = await GeminiProvider(env, transport).complete(
+            request, Target("google", "gemini-2.5-flash"), progress=progress
+        )
+    finally:
+        go.set()
+        await transport.aclose()
+        await server.close()
+    assert (result.text, "".join(deltas), result.usage.output_tokens) == ("Hello wide world",) * 2 + (3,)
