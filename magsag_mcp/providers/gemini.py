@@ -266,7 +266,8 @@ class _GeminiStream(StreamAccumulator):
             code = chunk["error"].get("code") if isinstance(chunk["error"], dict) else None
             status = code if isinstance(code, int) and code >= 400 else 500
             raise gemini_error(status, json.dumps(chunk).encode(), {}, provider=self.provider, model=self.model)
-        self.usage.update(chunk.get("usageMetadata") or {})
+        # a count written null (a gateway writing every field) is one left unset: it keeps the count it had
+        self.usage.update({k: v for k, v in (chunk.get("usageMetadata") or {}).items() if v is not None})
         feedback = chunk.get("promptFeedback") or {}
         if feedback.get("blockReason"):
             ratings = feedback.get("safetyRatings")

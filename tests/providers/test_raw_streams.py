@@ -204,6 +204,19 @@ async def test_a_gemini_stream_sent_as_a_json_array_is_read_whole(raw_stream):
     assert (result.usage.input_tokens, result.usage.output_tokens, result.usage.reported) == (5, 2, True)
 
 
+async def test_a_gemini_count_a_gateway_writes_null_later_keeps_the_one_it_had(raw_stream):
+    # A gateway that writes every field of usageMetadata (unset ones as null) on each chunk: the last chunk's
+    # "promptTokenCount": null overwrote the count the first one gave, and the whole, billed answer was then
+    # of unknown cost ("usageMetadata without promptTokenCount"). A null is a field left unset, as elsewhere.
+    first = gemini_chunk("Hello", out=1)
+    last = gemini_chunk(" world", finish="STOP", out=2)
+    last["usageMetadata"] = {"promptTokenCount": None, "candidatesTokenCount": 2, "thoughtsTokenCount": None}
+    base = await raw_stream(sse(first, last))
+    result = await gemini_stream(base)
+    assert result.text == "Hello world"
+    assert (result.usage.input_tokens, result.usage.output_tokens, result.usage.reported) == (5, 2, True)
+
+
 async def test_an_error_inside_a_gemini_json_array_is_the_error_it_names(raw_stream):
     error = {"error": {"code": 503, "message": "The model is overloaded.", "status": "UNAVAILABLE"}}
     base = await raw_stream([json.dumps([gemini_chunk("Hel"), error]).encode()], content_type="application/json")
