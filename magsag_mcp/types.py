@@ -250,10 +250,16 @@ def masked_path(path: str, model: str | None = None) -> str:
     404's message must show it."""
     if len(path) < _TOKEN_MIN:
         return path
+    tokens = path_tokens(path, model)
+    return "/".join("[REDACTED]" if s in tokens else s for s in path.split("/")) if tokens else path
+
+
+def path_tokens(path: str, model: str | None = None) -> frozenset[str]:
+    """The segments of ``path`` that :func:`masked_path` hides: those shaped like a credential, but ``model``'s."""
+    if len(path) < _TOKEN_MIN:
+        return frozenset()
     named = _model_segments(model) if model else ()
-    return "/".join(
-        "[REDACTED]" if _looks_like_a_token(s) and not (named and _names(s, named)) else s for s in path.split("/")
-    )
+    return frozenset(s for s in path.split("/") if _looks_like_a_token(s) and not (named and _names(s, named)))
 
 
 def _model_segments(model: str) -> tuple[str, ...]:

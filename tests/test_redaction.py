@@ -657,3 +657,49 @@ def test_a_key_shaped_name_is_still_refused(key: str, around: str):
         check_name(name, "agent")
     with pytest.raises(E.ConfigError, match="looks like an API key"):
         parse_target({"provider": "local", "model": name})
+
+
+@pytest.mark.parametrize(
+    ("status", "content_type", "said"),
+    [
+        (404, "text/plain", "Cannot POST {path}"),  # a web framework's default answer for a route it lacks
+        (404, "application/json", '{{"error": {{"message": "No route for {path}", "type": "invalid_request_error"}}}}'),
+        (502, "text/html", "<html><head><title>502 Bad Gateway: {path}</title></head></html>"),
+    ],
+    ids=["text", "json", "html-title"],
+)
+@pytest.mark.parametrize("provider", ["compat", "azure"])
+async def test_a_server_echoing_the_path_asked_does_not_show_the_token_in_the_base_urls_path(
+    transport, status: int, content_type: str, said: str, provider: str
+):
+    # The URL the 404's fix names had its token masked, and yet the same message quoted the server's own words,
+    # "Cannot POST /<token>/v1/chat/completions", whole: in the error, the ledger's record and the trace.
+    from aiohttp import web
+    from aiohttp.test_utils import TestServer
+
+    from magsag_mcp.errors import MagsagError
+    from magsag_mcp.providers.openai import AzureProvider, CompatProvider
+    from magsag_mcp.types import LLMRequest, Message
+
+    token = f"Echo{status}{content_type.split('/')[1]}{provider}Tok9x8Y7z6"
+
+    async def echo(request: web.Request) -> web.Response:
+        return web.Response(status=status, content_type=content_type, text=said.format(path=request.path))
+
+    app = web.Application()
+    app.router.add_route("*", "/{tail:.*}", echo)
+    server = TestServer(app, host="127.0.0.1")
+    await server.start_server()
+    try:
+        if provider == "compat":
+            env = {"MAGSAG_COMPAT_BASE_URL": str(server.make_url(f"/gw/{token}/v1"))}
+            called = CompatProvider(env, transport)
+        else:  # an API Management gateway in front of the resource, its token in the path
+            env = {"AZURE_OPENAI_ENDPOINT": str(server.make_url(f"/gw/{token}/")), "AZURE_OPENAI_API_KEY": AZURE_KEY}
+            called = AzureProvider(env, transport)
+        with pytest.raises(MagsagError) as caught:
+            await called.complete(LLMRequest(messages=[Message("user", "hi")]), Target(provider, "gw-model"))
+    finally:
+        await server.close()
+    assert provider == "azure" or "/gw/[REDACTED]/v1/chat/completions" in caught.value.message, caught.value.message
+    assert token not in str(caught.value.to_dict()) and token not in str(caught.value)

@@ -4,7 +4,9 @@ a query or a path segment shaped like a token, which may hold a secret."""
 from __future__ import annotations
 
 import functools
-from urllib.parse import urlsplit
+from urllib.parse import unquote, urlsplit
+
+from ..redaction import register_secret
 
 
 @functools.lru_cache(maxsize=256)
@@ -42,3 +44,20 @@ def _shown(url: str, model: str | None = None) -> str:
 
     where = urlsplit(url)
     return f"{where.scheme}://{where.netloc.rpartition('@')[2]}{masked_path(where.path, model)}"
+
+
+@functools.lru_cache(maxsize=256)
+def register_path_tokens(base: str, model: str | None = None) -> None:
+    """Make each segment of base URL ``base``'s path shaped like a token (a gateway's, which it takes in the path)
+    known to :func:`~magsag_mcp.errors.redact`, as written and percent-decoded: :func:`_shown` hides it in the
+    URLs that messages name, and a server that echoes the path it was asked ("Cannot POST /<token>/v1/...", a 502
+    page's title) must not bring it back in its own words. A segment naming ``model`` is the caller's, and shown."""
+    from ..types import path_tokens
+
+    try:
+        path = urlsplit(base).path
+    except ValueError:  # no URL: nothing is sent to it
+        return
+    for segment in path_tokens(path, model):
+        register_secret(segment)
+        register_secret(unquote(segment))

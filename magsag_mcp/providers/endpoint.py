@@ -11,6 +11,7 @@ from typing import Any, ClassVar
 from ..errors import AuthenticationError, register_secret
 from ..transport import Timeouts
 from ..types import Target
+from .base_urls import register_path_tokens
 from .wire_format import WireFormat
 
 
@@ -87,7 +88,9 @@ class Endpoint(ABC):
 
     def url(self, wire: WireFormat, target: Target, *, stream: bool) -> tuple[str, dict[str, str]]:
         params = wire.stream_params() if stream else {}
-        return self.base_url(target).rstrip("/") + wire.path(target.model, stream=stream), params
+        base = self.base_url(target)
+        register_path_tokens(base, target.model)  # a server may echo the path it was asked in its error
+        return base.rstrip("/") + wire.path(target.model, stream=stream), params
 
     def origin(self, target: Target) -> str:
         """Who answers ``target``'s calls: the provider and its base URL, as a digest (it rides in results, and a
@@ -98,7 +101,9 @@ class Endpoint(ABC):
 
     def probe_url(self, target: Target) -> str:
         """Where :meth:`HTTPProvider.probe` GETs: ``probe_path`` below the base URL."""
-        return self.base_url(target).rstrip("/") + self.probe_path
+        base = self.base_url(target)
+        register_path_tokens(base, target.model)
+        return base.rstrip("/") + self.probe_path
 
     def describe(self) -> dict[str, Any]:
         """What ``magsag doctor`` shows: never the key itself."""

@@ -22,6 +22,7 @@ from ..errors import (
 from ..transport import HttpResponse, Transport
 from ..types import LLMRequest, LLMResult, Target
 from .base import Endpoint, ProgressCallback
+from .base_urls import register_path_tokens
 from .capabilities import Capabilities
 from .openai_chat import ChatCompletionsFormat
 from .openai_models import responses_only
@@ -158,6 +159,7 @@ class AzureEndpoint(Endpoint):
         Kept, it would double into ``/openai/openai/...``, which Azure answers 404. A gateway's own path before
         ``/openai`` (API Management's ``/my-api``, or ``/openai/eastus``) stays."""
         base = self.base_url(target).rstrip("/")
+        register_path_tokens(base, target.model)  # (Endpoint.url's, for the URLs sent here)
         # the last: a gateway's own segment comes before Azure's
         cuts = [m.start() for m in _AZURE_PATH.finditer(base, base.find("//") + 2)]
         return base[: cuts[-1]] if cuts else base
