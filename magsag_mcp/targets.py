@@ -14,7 +14,7 @@ from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
 
 from .errors import ConfigError, redact
 from .redaction import holds_secret
-from .types import Target
+from .types import _CREDENTIAL_PARAM, Target, _without_credentials
 
 __all__ = [
     "ROUTER_FIELDS",
@@ -151,10 +151,10 @@ def parse_target(spec: str | Mapping[str, Any]) -> Target:
         unknown = named(spec.keys() - _TARGET_KEYS, _TARGET_ORDER)
         raise ConfigError(f"a target takes {', '.join(_TARGET_ORDER)}; unknown key(s) {unknown}")
     if not isinstance(spec, Mapping) or not spec.get("model"):
-        raise ConfigError(f"a target needs a model: got {spec!r}")
+        raise ConfigError(f"a target needs a model: got {_shown(spec)}")
     model = str(spec["model"]).strip()
     if not model:
-        raise ConfigError(f"a target needs a model: got {spec!r}")
+        raise ConfigError(f"a target needs a model: got {_shown(spec)}")
     _check_printable(model)
     provider = spec.get("provider")
     if provider:
@@ -178,8 +178,26 @@ def parse_target(spec: str | Mapping[str, Any]) -> Target:
     _check_params(params)
     base_url = spec.get("base_url") or None
     if base_url is not None and not isinstance(base_url, str):
-        raise ConfigError(f"base_url must be a URL string such as http://localhost:11434, got {base_url!r}")
+        raise ConfigError(
+            f"base_url must be a URL string such as http://localhost:11434, got {type(base_url).__name__}"
+        )
     return Target(provider, model, base_url, tuple(sorted(params.items())))
+
+
+def _shown(spec: Any) -> str:
+    """A target as written, for a message: its base URL and its credential params as :meth:`Target.to_dict` shows
+    them (no user:password@, ?query or token in the path; ``[REDACTED]`` for ``api_key``, ``gateway_auth``...).
+    The message of a routing file's target reaches ``catalog validate``, ``doctor`` and every MCP client of a
+    server that cannot open its catalog."""
+    if not isinstance(spec, Mapping):
+        return redact(repr(spec))
+    shown = dict(spec)
+    if isinstance(shown.get("base_url"), str):
+        shown["base_url"] = _without_credentials(shown["base_url"])
+    params = shown.get("params")
+    if isinstance(params, Mapping):
+        shown["params"] = {k: "[REDACTED]" if _CREDENTIAL_PARAM.search(str(k)) else v for k, v in params.items()}
+    return redact(repr(shown))
 
 
 #: request fields the router writes itself. Params pass extra vendor fields (top_p, seed, ...) through;

@@ -703,3 +703,23 @@ async def test_a_server_echoing_the_path_asked_does_not_show_the_token_in_the_ba
         await server.close()
     assert provider == "azure" or "/gw/[REDACTED]/v1/chat/completions" in caught.value.message, caught.value.message
     assert token not in str(caught.value.to_dict()) and token not in str(caught.value)
+
+
+def test_a_routing_target_without_a_model_is_refused_without_showing_its_credentials(catalog_copy: Path):
+    # The refusal quoted the target as written: a gateway's user:password@ and a credential param went to
+    # `catalog validate`, `doctor`, and every MCP client of a server that could not open its catalog.
+    from magsag_mcp.catalog import validate_catalog
+
+    routing = catalog_copy / "routing" / "default.yaml"
+    target = (
+        "{provider: compat, model: '', base_url: 'https://team:GwPassw0rd-xyz@gw.corp/v1?sig=GwSig0987',"
+        " params: {gateway_auth: '${GW_AUTH_VALUE}', temperature: 0}}"
+    )
+    text = routing.read_text()
+    routing.write_text(text.replace("chain: [openai:o1-preview, openai:gpt-4o]", f"chain: [{target}]", 1))
+    problems = validate_catalog(catalog_copy, env={"GW_AUTH_VALUE": "gw-auth-value-7788"})
+    said = [p for p in problems if "a target needs a model" in p]
+    assert len(said) == 1, problems
+    for secret in ("GwPassw0rd-xyz", "GwSig0987", "gw-auth-value-7788"):
+        assert secret not in said[0], said[0]
+    assert "https://[REDACTED]@gw.corp/v1?[REDACTED]" in said[0] and "'temperature': 0" in said[0]
