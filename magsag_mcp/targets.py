@@ -13,7 +13,7 @@ from typing import Annotated, Any
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
 
 from .errors import ConfigError, redact
-from .redaction import holds_secret
+from .redaction import holds_secret, register_secret
 from .types import _CREDENTIAL_PARAM, Target, _without_credentials
 
 __all__ = [
@@ -176,12 +176,36 @@ def parse_target(spec: str | Mapping[str, Any]) -> Target:
     if not isinstance(params, Mapping):
         raise ConfigError(f"target params must be a mapping, got {type(params).__name__}")
     _check_params(params)
+    _register_credentials(params)
     base_url = spec.get("base_url") or None
     if base_url is not None and not isinstance(base_url, str):
         raise ConfigError(
             f"base_url must be a URL string such as http://localhost:11434, got {type(base_url).__name__}"
         )
     return Target(provider, model, base_url, tuple(sorted(params.items())))
+
+
+def _register_credentials(params: Mapping[str, Any], named: bool = False) -> None:
+    """Make each text value of a credential param (``api_key``, ``gateway_auth``, and all under one) known to
+    :func:`~magsag_mcp.errors.redact`. :meth:`Target.to_dict` hides it by its name, and yet it goes to the server
+    in the request's body, where a server that echoes what it refused (vLLM's and LiteLLM's "Extra inputs are not
+    permitted ... input: '<value>'") brought it back whole into the error, the ledger's record and the trace."""
+    for key, value in params.items():
+        credential = named or bool(_CREDENTIAL_PARAM.search(str(key)))
+        if isinstance(value, str):
+            if credential and _secret_shaped(value):
+                register_secret(value)
+        elif isinstance(value, Mapping):
+            _register_credentials(value, credential)
+        elif isinstance(value, list | tuple):
+            for item in value:
+                _register_credentials({key: item}, credential)
+
+
+def _secret_shaped(value: str) -> bool:
+    """A credential param's value that is a credential, not a setting (``auth_mode: default``, ``auth_type:
+    bearer``): known to redact(), a word would vanish from every message, as a placeholder key's did."""
+    return len(value) >= 20 or (len(value) >= 8 and any(c.isdigit() for c in value))
 
 
 def _shown(spec: Any) -> str:

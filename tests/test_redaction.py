@@ -723,3 +723,61 @@ def test_a_routing_target_without_a_model_is_refused_without_showing_its_credent
     for secret in ("GwPassw0rd-xyz", "GwSig0987", "gw-auth-value-7788"):
         assert secret not in said[0], said[0]
     assert "https://[REDACTED]@gw.corp/v1?[REDACTED]" in said[0] and "'temperature': 0" in said[0]
+
+
+async def test_a_credential_param_echoed_by_the_server_never_reaches_the_error_or_the_ledger(
+    catalog_copy: Path, tmp_path: Path
+):
+    # The trace showed the param as [REDACTED], and yet a server that quotes what it refused (vLLM's pydantic
+    # "Extra inputs are not permitted ... 'input': '<value>'") brought the value back whole: in the error,
+    # the ledger's record and the trace's attempts.
+    from aiohttp import web
+    from aiohttp.test_utils import TestServer
+
+    secret = "gw-header-value-55aa77"
+
+    async def refuse(request: web.Request) -> web.Response:
+        body = await request.json()
+        problems = [
+            {"type": "extra_forbidden", "loc": ["body", k], "msg": "Extra inputs are not permitted", "input": v}
+            for k, v in body.items()
+            if k == "gateway_auth"
+        ]
+        said = f"1 validation error for ChatCompletionRequest: {problems!r}"
+        return web.json_response(
+            {"object": "error", "message": said, "type": "BadRequestError", "code": 400}, status=400
+        )
+
+    routing = catalog_copy / "routing" / "default.yaml"
+    target = "{provider: local, model: 'llama3.1:70b', params: {gateway_auth: '${GW_HEADER_VALUE}', seed: 7}}"
+    text = routing.read_text()
+    routing.write_text(
+        text.replace(
+            "chain: [openai:gpt-4o, anthropic:claude-3-5-sonnet-20241022, google:gemini-1.5-pro]", f"chain: [{target}]"
+        )
+    )
+    app = web.Application()
+    app.router.add_route("*", "/{tail:.*}", refuse)
+    server = TestServer(app, host="127.0.0.1")
+    await server.start_server()
+    try:
+        env = {"MAGSAG_LOCAL_LLM_BASE_URL": str(server.make_url("/v1")), "GW_HEADER_VALUE": secret}
+        svc = await Service.open(catalog=catalog_copy, db=tmp_path / "l.db", env=env)
+        try:
+            with pytest.raises(E.MagsagError) as info:
+                await svc.invoke_skill("skill.analysis", {"data": "x"})
+        finally:
+            await svc.aclose()
+    finally:
+        await server.close()
+    said = json.dumps(info.value.to_dict())
+    assert "Extra inputs are not permitted" in said and secret not in said
+    assert secret not in _stored(tmp_path / "l.db")
+
+
+@pytest.mark.parametrize("setting", ["default", "bearer", "oauth2"])
+def test_a_credential_params_setting_is_no_secret_that_removes_a_word_everywhere(setting: str):
+    from magsag_mcp.targets import parse_target
+
+    parse_target({"provider": "compat", "model": "m", "params": {"auth_mode": setting}})
+    assert redact(f"the {setting} route") == f"the {setting} route"
