@@ -35,7 +35,7 @@ from .errors import ConfigError, InputError, LedgerError
 from .invoke_options import Delegation, Progress, as_context, as_delegation, check_options
 from .invoke_result import InvokeResult
 from .kept_records import closing_after
-from .service import Service, new_run_id
+from .service import Service, new_run_id, register_env_secrets
 from .text import check_name
 
 if TYPE_CHECKING:
@@ -427,6 +427,7 @@ class Magsag(ProcessBound):
         agent: str | None = None,
     ) -> None:
         # the names every call records: refused here, naming the option, before anything is opened or made
+        register_env_secrets(os.environ if env is None else env)  # (the service does it once open: too late)
         check_name(run_id, "run_id")
         check_name(agent, "agent")
         self._cm = anyio.from_thread.start_blocking_portal()

@@ -64,6 +64,13 @@ SECRET_ENV = (
 )
 
 
+def register_env_secrets(env: Mapping[str, str]) -> None:
+    """Make the credentials of ``env`` (:data:`SECRET_ENV`) known to :func:`~magsag_mcp.errors.redact` and to the
+    check of a call's names (:func:`~magsag_mcp.text.check_name`): before anything quotes or checks one."""
+    for name in SECRET_ENV:
+        register_secret(env.get(name))
+
+
 def new_run_id() -> str:
     return f"run-{uuid.uuid4().hex[:16]}"
 
@@ -153,8 +160,7 @@ class Service(RouteExplanation, LoopBound):
         from .pricing import Pricer
 
         env = dict(os.environ if env is None else env)
-        for name in SECRET_ENV:
-            register_secret(env.get(name))
+        register_env_secrets(env)
         cat = catalog if isinstance(catalog, Catalog) else load_catalog(catalog, env)
         # the whole catalog is read with the one environment: policies and prices as skills and routing
         pricer = Pricer.from_catalog(cat.root, env)

@@ -781,3 +781,29 @@ def test_a_credential_params_setting_is_no_secret_that_removes_a_word_everywhere
 
     parse_target({"provider": "compat", "model": "m", "params": {"auth_mode": setting}})
     assert redact(f"the {setting} route") == f"the {setting} route"
+
+
+@pytest.mark.parametrize("where", ["run_id", "agent"])
+def test_magsag_refuses_a_key_of_its_environment_given_as_its_run_id_or_agent(
+    tmp_path: Path, where: str, capsys, monkeypatch
+):
+    # The names were checked before the service had read its environment's keys: one shaped like no known key (an
+    # Azure key's 32 hex digits) passed, and `magsag run AGENT --run-id <it>` printed it whole in the error's
+    # run_id (the first call refused it, too late for the error that quoted it).
+    from magsag_mcp.api import Magsag
+    from magsag_mcp.cli import main
+    from tests.conftest import CATALOG
+
+    key = "7d1e9b3c5a2f48e6b0c4d8a1f3e5b7c" + ("9" if where == "run_id" else "8")
+    env = {"MAGSAG_PROVIDER": "fake", "AZURE_OPENAI_API_KEY": key}
+    with pytest.raises(E.InputError, match="holds what looks like an API key"):
+        Magsag(catalog=CATALOG, db=tmp_path / "l.db", env=env, **{where: key})
+    assert not (tmp_path / "l.db").exists()
+    if where == "run_id":
+        key = key[:-1] + "7"  # one this process has not been told of
+        for name, value in {**env, "AZURE_OPENAI_API_KEY": key}.items():
+            monkeypatch.setenv(name, value)
+        argv = ["run", "my-mag", "--catalog", str(CATALOG), "--db", str(tmp_path / "c.db"), "--run-id", key]
+        code = main([*argv, "--payload", "{}"])
+        out = capsys.readouterr()
+        assert code == 2 and key not in out.out + out.err and "holds what looks like an API key" in out.err

@@ -78,11 +78,10 @@ class RedactingParser(argparse.ArgumentParser):
     def error(self, message: str) -> Any:
         import os
 
-        from ..errors import redact, register_secret
-        from ..service import SECRET_ENV
+        from ..errors import redact
+        from ..service import register_env_secrets
 
-        for name in SECRET_ENV:
-            register_secret(os.environ.get(name))
+        register_env_secrets(os.environ)
         super().error(redact(message))
 
 
