@@ -35,7 +35,8 @@ from .errors import ConfigError, InputError, LedgerError
 from .invoke_options import Delegation, Progress, as_context, as_delegation, check_options
 from .invoke_result import InvokeResult
 from .kept_records import closing_after
-from .service import Service, new_run_id, register_env_secrets
+from .redaction import register_env_secrets
+from .service import Service, new_run_id
 from .text import check_name
 
 if TYPE_CHECKING:

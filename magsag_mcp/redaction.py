@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import logging
 import re
+from collections.abc import Mapping
 from typing import Any
 
 _KNOWN_SECRETS: set[str] = set()
@@ -56,6 +57,28 @@ PLACEHOLDER_KEYS = frozenset(
         "no-key", "nokey", "token-abc123", "dummy", "placeholder", "anything", "unused", "ignored", "vllm",
     }
 )  # fmt: skip
+
+
+#: env vars that hold credentials: known to :func:`redact` before anything quotes one (the service as it opens,
+#: ``Magsag`` before it checks its names, the CLI before it runs a command)
+SECRET_ENV = (
+    "OPENAI_API_KEY",
+    "ANTHROPIC_API_KEY",
+    "AZURE_OPENAI_API_KEY",
+    "AZURE_OPENAI_AD_TOKEN",
+    "GEMINI_API_KEY",
+    "GOOGLE_API_KEY",
+    "MAGSAG_COMPAT_API_KEY",
+    "MAGSAG_LOCAL_LLM_API_KEY",
+    "MAGSAG_MCP_TOKEN",
+)
+
+
+def register_env_secrets(env: Mapping[str, str]) -> None:
+    """Make the credentials of ``env`` (:data:`SECRET_ENV`) known to :func:`redact` and to the check of a call's
+    names (:func:`~magsag_mcp.text.check_name`): before anything quotes or checks one."""
+    for name in SECRET_ENV:
+        register_secret(env.get(name))
 
 
 def register_secret(value: str | None) -> None:

@@ -28,7 +28,6 @@ from .errors import (
     MagsagError,
     redact,
     redacting_logger,
-    register_secret,
 )
 from .exact_money import exact_money
 from .invoke_result import InvokeResult, answer_not_recorded, call_cost, call_failed, run_status
@@ -37,6 +36,8 @@ from .opening import Opening
 from .providers import ProviderSet, provider_names
 from .providers.base import ProgressCallback
 from .records import AttemptRecord, RunRecord
+from .redaction import SECRET_ENV as SECRET_ENV  # where it was read from before
+from .redaction import register_env_secrets
 from .retry import RetryPolicy, retry_policy_from_env
 from .route_explanation import RouteExplanation, override_providers
 from .routing import Plan, Resolution, plan_call
@@ -49,26 +50,6 @@ if TYPE_CHECKING:
     from .ledger.run_scope import RunSpend
 
 log = redacting_logger("magsag_mcp.service")
-
-#: env vars that hold credentials: registered with the redactor the moment the service opens
-SECRET_ENV = (
-    "OPENAI_API_KEY",
-    "ANTHROPIC_API_KEY",
-    "AZURE_OPENAI_API_KEY",
-    "AZURE_OPENAI_AD_TOKEN",
-    "GEMINI_API_KEY",
-    "GOOGLE_API_KEY",
-    "MAGSAG_COMPAT_API_KEY",
-    "MAGSAG_LOCAL_LLM_API_KEY",
-    "MAGSAG_MCP_TOKEN",
-)
-
-
-def register_env_secrets(env: Mapping[str, str]) -> None:
-    """Make the credentials of ``env`` (:data:`SECRET_ENV`) known to :func:`~magsag_mcp.errors.redact` and to the
-    check of a call's names (:func:`~magsag_mcp.text.check_name`): before anything quotes or checks one."""
-    for name in SECRET_ENV:
-        register_secret(env.get(name))
 
 
 def new_run_id() -> str:

@@ -1088,3 +1088,22 @@ def test_summarize_output_that_cannot_be_renamed_over_is_written_in_place(
     assert capsys.readouterr().err.endswith(f"wrote {out}\n")
     assert "totals" in json.loads(out.read_text())
     assert sorted(p.name for p in tmp_path.iterdir() if p.name.startswith(".summary")) == []
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ["data", "query", "--run-id"],
+        ["data", "query", "--agent"],
+        ["flow", "summarize", "--agent"],
+        ["budget", "--agent"],
+    ],
+)
+def test_a_key_given_as_a_filter_is_not_printed_back(ledger_db, capsys, monkeypatch, argv):
+    # The note for a filter that matched nothing quoted it: the environment's key pasted as --run-id (a variable
+    # read under the wrong name) went whole to stderr and the CI log that keeps it, as argparse's errors no longer do.
+    key = "c0ffee5a1b2c3d4e5f60718293a4b5c" + str(len(argv))
+    monkeypatch.setenv("AZURE_OPENAI_API_KEY", key)
+    main([*argv, key])
+    out, err = capsys.readouterr()
+    assert key not in out + err and "[REDACTED]" in out + err

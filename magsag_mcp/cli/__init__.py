@@ -12,11 +12,13 @@ import errno
 import importlib
 import itertools
 import json
+import os
 import sys
 from collections.abc import Iterable, Sequence
 from typing import Any
 
 from ..errors import ConfigError, InputError, LedgerError, MagsagError
+from ..redaction import register_env_secrets
 from ..signals import exit_status, sigterm_as_interrupt
 
 COMMAND_MODULES = ("core", "data", "governance", "demo")
@@ -78,8 +80,7 @@ class RedactingParser(argparse.ArgumentParser):
     def error(self, message: str) -> Any:
         import os
 
-        from ..errors import redact
-        from ..service import register_env_secrets
+        from ..redaction import redact, register_env_secrets
 
         register_env_secrets(os.environ)
         super().error(redact(message))
@@ -193,6 +194,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     sigterm_as_interrupt()
     _escape_what_stdout_cannot_encode()
+    # what a command prints back (a filter's note quoting --run-id) is redacted knowing the keys, whether or not
+    # the command opens a service (which would make them known): reading commands open the ledger alone
+    register_env_secrets(os.environ)
     try:
         if args.version:
             from .. import __version__

@@ -8,7 +8,7 @@ import time
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
-from ..errors import InputError
+from ..errors import InputError, redact_values
 from .filters import UsageFilters, parse_since, sql_where
 from .migrations import ROLLUP_BUCKET_SECONDS
 from .money import from_pusd, joined
@@ -164,7 +164,8 @@ async def summarize(ledger: Ledger, filters: UsageFilters | dict[str, Any] | Non
             "period": {
                 "from": _iso(period[0]),
                 "to": _iso(period[1]),
-                "filters": f.model_dump(exclude_none=True, exclude={"limit", "offset", "cursor"}),
+                # as given, but a key pasted as one (--agent "$THE_WRONG_VARIABLE") is not written back out
+                "filters": redact_values(f.model_dump(exclude_none=True, exclude={"limit", "offset", "cursor"})),
             },
         }
 

@@ -10,6 +10,7 @@ from collections.abc import Callable, Mapping
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any, TypeVar
 
+from ..redaction import redact
 from .run_scope import RunSpend, run_spend_in
 
 T = TypeVar("T")
@@ -125,7 +126,9 @@ class LedgerReports:
                     f"no call in this ledger was recorded for {column} {named([value], known)}; "
                     f"its {column}s: {_listed(known)}"
                 )
-        return notes
+        # each quotes a filter as given: a key pasted as --run-id (a variable read under the wrong name) is not
+        # printed back, to a CI log or an MCP client
+        return [redact(note) for note in notes]
 
     async def search(self, pattern: str, limit: int = 50, since: str | float | None = None) -> list[dict[str, Any]]:
         return (await self.search_page(pattern, limit, since))["hits"]
