@@ -807,3 +807,13 @@ def test_magsag_refuses_a_key_of_its_environment_given_as_its_run_id_or_agent(
         code = main([*argv, "--payload", "{}"])
         out = capsys.readouterr()
         assert code == 2 and key not in out.out + out.err and "holds what looks like an API key" in out.err
+
+
+def test_an_azure_target_uris_deployment_cut_from_the_url_sent_is_not_taken_for_a_token():
+    # Only what is sent is known to redact(): the Target URI's deployment (token-shaped, 16+ characters mixing
+    # digits and letters) is cut off, and a message naming that deployment keeps its name.
+    from magsag_mcp.providers.openai import AzureEndpoint
+
+    uri = "https://res.openai.azure.com/openai/deployments/gpt4o-prod-2024-11-20b/chat/completions"
+    AzureEndpoint({"AZURE_OPENAI_API_KEY": AZURE_KEY}).resource_root(Target("azure", "gpt-4o", uri))
+    assert redact("deployment gpt4o-prod-2024-11-20b") == "deployment gpt4o-prod-2024-11-20b"

@@ -159,10 +159,11 @@ class AzureEndpoint(Endpoint):
         Kept, it would double into ``/openai/openai/...``, which Azure answers 404. A gateway's own path before
         ``/openai`` (API Management's ``/my-api``, or ``/openai/eastus``) stays."""
         base = self.base_url(target).rstrip("/")
-        register_path_tokens(base, target.model)  # (Endpoint.url's, for the URLs sent here)
         # the last: a gateway's own segment comes before Azure's
         cuts = [m.start() for m in _AZURE_PATH.finditer(base, base.find("//") + 2)]
-        return base[: cuts[-1]] if cuts else base
+        root = base[: cuts[-1]] if cuts else base
+        register_path_tokens(root, target.model)  # (Endpoint.url's, for the URLs sent here: a Target URI's
+        return root  # deployment, cut off, is not sent)
 
     def url(self, wire: WireFormat, target: Target, *, stream: bool) -> tuple[str, dict[str, str]]:
         base = self.resource_root(target)
