@@ -22,16 +22,14 @@ import asyncio
 import contextlib
 import os
 import sqlite3
-import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any, TypeVar
 
 import aiosqlite
 import anyio
 
-from ..errors import LedgerError, MagsagError
-from ..records import AttemptRecord, RunRecord
+from ..errors import LedgerError
 from .connection import (
     BUSY_TIMEOUT_MS,
     SYNC_MODES,
@@ -53,21 +51,17 @@ from .problems import (
     use_error,
 )
 from .read_only import ReadOnlyMode
+from .recording import LedgerRecording
 from .reports import LedgerReports
 from .writes import (
-    EXPIRED_RESERVATIONS,
-    INSERT_EVENT,
-    RecordWrite,
     apply_batch,
-    event_row,
-    record_abandoned,
     set_sync,
 )
 
 T = TypeVar("T")
 
 
-class Ledger(LedgerReports, ReadOnlyMode):
+class Ledger(LedgerRecording, LedgerReports, ReadOnlyMode):
     def __init__(
         self,
         path: str | os.PathLike[str],
@@ -442,63 +436,6 @@ class Ledger(LedgerReports, ReadOnlyMode):
             return await self._reader._execute(fn, self._reader._conn)
         except sqlite3.Error as exc:
             raise use_error(exc, self.path, self.busy_timeout_ms) from None
-
-    # --- records ---------------------------------------------------------------------------------
-
-    async def record_call(
-        self,
-        run: RunRecord,
-        attempts: list[AttemptRecord],
-        *,
-        error: MagsagError | None = None,
-        alone: bool = False,
-        earlier: Sequence[tuple[RunRecord, list[AttemptRecord], MagsagError | None]] = (),
-        refused: Callable[[BaseException], object] | None = None,
-    ) -> None:
-        """A call's run row (created or added to) and all its attempts, in one durable step.
-
-        ``alone`` says no other call is in flight in this process. Then there is nothing to group this
-        commit with, and it is made inline on the event loop (one fsync, no thread hop) when the writer
-        is idle; with company it joins the group commit, so concurrent calls share one fsync and the
-        loop never waits on the disk while other calls could run.
-
-        ``earlier``: other calls' records (run, attempts, error), written before this one in the same
-        transaction: all of them or none. Once queued they are written even if the caller is cancelled;
-        should the write then fail, ``refused`` receives the error (see :meth:`submit`).
-        """
-        write: Callable[[sqlite3.Connection], Any] = RecordWrite.of(run, attempts, error)
-        if earlier:
-            writes = [*(RecordWrite.of(*rec) for rec in earlier), write]
-            write = lambda conn: RecordWrite.apply_all(conn, writes)  # noqa: E731
-        if alone and self.writer_idle() and not self._closing:
-            try:
-                done, _ = self.try_now(write, durable=True)
-            except (sqlite3.Error, OverflowError):  # OverflowError: a cost too large to bind (see problems.py)
-                done = False  # rolled back; the queue retries it and reports a lasting failure properly
-            if done:
-                return
-        await self.submit(write, refused=refused)
-
-    async def record_expired_reservations(self) -> int:
-        """Record the calls whose process died (or hung past their deadline) with the request in flight:
-        each expired reservation becomes the attempt it stood for (:func:`~.writes.record_abandoned`).
-        Returns how many.
-
-        The next budget reservation in any process does this too, but that may never come (the last
-        call of a batch job, then ``flow summarize`` and ``flow gate`` in CI), so every read that reports
-        spend does it first. A read with nothing expired costs one look at the reservations (the calls in
-        flight: a handful of rows) and writes nothing.
-        """
-        if self.read_only:  # they cannot be recorded: counted as what they are, reservations
-            return 0
-        now = time.time()
-        if await self.read(lambda conn: conn.execute(EXPIRED_RESERVATIONS + " LIMIT 1", (now,)).fetchone()) is None:
-            return 0
-        return await self.submit(lambda conn: record_abandoned(conn, now))
-
-    async def log_event(self, run_id: str | None, agent: str | None, event: str, data: Mapping[str, Any]) -> None:
-        row = event_row(run_id, agent, event, data)  # what cannot be stored is refused before anything is queued
-        await self.submit(lambda conn: conn.execute(INSERT_EVENT, row))
 
 
 def file_writable(path: Path) -> bool:

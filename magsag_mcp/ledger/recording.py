@@ -1,0 +1,92 @@
+"""How a call, an event and the calls of a dead process get into the ledger (:class:`LedgerRecording`, which
+:class:`~.store.Ledger` is): what each write is, and whether it is made inline or joins the group commit."""
+
+from __future__ import annotations
+
+import sqlite3
+import time
+from collections.abc import Callable, Mapping, Sequence
+from typing import TYPE_CHECKING, Any, TypeVar
+
+from ..errors import MagsagError
+from ..records import AttemptRecord, RunRecord
+from .writes import EXPIRED_RESERVATIONS, INSERT_EVENT, RecordWrite, event_row, record_abandoned
+
+T = TypeVar("T")
+
+
+class LedgerRecording:
+    if TYPE_CHECKING:  # what the store provides
+        read_only: bool
+        _closing: bool
+
+        def writer_idle(self) -> bool: ...
+
+        def try_now(self, fn: Callable[[sqlite3.Connection], T], *, durable: bool = False) -> tuple[bool, T | None]: ...
+
+        async def submit(
+            self,
+            fn: Callable[[sqlite3.Connection], T],
+            *,
+            durable: bool = True,
+            orphaned: Callable[[T], object] | None = None,
+            refused: Callable[[BaseException], object] | None = None,
+        ) -> T: ...
+
+        async def read(self, fn: Callable[[sqlite3.Connection], T], *, snapshot: bool = True) -> T: ...
+
+
+    async def record_call(
+        self,
+        run: RunRecord,
+        attempts: list[AttemptRecord],
+        *,
+        error: MagsagError | None = None,
+        alone: bool = False,
+        earlier: Sequence[tuple[RunRecord, list[AttemptRecord], MagsagError | None]] = (),
+        refused: Callable[[BaseException], object] | None = None,
+    ) -> None:
+        """A call's run row (created or added to) and all its attempts, in one durable step.
+
+        ``alone`` says no other call is in flight in this process. Then there is nothing to group this
+        commit with, and it is made inline on the event loop (one fsync, no thread hop) when the writer
+        is idle; with company it joins the group commit, so concurrent calls share one fsync and the
+        loop never waits on the disk while other calls could run.
+
+        ``earlier``: other calls' records (run, attempts, error), written before this one in the same
+        transaction: all of them or none. Once queued they are written even if the caller is cancelled;
+        should the write then fail, ``refused`` receives the error (see :meth:`submit`).
+        """
+        write: Callable[[sqlite3.Connection], Any] = RecordWrite.of(run, attempts, error)
+        if earlier:
+            writes = [*(RecordWrite.of(*rec) for rec in earlier), write]
+            write = lambda conn: RecordWrite.apply_all(conn, writes)  # noqa: E731
+        if alone and self.writer_idle() and not self._closing:
+            try:
+                done, _ = self.try_now(write, durable=True)
+            except (sqlite3.Error, OverflowError):  # OverflowError: a cost too large to bind (see problems.py)
+                done = False  # rolled back; the queue retries it and reports a lasting failure properly
+            if done:
+                return
+        await self.submit(write, refused=refused)
+
+    async def record_expired_reservations(self) -> int:
+        """Record the calls whose process died (or hung past their deadline) with the request in flight:
+        each expired reservation becomes the attempt it stood for (:func:`~.writes.record_abandoned`).
+        Returns how many.
+
+        The next budget reservation in any process does this too, but that may never come (the last
+        call of a batch job, then ``flow summarize`` and ``flow gate`` in CI), so every read that reports
+        spend does it first. A read with nothing expired costs one look at the reservations (the calls in
+        flight: a handful of rows) and writes nothing.
+        """
+        if self.read_only:  # they cannot be recorded: counted as what they are, reservations
+            return 0
+        now = time.time()
+        if await self.read(lambda conn: conn.execute(EXPIRED_RESERVATIONS + " LIMIT 1", (now,)).fetchone()) is None:
+            return 0
+        return await self.submit(lambda conn: record_abandoned(conn, now))
+
+    async def log_event(self, run_id: str | None, agent: str | None, event: str, data: Mapping[str, Any]) -> None:
+        row = event_row(run_id, agent, event, data)  # what cannot be stored is refused before anything is queued
+        await self.submit(lambda conn: conn.execute(INSERT_EVENT, row))
