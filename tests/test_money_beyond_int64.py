@@ -104,6 +104,13 @@ async def test_a_delegating_runs_spend_past_sqlites_integer_is_exact(tmp_path: P
     assert cost == (11 * MILLION + 1, 7, 0)
 
 
+def _other_quarter_today(quarter: int) -> int:
+    """Another quarter-hour of the same UTC day as ``quarter``: the one before it, unless ``quarter`` is the
+    day's first (from 00:00 to 00:15 UTC the one before was yesterday's, which a day limit does not count:
+    these tests failed there)."""
+    return quarter - 1 if quarter % (86_400 // SPEND_BUCKET_SECONDS) else quarter + 1
+
+
 def _limit(kind: str, usd: int = 20_000_000) -> Limit:
     return Limit(kind, Decimal(usd), "big-org", allow_unpriced=False)  # type: ignore[arg-type]
 
@@ -113,14 +120,15 @@ async def test_a_day_limit_counts_a_days_spend_past_sqlites_integer_and_refuses_
     made, and check_budget failed too."""
     now = time.time()
     quarter = int(now // SPEND_BUCKET_SECONDS)
+    other = _other_quarter_today(quarter)
     async with Ledger(tmp_path / "l.db") as ledger:
         await _write(
-            ledger, "INSERT INTO day_spend VALUES (?, ?, ?)", [(quarter - 1, 6 * MILLION, 1), (quarter, 6 * MILLION, 2)]
+            ledger, "INSERT INTO day_spend VALUES (?, ?, ?)", [(other, 6 * MILLION, 1), (quarter, 6 * MILLION, 2)]
         )
         await _write(
             ledger,
             "INSERT INTO agent_spend VALUES ('a', ?, ?, ?)",
-            [(quarter - 1, 6 * MILLION, 0), (quarter, 6 * MILLION, 0)],
+            [(other, 6 * MILLION, 0), (quarter, 6 * MILLION, 0)],
         )
         await _write(
             ledger,
@@ -143,6 +151,7 @@ async def test_a_day_limit_counts_a_days_spend_past_sqlites_integer_and_refuses_
 async def test_the_reservation_reads_stay_one_statement_and_sum_as_before_below_the_limit(tmp_path: Path):
     """The hot path: one statement per limit, SQLite's own SUM (no split sums) unless it overflowed."""
     now = time.time()
+    quarter = int(now // SPEND_BUCKET_SECONDS)
     async with Ledger(tmp_path / "l.db") as ledger:
 
         def traced(conn: sqlite3.Connection, kind: str) -> list[str]:
@@ -160,7 +169,7 @@ async def test_the_reservation_reads_stay_one_statement_and_sum_as_before_below_
         await _write(
             ledger,
             "INSERT INTO day_spend VALUES (?, ?, 0)",
-            [(int(now // SPEND_BUCKET_SECONDS) - i, MAX_PUSD) for i in range(2)],
+            [(q, MAX_PUSD) for q in (quarter, _other_quarter_today(quarter))],
         )
         statements = await ledger.read(lambda conn: traced(conn, "day"), snapshot=False)
     assert len(statements) == 2 and ">>" in statements[1]  # SUM overflowed: read again, split
