@@ -369,14 +369,20 @@ async def _after_the_end(
     failed it as a timeout: whole and billed, and asked for, and paid for, again. Events that do come are fed as
     before (an error event still fails the answer), and their text reaches ``progress``: a gateway that marks every
     chunk as the last (finishReason STOP on each) sends the answer on after it, which was cut a second in. Near the
-    call's deadline each wait is half the time left at most: cut by that deadline, the whole answer was lost."""
+    call's deadline each wait is half the time left at most: cut by that deadline, the whole answer was lost. Only
+    an event that carries some of the answer starts a new wait: keep-alive events (a ping every half second, for as
+    long as the connection is held) held the whole answer until the call's deadline."""
+    clock = time.monotonic
+    quiet_until = clock() + AFTER_THE_END_SECONDS
     while True:
         try:
-            async with Deadline(before_the_deadline(AFTER_THE_END_SECONDS)):
+            async with Deadline(before_the_deadline(max(quiet_until - clock(), 0.0))):
                 event = await anext(events)
         except (TimeoutError, StopAsyncIteration):
             return  # held open: the connection is closed when the response is released, not put back in the pool
         delta = acc.feed(event)
+        if delta:
+            quiet_until = clock() + AFTER_THE_END_SECONDS
         if delta and progress is not None:
             chars += len(delta)
             maybe = progress("delta", {"chars": chars, "text": delta})

@@ -905,3 +905,53 @@ async def test_what_a_stream_sends_after_a_terminal_looking_event_reaches_progre
         await transport.aclose()
         await server.close()
     assert (result.text, "".join(deltas), result.usage.output_tokens) == ("Hello wide world",) * 2 + (3,)
+
+
+async def test_a_stream_that_keeps_pinging_after_its_end_answers_once_the_pings_carry_nothing(tmp_path, monkeypatch):
+    # A gateway that goes on sending keep-alive events (Anthropic's "ping") after message_stop, each well within a
+    # second of the last: what follows a terminal event was read while it kept coming, so the whole answer, billed,
+    # was held until the call's deadline (300 s by default). Events that add nothing to the answer do not keep the
+    # read going: it ends a while after the last one that did.
+    from magsag_mcp.providers import base
+    from magsag_mcp.service import Service
+
+    monkeypatch.setattr(base, "AFTER_THE_END_SECONDS", 0.3)
+    done = asyncio.Event()
+    pinging: list[bool] = []
+    ping = b'event: ping\ndata: {"type": "ping"}\n\n'
+
+    async def handle(request: web.Request) -> web.StreamResponse:
+        await request.read()
+        resp = web.StreamResponse(headers={"Content-Type": "text/event-stream"})
+        await resp.prepare(request)
+        for c in WHOLE_THEN_CUT["anthropic"][:-1]:
+            await resp.write(c)
+        pinging.append(True)
+        for _ in range(400):  # a ping every 50 ms, for far longer than the read after the end may last
+            if done.is_set():
+                break
+            await resp.write(ping)
+            await asyncio.sleep(0.05)
+        pinging.append(False)
+        await done.wait()
+        return resp
+
+    app = web.Application()
+    app.router.add_post("/{tail:.*}", handle)
+    server = TestServer(app, host="127.0.0.1")
+    await server.start_server()
+    env = {
+        "ANTHROPIC_BASE_URL": f"http://127.0.0.1:{server.port}",
+        "ANTHROPIC_API_KEY": "sk-ant-test-0123456789",
+        "MAGSAG_CALL_DEADLINE": "600",
+    }
+    model = {"provider": "anthropic", "model": "claude-3-5-sonnet-20241022", "stream": True}
+    try:
+        async with Service.open(db=tmp_path / "l.db", env=env) as svc:
+            out = await svc.invoke_skill("skill.analysis", {"data": "x", "model_config": model})
+        answered_while_pinging = pinging == [True]
+    finally:
+        done.set()
+        await server.close()
+    assert (out.result.text, out.result.finish_reason) == ("whole answer", "stop")
+    assert answered_while_pinging
