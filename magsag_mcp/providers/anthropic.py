@@ -32,7 +32,7 @@ from ..types import FinishReason, LLMRequest, LLMResult, Target, ToolCall, Usage
 from .anthropic_errors import anthropic_error
 from .anthropic_samplers import fixed_sampling, without_samplers
 from .anthropic_thinking import settle, signature_for, thinking_setting
-from .anthropic_turns import ends_in_prefill, prefill, turns
+from .anthropic_turns import ends_in_prefill, json_prefill, turns
 from .base import Endpoint, ProgressCallback
 from .json_output import with_json_instruction
 from .refused_settings import DROPPABLE, RefusedSettings
@@ -482,5 +482,5 @@ class AnthropicProvider(RefusedSettings):
         if ends_in_prefill(request):
             wire = self.continuing
             if request.json_output or request.json_schema is not None:
-                wire = AnthropicMessagesFormat(continues=True, prefix=prefill(request))
+                wire = AnthropicMessagesFormat(continues=True, prefix=json_prefill(request))
         return await self.call_fitted(wire, request, target, progress=progress)

@@ -80,6 +80,18 @@ def ends_in_prefill(request: LLMRequest) -> bool:
     return False
 
 
+#: how a prefill that starts a JSON document begins (after any whitespace): an object, an array, a code fence
+_JSON_STARTS = ("{", "[", "```")
+
+
+def json_prefill(request: LLMRequest) -> str:
+    """The call's :func:`prefill` where it starts a JSON document ("{", Anthropic's own way to start Claude's JSON):
+    the document is it and the answer that continues it. A prefill of prose ("Here is the JSON:") is no part of the
+    document the model writes after it: ''."""
+    start = prefill(request)
+    return start if start.lstrip().startswith(_JSON_STARTS) else ""
+
+
 def prefill(request: LLMRequest) -> str:
     """The text of the final assistant turn as :func:`turns` sends it (the start the answer continues), where the call
     ends in one (:func:`ends_in_prefill`); else ''."""

@@ -677,3 +677,21 @@ async def test_a_message_whose_content_is_text_blocks_is_sent_as_their_text(serv
     assert messages[2]["content"][0]["content"] == "3 degrees, clear"
     [data] = payload_messages([{"role": "user", "content": [{"id": 1}, {"type": "text"}]}])
     assert data.content == '[{"id": 1}, {"type": "text"}]'
+
+
+@pytest.mark.parametrize("stream", [False, True], ids=["body", "stream"])
+async def test_a_json_answer_after_a_prefill_of_prose_is_the_answer_alone(serve, transport, stream: bool):
+    # A prefill that is no start of a JSON document ("Here is the JSON:"), after which Claude writes the whole
+    # document: joined to it, the answer was "Here is the JSON:{...}", invalid JSON, paid for, and the cascade went
+    # on. Only a prefill that starts the document ("{", "[", a code fence) is part of it.
+    fake, provider, target = await setup(ANTHROPIC, serve, transport)
+    fake.queue({"text": ' {"city": "Oslo", "c": 3}'})
+    turns = [Message("user", "Weather in Oslo, as JSON?"), Message("assistant", "Here is the JSON:")]
+    result = await provider.complete(LLMRequest(turns, max_tokens=50, json_output=True, stream=stream), target)
+    assert result.parsed == {"city": "Oslo", "c": 3} and json.loads(result.text) == result.parsed
+    # a code fence opened by the prefill is the document's start, as "{" is
+    fake.queue({"text": '\n{"c": 3}\n```'})
+    turns = [Message("user", "Weather in Oslo, as JSON?"), Message("assistant", "```json")]
+    result = await provider.complete(LLMRequest(turns, max_tokens=50, json_output=True, stream=stream), target)
+    assert result.parsed == {"c": 3}
+    assert fake.violations == []
