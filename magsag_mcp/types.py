@@ -263,11 +263,13 @@ def path_tokens(path: str, model: str | None = None) -> frozenset[str]:
 
 
 def _model_segments(model: str) -> tuple[str, ...]:
-    """How a request's path spells ``model`` as one segment: whole (an Azure deployment), or Gemini's name after
-    its ``models/`` collection; as it is and percent-encoded."""
+    """How a request's path spells ``model`` as one segment: whole (an Azure deployment), Gemini's name after
+    its ``models/`` collection, or a part of an ``org/Name`` model a path names in pieces (a Hugging Face style
+    ``/models/org/Name/v1``); as it is and percent-encoded. The model is the caller's word, never a credential."""
     from urllib.parse import quote
 
     forms = {model, model.partition("/")[2] if model.startswith(("models/", "tunedModels/")) else model}
+    forms.update(part for part in model.split("/") if part)
     return tuple({f for form in forms for f in (form, quote(form, safe=""))})
 
 

@@ -817,3 +817,37 @@ def test_an_azure_target_uris_deployment_cut_from_the_url_sent_is_not_taken_for_
     uri = "https://res.openai.azure.com/openai/deployments/gpt4o-prod-2024-11-20b/chat/completions"
     AzureEndpoint({"AZURE_OPENAI_API_KEY": AZURE_KEY}).resource_root(Target("azure", "gpt-4o", uri))
     assert redact("deployment gpt4o-prod-2024-11-20b") == "deployment gpt4o-prod-2024-11-20b"
+
+
+async def test_a_base_urls_path_naming_the_models_own_name_does_not_hide_the_model(transport):
+    # A Hugging Face style endpoint names the model in its path (/models/<org>/<Name>/v1), and the target's model is
+    # "<org>/<Name>". The segment "<Name>" is shaped like a token (mixed case, digits), so it was made known to
+    # redact(): from then on the model's own name vanished from every message of the process ("<org>/[REDACTED]"),
+    # this call's and every other's. A segment that is a part of the model's name is the caller's, and shown.
+    from aiohttp import web
+    from aiohttp.test_utils import TestServer
+
+    from magsag_mcp.errors import MagsagError
+    from magsag_mcp.providers.openai import CompatProvider
+    from magsag_mcp.types import LLMRequest, Message
+
+    model = "acme-labs/Orca-Mini-3B-Instruct-v2"
+
+    async def refuse(request: web.Request) -> web.Response:
+        body = {"error": {"message": f"The model `{model}` is loading", "type": "server_error"}}
+        return web.json_response(body, status=400)
+
+    app = web.Application()
+    app.router.add_route("*", "/{tail:.*}", refuse)
+    server = TestServer(app, host="127.0.0.1")
+    await server.start_server()
+    try:
+        env = {"MAGSAG_COMPAT_BASE_URL": str(server.make_url(f"/models/{model}/v1"))}
+        with pytest.raises(MagsagError) as caught:
+            await CompatProvider(env, transport).complete(
+                LLMRequest(messages=[Message("user", "hi")]), Target("compat", model)
+            )
+    finally:
+        await server.close()
+    assert f"The model `{model}` is loading" in caught.value.message, caught.value.message
+    assert E.redact(f"routed to compat:{model}") == f"routed to compat:{model}"
