@@ -171,9 +171,10 @@ class LLMResult:
 
 
 #: parameter names that hold a credential (``api_key``, ``gateway_auth``, ``x-access-token``, ...);
-#: not ``max_tokens``
+#: not ``max_tokens``, nor a cache's key (OpenAI's ``prompt_cache_key``, a tenant's or user's id): shown, and
+#: never made known to redact(), which would take its words out of every message and refuse a name holding them
 _CREDENTIAL_PARAM = re.compile(
-    r"api[-_]?key|secret|passw|credential|auth|bearer|signature|access[-_]?token|(^|[-_])(token|key)$",
+    r"api[-_]?key|secret|passw|credential|auth|bearer|signature|access[-_]?token|(^|[-_])(token|(?<!cache[-_])key)$",
     re.IGNORECASE,
 )
 

@@ -851,3 +851,17 @@ async def test_a_base_urls_path_naming_the_models_own_name_does_not_hide_the_mod
         await server.close()
     assert f"The model `{model}` is loading" in caught.value.message, caught.value.message
     assert E.redact(f"routed to compat:{model}") == f"routed to compat:{model}"
+
+
+def test_a_prompt_cache_key_is_no_credential_and_does_not_vanish_or_refuse_a_name():
+    # OpenAI's prompt_cache_key (a tenant's or a user's id, "prompt-cache-key-1234" in the spec) ends in "_key", so a
+    # target's value of it was taken for a credential and made known to redact(): it vanished from every message of
+    # the process, and an agent or run_id of the same words was refused as "holds what looks like an API key".
+    from magsag_mcp.targets import parse_target
+    from magsag_mcp.text import check_name
+
+    value = "support-desk-tenant-42"
+    target = parse_target({"provider": "openai", "model": "gpt-4o", "params": {"prompt_cache_key": value}})
+    assert target.to_dict()["params"] == {"prompt_cache_key": value}
+    assert redact(f"agent {value} failed") == f"agent {value} failed"
+    check_name(value, "agent")  # not refused
