@@ -180,14 +180,26 @@ def _messages(raw: Any, where: str = "model_config") -> list[Message]:
     return out
 
 
+#: a text block's type: Anthropic's, OpenAI Chat's and MCP's "text", OpenAI Responses' input and output text
+_TEXT_TYPES = ("text", "input_text", "output_text")
+#: what a text block holds beside its text that the model does not read (a cache breakpoint, an answer's citations)
+_TEXT_BLOCK_KEYS = frozenset({"type", "text", "cache_control", "citations", "annotations", "logprobs"})
+
+
 def _text_blocks(content: Any) -> list[str] | None:
     """The texts of content written as a list of text blocks (``[{"type": "text", "text": ...}]``, as Anthropic's and
-    OpenAI's APIs and MCP tool results write it), or None for any other content (a tool's own JSON output)."""
+    OpenAI's APIs and MCP tool results write it), or None for any other content (a tool's own JSON output, records
+    with a "text" and fields of their own: a url, a score, which the model must see too)."""
     if not isinstance(content, list) or not content:
         return None
     texts = []
     for block in content:
-        if not isinstance(block, Mapping) or block.get("type") != "text" or not isinstance(block.get("text"), str):
+        if (
+            not isinstance(block, Mapping)
+            or block.get("type") not in _TEXT_TYPES
+            or not isinstance(block.get("text"), str)
+            or not block.keys() <= _TEXT_BLOCK_KEYS
+        ):
             return None
         texts.append(block["text"])
     return texts

@@ -695,3 +695,24 @@ async def test_a_json_answer_after_a_prefill_of_prose_is_the_answer_alone(serve,
     result = await provider.complete(LLMRequest(turns, max_tokens=50, json_output=True, stream=stream), target)
     assert result.parsed == {"c": 3}
     assert fake.violations == []
+
+
+def test_content_blocks_with_fields_beyond_their_text_stay_json_and_responses_text_blocks_are_text():
+    # A tool's own JSON output that happens to be a list of {"type": "text", "text": ...} records with fields of
+    # their own (a search tool's url and score) lost every field but the text: the model never saw the sources.
+    # Only blocks that are text and nothing else the model reads (cache_control, citations) are their text; and
+    # OpenAI Responses' input_text / output_text blocks are text blocks as much as "text" ones are.
+    records = [
+        {"type": "text", "text": "Oslo: 3 degrees", "url": "https://met.no/oslo", "score": 0.9},
+        {"type": "text", "text": "Bergen: 7 degrees", "url": "https://met.no/bergen", "score": 0.7},
+    ]
+    [tool_output] = payload_messages([{"role": "user", "content": records}])
+    assert json.loads(tool_output.content) == records
+    blocks = [
+        {"type": "input_text", "text": "Weather in Oslo?"},
+        {"type": "text", "text": "In Celsius.", "cache_control": {"type": "ephemeral"}},
+    ]
+    [question] = payload_messages([{"role": "user", "content": blocks}])
+    assert question.content == "Weather in Oslo?\nIn Celsius."
+    [answer] = payload_messages([{"role": "assistant", "content": [{"type": "output_text", "text": "3 degrees."}]}])
+    assert answer.content == "3 degrees."
