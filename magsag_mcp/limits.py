@@ -4,6 +4,7 @@ any answer an API documents, so that a server that runs away fails the attempt r
 from __future__ import annotations
 
 import json
+import time
 from collections.abc import Awaitable, Callable
 
 import aiohttp
@@ -39,9 +40,14 @@ async def read_body(resp: aiohttp.ClientResponse, host: str, limit: int) -> byte
     #: an answer whose end only the end of its encoding tells (chunked, or until the connection closes), which a
     #: proxy may drop or hold back once the whole JSON has come: the answer all the same, generated and billed
     open_ended = resp.status < 300 and length is None
+    #: when the wait for the end of a body that may be whole ends: only a chunk that is not whitespace starts it
+    #: anew (a gateway that keeps the held connection alive with a newline a second held the answer for ever)
+    held: list[float] = []
     try:
-        while chunk := await (_next_unless_whole(read, body) if open_ended and _may_end(body) else read()):
+        while chunk := await (_next_unless_whole(read, body, held) if open_ended and _may_end(body) else read()):
             body += chunk
+            if held and not chunk.isspace():
+                held.clear()
             if len(body) > limit:
                 if resp.status >= 400:
                     return bytes(body[:limit])
@@ -62,17 +68,24 @@ HELD_END_SECONDS = 1.0
 
 
 def _may_end(body: bytearray) -> bool:
-    """Whether ``body`` ends as a JSON object or array ends (a cheap test before the parse that settles it)."""
-    return body[-16:].rstrip()[-1:] in (b"}", b"]")
+    """Whether ``body`` ends as a JSON object or array ends (a cheap test before the parse that settles it), whatever
+    whitespace follows (a gateway's keep-alive newlines)."""
+    tail = body[-16:]
+    if tail.isspace():
+        tail = body.rstrip()[-16:]
+    return tail.rstrip()[-1:] in (b"}", b"]")
 
 
-async def _next_unless_whole(read: Callable[[], Awaitable[bytes]], body: bytearray) -> bytes:
+async def _next_unless_whole(read: Callable[[], Awaitable[bytes]], body: bytearray, held: list[float]) -> bytes:
     """The next chunk; or, when none comes within :data:`HELD_END_SECONDS` and ``body`` is whole JSON, ``b""``
     (its end): a server or proxy that holds the connection open after a whole answer held the call until its read
     timeout or, when the call's deadline came first, failed it as a timeout (near that deadline it waits for half the
-    time left at most)."""
+    time left at most). ``held``: when that wait ends, set here at its start; whitespace that comes does not move it."""
+    if not held:
+        held.append(time.monotonic() + HELD_END_SECONDS)
     try:
-        async with Deadline(before_the_deadline(HELD_END_SECONDS)):  # cut by the call's deadline, the answer was lost
+        # cut by the call's deadline, the answer was lost
+        async with Deadline(before_the_deadline(max(held[0] - time.monotonic(), 0.0))):
             return await read()
     except TimeoutError:
         if _whole_json(body):

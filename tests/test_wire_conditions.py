@@ -283,6 +283,15 @@ async def whole_then() -> AsyncIterator[tuple[dict[str, str], str]]:
         assert request.transport is not None
         if state["mode"] == "cut":
             request.transport.close()
+        elif state["mode"] == "keepalive":  # whitespace every 50 ms, far longer than the wait for the end lasts
+            state["held"] = "sending"
+            for _ in range(400):
+                if release.is_set():
+                    break
+                await resp.write(b"\n")
+                await asyncio.sleep(0.05)
+            state["held"] = "silent"
+            await release.wait()
         else:
             state["held"] = "yes"
             await release.wait()
@@ -341,6 +350,28 @@ async def test_a_whole_json_answer_held_open_near_the_calls_deadline_is_the_answ
         out = await svc.invoke_skill("skill.analysis", {"data": "x", "model_config": model})
     assert out.result.text == "whole answer" and [a.outcome for a in out.attempts] == ["ok"]
     assert state["held"] == "yes"
+
+
+async def test_a_whole_json_answer_followed_by_keep_alive_whitespace_is_the_answer_at_once(
+    whole_then, tmp_path, monkeypatch
+):
+    # A gateway that keeps a held connection alive by writing whitespace after the whole JSON answer, each byte well
+    # within a second of the last: each restarted the wait for the body's end, so the whole, billed answer was held
+    # until the call's deadline (300 s by default). Whitespace adds nothing to a whole document: the wait for the
+    # end runs on through it.
+    from magsag_mcp import limits
+    from magsag_mcp.service import Service
+
+    monkeypatch.setattr(limits, "HELD_END_SECONDS", 0.3)
+    state, base = whole_then
+    state["mode"] = "keepalive"
+    env = {"OPENAI_BASE_URL": base, "OPENAI_API_KEY": "sk-test-0123456789", "MAGSAG_CALL_DEADLINE": "600"}
+    async with Service.open(db=tmp_path / "l.db", env=env) as svc:
+        model = {"model": "gpt-4o", "params": {"api": "chat"}}
+        out = await svc.invoke_skill("skill.analysis", {"data": "x", "model_config": model})
+        answered_while_sending = state["held"] == "sending"
+    assert out.result.text == "whole answer" and [a.outcome for a in out.attempts] == ["ok"]
+    assert answered_while_sending
 
 
 @pytest.mark.parametrize("mode", ["cut", "stall"])
