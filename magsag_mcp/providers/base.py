@@ -10,6 +10,7 @@ format module and one endpoint.
 
 from __future__ import annotations
 
+import json
 import time
 from abc import ABC, abstractmethod
 from collections.abc import AsyncIterator, Awaitable, Callable
@@ -369,11 +370,12 @@ async def _after_the_end(
     failed it as a timeout: whole and billed, and asked for, and paid for, again. Events that do come are fed as
     before (an error event still fails the answer), and their text reaches ``progress``: a gateway that marks every
     chunk as the last (finishReason STOP on each) sends the answer on after it, which was cut a second in. Near the
-    call's deadline each wait is half the time left at most: cut by that deadline, the whole answer was lost. Only
-    an event that carries some of the answer starts a new wait: keep-alive events (a ping every half second, for as
-    long as the connection is held) held the whole answer until the call's deadline."""
+    call's deadline each wait is half the time left at most: cut by that deadline, the whole answer was lost. A
+    keep-alive (:func:`_keep_alive`) starts no new wait: a ping every half second, for as long as the connection is
+    held, held the whole answer until the call's deadline."""
     clock = time.monotonic
     quiet_until = clock() + AFTER_THE_END_SECONDS
+    last: SSEEvent | None = None
     while True:
         try:
             async with Deadline(before_the_deadline(max(quiet_until - clock(), 0.0))):
@@ -381,13 +383,35 @@ async def _after_the_end(
         except (TimeoutError, StopAsyncIteration):
             return  # held open: the connection is closed when the response is released, not put back in the pool
         delta = acc.feed(event)
-        if delta:
+        if delta or not _keep_alive(event, last):
             quiet_until = clock() + AFTER_THE_END_SECONDS
+        last = event
         if delta and progress is not None:
             chars += len(delta)
             maybe = progress("delta", {"chars": chars, "text": delta})
             if maybe is not None:
                 await maybe
+
+
+#: what an event that only keeps a connection alive is named, or its data's "type" says (Anthropic's "ping")
+_KEEP_ALIVE_NAMES = frozenset({"ping", "keepalive", "keep-alive", "heartbeat"})
+
+
+def _keep_alive(event: SSEEvent, last: SSEEvent | None) -> bool:
+    """Whether ``event`` only keeps the connection alive: a ping (by its name, or its data's type), data with
+    nothing in it, or the very event that came before it again."""
+    if event.event in _KEEP_ALIVE_NAMES or event.data.strip() in ("", "{}"):
+        return True
+    if last is not None and (event.event, event.data) == (last.event, last.data):
+        return True
+    data = event.data.lstrip()
+    if data.startswith("{") and '"type"' in data:
+        try:
+            data = json.loads(data)
+        except ValueError:  # (the accumulator has judged the event already)
+            return False
+        return isinstance(data, dict) and data.get("type") in _KEEP_ALIVE_NAMES
+    return False
 
 
 async def _came_whole(result: LLMResult, progress: ProgressCallback | None) -> None:
