@@ -26,6 +26,8 @@ pytestmark = pytest.mark.anyio
 MODEL = "some-model"
 #: where a stream's connection drops
 CUT = b""
+#: where a stream pauses a while (the upstream model reasons or writes on): nothing is sent meanwhile
+PAUSE = b"<pause>"
 
 
 def sse(*events: Any) -> list[bytes]:
@@ -56,7 +58,7 @@ USAGE_CHUNK = {
 @pytest.fixture
 async def raw_stream() -> AsyncIterator[Callable[[list[bytes]], Any]]:
     """Starts a server that answers every POST with ``chunks`` as an event stream, and returns its base URL.
-    A ``CUT`` among the chunks drops the connection there."""
+    A ``CUT`` among the chunks drops the connection there; a ``PAUSE`` holds the stream a while."""
     servers: list[TestServer] = []
 
     async def start(chunks: list[bytes], content_type: str = "text/event-stream") -> str:
@@ -69,6 +71,9 @@ async def raw_stream() -> AsyncIterator[Callable[[list[bytes]], Any]]:
                     assert request.transport is not None
                     request.transport.close()
                     return resp
+                if c is PAUSE:
+                    await asyncio.sleep(0.05)
+                    continue
                 await resp.write(c)
                 await asyncio.sleep(0)
             await resp.write_eof()
@@ -787,7 +792,9 @@ async def test_a_retry_after_an_overloaded_event_is_not_refused_for_spend_that_n
     assert out.result.text == "whole answer" and budget["cost_complete"] and out.cost_usd is not None
 
 
-async def test_a_gemini_stream_whose_first_chunks_a_gateway_stamped_stop_is_read_to_its_answer(monkeypatch):
+async def test_a_gemini_stream_whose_first_chunks_a_gateway_stamped_stop_is_read_to_its_answer(
+    raw_stream, monkeypatch
+):
     # Gateways that translate an OpenAI stream into Gemini's (CLIProxyAPI, before its fix) stamp finishReason STOP
     # on every chunk without content, the reasoning phase's first: the stream opens with empty STOP chunks, then the
     # answer, then the real STOP with the usage. Taken for the terminal chunk, the first one ended the read a second
@@ -800,30 +807,12 @@ async def test_a_gemini_stream_whose_first_chunks_a_gateway_stamped_stop_is_read
     first = sse(empty, empty)
     rest = sse(gemini_chunk("Hello", out=1), gemini_chunk(" world", out=2), gemini_chunk("", finish="STOP", out=2))
 
-    async def handle(request: web.Request) -> web.StreamResponse:
-        await request.read()
-        resp = web.StreamResponse(headers={"Content-Type": "text/event-stream"})
-        await resp.prepare(request)
-        for c in first:
-            await resp.write(c)
-        await asyncio.sleep(0.05)  # the upstream model reasons: nothing is sent meanwhile
-        for c in rest:
-            await resp.write(c)
-        await resp.write_eof()
-        return resp
-
-    app = web.Application()
-    app.router.add_post("/{tail:.*}", handle)
-    server = TestServer(app, host="127.0.0.1")
-    await server.start_server()
-    try:
-        result = await gemini_stream(f"http://127.0.0.1:{server.port}")
-    finally:
-        await server.close()
+    url = await raw_stream([*first, PAUSE, *rest])  # the upstream model reasons meanwhile
+    result = await gemini_stream(url)
     assert (result.text, result.finish_reason, result.usage.output_tokens) == ("Hello world", "stop", 2)
 
 
-async def test_a_chat_stream_that_stamps_finish_and_usage_on_every_chunk_is_read_to_its_end(monkeypatch):
+async def test_a_chat_stream_that_stamps_finish_and_usage_on_every_chunk_is_read_to_its_end(raw_stream, monkeypatch):
     # Gateways that translate Gemini into chat completions (gcli2api) put finish_reason "stop" on every chunk, the
     # reasoning's and the answer's, each with the usage so far. The first was taken for the spec's closing chunk
     # (a finish_reason with the usage: nothing of the answer left to come), and the read ended a second later
@@ -839,26 +828,8 @@ async def test_a_chat_stream_that_stamps_finish_and_usage_on_every_chunk_is_read
     first = sse(stamped({"reasoning_content": "Let me think."}, 3), stamped({"content": "The answer"}, 5))
     rest = sse(stamped({"content": " is 42."}, 8), "[DONE]")
 
-    async def handle(request: web.Request) -> web.StreamResponse:
-        await request.read()
-        resp = web.StreamResponse(headers={"Content-Type": "text/event-stream"})
-        await resp.prepare(request)
-        for c in first:
-            await resp.write(c)
-        await asyncio.sleep(0.05)  # the model writes on: nothing is sent meanwhile
-        for c in rest:
-            await resp.write(c)
-        await resp.write_eof()
-        return resp
-
-    app = web.Application()
-    app.router.add_post("/{tail:.*}", handle)
-    server = TestServer(app, host="127.0.0.1")
-    await server.start_server()
-    try:
-        result = await compat_stream(f"http://127.0.0.1:{server.port}/v1")
-    finally:
-        await server.close()
+    url = await raw_stream([*first, PAUSE, *rest])  # the model writes on meanwhile
+    result = await compat_stream(url)
     assert (result.text, result.finish_reason, result.usage.output_tokens) == ("The answer is 42.", "stop", 8)
 
 
