@@ -722,21 +722,30 @@ async def test_a_ledger_deleted_or_replaced_while_open_records_nothing_more_and_
         if how == "replaced":
             async with Ledger(db) as other:  # another process starts a new ledger at the path
                 await other.log_event(None, None, "fresh", {})
-        now = time.time()
-        run = RunRecord("r", "a", "s", now, ended_at=now, status="ok")
-        attempt = AttemptRecord("r", now, "openai", "gpt-4o", "s", "a", "ok", 0, 1, cost_usd=Decimal("0.5"))
-        for write in (
-            lambda: ledger.record_call(run, [attempt], alone=True),  # inline, on the event loop
-            lambda: ledger.record_call(run, [attempt]),  # the group commit
-            lambda: ledger.log_event(None, None, "after", {}),
-        ):
-            with pytest.raises(LedgerError) as info:
-                await write()
-            message = info.value.message
+        messages = await every_write_refused(ledger)
+        for message in messages:
             assert f"the ledger at {db} was deleted or replaced while this process had it open" in message
             assert "restart this process" in message
         with pytest.raises(LedgerError, match="deleted or replaced"):  # a budget reservation: before any spend
             ledger.try_now(lambda conn: None)
+
+
+async def every_write_refused(ledger: Ledger) -> list[str]:
+    """The messages of the LedgerErrors that a call's record (inline, on the event loop, and by the group commit)
+    and an event meet on ``ledger``: each must be refused."""
+    now = time.time()
+    run = RunRecord("r", "a", "s", now, ended_at=now, status="ok")
+    attempt = AttemptRecord("r", now, "openai", "gpt-4o", "s", "a", "ok", 0, 1, cost_usd=Decimal("0.5"))
+    messages = []
+    for write in (
+        lambda: ledger.record_call(run, [attempt], alone=True),  # inline, on the event loop
+        lambda: ledger.record_call(run, [attempt]),  # the group commit
+        lambda: ledger.log_event(None, None, "after", {}),
+    ):
+        with pytest.raises(LedgerError) as info:
+            await write()
+        messages.append(info.value.message)
+    return messages
 
 
 async def test_a_ledger_opened_by_a_relative_path_is_written_after_the_process_changes_directory(

@@ -21,6 +21,7 @@ import pytest
 
 from magsag_mcp.errors import LedgerError
 from magsag_mcp.ledger import Ledger
+from tests.test_ledger import every_write_refused
 
 pytestmark = pytest.mark.anyio
 CATALOG = Path(__file__).resolve().parent.parent / "catalog"
@@ -112,26 +113,12 @@ async def test_a_write_ahead_log_deleted_while_open_records_nothing_more_and_say
     process opening the ledger after made a new one. Measured with two processes: every call of both said
     "recorded", the second's 1,324 records were lost, and the ledger was left damaged ("Rowid out of order").
     A write now refuses, saying why and what to do, as for the ledger's own file deleted while open."""
-    from decimal import Decimal
-
-    from magsag_mcp.records import AttemptRecord, RunRecord
-
     db = tmp_path / "l.db"
     async with Ledger(db) as ledger:
         await ledger.log_event(None, None, "before", {})
         for side in ("-wal", "-shm"):
             Path(f"{db}{side}").unlink()
-        now = time.time()
-        run = RunRecord("r", "a", "s", now, ended_at=now, status="ok")
-        attempt = AttemptRecord("r", now, "openai", "gpt-4o", "s", "a", "ok", 0, 1, cost_usd=Decimal("0.5"))
-        for write in (
-            lambda: ledger.record_call(run, [attempt], alone=True),  # inline, on the event loop
-            lambda: ledger.record_call(run, [attempt]),  # the group commit
-            lambda: ledger.log_event(None, None, "after", {}),
-        ):
-            with pytest.raises(LedgerError) as info:
-                await write()
-            message = info.value.message
+        for message in await every_write_refused(ledger):
             assert f"the ledger at {db} lost its -wal file ({db}-wal)" in message
             assert "restart this process" in message and "while a process has the ledger open" in message
         with pytest.raises(LedgerError, match="lost its -wal file"):  # a budget reservation: before any spend
