@@ -54,10 +54,9 @@ class RouteExplanation:
         plan = self.plan(skill_id, payload, context)
         tokens_in = estimate_input_tokens(plan.request)
         targets = []
-        warnings = list(plan.warnings)  # what the call will say went unread (a payload's "modelConfig")
         for cand in plan.candidates:
             req = plan.request_for(cand.target)
-            entry = self._candidate(cand, plan, warnings)
+            entry = self._candidate(cand, plan.data_classes)
             provider = self.providers.get(cand.target.provider)
             entry["missing_features"] = provider.capabilities(cand.target).missing(plan.request.needs())
             worst = self.pricer.worst_case(
@@ -80,8 +79,8 @@ class RouteExplanation:
             "max_output_tokens": plan.request.max_tokens,
             "needs": sorted(plan.request.needs()),
             "targets": targets,
-            # the plan shown is the one without what went unread; and where a refusal would end the call
-            "warnings": warnings,
+            # what the call will say went unread (a payload's "modelConfig"): the plan shown is the one without it
+            "warnings": [*plan.warnings, *self._refusal_ending(plan)],
         }
 
     def route(self, skill_id: str) -> dict[str, Any]:
@@ -95,7 +94,7 @@ class RouteExplanation:
         )
         targets = []
         for cand in chosen.candidates:
-            entry = self._candidate(cand, chosen, [])  # doctor says where MAGSAG_MODEL is refused
+            entry = self._candidate(cand, chosen.data_classes)
             # without a payload there is no worst case; a target of no known price is refused regardless
             if self.pricer.worst_case(cand.target.provider, cand.target.model, 1, 1) is None:
                 self._add_spend_verdict(entry, cand.target, None)
@@ -229,33 +228,33 @@ class RouteExplanation:
             ok, policy, reason = self.governance.spend_verdict(target, worst)
             entry["policy"] = {"allowed": ok, "policy": policy, "reason": reason}
 
-    def _candidate(self, cand: Candidate, plan: Any, warnings: list[str]) -> dict[str, Any]:
-        """``cand`` of ``plan`` (a :class:`Plan`, or a route: its ``candidates`` and ``data_classes``) with its
-        verdicts; a refusal that would end the call is added to ``warnings`` (the first only)."""
+    def _candidate(self, cand: Candidate, data_classes: Sequence[str]) -> dict[str, Any]:
         entry = cand.to_dict()
         entry["label"] = cand.target.label
         entry["unavailable"] = self.providers.get(cand.target.provider).unavailable(cand.target)
-        policies = self.governance.policies
-        ok, policy, reason, rule = policies.allowed(cand.target, plan.data_classes)
+        ok, policy, reason = self.governance.allowed(cand.target, data_classes)
         entry["policy"] = {"allowed": ok, "policy": policy, "reason": reason}
-        if not ok and not any(w.startswith(_ENDS) for w in warnings):
-            by_routing = cand.routed is not None and not policies.allowed(cand.routed, plan.data_classes)[0]
-            if refusal_ends_call(cand, plan.candidates, by_routing=by_routing, rule=rule):
-                # the targets after it are listed (they serve the call if the one before it fails), but a
-                # refused choice of the caller's or the environment's fails the call: it is not replaced
-                how = "MAGSAG_MODEL" if cand.source == "env" else "MAGSAG_PROVIDER" if cand.by_env else "the call"
-                first = plan.candidates[0] is cand
-                warnings.append(
-                    f"{_ENDS} {cand.target.label}{'' if first else ' if the targets before it fail'}, which {how} "
-                    f"chose and policy {policy!r} forbids ({reason}): a "
-                    "choice of the caller's or the environment's is refused, not replaced, so the targets after it "
-                    "are not tried; choose a model the policy allows"
-                )
         return entry
 
-
-#: how the warning of a refusal that would end the call starts
-_ENDS = "the call fails with policy_denied at"
+    def _refusal_ending(self, plan: Plan) -> list[str]:
+        """Where a policy's refusal would fail the call (:func:`~.governance.refusal_ends_call`, as the cascade
+        asks it): the first target the caller or the environment chose that a policy forbids. The targets after
+        it are listed (they serve the call if one before it fails), but a refused choice is not replaced."""
+        policies = self.governance.policies
+        for position, cand in enumerate(plan.candidates):
+            ok, policy, reason, rule = policies.allowed(cand.target, plan.data_classes)
+            if ok:
+                continue
+            by_routing = cand.routed is not None and not policies.allowed(cand.routed, plan.data_classes)[0]
+            if refusal_ends_call(cand, plan.candidates, by_routing=by_routing, rule=rule):
+                how = "MAGSAG_MODEL" if cand.source == "env" else "MAGSAG_PROVIDER" if cand.by_env else "the call"
+                return [
+                    f"the call fails with policy_denied at {cand.target.label}"
+                    f"{' if the targets before it fail' if position else ''}, which {how} chose and policy "
+                    f"{policy!r} forbids ({reason}): a choice of the caller's or the environment's is refused, not "
+                    "replaced, so the targets after it are not tried; choose a model the policy allows"
+                ]
+        return []
 
 
 def _fmt(value: Decimal | None) -> str | None:
