@@ -172,16 +172,15 @@ def _future_since(since: str | float | None) -> str | None:
     """A note for a ``since`` that lies ahead of now (a year mistyped: 2062-11-01), which selects nothing: a
     summary of it reads as "spent nothing" and `flow gate` passes it."""
     import time
-    from datetime import UTC, datetime
 
     from .filters import parse_since
+    from .queries import _iso
 
     now = time.time()
     start = parse_since(since, now=now)
     if start is None or start <= now:
         return None
-    shown = datetime.fromtimestamp(start, UTC).isoformat(timespec="seconds")
     return (
-        f"since {since!r} ({shown}) is in the future, so nothing recorded can match; check the date, or give a"
+        f"since {since!r} ({_iso(start)}) is in the future, so nothing recorded can match; check the date, or give a"
         " past one (e.g. 2025-11-01) or a span back from now (24h, 7d)"
     )
