@@ -60,7 +60,7 @@ async def test_query_tools_are_annotated_read_only_and_invoke_is_not(tools):
 async def test_invoke_skill_arguments_are_the_issue_s(tools):
     schema = tools["invoke_skill"].input_schema
     assert schema["required"] == ["skill_id", "payload"]
-    assert set(schema["properties"]) == {"skill_id", "payload", "agent", "run_id", "model_config"}
+    assert set(schema["properties"]) == {"skill_id", "payload", "agent", "run_id", "model_config", "context"}
     validator = jsonschema.Draft202012Validator(schema)
     assert validator.is_valid(
         {"skill_id": "skill.analysis", "payload": {"data": "x"}, "model_config": {"model": "gpt-4o"}}

@@ -349,7 +349,7 @@ async def test_rejected_arguments_say_how_to_fix_them_without_echoing_the_values
     out = await text("invoke_skill", {"skil_id": "skill.analysis", "payload": {"data": "sk-secret-looking"}})
     assert "unknown argument 'skil_id' (did you mean 'skill_id'?)" in out
     assert "missing required argument 'skill_id' (e.g. skill.analysis" in out
-    assert out.endswith("invoke_skill takes: skill_id, payload, agent, run_id, model_config")
+    assert out.endswith("invoke_skill takes: skill_id, payload, agent, run_id, model_config, context")
     assert "sk-secret-looking" not in out
     out = await text("invoke_skill", {"skill_id": "skill.analysis", "payload": "data=x"})
     assert "payload: expected an object, got a string" in out and "data=x" not in out

@@ -112,10 +112,25 @@ class ModelConfigArg(_In):
         return self.model_dump(exclude_none=True, by_alias=True)
 
 
+# The guide's call context (``context={"preferred_model": ...}``): what a call declares besides model_config.
+class ContextArg(_In):
+    preferred_model: str | None = Field(None, description="a model to try first, e.g. gpt-4o-mini")
+    tier: str | None = Field(None, description="a cost tier of the routing policy, e.g. economy")
+    data_class: str | None = Field(None, description="the data's class, e.g. pii_processing: its policy applies too")
+
+    @staticmethod
+    def unknown_key_hint(key: str) -> str | None:
+        """``llm_overrides`` (the Python API's context key) is the ``model_config`` argument here."""
+        if key == "llm_overrides" or key == "model_config":
+            return 'its keys go in the model_config argument: {"model_config": {"model": ...}}'
+        return None
+
+
 SKILL_ID_PATTERN = r"^skill\.[a-z0-9][a-z0-9._-]*$"
 SKILL_ID = Field(pattern=SKILL_ID_PATTERN, description="e.g. skill.analysis; see list_skills")
 PAYLOAD = Field(description="the skill's input fields (its input_schema)")
 MODEL_CONFIG = Field(None, alias="model_config", description="overrides: model, provider, fallbacks, ...")
+CONTEXT = Field(None, description="the call's context: preferred_model, tier, data_class (policies still apply)")
 
 
 class _SkillArgs(_Args):
@@ -131,6 +146,8 @@ class _SkillArgs(_Args):
     def unknown_key_hint(cls, key: str) -> str | None:
         from .arguments import payload_field_hint
 
+        if key == "llm_overrides":  # the Python API's context key, written beside the context
+            return ContextArg.unknown_key_hint(key)
         return payload_field_hint(key, [f.alias or name for name, f in cls.model_fields.items()])
 
 
@@ -141,12 +158,14 @@ class InvokeSkillArgs(_SkillArgs):
     run_id: str | None = Field(None, description="join an existing run (default: a new one)")
     # `model_config` is pydantic's own attribute, hence the alias.
     model_cfg: ModelConfigArg | None = MODEL_CONFIG
+    context: ContextArg | None = CONTEXT
 
 
 class ExplainRouteArgs(_SkillArgs):
     skill_id: str = SKILL_ID
     payload: dict[str, Any] = PAYLOAD
     model_cfg: ModelConfigArg | None = MODEL_CONFIG
+    context: ContextArg | None = CONTEXT
 
 
 # Mirrors magsag_mcp.ledger.UsageFilters (a test keeps them in step) without importing the ledger,

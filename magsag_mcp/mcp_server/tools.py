@@ -126,27 +126,36 @@ class MagsagTools:
         agent: str | None = None,
         run_id: str | None = None,
         model_config: M.ModelConfigArg | None = None,
+        context: M.ContextArg | None = None,
     ) -> CallToolResult:
         payload = _with_model_config(payload, model_config)
+        declared = _context(context)
         progress = ProgressBridge(ctx, self.state.client_log) if progress_requested(ctx) else None
 
         async def call(svc: Service) -> dict[str, Any]:
             if progress is None:
-                result = await svc.invoke_skill(skill_id, payload, agent=agent, run_id=run_id)
+                result = await svc.invoke_skill(skill_id, payload, agent=agent, run_id=run_id, context=declared)
             else:
                 async with progress.beating():
-                    result = await svc.invoke_skill(skill_id, payload, agent=agent, run_id=run_id, progress=progress)
+                    result = await svc.invoke_skill(
+                        skill_id, payload, agent=agent, run_id=run_id, context=declared, progress=progress
+                    )
             return result.to_dict()
 
         return await self._run("invoke_skill", M.InvokeSkillResult, call)
 
     async def explain_route(
-        self, skill_id: str, payload: dict[str, Any], model_config: M.ModelConfigArg | None = None
+        self,
+        skill_id: str,
+        payload: dict[str, Any],
+        model_config: M.ModelConfigArg | None = None,
+        context: M.ContextArg | None = None,
     ) -> CallToolResult:
         payload = _with_model_config(payload, model_config)
+        declared = _context(context)
 
         async def call(svc: Service) -> dict[str, Any]:
-            return svc.explain(skill_id, payload)
+            return svc.explain(skill_id, payload, context=declared)
 
         return await self._run("explain_route", M.ExplainRouteResult, call)
 
@@ -340,6 +349,11 @@ def _with_model_config(payload: dict[str, Any], model_config: M.ModelConfigArg |
     merged = dict(own or {})
     merged.update(model_config.as_payload())
     return {**payload, "model_config": merged}
+
+
+def _context(context: M.ContextArg | None) -> dict[str, Any] | None:
+    """The call's context as the service reads it: only what was given (``{}``, no context, is cached)."""
+    return context.model_dump(exclude_none=True) if context is not None else None
 
 
 def _usage_filters(filters: M.UsageFiltersArg, **extra: Any) -> Any:

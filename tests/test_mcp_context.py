@@ -1,0 +1,100 @@
+"""invoke_skill's and explain_route's ``context`` argument: the guide's call context (``preferred_model``,
+``tier``, ``data_class``) for MCP callers, through the SDK's in-memory client."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+from mcp.client import Client
+
+from magsag_mcp.mcp_server import build_server
+
+pytestmark = [pytest.mark.anyio, pytest.mark.usefixtures("fake_scripts")]
+CATALOG = Path(__file__).resolve().parent.parent / "catalog"
+ENV = {"MAGSAG_PROVIDER": "fake", "MAGSAG_RETRY_BASE_DELAY": "0.001", "MAGSAG_MAX_RETRIES": "1"}
+CALL = {"skill_id": "skill.analysis", "payload": {"data": "sales up 8%"}}
+
+
+@pytest.fixture
+async def client(tmp_path: Path):
+    async with Client(build_server(catalog=CATALOG, db=tmp_path / "ledger.db", env=ENV)) as c:
+        yield c
+
+
+def error_of(result: Any) -> dict[str, Any]:
+    assert result.is_error, result.content[0].text
+    return result.structured_content["error"]
+
+
+async def test_a_context_tier_routes_to_that_tier_and_explain_route_shows_the_same(client: Client):
+    # skill.analysis routes to gpt-4o first; the economy tier starts at gpt-4o-mini (catalog/routing)
+    plain = await client.call_tool("invoke_skill", CALL)
+    assert plain.structured_content["model"] == "gpt-4o"
+    result = await client.call_tool("invoke_skill", {**CALL, "context": {"tier": "economy"}})
+    assert not result.is_error, result.content[0].text
+    assert (result.structured_content["provider"], result.structured_content["model"]) == ("fake", "gpt-4o-mini")
+    plan = await client.call_tool("explain_route", {**CALL, "context": {"tier": "economy"}})
+    assert not plan.is_error, plan.content[0].text
+    assert plan.structured_content["rule"].startswith("tier:economy")
+    assert plan.structured_content["targets"][0]["model"] == "gpt-4o-mini"
+
+
+async def test_a_context_preferred_model_is_tried_first_and_recorded(client: Client):
+    result = await client.call_tool(
+        "invoke_skill", {**CALL, "agent": "ctx", "context": {"preferred_model": "claude-3-haiku-20240307"}}
+    )
+    assert not result.is_error, result.content[0].text
+    assert result.structured_content["model"] == "claude-3-haiku-20240307"
+    runs = await client.call_tool("query_runs", {"filters": {"agent": "ctx"}})
+    (run,) = runs.structured_content["runs"]
+    assert [a["model"] for a in run["attempts"]] == ["claude-3-haiku-20240307"]
+
+
+async def test_a_context_data_class_adds_its_policy_before_any_money_is_spent(tmp_path: Path):
+    # OpenAI configured at a closed port: a refusal must come from governance, before any HTTP
+    env = {**ENV, "OPENAI_API_KEY": "sk-test-0123456789abcdef", "OPENAI_BASE_URL": "http://127.0.0.1:9/v1"}
+    async with Client(build_server(catalog=CATALOG, db=tmp_path / "ledger.db", env=env)) as c:
+        args = {**CALL, "model_config": {"model": "openai:gpt-4o"}}
+        result = await c.call_tool("invoke_skill", {**args, "context": {"data_class": "pii_processing"}})
+        err = error_of(result)
+        assert err["last_error_type"] == "policy_denied" and err["policy"] == "data_residency"
+        assert [a["outcome"] for a in err["attempts"]] == ["policy_denied"]
+        plan = await c.call_tool("explain_route", {**args, "context": {"data_class": "pii_processing"}})
+        assert plan.structured_content["data_class"] == "pii_processing"
+        assert plan.structured_content["targets"][0]["policy"]["allowed"] is False
+        runs = await c.call_tool("query_runs", {"filters": {"status": "policy_denied"}})
+        assert len(runs.structured_content["runs"]) == 1  # the refused call is in the ledger
+
+
+async def test_a_context_names_only_what_the_catalog_knows(client: Client):
+    err = error_of(await client.call_tool("invoke_skill", {**CALL, "context": {"tier": "cheap"}}))
+    assert err["type"] == "invalid_payload"
+    assert "unknown cost tier 'cheap'" in err["message"] and "economy" in err["message"]
+    err = error_of(await client.call_tool("invoke_skill", {**CALL, "context": {"data_class": "secret"}}))
+    assert "pii_processing" in err["message"]
+
+
+@pytest.mark.parametrize(
+    ("args", "said"),
+    [
+        ({"context": {"llm_overrides": {"model": "gpt-4o"}}}, "'context.llm_overrides' (its keys go in"),
+        ({"llm_overrides": {"model": "gpt-4o"}}, "'llm_overrides' (its keys go in the model_config argument"),
+        ({"tier": "economy"}, "'tier' (it goes in context: {\"context\": {\"tier\": ...}})"),
+        ({"context": {"tier": 3}}, "context.tier"),
+    ],
+)
+async def test_a_context_written_the_python_way_or_beside_it_says_where_it_goes(client: Client, args, said):
+    err = error_of(await client.call_tool("invoke_skill", {**CALL, **args}))
+    assert err["type"] == "invalid_arguments" and said in err["message"], err["message"]
+    runs = await client.call_tool("query_runs", {})
+    assert runs.structured_content["runs"] == []  # refused before a run was recorded
+
+
+async def test_the_context_argument_is_published_in_both_tools_schemas(client: Client):
+    tools = {t.name: t for t in (await client.list_tools()).tools}
+    for name in ("invoke_skill", "explain_route"):
+        context = tools[name].input_schema["properties"]["context"]
+        assert set(context["properties"]) == {"preferred_model", "tier", "data_class"}
+        assert context["additionalProperties"] is False
