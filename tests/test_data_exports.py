@@ -157,3 +157,75 @@ def test_an_export_whose_first_page_cannot_be_read_writes_nothing(tmp_path: Path
     assert main(["data", "query", "--format", "csv", "--cursor", "not-a-cursor"]) == 2
     out, err = capsys.readouterr()
     assert out == "" and "is not one query_runs gave" in err
+
+
+def _a_long_lived_run_and_todays_runs(db: Path, now: float) -> None:
+    """A run begun three days ago (a long-lived ``Magsag``'s, a reused ``--run-id``) with one call then and
+    one a minute ago, and three runs begun within the last hour."""
+
+    async def fill() -> None:
+        async with Ledger(db) as ledger:
+            begun = now - 3 * 86400
+            for at in (begun, now - 60):
+                run = RunRecord("r-session", "svc", "skill.analysis", begun, ended_at=at + 1, status="ok")
+                attempt = AttemptRecord("r-session", at, "openai", "gpt-4o", run.skill, "svc", "ok", 0, 1)
+                await ledger.record_call(run, [attempt])
+            for i in range(3):
+                run = RunRecord(f"r-today-{i}", "svc", "skill.analysis", now - 3000 + i, status="ok")
+                attempt = AttemptRecord(run.run_id, now - 3000 + i, "openai", "gpt-4o", run.skill, "svc", "ok", 0, 1)
+                await ledger.record_call(run, [attempt])
+
+    anyio.run(fill)
+
+
+def test_a_time_window_selects_a_run_begun_before_it_that_made_calls_within_it(tmp_path: Path, monkeypatch, capsys):
+    # `data query --since 24h` selected runs by when they began: a long-lived run's calls of the last day were
+    # in `flow summarize --since 24h` (its attempts) and in no export of that day, nor in the table
+    db = tmp_path / "window.db"
+    monkeypatch.setenv("MAGSAG_DB", str(db))
+    monkeypatch.setenv("MAGSAG_CATALOG", str(CATALOG))
+    _a_long_lived_run_and_todays_runs(db, time.time())
+    everything = ["r-today-2", "r-today-1", "r-today-0", "r-session"]
+    assert main(["data", "query", "--since", "24h", "--format", "csv"]) == 0
+    rows = list(csv.DictReader(io.StringIO(capsys.readouterr().out)))
+    assert list(dict.fromkeys(r["run_id"] for r in rows)) == everything
+    assert main(["data", "query", "--since", "24h", "--format", "json", "--agent", "svc"]) == 0
+    assert [r["run_id"] for r in json.loads(capsys.readouterr().out)] == everything
+    assert main(["data", "query", "--since", "24h"]) == 0
+    assert "r-session" in capsys.readouterr().out
+    # a window that ends before its call of a minute ago, and after the one of three days ago: not selected
+    assert main(["data", "query", "--since", "2d", "--until", "1h", "--format", "json"]) == 0
+    assert json.loads(capsys.readouterr().out) == []
+
+
+def test_pages_of_a_time_window_go_on_to_the_runs_begun_before_it(tmp_path: Path, monkeypatch, capsys):
+    # newest first: the runs begun within the window, then those begun before it that called within it, each
+    # once, whether the pages are read by --cursor or by --offset
+    db = tmp_path / "pages.db"
+    _a_long_lived_run_and_todays_runs(db, time.time())
+
+    async def pages(**how: object) -> list[list[str]]:
+        out: list[list[str]] = []
+        async with Ledger(db) as ledger:
+            cursor, offset = None, 0
+            while True:
+                filters = {"since": "24h", "limit": 2, "cursor": cursor, "offset": offset}
+                page = await ledger.query_runs_page({k: v for k, v in filters.items() if v is not None})
+                out.append([r["run_id"] for r in page["runs"]])
+                if not page["has_more"]:
+                    return out
+                if how.get("by") == "cursor":
+                    cursor = page["next_cursor"]
+                else:
+                    offset += 2
+
+    expected = [["r-today-2", "r-today-1"], ["r-today-0", "r-session"]]
+    assert anyio.run(lambda: pages(by="cursor")) == expected
+    assert anyio.run(lambda: pages(by="offset")) == expected
+
+    async def past_the_window_runs() -> list[str]:
+        async with Ledger(db) as ledger:
+            page = await ledger.query_runs_page({"since": "24h", "offset": 3})
+            return [r["run_id"] for r in page["runs"]]
+
+    assert anyio.run(past_the_window_runs) == ["r-session"]

@@ -346,3 +346,60 @@ async def test_a_skill_filter_selects_the_runs_that_called_the_skill_among_other
         summary = await ledger.summarize(UsageFilters(skill="skill.summarization"))
         assert summary["totals"]["calls"] == 1
         assert summary["largest_run"]["run_id"] == "session"  # the run the skill's spend is in, counted whole
+
+
+async def test_a_time_window_selects_the_runs_that_began_or_called_within_it(tmp_path: Path):
+    """A window selects the runs begun within it and those begun before it with an attempt within it (a run
+    begun 5 s before midnight calls again after it), newest first by when each began, at any offset; as a plain
+    query over runs and attempts selects them."""
+    from magsag_mcp.ledger import UsageFilters
+
+    db = tmp_path / "l.db"
+    now = time.time()
+    midnight = (now // DAY) * DAY
+    async with Ledger(db) as ledger:
+        await _fill(ledger, now, 10)
+        conn = sqlite3.connect(db)
+        cases = [
+            {"since": midnight - 3 * DAY},
+            {"since": midnight - 3 * DAY, "until": midnight - DAY, "limit": 7, "offset": 4},
+            {"since": midnight - 5 * DAY, "agent": "a1", "limit": 3},
+            {"since": midnight - 6 * DAY, "until": midnight - 2 * DAY, "model": "m1"},
+            {"since": midnight - 4 * DAY, "run_id": "r0"},
+            {"since": midnight - 2 * DAY, "offset": 10_000},
+        ]
+        spanning = 0
+        for case in cases:
+            limit, offset = case.get("limit", 50), case.get("offset", 0)
+            got = [r["run_id"] for r in await ledger.query_runs(UsageFilters(**case))]
+            until = case.get("until", now + DAY)
+            clauses = ["(started_at >= :since AND started_at < :until OR run_id IN (SELECT run_id FROM attempts"
+                       " WHERE started_at >= :since AND started_at < :until))"]  # fmt: skip
+            if "agent" in case:
+                clauses.append("agent = :agent")
+            if "model" in case:
+                clauses.append("run_id IN (SELECT run_id FROM attempts WHERE model = :model)")
+            if "run_id" in case:
+                clauses.append("(run_id = :run_id OR parent_run_id = :run_id)")
+            want = conn.execute(
+                f"SELECT run_id FROM runs WHERE {' AND '.join(clauses)}"
+                " ORDER BY started_at DESC, run_id LIMIT :limit OFFSET :offset",
+                {**case, "until": until, "limit": limit, "offset": offset},
+            ).fetchall()
+            assert got == [r[0] for r in want], case
+            # by cursor, a page at a time: the same runs
+            paged, cursor = [], None
+            while True:
+                page = await ledger.query_runs_page(UsageFilters(**{**case, "limit": 4, "offset": 0, "cursor": cursor}))
+                paged += [r["run_id"] for r in page["runs"]]
+                if not page["has_more"]:
+                    break
+                cursor = page["next_cursor"]
+            everything = conn.execute(
+                f"SELECT run_id, started_at < :since FROM runs WHERE {' AND '.join(clauses)}"
+                " ORDER BY started_at DESC, run_id",
+                {**case, "until": until},
+            ).fetchall()
+            assert paged == [r[0] for r in everything], case
+            spanning += sum(r[1] for r in everything)
+        assert spanning >= 3  # the cases hold runs begun before their window

@@ -9,14 +9,15 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 from ..errors import InputError, redact_values
-from .filters import UsageFilters, parse_since, sql_where
+from .filters import UsageFilters, parse_since
 from .migrations import ROLLUP_BUCKET_SECONDS
 from .money import from_pusd, joined
-from .paging import after_cursor, after_hit, decode_hit_cursor, encode_cursor
+from .paging import after_hit, decode_hit_cursor, encode_cursor
 from .patterns import MAX_PATTERN_CHARS as MAX_PATTERN_CHARS  # where callers have read it
 from .patterns import compile_pattern
 from .peaks import largest_days, largest_run
 from .rollup_reads import attempt_money, attempts_where, grouped_rows
+from .run_window import page_rows
 
 if TYPE_CHECKING:
     from .store import Ledger
@@ -289,14 +290,14 @@ async def query_runs_page(
     f = UsageFilters.build(filters if isinstance(filters, dict | UsageFilters) else None)
 
     def q(conn: sqlite3.Connection) -> dict[str, Any]:
-        where, args = sql_where(f, table="r", attempt_per_run=_common_attempts(conn, f))
-        where, args = after_cursor(where, args, f.cursor)
-        runs = conn.execute(
-            "SELECT run_id, agent, skill, parent_run_id, started_at, ended_at, status, calls, input_tokens,"
-            f" output_tokens, cost_pusd, unpriced_calls, error_class, error_message, cost_bound_pusd FROM runs r{where}"
-            " ORDER BY started_at DESC, run_id LIMIT ? OFFSET ?",
-            [*args, f.limit + 1, f.offset],  # one more than asked: whether there is a next page
-        ).fetchall()
+        runs = page_rows(
+            conn,
+            f,
+            "run_id, agent, skill, parent_run_id, started_at, ended_at, status, calls, input_tokens, output_tokens,"
+            " cost_pusd, unpriced_calls, error_class, error_message, cost_bound_pusd",
+            attempt_per_run=_common_attempts(conn, f),
+            rows=f.limit + 1,  # one more than asked: whether there is a next page
+        )
         has_more = len(runs) > f.limit
         runs = runs[: f.limit]
         out = []

@@ -1,0 +1,73 @@
+"""Which runs a time window selects: the runs that began within it, and those begun before it that made a
+call within it.
+
+A run's row holds when it began (``started_at``, its first call) and its last call's end; a run lives as long
+as its caller keeps it (a long-lived ``Magsag``'s run holds every call it makes, a ``--run-id`` given to each
+night's job one call a night). Selected by when they began alone, ``data query --since 24h`` (and the MCP tool
+``query_runs``) left out such a run's calls of the last day, which ``flow summarize --since 24h`` counts: the
+day's export and table lacked them with no word.
+
+Newest first, the runs begun before the window come after every run begun within it, so a page is read from
+the first, by their index on ``started_at`` as before (a page it fills costs nothing more), then from the
+second: the runs with an attempt in the window (``attempts_started``), begun before it, which costs a read of
+the window's attempts, made only for a page the first part leaves short (a window's last page). A cursor past
+the runs begun within the window (its time is before the window's start) leaves none of them, and ``offset``
+counts through both in that order.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from typing import Any
+
+from .filters import UsageFilters, parse_since, sql_where
+from .paging import after_cursor
+
+#: the index SQLite made for ``runs``' primary key (``run_id TEXT PRIMARY KEY``, migration 0001)
+RUNS_PRIMARY_KEY = "sqlite_autoindex_runs_1"
+
+
+def begun_before(
+    f: UsageFilters, *, table: str = "r", attempt_per_run: bool = False
+) -> tuple[str, str, list[Any]] | None:
+    """(FROM source, WHERE clause, its arguments) of the runs (alias ``table``) that ``f``'s other filters select,
+    begun before its window (``f.since``) that made a call within it; None for a window with no start. Read by
+    the list of runs that called in the window, each by its primary key: the planner otherwise walked an agent's
+    runs (runs_agent) begun before the window, all of them. A run filter's two indexes do better."""
+    since, until = parse_since(f.since), parse_since(f.until, field="until")
+    if since is None:
+        return None
+    # the window's other bounds and filters, and its start as the end of when these runs began
+    where, args = sql_where(
+        f.model_copy(update={"since": None, "until": until}), table=table, attempt_per_run=attempt_per_run
+    )
+    called = "SELECT run_id FROM attempts WHERE started_at >= ?" + ("" if until is None else " AND started_at < ?")
+    clause = f"{table}.started_at < ? AND {table}.run_id IN ({called})"
+    where = f"{where} AND {clause}" if where else f" WHERE {clause}"
+    source = f"runs {table}" if f.run_id is not None else f"runs {table} INDEXED BY {RUNS_PRIMARY_KEY}"
+    return source, where, [*args, since, since, *(() if until is None else (until,))]
+
+
+def page_rows(
+    conn: sqlite3.Connection, f: UsageFilters, columns: str, *, attempt_per_run: bool, rows: int
+) -> list[tuple[Any, ...]]:
+    """Up to ``rows`` rows of ``columns`` (over ``runs r``), newest first (``started_at DESC, run_id``), of the
+    runs ``f`` selects after its cursor and offset, a run begun before ``f.since`` that called within the window
+    included."""
+    # "24h" read once, for both parts
+    f = f.model_copy(update={"since": parse_since(f.since), "until": parse_since(f.until, field="until")})
+    order = " ORDER BY started_at DESC, run_id LIMIT ? OFFSET ?"
+    where, args = sql_where(f, table="r", attempt_per_run=attempt_per_run)
+    where, args = after_cursor(where, args, f.cursor)
+    found = conn.execute(f"SELECT {columns} FROM runs r{where}{order}", [*args, rows, f.offset]).fetchall()
+    before = begun_before(f, attempt_per_run=attempt_per_run)
+    if before is None or len(found) >= rows:
+        return found
+    skip = 0
+    if not found and f.offset:  # the offset may reach past the runs begun within the window: by how many
+        begun = conn.execute(f"SELECT COUNT(*) FROM runs r{where}", args).fetchone()[0]
+        skip = max(f.offset - begun, 0)
+    source, where, args = before
+    where, args = after_cursor(where, args, f.cursor)
+    more = conn.execute(f"SELECT {columns} FROM {source}{where}{order}", [*args, rows - len(found), skip])
+    return found + more.fetchall()
