@@ -476,3 +476,58 @@ def test_the_guides_policy_path_outside_the_repository_names_the_catalog_in_use(
     policies = find_catalog() / "policies"
     assert code == 2 and "policy file catalog/policies/model_governance.yaml does not exist" in err
     assert f"the catalog in use ({find_catalog()}) has: {policies / 'model_governance.yaml'}" in err, err
+
+
+def test_the_gate_of_a_window_checks_a_run_begun_before_it_that_spent_within_it(tmp_path: Path, capsys):
+    # The nightly `flow summarize --since 2025-11-02 | flow gate`: a run begun the day before (a long-lived
+    # Magsag's, a reused --run-id) spent $3 in the window, past max_cost_per_run_usd $2. The summary's
+    # largest_run held only the runs begun in the window: none, so the gate passed the run limit unchecked.
+    import asyncio
+    from decimal import Decimal
+
+    from magsag_mcp.ledger import Ledger
+    from magsag_mcp.records import AttemptRecord, RunRecord
+
+    day1, day2 = 1_762_000_000.0, 1_762_000_000.0 + 86400  # 2025-11-01 and 2025-11-02 (UTC), 12:26:40
+    calls = [
+        ("long", None, day1, day1, "1"),
+        ("long", None, day1, day2, "3"),
+        ("child", "long", day2 + 60, day2 + 60, "0.5"),  # delegated from it, in the window
+        ("small", None, day2 + 120, day2 + 120, "0.25"),
+    ]
+
+    async def record() -> None:
+        async with Ledger(tmp_path / "l.db") as ledger:
+            for run_id, parent, begun, at, cost in calls:
+                run = RunRecord(
+                    run_id, "ana", "skill.analysis", begun, ended_at=at + 1, status="ok", parent_run_id=parent
+                )
+                att = AttemptRecord(
+                    run_id, at, "openai", "gpt-4o", "skill.analysis", "ana", "ok", 0, 1, cost_usd=Decimal(cost)
+                )
+                await ledger.record_call(run, [att])
+
+    asyncio.run(record())
+    summary_path = tmp_path / "summary.json"
+    db = str(tmp_path / "l.db")
+    argv = ["flow", "summarize", "--db", db, "--since", "2025-11-02", "--output", str(summary_path)]
+    assert main(argv) == 0
+    summary = json.loads(summary_path.read_text())
+    assert summary["totals"]["cost_usd_exact"] == "3.75"
+    # the run as its limit counts it: the whole run, with the run delegated from it
+    assert summary["largest_run"] == {
+        "run_id": "long",
+        "delegated_runs": 1,
+        "known_cost_usd": "4.5",
+        "unknown_cost_bound_usd": "0",
+        "at_most_usd": "4.5",
+    }
+    policy = tmp_path / "policy.yaml"
+    policy.write_text("policies:\n  - name: p\n    thresholds: {max_cost_per_run_usd: 2}\n")
+    capsys.readouterr()
+    assert main(["flow", "gate", str(summary_path), "--policy", str(policy)]) == 1
+    assert "FAIL p: run long (with 1 delegated run(s)) cost $4.5 exceeds" in capsys.readouterr().out
+    # a window the run made no call in leaves it out
+    argv = ["flow", "summarize", "--db", db, "--since", f"{day2 + 90:.0f}", "--output", str(summary_path)]
+    assert main(argv) == 0
+    assert json.loads(summary_path.read_text())["largest_run"]["run_id"] == "small"

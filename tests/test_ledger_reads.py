@@ -135,6 +135,11 @@ def _largest_run_by_hand(conn: sqlite3.Connection, f) -> dict | None:
     from magsag_mcp.ledger.filters import sql_where
 
     where, args = sql_where(f, table="r")
+    if f.since is not None:  # a window selects too the runs begun before it that made a call within it
+        others, other_args = sql_where(f.model_copy(update={"since": None}), table="r")
+        called = "SELECT run_id FROM attempts WHERE started_at >= ?" + (" AND started_at < ?" if f.until else "")
+        where = f"{where} OR (r.run_id IN ({called}){others.replace(' WHERE ', ' AND ', 1)})"
+        args += [f.since, *([f.until] if f.until else []), *other_args]
     rows = conn.execute(f"SELECT rowid, run_id, parent_run_id, cost_pusd, cost_bound_pusd FROM runs r{where}", args)
     selected = {run_id: (rowid, parent, cost, bound) for rowid, run_id, parent, cost, bound in rows.fetchall()}
     alone = [(c + b, rowid, run_id, c, b) for run_id, (rowid, p, c, b) in selected.items() if p in (None, run_id)]
@@ -166,17 +171,19 @@ def _largest_run_by_hand(conn: sqlite3.Connection, f) -> dict | None:
     }
 
 
-@pytest.mark.parametrize(("window", "narrow"), [(3, 10**9), (2000, 0)])
-async def test_largest_run_equals_the_run_rows_read_one_by_one(tmp_path: Path, monkeypatch, window, narrow):
+@pytest.mark.parametrize(("window", "narrow", "listed"), [(3, 10**9, 500), (2000, 0, 0)])
+async def test_largest_run_equals_the_run_rows_read_one_by_one(tmp_path: Path, monkeypatch, window, narrow, listed):
     """``largest_run`` (what flow gate checks max_cost_per_run_usd against) under each filter. It reads
     the top of runs_cost, then (nothing selected there) the filter's own index: with a window of 3 most
     filters take the second way, with 2,000 the first. Delegated runs in a time range are read by
-    runs_started (any range is narrow under 10**9 runs) or runs_parent (none is narrow under 0)."""
-    from magsag_mcp.ledger import UsageFilters, peaks
+    runs_started (any range is narrow under 10**9 runs) or runs_parent (none is narrow under 0). The runs
+    begun before a window that called within it are named by id (up to 500), or read by each statement (0)."""
+    from magsag_mcp.ledger import UsageFilters, peaks, run_window
     from magsag_mcp.ledger.filters import parse_since
 
     monkeypatch.setattr(peaks, "TOP_WINDOW", window)
     monkeypatch.setattr(peaks, "NARROW_RUNS", narrow)
+    monkeypatch.setattr(run_window, "LISTED_RUNS", listed)
     db = tmp_path / "l.db"
     now = time.time()
     async with Ledger(db) as ledger:
@@ -186,6 +193,9 @@ async def test_largest_run_equals_the_run_rows_read_one_by_one(tmp_path: Path, m
             {},
             {"since": "1h"},
             {"since": now - 3.5 * DAY, "until": now - 1.2 * DAY},
+            # at a midnight: runs begun 5 s before it call again after it
+            *({"since": (now // DAY - d) * DAY, "until": (now // DAY - d + 2) * DAY} for d in range(2, 12, 2)),
+            {"since": (now // DAY - 3) * DAY, "agent": "a2"},
             {"agent": "a1"},
             {"agent": "a1", "since": "2d"},
             {"skill": "s2"},

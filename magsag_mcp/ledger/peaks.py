@@ -15,6 +15,10 @@ from typing import Any
 from .filters import UsageFilters, parse_since, rows_in_range, sql_where
 from .money import from_pusd, joined, named_sum, summed
 from .rollup_reads import ATTEMPT_DAY, BUCKET, grouped_rows
+from .run_window import called_within
+
+#: a run delegated from none: the top of its tree
+_TOP = "(r.parent_run_id IS NULL OR r.parent_run_id = r.run_id)"
 
 
 def _money(known: int, bound: int) -> dict[str, str]:
@@ -28,6 +32,9 @@ def _money(known: int, bound: int) -> dict[str, str]:
 def largest_run(conn: sqlite3.Connection, f: UsageFilters) -> dict[str, Any] | None:
     """The costliest run tree among the runs the filters select: ``run_id`` (the top run),
     ``delegated_runs``, ``known_cost_usd``, ``unknown_cost_bound_usd``, ``at_most_usd``; None if none.
+    A time window selects the runs begun within it and those begun before it that made a call within it
+    (:func:`~.run_window.called_within`: a long-lived run spending in the window is counted whole, as its
+    run limit counts it).
 
     Two indexed reads instead of grouping every run by its tree: the costliest top run (runs_cost,
     read from the top down to the first run the filters select) and the trees that delegated
@@ -37,11 +44,34 @@ def largest_run(conn: sqlite3.Connection, f: UsageFilters) -> dict[str, Any] | N
     cond = where.removeprefix(" WHERE ") or "1"
     # a run filter selects a run and its children by primary key and runs_parent: no walk down runs_cost
     lone = _costliest_top_run(conn, cond, args, window=f.run_id is None)
+    before = called_within(conn, f, "r")
+    if before is not None:
+        other = conn.execute(
+            f"SELECT r.run_id, r.cost_pusd, r.cost_bound_pusd, 0, r.rowid FROM runs r WHERE {before[0]} AND {_TOP}"
+            " ORDER BY r.cost_pusd + r.cost_bound_pusd + 0 DESC, r.rowid DESC LIMIT 1",
+            before[1],
+        ).fetchone()
+        if other is not None and (lone is None or (other[1] + other[2], other[4]) > (lone[1] + lone[2], lone[4])):
+            lone = other
     # The top run's own cost joins the tree's sums once (as correlated subqueries, ordering by their
     # sum evaluated them twice a tree: 1.9 -> 2.8 s under a model filter). ORDER BY names the sums: in
     # "ORDER BY 2 + 3" only a bare integer names a column, so it was the constant 5 and ranked the
     # trees by id, reporting the first, not the costliest.
     own_where, own_args = sql_where(f, table="o")
+    own = own_where.removeprefix(" WHERE ") or "1"
+    delegated = "r.parent_run_id IS NOT NULL AND r.parent_run_id != r.run_id"
+    runs, runs_args = f"runs r{_by_time(conn, f)} WHERE {cond} AND {delegated}", list(args)
+    if before is not None:  # the delegated runs begun before the window too, and a top run of them
+        columns = "r.run_id, r.parent_run_id, r.cost_pusd, r.cost_bound_pusd"
+        runs = (
+            f"(SELECT {columns} FROM {runs} UNION ALL SELECT {columns} FROM runs r WHERE {before[0]} AND {delegated})"
+            " AS r"
+        )
+        runs_args += before[1]
+        own_before = called_within(conn, f, "o")
+        assert own_before is not None
+        own = f"(({own}) OR {own_before[0]})"
+        own_args += own_before[1]
     # The sums come in two columns each (see money.summed) and are added up here, exactly: SQLite's + past
     # 2**63-1 gives an inexact REAL. Ranked in integers (a REAL only past that, where ties cannot matter).
     trees = summed(
@@ -51,23 +81,22 @@ def largest_run(conn: sqlite3.Connection, f: UsageFilters) -> dict[str, Any] | N
             " coalesce(o.cost_bound_pusd, 0), t.delegated FROM"
             f" (SELECT r.parent_run_id AS root, {named_sum(s, 'r.cost_pusd', 'cost')},"
             f" {named_sum(s, 'r.cost_bound_pusd', 'bound')},"
-            f" COUNT(*) AS delegated FROM runs r{_by_time(conn, f)} WHERE {cond} AND r.parent_run_id IS NOT NULL"
-            " AND r.parent_run_id != r.run_id GROUP BY r.parent_run_id) AS t"
-            f" LEFT JOIN runs o ON o.run_id = t.root AND {own_where.removeprefix(' WHERE ') or '1'}"
+            f" COUNT(*) AS delegated FROM {runs} GROUP BY r.parent_run_id) AS t"
+            f" LEFT JOIN runs o ON o.run_id = t.root AND {own}"
             " ORDER BY (t.cost_high + t.bound_high) * 4294967296 + t.cost_low + t.bound_low"
             " + coalesce(o.cost_pusd, 0) + coalesce(o.cost_bound_pusd, 0) DESC, t.root LIMIT 1"
         ),
-        [*args, *own_args],
+        [*runs_args, *own_args],
     )
     tree = None
     if trees:
-        root, cost_high, cost_low, own_cost, bound_high, bound_low, own_bound, delegated = trees[0]
-        tree = (root, joined(cost_high, cost_low) + own_cost, joined(bound_high, bound_low) + own_bound, delegated)
-    candidates = [row for row in (lone, tree) if row is not None]
+        root, cost_high, cost_low, own_cost, bound_high, bound_low, own_bound, delegated_runs = trees[0]
+        tree = (root, joined(cost_high, cost_low) + own_cost, joined(bound_high, bound_low) + own_bound, delegated_runs)
+    candidates = [row[:4] for row in (lone, tree) if row is not None]
     if not candidates:
         return None
-    run_id, known, bound, delegated = max(candidates, key=lambda row: (row[1] + row[2], row[3]))
-    return {"run_id": run_id, "delegated_runs": int(delegated), **_money(int(known), int(bound))}
+    run_id, known, bound, count = max(candidates, key=lambda row: (row[1] + row[2], row[3]))
+    return {"run_id": run_id, "delegated_runs": int(count), **_money(int(known), int(bound))}
 
 
 #: a time range with fewer runs than this reads the delegated runs by runs_started
@@ -94,7 +123,7 @@ TOP_WINDOW = 2000
 def _costliest_top_run(
     conn: sqlite3.Connection, cond: str, args: list[Any], *, window: bool = True
 ) -> tuple[Any, ...] | None:
-    """(run_id, cost, bound, 0) of the costliest run the filters select that was delegated from none;
+    """(run_id, cost, bound, 0, rowid) of the costliest run the filters select that was delegated from none;
     of equal costs, the last recorded (the highest rowid).
 
     Read from runs_cost from the top: the first run there that the filters select is the answer. Under
@@ -103,12 +132,12 @@ def _costliest_top_run(
     none); so it stops after :data:`TOP_WINDOW` runs and then reads the runs the filters select by
     their own index (runs_started, runs_agent), sorted.
     """
-    top = "(r.parent_run_id IS NULL OR r.parent_run_id = r.run_id)"
+    top = _TOP
     row = (
         None
         if not window
         else conn.execute(
-            "SELECT r.run_id, r.cost_pusd, r.cost_bound_pusd, 0 FROM (SELECT runs.*, runs.rowid AS rid,"
+            "SELECT r.run_id, r.cost_pusd, r.cost_bound_pusd, 0, r.rid FROM (SELECT runs.*, runs.rowid AS rid,"
             " runs.cost_pusd + runs.cost_bound_pusd AS cost FROM runs INDEXED BY runs_cost"
             f" ORDER BY runs.cost_pusd + runs.cost_bound_pusd DESC, runs.rowid DESC LIMIT {TOP_WINDOW}) AS r"
             f" WHERE {cond} AND {top} ORDER BY r.cost DESC, r.rid DESC LIMIT 1",
@@ -118,7 +147,7 @@ def _costliest_top_run(
     if row is not None:
         return row
     return conn.execute(
-        f"SELECT r.run_id, r.cost_pusd, r.cost_bound_pusd, 0 FROM runs r WHERE {cond} AND {top}"
+        f"SELECT r.run_id, r.cost_pusd, r.cost_bound_pusd, 0, r.rowid FROM runs r WHERE {cond} AND {top}"
         " ORDER BY r.cost_pusd + r.cost_bound_pusd + 0 DESC, r.rowid DESC LIMIT 1",  # + 0: not by runs_cost
         args,
     ).fetchone()

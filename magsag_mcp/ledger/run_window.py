@@ -48,6 +48,26 @@ def begun_before(
     return source, where, [*args, since, since, *(() if until is None else (until,))]
 
 
+#: the most run ids :func:`called_within` names one by one (SQLite before 3.32 binds at most 999 variables)
+LISTED_RUNS = 500
+
+
+def called_within(conn: sqlite3.Connection, f: UsageFilters, table: str) -> tuple[str, list[Any]] | None:
+    """(condition, its arguments) on ``table`` (an alias of runs) that holds for the runs of
+    :func:`begun_before`, read once and named by id (a statement that read the window's attempts itself would
+    read them again, in each statement that names it); None when there are none (a window with no start)."""
+    before = begun_before(f, attempt_per_run=True)  # a model's attempts looked up for each run that called
+    if before is None:
+        return None
+    source, where, args = before
+    ids = [row[0] for row in conn.execute(f"SELECT r.run_id FROM {source}{where} LIMIT ?", [*args, LISTED_RUNS + 1])]
+    if not ids:
+        return None
+    if len(ids) > LISTED_RUNS:  # too many to name: the statement reads them itself
+        return f"{table}.run_id IN (SELECT r.run_id FROM {source}{where})", args
+    return f"{table}.run_id IN ({', '.join('?' * len(ids))})", ids
+
+
 def page_rows(
     conn: sqlite3.Connection, f: UsageFilters, columns: str, *, attempt_per_run: bool, rows: int
 ) -> list[tuple[Any, ...]]:
