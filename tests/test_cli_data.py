@@ -556,7 +556,6 @@ def test_a_magsag_db_with_no_ledger_yet_says_so_beside_its_zeros(tmp_path, monke
     assert "no ledger" not in capsys.readouterr().err
 
 
-
 @pytest.mark.parametrize(
     "command",
     [
@@ -586,6 +585,7 @@ def test_a_reading_command_makes_no_ledger_where_magsag_db_has_none(tmp_path, mo
     assert sorted(p.name for p in tmp_path.rglob("*")) == before
     if there == "an empty file":
         assert db.stat().st_size == 0
+
 
 @pytest.mark.parametrize(
     "argv",
@@ -984,6 +984,21 @@ def test_a_since_in_the_future_is_noted_on_stderr(ledger_db, capsys):
         "note: since '2062-11-01' (2062-11-01T00:00:00+00:00) is in the future, so nothing recorded can match;"
         " check the date, or give a past one (e.g. 2025-11-01) or a span back from now (24h, 7d)\n"
     )
+
+
+def test_a_search_since_in_the_future_is_noted_on_stderr_as_a_query_notes_it(ledger_db, capsys):
+    # `data search shard --since 2062-11-01` printed [] and nothing else: "no such error" where the year was
+    # mistyped, while `data query` and `flow summarize` said the since lay ahead
+    assert main(["data", "search", "shard", "--since", "2062-11-01"]) == 0
+    out, err = capsys.readouterr()
+    assert json.loads(out) == []
+    assert err == (
+        "note: since '2062-11-01' (2062-11-01T00:00:00+00:00) is in the future, so nothing recorded can match;"
+        " check the date, or give a past one (e.g. 2025-11-01) or a span back from now (24h, 7d)\n"
+    )
+    assert main(["data", "search", "shard", "--since", "7d"]) == 0
+    out, err = capsys.readouterr()
+    assert len(json.loads(out)) == 1 and err == ""
 
 
 def test_summarize_output_that_fails_half_way_leaves_the_last_summary_whole(ledger_db, tmp_path, capsys, monkeypatch):

@@ -12,6 +12,7 @@ import sys
 import tempfile
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 
 import anyio
@@ -167,8 +168,6 @@ async def print_notes(ledger: Any, filters: Any, matched: dict[str, bool]) -> No
 
 async def agent_known(ledger: Any, agent: str | None, matched: bool) -> None:
     """:func:`print_notes` for an agent alone (``magsag budget --agent``)."""
-    from types import SimpleNamespace
-
     if agent is not None and not matched:
         filters = SimpleNamespace(agent=agent, run_id=None, model=None, provider=None, skill=None, since=None)
         await print_notes(ledger, filters, {"agent": False, "run": True, "names": True})
@@ -366,7 +365,14 @@ def _query(args: argparse.Namespace) -> int:
 
 
 def _search(args: argparse.Namespace) -> int:
-    page = with_ledger(args, lambda ledger: ledger.search_page(args.pattern, args.limit, args.since, args.cursor))
+    async def read(ledger: Any) -> dict[str, Any]:
+        page = await ledger.search_page(args.pattern, args.limit, args.since, args.cursor)
+        if not page["hits"]:  # a since ahead of now (a year mistyped) is said, as `data query` says it
+            filters = SimpleNamespace(agent=None, run_id=None, model=None, provider=None, skill=None, since=args.since)
+            await print_notes(ledger, filters, {"agent": True, "run": True, "names": True})
+        return page
+
+    page = with_ledger(args, read)
     hits = page["hits"]
     if page["has_more"]:
         print(
