@@ -243,6 +243,13 @@ def test_search_since_bounds_how_far_back(ledger_db, capsys):
     assert len(json.loads(capsys.readouterr().out)) == 1
 
 
+def test_search_matches_in_any_case_unless_the_pattern_asks_for_case(ledger_db, capsys):
+    # as its --help and the README say: "shard" is in the error text, in lower case
+    for pattern, hits in (("SHARD", 1), ("(?-i)SHARD", 0), ("(?-i)shard", 1)):
+        assert main(["data", "search", pattern]) == 0
+        assert len(json.loads(capsys.readouterr().out)) == hits, pattern
+
+
 def test_a_search_that_scans_too_long_stops_with_the_fix(tmp_path, monkeypatch):
     from magsag_mcp.errors import InputError
     from magsag_mcp.ledger import queries

@@ -446,7 +446,9 @@ def register(groups: CommandGroups) -> None:
     p = groups.add(
         data, "search", help="regular-expression (RE2, at most 1000 characters) search over errors, events and names"
     )
-    p.add_argument("pattern", help="an RE2 regular expression, e.g. 'timeout|429'")
+    p.add_argument(
+        "pattern", help="an RE2 regular expression, matched in any case ('(?-i)' to match case), e.g. 'timeout|429'"
+    )
     p.add_argument("--limit", type=int, default=50, help="most hits shown, newest first, 1 to 10000 (default: 50)")
     p.add_argument("--since", type=given, help=f"only look this far back: {TIME_FORMS}")
     p.add_argument(
