@@ -422,7 +422,13 @@ def register(groups: CommandGroups) -> None:
     p.set_defaults(func=_summarize)
 
     data = groups.group("data", help="query the usage ledger")
-    p = groups.add(data, "query", help="runs with their attempts, newest first")
+    p = groups.add(
+        data,
+        "query",
+        help="runs with their attempts, newest first",
+        description="Runs with their attempts, newest first. --since/--until select the runs begun in that window "
+        "and those begun before it that made a call in it (a long-lived run), each with all its attempts.",
+    )
     add_filters(p)
     p.add_argument(
         "--limit",
