@@ -171,19 +171,18 @@ def _largest_run_by_hand(conn: sqlite3.Connection, f) -> dict | None:
     }
 
 
-@pytest.mark.parametrize(("window", "narrow", "listed"), [(3, 10**9, 500), (2000, 0, 0)])
-async def test_largest_run_equals_the_run_rows_read_one_by_one(tmp_path: Path, monkeypatch, window, narrow, listed):
+@pytest.mark.parametrize(("window", "narrow"), [(3, 10**9), (2000, 0)])
+async def test_largest_run_equals_the_run_rows_read_one_by_one(tmp_path: Path, monkeypatch, window, narrow):
     """``largest_run`` (what flow gate checks max_cost_per_run_usd against) under each filter. It reads
     the top of runs_cost, then (nothing selected there) the filter's own index: with a window of 3 most
     filters take the second way, with 2,000 the first. Delegated runs in a time range are read by
     runs_started (any range is narrow under 10**9 runs) or runs_parent (none is narrow under 0). The runs
-    begun before a window that called within it are named by id (up to 500), or read by each statement (0)."""
-    from magsag_mcp.ledger import UsageFilters, peaks, run_window
+    begun before a window that called within it are read once and named by id."""
+    from magsag_mcp.ledger import UsageFilters, peaks
     from magsag_mcp.ledger.filters import parse_since
 
     monkeypatch.setattr(peaks, "TOP_WINDOW", window)
     monkeypatch.setattr(peaks, "NARROW_RUNS", narrow)
-    monkeypatch.setattr(run_window, "LISTED_RUNS", listed)
     db = tmp_path / "l.db"
     now = time.time()
     async with Ledger(db) as ledger:

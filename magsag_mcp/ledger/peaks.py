@@ -15,7 +15,7 @@ from typing import Any
 from .filters import UsageFilters, parse_since, rows_in_range, sql_where
 from .money import from_pusd, joined, named_sum, summed
 from .rollup_reads import ATTEMPT_DAY, BUCKET, grouped_rows
-from .run_window import called_within
+from .run_window import among, called_within
 
 #: a run delegated from none: the top of its tree
 _TOP = "(r.parent_run_id IS NULL OR r.parent_run_id = r.run_id)"
@@ -44,12 +44,12 @@ def largest_run(conn: sqlite3.Connection, f: UsageFilters) -> dict[str, Any] | N
     cond = where.removeprefix(" WHERE ") or "1"
     # a run filter selects a run and its children by primary key and runs_parent: no walk down runs_cost
     lone = _costliest_top_run(conn, cond, args, window=f.run_id is None)
-    before = called_within(conn, f, "r")
+    before = called_within(conn, f)
     if before is not None:
         other = conn.execute(
-            f"SELECT r.run_id, r.cost_pusd, r.cost_bound_pusd, 0, r.rowid FROM runs r WHERE {before[0]} AND {_TOP}"
+            f"SELECT r.run_id, r.cost_pusd, r.cost_bound_pusd, 0, r.rowid FROM runs r WHERE {among('r')} AND {_TOP}"
             " ORDER BY r.cost_pusd + r.cost_bound_pusd + 0 DESC, r.rowid DESC LIMIT 1",
-            before[1],
+            [before],
         ).fetchone()
         if other is not None and (lone is None or (other[1] + other[2], other[4]) > (lone[1] + lone[2], lone[4])):
             lone = other
@@ -64,14 +64,12 @@ def largest_run(conn: sqlite3.Connection, f: UsageFilters) -> dict[str, Any] | N
     if before is not None:  # the delegated runs begun before the window too, and a top run of them
         columns = "r.run_id, r.parent_run_id, r.cost_pusd, r.cost_bound_pusd"
         runs = (
-            f"(SELECT {columns} FROM {runs} UNION ALL SELECT {columns} FROM runs r WHERE {before[0]} AND {delegated})"
+            f"(SELECT {columns} FROM {runs} UNION ALL SELECT {columns} FROM runs r WHERE {among('r')} AND {delegated})"
             " AS r"
         )
-        runs_args += before[1]
-        own_before = called_within(conn, f, "o")
-        assert own_before is not None
-        own = f"(({own}) OR {own_before[0]})"
-        own_args += own_before[1]
+        runs_args.append(before)
+        own = f"(({own}) OR {among('o')})"
+        own_args.append(before)
     # The sums come in two columns each (see money.summed) and are added up here, exactly: SQLite's + past
     # 2**63-1 gives an inexact REAL. Ranked in integers (a REAL only past that, where ties cannot matter).
     trees = summed(

@@ -17,6 +17,7 @@ counts through both in that order.
 
 from __future__ import annotations
 
+import json
 import sqlite3
 from typing import Any
 
@@ -55,24 +56,22 @@ def begun_before(
     return source, (f"{where} AND {clause}" if where else f" WHERE {clause}"), args
 
 
-#: the most run ids :func:`called_within` names one by one (SQLite before 3.32 binds at most 999 variables)
-LISTED_RUNS = 500
-
-
-def called_within(conn: sqlite3.Connection, f: UsageFilters, table: str) -> tuple[str, list[Any]] | None:
-    """(condition, its arguments) on ``table`` (an alias of runs) that holds for the runs of
-    :func:`begun_before`, read once and named by id (a statement that read the window's attempts itself would
-    read them again, in each statement that names it); None when there are none (a window with no start)."""
+def called_within(conn: sqlite3.Connection, f: UsageFilters) -> str | None:
+    """The runs of :func:`begun_before`, read once, as a JSON array of their ids for :func:`among` (the
+    statements that name them read them from it; each statement that read the window's attempts itself read
+    them again: a summary of a 7-day window of 220,000 attempts took 5 s where it had taken 0.3); None when
+    there are none (or the window has no start)."""
     before = begun_before(f, attempt_per_run=True)  # a model's attempts looked up for each run that called
     if before is None:
         return None
     source, where, args = before
-    ids = [row[0] for row in conn.execute(f"SELECT r.run_id FROM {source}{where} LIMIT ?", [*args, LISTED_RUNS + 1])]
-    if not ids:
-        return None
-    if len(ids) > LISTED_RUNS:  # too many to name: the statement reads them itself
-        return f"{table}.run_id IN (SELECT r.run_id FROM {source}{where})", args
-    return f"{table}.run_id IN ({', '.join('?' * len(ids))})", ids
+    ids = [row[0] for row in conn.execute(f"SELECT r.run_id FROM {source}{where}", args)]
+    return json.dumps(ids) if ids else None
+
+
+def among(table: str) -> str:
+    """The condition that ``table``'s (an alias of runs) run is one of a JSON array of ids (one argument)."""
+    return f"{table}.run_id IN (SELECT value FROM json_each(?))"
 
 
 def page_rows(
