@@ -14,7 +14,9 @@ provider alias such as ``gemini`` names its provider, and an unknown provider is
 
 Optional rates of their own: ``cache_write_1h``, ``input_audio``, ``output_audio``, ``output_image``. A kind of token
 billed at a rate of its own that arrives without that rate known makes the call's cost unknown,
-flagged like an unknown model.
+flagged like an unknown model. So does a call to one of OpenAI's web-search models (gpt-4o-search-preview,
+gpt-5-search-api), which searches the web on every call, billed per search beside the tokens, unless
+``prices.yaml`` prices the model.
 
 Lookups are cached per (provider, model, service tier), as pricing runs on every call, until the
 model's next dated price change in genai-prices: a long-running server starts charging a new price
@@ -36,6 +38,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from .exact_money import amount_problem
+from .providers.openai_models import searches_every_call
 from .rates import ZERO, Priced, UnitPrices, bare_model, from_genai_prices, genai_model, window_from_genai_prices
 from .types import Usage
 
@@ -178,6 +181,12 @@ _TIERED_PROVIDERS = frozenset({"openai", "azure", "google"})
 _STANDARD_TIERS = frozenset({None, "default", "auto", "standard", "unspecified"})
 #: what marks an Azure model name as a fine-tune: ``gpt-4.1-2025-04-14.ft-0123456789abcdef`` (``BASE.ft-JOBID``)
 _AZURE_FINE_TUNE = ".ft-"
+#: providers serving OpenAI's web-search models (gpt-4o-search-preview, gpt-5-search-api), whose every call is
+#: a web search billed per call, which no token rate prices
+_SEARCH_FEE_PROVIDERS = frozenset({"openai", "azure"})
+_SEARCH_FEE = (
+    "searches the web on every call, billed per search on top of its tokens, which genai-prices' token rates leave out"
+)
 #: (provider, where inference ran) -> the multiple of every token rate it is billed at, which genai-prices
 #: does not know: Anthropic bills US-only inference (``inference_geo: "us"``, asked for by the request or the
 #: workspace's default) at 1.1x on the models that take it (Claude Opus 4.6 and later; older ones refuse it)
@@ -229,6 +238,10 @@ class Pricer:
             # or a prices.yaml of the user's own without "local:*", must not make local calls unpriced: a cost
             # limit would refuse every one of them.
             priced = Priced(UnitPrices(ZERO, ZERO), None, "free")
+        elif provider in _SEARCH_FEE_PROVIDERS and searches_every_call(model):
+            # OpenAI's web-search models search on every call, each search billed per call on top of the tokens
+            # (more than a short call's tokens cost): genai-prices' token rates alone would record a fraction
+            priced = Priced(None, None, None, unknown_because=_SEARCH_FEE)
         else:
             priced = from_genai_prices(provider, model, service_tier, datetime.fromtimestamp(self._clock(), UTC))
         self._cache[key] = priced
@@ -409,11 +422,13 @@ def _parts_beyond_whole(usage: Usage) -> str:
 
 
 def _unknown_cost_warning(priced: Priced, label: str, usage: Usage) -> str:
-    if priced.unknown_because:
-        tier = usage.service_tier
+    if priced.unknown_because == _SEARCH_FEE:
         return (
-            f"{label} answered on service tier {tier!r} and {priced.unknown_because}; its cost is recorded as unknown"
+            f"{label} {_SEARCH_FEE}; its cost is recorded as unknown. A price in catalog/prices.yaml is taken as "
+            f'what its calls cost, e.g. "{label}": {{input: ..., output: ...}}'
         )
+    if priced.unknown_because:
+        return f"{label} {priced.unknown_because}; its cost is recorded as unknown"
     missing = priced.missing(usage) if priced.source is not None else None
     if missing is None:
         return (

@@ -149,7 +149,8 @@ class Priced:
         self.source = source
         self.below = below
         self.threshold = threshold
-        #: when nothing prices it although genai-prices knows the model: why (a service tier it has no price for)
+        #: when nothing prices it although genai-prices knows the model: why, as the warning says it after the
+        #: model's name (a service tier it has no price for; a per-search fee its token rates leave out)
         self.unknown_because = unknown_because
         #: unix time of the model's next dated price change (genai-prices' start dates): resolve again then
         self.until = until
@@ -302,7 +303,10 @@ def _rates_at(info: Any, service_tier: str | None, now: datetime) -> Priced:
             v.when == context and (v.constraint is None or v.constraint.active(now)) for v in info.price_variants or ()
         ):
             return Priced(
-                None, None, None, unknown_because=f"genai-prices has no price for service tier {service_tier!r}"
+                None,
+                None,
+                None,
+                unknown_because=f"answered on service tier {service_tier!r}, which genai-prices has no price for",
             )
         price = info.get_prices(now, context)
     fields = tuple(getattr(price, key, None) for key in _RATE_KEYS)

@@ -44,6 +44,12 @@ def _gpt5_reasoner(name: str) -> bool:
 _SEARCH = re.compile(r"-search-(?:preview|api)(?:-|$)")
 
 
+def searches_every_call(model: str) -> bool:
+    """Whether the model is one of the web-search models, which search the web on every call (billed per search,
+    on top of the tokens)."""
+    return bool(_SEARCH.search(_base_name(model)))
+
+
 def fixed_temperature(model: str, effort: Any = None) -> bool:
     """Whether the model reasons on this call, and so accepts only the default temperature (1): OpenAI's
     o-series (o1, o3, o4-mini, ...) always; the gpt-5 family unless its reasoning effort (``effort``, or the
