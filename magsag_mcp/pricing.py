@@ -181,6 +181,9 @@ _TIERED_PROVIDERS = frozenset({"openai", "azure", "google"})
 _STANDARD_TIERS = frozenset({None, "default", "auto", "standard", "unspecified"})
 #: what marks an Azure model name as a fine-tune: ``gpt-4.1-2025-04-14.ft-0123456789abcdef`` (``BASE.ft-JOBID``)
 _AZURE_FINE_TUNE = ".ft-"
+#: providers whose answers' usage counts audio tokens (Chat Completions' ``audio_tokens``), priced at audio rates: a
+#: worst case elsewhere (Gemini, whose wire counts none, and whose audio answers are refused) prices none at them
+_AUDIO_PROVIDERS = frozenset({"openai", "azure", "compat", "local"})
 #: providers serving OpenAI's web-search models (gpt-4o-search-preview, gpt-5-search-api), whose every call is
 #: a web search billed per call, which no token rate prices
 _SEARCH_FEE_PROVIDERS = frozenset({"openai", "azure"})
@@ -378,9 +381,10 @@ class Pricer:
         dearest inference geo: the one the request asks for (``asked``), or once an answer has run where
         inference costs more)."""
         priced = self._resolve(provider, model)
-        worst = priced.worst_case(input_tokens, output_tokens)
+        audio = provider in _AUDIO_PROVIDERS
+        worst = priced.worst_case(input_tokens, output_tokens, audio=audio)
         for tier in self._served_tiers.get(provider, ()):
-            dearer = self._resolve(provider, model, tier).worst_case(input_tokens, output_tokens)
+            dearer = self._resolve(provider, model, tier).worst_case(input_tokens, output_tokens, audio=audio)
             if worst is not None and dearer is not None and dearer > worst:
                 worst = dearer
         served = self._served_geo.get(provider)

@@ -111,13 +111,16 @@ class UnitPrices:
             return "image output tokens", "output_image"
         return None
 
-    def ceiling(self) -> UnitPrices:
+    def ceiling(self, audio: bool = True) -> UnitPrices:
         """Every token at the dearest rate a token of its direction can be billed at (a 1-hour cache
         write costs more than a plain one, audio more than text): what a worst case, which cannot know
         how the prompt will be cached or what the answer will hold, must price them at to stay an
-        upper bound."""
-        rates_in = [r for r in (self.cache_write, self.cache_write_1h, self.input_audio) if r is not None]
-        rates_out = [r for r in (self.output_audio, self.output_image) if r is not None]
+        upper bound. ``audio``: whether the call's usage can count audio tokens at all (its provider's
+        wire reads them); without, the audio rates bound nothing the call is priced at."""
+        rates_in = [
+            r for r in (self.cache_write, self.cache_write_1h, self.input_audio if audio else None) if r is not None
+        ]
+        rates_out = [r for r in (self.output_audio if audio else None, self.output_image) if r is not None]
         # without a text rate, plain tokens (which every call has) cannot be priced: nor can the worst case
         top_in = None if self.input is None else max([self.input, *rates_in])
         top_out = None if self.output is None else max([self.output, *rates_out])
@@ -131,7 +134,17 @@ class Priced:
     first tier: ``below`` holds those base rates and ``threshold`` the prompt size up to which they
     apply, so that the usual call skips genai-prices' general calculation (about 100 us a call)."""
 
-    __slots__ = ("units", "model_price", "source", "below", "threshold", "ceiling", "unknown_because", "until")
+    __slots__ = (
+        "units",
+        "model_price",
+        "source",
+        "below",
+        "threshold",
+        "ceiling",
+        "text_ceiling",
+        "unknown_because",
+        "until",
+    )
 
     def __init__(
         self,
@@ -157,6 +170,8 @@ class Priced:
         flat = units if units is not None else below
         #: flat rates at their dearest for the prompt (see UnitPrices.ceiling), for worst cases
         self.ceiling = flat.ceiling() if flat is not None else None
+        #: the same without the audio rates, for a call whose usage counts no audio tokens
+        self.text_ceiling = flat.ceiling(audio=False) if flat is not None else None
 
     def cost(self, usage: Usage) -> Decimal | None:
         if self.units is not None:
@@ -203,12 +218,14 @@ class Priced:
         flat = self.units if self.units is not None else self.below
         return flat.missing(usage) if flat is not None else None
 
-    def worst_case(self, input_tokens: int, output_tokens: int) -> Decimal | None:
-        """The most ``input_tokens`` in and ``output_tokens`` out can cost, however the prompt is cached."""
-        if self.ceiling is None:
+    def worst_case(self, input_tokens: int, output_tokens: int, *, audio: bool = True) -> Decimal | None:
+        """The most ``input_tokens`` in and ``output_tokens`` out can cost, however the prompt is cached.
+        ``audio``: whether the call's usage can count audio tokens (see :meth:`UnitPrices.ceiling`)."""
+        ceiling = self.ceiling if audio else self.text_ceiling
+        if ceiling is None:
             return None
         if self.units is not None or input_tokens <= self.threshold:
-            return self.ceiling.cost(Usage(input_tokens, output_tokens))
+            return ceiling.cost(Usage(input_tokens, output_tokens))
         # Past a tier: genai-prices' tier rates, with the whole prompt billed each way it can be.
         ways = [Usage(input_tokens, output_tokens)]
         if self.below is not None and self.below.cache_write is not None:
@@ -217,9 +234,9 @@ class Priced:
             ways.append(
                 Usage(input_tokens, output_tokens, cache_write_tokens=input_tokens, cache_write_1h_tokens=input_tokens)
             )
-        if self.below is not None and self.below.input_audio is not None:
+        if audio and self.below is not None and self.below.input_audio is not None:
             ways.append(Usage(input_tokens, output_tokens, input_audio_tokens=input_tokens))
-        if self.below is not None and self.below.output_audio is not None:
+        if audio and self.below is not None and self.below.output_audio is not None:
             ways += [replace(way, output_audio_tokens=output_tokens) for way in ways]
         if self.below is not None and self.below.output_image is not None:
             ways += [replace(way, output_image_tokens=output_tokens, output_audio_tokens=0) for way in ways]
