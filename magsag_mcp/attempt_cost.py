@@ -28,7 +28,14 @@ class Pricing(Protocol):
     def price(self, provider: str, model: str, usage: Any) -> Any: ...
     def context_window(self, provider: str, model: str) -> int | None: ...
     def worst_case(
-        self, provider: str, model: str, input_tokens: int, output_tokens: int, *, inference_geo: Any = None
+        self,
+        provider: str,
+        model: str,
+        input_tokens: int,
+        output_tokens: int,
+        *,
+        inference_geo: Any = None,
+        cache_control: Any = None,
     ) -> Decimal | None: ...
 
 
@@ -103,4 +110,5 @@ def cost_bound(pricer: Pricing, admission: Any, target: Target, request: LLMRequ
         estimate_input_tokens(request),
         output_tokens_reserved(request, target),
         inference_geo=target.param("inference_geo"),
+        cache_control=target.param("cache_control"),
     )

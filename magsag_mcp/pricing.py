@@ -181,6 +181,8 @@ _TIERED_PROVIDERS = frozenset({"openai", "azure", "google"})
 _STANDARD_TIERS = frozenset({None, "default", "auto", "standard", "unspecified"})
 #: what marks an Azure model name as a fine-tune: ``gpt-4.1-2025-04-14.ft-0123456789abcdef`` (``BASE.ft-JOBID``)
 _AZURE_FINE_TUNE = ".ft-"
+#: a worst case's ``cache_control`` not given: the request may carry any marker
+_UNSAID: Any = object()
 #: providers whose answers' usage counts audio tokens (Chat Completions' ``audio_tokens``), priced at audio rates: a
 #: worst case elsewhere (Gemini, whose wire counts none, and whose audio answers are refused) prices none at them
 _AUDIO_PROVIDERS = frozenset({"openai", "azure", "compat", "local"})
@@ -347,11 +349,21 @@ class Pricer:
         )
 
     def worst_case(
-        self, provider: str, model: str, input_tokens: int, output_tokens: int, *, inference_geo: Any = None
+        self,
+        provider: str,
+        model: str,
+        input_tokens: int,
+        output_tokens: int,
+        *,
+        inference_geo: Any = None,
+        cache_control: Any = _UNSAID,
     ) -> Decimal | None:
         """The most a call can cost: every input token billed at its dearest rate (a 1-hour cache
         write costs more than an uncached token), ``output_tokens`` generated. ``inference_geo``: where
         the request asks inference to run (a target's ``params.inference_geo``), billed at its multiple.
+        ``cache_control``: the cache marker the request carries (a target's ``params.cache_control``, None
+        for none): Anthropic writes a prompt to its cache, and bills the write, only where the request
+        marks it, at the marker's time to live; unsaid, any write is possible.
 
         Calls cannot ask for a dearer service tier (``priority`` and ``scale`` are refused), but an
         OpenAI project whose default tier is priority serves every call on it, at up to twice the
@@ -366,25 +378,34 @@ class Pricer:
         asked = _GEO_MULTIPLIERS.get((provider, inference_geo)) if isinstance(inference_geo, str) else None
         if provider == "azure" and model in self._azure_unpriced:
             return None  # it answered as a fine-tune of no known price
-        worst = self._worst(provider, model, input_tokens, output_tokens, asked)
+        writes = _cache_writes(provider, cache_control)
+        worst = self._worst(provider, model, input_tokens, output_tokens, asked, writes)
         if provider == "azure":
             for served in self._azure_served.get(model, ()):
-                dearer = self._worst(provider, served, input_tokens, output_tokens, asked)
+                dearer = self._worst(provider, served, input_tokens, output_tokens, asked, writes)
                 if dearer is not None and (worst is None or dearer > worst):
                     worst = dearer
         return worst
 
     def _worst(
-        self, provider: str, model: str, input_tokens: int, output_tokens: int, asked: Decimal | None = None
+        self,
+        provider: str,
+        model: str,
+        input_tokens: int,
+        output_tokens: int,
+        asked: Decimal | None = None,
+        writes: str | None = "1h",
     ) -> Decimal | None:
         """:meth:`worst_case` of one model name, at the dearest service tier its provider has served (and the
         dearest inference geo: the one the request asks for (``asked``), or once an answer has run where
-        inference costs more)."""
+        inference costs more), with the cache ``writes`` the call can make (see UnitPrices.ceiling)."""
         priced = self._resolve(provider, model)
         audio = provider in _AUDIO_PROVIDERS
-        worst = priced.worst_case(input_tokens, output_tokens, audio=audio)
+        worst = priced.worst_case(input_tokens, output_tokens, audio=audio, writes=writes)
         for tier in self._served_tiers.get(provider, ()):
-            dearer = self._resolve(provider, model, tier).worst_case(input_tokens, output_tokens, audio=audio)
+            dearer = self._resolve(provider, model, tier).worst_case(
+                input_tokens, output_tokens, audio=audio, writes=writes
+            )
             if worst is not None and dearer is not None and dearer > worst:
                 worst = dearer
         served = self._served_geo.get(provider)
@@ -410,6 +431,19 @@ class Pricer:
         if key not in self._windows:
             self._windows[key] = window_from_genai_prices(provider, model)
         return self._windows[key]
+
+
+def _cache_writes(provider: str, cache_control: Any) -> str | None:
+    """The dearest cache write a call can be billed (see UnitPrices.ceiling): Anthropic writes only what the
+    request marks (magsag sends a marker only as the target's top-level ``cache_control``), for 5 minutes
+    unless its ``ttl`` is "1h"; other vendors cache on their own, and a marker left unsaid may be any."""
+    if provider != "anthropic" or cache_control is _UNSAID:
+        return "1h"
+    if cache_control is None:
+        return None
+    if isinstance(cache_control, Mapping) and cache_control.get("ttl", "5m") == "5m":
+        return "5m"
+    return "1h"
 
 
 def _parts_beyond_whole(usage: Usage) -> str:

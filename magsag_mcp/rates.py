@@ -111,14 +111,22 @@ class UnitPrices:
             return "image output tokens", "output_image"
         return None
 
-    def ceiling(self, audio: bool = True) -> UnitPrices:
+    def ceiling(self, audio: bool = True, writes: str | None = "1h") -> UnitPrices:
         """Every token at the dearest rate a token of its direction can be billed at (a 1-hour cache
         write costs more than a plain one, audio more than text): what a worst case, which cannot know
         how the prompt will be cached or what the answer will hold, must price them at to stay an
         upper bound. ``audio``: whether the call's usage can count audio tokens at all (its provider's
-        wire reads them); without, the audio rates bound nothing the call is priced at."""
+        wire reads them); without, the audio rates bound nothing the call is priced at. ``writes``: the
+        dearest cache write the call can make ("1h", "5m"), or None when it can make none (a request to
+        Anthropic that marks nothing for the cache)."""
         rates_in = [
-            r for r in (self.cache_write, self.cache_write_1h, self.input_audio if audio else None) if r is not None
+            r
+            for r in (
+                self.cache_write if writes is not None else None,
+                self.cache_write_1h if writes == "1h" else None,
+                self.input_audio if audio else None,
+            )
+            if r is not None
         ]
         rates_out = [r for r in (self.output_audio if audio else None, self.output_image) if r is not None]
         # without a text rate, plain tokens (which every call has) cannot be priced: nor can the worst case
@@ -141,7 +149,7 @@ class Priced:
         "below",
         "threshold",
         "ceiling",
-        "text_ceiling",
+        "ceilings",
         "unknown_because",
         "until",
     )
@@ -170,8 +178,9 @@ class Priced:
         flat = units if units is not None else below
         #: flat rates at their dearest for the prompt (see UnitPrices.ceiling), for worst cases
         self.ceiling = flat.ceiling() if flat is not None else None
-        #: the same without the audio rates, for a call whose usage counts no audio tokens
-        self.text_ceiling = flat.ceiling(audio=False) if flat is not None else None
+        #: (audio, writes) -> the ceiling of a call that can be billed audio and such cache writes (see
+        #: UnitPrices.ceiling), for the calls that cannot be billed all of them
+        self.ceilings: dict[tuple[bool, str | None], UnitPrices | None] = {}
 
     def cost(self, usage: Usage) -> Decimal | None:
         if self.units is not None:
@@ -218,19 +227,27 @@ class Priced:
         flat = self.units if self.units is not None else self.below
         return flat.missing(usage) if flat is not None else None
 
-    def worst_case(self, input_tokens: int, output_tokens: int, *, audio: bool = True) -> Decimal | None:
+    def worst_case(
+        self, input_tokens: int, output_tokens: int, *, audio: bool = True, writes: str | None = "1h"
+    ) -> Decimal | None:
         """The most ``input_tokens`` in and ``output_tokens`` out can cost, however the prompt is cached.
-        ``audio``: whether the call's usage can count audio tokens (see :meth:`UnitPrices.ceiling`)."""
-        ceiling = self.ceiling if audio else self.text_ceiling
+        ``audio`` and ``writes``: what the call can be billed beside text (see :meth:`UnitPrices.ceiling`)."""
+        ceiling = self.ceiling
+        if (audio, writes) != (True, "1h"):
+            key = (audio, writes)
+            if key not in self.ceilings:
+                flat = self.units if self.units is not None else self.below
+                self.ceilings[key] = flat.ceiling(audio, writes) if flat is not None else None
+            ceiling = self.ceilings[key]
         if ceiling is None:
             return None
         if self.units is not None or input_tokens <= self.threshold:
             return ceiling.cost(Usage(input_tokens, output_tokens))
         # Past a tier: genai-prices' tier rates, with the whole prompt billed each way it can be.
         ways = [Usage(input_tokens, output_tokens)]
-        if self.below is not None and self.below.cache_write is not None:
+        if writes is not None and self.below is not None and self.below.cache_write is not None:
             ways.append(Usage(input_tokens, output_tokens, cache_write_tokens=input_tokens))
-        if self.below is not None and self.below.cache_write_1h is not None:
+        if writes == "1h" and self.below is not None and self.below.cache_write_1h is not None:
             ways.append(
                 Usage(input_tokens, output_tokens, cache_write_tokens=input_tokens, cache_write_1h_tokens=input_tokens)
             )

@@ -65,6 +65,7 @@ class RouteExplanation:
                 tokens_in,
                 output_tokens_reserved(req, cand.target),
                 inference_geo=cand.target.param("inference_geo"),
+                cache_control=cand.target.param("cache_control"),
             )
             entry["estimated_max_cost_usd"] = _fmt(worst)
             self._add_spend_verdict(entry, cand.target, worst)

@@ -212,12 +212,15 @@ class Governance:
         limits, scoped = self._limits(ctx)
         if not limits:
             return Admission(None, None)
+        target = ctx.target
         worst = self.pricer.worst_case(
-            ctx.target.provider,
-            ctx.target.model,
+            target.provider,
+            target.model,
             ctx.estimated_input_tokens,
             ctx.max_output_tokens,
-            inference_geo=ctx.target.param("inference_geo") if ctx.target.params else None,  # most have none
+            # most targets have no params: neither where inference runs nor a cache marker
+            inference_geo=target.param("inference_geo") if target.params else None,
+            cache_control=target.param("cache_control") if target.params else None,
         )
         if worst is None:
             refusal = _unpriced_refusal(limits, ctx.target)
@@ -254,7 +257,6 @@ class Governance:
         if not scoped:
             return Admission(None, worst)
         # positional, in the parameter order: keywords to a class call build and unpack a dict (Python 3.11)
-        target = ctx.target
         op = Reservation(
             scoped,
             worst,

@@ -1,0 +1,82 @@
+"""Anthropic writes a prompt to its cache only where the request marks it (``cache_control``; magsag sends one
+only as a target's ``params.cache_control``, the top-level marker), and bills a write at 1.25x the input rate
+(5 minutes) or 2x (``ttl: "1h"``). A worst case priced every Claude prompt as a 1-hour cache write: a call
+that marks nothing was reserved (and estimated by explain) at twice its prompt's cost, and a call limit
+refused calls that could not reach it."""
+
+from __future__ import annotations
+
+import shutil
+from decimal import Decimal as D
+from pathlib import Path
+
+import pytest
+
+from magsag_mcp.pricing import Pricer
+from magsag_mcp.service import Service
+from magsag_mcp.types import Usage
+
+from .fakes import FakeAnthropic
+
+KEY = "sk-test-key-123456"
+M = 1_000_000
+CATALOG = Path(__file__).resolve().parents[2] / "catalog"
+
+
+@pytest.mark.parametrize(
+    ("tokens", "rates"),
+    [(10_000, (D(3), D("3.75"), D(6), D(15))), (250_000, (D(6), D("7.5"), D(12), D("22.5")))],
+    ids=["below the long-context tier", "past it"],
+)
+def test_an_anthropic_worst_case_prices_the_prompt_as_the_cache_writes_the_request_asks_for(tokens, rates):
+    plain, five_minutes, one_hour, output = rates
+    pricer = Pricer.from_catalog(None)
+
+    def worst(cache_control):
+        return pricer.worst_case("anthropic", "claude-sonnet-4-5", tokens, 1000, cache_control=cache_control)
+
+    assert worst(None) == (tokens * plain + 1000 * output) / D(M)
+    assert worst({"type": "ephemeral"}) == (tokens * five_minutes + 1000 * output) / D(M)
+    assert worst({"type": "ephemeral", "ttl": "5m"}) == worst({"type": "ephemeral"})
+    assert worst({"type": "ephemeral", "ttl": "1h"}) == (tokens * one_hour + 1000 * output) / D(M)
+    # each still bounds what the call it stands for can be billed
+    all_hour = Usage(tokens, 1000, cache_write_tokens=tokens, cache_write_1h_tokens=tokens)
+    assert (
+        worst({"type": "ephemeral", "ttl": "1h"}) == pricer.price("anthropic", "claude-sonnet-4-5", all_hour).cost_usd
+    )
+    assert worst(None) == pricer.price("anthropic", "claude-sonnet-4-5", Usage(tokens, 1000)).cost_usd
+
+
+def test_other_providers_cache_on_their_own_and_are_reserved_for_it():
+    """OpenAI caches (and bills writes, where a model has a write rate) without any marker in the request."""
+    pricer = Pricer.from_catalog(None)
+    assert pricer.worst_case("openai", "gpt-5.6-luna", 10_000, 100, cache_control=None) == (
+        10_000 * D("0.25") + 100 * D("1.2")
+    ) / D(M)
+
+
+@pytest.mark.anyio
+async def test_a_call_limit_lets_through_a_claude_call_that_marks_nothing_for_the_cache(tmp_path, serve):
+    fake = FakeAnthropic(KEY)
+    env = {"ANTHROPIC_API_KEY": KEY, "ANTHROPIC_BASE_URL": await serve(fake)}
+    model = {"provider": "anthropic", "model": "claude-sonnet-4-5", "max_tokens": 1000}
+    plain = {"data": "x" * 4000, "model_config": model}
+    marked = {"data": "x" * 4000, "model_config": {**model, "params": {"cache_control": {"type": "ephemeral"}}}}
+    async with await Service.open(db=tmp_path / "probe.db", env=env) as svc:
+        plan = svc.explain("skill.analysis", plain)
+        estimated, unmarked = plan["estimated_input_tokens"], D(plan["targets"][0]["estimated_max_cost_usd"])
+        five_minutes = D(svc.explain("skill.analysis", marked)["targets"][0]["estimated_max_cost_usd"])
+    assert unmarked == (estimated * 3 + 1000 * 15) / D(M)
+    assert five_minutes == (estimated * D("3.75") + 1000 * 15) / D(M)
+    catalog = tmp_path / "catalog"
+    shutil.copytree(CATALOG, catalog)
+    (catalog / "policies" / "model_governance.yaml").write_text(
+        f"policies:\n  - name: per_call\n    thresholds: {{max_cost_per_call_usd: {(unmarked + five_minutes) / 2}}}\n"
+    )
+    fake.queue({"text": "ok", "usage": {"input_tokens": 2000, "output_tokens": 10}})
+    async with await Service.open(catalog=catalog, db=tmp_path / "l.db", env=env) as svc:
+        result = await svc.invoke_skill("skill.analysis", plain)
+        assert result.text == "ok"
+        with pytest.raises(Exception, match="call limit"):
+            await svc.invoke_skill("skill.analysis", marked)
+    assert len(fake.requests) == 1 and fake.violations == []
