@@ -414,6 +414,11 @@ class Pricer:
             worst *= geo
         return worst
 
+    def why_unpriced(self, provider: str, model: str) -> str | None:
+        """Why no call of a model genai-prices knows is priced (it searches the web on every call, billed per
+        search), as said after its name; None when it is priced, or simply unknown."""
+        return self._resolve(provider, model).unknown_because
+
     def unit_prices(self, provider: str, model: str) -> UnitPrices | None:
         """The model's rates (a tiered price's up to its first tier; see :meth:`rate_tiers`), or None when
         nothing prices it."""

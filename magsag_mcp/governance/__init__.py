@@ -144,7 +144,7 @@ class Governance:
         spent (no known price under a limit that does not allow it; a worst case above a limit's amount)."""
         limits = [lim for lim in self.policies.limits if lim.kind != "agent_day" or agent]
         if worst is None:
-            refusal = _unpriced_refusal(limits, target)
+            refusal = _unpriced_refusal(limits, target, self.pricer)
             return (True, None, None) if refusal is None else (False, refusal.policy, refusal.message)
         for lim in limits:
             if worst > lim.amount:
@@ -223,7 +223,7 @@ class Governance:
             cache_control=target.param("cache_control") if target.params else None,
         )
         if worst is None:
-            refusal = _unpriced_refusal(limits, ctx.target)
+            refusal = _unpriced_refusal(limits, ctx.target, self.pricer)
             if refusal:
                 raise refusal
             return Admission(None, None)
@@ -460,14 +460,18 @@ class Governance:
         return out
 
 
-def _unpriced_refusal(limits: Sequence[Limit], target: Target) -> BudgetExceeded | None:
-    """A target of unknown price has no worst case: a limit that does not ``allow_unpriced`` refuses it."""
+def _unpriced_refusal(limits: Sequence[Limit], target: Target, pricer: Any = None) -> BudgetExceeded | None:
+    """A target of unknown price has no worst case: a limit that does not ``allow_unpriced`` refuses it, saying
+    why where the ``pricer`` knows the model but not its calls' price (a per-search fee)."""
     strict = [lim for lim in limits if not lim.allow_unpriced]
     if not strict:
         return None
     lim = strict[0]
+    said = getattr(pricer, "why_unpriced", None)
+    why = said(target.provider, target.model) if said is not None else None
+    because = f" (it {why})" if why else ""
     return BudgetExceeded(
-        f"{lim.policy}: {target.label} has no known price, so a {lim.kind.replace('_', '-')} "
+        f"{lim.policy}: {target.label} has no known price{because}, so a {lim.kind.replace('_', '-')} "
         f"limit of ${lim.amount:f} cannot be guaranteed; add its price to catalog/prices.yaml "
         f'("{target.label}": {{input: ..., output: ...}}) or set allow_unpriced: true on {lim.policy}',
         policy=lim.policy,

@@ -71,6 +71,8 @@ async def test_a_web_search_call_is_recorded_at_unknown_cost_and_refused_under_a
     # a cost limit that does not allow unpriced models refuses it before anything is sent
     policy.write_text("policies:\n  - name: limits\n    thresholds: {max_cost_per_call_usd: 1.0}\n")
     async with await Service.open(catalog=catalog, db=tmp_path / "l2.db", env=env) as svc:
-        with pytest.raises(E.BudgetExceeded, match="no known price"):
+        with pytest.raises(E.BudgetExceeded, match="no known price") as refused:
             await svc.invoke_skill("skill.analysis", payload)
+        # and it says why, where genai-prices lists the model's token rates
+        assert "searches the web on every call" in refused.value.message
     assert len(fake.requests) == 1 and fake.violations == []
