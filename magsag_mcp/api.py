@@ -79,20 +79,21 @@ class Skills(ProcessBound):
             skill_id: str,
             payload: Mapping[str, Any],
             *,
-            agent: str | None = ...,
-            run_id: str | None = ...,
+            agent: str | None = None,
+            run_id: str | None = None,
             context: Mapping[str, Any] | None = None,
             progress: Progress | None = None,
         ) -> dict[str, Any]:
-            """Invoke a skill; the result as a dict (``output``, ``model``, ...). ``progress`` runs on this thread."""
+            """Invoke a skill; the result as a dict (``output``, ``model``, ...). ``progress`` runs on this thread.
+            ``agent`` and ``run_id`` left out (or None) are the ones these skills are bound to."""
 
         async def ainvoke(
             self,
             skill_id: str,
             payload: Mapping[str, Any],
             *,
-            agent: str | None = ...,
-            run_id: str | None = ...,
+            agent: str | None = None,
+            run_id: str | None = None,
             context: Mapping[str, Any] | None = None,
             progress: Progress | None = None,
         ) -> dict[str, Any]:
@@ -114,12 +115,15 @@ class Skills(ProcessBound):
     async def _invoke(self, skill_id: str, payload: Mapping[str, Any], options: dict[str, Any]) -> dict[str, Any]:
         check_options(options)
         context = {**self.context, **as_context(options.pop("context", None), "invoke's context")}
+        # None is "not given", as a caller's helper passes its own defaults on (run_id=run_id): the call stays
+        # in the run and under the agent these skills are bound to, whose limits count it ("" names no agent)
+        agent, run_id = options.pop("agent", None), options.pop("run_id", None)
         try:
             result = await self.service.invoke_skill(
                 skill_id,
                 payload,
-                agent=options.pop("agent", self.agent),
-                run_id=options.pop("run_id", self.run_id),
+                agent=self.agent if agent is None else agent,
+                run_id=self.run_id if run_id is None else run_id,
                 parent_run_id=self.parent_run_id,
                 context=context,
                 progress=options.pop("progress", None),

@@ -1,0 +1,58 @@
+"""What skills.invoke makes of the options a caller's own helper forwards, and the filters summarize takes
+as Python code writes them."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from magsag_mcp import Magsag
+
+CATALOG = Path(__file__).resolve().parent.parent / "catalog"
+ENV = {"MAGSAG_RETRY_BASE_DELAY": "0.001", "MAGSAG_PROVIDER": "fake"}
+
+
+@pytest.fixture
+def mg(tmp_path: Path, fake_scripts: None):
+    with Magsag(catalog=CATALOG, db=tmp_path / "l.db", env=ENV, agent="report-bot") as handle:
+        yield handle
+
+
+def call(skills, skill_id: str, payload: dict, *, run_id: str | None = None, agent: str | None = None) -> dict:
+    """A helper of the caller's, as agent code writes one: its options default to None and are passed on."""
+    return skills.invoke(skill_id, payload, run_id=run_id, agent=agent)
+
+
+def test_an_option_forwarded_as_none_keeps_the_run_and_agent_the_skills_are_bound_to(mg: Magsag):
+    # Before: run_id=None and agent=None were taken as given: the call went to a run of its own, outside the
+    # Magsag's run (its run limit, and obs.get_current_cost(), never saw it), and under no agent (the agent's
+    # daily limit never saw it either). None is "not given", as everywhere else in the API.
+    result = call(mg.skills, "skill.analysis", {"data": "x"})
+    assert result["run_id"] == mg.run_id
+    runs = mg.bridge.run(lambda: mg.service.query_runs())
+    assert [(r["run_id"], r["agent"]) for r in runs] == [(mg.run_id, "report-bot")]
+    # an explicit name still wins, and "" is still the way to record no agent
+    other = call(mg.skills, "skill.analysis", {"data": "x"}, run_id="run-mine", agent="")
+    assert other["run_id"] == "run-mine"
+    runs = {r["run_id"]: r["agent"] for r in mg.bridge.run(lambda: mg.service.query_runs())}
+    assert runs == {mg.run_id: "report-bot", "run-mine": None}
+
+
+def test_inside_an_agent_an_option_forwarded_as_none_keeps_the_agents_run(tmp_path: Path, fake_scripts: None):
+    import shutil
+
+    cat = tmp_path / "catalog"
+    shutil.copytree(CATALOG, cat, ignore=shutil.ignore_patterns("__pycache__"))
+    (cat / "agents" / "helper-sag.yaml").write_text("id: helper-sag\nkind: sag\nentrypoint: helper_sag:run\n")
+    (cat / "agents" / "helper_sag.py").write_text(
+        "def call(skills, skill_id, payload, run_id=None, agent=None):\n"
+        "    return skills.invoke(skill_id, payload, run_id=run_id, agent=agent)\n\n"
+        "def run(payload, *, registry=None, skills=None, runner=None, obs=None):\n"
+        "    return call(skills, 'skill.analysis', {'data': 'x'})['run_id']\n"
+    )
+    with Magsag(catalog=cat, db=tmp_path / "l.db", env=ENV) as handle:
+        run_id = handle.runner.run_agent("helper-sag", {}, run_id="job-1")
+        runs = handle.bridge.run(lambda: handle.service.query_runs())
+    assert run_id == "job-1"
+    assert [(r["run_id"], r["agent"]) for r in runs] == [("job-1", "helper-sag")]
