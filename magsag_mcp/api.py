@@ -490,6 +490,9 @@ class Magsag(ProcessBound):
             await self.aclose()
 
     def summarize(self, **filters: Any) -> dict[str, Any]:
+        """Usage as ``summarize_usage`` reports it, with ``notes``; filters ``agent``, ``run_id``, ``skill``,
+        ``model``, ``provider``, ``status``, ``since`` and ``until`` (``"7d"``, an ISO date, or a ``datetime``,
+        ``date`` or ``timedelta``; a naive ``datetime`` is local time, as Python reads it)."""
         from .ledger import UsageFilters
 
         return self.bridge.run(lambda: self.service.summarize_noted(UsageFilters.build(filters)))

@@ -56,3 +56,41 @@ def test_inside_an_agent_an_option_forwarded_as_none_keeps_the_agents_run(tmp_pa
         runs = handle.bridge.run(lambda: handle.service.query_runs())
     assert run_id == "job-1"
     assert [(r["run_id"], r["agent"]) for r in runs] == [("job-1", "helper-sag")]
+
+
+def test_summarize_takes_the_times_python_code_has(mg: Magsag):
+    # Before: since=datetime.now(UTC) - timedelta(days=7), the way Python code writes a time, was refused with
+    # pydantic's "since.str: Input should be a valid string; since.float: Input should be a valid number",
+    # which names neither what was wrong nor what would do.
+    from datetime import UTC, datetime, timedelta
+
+    from magsag_mcp import InputError
+
+    today = datetime.now(UTC).date()
+    mg.skills.invoke("skill.analysis", {"data": "x"})
+    now = datetime.now(UTC)
+    hour = timedelta(hours=1)
+    counted = {
+        "an aware datetime": ({"since": now - hour}, 1),
+        "one in another zone": ({"since": (now - hour).astimezone(datetime.now().astimezone().tzinfo)}, 1),
+        "an aware datetime ahead": ({"since": now + hour}, 0),
+        "a naive datetime (local, as Python reads it)": ({"since": datetime.now() - hour}, 1),
+        "a naive datetime ahead": ({"since": datetime.now() + hour}, 0),
+        "a date (a UTC day, as an ISO date is)": ({"since": today}, 1),
+        "a date until": ({"until": today}, 0),
+        "a timedelta": ({"since": hour}, 1),
+        "a window": ({"since": now - hour, "until": now + hour}, 1),
+    }
+    for what, (filters, calls) in counted.items():
+        assert mg.summarize(**filters)["totals"]["calls"] == calls, what
+        assert asyncio_run(mg.asummarize(**filters))["totals"]["calls"] == calls, what
+    with pytest.raises(InputError, match=r"since=datetime.timedelta\(days=-1\) counts back from now: give a positive"):
+        mg.summarize(since=timedelta(days=-1))
+    with pytest.raises(InputError, match=r"until=\[1\] is not a time: give a datetime, a date, a timedelta, "):
+        mg.summarize(until=[1])
+
+
+def asyncio_run(coro):
+    import asyncio
+
+    return asyncio.run(coro)

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import re
 import time
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime, timedelta
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
@@ -30,9 +30,30 @@ def _seconds(m: re.Match[str], value: str) -> float:
     return seconds
 
 
-def parse_since(value: str | float | int | None, *, field: str = "since", now: float | None = None) -> float | None:
+def python_time(value: Any, field: str = "since") -> Any:
+    """A time as Python code has one, written as :func:`parse_since` reads text: an aware ``datetime`` as its
+    ISO time, a naive one as the local time Python's own ``timestamp()`` takes it for, a ``date`` as its ISO
+    date (a UTC day, as the text is), a ``timedelta`` as that long before now. Anything else is returned as is."""
+    if isinstance(value, datetime):
+        return (value if value.tzinfo is not None else value.astimezone()).isoformat()
+    if isinstance(value, date):
+        return value.isoformat()
+    if isinstance(value, timedelta):
+        seconds = value.total_seconds()
+        if seconds < 0:
+            raise InputError(
+                f"{field}={value!r} counts back from now: give a positive timedelta (timedelta(days=7) is a week "
+                "ago), or a datetime for a time ahead"
+            )
+        return f"{seconds!r}s"
+    return value
+
+
+def parse_since(value: Any, *, field: str = "since", now: float | None = None) -> float | None:
     """``24h``, ``7d``, ``30m``, an ISO date/time (UTC unless it says otherwise), or unix seconds (a number,
-    or nine digits or more as text). A duration counts back from ``now`` (by default the time now)."""
+    or nine digits or more as text); from Python also a ``datetime``, ``date`` or ``timedelta`` (see
+    :func:`python_time`). A duration counts back from ``now`` (by default the time now)."""
+    value = python_time(value, field)
     if value is None or value == "":
         return None
     if isinstance(value, bool):  # an int to Python, but no one means 1970-01-01T00:00:01 by True
@@ -139,9 +160,15 @@ class UsageFilters(BaseModel):
     @field_validator("since", "until", mode="before")
     @classmethod
     def _time(cls, value: Any, info: Any) -> Any:
-        # before pydantic's coercion, which would make True the float 1.0; other types are its to refuse
-        if isinstance(value, str | int | float):
-            parse_since(value, field=info.field_name)
+        # before pydantic's coercion, which would make True the float 1.0; a Python time is kept as the text
+        # it is (see python_time), and any other type refused naming what would do
+        value = python_time(value, info.field_name)
+        if value is not None and not isinstance(value, str | int | float):
+            raise InputError(
+                f"{info.field_name}={value!r} is not a time: give a datetime, a date, a timedelta, unix seconds, "
+                "or text such as 24h, 7d or 2025-11-02"
+            )
+        parse_since(value, field=info.field_name)
         return value
 
     @model_validator(mode="after")
