@@ -345,7 +345,7 @@ class Runner(ProcessBound):
             delegation.sag_id,
             delegation.input,
             context=as_context(delegation.context, "Delegation.context"),
-            run_id=f"{delegation.task_id}-{new_run_id()[4:12]}",
+            run_id=f"{delegation.task_id}-{new_run_id()[4:]}",  # 64 random bits, as any run id
             root=self.root_run_id or self.run_id,
         )
 

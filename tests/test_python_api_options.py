@@ -94,3 +94,22 @@ def asyncio_run(coro):
     import asyncio
 
     return asyncio.run(coro)
+
+
+def test_delegations_of_one_task_in_many_runs_each_get_a_run_of_their_own(mg: Magsag, monkeypatch):
+    # A SAG's run id is its task id and a random part. Before, that part was 32 bits: delegations of one task
+    # id (the guide's "analyze-1", in every run of a batch) met again after some tens of thousands of runs,
+    # and then the SAG's calls were refused ("run 'analyze-1-…' is recorded as delegated from run …") or
+    # joined another run's record. Here the random source repeats its first 32 bits, as it then did.
+    import uuid
+
+    from magsag_mcp import Delegation
+
+    ids = iter(uuid.UUID(f"0badcafe-{n:04x}-4000-8000-000000000000") for n in range(1, 100))
+    monkeypatch.setattr(uuid, "uuid4", lambda: next(ids))
+    delegation = Delegation(task_id="analyze-1", sag_id="data-analysis-sag", input={"data": "x"})
+    first = mg.runner.run_agent("my-mag", {"data": "x"}, run_id="batch-1")
+    second = mg.runner.run_agent("my-mag", {"data": "x"}, run_id="batch-2")
+    third = mg.runner.invoke_sag(delegation)
+    assert len({first["run_id"], second["run_id"], third["run_id"]}) == 3
+    assert all(r["run_id"].startswith("analyze-1-") for r in (first, second, third))
