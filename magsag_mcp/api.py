@@ -71,8 +71,7 @@ class Skills(ProcessBound):
         self.context = dict(context or {})
         self.parent_run_id = parent_run_id
 
-    if TYPE_CHECKING:  # the options by name, for a type checker; at run time any name is taken, and one
-        # invoke does not know is refused naming the option (or the payload's key) it meant
+    if TYPE_CHECKING:  # the options by name, for a type checker, which refuses any other name
 
         def invoke(
             self,
@@ -83,9 +82,7 @@ class Skills(ProcessBound):
             run_id: str | None = None,
             context: Mapping[str, Any] | None = None,
             progress: Progress | None = None,
-        ) -> dict[str, Any]:
-            """Invoke a skill; the result as a dict (``output``, ``model``, ...). ``progress`` runs on this thread.
-            ``agent`` and ``run_id`` left out (or None) are the ones these skills are bound to."""
+        ) -> dict[str, Any]: ...
 
         async def ainvoke(
             self,
@@ -96,21 +93,26 @@ class Skills(ProcessBound):
             run_id: str | None = None,
             context: Mapping[str, Any] | None = None,
             progress: Progress | None = None,
-        ) -> dict[str, Any]:
-            """The async form of :meth:`invoke`; ``progress`` runs on the loop awaiting it."""
+        ) -> dict[str, Any]: ...
 
-    else:
+    else:  # the same at run time (help(), a notebook's completion), and any other name taken, to be refused
+        # naming the option (or the payload's key) it meant
 
-        async def ainvoke(self, skill_id: str, payload: Mapping[str, Any], **options: Any) -> dict[str, Any]:
+        def invoke(self, skill_id, payload, *, agent=None, run_id=None, context=None, progress=None, **unknown):
+            """Invoke a skill; the result as a dict (``output``, ``model``, ``cost_usd``, ...).
+
+            ``context``: the call's routing context (``preferred_model``, ``llm_overrides``, ``tier``,
+            ``data_class``), over the one these skills are bound to; ``agent`` and ``run_id`` left out (or None)
+            are the ones these skills are bound to; ``progress(event, data)`` runs on this thread."""
+            options = {"agent": agent, "run_id": run_id, "context": context, "progress": progress, **unknown}
+            return self.bridge.run(self._invoke, skill_id, payload, options, caller=CallingThread.taking(options))
+
+        async def ainvoke(self, skill_id, payload, *, agent=None, run_id=None, context=None, progress=None, **unknown):
             """The async form of :meth:`invoke`; may be awaited on any event loop (see :meth:`Bridge.call`).
             A ``progress`` callback runs on the loop awaiting here, as the caller's code expects."""
-            if options.get("progress") is not None:
-                options["progress"] = on_this_loop(options["progress"])
+            progress = None if progress is None else on_this_loop(progress)
+            options = {"agent": agent, "run_id": run_id, "context": context, "progress": progress, **unknown}
             return await self.bridge.call(self._invoke, skill_id, payload, options)
-
-        def invoke(self, skill_id: str, payload: Mapping[str, Any], **options: Any) -> dict[str, Any]:
-            """Invoke a skill; the result as a dict (``output``, ``model``, ...). ``progress`` runs on this thread."""
-            return self.bridge.run(self._invoke, skill_id, payload, options, caller=CallingThread.taking(options))
 
     async def _invoke(self, skill_id: str, payload: Mapping[str, Any], options: dict[str, Any]) -> dict[str, Any]:
         check_options(options)

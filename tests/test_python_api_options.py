@@ -113,3 +113,17 @@ def test_delegations_of_one_task_in_many_runs_each_get_a_run_of_their_own(mg: Ma
     third = mg.runner.invoke_sag(delegation)
     assert len({first["run_id"], second["run_id"], third["run_id"]}) == 3
     assert all(r["run_id"].startswith("analyze-1-") for r in (first, second, third))
+
+
+def test_help_and_a_notebooks_completion_show_invokes_options():
+    # Before: at run time invoke and ainvoke were (skill_id, payload, **options), so help(), IPython's `?` and a
+    # notebook's completion showed no option at all, and the docstring named only progress.
+    import inspect
+
+    from magsag_mcp import Skills
+
+    for method in (Skills.invoke, Skills.ainvoke):
+        params = inspect.signature(method).parameters
+        assert [n for n, p in params.items() if p.kind is p.KEYWORD_ONLY] == ["agent", "run_id", "context", "progress"]
+        assert all(params[n].default is None for n in ("agent", "run_id", "context", "progress"))
+    assert "preferred_model" in inspect.getdoc(Skills.invoke)
