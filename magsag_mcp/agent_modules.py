@@ -1,5 +1,6 @@
 """Loading an agent's entrypoint module: the catalog's own file in its ``agents/`` folder, else an
-importable module; a module that cannot load is a :class:`~magsag_mcp.errors.ConfigError` naming why."""
+importable module; a module that cannot load is a :class:`~magsag_mcp.errors.ConfigError` naming why.
+:class:`Registry` is what an agent is handed as ``registry``: the catalog's agents, and their entrypoints."""
 
 from __future__ import annotations
 
@@ -7,13 +8,54 @@ import hashlib
 import importlib
 import importlib.machinery
 import importlib.util
+import inspect
 import os
 import sys
 import threading
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from .errors import ConfigError
+from .bridge import ProcessBound
+from .errors import ConfigError, InputError
+
+if TYPE_CHECKING:
+    from .catalog import AgentSpec
+    from .service import Service
+
+
+class Registry(ProcessBound):
+    """The catalog's agents and skills, and loading an agent's entrypoint."""
+
+    def __init__(self, service: Service) -> None:
+        self.service = service
+
+    def agent(self, agent_id: str) -> AgentSpec:
+        try:
+            return self.service.catalog.agents[agent_id]
+        except KeyError:
+            known = ", ".join(sorted(self.service.catalog.agents)) or "none"
+            raise InputError(f"unknown agent {agent_id!r}; the catalog defines: {known}", agent=agent_id) from None
+
+    def skills(self) -> list[str]:
+        return sorted(self.service.catalog.skills)
+
+    def entrypoint(self, agent_id: str) -> Callable[..., Any]:
+        spec = self.agent(agent_id)
+        module_name, _, attr = spec.entrypoint.partition(":")
+        module = import_agent_module(module_name, self.service.catalog.root / "agents")
+        try:
+            fn = getattr(module, attr)
+        except AttributeError:
+            raise ConfigError(f"agent {agent_id!r}: {module_name} has no function {attr!r}") from None
+        if inspect.iscoroutinefunction(fn) or inspect.isasyncgenfunction(fn):
+            # called, it would hand back a coroutine that nobody awaits: the agent would never run
+            raise ConfigError(
+                f"agent {agent_id!r}: {spec.entrypoint} is an async function, and agents are plain functions "
+                "(def run(payload, *, registry, skills, runner, obs)) that call skills.invoke(...); from async "
+                "code, run one with `await runner.arun(...)`, or await skills.ainvoke(...) without an agent"
+            )
+        return fn
 
 
 def import_agent_module(name: str, agents_dir: Path) -> Any:

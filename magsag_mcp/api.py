@@ -1,9 +1,8 @@
 """The guide's Python API: ``skills.invoke``, ``runner.invoke_sag(Delegation(...))``, ``obs.log``.
 
 Agent code in the guide is synchronous (``result = skills.invoke(...)``), while the service is
-async. The bridge between them (:mod:`~magsag_mcp.bridge`): every sync method hands its coroutine
-to the service's home event loop (``anyio.from_thread.run`` with the loop's token) and blocks for
-the answer. :class:`Magsag`
+async. The bridge between them (:mod:`~magsag_mcp.bridge`): every sync method schedules its coroutine
+on the service's home event loop (thread-safely, as a task of that loop) and blocks for the answer. :class:`Magsag`
 gives plain scripts a home loop on a background thread; inside an async program use the ``a*``
 methods (``await skills.ainvoke(...)``) and run sync agents with ``await runner.arun(...)``, which
 puts them on a worker thread. An ``a*`` method awaited on another loop than the home loop (a
@@ -14,13 +13,12 @@ HTTP sessions and ledger connection belong there.
 from __future__ import annotations
 
 import builtins
-import inspect
 import os
 import sys
 import threading
 import warnings
 import weakref
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any, TypeVar
 
@@ -28,10 +26,9 @@ import anyio
 import anyio.from_thread
 import anyio.lowlevel
 
-from .agent_modules import import_agent_module
+from .agent_modules import Registry
 from .bridge import AgentRun, Bridge, CallingThread, ProcessBound, current_token, loop_thread_id, on_this_loop
-from .catalog import AgentSpec
-from .errors import ConfigError, InputError, LedgerError
+from .errors import InputError, LedgerError
 from .invoke_options import Delegation, Progress, as_context, as_delegation, check_options
 from .invoke_result import InvokeResult
 from .kept_records import closing_after
@@ -230,40 +227,6 @@ class Observer(ProcessBound):
                 UnknownCostWarning,
                 stacklevel=3,
             )
-
-
-class Registry(ProcessBound):
-    """The catalog's agents and skills, and loading an agent's entrypoint."""
-
-    def __init__(self, service: Service) -> None:
-        self.service = service
-
-    def agent(self, agent_id: str) -> AgentSpec:
-        try:
-            return self.service.catalog.agents[agent_id]
-        except KeyError:
-            known = ", ".join(sorted(self.service.catalog.agents)) or "none"
-            raise InputError(f"unknown agent {agent_id!r}; the catalog defines: {known}", agent=agent_id) from None
-
-    def skills(self) -> list[str]:
-        return sorted(self.service.catalog.skills)
-
-    def entrypoint(self, agent_id: str) -> Callable[..., Any]:
-        spec = self.agent(agent_id)
-        module_name, _, attr = spec.entrypoint.partition(":")
-        module = import_agent_module(module_name, self.service.catalog.root / "agents")
-        try:
-            fn = getattr(module, attr)
-        except AttributeError:
-            raise ConfigError(f"agent {agent_id!r}: {module_name} has no function {attr!r}") from None
-        if inspect.iscoroutinefunction(fn) or inspect.isasyncgenfunction(fn):
-            # called, it would hand back a coroutine that nobody awaits: the agent would never run
-            raise ConfigError(
-                f"agent {agent_id!r}: {spec.entrypoint} is an async function, and agents are plain functions "
-                "(def run(payload, *, registry, skills, runner, obs)) that call skills.invoke(...); from async "
-                "code, run one with `await runner.arun(...)`, or await skills.ainvoke(...) without an agent"
-            )
-        return fn
 
 
 class Runner(ProcessBound):

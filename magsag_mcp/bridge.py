@@ -1,8 +1,8 @@
 """Sync code calling the async service: runs coroutines on the service's home event loop.
 
 The service (its HTTP sessions, its ledger connection) lives on one asyncio loop. Synchronous agent
-code in any other thread hands its coroutine to that loop (``anyio.from_thread.run`` with the loop's
-token) and blocks for the answer; async code on another loop awaits it there. A bridge refuses use
+code in any other thread schedules its coroutine on that loop (a task started there thread-safely) and
+blocks for the answer; async code on another loop awaits it there. A bridge refuses use
 from a forked copy of the process, from the loop's own thread (it would block the loop) and after
 its :class:`~magsag_mcp.api.Magsag` closed, each with the fix.
 """
