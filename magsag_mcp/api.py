@@ -29,7 +29,7 @@ import anyio.lowlevel
 from .agent_modules import Registry
 from .bridge import AgentRun, Bridge, CallingThread, ProcessBound, current_token, loop_thread_id, on_this_loop
 from .errors import InputError, LedgerError
-from .invoke_options import Delegation, Progress, as_context, as_delegation, check_options
+from .invoke_options import Delegation, Progress, as_context, as_delegation, check_options, merged_context
 from .invoke_result import InvokeResult
 from .kept_records import closing_after
 from .redaction import register_env_secrets
@@ -113,7 +113,7 @@ class Skills(ProcessBound):
 
     async def _invoke(self, skill_id: str, payload: Mapping[str, Any], options: dict[str, Any]) -> dict[str, Any]:
         check_options(options)
-        context = {**self.context, **as_context(options.pop("context", None), "invoke's context")}
+        context = merged_context(self.context, options.pop("context", None), "invoke's context")
         # None is "not given", as a caller's helper passes its own defaults on (run_id=run_id): the call stays
         # in the run and under the agent these skills are bound to, whose limits count it ("" names no agent)
         agent, run_id = options.pop("agent", None), options.pop("run_id", None)
@@ -137,7 +137,7 @@ class Skills(ProcessBound):
         self, skill_id: str, payload: Mapping[str, Any], *, context: Mapping[str, Any] | None = None
     ) -> dict[str, Any]:
         """The plan :meth:`invoke` would follow with the same arguments, and its worst-case cost; nothing is called."""
-        context = {**self.context, **as_context(context, "explain's context")}
+        context = merged_context(self.context, context, "explain's context")
         return self.service.explain(skill_id, payload, context=context)
 
     def list(self) -> builtins.list[dict[str, Any]]:  # in this class, `list` is this method

@@ -60,6 +60,21 @@ def as_context(value: Any, where: str) -> dict[str, Any]:
     return dict(value)
 
 
+def merged_context(bound: Mapping[str, Any], given: Any, where: str) -> dict[str, Any]:
+    """The context of a call of skills bound to ``bound`` (a delegation's): the call's own (``given``) over it,
+    and the two ``llm_overrides`` merged key by key, the call's winning, so that a SAG setting a temperature of
+    its own keeps the model its delegation named (None, as for an option, gives none of its own)."""
+    context = {**bound, **as_context(given, where)}
+    ours = bound.get("llm_overrides")
+    if isinstance(ours, Mapping):
+        theirs = context.get("llm_overrides")
+        if theirs is None:
+            context["llm_overrides"] = ours
+        elif isinstance(theirs, Mapping):  # anything else is routing's to refuse, naming it
+            context["llm_overrides"] = {**ours, **theirs}
+    return context
+
+
 @dataclass(slots=True)
 class Delegation:
     """A MAG handing a task to a SAG. ``context`` may carry ``preferred_model`` or ``llm_overrides``."""

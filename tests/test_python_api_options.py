@@ -127,3 +127,27 @@ def test_help_and_a_notebooks_completion_show_invokes_options():
         assert [n for n, p in params.items() if p.kind is p.KEYWORD_ONLY] == ["agent", "run_id", "context", "progress"]
         assert all(params[n].default is None for n in ("agent", "run_id", "context", "progress"))
     assert "preferred_model" in inspect.getdoc(Skills.invoke)
+
+
+def test_a_sags_own_llm_overrides_add_to_those_its_delegation_gave(tmp_path: Path, fake_scripts: None):
+    # A MAG hands a SAG a cheaper model (llm_overrides in the Delegation's context); the SAG's code sets a
+    # temperature of its own for one call. Before: the call's llm_overrides replaced the delegation's whole,
+    # and the call went to the route's model, the MAG's choice silently dropped (a preferred_model was kept).
+    import shutil
+
+    from magsag_mcp import Delegation
+
+    cat = tmp_path / "catalog"
+    shutil.copytree(CATALOG, cat, ignore=shutil.ignore_patterns("__pycache__"))
+    (cat / "agents" / "tuned-sag.yaml").write_text("id: tuned-sag\nkind: sag\nentrypoint: tuned_sag:run\n")
+    (cat / "agents" / "tuned_sag.py").write_text(
+        "def run(payload, *, registry=None, skills=None, runner=None, obs=None):\n"
+        "    context = {'llm_overrides': {'temperature': 0}}\n"
+        "    plan = skills.explain('skill.analysis', {'data': 'x'}, context=context)\n"
+        "    result = skills.invoke('skill.analysis', {'data': 'x'}, context=context)\n"
+        "    return plan['targets'][0]['model'], result['model']\n"
+    )
+    given = {"llm_overrides": {"model": "fake:cheap", "max_tokens": 50}}
+    with Magsag(catalog=cat, db=tmp_path / "l.db", env=ENV) as handle:
+        planned, used = handle.runner.invoke_sag(Delegation("t", "tuned-sag", {}, context=given))
+    assert planned == used == "cheap"
