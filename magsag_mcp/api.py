@@ -294,8 +294,9 @@ class Runner(ProcessBound):
     ) -> Any:
         fn = self.registry.entrypoint(agent_id)
         self.registry.agent(agent_id).validate_payload(payload)
-        if self.data_class is not None and "data_class" not in context:
-            context = {**context, "data_class": self.data_class}  # the data it hands on is of that class still
+        if self.data_class is not None and context.get("data_class") is None:
+            # the data it hands on is of that class still (None, a helper's default, names no class of its own)
+            context = {**context, "data_class": self.data_class}
         return fn(dict(payload), **self._deps(agent_id, run_id or new_run_id(), context, root))
 
     def invoke_sag(self, delegation: Delegation | Mapping[str, Any]) -> Any:

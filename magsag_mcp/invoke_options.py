@@ -62,16 +62,16 @@ def as_context(value: Any, where: str) -> dict[str, Any]:
 
 def merged_context(bound: Mapping[str, Any], given: Any, where: str) -> dict[str, Any]:
     """The context of a call of skills bound to ``bound`` (a delegation's): the call's own (``given``) over it,
-    and the two ``llm_overrides`` merged key by key, the call's winning, so that a SAG setting a temperature of
-    its own keeps the model its delegation named (None, as for an option, gives none of its own)."""
-    context = {**bound, **as_context(given, where)}
-    ours = bound.get("llm_overrides")
-    if isinstance(ours, Mapping):
-        theirs = context.get("llm_overrides")
-        if theirs is None:
-            context["llm_overrides"] = ours
-        elif isinstance(theirs, Mapping):  # anything else is routing's to refuse, naming it
-            context["llm_overrides"] = {**ours, **theirs}
+    a key it gives as None keeping the bound value (None is "not given", as for an option: a helper's
+    ``data_class=None`` must not lift the class the data came with), and the two ``llm_overrides`` merged key
+    by key, the call's winning, so that a SAG setting a temperature of its own keeps the model it was given."""
+    context = dict(bound)
+    for key, value in as_context(given, where).items():
+        if value is not None or key not in bound:
+            context[key] = value
+    ours, theirs = bound.get("llm_overrides"), context.get("llm_overrides")
+    if isinstance(ours, Mapping) and isinstance(theirs, Mapping):  # anything else is routing's to refuse
+        context["llm_overrides"] = {**ours, **theirs}
     return context
 
 
