@@ -29,7 +29,15 @@ import anyio.lowlevel
 from .agent_modules import Registry
 from .bridge import AgentRun, Bridge, CallingThread, ProcessBound, current_token, loop_thread_id, on_this_loop
 from .errors import InputError, LedgerError
-from .invoke_options import Delegation, Progress, as_context, as_delegation, check_options, merged_context
+from .invoke_options import (
+    Delegation,
+    Progress,
+    as_context,
+    as_delegation,
+    check_options,
+    check_progress,
+    merged_context,
+)
 from .invoke_result import InvokeResult
 from .kept_records import closing_after
 from .redaction import register_env_secrets
@@ -101,12 +109,14 @@ class Skills(ProcessBound):
             ``context``: the call's routing context (``preferred_model``, ``llm_overrides``, ``tier``,
             ``data_class``), over the one these skills are bound to; ``agent`` and ``run_id`` left out (or None)
             are the ones these skills are bound to; ``progress(event, data)`` runs on this thread."""
+            check_progress(progress)
             options = {"agent": agent, "run_id": run_id, "context": context, "progress": progress, **unknown}
             return self.bridge.run(self._invoke, skill_id, payload, options, caller=CallingThread.taking(options))
 
         async def ainvoke(self, skill_id, payload, *, agent=None, run_id=None, context=None, progress=None, **unknown):
             """The async form of :meth:`invoke`; may be awaited on any event loop (see :meth:`Bridge.call`).
             A ``progress`` callback runs on the loop awaiting here, as the caller's code expects."""
+            check_progress(progress)
             progress = None if progress is None else on_this_loop(progress)
             options = {"agent": agent, "run_id": run_id, "context": context, "progress": progress, **unknown}
             return await self.bridge.call(self._invoke, skill_id, payload, options)

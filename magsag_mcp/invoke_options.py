@@ -30,6 +30,15 @@ def check_options(options: Mapping[str, Any]) -> None:
         )
 
 
+def check_progress(progress: Any) -> None:
+    """Refuse a ``progress`` that cannot be called, before the call: at its first event it would fail it."""
+    if progress is not None and not callable(progress):
+        raise InputError(
+            f"progress must be a function called as progress(event, data), sync or async, got "
+            f"{type(progress).__name__}: pass the function itself (progress=print), not its result or name"
+        )
+
+
 def option_hint(name: str) -> str:
     """An unknown invoke option, with where it goes when it is routing's (MCP takes model_config beside
     the payload; here, as in the guide, it is in it) or the option it is a misspelling of."""

@@ -180,3 +180,18 @@ def test_a_data_class_given_as_none_keeps_the_class_the_data_came_with(tmp_path:
     with Magsag(catalog=cat, db=tmp_path / "l.db", env={"MAGSAG_RETRY_BASE_DELAY": "0.001"}) as handle:
         confined = Delegation("t", "relay-sag", {"data": "Jane Doe, 12 Elm St"}, {"data_class": "pii_processing"})
         assert handle.runner.invoke_sag(confined) == ("echo", "echo")  # the class's model for both
+
+
+def test_a_progress_that_cannot_be_called_is_refused_before_the_call(mg: Magsag):
+    # Before: progress=True (or the name of a function, "print") went into the call, which then failed at its
+    # first event with Python's TypeError "'bool' object is not callable", recorded in the ledger as a failed run.
+    import asyncio
+
+    from magsag_mcp import InputError
+
+    for bad in (True, "print"):
+        with pytest.raises(InputError, match=r"progress must be a function called as progress\(event, data\)"):
+            mg.skills.invoke("skill.analysis", {"data": "x"}, progress=bad)
+        with pytest.raises(InputError, match=r"progress must be a function called as progress\(event, data\)"):
+            asyncio.run(mg.skills.ainvoke("skill.analysis", {"data": "x"}, progress=bad))
+    assert mg.bridge.run(lambda: mg.service.query_runs()) == []
