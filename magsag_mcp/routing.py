@@ -385,7 +385,12 @@ def _route(
             for model in data_class_models[data_class]:
                 if _GLOB.search(model):
                     continue  # a pattern ("local:*") allows models but names none to call
-                target = parse_target(model)
+                try:
+                    target = parse_target(model)
+                except ConfigError:
+                    # a bare name no provider can be told from ("my-model"): it allows that model on whichever
+                    # provider serves it (compat:my-model, azure:my-model) and, like a pattern, names none to call
+                    continue
                 at = place(target)
                 if (at.provider, at.model, at.base_url) not in have:
                     candidates.append(Candidate(target, "data_class", False))

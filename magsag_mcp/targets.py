@@ -23,6 +23,7 @@ __all__ = [
     "check_targets",
     "forget_parsed_targets",
     "infer_provider",
+    "misspelt_provider",
     "parse_target",
     "provider_prefix",
     "to_target",
@@ -74,10 +75,18 @@ def _parse_target_text(text: str) -> Target:
         return Target(*prefixed)
     if head.lower() == "ft" and _vendor_of(text):
         return Target(_vendor_of(text), text)  # type: ignore[arg-type]  # a fine-tune's id, whole
-    if sep and rest and _vendor_of(rest):
-        # "opnai:gpt-4o" is a misspelt provider, not an Ollama tag.
+    if misspelt_provider(text) is not None:
         canonical_provider(head)  # raises: unknown provider, with the list of known ones
     return Target(infer_provider(text), text)
+
+
+def misspelt_provider(text: str) -> str | None:
+    """The ``head`` of ``head:model`` when ``model`` is a cloud vendor's and ``head`` names no provider: "opnai:gpt-4o"
+    is a misspelt provider, not an Ollama tag (``ft:`` opens an OpenAI fine-tune's id). None otherwise."""
+    head, sep, rest = text.partition(":")
+    if not (sep and rest and _vendor_of(rest)) or provider_prefix(text) is not None:
+        return None
+    return None if head.lower() == "ft" and _vendor_of(text) else head
 
 
 def _check_printable(model: str) -> None:

@@ -147,3 +147,59 @@ def test_a_tagged_model_a_data_class_requires_is_the_local_servers():
     assert residency.allowed(Target("compat", "llama3.1:70b"), None)[0]
     assert residency.allowed(Target("azure", "gpt-4o"), "fin")[0]
     assert residency.allowed(Target("compat", "mistral:7b"), "fin")[0]
+
+
+def _classed_catalog(catalog_copy, financial: str):
+    """The shipped catalog with skill.analysis of class financial_data, whose models are ``financial``."""
+    path = catalog_copy / "policies" / "model_governance.yaml"
+    path.write_text(path.read_text().replace('financial_data: ["gpt-4o"]', f"financial_data: {financial}"))
+    skill = catalog_copy / "skills" / "analysis.yaml"
+    skill.write_text(skill.read_text() + "data_class: financial_data\n")
+    return path
+
+
+def test_a_policy_pattern_whose_provider_is_misspelt_is_a_problem_naming_the_provider(catalog_copy):
+    # "opnai:gpt-4o" validated ok: read as a bare model name, it matched no call, and every call of a data class
+    # listing it failed with "unknown provider 'opnai'" (routing adds the class's models), a call naming a model
+    # the class allows included, with no word of the policy file. Now the policy file is refused, saying so.
+    from magsag_mcp.catalog import validate_catalog
+    from magsag_mcp.governance import load_policies
+
+    path = _classed_catalog(catalog_copy, '["opnai:gpt-4o", "fake:*"]')
+    allowed = path.read_text().replace("      - gpt-4o-mini\n", "      - gpt-4o-mini\n      - 'antropic:claude-*'\n")
+    path.write_text(allowed.replace("      - o1-preview\n", "      - o1-preview\n      - '*:o3'\n"))
+    with pytest.raises(E.CatalogError) as info:
+        load_policies(catalog_copy)
+    names = "anthropic, azure, compat, fake, google, local, openai"
+    assert info.value.problems == [
+        f"{path}: policies.0.allowed_models.2: 'antropic:claude-*' names provider 'antropic' (did you mean "
+        f"'anthropic'?), which magsag does not know; write 'provider:claude-*' with one of: {names}, or 'claude-*' "
+        "alone to match it on any provider",
+        f"{path}: policies.2.requirements.financial_data.0: 'opnai:gpt-4o' names provider 'opnai' (did you mean "
+        f"'openai'?), which magsag does not know; write 'provider:gpt-4o' with one of: {names}, or 'gpt-4o' alone "
+        "to match it on any provider",
+    ]
+    assert validate_catalog(catalog_copy, {}) == info.value.problems  # '*:o3' (a provider glob) is no problem
+
+
+@pytest.mark.anyio
+async def test_a_data_class_model_no_provider_can_be_told_from_still_lets_its_calls_through(catalog_copy, tmp_path):
+    # "my-model" in a class's requirements allows that model on whichever provider serves it (compat:my-model). Routing
+    # adds a class's models to the end of the plan, and this one it could not place: every call of the class failed
+    # with "cannot tell which provider serves model 'my-model'", a call of a model the class allows (fake:*) included.
+    from magsag_mcp.service import Service
+
+    _classed_catalog(catalog_copy, '["my-model", "fake:*"]')
+    async with Service.open(catalog=catalog_copy, db=tmp_path / "l.db", env={"MAGSAG_PROVIDER": "fake"}) as svc:
+        mc = {"model": "fake:echo"}
+        result = await svc.invoke_skill("skill.analysis", {"data": "Q3", "model_config": mc})
+        plan = svc.explain("skill.analysis", {"data": "Q3"})
+        with pytest.raises(E.PolicyDenied) as refused:
+            await svc.invoke_skill("skill.analysis", {"data": "Q3", "model_config": {"model": "openai:gpt-4o"}})
+    assert result.result.model == "echo"
+    assert [t["label"] for t in plan["targets"]] == [
+        "fake:gpt-4o",
+        "fake:claude-3-5-sonnet-20241022",
+        "fake:gemini-1.5-pro",
+    ]
+    assert refused.value.policy == "data_residency"

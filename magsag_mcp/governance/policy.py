@@ -36,12 +36,21 @@ from pathlib import Path
 from typing import Annotated, Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
 from ..errors import CatalogError, ConfigError
 from ..exact_money import amount_problem
 from ..rates import bare_model
-from ..targets import infer_provider, spaced_colon
+from ..targets import infer_provider, misspelt_provider, spaced_colon
 from ..types import Target
 
 LimitKind = Literal["call", "run", "agent_day", "day"]
@@ -56,8 +65,27 @@ class Thresholds(BaseModel):
     max_cost_per_day_usd: Decimal | None = Field(default=None, gt=0)
 
 
-#: a model name or pattern, refused with the text to write when YAML read ``- local: llama3.1`` as a mapping
-ModelPattern = Annotated[str, BeforeValidator(spaced_colon)]
+def _provider_known(pattern: str) -> str:
+    """A pattern whose ``provider:`` names no provider while its model is a cloud vendor's (``opnai:gpt-4o``): read
+    as a bare model name it matched no call, and a data class's routing could not name the target (every call of
+    the class failed on it). Refused with the providers there are."""
+    head = misspelt_provider(pattern)
+    if head is not None and not _GLOB.search(head):
+        from ..providers import provider_names
+        from ..suggest import named
+
+        model = pattern.partition(":")[2]
+        raise ValueError(
+            f"{pattern!r} names provider {named([head], provider_names())}, which magsag does not know; write "
+            f"'provider:{model}' with one of: {', '.join(provider_names())}, or {model!r} alone to match it on any "
+            "provider"
+        )
+    return pattern
+
+
+#: a model name or pattern, refused with the text to write when YAML read ``- local: llama3.1`` as a mapping, or
+#: when its ``provider:`` names none
+ModelPattern = Annotated[str, BeforeValidator(spaced_colon), AfterValidator(_provider_known)]
 
 
 class Policy(BaseModel):
