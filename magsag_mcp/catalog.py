@@ -392,8 +392,10 @@ def validate_catalog(root: str | os.PathLike[str] | None = None, env: Mapping[st
     price_problems = validate_prices(path, env)
     problems.extend(price_problems)
     if catalog is not None and not price_problems and not policy_problems:
-        from .catalog_checks import unpriced_routed_targets
+        from .catalog_checks import misread_price_units, unpriced_routed_targets
 
         limits = load_policies(path, env).limits
-        problems.extend(unpriced_routed_targets(catalog, limits, Pricer.from_catalog(path, env)))
+        pricer = Pricer.from_catalog(path, env)
+        problems.extend(misread_price_units(catalog, pricer))
+        problems.extend(unpriced_routed_targets(catalog, limits, pricer))
     return problems

@@ -159,6 +159,43 @@ def unpriced_routed_targets(catalog: Catalog, limits: list[Any], pricer: Any) ->
     return problems
 
 
+#: how far below the list price a ``prices.yaml`` rate may be before it reads as written in another unit: no discount
+#: comes near 99%, while a price per thousand tokens is 1,000 times below the price per million (per token, 10**6)
+UNIT_SLIP = 100
+
+
+def misread_price_units(catalog: Catalog, pricer: Any) -> list[str]:
+    """``prices.yaml`` entries naming one model that genai-prices knows, with a rate a hundred times or more below
+    its list price: written per thousand tokens (the unit of many price pages) or per token, not per million. The
+    catalog's price wins, so budgets reserved and counted a thousandth of what calls cost, and validate said ok."""
+    from .pricing import _price_files
+    from .rates import from_genai_prices
+
+    found = _price_files(catalog.root)
+    problems = []
+    for key, units in pricer.overrides:
+        if any(c in key for c in "*?["):
+            continue  # a glob prices many models, at rates of their own
+        provider, _, model = key.partition(":")
+        listed = from_genai_prices(provider, model)
+        flat = listed.units if listed.units is not None else listed.below
+        if flat is None:
+            continue
+        slips = [
+            f"{name} {given:f} is {listed_rate / given:,.0f} times below its list price of {listed_rate:f}"
+            for name, given, listed_rate in (("input", units.input, flat.input), ("output", units.output, flat.output))
+            if given and listed_rate and listed_rate >= given * UNIT_SLIP
+        ]
+        if slips:
+            where = found[0] if found else catalog.root / "prices.yaml"
+            problems.append(
+                f"{where}: {key}: {' and '.join(slips)} (genai-prices); prices.yaml takes USD per million tokens, and "
+                "a price per thousand tokens is 1,000 times too low: budgets would reserve and count that much less "
+                "than calls cost; write the price per million tokens"
+            )
+    return problems
+
+
 def refused_by_allowed_models(catalog: Catalog, policies: Any) -> list[str]:
     """What a policy's ``allowed_models`` refuses on every call: a data class whose models it all refuses
     (every call of that class fails) and a chain whose targets it all refuses (its calls fail unless they

@@ -119,3 +119,31 @@ def test_plain_numbers_and_quoted_text_read_as_ever(catalog_copy):
     assert load_policies(catalog_copy).limits[0].amount == Decimal(500)
     _price(catalog_copy, "0")
     assert validate_prices(catalog_copy) == []
+
+
+@pytest.mark.parametrize(
+    ("key", "written", "times"),
+    [
+        ("openai:gpt-4o", "{input: 0.0025, output: 0.01}", "1,000"),  # per thousand tokens, as many price pages
+        ("claude:claude-3-5-sonnet-20241022", "{input: 0.000003, output: 15}", "1,000,000"),  # per token
+    ],
+)
+def test_a_price_written_per_thousand_tokens_is_a_problem_of_validate(catalog_copy, key, written, times):
+    # "openai:gpt-4o": {input: 0.0025, output: 0.01} (gpt-4o's price per 1K tokens) validated ok, and as the catalog's
+    # price wins, every budget reserved and counted a thousandth of what gpt-4o calls cost: a $5 run limit let $5,000
+    # through. validate (and doctor) now name the entry, the list price and the unit; a discount or a 0 is no problem.
+    from magsag_mcp.catalog import validate_catalog
+
+    prices = catalog_copy / "prices.yaml"
+    prices.write_text(f'"{key}": {written}\n"openai:gpt-4o-mini": {{input: 0.075, output: 0}}\n' + prices.read_text())
+    problems = validate_catalog(catalog_copy, {})
+    assert len(problems) == 1, problems
+    shown = key.replace("claude:", "anthropic:")
+    assert problems[0].startswith(f"{prices}: {shown}: input ")
+    assert f"is {times} times below its list price of " in problems[0]
+    assert problems[0].endswith(
+        "(genai-prices); prices.yaml takes USD per million tokens, and a price per thousand tokens is 1,000 times too "
+        "low: budgets would reserve and count that much less than calls cost; write the price per million tokens"
+    )
+    assert ("output" in problems[0]) == (times == "1,000")  # an output of 15 per million is right
+    Pricer.from_catalog(catalog_copy, {})  # a calling service still opens: the check is validate's
