@@ -35,6 +35,7 @@ from .env_routing import _env_override, _env_provider_serves, _served_by, _swap_
 from .env_routing import check_env_override as check_env_override  # where callers import it from
 from .errors import ConfigError, PayloadError
 from .providers import canonical_provider
+from .rates import bare_model
 from .skills import Skill
 from .targets import parse_target, provider_prefix
 from .text import check_text
@@ -381,7 +382,10 @@ def _route(
     for data_class in data_classes:
         if data_class_models and data_class in data_class_models:
             # the class's model already in the plan on the server it would be called at (whatever its params)
-            have = {(t.provider, t.model, t.base_url) for t in (place(c.target) for c in candidates)}
+            # (by the model's bare name: Gemini's models/gemini-1.5-pro is the route's gemini-1.5-pro)
+            have = {
+                (t.provider, bare_model(t.provider, t.model), t.base_url) for t in (place(c.target) for c in candidates)
+            }
             for model in data_class_models[data_class]:
                 if _GLOB.search(model):
                     continue  # a pattern ("local:*") allows models but names none to call
@@ -392,7 +396,7 @@ def _route(
                     # provider serves it (compat:my-model, azure:my-model) and, like a pattern, names none to call
                     continue
                 at = place(target)
-                if (at.provider, at.model, at.base_url) not in have:
+                if (at.provider, bare_model(at.provider, at.model), at.base_url) not in have:
                     candidates.append(Candidate(target, "data_class", False))
     if no_env_model is not None:
         if not candidates:

@@ -203,3 +203,33 @@ async def test_a_data_class_model_no_provider_can_be_told_from_still_lets_its_ca
         "fake:gemini-1.5-pro",
     ]
     assert refused.value.policy == "data_residency"
+
+
+def test_googles_resource_name_in_a_policy_allows_the_model_under_either_name(catalog_copy):
+    # "models/gemini-1.5-pro" (Google's resource name, as its docs and ListModels write it) in allowed_models refused
+    # google:gemini-1.5-pro, every routed Gemini call skipped, though "google:models/gemini-1.5-pro" allowed it; and a
+    # data class naming it put Gemini in the plan twice, the route's gemini-1.5-pro and models/gemini-1.5-pro.
+    from magsag_mcp.catalog import load_catalog
+    from magsag_mcp.routing import route
+
+    policies = PolicySet(
+        [
+            Policy(name="models", allowed_models=["models/gemini-1.5-pro", "gpt-4o"]),
+            Policy(name="residency", requirements={"eu_data": ["models/gemini-1.5-*"]}),
+        ]
+    )
+    for model in ("gemini-1.5-pro", "models/gemini-1.5-pro"):
+        assert policies.allowed(Target("google", model), "eu_data") == (True, None, None, None)
+    assert not policies.allowed(Target("compat", "gemini-1.5-pro"), None)[0]  # the resource name is Google's
+    assert not policies.allowed(Target("google", "gemini-1.5-flash"), None)[0]
+    path = catalog_copy / "policies" / "model_governance.yaml"
+    path.write_text(path.read_text().replace('financial_data: ["gpt-4o"]', 'financial_data: ["models/gemini-1.5-pro"]'))
+    skill = catalog_copy / "skills" / "analysis.yaml"
+    skill.write_text(skill.read_text() + "data_class: financial_data\n")
+    classes = {"financial_data": ["models/gemini-1.5-pro"]}
+    chosen = route(load_catalog(catalog_copy, {}), "skill.analysis", env={}, data_class_models=classes)
+    assert [c.target.label for c in chosen.candidates] == [
+        "openai:gpt-4o",
+        "anthropic:claude-3-5-sonnet-20241022",
+        "google:gemini-1.5-pro",
+    ]

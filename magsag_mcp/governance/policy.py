@@ -211,6 +211,10 @@ def _matches_one(pattern: str, target: Target) -> bool:
         return target.provider == provider and _named(target.model, name, bare_model(provider, model))
     if _named(target.model, name, pattern):
         return True
+    if target.provider == "google" and pattern.startswith("models/"):
+        # Google's resource name written without "google:" (as its docs and ListModels write it) is Google's model
+        # too: google:gemini-1.5-pro passed "google:models/gemini-1.5-pro" and was refused by "models/gemini-1.5-pro"
+        return _named(target.model, name, bare_model("google", pattern))
     # a provider glob ("*:gpt-4o"): a pattern whose head is a glob is read against provider:model
     head, sep, _ = pattern.partition(":")
     return bool(sep) and bool(_GLOB.search(head)) and _named(target.label, f"{target.provider}:{name}", pattern)
