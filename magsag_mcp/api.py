@@ -144,11 +144,18 @@ class Skills(ProcessBound):
         return result.to_dict()
 
     def explain(
-        self, skill_id: str, payload: Mapping[str, Any], *, context: Mapping[str, Any] | None = None
+        self,
+        skill_id: str,
+        payload: Mapping[str, Any],
+        *,
+        context: Mapping[str, Any] | None = None,
+        agent: str | None = None,
     ) -> dict[str, Any]:
         """The plan :meth:`invoke` would follow with the same arguments, and its worst-case cost; nothing is called."""
         context = merged_context(self.context, context, "explain's context")
-        return self.service.explain(skill_id, payload, context=context)
+        # an agent's own calls are checked against its daily limit; None (left out) is the bound agent, as in invoke
+        agent = self.agent if agent is None else agent
+        return self.service.explain(skill_id, payload, context=context, agent=agent)
 
     def list(self) -> builtins.list[dict[str, Any]]:  # in this class, `list` is this method
         """Every skill: ``id``, ``description``, the ``payload_fields`` its prompt reads, ``input_schema``, ..."""

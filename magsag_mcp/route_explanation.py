@@ -48,9 +48,15 @@ class RouteExplanation:
 
     @exact_money
     def explain(
-        self, skill_id: str, payload: Mapping[str, Any], *, context: Mapping[str, Any] | None = None
+        self,
+        skill_id: str,
+        payload: Mapping[str, Any],
+        *,
+        context: Mapping[str, Any] | None = None,
+        agent: str | None = None,
     ) -> dict[str, Any]:
-        """The plan for a call and its estimated worst-case cost per target; nothing is called."""
+        """The plan for a call and its estimated worst-case cost per target; nothing is called. ``agent``: the call's,
+        whose daily limit then applies, as it does to :meth:`invoke_skill`'s call."""
         plan = self.plan(skill_id, payload, context)
         tokens_in = estimate_input_tokens(plan.request)
         targets = []
@@ -68,7 +74,7 @@ class RouteExplanation:
                 cache_control=cand.target.param("cache_control"),
             )
             entry["estimated_max_cost_usd"] = _fmt(worst)
-            self._add_spend_verdict(entry, cand.target, worst)
+            self._add_spend_verdict(entry, cand.target, worst, agent or None)
             targets.append(entry)
         return {
             "skill": plan.skill_id,
@@ -223,10 +229,13 @@ class RouteExplanation:
                 return False, policy, reason, "unknown_price"
         return ok, policy, reason, rule
 
-    def _add_spend_verdict(self, entry: dict[str, Any], target: Target, worst: Decimal | None) -> None:
-        """A target the policies allow may still be refused by a cost limit whatever was spent."""
+    def _add_spend_verdict(
+        self, entry: dict[str, Any], target: Target, worst: Decimal | None, agent: str | None = None
+    ) -> None:
+        """A target the policies allow may still be refused by a cost limit whatever was spent (an agent's daily
+        limit too, for a call with an agent)."""
         if entry["policy"]["allowed"]:
-            ok, policy, reason = self.governance.spend_verdict(target, worst)
+            ok, policy, reason = self.governance.spend_verdict(target, worst, agent=agent)
             entry["policy"] = {"allowed": ok, "policy": policy, "reason": reason}
 
     def _candidate(self, cand: Candidate, data_classes: Sequence[str]) -> dict[str, Any]:

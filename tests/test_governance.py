@@ -1716,6 +1716,47 @@ async def test_explain_refuses_a_worst_case_above_the_run_limit_too(catalog_copy
     assert target["policy"]["allowed"] is False and "above the run limit $1" in target["policy"]["reason"]
 
 
+async def test_explain_for_an_agent_refuses_a_worst_case_above_its_daily_limit(catalog_copy, tmp_path, upstream):
+    # An agent's call is held to max_cost_per_agent_daily_usd, and explain said such a target was allowed: an agent's
+    # skills.explain (and explain_route, `magsag explain`, which took no agent) showed a plan invoke then refused.
+    from mcp.client import Client
+
+    from magsag_mcp.api import Skills
+    from magsag_mcp.mcp_server import build_server
+
+    prices(catalog_copy, '"compat:dear": {input: 1000, output: 1000}\n')
+    policy(catalog_copy, "policies:\n  - name: capped\n    thresholds: {max_cost_per_agent_daily_usd: 1}\n")
+    svc = await open_service(catalog_copy, tmp_path, upstream)
+    payload = {"data": "x", "model_config": {"model": "compat:dear"}}
+    with pytest.raises(E.BudgetExceeded):
+        await svc.invoke_skill("skill.analysis", payload, agent="bot")
+    [for_agent] = svc.explain("skill.analysis", payload, agent="bot")["targets"]
+    [bound] = Skills(svc, None, agent="bot").explain("skill.analysis", payload)["targets"]  # type: ignore[arg-type]
+    [no_agent] = svc.explain("skill.analysis", payload)["targets"]
+    await svc.aclose()
+    env = {**upstream.env()}
+    async with Client(build_server(catalog=catalog_copy, db=tmp_path / "mcp.db", env=env)) as client:
+        shown = await client.call_tool(
+            "explain_route", {"skill_id": "skill.analysis", "payload": payload, "agent": "bot"}
+        )
+    [over_mcp] = shown.structured_content["targets"]
+    for target in (for_agent, bound, over_mcp):
+        assert target["policy"]["allowed"] is False, target
+        assert "above the agent-day limit $1" in target["policy"]["reason"]
+    assert no_agent["policy"]["allowed"] is True  # a call without an agent has no daily limit of its own
+
+
+def test_magsag_explain_takes_the_calls_agent(catalog_copy, tmp_path, monkeypatch, capsys):
+    prices(catalog_copy, '"compat:dear": {input: 1000, output: 1000}\n')
+    policy(catalog_copy, "policies:\n  - name: capped\n    thresholds: {max_cost_per_agent_daily_usd: 1}\n")
+    monkeypatch.setenv("MAGSAG_COMPAT_BASE_URL", "http://127.0.0.1:9/v1")
+    payload = json.dumps({"data": "x", "model_config": {"model": "compat:dear"}})
+    where = ["--catalog", str(catalog_copy), "--db", str(tmp_path / "l.db")]
+    assert main(["explain", "skill.analysis", "--payload", payload, "--agent", "bot", *where]) == 0
+    [target] = json.loads(capsys.readouterr().out)["targets"]
+    assert target["policy"]["allowed"] is False and "agent-day limit $1" in target["policy"]["reason"]
+
+
 async def test_the_shipped_pii_class_stays_local_even_on_a_priced_hosted_provider(catalog_copy, tmp_path, upstream):
     # The shipped policy says pii_processing is "Local only": a hosted OpenAI-compatible endpoint that
     # happens to serve a model of the same name, priced so that no cost limit stops it, is not local.

@@ -86,7 +86,7 @@ async def test_a_skill_id_that_misses_the_pattern_is_shown_one_that_fits(client:
 async def test_a_skill_id_written_without_its_prefix_or_in_capitals_gets_the_id_it_means(client: Client):
     # A model writes the skill's name ("summarization", "Skill.Coding", "skill:extraction"): the answer was the
     # pattern and skill.analysis as an example, whichever skill was meant.
-    tail = {"invoke_skill": "agent, run_id, model_config, context", "explain_route": "model_config, context"}
+    tail = {"invoke_skill": "agent, run_id, model_config, context", "explain_route": "agent, model_config, context"}
     for written, meant in (
         ("summarization", "skill.summarization"),
         ("Skill.Coding", "skill.coding"),

@@ -86,7 +86,7 @@ def _explain(args: argparse.Namespace) -> int:
         async with await Service.open(
             catalog=args.catalog, db=args.db, create_ledger=False, empty_ledger_ok=True
         ) as svc:
-            return svc.explain(args.skill_id, payload, context=context)
+            return svc.explain(args.skill_id, payload, context=context, agent=args.agent)
 
     print_json(anyio.run(go))
     return 0
@@ -253,6 +253,8 @@ def register(groups: CommandGroups) -> None:
         if name == "invoke":
             p.add_argument("--agent", type=given, help="agent name recorded in the ledger")
             p.add_argument("--run-id", type=given, help="run id (default: a new one)")
+        else:
+            p.add_argument("--agent", type=given, help="the call's agent, whose daily limit then applies")
         p.set_defaults(func=func)
     p = groups.add(top, "run", help="run a MAG or SAG agent from the catalog")
     p.add_argument("agent_id", help="an agent's id in the catalog's agents/")

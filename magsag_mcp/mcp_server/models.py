@@ -164,6 +164,7 @@ class InvokeSkillArgs(_SkillArgs):
 class ExplainRouteArgs(_SkillArgs):
     skill_id: str = SKILL_ID
     payload: dict[str, Any] = PAYLOAD
+    agent: str | None = Field(None, description="the call's agent, whose daily budget then applies")
     model_cfg: ModelConfigArg | None = MODEL_CONFIG
     context: ContextArg | None = CONTEXT
 

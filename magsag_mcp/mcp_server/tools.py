@@ -148,6 +148,7 @@ class MagsagTools:
         self,
         skill_id: str,
         payload: dict[str, Any],
+        agent: str | None = None,
         model_config: M.ModelConfigArg | None = None,
         context: M.ContextArg | None = None,
     ) -> CallToolResult:
@@ -155,7 +156,7 @@ class MagsagTools:
         declared = _context(context)
 
         async def call(svc: Service) -> dict[str, Any]:
-            return svc.explain(skill_id, payload, context=declared)
+            return svc.explain(skill_id, payload, context=declared, agent=agent)
 
         return await self._run("explain_route", M.ExplainRouteResult, call)
 
