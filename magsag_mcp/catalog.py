@@ -392,10 +392,11 @@ def validate_catalog(root: str | os.PathLike[str] | None = None, env: Mapping[st
     price_problems = validate_prices(path, env)
     problems.extend(price_problems)
     if catalog is not None and not price_problems and not policy_problems:
-        from .catalog_checks import misread_price_units, unpriced_routed_targets
+        from .catalog_checks import misread_price_units, unaffordable_routed_targets, unpriced_routed_targets
 
-        limits = load_policies(path, env).limits
+        policies = load_policies(path, env)
         pricer = Pricer.from_catalog(path, env)
         problems.extend(misread_price_units(catalog, pricer))
-        problems.extend(unpriced_routed_targets(catalog, limits, pricer))
+        problems.extend(unpriced_routed_targets(catalog, policies.limits, pricer))
+        problems.extend(unaffordable_routed_targets(catalog, policies.limits, pricer, policies.data_class_models()))
     return problems

@@ -196,6 +196,43 @@ def misread_price_units(catalog: Catalog, pricer: Any) -> list[str]:
     return problems
 
 
+def unaffordable_routed_targets(catalog: Catalog, limits: list[Any], pricer: Any, classes: Any = None) -> list[str]:
+    """Routed targets whose answer alone, at the skill's ``max_tokens`` (or the target's ``params.max_tokens``), may
+    cost more than a limit every call is held to (a call's, a run's, the day's): budgets reserve an attempt's worst
+    case, so such a target is refused on every call of the skill, whatever was spent, and a skill all of whose
+    targets are is refused outright. A ``max_tokens`` raised past that (or written in characters) validated ok."""
+    from .attempt_cost import output_tokens_reserved
+    from .errors import ConfigError
+    from .routing import route
+    from .types import LLMRequest
+
+    every_call = [lim for lim in limits if lim.kind in ("call", "run", "day")]
+    if not every_call:
+        return []
+    lim = min(every_call, key=lambda lim: lim.amount)
+    problems = []
+    for skill_id, skill in sorted(catalog.skills.items()):
+        try:
+            chosen = route(catalog, skill_id, env={}, data_class_models=classes)
+        except ConfigError:
+            continue  # a model no provider serves: the catalog's own checks name it
+        for cand in chosen.candidates:
+            target = cand.target
+            own = dict(target.params).get("max_tokens") if target.params else None
+            tokens = output_tokens_reserved(LLMRequest([], max_tokens=own or skill.max_tokens), target)
+            worst = pricer.worst_case(target.provider, target.model, 0, tokens)
+            if worst is not None and worst > lim.amount:
+                where = catalog.skill_files.get(skill_id, catalog.root / "skills")
+                of = "its params.max_tokens" if own else "the skill's max_tokens"
+                problems.append(
+                    f"{where}: {skill_id}: routed target {target.label} may cost up to ${worst:f} for {of} ({tokens:,} "
+                    f"output tokens) alone, above the {lim.kind} limit ${lim.amount:f} of policy {lim.policy!r}, so "
+                    "budgets refuse it on every call; lower max_tokens (output tokens, not characters), route the "
+                    "task to a cheaper model, or raise the limit"
+                )
+    return problems
+
+
 def refused_by_allowed_models(catalog: Catalog, policies: Any) -> list[str]:
     """What a policy's ``allowed_models`` refuses on every call: a data class whose models it all refuses
     (every call of that class fails) and a chain whose targets it all refuses (its calls fail unless they

@@ -1,4 +1,5 @@
-"""A limit or a price written with a currency sign ("$0.01") is refused with the number to write instead."""
+"""A limit or a price written with a currency sign ("$0.01") is refused with the number to write instead; a price or a
+max_tokens that reads as written in another unit is a problem `catalog validate` lists."""
 
 from __future__ import annotations
 
@@ -147,3 +148,31 @@ def test_a_price_written_per_thousand_tokens_is_a_problem_of_validate(catalog_co
     )
     assert ("output" in problems[0]) == (times == "1,000")  # an output of 15 per million is right
     Pricer.from_catalog(catalog_copy, {})  # a calling service still opens: the check is validate's
+
+
+def test_a_routed_target_whose_max_tokens_alone_pass_a_limit_is_a_problem_of_validate(catalog_copy):
+    # skill.reasoning's max_tokens raised to 20,000 (or written in characters): o1-preview's answer alone may then cost
+    # $1.20, above the shipped $1 call limit, so budgets refused it on every call (the premium route fell to gpt-4o with
+    # a warning on each result), and validate said ok. A target's own params.max_tokens counts where it sets one.
+    from magsag_mcp.catalog import validate_catalog
+
+    skill = catalog_copy / "skills" / "reasoning.yaml"
+    skill.write_text(skill.read_text().replace("max_tokens: ", "max_tokens: 20000 #"))
+    routing = catalog_copy / "routing" / "default.yaml"
+    capped = "{provider: anthropic, model: claude-3-haiku-20240307, params: {max_tokens: 900000}}"
+    routing.write_text(
+        routing.read_text().replace(
+            "{provider: anthropic, model: claude-3-haiku-20240307, params: {temperature: 0}}", capped
+        )
+    )
+    fix = (
+        "so budgets refuse it on every call; lower max_tokens (output tokens, not characters), route the task to a "
+        "cheaper model, or raise the limit"
+    )
+    assert validate_catalog(catalog_copy, {}) == [
+        f"{catalog_copy / 'skills' / 'extraction.yaml'}: skill.extraction: routed target "
+        "anthropic:claude-3-haiku-20240307 may cost up to $1.125 for its params.max_tokens (900,000 output tokens) "
+        f"alone, above the call limit $1.0 of policy 'cost_limits', {fix}",
+        f"{skill}: skill.reasoning: routed target openai:o1-preview may cost up to $1.2 for the skill's max_tokens "
+        f"(20,000 output tokens) alone, above the call limit $1.0 of policy 'cost_limits', {fix}",
+    ]
