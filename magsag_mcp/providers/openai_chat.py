@@ -347,6 +347,17 @@ def _carries(chunk: dict[str, Any]) -> bool:
     return any(d.get(k) for d in deltas for k in ("content", "refusal", "tool_calls", "reasoning_content", "reasoning"))
 
 
+def _add_piece(slot: dict[str, Any], fn: dict[str, Any]) -> None:
+    """A tool-call delta's ``function`` added to its call. The spec sends the name once and the arguments' JSON in
+    pieces; NVIDIA NIM's MiniMax and others send the whole name again on every delta (joined, it was
+    "read_fileread_file", a tool the caller never offered)."""
+    name = fn.get("name")
+    if name and name != slot["name"]:
+        slot["name"] += name
+    if fn.get("arguments"):
+        slot["arguments"] += fn["arguments"]
+
+
 class _ChatStream(StreamAccumulator):
     """``chat.completion.chunk`` events, then (with include_usage) a usage chunk, then ``[DONE]`` (which some
     servers never send: a clean end after the finish_reason is a whole answer too)."""
@@ -414,11 +425,7 @@ class _ChatStream(StreamAccumulator):
                 slot = self._slot(tc)
                 if tc.get("id"):
                     slot["id"] = tc["id"]
-                fn = tc.get("function") or {}
-                if fn.get("name"):
-                    slot["name"] += fn["name"]
-                if fn.get("arguments"):
-                    slot["arguments"] += fn["arguments"]
+                _add_piece(slot, tc.get("function") or {})
             if choice.get("finish_reason"):
                 self.finish_raw = choice["finish_reason"]
             if "content_filter_results" in choice:  # Azure's, on each choice

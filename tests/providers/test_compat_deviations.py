@@ -1,0 +1,119 @@
+"""What OpenAI-compatible servers answer beside the spec, read through the compat provider: each test's loopback
+server answers exactly as the named server does."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import AsyncIterator, Callable
+from typing import Any
+
+import pytest
+from aiohttp import web
+from aiohttp.test_utils import TestServer
+
+from magsag_mcp.providers.openai import CompatProvider
+from magsag_mcp.transport import Transport
+from magsag_mcp.types import LLMRequest, Message, Target, ToolCall, ToolSpec
+
+pytestmark = pytest.mark.anyio
+
+MODEL = "some/model"
+USAGE = {"prompt_tokens": 9, "completion_tokens": 4, "total_tokens": 13}
+TOOLS = [ToolSpec("read_file", "Read a file", {"type": "object", "properties": {"path": {"type": "string"}}})]
+
+
+def chunk(delta: dict[str, Any] | None = None, finish: str | None = None, **extra: Any) -> dict[str, Any]:
+    choice = {"index": 0, "delta": delta or {}, "finish_reason": finish}
+    return {
+        "id": "chatcmpl-1",
+        "object": "chat.completion.chunk",
+        "created": 1,
+        "model": MODEL,
+        "choices": [choice],
+        **extra,
+    }
+
+
+def events(*chunks: dict[str, Any]) -> str:
+    usage = {"id": "chatcmpl-1", "object": "chat.completion.chunk", "created": 1, "model": MODEL, "choices": []}
+    sent = [*chunks, {**usage, "usage": USAGE}]
+    return "".join(f"data: {json.dumps(c)}\n\n" for c in sent) + "data: [DONE]\n\n"
+
+
+@pytest.fixture
+async def server() -> AsyncIterator[Callable[..., Any]]:
+    """Starts a server whose chat completions ``answer(body)`` answers (a web.Response); returns the compat provider
+    at it and the request bodies it was sent."""
+    started: list[TestServer] = []
+    transports: list[Transport] = []
+
+    async def start(answer: Callable[[dict[str, Any]], web.Response]) -> tuple[CompatProvider, list[dict[str, Any]]]:
+        bodies: list[dict[str, Any]] = []
+
+        async def handle(request: web.Request) -> web.Response:
+            body = await request.json()
+            bodies.append(body)
+            return answer(body)
+
+        app = web.Application()
+        app.router.add_post("/v1/chat/completions", handle)
+        srv = TestServer(app, host="127.0.0.1")
+        await srv.start_server()
+        started.append(srv)
+        transports.append(Transport())
+        env = {"MAGSAG_COMPAT_BASE_URL": str(srv.make_url("/v1"))}
+        return CompatProvider(env, transports[-1]), bodies
+
+    yield start
+    for t in transports:
+        await t.aclose()
+    for s in started:
+        await s.close()
+
+
+def stream_of(*chunks: dict[str, Any]) -> Callable[[dict[str, Any]], web.Response]:
+    return lambda _body: web.Response(text=events(*chunks), content_type="text/event-stream")
+
+
+def ask(**kw: Any) -> LLMRequest:
+    return LLMRequest(messages=[Message("user", "hi")], **kw)
+
+
+async def test_a_tool_name_sent_again_on_every_delta_is_the_name_once(server):
+    # NVIDIA NIM's MiniMax (and other servers) send the whole function name on every tool-call delta: joined, the
+    # call came back named "read_fileread_fileread_file", a tool the caller never offered
+    provider, _ = await server(
+        stream_of(
+            chunk(
+                {
+                    "role": "assistant",
+                    "tool_calls": [
+                        {
+                            "index": 0,
+                            "id": "call_1",
+                            "type": "function",
+                            "function": {"name": "read_file", "arguments": ""},
+                        }
+                    ],
+                }
+            ),
+            chunk({"tool_calls": [{"index": 0, "function": {"name": "read_file", "arguments": '{"path": '}}]}),
+            chunk({"tool_calls": [{"index": 0, "function": {"name": "read_file", "arguments": '"a.txt"}'}}]}),
+            chunk(finish="tool_calls"),
+        )
+    )
+    result = await provider.complete(ask(tools=TOOLS, stream=True), Target("compat", MODEL))
+    assert result.tool_calls == [ToolCall("call_1", "read_file", {"path": "a.txt"})]
+
+
+async def test_a_tool_name_streamed_in_pieces_is_still_joined(server):
+    # the spec allows a name in pieces, as the arguments come: those are joined as before
+    provider, _ = await server(
+        stream_of(
+            chunk({"tool_calls": [{"index": 0, "id": "call_1", "type": "function", "function": {"name": "read_"}}]}),
+            chunk({"tool_calls": [{"index": 0, "function": {"name": "file", "arguments": '{"path": "a"}'}}]}),
+            chunk(finish="tool_calls"),
+        )
+    )
+    result = await provider.complete(ask(tools=TOOLS, stream=True), Target("compat", MODEL))
+    assert result.tool_calls == [ToolCall("call_1", "read_file", {"path": "a"})]
