@@ -350,12 +350,18 @@ def _carries(chunk: dict[str, Any]) -> bool:
 def _add_piece(slot: dict[str, Any], fn: dict[str, Any]) -> None:
     """A tool-call delta's ``function`` added to its call. The spec sends the name once and the arguments' JSON in
     pieces; NVIDIA NIM's MiniMax and others send the whole name again on every delta (joined, it was
-    "read_fileread_file", a tool the caller never offered)."""
-    name = fn.get("name")
+    "read_fileread_file", a tool the caller never offered), and Venice's and others stream the arguments as the
+    object itself, as an unstreamed answer may give them (joined to text, a TypeError lost the paid answer)."""
+    name, args = fn.get("name"), fn.get("arguments")
     if name and name != slot["name"]:
         slot["name"] += name
-    if fn.get("arguments"):
-        slot["arguments"] += fn["arguments"]
+    if isinstance(args, dict) and slot["arguments"] in ("", args):
+        slot["arguments"] = args  # (the same object again on a later delta is the same arguments)
+    elif args:  # anything else is text of the arguments' JSON, and so is an object after some of it
+        so_far = slot["arguments"]
+        slot["arguments"] = (so_far if isinstance(so_far, str) else json.dumps(so_far)) + (
+            args if isinstance(args, str) else json.dumps(args)
+        )
 
 
 class _ChatStream(StreamAccumulator):

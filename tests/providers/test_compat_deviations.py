@@ -117,3 +117,29 @@ async def test_a_tool_name_streamed_in_pieces_is_still_joined(server):
     )
     result = await provider.complete(ask(tools=TOOLS, stream=True), Target("compat", MODEL))
     assert result.tool_calls == [ToolCall("call_1", "read_file", {"path": "a"})]
+
+
+async def test_tool_arguments_streamed_as_an_object_are_the_calls_arguments(server):
+    # Venice and other servers stream a call's arguments as the object itself, as an unstreamed answer may give
+    # them (which was read): a TypeError joining it to text lost the paid answer, recorded as malformed
+    provider, _ = await server(
+        stream_of(
+            chunk(
+                {
+                    "role": "assistant",
+                    "tool_calls": [
+                        {
+                            "index": 0,
+                            "id": "call_1",
+                            "type": "function",
+                            "function": {"name": "read_file", "arguments": {"path": "a.txt"}},
+                        }
+                    ],
+                }
+            ),
+            chunk(finish="tool_calls"),
+        )
+    )
+    result = await provider.complete(ask(tools=TOOLS, stream=True), Target("compat", MODEL))
+    assert result.tool_calls == [ToolCall("call_1", "read_file", {"path": "a.txt"})]
+    assert result.usage.input_tokens == 9
