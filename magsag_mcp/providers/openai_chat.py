@@ -13,8 +13,10 @@ from .. import strict_json
 from ..errors import (
     ContentFilteredError,
     MalformedResponseError,
+    OverloadedError,
     ProviderConnectionError,
     ProviderError,
+    ServerError,
     excerpt,
 )
 from ..transport import HttpResponse, SSEEvent
@@ -38,7 +40,22 @@ _FINISH: dict[str | None, FinishReason] = {
     "stop_sequence": "stop",
     "end_turn": "stop",
     "max_tokens": "length",
+    "model_length": "length",  # Mistral's: the model's context window ended the answer
 }
+#: a server's word for an answer it stopped short itself, whatever it had written by then: DeepSeek's "the request is
+#: interrupted due to insufficient resource of the inference system", Mistral's "error", vLLM's "abort"
+_INTERRUPTED = frozenset({"insufficient_system_resource", "error", "abort"})
+
+
+def interrupted(finish_reason: str, usage: Usage | None, *, provider: str, model: str) -> ServerError:
+    """The error of an answer the server interrupted (:data:`_INTERRUPTED`): what it wrote is not the whole answer,
+    and passed as one it was (read as "other", with no word of it). Asked again, as a server error is; billed at the
+    usage it reports."""
+    cls = OverloadedError if finish_reason == "insufficient_system_resource" else ServerError
+    said = f"{provider}:{model}: the server interrupted the answer (finish_reason {finish_reason!r}); it is not whole"
+    exc = cls(said, provider=provider, model=model)
+    with_reported_usage(exc, usage)
+    return exc
 
 
 def parse_arguments(raw: Any, *, provider: str, model: str, cut: bool = False) -> dict[str, Any]:
@@ -222,6 +239,9 @@ class ChatCompletionsFormat(WireFormat):
                 f"{provider}:{model}: chat completion without choices[0].message", provider=provider, model=model
             ) from None
         finish = _FINISH.get(choice.get("finish_reason"), "other")
+        if choice.get("finish_reason") in _INTERRUPTED:
+            usage = _usage(data["usage"], data) if isinstance(data.get("usage"), dict) else None
+            raise interrupted(choice["finish_reason"], usage, provider=provider, model=model)
         if finish == "content_filter" and not message.get("content") and not message.get("tool_calls"):
             raise with_reported_usage(
                 ContentFilteredError(
@@ -468,6 +488,8 @@ class _ChatStream(StreamAccumulator):
         # finish_reason came and the stream then ended cleanly (a dropped connection fails in the transport,
         # before this): the answer is whole, whether or not [DONE] followed. llama.cpp's server before
         # 2024-09, ik_llama.cpp without --send-done and TGI before 2.2 never send it.
+        if self.finish_raw in _INTERRUPTED:
+            raise interrupted(self.finish_raw, self.usage, provider=self.provider, model=self.model)
         finish = _FINISH.get(self.finish_raw, "other")
         text = "".join(self.parts)
         if self.finish_raw is None and not text and not self.calls and not self.refusal:

@@ -11,6 +11,7 @@ import pytest
 from aiohttp import web
 from aiohttp.test_utils import TestServer
 
+from magsag_mcp import errors as E
 from magsag_mcp.providers.openai import CompatProvider
 from magsag_mcp.transport import Transport
 from magsag_mcp.types import LLMRequest, Message, Target, ToolCall, ToolSpec
@@ -143,3 +144,42 @@ async def test_tool_arguments_streamed_as_an_object_are_the_calls_arguments(serv
     result = await provider.complete(ask(tools=TOOLS, stream=True), Target("compat", MODEL))
     assert result.tool_calls == [ToolCall("call_1", "read_file", {"path": "a.txt"})]
     assert result.usage.input_tokens == 9
+
+
+def completion(text: str, finish: str) -> Callable[[dict[str, Any]], web.Response]:
+    message = {"role": "assistant", "content": text}
+    choice = {"index": 0, "message": message, "finish_reason": finish}
+    body = {"id": "c1", "object": "chat.completion", "created": 1, "model": MODEL, "choices": [choice], "usage": USAGE}
+    return lambda _body: web.json_response(body)
+
+
+def answered(text: str, finish: str, stream: bool) -> Callable[[dict[str, Any]], web.Response]:
+    if stream:
+        return stream_of(chunk({"role": "assistant", "content": text}), chunk(finish=finish))
+    return completion(text, finish)
+
+
+@pytest.mark.parametrize("stream", [False, True], ids=["whole", "streamed"])
+@pytest.mark.parametrize("text", ["The answer is", ""], ids=["partial", "empty"])
+@pytest.mark.parametrize("finish", ["insufficient_system_resource", "error", "abort"])
+async def test_an_answer_the_server_interrupted_is_a_server_error_at_its_cost(server, finish, text, stream):
+    # DeepSeek's "insufficient_system_resource" ("the request is interrupted due to insufficient resource of the
+    # inference system"), Mistral's "error", vLLM's "abort": the server stopped the answer itself. It passed as a
+    # whole answer (finish_reason "other"), a cut one or an empty one, with no word of it; now it is the server's
+    # failure, asked again, and recorded at the usage the server reported
+    provider, _ = await server(answered(text, finish, stream))
+    with pytest.raises(E.ServerError) as info:
+        await provider.complete(ask(stream=stream), Target("compat", MODEL))
+    assert info.value.retryable and info.value.moves_on
+    assert repr(finish) in info.value.message
+    assert info.value.usage is not None and info.value.usage.input_tokens == 9
+
+
+@pytest.mark.parametrize("stream", [False, True], ids=["whole", "streamed"])
+async def test_mistrals_model_length_is_an_answer_cut_short(server, stream):
+    # Mistral's "model_length": the model's context window ended the answer. Read as "other", the cut answer
+    # passed as a whole one, without the warning every other length cut gives
+    provider, _ = await server(answered("Once upon a", "model_length", stream))
+    result = await provider.complete(ask(stream=stream, max_tokens=500), Target("compat", MODEL))
+    assert result.finish_reason == "length"
+    assert any("context window" in w for w in result.warnings)
