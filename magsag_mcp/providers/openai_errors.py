@@ -40,13 +40,15 @@ def openai_error(response: HttpResponse, *, provider: str, model: str) -> Provid
             headers = _with_gateway_wait(err.get("metadata"), headers)
         elif isinstance(err, str):
             message = err
+        elif isinstance(err, list):  # a zod-validated server's issues (Venice's): [{"code", "path", "message"}]
+            detail = err
         if not message and detail is None:  # FastAPI-based servers: {"detail": "..."} or [{"loc", "msg"}]
             detail = body.get("detail")
         if not message and detail is not None:
             message = _fastapi_detail(detail)
     else:
         message = body_said(response.body, headers)
-    forbidden = _forbidden_field(detail)
+    forbidden = _forbidden_field(detail) or _unrecognized_key(detail)
     if forbidden is not None and param is None:
         param = forbidden[0]
     exc = error_for(response.status, message, headers=headers, provider=provider, model=model, code=code)
@@ -160,11 +162,28 @@ def _forbidden_field(detail: Any) -> list[str] | None:
     return None
 
 
+def _unrecognized_key(issues: Any) -> list[str] | None:
+    """The field of the request a zod-validated server has no room for: the ``path`` and first of the ``keys`` of the
+    first ``unrecognized_keys`` issue (``{"code": "unrecognized_keys", "keys": ["stream_options"], "path": []}``), or
+    None."""
+    for issue in issues if isinstance(issues, list) else ():
+        if isinstance(issue, dict) and issue.get("code") == "unrecognized_keys":
+            keys, path = issue.get("keys"), issue.get("path")
+            if isinstance(keys, list) and keys and isinstance(keys[0], str) and isinstance(path, list):
+                return [*(str(p) for p in path), keys[0]]
+    return None
+
+
 def _fastapi_detail(detail: Any) -> str:
+    """FastAPI's (pydantic's) ``[{"loc", "msg"}]``, or zod's ``[{"path", "message"}]``, as one line."""
     if isinstance(detail, list):
-        problems = [
-            f"{'.'.join(str(p) for p in d.get('loc', []))}: {d.get('msg')}" if isinstance(d, dict) else str(d)
-            for d in detail
-        ]
+        problems = [_problem(d) if isinstance(d, dict) else str(d) for d in detail]
         return excerpt("; ".join(problems), 300)
     return excerpt(str(detail), 300)
+
+
+def _problem(problem: dict[str, Any]) -> str:
+    where = problem.get("loc", problem.get("path"))
+    said = problem.get("msg", problem.get("message"))
+    where = ".".join(str(p) for p in where) if isinstance(where, list) else ""
+    return f"{where}: {said}" if where else str(said)

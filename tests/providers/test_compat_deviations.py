@@ -183,3 +183,39 @@ async def test_mistrals_model_length_is_an_answer_cut_short(server, stream):
     result = await provider.complete(ask(stream=stream, max_tokens=500), Target("compat", MODEL))
     assert result.finish_reason == "length"
     assert any("context window" in w for w in result.warnings)
+
+
+#: a zod-validated server's refusal of a field it does not know (Venice's answer to stream_options)
+ZOD_REFUSAL = {
+    "error": [
+        {
+            "code": "unrecognized_keys",
+            "keys": ["stream_options"],
+            "path": [],
+            "message": "Unrecognized key(s) in object: 'stream_options'",
+        }
+    ]
+}
+
+
+async def test_stream_options_a_zod_server_refuses_is_asked_for_unstreamed(server):
+    # The error's list of issues was read as no message at all: "compat:some/model: HTTP 400", a bad request of the
+    # caller's that stopped the cascade, where the same call unstreamed is answered
+    def answer(body: dict[str, Any]) -> web.Response:
+        if "stream_options" in body:
+            return web.json_response(ZOD_REFUSAL, status=400)
+        return completion("Paris.", "stop")(body)
+
+    provider, bodies = await server(answer)
+    result = await provider.complete(ask(stream=True), Target("compat", MODEL))
+    assert result.text == "Paris." and result.usage.input_tokens == 9
+    assert [b.get("stream") for b in bodies] == [True, None]
+    assert any("refused 'stream_options'" in w and "Unrecognized key(s)" in w for w in result.warnings)
+
+
+async def test_a_zod_servers_list_of_issues_is_the_errors_message(server):
+    issues = [{"code": "invalid_type", "expected": "number", "received": "string", "path": ["top_k"], "message": "Bad"}]
+    provider, _ = await server(lambda _body: web.json_response({"error": issues}, status=400))
+    with pytest.raises(E.BadRequestError) as info:
+        await provider.complete(ask(extra={"top_k": "x"}), Target("compat", MODEL))
+    assert info.value.message.endswith("HTTP 400: top_k: Bad")
