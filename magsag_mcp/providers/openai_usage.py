@@ -1,0 +1,75 @@
+"""Chat Completions' ``usage`` object as a :class:`~magsag_mcp.types.Usage`, with what compatible servers count beside
+the spec (DeepSeek's and Moonshot's cache hits, xAI's reasoning beside the completion): shared with the Responses API's
+counts (:func:`both_counts`, :func:`with_reasoning`)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from ..types import Usage
+
+
+def chat_usage(raw: Any, answer: dict[str, Any]) -> Usage:
+    """``raw``: the ``usage`` object; ``answer``: the completion (or chunk) around it, whose
+    ``service_tier`` and ``model`` say the tier and the model that served it, and so the rates it is
+    billed at."""
+    if not isinstance(raw, dict) or not raw:
+        return Usage(reported=False)
+    try:
+        return _counted(raw, answer)
+    except (TypeError, ValueError, AttributeError, OverflowError):  # no (finite) number: no usage to price
+        return Usage(reported=False)
+
+
+def both_counts(raw: dict[str, Any], first: str, second: str) -> tuple[int, int]:
+    """``raw[first]`` and ``raw[second]`` (the input and output tokens); one left out follows from
+    ``total_tokens``. ValueError when it cannot: a count a gateway leaves out is not 0 tokens."""
+    a, b, total = raw.get(first), raw.get(second), raw.get("total_tokens")
+    if a is None and b is not None and total is not None:
+        a = int(total) - int(b)
+    elif b is None and a is not None and total is not None:
+        b = int(total) - int(a)
+    if a is None or b is None:
+        raise ValueError(f"usage without {first if a is None else second}")
+    return int(a), int(b)
+
+
+def with_reasoning(raw: dict[str, Any], input_tokens: int, output_tokens: int, reasoning: int) -> int:
+    """The output tokens billed: ``output_tokens``, plus ``reasoning`` where the server counted it beside
+    them. OpenAI counts reasoning inside the completion (its total is input + output); xAI counts it
+    beside (its total is input + output + reasoning) and bills it as output all the same."""
+    if reasoning and raw.get("total_tokens") == input_tokens + output_tokens + reasoning:
+        return output_tokens + reasoning
+    return output_tokens
+
+
+def _cached(raw: dict[str, Any], prompt_details: dict[str, Any]) -> Any:
+    """The prompt's tokens read from the cache (a part of ``prompt_tokens``): the spec's
+    ``prompt_tokens_details.cached_tokens``, DeepSeek's ``prompt_cache_hit_tokens`` or Moonshot's (Kimi's)
+    ``cached_tokens`` beside the counts. Unread, a compatible vendor's cache hits were priced at the input rate."""
+    cached = prompt_details.get("cached_tokens")
+    if cached is None:
+        cached = raw.get("prompt_cache_hit_tokens")
+    return raw.get("cached_tokens") if cached is None else cached
+
+
+def _counted(raw: dict[str, Any], answer: dict[str, Any]) -> Usage:
+    prompt_details = raw.get("prompt_tokens_details") or {}
+    completion_details = raw.get("completion_tokens_details") or {}
+    input_tokens, output_tokens = both_counts(raw, "prompt_tokens", "completion_tokens")
+    reasoning = int(completion_details.get("reasoning_tokens") or 0)
+    # positional (input, output, cached, cache write, reasoning), the rest set after: a class called with
+    # keywords builds and unpacks a dict of them (Python 3.11), on every answer
+    usage = Usage(
+        input_tokens,
+        with_reasoning(raw, input_tokens, output_tokens, reasoning),
+        int(_cached(raw, prompt_details) or 0),
+        int(prompt_details.get("cache_write_tokens") or 0),
+        reasoning,
+    )
+    usage.service_tier = answer.get("service_tier")
+    usage.answering_model = answer.get("model")
+    # audio is refused up front (params.audio), but a model may still report some: priced as audio
+    usage.input_audio_tokens = int(prompt_details.get("audio_tokens") or 0)
+    usage.output_audio_tokens = int(completion_details.get("audio_tokens") or 0)
+    return usage
