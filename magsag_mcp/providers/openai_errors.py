@@ -49,6 +49,8 @@ def openai_error(response: HttpResponse, *, provider: str, model: str) -> Provid
     else:
         message = body_said(response.body, headers)
     forbidden = _forbidden_field(detail) or _unrecognized_key(detail)
+    if forbidden is None and response.status in (400, 422):
+        forbidden = _unknown_field_named(message)
     if forbidden is not None and param is None:
         param = forbidden[0]
     exc = error_for(response.status, message, headers=headers, provider=provider, model=model, code=code)
@@ -172,6 +174,22 @@ def _unrecognized_key(issues: Any) -> list[str] | None:
             if isinstance(keys, list) and keys and isinstance(keys[0], str) and isinstance(path, list):
                 return [*(str(p) for p in path), keys[0]]
     return None
+
+
+#: a message naming the one field of the request a server does not know: Groq's "property 'stream_options' is
+#: unsupported, did you mean 'stream'?", OpenAI's own "Unrecognized request argument supplied: stream_options" (which
+#: compatible servers copy), zod's "Unrecognized key(s) in object: 'stream_options'", Go's 'json: unknown field "x"'
+_UNKNOWN_FIELD = re.compile(
+    r"\bproperty '(?P<a>\w+)' is unsupported|unrecognized request arguments? supplied: (?P<b>\w+)"
+    r"|unrecognized key\(s\) in object: '(?P<c>\w+)'|\bunknown field \"(?P<d>\w+)\"",
+    re.IGNORECASE,
+)
+
+
+def _unknown_field_named(message: str) -> list[str] | None:
+    """The field a refusal's message names as one the server does not know (:data:`_UNKNOWN_FIELD`), or None."""
+    found = _UNKNOWN_FIELD.search(message)
+    return None if found is None else [next(name for name in found.groups() if name)]
 
 
 def _fastapi_detail(detail: Any) -> str:

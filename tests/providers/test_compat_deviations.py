@@ -219,3 +219,28 @@ async def test_a_zod_servers_list_of_issues_is_the_errors_message(server):
     with pytest.raises(E.BadRequestError) as info:
         await provider.complete(ask(extra={"top_k": "x"}), Target("compat", MODEL))
     assert info.value.message.endswith("HTTP 400: top_k: Bad")
+
+
+@pytest.mark.parametrize(
+    "refusal",
+    [
+        # Groq's (May 2024), no param named beside it
+        {"error": {"message": "property 'stream_options' is unsupported, did you mean 'stream'?", "type": "x"}},
+        # OpenAI's own words for a field it does not know, which compatible servers and older Azure versions copy
+        {"error": {"message": "Unrecognized request argument supplied: stream_options", "param": None, "code": None}},
+        # a Go server that decodes strictly
+        {"error": {"message": 'json: unknown field "stream_options"', "type": "invalid_request_error"}},
+    ],
+    ids=["groq", "openai-words", "go"],
+)
+async def test_stream_options_a_server_refuses_by_name_in_its_message_is_asked_for_unstreamed(server, refusal):
+    # The refused field was named only in the message: a bad request of the caller's, which stopped the cascade
+    def answer(body: dict[str, Any]) -> web.Response:
+        if "stream_options" in body:
+            return web.json_response(refusal, status=400)
+        return completion("Paris.", "stop")(body)
+
+    provider, bodies = await server(answer)
+    result = await provider.complete(ask(stream=True), Target("compat", MODEL))
+    assert result.text == "Paris." and [b.get("stream") for b in bodies] == [True, None]
+    assert any("refused 'stream_options'" in w for w in result.warnings)
