@@ -79,6 +79,10 @@ _CONTEXT_HINTS = (
     # available context size (4096 tokens)", earlier "the request exceeds the available context size, ..."
     "exceed_context_size",
     "exceeds the available context size",
+    # TGI's (Hugging Face's Inference Endpoints): "Input validation error: `inputs` tokens + `max_new_tokens` must be
+    # <= 4096. Given: ...", and "`inputs` must have less than 4096 tokens. Given: 5000"
+    "`inputs` tokens + `max_new_tokens` must be",
+    "`inputs` must have less than",
 )
 #: OpenAI's 429 for a request larger than the organisation's tokens-per-minute limit for the model: "Request too
 #: large for gpt-4o in organization org-... on tokens per min (TPM): Limit 30000, Requested 36881. The input or

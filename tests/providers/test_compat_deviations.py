@@ -244,3 +244,30 @@ async def test_stream_options_a_server_refuses_by_name_in_its_message_is_asked_f
     result = await provider.complete(ask(stream=True), Target("compat", MODEL))
     assert result.text == "Paris." and [b.get("stream") for b in bodies] == [True, None]
     assert any("refused 'stream_options'" in w for w in result.warnings)
+
+
+@pytest.mark.parametrize(
+    "status, said",
+    [
+        # TGI (Hugging Face's Inference Endpoints, the Messages API): the prompt and max_tokens past the context
+        (
+            422,
+            "Input validation error: `inputs` tokens + `max_new_tokens` must be <= 4096. Given: 4000 `inputs` tokens "
+            "and 200 `max_new_tokens`",
+        ),
+        (422, "Input validation error: `inputs` must have less than 4096 tokens. Given: 5000"),
+        # the same words through a gateway that keeps OpenAI's error shape
+        (
+            400,
+            "Input validation error: `inputs` tokens + `max_new_tokens` must be <= 8193. Given: 7000 `inputs` "
+            "tokens and 2000 `max_new_tokens`",
+        ),
+    ],
+)
+async def test_tgis_prompt_past_the_context_is_too_long_for_this_model_not_a_bad_request(server, status, said):
+    # a bad request of the caller's stopped the cascade, where a model with a larger context serves the call
+    body = {"error": said, "error_type": "validation"} if status == 422 else {"error": {"message": said}}
+    provider, _ = await server(lambda _body: web.json_response(body, status=status))
+    with pytest.raises(E.ContextTooLongError) as info:
+        await provider.complete(ask(max_tokens=200), Target("compat", MODEL))
+    assert info.value.moves_on and said in info.value.message
