@@ -318,6 +318,8 @@ class HTTPProvider(Provider):
                 began = False
                 try:
                     async for event in events:
+                        if _blank(event):  # a relay's keep-alive (an empty data line): nothing of the answer
+                            continue
                         try:
                             delta = acc.feed(event)
                         except ProviderError as exc:
@@ -382,7 +384,7 @@ async def _after_the_end(
                 event = await anext(events)
         except (TimeoutError, StopAsyncIteration):
             return  # held open: the connection is closed when the response is released, not put back in the pool
-        delta = acc.feed(event)
+        delta = "" if _blank(event) else acc.feed(event)
         if delta or not _keep_alive(event, last):
             quiet_until = clock() + AFTER_THE_END_SECONDS
         last = event
@@ -395,6 +397,14 @@ async def _after_the_end(
 
 #: what an event that only keeps a connection alive is named, or its data's "type" says (Anthropic's "ping")
 _KEEP_ALIVE_NAMES = frozenset({"ping", "keepalive", "keep-alive", "heartbeat"})
+
+
+def _blank(event: SSEEvent) -> bool:
+    """Whether ``event``'s data is empty (or blank): what relays and proxies in front of an API send to keep a long
+    answer's connection alive (``data:`` and a blank line), which no API sends as an event of its own, and which is
+    no JSON. Read as an event, it failed the answer under way as malformed."""
+    data = event.data
+    return not data or data.isspace()
 
 
 def _keep_alive(event: SSEEvent, last: SSEEvent | None) -> bool:

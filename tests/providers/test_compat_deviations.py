@@ -271,3 +271,29 @@ async def test_tgis_prompt_past_the_context_is_too_long_for_this_model_not_a_bad
     with pytest.raises(E.ContextTooLongError) as info:
         await provider.complete(ask(max_tokens=200), Target("compat", MODEL))
     assert info.value.moves_on and said in info.value.message
+
+
+def sse_text(*parts: dict[str, Any] | str) -> str:
+    return "".join(p if isinstance(p, str) else f"data: {json.dumps(p)}\n\n" for p in parts)
+
+
+#: an empty data line: the keep-alive relays and proxies (cli-proxy-api and others) send during a long answer
+KEEP_ALIVE = "data:\n\n"
+USAGE_CHUNK = {"id": "chatcmpl-1", "object": "chat.completion.chunk", "model": MODEL, "choices": [], "usage": USAGE}
+
+
+@pytest.mark.parametrize(
+    "stream",
+    [
+        sse_text(KEEP_ALIVE, chunk({"role": "assistant", "content": "Hello"}), chunk(finish="stop"), USAGE_CHUNK),
+        sse_text(chunk({"content": "He"}), "data: \n\n", chunk({"content": "llo"}), chunk(finish="stop"), USAGE_CHUNK),
+        # after the finish and the usage, where no [DONE] follows: the answer is whole already
+        sse_text(chunk({"content": "Hello"}), {**chunk(finish="stop"), "usage": USAGE}, KEEP_ALIVE),
+    ],
+    ids=["before-the-answer", "mid-answer", "after-the-end"],
+)
+async def test_an_empty_keep_alive_event_in_a_stream_is_no_broken_answer(server, stream):
+    # It was read as an event that is not JSON: a malformed answer, maybe billed, asked for (and paid) again
+    provider, _ = await server(lambda _body: web.Response(text=stream, content_type="text/event-stream"))
+    result = await provider.complete(ask(stream=True), Target("compat", MODEL))
+    assert (result.text, result.finish_reason, result.usage.input_tokens) == ("Hello", "stop", 9)
