@@ -48,6 +48,13 @@ _FINISH: dict[str | None, FinishReason] = {
 _INTERRUPTED = frozenset({"insufficient_system_resource", "error", "abort"})
 
 
+def _with_calls(finish: FinishReason, calls: list[ToolCall]) -> FinishReason:
+    """An answer of tool calls finishes as "tool_calls", as the Responses API's and Gemini's are read: Ollama before
+    0.3, vLLM (a required tool_choice), OVMS and OpenAI's gpt-4o (a named tool_choice) finish one with "stop", or
+    none, which a caller that runs tools on "tool_calls" took for an answer with nothing to run."""
+    return "tool_calls" if calls and finish in ("stop", "other") else finish
+
+
 def interrupted(finish_reason: str, usage: Usage | None, *, provider: str, model: str) -> ServerError:
     """The error of an answer the server interrupted (:data:`_INTERRUPTED`): what it wrote is not the whole answer,
     and passed as one it was (read as "other", with no word of it). Asked again, as a server error is; billed at the
@@ -274,7 +281,7 @@ class ChatCompletionsFormat(WireFormat):
             _usage(data.get("usage"), data),
             calls,
         )
-        result.finish_reason = finish
+        result.finish_reason = _with_calls(finish, calls)
         result.response_id = data.get("id")
         if finish == "content_filter":
             result.warnings.append(cut_short(provider, model, filter_note(choice.get("content_filter_results"))))
@@ -463,7 +470,7 @@ class _ChatStream(StreamAccumulator):
             model=self.model_seen or self.model,
             usage=self.usage or Usage(reported=False),
             tool_calls=calls,
-            finish_reason=finish,
+            finish_reason=_with_calls(finish, calls),
             response_id=self.response_id,
         )
         if finish == "content_filter":

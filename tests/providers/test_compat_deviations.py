@@ -297,3 +297,26 @@ async def test_an_empty_keep_alive_event_in_a_stream_is_no_broken_answer(server,
     provider, _ = await server(lambda _body: web.Response(text=stream, content_type="text/event-stream"))
     result = await provider.complete(ask(stream=True), Target("compat", MODEL))
     assert (result.text, result.finish_reason, result.usage.input_tokens) == ("Hello", "stop", 9)
+
+
+def tool_call_answer(finish: str | None, stream: bool) -> Callable[[dict[str, Any]], web.Response]:
+    call = {"id": "call_1", "type": "function", "function": {"name": "read_file", "arguments": '{"path": "a"}'}}
+    if stream:
+        return stream_of(chunk({"role": "assistant", "tool_calls": [{"index": 0, **call}]}), chunk(finish=finish))
+    message = {"role": "assistant", "content": None, "tool_calls": [call]}
+    choice = {"index": 0, "message": message, "finish_reason": finish}
+    body = {"id": "c1", "object": "chat.completion", "created": 1, "model": MODEL, "choices": [choice], "usage": USAGE}
+    return lambda _body: web.json_response(body)
+
+
+@pytest.mark.parametrize("stream", [False, True], ids=["whole", "streamed"])
+@pytest.mark.parametrize("finish", ["stop", None])
+async def test_tool_calls_a_server_finishes_with_stop_finish_as_tool_calls(server, finish, stream):
+    # Ollama before 0.3.x, vLLM with a required tool_choice, OVMS and OpenAI's own gpt-4o with a named tool_choice
+    # finish an answer of tool calls with "stop" (some with none): the result said "stop" beside its tool calls,
+    # which a caller's loop that runs tools on finish_reason "tool_calls" (as the Responses API and Gemini answers
+    # here always say) never ran
+    provider, _ = await server(tool_call_answer(finish, stream))
+    result = await provider.complete(ask(tools=TOOLS, stream=stream), Target("compat", MODEL))
+    assert result.tool_calls == [ToolCall("call_1", "read_file", {"path": "a"})]
+    assert result.finish_reason == "tool_calls"
