@@ -70,7 +70,7 @@ def parse_json_output(
     (JSON mode, Gemini's schema subset, a prompt instruction), so the caller's schema is enforced here.
     ``validator`` is ``schema`` already compiled (``LLMRequest.json_validator``), when its owner had one.
     ``cut``: what cut a "length" answer and the fix, where it was not max_tokens (:func:`.empty_answers.server_cut`)."""
-    text = result.text.strip()
+    text = after_thinking(result.text).strip()
     if text.startswith("```"):
         # Some models fence JSON even in JSON mode; the fence is not part of the document.
         text = text.strip("`")
@@ -112,6 +112,20 @@ def parse_json_output(
                 result,
             )
     return value
+
+
+#: a reasoning model's thinking written before its answer, in the answer: an opening tag, or (where the chat template
+#: opened it in the prompt) the closing one alone, after text that is no JSON document (one may hold "</think>")
+_THINKING = re.compile(r"\A\s*<(think|thinking)>.*?</\1>|\A\s*(?![{\[`]).*?</think>", re.DOTALL | re.IGNORECASE)
+
+
+def after_thinking(text: str) -> str:
+    """``text`` without the thinking a reasoning model wrote before its answer, inline (DeepSeek-R1's, Qwen3's
+    ``<think>...</think>``, where the server has no reasoning parser: vLLM without --reasoning-parser, llama.cpp with
+    --reasoning-format none, Together's and Groq's R1 by default). The thinking is not the JSON document after it."""
+    if "</" not in text:  # most answers: no regex at all
+        return text
+    return _THINKING.sub("", text, count=1)
 
 
 def _billed(exc: ProviderError, result: LLMResult) -> ProviderError:

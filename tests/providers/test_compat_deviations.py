@@ -320,3 +320,23 @@ async def test_tool_calls_a_server_finishes_with_stop_finish_as_tool_calls(serve
     result = await provider.complete(ask(tools=TOOLS, stream=stream), Target("compat", MODEL))
     assert result.tool_calls == [ToolCall("call_1", "read_file", {"path": "a"})]
     assert result.finish_reason == "tool_calls"
+
+
+@pytest.mark.parametrize(
+    "content",
+    [
+        # DeepSeek-R1's and Qwen3's reasoning inline, where the server has no reasoning parser (vLLM without
+        # --reasoning-parser, llama.cpp's --reasoning-format none, Together's and Groq's R1 by default)
+        '<think>\nThe user wants {"a": ...}; a is 1.\n</think>\n\n{"a": 1}',
+        # the chat template opened <think> in the prompt: the answer holds only its end
+        'The user wants {"a": ...}.\n</think>\n\n{"a": 1}',
+        '<think>\nfenced, then\n</think>\n```json\n{"a": 1}\n```',
+    ],
+    ids=["think-block", "closing-tag-only", "then-fenced"],
+)
+@pytest.mark.parametrize("schema", [None, {"type": "object", "required": ["a"]}], ids=["json-mode", "schema"])
+async def test_json_after_a_reasoning_models_inline_thinking_is_the_answer(server, content, schema):
+    # The thinking before the document was read as part of it: "returned invalid JSON", a paid answer lost
+    provider, _ = await server(completion(content, "stop"))
+    result = await provider.complete(ask(json_output=True, json_schema=schema), Target("compat", MODEL))
+    assert result.parsed == {"a": 1}
