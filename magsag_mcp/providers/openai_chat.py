@@ -9,7 +9,6 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from .. import strict_json
 from ..errors import (
     ContentFilteredError,
     MalformedResponseError,
@@ -25,6 +24,7 @@ from .content_filters import cut_short, filter_note
 from .json_output import any_object, json_mode_system, schema_name
 from .openai_errors import error_status, openai_error
 from .openai_models import is_legacy_reasoning, put_temperature, requested_effort, takes_no_stop
+from .openai_tool_calls import call_name, parse_arguments, unwrapped
 from .openai_usage import chat_usage as _usage
 from .wire_format import StreamAccumulator, WireFormat, first_stops, with_reported_usage
 
@@ -64,43 +64,6 @@ def interrupted(finish_reason: str, usage: Usage | None, *, provider: str, model
     exc = cls(said, provider=provider, model=model)
     with_reported_usage(exc, usage)
     return exc
-
-
-def parse_arguments(raw: Any, *, provider: str, model: str, cut: bool = False) -> dict[str, Any]:
-    """Tool-call arguments arrive as a JSON string; a model that breaks it is a malformed answer. ``cut``:
-    the answer stopped at max_tokens, which is why the JSON would be unfinished."""
-    if isinstance(raw, dict):
-        return raw
-    if raw in (None, ""):
-        return {}
-    try:
-        value = strict_json.loads(raw)  # NaN and Infinity are no JSON: a model wrote them, not the caller's tool
-    except (TypeError, ValueError):
-        why = (
-            "tool-call arguments cut short by max_tokens before their JSON was complete (raise max_tokens)"
-            if cut
-            else "tool-call arguments that are not JSON"
-        )
-        raise MalformedResponseError(
-            f"{provider}:{model} returned {why}: {excerpt(str(raw), 120)!r}", provider=provider, model=model
-        ) from None
-    if not isinstance(value, dict):
-        raise MalformedResponseError(
-            f"{provider}:{model} returned tool-call arguments that are not a JSON object",
-            provider=provider,
-            model=model,
-        )
-    return value
-
-
-def call_name(name: Any, *, provider: str, model: str) -> str:
-    """A tool call's function name. A call without one (a compatible server's broken answer; the spec requires it)
-    is a malformed answer, still priced at the usage it reports, rather than a crash of unknown cost."""
-    if isinstance(name, str) and name:
-        return name
-    raise MalformedResponseError(
-        f"{provider}:{model} returned a tool call without a function name", provider=provider, model=model
-    )
 
 
 def refused(refusal: str, usage: Usage | None, *, provider: str, model: str) -> ContentFilteredError:
@@ -272,6 +235,7 @@ class ChatCompletionsFormat(WireFormat):
             name = call_name(fn.get("name"), provider=provider, model=model)
             arguments = parse_arguments(fn.get("arguments"), provider=provider, model=model, cut=finish == "length")
             calls.append(ToolCall(id=tc.get("id") or f"call_{i}", name=name, arguments=arguments))  # tc: a dict, named
+        calls = unwrapped(calls)
         # positional (text, provider, model, usage, tool_calls), the rest set after: a class called with
         # keywords builds and unpacks a dict of them (Python 3.11), on every answer
         result = LLMResult(
@@ -464,6 +428,7 @@ class _ChatStream(StreamAccumulator):
             )
             for i, slot in sorted(self.calls.items())
         ]
+        calls = unwrapped(calls)
         result = LLMResult(
             text=text,
             provider=self.provider,

@@ -15,9 +15,10 @@ from ..transport import HttpResponse, SSEEvent
 from ..types import FinishReason, LLMRequest, LLMResult, Message, ToolCall, Usage
 from .content_filters import cut_short
 from .json_output import any_object, json_mode_system, says_json, schema_name
-from .openai_chat import call_name, parse_arguments, refused
+from .openai_chat import refused
 from .openai_errors import openai_error
 from .openai_models import moved_for_responses, put_temperature, requested_effort
+from .openai_tool_calls import call_name, parse_arguments
 from .openai_usage import both_counts, with_reasoning
 from .wire_format import StreamAccumulator, WireFormat, with_reported_usage
 

@@ -340,3 +340,42 @@ async def test_json_after_a_reasoning_models_inline_thinking_is_the_answer(serve
     provider, _ = await server(completion(content, "stop"))
     result = await provider.complete(ask(json_output=True, json_schema=schema), Target("compat", MODEL))
     assert result.parsed == {"a": 1}
+
+
+def _parallel_wrapper() -> dict[str, Any]:
+    uses = [
+        {"recipient_name": "functions.read_file", "parameters": {"path": "a"}},
+        {"recipient_name": "functions.read_file", "parameters": {"path": "b"}},
+    ]
+    arguments = json.dumps({"tool_uses": uses})
+    return {"id": "call_9", "type": "function", "function": {"name": "multi_tool_use.parallel", "arguments": arguments}}
+
+
+@pytest.mark.parametrize("stream", [False, True], ids=["whole", "streamed"])
+async def test_openais_multi_tool_use_wrapper_is_the_calls_it_wraps(server, stream):
+    # OpenAI's chat models at times wrap parallel calls in their internal multi_tool_use.parallel (a name no caller's
+    # tool can have: function names take no dot): the caller got one call of a tool it never offered, and the
+    # calls it asked for were lost
+    wrapper = _parallel_wrapper()
+    if stream:
+        answer = stream_of(
+            chunk({"role": "assistant", "tool_calls": [{"index": 0, **wrapper}]}), chunk(finish="tool_calls")
+        )
+    else:
+        message = {"role": "assistant", "content": None, "tool_calls": [wrapper]}
+        choice = {"index": 0, "message": message, "finish_reason": "tool_calls"}
+        body = {
+            "id": "c1",
+            "object": "chat.completion",
+            "created": 1,
+            "model": MODEL,
+            "choices": [choice],
+            "usage": USAGE,
+        }
+        answer = lambda _body: web.json_response(body)  # noqa: E731
+    provider, _ = await server(answer)
+    result = await provider.complete(ask(tools=TOOLS, stream=stream), Target("compat", MODEL))
+    assert result.tool_calls == [
+        ToolCall("call_9_0", "read_file", {"path": "a"}),
+        ToolCall("call_9_1", "read_file", {"path": "b"}),
+    ]
