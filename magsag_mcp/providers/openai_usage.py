@@ -58,11 +58,19 @@ def _counted(raw: dict[str, Any], answer: dict[str, Any]) -> Usage:
     completion_details = raw.get("completion_tokens_details") or {}
     input_tokens, output_tokens = both_counts(raw, "prompt_tokens", "completion_tokens")
     reasoning = int(completion_details.get("reasoning_tokens") or 0)
+    output = with_reasoning(raw, input_tokens, output_tokens, reasoning)
+    total = raw.get("total_tokens")
+    if isinstance(total, int) and not isinstance(total, bool) and total > input_tokens + output:
+        # Gemini's OpenAI endpoint, and gateways translating Gemini, count a thinking model's thoughts in the total
+        # alone (20 + 424 completion, 1016 in all): billed as output, and read as no tokens at all
+        unseen = total - input_tokens - output
+        output += unseen
+        reasoning = max(reasoning, unseen)
     # positional (input, output, cached, cache write, reasoning), the rest set after: a class called with
     # keywords builds and unpacks a dict of them (Python 3.11), on every answer
     usage = Usage(
         input_tokens,
-        with_reasoning(raw, input_tokens, output_tokens, reasoning),
+        output,
         int(_cached(raw, prompt_details) or 0),
         int(prompt_details.get("cache_write_tokens") or 0),
         reasoning,

@@ -379,3 +379,29 @@ async def test_openais_multi_tool_use_wrapper_is_the_calls_it_wraps(server, stre
         ToolCall("call_9_0", "read_file", {"path": "a"}),
         ToolCall("call_9_1", "read_file", {"path": "b"}),
     ]
+
+
+@pytest.mark.parametrize("stream", [False, True], ids=["whole", "streamed"])
+async def test_thinking_a_server_counts_only_in_the_total_is_billed_as_output(server, stream):
+    # Gemini's OpenAI endpoint (and gateways translating Gemini) leave a thinking model's thoughts out of
+    # completion_tokens and out of any details, and count them in total_tokens alone (20 + 424 + 572 = 1016): the 572
+    # thinking tokens, billed as output, were recorded and priced as none
+    usage = {"prompt_tokens": 20, "completion_tokens": 424, "total_tokens": 1016}
+    if stream:
+        text = sse_text(chunk({"role": "assistant", "content": "42"}), {**chunk(finish="stop"), "usage": usage})
+        answer = lambda _body: web.Response(text=text + "data: [DONE]\n\n", content_type="text/event-stream")  # noqa: E731
+    else:
+        choice = {"index": 0, "message": {"role": "assistant", "content": "42"}, "finish_reason": "stop"}
+        body = {
+            "id": "c1",
+            "object": "chat.completion",
+            "created": 1,
+            "model": MODEL,
+            "choices": [choice],
+            "usage": usage,
+        }
+        answer = lambda _body: web.json_response(body)  # noqa: E731
+    provider, _ = await server(answer)
+    result = await provider.complete(ask(stream=stream), Target("compat", "gemini-2.5-flash"))
+    u = result.usage
+    assert (u.input_tokens, u.output_tokens, u.reasoning_tokens, u.total_tokens) == (20, 996, 572, 1016)
