@@ -72,6 +72,13 @@ def openai_error(response: HttpResponse, *, provider: str, model: str) -> Provid
         # a field this server's schema forbids (Mistral refuses stream_options: "Extra inputs are not permitted"):
         # no fault of the call's, which another target takes; a setting that can be left out is, and sent again
         fix = f"this server does not take {'.'.join(forbidden)}"
+    elif response.status == 400 and _REASONING_NOT_BACK.search(message):
+        # DeepSeek's thinking mode: a tool turn must carry the reasoning_content the model wrote before its calls
+        fix = (
+            "this thinking model takes a tool turn only with the reasoning_content it wrote before its calls, which "
+            "magsag does not keep: call it without thinking for a tool loop (DeepSeek: deepseek-chat rather than "
+            "deepseek-reasoner), or let another target take the turn"
+        )
     elif response.status == 400 and param == "stream":
         # "Your organization must be verified to stream this model.": the model answers, only not streamed
         fix = "this target cannot stream for this account"
@@ -140,6 +147,7 @@ def _with_gateway_wait(metadata: Any, headers: Mapping[str, str]) -> Mapping[str
 #: the codes of a 400 for a model's output that broke the format asked for (Groq's, with ``failed_generation``)
 _GENERATION_FAILED = {"tool_use_failed": "a tool call", "json_validate_failed": "JSON"}
 _RESPONSES_ONLY_SAID = re.compile(r"only supported in v1/responses", re.IGNORECASE)
+_REASONING_NOT_BACK = re.compile(r"reasoning_content\b.{0,40}\bmust be passed back", re.IGNORECASE)
 _CHAT_NOT_SERVED = re.compile(r"chatCompletion operation does not work with the specified model", re.IGNORECASE)
 
 

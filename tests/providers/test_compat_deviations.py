@@ -405,3 +405,14 @@ async def test_thinking_a_server_counts_only_in_the_total_is_billed_as_output(se
     result = await provider.complete(ask(stream=stream), Target("compat", "gemini-2.5-flash"))
     u = result.usage
     assert (u.input_tokens, u.output_tokens, u.reasoning_tokens, u.total_tokens) == (20, 996, 572, 1016)
+
+
+async def test_a_tool_turn_deepseeks_thinking_mode_refuses_moves_on_saying_why(server):
+    # DeepSeek's thinking mode refuses a tool turn whose assistant message lacks the reasoning_content it wrote (which
+    # magsag does not keep): a bad request of the caller's stopped the cascade, where another target serves the turn
+    said = "The reasoning_content in the thinking mode must be passed back to the API."
+    body = {"error": {"message": said, "type": "invalid_request_error", "param": None, "code": "invalid_request_error"}}
+    provider, _ = await server(lambda _body: web.json_response(body, status=400))
+    with pytest.raises(E.UnsupportedFeatureError) as info:
+        await provider.complete(ask(tools=TOOLS), Target("compat", "deepseek-reasoner"))
+    assert info.value.moves_on and said in info.value.message and "without thinking" in info.value.message
