@@ -181,6 +181,8 @@ _TIERED_PROVIDERS = frozenset({"openai", "azure", "google"})
 _STANDARD_TIERS = frozenset({None, "default", "auto", "standard", "unspecified"})
 #: what marks an Azure model name as a fine-tune: ``gpt-4.1-2025-04-14.ft-0123456789abcdef`` (``BASE.ft-JOBID``)
 _AZURE_FINE_TUNE = ".ft-"
+#: the providers that are one vendor's own API (a model of another's named with one is most likely a mistake)
+_VENDOR_PROVIDERS = ("openai", "anthropic", "google")
 #: a worst case's ``cache_control`` not given: the request may carry any marker
 _UNSAID: Any = object()
 #: providers whose answers' usage counts audio tokens (Chat Completions' ``audio_tokens``), priced at audio rates: a
@@ -416,8 +418,15 @@ class Pricer:
 
     def why_unpriced(self, provider: str, model: str) -> str | None:
         """Why no call of a model genai-prices knows is priced (it searches the web on every call, billed per
-        search), as said after its name; None when it is priced, or simply unknown."""
-        return self._resolve(provider, model).unknown_because
+        search), or of one another vendor's API serves (``openai:claude-...``: the provider mistaken), as said
+        after its name; None when it is priced, or simply unknown."""
+        priced = self._resolve(provider, model)
+        if priced.unknown_because or priced.source is not None or provider not in _VENDOR_PROVIDERS:
+            return priced.unknown_because
+        for vendor in _VENDOR_PROVIDERS:
+            if vendor != provider and self._resolve(vendor, model).source is not None:
+                return f"is {vendor}'s model, not {provider}'s: did you mean provider {vendor!r}?"
+        return None
 
     def unit_prices(self, provider: str, model: str) -> UnitPrices | None:
         """The model's rates (a tiered price's up to its first tier; see :meth:`rate_tiers`), or None when
