@@ -28,6 +28,8 @@ from ..startup import (
 
 LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
 LOG_LEVEL_ENV = "MAGSAG_MCP_LOG_LEVEL"
+#: the agent every call is recorded under, for clients configured by their environment (see --agent)
+AGENT_ENV = "MAGSAG_MCP_AGENT"
 
 
 #: control characters but the line break and the tab (C0, DEL, C1), and the direction overrides
@@ -90,6 +92,15 @@ def build_parser() -> argparse.ArgumentParser:
         ),
     )
     p.add_argument(
+        "--agent",
+        type=given,
+        help=(
+            "record every call under this agent, whose budget limits (max_cost_per_agent_daily_usd) then bind this "
+            "server's client; a call naming another agent is refused. Default: $MAGSAG_MCP_AGENT, else the agent "
+            "each call names"
+        ),
+    )
+    p.add_argument(
         "--log-level",
         type=str.upper,
         choices=LEVELS,
@@ -144,7 +155,8 @@ def main(argv: Sequence[str] | None = None) -> int:
 
             # the option is the variable's spelling on the command line: the service reads and applies it
             env = None if args.call_base_urls is None else {**os.environ, MODE_ENV: args.call_base_urls}
-            server = build_server(catalog=args.catalog, db=args.db, env=env)
+            agent = args.agent if args.agent is not None else (os.environ.get(AGENT_ENV) or "").strip() or None
+            server = build_server(catalog=args.catalog, db=args.db, env=env, agent=agent)
             if args.transport == "stdio":
                 from .stdio import serve_stdio
             else:

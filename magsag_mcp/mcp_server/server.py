@@ -54,14 +54,21 @@ def build_server(
     db: str | os.PathLike[str] | None = None,
     env: Mapping[str, str] | None = None,
     transport: Any | None = None,
+    agent: str | None = None,
 ) -> MCPServer[ServerState]:
     """The MCP server. Nothing is opened here: the service opens on the first call that needs it and
     closes when the server's lifespan ends (the stdio connection closes, the HTTP app shuts down).
 
     ``catalog``, ``db`` and ``env`` are passed to :meth:`Service.open` (``None``: ``$MAGSAG_CATALOG`` /
-    ``$MAGSAG_DB`` / ``os.environ``); ``transport`` is a :class:`magsag_mcp.transport.Transport`.
+    ``$MAGSAG_DB`` / ``os.environ``); ``transport`` is a :class:`magsag_mcp.transport.Transport`. ``agent``:
+    the agent every call is recorded under, whose limits (``max_cost_per_agent_daily_usd``) then bind the client;
+    a call naming another is refused.
     """
-    state = ServerState(catalog=catalog, db=db, env=env, transport=transport)
+    if agent is not None:
+        from ..text import check_name
+
+        check_name(agent, "agent")
+    state = ServerState(catalog=catalog, db=db, env=env, transport=transport, agent=agent)
 
     @asynccontextmanager
     async def lifespan(_: MCPServer[ServerState]) -> AsyncIterator[ServerState]:

@@ -34,8 +34,12 @@ class ServerState:
         db: str | os.PathLike[str] | None = None,
         env: Mapping[str, str] | None = None,
         transport: Any | None = None,
+        agent: str | None = None,
     ) -> None:
         self.catalog = catalog
+        #: the agent every call is recorded under (``magsag-mcp --agent``): its limits then bind this server's
+        #: client, which cannot leave them by naming no agent or another one
+        self.agent = agent or None
         self.db = db
         self.env = None if env is None else dict(env)
         self.transport = transport

@@ -104,6 +104,20 @@ class MagsagTools:
     def __init__(self, state: ServerState) -> None:
         self.state = state
 
+    def _agent(self, named: str | None) -> str | None:
+        """The agent a call is recorded (or explained) under: the server's (``magsag-mcp --agent``) when it has
+        one, which a call may repeat but not change (its limits would no longer bind the client), else the
+        call's own."""
+        pinned = self.state.agent
+        if pinned is None or named in (None, "", pinned):
+            return named if pinned is None else pinned
+        from ..errors import InputError
+
+        raise InputError(
+            f"this server records every call as agent {pinned!r} (magsag-mcp --agent), whose limits apply to its "
+            f"client: leave agent out, or give {pinned!r}"
+        )
+
     async def _run(
         self, name: str, result_model: type[BaseModel], call: Callable[[Service], Awaitable[Any]]
     ) -> CallToolResult:
@@ -133,12 +147,13 @@ class MagsagTools:
         progress = ProgressBridge(ctx, self.state.client_log) if progress_requested(ctx) else None
 
         async def call(svc: Service) -> dict[str, Any]:
+            who = self._agent(agent)
             if progress is None:
-                result = await svc.invoke_skill(skill_id, payload, agent=agent, run_id=run_id, context=declared)
+                result = await svc.invoke_skill(skill_id, payload, agent=who, run_id=run_id, context=declared)
             else:
                 async with progress.beating():
                     result = await svc.invoke_skill(
-                        skill_id, payload, agent=agent, run_id=run_id, context=declared, progress=progress
+                        skill_id, payload, agent=who, run_id=run_id, context=declared, progress=progress
                     )
             return result.to_dict()
 
@@ -156,7 +171,7 @@ class MagsagTools:
         declared = _context(context)
 
         async def call(svc: Service) -> dict[str, Any]:
-            return svc.explain(skill_id, payload, context=declared, agent=agent)
+            return svc.explain(skill_id, payload, context=declared, agent=self._agent(agent))
 
         return await self._run("explain_route", M.ExplainRouteResult, call)
 
@@ -186,7 +201,8 @@ class MagsagTools:
 
     async def check_budget(self, agent: str | None = None, run_id: str | None = None) -> CallToolResult:
         async def call(svc: Service) -> Any:
-            return await svc.check_budget(agent=agent, run_id=run_id)
+            # the server's agent when none is named: its limits are the ones its client's calls meet
+            return await svc.check_budget(agent=self.state.agent if agent is None else agent, run_id=run_id)
 
         return await self._run("check_budget", BudgetResult, call)
 

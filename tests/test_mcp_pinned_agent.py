@@ -1,0 +1,88 @@
+"""``magsag-mcp --agent NAME`` (``build_server(agent=...)``, ``MAGSAG_MCP_AGENT``): every call is recorded under
+the server's agent, so its daily limit binds the client, which could otherwise name any agent or none."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from mcp.client import Client
+
+from magsag_mcp.errors import InputError
+from magsag_mcp.mcp_server import build_server
+from magsag_mcp.mcp_server.__main__ import main
+
+pytestmark = [pytest.mark.anyio, pytest.mark.usefixtures("fake_scripts")]
+CATALOG = Path(__file__).resolve().parent.parent / "catalog"
+ENV = {"MAGSAG_PROVIDER": "fake"}
+CALL = {"skill_id": "skill.analysis", "payload": {"data": "x"}}
+
+
+def limits_catalog(tmp_path: Path, daily: str) -> Path:
+    import shutil
+
+    catalog = tmp_path / "catalog"
+    shutil.copytree(CATALOG, catalog)
+    (catalog / "prices.yaml").write_text('"fake:*": {input: 100, output: 100}\n')  # $0.0001 a token
+    (catalog / "policies" / "model_governance.yaml").write_text(
+        f"policies:\n  - name: limits\n    thresholds: {{max_cost_per_agent_daily_usd: {daily}}}\n"
+    )
+    return catalog
+
+
+async def test_every_call_is_recorded_under_the_servers_agent(tmp_path: Path):
+    async with Client(build_server(catalog=CATALOG, db=tmp_path / "l.db", env=ENV, agent="desk")) as c:
+        for named in ({}, {"agent": "desk"}, {"agent": ""}):
+            result = await c.call_tool("invoke_skill", {**CALL, **named})
+            assert not result.is_error, result.content[0].text
+        runs = (await c.call_tool("query_runs", {})).structured_content["runs"]
+        assert [r["agent"] for r in runs] == ["desk", "desk", "desk"]
+
+
+async def test_a_call_naming_another_agent_is_refused_before_anything_is_recorded(tmp_path: Path):
+    async with Client(build_server(catalog=CATALOG, db=tmp_path / "l.db", env=ENV, agent="desk")) as c:
+        for tool in ("invoke_skill", "explain_route"):
+            result = await c.call_tool(tool, {**CALL, "agent": "someone-else"})
+            assert result.is_error
+            error = result.structured_content["error"]
+            assert error["type"] == "input_error"
+            assert "records every call as agent 'desk'" in error["message"] and "leave agent out" in error["message"]
+        assert (await c.call_tool("query_runs", {})).structured_content["runs"] == []
+
+
+async def test_the_servers_agent_is_held_to_its_daily_limit_and_check_budget_shows_it(tmp_path: Path):
+    catalog = limits_catalog(tmp_path, "0.2")
+    async with Client(build_server(catalog=catalog, db=tmp_path / "l.db", env=ENV, agent="desk")) as c:
+        budget = (await c.call_tool("check_budget", {})).structured_content
+        assert [(lim["limit"], lim["scope"]) for lim in budget["limits"]] == [("agent_day", "agent desk today (UTC)")]
+        spent = 0
+        for _ in range(50):  # each call costs under a cent: the limit ends them, whatever agent the call gave
+            result = await c.call_tool("invoke_skill", CALL)
+            if result.is_error:
+                break
+            spent += 1
+        error = result.structured_content["error"]
+        assert result.is_error and error["last_error_type"] == "budget_exceeded" and "desk" in error["message"]
+        assert spent >= 1
+        budget = (await c.call_tool("check_budget", {})).structured_content
+        assert budget["limits"][0]["spent_usd"] not in ("0", "0.0")  # the calls count against desk's day
+
+
+async def test_without_an_agent_a_server_records_what_each_call_names(tmp_path: Path):
+    async with Client(build_server(catalog=CATALOG, db=tmp_path / "l.db", env=ENV)) as c:
+        await c.call_tool("invoke_skill", {**CALL, "agent": "a"})
+        await c.call_tool("invoke_skill", CALL)
+        runs = (await c.call_tool("query_runs", {})).structured_content["runs"]
+        assert [r["agent"] for r in runs] == [None, "a"]
+
+
+def test_a_name_that_cannot_be_recorded_is_refused_when_the_server_is_built():
+    with pytest.raises(InputError, match="looks like an API key"):
+        build_server(catalog=CATALOG, env=ENV, agent="sk-proj-0123456789abcdefghijklmnop")
+
+
+def test_the_command_refuses_such_a_name_with_exit_2(capsys, monkeypatch):
+    monkeypatch.setenv("MAGSAG_MCP_AGENT", "sk-proj-0123456789abcdefghijklmnop")
+    assert main(["--catalog", str(CATALOG)]) == 2
+    err = capsys.readouterr().err
+    assert "agent" in err and "sk-proj-0123456789abcdefghijklmnop" not in err
