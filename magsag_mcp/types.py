@@ -284,19 +284,27 @@ def _without_credentials(url: str, model: str | None = None) -> str:
     """``url`` with its user:password@, its ?query, its #fragment and each path segment shaped like a token
     replaced: each can carry a credential that is shaped like no known key (``?key=...``, ``?sig=...``,
     ``/v1/<token>/openai``), so none is shown. A segment naming ``model`` (an Azure Target URI's deployment)
-    stays."""
+    stays.
+
+    The user:password@ is everything after ``//`` up to the last ``@``: a password may hold an unencoded ``/``,
+    ``?``, ``#`` or ``@`` (a generated one often does), which a URL parser reads as the end of the host, so that
+    the password was shown as the host's "port" and the start of the path."""
     from urllib.parse import urlsplit, urlunsplit
 
+    start = url.find("//")
+    head, rest = (url[: start + 2], url[start + 2 :]) if start >= 0 else ("", url)
+    _, at, after = rest.rpartition("@")
+    userinfo = "[REDACTED]@" if at else ""
     try:
-        parts = urlsplit(url)
-    except ValueError:  # not a URL at all (an unbalanced [): shown as redact() leaves it
-        return url
-    netloc = parts.netloc
-    if "@" in netloc:
-        netloc = "[REDACTED]@" + netloc.rpartition("@")[2]
+        parts = urlsplit(head + after)
+    except ValueError:  # not a URL at all (an unbalanced [): cut at its ?query or #fragment, its path masked
+        cut = min((i for i in (after.find("?"), after.find("#")) if i >= 0), default=-1)
+        shown = after if cut < 0 else after[: cut + 1] + "[REDACTED]"
+        slash = shown.find("/")
+        return head + userinfo + (shown if slash < 0 else shown[:slash] + masked_path(shown[slash:], model))
     query = "[REDACTED]" if parts.query else ""
     fragment = "[REDACTED]" if parts.fragment else ""
-    return urlunsplit((parts.scheme, netloc, masked_path(parts.path, model), query, fragment))
+    return urlunsplit((parts.scheme, userinfo + parts.netloc, masked_path(parts.path, model), query, fragment))
 
 
 def _frozen(value: Any) -> Any:

@@ -201,6 +201,26 @@ def test_credentials_in_a_targets_url_never_reach_its_output(base_url: str, show
 
 
 @pytest.mark.parametrize(
+    ("base_url", "shown"),
+    [
+        # a generated password holding an unencoded /, ? or # (which a URL parser takes for the host's end)
+        ("https://team:Gw7Qx2Ab/cd@gw.corp/v1", "https://[REDACTED]@gw.corp/v1"),
+        ("https://team:Gw7Qx2Ab?cd@gw.corp/v1", "https://[REDACTED]@gw.corp/v1"),
+        ("https://team:Gw7Qx2Ab#cd@gw.corp/v1", "https://[REDACTED]@gw.corp/v1"),
+        ("https://team:Gw7Qx2Ab@cd@gw.corp/v1", "https://[REDACTED]@gw.corp/v1"),
+        # no URL at all (an unbalanced [): its password was shown as written
+        ("http://team:Gw7Qx2Abcd@[::1/v1?sig=Gw7Qx2", "http://[REDACTED]@[::1/v1?[REDACTED]"),
+    ],
+)
+def test_a_password_a_url_parser_cannot_take_apart_never_reaches_a_targets_output(base_url: str, shown: str):
+    # explain_route (to every MCP caller), traces and the skill resource show a routing file's target: the password
+    # of "https://team:Gw7Qx2Ab/cd@gw.corp/v1" was shown whole, as the host "team" with the port "Gw7Qx2Ab".
+    data = Target("compat", "gw-model", base_url).to_dict()
+    assert data["base_url"] == shown
+    assert "Gw7Qx2Ab" not in str(data) and "team" not in str(data)
+
+
+@pytest.mark.parametrize(
     "text",
     [
         "skill.risk-assessment",
