@@ -103,7 +103,7 @@ def explicit_target(source: Mapping[str, Any], wheres: Mapping[str, str]) -> Tar
             )
         spec["params"] = params
     try:
-        return parse_target(spec)
+        return parse_target(spec, by_call=True)
     except ConfigError as exc:
         raise PayloadError(f"{at('model')}: {exc.message}") from None
 

@@ -16,6 +16,7 @@ from __future__ import annotations
 import logging
 import re
 from collections.abc import Mapping
+from contextvars import ContextVar
 from typing import Any
 
 _KNOWN_SECRETS: set[str] = set()
@@ -99,6 +100,53 @@ def register_secret(value: str | None) -> None:
         _LONGEST_FIRST = tuple(sorted(_KNOWN_SECRETS, key=len, reverse=True))
 
 
+#: the credentials a call gave itself (its own target's ``api_key`` param): known to :func:`redact` in that call (its
+#: task, and the tasks it starts), never to the process. Registered for good, whatever a caller wrote under a
+#: credential's name (``{"api_key": "skill.document-analysis"}``, even to the read-only ``explain_route``) was removed
+#: from every later message and record of every caller, and every name holding it was refused: the skill, a model.
+_CALL_SECRETS: ContextVar[tuple[str, ...]] = ContextVar("magsag_call_secrets", default=())
+
+
+def register_call_secret(value: str | None) -> None:
+    """Make a credential a call gave (not the operator) known to :func:`redact` for the rest of that call only."""
+    if not value or value.strip().lower() in PLACEHOLDER_KEYS:
+        return
+    known = _CALL_SECRETS.get()
+    new = [c for c in dict.fromkeys((value, value.strip())) if len(c) >= 6 and c not in known]
+    if new:
+        _CALL_SECRETS.set(tuple(sorted((*known, *new), key=len, reverse=True)))
+
+
+def call_scoped(fn: Any) -> Any:
+    """``fn`` (a function or a coroutine function: one call) with the credentials it registers with
+    :func:`register_call_secret` forgotten when it returns, as those of the calls before it were: a task making
+    one call after another (a script's loop) kept them all, and its later calls' names were refused for them."""
+    import functools
+    import inspect
+
+    if inspect.iscoroutinefunction(fn):
+
+        @functools.wraps(fn)
+        async def run_async(*args: Any, **kwargs: Any) -> Any:
+            token = _CALL_SECRETS.set(_CALL_SECRETS.get())
+            try:
+                return await fn(*args, **kwargs)
+            finally:
+                _CALL_SECRETS.reset(token)
+
+        return run_async
+
+    @functools.wraps(fn)
+    def run(*args: Any, **kwargs: Any) -> Any:
+        token = _CALL_SECRETS.set(_CALL_SECRETS.get())
+        try:
+            return fn(*args, **kwargs)
+        finally:
+            _CALL_SECRETS.reset(token)
+
+    return run
+
+
 #: every match of :data:`_SECRET_PATTERNS` holds one of these, casefolded (``api-key`` and ``?key=`` hold
 #: "key", ``access_token`` "token", ``&sig=`` "sig"...). A text holding none (most error messages: "HTTP 500:
 #: The server had an error...") skips the pattern, which tries each of its alternatives at every character:
@@ -118,6 +166,9 @@ def redact(text: str) -> str:
     if not text.isascii():
         text = _HALF_PAIR.sub("\ufffd", text)
     for secret in _LONGEST_FIRST:
+        if secret in text:
+            text = text.replace(secret, "[REDACTED]")
+    for secret in _CALL_SECRETS.get():
         if secret in text:
             text = text.replace(secret, "[REDACTED]")
     # casefolded, as (?i:...) compares: the Kelvin sign is a "k" to both, a long s an "s"
@@ -155,6 +206,9 @@ def holds_secret(text: str) -> bool:
     A key the process knows, anywhere in it, or text :func:`redact` takes for a key, except an ``sk-`` followed
     by words (:func:`_key_shaped`). A name found clean is remembered until a secret is added (or 4,096 names
     are): a few lookups, not the redaction's."""
+    call = _CALL_SECRETS.get()
+    if call and any(secret in text for secret in call):
+        return True
     if _CLEAN.get(text) is _LONGEST_FIRST:
         return False
     if redact(text) != text and (

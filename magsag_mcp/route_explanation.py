@@ -13,6 +13,7 @@ from .errors import ConfigError, redact
 from .exact_money import exact_money
 from .governance import refusal_ends_call
 from .providers import canonical_provider
+from .redaction import call_scoped
 from .routing import Candidate, Plan, check_env_override
 from .routing import route as resolve_route
 from .targets import parse_target
@@ -47,6 +48,7 @@ class RouteExplanation:
     plan: Callable[[str, Mapping[str, Any], Mapping[str, Any] | None], Plan]
 
     @exact_money
+    @call_scoped  # the call's own credentials are kept out of its messages, and forgotten after it
     def explain(
         self,
         skill_id: str,

@@ -37,7 +37,7 @@ from .errors import ConfigError, PayloadError
 from .providers import canonical_provider
 from .rates import bare_model
 from .skills import Skill
-from .targets import parse_target, provider_prefix
+from .targets import parse_target, provider_prefix, register_call_credentials
 from .text import check_text
 from .types import LLMRequest, Target
 
@@ -185,6 +185,11 @@ def plan_call(
                 if cache is named_routes and len(cache) >= NAMED_ROUTES_KEPT:
                     del cache[next(iter(cache))]  # the oldest: what calls name is the callers' to choose
                 cache[key] = chosen
+    if mc or lo:  # only a call's own targets have credentials of the call's
+        for cand in chosen.candidates:
+            if cand.source == "call" and cand.target.params:
+                # its credentials are kept out of this call's messages (a cached route's targets are not parsed again)
+                register_call_credentials(cand.target.param_dict())
     # positional, in the field order: a class called with keywords builds and unpacks a dict of them
     # (Python 3.11), on every call
     return Plan(
@@ -303,7 +308,7 @@ def _route(
             if env_provider and _env_provider_serves(named, env_provider):
                 fb = {**named, "provider": env_provider}
             try:
-                target = parse_target(fb)
+                target = parse_target(fb, by_call=True)
             except ConfigError as exc:
                 raise PayloadError(f"{fb_where}.fallbacks[{i}]: {exc.message}") from None
             candidates.append(Candidate(target, "call", True))

@@ -37,7 +37,7 @@ from .providers import ProviderSet, provider_names
 from .providers.base import ProgressCallback
 from .records import AttemptRecord, RunRecord
 from .redaction import SECRET_ENV as SECRET_ENV  # where it was read from before
-from .redaction import register_env_secrets
+from .redaction import call_scoped, register_env_secrets
 from .retry import RetryPolicy, retry_policy_from_env
 from .route_explanation import RouteExplanation, override_providers
 from .routing import Plan, Resolution, plan_call
@@ -246,6 +246,7 @@ class Service(RouteExplanation, LoopBound):
         return await self.ledger.read(lambda conn: top_run(conn, run_id, parent_run_id))
 
     @exact_money
+    @call_scoped  # the call's own credentials are kept out of its messages, and forgotten after it
     async def invoke_skill(
         self,
         skill_id: str,

@@ -6,14 +6,14 @@ means the same wherever it is written.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from functools import lru_cache
 from typing import Annotated, Any
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
 
 from .errors import ConfigError, redact
-from .redaction import holds_secret, register_secret
+from .redaction import holds_secret, register_call_secret, register_secret
 from .types import _CREDENTIAL_PARAM, Target, _without_credentials
 
 __all__ = [
@@ -149,8 +149,12 @@ _TARGET_ORDER = ("provider", "model", "base_url", "params")
 _TARGET_KEYS = frozenset(_TARGET_ORDER)
 
 
-def parse_target(spec: str | Mapping[str, Any]) -> Target:
-    """``provider:model``, a bare model (provider inferred), or ``{provider?, model, base_url?, params?}``."""
+def parse_target(spec: str | Mapping[str, Any], *, by_call: bool = False) -> Target:
+    """``provider:model``, a bare model (provider inferred), or ``{provider?, model, base_url?, params?}``.
+
+    ``by_call``: the target is a call's own (``model_config``, its fallbacks): the values of its credential params
+    are kept out of that call's messages only, not out of every message of the process (see
+    :func:`~magsag_mcp.redaction.register_call_secret`)."""
     if isinstance(spec, str):
         return _parse_target_text(spec.strip())
     if isinstance(spec, Mapping) and not spec.keys() <= _TARGET_KEYS:
@@ -185,7 +189,7 @@ def parse_target(spec: str | Mapping[str, Any]) -> Target:
     if not isinstance(params, Mapping):
         raise ConfigError(f"target params must be a mapping, got {type(params).__name__}")
     _check_params(params)
-    _register_credentials(params)
+    _register_credentials(params, register=register_call_secret if by_call else register_secret)
     base_url = spec.get("base_url") or None
     if base_url is not None and not isinstance(base_url, str):
         raise ConfigError(
@@ -194,7 +198,15 @@ def parse_target(spec: str | Mapping[str, Any]) -> Target:
     return Target(provider, model, base_url, tuple(sorted(params.items())))
 
 
-def _register_credentials(params: Mapping[str, Any], named: bool = False) -> None:
+def register_call_credentials(params: Mapping[str, Any]) -> None:
+    """Make the credential params of a call's own target known to :func:`~magsag_mcp.errors.redact` in this call: a
+    route cached from an earlier call of the same targets is not parsed again."""
+    _register_credentials(params, register=register_call_secret)
+
+
+def _register_credentials(
+    params: Mapping[str, Any], named: bool = False, *, register: Callable[[str], None] = register_secret
+) -> None:
     """Make each text value of a credential param (``api_key``, ``gateway_auth``, and all under one) known to
     :func:`~magsag_mcp.errors.redact`. :meth:`Target.to_dict` hides it by its name, and yet it goes to the server
     in the request's body, where a server that echoes what it refused (vLLM's and LiteLLM's "Extra inputs are not
@@ -203,12 +215,12 @@ def _register_credentials(params: Mapping[str, Any], named: bool = False) -> Non
         credential = named or bool(_CREDENTIAL_PARAM.search(str(key)))
         if isinstance(value, str):
             if credential and _secret_shaped(value):
-                register_secret(value)
+                register(value)
         elif isinstance(value, Mapping):
-            _register_credentials(value, credential)
+            _register_credentials(value, credential, register=register)
         elif isinstance(value, list | tuple):
             for item in value:
-                _register_credentials({key: item}, credential)
+                _register_credentials({key: item}, credential, register=register)
 
 
 def _secret_shaped(value: str) -> bool:

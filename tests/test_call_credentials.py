@@ -1,0 +1,90 @@
+"""A call's own credential params (``model_config.params.api_key``) are kept out of that call's messages and
+records, and out of no one else's: whatever a caller writes there is no secret of the process's."""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from pathlib import Path
+
+import pytest
+
+from magsag_mcp import errors as E
+from magsag_mcp.errors import redact
+from magsag_mcp.service import Service
+from tests.conftest import CATALOG
+
+pytestmark = pytest.mark.anyio
+
+
+def _stored(db: Path) -> str:
+    with sqlite3.connect(db) as conn:
+        rows = conn.execute("SELECT * FROM attempts").fetchall() + conn.execute("SELECT * FROM runs").fetchall()
+    return json.dumps(rows, default=str)
+
+
+@pytest.mark.parametrize("tool", ["explain", "invoke"])
+async def test_a_callers_credential_param_does_not_make_a_skill_or_model_name_a_secret_for_every_caller(
+    tmp_path: Path, tool: str
+):
+    # One call (even to the read-only explain_route) giving params {"api_key": "skill.document-analysis"} made the
+    # text a secret of the process: every later call of that skill, by any MCP client, was refused ("skill_id
+    # '[REDACTED]' holds what looks like an API key") until the server restarted, and so was a model of that name.
+    poison = {"data": "x", "model_config": {"model": "fake:echo", "params": {"api_key": "skill.document-analysis"}}}
+    async with await Service.open(catalog=CATALOG, db=tmp_path / "l.db", env={"MAGSAG_PROVIDER": "fake"}) as svc:
+        if tool == "explain":
+            assert svc.explain("skill.analysis", poison)["targets"][0]["params"] == {"api_key": "[REDACTED]"}
+        else:
+            await svc.invoke_skill("skill.analysis", poison)
+        result = await svc.invoke_skill("skill.document-analysis", {"document": "a report"})
+        assert result.to_dict()["output"]
+        named = await svc.invoke_skill(
+            "skill.analysis", {"data": "x", "model_config": {"model": "fake:skill.document-analysis"}}
+        )
+        assert named.model == "skill.document-analysis"
+    assert redact("skill.document-analysis") == "skill.document-analysis"
+
+
+async def test_a_callers_credential_param_echoed_by_the_server_is_kept_out_of_its_error_and_the_ledger(
+    tmp_path: Path,
+):
+    # Kept out of the call's own messages still, on a route resolved afresh and on the one cached from it.
+    from aiohttp import web
+    from aiohttp.test_utils import TestServer
+
+    secret = "gw-call-credential-7Qx2Ab9"
+
+    async def refuse(request: web.Request) -> web.Response:
+        body = await request.json()
+        said = f"Extra inputs are not permitted: gateway_auth={body.get('gateway_auth')!r}"
+        return web.json_response(
+            {"object": "error", "message": said, "type": "BadRequestError", "code": 400}, status=400
+        )
+
+    app = web.Application()
+    app.router.add_route("*", "/{tail:.*}", refuse)
+    server = TestServer(app, host="127.0.0.1")
+    await server.start_server()
+    base = str(server.make_url("/v1"))
+    payload = {
+        "data": "x",
+        "model_config": {
+            "provider": "local",
+            "model": "llama3.1:70b",
+            "base_url": base,
+            "params": {"gateway_auth": secret},
+        },
+    }
+    said = []
+    try:
+        async with await Service.open(catalog=CATALOG, db=tmp_path / "l.db", env={}) as svc:
+            for _ in range(2):  # the second call's route is the first's, from the cache
+                with pytest.raises(E.MagsagError) as info:
+                    await svc.invoke_skill("skill.analysis", payload)
+                said.append(json.dumps(info.value.to_dict()))
+    finally:
+        await server.close()
+    for text in said:
+        assert "Extra inputs are not permitted" in text and secret not in text
+    assert secret not in _stored(tmp_path / "l.db")
+    assert redact(secret) == secret  # the caller's, for its call alone
