@@ -88,3 +88,39 @@ async def test_a_callers_credential_param_echoed_by_the_server_is_kept_out_of_it
         assert "Extra inputs are not permitted" in text and secret not in text
     assert secret not in _stored(tmp_path / "l.db")
     assert redact(secret) == secret  # the caller's, for its call alone
+
+
+async def test_a_callers_base_url_path_does_not_make_a_model_name_a_secret_for_every_caller(tmp_path: Path):
+    # A segment of a call's base_url shaped like a token (16 characters or more mixing digits and letters) was made a
+    # secret of the process when the request was built: a base_url of http://localhost:11434/v1/<a model's name>
+    # (allowed over HTTP too, below the local server's configured /v1) had every later call naming that model
+    # refused as holding a key, by every client, until the server restarted.
+    from aiohttp import web
+    from aiohttp.test_utils import TestServer
+
+    token = "Gw7Qx2AbCd9Ef3Gh5"
+    seen: list[str] = []
+
+    async def refuse(request: web.Request) -> web.Response:
+        seen.append(request.path)
+        return web.Response(text=f"Cannot POST {request.path}", status=404)
+
+    app = web.Application()
+    app.router.add_route("*", "/{tail:.*}", refuse)
+    server = TestServer(app, host="127.0.0.1")
+    await server.start_server()
+    try:
+        async with await Service.open(catalog=CATALOG, db=tmp_path / "l.db", env={}) as svc:
+            for segment in ("claude-3-5-sonnet-20241022", token):
+                base = str(server.make_url(f"/v1/{segment}"))
+                mc = {"provider": "local", "model": "llama3.1:70b", "base_url": base}
+                with pytest.raises(E.MagsagError) as info:
+                    await svc.invoke_skill("skill.analysis", {"data": "x", "model_config": mc})
+                # the call's own path is still hidden in its own error (a server echoing the path it was asked)
+                assert segment not in json.dumps(info.value.to_dict())
+            plan = svc.explain("skill.analysis", {"data": "x", "model_config": {"model": "claude-3-5-sonnet-20241022"}})
+            assert plan["targets"][0]["label"] == "anthropic:claude-3-5-sonnet-20241022"
+    finally:
+        await server.close()
+    assert any("claude-3-5-sonnet-20241022" in path for path in seen)
+    assert redact("claude-3-5-sonnet-20241022") == "claude-3-5-sonnet-20241022"

@@ -6,7 +6,7 @@ from __future__ import annotations
 import functools
 from urllib.parse import unquote, urlsplit
 
-from ..redaction import register_secret
+from ..redaction import register_call_secret, register_secret
 
 
 @functools.lru_cache(maxsize=256)
@@ -46,18 +46,28 @@ def _shown(url: str, model: str | None = None) -> str:
     return f"{where.scheme}://{where.netloc.rpartition('@')[2]}{masked_path(where.path, model)}"
 
 
-@functools.lru_cache(maxsize=256)
-def register_path_tokens(base: str, model: str | None = None) -> None:
+def register_path_tokens(base: str, model: str | None = None, *, by_call: bool = False) -> None:
     """Make each segment of base URL ``base``'s path shaped like a token (a gateway's, which it takes in the path)
     known to :func:`~magsag_mcp.errors.redact`, as written and percent-decoded: :func:`_shown` hides it in the
     URLs that messages name, and a server that echoes the path it was asked ("Cannot POST /<token>/v1/...", a 502
-    page's title) must not bring it back in its own words. A segment naming ``model`` is the caller's, and shown."""
+    page's title) must not bring it back in its own words. A segment naming ``model`` is the caller's, and shown.
+
+    ``by_call``: ``base`` is a target's own (a call's ``model_config.base_url``, or a routing target's), not the
+    provider's configured one: its segments are hidden in the call that sends to it, not made secrets of the
+    process. A caller naming ``http://localhost:11434/v1/claude-3-5-sonnet-20241022`` made that model's name a
+    secret, and every later call naming the model was refused as holding a key."""
+    register = register_call_secret if by_call else register_secret
+    for segment in _path_tokens(base, model):
+        register(segment)
+
+
+@functools.lru_cache(maxsize=256)
+def _path_tokens(base: str, model: str | None) -> tuple[str, ...]:
+    """The segments :func:`register_path_tokens` registers, as written and percent-decoded."""
     from ..types import path_tokens
 
     try:
         path = urlsplit(base).path
     except ValueError:  # no URL: nothing is sent to it
-        return
-    for segment in path_tokens(path, model):
-        register_secret(segment)
-        register_secret(unquote(segment))
+        return ()
+    return tuple(form for segment in path_tokens(path, model) for form in dict.fromkeys((segment, unquote(segment))))

@@ -89,7 +89,8 @@ class Endpoint(ABC):
     def url(self, wire: WireFormat, target: Target, *, stream: bool) -> tuple[str, dict[str, str]]:
         params = wire.stream_params() if stream else {}
         base = self.base_url(target)
-        register_path_tokens(base, target.model)  # a server may echo the path it was asked in its error
+        # a server may echo the path it was asked in its error
+        register_path_tokens(base, target.model, by_call=target.base_url is not None)
         return base.rstrip("/") + wire.path(target.model, stream=stream), params
 
     def origin(self, target: Target) -> str:
@@ -102,7 +103,7 @@ class Endpoint(ABC):
     def probe_url(self, target: Target) -> str:
         """Where :meth:`HTTPProvider.probe` GETs: ``probe_path`` below the base URL."""
         base = self.base_url(target)
-        register_path_tokens(base, target.model)
+        register_path_tokens(base, target.model, by_call=target.base_url is not None)
         return base.rstrip("/") + self.probe_path
 
     def describe(self) -> dict[str, Any]:

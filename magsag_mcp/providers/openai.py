@@ -162,8 +162,9 @@ class AzureEndpoint(Endpoint):
         # the last: a gateway's own segment comes before Azure's
         cuts = [m.start() for m in _AZURE_PATH.finditer(base, base.find("//") + 2)]
         root = base[: cuts[-1]] if cuts else base
-        register_path_tokens(root, target.model)  # (Endpoint.url's, for the URLs sent here: a Target URI's
-        return root  # deployment, cut off, is not sent)
+        # (Endpoint.url's, for the URLs sent here: a Target URI's deployment, cut off, is not sent)
+        register_path_tokens(root, target.model, by_call=target.base_url is not None)
+        return root
 
     def url(self, wire: WireFormat, target: Target, *, stream: bool) -> tuple[str, dict[str, str]]:
         base = self.resource_root(target)
