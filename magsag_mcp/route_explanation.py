@@ -58,7 +58,11 @@ class RouteExplanation:
         agent: str | None = None,
     ) -> dict[str, Any]:
         """The plan for a call and its estimated worst-case cost per target; nothing is called. ``agent``: the call's,
-        whose daily limit then applies, as it does to :meth:`invoke_skill`'s call."""
+        whose daily limit then applies, as it does to :meth:`invoke_skill`'s call (and refused as it refuses it)."""
+        if agent is not None:
+            from .text import check_name
+
+            check_name(agent, "agent")
         plan = self.plan(skill_id, payload, context)
         tokens_in = estimate_input_tokens(plan.request)
         targets = []

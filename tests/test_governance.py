@@ -2221,3 +2221,17 @@ def test_explain_says_where_a_refused_choice_ends_the_call(tmp_path: Path, env, 
     assert end.startswith(f"the call fails with policy_denied at {stops_at}, which ")
     assert isinstance(failed, E.PolicyDenied) and failed.details["trace"]["attempts"] == []
     assert len(labels) > 1  # the later targets are still shown
+
+
+async def test_explain_refuses_an_agent_name_invoke_would_refuse(catalog_copy, tmp_path, upstream):
+    # explain took any agent (a number, a key pasted in the wrong place) where invoke refuses it before anything
+    svc = await open_service(catalog_copy, tmp_path, upstream)
+    try:
+        key = "sk-proj-0123456789abcdefghijklmnop"
+        for bad, said in ((5, "agent must be a string"), (key, "looks like an API key")):
+            with pytest.raises(E.InputError, match=said):
+                svc.explain("skill.analysis", {"data": "x"}, agent=bad)  # type: ignore[arg-type]
+            with pytest.raises(E.InputError, match=said):
+                await svc.invoke_skill("skill.analysis", {"data": "x"}, agent=bad)  # type: ignore[arg-type]
+    finally:
+        await svc.aclose()
