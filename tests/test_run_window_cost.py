@@ -88,3 +88,24 @@ async def test_a_run_filter_with_a_window_reads_the_runs_own_calls_not_the_windo
     # ten times the agent's other calls: the same reads, not ten times their cost
     small, big = costs[: len(costs) // 2], costs[len(costs) // 2 :]
     assert all(b <= s + 3 for s, b in zip(small, big, strict=True)), costs
+
+
+async def test_a_window_opening_before_the_ledger_looks_for_no_run_begun_before_it(tmp_path: Path):
+    # `flow summarize --since 30d` on a ledger a week old (or a year's summary of a year's ledger): no run began
+    # before the window, and looking for those that did read every call in it, a summary's time doubled
+    from magsag_mcp.ledger.run_window import called_within, page_rows
+
+    f = UsageFilters(since=BEGUN - DAY)
+    costs = []
+    for others in (100, 1000):
+        db = tmp_path / f"{others}.db"
+        await _ledger(db, others)
+        conn = sqlite3.connect(db)
+        steps, ids = _steps(conn, lambda c: called_within(c, f))
+        assert ids is None
+        # the page's last runs: the window's own, none before it to add
+        last = f.model_copy(update={"offset": others})
+        assert len(page_rows(conn, last, "run_id", attempt_per_run=False, rows=51)) == 2
+        conn.close()
+        costs.append(steps)
+    assert costs[1] <= costs[0] + 3, costs
