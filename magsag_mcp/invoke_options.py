@@ -9,6 +9,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from .call_targets import TARGET_KEYS
 from .errors import InputError
 
 #: the options invoke takes by name
@@ -73,14 +74,19 @@ def merged_context(bound: Mapping[str, Any], given: Any, where: str) -> dict[str
     """The context of a call of skills bound to ``bound`` (a delegation's): the call's own (``given``) over it,
     a key it gives as None keeping the bound value (None is "not given", as for an option: a helper's
     ``data_class=None`` must not lift the class the data came with), and the two ``llm_overrides`` merged key
-    by key, the call's winning, so that a SAG setting a temperature of its own keeps the model it was given."""
+    by key, the call's winning, so that a SAG setting a temperature of its own keeps the model it was given.
+    A model the call's ``llm_overrides`` names replaces the bound one with its target keys (provider, base_url,
+    params, fallbacks: they were that model's, as between model_config and llm_overrides); a key given as None
+    there too keeps the bound value."""
     context = dict(bound)
     for key, value in as_context(given, where).items():
         if value is not None or key not in bound:
             context[key] = value
     ours, theirs = bound.get("llm_overrides"), context.get("llm_overrides")
     if isinstance(ours, Mapping) and isinstance(theirs, Mapping):  # anything else is routing's to refuse
-        context["llm_overrides"] = {**ours, **theirs}
+        if theirs.get("model") is not None:
+            ours = {key: value for key, value in ours.items() if key not in TARGET_KEYS}
+        context["llm_overrides"] = {**ours, **{k: v for k, v in theirs.items() if v is not None or k not in ours}}
     return context
 
 

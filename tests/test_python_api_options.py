@@ -195,3 +195,47 @@ def test_a_progress_that_cannot_be_called_is_refused_before_the_call(mg: Magsag)
         with pytest.raises(InputError, match=r"progress must be a function called as progress\(event, data\)"):
             asyncio.run(mg.skills.ainvoke("skill.analysis", {"data": "x"}, progress=bad))
     assert mg.bridge.run(lambda: mg.service.query_runs()) == []
+
+
+def test_a_sag_naming_its_own_model_leaves_the_delegations_target_keys_to_the_delegations_model(
+    tmp_path: Path, fake_scripts: None
+):
+    # A MAG hands a SAG its model on a server of its own (provider, base_url, params, fallbacks in the
+    # Delegation's llm_overrides); the SAG's code names another model for one call. Those keys belong to the
+    # model it replaced, as between model_config and llm_overrides; merged key by key, the call went to
+    # local:claude-3-5-sonnet-20241022 on the MAG's GPU box, with the MAG's fallbacks and params.
+    import shutil
+
+    from magsag_mcp import Delegation
+
+    cat = tmp_path / "catalog"
+    shutil.copytree(CATALOG, cat, ignore=shutil.ignore_patterns("__pycache__"))
+    (cat / "agents" / "own-sag.yaml").write_text("id: own-sag\nkind: sag\nentrypoint: own_sag:run\n")
+    (cat / "agents" / "own_sag.py").write_text(
+        "def run(payload, *, registry=None, skills=None, runner=None, obs=None):\n"
+        "    own = {'llm_overrides': {'model': 'claude-3-5-sonnet-20241022', 'temperature': 0}}\n"
+        "    kept = {'llm_overrides': {'model': None, 'temperature': 0}}\n"
+        "    return [skills.explain('skill.analysis', {'data': 'x'}, context=c) for c in (own, kept)]\n"
+    )
+    given = {
+        "llm_overrides": {
+            "provider": "local",
+            "model": "llama3.1:70b",
+            "base_url": "http://gpu.internal:11434",
+            "params": {"seed": 7},
+            "fallbacks": ["local:llama3.1:8b"],
+            "max_tokens": 50,
+        }
+    }
+    env = {"MAGSAG_RETRY_BASE_DELAY": "0.001"}
+    with Magsag(catalog=cat, db=tmp_path / "l.db", env=env) as handle:
+        own, kept = handle.runner.invoke_sag(Delegation("t", "own-sag", {}, context=given))
+    first = own["targets"][0]
+    assert (first["provider"], first["model"]) == ("anthropic", "claude-3-5-sonnet-20241022"), first
+    assert "gpu.internal" not in str(own["targets"]) and "seed" not in str(own["targets"]), own["targets"]
+    assert "llama3.1:8b" not in str(own["targets"]), own["targets"]
+    assert own["max_output_tokens"] == 50  # the delegation's other settings still apply
+    # a model given as None is not given (as every option is): the delegation's target stays, whole
+    first = kept["targets"][0]
+    assert (first["provider"], first["model"]) == ("local", "llama3.1:70b"), first
+    assert [t["model"] for t in kept["targets"]] == ["llama3.1:70b", "llama3.1:8b"], kept["targets"]
