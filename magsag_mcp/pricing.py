@@ -16,7 +16,8 @@ Optional rates of their own: ``cache_write_1h``, ``input_audio``, ``output_audio
 billed at a rate of its own that arrives without that rate known makes the call's cost unknown,
 flagged like an unknown model. So does a call to one of OpenAI's web-search models (gpt-4o-search-preview,
 gpt-5-search-api), which searches the web on every call, billed per search beside the tokens, unless
-``prices.yaml`` prices the model.
+``prices.yaml`` prices the model. A Claude call's budget reservation prices a cache write an entry gives no
+rate for at Anthropic's own multiple of the input rate (1.25x, 2x for an hour), what Anthropic bills it.
 
 Lookups are cached per (provider, model, service tier), as pricing runs on every call, until the
 model's next dated price change in genai-prices: a long-running server starts charging a new price
@@ -403,10 +404,11 @@ class Pricer:
         inference costs more), with the cache ``writes`` the call can make (see UnitPrices.ceiling)."""
         priced = self._resolve(provider, model)
         audio = provider in _AUDIO_PROVIDERS
-        worst = priced.worst_case(input_tokens, output_tokens, audio=audio, writes=writes)
+        implied = provider == "anthropic"  # a write's rate a prices.yaml entry lacks: Anthropic's multiple of input
+        worst = priced.worst_case(input_tokens, output_tokens, audio=audio, writes=writes, implied=implied)
         for tier in self._served_tiers.get(provider, ()):
             dearer = self._resolve(provider, model, tier).worst_case(
-                input_tokens, output_tokens, audio=audio, writes=writes
+                input_tokens, output_tokens, audio=audio, writes=writes, implied=implied
             )
             if worst is not None and dearer is not None and dearer > worst:
                 worst = dearer

@@ -16,6 +16,8 @@ from .types import Usage
 
 MILLION = Decimal(1_000_000)
 ZERO = Decimal(0)
+#: what Anthropic bills a cache write at, as a multiple of the model's input rate: 5 minutes, and 1 hour
+ANTHROPIC_WRITE, ANTHROPIC_WRITE_1H = Decimal("1.25"), Decimal(2)
 
 #: our provider names -> genai-prices provider ids (None: catalog prices only)
 GENAI_PROVIDER: dict[str, str | None] = {
@@ -111,19 +113,26 @@ class UnitPrices:
             return "image output tokens", "output_image"
         return None
 
-    def ceiling(self, audio: bool = True, writes: str | None = "1h") -> UnitPrices:
+    def ceiling(self, audio: bool = True, writes: str | None = "1h", implied: bool = False) -> UnitPrices:
         """Every token at the dearest rate a token of its direction can be billed at (a 1-hour cache
         write costs more than a plain one, audio more than text): what a worst case, which cannot know
         how the prompt will be cached or what the answer will hold, must price them at to stay an
         upper bound. ``audio``: whether the call's usage can count audio tokens at all (its provider's
         wire reads them); without, the audio rates bound nothing the call is priced at. ``writes``: the
         dearest cache write the call can make ("1h", "5m"), or None when it can make none (a request to
-        Anthropic that marks nothing for the cache)."""
+        Anthropic that marks nothing for the cache). ``implied``: a write whose rate the price lacks is billed
+        at the vendor's own multiple of the input rate (Anthropic: 1.25x for 5 minutes, 2x for an hour),
+        which bounds it; unbounded, a prices.yaml entry without cache rates reserved a marked call at the
+        input rate, up to half of what it is billed."""
+        write, write_1h = self.cache_write, self.cache_write_1h
+        if implied and self.input is not None:
+            write = write if write is not None else self.input * ANTHROPIC_WRITE
+            write_1h = write_1h if write_1h is not None else self.input * ANTHROPIC_WRITE_1H
         rates_in = [
             r
             for r in (
-                self.cache_write if writes is not None else None,
-                self.cache_write_1h if writes == "1h" else None,
+                write if writes is not None else None,
+                write_1h if writes == "1h" else None,
                 self.input_audio if audio else None,
             )
             if r is not None
@@ -178,9 +187,9 @@ class Priced:
         flat = units if units is not None else below
         #: flat rates at their dearest for the prompt (see UnitPrices.ceiling), for worst cases
         self.ceiling = flat.ceiling() if flat is not None else None
-        #: (audio, writes) -> the ceiling of a call that can be billed audio and such cache writes (see
+        #: (audio, writes, implied) -> the ceiling of a call that can be billed audio and such cache writes (see
         #: UnitPrices.ceiling), for the calls that cannot be billed all of them
-        self.ceilings: dict[tuple[bool, str | None], UnitPrices | None] = {}
+        self.ceilings: dict[tuple[bool, str | None, bool], UnitPrices | None] = {}
 
     def cost(self, usage: Usage) -> Decimal | None:
         if self.units is not None:
@@ -228,16 +237,23 @@ class Priced:
         return flat.missing(usage) if flat is not None else None
 
     def worst_case(
-        self, input_tokens: int, output_tokens: int, *, audio: bool = True, writes: str | None = "1h"
+        self,
+        input_tokens: int,
+        output_tokens: int,
+        *,
+        audio: bool = True,
+        writes: str | None = "1h",
+        implied: bool = False,
     ) -> Decimal | None:
         """The most ``input_tokens`` in and ``output_tokens`` out can cost, however the prompt is cached.
-        ``audio`` and ``writes``: what the call can be billed beside text (see :meth:`UnitPrices.ceiling`)."""
+        ``audio``, ``writes`` and ``implied``: what the call can be billed beside text (see
+        :meth:`UnitPrices.ceiling`)."""
         ceiling = self.ceiling
-        if (audio, writes) != (True, "1h"):
-            key = (audio, writes)
+        if (audio, writes, implied) != (True, "1h", False):
+            key = (audio, writes, implied)
             if key not in self.ceilings:
                 flat = self.units if self.units is not None else self.below
-                self.ceilings[key] = flat.ceiling(audio, writes) if flat is not None else None
+                self.ceilings[key] = flat.ceiling(audio, writes, implied) if flat is not None else None
             ceiling = self.ceilings[key]
         if ceiling is None:
             return None

@@ -80,3 +80,28 @@ async def test_a_call_limit_lets_through_a_claude_call_that_marks_nothing_for_th
         with pytest.raises(Exception, match="call limit"):
             await svc.invoke_skill("skill.analysis", marked)
     assert len(fake.requests) == 1 and fake.violations == []
+
+
+def test_a_marked_claude_call_priced_by_prices_yaml_without_write_rates_is_reserved_for_what_anthropic_bills():
+    # prices.yaml prices a Claude model of the user's by its input and output alone (cache rates are optional).
+    # A target marking the prompt for the cache (params.cache_control) is billed its write at Anthropic's own
+    # multiple of the input rate, 1.25x (5 minutes) or 2x (an hour). The worst case priced the prompt at the
+    # input rate: a call limit passed calls billed up to twice their prompt's reservation, and a 1-hour write
+    # (whose cost is then unknown) was counted at that bound.
+    from magsag_mcp.rates import UnitPrices
+
+    pricer = Pricer([("anthropic:my-claude", UnitPrices(D(3), D(15)))])
+
+    def worst(cache_control):
+        return pricer.worst_case("anthropic", "my-claude", 10_000, 1000, cache_control=cache_control)
+
+    assert worst(None) == (10_000 * D(3) + 1000 * 15) / D(M)  # nothing marked: nothing written
+    assert worst({"type": "ephemeral"}) == (10_000 * D("3.75") + 1000 * 15) / D(M)
+    assert worst({"type": "ephemeral", "ttl": "1h"}) == (10_000 * D(6) + 1000 * 15) / D(M)
+    # a rate the entry gives is the one billed
+    given = Pricer([("anthropic:my-claude", UnitPrices(D(3), D(15), cache_write=D(4), cache_write_1h=D(7)))])
+    hour = given.worst_case("anthropic", "my-claude", 10_000, 1000, cache_control={"type": "ephemeral", "ttl": "1h"})
+    assert hour == (10_000 * D(7) + 1000 * 15) / D(M)
+    # other providers bill no write at a multiple of their own: a compat entry is reserved at its rates
+    compat = Pricer([("compat:my-model", UnitPrices(D(3), D(15)))])
+    assert compat.worst_case("compat", "my-model", 10_000, 1000) == (10_000 * D(3) + 1000 * 15) / D(M)
