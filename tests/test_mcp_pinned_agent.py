@@ -3,6 +3,9 @@ the server's agent, so its daily limit binds the client, which could otherwise n
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -10,7 +13,6 @@ from mcp.client import Client
 
 from magsag_mcp.errors import InputError
 from magsag_mcp.mcp_server import build_server
-from magsag_mcp.mcp_server.__main__ import main
 
 pytestmark = [pytest.mark.anyio, pytest.mark.usefixtures("fake_scripts")]
 CATALOG = Path(__file__).resolve().parent.parent / "catalog"
@@ -81,8 +83,17 @@ def test_a_name_that_cannot_be_recorded_is_refused_when_the_server_is_built():
         build_server(catalog=CATALOG, env=ENV, agent="sk-proj-0123456789abcdefghijklmnop")
 
 
-def test_the_command_refuses_such_a_name_with_exit_2(capsys, monkeypatch):
-    monkeypatch.setenv("MAGSAG_MCP_AGENT", "sk-proj-0123456789abcdefghijklmnop")
-    assert main(["--catalog", str(CATALOG)]) == 2
-    err = capsys.readouterr().err
-    assert "agent" in err and "sk-proj-0123456789abcdefghijklmnop" not in err
+def test_the_command_refuses_such_a_name_with_exit_2(tmp_path: Path):
+    # in a process of its own: the command sets up the root logger for its stderr
+    key = "sk-proj-0123456789abcdefghijklmnop"
+    env = {**os.environ, "MAGSAG_MCP_AGENT": key, "MAGSAG_DB": str(tmp_path / "l.db")}
+    done = subprocess.run(
+        [sys.executable, "-m", "magsag_mcp.mcp_server", "--catalog", str(CATALOG)],
+        env=env,
+        stdin=subprocess.DEVNULL,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert done.returncode == 2 and done.stdout == ""
+    assert "agent" in done.stderr and "looks like an API key" in done.stderr and key not in done.stderr
