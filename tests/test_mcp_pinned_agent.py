@@ -70,6 +70,19 @@ async def test_the_servers_agent_is_held_to_its_daily_limit_and_check_budget_sho
         assert budget["limits"][0]["spent_usd"] not in ("0", "0.0")  # the calls count against desk's day
 
 
+async def test_check_budget_naming_no_agent_as_an_empty_text_shows_the_servers_agents_limits(tmp_path: Path):
+    # "" is what MCP clients and forms send for an optional name: invoke_skill records such a call under the
+    # server's agent, but check_budget read it as "no agent" and answered status ok with no limit at all, while the
+    # client's next calls met desk's daily limit.
+    catalog = limits_catalog(tmp_path, "0.2")
+    async with Client(build_server(catalog=catalog, db=tmp_path / "l.db", env=ENV, agent="desk")) as c:
+        left_out = (await c.call_tool("check_budget", {})).structured_content
+        empty = (await c.call_tool("check_budget", {"agent": ""})).structured_content
+        assert empty["agent"] == "desk"
+        assert [(lim["limit"], lim["scope"]) for lim in empty["limits"]] == [("agent_day", "agent desk today (UTC)")]
+        assert empty == left_out
+
+
 async def test_without_an_agent_a_server_records_what_each_call_names(tmp_path: Path):
     async with Client(build_server(catalog=CATALOG, db=tmp_path / "l.db", env=ENV)) as c:
         await c.call_tool("invoke_skill", {**CALL, "agent": "a"})

@@ -201,8 +201,9 @@ class MagsagTools:
 
     async def check_budget(self, agent: str | None = None, run_id: str | None = None) -> CallToolResult:
         async def call(svc: Service) -> Any:
-            # the server's agent when none is named: its limits are the ones its client's calls meet
-            return await svc.check_budget(agent=self.state.agent if agent is None else agent, run_id=run_id)
+            # the server's agent when none is named ("" names none, as invoke_skill reads it): its limits are the
+            # ones its client's calls meet
+            return await svc.check_budget(agent=agent or self.state.agent, run_id=run_id)
 
         return await self._run("check_budget", BudgetResult, call)
 
