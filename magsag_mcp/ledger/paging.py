@@ -5,7 +5,8 @@ every run recorded between two pages pushed the older ones down, and the next pa
 already seen. A cursor names the last run shown (its start and id); the next page is the runs after
 it in that order, whatever has been recorded since. (A call that was in flight when a page was read
 and started before that page's last run is recorded below the cursor, and no later page shows it:
-read again from the newest run to see it.)
+read again from the newest run to see it. Such a call of a run a page listed moves the run's start back
+to its own, and a later page may list the run again, with that call.)
 
 Search hits are paged the same way: a hit's place is its time, its kind (attempts, then events, then
 runs' own errors, at one instant) and its row (an attempt's or event's id, a run's id), newest first.

@@ -34,7 +34,11 @@ _UPSERT_RUN = (
     "INSERT INTO runs (run_id, agent, skill, parent_run_id, started_at, ended_at, status, calls,"
     " input_tokens, output_tokens, cost_pusd, unpriced_calls, cost_bound_pusd, error_class, error_message)"
     " VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)"
-    " ON CONFLICT(run_id) DO UPDATE SET ended_at = excluded.ended_at,"
+    # A run's calls made at once are recorded as they end, not as they began (a slow call begun first is recorded
+    # after a quick one begun later; a record kept while the ledger refused it, another process's, comes later
+    # still): the run began with the first of them and ended with the last, whichever was recorded first.
+    " ON CONFLICT(run_id) DO UPDATE SET started_at = MIN(runs.started_at, excluded.started_at),"
+    " ended_at = MAX(COALESCE(runs.ended_at, excluded.ended_at), COALESCE(excluded.ended_at, runs.ended_at)),"
     " error_class = COALESCE(excluded.error_class, runs.error_class),"
     " error_message = COALESCE(excluded.error_message, runs.error_message),"
     " status = CASE WHEN runs.status IN ('ok', 'running') THEN excluded.status ELSE runs.status END,"
