@@ -487,9 +487,15 @@ class Magsag(ProcessBound):
         built = UsageFilters.build(filters)
         return await self.bridge.call(lambda: self.service.summarize_noted(built))
 
+    def _budget_names(self, agent: str | None, run_id: str | None) -> dict[str, str | None]:
+        # None is "not given", as in skills.invoke: the agent and run whose limits this Magsag's calls spend
+        return {"agent": self.agent if agent is None else agent, "run_id": self.run_id if run_id is None else run_id}
+
     def check_budget(self, agent: str | None = None, run_id: str | None = None) -> dict[str, Any]:
-        return self.bridge.run(lambda: self.service.check_budget(agent=agent, run_id=run_id))
+        """Each limit the agent's and run's calls meet, by default this Magsag's (``""`` leaves one out)."""
+        return self.bridge.run(lambda: self.service.check_budget(**self._budget_names(agent, run_id)))
 
     async def acheck_budget(self, agent: str | None = None, run_id: str | None = None) -> dict[str, Any]:
         """:meth:`check_budget` from async code, on any event loop, without holding it while the ledger is read."""
-        return await self.bridge.call(lambda: self.service.check_budget(agent=agent, run_id=run_id))
+        names = self._budget_names(agent, run_id)
+        return await self.bridge.call(lambda: self.service.check_budget(**names))

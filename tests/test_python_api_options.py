@@ -239,3 +239,20 @@ def test_a_sag_naming_its_own_model_leaves_the_delegations_target_keys_to_the_de
     first = kept["targets"][0]
     assert (first["provider"], first["model"]) == ("local", "llama3.1:70b"), first
     assert [t["model"] for t in kept["targets"]] == ["llama3.1:70b", "llama3.1:8b"], kept["targets"]
+
+
+def test_check_budget_left_without_names_reports_the_limits_this_magsags_calls_meet(mg: Magsag):
+    # Before: mg.check_budget() read the call and day limits only, though every call of this Magsag spends its
+    # run's limit (mg.run_id) and its agent's daily limit: a batch whose agent had passed its limit was told
+    # "ok" and then refused. None is "not given": the run and agent the Magsag's calls are recorded under.
+    mg.skills.invoke("skill.analysis", {"data": "x"})
+    budget = mg.check_budget()
+    assert (budget["agent"], budget["run_id"]) == ("report-bot", mg.run_id)
+    kinds = {lim["limit"]: lim["scope"] for lim in budget["limits"]}
+    assert {"call", "run", "agent_day", "day"} <= set(kinds)
+    assert mg.run_id in kinds["run"] and "report-bot" in kinds["agent_day"]
+    assert asyncio_run(mg.acheck_budget()) == budget
+    # a name given still wins, and "" is still the way to ask for no agent (or no run)
+    other = mg.check_budget(agent="", run_id="")
+    assert {lim["limit"] for lim in other["limits"]} == {"call", "day"}
+    assert mg.check_budget(agent="someone")["agent"] == "someone"
