@@ -110,3 +110,16 @@ def test_the_command_refuses_such_a_name_with_exit_2(tmp_path: Path):
     )
     assert done.returncode == 2 and done.stdout == ""
     assert "agent" in done.stderr and "looks like an API key" in done.stderr and key not in done.stderr
+
+
+async def test_the_tools_a_client_lists_say_the_servers_agent_is_the_calls(tmp_path: Path):
+    # Before: the schema a client's model read said agent was "agent name for the ledger and budgets", so a
+    # model filled it in ("claude") and every such call was refused: the server's pin was said only in the error.
+    async with Client(build_server(catalog=CATALOG, db=tmp_path / "l.db", env=ENV, agent="desk")) as c:
+        tools = {t.name: t.input_schema["properties"] for t in (await c.list_tools()).tools}
+        for tool in ("invoke_skill", "explain_route", "check_budget"):
+            said = tools[tool]["agent"]["description"]
+            assert "'desk'" in said and "leave" in said, (tool, said)
+    async with Client(build_server(catalog=CATALOG, db=tmp_path / "l.db", env=ENV)) as c:  # the stored schemas
+        tools = {t.name: t.input_schema["properties"] for t in (await c.list_tools()).tools}
+        assert "desk" not in tools["invoke_skill"]["agent"]["description"]

@@ -10,6 +10,7 @@ Anything else is a bug: the client gets a generic message and the traceback goes
 
 from __future__ import annotations
 
+import copy
 import functools
 import json
 import types
@@ -216,7 +217,7 @@ class MagsagTools:
     def tools(self, *, fresh: bool = False) -> list[Tool]:
         """The tools, their schemas read from ``tool_schemas.json`` (``fresh``: generated from the models)."""
         known = {} if fresh else stored()
-        return [
+        return self._pinned([
             make_tool(
                 self.list_skills,
                 M.ListSkillsArgs,
@@ -278,7 +279,20 @@ class MagsagTools:
                 READ_ONLY,
                 known,
             ),
-        ]
+        ])
+
+    def _pinned(self, tools: list[Tool]) -> list[Tool]:
+        """The tools with an ``agent`` argument saying so when the server has one (``magsag-mcp --agent``): a
+        client's model reads the schema, and one told only "agent name" names one, which is refused."""
+        pinned = self.state.agent
+        for tool in tools if pinned else ():
+            if "agent" in tool.parameters.get("properties", {}):
+                said = f"this server records every call as agent {pinned!r}: leave agent out"
+                if tool.name == "check_budget":
+                    said = f"default {pinned!r}, the agent this server records every call as (leave agent out)"
+                tool.parameters = copy.deepcopy(tool.parameters)  # not the stored schemas every server shares
+                tool.parameters["properties"]["agent"]["description"] = said
+        return tools
 
 
 class ExplainedTool(Tool):
