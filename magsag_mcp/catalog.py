@@ -23,6 +23,7 @@ import os
 from collections.abc import Mapping
 from functools import cached_property
 from pathlib import Path
+from shlex import quote
 from typing import Any, Literal, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
@@ -188,17 +189,20 @@ def find_catalog(explicit: str | os.PathLike[str] | None = None, env: Mapping[st
     """``--catalog`` > ``MAGSAG_CATALOG`` > ``./catalog`` > the copy shipped in the package."""
     env = os.environ if env is None else env
     chosen = explicit or env.get("MAGSAG_CATALOG")
+    here = Path(__file__).parent
+    bundled = next((c for c in (here / "_catalog", here.parent / "catalog") if (c / "skills").is_dir()), None)
     if chosen:
         path = Path(chosen).expanduser()
         if not path.is_dir():
             origin = "--catalog" if explicit else "MAGSAG_CATALOG"
-            raise ConfigError(f"{origin} points at {str(path)!r}, which is not a directory; give a catalog directory")
+            fix = "give a catalog directory"
+            if bundled is not None and not path.exists():  # (a new workspace's catalog/, as the MCP examples name)
+                fix += f", or make this one from the bundled catalog (cp -r {quote(str(bundled))} {quote(str(path))})"
+            raise ConfigError(f"{origin} points at {str(path)!r}, which is not a directory; {fix}")
         return path
     local = Path.cwd() / "catalog"
     if (local / "skills").is_dir():
         return local
-    here = Path(__file__).parent
-    bundled = next((c for c in (here / "_catalog", here.parent / "catalog") if (c / "skills").is_dir()), None)
     # A ./catalog of magsag's parts without skills/ (the guide's catalog/policies/model_governance.yaml, written in a
     # new project): passed over for the bundled catalog, its policy and prices would govern no call, without a word
     parts = [f"{p}/" if p in _CATALOG_DIRS else p for p in _CATALOG_PARTS if (local / p).exists()]

@@ -662,3 +662,22 @@ def test_a_data_class_or_a_chain_that_allowed_models_refuse_on_every_call_is_a_p
         policy.replace(allowed, allowed + "      - local:llama3.1:70b\n")
     )
     assert validate_catalog(catalog_copy, env={}) == []
+
+
+def test_a_catalog_path_that_does_not_exist_yet_is_refused_with_the_copy_that_makes_it(tmp_path: Path):
+    # The VS Code and Cursor examples start the server with --catalog ${workspaceFolder}/catalog: in a workspace
+    # without one, the server stopped saying only "give a catalog directory", not where one to start from is.
+    import shlex
+    import subprocess
+
+    wanted = tmp_path / "workspace" / "catalog"
+    wanted.parent.mkdir()
+    with pytest.raises(ConfigError) as info:
+        find_catalog(str(wanted), env={})
+    message = info.value.message
+    assert message.startswith(f"--catalog points at {str(wanted)!r}, which is not a directory")
+    bundled = Path(__file__).resolve().parent.parent / "catalog"
+    assert str(bundled) in message
+    copy = message[message.index("(cp ") + 1 : message.index(")", message.index("(cp "))]
+    subprocess.run(shlex.split(copy), check=True)  # the fix, as the message writes it
+    assert find_catalog(str(wanted), env={}) == wanted and (wanted / "skills" / "analysis.yaml").is_file()
