@@ -98,3 +98,20 @@ async def test_the_context_argument_is_published_in_both_tools_schemas(client: C
         context = tools[name].input_schema["properties"]["context"]
         assert set(context["properties"]) == {"preferred_model", "tier", "data_class"}
         assert context["additionalProperties"] is False
+
+
+async def test_a_preferred_model_that_fails_is_the_calls_only_target_as_its_schema_says(client: Client):
+    # Before: the schema a client's model reads called preferred_model "a model to try first", as if routing's
+    # targets followed it; the call's choice is the only target (the README's model choice), so a model that
+    # fails fails the call. The description now says so, and where a fallback goes (model_config.fallbacks).
+    tools = {t.name: t for t in (await client.list_tools()).tools}
+    said = tools["invoke_skill"].input_schema["properties"]["context"]["properties"]["preferred_model"]["description"]
+    assert "try first" not in said and "fallbacks" in said
+    preferred = {"preferred_model": "fail-overloaded"}
+    failed = error_of(await client.call_tool("invoke_skill", {**CALL, "context": preferred}))
+    assert {a["model"] for a in failed["attempts"]} == {"fail-overloaded"}
+    plan = await client.call_tool(
+        "explain_route",
+        {**CALL, "context": {"preferred_model": "fail-overloaded"}, "model_config": {"fallbacks": ["gpt-4o-mini"]}},
+    )
+    assert [t["label"] for t in plan.structured_content["targets"]] == ["fake:fail-overloaded", "fake:gpt-4o-mini"]

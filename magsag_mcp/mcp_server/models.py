@@ -114,7 +114,11 @@ class ModelConfigArg(_In):
 
 # The guide's call context (``context={"preferred_model": ...}``): what a call declares besides model_config.
 class ContextArg(_In):
-    preferred_model: str | None = Field(None, description="a model to try first, e.g. gpt-4o-mini")
+    preferred_model: str | None = Field(
+        None,
+        description="the model to call, e.g. gpt-4o-mini, in routing's place: its only target unless "
+        "model_config.fallbacks names more",
+    )
     tier: str | None = Field(None, description="a cost tier of the routing policy, e.g. economy")
     data_class: str | None = Field(None, description="the data's class, e.g. pii_processing: its policy applies too")
 
