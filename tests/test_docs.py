@@ -463,3 +463,24 @@ def test_every_variable_the_mcp_readme_names_is_a_documented_one():
         servers = data.get("mcpServers") or data["servers"]
         for name in (n for server in servers.values() for n in server.get("env", {})):
             assert name in CONFIG_ROWS, f"{config} sets {name}, which README does not document"
+
+
+def test_the_readmes_python_example_runs_as_written(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys):
+    # The example a new user pastes first: every call in it (a skill, an agent, the skills' list, a summary, the
+    # budget) against vendor APIs answered on loopback, with the bundled catalog and a ledger of its own.
+    import os
+
+    from magsag_mcp.loopback import LoopbackUpstream
+
+    (code,) = re.findall(r"```python\n(.*?)```", section(README, "Using it from Python"), re.S)
+    prefixes = ("MAGSAG_", "OPENAI_", "ANTHROPIC_", "AZURE_OPENAI_", "GEMINI_", "GOOGLE_", "OLLAMA_")
+    for name in [n for n in os.environ if n.startswith(prefixes)]:
+        monkeypatch.delenv(name)
+    monkeypatch.chdir(tmp_path)  # no ./catalog: the bundled one, as the comment says
+    with LoopbackUpstream().running() as up:
+        for name, value in {**up.env(), "MAGSAG_DB": str(tmp_path / "ledger.db")}.items():
+            monkeypatch.setenv(name, value)
+        exec(compile(code, "README.md", "exec"), {})
+    printed = capsys.readouterr().out.splitlines()
+    assert printed[0].startswith("loopback answer from gpt-4o gpt-4o ")
+    assert printed[-1] == "ok"  # mg.check_budget()["status"]
