@@ -256,3 +256,18 @@ def test_check_budget_left_without_names_reports_the_limits_this_magsags_calls_m
     other = mg.check_budget(agent="", run_id="")
     assert {lim["limit"] for lim in other["limits"]} == {"call", "day"}
     assert mg.check_budget(agent="someone")["agent"] == "someone"
+
+
+def test_an_empty_time_is_refused_as_the_command_line_refuses_it(mg: Magsag):
+    # Before: since="" (os.environ.get("SINCE", ""), a form's blank field) was taken as no bound: the summary
+    # was of every call ever recorded, said nowhere, while an empty name (agent="") was refused, and the command
+    # line's --since "" too. Now an empty or blank time is refused, saying how to read the whole ledger.
+    from magsag_mcp import InputError
+
+    mg.skills.invoke("skill.analysis", {"data": "x"})
+    for filters in ({"since": ""}, {"until": " "}, {"since": "7d", "until": ""}):
+        with pytest.raises(InputError, match=r"is empty: leave it out to read the whole ledger, or give 24h, 7d"):
+            mg.summarize(**filters)
+    with pytest.raises(InputError, match="is empty"):
+        mg.bridge.run(lambda: mg.service.search_page("x", since=""))
+    assert mg.summarize()["totals"]["calls"] == 1  # left out, it is every call

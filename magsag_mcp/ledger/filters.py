@@ -54,8 +54,12 @@ def parse_since(value: Any, *, field: str = "since", now: float | None = None) -
     or nine digits or more as text); from Python also a ``datetime``, ``date`` or ``timedelta`` (see
     :func:`python_time`). A duration counts back from ``now`` (by default the time now)."""
     value = python_time(value, field)
-    if value is None or value == "":
+    if value is None:
         return None
+    if isinstance(value, str) and not value.strip():  # a blank field, an unset variable: not "all time" unsaid
+        raise InputError(
+            f"{field}={value!r} is empty: leave it out to read the whole ledger, or give 24h, 7d or a date"
+        )
     if isinstance(value, bool):  # an int to Python, but no one means 1970-01-01T00:00:01 by True
         raise InputError(f"{field}={value!r} is not a time: give unix seconds (e.g. 1764460800), 24h, 7d or a date")
     if isinstance(value, str) and _UNIX_SECONDS.match(value.strip()):
