@@ -130,3 +130,30 @@ async def test_a_sag_delegated_from_a_sag_before_the_top_run_rule_counts_in_the_
         "unknown_cost_bound_usd": "0",
         "at_most_usd": "0.000000004321",
     }
+
+
+async def test_the_first_open_after_an_upgrade_leaves_no_write_ahead_log_of_the_migration(tmp_path: Path):
+    """The first open after an upgrade migrates the ledger (0014 rebuilds the usage rollup from every attempt),
+    and SQLite writes all that into the -wal file, which it shrinks only when the last connection closes: the
+    magsag-mcp server that upgraded a year's ledger kept a 112 MB -wal beside its 487 MB ledger for as long as
+    it ran. Now the log is checkpointed into the ledger and truncated once the migrations are applied."""
+    db = tmp_path / "upgraded.db"
+    conn = sqlite3.connect(db, isolation_level=None)
+    conn.execute("CREATE TABLE schema_migrations (name TEXT PRIMARY KEY, applied_at REAL NOT NULL)")
+    for name, sql in MIGRATIONS[:13]:
+        _apply(conn, name, sql)
+    day = 20_000 * 86400.0
+    conn.execute("BEGIN")
+    conn.executemany(
+        "INSERT INTO attempts (run_id, started_at, provider, model, agent, skill, outcome, cost_pusd)"
+        " VALUES (?, ?, 'openai', ?, ?, 's', 'ok', 1000)",
+        [(f"r{i}", day + i * 3600.0, f"model-{i % 50}", f"agent-{i % 7}") for i in range(20_000)],
+    )
+    conn.execute("COMMIT")
+    conn.close()
+
+    async with Ledger(db) as ledger:
+        wal = Path(f"{db}-wal")
+        assert not wal.exists() or wal.stat().st_size < 256 * 1024, wal.stat().st_size
+        summary = await ledger.summarize()
+    assert (summary["totals"]["calls"], summary["totals"]["known_cost_usd"]) == (20_000, "0.00002")

@@ -215,6 +215,25 @@ async def open_read_only(
     return conn, immutable
 
 
+#: how long :func:`truncate_log` waits for readers to leave the write-ahead log before leaving it as it is
+TRUNCATE_WAIT_MS = 2000
+
+
+def truncate_log(conn: sqlite3.Connection) -> None:
+    """Checkpoint the write-ahead log into the ledger and truncate it to nothing, after a write of much of the
+    ledger (a prune's VACUUM, the migrations of an upgrade). SQLite truncates the -wal file only when the last
+    connection closes: beside a running magsag-mcp (or in it) it stayed that large. Waiting on readers holds
+    off writers, so the wait is short; a log still in use is left for SQLite to reuse."""
+    busy = conn.execute("PRAGMA busy_timeout").fetchone()[0]
+    conn.execute(f"PRAGMA busy_timeout = {min(int(busy), TRUNCATE_WAIT_MS)}")
+    try:
+        conn.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchall()
+    except sqlite3.OperationalError:  # busy past the wait: the log stays, reused as before
+        pass
+    finally:
+        conn.execute(f"PRAGMA busy_timeout = {int(busy)}")
+
+
 def in_snapshot(conn: sqlite3.Connection, fn: Callable[[sqlite3.Connection], T]) -> T:
     """``fn`` in one read transaction: every read it makes sees the ledger as of the same moment."""
     conn.execute("BEGIN")  # deferred: the snapshot is taken by the first read and held to the end

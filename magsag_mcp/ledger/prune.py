@@ -17,6 +17,7 @@ import time
 from typing import TYPE_CHECKING
 
 from ..errors import InputError, LedgerError
+from .connection import truncate_log
 from .migrations import ROLLUP_BUCKET_SECONDS, SPEND_BUCKET_SECONDS
 from .rollup_reads import ATTEMPT_MONEY
 
@@ -129,28 +130,9 @@ def _vacuum(conn: sqlite3.Connection) -> None:
 
 
 async def _shrink_log(ledger: Ledger) -> None:
-    """The write-ahead log checkpointed and truncated (:func:`_truncate_log`), if it can be."""
+    """The write-ahead log checkpointed and truncated (:func:`~.connection.truncate_log`), if it can be. VACUUM
+    wrote the whole ledger into it (or as much as the disk held, when it failed on a full one)."""
     if ledger.read_only:
         return
     with contextlib.suppress(LedgerError):
-        await ledger.read(_truncate_log, snapshot=False)
-
-
-#: how long the prune waits for readers to leave the write-ahead log before leaving it as it is
-TRUNCATE_WAIT_MS = 2000
-
-
-def _truncate_log(conn: sqlite3.Connection) -> None:
-    """Checkpoint the write-ahead log into the ledger and truncate it to nothing. VACUUM wrote the whole
-    ledger into the -wal file (or as much as the disk held, when it failed on a full one), which SQLite
-    truncates only when the last connection closes: beside a running magsag-mcp it stayed that large, so a
-    prune made to free space took more of it, or left the disk full under the server. Waiting on readers
-    holds off writers, so the wait is short; a log still in use is left for SQLite to reuse."""
-    busy = conn.execute("PRAGMA busy_timeout").fetchone()[0]
-    conn.execute(f"PRAGMA busy_timeout = {min(int(busy), TRUNCATE_WAIT_MS)}")
-    try:
-        conn.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchall()
-    except sqlite3.OperationalError:  # busy past the wait: the log stays, reused as before
-        pass
-    finally:
-        conn.execute(f"PRAGMA busy_timeout = {int(busy)}")
+        await ledger.read(truncate_log, snapshot=False)

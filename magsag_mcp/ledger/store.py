@@ -37,6 +37,7 @@ from .connection import (
     _connect,
     _create_private,
     in_snapshot,
+    truncate_log,
 )
 from .migrations import BlankFile, NewerSchema, NotALedger, migrate, unknown_migrations
 from .problems import (
@@ -138,7 +139,10 @@ class Ledger(LedgerRecording, LedgerReports, ReadOnlyMode):
             await self._writer._execute(
                 _configure, self._writer._conn, self.busy_timeout_ms, first=True, blank_ok=self.create
             )
-            await self._writer._execute(migrate, self._writer._conn)
+            if await self._writer._execute(migrate, self._writer._conn):
+                # an upgrade's migrations may rewrite much of the ledger (0014 rebuilt its usage rollup: 112 MB of
+                # -wal for a year's ledger), kept beside it for as long as this process ran
+                await self._writer._execute(truncate_log, self._writer._conn)
             self._identity = file_identity(self._opened)
             self._schema_version = await self._writer._execute(_schema_version, self._writer._conn)
             self._reader = await _connect(self.path)
