@@ -968,6 +968,39 @@ async def test_a_prune_whose_vacuum_fails_on_a_full_disk_gives_back_the_log_it_g
         assert [h["event"] for h in await server.search("now|after", 5)] == ["after", "now"]
 
 
+async def test_a_burst_of_writes_beside_a_long_read_leaves_no_large_write_ahead_log_behind(tmp_path: Path):
+    """A burst of writes (a batch of many records, or another process's prune whose checkpoint found a reader)
+    while a reader held its snapshot (a `flow summarize` or an export of a large ledger, in another process)
+    grew the -wal file past what SQLite checkpoints at (4 MB), and SQLite reuses the file without shrinking it
+    until the last connection closes: beside a long-running server it stayed at its largest. Now, once the log
+    is checkpointed and begun again, it is cut back to JOURNAL_SIZE_LIMIT."""
+    from magsag_mcp.ledger.connection import JOURNAL_SIZE_LIMIT
+
+    db = tmp_path / "l.db"
+    now = time.time()
+    failed = {"error_class": "server_error", "error_message": "x" * 4000, "cost_usd": Decimal(0)}
+
+    def call(i: int) -> tuple[RunRecord, list[AttemptRecord], None]:
+        run = RunRecord(f"r{i}", "a", "s", now, ended_at=now, status="error")
+        return run, [AttemptRecord(f"r{i}", now, "openai", "gpt-4o", "s", "a", "error", 0, 1, **failed)], None
+
+    async with Ledger(db) as server:
+        await server.log_event(None, None, "first", {})
+        reader = sqlite3.connect(db, isolation_level=None)  # another process's long read
+        reader.execute("BEGIN")
+        reader.execute("SELECT COUNT(*) FROM events").fetchone()
+        *earlier, (run, attempts, _) = [call(i) for i in range(3000)]
+        await server.record_call(run, attempts, earlier=earlier)
+        wal = Path(f"{db}-wal")
+        assert wal.stat().st_size > JOURNAL_SIZE_LIMIT  # the burst, which no checkpoint could take in
+        reader.execute("COMMIT")
+        reader.close()
+        for i in range(3):  # the server records on: its log is checkpointed and begun again
+            await server.log_event(None, None, f"after{i}", {})
+        assert wal.stat().st_size <= JOURNAL_SIZE_LIMIT, wal.stat().st_size
+        assert len(await server.query_runs(UsageFilters(limit=5000))) == 3000
+
+
 async def test_prune_keeps_the_row_of_a_run_with_a_call_in_flight(tmp_path: Path):
     # A long agent run whose recorded calls are all older than the cutoff, with a call in flight now.
     # Before, prune deleted its row, and with it the spend its run limit counts: the limit started

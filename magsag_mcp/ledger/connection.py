@@ -29,9 +29,13 @@ from .writes import SYNC_MODE_BY_CONNECTION
 
 T = TypeVar("T")
 
-__all__ = ["BUSY_TIMEOUT_MS", "SYNC_MODES", "default_db_path", "ledger_sync_from_env"]
+__all__ = ["BUSY_TIMEOUT_MS", "JOURNAL_SIZE_LIMIT", "SYNC_MODES", "default_db_path", "ledger_sync_from_env"]
 
 BUSY_TIMEOUT_MS = 30_000
+#: the most a -wal file keeps once SQLite begins it again (after a checkpoint took all of it in): SQLite
+#: checkpoints at about 4 MB, but a burst (a large batch, or writes while a long read held its snapshot) grows
+#: the file past that, and SQLite reused it at that size, never shrinking it until the last connection closed
+JOURNAL_SIZE_LIMIT = 8 * 1024 * 1024
 
 
 def default_db_path(env: Mapping[str, str] | None = None) -> Path:
@@ -63,6 +67,7 @@ def _configure(
     conn.execute("PRAGMA synchronous = FULL")
     SYNC_MODE_BY_CONNECTION[id(conn)] = "FULL"
     conn.execute("PRAGMA foreign_keys = ON")
+    conn.execute(f"PRAGMA journal_size_limit = {JOURNAL_SIZE_LIMIT}")
 
 
 def _wal(conn: sqlite3.Connection, busy_timeout_ms: int) -> str:
@@ -223,7 +228,8 @@ def truncate_log(conn: sqlite3.Connection) -> None:
     """Checkpoint the write-ahead log into the ledger and truncate it to nothing, after a write of much of the
     ledger (a prune's VACUUM, the migrations of an upgrade). SQLite truncates the -wal file only when the last
     connection closes: beside a running magsag-mcp (or in it) it stayed that large. Waiting on readers holds
-    off writers, so the wait is short; a log still in use is left for SQLite to reuse."""
+    off writers, so the wait is short; a log still in use is left for SQLite to reuse (and to cut back to
+    :data:`JOURNAL_SIZE_LIMIT` when it begins it again)."""
     busy = conn.execute("PRAGMA busy_timeout").fetchone()[0]
     conn.execute(f"PRAGMA busy_timeout = {min(int(busy), TRUNCATE_WAIT_MS)}")
     try:
