@@ -276,7 +276,36 @@ def build_request(
         lo.pop("messages", None)  # key by key: model_config's history replaces, never doubles, the other
     _apply(req, pinned, lo, "context.llm_overrides")
     _apply(req, pinned, model_config, "model_config")
+    if req.tool_choice not in (None, "auto", "none"):
+        _check_forced_tool(req, "model_config" if "tool_choice" in model_config else "context.llm_overrides")
     return req, pinned
+
+
+def _check_forced_tool(req: LLMRequest, where: str) -> None:
+    """A tool_choice that forces a call ("required", or a function by name) needs the tool it forces among the call's
+    tools (which ``model_config`` and ``context.llm_overrides`` give together): OpenAI refuses it otherwise (400,
+    which stops the cascade), Anthropic's and Gemini's paths would drop it and answer in text."""
+    choice = req.tool_choice
+    names = [t.name for t in req.tools]
+    if choice == "required":
+        if not names:
+            raise PayloadError(
+                f"{where}.tool_choice 'required' asks for a tool call, but the call offers no tools: give "
+                "model_config.tools, or leave tool_choice out"
+            )
+        return
+    name = choice["name"] if isinstance(choice, dict) else None
+    if name in names:
+        return
+    if not names:
+        raise PayloadError(
+            f"{where}.tool_choice names the function {name!r}, but the call offers no tools: give it in "
+            "model_config.tools, or leave tool_choice out"
+        )
+    raise PayloadError(
+        f"{where}.tool_choice names the function {name!r}, which is none of the call's tools: "
+        f"{', '.join(repr(n) for n in names)}"
+    )
 
 
 def _apply(req: LLMRequest, pinned: set[str], cfg: Mapping[str, Any], where: str) -> None:

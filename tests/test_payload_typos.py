@@ -363,3 +363,38 @@ def test_a_tool_choice_in_anthropics_shape_is_taken(catalog, choice, taken):
     payload["model_config"]["tool_choice"] = {**choice, "disable_parallel_tool_use": True}
     with pytest.raises(PayloadError, match=r"tool_choice\.disable_parallel_tool_use is not taken"):
         plan_call(catalog, "skill.analysis", payload, context=None, env={})
+
+
+@pytest.mark.parametrize(
+    ("model_config", "said"),
+    [
+        (
+            {"tool_choice": "required"},
+            "model_config.tool_choice 'required' asks for a tool call, but the call offers no tools",
+        ),
+        (
+            {"tool_choice": {"name": "lookup"}},
+            "model_config.tool_choice names the function 'lookup', but the call offers no tools",
+        ),
+        (
+            {"tools": [{"name": "search", "input_schema": {"type": "object"}}], "tool_choice": {"name": "lookup"}},
+            "model_config.tool_choice names the function 'lookup', which is none of the call's tools: 'search'",
+        ),
+    ],
+)
+def test_a_tool_choice_that_no_tool_of_the_call_can_meet_is_refused_before_any_target_is_asked(
+    catalog, model_config, said
+):
+    # A call that forces a tool call with no such tool offered: OpenAI refused it (400, the cascade stopped there),
+    # while Anthropic's and Gemini's paths dropped the choice unsaid and answered in text, a call the caller never
+    # asked for. Refused before any target is paid, saying what to fix.
+    payload = {"data": "x", "model_config": {"model": "fake:echo", **model_config}}
+    with pytest.raises(PayloadError) as info:
+        plan_call(catalog, "skill.analysis", payload, context=None, env={})
+    assert said in info.value.message
+    # set in the context's llm_overrides and met by the payload's own tools: taken
+    tools = [{"name": "lookup", "input_schema": {"type": "object"}}]
+    context = {"llm_overrides": {"tool_choice": {"name": "lookup"}}}
+    payload = {"data": "x", "model_config": {"model": "fake:echo", "tools": tools}}
+    plan = plan_call(catalog, "skill.analysis", payload, context=context, env={})
+    assert plan.request.tool_choice == {"name": "lookup"}

@@ -168,7 +168,9 @@ class ChatCompletionsFormat(WireFormat):
                 }
                 for t in request.tools
             ]
-        if request.tool_choice is not None:
+        if request.tool_choice is not None and request.tools:
+            # beside no tools, any tool_choice is refused (400 "'tool_choice' is only allowed when 'tools' are
+            # specified"); with no function to call there is no choice to make
             body["tool_choice"] = _tool_choice(request.tool_choice)
         if request.json_schema is not None:
             name = schema_name(request.json_schema_name, notes)

@@ -213,7 +213,7 @@ class ResponsesFormat(WireFormat):
                 }
                 for t in request.tools
             ]
-        if request.tool_choice is not None:
+        if request.tool_choice is not None and request.tools:  # (as Chat Completions: none without tools)
             choice = request.tool_choice
             body["tool_choice"] = {"type": "function", "name": choice["name"]} if isinstance(choice, dict) else choice
         if request.json_schema is not None:

@@ -629,6 +629,13 @@ def model_refuses(body: dict[str, Any]) -> ErrorReply | None:
         )
     if (missing := format_refused(body)) is not None:
         return missing
+    if body.get("tool_choice") is not None and not body.get("tools"):
+        # the API's own 400, whatever the choice ("none" and "auto" included)
+        return R.error(
+            400,
+            "Invalid value for 'tool_choice': 'tool_choice' is only allowed when 'tools' are specified.",
+            param="tool_choice",
+        )
     if (_NO_STOP.match(model) or (_GPT5.match(model) and "-chat" not in model)) and body.get("stop") is not None:
         # the spec's StopConfiguration: "Not supported with latest reasoning models `o3` and `o4-mini`"
         return R.error(

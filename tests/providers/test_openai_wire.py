@@ -86,3 +86,15 @@ async def test_a_schema_name_openai_would_refuse_is_sent_in_its_alphabet(case, s
     sent = body["text"]["format"]["name"] if "input" in body else body["response_format"]["json_schema"]["name"]
     assert sent == "Person_record"
     assert "the JSON schema's name 'Person record' was sent as 'Person_record'" in " ".join(result.warnings)
+
+
+@pytest.mark.parametrize("choice", ["auto", "none"])
+@pytest.mark.parametrize("case", OPENAI_FORMATS, ids=[c.name for c in OPENAI_FORMATS])
+async def test_a_tool_choice_without_tools_is_not_sent(case, serve, transport, choice):
+    # OpenAI answers 400 "Invalid value for 'tool_choice': 'tool_choice' is only allowed when 'tools' are specified."
+    # to any tool_choice beside no tools: a bad request that stopped the cascade, where Anthropic's and Gemini's paths
+    # leave it out and answer (a context's llm_overrides with tool_choice "auto" given to every call, tools or not).
+    fake, provider, target = await setup(case, serve, transport)
+    fake.queue({"text": "ok"})
+    result = await provider.complete(LLMRequest([Message("user", "Hi")], tool_choice=choice, max_tokens=50), target)
+    assert result.text == "ok" and fake.violations == [] and "tool_choice" not in last_body(fake)
