@@ -176,8 +176,22 @@ def _messages(raw: Any, where: str = "model_config") -> list[Message]:
             texts = _text_blocks(content)
             content = "\n".join(texts) if texts is not None else json.dumps(content, ensure_ascii=False)
         answers = _answered_call(m, i, out, where) if m["role"] == "tool" else None
-        out.append(Message(role=m["role"], content=content, tool_calls=calls, tool_call_id=answers, name=m.get("name")))
+        msg = Message(role=m["role"], content=content, tool_calls=calls, tool_call_id=answers, name=m.get("name"))
+        if m.get("is_error") is not None:
+            msg.is_error = _is_error(m, i, where)
+        out.append(msg)
     return out
+
+
+def _is_error(m: Mapping[str, Any], i: int, where: str) -> bool:
+    """A tool message's ``is_error``: the tool failed, and its content says how (what Claude and Gemini are told)."""
+    if m["role"] != "tool":
+        raise PayloadError(
+            f"{where}.messages[{i}].is_error is taken on a tool result (role 'tool') only, to say the tool failed"
+        )
+    if not isinstance(m["is_error"], bool):
+        raise PayloadError(f"{where}.messages[{i}].is_error must be true or false")
+    return m["is_error"]
 
 
 #: a text block's type: Anthropic's, OpenAI Chat's and MCP's "text", OpenAI Responses' input and output text

@@ -40,7 +40,7 @@ class Message:
     - ``user``: ``content`` is the text.
     - ``assistant``: ``content`` and/or ``tool_calls``.
     - ``tool``: the result of a tool call: ``tool_call_id``, ``name`` (the function's name, which
-      Gemini needs) and ``content`` (a string, usually JSON).
+      Gemini needs), ``content`` (a string, usually JSON) and ``is_error`` (the call failed).
     """
 
     role: Role
@@ -48,6 +48,8 @@ class Message:
     tool_calls: list[ToolCall] = field(default_factory=list)
     tool_call_id: str | None = None
     name: str | None = None
+    #: a ``tool`` message's result is the tool's failure (Anthropic's ``is_error``, MCP's ``isError``), not its output
+    is_error: bool = False
 
 
 @dataclass(slots=True)

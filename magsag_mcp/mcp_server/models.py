@@ -104,7 +104,8 @@ class ModelConfigArg(_In):
     messages: list[dict[str, Any]] | None = Field(
         None,
         description="further turns: {role: user|assistant, content}; after tool_calls, the assistant turn "
-        "{role: assistant, tool_calls: [as returned]}, then per call {role: tool, tool_call_id, content}",
+        "{role: assistant, tool_calls: [as returned]}, then per call {role: tool, tool_call_id, content} (and "
+        "is_error: true when the tool failed)",
     )
     stream: bool | None = None
 

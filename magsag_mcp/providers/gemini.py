@@ -85,14 +85,17 @@ def _made_up(call_id: str, name: str) -> bool:
     return head == "call" and number.isdigit()
 
 
-def _response_object(content: str | None) -> dict[str, Any]:
-    """functionResponse.response must be an object; tool results are usually JSON strings."""
+def _response_object(content: str | None, is_error: bool = False) -> dict[str, Any]:
+    """functionResponse.response must be an object; tool results are usually JSON strings. A failed call's goes
+    under "error" (the API: "if the function call failed to execute, the response can have an "error" key")."""
     if not content:
-        return {}
+        return {"error": "(no output)"} if is_error else {}
     try:
         value = json.loads(content)
     except ValueError:
-        return {"result": content}
+        value = content
+    if is_error:
+        return {"error": value}
     return value if isinstance(value, dict) else {"result": value}
 
 
@@ -124,7 +127,7 @@ class GeminiFormat(WireFormat):
         for msg in request.messages:
             if msg.role == "tool":
                 name = msg.name or names.get(msg.tool_call_id or "", "tool")
-                response: dict[str, Any] = {"name": name, "response": _response_object(msg.content)}
+                response: dict[str, Any] = {"name": name, "response": _response_object(msg.content, msg.is_error)}
                 if msg.tool_call_id in sent:
                     response["id"] = msg.tool_call_id
                 part = {"functionResponse": response}

@@ -716,3 +716,48 @@ def test_content_blocks_with_fields_beyond_their_text_stay_json_and_responses_te
     assert question.content == "Weather in Oslo?\nIn Celsius."
     [answer] = payload_messages([{"role": "assistant", "content": [{"type": "output_text", "text": "3 degrees."}]}])
     assert answer.content == "3 degrees."
+
+
+async def test_a_tool_result_that_is_an_error_says_so_to_claude_and_to_gemini(serve, transport):
+    # A tool message marked is_error (a tool that failed: Anthropic's tool_result field, which MCP's CallToolResult
+    # says as isError) lost the mark: Claude read "Timeout after 30 s" as the tool's output, and so did Gemini, whose
+    # functionResponse takes an "error" key for a call that failed. Each is told it failed, in its own words.
+    history = payload_messages(
+        [
+            {"role": "user", "content": "Weather in Oslo and Rome?"},
+            {
+                "role": "assistant",
+                "tool_calls": [
+                    {"id": "toolu_1", "name": "get_weather", "arguments": {"city": "Oslo"}},
+                    {"id": "toolu_2", "name": "get_weather", "arguments": {"city": "Rome"}},
+                ],
+            },
+            {"role": "tool", "tool_call_id": "toolu_1", "content": '{"c": 3}'},
+            {"role": "tool", "tool_call_id": "toolu_2", "content": "Timeout after 30 s", "is_error": True},
+        ]
+    )
+    fake, provider, target = await setup(ANTHROPIC, serve, transport)
+    fake.queue({"text": "3 degrees in Oslo; Rome's weather could not be read."})
+    await provider.complete(LLMRequest(history, tools=[WEATHER], max_tokens=100), target)
+    assert fake.violations == []
+    assert last_body(fake)["messages"][2]["content"] == [
+        {"type": "tool_result", "tool_use_id": "toolu_1", "content": '{"c": 3}'},
+        {"type": "tool_result", "tool_use_id": "toolu_2", "content": "Timeout after 30 s", "is_error": True},
+    ]
+    fake, provider, target = await setup(GOOGLE, serve, transport)
+    fake.queue({"text": "3 degrees in Oslo; Rome's weather could not be read."})
+    await provider.complete(LLMRequest(history, tools=[WEATHER], max_tokens=100), target)
+    assert fake.violations == []
+    answers = [p["functionResponse"] for p in last_body(fake)["contents"][2]["parts"]]
+    assert [a["response"] for a in answers] == [{"c": 3}, {"error": "Timeout after 30 s"}]
+
+
+@pytest.mark.parametrize("flag", ["yes", 1, None])
+def test_is_error_takes_true_or_false_and_only_on_a_tool_result(flag):
+    calls = {"role": "assistant", "tool_calls": [{"id": "c1", "name": "f", "arguments": {}}]}
+    if flag is None:
+        with pytest.raises(E.PayloadError, match=r"messages\[0\]\.is_error is taken on a tool result"):
+            payload_messages([{"role": "user", "content": "x", "is_error": True}])
+        return
+    with pytest.raises(E.PayloadError, match=r"messages\[1\]\.is_error must be true or false"):
+        payload_messages([calls, {"role": "tool", "tool_call_id": "c1", "content": "x", "is_error": flag}])
