@@ -83,7 +83,14 @@ def _tools(raw: Any, where: str = "model_config") -> list[ToolSpec]:
                 f"{where}.tools[{i}] ({fn['name']}): parameters must be a JSON Schema object, "
                 f"e.g. {{'type': 'object', 'properties': {{...}}}}; got {type(params).__name__}"
             )
-        tools.append(ToolSpec(name=fn["name"], description=str(fn.get("description") or ""), parameters=dict(params)))
+        strict = fn.get("strict")
+        if strict is not None and not isinstance(strict, bool):
+            raise PayloadError(f"{where}.tools[{i}] ({fn['name']}): strict must be true or false")
+        if strict:  # its schema is applied to the answer's arguments: one that cannot be is refused now, unpaid
+            _check_schema(params, f"{where}.tools[{i}] ({fn['name']}).parameters")
+        tools.append(
+            ToolSpec(fn["name"], str(fn.get("description") or ""), dict(params), bool(strict))  # name, ..., strict
+        )
     return tools
 
 

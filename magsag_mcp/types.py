@@ -59,6 +59,9 @@ class ToolSpec:
     name: str
     description: str = ""
     parameters: dict[str, Any] = field(default_factory=lambda: {"type": "object", "properties": {}})
+    #: the call's arguments must fit ``parameters``: OpenAI is asked to hold them to it (``strict: true``), and
+    #: every answer's are checked against it
+    strict: bool = False
 
 
 ToolChoice = Literal["auto", "none", "required"] | dict[str, str] | None

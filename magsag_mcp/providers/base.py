@@ -35,7 +35,7 @@ from .capabilities import Capabilities, capabilities_for
 from .empty_answers import cut_at_max_tokens, no_answer, server_cut
 from .endpoint import Endpoint as Endpoint  # where the providers import it from
 from .http_errors import error_under_2xx, obey_should_retry, says_no_such_route, with_request_id
-from .json_output import parse_json_output
+from .json_output import check_strict_calls, parse_json_output
 from .wire_format import StreamAccumulator, WireFormat
 
 #: called with progress while a stream comes in: ("delta", {"chars": n, "text": t}) (``t`` the answer's text that
@@ -222,6 +222,8 @@ class HTTPProvider(Provider):
         if request.json_output or request.json_schema is not None:
             cut = server_cut(result, request, wire.length_may_be_the_servers)
             result.parsed = parse_json_output(result, self.name, request.json_schema, request.json_validator, cut)
+        if result.tool_calls and request.tools:
+            check_strict_calls(result, request, self.name)
         return result
 
     def _http_error(self, wire: WireFormat, resp: HttpResponse, url: str, model: str) -> ProviderError:

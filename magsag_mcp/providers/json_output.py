@@ -114,6 +114,25 @@ def parse_json_output(
     return value
 
 
+def check_strict_calls(result: LLMResult, request: LLMRequest, provider: str) -> None:
+    """Fail an answer whose call of a ``strict`` tool has arguments that do not fit the tool's schema: OpenAI holds
+    them to it, no other vendor does, and the caller that asked for strict runs the tool on them."""
+    strict = {t.name: t.parameters for t in request.tools if t.strict}
+    for call in result.tool_calls:
+        schema = strict.get(call.name)
+        problem = _schema_problem(call.arguments, schema) if schema is not None else None
+        if problem is not None:
+            raise _billed(
+                InvalidOutputError(
+                    f"{provider}:{result.model} called the strict tool {call.name!r} with arguments that do not match "
+                    f"its schema: {problem}",
+                    provider=provider,
+                    model=result.model,
+                ),
+                result,
+            )
+
+
 #: a reasoning model's thinking written before its answer, in the answer: an opening tag, or (where the chat template
 #: opened it in the prompt) the closing one alone, after text that is no JSON document (one may hold "</think>")
 _THINKING = re.compile(r"\A\s*<(think|thinking)>.*?</\1>|\A\s*(?![{\[`]).*?</think>", re.DOTALL | re.IGNORECASE)

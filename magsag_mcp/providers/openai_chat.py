@@ -164,7 +164,8 @@ class ChatCompletionsFormat(WireFormat):
             body["tools"] = [
                 {
                     "type": "function",
-                    "function": {"name": t.name, "description": t.description, "parameters": t.parameters},
+                    "function": {"name": t.name, "description": t.description, "parameters": t.parameters}
+                    | ({"strict": True} if t.strict else {}),
                 }
                 for t in request.tools
             ]

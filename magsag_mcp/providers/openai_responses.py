@@ -202,14 +202,14 @@ class ResponsesFormat(WireFormat):
         put_temperature(body, notes, model, request.temperature, requested_effort(request.extra))
         if request.tools:
             body["tools"] = [
-                # `strict` is required by the spec; strict mode would also demand additionalProperties: false
+                # `strict` is required by the spec: the tool's own. Strict mode demands additionalProperties: false
                 # on every object of the caller's schema, which we do not rewrite behind their back.
                 {
                     "type": "function",
                     "name": t.name,
                     "description": t.description,
                     "parameters": t.parameters,
-                    "strict": False,
+                    "strict": t.strict,
                 }
                 for t in request.tools
             ]
