@@ -546,3 +546,30 @@ async def test_azures_408_after_processing_may_be_billed(fake_openai: FakeOpenAI
         await AzureProvider(env_for(fake_openai), transport).complete(ask(), Target("azure", DEPLOYMENT))
     assert info.value.maybe_billed and info.value.status == 408
     assert info.value.moves_on
+
+
+@pytest.mark.parametrize(("version", "sent"), [("2024-06-01", False), ("2024-10-21", True)])
+async def test_a_strict_tool_is_sent_strict_only_where_the_api_version_takes_it(
+    fake_openai: FakeOpenAI, transport: Transport, version: str, sent: bool
+):
+    # strict function calling came with structured outputs (2024-08-01-preview, GA 2024-10-21): the 2024-06-01 GA
+    # many resources pin answers 400 to a tool's strict, and the call lost the target. There it is left out,
+    # said to be, and the arguments are checked against the tool's schema as on any target that does not hold them.
+    params = {"type": "object", "properties": {"word": {"type": "string"}}, "required": ["word"]}
+    tool = ToolSpec("lookup", "Look a word up", params, strict=True)
+    fake_openai.queue(
+        R.reply(tool_calls=[R.call("lookup", {"word": "azure"})]), R.reply(tool_calls=[R.call("lookup", {"word": 5})])
+    )
+    provider = AzureProvider(env_for(fake_openai, AZURE_OPENAI_API_VERSION=version), transport)
+    result = await provider.complete(ask(tools=[tool]), Target("azure", DEPLOYMENT))
+    assert result.tool_calls[0].arguments == {"word": "azure"}
+    assert fake_openai.requests[0].body["tools"][0]["function"].get("strict") is (True if sent else None)
+    said = [w for w in result.warnings if "strict" in w]
+    why = f"api-version {version} takes no strict tools (they came with 2024-08-01-preview, GA 2024-10-21)"
+    assert said == (
+        []
+        if sent
+        else [f"{why}: strict was not sent, and the arguments were checked against each strict tool's schema"]
+    )
+    with pytest.raises(E.InvalidOutputError, match="strict tool 'lookup'"):
+        await provider.complete(ask(tools=[tool]), Target("azure", DEPLOYMENT))

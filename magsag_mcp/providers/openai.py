@@ -354,7 +354,12 @@ class AzureProvider(RefusedSettings):
         self.takes_json_schema = azure_takes_json_schema(version)
         self.serves_responses = azure_serves_responses(version)
         field = "max_completion_tokens" if azure_takes_max_completion_tokens(version) else "max_tokens"
-        super().__init__(ChatCompletionsFormat(max_tokens_field=field), endpoint, transport)
+        strict = f"api-version {version} takes no strict tools (they came with 2024-08-01-preview, GA 2024-10-21)"
+        super().__init__(
+            ChatCompletionsFormat(max_tokens_field=field, strict_tools=None if self.takes_json_schema else strict),
+            endpoint,
+            transport,
+        )
         self.responses = ResponsesFormat()
 
     def capabilities(self, target: Target) -> Capabilities:

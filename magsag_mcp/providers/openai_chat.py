@@ -121,6 +121,7 @@ class ChatCompletionsFormat(WireFormat):
         max_tokens_field: str = "max_completion_tokens",
         max_stops: int | None = 4,
         json_mode_as_schema: bool = False,
+        strict_tools: str | None = None,
     ) -> None:
         # OpenAI and Azure take max_completion_tokens (o-series reject max_tokens) and up to 4 stop sequences;
         # most local and compatible servers only know the older max_tokens, and take more stop sequences.
@@ -129,6 +130,8 @@ class ChatCompletionsFormat(WireFormat):
         #: JSON mode sent as a JSON schema of any object (:func:`~.json_output.any_object`), for servers that
         #: refuse or ignore json_object
         self.json_mode_as_schema = json_mode_as_schema
+        #: why the server takes no tool's ``strict`` (an Azure api-version from before structured outputs), or None
+        self.strict_tools = strict_tools
 
     def sends_stop(self, request: LLMRequest, model: str) -> bool:
         return bool(request.stop) and not takes_no_stop(model)  # as build() decides
@@ -161,14 +164,20 @@ class ChatCompletionsFormat(WireFormat):
                     request.stop if limit is None else first_stops(request.stop, limit, "OpenAI's API", notes)
                 )
         if request.tools:
+            strict = self.strict_tools is None
             body["tools"] = [
                 {
                     "type": "function",
                     "function": {"name": t.name, "description": t.description, "parameters": t.parameters}
-                    | ({"strict": True} if t.strict else {}),
+                    | ({"strict": True} if t.strict and strict else {}),
                 }
                 for t in request.tools
             ]
+            if not strict and any(t.strict for t in request.tools):
+                notes.append(
+                    f"{self.strict_tools}: strict was not sent, and the arguments were checked against each strict "
+                    "tool's schema"
+                )
         if request.tool_choice is not None and request.tools:
             # beside no tools, any tool_choice is refused (400 "'tool_choice' is only allowed when 'tools' are
             # specified"); with no function to call there is no choice to make

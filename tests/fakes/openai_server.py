@@ -326,6 +326,19 @@ class FakeOpenAI:
                 param="response_format",
             )
             return self._error(err, azure=True)
+        strict = [
+            i
+            for i, tool in enumerate(body.get("tools") or [] if isinstance(body, dict) else [])
+            if isinstance(tool, dict) and "strict" in (tool.get("function") or {})
+        ]
+        if strict and not _azure_knows_json_schema(version):
+            # strict function calling came with structured outputs (2024-08-01-preview; GA 2024-10-21)
+            err = R.error(
+                400,
+                f"Unrecognized request argument supplied: tools[{strict[0]}].function.strict",
+                type="invalid_request_error",
+            )
+            return self._error(err, azure=True)
         if problems := self._check("azure", "createChatCompletionRequest", request, body):
             return self._error(R.error(400, "; ".join(problems)[:1000], code="BadRequest"), azure=True)
         deployment = request.match_info["deployment"]
