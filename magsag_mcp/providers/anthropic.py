@@ -87,13 +87,16 @@ def _wrapped(schema: dict[str, Any]) -> dict[str, Any]:
 class AnthropicMessagesFormat(WireFormat):
     name = "anthropic-messages"
 
-    def __init__(self, *, continues: bool = False, prefix: str = "") -> None:
+    def __init__(self, *, continues: bool = False, prefix: str = "", json_tool: bool = True) -> None:
         #: the calls it sends end with the assistant's message (a prefill): an end_turn with no content is the
         #: model adding nothing to it, an answer ("Claude already decided it's done"), not a failure
         self.continues = continues
         #: a JSON call's prefill (Anthropic's way to start Claude's JSON: "{"), which its answer's text continues:
         #: the document is the two together
         self.prefix = prefix
+        #: a call of :data:`JSON_TOOL` may be the forced JSON answer: not in a call with tools of its own, where the
+        #: JSON tool is never forced and a call of that name is of the caller's own tool
+        self.json_tool = json_tool
 
     def path(self, model: str, *, stream: bool) -> str:
         return "/v1/messages"
@@ -178,19 +181,10 @@ class AnthropicMessagesFormat(WireFormat):
     def parse_response(self, data: Any, *, provider: str, model: str) -> LLMResult:
         if not isinstance(data, dict) or data.get("type") != "message" or not isinstance(data.get("content"), list):
             raise MalformedResponseError(f"{provider}:{model}: not a Messages response", provider=provider, model=model)
-        return _result(
-            data["content"],
-            data.get("stop_reason"),
-            data.get("usage"),
-            data,
-            provider,
-            model,
-            self.continues,
-            self.prefix,
-        )
+        return _result(data["content"], data.get("stop_reason"), data.get("usage"), data, provider, model, self)
 
     def accumulator(self, *, provider: str, model: str) -> StreamAccumulator:
-        return _MessagesStream(provider, model, self.continues, self.prefix)
+        return _MessagesStream(provider, model, self)
 
     def map_error(self, response: HttpResponse, *, provider: str, model: str) -> ProviderError:
         return anthropic_error(response.status, response.body, response.headers, provider=provider, model=model)
@@ -239,8 +233,7 @@ def _result(
     data: dict[str, Any],
     provider: str,
     model: str,
-    continues: bool = False,
-    prefix: str = "",
+    wire: AnthropicMessagesFormat,
 ) -> LLMResult:
     texts: list[str] = []
     calls: list[ToolCall] = []
@@ -282,7 +275,7 @@ def _result(
         refused.usage = _usage(usage)
         raise refused
     text = "".join(texts)
-    json_calls = [c for c in calls if c.name in (JSON_TOOL, JSON_VALUE_TOOL)]
+    json_calls = [c for c in calls if c.name in (JSON_TOOL, JSON_VALUE_TOOL)] if wire.json_tool else []
     if json_calls:
         # The forced JSON tool carries the document: it is the answer, not a call for the caller.
         doc = json_calls[0].arguments
@@ -291,10 +284,10 @@ def _result(
         # its tool_use stop is the answer's end; max_tokens cut the document short, and says so
         if finish == "tool_calls":
             finish = "stop"
-    elif prefix:
-        text = prefix + text  # the prefilled start of a JSON document, and the rest of it
+    elif wire.prefix:
+        text = wire.prefix + text  # the prefilled start of a JSON document, and the rest of it
     # (after a prefill, an end_turn with nothing in it is the model adding nothing: see AnthropicMessagesFormat)
-    nothing_to_add = continues and stop_reason == "end_turn"
+    nothing_to_add = wire.continues and stop_reason == "end_turn"
     if stop_reason in _EMPTY_IS_NO_ANSWER and not text.strip() and not calls and not nothing_to_add:
         # Claude at times answers with no content at all (the API's docs: "empty responses with end_turn"), or a
         # tool_use stop with no tool_use block in it: billed, and no answer; the next target may serve the call
@@ -359,8 +352,8 @@ def _cut_short(tool: Any, stop_reason: str | None) -> str:
 class _MessagesStream(StreamAccumulator):
     """message_start, content_block_start/delta/stop, message_delta, message_stop (plus ping, error)."""
 
-    def __init__(self, provider: str, model: str, continues: bool = False, prefix: str = "") -> None:
-        self.provider, self.model, self.continues, self.prefix = provider, model, continues, prefix
+    def __init__(self, provider: str, model: str, wire: AnthropicMessagesFormat) -> None:
+        self.provider, self.model, self.wire = provider, model, wire
         self.message: dict[str, Any] = {}
         self.blocks: dict[int, dict[str, Any]] = {}
         self.partial_json: dict[int, list[str]] = {}
@@ -438,9 +431,7 @@ class _MessagesStream(StreamAccumulator):
                         f"{self.provider}:{self.model}: {why}", provider=self.provider, model=self.model
                     ) from None
             content.append(block)
-        return _result(
-            content, self.stop_reason, self.usage, self.message, self.provider, self.model, self.continues, self.prefix
-        )
+        return _result(content, self.stop_reason, self.usage, self.message, self.provider, self.model, self.wire)
 
 
 class AnthropicEndpoint(Endpoint):
@@ -474,13 +465,17 @@ class AnthropicProvider(RefusedSettings):
     def __init__(self, env: Mapping[str, str], transport: Transport) -> None:
         super().__init__(AnthropicMessagesFormat(), AnthropicEndpoint(env), transport)
         self.continuing = AnthropicMessagesFormat(continues=True)
+        #: for a call with tools of its own, which never forces the JSON tool
+        self.with_tools = AnthropicMessagesFormat(json_tool=False)
 
     async def complete(
         self, request: LLMRequest, target: Target, *, progress: ProgressCallback | None = None
     ) -> LLMResult:
-        wire = self.wire
+        own = bool(request.tools)
+        wire = self.with_tools if own else self.wire
         if ends_in_prefill(request):
             wire = self.continuing
-            if request.json_output or request.json_schema is not None:
-                wire = AnthropicMessagesFormat(continues=True, prefix=json_prefill(request))
+            if request.json_output or request.json_schema is not None or own:
+                prefix = json_prefill(request) if request.json_output or request.json_schema is not None else ""
+                wire = AnthropicMessagesFormat(continues=True, prefix=prefix, json_tool=not own)
         return await self.call_fitted(wire, request, target, progress=progress)

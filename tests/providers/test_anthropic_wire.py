@@ -11,7 +11,7 @@ import pytest
 from magsag_mcp import errors as E
 from magsag_mcp.call_request import _messages as payload_messages
 from magsag_mcp.providers.anthropic import AnthropicProvider
-from magsag_mcp.types import LLMRequest, Message, Target, ToolCall
+from magsag_mcp.types import LLMRequest, Message, Target, ToolCall, ToolSpec
 
 from .fakes import REDACTED_THINKING, THINKING, FakeAnthropic
 from .test_wire import CASES, KEY, WEATHER, last_body, setup
@@ -761,3 +761,18 @@ def test_is_error_takes_true_or_false_and_only_on_a_tool_result(flag):
         return
     with pytest.raises(E.PayloadError, match=r"messages\[1\]\.is_error must be true or false"):
         payload_messages([calls, {"role": "tool", "tool_call_id": "c1", "content": "x", "is_error": flag}])
+
+
+@pytest.mark.parametrize("stream", [False, True])
+@pytest.mark.parametrize("name", ["json_output", "json_value_output"])
+async def test_a_call_of_the_callers_own_tool_named_as_the_json_tool_is_a_tool_call(serve, transport, stream, name):
+    # The tool a JSON answer is forced through is named json_output (json_value_output): a call of the caller's own
+    # tool of that name was taken for the JSON answer, its arguments returned as the text and the call dropped, though
+    # the JSON tool is forced only in a call with no tools of its own
+    fake, provider, target = await setup(ANTHROPIC, serve, transport)
+    fake.queue({"tool_calls": [{"id": "toolu_1", "name": name, "arguments": {"report": "done"}}]})
+    tool = ToolSpec(name, "Hand the report over", {"type": "object", "properties": {"report": {"type": "string"}}})
+    request = LLMRequest([Message("user", "Report?")], tools=[tool], max_tokens=100, stream=stream)
+    result = await provider.complete(request, target)
+    assert [(c.name, c.arguments) for c in result.tool_calls] == [(name, {"report": "done"})]
+    assert result.finish_reason == "tool_calls" and result.text == "" and fake.violations == []
