@@ -351,3 +351,74 @@ async def test_x_should_retry_is_obeyed_as_the_vendors_sdks_obey_it(tmp_path: Pa
     ]
     assert len(waits) == 1 and 1.0 <= waits[0] <= 1.5  # the 423's Retry-After, not the 529's backoff
     assert openai.violations == anthropic.violations == gemini.violations == []
+
+
+async def test_a_tool_loop_falls_from_openai_to_gemini_and_claude_with_its_tools_results_and_strictness(
+    tmp_path: Path, serve
+):
+    # A call with a strict tool and a history of two parallel calls, one of which failed, falls from an overloaded
+    # OpenAI to Gemini, whose call breaks the tool's schema (no usable answer: billed, and the cascade moves on), then
+    # to Claude: each got the tools, the calls by their ids and the failure said as a failure.
+    forecast = {
+        "type": "object",
+        "properties": {"city": {"type": "string"}, "days": {"type": "integer"}},
+        "required": ["city", "days"],
+        "additionalProperties": False,
+    }
+    tools = [{"type": "function", "function": {"name": "forecast", "parameters": forecast, "strict": True}}]
+    history = [
+        {
+            "role": "assistant",
+            "tool_calls": [
+                {"id": "call_A", "type": "function", "function": {"name": "forecast", "arguments": '{"city": "Oslo"}'}},
+                {"id": "call_B", "type": "function", "function": {"name": "forecast", "arguments": '{"city": "Rome"}'}},
+            ],
+        },
+        {"role": "tool", "tool_call_id": "call_A", "content": '{"c": 3}'},
+        {"role": "tool", "tool_call_id": "call_B", "content": "Timeout after 30 s", "is_error": True},
+    ]
+    openai = FakeOpenAI(KEY).queue(*[{"error": 503, "kind": "server_error"}] * 2)
+    gemini = FakeGemini(KEY).queue({"tool_calls": [{"name": "forecast", "arguments": {"city": "Rome", "days": "2"}}]})
+    anthropic = FakeAnthropic(KEY).queue(
+        {"tool_calls": [{"id": "toolu_1", "name": "forecast", "arguments": {"city": "Rome", "days": 2}}]}
+    )
+    svc = await open_service(tmp_path, serve, openai, anthropic, gemini)
+
+    async def sleep(seconds: float) -> None:
+        pass
+
+    svc.cascade.sleep = sleep
+    mc = {
+        "model": "gpt-4o",
+        "fallbacks": ["gemini-1.5-pro", "claude-3-5-sonnet-20241022"],
+        "tools": tools,
+        "tool_choice": "required",
+        "messages": history,
+    }
+    try:
+        result = await svc.invoke_skill("skill.analysis", {"data": "Oslo and Rome", "model_config": mc})
+    finally:
+        await svc.aclose()
+    assert [(a.provider, a.error_class) for a in result.attempts] == [
+        ("openai", "overloaded"),
+        ("openai", "overloaded"),
+        ("google", "invalid_output"),
+        ("anthropic", None),
+    ]
+    assert result.attempts[2].output_tokens > 0  # the broken call was billed, and is counted
+    assert [c.to_dict() for c in result.result.tool_calls] == [
+        {"id": "toolu_1", "name": "forecast", "arguments": {"city": "Rome", "days": 2}}
+    ]
+    assert result.result.finish_reason == "tool_calls"
+    assert openai.violations == anthropic.violations == gemini.violations == []
+    sent = openai.requests[-1]["body"]
+    assert sent["tools"][0]["function"]["strict"] is True and sent["tool_choice"] == "required"
+    contents = gemini.requests[-1]["body"]["contents"]
+    assert [p["functionResponse"]["response"] for p in contents[2]["parts"]] == [
+        {"c": 3},
+        {"error": "Timeout after 30 s"},
+    ]
+    messages = anthropic.requests[-1]["body"]["messages"]
+    assert [b["tool_use_id"] for b in messages[2]["content"]] == ["call_A", "call_B"]
+    assert [b.get("is_error") for b in messages[2]["content"]] == [None, True]
+    assert anthropic.requests[-1]["body"]["tools"][0]["input_schema"] == forecast
