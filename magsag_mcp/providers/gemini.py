@@ -11,6 +11,8 @@ the model's image rate. ``usageMetadata.serviceTier`` (flex, priority) is the ti
 from __future__ import annotations
 
 import json
+import re
+import secrets
 from collections.abc import Mapping
 from typing import Any
 from urllib.parse import quote
@@ -79,10 +81,15 @@ _GENERATION_PARAMS = {
 }  # fmt: skip
 
 
+#: the id the answer's reader gives a call Gemini sent without one, before ``_<name>``: ``call_<answer>_<n>``, the
+#: answer's own 8 hex digits (unique in a tool loop's history, as Claude requires ids to be) and the call's place in it;
+#: ``call_<n>`` as earlier versions made it
+_MADE_UP = re.compile(r"call_(?:[0-9a-f]{8}_)?[0-9]+")
+
+
 def _made_up(call_id: str, name: str) -> bool:
-    """Whether ``call_id`` is the id the answer's reader gave a call Gemini sent without one (``call_<n>_<name>``)."""
-    head, _, number = call_id[: -len(name) - 1].partition("_") if call_id.endswith(f"_{name}") else ("", "", "")
-    return head == "call" and number.isdigit()
+    """Whether ``call_id`` is an id the answer's reader gave a call Gemini sent without one (:data:`_MADE_UP`)."""
+    return call_id.endswith(f"_{name}") and _MADE_UP.fullmatch(call_id[: -len(name) - 1]) is not None
 
 
 def _response_object(content: str | None, is_error: bool = False) -> dict[str, Any]:
@@ -121,7 +128,7 @@ class GeminiFormat(WireFormat):
         # A call's id goes back on it and on its result ("the client to execute the function_call and return the
         # response with the matching id"): Gemini 3 tells two results of the same function apart by it. Only an id a
         # tool result answers is sent, on both (an id on the one side alone matches nothing), and not one the reader
-        # made up for a call Gemini gave none (the same in every turn: call_0_<name>).
+        # made up for a call Gemini gave none (see _made_up).
         answered = {m.tool_call_id for m in request.messages if m.role == "tool" and m.tool_call_id}
         sent: set[str] = set()
         for msg in request.messages:
@@ -262,6 +269,8 @@ class _GeminiStream(StreamAccumulator):
         self.status: Any = None
         #: some of the answer has come (text that is not only whitespace, a call, another part): see complete()
         self.answered = False
+        #: see _answer_tag
+        self.tag: str | None = None
 
     def absorb(self, chunk: dict[str, Any]) -> str:
         if chunk.get("error") is not None:
@@ -320,8 +329,14 @@ class _GeminiStream(StreamAccumulator):
             raise MalformedResponseError(
                 f"{self.provider}:{self.model}: {what}", provider=self.provider, model=self.model
             )
-        call_id = fc.get("id") or f"call_{len(self.calls)}_{name}"  # (see _made_up)
+        call_id = fc.get("id") or f"call_{self._answer_tag()}_{len(self.calls)}_{name}"  # (see _made_up)
         return ToolCall(call_id, name, args, signature if isinstance(signature, str) else None)
+
+    def _answer_tag(self) -> str:
+        """This answer's 8 hex digits, in the ids made up for its calls: a tool loop's every answer has a call 0."""
+        if self.tag is None:
+            self.tag = secrets.token_hex(4)
+        return self.tag
 
     def _filtered(self, what: str) -> ContentFilteredError:
         """A block, carrying the usage reported with it: a blocked prompt's tokens are billed too."""

@@ -476,7 +476,12 @@ class FakeAnthropic(Fake):
         if last.get("role") == "assistant" and isinstance(text, str) and text != text.rstrip():
             message = "messages: final assistant content cannot end with trailing whitespace"
             return self.error_body(400, message, "invalid_request_error")
-        message = self.thinking_refused(body) or self.schema_refused(body) or self.empty_result_refused(body)
+        message = (
+            self.thinking_refused(body)
+            or self.schema_refused(body)
+            or self.empty_result_refused(body)
+            or self.repeated_id_refused(body)
+        )
         return None if message is None else self.error_body(400, message, "invalid_request_error")
 
     @staticmethod
@@ -493,6 +498,18 @@ class FakeAnthropic(Fake):
                     f"{', '.join(empty)}. Each `tool_use` block must have a corresponding `tool_result` block in the "
                     "next message."
                 )
+        return None
+
+    @staticmethod
+    def repeated_id_refused(body: dict[str, Any]) -> str | None:
+        """A tool_use id that an earlier tool_use block of the request has: its result could answer either."""
+        seen: set[str] = set()
+        for i, message in enumerate(body.get("messages") or []):
+            for j, block in enumerate(message["content"] if isinstance(message["content"], list) else []):
+                if block.get("type") == "tool_use":
+                    if block.get("id") in seen:
+                        return f"messages.{i}.content.{j}: `tool_use` ids must be unique"
+                    seen.add(block.get("id"))
         return None
 
     @staticmethod

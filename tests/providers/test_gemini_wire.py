@@ -18,6 +18,7 @@ from .test_wire import CASES, WEATHER, last_body, setup
 
 pytestmark = pytest.mark.anyio
 [GOOGLE] = [c for c in CASES if c.name == "google"]
+[ANTHROPIC] = [c for c in CASES if c.name == "anthropic"]
 
 
 async def test_a_tool_without_arguments_is_declared_without_parameters(serve, transport):
@@ -505,3 +506,33 @@ async def test_a_model_google_is_retiring_says_so_and_when(serve, transport, str
     cut = await provider.complete(request, target)
     assert cut.warnings[0] == said and "stopped at max_tokens (4): the answer is cut short" in cut.warnings[1]
     assert (await provider.complete(request, target)).warnings == [] and fake.violations == []
+
+
+@pytest.mark.parametrize("stream", [False, True])
+async def test_the_ids_made_up_for_calls_gemini_gave_none_differ_from_turn_to_turn(serve, transport, stream: bool):
+    # Gemini 2.x gives its calls no id, and the one made up for each was the same in every turn (call_0_<name>): a
+    # tool loop's history held the id twice, and on a fallback to Claude was refused (400 "`tool_use` ids must be
+    # unique", a bad request that stopped the cascade). Each answer's are its own; Gemini is still sent none of them.
+    fake, provider, target = await setup(GOOGLE, serve, transport)
+    calls = [
+        {"name": "get_weather", "arguments": {"city": "Oslo"}},
+        {"name": "get_weather", "arguments": {"city": "Rome"}},
+    ]
+    fake.queue({"tool_calls": calls}, {"tool_calls": calls[:1]}, {"text": "3 and 5 degrees."})
+    asked = [Message("user", "Weather in Oslo and Rome?")]
+    history = list(asked)
+    for _ in range(2):
+        answer = await provider.complete(LLMRequest(history, tools=[WEATHER], max_tokens=50, stream=stream), target)
+        history.append(Message("assistant", None, tool_calls=answer.tool_calls))
+        history += [Message("tool", '{"c": 3}', tool_call_id=c.id) for c in answer.tool_calls]
+    ids = [c.id for m in history for c in m.tool_calls]
+    assert len(ids) == len(set(ids)) == 3
+    await provider.complete(LLMRequest(history, tools=[WEATHER], max_tokens=50, stream=stream), target)
+    parts = [p for c in last_body(fake)["contents"] for p in c["parts"]]
+    assert not [p for p in parts if "id" in p.get("functionCall", p.get("functionResponse", {}))]
+    assert fake.violations == []
+    # and Claude takes the history Gemini made
+    claude, provider, target = await setup(ANTHROPIC, serve, transport)
+    claude.queue({"text": "3 and 5 degrees."})
+    result = await provider.complete(LLMRequest(history, tools=[WEATHER], max_tokens=50, stream=stream), target)
+    assert result.text.strip() == "3 and 5 degrees." and claude.violations == []
