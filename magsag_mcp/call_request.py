@@ -55,6 +55,7 @@ def _tools(raw: Any, where: str = "model_config") -> list[ToolSpec]:
     if not isinstance(raw, list):
         raise PayloadError(f"{where}.tools must be a list of tool definitions")
     tools = []
+    named: dict[str, int] = {}  # each tool's name, and its place
     for i, item in enumerate(raw):
         if not isinstance(item, Mapping):
             raise PayloadError(f"{where}.tools[{i}] must be an object like {{'type': 'function', 'function': {{...}}}}")
@@ -82,6 +83,12 @@ def _tools(raw: Any, where: str = "model_config") -> list[ToolSpec]:
             raise PayloadError(
                 f"{where}.tools[{i}] ({fn['name']}): parameters must be a JSON Schema object, "
                 f"e.g. {{'type': 'object', 'properties': {{...}}}}; got {type(params).__name__}"
+            )
+        same = named.setdefault(fn["name"], i)
+        if same != i:
+            raise PayloadError(
+                f"{where}.tools[{i}] is named {fn['name']!r}, as {where}.tools[{same}] is: each tool needs a name of "
+                "its own, which its calls name"
             )
         strict = fn.get("strict")
         if strict is not None and not isinstance(strict, bool):

@@ -398,3 +398,22 @@ def test_a_tool_choice_that_no_tool_of_the_call_can_meet_is_refused_before_any_t
     payload = {"data": "x", "model_config": {"model": "fake:echo", "tools": tools}}
     plan = plan_call(catalog, "skill.analysis", payload, context=context, env={})
     assert plan.request.tool_choice == {"name": "lookup"}
+
+
+def test_two_tools_of_one_name_are_refused_before_any_target_is_asked(catalog):
+    # Anthropic answers 400 "tools: Tool names must be unique." (and Gemini refuses a function declared twice): two
+    # toolsets merged with a "search" each reached OpenAI, and a fallback to Claude stopped the call as a bad request.
+    # A call of "search" could not say which of the two it meant either.
+    schema = {"type": "object", "properties": {"q": {"type": "string"}}}
+    tools = [
+        {"type": "function", "function": {"name": "search", "parameters": schema}},
+        {"type": "function", "function": {"name": "fetch", "parameters": schema}},
+        {"name": "search", "input_schema": schema},
+    ]
+    payload = {"data": "x", "model_config": {"model": "fake:echo", "tools": tools}}
+    with pytest.raises(PayloadError) as info:
+        plan_call(catalog, "skill.analysis", payload, context=None, env={})
+    assert info.value.message == (
+        "model_config.tools[2] is named 'search', as model_config.tools[0] is: each tool needs a name of its own, "
+        "which its calls name"
+    )
