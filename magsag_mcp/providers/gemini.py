@@ -133,7 +133,8 @@ class GeminiFormat(WireFormat):
         sent: set[str] = set()
         for msg in request.messages:
             if msg.role == "tool":
-                name = msg.name or names.get(msg.tool_call_id or "", "tool")
+                # the name of the call its id answers (what Gemini pairs them by), else its own
+                name = names.get(msg.tool_call_id or "") or msg.name or "tool"
                 response: dict[str, Any] = {"name": name, "response": _response_object(msg.content, msg.is_error)}
                 if msg.tool_call_id in sent:
                     response["id"] = msg.tool_call_id

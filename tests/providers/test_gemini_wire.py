@@ -536,3 +536,17 @@ async def test_the_ids_made_up_for_calls_gemini_gave_none_differ_from_turn_to_tu
     claude.queue({"text": "3 and 5 degrees."})
     result = await provider.complete(LLMRequest(history, tools=[WEATHER], max_tokens=50, stream=stream), target)
     assert result.text.strip() == "3 and 5 degrees." and claude.violations == []
+
+
+def test_a_tool_result_goes_back_under_the_name_of_the_call_its_id_answers():
+    # Gemini pairs a functionResponse with its call by name: a tool message's own name (a client's label for the tool,
+    # which OpenAI and Anthropic never read) went instead of the name of the call its tool_call_id answers, and the
+    # result answered a function the model never called
+    history = _messages(
+        [
+            {"role": "assistant", "tool_calls": [{"id": "c1", "name": "get_weather", "arguments": {"city": "Oslo"}}]},
+            {"role": "tool", "tool_call_id": "c1", "name": "Weather lookup", "content": '{"c": 3}'},
+        ]
+    )
+    body, _ = GeminiFormat().build(LLMRequest(history, tools=[WEATHER]), "gemini-2.5-flash", stream=False)
+    assert body["contents"][1]["parts"][0]["functionResponse"]["name"] == "get_weather"
