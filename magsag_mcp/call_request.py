@@ -363,7 +363,7 @@ def _apply(req: LLMRequest, pinned: set[str], cfg: Mapping[str, Any], where: str
     if cfg.get("response_format") is not None:
         rf = cfg["response_format"]
         kind = rf.get("type") if isinstance(rf, Mapping) else None
-        req.json_schema_strict = False
+        req.json_schema_strict, req.json_schema_description = False, None
         if kind == "json_object":
             req.json_output, req.json_schema, req.json_validator = True, None, None
         elif kind == "json_schema":
@@ -380,6 +380,10 @@ def _apply(req: LLMRequest, pinned: set[str], cfg: Mapping[str, Any], where: str
             if strict is not None and not isinstance(strict, bool):
                 raise PayloadError(f"{where}.response_format.json_schema.strict must be true or false")
             req.json_schema_strict = bool(strict)
+            description = js.get("description")
+            if description is not None and not isinstance(description, str):
+                raise PayloadError(f"{where}.response_format.json_schema.description must be a string")
+            req.json_schema_description = description or None
         elif kind == "text":
             req.json_output, req.json_schema, req.json_validator = False, None, None
         else:

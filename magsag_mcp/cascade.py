@@ -489,4 +489,5 @@ def _with_stream(request: LLMRequest, on: bool = True) -> LLMRequest:
         on,  # stream
         r.extra,
         r.json_schema_strict,
+        r.json_schema_description,
     )

@@ -108,6 +108,7 @@ class Plan:
             stream=self.request.stream,
             extra=dict(self.request.extra),
             json_schema_strict=self.request.json_schema_strict,
+            json_schema_description=self.request.json_schema_description,
         )
         for key, value in params.items():
             if key in ("max_tokens", "temperature", "stop"):

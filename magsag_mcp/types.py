@@ -90,6 +90,8 @@ class LLMRequest:
     #: the call asked OpenAI's structured outputs to hold the answer to ``json_schema`` (``strict: true``); the
     #: answer is checked against the schema either way
     json_schema_strict: bool = False
+    #: what the answer to ``json_schema`` is for (``response_format.json_schema.description``), which the model reads
+    json_schema_description: str | None = None
 
     def needs(self) -> set[str]:
         """Features a target must support to serve this request."""

@@ -137,7 +137,8 @@ class AnthropicMessagesFormat(WireFormat):
             wrapped = request.json_schema.get("type") != "object" or not _TOP_COMBINERS.isdisjoint(request.json_schema)
             name = JSON_VALUE_TOOL if wrapped else JSON_TOOL
             schema = _wrapped(request.json_schema) if wrapped else request.json_schema
-            tools = [{"name": name, "description": "Return the answer as this JSON document.", "input_schema": schema}]
+            said = request.json_schema_description or "Return the answer as this JSON document."
+            tools = [{"name": name, "description": said, "input_schema": schema}]
             choice = {"type": "tool", "name": name}
         elif request.json_output or request.json_schema is not None:
             system = with_json_instruction(system)

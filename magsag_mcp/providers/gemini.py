@@ -198,7 +198,7 @@ class GeminiFormat(WireFormat):
         elif request.json_output or request.json_schema is not None:
             config["responseMimeType"] = "application/json"
             if request.json_schema is not None:
-                config.update(response_schema(request.json_schema, notes))
+                config.update(response_schema(request.json_schema, notes, request.json_schema_description))
         if system and plain:
             opening = contents[0] if contents and contents[0]["role"] == "user" else None
             if opening is None or "functionResponse" in opening["parts"][0]:

@@ -131,7 +131,7 @@ def _convert(schema: Any, dropped: set[str], definitions: _Refs, seen: tuple[str
     return out
 
 
-def response_schema(schema: dict[str, Any], notes: list[str]) -> dict[str, Any]:
+def response_schema(schema: dict[str, Any], notes: list[str], description: str | None = None) -> dict[str, Any]:
     """generationConfig's ``responseSchema`` for ``schema``, noting what it left out. None for a schema with an
     object of any keys in it (no properties: pydantic's ``dict[str, X]``), which Gemini's Schema cannot say and
     refuses (400 "...properties: should be non-empty for OBJECT type", which stopped the cascade): the answer is
@@ -151,6 +151,8 @@ def response_schema(schema: dict[str, Any], notes: list[str]) -> dict[str, Any]:
             f"Gemini's response schema has no {', '.join(sorted(dropped))}; they were left out of the "
             "request and the answer was checked against the full schema"
         )
+    if description and "description" not in converted:  # what the answer is for, where its schema says nothing
+        converted["description"] = description
     return {"responseSchema": converted}
 
 

@@ -187,6 +187,8 @@ class ChatCompletionsFormat(WireFormat):
             json_schema: dict[str, Any] = {"name": name, "schema": request.json_schema}
             if request.json_schema_strict:
                 json_schema["strict"] = True
+            if request.json_schema_description:
+                json_schema["description"] = request.json_schema_description
             body["response_format"] = {"type": "json_schema", "json_schema": json_schema}
         elif request.json_output:
             body["response_format"] = (

@@ -221,6 +221,8 @@ class ResponsesFormat(WireFormat):
             fmt: dict[str, Any] = {"type": "json_schema", "name": name, "schema": request.json_schema}
             if request.json_schema_strict:
                 fmt["strict"] = True
+            if request.json_schema_description:
+                fmt["description"] = request.json_schema_description
             body["text"] = {"format": fmt}
         elif request.json_output:
             body["text"] = {
