@@ -187,6 +187,8 @@ def _messages(raw: Any, where: str = "model_config") -> list[Message]:
             )
         content = m.get("content")
         if content is not None and not isinstance(content, str):
+            if m["role"] != "tool":  # (a tool's own output is its data, whatever it holds)
+                _no_tool_blocks(content, f"{where}.messages[{i}]")
             texts = _text_blocks(content)
             content = "\n".join(texts) if texts is not None else json.dumps(content, ensure_ascii=False)
         answers = _answered_call(m, i, out, where) if m["role"] == "tool" else None
@@ -206,6 +208,31 @@ def _is_error(m: Mapping[str, Any], i: int, where: str) -> bool:
     if not isinstance(m["is_error"], bool):
         raise PayloadError(f"{where}.messages[{i}].is_error must be true or false")
     return m["is_error"]
+
+
+#: the blocks other APIs write a tool call or its result as, and whose shape they are
+_TOOL_BLOCKS = {
+    "tool_use": ("Anthropic's", "call"),
+    "tool_result": ("Anthropic's", "result"),
+    "function_call": ("the Responses API's", "call"),
+    "function_call_output": ("the Responses API's", "result"),
+}
+
+
+def _no_tool_blocks(content: Any, where: str) -> None:
+    """Refuse a tool call or result written as another API's content block: taken as text, the model read its JSON
+    as the turn's words, and neither the call nor its result as such."""
+    for block in content if isinstance(content, list) else ():
+        kind = block.get("type") if isinstance(block, Mapping) else None
+        if isinstance(kind, str) and kind in _TOOL_BLOCKS:
+            whose, what = _TOOL_BLOCKS[kind]
+            shape = (
+                "a tool call goes as {'role': 'assistant', 'tool_calls': "
+                "[{'id': ..., 'name': ..., 'arguments': {...}}]}"
+                if what == "call"
+                else "a tool's result goes as {'role': 'tool', 'tool_call_id': ..., 'content': ...}"
+            )
+            raise PayloadError(f"{where}.content holds a {kind} block ({whose} shape): {shape}")
 
 
 #: a text block's type: Anthropic's, OpenAI Chat's and MCP's "text", OpenAI Responses' input and output text

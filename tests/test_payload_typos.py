@@ -417,3 +417,33 @@ def test_two_tools_of_one_name_are_refused_before_any_target_is_asked(catalog):
         "model_config.tools[2] is named 'search', as model_config.tools[0] is: each tool needs a name of its own, "
         "which its calls name"
     )
+
+
+@pytest.mark.parametrize(
+    ("message", "said"),
+    [
+        (
+            {"role": "assistant", "content": [{"type": "tool_use", "id": "toolu_1", "name": "f", "input": {}}]},
+            "model_config.messages[1].content holds a tool_use block (Anthropic's shape): a tool call goes as "
+            "{'role': 'assistant', 'tool_calls': [{'id': ..., 'name': ..., 'arguments': {...}}]}",
+        ),
+        (
+            {"role": "user", "content": [{"type": "tool_result", "tool_use_id": "toolu_1", "content": "3"}]},
+            "model_config.messages[1].content holds a tool_result block (Anthropic's shape): a tool's result goes "
+            "as {'role': 'tool', 'tool_call_id': ..., 'content': ...}",
+        ),
+        (
+            {"role": "user", "content": [{"type": "function_call_output", "call_id": "c1", "output": "3"}]},
+            "model_config.messages[1].content holds a function_call_output block (the Responses API's shape): a "
+            "tool's result goes as {'role': 'tool', 'tool_call_id': ..., 'content': ...}",
+        ),
+    ],
+)
+def test_a_tool_call_or_result_in_another_apis_block_shape_is_refused_saying_the_shape_taken(catalog, message, said):
+    # A history copied from Anthropic's (or the Responses API's) shape was taken as text: the model read the blocks'
+    # JSON as the words of the turn, the tool call and its result as neither, and answered as though never asked
+    first = {"role": "user", "content": "Weather in Oslo?"}
+    payload = {"data": "x", "model_config": {"model": "fake:echo", "messages": [first, message]}}
+    with pytest.raises(PayloadError) as info:
+        plan_call(catalog, "skill.analysis", payload, context=None, env={})
+    assert info.value.message == said
