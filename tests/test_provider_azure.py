@@ -555,7 +555,12 @@ async def test_a_strict_tool_is_sent_strict_only_where_the_api_version_takes_it(
     # strict function calling came with structured outputs (2024-08-01-preview, GA 2024-10-21): the 2024-06-01 GA
     # many resources pin answers 400 to a tool's strict, and the call lost the target. There it is left out,
     # said to be, and the arguments are checked against the tool's schema as on any target that does not hold them.
-    params = {"type": "object", "properties": {"word": {"type": "string"}}, "required": ["word"]}
+    params = {
+        "type": "object",
+        "properties": {"word": {"type": "string"}},
+        "required": ["word"],
+        "additionalProperties": False,
+    }
     tool = ToolSpec("lookup", "Look a word up", params, strict=True)
     fake_openai.queue(
         R.reply(tool_calls=[R.call("lookup", {"word": "azure"})]), R.reply(tool_calls=[R.call("lookup", {"word": 5})])

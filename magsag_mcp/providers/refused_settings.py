@@ -18,6 +18,7 @@ from ..errors import BadRequestError, ProviderError, UnsupportedFeatureError, ex
 from ..transport import Transport
 from ..types import LLMRequest, LLMResult, Target
 from .base import Endpoint, HTTPProvider, ProgressCallback
+from .json_output import check_strict_calls
 from .openai_responses import without_reasoning
 from .wire_format import WireFormat
 
@@ -67,6 +68,22 @@ def strict_schema_refused(exc: ProviderError, request: LLMRequest) -> bool:
     )
 
 
+#: OpenAI refusing a tool's schema as strict ("Invalid schema for function 'f': In context=(), ...", code
+#: invalid_function_parameters)
+_STRICT_TOOL_REFUSED = re.compile(r"invalid schema for function", re.IGNORECASE)
+
+
+def strict_tool_refused(exc: ProviderError, request: LLMRequest) -> bool:
+    """Whether ``exc`` is the 400 refusing a strict tool's schema as strict: as for a JSON schema, the tool is taken
+    without ``strict``, and its arguments are checked against the schema all the same."""
+    return (
+        any(t.strict for t in request.tools)
+        and isinstance(exc, BadRequestError)
+        and exc.status == 400
+        and (exc.details.get("code") == "invalid_function_parameters" or bool(_STRICT_TOOL_REFUSED.search(exc.message)))
+    )
+
+
 def _said(exc: ProviderError) -> str:
     """What the vendor said, without the provider, model and status before it."""
     return excerpt(exc.message.split(": HTTP 400", 1)[-1].split(": ", 1)[-1], 160)
@@ -97,6 +114,8 @@ class RefusedSettings(HTTPProvider):
     ) -> LLMResult:
         key = (target.base_url, target.model)
         notes: list[str] = []
+        #: the request as asked, once its tools went without strict: their arguments are checked against it
+        strict_asked: LLMRequest | None = None
         # "top_p+temperature": top_p refused beside a temperature only (a model that takes one sampler), weighed
         # after the settings refused outright, which may have left the temperature out already
         refused = self.refused.get(key)
@@ -126,6 +145,14 @@ class RefusedSettings(HTTPProvider):
                     notes.append(
                         f"{target.label}: the encrypted reasoning sent back with the tool calls could not be verified "
                         f"({_said(exc)}); the turn was sent again without it, and the model reasoned anew"
+                    )
+                    continue
+                if strict_tool_refused(exc, request):
+                    strict_asked = request
+                    request = replace(request, tools=[replace(t, strict=False) for t in request.tools])
+                    notes.append(
+                        f"{target.label} refused a tool's schema as strict ({_said(exc)}); it was sent again without "
+                        "strict, and the arguments were checked against the schema here"
                     )
                     continue
                 if not strict_schema_refused(exc, request):
@@ -166,6 +193,8 @@ class RefusedSettings(HTTPProvider):
                 beside = exc.details.get("beside")  # refused only together with this other setting
                 refusal = f"{name}+{beside}" if isinstance(beside, str) else name
                 self.refused[key] = self.refused.get(key, frozenset()) | {refusal}
+        if strict_asked is not None and result.tool_calls:
+            check_strict_calls(result, strict_asked, self.name)
         result.warnings.extend(notes)
         return result
 

@@ -546,6 +546,13 @@ def format_refused(body: dict[str, Any], *, responses: bool = False) -> ErrorRep
             param="text.format.schema" if responses else "response_format",
             code="invalid_json_schema",
         )
+    for i, tool in enumerate(body.get("tools") or []):
+        # a strict function's schema, held to the same subset ("Invalid schema for function 'f': In context=(), ...")
+        fn = (tool.get("function") if not responses else tool) if isinstance(tool, dict) else None
+        if isinstance(fn, dict) and fn.get("strict") is True and (why := _not_strict(fn.get("parameters"))):
+            where = f"tools[{i}].parameters" if responses else f"tools[{i}].function.parameters"
+            message = f"Invalid schema for function '{fn.get('name')}': In context=(), {why}"
+            return R.error(400, message, param=where, code="invalid_function_parameters")
     if responses:
         fmt = (body.get("text") or {}).get("format") if isinstance(body.get("text"), dict) else None
         if not (isinstance(fmt, dict) and fmt.get("type") == "json_object"):

@@ -70,3 +70,28 @@ async def test_a_strict_tool_reaches_openai_as_strict_and_its_arguments_are_held
     # a tool that is not strict is taken as the model called it
     fake.queue({"tool_calls": [{"id": "c3", "name": "note", "arguments": {"text": 5}}]})
     assert (await provider.complete(request, target)).tool_calls[0].arguments == {"text": 5}
+
+
+OPENAI_FORMATS = [c for c in CASES if c.name in ("openai", "openai-responses", "azure", "compat")]
+
+
+@pytest.mark.parametrize("case", OPENAI_FORMATS, ids=[c.name for c in OPENAI_FORMATS])
+async def test_a_tool_schema_strict_mode_refuses_is_sent_again_without_strict_and_still_checked(case, serve, transport):
+    # Strict mode takes a subset of JSON Schema (every object additionalProperties: false, every property required):
+    # OpenAI refuses any other as strict (400 "Invalid schema for function 'forecast': In context=(), ..."), a bad
+    # request that stopped the cascade, though the same tool is taken without strict. As a strict JSON schema is,
+    # it is sent again without strict, said to be, and the arguments are checked against the schema here.
+    fake, provider, target = await setup(case, serve, transport)
+    loose = {"type": "object", "properties": {"city": {"type": "string"}, "days": {"type": "integer"}}}
+    tool = ToolSpec("forecast", "A city's forecast", loose, strict=True)
+    request = LLMRequest([Message("user", "Forecast for Oslo?")], tools=[tool], max_tokens=100)
+    fake.queue({"tool_calls": [{"id": "c1", "name": "forecast", "arguments": {"city": "Oslo", "days": 3}}]})
+    result = await provider.complete(request, target)
+    assert result.tool_calls[0].arguments == {"city": "Oslo", "days": 3} and fake.violations == []
+    assert [len(fake.requests), "strict" in str(fake.requests[-1]["body"]["tools"])] == [2, "input" in last_body(fake)]
+    [said] = [w for w in result.warnings if "strict" in w]
+    assert said.startswith(f"{target.label} refused a tool's schema as strict (Invalid schema for function 'forecast'")
+    assert said.endswith("it was sent again without strict, and the arguments were checked against the schema here")
+    fake.queue({"tool_calls": [{"id": "c2", "name": "forecast", "arguments": {"city": "Oslo", "days": "3"}}]})
+    with pytest.raises(E.InvalidOutputError, match=r"strict tool 'forecast'.*at \$\.days"):
+        await provider.complete(request, target)
