@@ -413,3 +413,41 @@ async def test_lm_studio_with_no_model_loaded_moves_on_and_keeps_the_responses_a
     assert (err.moves_on, err.retryable, err.status) == (True, False, status)
     assert "lms load" in err.message
     assert server.paths == ["/v1/responses"] and provider.chat_only == set()
+
+
+def forbids_stream_options(body: dict[str, Any]) -> web.Response:
+    """Chat completions of a server whose schema forbids what it does not know (a FastAPI server's 422
+    ``extra_forbidden``, here for ``stream_options``); anything else answered."""
+    if "stream_options" in body:
+        problem = {"type": "extra_forbidden", "loc": ["body", "stream_options"]}
+        problem["msg"] = "Extra inputs are not permitted"
+        return web.json_response({"detail": [problem]}, status=422)
+    return web.json_response({**CHAT_OK, "model": body["model"]})
+
+
+async def test_a_setting_the_local_server_refuses_is_left_out_as_compat_leaves_it_out(serve, tmp_path):
+    # compat sent a streamed call again unstreamed when the server refused stream_options; local raised the refusal:
+    # the call's only target failed (MAGSAG_PROVIDER=local), where the same call unstreamed is answered
+    from magsag_mcp.service import Service
+    from tests.conftest import CATALOG
+
+    server = await serve({"/v1/chat/completions": forbids_stream_options})
+    env = {"OLLAMA_BASE_URL": server.url, "MAGSAG_PROVIDER": "local", "MAGSAG_MODEL": "llama3.1:70b"}
+    payload = {"data": "x", "model_config": {"stream": True}}
+    async with Service.open(catalog=CATALOG, db=tmp_path / "l.db", env=env) as svc:
+        first = await svc.invoke_skill("skill.analysis", payload)
+        again = await svc.invoke_skill("skill.analysis", payload)
+        runs = await svc.query_runs()
+    assert (first.result.text, first.cost_usd, again.result.text) == ("hi", 0, "hi")
+    assert server.paths == ["/v1/responses"] + ["/v1/chat/completions"] * 3
+    assert [(b.get("stream"), "stream_options" in b) for b in server.bodies[1:]] == [
+        (True, True),
+        (None, False),
+        (None, False),
+    ]
+    assert any("refused 'stream_options'" in w and w.endswith("sent again unstreamed") for w in first.warnings)
+    assert any("on an earlier call; the call was not streamed" in w for w in again.warnings)
+    # one attempt a call in the ledger, free, each with its warnings
+    attempts = [a for run in runs for a in run["attempts"]]
+    assert [(a["outcome"], a["cost_usd"]) for a in attempts] == [("ok", "0"), ("ok", "0")]
+    assert any("refused 'stream_options'" in w for a in attempts for w in a["warnings"])

@@ -21,11 +21,12 @@ from ..errors import NotConfiguredError, ProviderError, redact
 from ..settings import connect_timeout, read_timeout
 from ..transport import Timeouts, Transport
 from ..types import LLMRequest, LLMResult, Target
-from .base import Endpoint, HTTPProvider, ProgressCallback
+from .base import Endpoint, ProgressCallback
 from .base_urls import _shown
 from .http_errors import says_no_model_loaded, says_no_such_route
 from .openai_chat import ChatCompletionsFormat
 from .openai_responses import MIN_OUTPUT_TOKENS, ResponsesFormat
+from .refused_settings import RefusedSettings
 from .wire_format import WireFormat
 
 DEFAULT_LOCAL_BASE_URL = "http://localhost:11434/v1"
@@ -176,7 +177,11 @@ def _no_route(exc: ProviderError) -> bool:
     return exc.status == 405
 
 
-class LocalProvider(HTTPProvider):
+class LocalProvider(RefusedSettings):
+    """A sampling or streaming setting the server (or its model) refuses is sent again without it, and not sent to
+    it from then on (:class:`.RefusedSettings`), as compat does: a server whose schema forbids ``stream_options``
+    answers the same call unstreamed."""
+
     hosts_other_models = True
 
     @classmethod
@@ -247,19 +252,19 @@ class LocalProvider(HTTPProvider):
     ) -> LLMResult:
         base = self.endpoint.base_url(target)
         if target.param("api") == "chat":  # asked for: nothing to say about the Responses API
-            return await self.call(self.chat, request, target, progress=progress)
+            return await self.call_fitted(self.chat, request, target, progress=progress)
         if self._chat_only(base):
-            result = await self.call(self.chat, request, target, progress=progress)
+            result = await self.call_fitted(self.chat, request, target, progress=progress)
             shown = redact(_shown(base))
             result.warnings.append(f"local server at {shown} has no Responses API; used chat completions")
             return result
         try:
-            result = await self.call(self.wire, request, target, progress=progress)
+            result = await self.call_fitted(self.wire, request, target, progress=progress)
         except ProviderError as exc:
             if not lacks_responses_api(exc):
                 raise  # a 404 naming the model is the ModelNotFoundError the format made of it
             try:
-                result = await self.call(self.chat, request, target, progress=progress)
+                result = await self.call_fitted(self.chat, request, target, progress=progress)
             except ProviderError as chat_exc:
                 if _no_route(chat_exc):
                     raise self._no_api_at(base, target, exc, chat_exc) from None
