@@ -578,3 +578,43 @@ async def test_a_strict_tool_is_sent_strict_only_where_the_api_version_takes_it(
     )
     with pytest.raises(E.InvalidOutputError, match="strict tool 'lookup'"):
         await provider.complete(ask(tools=[tool]), Target("azure", DEPLOYMENT))
+
+
+async def test_a_token_whose_identity_lacks_the_role_says_to_assign_it_not_to_renew_the_token(
+    fake_openai: FakeOpenAI, transport: Transport
+):
+    # A valid Entra ID token of an identity with no data-plane role: Azure's 401 PermissionDenied. The fix said the
+    # token may be for another audience or expired, and to restart for a fresh one, which gets the same 401.
+    token = "eyJ0eXAiOiJKV1QiLCJhbGciOiJSUzI1NiJ9.entra-test-token-0123456789"
+    fake_openai.azure_token = token
+    said = (
+        "The principal `0b1c2d3e-4f50-6172-8394-a5b6c7d8e9f0` lacks the required data action "
+        "`Microsoft.CognitiveServices/accounts/OpenAI/deployments/chat/completions/action` to perform "
+        "`POST /openai/deployments/{deployment-id}/chat/completions` operation."
+    )
+    fake_openai.queue(R.error(401, said, code="PermissionDenied"))
+    env = {"AZURE_OPENAI_AD_TOKEN": token, "AZURE_OPENAI_ENDPOINT": fake_openai.url}
+    with pytest.raises(E.AuthenticationError) as info:
+        await AzureProvider(env, transport).complete(ask(), Target("azure", DEPLOYMENT))
+    message = info.value.message
+    assert "lacks the required data action" in message and "Cognitive Services OpenAI User" in message
+    assert "expires" not in message and "restart" not in message and token not in message
+    assert info.value.moves_on
+
+
+@pytest.mark.parametrize("token", [None, "entra-test-token-0123456789"])
+async def test_a_resource_that_takes_no_key_says_to_send_an_entra_id_token(
+    fake_openai: FakeOpenAI, transport: Transport, token: str | None
+):
+    # A resource with key authentication disabled (disableLocalAuth) answers a key 403 AuthenticationTypeDisabled.
+    # Nothing said which setting to change, nor that the key is sent instead of AZURE_OPENAI_AD_TOKEN when both
+    # are set: the token was never tried.
+    said = "Key based authentication is disabled for this resource."
+    fake_openai.queue(R.error(403, said, code="AuthenticationTypeDisabled"))
+    env = env_for(fake_openai, **({"AZURE_OPENAI_AD_TOKEN": token} if token else {}))
+    with pytest.raises(E.PermissionDeniedError) as info:
+        await AzureProvider(env, transport).complete(ask(), Target("azure", DEPLOYMENT))
+    message = info.value.message
+    assert said in message and "AZURE_OPENAI_AD_TOKEN" in message and AZURE_KEY not in message
+    assert ("unset AZURE_OPENAI_API_KEY" in message) is (token is not None)
+    assert info.value.moves_on

@@ -244,11 +244,15 @@ class HTTPProvider(Provider):
         elif isinstance(exc, AuthenticationError):
             # a 401, or a vendor's own shape of it (Gemini's 400 API_KEY_INVALID): the vendor's message cannot name
             # the settings that were sent
-            hint = self.endpoint.auth_hint()
+            hint = self.auth_hint(exc)
         if hint:
             exc.message = redact(f"{exc.message}; {hint}")
             exc.args = (exc.message,)
         return exc
+
+    def auth_hint(self, exc: ProviderError) -> str:
+        """What to check when the vendor refused the credentials ``exc``'s request carried: the endpoint's word."""
+        return self.endpoint.auth_hint()
 
     def _unusable(self, wire: WireFormat, resp: HttpResponse, exc: ProviderError, model: str) -> ProviderError:
         """``exc`` for a 2xx body we cannot use (not JSON, no choices, broken tool arguments): the vendor

@@ -18,9 +18,11 @@ from ..errors import (
     NotConfiguredError,
     ProviderError,
     UnsupportedFeatureError,
+    redact,
 )
 from ..transport import HttpResponse, Transport
 from ..types import LLMRequest, LLMResult, Target
+from .azure_auth import ROLE_FIX, key_auth_disabled, key_refused_fix, lacks_role
 from .base import Endpoint, ProgressCallback
 from .base_urls import register_path_tokens
 from .capabilities import Capabilities
@@ -402,6 +404,9 @@ class AzureProvider(RefusedSettings):
             return result
         return await self.call_fitted(self.wire, request, target, progress=progress)
 
+    def auth_hint(self, exc: ProviderError) -> str:
+        return ROLE_FIX if lacks_role(exc) else super().auth_hint(exc)
+
     def _http_error(self, wire: WireFormat, resp: HttpResponse, url: str, model: str) -> ProviderError:
         """A 400 "API version not supported" is this resource's answer to the api-version setting, which no
         other target shares: the setting to fix, and the next target tried (as a bad request, it stopped the
@@ -413,6 +418,12 @@ class AzureProvider(RefusedSettings):
         under way ("you may be charged even if the status code is not successful ... a 408 error due to a
         timeout"). Their cost is unknown, never $0."""
         exc = super()._http_error(wire, resp, url, model)
+        if resp.status == 403 and key_auth_disabled(exc):
+            exc.message = redact(
+                f"{exc.message}; {key_refused_fix(bool(self.endpoint.setting('AZURE_OPENAI_AD_TOKEN')))}"
+            )
+            exc.args = (exc.message,)
+            return exc
         if (resp.status == 400 and isinstance(exc, ContentFilteredError)) or resp.status == 408:
             exc.maybe_billed = True
             return exc
