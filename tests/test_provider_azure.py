@@ -618,3 +618,29 @@ async def test_a_resource_that_takes_no_key_says_to_send_an_entra_id_token(
     assert said in message and "AZURE_OPENAI_AD_TOKEN" in message and AZURE_KEY not in message
     assert ("unset AZURE_OPENAI_API_KEY" in message) is (token is not None)
     assert info.value.moves_on
+
+
+@pytest.mark.parametrize(
+    ("tail", "path"),
+    [
+        # the guide's form, https://your-resource.openai.azure.com/, read from a .env file with Windows line endings
+        # (`set -a; . ./.env`), or printed by `az ... -o tsv` under WSL: the carriage return stays in the value
+        ("/\r", f"/openai/deployments/{DEPLOYMENT}/chat/completions"),
+        ("/\n", f"/openai/deployments/{DEPLOYMENT}/chat/completions"),
+        ("/ ", f"/openai/deployments/{DEPLOYMENT}/chat/completions"),
+        (" ", f"/openai/deployments/{DEPLOYMENT}/chat/completions"),
+        ("/openai/v1/\r", "/openai/v1/chat/completions"),
+        ("/openai/v1\r", "/openai/v1/chat/completions"),
+    ],
+)
+async def test_whitespace_around_the_endpoint_is_not_part_of_it(
+    fake_openai: FakeOpenAI, transport: Transport, tail: str, path: str
+):
+    # Kept, it went into every URL: "https://RESOURCE.openai.azure.com/\r" + "/openai/..." was sent as
+    # "//openai/...", which Azure answers 404, reported as a deployment not found; " " was refused up front as a
+    # port that is no number, where the call itself would have gone through.
+    env = {**env_for(fake_openai), "AZURE_OPENAI_ENDPOINT": "  " + fake_openai.url + tail}
+    provider = AzureProvider(env, transport)
+    assert provider.unavailable(Target("azure", DEPLOYMENT)) is None and provider.setting_problem() is None
+    assert (await provider.complete(ask(), Target("azure", DEPLOYMENT))).text == "ok"
+    assert fake_openai.requests[-1].path == path

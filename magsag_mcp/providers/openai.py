@@ -115,7 +115,9 @@ class AzureEndpoint(Endpoint):
     )
 
     def base_url(self, target: Target) -> str:
-        url = target.base_url or self.env.get("AZURE_OPENAI_ENDPOINT")
+        # without the whitespace around it: a carriage return (a .env file of Windows lines sourced by a shell, `az
+        # ... -o tsv` under WSL) after the guide's trailing "/" made every URL ".../\r/openai/...", answered 404
+        url = (target.base_url or "").strip() or self.setting("AZURE_OPENAI_ENDPOINT")
         if not url:
             raise NotConfiguredError(
                 "azure: no endpoint; set AZURE_OPENAI_ENDPOINT (https://RESOURCE.openai.azure.com/)",
@@ -131,7 +133,7 @@ class AzureEndpoint(Endpoint):
         return (
             self.setting("AZURE_OPENAI_API_VERSION")
             or self.setting("OPENAI_API_VERSION")
-            or ("v1" if _names_v1_api(self.env.get("AZURE_OPENAI_ENDPOINT") or "") else DEFAULT_AZURE_API_VERSION)
+            or ("v1" if _names_v1_api(self.setting("AZURE_OPENAI_ENDPOINT") or "") else DEFAULT_AZURE_API_VERSION)
         )
 
     def headers(self, model: str) -> dict[str, str]:
@@ -197,7 +199,7 @@ class AzureEndpoint(Endpoint):
     def describe(self) -> dict[str, Any]:
         return {
             **super().describe(),
-            "endpoint_set": bool(self.env.get("AZURE_OPENAI_ENDPOINT")),
+            "endpoint_set": self.setting("AZURE_OPENAI_ENDPOINT") is not None,
             "api_version": self.api_version(),
         }
 
