@@ -301,6 +301,45 @@ async def test_connection_refused_says_no_server_listens_there(transport: Transp
     assert "base URL" in message and "ssl:default" not in message
 
 
+@pytest.mark.parametrize(
+    ("name", "value"),
+    [
+        ("OLLAMA_BASE_URL", "http://127.0.0.1:{port}"),
+        ("MAGSAG_LOCAL_LLM_BASE_URL", "http://127.0.0.1:{port}/v1"),
+        ("OLLAMA_HOST", "127.0.0.1:{port}"),
+        (None, "http://127.0.0.1:{port}"),
+    ],
+)
+async def test_a_refused_connection_names_the_setting_its_url_came_from(
+    transport: Transport, unused_tcp_port: int, name: str | None, value: str
+):
+    # "correct the host and port in the provider's base URL" named none of the three variables (or the target's
+    # base_url) the local provider reads: the user had to know which one was used
+    url = value.format(port=unused_tcp_port)
+    provider = LocalProvider({name: url} if name else {}, transport)
+    with pytest.raises(E.ProviderConnectionError) as info:
+        await provider.complete(ask(), Target("local", MODEL, base_url=None if name else url))
+    source = name or "the target's base_url"
+    assert info.value.message.endswith(f"correct the host and port in the base URL ({source})")
+
+
+async def test_with_no_base_url_set_a_refused_connection_names_the_variable_and_the_default_used(
+    transport: Transport, unused_tcp_port: int
+):
+    # nothing set: Ollama's default was called (a vLLM user on port 8000 may not know it), and the fix names the
+    # variable to set
+    from magsag_mcp.providers import local
+
+    provider = LocalProvider({}, transport)
+    url = f"http://127.0.0.1:{unused_tcp_port}/v1"
+    provider.endpoint.base_url = lambda target: url  # type: ignore[method-assign]  # (no server at :11434 assumed)
+    with pytest.raises(E.ProviderConnectionError) as info:
+        await provider.complete(ask(), Target("local", MODEL))
+    assert info.value.message.endswith(
+        f"the base URL (MAGSAG_LOCAL_LLM_BASE_URL, unset: Ollama's default {local.DEFAULT_LOCAL_BASE_URL} was used)"
+    )
+
+
 def test_a_refusal_on_every_address_tried_is_a_refusal():
     from magsag_mcp.transport_failures import _refused
 

@@ -205,6 +205,8 @@ class HTTPProvider(Provider):
             # the transport's errors (a timeout, a refused or dropped connection) know the URL, not whom it was for:
             # a caller's `except ProviderTimeoutError as e` reads e.provider and e.model as an HTTP error's
             _stamp(exc, self.name, model)
+            if type(exc) is ProviderConnectionError and _UNNAMED_SOURCE in exc.message:
+                _name_the_source(exc, self.endpoint, target)
             raise
         result.latency_ms = (time.perf_counter() - started) * 1000.0
         if origin is not None:
@@ -364,6 +366,10 @@ class HTTPProvider(Provider):
                 raise _stamp(with_request_id(exc, resp.headers), self.name, model) from None
 
 
+#: how a transport error's fix names the base URL, not knowing which setting it came from
+_UNNAMED_SOURCE = "the provider's base URL"
+
+
 #: how long what may follow a stream's terminal event ([DONE], message_stop, the chunked encoding's end) is waited
 #: for, each event of it: read to its end, the connection goes back to the pool
 AFTER_THE_END_SECONDS = 1.0
@@ -453,6 +459,17 @@ def _refusal(exc: ProviderError) -> bool:
         and exc.status not in GATEWAY_TIMEOUTS
         and not isinstance(exc, MalformedResponseError)
     )
+
+
+def _name_the_source(exc: ProviderError, endpoint: Endpoint, target: Target) -> None:
+    """A transport error's fix names the setting the base URL came from ("correct the host and port in the base URL
+    (OLLAMA_HOST)"), which the transport does not know."""
+    source = endpoint.base_url_source(target)
+    if source == _UNNAMED_SOURCE:
+        source = endpoint.unset_base_url() or ""
+    if source:
+        exc.message = exc.message.replace(_UNNAMED_SOURCE, f"the base URL ({source})")
+        exc.args = (exc.message,)
 
 
 def _stamp(exc: ProviderError, provider: str, model: str) -> ProviderError:

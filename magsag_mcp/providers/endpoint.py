@@ -54,6 +54,11 @@ class Endpoint(ABC):
                 return name
         return "the provider's base URL"
 
+    def unset_base_url(self) -> str | None:
+        """For a fix, when no setting gave the base URL: the variable to set, and the default used meanwhile; None
+        when the default is the vendor's own API (nothing to set)."""
+        return None
+
     def api_key(self) -> str | None:
         """The first of ``key_env`` that holds a key: one of only whitespace holds none, nor hides the next."""
         for name in self.key_env:

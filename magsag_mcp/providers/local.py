@@ -125,6 +125,9 @@ class LocalEndpoint(Endpoint):
         key = self.api_key()
         return {"Authorization": f"Bearer {key}"} if key else {}
 
+    def unset_base_url(self) -> str:
+        return f"{self.base_url_env[0]}, unset: Ollama's default {DEFAULT_LOCAL_BASE_URL} was used"
+
     def describe(self) -> dict[str, Any]:
         # unset, the base URL is Ollama's default: nobody asked for a local server (doctor does not require it)
         return {**super().describe(), "base_url_set": any(self.env.get(k) for k in self.base_url_env)}
