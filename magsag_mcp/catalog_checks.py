@@ -119,6 +119,7 @@ def shadowed_routes(catalog: Catalog) -> list[str]:
 
 def base_url_problems(catalog: Catalog) -> list[str]:
     """Routing targets whose ``base_url`` could never carry a request (calls would skip them)."""
+    from .providers.azure_versions import azure_root
     from .providers.base_urls import _base_url_problem
 
     seen: set[Target] = set()
@@ -127,7 +128,9 @@ def base_url_problems(catalog: Catalog) -> list[str]:
     for target in (t for chain in chains for t in chain):
         if target.base_url and target not in seen:
             seen.add(target)
-            problem = _base_url_problem(target.base_url)
+            # Azure's: what is sent below, a deployment's Target URI (its ?api-version too) cut to the resource's root
+            sent = azure_root(target.base_url) if target.provider == "azure" else target.base_url
+            problem = _base_url_problem(sent)
             if problem:
                 problems.append(f"{catalog.root / 'routing'}: target {target.label}: {problem}")
     return problems

@@ -456,21 +456,72 @@ async def test_an_answer_the_filter_cut_short_says_so_and_which_filter(
     assert "content filter stopped the answer part way (filtered: violence (medium))" in warning
 
 
-async def test_a_gateways_path_before_openai_stays_and_a_pasted_query_names_the_azure_fix(
+async def test_a_gateways_path_before_openai_stays_and_a_query_before_azures_path_names_the_azure_fix(
     fake_openai: FakeOpenAI, transport: Transport
 ):
     # API Management fronting Azure OpenAI serves it below a path of its own: only /openai on is dropped
     endpoint = AzureEndpoint({"AZURE_OPENAI_ENDPOINT": "https://apim.azure-api.net/team-a/openai/v1/"})
     assert endpoint.resource_root(Target("azure", DEPLOYMENT)) == "https://apim.azure-api.net/team-a"
-    # The Target URI with its ?api-version: refused before anything is sent, with a fix for Azure (the generic
-    # "e.g. https://host/v1" would have broken it further)
-    env = env_for(fake_openai)
-    env["AZURE_OPENAI_ENDPOINT"] = (
-        f"{fake_openai.url}/openai/deployments/{DEPLOYMENT}/chat/completions?api-version=2024-10-21"
-    )
+    # A ?query that is no part of Azure's path (a gateway's key in it): refused before anything is sent, with a fix
+    # for Azure (the generic "e.g. https://host/v1" would have broken it further)
+    env = {**env_for(fake_openai), "AZURE_OPENAI_ENDPOINT": f"{fake_openai.url}/?subscription-key=0123"}
     reason = AzureProvider(env, transport).unavailable(Target("azure", DEPLOYMENT)) or ""
     assert "https://RESOURCE.openai.azure.com/" in reason and "AZURE_OPENAI_API_VERSION" in reason
     assert "host/v1" not in reason
+
+
+@pytest.mark.parametrize(
+    ("pasted", "path"),
+    [
+        (f"/openai/deployments/{DEPLOYMENT}/chat/completions?api-version=2025-01-01-preview", "/openai/deployments"),
+        ("/openai/responses?api-version=2025-04-01-preview", "/openai/deployments"),
+        ("/openai/v1/chat/completions?api-version=preview", "/openai/v1"),
+    ],
+)
+async def test_a_deployments_target_uri_as_the_portal_shows_it_calls_its_api_version(
+    fake_openai: FakeOpenAI, transport: Transport, tmp_path, pasted: str, path: str
+):
+    # The portal shows a deployment's Target URI with its ?api-version, and the README says anything from /openai
+    # on is dropped: pasted as AZURE_OPENAI_ENDPOINT, it was refused as a base URL with a ?query, and every call
+    # skipped the target. Its api-version is the one the portal gives for the deployment: used unless set.
+    from magsag_mcp.service import Service
+    from tests.conftest import CATALOG
+
+    version = pasted.rpartition("api-version=")[2]
+    env = {**env_for(fake_openai), "AZURE_OPENAI_ENDPOINT": fake_openai.url + pasted}
+    provider = AzureProvider(env, transport)
+    assert provider.unavailable(Target("azure", "gpt-4o")) is None and provider.setting_problem() is None
+    assert provider.endpoint.api_version() == version and provider.capabilities(Target("azure", "gpt-4o")).streaming
+    async with Service.open(
+        catalog=CATALOG, db=tmp_path / "l.db", env={**env, "MAGSAG_PROVIDER": "azure", "MAGSAG_MODEL": "gpt-4o"}
+    ) as svc:
+        called = await svc.invoke_skill("skill.analysis", {"data": "x", "model_config": {"stream": True}})
+    assert called.result.text == "ok" and called.cost_usd > 0 and called.warnings == []
+    (req,) = fake_openai.requests
+    assert req.path == f"{path}/chat/completions" if path == "/openai/v1" else f"{path}/gpt-4o/chat/completions"
+    assert req.query == {"api-version": version} and req.body["stream"] is True
+    # the variable, set, is the api-version
+    env["AZURE_OPENAI_API_VERSION"] = "2024-10-21"
+    assert AzureEndpoint(env).api_version() == "2024-10-21"
+
+
+def test_catalog_validate_takes_a_routing_targets_target_uri_as_calls_take_it(catalog_copy):
+    # a routing target's base_url given as a Target URI: calls cut it to the resource's root; `magsag catalog
+    # validate` refused it as a base URL with a ?query, which a gateway's key in a query still is
+    from magsag_mcp.catalog import validate_catalog
+
+    uri = "https://res.openai.azure.com/openai/deployments/gpt-4o/chat/completions?api-version=2024-10-21"
+    routing = catalog_copy / "routing" / "default.yaml"
+    text = routing.read_text().replace(
+        "  - openai:gpt-4o-mini\n",
+        f"  - openai:gpt-4o-mini\n  - {{provider: azure, model: gpt-4o, base_url: '{uri}'}}\n",
+        1,
+    )
+    routing.write_text(text)
+    assert validate_catalog(catalog_copy, env={}) == []
+    routing.write_text(text.replace(uri, "https://apim.example.com/?subscription-key=0123"))
+    (problem,) = validate_catalog(catalog_copy, env={})
+    assert "?query" in problem and "0123" not in problem
 
 
 @pytest.mark.parametrize("setting", ["AZURE_OPENAI_API_VERSION", "OPENAI_API_VERSION"])

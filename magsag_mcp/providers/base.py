@@ -104,7 +104,7 @@ class HTTPProvider(Provider):
 
     def unavailable_error(self, target: Target) -> ProviderError | None:
         try:
-            base = self.endpoint.base_url(target)
+            base = self.endpoint.sent_below(target)
             headers = {}
             if self.endpoint.key_env and type(self.endpoint).headers is not Endpoint.headers:
                 headers = self.endpoint.headers(target.model)
@@ -130,7 +130,7 @@ class HTTPProvider(Provider):
         if source not in self.endpoint.base_url_env:  # the vendor's default, or none given (no endpoint)
             return None
         try:
-            base = self.endpoint.base_url(target)
+            base = self.endpoint.sent_below(target)
         except ProviderError as exc:
             return exc.message
         problem = _base_url_problem(base, source, self.endpoint.base_url_example)

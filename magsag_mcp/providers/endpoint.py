@@ -41,6 +41,11 @@ class Endpoint(ABC):
     @abstractmethod
     def base_url(self, target: Target) -> str: ...
 
+    def sent_below(self, target: Target) -> str:
+        """What of :meth:`base_url` requests are sent below, which must be a URL that can carry one: all of it, but
+        for an endpoint that drops part of what it is given (Azure's, pasted as a deployment's Target URI)."""
+        return self.base_url(target)
+
     def setting(self, name: str) -> str | None:
         """An optional setting's value without the whitespace around it; None when unset or blank."""
         return (self.env.get(name) or "").strip() or None

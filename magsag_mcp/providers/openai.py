@@ -23,6 +23,17 @@ from ..errors import (
 from ..transport import HttpResponse, Transport
 from ..types import LLMRequest, LLMResult, Target
 from .azure_auth import ROLE_FIX, key_auth_disabled, key_refused_fix, lacks_role
+from .azure_versions import (
+    DEFAULT_AZURE_API_VERSION,
+    azure_root,
+    azure_serves_responses,
+    azure_streams_usage,
+    azure_takes_json_schema,
+    azure_takes_max_completion_tokens,
+    azure_v1_api,
+    names_v1_api,
+    pasted_api_version,
+)
 from .base import Endpoint, ProgressCallback
 from .base_urls import register_path_tokens
 from .capabilities import Capabilities
@@ -31,25 +42,6 @@ from .openai_models import responses_only
 from .openai_responses import MIN_OUTPUT_TOKENS, ResponsesFormat
 from .refused_settings import DROPPABLE, RefusedSettings
 from .wire_format import WireFormat
-
-DEFAULT_AZURE_API_VERSION = "2024-10-21"
-#: where Azure's own path starts in a URL pasted as the endpoint: an ``/openai`` segment with nothing after it, or
-#: the v1 API, a deployment's path (the Target URI), the Responses API or the model list; a gateway's own path may
-#: hold an ``openai`` segment of its own (``https://gw.example/openai/eastus``), which is none of these
-_AZURE_PATH = re.compile(
-    r"/openai(?=/?(?:[?#]|$)|/v1(?:[/?#]|$)|/deployments/|/responses(?:[/?#]|$)|/models(?:[/?#]|$))", re.IGNORECASE
-)
-
-
-def _names_v1_api(url: str) -> bool:
-    """Whether ``url`` is the v1 API's base URL or a path below it (``https://RESOURCE.openai.azure.com/openai/v1/``):
-    Azure's own path (the last of :data:`_AZURE_PATH`'s) is ``/openai/v1``."""
-    found = list(_AZURE_PATH.finditer(url, url.find("//") + 2))
-    return bool(found) and _V1_AFTER.match(url, found[-1].end()) is not None
-
-
-#: the v1 API's segment, after Azure's ``/openai``
-_V1_AFTER = re.compile(r"/v1(?:[/?#]|$)", re.IGNORECASE)
 
 
 class OpenAIEndpoint(Endpoint):
@@ -128,12 +120,15 @@ class AzureEndpoint(Endpoint):
 
     def api_version(self) -> str:
         """AZURE_OPENAI_API_VERSION, else OPENAI_API_VERSION (what the openai SDK's AzureOpenAI and LangChain
-        read), else ``v1`` for an AZURE_OPENAI_ENDPOINT given as the v1 API's base URL (``.../openai/v1/``, as
-        Azure's quickstarts give it, with no api-version: the v1 API takes none), else the GA default."""
+        read), else the ``?api-version`` of an AZURE_OPENAI_ENDPOINT pasted as a deployment's Target URI (as the
+        portal shows it), else ``v1`` for one given as the v1 API's base URL (``.../openai/v1/``, as Azure's
+        quickstarts give it, with no api-version: the v1 API takes none), else the GA default."""
+        endpoint = self.setting("AZURE_OPENAI_ENDPOINT") or ""
         return (
             self.setting("AZURE_OPENAI_API_VERSION")
             or self.setting("OPENAI_API_VERSION")
-            or ("v1" if _names_v1_api(self.setting("AZURE_OPENAI_ENDPOINT") or "") else DEFAULT_AZURE_API_VERSION)
+            or pasted_api_version(endpoint)
+            or ("v1" if names_v1_api(endpoint) else DEFAULT_AZURE_API_VERSION)
         )
 
     def headers(self, model: str) -> dict[str, str]:
@@ -162,13 +157,13 @@ class AzureEndpoint(Endpoint):
         (the v1 API's base URL), or a deployment's whole Target URI (``/openai/deployments/NAME/chat/completions``).
         Kept, it would double into ``/openai/openai/...``, which Azure answers 404. A gateway's own path before
         ``/openai`` (API Management's ``/my-api``, or ``/openai/eastus``) stays."""
-        base = self.base_url(target).rstrip("/")
-        # the last: a gateway's own segment comes before Azure's
-        cuts = [m.start() for m in _AZURE_PATH.finditer(base, base.find("//") + 2)]
-        root = base[: cuts[-1]] if cuts else base
+        root = azure_root(self.base_url(target))
         # (Endpoint.url's, for the URLs sent here: a Target URI's deployment, cut off, is not sent)
         register_path_tokens(root, target.model, by_call=target.base_url is not None)
         return root
+
+    def sent_below(self, target: Target) -> str:
+        return self.resource_root(target)  # a Target URI's path and ?api-version are not sent
 
     def url(self, wire: WireFormat, target: Target, *, stream: bool) -> tuple[str, dict[str, str]]:
         base = self.resource_root(target)
@@ -275,63 +270,6 @@ class OpenAIProvider(RefusedSettings):
             "the organization at https://platform.openai.com/settings/organization/general to stream it"
         )
         return result
-
-
-def azure_v1_api(api_version: str) -> bool:
-    """Is this the v1 API (``v1``, or an undated version such as ``preview``)? Dated api-versions belong to
-    the deployments path, ``/openai/deployments/{deployment}/...``, which answers any other "API version
-    not supported"."""
-    date = api_version[:10]
-    return not (len(date) == 10 and date[:4].isdigit() and date[4] == "-")
-
-
-def azure_serves_responses(api_version: str) -> bool:
-    """Does this Azure api-version serve the Responses API? The v1 API does (``/openai/v1/responses``), and so do
-    the dated previews from 2025-03-01-preview (``/openai/responses?api-version=...``); the GA versions (2024-10-21,
-    the spec in ``../shared/specs``) and older previews have no such path."""
-    if azure_v1_api(api_version):
-        return True
-    return api_version.endswith("-preview") and api_version[:10] >= "2025-03-01"
-
-
-def azure_streams_usage(api_version: str) -> bool:
-    """Does this Azure api-version accept ``stream_options`` (usage at the end of a stream)?
-
-    It arrived in 2024-09-01-preview; the GA 2024-10-21 spec (``../shared/specs``) does not list it,
-    and older versions answer 400 "Unknown parameter: 'stream_options'". Undated versions
-    (``preview``, ``latest``) are the newest and have it.
-    """
-    date, _, rest = api_version.partition("-preview")
-    if len(date) != 10 or not date[:4].isdigit():
-        return True
-    return date >= "2024-09-01" if rest == "" and api_version.endswith("-preview") else date > "2024-10-21"
-
-
-def azure_takes_max_completion_tokens(api_version: str) -> bool:
-    """Does this Azure api-version know ``max_completion_tokens``?
-
-    It arrived with the o1 models in 2024-09-01-preview, and 2024-10-21 is the first GA version with it
-    (its spec calls ``max_tokens`` "deprecated in favor of ``max_completion_tokens``"). Older versions
-    (2024-06-01, 2024-08-01-preview, ...) answer 400 "Unrecognized request argument supplied:
-    max_completion_tokens": they get ``max_tokens``. Undated versions are the newest and know it.
-    """
-    date = api_version[:10]
-    if len(date) != 10 or not date[:4].isdigit():
-        return True
-    return date >= ("2024-09-01" if api_version.endswith("-preview") else "2024-10-21")
-
-
-def azure_takes_json_schema(api_version: str) -> bool:
-    """Does this Azure api-version take ``response_format: {type: json_schema}`` (structured outputs)?
-
-    It arrived in 2024-08-01-preview, and 2024-10-21 is the first GA version with it; older ones (the
-    2024-06-01 GA many resources pin) take only ``text`` and ``json_object`` and answer 400 "Invalid
-    parameter: 'response_format' must be one of 'json_object', 'text'". Undated versions are the newest.
-    """
-    date = api_version[:10]
-    if len(date) != 10 or not date[:4].isdigit():
-        return True
-    return date >= ("2024-08-01" if api_version.endswith("-preview") else "2024-10-21")
 
 
 class AzureProvider(RefusedSettings):

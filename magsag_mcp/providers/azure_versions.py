@@ -1,0 +1,103 @@
+"""Azure OpenAI's api-versions: which one an endpoint setting names, and what each serves (the v1 API, the Responses
+API, stream usage, ``max_completion_tokens``, JSON schemas), for :class:`~.openai.AzureEndpoint` and
+:class:`~.openai.AzureProvider`."""
+
+from __future__ import annotations
+
+import re
+from urllib.parse import parse_qs
+
+DEFAULT_AZURE_API_VERSION = "2024-10-21"
+#: where Azure's own path starts in a URL pasted as the endpoint: an ``/openai`` segment with nothing after it, or
+#: the v1 API, a deployment's path (the Target URI), the Responses API or the model list; a gateway's own path may
+#: hold an ``openai`` segment of its own (``https://gw.example/openai/eastus``), which is none of these
+AZURE_PATH = re.compile(
+    r"/openai(?=/?(?:[?#]|$)|/v1(?:[/?#]|$)|/deployments/|/responses(?:[/?#]|$)|/models(?:[/?#]|$))", re.IGNORECASE
+)
+
+
+def azure_root(url: str) -> str:
+    """``url`` without Azure's own path and what follows it (the last :data:`AZURE_PATH`: a gateway's own segment comes
+    before Azure's), nor a trailing ``/``: the resource's root, below which requests go."""
+    base = url.rstrip("/")
+    cuts = [m.start() for m in AZURE_PATH.finditer(base, base.find("//") + 2)]
+    return base[: cuts[-1]] if cuts else base
+
+
+def names_v1_api(url: str) -> bool:
+    """Whether ``url`` is the v1 API's base URL or a path below it (``https://RESOURCE.openai.azure.com/openai/v1/``):
+    Azure's own path (the last of :data:`AZURE_PATH`'s) is ``/openai/v1``."""
+    found = list(AZURE_PATH.finditer(url, url.find("//") + 2))
+    return bool(found) and _V1_AFTER.match(url, found[-1].end()) is not None
+
+
+def pasted_api_version(url: str) -> str | None:
+    """The ``api-version`` of the query after Azure's own path in ``url`` (a deployment's Target URI as the portal
+    shows it, ``.../openai/deployments/NAME/chat/completions?api-version=2025-01-01-preview``), or None."""
+    found = list(AZURE_PATH.finditer(url, url.find("//") + 2))
+    if not found:
+        return None
+    query = url[found[-1].end() :].partition("?")[2].partition("#")[0]
+    version = parse_qs(query).get("api-version", [""])[-1].strip()
+    return version or None
+
+
+#: the v1 API's segment, after Azure's ``/openai``
+_V1_AFTER = re.compile(r"/v1(?:[/?#]|$)", re.IGNORECASE)
+
+
+def azure_v1_api(api_version: str) -> bool:
+    """Is this the v1 API (``v1``, or an undated version such as ``preview``)? Dated api-versions belong to
+    the deployments path, ``/openai/deployments/{deployment}/...``, which answers any other "API version
+    not supported"."""
+    date = api_version[:10]
+    return not (len(date) == 10 and date[:4].isdigit() and date[4] == "-")
+
+
+def azure_serves_responses(api_version: str) -> bool:
+    """Does this Azure api-version serve the Responses API? The v1 API does (``/openai/v1/responses``), and so do
+    the dated previews from 2025-03-01-preview (``/openai/responses?api-version=...``); the GA versions (2024-10-21,
+    the spec in ``../shared/specs``) and older previews have no such path."""
+    if azure_v1_api(api_version):
+        return True
+    return api_version.endswith("-preview") and api_version[:10] >= "2025-03-01"
+
+
+def azure_streams_usage(api_version: str) -> bool:
+    """Does this Azure api-version accept ``stream_options`` (usage at the end of a stream)?
+
+    It arrived in 2024-09-01-preview; the GA 2024-10-21 spec (``../shared/specs``) does not list it,
+    and older versions answer 400 "Unknown parameter: 'stream_options'". Undated versions
+    (``preview``, ``latest``) are the newest and have it.
+    """
+    date, _, rest = api_version.partition("-preview")
+    if len(date) != 10 or not date[:4].isdigit():
+        return True
+    return date >= "2024-09-01" if rest == "" and api_version.endswith("-preview") else date > "2024-10-21"
+
+
+def azure_takes_max_completion_tokens(api_version: str) -> bool:
+    """Does this Azure api-version know ``max_completion_tokens``?
+
+    It arrived with the o1 models in 2024-09-01-preview, and 2024-10-21 is the first GA version with it
+    (its spec calls ``max_tokens`` "deprecated in favor of ``max_completion_tokens``"). Older versions
+    (2024-06-01, 2024-08-01-preview, ...) answer 400 "Unrecognized request argument supplied:
+    max_completion_tokens": they get ``max_tokens``. Undated versions are the newest and know it.
+    """
+    date = api_version[:10]
+    if len(date) != 10 or not date[:4].isdigit():
+        return True
+    return date >= ("2024-09-01" if api_version.endswith("-preview") else "2024-10-21")
+
+
+def azure_takes_json_schema(api_version: str) -> bool:
+    """Does this Azure api-version take ``response_format: {type: json_schema}`` (structured outputs)?
+
+    It arrived in 2024-08-01-preview, and 2024-10-21 is the first GA version with it; older ones (the
+    2024-06-01 GA many resources pin) take only ``text`` and ``json_object`` and answer 400 "Invalid
+    parameter: 'response_format' must be one of 'json_object', 'text'". Undated versions are the newest.
+    """
+    date = api_version[:10]
+    if len(date) != 10 or not date[:4].isdigit():
+        return True
+    return date >= ("2024-08-01" if api_version.endswith("-preview") else "2024-10-21")
