@@ -537,6 +537,19 @@ async def test_an_api_version_azure_does_not_serve_names_the_setting_and_moves_o
     assert info.value.moves_on and not info.value.retryable and info.value.status == 400
     assert "api-version 2024-10-01" in info.value.message and "AZURE_OPENAI_API_VERSION" in info.value.message
     assert info.value.details["request_id"] == "req_fake"
+    assert f"(from {setting})" in info.value.message
+
+
+async def test_an_api_version_pasted_with_the_endpoint_that_azure_does_not_serve_says_where_it_came_from(
+    fake_openai: FakeOpenAI, transport: Transport
+):
+    fake_openai.queue(R.error(400, "API version not supported", code="BadRequest"))
+    pasted = f"/openai/deployments/{DEPLOYMENT}/chat/completions?api-version=2024-10-01"
+    env = {**env_for(fake_openai), "AZURE_OPENAI_ENDPOINT": fake_openai.url + pasted}
+    with pytest.raises(E.NotConfiguredError) as info:
+        await AzureProvider(env, transport).complete(ask(), Target("azure", DEPLOYMENT))
+    assert "api-version 2024-10-01 (from the ?api-version of AZURE_OPENAI_ENDPOINT)" in info.value.message
+    assert "set AZURE_OPENAI_API_VERSION" in info.value.message
 
 
 @pytest.mark.parametrize(

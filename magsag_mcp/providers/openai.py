@@ -123,13 +123,19 @@ class AzureEndpoint(Endpoint):
         read), else the ``?api-version`` of an AZURE_OPENAI_ENDPOINT pasted as a deployment's Target URI (as the
         portal shows it), else ``v1`` for one given as the v1 API's base URL (``.../openai/v1/``, as Azure's
         quickstarts give it, with no api-version: the v1 API takes none), else the GA default."""
+        return self.api_version_and_source()[0]
+
+    def api_version_and_source(self) -> tuple[str, str]:
+        """:meth:`api_version`, and where it came from, as a fix names it."""
+        for name in ("AZURE_OPENAI_API_VERSION", "OPENAI_API_VERSION"):
+            if version := self.setting(name):
+                return version, name
         endpoint = self.setting("AZURE_OPENAI_ENDPOINT") or ""
-        return (
-            self.setting("AZURE_OPENAI_API_VERSION")
-            or self.setting("OPENAI_API_VERSION")
-            or pasted_api_version(endpoint)
-            or ("v1" if names_v1_api(endpoint) else DEFAULT_AZURE_API_VERSION)
-        )
+        if version := pasted_api_version(endpoint):
+            return version, "the ?api-version of AZURE_OPENAI_ENDPOINT"
+        if names_v1_api(endpoint):
+            return "v1", "AZURE_OPENAI_ENDPOINT, the v1 API's base URL"
+        return DEFAULT_AZURE_API_VERSION, "the default"
 
     def headers(self, model: str) -> dict[str, str]:
         key = self.require_key(model)
@@ -369,10 +375,11 @@ class AzureProvider(RefusedSettings):
             return exc
         if resp.status != 400 or "api version not supported" not in exc.message.lower():
             return exc
-        version = self.endpoint.api_version()  # type: ignore[attr-defined]
+        version, source = self.endpoint.api_version_and_source()  # type: ignore[attr-defined]
         return NotConfiguredError(
-            f"{exc.message}; api-version {version} (AZURE_OPENAI_API_VERSION, else OPENAI_API_VERSION) is not one "
-            "Azure serves: set it to 2024-10-21 (GA), a dated preview such as 2025-04-01-preview, or v1",
+            f"{exc.message}; api-version {version} (from {source}) is not one Azure serves: set "
+            "AZURE_OPENAI_API_VERSION (which comes first) to 2024-10-21 (GA), a dated preview such as "
+            "2025-04-01-preview, or v1",
             provider=self.name,
             model=model,
             status=400,
