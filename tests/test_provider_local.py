@@ -167,9 +167,19 @@ async def test_a_target_that_asks_for_chat_is_not_told_the_server_lacks_response
     assert local_server.paths() == [RESPONSES, CHAT, CHAT] and result.warnings == []
 
 
-async def test_stop_sequences_on_responses_are_reported(local_server: FakeOpenAI, transport: Transport):
-    result = await LocalProvider({}, transport).complete(ask(stop=["END"]), target(local_server))
-    assert "stop" not in local_server.requests[0].body
+async def test_a_call_with_stop_sequences_goes_to_chat_completions_which_honour_them(
+    local_server: FakeOpenAI, transport: Transport
+):
+    # The Responses API has no stop sequences: a call with some was sent there without them (a warning said so),
+    # and the model wrote past them, where the same server's chat completions stop there
+    provider = LocalProvider({}, transport)
+    result = await provider.complete(ask(stream=True, stop=["END"]), target(local_server))
+    assert local_server.paths() == [CHAT] and local_server.requests[0].body["stop"] == ["END"]
+    assert result.warnings == [] and provider.chat_only == set()
+    # a call without any still goes to the Responses API; a target that asks for it keeps it (saying stop was lost)
+    await provider.complete(ask(), target(local_server))
+    result = await provider.complete(ask(stop=["END"]), target(local_server, params=(("api", "responses"),)))
+    assert local_server.paths() == [CHAT, RESPONSES, RESPONSES] and "stop" not in local_server.requests[-1].body
     assert result.warnings == ["the Responses API has no stop sequences; 'stop' was not sent"]
 
 
@@ -177,12 +187,13 @@ async def test_after_the_downgrade_stop_is_sent_and_not_reported_missing(
     local_server: FakeOpenAI, transport: Transport
 ):
     # The note belongs to the request that carried the call: chat completions do send stop sequences.
-    local_server.without_responses_api(sorted(NO_RESPONSES_API)[0]).queue(R.reply("hi from chat"))
-    result = await LocalProvider({}, transport).complete(ask(stop=["END"]), target(local_server))
-    assert local_server.paths() == [RESPONSES, CHAT]
-    assert "stop" not in local_server.requests[0].body and local_server.requests[1].body["stop"] == ["END"]
-    (warning,) = result.warnings
-    assert "fell back to chat completions" in warning
+    local_server.without_responses_api(sorted(NO_RESPONSES_API)[0]).queue(R.reply("hi"), R.reply("hi from chat"))
+    provider = LocalProvider({}, transport)
+    await provider.complete(ask(), target(local_server))
+    result = await provider.complete(ask(stop=["END"]), target(local_server))
+    assert local_server.paths() == [RESPONSES, CHAT, CHAT]
+    assert "stop" not in local_server.requests[0].body and local_server.requests[2].body["stop"] == ["END"]
+    assert result.warnings == []
 
 
 async def test_a_target_base_url_without_a_path_gets_v1(local_server: FakeOpenAI, transport: Transport):

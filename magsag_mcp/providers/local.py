@@ -1,6 +1,7 @@
 """The ``local`` provider: Ollama, vLLM, LM Studio and friends on the user's own machine.
 
-It prefers the OpenAI Responses API. When the server shows it has no Responses endpoint (404, 405,
+It prefers the OpenAI Responses API (a call with stop sequences, which that API lacks, goes to Chat Completions,
+unless the target asks for ``api: responses``). When the server shows it has no Responses endpoint (404, 405,
 501, or a 400 or an error body under a 200 that says the endpoint is unsupported) it switches to
 Chat Completions, remembers that for the base URL for :data:`RECHECK_AFTER_S` (then asks the Responses API
 once more: the server may have been upgraded meanwhile), and says so in the result's warnings. A 400 about
@@ -254,7 +255,10 @@ class LocalProvider(RefusedSettings):
         self, request: LLMRequest, target: Target, *, progress: ProgressCallback | None = None
     ) -> LLMResult:
         base = self.endpoint.base_url(target)
-        if target.param("api") == "chat":  # asked for: nothing to say about the Responses API
+        api = target.param("api") if target.params else None
+        if api == "chat" or (request.stop and api != "responses"):
+            # asked for, or the call has stop sequences, which the Responses API lacks and every local server's chat
+            # completions honour: nothing to say about the Responses API
             return await self.call_fitted(self.chat, request, target, progress=progress)
         if self._chat_only(base):
             result = await self.call_fitted(self.chat, request, target, progress=progress)
