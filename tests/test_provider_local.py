@@ -183,6 +183,16 @@ async def test_a_call_with_stop_sequences_goes_to_chat_completions_which_honour_
     assert result.warnings == ["the Responses API has no stop sequences; 'stop' was not sent"]
 
 
+async def test_a_call_asking_for_fewer_tokens_than_the_responses_minimum_gets_what_it_asked(
+    local_server: FakeOpenAI, transport: Transport
+):
+    # max_tokens 1 (a yes/no classifier) went to the Responses API as 16, OpenAI's minimum there, and the model
+    # wrote up to 16 tokens; the server's chat completions take the limit asked
+    result = await LocalProvider({}, transport).complete(ask(max_tokens=1), target(local_server))
+    assert local_server.paths() == [CHAT] and local_server.requests[0].body["max_tokens"] == 1
+    assert result.warnings == []
+
+
 async def test_after_the_downgrade_stop_is_sent_and_not_reported_missing(
     local_server: FakeOpenAI, transport: Transport
 ):

@@ -1,9 +1,9 @@
 """The ``local`` provider: Ollama, vLLM, LM Studio and friends on the user's own machine.
 
-It prefers the OpenAI Responses API (a call with stop sequences, which that API lacks, goes to Chat Completions,
-unless the target asks for ``api: responses``). When the server shows it has no Responses endpoint (404, 405,
-501, or a 400 or an error body under a 200 that says the endpoint is unsupported) it switches to
-Chat Completions, remembers that for the base URL for :data:`RECHECK_AFTER_S` (then asks the Responses API
+It prefers the OpenAI Responses API (a call with stop sequences, which that API lacks, or a max_tokens below its
+minimum, goes to Chat Completions, unless the target asks for ``api: responses``). When the server shows it has no
+Responses endpoint (404, 405, 501, or a 400 or an error body under a 200 that says the endpoint is unsupported) it
+switches to Chat Completions, remembers that for the base URL for :data:`RECHECK_AFTER_S` (then asks the Responses API
 once more: the server may have been upgraded meanwhile), and says so in the result's warnings. A 400 about
 the request itself is not a reason to switch: it is raised like any bad request. When chat completions
 answer that they are no route there either (a 404 naming no model, a 405, LM Studio's 200 "Unexpected
@@ -160,6 +160,12 @@ def _refused_json_schema(exc: ProviderError) -> bool:
     )
 
 
+def _needs_chat(request: LLMRequest) -> bool:
+    """Whether a call asks what the Responses API cannot give, and chat completions can: stop sequences, which it
+    lacks, or fewer output tokens than its minimum (:data:`MIN_OUTPUT_TOKENS`, OpenAI's), to which it is raised."""
+    return bool(request.stop) or (request.max_tokens is not None and request.max_tokens < MIN_OUTPUT_TOKENS)
+
+
 def _names_model(exc: ProviderError) -> bool:
     text = exc.message.split(": HTTP 404", 1)[-1].lower()
     return "model" in text and (exc.model or "").lower() in text
@@ -256,9 +262,9 @@ class LocalProvider(RefusedSettings):
     ) -> LLMResult:
         base = self.endpoint.base_url(target)
         api = target.param("api") if target.params else None
-        if api == "chat" or (request.stop and api != "responses"):
-            # asked for, or the call has stop sequences, which the Responses API lacks and every local server's chat
-            # completions honour: nothing to say about the Responses API
+        if api == "chat" or (api != "responses" and _needs_chat(request)):
+            # asked for, or the call asks what the Responses API cannot give and every local server's chat
+            # completions can: nothing to say about the Responses API
             return await self.call_fitted(self.chat, request, target, progress=progress)
         if self._chat_only(base):
             result = await self.call_fitted(self.chat, request, target, progress=progress)
