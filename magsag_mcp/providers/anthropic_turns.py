@@ -1,7 +1,8 @@
 """The conversation as Messages API turns: the system prompt is not one, tool calls are ``tool_use``
 blocks of an assistant turn and their results ``tool_result`` blocks of the user turn after it, roles
 alternate, and the API refuses an empty text block, an empty tool result, a tool call id of other than
-letters, digits, ``_`` and ``-``, and a final assistant turn (a prefill) that ends in whitespace.
+letters, digits, ``_`` and ``-`` or one that an earlier call of the request has too, and a final assistant turn
+(a prefill) that ends in whitespace.
 """
 
 from __future__ import annotations
@@ -22,10 +23,35 @@ _ID_UNSAFE = re.compile(r"[^a-zA-Z0-9_-]")
 def _wire_id(call_id: str | None) -> str:
     """A tool call's id as the API takes it: another vendor's (vLLM's Kimi K2 "functions.get_weather:0") with
     each other character as "_", the same in the call and in its result, so they still pair."""
-    return _ID_UNSAFE.sub("_", call_id or "")
+    return _ID_UNSAFE.sub("_", call_id or "") or "toolu"
 
 
-def _content(msg: Message, thinking: bool) -> list[dict[str, Any]]:
+class _CallIds:
+    """The tool call ids as sent: each as the API takes it (:func:`_wire_id`), and unique in the request (400
+    "`tool_use` ids must be unique"). Ids that repeat across turns are no error elsewhere: Gemini 2.x gives its calls
+    none, and each answer names its own ``call_0_<name>``, as a compatible server without ids names its ``call_0``;
+    and two ids may differ only in characters the API does not take. A repeated one is sent with a suffix, and a
+    result answers the latest call of its id, as the API pairs them: with a call of the turn just before it."""
+
+    def __init__(self) -> None:
+        self.sent: set[str] = set()
+        self.latest: dict[str | None, str] = {}
+
+    def call(self, call_id: str | None) -> str:
+        wire = base = _wire_id(call_id)
+        n = 1
+        while wire in self.sent:
+            n += 1
+            wire = f"{base}_{n}"
+        self.sent.add(wire)
+        self.latest[call_id] = wire
+        return wire
+
+    def result(self, call_id: str | None) -> str:
+        return self.latest.get(call_id) or _wire_id(call_id)
+
+
+def _content(msg: Message, thinking: bool, ids: _CallIds) -> list[dict[str, Any]]:
     """The turn's blocks; with ``thinking`` on, each tool call's thinking blocks before it, as they came (the
     first call's lead the turn, before its text)."""
     blocks: list[dict[str, Any]] = []
@@ -36,18 +62,19 @@ def _content(msg: Message, thinking: bool) -> list[dict[str, Any]]:
     for i, tc in enumerate(msg.tool_calls):
         if thinking and i > 0:
             blocks.extend(thinking_blocks(tc.signature))
-        blocks.append({"type": "tool_use", "id": _wire_id(tc.id), "name": tc.name, "input": tc.arguments})
+        blocks.append({"type": "tool_use", "id": ids.call(tc.id), "name": tc.name, "input": tc.arguments})
     return blocks
 
 
 def turns(request: LLMRequest, *, thinking: bool = False) -> list[dict[str, Any]]:
     """Roles must alternate: consecutive tool results merge into one user turn."""
     out: list[dict[str, Any]] = []
+    ids = _CallIds()
     for msg in request.messages:
         if msg.role == "tool":
             # an empty result is taken for none at all (400 "tool_use ids were found without tool_result blocks")
             output = msg.content if msg.content and msg.content.strip() else NO_OUTPUT
-            block = {"type": "tool_result", "tool_use_id": _wire_id(msg.tool_call_id), "content": output}
+            block = {"type": "tool_result", "tool_use_id": ids.result(msg.tool_call_id), "content": output}
             if msg.is_error:
                 block["is_error"] = True
             if out and out[-1]["role"] == "user" and isinstance(out[-1]["content"], list):
@@ -56,7 +83,7 @@ def turns(request: LLMRequest, *, thinking: bool = False) -> list[dict[str, Any]
                 out.append({"role": "user", "content": [block]})
             continue
         role = "assistant" if msg.role == "assistant" else "user"
-        blocks = _content(msg, thinking)
+        blocks = _content(msg, thinking, ids)
         if not blocks:
             continue  # the API refuses an empty text block, and an empty turn says nothing
         if out and out[-1]["role"] == role:

@@ -480,9 +480,36 @@ class FakeAnthropic(Fake):
             self.thinking_refused(body)
             or self.schema_refused(body)
             or self.empty_result_refused(body)
-            or self.repeated_id_refused(body)
+            or self.tool_ids_refused(body)
         )
         return None if message is None else self.error_body(400, message, "invalid_request_error")
+
+    @staticmethod
+    def tool_ids_refused(body: dict[str, Any]) -> str | None:
+        """A tool_use id that an earlier tool_use of the request has too, or a tool_result that answers no tool_use
+        of the message just before it, in the API's words."""
+        messages = body.get("messages") or []
+        seen: set[str] = set()
+        for i, message in enumerate(messages):
+            blocks = message["content"] if isinstance(message["content"], list) else []
+            before = messages[i - 1] if i else {"role": "user", "content": []}
+            made = {
+                b.get("id")
+                for b in (before["content"] if isinstance(before["content"], list) else [])
+                if before["role"] == "assistant" and b.get("type") == "tool_use"
+            }
+            for j, block in enumerate(blocks):
+                if block.get("type") == "tool_use":
+                    if block["id"] in seen:
+                        return f"messages.{i}.content.{j}: `tool_use` ids must be unique"
+                    seen.add(block["id"])
+                elif block.get("type") == "tool_result" and block["tool_use_id"] not in made:
+                    return (
+                        f"messages.{i}.content.{j}: unexpected `tool_use_id` found in `tool_result` blocks: "
+                        f"{block['tool_use_id']}. Each `tool_result` block must have a corresponding `tool_use` block "
+                        "in the previous message."
+                    )
+        return None
 
     @staticmethod
     def empty_result_refused(body: dict[str, Any]) -> str | None:
@@ -498,18 +525,6 @@ class FakeAnthropic(Fake):
                     f"{', '.join(empty)}. Each `tool_use` block must have a corresponding `tool_result` block in the "
                     "next message."
                 )
-        return None
-
-    @staticmethod
-    def repeated_id_refused(body: dict[str, Any]) -> str | None:
-        """A tool_use id that an earlier tool_use block of the request has: its result could answer either."""
-        seen: set[str] = set()
-        for i, message in enumerate(body.get("messages") or []):
-            for j, block in enumerate(message["content"] if isinstance(message["content"], list) else []):
-                if block.get("type") == "tool_use":
-                    if block.get("id") in seen:
-                        return f"messages.{i}.content.{j}: `tool_use` ids must be unique"
-                    seen.add(block.get("id"))
         return None
 
     @staticmethod

@@ -442,6 +442,34 @@ async def test_another_vendors_tool_call_ids_are_sent_as_the_api_takes_them(serv
     assert [b["tool_use_id"] for b in turns[2]["content"]] == ["functions_get_weather_0", "call_1"]
 
 
+async def test_tool_call_ids_repeated_across_turns_are_sent_unique(serve, transport):
+    # Gemini 2.x gives its function calls no id, and the answer's reader names each call_<n>_<name> (a compatible server
+    # without ids, call_<n>): a tool loop of two steps there holds call_0_get_weather twice, as invoke returned it. Sent
+    # on to Claude (a fallback, the next turn), the API answered 400 "`tool_use` ids must be unique", a bad request that
+    # stopped the cascade. So did two ids that differ only in characters the API does not take ("a.1", "a:1").
+    fake, provider, target = await setup(ANTHROPIC, serve, transport)
+    fake.queue({"text": "3 and 5 degrees."})
+    history = [
+        Message("user", "Weather in Oslo, then Rome?"),
+        Message("assistant", None, tool_calls=[ToolCall("call_0_get_weather", "get_weather", {"city": "Oslo"})]),
+        Message("tool", '{"c": 3}', tool_call_id="call_0_get_weather"),
+        Message("assistant", None, tool_calls=[ToolCall("call_0_get_weather", "get_weather", {"city": "Rome"})]),
+        Message("tool", '{"c": 5}', tool_call_id="call_0_get_weather"),
+        Message("user", "And Paris and Lima?"),
+        Message("assistant", None, tool_calls=[ToolCall("a.1", "get_weather", {}), ToolCall("a:1", "get_weather", {})]),
+        Message("tool", '{"c": 9}', tool_call_id="a:1"),
+        Message("tool", '{"c": 7}', tool_call_id="a.1"),
+    ]
+    result = await provider.complete(LLMRequest(history, tools=[WEATHER], max_tokens=50), target)
+    assert result.text == "3 and 5 degrees." and fake.violations == []
+    turns = last_body(fake)["messages"]
+    uses = [b["id"] for t in turns for b in t["content"] if b["type"] == "tool_use"]
+    assert len(set(uses)) == 4 and uses[0] == "call_0_get_weather" and uses[2] == "a_1"
+    # each result still answers its own call: the one in the turn just before it
+    assert turns[2]["content"][0]["tool_use_id"] == uses[0] and turns[4]["content"][0]["tool_use_id"] == uses[1]
+    assert [b["tool_use_id"] for b in turns[6]["content"][:2]] == [uses[3], uses[2]]
+
+
 ITEM = {"type": "object", "properties": {"name": {"type": "string"}}, "required": ["name"]}
 
 
