@@ -470,6 +470,23 @@ async def test_tool_call_ids_repeated_across_turns_are_sent_unique(serve, transp
     assert [b["tool_use_id"] for b in turns[6]["content"][:2]] == [uses[3], uses[2]]
 
 
+@pytest.mark.parametrize("stream", [False, True], ids=["body", "stream"])
+@pytest.mark.parametrize("name", ["json_output", "json_value_output"])
+async def test_a_callers_tool_named_as_the_json_tool_is_a_tool_call(serve, transport, stream: bool, name: str):
+    # A JSON schema is answered through a forced tool named json_output (json_value_output), but only in a call without
+    # tools of the caller's. A caller's own tool of that name (an agent's "write the JSON file") was taken for it: its
+    # call was dropped from tool_calls and its arguments came back as the answer's text, finish "stop", so the caller's
+    # loop never ran the tool.
+    fake, provider, target = await setup(ANTHROPIC, serve, transport)
+    args = {"path": "out.json", "value": {"a": 1}}
+    fake.queue({"tool_calls": [{"id": "toolu_1", "name": name, "arguments": args}]})
+    tool = ToolSpec(name, "Write a JSON file", {"type": "object", "properties": {"path": {"type": "string"}}})
+    request = LLMRequest([Message("user", "Save a=1.")], tools=[tool], max_tokens=50, stream=stream)
+    result = await provider.complete(request, target)
+    assert fake.violations == [] and result.finish_reason == "tool_calls" and result.text.strip() == ""
+    assert [(c.id, c.name, c.arguments) for c in result.tool_calls] == [("toolu_1", name, args)]
+
+
 ITEM = {"type": "object", "properties": {"name": {"type": "string"}}, "required": ["name"]}
 
 
