@@ -420,6 +420,8 @@ def _resolves(root: dict[str, Any], ref: str) -> bool:
 #: block: a thinking block sent back changed (another signature or text, or none) is refused, as the API refuses one
 THINKING = ("EqQBCkgIARABGAIiQL2f", "The user wants the weather; call get_weather.")
 REDACTED_THINKING = "EmwKAhgBEgy3va3pzix/LafPsn4aDFIT2Xlx"
+#: the id Anthropic's fake gives every request, in its error bodies
+REQUEST_ID = "req_011CfakeAnthropic01"
 
 
 class FakeAnthropic(Fake):
@@ -435,7 +437,8 @@ class FakeAnthropic(Fake):
         return request.headers.get("x-api-key") == self.key and bool(request.headers.get("anthropic-version"))
 
     def error_body(self, status: int, message: str, kind: str) -> Any:
-        return {"type": "error", "error": {"type": kind, "message": message}}
+        # ErrorResponse: request_id is required (null where there is none)
+        return {"type": "error", "error": {"type": kind, "message": message}, "request_id": REQUEST_ID}
 
     def refuses(self, request: web.Request, body: dict[str, Any]) -> Any:
         # "A value of 1.0 ... will be accepted ..., all other values will be rejected with a 400 error", in the
@@ -708,14 +711,15 @@ class FakeAnthropic(Fake):
                         },
                     )
                 )
-                for word in block["text"].split(" "):
+                # word by word, the pieces adding up to the text exactly, as the API's deltas do
+                for word in re.findall(r"\s*\S+\s*|\s+", block["text"]) or [""]:
                     events.append(
                         (
                             "content_block_delta",
                             {
                                 "type": "content_block_delta",
                                 "index": i,
-                                "delta": {"type": "text_delta", "text": word + " "},
+                                "delta": {"type": "text_delta", "text": word},
                             },
                         )
                     )
