@@ -24,9 +24,19 @@ def any_object() -> dict[str, Any]:
     return {"name": "json_object", "schema": {"type": "object"}}
 
 
-def with_json_instruction(system: str | None) -> str:
-    """``system`` with :data:`JSON_INSTRUCTION` after it."""
-    return f"{system}\n\n{JSON_INSTRUCTION}" if system else JSON_INSTRUCTION
+def with_json_instruction(system: str | None, schema: Mapping[str, Any] | None = None) -> str:
+    """``system`` with the instruction to answer in JSON after it: :data:`JSON_INSTRUCTION`, or for a call whose JSON
+    schema says more than "an object", the schema itself. Told only to answer with an object, the model never saw
+    the schema its answer is checked against (no forced tool, no response schema carries it here): not its fields,
+    nor that the answer is an array."""
+    said = JSON_INSTRUCTION
+    if schema is not None and dict(schema) != {"type": "object"}:
+        written = json.dumps(schema, ensure_ascii=False, separators=(",", ":"))
+        said = (
+            "Answer with a single JSON document that conforms to this JSON schema, and nothing else: no prose, no "
+            f"code fences. The schema: {written}"
+        )
+    return f"{system}\n\n{said}" if system else said
 
 
 def json_mode_system(request: LLMRequest) -> str | None:

@@ -430,6 +430,8 @@ class FakeAnthropic(Fake):
     #: models that take no temperature but 1, no top_p below 0.99 and no top_k, as those released after Claude Opus 4.6
     #: (named as a test needs: a gateway's alias, a family the name rules do not know)
     fixed_temperature: frozenset[str] = frozenset({"claude-opus-4-7"})
+    #: models that take no forced tool_choice (any, or a named tool), thinking or not: Claude Fable 5.1 and Mythos 5.1
+    no_forced_tool: frozenset[str] = frozenset({"claude-fable-5-1", "claude-mythos-5-1"})
     #: the most output tokens a model takes (max_tokens above it is refused), as the models overview lists them
     output_ceilings: dict[str, int] = {"claude-3-5-sonnet-20241022": 8192, "claude-3-haiku-20240307": 4096}
 
@@ -460,6 +462,9 @@ class FakeAnthropic(Fake):
                 f"max_tokens: {body['max_tokens']} > {ceiling}, which is the maximum allowed number of output tokens "
                 f"for {body['model']}"
             )
+            return self.error_body(400, message, "invalid_request_error")
+        if body.get("model") in self.no_forced_tool and (body.get("tool_choice") or {}).get("type") in ("any", "tool"):
+            message = "tool_choice: tool_choice forces tool use is not compatible with this model"
             return self.error_body(400, message, "invalid_request_error")
         # Claude Opus 4.1, Sonnet 4.5 and Haiku 4.5 take one of the two samplers
         one_sampler = str(body.get("model", "")).startswith(

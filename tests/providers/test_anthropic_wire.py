@@ -276,6 +276,22 @@ async def test_thinking_takes_no_temperature_nor_a_forced_json_tool(serve, trans
     assert any("with extended thinking on, the JSON schema could not be enforced" in w for w in result.warnings)
 
 
+@pytest.mark.parametrize("why", ["thinking", "tools"])
+async def test_a_json_schema_that_no_forced_tool_carries_is_in_the_prompt(serve, transport, why: str):
+    # With thinking on, or with the caller's tools in the call, the schema cannot ride on a forced tool: the model was
+    # told only "Answer with a single JSON object", never shown the schema its answer is checked against, so it could
+    # not know the fields (nor that the answer is an array): a billed answer that failed the check. It is shown.
+    fake, provider, target = await setup(ANTHROPIC, serve, transport)
+    fake.queue({"text": '[{"city": "Oslo"}]'})
+    schema = {"type": "array", "items": {"type": "object", "properties": {"city": {"type": "string"}}}}
+    extra, tools = (THINK, []) if why == "thinking" else ({}, [WEATHER])
+    request = LLMRequest([Message("user", "Where?")], json_schema=schema, tools=tools, max_tokens=4000, extra=extra)
+    result = await provider.complete(request, target)
+    assert result.parsed == [{"city": "Oslo"}] and fake.violations == []
+    system = last_body(fake)["system"]
+    assert json.dumps(schema, separators=(",", ":")) in system and "single JSON object" not in system
+
+
 @pytest.mark.parametrize("stream", [False, True], ids=["body", "stream"])
 async def test_thinking_takes_no_top_k_nor_a_top_p_below_0_95(serve, transport, stream: bool):
     # "Thinking isn't compatible with temperature or top_k modifications", and takes a top_p "between 1 and 0.95": a

@@ -21,6 +21,19 @@ pytestmark = pytest.mark.anyio
 [ANTHROPIC] = [c for c in CASES if c.name == "anthropic"]
 
 
+async def test_a_json_schema_beside_tools_is_in_the_prompt(serve, transport):
+    # Gemini takes no JSON response type beside function declarations, so the model is told to answer in JSON: it was
+    # told "a single JSON object" only, never shown the schema its answer is then checked against. It is shown.
+    fake, provider, target = await setup(GOOGLE, serve, transport)
+    fake.queue({"text": '{"city": "Oslo", "days": 3}'})
+    schema = {"type": "object", "properties": {"city": {"type": "string"}, "days": {"type": "integer"}}}
+    request = LLMRequest([Message("user", "Plan?")], json_schema=schema, tools=[WEATHER], max_tokens=50)
+    result = await provider.complete(request, target)
+    assert result.parsed == {"city": "Oslo", "days": 3} and fake.violations == []
+    said = last_body(fake)["systemInstruction"]["parts"][0]["text"]
+    assert '"days":{"type":"integer"}' in said
+
+
 async def test_a_tool_without_arguments_is_declared_without_parameters(serve, transport):
     # Gemini answers 400 INVALID_ARGUMENT "...function_declarations[0].parameters.properties: should be non-empty
     # for OBJECT type" to {"type": "OBJECT", "properties": {}}: every call offering a tool without arguments
