@@ -9,8 +9,10 @@ thinking before a tool call rides on the call's ``signature``, to go back with i
 
 JSON output: when a schema is given, the request forces a single tool whose ``input_schema`` is that
 schema (``tool_choice: {type: tool}``), which the Messages API guarantees to answer with an object
-of that shape; the tool's input is the document. Without a schema, the system prompt asks for one
-JSON object and the answer is parsed (invalid JSON fails the attempt so the cascade moves on).
+of that shape; the tool's input is the document. Where no tool can be forced (thinking on, the caller's tools in the
+call, a model that refuses a forced tool: Claude Fable 5.1, Mythos 5.1), the system prompt gives the schema. Without a
+schema, the system prompt asks for one JSON object and the answer is parsed (invalid JSON fails the attempt so the
+cascade moves on).
 """
 
 from __future__ import annotations
@@ -26,6 +28,7 @@ from ..errors import (
     MalformedResponseError,
     ProviderConnectionError,
     ProviderError,
+    UnsupportedFeatureError,
 )
 from ..transport import HttpResponse, SSEEvent, Transport
 from ..types import FinishReason, LLMRequest, LLMResult, Target, ToolCall, Usage
@@ -33,6 +36,7 @@ from .anthropic_errors import anthropic_error
 from .anthropic_samplers import fixed_sampling, without_samplers
 from .anthropic_thinking import settle, signature_for, thinking_setting
 from .anthropic_turns import ends_in_prefill, json_prefill, turns
+from .anthropic_usage import usage as _usage
 from .base import Endpoint, ProgressCallback
 from .json_output import with_json_instruction
 from .refused_settings import DROPPABLE, RefusedSettings
@@ -94,8 +98,8 @@ class AnthropicMessagesFormat(WireFormat):
         #: a JSON call's prefill (Anthropic's way to start Claude's JSON: "{"), which its answer's text continues:
         #: the document is the two together
         self.prefix = prefix
-        #: a call of :data:`JSON_TOOL` may be the forced JSON answer: not in a call with tools of its own, where the
-        #: JSON tool is never forced and a call of that name is of the caller's own tool
+        #: the calls it sends may force the JSON tool (they carry no tools of the caller's, and the model takes a
+        #: forced tool): a call of the caller's own tool that has the JSON tool's name is the caller's, not the answer
         self.json_tool = json_tool
 
     def path(self, model: str, *, stream: bool) -> str:
@@ -130,7 +134,7 @@ class AnthropicMessagesFormat(WireFormat):
         system = request.system or ""
         tools = [{"name": t.name, "description": t.description, "input_schema": t.parameters} for t in request.tools]
         choice = _tool_choice(request.tool_choice)
-        if request.json_schema is not None and not request.tools and not thinking:
+        if request.json_schema is not None and not request.tools and not thinking and self.json_tool:
             # A tool's input_schema must describe an object, without a top-level oneOf/anyOf/allOf (400
             # "input_schema does not support oneOf, allOf, or anyOf at the top level"): anything else is
             # wrapped as {"value": ...}.
@@ -145,7 +149,8 @@ class AnthropicMessagesFormat(WireFormat):
             if request.json_schema is not None:
                 # Forcing the JSON tool would keep the model from calling the caller's tools, and the API
                 # takes no forced tool with thinking on.
-                why = "with tools in the call" if request.tools else "with extended thinking on"
+                why = "with tools in the call" if request.tools else "with extended thinking on" if thinking else ""
+                why = why or f"as {model} takes no forced tool"
                 notes.append(
                     f"{why}, the JSON schema could not be enforced by a forced tool; the model "
                     "was instructed to answer in JSON and its answer was checked against the schema"
@@ -189,42 +194,6 @@ class AnthropicMessagesFormat(WireFormat):
 
     def map_error(self, response: HttpResponse, *, provider: str, model: str) -> ProviderError:
         return anthropic_error(response.status, response.body, response.headers, provider=provider, model=model)
-
-
-def _usage(raw: Any) -> Usage:
-    if not isinstance(raw, dict) or not raw:
-        return Usage(reported=False)
-    try:
-        return _counted(raw)
-    except (TypeError, ValueError, AttributeError, OverflowError):  # no (finite) number: no usage to price
-        return Usage(reported=False)
-
-
-def _counted(raw: dict[str, Any]) -> Usage:
-    if raw.get("input_tokens") is None or raw.get("output_tokens") is None:
-        # both are required: a gateway's usage without one is no count of it, not 0 tokens (nor $0)
-        raise ValueError("usage without input_tokens or output_tokens")
-    read = int(raw.get("cache_read_input_tokens") or 0)
-    written = int(raw.get("cache_creation_input_tokens") or 0)
-    # cache_creation splits the writes by time to live: a 1-hour write is billed at its own (higher) rate.
-    # A stream reports it in message_start only (message_delta's usage has no cache_creation).
-    by_ttl = raw.get("cache_creation")
-    hour = 0
-    if isinstance(by_ttl, dict):
-        hour = int(by_ttl.get("ephemeral_1h_input_tokens") or 0)
-        written = max(written, hour + int(by_ttl.get("ephemeral_5m_input_tokens") or 0))
-    # output_tokens already includes thinking; output_tokens_details says how much of it was thinking.
-    thinking = int((raw.get("output_tokens_details") or {}).get("thinking_tokens") or 0)
-    return Usage(
-        input_tokens=int(raw.get("input_tokens") or 0) + read + written,
-        output_tokens=int(raw.get("output_tokens") or 0),
-        cached_tokens=read,
-        cache_write_tokens=written,
-        reasoning_tokens=thinking,
-        cache_write_1h_tokens=hour,
-        # a stream says it in message_start only (MessageDeltaUsage has no inference_geo)
-        inference_geo=raw["inference_geo"] if isinstance(raw.get("inference_geo"), str) else None,
-    )
 
 
 def _result(
@@ -466,17 +435,36 @@ class AnthropicProvider(RefusedSettings):
     def __init__(self, env: Mapping[str, str], transport: Transport) -> None:
         super().__init__(AnthropicMessagesFormat(), AnthropicEndpoint(env), transport)
         self.continuing = AnthropicMessagesFormat(continues=True)
-        #: for a call with tools of its own, which never forces the JSON tool
-        self.with_tools = AnthropicMessagesFormat(json_tool=False)
+        #: for the calls that carry the caller's tools, or go to a model that takes no forced tool: neither forces the
+        #: JSON tool
+        self.unforced_wire = AnthropicMessagesFormat(json_tool=False)
+        #: (the target's base URL, its model) that refused a forced tool (Claude Fable 5.1, Mythos 5.1): a JSON schema
+        #: goes to it in the prompt
+        self.unforced: set[tuple[str | None, str]] = set()
 
     async def complete(
         self, request: LLMRequest, target: Target, *, progress: ProgressCallback | None = None
     ) -> LLMResult:
-        own = bool(request.tools)
-        wire = self.with_tools if own else self.wire
+        key = (target.base_url, target.model)
+        forced = not request.tools and key not in self.unforced  # (the JSON tool, for a call with a schema)
+        wire = self.wire if forced else self.unforced_wire
         if ends_in_prefill(request):
             wire = self.continuing
-            if request.json_output or request.json_schema is not None or own:
+            if request.json_output or request.json_schema is not None or not forced:
                 prefix = json_prefill(request) if request.json_output or request.json_schema is not None else ""
-                wire = AnthropicMessagesFormat(continues=True, prefix=prefix, json_tool=not own)
-        return await self.call_fitted(wire, request, target, progress=progress)
+                wire = AnthropicMessagesFormat(continues=True, prefix=prefix, json_tool=forced)
+        try:
+            return await self.call_fitted(wire, request, target, progress=progress)
+        except UnsupportedFeatureError as exc:
+            if not (forced and request.json_schema is not None and exc.details.get("param") == "tool_choice"):
+                raise
+            if exc.maybe_billed or exc.usage is not None:  # an answer under way: sent again, it is paid twice
+                raise
+            self.unforced.add(key)  # (not billed: a 400)
+        result = await self.complete(request, target, progress=progress)
+        result.warnings.insert(
+            0,
+            f"{target.label} refused a forced tool (tool_choice), which carried the JSON schema; the call was sent "
+            "again with the schema in the prompt",
+        )
+        return result

@@ -31,6 +31,16 @@ _REFUSED_SETTING = re.compile(
     re.IGNORECASE,
 )
 
+#: a forced tool_choice (any, or a named tool) the model refuses: Claude Fable 5.1 and Mythos 5.1 take none
+#: ('tool_choice: type "tool" and "any" are not supported for this model', "tool_choice forces tool use is not
+#: compatible with this model"), nor does a model thinking ("Thinking may not be enabled when tool_choice forces tool
+#: use"), which such a model always is. Another target may take it, and this one a JSON schema asked for in the prompt
+#: (``param``: tool_choice)
+_FORCED_TOOL_REFUSED = re.compile(
+    r"tool_choice\b[^.]{0,80}\bnot (?:supported|compatible)|when tool_choice forces tool use", re.IGNORECASE
+)
+_FORCED_TOOL_FIX = "; this model takes no forced tool: send the call with tool_choice 'auto', or to another model"
+
 # error.type -> (HTTP status it implies when the status itself is ambiguous)
 _ERROR_TYPES = {
     "invalid_request_error": 400,
@@ -88,6 +98,9 @@ def anthropic_error(
         extra["param"] = (refused[1] or refused[2]).lower()
         if refused[2]:  # the pair is refused, not top_p: alone, the model takes it
             extra["beside"] = "temperature"
+    elif status == 400 and _FORCED_TOOL_REFUSED.search(message):
+        cls, fix = UnsupportedFeatureError, _FORCED_TOOL_FIX
+        extra["param"] = "tool_choice"
     elif kind == "overloaded_error" or status == 529:
         cls = OverloadedError
     elif kind == "timeout_error":

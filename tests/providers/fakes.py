@@ -464,7 +464,7 @@ class FakeAnthropic(Fake):
             )
             return self.error_body(400, message, "invalid_request_error")
         if body.get("model") in self.no_forced_tool and (body.get("tool_choice") or {}).get("type") in ("any", "tool"):
-            message = "tool_choice: tool_choice forces tool use is not compatible with this model"
+            message = 'tool_choice: type "tool" and "any" are not supported for this model'  # (inspect_ai quotes it)
             return self.error_body(400, message, "invalid_request_error")
         # Claude Opus 4.1, Sonnet 4.5 and Haiku 4.5 take one of the two samplers
         one_sampler = str(body.get("model", "")).startswith(

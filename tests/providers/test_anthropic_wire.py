@@ -11,6 +11,7 @@ import pytest
 from magsag_mcp import errors as E
 from magsag_mcp.call_request import _messages as payload_messages
 from magsag_mcp.providers.anthropic import AnthropicProvider
+from magsag_mcp.providers.anthropic_errors import anthropic_error
 from magsag_mcp.types import LLMRequest, Message, Target, ToolCall, ToolSpec
 
 from .fakes import REDACTED_THINKING, THINKING, FakeAnthropic
@@ -529,6 +530,56 @@ async def test_a_json_schema_goes_through_the_tool_as_the_api_takes_it(serve, tr
     sent = last_body(fake)["tools"][0]["input_schema"]
     assert sent["type"] == "object" and sent["required"] == ["value"]
     assert not {"oneOf", "anyOf", "allOf"} & set(sent)
+
+
+FABLE = "claude-fable-5-1"
+
+
+@pytest.mark.parametrize("stream", [False, True], ids=["body", "stream"])
+async def test_a_model_that_takes_no_forced_tool_is_asked_for_a_json_schema_in_the_prompt(serve, transport, stream):
+    # Claude Fable 5.1 and Mythos 5.1 refuse a forced tool_choice (400 'tool_choice: type "tool" and "any" are not
+    # supported for this model', or "tool_choice forces tool use is not compatible with this model", a bad request that
+    # stopped the whole cascade), and a JSON schema went to every Claude as a forced tool: such a model never answered a
+    # call with a schema. The schema is asked for in the prompt instead (as with thinking on), the answer checked
+    # against it, and the model is sent no forced tool again.
+    fake, provider, target = await setup(ANTHROPIC, serve, transport)
+    target = replace(target, model=FABLE)
+    fake.queue({"text": '{"name": "a"}'}, {"text": '{"name": "b"}'})
+    request = LLMRequest([Message("user", "Name?")], json_schema=ITEM, max_tokens=50, stream=stream)
+    result = await provider.complete(request, target)
+    assert result.parsed == {"name": "a"} and fake.violations == [] and len(fake.requests) == 2
+    body = last_body(fake)
+    assert "tool_choice" not in body and "tools" not in body and '"required":["name"]' in body["system"]
+    assert any(w.startswith(f"anthropic:{FABLE} refused a forced tool") for w in result.warnings), result.warnings
+    result = await provider.complete(request, target)
+    assert result.parsed == {"name": "b"} and len(fake.requests) == 3 and "tool_choice" not in last_body(fake)
+    assert any("JSON schema could not be enforced by a forced tool" in w for w in result.warnings), result.warnings
+
+
+async def test_a_tool_the_call_forces_moves_on_from_a_model_that_takes_no_forced_tool(serve, transport):
+    # The call's own forced tool is the call's to decide: a model that takes none cannot serve it, and another target
+    # may; the refusal stopped the cascade as a bad request.
+    fake, provider, target = await setup(ANTHROPIC, serve, transport)
+    request = LLMRequest([Message("user", "Weather?")], tools=[WEATHER], tool_choice="required", max_tokens=50)
+    with pytest.raises(E.UnsupportedFeatureError) as info:
+        await provider.complete(request, replace(target, model=FABLE))
+    assert info.value.moves_on and fake.violations == []
+    assert 'type "tool" and "any" are not supported for this model' in info.value.message
+    assert "tool_choice 'auto'" in info.value.message
+
+
+@pytest.mark.parametrize(
+    "said",
+    [
+        'tool_choice: type "tool" and "any" are not supported for this model',
+        "tool_choice: tool_choice forces tool use is not compatible with this model",
+        "Thinking may not be enabled when tool_choice forces tool use.",
+    ],
+)
+def test_a_refused_forced_tool_is_the_targets_limit_not_a_bad_request(said: str):
+    body = json.dumps({"type": "error", "error": {"type": "invalid_request_error", "message": said}}).encode()
+    err = anthropic_error(400, body, {}, provider="anthropic", model=FABLE)
+    assert type(err) is E.UnsupportedFeatureError and err.moves_on and err.details["param"] == "tool_choice"
 
 
 async def test_a_tool_that_returned_nothing_is_still_a_result(serve, transport):

@@ -1,0 +1,47 @@
+"""The Messages API's usage: cache reads and writes are counted *beside* ``input_tokens``, and our
+:class:`~magsag_mcp.types.Usage` counts them inside it; ``cache_creation`` splits the writes by time to live (a
+1-hour write is billed at 2x input, a 5-minute one at 1.25x); ``inference_geo`` ("us": US-only inference) is billed at
+1.1x."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from ..types import Usage
+
+
+def usage(raw: Any) -> Usage:
+    """The Messages API's ``usage`` as our :class:`~magsag_mcp.types.Usage` (not reported: none, or no count in it)."""
+    if not isinstance(raw, dict) or not raw:
+        return Usage(reported=False)
+    try:
+        return _counted(raw)
+    except (TypeError, ValueError, AttributeError, OverflowError):  # no (finite) number: no usage to price
+        return Usage(reported=False)
+
+
+def _counted(raw: dict[str, Any]) -> Usage:
+    if raw.get("input_tokens") is None or raw.get("output_tokens") is None:
+        # both are required: a gateway's usage without one is no count of it, not 0 tokens (nor $0)
+        raise ValueError("usage without input_tokens or output_tokens")
+    read = int(raw.get("cache_read_input_tokens") or 0)
+    written = int(raw.get("cache_creation_input_tokens") or 0)
+    # cache_creation splits the writes by time to live: a 1-hour write is billed at its own (higher) rate.
+    # A stream reports it in message_start only (message_delta's usage has no cache_creation).
+    by_ttl = raw.get("cache_creation")
+    hour = 0
+    if isinstance(by_ttl, dict):
+        hour = int(by_ttl.get("ephemeral_1h_input_tokens") or 0)
+        written = max(written, hour + int(by_ttl.get("ephemeral_5m_input_tokens") or 0))
+    # output_tokens already includes thinking; output_tokens_details says how much of it was thinking.
+    thinking = int((raw.get("output_tokens_details") or {}).get("thinking_tokens") or 0)
+    return Usage(
+        input_tokens=int(raw.get("input_tokens") or 0) + read + written,
+        output_tokens=int(raw.get("output_tokens") or 0),
+        cached_tokens=read,
+        cache_write_tokens=written,
+        reasoning_tokens=thinking,
+        cache_write_1h_tokens=hour,
+        # a stream says it in message_start only (MessageDeltaUsage has no inference_geo)
+        inference_geo=raw["inference_geo"] if isinstance(raw.get("inference_geo"), str) else None,
+    )
