@@ -5,8 +5,9 @@ from __future__ import annotations
 import re
 from typing import Any
 
-#: claude-{family}-{major}[-{minor}], the naming since Claude 4 (dates and suffixes may follow)
-_CLAUDE_VERSION = re.compile(r"^claude-(?:opus|sonnet|haiku)-(\d+)(?:-(\d{1,2}))?(?:-|$)")
+#: claude-{family}-{major}[-{minor}], the naming since Claude 4 (dates and suffixes may follow): Opus, Sonnet and Haiku,
+#: and the families since (Fable, Mythos); Claude 3's claude-3-5-sonnet puts the version first
+_CLAUDE_VERSION = re.compile(r"^claude-[a-z]+-(\d+)(?:-(\d{1,2}))?(?:-|$)")
 
 
 def fixed_sampling(model: str) -> bool:

@@ -94,6 +94,8 @@ CASES: list[tuple[WireFormat, str, LLMRequest, int, dict[str, Any]]] = [
     # "Models released after Claude Opus 4.6 do not support setting temperature" (1.0 is accepted)
     (AnthropicMessagesFormat(), "claude-opus-4-7", LLMRequest(ASK, temperature=0.0), 1, {"temperature": None}),
     (AnthropicMessagesFormat(), "claude-sonnet-5-20270101", LLMRequest(ASK, temperature=0.3), 1, {"temperature": None}),
+    (AnthropicMessagesFormat(), "claude-fable-5", LLMRequest(ASK, temperature=0.3), 1, {"temperature": None}),
+    (AnthropicMessagesFormat(), "claude-3-7-sonnet-latest", LLMRequest(ASK, temperature=0.3), 0, {"temperature": 0.3}),
     (AnthropicMessagesFormat(), "claude-opus-4-7", LLMRequest(ASK, temperature=1.0), 0, {"temperature": 1.0}),
     (AnthropicMessagesFormat(), "claude-opus-4-6", LLMRequest(ASK, temperature=0.0), 0, {"temperature": 0.0}),
     (AnthropicMessagesFormat(), "claude-opus-4-20250514", LLMRequest(ASK, temperature=0.0), 0, {"temperature": 0.0}),

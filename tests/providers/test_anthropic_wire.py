@@ -210,24 +210,27 @@ async def test_top_p_beside_a_temperature_that_the_model_refuses_together_is_lef
     ]
 
 
+@pytest.mark.parametrize("model", ["claude-opus-4-7", "claude-fable-5", "claude-mythos-5-1"])
 @pytest.mark.parametrize("stream", [False, True], ids=["body", "stream"])
-async def test_a_model_after_opus_4_6_is_sent_no_top_k_nor_a_top_p_it_refuses(serve, transport, stream: bool):
+async def test_a_model_after_opus_4_6_is_sent_no_top_k_nor_a_top_p_it_refuses(serve, transport, stream: bool, model):
     # The models released after Claude Opus 4.6 take no top_k ("any value will be rejected with a 400 error") and no
     # top_p below 0.99, as they take no temperature but 1. A target's params: {top_k: 40} (Anthropic's own sampler)
     # on claude-opus-4-7 was a 400 that stopped the whole cascade as a bad request, on every call. The name rule
-    # leaves them out, as it does the temperature, saying so.
+    # leaves them out, as it does the temperature, saying so. It read only Opus, Sonnet and Haiku: Claude Fable 5 and
+    # Mythos 5 (the same rules) were sent them, refused, and sent the call again.
     fake = FakeAnthropic(KEY)
+    fake.fixed_temperature = frozenset({model})
     url = await serve(fake)
     provider = AnthropicProvider({"ANTHROPIC_API_KEY": KEY}, transport)
-    target = Target("anthropic", "claude-opus-4-7", url)
+    target = Target("anthropic", model, url)
     fake.queue({"text": "ok"}, {"text": "ok"})
     request = LLMRequest([Message("user", "Hi")], max_tokens=50, stream=stream, extra={"top_k": 40, "top_p": 0.9})
     result = await provider.complete(request, target)
     assert result.text.strip() == "ok" and fake.violations == [] and len(fake.requests) == 1
     assert "top_k" not in last_body(fake) and "top_p" not in last_body(fake)
     assert result.warnings == [
-        "claude-opus-4-7 takes no top_k; top_k 40 was not sent",
-        "claude-opus-4-7 takes only a top_p of 0.99 or more; top_p 0.9 was not sent",
+        f"{model} takes no top_k; top_k 40 was not sent",
+        f"{model} takes only a top_p of 0.99 or more; top_p 0.9 was not sent",
     ]
     # a top_p it takes is sent
     result = await provider.complete(replace(request, extra={"top_p": 0.995}), target)
