@@ -34,7 +34,7 @@ from ..transport import HttpResponse, SSEEvent, Transport
 from ..types import FinishReason, LLMRequest, LLMResult, Target, ToolCall, Usage
 from .anthropic_errors import anthropic_error
 from .anthropic_samplers import fixed_sampling, without_samplers
-from .anthropic_thinking import settle, signature_for, thinking_setting
+from .anthropic_thinking import adaptive_only, settle, signature_for, thinking_setting
 from .anthropic_turns import ends_in_prefill, json_prefill, turns
 from .anthropic_usage import usage as _usage
 from .base import Endpoint, ProgressCallback
@@ -109,6 +109,9 @@ class AnthropicMessagesFormat(WireFormat):
         notes: list[str] = []
         max_tokens = request.max_tokens or DEFAULT_MAX_TOKENS
         extra = dict(request.extra)  # the vendor params sent: thinking may have to change to fit the request
+        fixed = fixed_sampling(model)  # (a model released after Claude Opus 4.6)
+        if fixed:
+            adaptive_only(model, extra, notes)
         messages = turns(request, thinking=thinking_setting(extra) is not None)
         thinking = settle(request, messages, max_tokens, extra, notes)
         if not thinking and thinking_setting(request.extra) is not None:
@@ -117,7 +120,7 @@ class AnthropicMessagesFormat(WireFormat):
         if temperature is not None and temperature > 1.0:
             notes.append(f"Anthropic's temperature range is 0-1; {temperature:g} was sent as 1")
             temperature = 1.0
-        if fixed_sampling(model):
+        if fixed:
             if temperature is not None and temperature != 1.0:
                 notes.append(f"{model} supports only the default temperature; temperature {temperature:g} was not sent")
                 temperature = None

@@ -20,7 +20,8 @@ thinking on that has
   API takes it; so is a call that ends with an assistant message (a prefill), which cannot start with
   thinking.
 
-With thinking off, no thinking block is sent back: the API refuses one in the final assistant turn.
+With thinking off, no thinking block is sent back: the API refuses one in the final assistant turn. A model that
+thinks adaptively only (Claude Opus 4.7 and after) is sent thinking with a budget as ``{type: adaptive}``.
 """
 
 from __future__ import annotations
@@ -91,6 +92,22 @@ def thinking_setting(extra: dict[str, Any]) -> dict[str, Any] | None:
     """The request's thinking configuration when it turns thinking on, else None."""
     config = extra.get("thinking")
     return config if isinstance(config, dict) and config.get("type") in ("enabled", "adaptive") else None
+
+
+def adaptive_only(model: str, extra: dict[str, Any], notes: list[str]) -> None:
+    """For a model that thinks adaptively only (Claude Opus 4.7 and the models after it: 400 '"thinking.type.enabled"
+    is not supported for this model'), thinking with a budget in ``extra`` is sent as ``{type: adaptive}`` (its other
+    settings, such as ``display``, kept), saying so: refused, the target never answered."""
+    config = extra.get("thinking")
+    if isinstance(config, dict) and config.get("type") == "enabled":
+        extra["thinking"] = {
+            "type": "adaptive",
+            **{k: v for k, v in config.items() if k not in ("type", "budget_tokens")},
+        }
+        notes.append(
+            f"{model} takes adaptive thinking only; thinking with budget_tokens {config.get('budget_tokens')} was sent "
+            "as {type: adaptive}"
+        )
 
 
 def settle(

@@ -456,6 +456,13 @@ class FakeAnthropic(Fake):
                     return self.error_body(400, f"`{name}` is deprecated for this model.", "invalid_request_error")
             if "top_k" in body:
                 return self.error_body(400, "`top_k` is deprecated for this model.", "invalid_request_error")
+            # adaptive thinking only, since Claude Opus 4.7
+            if (body.get("thinking") or {}).get("type") == "enabled":
+                message = (
+                    '"thinking.type.enabled" is not supported for this model. Use "thinking.type.adaptive" and '
+                    '"output_config.effort" to control thinking behavior.'
+                )
+                return self.error_body(400, message, "invalid_request_error")
         ceiling = self.output_ceilings.get(body.get("model"))
         if ceiling is not None and body.get("max_tokens", 0) > ceiling:
             message = (

@@ -237,6 +237,25 @@ async def test_a_model_after_opus_4_6_is_sent_no_top_k_nor_a_top_p_it_refuses(se
     assert last_body(fake)["top_p"] == 0.995 and result.warnings == [] and len(fake.requests) == 2
 
 
+@pytest.mark.parametrize("stream", [False, True], ids=["body", "stream"])
+async def test_a_model_after_opus_4_6_thinks_adaptively_when_a_budget_is_asked_for(serve, transport, stream: bool):
+    # Claude Opus 4.7 and the models after it take adaptive thinking only: a target's params {thinking: {type: enabled,
+    # budget_tokens: N}} was refused on every call (400 '"thinking.type.enabled" is not supported for this model. Use
+    # "thinking.type.adaptive"...'), and the cascade moved on: the target never answered. It thinks adaptively.
+    fake, provider, target = await setup(ANTHROPIC, serve, transport)
+    target = replace(target, model="claude-opus-4-7")
+    fake.fixed_temperature = frozenset({"claude-opus-4-7"})
+    fake.queue({"text": "ok"})
+    extra = {"thinking": {"type": "enabled", "budget_tokens": 2048, "display": "summarized"}}
+    request = LLMRequest([Message("user", "Hi")], max_tokens=4000, stream=stream, extra=extra)
+    result = await provider.complete(request, target)
+    assert result.text == "ok" and fake.violations == [] and len(fake.requests) == 1
+    assert last_body(fake)["thinking"] == {"type": "adaptive", "display": "summarized"}
+    assert result.warnings == [
+        "claude-opus-4-7 takes adaptive thinking only; thinking with budget_tokens 2048 was sent as {type: adaptive}"
+    ]
+
+
 async def test_a_model_that_refuses_top_k_is_sent_the_call_again_without_it(serve, transport):
     # A gateway's alias for such a model, which the name rule cannot read: its 400 "`top_k` is deprecated for this
     # model." (not billed) is a setting it refuses, as its "`temperature` is deprecated" is, not a bad request
