@@ -188,6 +188,9 @@ class AnthropicMessagesFormat(WireFormat):
         return _usage(data.get("usage"))
 
     def parse_response(self, data: Any, *, provider: str, model: str) -> LLMResult:
+        if isinstance(data, dict) and data.get("type") == "error" and isinstance(data.get("error"), dict):
+            # the API's error body under a 2xx (a gateway in front of it): the error its type names
+            raise anthropic_error(200, json.dumps(data).encode(), {}, provider=provider, model=model)
         if not isinstance(data, dict) or data.get("type") != "message" or not isinstance(data.get("content"), list):
             raise MalformedResponseError(f"{provider}:{model}: not a Messages response", provider=provider, model=model)
         return _result(data["content"], data.get("stop_reason"), data.get("usage"), data, provider, model, self)

@@ -622,6 +622,26 @@ async def test_a_tool_that_returned_nothing_is_still_a_result(serve, transport):
     ]
 
 
+@pytest.mark.parametrize(
+    ("error", "cls"),
+    [
+        ({"type": "overloaded_error", "message": "Overloaded"}, E.OverloadedError),
+        ({"type": "authentication_error", "message": "invalid x-api-key"}, E.AuthenticationError),
+        ({"type": "invalid_request_error", "message": "max_tokens: Field required"}, E.BadRequestError),
+    ],
+)
+async def test_an_error_body_under_200_is_the_error_it_names(serve, transport, error, cls):
+    # A gateway in front of the API (ANTHROPIC_BASE_URL) that answers an upstream failure as the API's error body
+    # under HTTP 200: it was "not a Messages response", whatever it said; an overload was not waited out and retried,
+    # a refused key not named as one.
+    fake, provider, target = await setup(ANTHROPIC, serve, transport)
+    fake.queue({"error": 200, "body": {"type": "error", "error": error, "request_id": "req_011Cgateway"}})
+    with pytest.raises(E.ProviderError) as info:
+        await provider.complete(LLMRequest([Message("user", "Hi")], max_tokens=50), target)
+    assert type(info.value) is cls and error["message"] in info.value.message
+    assert info.value.details["request_id"] == "req_011Cgateway" and info.value.maybe_billed  # a 2xx: not known
+
+
 @pytest.mark.parametrize("stream", [False, True])
 async def test_thinking_stays_on_through_a_tool_loop_of_several_steps(serve, transport, stream: bool):
     # Claude thinks once, at the start of its turn: the answers after tool results carry no thinking of their own.
