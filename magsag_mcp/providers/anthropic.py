@@ -33,9 +33,9 @@ from ..errors import (
 from ..transport import HttpResponse, SSEEvent, Transport
 from ..types import FinishReason, LLMRequest, LLMResult, Target, ToolCall, Usage
 from .anthropic_errors import anthropic_error
-from .anthropic_samplers import fixed_sampling, without_samplers
+from .anthropic_samplers import fixed_sampling, takes_no_prefill, without_samplers
 from .anthropic_thinking import adaptive_only, settle, signature_for, thinking_setting
-from .anthropic_turns import ends_in_prefill, json_prefill, turns
+from .anthropic_turns import ends_in_prefill, json_prefill, turns, without_bare_json_prefill
 from .anthropic_usage import usage as _usage
 from .base import Endpoint, ProgressCallback
 from .json_output import with_json_instruction
@@ -451,6 +451,9 @@ class AnthropicProvider(RefusedSettings):
     async def complete(
         self, request: LLMRequest, target: Target, *, progress: ProgressCallback | None = None
     ) -> LLMResult:
+        bare = ""  # a JSON call's prefill "{", left out for a model that takes no prefill
+        if takes_no_prefill(target.model) and ends_in_prefill(request):
+            request, bare = without_bare_json_prefill(request)
         key = (target.base_url, target.model)
         forced = not request.tools and key not in self.unforced  # (the JSON tool, for a call with a schema)
         wire = self.wire if forced else self.unforced_wire
@@ -460,17 +463,20 @@ class AnthropicProvider(RefusedSettings):
                 prefix = json_prefill(request) if request.json_output or request.json_schema is not None else ""
                 wire = AnthropicMessagesFormat(continues=True, prefix=prefix, json_tool=forced)
         try:
-            return await self.call_fitted(wire, request, target, progress=progress)
+            result = await self.call_fitted(wire, request, target, progress=progress)
         except UnsupportedFeatureError as exc:
             if not (forced and request.json_schema is not None and exc.details.get("param") == "tool_choice"):
                 raise
             if exc.maybe_billed or exc.usage is not None:  # an answer under way: sent again, it is paid twice
                 raise
             self.unforced.add(key)  # (not billed: a 400)
-        result = await self.complete(request, target, progress=progress)
-        result.warnings.insert(
-            0,
-            f"{target.label} refused a forced tool (tool_choice), which carried the JSON schema; the call was sent "
-            "again with the schema in the prompt",
-        )
+            result = await self.complete(request, target, progress=progress)
+            result.warnings.insert(
+                0,
+                f"{target.label} refused a forced tool (tool_choice), which carried the JSON schema; the call was "
+                "sent again with the schema in the prompt",
+            )
+        if bare:
+            said = f"{target.model} takes no prefill: the JSON call went without its {bare!r}, and the answer is"
+            result.warnings.insert(0, f"{said} the whole document")
         return result

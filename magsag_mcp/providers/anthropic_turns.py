@@ -8,6 +8,7 @@ letters, digits, ``_`` and ``-`` or one that an earlier call of the request has 
 from __future__ import annotations
 
 import re
+from dataclasses import replace
 from typing import Any
 
 from ..types import LLMRequest, Message
@@ -111,6 +112,23 @@ def ends_in_prefill(request: LLMRequest) -> bool:
 
 #: how a prefill that starts a JSON document begins (after any whitespace): an object, an array, a code fence
 _JSON_STARTS = ("{", "[", "```")
+#: a prefill that says nothing but where a JSON document starts, which JSON mode gives whole without it
+_BARE_STARTS = frozenset({"{", "[", "```", "```json"})
+
+
+def without_bare_json_prefill(request: LLMRequest) -> tuple[LLMRequest, str]:
+    """``request`` without its prefill where it is a JSON call's bare start ("{": :data:`_BARE_STARTS`), and that
+    prefill; else ``request`` as it is, and ''. A model that takes no prefill is sent the call so: JSON mode has it
+    answer the whole document, which the prefill and its continuation were."""
+    start = json_prefill(request).strip() if request.json_output or request.json_schema is not None else ""
+    if start not in _BARE_STARTS:
+        return request, ""
+    messages = list(request.messages)
+    while messages and messages[-1].role != "tool" and not messages[-1].tool_calls:
+        if messages[-1].role != "assistant" and messages[-1].content and messages[-1].content.strip():
+            break
+        messages.pop()
+    return replace(request, messages=messages), start
 
 
 def json_prefill(request: LLMRequest) -> str:

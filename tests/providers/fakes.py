@@ -430,6 +430,10 @@ class FakeAnthropic(Fake):
     #: models that take no temperature but 1, no top_p below 0.99 and no top_k, as those released after Claude Opus 4.6
     #: (named as a test needs: a gateway's alias, a family the name rules do not know)
     fixed_temperature: frozenset[str] = frozenset({"claude-opus-4-7"})
+    #: models that take no prefill (a final assistant turn): Claude Opus 4.6, Sonnet 4.6 and the models after them
+    no_prefill: frozenset[str] = frozenset(
+        {"claude-opus-4-6", "claude-sonnet-4-6", "claude-opus-4-7", "claude-fable-5"}
+    )
     #: models that take no forced tool_choice (any, or a named tool), thinking or not: Claude Fable 5.1 and Mythos 5.1
     no_forced_tool: frozenset[str] = frozenset({"claude-fable-5-1", "claude-mythos-5-1"})
     #: the most output tokens a model takes (max_tokens above it is refused), as the models overview lists them
@@ -486,6 +490,11 @@ class FakeAnthropic(Fake):
             return self.error_body(400, message, "invalid_request_error")
         # a final assistant turn (a prefill the answer continues) whose text ends in whitespace
         last = (body.get("messages") or [{}])[-1]
+        if last.get("role") == "assistant" and body.get("model") in self.no_prefill:
+            message = (
+                "This model does not support assistant message prefill. The conversation must end with a user message."
+            )
+            return self.error_body(400, message, "invalid_request_error")
         blocks = last.get("content") if isinstance(last.get("content"), list) else [{"text": last.get("content")}]
         text = blocks[-1].get("text") if blocks and isinstance(blocks[-1], dict) else None
         if last.get("role") == "assistant" and isinstance(text, str) and text != text.rstrip():

@@ -834,6 +834,32 @@ async def test_a_message_whose_content_is_text_blocks_is_sent_as_their_text(serv
 
 
 @pytest.mark.parametrize("stream", [False, True], ids=["body", "stream"])
+@pytest.mark.parametrize("model", ["claude-sonnet-4-6", "claude-opus-4-7", "claude-fable-5"])
+async def test_a_json_call_prefilled_with_a_bare_brace_goes_to_a_model_that_takes_no_prefill_without_it(
+    serve, transport, stream: bool, model: str
+):
+    # Claude Opus 4.6, Sonnet 4.6 and the models after them refuse a prefill (400 "This model does not support
+    # assistant message prefill"): a JSON call prefilled with "{" (Anthropic's own way to start Claude's JSON) never
+    # got an answer from them, and moved on. What it asks for, JSON mode gives whole: it is sent without the prefill.
+    fake, provider, target = await setup(ANTHROPIC, serve, transport)
+    target = replace(target, model=model)
+    fake.fixed_temperature = frozenset()
+    fake.queue({"text": '{"c": 3}'}, {"tool_calls": [{"id": "t1", "name": "json_output", "arguments": {"name": "a"}}]})
+    turns = [Message("user", "Weather in Oslo, as JSON?"), Message("assistant", "{ ")]
+    result = await provider.complete(LLMRequest(turns, max_tokens=50, json_output=True, stream=stream), target)
+    assert result.parsed == {"c": 3} and fake.violations == [] and len(fake.requests) == 1
+    assert last_body(fake)["messages"][-1]["role"] == "user"
+    assert result.warnings == [
+        f"{model} takes no prefill: the JSON call went without its '{{', and the answer is the whole document"
+    ]
+    request = LLMRequest(turns, max_tokens=50, json_schema=ITEM, stream=stream)
+    assert (await provider.complete(request, target)).parsed == {"name": "a"} and len(fake.requests) == 2
+    # a prefill that says more than where the document starts is the call's to keep: the model refuses it
+    with pytest.raises(E.UnsupportedFeatureError):
+        await provider.complete(replace(request, messages=[turns[0], Message("assistant", '{"city":')]), target)
+
+
+@pytest.mark.parametrize("stream", [False, True], ids=["body", "stream"])
 async def test_a_json_answer_after_a_prefill_of_prose_is_the_answer_alone(serve, transport, stream: bool):
     # A prefill that is no start of a JSON document ("Here is the JSON:"), after which Claude writes the whole
     # document: joined to it, the answer was "Here is the JSON:{...}", invalid JSON, paid for, and the cascade went
