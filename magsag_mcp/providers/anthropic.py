@@ -38,7 +38,7 @@ from .anthropic_thinking import adaptive_only, settle, signature_for, thinking_s
 from .anthropic_turns import ends_in_prefill, json_prefill, turns, without_bare_json_prefill
 from .anthropic_usage import usage as _usage
 from .base import Endpoint, ProgressCallback
-from .json_output import with_json_instruction
+from .json_output import StreamedDocument, with_json_instruction
 from .refused_settings import DROPPABLE, RefusedSettings
 from .wire_format import StreamAccumulator, WireFormat
 
@@ -336,6 +336,11 @@ class _MessagesStream(StreamAccumulator):
         self.usage: dict[str, Any] = {}
         self.stop_reason: str | None = None
         self.done = False
+        #: the prefilled start of a JSON document, which the answer continues: the first text delta carries it
+        self.unsent = wire.prefix
+        #: the forced JSON tool's document, whose text streams as the answer's (its block's index beside it)
+        self.document: StreamedDocument | None = None
+        self.document_at: int | None = None
 
     def usage_so_far(self) -> Usage | None:
         # message_start's usage counts one output token; only message_delta's (with the stop reason)
@@ -354,17 +359,24 @@ class _MessagesStream(StreamAccumulator):
             self.message = data.get("message") or {}
             self.usage.update(self.message.get("usage") or {})
         elif kind == "content_block_start":
-            self.blocks[data["index"]] = dict(data.get("content_block") or {})
-            if self.blocks[data["index"]].get("type") == "tool_use":
+            block = self.blocks[data["index"]] = dict(data.get("content_block") or {})
+            if block.get("type") == "tool_use":
                 self.partial_json[data["index"]] = []
+                if self.wire.json_tool and block.get("name") in (JSON_TOOL, JSON_VALUE_TOOL) and self.document is None:
+                    self.document = StreamedDocument(wrapped=block["name"] == JSON_VALUE_TOOL)
+                    self.document_at = data["index"]
         elif kind == "content_block_delta":
             delta = data.get("delta") or {}
             block = self.blocks.setdefault(data["index"], {"type": "text", "text": ""})
             if delta.get("type") == "text_delta":
                 block["text"] = block.get("text", "") + delta.get("text", "")
-                return str(delta.get("text", ""))
+                text, self.unsent = self.unsent + str(delta.get("text", "")), ""  # (after a prefill, it goes first)
+                return text
             if delta.get("type") == "input_json_delta":
-                self.partial_json.setdefault(data["index"], []).append(delta.get("partial_json", ""))
+                piece = delta.get("partial_json", "")
+                self.partial_json.setdefault(data["index"], []).append(piece)
+                if self.document is not None and data["index"] == self.document_at and isinstance(piece, str):
+                    return self.document.feed(piece)  # the answer's text, as the caller's progress sees it
             elif delta.get("type") == "thinking_delta":  # kept: a tool call brings its thinking back
                 block["thinking"] = block.get("thinking", "") + delta.get("thinking", "")
             elif delta.get("type") == "signature_delta":
@@ -407,7 +419,10 @@ class _MessagesStream(StreamAccumulator):
                         f"{self.provider}:{self.model}: {why}", provider=self.provider, model=self.model
                     ) from None
             content.append(block)
-        return _result(content, self.stop_reason, self.usage, self.message, self.provider, self.model, self.wire)
+        result = _result(content, self.stop_reason, self.usage, self.message, self.provider, self.model, self.wire)
+        if self.document is not None:  # its text as it streamed to the caller's progress, not re-serialized
+            result.text = self.document.instead_of(result.text)
+        return result
 
 
 class AnthropicEndpoint(Endpoint):

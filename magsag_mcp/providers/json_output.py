@@ -200,3 +200,53 @@ def _schema_problem(value: Any, schema: Mapping[str, Any], validator: Any = None
         return None
     where = "$" + "".join(f"[{p}]" if isinstance(p, int) else f".{p}" for p in error.absolute_path)
     return f"at {where}: {error.message[:200]}"
+
+
+#: the start of a value wrapped as ``{"value": ...}`` (a forced JSON tool's input for a schema that is no object)
+_WRAPPER_OPENS = re.compile(r'\s*\{\s*"value"\s*:\s*')
+#: what may still close the wrapper at the end of the text so far: whitespace, and at most its last brace
+_WRAPPER_MAY_CLOSE = re.compile(r"\s*(?:\}\s*)?\Z")
+
+
+class StreamedDocument:
+    """The text of the JSON document a forced tool's input carries, as its pieces stream in (Anthropic's
+    ``input_json_delta``): the input itself, or, for a value wrapped as ``{"value": ...}``, the value's text
+    alone (the wrapper's last brace, which any piece may still turn out to be, is held back until more comes)."""
+
+    def __init__(self, *, wrapped: bool) -> None:
+        self.wrapped = wrapped
+        self._opened = not wrapped
+        self._head: str | None = ""
+        self._held = ""
+        self._parts: list[str] = []
+
+    def feed(self, piece: str) -> str:
+        """The document's text that ``piece`` adds ('' while it is still the wrapper's)."""
+        if not self._opened:
+            if self._head is None:  # no wrapper: nothing of it is the document's known text
+                return ""
+            self._head += piece
+            opening = _WRAPPER_OPENS.match(self._head)
+            if opening is None:
+                if len(self._head) > 256:  # (longer than any opening the model writes)
+                    self._head = None
+                return ""
+            self._opened, piece, self._head = True, self._head[opening.end() :], ""
+        if self.wrapped:
+            text = self._held + piece
+            end = _WRAPPER_MAY_CLOSE.search(text).start()  # type: ignore[union-attr]  # (matches at the end)
+            piece, self._held = text[:end], text[end:]
+        if piece:
+            self._parts.append(piece)
+        return piece
+
+    def instead_of(self, text: str) -> str:
+        """The document's text as it streamed, in place of ``text`` (the document as the answer re-serialized it)
+        when both are the same JSON; else ``text``."""
+        streamed = "".join(self._parts)
+        if streamed == text:
+            return text
+        try:
+            return streamed if strict_json.loads(streamed) == json.loads(text) else text
+        except ValueError:
+            return text

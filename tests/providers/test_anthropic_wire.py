@@ -956,3 +956,76 @@ async def test_a_call_of_the_callers_own_tool_named_as_the_json_tool_is_a_tool_c
     result = await provider.complete(request, target)
     assert [(c.name, c.arguments) for c in result.tool_calls] == [(name, {"report": "done"})]
     assert result.finish_reason == "tool_calls" and result.text == "" and fake.violations == []
+
+
+@pytest.mark.parametrize(
+    ("schema", "document"),
+    [
+        ({"type": "object", "properties": {"city": {"type": "string"}, "c": {"type": "integer"}}}, {"city": "Oslo"}),
+        ({"type": "array", "items": {"type": "object"}}, [{"name": "a"}, {"name": "b", "tags": {"x": 1}}]),
+    ],
+    ids=["object", "wrapped-value"],
+)
+async def test_a_streamed_json_schema_answer_reaches_progress_as_the_text_it_is(serve, transport, schema, document):
+    # A JSON schema answer comes in the forced tool's input_json_delta events, not in text deltas: a caller
+    # streaming it (a Python progress callback, an MCP client's "streaming: N characters") got no delta at all,
+    # then an answer whose text its deltas never showed. The document's text now streams as it comes, and the
+    # deltas join to the answer's text.
+    fake, provider, target = await setup(ANTHROPIC, serve, transport)
+    name = "json_output" if schema["type"] == "object" else "json_value_output"
+    wrapped = document if name == "json_output" else {"value": document}
+    fake.queue({"tool_calls": [{"id": "t1", "name": name, "arguments": json.dumps(wrapped, indent=1)}]})
+    deltas: list[dict] = []
+
+    async def progress(event: str, data: dict) -> None:
+        deltas.append(dict(data))
+
+    request = LLMRequest([Message("user", "Weather?")], json_schema=schema, max_tokens=200, stream=True)
+    result = await provider.complete(request, target, progress=progress)
+    assert result.parsed == document and json.loads(result.text) == document and fake.violations == []
+    assert len(deltas) > 1 and "".join(d["text"] for d in deltas) == result.text
+    assert [d["chars"] for d in deltas] == [sum(len(d["text"]) for d in deltas[: i + 1]) for i in range(len(deltas))]
+
+
+async def test_a_streamed_json_answer_that_continues_a_prefill_reaches_progress_whole(serve, transport):
+    # The document is the prefill ("{") and what follows it: the deltas carried what follows alone, '"Oslo", "c": 3}',
+    # which a caller rendering them showed as the answer, no JSON document.
+    fake, provider, target = await setup(ANTHROPIC, serve, transport)
+    fake.queue({"text": '"Oslo", "c": 3}'})
+    deltas: list[str] = []
+
+    async def progress(event: str, data: dict) -> None:
+        deltas.append(data["text"])
+
+    turns = [Message("user", "Weather in Oslo, as JSON?"), Message("assistant", '{"city":\n')]
+    request = LLMRequest(turns, max_tokens=50, json_output=True, stream=True)
+    result = await provider.complete(request, target, progress=progress)
+    assert result.parsed == {"city": "Oslo", "c": 3} and "".join(deltas) == result.text
+
+
+@pytest.mark.parametrize(
+    "raw",
+    [
+        '{"value": [1, {"a": "}"}]}',
+        '{ "value" :\n {"b": {}}  }\n',
+        '{"value":"text with } and spaces  "}',
+        '{"value":3}',
+    ],
+)
+@pytest.mark.parametrize("size", [1, 2, 3, 7, 100])
+def test_a_wrapped_json_value_streams_as_the_values_text_however_its_pieces_are_cut(raw: str, size: int):
+    from magsag_mcp.providers.json_output import StreamedDocument
+
+    document = StreamedDocument(wrapped=True)
+    text = "".join(document.feed(raw[i : i + size]) for i in range(0, len(raw), size))
+    assert json.loads(text) == json.loads(raw)["value"]
+    assert document.instead_of(json.dumps(json.loads(raw)["value"])) == text
+
+
+def test_a_wrapped_json_input_without_its_value_key_streams_nothing_and_keeps_the_answers_text():
+    from magsag_mcp.providers.json_output import StreamedDocument
+
+    document = StreamedDocument(wrapped=True)
+    raw = '{"other": ' + json.dumps(["x" * 40] * 10) + "}"
+    assert "".join(document.feed(raw[i : i + 5]) for i in range(0, len(raw), 5)) == ""
+    assert document.instead_of('"the value"') == '"the value"'
