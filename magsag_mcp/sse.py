@@ -39,7 +39,10 @@ class SSEParser:
     the break straddles two chunks), ``:`` comments ignored, ``data`` lines joined with ``\n``, an event
     dispatched at a blank line only when it has data. At the end of the stream an unterminated last line is
     dropped (it was cut off); data from complete lines is still dispatched, for servers that omit the final
-    blank line after ``data: [DONE]``.
+    blank line after ``data: [DONE]``. One field beyond the standard is read: ``error``, with which llama.cpp's
+    server (builds through 2025) says a streamed request failed (``error: {...}``, then ``data: [DONE]``); ignored,
+    as the standard has it, the server's failure and its message were lost. Its value is the data of an event
+    named ``error``.
     """
 
     #: a line longer than this is not an event stream any vendor sends
@@ -106,6 +109,9 @@ class SSEParser:
                 self._data.append(value)
             elif name == "event":
                 self._event = value
+            elif name == "error":
+                self._event = "error"
+                self._data.append(value)
         return events
 
 

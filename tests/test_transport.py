@@ -268,6 +268,11 @@ async def test_one_session_per_loop_and_aclose(fake_openai: FakeOpenAI):
         pytest.param([b"event: only-a-name\n\ndata: z\n\n"], [(None, "z")], id="no-data-no-event"),
         pytest.param([b"data\n\n"], [(None, "")], id="field-without-colon"),
         pytest.param([b"id: 7\nretry: 1000\nfoo: bar\ndata: kept\n\n"], [(None, "kept")], id="other-fields-ignored"),
+        pytest.param(
+            [b'error: {"code":400}\n\ndata: [DONE]\n\n'],
+            [("error", '{"code":400}'), (None, "[DONE]")],
+            id="llama-cpp-error-field",
+        ),
         pytest.param([b"da", b"ta: hel", b"lo\n", b"\n"], [(None, "hello")], id="line-split-across-reads"),
         pytest.param([b"data: caf\xc3", b"\xa9\n\n"], [(None, "caf\u00e9")], id="utf8-split-across-reads"),
         pytest.param([b"data: bad \xff byte\n\n"], [(None, "bad \ufffd byte")], id="invalid-utf8-replaced"),

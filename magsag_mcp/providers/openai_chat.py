@@ -345,9 +345,11 @@ class _ChatStream(StreamAccumulator):
             self.done = True
             return ""
         chunk = event.json_object()
-        if "error" in chunk:
+        if "error" in chunk or event.event == "error":
+            # {"error": {...}} in a chunk, or an event named "error" whose data is the error itself (llama.cpp's)
+            body = chunk if "error" in chunk else {"error": chunk}
             raise openai_error(
-                HttpResponse(error_status(chunk["error"]), {}, json.dumps(chunk).encode()),
+                HttpResponse(error_status(body["error"]), {}, json.dumps(body).encode()),
                 provider=self.provider,
                 model=self.model,
             )

@@ -926,3 +926,29 @@ async def test_a_stream_that_keeps_pinging_after_its_end_answers_once_the_pings_
         await server.close()
     assert (out.result.text, out.result.finish_reason) == ("whole answer", "stop")
     assert answered_while_pinging
+
+
+#: how llama.cpp's server (builds through 2025) says a streamed request failed: a field of its own, not "data"
+LLAMA_CPP_ERROR = (
+    b'error: {"code":400,"message":"the request exceeds the available context size. try increasing the context '
+    b'size or enable context shift","type":"invalid_request_error"}\n\n'
+)
+
+
+async def test_a_llama_cpp_error_field_in_a_stream_is_the_error_it_says(raw_stream):
+    # The server answers 200 and says its error as `error: {...}`, which the event-stream standard ignores: the
+    # prompt too long for the server's context size became "the stream ended with [DONE] but carried no answer",
+    # of unknown cost, and the fix the server named (a larger context size) never reached the user.
+    base = await raw_stream([LLAMA_CPP_ERROR, *sse("[DONE]")])
+    with pytest.raises(E.ContextTooLongError, match="exceeds the available context size") as info:
+        await compat_stream(base)
+    assert info.value.status == 400 and not info.value.maybe_billed
+
+
+async def test_a_llama_cpp_error_field_after_some_text_fails_the_answer(raw_stream):
+    # After part of the answer, the error and [DONE]: the part was returned as a whole answer (finish_reason
+    # "other", no warning), the server's failure unsaid.
+    base = await raw_stream([*sse(chunk({"content": "partial answer"})), LLAMA_CPP_ERROR, *sse("[DONE]")])
+    with pytest.raises(E.ContextTooLongError) as info:
+        await compat_stream(base)
+    assert info.value.maybe_billed  # the answer had begun: what it generated may be billed
