@@ -396,7 +396,9 @@ async def _after_the_end(
                 event = await anext(events)
         except (TimeoutError, StopAsyncIteration):
             return  # held open: the connection is closed when the response is released, not put back in the pool
-        delta = "" if _blank(event) else acc.feed(event)
+        # Chat Completions' end marker, which some servers of the other formats append (vLLM's Messages API): after
+        # the terminal event it says only that the stream is over, and read as one of their events it is no JSON
+        delta = "" if _blank(event) or event.data == "[DONE]" else acc.feed(event)
         if delta or not _keep_alive(event, last):
             quiet_until = clock() + AFTER_THE_END_SECONDS
         last = event

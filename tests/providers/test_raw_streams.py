@@ -952,3 +952,18 @@ async def test_a_llama_cpp_error_field_after_some_text_fails_the_answer(raw_stre
     with pytest.raises(E.ContextTooLongError) as info:
         await compat_stream(base)
     assert info.value.maybe_billed  # the answer had begun: what it generated may be billed
+
+
+@pytest.mark.parametrize("api", ["anthropic", "gemini"])
+async def test_a_done_marker_after_a_whole_anthropic_or_gemini_stream_is_no_malformed_answer(raw_stream, api: str):
+    # Chat Completions' end marker, which servers and gateways serving these formats append (vLLM's Messages API
+    # before 2026-03, copilot-api's): read as a Messages or Gemini event, "[DONE]" failed the whole, billed answer
+    # as "stream event is not JSON", and it was asked for, and paid for, again.
+    base = await raw_stream([*WHOLE_THEN_CUT[api][:-1], *sse("[DONE]")])
+    transport = Transport()
+    try:
+        provider, target = _streaming_provider(api, base, transport)
+        result = await provider.complete(LLMRequest(messages=[Message("user", "hi")], stream=True), target)
+    finally:
+        await transport.aclose()
+    assert (result.text, result.usage.input_tokens, result.usage.output_tokens) == ("whole answer", 9, 4)
