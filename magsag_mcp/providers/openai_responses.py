@@ -422,6 +422,8 @@ class _ResponsesStream(StreamAccumulator):
         #: ``response.output_item.done``'s items by their output index: the answer where the terminal event's
         #: response lists no output (gateways that translate another API into this one send ``output: []``)
         self.done_items: dict[int, dict[str, Any]] = {}
+        #: the text of the output_text.delta events, which the caller's progress has seen
+        self.streamed: list[str] = []
 
     def usage_so_far(self) -> Usage | None:
         return _usage(self.final.get("usage"), self.final) if self.final else None  # the terminal event's, whole
@@ -437,7 +439,9 @@ class _ResponsesStream(StreamAccumulator):
         data = event.json_object()
         kind = data.get("type") or event.event
         if kind == "response.output_text.delta":
-            return str(data.get("delta") or "")
+            delta = str(data.get("delta") or "")
+            self.streamed.append(delta)
+            return delta
         if kind == "response.output_item.done":
             item, index = data.get("item"), data.get("output_index")
             if isinstance(item, dict):
@@ -469,10 +473,25 @@ class _ResponsesStream(StreamAccumulator):
             # the items came in response.output_item.done alone: they are the answer (a spec-compliant terminal
             # event, whose output lists them, wins)
             self.final = {**self.final, "output": [self.done_items[i] for i in sorted(self.done_items)]}
-        if not isinstance(self.final.get("output"), list):
+        output = self.final.get("output")
+        if not isinstance(output, list):
             raise MalformedResponseError(
                 f"{self.provider}:{self.model}: final stream event has no output list",
                 provider=self.provider,
                 model=self.model,
             )
+        text = "".join(self.streamed)
+        if text and not any(_texts(item) for item in output if isinstance(item, dict)):
+            # the text came in the deltas alone (vLLM's Responses API for models without the Harmony format, gateways
+            # that translate chat completions, whose terminal output and items leave the message's content out): it is
+            # the answer's message, as the caller's progress showed it
+            part = {"type": "output_text", "text": text, "annotations": []}
+            message = {"type": "message", "role": "assistant", "status": "completed", "content": [part]}
+            self.final = {**self.final, "output": [*output, message]}
         return _result(self.final, provider=self.provider, model=self.model)
+
+
+def _texts(item: dict[str, Any]) -> bool:
+    """Whether an output item is a message with text in it."""
+    parts = item.get("content") if item.get("type") == "message" else None
+    return any(isinstance(p, dict) and p.get("type") == "output_text" and p.get("text") for p in parts or ())

@@ -967,3 +967,35 @@ async def test_a_done_marker_after_a_whole_anthropic_or_gemini_stream_is_no_malf
     finally:
         await transport.aclose()
     assert (result.text, result.usage.input_tokens, result.usage.output_tokens) == ("whole answer", 9, 4)
+
+
+@pytest.mark.parametrize("item_done", [False, True], ids=["no-items", "empty-item"])
+async def test_a_responses_stream_whose_text_came_only_in_its_deltas_is_that_answer(raw_stream, item_done: bool):
+    # vLLM's Responses API (models without the Harmony format, such as Qwen) and gateways that translate chat
+    # completions into it stream the text in response.output_text.delta, then end with response.completed's
+    # output: [] (and an output_item.done whose message has no content). The text had reached the caller's
+    # progress, and the answer failed as "no usable answer ... with no content", billed, and was asked for again.
+    empty = {"type": "message", "id": "msg_1", "status": "completed", "role": "assistant", "content": []}
+    base = await raw_stream(
+        sse(
+            {"type": "response.created", "sequence_number": 0, "response": {**RESPONSE, "status": "in_progress"}},
+            {"type": "response.output_text.delta", "sequence_number": 1, "delta": "whole "},
+            {"type": "response.output_text.delta", "sequence_number": 2, "delta": "answer"},
+            *([{"type": "response.output_item.done", "output_index": 0, "item": empty}] if item_done else []),
+            {"type": "response.completed", "sequence_number": 3, "response": {**RESPONSE, "output": []}},
+        )
+    )
+    transport = Transport()
+    seen: list[str] = []
+
+    async def progress(event: str, data: dict[str, Any]) -> None:
+        seen.append(data["text"])
+
+    try:
+        provider, target = _streaming_provider("responses", base, transport)
+        request = LLMRequest(messages=[Message("user", "hi")], stream=True)
+        result = await provider.complete(request, target, progress=progress)
+    finally:
+        await transport.aclose()
+    assert (result.text, result.finish_reason, result.usage.output_tokens) == ("whole answer", "stop", 4)
+    assert "".join(seen) == result.text
