@@ -42,8 +42,12 @@ class SSEParser:
     blank line after ``data: [DONE]``. One field beyond the standard is read: ``error``, with which llama.cpp's
     server (builds through 2025) says a streamed request failed (``error: {...}``, then ``data: [DONE]``); ignored,
     as the standard has it, the server's failure and its message were lost. Its value is the data of an event
-    named ``error``.
+    named ``error``. So is a JSON object with an ``error`` written raw among the events, on lines of no field
+    (Gemini and Vertex AI abort a stream so, pretty-printed, often without a last line break).
     """
+
+    #: the most raw text kept while waiting for it to become a whole JSON object
+    MAX_RAW_CHARS = 64 * 1024
 
     #: a line longer than this is not an event stream any vendor sends
     MAX_LINE_CHARS = 64 * 1024 * 1024
@@ -58,12 +62,17 @@ class SSEParser:
         self._started = False
         self._event: str | None = None
         self._data: list[str] = []
+        #: lines of no field since one that began a JSON object (see _raw_error), and their length
+        self._raw: list[str] = []
+        self._raw_len = 0
 
     def feed(self, chunk: bytes) -> list[SSEEvent]:
         return self._dispatch(self._split(self._decoder.decode(chunk)))
 
     def close(self) -> list[SSEEvent]:
         events = self._dispatch(self._split(self._decoder.decode(b"", final=True)))
+        if self._raw and self._partial:  # a raw error's last line, which servers end the body with, unbroken
+            events.extend(self._dispatch(["".join(self._partial)]))
         self._partial, self._partial_len = [], 0  # cut off mid-line: dropped
         if self._data:
             events.append(SSEEvent(self._event, "\n".join(self._data)))
@@ -99,6 +108,8 @@ class SSEParser:
                 if self._data:
                     events.append(SSEEvent(self._event, "\n".join(self._data)))
                 self._event, self._data = None, []
+                if self._raw:  # a raw JSON object has no blank line in it: what was begun was none
+                    self._raw, self._raw_len = [], 0
                 continue
             if line.startswith(":"):
                 continue
@@ -112,7 +123,27 @@ class SSEParser:
             elif name == "error":
                 self._event = "error"
                 self._data.append(value)
+            elif name not in ("id", "retry") and (raw := self._raw_error(line)) is not None:
+                events.append(raw)
         return events
+
+    def _raw_error(self, line: str) -> SSEEvent | None:
+        """A line of no field of the event stream, which the standard ignores: a JSON object's, when it starts one
+        (or goes on with the one begun), and the object's text as an ``error`` event once it is whole and has an
+        error in it."""
+        if not self._raw and not line.lstrip().startswith("{"):
+            return None
+        self._raw.append(line)
+        self._raw_len += len(line)
+        text = "\n".join(self._raw)
+        try:
+            value = json.loads(text)
+        except ValueError:
+            if self._raw_len > self.MAX_RAW_CHARS:
+                self._raw, self._raw_len = [], 0
+            return None
+        self._raw, self._raw_len = [], 0
+        return SSEEvent("error", text) if isinstance(value, dict) and "error" in value else None
 
 
 _LINE_BREAK = re.compile(r"\r\n|\r|\n")

@@ -273,6 +273,12 @@ async def test_one_session_per_loop_and_aclose(fake_openai: FakeOpenAI):
             [("error", '{"code":400}'), (None, "[DONE]")],
             id="llama-cpp-error-field",
         ),
+        pytest.param(
+            [b'data: {"a": 1}\r\n\r\n{\n  "error": {\n', b'    "code": 429\n  }\n}'],
+            [(None, '{"a": 1}'), ("error", '{\n  "error": {\n    "code": 429\n  }\n}')],
+            id="raw-json-error-after-the-events",
+        ),
+        pytest.param([b'{not json\n\n{"k": 1}\ndata: x\n\n'], [(None, "x")], id="raw-json-without-error-ignored"),
         pytest.param([b"da", b"ta: hel", b"lo\n", b"\n"], [(None, "hello")], id="line-split-across-reads"),
         pytest.param([b"data: caf\xc3", b"\xa9\n\n"], [(None, "caf\u00e9")], id="utf8-split-across-reads"),
         pytest.param([b"data: bad \xff byte\n\n"], [(None, "bad \ufffd byte")], id="invalid-utf8-replaced"),

@@ -999,3 +999,28 @@ async def test_a_responses_stream_whose_text_came_only_in_its_deltas_is_that_ans
         await transport.aclose()
     assert (result.text, result.finish_reason, result.usage.output_tokens) == ("whole answer", "stop", 4)
     assert "".join(seen) == result.text
+
+
+#: how Gemini (and Vertex AI) abort a 200 stream: the error's JSON written raw into the body, pretty-printed, no SSE
+GEMINI_RAW_ERROR = (
+    b'{\n  "error": {\n    "code": 503,\n    "message": "This model is currently experiencing high demand. Spikes in '
+    b'demand are usually temporary. Please try again later.",\n    "status": "UNAVAILABLE"\n  }\n}'
+)
+
+
+@pytest.mark.parametrize("began", [False, True], ids=["first", "after-text"])
+@pytest.mark.parametrize("end", [b"", b"\n"], ids=["no-newline", "newline"])
+async def test_a_gemini_error_written_raw_into_the_stream_is_the_error_it_says(raw_stream, began: bool, end: bytes):
+    # Outside the event stream's framing, every line of it was ignored: the call failed as "the stream ended before
+    # a finishReason", a dropped connection of unknown cost, and Google's word (503 high demand, a 429 quota) lost.
+    first = WHOLE_THEN_CUT["gemini"][0]
+    base = await raw_stream([*([first] if began else []), GEMINI_RAW_ERROR + end])
+    transport = Transport()
+    try:
+        provider, target = _streaming_provider("gemini", base, transport)
+        with pytest.raises(E.ProviderError, match="high demand") as info:
+            await provider.complete(LLMRequest(messages=[Message("user", "hi")], stream=True), target)
+    finally:
+        await transport.aclose()
+    assert info.value.status == 503 and info.value.retryable
+    assert info.value.maybe_billed is began  # shed before any answer: not billed, as the 503 it stands for is not
