@@ -437,7 +437,7 @@ class AnthropicEndpoint(Endpoint):
     base_url_example = "https://api.anthropic.com (the server's root, without /v1)"
 
     def base_url(self, target: Target) -> str:
-        return target.base_url or self.env.get("ANTHROPIC_BASE_URL") or "https://api.anthropic.com"
+        return target.base_url or self.setting("ANTHROPIC_BASE_URL") or "https://api.anthropic.com"
 
     def headers(self, model: str) -> dict[str, str]:
         return {

@@ -55,7 +55,7 @@ class Endpoint(ABC):
         if target.base_url:
             return "the target's base_url"
         for name in self.base_url_env:
-            if self.env.get(name):
+            if self.setting(name):
                 return name
         return "the provider's base URL"
 

@@ -437,7 +437,7 @@ class GeminiEndpoint(Endpoint):
     base_url_example = "https://generativelanguage.googleapis.com (the server's root, without /v1beta)"
 
     def base_url(self, target: Target) -> str:
-        return target.base_url or self.env.get("GEMINI_BASE_URL") or "https://generativelanguage.googleapis.com"
+        return target.base_url or self.setting("GEMINI_BASE_URL") or "https://generativelanguage.googleapis.com"
 
     def headers(self, model: str) -> dict[str, str]:
         return {"x-goog-api-key": self.require_key(model)}

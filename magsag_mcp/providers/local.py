@@ -104,11 +104,11 @@ class LocalEndpoint(Endpoint):
     def base_url(self, target: Target) -> str:
         if target.base_url:
             return _with_v1(target.base_url)
-        explicit = self.env.get("MAGSAG_LOCAL_LLM_BASE_URL")
+        explicit = self.setting("MAGSAG_LOCAL_LLM_BASE_URL")
         if explicit:
             # the full base of the OpenAI API, as vLLM / LM Studio users give it: kept as given
             return _clean(explicit)
-        ollama = self.env.get("OLLAMA_BASE_URL")
+        ollama = self.setting("OLLAMA_BASE_URL")
         if ollama:
             # Ollama's root (http://host:11434); its OpenAI API is below /v1, unless the URL already says so.
             # Written with Ollama's native API (http://host:11434/api), it means the same server.
@@ -131,7 +131,7 @@ class LocalEndpoint(Endpoint):
 
     def describe(self) -> dict[str, Any]:
         # unset, the base URL is Ollama's default: nobody asked for a local server (doctor does not require it)
-        return {**super().describe(), "base_url_set": any(self.env.get(k) for k in self.base_url_env)}
+        return {**super().describe(), "base_url_set": any(self.setting(k) for k in self.base_url_env)}
 
 
 def lacks_responses_api(exc: ProviderError) -> bool:

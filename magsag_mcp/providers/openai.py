@@ -54,7 +54,7 @@ class OpenAIEndpoint(Endpoint):
     )
 
     def base_url(self, target: Target) -> str:
-        return target.base_url or self.env.get("OPENAI_BASE_URL") or "https://api.openai.com/v1"
+        return target.base_url or self.setting("OPENAI_BASE_URL") or "https://api.openai.com/v1"
 
     def headers(self, model: str) -> dict[str, str]:
         hdrs = {"Authorization": f"Bearer {self.require_key(model)}"}
@@ -217,7 +217,7 @@ class CompatEndpoint(Endpoint):
     )
 
     def base_url(self, target: Target) -> str:
-        url = target.base_url or self.env.get("MAGSAG_COMPAT_BASE_URL")
+        url = target.base_url or self.setting("MAGSAG_COMPAT_BASE_URL")
         if not url:
             raise NotConfiguredError(
                 "compat: no endpoint; set MAGSAG_COMPAT_BASE_URL (e.g. https://host/v1) or give the target a base_url",

@@ -6,16 +6,18 @@ from __future__ import annotations
 import pytest
 
 from magsag_mcp import errors as E
+from magsag_mcp.providers.anthropic import AnthropicProvider
 from magsag_mcp.providers.gemini import GeminiProvider
 from magsag_mcp.providers.local import LocalEndpoint, LocalProvider
-from magsag_mcp.providers.openai import AzureProvider, CompatProvider
+from magsag_mcp.providers.openai import AzureProvider, CompatProvider, OpenAIProvider
 from magsag_mcp.transport import Transport
 from magsag_mcp.types import LLMRequest, Message, Target
 
-from .fakes import FakeGemini, FakeOpenAI
+from .fakes import FakeAnthropic, FakeGemini, FakeOpenAI
 
 pytestmark = pytest.mark.anyio
 KEY = "sk-test-key-123456"
+CLAUDE = "claude-3-5-sonnet-20241022"
 REQ = LLMRequest([Message("user", "hi")], max_tokens=20)
 
 
@@ -169,8 +171,6 @@ def test_what_a_format_cannot_send_is_said_in_warnings():
 def test_an_unusable_anthropic_or_gemini_base_url_names_a_fix_that_works(provider_cls: str, env, root: str):
     # Their base URL is the server's root, without /v1 or /v1beta: the fix said "e.g. https://host/v1", which
     # sends the call to /v1/v1/messages or /v1/v1beta/models/..., a 404 that reads as an unknown model.
-    from magsag_mcp.providers.anthropic import AnthropicProvider
-    from magsag_mcp.providers.gemini import GeminiProvider
 
     cls = AnthropicProvider if provider_cls == "anthropic" else GeminiProvider
     model = "claude-sonnet-4-5" if provider_cls == "anthropic" else "gemini-2.5-flash"
@@ -188,3 +188,43 @@ async def test_a_gemini_probe_with_a_key_it_refuses_says_so(serve, transport):
     wrong = GeminiProvider({"GOOGLE_API_KEY": "AIza-stale-0123456789", "GEMINI_BASE_URL": url}, transport)
     said = await wrong.probe()
     assert said == "answered HTTP 400: the API key was refused; check GOOGLE_API_KEY, whose key was sent", said
+
+
+CHAT, RESPONSES = "/v1/chat/completions", "/v1/responses"
+
+
+@pytest.mark.parametrize("tail", ["\r", "/\r", " ", "\n"])
+@pytest.mark.parametrize(
+    ("provider_class", "fake_class", "variable", "keys", "model", "below", "path"),
+    [
+        (OpenAIProvider, FakeOpenAI, "OPENAI_BASE_URL", "OPENAI_API_KEY", "gpt-4o", "/v1", CHAT),
+        (CompatProvider, FakeOpenAI, "MAGSAG_COMPAT_BASE_URL", "MAGSAG_COMPAT_API_KEY", "m", "/v1", CHAT),
+        (AnthropicProvider, FakeAnthropic, "ANTHROPIC_BASE_URL", "ANTHROPIC_API_KEY", CLAUDE, "", "/v1/messages"),
+        (
+            GeminiProvider,
+            FakeGemini,
+            "GEMINI_BASE_URL",
+            "GEMINI_API_KEY",
+            "gemini-1.5-pro",
+            "",
+            "/v1beta/models/gemini-1.5-pro:generateContent",
+        ),
+        (LocalProvider, FakeOpenAI, "MAGSAG_LOCAL_LLM_BASE_URL", "MAGSAG_LOCAL_LLM_API_KEY", "m", "/v1", RESPONSES),
+        (LocalProvider, FakeOpenAI, "OLLAMA_BASE_URL", "MAGSAG_LOCAL_LLM_API_KEY", "m", "", RESPONSES),
+    ],
+    ids=["openai", "compat", "anthropic", "gemini", "local", "ollama"],
+)
+async def test_whitespace_around_a_base_url_variable_is_not_part_of_it(
+    serve, provider_class, fake_class, variable, keys, model, below, path, tail
+):
+    # A .env file of Windows lines sourced by a shell keeps the carriage return in the value (a space or a newline
+    # is as easily pasted): kept, it went into every URL ("http://host/v1\r/chat/completions", or ".../\r/..."),
+    # which a server answers 404, said as a model that does not exist. Azure's endpoint was read trimmed; now all are.
+    fake = fake_class(KEY).queue({"text": "ok"})
+    url = await serve(fake)
+    provider = provider_class({keys: KEY, variable: " " + url + below + tail}, Transport())
+    target = Target(provider.name, model)
+    assert provider.unavailable(target) is None and provider.setting_problem() is None
+    assert provider.endpoint.base_url_source(target) == variable
+    assert (await provider.complete(REQ, target)).text == "ok"
+    assert fake.requests[-1]["path"] == path and fake.violations == []
