@@ -258,6 +258,8 @@ class _GeminiStream(StreamAccumulator):
         self.texts: list[str] = []
         #: parts that are neither text, thought nor a call (an image model's picture): content all the same
         self.other_parts = 0
+        #: what those parts were (a picture's MIME type, else the part's field), which the result leaves out
+        self.left_out: dict[str, int] = {}
         self.calls: list[ToolCall] = []
         self.finish_reason: str | None = None
         self.finish_message: str | None = None
@@ -302,10 +304,14 @@ class _GeminiStream(StreamAccumulator):
                     delta += text
                 elif isinstance(fc, dict):
                     self.calls.append(self._call(fc, part.get("thoughtSignature")))
-                elif any(
-                    v is not None and k not in ("thoughtSignature", "partMetadata", "thought") for k, v in part.items()
-                ):
+                elif fields := [
+                    k
+                    for k, v in part.items()
+                    if v is not None and k not in ("thoughtSignature", "partMetadata", "thought")
+                ]:
                     self.other_parts += 1
+                    kind = _part_kind(part, fields[0])
+                    self.left_out[kind] = self.left_out.get(kind, 0) + 1
             if cand.get("safetyRatings"):
                 self.ratings = cand["safetyRatings"]
             if cand.get("finishReason"):
@@ -403,8 +409,33 @@ class _GeminiStream(StreamAccumulator):
             tool_calls=self.calls,
             finish_reason=finish,
             response_id=self.response_id,
-            warnings=_retiring(self.status, self.provider, self.model),
+            warnings=_retiring(self.status, self.provider, self.model) + self._left_out_warning(),
         )
+
+    def _left_out_warning(self) -> list[str]:
+        """A warning for the parts of the answer the result does not carry (an image model's pictures): billed, and
+        without it an answer of a picture alone came back as "" with nothing said."""
+        if not self.left_out:
+            return []
+        what = ", ".join(
+            f"{n} picture{'s' if n > 1 else ''} ({kind})"
+            if kind.startswith("image/")
+            else f"{n} {kind} part{'s' if n > 1 else ''}"
+            for kind, n in self.left_out.items()
+        )
+        beside = "beside its text" if any(not t.isspace() for t in self.texts) else "and no text"
+        return [
+            f"{self.provider}:{self.model} answered with {what} {beside}: magsag returns only an answer's text, and "
+            f"{'it is' if self.other_parts == 1 else 'they are'} billed all the same; route calls that want text to a "
+            "text model"
+        ]
+
+
+def _part_kind(part: dict[str, Any], field: str) -> str:
+    """What a part the result leaves out holds: a picture's (or another file's) MIME type, else its field's name."""
+    data = part.get(field)
+    mime = data.get("mimeType") if isinstance(data, dict) else None
+    return excerpt(mime, 60) if isinstance(mime, str) and mime else field
 
 
 #: modelStatus.modelStage values of a model on its way out (a deprecated or retired one is refused outright)

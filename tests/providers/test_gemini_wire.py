@@ -563,3 +563,22 @@ def test_a_tool_result_goes_back_under_the_name_of_the_call_its_id_answers():
     )
     body, _ = GeminiFormat().build(LLMRequest(history, tools=[WEATHER]), "gemini-2.5-flash", stream=False)
     assert body["contents"][1]["parts"][0]["functionResponse"]["name"] == "get_weather"
+
+
+@pytest.mark.parametrize("stream", [False, True])
+async def test_a_picture_in_the_answer_that_is_not_returned_is_said(serve, transport, stream: bool):
+    # An image model (gemini-2.5-flash-image) answers with pictures, billed at $30 per million tokens, which magsag does
+    # not return: an answer of a picture alone came back as "" with no warning at all, a success that said nothing,
+    # and one with text beside it lost the picture without a word. Each now says what was left out, and the fix.
+    fake, provider, target = await setup(GOOGLE, serve, transport)
+    target = replace(target, model="gemini-2.5-flash-image")
+    fake.queue({"text": None, "image": True}, {"text": "Here is your cat.", "image": True}, {"text": "No picture."})
+    request = LLMRequest([Message("user", "Draw a cat")], max_tokens=2000, stream=stream)
+    alone, beside, plain = [await provider.complete(request, target) for _ in range(3)]
+    assert (alone.text, beside.text, plain.text) == ("", "Here is your cat.", "No picture.")
+    assert alone.warnings == [
+        "google:gemini-2.5-flash-image answered with 1 picture (image/png) and no text: magsag returns only an "
+        "answer's text, and it is billed all the same; route calls that want text to a text model"
+    ]
+    assert beside.warnings == [alone.warnings[0].replace("and no text", "beside its text")]
+    assert plain.warnings == [] and fake.violations == []
