@@ -1021,13 +1021,26 @@ class FakeGemini(Fake):
             out["usageMetadata"] = {
                 "promptTokenCount": u.get("promptTokenCount", 11),
                 "candidatesTokenCount": u.get("candidatesTokenCount", 7),
-                "totalTokenCount": 18 + u.get("thoughtsTokenCount", 0),
                 **{
                     k: v
                     for k, v in u.items()
-                    if k in ("cachedContentTokenCount", "thoughtsTokenCount", "candidatesTokensDetails", "serviceTier")
+                    if k
+                    in (
+                        "cachedContentTokenCount",
+                        "thoughtsTokenCount",
+                        "toolUsePromptTokenCount",
+                        "candidatesTokensDetails",
+                        "serviceTier",
+                    )
                 },
             }
+            # UsageMetadata.totalTokenCount: "prompt + thoughts + response candidates" (and the tool-use prompt)
+            counts = ("promptTokenCount", "candidatesTokenCount", "thoughtsTokenCount", "toolUsePromptTokenCount")
+            out["usageMetadata"]["totalTokenCount"] = sum(out["usageMetadata"].get(k, 0) for k in counts)
+        else:
+            # every chunk of a stream counts the prompt so far; only the last, with the finishReason, the answer
+            prompt = (step.get("usage") or {}).get("promptTokenCount", 11)
+            out["usageMetadata"] = {"promptTokenCount": prompt, "totalTokenCount": prompt}
         return out
 
     def parts(self, step: Step, call: str = "") -> list[dict[str, Any]]:
