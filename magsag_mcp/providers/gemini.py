@@ -30,6 +30,7 @@ from ..types import FinishReason, LLMRequest, LLMResult, Target, ToolCall, Usage
 from .anthropic_thinking import is_thinking
 from .base import Endpoint, HTTPProvider
 from .gemini_errors import blocked, gemini_error
+from .gemini_notes import left_out, part_kind, retiring, stopped_early
 from .gemini_schema import declaration, response_schema
 from .gemini_schema import gemini_schema as gemini_schema  # where callers have imported it from
 from .json_output import with_json_instruction
@@ -310,7 +311,7 @@ class _GeminiStream(StreamAccumulator):
                     if v is not None and k not in ("thoughtSignature", "partMetadata", "thought")
                 ]:
                     self.other_parts += 1
-                    kind = _part_kind(part, fields[0])
+                    kind = part_kind(part, fields[0])
                     self.left_out[kind] = self.left_out.get(kind, 0) + 1
             if cand.get("safetyRatings"):
                 self.ratings = cand["safetyRatings"]
@@ -409,51 +410,16 @@ class _GeminiStream(StreamAccumulator):
             tool_calls=self.calls,
             finish_reason=finish,
             response_id=self.response_id,
-            warnings=_retiring(self.status, self.provider, self.model) + self._left_out_warning(),
+            warnings=[
+                *retiring(self.status, self.provider, self.model),
+                *left_out(self.provider, self.model, self.left_out, any(not t.isspace() for t in self.texts)),
+                *(
+                    []
+                    if self.calls
+                    else stopped_early(self.provider, self.model, self.finish_reason, self.finish_message)
+                ),
+            ],
         )
-
-    def _left_out_warning(self) -> list[str]:
-        """A warning for the parts of the answer the result does not carry (an image model's pictures): billed, and
-        without it an answer of a picture alone came back as "" with nothing said."""
-        if not self.left_out:
-            return []
-        what = ", ".join(
-            f"{n} picture{'s' if n > 1 else ''} ({kind})"
-            if kind.startswith("image/")
-            else f"{n} {kind} part{'s' if n > 1 else ''}"
-            for kind, n in self.left_out.items()
-        )
-        beside = "beside its text" if any(not t.isspace() for t in self.texts) else "and no text"
-        return [
-            f"{self.provider}:{self.model} answered with {what} {beside}: magsag returns only an answer's text, and "
-            f"{'it is' if self.other_parts == 1 else 'they are'} billed all the same; route calls that want text to a "
-            "text model"
-        ]
-
-
-def _part_kind(part: dict[str, Any], field: str) -> str:
-    """What a part the result leaves out holds: a picture's (or another file's) MIME type, else its field's name."""
-    data = part.get(field)
-    mime = data.get("mimeType") if isinstance(data, dict) else None
-    return excerpt(mime, 60) if isinstance(mime, str) and mime else field
-
-
-#: modelStatus.modelStage values of a model on its way out (a deprecated or retired one is refused outright)
-_LEAVING = frozenset({"LEGACY", "DEPRECATED", "RETIRED"})
-
-
-def _retiring(status: Any, provider: str, model: str) -> list[str]:
-    """A warning for a model Google says is on its way out (modelStatus: LEGACY, with its retirementTime): its
-    calls answer until the day they fail with a 404, which a route naming it should not learn from."""
-    if not isinstance(status, dict) or (status.get("modelStage") not in _LEAVING and not status.get("retirementTime")):
-        return []
-    stage, when, said = status.get("modelStage"), status.get("retirementTime"), status.get("message")
-    return [
-        f"{provider}:{model} is {str(stage or 'being retired').lower()}"
-        + (f" and retires at {excerpt(str(when), 40)}" if when else "")
-        + (f" ({excerpt(str(said), 200)})" if said else "")
-        + "; move its routes and model_config to a current model"
-    ]
 
 
 class GeminiEndpoint(Endpoint):

@@ -582,3 +582,52 @@ async def test_a_picture_in_the_answer_that_is_not_returned_is_said(serve, trans
     ]
     assert beside.warnings == [alone.warnings[0].replace("and no text", "beside its text")]
     assert plain.warnings == [] and fake.violations == []
+
+
+@pytest.mark.parametrize("stream", [False, True])
+async def test_an_answer_gemini_stopped_for_an_unknown_reason_says_it_may_not_be_whole(serve, transport, stream: bool):
+    # finishReason OTHER ("Unknown reason") after some text: the text is returned, as the answer so far, but with
+    # nothing said a caller that reads the text alone (an MCP client, most agents) took "Hello th" for a whole
+    # answer. It now carries a warning, as an answer max_tokens cut does; a picture model's NO_IMAGE beside its
+    # text (the text is whole: only the picture is missing) carries none of it.
+    fake, provider, target = await setup(GOOGLE, serve, transport)
+    fake.queue(
+        {"text": "Hello th", "finish": "OTHER"},
+        {"text": "Here is a cat.", "finish": "NO_IMAGE"},
+        {"text": "Hello there."},
+    )
+    request = LLMRequest([Message("user", "Hi")], max_tokens=50, stream=stream)
+    cut, no_image, whole = [await provider.complete(request, target) for _ in range(3)]
+    assert (cut.text, cut.finish_reason) == ("Hello th", "other")
+    assert cut.warnings == [
+        f"google:{target.model} stopped its answer early (finishReason: OTHER): it may not be whole; ask again, or "
+        "use another model"
+    ]
+    assert no_image.text == "Here is a cat." and no_image.warnings == [] and whole.warnings == []
+    assert fake.violations == []
+
+
+@pytest.mark.parametrize("stream", [False, True])
+def test_a_finish_reason_newer_than_the_reader_says_the_answer_may_not_be_whole(stream: bool):
+    chunk = {
+        "candidates": [
+            {
+                "content": {"role": "model", "parts": [{"text": "Partial"}]},
+                "finishReason": "SOMETHING_NEW",
+                "finishMessage": "Stopped by the new check.",
+            }
+        ],
+        "usageMetadata": {"promptTokenCount": 5, "candidatesTokenCount": 2, "totalTokenCount": 7},
+    }
+    wire = GeminiFormat()
+    if stream:
+        acc = wire.accumulator(provider="google", model="gemini-x")
+        acc.absorb(chunk)
+        result = acc.finish()
+    else:
+        result = wire.parse_response(chunk, provider="google", model="gemini-x")
+    assert result.text == "Partial" and result.finish_reason == "other"
+    assert result.warnings == [
+        "google:gemini-x stopped its answer early (finishReason: SOMETHING_NEW: Stopped by the new check.): it may "
+        "not be whole; ask again, or use another model"
+    ]
