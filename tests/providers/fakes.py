@@ -13,6 +13,7 @@ headers, and answers from a script of steps shaped as the spec shapes responses:
     {"text": "...", "stream_error": {...}}         a stream that sends part of the answer, then an error event
     {"text": None, "finish": "SAFETY"}             a vendor finish reason (Anthropic: "refusal", + "stop_details")
     {"block": "SAFETY"}                            Gemini: the prompt was blocked (promptFeedback.blockReason)
+    {"thoughts": ["..."], "text": "..."}           Gemini: thought summaries before the answer (if includeThoughts)
 
 A spec-valid request that the *model* cannot take (o1-preview with a system message) is answered with the
 vendor's 400 for it, as the real API does; that is not a spec violation.
@@ -1059,14 +1060,25 @@ class FakeGemini(Fake):
                     parts[-1]["thoughtSignature"] = SIGNATURES[0]
         return parts
 
+    @staticmethod
+    def thoughts(body: dict[str, Any], step: Step) -> list[dict[str, Any]]:
+        """The thought summary parts (``thought: true``) the step thinks, sent only where the request asked for them
+        (ThinkingConfig.includeThoughts): they come before the answer's parts, and are no part of it."""
+        config = (body.get("generationConfig") or {}).get("thinkingConfig") or {}
+        asked = config.get("includeThoughts", config.get("include_thoughts"))
+        return [{"text": t, "thought": True} for t in step.get("thoughts", [])] if asked else []
+
     def reply(self, request: web.Request, body: dict[str, Any], step: Step) -> Any:
-        return self.chunk(step, self.parts(step, request.match_info.get("call", "")), step.get("finish", "STOP"), True)
+        parts = self.thoughts(body, step) + self.parts(step, request.match_info.get("call", ""))
+        return self.chunk(step, parts, step.get("finish", "STOP"), True)
 
     async def stream(self, request: web.Request, body: dict[str, Any], step: Step) -> web.StreamResponse:
         words = (step.get("text") or "").split(" ") if step.get("text") else []
+        # the thinking comes first, a chunk for each thought summary, then the answer
         events: list[tuple[str | None, Any]] = [
-            (None, self.chunk(step, [{"text": w + " "}], None, False)) for w in words[:-1]
+            (None, self.chunk(step, [t], None, False)) for t in self.thoughts(body, step)
         ]
+        events += [(None, self.chunk(step, [{"text": w + " "}], None, False)) for w in words[:-1]]
         if step.get("stream_error"):
             # the stream ends with an error object instead of a finishReason
             events.append((None, step["stream_error"]))

@@ -4,12 +4,15 @@ general wire tests (test_wire.py) do not reach."""
 from __future__ import annotations
 
 from dataclasses import replace
+from decimal import Decimal as D
 
 import pytest
 
 from magsag_mcp import errors as E
 from magsag_mcp.call_request import _messages
 from magsag_mcp.mcp_server.models import ToolCallOut
+from magsag_mcp.pricing import Pricer
+from magsag_mcp.providers.empty_answers import RAISE_MAX_TOKENS
 from magsag_mcp.providers.gemini import GeminiFormat
 from magsag_mcp.types import LLMRequest, Message, ToolCall, ToolSpec
 
@@ -631,3 +634,40 @@ def test_a_finish_reason_newer_than_the_reader_says_the_answer_may_not_be_whole(
         "google:gemini-x stopped its answer early (finishReason: SOMETHING_NEW: Stopped by the new check.): it may "
         "not be whole; ask again, or use another model"
     ]
+
+
+@pytest.mark.parametrize("stream", [False, True])
+async def test_thought_summaries_reach_neither_the_answer_nor_its_progress_and_are_billed_as_output(
+    serve, transport, stream: bool
+):
+    # thinkingConfig.includeThoughts: the model's thought summaries come as parts with thought: true before the
+    # answer (streamed, in chunks of their own). They are not the answer (nor its deltas), and thoughtsTokenCount,
+    # counted apart from candidatesTokenCount, is output all the same; thinking that spends all of maxOutputTokens
+    # leaves an answer of nothing, which says so.
+    fake, provider, target = await setup(GOOGLE, serve, transport)
+    target = replace(target, model="gemini-2.5-flash")
+    usage = {"promptTokenCount": 30, "candidatesTokenCount": 4, "thoughtsTokenCount": 120}
+    fake.queue(
+        {"thoughts": ["**Weighing it**\n\nThe user wants a greeting."], "text": "Hello there, friend.", "usage": usage},
+        {
+            "thoughts": ["**Planning**"],
+            "text": None,
+            "finish": "MAX_TOKENS",
+            "usage": {**usage, "candidatesTokenCount": 0},
+        },
+    )
+    deltas: list[str] = []
+    extra = {"thinkingConfig": {"includeThoughts": True}}
+    request = LLMRequest([Message("user", "Hi")], max_tokens=124, extra=extra, stream=stream)
+    result = await provider.complete(request, target, progress=lambda kind, data: deltas.append(data["text"]))
+    assert result.text == "Hello there, friend." and "".join(deltas) == result.text
+    assert (result.usage.output_tokens, result.usage.reasoning_tokens) == (124, 120)
+    cost = Pricer.from_catalog(None).price("google", "gemini-2.5-flash", result.usage).cost_usd
+    assert cost == (30 * D("0.3") + 124 * D("2.5")) / 1_000_000
+    spent = await provider.complete(request, target)
+    assert (spent.text, spent.finish_reason) == ("", "length")
+    assert spent.warnings == [
+        "google:gemini-test-001 answered with nothing: it stopped at max_tokens (124) after 120 reasoning tokens, "
+        f"which count against it; {RAISE_MAX_TOKENS}"
+    ]
+    assert fake.violations == [] and last_body(fake)["generationConfig"]["thinkingConfig"] == {"includeThoughts": True}
