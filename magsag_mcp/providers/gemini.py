@@ -311,7 +311,7 @@ class _GeminiStream(StreamAccumulator):
                     if v is not None and k not in ("thoughtSignature", "partMetadata", "thought")
                 ]:
                     self.other_parts += 1
-                    kind = part_kind(part, fields[0])
+                    kind = part_kind(part, fields)
                     self.left_out[kind] = self.left_out.get(kind, 0) + 1
             if cand.get("safetyRatings"):
                 self.ratings = cand["safetyRatings"]

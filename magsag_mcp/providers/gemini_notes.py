@@ -16,8 +16,10 @@ _NO_PICTURE = frozenset({"NO_IMAGE", "IMAGE_OTHER"})
 _LEAVING = frozenset({"LEGACY", "DEPRECATED", "RETIRED"})
 
 
-def part_kind(part: dict[str, Any], field: str) -> str:
-    """What a part the result leaves out holds: a picture's (or another file's) MIME type, else its field's name."""
+def part_kind(part: dict[str, Any], fields: list[str]) -> str:
+    """What a part the result leaves out holds (``fields``: those it sets): a picture's (or another file's) MIME
+    type, else the name of its first field."""
+    field = next((f for f in fields if f in ("inlineData", "fileData")), fields[0])
     data = part.get(field)
     mime = data.get("mimeType") if isinstance(data, dict) else None
     return excerpt(mime, 60) if isinstance(mime, str) and mime else field

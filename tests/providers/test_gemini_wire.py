@@ -671,3 +671,20 @@ async def test_thought_summaries_reach_neither_the_answer_nor_its_progress_and_a
         f"which count against it; {RAISE_MAX_TOKENS}"
     ]
     assert fake.violations == [] and last_body(fake)["generationConfig"]["thinkingConfig"] == {"includeThoughts": True}
+
+
+def test_a_picture_is_named_by_its_mime_type_whatever_field_comes_before_it():
+    # a Part may set its mediaResolution (or videoMetadata) before the inlineData it describes
+    part = {
+        "mediaResolution": {"level": "MEDIA_RESOLUTION_HIGH"},
+        "inlineData": {"mimeType": "image/jpeg", "data": "A"},
+    }
+    body = {
+        "candidates": [{"content": {"parts": [part, {"executableCode": {"code": "1"}}]}, "finishReason": "STOP"}],
+        "usageMetadata": {"promptTokenCount": 5, "candidatesTokenCount": 2},
+    }
+    result = GeminiFormat().parse_response(body, provider="google", model="gemini-x")
+    assert result.warnings == [
+        "google:gemini-x answered with 1 picture (image/jpeg), 1 executableCode part and no text: magsag returns only "
+        "an answer's text, and they are billed all the same; route calls that want text to a text model"
+    ]
