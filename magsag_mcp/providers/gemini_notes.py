@@ -44,17 +44,17 @@ def left_out(provider: str, model: str, kinds: dict[str, int], with_text: bool) 
     ]
 
 
-def stopped_early(provider: str, model: str, reason: str | None, message: str | None) -> list[str]:
+def stopped_early(provider: str, model: str, reason: Any, message: Any) -> list[str]:
     """A warning for an answer with text that Gemini stopped for a reason that is not its end (OTHER, "Unknown
     reason"; FINISH_REASON_UNSPECIFIED; a reason newer than this reader): the text is returned, as the answer so far,
     but a caller reading the text alone would take it for a whole one. A block or a broken answer is an error, and
     max_tokens' cut is said where the provider's flow says it for every vendor."""
     if reason is None or reason in _ENDED or reason in _NO_PICTURE:
         return []
-    why = f": {excerpt(message, 200)}" if message else ""
+    why = f": {excerpt(str(message), 200)}" if message else ""
     return [
-        f"{provider}:{model} stopped its answer early (finishReason: {excerpt(reason, 60)}{why}): it may not be whole; "
-        "ask again, or use another model"
+        f"{provider}:{model} stopped its answer early (finishReason: {excerpt(str(reason), 60)}{why}): it may not be "
+        "whole; ask again, or use another model"
     ]
 
 

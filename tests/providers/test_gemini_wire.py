@@ -688,3 +688,13 @@ def test_a_picture_is_named_by_its_mime_type_whatever_field_comes_before_it():
         "google:gemini-x answered with 1 picture (image/jpeg), 1 executableCode part and no text: magsag returns only "
         "an answer's text, and they are billed all the same; route calls that want text to a text model"
     ]
+
+
+def test_a_gateway_that_writes_its_finish_reason_as_the_enum_number_is_read_without_failing():
+    # proto3's JSON takes an enum by its number too: the warning names it as written rather than failing the answer
+    body = {
+        "candidates": [{"content": {"parts": [{"text": "Hi"}]}, "finishReason": 9, "finishMessage": ["odd"]}],
+        "usageMetadata": {"promptTokenCount": 5, "candidatesTokenCount": 2},
+    }
+    result = GeminiFormat().parse_response(body, provider="google", model="gemini-x")
+    assert result.text == "Hi" and "(finishReason: 9: ['odd'])" in result.warnings[0]
