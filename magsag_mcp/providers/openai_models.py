@@ -5,6 +5,7 @@ call; left out, it is said in the result's warnings. Shared by Chat Completions 
 from __future__ import annotations
 
 import re
+from functools import lru_cache
 from typing import Any
 
 _O_SERIES = re.compile(r"^o\d")
@@ -16,6 +17,7 @@ _RESPONSES_ONLY = re.compile(
 )
 
 
+@lru_cache(maxsize=1024)  # asked twice before every attempt (its reserved tokens, its API), of a handful of names
 def responses_only(model: str) -> bool:
     """Whether OpenAI serves ``model`` on the Responses API alone (o3-pro, gpt-5-pro, gpt-5-codex, ...)."""
     return bool(_RESPONSES_ONLY.match(_base_name(model)))
@@ -28,6 +30,7 @@ _GPT5 = re.compile(r"^gpt-5(?:[.-]|$)")
 _NO_REASONING_BY_DEFAULT = re.compile(r"^gpt-5\.[12](?:-\d{4}-\d{2}-\d{2})?$")
 
 
+@lru_cache(maxsize=1024)  # read by each rule below, several before every attempt, of a handful of names
 def _base_name(model: str) -> str:
     """The OpenAI model a name is: without a gateway's ``vendor/`` prefix, and a fine-tune's base model
     (``ft:o4-mini-2025-04-16:org:name:id`` is o4-mini, and refuses what o4-mini refuses)."""
@@ -85,6 +88,7 @@ def put_temperature(
         notes.append(note)
 
 
+@lru_cache(maxsize=1024)  # asked before every attempt
 def is_legacy_reasoning(model: str) -> bool:
     """o1-preview and o1-mini (and their snapshots): no system/developer messages, only the default
     temperature, no stop sequences. o1, o3 and later take a system message (as a developer message)."""
