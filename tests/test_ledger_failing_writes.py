@@ -91,6 +91,9 @@ class _CommitFailsOnce:
             raise sqlite3.OperationalError("database or disk is full")
         return self.cursor.execute(sql, *args)
 
+    def executescript(self, script: str) -> sqlite3.Cursor:  # a change of synchronous mode with its BEGIN
+        return self.cursor.executescript(script)
+
 
 async def test_a_reservation_whose_inline_commit_meets_a_full_disk_is_made_through_the_queue(
     tmp_path: Path, fake_scripts
