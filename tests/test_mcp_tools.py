@@ -239,6 +239,12 @@ async def test_ledger_tools_after_calls(flaky_priced: Client):
     future = "2999-01-01"  # nothing was recorded after it: the bound reaches the query
     bounded = await client.call_tool("search_usage", {"pattern": "overload", "since": future})
     assert schemas.check("search_usage", bounded)["hits"] == []
+    # said, as `magsag data search --since` says it on stderr: [] alone read as "no such error", a year mistyped
+    assert schemas.check("search_usage", bounded)["notes"] == [
+        "since '2999-01-01' (2999-01-01T00:00:00+00:00) is in the future, so nothing recorded can match; check the"
+        " date, or give a past one (e.g. 2025-11-01) or a span back from now (24h, 7d)"
+    ]
+    assert hits["notes"] == []
 
     budget = schemas.check("check_budget", await client.call_tool("check_budget", {"agent": "ana"}))
     assert budget["status"]

@@ -365,14 +365,9 @@ def _query(args: argparse.Namespace) -> int:
 
 
 def _search(args: argparse.Namespace) -> int:
-    async def read(ledger: Any) -> dict[str, Any]:
-        page = await ledger.search_page(args.pattern, args.limit, args.since, args.cursor)
-        if not page["hits"]:  # a since ahead of now (a year mistyped) is said, as `data query` says it
-            filters = SimpleNamespace(agent=None, run_id=None, model=None, provider=None, skill=None, since=args.since)
-            await print_notes(ledger, filters, {"agent": True, "run": True, "names": True})
-        return page
-
-    page = with_ledger(args, read)
+    page = with_ledger(args, lambda ledger: ledger.search_page(args.pattern, args.limit, args.since, args.cursor))
+    for note in page["notes"]:  # a since ahead of now (a year mistyped), as `data query` says it
+        print(f"note: {shown(note)}", file=sys.stderr)
     hits = page["hits"]
     if page["has_more"]:
         print(

@@ -139,7 +139,11 @@ class LedgerReports:
         from .queries import search_page
 
         await self.record_expired_reservations()
-        return await search_page(self, pattern, limit, since, cursor)
+        page = await search_page(self, pattern, limit, since, cursor)
+        # no hits for a since ahead of now (a year mistyped) is said here, for `data search` and search_usage alike:
+        # [] alone reads as "no such error"
+        future = None if page["hits"] else _future_since(since)
+        return {**page, "notes": [redact(future)] if future else []}
 
     async def prune(self, older_than_seconds: float) -> dict[str, int]:
         from .prune import prune

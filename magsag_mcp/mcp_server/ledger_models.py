@@ -193,3 +193,4 @@ class SearchUsageResult(Out):
     )
     has_more: bool = Field(description="whether older hits match: pass next_cursor as cursor for them")
     next_cursor: str | None = Field(description="where the next page starts (null on the last page)")
+    notes: list[str] = Field(default_factory=list, description="a since ahead of now, which nothing recorded can match")
