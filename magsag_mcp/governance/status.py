@@ -1,0 +1,136 @@
+"""How each budget limit stands (``check_budget``, ``magsag budget``): limit, spent, reserved, remaining, status.
+
+Read from the ledger in one snapshot; nothing here reserves or refuses (:mod:`.budget` and
+:meth:`~magsag_mcp.governance.Governance.admit` do that, before each attempt).
+"""
+
+from __future__ import annotations
+
+import time
+from datetime import UTC, datetime
+from decimal import Decimal
+from typing import Any
+
+from ..ledger.money import from_pusd
+from .budget import (
+    budget_run,
+    day_bounds,
+    describe_scope,
+    held_reservations,
+    recorded_parent,
+    spent_and_reserved,
+    unpriced_calls,
+)
+from .policy import Limit, PolicySet
+
+#: the share of a limit used from which its status is "near"
+NEAR_FRACTION = Decimal("0.8")
+
+
+async def budget_status(
+    policies: PolicySet,
+    ledger: Any,
+    agent: str | None = None,
+    run_id: str | None = None,
+    parent_run_id: str | None = None,
+) -> dict[str, Any]:
+    """Each limit that applies: limit, spent, reserved, remaining, status (ok / near / exceeded).
+
+    A run limit covers the run and its delegated runs; for a delegated run (``parent_run_id``, or
+    the parent the ledger recorded for it) that is its parent's limit, the one its calls reserve
+    against. ``unpriced_calls`` counts attempts whose cost is unknown: when it is not 0,
+    ``cost_complete`` is false and ``spent_usd`` is a lower bound, not the spend.
+    ``unknown_cost_bound_usd`` is those attempts' estimated worst case, where their price is known;
+    the limit counts it, with ``spent_usd`` and ``reserved_usd``, in ``remaining_usd`` and ``status``.
+    ``unbounded_calls`` counts those with no bound (an unknown price): ``remaining_usd`` is then an
+    upper bound.
+    """
+    now = time.time()
+    applicable = [
+        lim
+        for lim in policies.limits
+        if lim.kind in ("call", "day") or (lim.kind == "run" and run_id) or (lim.kind == "agent_day" and agent)
+    ]
+
+    run_recorded: bool | None = None
+    agent_recorded: bool | None = None
+
+    def q(conn: Any) -> tuple[str | None, list[tuple[Limit, int, int, int, tuple[int, int], Any]]]:
+        parent = parent_run_id
+        if parent is None and run_id and any(lim.kind == "run" for lim in applicable):
+            parent = recorded_parent(conn, run_id)
+        budget = budget_run(run_id, parent)
+        if run_id:  # runs_parent and the primary key: a run, or a tree, with any recorded call
+            nonlocal run_recorded
+            run_recorded = bool(
+                conn.execute(
+                    "SELECT 1 FROM runs WHERE run_id = ? UNION ALL SELECT 1 FROM runs WHERE parent_run_id = ? LIMIT 1",
+                    (run_id, run_id),
+                ).fetchone()
+            )
+        if agent:  # runs_agent: a misspelled agent read as one with its whole daily limit left
+            nonlocal agent_recorded
+            agent_recorded = conn.execute("SELECT 1 FROM runs WHERE agent = ? LIMIT 1", (agent,)).fetchone() is not None
+        rows = []
+        for lim in applicable:
+            if lim.kind == "call":
+                rows.append((lim, 0, 0, 0, (0, 0), None))
+                continue
+            scope_run = budget if lim.kind == "run" else run_id
+            spent, bound, held = spent_and_reserved(conn, lim, run_id=scope_run, agent=agent, now=now)
+            unpriced = unpriced_calls(conn, lim, run_id=scope_run, agent=agent, now=now)
+            holders = held_reservations(conn, lim, run_id=scope_run, agent=agent, now=now) if held else None
+            rows.append((lim, spent, bound, held, unpriced, holders))
+        return budget, rows
+
+    budget, rows = await ledger.read(q) if applicable else (run_id, [])
+    limits = []
+    worst = "ok"
+    for lim, spent, bound, held, (unpriced, unbounded), holders in rows:
+        spent_d, held_d = from_pusd(spent) or Decimal(0), from_pusd(held) or Decimal(0)
+        bound_d = from_pusd(bound) or Decimal(0)
+        used = spent_d + bound_d + held_d
+        status = "exceeded" if used >= lim.amount else "near" if used >= lim.amount * NEAR_FRACTION else "ok"
+        if lim.kind == "call":
+            status = "ok"
+        worst = max(worst, status, key=["ok", "near", "exceeded"].index)
+        entry: dict[str, Any] = {
+            "policy": lim.policy,
+            "limit": lim.kind,
+            "scope": "each call" if lim.kind == "call" else describe_scope(lim, budget, agent, run_id),
+            "limit_usd": format(lim.amount, "f"),
+            # "f": a normalized Decimal prints a round $20 as 2E+1
+            "spent_usd": format(spent_d, "f"),
+            "unknown_cost_bound_usd": format(bound_d, "f"),
+            "reserved_usd": format(held_d, "f"),
+            "remaining_usd": format(max(Decimal(0), lim.amount - used), "f"),
+            "status": status,
+            "unpriced_calls": unpriced,
+            "unbounded_calls": unbounded,
+            "cost_complete": unpriced == 0,
+        }
+        if holders is not None:
+            calls, expired, until = holders
+            entry["reserved_by"] = {
+                "calls": calls,
+                "expired": expired,
+                "held_until": datetime.fromtimestamp(until, UTC).isoformat(timespec="seconds") if until else None,
+            }
+        if lim.kind == "run":
+            entry["budget_run_id"] = budget
+        if lim.kind in ("agent_day", "day"):
+            start, end = day_bounds(now, lim.zone)
+            entry["window"] = {"start": start, "end": end, "timezone": lim.zone}
+        limits.append(entry)
+    out = {
+        "agent": agent,
+        "run_id": run_id,
+        "status": worst,
+        "cost_complete": all(e["cost_complete"] for e in limits),
+        "limits": limits,
+    }
+    if run_recorded is not None:
+        out["run_recorded"] = run_recorded  # False: no call of this run (or its delegated runs) is recorded
+    if agent_recorded is not None:
+        out["agent_recorded"] = agent_recorded  # False: no run of this agent is recorded
+    return out
