@@ -16,10 +16,8 @@ import builtins
 import os
 import sys
 import threading
-import warnings
 import weakref
 from collections.abc import Mapping
-from decimal import Decimal
 from typing import TYPE_CHECKING, Any, TypeVar
 
 import anyio
@@ -40,20 +38,14 @@ from .invoke_options import (
 )
 from .invoke_result import InvokeResult
 from .kept_records import closing_after
+from .observer import Observer, UnknownCostWarning
 from .redaction import register_env_secrets
 from .service import Service, new_run_id
 from .text import check_name
 
-if TYPE_CHECKING:
-    from .ledger.run_scope import RunSpend
-
 T = TypeVar("T")
 
 __all__ = ["Delegation", "Skills", "Runner", "Observer", "Registry", "Magsag", "UnknownCostWarning"]
-
-
-class UnknownCostWarning(UserWarning):
-    """A cost figure includes attempts whose cost is not known exactly."""
 
 
 class Skills(ProcessBound):
@@ -160,90 +152,6 @@ class Skills(ProcessBound):
     def list(self) -> builtins.list[dict[str, Any]]:  # in this class, `list` is this method
         """Every skill: ``id``, ``description``, the ``payload_fields`` its prompt reads, ``input_schema``, ..."""
         return self.service.list_skills()
-
-
-class Observer(ProcessBound):
-    """``obs.log(event, data)`` records an event in the ledger; ``obs.get_current_cost()`` is the
-    run's spend so far in USD (a float for display; :meth:`current_cost` gives the exact Decimal).
-
-    An attempt of unknown cost (cut after the vendor had it, or a model with no price) counts at the
-    worst case estimated before it was sent, as the run's budget limit counts it, so that the guide's
-    ``if obs.get_current_cost() > max_cost_usd`` errs towards stopping; a warning says so, and one
-    with no estimate (no price) is named in a warning too. :meth:`cost_detail` separates the parts.
-
-    An agent's figure is that of the run whose limit its calls spend (``budget_run_id``): the top of its
-    delegation tree, where every delegated run records its parent. A MAG's own run alone would leave
-    out what its SAGs spent, and a SAG's what the rest of the tree spent, both counted by that limit.
-    """
-
-    def __init__(
-        self,
-        service: Service,
-        bridge: Bridge,
-        *,
-        run_id: str,
-        agent: str | None = None,
-        budget_run_id: str | None = None,
-    ) -> None:
-        self.service = service
-        self.bridge = bridge
-        #: where obs.log records events
-        self.run_id = run_id
-        self.agent = agent
-        #: the run (with the runs delegated from it) whose spend the cost methods report
-        self.budget_run_id = budget_run_id or run_id
-        #: (bounded, unbounded) unknown-cost attempts when this observer last warned: each new one warns once
-        self._warned_at = (0, 0)
-
-    async def alog(self, event: str, data: Mapping[str, Any] | None = None) -> None:
-        await self.bridge.call(self.service.log_event, self.run_id, self.agent, event, data or {})
-
-    def log(self, event: str, data: Mapping[str, Any] | None = None) -> None:
-        self.bridge.run(self.service.log_event, self.run_id, self.agent, event, data or {})
-
-    async def acost_detail(self) -> dict[str, Any]:
-        """``known_usd``, ``unknown_cost_bound_usd``, ``at_most_usd``, ``unknown_attempts``,
-        ``unbounded_attempts`` and ``cost_complete`` for this run and the runs it delegated to."""
-        return (await self.bridge.call(self.service.run_spend, self.budget_run_id)).to_dict()
-
-    def cost_detail(self) -> dict[str, Any]:
-        return self.bridge.run(self.service.run_spend, self.budget_run_id).to_dict()
-
-    async def acurrent_cost(self) -> Decimal:
-        spend = await self.bridge.call(self.service.run_spend, self.budget_run_id)
-        self._warn_if_unknown(spend)
-        return spend.at_most_usd
-
-    def current_cost(self) -> Decimal:
-        spend = self.bridge.run(lambda: self.service.run_spend(self.budget_run_id))
-        self._warn_if_unknown(spend)
-        return spend.at_most_usd
-
-    def get_current_cost(self) -> float:
-        spend = self.bridge.run(lambda: self.service.run_spend(self.budget_run_id))
-        self._warn_if_unknown(spend)
-        return float(spend.at_most_usd)
-
-    def _warn_if_unknown(self, spend: RunSpend) -> None:
-        """Warn (at the caller's line, once per new unknown attempt) that the figure is not exact."""
-        bounded = spend.unknown_attempts - spend.unbounded_attempts
-        warned_bounded, warned_unbounded = self._warned_at
-        self._warned_at = (bounded, spend.unbounded_attempts)
-        if bounded and bounded != warned_bounded:
-            warnings.warn(
-                f"run {self.budget_run_id}: {bounded} attempt(s) of unknown cost are counted at their worst "
-                f"case (${spend.unknown_cost_bound_usd:f}); known spend is ${spend.known_usd:f} (obs.cost_detail() "
-                "has both)",
-                UnknownCostWarning,
-                stacklevel=3,
-            )
-        if spend.unbounded_attempts and spend.unbounded_attempts != warned_unbounded:
-            warnings.warn(
-                f"run {self.budget_run_id}: {spend.unbounded_attempts} attempt(s) used a model with no known price and "
-                "are not in this figure; add its price to the catalog's prices.yaml",
-                UnknownCostWarning,
-                stacklevel=3,
-            )
 
 
 class Runner(ProcessBound):
