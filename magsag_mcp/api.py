@@ -207,6 +207,7 @@ class Runner(ProcessBound):
         Its run is ``run_id``, as a call's is in :meth:`Skills.invoke`: given to a :class:`Magsag`'s runner,
         a run of its own (the top of the runs it delegates to, spending its own run limit: one agent run of
         a batch each); given inside an agent, or left out, a run delegated from this runner's run."""
+        check_name(run_id, "run_id")  # refused before the agent's code runs, as Magsag(run_id=) and a task_id are
         root = self.root_run_id or self.run_id
         if run_id and self.root_run_id is None:
             root = run_id  # the Magsag's runner: the caller named the agent's run, as skills.invoke(run_id=)

@@ -271,3 +271,29 @@ def test_an_empty_time_is_refused_as_the_command_line_refuses_it(mg: Magsag):
     with pytest.raises(InputError, match="is empty"):
         mg.bridge.run(lambda: mg.service.search_page("x", since=""))
     assert mg.summarize()["totals"]["calls"] == 1  # left out, it is every call
+
+
+def test_an_agents_run_id_that_cannot_be_recorded_is_refused_before_the_agent_runs(tmp_path: Path, fake_scripts: None):
+    # Before: run_agent(..., run_id=42) (or an id holding a key) ran the agent's code, with whatever it does
+    # before its first call (a file written, a ticket opened), and failed only at that call, as
+    # Magsag(run_id=42) and Delegation(task_id=42) are refused before anything runs.
+    import shutil
+
+    from magsag_mcp import InputError
+
+    cat = tmp_path / "catalog"
+    shutil.copytree(CATALOG, cat, ignore=shutil.ignore_patterns("__pycache__"))
+    (cat / "agents" / "marking-sag.yaml").write_text("id: marking-sag\nkind: sag\nentrypoint: marking_sag:run\n")
+    marks = tmp_path / "marks"
+    (cat / "agents" / "marking_sag.py").write_text(
+        "def run(payload, *, registry=None, skills=None, runner=None, obs=None):\n"
+        f"    open({str(marks)!r}, 'a').write('ran\\n')\n"
+        "    return skills.invoke('skill.analysis', {'data': 'x'})['run_id']\n"
+    )
+    with Magsag(catalog=cat, db=tmp_path / "l.db", env=ENV) as handle:
+        for bad in (42, "sk-proj-" + "a1B2c3D4" * 6):
+            with pytest.raises(InputError, match="run_id"):
+                handle.runner.run_agent("marking-sag", {}, run_id=bad)
+        assert not marks.exists()
+        assert handle.runner.run_agent("marking-sag", {}, run_id="job-2") == "job-2"
+    assert marks.read_text() == "ran\n"
