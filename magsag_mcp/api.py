@@ -387,13 +387,13 @@ class Magsag(ProcessBound):
         ``date`` or ``timedelta``; a naive ``datetime`` is local time, as Python reads it)."""
         from .ledger import UsageFilters
 
-        return self.bridge.run(lambda: self.service.summarize_noted(UsageFilters.build(filters)))
+        return self.bridge.run(lambda: self.service.summarize_noted(UsageFilters.build(filters, paged=False)))
 
     async def asummarize(self, **filters: Any) -> dict[str, Any]:
         """:meth:`summarize` from async code, on any event loop, without holding it while the ledger is read."""
         from .ledger import UsageFilters
 
-        built = UsageFilters.build(filters)
+        built = UsageFilters.build(filters, paged=False)
         return await self.bridge.call(lambda: self.service.summarize_noted(built))
 
     def _budget_names(self, agent: str | None, run_id: str | None) -> dict[str, str | None]:

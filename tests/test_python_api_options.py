@@ -297,3 +297,19 @@ def test_an_agents_run_id_that_cannot_be_recorded_is_refused_before_the_agent_ru
         assert not marks.exists()
         assert handle.runner.run_agent("marking-sag", {}, run_id="job-2") == "job-2"
     assert marks.read_text() == "ran\n"
+
+
+def test_summarize_refuses_paging_options_it_would_ignore(mg: Magsag):
+    # Before: mg.summarize(since="7d", limit=10) was taken and the limit ignored: the totals of every matching
+    # call came back as if they were the ten asked for; and a mistyped filter (agnt=) was answered with a list
+    # of filters naming limit, offset and cursor, which a summary does not take. summarize_usage's filters and
+    # `flow summarize` take none of them.
+    from magsag_mcp import InputError
+
+    for paging in ({"limit": 10}, {"offset": 5}, {"cursor": "abc"}):
+        with pytest.raises(InputError, match=f"{next(iter(paging))}: a summary counts every matching call"):
+            mg.summarize(since="7d", **paging)
+    with pytest.raises(InputError, match="unknown filter") as refused:
+        mg.summarize(agnt="report-bot")
+    assert "'agent'" in str(refused.value) and "limit" not in str(refused.value)
+    assert mg.summarize(agent="report-bot")["totals"]["calls"] == 0

@@ -21,6 +21,8 @@ _UNIT = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
 MAX_DURATION_SECONDS = 1000 * 365 * 86400
 #: the most rows a query may skip (SQLite's integers end at 2**63)
 MAX_OFFSET = 10**12
+#: what pages a list of runs, and is no filter of a summary
+PAGING = ("limit", "offset", "cursor")
 
 
 def _seconds(m: re.Match[str], value: str) -> float:
@@ -210,10 +212,21 @@ class UsageFilters(BaseModel):
         return self
 
     @classmethod
-    def build(cls, data: dict[str, Any] | UsageFilters | None = None, **kwargs: Any) -> UsageFilters:
+    def build(
+        cls, data: dict[str, Any] | UsageFilters | None = None, *, paged: bool = True, **kwargs: Any
+    ) -> UsageFilters:
+        """Filters from ``data`` and ``kwargs``. ``paged=False``: for a summary, which counts every matching call,
+        and so refuses ``limit``, ``offset`` and ``cursor`` (taken, they were ignored, and its totals read as
+        those of the page asked for)."""
         if isinstance(data, UsageFilters):
             return data
         merged = {**(data or {}), **{k: v for k, v in kwargs.items() if v is not None}}
+        known = sorted(name for name in cls.model_fields if paged or name not in PAGING)
+        if not paged and (given := [name for name in PAGING if name in merged]):
+            raise InputError(
+                f"invalid filters: {', '.join(given)}: a summary counts every matching call, so it takes no "
+                f"{'/'.join(PAGING)} (those page a list of runs: query_runs); use the filters {known}"
+            )
         try:
             return cls(**merged)
         except ValidationError as exc:
@@ -222,7 +235,7 @@ class UsageFilters(BaseModel):
                 loc = ".".join(str(p) for p in err["loc"])
                 msg = err["msg"]
                 if err["type"] == "extra_forbidden":
-                    msg = f"unknown filter; use one of {sorted(cls.model_fields)}"
+                    msg = f"unknown filter; use one of {known}"
                 msg = msg.removeprefix("Value error, ")
                 problems.append(f"{loc}: {msg}" if loc else msg)
             raise InputError("invalid filters: " + "; ".join(problems)) from None
