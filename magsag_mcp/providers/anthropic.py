@@ -148,7 +148,7 @@ class AnthropicMessagesFormat(WireFormat):
             tools = [{"name": name, "description": said, "input_schema": schema}]
             choice = {"type": "tool", "name": name}
         elif request.json_output or request.json_schema is not None:
-            system = with_json_instruction(system, request.json_schema)
+            system = with_json_instruction(system, request.json_schema, request.json_schema_description)
             if request.json_schema is not None:
                 # Forcing the JSON tool would keep the model from calling the caller's tools, and the API
                 # takes no forced tool with thinking on.

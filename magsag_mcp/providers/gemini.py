@@ -189,7 +189,7 @@ class GeminiFormat(WireFormat):
         if (request.json_output or request.json_schema is not None) and (request.tools or plain):
             # Gemini refuses function declarations beside a JSON response type (400 INVALID_ARGUMENT "Function
             # calling with a response mime type: 'application/json' is unsupported"): the model is told instead.
-            system = with_json_instruction(system, request.json_schema)
+            system = with_json_instruction(system, request.json_schema, request.json_schema_description)
             if request.json_schema is not None:
                 why = "with tools in the call, Gemini" if request.tools else "Gemma"
                 notes.append(

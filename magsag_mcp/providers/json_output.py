@@ -24,11 +24,14 @@ def any_object() -> dict[str, Any]:
     return {"name": "json_object", "schema": {"type": "object"}}
 
 
-def with_json_instruction(system: str | None, schema: Mapping[str, Any] | None = None) -> str:
+def with_json_instruction(
+    system: str | None, schema: Mapping[str, Any] | None = None, description: str | None = None
+) -> str:
     """``system`` with the instruction to answer in JSON after it: :data:`JSON_INSTRUCTION`, or for a call whose JSON
     schema says more than "an object", the schema itself. Told only to answer with an object, the model never saw
     the schema its answer is checked against (no forced tool, no response schema carries it here): not its fields,
-    nor that the answer is an array."""
+    nor that the answer is an array. ``description`` (``response_format.json_schema.description``: what the answer
+    is for), which the schema's tool or response format carries elsewhere, follows it."""
     said = JSON_INSTRUCTION
     if schema is not None and dict(schema) != {"type": "object"}:
         written = json.dumps(schema, ensure_ascii=False, separators=(",", ":"))
@@ -36,6 +39,8 @@ def with_json_instruction(system: str | None, schema: Mapping[str, Any] | None =
             "Answer with a single JSON document that conforms to this JSON schema, and nothing else: no prose, no "
             f"code fences. The schema: {written}"
         )
+    if description:
+        said = f"{said}\nWhat the JSON document is: {description}"
     return f"{system}\n\n{said}" if system else said
 
 

@@ -53,3 +53,25 @@ async def test_a_json_schemas_description_reaches_the_model(case, serve, transpo
 def test_a_description_that_is_no_text_is_refused():
     with pytest.raises(E.PayloadError, match=r"response_format\.json_schema\.description must be a string"):
         _request({"name": "place", "description": 5, "schema": SCHEMA})
+
+
+@pytest.mark.parametrize("case", [c for c in CASES if c.name in ("anthropic", "google")], ids=["anthropic", "google"])
+async def test_a_json_schemas_description_reaches_the_model_that_is_given_the_schema_in_its_prompt(
+    case, serve, transport
+):
+    # With the caller's tools in the call, neither Claude (no forced JSON tool) nor Gemini (no response schema beside
+    # function declarations) can carry the schema in the request: the system prompt gives it. The schema's fields
+    # reached the model, and the description that says what the answer is for did not.
+    from dataclasses import replace
+
+    from .test_wire import WEATHER
+
+    request = replace(_request({"name": "place", "description": SAID, "schema": SCHEMA}), tools=[WEATHER])
+    fake, provider, target = await setup(case, serve, transport)
+    fake.queue({"text": '{"city": "Oslo"}'})
+    result = await provider.complete(request, target)
+    assert result.parsed == {"city": "Oslo"} and fake.violations == []
+    body = last_body(fake)
+    system = body["system"] if case.name == "anthropic" else body["systemInstruction"]["parts"][0]["text"]
+    system = system if isinstance(system, str) else " ".join(b["text"] for b in system)
+    assert '"city"' in system and SAID in system
