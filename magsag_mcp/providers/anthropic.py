@@ -39,6 +39,7 @@ from .anthropic_turns import ends_in_prefill, json_prefill, turns, without_bare_
 from .anthropic_usage import usage as _usage
 from .base import Endpoint, ProgressCallback
 from .json_output import StreamedDocument, with_json_instruction
+from .openai_errors import error_status
 from .refused_settings import DROPPABLE, RefusedSettings
 from .wire_format import StreamAccumulator, WireFormat
 
@@ -354,7 +355,8 @@ class _MessagesStream(StreamAccumulator):
 
     def feed(self, event: SSEEvent) -> str:
         data = event.json_object()
-        kind = data.get("type") or event.event
+        # an event named error is one, whatever its data's type (llama.cpp's flat {code, message, type}: see sse.py)
+        kind = "error" if event.event == "error" else data.get("type") or event.event
         if kind == "message_start":
             self.message = data.get("message") or {}
             self.usage.update(self.message.get("usage") or {})
@@ -390,7 +392,9 @@ class _MessagesStream(StreamAccumulator):
         elif kind == "message_stop":
             self.done = True
         elif kind == "error":
-            raise anthropic_error(200, json.dumps(data).encode(), {}, provider=self.provider, model=self.model)
+            data = data if isinstance(data.get("error"), dict) else {"type": "error", "error": data}  # (flat)
+            status = error_status(data["error"], 200)  # llama.cpp's integer code is an HTTP status
+            raise anthropic_error(status, json.dumps(data).encode(), {}, provider=self.provider, model=self.model)
         return ""
 
     def finish(self) -> LLMResult:

@@ -16,7 +16,7 @@ from ..types import FinishReason, LLMRequest, LLMResult, Message, ToolCall, Usag
 from .content_filters import cut_short
 from .json_output import any_object, json_mode_system, says_json, schema_name
 from .openai_chat import refused
-from .openai_errors import openai_error
+from .openai_errors import error_status, openai_error
 from .openai_models import moved_for_responses, put_temperature, requested_effort
 from .openai_tool_calls import call_name, parse_arguments
 from .openai_usage import both_counts, with_reasoning
@@ -437,7 +437,8 @@ class _ResponsesStream(StreamAccumulator):
             # stream too: the answer is the terminal event's, and a stream without one still fails in finish()
             return ""
         data = event.json_object()
-        kind = data.get("type") or event.event
+        # an event named error is one, whatever its data's type (llama.cpp's flat {code, message, type}: see sse.py)
+        kind = "error" if event.event == "error" else data.get("type") or event.event
         if kind == "response.output_text.delta":
             delta = str(data.get("delta") or "")
             self.streamed.append(delta)
@@ -454,9 +455,11 @@ class _ResponsesStream(StreamAccumulator):
             # either is classified by its code and says its message.
             nested = data.get("error") if isinstance(data.get("error"), dict) else {}
             err = {k: data.get(k) or nested.get(k) for k in ("code", "message", "param")}
-            err["type"] = nested.get("type")
+            flat = data.get("type") if data.get("type") not in (None, "error") else None  # (llama.cpp's)
+            err["type"] = nested.get("type") or flat
+            status = error_status(err, 0) or _failed_status(err["code"], err["type"])  # (llama.cpp's code: 400)
             raise openai_error(
-                HttpResponse(_failed_status(err["code"], err["type"]), {}, json.dumps({"error": err}).encode()),
+                HttpResponse(status, {}, json.dumps({"error": err}).encode()),
                 provider=self.provider,
                 model=self.model,
             )

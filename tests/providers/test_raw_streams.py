@@ -1024,3 +1024,21 @@ async def test_a_gemini_error_written_raw_into_the_stream_is_the_error_it_says(r
         await transport.aclose()
     assert info.value.status == 503 and info.value.retryable
     assert info.value.maybe_billed is began  # shed before any answer: not billed, as the 503 it stands for is not
+
+
+@pytest.mark.parametrize("api", ["responses", "anthropic"])
+async def test_a_llama_cpp_error_field_in_a_responses_or_messages_stream_is_the_error_it_says(raw_stream, api: str):
+    # llama.cpp's server serves the Responses and Messages APIs too, and says a streamed request failed the same way:
+    # `error: {"code", "message", "type"}`. Read as an event named error, its data's own "type"
+    # ("invalid_request_error") was taken for the event's kind, which neither reader knew: the event was passed over,
+    # the call failed as "the stream ended before response.completed / message_stop", a dropped stream of unknown cost
+    # asked for again, and the server's fix (a larger context size) was lost.
+    base = await raw_stream([LLAMA_CPP_ERROR, *sse("[DONE]")])
+    transport = Transport()
+    try:
+        provider, target = _streaming_provider(api, base, transport)
+        with pytest.raises(E.ProviderError, match="exceeds the available context size") as info:
+            await provider.complete(LLMRequest(messages=[Message("user", "hi")], stream=True), target)
+    finally:
+        await transport.aclose()
+    assert info.value.status == 400 and not info.value.maybe_billed and not info.value.retryable
