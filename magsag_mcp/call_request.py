@@ -193,21 +193,29 @@ def _messages(raw: Any, where: str = "model_config") -> list[Message]:
             content = "\n".join(texts) if texts is not None else json.dumps(content, ensure_ascii=False)
         answers = _answered_call(m, i, out, where) if m["role"] == "tool" else None
         msg = Message(role=m["role"], content=content, tool_calls=calls, tool_call_id=answers, name=m.get("name"))
-        if m.get("is_error") is not None:
+        if m.get("is_error") is not None or m.get("isError") is not None:
             msg.is_error = _is_error(m, i, where)
         out.append(msg)
     return out
 
 
 def _is_error(m: Mapping[str, Any], i: int, where: str) -> bool:
-    """A tool message's ``is_error``: the tool failed, and its content says how (what Claude and Gemini are told)."""
-    if m["role"] != "tool":
+    """A tool message's ``is_error`` (or ``isError``, as an MCP CallToolResult an MCP client hands on says it): the
+    tool failed, and its content says how (what Claude and Gemini are told)."""
+    given = {key: m[key] for key in ("is_error", "isError") if m.get(key) is not None}
+    for key, flag in given.items():
+        if m["role"] != "tool":
+            raise PayloadError(
+                f"{where}.messages[{i}].{key} is taken on a tool result (role 'tool') only, to say the tool failed"
+            )
+        if not isinstance(flag, bool):
+            raise PayloadError(f"{where}.messages[{i}].{key} must be true or false")
+    if len(set(given.values())) > 1:
         raise PayloadError(
-            f"{where}.messages[{i}].is_error is taken on a tool result (role 'tool') only, to say the tool failed"
+            f"{where}.messages[{i}] has is_error {str(given['is_error']).lower()} and isError "
+            f"{str(given['isError']).lower()}: give one of them"
         )
-    if not isinstance(m["is_error"], bool):
-        raise PayloadError(f"{where}.messages[{i}].is_error must be true or false")
-    return m["is_error"]
+    return next(iter(given.values()))
 
 
 #: the blocks other APIs write a tool call or its result as, and whose shape they are

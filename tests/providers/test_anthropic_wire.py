@@ -943,6 +943,22 @@ def test_is_error_takes_true_or_false_and_only_on_a_tool_result(flag):
         payload_messages([calls, {"role": "tool", "tool_call_id": "c1", "content": "x", "is_error": flag}])
 
 
+def test_a_tool_result_marked_as_mcp_marks_it_isError_is_an_error_result():
+    # An MCP client hands on the result of a tool it called as the CallToolResult gave it: isError, MCP's spelling of
+    # is_error. The key was passed over unread: the tool's failure ("Timeout after 30 s") reached Claude and Gemini as
+    # its output, with no word that it failed.
+    calls = {"role": "assistant", "tool_calls": [{"id": "c1", "name": "f", "arguments": {}}]}
+    failed = {"role": "tool", "tool_call_id": "c1", "content": "Timeout after 30 s", "isError": True}
+    assert payload_messages([calls, failed])[1].is_error is True
+    assert payload_messages([calls, {**failed, "isError": False}])[1].is_error is False
+    with pytest.raises(E.PayloadError, match=r"messages\[1\]\.isError must be true or false"):
+        payload_messages([calls, {**failed, "isError": "yes"}])
+    with pytest.raises(E.PayloadError, match=r"messages\[1\] has is_error false and isError true"):
+        payload_messages([calls, {**failed, "is_error": False}])
+    with pytest.raises(E.PayloadError, match=r"messages\[0\]\.isError is taken on a tool result"):
+        payload_messages([{"role": "user", "content": "x", "isError": True}])
+
+
 @pytest.mark.parametrize("stream", [False, True])
 @pytest.mark.parametrize("name", ["json_output", "json_value_output"])
 async def test_a_call_of_the_callers_own_tool_named_as_the_json_tool_is_a_tool_call(serve, transport, stream, name):
