@@ -29,16 +29,23 @@ def _wire_id(call_id: str | None) -> str:
 
 class _CallIds:
     """The tool call ids as sent: each as the API takes it (:func:`_wire_id`), and unique in the request (400
-    "`tool_use` ids must be unique"). Ids that repeat across turns are no error elsewhere: Gemini 2.x gives its calls
-    none, and each answer names its own ``call_0_<name>``, as a compatible server without ids names its ``call_0``;
-    and two ids may differ only in characters the API does not take. A repeated one is sent with a suffix, and a
-    result answers the latest call of its id, as the API pairs them: with a call of the turn just before it."""
+    "`tool_use` ids must be unique"). Ids that repeat are no error elsewhere: Gemini 2.x gives its calls none, and each
+    answer names its own ``call_0_<name>``, as a compatible server without ids names its ``call_0``; a server may give
+    parallel calls one id; and two ids may differ only in characters the API does not take. A repeated one is sent
+    with a suffix, and a result answers the first call of its id not yet answered in the turn of calls before it, as
+    the API pairs them (results in the calls' order); one more than the calls, the latest call of its id."""
 
     def __init__(self) -> None:
         self.sent: set[str] = set()
         self.latest: dict[str | None, str] = {}
+        #: the calls of the turn the results answer, by id, not yet answered (in order)
+        self.unanswered: dict[str | None, list[str]] = {}
+        #: a result or the user's message came since the last call: the next call begins a turn of its own
+        self.closed = False
 
     def call(self, call_id: str | None) -> str:
+        if self.closed:
+            self.unanswered, self.closed = {}, False
         wire = base = _wire_id(call_id)
         n = 1
         while wire in self.sent:
@@ -46,9 +53,14 @@ class _CallIds:
             wire = f"{base}_{n}"
         self.sent.add(wire)
         self.latest[call_id] = wire
+        self.unanswered.setdefault(call_id, []).append(wire)
         return wire
 
     def result(self, call_id: str | None) -> str:
+        self.closed = True
+        waiting = self.unanswered.get(call_id)
+        if waiting:
+            return waiting.pop(0)
         return self.latest.get(call_id) or _wire_id(call_id)
 
 
@@ -84,6 +96,7 @@ def turns(request: LLMRequest, *, thinking: bool = False) -> list[dict[str, Any]
                 out.append({"role": "user", "content": [block]})
             continue
         role = "assistant" if msg.role == "assistant" else "user"
+        ids.closed = ids.closed or role == "user"
         blocks = _content(msg, thinking, ids)
         if not blocks:
             continue  # the API refuses an empty text block, and an empty turn says nothing

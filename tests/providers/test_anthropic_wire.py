@@ -509,6 +509,41 @@ async def test_tool_call_ids_repeated_across_turns_are_sent_unique(serve, transp
     assert [b["tool_use_id"] for b in turns[6]["content"][:2]] == [uses[3], uses[2]]
 
 
+async def test_parallel_calls_of_one_id_each_get_their_own_result(serve, transport):
+    # A server that gives parallel calls one id (call_0 for each), whose results the caller sends back in the calls'
+    # order: the second call went as call_0_2, and both results answered it, the latest call of their id. The first
+    # call had no result (400 "tool_use ids were found without tool_result blocks", a bad request that stopped the
+    # cascade), and the second two. Each result answers the first call of its id not yet answered in the turn before
+    # it; a later turn's call of the same id is answered anew.
+    fake, provider, target = await setup(ANTHROPIC, serve, transport)
+    fake.queue({"text": "3 and 5 degrees; 9 in Lima."})
+    history = [
+        Message("user", "Weather in Oslo and Rome?"),
+        Message(
+            "assistant",
+            None,
+            tool_calls=[
+                ToolCall("call_0", "get_weather", {"city": "Oslo"}),
+                ToolCall("call_0", "get_weather", {"city": "Rome"}),
+            ],
+        ),
+        Message("tool", '{"c": 3}', tool_call_id="call_0"),
+        Message("tool", '{"c": 5}', tool_call_id="call_0"),
+        Message("assistant", None, tool_calls=[ToolCall("call_0", "get_weather", {"city": "Lima"})]),
+        Message("tool", '{"c": 9}', tool_call_id="call_0"),
+    ]
+    result = await provider.complete(LLMRequest(history, tools=[WEATHER], max_tokens=50), target)
+    assert result.text.startswith("3 and 5") and fake.violations == []
+    turns = last_body(fake)["messages"]
+    assert [b["id"] for b in turns[1]["content"]] == ["call_0", "call_0_2"]
+    assert [(b["tool_use_id"], b["content"]) for b in turns[2]["content"]] == [
+        ("call_0", '{"c": 3}'),
+        ("call_0_2", '{"c": 5}'),
+    ]
+    assert [b["id"] for b in turns[3]["content"]] == ["call_0_3"]
+    assert [b["tool_use_id"] for b in turns[4]["content"]] == ["call_0_3"]
+
+
 @pytest.mark.parametrize("stream", [False, True], ids=["body", "stream"])
 @pytest.mark.parametrize("name", ["json_output", "json_value_output"])
 async def test_a_callers_tool_named_as_the_json_tool_is_a_tool_call(serve, transport, stream: bool, name: str):
