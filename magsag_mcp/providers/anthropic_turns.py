@@ -13,6 +13,7 @@ from typing import Any
 
 from ..types import LLMRequest, Message
 from .anthropic_thinking import thinking_blocks
+from .call_pairs import OpenCalls
 
 #: what a tool result that is empty says instead
 NO_OUTPUT = "(no output)"
@@ -29,39 +30,26 @@ def _wire_id(call_id: str | None) -> str:
 
 class _CallIds:
     """The tool call ids as sent: each as the API takes it (:func:`_wire_id`), and unique in the request (400
-    "`tool_use` ids must be unique"). Ids that repeat are no error elsewhere: Gemini 2.x gives its calls none, and each
-    answer names its own ``call_0_<name>``, as a compatible server without ids names its ``call_0``; a server may give
-    parallel calls one id; and two ids may differ only in characters the API does not take. A repeated one is sent
-    with a suffix, and a result answers the first call of its id not yet answered in the turn of calls before it, as
-    the API pairs them (results in the calls' order); one more than the calls, the latest call of its id."""
+    "`tool_use` ids must be unique"). Ids that repeat are no error elsewhere (:mod:`.call_pairs`), and two may differ
+    only in characters the API does not take: a repeated one is sent with a suffix, and each result with the id, as
+    sent, of the call it answers (:class:`.OpenCalls`)."""
 
     def __init__(self) -> None:
         self.sent: set[str] = set()
-        self.latest: dict[str | None, str] = {}
-        #: the calls of the turn the results answer, by id, not yet answered (in order)
-        self.unanswered: dict[str | None, list[str]] = {}
-        #: a result or the user's message came since the last call: the next call begins a turn of its own
-        self.closed = False
+        self.calls: OpenCalls[str] = OpenCalls()
 
     def call(self, call_id: str | None) -> str:
-        if self.closed:
-            self.unanswered, self.closed = {}, False
         wire = base = _wire_id(call_id)
         n = 1
         while wire in self.sent:
             n += 1
             wire = f"{base}_{n}"
         self.sent.add(wire)
-        self.latest[call_id] = wire
-        self.unanswered.setdefault(call_id, []).append(wire)
+        self.calls.called(call_id, wire)
         return wire
 
     def result(self, call_id: str | None) -> str:
-        self.closed = True
-        waiting = self.unanswered.get(call_id)
-        if waiting:
-            return waiting.pop(0)
-        return self.latest.get(call_id) or _wire_id(call_id)
+        return self.calls.answered(call_id) or _wire_id(call_id)
 
 
 def _content(msg: Message, thinking: bool, ids: _CallIds) -> list[dict[str, Any]]:
@@ -96,7 +84,8 @@ def turns(request: LLMRequest, *, thinking: bool = False) -> list[dict[str, Any]
                 out.append({"role": "user", "content": [block]})
             continue
         role = "assistant" if msg.role == "assistant" else "user"
-        ids.closed = ids.closed or role == "user"
+        if role == "user":
+            ids.calls.close()
         blocks = _content(msg, thinking, ids)
         if not blocks:
             continue  # the API refuses an empty text block, and an empty turn says nothing

@@ -29,6 +29,7 @@ from ..transport import HttpResponse, SSEEvent, Transport
 from ..types import FinishReason, LLMRequest, LLMResult, Target, ToolCall, Usage
 from .anthropic_thinking import is_thinking
 from .base import Endpoint, HTTPProvider
+from .call_pairs import OpenCalls
 from .gemini_errors import blocked, gemini_error
 from .gemini_notes import left_out, part_kind, retiring, stopped_early
 from .gemini_schema import declaration, response_schema
@@ -125,7 +126,7 @@ class GeminiFormat(WireFormat):
     def build(self, request: LLMRequest, model: str, *, stream: bool) -> tuple[dict[str, Any], list[str]]:
         notes: list[str] = []
         contents: list[dict[str, Any]] = []
-        names: dict[str, str] = {}
+        names: OpenCalls[str] = OpenCalls()  # the name of the call a result answers: see call_pairs
         # A call's id goes back on it and on its result ("the client to execute the function_call and return the
         # response with the matching id"): Gemini 3 tells two results of the same function apart by it. Only an id a
         # tool result answers is sent, on both (an id on the one side alone matches nothing), and not one the reader
@@ -135,7 +136,7 @@ class GeminiFormat(WireFormat):
         for msg in request.messages:
             if msg.role == "tool":
                 # the name of the call its id answers (what Gemini pairs them by), else its own
-                name = names.get(msg.tool_call_id or "") or msg.name or "tool"
+                name = names.answered(msg.tool_call_id) or msg.name or "tool"
                 response: dict[str, Any] = {"name": name, "response": _response_object(msg.content, msg.is_error)}
                 if msg.tool_call_id in sent:
                     response["id"] = msg.tool_call_id
@@ -145,11 +146,13 @@ class GeminiFormat(WireFormat):
                 else:
                     contents.append({"role": "user", "parts": [part]})
                 continue
+            if msg.role == "user":
+                names.close()
             parts: list[dict[str, Any]] = []
             if msg.content:
                 parts.append({"text": msg.content})
             for i, tc in enumerate(msg.tool_calls):
-                names[tc.id] = tc.name
+                names.called(tc.id, tc.name)
                 call: dict[str, Any] = {"name": tc.name, "args": tc.arguments}
                 if tc.id in answered and not _made_up(tc.id, tc.name):
                     sent.add(tc.id)

@@ -698,3 +698,31 @@ def test_a_gateway_that_writes_its_finish_reason_as_the_enum_number_is_read_with
     }
     result = GeminiFormat().parse_response(body, provider="google", model="gemini-x")
     assert result.text == "Hi" and "(finishReason: 9: ['odd'])" in result.warnings[0]
+
+
+def test_parallel_calls_that_share_an_id_each_get_their_results_name_in_order():
+    # A server that gave two parallel calls one id (call_0 for get_weather and for get_time): each result went back
+    # under the name of the latest call of that id, get_time twice, and Gemini, which pairs results with calls by
+    # name, read the weather as the time's second answer and the weather call as unanswered. Each result answers the
+    # first call of its id not yet answered, as the calls' results come in their order.
+    clock = ToolSpec("get_time", "Time in a city", {"type": "object", "properties": {"city": {"type": "string"}}})
+    history = _messages(
+        [
+            {"role": "user", "content": "Weather and time in Oslo?"},
+            {
+                "role": "assistant",
+                "tool_calls": [
+                    {"id": "call_0", "name": "get_weather", "arguments": {"city": "Oslo"}},
+                    {"id": "call_0", "name": "get_time", "arguments": {"city": "Oslo"}},
+                ],
+            },
+            {"role": "tool", "tool_call_id": "call_0", "content": '{"c": 3}'},
+            {"role": "tool", "tool_call_id": "call_0", "content": '{"t": "12:00"}'},
+            {"role": "assistant", "tool_calls": [{"id": "call_0", "name": "get_time", "arguments": {"city": "Rome"}}]},
+            {"role": "tool", "tool_call_id": "call_0", "content": '{"t": "12:00"}'},
+        ]
+    )
+    body, _ = GeminiFormat().build(LLMRequest(history, tools=[WEATHER, clock]), "gemini-2.5-flash", stream=False)
+    parts = [c["parts"] for c in body["contents"] if "functionResponse" in c["parts"][0]]
+    names = [[p["functionResponse"]["name"] for p in turn] for turn in parts]
+    assert names == [["get_weather", "get_time"], ["get_time"]]
