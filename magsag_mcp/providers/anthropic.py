@@ -256,7 +256,7 @@ def _result(
     if json_calls:
         # The forced JSON tool carries the document: it is the answer, not a call for the caller.
         doc = json_calls[0].arguments
-        text = json.dumps(doc.get("value") if json_calls[0].name == JSON_VALUE_TOOL else doc)
+        text = json.dumps(doc.get("value") if json_calls[0].name == JSON_VALUE_TOOL else doc, ensure_ascii=False)
         calls = [c for c in calls if c.name not in (JSON_TOOL, JSON_VALUE_TOOL)]
         # its tool_use stop is the answer's end; max_tokens cut the document short, and says so
         if finish == "tool_calls":

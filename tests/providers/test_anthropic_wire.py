@@ -1080,3 +1080,19 @@ def test_a_wrapped_json_input_without_its_value_key_streams_nothing_and_keeps_th
     raw = '{"other": ' + json.dumps(["x" * 40] * 10) + "}"
     assert "".join(document.feed(raw[i : i + 5]) for i in range(0, len(raw), 5)) == ""
     assert document.instead_of('"the value"') == '"the value"'
+
+
+@pytest.mark.parametrize("stream", [False, True])
+async def test_a_json_schema_answer_is_the_text_claude_wrote_streamed_or_not(serve, transport, stream: bool):
+    # Unstreamed, the forced JSON tool's document was written out again with every letter past ASCII escaped
+    # ("Troms\u00f8"): result.text (and the one progress delta an unstreamed answer gets) was not the text Claude
+    # wrote, nor the text the same answer streamed has, nor what any other vendor's JSON answer gives.
+    fake, provider, target = await setup(ANTHROPIC, serve, transport)
+    written = '{"city": "Tromsø", "note": "北"}'
+    arguments = written if stream else json.loads(written)  # (an input_json_delta's text; a tool_use's input)
+    fake.queue({"tool_calls": [{"id": "t1", "name": "json_output", "arguments": arguments}]})
+    schema = {"type": "object", "properties": {"city": {"type": "string"}, "note": {"type": "string"}}}
+    request = LLMRequest([Message("user", "Where?")], json_schema=schema, max_tokens=200, stream=stream)
+    result = await provider.complete(request, target)
+    assert result.parsed == {"city": "Tromsø", "note": "北"} and fake.violations == []
+    assert result.text == written
