@@ -33,7 +33,7 @@ from ..errors import (
 from ..transport import HttpResponse, SSEEvent, Transport
 from ..types import FinishReason, LLMRequest, LLMResult, Target, ToolCall, Usage
 from .anthropic_errors import anthropic_error
-from .anthropic_samplers import fixed_sampling, takes_no_prefill, without_samplers
+from .anthropic_samplers import fixed_sampling, refuses_prefill, takes_no_prefill, without_samplers
 from .anthropic_thinking import adaptive_only, settle, signature_for, thinking_setting
 from .anthropic_turns import ends_in_prefill, json_prefill, turns, without_bare_json_prefill
 from .anthropic_usage import usage as _usage
@@ -464,16 +464,17 @@ class AnthropicProvider(RefusedSettings):
         #: JSON tool
         self.unforced_wire = AnthropicMessagesFormat(json_tool=False)
         #: (the target's base URL, its model) that refused a forced tool (Claude Fable 5.1, Mythos 5.1): a JSON schema
-        #: goes to it in the prompt
+        #: goes to it in the prompt; and those that refused a prefill, whose names did not tell (a gateway's alias)
         self.unforced: set[tuple[str | None, str]] = set()
+        self.no_prefill: set[tuple[str | None, str]] = set()
 
     async def complete(
         self, request: LLMRequest, target: Target, *, progress: ProgressCallback | None = None
     ) -> LLMResult:
         bare = ""  # a JSON call's prefill "{", left out for a model that takes no prefill
-        if takes_no_prefill(target.model) and ends_in_prefill(request):
-            request, bare = without_bare_json_prefill(request)
         key = (target.base_url, target.model)
+        if (takes_no_prefill(target.model) or key in self.no_prefill) and ends_in_prefill(request):
+            request, bare = without_bare_json_prefill(request)
         forced = not request.tools and key not in self.unforced  # (the JSON tool, for a call with a schema)
         wire = self.wire if forced else self.unforced_wire
         if ends_in_prefill(request):
@@ -484,17 +485,17 @@ class AnthropicProvider(RefusedSettings):
         try:
             result = await self.call_fitted(wire, request, target, progress=progress)
         except UnsupportedFeatureError as exc:
-            if not (forced and request.json_schema is not None and exc.details.get("param") == "tool_choice"):
-                raise
             if exc.maybe_billed or exc.usage is not None:  # an answer under way: sent again, it is paid twice
                 raise
-            self.unforced.add(key)  # (not billed: a 400)
+            if refuses_prefill(exc.message) and ends_in_prefill(request) and without_bare_json_prefill(request)[1]:
+                self.no_prefill.add(key)  # (not billed: a 400) sent again, the bare prefill is left out
+                return await self.complete(request, target, progress=progress)
+            if not (forced and request.json_schema is not None and exc.details.get("param") == "tool_choice"):
+                raise
+            self.unforced.add(key)
             result = await self.complete(request, target, progress=progress)
-            result.warnings.insert(
-                0,
-                f"{target.label} refused a forced tool (tool_choice), which carried the JSON schema; the call was "
-                "sent again with the schema in the prompt",
-            )
+            said = f"{target.label} refused a forced tool (tool_choice), which carried the JSON schema; the call was"
+            result.warnings.insert(0, f"{said} sent again with the schema in the prompt")
         if bare:
             said = f"{target.model} takes no prefill: the JSON call went without its {bare!r}, and the answer is"
             result.warnings.insert(0, f"{said} the whole document")

@@ -22,6 +22,16 @@ def takes_no_prefill(model: str) -> bool:
     return version is not None and version >= (4, 6)
 
 
+#: the API refusing a prefill (a final assistant turn): 400 "This model does not support assistant message prefill"
+_PREFILL_REFUSED = re.compile(r"does not support assistant message prefill", re.IGNORECASE)
+
+
+def refuses_prefill(message: str) -> bool:
+    """Whether an error says the model takes no prefill, which a name :func:`takes_no_prefill` cannot read (a
+    gateway's alias) says only so."""
+    return _PREFILL_REFUSED.search(message) is not None
+
+
 def fixed_sampling(model: str) -> bool:
     """The Messages API: "Models released after Claude Opus 4.6 do not support setting temperature. A
     value of 1.0 ... will be accepted ..., all other values will be rejected with a 400 error." Nor top_p

@@ -1096,3 +1096,28 @@ async def test_a_json_schema_answer_is_the_text_claude_wrote_streamed_or_not(ser
     result = await provider.complete(request, target)
     assert result.parsed == {"city": "Tromsø", "note": "北"} and fake.violations == []
     assert result.text == written
+
+
+@pytest.mark.parametrize("stream", [False, True], ids=["body", "stream"])
+async def test_a_model_whose_name_does_not_tell_that_refuses_a_bare_json_prefill_is_sent_the_call_without_it(
+    serve, transport, stream: bool
+):
+    # A gateway's alias for Claude Sonnet 4.6 ("prod-claude") does not tell that the model takes no prefill: a JSON
+    # call prefilled with a bare "{" (Anthropic's own way to start Claude's JSON), which goes without it to a model
+    # named so, was refused (400 "does not support assistant message prefill") and moved on, every call. As for a
+    # sampler such a model refuses, the refusal (unbilled) is learned: the call is sent again without the prefill, and
+    # so is every later one to that model; another model behind the same gateway keeps its prefill.
+    fake, provider, target = await setup(ANTHROPIC, serve, transport)
+    alias = replace(target, model="prod-claude")
+    fake.no_prefill = frozenset({"prod-claude"})
+    fake.queue({"text": '{"c": 3}'}, {"text": '{"c": 4}'}, {"text": ' "c": 5}'})
+    turns = [Message("user", "Weather in Oslo, as JSON?"), Message("assistant", "{")]
+    request = LLMRequest(turns, max_tokens=50, json_output=True, stream=stream)
+    result = await provider.complete(request, alias)
+    assert result.parsed == {"c": 3} and len(fake.requests) == 2 and fake.violations == []
+    assert last_body(fake)["messages"][-1]["role"] == "user"
+    assert any("takes no prefill" in w for w in result.warnings), result.warnings
+    assert (await provider.complete(request, alias)).parsed == {"c": 4} and len(fake.requests) == 3
+    other = replace(target, model="claude-3-5-sonnet-20241022")
+    assert (await provider.complete(request, other)).parsed == {"c": 5}
+    assert last_body(fake)["messages"][-1] == {"role": "assistant", "content": [{"type": "text", "text": "{"}]}
