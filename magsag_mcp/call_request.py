@@ -11,6 +11,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from .errors import PayloadError
+from .providers.json_output import instruction_bytes
 from .skills import Skill, schema_problem
 from .suggest import SCHEMA_KEYWORDS, named
 from .types import LLMRequest, Message, ToolCall, ToolSpec
@@ -471,4 +472,7 @@ def estimate_input_tokens(request: LLMRequest) -> int:
         size += len(str(t.parameters).encode()) + len(t.description.encode()) + len(t.name) + 16
     if request.json_schema:
         size += len(str(request.json_schema).encode())
+    # the schema's description, which the model reads wherever the schema goes, and the instruction framing the
+    # schema where it goes in the prompt (a Claude that takes no forced tool, Gemini beside tools)
+    size += instruction_bytes(request)
     return size // 2 + 8

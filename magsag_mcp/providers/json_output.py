@@ -17,6 +17,14 @@ from ..types import LLMRequest, LLMResult, Message
 JSON_INSTRUCTION = "Answer with a single JSON object and nothing else: no prose, no code fences."
 
 
+#: what frames a schema asked for in the prompt, before the schema, and before its description
+_SCHEMA_WORDING = (
+    "Answer with a single JSON document that conforms to this JSON schema, and nothing else: no prose, no code "
+    "fences. The schema: "
+)
+_DESCRIBED = "\nWhat the JSON document is: "
+
+
 def any_object() -> dict[str, Any]:
     """JSON mode as a JSON schema (a name and a schema of any object; a new one each call), for local servers:
     LM Studio refuses json_object ("'response_format.type' must be 'json_schema' or 'text'"), Ollama's Responses
@@ -35,13 +43,22 @@ def with_json_instruction(
     said = JSON_INSTRUCTION
     if schema is not None and dict(schema) != {"type": "object"}:
         written = json.dumps(schema, ensure_ascii=False, separators=(",", ":"))
-        said = (
-            "Answer with a single JSON document that conforms to this JSON schema, and nothing else: no prose, no "
-            f"code fences. The schema: {written}"
-        )
+        said = f"{_SCHEMA_WORDING}{written}"
     if description:
-        said = f"{said}\nWhat the JSON document is: {description}"
+        said = f"{said}{_DESCRIBED}{description}"
     return f"{system}\n\n{said}" if system else said
+
+
+def instruction_bytes(request: LLMRequest) -> int:
+    """The bytes :func:`with_json_instruction` adds to a JSON call's prompt beside the schema itself: the wording, and
+    the schema's description after it, which a budget's estimate of the prompt counts (a target that takes the schema
+    in a tool or response format reads the description there; one that takes it in the prompt reads both)."""
+    if request.json_schema is None and not request.json_output:
+        return 0
+    size = len(_SCHEMA_WORDING) if request.json_schema is not None else len(JSON_INSTRUCTION)
+    if request.json_schema_description:
+        size += len(_DESCRIBED) + len(request.json_schema_description.encode())
+    return size + 2  # the blank line after a system prompt
 
 
 def json_mode_system(request: LLMRequest) -> str | None:
