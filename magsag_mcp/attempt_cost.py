@@ -9,7 +9,7 @@ from typing import Any, Protocol
 from .call_request import estimate_input_tokens
 from .cascade_report import set_usage, unknown_cost_warning
 from .errors import MagsagError
-from .providers import min_output_tokens
+from .providers import min_output_tokens, prompt_overhead
 from .records import AttemptRecord
 from .types import LLMRequest, LLMResult, Target
 
@@ -22,6 +22,15 @@ def output_tokens_reserved(request: LLMRequest, target: Target) -> int:
     max_tokens, raised to what its provider sends at the least (the Responses API's minimum where that API
     is called)."""
     return max(request.max_tokens or DEFAULT_MAX_OUTPUT, min_output_tokens(target))
+
+
+def input_tokens_reserved(request: LLMRequest, target: Target) -> int:
+    """The most input tokens ``target`` may bill ``request`` for, as budgets reserve them: the estimate of what it
+    sends, and what its provider adds to the prompt (Anthropic's tool-use system prompt)."""
+    tokens = estimate_input_tokens(request)
+    if request.tools or request.json_schema is not None:  # (no provider adds any to a call without either)
+        tokens += prompt_overhead(target, request)
+    return tokens
 
 
 class Pricing(Protocol):
@@ -107,7 +116,7 @@ def cost_bound(pricer: Pricing, admission: Any, target: Target, request: LLMRequ
     return pricer.worst_case(
         target.provider,
         target.model,
-        estimate_input_tokens(request),
+        input_tokens_reserved(request, target),
         output_tokens_reserved(request, target),
         inference_geo=target.param("inference_geo"),
         cache_control=target.param("cache_control"),

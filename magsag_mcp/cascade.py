@@ -24,11 +24,11 @@ from .attempt_cost import (
     Pricing,
     cost_bound,
     cut_in_flight,
+    input_tokens_reserved,
     output_tokens_reserved,
     price_failure,
     price_unreported,
 )
-from .call_request import estimate_input_tokens
 from .caller_progress import CallbackFailed, emit, guarded
 from .cascade_report import (
     CascadeState,
@@ -458,7 +458,7 @@ class Cascade:
             plan.skill_id,
             plan.data_classes,  # data_class
             cand.target,
-            estimate_input_tokens(request),  # estimated_input_tokens
+            input_tokens_reserved(request, cand.target),  # estimated_input_tokens
             output_tokens_reserved(request, cand.target),  # max_output_tokens
             cand.explicit,
             cand.source,

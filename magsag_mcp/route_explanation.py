@@ -12,7 +12,7 @@ from .call_request import estimate_input_tokens
 from .errors import ConfigError, redact
 from .exact_money import exact_money
 from .governance import refusal_ends_call
-from .providers import canonical_provider
+from .providers import canonical_provider, prompt_overhead
 from .redaction import call_scoped
 from .routing import Candidate, Plan, check_env_override
 from .routing import route as resolve_route
@@ -74,7 +74,7 @@ class RouteExplanation:
             worst = self.pricer.worst_case(
                 cand.target.provider,
                 cand.target.model,
-                tokens_in,
+                tokens_in + prompt_overhead(cand.target, req),
                 output_tokens_reserved(req, cand.target),
                 inference_geo=cand.target.param("inference_geo"),
                 cache_control=cand.target.param("cache_control"),

@@ -12,7 +12,7 @@ from typing import Any
 
 from ..errors import ConfigError
 from ..transport import Transport
-from ..types import Target
+from ..types import LLMRequest, Target
 from .base import Endpoint, HTTPProvider, Provider
 from .capabilities import Capabilities
 from .wire_format import WireFormat
@@ -97,6 +97,17 @@ def min_output_tokens(target: Target) -> int:
         return 0
     fewest = getattr(factory, "min_output_tokens", None)
     return fewest(target) if fewest is not None else 0
+
+
+def prompt_overhead(target: Target, request: LLMRequest) -> int:
+    """Input tokens a call to ``target`` is billed beyond the request it sends (its provider's class says; 0 for a
+    factory that is no :class:`Provider` class)."""
+    try:
+        factory = _load(canonical_provider(target.provider))
+    except KeyError:
+        return 0
+    overhead = getattr(factory, "prompt_overhead", None)
+    return overhead(target, request) if overhead is not None else 0
 
 
 def _load(name: str) -> ProviderFactory:

@@ -36,6 +36,7 @@ from .anthropic_errors import anthropic_error
 from .anthropic_samplers import fixed_sampling, refuses_prefill, takes_no_prefill, without_samplers
 from .anthropic_thinking import adaptive_only, settle, signature_for, thinking_setting
 from .anthropic_turns import ends_in_prefill, json_prefill, turns, without_bare_json_prefill
+from .anthropic_usage import tool_prompt_tokens
 from .anthropic_usage import usage as _usage
 from .base import Endpoint, ProgressCallback
 from .json_output import StreamedDocument, with_json_instruction
@@ -456,6 +457,10 @@ class AnthropicProvider(RefusedSettings):
     out and the call sent again (:mod:`.refused_settings`)."""
 
     droppable = (*DROPPABLE, "top_k")
+
+    @classmethod
+    def prompt_overhead(cls, target: Target, request: LLMRequest) -> int:
+        return tool_prompt_tokens(target.model, request)
 
     def __init__(self, env: Mapping[str, str], transport: Transport) -> None:
         super().__init__(AnthropicMessagesFormat(), AnthropicEndpoint(env), transport)

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from ..types import Usage
+from ..types import LLMRequest, Usage
 
 
 def usage(raw: Any) -> Usage:
@@ -45,3 +45,18 @@ def _counted(raw: dict[str, Any]) -> Usage:
         # a stream says it in message_start only (MessageDeltaUsage has no inference_geo)
         inference_geo=raw["inference_geo"] if isinstance(raw.get("inference_geo"), str) else None,
     )
+
+
+#: the system prompt Anthropic adds to a request that carries tools, billed as input tokens beside the tools
+#: themselves ("Tool use system prompt token count"): Claude 3 Opus 530 (tool_choice auto), every later model 346 at
+#: most (313 to 346 by tool_choice)
+TOOL_PROMPT_TOKENS = 346
+TOOL_PROMPT_TOKENS_3_OPUS = 530
+
+
+def tool_prompt_tokens(model: str, request: LLMRequest) -> int:
+    """The tokens of the tool-use system prompt a call of ``request`` may be billed (its tools, or the forced tool a
+    JSON schema goes through), which it does not send, and an estimate of its prompt cannot see."""
+    if not request.tools and request.json_schema is None:
+        return 0
+    return TOOL_PROMPT_TOKENS_3_OPUS if "claude-3-opus" in model else TOOL_PROMPT_TOKENS

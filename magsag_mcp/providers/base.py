@@ -57,6 +57,12 @@ class Provider(ABC):
         Responses API's minimum where it is called): budgets reserve at least these."""
         return 0
 
+    @classmethod
+    def prompt_overhead(cls, target: Target, request: LLMRequest) -> int:
+        """Input tokens a call of ``request`` to ``target`` is billed beyond what it sends (a prompt the vendor adds
+        for tools): budgets reserve these too."""
+        return 0
+
     @abstractmethod
     def capabilities(self, target: Target) -> Capabilities: ...
 

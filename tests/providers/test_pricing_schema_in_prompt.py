@@ -72,3 +72,43 @@ async def test_the_instruction_a_schema_in_the_prompt_comes_with_is_counted(tmp_
         prompt = with_json_instruction(None, SCHEMA, description)
         # the system prompt the resent call carries, at the estimate's own rule, beside the message it answers
         assert estimate_input_tokens(request) >= len(prompt.encode()) // 2 + len(b"Name?") // 2
+
+
+#: a small tool, in the OpenAI shape model_config takes
+LOOKUP = {
+    "type": "function",
+    "function": {
+        "name": "lookup",
+        "description": "Look a name up in the register.",
+        "parameters": {"type": "object", "properties": {"name": {"type": "string"}}, "required": ["name"]},
+    },
+}
+
+
+@pytest.mark.parametrize("how", ["tools", "json_schema"])
+async def test_the_tool_use_system_prompt_claude_is_billed_for_is_reserved(tmp_path, serve, how):
+    # A request with tools (the caller's, or the forced tool a JSON schema goes through) is billed for a system
+    # prompt Anthropic adds, 313 to 346 tokens on the models since Claude 3.5 ("Tool use system prompt token count"),
+    # which the request does not hold: a short call was reserved for a third of the prompt it is billed, and a call
+    # limit let it through to cost more than the limit.
+    fake = FakeAnthropic(KEY)
+    env = {"ANTHROPIC_API_KEY": KEY, "ANTHROPIC_BASE_URL": await serve(fake)}
+    payload = _payload(None)
+    if how == "tools":
+        del payload["model_config"]["response_format"]
+        payload["model_config"]["tools"] = [LOOKUP]
+    async with await Service.open(db=tmp_path / "probe.db", env=env) as svc:
+        plan = svc.explain("skill.analysis", payload)
+    sent, worst = plan["estimated_input_tokens"], D(plan["targets"][0]["estimated_max_cost_usd"])
+    assert worst == ((sent + 346) * 3 + 50 * 15) / D(1_000_000), (sent, worst)
+    # what Anthropic bills the call: its prompt, and the tool-use system prompt beside it
+    billed = (sent + 346) * 3 + 50 * 15
+    catalog = tmp_path / "catalog"
+    shutil.copytree(CATALOG, catalog)
+    (catalog / "policies" / "model_governance.yaml").write_text(
+        f"policies:\n  - name: per_call\n    thresholds: {{max_cost_per_call_usd: {D(billed - 1) / D(1_000_000)}}}\n"
+    )
+    async with await Service.open(catalog=catalog, db=tmp_path / "l.db", env=env) as svc:
+        with pytest.raises(E.BudgetExceeded, match="call limit"):
+            await svc.invoke_skill("skill.analysis", payload)
+    assert fake.requests == []
