@@ -79,7 +79,9 @@ def _tools(raw: Any, where: str = "model_config") -> list[ToolSpec]:
             raise PayloadError(
                 f"{where}.tools[{i}] needs a function name: {{'function': {{'name': ..., 'parameters': {{...}}}}}}"
             )
-        params = fn.get("parameters") or fn.get("input_schema") or {"type": "object", "properties": {}}
+        # OpenAI's parameters, Anthropic's input_schema, or MCP's inputSchema (a client handing on its own tools)
+        params = fn.get("parameters") or fn.get("input_schema") or fn.get("inputSchema")
+        params = params or {"type": "object", "properties": {}}
         if not isinstance(params, Mapping):
             raise PayloadError(
                 f"{where}.tools[{i}] ({fn['name']}): parameters must be a JSON Schema object, "

@@ -156,6 +156,22 @@ async def test_model_config_argument_takes_the_tool_choice_forms_the_payload_tak
         assert "model_config.tool_choice must be 'auto', 'none', 'required' or {'name'" in error_of(result)["message"]
 
 
+async def test_a_tool_in_mcps_own_shape_keeps_its_input_schema(client: Client, schemas: Schemas):
+    # An MCP client hands on its own tools as MCP lists them: {name, description, inputSchema}. The inputSchema was
+    # not read (only parameters and input_schema were): the tool went to the model taking no arguments, and its
+    # calls came back without the ones the tool requires.
+    schema = {"type": "object", "properties": {"city": {"type": "string"}}, "required": ["city"]}
+    tool = {"name": "get_weather", "description": "the weather in a city", "inputSchema": schema}
+    mc = {"model": "fake:t", "tools": [tool], "tool_choice": {"name": "get_weather"}}
+    args = {"skill_id": "skill.analysis", "payload": {"data": "x"}, "model_config": mc}
+    out = schemas.check("invoke_skill", await client.call_tool("invoke_skill", args))
+    assert [(c["name"], set(c["arguments"])) for c in out["tool_calls"]] == [("get_weather", {"city"})]
+    # and a strict one is held to it: a schema that cannot be applied is refused before any target is paid
+    broken = {**tool, "strict": True, "inputSchema": {"type": "object", "properties": {"n": {"$ref": "#/$defs/x"}}}}
+    result = await client.call_tool("invoke_skill", {**args, "model_config": {**mc, "tools": [broken]}})
+    assert "model_config.tools[0] (get_weather).parameters" in error_of(result)["message"]
+
+
 async def test_explain_route_warns_of_what_invoke_skill_would_warn_of(client: Client, schemas: Schemas):
     # A payload's "modelConfig" goes to the skill as data, not routing: invoke_skill's warnings said so, and
     # explain_route, the preview a client checks the route with, showed the plan without it and not a word why.
