@@ -950,3 +950,22 @@ async def test_a_call_that_began_beating_late_is_not_failed_by_its_heartbeat(mon
         async with bridge.beating():
             await ctx.heard.wait()
     assert ctx.said[0].startswith("still waiting after ") and ctx.said[0].endswith(": starting")
+
+
+async def test_a_resend_is_said_in_progress_and_is_what_the_heartbeat_then_waits_on(monkeypatch):
+    # A target that refused a setting (a strict tool's schema, a temperature) is sent the call again without it:
+    # progress said nothing of it, and the heartbeat went on saying the call waited on its first try.
+    from magsag_mcp.mcp_server import progress as progress_module
+
+    monkeypatch.setattr(progress_module, "HEARTBEAT_SECONDS", 0.01)
+    ctx = StubContext(until=3)
+    bridge = progress_module.ProgressBridge(ctx, progress_module.ClientLog())  # type: ignore[arg-type]
+    with anyio.fail_after(30):  # a hang guard, not a timing assertion
+        async with bridge.beating():
+            await bridge("attempt", {"target": "openai:gpt-4o", "position": 0, "try": 1})
+            reason = "refused 'temperature' (Unsupported value): sending it again without it"
+            await bridge("resend", {"target": "openai:gpt-4o", "reason": reason})
+            await ctx.heard.wait()
+    said = "openai:gpt-4o refused 'temperature' (Unsupported value): sending it again without it"
+    assert ctx.said[:2] == ["calling openai:gpt-4o (candidate 1, try 1)", said]
+    assert ctx.said[2].startswith("still waiting after ") and ctx.said[2].endswith(f": {said}")

@@ -41,7 +41,7 @@ from .anthropic_usage import usage as _usage
 from .base import Endpoint, ProgressCallback
 from .json_output import StreamedDocument, with_json_instruction
 from .openai_errors import error_status
-from .refused_settings import DROPPABLE, RefusedSettings
+from .refused_settings import DROPPABLE, RefusedSettings, say_resend
 from .wire_format import StreamAccumulator, WireFormat
 
 DEFAULT_VERSION = "2023-06-01"
@@ -494,13 +494,15 @@ class AnthropicProvider(RefusedSettings):
                 raise
             if refuses_prefill(exc.message) and ends_in_prefill(request) and without_bare_json_prefill(request)[1]:
                 self.no_prefill.add(key)  # (not billed: a 400) sent again, the bare prefill is left out
+                await say_resend(progress, target, "refused the JSON prefill: sending it again without it")
                 return await self.complete(request, target, progress=progress)
             if not (forced and request.json_schema is not None and exc.details.get("param") == "tool_choice"):
                 raise
             self.unforced.add(key)
+            said = "refused a forced tool (tool_choice), which carried the JSON schema"
+            await say_resend(progress, target, f"{said}: sending it again with the schema in the prompt")
             result = await self.complete(request, target, progress=progress)
-            said = f"{target.label} refused a forced tool (tool_choice), which carried the JSON schema; the call was"
-            result.warnings.insert(0, f"{said} sent again with the schema in the prompt")
+            result.warnings.insert(0, f"{target.label} {said}; the call was sent again with the schema in the prompt")
         if bare:
             said = f"{target.model} takes no prefill: the JSON call went without its {bare!r}, and the answer is"
             result.warnings.insert(0, f"{said} the whole document")

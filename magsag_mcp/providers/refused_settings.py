@@ -89,6 +89,15 @@ def _said(exc: ProviderError) -> str:
     return excerpt(exc.message.split(": HTTP 400", 1)[-1].split(": ", 1)[-1], 160)
 
 
+async def say_resend(progress: ProgressCallback | None, target: Target, reason: str) -> None:
+    """Tell the caller's progress, as it happens, that the call goes to ``target`` again and why (``reason`` follows
+    the target's label: "refused 'temperature' (...): sending it again without it"); its warning says so after."""
+    if progress is not None:
+        maybe = progress("resend", {"target": target.label, "reason": reason})
+        if maybe is not None:
+            await maybe
+
+
 def _answer_began(exc: ProviderError) -> bool:
     """Whether the refusal came inside an answer already under way (an error event in a stream, whose text may
     have reached the caller): that may be billed (:attr:`~..errors.MagsagError.maybe_billed`, or usage it reports),
@@ -142,6 +151,8 @@ class RefusedSettings(HTTPProvider):
                     # the reasoning sent back with a tool call, which this endpoint no longer decrypts (another
                     # organization's key now, OpenAI's own incidents): not billed, and the turn is answered without it
                     request = bare
+                    why = f"could not verify the reasoning sent back ({_said(exc)}): sending the turn without it"
+                    await say_resend(progress, target, why)
                     notes.append(
                         f"{target.label}: the encrypted reasoning sent back with the tool calls could not be verified "
                         f"({_said(exc)}); the turn was sent again without it, and the model reasoned anew"
@@ -150,6 +161,8 @@ class RefusedSettings(HTTPProvider):
                 if strict_tool_refused(exc, request):
                     strict_asked = request
                     request = replace(request, tools=[replace(t, strict=False) for t in request.tools])
+                    why = f"refused a tool's schema as strict ({_said(exc)}): sending it again without strict"
+                    await say_resend(progress, target, why)
                     notes.append(
                         f"{target.label} refused a tool's schema as strict ({_said(exc)}); it was sent again without "
                         "strict, and the arguments were checked against the schema here"
@@ -159,6 +172,8 @@ class RefusedSettings(HTTPProvider):
                     raise
                 # the schema's fault, not the model's: this call only, nothing remembered for the name
                 request = replace(request, json_schema_strict=False)
+                why = f"refused the JSON schema as strict ({_said(exc)}): sending it again without strict"
+                await say_resend(progress, target, why)
                 notes.append(
                     f"{target.label} refused the JSON schema as strict ({_said(exc)}); it was sent again without "
                     "strict, and the answer was checked against the schema here"
@@ -183,10 +198,14 @@ class RefusedSettings(HTTPProvider):
                     # 'max_completion_tokens' instead." (OpenAI's reasoning models behind a proxy): the same limit,
                     # which budgets reserved, under the field the model takes
                     wire = renamed
+                    await say_resend(
+                        progress, target, f"refused 'max_tokens' ({said}): sending it as max_completion_tokens"
+                    )
                     notes.append(f"{target.label} refused 'max_tokens' ({said}); it was sent as max_completion_tokens")
                 elif name in self.droppable and has_setting(request, name):
                     request = without_setting(request, name)
                     again = "unstreamed" if name in _STREAMING else "without it"
+                    await say_resend(progress, target, f"refused '{name}' ({said}): sending it again {again}")
                     notes.append(f"{target.label} refused '{name}' ({said}); it was sent again {again}")
                 else:
                     raise

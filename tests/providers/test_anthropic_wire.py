@@ -1098,6 +1098,27 @@ async def test_a_json_schema_answer_is_the_text_claude_wrote_streamed_or_not(ser
     assert result.text == written
 
 
+async def test_a_forced_tool_or_prefill_refused_says_the_resend_to_progress_as_it_happens(serve, transport):
+    # Both resends were said in the answer's warnings only: a caller following progress saw one attempt and then the
+    # answer, not that the call went again, nor how.
+    fake, provider, target = await setup(ANTHROPIC, serve, transport)
+    events: list[tuple[str, dict]] = []
+    fake.queue({"text": '{"name": "a"}'})
+    request = LLMRequest([Message("user", "Name?")], json_schema=ITEM, max_tokens=50)
+    await provider.complete(request, replace(target, model=FABLE), progress=lambda *e: events.append(e))
+    said = [(e, d["target"], d["reason"]) for e, d in events if e != "delta"]
+    forced = "refused a forced tool (tool_choice), which carried the JSON schema: sending it again with the schema in "
+    assert said == [("resend", f"anthropic:{FABLE}", forced + "the prompt")]
+    events.clear()
+    fake.no_prefill = frozenset({"prod-claude"})
+    fake.queue({"text": '{"c": 3}'})
+    turns = [Message("user", "Weather in Oslo, as JSON?"), Message("assistant", "{")]
+    request = LLMRequest(turns, max_tokens=50, json_output=True)
+    await provider.complete(request, replace(target, model="prod-claude"), progress=lambda *e: events.append(e))
+    said = [(e, d["target"], d["reason"]) for e, d in events if e != "delta"]
+    assert said == [("resend", "anthropic:prod-claude", "refused the JSON prefill: sending it again without it")]
+
+
 @pytest.mark.parametrize("stream", [False, True], ids=["body", "stream"])
 async def test_a_model_whose_name_does_not_tell_that_refuses_a_bare_json_prefill_is_sent_the_call_without_it(
     serve, transport, stream: bool

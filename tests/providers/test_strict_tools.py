@@ -95,3 +95,19 @@ async def test_a_tool_schema_strict_mode_refuses_is_sent_again_without_strict_an
     fake.queue({"tool_calls": [{"id": "c2", "name": "forecast", "arguments": {"city": "Oslo", "days": "3"}}]})
     with pytest.raises(E.InvalidOutputError, match=r"strict tool 'forecast'.*at \$\.days"):
         await provider.complete(request, target)
+
+
+async def test_a_resend_without_strict_is_reported_to_progress_as_it_happens(serve, transport):
+    # The resend was said in the answer's warnings only: a caller following progress saw one attempt, then the
+    # answer (or after 5 s "still waiting ... try 1"), and not that the call was going again, nor why.
+    [case] = [c for c in CASES if c.name == "openai"]
+    fake, provider, target = await setup(case, serve, transport)
+    loose = {"type": "object", "properties": {"city": {"type": "string"}}}
+    request = LLMRequest([Message("user", "Forecast?")], tools=[ToolSpec("forecast", "", loose, strict=True)])
+    fake.queue({"tool_calls": [{"id": "c1", "name": "forecast", "arguments": {"city": "Oslo"}}]})
+    events = []
+    await provider.complete(request, target, progress=lambda event, data: events.append((event, data)))
+    [(event, data)] = [e for e in events if e[0] != "delta"]
+    assert (event, data["target"]) == ("resend", target.label)
+    assert data["reason"].startswith("refused a tool's schema as strict (Invalid schema for function 'forecast'")
+    assert data["reason"].endswith("): sending it again without strict")
