@@ -370,7 +370,7 @@ def _check_forced_tool(req: LLMRequest, where: str) -> None:
         )
     raise PayloadError(
         f"{where}.tool_choice names the function {name!r}, which is none of the call's tools: "
-        f"{', '.join(repr(n) for n in names)}"
+        f"{', '.join(repr(n) for n in names)}; name one of them, or give {name!r} in model_config.tools"
     )
 
 

@@ -392,6 +392,10 @@ def test_a_tool_choice_that_no_tool_of_the_call_can_meet_is_refused_before_any_t
     with pytest.raises(PayloadError) as info:
         plan_call(catalog, "skill.analysis", payload, context=None, env={})
     assert said in info.value.message
+    # and says how to fix it: the refusal of a name none of the tools has named only the tools there were
+    named = "; name one of them, or give 'lookup' in model_config.tools"
+    fix = ", or leave tool_choice out" if "no tools" in said else named
+    assert fix in info.value.message
     # set in the context's llm_overrides and met by the payload's own tools: taken
     tools = [{"name": "lookup", "input_schema": {"type": "object"}}]
     context = {"llm_overrides": {"tool_choice": {"name": "lookup"}}}
