@@ -248,8 +248,9 @@ def _no_tool_blocks(content: Any, where: str) -> None:
 
 #: a text block's type: Anthropic's, OpenAI Chat's and MCP's "text", OpenAI Responses' input and output text
 _TEXT_TYPES = ("text", "input_text", "output_text")
-#: what a text block holds beside its text that the model does not read (a cache breakpoint, an answer's citations)
-_TEXT_BLOCK_KEYS = frozenset({"type", "text", "cache_control", "citations", "annotations", "logprobs"})
+#: what a text block holds beside its text that the model does not read (a cache breakpoint, an answer's citations,
+#: MCP's annotations and _meta on a tool result's blocks)
+_TEXT_BLOCK_KEYS = frozenset({"type", "text", "cache_control", "citations", "annotations", "logprobs", "_meta"})
 
 
 def _text_blocks(content: Any) -> list[str] | None:

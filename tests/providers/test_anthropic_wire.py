@@ -933,6 +933,23 @@ def test_content_blocks_with_fields_beyond_their_text_stay_json_and_responses_te
     assert answer.content == "3 degrees."
 
 
+def test_an_mcp_tool_results_text_blocks_with_their_meta_are_their_text():
+    # An MCP client hands on a tool's CallToolResult content as the server sent it: its text blocks may carry _meta
+    # (MCP's field for the client, never the model's), and such a result went to the model as the blocks' JSON, its
+    # metadata included, not as the text.
+    content = [
+        {"type": "text", "text": "3 degrees, clear", "_meta": {"io.example/trace": "abc"}},
+        {"type": "text", "text": "wind 4 m/s", "annotations": {"audience": ["assistant"]}},
+    ]
+    [_, result] = payload_messages(
+        [
+            {"role": "assistant", "tool_calls": [{"id": "c1", "name": "get_weather", "arguments": {"city": "Oslo"}}]},
+            {"role": "tool", "tool_call_id": "c1", "content": content, "isError": False},
+        ]
+    )
+    assert result.content == "3 degrees, clear\nwind 4 m/s"
+
+
 async def test_a_tool_result_that_is_an_error_says_so_to_claude_and_to_gemini(serve, transport):
     # A tool message marked is_error (a tool that failed: Anthropic's tool_result field, which MCP's CallToolResult
     # says as isError) lost the mark: Claude read "Timeout after 30 s" as the tool's output, and so did Gemini, whose
