@@ -136,6 +136,9 @@ def _tool_choice(raw: Any, where: str = "model_config") -> Any:
         name = raw.get("name") or (fn.get("name") if isinstance(fn, Mapping) else None)
         if isinstance(name, str):
             return {"name": name}
+        # MCP's: {"mode": "auto" | "required" | "none"}
+        if raw.keys() == {"mode"} and raw["mode"] in ("auto", "none", "required"):
+            return raw["mode"]
         # Anthropic's shape: {"type": "auto"}, {"type": "any"}, {"type": "none"}
         kind = raw.get("type")
         if kind in ("auto", "none", "any") and raw.keys() <= {"type", "disable_parallel_tool_use"}:

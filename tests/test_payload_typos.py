@@ -365,6 +365,18 @@ def test_a_tool_choice_in_anthropics_shape_is_taken(catalog, choice, taken):
         plan_call(catalog, "skill.analysis", payload, context=None, env={})
 
 
+@pytest.mark.parametrize("mode", ["auto", "required", "none"])
+def test_a_tool_choice_in_mcps_shape_is_taken(catalog, mode):
+    # MCP says a tool choice as {"mode": "auto" | "required" | "none"}, beside its tools' inputSchema: an MCP client
+    # handing on its own was refused ("must be 'auto', 'none', 'required' or {'name': ...}") for the same choice.
+    tools = [{"name": "f", "inputSchema": {"type": "object"}}]
+    payload = {"data": "x", "model_config": {"model": "fake:echo", "tools": tools, "tool_choice": {"mode": mode}}}
+    assert plan_call(catalog, "skill.analysis", payload, context=None, env={}).request.tool_choice == mode
+    payload["model_config"]["tool_choice"] = {"mode": "any"}
+    with pytest.raises(PayloadError, match=r"tool_choice must be 'auto', 'none', 'required'"):
+        plan_call(catalog, "skill.analysis", payload, context=None, env={})
+
+
 @pytest.mark.parametrize(
     ("model_config", "said"),
     [
