@@ -24,7 +24,7 @@ from .content_filters import cut_short, filter_note
 from .json_output import any_object, json_mode_system, schema_name
 from .openai_errors import error_status, openai_error
 from .openai_models import is_legacy_reasoning, put_temperature, requested_effort, takes_no_stop
-from .openai_tool_calls import call_name, parse_arguments, unwrapped
+from .openai_tool_calls import CHAT_ID_LIMIT, WireCallIds, call_name, parse_arguments, unwrapped
 from .openai_usage import chat_usage as _usage
 from .wire_format import StreamAccumulator, WireFormat, first_stops, with_reported_usage
 
@@ -85,22 +85,24 @@ def content_text(content: Any) -> str:
     return content if isinstance(content, str) else ""
 
 
-def _message(msg: Message) -> dict[str, Any]:
+def _message(msg: Message, ids: WireCallIds) -> dict[str, Any]:
     if msg.role == "tool":
-        return {"role": "tool", "tool_call_id": msg.tool_call_id, "content": msg.content or ""}
+        return {"role": "tool", "tool_call_id": ids.result(msg.tool_call_id), "content": msg.content or ""}
     if msg.role == "assistant" and msg.tool_calls:
         return {
             "role": "assistant",
             "content": msg.content,
             "tool_calls": [
                 {
-                    "id": tc.id,
+                    "id": ids.call(tc.id),
                     "type": "function",
                     "function": {"name": tc.name, "arguments": json.dumps(tc.arguments)},
                 }
                 for tc in msg.tool_calls
             ],
         }
+    if msg.role == "user":
+        ids.user_spoke()
     return {"role": msg.role, "content": msg.content or ""}
 
 
@@ -149,8 +151,9 @@ class ChatCompletionsFormat(WireFormat):
             messages.append({"role": "user" if legacy else "system", "content": system})
             if legacy:
                 notes.append(f"{model} takes no system prompt; it was sent as the first user message")
+        ids = WireCallIds(CHAT_ID_LIMIT)
         for m in request.messages:  # not extend() over a generator: a frame less on every attempt
-            messages.append(_message(m))
+            messages.append(_message(m, ids))
         body: dict[str, Any] = {"model": model, "messages": messages}
         if request.max_tokens is not None:
             body[self.max_tokens_field] = request.max_tokens

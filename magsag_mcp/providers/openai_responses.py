@@ -18,14 +18,16 @@ from .json_output import any_object, json_mode_system, says_json, schema_name
 from .openai_chat import refused
 from .openai_errors import error_status, openai_error
 from .openai_models import moved_for_responses, put_temperature, requested_effort
-from .openai_tool_calls import call_name, parse_arguments
+from .openai_tool_calls import RESPONSES_ID_LIMIT, WireCallIds, call_name, parse_arguments
 from .openai_usage import both_counts, with_reasoning
 from .wire_format import StreamAccumulator, WireFormat, with_reported_usage
 
 
-def _items(msg: Message, model: str) -> list[dict[str, Any]]:
+def _items(msg: Message, model: str, ids: WireCallIds) -> list[dict[str, Any]]:
     if msg.role == "tool":
-        return [{"type": "function_call_output", "call_id": msg.tool_call_id, "output": msg.content or ""}]
+        return [{"type": "function_call_output", "call_id": ids.result(msg.tool_call_id), "output": msg.content or ""}]
+    if msg.role == "user":
+        ids.user_spoke()
     items: list[dict[str, Any]] = []
     reasoning = [reasoning_items(tc.signature, model) for tc in msg.tool_calls]
     if msg.content:
@@ -35,9 +37,8 @@ def _items(msg: Message, model: str) -> list[dict[str, Any]]:
         items.append({"role": msg.role, "content": msg.content})
     for tc, before in zip(msg.tool_calls, reasoning, strict=True):
         items.extend(before)
-        items.append(
-            {"type": "function_call", "call_id": tc.id, "name": tc.name, "arguments": json.dumps(tc.arguments)}
-        )
+        arguments = json.dumps(tc.arguments)
+        items.append({"type": "function_call", "call_id": ids.call(tc.id), "name": tc.name, "arguments": arguments})
     return items
 
 
@@ -181,8 +182,9 @@ class ResponsesFormat(WireFormat):
     def build(self, request: LLMRequest, model: str, *, stream: bool) -> tuple[dict[str, Any], list[str]]:
         notes: list[str] = []
         items: list[dict[str, Any]] = []
+        ids = WireCallIds(RESPONSES_ID_LIMIT)  # unique, as the API pairs a call's output with it by its id alone
         for m in request.messages:
-            items.extend(_items(m, model))
+            items.extend(_items(m, model, ids))
         body: dict[str, Any] = {"model": model, "input": items, "store": False}
         system = json_mode_system(request)
         if system and request.json_output and request.json_schema is None and not says_json(request.messages):

@@ -1,13 +1,64 @@
 """The tool calls of an OpenAI-format answer: their arguments and names as the API gives them, and the calls
-OpenAI's chat models at times wrap in a call of their own internal tool."""
+OpenAI's chat models at times wrap in a call of their own internal tool; the ids a request's history sends them back
+under (:class:`WireCallIds`)."""
 
 from __future__ import annotations
 
+import hashlib
 from typing import Any
 
 from .. import strict_json
 from ..errors import MalformedResponseError, excerpt
 from ..types import ToolCall
+from .call_pairs import OpenCalls
+
+#: the longest tool call id each API takes: Chat Completions' ``tool_calls[].id`` (400 "string too long. Expected a
+#: string with maximum length 40"), the Responses API's ``call_id`` (the spec's maxLength)
+CHAT_ID_LIMIT = 40
+RESPONSES_ID_LIMIT = 64
+
+
+class WireCallIds:
+    """The tool call ids of a request's history as sent: each one an id no earlier call of the request has, and no
+    longer than ``limit``; each result under the id, as sent, of the call it answers (:class:`.OpenCalls`).
+
+    Ids may repeat in a history (a server that gives its calls none has each answer's named ``call_0``; one may give
+    parallel calls one id) and be long (Gemini's made-up ``call_<answer>_<n>_<function name>``, a gateway's): the
+    Responses API pairs an output with its call by ``call_id`` alone and refuses one given twice (400 "Duplicate
+    function_call_output for call_id"), and OpenAI refuses an id past its length. A first id that fits is sent as it
+    is; the others as made here, the same on every turn, so a cached prompt's prefix stays the same."""
+
+    def __init__(self, limit: int) -> None:
+        self.limit = limit
+        self.sent: set[str] = set()
+        self.calls: OpenCalls[str] = OpenCalls()
+
+    def _fitted(self, call_id: str | None) -> str:
+        """``call_id`` within the limit: a longer one cut, with 8 hex digits of its hash after (two that begin
+        alike stay two)."""
+        call_id = call_id or "call"
+        if len(call_id) <= self.limit:
+            return call_id
+        digest = hashlib.sha256(call_id.encode()).hexdigest()[:8]
+        return f"{call_id[: self.limit - 9]}_{digest}"
+
+    def call(self, call_id: str | None) -> str:
+        wire = base = self._fitted(call_id)
+        n = 1
+        while wire in self.sent:
+            n += 1
+            suffix = f"_{n}"
+            wire = base[: self.limit - len(suffix)] + suffix
+        self.sent.add(wire)
+        self.calls.called(call_id, wire)
+        return wire
+
+    def result(self, call_id: str | None) -> str:
+        """The id a tool result of ``call_id`` goes under: its call's as sent (a result of no call: its own)."""
+        return self.calls.answered(call_id) or self._fitted(call_id)
+
+    def user_spoke(self) -> None:
+        self.calls.close()
 
 
 def parse_arguments(raw: Any, *, provider: str, model: str, cut: bool = False) -> dict[str, Any]:

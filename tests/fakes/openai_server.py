@@ -649,6 +649,8 @@ def model_refuses(body: dict[str, Any]) -> ErrorReply | None:
         )
     if (missing := format_refused(body)) is not None:
         return missing
+    if too_long := _long_call_id(body):
+        return too_long
     if body.get("tool_choice") is not None and not body.get("tools"):
         # the API's own 400, whatever the choice ("none" and "auto" included)
         return R.error(
@@ -706,6 +708,56 @@ def model_refuses(body: dict[str, Any]) -> ErrorReply | None:
     return None
 
 
+def _long_call_id(body: dict[str, Any]) -> ErrorReply | None:
+    """Chat Completions' 400 for a tool call id longer than 40 characters (the spec says no limit; the API has one)."""
+    for i, message in enumerate(body.get("messages") or []):
+        calls = message.get("tool_calls") if isinstance(message, dict) else None
+        for j, call in enumerate(calls if isinstance(calls, list) else []):
+            call_id = call.get("id") if isinstance(call, dict) else None
+            if isinstance(call_id, str) and len(call_id) > 40:
+                where = f"messages[{i}].tool_calls[{j}].id"
+                return R.error(
+                    400,
+                    f"Invalid '{where}': string too long. Expected a string with maximum length 40, but got a string "
+                    f"with length {len(call_id)} instead.",
+                    param=where,
+                    code="string_above_max_length",
+                )
+    return None
+
+
+def calls_unpaired(body: dict[str, Any]) -> ErrorReply | None:
+    """What the Responses API answers an input whose ``function_call`` and ``function_call_output`` items do not pair
+    one to one by ``call_id`` (it pairs them by that id alone, wherever they stand): a call id given twice, an output
+    of no call, a call without its output."""
+    items = [i for i in body.get("input") or [] if isinstance(i, dict)] if isinstance(body.get("input"), list) else []
+    for n, item in enumerate(items):
+        call_id = item.get("call_id") if item.get("type") in ("function_call", "function_call_output") else None
+        if isinstance(call_id, str) and len(call_id) > 64:  # the spec's maxLength, on a function_call's too
+            return R.error(
+                400,
+                f"Invalid 'input[{n}].call_id': string too long. Expected a string with maximum length 64, but got a "
+                f"string with length {len(call_id)} instead.",
+                param=f"input[{n}].call_id",
+                code="string_above_max_length",
+            )
+    calls = [i.get("call_id") for i in items if i.get("type") == "function_call"]
+    outputs = [i.get("call_id") for i in items if i.get("type") == "function_call_output"]
+    for ids, what in ((calls, "function_call"), (outputs, "function_call_output")):
+        if repeated := next((c for n, c in enumerate(ids) if c in ids[:n]), None):
+            return R.error(
+                400,
+                f"Duplicate {what} for call_id '{repeated}'. Each function_call must have exactly one matching "
+                "function_call_output.",
+                param="input",
+            )
+    if stray := next((c for c in outputs if c not in calls), None):
+        return R.error(400, f"No tool call found for function call output with call_id {stray}.", param="input")
+    if unanswered := next((c for c in calls if c not in outputs), None):
+        return R.error(400, f"No tool output found for function call {unanswered}.", param="input")
+    return None
+
+
 def responses_model_refuses(body: dict[str, Any]) -> ErrorReply | None:
     """What the Responses API answers a spec-valid request it cannot take: Chat Completions' ``reasoning_effort``
     or ``verbosity``, which it moved; a reasoning item sent back without its encrypted content when nothing is
@@ -723,6 +775,8 @@ def responses_model_refuses(body: dict[str, Any]) -> ErrorReply | None:
                 param=name,
                 code="unsupported_parameter",
             )
+    if unpaired := calls_unpaired(body):
+        return unpaired
     if body.get("store") is False:
         for item in body.get("input") if isinstance(body.get("input"), list) else []:
             if isinstance(item, dict) and item.get("type") == "reasoning" and not item.get("encrypted_content"):

@@ -30,7 +30,7 @@ from typing import Any
 from aiohttp import web
 
 from tests.fakes.openai_replies import error_body
-from tests.fakes.openai_server import format_refused, model_refuses
+from tests.fakes.openai_server import calls_unpaired, format_refused, model_refuses
 from tests.fakes.spec import spec_validator, specs_dir
 
 Step = dict[str, Any]
@@ -158,7 +158,7 @@ class FakeOpenAI(Fake):
         if request.path.endswith("/chat/completions"):
             err = model_refuses(body)
         else:
-            err = format_refused(body, responses=True)
+            err = format_refused(body, responses=True) or calls_unpaired(body)
         return error_body(err, azure=self.azure) if err is not None else None
 
     async def handle(self, request: web.Request) -> web.StreamResponse:
