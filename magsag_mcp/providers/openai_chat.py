@@ -205,6 +205,10 @@ class ChatCompletionsFormat(WireFormat):
             body["stream_options"] = {"include_usage": True}
         if request.extra:
             body.update(request.extra)
+            if not request.tools:
+                # a target's parallel_tool_calls (false beside strict tools, as OpenAI's guide says) on a call of
+                # no tools is refused ("'parallel_tool_calls' is only allowed when 'tools' are specified")
+                body.pop("parallel_tool_calls", None)
         return body, notes
 
     def usage_in(self, data: dict[str, Any]) -> Usage | None:

@@ -237,6 +237,8 @@ class ResponsesFormat(WireFormat):
         if request.extra:
             body.update(request.extra)
             moved_for_responses(body)
+            if not request.tools:
+                body.pop("parallel_tool_calls", None)  # (as Chat Completions: none without tools)
         if request.stop:
             notes.append("the Responses API has no stop sequences; 'stop' was not sent")
         return body, notes

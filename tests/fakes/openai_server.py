@@ -651,13 +651,14 @@ def model_refuses(body: dict[str, Any]) -> ErrorReply | None:
         return missing
     if too_long := _long_call_id(body):
         return too_long
-    if body.get("tool_choice") is not None and not body.get("tools"):
-        # the API's own 400, whatever the choice ("none" and "auto" included)
-        return R.error(
-            400,
-            "Invalid value for 'tool_choice': 'tool_choice' is only allowed when 'tools' are specified.",
-            param="tool_choice",
-        )
+    for name in ("tool_choice", "parallel_tool_calls"):
+        if body.get(name) is not None and not body.get("tools"):
+            # the API's own 400, whatever the value ("none" and "auto" included, parallel_tool_calls false too)
+            return R.error(
+                400,
+                f"Invalid value for '{name}': '{name}' is only allowed when 'tools' are specified.",
+                param=name,
+            )
     if (_NO_STOP.match(model) or (_GPT5.match(model) and "-chat" not in model)) and body.get("stop") is not None:
         # the spec's StopConfiguration: "Not supported with latest reasoning models `o3` and `o4-mini`"
         return R.error(

@@ -98,3 +98,20 @@ async def test_a_tool_choice_without_tools_is_not_sent(case, serve, transport, c
     fake.queue({"text": "ok"})
     result = await provider.complete(LLMRequest([Message("user", "Hi")], tool_choice=choice, max_tokens=50), target)
     assert result.text == "ok" and fake.violations == [] and "tool_choice" not in last_body(fake)
+
+
+@pytest.mark.parametrize("case", OPENAI_FORMATS, ids=[c.name for c in OPENAI_FORMATS])
+async def test_parallel_tool_calls_of_a_target_goes_only_with_tools(case, serve, transport):
+    # params: {parallel_tool_calls: false} (what OpenAI's guide says to set beside strict tools) on a target that also
+    # serves calls without tools: Chat Completions answers those 400 "'parallel_tool_calls' is only allowed when
+    # 'tools' are specified", a bad request that stopped the cascade
+    from .test_wire import WEATHER
+
+    fake, provider, target = await setup(case, serve, transport)
+    params = {"parallel_tool_calls": False}  # (as routing puts a target's params)
+    result = await provider.complete(LLMRequest([Message("user", "Hi")], max_tokens=50, extra=params), target)
+    assert result.text and fake.violations == []
+    assert "parallel_tool_calls" not in last_body(fake)
+    request = LLMRequest([Message("user", "Weather?")], tools=[WEATHER], max_tokens=50, extra=params)
+    await provider.complete(request, target)
+    assert last_body(fake)["parallel_tool_calls"] is False
