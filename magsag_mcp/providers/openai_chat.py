@@ -24,7 +24,7 @@ from .content_filters import cut_short, filter_note
 from .json_output import any_object, json_mode_system, schema_name
 from .openai_errors import error_status, openai_error
 from .openai_models import is_legacy_reasoning, put_temperature, requested_effort, takes_no_stop
-from .openai_tool_calls import CHAT_ID_LIMIT, WireCallIds, call_name, parse_arguments, unwrapped
+from .openai_tool_calls import CHAT_ID_LIMIT, WireCallIds, call_name, parse_arguments, tool_output, unwrapped
 from .openai_usage import chat_usage as _usage
 from .wire_format import StreamAccumulator, WireFormat, first_stops, with_reported_usage
 
@@ -87,7 +87,7 @@ def content_text(content: Any) -> str:
 
 def _message(msg: Message, ids: WireCallIds) -> dict[str, Any]:
     if msg.role == "tool":
-        return {"role": "tool", "tool_call_id": ids.result(msg.tool_call_id), "content": msg.content or ""}
+        return {"role": "tool", "tool_call_id": ids.result(msg.tool_call_id), "content": tool_output(msg)}
     if msg.role == "assistant" and msg.tool_calls:
         return {
             "role": "assistant",

@@ -18,14 +18,14 @@ from .json_output import any_object, json_mode_system, says_json, schema_name
 from .openai_chat import refused
 from .openai_errors import error_status, openai_error
 from .openai_models import moved_for_responses, put_temperature, requested_effort
-from .openai_tool_calls import RESPONSES_ID_LIMIT, WireCallIds, call_name, parse_arguments
+from .openai_tool_calls import RESPONSES_ID_LIMIT, WireCallIds, call_name, parse_arguments, tool_output
 from .openai_usage import both_counts, with_reasoning
 from .wire_format import StreamAccumulator, WireFormat, with_reported_usage
 
 
 def _items(msg: Message, model: str, ids: WireCallIds) -> list[dict[str, Any]]:
     if msg.role == "tool":
-        return [{"type": "function_call_output", "call_id": ids.result(msg.tool_call_id), "output": msg.content or ""}]
+        return [{"type": "function_call_output", "call_id": ids.result(msg.tool_call_id), "output": tool_output(msg)}]
     if msg.role == "user":
         ids.user_spoke()
     items: list[dict[str, Any]] = []

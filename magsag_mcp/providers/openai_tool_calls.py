@@ -5,12 +5,27 @@ under (:class:`WireCallIds`)."""
 from __future__ import annotations
 
 import hashlib
+import json
 from typing import Any
 
 from .. import strict_json
 from ..errors import MalformedResponseError, excerpt
-from ..types import ToolCall
+from ..types import Message, ToolCall
 from .call_pairs import OpenCalls
+
+
+def tool_output(msg: Message) -> str:
+    """A tool message's content as sent. Neither Chat Completions nor the Responses API has a mark of a call that
+    failed (Anthropic's ``is_error``, MCP's ``isError``): a failed one's result goes under "error", as Gemini takes
+    it (``{"error": "Timeout after 30 s"}``, a JSON result as itself), or the model reads the failure as the output."""
+    if not msg.is_error:
+        return msg.content or ""
+    try:
+        value = strict_json.loads(msg.content) if msg.content else "(no output)"
+    except (ValueError, RecursionError):
+        value = msg.content
+    return json.dumps({"error": value}, ensure_ascii=False)
+
 
 #: the longest tool call id each API takes: Chat Completions' ``tool_calls[].id`` (400 "string too long. Expected a
 #: string with maximum length 40"), the Responses API's ``call_id`` (the spec's maxLength)

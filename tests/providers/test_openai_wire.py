@@ -115,3 +115,30 @@ async def test_parallel_tool_calls_of_a_target_goes_only_with_tools(case, serve,
     request = LLMRequest([Message("user", "Weather?")], tools=[WEATHER], max_tokens=50, extra=params)
     await provider.complete(request, target)
     assert last_body(fake)["parallel_tool_calls"] is False
+
+
+@pytest.mark.parametrize("case", OPENAI_FORMATS, ids=[c.name for c in OPENAI_FORMATS])
+async def test_a_tool_result_that_is_an_error_says_so_to_the_openai_formats(case, serve, transport):
+    # a tool message marked is_error (MCP's isError) reaches Claude as tool_result.is_error and Gemini under an "error"
+    # key; on Chat Completions and the Responses API, which have no such field, the mark was dropped unsaid, and the
+    # model read "Timeout after 30 s" as the tool's output. The failure goes under "error", as Gemini takes it.
+    from magsag_mcp.types import ToolCall
+
+    from .test_wire import WEATHER
+
+    fake, provider, target = await setup(case, serve, transport)
+    calls = [ToolCall("c1", "get_weather", {"city": "Oslo"}), ToolCall("c2", "get_weather", {"city": "Rome"})]
+    history = [
+        Message("user", "Weather in Oslo and Rome?"),
+        Message("assistant", None, tool_calls=calls),
+        Message("tool", '{"c": 3}', tool_call_id="c1"),
+        Message("tool", "Timeout after 30 s", tool_call_id="c2", is_error=True),
+    ]
+    await provider.complete(LLMRequest(history, tools=[WEATHER], max_tokens=100), target)
+    assert fake.violations == []
+    body = last_body(fake)
+    if "input" in body:
+        sent = [i["output"] for i in body["input"] if i.get("type") == "function_call_output"]
+    else:
+        sent = [m["content"] for m in body["messages"] if m["role"] == "tool"]
+    assert sent == ['{"c": 3}', '{"error": "Timeout after 30 s"}']
