@@ -1,0 +1,274 @@
+"""Reading an Anthropic Messages answer, whole or streamed: its content blocks (text, thinking, tool calls, the forced
+JSON tool's document), its stop reason and its usage, into an :class:`~magsag_mcp.types.LLMResult`; a stream's events
+(message_start, content_block_start/delta/stop, message_delta, message_stop, ping, error) gathered into the same.
+The request side, the endpoint and the provider are in :mod:`.anthropic`.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import TYPE_CHECKING, Any
+
+from .. import strict_json
+from ..errors import (
+    ContentFilteredError,
+    ContextTooLongError,
+    MalformedResponseError,
+    ProviderConnectionError,
+)
+from ..transport import SSEEvent
+from ..types import FinishReason, LLMResult, ToolCall, Usage
+from .anthropic_errors import anthropic_error
+from .anthropic_thinking import signature_for
+from .anthropic_usage import usage as _usage
+from .json_output import StreamedDocument
+from .openai_errors import error_status
+from .wire_format import StreamAccumulator
+
+if TYPE_CHECKING:
+    from .anthropic import AnthropicMessagesFormat
+
+#: the forced tool that carries a JSON-schema answer
+JSON_TOOL = "json_output"
+#: the forced tool when the schema is not an object: its input is {"value": <the document>}. A name of
+#: its own, so that an object schema whose only property is "value" is never unwrapped.
+JSON_VALUE_TOOL = "json_value_output"
+
+_STOP: dict[str | None, FinishReason] = {
+    "end_turn": "stop",
+    "stop_sequence": "stop",
+    # pause_turn is left out on purpose: a paused turn is not finished (see read_answer)
+    "max_tokens": "length",
+    "model_context_window_exceeded": "length",
+    "tool_use": "tool_calls",
+    "refusal": "content_filter",
+}
+
+#: stop reasons that leave no answer when nothing came with them (a stop sequence may end an answer at once)
+_EMPTY_IS_NO_ANSWER = frozenset({"end_turn", "tool_use"})
+
+
+def read_answer(
+    content: list[dict[str, Any]],
+    stop_reason: str | None,
+    usage: Any,
+    data: dict[str, Any],
+    provider: str,
+    model: str,
+    wire: AnthropicMessagesFormat,
+) -> LLMResult:
+    texts: list[str] = []
+    calls: list[ToolCall] = []
+    thoughts: list[dict[str, Any]] = []  # the thinking since the last tool call: it goes back with the next one
+    for block in content:
+        kind = block.get("type")
+        if kind == "text":
+            texts.append(block.get("text") or "")
+        elif kind in ("thinking", "redacted_thinking"):
+            thoughts.append(block)
+        elif kind == "tool_use":
+            args = block.get("input")
+            if not isinstance(args, dict):
+                raise MalformedResponseError(
+                    f"{provider}:{model}: tool_use input is not an object", provider=provider, model=model
+                )
+            call_id = block.get("id") or f"toolu_{len(calls)}"
+            calls.append(ToolCall(call_id, block["name"], args, signature_for(thoughts)))
+            thoughts = []
+    finish = _STOP.get(stop_reason, "other")
+    if finish == "length" and content and content[-1].get("type") == "tool_use":
+        # Stopped inside the call: unstreamed, the API answers with the input written so far, as an object (a JSON
+        # answer cut mid-string would pass its schema); streamed, its JSON does not parse (see MessagesStream)
+        cut = MalformedResponseError(
+            f"{provider}:{model}: {_cut_short(content[-1].get('name'), stop_reason)}", provider=provider, model=model
+        )
+        cut.usage = _usage(usage)
+        raise cut
+    if finish == "content_filter":
+        # "refusal": the streaming classifiers stopped the answer; whatever text came before is not an answer.
+        details = data.get("stop_details") if isinstance(data.get("stop_details"), dict) else {}
+        why = ", ".join(str(details[k]) for k in ("category", "explanation") if details.get(k))
+        refused = ContentFilteredError(
+            f"{provider}:{model}: the model refused (stop_reason: refusal{': ' + why if why else ''})",
+            provider=provider,
+            model=model,
+        )
+        # The tokens before the refusal are billed: the attempt is recorded at their cost.
+        refused.usage = _usage(usage)
+        raise refused
+    text = "".join(texts)
+    json_calls = [c for c in calls if c.name in (JSON_TOOL, JSON_VALUE_TOOL)] if wire.json_tool else []
+    if json_calls:
+        # The forced JSON tool carries the document: it is the answer, not a call for the caller.
+        doc = json_calls[0].arguments
+        text = json.dumps(doc.get("value") if json_calls[0].name == JSON_VALUE_TOOL else doc, ensure_ascii=False)
+        calls = [c for c in calls if c.name not in (JSON_TOOL, JSON_VALUE_TOOL)]
+        # its tool_use stop is the answer's end; max_tokens cut the document short, and says so
+        if finish == "tool_calls":
+            finish = "stop"
+    elif wire.prefix:
+        text = wire.prefix + text  # the prefilled start of a JSON document, and the rest of it
+    # (after a prefill, an end_turn with nothing in it is the model adding nothing: see AnthropicMessagesFormat)
+    nothing_to_add = wire.continues and stop_reason == "end_turn"
+    if stop_reason in _EMPTY_IS_NO_ANSWER and not text.strip() and not calls and not nothing_to_add:
+        # Claude at times answers with no content at all (the API's docs: "empty responses with end_turn"), or a
+        # tool_use stop with no tool_use block in it: billed, and no answer; the next target may serve the call
+        empty = MalformedResponseError(
+            f"{provider}:{model}: no usable answer (stop_reason: {stop_reason}, with no content)",
+            provider=provider,
+            model=model,
+        )
+        empty.usage = _usage(usage)
+        raise empty
+    warnings = []
+    explained = stop_reason == "model_context_window_exceeded"
+    if explained:
+        # the prompt and the answer filled the context window: more max_tokens would not have helped
+        fix = "shorten the prompt, or use a model with a larger context window"
+        if not text and not calls:
+            full = ContextTooLongError(
+                f"{provider}:{model}: the prompt left no room for an answer in the model's context window "
+                f"(stop_reason: model_context_window_exceeded); {fix}",
+                provider=provider,
+                model=model,
+            )
+            full.usage = _usage(usage)  # the prompt was read, and is billed
+            raise full
+        warnings.append(
+            f"{provider}:{model} stopped at its context window (stop_reason: model_context_window_exceeded): the "
+            f"answer may be cut short; {fix}"
+        )
+    if stop_reason == "pause_turn":
+        # "we paused a long-running turn" (server tools): the answer so far, said to be unfinished, not a stop
+        warnings.append(
+            f"{provider}:{model} paused its turn (stop_reason: pause_turn); the answer may be incomplete: send "
+            "it back as the assistant turn to let the model continue"
+        )
+    return LLMResult(
+        text=text,
+        provider=provider,
+        model=data.get("model") or model,
+        usage=_usage(usage),
+        tool_calls=calls,
+        finish_reason=finish,
+        warnings=warnings,
+        response_id=data.get("id"),
+        stop_explained=explained,
+    )
+
+
+def _cut_short(tool: Any, stop_reason: str | None) -> str:
+    """Why a tool_use block that the answer's end stopped inside is no answer, and what to change."""
+    what = "JSON answer" if tool in (JSON_TOOL, JSON_VALUE_TOOL) else "tool call"
+    if stop_reason == "model_context_window_exceeded":  # more max_tokens would not have helped
+        return (
+            f"the {what} was cut short by the model's context window before its JSON was complete (stop_reason: "
+            f"{stop_reason}); shorten the prompt, or use a model with a larger context window"
+        )
+    return (
+        f"the {what} was cut short by max_tokens before its JSON was complete (stop_reason: {stop_reason}); raise "
+        "max_tokens"
+    )
+
+
+class MessagesStream(StreamAccumulator):
+    """message_start, content_block_start/delta/stop, message_delta, message_stop (plus ping, error)."""
+
+    def __init__(self, provider: str, model: str, wire: AnthropicMessagesFormat) -> None:
+        self.provider, self.model, self.wire = provider, model, wire
+        self.message: dict[str, Any] = {}
+        self.blocks: dict[int, dict[str, Any]] = {}
+        self.partial_json: dict[int, list[str]] = {}
+        self.usage: dict[str, Any] = {}
+        self.stop_reason: str | None = None
+        self.done = False
+        #: the prefilled start of a JSON document, which the answer continues: the first text delta carries it
+        self.unsent = wire.prefix
+        #: the forced JSON tool's document, whose text streams as the answer's (its block's index beside it)
+        self.document: StreamedDocument | None = None
+        self.document_at: int | None = None
+
+    def usage_so_far(self) -> Usage | None:
+        # message_start's usage counts one output token; only message_delta's (with the stop reason)
+        # is the answer's: a stream cut before it may have been billed for far more
+        return _usage(self.usage) if self.stop_reason is not None else None
+
+    def complete(self) -> bool:
+        # message_delta (the stop_reason and the final usage) comes after every content block: past it, only
+        # message_stop, which carries nothing, is still to come
+        return self.done or self.stop_reason is not None
+
+    def feed(self, event: SSEEvent) -> str:
+        data = event.json_object()
+        # an event named error is one, whatever its data's type (llama.cpp's flat {code, message, type}: see sse.py)
+        kind = "error" if event.event == "error" else data.get("type") or event.event
+        if kind == "message_start":
+            self.message = data.get("message") or {}
+            self.usage.update(self.message.get("usage") or {})
+        elif kind == "content_block_start":
+            block = self.blocks[data["index"]] = dict(data.get("content_block") or {})
+            if block.get("type") == "tool_use":
+                self.partial_json[data["index"]] = []
+                if self.wire.json_tool and block.get("name") in (JSON_TOOL, JSON_VALUE_TOOL) and self.document is None:
+                    self.document = StreamedDocument(wrapped=block["name"] == JSON_VALUE_TOOL)
+                    self.document_at = data["index"]
+        elif kind == "content_block_delta":
+            delta = data.get("delta") or {}
+            block = self.blocks.setdefault(data["index"], {"type": "text", "text": ""})
+            if delta.get("type") == "text_delta":
+                block["text"] = block.get("text", "") + delta.get("text", "")
+                text, self.unsent = self.unsent + str(delta.get("text", "")), ""  # (after a prefill, it goes first)
+                return text
+            if delta.get("type") == "input_json_delta":
+                piece = delta.get("partial_json", "")
+                self.partial_json.setdefault(data["index"], []).append(piece)
+                if self.document is not None and data["index"] == self.document_at and isinstance(piece, str):
+                    return self.document.feed(piece)  # the answer's text, as the caller's progress sees it
+            elif delta.get("type") == "thinking_delta":  # kept: a tool call brings its thinking back
+                block["thinking"] = block.get("thinking", "") + delta.get("thinking", "")
+            elif delta.get("type") == "signature_delta":
+                block["signature"] = block.get("signature", "") + delta.get("signature", "")
+        elif kind == "message_delta":
+            delta = data.get("delta") or {}
+            self.stop_reason = delta.get("stop_reason") or self.stop_reason
+            if delta.get("stop_details"):
+                self.message = {**self.message, "stop_details": delta["stop_details"]}
+            self.usage.update({k: v for k, v in (data.get("usage") or {}).items() if v is not None})
+        elif kind == "message_stop":
+            self.done = True
+        elif kind == "error":
+            data = data if isinstance(data.get("error"), dict) else {"type": "error", "error": data}  # (flat)
+            status = error_status(data["error"], 200)  # llama.cpp's integer code is an HTTP status
+            raise anthropic_error(status, json.dumps(data).encode(), {}, provider=self.provider, model=self.model)
+        return ""
+
+    def finish(self) -> LLMResult:
+        if not self.complete():
+            raise ProviderConnectionError(
+                f"{self.provider}:{self.model}: the stream ended before message_stop",
+                provider=self.provider,
+                model=self.model,
+            )
+        content = []
+        for index in sorted(self.blocks):
+            block = self.blocks[index]
+            if block.get("type") == "tool_use":
+                raw = "".join(self.partial_json.get(index, []))
+                try:
+                    block["input"] = strict_json.loads(raw) if raw else (block.get("input") or {})
+                except ValueError:
+                    if self.stop_reason == "refusal":  # stopped mid-call by the classifiers: the refusal it is
+                        block["input"] = {}
+                        content.append(block)
+                        continue
+                    why = "streamed tool input is not JSON"
+                    if _STOP.get(self.stop_reason) == "length":  # stopped mid-call, not a model writing bad JSON
+                        why = _cut_short(block.get("name"), self.stop_reason)
+                    raise MalformedResponseError(
+                        f"{self.provider}:{self.model}: {why}", provider=self.provider, model=self.model
+                    ) from None
+            content.append(block)
+        result = read_answer(content, self.stop_reason, self.usage, self.message, self.provider, self.model, self.wire)
+        if self.document is not None:  # its text as it streamed to the caller's progress, not re-serialized
+            result.text = self.document.instead_of(result.text)
+        return result
