@@ -35,7 +35,7 @@ from .gemini_notes import left_out, part_kind, retiring, stopped_early
 from .gemini_schema import declaration, response_schema
 from .gemini_schema import gemini_schema as gemini_schema  # where callers have imported it from
 from .json_output import with_json_instruction
-from .openai_responses import is_reasoning
+from .openai_reasoning import is_reasoning
 from .wire_format import StreamAccumulator, WireFormat, first_stops, with_reported_usage
 
 _BLOCKED = {

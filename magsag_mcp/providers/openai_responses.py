@@ -18,6 +18,7 @@ from .json_output import any_object, json_mode_system, says_json, schema_name
 from .openai_chat import refused
 from .openai_errors import error_status, openai_error
 from .openai_models import moved_for_responses, put_temperature, requested_effort
+from .openai_reasoning import is_reasoning, made_by, reasoning_items, signature_for, with_origin
 from .openai_tool_calls import RESPONSES_ID_LIMIT, WireCallIds, call_name, parse_arguments, tool_output
 from .openai_usage import both_counts, with_reasoning
 from .wire_format import StreamAccumulator, WireFormat, with_reported_usage
@@ -40,96 +41,6 @@ def _items(msg: Message, model: str, ids: WireCallIds) -> list[dict[str, Any]]:
         arguments = json.dumps(tc.arguments)
         items.append({"type": "function_call", "call_id": ids.call(tc.id), "name": tc.name, "arguments": arguments})
     return items
-
-
-#: what marks a ToolCall's ``signature`` as the Responses API's reasoning items before the call (JSON after it)
-REASONING_TAG = "openai-reasoning:"
-
-
-def is_reasoning(signature: str | None) -> bool:
-    """Whether a ToolCall's signature holds OpenAI reasoning items (which no other vendor takes)."""
-    return isinstance(signature, str) and signature.startswith(REASONING_TAG)
-
-
-def _signature_for(reasoning: list[dict[str, Any]], model: str) -> str | None:
-    """The reasoning items that came before a function call, as its call's signature: a reasoning model's tool
-    calls must go back with them (OpenAI's function-calling guide), and with ``store: false`` only their
-    ``encrypted_content`` carries them (an id alone is refused: "Items are not persisted when store is false").
-    Items without it cannot go back, and are not kept. ``model``: the target's, whose own reasoning they are."""
-    kept = [
-        {
-            "type": "reasoning",
-            "id": r["id"],
-            "summary": r.get("summary") or [],
-            "encrypted_content": r["encrypted_content"],
-        }
-        for r in reasoning
-        if isinstance(r.get("id"), str) and isinstance(r.get("encrypted_content"), str) and r["encrypted_content"]
-    ]
-    return REASONING_TAG + json.dumps({"model": model, "items": kept}, separators=(",", ":")) if kept else None
-
-
-def _made(signature: str | None) -> dict[str, Any] | None:
-    """What :func:`_signature_for` wrote into ``signature``, or None for any other signature."""
-    if not is_reasoning(signature):
-        return None
-    try:
-        made = json.loads(signature[len(REASONING_TAG) :])  # type: ignore[index]
-    except (ValueError, RecursionError):
-        return None
-    return made if isinstance(made, dict) else None
-
-
-def _with_origin(signature: str | None, origin: str) -> str | None:
-    """``signature`` marked as the reasoning of the endpoint ``origin`` (``Endpoint.origin``): another endpoint
-    serving a model of the same name (an Azure deployment named ``o3`` after OpenAI's o3, another Azure resource)
-    cannot decrypt it, and answers 400 ``invalid_encrypted_content``. Any other signature as it is."""
-    made = _made(signature)
-    if made is None:
-        return signature
-    made["origin"] = origin
-    return REASONING_TAG + json.dumps(made, separators=(",", ":"))
-
-
-def without_reasoning(request: LLMRequest) -> LLMRequest:
-    """``request`` with no OpenAI reasoning on its tool calls (``request`` itself when it has none)."""
-    if not any(is_reasoning(tc.signature) for m in request.messages for tc in m.tool_calls):
-        return request
-    messages = [
-        replace(
-            m, tool_calls=[replace(tc, signature=None) if is_reasoning(tc.signature) else tc for tc in m.tool_calls]
-        )
-        if m.tool_calls
-        else m
-        for m in request.messages
-    ]
-    return replace(request, messages=messages)
-
-
-def reasoning_items(signature: str | None, model: str) -> list[dict[str, Any]]:
-    """The items :func:`_signature_for` made, as the input takes them, when ``model`` is the one that reasoned:
-    encrypted reasoning is its own model's, and another (a fallback, a local server's Responses API) is sent none.
-    [] for any other signature, or one that is not as it was made (the caller sends it back: a broken one would
-    be refused, and stop the cascade)."""
-    made = _made(signature)
-    if made is None or made.get("model") != model:
-        return []
-    items = made.get("items")
-    if not isinstance(items, list) or not all(_as_made(i) for i in items):
-        return []
-    return items
-
-
-def _as_made(item: Any) -> bool:
-    return (
-        isinstance(item, dict)
-        and item.keys() == {"type", "id", "summary", "encrypted_content"}
-        and item["type"] == "reasoning"
-        and isinstance(item["id"], str)
-        and isinstance(item["summary"], list)
-        and isinstance(item["encrypted_content"], str)
-        and bool(item["encrypted_content"])
-    )
 
 
 MIN_OUTPUT_TOKENS = 16
@@ -255,7 +166,7 @@ class ResponsesFormat(WireFormat):
                 continue
             calls = [
                 tc
-                if not is_reasoning(tc.signature) or (_made(tc.signature) or {}).get("origin") == origin
+                if not is_reasoning(tc.signature) or (made_by(tc.signature) or {}).get("origin") == origin
                 else replace(tc, signature=None)
                 for tc in msg.tool_calls
             ]
@@ -268,7 +179,7 @@ class ResponsesFormat(WireFormat):
     def from_endpoint(self, result: LLMResult, origin: str) -> None:
         for tc in result.tool_calls:
             if is_reasoning(tc.signature):
-                tc.signature = _with_origin(tc.signature, origin)
+                tc.signature = with_origin(tc.signature, origin)
 
     def usage_in(self, data: dict[str, Any]) -> Usage | None:
         return _usage(data.get("usage"), data)
@@ -338,7 +249,7 @@ def _result(data: dict[str, Any], *, provider: str, model: str) -> LLMResult:
                     id=item.get("call_id") or item.get("id") or f"call_{len(calls)}",
                     name=call_name(item.get("name"), provider=provider, model=model),
                     arguments=parse_arguments(item.get("arguments"), provider=provider, model=model, cut=cut),
-                    signature=_signature_for(reasoning, model),
+                    signature=signature_for(reasoning, model),
                 )
             )
             reasoning = []

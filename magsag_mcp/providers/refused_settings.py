@@ -19,7 +19,7 @@ from ..transport import Transport
 from ..types import LLMRequest, LLMResult, Target
 from .base import Endpoint, HTTPProvider, ProgressCallback
 from .json_output import check_strict_calls
-from .openai_responses import without_reasoning
+from .openai_reasoning import without_reasoning
 from .wire_format import WireFormat
 
 #: the settings that may be left out as the model rules leave them out: sampling knobs a reasoning model refuses,
