@@ -203,6 +203,8 @@ class GeminiFormat(WireFormat):
             config["responseMimeType"] = "application/json"
             if request.json_schema is not None:
                 config.update(response_schema(request.json_schema, notes, request.json_schema_description))
+                if "responseSchema" not in config:  # one it cannot say: the model reads it, and its description
+                    system = with_json_instruction(system, request.json_schema, request.json_schema_description)
         if system and plain:
             opening = contents[0] if contents and contents[0]["role"] == "user" else None
             if opening is None or "functionResponse" in opening["parts"][0]:

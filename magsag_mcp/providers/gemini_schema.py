@@ -135,7 +135,8 @@ def response_schema(schema: dict[str, Any], notes: list[str], description: str |
     """generationConfig's ``responseSchema`` for ``schema``, noting what it left out. None for a schema with an
     object of any keys in it (no properties: pydantic's ``dict[str, X]``), which Gemini's Schema cannot say and
     refuses (400 "...properties: should be non-empty for OBJECT type", which stopped the cascade): the answer is
-    asked for as JSON, and checked against the full schema, as every answer is."""
+    asked for as JSON, the schema given in the prompt (the caller's part), and checked against the full schema, as
+    every answer is."""
     converted, dropped = gemini_schema(schema, ordered=True)
     # Annotations carry no constraint: leaving them out loses nothing worth a warning.
     dropped -= {"$schema", "title", "description", "examples"}
@@ -143,7 +144,8 @@ def response_schema(schema: dict[str, Any], notes: list[str], description: str |
         if converted.get("properties") or converted.get("type") != "OBJECT":  # more than "an object" was lost
             notes.append(
                 "Gemini's response schema cannot say an object of any keys (one without properties), so none was "
-                "sent: the answer was asked for as JSON and checked against the full schema"
+                "sent: the model was given the schema in its instructions, and its answer was checked against the "
+                "full schema"
             )
         return {}
     if dropped:

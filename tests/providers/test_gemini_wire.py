@@ -446,8 +446,9 @@ async def test_a_response_schema_with_an_object_of_any_keys_is_asked_for_as_json
     assert last_body(fake)["generationConfig"] == {"maxOutputTokens": 50, "responseMimeType": "application/json"}
     assert result.warnings == [
         "Gemini's response schema cannot say an object of any keys (one without properties), so none was sent: the "
-        "answer was asked for as JSON and checked against the full schema"
+        "model was given the schema in its instructions, and its answer was checked against the full schema"
     ]
+    assert '"additionalProperties":{"type":"string"}' in last_body(fake)["systemInstruction"]["parts"][0]["text"]
     # the answer is still checked against the full schema
     fake.queue({"text": '{"name": "x", "labels": {"a": 1}}'})
     with pytest.raises(E.InvalidOutputError):
@@ -456,6 +457,31 @@ async def test_a_response_schema_with_an_object_of_any_keys_is_asked_for_as_json
     fake.queue({"text": '{"a": 1}'})
     result = await provider.complete(LLMRequest([Message("user", "Go")], json_schema={"type": "object"}), target)
     assert result.parsed == {"a": 1} and result.warnings == [] and fake.violations == []
+
+
+def test_a_response_schema_gemini_cannot_say_goes_to_the_model_in_its_instructions():
+    # With no responseSchema sent (an object of any keys), the model was told only to answer in JSON: neither the
+    # schema the answer is checked against nor the json_schema.description that every other path carries reached it,
+    # and a model that guessed the keys' types failed the check, billed.
+    schema = {"type": "object", "additionalProperties": {"type": "number"}}
+    ask = LLMRequest(
+        [Message("user", "Price these")], system="Be brief.", json_schema=schema, json_schema_description="SKU prices"
+    )
+    body, notes = GeminiFormat().build(ask, "gemini-2.5-flash", stream=False)
+    assert "responseSchema" not in body["generationConfig"]
+    said = body["systemInstruction"]["parts"][0]["text"]
+    assert said.startswith("Be brief.\n\n") and '{"type":"object","additionalProperties":{"type":"number"}}' in said
+    assert said.endswith("What the JSON document is: SKU prices")
+    assert notes == []  # (an object at the top: nothing more than its schema, which the model was given, is lost)
+    # a schema that says only "an object": its description still reaches the model, without a warning
+    ask = LLMRequest([Message("user", "Go")], json_schema={"type": "object"}, json_schema_description="SKU prices")
+    body, notes = GeminiFormat().build(ask, "gemini-2.5-flash", stream=False)
+    assert body["systemInstruction"]["parts"][0]["text"].endswith("What the JSON document is: SKU prices")
+    assert notes == []
+    # a schema Gemini can say goes as its responseSchema, the prompt left as it is
+    ask = replace(ask, json_schema={"type": "object", "properties": {"a": {"type": "number"}}})
+    body, _ = GeminiFormat().build(ask, "gemini-2.5-flash", stream=False)
+    assert body["generationConfig"]["responseSchema"]["description"] == "SKU prices" and "systemInstruction" not in body
 
 
 async def test_a_tool_with_an_object_parameter_of_any_keys_moves_on(serve, transport):
