@@ -17,6 +17,7 @@ from collections.abc import Mapping
 from typing import Any
 from urllib.parse import quote
 
+from .. import strict_json
 from ..errors import (
     ContentFilteredError,
     MalformedResponseError,
@@ -96,12 +97,13 @@ def _made_up(call_id: str, name: str) -> bool:
 
 def _response_object(content: str | None, is_error: bool = False) -> dict[str, Any]:
     """functionResponse.response must be an object; tool results are usually JSON strings. A failed call's goes
-    under "error" (the API: "if the function call failed to execute, the response can have an "error" key")."""
+    under "error" (the API: "if the function call failed to execute, the response can have an "error" key"). A
+    result that is no strict JSON (a Python tool's NaN, which in the body would be none either) goes as its text."""
     if not content:
         return {"error": "(no output)"} if is_error else {}
     try:
-        value = json.loads(content)
-    except ValueError:
+        value = strict_json.loads(content)
+    except (ValueError, RecursionError):
         value = content
     if is_error:
         return {"error": value}

@@ -3,6 +3,7 @@ general wire tests (test_wire.py) do not reach."""
 
 from __future__ import annotations
 
+import json
 from dataclasses import replace
 from decimal import Decimal as D
 
@@ -752,3 +753,21 @@ def test_parallel_calls_that_share_an_id_each_get_their_results_name_in_order():
     parts = [c["parts"] for c in body["contents"] if "functionResponse" in c["parts"][0]]
     names = [[p["functionResponse"]["name"] for p in turn] for turn in parts]
     assert names == [["get_weather", "get_time"], ["get_time"]]
+
+
+@pytest.mark.parametrize("is_error", [False, True])
+def test_a_tool_result_that_is_no_strict_json_goes_to_gemini_as_its_text(is_error):
+    # A Python tool's json.dumps writes a pandas NaN as NaN: read as JSON, the result went into the body as NaN, which
+    # is no JSON (Gemini answers 400 "Invalid JSON payload received"), where the OpenAI formats sent it as its text;
+    # and one nested past the interpreter's depth raised a RecursionError out of build, a traceback.
+    deep = "[" * 100_000 + "]" * 100_000
+    for output in ('{"mean": NaN}', "Infinity", deep):
+        history = [
+            Message("user", "Stats?"),
+            Message("assistant", None, tool_calls=[ToolCall("c1", "stats", {})]),
+            Message("tool", output, tool_call_id="c1", name="stats", is_error=is_error),
+        ]
+        body, _ = GeminiFormat().build(LLMRequest(history), "gemini-2.5-flash", stream=False)
+        sent = body["contents"][2]["parts"][0]["functionResponse"]["response"]
+        assert sent == ({"error": output} if is_error else {"result": output})
+        json.dumps(body, allow_nan=False)  # the body is JSON
