@@ -226,8 +226,6 @@ def _schema_problem(value: Any, schema: Mapping[str, Any], validator: Any = None
 
 #: the start of a value wrapped as ``{"value": ...}`` (a forced JSON tool's input for a schema that is no object)
 _WRAPPER_OPENS = re.compile(r'\s*\{\s*"value"\s*:\s*')
-#: what may still close the wrapper at the end of the text so far: whitespace, and at most its last brace
-_WRAPPER_MAY_CLOSE = re.compile(r"\s*(?:\}\s*)?\Z")
 
 
 class StreamedDocument:
@@ -239,7 +237,10 @@ class StreamedDocument:
         self.wrapped = wrapped
         self._opened = not wrapped
         self._head: str | None = ""
-        self._held = ""
+        #: what may still close the wrapper, held back: whitespace, and at most one brace (then the whitespace after
+        #: it in ``_after``); kept in pieces, so that a long run of whitespace is not read again for each piece
+        self._before: list[str] = []
+        self._after: list[str] | None = None
         self._parts: list[str] = []
 
     def feed(self, piece: str) -> str:
@@ -255,12 +256,34 @@ class StreamedDocument:
                 return ""
             self._opened, piece, self._head = True, self._head[opening.end() :], ""
         if self.wrapped:
-            text = self._held + piece
-            end = _WRAPPER_MAY_CLOSE.search(text).start()  # type: ignore[union-attr]  # (matches at the end)
-            piece, self._held = text[:end], text[end:]
+            piece = self._past_the_held(piece)
         if piece:
             self._parts.append(piece)
         return piece
+
+    def _past_the_held(self, piece: str) -> str:
+        """The text that ``piece`` shows to be the value's, the held text first: all but the whitespace, and the one
+        brace, that may still close the wrapper at the end of the text so far."""
+        core = piece.rstrip()
+        tail = piece[len(core) :]
+        if not core:  # whitespace: before the closing brace, or after it
+            (self._before if self._after is None else self._after).append(piece)
+            return ""
+        if core[-1] == "}" and not core[:-1].strip():  # a brace after whitespace: the one that may close the wrapper
+            if self._after is None:
+                self._before.append(core[:-1])
+                self._after = [tail]
+                return ""
+            released = "".join(self._before) + "}"  # the held brace was the value's
+            self._before, self._after = [*self._after, core[:-1]], [tail]
+            return released
+        held = "".join(self._before) + ("" if self._after is None else "}" + "".join(self._after))
+        if core[-1] == "}":
+            value = core[:-1].rstrip()
+            self._before, self._after = [core[len(value) : -1]], [tail]
+            return held + value
+        self._before, self._after = [tail], None
+        return held + core
 
     def instead_of(self, text: str) -> str:
         """The document's text as it streamed, in place of ``text`` (the document as the answer re-serialized it)

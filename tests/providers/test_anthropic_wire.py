@@ -1090,6 +1090,40 @@ def test_a_wrapped_json_value_streams_as_the_values_text_however_its_pieces_are_
     assert document.instead_of(json.dumps(json.loads(raw)["value"])) == text
 
 
+def _held_back_as_before(pieces: list[str]) -> list[str]:
+    """What each piece released as the stream read it before: the text so far, less what may close the wrapper."""
+    import re
+
+    may_close, held, out = re.compile(r"\s*(?:\}\s*)?\Z"), "", []
+    for piece in pieces:
+        text = held + piece
+        end = may_close.search(text).start()
+        out.append(text[:end])
+        held = text[end:]
+    return out
+
+
+@pytest.mark.parametrize(
+    "value",
+    ['[1, {"a": "}"}]', '{"b": {}}  }\n', " \n\t ", "}", "} }  } x }", '"x" }\n\n}', '[{}, {} ]  ', "  \u3000}"],
+)
+@pytest.mark.parametrize("size", [1, 2, 3, 5, 100])
+def test_a_wrapped_value_holds_back_only_what_may_close_it_whatever_whitespace_comes(value: str, size: int):
+    # The text held back (whitespace, and the one brace that may close the wrapper) was read again, whole, with each
+    # piece: a value that ran into a long run of whitespace (a model repeating itself until max_tokens) took time
+    # quadratic in its length on the event loop. Held in pieces now, it releases the same text as before.
+    from magsag_mcp.providers.json_output import StreamedDocument
+
+    for raw in (value, value + " " * 50 + "}", " " * 40 + value + "\n" * 30):
+        pieces = [raw[i : i + size] for i in range(0, len(raw), size)]
+        document = StreamedDocument(wrapped=True)
+        document.feed('{"value": ')
+        assert [document.feed(p) for p in pieces] == _held_back_as_before(pieces)
+    document = StreamedDocument(wrapped=True)
+    released = [document.feed(p) for p in ['{"value": [1,', *[" " * 16] * 50_000, "2]", "\n}"]]
+    assert "".join(released) == "[1," + " " * 800_000 + "2]" and released[-1] == ""
+
+
 def test_a_wrapped_json_input_without_its_value_key_streams_nothing_and_keeps_the_answers_text():
     from magsag_mcp.providers.json_output import StreamedDocument
 
