@@ -138,7 +138,7 @@ class SSEParser:
         text = "\n".join(self._raw)
         try:
             value = json.loads(text)
-        except ValueError:
+        except (ValueError, RecursionError):  # not (yet) a whole object, or none past the interpreter's depth
             if self._raw_len > self.MAX_RAW_CHARS:
                 self._raw, self._raw_len = [], 0
             return None

@@ -528,3 +528,12 @@ async def test_a_name_that_does_not_exist_is_not_retried_but_a_lookup_that_faile
         errors.append(info.value)
     assert [(e.retryable, e.moves_on) for e in errors] == [(False, True), (True, True)]
     assert "does not resolve (Name or service not known)" in errors[0].message
+
+
+def test_lines_of_no_field_nested_past_the_interpreters_depth_are_ignored_as_any_other_non_json():
+    # A line of no field that starts a JSON object is read as a raw error object (Gemini's aborted stream): one
+    # nested past the interpreter's depth raised a RecursionError out of the parser, not a provider's error, and the
+    # stream's events after it were lost.
+    parser = SSEParser()
+    assert parser.feed(b'{"error": ' + b"[" * 5000 + b"\n") == []
+    assert parser.feed(b'data: {"a": 1}\n\n') == [SSEEvent(None, '{"a": 1}')]
