@@ -88,25 +88,27 @@ def hosts_other_models(name: str) -> bool:
     return bool(getattr(_load(canonical_provider(name)), "hosts_other_models", False))
 
 
-def min_output_tokens(target: Target) -> int:
-    """The fewest output tokens a call to ``target`` is sent with (its provider's class says; 0 for a
-    factory that is no :class:`Provider` class)."""
+def _class_rule(target: Target, name: str) -> Any:
+    """The classmethod ``name`` of ``target``'s provider class, which budgets ask before an attempt; None for an
+    unknown provider or a factory that is no :class:`Provider` class."""
     try:
         factory = _load(canonical_provider(target.provider))
     except KeyError:
-        return 0
-    fewest = getattr(factory, "min_output_tokens", None)
+        return None
+    return getattr(factory, name, None)
+
+
+def min_output_tokens(target: Target) -> int:
+    """The fewest output tokens a call to ``target`` is sent with (its provider's class says; 0 for a
+    factory that is no :class:`Provider` class)."""
+    fewest = _class_rule(target, "min_output_tokens")
     return fewest(target) if fewest is not None else 0
 
 
 def prompt_overhead(target: Target, request: LLMRequest) -> int:
     """Input tokens a call to ``target`` is billed beyond the request it sends (its provider's class says; 0 for a
     factory that is no :class:`Provider` class)."""
-    try:
-        factory = _load(canonical_provider(target.provider))
-    except KeyError:
-        return 0
-    overhead = getattr(factory, "prompt_overhead", None)
+    overhead = _class_rule(target, "prompt_overhead")
     return overhead(target, request) if overhead is not None else 0
 
 
