@@ -8,16 +8,12 @@ from __future__ import annotations
 from typing import Any
 
 from ..types import LLMRequest, Usage
+from .wire_format import reported_usage
 
 
 def usage(raw: Any) -> Usage:
     """The Messages API's ``usage`` as our :class:`~magsag_mcp.types.Usage` (not reported: none, or no count in it)."""
-    if not isinstance(raw, dict) or not raw:
-        return Usage(reported=False)
-    try:
-        return _counted(raw)
-    except (TypeError, ValueError, AttributeError, OverflowError):  # no (finite) number: no usage to price
-        return Usage(reported=False)
+    return reported_usage(_counted, raw)
 
 
 def _counted(raw: dict[str, Any]) -> Usage:

@@ -37,7 +37,7 @@ from .gemini_schema import declaration, response_schema
 from .gemini_schema import gemini_schema as gemini_schema  # where callers have imported it from
 from .json_output import with_json_instruction
 from .openai_reasoning import is_reasoning
-from .wire_format import StreamAccumulator, WireFormat, first_stops, with_reported_usage
+from .wire_format import StreamAccumulator, WireFormat, first_stops, reported_usage, with_reported_usage
 
 _BLOCKED = {
     "SAFETY",
@@ -454,12 +454,7 @@ class GeminiProvider(HTTPProvider):
 
 def _usage(u: dict[str, Any]) -> Usage:
     """``usageMetadata``; thoughts are output, billed at the output price."""
-    if not isinstance(u, dict) or not u:
-        return Usage(reported=False)
-    try:
-        return _counted(u)
-    except (TypeError, ValueError, AttributeError, OverflowError):  # no (finite) number: no usage to price
-        return Usage(reported=False)
+    return reported_usage(_counted, u)
 
 
 def _counted(u: dict[str, Any]) -> Usage:

@@ -21,7 +21,7 @@ from .openai_models import moved_for_responses, put_temperature, requested_effor
 from .openai_reasoning import is_reasoning, made_by, reasoning_items, signature_for, with_origin
 from .openai_tool_calls import RESPONSES_ID_LIMIT, WireCallIds, call_name, parse_arguments, tool_output
 from .openai_usage import both_counts, with_reasoning
-from .wire_format import StreamAccumulator, WireFormat, with_reported_usage
+from .wire_format import StreamAccumulator, WireFormat, reported_usage, with_reported_usage
 
 
 def _items(msg: Message, model: str, ids: WireCallIds) -> list[dict[str, Any]]:
@@ -305,12 +305,7 @@ def _at_limit(data: dict[str, Any], usage: Usage | None) -> bool:
 def _usage(raw: Any, response: dict[str, Any]) -> Usage:
     """``raw``: the ``usage`` object; ``response``: the response around it, whose ``service_tier`` and
     ``model`` say the tier and the model that served it, and so the rates it is billed at."""
-    if not isinstance(raw, dict) or not raw:
-        return Usage(reported=False)
-    try:
-        return _counted(raw, response)
-    except (TypeError, ValueError, AttributeError, OverflowError):  # no (finite) number: no usage to price
-        return Usage(reported=False)
+    return reported_usage(_counted, raw, response)
 
 
 def _counted(raw: dict[str, Any], response: dict[str, Any]) -> Usage:

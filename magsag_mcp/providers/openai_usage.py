@@ -7,18 +7,14 @@ from __future__ import annotations
 from typing import Any
 
 from ..types import Usage
+from .wire_format import reported_usage
 
 
 def chat_usage(raw: Any, answer: dict[str, Any]) -> Usage:
     """``raw``: the ``usage`` object; ``answer``: the completion (or chunk) around it, whose
     ``service_tier`` and ``model`` say the tier and the model that served it, and so the rates it is
     billed at."""
-    if not isinstance(raw, dict) or not raw:
-        return Usage(reported=False)
-    try:
-        return _counted(raw, answer)
-    except (TypeError, ValueError, AttributeError, OverflowError):  # no (finite) number: no usage to price
-        return Usage(reported=False)
+    return reported_usage(_counted, raw, answer)
 
 
 def both_counts(raw: dict[str, Any], first: str, second: str) -> tuple[int, int]:

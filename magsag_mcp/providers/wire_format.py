@@ -9,6 +9,7 @@ joins the two. One module per format implements it (``openai_chat``, ``openai_re
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
+from collections.abc import Callable
 from typing import Any, ClassVar
 
 from ..errors import ProviderError
@@ -111,6 +112,17 @@ def first_stops(stop: list[str], limit: int, vendor: str, notes: list[str]) -> l
         f"{'was' if len(rest) == 1 else 'were'} not sent"
     )
     return list(stop[:limit])
+
+
+def reported_usage(counted: Callable[..., Usage], raw: Any, *around: Any) -> Usage:
+    """A vendor's usage object read by ``counted`` (with what ``around`` it says, such as the answer's tier): not
+    reported when it is none, empty, or holds no (finite) number where a count should be, so it is never priced."""
+    if not isinstance(raw, dict) or not raw:
+        return Usage(reported=False)
+    try:
+        return counted(raw, *around)
+    except (TypeError, ValueError, AttributeError, OverflowError):
+        return Usage(reported=False)
 
 
 def with_reported_usage(exc: ProviderError, usage: Any) -> ProviderError:
