@@ -30,7 +30,7 @@ def call_targeting(
     higher level winning key by key. A lower level's keys belong to its own model, which was replaced:
     they do not apply (and a lower level that names no model may not set them, see below)."""
     levels: list[tuple[str, Mapping[str, Any]]] = [("model_config", mc), ("context.llm_overrides", lo)]
-    named = next((i for i, (_, cfg) in enumerate(levels) if cfg.get("model") is not None), None)
+    named = next((i for i, (_, cfg) in enumerate(levels) if _names_model(cfg)), None)
     if named is None and context.get("preferred_model"):
         pm = context["preferred_model"]
         if not isinstance(pm, str):
@@ -39,7 +39,7 @@ def call_targeting(
         named = len(levels) - 1
     applied = levels if named is None else levels[: named + 1]
     for where, cfg in levels[len(applied) :]:
-        if cfg.get("model") is None:
+        if not _names_model(cfg):
             _check_modelless(where, cfg)
     call: dict[str, Any] = {}
     wheres: dict[str, str] = {}
@@ -50,6 +50,14 @@ def call_targeting(
     if named is None:
         _check_modelless("model_config", call, wheres)
     return call, wheres
+
+
+def _names_model(cfg: Mapping[str, Any]) -> bool:
+    """Whether a level names a model: ``""`` (what a form's empty field or an unset variable sends) names none, as
+    everywhere a call's optional text is read (:func:`~.call_request.optional_str`): it leaves the model named
+    below it, and the level's fallbacks and params need one as they do without a model."""
+    model = cfg.get("model")
+    return model is not None and model != ""
 
 
 def _check_modelless(where: str, cfg: Mapping[str, Any], wheres: Mapping[str, str] | None = None) -> None:

@@ -1101,3 +1101,30 @@ def test_an_allowed_base_url_with_a_dot_segment_is_refused_saying_so(catalog):
     mc = {"model": "openai:gpt-4o", "base_url": "https://apim.corp/team-b"}
     with pytest.raises(ConfigError, match=r"entry 1 .* has a '\.' or '\.\.' segment in its path"):
         plan_call(catalog, "skill.analysis", {"data": "x", "model_config": mc}, context=None, env=env)
+
+
+@pytest.mark.parametrize(
+    ("model_config", "context", "expected"),
+    [
+        ({"model": ""}, {"preferred_model": "gemini-1.5-pro"}, ["google:gemini-1.5-pro"]),
+        ({"model": ""}, {"llm_overrides": {"model": "gpt-4o-mini"}}, ["openai:gpt-4o-mini"]),
+        ({}, {"llm_overrides": {"model": ""}, "preferred_model": "gemini-1.5-pro"}, ["google:gemini-1.5-pro"]),
+        ({"model": "", "provider": "azure"}, {"preferred_model": "gpt-4o"}, ["azure:gpt-4o"]),
+    ],
+    ids=["mc/preferred", "mc/llm_overrides", "lo/preferred", "mc-provider/preferred"],
+)
+def test_an_empty_model_names_no_model_and_leaves_the_one_named_below_it(catalog, model_config, context, expected):
+    # "" is no model (what a form or an unset variable sends): it took the place of the model named lower down,
+    # and the call went to routing's gpt-4o instead of the model its context asked for
+    payload = {"data": "x", "model_config": model_config}
+    plan = plan_call(catalog, "skill.analysis", payload, context=context, env={})
+    assert plan.rule == "override:call"
+    assert labels(plan) == expected
+
+
+@pytest.mark.parametrize(("key", "value"), [("fallbacks", ["gpt-4o-mini"]), ("params", {"seed": 7})])
+def test_fallbacks_or_params_beside_an_empty_model_are_refused(catalog, key, value):
+    # they were dropped without a word: the call went to routing's chain, neither its fallbacks nor its params
+    payload = {"data": "x", "model_config": {"model": "", key: value}}
+    with pytest.raises(PayloadError, match=rf"model_config.{key} needs model_config.model"):
+        plan_call(catalog, "skill.analysis", payload, context=None, env={})
