@@ -31,7 +31,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from .catalog_yaml import read_yaml
 from .errors import CatalogError, ConfigError, UnknownSkillError
 from .skills import Skill, check_payload, checked_schema, compile_validator, not_a_bool
-from .targets import TargetLike, check_targets, to_target
+from .targets import TargetLike, to_target
 from .types import Target
 
 __all__ = [
@@ -65,7 +65,6 @@ class Route(BaseModel):
         if self.chain is not None:
             if not self.chain:
                 raise ValueError("route chain is empty")
-            check_targets(self.chain)
         return self
 
 
@@ -81,7 +80,6 @@ class RoutingFile(BaseModel):
         if value is not None:
             if not value:
                 raise ValueError("default chain is empty")
-            check_targets(value)
         return value
 
     @field_validator("tiers")
@@ -90,7 +88,6 @@ class RoutingFile(BaseModel):
         for name, chain in value.items():
             if not chain:
                 raise ValueError(f"tier {name!r} is empty")
-            check_targets(chain)
         return value
 
 

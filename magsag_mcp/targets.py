@@ -10,7 +10,7 @@ from collections.abc import Callable, Mapping
 from functools import lru_cache
 from typing import Annotated, Any
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
+from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field
 
 from .errors import ConfigError, redact
 from .redaction import holds_secret, register_call_secret, register_secret
@@ -20,7 +20,6 @@ __all__ = [
     "ROUTER_FIELDS",
     "TargetLike",
     "TargetSpec",
-    "check_targets",
     "forget_parsed_targets",
     "infer_provider",
     "misspelt_provider",
@@ -380,20 +379,31 @@ def spaced_colon(value: Any, keys: frozenset[str] = frozenset()) -> Any:
 
 
 def _target_like(value: Any) -> Any:
+    if not isinstance(value, str | Mapping):
+        # pydantic said so once for each of the union's branches, naming TargetSpec, a class of magsag's code
+        got = "nothing" if value is None else type(value).__name__
+        raise ValueError(
+            f"a target is 'provider:model' (e.g. openai:gpt-4o) or a mapping {{{', '.join(_TARGET_ORDER)}}}; got {got}"
+        )
     return spaced_colon(value, _TARGET_KEYS)
 
 
+def _parsed(item: str | TargetSpec) -> str | TargetSpec:
+    """The target checked where it stands, so that its problem names its key path (``routes.0.chain.1``) and the
+    file's other problems are listed beside it: a :class:`ConfigError` raised from a validator got past pydantic
+    unlocated, and ended the file's reading."""
+    try:
+        to_target(item)
+    except ConfigError as exc:
+        raise ValueError(exc.message) from None
+    return item
+
+
 #: a target as the catalog writes it: ``provider:model``, a bare model, or a mapping
-TargetLike = Annotated[str | TargetSpec, BeforeValidator(_target_like)]
+TargetLike = Annotated[str | TargetSpec, BeforeValidator(_target_like), AfterValidator(_parsed)]
 
 
 def to_target(item: TargetLike) -> Target:
     if isinstance(item, TargetSpec):
         return parse_target(item.model_dump())
     return parse_target(item)
-
-
-def check_targets(items: list[TargetLike]) -> list[TargetLike]:
-    for item in items:
-        to_target(item)  # raises ConfigError with the reason
-    return items

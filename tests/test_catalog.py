@@ -681,3 +681,35 @@ def test_a_catalog_path_that_does_not_exist_yet_is_refused_with_the_copy_that_ma
     copy = message[message.index("(cp ") + 1 : message.index(")", message.index("(cp "))]
     subprocess.run(shlex.split(copy), check=True)  # the fix, as the message writes it
     assert find_catalog(str(wanted), env={}) == wanted and (wanted / "skills" / "analysis.yaml").is_file()
+
+
+def test_a_routing_target_a_provider_cannot_be_told_for_is_named_by_its_key_path_with_every_other(catalog_copy: Path):
+    # A target refused when it was parsed (unknown provider, a model no provider can be told from, a param out of
+    # range) was said without where it stood ("x.yaml: unknown provider 'opnai'"), and stopped the file's reading:
+    # the other problems of the file waited for the next run of validate
+    extra = catalog_copy / "routing" / "extra.yaml"
+    extra.write_text(
+        "tiers:\n  gold: [economy]\n"
+        "routes:\n"
+        "  - {match: analysis, priority: 50, chain: [openai:gpt-4o, opnai:gpt-4o]}\n"
+        "  - {match: coding, priority: 50, chain: [{provider: openai, model: gpt-4o, params: {temperature: 5}}]}\n"
+    )
+    assert validate_catalog(catalog_copy, env={}) == [
+        f"{extra}: tiers.gold.0: cannot tell which provider serves model 'economy'; name it explicitly "
+        "(e.g. 'local:economy' or model_config {'provider': ..., 'model': 'economy'})",
+        f"{extra}: routes.0.chain.1: unknown provider 'opnai'; use one of: anthropic, azure, compat, fake, google, "
+        "local, openai",
+        f"{extra}: routes.1.chain.0: params.temperature must be a number between 0 and 2, got 5",
+    ]
+
+
+@pytest.mark.parametrize(("written", "got"), [("null", "nothing"), ("5", "int"), ("[openai:gpt-4o]", "list")])
+def test_a_routing_target_that_is_neither_text_nor_a_mapping_says_what_a_target_is(catalog_copy: Path, written, got):
+    # pydantic said "chain.0.str: Input should be a valid string" and "chain.0.TargetSpec: Input should be a valid
+    # dictionary or instance of TargetSpec": two problems for one, naming a class of magsag's code
+    extra = catalog_copy / "routing" / "extra.yaml"
+    extra.write_text(f"routes:\n  - match: analysis\n    priority: 50\n    chain: [{written}]\n")
+    assert validate_catalog(catalog_copy, env={}) == [
+        f"{extra}: routes.0.chain.0: a target is 'provider:model' (e.g. openai:gpt-4o) or a mapping "
+        f"{{provider, model, base_url, params}}; got {got}"
+    ]
