@@ -75,15 +75,30 @@ def _top_level_names(tree: Any) -> set[str]:
 
 
 def misspelt_routes(catalog: Catalog) -> list[str]:
-    """Routes that match no skill's task type but nearly name one (``analyis``): such a route routes
-    nothing, and the skill it was written for falls through to the default chain without a word. A
-    route that resembles no task type may be meant for skills still to come, and is left alone."""
+    """Routes that match no skill's task type but nearly name one (``analyis``), or name a skill's id
+    (``skill.analysis``) where its task type goes: such a route routes nothing, and the skill it was written
+    for falls through to the default chain without a word. A route that resembles no task type may be meant
+    for skills still to come, and is left alone."""
     import difflib
 
     task_types = sorted({skill.task_type for skill in catalog.skills.values()})
     problems = []
     for route, _ in catalog.routing.routes:
         if any(route.match == t or fnmatch.fnmatchcase(t, route.match) for t in task_types):
+            continue
+        named = sorted(s for s in catalog.skills if s == route.match or fnmatch.fnmatchcase(s, route.match))
+        if named:  # match: skill.analysis, the skill's id where its task type goes
+            types = sorted({catalog.skills[s].task_type for s in named})
+            whose = f"{named[0]}'s task_type is" if len(named) == 1 else f"the task_type of {', '.join(named)} is"
+            fix = (
+                f"{whose} {types[0]!r}: write match: {types[0]}"
+                if len(types) == 1
+                else (f"the task_types of {', '.join(named)} are {', '.join(map(repr, types))}: match those instead")
+            )
+            problems.append(
+                f"{catalog.root / 'routing'}: route {route.match!r} matches no skill's task_type but names a skill's "
+                f"id; routes match a skill's task_type, and {fix}"
+            )
             continue
         near = difflib.get_close_matches(route.match, task_types, n=1, cutoff=0.8)
         if near:

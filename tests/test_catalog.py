@@ -713,3 +713,25 @@ def test_a_routing_target_that_is_neither_text_nor_a_mapping_says_what_a_target_
         f"{extra}: routes.0.chain.0: a target is 'provider:model' (e.g. openai:gpt-4o) or a mapping "
         f"{{provider, model, base_url, params}}; got {got}"
     ]
+
+
+@pytest.mark.parametrize(
+    ("match", "said"),
+    [
+        ("skill.analysis", "skill.analysis's task_type is 'analysis': write match: analysis"),
+        (
+            "skill.document-*",
+            "skill.document-analysis's task_type is 'document-analysis': write match: document-analysis",
+        ),
+    ],
+)
+def test_validate_names_a_route_written_with_a_skill_id_for_a_task_type(catalog_copy: Path, match, said):
+    # Routes match a skill's task_type; one written with the skill's id routed nothing, and validate said ok while
+    # every call of the skill went where it went before
+    (catalog_copy / "routing" / "extra.yaml").write_text(
+        f"routes:\n  - match: '{match}'\n    priority: 50\n    chain: [openai:gpt-4o-mini]\n"
+    )
+    assert validate_catalog(catalog_copy, env={}) == [
+        f"{catalog_copy / 'routing'}: route {match!r} matches no skill's task_type but names a skill's id; routes "
+        f"match a skill's task_type, and {said}"
+    ]
