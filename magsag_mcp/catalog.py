@@ -234,6 +234,9 @@ def _entry(path: Path, model: type[_M], env: Mapping[str, str], problems: list[s
         if len(problems) == before:
             problems.append(f"{path}: the file is empty; {needs} (or delete the file)")
         return None
+    if not isinstance(data, dict):  # pydantic said "(file): Input should be a valid dictionary or instance of Skill"
+        problems.append(f"{path}: the file holds a {type(data).__name__}, not a mapping; {needs}")
+        return None
     try:
         return model.model_validate(data)
     except ValidationError as exc:
@@ -244,12 +247,12 @@ def _entry(path: Path, model: type[_M], env: Mapping[str, str], problems: list[s
 
 
 def _pydantic_problems(path: Path, exc: ValidationError, model: type[BaseModel]) -> list[str]:
-    from .suggest import unknown_field
+    from .suggest import unknown_field, wrong_shape
 
     out = []
     for err in exc.errors():
         loc = ".".join(str(p) for p in err["loc"]) or "(file)"
-        msg = err["msg"].removeprefix("Value error, ")
+        msg = wrong_shape(err["loc"], err["type"], err["msg"].removeprefix("Value error, "))
         if err["type"] == "extra_forbidden":  # a misspelt key: the one meant, and the ones there are
             msg += unknown_field(model, err["loc"])
         out.append(f"{path}: {loc}: {msg}")

@@ -94,3 +94,43 @@ def _model_in(annotation: Any) -> Any:
         if found is not None:
             return found
     return None
+
+
+#: what each key of a routing or policy file holds, said where pydantic found another shape there ("Input should be
+#: a valid list"): by the key, and by the mapping whose entries hold it (``tiers.gold``, ``requirements.pii``)
+_TARGETS = "a list of targets, e.g. [openai:gpt-4o, anthropic:claude-3-5-sonnet-20241022]"
+_HOLDS = {
+    "default": _TARGETS,
+    "chain": _TARGETS,
+    "tiers": "a mapping of tier names to lists of targets, e.g. {economy: [openai:gpt-4o-mini]}",
+    "routes": "a list of routes, each a mapping such as {match: analysis, chain: [openai:gpt-4o]}",
+    "policies": "a list of policies, each a mapping with a name, such as {name: production_models, allowed_models: "
+    "[gpt-4o]}",
+    "allowed_models": "a list of model names or patterns, e.g. [gpt-4o, 'claude-*']",
+    "requirements": "a mapping of data classes to lists of models, e.g. {pii_processing: ['local:llama3.1:70b']}",
+    "thresholds": "a mapping of limits, e.g. {max_cost_per_run_usd: 5.0}",
+}
+_ENTRY_HOLDS = {"tiers": _TARGETS, "requirements": "a list of model names or patterns, e.g. ['local:llama3.1:70b']"}
+_ITEM_IS = {
+    "routes": "each route as a mapping such as {match: analysis, chain: [openai:gpt-4o]} (or tier: economy in place "
+    "of the chain)",
+    "policies": "each policy as a mapping with a name, such as {name: production_models, allowed_models: [gpt-4o]}",
+}
+_SHAPE_ERRORS = frozenset({"list_type", "dict_type", "model_type", "model_attributes_type"})
+
+
+def wrong_shape(loc: Sequence[Any], error_type: str, message: str) -> str:
+    """pydantic's ``message`` for a value of the wrong shape at ``loc`` of a routing or policy file, with what to
+    write there; a model's class ("a valid dictionary or instance of Route") is no word of the file's."""
+    if error_type not in _SHAPE_ERRORS or not loc:
+        return message
+    if error_type != "list_type":
+        message = "Input should be a mapping"
+    keys = [part for part in loc if isinstance(part, str)]
+    if isinstance(loc[-1], int) and keys and keys[-1] in _ITEM_IS:
+        return f"{message}; write {_ITEM_IS[keys[-1]]}"
+    if len(keys) >= 2 and keys[-2] in _ENTRY_HOLDS and keys[-1] not in _HOLDS:
+        return f"{message}; write {_ENTRY_HOLDS[keys[-2]]}"
+    if keys and keys[-1] in _HOLDS:
+        return f"{message}; write {_HOLDS[keys[-1]]}"
+    return message

@@ -735,3 +735,34 @@ def test_validate_names_a_route_written_with_a_skill_id_for_a_task_type(catalog_
         f"{catalog_copy / 'routing'}: route {match!r} matches no skill's task_type but names a skill's id; routes "
         f"match a skill's task_type, and {said}"
     ]
+
+
+def test_a_routing_or_policy_key_of_the_wrong_shape_says_what_to_write(catalog_copy: Path):
+    # pydantic said only "Input should be a valid list" (or "... dictionary or instance of Route", a class of
+    # magsag's code): the file and key, and nothing of what the key holds
+    routing = catalog_copy / "routing" / "extra.yaml"
+    routing.write_text("tiers:\n  gold: openai:gpt-4o\nroutes:\n  - analysis\n")
+    policy = catalog_copy / "policies" / "extra.yaml"
+    policy.write_text(
+        "policies:\n  - name: x\n    allowed_models: gpt-4o\n    thresholds: 5\n"
+        "    requirements: {pii_processing: gpt-4o}\n  - residency\n"
+    )
+    targets = "write a list of targets, e.g. [openai:gpt-4o, anthropic:claude-3-5-sonnet-20241022]"
+    assert validate_catalog(catalog_copy, env={}) == [
+        f"{routing}: tiers.gold: Input should be a valid list; {targets}",
+        f"{routing}: routes.0: Input should be a mapping; write each route as a mapping such as "
+        "{match: analysis, chain: [openai:gpt-4o]} (or tier: economy in place of the chain)",
+        f"{policy}: policies.0.allowed_models: Input should be a valid list; write a list of model names or patterns, "
+        "e.g. [gpt-4o, 'claude-*']",
+        f"{policy}: policies.0.thresholds: Input should be a mapping; write a mapping of limits, e.g. "
+        "{max_cost_per_run_usd: 5.0}",
+        f"{policy}: policies.0.requirements.pii_processing: Input should be a valid list; write a list of model names "
+        "or patterns, e.g. ['local:llama3.1:70b']",
+        f"{policy}: policies.1: Input should be a mapping; write each policy as a mapping with a name, such as "
+        "{name: production_models, allowed_models: [gpt-4o]}",
+    ]
+    routing.write_text("- openai:gpt-4o\n")
+    policy.unlink()
+    assert validate_catalog(catalog_copy, env={}) == [
+        f"{routing}: the file holds a list, not a mapping; a routing file holds default, tiers and/or routes"
+    ]

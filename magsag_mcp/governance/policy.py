@@ -381,9 +381,11 @@ def _read(path: Path, env: Mapping[str, str], problems: list[str]) -> list[Polic
     try:
         return PolicyFile.model_validate(data).policies
     except ValidationError as exc:
+        from ..suggest import wrong_shape
+
         for err in exc.errors():
             loc = ".".join(str(x) for x in err["loc"])
-            msg = err["msg"].removeprefix("Value error, ")
+            msg = wrong_shape(err["loc"], err["type"], err["msg"].removeprefix("Value error, "))
             if "thresholds" in err["loc"]:
                 msg = amount_problem(err, "USD") or msg
             if err["type"] == "extra_forbidden":  # a misspelt key: the one meant, and the ones there are
