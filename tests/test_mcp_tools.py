@@ -94,6 +94,27 @@ async def test_model_config_argument_goes_into_the_payload_and_wins(client: Clie
     assert out["trace"]["rule"] == "override:call"
 
 
+async def test_a_model_the_argument_names_replaces_the_payloads_target_with_its_fallbacks(client, schemas):
+    # The argument won key by key: its model took the payload's provider, base URL, params and fallbacks, which
+    # were the payload's model's (an anthropic provider with the argument's gpt-4o went to Anthropic as
+    # anthropic:gpt-4o; here the payload's fallback answered for the argument's model). A model replaces them, as
+    # a model_config's does those of llm_overrides; the request's keys (max_tokens) still merge key by key.
+    payload = {
+        "data": "x",
+        "model_config": {"model": "fake:from-payload", "fallbacks": ["fake:payload-fallback"], "max_tokens": 50},
+    }
+    args = {"skill_id": "skill.analysis", "payload": payload, "model_config": {"model": "fake:fail-bad_request"}}
+    plan = schemas.check("explain_route", await client.call_tool("explain_route", args))
+    assert [t["label"] for t in plan["targets"]] == ["fake:fail-bad_request"]
+    assert plan["max_output_tokens"] == 50
+    err = error_of(await client.call_tool("invoke_skill", args))
+    assert err["type"] == "all_targets_failed" and "payload-fallback" not in json.dumps(err), err
+    # a model_config argument naming no model leaves the payload's target whole
+    args["model_config"] = {"temperature": 0.5}
+    plan = schemas.check("explain_route", await client.call_tool("explain_route", args))
+    assert [t["label"] for t in plan["targets"]] == ["fake:from-payload", "fake:payload-fallback"]
+
+
 async def test_a_payload_model_config_that_is_no_object_is_refused_with_the_argument_beside_it(client: Client):
     # Alone, payload.model_config sent as text is refused ("must be an object"); with the model_config argument
     # beside it, it was dropped without a word and the call ran without the fallbacks and limits it set.

@@ -374,12 +374,19 @@ def make_tool(
 
 
 def _with_model_config(payload: dict[str, Any], model_config: M.ModelConfigArg | None) -> dict[str, Any]:
-    """``model_config`` goes where the guide puts it, ``payload["model_config"]``; the argument wins."""
+    """``model_config`` goes where the guide puts it, ``payload["model_config"]``; the argument wins, key by key,
+    and a model it names replaces the payload's with its target keys (provider, base_url, params, fallbacks: they
+    were that model's, as between model_config and ``llm_overrides``)."""
     own = payload.get("model_config")
     if model_config is None or (own and not isinstance(own, dict)):
         return payload  # one that is no object is refused by the service, as it is without the argument
+    given = model_config.as_payload()
     merged = dict(own or {})
-    merged.update(model_config.as_payload())
+    if given.get("model") and merged:
+        from ..call_targets import TARGET_KEYS
+
+        merged = {key: value for key, value in merged.items() if key not in TARGET_KEYS}
+    merged.update(given)
     return {**payload, "model_config": merged}
 
 
