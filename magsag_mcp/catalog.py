@@ -281,7 +281,8 @@ def _load(root: Path, env: Mapping[str, str]) -> tuple[Catalog | None, list[str]
     default: list[Target] | None = None
     tiers: dict[str, list[Target]] = {}
     routes: list[tuple[Route, list[Target]]] = []
-    pending_tier_routes: list[tuple[Path, Route]] = []
+    #: every route in file order, a route naming a tier among them: its chain is known once every file is read
+    written: list[tuple[Path, Route]] = []
     unreadable = 0  # routing files that failed: one of them may be the one with the default chain
     for path in _yaml_files(root / "routing"):
         rf = _entry(path, RoutingFile, env, problems, "a routing file holds default, tiers and/or routes")
@@ -296,18 +297,17 @@ def _load(root: Path, env: Mapping[str, str]) -> tuple[Catalog | None, list[str]
             if name in tiers:
                 problems.append(f"{path}: tier {name!r} is defined twice")
             tiers[name] = [to_target(t) for t in chain]
-        for route in rf.routes:
-            if route.chain is not None:
-                routes.append((route, [to_target(t) for t in route.chain]))
-            else:
-                pending_tier_routes.append((path, route))
-    for path, route in pending_tier_routes:
-        if route.tier not in tiers:
+        written.extend((path, route) for route in rf.routes)
+    for path, route in written:
+        if route.chain is not None:
+            routes.append((route, [to_target(t) for t in route.chain]))
+        elif route.tier not in tiers:
             problems.append(
                 f"{path}: route {route.match!r} names tier {route.tier!r}, which no routing file defines"
                 + _tier_hint(route.tier, tiers)  # type: ignore[arg-type]
             )
         else:
+            # in its place: a route naming a tier went after every route with a chain, whatever the file order
             routes.append((route, tiers[route.tier]))  # type: ignore[index]
     routes.sort(key=lambda rc: -rc[0].priority)  # stable: file order breaks ties
     if default is None and not unreadable:

@@ -1128,3 +1128,24 @@ def test_fallbacks_or_params_beside_an_empty_model_are_refused(catalog, key, val
     payload = {"data": "x", "model_config": {"model": "", key: value}}
     with pytest.raises(PayloadError, match=rf"model_config.{key} needs model_config.model"):
         plan_call(catalog, "skill.analysis", payload, context=None, env={})
+
+
+def test_a_route_naming_a_tier_keeps_its_place_in_file_order(tmp_path):
+    # Routes of one priority go in file order; one naming a tier was put after every route with a chain, so a glob
+    # below it took its task type, and validate said the glob came first "by file order"
+    import shutil
+
+    from magsag_mcp.catalog import validate_catalog
+
+    root = tmp_path / "catalog"
+    shutil.copytree(CATALOG, root)
+    (root / "routing" / "default.yaml").write_text(
+        "default: [openai:gpt-4o]\ntiers:\n  economy: [openai:gpt-4o-mini]\n"
+        "routes:\n"
+        "  - match: analysis\n    tier: economy\n"
+        "  - match: 'ana*'\n    chain: [anthropic:claude-3-5-sonnet-20241022]\n"
+    )
+    plan = plan_call(load_catalog(root, env={}), "skill.analysis", {"data": "x"}, context=None, env={})
+    assert plan.rule == "route:analysis"
+    assert labels(plan) == ["openai:gpt-4o-mini"]
+    assert validate_catalog(root, env={}) == []
