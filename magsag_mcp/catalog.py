@@ -26,7 +26,7 @@ from pathlib import Path
 from shlex import quote
 from typing import Any, Literal, TypeVar
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError, field_validator, model_validator
 
 from .catalog_yaml import read_yaml
 from .errors import CatalogError, ConfigError, UnknownSkillError
@@ -55,6 +55,8 @@ class Route(BaseModel):
     priority: int = 0
     chain: list[TargetLike] | None = None
     tier: str | None = None
+    #: where it is written (``routing/x.yaml: routes.2``), for the problems ``catalog validate`` finds in it
+    _where: str = PrivateAttr(default="")
 
     _priority = field_validator("priority", mode="before")(lambda cls, value: not_a_bool(value))
 
@@ -161,6 +163,12 @@ class Catalog:
         #: where each skill and agent was defined, for messages that name the file
         self.skill_files: dict[str, Path] = {}
         self.agent_files: dict[str, Path] = {}
+        #: where the default chain and each tier are written: "default" and "tiers.NAME" -> "FILE: KEY"
+        self.routing_where: dict[str, str] = {}
+
+    def routing_place(self, key: str) -> str:
+        """``FILE: KEY`` of the default chain (``default``) or a tier (``tiers.NAME``), else the routing folder."""
+        return self.routing_where.get(key) or str(self.root / "routing")
 
     def skill_list(self) -> list[dict[str, Any]]:
         """Every skill by id: what it does and what its payload takes (:meth:`Skill.summary`)."""
@@ -282,7 +290,8 @@ def _load(root: Path, env: Mapping[str, str]) -> tuple[Catalog | None, list[str]
     tiers: dict[str, list[Target]] = {}
     routes: list[tuple[Route, list[Target]]] = []
     #: every route in file order, a route naming a tier among them: its chain is known once every file is read
-    written: list[tuple[Path, Route]] = []
+    written: list[Route] = []
+    where: dict[str, str] = {}  # Catalog.routing_where
     unreadable = 0  # routing files that failed: one of them may be the one with the default chain
     for path in _yaml_files(root / "routing"):
         rf = _entry(path, RoutingFile, env, problems, "a routing file holds default, tiers and/or routes")
@@ -291,19 +300,29 @@ def _load(root: Path, env: Mapping[str, str]) -> tuple[Catalog | None, list[str]
             continue
         if rf.default is not None:
             if default is not None:
-                problems.append(f"{path}: a default chain is already defined in another routing file")
+                problems.append(
+                    f"{path}: default: a default chain is already defined in {where['default'].partition(': ')[0]}; "
+                    "keep one of the two"
+                )
             default = [to_target(t) for t in rf.default]
+            where["default"] = f"{path}: default"
         for name, chain in rf.tiers.items():
             if name in tiers:
-                problems.append(f"{path}: tier {name!r} is defined twice")
+                problems.append(
+                    f"{path}: tiers.{name}: tier {name!r} is also defined in "
+                    f"{where[f'tiers.{name}'].partition(': ')[0]}; keep one of the two"
+                )
             tiers[name] = [to_target(t) for t in chain]
-        written.extend((path, route) for route in rf.routes)
-    for path, route in written:
+            where[f"tiers.{name}"] = f"{path}: tiers.{name}"
+        for i, route in enumerate(rf.routes):
+            route._where = f"{path}: routes.{i}"
+            written.append(route)
+    for route in written:
         if route.chain is not None:
             routes.append((route, [to_target(t) for t in route.chain]))
         elif route.tier not in tiers:
             problems.append(
-                f"{path}: route {route.match!r} names tier {route.tier!r}, which no routing file defines"
+                f"{route._where}.tier: route {route.match!r} names tier {route.tier!r}, which no routing file defines"
                 + _tier_hint(route.tier, tiers)  # type: ignore[arg-type]
             )
         else:
@@ -343,6 +362,7 @@ def _load(root: Path, env: Mapping[str, str]) -> tuple[Catalog | None, list[str]
     catalog = Catalog(root, skills, RoutingPolicy(default=default, tiers=tiers, routes=routes), agents)
     catalog.skill_files = skill_files
     catalog.agent_files = agent_files
+    catalog.routing_where = where
     return catalog, problems
 
 

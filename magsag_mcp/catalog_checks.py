@@ -96,17 +96,24 @@ def misspelt_routes(catalog: Catalog) -> list[str]:
                 else (f"the task_types of {', '.join(named)} are {', '.join(map(repr, types))}: match those instead")
             )
             problems.append(
-                f"{catalog.root / 'routing'}: route {route.match!r} matches no skill's task_type but names a skill's "
-                f"id; routes match a skill's task_type, and {fix}"
+                f"{_at(catalog, route, '.match')}: route {route.match!r} matches no skill's task_type but names a "
+                f"skill's id; routes match a skill's task_type, and {fix}"
             )
             continue
         near = difflib.get_close_matches(route.match, task_types, n=1, cutoff=0.8)
         if near:
             problems.append(
-                f"{catalog.root / 'routing'}: route {route.match!r} matches no skill's task_type; did you mean "
+                f"{_at(catalog, route, '.match')}: route {route.match!r} matches no skill's task_type; did you mean "
                 f"{near[0]!r}? (skills of task_type {near[0]!r} now take the default chain)"
             )
     return problems
+
+
+def _at(catalog: Catalog, route: Any, key: str = "") -> str:
+    """``FILE: routes.N`` (and ``key`` under it) where ``route`` is written; the routing folder for a route made in
+    code."""
+    where = route._where
+    return f"{where}{key}" if where else str(catalog.root / "routing")
 
 
 def shadowed_routes(catalog: Catalog) -> list[str]:
@@ -124,7 +131,7 @@ def shadowed_routes(catalog: Catalog) -> list[str]:
             if same or (not glob and fnmatch.fnmatchcase(route.match, earlier.match)):
                 fix = "keep one of the two" if same else f"give it a priority above {earlier.priority}"
                 problems.append(
-                    f"{catalog.root / 'routing'}: route {route.match!r} (priority {route.priority}) is never used: "
+                    f"{_at(catalog, route)}: route {route.match!r} (priority {route.priority}) is never used: "
                     f"route {earlier.match!r} (priority {earlier.priority}) comes first for every task type it "
                     f"matches (the highest priority wins, ties go to file order); {fix}"
                 )
@@ -275,17 +282,20 @@ def refused_by_allowed_models(catalog: Catalog, policies: Any) -> list[str]:
                 f"{name}.allowed_models, or name in the class a model that {name} allows"
             )
     chains = [
-        ("the default chain", catalog.routing.default),
-        *((f"tier {tier!r}", chain) for tier, chain in catalog.routing.tiers.items()),
-        *((f"route {route.match!r}", chain) for route, chain in catalog.routing.routes),
+        (catalog.routing_place("default"), "the default chain", catalog.routing.default),
+        *(
+            (catalog.routing_place(f"tiers.{tier}"), f"tier {tier!r}", chain)
+            for tier, chain in catalog.routing.tiers.items()
+        ),
+        *((_at(catalog, route), f"route {route.match!r}", chain) for route, chain in catalog.routing.routes),
     ]
-    for what, chain in chains:
+    for where, what, chain in chains:
         verdicts = [policies.allowed(target, None) for target in chain]
         if verdicts and all(not ok for ok, *_ in verdicts):
             name = verdicts[0][1]
             labels = ", ".join(dict.fromkeys(t.label for t in chain))
             problems.append(
-                f"{catalog.root / 'routing'}: every target of {what} ({labels}) is refused by policy {name!r} (not "
+                f"{where}: every target of {what} ({labels}) is refused by policy {name!r} (not "
                 f"in its allowed_models), so its calls fail unless they name a model themselves; add one to "
                 f"{name}.allowed_models, or route to a model it allows"
             )

@@ -232,15 +232,16 @@ def test_a_route_an_earlier_route_always_takes_first_is_a_problem(catalog_copy: 
     priority = added.split("priority: ")[1].split("\n")[0] if "priority" in added else "0"
     same = shadow.startswith(f"route {match!r}")
     fix = "keep one of the two" if same else f"give it a priority above {shadow.split('priority ')[1].rstrip(')')}"
+    # named by its file and place there (routes.8: appended to the shipped eight), not only the routing folder
     assert validate_catalog(catalog_copy, env={}) == [
-        f"{catalog_copy / 'routing'}: route {match!r} (priority {priority}) is never used: {shadow} comes first "
+        f"{routing}: routes.8: route {match!r} (priority {priority}) is never used: {shadow} comes first "
         f"for every task type it matches (the highest priority wins, ties go to file order); {fix}"
     ]
     # with a priority above the other's, it is the one used (and a route of the same match the unused one)
     head, line, tail = routing.read_text().rpartition(f"  - match: {match}\n")
     routing.write_text(head + line + "    priority: 500\n" + tail.replace("    priority: 100\n", ""))
     assert validate_catalog(catalog_copy, env={}) == (
-        [f"{catalog_copy / 'routing'}: route {match!r} (priority 10) is never used: route {match!r} (priority 500) "
+        [f"{routing}: routes.1: route {match!r} (priority 10) is never used: route {match!r} (priority 500) "
          "comes first for every task type it matches (the highest priority wins, ties go to file order); keep one "
          "of the two"] if same else []
     )  # fmt: skip
@@ -587,7 +588,7 @@ def test_validate_names_a_route_that_nearly_matches_a_task_type(catalog_copy: Pa
     )
     problems = validate_catalog(catalog_copy)
     assert [p for p in problems if "route" in p] == [
-        f"{catalog_copy / 'routing'}: route 'analyis' matches no skill's task_type; did you mean 'analysis'? "
+        f"{routing}: routes.2.match: route 'analyis' matches no skill's task_type; did you mean 'analysis'? "
         "(skills of task_type 'analysis' now take the default chain)"
     ]
     assert (
@@ -650,7 +651,8 @@ def test_a_data_class_or_a_chain_that_allowed_models_refuse_on_every_call_is_a_p
         f"{catalog_copy / 'policies'}: data class 'pii_processing' may only use ['llama3.1:70b'], which policy "
         "'production_models' refuses (not in its allowed_models): every call of that class fails; add them to "
         "production_models.allowed_models, or name in the class a model that production_models allows",
-        f"{catalog_copy / 'routing'}: every target of route 'pii-*' (local:llama3.1:70b) is refused by policy "
+        f"{catalog_copy / 'routing' / 'default.yaml'}: routes.6: every target of route 'pii-*' (local:llama3.1:70b) "
+        "is refused by policy "
         "'production_models' (not in its allowed_models), so its calls fail unless they name a model themselves; "
         "add one to production_models.allowed_models, or route to a model it allows",
     ]
@@ -732,8 +734,8 @@ def test_validate_names_a_route_written_with_a_skill_id_for_a_task_type(catalog_
         f"routes:\n  - match: '{match}'\n    priority: 50\n    chain: [openai:gpt-4o-mini]\n"
     )
     assert validate_catalog(catalog_copy, env={}) == [
-        f"{catalog_copy / 'routing'}: route {match!r} matches no skill's task_type but names a skill's id; routes "
-        f"match a skill's task_type, and {said}"
+        f"{catalog_copy / 'routing' / 'extra.yaml'}: routes.0.match: route {match!r} matches no skill's task_type "
+        f"but names a skill's id; routes match a skill's task_type, and {said}"
     ]
 
 
@@ -765,4 +767,15 @@ def test_a_routing_or_policy_key_of_the_wrong_shape_says_what_to_write(catalog_c
     policy.unlink()
     assert validate_catalog(catalog_copy, env={}) == [
         f"{routing}: the file holds a list, not a mapping; a routing file holds default, tiers and/or routes"
+    ]
+
+
+def test_a_default_chain_or_a_tier_written_twice_names_both_files(catalog_copy: Path):
+    # "a default chain is already defined in another routing file" named neither that file nor which key
+    extra = catalog_copy / "routing" / "extra.yaml"
+    extra.write_text("default: [openai:gpt-4o-mini]\ntiers:\n  economy: [openai:gpt-4o-mini]\n")
+    shipped = catalog_copy / "routing" / "default.yaml"
+    assert validate_catalog(catalog_copy, env={}) == [
+        f"{extra}: default: a default chain is already defined in {shipped}; keep one of the two",
+        f"{extra}: tiers.economy: tier 'economy' is also defined in {shipped}; keep one of the two",
     ]
