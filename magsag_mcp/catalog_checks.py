@@ -315,9 +315,9 @@ def policy_problems(catalog: Catalog, policies: Any) -> list[str]:
 
 def misspelt_allowed_models(catalog: Catalog, policies: Any) -> list[str]:
     """``allowed_models`` entries that allow no routing target but nearly name one the policy refuses
-    (``gtp-4o-mini``): that target is then skipped on every call as the policy's choice, a fallback serves
-    instead, and validate said ok. An entry that resembles no routed model may be for calls that name their
-    own, and is left alone."""
+    (``gtp-4o-mini``, ``GPT-4o-mini``): that target is then skipped on every call as the policy's choice, a
+    fallback serves instead, and validate said ok. An entry that resembles no routed model may be for calls
+    that name their own, and is left alone."""
     import difflib
 
     from .governance.policy import matches
@@ -330,7 +330,10 @@ def misspelt_allowed_models(catalog: Catalog, policies: Any) -> list[str]:
         for pattern in p.allowed_models or ():
             if fnmatch_special(pattern) or any(matches([pattern], t) for t in targets):
                 continue
-            near = difflib.get_close_matches(pattern, names, 1, 0.85)
+            # in another case (GPT-4o): names are matched case by case, and difflib finds it too far
+            near = [n for n in names if n.lower() == pattern.lower()][:1] or difflib.get_close_matches(
+                pattern, names, 1, 0.85
+            )
             if near:
                 problems.append(
                     f"{catalog.root / 'policies'}: policy {p.name!r} allows {pattern!r}, which no routing target is; "

@@ -349,6 +349,18 @@ def test_an_allowed_model_that_nearly_names_a_refused_routed_model_is_a_problem(
     assert validate_catalog(catalog_copy, env={}) == []
 
 
+@pytest.mark.parametrize("written", ["GPT-4o-mini", "Gpt-4o-Mini"])
+def test_an_allowed_model_written_in_other_case_than_a_routed_one_is_a_problem(catalog_copy: Path, written: str):
+    # model names are matched case by case (a vendor's API takes them so); "GPT-4o-mini" allowed routing's
+    # gpt-4o-mini nowhere, it was skipped on every call, and validate said ok: too far from it for difflib
+    policies = catalog_copy / "policies" / "model_governance.yaml"
+    policies.write_text(policies.read_text().replace("      - gpt-4o-mini\n", f"      - {written}\n"))
+    assert validate_catalog(catalog_copy, env={}) == [
+        f"{catalog_copy / 'policies'}: policy 'production_models' allows {written!r}, which no routing target is; "
+        "did you mean 'gpt-4o-mini'? (routing's gpt-4o-mini is refused by it, and skipped on every call)"
+    ]
+
+
 def test_missing_default_chain(tmp_path: Path):
     write(tmp_path, "skills/echo.yaml", "id: skill.echo\ndescription: d\ntask_type: echo\nprompt: {user: hi}\n")
     with pytest.raises(CatalogError, match="no routing file defines a 'default' chain"):
