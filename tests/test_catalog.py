@@ -10,6 +10,7 @@ import pytest
 
 from magsag_mcp.catalog import find_catalog, load_catalog, validate_catalog
 from magsag_mcp.errors import CatalogError, ConfigError, PayloadError
+from magsag_mcp.governance import load_policies
 
 SHIPPED = Path(__file__).resolve().parent.parent / "catalog"
 
@@ -790,4 +791,31 @@ def test_a_default_chain_or_a_tier_written_twice_names_both_files(catalog_copy: 
     assert validate_catalog(catalog_copy, env={}) == [
         f"{extra}: default: a default chain is already defined in {shipped}; keep one of the two",
         f"{extra}: tiers.economy: tier 'economy' is also defined in {shipped}; keep one of the two",
+    ]
+
+
+def test_a_policy_key_written_with_nothing_after_it_is_a_problem_not_no_limit(catalog_copy: Path):
+    # YAML reads "allowed_models:" with its entries commented out, or "max_cost_per_run_usd:" with no amount, as
+    # null: the policy then allowed every model and set no such limit, unsaid ("allowed_models: []" is refused)
+    policy = catalog_copy / "policies" / "extra.yaml"
+    policy.write_text(
+        "policies:\n"
+        "  - name: models\n    allowed_models:\n    #  - gpt-4o\n"
+        "  - name: limits\n    thresholds:\n      max_cost_per_call_usd: 1\n      max_cost_per_run_usd:\n"
+        "  - name: no_limits\n    thresholds:\n"
+        "  - name: residency\n    requirements:\n"
+    )
+    with pytest.raises(CatalogError):
+        load_policies(catalog_copy, env={})
+    assert validate_catalog(catalog_copy, env={}) == [
+        f"{policy}: policies.0.allowed_models: allowed_models is written with nothing after it (YAML reads that as "
+        "null), which would allow every model; list the models it allows, or remove the key",
+        f"{policy}: policies.1.thresholds.max_cost_per_run_usd: max_cost_per_run_usd is written with nothing after it "
+        "(YAML reads that as null), which would set no such limit; write the amount in USD (e.g. 5.0), or remove the "
+        "key",
+        f"{policy}: policies.2.thresholds: thresholds is written with nothing after it (YAML reads that as null), "
+        "which would set no limit; write the limits (e.g. max_cost_per_run_usd: 5.0), or remove the key",
+        f"{policy}: policies.3.requirements: requirements is written with nothing after it (YAML reads that as null), "
+        "which would confine no data class; write each class's models (e.g. pii_processing: [local:llama3.1:70b]), "
+        "or remove the key",
     ]

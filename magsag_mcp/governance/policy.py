@@ -56,6 +56,26 @@ from ..types import Target
 LimitKind = Literal["call", "run", "agent_day", "day"]
 
 
+#: what a key of a policy would do written with nothing after it, and what to write there
+_NULL_MEANS = {
+    "allowed_models": ("allow every model", "list the models it allows"),
+    "thresholds": ("set no limit", "write the limits (e.g. max_cost_per_run_usd: 5.0)"),
+    "requirements": ("confine no data class", "write each class's models (e.g. pii_processing: [local:llama3.1:70b])"),
+}
+
+
+def _written_null(cls: Any, value: Any, info: Any) -> Any:
+    """Refuses a key written with nothing after it (``allowed_models:``, its entries commented out), which YAML reads
+    as null: the key left out, restricting nothing. (Run on what is written only: a key left out is not validated.)"""
+    if value is None:
+        what, fix = _NULL_MEANS.get(info.field_name, ("set no such limit", "write the amount in USD (e.g. 5.0)"))
+        raise ValueError(
+            f"{info.field_name} is written with nothing after it (YAML reads that as null), which would {what}; "
+            f"{fix}, or remove the key"
+        )
+    return value
+
+
 class Thresholds(BaseModel):
     model_config = ConfigDict(extra="forbid")
     max_cost_per_call_usd: Decimal | None = Field(default=None, gt=0)
@@ -63,6 +83,8 @@ class Thresholds(BaseModel):
     max_cost_per_agent_daily_usd: Decimal | None = Field(default=None, gt=0)
     #: every call together, whatever its agent or run (or none), per day in the policy's time zone
     max_cost_per_day_usd: Decimal | None = Field(default=None, gt=0)
+
+    _no_amount = field_validator("*", mode="before")(_written_null)
 
 
 def _provider_known(pattern: str) -> str:
@@ -97,6 +119,8 @@ class Policy(BaseModel):
     requirements: dict[str, list[ModelPattern]] | None = None
     timezone: str | None = None
     allow_unpriced: bool = False
+
+    _no_rule = field_validator(*_NULL_MEANS, mode="before")(_written_null)
 
     @field_validator("timezone")
     @classmethod
