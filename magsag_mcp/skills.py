@@ -212,6 +212,17 @@ class Skill(BaseModel):
     def _not_a_bool(cls, value: Any) -> Any:
         return not_a_bool(value)
 
+    @field_validator("data_class", mode="before")
+    @classmethod
+    def _names_a_class(cls, value: Any) -> Any:
+        # "data_class:" (YAML's null) or "": the key left out, and the skill's data free to go anywhere, unsaid
+        if value is None or value == "":
+            raise ValueError(
+                "data_class is written with no class after it, which would leave the skill's data free to go to any "
+                "model; write its class (one a policy's requirements name, e.g. pii_processing), or remove the key"
+            )
+        return value
+
     @field_validator("output", mode="before")
     @classmethod
     def _output_shorthand(cls, value: Any) -> Any:

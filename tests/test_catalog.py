@@ -819,3 +819,16 @@ def test_a_policy_key_written_with_nothing_after_it_is_a_problem_not_no_limit(ca
         "which would confine no data class; write each class's models (e.g. pii_processing: [local:llama3.1:70b]), "
         "or remove the key",
     ]
+
+
+@pytest.mark.parametrize("written", ["", "''"])
+def test_a_skills_data_class_written_with_nothing_after_it_is_a_problem(catalog_copy: Path, written: str):
+    # "data_class:" with no class (YAML's null), or an empty one, left the skill of no class: its data went wherever
+    # the call sent it, which the class was declared to prevent, and validate said ok
+    skill = catalog_copy / "skills" / "pii-redaction.yaml"
+    skill.write_text(skill.read_text().replace("data_class: pii_processing", f"data_class: {written}"))
+    assert validate_catalog(catalog_copy, env={}) == [
+        f"{skill}: data_class: data_class is written with no class after it, which would leave the skill's data free "
+        "to go to any model; write its class (one a policy's requirements name, e.g. pii_processing), or remove the "
+        "key"
+    ]
