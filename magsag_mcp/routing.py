@@ -356,6 +356,9 @@ def _route(
                 # own models (as a model it chose does), so a call of such a class goes to them; any other fails
                 pairs, no_env_model = [], exc
             rule += f" (provider:{provider} from {'call' if call_provider else 'MAGSAG_PROVIDER'})"
+            if pairs and source != "default" and all(own is None for _, own in pairs):
+                # the chain named none of the vendor's models: the default chain's serve (see _swap_provider)
+                rule += f"; it names no {provider} model, so the default chain's serve it"
         call_base = optional_str(call, "base_url", wheres.get("base_url", "model_config"))
         if call_provider and call_base:
             # {"provider": "local", "base_url": ...}: the policy's models, on the server the call names.

@@ -1149,3 +1149,33 @@ def test_a_route_naming_a_tier_keeps_its_place_in_file_order(tmp_path):
     assert plan.rule == "route:analysis"
     assert labels(plan) == ["openai:gpt-4o-mini"]
     assert validate_catalog(root, env={}) == []
+
+
+@pytest.mark.parametrize(
+    ("env", "context", "rule"),
+    [
+        (
+            {"MAGSAG_PROVIDER": "anthropic"},
+            {"tier": "premium"},
+            "tier:premium (provider:anthropic from MAGSAG_PROVIDER); it names no anthropic model, so the default "
+            "chain's serve it",
+        ),
+        (
+            {},
+            {"tier": "premium", "llm_overrides": {"provider": "anthropic"}},
+            "tier:premium (provider:anthropic from call); it names no anthropic model, so the default chain's serve it",
+        ),
+        # the tier's own models of the provider: no word of the default chain
+        (
+            {"MAGSAG_PROVIDER": "anthropic"},
+            {"tier": "economy"},
+            "tier:economy (provider:anthropic from MAGSAG_PROVIDER)",
+        ),
+    ],
+)
+def test_a_rule_says_when_the_provider_named_takes_the_default_chains_models(catalog, env, context, rule):
+    # premium names no Anthropic model: the default chain's Claude served the call, and the plan said only
+    # "tier:premium", as though the tier had chosen it
+    plan = plan_call(catalog, "skill.analysis", {"data": "x"}, context=context, env=env)
+    assert plan.rule == rule
+    assert all(c.target.provider == "anthropic" for c in plan.candidates)
