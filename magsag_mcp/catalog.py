@@ -60,6 +60,16 @@ class Route(BaseModel):
 
     _priority = field_validator("priority", mode="before")(lambda cls, value: not_a_bool(value))
 
+    @field_validator("match")
+    @classmethod
+    def _matches_something(cls, value: str) -> str:
+        if not value.strip():
+            raise ValueError(
+                "match is empty, so the route matches no task type; write the task_type it routes (e.g. analysis), "
+                "a glob (e.g. document-*), or '*' for every one"
+            )
+        return value
+
     @model_validator(mode="after")
     def _one_of(self) -> Route:
         if (self.chain is None) == (self.tier is None):

@@ -832,3 +832,14 @@ def test_a_skills_data_class_written_with_nothing_after_it_is_a_problem(catalog_
         "to go to any model; write its class (one a policy's requirements name, e.g. pii_processing), or remove the "
         "key"
     ]
+
+
+@pytest.mark.parametrize("written", ["''", "' '"])
+def test_a_route_with_an_empty_match_is_a_problem(catalog_copy: Path, written: str):
+    # it matched no task type, and validate said ok: the route it was written as routed nothing
+    extra = catalog_copy / "routing" / "extra.yaml"
+    extra.write_text(f"routes:\n  - match: {written}\n    chain: [openai:gpt-4o-mini]\n")
+    assert validate_catalog(catalog_copy, env={}) == [
+        f"{extra}: routes.0.match: match is empty, so the route matches no task type; write the task_type it "
+        "routes (e.g. analysis), a glob (e.g. document-*), or '*' for every one"
+    ]
