@@ -367,10 +367,23 @@ def refused_by_data_classes(catalog: Catalog, policies: Any) -> list[str]:
         name = next(policy for ok, policy, _, rule in verdicts if rule == "data_class")
         where = catalog.skill_files.get(skill_id, catalog.root / "skills")
         labels = ", ".join(c.target.label for c in chosen.candidates)
+        # each policy's own models for the class: the union of them all is no list any one of them allows
+        own = {
+            p.name: p.requirements[skill.data_class]
+            for p in policies.policies
+            if skill.data_class in (p.requirements or {})
+        }
+        each = ""
+        if len(own) > 1:
+            said = [f"{policy} {'allows ' if i == 0 else ''}{models}" for i, (policy, models) in enumerate(own.items())]
+            each = (
+                f"; every policy naming the class must allow the target: {', '.join(said[:-1])} and {said[-1]}, so "
+                f"route to a model {'both' if len(own) == 2 else 'all'} allow, or make them agree"
+            )
         problems.append(
             f"{where}: every target of {skill_id} ({labels}) is refused by policy {name!r} for its data class "
-            f"{skill.data_class!r} ({classes[skill.data_class]}), so its calls fail unless they name a model; route "
-            "its task to a model the class allows, or name one in the class"
+            f"{skill.data_class!r} ({own.get(name, classes[skill.data_class])}), so its calls fail unless they name a "
+            f"model; route its task to a model the class allows, or name one in the class{each}"
         )
     return problems
 

@@ -843,3 +843,17 @@ def test_a_route_with_an_empty_match_is_a_problem(catalog_copy: Path, written: s
         f"{extra}: routes.0.match: match is empty, so the route matches no task type; write the task_type it "
         "routes (e.g. analysis), a glob (e.g. document-*), or '*' for every one"
     ]
+
+
+def test_a_data_class_two_policies_confine_to_models_none_shares_says_so(catalog_copy: Path):
+    # Every policy naming a class must allow a target. Two that share no model refused every call of the class, and
+    # validate listed the models of both as what the refusing policy allowed, and said to name one in the class
+    extra = catalog_copy / "policies" / "extra.yaml"
+    extra.write_text("policies:\n  - name: other_residency\n    requirements:\n      pii_processing: [gpt-4o]\n")
+    assert validate_catalog(catalog_copy, env={}) == [
+        f"{catalog_copy / 'skills' / 'pii-redaction.yaml'}: every target of skill.pii-redaction (local:llama3.1:70b, "
+        "openai:gpt-4o) is refused by policy 'other_residency' for its data class 'pii_processing' (['gpt-4o']), so "
+        "its calls fail unless they name a model; route its task to a model the class allows, or name one in the "
+        "class; every policy naming the class must allow the target: other_residency allows ['gpt-4o'] and "
+        "data_residency ['local:llama3.1:70b', 'fake:*'], so route to a model both allow, or make them agree"
+    ]
