@@ -54,6 +54,15 @@ def infer_provider(model: str) -> str:
         # Ollama tags: llama3.1:70b, qwen2.5:7b, and the vendors' open-weight models gpt-oss:20b and
         # gemma3:27b (their own APIs name no model with a tag, only OpenAI's fine-tunes, ft:...)
         return "local"
+    head, slash, rest = model.partition("/")
+    if slash and rest and head.lower() in _prefixes():
+        # anthropic/claude-... (a gateway's way, OpenRouter's): a provider is named with a colon
+        raise ConfigError(
+            f"cannot tell which provider serves model {model!r}; a provider is named with a colon, "
+            f"'{head.lower()}:{rest}', and a gateway's model named with a slash goes to the provider serving it, e.g. "
+            f"'compat:{model}'",
+            model=model,
+        )
     raise ConfigError(
         f"cannot tell which provider serves model {model!r}; name it explicitly "
         f"(e.g. 'local:{model}' or model_config {{'provider': ..., 'model': {model!r}}})",

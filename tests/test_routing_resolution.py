@@ -1179,3 +1179,25 @@ def test_a_rule_says_when_the_provider_named_takes_the_default_chains_models(cat
     plan = plan_call(catalog, "skill.analysis", {"data": "x"}, context=context, env=env)
     assert plan.rule == rule
     assert all(c.target.provider == "anthropic" for c in plan.candidates)
+
+
+@pytest.mark.parametrize(
+    ("model", "where"),
+    [("anthropic/claude-3-5-sonnet-20241022", "model_config"), ("openai/gpt-4o", "context.preferred_model")],
+)
+def test_a_provider_written_with_a_slash_says_to_write_a_colon(catalog, model, where):
+    # "anthropic/claude-..." (a gateway's, OpenRouter's way of naming) was refused suggesting 'local:anthropic/...',
+    # a local server, never what was meant
+    head, _, rest = model.partition("/")
+    payload, context = {"data": "x"}, None
+    if where == "model_config":
+        payload["model_config"] = {"model": model}
+    else:
+        context = {"preferred_model": model}
+    with pytest.raises(PayloadError) as caught:
+        plan_call(catalog, "skill.analysis", payload, context=context, env={})
+    assert caught.value.message == (
+        f"{where}: cannot tell which provider serves model {model!r}; a provider is named with a colon, "
+        f"'{head}:{rest}', and a gateway's model named with a slash goes to the provider serving it, e.g. "
+        f"'compat:{model}'"
+    )
