@@ -388,7 +388,7 @@ def spaced_colon(value: Any, keys: frozenset[str] = frozenset()) -> Any:
 
 
 def _target_like(value: Any) -> Any:
-    if not isinstance(value, str | Mapping):
+    if not isinstance(value, str | Mapping | TargetSpec):
         # pydantic said so once for each of the union's branches, naming TargetSpec, a class of magsag's code
         got = "nothing" if value is None else type(value).__name__
         raise ValueError(
