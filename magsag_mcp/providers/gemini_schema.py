@@ -42,7 +42,8 @@ def gemini_schema(schema: Any, *, ordered: bool = False) -> tuple[Any, set[str]]
 
     The Schema has no ``$ref`` and requires a ``type``: a local reference (``#/$defs/Address``, how pydantic
     writes a nested model) is written in place (a recursive one once), and ``anyOf`` a schema or null (how
-    pydantic writes ``Optional[X]``) becomes that schema, ``nullable``. ``ordered`` (a response schema): each
+    pydantic writes ``Optional[X]``) becomes that schema, ``nullable``. ``oneOf`` (a discriminated union) is
+    ``anyOf``, and a string ``const`` (its tag) an ``enum`` of one. ``ordered`` (a response schema): each
     object's properties in the order the schema gives them (``propertyOrdering``), which Gemini otherwise
     answers in alphabetically, so a "reasoning" field meant to come first came after the "answer"."""
     dropped: set[str] = set()
@@ -81,6 +82,14 @@ def _convert(schema: Any, dropped: set[str], definitions: _Refs, seen: tuple[str
             dropped.add(_PAST)  # left out as a recursive one is, and the answer checked against the full schema
             return _convert(siblings, dropped, definitions, seen)
         return _convert({**definitions.table[ref], **siblings}, dropped, definitions, (*seen, ref))
+    if "oneOf" in schema and "anyOf" not in schema:
+        # pydantic's discriminated union (and zod's): the Schema has only anyOf, which the answer's check against
+        # the full schema makes exclusive again; left out, the union's property was sent as no schema at all
+        schema = {("anyOf" if k == "oneOf" else k): v for k, v in schema.items()}
+    const = schema.get("const")
+    if isinstance(const, str) and "enum" not in schema:
+        # a Literal["a"] (a tagged union's tag): the Schema says it as an enum of one
+        schema = {("enum" if k == "const" else k): ([v] if k == "const" else v) for k, v in schema.items()}
     options = schema.get("anyOf")
     if isinstance(options, list) and "type" not in schema:
         others = [o for o in options if not (isinstance(o, dict) and o.get("type") == "null")]
@@ -138,8 +147,9 @@ def response_schema(schema: dict[str, Any], notes: list[str], description: str |
     asked for as JSON, the schema given in the prompt (the caller's part), and checked against the full schema, as
     every answer is."""
     converted, dropped = gemini_schema(schema, ordered=True)
-    # Annotations carry no constraint: leaving them out loses nothing worth a warning.
-    dropped -= {"$schema", "title", "description", "examples"}
+    # Annotations carry no constraint: leaving them out loses nothing worth a warning (a union's discriminator
+    # names the tag its options' enums of one already say).
+    dropped -= {"$schema", "title", "description", "examples", "discriminator"}
     if _FREE_FORM in dropped:
         if converted.get("properties") or converted.get("type") != "OBJECT":  # more than "an object" was lost
             notes.append(

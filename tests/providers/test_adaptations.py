@@ -41,13 +41,14 @@ def keys_anywhere(value: Any) -> set[str]:
 
 def test_one_walk_converts_the_schema_and_names_what_it_left_out():
     converted, dropped = gemini_schema(SCHEMA)
-    # the local $ref is written in place (Gemini's Schema has none), and anyOf X-or-null is X, nullable
-    assert dropped == {"$schema", "additionalProperties", "const", "uniqueItems", "exclusiveMinimum"}
+    # the local $ref is written in place (Gemini's Schema has none), anyOf X-or-null is X, nullable, and a string
+    # const an enum of one
+    assert dropped == {"$schema", "additionalProperties", "uniqueItems", "exclusiveMinimum"}
     assert converted == {
         "title": "Answer",
         "type": "OBJECT",
         "properties": {
-            "tags": {"type": "ARRAY", "items": {"type": "STRING"}},
+            "tags": {"type": "ARRAY", "items": {"type": "STRING", "enum": ["a"]}},
             "n": {"type": "INTEGER", "nullable": True},
             "ref": {"type": "STRING"},
         },
@@ -60,7 +61,7 @@ def test_gemini_notes_name_only_constraints_and_match_the_body():
     body, notes = GeminiFormat().build(request, "gemini-1.5-pro", stream=False)
     assert body["generationConfig"]["responseSchema"] == gemini_schema(SCHEMA, ordered=True)[0]
     assert notes == [
-        "Gemini's response schema has no additionalProperties, const, exclusiveMinimum, uniqueItems; "
+        "Gemini's response schema has no additionalProperties, exclusiveMinimum, uniqueItems; "
         "they were left out of the request and the answer was checked against the full schema"
     ]
 

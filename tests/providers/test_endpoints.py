@@ -143,11 +143,12 @@ def test_what_a_format_cannot_send_is_said_in_warnings():
     claude, gemini = AnthropicMessagesFormat(), GeminiFormat()
     body, notes = claude.build(LLMRequest(ask, temperature=1.6), "claude-3-5-sonnet-20241022", stream=False)
     assert body["temperature"] == 1.0 and any("sent as 1" in w for w in notes)
-    schema = {"type": "object", "properties": {"a": {"oneOf": [{"type": "string"}]}}, "additionalProperties": False}
+    unique = {"type": "array", "items": {"type": "string"}, "uniqueItems": True}
+    schema = {"type": "object", "properties": {"a": unique}, "additionalProperties": False}
     both = LLMRequest(ask, json_schema=schema, tools=[ToolSpec("f", "", {"type": "object"})])
     assert any("could not be enforced" in w for w in claude.build(both, "claude-3-5-sonnet-20241022", stream=False)[1])
     notes = gemini.build(LLMRequest(ask, json_schema=schema), "gemini-1.5-pro", stream=False)[1]
-    assert notes and "additionalProperties, oneOf" in notes[0]
+    assert notes and "additionalProperties, uniqueItems" in notes[0]
     titled = LLMRequest(ask, json_schema={"type": "object", "title": "t"})
     assert gemini.build(titled, "gemini-1.5-pro", stream=False)[1] == []
     assert claude.build(LLMRequest(ask, temperature=0.3), "claude-3-5-sonnet-20241022", stream=False)[1] == []

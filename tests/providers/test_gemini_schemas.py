@@ -1,0 +1,71 @@
+"""JSON schemas as pydantic and MCP servers write them, translated into Gemini's Schema (an OpenAPI 3.0 subset) for
+a response schema and a function declaration's parameters: what the API takes, and what it refuses."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, Field
+
+from magsag_mcp.providers.gemini import GeminiFormat
+from magsag_mcp.types import LLMRequest, Message, ToolSpec
+
+
+class Circle(BaseModel):
+    kind: Literal["circle"]
+    radius: float
+
+
+class Square(BaseModel):
+    kind: Literal["square"]
+    side: float
+
+
+class Drawing(BaseModel):
+    shape: Annotated[Circle | Square, Field(discriminator="kind")]
+
+
+def sent(schema: dict[str, Any]) -> tuple[dict[str, Any], list[str]]:
+    """The responseSchema a Gemini request carries for ``schema``, and the request's notes."""
+    body, notes = GeminiFormat().build(
+        LLMRequest([Message("user", "Draw")], json_schema=schema), "gemini-2.5-flash", stream=False
+    )
+    return body["generationConfig"].get("responseSchema", {}), notes
+
+
+def declared(schema: dict[str, Any]) -> dict[str, Any]:
+    tool = ToolSpec("draw", "Draw a shape", schema)
+    body, _ = GeminiFormat().build(
+        LLMRequest([Message("user", "Draw")], tools=[tool]), "gemini-2.5-flash", stream=False
+    )
+    return body["tools"][0]["functionDeclarations"][0]["parameters"]
+
+
+def test_a_discriminated_union_reaches_gemini_as_its_options():
+    # pydantic writes a discriminated union as oneOf (with a discriminator) and each tag as a const: Gemini's Schema
+    # has neither, so the shape went as {"title": "Shape"}, no schema at all (Gemini refuses a Schema without a type,
+    # or the model answers anything, and the answer failed the check, billed), with a note of what was left out
+    schema, notes = sent(Drawing.model_json_schema())
+    options = schema["properties"]["shape"]["anyOf"]
+    assert [o["type"] for o in options] == ["OBJECT", "OBJECT"]
+    assert [o["properties"]["kind"] for o in options] == [
+        {"enum": ["circle"], "title": "Kind", "type": "STRING"},
+        {"enum": ["square"], "title": "Kind", "type": "STRING"},
+    ]
+    assert [sorted(o["properties"]) for o in options] == [["kind", "radius"], ["kind", "side"]]
+    assert notes == []  # the discriminator names the tags the options' enums say: nothing is lost
+    # a tool's parameters are read the same way
+    shape = declared(Drawing.model_json_schema())["properties"]["shape"]
+    assert [o["properties"]["kind"]["enum"] for o in shape["anyOf"]] == [["circle"], ["square"]]
+
+
+def test_a_string_const_is_an_enum_of_one_and_another_const_is_left_out_saying_so():
+    schema, notes = sent(
+        {
+            "type": "object",
+            "properties": {"v": {"const": "2"}, "n": {"type": "integer", "const": 2}},
+            "required": ["v", "n"],
+        }
+    )
+    assert schema["properties"] == {"v": {"enum": ["2"], "type": "STRING"}, "n": {"type": "INTEGER"}}
+    assert len(notes) == 1 and "const" in notes[0]
