@@ -96,7 +96,7 @@ def _convert(schema: Any, dropped: set[str], definitions: _Refs, seen: tuple[str
         if len(others) == 1 and len(options) == 2 and isinstance(others[0], dict):
             rest = {k: v for k, v in schema.items() if k != "anyOf"}
             converted = _convert({**others[0], **rest}, dropped, definitions, seen)
-            return {**converted, "nullable": True}
+            return _alone({**converted, "nullable": True}) if "anyOf" in converted else {**converted, "nullable": True}
     out: dict[str, Any] = {}
     for key, value in schema.items():
         if key in ("$defs", "definitions"):
@@ -137,7 +137,29 @@ def _convert(schema: Any, dropped: set[str], definitions: _Refs, seen: tuple[str
         dropped.add(_FREE_FORM)
     if definitions.ordered and isinstance(properties, dict) and len(properties) > 1 and "propertyOrdering" not in out:
         out["propertyOrdering"] = list(properties)
-    return out
+    return _alone(out) if "anyOf" in out and len(out) > 1 else out
+
+
+#: what a Schema beside its anyOf only says of it: left out, not pushed into the options
+_ABOUT_THE_UNION = frozenset({"anyOf", "nullable", "title", "default"})
+
+
+def _alone(out: dict[str, Any]) -> dict[str, Any]:
+    """A Schema with ``anyOf`` as its one field, as Gemini takes it (400 "...one or more response schemas specified
+    other fields alongside any_of. When using any_of, it must be the only field set"; pydantic gives every union
+    property a title, Optional[X | Y] a default too): nullable becomes a NULL option, a title and a default are left
+    out, and what else was beside it (a description, a constraint) goes into each option that does not say it."""
+    options = [dict(o) if isinstance(o, dict) else o for o in out["anyOf"]]
+    is_null = [isinstance(o, dict) and o.get("type") == "NULL" for o in options]
+    if out.get("nullable") and not any(is_null):
+        options.append({"type": "NULL"})
+        is_null.append(True)
+    for key, value in out.items():
+        if key not in _ABOUT_THE_UNION:
+            for option, null in zip(options, is_null, strict=True):
+                if isinstance(option, dict) and not null:
+                    option.setdefault(key, value)
+    return {"anyOf": options}
 
 
 def response_schema(schema: dict[str, Any], notes: list[str], description: str | None = None) -> dict[str, Any]:
@@ -165,6 +187,8 @@ def response_schema(schema: dict[str, Any], notes: list[str], description: str |
         )
     if description and "description" not in converted:  # what the answer is for, where its schema says nothing
         converted["description"] = description
+        if "anyOf" in converted:  # (said in each option of a union: an anyOf is the one field of its Schema)
+            converted = _alone(converted)
     return {"responseSchema": converted}
 
 

@@ -69,3 +69,56 @@ def test_a_string_const_is_an_enum_of_one_and_another_const_is_left_out_saying_s
     )
     assert schema["properties"] == {"v": {"enum": ["2"], "type": "STRING"}, "n": {"type": "INTEGER"}}
     assert len(notes) == 1 and "const" in notes[0]
+
+
+def anyofs(value: Any) -> list[dict[str, Any]]:
+    """Every Schema with an anyOf in ``value``, at any depth."""
+    if isinstance(value, list):
+        return [s for v in value for s in anyofs(v)]
+    if not isinstance(value, dict):
+        return []
+    return ([value] if "anyOf" in value else []) + [s for v in value.values() for s in anyofs(v)]
+
+
+class Reading(BaseModel):
+    value: int | str = Field(description="What the meter shows")
+    note: int | str | None = None
+
+
+def test_a_union_is_the_one_field_of_its_schema():
+    # Gemini takes an anyOf only alone (400 "Unable to submit request because one or more response schemas specified
+    # other fields alongside any_of. When using any_of, it must be the only field set"): pydantic gives every union
+    # property a title (and Optional[X | Y] a default), so any model with a union field was a bad request that
+    # stopped the cascade. The title and default are left out, nullable is a NULL option, a description goes into
+    # each option.
+    for schema in (sent(Reading.model_json_schema())[0], declared(Reading.model_json_schema())):
+        assert all(list(s) == ["anyOf"] for s in anyofs(schema))
+        value, note = schema["properties"]["value"], schema["properties"]["note"]
+        assert value["anyOf"] == [
+            {"type": "INTEGER", "description": "What the meter shows"},
+            {"type": "STRING", "description": "What the meter shows"},
+        ]
+        assert note["anyOf"] == [{"type": "INTEGER"}, {"type": "STRING"}, {"type": "NULL"}]
+
+
+def test_an_optional_union_and_a_union_answer_with_a_description_keep_their_anyof_alone():
+    # anyOf of a union or null: the union, nullable (which beside the anyOf was refused) as a NULL option
+    optional = {"anyOf": [{"anyOf": [{"type": "integer"}, {"type": "string"}]}, {"type": "null"}], "title": "N"}
+    schema, _ = sent({"type": "object", "properties": {"n": optional}})
+    assert schema["properties"]["n"] == {"anyOf": [{"type": "INTEGER"}, {"type": "STRING"}, {"type": "NULL"}]}
+    # an answer that is a union, with what it is for (json_schema.description): said in each option
+    body, _ = GeminiFormat().build(
+        LLMRequest(
+            [Message("user", "Go")],
+            json_schema={"anyOf": [{"type": "integer"}, {"type": "string"}]},
+            json_schema_description="The meter's reading",
+        ),
+        "gemini-2.5-flash",
+        stream=False,
+    )
+    assert body["generationConfig"]["responseSchema"] == {
+        "anyOf": [
+            {"type": "INTEGER", "description": "The meter's reading"},
+            {"type": "STRING", "description": "The meter's reading"},
+        ]
+    }
