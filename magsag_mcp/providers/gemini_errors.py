@@ -55,6 +55,13 @@ def gemini_error(status: int, body: bytes, headers: Mapping[str, str], *, provid
             "properties, or leave Gemini out of this call's targets"
         )
         return UnsupportedFeatureError(text.rstrip() + hint, **kw)
+    if rpc == "INVALID_ARGUMENT" and ".items: missing field" in low:
+        # a tool parameter that is an array of anything (type array, no items): the same, for an array
+        hint = (
+            "; Gemini takes no array parameter without items (an array of anything): give each its items, or leave "
+            "Gemini out of this call's targets"
+        )
+        return UnsupportedFeatureError(text.rstrip() + hint, **kw)
     reason = _error_info_reason(details)
     if reason is not None:
         if reason in _KEY_RESTRICTED:

@@ -60,8 +60,10 @@ def gemini_schema(schema: Any, *, ordered: bool = False) -> tuple[Any, set[str]]
 #: references multiply (ten levels of two fields: 1,024 copies; twenty: a million, and a request of 100 MB)
 MAX_WRITTEN = 5000
 _PAST = f"references past {MAX_WRITTEN} written-out subschemas"
-#: an OBJECT without properties, which Gemini refuses (see response_schema); not a keyword left out
+#: an OBJECT without properties, and an ARRAY without items, which Gemini refuses (see response_schema); not
+#: keywords left out
 _FREE_FORM = "an object without properties"
+_ANY_ITEMS = "an array without items"
 
 
 class _Refs:
@@ -135,6 +137,8 @@ def _convert(schema: Any, dropped: set[str], definitions: _Refs, seen: tuple[str
     properties = out.get("properties")
     if out.get("type") == "OBJECT" and not properties:
         dropped.add(_FREE_FORM)
+    elif out.get("type") == "ARRAY" and "items" not in out:
+        dropped.add(_ANY_ITEMS)
     if definitions.ordered and isinstance(properties, dict) and len(properties) > 1 and "propertyOrdering" not in out:
         out["propertyOrdering"] = list(properties)
     return _alone(out) if "anyOf" in out and len(out) > 1 else out
@@ -164,20 +168,25 @@ def _alone(out: dict[str, Any]) -> dict[str, Any]:
 
 def response_schema(schema: dict[str, Any], notes: list[str], description: str | None = None) -> dict[str, Any]:
     """generationConfig's ``responseSchema`` for ``schema``, noting what it left out. None for a schema with an
-    object of any keys in it (no properties: pydantic's ``dict[str, X]``), which Gemini's Schema cannot say and
-    refuses (400 "...properties: should be non-empty for OBJECT type", which stopped the cascade): the answer is
-    asked for as JSON, the schema given in the prompt (the caller's part), and checked against the full schema, as
-    every answer is."""
+    object of any keys in it (no properties: pydantic's ``dict[str, X]``) or an array of any items (no items: an MCP
+    tool's ``{"type": "array"}``, a tuple's prefixItems), which Gemini's Schema cannot say and refuses (400
+    "...properties: should be non-empty for OBJECT type", "...items: missing field.", which stopped the cascade):
+    the answer is asked for as JSON, the schema given in the prompt (the caller's part), and checked against the full
+    schema, as every answer is."""
     converted, dropped = gemini_schema(schema, ordered=True)
     # Annotations carry no constraint: leaving them out loses nothing worth a warning (a union's discriminator
     # names the tag its options' enums of one already say).
     dropped -= {"$schema", "title", "description", "examples", "discriminator"}
-    if _FREE_FORM in dropped:
+    if _FREE_FORM in dropped or _ANY_ITEMS in dropped:
         if converted.get("properties") or converted.get("type") != "OBJECT":  # more than "an object" was lost
+            what = (
+                "an object of any keys (one without properties)"
+                if _FREE_FORM in dropped
+                else "an array of any items (one without items)"
+            )
             notes.append(
-                "Gemini's response schema cannot say an object of any keys (one without properties), so none was "
-                "sent: the model was given the schema in its instructions, and its answer was checked against the "
-                "full schema"
+                f"Gemini's response schema cannot say {what}, so none was sent: the model was given the schema in "
+                "its instructions, and its answer was checked against the full schema"
             )
         return {}
     if dropped:

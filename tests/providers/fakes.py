@@ -838,6 +838,19 @@ def _empty_object(schema: Any, at: str) -> str | None:
     return next((found for sub, where in subs if (found := _empty_object(sub, where)) is not None), None)
 
 
+def _array_without_items(schema: Any, at: str) -> str | None:
+    """Where in ``schema`` an ARRAY has no items (Google: "* GenerateContentRequest.<at>.items: missing field."),
+    or None."""
+    if not isinstance(schema, dict):
+        return None
+    if schema.get("type") == "ARRAY" and "items" not in schema:
+        return at
+    subs = [(v, f'{at}.properties["{k}"]') for k, v in (schema.get("properties") or {}).items()]
+    subs += [(schema.get("items"), f"{at}.items")]
+    subs += [(v, f"{at}.any_of[{i}]") for i, v in enumerate(schema.get("anyOf") or [])]
+    return next((found for sub, where in subs if (found := _array_without_items(sub, where)) is not None), None)
+
+
 def _unknown_field(body: dict[str, Any]) -> str | None:
     """Google's answer to a field its message lacks: 400 "Invalid JSON payload received. Unknown name ..."
     (the OpenAPI schemas allow additional properties, so the spec check alone does not catch one)."""
@@ -930,6 +943,11 @@ class FakeGemini(Fake):
             empty = _empty_object(schema, at)
             if empty is not None:
                 message = f"* GenerateContentRequest.{empty}.properties: should be non-empty for OBJECT type\n"
+                return {"error": {"code": 400, "message": message, "status": "INVALID_ARGUMENT"}}
+            # and a Schema of type ARRAY must say its items (an MCP tool's {"type": "array"}, of anything)
+            bare = _array_without_items(schema, at)
+            if bare is not None:
+                message = f"* GenerateContentRequest.{bare}.items: missing field.\n"
                 return {"error": {"code": 400, "message": message, "status": "INVALID_ARGUMENT"}}
         # Gemini 3 checks the thought signatures of the current turn (from the last user text on): each model
         # turn's first functionCall part carries the one it was answered with, or the documented stand-in.

@@ -5,10 +5,17 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
+import pytest
 from pydantic import BaseModel, Field
 
+from magsag_mcp import errors as E
 from magsag_mcp.providers.gemini import GeminiFormat
 from magsag_mcp.types import LLMRequest, Message, ToolSpec
+
+from .test_wire import CASES, last_body, setup
+
+pytestmark = pytest.mark.anyio
+[GOOGLE] = [c for c in CASES if c.name == "google"]
 
 
 class Circle(BaseModel):
@@ -122,3 +129,36 @@ def test_an_optional_union_and_a_union_answer_with_a_description_keep_their_anyo
             {"type": "STRING", "description": "The meter's reading"},
         ]
     }
+
+
+async def test_a_response_schema_with_an_array_of_anything_is_asked_for_as_json(serve, transport):
+    # {"type": "array"} without items (an array of anything, as MCP tools and hand-written schemas say it): Gemini
+    # refuses the ARRAY without items (400 "...response_schema.properties[\"tags\"].items: missing field."), a bad
+    # request that stopped the cascade on every call. Asked for as JSON instead, the schema in the instructions, the
+    # answer checked against the full schema, as an object of any keys is.
+    fake, provider, target = await setup(GOOGLE, serve, transport)
+    fake.queue({"text": '{"name": "x", "tags": ["a", 1]}'})
+    schema = {
+        "type": "object",
+        "properties": {"name": {"type": "string"}, "tags": {"type": "array"}},
+        "required": ["name", "tags"],
+    }
+    result = await provider.complete(LLMRequest([Message("user", "Go")], json_schema=schema, max_tokens=50), target)
+    assert result.parsed == {"name": "x", "tags": ["a", 1]} and fake.violations == []
+    assert last_body(fake)["generationConfig"] == {"maxOutputTokens": 50, "responseMimeType": "application/json"}
+    assert '"tags":{"type":"array"}' in last_body(fake)["systemInstruction"]["parts"][0]["text"]
+    assert result.warnings == [
+        "Gemini's response schema cannot say an array of any items (one without items), so none was sent: the "
+        "model was given the schema in its instructions, and its answer was checked against the full schema"
+    ]
+
+
+async def test_a_tool_with_an_array_parameter_of_anything_moves_on(serve, transport):
+    # A tool parameter {"type": "array"}: Gemini refuses it (400 "...parameters.properties[\"ids\"].items: missing
+    # field."), a bad request of the caller's that stopped the cascade, though another vendor takes the same tool
+    fake, provider, target = await setup(GOOGLE, serve, transport)
+    tool = ToolSpec("fetch", "Fetch", {"type": "object", "properties": {"ids": {"type": "array"}}})
+    with pytest.raises(E.UnsupportedFeatureError, match="items: missing field") as info:
+        await provider.complete(LLMRequest([Message("user", "Find")], tools=[tool], max_tokens=50), target)
+    assert info.value.moves_on and not info.value.retryable and info.value.status == 400
+    assert "give each its items, or leave Gemini out of this call's targets" in info.value.message
