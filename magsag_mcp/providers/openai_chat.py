@@ -287,6 +287,14 @@ def _choice_usage(chunk: dict[str, Any]) -> Any:
     return choice.get("usage") if isinstance(choice, dict) else None
 
 
+def _groq_usage(chunk: dict[str, Any]) -> Any:
+    """The usage Groq's stream puts in its last chunk's ``x_groq`` (beside the finish_reason), where a Groq without
+    ``stream_options`` (and gateways passing its chunks on) sends no usage chunk: unread, the answer's cost was
+    unknown."""
+    extra = chunk.get("x_groq")
+    return extra.get("usage") if isinstance(extra, dict) else None
+
+
 def _carries(chunk: dict[str, Any]) -> bool:
     """Whether a chunk carries some of the answer (or of its reasoning): not the closing one, whatever else it says
     (gateways that translate Gemini, gcli2api's, put finish_reason "stop" and the usage on every chunk)."""
@@ -363,7 +371,7 @@ class _ChatStream(StreamAccumulator):
         self.response_id = self.response_id or chunk.get("id")
         self.model_seen = self.model_seen or chunk.get("model")
         self.tier_seen = chunk.get("service_tier") or self.tier_seen
-        usage = chunk.get("usage") or _choice_usage(chunk)
+        usage = chunk.get("usage") or _choice_usage(chunk) or _groq_usage(chunk)
         if usage:
             self.usage = _usage(usage, chunk)
             self.usage.service_tier = self.usage.service_tier or self.tier_seen

@@ -416,3 +416,20 @@ async def test_a_tool_turn_deepseeks_thinking_mode_refuses_moves_on_saying_why(s
     with pytest.raises(E.UnsupportedFeatureError) as info:
         await provider.complete(ask(tools=TOOLS), Target("compat", "deepseek-reasoner"))
     assert info.value.moves_on and said in info.value.message and "without thinking" in info.value.message
+
+
+async def test_the_usage_groq_streams_in_x_groq_is_the_answers_usage(server):
+    # Groq's last chunk carries the usage in its x_groq object, beside the finish_reason (a Groq without
+    # stream_options, and gateways passing its chunks on, send no usage chunk after it): the answer's usage was
+    # unreported, and its cost unknown
+    x_groq = {
+        "id": "req_01",
+        "usage": {"queue_time": 0.03, "prompt_tokens": 9, "completion_tokens": 4, "total_tokens": 13},
+    }
+    text = sse_text(
+        chunk({"role": "assistant", "content": "Hello"}), chunk(finish="stop", x_groq=x_groq), "data: [DONE]\n\n"
+    )
+    provider, _ = await server(lambda _body: web.Response(text=text, content_type="text/event-stream"))
+    result = await provider.complete(ask(stream=True), Target("compat", "llama-3.3-70b-versatile"))
+    u = result.usage
+    assert (result.text, u.reported, u.input_tokens, u.output_tokens) == ("Hello", True, 9, 4)
