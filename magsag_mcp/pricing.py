@@ -68,10 +68,14 @@ class _PriceEntry(BaseModel):
 FREE_PROVIDERS = frozenset({"fake", "local"})
 
 
+#: the source of a cost the answer itself said (OpenRouter's usage.cost), where no price is known
+BILLED_SOURCE = "answer:usage.cost"
+
+
 @dataclass(slots=True, frozen=True)
 class PriceQuote:
     cost_usd: Decimal | None
-    #: "catalog:prices.yaml", "genai-prices", "free", or None when unknown
+    #: "catalog:prices.yaml", "genai-prices", "free", BILLED_SOURCE, or None when unknown
     source: str | None
     warning: str | None = None
 
@@ -304,6 +308,9 @@ class Pricer:
             self._served_tiers[provider] = self._served_tiers.get(provider, frozenset()) | {tier}
         priced = self._resolve(provider, model, tier)
         cost = priced.cost(usage)
+        if cost is None and usage.billed_usd is not None and priced.source is None:
+            # no price known, but the server said what it billed (OpenRouter's usage.cost): that is the cost
+            return PriceQuote(usage.billed_usd, BILLED_SOURCE, note)
         if cost is None:
             return PriceQuote(None, None, _unknown_cost_warning(priced, f"{provider}:{model}", usage))
         geo = _GEO_MULTIPLIERS.get((provider, usage.inference_geo or ""))

@@ -38,7 +38,8 @@ class AttemptRecord:
     cache_write_tokens: int = 0
     reasoning_tokens: int = 0
     cost_usd: Decimal | None = None
-    #: where the price came from: "genai-prices", "catalog:prices.yaml", "free" (fake, local), or None
+    #: where the price came from: "genai-prices", "catalog:prices.yaml", "free" (fake, local), "answer:usage.cost"
+    #: (what the answer said it was billed, where no price is known), or None
     price_source: str | None = None
     latency_ms: float = 0.0
     warnings: list[str] = field(default_factory=list)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
+from decimal import Decimal
 from typing import Any, Literal
 
 Role = Literal["user", "assistant", "tool"]
@@ -140,6 +141,9 @@ class Usage:
     #: where the answer says inference ran (Anthropic's ``usage.inference_geo``: "global", "us"), which
     #: Anthropic bills at a rate of its own for US-only inference; None when the answer does not say
     inference_geo: str | None = None
+    #: what the server says it billed for the answer, in USD (OpenRouter's ``usage.cost``): the cost of a call no
+    #: price is known for; None when the answer does not say
+    billed_usd: Decimal | None = None
 
     @property
     def total_tokens(self) -> int:

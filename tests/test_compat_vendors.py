@@ -116,3 +116,56 @@ async def test_a_max_tokens_fireworks_takes_only_streamed_is_asked_for_streamed(
         assert len(bodies) == 4 and "stream" not in bodies[-1]
     finally:
         await server.close()
+
+
+def _openrouter_answer(**usage: Any) -> dict[str, Any]:
+    counts = {"prompt_tokens": 194, "completion_tokens": 2, "total_tokens": 196, **usage}
+    choice = {"index": 0, "message": {"role": "assistant", "content": "Hi"}, "finish_reason": "stop"}
+    return {"id": "gen-1", "object": "chat.completion", "model": "openai/gpt-4o", "choices": [choice], "usage": counts}
+
+
+@pytest.mark.parametrize(
+    "usage, cost",
+    [
+        # credits: usage.cost is what OpenRouter charged (upstream_inference_cost says the same, not on top of it)
+        ({"cost": 0.000495, "is_byok": False, "cost_details": {"upstream_inference_cost": 0.000495}}, "0.000495"),
+        # the caller's own provider key: OpenRouter's fee, and what the provider billed the key beside it
+        ({"cost": 0.00002, "is_byok": True, "cost_details": {"upstream_inference_cost": 0.0004}}, "0.00042"),
+        ({"cost": 0, "is_byok": False}, "0"),  # a :free model
+        # what it billed not said: unknown, as before
+        ({"cost": 0.00002, "is_byok": True}, None),
+        ({"cost": "0.1"}, None),
+        ({}, None),
+    ],
+    ids=["credits", "byok", "free", "byok-unsaid", "no-number", "none"],
+)
+async def test_the_cost_openrouter_says_it_billed_is_the_cost_of_a_model_no_price_is_known_for(
+    vendor, transport: Transport, usage: dict[str, Any], cost: str | None
+):
+    # OpenRouter reports the exact cost of every answer in usage.cost. A compat model with no price in prices.yaml
+    # (any of OpenRouter's hundreds) was recorded at an unknown cost, flagged, on every call, though the answer said
+    # what was billed
+    from decimal import Decimal
+
+    from magsag_mcp.pricing import Pricer
+
+    provider = (await vendor(200, _openrouter_answer(**usage)))(transport)
+    result = await provider.complete(ask(), Target("compat", "openai/gpt-4o"))
+    quote = Pricer().price("compat", "openai/gpt-4o", result.usage)
+    if cost is None:
+        assert quote.cost_usd is None and quote.warning and "no price known for compat:openai/gpt-4o" in quote.warning
+    else:
+        assert (quote.cost_usd, quote.source, quote.warning) == (Decimal(cost), "answer:usage.cost", None)
+
+
+async def test_a_price_in_the_catalog_prices_a_model_whatever_the_answer_says_it_cost(vendor, transport: Transport):
+    from decimal import Decimal
+
+    from magsag_mcp.pricing import Pricer
+    from magsag_mcp.rates import UnitPrices
+
+    provider = (await vendor(200, _openrouter_answer(cost=0.5)))(transport)
+    result = await provider.complete(ask(), Target("compat", "openai/gpt-4o"))
+    pricer = Pricer([("compat:openai/gpt-4o", UnitPrices(Decimal(1), Decimal(2)))])
+    quote = pricer.price("compat", "openai/gpt-4o", result.usage)
+    assert (quote.cost_usd, quote.source) == (Decimal("0.000198"), "catalog:prices.yaml")

@@ -4,6 +4,7 @@ counts (:func:`both_counts`, :func:`with_reasoning`)."""
 
 from __future__ import annotations
 
+from decimal import Decimal
 from typing import Any
 
 from ..types import Usage
@@ -49,6 +50,29 @@ def _cached(raw: dict[str, Any], prompt_details: dict[str, Any]) -> Any:
     return raw.get("cached_tokens") if cached is None else cached
 
 
+#: the most one answer is taken to have cost: a larger figure is no bill (the ledger's amounts end near $9 million)
+_MOST_BILLED = Decimal(1_000_000)
+
+
+def _dollars(value: Any) -> Decimal | None:
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return None
+    amount = Decimal(str(value))  # as written (0.000123), not the float's binary expansion
+    return amount if amount.is_finite() and 0 <= amount <= _MOST_BILLED else None
+
+
+def _billed(raw: dict[str, Any]) -> Decimal | None:
+    """What OpenRouter says it billed for the answer: ``usage.cost``, the credits charged; with the caller's own
+    provider key (``is_byok``) that is OpenRouter's fee alone, and the provider bills the key
+    ``cost_details.upstream_inference_cost`` beside it (None when it does not say how much)."""
+    cost = _dollars(raw.get("cost"))
+    if cost is None or raw.get("is_byok") is not True:
+        return cost
+    details = raw.get("cost_details")
+    upstream = _dollars(details.get("upstream_inference_cost")) if isinstance(details, dict) else None
+    return None if upstream is None else cost + upstream
+
+
 def _counted(raw: dict[str, Any], answer: dict[str, Any]) -> Usage:
     prompt_details = raw.get("prompt_tokens_details") or {}
     completion_details = raw.get("completion_tokens_details") or {}
@@ -73,6 +97,7 @@ def _counted(raw: dict[str, Any], answer: dict[str, Any]) -> Usage:
     )
     usage.service_tier = answer.get("service_tier")
     usage.answering_model = answer.get("model")
+    usage.billed_usd = _billed(raw)
     # audio is refused up front (params.audio), but a model may still report some: priced as audio
     usage.input_audio_tokens = int(prompt_details.get("audio_tokens") or 0)
     usage.output_audio_tokens = int(completion_details.get("audio_tokens") or 0)
