@@ -92,6 +92,9 @@ def _convert(schema: Any, dropped: set[str], definitions: _Refs, seen: tuple[str
     if isinstance(const, str) and "enum" not in schema:
         # a Literal["a"] (a tagged union's tag): the Schema says it as an enum of one
         schema = {("enum" if k == "const" else k): ([v] if k == "const" else v) for k, v in schema.items()}
+    types = schema.get("type")
+    if isinstance(types, list) and len([t for t in types if t != "null"]) > 1 and "anyOf" not in schema:
+        schema = _one_type_each(schema, types)
     options = schema.get("anyOf")
     if isinstance(options, list) and "type" not in schema:
         others = [o for o in options if not (isinstance(o, dict) and o.get("type") == "null")]
@@ -142,6 +145,29 @@ def _convert(schema: Any, dropped: set[str], definitions: _Refs, seen: tuple[str
     if definitions.ordered and isinstance(properties, dict) and len(properties) > 1 and "propertyOrdering" not in out:
         out["propertyOrdering"] = list(properties)
     return _alone(out) if "anyOf" in out and len(out) > 1 else out
+
+
+#: the keywords that constrain a value of one type only
+_OF_TYPE = {
+    "array": frozenset({"items", "prefixItems", "minItems", "maxItems", "uniqueItems"}),
+    "object": frozenset({"properties", "required", "minProperties", "maxProperties", "additionalProperties"}),
+    "string": frozenset({"enum", "pattern", "minLength", "maxLength"}),
+    "number": frozenset({"minimum", "maximum", "exclusiveMinimum", "exclusiveMaximum", "multipleOf"}),
+}
+_OF_TYPE["integer"] = _OF_TYPE["number"]
+_OF_SOME_TYPE = frozenset().union(*_OF_TYPE.values())
+
+
+def _one_type_each(schema: dict[str, Any], types: list[Any]) -> dict[str, Any]:
+    """A schema of several types (``"type": ["string", "array"]``, as MCP tools write one) as an anyOf of one option
+    per type, each with the keywords that constrain its type: the Schema's type is one, and sent as the first of
+    them the value was narrowed to it, with the others' keywords beside it (an ARRAY's items on a STRING, which
+    Gemini refuses: 400 "...items: field predicate failed: $type == Type.ARRAY")."""
+    shared = {k: v for k, v in schema.items() if k != "type" and k not in _OF_SOME_TYPE}
+    options = [
+        {"type": t, **{k: v for k, v in schema.items() if k in _OF_TYPE.get(t, ())}} for t in types if t != "null"
+    ]
+    return {**shared, "anyOf": options + ([{"type": "null"}] if "null" in types else [])}
 
 
 #: what a Schema beside its anyOf only says of it: left out, not pushed into the options

@@ -162,3 +162,24 @@ async def test_a_tool_with_an_array_parameter_of_anything_moves_on(serve, transp
         await provider.complete(LLMRequest([Message("user", "Find")], tools=[tool], max_tokens=50), target)
     assert info.value.moves_on and not info.value.retryable and info.value.status == 400
     assert "give each its items, or leave Gemini out of this call's targets" in info.value.message
+
+
+def test_a_value_of_several_types_is_an_option_of_each_with_its_own_keywords():
+    # "type": ["string", "array"] (an MCP tool's "one path or several"): the Schema's type is one, and the value was
+    # narrowed to the first, a STRING with the array's items beside it, which Gemini refuses (400 "...properties[
+    # paths].items: field predicate failed: $type == Type.ARRAY") for every call offering the tool
+    paths = {"type": ["string", "array"], "items": {"type": "string"}, "minItems": 1, "description": "Path(s)"}
+    limit = {"type": ["integer", "string", "null"], "minimum": 1, "maxLength": 3}
+    parameters = declared({"type": "object", "properties": {"paths": paths, "limit": limit}})
+    assert parameters["properties"]["paths"] == {
+        "anyOf": [
+            {"type": "STRING", "description": "Path(s)"},
+            {"type": "ARRAY", "items": {"type": "STRING"}, "minItems": "1", "description": "Path(s)"},
+        ]
+    }
+    assert parameters["properties"]["limit"] == {
+        "anyOf": [{"type": "INTEGER", "minimum": 1}, {"type": "STRING", "maxLength": "3"}, {"type": "NULL"}]
+    }
+    # one type or null is that type, nullable, as before
+    schema, _ = sent({"type": "object", "properties": {"s": {"type": ["string", "null"], "maxLength": 3}}})
+    assert schema["properties"]["s"] == {"type": "STRING", "nullable": True, "maxLength": "3"}
