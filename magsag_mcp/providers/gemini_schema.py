@@ -3,6 +3,7 @@ parameters of a function declaration, with the keywords it has no room for named
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 from ..types import ToolSpec
@@ -95,6 +96,8 @@ def _convert(schema: Any, dropped: set[str], definitions: _Refs, seen: tuple[str
     types = schema.get("type")
     if isinstance(types, list) and len([t for t in types if t != "null"]) > 1 and "anyOf" not in schema:
         schema = _one_type_each(schema, types)
+    if ("exclusiveMinimum" in schema or "exclusiveMaximum" in schema) and _of_integers(schema.get("type")):
+        schema = _inclusive(schema)
     options = schema.get("anyOf")
     if isinstance(options, list) and "type" not in schema:
         others = [o for o in options if not (isinstance(o, dict) and o.get("type") == "null")]
@@ -145,6 +148,36 @@ def _convert(schema: Any, dropped: set[str], definitions: _Refs, seen: tuple[str
     if definitions.ordered and isinstance(properties, dict) and len(properties) > 1 and "propertyOrdering" not in out:
         out["propertyOrdering"] = list(properties)
     return _alone(out) if "anyOf" in out and len(out) > 1 else out
+
+
+def _of_integers(types: Any) -> bool:
+    return types == "integer" or (isinstance(types, list) and [t for t in types if t != "null"] == ["integer"])
+
+
+def _bound(value: Any) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
+
+
+def _inclusive(schema: dict[str, Any]) -> dict[str, Any]:
+    """An integer's exclusive bounds, which the Schema has no room for, as the inclusive ones they are (pydantic's
+    ``PositiveInt``, ``Field(gt=0)``: exclusiveMinimum 0 is minimum 1), in JSON Schema's numbers or draft 4's
+    booleans beside minimum and maximum; left out, the bound was unenforced, and said to be on every call."""
+    out = dict(schema)
+    for exclusive, inclusive, step, pick in (
+        ("exclusiveMinimum", "minimum", 1, max),
+        ("exclusiveMaximum", "maximum", -1, min),
+    ):
+        value = out.get(exclusive)
+        if value is False:  # (draft 4: the inclusive bound beside it is the bound)
+            del out[exclusive]
+        if value is True and _bound(out.get(inclusive)):
+            value = out.pop(inclusive)
+        if not _bound(value):
+            continue
+        edge = (math.floor(value) + 1) if step > 0 else (math.ceil(value) - 1)
+        out[inclusive] = pick(edge, out[inclusive]) if _bound(out.get(inclusive)) else edge
+        del out[exclusive]
+    return out
 
 
 #: the keywords that constrain a value of one type only

@@ -24,7 +24,7 @@ SCHEMA = {
     "additionalProperties": False,
     "properties": {
         "tags": {"type": "array", "items": {"type": "string", "const": "a"}, "uniqueItems": True},
-        "n": {"anyOf": [{"type": "integer", "exclusiveMinimum": 0}, {"type": "null"}]},
+        "n": {"anyOf": [{"type": "number", "exclusiveMinimum": 0}, {"type": "null"}]},
         "ref": {"$ref": "#/$defs/x"},
     },
     "$defs": {"x": {"type": "string"}},
@@ -49,7 +49,7 @@ def test_one_walk_converts_the_schema_and_names_what_it_left_out():
         "type": "OBJECT",
         "properties": {
             "tags": {"type": "ARRAY", "items": {"type": "STRING", "enum": ["a"]}},
-            "n": {"type": "INTEGER", "nullable": True},
+            "n": {"type": "NUMBER", "nullable": True},
             "ref": {"type": "STRING"},
         },
     }

@@ -6,7 +6,7 @@ from __future__ import annotations
 from typing import Annotated, Any, Literal
 
 import pytest
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, PositiveInt
 
 from magsag_mcp import errors as E
 from magsag_mcp.providers.gemini import GeminiFormat
@@ -183,3 +183,24 @@ def test_a_value_of_several_types_is_an_option_of_each_with_its_own_keywords():
     # one type or null is that type, nullable, as before
     schema, _ = sent({"type": "object", "properties": {"s": {"type": ["string", "null"], "maxLength": 3}}})
     assert schema["properties"]["s"] == {"type": "STRING", "nullable": True, "maxLength": "3"}
+
+
+class Order(BaseModel):
+    quantity: PositiveInt
+    rating: int = Field(gt=0, lt=6)
+    weight: float = Field(gt=0)
+
+
+def test_an_integers_exclusive_bounds_go_as_the_inclusive_bounds_they_are():
+    # pydantic's PositiveInt and Field(gt=..., lt=...) write exclusiveMinimum / exclusiveMaximum, which the Schema has
+    # no room for: the bounds were left out (a quantity of 0 answered, the answer failed its check, billed), and said
+    # to be on every call. For an integer, exclusiveMinimum 0 is minimum 1: sent as that, nothing is lost.
+    schema, notes = sent(Order.model_json_schema())
+    assert schema["properties"]["quantity"] == {"title": "Quantity", "type": "INTEGER", "minimum": 1}
+    assert schema["properties"]["rating"] == {"title": "Rating", "type": "INTEGER", "minimum": 1, "maximum": 5}
+    # a number's has no inclusive equal: left out, and said to be
+    assert schema["properties"]["weight"] == {"title": "Weight", "type": "NUMBER"}
+    assert len(notes) == 1 and "no exclusiveMinimum;" in notes[0]
+    # draft 4 writes the exclusive bound as a flag beside the inclusive one
+    draft4 = {"type": "integer", "minimum": 0, "exclusiveMinimum": True, "maximum": 9, "exclusiveMaximum": False}
+    assert sent(draft4) == ({"type": "INTEGER", "minimum": 1, "maximum": 9}, [])
