@@ -44,7 +44,9 @@ def gemini_schema(schema: Any, *, ordered: bool = False) -> tuple[Any, set[str]]
     The Schema has no ``$ref`` and requires a ``type``: a local reference (``#/$defs/Address``, how pydantic
     writes a nested model) is written in place (a recursive one once), and ``anyOf`` a schema or null (how
     pydantic writes ``Optional[X]``) becomes that schema, ``nullable``. ``oneOf`` (a discriminated union) is
-    ``anyOf``, and a string ``const`` (its tag) an ``enum`` of one. ``ordered`` (a response schema): each
+    ``anyOf``, a string ``const`` (its tag) an ``enum`` of one, a list of types an ``anyOf`` of one option per
+    type, and an ``anyOf`` is its Schema's one field. An integer's enum and exclusive bounds are said as
+    ``minimum`` and ``maximum``. ``ordered`` (a response schema): each
     object's properties in the order the schema gives them (``propertyOrdering``), which Gemini otherwise
     answers in alphabetically, so a "reasoning" field meant to come first came after the "answer"."""
     dropped: set[str] = set()
@@ -90,12 +92,14 @@ def _convert(schema: Any, dropped: set[str], definitions: _Refs, seen: tuple[str
         # the full schema makes exclusive again; left out, the union's property was sent as no schema at all
         schema = {("anyOf" if k == "oneOf" else k): v for k, v in schema.items()}
     const = schema.get("const")
-    if isinstance(const, str) and "enum" not in schema:
-        # a Literal["a"] (a tagged union's tag): the Schema says it as an enum of one
+    if isinstance(const, str | int) and not isinstance(const, bool) and "enum" not in schema:
+        # a Literal["a"] (a tagged union's tag): the Schema says it as an enum of one (an integer's as its range)
         schema = {("enum" if k == "const" else k): ([v] if k == "const" else v) for k, v in schema.items()}
     types = schema.get("type")
     if isinstance(types, list) and len([t for t in types if t != "null"]) > 1 and "anyOf" not in schema:
         schema = _one_type_each(schema, types)
+    if (values := _integers(schema.get("enum"))) is not None and _numeric(schema.get("type")):
+        schema = _as_range(schema, values, dropped)
     if ("exclusiveMinimum" in schema or "exclusiveMaximum" in schema) and _of_integers(schema.get("type")):
         schema = _inclusive(schema)
     options = schema.get("anyOf")
@@ -148,6 +152,32 @@ def _convert(schema: Any, dropped: set[str], definitions: _Refs, seen: tuple[str
     if definitions.ordered and isinstance(properties, dict) and len(properties) > 1 and "propertyOrdering" not in out:
         out["propertyOrdering"] = list(properties)
     return _alone(out) if "anyOf" in out and len(out) > 1 else out
+
+
+def _integers(values: Any) -> list[int] | None:
+    named = [v for v in values if v is not None] if isinstance(values, list) else []
+    return named if named and all(isinstance(v, int) and not isinstance(v, bool) for v in named) else None
+
+
+def _as_range(schema: dict[str, Any], values: list[int], dropped: set[str]) -> dict[str, Any]:
+    """An enum of integers (``Literal[1, 2, 3]``, an IntEnum), which the Schema's enum of strings cannot say, as the
+    range of them: exactly it when they run without a gap (a rating of 1 to 5), said to be only narrowed when not."""
+    out = {k: v for k, v in schema.items() if k != "enum"}
+    low, high = min(values), max(values)
+    out["minimum"] = max(low, out["minimum"]) if _bound(out.get("minimum")) else low
+    out["maximum"] = min(high, out["maximum"]) if _bound(out.get("maximum")) else high
+    if "type" not in out:
+        out["type"] = ["integer", "null"] if None in schema["enum"] else "integer"
+    elif None in schema["enum"] and isinstance(out["type"], str):
+        out["type"] = [out["type"], "null"]
+    if set(values) != set(range(min(values), max(values) + 1)) or not _of_integers(out["type"]):
+        dropped.add("enum of non-strings")  # (a number's range holds more than its enum)
+    return out
+
+
+def _numeric(types: Any) -> bool:
+    named = types if isinstance(types, list) else [types]
+    return all(t in (None, "integer", "number", "null") for t in named)
 
 
 def _of_integers(types: Any) -> bool:

@@ -70,12 +70,16 @@ def test_a_string_const_is_an_enum_of_one_and_another_const_is_left_out_saying_s
     schema, notes = sent(
         {
             "type": "object",
-            "properties": {"v": {"const": "2"}, "n": {"type": "integer", "const": 2}},
-            "required": ["v", "n"],
+            "properties": {"v": {"const": "2"}, "n": {"type": "integer", "const": 2}, "on": {"const": True}},
+            "required": ["v", "n", "on"],
         }
     )
-    assert schema["properties"] == {"v": {"enum": ["2"], "type": "STRING"}, "n": {"type": "INTEGER"}}
-    assert len(notes) == 1 and "const" in notes[0]
+    assert schema["properties"] == {
+        "v": {"enum": ["2"], "type": "STRING"},
+        "n": {"type": "INTEGER", "minimum": 2, "maximum": 2},  # an integer's: its range of one
+        "on": {},
+    }
+    assert len(notes) == 1 and "no const;" in notes[0]
 
 
 def anyofs(value: Any) -> list[dict[str, Any]]:

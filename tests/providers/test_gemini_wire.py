@@ -315,20 +315,36 @@ def test_a_recursive_reference_is_written_once_and_then_left_out():
 
 async def test_an_enum_of_numbers_is_left_out_and_a_null_in_an_enum_makes_it_nullable(serve, transport):
     # Schema.enum is a list of strings: an enum of numbers (pydantic's Literal[1, 2] or an IntEnum) or one with
-    # null in it (Optional[Literal["a"]]) made the whole response schema a bad request. Numbers are left out,
-    # and said to be; null is nullable.
+    # null in it (Optional[Literal["a"]]) made the whole response schema a bad request. Integers are sent as their
+    # range, exactly the enum when they run without a gap; otherwise (or numbers) the enum is said to be left out;
+    # null is nullable.
     fake, provider, target = await setup(GOOGLE, serve, transport)
-    fake.queue({"text": '{"stars": 2, "mood": null}'})
+    fake.queue({"text": '{"stars": 2, "size": 4, "mood": null}'})
     schema = {
         "type": "object",
-        "properties": {"stars": {"type": "integer", "enum": [1, 2, 3]}, "mood": {"enum": ["ok", "bad", None]}},
+        "properties": {
+            "stars": {"type": "integer", "enum": [1, 2, 3]},
+            "size": {"type": "integer", "enum": [2, 4, 8]},
+            "mood": {"enum": ["ok", "bad", None]},
+        },
     }
     result = await provider.complete(LLMRequest([Message("user", "Go")], json_schema=schema, max_tokens=50), target)
-    assert result.parsed == {"stars": 2, "mood": None} and fake.violations == []
+    assert result.parsed == {"stars": 2, "size": 4, "mood": None} and fake.violations == []
     sent = last_body(fake)["generationConfig"]["responseSchema"]["properties"]
-    assert sent["stars"] == {"type": "INTEGER"}
+    assert sent["stars"] == {"type": "INTEGER", "minimum": 1, "maximum": 3}
+    assert sent["size"] == {"type": "INTEGER", "minimum": 2, "maximum": 8}
     assert sent["mood"] == {"enum": ["ok", "bad"], "nullable": True, "type": "STRING"}
     assert any("enum of non-strings" in w for w in result.warnings)
+    # a rating of 1 to 5 loses nothing: no warning
+    fake.queue({"text": '{"stars": 5}'})
+    rating = {"type": "object", "properties": {"stars": {"enum": [1, 2, 3, 4, 5]}}}
+    result = await provider.complete(LLMRequest([Message("user", "Go")], json_schema=rating, max_tokens=50), target)
+    assert result.parsed == {"stars": 5} and result.warnings == []
+    assert last_body(fake)["generationConfig"]["responseSchema"]["properties"]["stars"] == {
+        "type": "INTEGER",
+        "minimum": 1,
+        "maximum": 5,
+    }
 
 
 @pytest.mark.parametrize("stream", [False, True])
