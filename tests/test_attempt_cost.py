@@ -203,6 +203,31 @@ async def test_a_stream_that_fails_after_it_began_is_recorded_as_unknown_cost(
     assert_bound(tmp_path / "cost.db", status, "r-stream", reserved[0])
 
 
+async def test_a_chat_stream_cut_before_its_usage_chunk_is_the_answer_paid_once_at_unknown_cost(
+    service: Service, fake_openai: FakeOpenAI, tmp_path: Path
+):
+    # role, "whole", " answer" and the closing chunk came; the usage chunk and [DONE] did not. The whole answer
+    # was thrown away as a dropped stream and asked for again: paid twice, its text shown twice to the caller.
+    fake_openai.queue(R.reply("whole answer", usage=R.tokens(1000, 900), cut_after=4), R.reply("asked again"))
+    reserved = spy_reservations(service)
+    texts: list[str] = []
+
+    async def progress(event: str, data: dict) -> None:
+        if event == "delta":
+            texts.append(data["text"])
+
+    payload = {"data": "numbers", "model_config": {"provider": "openai", "model": "gpt-4o", "stream": True}}
+    result = await service.invoke_skill("skill.analysis", payload, run_id="r-no-usage", agent="ana", progress=progress)
+    assert (result.text, len(fake_openai.requests), "".join(texts)) == ("whole answer", 1, "whole answer")
+    assert result.cost_usd is None and result.to_dict()["cost_unknown"] is True
+    [(outcome, kind, cost, warnings)] = rows(tmp_path / "cost.db", "r-no-usage")
+    assert (outcome, kind, cost) == ("ok", None, None)
+    assert any(MAYBE_BILLED in w for w in json.loads(warnings))
+    totals, status = await books(service, "r-no-usage")
+    assert_unpriced(totals, status, 1)
+    assert_bound(tmp_path / "cost.db", status, "r-no-usage", reserved[0])
+
+
 async def test_a_stream_that_goes_idle_is_recorded_as_unknown_cost(
     service: Service, fake_openai: FakeOpenAI, tmp_path: Path
 ):

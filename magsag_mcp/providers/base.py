@@ -352,8 +352,9 @@ class HTTPProvider(Provider):
                 except (ProviderConnectionError, ProviderTimeoutError):
                     # After the terminal event only the connection's end was lost (a proxy that drops the
                     # chunked encoding's last chunk, or holds the connection open): the answer is whole, and
-                    # billed; taken for a dropped stream, it would be asked for, and paid for, again.
-                    if not acc.complete():
+                    # billed; taken for a dropped stream, it would be asked for, and paid for, again. So is one cut
+                    # after its every part, before the usage it was to report: kept, at an unknown cost.
+                    if not acc.complete() and not acc.survives_the_cut():
                         raise
                 return acc.finish()
             except ProviderError as exc:

@@ -337,6 +337,11 @@ class _ChatStream(StreamAccumulator):
         #: the usage came with the finish_reason or after it: the spec's usage chunk (no choices, the last before
         #: [DONE]), or the finish_reason's own chunk, where llama.cpp's server and others put it
         self.usage_last = False
+        #: the last chunk with choices was a closing one: a finish_reason and nothing of the answer (the spec's
+        #: ``{"delta": {}, "finish_reason": "stop"}``), after which only the usage chunk and [DONE] are to come
+        self.closed = False
+        #: the stream was cut after the closing chunk, before its usage chunk (:meth:`survives_the_cut`)
+        self.cut = False
         self.done = False
         self.response_id: str | None = None
         self.model_seen: str | None = None
@@ -354,6 +359,12 @@ class _ChatStream(StreamAccumulator):
         # message ... the choices field will always be an empty array", or a finish_reason's chunk that carries
         # the usage itself (a clean end after the finish_reason alone is read as whole by finish())
         return self.done or self.usage_last
+
+    def survives_the_cut(self) -> bool:
+        # Not a finish_reason on a chunk that carries text: gateways that put finish_reason "stop" on every chunk
+        # (see _carries) would have an answer cut midway taken for a whole one.
+        self.cut = self.closed
+        return self.closed
 
     def feed(self, event: SSEEvent) -> str:
         if event.data == "[DONE]":
@@ -377,6 +388,7 @@ class _ChatStream(StreamAccumulator):
             self.usage.service_tier = self.usage.service_tier or self.tier_seen
             self.usage.answering_model = self.usage.answering_model or self.model_seen
         delta_text = ""
+        finished = False
         for choice in chunk.get("choices") or []:
             delta = choice.get("delta") or {}
             content = delta.get("content")
@@ -391,8 +403,11 @@ class _ChatStream(StreamAccumulator):
                 _add_piece(slot, tc.get("function") or {})
             if choice.get("finish_reason"):
                 self.finish_raw = choice["finish_reason"]
+                finished = True
             if "content_filter_results" in choice:  # Azure's, on each choice
                 self.filtered = filter_note(choice["content_filter_results"]) or self.filtered
+        if finished or self.closed:  # closed by a finish that carries nothing, opened again by any of the answer
+            self.closed = not _carries(chunk)
         if usage and self.finish_raw is not None and not _carries(chunk):  # after the choices: its finish counts
             self.usage_last = True
         if delta_text:
@@ -471,4 +486,9 @@ class _ChatStream(StreamAccumulator):
         )
         if finish == "content_filter":
             result.warnings.append(cut_short(self.provider, self.model, self.filtered))
+        if self.cut:
+            result.warnings.append(
+                f"{self.provider}:{self.model}: the stream was cut after the answer's end, before the usage it was to "
+                "report; the answer is kept, not asked for (and paid for) again"
+            )
         return result

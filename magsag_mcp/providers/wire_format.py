@@ -41,6 +41,13 @@ class StreamAccumulator(ABC):
         connection that breaks or goes idle after it has lost no part of the answer."""
         return False
 
+    def survives_the_cut(self) -> bool:
+        """Told that the stream was cut (dropped, or idle) before its terminal event: whether every part of the
+        answer had come all the same, only the usage it was to report missing (Chat Completions' closing chunk came,
+        its usage chunk did not). Such an answer is kept, at an unknown cost, and :meth:`finish` says why; taken for
+        a dropped stream, it was asked for, and paid for, again."""
+        return False
+
 
 class WireFormat(ABC):
     """One vendor API's JSON. Pure functions of data: no I/O, no configuration."""

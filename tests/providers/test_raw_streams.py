@@ -578,17 +578,39 @@ async def test_a_chat_stream_cut_after_its_usage_chunk_is_the_answer(raw_stream)
     assert (result.usage.input_tokens, result.usage.output_tokens) == (9, 4)
 
 
-async def test_a_chat_stream_cut_after_its_finish_before_its_usage_chunk_is_a_dropped_stream(raw_stream):
-    # the usage chunk, which include_usage asked for, never came: the answer's cost is unknown
-    base = await raw_stream(WHOLE_THEN_CUT["chat"][:-3] + [CUT])
-    transport = Transport()
+@pytest.mark.parametrize("end", ["cut", "idle"])
+async def test_a_chat_stream_cut_after_its_closing_chunk_before_its_usage_chunk_is_the_answer_of_unknown_cost(
+    raw_stream, end: str
+):
+    # The closing chunk ({"delta": {}, "finish_reason": "stop"}) is the last with choices: every part of the answer
+    # has come, only the usage chunk include_usage asked for is missing. The whole answer, generated and billed,
+    # failed as a dropped stream, and the cascade asked for it, and paid for it, again (the caller's progress
+    # showing its text twice). It is the answer now, of unknown cost (its usage not reported), and says so.
+    chunks = WHOLE_THEN_CUT["chat"][:-3] + ([CUT] if end == "cut" else [PAUSE] * 12)
+    transport = Transport(timeouts=Timeouts(connect=2.0, read=0.2))
     try:
         request = LLMRequest(messages=[Message("user", "hi")], stream=True)
-        provider, target = _streaming_provider("chat", base, transport)
-        with pytest.raises(E.ProviderConnectionError) as info:
-            await provider.complete(request, target)
+        provider, target = _streaming_provider("chat", await raw_stream(chunks), transport)
+        result = await provider.complete(request, target)
     finally:
         await transport.aclose()
+    assert (result.text, result.finish_reason, result.usage.reported) == ("whole answer", "stop", False)
+    assert any("cut after the answer's end, before the usage" in w for w in result.warnings)
+
+
+@pytest.mark.parametrize(
+    "last",
+    [
+        chunk({"content": " and more"}, finish="stop"),  # a gateway that puts the finish on every chunk of text
+        chunk({"content": " and more"}),  # text after a closing chunk: it closed nothing
+    ],
+    ids=["finish-on-a-chunk-of-text", "text-after-the-close"],
+)
+async def test_a_chat_stream_cut_after_a_finish_on_a_chunk_of_text_is_a_dropped_stream(raw_stream, last):
+    # a finish_reason beside text does not say the answer is over (gcli2api's gateways put "stop" on every chunk)
+    base = await raw_stream([*sse(chunk({"content": "one"}), chunk(finish="stop"), last), CUT])
+    with pytest.raises(E.ProviderConnectionError) as info:
+        await compat_stream(base)
     assert info.value.maybe_billed and info.value.usage is None
 
 
