@@ -3,7 +3,8 @@
 For each candidate, in order: skip it if its provider is not configured or cannot honour a feature
 the call needs (a target policy forbids is refused by the policy instead, naming it); ask governance
 to admit the attempt (policy, then a worst-case budget reservation); skip it if the call's deadline
-passed meanwhile; call; on a retryable error wait (the server's ``Retry-After`` when it gave one,
+passed meanwhile; call; on a retryable error (a timeout, a rate limit or an overload only when no
+other target is left) wait (the server's ``Retry-After`` when it gave one,
 else exponential backoff with full jitter) and try again, unless the wait would pass the call's
 deadline (then the attempt's warnings say why it was not retried); on an error that moves on, go
 to the next candidate; on one that doesn't (a bad request caused by our input), stop. Every attempt
@@ -363,14 +364,14 @@ class Cascade:
         label = f"{record.provider}:{record.model}"
         if remaining <= 0:
             return None
-        if exc.retried_only_on_last_target and self._another_target_left(plan, position, state):
-            record.warnings.append(f"{label}: not retried after a {exc.kind}: the next target is tried first")
-            return None
-        if self.retry.too_long(exc.retry_after):
+        if self.retry.too_long(exc.retry_after):  # (said first: not retried on the last target either)
             record.warnings.append(
                 f"{label}: not retried: the server asked to wait {exc.retry_after:g}s, "
                 f"longer than the retry cap of {self.retry.max_delay:g}s (MAGSAG_RETRY_MAX_DELAY)"
             )
+            return None
+        if exc.retried_only_on_last_target and self._another_target_left(plan, position, state):
+            record.warnings.append(f"{label}: not retried after a {exc.kind}: the next target is tried first")
             return None
         wait = self.retry.backoff(try_number, exc.retry_after)
         # A timeout tried again gets no answer sooner than the first time: only worth it when the call

@@ -3,7 +3,8 @@
 Provider errors are converted once, at the HTTP boundary (``providers/http_errors.py`` and each wire
 format's ``map_error``), and nowhere else. Each class knows two things the cascade needs:
 ``retryable`` (try the same target again after a wait) and ``moves_on`` (try the next target). A
-timeout is retryable only on the last target left ("last only"): the next target is tried first.
+timeout, a rate limit and an overload are retryable only on the last target left ("last only"): the
+next target is tried first.
 
     MagsagError
     ├── ConfigError                  bad catalog file, env var or CLI/tool argument (fix the config)
@@ -22,10 +23,10 @@ timeout is retryable only on the last target left ("last only"): the next target
         ├── BadRequestError          400 caused by our request                 no         no
         │   └── ContextTooLongError  prompt exceeds the window, 413            no         yes
         ├── ContentFilteredError     safety filter on prompt or answer         no         yes
-        ├── RateLimitError           429 that will clear (retry_after)         yes        yes
+        ├── RateLimitError           429 that will clear (retry_after)         last only  yes
         │   └── QuotaExhaustedError  429 that will not clear soon, 402         no         yes
         ├── ServerError              5xx, 409 conflict, 425 too early          yes        yes
-        │   └── OverloadedError      529 / overloaded / 503 UNAVAILABLE        yes        yes
+        │   └── OverloadedError      529 / overloaded / 503 UNAVAILABLE        last only  yes
         ├── ProviderTimeoutError     a timeout, 408, a gateway's 504 or 524    last only  yes
         ├── ProviderConnectionError  refused, reset, dropped mid-stream        yes (1)    yes
         │   └── NameLookupTimeoutError  no answer from DNS within the connect timeout  last only  yes
@@ -279,11 +280,16 @@ class ContentFilteredError(ProviderError):
 class RateLimitError(ProviderError):
     kind = "rate_limited"
     retryable = True
+    # The target has just said it will take no more for a while: waited for and sent the call again, it holds
+    # the call there (the server's wait, at each retry) while a fallback, there for this, could answer at once.
+    # Retried only when no other target is left.
+    retried_only_on_last_target = True
 
 
 class QuotaExhaustedError(RateLimitError):
     kind = "quota_exhausted"
     retryable = False
+    retried_only_on_last_target = False  # (not retried anywhere)
 
 
 class ServerError(ProviderError):
@@ -293,6 +299,8 @@ class ServerError(ProviderError):
 
 class OverloadedError(ServerError):
     kind = "overloaded"
+    # the vendor is short of capacity (Anthropic's 529, a 503): another target is tried first, as for a rate limit
+    retried_only_on_last_target = True
 
 
 class ProviderTimeoutError(ProviderError):

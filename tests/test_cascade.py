@@ -80,12 +80,45 @@ async def test_exponential_backoff_with_jitter_without_server_wait():
 
 
 async def test_fallback_after_retries_are_used_up():
-    script("a", *[E.OverloadedError("busy", status=529)] * 3)
+    script("a", *[E.ServerError("boom", status=500)] * 3)
     cascade, clock = make()
     out = await cascade.run(plan({"model": "fake:a", "fallbacks": ["fake:b"]}), run_id="r", agent=None)
     assert out.target.model == "b"
     assert [(a.model, a.outcome) for a in out.attempts] == [("a", "error")] * 3 + [("b", "ok")]
     assert [a.fallback_position for a in out.attempts] == [0, 0, 0, 1]
+
+
+@pytest.mark.parametrize(
+    "error",
+    [
+        E.RateLimitError("slow down", status=429, retry_after=7.0),
+        E.RateLimitError("slow down", status=429),
+        E.OverloadedError("busy", status=529),
+        E.OverloadedError("busy", status=503, retry_after=2.0),
+    ],
+    ids=["429-retry-after", "429", "529", "503"],
+)
+async def test_a_rate_limit_or_an_overload_tries_the_next_target_before_waiting(error):
+    # A call with a fallback, whose first target was rate limited (or overloaded), sat out the server's wait
+    # (7 s, twice, at the default two retries) on the target that had just refused it, and sent it the call
+    # again, before the fallback that was there for this was tried: the guide's "except RateLimitError: fall
+    # back to alternative provider". The next target is tried at once, and the attempt says why it was not retried.
+    script("a", error, "fine")
+    cascade, clock = make()
+    out = await cascade.run(plan({"model": "fake:a", "fallbacks": ["fake:b"]}), run_id="r", agent=None)
+    assert clock.sleeps == [] and out.target.model == "b"
+    assert [(a.model, a.attempt_number) for a in out.attempts] == [("a", 1), ("b", 1)]
+    assert f"not retried after a {error.kind}: the next target is tried first" in out.attempts[0].warnings[0]
+
+
+async def test_a_rate_limit_on_the_last_target_left_is_retried_after_its_wait():
+    script("a", E.RateLimitError("slow down", status=429, retry_after=3.0))
+    script("b", E.OverloadedError("busy", status=529, retry_after=2.0), E.RateLimitError("slow", status=429), "fine")
+    cascade, clock = make()
+    out = await cascade.run(plan({"model": "fake:a", "fallbacks": ["fake:b"]}), run_id="r", agent=None)
+    assert (out.target.model, out.result.text) == ("b", "fine")
+    assert [(a.model, a.attempt_number) for a in out.attempts] == [("a", 1), ("b", 1), ("b", 2), ("b", 3)]
+    assert len(clock.sleeps) == 2 and 2.0 <= clock.sleeps[0] <= 2.5
 
 
 async def test_quota_exhausted_moves_on_without_waiting():

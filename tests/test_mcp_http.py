@@ -229,7 +229,7 @@ async def test_a_2026_client_gets_the_log_levels_it_asked_for(tmp_path: Path):
     args = {
         "skill_id": "skill.analysis",
         "payload": {"data": "x"},
-        "model_config": {"model": "fake:fail-overloaded", "fallbacks": ["fake:good"]},
+        "model_config": {"model": "fake:fail-server_error", "fallbacks": ["fake:good"]},  # retried, then fallen back
     }
 
     async def ignore(value: float, total: float | None, message: str | None) -> None:
