@@ -11,7 +11,15 @@ import time
 from collections.abc import Mapping
 from typing import Any
 
-from ..errors import InvalidOutputError, ModelNotFoundError, ProviderError, UnsupportedFeatureError, excerpt
+from ..errors import (
+    BadRequestError,
+    ContextTooLongError,
+    InvalidOutputError,
+    ModelNotFoundError,
+    ProviderError,
+    UnsupportedFeatureError,
+    excerpt,
+)
 from ..transport import HttpResponse
 from .content_filters import inner_error_said
 from .http_errors import body_said, error_for, parse_retry_after
@@ -56,6 +64,12 @@ def openai_error(response: HttpResponse, *, provider: str, model: str) -> Provid
     exc = error_for(response.status, message, headers=headers, provider=provider, model=model, code=code)
     if param:
         exc.details["param"] = excerpt(param, 200)  # the field the API refused, as it named it (redacted, then cut)
+    if code == "string_above_max_length" and isinstance(exc, ContextTooLongError) and not _prompt_text(param):
+        # A field longer than the API takes for it (a tool's description over 1,024 characters, a name over 64, a
+        # metadata value over 512), not the prompt's size: no larger window takes it, and the caller must shorten it.
+        # Read as "context too long", the call went on to each larger window, refused alike, and failed as that.
+        said = f"{exc.message}; shorten {excerpt(param, 200)}"
+        return BadRequestError(said, provider=provider, model=model, status=response.status, **exc.details)
     if response.status == 400 and code in _GENERATION_FAILED:
         # Groq checks what the model wrote before it answers: a tool call or JSON it could not read is the model's
         # failure, generated (and maybe billed), not the request's, and another target may write it right
@@ -142,6 +156,17 @@ def _with_gateway_wait(metadata: Any, headers: Mapping[str, str]) -> Mapping[str
     if str(named.get("x-ratelimit-remaining")) != "0" or not math.isfinite(wait):
         return headers
     return {**headers, "retry-after": f"{max(0.0, wait):.3f}"}
+
+
+#: where a string the API finds too long is the prompt's text (a message's content, the input, the instructions), as
+#: its ``param`` names it; an id, a name or a role in there is not
+_PROMPT_FIELD = re.compile(r"^(?:messages|input|instructions|prompt|system)\b")
+_NOT_TEXT = re.compile(r"(?:^|\.)(?:id|call_id|tool_call_id|name|role|type)$")
+
+
+def _prompt_text(param: str | None) -> bool:
+    """Whether a ``string_above_max_length`` is about the prompt's size (or names no field, and may be)."""
+    return param is None or (_PROMPT_FIELD.match(param) is not None and _NOT_TEXT.search(param) is None)
 
 
 #: the codes of a 400 for a model's output that broke the format asked for (Groq's, with ``failed_generation``)

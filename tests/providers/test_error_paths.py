@@ -808,3 +808,40 @@ def test_an_html_error_page_is_named_by_its_title_not_quoted_as_markup(vendor, s
     assert type(exc) is cls and exc.retryable
     assert f"{vendor}:m: HTTP {status}: an HTML page, not the API's answer: {said!r}" in exc.message
     assert "<" not in exc.message and "gateway or proxy" in exc.message
+
+
+def _too_long(param: str | None, limit: int, length: int) -> Any:
+    import json
+
+    from magsag_mcp.providers.openai_errors import openai_error
+    from magsag_mcp.transport import HttpResponse
+
+    where = f"Invalid '{param}': " if param else ""
+    said = (
+        f"{where}string too long. Expected a string with maximum length {limit}, but got a string with length {length} "
+        "instead."
+    )
+    error = {"message": said, "type": "invalid_request_error", "param": param, "code": "string_above_max_length"}
+    return openai_error(HttpResponse(400, {}, json.dumps({"error": error}).encode()), provider="openai", model="gpt-4o")
+
+
+@pytest.mark.parametrize(
+    "param",
+    ["tools[0].function.description", "tools[1].function.name", "metadata.trace", "messages[2].tool_calls[0].id"],
+)
+def test_a_field_longer_than_the_api_takes_is_a_bad_request_not_a_context_window(param):
+    # OpenAI's string_above_max_length for a tool's description over 1,024 characters (or a name over 64, a
+    # metadata value over 512) was read as "context too long": the call went on to every target with a larger
+    # window, which refused it alike, skipped the others as "no larger than" a window the prompt never filled, and
+    # failed as context_too_long, for a field the caller had to shorten. It stops the call, naming the field.
+    exc = _too_long(param, 1024, 1500)
+    assert type(exc) is E.BadRequestError and not exc.moves_on
+    assert exc.details["param"] == param and f"shorten {param}" in exc.message
+
+
+@pytest.mark.parametrize("param", ["messages[0].content", "input[1].content[0].text", "input", "instructions", None])
+def test_a_prompt_longer_than_the_api_takes_is_still_a_context_error(param):
+    # a message's content, the input or the instructions past the API's limit (10,485,760 characters): the prompt's
+    # size, which a target with a larger window may take
+    exc = _too_long(param, 10485760, 10485800)
+    assert type(exc) is E.ContextTooLongError and exc.moves_on
