@@ -14,7 +14,7 @@ and every skip becomes an :class:`~magsag_mcp.records.AttemptRecord`.
 from __future__ import annotations
 
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any, Protocol
@@ -66,6 +66,7 @@ from .records import AttemptRecord
 from .retry import RetryPolicy
 from .routing import Candidate, Plan
 from .types import LLMRequest, LLMResult, Target
+from .types import with_stream as _with_stream
 
 log = redacting_logger("magsag_mcp.cascade")
 
@@ -124,7 +125,8 @@ class Cascade:
         admissions: list[Any] = []
         total = len(plan.candidates)
         callback = guarded(progress)  # what providers call as the answer streams in
-        for position, cand in enumerate(plan.candidates):
+        for position in self._order(total, state):
+            cand = plan.candidates[position]
             target = cand.target
             skip = self._skip_reason(cand, plan) or self._window_skip(state, target)
             if skip is not None:
@@ -142,9 +144,16 @@ class Cascade:
                 request = _with_stream(request)
             elif request.stream and not caps.streaming:
                 request = _with_stream(request, False)
-            if position > 0 and progress is not None:
+            if position > 0 and progress is not None and not state.revisited:
                 await emit(progress, "fallback", {"to": target.label, "position": position, "of": total})
             try_number = 0
+            if state.revisited:  # the target left for the next ones, none of which was sent: its retry, after its wait
+                position, try_number, exc, record = state.deferred  # type: ignore[misc]
+                wait = self._retry_wait(exc, try_number, deadline - self.clock(), record, plan, position, state)
+                if wait is None:
+                    break
+                await emit(progress, "retry", {"target": target.label, "wait_s": round(wait, 3)})
+                await self.sleep(wait)
             while True:
                 try_number += 1
                 admission = None
@@ -208,6 +217,7 @@ class Cascade:
                     raise
                 started_wall = time.time()
                 started = self.clock()
+                state.sent_after_deferral = True
                 try:
                     try:
                         # The deadline bounds the attempt in flight too, not only the waits between
@@ -341,7 +351,7 @@ class Cascade:
                 record.reservation_id = getattr(admission, "reservation_id", None)
                 state.attempts.append(record)
                 return CallOutcome(result, target, state.attempts, trace(plan, state))
-            if self.clock() >= deadline:
+            if self.clock() >= deadline and not state.revisited:
                 for later, rest in enumerate(plan.candidates[position + 1 :], start=position + 1):
                     record_deadline_skip(state, plan, run_id, agent, later, rest.target, self.retry.deadline)
                 break
@@ -370,8 +380,9 @@ class Cascade:
                 f"longer than the retry cap of {self.retry.max_delay:g}s (MAGSAG_RETRY_MAX_DELAY)"
             )
             return None
-        if exc.retried_only_on_last_target and self._another_target_left(plan, position, state):
+        if exc.retried_only_on_last_target and not state.revisited and self._another_target_left(plan, position, state):
             record.warnings.append(f"{label}: not retried after a {exc.kind}: the next target is tried first")
+            state.deferred, state.sent_after_deferral = (position, try_number, exc, record), False
             return None
         wait = self.retry.backoff(try_number, exc.retry_after)
         # A timeout tried again gets no answer sooner than the first time: only worth it when the call
@@ -390,6 +401,15 @@ class Cascade:
             )
             return None
         return wait
+
+    @staticmethod
+    def _order(total: int, state: CascadeState) -> Iterator[int]:
+        """The positions to try, in order; then, when a target was not retried because another was left to try
+        first and none of the rest was sent (a budget refused them, ...), that target again: its retry."""
+        yield from range(total)
+        if state.deferred is not None and not state.sent_after_deferral:
+            state.revisited = True
+            yield state.deferred[0]
 
     def _another_target_left(self, plan: Plan, position: int, state: CascadeState) -> bool:
         """Whether a candidate after ``position`` would be tried: not skipped for lack of a key, an
@@ -468,27 +488,3 @@ class Cascade:
             cand.by_env,
             cand.routed,
         )
-
-
-def _with_stream(request: LLMRequest, on: bool = True) -> LLMRequest:
-    """``dataclasses.replace(request, stream=on)``, built positionally: replace walks the fields and calls
-    the class with keywords, about 27,000 instructions on Python 3.11, on every attempt switched to
-    streaming (a test checks that every field is carried over)."""
-    r = request
-    return LLMRequest(
-        r.messages,
-        r.system,
-        r.tools,
-        r.tool_choice,
-        r.json_output,
-        r.json_schema,
-        r.json_schema_name,
-        r.json_validator,
-        r.max_tokens,
-        r.temperature,
-        r.stop,
-        on,  # stream
-        r.extra,
-        r.json_schema_strict,
-        r.json_schema_description,
-    )

@@ -121,6 +121,54 @@ async def test_a_rate_limit_on_the_last_target_left_is_retried_after_its_wait():
     assert len(clock.sleeps) == 2 and 2.0 <= clock.sleeps[0] <= 2.5
 
 
+class RefusesModel:
+    """A guard whose budget refuses one model: the others are admitted (at no reservation)."""
+
+    def __init__(self, refused: str) -> None:
+        self.refused = refused
+
+    async def admit(self, ctx):
+        if ctx.target.model == self.refused:
+            raise E.BudgetExceeded(f"{ctx.target.label} would pass the run's limit", policy="cost_limits")
+        return object()
+
+    async def settle(self, admission, actual_cost) -> None: ...
+
+    async def release(self, admission) -> None: ...
+
+    def waiting(self, admission) -> None: ...
+
+
+@pytest.mark.parametrize(
+    "error",
+    [E.RateLimitError("slow down", status=429, retry_after=1.0), E.ProviderTimeoutError("no answer", timeout_s=1.0)],
+    ids=["429", "timeout"],
+)
+async def test_a_target_left_for_the_next_is_retried_when_the_next_is_refused_before_it_is_sent(error):
+    # The rate-limited target was not retried because a fallback was left, and the fallback's budget refused it:
+    # the call failed as budget_exceeded, though the first target, retried after its wait, would have answered.
+    script("a", error, "fine")
+    cascade, clock = make()
+    cascade.guard = RefusesModel("b")
+    out = await cascade.run(plan({"model": "fake:a", "fallbacks": ["fake:b"]}), run_id="r", agent=None)
+    assert out.result.text == "fine"
+    assert [(a.model, a.outcome, a.attempt_number) for a in out.attempts] == [
+        ("a", "error", 1),
+        ("b", "budget_exceeded", 1),
+        ("a", "ok", 2),
+    ]
+    assert len(clock.sleeps) == 1
+
+
+async def test_a_target_left_for_the_next_is_not_retried_once_the_next_was_sent():
+    script("a", E.RateLimitError("slow down", status=429, retry_after=1.0), "never asked")
+    script("b", *[E.ServerError("boom", status=500)] * 3)
+    cascade, clock = make()
+    with pytest.raises(E.ServerError) as info:
+        await cascade.run(plan({"model": "fake:a", "fallbacks": ["fake:b"]}), run_id="r", agent=None)
+    assert [a.model for a in info.value.attempts] == ["a", "b", "b", "b"]  # b was tried: a is not asked again
+
+
 async def test_quota_exhausted_moves_on_without_waiting():
     script("a", E.QuotaExhaustedError("quota", status=429, retry_after=3600))
     cascade, clock = make()
