@@ -2235,3 +2235,24 @@ async def test_explain_refuses_an_agent_name_invoke_would_refuse(catalog_copy, t
                 await svc.invoke_skill("skill.analysis", {"data": "x"}, agent=bad)  # type: ignore[arg-type]
     finally:
         await svc.aclose()
+
+
+async def test_a_reservation_in_the_batch_of_a_shrink_or_a_release_queued_before_it_reads_them_done(
+    tmp_path: Path, monkeypatch
+):
+    """A retry's wait shrinks its attempt's hold to what it cost (a 429: nothing), and an attempt never sent
+    releases its hold; with the write lock taken (the writer busy, another process) that goes through the group
+    commit. A reservation queued after it in the same batch read the hold whole, the batch having put every
+    reservation before such writes, and a call near a limit was refused for spend that never happened."""
+    async with Ledger(tmp_path / "l.db") as ledger:
+        gov = Governance(limits(max_cost_per_run_usd="1"), ledger, FixedPricer("0.6"))
+        waited = await gov.admit(attempt_ctx("r"))
+        await gov.settle(waited, Decimal(0))  # a 429: not billed
+        never_sent = await gov.admit(attempt_ctx("other"))
+        monkeypatch.setattr(ledger, "try_now", lambda fn, durable=False: (False, None))  # the lock is another's
+        gov.waiting(waited)  # queued: the hold shrinks to $0 in the next group commit
+        retry = await gov.admit(attempt_ctx("r"))  # 0.6 more: fits once the shrink is done
+        assert retry.reservation_id is not None
+        # the same for a release: queued first, it is done before the reservation after it reads the run
+        released, again = await asyncio.gather(gov.release(never_sent), gov.admit(attempt_ctx("other")))
+        assert again.reservation_id is not None

@@ -411,16 +411,21 @@ def apply_batch(
         if check is not None:
             check(conn)
         done: dict[int, tuple[bool, Any]] = {}
-        # Operations of a kind that can share statements (calls' records, budget reservations: any with
-        # apply_all and merge_order) run first, kind by kind in merge order, however many of each there
-        # are: records settle reservations, so the reservations after them read the spend as it now
-        # stands. Reordering them before the batch's other operations is a valid order: the calls were
-        # concurrent. Should a merged group fail (a constraint, a value SQLite cannot bind), its
-        # operations are tried one at a time in its place, so that only the bad one fails.
+        # The other operations first, in their order: a reservation's release, an orphan's drop, a waiting
+        # attempt's hold shrunk to its cost (a 429's $0), an event. Run after the reservations, a reservation
+        # queued behind a release or a shrink read the hold whole, and a call near a limit was refused for
+        # spend that never happened. Then the operations of a kind that can share statements (calls' records,
+        # budget reservations: any with apply_all and merge_order), kind by kind in merge order, however many
+        # of each there are: records settle reservations, so the reservations after them read the spend as it
+        # now stands. Any such order is a valid one: the calls were concurrent. Should a merged group fail (a
+        # constraint, a value SQLite cannot bind), its operations are tried one at a time in its place, so
+        # that only the bad one fails.
         kinds: dict[type, list[int]] = {}
         for i, fn in enumerate(fns):
             if hasattr(fn, "merge_order"):
                 kinds.setdefault(type(fn), []).append(i)
+            else:
+                done[i] = _apply_one(conn, fn)
         for kind, members in sorted(kinds.items(), key=lambda item: item[0].merge_order):
             if len(members) > 1:
                 conn.execute("SAVEPOINT merged")
@@ -437,7 +442,7 @@ def apply_batch(
                     continue
             for i in members:
                 done[i] = _apply_one(conn, fns[i])
-        results = [done[i] if i in done else _apply_one(conn, fn) for i, fn in enumerate(fns)]
+        results = [done[i] for i in range(len(fns))]
         conn.execute("COMMIT")
     except BaseException:
         if conn.in_transaction:
