@@ -2256,3 +2256,14 @@ async def test_a_reservation_in_the_batch_of_a_shrink_or_a_release_queued_before
         # the same for a release: queued first, it is done before the reservation after it reads the run
         released, again = await asyncio.gather(gov.release(never_sent), gov.admit(attempt_ctx("other")))
         assert again.reservation_id is not None
+
+
+async def test_a_reservation_made_while_a_release_waits_for_the_writer_reads_it_done(tmp_path: Path):
+    """With no other attempt admitted a reservation is made inline, on the event loop: made while another call's
+    release (or shrink) waited in the group commit's queue, it overtook it, read the hold whole, and a call near a
+    limit was refused for an attempt that was never sent."""
+    async with Ledger(tmp_path / "l.db") as ledger:
+        gov = Governance(limits(max_cost_per_run_usd="1"), ledger, FixedPricer("0.6"))
+        never_sent = await gov.admit(attempt_ctx("r"))
+        _, other = await asyncio.gather(gov.release(never_sent), gov.admit(attempt_ctx("r")))
+        assert other.reservation_id is not None

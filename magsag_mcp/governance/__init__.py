@@ -263,9 +263,11 @@ class Governance:
             op.shrink = _shrinkable(prior)
         # Alone, the reservation is made inline: its own small transaction costs less than a trip to the
         # writer thread. With other attempts running it joins the group commit instead, where the
-        # batch's reservations share one read of each scope (Reservation.apply_all) and one commit.
+        # batch's reservations share one read of each scope (Reservation.apply_all) and one commit; so it
+        # does behind writes still queued there (another call's release, or shrink while it waits): made
+        # inline, it overtook them, read the hold whole, and a call near a limit was refused for it.
         try:
-            done, rid = (False, None) if self._running else self.ledger.try_now(op)
+            done, rid = (False, None) if self._running or not self.ledger.writer_idle() else self.ledger.try_now(op)
             if not done:
                 rid = await self._queued(op)
         except BaseException:
