@@ -187,8 +187,18 @@ class Bridge(ProcessBound):
         home = self.token.native_token  # the asyncio loop (the service runs on asyncio only)
         if asyncio.get_running_loop() is home:
             return await fn(*args)
+        # Scheduled as run schedules it, not with asyncio.run_coroutine_threadsafe, which started the call even when
+        # its caller had stopped waiting before the home loop took it up (asyncio.run ending, a timeout): it ran to
+        # its first progress event, which the caller's loop, closed by then, failed with "Event loop is closed".
+        fut: concurrent.futures.Future[T] = concurrent.futures.Future()
+        coro = _awaited(fn, *args)
         try:
-            return await asyncio.wrap_future(asyncio.run_coroutine_threadsafe(_awaited(fn, *args), home))
+            home.call_soon_threadsafe(_start_task, home, coro, fut)
+        except RuntimeError:  # the loop closed since it was looked at: the call never began
+            coro.close()
+            raise
+        try:
+            return await asyncio.wrap_future(fut)
         except asyncio.CancelledError:
             caller = asyncio.current_task()
             if self.closed and caller is not None and not caller.cancelling():
@@ -208,8 +218,8 @@ def on_this_loop(callback: Callable[..., Any]) -> Callable[..., Awaitable[None]]
     async def call(*args: Any) -> None:
         if asyncio.get_running_loop() is caller:
             await _called(callback, *args)
-        else:
-            await asyncio.wrap_future(asyncio.run_coroutine_threadsafe(_called(callback, *args), caller))
+            return
+        await asyncio.wrap_future(asyncio.run_coroutine_threadsafe(_called(callback, *args), caller))
 
     return call
 

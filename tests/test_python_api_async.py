@@ -185,3 +185,59 @@ def test_a_service_used_from_another_event_loop_than_its_own_is_refused_with_the
     import sqlite3
 
     assert sqlite3.connect(tmp_path / "l.db").execute("SELECT COUNT(*) FROM runs").fetchone() == (0,)
+
+
+def _frozen(mg: Magsag) -> tuple[threading.Event, threading.Event]:
+    """Hold the Magsag's own loop (its thread blocks) until the second event is set: what the caller does meanwhile
+    reaches that loop only then, in order."""
+    frozen, thaw = threading.Event(), threading.Event()
+
+    def hold() -> None:
+        frozen.set()
+        thaw.wait(30)
+
+    mg.bridge.token.native_token.call_soon_threadsafe(hold)
+    assert frozen.wait(30)
+    return frozen, thaw
+
+
+def _runs(db: Path) -> list[tuple[str, str]]:
+    import sqlite3
+
+    conn = sqlite3.connect(db)
+    try:
+        return conn.execute("SELECT status, coalesce(error_class, '') FROM runs").fetchall()
+    finally:
+        conn.close()
+
+
+def test_an_ainvoke_its_caller_gave_up_on_before_it_began_is_not_started(tmp_path: Path, fake_scripts: None):
+    # asyncio.run ending (Ctrl-C, a script's end) or a timeout cancels an ainvoke scheduled on the Magsag's loop before
+    # that loop took it up. Before, the call started there all the same, ran to its first progress event, and the
+    # caller's loop being closed by then, failed with "RuntimeError: Event loop is closed": recorded as an error, with
+    # "coroutine '_called' was never awaited" printed at exit. As a sync call's, it is not started: nothing is sent.
+    import gc
+    import warnings
+
+    mg = Magsag(catalog=CATALOG, db=tmp_path / "l.db", env={"MAGSAG_PROVIDER": "fake"})
+    payload = {"data": "x", "model_config": {"model": "fake:echo"}}
+
+    async def main() -> None:
+        asyncio.get_running_loop().create_task(mg.skills.ainvoke("skill.analysis", payload, progress=lambda e, d: None))
+        await asyncio.sleep(0)  # the call is scheduled on the Magsag's loop; asyncio.run then cancels it and ends
+
+    try:
+        _, thaw = _frozen(mg)
+        try:
+            asyncio.run(main())
+        finally:
+            thaw.set()
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            mg.close()
+            gc.collect()
+    finally:
+        mg.close()
+    assert _runs(tmp_path / "l.db") == []
+    assert not [w for w in caught if "never awaited" in str(w.message)]
+
