@@ -219,7 +219,18 @@ def on_this_loop(callback: Callable[..., Any]) -> Callable[..., Awaitable[None]]
         if asyncio.get_running_loop() is caller:
             await _called(callback, *args)
             return
-        await asyncio.wrap_future(asyncio.run_coroutine_threadsafe(_called(callback, *args), caller))
+        coro = _called(callback, *args)
+        try:
+            handed = asyncio.run_coroutine_threadsafe(coro, caller)
+        except RuntimeError:
+            coro.close()
+            if not caller.is_closed():
+                raise
+            # The caller's loop has closed with the call in flight (asyncio.run ended, a loop made by hand closed):
+            # nobody awaits the call any more, so it stops as a cancelled one, recorded so, rather than failing on
+            # "Event loop is closed" as if the caller's callback had raised it.
+            raise asyncio.CancelledError("the caller's event loop has closed") from None
+        await asyncio.wrap_future(handed)
 
     return call
 

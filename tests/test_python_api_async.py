@@ -241,3 +241,50 @@ def test_an_ainvoke_its_caller_gave_up_on_before_it_began_is_not_started(tmp_pat
     assert _runs(tmp_path / "l.db") == []
     assert not [w for w in caught if "never awaited" in str(w.message)]
 
+
+def test_an_ainvoke_whose_callers_loop_closed_mid_call_stops_as_cancelled(tmp_path: Path, fake_scripts: None):
+    # The caller's loop closed while its call ran on the Magsag's loop (its progress still to come): before, the next
+    # progress event failed the call with "RuntimeError: Event loop is closed", recorded as an error of the caller's
+    # callback. Nobody awaits the call any more: it stops as a cancelled one, and is recorded so.
+    mg = Magsag(catalog=CATALOG, db=tmp_path / "l.db", env={"MAGSAG_PROVIDER": "fake"})
+    payload = {"data": "x", "model_config": {"model": "fake:echo"}}
+    caller = asyncio.new_event_loop()
+    thaw, ended = threading.Event(), threading.Event()
+    invoke = mg.service.invoke_skill
+
+    async def invoke_then_say_so(*args, **kwargs):
+        try:
+            return await invoke(*args, **kwargs)
+        finally:
+            ended.set()
+
+    mg.service.invoke_skill = invoke_then_say_so  # type: ignore[method-assign]
+
+    async def main() -> None:
+        first = asyncio.Event()
+
+        def on_progress(event: str, data: dict) -> None:
+            if not first.is_set():
+                _frozen_on_return(mg, thaw)  # the call goes on only once the caller's loop has closed
+                first.set()
+
+        pending.append(caller.create_task(mg.skills.ainvoke("skill.analysis", payload, progress=on_progress)))
+        await first.wait()
+
+    pending: list[asyncio.Task] = []
+
+    try:
+        caller.run_until_complete(main())
+        caller.close()  # with the call in flight (a framework closing its loop, a loop made by hand)
+        thaw.set()
+        assert ended.wait(30)
+        pending[0]._log_destroy_pending = False  # left pending with its loop, as the caller left it: said, not logged
+    finally:
+        thaw.set()
+        mg.close()
+    assert _runs(tmp_path / "l.db") == [("cancelled", "")]
+
+
+def _frozen_on_return(mg: Magsag, thaw: threading.Event) -> None:
+    """Hold the Magsag's loop from its next step on (the progress callback's return comes after) until ``thaw``."""
+    mg.bridge.token.native_token.call_soon_threadsafe(lambda: thaw.wait(30))
