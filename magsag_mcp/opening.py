@@ -70,4 +70,10 @@ class Opening(Coroutine[Any, Any, T]):
 
     async def __aexit__(self, *exc: object) -> None:
         if self._opened is not None:
-            await self._opened.aclose()
+            # as the object's own ``async with`` leaves: a Service's keeps the block's error (a paid answer the ledger
+            # refused) with the close's in it, where a bare aclose() raised the close's error in its place
+            leave = getattr(self._opened, "__aexit__", None)
+            if leave is not None:
+                await leave(*exc)
+            else:
+                await self._opened.aclose()

@@ -67,6 +67,22 @@ async def test_the_calls_error_and_its_answer_outlive_a_close_that_fails(tmp_pat
     _lost(error.to_dict()["closing_error"], "r-paid")
 
 
+@pytest.mark.anyio
+async def test_the_calls_error_and_its_answer_outlive_a_close_that_fails_in_async_with_service_open(
+    tmp_path: Path, full_disk
+):
+    # `async with Service.open(...)`, not awaited first (the form Service.open's docstring gives): the close's error
+    # took the place of the call's, and the answer paid for was lost with it
+    from magsag_mcp.service import Service
+
+    with pytest.raises(LedgerError) as info:
+        async with Service.open(catalog=CATALOG, db=tmp_path / "l.db", env=ENV) as svc:
+            await svc.invoke_skill("skill.analysis", PAYLOAD, run_id="r-paid")
+    error = info.value
+    assert "calling again would pay twice" in error.message and "the paid answer" in error.result.output
+    _lost(error.to_dict()["closing_error"], "r-paid")
+
+
 def test_magsag_invoke_prints_the_paid_answer_when_its_record_is_lost(tmp_path: Path, full_disk, monkeypatch, capsys):
     from magsag_mcp.cli import main
 
