@@ -89,6 +89,28 @@ def cut_in_flight(
     record.warnings.append(unknown_cost_warning(target, what))
 
 
+def price_stopped(
+    pricer: Pricing,
+    record: AttemptRecord,
+    target: Target,
+    admission: Any,
+    request: LLMRequest,
+    what: str,
+    at_rest: tuple[Any, str] | None,
+) -> None:
+    """An attempt its caller stopped (a cancellation, a progress callback that raised): cut in flight (see
+    :func:`cut_in_flight`), or, stopped with nothing in flight (``at_rest``: see :mod:`.providers.at_rest`), at what
+    it was billed by then: a refused request about to be sent again, $0; an answer that had come whole, its tokens."""
+    usage = at_rest[0] if at_rest is not None else None
+    if usage is None or not usage.reported:
+        cut_in_flight(pricer, record, target, admission, request, what)
+        return
+    quote = pricer.price(target.provider, target.model, usage)
+    set_usage(record, usage, quote)
+    if quote.cost_usd is None:  # tokens at no known price: counted at the worst case admitted
+        record.cost_bound_usd = cost_bound(pricer, admission, target, request)
+
+
 def price_unreported(
     pricer: Pricing, record: AttemptRecord, result: LLMResult, target: Target, admission: Any, request: LLMRequest
 ) -> None:

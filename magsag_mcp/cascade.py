@@ -24,10 +24,10 @@ import anyio
 from .attempt_cost import (
     Pricing,
     cost_bound,
-    cut_in_flight,
     input_tokens_reserved,
     output_tokens_reserved,
     price_failure,
+    price_stopped,
     price_unreported,
 )
 from .caller_progress import CallbackFailed, emit, guarded
@@ -60,6 +60,7 @@ from .governance import (  # here, not in _context: imported there, ~5,700 instr
     refusal_ends_call,
 )
 from .providers import ProviderSet
+from .providers.at_rest import stopped_at_rest
 from .providers.base import ProgressCallback
 from .rates import ZERO
 from .records import AttemptRecord
@@ -286,7 +287,8 @@ class Cascade:
                         # The vendor may still bill the request, so the attempt is recorded (tokens
                         # unknown) rather than vanishing with the task.
                         why = "the caller's progress callback raised" if callback_failed else "cancelled by the caller"
-                        why += " while the request was in flight"
+                        at_rest = stopped_at_rest(exc)  # (nothing in flight: the attempt's cost is known)
+                        why += f" {at_rest[1]}" if at_rest else " while the request was in flight"
                         record = attempt_record(
                             plan,
                             run_id,
@@ -301,7 +303,7 @@ class Cascade:
                             why,
                         )
                         record.error_class = "cancelled"
-                        cut_in_flight(self.pricer, record, target, admission, request, why)
+                        price_stopped(self.pricer, record, target, admission, request, why, at_rest)
                         if record.cost_usd is None:  # not a model priced at 0
                             record.error_message = f"{why}; the provider may still bill it"
                         # The reservation stays held until the record that carries the bound replaces

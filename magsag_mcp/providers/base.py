@@ -30,6 +30,7 @@ from ..errors import (
 from ..sse import SSEEvent
 from ..transport import HttpResponse, StreamResponse, Timeouts, Transport, page_hint
 from ..types import LLMRequest, LLMResult, Target
+from .at_rest import tell_at_rest
 from .base_urls import _base_url_problem, _shown
 from .capabilities import Capabilities, capabilities_for
 from .empty_answers import cut_at_max_tokens, no_answer, server_cut
@@ -449,9 +450,8 @@ async def _came_whole(result: LLMResult, progress: ProgressCallback | None) -> N
     """An answer that came all at once (not streamed, or a server that ignored ``"stream": true``) reaches the
     progress callback as one delta: the text a caller renders from the deltas is the answer's either way."""
     if progress is not None and result.text:
-        maybe = progress("delta", {"chars": len(result.text), "text": result.text})
-        if maybe is not None:
-            await maybe
+        data = {"chars": len(result.text), "text": result.text}
+        await tell_at_rest(progress, "delta", data, result.usage, "after its answer had come whole")
 
 
 #: a gateway's timeout waiting for the server that was answering: 504, and 524 (Cloudflare, in front of

@@ -16,7 +16,8 @@ from typing import ClassVar
 
 from ..errors import BadRequestError, ProviderError, UnsupportedFeatureError, excerpt
 from ..transport import Transport
-from ..types import LLMRequest, LLMResult, Target
+from ..types import LLMRequest, LLMResult, Target, Usage
+from .at_rest import tell_at_rest
 from .base import Endpoint, HTTPProvider, ProgressCallback
 from .json_output import check_strict_calls
 from .openai_reasoning import without_reasoning
@@ -93,9 +94,9 @@ async def say_resend(progress: ProgressCallback | None, target: Target, reason: 
     """Tell the caller's progress, as it happens, that the call goes to ``target`` again and why (``reason`` follows
     the target's label: "refused 'temperature' (...): sending it again without it"); its warning says so after."""
     if progress is not None:
-        maybe = progress("resend", {"target": target.label, "reason": reason})
-        if maybe is not None:
-            await maybe
+        # nothing is in flight: the refused request is not billed, and the call is not sent again yet
+        when = "before the call was sent again (the request it refused is not billed)"
+        await tell_at_rest(progress, "resend", {"target": target.label, "reason": reason}, Usage(), when)
 
 
 def _answer_began(exc: ProviderError) -> bool:
