@@ -37,7 +37,7 @@ from .empty_answers import cut_at_max_tokens, no_answer, server_cut
 from .endpoint import Endpoint as Endpoint  # where the providers import it from
 from .http_errors import error_under_2xx, obey_should_retry, says_no_such_route, with_request_id
 from .json_output import check_strict_calls, parse_json_output
-from .wire_format import StreamAccumulator, WireFormat
+from .wire_format import StreamAccumulator, WireFormat, said
 
 #: called with progress while a stream comes in: ("delta", {"chars": n, "text": t}) (``t`` the answer's text that
 #: just came, ``n`` the characters of this attempt's text so far) and similar
@@ -216,6 +216,7 @@ class HTTPProvider(Provider):
                 _name_the_source(exc, self.endpoint, target)
             raise
         result.latency_ms = (time.perf_counter() - started) * 1000.0
+        result.model = said(result.model) or model  # the model the answer names, as its usage's (see said)
         if origin is not None:
             wire.from_endpoint(result, origin)
         result.warnings.extend(notes)

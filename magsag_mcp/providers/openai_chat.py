@@ -26,7 +26,7 @@ from .openai_errors import error_status, openai_error
 from .openai_models import is_legacy_reasoning, put_temperature, requested_effort, takes_no_stop
 from .openai_tool_calls import CHAT_ID_LIMIT, WireCallIds, call_name, parse_arguments, tool_output, unwrapped
 from .openai_usage import chat_usage as _usage
-from .wire_format import StreamAccumulator, WireFormat, first_stops, with_reported_usage
+from .wire_format import StreamAccumulator, WireFormat, first_stops, said, with_reported_usage
 
 _FINISH: dict[str | None, FinishReason] = {
     "stop": "stop",
@@ -380,12 +380,12 @@ class _ChatStream(StreamAccumulator):
                 model=self.model,
             )
         self.response_id = self.response_id or chunk.get("id")
-        self.model_seen = self.model_seen or chunk.get("model")
+        self.model_seen = self.model_seen or said(chunk.get("model"))
         self.tier_seen = chunk.get("service_tier") or self.tier_seen
         usage = chunk.get("usage") or _choice_usage(chunk) or _groq_usage(chunk)
         if usage:
             self.usage = _usage(usage, chunk)
-            self.usage.service_tier = self.usage.service_tier or self.tier_seen
+            self.usage.service_tier = self.usage.service_tier or said(self.tier_seen)  # (read once, not per chunk)
             self.usage.answering_model = self.usage.answering_model or self.model_seen
         delta_text = ""
         finished = False

@@ -12,7 +12,8 @@ from abc import ABC, abstractmethod
 from collections.abc import Callable
 from typing import Any, ClassVar
 
-from ..errors import ProviderError
+from ..errors import ProviderError, excerpt
+from ..redaction import holds_secret
 from ..transport import HttpResponse, SSEEvent
 from ..types import LLMRequest, LLMResult, Usage
 
@@ -123,13 +124,35 @@ def first_stops(stop: list[str], limit: int, vendor: str, notes: list[str]) -> l
 
 def reported_usage(counted: Callable[..., Usage], raw: Any, *around: Any) -> Usage:
     """A vendor's usage object read by ``counted`` (with what ``around`` it says, such as the answer's tier): not
-    reported when it is none, empty, or holds no (finite) number where a count should be, so it is never priced."""
+    reported when it is none, empty, or holds no (finite) number where a count should be, so it is never priced.
+    What it says in words (the tier, the model that served it, where it ran) is read as :func:`said` reads it."""
     if not isinstance(raw, dict) or not raw:
         return Usage(reported=False)
     try:
-        return counted(raw, *around)
+        usage = counted(raw, *around)
     except (TypeError, ValueError, AttributeError, OverflowError):
         return Usage(reported=False)
+    usage.service_tier = said(usage.service_tier)
+    usage.answering_model = said(usage.answering_model)
+    usage.inference_geo = said(usage.inference_geo)
+    return usage
+
+
+#: the most of a word an answer says of itself (:func:`said`) that is kept: a model's name, a tier
+SAID_LIMIT = 200
+
+
+def said(value: Any) -> str | None:
+    """A word an answer says of itself beside its text (the service tier that served it, the model, where it ran),
+    as it goes into the ledger, the result and a price's warning: text with any key removed (a gateway that echoes
+    the request's headers there brought the key back), at most :data:`SAID_LIMIT` characters; None when it is no
+    text. A tier that was an object made the pricing raise TypeError, or the ledger refuse the row, and the paid
+    answer was lost. A name is redacted only when it holds a key as a name is judged (:func:`holds_secret`): a
+    model named "mistral-sk-7b-instruct" is a name, and Azure's answers are priced by the model they name."""
+    if not isinstance(value, str) or not value:
+        return None
+    value = value[: SAID_LIMIT * 4]
+    return excerpt(value, SAID_LIMIT) if holds_secret(value) else value[:SAID_LIMIT]
 
 
 def with_reported_usage(exc: ProviderError, usage: Any) -> ProviderError:
