@@ -13,6 +13,7 @@ be encoded: the ledger lost the call's record and the caller got a UnicodeEncode
 
 from __future__ import annotations
 
+import functools
 import logging
 import re
 from collections.abc import Mapping
@@ -121,7 +122,6 @@ def call_scoped(fn: Any) -> Any:
     """``fn`` (a function or a coroutine function: one call) with the credentials it registers with
     :func:`register_call_secret` forgotten when it returns, as those of the calls before it were: a task making
     one call after another (a script's loop) kept them all, and its later calls' names were refused for them."""
-    import functools
     import inspect
 
     if inspect.iscoroutinefunction(fn):
@@ -158,6 +158,14 @@ _TRIGGERS = ("sk-", "aiza", "bearer", "eyj", "key", "passw", "secret", "token", 
 _HALF_PAIR = re.compile("[\ud800-\udfff]")
 
 
+@functools.lru_cache(maxsize=64)
+def _longest_first(known: tuple[str, ...], call: tuple[str, ...]) -> tuple[str, ...]:
+    """The process's keys and a call's, longest first, as :data:`_LONGEST_FIRST` orders the process's alone: a call's
+    key built on one the process knows (a gateway's "<vendor key>:<tenant>") replaced after it lost only that part,
+    and the rest of it stayed in the text."""
+    return tuple(sorted({*known, *call}, key=len, reverse=True))
+
+
 def redact(text: str) -> str:
     """Remove API keys (known ones verbatim, and anything shaped like one) from ``text``, and any half of a
     UTF-16 surrogate pair."""
@@ -165,10 +173,8 @@ def redact(text: str) -> str:
         return text
     if not text.isascii():
         text = _HALF_PAIR.sub("\ufffd", text)
-    for secret in _LONGEST_FIRST:
-        if secret in text:
-            text = text.replace(secret, "[REDACTED]")
-    for secret in _CALL_SECRETS.get():
+    call = _CALL_SECRETS.get()
+    for secret in _longest_first(_LONGEST_FIRST, call) if call else _LONGEST_FIRST:
         if secret in text:
             text = text.replace(secret, "[REDACTED]")
     # casefolded, as (?i:...) compares: the Kelvin sign is a "k" to both, a long s an "s"

@@ -124,3 +124,20 @@ async def test_a_callers_base_url_path_does_not_make_a_model_name_a_secret_for_e
         await server.close()
     assert any("claude-3-5-sonnet-20241022" in path for path in seen)
     assert redact("claude-3-5-sonnet-20241022") == "claude-3-5-sonnet-20241022"
+
+
+def test_a_calls_key_holding_a_key_of_the_process_is_removed_whole():
+    # The process's keys were replaced first and a call's after them: a call's key built on one the process knows (a
+    # gateway's "<vendor key>:<tenant token>") lost only that part, and the rest of it stayed in the message
+    from magsag_mcp.redaction import call_scoped, register_call_secret, register_secret
+
+    inner = "Pk3vW9xQ2mL7nB4cR8tY"
+    register_secret(inner)
+    outer = f"{inner}:tenant-Hs6Jd2Kf9Lq4Zx7C"
+
+    @call_scoped
+    def said() -> str:
+        register_call_secret(outer)
+        return redact(f"refused the key {outer} for this tenant")
+
+    assert said() == "refused the key [REDACTED] for this tenant"
