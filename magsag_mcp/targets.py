@@ -14,7 +14,7 @@ from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Fie
 
 from .errors import ConfigError, redact
 from .redaction import holds_secret, register_call_secret, register_secret
-from .types import _CREDENTIAL_PARAM, Target, _without_credentials
+from .types import _CREDENTIAL_PARAM, Target, _without_credentials, shown_params
 
 __all__ = [
     "ROUTER_FIELDS",
@@ -249,7 +249,7 @@ def _shown(spec: Any) -> str:
         shown["base_url"] = _without_credentials(shown["base_url"])
     params = shown.get("params")
     if isinstance(params, Mapping):
-        shown["params"] = {k: "[REDACTED]" if _CREDENTIAL_PARAM.search(str(k)) else v for k, v in params.items()}
+        shown["params"] = shown_params(params)
     return redact(repr(shown))
 
 

@@ -8,6 +8,7 @@ validated by pydantic before they become these).
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any, Literal
@@ -233,10 +234,24 @@ class Target:
             if self.base_url:
                 data["base_url"] = redact(_without_credentials(self.base_url, self.model))
             if self.params:
-                data["params"] = {
-                    k: "[REDACTED]" if _CREDENTIAL_PARAM.search(k) else redact_values(v) for k, v in self.params
-                }
+                data["params"] = redact_values(shown_params(dict(self.params)))
         return data
+
+
+def shown_params(params: Mapping[str, Any]) -> dict[str, Any]:
+    """``params`` for output: the value of each credential param (``api_key``, ``gateway_auth``...) is ``[REDACTED]``,
+    at any depth, as :func:`~magsag_mcp.targets.parse_target` registers them ("all under one" included). Masked at the
+    top only, a short one under another param (``{gateway: {password: letmein}}``), too short to be told from a
+    setting and so not known to redact(), was shown whole in traces and explain_route."""
+    return {str(k): "[REDACTED]" if _CREDENTIAL_PARAM.search(str(k)) else _shown_value(v) for k, v in params.items()}
+
+
+def _shown_value(value: Any) -> Any:
+    if isinstance(value, Mapping):
+        return shown_params(value)
+    if isinstance(value, list | tuple):
+        return [_shown_value(v) for v in value]
+    return value
 
 
 #: a path segment shaped like a credential: 16 characters or more (percent-decoded), mixing at least two
