@@ -263,7 +263,9 @@ class Transport:
                 payload = await read_body(resp, _host(url), self.max_body_bytes)
                 return HttpResponse(resp.status, resp.headers, payload)
         except FAILURES as exc:
-            raise conversion(exc, url, timeouts, proxy, self.cas) from exc
+            # from None: aiohttp's failure says the whole URL (a gateway's token in its path, a key in its query),
+            # and as the cause it was printed with every traceback of ours; the message says what it told
+            raise conversion(exc, url, timeouts, proxy, self.cas) from None
 
     async def get(self, url: str, *, headers: Mapping[str, str], timeouts: Timeouts | None = None) -> HttpResponse:
         timeouts = timeouts or self.timeouts
@@ -301,7 +303,7 @@ class Transport:
                 **_via(proxy, url, hdrs),
             )
         except FAILURES as exc:
-            raise conversion(exc, url, timeouts, proxy, self.cas) from exc
+            raise conversion(exc, url, timeouts, proxy, self.cas) from None  # (see post_json)
         try:
             _refuse_redirect(url, resp)
             error_body = None
@@ -383,7 +385,7 @@ def _converted(
     try:
         yield
     except FAILURES as exc:
-        raise conversion(exc, url, timeouts or Timeouts(), proxy, cas) from exc
+        raise conversion(exc, url, timeouts or Timeouts(), proxy, cas) from None  # (see Transport.post_json)
 
 
 def _with_json(headers: Mapping[str, str]) -> dict[str, str]:

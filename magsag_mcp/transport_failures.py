@@ -39,7 +39,8 @@ def conversion(
 ) -> MagsagError:
     """aiohttp's failure ``exc`` (one of :data:`FAILURES`) -> our tree, once, here at the boundary (the URL's
     path and query never shown). A timeout's message says which timeout fired, how long it was and the setting
-    that changes it. The caller raises it ``from exc``."""
+    that changes it. The caller raises it ``from None``: aiohttp's failure, as its cause, printed the whole URL with
+    every traceback of it."""
     if isinstance(exc, aiohttp.ClientProxyConnectionError | aiohttp.ClientHttpProxyError):
         # the proxy itself failed or refused (407, 403, 502 to CONNECT): the vendor was never reached
         why = f"answered HTTP {exc.status}" if isinstance(exc, aiohttp.ClientHttpProxyError) else "could not be reached"

@@ -6,6 +6,7 @@ import asyncio
 import json
 import re
 import socket
+import traceback
 from collections.abc import AsyncIterator, Callable
 
 import aiohttp
@@ -537,3 +538,29 @@ def test_lines_of_no_field_nested_past_the_interpreters_depth_are_ignored_as_any
     parser = SSEParser()
     assert parser.feed(b'{"error": ' + b"[" * 5000 + b"\n") == []
     assert parser.feed(b'data: {"a": 1}\n\n') == [SSEEvent(None, '{"a": 1}')]
+
+
+@pytest.mark.parametrize("answer", ["bad-status-line", "unusable-host"])
+async def test_a_failures_traceback_shows_no_more_of_the_url_than_its_message(transport: Transport, answer: str):
+    # The converted error kept aiohttp's as its cause, whose text is the whole URL (a gateway's token in the path,
+    # a key in the query): a script's uncaught error (a host pasted with an invisible character) printed it with
+    # the traceback, as did any logger.exception of the error
+    async def bad_http(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await reader.read(65536)
+        writer.write(b"HTTP/1.1 2x0 WHAT\r\nContent-Length: 0\r\n\r\n")
+        await writer.drain()
+        writer.close()
+
+    server = await asyncio.start_server(bad_http, "127.0.0.1", 0)
+    port = server.sockets[0].getsockname()[1]
+    host = f"127.0.0.1:{port}" if answer == "bad-status-line" else "exam\u200bple.com"
+    url = f"http://{host}/Gw7TokenAb3Cd9Ef2Gh/v1/chat/completions?key=QueryKey8Hj4Kl6Mn"
+    try:
+        with pytest.raises(E.MagsagError) as info:
+            await transport.post_json(url, CHAT, headers=AUTH)
+    finally:
+        server.close()
+        await server.wait_closed()
+    told = "".join(traceback.format_exception(info.value))
+    assert "Gw7TokenAb3Cd9Ef2Gh" not in told and "QueryKey8Hj4Kl6Mn" not in told
+    assert info.value.message in told
