@@ -885,3 +885,35 @@ def test_a_prompt_cache_key_is_no_credential_and_does_not_vanish_or_refuse_a_nam
     assert target.to_dict()["params"] == {"prompt_cache_key": value}
     assert redact(f"agent {value} failed") == f"agent {value} failed"
     check_name(value, "agent")  # not refused
+
+
+@pytest.mark.parametrize(
+    "token", ["Gw5Tok9x8Y7z6Ab%2bCd", "Gw5Tok9x8Y7z6Ab|Cd"], ids=["lower-case-escape", "escaped-on-the-wire"]
+)
+async def test_a_server_echoing_the_path_as_sent_does_not_show_the_token_written_otherwise(transport, token: str):
+    # Known as written and percent-decoded, a token went out as the HTTP client writes it ("%2B" for "%2b", "%7C" for
+    # "|"), and a server quoting the path it was sent ("Cannot POST /gw/<token>/v1/...") showed it in neither form
+    from aiohttp import web
+    from aiohttp.test_utils import TestServer
+
+    from magsag_mcp.providers.openai import CompatProvider
+    from magsag_mcp.types import LLMRequest, Message
+
+    async def echo(request: web.Request) -> web.Response:
+        return web.Response(status=404, text=f"Cannot POST {request.raw_path}")
+
+    app = web.Application()
+    app.router.add_route("*", "/{tail:.*}", echo)
+    server = TestServer(app, host="127.0.0.1")
+    await server.start_server()
+    try:
+        env = {"MAGSAG_COMPAT_BASE_URL": f"http://127.0.0.1:{server.port}/gw/{token}/v1"}
+        with pytest.raises(E.MagsagError) as caught:
+            await CompatProvider(env, transport).complete(
+                LLMRequest(messages=[Message("user", "hi")]), Target("compat", "gw-model")
+            )
+    finally:
+        await server.close()
+    said = json.dumps(caught.value.to_dict())
+    assert "Cannot POST /gw/[REDACTED]/v1/chat/completions" in said
+    assert not pieces(token.replace("%2b", "+"), said.replace("%2B", "+").replace("%7C", "|")), said

@@ -63,11 +63,27 @@ def register_path_tokens(base: str, model: str | None = None, *, by_call: bool =
 
 @functools.lru_cache(maxsize=256)
 def _path_tokens(base: str, model: str | None) -> tuple[str, ...]:
-    """The segments :func:`register_path_tokens` registers, as written and percent-decoded."""
+    """The segments :func:`register_path_tokens` registers, as written, percent-decoded and as sent: the HTTP
+    client writes a segment's escapes in upper case and escapes what a path may not hold (``%2b`` goes as ``%2B``,
+    ``|`` as ``%7C``), and a server quoting the path it was sent showed the token in neither of the other forms."""
     from ..types import path_tokens
 
     try:
         path = urlsplit(base).path
     except ValueError:  # no URL: nothing is sent to it
         return ()
-    return tuple(form for segment in path_tokens(path, model) for form in dict.fromkeys((segment, unquote(segment))))
+    return tuple(
+        form
+        for segment in path_tokens(path, model)
+        for form in dict.fromkeys((segment, unquote(segment), _as_sent(segment)))
+    )
+
+
+def _as_sent(segment: str) -> str:
+    """``segment`` of a base URL's path as aiohttp (yarl) writes it on the wire."""
+    from yarl import URL
+
+    try:
+        return URL(f"http://host/{segment}").raw_path[1:]
+    except ValueError:
+        return segment
