@@ -80,3 +80,15 @@ async def test_a_model_whose_name_holds_sk_as_a_word_is_named_as_the_answer_name
 ):
     fake_openai.queue(R.reply("hi", model="mistral-sk-7b-instruct-v1"))
     assert (await _invoke(fake_openai, "local", tmp_path / "l.db"))["model"] == "mistral-sk-7b-instruct-v1"
+
+
+@pytest.mark.parametrize("provider", ["openai", "local"])
+async def test_a_service_tier_with_half_a_character_is_recorded_with_its_answer(
+    fake_openai: FakeOpenAI, tmp_path: Path, provider: str
+):
+    # half of a UTF-16 surrogate pair (a gateway in JavaScript cutting a string) cannot be encoded as UTF-8: the
+    # ledger could not bind the attempt's row, and the paid answer was lost
+    fake_openai.queue(R.reply("hi there", service_tier="flex\ud83d"))
+    result = await _invoke(fake_openai, provider, tmp_path / "l.db")
+    assert result["text"] == "hi there"
+    assert "flex\\ufffd" in _stored(tmp_path / "l.db")

@@ -14,6 +14,7 @@ from typing import Any, ClassVar
 
 from ..errors import ProviderError, excerpt
 from ..redaction import holds_secret
+from ..text import whole_characters
 from ..transport import HttpResponse, SSEEvent
 from ..types import LLMRequest, LLMResult, Usage
 
@@ -147,11 +148,12 @@ def said(value: Any) -> str | None:
     as it goes into the ledger, the result and a price's warning: text with any key removed (a gateway that echoes
     the request's headers there brought the key back), at most :data:`SAID_LIMIT` characters; None when it is no
     text. A tier that was an object made the pricing raise TypeError, or the ledger refuse the row, and the paid
-    answer was lost. A name is redacted only when it holds a key as a name is judged (:func:`holds_secret`): a
-    model named "mistral-sk-7b-instruct" is a name, and Azure's answers are priced by the model they name."""
+    answer was lost, as it was for a tier holding half of a UTF-16 surrogate pair (U+FFFD stands for it). A name is
+    redacted only when it holds a key as a name is judged (:func:`holds_secret`): a model named
+    "mistral-sk-7b-instruct" is a name, and Azure's answers are priced by the model they name."""
     if not isinstance(value, str) or not value:
         return None
-    value = value[: SAID_LIMIT * 4]
+    value = whole_characters(value[: SAID_LIMIT * 4])  # (half a surrogate pair: the ledger could not store it)
     return excerpt(value, SAID_LIMIT) if holds_secret(value) else value[:SAID_LIMIT]
 
 
