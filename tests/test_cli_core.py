@@ -846,3 +846,35 @@ def test_doctor_says_when_locals_failed_probe_is_not_counted(cli_env, capsys, mo
     assert "configured, but unreachable" in line
     assert ("not counted" in line) is not asked
     assert "not counted" not in next(line for line in out if line.startswith("  fake "))  # never probed
+
+
+@pytest.mark.parametrize("given_as", ["env", "option"])
+def test_doctor_shows_a_relative_ledger_path_absolute_and_says_it_depends_on_the_folder(
+    cli_env, capsys, monkeypatch, given_as
+):
+    # MAGSAG_DB=ledger.db: doctor showed "ledger  : ledger.db", while magsag-mcp, started by an MCP client in a
+    # folder of the client's choosing, recorded its calls to another file of that name, there
+    work = cli_env / "work"
+    work.mkdir()
+    monkeypatch.chdir(work)
+    argv = ["doctor", "--json"]
+    if given_as == "env":
+        monkeypatch.setenv("MAGSAG_DB", "ledger.db")
+    else:
+        argv += ["--db", "ledger.db"]
+    main(argv)
+    report = json.loads(capsys.readouterr().out)
+    assert report["db"] == str(work / "ledger.db")
+    name = "MAGSAG_DB" if given_as == "env" else "--db"
+    [note] = [n for n in report["notes"] if "relative" in n]
+    assert name in note and str(work) in note and "absolute path" in note
+    main(argv[:1] + argv[2:])
+    out = capsys.readouterr().out
+    assert f"ledger  : {work / 'ledger.db'}" in out and "relative" in out
+
+
+def test_doctor_adds_no_note_for_an_absolute_ledger_path(cli_env, capsys):
+    main(["doctor", "--json"])
+    report = json.loads(capsys.readouterr().out)
+    assert report["db"] == str(cli_env / "cli.db")
+    assert not [n for n in report["notes"] if "relative" in n]

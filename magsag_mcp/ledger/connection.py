@@ -29,7 +29,15 @@ from .writes import SYNC_MODE_BY_CONNECTION
 
 T = TypeVar("T")
 
-__all__ = ["BUSY_TIMEOUT_MS", "JOURNAL_SIZE_LIMIT", "SYNC_MODES", "default_db_path", "ledger_sync_from_env"]
+__all__ = [
+    "BUSY_TIMEOUT_MS",
+    "JOURNAL_SIZE_LIMIT",
+    "SYNC_MODES",
+    "default_db_path",
+    "ledger_sync_from_env",
+    "relative_ledger_note",
+    "where_ledger_is",
+]
 
 BUSY_TIMEOUT_MS = 30_000
 #: the most a -wal file keeps once SQLite begins it again (after a checkpoint took all of it in): SQLite
@@ -50,6 +58,28 @@ def default_db_path(env: Mapping[str, str] | None = None) -> Path:
     import platformdirs
 
     return Path(platformdirs.user_data_dir("magsag-mcp", appauthor=False)) / "ledger.db"
+
+
+def where_ledger_is(path: Path) -> Path:
+    """``path`` made absolute as SQLite resolves it (against the folder this process runs in, ``..`` left to the
+    OS): the file a relative ``MAGSAG_DB`` or ``--db`` names from here, and no other process's unless it runs
+    here too."""
+    return Path(os.getcwd(), path)
+
+
+def relative_ledger_note(path: Path, env: Mapping[str, str]) -> str | None:
+    """What ``magsag doctor`` says of a ledger given by a relative path: it names the file of that name in
+    whatever folder a process runs in, and magsag-mcp runs in the folder its MCP client starts it in. ``doctor``
+    showed the path as written (``ledger.db``), while the server recorded to another ledger, elsewhere."""
+    if path.is_absolute():
+        return None
+    given = env.get("MAGSAG_DB")
+    source = "MAGSAG_DB" if given and Path(given).expanduser() == path else "--db"
+    return (
+        f"the ledger's path {source}={path} is relative: from this folder it is {where_ledger_is(path)}, and a "
+        f"process started in another folder (magsag-mcp, which an MCP client starts in a folder of its choosing, "
+        f"a cron job) reads and records another ledger; give {source} as an absolute path"
+    )
 
 
 def _configure(
