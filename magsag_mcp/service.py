@@ -114,13 +114,17 @@ class Service(RouteExplanation, LoopBound):
         network_callers: bool = False,
         create_ledger: bool = True,
         empty_ledger_ok: bool = False,
+        reading: bool = False,
     ) -> Opening[Service]:
         """``svc = await Service.open(...)``, or ``async with Service.open(...) as svc:`` (closed on leaving).
         ``network_callers``: calls come from other machines (the MCP server over HTTP); see :mod:`.call_urls`.
         ``create_ledger=False``: what reading commands open (see :class:`~.ledger.Ledger`'s ``create``), and
-        ``empty_ledger_ok`` what takes an empty file there for no ledger yet (its ``blank_is_absent``)."""
+        ``empty_ledger_ok`` what takes an empty file there for no ledger yet (its ``blank_is_absent``); ``reading``:
+        what only reads the ledger (a report, doctor, a plan), which reads one on a full disk (its ``reading``)."""
         return Opening(
-            lambda: cls._open(catalog, db, env, transport, retry, network_callers, create_ledger, empty_ledger_ok)
+            lambda: cls._open(
+                catalog, db, env, transport, retry, network_callers, create_ledger, empty_ledger_ok, reading
+            )
         )
 
     @classmethod
@@ -134,6 +138,7 @@ class Service(RouteExplanation, LoopBound):
         network_callers: bool,
         create_ledger: bool = True,
         empty_ledger_ok: bool = False,
+        reading: bool = False,
     ) -> Service:
         from .governance import Governance, load_policies
         from .ledger import Ledger, default_db_path
@@ -158,7 +163,13 @@ class Service(RouteExplanation, LoopBound):
         # "~" expanded as MAGSAG_DB's and every reading command's is: given unexpanded (an MCP client's JSON
         # args, --db=~/...), calls went to a folder named "~" in the working directory, reads to the home's
         path = Path(db).expanduser() if db else default_db_path(env)
-        ledger = Ledger(path, sync=ledger_sync_from_env(env), create=create_ledger, blank_is_absent=empty_ledger_ok)
+        ledger = Ledger(
+            path,
+            sync=ledger_sync_from_env(env),
+            create=create_ledger,
+            blank_is_absent=empty_ledger_ok,
+            reading=reading,
+        )
         await ledger.open()
         # Reservations must outlive the longest call, or a slow call's reservation could expire mid-call.
         governance = Governance(policies, ledger, pricer, call_deadline=retry.deadline)

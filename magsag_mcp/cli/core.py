@@ -84,7 +84,7 @@ def _explain(args: argparse.Namespace) -> int:
         # a plan reads no spend: a --db with no ledger yet gets none (a mistyped one then passed for a ledger), and
         # an empty file (one an install made for MAGSAG_DB) is none yet either, left as it is
         async with await Service.open(
-            catalog=args.catalog, db=args.db, create_ledger=False, empty_ledger_ok=True
+            catalog=args.catalog, db=args.db, create_ledger=False, empty_ledger_ok=True, reading=True
         ) as svc:
             return svc.explain(args.skill_id, payload, context=context, agent=args.agent)
 
@@ -166,7 +166,7 @@ def _doctor(args: argparse.Namespace) -> int:
         # file at MAGSAG_DB (made by an install for its owner and mode) too; an empty one at --db is refused
         # as the reading commands refuse it (a path typed by hand, or a file a `> led.db` truncated)
         async with await Service.open(
-            catalog=args.catalog, db=args.db, create_ledger=False, empty_ledger_ok=not args.db
+            catalog=args.catalog, db=args.db, create_ledger=False, empty_ledger_ok=not args.db, reading=True
         ) as svc:
             report = svc.doctor()
             if args.probe:

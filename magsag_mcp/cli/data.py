@@ -106,35 +106,38 @@ def note_no_ledger_yet(path: Path) -> None:
 
 
 @contextlib.asynccontextmanager
-async def _reading(args: argparse.Namespace, open_at: Callable[..., Any]) -> AsyncIterator[Any]:
+async def _reading(
+    args: argparse.Namespace, open_at: Callable[..., Any], *, writes: bool = False
+) -> AsyncIterator[Any]:
     """What ``open_at(path, create=..., blank_is_absent=...)`` opens (a ledger, a service) on the ledger to
     read, making none. Where ``MAGSAG_DB`` or the default path holds no ledger yet (no file, an empty one),
     a note says so and the command reads an empty ledger of its own, thrown away after: made there, as it
     was, the first run's note was the last (every later run read that empty ledger with no word, zeros that
     ``flow gate`` passed), and an empty file an install made for the first call was changed. A ``--db``
-    with no ledger is refused (:func:`existing_ledger`, and ``Ledger(create=False)`` for an empty file)."""
+    with no ledger is refused (:func:`existing_ledger`, and ``Ledger(create=False)`` for an empty file). Unless the
+    command ``writes`` (a prune), a ledger on a full disk is read (the ledger's ``reading``)."""
     path = existing_ledger(args)
-    async with open_at(path, create=False, blank_is_absent=not args.db) as opened:
+    async with open_at(path, create=False, blank_is_absent=not args.db, reading=not writes) as opened:
         ledger = getattr(opened, "ledger", opened)
         if not ledger.absent:
             yield opened
             return
     note_no_ledger_yet(path)
     with tempfile.TemporaryDirectory(prefix="magsag-no-ledger-") as tmp:
-        async with open_at(Path(tmp) / "ledger.db", create=True, blank_is_absent=False) as empty:
+        async with open_at(Path(tmp) / "ledger.db", create=True, blank_is_absent=False, reading=True) as empty:
             yield empty
 
 
-def with_ledger(args: argparse.Namespace, fn: Callable[[Any], Awaitable[Any]]) -> Any:
+def with_ledger(args: argparse.Namespace, fn: Callable[[Any], Awaitable[Any]], *, writes: bool = False) -> Any:
     """Run ``fn(ledger)`` on the ledger alone: reading usage needs no catalog, so a catalog with a
-    problem (being fixed) does not stop anyone looking at what was spent."""
+    problem (being fixed) does not stop anyone looking at what was spent. ``writes``: ``fn`` writes (a prune)."""
     from ..ledger import Ledger
     from ..ledger.connection import ledger_sync_from_env
 
     sync = ledger_sync_from_env()
 
     async def go() -> Any:
-        async with _reading(args, lambda path, **how: Ledger(path, sync=sync, **how)) as ledger:
+        async with _reading(args, lambda path, **how: Ledger(path, sync=sync, **how), writes=writes) as ledger:
             return await fn(ledger)
 
     return anyio.run(go)
@@ -145,9 +148,9 @@ def with_service(args: argparse.Namespace, fn: Callable[[Any], Awaitable[Any]]) 
     from ..service import Service
 
     @contextlib.asynccontextmanager
-    async def service(path: Path, *, create: bool, blank_is_absent: bool) -> AsyncIterator[Any]:
+    async def service(path: Path, *, create: bool, blank_is_absent: bool, reading: bool) -> AsyncIterator[Any]:
         opened = await Service.open(
-            catalog=args.catalog, db=path, create_ledger=create, empty_ledger_ok=blank_is_absent
+            catalog=args.catalog, db=path, create_ledger=create, empty_ledger_ok=blank_is_absent, reading=reading
         )
         async with opened as svc:
             yield svc
@@ -390,7 +393,7 @@ def _prune(args: argparse.Namespace) -> int:
             f"--older-than {args.older_than} counts in {what}, which no retention is counted in; give hours, days "
             "or weeks, e.g. 90d for about three months"
         )
-    counts = with_ledger(args, lambda ledger: ledger.prune(seconds))
+    counts = with_ledger(args, lambda ledger: ledger.prune(seconds), writes=True)
     print_json({"deleted": counts, "older_than": args.older_than})
     if counts.get("vacuum") == 0:  # said, not left to a bare 0: the user pruned to free space
         print(

@@ -55,6 +55,20 @@ def _disk_full(code: int | None, os_errno: int | None, path: Path) -> bool:
     return free is not None and free < _NEARLY_FULL_BYTES
 
 
+def no_room(path: Path) -> OSError | None:
+    """The error a writable open of the ledger at ``path`` would meet if its file system has no room left for the
+    -wal and -shm files SQLite makes (see :data:`_NEARLY_FULL_BYTES`); None if there is room, or it cannot be told."""
+    free = free_bytes(path.parent)
+    if free is None or free >= _NEARLY_FULL_BYTES:
+        return None
+    return OSError(errno.ENOSPC, f"{os.strerror(errno.ENOSPC)}: {free} bytes free")
+
+
+def out_of_space(exc: BaseException, path: Path) -> bool:
+    """Whether ``exc``, met on the ledger at ``path``, is the disk's being full (see :func:`_disk_full`)."""
+    return path.is_file() and _disk_full(_code(exc), exc.errno if isinstance(exc, OSError) else None, path)
+
+
 def cause(exc: BaseException, path: Path) -> str | None:
     """The cause and the fix of ``exc`` met on the ledger at ``path``, where they can be told: a phrase
     that follows the ledger's name ("the ledger at PATH is damaged ...")."""
@@ -80,7 +94,7 @@ def cause(exc: BaseException, path: Path) -> str | None:
         if code == _READONLY or not _writable(path):
             return _read_only(exc, path)
     if _disk_full(code, os_errno, path):
-        return f"is on a full disk ({exc}): free some space there, then retry"
+        return _full(exc)
     return None
 
 
@@ -117,8 +131,14 @@ def read_only_cause(exc: BaseException, path: Path) -> bool:
 
 
 def read_only_error(path: Path, exc: BaseException | None) -> LedgerError:
-    """A write to the ledger at ``path``, opened for reading only (``exc``: why it could not be written)."""
-    return LedgerError(f"the ledger at {path} {_read_only(exc, path)}", db=str(path), read_only=True)
+    """A write to the ledger at ``path``, opened for reading only (``exc``: why it could not be written: a file
+    or folder this user cannot write, or a full disk)."""
+    why = _full(exc) if exc is not None and out_of_space(exc, path) else _read_only(exc, path)
+    return LedgerError(f"the ledger at {path} {why}", db=str(path), read_only=True)
+
+
+def _full(exc: BaseException) -> str:
+    return f"is on a full disk ({exc}): free some space there, then retry"
 
 
 def open_error(exc: BaseException, path: Path) -> LedgerError:

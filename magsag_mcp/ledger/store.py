@@ -46,7 +46,9 @@ from .problems import (
     moved_error,
     newer_error,
     no_ledger_error,
+    no_room,
     open_error,
+    out_of_space,
     overflow_error,
     read_only_cause,
     use_error,
@@ -73,6 +75,7 @@ class Ledger(LedgerRecording, LedgerReports, ReadOnlyMode):
         read_only: bool = False,
         create: bool = True,
         blank_is_absent: bool = False,
+        reading: bool = False,
     ) -> None:
         if sync not in SYNC_MODES:
             raise ValueError(f"sync must be one of {sorted(SYNC_MODES)}, not {sync!r}")
@@ -88,6 +91,10 @@ class Ledger(LedgerRecording, LedgerReports, ReadOnlyMode):
         #: for what needs none (a plan) or says where it is (doctor), at a path the operator set (``MAGSAG_DB``,
         #: which an install may make an empty file of, for its owner and mode, before the first call)
         self.blank_is_absent = blank_is_absent
+        #: opened to read (a report, a query, doctor): a ledger that cannot be written now for want of space (a full
+        #: disk, a quota) is opened for reading only, as a file this user cannot write is, and a write says why;
+        #: reading needs no space, and every reading command failed there: the report that shows what to prune too
+        self.reading = reading
         self.absent = False
         #: ``absent``, and the file there holds nothing (an empty file, a blank SQLite database)
         self.blank = False
@@ -124,6 +131,12 @@ class Ledger(LedgerRecording, LedgerReports, ReadOnlyMode):
     async def open(self) -> Ledger:
         if not self.create and not self.path.exists():  # a dangling link too: nothing made through it
             self.absent = True
+            return self
+        if self.reading and self.path.is_file() and (full := no_room(self.path)) is not None:
+            # not tried for writing first: SQLite left an empty -wal and a -shm file it could not grow beside the
+            # ledger, and every later read, a read-only one too, failed on them until they were deleted by hand
+            self.read_only, self._read_only_cause = True, full
+            await self._open_read_only()
             return self
         if self.read_only or (self.path.is_file() and not file_writable(self.path)):
             # not tried for writing first: SQLite would open the file for reading by itself and leave -wal
@@ -174,7 +187,7 @@ class Ledger(LedgerRecording, LedgerReports, ReadOnlyMode):
             await self._close_connections()
             if "locked" in str(exc) or "busy" in str(exc):
                 raise use_error(exc, self.path, self.busy_timeout_ms) from None
-            if not read_only_cause(exc, self.path):
+            if not read_only_cause(exc, self.path) and not (self.reading and out_of_space(exc, self.path)):
                 raise open_error(exc, self.path) from None
             # a ledger to audit that this user cannot write (a copy, a 0444 file, a read-only folder or
             # mount): opened for reading, and a write says why it cannot be made
