@@ -455,11 +455,13 @@ class Service(RouteExplanation, LoopBound):
         """Which providers are configured (never a key), where the catalog and ledger live, the network settings
         (proxies, CA bundles) and the settings calls would refuse (``problems``)."""
         from .ledger.connection import relative_ledger_note, where_ledger_is
+        from .ledger.copies import copy_note
 
+        path = self.ledger.copied_from or self.ledger.path  # not the copy it read (see copies.py)
         return {
             "catalog": str(self.catalog.root),
             # absolute: a relative MAGSAG_DB names a file in whatever folder a process runs in (see the note)
-            "db": str(where_ledger_is(self.ledger.path)),
+            "db": str(where_ledger_is(path)),
             "db_exists": not self.ledger.absent,
             "db_empty": self.ledger.blank,
             "providers": self.providers.describe(),
@@ -473,5 +475,6 @@ class Service(RouteExplanation, LoopBound):
             # what `magsag catalog validate` lists: each call of a skill it names may fail on it
             + validate_catalog(self.catalog.root, self.env)
             + ([self.ledger.read_only_error().message] if self.ledger.read_only else []),
-            "notes": [n for n in (relative_ledger_note(self.ledger.path, self.env),) if n] + self.unserved_skills(),
+            "notes": [n for n in (relative_ledger_note(path, self.env), copy_note(self.ledger)) if n]
+            + self.unserved_skills(),
         }

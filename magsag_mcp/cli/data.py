@@ -116,10 +116,15 @@ async def _reading(
     ``flow gate`` passed), and an empty file an install made for the first call was changed. A ``--db``
     with no ledger is refused (:func:`existing_ledger`, and ``Ledger(create=False)`` for an empty file). Unless the
     command ``writes`` (a prune), a ledger on a full disk is read (the ledger's ``reading``)."""
+    from ..ledger.copies import copy_note
+
     path = existing_ledger(args)
     async with open_at(path, create=False, blank_is_absent=not args.db, reading=not writes) as opened:
         ledger = getattr(opened, "ledger", opened)
         if not ledger.absent:
+            note = copy_note(ledger)  # an older magsag-mcp writes to it: a migrated copy was read
+            if note is not None:
+                print(f"note: {shown(note)}", file=sys.stderr)
             yield opened
             return
     note_no_ledger_yet(path)

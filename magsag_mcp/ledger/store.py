@@ -39,6 +39,7 @@ from .connection import (
     in_snapshot,
     truncate_log,
 )
+from .copies import read_a_copy_if_in_use, remove_copy
 from .migrations import BlankFile, NewerSchema, NotALedger, migrate, unknown_migrations
 from .problems import (
     file_identity,
@@ -95,6 +96,10 @@ class Ledger(LedgerRecording, LedgerReports, ReadOnlyMode):
         #: disk, a quota) is opened for reading only, as a file this user cannot write is, and a write says why;
         #: reading needs no space, and every reading command failed there: the report that shows what to prune too
         self.reading = reading
+        #: reading a migrated copy of the file at this path, which an older process has open (see copies.py)
+        self.copied_from: Path | None = None
+        self.copy_behind: list[str] = []
+        self.copy_folder: str | None = None
         self.absent = False
         #: ``absent``, and the file there holds nothing (an empty file, a blank SQLite database)
         self.blank = False
@@ -129,9 +134,18 @@ class Ledger(LedgerRecording, LedgerReports, ReadOnlyMode):
     # --- lifecycle -------------------------------------------------------------------------------
 
     async def open(self) -> Ledger:
+        try:
+            return await self._open()
+        except BaseException:
+            remove_copy(self)  # a copy made to read (see copies.py): no close follows a failed open
+            raise
+
+    async def _open(self) -> Ledger:
         if not self.create and not self.path.exists():  # a dangling link too: nothing made through it
             self.absent = True
             return self
+        if self.reading and not self.read_only:
+            await read_a_copy_if_in_use(self)
         if self.reading and self.path.is_file() and (full := no_room(self.path)) is not None:
             # not tried for writing first: SQLite left an empty -wal and a -shm file it could not grow beside the
             # ledger, and every later read, a read-only one too, failed on them until they were deleted by hand
@@ -214,6 +228,7 @@ class Ledger(LedgerRecording, LedgerReports, ReadOnlyMode):
                 self._wake.set()
                 await task
             await self._close_connections()
+            remove_copy(self)
 
     async def _close_connections(self) -> None:
         for conn in (self._writer, self._reader):

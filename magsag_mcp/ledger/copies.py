@@ -1,0 +1,111 @@
+"""A ledger that another process has open and that lacks this version's migrations, read from a migrated copy.
+
+After an upgrade (``pip install -U magsag-mcp``), the magsag-mcp started before it goes on serving calls with the
+older code, into the ledger. A reading command of the newer ``magsag`` (the cost report, the CI gate's summary,
+``budget``, ``doctor``) migrated the ledger to its own schema as it opened it; the older server, still running, then
+refused every record ("migrated by a newer magsag-mcp"), and the calls it was paid for went unrecorded, escaping the
+budget, until it was restarted. What only reads the ledger (:class:`~.store.Ledger`'s ``reading``) now reads a copy,
+migrated, and leaves the ledger as it is: the first process that writes it with this version (the server restarted)
+migrates it.
+
+Another process has the ledger open while its -wal file is there: SQLite removes it as the last connection closes.
+One left by a process that was killed reads as one in use too: the copy is then made for nothing, and the note says
+how to end it.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import shutil
+import sqlite3
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import anyio
+
+from ..errors import LedgerError
+from .connection import read_only_uri
+from .migrations import MIGRATIONS, pending_migrations, unknown_migrations
+
+
+def behind_and_in_use(path: Path, busy_timeout_ms: int) -> list[str]:
+    """The migrations this version makes that the ledger at ``path`` lacks, if another process has it open (its
+    -wal file is there); none otherwise, or if that cannot be told (the open that follows says why)."""
+    if not path.is_file() or not Path(f"{path}-wal").exists():
+        return []
+    try:
+        conn = sqlite3.connect(read_only_uri(path)[0], uri=True, isolation_level=None)
+    except sqlite3.Error:
+        return []
+    try:
+        conn.execute(f"PRAGMA busy_timeout = {int(busy_timeout_ms)}")
+        pending = pending_migrations(conn)
+        # a blank file, or a newer version's ledger: the open that follows refuses it
+        if len(pending) == len(MIGRATIONS) or unknown_migrations(conn):
+            return []
+        return pending
+    except sqlite3.Error:
+        return []
+    finally:
+        conn.close()
+
+
+def _copy(path: Path, busy_timeout_ms: int, folder: str) -> Path:
+    """The ledger at ``path``, with what its -wal file holds, as of one moment, copied into ``folder``."""
+    copy = Path(folder) / "ledger.db"
+    src = sqlite3.connect(read_only_uri(path)[0], uri=True)
+    try:
+        src.execute(f"PRAGMA busy_timeout = {int(busy_timeout_ms)}")
+        dst = sqlite3.connect(copy)
+        try:
+            src.backup(dst)
+        finally:
+            dst.close()
+    finally:
+        src.close()
+    return copy
+
+
+async def read_a_copy_if_in_use(ledger: Any) -> None:
+    """Point ``ledger`` (about to open, to read) at a copy of its file, if another process has the file open and it
+    lacks migrations of this version: the copy is then the one migrated (:attr:`copied_from` is the ledger's path)."""
+    path = ledger.path
+    pending = await anyio.to_thread.run_sync(behind_and_in_use, path, ledger.busy_timeout_ms)
+    if not pending:
+        return
+    folder = tempfile.mkdtemp(prefix="magsag-ledger-copy-")
+    try:
+        copy = await anyio.to_thread.run_sync(_copy, path, ledger.busy_timeout_ms, folder)
+    except (sqlite3.Error, OSError) as exc:
+        shutil.rmtree(folder, ignore_errors=True)
+        raise LedgerError(
+            f"cannot read the ledger at {path}: it lacks schema migration(s) {', '.join(pending)} of this "
+            "magsag-mcp and another process has it open (an older magsag-mcp still running?), so it is read from a "
+            f"migrated copy, which could not be made ({exc}); free some space in {tempfile.gettempdir()} (or set "
+            "TMPDIR), or restart that process with this version, which migrates the ledger",
+            db=str(path),
+        ) from None
+    ledger.copied_from, ledger.copy_behind, ledger.path = path, pending, copy
+    ledger.copy_folder = folder
+
+
+def remove_copy(ledger: Any) -> None:
+    """The copy :func:`read_a_copy_if_in_use` made, removed once the ledger has closed."""
+    folder, ledger.copy_folder = ledger.copy_folder, None
+    if folder is not None:
+        with contextlib.suppress(OSError):
+            shutil.rmtree(folder)
+
+
+def copy_note(ledger: Any) -> str | None:
+    """What a reading command says when it read a copy (see :func:`read_a_copy_if_in_use`)."""
+    if ledger.copied_from is None:
+        return None
+    return (
+        f"the ledger at {ledger.copied_from} lacks schema migration(s) {', '.join(ledger.copy_behind)} of this "
+        "magsag-mcp, and another process has it open (its -wal file is there): an older magsag-mcp still running, "
+        "which would refuse to record its calls once this version migrated it; so a migrated copy of it was read, "
+        "and it was left as it is; restart that process (and any other on this ledger) with this version, which "
+        "migrates it, to end this copying"
+    )

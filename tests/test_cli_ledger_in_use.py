@@ -1,0 +1,138 @@
+"""A newer `magsag` reading the ledger an older magsag-mcp, still running, writes to: after `pip install -U`, the
+cost report or the CI gate's summary ran while the server started before the upgrade went on serving calls."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import textwrap
+from pathlib import Path
+
+import pytest
+
+from magsag_mcp.cli import main
+from magsag_mcp.ledger.migrations import MIGRATIONS
+
+CATALOG = Path(__file__).resolve().parent.parent / "catalog"
+ROOT = Path(__file__).resolve().parent.parent
+
+#: an older magsag-mcp: one that knows every migration but the last, serving calls into the ledger
+OLDER_SERVER = textwrap.dedent(
+    """
+    import sys, time
+    from decimal import Decimal
+    import anyio
+    import magsag_mcp.ledger.connection as connection
+    import magsag_mcp.ledger.migrations as migrations
+    migrations.MIGRATIONS = migrations.MIGRATIONS[:-1]
+    connection.MIGRATIONS = migrations.MIGRATIONS
+    from magsag_mcp.ledger import Ledger
+    from magsag_mcp.records import AttemptRecord, RunRecord
+
+    async def call(ledger, run_id):
+        now = time.time()
+        run = RunRecord(run_id, "ops", "skill.analysis", now)
+        attempt = AttemptRecord(run_id, now, "openai", "gpt-4o", "skill.analysis", "ops", "ok", 0, 1,
+                                input_tokens=100, output_tokens=10, cost_usd=Decimal("0.25"))
+        await ledger.record_call(run, [attempt])
+
+    async def serve():
+        async with Ledger(sys.argv[1]) as ledger:
+            await call(ledger, "before-the-report")
+            print("serving", flush=True)
+            await anyio.to_thread.run_sync(sys.stdin.readline)
+            try:
+                await call(ledger, "after-the-report")
+                print("recorded", flush=True)
+            except Exception as exc:
+                print("refused:", exc, flush=True)
+
+    anyio.run(serve)
+    """
+)
+
+
+@pytest.fixture
+def older_server(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
+    db = tmp_path / "shared.db"
+    monkeypatch.setenv("MAGSAG_CATALOG", str(CATALOG))
+    monkeypatch.delenv("MAGSAG_DB", raising=False)
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    proc = subprocess.Popen(
+        [sys.executable, "-c", OLDER_SERVER, str(db)],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+        env=env,
+    )
+    try:
+        assert proc.stdout.readline().strip() == "serving"
+        yield db, proc
+    finally:
+        proc.kill()
+        proc.wait()
+
+
+def _next_call(proc: subprocess.Popen) -> str:
+    proc.stdin.write("\n")
+    proc.stdin.flush()
+    return proc.stdout.readline().strip()
+
+
+def _applied(db: Path) -> list[str]:
+    import sqlite3
+
+    conn = sqlite3.connect(f"{db.as_uri()}?mode=ro", uri=True)
+    try:
+        return [r[0] for r in conn.execute("SELECT name FROM schema_migrations ORDER BY name")]
+    finally:
+        conn.close()
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ["flow", "summarize"],
+        ["data", "query", "--format", "json"],
+        ["data", "search", "gpt"],
+        ["budget", "--json"],
+        ["doctor", "--json"],
+    ],
+)
+def test_a_reading_command_leaves_the_ledger_an_older_server_writes_to_as_it_is(
+    older_server, capsys, monkeypatch, argv
+):
+    """The reading command migrated the ledger to its own schema, and the older server, still running, refused every
+    record from then on ("migrated by a newer magsag-mcp"): the calls it was paid for went unrecorded, and
+    escaped the budget, until someone restarted it. Now the command reads a migrated copy and says so; the ledger
+    keeps its schema and the server records its next call."""
+    db, proc = older_server
+    temp = db.parent / "temp"
+    temp.mkdir()
+    monkeypatch.setattr(tempfile, "tempdir", str(temp))
+    main([*argv, "--db", str(db)])
+    out, err = capsys.readouterr()
+    assert not list(temp.iterdir())  # the copy is removed with the ledger it was read as
+    assert _applied(db) == sorted(name for name, _ in MIGRATIONS[:-1])
+    assert _next_call(proc) == "recorded"
+    if argv[0] == "flow":
+        assert json.loads(out)["totals"]["calls"] == 1
+    if argv[:2] == ["data", "query"]:
+        assert [r["run_id"] for r in json.loads(out)] == ["before-the-report"]
+    said = json.loads(out)["notes"] if argv[0] == "doctor" else [err]
+    assert any("older magsag-mcp" in note and "copy" in note and "restart" in note for note in said)
+
+
+def test_a_ledger_no_process_has_open_is_migrated_by_a_reading_command(older_server, capsys):
+    """With no process holding it open (the older server stopped), the ledger is migrated in place, as before."""
+    db, proc = older_server
+    assert _next_call(proc) == "recorded"
+    proc.wait()  # closed its ledger and stopped: no -wal file is left
+    assert not Path(f"{db}-wal").exists()
+    assert main(["flow", "summarize", "--db", str(db)]) == 0
+    out, err = capsys.readouterr()
+    assert json.loads(out)["totals"]["calls"] == 2 and "copy" not in err
+    assert _applied(db) == sorted(name for name, _ in MIGRATIONS)
