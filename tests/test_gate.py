@@ -531,3 +531,32 @@ def test_the_gate_of_a_window_checks_a_run_begun_before_it_that_spent_within_it(
     argv = ["flow", "summarize", "--db", db, "--since", f"{day2 + 90:.0f}", "--output", str(summary_path)]
     assert main(argv) == 0
     assert json.loads(summary_path.read_text())["largest_run"]["run_id"] == "small"
+
+
+EMPTY_SUMMARY: dict[str, Any] = {
+    "model_stats": {},
+    "totals": {"calls": 0, "errors": 0, "cost_usd": 0.0, "cost_usd_exact": "0", "known_cost_usd": "0"},
+    "by_agent": {},
+    "largest_run": None,
+    "largest_day": None,
+    "period": {"from": None, "to": None, "filters": {}},
+}
+
+
+@pytest.mark.parametrize(
+    ("filters", "said"),
+    [({}, "an empty ledger"), ({"agent": "ana", "since": "2025-11-01"}, "agent='ana', since='2025-11-01'")],
+)
+def test_a_summary_of_no_calls_passes_with_a_note_that_nothing_was_checked(gate, filters, said):
+    """A CI job whose `flow summarize` read another ledger than the server's (a mistyped MAGSAG_DB, a relative one
+    from another folder, a runner without the volume) wrote a summary of no calls, and `flow gate` printed
+    "gate: pass" alone, as if it had checked the spend: summarize's note was on another step's stderr. It still
+    passes (no call broke a limit), and a NOTE says the summary holds no calls, so nothing was checked, and why."""
+    summary = copy.deepcopy(EMPTY_SUMMARY)
+    summary["period"]["filters"] = filters
+    code, out, _ = gate(summary)
+    assert code == 0 and out.splitlines()[-1] == "gate: pass"
+    [note] = [line for line in out.splitlines() if "holds no calls" in line]
+    assert note.startswith("NOTE this summary holds no calls") and "checked nothing" in note and said in note
+    code, out, _ = gate(GOOD)
+    assert "holds no calls" not in out

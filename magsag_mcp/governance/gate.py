@@ -169,6 +169,10 @@ def check_summary_with_notes(summary: Any, policies: PolicySet) -> tuple[list[st
             "requirements are held to on each call, by data class, which a summary does not show); give --policy "
             "the file with the limits, as in catalog/policies",
         )
+    if not any(s.calls for s in stats.values()):
+        # "gate: pass" alone read as the spend checked: a CI job whose summarize read another ledger than the
+        # server's (a mistyped or relative MAGSAG_DB) passed, summarize's own note left in another step's log
+        _note(notes, _no_calls(summary))
     for model, s in stats.items():
         for p in policies.policies:
             if p.allowed_models is None or not s.calls:
@@ -247,6 +251,24 @@ def _narrowing(summary: dict[str, Any]) -> dict[str, Any]:
     if not isinstance(filters, dict):
         return {}
     return {k: filters[k] for k in _NARROWING if filters.get(k) is not None}
+
+
+def _no_calls(summary: dict[str, Any]) -> str:
+    """What the gate says of a summary that holds no calls, with the filters that selected none, if any."""
+    period = summary.get("period")
+    filters = period.get("filters") if isinstance(period, dict) else None
+    given = {k: v for k, v in filters.items() if v is not None} if isinstance(filters, dict) else {}
+    why = (
+        f"its filters ({', '.join(f'{k}={v!r}' for k, v in given.items())}) select no call of the ledger it was "
+        "written from"
+        if given
+        else "it was written from an empty ledger"
+    )
+    return (
+        f"this summary holds no calls: {why}, so the gate checked nothing; if calls were made, check that "
+        "`magsag flow summarize` read the ledger they are recorded in (the --db or MAGSAG_DB that magsag-mcp or "
+        "`magsag invoke` is given, as an absolute path)"
+    )
 
 
 def _checks(policy: Any) -> bool:
