@@ -59,3 +59,20 @@ async def test_a_second_close_waits_until_the_first_has_recorded_the_calls_in_fl
         assert conn.execute("SELECT COUNT(*) FROM budget_reservations").fetchone() == (0,)
     finally:
         conn.close()
+
+
+async def test_the_server_logs_its_ledger_absolute_and_warns_of_a_relative_one(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+):
+    """An MCP client starts magsag-mcp in a folder of its own choosing: with MAGSAG_DB=ledger.db the server logged
+    "ledger ledger.db" and recorded to a file of that name there, while `magsag flow summarize` run from the
+    project read another. The log names the file it records to, and warns that the path is relative."""
+    monkeypatch.chdir(tmp_path)
+    state = ServerState(catalog=CATALOG, db=None, env={"MAGSAG_PROVIDER": "fake", "MAGSAG_DB": "ledger.db"})
+    with caplog.at_level("INFO", logger="magsag_mcp.mcp"):
+        await state.service()
+        await state.close()
+    messages = [r.getMessage() for r in caplog.records]
+    assert any(f"ledger {tmp_path / 'ledger.db'}" in m for m in messages), messages
+    [warning] = [r.getMessage() for r in caplog.records if r.levelname == "WARNING" and "relative" in r.getMessage()]
+    assert "MAGSAG_DB=ledger.db" in warning and "absolute path" in warning

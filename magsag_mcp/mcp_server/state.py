@@ -78,9 +78,13 @@ class ServerState:
                         await service.aclose()
                     self._refuse_if_closed()
                 self._service = service
-                logger.info(
-                    "service open: catalog %s, ledger %s", self._service.catalog.root, self._service.ledger.path
-                )
+                from ..ledger.connection import relative_ledger_note, where_ledger_is
+
+                path = service.ledger.path
+                logger.info("service open: catalog %s, ledger %s", service.catalog.root, where_ledger_is(path))
+                relative = relative_ledger_note(path, service.env)
+                if relative is not None:  # this server's folder is its client's choice
+                    logger.warning("%s", relative)
         return self._service
 
     @asynccontextmanager
