@@ -1174,3 +1174,17 @@ def test_prune_and_doctor_on_a_full_disk_say_the_disk_is_full(disk_full, capsys)
     assert main(["doctor", "--json"]) == 1
     report = json.loads(capsys.readouterr().out)
     assert report["db_exists"] and any("full disk" in p and "read-only" not in p for p in report["problems"])
+
+
+def test_a_relative_magsag_db_with_no_ledger_names_the_file_it_looked_for(tmp_path, monkeypatch, capsys, ledger_db):
+    """A cron job runs in the home folder: `MAGSAG_DB=ledger.db magsag flow summarize` there said "no ledger at
+    ledger.db (MAGSAG_DB) yet", the path the operator had written, not the file looked for, nor that the relative
+    path is why the server's ledger (in the folder it was started in) was not read."""
+    home = tmp_path / "home"
+    home.mkdir()
+    monkeypatch.chdir(home)
+    monkeypatch.setenv("MAGSAG_DB", "ledger.db")
+    assert main(["flow", "summarize"]) == 0
+    err = capsys.readouterr().err
+    assert f"no ledger at {home / 'ledger.db'} (MAGSAG_DB=ledger.db, relative to the folder this runs in) yet" in err
+    assert "give MAGSAG_DB as an absolute path" in err

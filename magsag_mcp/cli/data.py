@@ -97,10 +97,17 @@ def note_no_ledger_yet(path: Path) -> None:
     """A note on stderr when the ledger that ``MAGSAG_DB`` or the default path names holds nothing yet: the
     figures that follow are zeros, which read as "nothing spent" (and pass ``flow gate``) when MAGSAG_DB was
     mistyped, or set otherwise than for the server whose calls were meant."""
+    from ..ledger.connection import where_ledger_is
+
     source = "MAGSAG_DB" if (os.environ.get("MAGSAG_DB") or "").strip() else "the default path; MAGSAG_DB is unset"
+    fix = ""
+    if not path.is_absolute():  # the file looked for, and why the server's (in the folder it started in) was not
+        source = f"MAGSAG_DB={path}, relative to the folder this runs in"
+        fix = "; give MAGSAG_DB as an absolute path"
     print(
-        f"note: no ledger at {shown(str(path))} ({source}) yet: nothing has been recorded there; calls are recorded "
-        "in the ledger magsag-mcp or `magsag invoke` was given (its --db or MAGSAG_DB): check that it is this one",
+        f"note: no ledger at {shown(str(where_ledger_is(path)))} ({shown(source)}) yet: nothing has been recorded "
+        "there; calls are recorded in the ledger magsag-mcp or `magsag invoke` was given (its --db or MAGSAG_DB): "
+        f"check that it is this one{fix}",
         file=sys.stderr,
     )
 
