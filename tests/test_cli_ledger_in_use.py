@@ -136,3 +136,14 @@ def test_a_ledger_no_process_has_open_is_migrated_by_a_reading_command(older_ser
     out, err = capsys.readouterr()
     assert json.loads(out)["totals"]["calls"] == 2 and "copy" not in err
     assert _applied(db) == sorted(name for name, _ in MIGRATIONS)
+
+
+def test_a_prune_leaves_the_ledger_an_older_server_writes_to_as_it_is(older_server, capsys):
+    """A cron prune after the upgrade migrated the ledger before pruning it, and the older server then refused to
+    record every call it was paid for. The prune is refused, saying why and what to do, and changes nothing."""
+    db, proc = older_server
+    assert main(["data", "prune", "--older-than", "90d", "--db", str(db)]) == 2
+    message = json.loads(capsys.readouterr().err)["error"]["message"]
+    assert "older magsag-mcp" in message and "nothing was changed" in message and "restart" in message
+    assert _applied(db) == sorted(name for name, _ in MIGRATIONS[:-1])
+    assert _next_call(proc) == "recorded"

@@ -10,7 +10,7 @@ migrates it.
 
 Another process has the ledger open while its -wal file is there: SQLite removes it as the last connection closes.
 One left by a process that was killed reads as one in use too: the copy is then made for nothing, and the note says
-how to end it.
+how to end it. A command that writes but is not the ledger's writer of calls (``data prune``) is refused instead.
 """
 
 from __future__ import annotations
@@ -67,13 +67,31 @@ def _copy(path: Path, busy_timeout_ms: int, folder: str) -> Path:
     return copy
 
 
+#: what ends it, for a ledger another process has open that lacks this version's migrations
+_RESTART = (
+    "restart that process (and any other on this ledger) with this version, which migrates it; if none is running "
+    "(one was killed, leaving the -wal file), the next magsag-mcp or `magsag invoke` to open it migrates it"
+)
+
+
 async def read_a_copy_if_in_use(ledger: Any) -> None:
     """Point ``ledger`` (about to open, to read) at a copy of its file, if another process has the file open and it
-    lacks migrations of this version: the copy is then the one migrated (:attr:`copied_from` is the ledger's path)."""
+    lacks migrations of this version: the copy is then the one migrated (:attr:`copied_from` is the ledger's path).
+    A ledger opened by a command that writes but is not the ledger's own writer of calls (``create`` False: a
+    prune) is refused instead: what it writes must be in the ledger, and migrating it would stop that process."""
     path = ledger.path
     pending = await anyio.to_thread.run_sync(behind_and_in_use, path, ledger.busy_timeout_ms)
     if not pending:
         return
+    if not ledger.reading:
+        raise LedgerError(
+            f"the ledger at {path} lacks schema migration(s) {', '.join(pending)} of this magsag-mcp, and another "
+            "process has it open (its -wal file is there): an older magsag-mcp still running, which would refuse to "
+            f"record its calls once this version migrated it, so it was left as it is and nothing was changed; "
+            f"{_RESTART}, then run this again",
+            db=str(path),
+            migrations=pending,
+        )
     folder = tempfile.mkdtemp(prefix="magsag-ledger-copy-")
     try:
         copy = await anyio.to_thread.run_sync(_copy, path, ledger.busy_timeout_ms, folder)
@@ -106,6 +124,5 @@ def copy_note(ledger: Any) -> str | None:
         f"the ledger at {ledger.copied_from} lacks schema migration(s) {', '.join(ledger.copy_behind)} of this "
         "magsag-mcp, and another process has it open (its -wal file is there): an older magsag-mcp still running, "
         "which would refuse to record its calls once this version migrated it; so a migrated copy of it was read, "
-        "and it was left as it is; restart that process (and any other on this ledger) with this version, which "
-        "migrates it, to end this copying"
+        f"and it was left as it is; to end this copying, {_RESTART}"
     )

@@ -144,7 +144,7 @@ class Ledger(LedgerRecording, LedgerReports, ReadOnlyMode):
         if not self.create and not self.path.exists():  # a dangling link too: nothing made through it
             self.absent = True
             return self
-        if self.reading and not self.read_only:
+        if not self.read_only and (self.reading or not self.create):  # a report, a prune: not the calls' writer
             await read_a_copy_if_in_use(self)
         if self.reading and self.path.is_file() and (full := no_room(self.path)) is not None:
             # not tried for writing first: SQLite left an empty -wal and a -shm file it could not grow beside the
