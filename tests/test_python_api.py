@@ -946,3 +946,27 @@ def test_a_since_in_the_future_is_said_to_select_nothing(mg: Magsag):
         " date, or give a past one (e.g. 2025-11-01) or a span back from now (24h, 7d)"
     ]
     assert mg.summarize(since="24h")["notes"] == [] and mg.summarize(since="24h")["totals"]["calls"] == 1
+
+
+def test_each_usd_figure_has_the_type_the_readme_gives_it(mg: Magsag):
+    # README: a result's cost_usd, explain's and check_budget's figures are exact decimal strings; an error's
+    # cost_usd and obs.current_cost() a Decimal; summarize's cost_usd and obs.get_current_cost() floats. A user
+    # adding results' costs as numbers got "unsupported operand type(s) for +=: 'float' and 'str'", with nothing
+    # in the README saying which figure is which.
+    readme = (Path(__file__).resolve().parent.parent / "README.md").read_text()
+    said = " ".join(readme.split())
+    assert "a result's `cost_usd`, `explain`'s and `check_budget`'s figures are decimal strings" in said
+    assert "`Decimal(result[\"cost_usd\"])`" in said
+    result = mg.skills.invoke("skill.analysis", {"data": "x"})
+    assert isinstance(result["cost_usd"], str) and Decimal(result["cost_usd"]) == 0
+    target = mg.skills.explain("skill.analysis", {"data": "x"})["targets"][0]
+    assert isinstance(target["estimated_max_cost_usd"], str)
+    limit = mg.check_budget()["limits"][0]
+    assert all(isinstance(limit[k], str) for k in ("limit_usd", "spent_usd", "reserved_usd", "remaining_usd"))
+    usage = mg.summarize()
+    assert isinstance(usage["totals"]["cost_usd"], float) and isinstance(usage["totals"]["cost_usd_exact"], str)
+    assert isinstance(mg.obs.get_current_cost(), float) and isinstance(mg.obs.current_cost(), Decimal)
+    script("down", *[RateLimitError("slow", status=429, retry_after=0.001)] * 3)
+    with pytest.raises(RateLimitError) as info:
+        mg.skills.invoke("skill.analysis", {"data": "x", "model_config": {"model": "fake:down"}})
+    assert isinstance(info.value.cost_usd, Decimal)
