@@ -20,6 +20,7 @@ __all__ = [
     "ROUTER_FIELDS",
     "TargetLike",
     "TargetSpec",
+    "VENDOR_PREFIXES",
     "forget_parsed_targets",
     "infer_provider",
     "misspelt_provider",
@@ -29,18 +30,26 @@ __all__ = [
 ]
 
 
+#: the name prefixes (any case) that say which cloud vendor's model a bare name is: README's "Model choice" lists them
+VENDOR_PREFIXES: dict[str, tuple[str, ...]] = {
+    "openai": ("gpt-", "gpt4", "o1", "o3", "o4", "chatgpt-", "text-", "davinci", "babbage"),
+    "anthropic": ("claude",),
+    "google": ("gemini", "gemma", "learnlm"),
+}
+
+
 def _vendor_of(model: str) -> str | None:
     m = model.lower()
     if m.startswith("ft:"):  # an OpenAI fine-tune: ft:gpt-4o-mini-2024-07-18:org:name:id
         return "openai" if _vendor_of(m[3:].partition(":")[0]) == "openai" else None
     if ":" in m:
         return None  # a tagged name is a local server's (gpt-oss:20b is Ollama's, not OpenAI's API)
-    if m.startswith(("gpt-", "gpt4", "o1", "o3", "o4", "chatgpt-", "text-", "davinci", "babbage")):
+    if m.startswith(VENDOR_PREFIXES["openai"]):
         return "openai"
-    if m.startswith("claude"):
+    if m.startswith(VENDOR_PREFIXES["anthropic"]):
         return "anthropic"
     # Gemini's resource name for a model (models/gemini-2.5-pro, as its ListModels and docs write it) is that model
-    if m.removeprefix("models/").startswith(("gemini", "gemma", "learnlm")):
+    if m.removeprefix("models/").startswith(VENDOR_PREFIXES["google"]):
         return "google"
     return None
 

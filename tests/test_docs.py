@@ -216,16 +216,20 @@ def test_the_documented_price_and_reservation_figures_are_the_codes():
 
 def test_the_documented_provider_inference_is_the_routers():
     from magsag_mcp.providers import hosts_other_models, provider_names
-    from magsag_mcp.targets import infer_provider, parse_target
+    from magsag_mcp.targets import VENDOR_PREFIXES, infer_provider, parse_target
 
     text = _flat(section(README, "Model choice"))
-    rules = re.search(r"A provider is inferred from a model name when not given \((.*?)\); an explicit", text).group(1)
-    checked = 0
-    for globs, provider in re.findall(r"((?:`[\w.-]+\*`(?:, )?)+) -> (\w+)", rules):
+    inferred = r"A provider is inferred from a model name when not given, in any case \((.*?)\); an explicit"
+    rules = re.search(inferred, text).group(1)
+    documented: dict[str, set[str]] = {}
+    for globs, provider in re.findall(r"((?:`[\w.-]+\*`,? )+)-> (\w+)", rules):
         for glob in re.findall(r"`([\w.-]+)\*`", globs):
             assert infer_provider(glob + "x") == provider, glob
-            checked += 1
-    assert checked >= 6, rules
+            assert infer_provider(glob.upper() + "x") == provider, glob  # "in any case"
+            documented.setdefault(provider, set()).add(glob)
+    # every prefix the router reads is listed: before, chatgpt-*, text-*, davinci*, babbage*, gemma* and learnlm*
+    # went to a vendor unsaid, and a user's gemma-3-27b-it meant for a local server went to Google
+    assert documented == {p: set(prefixes) for p, prefixes in VENDOR_PREFIXES.items()}, rules
     named = re.search(r"such as `([^`]+)` -> (\w+)", rules)
     assert infer_provider(named.group(1)) == named.group(2)
     prefixed = re.search(r"`(\w+):([\w.-]+)` names its provider", rules)
