@@ -1,7 +1,8 @@
 """A loopback stand-in for the vendors' APIs, for offline examples, demos and benchmarks.
 
 It answers OpenAI Chat Completions and Responses, Azure's deployment URL, Anthropic Messages and
-Gemini ``generateContent`` in their documented shapes, with settable latency and a per-model plan
+Gemini ``generateContent`` in their documented shapes (a call asking for JSON, however its vendor is
+asked, with a JSON object ``{"answer": ...}``), with settable latency and a per-model plan
 of failures (``500``, ``503``, ``529``, ``429`` with ``Retry-After``, ``quota`` for an exhausted
 quota, ``drop`` for a dropped connection). It does as little work per request as it can, so that
 in a benchmark it never dominates the client being measured. (The spec-checking fakes used by the
@@ -23,6 +24,8 @@ from collections.abc import Iterator, Mapping
 from typing import Any
 
 from aiohttp import web
+
+from .providers.json_output import asks_for_json
 
 Step = int | str
 
@@ -187,7 +190,7 @@ class LoopbackUpstream:
             return early
         text, n_in, n_out = self._text(model, len(raw))
         if body.get("response_format", {}).get("type") in ("json_object", "json_schema"):
-            text = json.dumps({"answer": text})
+            text = _json_answer(text)
         call = _tool_call(body)
         finish = "tool_calls" if call else "stop"
         message: dict[str, Any] = {"role": "assistant", "content": None if call else text, "refusal": None}
@@ -238,6 +241,8 @@ class LoopbackUpstream:
         if early is not None:
             return early
         text, n_in, n_out = self._text(model, len(raw))
+        if ((body.get("text") or {}).get("format") or {}).get("type") in ("json_object", "json_schema"):
+            text = _json_answer(text)
         response = {
             "id": "resp_loopback",
             "object": "response",
@@ -286,7 +291,21 @@ class LoopbackUpstream:
         if early is not None:
             return early
         text, n_in, n_out = self._text(model, len(raw))
+        # JSON as Claude gives it: asked for in the system prompt, or as the input of the tool the call forces
+        system = body.get("system") or ""
+        if isinstance(system, list):
+            system = "".join(b.get("text", "") for b in system if isinstance(b, dict))
+        block: dict[str, Any] = {"type": "text", "text": _json_answer(text) if asks_for_json(system) else text}
+        choice = body.get("tool_choice") or {}
+        if choice.get("type") == "tool":
+            block = {"type": "tool_use", "id": "toolu_loopback", "name": choice.get("name"), "input": {"answer": text}}
+        stop = "tool_use" if block["type"] == "tool_use" else "end_turn"
         if body.get("stream"):
+            start, delta = (
+                ({**block, "input": {}}, {"type": "input_json_delta", "partial_json": json.dumps(block["input"])})
+                if block["type"] == "tool_use"
+                else ({"type": "text", "text": ""}, {"type": "text_delta", "text": block["text"]})
+            )
             msg = {
                 "id": "msg_loopback",
                 "type": "message",
@@ -303,18 +322,15 @@ class LoopbackUpstream:
                     ("message_start", {"type": "message_start", "message": msg}),
                     (
                         "content_block_start",
-                        {"type": "content_block_start", "index": 0, "content_block": {"type": "text", "text": ""}},
+                        {"type": "content_block_start", "index": 0, "content_block": start},
                     ),
-                    (
-                        "content_block_delta",
-                        {"type": "content_block_delta", "index": 0, "delta": {"type": "text_delta", "text": text}},
-                    ),
+                    ("content_block_delta", {"type": "content_block_delta", "index": 0, "delta": delta}),
                     ("content_block_stop", {"type": "content_block_stop", "index": 0}),
                     (
                         "message_delta",
                         {
                             "type": "message_delta",
-                            "delta": {"stop_reason": "end_turn", "stop_sequence": None},
+                            "delta": {"stop_reason": stop, "stop_sequence": None},
                             "usage": {"output_tokens": n_out},
                         },
                     ),
@@ -327,8 +343,8 @@ class LoopbackUpstream:
                 "type": "message",
                 "role": "assistant",
                 "model": model,
-                "content": [{"type": "text", "text": text}],
-                "stop_reason": "end_turn",
+                "content": [block],
+                "stop_reason": stop,
                 "stop_sequence": None,
                 "usage": {
                     "input_tokens": n_in,
@@ -346,6 +362,9 @@ class LoopbackUpstream:
         if early is not None:
             return early
         text, n_in, n_out = self._text(model, len(raw))
+        asked = b"application/json" in raw  # (read only then: the benchmarks' calls ask for none)
+        if asked and (json.loads(raw).get("generationConfig") or {}).get("responseMimeType") == "application/json":
+            text = _json_answer(text)
         chunk = {
             "candidates": [
                 {"content": {"role": "model", "parts": [{"text": text}]}, "finishReason": "STOP", "index": 0}
@@ -363,6 +382,11 @@ class LoopbackUpstream:
 
     def summary(self) -> dict[str, Any]:
         return {"calls": dict(self.calls), "failures": dict(self.failures), "tokens": dict(self.tokens)}
+
+
+def _json_answer(text: str) -> str:
+    """The answer to a call that asked for JSON (any vendor's JSON mode): the text, as a JSON object."""
+    return json.dumps({"answer": text})
 
 
 def _tool_call(body: dict[str, Any]) -> dict[str, Any] | None:

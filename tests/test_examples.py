@@ -52,3 +52,42 @@ def test_an_example_runs_on_the_shipped_catalog_whatever_magsag_catalog_says(tmp
         [sys.executable, "fallback_cascade.py"], cwd=EXAMPLES, env=env, capture_output=True, text=True, timeout=120
     )
     assert proc.returncode == 0, f"failed:\n{proc.stdout}\n{proc.stderr}"
+
+
+SCHEMA = {
+    "type": "json_schema",
+    "json_schema": {"name": "answer", "schema": {"type": "object", "properties": {"answer": {"type": "string"}}}},
+}
+
+
+@pytest.mark.parametrize("stream", [False, True], ids=["whole", "streamed"])
+@pytest.mark.parametrize(
+    ("model_config", "fmt"),
+    [
+        ({"model": "anthropic:claude-3-5-sonnet-20241022"}, None),  # the JSON prefill "{"
+        ({"model": "anthropic:claude-3-5-sonnet-20241022"}, SCHEMA),  # a forced tool
+        ({"model": "google:gemini-1.5-pro"}, None),  # responseMimeType
+        ({"model": "local:llama3.1:70b"}, None),  # the Responses API's text.format
+        ({"model": "openai:gpt-4o", "params": {"api": "responses"}}, SCHEMA),
+        ({"model": "openai:gpt-4o"}, None),  # chat completions' response_format
+    ],
+    ids=["claude-prefill", "claude-schema", "gemini", "local-responses", "openai-responses", "openai-chat"],
+)
+def test_the_offline_vendors_answer_a_json_call_with_json(
+    tmp_path: Path, model_config: dict, fmt: dict | None, stream: bool
+):
+    # The loopback vendors the examples run on (magsag_mcp.loopback) answered JSON only on OpenAI's chat
+    # completions: skill.extraction (JSON output) on Claude, Gemini or a local server, which the guide's
+    # MAGSAG_PROVIDER settings send it to, failed offline with invalid_output ("was asked for JSON but
+    # returned invalid JSON: 'loopback answer from ...'"), as if magsag could not do JSON there.
+    from magsag_mcp import Magsag
+    from magsag_mcp.loopback import LoopbackUpstream
+
+    cfg = {**model_config, "stream": stream, **({"response_format": fmt} if fmt else {})}
+    payload = {"text": "Invoice 42 from ACME", "fields": ["vendor"], "model_config": cfg}
+    with LoopbackUpstream().running() as up:
+        env = {**up.env(), "MAGSAG_DB": str(tmp_path / "ledger.db")}
+        with Magsag(catalog=EXAMPLES.parent / "catalog", env=env) as mg:
+            result = mg.skills.invoke("skill.extraction", payload)
+    assert result["output"] == {"answer": f"loopback answer from {result['model']}"}, result
+    assert result["finish_reason"] == "stop" and not result["tool_calls"]

@@ -49,6 +49,12 @@ def with_json_instruction(
     return f"{system}\n\n{said}" if system else said
 
 
+def asks_for_json(system: str) -> bool:
+    """Whether a system prompt carries :func:`with_json_instruction`'s instruction (what a stand-in vendor, such as
+    :mod:`magsag_mcp.loopback`, reads to answer in JSON as the model would)."""
+    return JSON_INSTRUCTION in system or _SCHEMA_WORDING in system
+
+
 def instruction_bytes(request: LLMRequest) -> int:
     """The bytes :func:`with_json_instruction` adds to a JSON call's prompt beside the schema itself: the wording, and
     the schema's description after it, which a budget's estimate of the prompt counts (a target that takes the schema
