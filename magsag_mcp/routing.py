@@ -201,7 +201,7 @@ def plan_call(
         request,
         chosen.data_classes,
         frozenset(pinned),
-        _near_misses(payload, context),  # warnings
+        _near_misses(payload, context, parts),  # warnings
     )
 
 
@@ -214,14 +214,31 @@ _GLOB = re.compile(r"[*?[]")
 CONTEXT_KEYS = ("llm_overrides", "preferred_model", "tier", "data_class")
 
 
-def _near_misses(payload: Mapping[str, Any], context: Mapping[str, Any]) -> list[str]:
-    """Keys that look like the ones magsag reads but are not (modelConfig, preferred_modle): said in
-    the result's warnings, since the call then went where the key meant to keep it from going."""
+#: the keys of a call's context and model_config, and the context itself: beside the skill's fields in a payload,
+#: routing reads none of them
+_ROUTING_KEYS = frozenset(CONTEXT_KEYS) | MODEL_CONFIG_KEYS | {"context"}
+
+
+def _near_misses(payload: Mapping[str, Any], context: Mapping[str, Any], skill: Any = None) -> list[str]:
+    """Keys that look like the ones magsag reads but are not (modelConfig, preferred_modle, a payload's own
+    data_class or model that the skill does not read): said in the result's warnings, since the call then went
+    where the key meant to keep it from going. ``skill``: its :class:`~.skills.SkillCallParts`."""
     out = []
     if "model_config" not in payload:
         for key in payload:
             if isinstance(key, str) and key.lower().replace("_", "").replace("-", "") == "modelconfig":
                 out.append(f"payload key {key!r} is not 'model_config': it went to the skill as data, not routing")
+    stray = payload.keys() & _ROUTING_KEYS if skill is not None else ()
+    if stray:  # (rare: one set operation on every call, the skill's fields read only then)
+        read = {*skill.field_names, *((skill.input_schema or {}).get("properties") or ())}
+        for key in sorted(stray - read):
+            goes = f"context['{key}']" if key in CONTEXT_KEYS else f"payload['model_config']['{key}']"
+            if key == "context":
+                goes = "the call's own context, beside its payload (invoke's context=, invoke_skill's context)"
+            out.append(
+                f"payload key {key!r} went to the skill as data, not routing, which did not apply it: a call's "
+                f"{key} goes in {goes}"
+            )
     unknown = [k for k in context if k not in CONTEXT_KEYS and isinstance(k, str)] if context else ()
     if unknown:
         import difflib

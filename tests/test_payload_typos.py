@@ -463,3 +463,31 @@ def test_a_tool_call_or_result_in_another_apis_block_shape_is_refused_saying_the
     with pytest.raises(PayloadError) as info:
         plan_call(catalog, "skill.analysis", payload, context=None, env={})
     assert info.value.message == said
+
+
+@pytest.mark.parametrize(
+    ("key", "value", "goes"),
+    [
+        ("preferred_model", "gpt-4o-mini", "context['preferred_model']"),
+        ("data_class", "pii_processing", "context['data_class']"),
+        ("tier", "economy", "context['tier']"),
+        ("model", "gpt-4o-mini", "payload['model_config']['model']"),
+        ("max_tokens", 50, "payload['model_config']['max_tokens']"),
+        ("context", {"data_class": "pii_processing"}, "the call's own context, beside its payload"),
+    ],
+)
+def test_a_routing_key_beside_the_skills_fields_is_named_in_the_warnings(catalog, key, value, goes):
+    # Before: {"data": ..., "data_class": "pii_processing"} (or "preferred_model", "model", ...) went to the skill as
+    # data, unsaid: the call was routed as if the key were not there (a PII payload to the default chain's gpt-4o),
+    # and explain_route, whose warnings the README says name "a payload key routing does not read", said nothing.
+    plan = plan_call(catalog, "skill.analysis", {"data": "x", key: value}, context=None, env={})
+    said = [w for w in plan.warnings if f"payload key {key!r}" in w]
+    assert said and goes in said[0] and "not routing" in said[0], plan.warnings
+
+
+def test_a_field_the_skill_reads_is_no_routing_key_however_it_is_named(catalog):
+    skill = _skill({"type": "object", "properties": {"text": {}, "model": {"type": "string"}}}, user="{text} {model}")
+    from magsag_mcp.routing import _near_misses
+
+    assert _near_misses({"text": "a car", "model": "Corolla"}, {}, skill.call_parts) == []
+    assert plan_call(catalog, "skill.analysis", {"data": "x"}, context=None, env={}).warnings == []
