@@ -204,8 +204,7 @@ def find_catalog(explicit: str | os.PathLike[str] | None = None, env: Mapping[st
     """``--catalog`` > ``MAGSAG_CATALOG`` > ``./catalog`` > the copy shipped in the package."""
     env = os.environ if env is None else env
     chosen = explicit or env.get("MAGSAG_CATALOG")
-    here = Path(__file__).parent
-    bundled = next((c for c in (here / "_catalog", here.parent / "catalog") if (c / "skills").is_dir()), None)
+    bundled = _bundled()
     if chosen:
         path = Path(chosen).expanduser()
         if not path.is_dir():
@@ -231,6 +230,12 @@ def find_catalog(explicit: str | os.PathLike[str] | None = None, env: Mapping[st
     if bundled is not None:
         return bundled
     raise ConfigError("no catalog found: pass --catalog DIR or set MAGSAG_CATALOG")
+
+
+def _bundled() -> Path | None:
+    """The catalog shipped with the package (in a wheel, ``_catalog``; in a source tree, ``catalog`` beside it)."""
+    here = Path(__file__).parent
+    return next((c for c in (here / "_catalog", here.parent / "catalog") if (c / "skills").is_dir()), None)
 
 
 #: what in a folder named ./catalog makes it magsag's (a shop's product catalog holds none of these)
@@ -287,6 +292,16 @@ def _load(root: Path, env: Mapping[str, str]) -> tuple[Catalog | None, list[str]
     problems: list[str] = []
     skills: dict[str, Skill] = {}
     skill_files: dict[str, Path] = {}
+    if not (root / "skills").is_dir():
+        # the guide's catalog/policies/model_governance.yaml, written in a new project, given as --catalog or
+        # MAGSAG_CATALOG: its calls are to skills, and routing, that only the bundled catalog holds
+        bundled = _bundled()
+        fix = f"cp -rn {quote(str(bundled))}/. {quote(str(root))}/" if bundled is not None else ""
+        problems.append(
+            f"{root}: no skills/ folder, so this is no whole catalog (a skill per file in skills/, routing/, "
+            "policies/); "
+            + (f"copy the bundled catalog into it, keeping your files ({fix})" if fix else "add its skills")
+        )
     for path in _yaml_files(root / "skills"):
         skill = _entry(path, Skill, env, problems, "a skill needs id, description, task_type and prompt")
         if skill is None:

@@ -429,6 +429,25 @@ def test_a_catalog_folder_here_without_skills_is_refused_not_passed_over(
     assert find_catalog(str(work / "catalog"), env={}) == work / "catalog"  # named, it is the one (validate says what)
 
 
+def test_a_catalog_named_without_skills_says_so_and_how_to_make_it_whole(tmp_path: Path):
+    # The guide's policy file alone, named as --catalog (the MCP examples' ${workspaceFolder}/catalog) or
+    # MAGSAG_CATALOG: validate and every call said only "no routing file defines a 'default' chain", so a user who
+    # added one then met "unknown skill 'skill.analysis'; known skills: " with nothing naming the missing skills/.
+    root = tmp_path / "catalog"
+    (root / "policies").mkdir(parents=True)
+    (root / "policies" / "model_governance.yaml").write_text(
+        "policies:\n  - name: production_models\n    allowed_models: [gpt-4o-mini]\n"
+    )
+    problems = validate_catalog(root, env={})
+    said = next(p for p in problems if "no skills/ folder" in p)
+    bundled = Path(__file__).resolve().parent.parent / "catalog"
+    assert said.startswith(f"{root}: ") and f"cp -rn {bundled}/. {root}/" in said
+    with pytest.raises(CatalogError) as info:
+        load_catalog(root, env={})
+    assert "no skills/ folder" in info.value.message
+    assert not any("no skills/ folder" in p for p in validate_catalog(SHIPPED, env={}))
+
+
 def test_a_folder_named_catalog_that_is_none_of_magsags_is_passed_over(tmp_path: Path, monkeypatch):
     work = tmp_path / "work"
     (work / "catalog" / "products").mkdir(parents=True)  # a shop's catalog, say
