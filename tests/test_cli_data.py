@@ -1188,3 +1188,14 @@ def test_a_relative_magsag_db_with_no_ledger_names_the_file_it_looked_for(tmp_pa
     err = capsys.readouterr().err
     assert f"no ledger at {home / 'ledger.db'} (MAGSAG_DB=ledger.db, relative to the folder this runs in) yet" in err
     assert "give MAGSAG_DB as an absolute path" in err
+
+
+def test_summarize_output_into_a_missing_folder_says_to_make_it(ledger_db, tmp_path, capsys):
+    # Before: "cannot write --output reports/summary.json: No such file or directory", naming no fix.
+    out = tmp_path / "reports" / "summary.json"
+    assert main(["flow", "summarize", "--output", str(out)]) == 2
+    err = capsys.readouterr().err
+    assert f"cannot write --output {out}: No such file or directory; make its folder first (mkdir -p " in err
+    assert str(tmp_path / "reports") in err and not out.exists()
+    (tmp_path / "reports").mkdir()
+    assert main(["flow", "summarize", "--output", str(out)]) == 0 and out.exists()

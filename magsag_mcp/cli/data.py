@@ -5,9 +5,11 @@ from __future__ import annotations
 import argparse
 import contextlib
 import csv
+import errno
 import io
 import json
 import os
+import shlex
 import sys
 import tempfile
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
@@ -210,7 +212,13 @@ def _summarize(args: argparse.Namespace) -> int:
             with replacing(args.output) as fh:
                 print_json(summary, stream=fh)
         except OSError as exc:
-            raise InputError(f"cannot write --output {args.output}: {exc.strerror}") from None
+            folder = os.path.dirname(os.path.abspath(args.output))
+            fix = (
+                f"; make its folder first (mkdir -p {shlex.quote(folder)}), or give --output a file in one that exists"
+                if exc.errno == errno.ENOENT and not os.path.isdir(folder)
+                else ""
+            )
+            raise InputError(f"cannot write --output {args.output}: {exc.strerror}{fix}") from None
         print(f"wrote {args.output}", file=sys.stderr)
     else:
         print_json(summary)
