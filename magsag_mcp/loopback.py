@@ -2,7 +2,8 @@
 
 It answers OpenAI Chat Completions and Responses, Azure's deployment URL, Anthropic Messages and
 Gemini ``generateContent`` in their documented shapes (a call asking for JSON, however its vendor is
-asked, with a JSON object ``{"answer": ...}``), with settable latency and a per-model plan
+asked, with a JSON object ``{"answer": ...}``; one offering tools, with a call of the first, until a tool
+result comes back), with settable latency and a per-model plan
 of failures (``500``, ``503``, ``529``, ``429`` with ``Retry-After``, ``quota`` for an exhausted
 quota, ``drop`` for a dropped connection). It does as little work per request as it can, so that
 in a benchmark it never dominates the client being measured. (The spec-checking fakes used by the
@@ -25,6 +26,7 @@ from typing import Any
 
 from aiohttp import web
 
+from .providers.anthropic_answers import JSON_TOOL, JSON_VALUE_TOOL
 from .providers.json_output import asks_for_json
 
 Step = int | str
@@ -243,21 +245,33 @@ class LoopbackUpstream:
         text, n_in, n_out = self._text(model, len(raw))
         if ((body.get("text") or {}).get("format") or {}).get("type") in ("json_object", "json_schema"):
             text = _json_answer(text)
+        items = body.get("input") if isinstance(body.get("input"), list) else []
+        answered = bool(items) and isinstance(items[-1], dict) and items[-1].get("type") == "function_call_output"
+        offered = None if answered or body.get("tool_choice") == "none" else _offered(body.get("tools") or [])
+        item: dict[str, Any] = {
+            "type": "message",
+            "id": "msg_loopback",
+            "status": "completed",
+            "role": "assistant",
+            "content": [{"type": "output_text", "text": text, "annotations": []}],
+        }
+        if offered is not None:
+            name, args = offered
+            item = {
+                "type": "function_call",
+                "id": "fc_loopback",
+                "call_id": f"call_loopback_{len(items)}",
+                "name": name,
+                "arguments": json.dumps(args),
+                "status": "completed",
+            }
         response = {
             "id": "resp_loopback",
             "object": "response",
             "created_at": int(time.time()),
             "status": "completed",
             "model": model,
-            "output": [
-                {
-                    "type": "message",
-                    "id": "msg_loopback",
-                    "status": "completed",
-                    "role": "assistant",
-                    "content": [{"type": "output_text", "text": text, "annotations": []}],
-                }
-            ],
+            "output": [item],
             "usage": {
                 "input_tokens": n_in,
                 "input_tokens_details": {"cached_tokens": 0},
@@ -267,20 +281,16 @@ class LoopbackUpstream:
             },
         }
         if body.get("stream"):
-            return await _sse(
-                request,
-                [
-                    {
-                        "type": "response.output_text.delta",
-                        "item_id": "msg_loopback",
-                        "output_index": 0,
-                        "content_index": 0,
-                        "delta": text,
-                        "sequence_number": 1,
-                    },
-                    {"type": "response.completed", "response": response, "sequence_number": 2},
-                ],
-            )
+            delta = {
+                "type": "response.output_text.delta",
+                "item_id": "msg_loopback",
+                "output_index": 0,
+                "content_index": 0,
+                "delta": text,
+                "sequence_number": 1,
+            }
+            done = {"type": "response.completed", "response": response, "sequence_number": 2}
+            return await _sse(request, [done] if offered is not None else [delta, done])
         return web.json_response(response)
 
     async def _anthropic(self, request: web.Request) -> web.StreamResponse:
@@ -296,9 +306,18 @@ class LoopbackUpstream:
         if isinstance(system, list):
             system = "".join(b.get("text", "") for b in system if isinstance(b, dict))
         block: dict[str, Any] = {"type": "text", "text": _json_answer(text) if asks_for_json(system) else text}
-        choice = body.get("tool_choice") or {}
-        if choice.get("type") == "tool":
-            block = {"type": "tool_use", "id": "toolu_loopback", "name": choice.get("name"), "input": {"answer": text}}
+        choice, tools, messages = body.get("tool_choice") or {}, body.get("tools") or [], body.get("messages") or []
+        last = messages[-1].get("content") if messages and isinstance(messages[-1], dict) else None
+        answered = isinstance(last, list) and any(isinstance(b, dict) and b.get("type") == "tool_result" for b in last)
+        if choice.get("type") == "tool" and choice.get("name") in (JSON_TOOL, JSON_VALUE_TOOL):
+            offered: tuple[str, dict[str, Any]] | None = (choice["name"], {"answer": text})
+        elif choice.get("type") == "tool":
+            offered = _offered([t for t in tools if isinstance(t, dict) and t.get("name") == choice.get("name")])
+        else:
+            offered = None if answered or choice.get("type") == "none" else _offered(tools)
+        if offered is not None:
+            name, args = offered
+            block = {"type": "tool_use", "id": f"toolu_loopback_{len(messages)}", "name": name, "input": args}
         stop = "tool_use" if block["type"] == "tool_use" else "end_turn"
         if body.get("stream"):
             start, delta = (
@@ -362,13 +381,17 @@ class LoopbackUpstream:
         if early is not None:
             return early
         text, n_in, n_out = self._text(model, len(raw))
-        asked = b"application/json" in raw  # (read only then: the benchmarks' calls ask for none)
-        if asked and (json.loads(raw).get("generationConfig") or {}).get("responseMimeType") == "application/json":
+        body = json.loads(raw) if b"application/json" in raw or b"functionDeclarations" in raw else {}
+        if (body.get("generationConfig") or {}).get("responseMimeType") == "application/json":
             text = _json_answer(text)
+        contents = body.get("contents") or []
+        parts = (contents[-1].get("parts") or []) if contents and isinstance(contents[-1], dict) else []
+        answered = any(isinstance(p, dict) and "functionResponse" in p for p in parts)
+        mode = ((body.get("toolConfig") or {}).get("functionCallingConfig") or {}).get("mode")
+        offered = None if answered or mode == "NONE" else _offered(body.get("tools") or [])
+        part = {"text": text} if offered is None else {"functionCall": {"name": offered[0], "args": offered[1]}}
         chunk = {
-            "candidates": [
-                {"content": {"role": "model", "parts": [{"text": text}]}, "finishReason": "STOP", "index": 0}
-            ],
+            "candidates": [{"content": {"role": "model", "parts": [part]}, "finishReason": "STOP", "index": 0}],
             "usageMetadata": {
                 "promptTokenCount": n_in,
                 "candidatesTokenCount": n_out,
@@ -389,22 +412,37 @@ def _json_answer(text: str) -> str:
     return json.dumps({"answer": text})
 
 
+def _offered(tools: list[Any]) -> tuple[str, dict[str, Any]] | None:
+    """The first function a request offers, in any vendor's shape (chat's, the Responses API's, Claude's,
+    Gemini's functionDeclarations), and arguments for it: its required string fields filled with "revenue",
+    any other required field with 1 (as a model would ask for data before answering)."""
+    for tool in tools:
+        if not isinstance(tool, dict):
+            continue
+        fn = tool["function"] if isinstance(tool.get("function"), dict) else tool
+        for declared in tool.get("functionDeclarations") or [fn]:
+            if not isinstance(declared, dict) or "name" not in declared:
+                continue
+            params = declared.get("parameters") or declared.get("parametersJsonSchema") or declared.get("input_schema")
+            props = (params or {}).get("properties") or {}
+            required = (params or {}).get("required") or []
+            kind = {n: str((props.get(n) or {}).get("type", "")).lower() for n in required}
+            return declared["name"], {n: "revenue" if kind[n] == "string" else 1 for n in required}
+    return None
+
+
 def _tool_call(body: dict[str, Any]) -> dict[str, Any] | None:
-    """A chat request offering tools, whose last message is not a tool result, gets a call of the
-    first tool (as a model would ask for data before answering), with its required string fields filled."""
-    tools = body.get("tools") or []
+    """A chat request offering tools, whose last message is not a tool result, gets a call of the first tool."""
     messages = body.get("messages") or []
-    if not tools or body.get("tool_choice") == "none" or (messages and messages[-1].get("role") == "tool"):
+    if body.get("tool_choice") == "none" or (messages and messages[-1].get("role") == "tool"):
         return None
-    fn = tools[0].get("function", {})
-    params = fn.get("parameters") or {}
-    props = params.get("properties") or {}
-    required = params.get("required", [])
-    args = {name: "revenue" if props.get(name, {}).get("type") == "string" else 1 for name in required}
+    offered = _offered(body.get("tools") or [])
+    if offered is None:
+        return None
     return {
         "id": f"call_loopback_{len(messages)}",
         "type": "function",
-        "function": {"name": fn.get("name", "tool"), "arguments": json.dumps(args)},
+        "function": {"name": offered[0], "arguments": json.dumps(offered[1])},
     }
 
 

@@ -91,3 +91,56 @@ def test_the_offline_vendors_answer_a_json_call_with_json(
             result = mg.skills.invoke("skill.extraction", payload)
     assert result["output"] == {"answer": f"loopback answer from {result['model']}"}, result
     assert result["finish_reason"] == "stop" and not result["tool_calls"]
+
+
+LOOKUP = {
+    "type": "function",
+    "function": {
+        "name": "get_metric",
+        "description": "Fetch a business metric by name",
+        "parameters": {"type": "object", "properties": {"name": {"type": "string"}}, "required": ["name"]},
+    },
+}
+
+
+@pytest.mark.parametrize("stream", [False, True], ids=["whole", "streamed"])
+@pytest.mark.parametrize(
+    "model_config",
+    [
+        {"model": "anthropic:claude-3-5-sonnet-20241022"},
+        {"model": "google:gemini-1.5-pro"},
+        {"model": "local:llama3.1:70b"},
+        {"model": "openai:gpt-4o", "params": {"api": "responses"}},
+        {"model": "openai:gpt-4o"},
+    ],
+    ids=["claude", "gemini", "local-responses", "openai-responses", "openai-chat"],
+)
+def test_the_offline_vendors_make_the_guides_tool_round_trip(tmp_path: Path, model_config: dict, stream: bool):
+    # The guide's function calling (examples/provider_features.py), offline: the loopback vendors asked for a tool
+    # only on OpenAI's chat completions; on Claude, Gemini, a local server or the Responses API the call offering
+    # get_metric was answered in text, so a tool loop could not be tried offline there.
+    from magsag_mcp import Magsag
+    from magsag_mcp.loopback import LoopbackUpstream
+
+    cfg = {**model_config, "stream": stream, "tools": [LOOKUP]}
+    with LoopbackUpstream().running() as up:
+        env = {**up.env(), "MAGSAG_DB": str(tmp_path / "ledger.db")}
+        with Magsag(catalog=EXAMPLES.parent / "catalog", env=env) as mg:
+            asked = mg.skills.invoke("skill.analysis", {"data": "revenue?", "model_config": cfg})
+            (call,) = asked["tool_calls"]
+            assert (call["name"], call["arguments"], asked["finish_reason"]) == (
+                "get_metric",
+                {"name": "revenue"},
+                "tool_calls",
+            )
+            turn = {"id": call["id"], "function": {"name": call["name"], "arguments": call["arguments"]}}
+            if "signature" in call:
+                turn["signature"] = call["signature"]
+            history = [
+                {"role": "assistant", "tool_calls": [turn]},
+                {"role": "tool", "tool_call_id": call["id"], "content": '{"revenue": "up 8%"}'},
+            ]
+            answer = mg.skills.invoke(
+                "skill.analysis", {"data": "revenue?", "model_config": {**cfg, "messages": history}}
+            )
+    assert answer["output"] == f"loopback answer from {answer['model']}" and not answer["tool_calls"]
