@@ -169,6 +169,14 @@ def check_summary_with_notes(summary: Any, policies: PolicySet) -> tuple[list[st
             "requirements are held to on each call, by data class, which a summary does not show); give --policy "
             "the file with the limits, as in catalog/policies",
         )
+    else:
+        for p in policies.policies:
+            if p.requirements:  # "gate: pass" beside the guide's data_residency read as residency audited
+                _note(
+                    notes,
+                    f"{p.name}: its requirements (data class -> models) are held to on each call, before anything "
+                    "is sent; a summary shows no data class, so the gate did not check them",
+                )
     if not any(s.calls for s in stats.values()):
         # "gate: pass" alone read as the spend checked: a CI job whose summarize read another ledger than the
         # server's (a mistyped or relative MAGSAG_DB) passed, summarize's own note left in another step's log
