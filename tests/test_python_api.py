@@ -970,3 +970,12 @@ def test_each_usd_figure_has_the_type_the_readme_gives_it(mg: Magsag):
     with pytest.raises(RateLimitError) as info:
         mg.skills.invoke("skill.analysis", {"data": "x", "model_config": {"model": "fake:down"}})
     assert isinstance(info.value.cost_usd, Decimal)
+
+
+def test_a_misspelt_filter_is_refused_with_the_one_meant(mg: Magsag):
+    # Before: "invalid filters: sinse: unknown filter; use one of [...]", the one meant left to be found in the list.
+    with pytest.raises(InputError, match=r"invalid filters: sinse: unknown filter \(did you mean 'since'\?\); use one"):
+        mg.summarize(sinse="7d")
+    with pytest.raises(InputError) as info:
+        mg.summarize(colour="red")
+    assert "did you mean" not in info.value.message

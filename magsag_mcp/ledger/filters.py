@@ -235,7 +235,10 @@ class UsageFilters(BaseModel):
                 loc = ".".join(str(p) for p in err["loc"])
                 msg = err["msg"]
                 if err["type"] == "extra_forbidden":
-                    msg = f"unknown filter; use one of {known}"
+                    from ..suggest import nearest
+
+                    close = nearest(err["loc"][-1] if err["loc"] else None, known)
+                    msg = f"unknown filter{f' (did you mean {close!r}?)' if close else ''}; use one of {known}"
                 msg = msg.removeprefix("Value error, ")
                 problems.append(f"{loc}: {msg}" if loc else msg)
             raise InputError("invalid filters: " + "; ".join(problems)) from None
