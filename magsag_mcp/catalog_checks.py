@@ -193,10 +193,10 @@ def misread_price_units(catalog: Catalog, pricer: Any) -> list[str]:
     """``prices.yaml`` entries naming one model that genai-prices knows, with a rate a hundred times or more below
     its list price: written per thousand tokens (the unit of many price pages) or per token, not per million. The
     catalog's price wins, so budgets reserved and counted a thousandth of what calls cost, and validate said ok."""
-    from .pricing import _price_files
+    from .price_files import price_files
     from .rates import from_genai_prices
 
-    found = _price_files(catalog.root)
+    found = price_files(catalog.root)
     problems = []
     for key, units in pricer.overrides:
         if any(c in key for c in "*?["):

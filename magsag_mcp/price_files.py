@@ -1,0 +1,136 @@
+"""The catalog's price file, ``prices.yaml``: read, checked and put in the order its entries apply.
+
+Each entry is ``provider:model`` (globs allowed; a provider alias such as ``gemini`` names its provider, an unknown
+provider is refused) mapped to rates in USD per million tokens; the first entry matching a model prices it, so an
+entry below one that matches all its models is refused as never applying. What the rates price, and how, is
+:mod:`.pricing`'s.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import os
+from collections.abc import Mapping
+from decimal import Decimal
+from pathlib import Path
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from .exact_money import amount_problem
+from .rates import UnitPrices, bare_model
+
+__all__ = ["MAX_RATE", "price_files", "read_prices", "validate_prices"]
+
+
+#: the dearest rate a price may name, USD per million tokens (the dearest models cost hundreds): past it, a
+#: call's cost in pico-dollars outgrows the ledger's 64-bit integers, and a larger number is a typo
+MAX_RATE = 1_000_000
+
+
+class _PriceEntry(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    input: Decimal = Field(ge=0, le=MAX_RATE)
+    output: Decimal = Field(ge=0, le=MAX_RATE)
+    cache_read: Decimal | None = Field(default=None, ge=0, le=MAX_RATE)
+    cache_write: Decimal | None = Field(default=None, ge=0, le=MAX_RATE)
+    cache_write_1h: Decimal | None = Field(default=None, ge=0, le=MAX_RATE)
+    input_audio: Decimal | None = Field(default=None, ge=0, le=MAX_RATE)
+    output_audio: Decimal | None = Field(default=None, ge=0, le=MAX_RATE)
+    output_image: Decimal | None = Field(default=None, ge=0, le=MAX_RATE)
+
+
+def read_prices(
+    catalog_dir: Path | None, env: Mapping[str, str] | None = None
+) -> tuple[list[tuple[str, UnitPrices]], list[str]]:
+    """``prices.yaml``, with ``${VAR}`` expanded from ``env`` (``os.environ`` when None)."""
+    problems: list[str] = []
+    out: list[tuple[str, UnitPrices]] = []
+    if catalog_dir is None:
+        return out, problems
+    found = price_files(catalog_dir)
+    if len(found) > 1:
+        names = " and ".join(p.name for p in found)
+        return out, [f"{catalog_dir}: {names} are both price files, and only one is read; keep one (prices.yaml)"]
+    if not found:
+        return out, problems
+    path = found[0]
+    from .catalog_yaml import read_yaml
+
+    data = read_yaml(path, os.environ if env is None else env, problems)
+    if data is None:
+        return out, problems
+    if not isinstance(data, dict):
+        return out, [f"{path}: must be a mapping of 'provider:model' to prices"]
+    written: list[str] = []  # each entry's key as the file writes it, in the order of ``out``
+    for key, value in data.items():
+        if not isinstance(key, str) or ":" not in key:
+            problems.append(f"{path}: key {key!r} must be 'provider:model' (globs allowed, e.g. 'local:*')")
+            continue
+        as_written = key
+        provider, _, model = key.partition(":")
+        if not any(c in provider for c in "*?["):
+            # the provider as targets name it: an alias ("gemini", "claude", "ollama") prices its provider's
+            # calls, and a name no target can have would price nothing
+            from .errors import ConfigError
+            from .providers import canonical_provider
+
+            try:
+                provider = canonical_provider(provider)
+                key = f"{provider}:{bare_model(provider, model)}"
+            except ConfigError as exc:
+                problems.append(f"{path}: {key}: {exc.message}")
+                continue
+        try:
+            entry = _PriceEntry.model_validate(value)
+        except ValidationError as exc:
+            for err in exc.errors():
+                loc = ".".join(str(p) for p in err["loc"]) or "(entry)"
+                said = amount_problem(err, "USD per million tokens") or f"{err['msg']} (USD per million tokens)"
+                if err["type"] == "extra_forbidden":  # a misspelt rate: the one meant, and the ones there are
+                    from .suggest import unknown_field
+
+                    said = err["msg"] + unknown_field(_PriceEntry, err["loc"])
+                problems.append(f"{path}: {key}.{loc}: {said}")
+            continue
+        before = _shadowing(key, [pattern for pattern, _ in out])
+        if before is not None:
+            # first match wins: an entry below one that matches all its models prices nothing (a "local:..."
+            # written under the shipped "local:*" would leave those calls at $0, unsaid)
+            if out[before][0] == key:
+                fix = "it names the same models; keep one of the two"
+            else:
+                fix = "the first entry that matches a model prices it; move this one above that entry"
+            problems.append(
+                f"{path}: {as_written}: never applies: the entry {written[before]!r} above it matches every model "
+                f"it does ({fix})"
+            )
+            continue
+        out.append((key, UnitPrices(**entry.model_dump())))
+        written.append(as_written)
+    return out, problems
+
+
+def _shadowing(key: str, earlier: list[str]) -> int | None:
+    """The index of the first of the ``earlier`` price keys that matches every model ``key`` does: the same
+    key (written under an alias, or with Gemini's ``models/``), or a glob matching ``key`` when that names
+    one model. (Whether one glob covers another is not told here.)"""
+    glob = any(c in key for c in "*?[")
+    for i, pattern in enumerate(earlier):
+        if pattern == key or (not glob and fnmatch.fnmatchcase(key, pattern)):
+            return i
+    return None
+
+
+def price_files(catalog_dir: Path) -> list[Path]:
+    """The catalog's price file: ``prices.yaml``, also when named ``prices.yml`` (as the catalog's folders take
+    ``.yml``) or in other letter cases (``Prices.yaml``); unread, its prices would be gone without a word."""
+    try:
+        return sorted(
+            p for p in catalog_dir.iterdir() if p.name.lower() in ("prices.yaml", "prices.yml") and p.is_file()
+        )
+    except OSError:
+        return []
+
+
+def validate_prices(catalog_dir: Path, env: Mapping[str, str] | None = None) -> list[str]:
+    return read_prices(Path(catalog_dir), env)[1]
