@@ -320,7 +320,7 @@ def misspelt_allowed_models(catalog: Catalog, policies: Any) -> list[str]:
     that name their own, and is left alone."""
     import difflib
 
-    from .governance.policy import matches
+    from .governance.model_patterns import matches
 
     targets = list(dict.fromkeys(catalog.routing.all_targets()))
     problems = []

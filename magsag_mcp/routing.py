@@ -207,7 +207,7 @@ def plan_call(
 
 _CACHING = threading.Lock()  # held while a route is cached (only then: a cache hit takes no lock)
 
-#: fnmatch's special characters: a requirement holding one is a pattern, not a model (policy.matches)
+#: fnmatch's special characters: a requirement holding one is a pattern, not a model (model_patterns.matches)
 _GLOB = re.compile(r"[*?[]")
 
 #: the context keys routing reads

@@ -265,7 +265,7 @@ def test_data_class_models_are_appended_for_routed_calls(catalog):
 
 
 def test_a_data_class_pattern_allows_models_but_names_no_target(catalog):
-    # A requirement may be a glob ("local:*", "claude-*": policy.matches reads them so). It was also
+    # A requirement may be a glob ("local:*", "claude-*": model_patterns.matches reads them so). It was also
     # appended to the plan as a target: "local:*" called the model "*", and "llama*" (no provider to
     # infer) failed every call of the class with "cannot tell which provider serves model 'llama*'".
     plan = plan_call(

@@ -29,7 +29,8 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from ..errors import InputError
 from ..types import Target
-from .policy import PolicySet, matches, model_matches
+from .model_patterns import matches, model_matches
+from .policy import PolicySet
 
 Count = Annotated[int, Field(ge=0, strict=True)]
 # up to a trillion USD: anything larger is not a summary (and would overflow the Decimal context)

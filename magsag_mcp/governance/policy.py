@@ -24,10 +24,7 @@ problem, not a catalog without governance.
 
 from __future__ import annotations
 
-import fnmatch
-import functools
 import os
-import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal
@@ -49,9 +46,9 @@ from pydantic import (
 
 from ..errors import CatalogError, ConfigError
 from ..exact_money import amount_problem
-from ..rates import bare_model
-from ..targets import infer_provider, misspelt_provider, spaced_colon
+from ..targets import misspelt_provider, spaced_colon
 from ..types import Target
+from .model_patterns import GLOB, matches, residency_pattern
 
 LimitKind = Literal["call", "run", "agent_day", "day"]
 
@@ -92,7 +89,7 @@ def _provider_known(pattern: str) -> str:
     as a bare model name it matched no call, and a data class's routing could not name the target (every call of
     the class failed on it). Refused with the providers there are."""
     head = misspelt_provider(pattern)
-    if head is not None and not _GLOB.search(head):
+    if head is not None and not GLOB.search(head):
         from ..providers import provider_names
         from ..suggest import named
 
@@ -197,79 +194,6 @@ def _pusd(amount: Decimal) -> int:
     return to_pusd(amount) or 0
 
 
-@functools.lru_cache(maxsize=1024)  # every call's admission reads each policy's few patterns
-def _pinned(pattern: str) -> tuple[str | None, str]:
-    """(provider, model pattern) of a ``provider:model`` pattern (an alias names its provider), else
-    (None, the pattern): ``llama3.1:70b`` is a bare model name whose tag has a colon."""
-    from ..providers import _ALIASES, _REGISTRY
-
-    head, sep, rest = pattern.partition(":")
-    key = head.strip().lower()
-    key = _ALIASES.get(key, key)
-    if sep and rest and key in _REGISTRY:
-        return key, rest
-    return None, pattern
-
-
-def _residency(pattern: str) -> str:
-    """A data class's required model as it pins the server: a bare name with a tag (``llama3.1:70b``, as the
-    users' guide writes its "Local only" class) is a local server's model (routing reads it so too), so it
-    admits ``local:llama3.1:70b`` alone. Matched on any provider, a data class confined to it went wherever
-    MAGSAG_PROVIDER sent routing's models (``compat:llama3.1:70b``, a hosted endpoint). Other bare names
-    (``gpt-4o``) admit any provider serving that model; ``compat:llama3.1:70b`` or ``*:llama3.1:70b`` says so
-    of a tagged one."""
-    provider, _ = _pinned(pattern)
-    head, sep, rest = pattern.partition(":")
-    if provider is None and sep and rest and not _GLOB.search(head) and infer_provider(pattern) == "local":
-        return f"local:{pattern}"
-    return pattern
-
-
-def _matches_one(pattern: str, target: Target) -> bool:
-    provider, model = _pinned(pattern)
-    # Gemini's resource name for a model (models/gemini-2.5-pro) is that model, as it is for its price: the
-    # policy matches either name of the target against either name in a pattern that pins Google
-    name = bare_model(target.provider, target.model)
-    if provider is not None:
-        # pins who serves the model: a hosted model merely *named* "local:..." is not local
-        return target.provider == provider and _named(target.model, name, bare_model(provider, model))
-    if _named(target.model, name, pattern):
-        return True
-    if target.provider == "google" and pattern.startswith("models/"):
-        # Google's resource name written without "google:" (as its docs and ListModels write it) is Google's model
-        # too: google:gemini-1.5-pro passed "google:models/gemini-1.5-pro" and was refused by "models/gemini-1.5-pro"
-        return _named(target.model, name, bare_model("google", pattern))
-    # a provider glob ("*:gpt-4o"): a pattern whose head is a glob is read against provider:model
-    head, sep, _ = pattern.partition(":")
-    return bool(sep) and bool(_GLOB.search(head)) and _named(target.label, f"{target.provider}:{name}", pattern)
-
-
-def _named(model: str, bare: str, pattern: str) -> bool:
-    """Whether ``model`` (or ``bare``, the same model by its bare name) is ``pattern`` or matches its glob."""
-    return (
-        model == pattern
-        or fnmatch.fnmatchcase(model, pattern)
-        or (bare != model and (bare == pattern or fnmatch.fnmatchcase(bare, pattern)))
-    )
-
-
-_GLOB = re.compile(r"[*?[]")
-
-
-def matches(patterns: list[str], target: Target) -> bool:
-    """Whether a target passes a list of ``allowed_models`` or a data class's requirements: a bare model
-    name or glob matches that model on any provider; ``provider:model`` also pins who serves it."""
-    for p in patterns:  # a loop, not any() over a generator: a frame less on every attempt
-        if _matches_one(p, target):
-            return True
-    return False
-
-
-def model_matches(patterns: list[str], model: str) -> bool:
-    """For summaries, which know only model names."""
-    return any(p == model or fnmatch.fnmatchcase(model, p) or p.split(":", 1)[-1] == model for p in patterns)
-
-
 #: how many of allowed()'s verdicts a PolicySet keeps (see PolicySet._verdicts)
 VERDICTS_KEPT = 1024
 
@@ -300,7 +224,7 @@ class PolicySet:
         # several times as much to read
         self._allowed_models = [(p.name, p.allowed_models) for p in policies if p.allowed_models is not None]
         self._requirements = [
-            (p.name, {cls: [_residency(m) for m in models] for cls, models in p.requirements.items()})
+            (p.name, {cls: [residency_pattern(m) for m in models] for cls, models in p.requirements.items()})
             for p in policies
             if p.requirements
         ]

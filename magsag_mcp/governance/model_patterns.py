@@ -1,0 +1,93 @@
+"""Whether a model, or a target (provider and model), is one a policy names: its ``allowed_models`` and its data
+classes' ``requirements`` are lists of these patterns.
+
+A bare model name or glob matches that model on any provider; ``provider:model`` (an alias names its provider) also
+pins who serves it; a glob in the provider's place (``*:gpt-4o``) is read against ``provider:model``. Gemini's
+resource name (``models/gemini-1.5-pro``) is its model too. Every call's admission reads each policy's patterns, so
+the parse of a pattern is cached.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import functools
+import re
+
+from ..rates import bare_model
+from ..targets import infer_provider
+from ..types import Target
+
+__all__ = ["GLOB", "matches", "model_matches", "residency_pattern"]
+
+
+@functools.lru_cache(maxsize=1024)  # every call's admission reads each policy's few patterns
+def _pinned(pattern: str) -> tuple[str | None, str]:
+    """(provider, model pattern) of a ``provider:model`` pattern (an alias names its provider), else
+    (None, the pattern): ``llama3.1:70b`` is a bare model name whose tag has a colon."""
+    from ..providers import _ALIASES, _REGISTRY
+
+    head, sep, rest = pattern.partition(":")
+    key = head.strip().lower()
+    key = _ALIASES.get(key, key)
+    if sep and rest and key in _REGISTRY:
+        return key, rest
+    return None, pattern
+
+
+def residency_pattern(pattern: str) -> str:
+    """A data class's required model as it pins the server: a bare name with a tag (``llama3.1:70b``, as the
+    users' guide writes its "Local only" class) is a local server's model (routing reads it so too), so it
+    admits ``local:llama3.1:70b`` alone. Matched on any provider, a data class confined to it went wherever
+    MAGSAG_PROVIDER sent routing's models (``compat:llama3.1:70b``, a hosted endpoint). Other bare names
+    (``gpt-4o``) admit any provider serving that model; ``compat:llama3.1:70b`` or ``*:llama3.1:70b`` says so
+    of a tagged one."""
+    provider, _ = _pinned(pattern)
+    head, sep, rest = pattern.partition(":")
+    if provider is None and sep and rest and not GLOB.search(head) and infer_provider(pattern) == "local":
+        return f"local:{pattern}"
+    return pattern
+
+
+def _matches_one(pattern: str, target: Target) -> bool:
+    provider, model = _pinned(pattern)
+    # Gemini's resource name for a model (models/gemini-2.5-pro) is that model, as it is for its price: the
+    # policy matches either name of the target against either name in a pattern that pins Google
+    name = bare_model(target.provider, target.model)
+    if provider is not None:
+        # pins who serves the model: a hosted model merely *named* "local:..." is not local
+        return target.provider == provider and _named(target.model, name, bare_model(provider, model))
+    if _named(target.model, name, pattern):
+        return True
+    if target.provider == "google" and pattern.startswith("models/"):
+        # Google's resource name written without "google:" (as its docs and ListModels write it) is Google's model
+        # too: google:gemini-1.5-pro passed "google:models/gemini-1.5-pro" and was refused by "models/gemini-1.5-pro"
+        return _named(target.model, name, bare_model("google", pattern))
+    # a provider glob ("*:gpt-4o"): a pattern whose head is a glob is read against provider:model
+    head, sep, _ = pattern.partition(":")
+    return bool(sep) and bool(GLOB.search(head)) and _named(target.label, f"{target.provider}:{name}", pattern)
+
+
+def _named(model: str, bare: str, pattern: str) -> bool:
+    """Whether ``model`` (or ``bare``, the same model by its bare name) is ``pattern`` or matches its glob."""
+    return (
+        model == pattern
+        or fnmatch.fnmatchcase(model, pattern)
+        or (bare != model and (bare == pattern or fnmatch.fnmatchcase(bare, pattern)))
+    )
+
+
+GLOB = re.compile(r"[*?[]")
+
+
+def matches(patterns: list[str], target: Target) -> bool:
+    """Whether a target passes a list of ``allowed_models`` or a data class's requirements: a bare model
+    name or glob matches that model on any provider; ``provider:model`` also pins who serves it."""
+    for p in patterns:  # a loop, not any() over a generator: a frame less on every attempt
+        if _matches_one(p, target):
+            return True
+    return False
+
+
+def model_matches(patterns: list[str], model: str) -> bool:
+    """For summaries, which know only model names."""
+    return any(p == model or fnmatch.fnmatchcase(model, p) or p.split(":", 1)[-1] == model for p in patterns)
