@@ -3,7 +3,7 @@
 Layout of a catalog directory::
 
     skills/*.yaml      one skill per file
-    routing/*.yaml     routes, tiers and the default chain (merged across files)
+    routing/*.yaml     routes, tiers, the default chain and provider_defaults (merged across files)
     agents/*.yaml      MAG and SAG agents with an ``entrypoint: module:function``
     policies/*.yaml    governance (loaded by :mod:`magsag_mcp.governance`)
     prices.yaml        price overrides (loaded by :mod:`magsag_mcp.pricing`)
@@ -30,6 +30,7 @@ from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError,
 
 from .catalog_yaml import read_yaml
 from .errors import CatalogError, ConfigError, UnknownSkillError
+from .provider_defaults import read_provider_defaults
 from .skills import Skill, check_payload, checked_schema, compile_validator, not_a_bool
 from .targets import TargetLike, to_target
 from .types import Target
@@ -85,6 +86,8 @@ class RoutingFile(BaseModel):
     default: list[TargetLike] | None = None
     tiers: dict[str, list[TargetLike]] = Field(default_factory=dict)
     routes: list[Route] = Field(default_factory=list)
+    #: provider -> its model(s), read by :func:`~.provider_defaults.read_provider_defaults` (which names the key path)
+    provider_defaults: Any = None
 
     @field_validator("default")
     @classmethod
@@ -109,6 +112,9 @@ class RoutingPolicy(BaseModel):
     default: list[Target]
     tiers: dict[str, list[Target]]
     routes: list[tuple[Route, list[Target]]]
+    #: a vendor provider's own model(s), for MAGSAG_PROVIDER (or a call naming only a provider) where neither the
+    #: route nor the default chain names one of its models (see :mod:`.provider_defaults`)
+    provider_defaults: dict[str, list[Target]] = Field(default_factory=dict)
 
     def chain_for(self, task_type: str, *, tier: str | None = None) -> tuple[list[Target], str]:
         """The chain for a task type (and optional cost tier), and which rule chose it."""
@@ -127,6 +133,8 @@ class RoutingPolicy(BaseModel):
         for chain in self.tiers.values():
             out.extend(chain)
         for _, chain in self.routes:
+            out.extend(chain)
+        for chain in self.provider_defaults.values():
             out.extend(chain)
         return out
 
@@ -173,11 +181,13 @@ class Catalog:
         #: where each skill and agent was defined, for messages that name the file
         self.skill_files: dict[str, Path] = {}
         self.agent_files: dict[str, Path] = {}
-        #: where the default chain and each tier are written: "default" and "tiers.NAME" -> "FILE: KEY"
+        #: where the default chain, each tier and each provider's default model are written: "default", "tiers.NAME"
+        #: and "provider_defaults.PROVIDER" (by its canonical name) -> "FILE: KEY" (the key as written)
         self.routing_where: dict[str, str] = {}
 
     def routing_place(self, key: str) -> str:
-        """``FILE: KEY`` of the default chain (``default``) or a tier (``tiers.NAME``), else the routing folder."""
+        """``FILE: KEY`` of the default chain (``default``), a tier (``tiers.NAME``) or a provider's default model
+        (``provider_defaults.PROVIDER``), else the routing folder."""
         return self.routing_where.get(key) or str(self.root / "routing")
 
     def skill_list(self) -> list[dict[str, Any]]:
@@ -314,12 +324,15 @@ def _load(root: Path, env: Mapping[str, str]) -> tuple[Catalog | None, list[str]
     default: list[Target] | None = None
     tiers: dict[str, list[Target]] = {}
     routes: list[tuple[Route, list[Target]]] = []
+    provider_defaults: dict[str, list[Target]] = {}
     #: every route in file order, a route naming a tier among them: its chain is known once every file is read
     written: list[Route] = []
     where: dict[str, str] = {}  # Catalog.routing_where
     unreadable = 0  # routing files that failed: one of them may be the one with the default chain
     for path in _yaml_files(root / "routing"):
-        rf = _entry(path, RoutingFile, env, problems, "a routing file holds default, tiers and/or routes")
+        rf = _entry(
+            path, RoutingFile, env, problems, "a routing file holds default, tiers, routes and/or provider_defaults"
+        )
         if rf is None:
             unreadable += 1
             continue
@@ -342,6 +355,16 @@ def _load(root: Path, env: Mapping[str, str]) -> tuple[Catalog | None, list[str]
         for i, route in enumerate(rf.routes):
             route._where = f"{path}: routes.{i}"
             written.append(route)
+        for provider, (key, chain) in read_provider_defaults(
+            rf.provider_defaults, f"{path}: provider_defaults", problems
+        ).items():
+            if provider in provider_defaults:
+                problems.append(
+                    f"{path}: provider_defaults.{key}: a default model of {provider} is already named in "
+                    f"{where[f'provider_defaults.{provider}'].partition(': ')[0]}; keep one of the two"
+                )
+            provider_defaults[provider] = chain
+            where[f"provider_defaults.{provider}"] = f"{path}: provider_defaults.{key}"
     for route in written:
         if route.chain is not None:
             routes.append((route, [to_target(t) for t in route.chain]))
@@ -384,7 +407,8 @@ def _load(root: Path, env: Mapping[str, str]) -> tuple[Catalog | None, list[str]
     if default is None:
         return None, problems
     # built even with problems, for validate to check what did load; load_catalog refuses it then
-    catalog = Catalog(root, skills, RoutingPolicy(default=default, tiers=tiers, routes=routes), agents)
+    routing = RoutingPolicy(default=default, tiers=tiers, routes=routes, provider_defaults=provider_defaults)
+    catalog = Catalog(root, skills, routing, agents)
     catalog.skill_files = skill_files
     catalog.agent_files = agent_files
     catalog.routing_where = where

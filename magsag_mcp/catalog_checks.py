@@ -139,13 +139,24 @@ def shadowed_routes(catalog: Catalog) -> list[str]:
     return problems
 
 
+def _chains(catalog: Catalog) -> list[list[Target]]:
+    """Every chain of targets the routing names: the default chain, the tiers, the routes', provider_defaults'."""
+    routing = catalog.routing
+    return [
+        routing.default,
+        *routing.tiers.values(),
+        *(c for _, c in routing.routes),
+        *routing.provider_defaults.values(),
+    ]
+
+
 def base_url_problems(catalog: Catalog) -> list[str]:
     """Routing targets whose ``base_url`` could never carry a request (calls would skip them)."""
     from .providers.azure_versions import azure_root
     from .providers.base_urls import _base_url_problem
 
     seen: set[Target] = set()
-    chains = [catalog.routing.default, *catalog.routing.tiers.values(), *(c for _, c in catalog.routing.routes)]
+    chains = _chains(catalog)
     problems = []
     for target in (t for chain in chains for t in chain):
         if target.base_url and target not in seen:
@@ -168,7 +179,7 @@ def unpriced_routed_targets(catalog: Catalog, limits: list[Any], pricer: Any) ->
     # the limit covering the most calls: a call's or the day's covers every call
     lim = min(strict, key=lambda lim: ("call", "day", "run", "agent_day").index(lim.kind))
     seen: set[tuple[str, str]] = set()
-    chains = [catalog.routing.default, *catalog.routing.tiers.values(), *(c for _, c in catalog.routing.routes)]
+    chains = _chains(catalog)
     problems = []
     for target in (t for chain in chains for t in chain):
         if (target.provider, target.model) in seen:
@@ -298,6 +309,17 @@ def refused_by_allowed_models(catalog: Catalog, policies: Any) -> list[str]:
                 f"{where}: every target of {what} ({labels}) is refused by policy {name!r} (not "
                 f"in its allowed_models), so its calls fail unless they name a model themselves; add one to "
                 f"{name}.allowed_models, or route to a model it allows"
+            )
+    for provider, chain in catalog.routing.provider_defaults.items():
+        verdicts = [policies.allowed(target, None) for target in chain]
+        if all(not ok for ok, *_ in verdicts):
+            name = verdicts[0][1]
+            labels = ", ".join(dict.fromkeys(t.label for t in chain))
+            problems.append(
+                f"{catalog.routing_place(f'provider_defaults.{provider}')}: {labels} is refused by policy {name!r} "
+                f"(not in its allowed_models), so a call under MAGSAG_PROVIDER={provider} (or naming only provider "
+                f"{provider}) whose route and default chain name no {provider} model fails; name a {provider} model it "
+                f"allows, add {labels} to {name}.allowed_models, or remove the entry"
             )
     return problems
 

@@ -35,18 +35,24 @@ def check_env_override(env: Mapping[str, str]) -> None:
 
 
 def _swap_provider(
-    chain: Sequence[Target], default: Sequence[Target], provider: str, task_type: str, by: str | None
+    chain: Sequence[Target],
+    default: Sequence[Target],
+    provider: str,
+    task_type: str,
+    by: str | None,
+    provider_defaults: Mapping[str, Sequence[Target]] | None = None,
 ) -> list[tuple[Target, Target | None]]:
     """``MAGSAG_PROVIDER`` alone (or the call's provider, ``by`` naming its field): keep the policy's
     models, served by that provider.
 
     A hosting provider (azure, compat, local) serves the chain's model names as they are. A vendor
     (openai, anthropic, google) can only serve its own models, so the chain keeps those (from the
-    route, else from the default chain): ``anthropic:gpt-4o`` would be a call that cannot succeed.
+    route, else from the default chain, else routing's ``provider_defaults`` for that vendor):
+    ``anthropic:gpt-4o`` would be a call that cannot succeed.
     Each target comes with the routing policy's own that it stands for: a vendor's models from the route
     are routing's own targets, only fewer (a policy refusing one refuses routing's choice, skipped as it
-    is without a provider named); the default chain's, taken because the route names none of the
-    vendor's, are no choice routing made for this task (None: a refusal fails the call).
+    is without a provider named); the default chain's or provider_defaults', taken because the route names
+    none of the vendor's, are no choice routing made for this task (None: a refusal fails the call).
     """
     if hosts_other_models(provider):
         out: dict[Target, Target | None] = {}
@@ -59,10 +65,14 @@ def _swap_provider(
     own = [(t, None) for t in default if t.provider == provider]
     if own:
         return own
+    own = [(t, None) for t in (provider_defaults or {}).get(provider, ())]
+    if own:
+        return own
     setting, model_setting = (f"{by}.provider", f"{by}.model") if by else ("MAGSAG_PROVIDER", "MAGSAG_MODEL")
     raise (PayloadError if by else ConfigError)(
         f"{setting} {provider!r}: the routing policy names no {provider} model for task {task_type!r}; "
-        f"also set {model_setting} to one of its models",
+        f"also set {model_setting} to one of its models, or name one in routing's provider_defaults "
+        f"(provider_defaults: {{{provider}: MODEL}})",
         provider=provider,
         task_type=task_type,
     )

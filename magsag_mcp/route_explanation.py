@@ -173,7 +173,8 @@ class RouteExplanation:
             problems.append(
                 f"MAGSAG_PROVIDER={self.env['MAGSAG_PROVIDER']!r}: the routing policy names no {provider} model for "
                 f"task(s) {', '.join(repr(t) for t in dict.fromkeys(no_model))}, so their calls fail unless they name "
-                f"a model; also set MAGSAG_MODEL to a {provider} model, or add one to those routes"
+                f"a model; also set MAGSAG_MODEL to a {provider} model, or name one in routing's provider_defaults "
+                f"(provider_defaults: {{{provider}: MODEL}}) or in those routes"
             )
         # redacted as doctor's overrides are (a key-shaped MAGSAG_MODEL is refused above; this is the backstop)
         named = [f"{k}={self.env[k]!r}" for k in ("MAGSAG_PROVIDER", "MAGSAG_MODEL") if self.env.get(k)]

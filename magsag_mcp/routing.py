@@ -6,7 +6,8 @@ Highest first:
    ``base_url``, ``fallbacks``), then ``context["llm_overrides"]``, then ``context["preferred_model"]``
    (a level that names no model still sets the rest for the model named below it);
 2. ``MAGSAG_PROVIDER`` / ``MAGSAG_MODEL`` (``MAGSAG_PROVIDER`` alone keeps the policy's models and
-   swaps their provider; a call naming only a provider gets ``MAGSAG_MODEL`` when that provider serves it,
+   swaps their provider, a vendor taking routing's ``provider_defaults`` where the route and the default chain
+   name none of its models; a call naming only a provider gets ``MAGSAG_MODEL`` when that provider serves it,
    and a call naming only a model gets ``MAGSAG_PROVIDER`` when that serves it, see
    :func:`_env_provider_serves`);
 3. the routing policy: a cost tier (``context["tier"]`` or the skill's ``tier``), else the first
@@ -41,7 +42,9 @@ from .targets import parse_target, provider_prefix, register_call_credentials
 from .text import check_text
 from .types import LLMRequest, Target
 
-Source = Literal["call", "env", "tier", "route", "default", "data_class"]
+#: where a target came from; "provider_default" is routing's provider_defaults, for a vendor that MAGSAG_PROVIDER (or a
+#: call naming only a provider) named where neither the route nor the default chain names a model of its own
+Source = Literal["call", "env", "tier", "route", "default", "data_class", "provider_default"]
 
 #: target params that configure magsag itself rather than being sent to the vendor
 RESERVED_PARAMS = frozenset({"api", "capabilities"})
@@ -364,8 +367,9 @@ def _route(
                 provider = canonical_provider(provider)
             except ConfigError as exc:
                 raise PayloadError(f"{by}.provider: {exc.message}") from None  # MAGSAG_PROVIDER was checked
+            routing = catalog.routing
             try:
-                pairs = list(_swap_provider(chain, catalog.routing.default, provider, skill.task_type, by))
+                pairs = _swap_provider(chain, routing.default, provider, skill.task_type, by, routing.provider_defaults)
             except ConfigError as exc:
                 if by is not None:
                     raise
@@ -373,9 +377,15 @@ def _route(
                 # own models (as a model it chose does), so a call of such a class goes to them; any other fails
                 pairs, no_env_model = [], exc
             rule += f" (provider:{provider} from {'call' if call_provider else 'MAGSAG_PROVIDER'})"
-            if pairs and source != "default" and all(own is None for _, own in pairs):
-                # the chain named none of the vendor's models: the default chain's serve (see _swap_provider)
-                rule += f"; it names no {provider} model, so the default chain's serve it"
+            if pairs and all(own is None for _, own in pairs):
+                # the chain named none of the vendor's models: the default chain's serve, else provider_defaults'
+                if any(t.provider == provider for t in routing.default):
+                    if source != "default":
+                        rule += f"; it names no {provider} model, so the default chain's serve it"
+                else:
+                    said = "it names no" if source == "default" else "neither it nor the default chain names a"
+                    rule += f"; {said} {provider} model, so routing's provider_defaults.{provider} serves it"
+                    source = "provider_default"
         call_base = optional_str(call, "base_url", wheres.get("base_url", "model_config"))
         if call_provider and call_base:
             # {"provider": "local", "base_url": ...}: the policy's models, on the server the call names.

@@ -66,6 +66,25 @@ def catalog_copy(tmp_path: Path) -> Path:
     return dest
 
 
+def drop_provider_defaults(root: Path) -> Path:
+    """``root``'s routing without its ``provider_defaults``: a catalog of an earlier release, under which
+    ``MAGSAG_PROVIDER`` alone has no model for a task whose route and default chain name none of its own."""
+    path = root / "routing" / "default.yaml"
+    lines = path.read_text().splitlines(keepends=True)
+    start = lines.index("provider_defaults:\n")
+    end = start + 1
+    while end < len(lines) and lines[end].startswith("  "):
+        end += 1
+    path.write_text("".join(lines[:start] + lines[end:]))
+    return root
+
+
+@pytest.fixture
+def unmapped_catalog(catalog_copy: Path) -> Path:
+    """A private copy of the shipped catalog whose routing names no ``provider_defaults``."""
+    return drop_provider_defaults(catalog_copy)
+
+
 @pytest.fixture
 async def fake_openai():
     """A spec-checking loopback OpenAI/Azure/compat/local server (``tests/fakes/openai_server.py``).

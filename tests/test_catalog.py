@@ -687,13 +687,18 @@ def test_a_data_class_or_a_chain_that_allowed_models_refuse_on_every_call_is_a_p
         "is refused by policy "
         "'production_models' (not in its allowed_models), so its calls fail unless they name a model themselves; "
         "add one to production_models.allowed_models, or route to a model it allows",
+        # the guide's policy allows no Gemini: MAGSAG_PROVIDER=google alone would be refused wherever it takes this
+        f"{catalog_copy / 'routing' / 'default.yaml'}: provider_defaults.google: google:gemini-1.5-pro is refused by "
+        "policy 'production_models' (not in its allowed_models), so a call under MAGSAG_PROVIDER=google (or naming "
+        "only provider google) whose route and default chain name no google model fails; name a google model it "
+        "allows, add google:gemini-1.5-pro to production_models.allowed_models, or remove the entry",
     ]
     # a chain with a target the policy allows keeps its calls (o1-preview, refused, is skipped for gpt-4o), and
-    # allowed, llama3.1:70b is no problem
+    # allowed, llama3.1:70b and gemini-1.5-pro are no problem
     policy = (catalog_copy / "policies" / "model_governance.yaml").read_text()
     allowed = "      - claude-3-5-sonnet-20241022\n"
     (catalog_copy / "policies" / "model_governance.yaml").write_text(
-        policy.replace(allowed, allowed + "      - local:llama3.1:70b\n")
+        policy.replace(allowed, allowed + "      - local:llama3.1:70b\n      - gemini-1.5-pro\n")
     )
     assert validate_catalog(catalog_copy, env={}) == []
 
@@ -798,7 +803,8 @@ def test_a_routing_or_policy_key_of_the_wrong_shape_says_what_to_write(catalog_c
     routing.write_text("- openai:gpt-4o\n")
     policy.unlink()
     assert validate_catalog(catalog_copy, env={}) == [
-        f"{routing}: the file holds a list, not a mapping; a routing file holds default, tiers and/or routes"
+        f"{routing}: the file holds a list, not a mapping; a routing file holds default, tiers, routes and/or "
+        "provider_defaults"
     ]
 
 

@@ -171,16 +171,18 @@ def test_doctor_reports_a_model_the_provider_override_contradicts(cli_env, capsy
             "production_models.allowed_models), so every call that names no model of its own fails; set MAGSAG_MODEL "
             "to a model it allows, or add openai:gpt-4 to production_models.allowed_models",
         ),
-        # "use Google for all tasks": most shipped routes name no Google model
+        # "use Google for all tasks": most shipped routes name no Google model, and this catalog no provider_defaults
         (
             {"MAGSAG_PROVIDER": "google"},
             "MAGSAG_PROVIDER='google': the routing policy names no google model for task(s) 'assistant', 'coding', "
             "'extraction', 'reasoning', 'summarization', so their calls fail unless they name a model; also set "
-            "MAGSAG_MODEL to a google model, or add one to those routes",
+            "MAGSAG_MODEL to a google model, or name one in routing's provider_defaults (provider_defaults: "
+            "{google: MODEL}) or in those routes",
         ),
     ],
 )
-def test_doctor_reports_overrides_every_call_would_fail_on(cli_env, capsys, monkeypatch, env, said):
+def test_doctor_reports_overrides_every_call_would_fail_on(cli_env, capsys, monkeypatch, unmapped_catalog, env, said):
+    monkeypatch.setenv("MAGSAG_CATALOG", str(unmapped_catalog))  # (the shipped routing names provider_defaults)
     monkeypatch.setenv("OPENAI_API_KEY", "sk-test-0123456789")  # configured: the problem is the policy's
     monkeypatch.setenv("GEMINI_API_KEY", "gemini-test-0123456789")
     for name, value in env.items():

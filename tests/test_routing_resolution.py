@@ -104,12 +104,20 @@ def test_a_registered_provider_that_hosts_other_models_is_swapped_in_as_the_buil
         forget_parsed_targets()
 
 
-def test_env_provider_with_no_model_of_its_own_says_what_to_do(catalog):
+@pytest.fixture
+def unmapped(unmapped_catalog):
+    """The shipped catalog without routing's provider_defaults: MAGSAG_PROVIDER=google has no model for most tasks
+    (tests/test_provider_defaults.py covers the shipped catalog, whose provider_defaults names one)."""
+    return load_catalog(unmapped_catalog, env={})
+
+
+def test_env_provider_with_no_model_of_its_own_says_what_to_do(unmapped):
     with pytest.raises(ConfigError, match="set MAGSAG_MODEL"):
-        plan_call(catalog, "skill.pii-redaction", {"text": "x"}, context=None, env={"MAGSAG_PROVIDER": "google"})
+        plan_call(unmapped, "skill.pii-redaction", {"text": "x"}, context=None, env={"MAGSAG_PROVIDER": "google"})
 
 
-def test_env_provider_with_no_model_for_a_confined_data_class_yields_to_the_class_models(catalog):
+def test_env_provider_with_no_model_for_a_confined_data_class_yields_to_the_class_models(unmapped):
+    catalog = unmapped
     # MAGSAG_PROVIDER=google (the guide's "use Google for all tasks") failed every skill.pii-redaction call with
     # "set MAGSAG_MODEL", where MAGSAG_PROVIDER=openai (whose models the data class refuses) and MAGSAG_MODEL set
     # to a Gemini model both went to the class's own local:llama3.1:70b: a deployment-wide setting yields to it.
@@ -879,13 +887,13 @@ def test_a_lower_call_level_does_not_change_the_model_named_above_it(catalog):
     assert labels(plan) == ["openai:gpt-4o-mini"]
 
 
-def test_a_bad_provider_in_a_call_without_a_model_is_the_calls_error(catalog):
+def test_a_bad_provider_in_a_call_without_a_model_is_the_calls_error(catalog, unmapped):
     # it was a ConfigError ("fix the configuration") that named neither the field nor the call
     with pytest.raises(PayloadError, match=r"model_config.provider: unknown provider 'nope'"):
         plan_call(catalog, "skill.analysis", {"data": "x", "model_config": {"provider": "nope"}}, context=None, env={})
     ctx = {"llm_overrides": {"provider": "google"}}
     with pytest.raises(PayloadError, match=r"context.llm_overrides.provider 'google'.*names no google model"):
-        plan_call(catalog, "skill.pii-redaction", {"text": "x"}, context=ctx, env={})
+        plan_call(unmapped, "skill.pii-redaction", {"text": "x"}, context=ctx, env={})
 
 
 def test_magsag_model_beats_the_policy_under_a_provider_the_call_names(catalog):

@@ -74,7 +74,8 @@ class AttemptContext:
     estimated_input_tokens: int
     max_output_tokens: int
     explicit: bool
-    #: where the target came from (routing.Source): "env" is MAGSAG_MODEL, "call" the call's own override
+    #: where the target came from (routing.Source): "env" is MAGSAG_MODEL, "call" the call's own override,
+    #: "provider_default" routing's provider_defaults for a provider MAGSAG_PROVIDER or the call named
     source: str | None = None
     #: the run this one was delegated from: its run limit is the one that applies
     parent_run_id: str | None = None
@@ -165,6 +166,11 @@ class Governance:
         where = (
             "set MAGSAG_MODEL to one of them"
             if ctx.source == "env"
+            else f"name one of them in routing's provider_defaults.{ctx.target.provider} (or in MAGSAG_MODEL), or set "
+            "MAGSAG_PROVIDER to a provider whose models it allows"
+            if ctx.source == "provider_default" and ctx.by_env
+            else f"name one of them in the call, or in routing's provider_defaults.{ctx.target.provider}"
+            if ctx.source == "provider_default"
             else "set MAGSAG_PROVIDER to a provider it allows for these models, or unset it"
             if ctx.by_env
             else "name one of them in the call"
@@ -187,6 +193,9 @@ class Governance:
                 if explicit
                 else "routing"
             )
+            if ctx.source == "provider_default" and explicit:
+                # the model is routing's word for the provider named: where to change it is that mapping
+                how += f", with the model from routing's provider_defaults.{ctx.target.provider}"
             fix = self._allowed_models_fix(policy, ctx) if rule == "allowed_models" and explicit else ""
             denied = PolicyDenied(
                 f"policy {policy!r} forbids {ctx.target.label} (chosen by {how}): {reason}{fix}",
