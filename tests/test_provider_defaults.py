@@ -314,3 +314,20 @@ def test_a_task_no_route_matches_says_the_default_chain_names_no_model_of_the_pr
         "provider_defaults.google serves it"
     )
     assert [(c.target.label, c.source) for c in plan.candidates] == [("google:gemini-1.5-pro", "provider_default")]
+
+
+@pytest.mark.anyio
+async def test_the_routing_resource_shows_provider_defaults(tmp_path: Path):
+    # an MCP client reading magsag://catalog/routing saw the chains but not the model MAGSAG_PROVIDER=google takes
+    from mcp.client import Client
+
+    from magsag_mcp.mcp_server import build_server
+
+    async with Client(build_server(catalog=CATALOG, db=tmp_path / "ledger.db", env={"MAGSAG_PROVIDER": "fake"})) as c:
+        routing = json.loads((await c.read_resource("magsag://catalog/routing")).contents[0].text)
+    assert routing["provider_defaults"] == {
+        "openai": ["openai:gpt-4o"],
+        "anthropic": ["anthropic:claude-3-5-sonnet-20241022"],
+        "google": ["google:gemini-1.5-pro"],
+    }
+    assert "provider_defaults" in routing["resolution"][1]

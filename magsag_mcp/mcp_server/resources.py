@@ -50,9 +50,11 @@ def routing_document(catalog: Catalog) -> dict[str, Any]:
             {"match": route.match, "priority": route.priority, "tier": route.tier, "chain": [t.label for t in chain]}
             for route, chain in routing.routes
         ],
+        "provider_defaults": {name: [t.label for t in chain] for name, chain in routing.provider_defaults.items()},
         "resolution": [
             "payload.model_config / context overrides",
-            "MAGSAG_PROVIDER / MAGSAG_MODEL",
+            "MAGSAG_PROVIDER / MAGSAG_MODEL (MAGSAG_PROVIDER alone: a vendor serves the route's models of its own, "
+            "else the default chain's, else its provider_defaults model; a hosting provider serves the route's names)",
             "cost tier (context.tier or the skill's tier)",
             "first matching route by priority",
             "default chain",
