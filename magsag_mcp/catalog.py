@@ -97,6 +97,17 @@ class RoutingFile(BaseModel):
                 raise ValueError("default chain is empty")
         return value
 
+    @field_validator("provider_defaults")
+    @classmethod
+    def _written_null(cls, value: Any) -> Any:
+        """(Run on what is written only: a key left out is not validated.)"""
+        if value is None:
+            raise ValueError(
+                "provider_defaults is written with nothing after it (YAML reads that as null), which would name no "
+                "model for any provider; write each vendor's model (e.g. google: gemini-1.5-pro), or remove the key"
+            )
+        return value
+
     @field_validator("tiers")
     @classmethod
     def _tier_targets(cls, value: dict[str, list[TargetLike]]) -> dict[str, list[TargetLike]]:

@@ -318,8 +318,8 @@ def refused_by_allowed_models(catalog: Catalog, policies: Any) -> list[str]:
             problems.append(
                 f"{catalog.routing_place(f'provider_defaults.{provider}')}: {labels} is refused by policy {name!r} "
                 f"(not in its allowed_models), so a call under MAGSAG_PROVIDER={provider} (or naming only provider "
-                f"{provider}) whose route and default chain name no {provider} model fails; name a {provider} model it "
-                f"allows, add {labels} to {name}.allowed_models, or remove the entry"
+                f"{provider}) whose route and default chain name no {provider} model fails; name a model of "
+                f"{provider}'s it allows, add {labels} to {name}.allowed_models, or remove the entry"
             )
     return problems
 

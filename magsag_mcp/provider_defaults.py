@@ -90,7 +90,7 @@ def _own_target(provider: str, item: Any) -> Target:
     target = parse_target(spec)
     if target.provider != provider:
         raise ConfigError(
-            f"{target.label} is served by {target.provider}, not {provider}; name a {provider} model, "
+            f"{target.label} is served by {target.provider}, not {provider}; name {_a(provider)} model, "
             f"e.g. {EXAMPLE_MODELS.get(provider, 'MODEL')}"
         )
     try:
@@ -99,7 +99,11 @@ def _own_target(provider: str, item: Any) -> Target:
         return target  # a name no prefix tells the provider of (a new model): the operator's word for it
     if vendor != provider:
         raise ConfigError(
-            f"{target.model!r} is {'an' if vendor[0] in 'aeiou' else 'a'} {vendor} model, which {provider} does "
-            f"not serve; name a {provider} model, e.g. {EXAMPLE_MODELS.get(provider, 'MODEL')}"
+            f"{target.model!r} is {_a(vendor)} model, which {provider} does not serve; name {_a(provider)} model, "
+            f"e.g. {EXAMPLE_MODELS.get(provider, 'MODEL')}"
         )
     return target
+
+
+def _a(word: str) -> str:
+    return f"{'an' if word[:1] in 'aeiou' else 'a'} {word}"

@@ -248,6 +248,8 @@ def test_without_the_mapping_the_error_says_to_add_it_or_set_magsag_model(unmapp
         ("provider_defaults:\n  google:\n", "provider_defaults.google: names no model"),
         ("provider_defaults:\n  google: []\n", "provider_defaults.google: names no model"),
         ("provider_defaults: [google]\n", "provider_defaults: "),
+        # its entries commented out: YAML reads null, which named nothing without a word
+        ("provider_defaults:\n  # google: gemini-1.5-pro\n", "provider_defaults: provider_defaults is written with "),
         ("provider_defaults:\n  google: gemini-1.5-pro\n  gemini: gemini-1.5-flash\n", "provider_defaults.gemini: "),
     ],
 )
