@@ -115,6 +115,19 @@ async def test_a_model_the_argument_names_replaces_the_payloads_target_with_its_
     assert [t["label"] for t in plan["targets"]] == ["fake:from-payload", "fake:payload-fallback"]
 
 
+async def test_an_empty_key_of_the_model_config_argument_leaves_the_payloads(client, schemas):
+    # A form's empty field: "model": "" names no model (README), so the payload's model_config model is the one
+    # named; merged key by key, the argument's "" replaced it and the call went to routing's models instead.
+    payload = {
+        "data": "x",
+        "model_config": {"model": "fake:from-payload", "fallbacks": ["fake:payload-fallback"], "provider": "fake"},
+    }
+    args = {"skill_id": "skill.analysis", "payload": payload, "model_config": {"model": "", "max_tokens": 40}}
+    plan = schemas.check("explain_route", await client.call_tool("explain_route", args))
+    assert [t["label"] for t in plan["targets"]] == ["fake:from-payload", "fake:payload-fallback"]
+    assert plan["max_output_tokens"] == 40
+
+
 async def test_a_payload_model_config_that_is_no_object_is_refused_with_the_argument_beside_it(client: Client):
     # Alone, payload.model_config sent as text is refused ("must be an object"); with the model_config argument
     # beside it, it was dropped without a word and the call ran without the fallbacks and limits it set.

@@ -380,7 +380,9 @@ def _with_model_config(payload: dict[str, Any], model_config: M.ModelConfigArg |
     own = payload.get("model_config")
     if model_config is None or (own and not isinstance(own, dict)):
         return payload  # one that is no object is refused by the service, as it is without the argument
-    given = model_config.as_payload()
+    # a key left empty (a form's field, an unset variable: "model": "") says nothing, as everywhere a call's text is
+    # read: the payload's stays (merged, the argument's "" replaced the payload's model, and its fallbacks were refused)
+    given = {key: value for key, value in model_config.as_payload().items() if value != ""}
     merged = dict(own or {})
     if given.get("model") and merged:
         from ..call_targets import TARGET_KEYS
