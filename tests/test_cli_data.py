@@ -1190,6 +1190,21 @@ def test_a_relative_magsag_db_with_no_ledger_names_the_file_it_looked_for(tmp_pa
     assert "give MAGSAG_DB as an absolute path" in err
 
 
+def test_a_relative_db_with_no_ledger_names_the_file_it_looked_for(tmp_path, monkeypatch, capsys, ledger_db):
+    """As a relative MAGSAG_DB's note does: `magsag flow summarize --db ledger.db` in another folder than the one the
+    server was started in said "no ledger at --db ledger.db", the path as typed, not the file looked for, nor that
+    the relative path is why the server's ledger was not found."""
+    home = tmp_path / "home"
+    home.mkdir()
+    monkeypatch.chdir(home)
+    for argv in (["flow", "summarize"], ["budget"], ["data", "prune", "--older-than", "90d"]):
+        assert main([*argv, "--db", "ledger.db"]) == 2, argv
+        err = capsys.readouterr().err
+        assert f"no ledger at --db ledger.db ({home / 'ledger.db'}, relative to the folder this runs in)" in err, argv
+        assert "give --db as an absolute path" in err
+        assert not (home / "ledger.db").exists()
+
+
 def test_summarize_output_into_a_missing_folder_says_to_make_it(ledger_db, tmp_path, capsys):
     # Before: "cannot write --output reports/summary.json: No such file or directory", naming no fix.
     out = tmp_path / "reports" / "summary.json"

@@ -88,9 +88,15 @@ def existing_ledger(args: argparse.Namespace) -> Path:
 
     path = Path(args.db).expanduser() if args.db else default_db_path()
     if args.db and not path.exists():
+        from ..ledger.connection import where_ledger_is
+
+        # a relative one names the file in this folder (as note_no_ledger_yet says of a relative MAGSAG_DB)
+        relative = not path.is_absolute()
+        looked = f" ({where_ledger_is(path)}, relative to the folder this runs in)" if relative else ""
         raise InputError(
-            f"no ledger at --db {args.db}: nothing has been recorded there; check the path (the ledger that "
+            f"no ledger at --db {args.db}{looked}: nothing has been recorded there; check the path (the ledger that "
             "magsag-mcp and `magsag invoke` write to is the one their --db or MAGSAG_DB names)"
+            + ("; give --db as an absolute path" if relative else "")
         )
     return path
 
