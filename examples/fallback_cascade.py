@@ -29,7 +29,9 @@ def invoke_with_fallback(skill_id: str, payload: dict, skills, obs) -> dict:
 
 
 if __name__ == "__main__":
-    # Claude is overloaded (529, three times: the router retries it), gpt-4o's quota is gone.
+    # Claude is overloaded (529): called alone, as the guide's loop calls it, the router retries it (three tries);
+    # with fallbacks, an overload is not retried while another target is left: gpt-4o is tried at once.
+    # gpt-4o's quota is gone.
     plans = {"claude-3-5-sonnet-20241022": [529, 529, 529, 529, 529, 529], "gpt-4o": ["quota", "quota"]}
     with offline(plans) as (mg, upstream):
         result = invoke_with_fallback("skill.analysis", {"data": "x"}, mg.skills, mg.obs)
