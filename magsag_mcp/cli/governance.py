@@ -150,7 +150,9 @@ def register(groups: CommandGroups) -> None:
         "costliest run or day: its totals are checked instead, and a NOTE line says so; so does one for a "
         "summary narrowed by --agent, --skill, ... (its runs and days hold only the calls selected), and one whose "
         "--since or --until falls inside a UTC day (--since 24h: its day limits saw part of that day; give dates to "
-        "check whole days). A summary of no calls passes, with a NOTE that nothing was checked.",
+        "check whole days). A policy's requirements (data class -> models) are held to on each call, not here: a "
+        "summary shows no data class, and a NOTE names each policy that has them. A summary of no calls passes, "
+        "with a NOTE that nothing was checked.",
     )
     p.add_argument(
         "summary", help="a JSON file written by `magsag flow summarize --output` ('-' for stdin, piped from it)"
