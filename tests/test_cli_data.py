@@ -1176,6 +1176,28 @@ def test_prune_and_doctor_on_a_full_disk_say_the_disk_is_full(disk_full, capsys)
     assert report["db_exists"] and any("full disk" in p and "read-only" not in p for p in report["problems"])
 
 
+def test_a_ledger_an_upgrade_must_migrate_on_a_full_disk_says_to_free_space(ledger_db, monkeypatch, capsys):
+    """Before reading commands read a ledger on a full disk for reading only, one that an upgrade still had to migrate
+    said "is on a full disk: free some space there"; read for reading only, it said the ledger "cannot be written
+    here" and to copy it to a folder one can write: a copy, on a full disk, of a file that can be written once there
+    is room."""
+    import sqlite3
+
+    from magsag_mcp.ledger import problems
+    from magsag_mcp.ledger.migrations import MIGRATIONS
+
+    conn = sqlite3.connect(ledger_db)
+    with conn:  # the ledger as the version before this one left it: its last migration still to make
+        conn.execute("DELETE FROM schema_migrations WHERE name = ?", (MIGRATIONS[-1][0],))
+    conn.close()
+    monkeypatch.setattr(problems, "free_bytes", lambda folder: 0)
+    assert main(["flow", "summarize"]) == 2
+    err = json.loads(capsys.readouterr().err)["error"]["message"]
+    assert "full disk" in err and "free some space" in err, err
+    assert "cannot be written here" not in err and "copy it" not in err
+    assert MIGRATIONS[-1][0] in err  # what the first open with room makes
+
+
 def test_a_relative_magsag_db_with_no_ledger_names_the_file_it_looked_for(tmp_path, monkeypatch, capsys, ledger_db):
     """A cron job runs in the home folder: `MAGSAG_DB=ledger.db magsag flow summarize` there said "no ledger at
     ledger.db (MAGSAG_DB) yet", the path the operator had written, not the file looked for, nor that the relative

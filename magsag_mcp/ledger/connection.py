@@ -24,7 +24,7 @@ from .migrations import (
     pending_migrations,
     unknown_migrations,
 )
-from .problems import in_memory_error, newer_error, open_error
+from .problems import in_memory_error, newer_error, open_error, out_of_space
 from .writes import SYNC_MODE_BY_CONNECTION
 
 T = TypeVar("T")
@@ -241,10 +241,16 @@ async def open_read_only(
     if pending:
         await conn.close()
         what = "holds no ledger yet" if len(pending) == len(MIGRATIONS) else "was made by an older magsag-mcp"
+        lacks = f"(it lacks schema migration(s) {', '.join(pending)}, which this version's reads need)"
+        if cause is not None and out_of_space(cause, path):  # read for reading only for want of room, not of rights
+            raise LedgerError(
+                f"cannot open the ledger at {path} for reading: it {what} {lacks}, which cannot be made while it "
+                f"is on a full disk ({cause}); free some space there, then retry (the migrations are made as it opens)",
+                db=str(path),
+            )
         raise LedgerError(
-            f"cannot open the ledger at {path} for reading: it cannot be written here and {what} (it lacks "
-            f"schema migration(s) {', '.join(pending)}, which this version's reads need); open it once where "
-            "it can be written, or copy it to a folder you can write and pass the copy with --db",
+            f"cannot open the ledger at {path} for reading: it cannot be written here and {what} {lacks}; open it "
+            "once where it can be written, or copy it to a folder you can write and pass the copy with --db",
             db=str(path),
         )
     return conn, immutable
