@@ -105,6 +105,10 @@ def price_stopped(
     if usage is None or not usage.reported:
         cut_in_flight(pricer, record, target, admission, request, what)
         return
+    if usage.input_tokens == 0 and usage.output_tokens == 0:
+        # nothing billed (a refused request: see price_failure): $0 at any price, known or not
+        record.cost_usd = Decimal(0)
+        return
     quote = pricer.price(target.provider, target.model, usage)
     set_usage(record, usage, quote)
     if quote.cost_usd is None:  # tokens at no known price: counted at the worst case admitted

@@ -102,3 +102,30 @@ async def test_a_call_stopped_as_its_whole_answer_is_told_to_progress_is_recorde
     assert (outcome, error_class, bound) == ("error", "cancelled", None) and cost > 0
     (limit,) = budget["limits"]
     assert limit["unknown_cost_bound_usd"] == "0" and budget["cost_complete"] is True
+
+
+async def test_a_call_stopped_as_a_refused_setting_is_sent_again_costs_nothing_at_no_known_price(
+    fake_openai: FakeOpenAI, catalog_copy: Path, tmp_path: Path
+):
+    # A refused request is not billed, whatever the model's price: as price_failure records a refusal at $0, so is the
+    # attempt stopped before the call went again. At no known price it was counted at its worst case, the run's cost
+    # said unknown, for a request nobody billed.
+    (catalog_copy / "policies" / "model_governance.yaml").write_text(
+        "policies:\n  - name: caps\n    thresholds:\n      max_cost_per_run_usd: 1\n    allow_unpriced: true\n"
+    )
+    fake_openai.deployments["gpt-6"] = "gpt-5"
+    env = {"OPENAI_BASE_URL": fake_openai.url + "/v1", "OPENAI_API_KEY": DEFAULT_KEY}
+    db = tmp_path / "l.db"
+    async with Service.open(catalog=catalog_copy, db=db, env=env) as svc:
+
+        async def progress(event: str, data: dict) -> None:
+            if event == "resend":
+                raise RuntimeError("a progress callback that fails")
+
+        with pytest.raises(RuntimeError):
+            await svc.invoke_skill("skill.coding", PAYLOAD, run_id="r", progress=progress)
+        assert len(fake_openai.requests) == 1  # the refused request only
+        budget = await svc.check_budget(run_id="r")
+    assert _attempts(db) == [("error", "cancelled", 0, None)]
+    (limit,) = budget["limits"]
+    assert (limit["spent_usd"], limit["unknown_cost_bound_usd"]) == ("0", "0") and budget["cost_complete"] is True
