@@ -149,10 +149,12 @@ class Cascade:
                 await emit(progress, "fallback", {"to": target.label, "position": position, "of": total})
             try_number = 0
             if state.revisited:  # the target left for the next ones, none of which was sent: its retry, after its wait
-                position, try_number, exc, record = state.deferred  # type: ignore[misc]
+                position, try_number, exc, record, held = state.deferred  # type: ignore[misc]
                 wait = self._retry_wait(exc, try_number, deadline - self.clock(), record, plan, position, state)
                 if wait is None:
                     break
+                if held is not None:  # its hold shrunk to what it cost for the wait, as for any retry
+                    self.guard.waiting(held)  # type: ignore[union-attr]
                 await emit(progress, "retry", {"target": target.label, "wait_s": round(wait, 3)})
                 await self.sleep(wait)
             while True:
@@ -268,7 +270,7 @@ class Cascade:
                         await self.guard.settle(admission, record.cost_usd)  # type: ignore[union-attr]
                     remaining = deadline - self.clock()
                     if exc.retryable and try_number < self.retry.tries_per_target:
-                        wait = self._retry_wait(exc, try_number, remaining, record, plan, position, state)
+                        wait = self._retry_wait(exc, try_number, remaining, record, plan, position, state, admission)
                         if wait is not None:
                             if admission is not None:  # what the attempt holds, shrunk to its cost for the wait
                                 self.guard.waiting(admission)  # type: ignore[union-attr]
@@ -370,9 +372,11 @@ class Cascade:
         plan: Plan,
         position: int,
         state: CascadeState,
+        held: Any = None,
     ) -> float | None:
         """The wait before trying the same target again, or None to move on. Why a retryable error is
-        not retried (beyond the deadline) goes into the attempt's warnings, and from there the trace."""
+        not retried (beyond the deadline) goes into the attempt's warnings, and from there the trace.
+        ``held``: the attempt's admission, whose hold is shrunk for the wait should the target be come back to."""
         label = f"{record.provider}:{record.model}"
         if remaining <= 0:
             return None
@@ -384,7 +388,7 @@ class Cascade:
             return None
         if exc.retried_only_on_last_target and not state.revisited and self._another_target_left(plan, position, state):
             record.warnings.append(f"{label}: not retried after a {exc.kind}: the next target is tried first")
-            state.deferred, state.sent_after_deferral = (position, try_number, exc, record), False
+            state.deferred, state.sent_after_deferral = (position, try_number, exc, record, held), False
             return None
         wait = self.retry.backoff(try_number, exc.retry_after)
         # A timeout tried again gets no answer sooner than the first time: only worth it when the call

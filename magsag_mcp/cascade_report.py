@@ -32,8 +32,8 @@ class CascadeState:
     last_error: MagsagError | None = None
     #: targets that answered "context too long"
     too_long: list[Target] = field(default_factory=list)
-    #: the last target not retried because another was left to try first: (position, try, error, record)
-    deferred: tuple[int, int, Any, AttemptRecord] | None = None
+    #: the last target not retried because another was left to try first: (position, try, error, record, admission)
+    deferred: tuple[int, int, Any, AttemptRecord, Any] | None = None
     #: a request was sent since then: the target left for the next one is not asked again
     sent_after_deferral: bool = False
     #: the deferred target is being tried again, nothing else left (see Cascade._order)

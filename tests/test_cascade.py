@@ -160,6 +160,29 @@ async def test_a_target_left_for_the_next_is_retried_when_the_next_is_refused_be
     assert len(clock.sleeps) == 1
 
 
+async def test_a_target_left_for_the_next_has_its_hold_shrunk_for_the_wait_before_its_retry():
+    # A target is retried after a wait with its failed attempt's hold shrunk to what it cost (a 429's $0), so that
+    # the wait crowds no other call out of a limit. Come back to after its fallback's budget refused it (the call is
+    # near a limit then), it waited with its hold at its worst case.
+    script("a", E.RateLimitError("slow down", status=429, retry_after=1.0), "fine")
+    cascade, clock = make()
+    events: list[tuple[str, str]] = []
+
+    class Guard(RefusesModel):
+        async def admit(self, ctx):
+            admission = await super().admit(ctx)
+            events.append(("admit", ctx.target.model))
+            return admission
+
+        def waiting(self, admission) -> None:
+            events.append(("waiting", f"after {len(clock.sleeps)} sleeps"))
+
+    cascade.guard = Guard("b")
+    out = await cascade.run(plan({"model": "fake:a", "fallbacks": ["fake:b"]}), run_id="r", agent=None)
+    assert out.result.text == "fine" and len(clock.sleeps) == 1
+    assert events == [("admit", "a"), ("waiting", "after 0 sleeps"), ("admit", "a")]
+
+
 async def test_a_target_left_for_the_next_is_not_retried_once_the_next_was_sent():
     script("a", E.RateLimitError("slow down", status=429, retry_after=1.0), "never asked")
     script("b", *[E.ServerError("boom", status=500)] * 3)
