@@ -35,6 +35,7 @@ from .invoke_options import (
     check_options,
     check_progress,
     merged_context,
+    unsaid,
 )
 from .invoke_result import InvokeResult
 from .kept_records import closing_after
@@ -220,8 +221,8 @@ class Runner(ProcessBound):
     ) -> Any:
         fn = self.registry.entrypoint(agent_id)
         self.registry.agent(agent_id).validate_payload(payload)
-        if self.data_class is not None and context.get("data_class") is None:
-            # the data it hands on is of that class still (None, a helper's default, names no class of its own)
+        if self.data_class is not None and unsaid(context.get("data_class")):
+            # the data it hands on is of that class still (None or "", a helper's default, names no class of its own)
             context = {**context, "data_class": self.data_class}
         return fn(dict(payload), **self._deps(agent_id, run_id or new_run_id(), context, root))
 

@@ -77,17 +77,24 @@ def merged_context(bound: Mapping[str, Any], given: Any, where: str) -> dict[str
     by key, the call's winning, so that a SAG setting a temperature of its own keeps the model it was given.
     A model the call's ``llm_overrides`` names replaces the bound one with its target keys (provider, base_url,
     params, fallbacks: they were that model's, as between model_config and llm_overrides); a key given as None
-    there too keeps the bound value."""
+    there too keeps the bound value. "" gives nothing either (:func:`unsaid`)."""
     context = dict(bound)
     for key, value in as_context(given, where).items():
-        if value is not None or key not in bound:
+        if not unsaid(value) or key not in bound:
             context[key] = value
     ours, theirs = bound.get("llm_overrides"), context.get("llm_overrides")
     if isinstance(ours, Mapping) and isinstance(theirs, Mapping):  # anything else is routing's to refuse
-        if theirs.get("model") is not None:
+        if not unsaid(theirs.get("model")):
             ours = {key: value for key, value in ours.items() if key not in TARGET_KEYS}
-        context["llm_overrides"] = {**ours, **{k: v for k, v in theirs.items() if v is not None or k not in ours}}
+        context["llm_overrides"] = {**ours, **{k: v for k, v in theirs.items() if not unsaid(v) or k not in ours}}
     return context
+
+
+def unsaid(value: Any) -> bool:
+    """A context's value that gives nothing: None, or "" (a form's empty field, an unset variable), which routing
+    reads as no model and no class: it keeps the bound value, where "" took its place (the delegation's model and
+    fallbacks dropped for no model; its data class for a refused one)."""
+    return value is None or (isinstance(value, str) and not value)
 
 
 @dataclass(slots=True)

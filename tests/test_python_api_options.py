@@ -182,6 +182,55 @@ def test_a_data_class_given_as_none_keeps_the_class_the_data_came_with(tmp_path:
         assert handle.runner.invoke_sag(confined) == ("echo", "echo")  # the class's model for both
 
 
+def test_a_data_class_given_as_empty_text_keeps_the_class_the_data_came_with(tmp_path: Path, fake_scripts: None):
+    # As for None: a helper filling the context from a form field or an unset variable gives data_class "" (and
+    # "model": "" in its llm_overrides), which routing reads as no class, no model. Merged over the delegation's
+    # context, that "" took the class's place, and the personal data went out unconfined.
+    import shutil
+
+    from magsag_mcp import Delegation
+
+    cat = tmp_path / "catalog"
+    shutil.copytree(CATALOG, cat, ignore=shutil.ignore_patterns("__pycache__"))
+    (cat / "agents" / "relay-sag.yaml").write_text("id: relay-sag\nkind: sag\nentrypoint: relay_sag:run\n")
+    (cat / "agents" / "relay_sag.py").write_text(
+        "from magsag_mcp import Delegation\n\n"
+        "def context_for(data_class='', preferred_model=''):\n"
+        "    return {'data_class': data_class, 'preferred_model': preferred_model}\n\n"
+        "def run(payload, *, registry=None, skills=None, runner=None, obs=None):\n"
+        "    own = skills.invoke('skill.analysis', {'data': payload['data']}, context=context_for())\n"
+        "    passed = runner.invoke_sag(Delegation(task_id='inner', sag_id='data-analysis-sag',\n"
+        "                                          input={'data': payload['data']}, context=context_for()))\n"
+        "    return own['model'], passed['model']\n"
+    )
+    policy = cat / "policies" / "model_governance.yaml"
+    policy.write_text(policy.read_text().replace('["local:llama3.1:70b", "fake:*"]', '["fake:echo"]'))
+    with Magsag(catalog=cat, db=tmp_path / "l.db", env={"MAGSAG_RETRY_BASE_DELAY": "0.001"}) as handle:
+        confined = Delegation("t", "relay-sag", {"data": "Jane Doe, 12 Elm St"}, {"data_class": "pii_processing"})
+        assert handle.runner.invoke_sag(confined) == ("echo", "echo")  # the class's model for both
+
+
+def test_a_model_given_as_empty_text_keeps_the_model_the_delegation_gave(tmp_path: Path, fake_scripts: None):
+    # "model": "" names no model (README): merged over the delegation's llm_overrides it replaced the model the MAG
+    # gave, with its fallbacks, and the SAG's call went to routing's models instead.
+    import shutil
+
+    from magsag_mcp import Delegation
+
+    cat = tmp_path / "catalog"
+    shutil.copytree(CATALOG, cat, ignore=shutil.ignore_patterns("__pycache__"))
+    (cat / "agents" / "form-sag.yaml").write_text("id: form-sag\nkind: sag\nentrypoint: form_sag:run\n")
+    (cat / "agents" / "form_sag.py").write_text(
+        "def run(payload, *, registry=None, skills=None, runner=None, obs=None):\n"
+        "    context = {'llm_overrides': {'model': '', 'temperature': 0}, 'preferred_model': ''}\n"
+        "    plan = skills.explain('skill.analysis', {'data': 'x'}, context=context)\n"
+        "    return [t['label'] for t in plan['targets']]\n"
+    )
+    given = {"llm_overrides": {"model": "fake:cheap", "fallbacks": ["fake:spare"]}}
+    with Magsag(catalog=cat, db=tmp_path / "l.db", env=ENV) as handle:
+        assert handle.runner.invoke_sag(Delegation("t", "form-sag", {}, context=given)) == ["fake:cheap", "fake:spare"]
+
+
 def test_a_progress_that_cannot_be_called_is_refused_before_the_call(mg: Magsag):
     # Before: progress=True (or the name of a function, "print") went into the call, which then failed at its
     # first event with Python's TypeError "'bool' object is not callable", recorded in the ledger as a failed run.
