@@ -225,7 +225,7 @@ _ROUTING_KEYS = frozenset(CONTEXT_KEYS) | MODEL_CONFIG_KEYS | {"context"}
 def _near_misses(payload: Mapping[str, Any], context: Mapping[str, Any], skill: Any = None) -> list[str]:
     """Keys that look like the ones magsag reads but are not (modelConfig, preferred_modle, a payload's own
     data_class or model that the skill does not read): said in the result's warnings, since the call then went
-    where the key meant to keep it from going. ``skill``: its :class:`~.skills.SkillCallParts`."""
+    where the key meant to keep it from going. ``skill``: its :class:`~.skills.CallParts`."""
     out = []
     if "model_config" not in payload:
         for key in payload:
