@@ -7,7 +7,9 @@ passed meanwhile; call; on a retryable error (a timeout, a rate limit or an over
 other target is left) wait (the server's ``Retry-After`` when it gave one,
 else exponential backoff with full jitter) and try again, unless the wait would pass the call's
 deadline (then the attempt's warnings say why it was not retried); on an error that moves on, go
-to the next candidate; on one that doesn't (a bad request caused by our input), stop. Every attempt
+to the next candidate; on one that doesn't (a bad request caused by our input), stop. A target left
+for the next ones after a timeout, rate limit or overload is come back to, for its retry after its
+wait, when none of them was sent (a budget refused them: see :meth:`Cascade._order`). Every attempt
 and every skip becomes an :class:`~magsag_mcp.records.AttemptRecord`.
 """
 
