@@ -147,3 +147,25 @@ def test_a_prune_leaves_the_ledger_an_older_server_writes_to_as_it_is(older_serv
     assert "older magsag-mcp" in message and "nothing was changed" in message and "restart" in message
     assert _applied(db) == sorted(name for name, _ in MIGRATIONS[:-1])
     assert _next_call(proc) == "recorded"
+
+
+def test_a_reading_command_through_a_link_leaves_the_ledger_an_older_server_writes_to_as_it_is(
+    older_server, capsys, monkeypatch, tmp_path
+):
+    """MAGSAG_DB naming a link to the ledger (a dotfile linked to a shared volume): SQLite keeps the -wal file beside
+    the file the link points to, not beside the link, so the server at work was not seen, the reading command
+    migrated the ledger in place, and the older server refused every record from then on."""
+    db, proc = older_server
+    link = tmp_path / "elsewhere" / "ledger.db"
+    link.parent.mkdir()
+    link.symlink_to(db)
+    temp = tmp_path / "temp"
+    temp.mkdir()
+    monkeypatch.setattr(tempfile, "tempdir", str(temp))
+    assert main(["flow", "summarize", "--db", str(link)]) == 0
+    out, err = capsys.readouterr()
+    assert json.loads(out)["totals"]["calls"] == 1
+    assert "older magsag-mcp" in err and "copy" in err
+    assert not list(temp.iterdir())
+    assert _applied(db) == sorted(name for name, _ in MIGRATIONS[:-1])
+    assert _next_call(proc) == "recorded"

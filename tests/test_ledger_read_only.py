@@ -111,6 +111,26 @@ async def test_a_writer_that_came_and_went_between_reads_is_read_too(audited: Pa
         assert (await reader.run_spend("r3")).known_usd == Decimal("0.5")
 
 
+async def test_a_writer_at_work_is_read_through_a_link_to_the_ledger(audited: Path, tmp_path: Path):
+    # SQLite keeps the -wal file beside the file a link points to, not beside the link: read through a link while
+    # the owner's server had the ledger open, it was read as immutable (no -wal beside the link), without the
+    # writer's log, and the calls recorded since its last checkpoint were missing from the reports
+    link = tmp_path / "linked.db"
+    link.symlink_to(audited)
+    async with Ledger(audited) as writer:  # the owner's server, at work
+        now = time.time()
+        await writer.record_call(RunRecord("r3", "bo", None, now), [
+            AttemptRecord("r3", now, "openai", "gpt-4o", None, "bo", "ok", 0, 1, cost_usd=Decimal("0.5"))
+        ])  # fmt: skip
+        async with Ledger(link, read_only=True) as reader:
+            summary = await reader.summarize()
+            assert summary["totals"]["calls"] == 2 and Decimal(summary["totals"]["cost_usd"]) == Decimal("0.75")
+            await writer.record_call(RunRecord("r4", "bo", None, now), [
+                AttemptRecord("r4", now, "openai", "gpt-4o", None, "bo", "ok", 0, 1, cost_usd=Decimal("0.5"))
+            ])  # fmt: skip
+            assert (await reader.summarize())["totals"]["calls"] == 3
+
+
 async def test_writes_are_refused_with_the_cause_and_the_fix(audited: Path):
     async with Ledger(audited, read_only=True) as ledger:
         now = time.time()

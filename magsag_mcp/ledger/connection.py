@@ -24,7 +24,7 @@ from .migrations import (
     pending_migrations,
     unknown_migrations,
 )
-from .problems import in_memory_error, newer_error, open_error, out_of_space
+from .problems import in_memory_error, log_file, newer_error, open_error, out_of_space
 from .writes import SYNC_MODE_BY_CONNECTION
 
 T = TypeVar("T")
@@ -163,7 +163,7 @@ def read_only_uri(path: Path) -> tuple[str, bool]:
     not hold (the ledger reopens the connection if a writer begins, see :meth:`Ledger.read`). With one,
     a writer may be at work: SQLite reads the log too (it needs the -shm file there)."""
     uri = Path(os.getcwd(), path).as_uri() + "?mode=ro"  # "?", "#" and "%" in a name: percent-encoded
-    return (uri, False) if Path(f"{path}-wal").exists() else (uri + "&immutable=1", True)
+    return (uri, False) if log_file(path).exists() else (uri + "&immutable=1", True)
 
 
 def file_version(path: Path) -> tuple[int, ...] | None:

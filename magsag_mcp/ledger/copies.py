@@ -27,12 +27,13 @@ import anyio
 from ..errors import LedgerError
 from .connection import read_only_uri
 from .migrations import MIGRATIONS, pending_migrations, unknown_migrations
+from .problems import log_file
 
 
 def behind_and_in_use(path: Path, busy_timeout_ms: int) -> list[str]:
     """The migrations this version makes that the ledger at ``path`` lacks, if another process has it open (its
     -wal file is there); none otherwise, or if that cannot be told (the open that follows says why)."""
-    if not path.is_file() or not Path(f"{path}-wal").exists():
+    if not path.is_file() or not log_file(path).exists():
         return []
     try:
         conn = sqlite3.connect(read_only_uri(path)[0], uri=True, isolation_level=None)

@@ -28,10 +28,21 @@ def _code(exc: BaseException) -> int | None:
     return None if code is None else code & 0xFF
 
 
+def opened_file(path: Path) -> Path:
+    """The file SQLite opens for the ledger at ``path``: the one a link points to. Its -wal and -shm files are
+    beside that file, not beside the link (a ledger named by a link to a shared volume)."""
+    return Path(os.path.realpath(path))
+
+
+def log_file(path: Path) -> Path:
+    """The -wal file of the ledger at ``path``, which is there while a process has it open (see :func:`opened_file`)."""
+    return Path(f"{opened_file(path)}-wal")
+
+
 def _writable(path: Path) -> bool:
     """Whether the ledger's file (if there) and its folder, where SQLite makes the -wal and -shm files,
     can be written."""
-    return (not path.exists() or os.access(path, os.W_OK)) and os.access(path.parent, os.W_OK)
+    return (not path.exists() or os.access(path, os.W_OK)) and os.access(opened_file(path).parent, os.W_OK)
 
 
 def free_bytes(folder: Path) -> int | None:
@@ -51,14 +62,14 @@ def _disk_full(code: int | None, os_errno: int | None, path: Path) -> bool:
         return True
     if code != _IOERR:
         return False
-    free = free_bytes(path.parent)
+    free = free_bytes(opened_file(path).parent)
     return free is not None and free < _NEARLY_FULL_BYTES
 
 
 def no_room(path: Path) -> OSError | None:
     """The error a writable open of the ledger at ``path`` would meet if its file system has no room left for the
     -wal and -shm files SQLite makes (see :data:`_NEARLY_FULL_BYTES`); None if there is room, or it cannot be told."""
-    free = free_bytes(path.parent)
+    free = free_bytes(opened_file(path).parent)
     if free is None or free >= _NEARLY_FULL_BYTES:
         return None
     return OSError(errno.ENOSPC, f"{os.strerror(errno.ENOSPC)}: {free} bytes free")
@@ -100,7 +111,7 @@ def cause(exc: BaseException, path: Path) -> str | None:
 
 def _read_only(exc: BaseException | None, path: Path) -> str:
     said = f" ({exc})" if exc is not None else ""
-    wal = Path(f"{path}-wal")
+    wal = log_file(path)
     if not wal.exists():
         return (
             f"is read-only, or its folder is{said}: magsag-mcp writes the file and the -wal and -shm files "

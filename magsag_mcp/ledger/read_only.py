@@ -10,7 +10,7 @@ from typing import Any
 
 from ..errors import LedgerError
 from .connection import file_version, open_read_only
-from .problems import file_identity, read_only_error
+from .problems import file_identity, log_file, read_only_error
 
 
 class ReadOnlyMode:
@@ -36,7 +36,7 @@ class ReadOnlyMode:
 
     def _read_as_immutable(self, immutable: bool, version: tuple[int, ...] | None) -> None:
         """Note what tells that the file read as ``immutable`` has changed: a -wal file, or its version."""
-        self._writer_log = Path(f"{self.path}-wal") if immutable else None
+        self._writer_log = log_file(self.path) if immutable else None
         self._read_version = version if immutable else None
 
     def _changed_under_immutable(self) -> bool:
