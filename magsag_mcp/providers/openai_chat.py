@@ -342,6 +342,9 @@ class _ChatStream(StreamAccumulator):
         self.closed = False
         #: the stream was cut after the closing chunk, before its usage chunk (:meth:`survives_the_cut`)
         self.cut = False
+        #: a finish_reason came on a chunk of the answer: a gateway that puts one on every chunk (gcli2api's), whose
+        #: chunks with nothing in them close nothing
+        self.stamped = False
         self.done = False
         self.response_id: str | None = None
         self.model_seen: str | None = None
@@ -407,7 +410,10 @@ class _ChatStream(StreamAccumulator):
             if "content_filter_results" in choice:  # Azure's, on each choice
                 self.filtered = filter_note(choice["content_filter_results"]) or self.filtered
         if finished or self.closed:  # closed by a finish that carries nothing, opened again by any of the answer
-            self.closed = not _carries(chunk)
+            carries = _carries(chunk)
+            self.stamped = self.stamped or (finished and carries)
+            # and only after some of the answer: a stamping gateway's first chunk (the role alone) closes nothing
+            self.closed = not carries and not self.stamped and bool(self.parts or self.calls or self.refusal)
         if usage and self.finish_raw is not None and not _carries(chunk):  # after the choices: its finish counts
             self.usage_last = True
         if delta_text:

@@ -614,6 +614,26 @@ async def test_a_chat_stream_cut_after_a_finish_on_a_chunk_of_text_is_a_dropped_
     assert info.value.maybe_billed and info.value.usage is None
 
 
+@pytest.mark.parametrize(
+    "chunks",
+    [
+        # a gateway that stamps "stop" on every chunk, and sends one with nothing in it midway: it closed nothing
+        [chunk({"content": "one"}, finish="stop"), chunk({"content": ""}, finish="stop")],
+        # the same gateway's first chunk, the role alone: nothing of the answer had come
+        [chunk({"role": "assistant", "content": ""}, finish="stop")],
+    ],
+    ids=["empty-chunk-after-stamped-text", "stamped-role-chunk"],
+)
+async def test_a_chat_stream_of_a_gateway_that_stamps_every_chunk_cut_midway_is_a_dropped_stream(raw_stream, chunks):
+    # A finish_reason on a chunk of text says the gateway puts one on every chunk: a later chunk with nothing in it
+    # closes nothing. Cut there, the first words were kept as the whole answer ("stop", of unknown cost), and a cut
+    # after the role chunk alone failed as "no usable answer" instead of a dropped stream, asked for again.
+    base = await raw_stream([*sse(*chunks), CUT])
+    with pytest.raises(E.ProviderConnectionError) as info:
+        await compat_stream(base)
+    assert info.value.maybe_billed and info.value.usage is None
+
+
 async def test_a_chat_stream_cut_after_a_finish_chunk_that_carries_the_usage_is_the_answer(raw_stream):
     # llama.cpp's server, DeepSeek and other compatible servers send the usage in the chunk with the
     # finish_reason, not in a chunk of its own: nothing of the answer is left to come after it. A connection lost
