@@ -222,7 +222,7 @@ class Cascade:
                     raise
                 started_wall = time.time()
                 started = self.clock()
-                state.sent_after_deferral = True
+                sent_before, state.sent_after_deferral = state.sent_after_deferral, True
                 try:
                     try:
                         # The deadline bounds the attempt in flight too, not only the waits between
@@ -256,6 +256,8 @@ class Cascade:
                 except ProviderError as exc:
                     latency = (self.clock() - started) * 1000.0
                     state.last_error = exc
+                    if not exc.reached:  # (refused, not resolved, not connected in time): a target left comes back
+                        state.sent_after_deferral = sent_before
                     if isinstance(exc, ContextTooLongError):
                         state.too_long.append(target)
                     record = attempt_record(

@@ -211,6 +211,9 @@ class ProviderError(MagsagError):
     #: the vendor may bill this failed attempt for an unknown number of tokens (see the module docstring);
     #: a class default too, so that an instance built without __init__ (AllTargetsFailed) has it
     maybe_billed: bool = False
+    #: the request may have reached the vendor: False when it could not be sent (a connection refused, a name that
+    #: does not resolve, no connection made in time), set where the transport's failure is converted
+    reached: bool = True
 
     def __init__(
         self,

@@ -18,6 +18,7 @@ from .errors import (
     MagsagError,
     NameLookupTimeoutError,
     ProviderConnectionError,
+    ProviderError,
     ProviderTimeoutError,
     excerpt,
     redact,
@@ -41,6 +42,20 @@ def conversion(
     path and query never shown). A timeout's message says which timeout fired, how long it was and the setting
     that changes it. The caller raises it ``from None``: aiohttp's failure, as its cause, printed the whole URL with
     every traceback of it."""
+    err = _converted(exc, url, timeouts, proxy, cas)
+    if isinstance(err, ProviderError) and not err.maybe_billed and _never_sent(exc):
+        err.reached = False  # type: ignore[misc]  # this one error's, over its class's
+    return err
+
+
+def _never_sent(exc: BaseException) -> bool:
+    """Whether ``exc`` stopped the request before it was sent: no connection to the vendor was made."""
+    return isinstance(exc, aiohttp.ClientHttpProxyError | aiohttp.ConnectionTimeoutError) or not _reached_vendor(exc)
+
+
+def _converted(
+    exc: BaseException, url: str, timeouts: Timeouts, proxy: Proxy | None = None, cas: CABundles | None = None
+) -> MagsagError:
     if isinstance(exc, aiohttp.ClientProxyConnectionError | aiohttp.ClientHttpProxyError):
         # the proxy itself failed or refused (407, 403, 502 to CONNECT): the vendor was never reached
         why = f"answered HTTP {exc.status}" if isinstance(exc, aiohttp.ClientHttpProxyError) else "could not be reached"

@@ -423,3 +423,45 @@ async def test_a_tool_loop_falls_from_openai_to_gemini_and_claude_with_its_tools
     assert [b["tool_use_id"] for b in messages[2]["content"]] == ["call_A", "call_B"]
     assert [b.get("is_error") for b in messages[2]["content"]] == [None, True]
     assert anthropic.requests[-1]["body"]["tools"][0]["input_schema"] == forecast
+
+
+async def test_a_rate_limited_target_is_retried_when_its_fallback_refuses_the_connection(tmp_path: Path, serve):
+    # OpenAI rate-limited the call, so its fallback was tried first, whose endpoint refused the connection (a
+    # gateway not running, a wrong port: nothing was sent). The call failed as "connection refused", though
+    # OpenAI, asked again after its Retry-After, would have answered: a fallback that could not be sent brings
+    # the first target back, as one its budget refused does.
+    import socket
+
+    with socket.socket() as s:  # a port nothing listens on
+        s.bind(("127.0.0.1", 0))
+        closed = s.getsockname()[1]
+    openai = FakeOpenAI(KEY).queue({"error": 429, "headers": {"Retry-After": "1"}}, {"text": "answered after the wait"})
+    env = {
+        "OPENAI_API_KEY": KEY,
+        "OPENAI_BASE_URL": await serve(openai) + "/v1",
+        "ANTHROPIC_API_KEY": KEY,
+        "ANTHROPIC_BASE_URL": f"http://127.0.0.1:{closed}",
+        "MAGSAG_RETRY_BASE_DELAY": "0.001",
+        "MAGSAG_MAX_RETRIES": "1",
+    }
+    svc = await Service.open(db=tmp_path / "l.db", env=env)
+    waits: list[float] = []
+
+    async def sleep(seconds: float) -> None:
+        waits.append(seconds)
+
+    svc.cascade.sleep = sleep
+    mc = {"model": "gpt-4o", "fallbacks": ["claude-3-5-sonnet-20241022"]}
+    try:
+        result = await svc.invoke_skill("skill.analysis", {"data": "x", "model_config": mc}, run_id="refused-1")
+    finally:
+        await svc.aclose()
+    assert result.result.text == "answered after the wait" and result.result.provider == "openai"
+    assert [(a["target"], a["outcome"], a["try"]) for a in result.trace["attempts"]] == [
+        ("openai:gpt-4o", "error", 1),
+        ("anthropic:claude-3-5-sonnet-20241022", "error", 1),
+        ("anthropic:claude-3-5-sonnet-20241022", "error", 2),
+        ("openai:gpt-4o", "ok", 2),
+    ]
+    assert 1.0 <= waits[-1] <= 1.5  # OpenAI's Retry-After, waited before it was asked again
+    assert openai.violations == []
