@@ -123,8 +123,10 @@ def _convert(schema: Any, dropped: set[str], definitions: _Refs, seen: tuple[str
                 out["nullable"] = True
         elif key == "type":
             out["type"] = str(value).upper()
-        elif key == "properties":
+        elif key == "properties" and isinstance(value, dict):
             out[key] = {k: _convert(v, dropped, definitions, seen) for k, v in value.items()}
+        elif key == "properties" and value == []:
+            continue  # PHP's json_encode writes an empty map as []: no properties
         elif key == "items":
             out[key] = _convert(value, dropped, definitions, seen)
         elif key == "anyOf":

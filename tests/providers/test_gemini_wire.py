@@ -303,6 +303,21 @@ def test_a_tool_with_a_nested_model_declares_it_in_place():
     assert home["type"] == "OBJECT" and home["required"] == ["city"] and notes == []
 
 
+def test_a_tool_whose_properties_are_an_empty_list_declares_no_parameters():
+    # PHP's json_encode writes an empty map as [] ("properties": [] for a tool without arguments, as an MCP client
+    # in PHP hands its tools on): the translation raised AttributeError, taken for a bug met after the vendor
+    # answered, so the attempt, never sent, was counted at its worst case as maybe billed
+    tools = [
+        ToolSpec("now", "The current time", {"type": "object", "properties": []}),
+        ToolSpec("city", "A city", {"type": "object", "properties": {"at": {"type": "object", "properties": []}}}),
+    ]
+    request = LLMRequest([Message("user", "x")], tools=tools)
+    body, notes = GeminiFormat().build(request, "gemini-2.5-flash", stream=False)
+    declared = body["tools"][0]["functionDeclarations"]
+    assert "parameters" not in declared[0]
+    assert declared[1]["parameters"]["properties"]["at"]["type"] == "OBJECT"
+
+
 def test_a_recursive_reference_is_written_once_and_then_left_out():
     schema = {
         "$defs": {"Node": {"type": "object", "properties": {"next": {"$ref": "#/$defs/Node"}}}},
