@@ -169,3 +169,42 @@ def test_a_reading_command_through_a_link_leaves_the_ledger_an_older_server_writ
     assert not list(temp.iterdir())
     assert _applied(db) == sorted(name for name, _ in MIGRATIONS[:-1])
     assert _next_call(proc) == "recorded"
+
+
+@pytest.mark.anyio
+async def test_a_reading_command_stopped_during_the_copy_leaves_no_copy_behind(older_server, monkeypatch, tmp_path):
+    """Ctrl-C (or SIGTERM, which the CLI takes as Ctrl-C) while the copy was made cancelled the open there: the
+    temporary folder, with a whole copy of the ledger in it, was left in /tmp, one more at every stopped run."""
+    import asyncio
+    import threading
+
+    from magsag_mcp.ledger import Ledger, copies
+
+    db, proc = older_server
+    temp = tmp_path / "temp"
+    temp.mkdir()
+    monkeypatch.setattr(tempfile, "tempdir", str(temp))
+    copying, go_on, done = threading.Event(), threading.Event(), threading.Event()
+    real = copies._copy
+
+    def slow_copy(*args):
+        try:
+            copy = real(*args)
+            copying.set()
+            go_on.wait(30)
+            return copy
+        finally:
+            done.set()
+
+    monkeypatch.setattr(copies, "_copy", slow_copy)
+    opening = asyncio.ensure_future(Ledger(db, create=False, reading=True).open())
+    try:
+        assert await asyncio.to_thread(copying.wait, 30)
+        opening.cancel()  # asyncio's runner cancels the main task on Ctrl-C
+        with pytest.raises(asyncio.CancelledError):
+            await opening
+    finally:
+        go_on.set()
+    assert await asyncio.to_thread(done.wait, 30)  # the copy's thread has ended
+    assert not list(temp.iterdir())
+    assert _next_call(proc) == "recorded"

@@ -19,6 +19,7 @@ import contextlib
 import shutil
 import sqlite3
 import tempfile
+import threading
 from pathlib import Path
 from typing import Any
 
@@ -52,19 +53,24 @@ def behind_and_in_use(path: Path, busy_timeout_ms: int) -> list[str]:
         conn.close()
 
 
-def _copy(path: Path, busy_timeout_ms: int, folder: str) -> Path:
-    """The ledger at ``path``, with what its -wal file holds, as of one moment, copied into ``folder``."""
+def _copy(path: Path, busy_timeout_ms: int, folder: str, abandoned: threading.Event) -> Path:
+    """The ledger at ``path``, with what its -wal file holds, as of one moment, copied into ``folder``; removed
+    with it should the caller be gone meanwhile (``abandoned``: stopped by Ctrl-C while this thread copied)."""
     copy = Path(folder) / "ledger.db"
-    src = sqlite3.connect(read_only_uri(path)[0], uri=True)
     try:
-        src.execute(f"PRAGMA busy_timeout = {int(busy_timeout_ms)}")
-        dst = sqlite3.connect(copy)
+        src = sqlite3.connect(read_only_uri(path)[0], uri=True)
         try:
-            src.backup(dst)
+            src.execute(f"PRAGMA busy_timeout = {int(busy_timeout_ms)}")
+            dst = sqlite3.connect(copy)
+            try:
+                src.backup(dst)
+            finally:
+                dst.close()
         finally:
-            dst.close()
+            src.close()
     finally:
-        src.close()
+        if abandoned.is_set():
+            shutil.rmtree(folder, ignore_errors=True)
     return copy
 
 
@@ -94,10 +100,16 @@ async def read_a_copy_if_in_use(ledger: Any) -> None:
             migrations=pending,
         )
     folder = tempfile.mkdtemp(prefix="magsag-ledger-copy-")
+    abandoned = threading.Event()
     try:
-        copy = await anyio.to_thread.run_sync(_copy, path, ledger.busy_timeout_ms, folder)
-    except (sqlite3.Error, OSError) as exc:
+        copy = await anyio.to_thread.run_sync(_copy, path, ledger.busy_timeout_ms, folder, abandoned)
+    except BaseException as exc:
+        # also when stopped meanwhile (Ctrl-C, or SIGTERM taken for it, cancels this wait, not the copy's thread,
+        # which then removes what it wrote): a whole copy of the ledger was left in the folder at every stop
+        abandoned.set()
         shutil.rmtree(folder, ignore_errors=True)
+        if not isinstance(exc, sqlite3.Error | OSError):
+            raise
         raise LedgerError(
             f"cannot read the ledger at {path}: it lacks schema migration(s) {', '.join(pending)} of this "
             "magsag-mcp and another process has it open (an older magsag-mcp still running?), so it is read from a "
