@@ -342,9 +342,9 @@ class _ChatStream(StreamAccumulator):
         self.closed = False
         #: the stream was cut after the closing chunk, before its usage chunk (:meth:`survives_the_cut`)
         self.cut = False
-        #: a finish_reason came on a chunk of the answer: a gateway that puts one on every chunk (gcli2api's), whose
-        #: chunks with nothing in them close nothing
-        self.stamped = False
+        #: a finish_reason came on a chunk of the answer: a gateway stamping every chunk (gcli2api's), whose ends say
+        #: nothing; and how many chunks came with one (more than one: the usage beside them is the count so far)
+        self.stamped, self.finishes = False, 0
         self.done = False
         self.response_id: str | None = None
         self.model_seen: str | None = None
@@ -355,7 +355,8 @@ class _ChatStream(StreamAccumulator):
     def usage_so_far(self) -> Usage | None:
         # OpenAI sends usage once, after the finish; some servers send the count so far in every chunk,
         # which is the whole answer's only once the finish_reason (or [DONE]) has come
-        return self.usage if self.finish_raw is not None or self.done else None
+        final = (self.finish_raw is not None and self.finishes < 2) or self.done or self.usage_last
+        return self.usage if final else None
 
     def complete(self) -> bool:
         # [DONE], or the usage chunk before it: "an additional chunk will be streamed before the data: [DONE]
@@ -409,13 +410,14 @@ class _ChatStream(StreamAccumulator):
                 finished = True
             if "content_filter_results" in choice:  # Azure's, on each choice
                 self.filtered = filter_note(choice["content_filter_results"]) or self.filtered
+        self.finishes += finished
         if finished or self.closed:  # closed by a finish that carries nothing, opened again by any of the answer
             carries = _carries(chunk)
-            self.stamped = self.stamped or (finished and carries)
-            # and only after some of the answer: a stamping gateway's first chunk (the role alone) closes nothing
+            self.stamped = self.stamped or (finished and carries)  # (and a first chunk, the role alone, closes nothing)
             self.closed = not carries and not self.stamped and bool(self.parts or self.calls or self.refusal)
-        if usage and self.finish_raw is not None and not _carries(chunk):  # after the choices: its finish counts
-            self.usage_last = True
+        # after the choices: its finish counts (a stamping gateway's, beside choices, does not: its usage so far)
+        if usage and self.finish_raw is not None and not _carries(chunk):
+            self.usage_last = self.usage_last or not (self.stamped and chunk.get("choices"))
         if delta_text:
             self.parts.append(delta_text)
         return delta_text

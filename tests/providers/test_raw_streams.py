@@ -621,8 +621,13 @@ async def test_a_chat_stream_cut_after_a_finish_on_a_chunk_of_text_is_a_dropped_
         [chunk({"content": "one"}, finish="stop"), chunk({"content": ""}, finish="stop")],
         # the same gateway's first chunk, the role alone: nothing of the answer had come
         [chunk({"role": "assistant", "content": ""}, finish="stop")],
+        # one that puts the usage so far on every chunk too (gcli2api's): the empty chunk's usage is no last word
+        [
+            {**chunk({"content": "one"}, finish="stop"), "usage": USAGE_CHUNK["usage"]},
+            {**chunk({"content": ""}, finish="stop"), "usage": USAGE_CHUNK["usage"]},
+        ],
     ],
-    ids=["empty-chunk-after-stamped-text", "stamped-role-chunk"],
+    ids=["empty-chunk-after-stamped-text", "stamped-role-chunk", "stamped-usage-on-every-chunk"],
 )
 async def test_a_chat_stream_of_a_gateway_that_stamps_every_chunk_cut_midway_is_a_dropped_stream(raw_stream, chunks):
     # A finish_reason on a chunk of text says the gateway puts one on every chunk: a later chunk with nothing in it
