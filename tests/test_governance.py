@@ -1153,6 +1153,38 @@ async def test_an_attempt_that_failed_for_nothing_holds_nothing_while_its_call_w
     assert [a.outcome for a in first.attempts] == ["error", "ok"]
 
 
+async def test_an_attempt_left_for_a_fallback_its_budget_refused_holds_nothing_while_it_waits_to_retry(
+    catalog_copy, tmp_path, upstream
+):
+    # A 429 on the first target moves on to the fallback first; when the run's limit refused that (dearer) fallback,
+    # the cascade came back to wait out the first target's Retry-After and retry it. Through that wait the 429's
+    # reservation went on holding its worst case (the fallback's refused reservation had rolled its shrink back):
+    # another call of the run, made meanwhile, was refused as over the run limit for spend never made.
+    prices(catalog_copy, '"compat:b": {input: 1000, output: 1000}\n"compat:*": {input: 100, output: 100}\n')
+    policy(catalog_copy, "policies:\n  - name: scoped\n    thresholds: {max_cost_per_run_usd: 0.03}\n")
+    upstream.plan("a", 429)
+    upstream.retry_after = 0.001  # within MAGSAG_RETRY_MAX_DELAY: waited for
+    svc = await open_service(catalog_copy, tmp_path, upstream)
+    alone = {"provider": "compat", "model": "a", "max_tokens": 150}
+    with_fallback = {**alone, "fallbacks": [{"provider": "compat", "model": "b"}]}
+    during: list[Any] = []
+    sleep = svc.cascade.sleep
+
+    async def meanwhile(seconds: float) -> None:
+        if not during:  # the first call's wait: the second call is made in it
+            during.append(None)
+            during[0] = await svc.invoke_skill("skill.analysis", {"data": "x", "model_config": alone}, run_id="r1")
+        await sleep(seconds)
+
+    svc.cascade.sleep = meanwhile
+    try:
+        first = await svc.invoke_skill("skill.analysis", {"data": "x", "model_config": with_fallback}, run_id="r1")
+    finally:
+        await svc.aclose()
+    assert [(a.model, a.outcome) for a in first.attempts] == [("a", "error"), ("b", "budget_exceeded"), ("a", "ok")]
+    assert during[0].result.model == first.result.model == "a"
+
+
 async def test_a_ledger_error_while_shrinking_a_waiting_reservation_does_not_fail_the_call(
     catalog_copy, tmp_path, upstream
 ):
