@@ -15,7 +15,7 @@ from ..transport import HttpResponse, SSEEvent
 from ..types import FinishReason, LLMRequest, LLMResult, Message, ToolCall, Usage
 from .content_filters import cut_short
 from .json_output import any_object, json_mode_system, says_json, schema_name
-from .openai_chat import refused
+from .openai_chat_ends import refused
 from .openai_errors import error_status, openai_error
 from .openai_models import moved_for_responses, put_temperature, requested_effort
 from .openai_reasoning import is_reasoning, made_by, reasoning_items, signature_for, with_origin

@@ -1,0 +1,69 @@
+"""How a Chat Completions answer, whole or streamed, ended: the finish reasons servers give, an answer the server
+interrupted, a refusal, and the answer's text as servers write its ``content``."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from ..errors import ContentFilteredError, OverloadedError, ServerError, excerpt
+from ..types import FinishReason, ToolCall, Usage
+from .wire_format import with_reported_usage
+
+__all__ = ["FINISH_REASONS", "INTERRUPTED", "content_text", "interrupted", "refused", "with_calls"]
+
+
+FINISH_REASONS: dict[str | None, FinishReason] = {
+    "stop": "stop",
+    "length": "length",
+    "tool_calls": "tool_calls",
+    "function_call": "tool_calls",
+    "content_filter": "content_filter",
+    # compatible servers' own words for the same ends: Together's "eos", TGI's and watsonx's "eos_token" and
+    # "stop_sequence", what an Anthropic-style server says; read as "other", an empty answer passed for the answer
+    "eos": "stop",
+    "eos_token": "stop",
+    "stop_sequence": "stop",
+    "end_turn": "stop",
+    "max_tokens": "length",
+    "model_length": "length",  # Mistral's: the model's context window ended the answer
+}
+#: a server's word for an answer it stopped short itself, whatever it had written by then: DeepSeek's "the request is
+#: interrupted due to insufficient resource of the inference system", Mistral's "error", vLLM's "abort"
+INTERRUPTED = frozenset({"insufficient_system_resource", "error", "abort"})
+
+
+def with_calls(finish: FinishReason, calls: list[ToolCall]) -> FinishReason:
+    """An answer of tool calls finishes as "tool_calls", as the Responses API's and Gemini's are read: Ollama before
+    0.3, vLLM (a required tool_choice), OVMS and OpenAI's gpt-4o (a named tool_choice) finish one with "stop", or
+    none, which a caller that runs tools on "tool_calls" took for an answer with nothing to run."""
+    return "tool_calls" if calls and finish in ("stop", "other") else finish
+
+
+def interrupted(finish_reason: str, usage: Usage | None, *, provider: str, model: str) -> ServerError:
+    """The error of an answer the server interrupted (:data:`INTERRUPTED`): what it wrote is not the whole answer,
+    and passed as one it was (read as "other", with no word of it). Asked again, as a server error is; billed at the
+    usage it reports."""
+    cls = OverloadedError if finish_reason == "insufficient_system_resource" else ServerError
+    said = f"{provider}:{model}: the server interrupted the answer (finish_reason {finish_reason!r}); it is not whole"
+    exc = cls(said, provider=provider, model=model)
+    with_reported_usage(exc, usage)
+    return exc
+
+
+def refused(refusal: str, usage: Usage | None, *, provider: str, model: str) -> ContentFilteredError:
+    """The model declined (chat's ``message.refusal``, the Responses API's ``refusal`` content part): there is
+    no answer, only the refusal's text, which says why. Billed like any answer: the error carries the usage."""
+    return with_reported_usage(
+        ContentFilteredError(
+            f"{provider}:{model}: the model refused: {excerpt(refusal, 200)!r}", provider=provider, model=model
+        ),
+        usage,
+    )
+
+
+def content_text(content: Any) -> str:
+    """``content`` as text: the spec's string, or (Mistral's reasoning models and servers copying them) a list
+    of parts in the request's shape, whose "text" parts are the answer and whose "thinking" ones are not."""
+    if isinstance(content, list):
+        return "".join(str(p.get("text") or "") for p in content if isinstance(p, dict) and p.get("type") == "text")
+    return content if isinstance(content, str) else ""

@@ -1,0 +1,244 @@
+"""A Chat Completions stream (``chat.completion.chunk`` events) read into one answer, as
+:class:`~.openai_chat.ChatCompletionsFormat` reads a whole one: its text, refusal, reasoning and tool calls pieced
+together, its usage wherever a server puts it (the usage chunk, Moonshot's choice, Groq's ``x_groq``), and where the
+stream ended (a closing chunk, ``[DONE]``, or a cut that leaves only the usage unsaid)."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from ..errors import ContentFilteredError, MalformedResponseError, ProviderConnectionError
+from ..transport import HttpResponse, SSEEvent
+from ..types import LLMResult, ToolCall, Usage
+from .content_filters import cut_short, filter_note
+from .openai_chat_ends import FINISH_REASONS, INTERRUPTED, content_text, interrupted, refused, with_calls
+from .openai_errors import error_status, openai_error
+from .openai_tool_calls import call_name, parse_arguments, unwrapped
+from .openai_usage import chat_usage as _usage
+from .wire_format import StreamAccumulator, said, with_reported_usage
+
+__all__ = ["ChatStream"]
+
+
+def _choice_usage(chunk: dict[str, Any]) -> Any:
+    """The usage Moonshot's (Kimi's) stream puts in its last chunk's choice, beside its finish_reason, where the
+    spec puts it beside the choices: unread, every streamed answer's cost was unknown."""
+    choices = chunk.get("choices")
+    choice = choices[0] if isinstance(choices, list) and len(choices) == 1 else None
+    return choice.get("usage") if isinstance(choice, dict) else None
+
+
+def _groq_usage(chunk: dict[str, Any]) -> Any:
+    """The usage Groq's stream puts in its last chunk's ``x_groq`` (beside the finish_reason), where a Groq without
+    ``stream_options`` (and gateways passing its chunks on) sends no usage chunk: unread, the answer's cost was
+    unknown."""
+    extra = chunk.get("x_groq")
+    return extra.get("usage") if isinstance(extra, dict) else None
+
+
+def _carries(chunk: dict[str, Any]) -> bool:
+    """Whether a chunk carries some of the answer (or of its reasoning): not the closing one, whatever else it says
+    (gateways that translate Gemini, gcli2api's, put finish_reason "stop" and the usage on every chunk)."""
+    deltas = [c.get("delta") or {} for c in chunk.get("choices") or () if isinstance(c, dict)]
+    return any(d.get(k) for d in deltas for k in ("content", "refusal", "tool_calls", "reasoning_content", "reasoning"))
+
+
+def _add_piece(slot: dict[str, Any], fn: dict[str, Any]) -> None:
+    """A tool-call delta's ``function`` added to its call. The spec sends the name once and the arguments' JSON in
+    pieces; NVIDIA NIM's MiniMax and others send the whole name again on every delta (joined, it was
+    "read_fileread_file", a tool the caller never offered), and Venice's and others stream the arguments as the
+    object itself, as an unstreamed answer may give them (joined to text, a TypeError lost the paid answer)."""
+    name, args = fn.get("name"), fn.get("arguments")
+    if name and name != slot["name"]:
+        slot["name"] += name
+    if isinstance(args, dict) and slot["arguments"] in ("", args):
+        slot["arguments"] = args  # (the same object again on a later delta is the same arguments)
+    elif args:  # anything else is text of the arguments' JSON, and so is an object after some of it
+        so_far = slot["arguments"]
+        slot["arguments"] = (so_far if isinstance(so_far, str) else json.dumps(so_far)) + (
+            args if isinstance(args, str) else json.dumps(args)
+        )
+
+
+class ChatStream(StreamAccumulator):
+    """``chat.completion.chunk`` events, then (with include_usage) a usage chunk, then ``[DONE]`` (which some
+    servers never send: a clean end after the finish_reason is a whole answer too)."""
+
+    def __init__(self, provider: str, model: str) -> None:
+        self.provider, self.model = provider, model
+        self.parts: list[str] = []
+        self.refusal: list[str] = []
+        self.calls: dict[int, dict[str, Any]] = {}
+        #: a delta's index -> the key of its call in ``calls`` (keys count the calls in order of arrival)
+        self._key_of: dict[int, int] = {}
+        #: the key of the call the last tool-call delta went to
+        self._last_call: int | None = None
+        self.finish_raw: str | None = None
+        self.usage: Usage | None = None
+        #: the usage came with the finish_reason or after it: the spec's usage chunk (no choices, the last before
+        #: [DONE]), or the finish_reason's own chunk, where llama.cpp's server and others put it
+        self.usage_last = False
+        #: the last chunk with choices was a closing one: a finish_reason and nothing of the answer (the spec's
+        #: ``{"delta": {}, "finish_reason": "stop"}``), after which only the usage chunk and [DONE] are to come
+        self.closed = False
+        #: the stream was cut after the closing chunk, before its usage chunk (:meth:`survives_the_cut`)
+        self.cut = False
+        #: a finish_reason came on a chunk of the answer: a gateway stamping every chunk (gcli2api's), whose ends say
+        #: nothing; and how many chunks came with one (more than one: the usage beside them is the count so far)
+        self.stamped, self.finishes = False, 0
+        self.done = False
+        self.response_id: str | None = None
+        self.model_seen: str | None = None
+        self.tier_seen: str | None = None
+        #: which of Azure's content filters fired, as the message of a withheld answer ends
+        self.filtered = ""
+
+    def usage_so_far(self) -> Usage | None:
+        # OpenAI sends usage once, after the finish; some servers send the count so far in every chunk,
+        # which is the whole answer's only once the finish_reason (or [DONE]) has come
+        final = (self.finish_raw is not None and self.finishes < 2) or self.done or self.usage_last
+        return self.usage if final else None
+
+    def complete(self) -> bool:
+        # [DONE], or the usage chunk before it: "an additional chunk will be streamed before the data: [DONE]
+        # message ... the choices field will always be an empty array", or a finish_reason's chunk that carries
+        # the usage itself (a clean end after the finish_reason alone is read as whole by finish())
+        return self.done or self.usage_last
+
+    def survives_the_cut(self) -> bool:
+        # Not a finish_reason on a chunk that carries text: gateways that put finish_reason "stop" on every chunk
+        # (see _carries) would have an answer cut midway taken for a whole one.
+        self.cut = self.closed
+        return self.closed
+
+    def feed(self, event: SSEEvent) -> str:
+        if event.data == "[DONE]":
+            self.done = True
+            return ""
+        chunk = event.json_object()
+        if "error" in chunk or event.event == "error":
+            # {"error": {...}} in a chunk, or an event named "error" whose data is the error itself (llama.cpp's)
+            body = chunk if "error" in chunk else {"error": chunk}
+            raise openai_error(
+                HttpResponse(error_status(body["error"]), {}, json.dumps(body).encode()),
+                provider=self.provider,
+                model=self.model,
+            )
+        self.response_id = self.response_id or chunk.get("id")
+        self.model_seen = self.model_seen or said(chunk.get("model"))
+        self.tier_seen = chunk.get("service_tier") or self.tier_seen
+        usage = chunk.get("usage") or _choice_usage(chunk) or _groq_usage(chunk)
+        if usage:
+            self.usage = _usage(usage, chunk)
+            self.usage.service_tier = self.usage.service_tier or said(self.tier_seen)  # (read once, not per chunk)
+            self.usage.answering_model = self.usage.answering_model or self.model_seen
+        delta_text = ""
+        finished = False
+        for choice in chunk.get("choices") or []:
+            delta = choice.get("delta") or {}
+            content = delta.get("content")
+            if content:
+                delta_text += content if isinstance(content, str) else content_text(content)
+            if delta.get("refusal"):
+                self.refusal.append(delta["refusal"])
+            for tc in delta.get("tool_calls") or []:
+                slot = self._slot(tc)
+                if tc.get("id"):
+                    slot["id"] = tc["id"]
+                _add_piece(slot, tc.get("function") or {})
+            if choice.get("finish_reason"):
+                self.finish_raw = choice["finish_reason"]
+                finished = True
+            if "content_filter_results" in choice:  # Azure's, on each choice
+                self.filtered = filter_note(choice["content_filter_results"]) or self.filtered
+        self.finishes += finished
+        if finished or self.closed:  # closed by a finish that carries nothing, opened again by any of the answer
+            carries = _carries(chunk)
+            self.stamped = self.stamped or (finished and carries)  # (and a first chunk, the role alone, closes nothing)
+            self.closed = not carries and not self.stamped and bool(self.parts or self.calls or self.refusal)
+        # after the choices: its finish counts (a stamping gateway's, beside choices, does not: its usage so far)
+        if usage and self.finish_raw is not None and not _carries(chunk):
+            self.usage_last = self.usage_last or not (self.stamped and chunk.get("choices"))
+        if delta_text:
+            self.parts.append(delta_text)
+        return delta_text
+
+    def _slot(self, tc: dict[str, Any]) -> dict[str, Any]:
+        """The call a tool-call delta continues, or a new one. The spec keys the deltas by ``index``; some
+        compatible servers leave it out (Gemini's OpenAI endpoint) or give parallel calls all the same one,
+        sending each call with its own id. So a delta with an id other than its call's starts a new call, and
+        one without an index continues the call the last delta went to."""
+        index, call_id = tc.get("index"), tc.get("id")
+        key = self._key_of.get(index) if isinstance(index, int) else self._last_call
+        slot = self.calls.get(key) if key is not None else None
+        if slot is None or (call_id and slot["id"] not in (None, call_id)):
+            key = len(self.calls)
+            slot = self.calls[key] = {"id": None, "name": "", "arguments": ""}
+            if isinstance(index, int):
+                self._key_of[index] = key
+        self._last_call = key
+        return slot
+
+    def finish(self) -> LLMResult:
+        if not self.done and self.finish_raw is None:
+            raise ProviderConnectionError(
+                f"{self.provider}:{self.model}: the stream ended before the answer was complete",
+                provider=self.provider,
+                model=self.model,
+            )
+        # finish_reason came and the stream then ended cleanly (a dropped connection fails in the transport,
+        # before this): the answer is whole, whether or not [DONE] followed. llama.cpp's server before
+        # 2024-09, ik_llama.cpp without --send-done and TGI before 2.2 never send it.
+        if self.finish_raw in INTERRUPTED:
+            raise interrupted(self.finish_raw, self.usage, provider=self.provider, model=self.model)
+        finish = FINISH_REASONS.get(self.finish_raw, "other")
+        text = "".join(self.parts)
+        if self.finish_raw is None and not text and not self.calls and not self.refusal:
+            # [DONE] after no choice at all (a gateway closing a stream it could not serve): no answer, as
+            # a completion without choices is none
+            raise MalformedResponseError(
+                f"{self.provider}:{self.model}: the stream ended with [DONE] but carried no answer",
+                provider=self.provider,
+                model=self.model,
+            )
+        if finish == "content_filter" and not text and not self.calls:
+            raise with_reported_usage(
+                ContentFilteredError(
+                    f"{self.provider}:{self.model}: the answer was withheld by the provider's content filter"
+                    + self.filtered,
+                    provider=self.provider,
+                    model=self.model,
+                ),
+                self.usage,
+            )
+        if self.refusal and not text and not self.calls:
+            raise refused("".join(self.refusal), self.usage, provider=self.provider, model=self.model)
+        calls = [
+            ToolCall(
+                id=slot["id"] or f"call_{i}",
+                name=call_name(slot["name"], provider=self.provider, model=self.model),
+                arguments=parse_arguments(
+                    slot["arguments"], provider=self.provider, model=self.model, cut=finish == "length"
+                ),
+            )
+            for i, slot in sorted(self.calls.items())
+        ]
+        calls = unwrapped(calls)
+        result = LLMResult(
+            text=text,
+            provider=self.provider,
+            model=self.model_seen or self.model,
+            usage=self.usage or Usage(reported=False),
+            tool_calls=calls,
+            finish_reason=with_calls(finish, calls),
+            response_id=self.response_id,
+        )
+        if finish == "content_filter":
+            result.warnings.append(cut_short(self.provider, self.model, self.filtered))
+        if self.cut:
+            result.warnings.append(
+                f"{self.provider}:{self.model}: the stream was cut after the answer's end, before the usage it was to "
+                "report; the answer is kept, not asked for (and paid for) again"
+            )
+        return result
