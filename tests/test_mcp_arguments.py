@@ -207,3 +207,21 @@ async def test_a_text_argument_is_taken_as_the_text_sent_even_when_it_reads_as_j
     ):
         result = await client.call_tool(tool, arguments)
         assert not result.is_error, (tool, result.content[0].text)
+
+
+async def test_null_for_an_argument_with_a_default_is_the_default(client: Client):
+    # A client that sends every argument it leaves unset as null (an OpenAI strict-mode bridge, a LangChain
+    # adapter) had agent=null and cursor=null taken as left out, but filters=null, limit=null, offset=null and
+    # attempts_per_run=null refused ("expected an integer, got null"), though none of them is required.
+    for tool, arguments in (
+        ("summarize_usage", {"filters": None}),
+        ("query_runs", {"filters": None, "limit": None, "offset": None, "cursor": None, "attempts_per_run": None}),
+        ("search_usage", {"pattern": "x", "limit": None, "since": None, "cursor": None}),
+    ):
+        result = await client.call_tool(tool, arguments)
+        assert not result.is_error, (tool, result.content[0].text)
+    # a required argument is still required
+    text = await error_text(client, "invoke_skill", {"skill_id": "skill.analysis", "payload": None})
+    assert "payload: expected an object, got null" in text, text
+    text = await error_text(client, "search_usage", {"pattern": None})
+    assert "pattern: expected a string, got null" in text, text

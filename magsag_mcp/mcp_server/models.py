@@ -12,7 +12,7 @@ from __future__ import annotations
 from typing import Annotated, Any, Literal
 
 from mcp.server.mcpserver.utilities.func_metadata import ArgModelBase
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, StrictFloat
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, StrictFloat, model_validator
 from pydantic_core import PydanticCustomError
 
 from .ledger_models import QueryRunsResult as QueryRunsResult
@@ -47,6 +47,22 @@ class _Args(ArgModelBase):
     """A tool's arguments: the SDK validates calls against this model and calls the tool with its fields."""
 
     model_config = ConfigDict(extra="forbid")
+
+    @model_validator(mode="before")
+    @classmethod
+    def _null_is_left_out(cls, data: Any) -> Any:
+        """An optional argument sent as null is one left out, as its schema has it (see schema_compaction): many
+        clients send every argument they leave unset as null. Those whose default is None took it already;
+        ``limit=null`` or ``filters=null`` was refused ("expected an integer, got null"). A required one still is."""
+        if not isinstance(data, dict) or None not in data.values():
+            return data
+        defaulted = {
+            key
+            for name, f in cls.model_fields.items()
+            if not f.is_required() and (f.default_factory is not None or f.default is not None)
+            for key in (name, f.alias or name)
+        }
+        return {k: v for k, v in data.items() if v is not None or k not in defaulted}
 
 
 # --- arguments -------------------------------------------------------------------------------
