@@ -225,3 +225,25 @@ async def test_null_for_an_argument_with_a_default_is_the_default(client: Client
     assert "payload: expected an object, got null" in text, text
     text = await error_text(client, "search_usage", {"pattern": None})
     assert "pattern: expected a string, got null" in text, text
+
+
+async def test_a_vendor_parameter_beside_model_config_s_own_keys_is_pointed_to_params(client: Client):
+    # model_config.top_p was answered "did you mean 'stop'?": a model following it sent stop=0.9 and was refused
+    # again. A vendor's own parameter (top_p, seed, reasoning_effort) goes in params, which passes it through.
+    base = {"skill_id": "skill.analysis", "payload": {"data": "x"}}
+    for key in ("top_p", "seed", "reasoning_effort"):
+        text = await error_text(client, "invoke_skill", {**base, "model_config": {"model": "gpt-4o", key: 1}})
+        assert f"unknown argument 'model_config.{key}' (a vendor parameter goes in params: " in text, text
+        assert f'{{"params": {{"{key}": ...}}}}' in text and "'stop'" not in text.split("; or ")[0], text
+        target = {"model_config": {"fallbacks": [{"model": "gpt-4o-mini", key: 1}]}}
+        text = await error_text(client, "explain_route", {**base, **target})
+        assert f"'model_config.fallbacks.0.{key}' (a vendor parameter goes in params: " in text, text
+    # a misspelling of a key model_config takes is still one
+    text = await error_text(client, "invoke_skill", {**base, "model_config": {"temprature": 0.2}})
+    assert "unknown argument 'model_config.temprature' (did you mean 'temperature'?)" in text, text
+    # and a key that may be either says both
+    text = await error_text(client, "invoke_skill", {**base, "model_config": {"max_output_tokens": 50}})
+    assert "a vendor parameter goes in params" in text and "; or did you mean 'max_tokens'?)" in text, text
+    # and a key of the call's context is sent there, not to params
+    text = await error_text(client, "invoke_skill", {**base, "model_config": {"tier": "economy"}})
+    assert 'unknown argument \'model_config.tier\' (it goes in context: {"context": {"tier": ...}})' in text, text

@@ -200,6 +200,18 @@ def skill_id_meant(value: Any, pattern: str) -> str | None:
     return f"did you mean {meant!r}?"
 
 
+def vendor_parameter_hint(key: str, names: list[str]) -> str | None:
+    """What an unknown key of a call's settings (``model_config``, a fallback target) is: a misspelling of a key
+    they take (``temprature``: left to the close match), else most likely a vendor's own parameter (``top_p``,
+    ``seed``, ``reasoning_effort``), which ``params`` passes through. The close match alone sent ``top_p`` to
+    ``stop``, and a model that followed it was refused again."""
+    if difflib.get_close_matches(key, names, n=1, cutoff=0.8):
+        return None
+    hint = f'a vendor parameter goes in params: {{"params": {{"{key}": ...}}}}'
+    close = difflib.get_close_matches(key, names, n=1, cutoff=0.6)
+    return f"{hint}; or did you mean {close[0]!r}?" if close else hint
+
+
 def payload_field_hint(key: str, names: list[str]) -> str | None:
     """What an unknown key beside a skill call's ``payload`` is: most likely one of the skill's input fields
     (``data``), written as an argument of the tool, or the payload under another name (``input``). A misspelt

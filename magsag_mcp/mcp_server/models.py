@@ -74,6 +74,13 @@ class TargetArg(_In):
     base_url: str | None = None
     params: dict[str, Any] | None = None
 
+    @classmethod
+    def unknown_key_hint(cls, key: str) -> str | None:
+        """A vendor's parameter (top_p) goes in params (see :mod:`.arguments`)."""
+        from .arguments import vendor_parameter_hint
+
+        return vendor_parameter_hint(key, [f.alias or name for name, f in cls.model_fields.items()])
+
 
 # OpenAI's `json_schema` object, which every provider reads: the schema goes under `schema` (no docstring: it
 # would be the definition's description, and keep it from being written where it is used)
@@ -124,6 +131,15 @@ class ModelConfigArg(_In):
         "is_error: true when the tool failed)",
     )
     stream: bool | None = None
+
+    @classmethod
+    def unknown_key_hint(cls, key: str) -> str | None:
+        """A key of the context goes there, a vendor's parameter (top_p) in params (see :mod:`.arguments`)."""
+        if key in ContextArg.model_fields:
+            return f'it goes in context: {{"context": {{"{key}": ...}}}}'
+        from .arguments import vendor_parameter_hint
+
+        return vendor_parameter_hint(key, [f.alias or name for name, f in cls.model_fields.items()])
 
     def as_payload(self) -> dict[str, Any]:
         return self.model_dump(exclude_none=True, by_alias=True)
