@@ -247,3 +247,13 @@ async def test_a_vendor_parameter_beside_model_config_s_own_keys_is_pointed_to_p
     # and a key of the call's context is sent there, not to params
     text = await error_text(client, "invoke_skill", {**base, "model_config": {"tier": "economy"}})
     assert 'unknown argument \'model_config.tier\' (it goes in context: {"context": {"tier": ...}})' in text, text
+
+
+async def test_invoke_skills_run_id_given_to_explain_route_is_said_to_be_left_out(client: Client):
+    # A model previewing the call it is about to make sends the same arguments: run_id was answered "a skill's
+    # input field goes in payload", and a model that followed it sent the run id to the skill as its input.
+    args = {"skill_id": "skill.analysis", "payload": {"data": "x"}, "run_id": "run-1"}
+    text = await error_text(client, "explain_route", args)
+    assert "unknown argument 'run_id' (explain_route plans a call without running it and takes no run_id" in text
+    assert "payload" not in text.split("explain_route takes:")[0], text
+    assert "check_budget" in text, text  # where a run's budget is read

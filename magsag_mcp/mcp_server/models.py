@@ -205,6 +205,16 @@ class ExplainRouteArgs(_SkillArgs):
     model_cfg: ModelConfigArg | None = MODEL_CONFIG
     context: ContextArg | None = CONTEXT
 
+    @classmethod
+    def unknown_key_hint(cls, key: str) -> str | None:
+        """invoke_skill's run_id, sent with the rest of the call being previewed: not the skill's input."""
+        if key == "run_id":
+            return (
+                "explain_route plans a call without running it and takes no run_id: leave it out; check_budget "
+                "shows what a run has left"
+            )
+        return super().unknown_key_hint(key)
+
 
 # Mirrors magsag_mcp.ledger.UsageFilters (a test keeps them in step) without importing the ledger,
 # which pulls in the SQLite driver, when the server is built.
