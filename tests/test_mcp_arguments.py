@@ -257,3 +257,16 @@ async def test_invoke_skills_run_id_given_to_explain_route_is_said_to_be_left_ou
     assert "unknown argument 'run_id' (explain_route plans a call without running it and takes no run_id" in text
     assert "payload" not in text.split("explain_route takes:")[0], text
     assert "check_budget" in text, text  # where a run's budget is read
+
+
+async def test_milliseconds_given_for_unix_seconds_are_said_to_be_milliseconds(client: Client):
+    # A JavaScript client's Date.now() is milliseconds: since=1764460800000 was refused quoting a float the
+    # caller never wrote (since=1764460800000.0), with no word of what it was or what to send instead.
+    for tool, arguments in (
+        ("summarize_usage", {"filters": {"since": 1764460800000}}),
+        ("query_runs", {"filters": {"until": "1764460800000"}}),
+        ("search_usage", {"pattern": "x", "since": 1764460800000}),
+    ):
+        text = await error_text(client, tool, arguments)
+        assert "1764460800000.0" not in text, text
+        assert "reads as milliseconds since 1970: in seconds it is 1764460800" in text, text

@@ -64,11 +64,12 @@ def parse_since(value: Any, *, field: str = "since", now: float | None = None) -
         )
     if isinstance(value, bool):  # an int to Python, but no one means 1970-01-01T00:00:01 by True
         raise InputError(f"{field}={value!r} is not a time: give unix seconds (e.g. 1764460800), 24h, 7d or a date")
+    written = value
     if isinstance(value, str) and _UNIX_SECONDS.match(value.strip()):
         value = float(value)  # the one way a command line can give unix seconds
     if isinstance(value, int | float):
         if not -MAX_DURATION_SECONDS <= value <= MAX_DURATION_SECONDS * 2:  # nan fails this too
-            raise InputError(f"{field}={value!r} is not a time: give unix seconds (e.g. 1764460800), 24h, 7d or a date")
+            raise InputError(_not_unix_seconds(field, written, value))
         return float(value)
     text = value.strip()
     m = _RELATIVE.match(text)
@@ -91,6 +92,18 @@ def parse_since(value: Any, *, field: str = "since", now: float | None = None) -
             f"leave {field} out for no bound"
         )
     return seconds
+
+
+def _not_unix_seconds(field: str, written: Any, value: float) -> str:
+    """Why a number is no time, quoted as written (not as the float it was read as); a JavaScript client's
+    ``Date.now()`` is milliseconds, which is said, with the seconds it means. A whole number arrives as a float
+    from a JSON schema that takes numbers (the MCP tools'): it is quoted as the integer that was sent."""
+    if isinstance(written, float) and written.is_integer() and abs(written) < 1e18:
+        written = int(written)
+    said = f"{field}={written!r} is not a time: give unix seconds (e.g. 1764460800), 24h, 7d or a date"
+    if 1e11 <= abs(value) and -MAX_DURATION_SECONDS <= value / 1000 <= MAX_DURATION_SECONDS * 2:
+        said += f"; {str(written).strip()} reads as milliseconds since 1970: in seconds it is {int(value / 1000)}"
+    return said
 
 
 def cuts_a_day(value: str | float | int | None) -> bool:
