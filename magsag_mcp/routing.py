@@ -220,6 +220,11 @@ CONTEXT_KEYS = ("llm_overrides", "preferred_model", "tier", "data_class")
 #: the keys of a call's context and model_config, and the context itself: beside the skill's fields in a payload,
 #: routing reads none of them
 _ROUTING_KEYS = frozenset(CONTEXT_KEYS) | MODEL_CONFIG_KEYS | {"context"}
+#: what a call is recorded under, given beside its payload: in it, the ledger and the budgets read neither
+_RECORD_KEYS = {
+    "agent": "the call was not recorded under that agent, and its limits did not apply to it",
+    "run_id": "the call did not join that run, and its limits did not apply to it",
+}
 
 
 def _near_misses(payload: Mapping[str, Any], context: Mapping[str, Any], skill: Any = None) -> list[str]:
@@ -231,10 +236,16 @@ def _near_misses(payload: Mapping[str, Any], context: Mapping[str, Any], skill: 
         for key in payload:
             if isinstance(key, str) and key.lower().replace("_", "").replace("-", "") == "modelconfig":
                 out.append(f"payload key {key!r} is not 'model_config': it went to the skill as data, not routing")
-    stray = payload.keys() & _ROUTING_KEYS if skill is not None else ()
+    stray = payload.keys() & (_ROUTING_KEYS | _RECORD_KEYS.keys()) if skill is not None else ()
     if stray:  # (rare: one set operation on every call, the skill's fields read only then)
         read = {*skill.field_names, *((skill.input_schema or {}).get("properties") or ())}
         for key in sorted(stray - read):
+            if key in _RECORD_KEYS:
+                out.append(
+                    f"payload key {key!r} went to the skill as data: {_RECORD_KEYS[key]}; the call's {key} goes "
+                    f"beside its payload (invoke's {key}=, invoke_skill's {key})"
+                )
+                continue
             goes = f"context['{key}']" if key in CONTEXT_KEYS else f"payload['model_config']['{key}']"
             if key == "context":
                 goes = "the call's own context, beside its payload (invoke's context=, invoke_skill's context)"

@@ -491,3 +491,22 @@ def test_a_field_the_skill_reads_is_no_routing_key_however_it_is_named(catalog):
 
     assert _near_misses({"text": "a car", "model": "Corolla"}, {}, skill.call_parts) == []
     assert plan_call(catalog, "skill.analysis", {"data": "x"}, context=None, env={}).warnings == []
+
+
+@pytest.mark.parametrize(
+    ("key", "goes"),
+    [
+        ("agent", "the call's agent goes beside its payload (invoke's agent=, invoke_skill's agent)"),
+        ("run_id", "the call's run_id goes beside its payload (invoke's run_id=, invoke_skill's run_id)"),
+    ],
+)
+def test_an_agent_or_run_id_beside_the_skills_fields_is_named_in_the_warnings(catalog, key, goes):
+    # Before: {"data": ..., "agent": "ops"} went to the skill as data, unsaid: the call was recorded under no agent
+    # (or a new run), so the agent's daily limit (or the run's) never applied to it, and nothing said why.
+    plan = plan_call(catalog, "skill.analysis", {"data": "x", key: "ops"}, context=None, env={})
+    said = [w for w in plan.warnings if f"payload key {key!r}" in w]
+    assert said and goes in said[0] and "its limits" in said[0], plan.warnings
+    skill = _skill({"type": "object", "properties": {"text": {}, key: {"type": "string"}}}, user="{text} {" + key + "}")
+    from magsag_mcp.routing import _near_misses
+
+    assert _near_misses({"text": "a", key: "b"}, {}, skill.call_parts) == []  # a field the skill reads is its own
