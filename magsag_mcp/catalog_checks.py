@@ -311,15 +311,30 @@ def refused_by_allowed_models(catalog: Catalog, policies: Any) -> list[str]:
                 f"{name}.allowed_models, or route to a model it allows"
             )
     for provider, chain in catalog.routing.provider_defaults.items():
-        verdicts = [policies.allowed(target, None) for target in chain]
-        if all(not ok for ok, *_ in verdicts):
-            name = verdicts[0][1]
-            labels = ", ".join(dict.fromkeys(t.label for t in chain))
+        # each model refused, not only all of them: the model is the environment's (or the call's) choice, whose
+        # refusal fails the call where it is reached rather than moving on to the models after it
+        refused = [(t, policy) for t in chain for ok, policy, *_ in [policies.allowed(t, None)] if not ok]
+        if not refused:
+            continue
+        name = refused[0][1]
+        labels = ", ".join(dict.fromkeys(t.label for t, _ in refused))
+        where = catalog.routing_place(f"provider_defaults.{provider}")
+        calls = (
+            f"a call under MAGSAG_PROVIDER={provider} (or naming only provider {provider}) whose route and default "
+            f"chain name no {provider} model"
+        )
+        if len(refused) == len(chain):
             problems.append(
-                f"{catalog.routing_place(f'provider_defaults.{provider}')}: {labels} is refused by policy {name!r} "
-                f"(not in its allowed_models), so a call under MAGSAG_PROVIDER={provider} (or naming only provider "
-                f"{provider}) whose route and default chain name no {provider} model fails; name a model of "
-                f"{provider}'s it allows, add {labels} to {name}.allowed_models, or remove the entry"
+                f"{where}: {labels} is refused by policy {name!r} (not in its allowed_models), so {calls} fails; name "
+                f"a model of {provider}'s it allows, add {labels} to {name}.allowed_models, or remove the entry"
+            )
+        else:
+            first = chain.index(refused[0][0])
+            problems.append(
+                f"{where}: {labels} is refused by policy {name!r} (not in its allowed_models), so {calls} fails at "
+                f"it{' if the models before it fail' if first else ''}, the models after it untried (a refused model "
+                f"taken from here is not replaced); remove {labels} from the list, or add {labels} to "
+                f"{name}.allowed_models"
             )
     return problems
 

@@ -333,3 +333,28 @@ async def test_the_routing_resource_shows_provider_defaults(tmp_path: Path):
         "google": ["google:gemini-1.5-pro"],
     }
     assert "provider_defaults" in routing["resolution"][1]
+
+
+def test_a_refused_model_in_a_provider_defaults_list_is_a_problem_as_the_call_it_fails(
+    unmapped_catalog: Path, tmp_path: Path
+):
+    # google: [gemini-1.5-flash, gemini-1.5-pro], the policy allowing only gemini-1.5-pro: every MAGSAG_PROVIDER=google
+    # call that takes the mapping failed with policy_denied at gemini-1.5-flash (a refusal of the environment's choice
+    # is not replaced), while validate said ok and doctor saw nothing, as one allowed model in the list passed
+    from magsag_mcp.api import Magsag
+    from magsag_mcp.loopback import LoopbackUpstream
+
+    catalog_copy = unmapped_catalog
+    routing = catalog_copy / "routing" / "default.yaml"
+    routing.write_text(routing.read_text() + "\nprovider_defaults:\n  google: [gemini-1.5-flash, gemini-1.5-pro]\n")
+    with LoopbackUpstream().running() as up:
+        env = {**up.env(), **QUICK, "MAGSAG_PROVIDER": "google"}
+        with Magsag(catalog=catalog_copy, db=tmp_path / "ledger.db", env=env) as mg:
+            with pytest.raises(PolicyDenied, match="forbids google:gemini-1.5-flash"):
+                mg.skills.invoke("skill.coding", PAYLOADS["skill.coding"])
+    problems = validate_catalog(catalog_copy, env={})
+    said = [p for p in problems if p.startswith(f"{routing}: provider_defaults.google: ")]
+    assert len(said) == 1, problems
+    assert "google:gemini-1.5-flash is refused by policy 'production_models'" in said[0]
+    assert "gemini-1.5-pro" not in said[0].partition(" is refused")[0]  # the allowed one is not named as refused
+    assert "add google:gemini-1.5-flash to production_models.allowed_models" in said[0]
