@@ -215,6 +215,7 @@ def all_failed(plan: Plan, state: CascadeState, last: MagsagError | None) -> All
         # say neither ("model_not_found" twice), and this message is what a model reads first, what str(e) gives
         # a caller's fallback loop and what the ledger keeps; the others' most often repeat it
         tail = f"; last error: {redact(last.message)}"
+    tail += _mapped_models_missing(plan, tried)
     err = AllTargetsFailed.build(
         head + (": " + "; ".join(parts) if parts else "") + tail,
         attempts=state.attempts,
@@ -242,6 +243,32 @@ def _routed_models_missing(plan: Plan, tried: list[AttemptRecord]) -> str:
     return (
         f"; {provider} was asked for the routing policy's models by their names (MAGSAG_PROVIDER, or a call naming "
         f"only a provider) and has none of them: name a model it has in MAGSAG_MODEL or the call's model_config.model"
+    )
+
+
+def _mapped_models_missing(plan: Plan, tried: list[AttemptRecord]) -> str:
+    """Where a model the vendor does not have came from, when routing's ``provider_defaults`` named it (a model
+    retired since, a name mistyped): the caller named only a provider, so the vendor's "check the model name"
+    points at a name they never wrote where they would look for it."""
+    missing = [
+        plan.candidates[a.fallback_position]
+        for a in tried
+        if a.error_class == "model_not_found"
+        and a.fallback_position < len(plan.candidates)
+        and plan.candidates[a.fallback_position].source == "provider_default"
+    ]
+    if not missing:
+        return ""
+    provider = missing[0].target.provider
+    names = ", ".join(dict.fromkeys(c.target.label for c in missing))
+    fix = (
+        f"or set MAGSAG_MODEL to a {provider} model"
+        if missing[0].by_env
+        else f"or name a {provider} model in the call's model_config.model"
+    )
+    return (
+        f"; {names} came from routing's provider_defaults.{provider} (the route and the default chain name no "
+        f"{provider} model): name a model {provider} serves there, {fix}"
     )
 
 

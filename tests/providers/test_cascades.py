@@ -465,3 +465,32 @@ async def test_a_rate_limited_target_is_retried_when_its_fallback_refuses_the_co
     ]
     assert 1.0 <= waits[-1] <= 1.5  # OpenAI's Retry-After, waited before it was asked again
     assert openai.violations == []
+
+
+@pytest.mark.parametrize(
+    ("env", "payload", "fix"),
+    [
+        ({"MAGSAG_PROVIDER": "google"}, {}, "or set MAGSAG_MODEL to a google model"),
+        ({}, {"model_config": {"provider": "google"}}, "or name a google model in the call's model_config.model"),
+    ],
+)
+async def test_a_provider_defaults_model_the_vendor_lacks_says_where_it_was_named(
+    tmp_path: Path, serve, env: dict[str, str], payload: dict, fix: str
+):
+    # MAGSAG_PROVIDER=google alone took routing's provider_defaults.google (gemini-1.5-pro, which Google has since
+    # retired): the call failed "not found ... check the model name", a name the user never wrote anywhere they
+    # would look for it. The error now says where it came from, and what to change.
+    not_found = "models/gemini-1.5-pro is not found for API version v1beta, or is not supported for generateContent."
+    gemini = FakeGemini(KEY).queue({"error": 404, "message": not_found})
+    base = {"GEMINI_API_KEY": KEY, "GEMINI_BASE_URL": await serve(gemini), "MAGSAG_RETRY_BASE_DELAY": "0.001"}
+    svc = await Service.open(db=tmp_path / "l.db", env={**base, **env})
+    try:
+        with pytest.raises(E.AllTargetsFailed) as caught:
+            await svc.invoke_skill("skill.coding", {"task": "x", **payload})
+    finally:
+        await svc.aclose()
+    message = caught.value.message
+    assert "google:gemini-1.5-pro model_not_found" in message
+    assert not_found in message  # the vendor's own word stays
+    assert "google:gemini-1.5-pro came from routing's provider_defaults.google" in message, message
+    assert f"name a model google serves there, {fix}" in message, message
