@@ -358,3 +358,34 @@ def test_a_refused_model_in_a_provider_defaults_list_is_a_problem_as_the_call_it
     assert "google:gemini-1.5-flash is refused by policy 'production_models'" in said[0]
     assert "gemini-1.5-pro" not in said[0].partition(" is refused")[0]  # the allowed one is not named as refused
     assert "add google:gemini-1.5-flash to production_models.allowed_models" in said[0]
+
+
+def test_a_refusal_of_the_mapped_model_offers_only_models_the_provider_serves(catalog_copy: Path, tmp_path: Path):
+    # The policy allowed no Gemini model; the error said "it allows gpt-4o, ..., llama3.1:70b, fake:*: name one of
+    # them in routing's provider_defaults.google", advice that, followed, made the catalog invalid (provider_defaults
+    # refuses another vendor's model for google). It names the Gemini models the policy allows, or says it allows
+    # none and how to allow one.
+    from magsag_mcp.api import Magsag
+    from magsag_mcp.loopback import LoopbackUpstream
+
+    policies = catalog_copy / "policies" / "model_governance.yaml"
+    text = policies.read_text()
+    policies.write_text(text.replace("      - gemini-1.5-pro\n", ""))
+    with LoopbackUpstream().running() as up:
+        env = {**up.env(), **QUICK, "MAGSAG_PROVIDER": "google"}
+        with Magsag(catalog=catalog_copy, db=tmp_path / "ledger.db", env=env) as mg:
+            with pytest.raises(PolicyDenied) as caught:
+                mg.skills.invoke("skill.coding", PAYLOADS["skill.coding"])
+    message = caught.value.message
+    assert "name one of them in routing's provider_defaults.google" not in message, message
+    assert "it allows no google model" in message, message
+    assert "add google:gemini-1.5-pro to production_models.allowed_models" in message
+    # with a Gemini model allowed (by a glob), it is the one offered
+    policies.write_text(text.replace("      - gemini-1.5-pro\n", "      - gemini-1.5-flash*\n"))
+    with LoopbackUpstream().running() as up:
+        env = {**up.env(), **QUICK, "MAGSAG_PROVIDER": "google"}
+        with Magsag(catalog=catalog_copy, db=tmp_path / "ledger2.db", env=env) as mg:
+            with pytest.raises(PolicyDenied) as caught:
+                mg.skills.invoke("skill.coding", PAYLOADS["skill.coding"])
+    message = caught.value.message
+    assert "its google models are gemini-1.5-flash*: name one of them in routing's provider_defaults.google" in message

@@ -20,6 +20,7 @@ from ..errors import BudgetExceeded, LedgerError, PolicyDenied
 from ..ledger.money import to_pusd
 from ..types import Target
 from .budget import Reservation, reservation_ttl
+from .model_patterns import may_be_of
 from .policy import Limit, Policy, PolicySet, load_policies, load_policy_file, validate_policies
 
 __all__ = [
@@ -162,15 +163,26 @@ class Governance:
         """How to get past an ``allowed_models`` refusal of a target someone chose (a routed one is skipped):
         what the policy allows, and where to change the choice or the policy."""
         allowed = next((p.allowed_models for p in self.policies.policies if p.name == policy), None) or []
-        shown = ", ".join(allowed[:12]) + (f", ... ({len(allowed)} in all)" if len(allowed) > 12 else "")
+        shown = _shown(allowed)
+        if ctx.source == "provider_default":
+            # only a model of the provider's may be named there (provider_defaults refuses another vendor's)
+            provider = ctx.target.provider
+            own = [p for p in allowed if may_be_of(provider, p)]
+            other = (
+                "set MAGSAG_PROVIDER to a provider whose models it allows"
+                if ctx.by_env
+                else "name a model it allows in the call"
+            )
+            where = (
+                f"; it allows {shown}; its {provider} models are {_shown(own)}: name one of them in routing's "
+                f"provider_defaults.{provider} (or in {'MAGSAG_MODEL' if ctx.by_env else 'the call'}), or {other}"
+                if own
+                else f"; it allows no {provider} model ({shown}): {other}"
+            )
+            return f"{where}, or add {ctx.target.label} to {policy}.allowed_models"
         where = (
             "set MAGSAG_MODEL to one of them"
             if ctx.source == "env"
-            else f"name one of them in routing's provider_defaults.{ctx.target.provider} (or in MAGSAG_MODEL), or set "
-            "MAGSAG_PROVIDER to a provider whose models it allows"
-            if ctx.source == "provider_default" and ctx.by_env
-            else f"name one of them in the call, or in routing's provider_defaults.{ctx.target.provider}"
-            if ctx.source == "provider_default"
             else "set MAGSAG_PROVIDER to a provider it allows for these models, or unset it"
             if ctx.by_env
             else "name one of them in the call"
@@ -398,3 +410,8 @@ def _shrinkable(prior: list[Admission]) -> tuple[tuple[int, int], ...]:
             out.append((to_pusd(actual) or 0, rid))
             a.shrunk = True
     return tuple(out)
+
+
+def _shown(models: Sequence[str]) -> str:
+    """A policy's models, as an error lists them: the first twelve, and how many in all."""
+    return ", ".join(models[:12]) + (f", ... ({len(models)} in all)" if len(models) > 12 else "")

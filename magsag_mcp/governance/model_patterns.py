@@ -13,11 +13,12 @@ import fnmatch
 import functools
 import re
 
+from ..errors import ConfigError
 from ..rates import bare_model
 from ..targets import infer_provider
 from ..types import Target
 
-__all__ = ["GLOB", "matches", "model_matches", "residency_pattern"]
+__all__ = ["GLOB", "matches", "may_be_of", "model_matches", "residency_pattern"]
 
 
 @functools.lru_cache(maxsize=1024)  # every call's admission reads each policy's few patterns
@@ -91,3 +92,19 @@ def matches(patterns: list[str], target: Target) -> bool:
 def model_matches(patterns: list[str], model: str) -> bool:
     """For summaries, which know only model names."""
     return any(p == model or fnmatch.fnmatchcase(model, p) or p.split(":", 1)[-1] == model for p in patterns)
+
+
+def may_be_of(provider: str, pattern: str) -> bool:
+    """Whether a pattern may name a model ``provider`` serves: one it pins to ``provider``, a name or glob of that
+    vendor's (``gemini-1.5-pro``, ``gemini-*``), or one no provider can be told from (``*``); not another vendor's
+    (``gpt-4o``), a local tag (``llama3.1:70b``) or a pattern pinned to another provider (``fake:*``)."""
+    pinned, _ = _pinned(pattern)
+    if pinned is not None:
+        return pinned == provider
+    head, sep, rest = pattern.partition(":")
+    if sep and GLOB.search(head):
+        pattern = rest  # a provider glob ("*:gemini-1.5-pro"): the model's name tells
+    try:
+        return infer_provider(pattern) == provider
+    except ConfigError:
+        return True
