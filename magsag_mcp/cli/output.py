@@ -27,7 +27,7 @@ _SQLITE_MAGIC = b"SQLite format 3\x00"
 _WAL_MAGIC = (b"\x37\x7f\x06\x82", b"\x37\x7f\x06\x83")
 #: what a catalog is read from (see :mod:`magsag_mcp.catalog`)
 CATALOG_FOLDERS = ("skills", "routing", "agents", "policies")
-#: the catalog's price file, by its name in lower case (prices.yml and Prices.yaml are read too: see pricing)
+#: the catalog's price file, by its name in lower case (prices.yml and Prices.yaml are read too: see price_files)
 CATALOG_FILES = ("prices.yaml", "prices.yml")
 
 
