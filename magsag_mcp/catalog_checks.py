@@ -275,6 +275,7 @@ def refused_by_allowed_models(catalog: Catalog, policies: Any) -> list[str]:
     name a model themselves). Both validated "ok" before, as the users' guide's own policy does with the
     shipped routing."""
     from .errors import ConfigError
+    from .governance.model_patterns import may_be_of
     from .targets import parse_target
 
     problems = []
@@ -324,9 +325,16 @@ def refused_by_allowed_models(catalog: Catalog, policies: Any) -> list[str]:
             f"chain name no {provider} model"
         )
         if len(refused) == len(chain):
+            allowed = next((p.allowed_models for p in policies.policies if p.name == name), None) or []
+            own = [p for p in allowed if may_be_of(provider, p)]  # another vendor's model cannot be named there
+            fix = (
+                f"name one of its {provider} models there ({', '.join(own)}), "
+                if own
+                else f"it allows no {provider} model: "
+            )
             problems.append(
-                f"{where}: {labels} is refused by policy {name!r} (not in its allowed_models), so {calls} fails; name "
-                f"a model of {provider}'s it allows, add {labels} to {name}.allowed_models, or remove the entry"
+                f"{where}: {labels} is refused by policy {name!r} (not in its allowed_models), so {calls} fails; "
+                f"{fix}add {labels} to {name}.allowed_models, or remove the entry"
             )
         else:
             first = chain.index(refused[0][0])

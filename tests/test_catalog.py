@@ -690,8 +690,8 @@ def test_a_data_class_or_a_chain_that_allowed_models_refuse_on_every_call_is_a_p
         # the guide's policy allows no Gemini: MAGSAG_PROVIDER=google alone would be refused wherever it takes this
         f"{catalog_copy / 'routing' / 'default.yaml'}: provider_defaults.google: google:gemini-1.5-pro is refused by "
         "policy 'production_models' (not in its allowed_models), so a call under MAGSAG_PROVIDER=google (or naming "
-        "only provider google) whose route and default chain name no google model fails; name a model of google's it "
-        "allows, add google:gemini-1.5-pro to production_models.allowed_models, or remove the entry",
+        "only provider google) whose route and default chain name no google model fails; it allows no google model: "
+        "add google:gemini-1.5-pro to production_models.allowed_models, or remove the entry",
     ]
     # a chain with a target the policy allows keeps its calls (o1-preview, refused, is skipped for gpt-4o), and
     # allowed, llama3.1:70b and gemini-1.5-pro are no problem

@@ -389,3 +389,14 @@ def test_a_refusal_of_the_mapped_model_offers_only_models_the_provider_serves(ca
                 mg.skills.invoke("skill.coding", PAYLOADS["skill.coding"])
     message = caught.value.message
     assert "its google models are gemini-1.5-flash*: name one of them in routing's provider_defaults.google" in message
+
+
+def test_validate_offers_only_models_of_the_provider_for_a_refused_mapping(catalog_copy: Path):
+    # validate said "name a model of google's it allows" of a policy allowing none of Google's
+    policies = catalog_copy / "policies" / "model_governance.yaml"
+    policies.write_text(policies.read_text().replace("      - gemini-1.5-pro\n", ""))
+    problems = [p for p in validate_catalog(catalog_copy, env={}) if "provider_defaults.google" in p]
+    assert len(problems) == 1, problems
+    assert "name a model of google's it allows" not in problems[0]
+    assert "it allows no google model" in problems[0]
+    assert problems[0].endswith("add google:gemini-1.5-pro to production_models.allowed_models, or remove the entry")
