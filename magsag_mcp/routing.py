@@ -225,6 +225,8 @@ _RECORD_KEYS = {
     "agent": "the call was not recorded under that agent, and its limits did not apply to it",
     "run_id": "the call did not join that run, and its limits did not apply to it",
 }
+#: both, looked for in every payload: one set, not their union made again on each call
+_STRAY_KEYS = _ROUTING_KEYS | frozenset(_RECORD_KEYS)
 
 
 def _near_misses(payload: Mapping[str, Any], context: Mapping[str, Any], skill: Any = None) -> list[str]:
@@ -236,7 +238,7 @@ def _near_misses(payload: Mapping[str, Any], context: Mapping[str, Any], skill: 
         for key in payload:
             if isinstance(key, str) and key.lower().replace("_", "").replace("-", "") == "modelconfig":
                 out.append(f"payload key {key!r} is not 'model_config': it went to the skill as data, not routing")
-    stray = payload.keys() & (_ROUTING_KEYS | _RECORD_KEYS.keys()) if skill is not None else ()
+    stray = payload.keys() & _STRAY_KEYS if skill is not None else ()
     if stray:  # (rare: one set operation on every call, the skill's fields read only then)
         read = {*skill.field_names, *((skill.input_schema or {}).get("properties") or ())}
         for key in sorted(stray - read):
