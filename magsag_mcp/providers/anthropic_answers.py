@@ -23,7 +23,7 @@ from .anthropic_thinking import signature_for
 from .anthropic_usage import usage as _usage
 from .json_output import StreamedDocument
 from .openai_errors import error_status
-from .wire_format import StreamAccumulator
+from .wire_format import StreamAccumulator, with_reported_usage
 
 if TYPE_CHECKING:
     from .anthropic import AnthropicMessagesFormat
@@ -82,8 +82,7 @@ def read_answer(
         cut = MalformedResponseError(
             f"{provider}:{model}: {_cut_short(content[-1].get('name'), stop_reason)}", provider=provider, model=model
         )
-        cut.usage = _usage(usage)
-        raise cut
+        raise with_reported_usage(cut, _usage(usage))
     if finish == "content_filter":
         # "refusal": the streaming classifiers stopped the answer; whatever text came before is not an answer.
         details = data.get("stop_details") if isinstance(data.get("stop_details"), dict) else {}
@@ -94,8 +93,7 @@ def read_answer(
             model=model,
         )
         # The tokens before the refusal are billed: the attempt is recorded at their cost.
-        refused.usage = _usage(usage)
-        raise refused
+        raise with_reported_usage(refused, _usage(usage))
     text = "".join(texts)
     json_calls = [c for c in calls if c.name in (JSON_TOOL, JSON_VALUE_TOOL)] if wire.json_tool else []
     if json_calls:
@@ -118,8 +116,7 @@ def read_answer(
             provider=provider,
             model=model,
         )
-        empty.usage = _usage(usage)
-        raise empty
+        raise with_reported_usage(empty, _usage(usage))
     warnings = []
     explained = stop_reason == "model_context_window_exceeded"
     if explained:
@@ -132,8 +129,7 @@ def read_answer(
                 provider=provider,
                 model=model,
             )
-            full.usage = _usage(usage)  # the prompt was read, and is billed
-            raise full
+            raise with_reported_usage(full, _usage(usage))  # the prompt was read, and is billed
         warnings.append(
             f"{provider}:{model} stopped at its context window (stop_reason: model_context_window_exceeded): the "
             f"answer may be cut short; {fix}"
