@@ -16,8 +16,9 @@ Optional rates of their own: ``cache_write_1h``, ``input_audio``, ``output_audio
 billed at a rate of its own that arrives without that rate known makes the call's cost unknown,
 flagged like an unknown model. So does a call to one of OpenAI's web-search models (gpt-4o-search-preview,
 gpt-5-search-api), which searches the web on every call, billed per search beside the tokens, unless
-``prices.yaml`` prices the model. A Claude call's budget reservation prices a cache write an entry gives no
-rate for at Anthropic's own multiple of the input rate (1.25x, 2x for an hour), what Anthropic bills it.
+``prices.yaml`` prices the model. A Claude cache write an entry gives no rate for is billed at Anthropic's own
+multiple of the input rate (1.25x, 2x for an hour): a 5-minute write is priced so, and a call's budget reservation
+prices both so (a 1-hour write without its rate is recorded as unknown, counted at that reservation).
 
 Lookups are cached per (provider, model, service tier), as pricing runs on every call, until the
 model's next dated price change in genai-prices: a long-running server starts charging a new price
@@ -30,7 +31,7 @@ import fnmatch
 import os
 import time
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from decimal import Decimal
 from pathlib import Path
@@ -38,7 +39,16 @@ from typing import Any
 
 from .price_files import MAX_RATE, read_prices, validate_prices
 from .providers.openai_models import searches_every_call
-from .rates import ZERO, Priced, UnitPrices, bare_model, from_genai_prices, genai_model, window_from_genai_prices
+from .rates import (
+    ANTHROPIC_WRITE,
+    ZERO,
+    Priced,
+    UnitPrices,
+    bare_model,
+    from_genai_prices,
+    genai_model,
+    window_from_genai_prices,
+)
 from .types import Usage
 
 __all__ = ["MAX_RATE", "Pricer", "PriceQuote", "UnitPrices", "validate_prices"]
@@ -127,6 +137,10 @@ class Pricer:
         # A catalog price is what the operator pays for the model, whatever tier served it.
         units = self._override(provider, model)
         if units is not None:
+            if provider == "anthropic" and units.cache_write is None and units.input is not None:
+                # Anthropic bills a 5-minute cache write at its own multiple of the input rate, whatever the entry
+                # left out (a 1-hour write without its rate stays unknown: see UnitPrices.missing)
+                units = replace(units, cache_write=units.input * ANTHROPIC_WRITE)
             priced = Priced(units, None, "catalog:prices.yaml")
         elif provider in FREE_PROVIDERS:
             # The offline fake provider and a model server of the user's own spend nothing per token unless the

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from magsag_mcp.pricing import Pricer
+from magsag_mcp.pricing import Pricer, UnitPrices
 from magsag_mcp.service import Service
 from magsag_mcp.types import Usage
 
@@ -105,3 +105,40 @@ def test_a_marked_claude_call_priced_by_prices_yaml_without_write_rates_is_reser
     # other providers bill no write at a multiple of their own: a compat entry is reserved at its rates
     compat = Pricer([("compat:my-model", UnitPrices(D(3), D(15)))])
     assert compat.worst_case("compat", "my-model", 10_000, 1000) == (10_000 * D(3) + 1000 * 15) / D(M)
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize("stream", [False, True], ids=["body", "stream"])
+async def test_a_claude_cache_write_priced_by_prices_yaml_without_a_write_rate_is_recorded_at_what_anthropic_bills(
+    tmp_path, serve, stream
+):
+    # prices.yaml prices a Claude model by its input and output alone (a negotiated rate, a model genai-prices does
+    # not know yet). Anthropic bills a 5-minute cache write at 1.25x the input rate; the call was reserved so, but
+    # recorded at the input rate itself: every write a fifth below its bill, in the ledger and in what budgets
+    # counted, without a word.
+    fake = FakeAnthropic(KEY)
+    env = {"ANTHROPIC_API_KEY": KEY, "ANTHROPIC_BASE_URL": await serve(fake)}
+    catalog = tmp_path / "catalog"
+    shutil.copytree(CATALOG, catalog)
+    (catalog / "prices.yaml").write_text(
+        '"anthropic:my-claude": {input: 3, output: 15}\n"local:*": {input: 0, output: 0}\n'
+    )
+    (catalog / "policies" / "model_governance.yaml").write_text("policies: []\n")
+    usage = {"input_tokens": 1000, "output_tokens": 10, "cache_read_input_tokens": 0}
+    usage["cache_creation_input_tokens"] = 20_000
+    fake.queue({"text": "ok", "usage": usage})
+    model = {"provider": "anthropic", "model": "my-claude", "stream": stream}
+    payload = {"data": "x", "model_config": {**model, "params": {"cache_control": {"type": "ephemeral"}}}}
+    async with await Service.open(catalog=catalog, db=tmp_path / "l.db", env=env) as svc:
+        result = await svc.invoke_skill("skill.analysis", payload, run_id="r-write")
+        [run] = await svc.query_runs({"run_id": "r-write"})
+        summary = await svc.summarize({"run_id": "r-write"})
+    billed = (1000 * D(3) + 20_000 * D("3.75") + 10 * 15) / D(M)
+    assert result.cost_usd == billed
+    assert D(run["cost_usd"]) == billed and summary["totals"]["cost_usd_exact"] == format(billed, "f")
+    assert fake.violations == []
+    # a rate the entry gives is the one billed; a compat entry's writes cost its input rate (no multiple of its own)
+    given = Pricer([("anthropic:my-claude", UnitPrices(D(3), D(15), cache_write=D(4)))])
+    assert given.price("anthropic", "my-claude", Usage(2000, 0, cache_write_tokens=1000)).cost_usd == D("0.007")
+    compat = Pricer([("compat:my-model", UnitPrices(D(3), D(15)))])
+    assert compat.price("compat", "my-model", Usage(2000, 0, cache_write_tokens=1000)).cost_usd == D("0.006")
