@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import fnmatch
 import os
+from dataclasses import fields
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
@@ -198,24 +200,41 @@ def unpriced_routed_targets(catalog: Catalog, limits: list[Any], pricer: Any) ->
 #: how far below the list price a ``prices.yaml`` rate may be before it reads as written in another unit: no discount
 #: comes near 99%, while a price per thousand tokens is 1,000 times below the price per million (per token, 10**6)
 UNIT_SLIP = 100
+#: the lowest rate other than 0 that reads as USD per million tokens, for a model with no list price to compare with:
+#: the cheapest genai-prices lists is $0.0011 (a cache read), while a price per token is a millionth of the price per
+#: million (OpenRouter's models API, and many gateways' pages, give theirs per token: "0.00000012")
+PER_TOKEN_BELOW = Decimal("0.0001")
 
 
 def misread_price_units(catalog: Catalog, pricer: Any) -> list[str]:
     """``prices.yaml`` entries naming one model that genai-prices knows, with a rate a hundred times or more below
     its list price: written per thousand tokens (the unit of many price pages) or per token, not per million. The
-    catalog's price wins, so budgets reserved and counted a thousandth of what calls cost, and validate said ok."""
+    catalog's price wins, so budgets reserved and counted a thousandth of what calls cost, and validate said ok. An
+    entry with no list price to compare with (a glob, a model genai-prices does not list) with a rate other than 0
+    below any a model is priced at per million tokens: written per token."""
     from .price_files import price_files
     from .rates import from_genai_prices
 
     found = price_files(catalog.root)
+    where = found[0] if found else catalog.root / "prices.yaml"
     problems = []
     for key, units in pricer.overrides:
-        if any(c in key for c in "*?["):
-            continue  # a glob prices many models, at rates of their own
         provider, _, model = key.partition(":")
-        listed = from_genai_prices(provider, model)
-        flat = listed.units if listed.units is not None else listed.below
+        # a glob prices many models, at rates of their own: no one list price is its
+        listed = None if any(c in key for c in "*?[") else from_genai_prices(provider, model)
+        flat = None if listed is None else listed.units if listed.units is not None else listed.below
         if flat is None:
+            rates = [(f.name, getattr(units, f.name)) for f in fields(units)]
+            tiny = [(name, rate) for name, rate in rates if rate and rate < PER_TOKEN_BELOW]
+            if tiny:
+                name, rate = tiny[0]
+                per_million = (rate * 1_000_000).normalize()
+                problems.append(
+                    f"{where}: {key}: {name} {rate:f} is below any rate per million tokens a model is priced at, and "
+                    f"reads as USD per token ({per_million:f} per million): prices.yaml takes USD per million tokens, "
+                    "and budgets would reserve and count a millionth of what calls cost; write the price per million "
+                    "tokens"
+                )
             continue
         slips = [
             f"{name} {given:f} is {listed_rate / given:,.0f} times below its list price of {listed_rate:f}"
@@ -223,7 +242,6 @@ def misread_price_units(catalog: Catalog, pricer: Any) -> list[str]:
             if given and listed_rate and listed_rate >= given * UNIT_SLIP
         ]
         if slips:
-            where = found[0] if found else catalog.root / "prices.yaml"
             problems.append(
                 f"{where}: {key}: {' and '.join(slips)} (genai-prices); prices.yaml takes USD per million tokens, and "
                 "a price per thousand tokens is 1,000 times too low: budgets would reserve and count that much less "

@@ -150,6 +150,33 @@ def test_a_price_written_per_thousand_tokens_is_a_problem_of_validate(catalog_co
     Pricer.from_catalog(catalog_copy, {})  # a calling service still opens: the check is validate's
 
 
+@pytest.mark.parametrize(
+    ("key", "written", "named"),
+    [
+        # OpenRouter's models API gives its prices per token ("prompt": "0.00000012"), as do many gateways' pages
+        ("compat:meta-llama/llama-3.1-70b", "{input: 0.00000012, output: 0.0000003}", "input 0.00000012"),
+        ("compat:*", "{input: 0.5, output: 1.5, cache_read: 0.00000005}", "cache_read 0.00000005"),
+        ("local:my-gpu-box", "{input: 0, output: 0.0000002}", "output 0.0000002"),
+    ],
+)
+def test_a_price_per_token_for_a_model_genai_prices_does_not_list_is_a_problem_of_validate(
+    catalog_copy, key, written, named
+):
+    # A model genai-prices does not list (a gateway's, a server of the user's) has no list price to compare with: a
+    # price written per token validated ok, and every budget reserved and counted a millionth of what its calls cost.
+    # No model is priced near that low per million tokens (the cheapest rate genai-prices lists is $0.0011).
+    from magsag_mcp.catalog import validate_catalog
+
+    prices = catalog_copy / "prices.yaml"
+    prices.write_text(f'"compat:free-model": {{input: 0, output: 0}}\n"{key}": {written}\n' + prices.read_text())
+    problems = validate_catalog(catalog_copy, {})
+    assert len(problems) == 1, problems
+    assert problems[0].startswith(f"{prices}: {key}: {named} ")
+    assert "USD per million tokens" in problems[0] and "per token" in problems[0]
+    assert "write the price per million tokens" in problems[0]
+    Pricer.from_catalog(catalog_copy, {})  # a calling service still opens: the check is validate's
+
+
 def test_a_routed_target_whose_max_tokens_alone_pass_a_limit_is_a_problem_of_validate(catalog_copy):
     # skill.reasoning's max_tokens raised to 20,000 (or written in characters): o1-preview's answer alone may then cost
     # $1.20, above the shipped $1 call limit, so budgets refused it on every call (the premium route fell to gpt-4o with
