@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import fnmatch
 import os
+import re
 from collections.abc import Mapping
 from decimal import Decimal
 from pathlib import Path
@@ -89,7 +90,11 @@ def read_prices(
                 if err["type"] == "extra_forbidden":  # a misspelt rate: the one meant, and the ones there are
                     from .suggest import unknown_field
 
-                    said = err["msg"] + unknown_field(_PriceEntry, err["loc"])
+                    hint = unknown_field(_PriceEntry, err["loc"])
+                    meant = _rate_meant(str(err["loc"][-1]))
+                    if meant is not None:  # another price list's name for it, which spelling alone may miss
+                        hint = f" (did you mean {meant!r}?);{hint.partition(';')[2]}"
+                    said = err["msg"] + hint
                 problems.append(f"{path}: {key}.{loc}: {said}")
             continue
         before = _shadowing(key, [pattern for pattern, _ in out])
@@ -108,6 +113,34 @@ def read_prices(
         out.append((key, UnitPrices(**entry.model_dump())))
         written.append(as_written)
     return out, problems
+
+
+#: what other price lists call a rate prices.yaml names otherwise (genai-prices' ``input_mtok`` is told by its suffix):
+#: OpenAI's price pages' "cached input", Anthropic's usage's ``cache_creation``, OpenRouter's ``prompt`` and
+#: ``completion``. The nearest spelling took "cached_input" for cache_write and "cache_creation" for cache_read.
+_OTHER_NAMES = {
+    "prompt": "input",
+    "completion": "output",
+    "cached": "cache_read",
+    "cached_input": "cache_read",
+    "input_cached": "cache_read",
+    "cache_hit": "cache_read",
+    "cache_creation": "cache_write",
+    "cache_creation_input": "cache_write",
+    "cache_write_5m": "cache_write",
+    "cache_creation_1h": "cache_write_1h",
+    "audio_input": "input_audio",
+    "audio_output": "output_audio",
+    "image_output": "output_image",
+}
+
+
+def _rate_meant(key: str) -> str | None:
+    """The rate a key prices.yaml does not take stands for, as another price list names it; None when unsure."""
+    name = re.sub(r"[^a-z0-9]+", "_", key.lower()).strip("_")
+    for suffix in ("_mtok", "_tokens", "_per_million"):
+        name = name.removesuffix(suffix)
+    return name if name in _PriceEntry.model_fields else _OTHER_NAMES.get(name)
 
 
 def _shadowing(key: str, earlier: list[str]) -> int | None:

@@ -203,3 +203,28 @@ def test_a_routed_target_whose_max_tokens_alone_pass_a_limit_is_a_problem_of_val
         f"{skill}: skill.reasoning: routed target openai:o1-preview may cost up to $1.2 for the skill's max_tokens "
         f"(20,000 output tokens) alone, above the call limit $1.0 of policy 'cost_limits', {fix}",
     ]
+
+
+@pytest.mark.parametrize(
+    ("written", "meant"),
+    [
+        ("input_mtok", "input"),  # genai-prices' names for its rates
+        ("cache_read_mtok", "cache_read"),
+        ("cached_input", "cache_read"),  # OpenAI's price pages: "Cached input"
+        ("Cached Input", "cache_read"),
+        ("cache_creation", "cache_write"),  # Anthropic's usage: cache_creation_input_tokens
+        ("cache_write_5m", "cache_write"),
+        ("prompt", "input"),  # OpenRouter's models API: pricing.prompt and pricing.completion
+        ("completion", "output"),
+        ("audio_output", "output_audio"),
+    ],
+)
+def test_a_rate_named_as_another_price_list_names_it_is_refused_with_the_rate_it_means(catalog_copy, written, meant):
+    # A rate under another list's name was refused with the nearest name by spelling: "cached_input" (OpenAI's cached
+    # input price) as 'cache_write', and genai-prices' "input_mtok" as 'input_audio'. Followed, the cached-input price
+    # became the cache-write rate (writes billed at the input rate recorded at a tenth of it), and the text rate the
+    # audio one.
+    prices = catalog_copy / "prices.yaml"
+    prices.write_text(f'"compat:m": {{input: 1, output: 2, "{written}": 0.5}}\n' + prices.read_text())
+    [problem] = validate_prices(catalog_copy)
+    assert f"compat:m.{written}: Extra inputs are not permitted (did you mean {meant!r}?); accepted here: " in problem
