@@ -229,7 +229,7 @@ class MessagesStream(StreamAccumulator):
             self.stop_reason = delta.get("stop_reason") or self.stop_reason
             if delta.get("stop_details"):
                 self.message = {**self.message, "stop_details": delta["stop_details"]}
-            self.usage.update({k: v for k, v in (data.get("usage") or {}).items() if v is not None})
+            self._add_usage(data.get("usage"))
         elif kind == "message_stop":
             self.done = True
         elif kind == "error":
@@ -237,6 +237,19 @@ class MessagesStream(StreamAccumulator):
             status = error_status(data["error"], 200)  # llama.cpp's integer code is an HTTP status
             raise anthropic_error(status, json.dumps(data).encode(), {}, provider=self.provider, model=self.model)
         return ""
+
+    def _add_usage(self, raw: Any) -> None:
+        """message_delta's usage over message_start's: its counts are cumulative, so one never falls. A count below
+        the one already had (the ``input_tokens: 0`` SGLang's Messages API writes there, the prompt having been
+        counted in message_start) is no count of less: taken, the prompt was recorded and priced as free. A null
+        says nothing."""
+        for key, value in (raw if isinstance(raw, dict) else {}).items():
+            if value is None:
+                continue
+            had = self.usage.get(key)
+            if _count(value) and _count(had) and value < had:
+                continue
+            self.usage[key] = value
 
     def finish(self) -> LLMResult:
         if not self.complete():
@@ -268,3 +281,7 @@ class MessagesStream(StreamAccumulator):
         if self.document is not None:  # its text as it streamed to the caller's progress, not re-serialized
             result.text = self.document.instead_of(result.text)
         return result
+
+
+def _count(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
