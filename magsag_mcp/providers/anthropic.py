@@ -90,6 +90,10 @@ class AnthropicMessagesFormat(WireFormat):
         notes: list[str] = []
         max_tokens = request.max_tokens or DEFAULT_MAX_TOKENS
         extra = dict(request.extra)  # the vendor params sent: thinking may have to change to fit the request
+        # OpenAI's parallel_tool_calls (a target's params are written once, for whichever vendor serves them) is no
+        # field of the Messages API (400 "Extra inputs are not permitted", which stops the cascade): false is its
+        # tool_choice.disable_parallel_tool_use, and true its default
+        parallel = extra.pop("parallel_tool_calls") if isinstance(extra.get("parallel_tool_calls"), bool) else None
         fixed = fixed_sampling(model)  # (a model released after Claude Opus 4.6)
         if fixed:
             adaptive_only(model, extra, notes)
@@ -143,6 +147,8 @@ class AnthropicMessagesFormat(WireFormat):
             body["system"] = system
         if tools:
             body["tools"] = tools
+        if parallel is False and tools and (choice is None or choice["type"] != "none"):
+            choice = {**(choice or {"type": "auto"}), "disable_parallel_tool_use": True}
         if choice is not None and (tools or choice.get("type") == "none"):
             body["tool_choice"] = choice
         if temperature is not None:

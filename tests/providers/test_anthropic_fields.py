@@ -13,8 +13,10 @@ from magsag_mcp.transport import Transport
 from magsag_mcp.types import LLMRequest, Message, Target
 
 from .test_raw_streams import raw_stream  # noqa: F401  (the fixture)
+from .test_wire import CASES, WEATHER, last_body, setup
 
 pytestmark = pytest.mark.anyio
+[ANTHROPIC] = [c for c in CASES if c.name == "anthropic"]
 
 
 def _events(*events: dict[str, Any]) -> list[bytes]:
@@ -87,3 +89,41 @@ async def test_a_streamed_answers_counts_are_cumulative_and_never_go_back_to_zer
     assert result.text == "hello"
     usage = result.usage
     assert (usage.input_tokens, usage.cached_tokens, usage.output_tokens) == (1000, 100, 40)
+
+
+@pytest.mark.parametrize("stream", [False, True], ids=["body", "stream"])
+async def test_a_targets_parallel_tool_calls_false_is_anthropics_disable_parallel_tool_use(serve, transport, stream):
+    # params: {parallel_tool_calls: false}, OpenAI's way to have one tool call an answer, went to the Messages API as
+    # it was: no field of its (400 "Extra inputs are not permitted"), a bad request that stopped the whole cascade.
+    # Anthropic says it in tool_choice: {type: auto, disable_parallel_tool_use: true}.
+    fake, provider, target = await setup(ANTHROPIC, serve, transport)
+    one = {"parallel_tool_calls": False}  # (the target's params, as routing hands them on)
+    call = {"id": "toolu_1", "name": "get_weather", "arguments": {"city": "Oslo"}}
+    ask = [Message("user", "Weather in Oslo?")]
+    for choice, sent in [
+        (None, {"type": "auto", "disable_parallel_tool_use": True}),
+        ("required", {"type": "any", "disable_parallel_tool_use": True}),
+        ({"name": "get_weather"}, {"type": "tool", "name": "get_weather", "disable_parallel_tool_use": True}),
+    ]:
+        fake.queue({"tool_calls": [call]})
+        request = LLMRequest(ask, tools=[WEATHER], tool_choice=choice, max_tokens=100, stream=stream, extra=one)
+        result = await provider.complete(request, target)
+        assert [c.name for c in result.tool_calls] == ["get_weather"] and fake.violations == []
+        body = last_body(fake)
+        assert body["tool_choice"] == sent and "parallel_tool_calls" not in body
+    # tool_choice none takes no such flag, and a call without tools has no tool_choice for it
+    fake.queue({"text": "Sunny."})
+    result = await provider.complete(
+        LLMRequest(ask, tools=[WEATHER], tool_choice="none", stream=stream, extra=one), target
+    )
+    assert result.text == "Sunny." and last_body(fake)["tool_choice"] == {"type": "none"}
+    fake.queue({"text": "Sunny."})
+    result = await provider.complete(LLMRequest(ask, stream=stream, extra=one), target)
+    assert result.text == "Sunny." and fake.violations == []
+    assert "tool_choice" not in last_body(fake) and "parallel_tool_calls" not in last_body(fake)
+    # true is the API's default: nothing to say
+    fake.queue({"tool_calls": [call]})
+    extra = {"parallel_tool_calls": True}
+    await provider.complete(LLMRequest(ask, tools=[WEATHER], stream=stream, extra=extra), target)
+    assert "tool_choice" not in last_body(fake) and "parallel_tool_calls" not in last_body(fake)
+    assert fake.violations == []
