@@ -243,7 +243,7 @@ class OpenAIProvider(RefusedSettings):
 
     def __init__(self, env: Mapping[str, str], transport: Transport) -> None:
         super().__init__(ChatCompletionsFormat(), OpenAIEndpoint(env), transport)
-        self.responses = ResponsesFormat()
+        self.responses = ResponsesFormat(asks_encrypted_reasoning=True)
         #: (base URL, model) OpenAI refused to stream for this account (an organization not verified): called
         #: unstreamed
         self.unstreamable: set[tuple[str | None, str]] = set()
@@ -308,7 +308,7 @@ class AzureProvider(RefusedSettings):
             endpoint,
             transport,
         )
-        self.responses = ResponsesFormat()
+        self.responses = ResponsesFormat(asks_encrypted_reasoning=True)
 
     def capabilities(self, target: Target) -> Capabilities:
         caps = super().capabilities(target)

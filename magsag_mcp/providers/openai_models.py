@@ -58,14 +58,18 @@ def fixed_temperature(model: str, effort: Any = None) -> bool:
     o-series (o1, o3, o4-mini, ...) always; the gpt-5 family unless its reasoning effort (``effort``, or the
     model's default when None) is "none". Nor do the web-search models take one. Sent, any other temperature
     is a 400 that loses the target."""
+    return bool(_SEARCH.search(_base_name(model))) or reasons(model, effort)
+
+
+def reasons(model: str, effort: Any = None) -> bool:
+    """Whether ``model`` reasons on this call, by OpenAI's names: the o-series, and the gpt-5 family (its -chat models
+    aside) unless its reasoning effort (``effort``, or the model's default when None) is "none"."""
     name = _base_name(model)
-    if _O_SERIES.match(name) or _SEARCH.search(name):
+    if _O_SERIES.match(name):
         return True
     if not _gpt5_reasoner(name):
         return False
-    if effort is not None:
-        return effort != "none"
-    return not _NO_REASONING_BY_DEFAULT.match(name)
+    return effort != "none" if effort is not None else not _NO_REASONING_BY_DEFAULT.match(name)
 
 
 def temperature_for(model: str, temperature: float | None, effort: Any = None) -> tuple[float | None, str | None]:

@@ -17,7 +17,7 @@ from .content_filters import cut_short
 from .json_output import any_object, json_mode_system, says_json, schema_name
 from .openai_chat_ends import refused
 from .openai_errors import error_status, openai_error
-from .openai_models import moved_for_responses, put_temperature, requested_effort
+from .openai_models import moved_for_responses, put_temperature, reasons, requested_effort
 from .openai_reasoning import is_reasoning, made_by, reasoning_items, signature_for, with_origin
 from .openai_tool_calls import RESPONSES_ID_LIMIT, WireCallIds, call_name, parse_arguments, tool_output
 from .openai_usage import both_counts, with_reasoning
@@ -79,10 +79,13 @@ class ResponsesFormat(WireFormat):
     empty_is_no_answer = True
     length_may_be_the_servers = True  # llama.cpp's, LM Studio's context size; their caps on output
 
-    def __init__(self, *, json_mode_as_schema: bool = False) -> None:
+    def __init__(self, *, json_mode_as_schema: bool = False, asks_encrypted_reasoning: bool = False) -> None:
         #: JSON mode sent as a JSON schema of any object (:func:`~.json_output.any_object`), for servers that
         #: refuse or ignore json_object
         self.json_mode_as_schema = json_mode_as_schema
+        #: a call to a model OpenAI's names say reasons asks for its reasoning's encrypted content (OpenAI's and
+        #: Azure's, whose reasoning models take it)
+        self.asks_encrypted_reasoning = asks_encrypted_reasoning
 
     def path(self, model: str, *, stream: bool) -> str:
         return "/responses"
@@ -150,6 +153,8 @@ class ResponsesFormat(WireFormat):
             moved_for_responses(body)
             if not request.tools:
                 body.pop("parallel_tool_calls", None)  # (as Chat Completions: none without tools)
+        if self.asks_encrypted_reasoning and body["store"] is False and reasons(model, requested_effort(request.extra)):
+            _include_encrypted_reasoning(body)
         if request.stop:
             notes.append("the Responses API has no stop sequences; 'stop' was not sent")
         return body, notes
@@ -200,6 +205,22 @@ class ResponsesFormat(WireFormat):
 
     def map_error(self, response: HttpResponse, *, provider: str, model: str) -> ProviderError:
         return openai_error(response, provider=provider, model=model)
+
+
+#: what ``include`` names to have a reasoning item's encrypted content in the answer
+ENCRYPTED_REASONING = "reasoning.encrypted_content"
+
+
+def _include_encrypted_reasoning(body: dict[str, Any]) -> None:
+    """``include`` with :data:`ENCRYPTED_REASONING` in it (beside what a target's params list). Nothing is stored
+    (``store: false``): a reasoning model's tool calls go back with the reasoning before them only as its encrypted
+    content, which OpenAI documents as the way to have it ("This enables reasoning items to be used in multi-turn
+    conversations when using the Responses API statelessly"), and gateways return only when it is asked for.
+    Without it, the reasoning was dropped from every tool loop, and the model reasoned anew (and was paid to) after
+    each tool result."""
+    include = body.get("include")
+    if include is None or isinstance(include, list) and ENCRYPTED_REASONING not in include:
+        body["include"] = [*(include or []), ENCRYPTED_REASONING]
 
 
 def _result(data: dict[str, Any], *, provider: str, model: str) -> LLMResult:

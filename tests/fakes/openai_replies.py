@@ -116,6 +116,10 @@ class Reply:
     #: Responses API only: the model reasoned first; its output starts with a reasoning item carrying this as its
     #: ``encrypted_content`` (populated by default, the spec says), which a later turn must send back
     reasoning: str | None = None
+    #: Responses API only: that reasoning item carries its ``encrypted_content`` only when the request's ``include``
+    #: lists ``reasoning.encrypted_content`` (null otherwise), as OpenAI's API did before it populated it by default,
+    #: and as gateways that strip it unless asked still do
+    encrypted_if_included: bool = False
     #: Responses API, streamed: the terminal event's response carries ``output: []``, the items having come only in
     #: ``response.output_item.done``, as gateways that translate other APIs (new-api, ChatGPT's Codex backend) send it
     terminal_without_output: bool = False
@@ -366,8 +370,14 @@ def _message_item(item_id: str, text: str, status: str, *, refusal: str | None =
     return {"type": "message", "id": item_id, "status": status, "role": "assistant", "content": content}
 
 
-def _reasoning_item(response_id: str, encrypted: str) -> dict[str, Any]:
+def _reasoning_item(response_id: str, encrypted: str | None) -> dict[str, Any]:
     return {"type": "reasoning", "id": f"rs_{response_id}", "summary": [], "encrypted_content": encrypted}
+
+
+def _encrypted(body: dict[str, Any], r: Reply) -> str | None:
+    """The encrypted content of the answer's reasoning item, as the request's ``include`` has it given."""
+    asked = "reasoning.encrypted_content" in (body.get("include") or [])
+    return r.reasoning if asked or not r.encrypted_if_included else None
 
 
 def _call_item(c: FakeToolCall, arguments: str, status: str) -> dict[str, Any]:
@@ -386,7 +396,7 @@ def response_object(body: dict[str, Any], r: Reply, *, response_id: str, status:
     output: list[dict[str, Any]] = []
     if status != "in_progress":
         if r.reasoning is not None:
-            output.append(_reasoning_item(response_id, r.reasoning))
+            output.append(_reasoning_item(response_id, _encrypted(body, r)))
         if r.refusal is not None:
             output.append(_message_item(f"msg_{response_id}", "", "completed", refusal=r.refusal))
         elif r.text is not None:
@@ -451,7 +461,7 @@ def response_events(body: dict[str, Any], r: Reply, *, response_id: str) -> list
     emit("response.in_progress", response=started)
     index = 0
     if r.reasoning is not None:
-        item = _reasoning_item(response_id, r.reasoning)
+        item = _reasoning_item(response_id, _encrypted(body, r))
         emit("response.output_item.added", output_index=index, item={**item, "encrypted_content": None})
         emit("response.output_item.done", output_index=index, item=item)
         index += 1

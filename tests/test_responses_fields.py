@@ -1,0 +1,85 @@
+"""OpenAI's Responses API field by field, against the spec-checking fake: what a stateless (``store: false``) call
+must ask for to carry a reasoning model's reasoning across a tool loop."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import pytest
+
+from magsag_mcp.providers.local import LocalProvider
+from magsag_mcp.providers.openai import OpenAIProvider
+from magsag_mcp.transport import Transport
+from magsag_mcp.types import LLMRequest, Message, Target, ToolSpec
+from tests.fakes import openai_replies as R
+from tests.fakes.openai_server import DEFAULT_KEY, FakeOpenAI
+
+pytestmark = pytest.mark.anyio
+WEATHER = ToolSpec("get_weather", "Weather for a city", {"type": "object", "properties": {"city": {"type": "string"}}})
+ENCRYPTED = "reasoning.encrypted_content"
+
+
+def _target(fake: FakeOpenAI, model: str) -> Target:
+    return Target("openai", model, base_url=fake.url + "/v1", params=(("api", "responses"),))
+
+
+def _sent(fake: FakeOpenAI) -> dict[str, Any]:
+    return fake.requests[-1].body
+
+
+@pytest.mark.parametrize("stream", [False, True], ids=["body", "stream"])
+async def test_a_reasoning_models_tool_loop_asks_for_its_encrypted_reasoning_and_sends_it_back(
+    fake_openai: FakeOpenAI, transport: Transport, stream: bool
+):
+    # With store: false, a reasoning item goes back only as its encrypted content, which the API (and the gateways
+    # in front of it) return when include asks for "reasoning.encrypted_content". magsag never asked: the reasoning
+    # items came without it, were dropped, and o3 reasoned from scratch (and was paid to) after every tool result.
+    provider = OpenAIProvider({"OPENAI_API_KEY": DEFAULT_KEY}, transport)
+    call = R.call("get_weather", {"city": "Paris"}, id="call_w")
+    fake_openai.queue(R.reply(tool_calls=[call], reasoning="gAAA-enc", encrypted_if_included=True))
+    ask = [Message("user", "Weather in Paris?")]
+    first = await provider.complete(LLMRequest(ask, tools=[WEATHER], stream=stream), _target(fake_openai, "o3"))
+    assert _sent(fake_openai)["store"] is False and _sent(fake_openai)["include"] == [ENCRYPTED]
+    (tc,) = first.tool_calls
+    assert tc.signature  # the reasoning rides on the call
+    history = [*ask, Message("assistant", tool_calls=[tc]), Message("tool", '{"temp": 21}', tool_call_id="call_w")]
+    fake_openai.queue(R.reply("21 degrees."))
+    result = await provider.complete(LLMRequest(history, tools=[WEATHER], stream=stream), _target(fake_openai, "o3"))
+    assert result.text == "21 degrees."
+    items = _sent(fake_openai)["input"]
+    assert [i.get("type") for i in items[1:]] == ["reasoning", "function_call", "function_call_output"]
+    assert items[1]["encrypted_content"] == "gAAA-enc"
+
+
+async def test_encrypted_reasoning_is_asked_for_beside_a_targets_own_include_and_only_where_it_can_be(
+    fake_openai: FakeOpenAI, transport: Transport
+):
+    provider = OpenAIProvider({"OPENAI_API_KEY": DEFAULT_KEY}, transport)
+
+    def ask(**params: Any) -> LLMRequest:  # (a target's params, as routing hands them on)
+        return LLMRequest([Message("user", "hi")], extra=params)
+
+    # beside what the target's params include, once
+    logprobs = "message.output_text.logprobs"
+    await provider.complete(ask(include=[logprobs]), _target(fake_openai, "gpt-5"))
+    assert _sent(fake_openai)["include"] == [logprobs, ENCRYPTED]
+    await provider.complete(ask(include=[ENCRYPTED]), _target(fake_openai, "o4-mini"))
+    assert _sent(fake_openai)["include"] == [ENCRYPTED]
+    # a model that does not reason on this call has no reasoning to carry, nor one whose answers are stored
+    for model, request in (
+        ("gpt-4o", ask()),
+        ("gpt-5.1", ask()),  # (its reasoning effort is "none" unless asked for)
+        ("gpt-5", ask(reasoning={"effort": "none"})),
+        ("o3", ask(store=True)),
+    ):
+        await provider.complete(request, _target(fake_openai, model))
+        assert "include" not in _sent(fake_openai), model
+    await provider.complete(ask(reasoning={"effort": "low"}), _target(fake_openai, "gpt-5.1"))
+    assert _sent(fake_openai)["include"] == [ENCRYPTED]
+    # a local server's Responses API is asked for nothing it may not know
+    local = LocalProvider(
+        {"MAGSAG_LOCAL_LLM_BASE_URL": fake_openai.url + "/v1", "MAGSAG_LOCAL_LLM_API_KEY": DEFAULT_KEY}, transport
+    )
+    await local.complete(ask(), Target("local", "o3", params=(("api", "responses"),)))
+    assert "include" not in _sent(fake_openai) and json.dumps(_sent(fake_openai)).count(ENCRYPTED) == 0
