@@ -41,6 +41,16 @@ _FORCED_TOOL_REFUSED = re.compile(
 )
 _FORCED_TOOL_FIX = "; this model takes no forced tool: send the call with tool_choice 'auto', or to another model"
 
+#: a tool's input_schema with oneOf, anyOf or allOf at its top level, which only the Messages API refuses (400
+#: "tools.0.custom.input_schema: input_schema does not support oneOf, allOf, or anyOf at the top level"): the shape zod
+#: and pydantic give a union of arguments, which OpenAI and Gemini take. (magsag's own JSON tool is wrapped so as not to
+#: have one: what reaches this is a tool of the caller's.) Another target may serve the call
+_TOP_COMBINER_REFUSED = re.compile(r"does not support oneOf, allOf,? or anyOf at the top level", re.IGNORECASE)
+_TOP_COMBINER_FIX = (
+    "; Anthropic takes no tool whose input_schema has oneOf, anyOf or allOf at its top level: give the tool one object "
+    "schema (its variants' fields as optional properties), or call another vendor's model"
+)
+
 # error.type -> (HTTP status it implies when the status itself is ambiguous)
 _ERROR_TYPES = {
     "invalid_request_error": 400,
@@ -98,6 +108,8 @@ def anthropic_error(
         extra["param"] = (refused[1] or refused[2]).lower()
         if refused[2]:  # the pair is refused, not top_p: alone, the model takes it
             extra["beside"] = "temperature"
+    elif status == 400 and _TOP_COMBINER_REFUSED.search(message):
+        cls, fix = UnsupportedFeatureError, _TOP_COMBINER_FIX
     elif status == 400 and _FORCED_TOOL_REFUSED.search(message):
         cls, fix = UnsupportedFeatureError, _FORCED_TOOL_FIX
         extra["param"] = "tool_choice"

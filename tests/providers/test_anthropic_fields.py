@@ -9,11 +9,13 @@ from typing import Any
 import pytest
 
 from magsag_mcp.providers.anthropic import AnthropicProvider
+from magsag_mcp.service import Service
 from magsag_mcp.transport import Transport
 from magsag_mcp.types import LLMRequest, Message, Target
 
+from .fakes import FakeAnthropic, FakeOpenAI
 from .test_raw_streams import raw_stream  # noqa: F401  (the fixture)
-from .test_wire import CASES, WEATHER, last_body, setup
+from .test_wire import CASES, KEY, WEATHER, last_body, setup
 
 pytestmark = pytest.mark.anyio
 [ANTHROPIC] = [c for c in CASES if c.name == "anthropic"]
@@ -127,3 +129,34 @@ async def test_a_targets_parallel_tool_calls_false_is_anthropics_disable_paralle
     await provider.complete(LLMRequest(ask, tools=[WEATHER], stream=stream, extra=extra), target)
     assert "tool_choice" not in last_body(fake) and "parallel_tool_calls" not in last_body(fake)
     assert fake.violations == []
+
+
+async def test_a_tool_whose_schema_has_a_top_level_anyof_moves_on_from_claude(tmp_path, serve):
+    # Anthropic refuses a tool whose input_schema has oneOf, anyOf or allOf at its top level (400 "input_schema does
+    # not support oneOf, allOf, or anyOf at the top level"): the shape zod and pydantic give a union of arguments,
+    # which an MCP client hands on with its tools, and which OpenAI and Gemini take. It stopped the whole call as a
+    # bad request, though the next target could serve it.
+    openai = FakeOpenAI(KEY).queue({"tool_calls": [{"id": "call_1", "name": "find", "arguments": {"city": "Oslo"}}]})
+    anthropic = FakeAnthropic(KEY)
+    env = {
+        "OPENAI_API_KEY": KEY,
+        "OPENAI_BASE_URL": await serve(openai) + "/v1",
+        "ANTHROPIC_API_KEY": KEY,
+        "ANTHROPIC_BASE_URL": await serve(anthropic),
+    }
+    svc = await Service.open(db=tmp_path / "l.db", env=env)
+    schema = {
+        "type": "object",
+        "properties": {"city": {"type": "string"}, "zip": {"type": "string"}},
+        "anyOf": [{"required": ["city"]}, {"required": ["zip"]}],
+    }
+    tools = [{"type": "function", "function": {"name": "find", "parameters": schema}}]
+    mc = {"model": "claude-3-5-sonnet-20241022", "fallbacks": ["gpt-4o"], "tools": tools}
+    try:
+        result = await svc.invoke_skill("skill.analysis", {"data": "x", "model_config": mc})
+    finally:
+        await svc.aclose()
+    assert [c.name for c in result.result.tool_calls] == ["find"] and result.result.provider == "openai"
+    [refused, _] = result.attempts
+    assert (refused.provider, refused.error_class) == ("anthropic", "unsupported_feature")
+    assert "at its top level" in refused.error_message and "another vendor" in refused.error_message
