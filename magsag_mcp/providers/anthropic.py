@@ -97,10 +97,10 @@ class AnthropicMessagesFormat(WireFormat):
         fixed = fixed_sampling(model)  # (a model released after Claude Opus 4.6)
         if fixed:
             adaptive_only(model, extra, notes)
-        messages = turns(request, thinking=thinking_setting(extra) is not None)
+        messages = turns(request, thinking=model if thinking_setting(extra) is not None else None)
         thinking = settle(request, messages, max_tokens, extra, notes)
         if not thinking and thinking_setting(request.extra) is not None:
-            messages = turns(request, thinking=False)  # the API refuses thinking blocks with thinking off
+            messages = turns(request)  # the API refuses thinking blocks with thinking off
         temperature = request.temperature
         if temperature is not None and temperature > 1.0:
             notes.append(f"Anthropic's temperature range is 0-1; {temperature:g} was sent as 1")

@@ -73,7 +73,7 @@ def read_answer(
                     f"{provider}:{model}: tool_use input is not an object", provider=provider, model=model
                 )
             call_id = block.get("id") or f"toolu_{len(calls)}"
-            calls.append(ToolCall(call_id, block["name"], args, signature_for(thoughts)))
+            calls.append(ToolCall(call_id, block["name"], args, signature_for(thoughts, model)))
             thoughts = []
     finish = _STOP.get(stop_reason, "other")
     if finish == "length" and content and content[-1].get("type") == "tool_use":

@@ -39,8 +39,10 @@ MIN_BUDGET = 1024
 _KINDS = ("thinking", "redacted_thinking")
 
 
-def signature_for(blocks: list[dict[str, Any]]) -> str | None:
-    """The thinking and redacted_thinking blocks that came before a tool_use block, as its call's signature."""
+def signature_for(blocks: list[dict[str, Any]], model: str) -> str | None:
+    """The thinking and redacted_thinking blocks that came before a tool_use block, as its call's signature, with
+    ``model`` (the target's, whose thinking they are): a block's signature is bound to the model that thought, and
+    another Claude model refuses it (400 "Invalid `signature` in `thinking` block")."""
     kept = []
     for block in blocks:
         if block.get("type") == "thinking":
@@ -49,7 +51,8 @@ def signature_for(blocks: list[dict[str, Any]]) -> str | None:
             )
         elif block.get("type") == "redacted_thinking":
             kept.append({"type": "redacted_thinking", "data": block.get("data") or ""})
-    return TAG + json.dumps(kept, ensure_ascii=False, separators=(",", ":")) if kept else None
+    made = {"model": model, "blocks": kept}
+    return TAG + json.dumps(made, ensure_ascii=False, separators=(",", ":")) if kept else None
 
 
 def is_thinking(signature: str | None) -> bool:
@@ -57,8 +60,10 @@ def is_thinking(signature: str | None) -> bool:
     return isinstance(signature, str) and signature.startswith(TAG)
 
 
-def thinking_blocks(signature: str | None) -> list[dict[str, Any]]:
-    """The blocks :func:`signature_for` made, as the API takes them back; [] for any other signature.
+def thinking_blocks(signature: str | None, model: str) -> list[dict[str, Any]]:
+    """The blocks :func:`signature_for` made, as the API takes them back to ``model``; [] for any other signature, and
+    for blocks another model made (a fallback, a loop moved to another model), which ``model`` refuses: its turn goes
+    without thinking. (A signature made before the model was kept in it, a bare list of blocks, names none.)
 
     A signature comes back from the caller: one whose thinking is not as :func:`signature_for` made it (not
     JSON, nested past what the parser takes, a field missing or of another type, a key the API does not take)
@@ -70,6 +75,10 @@ def thinking_blocks(signature: str | None) -> list[dict[str, Any]]:
         blocks = json.loads(signature[len(TAG) :])  # type: ignore[index]
     except (ValueError, RecursionError):
         return []
+    if isinstance(blocks, dict) and blocks.keys() == {"model", "blocks"}:
+        if blocks["model"] != model:
+            return []
+        blocks = blocks["blocks"]
     if not isinstance(blocks, list):
         return []
     kept = [b for b in blocks if isinstance(b, dict) and b.get("type") in _KINDS]

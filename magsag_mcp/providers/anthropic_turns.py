@@ -52,23 +52,24 @@ class _CallIds:
         return self.calls.answered(call_id) or _wire_id(call_id)
 
 
-def _content(msg: Message, thinking: bool, ids: _CallIds) -> list[dict[str, Any]]:
-    """The turn's blocks; with ``thinking`` on, each tool call's thinking blocks before it, as they came (the
-    first call's lead the turn, before its text)."""
+def _content(msg: Message, thinking: str | None, ids: _CallIds) -> list[dict[str, Any]]:
+    """The turn's blocks; with ``thinking`` on (the model the call goes to), each tool call's thinking blocks that
+    model made before it, as they came (the first call's lead the turn, before its text)."""
     blocks: list[dict[str, Any]] = []
     if thinking and msg.tool_calls:
-        blocks.extend(thinking_blocks(msg.tool_calls[0].signature))
+        blocks.extend(thinking_blocks(msg.tool_calls[0].signature, thinking))
     if msg.content and msg.content.strip():  # the API refuses a text block with no visible text
         blocks.append({"type": "text", "text": msg.content})
     for i, tc in enumerate(msg.tool_calls):
         if thinking and i > 0:
-            blocks.extend(thinking_blocks(tc.signature))
+            blocks.extend(thinking_blocks(tc.signature, thinking))
         blocks.append({"type": "tool_use", "id": ids.call(tc.id), "name": tc.name, "input": tc.arguments})
     return blocks
 
 
-def turns(request: LLMRequest, *, thinking: bool = False) -> list[dict[str, Any]]:
-    """Roles must alternate: consecutive tool results merge into one user turn."""
+def turns(request: LLMRequest, *, thinking: str | None = None) -> list[dict[str, Any]]:
+    """Roles must alternate: consecutive tool results merge into one user turn. ``thinking``: the model the call goes
+    to with thinking on, whose own thinking blocks go back with its tool calls (None: thinking off, and none do)."""
     out: list[dict[str, Any]] = []
     ids = _CallIds()
     for msg in request.messages:

@@ -22,6 +22,7 @@ vendor's 400 for it, as the real API does; that is not a spec violation.
 from __future__ import annotations
 
 import functools
+import hashlib
 import json
 import re
 from collections import deque
@@ -418,9 +419,17 @@ def _resolves(root: dict[str, Any], ref: str) -> bool:
 
 
 #: the Anthropic fake's thinking (its signature, its text), and the encrypted thinking of its redacted_thinking
-#: block: a thinking block sent back changed (another signature or text, or none) is refused, as the API refuses one
+#: block, each as :func:`signed` by the model that thought: a thinking block sent back changed (another signature or
+#: text, or none), or to another model, is refused, as the API refuses one
 THINKING = ("EqQBCkgIARABGAIiQL2f", "The user wants the weather; call get_weather.")
 REDACTED_THINKING = "EmwKAhgBEgy3va3pzix/LafPsn4aDFIT2Xlx"
+
+
+def signed(value: str, model: str) -> str:
+    """A thinking block's ``signature`` (or a redacted one's ``data``) as ``model`` made it: the API's are bound to the
+    model that thought, and another model answers 400 "Invalid `signature` in `thinking` block" to them."""
+    return value + hashlib.sha256(model.encode()).hexdigest()[:8]
+
 #: the id Anthropic's fake gives every request, in its error bodies
 REQUEST_ID = "req_011CfakeAnthropic01"
 
@@ -623,9 +632,13 @@ class FakeAnthropic(Fake):
                 f"thinking blocks from previous turns. To avoid this requirement, disable `thinking`.{doc}"
             )
         for i, b in thinks:
-            if b["type"] == "thinking" and (b.get("signature"), b.get("thinking")) != THINKING:
+            model = str(body.get("model"))
+            if b["type"] == "thinking" and (b.get("signature"), b.get("thinking")) != (
+                signed(THINKING[0], model),
+                THINKING[1],
+            ):
                 return f"messages.{i}.content.0: Invalid `signature` in `thinking` block"
-            if b["type"] == "redacted_thinking" and b.get("data") != REDACTED_THINKING:
+            if b["type"] == "redacted_thinking" and b.get("data") != signed(REDACTED_THINKING, model):
                 return f"messages.{i}.content.0: Invalid `data` in `redacted_thinking` block"
         return None
 
@@ -655,9 +668,10 @@ class FakeAnthropic(Fake):
         blocks: list[dict[str, Any]] = []
         # the answer starts with the model's (signed) thinking, unless it goes on with a turn after tool results
         if self.thinking_on(body) and not (self.tool_loop(body) and body["messages"][-1]["role"] == "user"):
-            blocks.append({"type": "thinking", "thinking": THINKING[1], "signature": THINKING[0]})
+            signature = signed(THINKING[0], body["model"])
+            blocks.append({"type": "thinking", "thinking": THINKING[1], "signature": signature})
             if step.get("redacted"):
-                blocks.append({"type": "redacted_thinking", "data": REDACTED_THINKING})
+                blocks.append({"type": "redacted_thinking", "data": signed(REDACTED_THINKING, body["model"])})
         if step.get("text") is not None:
             blocks.append({"type": "text", "text": step["text"], "citations": None})
         for c in step.get("tool_calls", []):

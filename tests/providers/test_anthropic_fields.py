@@ -160,3 +160,39 @@ async def test_a_tool_whose_schema_has_a_top_level_anyof_moves_on_from_claude(tm
     [refused, _] = result.attempts
     assert (refused.provider, refused.error_class) == ("anthropic", "unsupported_feature")
     assert "at its top level" in refused.error_message and "another vendor" in refused.error_message
+
+
+THINK = {"thinking": {"type": "enabled", "budget_tokens": 2048}}
+
+
+@pytest.mark.parametrize("stream", [False, True], ids=["body", "stream"])
+async def test_a_claude_models_thinking_goes_back_to_that_model_only(serve, transport, stream: bool):
+    # A thinking block's signature is bound to the model that thought: sent to another Claude model (a fallback in the
+    # cascade, a caller that moved its loop to another model) it is refused, 400 "Invalid `signature` in `thinking`
+    # block", a bad request that stopped the whole call, on every later turn of the conversation too.
+    fake, provider, sonnet = await setup(ANTHROPIC, serve, transport)
+    opus = Target("anthropic", "claude-opus-4-1", sonnet.base_url)
+    fake.queue({"tool_calls": [{"id": "toolu_1", "name": "get_weather", "arguments": {"city": "Oslo"}}]})
+    ask = [Message("user", "Weather in Oslo?")]
+    first = await provider.complete(
+        LLMRequest(ask, tools=[WEATHER], max_tokens=4000, stream=stream, extra=THINK), sonnet
+    )
+    [call] = first.tool_calls
+    loop = [*ask, Message("assistant", tool_calls=[call]), Message("tool", '{"c": 3}', tool_call_id=call.id)]
+    # the turn in progress, to another model: sent without the blocks, and so without thinking, saying why
+    fake.queue({"text": "3 degrees."})
+    second = await provider.complete(LLMRequest(loop, tools=[WEATHER], max_tokens=4000, extra=THINK), opus)
+    assert second.text == "3 degrees." and fake.violations == []
+    assert "thinking" not in last_body(fake) and "another model's turn" in second.warnings[0]
+    assert [b["type"] for b in last_body(fake)["messages"][1]["content"]] == ["tool_use"]
+    # an earlier turn's blocks, the turn in progress a new question: the other model thinks, without them
+    fake.queue({"text": "Mild."})
+    later = [*loop, Message("assistant", "3 degrees."), Message("user", "Is that cold?")]
+    third = await provider.complete(LLMRequest(later, tools=[WEATHER], max_tokens=4000, extra=THINK), opus)
+    assert third.text == "Mild." and fake.violations == [] and last_body(fake)["thinking"] == THINK["thinking"]
+    assert [b["type"] for b in last_body(fake)["messages"][1]["content"]] == ["tool_use"]
+    # the model that thought still gets its blocks back
+    fake.queue({"text": "Mild."})
+    await provider.complete(LLMRequest(later, tools=[WEATHER], max_tokens=4000, extra=THINK), sonnet)
+    assert [b["type"] for b in last_body(fake)["messages"][1]["content"]] == ["thinking", "tool_use"]
+    assert fake.violations == []

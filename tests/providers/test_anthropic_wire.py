@@ -14,7 +14,7 @@ from magsag_mcp.providers.anthropic import AnthropicProvider
 from magsag_mcp.providers.anthropic_errors import anthropic_error
 from magsag_mcp.types import LLMRequest, Message, Target, ToolCall, ToolSpec
 
-from .fakes import REDACTED_THINKING, THINKING, FakeAnthropic
+from .fakes import REDACTED_THINKING, THINKING, FakeAnthropic, signed
 from .test_wire import CASES, KEY, WEATHER, last_body, setup
 
 pytestmark = pytest.mark.anyio
@@ -417,8 +417,8 @@ async def test_a_tool_call_brings_its_thinking_back(serve, transport, stream: bo
     second = await provider.complete(LLMRequest(ask + answered, tools=[WEATHER], max_tokens=4000, extra=THINK), target)
     assert second.text == "3 degrees." and fake.violations == [] and second.warnings == []
     assert last_body(fake)["messages"][1]["content"] == [
-        {"type": "thinking", "thinking": THINKING[1], "signature": THINKING[0]},
-        {"type": "redacted_thinking", "data": REDACTED_THINKING},
+        {"type": "thinking", "thinking": THINKING[1], "signature": signed(THINKING[0], target.model)},
+        {"type": "redacted_thinking", "data": signed(REDACTED_THINKING, target.model)},
         {"type": "tool_use", "id": "toolu_1", "name": "get_weather", "input": {"city": "Oslo"}},
     ]
     # a target without thinking takes the same history without the blocks (the API refuses them with thinking off)
