@@ -83,3 +83,22 @@ async def test_encrypted_reasoning_is_asked_for_beside_a_targets_own_include_and
     )
     await local.complete(ask(), Target("local", "o3", params=(("api", "responses"),)))
     assert "include" not in _sent(fake_openai) and json.dumps(_sent(fake_openai)).count(ENCRYPTED) == 0
+
+
+@pytest.mark.parametrize("stream", [False, True], ids=["body", "stream"])
+async def test_a_commentary_message_before_the_final_answer_is_no_part_of_it(
+    fake_openai: FakeOpenAI, transport: Transport, stream: bool
+):
+    # gpt-5.3-codex and later write intermediate commentary ("Let me check the numbers.") as messages of their own,
+    # phase "commentary", before the one that ends the turn, phase "final_answer". Every message's text was joined:
+    # the answer began with the commentary, and a JSON answer ("Let me check.{...}") failed as invalid JSON, paid for.
+    provider = OpenAIProvider({"OPENAI_API_KEY": DEFAULT_KEY}, transport)
+    fake_openai.queue(R.reply('{"total": 12}', commentary="Let me add these up."))
+    request = LLMRequest([Message("user", "Sum 5 and 7 as JSON")], json_output=True, stream=stream)
+    result = await provider.complete(request, _target(fake_openai, "gpt-5.3-codex"))
+    assert result.text == '{"total": 12}' and result.finish_reason == "stop"
+    # before a tool call, with no final answer in the response, the commentary is the text that comes with the call
+    fake_openai.queue(R.reply(tool_calls=[R.call("get_weather", {"city": "Oslo"})], commentary="Checking Oslo."))
+    request = LLMRequest([Message("user", "Weather in Oslo?")], tools=[WEATHER], stream=stream)
+    result = await provider.complete(request, _target(fake_openai, "gpt-5.3-codex"))
+    assert result.text == "Checking Oslo." and [c.name for c in result.tool_calls] == ["get_weather"]

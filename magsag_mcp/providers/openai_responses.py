@@ -249,6 +249,8 @@ def _result(data: dict[str, Any], *, provider: str, model: str) -> LLMResult:
     reason = (data.get("incomplete_details") or {}).get("reason") if status == "incomplete" else None
     cut = reason == "max_output_tokens" or (status == "completed" and _at_limit(data, reported))
     texts: list[str] = []
+    #: the text of the messages that end the turn (phase "final_answer"), where the model labels its messages
+    final: list[str] = []
     refusals: list[str] = []
     calls: list[ToolCall] = []
     #: reasoning items since the last function call: they go back with the next one
@@ -261,6 +263,8 @@ def _result(data: dict[str, Any], *, provider: str, model: str) -> LLMResult:
             for part in item.get("content") or []:
                 if part.get("type") == "output_text":
                     texts.append(part.get("text") or "")
+                    if item.get("phase") == "final_answer":
+                        final.append(texts[-1])
                 elif part.get("type") == "refusal":
                     # the model declined: its refusal is not the answer (nor, asked for JSON, broken JSON)
                     refusals.append(part.get("refusal") or "")
@@ -274,6 +278,10 @@ def _result(data: dict[str, Any], *, provider: str, model: str) -> LLMResult:
                 )
             )
             reasoning = []
+    if final:
+        # gpt-5.3-codex and later write commentary ("Let me check the numbers.") in messages of its own, phase
+        # "commentary", before the one that ends the turn: that one is the answer (joined, a JSON answer was not JSON)
+        texts = final
     if refusals and not texts and not calls:
         raise refused("".join(refusals), reported, provider=provider, model=model)
     finish: FinishReason = "tool_calls" if calls else "stop"

@@ -120,6 +120,9 @@ class Reply:
     #: lists ``reasoning.encrypted_content`` (null otherwise), as OpenAI's API did before it populated it by default,
     #: and as gateways that strip it unless asked still do
     encrypted_if_included: bool = False
+    #: Responses API only: a message of intermediate commentary (``phase: "commentary"``, a gpt-5.3-codex preamble:
+    #: "Let me check the numbers.") before the answer's, which is then ``phase: "final_answer"``
+    commentary: str | None = None
     #: Responses API, streamed: the terminal event's response carries ``output: []``, the items having come only in
     #: ``response.output_item.done``, as gateways that translate other APIs (new-api, ChatGPT's Codex backend) send it
     terminal_without_output: bool = False
@@ -370,6 +373,10 @@ def _message_item(item_id: str, text: str, status: str, *, refusal: str | None =
     return {"type": "message", "id": item_id, "status": status, "role": "assistant", "content": content}
 
 
+def _phased(item: dict[str, Any], phase: str) -> dict[str, Any]:
+    return {**item, "phase": phase}
+
+
 def _reasoning_item(response_id: str, encrypted: str | None) -> dict[str, Any]:
     return {"type": "reasoning", "id": f"rs_{response_id}", "summary": [], "encrypted_content": encrypted}
 
@@ -397,10 +404,13 @@ def response_object(body: dict[str, Any], r: Reply, *, response_id: str, status:
     if status != "in_progress":
         if r.reasoning is not None:
             output.append(_reasoning_item(response_id, _encrypted(body, r)))
+        if r.commentary is not None:
+            output.append(_phased(_message_item(f"msg_{response_id}_c", r.commentary, "completed"), "commentary"))
         if r.refusal is not None:
             output.append(_message_item(f"msg_{response_id}", "", "completed", refusal=r.refusal))
         elif r.text is not None:
-            output.append(_message_item(f"msg_{response_id}", r.text, "completed"))
+            answer = _message_item(f"msg_{response_id}", r.text, "completed")
+            output.append(_phased(answer, "final_answer") if r.commentary is not None else answer)
         output += [_call_item(c, c.arguments_json(), "completed") for c in r.tool_calls]
     incomplete = None
     if status == "completed" and body.get("background"):
@@ -465,6 +475,16 @@ def response_events(body: dict[str, Any], r: Reply, *, response_id: str) -> list
         emit("response.output_item.added", output_index=index, item={**item, "encrypted_content": None})
         emit("response.output_item.done", output_index=index, item=item)
         index += 1
+    if r.commentary is not None:
+        item_id = f"msg_{response_id}_c"
+        said = _phased(_message_item(item_id, "", "in_progress"), "commentary")
+        emit("response.output_item.added", output_index=index, item=said)
+        for piece in _pieces(r.commentary):
+            where = {"item_id": item_id, "output_index": index, "content_index": 0}
+            emit("response.output_text.delta", **where, delta=piece, logprobs=[])
+        said = _phased(_message_item(item_id, r.commentary, "completed"), "commentary")
+        emit("response.output_item.done", output_index=index, item=said)
+        index += 1
     if r.refusal is not None:
         item_id = f"msg_{response_id}"
         emit("response.output_item.added", output_index=index, item=_message_item(item_id, "", "in_progress"))
@@ -494,7 +514,12 @@ def response_events(body: dict[str, Any], r: Reply, *, response_id: str) -> list
         where = {"item_id": item_id, "output_index": index, "content_index": 0}
         emit("response.output_text.done", **where, text=r.text, logprobs=[])
         emit("response.content_part.done", **where, part={**part, "text": r.text})
-        emit("response.output_item.done", output_index=index, item=_message_item(item_id, r.text, "completed"))
+        done = _message_item(item_id, r.text, "completed")
+        emit(
+            "response.output_item.done",
+            output_index=index,
+            item=_phased(done, "final_answer") if r.commentary else done,
+        )
         index += 1
     for c in r.tool_calls:
         args = c.arguments_json()
