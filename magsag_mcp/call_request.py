@@ -130,7 +130,8 @@ def _tool_choice(raw: Any, where: str = "model_config") -> Any:
             raise PayloadError(
                 f"{where}.tool_choice.disable_parallel_tool_use is not taken: a call's tool_choice goes to every "
                 "target alike, and only Anthropic's API knows it; leave it out, and run the tool calls an answer holds "
-                "in turn"
+                "in turn, or give the target params: {parallel_tool_calls: false}, which OpenAI's and Anthropic's "
+                "models take (e.g. {'model': 'gpt-4o', 'params': {'parallel_tool_calls': false}})"
             )
         fn = raw.get("function")
         name = raw.get("name") or (fn.get("name") if isinstance(fn, Mapping) else None)

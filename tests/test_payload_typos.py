@@ -361,8 +361,9 @@ def test_a_tool_choice_in_anthropics_shape_is_taken(catalog, choice, taken):
     assert plan_call(catalog, "skill.analysis", payload, context=None, env={}).request.tool_choice == taken
     # disable_parallel_tool_use, which only Anthropic's API knows, is refused by name rather than dropped unsaid
     payload["model_config"]["tool_choice"] = {**choice, "disable_parallel_tool_use": True}
-    with pytest.raises(PayloadError, match=r"tool_choice\.disable_parallel_tool_use is not taken"):
+    with pytest.raises(PayloadError, match=r"tool_choice\.disable_parallel_tool_use is not taken") as info:
         plan_call(catalog, "skill.analysis", payload, context=None, env={})
+    assert "params: {parallel_tool_calls: false}" in str(info.value)  # the way that is taken
 
 
 @pytest.mark.parametrize("mode", ["auto", "required", "none"])
