@@ -249,7 +249,8 @@ def parse_retry_after(headers: Mapping[str, str], *, now: float | None = None) -
 
 
 def rate_limit_reset(headers: Mapping[str, str]) -> float | None:
-    """Seconds until the rate-limit bucket that ran out refills, from OpenAI's ``x-ratelimit-*`` headers.
+    """Seconds until the rate-limit bucket that ran out refills, from OpenAI's ``x-ratelimit-*`` headers (and
+    Anthropic's ``anthropic-ratelimit-*``, where a 429 came without its ``retry-after``).
 
     OpenAI sends them on every response, for both buckets (requests and tokens), each with its
     ``remaining`` count and its time to a full ``reset``. Only a bucket at 0 is why a request was
@@ -262,7 +263,28 @@ def rate_limit_reset(headers: Mapping[str, str]) -> float | None:
         if _is_zero(_get(headers, f"x-ratelimit-remaining-{bucket}"))
         and (wait := parse_duration(_get(headers, f"x-ratelimit-reset-{bucket}"))) is not None
     ]
+    # Anthropic's: anthropic-ratelimit-{requests,tokens,input-tokens,output-tokens}-{remaining,reset}, the reset an
+    # RFC 3339 time ("2026-01-01T00:00:30Z")
+    waits += [
+        wait
+        for bucket in ("requests", "tokens", "input-tokens", "output-tokens")
+        if _is_zero(_get(headers, f"anthropic-ratelimit-{bucket}-remaining"))
+        and (wait := _until(_get(headers, f"anthropic-ratelimit-{bucket}-reset"))) is not None
+    ]
     return max(waits) if waits else None
+
+
+def _until(value: str | None, now: float | None = None) -> float | None:
+    """Seconds from now until an RFC 3339 time (never below 0); None when it is no such time."""
+    try:
+        when = datetime.datetime.fromisoformat(value.strip().replace("Z", "+00:00")) if value else None
+    except ValueError:
+        return None
+    if when is None:
+        return None
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=datetime.UTC)
+    return max(0.0, when.timestamp() - (time.time() if now is None else now))
 
 
 def wait_in_message(message: str) -> float | None:

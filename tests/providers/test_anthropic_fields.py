@@ -3,12 +3,15 @@ general wire tests do not reach."""
 
 from __future__ import annotations
 
+import datetime
 import json
 from typing import Any
 
 import pytest
 
+from magsag_mcp import errors as E
 from magsag_mcp.providers.anthropic import AnthropicProvider
+from magsag_mcp.providers.anthropic_errors import anthropic_error
 from magsag_mcp.service import Service
 from magsag_mcp.transport import Transport
 from magsag_mcp.types import LLMRequest, Message, Target
@@ -196,3 +199,41 @@ async def test_a_claude_models_thinking_goes_back_to_that_model_only(serve, tran
     await provider.complete(LLMRequest(later, tools=[WEATHER], max_tokens=4000, extra=THINK), sonnet)
     assert [b["type"] for b in last_body(fake)["messages"][1]["content"]] == ["thinking", "tool_use"]
     assert fake.violations == []
+
+
+def _at(seconds: float) -> str:
+    """An RFC 3339 time ``seconds`` from now, as Anthropic's reset headers write it."""
+    when = datetime.datetime.now(datetime.UTC) + datetime.timedelta(seconds=seconds)
+    return when.isoformat(timespec="seconds").replace("+00:00", "Z")
+
+
+def test_a_429_without_retry_after_waits_for_the_anthropic_bucket_that_ran_out():
+    # Anthropic says when each rate limit bucket refills in anthropic-ratelimit-<bucket>-reset (an RFC 3339 time):
+    # a 429 that came without its retry-after (a gateway that drops it) was retried on the generic backoff, and one
+    # whose bucket refills in an hour was retried at once as if it would clear in seconds, not moved on from.
+    body = json.dumps({"type": "error", "error": {"type": "rate_limit_error", "message": "Rate limited"}}).encode()
+
+    def refused(**headers: str) -> E.ProviderError:
+        return anthropic_error(429, body, headers, provider="anthropic", model="claude-sonnet-4-5")
+
+    soon = refused(
+        **{
+            "anthropic-ratelimit-tokens-remaining": "0",
+            "anthropic-ratelimit-tokens-reset": _at(30),
+            # a bucket with room left says nothing about when to come back, however far its own reset
+            "anthropic-ratelimit-requests-remaining": "49",
+            "anthropic-ratelimit-requests-reset": _at(3600),
+        }
+    )
+    assert type(soon) is E.RateLimitError and soon.retry_after is not None and soon.retry_after <= 30
+    later = refused(
+        **{"anthropic-ratelimit-output-tokens-remaining": "0", "anthropic-ratelimit-output-tokens-reset": _at(3600)}
+    )
+    assert type(later) is E.QuotaExhaustedError and later.moves_on
+    # retry-after, when it came, is the wait; a reset that is no time is none
+    said = refused(**{"retry-after": "7", "anthropic-ratelimit-tokens-remaining": "0"})
+    assert said.retry_after == 7
+    assert (
+        refused(**{"anthropic-ratelimit-tokens-remaining": "0", "anthropic-ratelimit-tokens-reset": "soon"}).retry_after
+        is None
+    )
