@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 
+from magsag_mcp.errors import InputError
 from magsag_mcp.ledger import Ledger
 from magsag_mcp.records import AttemptRecord, RunRecord
 
@@ -34,3 +35,26 @@ async def test_a_pattern_spanning_an_error_body_of_several_lines_finds_it(tmp_pa
         assert [(h["kind"], h["model"]) for h in hits] == [("attempt", "gpt-4o")]
         assert await ledger.search("^openai gpt-4o error", 10) != []  # ^ is still the start of the text
         assert await ledger.search("claude.*Bad Gateway", 10) == []  # and the model still has to match
+
+
+async def test_a_run_id_finds_the_runs_errors_and_the_events_it_logged(tmp_path: Path):
+    """Every hit names its run, and a run id is what a failure report, a log line or `magsag run` hands a user;
+    but the id was not in the text searched: `magsag data search mag-abc123` found nothing, and the events a run
+    logged (obs.log; query_runs lists no events) could not be found by it at all. Now the run id is searched too,
+    after the other fields, so that '^' still starts at the provider ('^openai gpt-4o error')."""
+    now = time.time()
+    run = RunRecord("mag-abc123", "ag", "s", now, ended_at=now, status="error")
+    failed = AttemptRecord(
+        "mag-abc123", now, "openai", "gpt-4o", "s", "ag", "error", 0, 1, error_class="server_error",
+        error_message="HTTP 500", cost_usd=Decimal(0),
+    )  # fmt: skip
+    lone = RunRecord("sag-xyz789", "ag", "s", now, ended_at=now, status="error")  # failed before any attempt
+    async with Ledger(tmp_path / "l.db") as ledger:
+        await ledger.record_call(run, [failed])
+        await ledger.record_call(lone, [], error=InputError("payload: 'text' is required"))
+        await ledger.log_event("mag-abc123", "ag", "model_used", {"model": "gpt-4o"})
+        await ledger.log_event("other-run", "ag", "model_used", {"model": "gpt-4o"})
+        hits = await ledger.search("mag-abc123", 10)
+        assert sorted((h["kind"], h["run_id"]) for h in hits) == [("attempt", "mag-abc123"), ("event", "mag-abc123")]
+        assert [(h["kind"], h["run_id"]) for h in await ledger.search("sag-xyz", 10)] == [("run", "sag-xyz789")]
+        assert await ledger.search("^openai gpt-4o error", 10) != []  # '^' is still the provider's start

@@ -474,7 +474,9 @@ def register(groups: CommandGroups) -> None:
     )
     p.set_defaults(func=_query)
     p = groups.add(
-        data, "search", help="regular-expression (RE2, at most 1000 characters) search over errors, events and names"
+        data,
+        "search",
+        help="regular-expression (RE2, at most 1000 characters) search over errors, events, names and run ids",
     )
     p.add_argument(
         "pattern", help="an RE2 regular expression, matched in any case ('(?-i)' to match case), e.g. 'timeout|429'"

@@ -374,9 +374,14 @@ SEARCH_SECONDS = 10.0
 async def search(
     ledger: Ledger, pattern: str, limit: int = 50, since: str | float | None = None
 ) -> list[dict[str, Any]]:
-    """Attempts and events whose error, names or payload match ``pattern`` (case-insensitive), and runs
-    whose own error does (a call that failed before any attempt), newest first; ``since`` (``7d``, an
-    ISO date, ...) bounds how far back it looks."""
+    """Attempts and events whose error, names, run id or payload match ``pattern`` (case-insensitive), and
+    runs whose own error does (a call that failed before any attempt), newest first; ``since`` (``7d``, an
+    ISO date, ...) bounds how far back it looks.
+
+    The text matched is the row's fields joined by spaces: an attempt's provider, model, outcome, error
+    class and message, skill, agent and run id (so '^openai gpt-4o error' and 'claude.*error' match across
+    them); an event's name, data (its JSON), agent and run id; a run's error class and message, skill, agent
+    and run id."""
     return (await search_page(ledger, pattern, limit, since))["hits"]
 
 
@@ -426,7 +431,8 @@ def _search_rows(
     rows = conn.execute(
         f"SELECT id, {_ATTEMPT_COLS} FROM attempts WHERE started_at >= ?{past} AND re_match(provider || ' ' || model"
         " || ' ' || outcome || ' ' || coalesce(error_class, '') || ' ' || coalesce(error_message, '') || ' '"
-        " || coalesce(skill, '') || ' ' || coalesce(agent, '')) ORDER BY started_at DESC, id DESC LIMIT ?",
+        " || coalesce(skill, '') || ' ' || coalesce(agent, '') || ' ' || run_id) ORDER BY started_at DESC, id DESC"
+        " LIMIT ?",
         (after, *args, limit),
     ).fetchall()
     for row in rows:
@@ -434,7 +440,8 @@ def _search_rows(
     past, args = after_hit(place, 1, "at", "id")
     rows = conn.execute(
         f"SELECT id, run_id, agent, at, event, data FROM events WHERE at >= ?{past} AND re_match(event || ' '"
-        " || coalesce(data, '') || ' ' || coalesce(agent, '')) ORDER BY at DESC, id DESC LIMIT ?",
+        " || coalesce(data, '') || ' ' || coalesce(agent, '') || ' ' || coalesce(run_id, '')) ORDER BY at DESC, id DESC"
+        " LIMIT ?",
         (after, *args, limit),
     ).fetchall()
     for key, run_id, agent, at, event, data in rows:
@@ -460,7 +467,8 @@ def _search_rows(
         "SELECT run_id, agent, skill, status, coalesce(ended_at, started_at) AS at, error_class, error_message"
         f" FROM runs WHERE error_class IS NOT NULL AND error_class NOT IN ({', '.join('?' * len(_ATTEMPT_ERRORS))})"
         f" AND started_at >= ?{past} AND re_match(error_class || ' ' || coalesce(error_message, '')"
-        " || ' ' || coalesce(skill, '') || ' ' || coalesce(agent, '')) ORDER BY at DESC, run_id DESC LIMIT ?",
+        " || ' ' || coalesce(skill, '') || ' ' || coalesce(agent, '') || ' ' || run_id) ORDER BY at DESC, run_id DESC"
+        " LIMIT ?",
         (*_ATTEMPT_ERRORS, after, *args, limit),
     ).fetchall()
     for run_id, agent, skill, status, at, error_class, error_message in rows:

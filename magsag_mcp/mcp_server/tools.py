@@ -274,7 +274,7 @@ class MagsagTools:
                 self.search_usage,
                 M.SearchUsageArgs,
                 M.SearchUsageResult,
-                "Search the ledger (errors, models, logged events) with a regular expression, newest first; "
+                "Search the ledger (errors, models, logged events, run ids) with a regular expression, newest first; "
                 "next_cursor pages on.",
                 READ_ONLY,
                 known,
