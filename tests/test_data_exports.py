@@ -145,6 +145,53 @@ def test_a_run_of_many_attempts_is_exported_a_piece_at_a_time_as_it_is_written_w
     assert [a["model"] for a in session["attempts"]] == [f"m{i}" for i in (0, 5, 3, 1, 6, 4, 2)]
 
 
+def test_a_page_of_an_export_reads_a_run_of_many_attempts_a_piece_at_a_time_too(tmp_path: Path, monkeypatch, capsys):
+    """`data query --format json|csv --limit N` (a page of an export, as the note on more runs says to page on with
+    --cursor) read each run of its page whole with it, as the export without --limit no longer does: a page
+    holding a long-lived Magsag's run of hundreds of thousands of attempts took the memory the export was made
+    not to. A page is now written as the export writes its pages, with the same text, and the same note."""
+    from magsag_mcp.cli import exports
+
+    db = tmp_path / "session.db"
+    monkeypatch.setenv("MAGSAG_DB", str(db))
+    now = time.time()
+
+    async def fill() -> None:
+        async with Ledger(db) as ledger:
+            for i, (run_id, calls) in enumerate((("r-old", 1), ("r-session", 7), ("r-new", 1))):
+                run = RunRecord(run_id, "ana", "skill.analysis", now + i)
+                attempts = [
+                    AttemptRecord(run_id, now + i + k / 10, "fake", f"m{k}", run.skill, "ana", "ok", 0, 1)
+                    for k in range(calls)
+                ]
+                await ledger.record_call(run, attempts)
+
+    anyio.run(fill)
+    whole = {}
+    for fmt in ("csv", "json"):
+        assert main(["data", "query", "--format", fmt, "--limit", "2"]) == 0
+        whole[fmt] = capsys.readouterr()
+    read: list[int] = []
+    by_id = Ledger.attempts_by_id
+
+    async def counted(self: Ledger, ids: list[int]) -> list[dict]:
+        read.append(len(ids))
+        return await by_id(self, ids)
+
+    monkeypatch.setattr(Ledger, "attempts_by_id", counted)
+    monkeypatch.setattr(exports, "INLINE_ATTEMPTS", 2)
+    monkeypatch.setattr(exports, "ATTEMPTS_READ", 3)
+    for fmt in ("csv", "json"):
+        read.clear()
+        assert main(["data", "query", "--format", fmt, "--limit", "2"]) == 0
+        out, err = capsys.readouterr()
+        assert (out, err) == whole[fmt]
+        assert read == [3, 3, 1]  # r-session's 7, three at a time
+        assert "2 runs shown (newest first) and more match; the next ones: --cursor " in err
+    runs = json.loads(whole["json"].out)
+    assert [r["run_id"] for r in runs] == ["r-new", "r-session"] and len(runs[1]["attempts"]) == 7
+
+
 def test_an_export_whose_first_page_cannot_be_read_writes_nothing(tmp_path: Path, monkeypatch, capsys):
     db = tmp_path / "l.db"
     monkeypatch.setenv("MAGSAG_DB", str(db))

@@ -20,7 +20,7 @@ from typing import Any
 import anyio
 
 from ..errors import InputError
-from . import CommandGroups, given, print_json, write_pieces
+from . import CommandGroups, given, print_json
 
 CSV_FIELDS = (
     "run_id",
@@ -351,46 +351,42 @@ EXPORT_PAGE = 1000
 
 
 def _query(args: argparse.Namespace) -> int:
-    table = args.format == "table"
-    if args.limit is None and not table:
+    if args.format != "table":  # json, csv: every matching run, or a page of them, written as they are read
         from .exports import export_all
 
-        return export_all(args)
+        return export_all(args, limit=args.limit)
     filters = filters_from(args, limit=50 if args.limit is None else args.limit, offset=args.offset, cursor=args.cursor)
 
-    # the page query_runs (the MCP tool) reads, with has_more: an export cut at --limit must not pass for the whole
+    # the page query_runs (the MCP tool) reads, with has_more
     async def read(ledger: Any) -> dict[str, Any]:
         # the table's line of a run needs its models, not its attempts (a long-lived Magsag's run holds every call)
-        page = await ledger.query_runs_page(filters, 0 if table else None)
+        page = await ledger.query_runs_page(filters, 0)
         from ..ledger.reports import page_matched
 
         await print_notes(ledger, filters, page_matched(page))
-        if table:
-            page["models"] = await ledger.run_models([r["run_id"] for r in page["runs"]])
+        page["models"] = await ledger.run_models([r["run_id"] for r in page["runs"]])
         return page
 
     page = with_ledger(args, read)
-    runs = page["runs"]
     if page["has_more"]:
-        # the cursor first: runs recorded between two pages push the older ones down by as many, so
-        # the next --offset began with runs already exported (the same rows twice in an audit file)
-        offset = (
-            ""
-            if filters.cursor
-            else f" (or --offset {filters.offset + filters.limit}, which runs recorded since shift)"
-        )
-        print(
-            f"note: {len(runs)} run{'' if len(runs) == 1 else 's'} shown (newest first) and more match; the next "
-            f"ones: --cursor {page['next_cursor']}{offset}; --limit takes up to 10000",
-            file=sys.stderr,
-        )
-    if args.format == "json":
-        print_json(runs)
-    elif args.format == "csv":
-        write_pieces(csv_pieces(runs))
-    else:
-        print(runs_to_table(runs, page["models"]))
+        note_more_runs(len(page["runs"]), filters, page["next_cursor"])
+    print(runs_to_table(page["runs"], page["models"]))
     return 0
+
+
+def note_more_runs(shown_runs: int, filters: Any, next_cursor: str) -> None:
+    """A note on stderr that a page of runs (``shown_runs`` of them) is not all that match, and how to read on:
+    an export cut at --limit must not pass for the whole."""
+    # the cursor first: runs recorded between two pages push the older ones down by as many, so
+    # the next --offset began with runs already exported (the same rows twice in an audit file)
+    offset = (
+        "" if filters.cursor else f" (or --offset {filters.offset + filters.limit}, which runs recorded since shift)"
+    )
+    print(
+        f"note: {shown_runs} run{'' if shown_runs == 1 else 's'} shown (newest first) and more match; the next "
+        f"ones: --cursor {next_cursor}{offset}; --limit takes up to 10000",
+        file=sys.stderr,
+    )
 
 
 def _search(args: argparse.Namespace) -> int:

@@ -1,5 +1,5 @@
-"""``magsag data query --format csv|json`` without ``--limit``: every matching run, the guide's compliance export
-(``data query --agent X --format csv > audit.csv``), written as it is read.
+"""``magsag data query --format csv|json``: without ``--limit`` every matching run, the guide's compliance export
+(``data query --agent X --format csv > audit.csv``), with it one page of them; written as it is read.
 
 Runs are read a page at a time (:data:`~.data.EXPORT_PAGE`), by cursor, so runs recorded meanwhile neither
 repeat a row nor push one out; they are left for the next export. A run of many attempts (every call of a
@@ -24,10 +24,14 @@ INLINE_ATTEMPTS = 100
 ATTEMPTS_READ = 900
 
 
-def export_all(args: argparse.Namespace) -> int:
+def export_all(args: argparse.Namespace, *, limit: int | None = None) -> int:
+    """Every matching run; with ``limit``, that many at most (one page: a note on stderr says how to page on if
+    more match), each run of many attempts read and written a piece at a time all the same (a page of a long-lived
+    ``Magsag``'s run, read whole, took the memory the export was made not to)."""
     from ..ledger import parse_since
 
-    filters = data.filters_from(args, limit=data.EXPORT_PAGE, offset=args.offset, cursor=args.cursor)
+    page_size = data.EXPORT_PAGE if limit is None else limit
+    filters = data.filters_from(args, limit=page_size, offset=args.offset, cursor=args.cursor)
     as_json = args.format == "json"
     # "7d" resolved once, as a summary resolves it: each page worked it out again from the time then, and an
     # export that took minutes left out the runs of its window's first minutes (the last pages' oldest runs)
@@ -57,12 +61,14 @@ def export_all(args: argparse.Namespace) -> int:
                 await _in_pieces(ledger, run, page["attempt_bound"], as_json, first=count == 0)
                 count += 1
             whole(listed)
-            if not page["has_more"]:
+            if not page["has_more"] or limit is not None:
                 break
             page_filters = page_filters.model_copy(update={"cursor": page["next_cursor"], "offset": 0})
         if as_json:
             write_pieces(["[]\n" if count == 0 else "\n]\n"])
         await data.print_notes(ledger, filters, {"agent": count > 0, "run": count > 0, "names": count > 0})
+        if page["has_more"]:  # only with a limit: without one, every page was read
+            data.note_more_runs(count, filters, page["next_cursor"])
         return count
 
     data.with_ledger(args, read)
