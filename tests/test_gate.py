@@ -369,6 +369,51 @@ def test_a_summary_narrowed_by_filters_says_which_limits_it_checked_on_part_of_t
     assert "NOTE" not in out
 
 
+def test_a_summary_of_a_delegated_run_says_its_run_limit_counts_the_whole_tree(tmp_path: Path, capsys):
+    """`flow summarize --run-id d1` of a SAG's run (delegated from the MAG's m1) then `flow gate`: a delegated
+    run spends its parent's run limit (`magsag budget --run-id d1` shows m1's, $6 spent), but the summary holds
+    d1's calls alone ($5) and the gate said "gate: pass" against max_cost_per_run_usd $5.5, with no word that
+    it had seen part of the run: a run filter was taken to select a run whole. A NOTE says so now, with the
+    run to summarize instead."""
+    import asyncio
+    from decimal import Decimal
+
+    from magsag_mcp.ledger import Ledger
+    from magsag_mcp.records import AttemptRecord, RunRecord
+
+    day = 1_762_000_000.0
+
+    async def record() -> None:
+        async with Ledger(tmp_path / "l.db") as ledger:
+            for run_id, agent, parent, cost in [("m1", "my-mag", None, "1"), ("d1", "sag", "m1", "5")]:
+                run = RunRecord(
+                    run_id, agent, "skill.analysis", day, ended_at=day + 1, status="ok", parent_run_id=parent
+                )
+                att = AttemptRecord(
+                    run_id, day, "openai", "gpt-4o", "skill.analysis", agent, "ok", 0, 1, cost_usd=Decimal(cost)
+                )
+                await ledger.record_call(run, [att])
+
+    asyncio.run(record())
+    db, policy = str(tmp_path / "l.db"), tmp_path / "policy.yaml"
+    policy.write_text("policies:\n  - name: p\n    thresholds: {max_cost_per_run_usd: 5.5}\n")
+    child, top = tmp_path / "child.json", tmp_path / "top.json"
+    assert main(["flow", "summarize", "--db", db, "--run-id", "d1", "--output", str(child)]) == 0
+    assert main(["flow", "summarize", "--db", db, "--run-id", "m1", "--output", str(top)]) == 0
+    capsys.readouterr()
+    assert main(["flow", "gate", str(child), "--policy", str(policy)]) == 0
+    out = capsys.readouterr().out
+    assert (
+        "NOTE p: this summary's run filter names run 'd1', delegated from run 'm1', whose run limit counts every "
+        "run of its tree: max_cost_per_run_usd was checked against 'd1' alone; write the summary with --run-id m1 "
+        "to check it whole"
+    ) in out
+    assert main(["flow", "gate", str(top), "--policy", str(policy)]) == 1
+    out = capsys.readouterr().out
+    assert "FAIL p: run m1 (with 1 delegated run(s)) cost $6 exceeds max_cost_per_run_usd $5.5" in out
+    assert "NOTE" not in out
+
+
 def test_a_summary_nested_too_deeply_is_bad_input_not_a_traceback(gate):
     # `--payload-file` said "nested too deeply"; the gate died with a RecursionError traceback (exit 1)
     code, out, err = gate(None, raw="[" * 100_000 + "]" * 100_000)

@@ -10,8 +10,9 @@ written before those peaks were kept is checked against its totals (the whole su
 whole cost) and the gate says so in a note: a summary of many runs or days may then fail limits no
 single run or day broke. A summary narrowed by filters (``--agent``, ``--skill``, ...) holds only the
 calls they select, so its run and days may lack some that a limit counts (a SAG's delegated run under
-its own agent); a note says which limits. An attempt of unknown cost cut after it reached the vendor
-(which may bill it) counts at its estimated worst case (``unknown_cost_bound_usd``), as budget
+its own agent; a run filter naming a delegated run, whose run limit is its parent's); a note says which
+limits. An attempt of unknown cost cut after it reached the vendor (which may bill it) counts at its
+estimated worst case (``unknown_cost_bound_usd``), as budget
 limits count it. One with no bound (an unknown price; or any unknown cost, in a summary written before
 bounds were kept) is a violation under a cost threshold unless the policy sets ``allow_unpriced``:
 the summary's cost is then only a lower bound. Every model with calls must be allowed.
@@ -232,6 +233,14 @@ def check_summary_with_notes(summary: Any, policies: PolicySet) -> tuple[list[st
                     violations.append(f"{p.name}: agent {agent!r} {on} cost {day.shown()} exceeds {limit}")
         if narrowed:
             _note_part(notes, p.name, t, narrowed)
+        if t.max_cost_per_run_usd is not None and (top := _delegated_from(parsed, narrowed)) is not None:
+            run = narrowed["run_id"]
+            _note(
+                notes,
+                f"{p.name}: this summary's run filter names run {run!r}, delegated from run {top!r}, whose run limit "
+                f"counts every run of its tree: max_cost_per_run_usd was checked against {run!r} alone; write the "
+                f"summary with --run-id {top} to check it whole",
+            )
         daily = t.max_cost_per_day_usd is not None or t.max_cost_per_agent_daily_usd is not None
         if daily and cut:
             _note_window(notes, p.name, t, cut)
@@ -260,6 +269,17 @@ def _narrowing(summary: dict[str, Any]) -> dict[str, Any]:
     if not isinstance(filters, dict):
         return {}
     return {k: filters[k] for k in _NARROWING if filters.get(k) is not None}
+
+
+def _delegated_from(parsed: _Summary, narrowed: dict[str, Any]) -> str | None:
+    """The run that the run a summary's run filter names was delegated from, if it was: a delegated run spends
+    its parent's run limit, and the summary's costliest run is then that parent's tree, of the named run's calls
+    alone (a run filter naming a top run selects its tree whole, and names its costliest run)."""
+    run = parsed.largest_run
+    named = narrowed.get("run_id")
+    if run is None or not isinstance(named, str) or run.run_id is None or run.run_id == named:
+        return None
+    return run.run_id
 
 
 def _no_calls(summary: dict[str, Any]) -> str:
