@@ -135,15 +135,23 @@ class LocalEndpoint(Endpoint):
 
 
 def lacks_responses_api(exc: ProviderError) -> bool:
-    """True when the error says the server has no Responses endpoint (not that our call was bad)."""
+    """True when the error says the server has no Responses endpoint (not that our call was bad). An error status
+    that ended an answer under way (an error event once its stream had begun: it may be billed, or reports its
+    usage) says the opposite: the endpoint answered, and its text may have reached the caller's progress. Sent
+    again to chat completions, the caller's deltas ran two answers together with nothing between them to say the
+    first was not the answer."""
+    if exc.status is not None and 200 <= exc.status < 300:
+        # an error body under a success status (LM Studio answers an unknown route 200)
+        return says_no_such_route(exc.message)
+    if exc.maybe_billed or exc.usage is not None:
+        return False
     if exc.status in (405, 501):
         return True
     if exc.status == 404:
         # A 404 naming the model is "model not found", and one saying no model is loaded (LM Studio) is the server's
         # state: chat completions would repeat either, and the server has the Responses API.
         return not _names_model(exc) and not says_no_model_loaded(exc.message)
-    if exc.status == 400 or (exc.status is not None and 200 <= exc.status < 300):
-        # a 2xx: an error body under a success status (LM Studio answers an unknown route 200)
+    if exc.status == 400:
         return says_no_such_route(exc.message)
     return False
 
