@@ -117,9 +117,11 @@ class ChatStream(StreamAccumulator):
             self.done = True
             return ""
         chunk = event.json_object()
-        if "error" in chunk or event.event == "error":
-            # {"error": {...}} in a chunk, or an event named "error" whose data is the error itself (llama.cpp's)
-            body = chunk if "error" in chunk else {"error": chunk}
+        error = chunk.get("error")
+        if error or event.event == "error":
+            # {"error": {...}} in a chunk, or an event named "error" whose data is the error itself (llama.cpp's);
+            # not "error": null, which gateways that write every field of a chunk put on each one of the answer
+            body = chunk if error else {"error": chunk}
             raise openai_error(
                 HttpResponse(error_status(body["error"]), {}, json.dumps(body).encode()),
                 provider=self.provider,

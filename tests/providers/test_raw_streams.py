@@ -1001,6 +1001,17 @@ async def test_a_llama_cpp_error_field_after_some_text_fails_the_answer(raw_stre
     assert info.value.maybe_billed  # the answer had begun: what it generated may be billed
 
 
+async def test_a_chat_chunk_whose_error_is_null_is_a_chunk_of_the_answer(raw_stream):
+    # Gateways that write every field of their chunk type (Go structs without omitempty, and others) send
+    # "error": null on each healthy chunk. Read as an error event, every streamed answer through them failed as
+    # "HTTP 500" after its first piece, and was asked for, and paid for, again; an unstreamed answer with the
+    # same null was read as the answer.
+    chunks = [{**c, "error": None} for c in (chunk({"content": "hel"}), chunk({"content": "lo"}), chunk({}, "stop"))]
+    base = await raw_stream(sse(*chunks, {**USAGE_CHUNK, "error": None}, "[DONE]"))
+    result = await compat_stream(base)
+    assert (result.text, result.finish_reason, result.usage.output_tokens) == ("hello", "stop", 4)
+
+
 @pytest.mark.parametrize("api", ["anthropic", "gemini"])
 async def test_a_done_marker_after_a_whole_anthropic_or_gemini_stream_is_no_malformed_answer(raw_stream, api: str):
     # Chat Completions' end marker, which servers and gateways serving these formats append (vLLM's Messages API
