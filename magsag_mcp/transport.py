@@ -14,6 +14,7 @@ import asyncio
 import functools
 import json
 import os
+import re
 from collections.abc import AsyncIterator, Callable, Iterator, Mapping
 from contextlib import asynccontextmanager, contextmanager
 from dataclasses import dataclass
@@ -123,6 +124,8 @@ class StreamResponse:
         self.headers: Mapping[str, str] = resp.headers
         self.error_body = error_body
         self.timeouts = timeouts
+        #: the first bytes of the body, read to tell what it is (:meth:`is_event_stream`)
+        self._head = b""
 
     @property
     def media_type(self) -> str | None:
@@ -146,11 +149,48 @@ class StreamResponse:
         except aiohttp.ClientError as exc:
             raise ProviderConnectionError(f"the answer broke off: {type(exc).__name__}") from exc
 
+    async def is_event_stream(self) -> bool:
+        """Whether the body is an event stream: labelled so (or not labelled at all); or, labelled as anything but
+        JSON, beginning as one does (a field, ``data:``, ``event:``, ``id:``, ``retry:``, or a comment), as the
+        streams of servers that frame them right and label them wrong do (``text/plain``, ``application/x-ndjson``).
+        The bytes read to tell are the first :meth:`events` gives."""
+        media_type = self.media_type
+        if media_type is None or media_type == "text/event-stream":
+            return True
+        if media_type == "application/json" or media_type.endswith("+json"):
+            return False
+        head = bytearray()
+        text = ""
+        try:
+            while len(head) < _SNIFF_BYTES and ":" not in text and len(text) < 6:
+                chunk = await self._resp.content.readany()
+                if not chunk:
+                    break
+                head += chunk
+                text = head.decode("utf-8", "replace").lstrip("\ufeff \t\r\n")
+        except (TimeoutError, aiohttp.ServerTimeoutError, aiohttp.ClientError) as exc:
+            raise self._broken(exc) from exc
+        self._head = bytes(head)
+        return _EVENT_STREAM_START.match(text) is not None
+
+    def _broken(self, exc: BaseException) -> ProviderConnectionError | ProviderTimeoutError:
+        """A stream's read failure as the error it stands for."""
+        if isinstance(exc, TimeoutError | aiohttp.ServerTimeoutError):
+            # Whether a cut stream may be billed is decided where a 2xx stream is read (HTTPProvider._stream).
+            return ProviderTimeoutError(
+                f"the stream went idle past {self.timeouts.read_described()}", timeout_s=self.timeouts.read
+            )
+        if isinstance(exc, aiohttp.ClientPayloadError):
+            return ProviderConnectionError(f"the stream broke mid-answer: {exc}")
+        return ProviderConnectionError(f"the stream broke mid-answer: {type(exc).__name__}")
+
     async def events(self) -> AsyncIterator[SSEEvent]:
         """Parse ``text/event-stream`` per the WHATWG spec (see :class:`SSEParser`)."""
         parser = SSEParser()
-        received = 0
+        received = len(self._head)
         try:
+            for event in parser.feed(self._head):
+                yield event
             # Raw chunks, not readline(): aiohttp caps a line at 512 KiB, and one Responses event carries the
             # whole answer (and the echoed instructions), so a long answer is a long line.
             async for chunk in self._resp.content.iter_any():
@@ -161,15 +201,14 @@ class StreamResponse:
                     yield event
             for event in parser.close():
                 yield event
-        except (TimeoutError, aiohttp.ServerTimeoutError) as exc:
-            # Whether a cut stream may be billed is decided where a 2xx stream is read (HTTPProvider._stream).
-            raise ProviderTimeoutError(
-                f"the stream went idle past {self.timeouts.read_described()}", timeout_s=self.timeouts.read
-            ) from exc
-        except aiohttp.ClientPayloadError as exc:
-            raise ProviderConnectionError(f"the stream broke mid-answer: {exc}") from exc
-        except aiohttp.ClientError as exc:
-            raise ProviderConnectionError(f"the stream broke mid-answer: {type(exc).__name__}") from exc
+        except (TimeoutError, aiohttp.ServerTimeoutError, aiohttp.ClientError) as exc:
+            raise self._broken(exc) from exc
+
+
+#: the most of a body not labelled as an event stream read to tell whether it is one all the same
+_SNIFF_BYTES = 1024
+#: how an event stream begins: a field, or a comment (after any blank lines)
+_EVENT_STREAM_START = re.compile(r"(?:data|event|id|retry)?:")
 
 
 class Transport:

@@ -325,8 +325,7 @@ class HTTPProvider(Provider):
             #: the vendor's error event that came before any of the answer: the request refused, as an HTTP error is
             refused: ProviderError | None = None
             try:
-                media_type = resp.media_type
-                if media_type is not None and media_type != "text/event-stream":
+                if not await resp.is_event_stream():
                     result = await self._not_a_stream(wire, resp, model, notes)
                     await _came_whole(result, progress)
                     return result

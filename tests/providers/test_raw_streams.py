@@ -1012,6 +1012,24 @@ async def test_a_chat_chunk_whose_error_is_null_is_a_chunk_of_the_answer(raw_str
     assert (result.text, result.finish_reason, result.usage.output_tokens) == ("hello", "stop", 4)
 
 
+@pytest.mark.parametrize("content_type", ["text/plain; charset=utf-8", "application/x-ndjson", "text/html"])
+async def test_an_event_stream_labelled_with_another_media_type_is_read_as_the_stream_it_is(raw_stream, content_type):
+    # Servers whose event stream is framed right and labelled wrong (a RAG proxy's text/plain, LitServe's OpenAI
+    # spec's application/x-ndjson; the OpenAI SDK reads them, as it never looks at the label): every streamed call
+    # failed as "answered with text/plain, neither an event stream nor JSON", generated and maybe billed, and moved
+    # on to the next target. The body's first bytes say what it is: fields of an event stream, after a comment.
+    events = [chunk({"content": "hel"}), chunk({"content": "lo"}), chunk({}, "stop"), USAGE_CHUNK, "[DONE]"]
+    base = await raw_stream([b"\n: keep-alive\n\n", *sse(*events)], content_type=content_type)
+    result = await compat_stream(base)
+    assert (result.text, result.finish_reason, result.usage.output_tokens) == ("hello", "stop", 4)
+
+
+async def test_a_page_labelled_as_text_is_still_no_stream(raw_stream):
+    base = await raw_stream([b"<html><body>Sign in to the corporate proxy</body></html>"], content_type="text/html")
+    with pytest.raises(E.MalformedResponseError, match="answered with text/html.*captive portal"):
+        await compat_stream(base)
+
+
 @pytest.mark.parametrize("api", ["anthropic", "gemini"])
 async def test_a_done_marker_after_a_whole_anthropic_or_gemini_stream_is_no_malformed_answer(raw_stream, api: str):
     # Chat Completions' end marker, which servers and gateways serving these formats append (vLLM's Messages API
