@@ -16,9 +16,9 @@ from __future__ import annotations
 import functools
 import logging
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from contextvars import ContextVar
-from typing import Any
+from typing import Any, TypeVar
 
 _KNOWN_SECRETS: set[str] = set()
 #: the same, longest first: a key that contains another (a proxy key built on a vendor's) must be
@@ -118,7 +118,11 @@ def register_call_secret(value: str | None) -> None:
         _CALL_SECRETS.set(tuple(sorted((*known, *new), key=len, reverse=True)))
 
 
-def call_scoped(fn: Any) -> Any:
+#: a function :func:`call_scoped` wraps: a type checker sees the wrapped one's signature, not an Any
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def call_scoped(fn: F) -> F:
     """``fn`` (a function or a coroutine function: one call) with the credentials it registers with
     :func:`register_call_secret` forgotten when it returns, as those of the calls before it were: a task making
     one call after another (a script's loop) kept them all, and its later calls' names were refused for them."""
@@ -134,7 +138,7 @@ def call_scoped(fn: Any) -> Any:
             finally:
                 _CALL_SECRETS.reset(token)
 
-        return run_async
+        return run_async  # type: ignore[return-value]
 
     @functools.wraps(fn)
     def run(*args: Any, **kwargs: Any) -> Any:
@@ -144,7 +148,7 @@ def call_scoped(fn: Any) -> Any:
         finally:
             _CALL_SECRETS.reset(token)
 
-    return run
+    return run  # type: ignore[return-value]
 
 
 #: every match of :data:`_SECRET_PATTERNS` holds one of these, casefolded (``api-key`` and ``?key=`` hold

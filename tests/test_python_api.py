@@ -979,3 +979,33 @@ def test_a_misspelt_filter_is_refused_with_the_one_meant(mg: Magsag):
     with pytest.raises(InputError) as info:
         mg.summarize(colour="red")
     assert "did you mean" not in info.value.message
+
+
+def test_the_decorators_of_the_api_keep_the_signatures_a_type_checker_sees():
+    # Before: `call_scoped` was typed `(fn: Any) -> Any`, so to mypy and pyright `Service.invoke_skill` and
+    # `Service.explain` were Any: `await service.invoke_skill(...)` gave an Any (no `.cost_usd`, `.model` to
+    # check), and a misspelt keyword (`contxt=`) passed the check and failed at run time. A decorator on a
+    # method of the API must hand back the type it was given.
+    import ast
+    import importlib
+    import typing
+
+    modules = ["service", "route_explanation", "api", "observer", "agent_modules", "invoke_result"]
+    checked = set()
+    for name in modules:
+        module = importlib.import_module(f"magsag_mcp.{name}")
+        tree = ast.parse(Path(module.__file__).read_text())
+        for cls in (n for n in tree.body if isinstance(n, ast.ClassDef)):
+            for fn in (n for n in cls.body if isinstance(n, ast.FunctionDef | ast.AsyncFunctionDef)):
+                if fn.name.startswith("_"):
+                    continue
+                for deco in fn.decorator_list:
+                    if not isinstance(deco, ast.Name) or deco.id in {"classmethod", "staticmethod", "property"}:
+                        continue
+                    decorator = getattr(module, deco.id)
+                    hints = typing.get_type_hints(decorator)
+                    params = [v for k, v in hints.items() if k != "return"]
+                    assert isinstance(hints.get("return"), typing.TypeVar), f"{deco.id} on {cls.name}.{fn.name}"
+                    assert params == [hints["return"]], f"{deco.id} on {cls.name}.{fn.name}"
+                    checked.add(deco.id)
+    assert {"call_scoped", "exact_money"} <= checked
