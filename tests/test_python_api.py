@@ -7,7 +7,16 @@ from pathlib import Path
 
 import pytest
 
-from magsag_mcp import ConfigError, Delegation, InputError, Magsag, RateLimitError, UnknownSkillError
+from magsag_mcp import (
+    BadRequestError,
+    ConfigError,
+    Delegation,
+    InputError,
+    Magsag,
+    RateLimitError,
+    ServerError,
+    UnknownSkillError,
+)
 from magsag_mcp.providers.fake import script
 
 CATALOG = Path(__file__).resolve().parent.parent / "catalog"
@@ -1009,3 +1018,30 @@ def test_the_decorators_of_the_api_keep_the_signatures_a_type_checker_sees():
                     assert params == [hints["return"]], f"{deco.id} on {cls.name}.{fn.name}"
                     checked.add(deco.id)
     assert {"call_scoped", "exact_money"} <= checked
+
+
+def test_a_fake_failure_model_fails_as_its_kind_and_one_naming_no_kind_says_which_exist(mg: Magsag):
+    # Before: the fake provider's `fail-<kind>` models fell back to a server error for any kind it did not know,
+    # so the guide's `except RateLimitError:` tested offline with `fail-rate-limit` (or `fail-rate_limit`) never
+    # ran, and nothing said why: the call failed as "scripted server_error". Now hyphens read as underscores,
+    # and a kind that names none fails the call naming the kinds there are, with the one it nearly is.
+    with pytest.raises(RateLimitError):
+        mg.skills.invoke("skill.analysis", {"data": "x"}, context={"preferred_model": "fail-rate-limited"})
+    for model in ("fail-rate-limit", "fail-rate_limit"):
+        with pytest.raises(BadRequestError) as info:
+            mg.skills.invoke("skill.analysis", {"data": "x"}, context={"preferred_model": model})
+        assert "did you mean 'fail-rate_limited'" in str(info.value)
+        assert "fail-server_error" in str(info.value) and "fail-timeout" in str(info.value)
+    with pytest.raises(ServerError):
+        mg.skills.invoke("skill.analysis", {"data": "x"}, context={"preferred_model": "fail-server-error"})
+
+
+def test_the_readme_names_the_fake_providers_failing_models_as_they_fail():
+    # the README's examples of fail-KIND models are ones the fake provider knows, each failing as that kind
+    import re
+
+    from magsag_mcp.providers.fake import _FAILURES
+
+    readme = (CATALOG.parent / "README.md").read_text()
+    named = set(re.findall(r"`fail-([a-z_]+)`", readme))
+    assert {"rate_limited", "overloaded"} <= named <= set(_FAILURES)

@@ -3,7 +3,9 @@
 Behaviour by model name, unless a script is queued for that model with :func:`script`:
 
 - ``fake:fail-<kind>`` always fails with that error (``fail-rate_limited``, ``fail-overloaded``,
-  ``fail-server_error``, ``fail-quota_exhausted``, ``fail-timeout``, ``fail-bad_request``, ...);
+  ``fail-server_error``, ``fail-quota_exhausted``, ``fail-timeout``, ``fail-bad_request``, ...: each
+  error kind of :data:`_FAILURES`, ``-`` read as ``_``); one naming no kind fails as a bad request that
+  names them;
 - any other model answers: a tool call when tools are offered and no tool result came back yet,
   a JSON document (shaped by the schema's required properties) when JSON is asked for, else text
   that quotes the prompt. Token counts are derived from the text (about four bytes a token).
@@ -21,6 +23,7 @@ from typing import Any
 import anyio
 
 from .. import errors as E
+from ..suggest import nearest
 from ..transport import Transport
 from ..types import LLMRequest, LLMResult, Target, ToolCall, Usage
 from .base import ProgressCallback, Provider
@@ -45,6 +48,24 @@ _FAILURES: dict[str, type[E.ProviderError]] = {
         E.MalformedResponseError,
     )
 }
+
+def _failure(model: str) -> type[E.ProviderError]:
+    """The error a ``fail-<kind>`` model fails with. A kind that names none is refused, naming them: read as a
+    server error, the caller's ``except RateLimitError`` tested offline with ``fail-rate-limit`` never ran."""
+    kind = model.removeprefix("fail-").replace("-", "_")
+    cls = _FAILURES.get(kind)
+    if cls is not None:
+        return cls
+    known = [f"fail-{k}" for k in sorted(_FAILURES)]
+    close = nearest(f"fail-{kind}", known)
+    hint = f" (did you mean {close!r}?)" if close else ""
+    raise E.BadRequestError(
+        f"fake:{model} names no failure kind{hint}; the fake provider's failing models are {', '.join(known)}",
+        provider="fake",
+        model=model,
+        status=None,
+    )
+
 
 #: model -> queued steps (str text, dict reply, or an exception to raise)
 _SCRIPTS: dict[str, deque[Any]] = {}
@@ -112,8 +133,7 @@ class FakeProvider(Provider):
                 step.provider, step.model = "fake", model
             raise step
         if step is None and model.startswith("fail-"):
-            kind = model.removeprefix("fail-")
-            cls = _FAILURES.get(kind, E.ServerError)
+            cls = _failure(model)
             raise cls(f"fake:{model}: scripted {cls.kind}", provider="fake", model=model, status=None)
         prompt = "\n".join(m.content or "" for m in request.messages if m.role == "user")
         if isinstance(step, str):
