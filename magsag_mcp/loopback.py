@@ -1,7 +1,8 @@
 """A loopback stand-in for the vendors' APIs, for offline examples, demos and benchmarks.
 
 It answers OpenAI Chat Completions and Responses, Azure's deployment URL, Anthropic Messages and
-Gemini ``generateContent`` in their documented shapes (a call asking for JSON, however its vendor is
+Gemini ``generateContent`` in their documented shapes, and each one's models list (what ``magsag doctor
+--probe`` reads) (a call asking for JSON, however its vendor is
 asked, with a JSON object ``{"answer": ...}``; one offering tools, with a call of the first, until a tool
 result comes back), with settable latency and a per-model plan
 of failures (``500``, ``503``, ``529``, ``429`` with ``Retry-After``, ``quota`` for an exhausted
@@ -105,6 +106,9 @@ class LoopbackUpstream:
         app.router.add_post("/v1/responses", self._responses)
         app.router.add_post("/v1/messages", self._anthropic)
         app.router.add_post("/v1beta/models/{call}", self._gemini)
+        # the model lists `magsag doctor --probe` reads (OpenAI's, Anthropic's and a local server's share a path)
+        for path in ("/v1/models", "/openai/models", "/openai/v1/models", "/v1beta/models"):
+            app.router.add_get(path, self._models)
         return app
 
     async def start(self, host: str = "127.0.0.1", port: int = 0) -> str:
@@ -402,6 +406,18 @@ class LoopbackUpstream:
         if request.match_info["call"].endswith(":streamGenerateContent"):
             return await _sse(request, [chunk])
         return web.json_response(chunk)
+
+    async def _models(self, request: web.Request) -> web.Response:
+        """The models list, in the asking vendor's shape: every model the plans name, and one besides."""
+        names = sorted({*self.plans, "loopback-model"})
+        if request.path == "/v1beta/models":
+            return web.json_response({"models": [{"name": f"models/{n}", "displayName": n} for n in names]})
+        if "anthropic-version" in request.headers:
+            made = "2025-01-01T00:00:00Z"
+            listed = [{"type": "model", "id": n, "display_name": n, "created_at": made} for n in names]
+            return web.json_response({"data": listed, "has_more": False, "first_id": names[0], "last_id": names[-1]})
+        listed = [{"id": n, "object": "model", "created": 0, "owned_by": "loopback"} for n in names]
+        return web.json_response({"object": "list", "data": listed})
 
     def summary(self) -> dict[str, Any]:
         return {"calls": dict(self.calls), "failures": dict(self.failures), "tokens": dict(self.tokens)}

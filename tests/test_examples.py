@@ -144,3 +144,24 @@ def test_the_offline_vendors_make_the_guides_tool_round_trip(tmp_path: Path, mod
                 "skill.analysis", {"data": "revenue?", "model_config": {**cfg, "messages": history}}
             )
     assert answer["output"] == f"loopback answer from {answer['model']}" and not answer["tool_calls"]
+
+
+def test_doctor_probe_finds_every_offline_vendor_reachable(tmp_path: Path):
+    # The loopback vendors answered no model list, so `magsag doctor --probe` run against them (the README's
+    # command, with the environment the examples use) failed every provider with an HTTP 404 and told the user
+    # to fix a base URL that was right: "check that the base URL (OPENAI_BASE_URL, ...) ends with the API's version".
+    import json
+
+    from magsag_mcp.loopback import LoopbackUpstream
+
+    with LoopbackUpstream().running() as up:
+        env = {k: v for k, v in os.environ.items() if not k.startswith(("MAGSAG_", "OPENAI_", "ANTHROPIC_"))}
+        env.update(up.env(), MAGSAG_DB=str(tmp_path / "ledger.db"))
+        magsag = [sys.executable, "-c", "from magsag_mcp.cli import run_main; run_main()"]
+        proc = subprocess.run(
+            [*magsag, "doctor", "--probe", "--json"], env=env, capture_output=True, text=True, timeout=120
+        )
+    report = json.loads(proc.stdout)
+    served = {name: reach for name, reach in report["reachable"].items() if name != "fake"}
+    assert served == dict.fromkeys(["anthropic", "azure", "compat", "google", "local", "openai"], "reachable")
+    assert proc.returncode == 0 and report["probe_failed"] == [], proc.stdout
