@@ -159,16 +159,18 @@ class PromptSpec(BaseModel):
             raise ValueError(f"user template does not parse ({exc}); write literal braces as {{{{ and }}}}") from None
         # Payload values are inserted as text: a format, a conversion, an .attribute or an [index] would
         # fail (or do something odd) on the first call instead of here.
+        # A prompt showing the answer's JSON shape ({"name": ...}) reads as a field with a format: say how to write it.
+        literal = "; for literal braces (a JSON example): write {{ and }}"
         for name, spec, conv in fields:
             if not name.isidentifier():
                 raise ValueError(
                     f"user template field {{{name}}} must be a plain payload field name such as {{text}} "
-                    "(no .attribute, [index] or empty {})"
+                    f"(no .attribute, [index] or empty {{}}){literal}"
                 )
             if spec or conv:
                 raise ValueError(
                     f"user template field {{{name}{'!' + conv if conv else ''}{':' + spec if spec else ''}}} has a "
-                    f"format; values are inserted as text: write {{{name}}}"
+                    f"format; values are inserted as text: write {{{name}}}{literal}"
                 )
         return value
 

@@ -115,6 +115,16 @@ def test_a_template_field_must_be_a_plain_name(mini: Path, template: str, needle
     assert needle in str(info.value.problems)
 
 
+@pytest.mark.parametrize("template", ['Answer as {"name": "...", "date": "..."}', "Answer as {name: ..., date: ...}"])
+def test_a_json_example_in_a_template_is_told_how_to_write_its_braces(mini: Path, template: str):
+    # Before: a prompt showing the answer's JSON shape, as prompts often do, was refused as "{"name"} must be a
+    # plain payload field name" (or told to write {name}), with no word of the literal braces it meant
+    write(mini, "skills/echo.yaml", f"id: skill.echo\ndescription: d\ntask_type: echo\nprompt:\n  user: '{template}'\n")
+    with pytest.raises(CatalogError) as info:
+        load_catalog(mini, env={})
+    assert "literal braces (a JSON example): write {{ and }}" in str(info.value.problems)
+
+
 def test_malformed_yaml_names_file_and_line(mini: Path):
     write(mini, "skills/bad.yaml", "id: skill.bad\nprompt: [unclosed\n")
     problems = validate_catalog(mini, env={})
