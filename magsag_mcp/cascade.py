@@ -391,7 +391,7 @@ class Cascade:
             )
             return None
         if exc.retried_only_on_last_target and not state.revisited and self._another_target_left(plan, position, state):
-            record.warnings.append(f"{label}: not retried after a {exc.kind}: the next target is tried first")
+            record.warnings.append(f"{label}: {exc.kind}, not retried: the next target is tried first")
             state.deferred, state.sent_after_deferral = (position, try_number, exc, record, held), False
             return None
         wait = self.retry.backoff(try_number, exc.retry_after)
@@ -400,7 +400,7 @@ class Cascade:
         timeout_s = getattr(exc, "timeout_s", None)
         if timeout_s and wait + timeout_s >= remaining:
             record.warnings.append(
-                f"{label}: not retried after a {exc.kind} of {timeout_s:g}s: "
+                f"{label}: {exc.kind} after {timeout_s:g}s, not retried: "
                 f"the call's deadline leaves {remaining:.3g}s"
             )
             return None

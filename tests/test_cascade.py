@@ -108,7 +108,7 @@ async def test_a_rate_limit_or_an_overload_tries_the_next_target_before_waiting(
     out = await cascade.run(plan({"model": "fake:a", "fallbacks": ["fake:b"]}), run_id="r", agent=None)
     assert clock.sleeps == [] and out.target.model == "b"
     assert [(a.model, a.attempt_number) for a in out.attempts] == [("a", 1), ("b", 1)]
-    assert f"not retried after a {error.kind}: the next target is tried first" in out.attempts[0].warnings[0]
+    assert f": {error.kind}, not retried: the next target is tried first" in out.attempts[0].warnings[0]
 
 
 async def test_a_rate_limit_on_the_last_target_left_is_retried_after_its_wait():
@@ -256,7 +256,7 @@ async def test_a_timeout_on_the_last_target_is_retried_while_a_whole_timeout_fit
     # 120 s, then a retry (180 s were left), then no third: 60 s cannot hold another 120 s timeout
     attempts = info.value.attempts
     assert [a.attempt_number for a in attempts] == [1, 2] and len(clock.sleeps) == 1
-    assert "not retried after a timeout of 120s: the call's deadline leaves" in attempts[1].warnings[-1]
+    assert "timeout after 120s, not retried: the call's deadline leaves" in attempts[1].warnings[-1]
 
 
 async def test_a_timeout_is_retried_when_every_later_target_would_be_skipped():

@@ -61,7 +61,7 @@ async def test_a_timeout_moves_on_to_the_fallback_instead_of_retrying_the_same_t
     ]
     assert [r.body["model"] for r in fake_openai.requests] == ["gpt-4o", "gpt-4o-mini"]
     first = result.attempts[0]
-    assert "not retried after a timeout: the next target is tried first" in first.warnings[-1]
+    assert "timeout, not retried: the next target is tried first" in first.warnings[-1]
     if failure.__class__ is R.Reply:
         assert "within the read timeout of 0.2s (MAGSAG_READ_TIMEOUT)" in first.error_message
 
@@ -207,7 +207,7 @@ async def test_a_name_lookup_cut_by_the_connect_timeout_moves_on_as_a_connect_ti
     ]
     first = result.attempts[0]
     assert "no answer from DNS within the connect timeout of 0.05s" in first.error_message
-    assert "not retried after a connection_error: the next target is tried first" in first.warnings[-1]
+    assert "connection_error, not retried: the next target is tried first" in first.warnings[-1]
 
 
 @pytest.mark.parametrize("stream", [False, True], ids=["whole", "streamed"])
