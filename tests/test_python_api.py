@@ -13,6 +13,7 @@ from magsag_mcp import (
     Delegation,
     InputError,
     Magsag,
+    PolicyDenied,
     RateLimitError,
     ServerError,
     UnknownSkillError,
@@ -1045,3 +1046,29 @@ def test_the_readme_names_the_fake_providers_failing_models_as_they_fail():
     readme = (CATALOG.parent / "README.md").read_text()
     named = set(re.findall(r"`fail-([a-z_]+)`", readme))
     assert {"rate_limited", "overloaded"} <= named <= set(_FAILURES)
+
+
+@pytest.mark.parametrize(
+    ("model", "meant"),
+    [
+        ("openai:gpt-4o-mni", "gpt-4o-mini"),
+        ("gpt4o", "gpt-4o"),
+        ("anthropic:claude-3-5-sonnet", "claude-3-5-sonnet-20241022"),
+    ],
+)
+def test_a_misspelt_model_the_policy_refuses_is_told_the_allowed_model_it_nearly_is(tmp_path: Path, model, meant):
+    # Before: a typo in a model name ("gpt-4o-mni") was refused with the policy's whole list and, as the first fix,
+    # "add openai:gpt-4o-mni to production_models.allowed_models": the typo put in the policy, to fail at the vendor
+    env = {"OPENAI_API_KEY": "sk-test-not-a-real-key-0000", "ANTHROPIC_API_KEY": "sk-ant-test-not-a-real-key-0000"}
+    with Magsag(catalog=CATALOG, db=tmp_path / "l.db", env=env) as mg:
+        with pytest.raises(PolicyDenied) as info:
+            mg.skills.invoke("skill.analysis", {"data": "x", "model_config": {"model": model}})
+    assert f"is not in production_models.allowed_models (did you mean {meant!r}?); it allows " in str(info.value)
+
+
+def test_a_model_the_policy_refuses_that_is_no_misspelling_is_offered_no_near_name(tmp_path: Path):
+    env = {"OPENAI_API_KEY": "sk-test-not-a-real-key-0000"}
+    with Magsag(catalog=CATALOG, db=tmp_path / "l.db", env=env) as mg:
+        with pytest.raises(PolicyDenied) as info:
+            mg.skills.invoke("skill.analysis", {"data": "x", "model_config": {"model": "gpt-3.5-turbo"}})
+    assert "is not in production_models.allowed_models; it allows gpt-4o, " in str(info.value)

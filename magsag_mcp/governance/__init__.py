@@ -18,6 +18,8 @@ from typing import Any
 from .. import settings
 from ..errors import BudgetExceeded, LedgerError, PolicyDenied
 from ..ledger.money import to_pusd
+from ..suggest import nearest
+from ..targets import provider_prefix
 from ..types import Target
 from .budget import Reservation, reservation_ttl
 from .model_patterns import may_be_of
@@ -164,6 +166,7 @@ class Governance:
         what the policy allows, and where to change the choice or the policy."""
         allowed = next((p.allowed_models for p in self.policies.policies if p.name == policy), None) or []
         shown = _shown(allowed)
+        meant = _nearly(ctx.target.model, allowed)
         if ctx.source == "provider_default":
             # only a model of the provider's may be named there (provider_defaults refuses another vendor's)
             provider = ctx.target.provider
@@ -187,7 +190,7 @@ class Governance:
             if ctx.by_env
             else "name one of them in the call"
         )
-        return f"; it allows {shown}: {where}, or add {ctx.target.label} to {policy}.allowed_models"
+        return f"{meant}; it allows {shown}: {where}, or add {ctx.target.label} to {policy}.allowed_models"
 
     async def admit(self, ctx: AttemptContext) -> Admission:
         ok, policy, reason, rule = self.policies.allowed(ctx.target, ctx.data_class)
@@ -410,6 +413,14 @@ def _shrinkable(prior: list[Admission]) -> tuple[tuple[int, int], ...]:
             out.append((to_pusd(actual) or 0, rid))
             a.shrunk = True
     return tuple(out)
+
+
+def _nearly(model: str, allowed: Sequence[str]) -> str:
+    """`` (did you mean 'gpt-4o-mini'?)`` when ``model`` is a misspelling of a model ``allowed`` names (not a glob),
+    else ``""``: a typo refused by the policy was otherwise offered, first, as a model to add to it."""
+    names = [m[1] if (m := provider_prefix(entry)) else entry for entry in allowed if not set(entry) & set("*?[")]
+    close = nearest(model, names)
+    return f" (did you mean {close!r}?)" if close else ""
 
 
 def _shown(models: Sequence[str]) -> str:
