@@ -155,7 +155,8 @@ class RouteExplanation:
                     # refused whatever the skill: the call fails on it (see Governance.admit)
                     env_refused = (
                         f"MAGSAG_MODEL={self.env['MAGSAG_MODEL']!r}: policy {policy!r} refuses {cand.target.label} "
-                        f"({reason}), so every call that names no model of its own fails; set MAGSAG_MODEL to a "
+                        f"({reason}{self.governance.nearly_allowed(policy, cand.target.model)}), so every call that "
+                        "names no model of its own fails; set MAGSAG_MODEL to a "
                         f"model it allows, or add {cand.target.label} to {policy}.allowed_models"
                     )
             if verdicts and not any(ok for ok, *_ in verdicts) and not env_refused:

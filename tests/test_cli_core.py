@@ -168,7 +168,8 @@ def test_doctor_reports_a_model_the_provider_override_contradicts(cli_env, capsy
         (
             {"MAGSAG_MODEL": "gpt-4"},
             "MAGSAG_MODEL='gpt-4': policy 'production_models' refuses openai:gpt-4 (openai:gpt-4 is not in "
-            "production_models.allowed_models), so every call that names no model of its own fails; set MAGSAG_MODEL "
+            "production_models.allowed_models (did you mean 'gpt-4o'?)), so every call that names no model of its own "
+            "fails; set MAGSAG_MODEL "
             "to a model it allows, or add openai:gpt-4 to production_models.allowed_models",
         ),
         # "use Google for all tasks": most shipped routes name no Google model, and this catalog no provider_defaults

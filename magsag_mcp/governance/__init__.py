@@ -166,7 +166,7 @@ class Governance:
         what the policy allows, and where to change the choice or the policy."""
         allowed = next((p.allowed_models for p in self.policies.policies if p.name == policy), None) or []
         shown = _shown(allowed)
-        meant = _nearly(ctx.target.model, allowed)
+        meant = self.nearly_allowed(policy, ctx.target.model)
         if ctx.source == "provider_default":
             # only a model of the provider's may be named there (provider_defaults refuses another vendor's)
             provider = ctx.target.provider
@@ -191,6 +191,14 @@ class Governance:
             else "name one of them in the call"
         )
         return f"{meant}; it allows {shown}: {where}, or add {ctx.target.label} to {policy}.allowed_models"
+
+    def nearly_allowed(self, policy: str | None, model: str) -> str:
+        """`` (did you mean 'gpt-4o-mini'?)`` when ``model`` is a misspelling of a model ``policy``'s allowed_models
+        names (not a glob), else ``""``: a typo it refused was otherwise offered, first, as a model to add to it."""
+        allowed = next((p.allowed_models for p in self.policies.policies if p.name == policy), None) or []
+        names = [m[1] if (m := provider_prefix(entry)) else entry for entry in allowed if not set(entry) & set("*?[")]
+        close = nearest(model, names)
+        return f" (did you mean {close!r}?)" if close else ""
 
     async def admit(self, ctx: AttemptContext) -> Admission:
         ok, policy, reason, rule = self.policies.allowed(ctx.target, ctx.data_class)
@@ -413,14 +421,6 @@ def _shrinkable(prior: list[Admission]) -> tuple[tuple[int, int], ...]:
             out.append((to_pusd(actual) or 0, rid))
             a.shrunk = True
     return tuple(out)
-
-
-def _nearly(model: str, allowed: Sequence[str]) -> str:
-    """`` (did you mean 'gpt-4o-mini'?)`` when ``model`` is a misspelling of a model ``allowed`` names (not a glob),
-    else ``""``: a typo refused by the policy was otherwise offered, first, as a model to add to it."""
-    names = [m[1] if (m := provider_prefix(entry)) else entry for entry in allowed if not set(entry) & set("*?[")]
-    close = nearest(model, names)
-    return f" (did you mean {close!r}?)" if close else ""
 
 
 def _shown(models: Sequence[str]) -> str:
