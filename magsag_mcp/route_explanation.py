@@ -266,6 +266,8 @@ class RouteExplanation:
             by_routing = cand.routed is not None and not policies.allowed(cand.routed, plan.data_classes)[0]
             if refusal_ends_call(cand, plan.candidates, by_routing=by_routing, rule=rule):
                 how = "MAGSAG_MODEL" if cand.source == "env" else "MAGSAG_PROVIDER" if cand.by_env else "the call"
+                if rule == "allowed_models":
+                    reason = f"{reason}{self.governance.nearly_allowed(policy, cand.target.model)}"
                 return [
                     f"the call fails with policy_denied at {cand.target.label}"
                     f"{' if the targets before it fail' if position else ''}, which {how} chose and policy "

@@ -1072,3 +1072,11 @@ def test_a_model_the_policy_refuses_that_is_no_misspelling_is_offered_no_near_na
         with pytest.raises(PolicyDenied) as info:
             mg.skills.invoke("skill.analysis", {"data": "x", "model_config": {"model": "gpt-3.5-turbo"}})
     assert "is not in production_models.allowed_models; it allows gpt-4o, " in str(info.value)
+
+
+def test_explain_tells_a_misspelt_model_the_allowed_model_it_nearly_is(mg: Magsag):
+    # as the call's refusal does: explain's warning that the call would fail said only that the policy forbids it
+    plan = mg.skills.explain("skill.analysis", {"data": "x", "model_config": {"model": "openai:gpt-4o-mni"}})
+    assert "(openai:gpt-4o-mni is not in production_models.allowed_models (did you mean 'gpt-4o-mini'?))" in (
+        plan["warnings"][0]
+    )
