@@ -1,14 +1,13 @@
 """A loopback stand-in for the vendors' APIs, for offline examples, demos and benchmarks.
 
 It answers OpenAI Chat Completions and Responses, Azure's deployment URL, Anthropic Messages and
-Gemini ``generateContent`` in their documented shapes, and each one's models list (what ``magsag doctor
---probe`` reads) (a call asking for JSON, however its vendor is
+Gemini ``generateContent`` in their documented shapes (a call asking for JSON, however its vendor is
 asked, with a JSON object ``{"answer": ...}``; one offering tools, with a call of the first, until a tool
-result comes back), with settable latency and a per-model plan
-of failures (``500``, ``503``, ``529``, ``429`` with ``Retry-After``, ``quota`` for an exhausted
-quota, ``drop`` for a dropped connection). It does as little work per request as it can, so that
-in a benchmark it never dominates the client being measured. (The spec-checking fakes used by the
-test suite live in ``tests/fakes``; this one trusts its callers.)
+result comes back), and each one's models list (what ``magsag doctor --probe`` reads), with settable
+latency and a per-model plan of failures (``500``, ``503``, ``529``, ``429`` with ``Retry-After``,
+``quota`` for an exhausted quota, ``drop`` for a dropped connection). It does as little work per
+request as it can, so that in a benchmark it never dominates the client being measured. (The
+spec-checking fakes used by the test suite live in ``tests/fakes``; this one trusts its callers.)
 
     with LoopbackUpstream(plans={"gpt-4o": [429, 200]}).running() as up:
         os.environ.update(up.env())

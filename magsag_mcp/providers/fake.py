@@ -49,6 +49,7 @@ _FAILURES: dict[str, type[E.ProviderError]] = {
     )
 }
 
+
 def _failure(model: str) -> type[E.ProviderError]:
     """The error a ``fail-<kind>`` model fails with. A kind that names none is refused, naming them: read as a
     server error, the caller's ``except RateLimitError`` tested offline with ``fail-rate-limit`` never ran."""
