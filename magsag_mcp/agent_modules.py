@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any
 
 from .bridge import ProcessBound
 from .errors import ConfigError, InputError
+from .text import NAME_MAX, shown_name
 
 if TYPE_CHECKING:
     from .catalog import AgentSpec
@@ -35,6 +36,9 @@ class Registry(ProcessBound):
             return self.service.catalog.agents[agent_id]
         except KeyError:
             known = ", ".join(sorted(self.service.catalog.agents)) or "none"
+            if not isinstance(agent_id, str) or len(agent_id) > NAME_MAX:  # never quoted whole (text.shown_name)
+                shown = shown_name(agent_id) if isinstance(agent_id, str) else f"of type {type(agent_id).__name__}"
+                raise InputError(f"unknown agent {shown}; the catalog defines: {known}") from None
             raise InputError(f"unknown agent {agent_id!r}; the catalog defines: {known}", agent=agent_id) from None
 
     def skills(self) -> list[str]:

@@ -42,9 +42,12 @@ from .kept_records import closing_after
 from .observer import Observer, UnknownCostWarning
 from .redaction import register_env_secrets
 from .service import Service, new_run_id
-from .text import check_name
+from .text import NAME_MAX, check_name
 
 T = TypeVar("T")
+
+#: the longest Delegation.task_id: the SAG's run id is ``{task_id}-{16 hex digits}`` (see Runner.invoke_sag)
+TASK_ID_MAX = NAME_MAX - 17
 
 __all__ = ["Delegation", "Skills", "Runner", "Observer", "Registry", "Magsag", "UnknownCostWarning"]
 
@@ -230,6 +233,12 @@ class Runner(ProcessBound):
         if not isinstance(delegation, Delegation):
             delegation = as_delegation(delegation)
         if isinstance(delegation.task_id, str):
+            if len(delegation.task_id) > TASK_ID_MAX:
+                raise InputError(
+                    f"Delegation.task_id is {len(delegation.task_id):,} characters long, and at most {TASK_ID_MAX}: "
+                    f"the SAG's run id is the task id and 17 characters more, and a run id is at most {NAME_MAX}; "
+                    "give a shorter task_id"
+                )
             check_name(delegation.task_id, "Delegation.task_id")  # the SAG's run id is made of it
         spec = self.registry.agent(delegation.sag_id)
         if spec.kind != "sag":

@@ -33,6 +33,7 @@ from .errors import CatalogError, ConfigError, UnknownSkillError
 from .provider_defaults import read_provider_defaults
 from .skills import Skill, check_payload, checked_schema, compile_validator, not_a_bool
 from .targets import TargetLike, to_target
+from .text import NAME_MAX
 from .types import Target
 
 __all__ = [
@@ -155,7 +156,7 @@ class RoutingPolicy(BaseModel):
 
 class AgentSpec(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    id: str = Field(pattern=r"^[a-z0-9][a-z0-9._-]*$")
+    id: str = Field(pattern=r"^[a-z0-9][a-z0-9._-]*$", max_length=NAME_MAX)  # the agent its calls record
     kind: Literal["mag", "sag"]
     description: str = ""
     entrypoint: str = Field(pattern=r"^[A-Za-z_][\w.]*:[A-Za-z_]\w*$")
@@ -214,6 +215,11 @@ class Catalog:
         try:
             return self.skills[skill_id]
         except KeyError:
+            if len(skill_id) > NAME_MAX:  # no skill's id is so long (skills.py): not quoted, nor matched
+                raise UnknownSkillError(
+                    f"unknown skill: the skill id given is {len(skill_id):,} characters long, and a skill id is at "
+                    f"most {NAME_MAX}; known skills: {', '.join(sorted(self.skills))}"
+                ) from None
             close = [s for s in self.skills if skill_id.split(".")[-1] in s]
             hint = f" (did you mean {close[0]!r}?)" if close else ""
             raise UnknownSkillError(

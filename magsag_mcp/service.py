@@ -418,8 +418,9 @@ class Service(RouteExplanation, LoopBound):
 
     @exact_money
     async def check_budget(self, agent: str | None = None, run_id: str | None = None) -> dict[str, Any]:
-        check_name(agent, "agent")
-        check_name(run_id, "run_id")
+        # looked up, not recorded: a name an older ledger holds (a trailing space) can still be asked about
+        check_name(agent, "agent", recorded=False)
+        check_name(run_id, "run_id", recorded=False)
         self._on_own_loop()
         return await self.governance.check_budget(agent=agent, run_id=run_id)
 

@@ -20,6 +20,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 from .errors import PayloadError
 from .quick_schema import quick_check
 from .suggest import SKILL_FIELDS_LISTED, named, nearest
+from .text import NAME_MAX
 
 __all__ = ["OutputSpec", "PromptSpec", "Skill", "compile_validator", "schema_problem"]
 
@@ -198,7 +199,7 @@ class OutputSpec(BaseModel):
 
 class Skill(BaseModel):
     model_config = ConfigDict(extra="forbid", populate_by_name=True)
-    id: str = Field(pattern=r"^skill\.[a-z0-9][a-z0-9._-]*$")
+    id: str = Field(pattern=r"^skill\.[a-z0-9][a-z0-9._-]*$", max_length=NAME_MAX)  # a call names it (text.py)
     description: str
     task_type: str
     prompt: PromptSpec

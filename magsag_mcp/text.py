@@ -85,23 +85,66 @@ def check_text(value: Any, where: str, error: type[InputError] = InputError) -> 
         )
 
 
-def check_name(value: Any, where: str) -> None:
-    """A name a call or an event is recorded under (``run_id``, ``agent``, ``parent_run_id``): None or a
-    string of Unicode text. Anything else (an int, a UUID) is refused naming the fix, before anything is
+#: the longest name a call or an event is recorded under (a run id, an agent, a skill id, an event's name):
+#: room for a UUID, a CI job's path or a tenant's prefix many times over, while every reading of the ledger
+#: (a table row, a CSV cell, an MCP client's result and error) shows it whole
+NAME_MAX = 200
+
+#: characters no name may hold: control characters (a line break or an escape sequence forges rows in a table or
+#: lines in a log), and the invisible ones that make two names look the same (zero-width, bidirectional overrides,
+#: the byte-order mark) while the ledger and the limits keep them apart
+_UNSEEN = re.compile("[\x00-\x1f\x7f-\x9f\u00ad\u200b-\u200f\u2028-\u202e\u2060-\u206f\ufeff]")
+
+
+def shown_name(value: str) -> str:
+    """``value`` as a message quotes a name a caller gave: its repr, or its length alone when it is longer than
+    any name can be (a megabyte of skill id was echoed whole in its error, and in the ledger's record of it)."""
+    return repr(value) if len(value) <= NAME_MAX else f"of {len(value):,} characters"
+
+
+def check_name(value: Any, where: str, *, recorded: bool = True) -> None:
+    """A name a call or an event is recorded under (``run_id``, ``agent``, ``parent_run_id``, ``skill_id``): None
+    or a string of Unicode text. Anything else (an int, a UUID) is refused naming the fix, before anything is
     recorded or sent, instead of SQLite's "Error binding parameter" (a UUID) or a number stored as text
     and never found again by the number (an int).
 
-    A name holding a credential (a key the process sends, or text shaped like one: ``sk-...``, a JWT) is
-    refused too: a name is stored in the ledger as it is and shown by every reading of it (``query_runs``,
-    ``magsag data query``, an export for an audit), where a key pasted into it (the wrong variable) stayed."""
+    A name longer than :data:`NAME_MAX` is refused without being quoted, and so is one holding a credential (a
+    key the process sends, or text shaped like one: ``sk-...``, a JWT): a name is stored in the ledger as it is
+    and shown by every reading of it (``query_runs``, ``magsag data query``, an export for an audit), where a key
+    pasted into it (the wrong variable) stayed. A name to be ``recorded`` may not begin or end with whitespace nor
+    hold a control or invisible character (:data:`_UNSEEN`): ``"my-mag "`` is another agent than ``"my-mag"``,
+    with a daily limit of its own, and shows as the same in every report. (A name only looked up, as
+    ``check_budget``'s, is one an older ledger may hold so.)"""
     if value is not None and not isinstance(value, str):
         raise InputError(f"{where} must be a string, not {type(value).__name__}; pass str(...) of it")
+    if not value:
+        return
+    if len(value) > NAME_MAX:
+        raise InputError(
+            f"{where} is {len(value):,} characters long, and a name is at most {NAME_MAX} (the ledger records it "
+            f"and every report, export and result shows it); give an id of at most {NAME_MAX} characters",
+            max_length=NAME_MAX,
+        )
     check_text(value, where)
-    if value and holds_secret(value):  # (check_text has refused the surrogates redact() would replace)
+    if holds_secret(value):  # (check_text has refused the surrogates redact() would replace)
         fix = "name the event in words of your own" if "event" in where else "name the call with an id of your own"
         raise InputError(
             f"{where} {redact(value)!r} holds what looks like an API key or token, which the ledger would keep and "
             f"show to every reader of it; {fix}, never a credential"
+        )
+    if not recorded or (value.isascii() and value.isprintable() and value.strip() == value):
+        return
+    if value.strip() != value:
+        raise InputError(
+            f"{where} {value!r} begins or ends with whitespace, which would make it another name than "
+            f"{value.strip()!r} (with limits and report rows of its own) that looks the same; write it without"
+        )
+    unseen = _UNSEEN.search(value)
+    if unseen is not None:
+        raise InputError(
+            f"{where} {value!r} holds the control or invisible character U+{ord(unseen.group()):04X} (at character "
+            f"{unseen.start()}), which would forge lines in a report or log, or make two names look the same; "
+            "use letters, digits, punctuation and spaces"
         )
 
 

@@ -459,13 +459,14 @@ def event_row(run_id: str | None, agent: str | None, event: str, data: Mapping[s
     (:class:`~magsag_mcp.errors.InputError`, naming it)."""
     if not isinstance(event, str) or not event:
         raise InputError("an event needs a non-empty name, e.g. obs.log('model_success', {...})")
+    # the names first: the messages below quote the event's name
+    check_name(run_id, "run_id")
+    check_name(agent, "agent")
+    check_name(event, "the event's name")
     if not isinstance(data, Mapping):
         raise InputError(
             f"event {event!r}: data must be a mapping such as {{'model': 'gpt-4o'}}, not {type(data).__name__}"
         )
-    check_name(run_id, "run_id")
-    check_name(agent, "agent")
-    check_name(event, "the event's name")
     check_text(dict(data), f"event {event!r}: data")
     try:
         payload = redact(event_json(dict(data)))

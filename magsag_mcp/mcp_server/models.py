@@ -164,7 +164,11 @@ class ContextArg(_In):
 
 
 SKILL_ID_PATTERN = r"^skill\.[a-z0-9][a-z0-9._-]*$"
-SKILL_ID = Field(pattern=SKILL_ID_PATTERN, description="e.g. skill.analysis; see list_skills")
+#: a name a call records is at most this long (text.NAME_MAX): said in the schema, so that a client knows it (as
+#: a maxLength where a pattern already refuses text that is not Unicode, else in words: the service's message
+#: then says where the text is broken)
+NAME_MAX = 200
+SKILL_ID = Field(pattern=SKILL_ID_PATTERN, max_length=NAME_MAX, description="e.g. skill.analysis; see list_skills")
 PAYLOAD = Field(description="the skill's input fields (its input_schema)")
 MODEL_CONFIG = Field(None, alias="model_config", description="overrides: model, provider, fallbacks, ...")
 CONTEXT = Field(None, description="the call's context: preferred_model, tier, data_class (policies still apply)")
@@ -191,8 +195,12 @@ class _SkillArgs(_Args):
 class InvokeSkillArgs(_SkillArgs):
     skill_id: str = SKILL_ID
     payload: dict[str, Any] = PAYLOAD
-    agent: str | None = Field(None, description="agent name for the ledger and budgets")
-    run_id: str | None = Field(None, description="join an existing run (default: a new one)")
+    agent: str | None = Field(
+        None, description=f"agent name for the ledger and budgets (at most {NAME_MAX} characters)"
+    )
+    run_id: str | None = Field(
+        None, description=f"join an existing run (default: a new one; at most {NAME_MAX} characters)"
+    )
     # `model_config` is pydantic's own attribute, hence the alias.
     model_cfg: ModelConfigArg | None = MODEL_CONFIG
     context: ContextArg | None = CONTEXT

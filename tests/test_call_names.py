@@ -1,0 +1,158 @@
+"""The names a call is recorded under (skill_id, agent, run_id, an event's, a task id): capped in length and
+refused with invisible or control characters or surrounding whitespace, at every boundary, before anything is
+recorded or sent, and never echoed whole."""
+
+from __future__ import annotations
+
+import sqlite3
+from pathlib import Path
+
+import pytest
+
+from magsag_mcp import Delegation, InputError, Magsag
+from magsag_mcp.errors import MagsagError
+from magsag_mcp.service import Service
+from magsag_mcp.text import NAME_MAX, check_name
+
+CATALOG = Path(__file__).resolve().parent.parent / "catalog"
+ENV = {"MAGSAG_PROVIDER": "fake", "MAGSAG_RETRY_BASE_DELAY": "0.001"}
+HUGE = "s" * 1_000_000
+
+
+def runs(db: Path) -> list[tuple]:
+    if not db.exists():
+        return []
+    with sqlite3.connect(db) as conn:
+        return conn.execute("SELECT run_id, agent, skill FROM runs").fetchall()
+
+
+@pytest.mark.anyio
+async def test_a_megabyte_skill_id_agent_or_run_id_is_refused_unquoted_and_unrecorded(tmp_path: Path):
+    # Before: a 1 MB skill_id came back in an UnknownSkillError of 1 MB and was recorded as a failed run of that
+    # skill; a 1 MB agent or run_id was recorded (and shown by every report and export) as it was.
+    db = tmp_path / "l.db"
+    async with Service.open(catalog=CATALOG, db=db, env=ENV) as svc:
+        for kwargs in ({"skill_id": HUGE}, {"agent": HUGE}, {"run_id": HUGE}):
+            args = {"skill_id": "skill.analysis", **kwargs}
+            with pytest.raises(InputError) as info:
+                await svc.invoke_skill(args.pop("skill_id"), {"data": "x"}, **args)
+            where = next(iter(kwargs))
+            assert len(info.value.message) < 400 and "s" * 250 not in info.value.message
+            assert f"{where} is 1,000,000 characters long" in info.value.message
+            assert f"at most {NAME_MAX}" in info.value.message and info.value.details["max_length"] == NAME_MAX
+        with pytest.raises(InputError) as info:
+            svc.explain(HUGE, {"data": "x"})
+        assert len(info.value.message) < 600 and "1,000,000 characters" in info.value.message
+        ok = await svc.invoke_skill("skill.analysis", {"data": "x"}, agent="a" * NAME_MAX, run_id="r" * NAME_MAX)
+        assert ok.run_id == "r" * NAME_MAX  # at the cap: taken
+    assert runs(db) == [("r" * NAME_MAX, "a" * NAME_MAX, "skill.analysis")]
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize(
+    "agent",
+    ["my-mag ", " my-mag", "my-mag\n", "my\tmag", "my-mag\u200b", "\u202eevil", "my\x1b[2Jmag", "my-mag\u00a0"],
+)
+async def test_an_agent_that_would_look_like_another_is_refused_before_it_gets_a_limit_of_its_own(
+    tmp_path: Path, agent: str
+):
+    # Before: "my-mag " (a trailing space from a config file) was an agent of its own, with a daily limit of its own,
+    # shown in every table as "my-mag"; a zero-width space or a bidi override did the same invisibly.
+    db = tmp_path / "l.db"
+    async with Service.open(catalog=CATALOG, db=db, env=ENV) as svc:
+        with pytest.raises(InputError, match="^agent .*(whitespace|control or invisible character)"):
+            await svc.invoke_skill("skill.analysis", {"data": "x"}, agent=agent)
+        with pytest.raises(InputError):
+            svc.explain("skill.analysis", {"data": "x"}, agent=agent)
+        # looked up, not recorded: a name an older ledger holds may still be asked about
+        status = await svc.check_budget(agent=agent)
+        assert status["agent"] == agent
+    assert runs(db) == []
+
+
+@pytest.mark.anyio
+async def test_names_of_any_script_with_inner_spaces_are_taken(tmp_path: Path):
+    async with Service.open(catalog=CATALOG, db=tmp_path / "l.db", env=ENV) as svc:
+        result = await svc.invoke_skill(
+            "skill.analysis", {"data": "x"}, agent="équipe données 日本", run_id="nightly job 2026-12-02"
+        )
+    assert result.run_id == "nightly job 2026-12-02"
+
+
+def test_check_budget_still_refuses_an_unbounded_name():
+    check_name("x " * 10, "agent", recorded=False)  # a trailing space: an older ledger's name, looked up
+    with pytest.raises(InputError, match="is 1,000,000 characters long"):
+        check_name(HUGE, "agent", recorded=False)
+
+
+def test_the_python_api_refuses_them_where_they_are_given(tmp_path: Path, fake_scripts: None):
+    db = tmp_path / "l.db"
+    with pytest.raises(InputError, match="agent is 201 characters long"):
+        Magsag(catalog=CATALOG, db=db, env=ENV, agent="a" * 201)
+    with Magsag(catalog=CATALOG, db=db, env=ENV, agent="tester") as mg:
+        with pytest.raises(InputError, match="run_id is 1,000,000 characters long"):
+            mg.skills.invoke("skill.analysis", {"data": "x"}, run_id=HUGE)
+        with pytest.raises(InputError, match="^the event's name is 1,000,000 characters long") as info:
+            mg.obs.log(HUGE, {"model": "gpt-4o"})
+        assert len(info.value.message) < 400
+        with pytest.raises(InputError, match="^the event's name .*control or invisible"):
+            mg.obs.log("model_success\r\nforged", {})
+        with pytest.raises(InputError) as info:
+            mg.runner.run_agent(HUGE, {"data": "x"})
+        assert len(info.value.message) < 400 and "of 1,000,000 characters" in info.value.message
+        # the SAG's run id is the task id and 17 characters more: a task id that would make it too long is refused
+        with pytest.raises(InputError, match=f"Delegation.task_id is 184 characters long, and at most {NAME_MAX - 17}"):
+            mg.runner.invoke_sag(Delegation(task_id="t" * 184, sag_id="data-analysis-sag", input={"data": "x"}))
+        mg.runner.invoke_sag(Delegation(task_id="t" * 183, sag_id="data-analysis-sag", input={"data": "x"}))
+    assert max(len(run_id) for run_id, *_ in runs(db)) == NAME_MAX
+
+
+@pytest.mark.anyio
+async def test_the_mcp_tools_refuse_them_with_the_limit_and_record_nothing(client, tmp_path: Path):
+    for args in (
+        {"skill_id": HUGE, "payload": {"data": "x"}},
+        {"skill_id": "skill.analysis", "payload": {"data": "x"}, "run_id": HUGE},
+        {"skill_id": "skill.analysis", "payload": {"data": "x"}, "agent": "claude-desktop\n"},
+    ):
+        result = await client.call_tool("invoke_skill", args)
+        assert result.is_error
+        text = result.content[0].text
+        assert len(text) < 600 and "s" * 250 not in text
+        error = result.structured_content["error"]
+        # a skill id too long: the tool's schema says the cap (its maxLength) and refuses it; the rest the service
+        if args["skill_id"] == HUGE:
+            assert error["type"] == "invalid_arguments" and f"at most {NAME_MAX} characters" in text
+        else:
+            assert error["type"] == "input_error"
+    result = await client.call_tool("explain_route", {"skill_id": HUGE, "payload": {"data": "x"}})
+    assert result.is_error and len(result.content[0].text) < 600
+    assert runs(tmp_path / "ledger.db") == []
+
+
+def test_the_tools_schemas_say_the_cap_the_service_holds_to():
+    from magsag_mcp.mcp_server import models
+    from magsag_mcp.mcp_server.tool_schemas import stored
+
+    assert models.NAME_MAX == NAME_MAX
+    schema = stored()["invoke_skill"]["parameters"]["properties"]
+    assert schema["skill_id"]["maxLength"] == NAME_MAX
+
+
+def test_a_catalog_skill_or_agent_id_over_the_cap_is_a_catalog_problem(catalog_copy: Path):
+    from magsag_mcp.catalog import validate_catalog
+
+    long_id = "skill." + "x" * NAME_MAX
+    skill = (catalog_copy / "skills" / "analysis.yaml").read_text().replace("id: skill.analysis", f"id: {long_id}")
+    (catalog_copy / "skills" / "long.yaml").write_text(skill)
+    problems = validate_catalog(catalog_copy)
+    assert any("long.yaml" in p and f"at most {NAME_MAX} characters" in p for p in problems), problems
+
+
+def test_errors_stay_pickle_safe():
+    import pickle
+
+    try:
+        check_name(HUGE, "run_id")
+    except MagsagError as exc:
+        again = pickle.loads(pickle.dumps(exc))
+        assert again.message == exc.message
