@@ -306,8 +306,11 @@ def refused_by_allowed_models(catalog: Catalog, policies: Any) -> list[str]:
             continue  # a model no provider serves: the policy's own check names it
         if all(not ok for ok, *_ in verdicts):
             name = verdicts[0][1]
+            # the class as the first policy naming it writes it (data_class_models() lists them in that order)
+            owner = next(p.name for p in policies.policies if cls in (p.requirements or {}))
+            where = policies.place(owner, f"requirements.{cls}", catalog.root / "policies")
             problems.append(
-                f"{catalog.root / 'policies'}: data class {cls!r} may only use {models}, which policy {name!r} "
+                f"{where}: data class {cls!r} may only use {models}, which policy {name!r} "
                 f"refuses (not in its allowed_models): every call of that class fails; add them to "
                 f"{name}.allowed_models, or name in the class a model that {name} allows"
             )
@@ -390,7 +393,7 @@ def misspelt_allowed_models(catalog: Catalog, policies: Any) -> list[str]:
     for p in policies.policies:
         refused = [t for t in targets if not matches(p.allowed_models or ["*"], t)]
         names = sorted({t.model for t in refused} | {t.label for t in refused})  # as written: bare, or pinned
-        for pattern in p.allowed_models or ():
+        for j, pattern in enumerate(p.allowed_models or ()):
             if fnmatch_special(pattern) or any(matches([pattern], t) for t in targets):
                 continue
             # in another case (GPT-4o): names are matched case by case, and difflib finds it too far
@@ -398,8 +401,9 @@ def misspelt_allowed_models(catalog: Catalog, policies: Any) -> list[str]:
                 pattern, names, 1, 0.85
             )
             if near:
+                where = policies.place(p.name, f"allowed_models.{j}", catalog.root / "policies")
                 problems.append(
-                    f"{catalog.root / 'policies'}: policy {p.name!r} allows {pattern!r}, which no routing target is; "
+                    f"{where}: policy {p.name!r} allows {pattern!r}, which no routing target is; "
                     f"did you mean {near[0]!r}? (routing's {near[0]} is refused by it, and skipped on every call)"
                 )
     return problems

@@ -352,7 +352,8 @@ def test_an_allowed_model_that_nearly_names_a_refused_routed_model_is_a_problem(
     policies = catalog_copy / "policies" / "model_governance.yaml"
     policies.write_text(policies.read_text().replace("      - gpt-4o-mini\n", "      - gtp-4o-mini\n"))
     assert validate_catalog(catalog_copy, env={}) == [
-        f"{catalog_copy / 'policies'}: policy 'production_models' allows 'gtp-4o-mini', which no routing target is; "
+        f"{policies}: policies.0.allowed_models.1: policy 'production_models' allows 'gtp-4o-mini', which no routing "
+        "target is; "
         "did you mean 'gpt-4o-mini'? (routing's gpt-4o-mini is refused by it, and skipped on every call)"
     ]
     # a model no route names, for calls that name it, is no problem, close to a routed one or not
@@ -367,7 +368,8 @@ def test_an_allowed_model_written_in_other_case_than_a_routed_one_is_a_problem(c
     policies = catalog_copy / "policies" / "model_governance.yaml"
     policies.write_text(policies.read_text().replace("      - gpt-4o-mini\n", f"      - {written}\n"))
     assert validate_catalog(catalog_copy, env={}) == [
-        f"{catalog_copy / 'policies'}: policy 'production_models' allows {written!r}, which no routing target is; "
+        f"{policies}: policies.0.allowed_models.1: policy 'production_models' allows {written!r}, which no routing "
+        "target is; "
         "did you mean 'gpt-4o-mini'? (routing's gpt-4o-mini is refused by it, and skipped on every call)"
     ]
 
@@ -690,7 +692,8 @@ def test_a_data_class_or_a_chain_that_allowed_models_refuse_on_every_call_is_a_p
     # refuses it.
     (catalog_copy / "policies" / "model_governance.yaml").write_text(GUIDE_POLICY)
     assert validate_catalog(catalog_copy, env={}) == [
-        f"{catalog_copy / 'policies'}: data class 'pii_processing' may only use ['llama3.1:70b'], which policy "
+        f"{catalog_copy / 'policies' / 'model_governance.yaml'}: policies.2.requirements.pii_processing: data class "
+        "'pii_processing' may only use ['llama3.1:70b'], which policy "
         "'production_models' refuses (not in its allowed_models): every call of that class fails; add them to "
         "production_models.allowed_models, or name in the class a model that production_models allows",
         f"{catalog_copy / 'routing' / 'default.yaml'}: routes.6: every target of route 'pii-*' (local:llama3.1:70b) "

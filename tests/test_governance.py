@@ -1869,9 +1869,12 @@ def test_a_setting_that_would_change_no_limit_is_a_problem(catalog_copy):
         load_policies(catalog_copy)
     problems = info.value.problems
     assert len(problems) == 3, problems
-    assert "policies.0: timezone 'Europe/Berlin' sets the days of this policy's own day limits" in problems[0]
-    assert "policies.1: timezone 'Asia/Tokyo'" in problems[1]
-    assert "policies.2: allow_unpriced applies to this policy's own thresholds, and it has none" in problems[2]
+    assert "policies.0.timezone: timezone 'Europe/Berlin' sets the days of this policy's own day limits" in problems[0]
+    assert "policies.1.timezone: timezone 'Asia/Tokyo'" in problems[1]
+    assert (
+        "policies.2.allow_unpriced: allow_unpriced applies to this policy's own thresholds, and it has none"
+        in problems[2]
+    )
 
 
 def test_a_threshold_written_twice_is_a_problem_not_the_last_one_silently(catalog_copy):

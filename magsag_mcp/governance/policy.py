@@ -40,8 +40,8 @@ from pydantic import (
     ConfigDict,
     Field,
     ValidationError,
+    ValidationInfo,
     field_validator,
-    model_validator,
 )
 
 from ..errors import CatalogError, ConfigError
@@ -107,6 +107,10 @@ def _provider_known(pattern: str) -> str:
 ModelPattern = Annotated[str, BeforeValidator(spaced_colon), AfterValidator(_provider_known)]
 
 
+def _day_limits(t: Thresholds | None) -> bool:
+    return t is not None and (t.max_cost_per_day_usd is not None or t.max_cost_per_agent_daily_usd is not None)
+
+
 class Policy(BaseModel):
     model_config = ConfigDict(extra="forbid")
     name: str = Field(min_length=1)
@@ -121,7 +125,7 @@ class Policy(BaseModel):
 
     @field_validator("timezone")
     @classmethod
-    def _zone(cls, value: str | None) -> str | None:
+    def _zone(cls, value: str | None, info: ValidationInfo) -> str | None:
         if value is not None:
             try:
                 ZoneInfo(value)
@@ -129,25 +133,27 @@ class Policy(BaseModel):
                 raise ValueError(
                     f"unknown time zone {value!r}; use an IANA name such as 'UTC' or 'Europe/Berlin'"
                 ) from None
+            # a setting for this policy's own day limits, on a policy without them, would change nothing (checked
+            # here, not on the whole policy, so that the problem names the key: policies.N.timezone)
+            if "thresholds" in info.data and not _day_limits(info.data["thresholds"]):
+                raise ValueError(
+                    f"timezone {value!r} sets the days of this policy's own day limits "
+                    "(thresholds max_cost_per_day_usd, max_cost_per_agent_daily_usd) and it has none; "
+                    "move it to the policy whose day limits it is for"
+                )
         return value
 
-    @model_validator(mode="after")
-    def _applies(self) -> Policy:
-        """A setting for this policy's own thresholds, on a policy without them, would change nothing."""
-        t = self.thresholds
-        days = t is not None and (t.max_cost_per_day_usd is not None or t.max_cost_per_agent_daily_usd is not None)
-        if self.timezone is not None and not days:
-            raise ValueError(
-                f"timezone {self.timezone!r} sets the days of this policy's own day limits "
-                "(thresholds max_cost_per_day_usd, max_cost_per_agent_daily_usd) and it has none; "
-                "move it to the policy whose day limits it is for"
-            )
-        if self.allow_unpriced and (t is None or not t.model_dump(exclude_none=True)):
+    @field_validator("allow_unpriced")
+    @classmethod
+    def _unpriced_applies(cls, value: bool, info: ValidationInfo) -> bool:
+        """``allow_unpriced: true`` on a policy without thresholds would admit nothing (see :meth:`_zone`)."""
+        t = info.data.get("thresholds")
+        if value and "thresholds" in info.data and (t is None or not t.model_dump(exclude_none=True)):
             raise ValueError(
                 "allow_unpriced applies to this policy's own thresholds, and it has none; "
                 "set it on the policy whose cost limits should admit models of unknown price"
             )
-        return self
+        return value
 
     @field_validator("allowed_models")
     @classmethod
@@ -199,9 +205,13 @@ VERDICTS_KEPT = 1024
 
 
 class PolicySet:
-    def __init__(self, policies: list[Policy], sources: list[str] | None = None) -> None:
+    def __init__(
+        self, policies: list[Policy], sources: list[str] | None = None, places: Mapping[str, str] | None = None
+    ) -> None:
         self.policies = policies
         self.sources = sources or []
+        #: policy name -> ``FILE: policies.N``, where it is written (see :meth:`place`)
+        self.places = dict(places or {})
         names = [p.name for p in policies]
         self.limits: list[Limit] = []
         for p in policies:
@@ -231,6 +241,15 @@ class PolicySet:
         #: allowed()'s verdicts by (target, data classes): every attempt asks, and the answer depends on
         #: nothing else (matching a target against each pattern is several function calls a pattern)
         self._verdicts: dict[tuple[Any, ...], tuple[bool, str | None, str | None, str | None]] = {}
+
+    def place(self, policy: str | None, key: str = "", folder: str | os.PathLike[str] = "policies") -> str:
+        """``FILE: policies.N`` where policy ``policy`` is written, with ``key`` under it
+        (``policies/model_governance.yaml: policies.2.requirements.pii_processing``), as a routing problem names its
+        place (``Catalog.routing_place``); ``folder`` for a policy not read from a file."""
+        at = self.places.get(policy or "")
+        if at is None:
+            return str(folder)
+        return f"{at}.{key}" if key else at
 
     def allowed(
         self, target: Target, data_class: str | Sequence[str] | None
@@ -344,28 +363,37 @@ def _read(path: Path, env: Mapping[str, str], problems: list[str]) -> list[Polic
         return None
 
 
-def _load(catalog_dir: Path, env: Mapping[str, str] | None) -> tuple[list[Policy], list[str], list[str]]:
+def _place(path: Path, read: list[Policy], places: dict[str, str], problems: list[str]) -> None:
+    """Each policy's place (``FILE: policies.N``) added to ``places``; a name already placed (in this file or an
+    earlier one) is a problem naming both places."""
+    for i, policy in enumerate(read):
+        here = f"{path}: policies.{i}"
+        if policy.name in places:
+            problems.append(
+                f"{here}.name: policy name {policy.name!r} is also used in {places[policy.name]}; "
+                "give each policy a name of its own (a denial or a limit names the policy that set it)"
+            )
+        places.setdefault(policy.name, here)
+
+
+def _load(
+    catalog_dir: Path, env: Mapping[str, str] | None
+) -> tuple[list[Policy], list[str], list[str], dict[str, str]]:
     """The catalog's policies, with ``${VAR}`` expanded from ``env`` (the environment the catalog's
-    skills and routing are read with; ``os.environ`` when None)."""
+    skills and routing are read with; ``os.environ`` when None), their files, problems and places."""
     env = os.environ if env is None else env
     problems: list[str] = []
     policies: list[Policy] = []
     sources: list[str] = []
-    named: dict[str, Path] = {}  # policy name -> the file that first used it
+    places: dict[str, str] = {}  # policy name -> where it is first written
     for path in _files(catalog_dir):
         read = _read(path, env, problems)
         if read is None:
             continue
-        for i, policy in enumerate(read):
-            if policy.name in named:
-                problems.append(
-                    f"{path}: policies.{i}.name: policy name {policy.name!r} is also used in {named[policy.name]}; "
-                    "give each policy a name of its own (a denial or a limit names the policy that set it)"
-                )
-            named.setdefault(policy.name, path)
+        _place(path, read, places, problems)
         policies.extend(read)
         sources.append(str(path))
-    return policies, sources, problems
+    return policies, sources, problems, places
 
 
 def load_policy_file(path: str | os.PathLike[str]) -> PolicySet:
@@ -379,12 +407,12 @@ def load_policy_file(path: str | os.PathLike[str]) -> PolicySet:
             + _policies_in_use()
         )
     policies = _read(path, os.environ, problems)
-    if policies is None:
+    places: dict[str, str] = {}
+    if policies is not None:
+        _place(path, policies, places, problems)  # a name used twice, named at both places
+    if policies is None or problems:
         raise CatalogError("; ".join(problems), problems=problems)
-    try:
-        return PolicySet(policies, [str(path)])
-    except CatalogError as exc:  # a name used twice
-        raise CatalogError(f"{path}: {exc.message}") from None
+    return PolicySet(policies, [str(path)], places)
 
 
 def _policies_in_use() -> str:
@@ -414,12 +442,11 @@ def unknown_data_class(cls: str, known: Mapping[str, Any]) -> str:
 
 
 def load_policies(catalog_dir: str | os.PathLike[str], env: Mapping[str, str] | None = None) -> PolicySet:
-    policies, sources, problems = _load(Path(catalog_dir), env)
+    policies, sources, problems, places = _load(Path(catalog_dir), env)
     if problems:
         raise CatalogError("invalid governance policy:\n  " + "\n  ".join(problems), problems=problems)
-    return PolicySet(policies, sources)
+    return PolicySet(policies, sources, places)
 
 
 def validate_policies(catalog_dir: str | os.PathLike[str], env: Mapping[str, str] | None = None) -> list[str]:
-    _, _, problems = _load(Path(catalog_dir), env)
-    return problems
+    return _load(Path(catalog_dir), env)[2]

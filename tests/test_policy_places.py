@@ -1,0 +1,73 @@
+"""A policy problem names the file and the key it is at (``policies/team.yaml: policies.1.allowed_models.0``), as a
+routing problem does (``routing/default.yaml: routes.0.chain.1``): in validate, doctor, flow gate and at start."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from magsag_mcp import errors as E
+from magsag_mcp.catalog import validate_catalog
+from magsag_mcp.governance import load_policies, load_policy_file
+from magsag_mcp.service import Service
+
+TEAM = """\
+policies:
+  - name: team_limits
+    thresholds: {max_cost_per_run_usd: 2}
+  - name: team_models
+    allowed_models: [gpt-4o, gtp-4o-mini, claude-3-5-sonnet-20241022, "fake:*", "local:*"]
+  - name: team_residency
+    requirements:
+      team_data: [o1-preview]
+"""
+
+
+def test_problems_of_a_second_policy_file_name_it_and_the_key(catalog_copy: Path):
+    # Before: "<catalog>/policies: policy 'team_models' allows 'gtp-4o-mini', ..." and "<catalog>/policies: data class
+    # 'financial_data' may only use ...": which of the folder's files, and where in it, the user had to find.
+    team = catalog_copy / "policies" / "team.yaml"
+    team.write_text(TEAM)
+    problems = validate_catalog(catalog_copy, env={})
+    assert any(
+        p.startswith(f"{team}: policies.1.allowed_models.1: policy 'team_models' allows 'gtp-4o-mini'")
+        for p in problems
+    ), problems
+    classes = [p for p in problems if "data class 'team_data'" in p]
+    assert classes and classes[0].startswith(f"{team}: policies.2.requirements.team_data: "), problems
+    assert not [p for p in problems if p.startswith(f"{catalog_copy / 'policies'}:")], problems
+
+
+def test_a_setting_on_the_wrong_policy_is_named_at_its_key(catalog_copy: Path):
+    (catalog_copy / "policies" / "team.yaml").write_text(
+        "policies:\n  - name: t\n    allowed_models: [gpt-4o]\n    timezone: Europe/Berlin\n    allow_unpriced: true\n"
+    )
+    with pytest.raises(E.CatalogError) as info:
+        load_policies(catalog_copy)
+    team = catalog_copy / "policies" / "team.yaml"
+    assert [p.split(": ")[1] for p in info.value.problems] == ["policies.0.timezone", "policies.0.allow_unpriced"]
+    assert all(p.startswith(f"{team}: ") for p in info.value.problems)
+
+
+@pytest.mark.anyio
+async def test_doctor_names_the_policy_file_and_key(catalog_copy: Path, tmp_path: Path):
+    team = catalog_copy / "policies" / "team.yaml"
+    team.write_text(TEAM)
+    async with Service.open(catalog=catalog_copy, db=tmp_path / "l.db", env={"MAGSAG_PROVIDER": "fake"}) as svc:
+        problems = svc.doctor()["problems"]
+    assert any(p.startswith(f"{team}: policies.1.allowed_models.1: ") for p in problems), problems
+
+
+def test_the_gate_names_a_policy_used_twice_at_both_places(tmp_path: Path):
+    path = tmp_path / "gate.yaml"
+    path.write_text("policies:\n  - name: a\n    allowed_models: [gpt-4o]\n  - name: b\n  - name: a\n")
+    with pytest.raises(E.CatalogError) as info:
+        load_policy_file(path)
+    assert info.value.problems == [
+        f"{path}: policies.2.name: policy name 'a' is also used in {path}: policies.0; give each policy a name of its "
+        "own (a denial or a limit names the policy that set it)"
+    ]
+    ok = tmp_path / "ok.yaml"
+    ok.write_text("policies:\n  - name: a\n    allowed_models: [gpt-4o]\n")
+    assert load_policy_file(ok).place("a", "allowed_models.0") == f"{ok}: policies.0.allowed_models.0"
