@@ -487,6 +487,6 @@ def validate_catalog(root: str | os.PathLike[str] | None = None, env: Mapping[st
         policies = load_policies(path, env)
         pricer = Pricer.from_catalog(path, env)
         problems.extend(misread_price_units(catalog, pricer))
-        problems.extend(unpriced_routed_targets(catalog, policies.limits, pricer))
+        problems.extend(unpriced_routed_targets(catalog, policies.limits, pricer, policies))
         problems.extend(unaffordable_routed_targets(catalog, policies.limits, pricer, policies.data_class_models()))
     return problems

@@ -152,6 +152,32 @@ def _chains(catalog: Catalog) -> list[list[Target]]:
     ]
 
 
+def _placed_targets(catalog: Catalog) -> list[tuple[str, Target]]:
+    """Every target of :func:`_chains`, in its order, with ``FILE: KEY`` where it is written
+    (``routing/default.yaml: routes.0.chain.1``; a route naming a tier, the tier's entry); the routing folder for
+    what was made in code."""
+    routing, placed = catalog.routing, catalog.routing_where
+    folder = str(catalog.root / "routing")
+    out: list[tuple[str, Target]] = []
+
+    def add(where: str | None, chain: list[Target], one: bool = False) -> None:
+        for i, target in enumerate(chain):
+            out.append((folder if where is None else where if one and len(chain) == 1 else f"{where}.{i}", target))
+
+    add(placed.get("default"), routing.default)
+    for tier, chain in routing.tiers.items():
+        add(placed.get(f"tiers.{tier}"), chain)
+    for route, chain in routing.routes:
+        if route.chain is not None:
+            where = f"{route._where}.chain" if route._where else None
+        else:  # a route naming a tier: its targets are written in the tier
+            where = placed.get(f"tiers.{route.tier}")
+        add(where, chain)
+    for provider, chain in routing.provider_defaults.items():
+        add(placed.get(f"provider_defaults.{provider}"), chain, one=True)  # a model, or a list of them
+    return out
+
+
 def base_url_problems(catalog: Catalog) -> list[str]:
     """Routing targets whose ``base_url`` could never carry a request (calls would skip them)."""
     from .providers.azure_versions import azure_root
@@ -171,28 +197,30 @@ def base_url_problems(catalog: Catalog) -> list[str]:
     return problems
 
 
-def unpriced_routed_targets(catalog: Catalog, limits: list[Any], pricer: Any) -> list[str]:
+def unpriced_routed_targets(catalog: Catalog, limits: list[Any], pricer: Any, policies: Any = None) -> list[str]:
     """Routing targets with no known price (a misspelt model name, an Azure deployment named for no
     model, a model genai-prices does not know yet) while a cost limit that does not ``allow_unpriced``
-    applies: that limit refuses them on every call it covers, so the chain's fallback is not there."""
+    applies: that limit refuses them on every call it covers, so the chain's fallback is not there. Each is named
+    where it is first written, and the limit's policy where it is (``policies``, a PolicySet, knows that)."""
     strict = [lim for lim in limits if not lim.allow_unpriced]
     if not strict:
         return []
     # the limit covering the most calls: a call's or the day's covers every call
     lim = min(strict, key=lambda lim: ("call", "day", "run", "agent_day").index(lim.kind))
     seen: set[tuple[str, str]] = set()
-    chains = _chains(catalog)
+    policy_at = f" ({policies.place(lim.policy)})" if policies is not None and lim.policy in policies.places else ""
     problems = []
-    for target in (t for chain in chains for t in chain):
+    for where, target in _placed_targets(catalog):
         if (target.provider, target.model) in seen:
             continue
         seen.add((target.provider, target.model))
         if pricer.worst_case(target.provider, target.model, 1, 1) is None:
             problems.append(
-                f"{catalog.root / 'routing'}: target {target.label} has no known price, so the "
+                f"{where}: target {target.label} has no known price, so the "
                 f"{lim.kind.replace('_', '-')} limit of policy {lim.policy!r} refuses it on every call it covers; "
                 "check the model's name, or add its price to prices.yaml "
                 f'("{target.label}": {{input: ..., output: ...}}), or set allow_unpriced: true on {lim.policy}'
+                f"{policy_at}"
             )
     return problems
 

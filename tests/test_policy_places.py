@@ -71,3 +71,25 @@ def test_the_gate_names_a_policy_used_twice_at_both_places(tmp_path: Path):
     ok = tmp_path / "ok.yaml"
     ok.write_text("policies:\n  - name: a\n    allowed_models: [gpt-4o]\n")
     assert load_policy_file(ok).place("a", "allowed_models.0") == f"{ok}: policies.0.allowed_models.0"
+
+
+@pytest.mark.parametrize(
+    ("old", "new", "place"),
+    [
+        ("  openai: gpt-4o\n", "  openai: gpt-4o-typo\n", "provider_defaults.openai"),
+        ("  economy: [openai:gpt-4o-mini,", "  economy: [openai:gpt-4o-mini-typo,", "tiers.economy.0"),
+        (
+            "chain: [openai:o1-preview, openai:gpt-4o]",
+            "chain: [openai:o1-preview, openai:gpt-4o-typo]",
+            "routes.0.chain.1",
+        ),
+    ],
+)
+def test_an_unpriced_routed_target_is_named_where_it_is_written(catalog_copy: Path, old: str, new: str, place: str):
+    # Before: "<catalog>/routing: target openai:gpt-4o-typo has no known price, ...": the folder, not the entry
+    routing = catalog_copy / "routing" / "default.yaml"
+    text = routing.read_text()
+    assert old in text
+    routing.write_text(text.replace(old, new, 1))
+    problems = [p for p in validate_catalog(catalog_copy, env={}) if "has no known price" in p]
+    assert len(problems) == 1 and problems[0].startswith(f"{routing}: {place}: target openai:"), problems
