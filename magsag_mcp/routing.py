@@ -469,4 +469,7 @@ def _unknown_tier(asked: object, tiers: Mapping[str, Any]) -> str:
     defined = sorted(tiers)
     if not isinstance(asked, str):
         return f"context.tier must be the name of a cost tier, one of {defined or 'none'}; got {type(asked).__name__}"
-    return f"context: unknown cost tier {named([asked], defined)}; the catalog defines: {defined or 'none'}"
+    from .text import NAME_MAX, shown_name
+
+    said = named([asked], defined) if len(asked) <= NAME_MAX else shown_name(asked)  # a caller's text, unbounded
+    return f"context: unknown cost tier {said}; the catalog defines: {defined or 'none'}"

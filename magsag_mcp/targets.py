@@ -14,6 +14,7 @@ from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Fie
 
 from .errors import ConfigError, redact
 from .redaction import holds_secret, register_call_secret, register_secret
+from .text import MODEL_MAX
 from .types import _CREDENTIAL_PARAM, Target, _without_credentials, shown_params
 
 __all__ = [
@@ -110,7 +111,14 @@ def _check_printable(model: str) -> None:
     """No vendor names a model with a control or invisible character (a line break, an escape, a zero-width
     space, a direction override): such a name would go on to the policy's refusal, the server's log line (a
     line break forging a line of its own, an escape sequence reaching the operator's terminal) and the
-    vendor. Refused, quoted escaped."""
+    vendor. Refused, quoted escaped; and so is a name longer than any vendor gives (:data:`~.text.MODEL_MAX`),
+    unquoted, which would go to the vendor and into every record of the call."""
+    if len(model) > MODEL_MAX:
+        raise ConfigError(
+            f"model of {len(model):,} characters: a model's name is at most {MODEL_MAX}; write the model's name as its "
+            "vendor gives it, e.g. 'gpt-4o' or 'llama3.1:70b'",
+            max_length=MODEL_MAX,
+        )
     if not model.isprintable():
         raise ConfigError(
             f"model {model!r} holds a control or invisible character; write the model's name as its vendor "

@@ -90,6 +90,11 @@ def check_text(value: Any, where: str, error: type[InputError] = InputError) -> 
 #: (a table row, a CSV cell, an MCP client's result and error) shows it whole
 NAME_MAX = 200
 
+#: the longest model name a call or the catalog may give (a vendor's, an Azure deployment's, a gateway's
+#: ``org/model:variant``, a local server's path to its weights all fit many times over): it goes to the vendor, into
+#: every attempt's record and into each report's breakdown by model
+MODEL_MAX = 512
+
 #: characters no name may hold: control characters (a line break or an escape sequence forges rows in a table or
 #: lines in a log), and the invisible ones that make two names look the same (zero-width, bidirectional overrides,
 #: the byte-order mark) while the ledger and the limits keep them apart

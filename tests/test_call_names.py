@@ -156,3 +156,37 @@ def test_errors_stay_pickle_safe():
     except MagsagError as exc:
         again = pickle.loads(pickle.dumps(exc))
         assert again.message == exc.message
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize(
+    ("payload", "context", "said"),
+    [
+        (
+            {"model_config": {"model": "fake:" + HUGE}},
+            None,
+            "model of 1,000,005 characters: a model's name is at most 512",
+        ),
+        ({"model_config": {"model": "fake:x", "fallbacks": [HUGE]}}, None, "model of 1,000,000 characters"),
+        ({}, {"preferred_model": HUGE}, "context.preferred_model: model of 1,000,000 characters"),
+        ({"model_config": {"provider": HUGE}}, None, "unknown provider of 1,000,000 characters; use one of"),
+        ({}, {"tier": HUGE}, "unknown cost tier of 1,000,000 characters; the catalog defines"),
+        ({}, {"data_class": HUGE}, "data class of 1,000,000 characters is named in no policy's requirements"),
+    ],
+)
+async def test_a_megabyte_model_provider_tier_or_data_class_is_refused_unquoted(
+    tmp_path: Path, payload: dict, context: dict | None, said: str
+):
+    # Before: a 1 MB model name was sent to the vendor and recorded whole in the attempt (and every report's
+    # breakdown by model); a 1 MB provider, tier or data class came back whole in the error (and the server's log).
+    db = tmp_path / "l.db"
+    async with Service.open(catalog=CATALOG, db=db, env=ENV) as svc:
+        with pytest.raises(MagsagError) as info:
+            await svc.invoke_skill("skill.analysis", {"data": "x", **payload}, context=context, run_id="r-big")
+        with pytest.raises(MagsagError) as explained:
+            svc.explain("skill.analysis", {"data": "x", **payload}, context=context)
+    for err in (info.value, explained.value):
+        assert said in err.message and len(err.message) < 600, err.message[:300]
+        assert "s" * 250 not in repr(err.to_dict())
+    with sqlite3.connect(db) as conn:
+        assert (conn.execute("SELECT MAX(LENGTH(model)) FROM attempts").fetchone()[0] or 0) < 600

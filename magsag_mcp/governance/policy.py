@@ -432,10 +432,12 @@ def unknown_data_class(cls: str, known: Mapping[str, Any]) -> str:
     """Why data class ``cls`` restricts nothing, and how to fix it."""
     import difflib
 
-    close = difflib.get_close_matches(cls, list(known), n=1)
+    from ..text import NAME_MAX, shown_name
+
+    close = difflib.get_close_matches(cls, list(known), n=1) if len(cls) <= NAME_MAX else []
     hint = f" (did you mean {close[0]!r}?)" if close else ""
     return (
-        f"data class {cls!r} is named in no policy's requirements, so it would restrict nothing{hint}; "
+        f"data class {shown_name(cls)} is named in no policy's requirements, so it would restrict nothing{hint}; "
         f"known data classes: {sorted(known) or 'none'}. Correct the name, or list the models it may use "
         f"under a policy's requirements in catalog/policies"
     )

@@ -76,9 +76,11 @@ def canonical_provider(name: str) -> str:
     key = name.strip().lower()
     key = _ALIASES.get(key, key)
     if key not in _REGISTRY:
-        raise ConfigError(
-            f"unknown provider {name!r}; use one of: {', '.join(provider_names())}",
-            provider=name,
+        from ..text import NAME_MAX, shown_name
+
+        raise ConfigError(  # a caller's text: quoted only when it is a name's length
+            f"unknown provider {shown_name(name)}; use one of: {', '.join(provider_names())}",
+            **({"provider": name} if len(name) <= NAME_MAX else {}),
         )
     return key
 
