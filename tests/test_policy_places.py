@@ -93,3 +93,26 @@ def test_an_unpriced_routed_target_is_named_where_it_is_written(catalog_copy: Pa
     routing.write_text(text.replace(old, new, 1))
     problems = [p for p in validate_catalog(catalog_copy, env={}) if "has no known price" in p]
     assert len(problems) == 1 and problems[0].startswith(f"{routing}: {place}: target openai:"), problems
+
+
+@pytest.mark.parametrize(
+    ("key", "period", "day"),
+    [
+        ("max_cost_per_month_usd", "monthly", "max_cost_per_day_usd"),
+        ("max_cost_per_agent_monthly_usd", "monthly", "max_cost_per_agent_daily_usd"),
+        ("max_cost_per_week_usd", "weekly", "max_cost_per_day_usd"),
+        ("max_cost_per_hour_usd", "hourly", "max_cost_per_day_usd"),
+    ],
+)
+def test_a_limit_for_a_period_magsag_does_not_limit_is_not_offered_a_run_limit(
+    tmp_path: Path, key: str, period: str, day: str
+):
+    # Before: "max_cost_per_month_usd: Extra inputs are not permitted (did you mean 'max_cost_per_run_usd'?)":
+    # following it made a month's budget the limit of every run.
+    path = tmp_path / "p.yaml"
+    path.write_text(f"policies:\n  - name: budget\n    thresholds: {{{key}: 1000}}\n")
+    with pytest.raises(E.CatalogError) as info:
+        load_policy_file(path)
+    [problem] = info.value.problems
+    assert problem.startswith(f"{path}: policies.0.thresholds.{key}: magsag keeps no {period} limit")
+    assert "did you mean" not in problem and f"hold the budget as a day limit ({day}" in problem
