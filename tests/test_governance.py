@@ -826,6 +826,9 @@ async def test_delegated_children_in_flight_reserve_against_the_parent_run_limit
                 tg.start_soon(child, i)
         status = await gov.check_budget(run_id="mag")
         one_child = await gov.check_budget(run_id="sag-0", parent_run_id="mag")
+        # as check_budget / magsag budget ask it, naming the run alone while its first call is in flight (before: the
+        # run's own scope, "spent $0, reserved $0", beside a parent whose limit its call had all but used up)
+        named_alone = await gov.check_budget(run_id="sag-0")
         with pytest.raises(E.BudgetExceeded, match=r"for run mag \(with its delegated runs, mag-own"):
             await gov.admit(attempt_ctx("mag-own", parent="mag"))
         await gov.release(admitted[0])
@@ -833,6 +836,7 @@ async def test_delegated_children_in_flight_reserve_against_the_parent_run_limit
     assert len(admitted) == 10 and len(refused) == 30
     assert run_limit(status)["reserved_usd"] == "1" and run_limit(status)["status"] == "exceeded"
     assert run_limit(one_child)["budget_run_id"] == "mag" and run_limit(one_child)["reserved_usd"] == "1"
+    assert run_limit(named_alone) == run_limit(one_child)
     assert freed.reservation_id is not None
 
 

@@ -20,6 +20,13 @@ _IN_FLIGHT = (
 )
 
 
+def in_flight_budget_run(conn: sqlite3.Connection, run_id: str) -> str | None:
+    """The run whose limit the calls in flight of ``run_id``, not recorded yet, reserve against (see
+    :data:`_IN_FLIGHT`), or None."""
+    row = conn.execute(_IN_FLIGHT, (run_id,)).fetchone()
+    return row[0] if row else None
+
+
 def top_run(conn: sqlite3.Connection, run_id: str, parent_run_id: str) -> str:
     """The top run of ``parent_run_id``'s tree (the parent it was recorded with, itself a top run, else
     itself), which a call of ``run_id`` delegated from it spends. A run already recorded elsewhere (as a

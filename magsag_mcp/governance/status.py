@@ -21,6 +21,7 @@ from .budget import (
     spent_and_reserved,
     unpriced_calls,
 )
+from .delegation import in_flight_budget_run
 from .policy import Limit, PolicySet
 
 #: the share of a limit used from which its status is "near"
@@ -58,7 +59,9 @@ async def budget_status(
     def q(conn: Any) -> tuple[str | None, list[tuple[Limit, int, int, int, tuple[int, int], Any]]]:
         parent = parent_run_id
         if parent is None and run_id and any(lim.kind == "run" for lim in applicable):
-            parent = recorded_parent(conn, run_id)
+            # a run whose first call is still in flight is not recorded yet: its reservations name its budget run
+            # (a delegated run's, its parent), as they place it for delegation.top_run
+            parent = recorded_parent(conn, run_id) or in_flight_budget_run(conn, run_id)
         budget = budget_run(run_id, parent)
         if run_id:  # runs_parent and the primary key: a run, or a tree, with any recorded call
             nonlocal run_recorded
