@@ -15,6 +15,7 @@ from mcp.server.mcpserver.utilities.func_metadata import ArgModelBase
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, StrictFloat, model_validator
 from pydantic_core import PydanticCustomError
 
+from ..text import NAME_MAX
 from .ledger_models import QueryRunsResult as QueryRunsResult
 from .ledger_models import SearchUsageResult as SearchUsageResult
 from .ledger_models import UsageSummaryResult as UsageSummaryResult
@@ -164,10 +165,9 @@ class ContextArg(_In):
 
 
 SKILL_ID_PATTERN = r"^skill\.[a-z0-9][a-z0-9._-]*$"
-#: a name a call records is at most this long (text.NAME_MAX): said in the schema, so that a client knows it (as
-#: a maxLength where a pattern already refuses text that is not Unicode, else in words: the service's message
-#: then says where the text is broken)
-NAME_MAX = 200
+# a name a call records is at most NAME_MAX long: said in the schema, so that a client knows it (as a maxLength
+# where a pattern already refuses text that is not Unicode, else in words: the service's message then says where
+# the text is broken)
 SKILL_ID = Field(pattern=SKILL_ID_PATTERN, max_length=NAME_MAX, description="e.g. skill.analysis; see list_skills")
 PAYLOAD = Field(description="the skill's input fields (its input_schema)")
 MODEL_CONFIG = Field(None, alias="model_config", description="overrides: model, provider, fallbacks, ...")
