@@ -139,6 +139,8 @@ def check_name(value: Any, where: str, *, recorded: bool = True) -> None:
         )
     if not recorded or (value.isascii() and value.isprintable() and value.strip() == value):
         return
+    if not value.strip():
+        raise InputError(f"{where} {value!r} is only whitespace, which names nothing; leave it out, or give a name")
     if value.strip() != value:
         raise InputError(
             f"{where} {value!r} begins or ends with whitespace, which would make it another name than "

@@ -79,6 +79,11 @@ async def test_names_of_any_script_with_inner_spaces_are_taken(tmp_path: Path):
     assert result.run_id == "nightly job 2026-12-02"
 
 
+def test_a_name_of_only_whitespace_is_said_to_name_nothing():
+    with pytest.raises(InputError, match=r"^run_id ' ' is only whitespace, which names nothing; leave it out"):
+        check_name(" ", "run_id")
+
+
 def test_check_budget_still_refuses_an_unbounded_name():
     check_name("x " * 10, "agent", recorded=False)  # a trailing space: an older ledger's name, looked up
     with pytest.raises(InputError, match="is 1,000,000 characters long"):
