@@ -488,5 +488,6 @@ def validate_catalog(root: str | os.PathLike[str] | None = None, env: Mapping[st
         pricer = Pricer.from_catalog(path, env)
         problems.extend(misread_price_units(catalog, pricer))
         problems.extend(unpriced_routed_targets(catalog, policies.limits, pricer, policies))
-        problems.extend(unaffordable_routed_targets(catalog, policies.limits, pricer, policies.data_class_models()))
+        classes = policies.data_class_models()
+        problems.extend(unaffordable_routed_targets(catalog, policies.limits, pricer, classes, policies))
     return problems

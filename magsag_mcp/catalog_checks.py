@@ -278,7 +278,18 @@ def misread_price_units(catalog: Catalog, pricer: Any) -> list[str]:
     return problems
 
 
-def unaffordable_routed_targets(catalog: Catalog, limits: list[Any], pricer: Any, classes: Any = None) -> list[str]:
+#: the threshold that sets a limit of each kind (governance.policy.Limit.kind)
+THRESHOLD_OF = {
+    "call": "max_cost_per_call_usd",
+    "run": "max_cost_per_run_usd",
+    "agent_day": "max_cost_per_agent_daily_usd",
+    "day": "max_cost_per_day_usd",
+}
+
+
+def unaffordable_routed_targets(
+    catalog: Catalog, limits: list[Any], pricer: Any, classes: Any = None, policies: Any = None
+) -> list[str]:
     """Routed targets whose answer alone, at the skill's ``max_tokens`` (or the target's ``params.max_tokens``), may
     cost more than a limit every call is held to (a call's, a run's, the day's): budgets reserve an attempt's worst
     case, so such a target is refused on every call of the skill, whatever was spent, and a skill all of whose
@@ -292,6 +303,12 @@ def unaffordable_routed_targets(catalog: Catalog, limits: list[Any], pricer: Any
     if not every_call:
         return []
     lim = min(every_call, key=lambda lim: lim.amount)
+    # where the limit is set, for "raise the limit" (a PolicySet knows; limits made in code are in no file)
+    at = (
+        f" ({policies.place(lim.policy, f'thresholds.{THRESHOLD_OF[lim.kind]}')})"
+        if policies is not None and (lim.policy in policies.places)
+        else ""
+    )
     problems = []
     for skill_id, skill in sorted(catalog.skills.items()):
         try:
@@ -308,8 +325,8 @@ def unaffordable_routed_targets(catalog: Catalog, limits: list[Any], pricer: Any
                 of = "its params.max_tokens" if own else "the skill's max_tokens"
                 problems.append(
                     f"{where}: {skill_id}: routed target {target.label} may cost up to ${worst:f} for {of} ({tokens:,} "
-                    f"output tokens) alone, above the {lim.kind} limit ${lim.amount:f} of policy {lim.policy!r}, so "
-                    "budgets refuse it on every call; lower max_tokens (output tokens, not characters), route the "
+                    f"output tokens) alone, above the {lim.kind} limit ${lim.amount:f} of policy {lim.policy!r}{at}, "
+                    "so budgets refuse it on every call; lower max_tokens (output tokens, not characters), route the "
                     "task to a cheaper model, or raise the limit"
                 )
     return problems

@@ -196,12 +196,15 @@ def test_a_routed_target_whose_max_tokens_alone_pass_a_limit_is_a_problem_of_val
         "so budgets refuse it on every call; lower max_tokens (output tokens, not characters), route the task to a "
         "cheaper model, or raise the limit"
     )
+    # the limit named where it is set, for "raise the limit" (before: the policy's name alone)
+    limit = f"policy 'cost_limits' ({catalog_copy / 'policies' / 'model_governance.yaml'}: policies.1.thresholds."
+    limit += "max_cost_per_call_usd)"
     assert validate_catalog(catalog_copy, {}) == [
         f"{catalog_copy / 'skills' / 'extraction.yaml'}: skill.extraction: routed target "
         "anthropic:claude-3-haiku-20240307 may cost up to $1.125 for its params.max_tokens (900,000 output tokens) "
-        f"alone, above the call limit $1.0 of policy 'cost_limits', {fix}",
+        f"alone, above the call limit $1.0 of {limit}, {fix}",
         f"{skill}: skill.reasoning: routed target openai:o1-preview may cost up to $1.2 for the skill's max_tokens "
-        f"(20,000 output tokens) alone, above the call limit $1.0 of policy 'cost_limits', {fix}",
+        f"(20,000 output tokens) alone, above the call limit $1.0 of {limit}, {fix}",
     ]
 
 
