@@ -356,7 +356,7 @@ def refused_by_allowed_models(catalog: Catalog, policies: Any) -> list[str]:
             where = policies.place(owner, f"requirements.{cls}", catalog.root / "policies")
             problems.append(
                 f"{where}: data class {cls!r} may only use {models}, which policy {name!r} "
-                f"refuses (not in its allowed_models): every call of that class fails; add them to "
+                f"refuses {_unlisted(policies, name)}: every call of that class fails; add them to "
                 f"{name}.allowed_models, or name in the class a model that {name} allows"
             )
     chains = [
@@ -373,8 +373,8 @@ def refused_by_allowed_models(catalog: Catalog, policies: Any) -> list[str]:
             name = verdicts[0][1]
             labels = ", ".join(dict.fromkeys(t.label for t in chain))
             problems.append(
-                f"{where}: every target of {what} ({labels}) is refused by policy {name!r} (not "
-                f"in its allowed_models), so its calls fail unless they name a model themselves; add one to "
+                f"{where}: every target of {what} ({labels}) is refused by policy {name!r} "
+                f"{_unlisted(policies, name)}, so its calls fail unless they name a model themselves; add one to "
                 f"{name}.allowed_models, or route to a model it allows"
             )
     for provider, chain in catalog.routing.provider_defaults.items():
@@ -399,18 +399,25 @@ def refused_by_allowed_models(catalog: Catalog, policies: Any) -> list[str]:
                 else f"it allows no {provider} model: "
             )
             problems.append(
-                f"{where}: {labels} is refused by policy {name!r} (not in its allowed_models), so {calls} fails; "
+                f"{where}: {labels} is refused by policy {name!r} {_unlisted(policies, name)}, so {calls} fails; "
                 f"{fix}add {labels} to {name}.allowed_models, or remove the entry"
             )
         else:
             first = chain.index(refused[0][0])
             problems.append(
-                f"{where}: {labels} is refused by policy {name!r} (not in its allowed_models), so {calls} fails at "
+                f"{where}: {labels} is refused by policy {name!r} {_unlisted(policies, name)}, so {calls} fails at "
                 f"it{' if the models before it fail' if first else ''}, the models after it untried (a refused model "
                 f"taken from here is not replaced); remove {labels} from the list, or add {labels} to "
                 f"{name}.allowed_models"
             )
     return problems
+
+
+def _unlisted(policies: Any, name: str | None) -> str:
+    """Why policy ``name`` refuses a model, with where its fix is made: ``(not in its allowed_models, FILE:
+    policies.N.allowed_models)``; the file left out for a policy made in code."""
+    at = f", {policies.place(name, 'allowed_models')}" if name in getattr(policies, "places", {}) else ""
+    return f"(not in its allowed_models{at})"
 
 
 def policy_problems(catalog: Catalog, policies: Any) -> list[str]:

@@ -693,18 +693,22 @@ def test_a_data_class_or_a_chain_that_allowed_models_refuse_on_every_call_is_a_p
     # failed: its class may only use llama3.1:70b, the only model its route names, and production_models
     # refuses it.
     (catalog_copy / "policies" / "model_governance.yaml").write_text(GUIDE_POLICY)
+    # each names where the policy is written, and where its allowed_models are (the fix)
+    unlisted = (
+        f"(not in its allowed_models, {catalog_copy / 'policies' / 'model_governance.yaml'}: policies.0.allowed_models)"
+    )
     assert validate_catalog(catalog_copy, env={}) == [
         f"{catalog_copy / 'policies' / 'model_governance.yaml'}: policies.2.requirements.pii_processing: data class "
         "'pii_processing' may only use ['llama3.1:70b'], which policy "
-        "'production_models' refuses (not in its allowed_models): every call of that class fails; add them to "
+        f"'production_models' refuses {unlisted}: every call of that class fails; add them to "
         "production_models.allowed_models, or name in the class a model that production_models allows",
         f"{catalog_copy / 'routing' / 'default.yaml'}: routes.6: every target of route 'pii-*' (local:llama3.1:70b) "
         "is refused by policy "
-        "'production_models' (not in its allowed_models), so its calls fail unless they name a model themselves; "
+        f"'production_models' {unlisted}, so its calls fail unless they name a model themselves; "
         "add one to production_models.allowed_models, or route to a model it allows",
         # the guide's policy allows no Gemini: MAGSAG_PROVIDER=google alone would be refused wherever it takes this
         f"{catalog_copy / 'routing' / 'default.yaml'}: provider_defaults.google: google:gemini-1.5-pro is refused by "
-        "policy 'production_models' (not in its allowed_models), so a call under MAGSAG_PROVIDER=google (or naming "
+        f"policy 'production_models' {unlisted}, so a call under MAGSAG_PROVIDER=google (or naming "
         "only provider google) whose route and default chain name no google model fails; it allows no google model: "
         "add google:gemini-1.5-pro to production_models.allowed_models, or remove the entry",
     ]
