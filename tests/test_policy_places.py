@@ -116,3 +116,13 @@ def test_a_limit_for_a_period_magsag_does_not_limit_is_not_offered_a_run_limit(
     [problem] = info.value.problems
     assert problem.startswith(f"{path}: policies.0.thresholds.{key}: magsag keeps no {period} limit")
     assert "did you mean" not in problem and f"hold the budget as a day limit ({day}" in problem
+
+
+def test_a_skills_unknown_data_class_names_where_the_classes_are_listed(catalog_copy: Path):
+    # Before: "... or list the models it may use under a policy's requirements in catalog/policies", wherever the
+    # catalog was and whichever file held the classes
+    skill = catalog_copy / "skills" / "pii-redaction.yaml"
+    skill.write_text(skill.read_text().replace("data_class: pii_processing", "data_class: pii_procesing"))
+    [problem] = [p for p in validate_catalog(catalog_copy, env={}) if "pii_procesing" in p]
+    shipped = catalog_copy / "policies" / "model_governance.yaml"
+    assert problem.endswith(f"list the models it may use in {shipped}: policies.2.requirements"), problem

@@ -303,11 +303,14 @@ class PolicySet:
         if not known:
             return []
         problems = []
+        # where the classes are listed: the first policy with requirements (a catalog's, read from its files)
+        listed = next((self.places[p.name] for p in self.policies if p.requirements and p.name in self.places), None)
         for skill in skills.values():
             cls = getattr(skill, "data_class", None)
             if cls and cls not in known:
                 where = f"{files[skill.id]}: " if files and skill.id in files else ""
-                problems.append(f"{where}{skill.id}: {unknown_data_class(cls, known)}")
+                at = f"{listed}.requirements" if listed else None
+                problems.append(f"{where}{skill.id}: {unknown_data_class(cls, known, at)}")
         return problems
 
     def data_class_models(self) -> dict[str, list[str]]:
@@ -462,8 +465,9 @@ def _policies_in_use() -> str:
     return f" (the catalog in use ({root}) has: {', '.join(str(p) for p in files)})" if files else ""
 
 
-def unknown_data_class(cls: str, known: Mapping[str, Any]) -> str:
-    """Why data class ``cls`` restricts nothing, and how to fix it."""
+def unknown_data_class(cls: str, known: Mapping[str, Any], listed: str | None = None) -> str:
+    """Why data class ``cls`` restricts nothing, and how to fix it: ``listed`` is where the classes are written
+    (``FILE: policies.N.requirements``), for a catalog's problem; a call's error names no file of the server's."""
     import difflib
 
     from ..text import NAME_MAX, shown_name
@@ -473,7 +477,7 @@ def unknown_data_class(cls: str, known: Mapping[str, Any]) -> str:
     return (
         f"data class {shown_name(cls)} is named in no policy's requirements, so it would restrict nothing{hint}; "
         f"known data classes: {sorted(known) or 'none'}. Correct the name, or list the models it may use "
-        f"under a policy's requirements in catalog/policies"
+        + (f"in {listed}" if listed else "under a policy's requirements in catalog/policies")
     )
 
 
