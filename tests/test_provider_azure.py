@@ -568,6 +568,12 @@ async def test_an_api_version_pasted_with_the_endpoint_that_azure_does_not_serve
         # a deployment named "openai": its Target URI is cut at Azure's /openai, not at the deployment's name
         ("https://res.openai.azure.com/openai/deployments/openai/chat/completions", "https://res.openai.azure.com"),
         ("https://res.openai.azure.com/openai/responses", "https://res.openai.azure.com"),
+        # the deployments' path cut short before a deployment's name (copied up to it): Azure's all the same, and
+        # kept it doubled every URL into /openai/deployments/openai/deployments/NAME/..., answered 404
+        ("https://res.openai.azure.com/openai/deployments", "https://res.openai.azure.com"),
+        ("https://res.openai.azure.com/openai/deployments/", "https://res.openai.azure.com"),
+        ("https://res.openai.azure.com/openai/deployments?api-version=2024-10-21", "https://res.openai.azure.com"),
+        ("https://gw.corp.example/openai/eastus/openai/deployments/", "https://gw.corp.example/openai/eastus"),
     ],
 )
 def test_a_gateways_own_openai_segment_is_not_taken_for_azures_path(endpoint: str, root: str):

@@ -9,10 +9,12 @@ from urllib.parse import parse_qs
 
 DEFAULT_AZURE_API_VERSION = "2024-10-21"
 #: where Azure's own path starts in a URL pasted as the endpoint: an ``/openai`` segment with nothing after it, or
-#: the v1 API, a deployment's path (the Target URI), the Responses API or the model list; a gateway's own path may
-#: hold an ``openai`` segment of its own (``https://gw.example/openai/eastus``), which is none of these
+#: the v1 API, a deployment's path (the Target URI, or the deployments' path cut short before the name), the Responses
+#: API or the model list; a gateway's own path may hold an ``openai`` segment of its own
+#: (``https://gw.example/openai/eastus``), which is none of these
 AZURE_PATH = re.compile(
-    r"/openai(?=/?(?:[?#]|$)|/v1(?:[/?#]|$)|/deployments/|/responses(?:[/?#]|$)|/models(?:[/?#]|$))", re.IGNORECASE
+    r"/openai(?=/?(?:[?#]|$)|/v1(?:[/?#]|$)|/deployments(?:[/?#]|$)|/responses(?:[/?#]|$)|/models(?:[/?#]|$))",
+    re.IGNORECASE,
 )
 
 
