@@ -456,6 +456,30 @@ async def test_an_answer_the_filter_cut_short_says_so_and_which_filter(
     assert "content filter stopped the answer part way (filtered: violence (medium))" in warning
 
 
+async def test_an_answer_the_asynchronous_filter_flagged_after_it_streamed_is_withheld(
+    fake_openai: FakeOpenAI, transport: Transport
+):
+    # Azure's asynchronous filter streams the text unchecked and flags it afterwards, in an annotation chunk whose
+    # content_filter_offsets span text already sent. The flagged text came back as the answer, with a warning that
+    # the filter had "stopped the answer part way" and that "the text is only what came before it": the very text
+    # the filter flagged, passed on as vetted.
+    reply = R.reply("Step one of it", finish="content_filter", flagged_after=_filtered(violence="high"))
+    fake_openai.queue(reply)
+    env = env_for(fake_openai, AZURE_OPENAI_API_VERSION="2025-01-01-preview")
+    with pytest.raises(E.ContentFilteredError) as info:
+        await AzureProvider(env, transport).complete(ask(stream=True), Target("azure", DEPLOYMENT))
+    message = info.value.message
+    assert "flagged the answer after it had streamed" in message and "(filtered: violence (high))" in message
+    assert "Step one" not in message
+    # billed, and priced from the usage the stream reported; another target may serve the call
+    assert info.value.usage is not None and info.value.usage.output_tokens == 7
+    assert info.value.moves_on and not info.value.retryable
+    # annotations that flag nothing (every category safe) leave the answer as it is
+    fake_openai.queue(R.reply("All fine here", flagged_after=R.azure_filters()))
+    result = await AzureProvider(env, transport).complete(ask(stream=True), Target("azure", DEPLOYMENT))
+    assert (result.text, result.finish_reason, result.warnings) == ("All fine here", "stop", [])
+
+
 async def test_a_gateways_path_before_openai_stays_and_a_query_before_azures_path_names_the_azure_fix(
     fake_openai: FakeOpenAI, transport: Transport
 ):

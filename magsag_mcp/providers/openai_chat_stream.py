@@ -93,6 +93,9 @@ class ChatStream(StreamAccumulator):
         self.tier_seen: str | None = None
         #: which of Azure's content filters fired, as the message of a withheld answer ends
         self.filtered = ""
+        #: which filters flagged text that had already streamed: Azure's asynchronous filter checks the text after
+        #: sending it, and flags it in an annotation whose ``content_filter_offsets`` span text already sent
+        self.flagged_late = ""
 
     def usage_so_far(self) -> Usage | None:
         # OpenAI sends usage once, after the finish; some servers send the count so far in every chunk,
@@ -153,7 +156,10 @@ class ChatStream(StreamAccumulator):
                 self.finish_raw = choice["finish_reason"]
                 finished = True
             if "content_filter_results" in choice:  # Azure's, on each choice
-                self.filtered = filter_note(choice["content_filter_results"]) or self.filtered
+                note = filter_note(choice["content_filter_results"])
+                self.filtered = note or self.filtered
+                if note and "content_filter_offsets" in choice:
+                    self.flagged_late = note
         self.finishes += finished
         if finished or self.closed:  # closed by a finish that carries nothing, opened again by any of the answer
             carries = _carries(chunk)
@@ -194,6 +200,18 @@ class ChatStream(StreamAccumulator):
         # 2024-09, ik_llama.cpp without --send-done and TGI before 2.2 never send it.
         if self.finish_raw in INTERRUPTED:
             raise interrupted(self.finish_raw, self.usage, provider=self.provider, model=self.model)
+        if self.flagged_late:
+            # the text is what the filter flagged, not the part before a cut: withheld, as the default (synchronous)
+            # filter would have withheld it, and billed
+            raise with_reported_usage(
+                ContentFilteredError(
+                    f"{self.provider}:{self.model}: the provider's content filter flagged the answer after it had "
+                    f"streamed (Azure's asynchronous filter){self.flagged_late}; the answer is withheld",
+                    provider=self.provider,
+                    model=self.model,
+                ),
+                self.usage,
+            )
         finish = FINISH_REASONS.get(self.finish_raw, "other")
         text = "".join(self.parts)
         if self.finish_raw is None and not text and not self.calls and not self.refusal:

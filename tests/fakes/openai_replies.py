@@ -107,6 +107,9 @@ class Reply:
     refusal: str | None = None
     #: Azure: the choice's ``content_filter_results`` (default: every category safe), streamed on the finish chunk
     filter_results: dict[str, Any] | None = None
+    #: Azure's asynchronous filter, streamed: the text streams unchecked, then an annotation chunk (no delta, id and
+    #: model blank, its ``content_filter_offsets`` spanning the text) flags it with these results before the finish
+    flagged_after: dict[str, Any] | None = None
     #: Responses API only: the response failed (status "failed", this ``{code, message}`` as its error;
     #: streamed, ``response.failed``), after the model had used ``usage``
     failed: dict[str, str] | None = None

@@ -390,6 +390,18 @@ class FakeOpenAI:
                     choice["content_filter_results"] = (
                         (step.filter_results or {}) if choice["finish_reason"] else R.azure_filters()
                     )
+            if step.flagged_after is not None:
+                # the asynchronous filter's annotation, after the text it checked (which had streamed unchecked)
+                end = len(step.text or "")
+                offsets = {"check_offset": end, "start_offset": 0, "end_offset": end}
+                choice = {"index": 0, "finish_reason": None, "content_filter_results": step.flagged_after}
+                annotation = {"choices": [{**choice, "content_filter_offsets": offsets}], "created": 0, "id": ""}
+                finish = next(
+                    i
+                    for i, c in enumerate(chunks)
+                    if isinstance(c, dict) and c["choices"][0:1] and c["choices"][0]["finish_reason"]
+                )
+                chunks.insert(finish, {**annotation, "model": "", "object": "chat.completion.chunk"})
         return await self._sse(request, [(None, c) for c in chunks], step)
 
     async def _responses(self, request: web.Request) -> web.StreamResponse:
