@@ -62,6 +62,10 @@ def gemini_error(status: int, body: bytes, headers: Mapping[str, str], *, provid
             "Gemini out of this call's targets"
         )
         return UnsupportedFeatureError(text.rstrip() + hint, **kw)
+    if rpc == "PERMISSION_DENIED" and _LEAKED.search(message):
+        # Google blocks a key it finds published, for good: the key's fault, as a refused key is, and the error must
+        # say which variable held it
+        return AuthenticationError(text, **kw)
     reason = _error_info_reason(details)
     if reason is not None:
         if reason in _KEY_RESTRICTED:
@@ -90,6 +94,9 @@ def gemini_error(status: int, body: bytes, headers: Mapping[str, str], *, provid
     return error_for(mapped, message, headers=headers, provider=provider, model=model, code=rpc)
 
 
+#: 403 PERMISSION_DENIED for a key Google found published: "Your API key was reported as leaked. Please use another
+#: API key." (no ErrorInfo says so)
+_LEAKED = re.compile(r"\bapi key was reported as leaked\b", re.IGNORECASE)
 #: ``google.rpc.ErrorReason`` values that a key refused under a key's restrictions are answered with (403
 #: PERMISSION_DENIED "Requests from referer <empty> are blocked."): the message names neither the key nor them
 _KEY_RESTRICTED = frozenset(

@@ -140,6 +140,23 @@ async def test_a_gemini_key_whose_restrictions_refuse_the_call_says_which_key_an
     assert "the key's restrictions" in err.message and err.message.endswith("check GEMINI_API_KEY, whose key was sent")
 
 
+@pytest.mark.parametrize("stream", [False, True])
+async def test_a_gemini_key_google_found_leaked_says_which_key_to_replace(serve, transport, stream: bool):
+    # Google blocks a key it finds published (403 PERMISSION_DENIED "Your API key was reported as leaked. Please use
+    # another API key.", no ErrorInfo): the error was a permission_denied that named neither GEMINI_API_KEY nor
+    # GOOGLE_API_KEY, where both may be set and only one was sent. Every call with the key fails the same.
+    message = "Your API key was reported as leaked. Please use another API key."
+    body = {"error": {"code": 403, "message": message, "status": "PERMISSION_DENIED"}}
+    fake = FakeGemini(KEY).queue({"error": 403, "body": body})
+    url = await serve(fake)
+    provider = GeminiProvider({"GEMINI_API_KEY": KEY, "GOOGLE_API_KEY": "another-key-123456"}, transport)
+    with pytest.raises(E.AuthenticationError) as info:
+        await provider.complete(ask(stream), Target("google", GEMINI_MODEL, url))
+    err = info.value
+    assert err.status == 403 and err.moves_on and not err.retryable and message in err.message
+    assert err.message.endswith("; check GEMINI_API_KEY, whose key was sent") and KEY not in err.message
+
+
 def test_gemini_region_refusal_says_how_to_fix_it_and_a_bodyless_error_reads_cleanly():
     # "User location is not supported for the API use." said what, not what to do about it; and an error without
     # Google's JSON (a gateway's page) read "HTTP 504 : <html>...", a stray space where the RPC status would be
