@@ -480,6 +480,31 @@ async def test_an_answer_the_asynchronous_filter_flagged_after_it_streamed_is_wi
     assert (result.text, result.finish_reason, result.warnings) == ("All fine here", "stop", [])
 
 
+async def test_through_the_service_a_flagged_answer_is_billed_in_the_ledger_and_the_fallback_answers(
+    fake_openai: FakeOpenAI, tmp_path
+):
+    from magsag_mcp.service import Service
+    from tests.conftest import CATALOG
+
+    flagged = _filtered(violence="high")
+    fake_openai.queue(
+        R.reply("Step one of it", finish="content_filter", flagged_after=flagged, usage=R.tokens(1000, 100)),
+        R.reply("A safe answer", usage=R.tokens(10, 5)),
+    )
+    env = env_for(fake_openai, AZURE_OPENAI_API_VERSION="2025-01-01-preview")
+    config = {"model": "azure:gpt-4o", "fallbacks": ["azure:gpt-4o-mini"], "stream": True}
+    async with Service.open(catalog=CATALOG, db=tmp_path / "l.db", env=env) as svc:
+        called = await svc.invoke_skill("skill.analysis", {"data": "x", "model_config": config})
+        runs = await svc.query_runs()
+    assert called.result.text == "A safe answer" and called.result.provider == "azure"
+    assert any("after azure:gpt-4o failed (content_filtered)" in w for w in called.warnings)
+    attempts = {a["model"]: a for run in runs for a in run["attempts"]}
+    assert attempts["gpt-4o"]["error_class"] == "content_filtered"
+    assert "Step one" not in attempts["gpt-4o"]["error_message"]
+    # the flagged answer's tokens, at gpt-4o's $2.50 / $10 per million
+    assert attempts["gpt-4o"]["cost_usd"] == "0.0035" and attempts["gpt-4o-mini"]["outcome"] == "ok"
+
+
 async def test_a_gateways_path_before_openai_stays_and_a_query_before_azures_path_names_the_azure_fix(
     fake_openai: FakeOpenAI, transport: Transport
 ):
