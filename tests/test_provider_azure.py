@@ -456,6 +456,37 @@ async def test_an_answer_the_filter_cut_short_says_so_and_which_filter(
     assert "content filter stopped the answer part way (filtered: violence (medium))" in warning
 
 
+@pytest.mark.parametrize("stream", [False, True])
+async def test_an_answer_the_content_filter_did_not_check_says_so(
+    fake_openai: FakeOpenAI, transport: Transport, stream: bool
+):
+    # When Azure's filtering system is down or too slow, the request completes unfiltered, and only an error in the
+    # choice's content_filter_results says so ("The contents are not filtered"). The answer came back as if it had
+    # passed the filter, without a word.
+    unchecked = {"error": {"code": "content_filter_error", "message": "The contents are not filtered"}}
+    fake_openai.queue(R.reply("An answer", filter_results=unchecked))
+    env = env_for(fake_openai, AZURE_OPENAI_API_VERSION="2025-01-01-preview")
+    result = await AzureProvider(env, transport).complete(ask(stream=stream), Target("azure", DEPLOYMENT))
+    assert (result.text, result.finish_reason) == ("An answer", "stop")
+    assert result.warnings == [
+        f"azure:{DEPLOYMENT}: the provider's content filter did not check the answer (content_filter_error: The "
+        "contents are not filtered); it is returned unfiltered"
+    ]
+
+
+def test_a_prompt_the_content_filter_did_not_check_says_so():
+    from magsag_mcp.providers.openai_chat import ChatCompletionsFormat
+
+    unchecked = {"error": {"code": "content_filter_error", "message": "The contents are not filtered"}}
+    body = R.chat_completion(DEPLOYMENT, R.reply("An answer"), azure=True)
+    body["prompt_filter_results"] = [{"prompt_index": 0, "content_filter_results": unchecked}]
+    result = ChatCompletionsFormat().parse_response(body, provider="azure", model=DEPLOYMENT)
+    assert result.warnings == [
+        f"azure:{DEPLOYMENT}: the provider's content filter did not check the prompt (content_filter_error: The "
+        "contents are not filtered); it reached the model unfiltered"
+    ]
+
+
 async def test_an_answer_the_asynchronous_filter_flagged_after_it_streamed_is_withheld(
     fake_openai: FakeOpenAI, transport: Transport
 ):

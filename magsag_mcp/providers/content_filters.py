@@ -8,6 +8,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from ..errors import excerpt
+
 
 def fired_filters(results: Any) -> list[str]:
     """``violence (high)``, ``jailbreak (detected)``: each category marked ``filtered``, in Azure's order."""
@@ -46,3 +48,27 @@ def cut_short(provider: str, model: str, note: str = "") -> str:
         f"{provider}:{model}: the provider's content filter stopped the answer part way{note}; the text is only "
         "what came before it"
     )
+
+
+def not_checked(provider: str, model: str, results: Any, what: str = "answer") -> str | None:
+    """The warning for a prompt or an answer Azure's content filter did not check: when its filtering system is down
+    or too slow, the request completes unfiltered, and only an ``error`` in ``content_filter_results`` says so
+    (``{"code": "content_filter_error", "message": "The contents are not filtered"}``). None when it checked."""
+    error = results.get("error") if isinstance(results, dict) else None
+    if not isinstance(error, dict):
+        return None
+    said = excerpt(": ".join(str(error[k]) for k in ("code", "message") if error.get(k)), 200)
+    said = f" ({said})" if said else ""
+    after = "it is returned unfiltered" if what == "answer" else "it reached the model unfiltered"
+    return f"{provider}:{model}: the provider's content filter did not check the {what}{said}; {after}"
+
+
+def prompt_not_checked(provider: str, model: str, prompt_results: Any) -> str | None:
+    """:func:`not_checked` for an answer's ``prompt_filter_results`` (a list, one per prompt)."""
+    for item in prompt_results if isinstance(prompt_results, list) else ():
+        note = not_checked(
+            provider, model, item.get("content_filter_results") if isinstance(item, dict) else None, "prompt"
+        )
+        if note:
+            return note
+    return None

@@ -13,7 +13,7 @@ from typing import Any
 from ..errors import ContentFilteredError, MalformedResponseError, ProviderError
 from ..transport import HttpResponse
 from ..types import LLMRequest, LLMResult, Message, ToolCall, Usage
-from .content_filters import cut_short, filter_note
+from .content_filters import cut_short, filter_note, not_checked, prompt_not_checked
 from .json_output import any_object, json_mode_system, schema_name
 from .openai_chat_ends import FINISH_REASONS, INTERRUPTED, content_text, interrupted, refused, with_calls
 from .openai_chat_stream import ChatStream
@@ -209,6 +209,13 @@ class ChatCompletionsFormat(WireFormat):
         result.response_id = data.get("id")
         if finish == "content_filter":
             result.warnings.append(cut_short(provider, model, filter_note(choice.get("content_filter_results"))))
+        if "prompt_filter_results" in data or "content_filter_results" in choice:  # Azure's
+            for note in (
+                prompt_not_checked(provider, model, data.get("prompt_filter_results")),
+                not_checked(provider, model, choice.get("content_filter_results")),
+            ):
+                if note:
+                    result.warnings.append(note)
         return result
 
     def accumulator(self, *, provider: str, model: str) -> StreamAccumulator:

@@ -11,7 +11,7 @@ from typing import Any
 from ..errors import ContentFilteredError, MalformedResponseError, ProviderConnectionError
 from ..transport import HttpResponse, SSEEvent
 from ..types import LLMResult, ToolCall, Usage
-from .content_filters import cut_short, filter_note
+from .content_filters import cut_short, filter_note, not_checked, prompt_not_checked
 from .openai_chat_ends import FINISH_REASONS, INTERRUPTED, content_text, interrupted, refused, with_calls
 from .openai_errors import error_status, openai_error
 from .openai_tool_calls import call_name, parse_arguments, unwrapped
@@ -96,6 +96,8 @@ class ChatStream(StreamAccumulator):
         #: which filters flagged text that had already streamed: Azure's asynchronous filter checks the text after
         #: sending it, and flags it in an annotation whose ``content_filter_offsets`` span text already sent
         self.flagged_late = ""
+        #: the warnings for a prompt or an answer Azure's content filter did not check (:func:`not_checked`)
+        self.unchecked: list[str] = []
 
     def usage_so_far(self) -> Usage | None:
         # OpenAI sends usage once, after the finish; some servers send the count so far in every chunk,
@@ -130,6 +132,8 @@ class ChatStream(StreamAccumulator):
                 provider=self.provider,
                 model=self.model,
             )
+        if "prompt_filter_results" in chunk:  # Azure's, on the first chunk
+            self._unchecked(prompt_not_checked(self.provider, self.model, chunk["prompt_filter_results"]))
         self.response_id = self.response_id or chunk.get("id")
         self.model_seen = self.model_seen or said(chunk.get("model"))
         self.tier_seen = chunk.get("service_tier") or self.tier_seen
@@ -160,6 +164,7 @@ class ChatStream(StreamAccumulator):
                 self.filtered = note or self.filtered
                 if note and "content_filter_offsets" in choice:
                     self.flagged_late = note
+                self._unchecked(not_checked(self.provider, self.model, choice["content_filter_results"]))
         self.finishes += finished
         if finished or self.closed:  # closed by a finish that carries nothing, opened again by any of the answer
             carries = _carries(chunk)
@@ -171,6 +176,10 @@ class ChatStream(StreamAccumulator):
         if delta_text:
             self.parts.append(delta_text)
         return delta_text
+
+    def _unchecked(self, note: str | None) -> None:
+        if note and note not in self.unchecked:
+            self.unchecked.append(note)
 
     def _slot(self, tc: dict[str, Any]) -> dict[str, Any]:
         """The call a tool-call delta continues, or a new one. The spec keys the deltas by ``index``; some
@@ -256,6 +265,7 @@ class ChatStream(StreamAccumulator):
         )
         if finish == "content_filter":
             result.warnings.append(cut_short(self.provider, self.model, self.filtered))
+        result.warnings += self.unchecked
         if self.cut:
             result.warnings.append(
                 f"{self.provider}:{self.model}: the stream was cut after the answer's end, before the usage it was to "
