@@ -301,6 +301,29 @@ async def test_a_model_without_tool_support_moves_on_and_keeps_the_responses_api
     assert local_server.paths() == [RESPONSES] and provider.chat_only == set()
 
 
+async def test_a_read_timeout_set_below_locals_default_says_a_loading_model_may_need_longer(
+    local_server: FakeOpenAI, transport: Transport
+):
+    # MAGSAG_READ_TIMEOUT, set for the cloud vendors, holds for local too, whose own default (600s) leaves room for a
+    # server loading a large model into memory on its first call (or after unloading an idle one). The timeout said
+    # only "no answer from ... within the read timeout of 0.2s (MAGSAG_READ_TIMEOUT)": a server that seemed to hang.
+    local_server.queue(R.reply(hang=True))
+    provider = LocalProvider({"MAGSAG_READ_TIMEOUT": "0.2"}, transport)
+    try:
+        with pytest.raises(E.ProviderTimeoutError) as info:
+            await provider.complete(ask(), target(local_server))
+    finally:
+        local_server.release()
+    message = info.value.message
+    assert "within the read timeout of 0.2s (MAGSAG_READ_TIMEOUT)" in message
+    assert message.endswith(
+        "; a local server may be loading the model into memory (on its first call, or after unloading it when "
+        "idle: Ollama's keep_alive, 5 minutes by default), silent until it is loaded, which takes minutes for a "
+        "large model: raise MAGSAG_READ_TIMEOUT, or leave it unset for local's 600s"
+    )
+    assert provider.chat_only == set()
+
+
 async def test_connection_refused_is_a_connection_error(transport: Transport, unused_tcp_port: int):
     provider = LocalProvider({"MAGSAG_LOCAL_LLM_BASE_URL": f"http://127.0.0.1:{unused_tcp_port}/v1"}, transport)
     with pytest.raises(E.ProviderConnectionError) as info:

@@ -18,8 +18,8 @@ from collections.abc import Mapping
 from typing import Any
 from urllib.parse import urlsplit
 
-from ..errors import NotConfiguredError, ProviderError, redact
-from ..settings import connect_timeout, read_timeout
+from ..errors import NotConfiguredError, ProviderError, ProviderTimeoutError, redact
+from ..settings import READ_TIMEOUT_ENV, connect_timeout, read_timeout
 from ..transport import Timeouts, Transport
 from ..types import LLMRequest, LLMResult, Target
 from .base import Endpoint, ProgressCallback
@@ -31,6 +31,8 @@ from .refused_settings import RefusedSettings
 from .wire_format import WireFormat
 
 DEFAULT_LOCAL_BASE_URL = "http://localhost:11434/v1"
+#: how long a local server may stay silent unless MAGSAG_READ_TIMEOUT says otherwise: a large model loading into memory
+LOCAL_READ_TIMEOUT_S = 600.0
 #: how long a server found without the Responses API is sent straight to chat completions before the Responses
 #: API is tried again (one quick 404 while it still lacks it): an Ollama or LM Studio upgraded under a long-running
 #: MCP server gets its Responses API used, without a restart
@@ -99,7 +101,7 @@ class LocalEndpoint(Endpoint):
         super().__init__(env)
         # Local generation on a laptop can take minutes; a connection refused should fail fast. These
         # are only defaults: MAGSAG_CONNECT_TIMEOUT / MAGSAG_READ_TIMEOUT, once set, hold here too.
-        self.timeouts = Timeouts(connect=connect_timeout(env, 5.0), read=read_timeout(env, 600.0))
+        self.timeouts = Timeouts(connect=connect_timeout(env, 5.0), read=read_timeout(env, LOCAL_READ_TIMEOUT_S))
 
     def base_url(self, target: Target) -> str:
         if target.base_url:
@@ -242,7 +244,30 @@ class LocalProvider(RefusedSettings):
     ) -> LLMResult:
         """A call, JSON mode sent as a JSON schema of any object (LM Studio refuses json_object), or as json_object
         to a server that refused the schema (llama.cpp until mid-2024: 400 'response_format type must be one of
-        "text" or "json_object"'), which is remembered for its base URL. A caller's own schema is never changed."""
+        "text" or "json_object"'), which is remembered for its base URL. A caller's own schema is never changed.
+        A read timeout that MAGSAG_READ_TIMEOUT set below local's own says what a silent local server may be doing."""
+        try:
+            return await self._call(wire, request, target, progress=progress)
+        except ProviderTimeoutError as exc:
+            read = self.endpoint.timeouts.read
+            if exc.timeout_s == read and read < LOCAL_READ_TIMEOUT_S and self.endpoint.setting(READ_TIMEOUT_ENV):
+                exc.message = (
+                    f"{exc.message}; a local server may be loading the model into memory (on its first call, or "
+                    "after unloading it when idle: Ollama's keep_alive, 5 minutes by default), silent until it is "
+                    f"loaded, which takes minutes for a large model: raise {READ_TIMEOUT_ENV}, or leave it unset for "
+                    f"local's {LOCAL_READ_TIMEOUT_S:g}s"
+                )
+                exc.args = (exc.message,)
+            raise
+
+    async def _call(
+        self,
+        wire: WireFormat,
+        request: LLMRequest,
+        target: Target,
+        *,
+        progress: ProgressCallback | None = None,
+    ) -> LLMResult:
         plain = (
             self.responses_json_object if wire is self.wire else self.chat_json_object if wire is self.chat else None
         )
