@@ -236,7 +236,7 @@ def _near_misses(payload: Mapping[str, Any], context: Mapping[str, Any], skill: 
     out = []
     if "model_config" not in payload:
         for key in payload:
-            if isinstance(key, str) and key.lower().replace("_", "").replace("-", "") == "modelconfig":
+            if _model_config_like(key):
                 out.append(f"payload key {key!r} is not 'model_config': it went to the skill as data, not routing")
     stray = payload.keys() & _STRAY_KEYS if skill is not None else ()
     if stray:  # (rare: one set operation on every call, the skill's fields read only then)
@@ -255,6 +255,8 @@ def _near_misses(payload: Mapping[str, Any], context: Mapping[str, Any], skill: 
                 f"payload key {key!r} went to the skill as data, not routing, which did not apply it: a call's "
                 f"{key} goes in {goes}"
             )
+    if skill is not None:
+        out.extend(_unread_fields(payload, skill))
     unknown = [k for k in context if k not in CONTEXT_KEYS and isinstance(k, str)] if context else ()
     if unknown:
         import difflib
@@ -275,6 +277,32 @@ def _near_misses(payload: Mapping[str, Any], context: Mapping[str, Any], skill: 
             if close:
                 out.append(f"context key {key!r} is not one magsag reads; did you mean {close[0]!r}?")
     return out
+
+
+def _model_config_like(key: object) -> bool:
+    return isinstance(key, str) and key.lower().replace("_", "").replace("-", "") == "modelconfig"
+
+
+def _unread_fields(payload: Mapping[str, Any], skill: Any) -> list[str]:
+    """The payload's fields that the skill's prompt does not read (``{"document": ..., "question": ...}`` to a skill
+    whose template reads only ``{document}``): no part of the request carries them, so the model answered without
+    them, and was paid to. Said in the warnings; a routing or record key among them has a warning of its own."""
+    unread = payload.keys() - skill.field_names
+    if not unread or not (unread := unread - _STRAY_KEYS - {"model_config"}):
+        return []
+    from .suggest import named
+
+    # in the payload's order; a misspelt model_config (modelConfig) has a warning of its own
+    names = [k for k in payload if k in unread and not _model_config_like(k)]
+    if not names:
+        return []
+    reads = ", ".join(dict.fromkeys(skill.field_names)) or "no field"
+    what = f"payload field {named(names, ())} was" if len(names) == 1 else f"payload fields {named(names, ())} were"
+    return [
+        f"{what} not sent: {skill.id}'s prompt reads only {reads}, so the model never saw "
+        f"{'it' if len(names) == 1 else 'them'}; put what the model must read in a field the skill reads, or use a "
+        "skill that takes it (list_skills shows each skill's payload_fields)"
+    ]
 
 
 def route(

@@ -511,3 +511,34 @@ def test_an_agent_or_run_id_beside_the_skills_fields_is_named_in_the_warnings(ca
     from magsag_mcp.routing import _near_misses
 
     assert _near_misses({"text": "a", key: "b"}, {}, skill.call_parts) == []  # a field the skill reads is its own
+
+
+@pytest.mark.parametrize(
+    ("skill_id", "payload", "unread", "reads"),
+    [
+        (
+            "skill.document-analysis",
+            {"document": "Revenue", "question": "What is the revenue?"},
+            "'question'",
+            "document",
+        ),
+        ("skill.summarization", {"text": "t", "max_sentences": 2}, "'max_sentences'", "text"),
+        ("skill.extraction", {"text": "t", "fields": ["a"], "schema": {"type": "object"}}, "'schema'", "fields, text"),
+    ],
+)
+def test_a_field_the_skills_prompt_does_not_read_is_named_in_the_warnings(catalog, skill_id, payload, unread, reads):
+    # Before: a field beside the ones the template reads went nowhere, unsaid: document-analysis's model answered
+    # without the caller's question (and was paid to), extraction's answer was never held to the caller's schema.
+    plan = plan_call(catalog, skill_id, payload, context=None, env={})
+    said = [w for w in plan.warnings if unread in w]
+    assert len(said) == 1 and "was not sent" in said[0] and f"reads only {reads}," in said[0], plan.warnings
+    assert plan.request.messages[0].content.count("What is the revenue?") == 0  # (as said: not sent)
+
+
+def test_only_the_fields_the_prompt_reads_and_model_config_pass_without_a_word(catalog):
+    mc = {"model": "gpt-4o"}
+    payload = {"text": "t", "fields": "a", "model_config": mc}
+    assert plan_call(catalog, "skill.extraction", payload, context=None, env={}).warnings == []
+    # a routing key beside the fields keeps its own warning, not a second one
+    warned = plan_call(catalog, "skill.analysis", {"data": "x", "tier": "economy"}, context=None, env={}).warnings
+    assert len(warned) == 1 and "payload key 'tier'" in warned[0], warned
