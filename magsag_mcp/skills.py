@@ -248,6 +248,17 @@ class Skill(BaseModel):
                         f"prompt.user uses {{{name}}}, which input_schema.properties does not declare "
                         f"(it declares: {', '.join(sorted(declared))}); fix the name or declare the field"
                     )
+        # A field every call must send that the template never reads reaches no model: a skill whose user
+        # template forgot its input ("Summarise the text.") answered every call without it.
+        required = (self.input_schema or {}).get("required")
+        unread = [r for r in required if r not in self.field_names] if isinstance(required, list) else []
+        if unread:
+            fields = ", ".join(f"{{{name}}}" for name in unread)
+            raise ValueError(
+                f"input_schema requires {', '.join(map(repr, unread))}, which prompt.user never reads, so every call "
+                f"must send it and no model ever sees it; put {fields} in prompt.user where the model should read it, "
+                "or take it out of input_schema.required"
+            )
         return self
 
     # Built once per skill and read on every call, so cached properties (a plain attribute read

@@ -592,6 +592,32 @@ def test_a_template_field_the_input_schema_does_not_declare_is_a_problem(mini: P
     assert validate_catalog(mini, env={}) == []
 
 
+def test_a_required_field_the_template_never_reads_is_a_problem(mini: Path):
+    # Before: a skill whose user template forgot its input ("Summarise the text.") loaded, and every call sent the
+    # required text through the schema check to no model: each answer was about nothing, and paid for.
+    write(
+        mini,
+        "skills/echo.yaml",
+        "id: skill.echo\ndescription: d\ntask_type: echo\nprompt:\n  user: Summarise the text.\n"
+        "input_schema: {type: object, required: [text], properties: {text: {type: string}}}\n",
+    )
+    (problem,) = validate_catalog(mini, env={})
+    assert problem.startswith(str(mini / "skills" / "echo.yaml")) and problem.endswith(
+        "input_schema requires 'text', which prompt.user never reads, so every call must send it and no model ever "
+        "sees it; put {text} in prompt.user where the model should read it, or take it out of input_schema.required"
+    )
+    with pytest.raises(CatalogError, match="prompt.user never reads"):  # so magsag-mcp and doctor refuse it too
+        load_catalog(mini, env={})
+    # an optional field the template leaves out is the caller's to send or not (a call's warnings name it)
+    write(
+        mini,
+        "skills/echo.yaml",
+        "id: skill.echo\ndescription: d\ntask_type: echo\nprompt:\n  user: '{text}'\n"
+        "input_schema: {type: object, required: [text], properties: {text: {}, note: {}}}\n",
+    )
+    assert validate_catalog(mini, env={}) == []
+
+
 def test_agent_entrypoints_are_checked_without_running_them(mini: Path):
     def agent(agent_id: str, entrypoint: str, source: str | None) -> Path:
         if source is not None:
