@@ -143,6 +143,11 @@ def checked_schema(value: dict[str, Any] | None, why: str) -> dict[str, Any] | N
         problem = schema_problem(value)
         if problem is not None:
             raise ValueError(f"{problem}; {why}")
+        from .suggest import misspelt_keyword
+
+        misspelt = misspelt_keyword(value)
+        if misspelt is not None:  # valid, but the check it was meant to make is not made
+            raise ValueError(f"{misspelt}, and a schema's check skips a key it does not know; correct it: {why}")
     return value
 
 

@@ -134,3 +134,54 @@ def wrong_shape(loc: Sequence[Any], error_type: str, message: str) -> str:
     if keys and keys[-1] in _HOLDS:
         return f"{message}; write {_HOLDS[keys[-1]]}"
     return message
+
+
+#: the keywords that constrain what a JSON Schema (draft 2020-12) accepts; a key near one of them is its misspelling
+_CONSTRAINING = (
+    "$dynamicRef $ref additionalProperties allOf anyOf const contains dependentRequired dependentSchemas enum "
+    "exclusiveMaximum exclusiveMinimum format if then else items maxItems maxLength maxProperties maximum minItems "
+    "minLength minProperties minimum multipleOf not oneOf pattern patternProperties prefixItems properties "
+    "propertyNames required type unevaluatedItems unevaluatedProperties uniqueItems"
+).split()
+#: the other keywords of the draft (annotations, identifiers) and the older drafts' names: never a misspelling
+_OTHER_KEYWORDS = frozenset(
+    "$schema $id $anchor $dynamicAnchor $vocabulary $comment $defs definitions dependencies title description "
+    "default deprecated readOnly writeOnly examples contentMediaType contentEncoding contentSchema".split()
+)
+_SCHEMA_MAPS = ("properties", "patternProperties", "$defs", "definitions", "dependentSchemas")
+_SCHEMA_LISTS = ("allOf", "anyOf", "oneOf", "prefixItems", "items")
+_SCHEMA_ONE = (
+    "additionalProperties unevaluatedProperties items contains propertyNames not if then else unevaluatedItems "
+    "contentSchema".split()
+)
+
+
+def misspelt_keyword(schema: Any, at: str = "") -> str | None:
+    """The first key of ``schema`` (or a schema inside it) that is no JSON Schema keyword but nearly names one that
+    constrains (``propertes``, ``requried``, ``minlength``), as "at properties.name: 'requried' (did you mean
+    'required'?)"; None when there is none. A validator ignores a key it does not know, so the constraint it was
+    meant to be checks nothing. ``x-`` keys and keys near no keyword (annotations of one's own) are left alone."""
+    if not isinstance(schema, Mapping):
+        return None
+    for key in schema:
+        if isinstance(key, str) and key not in _CONSTRAINING and key not in _OTHER_KEYWORDS and key[:2] != "x-":
+            close = nearest(key, _CONSTRAINING, cutoff=0.75)
+            if close is not None:
+                return f"at {at or 'the top level'}: {key!r} is no JSON Schema keyword (did you mean {close!r}?)"
+    for keyword in _SCHEMA_MAPS:
+        subs = schema.get(keyword)
+        for name, sub in subs.items() if isinstance(subs, Mapping) else ():
+            found = misspelt_keyword(sub, f"{at}.{keyword}.{name}".lstrip("."))
+            if found:
+                return found
+    for keyword in _SCHEMA_LISTS:
+        subs = schema.get(keyword)
+        for i, sub in enumerate(subs if isinstance(subs, list) else ()):
+            found = misspelt_keyword(sub, f"{at}.{keyword}.{i}".lstrip("."))
+            if found:
+                return found
+    for keyword in _SCHEMA_ONE:
+        found = misspelt_keyword(schema.get(keyword), f"{at}.{keyword}".lstrip("."))
+        if found:
+            return found
+    return None

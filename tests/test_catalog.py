@@ -618,6 +618,56 @@ def test_a_required_field_the_template_never_reads_is_a_problem(mini: Path):
     assert validate_catalog(mini, env={}) == []
 
 
+@pytest.mark.parametrize(
+    ("key", "schema", "said"),
+    [
+        (
+            "output",
+            "{type: json, schema: {type: object, required: [x], propertes: {x: {type: string}}}}",
+            "output.schema: at the top level: 'propertes' is no JSON Schema keyword (did you mean 'properties'?)",
+        ),
+        (
+            "input_schema",
+            "{type: object, requried: [text], properties: {text: {}}}",
+            "input_schema: at the top level: 'requried' is no JSON Schema keyword (did you mean 'required'?)",
+        ),
+        (
+            "input_schema",
+            "{type: object, properties: {text: {type: string, minlength: 1}}}",
+            "input_schema: at properties.text: 'minlength' is no JSON Schema keyword (did you mean 'minLength'?)",
+        ),
+        (
+            "input_schema",
+            "{type: object, properties: {text: {anyOf: [{type: string}, {tpye: array}]}}}",
+            "input_schema: at properties.text.anyOf.1: 'tpye' is no JSON Schema keyword (did you mean 'type'?)",
+        ),
+    ],
+)
+def test_a_misspelt_keyword_in_a_skills_schema_is_a_problem(mini: Path, key: str, schema: str, said: str):
+    # Before: a schema keyword misspelt is a key jsonschema ignores: the catalog loaded, and the check the skill's
+    # author wrote (a required field, the answer's fields' types) was never made, on any call or any answer.
+    write(
+        mini,
+        "skills/echo.yaml",
+        f"id: skill.echo\ndescription: d\ntask_type: echo\nprompt:\n  user: '{{text}}'\n{key}: {schema}\n",
+    )
+    (problem,) = validate_catalog(mini, env={})
+    assert f"echo.yaml: {said}, and a schema's check skips a key it does not know; correct it: " in problem
+
+
+def test_keys_near_no_constraining_keyword_are_a_schemas_own(mini: Path):
+    schema = (
+        "{type: object, x-requried: 1, example: {text: a}, nullable: true, $comment: c, propertyOrdering: [text], "
+        "properties: {text: {type: string, description: d}, requried: {type: string}}}"
+    )  # (a property may be named like a keyword: it is data, not a key of a schema)
+    write(
+        mini,
+        "skills/echo.yaml",
+        f"id: skill.echo\ndescription: d\ntask_type: echo\nprompt:\n  user: '{{text}}'\ninput_schema: {schema}\n",
+    )
+    assert validate_catalog(mini, env={}) == []
+
+
 def test_agent_entrypoints_are_checked_without_running_them(mini: Path):
     def agent(agent_id: str, entrypoint: str, source: str | None) -> Path:
         if source is not None:
