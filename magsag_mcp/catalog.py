@@ -474,11 +474,17 @@ def validate_catalog(root: str | os.PathLike[str] | None = None, env: Mapping[st
 
         problems.extend(checked(catalog, load_policies(path, env)))
     if catalog is not None:
-        from .catalog_checks import agent_entrypoint_problems, base_url_problems, misspelt_routes, shadowed_routes
+        from .catalog_checks import (
+            agent_entrypoint_problems,
+            base_url_problems,
+            misspelt_routes,
+            misspelt_task_types,
+            shadowed_routes,
+        )
 
         problems.extend(agent_entrypoint_problems(catalog))
         problems.extend(base_url_problems(catalog))
-        problems.extend(misspelt_routes(catalog) + shadowed_routes(catalog))
+        problems.extend(misspelt_routes(catalog) + misspelt_task_types(catalog) + shadowed_routes(catalog))
     price_problems = validate_prices(path, env)
     problems.extend(price_problems)
     if catalog is not None and not price_problems and not policy_problems:

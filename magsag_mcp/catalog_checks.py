@@ -111,6 +111,30 @@ def misspelt_routes(catalog: Catalog) -> list[str]:
     return problems
 
 
+def misspelt_task_types(catalog: Catalog) -> list[str]:
+    """Skills whose task_type no route matches but nearly names a route's (``analysys`` beside a route for
+    ``analysis``): the skill takes the default chain without a word, not the models its route names. A task type
+    that resembles no route's is routed by the default chain on purpose, and is left alone (so is a skill's tier)."""
+    import difflib
+
+    # a route that matches no skill's task_type is misspelt_routes' to name (the route's typo, not the skill's)
+    types = {skill.task_type for skill in catalog.skills.values()}
+    exact = sorted({r.match for r, _ in catalog.routing.routes if r.match in types})
+    problems = []
+    for skill_id in sorted(catalog.skills):
+        skill = catalog.skills[skill_id]
+        if skill.tier is not None or catalog.routing.chain_for(skill.task_type)[1] != "default":
+            continue
+        near = difflib.get_close_matches(skill.task_type, exact, n=1, cutoff=0.8)
+        if near:
+            where = catalog.skill_files.get(skill_id, catalog.root / "skills")
+            problems.append(
+                f"{where}: task_type: {skill_id}'s task_type {skill.task_type!r} matches no route, so its calls take "
+                f"the default chain; did you mean {near[0]!r}? (a route in routing matches that)"
+            )
+    return problems
+
+
 def _at(catalog: Catalog, route: Any, key: str = "") -> str:
     """``FILE: routes.N`` (and ``key`` under it) where ``route`` is written; the routing folder for a route made in
     code."""

@@ -849,6 +849,20 @@ def test_a_routing_target_that_is_neither_text_nor_a_mapping_says_what_a_target_
     ]
 
 
+def test_validate_names_a_skills_task_type_that_nearly_matches_a_route(catalog_copy: Path):
+    # Before: a skill of one's own written `task_type: analysys` passed validate and doctor, and every call took the
+    # default chain, not the models routing gives analysis, without a word. A task type like no route's passes.
+    skills = catalog_copy / "skills"
+    (skills / "mine.yaml").write_text("id: skill.mine\ndescription: d\ntask_type: analysys\nprompt: {user: '{text}'}\n")
+    (skills / "other.yaml").write_text(
+        "id: skill.other\ndescription: d\ntask_type: translation\nprompt: {user: '{text}'}\n"
+    )
+    assert validate_catalog(catalog_copy, env={}) == [
+        f"{skills / 'mine.yaml'}: task_type: skill.mine's task_type 'analysys' matches no route, so its calls take "
+        "the default chain; did you mean 'analysis'? (a route in routing matches that)"
+    ]
+
+
 @pytest.mark.parametrize(
     ("match", "said"),
     [
