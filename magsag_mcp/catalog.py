@@ -297,7 +297,7 @@ def _entry(path: Path, model: type[_M], env: Mapping[str, str], problems: list[s
 
 
 def _pydantic_problems(path: Path, exc: ValidationError, model: type[BaseModel]) -> list[str]:
-    from .suggest import unknown_field, wrong_shape
+    from .suggest import id_fix, unknown_field, wrong_shape
 
     out = []
     for err in exc.errors():
@@ -305,6 +305,8 @@ def _pydantic_problems(path: Path, exc: ValidationError, model: type[BaseModel])
         msg = wrong_shape(err["loc"], err["type"], err["msg"].removeprefix("Value error, "))
         if err["type"] == "extra_forbidden":  # a misspelt key: the one meant, and the ones there are
             msg += unknown_field(model, err["loc"])
+        if err["type"] == "string_pattern_mismatch" and err["loc"] == ("id",) and model in (Skill, AgentSpec):
+            msg += id_fix(err["input"], skill=model is Skill)
         out.append(f"{path}: {loc}: {msg}")
     return out
 

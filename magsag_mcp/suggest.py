@@ -7,6 +7,7 @@ error and too dear once per call.
 from __future__ import annotations
 
 import difflib
+import re
 import typing
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
@@ -134,6 +135,20 @@ def wrong_shape(loc: Sequence[Any], error_type: str, message: str) -> str:
     if keys and keys[-1] in _HOLDS:
         return f"{message}; write {_HOLDS[keys[-1]]}"
     return message
+
+
+def id_fix(written: Any, *, skill: bool) -> str:
+    """What an id that does not match its pattern should be: ``analysis2`` -> ``skill.analysis2``, ``My Agent`` ->
+    ``my-agent`` (lower case; letters, digits, '.', '_' and '-'), as calls and delegations name it."""
+    name = str(written).strip().lower()
+    if skill:
+        name = name.removeprefix("skill.").removeprefix("skill_").removeprefix("skill-")
+    name = re.sub(r"[^a-z0-9._-]+", "-", name).strip("._-") or "name"
+    what = "a skill's id is 'skill.' then a name" if skill else "an agent's id is a name"
+    return (
+        f"; {what} in lower case (letters, digits, '.', '_' and '-', starting with a letter or digit), as calls "
+        f"name it: write {'skill.' if skill else ''}{name}"
+    )
 
 
 #: the keywords that constrain what a JSON Schema (draft 2020-12) accepts; a key near one of them is its misspelling

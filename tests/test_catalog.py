@@ -143,6 +143,26 @@ def test_every_problem_is_listed_with_its_file(mini: Path):
     assert "x.yaml" in text and "unknown provider 'opnai'" in text
 
 
+@pytest.mark.parametrize(
+    ("folder", "written", "fix"),
+    [
+        ("skills", "analysis2", "skill.analysis2"),
+        ("skills", "skill.My Skill", "skill.my-skill"),
+        ("skills", "Skill.Notes", "skill.notes"),
+        ("agents", "My_MAG", "my_mag"),
+    ],
+)
+def test_an_id_of_the_wrong_form_gets_the_id_to_write(mini: Path, folder: str, written: str, fix: str):
+    # Before: "id: String should match pattern '^skill\\.[a-z0-9][a-z0-9._-]*$'", a regular expression to decode
+    rest = (
+        "description: d\ntask_type: t\nprompt: {user: hi}\n" if folder == "skills" else "kind: sag\nentrypoint: m:run\n"
+    )
+    write(mini, f"{folder}/x.yaml", f"id: {written}\n{rest}")
+    problems = [p for p in validate_catalog(mini, env={}) if "x.yaml: id:" in p]
+    assert len(problems) == 1 and "String should match pattern" in problems[0], problems
+    assert problems[0].endswith(f"as calls name it: write {fix}")
+
+
 def test_unknown_field_is_rejected(mini: Path):
     write(mini, "skills/c.yaml", "id: skill.c\ndescription: d\ntask_type: t\nprompt: {user: hi}\nmax_token: 5\n")
     with pytest.raises(CatalogError, match="c.yaml: max_token: Extra inputs are not permitted"):
