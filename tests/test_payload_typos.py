@@ -542,3 +542,11 @@ def test_only_the_fields_the_prompt_reads_and_model_config_pass_without_a_word(c
     # a routing key beside the fields keeps its own warning, not a second one
     warned = plan_call(catalog, "skill.analysis", {"data": "x", "tier": "economy"}, context=None, env={}).warnings
     assert len(warned) == 1 and "payload key 'tier'" in warned[0], warned
+
+
+def test_pii_redaction_refuses_empty_text_before_any_model_is_asked(catalog):
+    # Before: {"text": ""} passed, and the model was sent an empty turn: what it wrote back ("Please provide the text
+    # to redact") came back as the redacted text. Every other shipped skill's text field already needed a character.
+    with pytest.raises(PayloadError, match=r"skill.pii-redaction: payload field text: '' should be non-empty"):
+        plan_call(catalog, "skill.pii-redaction", {"text": ""}, context=None, env={})
+    assert plan_call(catalog, "skill.pii-redaction", {"text": "Ann"}, context=None, env={}).request.messages
