@@ -19,7 +19,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 
 from .errors import PayloadError
 from .quick_schema import quick_check
-from .suggest import SKILL_FIELDS_LISTED, named, nearest
+from .suggest import SKILL_FIELDS_LISTED, misspelt_keyword, named, nearest
 from .text import NAME_MAX
 
 __all__ = ["OutputSpec", "PromptSpec", "Skill", "compile_validator", "schema_problem"]
@@ -143,8 +143,6 @@ def checked_schema(value: dict[str, Any] | None, why: str) -> dict[str, Any] | N
         problem = schema_problem(value)
         if problem is not None:
             raise ValueError(f"{problem}; {why}")
-        from .suggest import misspelt_keyword
-
         misspelt = misspelt_keyword(value)
         if misspelt is not None:  # valid, but the check it was meant to make is not made
             raise ValueError(f"{misspelt}, and a schema's check skips a key it does not know; correct it: {why}")
@@ -201,6 +199,17 @@ class OutputSpec(BaseModel):
         # stop the catalog loading, not fail every call.
         return checked_schema(value, "the model's JSON answers are checked against this schema")
 
+    @model_validator(mode="after")
+    def _schema_is_json(self) -> OutputSpec:
+        # a schema asks for JSON: said so (list_skills said "text" of a skill whose calls asked for JSON), or refused
+        if self.schema_ is not None and self.type == "text":
+            if "type" in self.model_fields_set:
+                raise ValueError(
+                    "output has type text and a schema, which a JSON answer is checked against; write type: json"
+                )
+            self.type = "json"
+        return self
+
 
 class Skill(BaseModel):
     model_config = ConfigDict(extra="forbid", populate_by_name=True)
@@ -253,8 +262,7 @@ class Skill(BaseModel):
                         f"prompt.user uses {{{name}}}, which input_schema.properties does not declare "
                         f"(it declares: {', '.join(sorted(declared))}); fix the name or declare the field"
                     )
-        # A field every call must send that the template never reads reaches no model: a skill whose user
-        # template forgot its input ("Summarise the text.") answered every call without it.
+        # A field every call must send that the template never reads reaches no model ("Summarise the text.")
         required = (self.input_schema or {}).get("required")
         unread = [r for r in required if r not in self.field_names] if isinstance(required, list) else []
         if unread:

@@ -688,6 +688,20 @@ def test_keys_near_no_constraining_keyword_are_a_schemas_own(mini: Path):
     assert validate_catalog(mini, env={}) == []
 
 
+def test_an_output_schema_asks_for_json_and_contradicts_type_text(mini: Path):
+    # Before: output: {schema: ...} without a type loaded as a text skill that sent the schema and parsed JSON, so
+    # list_skills said "text" of a skill whose output came back an object; beside type: text the schema passed too.
+    head = "id: skill.echo\ndescription: d\ntask_type: echo\nprompt:\n  user: '{text}'\n"
+    write(mini, "skills/echo.yaml", head + "output: {schema: {type: object, required: [a]}}\n")
+    skill = load_catalog(mini, env={}).skills["skill.echo"]
+    assert skill.summary()["output"] == "json" and skill.call_parts.json_output is True
+    write(mini, "skills/echo.yaml", head + "output: {type: text, schema: {type: object}}\n")
+    (problem,) = validate_catalog(mini, env={})
+    assert problem.endswith(
+        "echo.yaml: output: output has type text and a schema, which a JSON answer is checked against; write type: json"
+    )
+
+
 def test_agent_entrypoints_are_checked_without_running_them(mini: Path):
     def agent(agent_id: str, entrypoint: str, source: str | None) -> Path:
         if source is not None:
