@@ -451,3 +451,20 @@ async def test_a_setting_the_local_server_refuses_is_left_out_as_compat_leaves_i
     attempts = [a for run in runs for a in run["attempts"]]
     assert [(a["outcome"], a["cost_usd"]) for a in attempts] == [("ok", "0"), ("ok", "0")]
     assert any("refused 'stream_options'" in w for a in attempts for w in a["warnings"])
+
+
+async def test_inline_thinking_before_a_text_answer_is_left_out_of_it(serve, transport: Transport):
+    # Before: a local reasoning model without a reasoning parser (vLLM, llama.cpp --reasoning-format none) answered
+    # pii-redaction with "<think>The text names Ann, ann@example.com ...</think>" before the redaction, and all of it
+    # came back as the redacted text, the personal data in its thinking.
+    thought = "<think>\nThe text names Ann and ann@example.com; both go.\n</think>\n\n"
+    body = {**CHAT_OK, "choices": [{**CHAT_OK["choices"][0], "message": {"role": "assistant", "content": thought}}]}
+    body["choices"][0]["message"]["content"] = thought + "[NAME] wrote from [EMAIL]; see </think> in the docs."
+    server = await serve({"/v1/chat/completions": answer(200, body)})
+    result = await LocalProvider({}, transport).complete(ask(), Target("local", "qwen3", base_url=server.url + "/v1"))
+    assert result.text == "[NAME] wrote from [EMAIL]; see </think> in the docs."  # a closing tag quoted later stays
+    assert any("inline thinking (<think>...</think>" in w and "left out" in w for w in result.warnings), result.warnings
+    plain = {**CHAT_OK}
+    server = await serve({"/v1/chat/completions": answer(200, plain)})
+    result = await LocalProvider({}, transport).complete(ask(), Target("local", "qwen3", base_url=server.url + "/v1"))
+    assert result.text == "hi" and not any("thinking" in w for w in result.warnings)

@@ -36,7 +36,7 @@ from .capabilities import Capabilities, capabilities_for
 from .empty_answers import cut_at_max_tokens, no_answer, server_cut
 from .endpoint import Endpoint as Endpoint  # where the providers import it from
 from .http_errors import error_under_2xx, obey_should_retry, says_no_such_route, with_request_id
-from .json_output import check_strict_calls, parse_json_output
+from .json_output import check_strict_calls, parse_json_output, without_inline_thinking
 from .wire_format import StreamAccumulator, WireFormat, said
 
 #: called with progress while a stream comes in: ("delta", {"chars": n, "text": t}) (``t`` the answer's text that
@@ -220,6 +220,8 @@ class HTTPProvider(Provider):
         if origin is not None:
             wire.from_endpoint(result, origin)
         result.warnings.extend(notes)
+        if not (request.json_output or request.json_schema is not None):
+            without_inline_thinking(result)  # (a JSON answer's parse leaves it out)
         if result.finish_reason == "length":
             if not result.stop_explained and not result.tool_calls:  # (a tool call it cut is refused by its wire)
                 result.warnings.append(cut_at_max_tokens(result, request, wire.length_may_be_the_servers))

@@ -185,6 +185,25 @@ def after_thinking(text: str) -> str:
     return _THINKING.sub("", text, count=1)
 
 
+#: thinking written inline before a text answer: an opening tag at the start only (a text may quote a closing one)
+_OPENED_THINKING = re.compile(r"\A\s*<(think|thinking)>.*?</\1>\s*", re.DOTALL | re.IGNORECASE)
+
+
+def without_inline_thinking(result: LLMResult) -> None:
+    """Leave a reasoning model's inline thinking out of a text answer (a local server without a reasoning parser
+    writes ``<think>...</think>`` before it, as :func:`after_thinking` says): it is not the answer, and it restates the
+    input (pii-redaction's answer carried the personal data it had redacted, in the thinking before it)."""
+    if "</" not in result.text:  # most answers: no regex at all
+        return
+    found = _OPENED_THINKING.match(result.text)
+    if found is not None:
+        result.text = result.text[found.end() :]
+        result.warnings.append(
+            f"{result.model}'s inline thinking (<{found.group(1)}>...</{found.group(1)}>, {found.end():,} characters) "
+            "was left out of the answer's text"
+        )
+
+
 def _billed(exc: ProviderError, result: LLMResult) -> ProviderError:
     """The model answered (and the vendor bills the tokens) but the answer is unusable: the error
     carries the usage, so the attempt is recorded at its real cost, not at zero."""
