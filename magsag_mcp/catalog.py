@@ -490,7 +490,7 @@ def validate_catalog(root: str | os.PathLike[str] | None = None, env: Mapping[st
     price_problems = validate_prices(path, env)
     problems.extend(price_problems)
     if catalog is not None and not price_problems and not policy_problems:
-        from .catalog_checks import misread_price_units, unaffordable_routed_targets, unpriced_routed_targets
+        from .catalog_price_checks import misread_price_units, unaffordable_routed_targets, unpriced_routed_targets
 
         policies = load_policies(path, env)
         pricer = Pricer.from_catalog(path, env)

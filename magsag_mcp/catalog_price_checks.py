@@ -1,0 +1,148 @@
+"""The catalog checks of prices: a routed target no price is known for under a cost limit, a ``prices.yaml`` rate
+written in another unit, a target a limit refuses on every call. Run by ``magsag catalog validate`` (and
+``doctor``), beside :mod:`catalog_checks`; each returns problems, one line each, naming the file and the fix.
+"""
+
+from __future__ import annotations
+
+from dataclasses import fields
+from decimal import Decimal
+from typing import Any
+
+from .catalog import Catalog
+from .catalog_checks import placed_targets
+
+
+def unpriced_routed_targets(catalog: Catalog, limits: list[Any], pricer: Any, policies: Any = None) -> list[str]:
+    """Routing targets with no known price (a misspelt model name, an Azure deployment named for no
+    model, a model genai-prices does not know yet) while a cost limit that does not ``allow_unpriced``
+    applies: that limit refuses them on every call it covers, so the chain's fallback is not there. Each is named
+    where it is first written, and the limit's policy where it is (``policies``, a PolicySet, knows that)."""
+    strict = [lim for lim in limits if not lim.allow_unpriced]
+    if not strict:
+        return []
+    # the limit covering the most calls: a call's or the day's covers every call
+    lim = min(strict, key=lambda lim: ("call", "day", "run", "agent_day").index(lim.kind))
+    seen: set[tuple[str, str]] = set()
+    policy_at = f" ({policies.place(lim.policy)})" if policies is not None and lim.policy in policies.places else ""
+    problems = []
+    for where, target in placed_targets(catalog):
+        if (target.provider, target.model) in seen:
+            continue
+        seen.add((target.provider, target.model))
+        if pricer.worst_case(target.provider, target.model, 1, 1) is None:
+            problems.append(
+                f"{where}: target {target.label} has no known price, so the "
+                f"{lim.kind.replace('_', '-')} limit of policy {lim.policy!r} refuses it on every call it covers; "
+                "check the model's name, or add its price to prices.yaml "
+                f'("{target.label}": {{input: ..., output: ...}}), or set allow_unpriced: true on {lim.policy}'
+                f"{policy_at}"
+            )
+    return problems
+
+
+#: how far below the list price a ``prices.yaml`` rate may be before it reads as written in another unit: no discount
+#: comes near 99%, while a price per thousand tokens is 1,000 times below the price per million (per token, 10**6)
+UNIT_SLIP = 100
+#: the lowest rate other than 0 that reads as USD per million tokens, for a model with no list price to compare with:
+#: the cheapest genai-prices lists is $0.0011 (a cache read), while a price per token is a millionth of the price per
+#: million (OpenRouter's models API, and many gateways' pages, give theirs per token: "0.00000012")
+PER_TOKEN_BELOW = Decimal("0.0001")
+
+
+def misread_price_units(catalog: Catalog, pricer: Any) -> list[str]:
+    """``prices.yaml`` entries naming one model that genai-prices knows, with a rate a hundred times or more below
+    its list price: written per thousand tokens (the unit of many price pages) or per token, not per million. The
+    catalog's price wins, so budgets reserved and counted a thousandth of what calls cost, and validate said ok. An
+    entry with no list price to compare with (a glob, a model genai-prices does not list) with a rate other than 0
+    below any a model is priced at per million tokens: written per token."""
+    from .price_files import price_files
+    from .rates import from_genai_prices
+
+    found = price_files(catalog.root)
+    where = found[0] if found else catalog.root / "prices.yaml"
+    problems = []
+    for key, units in pricer.overrides:
+        provider, _, model = key.partition(":")
+        # a glob prices many models, at rates of their own: no one list price is its
+        listed = None if any(c in key for c in "*?[") else from_genai_prices(provider, model)
+        flat = None if listed is None else listed.units if listed.units is not None else listed.below
+        if flat is None:
+            rates = [(f.name, getattr(units, f.name)) for f in fields(units)]
+            tiny = [(name, rate) for name, rate in rates if rate and rate < PER_TOKEN_BELOW]
+            if tiny:
+                name, rate = tiny[0]
+                per_million = (rate * 1_000_000).normalize()
+                problems.append(
+                    f"{where}: {key}: {name} {rate:f} is below any rate per million tokens a model is priced at, and "
+                    f"reads as USD per token ({per_million:f} per million): prices.yaml takes USD per million tokens, "
+                    "and budgets would reserve and count a millionth of what calls cost; write the price per million "
+                    "tokens"
+                )
+            continue
+        slips = [
+            f"{name} {given:f} is {listed_rate / given:,.0f} times below its list price of {listed_rate:f}"
+            for name, given, listed_rate in (("input", units.input, flat.input), ("output", units.output, flat.output))
+            if given and listed_rate and listed_rate >= given * UNIT_SLIP
+        ]
+        if slips:
+            problems.append(
+                f"{where}: {key}: {' and '.join(slips)} (genai-prices); prices.yaml takes USD per million tokens, and "
+                "a price per thousand tokens is 1,000 times too low: budgets would reserve and count that much less "
+                "than calls cost; write the price per million tokens"
+            )
+    return problems
+
+
+#: the threshold that sets a limit of each kind (governance.policy.Limit.kind)
+THRESHOLD_OF = {
+    "call": "max_cost_per_call_usd",
+    "run": "max_cost_per_run_usd",
+    "agent_day": "max_cost_per_agent_daily_usd",
+    "day": "max_cost_per_day_usd",
+}
+
+
+def unaffordable_routed_targets(
+    catalog: Catalog, limits: list[Any], pricer: Any, classes: Any = None, policies: Any = None
+) -> list[str]:
+    """Routed targets whose answer alone, at the skill's ``max_tokens`` (or the target's ``params.max_tokens``), may
+    cost more than a limit every call is held to (a call's, a run's, the day's): budgets reserve an attempt's worst
+    case, so such a target is refused on every call of the skill, whatever was spent, and a skill all of whose
+    targets are is refused outright. A ``max_tokens`` raised past that (or written in characters) validated ok."""
+    from .attempt_cost import output_tokens_reserved
+    from .errors import ConfigError
+    from .routing import route
+    from .types import LLMRequest
+
+    every_call = [lim for lim in limits if lim.kind in ("call", "run", "day")]
+    if not every_call:
+        return []
+    lim = min(every_call, key=lambda lim: lim.amount)
+    # where the limit is set, for "raise the limit" (a PolicySet knows; limits made in code are in no file)
+    at = (
+        f" ({policies.place(lim.policy, f'thresholds.{THRESHOLD_OF[lim.kind]}')})"
+        if policies is not None and (lim.policy in policies.places)
+        else ""
+    )
+    problems = []
+    for skill_id, skill in sorted(catalog.skills.items()):
+        try:
+            chosen = route(catalog, skill_id, env={}, data_class_models=classes)
+        except ConfigError:
+            continue  # a model no provider serves: the catalog's own checks name it
+        for cand in chosen.candidates:
+            target = cand.target
+            own = dict(target.params).get("max_tokens") if target.params else None
+            tokens = output_tokens_reserved(LLMRequest([], max_tokens=own or skill.max_tokens), target)
+            worst = pricer.worst_case(target.provider, target.model, 0, tokens)
+            if worst is not None and worst > lim.amount:
+                where = catalog.skill_files.get(skill_id, catalog.root / "skills")
+                of = "its params.max_tokens" if own else "the skill's max_tokens"
+                problems.append(
+                    f"{where}: {skill_id}: routed target {target.label} may cost up to ${worst:f} for {of} ({tokens:,} "
+                    f"output tokens) alone, above the {lim.kind} limit ${lim.amount:f} of policy {lim.policy!r}{at}, "
+                    "so budgets refuse it on every call; lower max_tokens (output tokens, not characters), route the "
+                    "task to a cheaper model, or raise the limit"
+                )
+    return problems
