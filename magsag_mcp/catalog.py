@@ -31,7 +31,8 @@ from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError,
 from .catalog_yaml import read_yaml
 from .errors import CatalogError, ConfigError, UnknownSkillError
 from .provider_defaults import read_provider_defaults
-from .skills import Skill, check_payload, checked_schema, compile_validator, not_a_bool
+from .skill_schemas import checked_schema, compile_validator
+from .skills import Skill, check_payload, not_a_bool
 from .targets import TargetLike, to_target
 from .text import NAME_MAX
 from .types import Target

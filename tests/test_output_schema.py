@@ -199,9 +199,9 @@ def test_validators_never_fetch_a_schema(monkeypatch):
 def test_a_schema_is_checked_once_for_its_content(monkeypatch):
     import jsonschema
 
-    from magsag_mcp import skills
+    from magsag_mcp import skill_schemas, skills
 
-    monkeypatch.setattr(skills, "_PROBLEMS", {})  # other tests may have checked these schemas already
+    monkeypatch.setattr(skill_schemas, "_PROBLEMS", {})  # other tests may have checked these schemas already
     checked = []
     real = jsonschema.Draft202012Validator.check_schema
     monkeypatch.setattr(
