@@ -11,14 +11,13 @@ Layout of a catalog directory::
 ``${VAR}`` and ``${VAR:-default}`` in any string are expanded from the environment. Every problem is
 reported with its file, and :func:`validate_catalog` lists them all rather than stopping at the first.
 
-A skill's model lives in :mod:`magsag_mcp.skills` and target parsing in :mod:`magsag_mcp.targets`:
-calls use both without reading any YAML.
+A skill's model lives in :mod:`magsag_mcp.skills`, the routing files' in :mod:`magsag_mcp.routing_files`, and target
+parsing in :mod:`magsag_mcp.targets`: calls use them without reading any YAML.
 """
 
 from __future__ import annotations
 
 import difflib
-import fnmatch
 import os
 from collections.abc import Mapping
 from functools import cached_property
@@ -26,14 +25,15 @@ from pathlib import Path
 from shlex import quote
 from typing import Any, Literal, TypeVar
 
-from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from .catalog_yaml import read_yaml
 from .errors import CatalogError, ConfigError, UnknownSkillError
 from .provider_defaults import read_provider_defaults
+from .routing_files import Route, RoutingFile, RoutingPolicy
 from .skill_schemas import checked_schema, compile_validator
-from .skills import Skill, check_payload, not_a_bool
-from .targets import TargetLike, to_target
+from .skills import Skill, check_payload
+from .targets import to_target
 from .text import NAME_MAX
 from .types import Target
 
@@ -47,109 +47,6 @@ __all__ = [
     "validate_catalog",
     "read_yaml",
 ]
-
-
-# --- routing -------------------------------------------------------------------------------------
-
-
-class Route(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-    match: str = Field(description="task_type, exact or glob")
-    priority: int = 0
-    chain: list[TargetLike] | None = None
-    tier: str | None = None
-    #: where it is written (``routing/x.yaml: routes.2``), for the problems ``catalog validate`` finds in it
-    _where: str = PrivateAttr(default="")
-
-    _priority = field_validator("priority", mode="before")(lambda cls, value: not_a_bool(value))
-
-    @field_validator("match")
-    @classmethod
-    def _matches_something(cls, value: str) -> str:
-        if not value.strip():
-            raise ValueError(
-                "match is empty, so the route matches no task type; write the task_type it routes (e.g. analysis), "
-                "a glob (e.g. document-*), or '*' for every one"
-            )
-        return value
-
-    @model_validator(mode="after")
-    def _one_of(self) -> Route:
-        if (self.chain is None) == (self.tier is None):
-            raise ValueError("a route gives either 'chain' (a list of targets) or 'tier' (a tier name), not both")
-        if self.chain is not None:
-            if not self.chain:
-                raise ValueError("route chain is empty")
-        return self
-
-
-class RoutingFile(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-    default: list[TargetLike] | None = None
-    tiers: dict[str, list[TargetLike]] = Field(default_factory=dict)
-    routes: list[Route] = Field(default_factory=list)
-    #: provider -> its model(s), read by :func:`~.provider_defaults.read_provider_defaults` (which names the key path)
-    provider_defaults: Any = None
-
-    @field_validator("default")
-    @classmethod
-    def _default_targets(cls, value: list[TargetLike] | None) -> list[TargetLike] | None:
-        if value is not None:
-            if not value:
-                raise ValueError("default chain is empty")
-        return value
-
-    @field_validator("provider_defaults")
-    @classmethod
-    def _written_null(cls, value: Any) -> Any:
-        """(Run on what is written only: a key left out is not validated.)"""
-        if value is None:
-            raise ValueError(
-                "provider_defaults is written with nothing after it (YAML reads that as null), which would name no "
-                "model for any provider; write each vendor's model (e.g. google: gemini-1.5-pro), or remove the key"
-            )
-        return value
-
-    @field_validator("tiers")
-    @classmethod
-    def _tier_targets(cls, value: dict[str, list[TargetLike]]) -> dict[str, list[TargetLike]]:
-        for name, chain in value.items():
-            if not chain:
-                raise ValueError(f"tier {name!r} is empty")
-        return value
-
-
-class RoutingPolicy(BaseModel):
-    """All routing files merged: routes sorted by priority (highest first, then file order)."""
-
-    default: list[Target]
-    tiers: dict[str, list[Target]]
-    routes: list[tuple[Route, list[Target]]]
-    #: a vendor provider's own model(s), for MAGSAG_PROVIDER (or a call naming only a provider) where neither the
-    #: route nor the default chain names one of its models (see :mod:`.provider_defaults`)
-    provider_defaults: dict[str, list[Target]] = Field(default_factory=dict)
-
-    def chain_for(self, task_type: str, *, tier: str | None = None) -> tuple[list[Target], str]:
-        """The chain for a task type (and optional cost tier), and which rule chose it."""
-        if tier is not None:
-            if tier not in self.tiers:
-                raise ConfigError(f"unknown cost tier {tier!r}; the catalog defines: {sorted(self.tiers) or 'none'}")
-            return self.tiers[tier], f"tier:{tier}"
-        for route, chain in self.routes:
-            if route.match == task_type or fnmatch.fnmatchcase(task_type, route.match):
-                return chain, f"route:{route.match}"
-        return self.default, "default"
-
-    def all_targets(self) -> list[Target]:
-        """Every target the operator named anywhere in the routing catalog."""
-        out = list(self.default)
-        for chain in self.tiers.values():
-            out.extend(chain)
-        for _, chain in self.routes:
-            out.extend(chain)
-        for chain in self.provider_defaults.values():
-            out.extend(chain)
-        return out
 
 
 # --- agents --------------------------------------------------------------------------------------
