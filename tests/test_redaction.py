@@ -917,3 +917,58 @@ async def test_a_server_echoing_the_path_as_sent_does_not_show_the_token_written
     said = json.dumps(caught.value.to_dict())
     assert "Cannot POST /gw/[REDACTED]/v1/chat/completions" in said
     assert not pieces(token.replace("%2b", "+"), said.replace("%2B", "+").replace("%7C", "|")), said
+
+
+@pytest.mark.parametrize("stream", [False, True], ids=["whole", "streamed"])
+async def test_a_key_echoed_in_an_answers_content_filter_results_stays_out_of_its_warnings_and_the_ledger(
+    tmp_path: Path, stream: bool
+):
+    # The answer's warnings quoted what the vendor said of its filters (Azure's content_filter_results: each
+    # category's name and severity) as it came, into the result and the attempt's row: a gateway that writes the
+    # request's headers into that object brought the key back whole in both, where errors and the answer's model and
+    # tier had it removed.
+    from aiohttp import web
+    from aiohttp.test_utils import TestServer
+
+    async def answer(request: web.Request) -> web.StreamResponse:
+        key = request.headers["api-key"]
+        filters = {
+            "hate": {"filtered": True, "severity": "medium"},
+            f"gateway {key}": {"filtered": True, "severity": f"api-key {key}"},
+        }
+        usage = {"prompt_tokens": 5, "completion_tokens": 3, "total_tokens": 8}
+        head = {"id": "chatcmpl-1", "created": 1, "model": "gpt-4o"}
+        if not (await request.json()).get("stream"):
+            message = {"role": "assistant", "content": "part of an answer"}
+            choice = {"index": 0, "message": message, "finish_reason": "content_filter"}
+            choice["content_filter_results"] = filters
+            return web.json_response({**head, "object": "chat.completion", "choices": [choice], "usage": usage})
+        chunks = [
+            {"index": 0, "delta": {"role": "assistant", "content": "part of an answer"}, "finish_reason": None},
+            {"index": 0, "delta": {}, "finish_reason": "content_filter", "content_filter_results": filters},
+        ]
+        resp = web.StreamResponse(headers={"Content-Type": "text/event-stream"})
+        await resp.prepare(request)
+        for data in ({**head, "object": "chat.completion.chunk", "choices": [c]} for c in chunks):
+            await resp.write(f"data: {json.dumps(data)}\n\n".encode())
+        last = {**head, "object": "chat.completion.chunk", "choices": [], "usage": usage}
+        await resp.write(f"data: {json.dumps(last)}\n\ndata: [DONE]\n\n".encode())
+        await resp.write_eof()
+        return resp
+
+    app = web.Application()
+    app.router.add_route("*", "/{tail:.*}", answer)
+    server = TestServer(app, host="127.0.0.1")
+    await server.start_server()
+    env = {"AZURE_OPENAI_ENDPOINT": str(server.make_url("")), "AZURE_OPENAI_API_KEY": AZURE_KEY}
+    progress = (lambda event, data: None) if stream else None  # (a call with a progress callback is streamed)
+    try:
+        async with await Service.open(db=tmp_path / "l.db", env=env) as svc:
+            payload = {"data": "x", "model_config": {"model": "azure:gpt-4o"}}
+            result = await svc.invoke_skill("skill.analysis", payload, progress=progress)
+    finally:
+        await server.close()
+    shown = json.dumps(result.to_dict())
+    assert "hate (medium)" in shown and "content filter stopped the answer part way" in shown
+    assert AZURE_KEY not in shown and AZURE_KEY not in repr(result)
+    assert "hate (medium)" in _stored(tmp_path / "l.db") and AZURE_KEY not in _stored(tmp_path / "l.db")

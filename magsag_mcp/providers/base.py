@@ -217,6 +217,8 @@ class HTTPProvider(Provider):
             raise
         result.latency_ms = (time.perf_counter() - started) * 1000.0
         result.model = said(result.model) or model  # the model the answer names, as its usage's (see said)
+        if result.warnings:  # what they quote of the answer (Azure's filter categories) is redacted as an error is
+            result.warnings = [redact(w) for w in result.warnings]
         if origin is not None:
             wire.from_endpoint(result, origin)
         result.warnings.extend(notes)
