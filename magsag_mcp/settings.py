@@ -11,7 +11,7 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping
 
-from .errors import ConfigError
+from .errors import ConfigError, excerpt
 
 CALL_DEADLINE_ENV = "MAGSAG_CALL_DEADLINE"
 DEFAULT_CALL_DEADLINE = 300.0
@@ -68,7 +68,7 @@ def only_configured(env: Mapping[str, str], network_callers: bool = False) -> bo
         return network_callers
     if mode not in MODES:
         raise ConfigError(
-            f"{MODE_ENV}={raw[:40]!r} is not a mode; set it to 'configured' (a call's base_url must be one the "
+            f"{MODE_ENV}={excerpt(raw, 40)!r} is not a mode; set it to 'configured' (a call's base_url must be one the "
             "operator configured: the environment, the routing catalog or MAGSAG_ALLOWED_BASE_URLS) or 'any' "
             "(a provider with no key, such as local or compat, is sent wherever a call's base_url points)"
         )

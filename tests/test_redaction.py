@@ -972,3 +972,43 @@ async def test_a_key_echoed_in_an_answers_content_filter_results_stays_out_of_it
     assert "hate (medium)" in shown and "content filter stopped the answer part way" in shown
     assert AZURE_KEY not in shown and AZURE_KEY not in repr(result)
     assert "hate (medium)" in _stored(tmp_path / "l.db") and AZURE_KEY not in _stored(tmp_path / "l.db")
+
+
+#: Azure's keys of today (Azure AI Foundry's): 84 letters and digits, no prefix to match
+AZURE_LONG_KEY = "7Qx2AbCd9Ef3Gh5Jk8Lm1Np4Rs6Tu0Vw3Xy6Za9Bc2De5Fg8Hj1Kl4Mn7Pq0St3Uv6Wx9Yz2AAAACOGaB3c"
+
+
+@pytest.mark.parametrize("command", [["data", "query"], ["data", "search", "timeout"]], ids=["query", "search"])
+def test_a_key_passed_as_a_cursor_is_not_echoed_cut_past_redaction(
+    tmp_path: Path, monkeypatch, capsys, command: list[str]
+):
+    # The refusal of a cursor that is none quoted its first 80 characters, cut before anything was redacted: a key
+    # longer than that (Azure's 84-character keys), passed as --cursor or a tool's cursor (the wrong variable),
+    # was no longer the whole key redact() removes, and 80 of its 84 characters went to stderr and the CI log.
+    import anyio
+
+    from magsag_mcp.cli import main
+
+    db = tmp_path / "l.db"
+
+    async def fill() -> None:
+        async with Ledger(db) as ledger:
+            await ledger.log_event(None, None, "opened", {})
+
+    anyio.run(fill)
+    monkeypatch.setenv("MAGSAG_DB", str(db))
+    monkeypatch.setenv("AZURE_OPENAI_API_KEY", AZURE_LONG_KEY)
+    assert main([*command, "--cursor", AZURE_LONG_KEY]) == 2
+    err = capsys.readouterr().err
+    assert "is not one" in err and "gave" in err
+    assert pieces(AZURE_LONG_KEY, err) == []
+
+
+def test_a_key_set_as_the_call_base_urls_mode_is_not_echoed_cut_past_redaction():
+    # The same cut, of MAGSAG_CALL_BASE_URLS's value at 40 characters, in the refusal doctor and every opening print
+    from magsag_mcp.settings import MODE_ENV, only_configured
+
+    register_secret(AZURE_LONG_KEY)
+    with pytest.raises(E.ConfigError) as info:
+        only_configured({MODE_ENV: AZURE_LONG_KEY})
+    assert "is not a mode" in info.value.message and pieces(AZURE_LONG_KEY, info.value.message) == []

@@ -20,13 +20,19 @@ import json
 import math
 from typing import Any
 
-from ..errors import InputError
+from ..errors import InputError, excerpt
 from ..text import check_text, surrogate_at
 
 _BAD = (
     "cursor {cursor!r} is not one query_runs gave: pass the previous page's next_cursor unchanged, "
     "or leave cursor out to start from the newest run"
 )
+
+
+def _shown(cursor: str) -> str:
+    """The start of a cursor that is none, for its refusal: redacted before it is cut (:func:`~..errors.excerpt`), as a
+    key given in its place (the wrong variable) longer than the cut was no longer the whole key redact() removes."""
+    return excerpt(cursor, 80)
 
 
 def encode_cursor(*place: float | int | str) -> str:
@@ -44,7 +50,7 @@ def decode_cursor(cursor: str) -> tuple[float, str]:
         # a number too large for a float (an int of 400 digits) overflows here, not in the query
         started_at = float(started_at) if type(started_at) in (int, float) else None
     except (binascii.Error, ValueError, TypeError, OverflowError, RecursionError):  # nested past what json takes
-        raise InputError(_BAD.format(cursor=cursor[:80])) from None
+        raise InputError(_BAD.format(cursor=_shown(cursor))) from None
     # a run id that is no text SQLite can bind ("\ud800": an unpaired surrogate) names no run either
     if (
         started_at is None
@@ -52,7 +58,7 @@ def decode_cursor(cursor: str) -> tuple[float, str]:
         or not isinstance(run_id, str)
         or surrogate_at(run_id, "cursor") is not None
     ):
-        raise InputError(_BAD.format(cursor=cursor[:80]))
+        raise InputError(_BAD.format(cursor=_shown(cursor)))
     return started_at, run_id
 
 
@@ -80,12 +86,12 @@ def decode_hit_cursor(cursor: str) -> tuple[float, int, int | str]:
         at, kind, key = json.loads(base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)))
         at = float(at) if type(at) in (int, float) else None
     except (binascii.Error, ValueError, TypeError, OverflowError, RecursionError):
-        raise InputError(_BAD_HIT.format(cursor=cursor[:80])) from None
+        raise InputError(_BAD_HIT.format(cursor=_shown(cursor))) from None
     keyed = type(kind) is int and 0 <= kind < len(HIT_KINDS) and type(key) is (str if kind == 2 else int)
     if at is None or not math.isfinite(at) or not keyed or (isinstance(key, int) and abs(key) >= 2**63):
-        raise InputError(_BAD_HIT.format(cursor=cursor[:80]))
+        raise InputError(_BAD_HIT.format(cursor=_shown(cursor)))
     if isinstance(key, str) and surrogate_at(key, "cursor") is not None:
-        raise InputError(_BAD_HIT.format(cursor=cursor[:80]))
+        raise InputError(_BAD_HIT.format(cursor=_shown(cursor)))
     return at, kind, key
 
 
