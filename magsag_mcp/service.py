@@ -26,7 +26,7 @@ from .errors import (
     ConfigError,
     LedgerError,
     MagsagError,
-    redact,
+    redact_values,
     redacting_logger,
 )
 from .exact_money import exact_money
@@ -459,16 +459,14 @@ class Service(RouteExplanation, LoopBound):
         from .ledger.copies import copy_note
 
         path = self.ledger.copied_from or self.ledger.path  # not the copy it read (see copies.py)
-        return {
+        report = {
             "catalog": str(self.catalog.root),
             # absolute: a relative MAGSAG_DB names a file in whatever folder a process runs in (see the note)
             "db": str(where_ledger_is(path)),
             "db_exists": not self.ledger.absent,
             "db_empty": self.ledger.blank,
             "providers": self.providers.describe(),
-            # redacted: a key pasted into MAGSAG_MODEL (a client's config with two values swapped) is what the
-            # problems below refuse, and doctor's output goes into tickets and CI logs
-            "overrides": {k: redact(v) for k in ("MAGSAG_PROVIDER", "MAGSAG_MODEL") if (v := self.env.get(k))},
+            "overrides": {k: v for k in ("MAGSAG_PROVIDER", "MAGSAG_MODEL") if (v := self.env.get(k))},
             "network": self.transport.describe(),
             "problems": setting_problems(self.env)
             + self.providers.setting_problems()
@@ -479,3 +477,7 @@ class Service(RouteExplanation, LoopBound):
             "notes": [n for n in (relative_ledger_note(path, self.env), copy_note(self.ledger)) if n]
             + self.unserved_skills(),
         }
+        # redacted whole: doctor's output goes into tickets and CI logs, and a key pasted into a variable that names
+        # a model or a file (a client's config with two values swapped: MAGSAG_MODEL, MAGSAG_DB, SSL_CERT_FILE) is
+        # what it is run to find
+        return redact_values(report)

@@ -1012,3 +1012,23 @@ def test_a_key_set_as_the_call_base_urls_mode_is_not_echoed_cut_past_redaction()
     with pytest.raises(E.ConfigError) as info:
         only_configured({MODE_ENV: AZURE_LONG_KEY})
     assert "is not a mode" in info.value.message and pieces(AZURE_LONG_KEY, info.value.message) == []
+
+
+@pytest.mark.parametrize("variable", ["MAGSAG_DB", "SSL_CERT_FILE"])
+def test_doctor_does_not_print_a_key_set_as_a_path(tmp_path: Path, capsys, monkeypatch, variable: str):
+    # The same swap, of a key into a variable that names a file: doctor, which never prints a key, printed
+    # "ledger  : /folder/<the key>", a note quoting "MAGSAG_DB=<the key>" and "ca      : SSL_CERT_FILE=<the key>"
+    # as they were, in its text and its JSON alike.
+    from magsag_mcp.cli import main
+
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("MAGSAG_DB", str(tmp_path / "l.db"))
+    monkeypatch.setenv("AZURE_OPENAI_API_KEY", AZURE_KEY)
+    monkeypatch.setenv(variable, AZURE_KEY)
+    main(["doctor", "--json"])
+    out, err = capsys.readouterr()
+    json.loads(out)
+    main(["doctor"])
+    text, err2 = capsys.readouterr()
+    assert variable in text and "[REDACTED]" in text
+    assert pieces(AZURE_KEY, out + err + text + err2) == []
