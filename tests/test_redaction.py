@@ -1032,3 +1032,18 @@ def test_doctor_does_not_print_a_key_set_as_a_path(tmp_path: Path, capsys, monke
     text, err2 = capsys.readouterr()
     assert variable in text and "[REDACTED]" in text
     assert pieces(AZURE_KEY, out + err + text + err2) == []
+
+
+@pytest.mark.parametrize("command", [["data", "query"], ["budget"], ["flow", "summarize"]])
+def test_the_no_ledger_note_does_not_print_a_key_set_as_magsag_db(tmp_path: Path, capsys, monkeypatch, command):
+    # The note of the reading commands that found no ledger quoted MAGSAG_DB and the path it names as they were:
+    # a key swapped into MAGSAG_DB went to stderr and the CI log that keeps it, as it did in doctor's report.
+    from magsag_mcp.cli import main
+
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("AZURE_OPENAI_API_KEY", AZURE_KEY)
+    monkeypatch.setenv("MAGSAG_DB", AZURE_KEY)
+    main(command)
+    out, err = capsys.readouterr()
+    assert "no ledger at" in err and "MAGSAG_DB=[REDACTED]" in err
+    assert pieces(AZURE_KEY, out + err) == []

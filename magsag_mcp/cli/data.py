@@ -19,7 +19,7 @@ from typing import Any
 
 import anyio
 
-from ..errors import InputError
+from ..errors import InputError, redact
 from . import CommandGroups, given, print_json
 
 CSV_FIELDS = (
@@ -112,10 +112,11 @@ def note_no_ledger_yet(path: Path) -> None:
     if not path.is_absolute():  # the file looked for, and why the server's (in the folder it started in) was not
         source = f"MAGSAG_DB={path}, relative to the folder this runs in"
         fix = "; give MAGSAG_DB as an absolute path"
+    # redacted, as doctor's report is: a key swapped into MAGSAG_DB (two values of a config swapped) is a path here
+    where = redact(f"{where_ledger_is(path)} ({source})")
     print(
-        f"note: no ledger at {shown(str(where_ledger_is(path)))} ({shown(source)}) yet: nothing has been recorded "
-        "there; calls are recorded in the ledger magsag-mcp or `magsag invoke` was given (its --db or MAGSAG_DB): "
-        f"check that it is this one{fix}",
+        f"note: no ledger at {shown(where)} yet: nothing has been recorded there; calls are recorded in the ledger "
+        f"magsag-mcp or `magsag invoke` was given (its --db or MAGSAG_DB): check that it is this one{fix}",
         file=sys.stderr,
     )
 
