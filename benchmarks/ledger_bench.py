@@ -130,17 +130,18 @@ def build(path: Path, rows: int) -> None:
     # the rollups the ledger maintains on every write, built from the attempts as its migrations backfill
     # them (0004's own INSERT names no columns: 0007 added two, so it no longer fits the table)
     from magsag_mcp.ledger.migrations import MIGRATIONS
-    from magsag_mcp.ledger.rollup_reads import ATTEMPT_MONEY
+    from magsag_mcp.ledger.rollup_reads import ATTEMPT_CALL_MAX, ATTEMPT_MONEY
 
     for name, sql in MIGRATIONS:
         if name in ("0003_agent_spend_rollup", "0010_day_spend"):
             conn.execute(sql.split(";")[-1])  # the migration's backfill INSERT ... SELECT
     conn.execute(
         "INSERT INTO usage_rollup (bucket, model, provider, agent, skill, outcome, attempts, input_tokens,"
-        " output_tokens, cached_tokens, reasoning_tokens, cost_pusd, unpriced, cost_bound_pusd, bounded)"
+        " output_tokens, cached_tokens, reasoning_tokens, cost_pusd, unpriced, cost_bound_pusd, bounded, call_max_pusd,"
+        " call_max_run_id, call_max_at)"
         " SELECT CAST(started_at / 86400 AS INTEGER), model, provider, coalesce(agent, ''), coalesce(skill, ''),"
         " outcome, COUNT(*), SUM(input_tokens), SUM(output_tokens), SUM(cached_tokens), SUM(reasoning_tokens),"
-        f" {ATTEMPT_MONEY} FROM attempts GROUP BY 1, 2, 3, 4, 5, 6"
+        f" {ATTEMPT_MONEY}, {ATTEMPT_CALL_MAX} FROM attempts GROUP BY 1, 2, 3, 4, 5, 6"
     )
     conn.close()
 

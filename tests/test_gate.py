@@ -169,9 +169,12 @@ def test_the_day_limit_bounds_a_summarys_total(gate):
     assert gate(GOOD, daily.replace("1.5", "2.5"))[0] == 0
 
 
-def with_peaks(summary: dict[str, Any], *, run: str, day: str, agent_day: str) -> dict[str, Any]:
-    """``summary`` as `flow summarize` writes it now: with its costliest run and days."""
+def with_peaks(summary: dict[str, Any], *, run: str, day: str, agent_day: str, call: str = "0.4") -> dict[str, Any]:
+    """``summary`` as `flow summarize` writes it now: with its costliest run, days and calls."""
     s = copy.deepcopy(summary)
+    for stats in s["model_stats"].values():
+        stats["largest_call"] = {"run_id": "run-call", "time": "2025-11-02T10:00:00+00:00", "at_most_usd": call}
+    s["largest_call"] = {"run_id": "run-call", "time": "2025-11-02T10:00:00+00:00", "at_most_usd": call}
     s["largest_run"] = {"run_id": "run-big", "delegated_runs": 2, "known_cost_usd": run, "unknown_cost_bound_usd": "0"}
     s["largest_day"] = {"date": "2025-11-02", "known_cost_usd": day, "unknown_cost_bound_usd": "0"}
     s["by_agent"]["ana"]["largest_day"] = {"date": "2025-11-01", "known_cost_usd": agent_day}

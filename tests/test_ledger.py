@@ -42,7 +42,7 @@ async def test_blank_database_migrates_to_the_expected_schema(tmp_path: Path):
     conn = sqlite3.connect(tmp_path / "new.db")
     applied = [r[0] for r in conn.execute("SELECT name FROM schema_migrations ORDER BY name")]
     assert applied == [name for name, _ in MIGRATIONS]
-    assert applied[-1] == "0015_delegated_runs_name_their_top_run"
+    assert applied[-1] == "0016_costliest_call"
     run_cols = {r[1]: r[2] for r in conn.execute("PRAGMA table_info(runs)")}
     assert run_cols["error_class"] == "TEXT" and run_cols["error_message"] == "TEXT"
     held = {r[1] for r in conn.execute("PRAGMA table_info(budget_reservations)")}
@@ -1707,6 +1707,10 @@ async def test_a_ledger_of_every_earlier_schema_upgrades_with_its_records_intact
         "unknown_cost_bound_usd": "0",
         "at_most_usd": "1234.567890123456",
     }
+    # 0016 backfilled each model's costliest call (each of these attempts a call of its own: a first try)
+    largest = {"run_id": "r1", "time": "2025-10-29T00:00:10+00:00", "at_most_usd": "1234.567890123456"}
+    assert summary["largest_call"] == largest
+    assert summary["model_stats"]["claude-3-5-sonnet"]["largest_call"]["at_most_usd"] == "0.000000000007"
     assert [h["data"] for h in hits if h["kind"] == "event"] == [{"k": "ü"}]
     day_spend = conn.execute("SELECT SUM(cost_pusd) FROM day_spend").fetchone()[0]
     assert day_spend == 1_234_567_890_123_463  # what the day limit counts: every known cost

@@ -436,7 +436,10 @@ def register(groups: CommandGroups) -> None:
         help="usage per model (model_stats), provider, agent and skill",
         description="Usage per model (model_stats), provider, agent and skill, with totals; also the costliest "
         "run with its delegated runs (largest_run), the costliest UTC day (largest_day) and each agent's "
-        "(by_agent[A].largest_day), which `flow gate` checks the per-run and per-day limits against.",
+        "(by_agent[A].largest_day), which `flow gate` checks the per-run and per-day limits against, and the "
+        "costliest call, overall (largest_call) and of each model (model_stats[M].largest_call: a call counts under "
+        "the model of its last attempt that reached a provider), its retries and fallbacks together, with its run "
+        "id and time, which `flow gate` checks max_cost_per_call_usd against.",
     )
     add_filters(p)
     p.add_argument("--output", type=given, help="write the summary to this file instead of stdout ('-' for stdout)")

@@ -5,10 +5,13 @@ What each threshold means for a summary: ``max_cost_per_run_usd`` bounds the sum
 ``max_cost_per_day_usd`` bounds its costliest day (``largest_day``) and
 ``max_cost_per_agent_daily_usd`` each agent's costliest day (``by_agent[A].largest_day``; not the calls
 made without an agent, ``by_agent["(none)"]``, which the budget too holds to the day limit alone), days
-being UTC days; ``max_cost_per_call_usd`` bounds each model's average cost per call. A summary
-written before those peaks were kept is checked against its totals (the whole summary, each agent's
-whole cost) and the gate says so in a note: a summary of many runs or days may then fail limits no
-single run or day broke. A summary narrowed by filters (``--agent``, ``--skill``, ...) holds only the
+being UTC days; ``max_cost_per_call_usd`` bounds each model's costliest call
+(``model_stats[M].largest_call``: a call's attempts together, as the call limit counts them, under the
+model of its last attempt that reached a provider), named by its run and time. A summary written before
+those peaks were kept is checked against its totals (the whole summary, each agent's whole cost; for the
+call limit, each model's average cost an attempt) and the gate says so in a note: a summary of many runs
+or days may then fail limits no single run or day broke, and one costly call among cheap ones may pass
+the call limit unseen. A summary narrowed by filters (``--agent``, ``--skill``, ...) holds only the
 calls they select, so its run and days may lack some that a limit counts (a SAG's delegated run under
 its own agent; a run filter naming a delegated run, whose run limit is its parent's); a note says which
 limits. An attempt of unknown cost cut after it reached the vendor (which may bill it) counts at its
@@ -85,8 +88,18 @@ class _Stats(BaseModel):
         return f"up to ${self.cost:f} (${self.known:f} known, up to ${self.bound:f} of unknown cost)"
 
 
+class _Call(BaseModel):
+    """A summary's costliest call: its run, the time of its last attempt, its attempts' cost together."""
+
+    model_config = ConfigDict(extra="allow")
+    run_id: str | None = None
+    time: str | None = None
+    at_most_usd: Annotated[Decimal, Field(ge=0, le=10**12, allow_inf_nan=False)]
+
+
 class _ModelStats(_Stats):
     calls: Count  # required: a model's entry without calls is not a summary's
+    largest_call: _Call | None = None
 
 
 class _Peak(_Stats):
@@ -247,14 +260,44 @@ def check_summary_with_notes(summary: Any, policies: PolicySet) -> tuple[list[st
         if daily and p.timezone not in (None, "UTC", "Etc/UTC"):
             _note(notes, f"{p.name}: the summary's days are UTC days; the policy's budget counts days in {p.timezone}")
         if t.max_cost_per_call_usd is not None:
-            for model, s in stats.items():
-                if s.calls and s.cost / s.calls > t.max_cost_per_call_usd:
-                    up_to = "up to " if s.bound else ""
-                    violations.append(
-                        f"{p.name}: {model} averaged {up_to}${(s.cost / s.calls).quantize(Decimal('0.000001'))} per "
-                        f"call, above max_cost_per_call_usd ${t.max_cost_per_call_usd:f}"
-                    )
+            _check_calls(violations, notes, p.name, t.max_cost_per_call_usd, stats)
     return violations, notes
+
+
+def _check_calls(violations: list[str], notes: list[str], policy: str, most: Decimal, stats: dict[str, Any]) -> None:
+    """``max_cost_per_call_usd`` against each model's costliest call; against its average cost an attempt (with a
+    note) in a summary written before it was kept: one costly call among cheap ones passed under the average."""
+    limit = f"max_cost_per_call_usd ${most:f}"
+    for model, s in stats.items():
+        if not s.calls:
+            continue
+        if "largest_call" in s.model_fields_set:
+            # null: none of the model's attempts ended a call (each fell back to another model, where it counts)
+            if (call := s.largest_call) is not None and call.at_most_usd > most:
+                run = f" in run {call.run_id}" if call.run_id is not None else ""
+                when = f" at {call.time}" if call.time is not None else ""
+                find = (
+                    f"; `magsag data query --run-id {call.run_id} --format json` lists its attempts"
+                    if call.run_id is not None
+                    else ""
+                )
+                violations.append(
+                    f"{policy}: a call to {model}{run}{when} cost ${call.at_most_usd:f} (its attempts together, an "
+                    f"unknown cost at its bound), above {limit}{find}"
+                )
+            continue
+        _note(
+            notes,
+            f"this summary has no largest_call in model_stats (written by an older magsag): {limit} was checked "
+            "against each model's average cost per call, which one costlier call can exceed unseen; write the "
+            "summary again with `magsag flow summarize` to check each call",
+        )
+        if s.cost / s.calls > most:
+            up_to = "up to " if s.bound else ""
+            violations.append(
+                f"{policy}: {model} averaged {up_to}${(s.cost / s.calls).quantize(Decimal('0.000001'))} per "
+                f"call, above {limit}"
+            )
 
 
 #: the filters a summary records (``period.filters``) that select calls, not a time range

@@ -325,6 +325,40 @@ MIGRATIONS: list[tuple[str, str]] = [
         DROP TABLE run_tops_0015
         """,
     ),
+    (
+        # A summary names each model's costliest call, which flow gate checks max_cost_per_call_usd against (it
+        # checked each model's average: one $3 call among cheap ones passed a $1 limit). A call is what that
+        # limit bounds: its attempts together (retries, fallbacks), each known cost plus the bound of each
+        # unknown one. It counts under its last attempt that reached a provider: that attempt carries the
+        # call's cost (call_cost_pusd, NULL on the others), and its usage_rollup row the costliest such call
+        # (-1: none), its run and time. Backfilled from the attempts: a call of a run begins at an attempt on
+        # the first target's first try (fallback_position 0, attempt_number 0 or 1; a call's attempts are
+        # recorded together, so they are consecutive in the run by id).
+        "0016_costliest_call",
+        """
+        ALTER TABLE attempts ADD COLUMN call_cost_pusd INTEGER;
+        ALTER TABLE usage_rollup ADD COLUMN call_max_pusd INTEGER NOT NULL DEFAULT -1;
+        ALTER TABLE usage_rollup ADD COLUMN call_max_run_id TEXT;
+        ALTER TABLE usage_rollup ADD COLUMN call_max_at REAL;
+        CREATE TABLE calls_0016 AS
+            WITH numbered AS (
+                SELECT id, run_id, outcome, coalesce(cost_pusd, cost_bound_pusd, 0) AS cost,
+                    SUM(fallback_position = 0 AND attempt_number <= 1) OVER (PARTITION BY run_id ORDER BY id) AS call
+                FROM attempts
+            )
+            SELECT MAX(CASE WHEN outcome IN ('ok', 'error') THEN id END) AS last, SUM(cost) AS cost
+            FROM numbered GROUP BY run_id, call;
+        UPDATE attempts SET call_cost_pusd = c.cost FROM calls_0016 c WHERE c.last = attempts.id;
+        DROP TABLE calls_0016;
+        UPDATE usage_rollup SET call_max_pusd = m.cost, call_max_run_id = m.run_id, call_max_at = m.at FROM (
+                SELECT CAST(started_at / 86400 AS INTEGER) AS bucket, model, provider, coalesce(agent, '') AS agent,
+                    coalesce(skill, '') AS skill, outcome, MAX(call_cost_pusd) AS cost, run_id, started_at AS at
+                FROM attempts WHERE call_cost_pusd IS NOT NULL GROUP BY 1, 2, 3, 4, 5, 6
+            ) AS m
+            WHERE m.bucket = usage_rollup.bucket AND m.model = usage_rollup.model AND m.provider = usage_rollup.provider
+                AND m.agent = usage_rollup.agent AND m.skill = usage_rollup.skill AND m.outcome = usage_rollup.outcome
+        """,
+    ),
 ]
 
 #: agent_spend buckets are 15 minutes: every real time zone's midnight falls on one of their edges,

@@ -180,3 +180,30 @@ def largest_days(conn: sqlite3.Connection, f: UsageFilters) -> tuple[dict[str, A
     for (agent, day), acc in by_agent_day.items():
         per_agent.setdefault(agent, {})[day] = acc
     return (peak(by_day) if by_day else None), {agent: peak(days) for agent, days in per_agent.items()}
+
+
+class CostliestCalls:
+    """Each model's costliest call and the whole window's, from the summary's groups: a call's attempts together
+    (what max_cost_per_call_usd bounds), counted under its last attempt that reached a provider (see
+    0016_costliest_call). Of equal costs the earliest, as a summary written again finds it."""
+
+    def __init__(self) -> None:
+        #: model (None: the window) -> (cost in pico-USD, run, time)
+        self.peaks: dict[str | None, tuple[int, str, float]] = {}
+
+    def add(self, model: str, cost: int | None, run_id: str | None, at: float | None) -> None:
+        if cost is None or cost < 0 or run_id is None or at is None:  # -1: no call ended in the group
+            return
+        for key in (model, None):
+            have = self.peaks.get(key)
+            if have is None or (cost, -at) > (have[0], -have[2]):
+                self.peaks[key] = (int(cost), run_id, at)
+
+    def of(self, model: str | None) -> dict[str, Any] | None:
+        """``{run_id, time (of its last attempt, as its run lists it), at_most_usd}``; None if no call."""
+        peak = self.peaks.get(model)
+        if peak is None:
+            return None
+        cost, run_id, at = peak
+        when = datetime.fromtimestamp(at, UTC).isoformat(timespec="seconds")
+        return {"run_id": run_id, "time": when, "at_most_usd": format(from_pusd(cost), "f")}

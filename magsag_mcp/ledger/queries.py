@@ -15,8 +15,8 @@ from .money import from_pusd, joined
 from .paging import after_hit, decode_hit_cursor, encode_cursor
 from .patterns import MAX_PATTERN_CHARS as MAX_PATTERN_CHARS  # where callers have read it
 from .patterns import compile_pattern
-from .peaks import largest_days, largest_run
-from .rollup_reads import attempt_money, attempts_where, grouped_rows
+from .peaks import CostliestCalls, largest_days, largest_run
+from .rollup_reads import ATTEMPT_CALL_MAX, attempt_money, attempts_where, grouped_rows
 from .run_window import page_rows
 
 if TYPE_CHECKING:
@@ -46,23 +46,25 @@ _STAT_KEYS = (
 
 def _rollup_rows(conn: sqlite3.Connection, f: UsageFilters) -> list[tuple[Any, ...]]:
     """(model, provider, agent, skill, outcome, attempts, in, out, cached, reasoning, cost, unpriced, bound,
-    bounded) groups (see :func:`~.rollup_reads.grouped_rows`)."""
+    bounded, costliest call, its run, its time) groups (see :func:`~.rollup_reads.grouped_rows`)."""
     rows = grouped_rows(
         conn,
         f,
         rollup_select=lambda s: (
             "model, provider, agent, skill, outcome, SUM(attempts), SUM(input_tokens),"
             f" SUM(output_tokens), SUM(cached_tokens), SUM(reasoning_tokens), {s('cost_pusd')}, SUM(unpriced),"
-            f" {s('cost_bound_pusd')}, SUM(bounded)"
+            f" {s('cost_bound_pusd')}, SUM(bounded), MAX(call_max_pusd), call_max_run_id, call_max_at"
         ),
         attempts_select=lambda s: (
             "model, provider, coalesce(agent, ''), coalesce(skill, ''), outcome, COUNT(*),"
-            " SUM(input_tokens), SUM(output_tokens), SUM(cached_tokens), SUM(reasoning_tokens), " + attempt_money(s)
+            " SUM(input_tokens), SUM(output_tokens), SUM(cached_tokens), SUM(reasoning_tokens), "
+            + attempt_money(s)
+            + f", {ATTEMPT_CALL_MAX}"
         ),
         group_by="1, 2, 3, 4, 5",
     )
-    # each pico-USD sum came as two columns (see money.summed)
-    return [(*r[:10], joined(r[10], r[11]), r[12], joined(r[13], r[14]), r[15]) for r in rows]
+    # each pico-USD sum came as two columns (see money.summed); then the costliest call (-1: none), its run, time
+    return [(*r[:10], joined(r[10], r[11]), r[12], joined(r[13], r[14]), r[15], r[16], r[17], r[18]) for r in rows]
 
 
 def _stats(acc: dict[str, int]) -> dict[str, Any]:
@@ -105,7 +107,8 @@ async def summarize(ledger: Ledger, filters: UsageFilters | dict[str, Any] | Non
     For per-run and per-day limits (``flow gate``): ``largest_run`` is the costliest run in the scope
     with the runs it delegated (``run_id``, ``delegated_runs``, ``known_cost_usd``,
     ``unknown_cost_bound_usd``, ``at_most_usd``), ``largest_day`` the costliest UTC day of the
-    period (``date`` and the same costs), and each ``by_agent`` entry's ``largest_day`` that agent's.
+    period (``date`` and the same costs), and each ``by_agent`` entry's ``largest_day`` that agent's. For the
+    call limit: ``largest_call``, the costliest call (see :class:`~.peaks.CostliestCalls`), and each model's.
     """
     f = UsageFilters.build(filters if isinstance(filters, dict | UsageFilters) else None)
 
@@ -119,8 +122,10 @@ async def summarize(ledger: Ledger, filters: UsageFilters | dict[str, Any] | Non
         refused: dict[str, int] = {}
         blank = dict.fromkeys(_STAT_KEYS, 0)
         total = dict(blank)
+        costliest = CostliestCalls()
         for model, provider, agent, skill, outcome, n, *numbers in rows:
-            tin, tout, cached, reasoning, cost, unpriced, bound, bounded = numbers
+            tin, tout, cached, reasoning, cost, unpriced, bound, bounded, *call = numbers
+            costliest.add(model, *call)
             if outcome not in ("ok", "error"):
                 refused[outcome] = refused.get(outcome, 0) + int(n)
                 continue
@@ -154,6 +159,8 @@ async def summarize(ledger: Ledger, filters: UsageFilters | dict[str, Any] | Non
         model_stats = {k: _stats(v) for k, v in sorted(groups["model"].items())}
         for key, names in providers_of.items():
             model_stats[key]["providers"] = sorted(names)  # lets the gate check provider:model policies
+        for key, stats in model_stats.items():  # null: none of the model's attempts ended a call
+            stats["largest_call"] = costliest.of(key)
         return {
             "model_stats": model_stats,
             "totals": totals,
@@ -162,6 +169,7 @@ async def summarize(ledger: Ledger, filters: UsageFilters | dict[str, Any] | Non
             "by_skill": {k: _stats(v) for k, v in sorted(groups["skill"].items())},
             "largest_run": largest_run(conn, fixed),
             "largest_day": largest_day,
+            "largest_call": costliest.of(None),
             "period": {
                 "from": _iso(period[0]),
                 "to": _iso(period[1]),

@@ -10,7 +10,8 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 from ..errors import MagsagError
 from ..records import AttemptRecord, RunRecord
-from .writes import EXPIRED_RESERVATIONS, INSERT_EVENT, RecordWrite, event_row, record_abandoned
+from .events import INSERT_EVENT, event_row
+from .writes import EXPIRED_RESERVATIONS, RecordWrite, record_abandoned
 
 T = TypeVar("T")
 

@@ -34,6 +34,13 @@ def attempt_money(s: SumSQL) -> str:
 
 #: :func:`attempt_money` in one column each, as usage_rollup stores them (prune rebuilds a day's rows)
 ATTEMPT_MONEY = attempt_money(lambda expr: f"coalesce(SUM({expr}), 0)")
+#: from attempts, the costliest call among them (their ``call_cost_pusd``; -1: none), its run and time, as
+#: usage_rollup keeps them (call_max_pusd, call_max_run_id, call_max_at): SQLite reads the bare columns from
+#: the row of a query's one MAX (see 0016_costliest_call)
+ATTEMPT_CALL_MAX = (
+    "MAX(coalesce(call_cost_pusd, -1)), CASE WHEN call_cost_pusd IS NOT NULL THEN run_id END,"
+    " CASE WHEN call_cost_pusd IS NOT NULL THEN started_at END"
+)
 _ROLLUP_FILTERS = ("model", "provider", "agent", "skill")
 
 

@@ -7,17 +7,15 @@
 from __future__ import annotations
 
 import json
-import math
 import sqlite3
-import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from typing import Any
 
-from ..errors import InputError, redact
+from ..errors import redact
 from ..records import AttemptRecord, RunRecord
-from ..text import check_name, check_text
 from .migrations import ROLLUP_BUCKET_SECONDS, SPEND_BUCKET_SECONDS
 from .money import checked_add, from_pusd, to_pusd
+from .rollup_reads import ATTEMPT_CALL_MAX
 
 #: the synchronous mode each writer connection is in (sqlite3.Connection takes no attributes)
 SYNC_MODE_BY_CONNECTION: dict[int, str] = {}
@@ -63,29 +61,39 @@ _UPSERT_DAY = (
     f" {checked_add('day_spend', 'cost_bound_pusd')}"
 )
 
+#: an upsert's call (see 0016_costliest_call) is costlier than the row's (its SET reads the row as it was)
+_CALL_COSTLIER = "excluded.call_max_pusd > call_max_pusd"
+
 _UPSERT_ROLLUP = (
     "INSERT INTO usage_rollup (bucket, model, provider, agent, skill, outcome, attempts, input_tokens, output_tokens,"
-    " cached_tokens, reasoning_tokens, cost_pusd, unpriced, cost_bound_pusd, bounded)"
-    " VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)"
+    " cached_tokens, reasoning_tokens, cost_pusd, unpriced, cost_bound_pusd, bounded, call_max_pusd, call_max_run_id,"
+    " call_max_at) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)"
     " ON CONFLICT(bucket, model, provider, agent, skill, outcome) DO UPDATE SET"
     " attempts = attempts + excluded.attempts, input_tokens = input_tokens + excluded.input_tokens,"
     " output_tokens = output_tokens + excluded.output_tokens, cached_tokens = cached_tokens + excluded.cached_tokens,"
     f" reasoning_tokens = reasoning_tokens + excluded.reasoning_tokens, {checked_add('usage_rollup', 'cost_pusd')},"
     f" unpriced = unpriced + excluded.unpriced, {checked_add('usage_rollup', 'cost_bound_pusd')},"
-    " bounded = bounded + excluded.bounded"
+    " bounded = bounded + excluded.bounded,"
+    # the costliest call ending in the row (-1: none), and its run and time: the first recorded of equal costs
+    f" call_max_run_id = CASE WHEN {_CALL_COSTLIER} THEN excluded.call_max_run_id ELSE call_max_run_id END,"
+    f" call_max_at = CASE WHEN {_CALL_COSTLIER} THEN excluded.call_max_at ELSE call_max_at END,"
+    " call_max_pusd = MAX(call_max_pusd, excluded.call_max_pusd)"
 )
 
 
-def _rollup_rows(attempts: list[AttemptRecord], money: list[tuple[int | None, int | None]]) -> list[tuple[Any, ...]]:
+def _rollup_rows(
+    attempts: list[AttemptRecord], money: list[tuple[int | None, int | None]], last: int, call: int
+) -> list[tuple[Any, ...]]:
     """Attempts folded into daily usage buckets, so summaries never scan every attempt. ``money``: each
-    attempt's cost and bound in pico-USD (see :meth:`RecordWrite.of`)."""
+    attempt's cost and bound in pico-USD (see :meth:`RecordWrite.of`); ``last``: the index of the call's last
+    attempt that reached a provider (-1: none), whose row the call's cost ``call`` counts in."""
     # each bucket's whole row, its key (6 columns) and then its numbers, made a tuple by map() (no comprehension)
     acc: dict[tuple[Any, ...], list[Any]] = {}
     for a, (cost, bound) in zip(attempts, money, strict=True):
         key = (int(a.started_at // ROLLUP_BUCKET_SECONDS), a.model, a.provider, a.agent or "", a.skill or "", a.outcome)
         row = acc.get(key)
         if row is None:
-            row = acc[key] = [*key, 0, 0, 0, 0, 0, 0, 0, 0, 0]
+            row = acc[key] = [*key, 0, 0, 0, 0, 0, 0, 0, 0, 0, -1, None, None]
         row[6] += 1  # attempts
         row[7] += a.input_tokens
         row[8] += a.output_tokens
@@ -98,6 +106,10 @@ def _rollup_rows(attempts: list[AttemptRecord], money: list[tuple[int | None, in
             if a.cost_bound_usd is not None:
                 row[13] += bound or 0  # cost bound
                 row[14] += 1  # bounded
+    if last >= 0:
+        a = attempts[last]
+        key = (int(a.started_at // ROLLUP_BUCKET_SECONDS), a.model, a.provider, a.agent or "", a.skill or "", a.outcome)
+        acc[key][15:18] = call, a.run_id, a.started_at
     return list(map(tuple, acc.values()))
 
 
@@ -105,8 +117,8 @@ _INSERT_ATTEMPT = (
     "INSERT INTO attempts (run_id, started_at, provider, model, skill, agent, outcome, error_class, error_message,"
     " input_tokens, output_tokens, cached_tokens, cache_write_tokens, reasoning_tokens, total_tokens, cost_pusd,"
     " price_source, latency_ms, attempt_number, fallback_position, warnings, reservation_id, cost_bound_pusd,"
-    " service_tier, cache_write_1h_tokens, input_audio_tokens, output_audio_tokens)"
-    " VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)"
+    " service_tier, cache_write_1h_tokens, input_audio_tokens, output_audio_tokens, call_cost_pusd)"
+    " VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)"
 )
 
 
@@ -115,7 +127,8 @@ _RESERVATION_ID = 21
 
 
 def _attempt_row(a: AttemptRecord, cost: int | None, bound: int | None) -> tuple[Any, ...]:
-    """``cost`` and ``bound``: the attempt's cost_usd and cost_bound_usd in pico-USD."""
+    """``cost`` and ``bound``: the attempt's cost_usd and cost_bound_usd in pico-USD. The row's last value, the
+    call's cost, is None: :meth:`RecordWrite.of` sets it on the call's last attempt that reached a provider."""
     return (
         a.run_id,
         a.started_at,
@@ -144,6 +157,7 @@ def _attempt_row(a: AttemptRecord, cost: int | None, bound: int | None) -> tuple
         a.cache_write_1h_tokens,
         a.input_audio_tokens,
         a.output_audio_tokens,
+        None,
     )
 
 
@@ -181,7 +195,8 @@ class RecordWrite:
         others_day: list[tuple[Any, ...]] = []  # the day's spend of the attempts without an agent
         held: list[int] = []
         unpriced = cost = bound = 0
-        for a in attempts:
+        last = -1  # the call's last attempt that reached a provider: the call counts under it
+        for i, a in enumerate(attempts):
             c, b = to_pusd(a.cost_usd), to_pusd(a.cost_bound_usd)
             money.append((c, b))
             rows.append(_attempt_row(a, c, b))
@@ -201,6 +216,10 @@ class RecordWrite:
                     others_day.append((None, bucket, paid, unknown))
             if a.reservation_id is not None:
                 held.append(a.reservation_id)
+            if a.outcome == "ok" or a.outcome == "error":
+                last = i
+        if last >= 0:  # what the call limit counts: its attempts together, an unknown cost at its bound
+            rows[last] = (*rows[last][:-1], cost + bound)
         run_row = (
             run.run_id,
             run.agent,
@@ -218,7 +237,8 @@ class RecordWrite:
             None if error is None else error.kind,
             None if error is None else redact(error.message)[:1000],
         )
-        return cls(run_row, rows, _rollup_rows(attempts, money), spend + agents_day + others_day, held)
+        rollup = _rollup_rows(attempts, money, last, cost + bound)
+        return cls(run_row, rows, rollup, spend + agents_day + others_day, held)
 
     #: see apply_batch: records go before the batch's budget reservations
     merge_order = 0
@@ -252,8 +272,10 @@ class RecordWrite:
                 if have is None:
                     rollup[row[:6]] = list(row)
                 else:
-                    for i in range(6, len(row)):
+                    for i in range(6, 15):
                         have[i] += row[i]
+                    if row[15] > have[15]:  # the costlier call (see _rollup_rows), the first of equal ones
+                        have[15], have[16], have[17] = row[15], row[16], row[17]
             for agent, bucket, cost, bound in w.spend:
                 if agent is None:  # an attempt with an agent has a row of each kind
                     have = day.get(bucket)
@@ -360,6 +382,15 @@ def unrecord_abandoned(conn: sqlite3.Connection, run_id: str, reservation_id: in
         (bound or 0, int(bound is not None), *key),
     )
     conn.execute(f"DELETE FROM usage_rollup WHERE {rollup_key} AND attempts = 0", key)  # the stand-in's alone
+    # the stand-in was a call of its own: the row's costliest call is read again from the attempts left
+    day = key[0] * ROLLUP_BUCKET_SECONDS
+    conn.execute(
+        "UPDATE usage_rollup SET (call_max_pusd, call_max_run_id, call_max_at) ="
+        f" (SELECT {ATTEMPT_CALL_MAX} FROM attempts WHERE started_at >= ? AND started_at < ? AND model = ?"
+        f" AND provider = ? AND coalesce(agent, '') = ? AND coalesce(skill, '') = ? AND outcome = 'error')"
+        f" WHERE {rollup_key}",
+        (day, day + ROLLUP_BUCKET_SECONDS, model, provider, agent or "", skill, *key),
+    )
     if bound:
         bucket = int(started // SPEND_BUCKET_SECONDS)
         if agent is not None:
@@ -449,49 +480,3 @@ def apply_batch(
             conn.execute("ROLLBACK")
         raise
     return results
-
-
-INSERT_EVENT = "INSERT INTO events (run_id, agent, at, event, data) VALUES (?,?,?,?,?)"
-
-
-def event_row(run_id: str | None, agent: str | None, event: str, data: Mapping[str, Any]) -> tuple[Any, ...]:
-    """An ``obs.log`` event's row for :data:`INSERT_EVENT`, as of now; what cannot be stored is refused
-    (:class:`~magsag_mcp.errors.InputError`, naming it)."""
-    if not isinstance(event, str) or not event:
-        raise InputError("an event needs a non-empty name, e.g. obs.log('model_success', {...})")
-    # the names first: the messages below quote the event's name
-    check_name(run_id, "run_id")
-    check_name(agent, "agent")
-    check_name(event, "the event's name")
-    if not isinstance(data, Mapping):
-        raise InputError(
-            f"event {event!r}: data must be a mapping such as {{'model': 'gpt-4o'}}, not {type(data).__name__}"
-        )
-    check_text(dict(data), f"event {event!r}: data")
-    try:
-        payload = redact(event_json(dict(data)))
-    except (TypeError, ValueError) as exc:  # keys that are not strings, circular references
-        raise InputError(f"event {event!r}: data must be a JSON-like mapping ({exc})") from None
-    return (run_id, agent, time.time(), event, payload)
-
-
-def event_json(data: dict[str, Any]) -> str:
-    """An event's data as JSON. NaN and the infinities have no JSON form (Python's would write the bare
-    words, which strict parsers such as jq refuse when `magsag data search` prints the event): they are
-    kept as the strings "NaN", "Infinity" and "-Infinity"."""
-    try:
-        return json.dumps(data, default=str, ensure_ascii=False, allow_nan=False)
-    except ValueError as exc:
-        if not str(exc).startswith("Out of range float"):
-            raise
-    return json.dumps(_finite(data), default=str, ensure_ascii=False, allow_nan=False)
-
-
-def _finite(value: Any) -> Any:
-    if isinstance(value, float) and not math.isfinite(value):
-        return "NaN" if math.isnan(value) else "Infinity" if value > 0 else "-Infinity"
-    if isinstance(value, Mapping):
-        return {k: _finite(v) for k, v in value.items()}
-    if isinstance(value, list | tuple):
-        return [_finite(v) for v in value]
-    return value

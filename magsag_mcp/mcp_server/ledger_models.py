@@ -25,6 +25,15 @@ class LargestRunOut(PeakCostOut):
     delegated_runs: int
 
 
+class LargestCallOut(Out):
+    run_id: str = Field(description="the run that made the call (query_runs lists its attempts)")
+    time: str = Field(description="when the call's last attempt that reached a provider began")
+    at_most_usd: str = Field(
+        description="its attempts' costs together (retries, fallbacks), unknown ones at their bound: what "
+        "max_cost_per_call_usd bounds"
+    )
+
+
 class StatsOut(Out):
     calls: int
     errors: int
@@ -49,6 +58,9 @@ class StatsOut(Out):
 
 class ModelStatsOut(StatsOut):
     providers: list[str] = Field(default_factory=list, description="who served it (gpt-4o: openai, azure...)")
+    largest_call: LargestCallOut | None = Field(
+        None, description="the costliest call ending on this model (its last attempt that reached a provider)"
+    )
 
 
 class TotalsOut(Out):
@@ -87,6 +99,9 @@ class UsageSummaryResult(Out):
         None, description="the costliest run with the runs it delegated (what max_cost_per_run_usd bounds)"
     )
     largest_day: LargestDayOut | None = Field(None, description="the costliest UTC day of the period")
+    largest_call: LargestCallOut | None = Field(
+        None, description="the costliest call of the period, its attempts together (what max_cost_per_call_usd bounds)"
+    )
     period: PeriodOut
     notes: list[str] = Field(
         default_factory=list, description="a filter naming what the ledger never recorded: what it may have meant"
