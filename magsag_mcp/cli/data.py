@@ -207,7 +207,7 @@ def _summarize(args: argparse.Namespace) -> int:
     async def read(ledger: Any) -> dict[str, Any]:
         from ..ledger.reports import summary_matched
 
-        summary = await ledger.summarize(filters)
+        summary = await ledger.summarize(filters, args.timezone)
         await print_notes(ledger, filters, summary_matched(summary))
         return summary
 
@@ -443,6 +443,12 @@ def register(groups: CommandGroups) -> None:
     )
     add_filters(p)
     p.add_argument("--output", type=given, help="write the summary to this file instead of stdout ('-' for stdout)")
+    p.add_argument(
+        "--timezone",
+        type=given,
+        help="the days of largest_day and by_agent[A].largest_day in this IANA zone (default UTC): give the "
+        "policy's timezone for `flow gate` to check its day limits on the days it counts",
+    )
     p.set_defaults(func=_summarize)
 
     data = groups.group("data", help="query the usage ledger")

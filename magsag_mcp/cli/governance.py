@@ -145,7 +145,8 @@ def register(groups: CommandGroups) -> None:
         help="check a summary against a policy (exit 0 pass, 1 fail, 2 bad input)",
         description="Check a `flow summarize` JSON against a policy: allowed_models; max_cost_per_run_usd against "
         "the summary's costliest run (with the runs it delegated); max_cost_per_day_usd and "
-        "max_cost_per_agent_daily_usd against its costliest UTC day, overall and per agent; "
+        "max_cost_per_agent_daily_usd against its costliest day, overall and per agent (UTC days, or the zone's of "
+        "a summary written with --timezone: a NOTE says when they are not the policy's timezone's); "
         "max_cost_per_call_usd against each model's costliest call (its retries and fallbacks together, an unknown "
         "cost at its bound), named by its run id and time. A summary written by an older magsag has no costliest "
         "run, day or call: its totals (for the call limit, each model's average) are checked instead, and a NOTE "

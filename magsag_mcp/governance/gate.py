@@ -5,7 +5,8 @@ What each threshold means for a summary: ``max_cost_per_run_usd`` bounds the sum
 ``max_cost_per_day_usd`` bounds its costliest day (``largest_day``) and
 ``max_cost_per_agent_daily_usd`` each agent's costliest day (``by_agent[A].largest_day``; not the calls
 made without an agent, ``by_agent["(none)"]``, which the budget too holds to the day limit alone), days
-being UTC days; ``max_cost_per_call_usd`` bounds each model's costliest call
+being the summary's (``period.timezone``: UTC unless written with ``--timezone``; a note says when they
+are not the policy's ``timezone``'s); ``max_cost_per_call_usd`` bounds each model's costliest call
 (``model_stats[M].largest_call``: a call's attempts together, as the call limit counts them, under the
 model of its last attempt that reached a provider), named by its run and time. A summary written before
 those peaks were kept is checked against its totals (the whole summary, each agent's whole cost; for the
@@ -26,8 +27,10 @@ the field (exit 2), never a crash nor a policy violation.
 
 from __future__ import annotations
 
+from datetime import datetime
 from decimal import Decimal
 from typing import Annotated, Any
+from zoneinfo import ZoneInfo
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
@@ -175,7 +178,8 @@ def check_summary_with_notes(summary: Any, policies: PolicySet) -> tuple[list[st
     unbounded = sum(s.unbounded for s in stats.values())
     has_peaks = parsed.model_fields_set
     narrowed = _narrowing(summary)
-    cut = _window_cuts(summary)
+    zone = _zone(summary)
+    cut = _window_cuts(summary, zone)
     if not any(_checks(p) for p in policies.policies):
         # "gate: pass" alone read as the spend checked: a CI job given the wrong policy file passed anything
         _note(
@@ -230,7 +234,7 @@ def check_summary_with_notes(summary: Any, policies: PolicySet) -> tuple[list[st
                 if total.cost > t.max_cost_per_day_usd:
                     violations.append(f"{p.name}: total cost {total.shown()} exceeds {limit}")
             elif (day := parsed.largest_day) is not None and day.cost > t.max_cost_per_day_usd:
-                violations.append(f"{p.name}: {day.date} (UTC) cost {day.shown()} exceeds {limit}")
+                violations.append(f"{p.name}: {day.date} ({zone}) cost {day.shown()} exceeds {limit}")
         if t.max_cost_per_agent_daily_usd is not None:
             limit = f"max_cost_per_agent_daily_usd ${t.max_cost_per_agent_daily_usd:f}"
             for agent, a in (parsed.by_agent or {}).items():
@@ -242,7 +246,7 @@ def check_summary_with_notes(summary: Any, policies: PolicySet) -> tuple[list[st
                     if a.cost > t.max_cost_per_agent_daily_usd:
                         violations.append(f"{p.name}: agent {agent!r} cost {a.shown()} exceeds {limit}")
                 elif (day := a.largest_day) is not None and day.cost > t.max_cost_per_agent_daily_usd:
-                    on = f"on {day.date} (UTC)"
+                    on = f"on {day.date} ({zone})"
                     violations.append(f"{p.name}: agent {agent!r} {on} cost {day.shown()} exceeds {limit}")
         if narrowed:
             _note_part(notes, p.name, t, narrowed)
@@ -256,9 +260,15 @@ def check_summary_with_notes(summary: Any, policies: PolicySet) -> tuple[list[st
             )
         daily = t.max_cost_per_day_usd is not None or t.max_cost_per_agent_daily_usd is not None
         if daily and cut:
-            _note_window(notes, p.name, t, cut)
-        if daily and p.timezone not in (None, "UTC", "Etc/UTC"):
-            _note(notes, f"{p.name}: the summary's days are UTC days; the policy's budget counts days in {p.timezone}")
+            _note_window(notes, p.name, t, cut, zone)
+        if daily and _utc(p.timezone or "UTC") != _utc(zone):
+            # its days are not the policy's: a day over the limit may be split between two of them, each under it
+            _note(
+                notes,
+                f"{p.name}: the summary's days are {zone} days; the policy's budget counts days in "
+                f"{p.timezone or 'UTC'}, so its day limits were checked on other days than its own; write the summary "
+                f"with `magsag flow summarize --timezone {p.timezone or 'UTC'}` to check them on its days",
+            )
         if t.max_cost_per_call_usd is not None:
             _check_calls(violations, notes, p.name, t.max_cost_per_call_usd, stats)
     return violations, notes
@@ -349,20 +359,37 @@ def _checks(policy: Any) -> bool:
     return policy.allowed_models is not None or (t is not None and any(v is not None for v in dict(t).values()))
 
 
-def _window_cuts(summary: dict[str, Any]) -> dict[str, Any]:
+def _zone(summary: dict[str, Any]) -> str:
+    """The time zone of the summary's days (``period.timezone``: `flow summarize --timezone`); UTC if it names
+    none (written before it was kept, or by hand) or one that is not a zone."""
+    from ..ledger.peaks import known_zone
+
+    period = summary.get("period")
+    zone = period.get("timezone") if isinstance(period, dict) else None
+    try:
+        return (known_zone(zone) or "UTC") if isinstance(zone, str) else "UTC"
+    except InputError:
+        return "UTC"
+
+
+def _utc(zone: str) -> str:
+    return "UTC" if zone == "Etc/UTC" else zone
+
+
+def _window_cuts(summary: dict[str, Any], zone: str) -> dict[str, Any]:
     """The bounds of the summary's time window (``period.filters``' ``since`` and ``until``) that fall inside
-    a UTC day: the summary's first or last day then holds only the part of that day's calls within the window."""
+    a day of ``zone``: the summary's first or last day then holds only the part of that day's calls within it."""
     from ..ledger.filters import cuts_a_day
 
     period = summary.get("period")
     filters = period.get("filters") if isinstance(period, dict) else None
     if not isinstance(filters, dict):
         return {}
-    return {k: filters[k] for k in ("since", "until") if cuts_a_day(filters.get(k))}
+    return {k: filters[k] for k in ("since", "until") if cuts_a_day(filters.get(k), zone)}
 
 
-def _note_window(notes: list[str], policy: str, t: Any, cut: dict[str, Any]) -> None:
-    """A day limit checked on a summary whose window starts or ends inside a UTC day saw part of that day (the
+def _note_window(notes: list[str], policy: str, t: Any, cut: dict[str, Any], zone: str) -> None:
+    """A day limit checked on a summary whose window starts or ends inside one of its days saw part of that day (the
     nightly ``--since 24h``: each night's gate sees part of yesterday, and a day that spent past the limit in
     two parts passed both)."""
     limits = [
@@ -376,11 +403,18 @@ def _note_window(notes: list[str], policy: str, t: Any, cut: dict[str, Any]) -> 
     where = " and ".join(w for k, w in (("since", "starts"), ("until", "ends")) if k in cut)
     by = ", ".join(f"{k}={v!r}" for k, v in cut.items())
     was = "was" if len(limits) == 1 else "were"
+    # a date alone is a UTC midnight: another zone's whole days are given as its midnights, with their offset
+    example = (
+        "as dates (e.g. --since 2025-11-01 --until 2025-11-02)"
+        if zone == "UTC"
+        else f"as midnights in {zone}, with its UTC offset (e.g. --since "
+        f"{datetime(2025, 11, 1, tzinfo=ZoneInfo(zone)).isoformat()})"
+    )
     _note(
         notes,
-        f"{policy}: this summary's window ({by}) {where} inside a UTC day, and holds only the part of that day "
-        f"within it: {' and '.join(limits)} {was} checked against that part, not the whole day; to check whole "
-        "days, give --since and --until as dates (e.g. --since 2025-11-01 --until 2025-11-02)",
+        f"{policy}: this summary's window ({by}) {where} inside a {'UTC' if zone == 'UTC' else zone} day, and holds "
+        f"only the part of that day within it: {' and '.join(limits)} {was} checked against that part, not the whole "
+        f"day; to check whole days, give --since and --until {example}",
     )
 
 

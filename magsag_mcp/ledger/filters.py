@@ -106,11 +106,11 @@ def _not_unix_seconds(field: str, written: Any, value: float) -> str:
     return said
 
 
-def cuts_a_day(value: str | float | int | None) -> bool:
-    """Whether a ``since`` or ``until`` bound, as written, falls inside a UTC day rather than at its start: a
-    duration (``24h``, ``7d``) counts back from when it was read, so it does; an ISO time or unix seconds does
-    unless it is a UTC midnight (a date alone always is). A value that is no time cuts nothing (a summary
-    holding one was not written by magsag)."""
+def cuts_a_day(value: str | float | int | None, zone: str = "UTC") -> bool:
+    """Whether a ``since`` or ``until`` bound, as written, falls inside a day of ``zone`` (an IANA name) rather
+    than at its start: a duration (``24h``, ``7d``) counts back from when it was read, so it does; an ISO time or
+    unix seconds does unless it is a midnight there (a date alone is a UTC midnight). A value that is no time
+    cuts nothing (a summary holding one was not written by magsag)."""
     if value is None or isinstance(value, bool):
         return False
     if isinstance(value, str) and _RELATIVE.match(value.strip()):
@@ -119,7 +119,12 @@ def cuts_a_day(value: str | float | int | None) -> bool:
         seconds = parse_since(value, now=0.0)
     except InputError:
         return False
-    return seconds is not None and seconds % 86400 != 0
+    if seconds is None or zone == "UTC":
+        return seconds is not None and seconds % 86400 != 0
+    from zoneinfo import ZoneInfo
+
+    local = datetime.fromtimestamp(seconds, ZoneInfo(zone))
+    return (local.hour, local.minute, local.second, local.microsecond) != (0, 0, 0, 0)
 
 
 def parse_duration_seconds(value: str) -> float:

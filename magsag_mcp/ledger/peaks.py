@@ -9,12 +9,17 @@ to the summary's period at its edges. Costs count an attempt of unknown cost at 
 from __future__ import annotations
 
 import sqlite3
-from datetime import UTC, datetime
+from collections.abc import Callable
+from datetime import UTC, date, datetime
+from functools import cache
 from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+from ..errors import InputError
 from .filters import UsageFilters, parse_since, rows_in_range, sql_where
+from .migrations import SPEND_BUCKET_SECONDS
 from .money import from_pusd, joined, named_sum, summed
-from .rollup_reads import ATTEMPT_DAY, BUCKET, grouped_rows
+from .rollup_reads import ATTEMPT_DAY, BUCKET, attempts_where, grouped_rows
 from .run_window import among, called_within
 
 #: a run delegated from none: the top of its tree
@@ -151,35 +156,82 @@ def _costliest_top_run(
     ).fetchone()
 
 
-def largest_days(conn: sqlite3.Connection, f: UsageFilters) -> tuple[dict[str, Any] | None, dict[str, dict[str, Any]]]:
-    """(the costliest UTC day of all selected calls, each agent's costliest day), each as ``date``,
-    ``known_cost_usd``, ``unknown_cost_bound_usd``, ``at_most_usd``; agents keyed as ``by_agent`` is."""
-    rows = grouped_rows(
-        conn,
-        f,
-        rollup_select=lambda s: f"bucket, agent, {s('cost_pusd')}, {s('cost_bound_pusd')}",
-        attempts_select=lambda s: (
-            f"{ATTEMPT_DAY}, coalesce(agent, ''), {s('cost_pusd')},"
-            f" {s('CASE WHEN cost_pusd IS NULL THEN cost_bound_pusd END')}"
-        ),
-        group_by="1, 2",
-    )
-    by_day: dict[int, list[int]] = {}
-    by_agent_day: dict[tuple[str, int], list[int]] = {}
-    for day, agent, *money in rows:
+def largest_days(
+    conn: sqlite3.Connection, f: UsageFilters, zone: str | None = None
+) -> tuple[dict[str, Any] | None, dict[str, dict[str, Any]]]:
+    """(the costliest day of all selected calls, each agent's costliest day), each as ``date``,
+    ``known_cost_usd``, ``unknown_cost_bound_usd``, ``at_most_usd``; agents keyed as ``by_agent`` is. Days are
+    UTC days, or with ``zone`` (an IANA name) that zone's, as a policy's ``timezone`` counts its day limits."""
+    unknown = "CASE WHEN cost_pusd IS NULL THEN cost_bound_pusd END"
+    if zone is None:
+        rows = grouped_rows(
+            conn,
+            f,
+            rollup_select=lambda s: f"bucket, agent, {s('cost_pusd')}, {s('cost_bound_pusd')}",
+            attempts_select=lambda s: f"{ATTEMPT_DAY}, coalesce(agent, ''), {s('cost_pusd')}, {s(unknown)}",
+            group_by="1, 2",
+        )
+        day_of = _utc_day
+    else:
+        # usage_rollup's buckets are UTC days: a zone's days are summed from the attempts' 15-minute buckets,
+        # on whose edges every real zone's midnight falls (as the budget's own day limits sum them)
+        source, where, args = attempts_where(conn, f)
+        rows = summed(
+            conn,
+            lambda s: (
+                f"SELECT CAST(a.started_at / {SPEND_BUCKET_SECONDS} AS INTEGER), coalesce(a.agent, ''),"
+                f" {s('a.cost_pusd')}, {s(unknown.replace('cost', 'a.cost'))} FROM {source}{where} GROUP BY 1, 2"
+            ),
+            args,
+        )
+        day_of = _zone_day(zone)
+    by_day: dict[date, list[int]] = {}
+    by_agent_day: dict[tuple[str, date], list[int]] = {}
+    for bucket, agent, *money in rows:
+        day = day_of(bucket)
         known, bound = joined(*money[:2]), joined(*money[2:])
         for acc in (by_day.setdefault(day, [0, 0]), by_agent_day.setdefault((agent or "(none)", day), [0, 0])):
             acc[0] += known
             acc[1] += bound
 
-    def peak(days: dict[int, list[int]]) -> dict[str, Any]:
-        day, (known, bound) = max(days.items(), key=lambda item: (sum(item[1]), -item[0]))  # the earliest of ties
-        return {"date": datetime.fromtimestamp(day * BUCKET, UTC).date().isoformat(), **_money(known, bound)}
+    def peak(days: dict[date, list[int]]) -> dict[str, Any]:
+        # the earliest of ties
+        day, (known, bound) = max(days.items(), key=lambda item: (sum(item[1]), -item[0].toordinal()))
+        return {"date": day.isoformat(), **_money(known, bound)}
 
-    per_agent: dict[str, dict[int, list[int]]] = {}
+    per_agent: dict[str, dict[date, list[int]]] = {}
     for (agent, day), acc in by_agent_day.items():
         per_agent.setdefault(agent, {})[day] = acc
     return (peak(by_day) if by_day else None), {agent: peak(days) for agent, days in per_agent.items()}
+
+
+def known_zone(zone: str | None) -> str | None:
+    """``zone`` if it names a time zone other than UTC (None for UTC or none); :class:`InputError` otherwise."""
+    if zone is None or zone in ("UTC", "Etc/UTC"):
+        return None
+    try:
+        ZoneInfo(zone)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise InputError(
+            f"unknown time zone {zone!r}; use an IANA name such as 'UTC' or 'Europe/Berlin' (the policy's timezone)"
+        ) from None
+    return zone
+
+
+def _utc_day(bucket: int) -> date:
+    """The date of a usage_rollup bucket (a UTC day)."""
+    return datetime.fromtimestamp(bucket * BUCKET, UTC).date()
+
+
+def _zone_day(zone: str) -> Callable[[int], date]:
+    """The date in ``zone`` of a 15-minute bucket (worked out once a bucket)."""
+    tz = ZoneInfo(zone)
+
+    @cache
+    def day(bucket: int) -> date:
+        return datetime.fromtimestamp(bucket * SPEND_BUCKET_SECONDS, tz).date()
+
+    return day
 
 
 class CostliestCalls:

@@ -15,7 +15,7 @@ from .money import from_pusd, joined
 from .paging import after_hit, decode_hit_cursor, encode_cursor
 from .patterns import MAX_PATTERN_CHARS as MAX_PATTERN_CHARS  # where callers have read it
 from .patterns import compile_pattern
-from .peaks import CostliestCalls, largest_days, largest_run
+from .peaks import CostliestCalls, known_zone, largest_days, largest_run
 from .rollup_reads import ATTEMPT_CALL_MAX, attempt_money, attempts_where, grouped_rows
 from .run_window import page_rows
 
@@ -90,7 +90,9 @@ def _stats(acc: dict[str, int]) -> dict[str, Any]:
     }
 
 
-async def summarize(ledger: Ledger, filters: UsageFilters | dict[str, Any] | None = None) -> dict[str, Any]:
+async def summarize(
+    ledger: Ledger, filters: UsageFilters | dict[str, Any] | None = None, timezone: str | None = None
+) -> dict[str, Any]:
     """The guide's shape: ``{"model_stats": {MODEL: {calls, errors, input_tokens, output_tokens,
     total_tokens, cost_usd}}}``, plus totals, breakdowns by provider/agent/skill and the period.
 
@@ -104,13 +106,13 @@ async def summarize(ledger: Ledger, filters: UsageFilters | dict[str, Any] | Non
     ``calls`` counts attempts that reached a provider (``errors`` of them failed); attempts refused by
     policy or budget, or skipped, are counted in ``totals`` by outcome.
 
-    For per-run and per-day limits (``flow gate``): ``largest_run`` is the costliest run in the scope
-    with the runs it delegated (``run_id``, ``delegated_runs``, ``known_cost_usd``,
-    ``unknown_cost_bound_usd``, ``at_most_usd``), ``largest_day`` the costliest UTC day of the
-    period (``date`` and the same costs), and each ``by_agent`` entry's ``largest_day`` that agent's. For the
-    call limit: ``largest_call``, the costliest call (see :class:`~.peaks.CostliestCalls`), and each model's.
+    For ``flow gate``'s limits: ``largest_run``, the costliest run with the runs it delegated (``run_id``,
+    ``delegated_runs``, ``known_cost_usd``, ``unknown_cost_bound_usd``, ``at_most_usd``); ``largest_day``, the
+    costliest day (``date``, the same costs; a day of ``timezone``, default UTC: ``period.timezone``), and each
+    ``by_agent`` entry's; ``largest_call``, the costliest call (:class:`~.peaks.CostliestCalls`), and each model's.
     """
     f = UsageFilters.build(filters if isinstance(filters, dict | UsageFilters) else None)
+    zone = known_zone(timezone)
 
     # "7d" resolved once: every read below must cover the same period
     fixed = f.model_copy(update={"since": parse_since(f.since), "until": parse_since(f.until, field="until")})
@@ -148,7 +150,7 @@ async def summarize(ledger: Ledger, filters: UsageFilters | dict[str, Any] | Non
                     acc["bounded"] += int(bounded or 0)
         source, where, args = attempts_where(conn, fixed)
         period = conn.execute(f"SELECT MIN(started_at), MAX(started_at) FROM {source}{where}", args).fetchone()
-        largest_day, agent_days = largest_days(conn, fixed)
+        largest_day, agent_days = largest_days(conn, fixed, zone)
         by_agent = {k: _stats(v) for k, v in sorted(groups["agent"].items())}
         for agent, peak in agent_days.items():
             if agent in by_agent:
@@ -175,6 +177,7 @@ async def summarize(ledger: Ledger, filters: UsageFilters | dict[str, Any] | Non
                 "to": _iso(period[1]),
                 # as given, but a key pasted as one (--agent "$THE_WRONG_VARIABLE") is not written back out
                 "filters": redact_values(f.model_dump(exclude_none=True, exclude={"limit", "offset", "cursor"})),
+                "timezone": zone or "UTC",  # the days of largest_day and by_agent's
             },
         }
 

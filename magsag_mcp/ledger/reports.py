@@ -33,11 +33,12 @@ class LedgerReports:
         await self.record_expired_reservations()
         return await self.read(lambda conn: run_spend_in(conn, run_id))
 
-    async def summarize(self, filters: Any = None) -> dict[str, Any]:
+    async def summarize(self, filters: Any = None, timezone: str | None = None) -> dict[str, Any]:
+        """``timezone``: the zone whose days ``largest_day`` and ``by_agent[A].largest_day`` are (default UTC)."""
         from .queries import summarize
 
         await self.record_expired_reservations()
-        return await summarize(self, filters)
+        return await summarize(self, filters, timezone)
 
     async def query_runs(self, filters: Any = None) -> list[dict[str, Any]]:
         return (await self.query_runs_page(filters))["runs"]

@@ -85,6 +85,7 @@ class PeriodOut(Out):
     from_: str | None = Field(alias="from")
     to: str | None
     filters: dict[str, Any]
+    timezone: str = Field("UTC", description="the zone whose days largest_day and by_agent's largest_day are")
 
     model_config = ConfigDict(extra="ignore", populate_by_name=True, serialize_by_alias=True)
 

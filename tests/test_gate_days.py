@@ -1,0 +1,107 @@
+"""`flow summarize --timezone ZONE` writes its costliest days in a policy's zone, so that `flow gate` checks the
+day limits of a policy with a ``timezone`` on the days its budget counts, not on UTC days."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from magsag_mcp.cli import main
+from magsag_mcp.ledger import Ledger
+from magsag_mcp.records import AttemptRecord, RunRecord
+
+NOV_1 = 1_761_955_200.0  # 2025-11-01T00:00:00Z
+BERLIN = (
+    "policies:\n  - name: berlin\n    timezone: Europe/Berlin\n"
+    "    thresholds: {max_cost_per_day_usd: 1.0, max_cost_per_agent_daily_usd: 1.0}\n"
+)
+
+
+def _record(db: Path, calls: list[tuple[str, float, str]]) -> None:
+    async def go() -> None:
+        async with Ledger(db) as ledger:
+            for run_id, at, cost in calls:
+                att = AttemptRecord(run_id, at, "openai", "gpt-4o", None, "ana", "ok", 0, 1, cost_usd=Decimal(cost))
+                await ledger.record_call(RunRecord(run_id, "ana", None, at, ended_at=at + 1, status="ok"), [att])
+
+    asyncio.run(go())
+
+
+def _summarize(tmp_path: Path, capsys, *args: str) -> tuple[int, dict[str, Any] | None, str]:
+    out = tmp_path / "summary.json"
+    code = main(["flow", "summarize", "--db", str(tmp_path / "l.db"), *args, "--output", str(out)])
+    err = capsys.readouterr().err
+    return code, (json.loads(out.read_text()) if code == 0 else None), err
+
+
+def _gate(tmp_path: Path, capsys, summary: dict[str, Any], policy: str = BERLIN) -> tuple[int, str]:
+    path, pol = tmp_path / "gated.json", tmp_path / "policy.yaml"
+    path.write_text(json.dumps(summary))
+    pol.write_text(policy)
+    capsys.readouterr()
+    code = main(["flow", "gate", str(path), "--policy", str(pol)])
+    return code, capsys.readouterr().out
+
+
+def test_a_berlin_day_over_its_limit_fails_on_a_summary_of_berlin_days(tmp_path: Path, capsys):
+    """$0.60 at 00:30 in Berlin (23:30 UTC the day before) and $0.60 at 11:00 in Berlin: $1.20 on one Berlin day,
+    over its $1 limit, but $0.60 on each of two UTC days. Before, the gate could only check UTC days and passed it
+    (a NOTE said the days differ, with no way to check the policy's); now the summary is written in its zone."""
+    _record(tmp_path / "l.db", [("late", NOV_1 + 86400 - 1800, "0.6"), ("day", NOV_1 + 86400 + 36000, "0.6")])
+    code, utc, _ = _summarize(tmp_path, capsys)
+    assert code == 0 and utc is not None and utc["period"]["timezone"] == "UTC"
+    assert utc["largest_day"]["at_most_usd"] == "0.6"
+    code, out = _gate(tmp_path, capsys, utc)
+    assert code == 0
+    assert (
+        "NOTE berlin: the summary's days are UTC days; the policy's budget counts days in Europe/Berlin, so its day "
+        "limits were checked on other days than its own; write the summary with `magsag flow summarize --timezone "
+        "Europe/Berlin` to check them on its days"
+    ) in out
+    code, berlin, _ = _summarize(tmp_path, capsys, "--timezone", "Europe/Berlin")
+    assert code == 0 and berlin is not None and berlin["period"]["timezone"] == "Europe/Berlin"
+    assert berlin["largest_day"] == {
+        "date": "2025-11-02",
+        "known_cost_usd": "1.2",
+        "unknown_cost_bound_usd": "0",
+        "at_most_usd": "1.2",
+    }
+    assert berlin["by_agent"]["ana"]["largest_day"]["at_most_usd"] == "1.2"
+    code, out = _gate(tmp_path, capsys, berlin)
+    assert code == 1
+    assert "FAIL berlin: 2025-11-02 (Europe/Berlin) cost $1.2 exceeds max_cost_per_day_usd $1.0" in out
+    assert "FAIL berlin: agent 'ana' on 2025-11-02 (Europe/Berlin) cost $1.2 exceeds" in out
+    assert "NOTE" not in out
+    # the same summary under a UTC policy says its days are not the policy's
+    code, out = _gate(tmp_path, capsys, berlin, BERLIN.replace("Europe/Berlin", "UTC"))
+    assert "NOTE berlin: the summary's days are Europe/Berlin days; the policy's budget counts days in UTC" in out
+
+
+def test_a_berlin_summary_whose_window_cuts_a_berlin_day_says_so_and_how_to_give_whole_days(tmp_path: Path, capsys):
+    _record(tmp_path / "l.db", [("r", NOV_1 + 36000, "0.1")])
+    code, summary, _ = _summarize(tmp_path, capsys, "--timezone", "Europe/Berlin", "--since", "2025-11-01")
+    assert code == 0 and summary is not None
+    code, out = _gate(tmp_path, capsys, summary)
+    assert code == 0
+    assert (
+        "NOTE berlin: this summary's window (since='2025-11-01') starts inside a Europe/Berlin day, and holds only "
+        "the part of that day within it: max_cost_per_day_usd and max_cost_per_agent_daily_usd were checked against "
+        "that part, not the whole day; to check whole days, give --since and --until as midnights in Europe/Berlin, "
+        "with its UTC offset (e.g. --since 2025-11-01T00:00:00+01:00)"
+    ) in out
+    since = "2025-11-01T00:00:00+01:00"
+    code, summary, _ = _summarize(tmp_path, capsys, "--timezone", "Europe/Berlin", "--since", since)
+    assert code == 0 and summary is not None
+    assert _gate(tmp_path, capsys, summary) == (0, "gate: pass\n")
+
+
+@pytest.mark.parametrize("zone", ["Mars/Olympus", "CET+1"])
+def test_an_unknown_time_zone_is_bad_input_naming_it(tmp_path: Path, capsys, zone):
+    _record(tmp_path / "l.db", [("r", NOV_1, "0.1")])
+    code, _, err = _summarize(tmp_path, capsys, "--timezone", zone)
+    assert code == 2 and f"unknown time zone {zone!r}" in err and "Europe/Berlin" in err
