@@ -258,7 +258,7 @@ def refused_by_allowed_models(catalog: Catalog, policies: Any) -> list[str]:
         verdicts = [policies.allowed(target, None) for target in chain]
         if verdicts and all(not ok for ok, *_ in verdicts):
             name = verdicts[0][1]
-            labels = ", ".join(dict.fromkeys(t.label for t in chain))
+            labels = ", ".join(dict.fromkeys(_told(policies, t, v[1]) for t, v in zip(chain, verdicts, strict=True)))
             problems.append(
                 f"{where}: every target of {what} ({labels}) is refused by policy {name!r} "
                 f"{_unlisted(policies, name)}, so its calls fail unless they name a model themselves; add one to "
@@ -272,6 +272,7 @@ def refused_by_allowed_models(catalog: Catalog, policies: Any) -> list[str]:
             continue
         name = refused[0][1]
         labels = ", ".join(dict.fromkeys(t.label for t, _ in refused))
+        told = ", ".join(dict.fromkeys(_told(policies, t, policy) for t, policy in refused))
         where = catalog.routing_place(f"provider_defaults.{provider}")
         calls = (
             f"a call under MAGSAG_PROVIDER={provider} (or naming only provider {provider}) whose route and default "
@@ -286,18 +287,27 @@ def refused_by_allowed_models(catalog: Catalog, policies: Any) -> list[str]:
                 else f"it allows no {provider} model: "
             )
             problems.append(
-                f"{where}: {labels} is refused by policy {name!r} {_unlisted(policies, name)}, so {calls} fails; "
+                f"{where}: {told} is refused by policy {name!r} {_unlisted(policies, name)}, so {calls} fails; "
                 f"{fix}add {labels} to {name}.allowed_models, or remove the entry"
             )
         else:
             first = chain.index(refused[0][0])
             problems.append(
-                f"{where}: {labels} is refused by policy {name!r} {_unlisted(policies, name)}, so {calls} fails at "
+                f"{where}: {told} is refused by policy {name!r} {_unlisted(policies, name)}, so {calls} fails at "
                 f"it{' if the models before it fail' if first else ''}, the models after it untried (a refused model "
                 f"taken from here is not replaced); remove {labels} from the list, or add {labels} to "
                 f"{name}.allowed_models"
             )
     return problems
+
+
+def _told(policies: Any, target: Target, policy: str | None) -> str:
+    """``openai:gpt-4o-mnii (did you mean 'gpt-4o-mini'?)``: a target ``policy`` refuses, with the model of its
+    allowed_models it nearly is, as the call's refusal tells it (:func:`~.governance.model_patterns.nearly_allowed`)."""
+    from .governance.model_patterns import nearly_allowed
+
+    allowed = next((p.allowed_models for p in policies.policies if p.name == policy), None) or []
+    return f"{target.label}{nearly_allowed(allowed, target.model)}"
 
 
 def _unlisted(policies: Any, name: str | None) -> str:
@@ -323,9 +333,7 @@ def misspelt_allowed_models(catalog: Catalog, policies: Any) -> list[str]:
     (``gtp-4o-mini``, ``GPT-4o-mini``): that target is then skipped on every call as the policy's choice, a
     fallback serves instead, and validate said ok. An entry that resembles no routed model may be for calls
     that name their own, and is left alone."""
-    import difflib
-
-    from .governance.model_patterns import matches
+    from .governance.model_patterns import matches, nearest_model
 
     targets = list(dict.fromkeys(catalog.routing.all_targets()))
     problems = []
@@ -335,15 +343,13 @@ def misspelt_allowed_models(catalog: Catalog, policies: Any) -> list[str]:
         for j, pattern in enumerate(p.allowed_models or ()):
             if fnmatch_special(pattern) or any(matches([pattern], t) for t in targets):
                 continue
-            # in another case (GPT-4o): names are matched case by case, and difflib finds it too far
-            near = [n for n in names if n.lower() == pattern.lower()][:1] or difflib.get_close_matches(
-                pattern, names, 1, 0.85
-            )
+            # in another case (GPT-4o) too: names are matched case by case, and difflib finds it too far
+            near = nearest_model(pattern, names)
             if near:
                 where = policies.place(p.name, f"allowed_models.{j}", catalog.root / "policies")
                 problems.append(
                     f"{where}: policy {p.name!r} allows {pattern!r}, which no routing target is; "
-                    f"did you mean {near[0]!r}? (routing's {near[0]} is refused by it, and skipped on every call)"
+                    f"did you mean {near!r}? (routing's {near} is refused by it, and skipped on every call)"
                 )
     return problems
 

@@ -1025,3 +1025,24 @@ def test_a_data_class_two_policies_confine_to_models_none_shares_says_so(catalog
         "class; every policy naming the class must allow the target: other_residency allows ['gpt-4o'] and "
         "data_residency ['local:llama3.1:70b', 'fake:*'], so route to a model both allow, or make them agree"
     ]
+
+
+def test_a_routed_model_a_policy_refuses_that_nearly_names_one_it_allows_is_told_that_model(catalog_copy: Path):
+    # a call naming gpt-4o-mnii is told "(did you mean 'gpt-4o-mini'?)" by its refusal; validate offered only to add
+    # the misspelt name to allowed_models, first, for a chain and for a provider default written with it
+    routing = catalog_copy / "routing" / "default.yaml"
+    text = routing.read_text()
+    routing.write_text(
+        text.replace("chain: [local:llama3.1:70b]", "chain: [local:llama3.1:70bb]").replace(
+            "  openai: gpt-4o\n", "  openai: gpt-4o-mnii\n"
+        )
+    )
+    problems = validate_catalog(catalog_copy, env={})
+    route = next(p for p in problems if "routes.6:" in p)
+    assert "every target of route 'pii-*' (local:llama3.1:70bb (did you mean 'llama3.1:70b'?))" in route
+    default = next(p for p in problems if "provider_defaults.openai:" in p and "refused by policy" in p)
+    assert "openai:gpt-4o-mnii (did you mean 'gpt-4o-mini'?) is refused by policy 'production_models'" in default
+    # a name close to none of the allowed ones is told no model
+    routing.write_text(text.replace("chain: [local:llama3.1:70b]", "chain: [local:mistral]"))
+    route = next(p for p in validate_catalog(catalog_copy, env={}) if "routes.6:" in p)
+    assert "(local:mistral) is refused" in route and "did you mean" not in route

@@ -1074,6 +1074,17 @@ def test_a_model_the_policy_refuses_that_is_no_misspelling_is_offered_no_near_na
     assert "is not in production_models.allowed_models; it allows gpt-4o, " in str(info.value)
 
 
+@pytest.mark.parametrize("model", ["google:gemini-1.5-flash", "openai:gpt-4o-2024-08-06-mini"])
+def test_another_model_of_an_allowed_ones_family_is_no_misspelling_of_it(tmp_path: Path, model):
+    # "(did you mean 'gemini-1.5-pro'?)" for gemini-1.5-flash, another model: the refusal's near name took any name
+    # 60% alike, where catalog validate's takes 85% (one rule now, governance.model_patterns.nearest_model)
+    env = {"OPENAI_API_KEY": "sk-test-not-a-real-key-0000", "GEMINI_API_KEY": "test-not-a-real-key-0000"}
+    with Magsag(catalog=CATALOG, db=tmp_path / "l.db", env=env) as mg:
+        with pytest.raises(PolicyDenied) as info:
+            mg.skills.invoke("skill.analysis", {"data": "x", "model_config": {"model": model}})
+    assert "is not in production_models.allowed_models; it allows gpt-4o, " in str(info.value)
+
+
 def test_explain_tells_a_misspelt_model_the_allowed_model_it_nearly_is(mg: Magsag):
     # as the call's refusal does: explain's warning that the call would fail said only that the policy forbids it
     plan = mg.skills.explain("skill.analysis", {"data": "x", "model_config": {"model": "openai:gpt-4o-mni"}})

@@ -18,11 +18,9 @@ from typing import Any
 from .. import settings
 from ..errors import BudgetExceeded, LedgerError, PolicyDenied
 from ..ledger.money import to_pusd
-from ..suggest import nearest
-from ..targets import provider_prefix
 from ..types import Target
 from .budget import Reservation, reservation_ttl
-from .model_patterns import may_be_of
+from .model_patterns import may_be_of, nearly_allowed
 from .policy import Limit, Policy, PolicySet, load_policies, load_policy_file, validate_policies
 
 __all__ = [
@@ -194,11 +192,9 @@ class Governance:
 
     def nearly_allowed(self, policy: str | None, model: str) -> str:
         """`` (did you mean 'gpt-4o-mini'?)`` when ``model`` is a misspelling of a model ``policy``'s allowed_models
-        names (not a glob), else ``""``: a typo it refused was otherwise offered, first, as a model to add to it."""
+        names (:func:`~.model_patterns.nearly_allowed`), else ``""``."""
         allowed = next((p.allowed_models for p in self.policies.policies if p.name == policy), None) or []
-        names = [m[1] if (m := provider_prefix(entry)) else entry for entry in allowed if not set(entry) & set("*?[")]
-        close = nearest(model, names)
-        return f" (did you mean {close!r}?)" if close else ""
+        return nearly_allowed(allowed, model)
 
     async def admit(self, ctx: AttemptContext) -> Admission:
         ok, policy, reason, rule = self.policies.allowed(ctx.target, ctx.data_class)

@@ -12,13 +12,14 @@ from __future__ import annotations
 import fnmatch
 import functools
 import re
+from collections.abc import Sequence
 
 from ..errors import ConfigError
 from ..rates import bare_model
-from ..targets import infer_provider
+from ..targets import infer_provider, provider_prefix
 from ..types import Target
 
-__all__ = ["GLOB", "matches", "may_be_of", "model_matches", "residency_pattern"]
+__all__ = ["GLOB", "matches", "may_be_of", "model_matches", "nearest_model", "nearly_allowed", "residency_pattern"]
 
 
 @functools.lru_cache(maxsize=1024)  # every call's admission reads each policy's few patterns
@@ -92,6 +93,36 @@ def matches(patterns: list[str], target: Target) -> bool:
 def model_matches(patterns: list[str], model: str) -> bool:
     """For summaries, which know only model names."""
     return any(p == model or fnmatch.fnmatchcase(model, p) or p.split(":", 1)[-1] == model for p in patterns)
+
+
+#: a snapshot's date at the end of a model's name (``claude-3-5-sonnet-20241022``, ``gpt-4o-2024-08-06``)
+_DATED = re.compile(r"-(?:\d{8}|\d{4}-\d{2}-\d{2})$")
+#: how alike two model names are (difflib's ratio) to be read as one misspelt: "gpt-4o-mni", "gpt4o", "gpt-4" for
+#: gpt-4o are; gpt-4o and gpt-4o-mini, gemini-1.5-flash and gemini-1.5-pro (other models of one family) are not
+MISSPELT_RATIO = 0.85
+
+
+def nearest_model(name: str, names: Sequence[str]) -> str | None:
+    """The one of ``names`` that model ``name`` is a misspelling of: the same in another case (names are matched case
+    by case), its dated snapshot (``claude-3-5-sonnet`` for ``claude-3-5-sonnet-20241022``), or one alike but for a
+    letter or two; None when none is. The one rule for every "did you mean" between a model and a policy's entry."""
+    import difflib
+
+    others = [n for n in names if n != name]
+    near = [n for n in others if n.lower() == name.lower()]
+    near = near or [n for n in others if _DATED.search(n) and _DATED.sub("", n) == name]
+    near = near or difflib.get_close_matches(name, others, 1, MISSPELT_RATIO)
+    return near[0] if near else None
+
+
+def nearly_allowed(allowed: Sequence[str], model: str) -> str:
+    """`` (did you mean 'gpt-4o-mini'?)`` when ``model`` is a misspelling (:func:`nearest_model`) of a model
+    ``allowed`` (a policy's allowed_models) names (not a glob), else ``""``: a typo a policy refuses is told the model
+    it nearly is, where it is refused (a call's refusal, ``explain``, ``doctor``) and where it is written (``catalog
+    validate``), not offered first as a model to add to the policy."""
+    names = [m[1] if (m := provider_prefix(entry)) else entry for entry in allowed if not GLOB.search(entry)]
+    close = nearest_model(model, names)
+    return f" (did you mean {close!r}?)" if close else ""
 
 
 def may_be_of(provider: str, pattern: str) -> bool:
