@@ -243,9 +243,26 @@ def parse_retry_after(headers: Mapping[str, str], *, now: float | None = None) -
         if parsed is not None:
             if parsed.tzinfo is None:  # "-0000": UTC, as HTTP dates are
                 parsed = parsed.replace(tzinfo=datetime.UTC)
-            current = time.time() if now is None else now
+            current = server_now(headers) if now is None else now
             return max(0.0, parsed.timestamp() - current)
     return None
+
+
+def server_now(headers: Mapping[str, str]) -> float:
+    """The time now on the clock of the server that answered: its ``Date`` header (RFC 9110 reads a Retry-After date
+    against it), else this machine's. A time of day the server names (a Retry-After date, Anthropic's reset) is of
+    its clock: read on a machine's clock minutes behind (a laptop after sleep, a VM), a 30s wait was minutes long,
+    and the 429 an exhausted quota."""
+    said = _get(headers, "date")
+    try:
+        parsed = email.utils.parsedate_to_datetime(said.strip()) if said else None
+    except (TypeError, ValueError, IndexError, OverflowError):
+        parsed = None
+    if parsed is None:
+        return time.time()
+    if parsed.tzinfo is None:
+        parsed = parsed.replace(tzinfo=datetime.UTC)
+    return parsed.timestamp()
 
 
 def rate_limit_reset(headers: Mapping[str, str]) -> float | None:
@@ -264,12 +281,13 @@ def rate_limit_reset(headers: Mapping[str, str]) -> float | None:
         and (wait := parse_duration(_get(headers, f"x-ratelimit-reset-{bucket}"))) is not None
     ]
     # Anthropic's: anthropic-ratelimit-{requests,tokens,input-tokens,output-tokens}-{remaining,reset}, the reset an
-    # RFC 3339 time ("2026-01-01T00:00:30Z")
+    # RFC 3339 time ("2026-01-01T00:00:30Z") on the server's clock
+    now = server_now(headers)
     waits += [
         wait
         for bucket in ("requests", "tokens", "input-tokens", "output-tokens")
         if _is_zero(_get(headers, f"anthropic-ratelimit-{bucket}-remaining"))
-        and (wait := _until(_get(headers, f"anthropic-ratelimit-{bucket}-reset"))) is not None
+        and (wait := _until(_get(headers, f"anthropic-ratelimit-{bucket}-reset"), now)) is not None
     ]
     return max(waits) if waits else None
 

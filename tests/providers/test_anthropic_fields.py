@@ -4,6 +4,7 @@ general wire tests do not reach."""
 from __future__ import annotations
 
 import datetime
+import email.utils
 import json
 from typing import Any
 
@@ -237,3 +238,24 @@ def test_a_429_without_retry_after_waits_for_the_anthropic_bucket_that_ran_out()
         refused(**{"anthropic-ratelimit-tokens-remaining": "0", "anthropic-ratelimit-tokens-reset": "soon"}).retry_after
         is None
     )
+
+
+def test_an_anthropic_reset_time_is_read_on_the_servers_clock_not_this_machines():
+    # the reset is a time of day on Anthropic's clock: a machine whose clock is ten minutes behind (a laptop after
+    # sleep, a WSL VM) read a bucket refilling in 30s as ten minutes away, and the 429 as an exhausted quota that
+    # moves the call on; the response's Date header is the server's now
+    body = json.dumps({"type": "error", "error": {"type": "rate_limit_error", "message": "Rate limited"}}).encode()
+    server_now = datetime.datetime.now(datetime.UTC) + datetime.timedelta(minutes=10)
+    headers = {
+        "date": email.utils.format_datetime(server_now, usegmt=True),
+        "anthropic-ratelimit-tokens-remaining": "0",
+        "anthropic-ratelimit-tokens-reset": (server_now + datetime.timedelta(seconds=30))
+        .isoformat(timespec="seconds")
+        .replace("+00:00", "Z"),
+    }
+    exc = anthropic_error(429, body, headers, provider="anthropic", model="claude-sonnet-4-5")
+    assert type(exc) is E.RateLimitError and 29 <= exc.retry_after <= 31
+    # a Retry-After date is read so too
+    later = email.utils.format_datetime(server_now + datetime.timedelta(seconds=20), usegmt=True)
+    exc = anthropic_error(429, body, {"date": headers["date"], "retry-after": later}, provider="anthropic", model="m")
+    assert type(exc) is E.RateLimitError and 19 <= exc.retry_after <= 21
