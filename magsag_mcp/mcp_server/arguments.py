@@ -17,6 +17,7 @@ from typing import Any
 from pydantic import BaseModel, ValidationError
 
 from ..errors import redact
+from ..text import NAME_MAX
 
 #: pydantic's error types that mean "the value has the wrong JSON type", with what was expected
 _EXPECTED = {
@@ -191,7 +192,7 @@ def skill_id_meant(value: Any, pattern: str) -> str | None:
     """The skill id ``value`` means, when it misses ``pattern`` by its form only: a skill's name without its
     prefix, in capitals, or after another separator ("summarization", "Skill:Coding", "document analysis")."""
     # the id offered is lower-cased: a key sent here would be shown in a case that redaction no longer knows
-    if not isinstance(value, str) or len(value) > 200 or redact(value) != value:
+    if not isinstance(value, str) or len(value) > NAME_MAX or redact(value) != value:  # no skill id is longer
         return None
     name = re.sub(r"^skills?\s*[.:/_ -]\s*", "", value.strip().lower())
     meant = "skill." + re.sub(r"\s+", "-", name)
