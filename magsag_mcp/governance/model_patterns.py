@@ -104,13 +104,15 @@ MISSPELT_RATIO = 0.85
 
 def nearest_model(name: str, names: Sequence[str]) -> str | None:
     """The one of ``names`` that model ``name`` is a misspelling of: the same in another case (names are matched case
-    by case), its dated snapshot (``claude-3-5-sonnet`` for ``claude-3-5-sonnet-20241022``), or one alike but for a
-    letter or two; None when none is. The one rule for every "did you mean" between a model and a policy's entry."""
+    by case), the same but for a snapshot's date (``claude-3-5-sonnet``, ``claude-3-5-sonnet-20241022``), or one
+    alike but for a letter or two; None when none is. The one rule for every "did you mean" between a model and a
+    policy's entry."""
     import difflib
 
     others = [n for n in names if n != name]
     near = [n for n in others if n.lower() == name.lower()]
-    near = near or [n for n in others if _DATED.search(n) and _DATED.sub("", n) == name]
+    undated = _DATED.sub("", name)
+    near = near or [n for n in others if _DATED.sub("", n) == undated]  # one a snapshot of the other, or two of one
     near = near or difflib.get_close_matches(name, others, 1, MISSPELT_RATIO)
     return near[0] if near else None
 
