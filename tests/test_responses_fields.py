@@ -85,6 +85,21 @@ async def test_encrypted_reasoning_is_asked_for_beside_a_targets_own_include_and
     assert "include" not in _sent(fake_openai) and json.dumps(_sent(fake_openai)).count(ENCRYPTED) == 0
 
 
+async def test_a_model_its_target_asks_to_reason_asks_for_its_encrypted_reasoning_whatever_its_name(
+    fake_openai: FakeOpenAI, transport: Transport
+):
+    # an Azure deployment (or a gateway's alias) is named as its owner likes: "prod-reasoner" told nothing by its
+    # name, and its tool loops lost their reasoning, though its target's params asked for a reasoning effort
+    provider = OpenAIProvider({"OPENAI_API_KEY": DEFAULT_KEY}, transport)
+    request = LLMRequest([Message("user", "hi")], extra={"reasoning": {"effort": "high"}})
+    await provider.complete(request, _target(fake_openai, "prod-reasoner"))
+    assert _sent(fake_openai)["include"] == [ENCRYPTED]
+    # an effort of "none" asks for no reasoning, and a name that tells nothing asks for none unasked
+    for extra in ({"reasoning": {"effort": "none"}}, {}):
+        await provider.complete(LLMRequest([Message("user", "hi")], extra=extra), _target(fake_openai, "prod-reasoner"))
+        assert "include" not in _sent(fake_openai), extra
+
+
 @pytest.mark.parametrize("stream", [False, True], ids=["body", "stream"])
 async def test_a_commentary_message_before_the_final_answer_is_no_part_of_it(
     fake_openai: FakeOpenAI, transport: Transport, stream: bool

@@ -153,7 +153,7 @@ class ResponsesFormat(WireFormat):
             moved_for_responses(body)
             if not request.tools:
                 body.pop("parallel_tool_calls", None)  # (as Chat Completions: none without tools)
-        if self.asks_encrypted_reasoning and body["store"] is False and reasons(model, requested_effort(request.extra)):
+        if self.asks_encrypted_reasoning and body["store"] is False and _reasons(model, request.extra):
             _include_encrypted_reasoning(body)
         if request.stop:
             notes.append("the Responses API has no stop sequences; 'stop' was not sent")
@@ -209,6 +209,14 @@ class ResponsesFormat(WireFormat):
 
 #: what ``include`` names to have a reasoning item's encrypted content in the answer
 ENCRYPTED_REASONING = "reasoning.encrypted_content"
+
+
+def _reasons(model: str, extra: dict[str, Any]) -> bool:
+    """Whether the call's model reasons: by OpenAI's names, or, whatever its name (an Azure deployment's, a
+    gateway's alias), when the target's params ask for a reasoning effort other than "none" (a model that does not
+    reason refuses the setting itself)."""
+    effort = requested_effort(extra)
+    return reasons(model, effort) or (isinstance(effort, str) and effort != "none")
 
 
 def _include_encrypted_reasoning(body: dict[str, Any]) -> None:
