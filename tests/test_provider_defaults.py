@@ -400,3 +400,24 @@ def test_validate_offers_only_models_of_the_provider_for_a_refused_mapping(catal
     assert "name a model of google's it allows" not in problems[0]
     assert "it allows no google model" in problems[0]
     assert problems[0].endswith("add google:gemini-1.5-pro to production_models.allowed_models, or remove the entry")
+
+
+def test_a_misspelt_mapped_model_the_policy_refuses_is_told_the_allowed_model_it_nearly_is(
+    catalog_copy: Path, tmp_path: Path
+):
+    # a call naming gemini-1.5-prro is told "(did you mean 'gemini-1.5-pro'?)", and so is validate of the mapping;
+    # the refusal of the same typo taken from provider_defaults was not
+    from magsag_mcp.api import Magsag
+    from magsag_mcp.loopback import LoopbackUpstream
+
+    routing = catalog_copy / "routing" / "default.yaml"
+    routing.write_text(routing.read_text().replace("  google: gemini-1.5-pro\n", "  google: gemini-1.5-prro\n"))
+    with LoopbackUpstream().running() as up:
+        env = {**up.env(), **QUICK, "MAGSAG_PROVIDER": "google"}
+        with Magsag(catalog=catalog_copy, db=tmp_path / "ledger.db", env=env) as mg:
+            with pytest.raises(PolicyDenied) as caught:
+                mg.skills.invoke("skill.coding", PAYLOADS["skill.coding"])
+    message = caught.value.message
+    assert "google:gemini-1.5-prro is not in production_models.allowed_models (did you mean 'gemini-1.5-pro'?)" in (
+        message
+    ), message

@@ -175,10 +175,10 @@ class Governance:
                 else "name a model it allows in the call"
             )
             where = (
-                f"; it allows {shown}; its {provider} models are {_shown(own)}: name one of them in routing's "
+                f"{meant}; it allows {shown}; its {provider} models are {_shown(own)}: name one of them in routing's "
                 f"provider_defaults.{provider} (or in {'MAGSAG_MODEL' if ctx.by_env else 'the call'}), or {other}"
                 if own
-                else f"; it allows no {provider} model ({shown}): {other}"
+                else f"{meant}; it allows no {provider} model ({shown}): {other}"
             )
             return f"{where}, or add {ctx.target.label} to {policy}.allowed_models"
         where = (
