@@ -345,13 +345,39 @@ def misspelt_allowed_models(catalog: Catalog, policies: Any) -> list[str]:
                 continue
             # in another case (GPT-4o) too: names are matched case by case, and difflib finds it too far
             near = nearest_model(pattern, names)
-            if near:
+            typo = _routed_typo(refused, near, pattern) if near else None
+            if typo is not None:  # the allowed model is a real one, and routing's the misspelling of it
+                where = next((at for at, t in placed_targets(catalog) if t == typo), catalog.routing_place("default"))
+                problems.append(
+                    f"{where}: routing's {typo.label} is refused by policy {p.name!r} {_unlisted(policies, p.name)} "
+                    f"and skipped on every call: did you mean {pattern!r}? (genai-prices knows no {typo.model}); "
+                    "correct the model's name in routing"
+                )
+            elif near:
                 where = policies.place(p.name, f"allowed_models.{j}", catalog.root / "policies")
                 problems.append(
                     f"{where}: policy {p.name!r} allows {pattern!r}, which no routing target is; "
                     f"did you mean {near!r}? (routing's {near} is refused by it, and skipped on every call)"
                 )
     return problems
+
+
+def _routed_typo(refused: list[Target], near: str, pattern: str) -> Target | None:
+    """The routed target named ``near`` when it, not the allowed ``pattern``, is the misspelling: genai-prices knows
+    the model ``pattern`` names (on the target's provider) and not the target's (``gpt-4o-mnii`` for ``gpt-4o-mini``).
+    None when that cannot be told (a local model, both known or neither): the entry is then told to the policy."""
+    from .rates import genai_model
+    from .targets import provider_prefix
+
+    target = next((t for t in refused if near in (t.model, t.label)), None)
+    if target is None:
+        return None
+    pinned = provider_prefix(pattern)
+    if pinned is not None and pinned[0] != target.provider:
+        return None
+    allowed = pinned[1] if pinned else pattern
+    known = genai_model(target.provider, allowed) is not None
+    return target if known and genai_model(target.provider, target.model) is None else None
 
 
 def refused_by_data_classes(catalog: Catalog, policies: Any) -> list[str]:

@@ -1046,3 +1046,25 @@ def test_a_routed_model_a_policy_refuses_that_nearly_names_one_it_allows_is_told
     routing.write_text(text.replace("chain: [local:llama3.1:70b]", "chain: [local:mistral]"))
     route = next(p for p in validate_catalog(catalog_copy, env={}) if "routes.6:" in p)
     assert "(local:mistral) is refused" in route and "did you mean" not in route
+
+
+def test_a_routed_model_misspelt_is_told_to_routing_not_offered_to_the_policy(catalog_copy: Path):
+    # routing's gpt-4o-mini written gpt-4o-mnii everywhere: validate told the policy to allow the typo ("allows
+    # 'gpt-4o-mini', which no routing target is; did you mean 'gpt-4o-mnii'?"), the opposite of what a call naming
+    # it is told. genai-prices knows gpt-4o-mini and not gpt-4o-mnii: the typo is routing's, and is told there
+    routing = catalog_copy / "routing" / "default.yaml"
+    routing.write_text(routing.read_text().replace("openai:gpt-4o-mini", "openai:gpt-4o-mnii"))
+    problems = validate_catalog(catalog_copy, env={})
+    assert not any("did you mean 'gpt-4o-mnii'" in p for p in problems), problems
+    (told,) = [p for p in problems if "did you mean 'gpt-4o-mini'" in p]
+    assert told.startswith(
+        f"{routing}: default.2: routing's openai:gpt-4o-mnii is refused by policy 'production_models'"
+    ), told
+    # a policy entry misspelt, a model genai-prices does not know, is still told to the policy (as before)
+    routing.write_text(routing.read_text().replace("openai:gpt-4o-mnii", "openai:gpt-4o-mini"))
+    policies = catalog_copy / "policies" / "model_governance.yaml"
+    policies.write_text(policies.read_text().replace("      - gpt-4o-mini\n", "      - gpt-4o-mnii\n"))
+    assert [p for p in validate_catalog(catalog_copy, env={}) if "did you mean" in p] == [
+        f"{policies}: policies.0.allowed_models.1: policy 'production_models' allows 'gpt-4o-mnii', which no routing "
+        "target is; did you mean 'gpt-4o-mini'? (routing's gpt-4o-mini is refused by it, and skipped on every call)"
+    ]
