@@ -252,17 +252,17 @@ def test_search_matches_in_any_case_unless_the_pattern_asks_for_case(ledger_db, 
 
 def test_a_search_that_scans_too_long_stops_with_the_fix(tmp_path, monkeypatch):
     from magsag_mcp.errors import InputError
-    from magsag_mcp.ledger import queries
+    from magsag_mcp.ledger import search
 
     async def go() -> None:
         async with Ledger(tmp_path / "big.db") as ledger:
             now = time.time()
             attempts = [AttemptRecord("big", now - i, "openai", "gpt-4o", "s", "a", "ok", 0, 1) for i in range(3000)]
             await ledger.record_call(RunRecord("big", "a", "s", now - 3000), attempts)
-            monkeypatch.setattr(queries, "SEARCH_SECONDS", 0.0)  # any scan of some length is too long
+            monkeypatch.setattr(search, "SEARCH_SECONDS", 0.0)  # any scan of some length is too long
             with pytest.raises(InputError, match=r"still scanning after 0s.*--since 7d"):
                 await ledger.search("never-matches-anything")
-            monkeypatch.setattr(queries, "SEARCH_SECONDS", 10.0)
+            monkeypatch.setattr(search, "SEARCH_SECONDS", 10.0)
             assert await ledger.search("never-matches-anything") == []  # the reader is usable again
 
     anyio.run(go)

@@ -137,7 +137,7 @@ class LedgerReports:
     async def search_page(
         self, pattern: str, limit: int = 50, since: str | float | None = None, cursor: str | None = None
     ) -> dict[str, Any]:
-        from .queries import search_page
+        from .search import search_page
 
         await self.record_expired_reservations()
         page = await search_page(self, pattern, limit, since, cursor)
