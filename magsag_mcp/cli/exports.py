@@ -16,6 +16,7 @@ from collections.abc import Iterator
 from typing import Any
 
 from . import data, write_pieces
+from .csv_rows import csv_pieces
 
 #: a run of more attempts than this is listed without them, and they are read after it
 INLINE_ATTEMPTS = 100
@@ -43,13 +44,13 @@ def export_all(args: argparse.Namespace, *, limit: int | None = None) -> int:
         def whole(runs: list[dict[str, Any]]) -> None:  # runs listed with their attempts, written together
             nonlocal count
             if runs:
-                write_pieces(_json_items(runs, first=count == 0) if as_json else data.csv_pieces(runs, header=False))
+                write_pieces(_json_items(runs, first=count == 0) if as_json else csv_pieces(runs, header=False))
                 count += len(runs)
 
         while True:
             page = await ledger.query_runs_page(page_filters, inline=INLINE_ATTEMPTS)
             if header:  # once the first page is read: a read that fails (a bad --cursor) writes nothing
-                write_pieces(data.csv_pieces([]))
+                write_pieces(csv_pieces([]))
                 header = False
             listed: list[dict[str, Any]] = []
             for run in page["runs"]:
@@ -95,9 +96,9 @@ async def _in_pieces(ledger: Any, run: dict[str, Any], bound: int, as_json: bool
         await _json_run(run, pieces, first=first)
         return
     if not ids:  # pruned since its page was read: its one row, as for a run without attempts
-        write_pieces(data.csv_pieces([run], header=False))
+        write_pieces(csv_pieces([run], header=False))
     for piece in pieces:
-        write_pieces(data.csv_pieces([{**run, "attempts": await piece}], header=False))
+        write_pieces(csv_pieces([{**run, "attempts": await piece}], header=False))
 
 
 async def _json_run(run: dict[str, Any], pieces: Iterator[Any], *, first: bool) -> None:
