@@ -1880,3 +1880,75 @@ async def test_prune_keeps_the_rows_whose_spend_a_live_run_limit_counts(tmp_path
     # the calls older than the cutoff go; the rows of runs idle for two days and more too ("idle", "old")
     assert short == {"attempts": 4, "runs": 2, "events": 0, **({"vacuum": 0} if "vacuum" in short else {})}
     assert spend == {"paused": Decimal("0.01"), "mag": Decimal("0.02")}  # mag's own call and its delegated run's
+
+
+def test_records_written_alone_hold_what_the_same_records_written_as_one_batch_hold(tmp_path: Path):
+    """A lone record writes its rows as it made them; a batch sums them per key across records first. Both
+    must leave the same rows: attempts priced, unpriced with a bound and without one, two that spent in one
+    call (summed in the record), with and without an agent, in two spend buckets."""
+    from magsag_mcp.ledger.migrations import migrate
+    from magsag_mcp.ledger.writes import RecordWrite
+
+    now = 1_796_198_667.0
+
+    def attempt(run_id: str, agent: str | None, at: float, cost: str | None, bound: str | None, n: int):
+        return AttemptRecord(
+            run_id=run_id,
+            started_at=at,
+            provider="openai",
+            model="gpt-4o",
+            skill="s",
+            agent=agent,
+            outcome="ok" if cost is not None else "error",
+            fallback_position=n,
+            attempt_number=1,
+            input_tokens=10 + n,
+            output_tokens=5,
+            cached_tokens=n,
+            reasoning_tokens=2 * n,
+            cost_usd=None if cost is None else Decimal(cost),
+            cost_bound_usd=None if bound is None else Decimal(bound),
+        )
+
+    calls = [
+        ("r1", "ag", [attempt("r1", "ag", now, "0.25", None, 0)]),
+        ("r2", "ag", [attempt("r2", "ag", now, None, "0.5", 0)]),
+        ("r3", None, [attempt("r3", None, now, None, None, 0)]),
+        ("r4", "ag", [attempt("r4", "ag", now, None, "0.125", 0), attempt("r4", "ag", now + 1, "0.03", None, 1)]),
+        ("r5", None, [attempt("r5", None, now, "0.5", None, 0), attempt("r5", None, now + 2000, "0.5", None, 1)]),
+        ("r6", "bg", [attempt("r6", "bg", now, "0", None, 0), attempt("r6", "bg", now, "1.5", None, 1)]),
+    ]
+
+    def records() -> list[RecordWrite]:
+        return [
+            RecordWrite.of(RunRecord(run_id, agent, "s", now, ended_at=now + 5, status="ok"), attempts)
+            for run_id, agent, attempts in calls
+        ]
+
+    def written(name: str, batch: bool) -> dict[str, list[tuple]]:
+        conn = sqlite3.connect(tmp_path / name, isolation_level=None)
+        migrate(conn)
+        conn.execute("BEGIN IMMEDIATE")
+        if batch:
+            RecordWrite.apply_all(conn, records())
+        else:
+            for write in records():
+                write(conn)
+        conn.execute("COMMIT")
+        tables = {
+            "runs": "SELECT * FROM runs ORDER BY run_id",
+            "attempts": "SELECT * FROM attempts ORDER BY run_id, fallback_position",
+            "usage_rollup": "SELECT * FROM usage_rollup ORDER BY bucket, model, provider, agent, skill, outcome",
+            "agent_spend": "SELECT * FROM agent_spend ORDER BY agent, bucket",
+            "day_spend": "SELECT * FROM day_spend ORDER BY bucket",
+        }
+        rows = {table: conn.execute(sql).fetchall() for table, sql in tables.items()}
+        conn.close()
+        return rows
+
+    alone, together = written("alone.db", False), written("batch.db", True)
+    assert alone == together
+    assert alone["agent_spend"] and alone["day_spend"] and len(alone["usage_rollup"]) >= 2
+    # r4's two attempts (a bound of $0.125 and $0.03 paid) are one agent row and one day row, summed
+    spent = {(agent, bucket): (cost, bound) for agent, bucket, cost, bound in alone["agent_spend"]}
+    assert spent[("ag", int(now // 900))] == (280_000_000_000, 625_000_000_000)

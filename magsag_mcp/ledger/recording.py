@@ -36,7 +36,6 @@ class LedgerRecording:
 
         async def read(self, fn: Callable[[sqlite3.Connection], T], *, snapshot: bool = True) -> T: ...
 
-
     async def record_call(
         self,
         run: RunRecord,

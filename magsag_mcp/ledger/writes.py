@@ -87,6 +87,16 @@ def _rollup_rows(
     """Attempts folded into daily usage buckets, so summaries never scan every attempt. ``money``: each
     attempt's cost and bound in pico-USD (see :meth:`RecordWrite.of`); ``last``: the index of the call's last
     attempt that reached a provider (-1: none), whose row the call's cost ``call`` counts in."""
+    if len(attempts) == 1:  # most calls: its one row as it is, no bucket to fold into
+        a, (cost, bound) = attempts[0], money[0]
+        bucket = int(a.started_at // ROLLUP_BUCKET_SECONDS)
+        row = (bucket, a.model, a.provider, a.agent or "", a.skill or "", a.outcome, 1, a.input_tokens, a.output_tokens)
+        peak = (call, a.run_id, a.started_at) if last == 0 else (-1, None, None)
+        if a.cost_usd is not None:  # cost, unpriced, cost bound, bounded, then the costliest call's
+            return [(*row, a.cached_tokens, a.reasoning_tokens, cost or 0, 0, 0, 0, *peak)]
+        if a.cost_bound_usd is not None:
+            return [(*row, a.cached_tokens, a.reasoning_tokens, 0, 1, bound or 0, 1, *peak)]
+        return [(*row, a.cached_tokens, a.reasoning_tokens, 0, 1, 0, 0, *peak)]
     # each bucket's whole row, its key (6 columns) and then its numbers, made a tuple by map() (no comprehension)
     acc: dict[tuple[Any, ...], list[Any]] = {}
     for a, (cost, bound) in zip(attempts, money, strict=True):
@@ -170,7 +180,7 @@ class RecordWrite:
     batch of 200 calls costs five statements, not a thousand.
     """
 
-    __slots__ = ("run", "attempts", "rollup", "spend", "held")
+    __slots__ = ("run", "attempts", "rollup", "spend", "day", "held")
 
     def __init__(
         self,
@@ -178,9 +188,12 @@ class RecordWrite:
         attempts: list[tuple[Any, ...]],
         rollup: list[tuple[Any, ...]],
         spend: list[tuple[Any, ...]],
+        day: list[tuple[Any, ...]],
         held: list[int],
     ) -> None:
-        self.run, self.attempts, self.rollup, self.spend, self.held = run, attempts, rollup, spend, held
+        #: ``rollup``, ``spend`` (agent, bucket, cost, bound) and ``day`` (bucket, cost, bound): one row per key,
+        #: each ready for its statement
+        self.run, self.attempts, self.rollup, self.spend, self.day, self.held = run, attempts, rollup, spend, day, held
 
     @classmethod
     def of(cls, run: RunRecord, attempts: list[AttemptRecord], error: Any = None) -> RecordWrite:
@@ -191,8 +204,7 @@ class RecordWrite:
         money: list[tuple[int | None, int | None]] = []
         rows: list[tuple[Any, ...]] = []
         spend: list[tuple[Any, ...]] = []  # (agent, bucket, cost, bound) of the attempts with an agent
-        agents_day: list[tuple[Any, ...]] = []  # the same rows, for the day's spend of every call (agent None)
-        others_day: list[tuple[Any, ...]] = []  # the day's spend of the attempts without an agent
+        day: list[tuple[Any, ...]] = []  # (bucket, cost, bound): the day's spend of every attempt
         held: list[int] = []
         unpriced = cost = bound = 0
         last = -1  # the call's last attempt that reached a provider: the call counts under it
@@ -211,15 +223,15 @@ class RecordWrite:
                 paid, unknown = c or 0, 0 if a.cost_usd is not None else b or 0
                 if a.agent is not None:
                     spend.append((a.agent, bucket, paid, unknown))
-                    agents_day.append((None, bucket, paid, unknown))
-                else:
-                    others_day.append((None, bucket, paid, unknown))
+                day.append((bucket, paid, unknown))
             if a.reservation_id is not None:
                 held.append(a.reservation_id)
             if a.outcome == "ok" or a.outcome == "error":
                 last = i
         if last >= 0:  # what the call limit counts: its attempts together, an unknown cost at its bound
             rows[last] = (*rows[last][:-1], cost + bound)
+        if len(day) > 1:  # (rare: several attempts of a call spent) one row per key, as apply_all writes them
+            spend, day = _summed(spend, 2), _summed(day, 1)
         run_row = (
             run.run_id,
             run.agent,
@@ -237,8 +249,7 @@ class RecordWrite:
             None if error is None else error.kind,
             None if error is None else redact(error.message)[:1000],
         )
-        rollup = _rollup_rows(attempts, money, last, cost + bound)
-        return cls(run_row, rows, rollup, spend + agents_day + others_day, held)
+        return cls(run_row, rows, _rollup_rows(attempts, money, last, cost + bound), spend, day, held)
 
     #: see apply_batch: records go before the batch's budget reservations
     merge_order = 0
@@ -251,16 +262,23 @@ class RecordWrite:
         # One cursor for the statements below: conn.execute and conn.executemany each make (and drop) a
         # cursor of their own, a few thousand instructions each, and a record is six statements.
         cur = conn.cursor()
+        if len(writes) == 1:  # a lone call's record (most): its rows are one per key already, nothing to sum
+            w = writes[0]
+            held = []
+            for r in w.held:  # (a loop: a comprehension is a frame of its own)
+                held.append((r,))
+            _write(conn, cur, writes, held, [w.run], w.attempts, w.rollup, w.spend, w.day)
+            return [(True, None)]
         # The statements' rows, in one pass over the writes (no comprehension per statement: a frame each).
         # An upsert adds its row's numbers to the stored ones, so rollup and spend rows with one key are
         # summed first; each is kept as its whole row (key and numbers), which the statement takes as it is.
-        held: list[tuple[int]] = []
+        held = []
         runs: list[tuple[Any, ...]] = []
         attempts: list[tuple[Any, ...]] = []
         rollup: dict[tuple[Any, ...], list[Any]] = {}
         #: agent_spend: (agent, bucket) -> [agent, bucket, cost, bound]
         spend: dict[tuple[Any, ...], list[Any]] = {}
-        #: day_spend, the day's spend of every call together (its rows have no agent): bucket -> [bucket, cost, bound]
+        #: day_spend, the day's spend of every call together: bucket -> [bucket, cost, bound]
         day: dict[int, list[Any]] = {}
         for w in writes:
             for r in w.held:
@@ -277,38 +295,65 @@ class RecordWrite:
                     if row[15] > have[15]:  # the costlier call (see _rollup_rows), the first of equal ones
                         have[15], have[16], have[17] = row[15], row[16], row[17]
             for agent, bucket, cost, bound in w.spend:
-                if agent is None:  # an attempt with an agent has a row of each kind
-                    have = day.get(bucket)
-                    if have is None:
-                        day[bucket] = [bucket, cost, bound]
-                    else:
-                        have[1] += cost
-                        have[2] += bound
-                    continue
                 have = spend.get((agent, bucket))
                 if have is None:
                     spend[(agent, bucket)] = [agent, bucket, cost, bound]
                 else:
                     have[2] += cost
                     have[3] += bound
-        if held and cur.executemany("DELETE FROM budget_reservations WHERE id = ?", held).rowcount < len(held):
-            # A reservation already gone: it expired and another process recorded it as an abandoned
-            # attempt. This record is that attempt's real outcome, so the stand-in goes first (before the
-            # run's row is added to, so that a run row made only for the stand-in is made afresh).
-            for w in writes:
-                for row in w.attempts:
-                    if row[_RESERVATION_ID] is not None:
-                        unrecord_abandoned(conn, row[0], row[_RESERVATION_ID])
-        cur.executemany(_UPSERT_RUN, runs)
-        if attempts:
-            cur.executemany(_INSERT_ATTEMPT, attempts)
-        if rollup:
-            cur.executemany(_UPSERT_ROLLUP, rollup.values())
-        if spend:
-            cur.executemany(_UPSERT_SPEND, spend.values())
-        if day:
-            cur.executemany(_UPSERT_DAY, day.values())
+            for bucket, cost, bound in w.day:
+                have = day.get(bucket)
+                if have is None:
+                    day[bucket] = [bucket, cost, bound]
+                else:
+                    have[1] += cost
+                    have[2] += bound
+        _write(conn, cur, writes, held, runs, attempts, rollup.values(), spend.values(), day.values())
         return [(True, None)] * len(writes)
+
+
+def _summed(rows: list[tuple[Any, ...]], width: int) -> list[tuple[Any, ...]]:
+    """``rows`` with those of one key (their first ``width`` columns) summed into one, in the order keys first come."""
+    out: dict[tuple[Any, ...], list[Any]] = {}
+    for row in rows:
+        have = out.get(row[:width])
+        if have is None:
+            out[row[:width]] = list(row)
+        else:
+            for i in range(width, len(row)):
+                have[i] += row[i]
+    return list(map(tuple, out.values()))
+
+
+def _write(
+    conn: sqlite3.Connection,
+    cur: sqlite3.Cursor,
+    writes: list[RecordWrite],
+    held: list[tuple[int]],
+    runs: list[tuple[Any, ...]],
+    attempts: list[tuple[Any, ...]],
+    rollup: Any,
+    spend: Any,
+    day: Any,
+) -> None:
+    """The records' statements, a table at a time (see :meth:`RecordWrite.apply_all`)."""
+    if held and cur.executemany("DELETE FROM budget_reservations WHERE id = ?", held).rowcount < len(held):
+        # A reservation already gone: it expired and another process recorded it as an abandoned
+        # attempt. This record is that attempt's real outcome, so the stand-in goes first (before the
+        # run's row is added to, so that a run row made only for the stand-in is made afresh).
+        for w in writes:
+            for row in w.attempts:
+                if row[_RESERVATION_ID] is not None:
+                    unrecord_abandoned(conn, row[0], row[_RESERVATION_ID])
+    cur.executemany(_UPSERT_RUN, runs)
+    if attempts:
+        cur.executemany(_INSERT_ATTEMPT, attempts)
+    if rollup:
+        cur.executemany(_UPSERT_ROLLUP, rollup)
+    if spend:
+        cur.executemany(_UPSERT_SPEND, spend)
+    if day:
+        cur.executemany(_UPSERT_DAY, day)
 
 
 #: the error of an attempt whose reservation expired with no record (see :func:`record_abandoned`)
