@@ -12,7 +12,7 @@ import html
 import math
 import re
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from multidict import CIMultiDict, CIMultiDictProxy
@@ -376,8 +376,11 @@ _REQUEST_ID_HEADERS = ("x-request-id", "request-id", "apim-request-id")
 
 def request_id(headers: Mapping[str, str]) -> str | None:
     """The id the vendor gave the request (what its support asks for), or None."""
-    rid = next((v.strip() for name in _REQUEST_ID_HEADERS if (v := _get(headers, name)) and v.strip()), None)
-    return excerpt(rid, 200) if rid else None  # redacted before the cut: a cut key is no longer the whole key
+    for name in _REQUEST_ID_HEADERS:  # a loop, not next() over a generator: asked on every failed attempt
+        rid = _get(headers, name)
+        if rid and not rid.isspace():
+            return excerpt(rid.strip(), 200)  # redacted before the cut: a cut key is no longer the whole key
+    return None
 
 
 def with_request_id(exc: ProviderError, headers: Mapping[str, str]) -> ProviderError:
@@ -399,13 +402,22 @@ def with_request_id(exc: ProviderError, headers: Mapping[str, str]) -> ProviderE
 _FILTER_HINTS = ("content_filter", "content_policy", "safety", "responsibleaipolicyviolation")
 
 
-def _mentions(hints: tuple[str, ...], *texts: str) -> bool:
-    """Whether one of ``hints`` is in one of ``texts`` (a loop: any() over a generator costs more, on
-    every failed attempt)."""
-    for hint in hints:
-        for text in texts:
-            if hint in text:
-                return True
+def _finder(hints: tuple[str, ...]) -> Callable[[str], re.Match[str] | None]:
+    """What finds any of ``hints`` in a text (as ``hint in text`` would): one search in C for them all, where a
+    loop over twenty hints and two texts ran some forty comparisons in Python on every failed attempt."""
+    return re.compile("|".join(map(re.escape, hints))).search
+
+
+_QUOTA = _finder(_QUOTA_HINTS)
+_CONTEXT = _finder(_CONTEXT_HINTS)
+_FILTER = _finder(_FILTER_HINTS)
+
+
+def _mentions(found: Callable[[str], re.Match[str] | None], *texts: str) -> bool:
+    """Whether ``found`` (a :func:`_finder`) finds its hints in one of ``texts``."""
+    for text in texts:
+        if found(text) is not None:
+            return True
     return False
 
 
@@ -437,14 +449,14 @@ def error_for(
             wait = wait_in_message(message)
         if wait is None:
             wait = rate_limit_reset(headers)
-        if _mentions(_QUOTA_HINTS, code_l, msg_l) or (wait is not None and wait > LONG_WAIT_SECONDS):
+        if _mentions(_QUOTA, code_l, msg_l) or (wait is not None and wait > LONG_WAIT_SECONDS):
             return QuotaExhaustedError(text, retry_after=wait, **kw)
         return RateLimitError(text, retry_after=wait, **kw)
-    if _mentions(_CONTEXT_HINTS, code_l, msg_l) or status == 413:
+    if _mentions(_CONTEXT, code_l, msg_l) or status == 413:
         return ContextTooLongError(text, **kw)
     # OpenAI's invalid_prompt ("your prompt was flagged as potentially violating our usage policy") and
     # bio_policy are its safety system refusing the prompt: another vendor may serve it
-    if _mentions(_FILTER_HINTS, code_l) or code_l in _POLICY_CODES:
+    if _mentions(_FILTER, code_l) or code_l in _POLICY_CODES:
         return ContentFilteredError(text, **kw)
     by_status = _BY_STATUS.get(status)
     if by_status is not None:
