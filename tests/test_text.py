@@ -54,6 +54,26 @@ def test_names_and_none():
         check_text("a" + HALF, "agent")
 
 
+def test_a_name_and_an_answers_word_are_checked_alike_whether_ascii_or_not():
+    """check_name and said() skip the surrogate walk for ASCII (which holds none): a name that is not ASCII is still
+    walked and refused for half a pair, and a word an answer says has its half pairs replaced."""
+    from magsag_mcp.providers.wire_format import SAID_LIMIT, said
+    from magsag_mcp.text import check_name
+
+    check_name("bench", "agent")
+    check_name("café 😀", "agent")
+    check_name(None, "run_id")
+    with pytest.raises(InputError, match=r"run_id is not valid Unicode text.*U\+D83D at character 1"):
+        check_name("a" + HALF, "run_id")
+    with pytest.raises(InputError, match=r"agent must be a string, not int"):
+        check_name(7, "agent")
+    assert said("gpt-4o") == "gpt-4o"
+    assert said("gpt-4o" + HALF) == "gpt-4o\ufffd"
+    assert said("x" * (SAID_LIMIT * 5)) == "x" * SAID_LIMIT
+    assert said("é" * (SAID_LIMIT * 5)) == "é" * SAID_LIMIT
+    assert said("") is None and said(None) is None and said({"tier": "priority"}) is None
+
+
 @pytest.mark.anyio
 async def test_a_vendors_error_with_half_a_surrogate_pair_is_recorded_and_sent(fake_openai, tmp_path):
     # A gateway that cuts its error text by UTF-16 units (JavaScript's slice) sends "\ud83d" escaped in its JSON.

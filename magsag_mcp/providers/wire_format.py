@@ -153,7 +153,9 @@ def said(value: Any) -> str | None:
     "mistral-sk-7b-instruct" is a name, and Azure's answers are priced by the model they name."""
     if not isinstance(value, str) or not value:
         return None
-    value = whole_characters(value[: SAID_LIMIT * 4])  # (half a surrogate pair: the ledger could not store it)
+    value = value[: SAID_LIMIT * 4]
+    if not value.isascii():  # (most words are: ASCII holds no half of a surrogate pair, which the ledger cannot store)
+        value = whole_characters(value)
     return excerpt(value, SAID_LIMIT) if holds_secret(value) else value[:SAID_LIMIT]
 
 
