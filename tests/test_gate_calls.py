@@ -153,7 +153,7 @@ def test_a_model_whose_attempts_ended_no_call_has_none_to_check(tmp_path: Path, 
 async def test_prune_and_a_late_record_of_an_abandoned_call_keep_the_costliest_call_right(tmp_path: Path):
     """The rollup's costliest call is rebuilt where its day is rebuilt (a prune's cutoff day), and a stand-in
     for a call whose process seemed dead is taken back when the call's own record lands."""
-    from magsag_mcp.ledger.writes import record_abandoned
+    from magsag_mcp.ledger.abandoned import record_abandoned
 
     db = tmp_path / "l.db"
     async with Ledger(db) as ledger:

@@ -10,8 +10,9 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 from ..errors import MagsagError
 from ..records import AttemptRecord, RunRecord
+from .abandoned import EXPIRED_RESERVATIONS, record_abandoned
 from .events import INSERT_EVENT, event_row
-from .writes import EXPIRED_RESERVATIONS, RecordWrite, record_abandoned
+from .writes import RecordWrite
 
 T = TypeVar("T")
 
@@ -72,7 +73,7 @@ class LedgerRecording:
 
     async def record_expired_reservations(self) -> int:
         """Record the calls whose process died (or hung past their deadline) with the request in flight:
-        each expired reservation becomes the attempt it stood for (:func:`~.writes.record_abandoned`).
+        each expired reservation becomes the attempt it stood for (:func:`~.abandoned.record_abandoned`).
         Returns how many.
 
         The next budget reservation in any process does this too, but that may never come (the last
