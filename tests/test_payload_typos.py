@@ -488,9 +488,9 @@ def test_a_routing_key_beside_the_skills_fields_is_named_in_the_warnings(catalog
 
 def test_a_field_the_skill_reads_is_no_routing_key_however_it_is_named(catalog):
     skill = _skill({"type": "object", "properties": {"text": {}, "model": {"type": "string"}}}, user="{text} {model}")
-    from magsag_mcp.routing import _near_misses
+    from magsag_mcp.payload_warnings import near_misses
 
-    assert _near_misses({"text": "a car", "model": "Corolla"}, {}, skill.call_parts) == []
+    assert near_misses({"text": "a car", "model": "Corolla"}, {}, skill.call_parts) == []
     assert plan_call(catalog, "skill.analysis", {"data": "x"}, context=None, env={}).warnings == []
 
 
@@ -508,9 +508,9 @@ def test_an_agent_or_run_id_beside_the_skills_fields_is_named_in_the_warnings(ca
     said = [w for w in plan.warnings if f"payload key {key!r}" in w]
     assert said and goes in said[0] and "its limits" in said[0], plan.warnings
     skill = _skill({"type": "object", "properties": {"text": {}, key: {"type": "string"}}}, user="{text} {" + key + "}")
-    from magsag_mcp.routing import _near_misses
+    from magsag_mcp.payload_warnings import near_misses
 
-    assert _near_misses({"text": "a", key: "b"}, {}, skill.call_parts) == []  # a field the skill reads is its own
+    assert near_misses({"text": "a", key: "b"}, {}, skill.call_parts) == []  # a field the skill reads is its own
 
 
 @pytest.mark.parametrize(

@@ -1,0 +1,105 @@
+"""What a call's payload and context say that magsag does not read, said in the result's warnings: a key that looks
+like one magsag reads but is not (modelConfig, preferred_modle), a routing or record key written among the skill's
+fields, a field the skill's prompt never reads. Each went where the key meant to keep it from going, or was paid
+for without reaching the model. Made by :func:`~.routing.plan_call` on every call; cheap when nothing is amiss.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from .call_request import MODEL_CONFIG_KEYS
+
+__all__ = ["CONTEXT_KEYS", "near_misses"]
+
+#: the context keys routing reads
+CONTEXT_KEYS = ("llm_overrides", "preferred_model", "tier", "data_class")
+
+
+#: the keys of a call's context and model_config, and the context itself: beside the skill's fields in a payload,
+#: routing reads none of them
+_ROUTING_KEYS = frozenset(CONTEXT_KEYS) | MODEL_CONFIG_KEYS | {"context"}
+#: what a call is recorded under, given beside its payload: in it, the ledger and the budgets read neither
+_RECORD_KEYS = {
+    "agent": "the call was not recorded under that agent, and its limits did not apply to it",
+    "run_id": "the call did not join that run, and its limits did not apply to it",
+}
+#: both, looked for in every payload: one set, not their union made again on each call
+_STRAY_KEYS = _ROUTING_KEYS | frozenset(_RECORD_KEYS)
+
+
+def near_misses(payload: Mapping[str, Any], context: Mapping[str, Any], skill: Any = None) -> list[str]:
+    """Keys that look like the ones magsag reads but are not (modelConfig, preferred_modle, a payload's own
+    data_class or model that the skill does not read): said in the result's warnings, since the call then went
+    where the key meant to keep it from going. ``skill``: its :class:`~.skills.CallParts`."""
+    out = []
+    if "model_config" not in payload:
+        for key in payload:
+            if _model_config_like(key):
+                out.append(f"payload key {key!r} is not 'model_config': it went to the skill as data, not routing")
+    stray = payload.keys() & _STRAY_KEYS if skill is not None else ()
+    if stray:  # (rare: one set operation on every call, the skill's fields read only then)
+        read = {*skill.field_names, *((skill.input_schema or {}).get("properties") or ())}
+        for key in sorted(stray - read):
+            if key in _RECORD_KEYS:
+                out.append(
+                    f"payload key {key!r} went to the skill as data: {_RECORD_KEYS[key]}; the call's {key} goes "
+                    f"beside its payload (invoke's {key}=, invoke_skill's {key})"
+                )
+                continue
+            goes = f"context['{key}']" if key in CONTEXT_KEYS else f"payload['model_config']['{key}']"
+            if key == "context":
+                goes = "the call's own context, beside its payload (invoke's context=, invoke_skill's context)"
+            out.append(
+                f"payload key {key!r} went to the skill as data, not routing, which did not apply it: a call's "
+                f"{key} goes in {goes}"
+            )
+    if skill is not None:
+        out.extend(_unread_fields(payload, skill))
+    unknown = [k for k in context if k not in CONTEXT_KEYS and isinstance(k, str)] if context else ()
+    if unknown:
+        import difflib
+
+        for key in unknown:
+            # context={"model": ...} or a payload's model_config (in a Delegation's context): read by no one
+            if key in MODEL_CONFIG_KEYS or key == "model_config":
+                also = " or context['preferred_model']" if key == "model" else ""
+                goes = (
+                    "a call's model_config goes in its payload (payload['model_config']), or its keys in "
+                    "context['llm_overrides']"
+                    if key == "model_config"
+                    else f"the call's {key} goes in context['llm_overrides']{also} (or payload['model_config'])"
+                )
+                out.append(f"context key {key!r} is not one magsag reads: {goes}, and was not applied")
+                continue
+            close = difflib.get_close_matches(key, CONTEXT_KEYS, n=1, cutoff=0.75)
+            if close:
+                out.append(f"context key {key!r} is not one magsag reads; did you mean {close[0]!r}?")
+    return out
+
+
+def _model_config_like(key: object) -> bool:
+    return isinstance(key, str) and key.lower().replace("_", "").replace("-", "") == "modelconfig"
+
+
+def _unread_fields(payload: Mapping[str, Any], skill: Any) -> list[str]:
+    """The payload's fields that the skill's prompt does not read (``{"document": ..., "question": ...}`` to a skill
+    whose template reads only ``{document}``): no part of the request carries them, so the model answered without
+    them, and was paid to. Said in the warnings; a routing or record key among them has a warning of its own."""
+    unread = payload.keys() - skill.field_names
+    if not unread or not (unread := unread - _STRAY_KEYS - {"model_config"}):
+        return []
+    from .suggest import named
+
+    # in the payload's order; a misspelt model_config (modelConfig) has a warning of its own
+    names = [k for k in payload if k in unread and not _model_config_like(k)]
+    if not names:
+        return []
+    reads = ", ".join(dict.fromkeys(skill.field_names)) or "no field"
+    what = f"payload field {named(names, ())} was" if len(names) == 1 else f"payload fields {named(names, ())} were"
+    return [
+        f"{what} not sent: {skill.id}'s prompt reads only {reads}, so the model never saw "
+        f"{'it' if len(names) == 1 else 'them'}; put what the model must read in a field the skill reads, or use a "
+        "skill that takes it (list_skills shows each skill's payload_fields)"
+    ]
