@@ -10,13 +10,11 @@ format module and one endpoint.
 
 from __future__ import annotations
 
-import json
 import time
 from abc import ABC, abstractmethod
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import Awaitable, Callable
 from typing import Any, ClassVar
 
-from ..deadline import Deadline, before_the_deadline
 from ..errors import (
     AuthenticationError,
     MalformedResponseError,
@@ -27,9 +25,9 @@ from ..errors import (
     ProviderTimeoutError,
     redact,
 )
-from ..sse import SSEEvent
 from ..transport import HttpResponse, StreamResponse, Timeouts, Transport, page_hint
 from ..types import LLMRequest, LLMResult, Target
+from . import stream_end
 from .at_rest import tell_at_rest
 from .base_urls import _base_url_problem, _shown
 from .capabilities import Capabilities, capabilities_for
@@ -37,7 +35,7 @@ from .empty_answers import cut_at_max_tokens, no_answer, server_cut
 from .endpoint import Endpoint as Endpoint  # where the providers import it from
 from .http_errors import error_under_2xx, obey_should_retry, says_no_such_route, with_request_id
 from .json_output import check_strict_calls, parse_json_output, without_inline_thinking
-from .wire_format import StreamAccumulator, WireFormat, said
+from .wire_format import WireFormat, said
 
 #: called with progress while a stream comes in: ("delta", {"chars": n, "text": t}) (``t`` the answer's text that
 #: just came, ``n`` the characters of this attempt's text so far) and similar
@@ -337,7 +335,7 @@ class HTTPProvider(Provider):
                 began = False
                 try:
                     async for event in events:
-                        if _blank(event):  # a relay's keep-alive (an empty data line): nothing of the answer
+                        if stream_end.blank(event):  # a relay's keep-alive (an empty data line): nothing of the answer
                             continue
                         try:
                             delta = acc.feed(event)
@@ -352,7 +350,7 @@ class HTTPProvider(Provider):
                             if maybe is not None:
                                 await maybe
                         if acc.complete():
-                            await _after_the_end(events, acc, progress, chars)
+                            await stream_end.after_the_end(events, acc, progress, chars)
                             break
                 except (ProviderConnectionError, ProviderTimeoutError):
                     # After the terminal event only the connection's end was lost (a proxy that drops the
@@ -380,74 +378,6 @@ class HTTPProvider(Provider):
 
 #: how a transport error's fix names the base URL, not knowing which setting it came from
 _UNNAMED_SOURCE = "the provider's base URL"
-
-
-#: how long what may follow a stream's terminal event ([DONE], message_stop, the chunked encoding's end) is waited
-#: for, each event of it: read to its end, the connection goes back to the pool
-AFTER_THE_END_SECONDS = 1.0
-
-
-async def _after_the_end(
-    events: AsyncIterator[SSEEvent], acc: StreamAccumulator, progress: ProgressCallback | None, chars: int
-) -> None:
-    """The rest of a stream whose terminal event has come, read while it keeps coming: each event within
-    :data:`AFTER_THE_END_SECONDS` of the last. A server (or a proxy) that holds the connection open once the answer
-    is whole held the answer until the read timeout (120 s by default) or, when the call's deadline came first,
-    failed it as a timeout: whole and billed, and asked for, and paid for, again. Events that do come are fed as
-    before (an error event still fails the answer), and their text reaches ``progress``: a gateway that marks every
-    chunk as the last (finishReason STOP on each) sends the answer on after it, which was cut a second in. Near the
-    call's deadline each wait is half the time left at most: cut by that deadline, the whole answer was lost. A
-    keep-alive (:func:`_keep_alive`) starts no new wait: a ping every half second, for as long as the connection is
-    held, held the whole answer until the call's deadline."""
-    clock = time.monotonic
-    quiet_until = clock() + AFTER_THE_END_SECONDS
-    last: SSEEvent | None = None
-    while True:
-        try:
-            async with Deadline(before_the_deadline(max(quiet_until - clock(), 0.0))):
-                event = await anext(events)
-        except (TimeoutError, StopAsyncIteration):
-            return  # held open: the connection is closed when the response is released, not put back in the pool
-        # Chat Completions' end marker, which some servers of the other formats append (vLLM's Messages API): after
-        # the terminal event it says only that the stream is over, and read as one of their events it is no JSON
-        delta = "" if _blank(event) or event.data == "[DONE]" else acc.feed(event)
-        if delta or not _keep_alive(event, last):
-            quiet_until = clock() + AFTER_THE_END_SECONDS
-        last = event
-        if delta and progress is not None:
-            chars += len(delta)
-            maybe = progress("delta", {"chars": chars, "text": delta})
-            if maybe is not None:
-                await maybe
-
-
-#: what an event that only keeps a connection alive is named, or its data's "type" says (Anthropic's "ping")
-_KEEP_ALIVE_NAMES = frozenset({"ping", "keepalive", "keep-alive", "heartbeat"})
-
-
-def _blank(event: SSEEvent) -> bool:
-    """Whether ``event``'s data is empty (or blank): what relays and proxies in front of an API send to keep a long
-    answer's connection alive (``data:`` and a blank line), which no API sends as an event of its own, and which is
-    no JSON. Read as an event, it failed the answer under way as malformed."""
-    data = event.data
-    return not data or data.isspace()
-
-
-def _keep_alive(event: SSEEvent, last: SSEEvent | None) -> bool:
-    """Whether ``event`` only keeps the connection alive: a ping (by its name, or its data's type), data with
-    nothing in it, or the very event that came before it again."""
-    if event.event in _KEEP_ALIVE_NAMES or event.data.strip() in ("", "{}"):
-        return True
-    if last is not None and (event.event, event.data) == (last.event, last.data):
-        return True
-    data = event.data.lstrip()
-    if data.startswith("{") and '"type"' in data:
-        try:
-            data = json.loads(data)
-        except ValueError:  # (the accumulator has judged the event already)
-            return False
-        return isinstance(data, dict) and data.get("type") in _KEEP_ALIVE_NAMES
-    return False
 
 
 async def _came_whole(result: LLMResult, progress: ProgressCallback | None) -> None:

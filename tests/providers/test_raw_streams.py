@@ -714,10 +714,10 @@ async def test_a_stream_held_open_after_its_end_near_the_calls_deadline_still_an
     # the call's deadline came during that read, it cut the whole answer, billed: "no complete answer within the
     # call's deadline", its cost unknown, and the next target paid for it again. (The read made long here, so
     # that any deadline falls inside it.)
-    from magsag_mcp.providers import base
+    from magsag_mcp.providers import stream_end
     from magsag_mcp.service import Service
 
-    monkeypatch.setattr(base, "AFTER_THE_END_SECONDS", 600.0)
+    monkeypatch.setattr(stream_end, "AFTER_THE_END_SECONDS", 600.0)
     held = asyncio.Event()
 
     async def handle(request: web.Request) -> web.StreamResponse:
@@ -847,9 +847,9 @@ async def test_a_gemini_stream_whose_first_chunks_a_gateway_stamped_stop_is_read
     # answer, then the real STOP with the usage. Taken for the terminal chunk, the first one ended the read a second
     # later (sooner here), before any of the answer came: a paid answer failed as "STOP, with no content". A
     # finishReason ends the answer only once some of it has come.
-    from magsag_mcp.providers import base
+    from magsag_mcp.providers import stream_end
 
-    monkeypatch.setattr(base, "AFTER_THE_END_SECONDS", 0.0)
+    monkeypatch.setattr(stream_end, "AFTER_THE_END_SECONDS", 0.0)
     empty = {"candidates": [{"content": {"role": "model", "parts": []}, "finishReason": "STOP", "index": 0}]}
     first = sse(empty, empty)
     rest = sse(gemini_chunk("Hello", out=1), gemini_chunk(" world", out=2), gemini_chunk("", finish="STOP", out=2))
@@ -865,9 +865,9 @@ async def test_a_chat_stream_that_stamps_finish_and_usage_on_every_chunk_is_read
     # (a finish_reason with the usage: nothing of the answer left to come), and the read ended a second later
     # (sooner here): the answer came back cut after its first words, as a whole one ("stop"). A chunk that carries
     # some of the answer is not the closing one, whatever it says beside it.
-    from magsag_mcp.providers import base
+    from magsag_mcp.providers import stream_end
 
-    monkeypatch.setattr(base, "AFTER_THE_END_SECONDS", 0.0)
+    monkeypatch.setattr(stream_end, "AFTER_THE_END_SECONDS", 0.0)
 
     def stamped(delta: dict[str, Any], out: int) -> dict[str, Any]:
         return {**chunk(delta, finish="stop"), "usage": {"prompt_tokens": 9, "completion_tokens": out}}
@@ -930,10 +930,10 @@ async def test_a_stream_that_keeps_pinging_after_its_end_answers_once_the_pings_
     # second of the last: what follows a terminal event was read while it kept coming, so the whole answer, billed,
     # was held until the call's deadline (300 s by default). Events that add nothing to the answer do not keep the
     # read going: it ends a while after the last one that did.
-    from magsag_mcp.providers import base
+    from magsag_mcp.providers import stream_end
     from magsag_mcp.service import Service
 
-    monkeypatch.setattr(base, "AFTER_THE_END_SECONDS", 0.3)
+    monkeypatch.setattr(stream_end, "AFTER_THE_END_SECONDS", 0.3)
     done = asyncio.Event()
     pinging: list[bool] = []
     ping = b'event: ping\ndata: {"type": "ping"}\n\n'
