@@ -1,0 +1,169 @@
+"""How long a refused request says to wait: ``retry-after-ms``, ``Retry-After`` (seconds, or an HTTP date read on
+the server's clock), the ``x-ratelimit-*`` and ``anthropic-ratelimit-*`` reset of the bucket that ran out, and the
+wait a 429's message names. Read by :mod:`.http_errors` and each wire format's errors.
+"""
+
+from __future__ import annotations
+
+import datetime
+import email.utils
+import math
+import re
+import time
+from collections.abc import Mapping
+
+from multidict import CIMultiDict, CIMultiDictProxy
+
+#: a 429 whose wait is longer than this is treated as quota exhaustion: move on, don't wait
+LONG_WAIT_SECONDS = 60.0
+
+
+_DURATION = re.compile(r"^(?:(\d+(?:\.\d+)?)h)?(?:(\d+(?:\.\d+)?)m(?!s))?(?:(\d+(?:\.\d+)?)s)?(?:(\d+(?:\.\d+)?)ms)?$")
+
+
+def parse_retry_after(headers: Mapping[str, str], *, now: float | None = None) -> float | None:
+    """Seconds to wait, from ``retry-after-ms`` or ``Retry-After`` (seconds or HTTP date)."""
+    value = _get(headers, "retry-after-ms")
+    if value:
+        seconds = _seconds(value)
+        if seconds is not None:
+            return seconds / 1000.0
+    value = _get(headers, "retry-after")
+    if value:
+        value = value.strip()
+        seconds = _seconds(value)
+        if seconds is not None:
+            return seconds
+        # An HTTP date. A value that is neither ("soon", a mangled date) says nothing usable: it is
+        # treated as absent, so the error is still classified and the usual backoff applies.
+        try:
+            parsed = email.utils.parsedate_to_datetime(value)
+        except (TypeError, ValueError, IndexError, OverflowError):
+            parsed = None
+        if parsed is not None:
+            if parsed.tzinfo is None:  # "-0000": UTC, as HTTP dates are
+                parsed = parsed.replace(tzinfo=datetime.UTC)
+            current = server_now(headers) if now is None else now
+            return max(0.0, parsed.timestamp() - current)
+    return None
+
+
+def server_now(headers: Mapping[str, str]) -> float:
+    """The time now on the clock of the server that answered: its ``Date`` header (RFC 9110 reads a Retry-After date
+    against it), else this machine's. A time of day the server names (a Retry-After date, Anthropic's reset) is of
+    its clock: read on a machine's clock minutes behind (a laptop after sleep, a VM), a 30s wait was minutes long,
+    and the 429 an exhausted quota."""
+    said = _get(headers, "date")
+    try:
+        parsed = email.utils.parsedate_to_datetime(said.strip()) if said else None
+    except (TypeError, ValueError, IndexError, OverflowError):
+        parsed = None
+    if parsed is None:
+        return time.time()
+    if parsed.tzinfo is None:
+        parsed = parsed.replace(tzinfo=datetime.UTC)
+    return parsed.timestamp()
+
+
+def rate_limit_reset(headers: Mapping[str, str]) -> float | None:
+    """Seconds until the rate-limit bucket that ran out refills, from OpenAI's ``x-ratelimit-*`` headers (and
+    Anthropic's ``anthropic-ratelimit-*``, where a 429 came without its ``retry-after``).
+
+    OpenAI sends them on every response, for both buckets (requests and tokens), each with its
+    ``remaining`` count and its time to a full ``reset``. Only a bucket at 0 is why a request was
+    refused: the reset of one that still has room says nothing about when to come back (and on a
+    5xx, none of them does).
+    """
+    waits = [
+        wait
+        for bucket in ("requests", "tokens")
+        if _is_zero(_get(headers, f"x-ratelimit-remaining-{bucket}"))
+        and (wait := parse_duration(_get(headers, f"x-ratelimit-reset-{bucket}"))) is not None
+    ]
+    # Anthropic's: anthropic-ratelimit-{requests,tokens,input-tokens,output-tokens}-{remaining,reset}, the reset an
+    # RFC 3339 time ("2026-01-01T00:00:30Z") on the server's clock
+    now = server_now(headers)
+    waits += [
+        wait
+        for bucket in ("requests", "tokens", "input-tokens", "output-tokens")
+        if _is_zero(_get(headers, f"anthropic-ratelimit-{bucket}-remaining"))
+        and (wait := _until(_get(headers, f"anthropic-ratelimit-{bucket}-reset"), now)) is not None
+    ]
+    return max(waits) if waits else None
+
+
+def _until(value: str | None, now: float | None = None) -> float | None:
+    """Seconds from now until an RFC 3339 time (never below 0); None when it is no such time."""
+    try:
+        when = datetime.datetime.fromisoformat(value.strip().replace("Z", "+00:00")) if value else None
+    except ValueError:
+        return None
+    if when is None:
+        return None
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=datetime.UTC)
+    return max(0.0, when.timestamp() - (time.time() if now is None else now))
+
+
+def wait_in_message(message: str) -> float | None:
+    """The wait a 429's message names, when no header did: OpenAI's "... on tokens per min (TPM): Limit
+    30000, Used 29937, Requested 385. Please try again in 644ms." (also ``18.642s``, ``1m26.4s``), Azure's
+    "Please retry after 6 seconds." It is the wait for *this* request, sooner than a bucket's full reset:
+    a token bucket with some room left (too little for this request) says nothing in its headers."""
+    m = _TRY_AGAIN.search(message)
+    if m is None:
+        return None
+    if m["seconds"] is not None:
+        return _seconds(m["seconds"])
+    return parse_duration(m["duration"])
+
+
+_TRY_AGAIN = re.compile(
+    r"\b(?:try again|retry)\s+(?:in|after)\s+"
+    r"(?:(?P<duration>(?:\d+(?:\.\d+)?(?:ms|h|m|s))+)\b|(?P<seconds>\d+(?:\.\d+)?)\s*(?:seconds?|secs?)\b)",
+    re.IGNORECASE,
+)
+
+
+def _is_zero(value: str | None) -> bool:
+    return _seconds(value) == 0.0 if value else False
+
+
+def parse_duration(value: str | None) -> float | None:
+    """OpenAI's reset durations: ``6m0s``, ``1s``, ``250ms``, ``0.5s``, or a bare number of seconds."""
+    if not value:
+        return None
+    value = value.strip()
+    try:
+        float(value)
+    except ValueError:
+        pass
+    else:
+        return _seconds(value)  # a bare number: never below 0, and "inf" or "nan" is no wait at all
+    m = _DURATION.match(value)
+    if not m or not any(m.groups()):
+        return None
+    h, mi, s, ms = (float(g) if g else 0.0 for g in m.groups())
+    return h * 3600 + mi * 60 + s + ms / 1000.0
+
+
+def _seconds(value: str) -> float | None:
+    """A header's number of seconds (never below 0), or None when it is not a finite number."""
+    try:
+        seconds = float(value)
+    except ValueError:
+        return None
+    return max(0.0, seconds) if math.isfinite(seconds) else None
+
+
+_CASE_FREE = (CIMultiDict, CIMultiDictProxy)
+
+
+def _get(headers: Mapping[str, str], name: str) -> str | None:
+    value = headers.get(name)
+    if value is None and not isinstance(headers, _CASE_FREE):
+        # plain dicts (tests', a body's) are case-sensitive; aiohttp's CIMultiDict is not, and its miss is final
+        for k, v in headers.items():
+            if k.lower() == name:
+                return v
+    return value
