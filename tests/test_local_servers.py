@@ -468,3 +468,27 @@ async def test_inline_thinking_before_a_text_answer_is_left_out_of_it(serve, tra
     server = await serve({"/v1/chat/completions": answer(200, plain)})
     result = await LocalProvider({}, transport).complete(ask(), Target("local", "qwen3", base_url=server.url + "/v1"))
     assert result.text == "hi" and not any("thinking" in w for w in result.warnings)
+
+
+async def test_thinking_that_max_tokens_cut_before_it_closed_is_no_part_of_the_answer(serve, transport: Transport):
+    # Before: a local reasoning model (no reasoning parser) that max_tokens stopped mid-thought answered
+    # "<think>The text names Ann, ann@example.com ..." with no closing tag; the removal looked only for a closed
+    # one, so all of the thinking came back as pii-redaction's answer, the personal data in it, said to be merely
+    # "cut short".
+    thought = "<think>\nThe text names Ann and ann@example.com; both go, and"
+    choice = {**CHAT_OK["choices"][0], "message": {"role": "assistant", "content": thought}, "finish_reason": "length"}
+    usage = {"prompt_tokens": 3, "completion_tokens": 20, "total_tokens": 23}
+    server = await serve({"/v1/chat/completions": answer(200, {**CHAT_OK, "choices": [choice], "usage": usage})})
+    target = Target("local", "qwen3", base_url=server.url + "/v1")
+    result = await LocalProvider({}, transport).complete(ask(max_tokens=20), target)
+    assert result.text == "" and result.finish_reason == "length"
+    assert "ann@example.com" not in " ".join(result.warnings)
+    assert any("inline thinking" in w and "left out" in w for w in result.warnings), result.warnings
+    assert any("answered with nothing" in w and "max_tokens (20)" in w for w in result.warnings), result.warnings
+    # an answer that ended whole, beginning with the tag it never closed, is left as it is: it may be a text about it
+    choice = {**choice, "message": {"role": "assistant", "content": "<think> opens a model's reasoning."}}
+    choice["finish_reason"] = "stop"
+    server = await serve({"/v1/chat/completions": answer(200, {**CHAT_OK, "choices": [choice]})})
+    result = await LocalProvider({}, transport).complete(ask(), Target("local", "qwen3", base_url=server.url + "/v1"))
+    assert result.text == "<think> opens a model's reasoning."
+    assert not any("thinking" in w for w in result.warnings), result.warnings

@@ -187,20 +187,30 @@ def after_thinking(text: str) -> str:
 
 #: thinking written inline before a text answer: an opening tag at the start only (a text may quote a closing one)
 _OPENED_THINKING = re.compile(r"\A\s*<(think|thinking)>.*?</\1>\s*", re.DOTALL | re.IGNORECASE)
+#: thinking that max_tokens cut before its closing tag
+_CUT_THINKING = re.compile(r"\A\s*<(think|thinking)>.*", re.DOTALL | re.IGNORECASE)
 
 
 def without_inline_thinking(result: LLMResult) -> None:
     """Leave a reasoning model's inline thinking out of a text answer (a local server without a reasoning parser
     writes ``<think>...</think>`` before it, as :func:`after_thinking` says): it is not the answer, and it restates the
     input (pii-redaction's answer carried the personal data it had redacted, in the thinking before it)."""
-    if "</" not in result.text:  # most answers: no regex at all
+    if "<" not in result.text:  # most answers: no regex at all
         return
-    found = _OPENED_THINKING.match(result.text)
+    found = _OPENED_THINKING.match(result.text) if "</" in result.text else None
     if found is not None:
         result.text = result.text[found.end() :]
         result.warnings.append(
             f"{result.model}'s inline thinking (<{found.group(1)}>...</{found.group(1)}>, {found.end():,} characters) "
             "was left out of the answer's text"
+        )
+    elif result.finish_reason == "length" and (cut := _CUT_THINKING.match(result.text)) is not None:
+        # max_tokens stopped it mid-thought, before the closing tag: all of it is thinking (restating the input, as
+        # above), and no answer
+        result.text = ""
+        result.warnings.append(
+            f"{result.model}'s inline thinking (<{cut.group(1)}>... never closed, {cut.end():,} characters) was left "
+            "out of the answer's text"
         )
 
 
