@@ -101,6 +101,28 @@ MODEL_MAX = 512
 _UNSEEN = re.compile("[\x00-\x1f\x7f-\x9f\u00ad\u200b-\u200f\u2028-\u202e\u2060-\u206f\ufeff]")
 
 
+#: the zero-width non-joiner and joiner: invisible, yet part of how some text is written (Persian needs the
+#: non-joiner, Indic conjuncts and emoji sequences such as 👩‍💻 the joiner)
+_JOINERS = "\u200c\u200d"
+
+
+def _hidden(value: str) -> re.Match[str] | None:
+    """The first character of :data:`_UNSEEN` in ``value`` that hides, or None. A joiner between two visible
+    characters outside ASCII shapes them (it is how the word or the emoji is written); anywhere else (between Latin
+    letters, beside a space, at an end) it joins nothing and only hides."""
+    for found in _UNSEEN.finditer(value):
+        at = found.start()
+        if found.group() not in _JOINERS or at == 0 or at == len(value) - 1:
+            return found
+        if not all(_shaped(value[i]) for i in (at - 1, at + 1)):
+            return found
+    return None
+
+
+def _shaped(char: str) -> bool:
+    return not char.isascii() and not char.isspace() and _UNSEEN.match(char) is None
+
+
 def shown_name(value: str) -> str:
     """``value`` as a message quotes a name a caller gave: its repr, or its length alone when it is longer than
     any name can be (a megabyte of skill id was echoed whole in its error, and in the ledger's record of it)."""
@@ -147,7 +169,7 @@ def check_name(value: Any, where: str, *, recorded: bool = True) -> None:
             f"{where} {value!r} begins or ends with whitespace, which would make it another name than "
             f"{value.strip()!r} (with limits and report rows of its own) that looks the same; write it without"
         )
-    unseen = _UNSEEN.search(value)
+    unseen = _hidden(value)
     if unseen is not None:
         raise InputError(
             f"{where} {value!r} holds the control or invisible character U+{ord(unseen.group()):04X} (at character "

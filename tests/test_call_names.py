@@ -79,6 +79,22 @@ async def test_names_of_any_script_with_inner_spaces_are_taken(tmp_path: Path):
     assert result.run_id == "nightly job 2026-12-02"
 
 
+@pytest.mark.anyio
+async def test_a_joiner_that_shapes_a_script_or_an_emoji_is_part_of_a_name(tmp_path: Path):
+    # Before: the zero-width joiner and non-joiner were refused as invisible wherever they stood, so a Persian agent
+    # name, which needs the non-joiner to be spelt right, a Devanagari conjunct, and an emoji of several people or a
+    # profession (joined by the joiner) were refused as "control or invisible" characters.
+    names = ["دستیار\u200cمالی", "क्\u200dष", "👩\u200d💻 coder", "team 👨\u200d👩\u200d👧", "🏳\ufe0f\u200d🌈 pride"]
+    async with Service.open(catalog=CATALOG, db=tmp_path / "l.db", env=ENV) as svc:
+        for name in names:
+            result = await svc.invoke_skill("skill.analysis", {"data": "x"}, agent=name, run_id=f"run {name}")
+            assert result.run_id == f"run {name}"
+    # between two Latin letters, or beside a space or the name's end, a joiner joins nothing: it only hides
+    for name in ["my\u200dmag", "my\u200cmag", "日本\u200d", "\u200c日本", "日本 \u200d語"]:
+        with pytest.raises(InputError, match="control or invisible character U\\+200[CD]"):
+            check_name(name, "agent")
+
+
 def test_a_name_of_only_whitespace_is_said_to_name_nothing():
     with pytest.raises(InputError, match=r"^run_id ' ' is only whitespace, which names nothing; leave it out"):
         check_name(" ", "run_id")
