@@ -25,6 +25,7 @@ from .text import NAME_MAX
 
 __all__ = ["OutputSpec", "PromptSpec", "Skill", "compile_validator", "schema_problem"]
 
+
 class PromptSpec(BaseModel):
     model_config = ConfigDict(extra="forbid")
     system: str | None = None
@@ -179,6 +180,21 @@ class Skill(BaseModel):
                 names.append(field_name.split(".")[0].split("[")[0])
         return tuple(names)
 
+    @cached_property
+    def tagged_fields(self) -> tuple[tuple[str, re.Pattern[str]], ...]:
+        """The fields the user template puts between a tag and its closing tag (``<text>\\n{text}\\n</text>``), each
+        with what in its value would be that tag, opening or closing (any case, any spaces inside the brackets)."""
+        parts = list(string.Formatter().parse(self.prompt.user))
+        tagged = []
+        for i, (before, field_name, _, _) in enumerate(parts):
+            opened = _OPENS.search(before)
+            after = parts[i + 1][0] if i + 1 < len(parts) else ""
+            if field_name and opened is not None and re.match(rf"\s*</{re.escape(opened[1])}>", after):
+                tag = re.escape(opened[1])
+                name = field_name.split(".")[0].split("[")[0]  # as field_names reads it
+                tagged.append((name, re.compile(rf"<(?=\s*/?\s*{tag}\s*>)", re.IGNORECASE)))
+        return tuple(tagged)
+
     def summary(self) -> dict[str, Any]:
         """What a caller needs to choose this skill and fill its payload: ``payload_fields`` are the
         fields its prompt template reads (each is required), ``input_schema`` the rest of the contract: a
@@ -216,6 +232,7 @@ class Skill(BaseModel):
             out.schema_,
             self.id.removeprefix("skill.").replace(".", "_").replace("-", "_"),
             self.output_validator,
+            self.tagged_fields,
         )
 
     def render(self, payload: Mapping[str, Any]) -> str:
@@ -244,6 +261,9 @@ class CallParts:
     json_schema: dict[str, Any] | None
     json_schema_name: str
     output_validator: Any
+    #: :attr:`Skill.tagged_fields`: a value's own tags are written ``&lt;text>``, so the value cannot end the tagged
+    #: data and put what follows where the system prompt says requests are
+    tagged_fields: tuple[tuple[str, re.Pattern[str]], ...] = ()
 
     def render(self, payload: Mapping[str, Any]) -> str:
         if self.input_schema is not None:
@@ -260,6 +280,9 @@ class CallParts:
                     field=name,
                 )
             values[name] = _as_prompt_text(self.id, name, payload[name])
+        for name, tag in self.tagged_fields:
+            if "<" in values[name]:
+                values[name] = tag.sub("&lt;", values[name])
         return self.user.format_map(values)
 
     def validate_payload(self, payload: Mapping[str, Any]) -> None:
@@ -379,3 +402,7 @@ def _closed_schema_problem(owner: str, error: Any, listed: str | None) -> str:
     takes = f"; it takes: {sorted(known)}" if known else ""
     hint = f" ({listed})" if listed else ""
     return f"{owner}: {where} has field(s) the schema does not allow: {named(unknown, known)}{takes}{hint}"
+
+
+#: a tag opened at the end of a user template's text before a field: ``<text>`` and any spaces after it
+_OPENS = re.compile(r"<([A-Za-z][\w.-]*)>\s*\Z")
