@@ -12,6 +12,8 @@ import typing
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
+from .text import NAME_MAX
+
 #: where a caller finds each skill's payload fields and input schema, on every surface
 SKILL_FIELDS_LISTED = "list_skills, `magsag catalog skills --json` and skills.list() show each skill's input_schema"
 
@@ -40,10 +42,28 @@ def named(unknown: Iterable[object], known: Iterable[str]) -> str:
     """``'max_token' (did you mean 'max_tokens'?), 'zzz'``: each unknown key with its nearest valid one,
     misspellings first, at most :data:`NAMED_AT_MOST` of them (``..., and 12 more``)."""
     candidates = list(known)
-    pairs = sorted(((key, nearest(key, candidates)) for key in unknown), key=lambda p: (p[1] is None, str(p[0])))
-    out = [f"{key!r} (did you mean {close!r}?)" if close else repr(key) for key, close in pairs[:NAMED_AT_MOST]]
+    pairs = sorted(
+        ((key, None if _unbounded(key) else nearest(key, candidates)) for key in unknown),
+        key=lambda p: (p[1] is None, str(p[0])[:QUOTED_AT_MOST]),
+    )
+    out = [
+        f"{_quoted(key)} (did you mean {close!r}?)" if close else _quoted(key) for key, close in pairs[:NAMED_AT_MOST]
+    ]
     more = f", and {len(pairs) - len(out)} more" if len(pairs) > len(out) else ""
     return ", ".join(out) + more
+
+
+#: the longest key :func:`named` quotes (a name's cap): a caller's key may be a megabyte long, and a message names
+#: it, and a warning is recorded with the call and shown by every report
+QUOTED_AT_MOST = NAME_MAX
+
+
+def _unbounded(key: object) -> bool:
+    return isinstance(key, str) and len(key) > QUOTED_AT_MOST
+
+
+def _quoted(key: object) -> str:
+    return f"a key of {len(key):,} characters" if isinstance(key, str) and _unbounded(key) else repr(key)
 
 
 def unknown_field(model: type[Any], loc: Sequence[Any]) -> str:
