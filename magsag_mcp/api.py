@@ -232,14 +232,19 @@ class Runner(ProcessBound):
     def invoke_sag(self, delegation: Delegation | Mapping[str, Any]) -> Any:
         if not isinstance(delegation, Delegation):
             delegation = as_delegation(delegation)
-        if isinstance(delegation.task_id, str):
-            if len(delegation.task_id) > TASK_ID_MAX:
-                raise InputError(
-                    f"Delegation.task_id is {len(delegation.task_id):,} characters long, and at most {TASK_ID_MAX}: "
-                    f"the SAG's run id is the task id and 17 characters more, and a run id is at most {NAME_MAX}; "
-                    "give a shorter task_id"
-                )
-            check_name(delegation.task_id, "Delegation.task_id")  # the SAG's run id is made of it
+        if not isinstance(delegation.task_id, str):  # (None made the SAG's run id "None-...", 42 "42-...")
+            raise InputError(
+                f"Delegation.task_id is {'None' if delegation.task_id is None else type(delegation.task_id).__name__}, "
+                "not text: give the task a name, e.g. "
+                "Delegation(task_id='analyze-1', ...); the SAG's run id is made of it"
+            )
+        if len(delegation.task_id) > TASK_ID_MAX:
+            raise InputError(
+                f"Delegation.task_id is {len(delegation.task_id):,} characters long, and at most {TASK_ID_MAX}: "
+                f"the SAG's run id is the task id and 17 characters more, and a run id is at most {NAME_MAX}; "
+                "give a shorter task_id"
+            )
+        check_name(delegation.task_id, "Delegation.task_id")  # the SAG's run id is made of it
         spec = self.registry.agent(delegation.sag_id)
         if spec.kind != "sag":
             raise InputError(f"{delegation.sag_id!r} is a {spec.kind.upper()}, not a SAG; delegate to a SAG")

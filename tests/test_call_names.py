@@ -125,7 +125,12 @@ def test_the_python_api_refuses_them_where_they_are_given(tmp_path: Path, fake_s
         with pytest.raises(InputError, match=f"Delegation.task_id is 184 characters long, and at most {NAME_MAX - 17}"):
             mg.runner.invoke_sag(Delegation(task_id="t" * 184, sag_id="data-analysis-sag", input={"data": "x"}))
         mg.runner.invoke_sag(Delegation(task_id="t" * 183, sag_id="data-analysis-sag", input={"data": "x"}))
+        # a task id that is no text: None made the SAG's run id "None-...", and 42 "42-..."
+        for bad, said in ((None, "None"), (42, "int")):
+            with pytest.raises(InputError, match=f"^Delegation.task_id is {said}, not text: .*task_id='analyze-1'"):
+                mg.runner.invoke_sag(Delegation(task_id=bad, sag_id="data-analysis-sag", input={"data": "x"}))
     assert max(len(run_id) for run_id, *_ in runs(db)) == NAME_MAX
+    assert not [run_id for run_id, *_ in runs(db) if run_id.startswith(("None-", "42-"))]
 
 
 @pytest.mark.anyio
