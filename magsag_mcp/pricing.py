@@ -41,6 +41,7 @@ from .price_files import MAX_RATE, read_prices, validate_prices
 from .providers.openai_models import searches_every_call
 from .rates import (
     ANTHROPIC_WRITE,
+    ANTHROPIC_WRITE_1H,
     ZERO,
     Priced,
     UnitPrices,
@@ -137,10 +138,16 @@ class Pricer:
         # A catalog price is what the operator pays for the model, whatever tier served it.
         units = self._override(provider, model)
         if units is not None:
-            if provider == "anthropic" and units.cache_write is None and units.input is not None:
-                # Anthropic bills a 5-minute cache write at its own multiple of the input rate, whatever the entry
-                # left out (a 1-hour write without its rate stays unknown: see UnitPrices.missing)
-                units = replace(units, cache_write=units.input * ANTHROPIC_WRITE)
+            if provider == "anthropic" and units.input is not None:
+                # Anthropic bills a cache write at its own multiple of the input rate (1.25x for 5 minutes, 2x for
+                # an hour), whatever the entry left out: the multiples the call's reservation counted already
+                units = replace(
+                    units,
+                    cache_write=units.cache_write if units.cache_write is not None else units.input * ANTHROPIC_WRITE,
+                    cache_write_1h=(
+                        units.cache_write_1h if units.cache_write_1h is not None else units.input * ANTHROPIC_WRITE_1H
+                    ),
+                )
             priced = Priced(units, None, "catalog:prices.yaml")
         elif provider in FREE_PROVIDERS:
             # The offline fake provider and a model server of the user's own spend nothing per token unless the

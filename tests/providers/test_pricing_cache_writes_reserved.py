@@ -142,3 +142,19 @@ async def test_a_claude_cache_write_priced_by_prices_yaml_without_a_write_rate_i
     assert given.price("anthropic", "my-claude", Usage(2000, 0, cache_write_tokens=1000)).cost_usd == D("0.007")
     compat = Pricer([("compat:my-model", UnitPrices(D(3), D(15)))])
     assert compat.price("compat", "my-model", Usage(2000, 0, cache_write_tokens=1000)).cost_usd == D("0.006")
+
+
+def test_a_claude_one_hour_cache_write_priced_by_prices_yaml_without_its_rate_costs_anthropics_2x():
+    # A Claude target whose cache_control asks for ttl 1h, priced by a prices.yaml entry of input and output rates:
+    # Anthropic bills a 1-hour write at 2x the input rate (as its 5-minute one at 1.25x), and the call was reserved
+    # so, but the call was recorded of unknown cost (null), making its summary's cost null for a rate Anthropic
+    # publishes.
+    pricer = Pricer([("anthropic:my-claude", UnitPrices(D(3), D(15)))])
+    usage = Usage(21_000, 10, cache_write_tokens=20_000, cache_write_1h_tokens=5_000)
+    billed = (1000 * D(3) + 15_000 * D("3.75") + 5_000 * D(6) + 10 * 15) / D(M)
+    assert pricer.price("anthropic", "my-claude", usage).cost_usd == billed
+    # a rate the entry gives wins; another provider has no 1-hour multiple of its own: its write stays unknown
+    given = Pricer([("anthropic:my-claude", UnitPrices(D(3), D(15), cache_write_1h=D(7)))])
+    assert given.price("anthropic", "my-claude", usage).cost_usd == billed + 5_000 * D(1) / D(M)
+    compat = Pricer([("compat:my-model", UnitPrices(D(3), D(15)))])
+    assert compat.price("compat", "my-model", usage).cost_usd is None

@@ -86,10 +86,15 @@ async def test_one_hour_cache_writes_past_a_prompt_tier_are_priced_by_genai_pric
     assert theirs == (150_000 * 6 + 500 * D("22.5") + 100_000 * 12) / D(M)
 
 
-def test_one_hour_cache_writes_without_a_one_hour_rate_cost_unknown_not_the_five_minute_rate():
+def test_one_hour_cache_writes_without_a_one_hour_rate_cost_anthropics_2x_not_the_five_minute_rate():
+    # Anthropic bills a 1-hour write at 2x the input rate: an entry without cache_write_1h is priced so
     pricer = Pricer([("anthropic:my-claude", UnitPrices(D(3), D(15), D("0.3"), D("3.75")))])
     hour = Usage(2000, 10, cache_write_tokens=1000, cache_write_1h_tokens=1000)
     quote = pricer.price("anthropic", "my-claude", hour)
+    assert quote.cost_usd == (1000 * 3 + 1000 * D(6) + 10 * 15) / D(M) and quote.source == "catalog:prices.yaml"
+    # a provider with no such multiple of its own: the 1-hour writes are of unknown cost, never the 5-minute rate
+    compat = Pricer([("compat:my-claude", UnitPrices(D(3), D(15), D("0.3"), D("3.75")))])
+    quote = compat.price("compat", "my-claude", hour)
     assert quote.cost_usd is None and quote.source is None
     assert "1-hour cache writes" in quote.warning and "cache_write_1h" in quote.warning
     # 5-minute writes alone are priced as before
