@@ -115,3 +115,15 @@ async def test_a_preferred_model_that_fails_is_the_calls_only_target_as_its_sche
         {**CALL, "context": {"preferred_model": "fail-overloaded"}, "model_config": {"fallbacks": ["gpt-4o-mini"]}},
     )
     assert [t["label"] for t in plan.structured_content["targets"]] == ["fake:fail-overloaded", "fake:gpt-4o-mini"]
+
+
+async def test_explain_route_names_every_data_class_whose_policy_applies(client: Client):
+    # A call declaring a data class for a skill with one of its own meets both classes' policies. explain_route said
+    # only the skill's (data_class: pii_processing): a client reading the plan was not told financial_data applied
+    # too, and every target was refused for a class it did not see.
+    args = {"skill_id": "skill.pii-redaction", "payload": {"text": "x"}, "context": {"data_class": "financial_data"}}
+    plan = (await client.call_tool("explain_route", args)).structured_content
+    assert plan["data_class"] == "pii_processing"
+    assert plan["data_classes"] == ["pii_processing", "financial_data"]
+    alone = (await client.call_tool("explain_route", CALL)).structured_content
+    assert alone["data_class"] is None and alone["data_classes"] == []

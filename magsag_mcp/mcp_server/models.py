@@ -367,7 +367,11 @@ class ExplainRouteResult(_Out):
     skill: str
     task_type: str
     rule: str
-    data_class: str | None = None
+    data_class: str | None = Field(None, description="the first of data_classes (the skill's own, if it has one)")
+    data_classes: list[str] = Field(
+        default_factory=list,
+        description="every data class whose policy the call meets: the skill's and the context's data_class",
+    )
     estimated_input_tokens: int
     max_output_tokens: int | None = None
     needs: list[str] = Field(default_factory=list)
