@@ -270,3 +270,33 @@ async def test_milliseconds_given_for_unix_seconds_are_said_to_be_milliseconds(c
         text = await error_text(client, tool, arguments)
         assert "1764460800000.0" not in text, text
         assert "reads as milliseconds since 1970: in seconds it is 1764460800" in text, text
+
+
+async def test_text_where_an_object_or_a_list_goes_is_told_the_shape_that_fits(client: Client):
+    # A model writes the value it means where its wrapper goes: model_config="gpt-4o", fallbacks="fake:second",
+    # response_format="json_object", or an object as Python text ("{'data': 'x'}", which is no JSON). Each was
+    # answered "expected an object, got a string" alone: it said what was wrong, not what to write, and a model
+    # that sent the text of an object was told it sent no object.
+    base = {"skill_id": "skill.analysis", "payload": {"data": "x"}}
+    for arguments, said in (
+        ({**base, "model_config": "gpt-4o"}, 'model_config: expected an object, got a string: write {"model": "..."}'),
+        (
+            {**base, "model_config": {"model": "fake:a", "fallbacks": "fake:second"}},
+            'model_config.fallbacks: expected an array, got a string: write a list, ["..."]',
+        ),
+        (
+            {**base, "model_config": {"response_format": "json_object"}},
+            'model_config.response_format: expected an object, got a string: write {"type": "..."}',
+        ),
+        (
+            {"skill_id": "skill.analysis", "payload": "{'data': 'x'}"},
+            "payload: expected an object, got a string that is not JSON",
+        ),
+        ({**base, "context": '{"tier": "economy"'}, "context: expected an object, got a string that is not JSON"),
+    ):
+        for tool in ("invoke_skill", "explain_route"):
+            text = await error_text(client, tool, arguments)
+            assert said in text, (tool, text)
+    # a value is never echoed: what was written may be a key pasted into the wrong place
+    text = await error_text(client, "invoke_skill", {**base, "model_config": "sk-proj-abcdef0123456789abcdef"})
+    assert "abcdef0123456789" not in text, text

@@ -10,6 +10,7 @@ accepted there: the close match for a misspelt name, the names that exist, the t
 from __future__ import annotations
 
 import difflib
+import json
 import re
 import typing
 from typing import Any
@@ -100,7 +101,8 @@ def _problem(args: type[BaseModel], loc: list[str], errs: list[Any]) -> str:
     if all(expected):
         value = err.get("input")
         got = "null" if value is None else _JSON_TYPES.get(type(value), "another type")
-        return f"{where}: expected {' or '.join(dict.fromkeys(expected))}, got {got}"  # type: ignore[arg-type]
+        said = f"{where}: expected {' or '.join(dict.fromkeys(expected))}, got {got}"  # type: ignore[arg-type]
+        return said + _shape_hint(args, loc, value, expected)
     # a constraint (a pattern, a range): pydantic's sentence says which, without the value
     said = "; ".join(f"{where}: {e['msg'][0].lower()}{e['msg'][1:]}" for e in errs)
     if kind == "string_pattern_mismatch" and (description := _description(args, loc)):
@@ -109,6 +111,29 @@ def _problem(args: type[BaseModel], loc: list[str], errs: list[Any]) -> str:
     if model is not None and (hint := getattr(model, "pattern_hint", lambda *_: None)(loc[-1], err.get("input"))):
         said += f": {hint}"  # the value that fits, when what was written says which
     return said
+
+
+def _shape_hint(args: type[BaseModel], loc: list[str], value: Any, expected: list[Any]) -> str:
+    """What to write where text came in place of an object or a list: the value a model meant, written bare
+    (``model_config="gpt-4o"``, ``fallbacks="fake:second"``), or an object written as text that is no JSON
+    (``"{'data': 'x'}"``). Never the value itself: it may be a key pasted into the wrong place."""
+    wanted = "an object" if "an object" in expected else "an array" if "an array" in expected else None
+    if not isinstance(value, str) or wanted is None or not loc:
+        return ""
+    if value.strip()[:1] in ("{", "["):
+        try:
+            json.loads(value)
+        except (ValueError, RecursionError):
+            return " that is not JSON: send the value itself in JSON (double quotes, no trailing commas), not text"
+        return ": send the value itself, not its JSON as text"
+    if wanted == "an array":
+        return ': write a list, ["..."]'
+    model = _model_at(args, loc)
+    key = getattr(model, "bare_value_key", None) if model is not None else None
+    if key:
+        return f': write {{"{key}": "..."}}'
+    description = _description(args, loc)
+    return f": write an object of {description}" if description else ": write an object, {...}"
 
 
 def _expected(err: Any) -> str | None:

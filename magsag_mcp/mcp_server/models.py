@@ -9,7 +9,7 @@ answer never breaks a published output schema. Money is a decimal *string* in US
 
 from __future__ import annotations
 
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, ClassVar, Literal
 
 from mcp.server.mcpserver.utilities.func_metadata import ArgModelBase
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, StrictFloat, model_validator
@@ -105,12 +105,15 @@ class JsonSchemaArg(_In):
 
 
 class ResponseFormatArg(_In):
+    #: the key a value written in this object's place means (see :mod:`.arguments`): "json_object" is its type
+    bare_value_key: ClassVar[str] = "type"
     type: Literal["text", "json_object", "json_schema"]
     json_schema: JsonSchemaArg | None = Field(None, description='for type json_schema: {"name", "schema": {...}}')
 
 
 # The guide's `payload["model_config"]`: explicit choices that override the routing policy.
 class ModelConfigArg(_In):
+    bare_value_key: ClassVar[str] = "model"  # model_config="gpt-4o" (see :mod:`.arguments`)
     model: str | None = Field(None, description="e.g. gpt-4o, anthropic:claude-3-5-sonnet-20241022, fake:echo")
     provider: Provider | None = None
     base_url: str | None = None
