@@ -310,3 +310,12 @@ def test_a_server_serves_the_stored_schemas_and_builds_no_tool_model_until_used(
     out = subprocess.run([sys.executable, "-c", textwrap.dedent(code)], capture_output=True, text=True, timeout=120)
     assert out.returncode == 0, out.stderr
     assert json.loads(out.stdout) == [False, False]
+
+
+async def test_summarize_usage_says_it_names_the_costliest_call_run_and_day(tools):
+    # A client's model sees a tool's description and input schema, seldom its output schema (Claude Desktop shows it
+    # none): told only "usage per model with totals", a model asked for the costliest call paged query_runs for it,
+    # though summarize_usage answers it (largest_call), as it does the costliest run and day.
+    said = tools["summarize_usage"].description
+    for what in ("costliest call", "largest_call", "largest_run", "largest_day", "agent", "skill"):
+        assert what in said, (what, said)

@@ -249,7 +249,8 @@ class MagsagTools:
                 self.summarize_usage,
                 M.SummarizeUsageArgs,
                 M.UsageSummaryResult,
-                "Usage per model (calls, errors, tokens, cost) with totals, from the ledger.",
+                "Usage per model, provider, agent and skill (calls, errors, tokens, cost) with totals, and the "
+                "costliest call, run and day (largest_call, largest_run, largest_day), from the ledger.",
                 READ_ONLY,
                 known,
             ),
