@@ -137,3 +137,29 @@ async def test_ledger_tools_say_what_a_filter_naming_nothing_recorded_may_have_m
     ]
     assert page["notes"] == [summary["notes"][2]] and page["runs"] == []
     assert found["notes"] == [] and found_page["notes"] == [] and found_page["runs"]
+
+
+async def test_a_model_filter_is_told_the_model_it_nearly_is_by_the_one_rule_for_models(tmp_path: Path):
+    """A model filter matching nothing was told any recorded name 60% alike: gpt-4o-mini, another model the ledger
+    never recorded, was asked "did you mean 'gpt-4o'?" (a model's reader then reported gpt-4o's spend as
+    gpt-4o-mini's), while GPT-4o, the same model in another case, was told nothing. A model filter now follows the
+    rule a policy's refusal does (governance.model_patterns.nearest_model)."""
+    from mcp.client import Client
+
+    from magsag_mcp.mcp_server import build_server
+
+    db = tmp_path / "ledger.db"
+    async with Client(build_server(catalog=CATALOG, db=db, env={"MAGSAG_PROVIDER": "fake"})) as client:
+        for model in ("gpt-4o", "claude-3-5-sonnet-20241022"):
+            args = {"skill_id": "skill.analysis", "payload": {"data": "x"}, "model_config": {"model": f"fake:{model}"}}
+            assert not (await client.call_tool("invoke_skill", args)).is_error
+
+        async def note(model: str) -> str:
+            summary = await client.call_tool("summarize_usage", {"filters": {"model": model}})
+            (said,) = summary.structured_content["notes"]
+            return said
+
+        assert "(did you mean" not in await note("gpt-4o-mini")
+        assert "'GPT-4o' (did you mean 'gpt-4o'?)" in await note("GPT-4o")
+        assert "(did you mean 'claude-3-5-sonnet-20241022'?)" in await note("claude-3-5-sonnet")
+        assert "'gpt4o' (did you mean 'gpt-4o'?)" in await note("gpt4o")

@@ -123,9 +123,11 @@ class LedgerReports:
                 continue
             known = await self.recorded_names(column)
             if value not in known:
+                # a model is told the one it nearly is by the rule every refusal of one uses (another case, a dated
+                # snapshot, 85% alike): 60% alike, gpt-4o-mini was asked "did you mean 'gpt-4o'?", another model
+                shown = _model_named(value, known) if column == "model" else named([value], known)
                 notes.append(
-                    f"no call in this ledger was recorded for {column} {named([value], known)}; "
-                    f"its {column}s: {_listed(known)}"
+                    f"no call in this ledger was recorded for {column} {shown}; its {column}s: {_listed(known)}"
                 )
         # each quotes a filter as given: a key pasted as --run-id (a variable read under the wrong name) is not
         # printed back, to a CI log or an MCP client
@@ -189,3 +191,11 @@ def _future_since(since: str | float | None) -> str | None:
         f"since {since!r} ({_iso(start)}) is in the future, so nothing recorded can match; check the date, or give a"
         " past one (e.g. 2025-11-01) or a span back from now (24h, 7d)"
     )
+
+
+def _model_named(value: str, known: list[str]) -> str:
+    """``'GPT-4o' (did you mean 'gpt-4o'?)``: a model filter with the recorded model it nearly is, if one is."""
+    from ..governance.model_patterns import nearest_model
+
+    close = nearest_model(value, known)
+    return f"{value!r} (did you mean {close!r}?)" if close else repr(value)
