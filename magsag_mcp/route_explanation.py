@@ -250,7 +250,9 @@ class RouteExplanation:
         entry = cand.to_dict()
         entry["label"] = cand.target.label
         entry["unavailable"] = self.providers.get(cand.target.provider).unavailable(cand.target)
-        ok, policy, reason = self.governance.allowed(cand.target, data_classes)
+        ok, policy, reason, rule = self.governance.policies.allowed(cand.target, data_classes)
+        if rule == "allowed_models":  # the model a misspelt one nearly is, as the call's refusal of it says
+            reason = f"{reason}{self.governance.nearly_allowed(policy, cand.target.model)}"
         entry["policy"] = {"allowed": ok, "policy": policy, "reason": reason}
         return entry
 

@@ -127,3 +127,21 @@ async def test_explain_route_names_every_data_class_whose_policy_applies(client:
     assert plan["data_classes"] == ["pii_processing", "financial_data"]
     alone = (await client.call_tool("explain_route", CALL)).structured_content
     assert alone["data_class"] is None and alone["data_classes"] == []
+
+
+async def test_explain_route_tells_a_refused_misspelt_model_the_one_it_nearly_is_at_its_target(tmp_path: Path):
+    # invoke_skill's refusal of gpt-4o-mnii says "(did you mean 'gpt-4o-mini'?)"; explain_route said so in its
+    # warnings only, and the target's own policy.reason, where a client reading the plan looks, said only "not in
+    # production_models.allowed_models".
+    async with Client(build_server(catalog=CATALOG, db=tmp_path / "ledger.db", env={})) as c:
+        named = {"model_config": {"model": "openai:gpt-4o-mnii"}}, {"context": {"preferred_model": "gpt-4o-mnii"}}
+        for argument in named:
+            plan = (await c.call_tool("explain_route", {**CALL, **argument})).structured_content
+            (target,) = plan["targets"]
+            assert target["policy"]["allowed"] is False and target["policy"]["policy"] == "production_models"
+            assert "(did you mean 'gpt-4o-mini'?)" in target["policy"]["reason"], target
+            err = error_of(await c.call_tool("invoke_skill", {**CALL, **argument}))
+            assert "(did you mean 'gpt-4o-mini'?)" in err["message"]
+        # an allowed model's target says nothing of the kind
+        plan = (await c.call_tool("explain_route", {**CALL, "model_config": {"model": "openai:gpt-4o-mini"}}))
+        assert plan.structured_content["targets"][0]["policy"] == {"allowed": True, "policy": None, "reason": None}
