@@ -163,3 +163,23 @@ async def test_a_model_filter_is_told_the_model_it_nearly_is_by_the_one_rule_for
         assert "'GPT-4o' (did you mean 'gpt-4o'?)" in await note("GPT-4o")
         assert "(did you mean 'claude-3-5-sonnet-20241022'?)" in await note("claude-3-5-sonnet")
         assert "'gpt4o' (did you mean 'gpt-4o'?)" in await note("gpt4o")
+
+
+async def test_a_model_filter_longer_than_a_name_is_named_by_its_length_not_echoed_whole(tmp_path: Path):
+    """The model filter's note quoted the value whole (repr), where every other filter's (agent, skill, provider)
+    names one longer than a name by its length: a document or a key pasted as the model came back in the note, to
+    an MCP client or a CI log, at any length."""
+    from mcp.client import Client
+
+    from magsag_mcp.mcp_server import build_server
+
+    db = tmp_path / "ledger.db"
+    pasted = "gpt-4o " + "x" * 5000
+    async with Client(build_server(catalog=CATALOG, db=db, env={"MAGSAG_PROVIDER": "fake"})) as client:
+        args = {"skill_id": "skill.analysis", "payload": {"data": "x"}, "model_config": {"model": "fake:gpt-4o"}}
+        assert not (await client.call_tool("invoke_skill", args)).is_error
+        summary = await client.call_tool("summarize_usage", {"filters": {"model": pasted}})
+        (said,) = summary.structured_content["notes"]
+        page = await client.call_tool("query_runs", {"filters": {"model": pasted}})
+    assert "x" * 600 not in said and f"a name of {len(pasted):,} characters" in said
+    assert page.structured_content["notes"] == [said]

@@ -194,8 +194,13 @@ def _future_since(since: str | float | None) -> str | None:
 
 
 def _model_named(value: str, known: list[str]) -> str:
-    """``'GPT-4o' (did you mean 'gpt-4o'?)``: a model filter with the recorded model it nearly is, if one is."""
+    """``'GPT-4o' (did you mean 'gpt-4o'?)``: a model filter with the recorded model it nearly is, if one is. One
+    longer than any model name is named by its length, as :func:`~..suggest.named` names the other filters: a
+    document or a key pasted as the model is not quoted back whole."""
     from ..governance.model_patterns import nearest_model
+    from ..text import MODEL_MAX
 
+    if len(value) > MODEL_MAX:
+        return f"a name of {len(value):,} characters"
     close = nearest_model(value, known)
     return f"{value!r} (did you mean {close!r}?)" if close else repr(value)
