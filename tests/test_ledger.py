@@ -1952,3 +1952,54 @@ def test_records_written_alone_hold_what_the_same_records_written_as_one_batch_h
     # r4's two attempts (a bound of $0.125 and $0.03 paid) are one agent row and one day row, summed
     spent = {(agent, bucket): (cost, bound) for agent, bucket, cost, bound in alone["agent_spend"]}
     assert spent[("ag", int(now // 900))] == (280_000_000_000, 625_000_000_000)
+
+
+@pytest.mark.parametrize("earlier", ["ok", "failed"])
+def test_a_late_record_replacing_an_abandoned_stand_in_gives_the_run_back_the_status_its_calls_have(
+    tmp_path: Path, earlier: str
+):
+    """A run whose calls had all succeeded, and whose next call's reservation another process swept as abandoned
+    (its process suspended, not dead), showed status 'error' for good once that call recorded after all: the
+    stand-in was taken back from every count but the run's status. A run a call of its own had failed stays failed."""
+    from magsag_mcp.ledger.abandoned import record_abandoned
+    from magsag_mcp.ledger.migrations import migrate
+    from magsag_mcp.ledger.writes import RecordWrite
+
+    now = 1_796_198_667.0
+    conn = sqlite3.connect(tmp_path / "l.db", isolation_level=None)
+    migrate(conn)
+
+    def call(status: str, reservation: int | None = None, error: E.MagsagError | None = None) -> RecordWrite:
+        attempt = AttemptRecord(
+            run_id="r",
+            started_at=now,
+            provider="openai",
+            model="gpt-4o",
+            skill="s",
+            agent="ag",
+            outcome="ok" if status == "ok" else "error",
+            fallback_position=0,
+            attempt_number=1,
+            cost_usd=Decimal("0.05"),
+            reservation_id=reservation,
+        )
+        return RecordWrite.of(RunRecord("r", "ag", "s", now, ended_at=now + 1, status=status), [attempt], error)
+
+    if earlier == "ok":
+        call("ok")(conn)
+    else:
+        call("error", error=E.ProviderError("the vendor failed"))(conn)
+    conn.execute(
+        "INSERT INTO budget_reservations (id, run_id, agent, created_at, expires_at, amount_pusd, state, provider,"
+        " model, skill) VALUES (7, 'r', 'ag', ?, ?, 100000000000, 'held', 'openai', 'gpt-4o', 's')",
+        (now, now + 1),
+    )
+    assert record_abandoned(conn, now + 10) == 1
+    assert conn.execute("SELECT status FROM runs").fetchone() == ("error",)  # the stand-in failed the run
+    call("ok", reservation=7)(conn)  # the call it stood for records after all, succeeded
+    status, error_class, calls = conn.execute("SELECT status, error_class, calls FROM runs").fetchone()
+    assert calls == 2
+    if earlier == "ok":
+        assert (status, error_class) == ("ok", None)
+    else:
+        assert status == "error" and error_class is not None

@@ -358,8 +358,9 @@ def _write(
 
 def unrecord_abandoned(conn: sqlite3.Connection, run_id: str, reservation_id: int) -> None:
     """Take back the abandoned attempt the sweep recorded for a reservation (:func:`~.abandoned.record_abandoned`)
-    from every count it added to: its row, its run's counters, its usage rollup,
-    agent and day spend. A run row left with no call was made for the stand-in alone and goes too."""
+    from every count it added to: its row, its run's counters and the 'error' status it gave a run of calls that
+    had succeeded, its usage rollup, agent and day spend. A run row left with no call was made for the stand-in
+    alone and goes too."""
     row = conn.execute(
         "SELECT id, started_at, provider, model, coalesce(skill, ''), agent, cost_bound_pusd FROM attempts"
         " WHERE run_id = ? AND reservation_id = ? AND error_class = 'abandoned' AND cost_pusd IS NULL",
@@ -375,6 +376,11 @@ def unrecord_abandoned(conn: sqlite3.Connection, run_id: str, reservation_id: in
         (bound or 0, run_id),
     )
     conn.execute("DELETE FROM runs WHERE run_id = ? AND calls = 0", (run_id,))
+    # The stand-in failed a run of calls that had all succeeded (its record carries no error kind, where a call that
+    # failed records its error's): the call it stood for is recorded next, and its status is the run's again
+    conn.execute(
+        "UPDATE runs SET status = 'ok' WHERE run_id = ? AND status = 'error' AND error_class IS NULL", (run_id,)
+    )
     key = (int(started // ROLLUP_BUCKET_SECONDS), model, provider, agent or "", skill)
     rollup_key = "bucket = ? AND model = ? AND provider = ? AND agent = ? AND skill = ? AND outcome = 'error'"
     conn.execute(
