@@ -333,14 +333,18 @@ MIGRATIONS: list[tuple[str, str]] = [
         # call's cost (call_cost_pusd, NULL on the others), and its usage_rollup row the costliest such call
         # (-1: none), its run and time. Backfilled from the attempts: a call of a run begins at an attempt on
         # the first target's first try (fallback_position 0, attempt_number 0 or 1; a call's attempts are
-        # recorded together, so they are consecutive in the run by id).
+        # recorded together, so they are consecutive in the run by id). Written without UPDATE ... FROM (SQLite
+        # 3.33): the system SQLite of some distributions' Pythons is older (Ubuntu 20.04's 3.31). The work tables
+        # are declared with their columns' types: made by CREATE TABLE AS, a column of an expression has no
+        # affinity, and a comparison with an INTEGER column cannot use its index (the backfill took minutes).
         "0016_costliest_call",
         """
         ALTER TABLE attempts ADD COLUMN call_cost_pusd INTEGER;
         ALTER TABLE usage_rollup ADD COLUMN call_max_pusd INTEGER NOT NULL DEFAULT -1;
         ALTER TABLE usage_rollup ADD COLUMN call_max_run_id TEXT;
         ALTER TABLE usage_rollup ADD COLUMN call_max_at REAL;
-        CREATE TABLE calls_0016 AS
+        CREATE TABLE calls_0016 (last INTEGER, cost INTEGER);
+        INSERT INTO calls_0016
             WITH numbered AS (
                 SELECT id, run_id, outcome, coalesce(cost_pusd, cost_bound_pusd, 0) AS cost,
                     SUM(fallback_position = 0 AND attempt_number <= 1) OVER (PARTITION BY run_id ORDER BY id) AS call
@@ -348,15 +352,32 @@ MIGRATIONS: list[tuple[str, str]] = [
             )
             SELECT MAX(CASE WHEN outcome IN ('ok', 'error') THEN id END) AS last, SUM(cost) AS cost
             FROM numbered GROUP BY run_id, call;
-        UPDATE attempts SET call_cost_pusd = c.cost FROM calls_0016 c WHERE c.last = attempts.id;
+        CREATE INDEX calls_0016_last ON calls_0016 (last);
+        UPDATE attempts SET call_cost_pusd = (SELECT c.cost FROM calls_0016 c WHERE c.last = attempts.id)
+            WHERE id IN (SELECT last FROM calls_0016);
         DROP TABLE calls_0016;
-        UPDATE usage_rollup SET call_max_pusd = m.cost, call_max_run_id = m.run_id, call_max_at = m.at FROM (
-                SELECT CAST(started_at / 86400 AS INTEGER) AS bucket, model, provider, coalesce(agent, '') AS agent,
-                    coalesce(skill, '') AS skill, outcome, MAX(call_cost_pusd) AS cost, run_id, started_at AS at
-                FROM attempts WHERE call_cost_pusd IS NOT NULL GROUP BY 1, 2, 3, 4, 5, 6
-            ) AS m
-            WHERE m.bucket = usage_rollup.bucket AND m.model = usage_rollup.model AND m.provider = usage_rollup.provider
-                AND m.agent = usage_rollup.agent AND m.skill = usage_rollup.skill AND m.outcome = usage_rollup.outcome
+        CREATE TABLE tops_0016 (
+            bucket INTEGER, model TEXT, provider TEXT, agent TEXT, skill TEXT, outcome TEXT, cost INTEGER, run_id TEXT,
+            at REAL
+        );
+        INSERT INTO tops_0016
+            SELECT CAST(started_at / 86400 AS INTEGER) AS bucket, model, provider, coalesce(agent, '') AS agent,
+                coalesce(skill, '') AS skill, outcome, MAX(call_cost_pusd) AS cost, run_id, started_at AS at
+            FROM attempts WHERE call_cost_pusd IS NOT NULL GROUP BY 1, 2, 3, 4, 5, 6;
+        CREATE UNIQUE INDEX tops_0016_key ON tops_0016 (bucket, model, provider, agent, skill, outcome);
+        UPDATE usage_rollup SET (call_max_pusd, call_max_run_id, call_max_at) = (
+                SELECT m.cost, m.run_id, m.at FROM tops_0016 m
+                WHERE m.bucket = usage_rollup.bucket AND m.model = usage_rollup.model
+                    AND m.provider = usage_rollup.provider AND m.agent = usage_rollup.agent
+                    AND m.skill = usage_rollup.skill AND m.outcome = usage_rollup.outcome
+            )
+            WHERE EXISTS (
+                SELECT 1 FROM tops_0016 m
+                WHERE m.bucket = usage_rollup.bucket AND m.model = usage_rollup.model
+                    AND m.provider = usage_rollup.provider AND m.agent = usage_rollup.agent
+                    AND m.skill = usage_rollup.skill AND m.outcome = usage_rollup.outcome
+            );
+        DROP TABLE tops_0016;
         """,
     ),
 ]
