@@ -153,11 +153,16 @@ def test_a_sags_own_llm_overrides_add_to_those_its_delegation_gave(tmp_path: Pat
     assert planned == used == "cheap"
 
 
-def test_a_data_class_given_as_none_keeps_the_class_the_data_came_with(tmp_path: Path, fake_scripts: None):
+@pytest.mark.parametrize("unset", [None, ""])
+def test_a_data_class_given_as_none_or_empty_text_keeps_the_class_the_data_came_with(
+    tmp_path: Path, fake_scripts: None, unset: str | None
+):
     # A MAG hands personal data on with context={"data_class": "pii_processing"}; the SAG passes it on to another
     # SAG, and one of its own calls, with a context its helper fills from optional arguments: data_class=None.
     # Before: that None took the class's place, and the data went out unconfined (here to an OpenAI route; a real
     # key would have sent it to OpenAI). None names no class of its own: the class the data came with stays.
+    # As for None, "": a helper filling the context from a form field or an unset variable gives data_class ""
+    # (and "model": "" in its llm_overrides), which routing reads as no class, no model.
     import shutil
 
     from magsag_mcp import Delegation
@@ -167,35 +172,7 @@ def test_a_data_class_given_as_none_keeps_the_class_the_data_came_with(tmp_path:
     (cat / "agents" / "relay-sag.yaml").write_text("id: relay-sag\nkind: sag\nentrypoint: relay_sag:run\n")
     (cat / "agents" / "relay_sag.py").write_text(
         "from magsag_mcp import Delegation\n\n"
-        "def context_for(data_class=None, preferred_model=None):\n"
-        "    return {'data_class': data_class, 'preferred_model': preferred_model}\n\n"
-        "def run(payload, *, registry=None, skills=None, runner=None, obs=None):\n"
-        "    own = skills.invoke('skill.analysis', {'data': payload['data']}, context=context_for())\n"
-        "    passed = runner.invoke_sag(Delegation(task_id='inner', sag_id='data-analysis-sag',\n"
-        "                                          input={'data': payload['data']}, context=context_for()))\n"
-        "    return own['model'], passed['model']\n"
-    )
-    policy = cat / "policies" / "model_governance.yaml"
-    policy.write_text(policy.read_text().replace('["local:llama3.1:70b", "fake:*"]', '["fake:echo"]'))
-    with Magsag(catalog=cat, db=tmp_path / "l.db", env={"MAGSAG_RETRY_BASE_DELAY": "0.001"}) as handle:
-        confined = Delegation("t", "relay-sag", {"data": "Jane Doe, 12 Elm St"}, {"data_class": "pii_processing"})
-        assert handle.runner.invoke_sag(confined) == ("echo", "echo")  # the class's model for both
-
-
-def test_a_data_class_given_as_empty_text_keeps_the_class_the_data_came_with(tmp_path: Path, fake_scripts: None):
-    # As for None: a helper filling the context from a form field or an unset variable gives data_class "" (and
-    # "model": "" in its llm_overrides), which routing reads as no class, no model. Merged over the delegation's
-    # context, that "" took the class's place, and the personal data went out unconfined.
-    import shutil
-
-    from magsag_mcp import Delegation
-
-    cat = tmp_path / "catalog"
-    shutil.copytree(CATALOG, cat, ignore=shutil.ignore_patterns("__pycache__"))
-    (cat / "agents" / "relay-sag.yaml").write_text("id: relay-sag\nkind: sag\nentrypoint: relay_sag:run\n")
-    (cat / "agents" / "relay_sag.py").write_text(
-        "from magsag_mcp import Delegation\n\n"
-        "def context_for(data_class='', preferred_model=''):\n"
+        f"def context_for(data_class={unset!r}, preferred_model={unset!r}):\n"
         "    return {'data_class': data_class, 'preferred_model': preferred_model}\n\n"
         "def run(payload, *, registry=None, skills=None, runner=None, obs=None):\n"
         "    own = skills.invoke('skill.analysis', {'data': payload['data']}, context=context_for())\n"
