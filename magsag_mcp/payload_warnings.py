@@ -6,10 +6,12 @@ for without reaching the model. Made by :func:`~.routing.plan_call` on every cal
 
 from __future__ import annotations
 
+import difflib
 from collections.abc import Mapping
 from typing import Any
 
 from .call_request import MODEL_CONFIG_KEYS
+from .suggest import named
 
 __all__ = ["CONTEXT_KEYS", "near_misses"]
 
@@ -59,8 +61,6 @@ def near_misses(payload: Mapping[str, Any], context: Mapping[str, Any], skill: A
         out.extend(_unread_fields(payload, skill))
     unknown = [k for k in context if k not in CONTEXT_KEYS and isinstance(k, str)] if context else ()
     if unknown:
-        import difflib
-
         for key in unknown:
             # context={"model": ...} or a payload's model_config (in a Delegation's context): read by no one
             if key in MODEL_CONFIG_KEYS or key == "model_config":
@@ -90,8 +90,6 @@ def _unread_fields(payload: Mapping[str, Any], skill: Any) -> list[str]:
     unread = payload.keys() - skill.field_names
     if not unread or not (unread := unread - _STRAY_KEYS - {"model_config"}):
         return []
-    from .suggest import named
-
     # in the payload's order; a misspelt model_config (modelConfig) has a warning of its own
     names = [k for k in payload if k in unread and not _model_config_like(k)]
     if not names:
