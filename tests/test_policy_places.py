@@ -126,3 +126,71 @@ def test_a_skills_unknown_data_class_names_where_the_classes_are_listed(catalog_
     [problem] = [p for p in validate_catalog(catalog_copy, env={}) if "pii_procesing" in p]
     shipped = catalog_copy / "policies" / "model_governance.yaml"
     assert problem.endswith(f"list the models it may use in {shipped}: policies.2.requirements"), problem
+
+
+@pytest.mark.parametrize("key", ["denied_models", "blocked_models", "forbidden_models", "excludedModels"])
+def test_a_list_of_forbidden_models_is_not_offered_allowed_models(tmp_path: Path, key: str):
+    # Before: "denied_models: Extra inputs are not permitted (did you mean 'allowed_models'?)": renamed as told, the
+    # models the compliance owner meant to forbid became the only models the policy allowed.
+    path = tmp_path / "p.yaml"
+    path.write_text(f"policies:\n  - name: compliance\n    {key}: [gpt-4o, o1-preview]\n")
+    with pytest.raises(E.CatalogError) as info:
+        load_policy_file(path)
+    [problem] = info.value.problems
+    assert problem.startswith(f"{path}: policies.0.{key}: magsag has no list of forbidden models"), problem
+    assert "did you mean" not in problem
+    assert "renamed allowed_models, this list would allow only the models it names" in problem
+
+
+@pytest.mark.parametrize(
+    ("key", "says"),
+    [
+        # a skill's (model's, provider's) budget: the nearest key was the day limit of every call, or a run's
+        ("max_cost_per_skill_daily_usd", "magsag keeps no per-skill limit"),
+        ("max_cost_per_model_usd", "magsag keeps no per-model limit"),
+        ("max_cost_per_provider_usd", "magsag keeps no per-provider limit"),
+        ("max_cost_per_tenant_usd", "magsag keeps no per-tenant limit"),
+        # tokens: renamed max_cost_per_call_usd as told, 4000 tokens became $4000 a call
+        ("max_tokens_per_call", "magsag keeps no token limit in a policy"),
+    ],
+)
+def test_a_limit_of_a_scope_magsag_does_not_limit_is_not_offered_another_limit(tmp_path: Path, key: str, says: str):
+    path = tmp_path / "p.yaml"
+    path.write_text(f"policies:\n  - name: budget\n    thresholds: {{{key}: 4000}}\n")
+    with pytest.raises(E.CatalogError) as info:
+        load_policy_file(path)
+    [problem] = info.value.problems
+    assert problem.startswith(f"{path}: policies.0.thresholds.{key}: {says}"), problem
+    assert "did you mean" not in problem and "max_cost_per_agent_daily_usd" in problem
+
+
+@pytest.mark.parametrize(
+    ("key", "meant"),
+    [
+        ("max_daily_cost_usd", "max_cost_per_day_usd"),  # was offered max_cost_per_run_usd: a day's budget per run
+        ("max_cost_per_request_usd", "max_cost_per_call_usd"),  # was offered max_cost_per_run_usd
+        ("daily_budget_usd", "max_cost_per_day_usd"),  # was offered nothing
+        ("max_cost_per_agnet_daily_usd", "max_cost_per_agent_daily_usd"),  # a misspelt word: the nearest spelling
+    ],
+)
+def test_a_limit_named_in_other_words_is_offered_the_limit_its_words_name(tmp_path: Path, key: str, meant: str):
+    path = tmp_path / "p.yaml"
+    path.write_text(f"policies:\n  - name: budget\n    thresholds: {{{key}: 500}}\n")
+    with pytest.raises(E.CatalogError) as info:
+        load_policy_file(path)
+    [problem] = info.value.problems
+    assert f"thresholds.{key}: Extra inputs are not permitted (did you mean {meant!r}?)" in problem, problem
+
+
+def test_a_catalog_policy_with_a_deny_list_is_a_problem_saying_so(catalog_copy: Path):
+    path = catalog_copy / "policies" / "model_governance.yaml"
+    path.write_text(
+        path.read_text().replace("    allowed_models:\n", "    blocked_models: [o1-preview]\n    allowed_models:\n", 1)
+    )
+    problems = [p for p in validate_catalog(catalog_copy, env={}) if "blocked_models" in p]
+    assert problems == [
+        f"{path}: policies.0.blocked_models: magsag has no list of forbidden models: a policy's allowed_models lists "
+        "the only models it allows, and refuses every other (renamed allowed_models, this list would allow only the "
+        "models it names); list the models to allow under allowed_models (a name, a glob such as 'claude-*', or "
+        "'provider:*' for every model of a provider), leaving out those to forbid"
+    ]

@@ -25,7 +25,6 @@ problem, not a catalog without governance.
 from __future__ import annotations
 
 import os
-import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal
@@ -50,6 +49,7 @@ from ..exact_money import amount_problem
 from ..targets import misspelt_provider, spaced_colon
 from ..types import Target
 from .model_patterns import GLOB, matches, residency_pattern
+from .policy_keys import unknown_key
 
 LimitKind = Literal["call", "run", "agent_day", "day"]
 
@@ -359,12 +359,12 @@ def _read(path: Path, env: Mapping[str, str], problems: list[str]) -> list[Polic
             msg = wrong_shape(err["loc"], err["type"], err["msg"].removeprefix("Value error, "))
             if "thresholds" in err["loc"]:
                 msg = amount_problem(err, "USD") or msg
-            if err["type"] == "extra_forbidden" and (period := _period_not_limited(err["loc"])):
-                msg = period  # not a misspelt key: a limit magsag does not have, whose nearest key is another limit
-            elif err["type"] == "extra_forbidden":  # a misspelt key: the one meant, and the ones there are
+            if err["type"] == "extra_forbidden":
+                # a misspelt key: the one meant, and the ones there are; or a rule magsag keeps in another form (a
+                # list of forbidden models, a monthly limit), whose nearest key would put another rule in force
                 from ..suggest import unknown_field
 
-                msg += unknown_field(PolicyFile, err["loc"])
+                msg = unknown_key(err["loc"], msg, lambda loc: unknown_field(PolicyFile, loc))
             problems.append(f"{path}: {loc}: {msg}")
         return None
 
@@ -380,37 +380,6 @@ def _place(path: Path, read: list[Policy], places: dict[str, str], problems: lis
                 "give each policy a name of its own (a denial or a limit names the policy that set it)"
             )
         places.setdefault(policy.name, here)
-
-
-#: the periods a threshold's name may ask for that magsag keeps no limit of (a monthly budget, a weekly one, ...)
-_PERIODS = re.compile(r"(month|week|year|annual|quarter|hour|minute)", re.IGNORECASE)
-_PERIOD_WORDS = {
-    "month": "monthly",
-    "week": "weekly",
-    "year": "yearly",
-    "annual": "yearly",
-    "quarter": "quarterly",
-    "hour": "hourly",
-    "minute": "per-minute",
-}
-
-
-def _period_not_limited(loc: Sequence[Any]) -> str | None:
-    """Why ``thresholds.max_cost_per_month_usd`` (or a week's, a year's, an hour's) is refused, when it is: no such
-    limit exists. "Did you mean 'max_cost_per_run_usd'?", the nearest key, would have made a month's budget the
-    limit of each run."""
-    key = str(loc[-1]) if loc else ""
-    found = _PERIODS.search(key) if len(loc) >= 2 and loc[-2] == "thresholds" else None
-    if found is None:
-        return None
-    period = _PERIOD_WORDS[found.group(1).lower()]
-    agent = "agent" in key.lower()
-    day = "max_cost_per_agent_daily_usd" if agent else "max_cost_per_day_usd"
-    return (
-        f"magsag keeps no {period} limit (its limits are per call, per run, per agent per day and for every call "
-        f"per day: {', '.join(Thresholds.model_fields)}); hold the budget as a day limit ({day}, counted in the "
-        "policy's timezone), or watch it with `magsag flow summarize --since` the period's first day"
-    )
 
 
 def _load(
