@@ -84,7 +84,16 @@ def test_unpriced_calls_violate_a_cost_limit_unless_allowed(gate):
     assert code == 1
     assert "FAIL limits: 2 call(s) have no known cost, so the cost limits cannot be checked" in out
     allowing = POLICY.replace("  - name: limits\n", "  - name: limits\n    allow_unpriced: true\n")
-    assert gate(changed(model={"unpriced_calls": 2}), allowing)[0] == 0
+    code, out, _ = gate(changed(model={"unpriced_calls": 2}), allowing)
+    assert (code, out.splitlines()[-1]) == (0, "gate: pass")
+    # Before: "gate: pass" alone, as if those calls' cost had been checked; the limits counted them at $0
+    assert (
+        "NOTE limits: 2 call(s) (gpt-4o) have no known cost and no bound on it, which allow_unpriced admits: its cost "
+        "limits were checked without them, so they may have been exceeded unseen; price those models in "
+        "catalog/prices.yaml to count them"
+    ) in out
+    assert "NOTE prod" not in out  # a policy of allowed models alone counts no cost
+    assert "allow_unpriced admits" not in gate(changed(), allowing)[1]  # every cost known: nothing to say
 
 
 def test_bounded_unknown_costs_count_at_their_bound(gate):

@@ -18,8 +18,9 @@ its own agent; a run filter naming a delegated run, whose run limit is its paren
 limits. An attempt of unknown cost cut after it reached the vendor (which may bill it) counts at its
 estimated worst case (``unknown_cost_bound_usd``), as budget
 limits count it. One with no bound (an unknown price; or any unknown cost, in a summary written before
-bounds were kept) is a violation under a cost threshold unless the policy sets ``allow_unpriced``:
-the summary's cost is then only a lower bound. Every model with calls must be allowed.
+bounds were kept) is a violation under a cost threshold unless the policy sets ``allow_unpriced``, when a note says
+its limits were checked without it: the summary's cost is then only a lower bound. Every model with calls must be
+allowed.
 
 The summary's shape is validated first: a field of the wrong type is an :class:`InputError` naming
 the field (exit 2), never a crash nor a policy violation.
@@ -218,6 +219,9 @@ def check_summary_with_notes(summary: Any, policies: PolicySet) -> tuple[list[st
         if unbounded and not p.allow_unpriced:
             what = "no known cost" if unbounded == unpriced else "no known cost nor a bound on it"
             violations.append(f"{p.name}: {unbounded} call(s) have {what}, so the cost limits cannot be checked")
+        elif unbounded and any(v is not None for v in dict(t).values()):
+            # admitted by allow_unpriced, and checked at $0: "gate: pass" alone read as their spend checked
+            _note(notes, _unbounded_note(p.name, unbounded, stats))
         if t.max_cost_per_run_usd is not None:
             limit = f"max_cost_per_run_usd ${t.max_cost_per_run_usd:f}"
             if "largest_run" not in has_peaks:
@@ -350,6 +354,18 @@ def _no_calls(summary: dict[str, Any]) -> str:
         f"this summary holds no calls: {why}, so the gate checked nothing; if calls were made, check that "
         "`magsag flow summarize` read the ledger they are recorded in (the --db or MAGSAG_DB that magsag-mcp or "
         "`magsag invoke` is given, as an absolute path)"
+    )
+
+
+def _unbounded_note(policy: str, unbounded: int, stats: dict[str, Any]) -> str:
+    """What the gate says of the calls of no known cost and no bound that a policy's ``allow_unpriced`` lets through:
+    its cost limits were checked without them."""
+    models = [m for m, s in stats.items() if s.unbounded]
+    shown = ", ".join(models[:5]) + (f" and {len(models) - 5} more" if len(models) > 5 else "")
+    return (
+        f"{policy}: {unbounded} call(s) ({shown}) have no known cost and no bound on it, which allow_unpriced admits: "
+        "its cost limits were checked without them, so they may have been exceeded unseen; price those models in "
+        "catalog/prices.yaml to count them"
     )
 
 
