@@ -11,6 +11,7 @@ from typing import Any
 
 from .catalog import Catalog
 from .catalog_checks import placed_targets
+from .governance.policy import THRESHOLD_OF
 
 
 def unpriced_routed_targets(catalog: Catalog, limits: list[Any], pricer: Any, policies: Any = None) -> list[str]:
@@ -94,13 +95,6 @@ def misread_price_units(catalog: Catalog, pricer: Any) -> list[str]:
     return problems
 
 
-#: the threshold that sets a limit of each kind (governance.policy.Limit.kind)
-THRESHOLD_OF = {
-    "call": "max_cost_per_call_usd",
-    "run": "max_cost_per_run_usd",
-    "agent_day": "max_cost_per_agent_daily_usd",
-    "day": "max_cost_per_day_usd",
-}
 
 
 def unaffordable_routed_targets(

@@ -901,6 +901,46 @@ async def test_an_attempt_dearer_than_a_whole_limit_says_how_to_fit_it(tmp_path:
     assert "worst case alone" not in spent.value.message and "reserved $0.3" in spent.value.message
 
 
+async def test_a_refusal_says_what_is_left_when_the_day_ends_and_which_threshold_to_raise(tmp_path: Path, monkeypatch):
+    # Before: "cap: day limit $0.8 for all calls today (Europe/Berlin) would be exceeded: spent $0, reserved $0.6,
+    # this attempt reserves up to $0.3" and nothing more: not that a smaller attempt would still fit, nor when the
+    # day's count starts again (the policy's day, not UTC's), nor which threshold of which policy to raise.
+    from magsag_mcp.governance import budget
+
+    thresholds = {"max_cost_per_day_usd": "0.8", "max_cost_per_run_usd": "0.6"}
+    policies = PolicySet([Policy(name="cap", thresholds=thresholds, timezone="Europe/Berlin")])
+    now = datetime(2026, 3, 28, 22, 30, tzinfo=UTC).timestamp()  # 23:30 in Berlin, before its clocks go forward
+    monkeypatch.setattr(budget.time, "time", lambda: now)
+    async with Ledger(tmp_path / "l.db") as ledger:
+        gov = Governance(policies, ledger, FixedPricer("0.3"))
+        await gov.admit(attempt_ctx("r1"))
+        await gov.admit(attempt_ctx("r1"))  # two attempts in flight: $0.6 held
+        with pytest.raises(E.BudgetExceeded) as run:
+            await gov.admit(attempt_ctx("r1"))
+        with pytest.raises(E.BudgetExceeded) as day:
+            await gov.admit(attempt_ctx("r2"))
+        with pytest.raises(E.BudgetExceeded) as call:
+            await Governance(limits(max_cost_per_call_usd="0.2"), ledger, FixedPricer("0.3")).admit(attempt_ctx("r3"))
+    assert run.value.message.endswith(
+        "spent $0, reserved $0.6, this attempt reserves up to $0.3; nothing is left; or raise max_cost_per_run_usd on "
+        "policy 'cap'"
+    ), run.value.message
+    assert day.value.message.endswith(
+        "reserved $0.6, this attempt reserves up to $0.3; $0.2 is left: lower max_tokens or choose a cheaper model to "
+        "fit in it; the day ends at 2026-03-29T00:00+01:00 (Europe/Berlin); or raise max_cost_per_day_usd on policy "
+        "'cap'"
+    ), day.value.message
+    assert day.value.details["day_ends_at"] == "2026-03-29T00:00:00+01:00" and "day_ends_at" not in run.value.details
+    assert [e.value.details["threshold"] for e in (run, day, call)] == [
+        "max_cost_per_run_usd",
+        "max_cost_per_day_usd",
+        "max_cost_per_call_usd",
+    ]
+    assert call.value.message.endswith(
+        "lower max_tokens or choose a cheaper model, or raise max_cost_per_call_usd on policy 'cap'"
+    ), call.value.message
+
+
 async def test_reservation_outlives_the_call_deadline(tmp_path: Path, monkeypatch):
     async with Ledger(tmp_path / "l.db") as ledger:
         gov = Governance(limits(max_cost_per_run_usd="1"), ledger, FixedPricer("0.1"), call_deadline=3600)

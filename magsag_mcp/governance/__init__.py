@@ -21,7 +21,15 @@ from ..ledger.money import to_pusd
 from ..types import Target
 from .budget import Reservation, reservation_ttl
 from .model_patterns import may_be_of, nearly_allowed
-from .policy import Limit, Policy, PolicySet, load_policies, load_policy_file, validate_policies
+from .policy import (
+    THRESHOLD_OF,
+    Limit,
+    Policy,
+    PolicySet,
+    load_policies,
+    load_policy_file,
+    validate_policies,
+)
 
 __all__ = [
     "Governance",
@@ -261,9 +269,11 @@ class Governance:
                 raise BudgetExceeded(
                     f"{lim.policy}: call limit ${lim.amount:f} would be exceeded: {ctx.target.label} may cost up to "
                     f"${worst:f} ({ctx.estimated_input_tokens} input tokens estimated, {ctx.max_output_tokens} output "
-                    f"tokens allowed){earlier}; lower max_tokens or choose a cheaper model",
+                    f"tokens allowed){earlier}; lower max_tokens or choose a cheaper model, or raise "
+                    f"{THRESHOLD_OF['call']} on policy {lim.policy!r}",
                     policy=lim.policy,
                     limit="call",
+                    threshold=THRESHOLD_OF["call"],
                     limit_usd=format(lim.amount, "f"),
                     spent_usd=format(call_spent, "f"),
                     reserved_usd=format(call_held, "f"),

@@ -32,7 +32,7 @@ from ..ledger.abandoned import record_abandoned
 from ..ledger.migrations import SPEND_BUCKET_SECONDS
 from ..ledger.money import SumSQL, exact_sum, from_pusd, joined, scalar_sum, to_pusd
 from ..ledger.run_scope import RUN_SCOPE_ROWS, run_scope_totals, run_scope_unbounded
-from .policy import Limit
+from .policy import THRESHOLD_OF, Limit
 
 #: the shortest a reservation lives (what every reservation lived before the deadline counted)
 RESERVATION_TTL_SECONDS = 15 * 60
@@ -289,7 +289,7 @@ class Reservation:
                     sums = seen[key] = list(spent_and_reserved(cur, limit, run_id=r.budget, agent=r.agent, now=now))
                 spent, bound, held = sums
                 if spent + bound + held + r.amount_pusd > limit.amount_pusd:
-                    refused = _exceeded(limit, r, spent, bound, held)
+                    refused = _exceeded(limit, r, spent, bound, held, now)
                     break
             if refused is not None:
                 results.append((False, refused))
@@ -326,24 +326,41 @@ def _usd(pusd: int) -> str:
     return format(from_pusd(pusd), "f")
 
 
-def _exceeded(limit: Limit, r: Reservation, spent: int, bound: int, held: int) -> BudgetExceeded:
+def _exceeded(limit: Limit, r: Reservation, spent: int, bound: int, held: int, now: float) -> BudgetExceeded:
     unknown = f", up to ${_usd(bound)} more for attempts of unknown cost" if bound else ""
-    # A worst case above the whole limit is refused whatever was spent: "spent $0" alone would puzzle.
-    alone = (
-        "; this attempt's worst case alone is above the limit: lower max_tokens, choose a cheaper model "
-        "or raise the limit"
-        if r.amount_pusd > limit.amount_pusd
-        else ""
-    )
+    raise_it = f"{THRESHOLD_OF[limit.kind]} on policy {limit.policy!r}"
+    day_ends = None
+    if r.amount_pusd > limit.amount_pusd:
+        # A worst case above the whole limit is refused whatever was spent: "spent $0" alone would puzzle.
+        fix = (
+            "; this attempt's worst case alone is above the limit: lower max_tokens, choose a cheaper model "
+            f"or raise the limit ({raise_it})"
+        )
+    else:
+        # what is left, when the day's count starts again, and the threshold to raise: "spent $4.9, reserved $0"
+        # alone left the caller to find which file sets the limit, and a day limit's user when to try again
+        left = limit.amount_pusd - spent - bound - held
+        fix = (
+            f"; ${_usd(left)} is left: lower max_tokens or choose a cheaper model to fit in it"
+            if left > 0
+            else "; nothing is left"
+        )
+        if limit.kind != "run":
+            day_ends = datetime.fromtimestamp(day_bounds(now, limit.zone)[1], ZoneInfo(limit.zone))
+            fix += f"; the day ends at {day_ends.isoformat(timespec='minutes')} ({limit.zone})"
+        fix += f"; or raise {raise_it}"
+    details = {"day_ends_at": day_ends.isoformat(timespec="seconds")} if day_ends is not None else {}
     return BudgetExceeded(
         f"{limit.policy}: {limit.kind.replace('_', '-')} limit ${limit.amount:f} for "
         f"{describe_scope(limit, r.budget, r.agent, r.run_id)} would be exceeded: spent ${_usd(spent)}"
-        f"{unknown}, reserved ${_usd(held)}, this attempt reserves up to ${_usd(r.amount_pusd)}{alone}",
+        f"{unknown}, reserved ${_usd(held)}, this attempt reserves up to ${_usd(r.amount_pusd)}{fix}",
         policy=limit.policy,
         limit=limit.kind,
+        threshold=THRESHOLD_OF[limit.kind],
         limit_usd=format(limit.amount, "f"),
         spent_usd=_usd(spent),
         unknown_cost_bound_usd=_usd(bound),
         reserved_usd=_usd(held),
         reservation_usd=_usd(r.amount_pusd),
+        **details,
     )

@@ -180,6 +180,15 @@ class PolicyFile(BaseModel):
     policies: list[Policy]
 
 
+#: the threshold that sets a limit of each kind (Limit.kind), as a refusal names it for the fix
+THRESHOLD_OF = {
+    "call": "max_cost_per_call_usd",
+    "run": "max_cost_per_run_usd",
+    "agent_day": "max_cost_per_agent_daily_usd",
+    "day": "max_cost_per_day_usd",
+}
+
+
 @dataclass(slots=True, frozen=True)
 class Limit:
     kind: LimitKind
