@@ -115,6 +115,39 @@ def price_stopped(
         record.cost_bound_usd = cost_bound(pricer, admission, target, request)
 
 
+def price_answer(
+    pricer: Pricing, record: AttemptRecord, result: LLMResult, quote: Any, target: Target, admission: Any, request: Any
+) -> None:
+    """An answer's cost, from its usage priced as ``quote``: unreported usage is of unknown cost, counted at its bound
+    (:func:`price_unreported`), as are priced tokens at no known rate. An answer that cost more than its admission
+    reserved is said so in a warning (see :func:`overran`)."""
+    set_usage(record, result.usage, quote)
+    if not result.usage.reported:
+        price_unreported(pricer, record, result, target, admission, request)
+    elif quote.cost_usd is None:
+        # priced tokens at no known rate (a service tier or a kind of token genai-prices has no price for):
+        # counted at the worst case admitted, like any attempt of unknown cost
+        record.cost_bound_usd = cost_bound(pricer, admission, target, request)
+    else:
+        reserved = getattr(admission, "reserved_usd", None)
+        if reserved is not None and quote.cost_usd > reserved:  # (one comparison on every priced answer)
+            result.warnings.append(overran(record, reserved, target, request))
+
+
+def overran(record: AttemptRecord, reserved: Decimal, target: Target, request: LLMRequest) -> str:
+    """The warning of an attempt billed more than the worst case its budget reservation held: its prompt was
+    billed more tokens than estimated from its size, or it was served at a dearer rate than reserved (an OpenAI
+    project's priority tier, an Azure deployment serving a dearer model than its name), which reservations
+    price from then on. The limits count what it cost, so it may have taken one past its amount: said, not silent."""
+    estimated = input_tokens_reserved(request, target)
+    return (
+        f"{target.label} cost ${record.cost_usd:f}, above the ${reserved:f} its budget reservation held (billed "
+        f"{record.input_tokens:,} input and {record.output_tokens:,} output tokens; reserved for {estimated:,} input "
+        f"tokens estimated and {output_tokens_reserved(request, target):,} output allowed, at the rates known before "
+        "it answered): the budget limits count its real cost, which may have taken one past its amount"
+    )
+
+
 def price_unreported(
     pricer: Pricing, record: AttemptRecord, result: LLMResult, target: Target, admission: Any, request: LLMRequest
 ) -> None:

@@ -25,12 +25,11 @@ import anyio
 
 from .attempt_cost import (
     Pricing,
-    cost_bound,
     input_tokens_reserved,
     output_tokens_reserved,
+    price_answer,
     price_failure,
     price_stopped,
-    price_unreported,
 )
 from .caller_progress import CallbackFailed, emit, guarded
 from .cascade_report import (
@@ -39,7 +38,6 @@ from .cascade_report import (
     attempt_record,
     record_deadline_skip,
     record_skip,
-    set_usage,
     trace,
 )
 from .deadline import Deadline
@@ -346,13 +344,7 @@ class Cascade:
                 record = attempt_record(
                     plan, run_id, agent, position, try_number, target, "ok", started_wall, latency, None
                 )
-                set_usage(record, result.usage, quote)
-                if not result.usage.reported:
-                    price_unreported(self.pricer, record, result, target, admission, request)
-                elif quote.cost_usd is None:
-                    # priced tokens at no known rate (a service tier or a kind of token genai-prices has no
-                    # price for): counted at the worst case admitted, like any attempt of unknown cost
-                    record.cost_bound_usd = cost_bound(self.pricer, admission, target, request)
+                price_answer(self.pricer, record, result, quote, target, admission, request)
                 if admission is not None:
                     await self.guard.settle(admission, record.cost_usd)  # type: ignore[union-attr]
                 record.warnings = list(result.warnings)

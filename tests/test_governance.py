@@ -2346,3 +2346,29 @@ async def test_a_reservation_made_while_a_release_waits_for_the_writer_reads_it_
         never_sent = await gov.admit(attempt_ctx("r"))
         _, other = await asyncio.gather(gov.release(never_sent), gov.admit(attempt_ctx("r")))
         assert other.reservation_id is not None
+
+
+async def test_an_answer_billed_above_its_reservation_says_so(
+    catalog_copy: Path, tmp_path: Path, upstream, monkeypatch
+):
+    # A prompt billed more tokens than its size suggested (or served at a dearer rate than reserved, such as an
+    # Azure deployment answering as a dearer model) costs more than its reservation held. Before: nothing said so;
+    # the call returned as any other, though its cost may have taken a limit past its amount.
+    prices(catalog_copy, '"compat:metered": {input: 1.0, output: 1.0}\n')
+    policy(catalog_copy, "policies:\n  - name: caps\n    thresholds: {max_cost_per_call_usd: 0.01}\n")
+    billed = {"input": 5000}
+    monkeypatch.setattr(upstream, "_text", lambda model, prompt_bytes: ("an answer", billed["input"], 10))
+    svc = await open_service(catalog_copy, tmp_path, upstream)
+    payload = {"data": "d" * 40, "model_config": {"provider": "compat", "model": "metered", "max_tokens": 100}}
+    over = await svc.invoke_skill("skill.analysis", payload, run_id="over")
+    billed["input"] = 20
+    within = await svc.invoke_skill("skill.analysis", payload, run_id="within")
+    runs = await svc.query_runs(UsageFilters(run_id="over"))
+    await svc.aclose()
+    assert over.cost_usd == Decimal("0.00501")  # 5,010 tokens at $1 per million: the real bill, counted
+    [warning] = [w for w in over.warnings if "budget reservation" in w]
+    assert warning.startswith("compat:metered cost $0.00501, above the $0.")
+    assert "its budget reservation held (billed 5,000 input and 10 output tokens; reserved for " in warning
+    assert "output allowed, at the rates known before it answered): the budget limits count its real cost" in warning
+    assert warning in runs[0]["attempts"][0]["warnings"]  # the ledger keeps it with the attempt
+    assert not [w for w in within.warnings if "budget reservation" in w]
