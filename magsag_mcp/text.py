@@ -10,6 +10,7 @@ where it is, before anything is recorded or sent, instead of a crash half-way th
 from __future__ import annotations
 
 import re
+import unicodedata
 from collections.abc import Mapping
 from typing import Any
 
@@ -97,30 +98,69 @@ MODEL_MAX = 512
 
 #: characters no name may hold: control characters (a line break or an escape sequence forges rows in a table or
 #: lines in a log), and the invisible ones that make two names look the same (zero-width, bidirectional overrides,
-#: the byte-order mark) while the ledger and the limits keep them apart
+#: the byte-order mark) while the ledger and the limits keep them apart. ASCII's are found by this pattern; a name
+#: that is not ASCII is read a character at a time (:func:`_hidden`), by its Unicode category
 _UNSEEN = re.compile("[\x00-\x1f\x7f-\x9f\u00ad\u200b-\u200f\u2028-\u202e\u2060-\u206f\ufeff]")
-
 
 #: the zero-width non-joiner and joiner: invisible, yet part of how some text is written (Persian needs the
 #: non-joiner, Indic conjuncts and emoji sequences such as 👩‍💻 the joiner)
 _JOINERS = "\u200c\u200d"
 
+#: Unicode categories that show nothing of their own: controls, format characters (the tag characters, the Arabic
+#: letter mark, ...), line and paragraph separators, and spaces, of which a name may hold only U+0020 (a no-break or
+#: an em space shows as it does). Unassigned code points are not among them: an emoji newer than this Python's
+#: Unicode tables is one
+_UNSEEN_CATEGORIES = frozenset({"Cc", "Cf", "Zl", "Zp", "Zs"})
+#: letters and marks that show as nothing: the Hangul fillers, the braille blank, the combining grapheme joiner,
+#: Khmer's inherent vowels (which Unicode says not to use)
+_BLANKS = frozenset("\u115f\u1160\u3164\uffa0\u2800\u034f\u17b4\u17b5")
+#: a variation selector picks the glyph of the character before it (❤️, an ideograph's variant): after an
+#: emoji or ideograph it is how the name is written, after an ASCII letter it shows nothing
+_SELECTORS = re.compile("[\ufe00-\ufe0f\U000e0100-\U000e01ef]")
+#: a subdivision flag (🏴 and the tag characters spelling its region, closed by the cancel tag): the tag characters
+#: are invisible anywhere else, where they spell text no reader sees
+_TAG_FLAG = re.compile("\U0001f3f4[\U000e0020-\U000e007e]+\U000e007f")
 
-def _hidden(value: str) -> re.Match[str] | None:
-    """The first character of :data:`_UNSEEN` in ``value`` that hides, or None. A joiner between two visible
-    characters outside ASCII shapes them (it is how the word or the emoji is written); anywhere else (between Latin
-    letters, beside a space, at an end) it joins nothing and only hides."""
-    for found in _UNSEEN.finditer(value):
-        at = found.start()
-        if found.group() not in _JOINERS or at == 0 or at == len(value) - 1:
-            return found
-        if not all(_shaped(value[i]) for i in (at - 1, at + 1)):
-            return found
+
+def _hidden(value: str) -> tuple[int, str] | None:
+    """(index, character) of the first character in ``value`` that hides (:data:`_UNSEEN`, and in text that is not
+    ASCII :data:`_UNSEEN_CATEGORIES` and :data:`_BLANKS`), or None. A joiner between two visible characters outside
+    ASCII shapes them (it is how the word or the emoji is written); anywhere else (between Latin letters, beside a
+    space, at an end) it joins nothing and only hides. So does a variation selector but after an emoji or ideograph
+    (or a keycap's digit), and a tag character but in a subdivision flag."""
+    if value.isascii():
+        found = _UNSEEN.search(value)
+        return None if found is None else (found.start(), found.group())
+    flags = {i for m in _TAG_FLAG.finditer(value) for i in range(m.start() + 1, m.end())}
+    last = len(value) - 1
+    for at, char in enumerate(value):
+        if char.isascii():
+            if char.isprintable():
+                continue
+            return at, char
+        if char in _JOINERS:
+            if at == 0 or at == last or not (_shaped(value[at - 1]) and _shaped(value[at + 1])):
+                return at, char
+            continue
+        if _SELECTORS.match(char):
+            keycap = at < last and value[at + 1] == "\u20e3"
+            if at == 0 or not (_shaped(value[at - 1]) or keycap):
+                return at, char
+            continue
+        if at in flags:
+            continue
+        if char in _BLANKS or unicodedata.category(char) in _UNSEEN_CATEGORIES:
+            return at, char
     return None
 
 
 def _shaped(char: str) -> bool:
-    return not char.isascii() and not char.isspace() and _UNSEEN.match(char) is None
+    return (
+        not char.isascii()
+        and char not in _BLANKS
+        and unicodedata.category(char) not in _UNSEEN_CATEGORIES
+        and _SELECTORS.match(char) is None
+    ) or char in "\ufe0e\ufe0f"  # (a joiner after an emoji's selector: 🏳️‍🌈)
 
 
 def shown_name(value: str) -> str:
@@ -139,7 +179,7 @@ def check_name(value: Any, where: str, *, recorded: bool = True) -> None:
     key the process sends, or text shaped like one: ``sk-...``, a JWT): a name is stored in the ledger as it is
     and shown by every reading of it (``query_runs``, ``magsag data query``, an export for an audit), where a key
     pasted into it (the wrong variable) stayed. A name to be ``recorded`` may not begin or end with whitespace nor
-    hold a control or invisible character (:data:`_UNSEEN`): ``"my-mag "`` is another agent than ``"my-mag"``,
+    hold a control or invisible character (:func:`_hidden`): ``"my-mag "`` is another agent than ``"my-mag"``,
     with a daily limit of its own, and shows as the same in every report. (A name only looked up, as
     ``check_budget``'s, is one an older ledger may hold so.)"""
     if value is not None and not isinstance(value, str):
@@ -172,8 +212,8 @@ def check_name(value: Any, where: str, *, recorded: bool = True) -> None:
     unseen = _hidden(value)
     if unseen is not None:
         raise InputError(
-            f"{where} {value!r} holds the control or invisible character U+{ord(unseen.group()):04X} (at character "
-            f"{unseen.start()}), which would forge lines in a report or log, or make two names look the same; "
+            f"{where} {value!r} holds the control or invisible character U+{ord(unseen[1]):04X} (at character "
+            f"{unseen[0]}), which would forge lines in a report or log, or make two names look the same; "
             "use letters, digits, punctuation and spaces"
         )
 

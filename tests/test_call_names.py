@@ -216,3 +216,35 @@ async def test_a_megabyte_model_provider_tier_or_data_class_is_refused_unquoted(
         assert "s" * 250 not in repr(err.to_dict())
     with sqlite3.connect(db) as conn:
         assert (conn.execute("SELECT MAX(LENGTH(model)) FROM attempts").fetchone()[0] or 0) < 600
+
+
+@pytest.mark.parametrize(
+    "name",
+    [
+        "ana\U000e0061\U000e0064\U000e006d",  # tag characters: 'adm' spelt invisibly after 'ana'
+        "ana\u061c",  # the Arabic letter mark, a bidirectional control like U+200E
+        "ana\u180ebob",  # the Mongolian vowel separator, a format character
+        "ana\ufff9x\ufffbbob",  # interlinear annotation characters
+        "ana\u3164",  # the Hangul filler, a letter that shows as nothing
+        "\u115fana",  # the Hangul choseong filler
+        "ana\u2800bob",  # the braille blank
+        "ana\u034f",  # the combining grapheme joiner
+        "ana\ufe0f",  # a variation selector after a Latin letter changes nothing it shows
+        "my\u00a0mag",  # a no-break space, shown as the space of 'my mag'
+        "my\u2003mag",  # an em space
+    ],
+)
+def test_a_name_hiding_a_format_or_blank_character_is_refused(name: str):
+    # Before: only the characters of a fixed list (zero-width spaces and joiners, the bidi overrides and marks, the
+    # BOM) counted as invisible. Other format characters (tag characters, the Arabic letter mark, ...), letters that
+    # show as nothing (the Hangul fillers) and spaces other than U+0020 were taken, so 'ana' and 'ana' + invisible
+    # tags were two agents with a daily limit each, shown as the same in every report.
+    with pytest.raises(InputError, match="control or invisible character U\\+"):
+        check_name(name, "agent")
+
+
+def test_emoji_and_scripts_that_use_selectors_and_tags_are_still_names():
+    # a variation selector after the emoji or ideograph it selects, a keycap, and a subdivision flag's tag sequence
+    england = "🏴\U000e0067\U000e0062\U000e0065\U000e006e\U000e0067\U000e007f"
+    for name in ["team ❤\ufe0f", "1\ufe0f\u20e3 first", "葛\U000e0100西", f"{england} fans"]:
+        check_name(name, "agent")
