@@ -2003,3 +2003,37 @@ def test_a_late_record_replacing_an_abandoned_stand_in_gives_the_run_back_the_st
         assert (status, error_class) == ("ok", None)
     else:
         assert status == "error" and error_class is not None
+
+
+def test_a_run_keeps_its_failed_status_while_another_abandoned_stand_in_is_left_in_it(tmp_path: Path):
+    """Two calls of a run swept as abandoned (their reservations expired): the first call's record lands after all,
+    the second's never does. The run's status was given back as 'ok' when the first stand-in was taken back, though the
+    second (a call that may have been billed, its cost unknown) still failed the run."""
+    from magsag_mcp.ledger.abandoned import record_abandoned
+    from magsag_mcp.ledger.migrations import migrate
+    from magsag_mcp.ledger.writes import RecordWrite
+
+    now = 1_796_198_667.0
+    conn = sqlite3.connect(tmp_path / "l.db", isolation_level=None)
+    migrate(conn)
+
+    def call(reservation: int | None = None) -> RecordWrite:
+        attempt = AttemptRecord(
+            "r", now, "openai", "gpt-4o", "s", "ag", "ok", 0, 1, cost_usd=Decimal("0.05"), reservation_id=reservation
+        )
+        return RecordWrite.of(RunRecord("r", "ag", "s", now, ended_at=now + 1, status="ok"), [attempt])
+
+    call()(conn)
+    for rid in (7, 8):
+        conn.execute(
+            "INSERT INTO budget_reservations (id, run_id, agent, created_at, expires_at, amount_pusd, state, provider,"
+            " model, skill) VALUES (?, 'r', 'ag', ?, ?, 100000000000, 'held', 'openai', 'gpt-4o', 's')",
+            (rid, now, now + 1),
+        )
+    assert record_abandoned(conn, now + 10) == 2
+    call(reservation=7)(conn)  # the first swept call records after all; the second never does
+    assert conn.execute("SELECT status, calls FROM runs").fetchone() == ("error", 3)
+    assert conn.execute("SELECT COUNT(*) FROM attempts WHERE error_class = 'abandoned'").fetchone() == (1,)
+    call(reservation=8)(conn)  # and once the second records too, the run's calls have all succeeded
+    assert conn.execute("SELECT status, calls FROM runs").fetchone() == ("ok", 3)
+    conn.close()

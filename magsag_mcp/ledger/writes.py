@@ -377,9 +377,12 @@ def unrecord_abandoned(conn: sqlite3.Connection, run_id: str, reservation_id: in
     )
     conn.execute("DELETE FROM runs WHERE run_id = ? AND calls = 0", (run_id,))
     # The stand-in failed a run of calls that had all succeeded (its record carries no error kind, where a call that
-    # failed records its error's): the call it stood for is recorded next, and its status is the run's again
+    # failed records its error's): the call it stood for is recorded next, and its status is the run's again, unless
+    # another stand-in (a call swept with it, never recorded) still fails the run
     conn.execute(
-        "UPDATE runs SET status = 'ok' WHERE run_id = ? AND status = 'error' AND error_class IS NULL", (run_id,)
+        "UPDATE runs SET status = 'ok' WHERE run_id = ? AND status = 'error' AND error_class IS NULL AND NOT EXISTS"
+        " (SELECT 1 FROM attempts WHERE run_id = ? AND error_class = 'abandoned' AND cost_pusd IS NULL)",
+        (run_id, run_id),
     )
     key = (int(started // ROLLUP_BUCKET_SECONDS), model, provider, agent or "", skill)
     rollup_key = "bucket = ? AND model = ? AND provider = ? AND agent = ? AND skill = ? AND outcome = 'error'"
