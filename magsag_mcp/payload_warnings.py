@@ -11,6 +11,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from .call_request import MODEL_CONFIG_KEYS
+from .redaction import redact
 from .suggest import named
 
 __all__ = ["CONTEXT_KEYS", "near_misses"]
@@ -34,7 +35,8 @@ _STRAY_KEYS = _ROUTING_KEYS | frozenset(_RECORD_KEYS)
 def near_misses(payload: Mapping[str, Any], context: Mapping[str, Any], skill: Any = None) -> list[str]:
     """Keys that look like the ones magsag reads but are not (modelConfig, preferred_modle, a payload's own
     data_class or model that the skill does not read): said in the result's warnings, since the call then went
-    where the key meant to keep it from going. ``skill``: its :class:`~.skills.CallParts`."""
+    where the key meant to keep it from going. ``skill``: its :class:`~.skills.CallParts`. The warnings quote the
+    caller's keys redacted, as an error quoting them is: a credential pasted as a key is not shown back."""
     out = []
     if "model_config" not in payload:
         for key in payload:
@@ -76,6 +78,8 @@ def near_misses(payload: Mapping[str, Any], context: Mapping[str, Any], skill: A
             close = difflib.get_close_matches(key, CONTEXT_KEYS, n=1, cutoff=0.75)
             if close:
                 out.append(f"context key {key!r} is not one magsag reads; did you mean {close[0]!r}?")
+    if out:  # (rare: a clean call redacts nothing)
+        out = [redact(w) for w in out]
     return out
 
 

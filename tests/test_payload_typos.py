@@ -602,3 +602,17 @@ def test_a_huge_unread_or_unknown_payload_key_is_named_by_its_length_not_quoted(
     with pytest.raises(PayloadError) as info:
         _skill(CLOSED).render({"text": "a", huge: 1})
     assert "a key of 100,000 characters" in info.value.message and huge[:300] not in info.value.message
+
+
+def test_a_payload_key_that_is_a_key_is_not_quoted_in_the_warnings(catalog):
+    # Before: a payload field the prompt does not read was quoted in the call's warnings as it was, so a credential
+    # pasted as a payload's key (a dict built from the environment, a key and its value swapped) came back whole in
+    # invoke_skill's and explain_route's results, where every error naming it was redacted.
+    from magsag_mcp.redaction import register_secret
+
+    shaped, known = "sk-proj-" + "A1b2C3d4E5" * 5, "zq81Lm0pRt77Vx2Kd9"
+    register_secret(known)
+    payload = {"document": "Ann", shaped: 1, known: 2}
+    plan = plan_call(catalog, "skill.document-analysis", payload, context=None, env={})
+    (warning,) = [w for w in plan.warnings if "not sent" in w]
+    assert shaped not in warning and known not in warning and "[REDACTED]" in warning, warning
