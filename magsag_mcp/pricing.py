@@ -16,9 +16,9 @@ Optional rates of their own: ``cache_write_1h``, ``input_audio``, ``output_audio
 billed at a rate of its own that arrives without that rate known makes the call's cost unknown,
 flagged like an unknown model. So does a call to one of OpenAI's web-search models (gpt-4o-search-preview,
 gpt-5-search-api), which searches the web on every call, billed per search beside the tokens, unless
-``prices.yaml`` prices the model. A Claude cache write an entry gives no rate for is billed at Anthropic's own
-multiple of the input rate (1.25x, 2x for an hour): a 5-minute write is priced so, and a call's budget reservation
-prices both so (a 1-hour write without its rate is recorded as unknown, counted at that reservation).
+``prices.yaml`` prices the model. A Claude cache write or read an entry gives no rate for is billed at Anthropic's
+own multiple of the input rate (a write 1.25x, 2x for an hour; a read 0.1x): it is priced so, and a call's budget
+reservation prices the writes so.
 
 Lookups are cached per (provider, model, service tier), as pricing runs on every call, until the
 model's next dated price change in genai-prices: a long-running server starts charging a new price
@@ -40,6 +40,7 @@ from typing import Any
 from .price_files import MAX_RATE, read_prices, validate_prices
 from .providers.openai_models import searches_every_call
 from .rates import (
+    ANTHROPIC_READ,
     ANTHROPIC_WRITE,
     ANTHROPIC_WRITE_1H,
     ZERO,
@@ -140,9 +141,11 @@ class Pricer:
         if units is not None:
             if provider == "anthropic" and units.input is not None:
                 # Anthropic bills a cache write at its own multiple of the input rate (1.25x for 5 minutes, 2x for
-                # an hour), whatever the entry left out: the multiples the call's reservation counted already
+                # an hour), whatever the entry left out: the multiples the call's reservation counted already; and a
+                # cache read at 0.1x (at the input rate, a cached prompt was recorded at ten times its bill)
                 units = replace(
                     units,
+                    cache_read=units.cache_read if units.cache_read is not None else units.input * ANTHROPIC_READ,
                     cache_write=units.cache_write if units.cache_write is not None else units.input * ANTHROPIC_WRITE,
                     cache_write_1h=(
                         units.cache_write_1h if units.cache_write_1h is not None else units.input * ANTHROPIC_WRITE_1H

@@ -18,6 +18,8 @@ MILLION = Decimal(1_000_000)
 ZERO = Decimal(0)
 #: what Anthropic bills a cache write at, as a multiple of the model's input rate: 5 minutes, and 1 hour
 ANTHROPIC_WRITE, ANTHROPIC_WRITE_1H = Decimal("1.25"), Decimal(2)
+#: what Anthropic bills a cache read (a hit) at, as a multiple of the model's input rate
+ANTHROPIC_READ = Decimal("0.1")
 
 #: our provider names -> genai-prices provider ids (None: catalog prices only)
 GENAI_PROVIDER: dict[str, str | None] = {

@@ -158,3 +158,18 @@ def test_a_claude_one_hour_cache_write_priced_by_prices_yaml_without_its_rate_co
     assert given.price("anthropic", "my-claude", usage).cost_usd == billed + 5_000 * D(1) / D(M)
     compat = Pricer([("compat:my-model", UnitPrices(D(3), D(15)))])
     assert compat.price("compat", "my-model", usage).cost_usd is None
+
+
+def test_a_claude_cache_read_priced_by_prices_yaml_without_its_rate_costs_anthropics_tenth_of_the_input_rate():
+    # A prices.yaml entry giving a Claude model input and output rates priced its 5-minute and 1-hour writes at
+    # Anthropic's 1.25x and 2x, but each cache read at the full input rate, ten times what Anthropic bills (0.1x):
+    # a cached prompt of 20,000 tokens was recorded at nearly ten times its cost, and every day and run limit counted
+    # that spend, refusing calls the budget had room for.
+    pricer = Pricer([("anthropic:my-claude", UnitPrices(D(3), D(15)))])
+    usage = Usage(21_000, 10, cached_tokens=20_000)
+    assert pricer.price("anthropic", "my-claude", usage).cost_usd == (1000 * D(3) + 20_000 * D("0.3") + 10 * 15) / D(M)
+    # a rate the entry gives wins; another provider's reads have no multiple of Anthropic's: the input rate
+    given = Pricer([("anthropic:my-claude", UnitPrices(D(3), D(15), cache_read=D("0.5")))])
+    assert given.price("anthropic", "my-claude", usage).cost_usd == (1000 * D(3) + 20_000 * D("0.5") + 150) / D(M)
+    compat = Pricer([("compat:my-model", UnitPrices(D(3), D(15)))])
+    assert compat.price("compat", "my-model", usage).cost_usd == (21_000 * D(3) + 150) / D(M)
