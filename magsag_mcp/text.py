@@ -103,8 +103,9 @@ MODEL_MAX = 512
 _UNSEEN = re.compile("[\x00-\x1f\x7f-\x9f\u00ad\u200b-\u200f\u2028-\u202e\u2060-\u206f\ufeff]")
 
 #: the zero-width non-joiner and joiner: invisible, yet part of how some text is written (Persian needs the
-#: non-joiner, Indic conjuncts and emoji sequences such as 👩‍💻 the joiner)
-_JOINERS = "\u200c\u200d"
+#: non-joiner, Indic conjuncts and emoji sequences such as 👩‍💻 the joiner); so is the Mongolian vowel separator,
+#: which shapes the vowel after it
+_JOINERS = "\u200c\u200d\u180e"
 
 #: Unicode categories that show nothing of their own: controls, format characters (the tag characters, the Arabic
 #: letter mark, ...), line and paragraph separators, and spaces, of which a name may hold only U+0020 (a no-break or
@@ -214,8 +215,12 @@ def check_name(value: Any, where: str, *, recorded: bool = True) -> None:
         raise InputError(
             f"{where} {value!r} holds the control or invisible character U+{ord(unseen[1]):04X} (at character "
             f"{unseen[0]}), which would forge lines in a report or log, or make two names look the same; "
-            "use letters, digits, punctuation and spaces"
+            f"use letters, digits, punctuation and spaces{_SPACE_FIX if unseen[1].isspace() else ''}"
         )
+
+
+#: what a name holding a space other than U+0020 (a no-break or an ideographic space) is told
+_SPACE_FIX = " (U+0020: another space shows as it does, and is another name)"
 
 
 def whole_characters(value: Any, depth: int = 0) -> Any:

@@ -223,7 +223,7 @@ async def test_a_megabyte_model_provider_tier_or_data_class_is_refused_unquoted(
     [
         "ana\U000e0061\U000e0064\U000e006d",  # tag characters: 'adm' spelt invisibly after 'ana'
         "ana\u061c",  # the Arabic letter mark, a bidirectional control like U+200E
-        "ana\u180ebob",  # the Mongolian vowel separator, a format character
+        "ana\u180ebob",  # the Mongolian vowel separator, which shapes Mongolian letters only
         "ana\ufff9x\ufffbbob",  # interlinear annotation characters
         "ana\u3164",  # the Hangul filler, a letter that shows as nothing
         "\u115fana",  # the Hangul choseong filler
@@ -239,12 +239,14 @@ def test_a_name_hiding_a_format_or_blank_character_is_refused(name: str):
     # BOM) counted as invisible. Other format characters (tag characters, the Arabic letter mark, ...), letters that
     # show as nothing (the Hangul fillers) and spaces other than U+0020 were taken, so 'ana' and 'ana' + invisible
     # tags were two agents with a daily limit each, shown as the same in every report.
-    with pytest.raises(InputError, match="control or invisible character U\\+"):
+    with pytest.raises(InputError, match="control or invisible character U\\+") as info:
         check_name(name, "agent")
+    assert ("(U+0020: another space shows as it does" in info.value.message) == (name in ("my\u00a0mag", "my\u2003mag"))
 
 
 def test_emoji_and_scripts_that_use_selectors_and_tags_are_still_names():
-    # a variation selector after the emoji or ideograph it selects, a keycap, and a subdivision flag's tag sequence
+    # a variation selector after the emoji or ideograph it selects, a keycap, a subdivision flag's tag sequence, and
+    # the Mongolian vowel separator between Mongolian letters
     england = "🏴\U000e0067\U000e0062\U000e0065\U000e006e\U000e0067\U000e007f"
-    for name in ["team ❤\ufe0f", "1\ufe0f\u20e3 first", "葛\U000e0100西", f"{england} fans"]:
+    for name in ["team ❤\ufe0f", "1\ufe0f\u20e3 first", "葛\U000e0100西", f"{england} fans", "ᠬᠠᠭᠠ\u180eᠠ"]:
         check_name(name, "agent")
