@@ -444,6 +444,8 @@ class Service(RouteExplanation, LoopBound):
 
     async def probe(self) -> dict[str, str]:
         """Try each configured provider's cheapest endpoint; unconfigured ones are reported as such."""
+        self._on_own_loop()  # the HTTP sessions are per loop: one made on another would be closed by nobody
+        self._refuse_if_closing()  # (closed, its sessions are gone: a probe made a new one, which nothing closed)
         out: dict[str, str] = {}
         for name in provider_names():
             provider = self.providers.get(name)

@@ -376,6 +376,21 @@ async def test_a_call_on_a_closed_service_is_refused_before_anything_is_sent(
     assert fake_openai.requests == []
 
 
+async def test_a_probe_of_a_closed_service_is_refused_and_opens_no_http_session(
+    fake_openai: FakeOpenAI, tmp_path: Path
+):
+    """Closing closed the service's HTTP sessions, and a probe made after it (``magsag doctor --probe``'s, a health
+    check kept after its service) opened a new one, which nothing closed: asyncio's "Unclosed client session" and
+    "Unclosed connector" warnings at exit, and a pooled connection left open. It is refused as a call is."""
+    from magsag_mcp.errors import ConfigError
+
+    svc = await Service.open(db=tmp_path / "l.db", env=env_for(fake_openai))
+    await svc.aclose()
+    with pytest.raises(ConfigError, match="closed"):
+        await svc.probe()
+    assert svc.transport._sessions == {} and fake_openai.requests == []
+
+
 async def test_a_delegated_call_that_finds_its_tree_while_the_service_closes_is_refused(
     fake_openai: FakeOpenAI, catalog_copy: Path, tmp_path: Path
 ):
