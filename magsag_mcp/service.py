@@ -312,21 +312,17 @@ class Service(RouteExplanation, LoopBound):
             except MagsagError as exc:
                 # so_far is the cascade's own list: every attempt, whichever way the call ended
                 call_failed(exc, run_id, so_far)
-                await self._record(run, so_far, run_status(exc), error=exc)
+                await self._record_failed(run, so_far, run_status(exc), exc)
                 raise
             except Exception:
                 # Not one of ours (a bug): the call still goes into the ledger as failed before it propagates.
-                await self._record(run, so_far, "error")
+                await self._record_failed(run, so_far, "error")
                 raise
             except BaseException as exc:
                 if isinstance(exc, anyio.get_cancelled_exc_class()):
                     # Cancelled (a client timeout, a closed session): what was spent is still recorded.
                     with anyio.CancelScope(shield=True):
-                        try:
-                            await self._record(run, so_far, "cancelled")
-                        except LedgerError as refused:
-                            # kept (written with the next record, or at close); the caller sees its cancellation
-                            log.warning("run %s was cancelled and its record not yet written: %s", run_id, refused)
+                        await self._record_failed(run, so_far, "cancelled")
                 raise
             try:
                 await self._record(run, outcome.attempts, "ok")
@@ -361,6 +357,19 @@ class Service(RouteExplanation, LoopBound):
             self._calls[task] = left
         if self._drained is not None:
             self._drained.set()
+
+    async def _record_failed(
+        self, run: RunRecord, attempts: list[AttemptRecord], status: str, error: MagsagError | None = None
+    ) -> None:
+        """The record of a call that failed (or was cancelled). Refused by the ledger, it is kept (written with the
+        next record, or at close) and the call's own error still reaches the caller, with the refusal in it
+        (``record_error``): the ledger's error in its place said the ledger was locked, not what to fix."""
+        try:
+            await self._record(run, attempts, status, error)
+        except LedgerError as refused:
+            log.warning("run %s ended %s and its record is not yet written: %s", run.run_id, status, refused.message)
+            if error is not None:
+                error.details["record_error"] = refused.to_dict()
 
     async def _record(
         self, run: RunRecord, attempts: list[AttemptRecord], status: str, error: MagsagError | None = None

@@ -359,6 +359,34 @@ async def test_a_refused_record_is_written_when_the_service_closes(fake_openai: 
     assert runs == [("ok",)] and len(attempts) == 1 and held == 0
 
 
+async def test_a_failed_call_whose_record_the_ledger_refuses_raises_its_own_error(
+    fake_openai: FakeOpenAI, tmp_path: Path
+):
+    """A call that failed (here the vendor does not know the model) and whose record the ledger then refused (locked
+    past its timeout, a full disk) raised the ledger's LedgerError in place of its own error: the caller (an MCP
+    client, `magsag invoke`, an agent) was told the ledger was locked, not what to fix, and called again in vain.
+    The call's own error is raised, the refusal in it (``record_error``); the record is kept and written later."""
+    from magsag_mcp.errors import LedgerError, MagsagError
+
+    fake_openai.queue(R.model_not_found("gpt-4o"), R.reply("second"))
+    svc = await Service.open(db=tmp_path / "l.db", env=env_for(fake_openai))
+    ledger_refuses_first_record(svc)
+    try:
+        with pytest.raises(MagsagError) as info:
+            await svc.invoke_skill("skill.analysis", PAYLOAD, run_id="r-failed", agent="a")
+        assert not isinstance(info.value, LedgerError), info.value
+        assert "gpt-4o" in info.value.message and info.value.to_dict()["run_id"] == "r-failed"
+        refusal = info.value.to_dict()["record_error"]
+        assert refusal["type"] == "ledger_error" and LOCKED in refusal["message"]
+        await svc.invoke_skill("skill.analysis", PAYLOAD, run_id="r-next", agent="a")
+    finally:
+        await svc.aclose()
+    conn = sqlite3.connect(tmp_path / "l.db")
+    recorded = conn.execute("SELECT run_id, status FROM runs ORDER BY rowid").fetchall()
+    conn.close()
+    assert recorded == [("r-failed", "error"), ("r-next", "ok")]
+
+
 async def test_a_call_on_a_closed_service_is_refused_before_anything_is_sent(
     fake_openai: FakeOpenAI, catalog_copy: Path, tmp_path: Path
 ):
