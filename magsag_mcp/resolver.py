@@ -1,10 +1,16 @@
-"""Name lookups bounded by the connect timeout.
+"""Name lookups, and the tunnel through a proxy, bounded by the connect timeout.
 
 aiohttp bounds each socket's connect with ``sock_connect``, but not the DNS lookup before it (only its
 ``connect`` timeout would, and that also bounds the wait for a free pooled connection, which a busy
 service must be allowed). A lookup that hangs (a VPN that dropped, a resolver that answers no one) then
 held the call until its deadline, minutes later, which reported "no complete answer" and counted the
 attempt as maybe billed although nothing had been sent, and left no time for the next target.
+
+The same held for an ``https`` request through a proxy (``HTTPS_PROXY``): aiohttp bounds the TCP connect to the
+proxy and the TLS handshake through the tunnel, but not the wait for the proxy's answer to ``CONNECT`` (it reads
+that answer without a timeout). A proxy that accepted the connection and never answered (one that drops what
+it does not allow, a dead upstream) held the call until its deadline, whatever the connect timeout said.
+:class:`BoundedConnector` opens the whole tunnel within the connect timeout.
 """
 
 from __future__ import annotations
@@ -16,7 +22,7 @@ from typing import Any
 import aiohttp
 from aiohttp.abc import AbstractResolver
 
-__all__ = ["BoundedResolver", "NameLookupTimeout"]
+__all__ = ["BoundedConnector", "BoundedResolver", "NameLookupTimeout", "ProxyTunnelTimeout"]
 
 
 class NameLookupTimeout(socket.gaierror):
@@ -48,3 +54,23 @@ class BoundedResolver(AbstractResolver):
 
     async def close(self) -> None:
         await self._inner.close()
+
+
+class ProxyTunnelTimeout(TimeoutError):
+    """The tunnel through a proxy (its TCP connect, its answer to ``CONNECT``, the TLS handshake through it) not
+    opened within the connect timeout. aiohttp reports it as a connect timeout, this as its cause."""
+
+
+class BoundedConnector(aiohttp.TCPConnector):
+    """aiohttp's connector, opening a connection through a proxy within the connect timeout (``sock_connect``), the
+    proxy's answer to ``CONNECT`` included (see the module's docstring)."""
+
+    async def _create_proxy_connection(self, req: Any, traces: Any, timeout: aiohttp.ClientTimeout) -> Any:
+        seconds = timeout.sock_connect
+        if seconds is None:
+            return await super()._create_proxy_connection(req, traces, timeout)
+        try:
+            async with asyncio.timeout(seconds):
+                return await super()._create_proxy_connection(req, traces, timeout)
+        except TimeoutError:
+            raise ProxyTunnelTimeout() from None

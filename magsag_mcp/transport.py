@@ -32,7 +32,7 @@ from .errors import (
 )
 from .limits import MAX_BODY_BYTES, MAX_HEADER_BYTES, MAX_STREAM_BYTES, read_body, too_large
 from .proxies import Proxy, ProxySettings
-from .resolver import BoundedResolver
+from .resolver import BoundedConnector, BoundedResolver
 from .settings import CONNECT_TIMEOUT_ENV, DEFAULT_CONNECT_TIMEOUT, DEFAULT_READ_TIMEOUT, READ_TIMEOUT_ENV
 from .sse import SSEEvent, SSEParser
 from .tls import CABundles
@@ -254,7 +254,7 @@ class Transport:
                 resolver = self._resolvers[loop] = BoundedResolver(
                     self.timeouts.connect, self.timeouts.connect_described()
                 )
-                connector = aiohttp.TCPConnector(
+                connector = BoundedConnector(
                     limit=self.limit,
                     limit_per_host=self.limit_per_host,
                     ttl_dns_cache=300,

@@ -23,7 +23,7 @@ from .errors import (
     excerpt,
     redact,
 )
-from .resolver import NameLookupTimeout
+from .resolver import NameLookupTimeout, ProxyTunnelTimeout
 from .tls import CA_FILE_ENV
 
 if TYPE_CHECKING:
@@ -79,6 +79,15 @@ def _converted(
             ProviderConnectionError(
                 f"could not reach {host(url)}: its TLS certificate is not trusted ({reason}); {fix}"
             )
+        )
+    if isinstance(exc, aiohttp.ConnectionTimeoutError) and isinstance(exc.__cause__, ProxyTunnelTimeout):
+        # the proxy took the connection and did not open the tunnel in time (no answer to CONNECT): the vendor was
+        # never reached, and the proxy is what to check
+        via = f"the proxy {proxy.url} (from {proxy.source})" if proxy else "the proxy"
+        return ProviderTimeoutError(
+            f"could not connect to {host(url)}: {via} did not open a tunnel to it within "
+            f"{timeouts.connect_described()}; check the proxy, or add the host to NO_PROXY to connect directly",
+            timeout_s=timeouts.connect,
         )
     if isinstance(exc, aiohttp.ConnectionTimeoutError):
         return ProviderTimeoutError(

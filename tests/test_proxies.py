@@ -253,3 +253,41 @@ def test_a_token_as_the_proxy_user_is_redacted_in_logs_even_when_the_proxy_canno
     with caplog.at_level(logging.WARNING, logger="magsag_mcp.service"):
         log.warning("proxy refused %s and %s", "ghp_SocksUserTok3n", "ghp_BadPortUserTok3n")
     assert "ghp_" not in caplog.text and caplog.text.count("[REDACTED]") == 2
+
+
+@pytest.mark.parametrize("stream", [False, True], ids=["body", "stream"])
+async def test_a_proxy_that_never_answers_connect_fails_at_the_connect_timeout(stream: bool):
+    # A proxy that takes the connection and never answers CONNECT (one that drops what it does not allow, a dead
+    # upstream): aiohttp waits for that answer with no timeout, so the call hung until its deadline (300 s by
+    # default), whatever MAGSAG_CONNECT_TIMEOUT said, and left no time for the next target.
+    held: list[asyncio.StreamWriter] = []
+
+    async def silent(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        held.append(writer)
+        await reader.read()  # (until the client gives up and closes)
+
+    server = await asyncio.start_server(silent, "127.0.0.1", 0)
+    port = server.sockets[0].getsockname()[1]
+    timeouts = Timeouts(connect=0.3, read=30.0, from_settings=True)
+    transport = Transport(env={"HTTPS_PROXY": f"http://u:pr0xysecret@127.0.0.1:{port}"}, timeouts=timeouts)
+    started = asyncio.get_running_loop().time()
+    try:
+        with pytest.raises(E.ProviderTimeoutError) as info:
+            async with asyncio.timeout(10):  # (the hang this test is about, cut short)
+                if stream:
+                    async with transport.stream_sse("https://api.vendor.example/v1/x", CHAT, headers={}):
+                        pass
+                else:
+                    await transport.post_json("https://api.vendor.example/v1/x", CHAT, headers={})
+    finally:
+        await transport.aclose()
+        server.close()
+        for writer in held:
+            writer.close()
+    assert asyncio.get_running_loop().time() - started < 5
+    message = info.value.message
+    assert f"the proxy http://127.0.0.1:{port} (from HTTPS_PROXY) did not open a tunnel" in message
+    assert "the connect timeout of 0.3s (MAGSAG_CONNECT_TIMEOUT)" in message and "NO_PROXY" in message
+    assert "pr0xysecret" not in message
+    assert not info.value.maybe_billed and not info.value.reached  # the vendor was never reached
+    assert info.value.moves_on
