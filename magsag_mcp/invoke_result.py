@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
 
-from .errors import AllTargetsFailed, BudgetExceeded, LedgerError, MagsagError, PolicyDenied
+from .errors import AllTargetsFailed, BudgetExceeded, LedgerError, MagsagError, PolicyDenied, excerpt
 from .records import AttemptRecord
 from .types import FinishReason, LLMResult, ToolCall, Usage
 
@@ -125,3 +125,12 @@ def run_status(exc: MagsagError) -> str:
     ):
         return "budget_exceeded"
     return "error"
+
+
+def bug_error(bug: Exception) -> MagsagError:
+    """What the ledger records for a call that a bug of ours failed (an exception outside the tree of errors.py):
+    the tree's base kind, ``error``, and what was raised. Recorded with no kind, the run read as the abandoned
+    stand-in's 'error' (a record with no error kind: see ledger.writes.unrecord_abandoned), which a late record of
+    the call it stood for turned back to 'ok', hiding the failure; and a query showed no reason at all."""
+    return MagsagError(f"unexpected {type(bug).__name__} in magsag-mcp (a bug): {excerpt(str(bug), 300)}")
+

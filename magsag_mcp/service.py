@@ -30,7 +30,7 @@ from .errors import (
     redacting_logger,
 )
 from .exact_money import exact_money
-from .invoke_result import InvokeResult, answer_not_recorded, call_cost, call_failed, run_status
+from .invoke_result import InvokeResult, answer_not_recorded, bug_error, call_cost, call_failed, run_status
 from .kept_records import KeptRecords, closing_after
 from .opening import Opening
 from .providers import ProviderSet, provider_names
@@ -314,9 +314,10 @@ class Service(RouteExplanation, LoopBound):
                 call_failed(exc, run_id, so_far)
                 await self._record_failed(run, so_far, run_status(exc), exc)
                 raise
-            except Exception:
-                # Not one of ours (a bug): the call still goes into the ledger as failed before it propagates.
-                await self._record_failed(run, so_far, "error")
+            except Exception as bug:
+                # Not one of ours (a bug): the call still goes into the ledger as failed, with what was raised,
+                # before it propagates.
+                await self._record_failed(run, so_far, "error", bug_error(bug))
                 raise
             except BaseException as exc:
                 if isinstance(exc, anyio.get_cancelled_exc_class()):

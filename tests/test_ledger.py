@@ -2037,3 +2037,49 @@ def test_a_run_keeps_its_failed_status_while_another_abandoned_stand_in_is_left_
     call(reservation=8)(conn)  # and once the second records too, the run's calls have all succeeded
     assert conn.execute("SELECT status, calls FROM runs").fetchone() == ("ok", 3)
     conn.close()
+
+
+@pytest.mark.anyio
+async def test_a_call_a_bug_failed_keeps_its_run_failed_after_a_stand_in_is_replaced(tmp_path: Path, monkeypatch):
+    """A call that a bug of ours failed (an exception outside errors.py's tree) was recorded with no error kind: the
+    same mark the abandoned stand-in leaves, so when another call of the run, swept as abandoned, recorded after all
+    and succeeded, the run was turned back to 'ok', the bug hidden; and a query showed the failure with no reason."""
+    from magsag_mcp.ledger.abandoned import record_abandoned
+    from magsag_mcp.ledger.writes import RecordWrite
+
+    catalog = Path(__file__).resolve().parent.parent / "catalog"
+    db = tmp_path / "l.db"
+    async with await Service.open(catalog=catalog, db=db, env={"MAGSAG_PROVIDER": "fake"}) as svc:
+
+        def broken(*args: object, **kwargs: object) -> None:
+            raise KeyError("the plan's missing key")
+
+        monkeypatch.setattr(svc, "plan", broken)
+        with pytest.raises(KeyError):
+            await svc.invoke_skill("skill.analysis", {"data": "x"}, run_id="r", agent="ag")
+    conn = sqlite3.connect(db, isolation_level=None)
+    status, error_class, message = conn.execute("SELECT status, error_class, error_message FROM runs").fetchone()
+    assert (status, error_class) == ("error", "error")
+    assert "unexpected KeyError in magsag-mcp (a bug)" in message and "the plan's missing key" in message
+    now = time.time()
+    conn.execute(
+        "INSERT INTO budget_reservations (id, run_id, agent, created_at, expires_at, amount_pusd, state, provider,"
+        " model, skill) VALUES (7, 'r', 'ag', ?, ?, 100000000000, 'held', 'openai', 'gpt-4o', 's')",
+        (now, now + 1),
+    )
+    assert record_abandoned(conn, now + 10) == 1
+    attempt = AttemptRecord(
+        run_id="r",
+        started_at=now,
+        provider="openai",
+        model="gpt-4o",
+        skill="s",
+        agent="ag",
+        outcome="ok",
+        fallback_position=0,
+        attempt_number=1,
+        cost_usd=Decimal("0.05"),
+        reservation_id=7,
+    )
+    RecordWrite.of(RunRecord("r", "ag", "s", now, ended_at=now + 1, status="ok"), [attempt], None)(conn)
+    assert conn.execute("SELECT status, error_class, calls FROM runs").fetchone() == ("error", "error", 2)
