@@ -470,6 +470,36 @@ async def test_inline_thinking_before_a_text_answer_is_left_out_of_it(serve, tra
     assert result.text == "hi" and not any("thinking" in w for w in result.warnings)
 
 
+@pytest.mark.parametrize("stream", [False, True], ids=["body", "stream"])
+async def test_thinking_whose_opening_tag_was_in_the_prompt_is_left_out_of_a_text_answer(
+    serve, transport: Transport, stream: bool
+):
+    # DeepSeek-R1's chat template (and Qwen3's thinking models', as Qwen documents) writes the opening <think> at the
+    # end of the prompt: served by vLLM without a reasoning parser (or Ollama's raw template), the answer is
+    # "The text names Ann ...</think>\n\n[NAME] wrote ...". Only an answer that opened with <think> lost its thinking;
+    # this one came back whole as pii-redaction's answer, the personal data in the thinking before the redaction.
+    content = "The text names Ann and ann@example.com; both go.\n</think>\n\n[NAME] wrote from [EMAIL]."
+    if stream:
+        chunks = [content[:20], content[20:50], content[50:]]
+        events = [{"choices": [{"index": 0, "delta": {"content": c}}]} for c in chunks]
+        events.append({"choices": [{"index": 0, "delta": {}, "finish_reason": "stop"}]})
+        body = "".join(f"data: {json.dumps(e)}\n\n" for e in events) + "data: [DONE]\n\n"
+        route = answer(200, body, content_type="text/event-stream")
+    else:
+        choice = {**CHAT_OK["choices"][0], "message": {"role": "assistant", "content": content}}
+        route = answer(200, {**CHAT_OK, "choices": [choice]})
+    server = await serve({"/v1/chat/completions": route})
+    target = Target("local", "deepseek-r1:8b", base_url=server.url + "/v1")
+    result = await LocalProvider({}, transport).complete(ask(stream=stream), target)
+    assert result.text == "[NAME] wrote from [EMAIL]."
+    assert any("inline thinking (...</think> without its opening tag" in w for w in result.warnings), result.warnings
+    assert "ann@example.com" not in " ".join(result.warnings)
+    # a prompt that holds a </think> itself (a transcript to redact): the answer may quote it, and is left whole
+    quoted = "Sure.</think> is how R1 ends its reasoning; Ann wrote it."
+    result = await LocalProvider({}, transport).complete(ask(quoted, stream=stream), target)
+    assert result.text == content and not any("thinking" in w for w in result.warnings), result.warnings
+
+
 async def test_thinking_that_max_tokens_cut_before_it_closed_is_no_part_of_the_answer(serve, transport: Transport):
     # Before: a local reasoning model (no reasoning parser) that max_tokens stopped mid-thought answered
     # "<think>The text names Ann, ann@example.com ..." with no closing tag; the removal looked only for a closed

@@ -221,7 +221,7 @@ class HTTPProvider(Provider):
             wire.from_endpoint(result, origin)
         result.warnings.extend(notes)
         if not (request.json_output or request.json_schema is not None):
-            without_inline_thinking(result)  # (a JSON answer's parse leaves it out)
+            without_inline_thinking(result, request)  # (a JSON answer's parse leaves it out)
         if result.finish_reason == "length":
             if not result.stop_explained and not result.tool_calls:  # (a tool call it cut is refused by its wire)
                 result.warnings.append(cut_at_max_tokens(result, request, wire.length_may_be_the_servers))

@@ -189,12 +189,21 @@ def after_thinking(text: str) -> str:
 _OPENED_THINKING = re.compile(r"\A\s*<(think|thinking)>.*?</\1>\s*", re.DOTALL | re.IGNORECASE)
 #: thinking that max_tokens cut before its closing tag
 _CUT_THINKING = re.compile(r"\A\s*<(think|thinking)>.*", re.DOTALL | re.IGNORECASE)
+#: thinking whose opening tag the chat template wrote into the prompt: the answer holds only the closing one
+_CLOSED_THINKING = re.compile(r"\A(?:(?!<think>).)*?</think>\s*", re.DOTALL | re.IGNORECASE)
+_CLOSING_TAG = re.compile(r"</think>", re.IGNORECASE)
 
 
-def without_inline_thinking(result: LLMResult) -> None:
+def without_inline_thinking(result: LLMResult, request: LLMRequest | None = None) -> None:
     """Leave a reasoning model's inline thinking out of a text answer (a local server without a reasoning parser
     writes ``<think>...</think>`` before it, as :func:`after_thinking` says): it is not the answer, and it restates the
-    input (pii-redaction's answer carried the personal data it had redacted, in the thinking before it)."""
+    input (pii-redaction's answer carried the personal data it had redacted, in the thinking before it).
+
+    DeepSeek-R1's chat template (and Qwen3's thinking models', as Qwen documents) writes the opening ``<think>`` at
+    the end of the prompt, so the answer holds only ``...</think>`` and the answer after it; vLLM's deepseek_r1 and
+    qwen3 reasoning parsers read everything before that closing tag as the reasoning. It is left out the same way,
+    unless the prompt itself holds a ``</think>`` (``request``'s system or messages): then the answer may be quoting
+    it (a redaction of a transcript that holds one), and text the caller needs is never cut on a guess."""
     if "<" not in result.text:  # most answers: no regex at all
         return
     found = _OPENED_THINKING.match(result.text) if "</" in result.text else None
@@ -204,6 +213,17 @@ def without_inline_thinking(result: LLMResult) -> None:
             f"{result.model}'s inline thinking (<{found.group(1)}>...</{found.group(1)}>, {found.end():,} characters) "
             "was left out of the answer's text"
         )
+    elif (
+        "</" in result.text
+        and request is not None
+        and (closed := _CLOSED_THINKING.match(result.text)) is not None
+        and not _prompt_holds_closing_tag(request)
+    ):
+        result.text = result.text[closed.end() :]
+        result.warnings.append(
+            f"{result.model}'s inline thinking (...</think> without its opening tag, which the chat template writes "
+            f"into the prompt; {closed.end():,} characters) was left out of the answer's text"
+        )
     elif result.finish_reason == "length" and (cut := _CUT_THINKING.match(result.text)) is not None:
         # max_tokens stopped it mid-thought, before the closing tag: all of it is thinking (restating the input, as
         # above), and no answer
@@ -212,6 +232,12 @@ def without_inline_thinking(result: LLMResult) -> None:
             f"{result.model}'s inline thinking (<{cut.group(1)}>... never closed, {cut.end():,} characters) was left "
             "out of the answer's text"
         )
+
+
+def _prompt_holds_closing_tag(request: LLMRequest) -> bool:
+    if request.system and _CLOSING_TAG.search(request.system):
+        return True
+    return any(m.content and _CLOSING_TAG.search(m.content) for m in request.messages)
 
 
 def _billed(exc: ProviderError, result: LLMResult) -> ProviderError:
