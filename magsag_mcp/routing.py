@@ -86,6 +86,8 @@ class Plan:
     #: request fields the call set explicitly; they beat per-target params
     pinned: frozenset[str] = frozenset()
     warnings: list[str] = field(default_factory=list)
+    #: the skill's :meth:`~.skills.CallParts.answer_text` for a text answer that may copy an escaped value, else None
+    answer_text: Callable[[str], str] | None = None
 
     @property
     def data_class(self) -> str | None:
@@ -207,6 +209,7 @@ def plan_call(
         chosen.data_classes,
         frozenset(pinned),
         near_misses(payload, context, parts),  # warnings
+        None if parts.answer_unescape is None else parts.answer_text,
     )
 
 

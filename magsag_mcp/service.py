@@ -344,6 +344,8 @@ class Service(RouteExplanation, LoopBound):
 
     def _result(self, run_id: str, skill_id: str, plan: Plan, outcome: Any) -> InvokeResult:
         result = outcome.result
+        if plan.answer_text is not None:
+            result.text = plan.answer_text(result.text)  # the caller's text as written, where the prompt escaped it
         warnings = result_warnings(plan, outcome.attempts, result.warnings)
         for skipped in outcome.trace["skipped"]:
             warnings.append(f"skipped {skipped['target']}: {skipped['reason']}")

@@ -183,17 +183,32 @@ class Skill(BaseModel):
     @cached_property
     def tagged_fields(self) -> tuple[tuple[str, re.Pattern[str]], ...]:
         """The fields the user template puts between a tag and its closing tag (``<text>\\n{text}\\n</text>``), each
-        with what in its value would be that tag, opening or closing (any case, any spaces inside the brackets)."""
+        with what in its value is escaped (:func:`escaped`): the ``<`` of that tag, opening or closing (any case, any
+        spaces inside the brackets), and the ``&`` of an ``&lt;`` or ``&amp;`` the value holds itself."""
+        return tuple((name, re.compile(rf"&(?=lt;|amp;)|<(?=\s*/?\s*(?i:{tag})\s*>)")) for name, tag in self.tag_names)
+
+    @cached_property
+    def tag_names(self) -> tuple[tuple[str, str], ...]:
+        """Each tagged field (see :attr:`tagged_fields`) and its tag, as a regular expression."""
         parts = list(string.Formatter().parse(self.prompt.user))
         tagged = []
         for i, (before, field_name, _, _) in enumerate(parts):
             opened = _OPENS.search(before)
             after = parts[i + 1][0] if i + 1 < len(parts) else ""
             if field_name and opened is not None and re.match(rf"\s*</{re.escape(opened[1])}>", after):
-                tag = re.escape(opened[1])
                 name = field_name.split(".")[0].split("[")[0]  # as field_names reads it
-                tagged.append((name, re.compile(rf"<(?=\s*/?\s*{tag}\s*>)", re.IGNORECASE)))
+                tagged.append((name, re.escape(opened[1])))
         return tuple(tagged)
+
+    @cached_property
+    def answer_unescape(self) -> re.Pattern[str] | None:
+        """For a text answer of a skill with :attr:`tagged_fields`: what in the answer is the escape of one of their
+        values (``&lt;`` before one of the tags, ``&amp;`` before ``lt;`` or ``amp;``), to be written back as the
+        caller wrote it (:func:`unescaped`). None for a skill without them, or one that answers JSON."""
+        if not self.tag_names or self.output.type == "json":
+            return None
+        tags = "|".join(tag for _, tag in self.tag_names)
+        return re.compile(rf"&(?:lt;(?=\s*/?\s*(?i:{tags})\s*>)|amp;(?=lt;|amp;))")
 
     def summary(self) -> dict[str, Any]:
         """What a caller needs to choose this skill and fill its payload: ``payload_fields`` are the
@@ -233,6 +248,7 @@ class Skill(BaseModel):
             self.id.removeprefix("skill.").replace(".", "_").replace("-", "_"),
             self.output_validator,
             self.tagged_fields,
+            self.answer_unescape,
         )
 
     def render(self, payload: Mapping[str, Any]) -> str:
@@ -264,6 +280,8 @@ class CallParts:
     #: :attr:`Skill.tagged_fields`: a value's own tags are written ``&lt;text>``, so the value cannot end the tagged
     #: data and put what follows where the system prompt says requests are
     tagged_fields: tuple[tuple[str, re.Pattern[str]], ...] = ()
+    #: :attr:`Skill.answer_unescape`: the text answer's copies of those escapes, written back as the caller wrote them
+    answer_unescape: re.Pattern[str] | None = None
 
     def render(self, payload: Mapping[str, Any]) -> str:
         if self.input_schema is not None:
@@ -281,9 +299,15 @@ class CallParts:
                 )
             values[name] = _as_prompt_text(self.id, name, payload[name])
         for name, tag in self.tagged_fields:
-            if "<" in values[name]:
-                values[name] = tag.sub("&lt;", values[name])
+            if "<" in values[name] or "&" in values[name]:
+                values[name] = tag.sub(escaped, values[name])
         return self.user.format_map(values)
+
+    def answer_text(self, text: str) -> str:
+        """A text answer with the escapes of :meth:`render` written back (see :func:`unescaped`)."""
+        if self.answer_unescape is None or "&" not in text:
+            return text
+        return self.answer_unescape.sub(unescaped, text)
 
     def validate_payload(self, payload: Mapping[str, Any]) -> None:
         data = payload
@@ -402,6 +426,20 @@ def _closed_schema_problem(owner: str, error: Any, listed: str | None) -> str:
     takes = f"; it takes: {sorted(known)}" if known else ""
     hint = f" ({listed})" if listed else ""
     return f"{owner}: {where} has field(s) the schema does not allow: {named(unknown, known)}{takes}{hint}"
+
+
+def escaped(found: re.Match[str]) -> str:
+    """A tagged value's escape, one character at a time: the ``<`` of its own tag is ``&lt;``, so that it cannot end
+    the tagged data, and the ``&`` of an ``&lt;`` or ``&amp;`` it holds itself is ``&amp;``, so that the answer's copy
+    reads back as the caller wrote it (``&lt;/text>`` as written, ``</text>`` as ``<``): without it, a redaction
+    returned ``&lt;/text>`` where the caller's text said ``</text>``."""
+    return "&amp;" if found.group() == "&" else "&lt;"
+
+
+def unescaped(found: re.Match[str]) -> str:
+    """:func:`escaped` undone in an answer that copies the value: ``&lt;`` before the tag is ``<``, ``&amp;`` before
+    ``lt;`` or ``amp;`` is ``&``, read left to right once."""
+    return "<" if found.group() == "&lt;" else "&"
 
 
 #: a tag opened at the end of a user template's text before a field: ``<text>`` and any spaces after it

@@ -616,3 +616,39 @@ def test_a_payload_key_that_is_a_key_is_not_quoted_in_the_warnings(catalog):
     plan = plan_call(catalog, "skill.document-analysis", payload, context=None, env={})
     (warning,) = [w for w in plan.warnings if "not sent" in w]
     assert shaped not in warning and known not in warning and "[REDACTED]" in warning, warning
+
+
+ROUND_TRIPS = [
+    "Ann wrote </text> here",
+    "an escaped tag as written: &lt;/text> and &lt;text>",
+    "both: </text> then &lt;/text>, &amp;lt;/text> and &amp;amp;",
+    "< / TEXT > and &LT;/text> and AT&T & co &lt;b> x &lt; y",
+    "no tag at all: &lt;/text> alone",
+]
+
+
+@pytest.mark.parametrize("said", ROUND_TRIPS)
+def test_a_redactions_copy_of_an_escaped_input_reads_back_as_the_caller_wrote_it(catalog, said):
+    # Before: the input's own </text> went to the model as &lt;/text> (so that it could not end the tagged data), and
+    # the model, told to change nothing else, copied &lt;/text> into the redaction: the caller got "&lt;" where they
+    # had written "<". And an input that held "&lt;/text>" itself could not be told from the escape. Now the "&" of an
+    # "&lt;" or "&amp;" the input holds is escaped too, and a text answer's copy of the escapes is written back.
+    plan = plan_call(catalog, "skill.pii-redaction", {"text": said}, context=None, env={})
+    (turn,) = plan.request.messages
+    assert turn.content.count("</text>") == 1 and turn.content.count("<text>") == 1, turn.content
+    inside = turn.content.split("<text>\n", 1)[1].split("\n</text>", 1)[0]
+    assert plan.answer_text is not None and plan.answer_text(inside) == said  # a copy reads back exactly
+    assert plan.answer_text(f"[NAME]: {inside}") == f"[NAME]: {said}"
+    # a skill that answers JSON, or whose prompt tags nothing, leaves its answer as it came
+    assert plan_call(catalog, "skill.analysis", {"data": said}, context=None, env={}).answer_text is None
+
+
+@pytest.mark.anyio
+async def test_a_redaction_returns_the_callers_closing_tag_not_its_escape(tmp_path: Path):
+    from magsag_mcp.service import Service
+
+    said = "Ann wrote </text> and &lt;/text> & AT&T"
+    async with await Service.open(catalog=CATALOG, db=tmp_path / "l.db", env={"MAGSAG_PROVIDER": "fake"}) as svc:
+        # the fake model's answer quotes the prompt it was sent, as a redaction copies the text it changes nothing in
+        result = await svc.invoke_skill("skill.pii-redaction", {"text": said, "model_config": {"model": "fake:m"}})
+    assert result.result.text.endswith(f"<text> {said} </text>"), result.result.text
