@@ -32,8 +32,9 @@ from .anthropic_thinking import is_thinking
 from .base import Endpoint, HTTPProvider
 from .call_pairs import OpenCalls
 from .gemini_errors import blocked, gemini_error
+from .gemini_json_schema import output_schema
 from .gemini_notes import left_out, part_kind, retiring, stopped_early
-from .gemini_schema import declaration, response_schema
+from .gemini_schema import declaration
 from .gemini_schema import gemini_schema as gemini_schema  # where callers have imported it from
 from .json_output import with_json_instruction
 from .openai_reasoning import is_reasoning
@@ -204,8 +205,9 @@ class GeminiFormat(WireFormat):
         elif request.json_output or request.json_schema is not None:
             config["responseMimeType"] = "application/json"
             if request.json_schema is not None:
-                config.update(response_schema(request.json_schema, notes, request.json_schema_description))
-                if "responseSchema" not in config:  # one it cannot say: the model reads it, and its description
+                fields, instruct = output_schema(request.json_schema, notes, request.json_schema_description, model)
+                config.update(fields)
+                if instruct:  # one its Schema cannot say: the model reads it, and its description
                     system = with_json_instruction(system, request.json_schema, request.json_schema_description)
         if system and plain:
             opening = contents[0] if contents and contents[0]["role"] == "user" else None

@@ -8,7 +8,16 @@ from typing import Any
 
 from ..types import ToolSpec
 
-__all__ = ["MAX_WRITTEN", "declaration", "gemini_schema", "response_schema"]
+__all__ = [
+    "MAX_WRITTEN",
+    "UNSAID",
+    "UNSENDABLE",
+    "declaration",
+    "gemini_schema",
+    "response_schema",
+    "response_schema_parts",
+    "said_as_response_schema",
+]
 
 # JSON Schema keywords Gemini's Schema object accepts; others (additionalProperties, $schema, ...) are dropped.
 _SCHEMA_KEYS = {
@@ -264,10 +273,26 @@ def response_schema(schema: dict[str, Any], notes: list[str], description: str |
     "...properties: should be non-empty for OBJECT type", "...items: missing field.", which stopped the cascade):
     the answer is asked for as JSON, the schema given in the prompt (the caller's part), and checked against the full
     schema, as every answer is."""
+    converted, dropped = response_schema_parts(schema)
+    return said_as_response_schema(converted, dropped, notes, description)
+
+
+#: what leaving out loses nothing of: annotations, and (a union's discriminator) what the options' tags say already
+UNSAID = frozenset({"$schema", "title", "description", "examples", "discriminator"})
+#: what :func:`response_schema_parts` names when the Schema cannot be sent at all
+UNSENDABLE = frozenset({_FREE_FORM, _ANY_ITEMS})
+
+
+def response_schema_parts(schema: dict[str, Any]) -> tuple[Any, set[str]]:
+    """``schema`` as a response's Schema, and the keywords that carry a constraint it left out."""
     converted, dropped = gemini_schema(schema, ordered=True)
-    # Annotations carry no constraint: leaving them out loses nothing worth a warning (a union's discriminator
-    # names the tag its options' enums of one already say).
-    dropped -= {"$schema", "title", "description", "examples", "discriminator"}
+    return converted, dropped - UNSAID
+
+
+def said_as_response_schema(
+    converted: Any, dropped: set[str], notes: list[str], description: str | None
+) -> dict[str, Any]:
+    """generationConfig's fields for :func:`response_schema_parts`' answer (see :func:`response_schema`)."""
     if _FREE_FORM in dropped or _ANY_ITEMS in dropped:
         if converted.get("properties") or converted.get("type") != "OBJECT":  # more than "an object" was lost
             what = (

@@ -865,6 +865,17 @@ def _array_without_items(schema: Any, at: str) -> str | None:
     return next((found for sub, where in subs if (found := _array_without_items(sub, where)) is not None), None)
 
 
+def _beside_ref(schema: Any) -> str | None:
+    """A keyword beside a ``$ref`` that does not start with ``$``, at any depth of a JSON Schema, or None."""
+    if isinstance(schema, list):
+        return next((found for sub in schema if (found := _beside_ref(sub)) is not None), None)
+    if not isinstance(schema, dict):
+        return None
+    if "$ref" in schema:
+        return next((k for k in schema if not k.startswith("$")), None)
+    return next((found for sub in schema.values() if (found := _beside_ref(sub)) is not None), None)
+
+
 def _unknown_field(body: dict[str, Any]) -> str | None:
     """Google's answer to a field its message lacks: 400 "Invalid JSON payload received. Unknown name ..."
     (the OpenAPI schemas allow additional properties, so the spec check alone does not catch one)."""
@@ -951,8 +962,20 @@ class FakeGemini(Fake):
             for i, tool in enumerate(body.get("tools") or [])
             for j, decl in enumerate(tool.get("functionDeclarations") or [])
         ]
-        response = (body.get("generationConfig") or {}).get("responseSchema")
+        config = body.get("generationConfig") or {}
+        response = config.get("responseSchema")
         schemas.append((response, "generation_config.response_schema"))
+        # GenerationConfig.responseJsonSchema: "If set, `response_schema` must be omitted, but `response_mime_type` is
+        # required. [...] If `$ref` is set on a sub-schema, no other properties, except for than those starting as a
+        # `$`, may be set."
+        if "responseJsonSchema" in config:
+            if "responseSchema" in config or "responseMimeType" not in config:
+                message = "response_json_schema needs response_mime_type set, and response_schema unset"
+                return {"error": {"code": 400, "message": message, "status": "INVALID_ARGUMENT"}}
+            beside = _beside_ref(config["responseJsonSchema"])
+            if beside is not None:
+                message = f"* GenerateContentRequest.generation_config.response_json_schema: $ref with sibling {beside}"
+                return {"error": {"code": 400, "message": message, "status": "INVALID_ARGUMENT"}}
         for schema, at in schemas:
             empty = _empty_object(schema, at)
             if empty is not None:

@@ -802,3 +802,108 @@ def test_a_tool_result_that_is_no_strict_json_goes_to_gemini_as_its_text(is_erro
         sent = body["contents"][2]["parts"][0]["functionResponse"]["response"]
         assert sent == ({"error": output} if is_error else {"result": output})
         json.dumps(body, allow_nan=False)  # the body is JSON
+
+
+#: pydantic's model_json_schema() for a model (and a nested one) with extra="forbid", a field described beside its $ref
+FORBIDDING = {
+    "$defs": {
+        "Address": {
+            "additionalProperties": False,
+            "properties": {"city": {"title": "City", "type": "string"}},
+            "required": ["city"],
+            "title": "Address",
+            "type": "object",
+        }
+    },
+    "additionalProperties": False,
+    "properties": {
+        "home": {"$ref": "#/$defs/Address", "description": "Where they live"},
+        "stars": {"enum": [2, 4, 8], "title": "Stars", "type": "integer"},
+        "labels": {"additionalProperties": {"type": "number"}, "title": "Labels", "type": "object"},
+    },
+    "required": ["home", "stars", "labels"],
+    "title": "Person",
+    "type": "object",
+}
+
+
+@pytest.mark.parametrize("model", ["gemini-2.5-flash", "models/gemini-3-pro-preview", "gemini-flash-latest"])
+async def test_a_schema_the_response_schema_cannot_say_goes_as_json_schema_to_a_model_that_takes_it(
+    serve, transport, model: str
+):
+    # Gemini's responseSchema (OpenAPI's subset) has no additionalProperties, no enum of numbers and no object of any
+    # keys: a pydantic model with extra="forbid" (or any OpenAI strict schema) went with those left out and a warning
+    # on every call, and one with a dict[str, X] field went with no schema at all, the model only told to answer in
+    # JSON. Gemini 2.5 and later take responseJsonSchema (gemini.json, GenerationConfig), which says all of it.
+    fake, provider, target = await setup(GOOGLE, serve, transport)
+    target = replace(target, model=model)
+    fake.queue({"text": '{"home": {"city": "Oslo"}, "stars": 4, "labels": {"a": 1}}'})
+    ask = LLMRequest([Message("user", "Go")], json_schema=FORBIDDING, max_tokens=50, json_schema_description="A person")
+    result = await provider.complete(ask, target)
+    assert result.parsed == {"home": {"city": "Oslo"}, "stars": 4, "labels": {"a": 1}} and fake.violations == []
+    assert result.warnings == []
+    config = last_body(fake)["generationConfig"]
+    assert "responseSchema" not in config and config["responseMimeType"] == "application/json"
+    sent = config["responseJsonSchema"]
+    assert sent["additionalProperties"] is False and sent["$defs"]["Address"]["additionalProperties"] is False
+    assert sent["properties"]["home"] == {"$ref": "#/$defs/Address"}  # (nothing but $-keywords beside a $ref)
+    assert sent["properties"]["stars"]["enum"] == [2, 4, 8]
+    assert sent["properties"]["labels"]["additionalProperties"] == {"type": "number"}
+    assert sent["description"] == "A person"
+    # the prompt reads as it did: a schema responseSchema cannot send at all is given to the model in its instructions
+    assert '"additionalProperties":{"type":"number"}' in last_body(fake)["systemInstruction"]["parts"][0]["text"]
+    # the answer is still checked against the full schema
+    fake.queue({"text": '{"home": {"city": "Oslo", "zip": "0150"}, "stars": 4, "labels": {}}'})
+    with pytest.raises(E.InvalidOutputError):
+        await provider.complete(ask, target)
+    # an OpenAI strict schema: enforced whole, without a warning, and the prompt left as it is
+    strict = {
+        "type": "object",
+        "properties": {"a": {"type": "string"}},
+        "required": ["a"],
+        "additionalProperties": False,
+    }
+    body, notes = GeminiFormat().build(LLMRequest([Message("user", "x")], json_schema=strict), model, stream=False)
+    assert body["generationConfig"]["responseJsonSchema"] == strict and notes == [] and "systemInstruction" not in body
+
+
+async def test_a_model_before_gemini_2_5_and_a_recursive_schema_keep_to_the_response_schema(serve, transport):
+    fake, provider, target = await setup(GOOGLE, serve, transport)
+    strict = {"type": "object", "properties": {"a": {"type": "string"}}, "additionalProperties": False}
+    for model in ("gemini-1.5-pro", "gemini-2.0-flash", "learnlm-2.0-flash-experimental", "my-tuned-model"):
+        body, notes = GeminiFormat().build(LLMRequest([Message("user", "x")], json_schema=strict), model, stream=False)
+        assert "responseJsonSchema" not in body["generationConfig"], model
+        assert body["generationConfig"]["responseSchema"]["properties"] == {"a": {"type": "STRING"}}
+        assert any("no additionalProperties" in n for n in notes), notes
+    # a cycle of references: Gemini refuses one through a required property; written out once, as before
+    tree = {
+        "$defs": {
+            "Node": {
+                "type": "object",
+                "properties": {"kids": {"type": "array", "items": {"$ref": "#/$defs/Node"}}},
+                "required": ["kids"],
+                "additionalProperties": False,
+            }
+        },
+        "$ref": "#/$defs/Node",
+    }
+    body, _ = GeminiFormat().build(LLMRequest([Message("user", "x")], json_schema=tree), "gemini-2.5-pro", stream=False)
+    assert "responseSchema" in body["generationConfig"] and "responseJsonSchema" not in body["generationConfig"]
+    # a schema both lose part of, differently (a pattern responseSchema keeps, additionalProperties it does not):
+    # the one that has been sent all along
+    both = {"type": "object", "properties": {"a": {"type": "string", "pattern": "^x"}}, "additionalProperties": False}
+    body, notes = GeminiFormat().build(
+        LLMRequest([Message("user", "x")], json_schema=both), "gemini-2.5-pro", stream=False
+    )
+    assert body["generationConfig"]["responseSchema"]["properties"]["a"]["pattern"] == "^x"
+    # and on a wire: a 2.5 model's JSON Schema answer of a schema with what responseJsonSchema lacks says so
+    fake.queue({"text": '{"a": "xy", "n": 3}'})
+    loose = {
+        "type": "object",
+        "properties": {"a": {"type": "string", "minLength": 1}, "n": {"type": "integer", "multipleOf": 3}},
+        "additionalProperties": False,
+    }
+    ask = LLMRequest([Message("user", "Go")], json_schema=loose, max_tokens=50)
+    result = await provider.complete(ask, replace(target, model="gemini-2.5-flash"))
+    assert result.parsed == {"a": "xy", "n": 3} and fake.violations == []
+    assert "responseSchema" in last_body(fake)["generationConfig"]  # (responseSchema keeps minLength)

@@ -1,0 +1,188 @@
+"""Gemini's ``responseJsonSchema``: a JSON answer's schema as JSON Schema, for the models that take it, where the
+OpenAPI subset of ``responseSchema`` (:mod:`.gemini_schema`) cannot say all of it.
+
+generationConfig takes one of two (gemini.json, GenerationConfig): ``responseSchema``, a Schema object (OpenAPI 3.0's
+subset: no ``$ref``, no ``additionalProperties``, no ``prefixItems``, an enum of strings only, an OBJECT with
+properties and an ARRAY with items), or ``responseJsonSchema``, JSON Schema of which Gemini supports ``$id``,
+``$defs``, ``$ref``, ``$anchor``, ``type``, ``format``, ``title``, ``description``, ``enum`` (of strings and numbers),
+``items``, ``prefixItems``, ``minItems``, ``maxItems``, ``minimum``, ``maximum``, ``anyOf``, ``oneOf``,
+``properties``, ``additionalProperties``, ``required`` and ``propertyOrdering``; a ``$ref`` may have no other keyword
+beside it but ``$``-prefixed ones, and a cycle of references may be used only within properties that are not
+required. Google added it to every Gemini model it supported in November 2025: the 2.5 models and later.
+
+A schema ``responseSchema`` says whole goes as it always went. One it loses part of (pydantic's ``dict[str, X]``, an
+object of any keys that it cannot send at all; ``additionalProperties: false``, which every OpenAI strict schema
+has; an enum of numbers; a tuple's ``prefixItems``) goes as ``responseJsonSchema`` to a model that takes it, when
+that loses less: what Gemini then enforces is more of the schema. A schema with a cycle of references keeps to
+``responseSchema`` (which writes it out once): Gemini refuses a cycle through a required property. Every answer is
+checked against the full schema either way.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from ..rates import bare_model
+from .gemini_schema import (
+    UNSAID,
+    UNSENDABLE,
+    _inclusive,
+    _of_integers,
+    response_schema_parts,
+    said_as_response_schema,
+)
+
+__all__ = ["json_schema", "output_schema", "takes_json_schema"]
+
+#: JSON Schema keywords responseJsonSchema supports (gemini.json, GenerationConfig.responseJsonSchema)
+_KEPT = frozenset(
+    {
+        "$id", "$anchor", "type", "format", "title", "description", "minItems", "maxItems", "minimum", "maximum",
+        "required", "propertyOrdering",
+    }
+)  # fmt: skip
+#: keywords that constrain nothing: left out without a word
+_ANNOTATIONS = frozenset(
+    {"$schema", "$comment", "default", "examples", "readOnly", "writeOnly", "deprecated", "discriminator"}
+)
+#: Gemini's models by version: 2.5 and later take JSON Schema; the aliases that name a current model do too
+_VERSION = re.compile(r"gemini-(\d+)(?:\.(\d+))?")
+_ALIASES = frozenset({"gemini-flash-latest", "gemini-flash-lite-latest", "gemini-pro-latest"})
+
+
+def output_schema(
+    schema: dict[str, Any], notes: list[str], description: str | None, model: str
+) -> tuple[dict[str, Any], bool]:
+    """generationConfig's fields for a JSON answer of ``schema`` on ``model``: ``responseSchema`` when it says the
+    whole schema (or the model takes no JSON Schema); else ``responseJsonSchema`` when it loses less (a subset of
+    what the Schema loses, or the same where the Schema cannot be sent at all); else what ``responseSchema`` can do
+    (:func:`~.gemini_schema.response_schema`). What is left out is noted. And whether the model is also to be given
+    the schema in its instructions: where the Schema cannot be sent at all (see response_schema), as before the
+    model took JSON Schema; the prompt reads the same whichever field enforces the schema."""
+    converted, dropped = response_schema_parts(schema)
+    instruct = bool(dropped & UNSENDABLE)
+    if dropped and takes_json_schema(model) and (said := json_schema(schema)) is not None:
+        written, lost = said[0], said[1] - UNSAID
+        if lost < dropped or (lost == dropped - UNSENDABLE and bool(dropped & UNSENDABLE)):
+            if lost:
+                notes.append(
+                    f"Gemini's JSON Schema support has no {', '.join(sorted(lost))}; they were left out of the "
+                    "request and the answer was checked against the full schema"
+                )
+            if description and "description" not in written and "$ref" not in written:
+                written["description"] = description  # what the answer is for, where its schema says nothing
+            return {"responseJsonSchema": written}, instruct
+    return said_as_response_schema(converted, dropped, notes, description), instruct
+
+
+def takes_json_schema(model: str) -> bool:
+    """Whether ``model`` takes ``responseJsonSchema``: Gemini 2.5 and later (an unknown name, a Gemma, a Gemini
+    before 2.5: no, and keeps to ``responseSchema``)."""
+    name = bare_model("google", model)
+    found = _VERSION.match(name)
+    if found is not None:
+        return (int(found[1]), int(found[2] or 0)) >= (2, 5)
+    return name in _ALIASES
+
+
+def json_schema(schema: dict[str, Any]) -> tuple[dict[str, Any], set[str]] | None:
+    """``schema`` as Gemini's responseJsonSchema takes it, and the keywords left out (named as
+    :func:`~.gemini_schema.gemini_schema` names them); None for a schema with a cycle of references."""
+    definitions = dict(schema.get("$defs") or {}) if isinstance(schema.get("$defs"), dict) else {}
+    if isinstance(schema.get("definitions"), dict):  # draft 7's name: the same definitions, referred to as $defs
+        definitions = {**schema["definitions"], **definitions}
+    if _cyclic(definitions):
+        return None
+    lost: set[str] = set()
+    out = _convert({k: v for k, v in schema.items() if k not in ("$defs", "definitions")}, lost)
+    if definitions:
+        out["$defs"] = {name: _convert(value, lost) for name, value in definitions.items()}
+    return out, lost
+
+
+def _ref(value: Any) -> Any:
+    if isinstance(value, str) and value.startswith("#/definitions/"):
+        return "#/$defs/" + value[len("#/definitions/") :]
+    return value
+
+
+def _cyclic(definitions: dict[str, Any]) -> bool:
+    """Whether a definition refers back to itself, through any others."""
+    edges = {name: {r.rsplit("/", 1)[1] for r in _refs(value)} for name, value in definitions.items()}
+    done: set[str] = set()
+
+    def visit(name: str, path: tuple[str, ...]) -> bool:
+        if name in path:
+            return True
+        if name in done or name not in edges:
+            return False
+        done.add(name)
+        return any(visit(n, (*path, name)) for n in edges[name])
+
+    return any(visit(name, ()) for name in edges)
+
+
+def _refs(value: Any) -> list[str]:
+    if isinstance(value, dict):
+        found = [_ref(value["$ref"])] if isinstance(value.get("$ref"), str) else []
+        return found + [r for v in value.values() for r in _refs(v)]
+    if isinstance(value, list):
+        return [r for v in value for r in _refs(v)]
+    return []
+
+
+def _convert(schema: Any, lost: set[str]) -> Any:
+    if not isinstance(schema, dict):
+        return schema
+    if isinstance(schema.get("$ref"), str):
+        # "If $ref is set on a sub-schema, no other properties, except for than those starting as a $, may be set"
+        beside = {k for k in schema if not k.startswith("$")} - _ANNOTATIONS - {"title", "description"}
+        lost.update(beside)
+        return {k: (_ref(v) if k == "$ref" else v) for k, v in schema.items() if k.startswith("$")}
+    if "exclusiveMinimum" in schema or "exclusiveMaximum" in schema:
+        if _of_integers(schema.get("type")):
+            schema = _inclusive(schema)  # (an integer's exclusive bound is the inclusive one next to it)
+    out: dict[str, Any] = {}
+    nullable = schema.get("nullable") is True  # (OpenAPI's word, in a schema written for it)
+    for key, value in schema.items():
+        if key in _KEPT:
+            out[key] = value
+        elif key == "properties" and isinstance(value, dict):
+            out[key] = {name: _convert(sub, lost) for name, sub in value.items()}
+        elif key == "properties" and value == []:
+            continue  # PHP's json_encode writes an empty map as []: no properties
+        elif key in ("anyOf", "oneOf", "prefixItems") and isinstance(value, list):
+            out[key] = [_convert(sub, lost) for sub in value]
+        elif key == "items" and isinstance(value, list):  # draft 4's tuple is 2020-12's prefixItems
+            out["prefixItems"] = [_convert(sub, lost) for sub in value]
+        elif key in ("items", "additionalProperties"):
+            out[key] = _convert(value, lost)
+        elif key in ("enum", "const") and "enum" not in out:
+            nullable = _enum(schema["enum"] if "enum" in schema else [value], out, lost) or nullable
+        elif key not in _ANNOTATIONS and key not in ("enum", "const", "nullable"):
+            lost.add(key)
+    if nullable and "enum" in out:  # (an enum holds the values allowed: null beside it, as an option of its own)
+        return {"anyOf": [out, {"type": "null"}]}
+    if nullable and "type" in out:
+        out["type"] = _with_null(out["type"])
+    return out
+
+
+def _enum(values: Any, out: dict[str, Any], lost: set[str]) -> bool:
+    """An enum (or a const, an enum of one) of strings and numbers, as responseJsonSchema supports it, into ``out``;
+    True when a null was among them (the type's "null"). Any other value (a boolean, an object) cannot be said, and
+    the enum is left out."""
+    if not isinstance(values, list):
+        return False
+    named = [v for v in values if v is not None]
+    if not all(isinstance(v, str | int | float) and not isinstance(v, bool) for v in named):
+        lost.add("enum of non-strings")
+        return False
+    out["enum"] = named
+    return len(named) < len(values)
+
+
+def _with_null(types: Any) -> Any:
+    named = types if isinstance(types, list) else [types]
+    return named if "null" in named else [*named, "null"]
