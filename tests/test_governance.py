@@ -2372,3 +2372,24 @@ async def test_an_answer_billed_above_its_reservation_says_so(
     assert "output allowed, at the rates known before it answered): the budget limits count its real cost" in warning
     assert warning in runs[0]["attempts"][0]["warnings"]  # the ledger keeps it with the attempt
     assert not [w for w in within.warnings if "budget reservation" in w]
+
+
+async def test_agent_names_differing_in_case_are_two_agents_in_budgets_queries_and_summaries(tmp_path: Path):
+    # An agent is its name exactly, as a run id and a skill id are (README): "Analyst" and "analyst" each have their
+    # own daily limit, runs and summary line, and a filter naming a third spelling finds neither, with a note naming
+    # both. Pinned here so that no one part of the product starts folding case while the others do not.
+    from magsag_mcp.ledger import UsageFilters
+
+    async with Ledger(tmp_path / "l.db") as ledger:
+        gov = Governance(limits(max_cost_per_agent_daily_usd="0.5"), ledger, FixedPricer("0.3"))
+        await record(ledger, "r1", "0.4", agent="Analyst")
+        with pytest.raises(E.BudgetExceeded):
+            await gov.admit(attempt_ctx("r2", agent="Analyst"))  # 0.4 + 0.3 > 0.5
+        assert (await gov.admit(attempt_ctx("r3", agent="analyst"))).reservation_id is not None  # its own limit
+        await record(ledger, "r4", "0.1", agent="analyst")
+        summary = await ledger.summarize(UsageFilters())
+        assert set(summary["by_agent"]) == {"Analyst", "analyst"}
+        assert [r["run_id"] for r in await ledger.query_runs(UsageFilters(agent="analyst"))] == ["r4"]
+        assert [r["run_id"] for r in await ledger.query_runs(UsageFilters(agent="Analyst"))] == ["r1"]
+        notes = await ledger.filter_notes(UsageFilters(agent="ANALYST"), agent=False, run=True, names=True)
+    assert any("'ANALYST'" in n and "Analyst" in n and "analyst" in n for n in notes), notes
