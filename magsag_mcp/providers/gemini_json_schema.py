@@ -88,11 +88,12 @@ def takes_json_schema(model: str) -> bool:
 
 def json_schema(schema: dict[str, Any]) -> tuple[dict[str, Any], set[str]] | None:
     """``schema`` as Gemini's responseJsonSchema takes it, and the keywords left out (named as
-    :func:`~.gemini_schema.gemini_schema` names them); None for a schema with a cycle of references."""
+    :func:`~.gemini_schema.gemini_schema` names them); None for a schema with a cycle of references, or a reference
+    to anything but one of its definitions."""
     definitions = dict(schema.get("$defs") or {}) if isinstance(schema.get("$defs"), dict) else {}
     if isinstance(schema.get("definitions"), dict):  # draft 7's name: the same definitions, referred to as $defs
         definitions = {**schema["definitions"], **definitions}
-    if _cyclic(definitions):
+    if _cyclic(definitions, schema):
         return None
     lost: set[str] = set()
     out = _convert({k: v for k, v in schema.items() if k not in ("$defs", "definitions")}, lost)
@@ -107,9 +108,18 @@ def _ref(value: Any) -> Any:
     return value
 
 
-def _cyclic(definitions: dict[str, Any]) -> bool:
-    """Whether a definition refers back to itself, through any others."""
-    edges = {name: {r.rsplit("/", 1)[1] for r in _refs(value)} for name, value in definitions.items()}
+#: the references written out here: to a definition, by name
+_DEFINITION = re.compile(r"#/\$defs/([^/]+)\Z")
+
+
+def _cyclic(definitions: dict[str, Any], schema: dict[str, Any]) -> bool:
+    """Whether a definition refers back to itself, through any others; or a reference is not to a definition (``#``,
+    the whole schema, is a cycle too; another JSON pointer may not be one Gemini follows): either keeps to
+    responseSchema, which writes out what it can and says what it left out."""
+    found = [_DEFINITION.match(r) for r in _refs(schema)]
+    if not all(found):
+        return True
+    edges = {name: {m[1] for m in map(_DEFINITION.match, _refs(value)) if m} for name, value in definitions.items()}
     done: set[str] = set()
 
     def visit(name: str, path: tuple[str, ...]) -> bool:

@@ -907,3 +907,19 @@ async def test_a_model_before_gemini_2_5_and_a_recursive_schema_keep_to_the_resp
     result = await provider.complete(ask, replace(target, model="gemini-2.5-flash"))
     assert result.parsed == {"a": "xy", "n": 3} and fake.violations == []
     assert "responseSchema" in last_body(fake)["generationConfig"]  # (responseSchema keeps minLength)
+
+
+@pytest.mark.parametrize("ref", ["#", "#/properties/a", "#/definitions/Missing/x"])
+def test_a_reference_to_anything_but_a_definition_keeps_to_the_response_schema(ref: str):
+    # "#" (the whole schema: a recursive root) or a JSON pointer elsewhere: no definition to write out by name, and
+    # not one Gemini's JSON Schema support is known to follow
+    schema = {
+        "type": "object",
+        "properties": {"a": {"type": "string"}, "b": {"$ref": ref}},
+        "additionalProperties": False,
+    }
+    body, notes = GeminiFormat().build(
+        LLMRequest([Message("user", "x")], json_schema=schema), "gemini-2.5-pro", stream=False
+    )
+    assert "responseJsonSchema" not in body["generationConfig"] and "responseSchema" in body["generationConfig"]
+    assert any("additionalProperties" in n for n in notes), notes
