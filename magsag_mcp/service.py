@@ -326,14 +326,19 @@ class Service(RouteExplanation, LoopBound):
                         await self._record_failed(run, so_far, "cancelled")
                 raise
             try:
+                result = self._result(run_id, skill_id, plan, outcome)
+            except Exception as bug:  # built before the record says 'ok': a bug here fails the call, recorded so
+                await self._record(run, outcome.attempts, "error", error=bug_error(bug))
+                raise
+            try:
                 await self._record(run, outcome.attempts, "ok")
             except LedgerError as exc:
-                raise answer_not_recorded(exc, self._result(run_id, skill_id, plan, outcome)) from None
+                raise answer_not_recorded(exc, result) from None
         finally:
             self._in_flight -= 1
             if task is not None:
                 self._call_done(task)
-        return self._result(run_id, skill_id, plan, outcome)
+        return result
 
     def _refuse_if_closing(self) -> None:
         if self._closing:

@@ -2083,3 +2083,25 @@ async def test_a_call_a_bug_failed_keeps_its_run_failed_after_a_stand_in_is_repl
     )
     RecordWrite.of(RunRecord("r", "ag", "s", now, ended_at=now + 1, status="ok"), [attempt], None)(conn)
     assert conn.execute("SELECT status, error_class, calls FROM runs").fetchone() == ("error", "error", 2)
+
+
+@pytest.mark.anyio
+async def test_a_bug_while_the_result_is_built_is_not_recorded_as_ok(tmp_path: Path, monkeypatch):
+    """The call's record said 'ok' before its result was built: a bug there (its warnings, its output) reached the
+    caller as an exception while the ledger kept the run as succeeded. Now the result is built first, and a bug in
+    it records the run failed, with the bug's kind and message."""
+    import magsag_mcp.service as service_module
+
+    def broken(*args: object, **kwargs: object) -> list[str]:
+        raise TypeError("a warning that could not be built")
+
+    catalog = Path(__file__).resolve().parent.parent / "catalog"
+    db = tmp_path / "l.db"
+    async with await Service.open(catalog=catalog, db=db, env={"MAGSAG_PROVIDER": "fake"}) as svc:
+        monkeypatch.setattr(service_module, "result_warnings", broken)
+        with pytest.raises(TypeError):
+            await svc.invoke_skill("skill.analysis", {"data": "x"}, run_id="r")
+    conn = sqlite3.connect(db)
+    status, error_class, message = conn.execute("SELECT status, error_class, error_message FROM runs").fetchone()
+    assert (status, error_class) == ("error", "error") and "unexpected TypeError" in message
+    assert conn.execute("SELECT outcome FROM attempts").fetchall() == [("ok",)]  # (the answer came, and is paid for)
