@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import shutil
 import sys
+from decimal import Decimal
 from pathlib import Path
 
 import pytest
@@ -311,6 +312,29 @@ def test_a_crashed_agents_error_names_the_run_that_holds_its_calls(cli_env: Path
     assert main(["data", "query", "--run-id", error["run_id"], "--format", "json"]) == 0
     [run] = json.loads(capsys.readouterr().out)
     assert run["skill"] == "skill.analysis" and run["calls"] == 1
+
+
+def test_a_crashed_agents_error_says_what_its_run_cost(cli_env: Path, capsys, fake_scripts):
+    # The guide's fallback cascade ends in `raise RuntimeError(f"All models failed: {last_error}")`, after the calls
+    # it paid for. `magsag run` named the run of such an agent but not what it cost: the README promises a failed run's
+    # JSON error carries the whole run's cost as `cost_usd`, and only a MagsagError's did.
+    with (cli_env / "prices.yaml").open("a") as prices:
+        prices.write('"fake:*": {input: 100, output: 100}\n')  # the fake provider's calls cost something
+    _agent(
+        cli_env,
+        "paid-crash-sag",
+        "def run(payload, *, skills=None, **deps):\n"
+        "    skills.invoke('skill.analysis', {'data': 'first'})\n"
+        "    raise RuntimeError('All models failed: after one call')\n",
+    )
+    assert main(["run", "paid-crash-sag", "--payload", "{}"]) == 1
+    err = capsys.readouterr().err
+    error = json.loads(err[err.index("{\n") :])["error"]
+    assert main(["data", "query", "--run-id", error["run_id"], "--format", "json"]) == 0
+    [run] = json.loads(capsys.readouterr().out)
+    assert Decimal(run["cost_usd"]) > 0
+    assert error["type"] == "agent_error" and Decimal(error["cost_usd"]) == Decimal(run["cost_usd"])
+    assert error["cost_unknown"] is False
 
 
 def test_cli_run_keeps_stdout_the_runs_json_when_the_agent_prints(cli_env: Path, capsys, fake_scripts):

@@ -105,7 +105,9 @@ def _run_agent(args: argparse.Namespace) -> int:
             _as_the_runs(exc, mg)
             raise
         except Exception as exc:  # the agent's own code failed: show its frames, not ours
-            _print_agent_failure(args.agent_id, exc, mg.service.catalog.root / "agents", mg.run_id)
+            _print_agent_failure(
+                args.agent_id, exc, mg.service.catalog.root / "agents", mg.run_id, spend=_runs_cost(mg)
+            )
             return 1
         print_json(result)
         # stdout stays the agent's JSON; the run's id (its delegated runs record it as their parent) is
@@ -119,17 +121,31 @@ def _as_the_runs(exc: MagsagError, mg: Any) -> None:
     error carries: a SAG's delegated run, and that one call): the run's id (stdout is empty) is what finds its
     calls, the runs it delegated included, and `magsag budget --run-id` counts them all, as its cost does."""
     exc.details["run_id"] = mg.run_id
+    exc.details.update(_runs_cost(mg))
+
+
+def _runs_cost(mg: Any) -> dict[str, Any]:
+    """What the agent's whole run cost, its delegated runs included: ``cost_usd`` (null with ``cost_unknown``
+    when any attempt's cost is unknown), for the JSON error of a run that failed, however it failed."""
     try:
         spend = mg.obs.cost_detail()
     except MagsagError:  # the ledger cannot say: no figure rather than the failed call's
         spend = {"cost_complete": False}
     complete = bool(spend.get("cost_complete"))
-    exc.details.update(cost_usd=spend["known_usd"] if complete else None, cost_unknown=not complete)
+    return {"cost_usd": spend["known_usd"] if complete else None, "cost_unknown": not complete}
 
 
-def _print_agent_failure(agent_id: str, exc: BaseException, agents_dir: Path, run_id: str | None = None) -> None:
+def _print_agent_failure(
+    agent_id: str,
+    exc: BaseException,
+    agents_dir: Path,
+    run_id: str | None = None,
+    *,
+    spend: dict[str, Any] | None = None,
+) -> None:
     """The traceback from the agent's first frame on (magsag's frames above it only say how it was
-    called), then the usual JSON error. Both are redacted: an agent may put anything in a message."""
+    called), then the usual JSON error, with the run's id and ``spend`` (what it cost, as a MagsagError of
+    the run says it). Both are redacted: an agent may put anything in a message."""
     import traceback
 
     import magsag_mcp
@@ -153,6 +169,7 @@ def _print_agent_failure(agent_id: str, exc: BaseException, agents_dir: Path, ru
     }
     if run_id is not None:
         error["run_id"] = run_id
+    error.update(spend or {})
     if where is not None:
         error["where"] = f"{where.filename}:{where.lineno} in {where.name}"
     print_json({"error": error}, stream=sys.stderr)
