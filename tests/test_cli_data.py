@@ -154,6 +154,48 @@ def test_query_table_never_shows_an_unknown_cost_as_a_number(ledger_db, capsys):
     assert ">=0 (1 unpriced)" in unpriced
 
 
+def test_flow_summarize_says_on_stderr_when_a_cost_is_unknown(tmp_path, monkeypatch, capsys):
+    """The guide's "Monitor daily costs", `magsag flow summarize | jq '.model_stats[].cost_usd' | awk '{s+=$1} END
+    {print s}'`: a model with an attempt of unknown cost (a read timeout the vendor may bill) has cost_usd null,
+    and awk adds null as 0, so one timeout took the model's whole known spend out of the sum, without a word. The
+    JSON is unchanged (null is right); stderr, which the pipeline leaves on the terminal, says what the sum misses."""
+    db = tmp_path / "timeout.db"
+    monkeypatch.setenv("MAGSAG_DB", str(db))
+    now = time.time()
+
+    async def fill() -> None:
+        async with Ledger(db) as ledger:
+            paid = {"input_tokens": 1000, "output_tokens": 100, "cost_usd": Decimal("0.0035")}
+            cut = {"error_class": "timeout", "cost_usd": None, "cost_bound_usd": Decimal("0.0151")}
+            unpriced = {"input_tokens": 10, "output_tokens": 10, "cost_usd": None}  # no price, so no bound
+            attempts = [("gpt-4o", "ok", paid), ("gpt-4o", "ok", paid), ("gpt-4o", "error", cut)]
+            attempts.append(("mystery-7b", "ok", unpriced))
+            for i, (model, outcome, fields) in enumerate(attempts):
+                run = RunRecord(f"r-{i}", "alice", "skill.analysis", now - 10 + i)
+                attempt = AttemptRecord(run.run_id, now - 10 + i, "openai", model, run.skill, "alice", outcome, 0, 1)
+                for key, value in fields.items():
+                    setattr(attempt, key, value)
+                await ledger.record_call(run, [attempt])
+
+    anyio.run(fill)
+    assert main(["flow", "summarize"]) == 0
+    out, err = capsys.readouterr()
+    summary = json.loads(out)
+    assert summary["model_stats"]["gpt-4o"]["cost_usd"] is None  # what the guide's awk sums as 0
+    assert summary["totals"]["known_cost_usd"] == "0.007"
+    assert err.startswith("note: ") and err.count("\n") == 1
+    assert "2 attempts of unknown cost (gpt-4o, mystery-7b:" in err
+    assert "$0.007 known" in err and "at most $0.0151 more" in err
+    assert "1 of them of no known price, with no bound" in err
+    assert "known_cost_usd" in err and "unknown_cost_bound_usd" in err and "null" in err
+    assert main(["flow", "summarize", "--output", str(tmp_path / "summary.json")]) == 0
+    err = capsys.readouterr().err
+    assert err.startswith("note: 2 attempts of unknown cost") and err.endswith(f"wrote {tmp_path / 'summary.json'}\n")
+    # a summary whose every cost is known says nothing more
+    assert main(["flow", "summarize", "--until", str(now - 8.5)]) == 0
+    assert capsys.readouterr().err == ""
+
+
 def test_the_table_of_a_long_lived_run_reads_its_models_not_every_attempt(tmp_path, monkeypatch, capsys):
     """A `Magsag()` records every call it makes under one run (mg.run_id): a service that keeps one open for
     weeks has a run of hundreds of thousands of attempts. `magsag data query`'s table shows one line per run,
