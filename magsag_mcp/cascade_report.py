@@ -20,6 +20,7 @@ from .errors import (
     redact,
 )
 from .providers import hosts_other_models
+from .rates import bare_model
 from .records import AttemptRecord
 from .routing import Plan
 from .types import Target
@@ -156,7 +157,9 @@ def attempt_record(
         run_id,
         started_wall,
         target.provider,
-        target.model,
+        # the model as its vendor names it: Gemini's models/gemini-1.5-pro is gemini-1.5-pro (as routing, prices
+        # and policies take it), one model in model_stats and under `--model`, whichever way a call wrote it
+        bare_model(target.provider, target.model),
         plan.skill_id,
         agent,
         outcome,

@@ -294,6 +294,28 @@ async def test_a_ledger_that_cannot_be_opened_on_a_full_disk_says_the_disk_is_fu
         await Ledger(db, create=False).open()
 
 
+async def test_a_gemini_model_named_by_its_resource_name_is_summarized_as_the_model(tmp_path: Path, upstream):
+    """Google's docs name a model models/gemini-1.5-pro, and magsag calls, prices and governs it under either name
+    (the result's model is gemini-1.5-pro either way). Its attempts were recorded under the name the call gave:
+    the guide's model_stats split one model's calls and spend in two, and `flow summarize --model gemini-1.5-pro`
+    (or a gate of it) left out the calls written the other way."""
+    svc = await Service.open(db=tmp_path / "l.db", env=upstream.env())
+    try:
+        for model in ("models/gemini-1.5-pro", "gemini-1.5-pro", "google:models/gemini-1.5-pro"):
+            result = await svc.invoke_skill("skill.analysis", {"data": "x", "model_config": {"model": model}})
+            assert result.model == "gemini-1.5-pro"
+        stats = (await svc.summarize(UsageFilters()))["model_stats"]
+        assert list(stats) == ["gemini-1.5-pro"] and stats["gemini-1.5-pro"]["calls"] == 3
+        for named in ("gemini-1.5-pro", "google:gemini-1.5-pro"):
+            narrowed = await svc.summarize(UsageFilters(model=named))
+            assert narrowed["totals"]["calls"] == 3, named
+        # the resource name as a filter names what no call recorded now, and is told the model it is
+        narrowed = await svc.summarize_noted(UsageFilters(model="models/gemini-1.5-pro"))
+        assert narrowed["totals"]["calls"] == 0 and "(did you mean 'gemini-1.5-pro'?)" in narrowed["notes"][0]
+    finally:
+        await svc.aclose()
+
+
 async def test_500_concurrent_calls_match_the_upstreams_books(tmp_path: Path, upstream):
     # Some calls fail once (retried), some targets are down (fallback): every attempt must land.
     upstream.plan("gpt-4o", *([500] * 40))

@@ -18,6 +18,7 @@ from typing import Any
 from .. import settings
 from ..errors import BudgetExceeded, LedgerError, PolicyDenied
 from ..ledger.money import to_pusd
+from ..rates import bare_model
 from ..types import Target
 from .budget import Reservation, reservation_ttl
 from .model_patterns import may_be_of, nearly_allowed
@@ -290,7 +291,7 @@ class Governance:
             ctx.parent_run_id,
             self.reservation_ttl,
             target.provider,
-            target.model,
+            bare_model(target.provider, target.model),  # as the attempt it stands for is recorded
             ctx.skill,
         )
         if prior:

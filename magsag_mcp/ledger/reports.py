@@ -198,9 +198,12 @@ def _model_named(value: str, known: list[str]) -> str:
     longer than any model name is named by its length, as :func:`~..suggest.named` names the other filters: a
     document or a key pasted as the model is not quoted back whole."""
     from ..governance.model_patterns import nearest_model
+    from ..rates import bare_model
     from ..text import MODEL_MAX
 
     if len(value) > MODEL_MAX:
         return f"a name of {len(value):,} characters"
-    close = nearest_model(value, known)
+    # Gemini's resource name (models/gemini-1.5-pro) is recorded as the model it names
+    bare = bare_model("google", value)
+    close = bare if bare != value and bare in known else nearest_model(value, known)
     return f"{value!r} (did you mean {close!r}?)" if close else repr(value)
