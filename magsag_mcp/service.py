@@ -11,9 +11,8 @@ import os
 import time
 import uuid
 from collections.abc import Mapping
-from decimal import Decimal
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import anyio
 
@@ -32,6 +31,7 @@ from .errors import (
 from .exact_money import exact_money
 from .invoke_result import InvokeResult, answer_not_recorded, bug_error, call_cost, call_failed, run_status
 from .kept_records import KeptRecords, closing_after
+from .ledger_reads import LedgerReads
 from .opening import Opening
 from .providers import ProviderSet, provider_names
 from .providers.base import ProgressCallback
@@ -46,9 +46,6 @@ from .text import check_name
 from .transport import Timeouts, Transport
 from .types import Target
 
-if TYPE_CHECKING:
-    from .ledger.run_scope import RunSpend
-
 log = redacting_logger("magsag_mcp.service")
 
 
@@ -56,7 +53,7 @@ def new_run_id() -> str:
     return f"run-{uuid.uuid4().hex[:16]}"
 
 
-class Service(RouteExplanation, LoopBound):
+class Service(RouteExplanation, LedgerReads, LoopBound):
     """One configured magsag: catalog, providers, pricing, governance and ledger.
 
     Build it with :meth:`open` (no network I/O) and close it with :meth:`aclose`.
@@ -395,69 +392,9 @@ class Service(RouteExplanation, LoopBound):
         """Every skill of the catalog, by id: what it does and what its payload takes."""
         return self.catalog.skill_list()
 
-    # --- queries ---------------------------------------------------------------------------------
-
-    @exact_money
-    async def summarize(self, filters: Any = None) -> dict[str, Any]:
-        self._on_own_loop()
-        return await self.ledger.summarize(filters)
-
-    async def query_runs(self, filters: Any = None) -> list[dict[str, Any]]:
-        self._on_own_loop()
-        return await self.ledger.query_runs(filters)
-
-    async def query_runs_page(self, filters: Any = None, attempts_per_run: int | None = None) -> dict[str, Any]:
-        """A page of :meth:`query_runs` with ``has_more`` and ``next_cursor`` (pass it as ``cursor``)."""
-        self._on_own_loop()
-        return await self.ledger.query_runs_page(filters, attempts_per_run)
-
-    async def summarize_noted(self, filters: Any = None) -> dict[str, Any]:
-        """:meth:`summarize` with ``notes``: for each filter naming what the ledger never recorded, what it
-        may have meant (zeros for ``agent="reserch-bot"`` would otherwise read as "spent nothing")."""
-        summary = await self.summarize(filters)
-        return {**summary, "notes": await self.filter_notes(filters, summary)}
-
-    async def filter_notes(self, filters: Any, result: Mapping[str, Any]) -> list[str]:
-        """For each filter of a :meth:`summarize` or :meth:`query_runs_page` ``result`` that names what the
-        ledger never recorded (a mistyped agent, run id, model or skill), what it may have meant."""
-        from .ledger.reports import page_matched, summary_matched
-
-        self._on_own_loop()
-        matched = page_matched(result) if "runs" in result else summary_matched(result)
-        return await self.ledger.filter_notes(filters, **matched)
-
-    async def search(self, pattern: str, limit: int = 50, since: str | float | None = None) -> list[dict[str, Any]]:
-        self._on_own_loop()
-        return await self.ledger.search(pattern, limit, since)
-
-    async def search_page(
-        self, pattern: str, limit: int = 50, since: str | float | None = None, cursor: str | None = None
-    ) -> dict[str, Any]:
-        """:meth:`search`'s hits after ``cursor``, with ``has_more`` and ``next_cursor`` (the next ``cursor``)."""
-        self._on_own_loop()
-        return await self.ledger.search_page(pattern, limit, since, cursor)
-
-    @exact_money
-    async def check_budget(self, agent: str | None = None, run_id: str | None = None) -> dict[str, Any]:
-        # looked up, not recorded: a name an older ledger holds (a trailing space) can still be asked about
-        check_name(agent, "agent", recorded=False)
-        check_name(run_id, "run_id", recorded=False)
-        self._on_own_loop()
-        return await self.governance.check_budget(agent=agent, run_id=run_id)
-
     async def log_event(self, run_id: str | None, agent: str | None, event: str, data: Mapping[str, Any]) -> None:
         self._on_own_loop()
         await self.ledger.log_event(run_id or None, agent or None, event, data)
-
-    @exact_money
-    async def run_cost(self, run_id: str) -> tuple[Decimal, bool]:
-        self._on_own_loop()
-        return await self.ledger.run_cost(run_id)
-
-    @exact_money
-    async def run_spend(self, run_id: str) -> RunSpend:
-        self._on_own_loop()
-        return await self.ledger.run_spend(run_id)
 
     async def probe(self) -> dict[str, str]:
         """Try each configured provider's cheapest endpoint; unconfigured ones are reported as such."""

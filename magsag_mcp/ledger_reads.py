@@ -1,0 +1,84 @@
+"""The service's reads of its ledger and budgets: :class:`LedgerReads`, what the MCP tools ``summarize_usage``,
+``query_runs``, ``search_usage`` and ``check_budget``, the CLI's ``flow`` and ``data`` commands and the Python API
+read. Each is checked to run on the service's own event loop; none calls a provider or spends."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from decimal import Decimal
+from typing import TYPE_CHECKING, Any
+
+from .exact_money import exact_money
+from .text import check_name
+
+if TYPE_CHECKING:
+    from .ledger.run_scope import RunSpend
+
+
+class LedgerReads:
+    """Mixed into :class:`~magsag_mcp.service.Service`, which holds the ledger and the governance."""
+
+    ledger: Any
+    governance: Any
+
+    #: the service's own (bridge.LoopBound): a ledger read from another event loop is refused, saying why
+    _on_own_loop: Callable[[], None]
+
+    @exact_money
+    async def summarize(self, filters: Any = None) -> dict[str, Any]:
+        self._on_own_loop()
+        return await self.ledger.summarize(filters)
+
+    async def query_runs(self, filters: Any = None) -> list[dict[str, Any]]:
+        self._on_own_loop()
+        return await self.ledger.query_runs(filters)
+
+    async def query_runs_page(self, filters: Any = None, attempts_per_run: int | None = None) -> dict[str, Any]:
+        """A page of :meth:`query_runs` with ``has_more`` and ``next_cursor`` (pass it as ``cursor``)."""
+        self._on_own_loop()
+        return await self.ledger.query_runs_page(filters, attempts_per_run)
+
+    async def summarize_noted(self, filters: Any = None) -> dict[str, Any]:
+        """:meth:`summarize` with ``notes``: for each filter naming what the ledger never recorded, what it
+        may have meant (zeros for ``agent="reserch-bot"`` would otherwise read as "spent nothing")."""
+        summary = await self.summarize(filters)
+        return {**summary, "notes": await self.filter_notes(filters, summary)}
+
+    async def filter_notes(self, filters: Any, result: Mapping[str, Any]) -> list[str]:
+        """For each filter of a :meth:`summarize` or :meth:`query_runs_page` ``result`` that names what the
+        ledger never recorded (a mistyped agent, run id, model or skill), what it may have meant."""
+        from .ledger.reports import page_matched, summary_matched
+
+        self._on_own_loop()
+        matched = page_matched(result) if "runs" in result else summary_matched(result)
+        return await self.ledger.filter_notes(filters, **matched)
+
+    async def search(self, pattern: str, limit: int = 50, since: str | float | None = None) -> list[dict[str, Any]]:
+        self._on_own_loop()
+        return await self.ledger.search(pattern, limit, since)
+
+    async def search_page(
+        self, pattern: str, limit: int = 50, since: str | float | None = None, cursor: str | None = None
+    ) -> dict[str, Any]:
+        """:meth:`search`'s hits after ``cursor``, with ``has_more`` and ``next_cursor`` (the next ``cursor``)."""
+        self._on_own_loop()
+        return await self.ledger.search_page(pattern, limit, since, cursor)
+
+    @exact_money
+    async def check_budget(self, agent: str | None = None, run_id: str | None = None) -> dict[str, Any]:
+        # looked up, not recorded: a name an older ledger holds (a trailing space) can still be asked about
+        check_name(agent, "agent", recorded=False)
+        check_name(run_id, "run_id", recorded=False)
+        self._on_own_loop()
+        return await self.governance.check_budget(agent=agent, run_id=run_id)
+
+    @exact_money
+    async def run_cost(self, run_id: str) -> tuple[Decimal, bool]:
+        self._on_own_loop()
+        return await self.ledger.run_cost(run_id)
+
+    @exact_money
+    async def run_spend(self, run_id: str) -> RunSpend:
+        self._on_own_loop()
+        return await self.ledger.run_spend(run_id)
+
