@@ -881,3 +881,17 @@ def test_doctor_adds_no_note_for_an_absolute_ledger_path(cli_env, capsys):
     report = json.loads(capsys.readouterr().out)
     assert report["db"] == str(cli_env / "cli.db")
     assert not [n for n in report["notes"] if "relative" in n]
+
+
+@pytest.mark.parametrize("command", ["invoke", "explain"])
+def test_an_empty_context_is_refused_not_taken_for_no_context(cli_env, capsys, command):
+    """`--context "$CTX"` with CTX unset: the empty context was read as no context at all, so a call meant to be
+    confined to a data class (`{"data_class": "pii_processing"}`) went wherever routing sends any call, and the
+    plan `explain` printed was the unconfined one, with no word. An empty --context is bad input naming it."""
+    payload = json.dumps({"data": "x", "model_config": {"model": "fake:echo"}})
+    with pytest.raises(SystemExit) as exited:
+        main([command, "skill.analysis", "--payload", payload, "--context", ""])
+    assert exited.value.code == 2
+    err = capsys.readouterr().err
+    assert "argument --context: is empty" in err and "leave the option out" in err
+    assert not (cli_env / "cli.db").exists()  # nothing was called, nor recorded

@@ -266,7 +266,8 @@ def register(groups: CommandGroups) -> None:
         src = p.add_mutually_exclusive_group()
         src.add_argument("--payload", default="{}", help="the payload as a JSON object")
         src.add_argument("--payload-file", type=given, help="read the payload from a JSON file ('-' for stdin)")
-        p.add_argument("--context", help='call context as JSON, e.g. \'{"preferred_model": "gpt-4o"}\'')
+        # empty (`--context "$CTX"`, CTX unset) is refused: it was read as no context, a data class's confinement lost
+        p.add_argument("--context", type=given, help='call context as JSON, e.g. \'{"preferred_model": "gpt-4o"}\'')
         if name == "invoke":
             p.add_argument("--agent", type=given, help="agent name recorded in the ledger")
             p.add_argument("--run-id", type=given, help="run id (default: a new one)")
