@@ -105,3 +105,22 @@ def test_an_unknown_time_zone_is_bad_input_naming_it(tmp_path: Path, capsys, zon
     _record(tmp_path / "l.db", [("r", NOV_1, "0.1")])
     code, _, err = _summarize(tmp_path, capsys, "--timezone", zone)
     assert code == 2 and f"unknown time zone {zone!r}" in err and "Europe/Berlin" in err
+
+
+@pytest.mark.parametrize("bound", [[1764460800], {"date": "2025-11-01"}, "not a time"])
+def test_a_window_bound_of_no_time_in_a_summary_is_read_as_none_not_a_traceback(tmp_path: Path, capsys, bound):
+    """A summary whose `period.filters.since` is a list or an object (edited by hand, or written by another tool)
+    stopped `flow gate` with an AttributeError traceback, and exit 1, its "fail": parse_since took any value that is
+    no text or number for text. Such a bound is no time, so it cuts no day, as one written as other text is."""
+    from magsag_mcp.errors import InputError
+    from magsag_mcp.ledger import parse_since
+
+    _record(tmp_path / "l.db", [("r", NOV_1 + 36000, "0.1")])
+    code, summary, _ = _summarize(tmp_path, capsys, "--since", "2025-11-01")
+    assert code == 0 and summary is not None
+    summary["period"]["filters"]["since"] = bound
+    assert _gate(tmp_path, capsys, summary, BERLIN.replace("Europe/Berlin", "UTC")) == (0, "gate: pass\n")
+    # the Python API's and the MCP tools' readers of a time say what would do, as UsageFilters does
+    if not isinstance(bound, str):
+        with pytest.raises(InputError, match=r"^since=.* is not a time: give a datetime, a date, a timedelta"):
+            parse_since(bound)

@@ -64,6 +64,11 @@ def parse_since(value: Any, *, field: str = "since", now: float | None = None) -
         )
     if isinstance(value, bool):  # an int to Python, but no one means 1970-01-01T00:00:01 by True
         raise InputError(f"{field}={value!r} is not a time: give unix seconds (e.g. 1764460800), 24h, 7d or a date")
+    if not isinstance(value, str | int | float):  # a list or an object (a summary's period edited): no text to read
+        raise InputError(
+            f"{field}={value!r} is not a time: give a datetime, a date, a timedelta, unix seconds, "
+            "or text such as 24h, 7d or 2025-11-02"
+        )
     written = value
     if isinstance(value, str) and _UNIX_SECONDS.match(value.strip()):
         value = float(value)  # the one way a command line can give unix seconds
@@ -187,12 +192,7 @@ class UsageFilters(BaseModel):
         # before pydantic's coercion, which would make True the float 1.0; a Python time is kept as the text
         # it is (see python_time), and any other type refused naming what would do
         value = python_time(value, info.field_name)
-        if value is not None and not isinstance(value, str | int | float):
-            raise InputError(
-                f"{info.field_name}={value!r} is not a time: give a datetime, a date, a timedelta, unix seconds, "
-                "or text such as 24h, 7d or 2025-11-02"
-            )
-        parse_since(value, field=info.field_name)
+        parse_since(value, field=info.field_name)  # refuses any other type, naming what would do
         return value
 
     @model_validator(mode="after")
