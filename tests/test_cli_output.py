@@ -445,3 +445,25 @@ def test_the_mcp_server_started_with_stderr_closed_writes_nothing_to_stdout(tmp_
         ["sh", "-c", 'exec "$@" 2>&-', "sh", *server], stdin=subprocess.DEVNULL, capture_output=True, timeout=60
     )
     assert (proc.returncode, proc.stdout) == (2, b"")
+
+
+@pytest.mark.parametrize(
+    ("argv", "fix"),
+    [
+        (["data", "search", "-preview"], "magsag data search -- -preview"),
+        (["data", "search", "--limit", "5", "-(mini|nano)"], "magsag data search --limit 5 -- '-(mini|nano)'"),
+    ],
+)
+def test_a_search_pattern_that_begins_with_a_dash_is_told_to_follow_a_double_dash(capsys, argv, fix):
+    """`magsag data search -preview` (a model suffix) said only "the following arguments are required: pattern",
+    for the pattern given, which argparse took for an option: nothing said why, or how to search for it."""
+    with pytest.raises(SystemExit) as exited:
+        main(argv)
+    assert exited.value.code == 2
+    err = capsys.readouterr().err
+    assert "the following arguments are required: pattern" in err
+    assert f"begins with '-', so it was read as an option: put '--' before it ({fix})" in err
+    # an option mistyped there is still no pattern, and is not taken for one
+    with pytest.raises(SystemExit):
+        main(["data", "search", "--limt"])
+    assert "begins with '-'" not in capsys.readouterr().err

@@ -13,6 +13,7 @@ import importlib
 import itertools
 import json
 import os
+import shlex
 import sys
 from collections.abc import Iterable, Sequence
 from typing import Any
@@ -92,10 +93,31 @@ class _Parser(RedactingParser):
     command's options) with no hint of the option meant."""
 
     def parse_known_args(self, args: Any = None, namespace: Any = None) -> Any:
+        self._given = list(sys.argv[1:] if args is None else args)  # for error(): what this parser was given
         namespace, extras = super().parse_known_args(args, namespace)
         if extras and self._subparsers is None:  # a command, not a group: the arguments were for it
             self.error(_unrecognized(self, extras))
         return namespace, extras
+
+    def error(self, message: str) -> Any:
+        super().error(message + _dashed_hint(self, message))
+
+
+def _dashed_hint(parser: argparse.ArgumentParser, message: str) -> str:
+    """Why a positional given was said to be missing: it begins with '-' (`magsag data search -preview`), which
+    argparse reads as an option, and how to give it (after '--', which ends the options)."""
+    if not message.startswith("the following arguments are required:"):
+        return ""
+    given = getattr(parser, "_given", [])
+    taken = {o for action in parser._actions for o in action.option_strings}
+    dashed = [a for a in given if a[:1] == "-" and a[1:2] not in ("-", "") and a not in taken]
+    if "--" in given or not dashed:
+        return ""
+    argv = [*parser.prog.split(), *(a for a in given if a != dashed[0]), "--", dashed[0]]
+    return (
+        f"; {dashed[0]!r} begins with '-', so it was read as an option: put '--' before it "
+        f"({' '.join(shlex.quote(a) for a in argv)})"
+    )
 
 
 def _unrecognized(parser: argparse.ArgumentParser, extras: list[str]) -> str:
