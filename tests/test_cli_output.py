@@ -467,3 +467,26 @@ def test_a_search_pattern_that_begins_with_a_dash_is_told_to_follow_a_double_das
     with pytest.raises(SystemExit):
         main(["data", "search", "--limt"])
     assert "begins with '-'" not in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("encoding", ["utf-16", "utf-16-le", "utf-32"])
+def test_a_payload_file_a_powershell_redirect_wrote_in_utf16_is_read(
+    named_ledger, tmp_path, capsys, monkeypatch, encoding
+):
+    """Windows PowerShell 5 writes `'{"data": ...}' > payload.json` as UTF-16 with a byte order mark (as the gate
+    reads a summary written so): `--payload-file` refused it, "is not UTF-8 text; give it a JSON file", for a file
+    that is JSON, as RFC 8259 lets a reader take it. A payload file, or stdin, is read in the Unicode encoding
+    its byte order mark names, or that the nulls of a file without one show (as json.loads reads bytes)."""
+    import json
+
+    payload = tmp_path / "payload.json"
+    text = json.dumps({"data": "café ☕", "model_config": {"model": "fake:echo"}}, ensure_ascii=False)
+    payload.write_bytes(text.encode(encoding) if encoding != "utf-16-le" else ("\ufeff" + text).encode(encoding))
+    assert main(["invoke", "skill.analysis", "--payload-file", str(payload)]) == 0, capsys.readouterr().err
+    assert json.loads(capsys.readouterr().out)["output"].endswith("café ☕")
+    monkeypatch.setattr(sys, "stdin", io.TextIOWrapper(io.BytesIO(payload.read_bytes()), encoding="utf-8"))
+    assert main(["invoke", "skill.analysis", "--payload-file", "-"]) == 0, capsys.readouterr().err
+    assert json.loads(capsys.readouterr().out)["output"].endswith("café ☕")
+    payload.write_bytes(b"\xff\xfe" + b"\x00\xd8")  # a UTF-16 BOM, then half a surrogate pair: no text
+    assert main(["invoke", "skill.analysis", "--payload-file", str(payload)]) == 2
+    assert "give it a JSON file (its first bytes say UTF-16, which it is not either)" in capsys.readouterr().err

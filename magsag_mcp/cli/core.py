@@ -34,22 +34,34 @@ def _json_arg(text: str, what: str) -> dict[str, Any]:
     return value
 
 
-def _stdin_utf8() -> str:
-    """stdin as UTF-8, as a payload file is read. Through its text layer it was decoded in the locale's
-    encoding: under Latin-1 or a Windows console's cp1252 a UTF-8 "café" became "cafÃ©", silently."""
-    return stdin_bytes().decode("utf-8")
+def _file_bytes(name: str) -> bytes:
+    """The payload file's bytes, or stdin's for '-' (read as bytes, not through its text layer: that decoded them
+    in the locale's encoding, and under Latin-1 or a Windows console's cp1252 a UTF-8 "café" became "cafÃ©")."""
+    if name == "-":
+        return stdin_bytes()
+    with open(name, "rb") as fh:
+        return fh.read()
 
 
 def _payload(args: argparse.Namespace) -> dict[str, Any]:
     if args.payload_file:
         try:
-            text = _stdin_utf8() if args.payload_file == "-" else open(args.payload_file, encoding="utf-8").read()
+            data = _file_bytes(args.payload_file)
         except OSError as exc:
             raise InputError(f"cannot read --payload-file {args.payload_file}: {exc.strerror}") from None
+        # read as RFC 8259 lets a reader, as `flow gate` reads a summary: UTF-8, or the UTF-16 or UTF-32 that a
+        # byte order mark names (PowerShell 5's `> payload.json`); a BOM (Notepad's, PowerShell 5's UTF-8) is no
+        # part of the JSON
+        encoding = json.detect_encoding(data)
+        try:
+            text = data.decode(encoding).removeprefix("\ufeff")
         except UnicodeDecodeError:
-            raise InputError(f"--payload-file {args.payload_file} is not UTF-8 text; give it a JSON file") from None
-        # a byte order mark (Notepad's, PowerShell 5's UTF-8) is no part of the JSON (RFC 8259 lets readers ignore it)
-        return _json_arg(text.removeprefix("\ufeff"), "--payload-file")
+            named = "UTF-" + encoding.split("-")[1]  # utf-8-sig, utf-16-le, ...: UTF-8, UTF-16
+            said = "" if named == "UTF-8" else f" (its first bytes say {named}, which it is not either)"
+            raise InputError(
+                f"--payload-file {args.payload_file} is not UTF-8 text; give it a JSON file{said}"
+            ) from None
+        return _json_arg(text, "--payload-file")
     return _json_arg(args.payload, "--payload")
 
 
