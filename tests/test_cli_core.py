@@ -895,3 +895,25 @@ def test_an_empty_context_is_refused_not_taken_for_no_context(cli_env, capsys, c
     err = capsys.readouterr().err
     assert "argument --context: is empty" in err and "leave the option out" in err
     assert not (cli_env / "cli.db").exists()  # nothing was called, nor recorded
+
+
+@pytest.mark.parametrize("option", ["--payload", "--context"])
+def test_a_json_option_holding_an_integer_too_long_to_read_is_an_input_error_not_a_traceback(cli_env, capsys, option):
+    """Python reads no integer of more than 4,300 digits: json.loads raised a bare ValueError, with no `msg` or
+    `pos`, and the error message that read them was an AttributeError traceback (exit 1, a call failed)."""
+    digits = "1" * 5000
+    argv = ["explain", "skill.analysis", "--payload", '{"data": "x"}', option, f'{{"n": {digits}}}']
+    assert main(argv) == 2
+    message = json.loads(capsys.readouterr().err)["error"]["message"]
+    assert message.startswith(f"{option} holds an integer of 5000 digits, too long to read")
+    assert "write it as a string" in message and digits not in message
+
+
+def test_a_summary_holding_an_integer_too_long_to_read_is_bad_input_to_the_gate(cli_env, capsys, tmp_path):
+    """The same ValueError from `flow gate`'s reading of the summary was a traceback, and exit 1: the gate's "fail",
+    where a summary it cannot read is bad input (2)."""
+    summary = tmp_path / "summary.json"
+    summary.write_text('{"model_stats": {}, "totals": {"calls": ' + "1" * 5000 + "}}")
+    assert main(["flow", "gate", str(summary), "--policy", str(CATALOG / "policies" / "model_governance.yaml")]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith(f"gate: {summary} holds an integer of 5000 digits, too long to read; the summary must be")

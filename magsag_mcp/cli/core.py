@@ -20,9 +20,17 @@ _JSON_EXAMPLES = {"--context": '{"preferred_model": "gpt-4o"}'}
 
 
 def _json_arg(text: str, what: str) -> dict[str, Any]:
+    def integer(literal: str) -> int:
+        try:
+            return int(literal)
+        except ValueError:  # more digits than Python converts (4,300): json.loads's bare ValueError has no position
+            raise InputError(
+                f"{what} holds an integer of {len(literal)} digits, too long to read; write it as a string"
+            ) from None
+
     try:
-        value = json.loads(text)
-    except ValueError as exc:
+        value = json.loads(text, parse_int=integer)
+    except json.JSONDecodeError as exc:
         example = _JSON_EXAMPLES.get(what, '{"data": "..."}')
         raise InputError(
             f"{what} is not valid JSON ({exc.msg} at char {exc.pos}); pass an object like '{example}'"

@@ -91,7 +91,9 @@ def _gate(args: argparse.Namespace) -> int:
         # read as RFC 8259 allows: UTF-8, with or without a byte order mark (PowerShell 5's Out-File -Encoding
         # utf8), or the UTF-16 or UTF-32 its byte order mark names (PowerShell 5's `> summary.json`); '-' is
         # stdin (`magsag flow summarize | magsag flow gate - --policy P`), as --payload-file and --output take it
-        summary: Any = json.loads(stdin_bytes() if args.summary == "-" else _file_bytes(args.summary))
+        summary: Any = json.loads(
+            stdin_bytes() if args.summary == "-" else _file_bytes(args.summary), parse_int=_integer
+        )
     except OSError as exc:
         print(f"gate: cannot read {shown_as}: {exc.strerror}", file=sys.stderr)
         return 2
@@ -100,6 +102,9 @@ def _gate(args: argparse.Namespace) -> int:
         return 2
     except json.JSONDecodeError as exc:
         print(f"gate: {shown_as} is not JSON: {exc}", file=sys.stderr)
+        return 2
+    except _TooLong as exc:
+        print(f"gate: {shown_as} holds an integer of {exc.digits} digits, too long to read; {HOW}", file=sys.stderr)
         return 2
     except RecursionError:
         print(f"gate: {shown_as} is nested too deeply to be a summary; {HOW}", file=sys.stderr)
@@ -124,6 +129,20 @@ def _gate(args: argparse.Namespace) -> int:
         return 1
     print("gate: pass")
     return 0
+
+
+class _TooLong(Exception):
+    def __init__(self, digits: int) -> None:
+        self.digits = digits
+
+
+def _integer(literal: str) -> int:
+    """An integer of the summary. One of more digits than Python converts (4,300) made json.loads raise a bare
+    ValueError, a traceback and exit 1 (the gate's "fail") for a summary it cannot read (bad input: 2)."""
+    try:
+        return int(literal)
+    except ValueError:
+        raise _TooLong(len(literal)) from None
 
 
 def _file_bytes(path: str) -> bytes:
