@@ -917,3 +917,37 @@ def test_a_summary_holding_an_integer_too_long_to_read_is_bad_input_to_the_gate(
     assert main(["flow", "gate", str(summary), "--policy", str(CATALOG / "policies" / "model_governance.yaml")]) == 2
     err = capsys.readouterr().err
     assert err.startswith(f"gate: {summary} holds an integer of 5000 digits, too long to read; the summary must be")
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ["data", "query", "--db", "LONG"],
+        ["budget", "--catalog", "LONG"],
+        ["doctor", "--catalog", "LONG"],
+        ["catalog", "validate", "--catalog", "LONG"],
+        ["invoke", "skill.analysis", "--payload", '{"data": "x"}', "--db", "LONG"],
+        ["flow", "summarize", "--output", "LONG"],
+    ],
+)
+def test_a_file_name_too_long_for_the_file_system_is_bad_input_not_a_traceback(cli_env, capsys, argv):
+    """A path with a name longer than the file system takes (255 bytes: a value pasted where a path goes) made the
+    first look at it raise OSError ENAMETOOLONG: an OSError traceback, exit 1, from every command's --db, --catalog
+    (or MAGSAG_DB, MAGSAG_CATALOG) and --output. It is bad input, said in one line naming the path's start."""
+    name = "x" * 300
+    assert main([name if a == "LONG" else a for a in argv]) == 2
+    err = capsys.readouterr().err
+    assert "Traceback" not in err and name not in err
+    message = json.loads(err)["error"]["message"]
+    assert message.startswith("the path '") and "...' (3" in message  # its start, and its length
+    assert "characters) holds a name too long for the file system; check the --db, --catalog or --output" in message
+
+
+def test_the_mcp_server_refuses_a_file_name_too_long_in_one_line(tmp_path, monkeypatch, capsys):
+    from magsag_mcp.mcp_server import __main__ as server_main
+
+    monkeypatch.setattr(server_main, "configure_logging", lambda level: None)
+    monkeypatch.setattr("magsag_mcp.mcp_server.stdio.serve_stdio", lambda server: pytest.fail("served"))
+    assert server_main.main(["--catalog", "x" * 300]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("magsag-mcp: the path 'xxxx") and "holds a name too long" in err and "Traceback" not in err

@@ -243,6 +243,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             raise
         return _reader_left()
     except OSError as exc:
+        too_long = path_too_long(exc)
+        if too_long is not None:  # --db, --catalog, --output (or MAGSAG_DB, MAGSAG_CATALOG), wherever it was looked at
+            print_error(too_long)
+            return exit_code(too_long)
         # the ledger's and the input files' failures are MagsagErrors: one of these is stdout's (`> audit.csv`)
         if exc.errno not in _OUTPUT_FULL:
             raise
@@ -251,6 +255,20 @@ def main(argv: Sequence[str] | None = None) -> int:
         )
         _reader_left()
         return 1
+
+
+def path_too_long(exc: OSError) -> InputError | None:
+    """The error for a path with a name longer than the file system takes (255 bytes: a value pasted where a path
+    goes), which the first look at it raised wherever it is (finding the ledger, the catalog, checking --output):
+    an OSError traceback, exit 1. None for any other OSError."""
+    if exc.errno != errno.ENAMETOOLONG:
+        return None
+    path = os.fsdecode(exc.filename) if exc.filename is not None else ""
+    start = f"{path[:40]}..." if len(path) > 40 else path
+    return InputError(
+        f"the path {start!r} ({len(path)} characters) holds a name too long for the file system; check the "
+        "--db, --catalog or --output given (or MAGSAG_DB, MAGSAG_CATALOG)"
+    )
 
 
 #: the errors of writing to a file that cannot grow: no space left, a quota, a file size limit

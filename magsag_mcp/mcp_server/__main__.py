@@ -16,7 +16,7 @@ import re
 import sys
 from collections.abc import Sequence
 
-from ..cli import RedactingParser, given
+from ..cli import RedactingParser, given, path_too_long
 from ..errors import ConfigError, MagsagError, redact
 from ..settings import MODE_ENV, MODES
 from ..startup import (
@@ -186,6 +186,12 @@ def main(argv: Sequence[str] | None = None) -> int:
             )
     except MagsagError as exc:  # a bad option or setting, or (http) a service that cannot open
         print(f"magsag-mcp: {redact(exc.message)}", file=sys.stderr)
+        return 2
+    except OSError as exc:
+        too_long = path_too_long(exc)  # a --db or --catalog (or MAGSAG_DB, MAGSAG_CATALOG) no file system takes
+        if too_long is None:
+            raise
+        print(f"magsag-mcp: {too_long.message}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         return 130
