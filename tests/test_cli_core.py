@@ -951,3 +951,21 @@ def test_the_mcp_server_refuses_a_file_name_too_long_in_one_line(tmp_path, monke
     assert server_main.main(["--catalog", "x" * 300]) == 2
     err = capsys.readouterr().err
     assert err.startswith("magsag-mcp: the path 'xxxx") and "holds a name too long" in err and "Traceback" not in err
+
+
+@pytest.mark.parametrize(
+    ("option", "text", "key"),
+    [
+        ("--payload", '{"data": "the report", "model_config": {"model": "fake:echo"}, "data": ""}', "data"),
+        ("--context", '{"data_class": "pii_processing", "tier": "economy", "data_class": null}', "data_class"),
+        ("--payload", '{"data": "x", "model_config": {"model": "fake:echo", "model": "gpt-4o"}}', "model"),
+    ],
+)
+def test_a_key_written_twice_in_a_json_option_is_refused_not_the_first_dropped(cli_env, capsys, option, text, key):
+    """JSON keeps the last of a key written twice: a payload's field, or a context's data class, written a second
+    time further down a long --payload or --payload-file, replaced the first without a word (a call confined to
+    pii_processing sent as unconfined), as the catalog refuses a YAML key written twice. It is bad input, named."""
+    args = {"--payload": '{"data": "x"}', option: text}
+    assert main(["explain", "skill.analysis", *(a for item in args.items() for a in item)]) == 2
+    message = json.loads(capsys.readouterr().err)["error"]["message"]
+    assert message == f"{option} holds the key {key!r} twice (JSON keeps only the last): write it once"

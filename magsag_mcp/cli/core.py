@@ -28,8 +28,21 @@ def _json_arg(text: str, what: str) -> dict[str, Any]:
                 f"{what} holds an integer of {len(literal)} digits, too long to read; write it as a string"
             ) from None
 
+    def mapping(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+        obj = dict(pairs)
+        if len(obj) == len(pairs):
+            return obj
+        # JSON keeps the last: a field, or a data class, written again further down lost the first, unsaid
+        seen: set[str] = set()
+        for key, _ in pairs:
+            if key in seen:
+                break
+            seen.add(key)
+        named = repr(key) if len(key) <= 100 else f"of {len(key)} characters"
+        raise InputError(f"{what} holds the key {named} twice (JSON keeps only the last): write it once")
+
     try:
-        value = json.loads(text, parse_int=integer)
+        value = json.loads(text, parse_int=integer, object_pairs_hook=mapping)
     except json.JSONDecodeError as exc:
         example = _JSON_EXAMPLES.get(what, '{"data": "..."}')
         raise InputError(
