@@ -291,10 +291,11 @@ class Reservation:
                 sums = seen.get(key)
                 if sums is None:
                     sums = seen[key] = list(spent_and_reserved(cur, limit, run_id=r.budget, agent=r.agent, now=now))
-                    if key[0] == "day":
-                        days.append(sums)
-                    elif key[0] == "agent_day":
-                        agent_days.setdefault(key[1], []).append(sums)
+                    if i < last:  # (a later reservation of the batch adds to it: a lone one's batch has none)
+                        if key[0] == "day":
+                            days.append(sums)
+                        elif key[0] == "agent_day":
+                            agent_days.setdefault(key[1], []).append(sums)
                 spent, bound, held = sums
                 if spent + bound + held + r.amount_pusd > limit.amount_pusd:
                     refused = _exceeded(limit, r, spent, bound, held, now)
