@@ -194,3 +194,47 @@ def test_a_catalog_policy_with_a_deny_list_is_a_problem_saying_so(catalog_copy: 
         "models it names); list the models to allow under allowed_models (a name, a glob such as 'claude-*', or "
         "'provider:*' for every model of a provider), leaving out those to forbid"
     ]
+
+
+@pytest.mark.parametrize(
+    ("yaml", "where", "says"),
+    [
+        # indented one level too deep: was told "magsag keeps no per-model limit ... keep costly models out with
+        # allowed_models", of the very key it had written
+        (
+            "    thresholds:\n      max_cost_per_run_usd: 5\n      allowed_models: [gpt-4o]\n",
+            "thresholds.allowed_models",
+            "allowed_models is a key of the policy, not of its thresholds: write it level with thresholds",
+        ),
+        # was told only "accepted here: max_cost_per_call_usd, ...", nothing of where timezone goes
+        (
+            "    thresholds:\n      max_cost_per_day_usd: 5\n      timezone: Europe/Berlin\n",
+            "thresholds.timezone",
+            "timezone is a key of the policy, not of its thresholds: write it level with thresholds",
+        ),
+        # a limit written on the policy itself: was told only "accepted here: name, description, ..."
+        (
+            "    max_cost_per_day_usd: 5\n",
+            "max_cost_per_day_usd",
+            "max_cost_per_day_usd is a threshold: write it under the policy's thresholds "
+            "(thresholds: {max_cost_per_day_usd: 5.0})",
+        ),
+        # a monthly limit on the policy itself: was offered nothing, and is told there is no such limit
+        ("    max_cost_per_month_usd: 5\n", "max_cost_per_month_usd", "magsag keeps no monthly limit"),
+    ],
+)
+def test_a_key_written_at_the_wrong_level_is_told_where_it_goes(tmp_path: Path, yaml: str, where: str, says: str):
+    path = tmp_path / "p.yaml"
+    path.write_text("policies:\n  - name: budget\n" + yaml)
+    with pytest.raises(E.CatalogError) as info:
+        load_policy_file(path)
+    [problem] = info.value.problems
+    assert problem.startswith(f"{path}: policies.0.{where}: {says}"), problem
+    assert "per-model" not in problem
+
+
+def test_the_policy_keys_policy_keys_knows_are_the_policys():
+    from magsag_mcp.governance.policy import Policy
+    from magsag_mcp.governance.policy_keys import POLICY_KEYS
+
+    assert set(POLICY_KEYS) == set(Policy.model_fields)

@@ -49,6 +49,10 @@ _REGION = {"region", "residency", "geo", "location", "country", "jurisdiction"}
 #: the words a limit's name is made of, beside those naming its kind (``_KEPT``, ``agent``): a key of these alone is
 #: read by its words; one with another word (``agnet``, a misspelling) by its nearest spelling
 _PLAIN = {"max", "maximum", "cost", "spend", "budget", "limit", "per", "each", "a", "the", "of", "in", "usd", "total"}
+#: the keys of a policy (governance.policy.Policy's fields): one written under thresholds is indented a level too deep
+POLICY_KEYS = ("name", "description", "allowed_models", "thresholds", "requirements", "timezone", "allow_unpriced")
+#: words of a key written on a policy itself that ask for a limit, which goes under its thresholds
+_LIMIT_WORDS = {"cost", "spend", "budget", "usd", "limit", "token"}
 
 
 def _words(key: str) -> list[str]:
@@ -137,10 +141,22 @@ def unknown_key(loc: Sequence[Any], said: str, nearest: Callable[[Sequence[Any]]
     key = str(loc[-1]) if loc else ""
     in_thresholds = len(loc) >= 2 and loc[-2] == "thresholds"
     in_policy = len(loc) == 3 and loc[0] == "policies" and isinstance(loc[1], int)
-    instead = _threshold(key) if in_thresholds else _policy_key(key) if in_policy else None
+    # a key written a level off: a policy's key under its thresholds (read by its words, allowed_models was told
+    # magsag keeps no per-model limit), a limit on the policy itself (told only the policy's keys)
+    if in_thresholds and key in POLICY_KEYS:
+        return (
+            f"{key} is a key of the policy, not of its thresholds: write it level with thresholds (indented as "
+            "thresholds is), not under it"
+        )
+    if in_policy and key in LIMITS:
+        return f"{key} is a threshold: write it under the policy's thresholds (thresholds: {{{key}: 5.0}})"
+    limit_asked = in_policy and not _policy_key(key) and bool(_LIMIT_WORDS.intersection(_words(key)))
+    instead = _threshold(key) if in_thresholds or limit_asked else _policy_key(key) if in_policy else None
     if instead is not None:
         return instead
-    meant = _meant_limit(key) if in_thresholds else None
+    meant = _meant_limit(key) if in_thresholds or limit_asked else None
+    if meant is not None and limit_asked:
+        return f"{said}; a limit is written under the policy's thresholds (did you mean thresholds.{meant}?)"
     if meant is not None:
         return f"{said} (did you mean {meant!r}?); accepted here: {', '.join(LIMITS)}"
     return said + nearest(loc)
