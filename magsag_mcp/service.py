@@ -325,7 +325,7 @@ class Service(RouteExplanation, LedgerReads, LoopBound):
             try:
                 result = self._result(run_id, skill_id, plan, outcome)
             except Exception as bug:  # built before the record says 'ok': a bug here fails the call, recorded so
-                await self._record(run, outcome.attempts, "error", error=bug_error(bug))
+                await self._record_failed(run, outcome.attempts, "error", bug_error(bug))  # refused: the bug goes on
                 raise
             try:
                 await self._record(run, outcome.attempts, "ok")

@@ -914,3 +914,36 @@ async def test_a_close_cut_short_by_the_callers_timeout_still_closes_the_ledger(
     await svc.aclose()
     assert svc.ledger._writer is None and svc.ledger._reader is None and svc.transport._sessions == {}
     assert ledger_state(tmp_path / "l.db")[0] == [("cancelled",)]  # r-kept's; r-slow's was left behind
+
+
+async def test_a_bug_building_the_result_whose_record_the_ledger_refuses_raises_the_bug(
+    fake_openai: FakeOpenAI, tmp_path: Path, monkeypatch
+):
+    """A bug while the answer's result was built (af5d04f records the run failed for it) whose record the ledger then
+    refused raised the ledger's LedgerError in place of the bug: the traceback pointed at a locked ledger, the bug
+    was only its __context__, unlike a bug anywhere else in the call (c63c758). The bug goes on; the record is kept
+    and written with the next call, failed, with the answer's attempt at its cost."""
+    import magsag_mcp.service as service_module
+    from magsag_mcp.errors import LedgerError
+
+    def broken(*args: object, **kwargs: object) -> list[str]:
+        raise TypeError("a warning that could not be built")
+
+    fake_openai.queue(R.reply("paid"), R.reply("second"))
+    svc = await Service.open(db=tmp_path / "l.db", env=env_for(fake_openai))
+    ledger_refuses_first_record(svc)
+    try:
+        monkeypatch.setattr(service_module, "result_warnings", broken)
+        with pytest.raises(TypeError, match="could not be built") as info:
+            await svc.invoke_skill("skill.analysis", PAYLOAD, run_id="r-bug", agent="a")
+        assert not isinstance(info.value, LedgerError)
+        monkeypatch.undo()
+        await svc.invoke_skill("skill.analysis", PAYLOAD, run_id="r-next", agent="a")
+    finally:
+        await svc.aclose()
+    conn = sqlite3.connect(tmp_path / "l.db")
+    recorded = conn.execute("SELECT run_id, status, error_class FROM runs ORDER BY rowid").fetchall()
+    attempts = conn.execute("SELECT run_id, outcome FROM attempts ORDER BY rowid").fetchall()
+    conn.close()
+    assert recorded == [("r-bug", "error", "error"), ("r-next", "ok", None)]
+    assert attempts == [("r-bug", "ok"), ("r-next", "ok")]
