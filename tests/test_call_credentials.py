@@ -159,3 +159,55 @@ async def test_a_credential_param_under_another_is_not_shown_by_explain_route_or
         result = json.dumps((await svc.invoke_skill("skill.analysis", payload)).to_dict())
     for shown in (explained, result):
         assert "letmein" not in shown and "[REDACTED]" in shown
+
+
+async def test_a_callers_credential_in_a_record_the_ledger_refused_stays_out_when_a_later_call_writes_it(
+    tmp_path: Path,
+):
+    # A failed call's record the ledger refused (locked) is kept and written by the next call (c63c758), whose task
+    # no longer knows the first call's credentials (call_scoped forgot them): what the record holds must have been
+    # redacted in the first call's own context, or the echoed credential reached the ledger with the later write.
+    from aiohttp import web
+    from aiohttp.test_utils import TestServer
+
+    secret = "gw-call-credential-8Rk3Cd0"
+
+    async def refuse(request: web.Request) -> web.Response:
+        body = await request.json()
+        said = f"Extra inputs are not permitted: gateway_auth={body.get('gateway_auth')!r}"
+        return web.json_response(
+            {"object": "error", "message": said, "type": "BadRequestError", "code": 400}, status=400
+        )
+
+    app = web.Application()
+    app.router.add_route("*", "/{tail:.*}", refuse)
+    server = TestServer(app, host="127.0.0.1")
+    await server.start_server()
+    payload = {
+        "data": "x",
+        "model_config": {
+            "provider": "local",
+            "model": "llama3.1:70b",
+            "base_url": str(server.make_url("/v1")),
+            "params": {"gateway_auth": secret},
+        },
+    }
+    try:
+        async with await Service.open(catalog=CATALOG, db=tmp_path / "l.db", env={}) as svc:
+            real, refusals = svc.ledger.record_call, iter([True])
+
+            async def record_call(*args, **kw):
+                if next(refusals, False):
+                    raise E.LedgerError("the ledger at l.db stayed locked for 30s by another process")
+                await real(*args, **kw)
+
+            svc.ledger.record_call = record_call  # type: ignore[method-assign]
+            with pytest.raises(E.MagsagError) as info:
+                await svc.invoke_skill("skill.analysis", payload, run_id="r-secret")
+            assert "record_error" in info.value.details and secret not in json.dumps(info.value.to_dict())
+            await svc.invoke_skill("skill.analysis", {"data": "x", "model_config": {"model": "fake:echo"}}, run_id="r2")
+    finally:
+        await server.close()
+    stored = _stored(tmp_path / "l.db")
+    assert "r-secret" in stored and "Extra inputs are not permitted" in stored
+    assert secret not in stored
