@@ -96,6 +96,24 @@ def test_unpriced_calls_violate_a_cost_limit_unless_allowed(gate):
     assert "allow_unpriced admits" not in gate(changed(), allowing)[1]  # every cost known: nothing to say
 
 
+def test_an_old_summarys_unbounded_calls_under_allow_unpriced_are_not_all_blamed_on_prices(gate):
+    # A summary written before bounds were kept (no unbounded_calls) counts every unknown cost as unbounded: a call
+    # cut in flight of a priced model too. The NOTE told only "price those models in catalog/prices.yaml", which
+    # gpt-4o already is; writing the summary again counts those calls at their bound.
+    allowing = POLICY.replace("  - name: limits\n", "  - name: limits\n    allow_unpriced: true\n")
+    code, out, _ = gate(changed(model={"unpriced_calls": 2}), allowing)
+    assert code == 0
+    [note] = [line for line in out.splitlines() if "allow_unpriced admits" in line]
+    assert note.endswith(
+        "price those models in catalog/prices.yaml to count them; this summary has no unbounded_calls (written by an "
+        "older magsag), so a call cut in flight is among them too: write the summary again with `magsag flow "
+        "summarize` to count those at their bound"
+    ), note
+    today = {"unpriced_calls": 2, "unbounded_calls": 2}
+    [note] = [line for line in gate(changed(model=today), allowing)[1].splitlines() if "allow_unpriced admits" in line]
+    assert note.endswith("price those models in catalog/prices.yaml to count them"), note
+
+
 def test_bounded_unknown_costs_count_at_their_bound(gate):
     """A call cut after it reached the vendor has an unknown cost but a bound: the gate counts the bound,
     as budget limits do, instead of refusing to check; an unknown cost with no bound still fails."""

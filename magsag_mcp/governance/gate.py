@@ -362,10 +362,19 @@ def _unbounded_note(policy: str, unbounded: int, stats: dict[str, Any]) -> str:
     its cost limits were checked without them."""
     models = [m for m, s in stats.items() if s.unbounded]
     shown = ", ".join(models[:5]) + (f" and {len(models) - 5} more" if len(models) > 5 else "")
+    # a summary from before bounds were kept counts a call cut in flight (a priced model's) among them: a price
+    # would not count it, a summary written again counts it at its bound
+    old = any(stats[m].unbounded_calls is None for m in models)
     return (
         f"{policy}: {unbounded} call(s) ({shown}) have no known cost and no bound on it, which allow_unpriced admits: "
         "its cost limits were checked without them, so they may have been exceeded unseen; price those models in "
         "catalog/prices.yaml to count them"
+        + (
+            "; this summary has no unbounded_calls (written by an older magsag), so a call cut in flight is among "
+            "them too: write the summary again with `magsag flow summarize` to count those at their bound"
+            if old
+            else ""
+        )
     )
 
 
