@@ -221,6 +221,8 @@ def test_a_catalog_policy_with_a_deny_list_is_a_problem_saying_so(catalog_copy: 
         ),
         # a monthly limit on the policy itself: was offered nothing, and is told there is no such limit
         ("    max_cost_per_month_usd: 5\n", "max_cost_per_month_usd", "magsag keeps no monthly limit"),
+        # a provider's limit on the policy itself: was told allowed_models takes providers as patterns
+        ("    max_cost_per_provider_usd: 5\n", "max_cost_per_provider_usd", "magsag keeps no per-provider limit"),
     ],
 )
 def test_a_key_written_at_the_wrong_level_is_told_where_it_goes(tmp_path: Path, yaml: str, where: str, says: str):

@@ -150,7 +150,9 @@ def unknown_key(loc: Sequence[Any], said: str, nearest: Callable[[Sequence[Any]]
         )
     if in_policy and key in LIMITS:
         return f"{key} is a threshold: write it under the policy's thresholds (thresholds: {{{key}: 5.0}})"
-    limit_asked = in_policy and not _policy_key(key) and bool(_LIMIT_WORDS.intersection(_words(key)))
+    # a limit asked for on the policy itself (max_cost_per_provider_usd is a limit, not a list of providers)
+    words = set(_words(key))
+    limit_asked = in_policy and bool(words & _LIMIT_WORDS) and not words & _DENY
     instead = _threshold(key) if in_thresholds or limit_asked else _policy_key(key) if in_policy else None
     if instead is not None:
         return instead
