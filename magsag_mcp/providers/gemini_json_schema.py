@@ -56,7 +56,8 @@ def output_schema(
 ) -> tuple[dict[str, Any], bool]:
     """generationConfig's fields for a JSON answer of ``schema`` on ``model``: ``responseSchema`` when it says the
     whole schema (or the model takes no JSON Schema); else ``responseJsonSchema`` when it loses less (a subset of
-    what the Schema loses, or the same where the Schema cannot be sent at all); else what ``responseSchema`` can do
+    what the Schema loses, or anything at all where the Schema cannot be sent: a pattern or a maxLength beside a
+    ``dict[str, X]`` field left the model with no schema but its prompt); else what ``responseSchema`` can do
     (:func:`~.gemini_schema.response_schema`). What is left out is noted. And whether the model is also to be given
     the schema in its instructions: where the Schema cannot be sent at all (see response_schema), as before the
     model took JSON Schema; the prompt reads the same whichever field enforces the schema."""
@@ -64,7 +65,7 @@ def output_schema(
     instruct = bool(dropped & UNSENDABLE)
     if dropped and takes_json_schema(model) and (said := json_schema(schema)) is not None:
         written, lost = said[0], said[1] - UNSAID
-        if lost < dropped or (lost == dropped - UNSENDABLE and bool(dropped & UNSENDABLE)):
+        if lost < dropped or bool(dropped & UNSENDABLE):  # (where the Schema is not sent, any schema is more)
             if lost:
                 notes.append(
                     f"Gemini's JSON Schema support has no {', '.join(sorted(lost))}; they were left out of the "

@@ -923,3 +923,38 @@ def test_a_reference_to_anything_but_a_definition_keeps_to_the_response_schema(r
     )
     assert "responseJsonSchema" not in body["generationConfig"] and "responseSchema" in body["generationConfig"]
     assert any("additionalProperties" in n for n in notes), notes
+
+
+async def test_a_schema_the_response_schema_cannot_send_goes_as_json_schema_whatever_else_it_lacks(serve, transport):
+    # pydantic's model with a dict[str, X] field (an object of any keys, which responseSchema cannot send at all) and a
+    # Field(max_length=...) (which responseJsonSchema has no room for): no schema at all went to Gemini 2.5, the model
+    # only told in its prompt, since JSON Schema did not lose exactly what responseSchema did. Anything is more than
+    # nothing: JSON Schema goes, what it lacks named.
+    fake, provider, target = await setup(GOOGLE, serve, transport)
+    schema = {
+        "type": "object",
+        "properties": {
+            "name": {"type": "string", "maxLength": 40},
+            "labels": {"type": "object", "additionalProperties": {"type": "number"}},
+        },
+        "required": ["name", "labels"],
+    }
+    fake.queue({"text": '{"name": "Oslo", "labels": {"a": 1}}'})
+    ask = LLMRequest([Message("user", "Go")], json_schema=schema, max_tokens=50)
+    result = await provider.complete(ask, replace(target, model="gemini-2.5-flash"))
+    assert result.parsed == {"name": "Oslo", "labels": {"a": 1}} and fake.violations == []
+    body = last_body(fake)
+    sent = body["generationConfig"]["responseJsonSchema"]
+    assert sent["properties"]["labels"] == {"type": "object", "additionalProperties": {"type": "number"}}
+    assert sent["properties"]["name"] == {"type": "string"} and sent["required"] == ["name", "labels"]
+    assert [w for w in result.warnings if "maxLength" in w], result.warnings
+    assert '"maxLength":40' in body["systemInstruction"]["parts"][0]["text"]  # the prompt reads as it did
+    # and the answer is checked against the full schema, maxLength included
+    fake.queue({"text": json.dumps({"name": "x" * 41, "labels": {}})})
+    with pytest.raises(E.InvalidOutputError):
+        await provider.complete(ask, replace(target, model="gemini-2.5-flash"))
+    # a model before 2.5 keeps to what it had: no schema, the model told in its prompt
+    body, notes = GeminiFormat().build(
+        LLMRequest([Message("user", "x")], json_schema=schema), "gemini-2.0-flash", stream=False
+    )
+    assert "responseJsonSchema" not in body["generationConfig"] and "responseSchema" not in body["generationConfig"]
