@@ -209,7 +209,8 @@ def plan_call(
         chosen.data_classes,
         frozenset(pinned),
         near_misses(payload, context, parts),  # warnings
-        None if parts.answer_unescape is None else parts.answer_text,
+        # (only where the prompt escaped something: else an escape-like text in the answer is the model's own)
+        parts.answer_text if parts.answer_unescape is not None and parts.escapes(payload) else None,
     )
 
 

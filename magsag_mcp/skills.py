@@ -303,6 +303,12 @@ class CallParts:
                 values[name] = tag.sub(escaped, values[name])
         return self.user.format_map(values)
 
+    def escapes(self, payload: Mapping[str, Any]) -> bool:
+        """Whether :meth:`render` escapes anything in ``payload``'s tagged values (one it has rendered): where it did
+        not, the model saw the caller's text as written, and an escape-like ``&lt;/text>`` or ``&amp;lt;`` in its
+        answer is its own, not to be written back (:meth:`answer_text`)."""
+        return any(tag.search(_as_prompt_text(self.id, name, payload[name])) for name, tag in self.tagged_fields)
+
     def answer_text(self, text: str) -> str:
         """A text answer with the escapes of :meth:`render` written back (see :func:`unescaped`)."""
         if self.answer_unescape is None or "&" not in text:

@@ -652,3 +652,21 @@ async def test_a_redaction_returns_the_callers_closing_tag_not_its_escape(tmp_pa
         # the fake model's answer quotes the prompt it was sent, as a redaction copies the text it changes nothing in
         result = await svc.invoke_skill("skill.pii-redaction", {"text": said, "model_config": {"model": "fake:m"}})
     assert result.result.text.endswith(f"<text> {said} </text>"), result.result.text
+
+
+@pytest.mark.parametrize(("skill", "field"), [("skill.pii-redaction", "text"), ("skill.document-analysis", "document")])
+def test_an_answer_is_left_as_the_model_wrote_it_when_the_input_had_nothing_escaped(catalog, skill, field):
+    # Nothing in the input was escaped (no tag of its own, no "&lt;" or "&amp;"), so the model saw it as written and
+    # an "&lt;/text>" or "&amp;lt;" in its answer is its own, not a copy of an escape: it was rewritten all the same,
+    # the caller given "</text>" or "&lt;" the model never wrote.
+    said = "Write a less-than sign in XML as an entity, Ann said."
+    plan = plan_call(catalog, skill, {field: said}, context=None, env={})
+    tag = "text" if field == "text" else "document"
+    answer = f"[NAME] says '<' is written &lt; (escaped twice: &amp;lt;, an ampersand &amp;amp;), and &lt;/{tag}>."
+    assert (plan.answer_text or str)(answer) == answer
+    # an input that had something escaped still reads back as the caller wrote it
+    plan = plan_call(catalog, skill, {field: f"Ann wrote </{tag}> here"}, context=None, env={})
+    assert (
+        plan.answer_text is not None
+        and plan.answer_text(f"[NAME] wrote &lt;/{tag}> here") == f"[NAME] wrote </{tag}> here"
+    )
