@@ -500,6 +500,27 @@ async def test_thinking_whose_opening_tag_was_in_the_prompt_is_left_out_of_a_tex
     assert result.text == content and not any("thinking" in w for w in result.warnings), result.warnings
 
 
+@pytest.mark.parametrize(
+    "content",
+    [
+        'Split the output on the closing tag, `text.split("</think>")[-1]`, and keep the last part.',
+        "R1 ends its reasoning with </think> and answers after it; keep what follows.",
+        "The tag <think> opens it and </think> closes it.",
+        "Strip it with a regex:\n```python\nre.sub(r'(?s).*?</think>', '', text)\n```\nand then\n</think>\nends it.",
+    ],
+)
+async def test_an_answer_that_mentions_a_closing_think_tag_is_left_whole(serve, transport: Transport, content: str):
+    # An answer about DeepSeek-R1's output (a coding question whose prompt never wrote the tag) mentions "</think>" in
+    # a sentence or in code: everything up to it was cut as thinking, and the caller given the rest with a warning.
+    # Thinking the chat template opened ends at a "</think>" on a line of its own ("...\n</think>\n\nanswer"), as
+    # DeepSeek-R1's and Qwen3's models write it; a first "</think>" anywhere else is text.
+    choice = {**CHAT_OK["choices"][0], "message": {"role": "assistant", "content": content}}
+    server = await serve({"/v1/chat/completions": answer(200, {**CHAT_OK, "choices": [choice]})})
+    target = Target("local", "llama3.1:8b", base_url=server.url + "/v1")
+    result = await LocalProvider({}, transport).complete(ask("How do I drop R1's reasoning from its output?"), target)
+    assert result.text == content and not any("thinking" in w for w in result.warnings), result.warnings
+
+
 async def test_thinking_that_max_tokens_cut_before_it_closed_is_no_part_of_the_answer(serve, transport: Transport):
     # Before: a local reasoning model (no reasoning parser) that max_tokens stopped mid-thought answered
     # "<think>The text names Ann, ann@example.com ..." with no closing tag; the removal looked only for a closed

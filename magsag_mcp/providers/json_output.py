@@ -189,8 +189,12 @@ def after_thinking(text: str) -> str:
 _OPENED_THINKING = re.compile(r"\A\s*<(think|thinking)>.*?</\1>\s*", re.DOTALL | re.IGNORECASE)
 #: thinking that max_tokens cut before its closing tag
 _CUT_THINKING = re.compile(r"\A\s*<(think|thinking)>.*", re.DOTALL | re.IGNORECASE)
-#: thinking whose opening tag the chat template wrote into the prompt: the answer holds only the closing one
-_CLOSED_THINKING = re.compile(r"\A(?:(?!<think>).)*?</think>\s*", re.DOTALL | re.IGNORECASE)
+#: thinking whose opening tag the chat template wrote into the prompt: the answer holds only the closing one, on a line
+#: of its own ("...\n</think>\n\nanswer", as DeepSeek-R1's and Qwen3's models write it); a first "</think>" in a
+#: sentence or in code ('text.split("</think>")') is an answer's text about the tag, left whole
+_CLOSED_THINKING = re.compile(
+    r"\A(?:(?!</?think>).)*?(?:\A|(?<=\n))[ \t]*</think>[ \t\r]*(?:\n\s*|\Z)", re.DOTALL | re.IGNORECASE
+)
 _CLOSING_TAG = re.compile(r"</think>", re.IGNORECASE)
 
 
