@@ -115,9 +115,13 @@ _UNSEEN_CATEGORIES = frozenset({"Cc", "Cf", "Zl", "Zp", "Zs"})
 #: letters and marks that show as nothing: the Hangul fillers, the braille blank, the combining grapheme joiner,
 #: Khmer's inherent vowels (which Unicode says not to use)
 _BLANKS = frozenset("\u115f\u1160\u3164\uffa0\u2800\u034f\u17b4\u17b5")
-#: a variation selector picks the glyph of the character before it (❤️, an ideograph's variant): after an
-#: emoji or ideograph it is how the name is written, after an ASCII letter it shows nothing
-_SELECTORS = re.compile("[\ufe00-\ufe0f\U000e0100-\U000e01ef]")
+#: a variation selector picks the glyph of the character before it (❤️, an ideograph's variant, Mongolian's free
+#: variation selectors): after an emoji, ideograph or letter of its script it is how the name is written, after an
+#: ASCII letter it shows nothing
+_SELECTORS = re.compile("[\ufe00-\ufe0f\U000e0100-\U000e01ef\u180b-\u180d\u180f]")
+#: code points Unicode reserves as default-ignorable (shown as nothing by every renderer, never to be an emoji):
+#: unassigned, so not of the categories above, yet as hidden as a format character
+_RESERVED_UNSEEN = re.compile("[\u2065\ufff0-\ufff8\U000e0000-\U000e0fff]")
 #: a subdivision flag (🏴 and the tag characters spelling its region, closed by the cancel tag): the tag characters
 #: are invisible anywhere else, where they spell text no reader sees
 _TAG_FLAG = re.compile("\U0001f3f4[\U000e0020-\U000e007e]+\U000e007f")
@@ -125,10 +129,10 @@ _TAG_FLAG = re.compile("\U0001f3f4[\U000e0020-\U000e007e]+\U000e007f")
 
 def _hidden(value: str) -> tuple[int, str] | None:
     """(index, character) of the first character in ``value`` that hides (:data:`_UNSEEN`, and in text that is not
-    ASCII :data:`_UNSEEN_CATEGORIES` and :data:`_BLANKS`), or None. A joiner between two visible characters outside
-    ASCII shapes them (it is how the word or the emoji is written); anywhere else (between Latin letters, beside a
-    space, at an end) it joins nothing and only hides. So does a variation selector but after an emoji or ideograph
-    (or a keycap's digit), and a tag character but in a subdivision flag."""
+    ASCII :data:`_UNSEEN_CATEGORIES`, :data:`_BLANKS` and :data:`_RESERVED_UNSEEN`), or None. A joiner between two
+    visible characters outside ASCII shapes them (it is how the word or the emoji is written); anywhere else (between
+    Latin letters, beside a space, at an end) it joins nothing and only hides. So does a variation selector but after
+    an emoji or ideograph (or a keycap's digit), and a tag character but in a subdivision flag."""
     if value.isascii():
         found = _UNSEEN.search(value)
         return None if found is None else (found.start(), found.group())
@@ -150,7 +154,7 @@ def _hidden(value: str) -> tuple[int, str] | None:
             continue
         if at in flags:
             continue
-        if char in _BLANKS or unicodedata.category(char) in _UNSEEN_CATEGORIES:
+        if char in _BLANKS or unicodedata.category(char) in _UNSEEN_CATEGORIES or _RESERVED_UNSEEN.match(char):
             return at, char
     return None
 
