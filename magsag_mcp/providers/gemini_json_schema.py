@@ -175,6 +175,9 @@ def _convert(schema: Any, lost: set[str]) -> Any:
             lost.add(key)
     if nullable and "enum" in out:  # (an enum holds the values allowed: null beside it, as an option of its own)
         return {"anyOf": [out, {"type": "null"}]}
+    if nullable and _only_null(schema):  # (pydantic's Literal[None]: not an enum of no values, but null)
+        out["type"] = "null"
+        return out
     if nullable and "type" in out:
         out["type"] = _with_null(out["type"])
     return out
@@ -190,8 +193,15 @@ def _enum(values: Any, out: dict[str, Any], lost: set[str]) -> bool:
     if not all(isinstance(v, str | int | float) and not isinstance(v, bool) for v in named):
         lost.add("enum of non-strings")
         return False
-    out["enum"] = named
+    if named:
+        out["enum"] = named
     return len(named) < len(values)
+
+
+def _only_null(schema: dict[str, Any]) -> bool:
+    """Whether ``schema``'s enum (or const) allows null alone."""
+    values = schema["enum"] if "enum" in schema else [schema["const"]] if "const" in schema else None
+    return isinstance(values, list) and bool(values) and all(v is None for v in values)
 
 
 def _with_null(types: Any) -> Any:

@@ -958,3 +958,22 @@ async def test_a_schema_the_response_schema_cannot_send_goes_as_json_schema_what
         LLMRequest([Message("user", "x")], json_schema=schema), "gemini-2.0-flash", stream=False
     )
     assert "responseJsonSchema" not in body["generationConfig"] and "responseSchema" not in body["generationConfig"]
+
+
+@pytest.mark.parametrize(
+    ("field", "sent"),
+    [
+        ({"const": None, "title": "Gone", "type": "null"}, {"title": "Gone", "type": "null"}),  # Literal[None]
+        ({"enum": [None]}, {"type": "null"}),
+        ({"enum": ["a", None]}, {"anyOf": [{"enum": ["a"]}, {"type": "null"}]}),
+    ],
+)
+def test_an_enum_of_null_alone_goes_as_the_null_type_not_an_empty_enum(field: dict, sent: dict):
+    # pydantic writes Literal[None] as {"const": null, "type": "null"}: in a model with extra="forbid" it went as
+    # responseJsonSchema {"anyOf": [{"type": "null", "enum": []}, {"type": "null"}]}, an enum of no values (which
+    # JSON Schema says should have one at least, and which allows nothing) beside what it meant: null.
+    schema = {"type": "object", "properties": {"f": field}, "required": ["f"], "additionalProperties": False}
+    body, notes = GeminiFormat().build(
+        LLMRequest([Message("user", "x")], json_schema=schema), "gemini-2.5-flash", stream=False
+    )
+    assert body["generationConfig"]["responseJsonSchema"]["properties"]["f"] == sent and notes == []
