@@ -118,7 +118,7 @@ def _cyclic(definitions: dict[str, Any], schema: dict[str, Any]) -> bool:
     the whole schema, is a cycle too; another JSON pointer may not be one Gemini follows): either keeps to
     responseSchema, which writes out what it can and says what it left out."""
     found = [_DEFINITION.match(r) for r in _refs(schema)]
-    if not all(found):
+    if not all(m is not None and m[1] in definitions for m in found):  # (one escaped, '~1' or '%20', is not read)
         return True
     edges = {name: {m[1] for m in map(_DEFINITION.match, _refs(value)) if m} for name, value in definitions.items()}
     done: set[str] = set()

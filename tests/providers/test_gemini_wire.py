@@ -977,3 +977,22 @@ def test_an_enum_of_null_alone_goes_as_the_null_type_not_an_empty_enum(field: di
         LLMRequest([Message("user", "x")], json_schema=schema), "gemini-2.5-flash", stream=False
     )
     assert body["generationConfig"]["responseJsonSchema"]["properties"]["f"] == sent and notes == []
+
+
+@pytest.mark.parametrize("name", ["Tree Node", "a/b"])
+def test_a_cycle_through_a_definition_whose_reference_is_escaped_keeps_to_the_response_schema(name: str):
+    # A definition named with a space or a slash is referred to escaped ('#/$defs/Tree%20Node', '#/$defs/a~1b'): the
+    # cycle check read the escaped name as another definition, found no cycle, and sent a recursive schema through a
+    # required property as responseJsonSchema, which Gemini refuses.
+    escaped = name.replace("~", "~0").replace("/", "~1").replace(" ", "%20")
+    node = {
+        "type": "object",
+        "properties": {"kids": {"type": "array", "items": {"$ref": f"#/$defs/{escaped}"}}},
+        "required": ["kids"],
+        "additionalProperties": False,
+    }
+    schema = {"$defs": {name: node}, "$ref": f"#/$defs/{escaped}"}
+    body, _ = GeminiFormat().build(
+        LLMRequest([Message("user", "x")], json_schema=schema), "gemini-2.5-pro", stream=False
+    )
+    assert "responseJsonSchema" not in body["generationConfig"]
