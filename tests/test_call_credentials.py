@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import sqlite3
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -49,22 +50,8 @@ async def test_a_callers_credential_param_echoed_by_the_server_is_kept_out_of_it
     tmp_path: Path,
 ):
     # Kept out of the call's own messages still, on a route resolved afresh and on the one cached from it.
-    from aiohttp import web
-    from aiohttp.test_utils import TestServer
-
     secret = "gw-call-credential-7Qx2Ab9"
-
-    async def refuse(request: web.Request) -> web.Response:
-        body = await request.json()
-        said = f"Extra inputs are not permitted: gateway_auth={body.get('gateway_auth')!r}"
-        return web.json_response(
-            {"object": "error", "message": said, "type": "BadRequestError", "code": 400}, status=400
-        )
-
-    app = web.Application()
-    app.router.add_route("*", "/{tail:.*}", refuse)
-    server = TestServer(app, host="127.0.0.1")
-    await server.start_server()
+    server = await _echoing_gateway()
     base = str(server.make_url("/v1"))
     payload = {
         "data": "x",
@@ -167,22 +154,8 @@ async def test_a_callers_credential_in_a_record_the_ledger_refused_stays_out_whe
     # A failed call's record the ledger refused (locked) is kept and written by the next call (c63c758), whose task
     # no longer knows the first call's credentials (call_scoped forgot them): what the record holds must have been
     # redacted in the first call's own context, or the echoed credential reached the ledger with the later write.
-    from aiohttp import web
-    from aiohttp.test_utils import TestServer
-
     secret = "gw-call-credential-8Rk3Cd0"
-
-    async def refuse(request: web.Request) -> web.Response:
-        body = await request.json()
-        said = f"Extra inputs are not permitted: gateway_auth={body.get('gateway_auth')!r}"
-        return web.json_response(
-            {"object": "error", "message": said, "type": "BadRequestError", "code": 400}, status=400
-        )
-
-    app = web.Application()
-    app.router.add_route("*", "/{tail:.*}", refuse)
-    server = TestServer(app, host="127.0.0.1")
-    await server.start_server()
+    server = await _echoing_gateway()
     payload = {
         "data": "x",
         "model_config": {
@@ -211,3 +184,23 @@ async def test_a_callers_credential_in_a_record_the_ledger_refused_stays_out_whe
     stored = _stored(tmp_path / "l.db")
     assert "r-secret" in stored and "Extra inputs are not permitted" in stored
     assert secret not in stored
+
+
+async def _echoing_gateway() -> Any:
+    """A loopback OpenAI-compatible gateway that refuses every request with a 400 quoting the request's own
+    ``gateway_auth`` (as vLLM's "Extra inputs are not permitted" does): a caller's credential echoed back."""
+    from aiohttp import web
+    from aiohttp.test_utils import TestServer
+
+    async def refuse(request: web.Request) -> web.Response:
+        body = await request.json()
+        said = f"Extra inputs are not permitted: gateway_auth={body.get('gateway_auth')!r}"
+        return web.json_response(
+            {"object": "error", "message": said, "type": "BadRequestError", "code": 400}, status=400
+        )
+
+    app = web.Application()
+    app.router.add_route("*", "/{tail:.*}", refuse)
+    server = TestServer(app, host="127.0.0.1")
+    await server.start_server()
+    return server
