@@ -415,11 +415,30 @@ class Magsag(ProcessBound):
         # None is "not given", as in skills.invoke: the agent and run whose limits this Magsag's calls spend
         return {"agent": self.agent if agent is None else agent, "run_id": self.run_id if run_id is None else run_id}
 
-    def check_budget(self, agent: str | None = None, run_id: str | None = None) -> dict[str, Any]:
-        """Each limit the agent's and run's calls meet, by default this Magsag's (``""`` leaves one out)."""
-        return self.bridge.run(lambda: self.service.check_budget(**self._budget_names(agent, run_id)))
+    def check_budget(
+        self,
+        agent: str | None = None,
+        run_id: str | None = None,
+        *,
+        skill: str | None = None,
+        model: str | None = None,
+        max_tokens: int | None = None,
+    ) -> dict[str, Any]:
+        """Each limit the agent's and run's calls meet, by default this Magsag's (``""`` leaves one out). With
+        ``skill`` (and the ``model`` and ``max_tokens`` the call would name), ``call`` says whether the least a
+        call of it reserves fits what is left: a limit's remaining is not what one call may spend."""
+        names = {**self._budget_names(agent, run_id), "skill": skill, "model": model, "max_tokens": max_tokens}
+        return self.bridge.run(lambda: self.service.check_budget(**names))
 
-    async def acheck_budget(self, agent: str | None = None, run_id: str | None = None) -> dict[str, Any]:
+    async def acheck_budget(
+        self,
+        agent: str | None = None,
+        run_id: str | None = None,
+        *,
+        skill: str | None = None,
+        model: str | None = None,
+        max_tokens: int | None = None,
+    ) -> dict[str, Any]:
         """:meth:`check_budget` from async code, on any event loop, without holding it while the ledger is read."""
-        names = self._budget_names(agent, run_id)
+        names = {**self._budget_names(agent, run_id), "skill": skill, "model": model, "max_tokens": max_tokens}
         return await self.bridge.call(lambda: self.service.check_budget(**names))

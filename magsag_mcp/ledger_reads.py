@@ -8,6 +8,8 @@ from collections.abc import Callable, Mapping
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
+from .call_fit import call_fit, floor_plan
+from .errors import InputError
 from .exact_money import exact_money
 from .text import check_name
 
@@ -65,12 +67,35 @@ class LedgerReads:
         return await self.ledger.search_page(pattern, limit, since, cursor)
 
     @exact_money
-    async def check_budget(self, agent: str | None = None, run_id: str | None = None) -> dict[str, Any]:
+    async def check_budget(
+        self,
+        agent: str | None = None,
+        run_id: str | None = None,
+        *,
+        skill: str | None = None,
+        model: str | None = None,
+        max_tokens: int | None = None,
+    ) -> dict[str, Any]:
+        """Each limit that applies, and with ``skill`` (``model``, ``max_tokens`` as a call's model_config names
+        them) ``call``: whether the least a call of it reserves fits what is left (see :mod:`.call_fit`)."""
         # looked up, not recorded: a name an older ledger holds (a trailing space) can still be asked about
         check_name(agent, "agent", recorded=False)
         check_name(run_id, "run_id", recorded=False)
+        if skill is None and (model is not None or max_tokens is not None):
+            raise InputError(
+                "model and max_tokens say what a call of a skill would reserve: name the skill too (e.g. "
+                "skill='skill.analysis'), or leave them out to see the limits alone"
+            )
+        if max_tokens is not None and (
+            not isinstance(max_tokens, int) or isinstance(max_tokens, bool) or max_tokens <= 0
+        ):
+            raise InputError(
+                f"max_tokens must be a positive integer (the call's max_tokens, e.g. 1000), not {max_tokens!r}"
+            )
+        plan = floor_plan(self, skill, model, max_tokens) if skill is not None else None
         self._on_own_loop()
-        return await self.governance.check_budget(agent=agent, run_id=run_id)
+        status = await self.governance.check_budget(agent=agent, run_id=run_id)
+        return status if plan is None else call_fit(self.governance, plan, status, agent=agent)
 
     @exact_money
     async def run_cost(self, run_id: str) -> tuple[Decimal, bool]:
@@ -81,4 +106,3 @@ class LedgerReads:
     async def run_spend(self, run_id: str) -> RunSpend:
         self._on_own_loop()
         return await self.ledger.run_spend(run_id)
-

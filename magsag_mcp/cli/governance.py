@@ -18,7 +18,9 @@ def _budget(args: argparse.Namespace) -> int:
 
     async def read(svc: Any) -> Any:
         nonlocal where
-        status = await svc.check_budget(agent=args.agent, run_id=args.run_id)
+        status = await svc.check_budget(
+            agent=args.agent, run_id=args.run_id, skill=args.skill, model=args.model, max_tokens=args.max_tokens
+        )
         # a misspelled --agent showed its whole daily limit left ("spent $0"), with no word that no run has it
         await agent_known(svc.ledger, args.agent, status.get("agent_recorded") is not False)
         kinds.update(lim.kind for lim in svc.governance.policies.limits)
@@ -33,7 +35,6 @@ def _budget(args: argparse.Namespace) -> int:
         print(f"run {args.run_id} has no recorded calls (nor delegated runs): check the id (`magsag data query`)")
     if not status["limits"]:
         print(f"no budget limits apply: {_what_would_add_one(kinds, args, where)}")
-        return 0
     for lim in status["limits"]:
         unpriced = lim.get("unpriced_calls") or 0
         bound = lim.get("unknown_cost_bound_usd") or "0"
@@ -60,6 +61,12 @@ def _budget(args: argparse.Namespace) -> int:
                 f"spent {spent}, reserved {reserved}, remaining {remaining}"
             )
         )
+    call = status.get("call")
+    if call is not None:
+        # a limit's remaining is not what a call may spend: each reserves its worst case first
+        reserves = f" ({call['target']} reserves ${call['reservation_usd']})" if call["reservation_usd"] else ""
+        said = f"fits{reserves}" if call["fits"] else f"does not fit: {call['reason']}"
+        print(shown(f"call of {call['skill']} {said}"))
     return 0
 
 
@@ -156,6 +163,14 @@ def register(groups: CommandGroups) -> None:
     p.add_argument(
         "--run-id", type=given, help="also the run's limit (max_cost_per_run_usd), its delegated runs included"
     )
+    p.add_argument(
+        "--skill",
+        type=given,
+        help="also whether a call of this skill fits what is left: the least it reserves (its prompt with an empty "
+        "payload, its max_tokens at the target's price), against every limit",
+    )
+    p.add_argument("--model", type=given, help="with --skill: the model the call names (as model_config.model)")
+    p.add_argument("--max-tokens", type=int, help="with --skill: the max_tokens the call gives")
     p.add_argument("--json", action="store_true", help="the limits as JSON, USD as exact decimal strings")
     p.set_defaults(func=_budget)
     flow = groups.group("flow")

@@ -48,6 +48,36 @@ class BudgetLimitOut(_Out):
     )
     cost_complete: bool = True
     budget_run_id: str | None = Field(None, description="run: whose limit (a delegated run uses its parent's)")
+    call_fits: bool | None = Field(
+        None, description="with skill: whether the least a call of it reserves fits this limit (see call)"
+    )
+
+
+class BudgetCallTargetOut(_Out):
+    target: str
+    reservation_usd: str | None = Field(
+        None, description="its worst case: what the call reserves here (null: forbidden, or an unknown price)"
+    )
+    input_tokens: int | None = None
+    max_output_tokens: int | None = None
+    fits: bool
+    reason: str | None = Field(None, description="when it does not fit: which limit or policy refuses it, the fix")
+
+
+class BudgetCallOut(_Out):
+    skill: str
+    target: str | None = Field(description="the target the call would reserve on: the first that fits, else the least")
+    reservation_usd: str | None = Field(
+        description="the least the call reserves there: its prompt with an empty payload (a payload adds to it) and "
+        "its max_tokens, at the target's price; null: an unknown price, reserving nothing"
+    )
+    input_tokens: int | None = None
+    max_output_tokens: int | None = None
+    fits: bool = Field(description="false: the call is refused before anything is sent, whatever remaining_usd says")
+    reason: str | None = Field(None, description="when it does not fit: why, and how to make it fit")
+    targets: list[BudgetCallTargetOut] = Field(
+        default_factory=list, description="its route's targets in order, as the call tries them"
+    )
 
 
 class BudgetResult(_Out):
@@ -62,3 +92,4 @@ class BudgetResult(_Out):
     agent_recorded: bool | None = Field(
         None, description="with agent: false when no run of that agent is recorded: check the name"
     )
+    call: BudgetCallOut | None = Field(None, description="with skill: whether a call of it fits what is left")

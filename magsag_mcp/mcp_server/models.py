@@ -270,6 +270,15 @@ class SearchUsageArgs(_Args):
 class CheckBudgetArgs(_Args):
     agent: str | None = None
     run_id: str | None = None
+    skill: str | None = Field(
+        None,
+        pattern=SKILL_ID_PATTERN,
+        max_length=NAME_MAX,
+        description="also whether a call of this skill fits what is left (call): a limit's remaining is not what "
+        "one call may spend, as each reserves its worst case first",
+    )
+    model: str | None = Field(None, description="with skill: the model the call would name (model_config.model)")
+    max_tokens: int | None = Field(None, gt=0, description="with skill: the max_tokens the call would give")
 
 
 class ListSkillsArgs(_Args):

@@ -200,11 +200,20 @@ class MagsagTools:
 
         return await self._run("search_usage", M.SearchUsageResult, call)
 
-    async def check_budget(self, agent: str | None = None, run_id: str | None = None) -> CallToolResult:
+    async def check_budget(
+        self,
+        agent: str | None = None,
+        run_id: str | None = None,
+        skill: str | None = None,
+        model: str | None = None,
+        max_tokens: int | None = None,
+    ) -> CallToolResult:
         async def call(svc: Service) -> Any:
             # the server's agent when none is named ("" names none, as invoke_skill reads it): its limits are the
             # ones its client's calls meet
-            return await svc.check_budget(agent=agent or self.state.agent, run_id=run_id)
+            return await svc.check_budget(
+                agent=agent or self.state.agent, run_id=run_id, skill=skill, model=model, max_tokens=max_tokens
+            )
 
         return await self._run("check_budget", BudgetResult, call)
 
@@ -267,7 +276,7 @@ class MagsagTools:
                 M.CheckBudgetArgs,
                 BudgetResult,
                 "Budget limits, spent, reserved and remaining for an agent and/or run (an attempt of unknown "
-                "cost counts at its estimated worst case).",
+                "cost counts at its estimated worst case); with skill, whether a call of it fits what is left.",
                 READ_ONLY,
                 known,
             ),

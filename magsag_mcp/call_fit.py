@@ -1,0 +1,185 @@
+"""Whether a call of a skill fits what the budget has left: ``check_budget``'s ``call`` (``check_budget(skill=...)``,
+``magsag budget --skill``).
+
+A limit's ``remaining_usd`` is not what one more call may spend: each attempt first reserves its worst case (its
+input estimate and its max_tokens at the target's price), and is refused when that does not fit. ``status: ok``
+with $0.004 left of a run limit read as "go on" while every call of a skill reserving $0.0153 was refused. So the
+caller names the skill (and the model, the max_tokens it would give) and is told the least such a call reserves
+(the skill's prompt with an empty payload: a payload adds to it), on which target, whether that fits every limit,
+and if not which limit refuses it and how to get past it. The targets are tried as the cascade tries them: one a
+policy forbids is skipped (or ends the call, where the caller or the environment chose it), one refused for its
+cost is skipped for the next. Nothing is reserved or called.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import replace
+from datetime import datetime
+from decimal import Decimal
+from types import SimpleNamespace
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from .attempt_cost import input_tokens_reserved, output_tokens_reserved
+from .call_request import build_request
+from .governance import _unpriced_refusal, refusal_ends_call
+from .governance.budget import day_bounds
+from .governance.policy import THRESHOLD_OF, Limit
+from .ledger.money import to_pusd
+from .routing import Plan, _route
+
+
+def floor_plan(svc: Any, skill_id: str, model: str | None, max_tokens: int | None) -> Plan:
+    """The plan of the smallest call of ``skill_id``: its prompt with every field empty (its input schema not held
+    to: a payload that meets it only adds to the prompt), naming ``model`` and ``max_tokens`` if given, as
+    ``model_config`` names them."""
+    skill = svc.catalog.skill(skill_id)
+    parts = replace(skill.call_parts, input_schema=None)
+    mc = {key: value for key, value in (("model", model), ("max_tokens", max_tokens)) if value is not None}
+    request, pinned = build_request(SimpleNamespace(call_parts=parts), dict.fromkeys(parts.field_names, ""), mc)
+    chosen = _route(
+        svc.catalog,
+        skill,
+        mc=mc,
+        lo={},
+        context={},
+        env=svc.env,
+        data_class_models=svc._data_class_models,
+        call_urls=svc.call_urls,
+    )
+    return Plan(
+        parts.id, parts.task_type, chosen.rule, list(chosen.candidates), request, chosen.data_classes, frozenset(pinned)
+    )
+
+
+def call_fit(governance: Any, plan: Plan, status: dict[str, Any], *, agent: str | None) -> dict[str, Any]:
+    """``status`` (:func:`.governance.status.budget_status`'s) with ``call``: whether the smallest call of ``plan``
+    fits, and each limit's ``call_fits`` for the target it would reserve on."""
+    now = time.time()
+    policies, pricer = governance.policies, governance.pricer
+    # the limits the call meets: a run limit always (a call without a run id starts a run with nothing spent)
+    limits = [lim for lim in policies.limits if lim.kind != "agent_day" or agent]
+    used = {
+        (e["policy"], e["limit"]): sum(Decimal(e[k]) for k in ("spent_usd", "unknown_cost_bound_usd", "reserved_usd"))
+        for e in status["limits"]
+        if e["limit"] != "call"
+    }
+    targets: list[dict[str, Any]] = []
+    ended: str | None = None  # a policy's refusal of a target the caller or the environment chose: the call fails
+    for cand in plan.candidates:
+        ok, policy, reason, rule = policies.allowed(cand.target, plan.data_classes)
+        if not ok:
+            by_routing = cand.routed is not None and not policies.allowed(cand.routed, plan.data_classes)[0]
+            refused = f"policy {policy!r} forbids {cand.target.label}: {reason}"
+            targets.append({"target": cand.target.label, "reservation_usd": None, "fits": False, "reason": refused})
+            if refusal_ends_call(cand, plan.candidates, by_routing=by_routing, rule=rule):
+                ended = refused + " (a model the call or the environment chose is refused, not replaced)"
+                break
+            continue
+        req = plan.request_for(cand.target)
+        tokens_in, tokens_out = input_tokens_reserved(req, cand.target), output_tokens_reserved(req, cand.target)
+        worst = pricer.worst_case(
+            cand.target.provider,
+            cand.target.model,
+            tokens_in,
+            tokens_out,
+            inference_geo=cand.target.param("inference_geo"),
+            cache_control=cand.target.param("cache_control"),
+        )
+        if worst is None:
+            refusal = _unpriced_refusal(limits, cand.target, pricer)
+            blocked = (
+                {} if refusal is None else {(refusal.details["policy"], refusal.details["limit"]): refusal.message}
+            )
+        else:
+            blocked = _blocked(
+                limits, used, worst, cand.target.label, tokens_in, tokens_out, plan.skill_id, status, now
+            )
+        targets.append(
+            {
+                "target": cand.target.label,
+                "reservation_usd": None if worst is None else format(worst, "f"),
+                "input_tokens": tokens_in,
+                "max_output_tokens": tokens_out,
+                "fits": not blocked,
+                "reason": next(iter(blocked.values()), None),
+                "_blocked": blocked,
+            }
+        )
+    priced = [t for t in targets if "_blocked" in t]
+    chosen = next((t for t in priced if t["fits"]), None)
+    if chosen is None and priced:
+        # none fits: the one needing the least, which says how far off the call is
+        chosen = min(priced, key=lambda t: Decimal(t["reservation_usd"] or "Infinity"))
+    blocked_by = chosen.pop("_blocked") if chosen is not None else {}
+    for t in priced:
+        t.pop("_blocked", None)
+    fits = chosen is not None and chosen["fits"]
+    if chosen is None:
+        reason = ended or f"the policies forbid every target of {plan.skill_id}'s route"
+    elif fits:
+        reason = None
+    else:
+        reason = chosen["reason"] if len(priced) == 1 else f"no target of its route fits; the least: {chosen['reason']}"
+        if ended:
+            reason += f"; and then {ended}"
+    call = {
+        "skill": plan.skill_id,
+        "target": chosen["target"] if chosen is not None else None,
+        "reservation_usd": chosen["reservation_usd"] if chosen is not None else None,
+        "input_tokens": chosen["input_tokens"] if chosen is not None else None,
+        "max_output_tokens": chosen["max_output_tokens"] if chosen is not None else None,
+        "fits": bool(fits),
+        "reason": reason,
+        "targets": targets,
+    }
+    for entry in status["limits"]:
+        entry["call_fits"] = chosen is not None and (entry["policy"], entry["limit"]) not in blocked_by
+    return {**status, "call": call}
+
+
+def _blocked(
+    limits: list[Limit],
+    used: dict[tuple[str, str], Decimal],
+    worst: Decimal,
+    label: str,
+    tokens_in: int,
+    tokens_out: int,
+    skill: str,
+    status: dict[str, Any],
+    now: float,
+) -> dict[tuple[str, str], str]:
+    """(policy, limit kind) -> why it refuses a reservation of ``worst``, as :meth:`Governance.admit` and the
+    ledger's reservation compare it (in pico-USD: what is reserved)."""
+    out: dict[tuple[str, str], str] = {}
+    need = to_pusd(worst) or 0
+    what = f"{label} reserves ${worst:f} ({tokens_in} input tokens with an empty payload, {tokens_out} output tokens)"
+    for lim in limits:
+        raise_it = f"raise {THRESHOLD_OF[lim.kind]} on policy {lim.policy!r}"
+        if lim.kind == "call" or (lim.policy, lim.kind) not in used:
+            # the call limit, and a run limit asked of no run (a new run, with nothing spent)
+            if worst > lim.amount:
+                kind = lim.kind.replace("_", "-")
+                out[(lim.policy, lim.kind)] = (
+                    f"a call of {skill}: {what}, above {lim.policy}'s {kind} limit ${lim.amount:f} whatever was "
+                    f"spent; lower max_tokens or choose a cheaper model, or {raise_it}"
+                )
+            continue
+        spent = used[(lim.policy, lim.kind)]
+        if (to_pusd(spent) or 0) + need <= (to_pusd(lim.amount) or 0):
+            continue
+        left = max(Decimal(0), lim.amount - spent)
+        wait = ""
+        if lim.kind in ("day", "agent_day"):
+            ends = datetime.fromtimestamp(day_bounds(now, lim.zone)[1], ZoneInfo(lim.zone))
+            wait = f", wait for the day to end at {ends.isoformat(timespec='minutes')} ({lim.zone})"
+        scope = next(
+            (e["scope"] for e in status["limits"] if (e["policy"], e["limit"]) == (lim.policy, lim.kind)), lim.kind
+        )
+        out[(lim.policy, lim.kind)] = (
+            f"{lim.policy}'s {lim.kind.replace('_', '-')} limit for {scope} has ${left:f} left, below the least a call "
+            f"of {skill} reserves: {what}, so the call is refused; lower max_tokens or choose a cheaper model"
+            f"{wait}, or {raise_it}"
+        )
+    return out

@@ -1,0 +1,154 @@
+"""``check_budget(skill=...)``: whether a call of a skill fits what the budget has left, not just what is left.
+
+A limit's remaining_usd is not what the next call may spend: each attempt reserves its worst case first. Before,
+check_budget said ``status: ok`` with a little left while every call of a skill was refused for its reservation."""
+
+from __future__ import annotations
+
+import json
+from decimal import Decimal
+from pathlib import Path
+
+import pytest
+
+from magsag_mcp import errors as E
+from magsag_mcp.cli import main
+from magsag_mcp.mcp_server.budget_results import BudgetResult
+from magsag_mcp.service import Service
+
+pytestmark = pytest.mark.anyio
+
+METERED = {"provider": "compat", "model": "metered"}
+
+
+def setup(catalog: Path, thresholds: str, *, extra: str = "") -> None:
+    (catalog / "prices.yaml").write_text('"compat:metered": {input: 1.0, output: 1.0}\n')
+    (catalog / "policies" / "model_governance.yaml").write_text(
+        f"policies:\n  - name: caps\n    thresholds: {{{thresholds}}}\n{extra}"
+    )
+
+
+async def open_service(catalog: Path, tmp_path: Path, upstream) -> Service:
+    return await Service.open(catalog=catalog, db=tmp_path / "fit.db", env=upstream.env())
+
+
+def limit(status: dict, kind: str) -> dict:
+    return next(lim for lim in status["limits"] if lim["limit"] == kind)
+
+
+async def test_a_run_with_less_left_than_a_call_reserves_says_the_call_does_not_fit(catalog_copy, tmp_path, upstream):
+    # $1 per million tokens: a call of max_tokens 1000 reserves just over $0.001; the run limit is $0.0015
+    setup(catalog_copy, "max_cost_per_run_usd: 0.0015")
+    svc = await open_service(catalog_copy, tmp_path, upstream)
+    payload = {"data": "x", "model_config": {**METERED, "max_tokens": 10}}
+    for _ in range(12):  # spends part of the limit, leaving less than one call of max_tokens 1000 reserves
+        await svc.invoke_skill("skill.analysis", payload, run_id="r")
+    status = await svc.check_budget(run_id="r", skill="skill.analysis", model="compat:metered", max_tokens=1000)
+    run = limit(status, "run")
+    assert status["status"] == "ok" and Decimal(run["remaining_usd"]) > 0  # what it said before, and nothing else
+    call = status["call"]
+    assert call["fits"] is False and run["call_fits"] is False
+    assert call["target"] == "compat:metered" and Decimal(call["reservation_usd"]) > Decimal(run["remaining_usd"])
+    assert call["max_output_tokens"] == 1000
+    assert f"has ${run['remaining_usd']} left, below the least a call of skill.analysis reserves" in call["reason"]
+    assert "lower max_tokens" in call["reason"] and "raise max_cost_per_run_usd on policy 'caps'" in call["reason"]
+    BudgetResult.model_validate(status)  # the tool's result model takes it
+    # and the call it describes is indeed refused; a smaller one, which it says fits, is not
+    big = {"data": "", "model_config": {**METERED, "max_tokens": 1000}}
+    with pytest.raises(E.BudgetExceeded):
+        await svc.invoke_skill("skill.analysis", big, run_id="r")
+    small = await svc.check_budget(run_id="r", skill="skill.analysis", model="compat:metered", max_tokens=10)
+    assert small["call"]["fits"] is True and small["call"]["reason"] is None and limit(small, "run")["call_fits"]
+    await svc.invoke_skill("skill.analysis", {"data": "", "model_config": {**METERED, "max_tokens": 10}}, run_id="r")
+    await svc.aclose()
+
+
+async def test_a_call_above_the_call_limit_does_not_fit_whatever_was_spent(catalog_copy, tmp_path, upstream):
+    setup(catalog_copy, "max_cost_per_call_usd: 0.0005")
+    svc = await open_service(catalog_copy, tmp_path, upstream)
+    status = await svc.check_budget(skill="skill.analysis", model="compat:metered", max_tokens=1000)
+    assert status["call"]["fits"] is False and limit(status, "call")["call_fits"] is False
+    assert "above caps's call limit $0.0005 whatever was spent" in status["call"]["reason"]
+    # a new run's limit is met by a call without a run id too: it counts, with nothing spent
+    await svc.aclose()
+
+
+async def test_a_run_limit_applies_to_a_call_that_starts_a_run(catalog_copy, tmp_path, upstream):
+    setup(catalog_copy, "max_cost_per_run_usd: 0.0005")
+    svc = await open_service(catalog_copy, tmp_path, upstream)
+    status = await svc.check_budget(skill="skill.analysis", model="compat:metered", max_tokens=1000)
+    assert status["limits"] == [] and status["call"]["fits"] is False
+    assert "max_cost_per_run_usd" in status["call"]["reason"]
+    await svc.aclose()
+
+
+async def test_a_day_limit_that_does_not_fit_says_when_the_day_ends(catalog_copy, tmp_path, upstream):
+    setup(catalog_copy, "max_cost_per_day_usd: 0.0015", extra="    timezone: Europe/Berlin\n")
+    svc = await open_service(catalog_copy, tmp_path, upstream)
+    for _ in range(12):
+        await svc.invoke_skill("skill.analysis", {"data": "x", "model_config": {**METERED, "max_tokens": 10}})
+    status = await svc.check_budget(skill="skill.analysis", model="compat:metered", max_tokens=1000)
+    assert status["call"]["fits"] is False and "wait for the day to end at" in status["call"]["reason"]
+    assert "(Europe/Berlin)" in status["call"]["reason"]
+    await svc.aclose()
+
+
+async def test_a_model_the_policy_forbids_is_said_not_to_fit(catalog_copy, tmp_path, upstream):
+    setup(catalog_copy, "max_cost_per_run_usd: 5", extra="  - name: only\n    allowed_models: [gpt-4o]\n")
+    svc = await open_service(catalog_copy, tmp_path, upstream)
+    status = await svc.check_budget(skill="skill.analysis", model="compat:metered")
+    assert status["call"]["fits"] is False and status["call"]["target"] is None
+    assert "policy 'only' forbids compat:metered" in status["call"]["reason"]
+    await svc.aclose()
+
+
+async def test_model_without_a_skill_is_refused_with_the_fix(catalog_copy, tmp_path, upstream):
+    setup(catalog_copy, "max_cost_per_run_usd: 5")
+    svc = await open_service(catalog_copy, tmp_path, upstream)
+    with pytest.raises(E.InputError, match="name the skill too"):
+        await svc.check_budget(model="compat:metered")
+    status = await svc.check_budget()
+    assert "call" not in status and all("call_fits" not in lim for lim in status["limits"])
+    await svc.aclose()
+
+
+def test_cli_budget_skill_says_whether_a_call_fits(catalog_copy, tmp_path, monkeypatch, capsys):
+    setup(catalog_copy, "max_cost_per_call_usd: 0.0005")
+    monkeypatch.setenv("MAGSAG_CATALOG", str(catalog_copy))
+    monkeypatch.setenv("MAGSAG_DB", str(tmp_path / "cli.db"))
+    args = ["budget", "--skill", "skill.analysis", "--model", "compat:metered", "--max-tokens", "1000"]
+    assert main(args) == 0
+    out = capsys.readouterr().out
+    assert "call of skill.analysis does not fit:" in out and "whatever was spent" in out
+    assert main([*args, "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["call"]["fits"] is False
+    assert main(["budget", "--skill", "skill.analysis", "--model", "compat:metered", "--max-tokens", "100"]) == 0
+    assert "call of skill.analysis fits (compat:metered reserves $0.000177)" in capsys.readouterr().out
+
+
+async def test_the_mcp_tool_takes_a_skill_and_says_whether_its_call_fits(catalog_copy, tmp_path):
+    from mcp.client import Client
+
+    from magsag_mcp.mcp_server import build_server
+
+    setup(catalog_copy, "max_cost_per_call_usd: 0.0005")
+    async with Client(build_server(catalog=catalog_copy, db=tmp_path / "m.db", env={})) as client:
+        args = {"skill": "skill.analysis", "model": "compat:metered", "max_tokens": 1000}
+        result = await client.call_tool("check_budget", args)
+        assert not result.is_error
+        call = result.structured_content["call"]
+        assert call["fits"] is False and "above caps's call limit $0.0005" in call["reason"]
+        assert result.structured_content["limits"][0]["call_fits"] is False
+        plain = await client.call_tool("check_budget", {})
+        assert plain.structured_content["call"] is None  # no skill, no call to fit
+        bad = await client.call_tool("check_budget", {"skill": "analysis"})
+        assert bad.is_error
+
+
+async def test_max_tokens_that_is_not_a_positive_integer_is_refused_by_its_name(catalog_copy, tmp_path, upstream):
+    setup(catalog_copy, "max_cost_per_run_usd: 5")
+    svc = await open_service(catalog_copy, tmp_path, upstream)
+    for bad in (0, -5, True):
+        with pytest.raises(E.InputError, match="max_tokens must be a positive integer"):
+            await svc.check_budget(skill="skill.analysis", max_tokens=bad)
+    await svc.aclose()
