@@ -554,7 +554,7 @@ def test_small_wordings_name_what_the_user_gave(cli_env, capsys, monkeypatch, tm
     assert message.endswith("""pass an object like '{"preferred_model": "gpt-4o"}'""")
     # a run id with nothing recorded is said to be so, not just "ok"
     assert main(["budget", "--run-id", "nope"]) == 0
-    assert "run nope has no recorded calls" in capsys.readouterr().out
+    assert "run nope has no recorded calls" in capsys.readouterr().err  # a note: on stderr, not among the limits
     assert main(["budget", "--run-id", "nope", "--json"]) == 0
     assert json.loads(capsys.readouterr().out)["run_recorded"] is False
     # a model chosen by MAGSAG_MODEL is named by its source, not as "an explicit override"

@@ -1278,3 +1278,18 @@ def test_summarize_output_into_a_missing_folder_says_to_make_it(ledger_db, tmp_p
     assert str(tmp_path / "reports") in err and not out.exists()
     (tmp_path / "reports").mkdir()
     assert main(["flow", "summarize", "--output", str(out)]) == 0 and out.exists()
+
+
+def test_budget_for_a_run_no_call_has_notes_it_on_stderr_escaped(ledger_db, capsys):
+    # Before, the note went to stdout, among the limits a script reads, unescaped (a run id holding an escape
+    # sequence reached the terminal as one), and --json said nothing on stderr while --agent's note was there.
+    assert main(["budget", "--run-id", "r-\x1b[2Jx"]) == 0
+    captured = capsys.readouterr()
+    assert "has no recorded calls" not in captured.out and "\x1b" not in captured.out + captured.err
+    assert "note: run r-\\x1b[2Jx has no recorded calls (nor delegated runs)" in captured.err
+    assert main(["budget", "--run-id", "nope", "--json"]) == 0
+    captured = capsys.readouterr()
+    assert json.loads(captured.out)["run_recorded"] is False  # stdout is the JSON alone
+    assert "note: run nope has no recorded calls" in captured.err
+    assert main(["budget", "--run-id", "r-priced", "--json"]) == 0
+    assert capsys.readouterr().err == ""

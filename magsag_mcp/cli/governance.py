@@ -7,7 +7,7 @@ import json
 import sys
 from typing import Any
 
-from ..errors import CatalogError, InputError
+from ..errors import CatalogError, InputError, redact
 from . import CommandGroups, given, print_json, stdin_bytes
 from .data import agent_known, shown, with_service
 
@@ -28,11 +28,14 @@ def _budget(args: argparse.Namespace) -> int:
         return status
 
     status = with_service(args, read)
+    if status.get("run_recorded") is False:
+        # a note, on stderr as --agent's is: stdout is the limits (or their JSON) a script reads; the id as given,
+        # escaped for the terminal
+        note = f"run {args.run_id} has no recorded calls (nor delegated runs): check the id (`magsag data query`)"
+        print(f"note: {shown(redact(note))}", file=sys.stderr)
     if args.json:
         print_json(status)
         return 0
-    if status.get("run_recorded") is False:
-        print(f"run {args.run_id} has no recorded calls (nor delegated runs): check the id (`magsag data query`)")
     if not status["limits"]:
         print(f"no budget limits apply: {_what_would_add_one(kinds, args, where)}")
     for lim in status["limits"]:
