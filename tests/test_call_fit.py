@@ -142,7 +142,7 @@ async def test_the_mcp_tool_takes_a_skill_and_says_whether_its_call_fits(catalog
         plain = await client.call_tool("check_budget", {})
         assert plain.structured_content["call"] is None  # no skill, no call to fit
         bad = await client.call_tool("check_budget", {"skill": "analysis"})
-        assert bad.is_error
+        assert bad.is_error and "did you mean 'skill.analysis'?" in bad.structured_content["error"]["message"]
 
 
 async def test_max_tokens_that_is_not_a_positive_integer_is_refused_by_its_name(catalog_copy, tmp_path, upstream):
@@ -151,4 +151,34 @@ async def test_max_tokens_that_is_not_a_positive_integer_is_refused_by_its_name(
     for bad in (0, -5, True):
         with pytest.raises(E.InputError, match="max_tokens must be a positive integer"):
             await svc.check_budget(skill="skill.analysis", max_tokens=bad)
+    await svc.aclose()
+
+
+async def test_a_target_too_dear_is_passed_over_for_the_next_that_fits_as_the_cascade_does(
+    catalog_copy, tmp_path, upstream
+):
+    # skill.analysis routes to gpt-4o, then claude-3-5-sonnet, then gemini-1.5-pro; at max_tokens 1500 only gemini's
+    # worst case fits a $0.01 day limit: the call reserves there, as the cascade skips the dearer ones
+    setup(catalog_copy, "max_cost_per_day_usd: 0.01")
+    svc = await open_service(catalog_copy, tmp_path, upstream)
+    status = await svc.check_budget(skill="skill.analysis")
+    call = status["call"]
+    assert [t["fits"] for t in call["targets"]] == [False, False, True]
+    assert call["fits"] is True and call["target"] == call["targets"][2]["target"] and call["reason"] is None
+    assert call["reservation_usd"] == call["targets"][2]["reservation_usd"]
+    assert "below the least a call of skill.analysis reserves" in call["targets"][0]["reason"]
+    await svc.aclose()
+
+
+async def test_an_unpriced_model_fits_only_where_a_limit_allows_unpriced(catalog_copy, tmp_path, upstream):
+    setup(catalog_copy, "max_cost_per_run_usd: 5")
+    svc = await open_service(catalog_copy, tmp_path, upstream)
+    status = await svc.check_budget(skill="skill.analysis", model="compat:unknown-model")
+    call = status["call"]
+    assert call["fits"] is False and call["reservation_usd"] is None and "has no known price" in call["reason"]
+    await svc.aclose()
+    setup(catalog_copy, "max_cost_per_run_usd: 5", extra="    allow_unpriced: true\n")
+    svc = await open_service(catalog_copy, tmp_path, upstream)
+    call = (await svc.check_budget(skill="skill.analysis", model="compat:unknown-model"))["call"]
+    assert call["fits"] is True and call["reservation_usd"] is None and call["target"] == "compat:unknown-model"
     await svc.aclose()

@@ -280,6 +280,12 @@ class CheckBudgetArgs(_Args):
     model: str | None = Field(None, description="with skill: the model the call would name (model_config.model)")
     max_tokens: int | None = Field(None, gt=0, description="with skill: the max_tokens the call would give")
 
+    @staticmethod
+    def pattern_hint(field: str, value: Any) -> str | None:
+        from .arguments import skill_id_meant
+
+        return skill_id_meant(value, SKILL_ID_PATTERN) if field == "skill" else None
+
 
 class ListSkillsArgs(_Args):
     pass
