@@ -1,12 +1,12 @@
 """What the client sees while a call runs: progress notifications and log messages.
 
 The service reports ``await progress(event, data)`` for each attempt, fallback, retry, resend (a target sent
-the call again without a setting it refused) and streamed delta; :class:`ProgressBridge` turns each into
-``notifications/progress`` (only when the client sent a progress token, or an in-process client a progress
-callback: the service streams from providers when it is given a callback, so none is given otherwise) and into a
-``notifications/message`` at or above the level the client chose with ``logging/setLevel``. A call that has
-reported nothing for :data:`HEARTBEAT_SECONDS` reports that it is still waiting, and on what (or, while a slow
-stream comes in too little at a time to be reported, how much of it has come).
+the call again without a setting it refused), streamed delta and restart (the text streamed was not the answer);
+:class:`ProgressBridge` turns each into ``notifications/progress`` (only when the client sent a progress token, or
+an in-process client a progress callback: the service streams from providers when it is given a callback, so none is
+given otherwise) and into a ``notifications/message`` at or above the level the client chose with
+``logging/setLevel``. A call that has reported nothing for :data:`HEARTBEAT_SECONDS` reports that it is still
+waiting, and on what (or, while a slow stream comes in too little at a time to be reported, how much of it has come).
 """
 
 from __future__ import annotations
@@ -56,6 +56,11 @@ def _delta(d: Mapping[str, Any]) -> str:
     return f"streaming: {d.get('chars', 0)} characters received"
 
 
+def _restart(d: Mapping[str, Any]) -> str:
+    said = f"streaming: the {d.get('chars', 0)} characters received were not the answer"
+    return f"{said} ({d.get('reason')}); it starts again"
+
+
 #: event -> (client log level, message); an event not listed is reported generically
 EVENTS: dict[str, tuple[str, Callable[[Mapping[str, Any]], str]]] = {
     "attempt": ("info", _attempt),
@@ -63,6 +68,7 @@ EVENTS: dict[str, tuple[str, Callable[[Mapping[str, Any]], str]]] = {
     "retry": ("notice", _retry),
     "resend": ("notice", _resend),
     "delta": ("debug", _delta),
+    "restart": ("debug", _restart),
 }
 
 
@@ -164,7 +170,7 @@ class ProgressBridge:
             self._chars_reported, self._unreported = chars, None
         else:  # the stream ended, its attempt failed: nothing of it is to be reported any more
             self._unreported = None
-            if event in ("attempt", "fallback", "resend"):
+            if event in ("attempt", "fallback", "resend", "restart"):
                 self._chars_reported = -1
         level, describe = EVENTS.get(event, ("info", lambda d: f"{event}: {dict(d)}"))
         message = redact(describe(data))

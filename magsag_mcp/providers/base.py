@@ -35,6 +35,7 @@ from .empty_answers import cut_at_max_tokens, no_answer, server_cut
 from .endpoint import Endpoint as Endpoint  # where the providers import it from
 from .http_errors import error_under_2xx, obey_should_retry, says_no_such_route, with_request_id
 from .json_output import check_strict_calls, parse_json_output, without_inline_thinking
+from .stream_text import ThinkingFilter
 from .wire_format import WireFormat, said
 
 #: called with progress while a stream comes in: ("delta", {"chars": n, "text": t}) (``t`` the answer's text that
@@ -191,6 +192,10 @@ class HTTPProvider(Provider):
         url, params = self.endpoint.url(wire, target, stream=request.stream)
         body, notes = wire.build(request, model, stream=request.stream)
         timeouts = self.endpoint.timeouts
+        text_answer = not (request.json_output or request.json_schema is not None)
+        shown = None
+        if progress is not None and text_answer:  # its deltas without the thinking the final text leaves out
+            progress = shown = ThinkingFilter(progress, request)
         try:
             if request.stream:
                 result = await self._stream(wire, url, body, headers, params, timeouts, model, progress, notes)
@@ -220,7 +225,7 @@ class HTTPProvider(Provider):
         if origin is not None:
             wire.from_endpoint(result, origin)
         result.warnings.extend(notes)
-        if not (request.json_output or request.json_schema is not None):
+        if text_answer:
             without_inline_thinking(result, request)  # (a JSON answer's parse leaves it out)
         if result.finish_reason == "length":
             if not result.stop_explained and not result.tool_calls:  # (a tool call it cut is refused by its wire)
@@ -236,6 +241,8 @@ class HTTPProvider(Provider):
             result.parsed = parse_json_output(result, self.name, request.json_schema, request.json_validator, cut)
         if result.tool_calls and request.tools:
             check_strict_calls(result, request, self.name)
+        if shown is not None:  # what of the final text the progress has not seen (held back, or not streamed)
+            await shown.finish(result.text, result.usage)
         return result
 
     def _http_error(self, wire: WireFormat, resp: HttpResponse, url: str, model: str) -> ProviderError:

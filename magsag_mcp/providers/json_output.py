@@ -221,7 +221,7 @@ def without_inline_thinking(result: LLMResult, request: LLMRequest | None = None
         "</" in result.text
         and request is not None
         and (closed := _CLOSED_THINKING.match(result.text)) is not None
-        and not _prompt_holds_closing_tag(request)
+        and not prompt_holds_closing_tag(request)
     ):
         result.text = result.text[closed.end() :]
         result.warnings.append(
@@ -238,7 +238,7 @@ def without_inline_thinking(result: LLMResult, request: LLMRequest | None = None
         )
 
 
-def _prompt_holds_closing_tag(request: LLMRequest) -> bool:
+def prompt_holds_closing_tag(request: LLMRequest) -> bool:
     if request.system and _CLOSING_TAG.search(request.system):
         return True
     return any(m.content and _CLOSING_TAG.search(m.content) for m in request.messages)
