@@ -228,8 +228,12 @@ class Cascade:
                         # asyncio's timeout, not anyio.fail_after: the providers run on asyncio (aiohttp)
                         # and anyio looks its backend up on every entry (~12 us a call); Deadline is
                         # asyncio.timeout without its Enum reads (see deadline.py).
+                        # its text written back from the prompt's escapes as it streams, as the final text is
+                        shown = plan.answer_stream(callback) if callback is not None and plan.answer_stream else None
                         async with Deadline(max(deadline - self.clock(), 0.0)):
-                            result = await provider.complete(request, target, progress=callback)
+                            result = await provider.complete(request, target, progress=shown or callback)
+                        if shown is not None:  # an "&" held back at the end began no escape
+                            await shown.finish(result.usage)
                     except CallbackFailed:
                         raise
                     except TimeoutError:

@@ -88,6 +88,9 @@ class Plan:
     warnings: list[str] = field(default_factory=list)
     #: the skill's :meth:`~.skills.CallParts.answer_text` for a text answer that may copy an escaped value, else None
     answer_text: Callable[[str], str] | None = None
+    #: the skill's :meth:`~.skills.CallParts.answer_stream` where :attr:`answer_text` is given: an attempt's progress
+    #: that writes the streamed text back as answer_text writes the final text
+    answer_stream: Callable[[Any], Any] | None = None
 
     @property
     def data_class(self) -> str | None:
@@ -198,6 +201,8 @@ def plan_call(
             if cand.source == "call" and cand.target.params:
                 # its credentials are kept out of this call's messages (a cached route's targets are not parsed again)
                 register_call_credentials(cand.target.param_dict())
+    # (only where the prompt escaped something: else an escape-like text in the answer is the model's own)
+    escaped = parts.answer_unescape is not None and parts.escapes(payload)
     # positional, in the field order: a class called with keywords builds and unpacks a dict of them
     # (Python 3.11), on every call
     return Plan(
@@ -209,8 +214,8 @@ def plan_call(
         chosen.data_classes,
         frozenset(pinned),
         near_misses(payload, context, parts),  # warnings
-        # (only where the prompt escaped something: else an escape-like text in the answer is the model's own)
-        parts.answer_text if parts.answer_unescape is not None and parts.escapes(payload) else None,
+        parts.answer_text if escaped else None,
+        parts.answer_stream if escaped else None,
     )
 
 

@@ -20,6 +20,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 from .errors import PayloadError
 from .quick_schema import quick_check
 from .skill_schemas import checked_schema, compile_validator, schema_problem
+from .streamed_answer import Unescaping
 from .suggest import SKILL_FIELDS_LISTED, named, nearest
 from .text import NAME_MAX
 
@@ -210,6 +211,16 @@ class Skill(BaseModel):
         tags = "|".join(tag for _, tag in self.tag_names)
         return re.compile(rf"&(?:lt;(?=\s*/?\s*(?i:{tags})\s*>)|amp;(?=lt;|amp;))")
 
+    @cached_property
+    def answer_pending(self) -> re.Pattern[str] | None:
+        """For :attr:`answer_unescape`: an ``&`` at the end of a streamed answer's text that may still begin one of
+        its escapes (``&``, ``&am``, ``&amp;l``, ``&lt; /te``): held back until what follows says whether it does."""
+        if self.answer_unescape is None:
+            return None
+        names = [re.sub(r"\\(.)", r"\1", tag) for _, tag in self.tag_names]  # (as written: re.escape undone)
+        begun = "|".join(re.escape(name[:i]) for name in names for i in range(1, len(name) + 1))
+        return re.compile(rf"&(?:a|am|amp|amp;|amp;(?:l|lt|a|am|amp)|l|lt|lt;\s*/?\s*(?i:{begun})?\s*)?\Z")
+
     def summary(self) -> dict[str, Any]:
         """What a caller needs to choose this skill and fill its payload: ``payload_fields`` are the
         fields its prompt template reads (each is required), ``input_schema`` the rest of the contract: a
@@ -249,6 +260,7 @@ class Skill(BaseModel):
             self.output_validator,
             self.tagged_fields,
             self.answer_unescape,
+            self.answer_pending,
         )
 
     def render(self, payload: Mapping[str, Any]) -> str:
@@ -282,6 +294,8 @@ class CallParts:
     tagged_fields: tuple[tuple[str, re.Pattern[str]], ...] = ()
     #: :attr:`Skill.answer_unescape`: the text answer's copies of those escapes, written back as the caller wrote them
     answer_unescape: re.Pattern[str] | None = None
+    #: :attr:`Skill.answer_pending`: an escape of those that a streamed answer may have begun, not yet whole
+    answer_pending: re.Pattern[str] | None = None
 
     def render(self, payload: Mapping[str, Any]) -> str:
         if self.input_schema is not None:
@@ -314,6 +328,11 @@ class CallParts:
         if self.answer_unescape is None or "&" not in text:
             return text
         return self.answer_unescape.sub(unescaped, text)
+
+    def answer_stream(self, progress: Any) -> Unescaping:
+        """The progress callback of one attempt, its text deltas written back as :meth:`answer_text` writes the
+        final text: what the caller's progress shows of the answer is the answer's."""
+        return Unescaping(progress, self.answer_unescape, self.answer_pending, unescaped)  # type: ignore[arg-type]
 
     def validate_payload(self, payload: Mapping[str, Any]) -> None:
         data = payload
