@@ -117,3 +117,30 @@ async def test_a_commentary_message_before_the_final_answer_is_no_part_of_it(
     request = LLMRequest([Message("user", "Weather in Oslo?")], tools=[WEATHER], stream=stream)
     result = await provider.complete(request, _target(fake_openai, "gpt-5.3-codex"))
     assert result.text == "Checking Oslo." and [c.name for c in result.tool_calls] == ["get_weather"]
+
+
+@pytest.mark.parametrize("json_output", [False, True], ids=["text", "json"])
+async def test_streamed_commentary_is_not_shown_as_the_answers_text(
+    fake_openai: FakeOpenAI, transport: Transport, json_output: bool
+):
+    # Before: the final text left gpt-5.3-codex's commentary out (the final_answer message is the answer), while every
+    # delta of it reached the caller's progress as the answer's text: a caller streaming the answer showed
+    # "Let me add these up." before it, and a JSON answer's progress was no JSON document.
+    provider = OpenAIProvider({"OPENAI_API_KEY": DEFAULT_KEY}, transport)
+    answer = '{"total": 12}' if json_output else "The total is 12."
+    deltas: list[str] = []
+
+    async def progress(event: str, data: dict[str, Any]) -> None:
+        assert event == "delta"
+        deltas.append(data["text"])
+
+    fake_openai.queue(R.reply(answer, commentary="Let me add these up."))
+    request = LLMRequest([Message("user", "Sum 5 and 7")], json_output=json_output, stream=True)
+    result = await provider.complete(request, _target(fake_openai, "gpt-5.3-codex"), progress=progress)
+    assert result.text == answer and "".join(deltas) == answer, deltas
+    # with no final answer (before a tool call), the commentary is the text: the caller is sent it
+    deltas.clear()
+    fake_openai.queue(R.reply(tool_calls=[R.call("get_weather", {"city": "Oslo"})], commentary="Checking Oslo."))
+    request = LLMRequest([Message("user", "Weather in Oslo?")], tools=[WEATHER], stream=True)
+    result = await provider.complete(request, _target(fake_openai, "gpt-5.3-codex"), progress=progress)
+    assert result.text == "Checking Oslo." and "".join(deltas) == "Checking Oslo."

@@ -194,8 +194,8 @@ class HTTPProvider(Provider):
         timeouts = self.endpoint.timeouts
         text_answer = not (request.json_output or request.json_schema is not None)
         shown = None
-        if progress is not None and text_answer:  # its deltas without the thinking the final text leaves out
-            progress = shown = ThinkingFilter(progress, request)
+        if progress is not None:  # its deltas as the final text will be (a text answer's, without inline thinking)
+            progress = shown = ThinkingFilter(progress, request, text_answer)
         try:
             if request.stream:
                 result = await self._stream(wire, url, body, headers, params, timeouts, model, progress, notes)

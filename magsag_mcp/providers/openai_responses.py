@@ -369,8 +369,11 @@ class _ResponsesStream(StreamAccumulator):
         #: ``response.output_item.done``'s items by their output index: the answer where the terminal event's
         #: response lists no output (gateways that translate another API into this one send ``output: []``)
         self.done_items: dict[int, dict[str, Any]] = {}
-        #: the text of the output_text.delta events, which the caller's progress has seen
+        #: the text of the output_text.delta events (those of commentary too: see :meth:`feed`)
         self.streamed: list[str] = []
+        #: the ids of the messages of intermediate commentary (phase "commentary"), whose text is no part of the
+        #: answer's where a message of phase "final_answer" follows (see _result)
+        self.commentary: set[Any] = set()
 
     def usage_so_far(self) -> Usage | None:
         return _usage(self.final.get("usage"), self.final) if self.final else None  # the terminal event's, whole
@@ -389,8 +392,14 @@ class _ResponsesStream(StreamAccumulator):
         if kind == "response.output_text.delta":
             delta = str(data.get("delta") or "")
             self.streamed.append(delta)
-            return delta
-        if kind == "response.output_item.done":
+            # commentary ("Let me check the numbers.") is not sent to the caller's progress as the answer's text: the
+            # final answer after it is the answer (should none come, the commentary is, sent once the answer is whole)
+            return "" if self.commentary and data.get("item_id") in self.commentary else delta
+        if kind == "response.output_item.added":
+            item = data.get("item")
+            if isinstance(item, dict) and item.get("phase") == "commentary" and isinstance(item.get("id"), str):
+                self.commentary.add(item.get("id"))
+        elif kind == "response.output_item.done":
             item, index = data.get("item"), data.get("output_index")
             if isinstance(item, dict):
                 self.done_items[index if isinstance(index, int) else len(self.done_items)] = item

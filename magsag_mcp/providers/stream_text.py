@@ -14,6 +14,8 @@ did not hold. :class:`ThinkingFilter` stands between the stream and the progress
   after text says the text was not the answer;
 - at the end, :meth:`finish` is given the final text and sends what of it the caller has not seen (or, should what
   was sent not begin it, a ``restart`` and the whole of it): the deltas since the last restart are the final text.
+  So is a JSON answer's (whose thinking the final text keeps: its deltas are only sent on), and an answer whose wire
+  sends no delta of text the final text leaves out (the Responses API's commentary before a final answer).
 
 Each chunk costs a search of itself and of the few characters held before it: never of the text before.
 """
@@ -57,10 +59,11 @@ class ThinkingFilter:
 
     __slots__ = ("closing", "count", "held", "line_start", "look", "progress", "request", "sent", "state")
 
-    def __init__(self, progress: Any, request: LLMRequest) -> None:
+    def __init__(self, progress: Any, request: LLMRequest, thinking: bool = True) -> None:
         self.progress = progress
         self.request = request
-        self.state = _START
+        #: (an answer whose thinking the final text keeps, a JSON answer's, is only sent on, and finished)
+        self.state = _START if thinking else _PLAIN
         #: what came and is not yet sent: the answer's first characters, a line that may close thinking, or (thinking
         #: that opened with its tag) its last characters, where its closing tag may have begun
         self.held = ""
