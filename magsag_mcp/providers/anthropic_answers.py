@@ -174,6 +174,10 @@ class MessagesStream(StreamAccumulator):
         self.provider, self.model, self.wire = provider, model, wire
         self.message: dict[str, Any] = {}
         self.blocks: dict[int, dict[str, Any]] = {}
+        #: the pieces of each block's text, thinking and signature, by (index, field), joined into the block by
+        #: finish(): added to the block's string a delta at a time, each delta copied all that came before it (a long
+        #: answer's or thinking's stream took time growing with the square of its length: a minute for 640 KB)
+        self.pieces: dict[tuple[int, str], list[str]] = {}
         self.partial_json: dict[int, list[str]] = {}
         self.usage: dict[str, Any] = {}
         self.stop_reason: str | None = None
@@ -203,6 +207,8 @@ class MessagesStream(StreamAccumulator):
             self.usage.update(self.message.get("usage") or {})
         elif kind == "content_block_start":
             block = self.blocks[data["index"]] = dict(data.get("content_block") or {})
+            for field in _STREAMED:
+                self.pieces.pop((data["index"], field), None)
             if block.get("type") == "tool_use":
                 self.partial_json[data["index"]] = []
                 if self.wire.json_tool and block.get("name") in (JSON_TOOL, JSON_VALUE_TOOL) and self.document is None:
@@ -212,7 +218,7 @@ class MessagesStream(StreamAccumulator):
             delta = data.get("delta") or {}
             block = self.blocks.setdefault(data["index"], {"type": "text", "text": ""})
             if delta.get("type") == "text_delta":
-                block["text"] = block.get("text", "") + delta.get("text", "")
+                self._piece(data["index"], "text", delta.get("text", ""))
                 text, self.unsent = self.unsent + str(delta.get("text", "")), ""  # (after a prefill, it goes first)
                 return text
             if delta.get("type") == "input_json_delta":
@@ -221,9 +227,9 @@ class MessagesStream(StreamAccumulator):
                 if self.document is not None and data["index"] == self.document_at and isinstance(piece, str):
                     return self.document.feed(piece)  # the answer's text, as the caller's progress sees it
             elif delta.get("type") == "thinking_delta":  # kept: a tool call brings its thinking back
-                block["thinking"] = block.get("thinking", "") + delta.get("thinking", "")
+                self._piece(data["index"], "thinking", delta.get("thinking", ""))
             elif delta.get("type") == "signature_delta":
-                block["signature"] = block.get("signature", "") + delta.get("signature", "")
+                self._piece(data["index"], "signature", delta.get("signature", ""))
         elif kind == "message_delta":
             delta = data.get("delta") or {}
             self.stop_reason = delta.get("stop_reason") or self.stop_reason
@@ -237,6 +243,12 @@ class MessagesStream(StreamAccumulator):
             status = error_status(data["error"], 200)  # llama.cpp's integer code is an HTTP status
             raise anthropic_error(status, json.dumps(data).encode(), {}, provider=self.provider, model=self.model)
         return ""
+
+    def _piece(self, index: Any, field: str, piece: Any) -> None:
+        pieces = self.pieces.get((index, field))
+        if pieces is None:
+            pieces = self.pieces[index, field] = []
+        pieces.append(piece)
 
     def _add_usage(self, raw: Any) -> None:
         """message_delta's usage over message_start's: its counts are cumulative, so one never falls. A count below
@@ -258,6 +270,10 @@ class MessagesStream(StreamAccumulator):
                 provider=self.provider,
                 model=self.model,
             )
+        for (index, field), pieces in self.pieces.items():
+            block = self.blocks[index]
+            block[field] = block.get(field, "") + "".join(pieces)
+        self.pieces = {}
         content = []
         for index in sorted(self.blocks):
             block = self.blocks[index]
@@ -281,6 +297,10 @@ class MessagesStream(StreamAccumulator):
         if self.document is not None:  # its text as it streamed to the caller's progress, not re-serialized
             result.text = self.document.instead_of(result.text)
         return result
+
+
+#: the fields of a content block that its deltas add to a piece at a time
+_STREAMED = ("text", "thinking", "signature")
 
 
 def _count(value: Any) -> bool:
