@@ -48,17 +48,21 @@ def _add_piece(slot: dict[str, Any], fn: dict[str, Any]) -> None:
     """A tool-call delta's ``function`` added to its call. The spec sends the name once and the arguments' JSON in
     pieces; NVIDIA NIM's MiniMax and others send the whole name again on every delta (joined, it was
     "read_fileread_file", a tool the caller never offered), and Venice's and others stream the arguments as the
-    object itself, as an unstreamed answer may give them (joined to text, a TypeError lost the paid answer)."""
+    object itself, as an unstreamed answer may give them (joined to text, a TypeError lost the paid answer).
+
+    The text goes into ``slot["pieces"]``, joined once the answer is whole: added to a string a delta at a time, each
+    delta copied all the arguments before it (a tool call writing a file took time growing with the square of its
+    length, on the event loop)."""
     name, args = fn.get("name"), fn.get("arguments")
     if name and name != slot["name"]:
         slot["name"] += name
-    if isinstance(args, dict) and slot["arguments"] in ("", args):
+    pieces = slot["pieces"]
+    if isinstance(args, dict) and not pieces and slot["arguments"] in ("", args):
         slot["arguments"] = args  # (the same object again on a later delta is the same arguments)
     elif args:  # anything else is text of the arguments' JSON, and so is an object after some of it
-        so_far = slot["arguments"]
-        slot["arguments"] = (so_far if isinstance(so_far, str) else json.dumps(so_far)) + (
-            args if isinstance(args, str) else json.dumps(args)
-        )
+        if not pieces and slot["arguments"]:  # (an object given whole before it)
+            pieces.append(json.dumps(slot["arguments"]))
+        pieces.append(args if isinstance(args, str) else json.dumps(args))
 
 
 class ChatStream(StreamAccumulator):
@@ -191,7 +195,7 @@ class ChatStream(StreamAccumulator):
         slot = self.calls.get(key) if key is not None else None
         if slot is None or (call_id and slot["id"] not in (None, call_id)):
             key = len(self.calls)
-            slot = self.calls[key] = {"id": None, "name": "", "arguments": ""}
+            slot = self.calls[key] = {"id": None, "name": "", "arguments": "", "pieces": []}
             if isinstance(index, int):
                 self._key_of[index] = key
         self._last_call = key
@@ -248,7 +252,10 @@ class ChatStream(StreamAccumulator):
                 id=slot["id"] or f"call_{i}",
                 name=call_name(slot["name"], provider=self.provider, model=self.model),
                 arguments=parse_arguments(
-                    slot["arguments"], provider=self.provider, model=self.model, cut=finish == "length"
+                    "".join(slot["pieces"]) if slot["pieces"] else slot["arguments"],
+                    provider=self.provider,
+                    model=self.model,
+                    cut=finish == "length",
                 ),
             )
             for i, slot in sorted(self.calls.items())
