@@ -1004,3 +1004,22 @@ async def test_a_resend_is_said_in_progress_and_is_what_the_heartbeat_then_waits
     said = "openai:gpt-4o refused 'temperature' (Unsupported value): sending it again without it"
     assert ctx.said[:2] == ["calling openai:gpt-4o (candidate 1, try 1)", said]
     assert ctx.said[2].startswith("still waiting after ") and ctx.said[2].endswith(f": {said}")
+
+
+async def test_a_restart_of_the_streamed_text_is_said_and_the_text_after_it_counted_from_its_start():
+    # A local reasoning model's thinking that its chat template opened is known for thinking only at its end: the
+    # service then says the text streamed was not the answer ("restart"), and the answer's text streams from its start.
+    from magsag_mcp.mcp_server import progress as progress_module
+
+    ctx = StubContext(until=99)
+    bridge = progress_module.ProgressBridge(ctx, progress_module.ClientLog())  # type: ignore[arg-type]
+    await bridge("attempt", {"target": "local:deepseek-r1", "position": 0, "try": 1})
+    await bridge("delta", {"chars": 900, "text": "t" * 900})
+    await bridge("restart", {"chars": 900, "reason": "the model's inline thinking, which the answer leaves out"})
+    await bridge("delta", {"chars": 600, "text": "a" * 600})
+    assert ctx.said[1:] == [
+        "streaming: 900 characters received",
+        "streaming: the 900 characters received were not the answer (the model's inline thinking, which the answer "
+        "leaves out); it starts again",
+        "streaming: 600 characters received",
+    ]
