@@ -513,3 +513,33 @@ def test_an_http_server_whose_callers_may_name_any_server_says_so_at_the_start(c
     with caplog.at_level("WARNING"):
         warn_if_callers_choose_servers(False)
     assert "MAGSAG_CALL_BASE_URLS=any" in caplog.text and "metadata" in caplog.text
+
+
+@pytest.mark.parametrize("mode", ["legacy", "auto"])
+async def test_a_request_past_the_http_body_limit_is_told_the_limit_and_the_fix(tmp_path: Path, mode: str):
+    """The SDK refuses an HTTP request body over 4 MiB with a bare `413 Request body too large` in plain text, which
+    its client reads as "Server returned an error response": a call with a 5 MB payload failed with nothing saying
+    that it was too large, nor what the limit is. The refusal is a JSON-RPC error naming both, which a client shows."""
+    from mcp.shared.exceptions import MCPError
+
+    port = free_port()
+    server = build_server(catalog=CATALOG, db=tmp_path / "ledger.db", env={"MAGSAG_PROVIDER": "fake"})
+    async with serving(http_app(server, host="127.0.0.1", port=port, token=None), port) as url:
+        async with Client(url, mode=mode) as client:
+            big = {"skill_id": "skill.analysis", "payload": {"data": "x" * 5_000_000}}
+            with pytest.raises(MCPError) as refused:
+                await client.call_tool("invoke_skill", big)
+            message = refused.value.message
+            assert "too large" in message and "4 MiB" in message and "split" in message, message
+            assert not (await client.call_tool("list_skills", {})).is_error  # and the server serves on
+
+        async def streamed() -> AsyncIterator[bytes]:  # no Content-Length: the limit is met as the body comes
+            for _ in range(5):
+                yield b" " * 2**20
+
+        async with aiohttp.ClientSession() as http:
+            async with http.post(url, data=streamed(), headers=HEADERS) as resp:
+                assert resp.status == 413 and resp.headers["Content-Type"] == "application/json"
+                answer = await resp.json()
+        assert answer["jsonrpc"] == "2.0" and answer["id"] is None and answer["error"]["code"] == -32600
+        assert "4 MiB" in answer["error"]["message"]

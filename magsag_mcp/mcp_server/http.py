@@ -6,6 +6,7 @@
 - ``MAGSAG_MCP_TOKEN``: when set, every request needs ``Authorization: Bearer <token>`` (compared
   in constant time), else ``401``. Binding to anything but loopback without a token is refused:
   the tools spend money on the operator's keys.
+- A request body past 4 MiB (the SDK's limit) gets ``413`` with a JSON-RPC error that names the limit.
 """
 
 from __future__ import annotations
@@ -21,7 +22,8 @@ from typing import Any
 
 import anyio
 from mcp.server.mcpserver import MCPServer
-from mcp.server.transport_security import TransportSecuritySettings
+from mcp.server.transport_security import DEFAULT_MAX_REQUEST_BODY_SIZE, TransportSecuritySettings
+from mcp_types import INVALID_REQUEST
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from ..errors import ConfigError, redacting_logger, register_secret
@@ -146,8 +148,15 @@ class BearerTokenMiddleware:
         await send({"type": "http.response.body", "body": body})
 
 
-#: the SDK's answers to a Host or Origin not on the allow-lists, and what each header is called
-_REFUSALS = {(421, b"Invalid Host header"): "host", (403, b"Invalid Origin header"): "origin"}
+#: the SDK's answers to a Host or Origin not on the allow-lists (and what each header is called), and to a body past
+#: its limit
+_REFUSALS = {
+    (421, b"Invalid Host header"): "host",
+    (403, b"Invalid Origin header"): "origin",
+    (413, b"Request body too large"): "body",
+}
+#: the most a request's body may be (the SDK's default, given to it explicitly: the refusal names it)
+MAX_REQUEST_BODY = DEFAULT_MAX_REQUEST_BODY_SIZE
 #: distinct refused values whose fix is logged (each refusal is logged by the SDK anyway; this bounds a flood)
 _HINTS_LOGGED_MAX = 20
 
@@ -170,11 +179,25 @@ def allow_host_hint(header: str, value: str) -> str:
     return f"Invalid Host header: this server does not answer to {shown}; {suggestion}"
 
 
-class AllowHostHintMiddleware:
+def too_large_answer(limit: int = MAX_REQUEST_BODY) -> bytes:
+    """The JSON-RPC error answering a request whose body is past ``limit`` (its id unread: null, as the SDK answers)."""
+    message = (
+        f"Request body too large: this server takes at most {limit / 2**20:g} MiB in one request over HTTP, a tool "
+        "call's arguments included; send less in one call (split a large payload across calls, or send an excerpt)"
+    )
+    error = {"jsonrpc": "2.0", "id": None, "error": {"code": INVALID_REQUEST, "message": message}}
+    return json.dumps(error).encode()
+
+
+class RefusalHintMiddleware:
     """The SDK refuses a Host or Origin it was not told of with a bare ``421 Invalid Host header`` (or
     ``403 Invalid Origin header``), and logs no more: an operator who bound ``0.0.0.0`` and forgot
     ``--allow-host`` saw every client on the network refused with nothing naming the fix. This says it,
-    to the client and (once per value) in the log."""
+    to the client and (once per value) in the log.
+
+    It refuses a body past its limit with a bare ``413 Request body too large`` in plain text, which its client
+    reports as "Server returned an error response": a call with a 5 MB payload failed saying neither that it was
+    too large nor what the limit is. That refusal is answered as a JSON-RPC error naming both, which clients show."""
 
     def __init__(self, app: ASGIApp) -> None:
         self.app = app
@@ -188,7 +211,7 @@ class AllowHostHintMiddleware:
 
         async def hinting_send(message: Any) -> None:
             nonlocal held
-            if message["type"] == "http.response.start" and message["status"] in (421, 403) and held is None:
+            if message["type"] == "http.response.start" and message["status"] in (421, 403, 413) and held is None:
                 held = message  # wait for the body: only the SDK's own refusals are rewritten
                 return
             if held is None:
@@ -200,19 +223,26 @@ class AllowHostHintMiddleware:
                 await send(start)
                 await send(message)
                 return
+            if header == "body":
+                await self._answer(send, start, too_large_answer(), b"application/json")
+                return
             value = next((v.decode("latin-1") for k, v in scope["headers"] if k.decode("latin-1") == header), "")
             hint = allow_host_hint(header, value)
             if value not in self._logged and len(self._logged) < _HINTS_LOGGED_MAX:
                 self._logged.add(value)
                 logger.warning("refused a request: %s", hint)
-            body = hint.encode()
-            replaced = (b"content-length", b"content-type")
-            headers = [(k, v) for k, v in start.get("headers", []) if k.lower() not in replaced]
-            headers += [(b"content-type", b"text/plain; charset=utf-8"), (b"content-length", str(len(body)).encode())]
-            await send({**start, "headers": headers})
-            await send({"type": "http.response.body", "body": body})
+            await self._answer(send, start, hint.encode(), b"text/plain; charset=utf-8")
 
         await self.app(scope, receive, hinting_send)
+
+    @staticmethod
+    async def _answer(send: Send, start: dict[str, Any], body: bytes, content_type: bytes) -> None:
+        """The refusal ``start`` began, with ``body`` in place of the SDK's."""
+        replaced = (b"content-length", b"content-type")
+        headers = [(k, v) for k, v in start.get("headers", []) if k.lower() not in replaced]
+        headers += [(b"content-type", content_type), (b"content-length", str(len(body)).encode())]
+        await send({**start, "headers": headers})
+        await send({"type": "http.response.body", "body": body})
 
 
 def warn_if_unreachable(host: str, port: int, allow_hosts: Sequence[str]) -> None:
@@ -321,9 +351,12 @@ def http_app(
     register_secret(token)
     server_state(server).network_callers = True
     app: ASGIApp = server.streamable_http_app(
-        streamable_http_path=path, transport_security=security_settings(host, port, allow_hosts), host=host
+        streamable_http_path=path,
+        transport_security=security_settings(host, port, allow_hosts),
+        host=host,
+        max_request_body_size=MAX_REQUEST_BODY,
     )
-    app = AllowHostHintMiddleware(app)
+    app = RefusalHintMiddleware(app)
     return BearerTokenMiddleware(app, token) if token else app
 
 
