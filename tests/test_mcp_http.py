@@ -543,3 +543,30 @@ async def test_a_request_past_the_http_body_limit_is_told_the_limit_and_the_fix(
                 answer = await resp.json()
         assert answer["jsonrpc"] == "2.0" and answer["id"] is None and answer["error"]["code"] == -32600
         assert "4 MiB" in answer["error"]["message"]
+
+
+@pytest.mark.parametrize("mode", ["legacy", "auto"])
+async def test_a_client_without_the_token_is_told_to_send_it(tmp_path: Path, mode: str):
+    """The 401 said what to send, in a JSON body that is no JSON-RPC message: the SDK's client (and any that reads a
+    JSON-RPC error from a non-2xx answer) reported "Server returned an error response", so a user who had not
+    configured the token, or had a stale one, saw nothing naming MAGSAG_MCP_TOKEN. The 401 is a JSON-RPC error."""
+    from mcp.shared.exceptions import MCPError
+
+    port = free_port()
+    server = build_server(catalog=CATALOG, db=tmp_path / "ledger.db", env={"MAGSAG_PROVIDER": "fake"})
+    async with serving(http_app(server, host="127.0.0.1", port=port, token=TOKEN), port) as url:
+        for headers in ({}, {"Authorization": "Bearer not-the-token"}):
+            async with httpx2.AsyncClient(headers=headers) as http:
+                with pytest.raises(BaseExceptionGroup) as refused:  # raised out of the client's task groups
+                    async with Client(streamable_http_client(url, http_client=http), mode=mode):
+                        pass
+            error: BaseException = refused.value
+            while isinstance(error, BaseExceptionGroup):
+                error = error.exceptions[0]
+            assert isinstance(error, MCPError), repr(error)
+            message = error.message
+            assert "Authorization: Bearer" in message and "MAGSAG_MCP_TOKEN" in message, message
+            assert TOKEN not in message
+        status, body, headers = await post(url)
+        assert status == 401 and headers["WWW-Authenticate"].startswith("Bearer")
+        assert headers["Content-Type"] == "application/json"

@@ -103,6 +103,11 @@ def security_settings(host: str, port: int, extra_hosts: Iterable[str] = ()) -> 
     return TransportSecuritySettings(enable_dns_rebinding_protection=True, allowed_hosts=hosts, allowed_origins=origins)
 
 
+def refusal_body(message: str) -> bytes:
+    """An HTTP refusal's body: a JSON-RPC error (id null: the request was not read), as the SDK's transport answers."""
+    return json.dumps({"jsonrpc": "2.0", "id": None, "error": {"code": INVALID_REQUEST, "message": message}}).encode()
+
+
 class BearerTokenMiddleware:
     """401 for any HTTP request without ``Authorization: Bearer <token>``; lifespan passes through."""
 
@@ -128,12 +133,10 @@ class BearerTokenMiddleware:
         if self.authorized(header):
             await self.app(scope, receive, send)
             return
-        body = json.dumps(
-            {
-                "error": "unauthorized",
-                "message": "send 'Authorization: Bearer <token>' with the server's MAGSAG_MCP_TOKEN",
-            }
-        ).encode()
+        # a JSON-RPC error (id null: the body is not read), which MCP clients show; any other JSON they report as
+        # "Server returned an error response", and a user without the token saw nothing naming it
+        message = "unauthorized: send 'Authorization: Bearer <token>' with the server's MAGSAG_MCP_TOKEN"
+        body = refusal_body(message)
         await send(
             {
                 "type": "http.response.start",
@@ -185,8 +188,7 @@ def too_large_answer(limit: int = MAX_REQUEST_BODY) -> bytes:
         f"Request body too large: this server takes at most {limit / 2**20:g} MiB in one request over HTTP, a tool "
         "call's arguments included; send less in one call (split a large payload across calls, or send an excerpt)"
     )
-    error = {"jsonrpc": "2.0", "id": None, "error": {"code": INVALID_REQUEST, "message": message}}
-    return json.dumps(error).encode()
+    return refusal_body(message)
 
 
 class RefusalHintMiddleware:
