@@ -386,6 +386,22 @@ async def test_an_unknown_tool_is_a_protocol_error_naming_the_tools(db: Path, mo
         assert result.is_error and "missing required argument 'payload'" in result.content[0].text
 
 
+@pytest.mark.parametrize("mode", ["legacy", "auto"])
+async def test_a_prompt_this_server_does_not_have_is_invalid_params_saying_what_it_offers(db: Path, mode: str, caplog):
+    # The server lists no prompts (the SDK's server declares the capability); prompts/get of a name came back as a
+    # JSON-RPC error of code 0 ("Unknown prompt: x"), which no client reads as a bad name (the spec: -32602), and the
+    # server logged it as an ERROR with a traceback, as if it had crashed.
+    async with Client(build_server(catalog=CATALOG, db=db, env=ENV), mode=mode) as client:
+        assert (await client.list_prompts()).prompts == []
+        with caplog.at_level(logging.INFO), pytest.raises(MCPError) as info:
+            await client.get_prompt("analysis", {"data": "x"})
+        assert info.value.code == -32602
+        message = info.value.message
+        assert "unknown prompt 'analysis'" in message and "no prompts" in message and "invoke_skill" in message
+        assert "list_skills" in message
+    assert not [r for r in caplog.records if r.levelno >= logging.ERROR], caplog.text
+
+
 async def test_rejected_arguments_say_how_to_fix_them_without_echoing_the_values(client: Client):
     """The SDK's own report was pydantic's ("2 validation errors for InvokeSkillArgs ... [type=extra_forbidden,
     input_value=...] For further information visit https://errors.pydantic.dev/..."): the problem, not

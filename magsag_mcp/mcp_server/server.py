@@ -14,6 +14,7 @@ from mcp.shared.exceptions import MCPError
 from mcp_types import INVALID_PARAMS, EmptyResult, SetLevelRequestParams
 
 from .. import __version__
+from ..errors import redact
 from .resources import register_resources
 from .state import ServerState
 from .tools import MagsagTools
@@ -41,6 +42,19 @@ class MagsagServer(MCPServer[ServerState]):
             message = f"unknown tool {named([name[:100]], tools)}; the tools are: {', '.join(tools)}"
             raise MCPError(INVALID_PARAMS, redact(message))
         return await super().call_tool(name, arguments, context)
+
+    async def get_prompt(self, name: str, arguments: dict[str, Any] | None = None, context: Any = None) -> Any:
+        """A prompt this server does not have is a bad name (-32602), as the spec has it: the SDK answered code 0
+        (-32603 to a 2026-era client) and logged a traceback at ERROR, as if it had crashed."""
+        if self._prompt_manager.get_prompt(name) is None:
+            prompts = [prompt.name for prompt in self._prompt_manager.list_prompts()]
+            offered = f"the prompts are: {', '.join(prompts)}" if prompts else "this server has no prompts"
+            message = (
+                f"unknown prompt {name[:100]!r}; {offered}: its tools do the work (list_skills names the skills, "
+                "invoke_skill runs one)"
+            )
+            raise MCPError(INVALID_PARAMS, redact(message))
+        return await super().get_prompt(name, arguments, context)
 
     async def run_stdio_async(self) -> None:
         from .stdio import run_stdio
