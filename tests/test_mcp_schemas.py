@@ -319,3 +319,23 @@ async def test_summarize_usage_says_it_names_the_costliest_call_run_and_day(tool
     said = tools["summarize_usage"].description
     for what in ("costliest call", "largest_call", "largest_run", "largest_day", "agent", "skill"):
         assert what in said, (what, said)
+
+
+@pytest.mark.parametrize("agent", [None, "ops"])
+async def test_every_argument_a_tool_takes_says_what_it_is(tmp_path: Path, agent: str | None):
+    # A client's model reads a tool's arguments to call it: check_budget's agent and run_id, the ledger tools' filters
+    # and limit were bare types, so a model asked "how much may the ops agent still spend" had nothing saying that
+    # agent adds its daily limit, nor that it is at most 200 characters, as the tool enforces.
+    server = build_server(catalog=CATALOG, db=tmp_path / "ledger.db", env={}, agent=agent)
+    async with Client(server) as client:
+        tools = (await client.list_tools()).tools
+    bare = [
+        f"{tool.name}.{name}"
+        for tool in tools
+        for name, schema in tool.input_schema.get("properties", {}).items()
+        if not schema.get("description")
+    ]
+    assert bare == []
+    budget = next(t for t in tools if t.name == "check_budget").input_schema["properties"]
+    assert "200" in budget["run_id"]["description"]
+    assert "200" in budget["agent"]["description"] or agent is not None  # a pinned server says its own agent

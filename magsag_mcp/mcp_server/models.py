@@ -244,13 +244,16 @@ class UsageFiltersArg(_In):
     until: str | StrictFloat | None = Field(None, description=f"before this time (exclusive): {TIMES}")
 
 
+FILTERS = "only the calls of an agent, run, skill, model, provider, status or time (all of them when left out)"
+
+
 class SummarizeUsageArgs(_Args):
-    filters: UsageFiltersArg = Field(default_factory=UsageFiltersArg)
+    filters: UsageFiltersArg = Field(default_factory=UsageFiltersArg, description=FILTERS)
 
 
 class QueryRunsArgs(_Args):
-    filters: UsageFiltersArg = Field(default_factory=UsageFiltersArg)
-    limit: Int = Field(20, ge=1, le=500)
+    filters: UsageFiltersArg = Field(default_factory=UsageFiltersArg, description=FILTERS)
+    limit: Int = Field(20, ge=1, le=500, description="runs per page")
     offset: Int = Field(0, ge=0, le=10**12, description="runs to skip, newest first (after cursor, if given)")
     cursor: str | None = Field(None, description="the previous page's next_cursor: the page after it")
     attempts_per_run: Int = Field(50, ge=1, le=1000, description="the most attempts a run lists (its latest)")
@@ -261,15 +264,22 @@ class SearchUsageArgs(_Args):
         min_length=1,
         description="regular expression (RE2, at most 1000 characters) over errors, models, events, run ids",
     )
-    limit: Int = Field(50, ge=1, le=500)
+    limit: Int = Field(50, ge=1, le=500, description="hits per page")
     # as the ledger tools' filters take it: a client that learnt unix seconds there may send them here
     since: str | StrictFloat | None = Field(None, description=f"only look this far back: {TIMES}")
     cursor: str | None = Field(None, description="the previous page's next_cursor: the hits after it")
 
 
 class CheckBudgetArgs(_Args):
-    agent: str | None = None
-    run_id: str | None = None
+    agent: str | None = Field(
+        None,
+        description=f"an agent as invoke_skill recorded it: its daily limit shows too (at most {NAME_MAX} characters)",
+    )
+    run_id: str | None = Field(
+        None,
+        description=f"a run: its per-run limit shows too (a delegated run's is its parent's; at most {NAME_MAX} "
+        "characters)",
+    )
     skill: str | None = Field(
         None,
         pattern=SKILL_ID_PATTERN,
