@@ -261,6 +261,58 @@ async def test_sigterm_stops_the_stdio_server_and_the_call_in_flight_is_recorded
     assert ledger_state(db) == CANCELLED
 
 
+@pytest.mark.parametrize("stdin", ["closed", "open"])
+async def test_a_stdio_client_gone_mid_call_stops_the_server_cleanly_and_the_call_is_recorded(
+    fake_openai: FakeOpenAI, tmp_path: Path, stdin: str
+):
+    """A client that exits or crashes mid-call closes its ends of both pipes. The server answered the call in flight
+    ("Connection closed") or sent its progress into the closed stdout: the write failed with BrokenPipeError, which
+    ended the server with exit status 1 and a 40-line exception group in its log, as if it had crashed. A client
+    that stopped reading (its stdin left open) ended it so at the next heartbeat. Now the server stops as when stdin
+    closes: the call recorded as cancelled, its reservation released, exit 0, one line in the log."""
+    fake_openai.queue(R.Reply(hang=True))
+    db = tmp_path / "l.db"
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "magsag_mcp", "--db", str(db)],
+        env={**_env(fake_openai, db), "MAGSAG_MCP_LOG_LEVEL": "INFO"},
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
+    assert proc.stdin is not None and proc.stdout is not None and proc.stderr is not None
+
+    def send(message: dict) -> None:
+        proc.stdin.write(json.dumps({"jsonrpc": "2.0", **message}).encode() + b"\n")  # type: ignore[union-attr]
+        proc.stdin.flush()  # type: ignore[union-attr]
+
+    try:
+        client = {"name": "t", "version": "1"}
+        hello = {"protocolVersion": "2025-06-18", "capabilities": {}, "clientInfo": client}
+        send({"id": 0, "method": "initialize", "params": hello})
+        assert "result" in json.loads(await anyio.to_thread.run_sync(proc.stdout.readline))
+        send({"method": "notifications/initialized"})
+        arguments = {"skill_id": "skill.analysis", "payload": PAYLOAD}
+        params = {"name": "invoke_skill", "arguments": arguments, "_meta": {"progressToken": "p"}}
+        send({"id": 1, "method": "tools/call", "params": params})
+        await until_sent(fake_openai)
+        proc.stdout.close()
+        if stdin == "closed":
+            proc.stdin.close()
+        else:  # the heartbeat (5 s) is what meets the closed pipe; the process then ends when stdin closes
+            with anyio.fail_after(60):  # a hang guard
+                while ledger_state(db)[0] != [("cancelled",)]:
+                    await anyio.sleep(0.1)
+            proc.stdin.close()
+        code = await anyio.to_thread.run_sync(lambda: proc.wait(60))
+        log = proc.stderr.read().decode()
+    finally:
+        proc.kill()
+    assert code == 0, log
+    assert "Traceback" not in log and "BrokenPipeError" not in log, log
+    assert "the client closed the connection" in log, log
+    assert ledger_state(db) == CANCELLED
+
+
 @pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT], ids=["SIGTERM", "SIGINT"])
 async def test_a_signal_stops_the_http_server_and_the_call_in_flight_is_recorded(
     fake_openai: FakeOpenAI, tmp_path: Path, sig: signal.Signals

@@ -62,13 +62,23 @@ async def _stop_on_signal(server: MCPServer[Any]) -> None:
 
 
 async def run_stdio(server: MCPServer[Any]) -> None:
-    """The SDK's ``run_stdio_async``, with a request its reader cannot parse answered (see :class:`AnsweringReads`)."""
+    """The SDK's ``run_stdio_async``, with a request its reader cannot parse answered (see :class:`AnsweringReads`),
+    and a client gone from stdout taken as one gone from stdin.
+
+    A client that exits or crashes mid-call closes its ends of both pipes: the SDK then answers the calls in flight
+    ("Connection closed"), or a call's progress is sent, into the closed stdout, and its writer's BrokenPipeError
+    ended the server with exit status 1 and a long exception group in the log, as if it had crashed. By then the
+    session has ended (the lifespan closed the service, recording the calls in flight): this stops as stdin's end
+    does, saying so in a line."""
     from mcp.server.stdio import stdio_server
 
     lowlevel = server._lowlevel_server
-    async with stdio_server() as (read_stream, write_stream):
-        reads = AnsweringReads(read_stream, write_stream)
-        await lowlevel.run(reads, write_stream, lowlevel.create_initialization_options())
+    try:
+        async with stdio_server() as (read_stream, write_stream):
+            reads = AnsweringReads(read_stream, write_stream)
+            await lowlevel.run(reads, write_stream, lowlevel.create_initialization_options())
+    except* BrokenPipeError:
+        logger.info("the client closed the connection (stdout): stopping; calls in flight were cancelled and recorded")
 
 
 class AnsweringReads:
