@@ -53,7 +53,15 @@ def set_usage(record: AttemptRecord, u: Any, quote: Any) -> None:
 def labels(plan: Plan) -> list[str]:
     """Each candidate's name in the trace and the warnings, by position: ``provider:model``, with its
     endpoint when the plan holds the same ``provider:model`` elsewhere too (two regions of an Azure
-    deployment, two servers of one local model), so that they tell which one failed and which answered."""
+    deployment, two servers of one local model), so that they tell which one failed and which answered.
+    Not to be changed: a cached route's calls share it (see :func:`shown_candidates`)."""
+    res = plan.resolution
+    if res is not None and res.shown is not None and res.shown[0] == plan.candidates:
+        return res.shown[1]
+    return _labels(plan)
+
+
+def _labels(plan: Plan) -> list[str]:
     names = []
     for c in plan.candidates:  # a loop, not a comprehension (a frame): every call's trace names them
         names.append(f"{c.target.provider}:{c.target.model}")
@@ -174,10 +182,7 @@ def attempt_record(
 
 def trace(plan: Plan, state: CascadeState) -> dict[str, Any]:
     # loops, not comprehensions: a comprehension is a function frame of its own, and every call has a trace
-    names = labels(plan)
-    candidates = []
-    for c in plan.candidates:
-        candidates.append(c.to_dict())
+    names, candidates = shown_candidates(plan)
     warnings = list(plan.warnings)
     attempts = []
     for a in state.attempts:
@@ -200,6 +205,34 @@ def trace(plan: Plan, state: CascadeState) -> dict[str, Any]:
         "warnings": warnings,
         "attempts": attempts,
     }
+
+
+def shown_candidates(plan: Plan) -> tuple[list[str], list[dict[str, Any]]]:
+    """The candidates' labels (see :func:`labels`) and, for the trace, their dicts (the caller's own to change).
+
+    A route resolved once per skill (or per what a call names) is the same candidates call after call: their labels
+    and dicts are made by its first call and copied by the next (a dict each, not a label and two dicts built per
+    candidate). Kept only when no candidate has an endpoint or params of its own, whose dicts are redacted with
+    the secrets of the call that shows them; and read only while the plan still holds the candidates they were made
+    of (a list's ``==`` asks each pair's identity first)."""
+    res = plan.resolution
+    if res is not None:
+        shown = res.shown
+        if shown is not None and shown[0] == plan.candidates:
+            candidates = []
+            for d in shown[2]:  # a loop, not a comprehension (a frame): every call's trace shows them
+                candidates.append(dict(d))
+            return shown[1], candidates
+    names = _labels(plan)
+    candidates = []
+    plain = True
+    for c in plan.candidates:
+        candidates.append(c.to_dict())
+        if c.target.base_url or c.target.params:
+            plain = False
+    if res is not None and plain:
+        res.shown = (list(plan.candidates), names, [dict(d) for d in candidates])
+    return names, candidates
 
 
 def all_failed(plan: Plan, state: CascadeState, last: MagsagError | None) -> AllTargetsFailed:

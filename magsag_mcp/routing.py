@@ -91,6 +91,9 @@ class Plan:
     #: the skill's :meth:`~.skills.CallParts.answer_stream` where :attr:`answer_text` is given: an attempt's progress
     #: that writes the streamed text back as answer_text writes the final text
     answer_stream: Callable[[Any], Any] | None = None
+    #: the resolution ``candidates`` were copied from (shared by the calls of a cached route), where what the trace
+    #: shows of them is kept once made (see :func:`~.cascade_report.shown_candidates`)
+    resolution: Resolution | None = None
 
     @property
     def data_class(self) -> str | None:
@@ -138,6 +141,10 @@ class Resolution:
     candidates: list[Candidate]
     rule: str
     data_classes: tuple[str, ...]
+    #: what every call's trace shows of ``candidates``, made by the first call of a cached route and read by the
+    #: next ones: (the candidates it was made of, their labels, their dicts); see
+    #: :func:`~.cascade_report.shown_candidates`
+    shown: tuple[list[Candidate], list[str], list[dict[str, Any]]] | None = None
 
 
 def plan_call(
@@ -216,6 +223,7 @@ def plan_call(
         near_misses(payload, context, parts),  # warnings
         parts.answer_text if escaped else None,
         parts.answer_stream if escaped else None,
+        chosen if cache is not None and key is not None else None,  # (a route made for this call alone: nothing kept)
     )
 
 

@@ -711,3 +711,50 @@ async def test_a_progress_callback_returning_a_value_that_is_no_awaitable_is_not
         plan({"model": "fake:a"}), run_id="r", agent=None, progress=lambda event, data: seen.append(event) or 1
     )
     assert seen[0] == "attempt" and out.target.model == "a"
+
+
+async def test_a_cached_routes_trace_shows_its_candidates_without_remaking_them(monkeypatch):
+    """A route resolved once per skill is the same candidates on every call: the trace's dicts and labels of them are
+    made by its first call and copied by the next, each call's dicts its own to change; a plan whose candidates
+    changed since (or a target with an endpoint of its own, redacted with each call's secrets) has them made anew."""
+    from magsag_mcp.routing import Candidate
+
+    catalog = load_catalog(CATALOG, env={})
+    routes: dict = {}
+
+    def cached_plan():
+        return plan_call(catalog, "skill.analysis", {"data": "numbers"}, context=None, env={}, route_cache=routes)
+
+    script("gpt-4o", "one", "two", "three")
+    cascade, _ = make({"OPENAI_API_KEY": "sk-test"})
+    cascade.providers.get = lambda name: cascade.providers.__class__.get(cascade.providers, "fake")
+    first = await cascade.run(cached_plan(), run_id="r1", agent=None)
+    made = []
+    to_dict = Candidate.to_dict
+    monkeypatch.setattr(Candidate, "to_dict", lambda self: made.append(self) or to_dict(self))
+    second = await cascade.run(cached_plan(), run_id="r2", agent=None)
+    assert made == []  # copied, not made again
+    assert second.trace["candidates"] == first.trace["candidates"]
+    shown = {"provider": "openai", "model": "gpt-4o", "source": "route", "explicit": False}
+    assert second.trace["candidates"][0] == shown
+    first.trace["candidates"][0]["model"] = "changed by the caller"
+    third_plan = cached_plan()
+    third_plan.candidates[0] = dataclasses.replace(third_plan.candidates[0], source="call")
+    third = await cascade.run(third_plan, run_id="r3", agent=None)
+    assert third.trace["candidates"][0] == {**shown, "source": "call"}
+    assert second.trace["candidates"][0]["model"] == "gpt-4o"
+    assert len(made) == len(third_plan.candidates)  # made anew for the plan that changed
+
+
+async def test_a_trace_of_targets_with_an_endpoint_of_their_own_is_made_on_each_call():
+    """A target's endpoint is shown redacted with the secrets of the call that shows it: never kept for the next."""
+    catalog = load_catalog(CATALOG, env={})
+    named: dict = {}
+    mc = {"provider": "fake", "model": "a", "base_url": "http://127.0.0.1:9/v1"}
+    script("a", "one")
+    cascade, _ = make()
+    payload = {"data": "n", "model_config": mc}
+    p = plan_call(catalog, "skill.analysis", payload, context=None, env={}, named_routes=named)
+    out = await cascade.run(p, run_id="r1", agent=None)
+    assert p.resolution is not None and p.resolution.shown is None
+    assert out.trace["candidates"][0]["base_url"] == "http://127.0.0.1:9/v1"
