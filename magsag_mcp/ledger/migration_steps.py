@@ -1,0 +1,381 @@
+"""The ledger's schema migrations, append-only and named, applied in order by :mod:`.migrations`. Never edit a
+shipped migration (a ledger that applied it never applies it again): add the next one.
+
+Money is stored as INTEGER pico-USD (1e-12 USD): exact for every price quoted to six decimals per
+million tokens, and summed by SQLite without floating point. NULL cost means the cost is unknown: the
+price was unknown, or the attempt was cut after it reached the vendor, which may bill it.
+"""
+
+from __future__ import annotations
+
+MIGRATIONS: list[tuple[str, str]] = [
+    (
+        "0001_runs_attempts_events",
+        """
+        CREATE TABLE runs (
+            run_id          TEXT PRIMARY KEY,
+            agent           TEXT,
+            skill           TEXT,
+            parent_run_id   TEXT,
+            started_at      REAL NOT NULL,
+            ended_at        REAL,
+            status          TEXT NOT NULL,
+            calls           INTEGER NOT NULL DEFAULT 0,
+            input_tokens    INTEGER NOT NULL DEFAULT 0,
+            output_tokens   INTEGER NOT NULL DEFAULT 0,
+            cost_pusd       INTEGER NOT NULL DEFAULT 0,
+            unpriced_calls  INTEGER NOT NULL DEFAULT 0
+        );
+        CREATE INDEX runs_started ON runs(started_at);
+        CREATE INDEX runs_agent ON runs(agent, started_at);
+        CREATE INDEX runs_parent ON runs(parent_run_id);
+        CREATE TABLE attempts (
+            id                 INTEGER PRIMARY KEY,
+            run_id             TEXT NOT NULL,
+            started_at         REAL NOT NULL,
+            provider           TEXT NOT NULL,
+            model              TEXT NOT NULL,
+            skill              TEXT,
+            agent              TEXT,
+            outcome            TEXT NOT NULL,
+            error_class        TEXT,
+            error_message      TEXT,
+            input_tokens       INTEGER NOT NULL DEFAULT 0,
+            output_tokens      INTEGER NOT NULL DEFAULT 0,
+            cached_tokens      INTEGER NOT NULL DEFAULT 0,
+            cache_write_tokens INTEGER NOT NULL DEFAULT 0,
+            reasoning_tokens   INTEGER NOT NULL DEFAULT 0,
+            total_tokens       INTEGER NOT NULL DEFAULT 0,
+            cost_pusd          INTEGER,
+            price_source       TEXT,
+            latency_ms         REAL NOT NULL DEFAULT 0,
+            attempt_number     INTEGER NOT NULL DEFAULT 0,
+            fallback_position  INTEGER NOT NULL DEFAULT 0,
+            warnings           TEXT,
+            reservation_id     INTEGER
+        );
+        CREATE INDEX attempts_run ON attempts(run_id);
+        CREATE INDEX attempts_started ON attempts(started_at);
+        CREATE INDEX attempts_model ON attempts(model, started_at);
+        CREATE INDEX attempts_agent ON attempts(agent, started_at);
+        CREATE INDEX attempts_run_cost ON attempts(run_id, cost_pusd);
+        CREATE TABLE events (
+            id      INTEGER PRIMARY KEY,
+            run_id  TEXT,
+            agent   TEXT,
+            at      REAL NOT NULL,
+            event   TEXT NOT NULL,
+            data    TEXT
+        );
+        CREATE INDEX events_run ON events(run_id);
+        CREATE INDEX events_at ON events(at);
+        """,
+    ),
+    (
+        "0002_budget_reservations",
+        """
+        CREATE TABLE budget_reservations (
+            id          INTEGER PRIMARY KEY,
+            run_id      TEXT,
+            agent       TEXT,
+            created_at  REAL NOT NULL,
+            expires_at  REAL NOT NULL,
+            amount_pusd INTEGER NOT NULL,
+            state       TEXT NOT NULL CHECK (state IN ('held', 'settled'))
+        );
+        CREATE INDEX budget_res_run ON budget_reservations(run_id);
+        CREATE INDEX budget_res_agent ON budget_reservations(agent, created_at);
+        """,
+    ),
+    (
+        "0003_agent_spend_rollup",
+        """
+        CREATE TABLE agent_spend (
+            agent     TEXT NOT NULL,
+            bucket    INTEGER NOT NULL,
+            cost_pusd INTEGER NOT NULL DEFAULT 0,
+            PRIMARY KEY (agent, bucket)
+        ) WITHOUT ROWID;
+        INSERT INTO agent_spend (agent, bucket, cost_pusd)
+            SELECT agent, CAST(started_at / 900 AS INTEGER), SUM(cost_pusd) FROM attempts
+            WHERE agent IS NOT NULL AND cost_pusd IS NOT NULL
+            GROUP BY agent, CAST(started_at / 900 AS INTEGER)
+        """,
+    ),
+    (
+        "0004_usage_rollup",
+        """
+        CREATE TABLE usage_rollup (
+            bucket           INTEGER NOT NULL,
+            model            TEXT NOT NULL,
+            provider         TEXT NOT NULL,
+            agent            TEXT NOT NULL,
+            skill            TEXT NOT NULL,
+            outcome          TEXT NOT NULL,
+            attempts         INTEGER NOT NULL DEFAULT 0,
+            input_tokens     INTEGER NOT NULL DEFAULT 0,
+            output_tokens    INTEGER NOT NULL DEFAULT 0,
+            cached_tokens    INTEGER NOT NULL DEFAULT 0,
+            reasoning_tokens INTEGER NOT NULL DEFAULT 0,
+            cost_pusd        INTEGER NOT NULL DEFAULT 0,
+            unpriced         INTEGER NOT NULL DEFAULT 0,
+            PRIMARY KEY (bucket, model, provider, agent, skill, outcome)
+        ) WITHOUT ROWID;
+        INSERT INTO usage_rollup
+            SELECT CAST(started_at / 86400 AS INTEGER), model, provider, coalesce(agent, ''), coalesce(skill, ''),
+                   outcome, COUNT(*), SUM(input_tokens), SUM(output_tokens), SUM(cached_tokens),
+                   SUM(reasoning_tokens), coalesce(SUM(cost_pusd), 0), SUM(outcome = 'ok' AND cost_pusd IS NULL)
+            FROM attempts
+            GROUP BY 1, 2, 3, 4, 5, 6
+        """,
+    ),
+    (
+        # Every index is written on every call: this trims the ones that earn nothing. attempts_run is a
+        # prefix of attempts_run_cost; budget_reservations only holds rows for calls in flight (a handful),
+        # so a scan beats keeping two indexes; runs_parent only needs the runs that have a parent.
+        # Measured: 41 -> 29 write syscalls and 87 -> 60 KB written per recorded call.
+        "0005_trim_hot_indexes",
+        """
+        DROP INDEX attempts_run;
+        DROP INDEX budget_res_run;
+        DROP INDEX budget_res_agent;
+        DROP INDEX runs_parent;
+        CREATE INDEX runs_parent ON runs(parent_run_id) WHERE parent_run_id IS NOT NULL
+        """,
+    ),
+    (
+        # NULL now means "cost unknown" for every outcome (it counts as unpriced), where it used to be
+        # read as 0 on anything but an 'ok' attempt. The failed, skipped and refused attempts recorded
+        # before were all meant as $0, so they say so explicitly: their meaning is kept, and the runs and
+        # usage_rollup counters, which never counted them as unpriced, stay right without a rebuild.
+        # (Which of them were cut after reaching the vendor was not recorded, so none is reclassified.)
+        "0006_error_attempts_cost_zero",
+        """
+        UPDATE attempts SET cost_pusd = 0 WHERE outcome != 'ok' AND cost_pusd IS NULL
+        """,
+    ),
+    (
+        # An attempt of unknown cost on a priced model (cut after it reached the vendor) now records its
+        # estimated worst case, and run and agent budget limits count that bound, where they counted $0;
+        # summaries carry it (usage_rollup: its sum, and how many unknown costs have one) for the gate.
+        # Rows recorded before have no bound: what they cost was not kept, and inventing it now would be a
+        # guess, so their unknown costs stay unbounded.
+        "0007_unknown_cost_bound",
+        """
+        ALTER TABLE attempts ADD COLUMN cost_bound_pusd INTEGER;
+        ALTER TABLE runs ADD COLUMN cost_bound_pusd INTEGER NOT NULL DEFAULT 0;
+        ALTER TABLE agent_spend ADD COLUMN cost_bound_pusd INTEGER NOT NULL DEFAULT 0;
+        ALTER TABLE usage_rollup ADD COLUMN cost_bound_pusd INTEGER NOT NULL DEFAULT 0;
+        ALTER TABLE usage_rollup ADD COLUMN bounded INTEGER NOT NULL DEFAULT 0
+        """,
+    ),
+    (
+        # Why a run failed, when its error came with no attempt to carry it (an invalid payload, an
+        # unknown skill, a bad configuration): the run's row said only "error". Older rows stay NULL.
+        "0008_run_error",
+        """
+        ALTER TABLE runs ADD COLUMN error_class TEXT;
+        ALTER TABLE runs ADD COLUMN error_message TEXT
+        """,
+    ),
+    (
+        # What a reservation was for: when its process dies with the request in flight, the expired
+        # reservation becomes that attempt, of unknown cost bounded by the amount it held, where it was
+        # deleted (the spend vanished from every limit). Older reservations lack them: "unknown".
+        "0009_reservation_attempt",
+        """
+        ALTER TABLE budget_reservations ADD COLUMN attempt_run_id TEXT;
+        ALTER TABLE budget_reservations ADD COLUMN provider TEXT;
+        ALTER TABLE budget_reservations ADD COLUMN model TEXT;
+        ALTER TABLE budget_reservations ADD COLUMN skill TEXT
+        """,
+    ),
+    (
+        # Spend of every call together per 15-minute bucket (as agent_spend per agent), for a limit on
+        # all calls a day (max_cost_per_day_usd), with or without an agent; filled from what is recorded.
+        "0010_day_spend",
+        """
+        CREATE TABLE day_spend (
+            bucket          INTEGER PRIMARY KEY,
+            cost_pusd       INTEGER NOT NULL DEFAULT 0,
+            cost_bound_pusd INTEGER NOT NULL DEFAULT 0
+        ) WITHOUT ROWID;
+        INSERT INTO day_spend (bucket, cost_pusd, cost_bound_pusd)
+            SELECT CAST(started_at / 900 AS INTEGER), coalesce(SUM(cost_pusd), 0),
+                   coalesce(SUM(CASE WHEN cost_pusd IS NULL THEN cost_bound_pusd END), 0)
+            FROM attempts GROUP BY 1
+        """,
+    ),
+    (
+        # A summary names its costliest run (what flow gate checks max_cost_per_run_usd against): read in
+        # cost order from this index, stopping at the first run the summary's filters select.
+        "0011_runs_cost",
+        """
+        CREATE INDEX runs_cost ON runs(cost_pusd + cost_bound_pusd)
+        """,
+    ),
+    (
+        # A reservation's id was reused: a plain INTEGER PRIMARY KEY takes the largest id + 1, and the
+        # table is empty whenever no call is in flight. An attempt names its reservation by id, so a
+        # record landing after its reservation was swept (its process suspended past the expiry) deleted
+        # whichever live reservation had taken the id since. AUTOINCREMENT never gives an id twice; the
+        # sequence starts above every id an attempt already names.
+        "0012_reservation_ids_never_reused",
+        """
+        CREATE TABLE budget_reservations_0012 (
+            id             INTEGER PRIMARY KEY AUTOINCREMENT,
+            run_id         TEXT,
+            agent          TEXT,
+            created_at     REAL NOT NULL,
+            expires_at     REAL NOT NULL,
+            amount_pusd    INTEGER NOT NULL,
+            state          TEXT NOT NULL CHECK (state IN ('held', 'settled')),
+            attempt_run_id TEXT,
+            provider       TEXT,
+            model          TEXT,
+            skill          TEXT
+        );
+        INSERT INTO budget_reservations_0012 (id, run_id, agent, created_at, expires_at, amount_pusd, state,
+                attempt_run_id, provider, model, skill)
+            SELECT id, run_id, agent, created_at, expires_at, amount_pusd, state, attempt_run_id, provider, model,
+                   skill FROM budget_reservations;
+        DROP TABLE budget_reservations;
+        ALTER TABLE budget_reservations_0012 RENAME TO budget_reservations;
+        DELETE FROM sqlite_sequence WHERE name = 'budget_reservations';
+        INSERT INTO sqlite_sequence (name, seq) VALUES ('budget_reservations', MAX(
+            coalesce((SELECT MAX(id) FROM budget_reservations), 0),
+            coalesce((SELECT MAX(reservation_id) FROM attempts), 0)))
+        """,
+    ),
+    (
+        # What else set an attempt's price: the service tier that served it (priority costs up to 2x
+        # the standard rate), the 1-hour part of its cache writes and its audio tokens (rates of their
+        # own). Without them a recorded cost could not be checked against its row. Older rows: NULL and 0.
+        "0013_attempt_price_details",
+        """
+        ALTER TABLE attempts ADD COLUMN service_tier TEXT;
+        ALTER TABLE attempts ADD COLUMN cache_write_1h_tokens INTEGER NOT NULL DEFAULT 0;
+        ALTER TABLE attempts ADD COLUMN input_audio_tokens INTEGER NOT NULL DEFAULT 0;
+        ALTER TABLE attempts ADD COLUMN output_audio_tokens INTEGER NOT NULL DEFAULT 0
+        """,
+    ),
+    (
+        # 0007 was first released without usage_rollup's two columns (added to it later, against the rule
+        # above): a ledger that applied that first form never got them, and every write and summary then
+        # failed ("no such column: cost_bound_pusd"); its rollup rows written meanwhile lack their bounds.
+        # The rollup is rebuilt from the attempts, as 0004 built it: a statement that reads no column of the
+        # old table fits both forms (about 1.7 s on a year of 1,000,000 attempts, once).
+        "0014_usage_rollup_rebuilt_with_bounds",
+        """
+        CREATE TABLE rollup_0014 (
+            bucket           INTEGER NOT NULL,
+            model            TEXT NOT NULL,
+            provider         TEXT NOT NULL,
+            agent            TEXT NOT NULL,
+            skill            TEXT NOT NULL,
+            outcome          TEXT NOT NULL,
+            attempts         INTEGER NOT NULL DEFAULT 0,
+            input_tokens     INTEGER NOT NULL DEFAULT 0,
+            output_tokens    INTEGER NOT NULL DEFAULT 0,
+            cached_tokens    INTEGER NOT NULL DEFAULT 0,
+            reasoning_tokens INTEGER NOT NULL DEFAULT 0,
+            cost_pusd        INTEGER NOT NULL DEFAULT 0,
+            unpriced         INTEGER NOT NULL DEFAULT 0,
+            cost_bound_pusd  INTEGER NOT NULL DEFAULT 0,
+            bounded          INTEGER NOT NULL DEFAULT 0,
+            PRIMARY KEY (bucket, model, provider, agent, skill, outcome)
+        ) WITHOUT ROWID;
+        INSERT INTO rollup_0014 (bucket, model, provider, agent, skill, outcome, attempts, input_tokens,
+                output_tokens, cached_tokens, reasoning_tokens, cost_pusd, unpriced, cost_bound_pusd, bounded)
+            SELECT CAST(started_at / 86400 AS INTEGER), model, provider, coalesce(agent, ''), coalesce(skill, ''),
+                   outcome, COUNT(*), SUM(input_tokens), SUM(output_tokens), SUM(cached_tokens),
+                   SUM(reasoning_tokens), coalesce(SUM(cost_pusd), 0), SUM(cost_pusd IS NULL),
+                   coalesce(SUM(CASE WHEN cost_pusd IS NULL THEN cost_bound_pusd END), 0),
+                   SUM(cost_pusd IS NULL AND cost_bound_pusd IS NOT NULL)
+            FROM attempts
+            GROUP BY 1, 2, 3, 4, 5, 6;
+        DROP TABLE usage_rollup;
+        ALTER TABLE rollup_0014 RENAME TO usage_rollup
+        """,
+    ),
+    (
+        # A delegated run names the top run of its tree as its parent, and every read of a run's scope (its
+        # run limit, --run-id, largest_run) goes one level down. Before that rule (the runner, and
+        # Service.invoke_skill given a delegated run as parent, recorded the immediate parent), a SAG
+        # delegated from a SAG was recorded under the first SAG: the top run's limit and --run-id left it
+        # out, and calls continuing it reserved against the first SAG's subtree. Such runs now name the top.
+        "0015_delegated_runs_name_their_top_run",
+        """
+        CREATE TABLE run_tops_0015 AS
+            WITH RECURSIVE up(run_id, top, depth) AS (
+                SELECT c.run_id, p.parent_run_id, 1 FROM runs c JOIN runs p ON p.run_id = c.parent_run_id
+                WHERE c.parent_run_id IS NOT NULL AND c.parent_run_id != c.run_id
+                    AND p.parent_run_id IS NOT NULL AND p.parent_run_id != p.run_id
+                UNION ALL
+                SELECT up.run_id, p.parent_run_id, up.depth + 1 FROM up JOIN runs p ON p.run_id = up.top
+                WHERE p.parent_run_id IS NOT NULL AND p.parent_run_id != p.run_id AND up.depth < 64
+            )
+            SELECT run_id, top, depth FROM up;
+        CREATE INDEX run_tops_0015_run ON run_tops_0015(run_id, depth);
+        UPDATE runs SET parent_run_id = (
+                SELECT t.top FROM run_tops_0015 t WHERE t.run_id = runs.run_id ORDER BY t.depth DESC LIMIT 1)
+            WHERE run_id IN (SELECT run_id FROM run_tops_0015);
+        DROP TABLE run_tops_0015
+        """,
+    ),
+    (
+        # A summary names each model's costliest call, which flow gate checks max_cost_per_call_usd against (it
+        # checked each model's average: one $3 call among cheap ones passed a $1 limit). A call is what that
+        # limit bounds: its attempts together (retries, fallbacks), each known cost plus the bound of each
+        # unknown one. It counts under its last attempt that reached a provider: that attempt carries the
+        # call's cost (call_cost_pusd, NULL on the others), and its usage_rollup row the costliest such call
+        # (-1: none), its run and time. Backfilled from the attempts: a call of a run begins at an attempt on
+        # the first target's first try (fallback_position 0, attempt_number 0 or 1; a call's attempts are
+        # recorded together, so they are consecutive in the run by id). Written without UPDATE ... FROM (SQLite
+        # 3.33): the system SQLite of some distributions' Pythons is older (Ubuntu 20.04's 3.31). The work tables
+        # are declared with their columns' types: made by CREATE TABLE AS, a column of an expression has no
+        # affinity, and a comparison with an INTEGER column cannot use its index (the backfill took minutes).
+        "0016_costliest_call",
+        """
+        ALTER TABLE attempts ADD COLUMN call_cost_pusd INTEGER;
+        ALTER TABLE usage_rollup ADD COLUMN call_max_pusd INTEGER NOT NULL DEFAULT -1;
+        ALTER TABLE usage_rollup ADD COLUMN call_max_run_id TEXT;
+        ALTER TABLE usage_rollup ADD COLUMN call_max_at REAL;
+        CREATE TABLE calls_0016 (last INTEGER, cost INTEGER);
+        INSERT INTO calls_0016
+            WITH numbered AS (
+                SELECT id, run_id, outcome, coalesce(cost_pusd, cost_bound_pusd, 0) AS cost,
+                    SUM(fallback_position = 0 AND attempt_number <= 1) OVER (PARTITION BY run_id ORDER BY id) AS call
+                FROM attempts
+            )
+            SELECT MAX(CASE WHEN outcome IN ('ok', 'error') THEN id END) AS last, SUM(cost) AS cost
+            FROM numbered GROUP BY run_id, call;
+        CREATE INDEX calls_0016_last ON calls_0016 (last);
+        UPDATE attempts SET call_cost_pusd = (SELECT c.cost FROM calls_0016 c WHERE c.last = attempts.id)
+            WHERE id IN (SELECT last FROM calls_0016);
+        DROP TABLE calls_0016;
+        CREATE TABLE tops_0016 (
+            bucket INTEGER, model TEXT, provider TEXT, agent TEXT, skill TEXT, outcome TEXT, cost INTEGER, run_id TEXT,
+            at REAL
+        );
+        INSERT INTO tops_0016
+            SELECT CAST(started_at / 86400 AS INTEGER) AS bucket, model, provider, coalesce(agent, '') AS agent,
+                coalesce(skill, '') AS skill, outcome, MAX(call_cost_pusd) AS cost, run_id, started_at AS at
+            FROM attempts WHERE call_cost_pusd IS NOT NULL GROUP BY 1, 2, 3, 4, 5, 6;
+        CREATE UNIQUE INDEX tops_0016_key ON tops_0016 (bucket, model, provider, agent, skill, outcome);
+        UPDATE usage_rollup SET (call_max_pusd, call_max_run_id, call_max_at) = (
+                SELECT m.cost, m.run_id, m.at FROM tops_0016 m
+                WHERE m.bucket = usage_rollup.bucket AND m.model = usage_rollup.model
+                    AND m.provider = usage_rollup.provider AND m.agent = usage_rollup.agent
+                    AND m.skill = usage_rollup.skill AND m.outcome = usage_rollup.outcome
+            )
+            WHERE EXISTS (
+                SELECT 1 FROM tops_0016 m
+                WHERE m.bucket = usage_rollup.bucket AND m.model = usage_rollup.model
+                    AND m.provider = usage_rollup.provider AND m.agent = usage_rollup.agent
+                    AND m.skill = usage_rollup.skill AND m.outcome = usage_rollup.outcome
+            );
+        DROP TABLE tops_0016;
+        """,
+    ),
+]
