@@ -378,4 +378,80 @@ MIGRATIONS: list[tuple[str, str]] = [
         DROP TABLE tops_0016;
         """,
     ),
+    (
+        # A Gemini model called by its resource name (models/gemini-2.5-flash) is recorded as the model it names
+        # (gemini-2.5-flash, rates.bare_model: the google provider's names only) since 0dc9d6e; the rows recorded
+        # before kept the name the call gave, so model_stats split the model in two and `--model gemini-2.5-flash`
+        # left the old calls out. They are renamed wherever a model is named (attempts, reservations, the rollup),
+        # and a rollup row meeting the bare name's row of its day merges into it: counts, tokens and money summed
+        # (an unknown cost stays unknown: counted in unpriced, its bound in cost_bound_pusd), the costliest call
+        # the costlier one (of equal ones the first, as a write keeps). A pair whose money would pass what an
+        # INTEGER holds (2**63 - 1 pUSD, which a write refuses) stays apart, its attempts under the old name with
+        # it, so the rollup still equals its attempts. The attempts are found by attempts_model's range, not read
+        # whole (the rollup, a row a day, is read once): about 0.1 ms an attempt renamed, with its rollup rows, once
+        # (200,000 attempts: 1.2 s with 5,300 to rename, 2.4 s with 20,800). runs, agent_spend and day_spend name no
+        # model. Events are the caller's own data: kept as written.
+        # Not renamed: 'models/' alone (it names no model), tunedModels/... (a collection of its own), other cases.
+        "0017_gemini_resource_names_recorded_bare",
+        """
+        CREATE TABLE rollup_0017 (
+            bucket INTEGER, model TEXT, provider TEXT, agent TEXT, skill TEXT, outcome TEXT, attempts INTEGER,
+            input_tokens INTEGER, output_tokens INTEGER, cached_tokens INTEGER, reasoning_tokens INTEGER,
+            cost_pusd INTEGER, unpriced INTEGER, cost_bound_pusd INTEGER, bounded INTEGER, call_max_pusd INTEGER,
+            call_max_run_id TEXT, call_max_at REAL, apart INTEGER
+        );
+        INSERT INTO rollup_0017
+            SELECT o.bucket, o.model, o.provider, o.agent, o.skill, o.outcome, o.attempts, o.input_tokens,
+                o.output_tokens, o.cached_tokens, o.reasoning_tokens, o.cost_pusd, o.unpriced, o.cost_bound_pusd,
+                o.bounded, o.call_max_pusd, o.call_max_run_id, o.call_max_at,
+                EXISTS (
+                    SELECT 1 FROM usage_rollup b
+                    WHERE b.bucket = o.bucket AND b.model = substr(o.model, 8) AND b.provider = o.provider
+                        AND b.agent = o.agent AND b.skill = o.skill AND b.outcome = o.outcome
+                        AND (b.cost_pusd > 9223372036854775807 - o.cost_pusd
+                            OR b.cost_bound_pusd > 9223372036854775807 - o.cost_bound_pusd)
+                )
+            FROM usage_rollup o WHERE o.provider = 'google' AND o.model > 'models/' AND o.model < 'models0';
+        CREATE INDEX rollup_0017_apart ON rollup_0017 (apart, bucket, model, agent, skill, outcome);
+        UPDATE attempts SET model = substr(model, 8)
+            WHERE provider = 'google' AND model > 'models/' AND model < 'models0' AND NOT EXISTS (
+                SELECT 1 FROM rollup_0017 w
+                WHERE w.apart = 1 AND w.bucket = CAST(attempts.started_at / 86400 AS INTEGER)
+                    AND w.model = attempts.model AND w.agent = coalesce(attempts.agent, '')
+                    AND w.skill = coalesce(attempts.skill, '') AND w.outcome = attempts.outcome
+            );
+        DELETE FROM usage_rollup
+            WHERE bucket IN (SELECT bucket FROM rollup_0017) AND model > 'models/' AND model < 'models0'
+                AND provider = 'google' AND NOT EXISTS (
+                    SELECT 1 FROM rollup_0017 w
+                    WHERE w.apart = 1 AND w.bucket = usage_rollup.bucket AND w.model = usage_rollup.model
+                        AND w.agent = usage_rollup.agent AND w.skill = usage_rollup.skill
+                        AND w.outcome = usage_rollup.outcome
+                );
+        INSERT INTO usage_rollup (bucket, model, provider, agent, skill, outcome, attempts, input_tokens,
+                output_tokens, cached_tokens, reasoning_tokens, cost_pusd, unpriced, cost_bound_pusd, bounded,
+                call_max_pusd, call_max_run_id, call_max_at)
+            SELECT bucket, substr(model, 8), provider, agent, skill, outcome, attempts, input_tokens, output_tokens,
+                cached_tokens, reasoning_tokens, cost_pusd, unpriced, cost_bound_pusd, bounded, call_max_pusd,
+                call_max_run_id, call_max_at
+            FROM rollup_0017 WHERE apart = 0
+            ON CONFLICT (bucket, model, provider, agent, skill, outcome) DO UPDATE SET
+                attempts = attempts + excluded.attempts, input_tokens = input_tokens + excluded.input_tokens,
+                output_tokens = output_tokens + excluded.output_tokens,
+                cached_tokens = cached_tokens + excluded.cached_tokens,
+                reasoning_tokens = reasoning_tokens + excluded.reasoning_tokens,
+                cost_pusd = cost_pusd + excluded.cost_pusd, unpriced = unpriced + excluded.unpriced,
+                cost_bound_pusd = cost_bound_pusd + excluded.cost_bound_pusd, bounded = bounded + excluded.bounded,
+                call_max_run_id = CASE WHEN excluded.call_max_pusd > call_max_pusd OR (excluded.call_max_pusd
+                    = call_max_pusd AND excluded.call_max_at < call_max_at) THEN excluded.call_max_run_id
+                    ELSE call_max_run_id END,
+                call_max_at = CASE WHEN excluded.call_max_pusd > call_max_pusd OR (excluded.call_max_pusd
+                    = call_max_pusd AND excluded.call_max_at < call_max_at) THEN excluded.call_max_at
+                    ELSE call_max_at END,
+                call_max_pusd = MAX(call_max_pusd, excluded.call_max_pusd);
+        UPDATE budget_reservations SET model = substr(model, 8)
+            WHERE provider = 'google' AND model > 'models/' AND model < 'models0';
+        DROP TABLE rollup_0017
+        """,
+    ),
 ]
