@@ -281,8 +281,8 @@ class Priced:
 
 def bare_model(provider: str, model: str) -> str:
     """The model a name prices as: Gemini's resource name for a model (``models/gemini-2.5-pro``) is the bare
-    id, which genai-prices and prices.yaml entries name."""
-    if provider == "google" and model.startswith("models/"):
+    id, which genai-prices and prices.yaml entries name. ``models/`` alone names no model: kept as it is, not ''."""
+    if provider == "google" and model.startswith("models/") and model != "models/":
         return model[len("models/") :]
     return model
 

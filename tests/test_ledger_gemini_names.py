@@ -295,3 +295,23 @@ def test_a_merge_past_what_the_ledger_holds_leaves_that_pair_apart_and_the_ledge
     assert summary["totals"]["known_cost_usd"] == "10000000.000001"
     assert summary["model_stats"][BARE]["known_cost_usd"] == "5000000.000001"
     assert summary["model_stats"][RESOURCE]["known_cost_usd"] == "5000000"
+
+
+@pytest.mark.anyio
+async def test_a_gemini_resource_name_that_names_no_model_is_recorded_as_written(tmp_path: Path, upstream):
+    """'google:models/' names no model: the resource name's prefix alone. Its attempt (refused by the policy) was
+    recorded as the model '', which no --model filter can name (an empty name is refused) and which `data query`
+    and the exports showed as a blank. It is recorded as written, as 0017 leaves such a row."""
+    from magsag_mcp.errors import MagsagError
+    from magsag_mcp.service import Service
+
+    svc = await Service.open(db=tmp_path / "l.db", env=upstream.env())
+    try:
+        with pytest.raises(MagsagError):
+            await svc.invoke_skill("skill.analysis", {"data": "x", "model_config": {"model": "google:models/"}})
+        names = await svc.ledger.recorded_names("model")
+        runs = await svc.ledger.query_runs({"model": "models/"})
+    finally:
+        await svc.aclose()
+    assert names == ["models/"]
+    assert [(a["model"], a["outcome"]) for r in runs for a in r["attempts"]] == [("models/", "policy_denied")]
