@@ -1757,6 +1757,10 @@ RELEASED_MIGRATIONS = {
     "0011_runs_cost": "21d9b91b1621a3ad",
     "0012_reservation_ids_never_reused": "ba89d15aa34a604f",
     "0013_attempt_price_details": "66f72ce93e79599c",
+    "0014_usage_rollup_rebuilt_with_bounds": "f51b74caed74188e",
+    "0015_delegated_runs_name_their_top_run": "38de61be09074f4d",
+    "0016_costliest_call": "b1c74a8c12b362e2",
+    "0017_gemini_resource_names_recorded_bare": "9ab64b53a2f150b8",
 }
 
 
