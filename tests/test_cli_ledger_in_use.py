@@ -29,18 +29,7 @@ OLDER_SERVER = textwrap.dedent(
     import magsag_mcp.ledger.migrations as migrations
     migrations.MIGRATIONS = migrations.MIGRATIONS[:-1]
     connection.MIGRATIONS = migrations.MIGRATIONS
-    # and writes a record as it did: without what the last migration (0016_costliest_call) added
-    import magsag_mcp.ledger.writes as writes
-    writes._INSERT_ATTEMPT = writes._INSERT_ATTEMPT.replace(", call_cost_pusd)", ")").replace(",?)", ")", 1)
-    writes._UPSERT_ROLLUP = writes._UPSERT_ROLLUP.replace(
-        ", call_max_pusd, call_max_run_id, call_max_at)", ")").replace(",?,?,?)", ")", 1).partition(
-        " bounded = bounded + excluded.bounded,")[0] + " bounded = bounded + excluded.bounded"
-    newer = writes.RecordWrite.of.__func__
-    def of(cls, run, attempts, error=None):
-        w = newer(cls, run, attempts, error)
-        w.attempts, w.rollup = [r[:-1] for r in w.attempts], [r[:15] for r in w.rollup]
-        return w
-    writes.RecordWrite.of = classmethod(of)
+    # (it writes its records as this version does: the last migration, 0017, renames old rows and adds no column)
     from magsag_mcp.ledger import Ledger
     from magsag_mcp.records import AttemptRecord, RunRecord
 
