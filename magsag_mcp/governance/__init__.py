@@ -20,7 +20,7 @@ from ..errors import BudgetExceeded, LedgerError, PolicyDenied
 from ..ledger.money import to_pusd
 from ..rates import bare_model
 from ..types import Target
-from .budget import Reservation, reservation_ttl
+from .budget import Carry, Reservation, reservation_ttl
 from .model_patterns import may_be_of, nearly_allowed
 from .policy import (
     THRESHOLD_OF,
@@ -57,6 +57,12 @@ class Admission:
     running: bool = False
     #: settled below its worst case, and its reservation shrunk to that in the ledger (see admit)
     shrunk: bool = False
+    #: its reservation has held its whole worst case since it was made: nothing shrank it, not even for a
+    #: moment (a shrink rolled back may have freed budget meanwhile), so the call's next attempt may take it over
+    whole: bool = False
+    #: the limits its reservation counts in (see :meth:`Governance._limits`): only an attempt counted in the
+    #: same ones may take it over
+    scoped: Any = None
 
 
 def refusal_ends_call(cand: Any, candidates: Sequence[Any], *, by_routing: bool, rule: str | None) -> bool:
@@ -282,17 +288,21 @@ class Governance:
                 )
         if not scoped:
             return Admission(None, worst)
+        model = bare_model(target.provider, target.model)  # as the attempt its reservation stands for is recorded
+        skill = ctx.skill
+        if prior:
+            # An earlier attempt of the call that cost nothing (a 500 before any billed token) still holds its
+            # worst case: when that covers this one's, this attempt takes its reservation over, shrunk to this
+            # worst case and named after this target, with no limit read again (the hold never grew).
+            held = _carriable(prior, worst, scoped)
+            if held is not None:
+                rid = await self._carry(held, prior, worst, target.provider, model)
+                if rid is not None:
+                    self._running += 1
+                    return Admission(rid, worst, None, True, False, True, scoped)
         # positional, in the parameter order: keywords to a class call build and unpack a dict (Python 3.11)
         op = Reservation(
-            scoped,
-            worst,
-            ctx.run_id,
-            ctx.agent,
-            ctx.parent_run_id,
-            self.reservation_ttl,
-            target.provider,
-            bare_model(target.provider, target.model),  # as the attempt it stands for is recorded
-            ctx.skill,
+            scoped, worst, ctx.run_id, ctx.agent, ctx.parent_run_id, self.reservation_ttl, target.provider, model, skill
         )
         if prior:
             # The call's earlier attempts that failed for less than their worst case (a 503 costs
@@ -314,7 +324,31 @@ class Governance:
                 _unshrink(prior, op.shrink)
             raise
         self._running += 1
-        return Admission(rid, worst, running=True)
+        return Admission(rid, worst, None, True, False, True, scoped)  # positional (see above)
+
+    async def _carry(
+        self, held: Admission, prior: list[Admission], worst: Decimal, provider: str, model: str
+    ) -> int | None:
+        """Hand ``held``'s reservation on to the attempt at ``provider:model`` (see :class:`~.budget.Carry`) and return
+        its id; None when its row is gone (expired and recorded as abandoned): a new reservation is made then. Made
+        inline or through the group commit as a reservation is (see :meth:`admit`), and waited for: a write queued
+        behind it (a shrink of this hold for a retry's wait) must not be overtaken, or the hold would grow back."""
+        rid = held.reservation_id
+        held.reservation_id, held.whole = None, False  # handed on: no shrink or release of the earlier attempt's
+        op = Carry(rid, to_pusd(worst) or 0, provider, model, self.reservation_ttl)  # type: ignore[arg-type]
+        op.shrink = _shrinkable(prior)  # the call's other attempts settled below their worst case, in its write
+        try:
+            done, found = (False, 0) if self._running or not self.ledger.writer_idle() else self.ledger.try_now(op)
+            if not done:
+                found = await self.ledger.submit(op, durable=False)
+        except BaseException:
+            held.reservation_id = rid  # its record names it: the call's record drops it (not whole: it may be written)
+            _unshrink(prior, op.shrink)
+            raise
+        if not found:
+            held.reservation_id = rid
+            return None
+        return rid
 
     async def _queued(self, op: Reservation) -> int:
         """``op`` through the group commit. The writer makes a queued reservation even if its caller was
@@ -352,6 +386,7 @@ class Governance:
         rid, reserved, actual = admission.reservation_id, admission.reserved_usd, admission.actual_usd
         if rid is None or admission.shrunk or actual is None or reserved is None or actual >= reserved:
             return
+        admission.whole = False  # shrunk now or soon: what it frees meanwhile may be spent by other calls
         amount = to_pusd(actual) or 0
 
         def shrink(conn: Any) -> None:
@@ -427,7 +462,18 @@ def _shrinkable(prior: list[Admission]) -> tuple[tuple[int, int], ...]:
         if rid is not None and not a.shrunk and actual is not None and reserved is not None and actual < reserved:
             out.append((to_pusd(actual) or 0, rid))
             a.shrunk = True
+            a.whole = False  # for good: a shrink rolled back (see _unshrink) may have freed budget meanwhile
     return tuple(out)
+
+
+def _carriable(prior: list[Admission], worst: Decimal, scoped: Any) -> Admission | None:
+    """The call's latest earlier attempt that cost nothing and whose reservation, counted in the same limits, still
+    holds a worst case at least ``worst`` (see :meth:`Governance.admit`). Not one that cost something (a billed 429,
+    a partial stream) or whose cost is unknown: its hold stands for that until the call is recorded."""
+    for a in reversed(prior):
+        if a.whole and a.actual_usd == _ZERO and not a.running and a.scoped is scoped and worst <= a.reserved_usd:
+            return a
+    return None
 
 
 def _shown(models: Sequence[str]) -> str:

@@ -2,7 +2,8 @@
 
 One ledger operation (inside the group-commit ``BEGIN IMMEDIATE`` transaction, so atomic across
 processes too) sums, for each limit that applies, the recorded spend plus the open reservations,
-refuses when the new reservation would cross a limit, and otherwise inserts it. The reservation stays
+refuses when the new reservation would cross a limit, and otherwise inserts it (or a fallback no dearer than an
+attempt of its call that cost nothing takes that attempt's reservation over: :class:`Carry`). The reservation stays
 until the attempt is recorded: the ledger deletes it in the same transaction that inserts the
 attempt's real cost, so spend is never counted twice nor missed. A reservation whose process died
 expires after :func:`reservation_ttl` seconds (never before the call's deadline has passed) and then
@@ -325,6 +326,39 @@ class Reservation:
                     sums[2] += amount
             results.append((True, int(cur.lastrowid)))
         return results
+
+
+class Carry:
+    """A ledger operation: a call's earlier attempt's reservation, which held its whole worst case and whose attempt
+    cost nothing (a 500), taken over by the call's next attempt (see ``Governance.admit``). The row becomes what that
+    attempt's own reservation would have been: its worst case (no more than the row held, so no limit needs reading
+    again: what the call holds never grows), its target (what the row names should its process die with the request
+    in flight: the sweep records the attempt it stands for, see :func:`~..ledger.abandoned.record_abandoned`), its
+    time and expiry. The same call's other settled attempts are shrunk to what they cost, as a reservation's
+    transaction shrinks them. One small write in place of a reservation's reads and insert. Its value: whether the
+    row was still there (one expired and recorded as abandoned is gone)."""
+
+    __slots__ = ("id", "amount_pusd", "provider", "model", "ttl", "shrink")
+
+    def __init__(self, reservation_id: int, amount_pusd: int, provider: str, model: str, ttl: float) -> None:
+        self.id = reservation_id
+        self.amount_pusd = amount_pusd
+        self.provider = provider
+        self.model = model
+        self.ttl = ttl
+        self.shrink: tuple[tuple[int, int], ...] = ()
+
+    def __call__(self, conn: sqlite3.Connection) -> int:
+        cur = conn.cursor()
+        if self.shrink:
+            cur.executemany("UPDATE budget_reservations SET amount_pusd = ? WHERE id = ?", self.shrink)
+        now = time.time()
+        cur.execute(
+            "UPDATE budget_reservations SET amount_pusd = ?, provider = ?, model = ?, created_at = ?, expires_at = ?"
+            " WHERE id = ?",
+            (self.amount_pusd, self.provider, self.model, now, now + self.ttl, self.id),
+        )
+        return cur.rowcount
 
 
 def recorded_parent(conn: sqlite3.Connection | sqlite3.Cursor, run_id: str) -> str | None:

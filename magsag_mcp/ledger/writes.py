@@ -224,7 +224,7 @@ class RecordWrite:
                 if a.agent is not None:
                     spend.append((a.agent, bucket, paid, unknown))
                 day.append((bucket, paid, unknown))
-            if a.reservation_id is not None:
+            if a.reservation_id is not None and a.reservation_id not in held:  # (a hop may take an attempt's over)
                 held.append(a.reservation_id)
             if a.outcome == "ok" or a.outcome == "error":
                 last = i
