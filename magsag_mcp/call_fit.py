@@ -8,12 +8,15 @@ caller names the skill (and the model, the max_tokens it would give) and is told
 (the skill's prompt with an empty payload: a payload adds to it), on which target, whether that fits every limit,
 and if not which limit refuses it and how to get past it. The targets are tried as the cascade tries them: one a
 policy forbids is skipped (or ends the call, where the caller or the environment chose it), one refused for its
-cost is skipped for the next. Nothing is reserved or called.
+cost is skipped for the next, and one the cascade never sends to (its provider has no key or endpoint, or lacks a
+feature the call needs) is passed over, as the cascade passes it over (where the route has no other, each is judged
+as if it were configured). Nothing is reserved or called.
 """
 
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from dataclasses import replace
 from datetime import datetime
 from decimal import Decimal
@@ -53,9 +56,12 @@ def floor_plan(svc: Any, skill_id: str, model: str | None, max_tokens: int | Non
     )
 
 
-def call_fit(governance: Any, plan: Plan, status: dict[str, Any], *, agent: str | None) -> dict[str, Any]:
+def call_fit(
+    governance: Any, plan: Plan, status: dict[str, Any], *, agent: str | None, skip: Callable[..., Any]
+) -> dict[str, Any]:
     """``status`` (:func:`.governance.status.budget_status`'s) with ``call``: whether the smallest call of ``plan``
-    fits, and each limit's ``call_fits`` for the target it would reserve on."""
+    fits, and each limit's ``call_fits`` for the target it would reserve on. ``skip``: the cascade's
+    :meth:`~.cascade.Cascade.skip_reason`, why a target is not tried at all (None: it is)."""
     now = time.time()
     policies, pricer = governance.policies, governance.pricer
     # the limits the call meets: a run limit always (a call without a run id starts a run with nothing spent)
@@ -105,16 +111,27 @@ def call_fit(governance: Any, plan: Plan, status: dict[str, Any], *, agent: str 
                 "fits": not blocked,
                 "reason": next(iter(blocked.values()), None),
                 "_blocked": blocked,
+                # (a target the policies forbid is refused as such above, however it is configured)
+                "_skipped": skip(cand, plan),
             }
         )
     priced = [t for t in targets if "_blocked" in t]
+    if any(t["_skipped"] is None for t in priced):
+        # the cascade passes over a target it cannot send to, and reserves on the next: a target that fits there
+        # is of no use to the call (where none of them can be sent to, each is judged as if it could: the budget's
+        # word on the call once its provider is configured)
+        for t in priced:
+            if t["_skipped"] is not None:
+                t["fits"], t["reason"] = False, f"{t['_skipped'][0]}: the call passes it over"
+        priced = [t for t in priced if t["_skipped"] is None]
     chosen = next((t for t in priced if t["fits"]), None)
     if chosen is None and priced:
         # none fits: the one needing the least, which says how far off the call is
         chosen = min(priced, key=lambda t: Decimal(t["reservation_usd"] or "Infinity"))
     blocked_by = chosen.pop("_blocked") if chosen is not None else {}
-    for t in priced:
+    for t in targets:
         t.pop("_blocked", None)
+        t.pop("_skipped", None)
     fits = chosen is not None and chosen["fits"]
     if chosen is None:
         reason = ended or f"the policies forbid every target of {plan.skill_id}'s route"

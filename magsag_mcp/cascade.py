@@ -129,7 +129,7 @@ class Cascade:
         for position in self._order(total, state):
             cand = plan.candidates[position]
             target = cand.target
-            skip = self._skip_reason(cand, plan) or self._window_skip(state, target)
+            skip = self.skip_reason(cand, plan) or self._window_skip(state, target)
             if skip is not None:
                 reason, why = skip
                 record_skip(state, plan, run_id, agent, position, target, reason, None, None, why)
@@ -423,7 +423,7 @@ class Cascade:
         limits are not asked: that needs the ledger, and a reservation may be released meanwhile."""
         allowed = getattr(self.guard, "allowed", None)
         return any(
-            self._skip_reason(cand, plan) is None
+            self.skip_reason(cand, plan) is None
             and self._window_skip(state, cand.target) is None
             and (allowed is None or allowed(cand.target, plan.data_classes)[0])
             for cand in plan.candidates[position + 1 :]
@@ -446,7 +446,7 @@ class Cascade:
                 return reason, ContextTooLongError(reason, provider=target.provider, model=target.model)
         return None
 
-    def _skip_reason(self, cand: Candidate, plan: Plan) -> tuple[str, ProviderError] | None:
+    def skip_reason(self, cand: Candidate, plan: Plan) -> tuple[str, ProviderError] | None:
         """Why a target is not tried at all, and the error that stands for it when no target answers:
         the provider's own (no key: :class:`AuthenticationError`; no endpoint:
         :class:`NotConfiguredError`), or :class:`UnsupportedFeatureError` for a feature it lacks."""

@@ -95,7 +95,10 @@ class LedgerReads:
         plan = floor_plan(self, skill, model, max_tokens) if skill is not None else None
         self._on_own_loop()
         status = await self.governance.check_budget(agent=agent, run_id=run_id)
-        return status if plan is None else call_fit(self.governance, plan, status, agent=agent)
+        if plan is None:
+            return status
+        # (the targets the cascade would pass over, unsent, are passed over too)
+        return call_fit(self.governance, plan, status, agent=agent, skip=self.cascade.skip_reason)
 
     @exact_money
     async def run_cost(self, run_id: str) -> tuple[Decimal, bool]:

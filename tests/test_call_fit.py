@@ -182,3 +182,56 @@ async def test_an_unpriced_model_fits_only_where_a_limit_allows_unpriced(catalog
     call = (await svc.check_budget(skill="skill.analysis", model="compat:unknown-model"))["call"]
     assert call["fits"] is True and call["reservation_usd"] is None and call["target"] == "compat:unknown-model"
     await svc.aclose()
+
+
+@pytest.mark.parametrize("without", [(), ("OPENAI_API_KEY",), ("OPENAI_API_KEY", "ANTHROPIC_API_KEY")])
+async def test_the_reservation_said_is_the_one_a_real_call_of_the_skill_makes(
+    catalog_copy, tmp_path, upstream, without
+):
+    # Before: a target the cascade never tries (its provider has no key, so it is skipped unsent) was taken for the one
+    # the call reserves on: with no OpenAI key, check_budget named gpt-4o and its reservation while the call reserved
+    # on claude, and said a call fits (or not) by a target it would never reach.
+    setup(catalog_copy, "max_cost_per_day_usd: 100")
+    env = {k: v for k, v in upstream.env().items() if k not in without}
+    svc = await Service.open(catalog=catalog_copy, db=tmp_path / "fit.db", env=env)
+    admitted = []
+    admit = svc.governance.admit
+
+    async def spy(ctx):
+        admission = await admit(ctx)
+        admitted.append((ctx.target.label, admission.reserved_usd))
+        return admission
+
+    svc.governance.admit = spy
+    call = (await svc.check_budget(skill="skill.analysis"))["call"]
+    await svc.invoke_skill("skill.analysis", {"data": ""})  # the least call: every field empty
+    target, reserved = admitted[0]
+    assert (call["target"], call["reservation_usd"]) == (target, format(reserved, "f"))
+    assert call["fits"] is True
+    skipped = [t for t in call["targets"] if t["target"].startswith(("openai:", "anthropic:")[: len(without)])]
+    assert len(skipped) == len(without) and all("not configured" in t["reason"] for t in skipped)
+    await svc.aclose()
+
+
+async def test_a_target_that_fits_but_is_not_configured_does_not_make_the_call_fit(catalog_copy, tmp_path, upstream):
+    # at max_tokens 1500 only gemini's worst case fits a $0.01 day limit (as above); without a Gemini key the cascade
+    # passes gemini over, and the call is refused on the others: before, check_budget said it fits, on gemini
+    setup(catalog_copy, "max_cost_per_day_usd: 0.01")
+    env = {k: v for k, v in upstream.env().items() if k != "GEMINI_API_KEY"}
+    svc = await Service.open(catalog=catalog_copy, db=tmp_path / "fit.db", env=env)
+    call = (await svc.check_budget(skill="skill.analysis"))["call"]
+    assert call["fits"] is False and call["target"] == call["targets"][0]["target"]
+    assert call["reason"].startswith("no target of its route fits; the least: ")
+    gemini = call["targets"][2]
+    assert gemini["fits"] is False and "not configured" in gemini["reason"] and "passes it over" in gemini["reason"]
+    with pytest.raises(E.BudgetExceeded):
+        await svc.invoke_skill("skill.analysis", {"data": ""})
+    await svc.aclose()
+
+
+async def test_a_route_none_of_whose_targets_is_configured_is_judged_as_if_it_were(catalog_copy, tmp_path):
+    setup(catalog_copy, "max_cost_per_day_usd: 0.01")
+    svc = await Service.open(catalog=catalog_copy, db=tmp_path / "fit.db", env={})
+    call = (await svc.check_budget(skill="skill.analysis"))["call"]
+    assert [t["fits"] for t in call["targets"]] == [False, False, True] and call["fits"] is True
+    await svc.aclose()
