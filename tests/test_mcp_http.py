@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import socket
 import subprocess
@@ -570,3 +571,35 @@ async def test_a_client_without_the_token_is_told_to_send_it(tmp_path: Path, mod
         status, body, headers = await post(url)
         assert status == 401 and headers["WWW-Authenticate"].startswith("Bearer")
         assert headers["Content-Type"] == "application/json"
+
+
+@pytest.mark.parametrize("mode", ["legacy", "auto"])
+async def test_a_client_refused_for_its_host_or_origin_is_told_the_option_that_admits_it(tmp_path: Path, mode: str):
+    """The hint naming --allow-host went to the client as text/plain, which the SDK's client (and any client that reads
+    a JSON-RPC error from a non-2xx answer) reported as "Server returned an error response": a user reaching the
+    server by its LAN address, or from a page, saw nothing naming the fix (only the operator's log did), as the 413 and
+    the 401 were before they were answered as JSON-RPC errors. The refusal is one too, still 421 and 403."""
+    from mcp.shared.exceptions import MCPError
+
+    port = free_port()
+    server = build_server(catalog=CATALOG, db=tmp_path / "ledger.db", env={"MAGSAG_PROVIDER": "fake"})
+    async with serving(http_app(server, host="127.0.0.1", port=port, token=None), port) as url:
+        for headers, fix in (
+            ({"Host": f"192.0.2.7:{port}"}, f"--allow-host 192.0.2.7:{port}"),
+            ({"Origin": "http://localhost:6274"}, "--allow-host localhost:6274"),
+        ):
+            async with httpx2.AsyncClient(headers=headers) as http:
+                with pytest.raises(BaseExceptionGroup) as refused:  # raised out of the client's task groups
+                    async with Client(streamable_http_client(url, http_client=http), mode=mode):
+                        pass
+            error: BaseException = refused.value
+            while isinstance(error, BaseExceptionGroup):
+                error = error.exceptions[0]
+            assert isinstance(error, MCPError), repr(error)
+            assert fix in error.message, error.message
+        for headers, status in (({"Host": f"192.0.2.7:{port}"}, 421), ({"Origin": "http://localhost:6274"}, 403)):
+            got, body, answer = await post(url, headers)
+            assert got == status and answer["Content-Type"] == "application/json"
+            error = json.loads(body)
+            assert error["jsonrpc"] == "2.0" and error["id"] is None and error["error"]["code"] == -32600
+            assert "--allow-host" in error["error"]["message"]

@@ -2,7 +2,8 @@
 
 - Host/Origin are checked by the SDK's transport security (``TransportSecuritySettings``): the
   allowed hosts are the bound ``host:port`` plus its loopback names, so a page on another site
-  that rebinds its DNS name to 127.0.0.1 gets ``421`` (bad Host) or ``403`` (bad Origin).
+  that rebinds its DNS name to 127.0.0.1 gets ``421`` (bad Host) or ``403`` (bad Origin), with a JSON-RPC
+  error naming the ``--allow-host`` that admits it.
 - ``MAGSAG_MCP_TOKEN``: when set, every request needs ``Authorization: Bearer <token>`` (compared
   in constant time), else ``401``. Binding to anything but loopback without a token is refused:
   the tools spend money on the operator's keys.
@@ -195,7 +196,9 @@ class RefusalHintMiddleware:
     """The SDK refuses a Host or Origin it was not told of with a bare ``421 Invalid Host header`` (or
     ``403 Invalid Origin header``), and logs no more: an operator who bound ``0.0.0.0`` and forgot
     ``--allow-host`` saw every client on the network refused with nothing naming the fix. This says it,
-    to the client and (once per value) in the log.
+    to the client and (once per value) in the log. To the client in a JSON-RPC error (the status kept): in
+    plain text, as the SDK answers, its client (and any that reads a JSON-RPC error from a non-2xx answer)
+    showed "Server returned an error response", and only the operator's log named the fix.
 
     It refuses a body past its limit with a bare ``413 Request body too large`` in plain text, which its client
     reports as "Server returned an error response": a call with a 5 MB payload failed saying neither that it was
@@ -226,23 +229,23 @@ class RefusalHintMiddleware:
                 await send(message)
                 return
             if header == "body":
-                await self._answer(send, start, too_large_answer(), b"application/json")
+                await self._answer(send, start, too_large_answer())
                 return
             value = next((v.decode("latin-1") for k, v in scope["headers"] if k.decode("latin-1") == header), "")
             hint = allow_host_hint(header, value)
             if value not in self._logged and len(self._logged) < _HINTS_LOGGED_MAX:
                 self._logged.add(value)
                 logger.warning("refused a request: %s", hint)
-            await self._answer(send, start, hint.encode(), b"text/plain; charset=utf-8")
+            await self._answer(send, start, refusal_body(hint))
 
         await self.app(scope, receive, hinting_send)
 
     @staticmethod
-    async def _answer(send: Send, start: dict[str, Any], body: bytes, content_type: bytes) -> None:
-        """The refusal ``start`` began, with ``body`` in place of the SDK's."""
+    async def _answer(send: Send, start: dict[str, Any], body: bytes) -> None:
+        """The refusal ``start`` began (its status kept), with ``body``, a JSON-RPC error, in place of the SDK's."""
         replaced = (b"content-length", b"content-type")
         headers = [(k, v) for k, v in start.get("headers", []) if k.lower() not in replaced]
-        headers += [(b"content-type", content_type), (b"content-length", str(len(body)).encode())]
+        headers += [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]
         await send({**start, "headers": headers})
         await send({"type": "http.response.body", "body": body})
 
