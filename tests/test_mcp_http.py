@@ -603,3 +603,36 @@ async def test_a_client_refused_for_its_host_or_origin_is_told_the_option_that_a
             error = json.loads(body)
             assert error["jsonrpc"] == "2.0" and error["id"] is None and error["error"]["code"] == -32600
             assert "--allow-host" in error["error"]["message"]
+
+
+@pytest.mark.parametrize("mode", ["legacy", "auto"])
+async def test_a_client_pointed_at_another_path_is_told_the_path_the_server_serves(tmp_path: Path, mode: str):
+    """A client configured with the server's address and no path (http://127.0.0.1:8765, as one writes a server's
+    address), or with an older transport's /sse, got Starlette's bare `404 Not Found`, which the SDK's client reports
+    as -32601 'Not Found' (a method this server lacks): nothing said the server is there and serves MCP at /mcp. The
+    404 is a JSON-RPC error naming the path; a 404 of the MCP path itself (an ended session) is the SDK's own."""
+    from mcp.shared.exceptions import MCPError
+
+    port = free_port()
+    server = build_server(catalog=CATALOG, db=tmp_path / "ledger.db", env={"MAGSAG_PROVIDER": "fake"})
+    async with serving(http_app(server, host="127.0.0.1", port=port, token=None), port) as url:
+        base = url.removesuffix("/mcp")
+        for wrong in (base, f"{base}/sse"):
+            with pytest.raises(BaseExceptionGroup) as refused:  # raised out of the client's task groups
+                async with Client(wrong, mode=mode):
+                    pass
+            error: BaseException = refused.value
+            while isinstance(error, BaseExceptionGroup):
+                error = error.exceptions[0]
+            assert isinstance(error, MCPError), repr(error)
+            assert f"{base}/mcp" in error.message and "/mcp" in error.message, error.message
+        got, body, answer = await post(f"{base}/sse")
+        assert got == 404 and answer["Content-Type"] == "application/json"
+        error = json.loads(body)
+        assert error["jsonrpc"] == "2.0" and error["id"] is None and error["error"]["code"] == -32600
+        assert "'/sse'" in error["error"]["message"], error
+        async with aiohttp.ClientSession() as http:  # the SDK's own 404 of its path: a session it does not have
+            headers = {**HEADERS, "mcp-session-id": "no-such-session", "mcp-protocol-version": "2025-06-18"}
+            async with http.post(url, json={"jsonrpc": "2.0", "id": 2, "method": "ping"}, headers=headers) as resp:
+                said = await resp.text()
+                assert resp.status == 404 and "/mcp" not in said, said

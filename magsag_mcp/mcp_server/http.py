@@ -8,6 +8,7 @@
   in constant time), else ``401``. Binding to anything but loopback without a token is refused:
   the tools spend money on the operator's keys.
 - A request body past 4 MiB (the SDK's limit) gets ``413`` with a JSON-RPC error that names the limit.
+- A request to another path than the MCP one (``/mcp``) gets ``404`` with a JSON-RPC error naming the URL to use.
 """
 
 from __future__ import annotations
@@ -27,7 +28,7 @@ from mcp.server.transport_security import DEFAULT_MAX_REQUEST_BODY_SIZE, Transpo
 from mcp_types import INVALID_REQUEST
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from ..errors import ConfigError, redacting_logger, register_secret
+from ..errors import ConfigError, redact, redacting_logger, register_secret
 
 logger = redacting_logger("magsag_mcp.mcp")
 
@@ -152,13 +153,17 @@ class BearerTokenMiddleware:
         await send({"type": "http.response.body", "body": body})
 
 
-#: the SDK's answers to a Host or Origin not on the allow-lists (and what each header is called), and to a body past
-#: its limit
+#: the SDK's answers to a Host or Origin not on the allow-lists (and what each header is called), to a body past its
+#: limit, and Starlette's to a path it does not serve
 _REFUSALS = {
     (421, b"Invalid Host header"): "host",
     (403, b"Invalid Origin header"): "origin",
     (413, b"Request body too large"): "body",
+    (404, b"Not Found"): "path",
 }
+_REFUSED_STATUSES = frozenset(status for status, _ in _REFUSALS)
+#: a Host header that can be shown as the address of the server's URL
+_SHOWN_HOST = re.compile(r"[A-Za-z0-9.:\[\]-]{1,200}")
 #: the most a request's body may be (the SDK's default, given to it explicitly: the refusal names it)
 MAX_REQUEST_BODY = DEFAULT_MAX_REQUEST_BODY_SIZE
 #: distinct refused values whose fix is logged (each refusal is logged by the SDK anyway; this bounds a flood)
@@ -192,6 +197,19 @@ def too_large_answer(limit: int = MAX_REQUEST_BODY) -> bytes:
     return refusal_body(message)
 
 
+def wrong_path_answer(scope: Scope, path: str) -> bytes:
+    """The JSON-RPC error answering a request to a path other than ``path``, the one the server serves MCP at: a
+    client given the server's address alone (http://127.0.0.1:8765) or an older transport's /sse."""
+    host = next((v.decode("latin-1") for k, v in scope.get("headers", ()) if k == b"host"), "")
+    url = f"{scope.get('scheme', 'http')}://{host}{path}" if _SHOWN_HOST.fullmatch(host) else f"its {path} path"
+    asked = scope.get("path", "")
+    message = (
+        f"Not Found: this server serves MCP (Streamable HTTP) at the path {path!r}, not at {asked[:200]!r}; point the "
+        f"client at {url}"
+    )
+    return refusal_body(redact(message))  # the path as asked: a key pasted into the URL is not sent back
+
+
 class RefusalHintMiddleware:
     """The SDK refuses a Host or Origin it was not told of with a bare ``421 Invalid Host header`` (or
     ``403 Invalid Origin header``), and logs no more: an operator who bound ``0.0.0.0`` and forgot
@@ -202,10 +220,16 @@ class RefusalHintMiddleware:
 
     It refuses a body past its limit with a bare ``413 Request body too large`` in plain text, which its client
     reports as "Server returned an error response": a call with a 5 MB payload failed saying neither that it was
-    too large nor what the limit is. That refusal is answered as a JSON-RPC error naming both, which clients show."""
+    too large nor what the limit is. That refusal is answered as a JSON-RPC error naming both, which clients show.
 
-    def __init__(self, app: ASGIApp) -> None:
+    A path it does not serve (a client given the server's address without ``/mcp``, or an older transport's
+    ``/sse``) got Starlette's bare ``404 Not Found``, which the SDK's client reports as -32601 "Not Found" (a method
+    the server lacks): it is answered with the path the server serves. A 404 of that path (an ended session) is the
+    SDK's own, a JSON-RPC error already, and passes as it is."""
+
+    def __init__(self, app: ASGIApp, path: str = MCP_PATH) -> None:
         self.app = app
+        self.path = path
         self._logged: set[str] = set()
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
@@ -216,7 +240,7 @@ class RefusalHintMiddleware:
 
         async def hinting_send(message: Any) -> None:
             nonlocal held
-            if message["type"] == "http.response.start" and message["status"] in (421, 403, 413) and held is None:
+            if message["type"] == "http.response.start" and message["status"] in _REFUSED_STATUSES and held is None:
                 held = message  # wait for the body: only the SDK's own refusals are rewritten
                 return
             if held is None:
@@ -224,12 +248,17 @@ class RefusalHintMiddleware:
                 return
             start, held = held, None
             header = _REFUSALS.get((start["status"], message.get("body", b"")))
+            if header == "path" and scope.get("path") == self.path:
+                header = None  # the MCP path's own: not a path the server does not serve
             if header is None or message.get("more_body", False):
                 await send(start)
                 await send(message)
                 return
             if header == "body":
                 await self._answer(send, start, too_large_answer())
+                return
+            if header == "path":
+                await self._answer(send, start, wrong_path_answer(scope, self.path))
                 return
             value = next((v.decode("latin-1") for k, v in scope["headers"] if k.decode("latin-1") == header), "")
             hint = allow_host_hint(header, value)
@@ -361,7 +390,7 @@ def http_app(
         host=host,
         max_request_body_size=MAX_REQUEST_BODY,
     )
-    app = RefusalHintMiddleware(app)
+    app = RefusalHintMiddleware(app, path)
     return BearerTokenMiddleware(app, token) if token else app
 
 
