@@ -170,23 +170,57 @@ def _longest_first(known: tuple[str, ...], call: tuple[str, ...]) -> tuple[str, 
     return tuple(sorted({*known, *call}, key=len, reverse=True))
 
 
+#: a known key this long or longer is also removed where only its start appears, from :data:`PREFIX_SHOWN`
+#: characters on (Azure's 32 hex digits, Gemini's 39, OpenAI's and Anthropic's longer): a gateway's 401 that shows
+#: the first 12 to 20 characters of the bearer token it refused, a vendor's message cut inside the key
+PREFIX_KEY_MIN = 16
+#: the fewest leading characters of a known key (of :data:`PREFIX_KEY_MIN` or more) that are removed as its start
+PREFIX_SHOWN = 12
+
+
 def redact(text: str) -> str:
     """Remove API keys (known ones verbatim, and anything shaped like one) from ``text``, and any half of a
-    UTF-16 surrogate pair."""
+    UTF-16 surrogate pair. A known key's start (:data:`PREFIX_SHOWN` characters of it or more) is removed too."""
     if not text:
         return text
     if not text.isascii():
         text = _HALF_PAIR.sub("\ufffd", text)
     call = _CALL_SECRETS.get()
+    started: list[str] = []
     for secret in _longest_first(_LONGEST_FIRST, call) if call else _LONGEST_FIRST:
-        if secret in text:
+        if len(secret) < PREFIX_KEY_MIN:
+            if secret in text:
+                text = text.replace(secret, "[REDACTED]")
+        elif secret[:PREFIX_SHOWN] in text:  # (one look-up for the key and its start)
             text = text.replace(secret, "[REDACTED]")
+            started.append(secret)
     # casefolded, as (?i:...) compares: the Kelvin sign is a "k" to both, a long s an "s"
     folded = text.casefold()
     for trigger in _TRIGGERS:
         if trigger in folded:
-            return _SECRET_PATTERNS.sub(_redacted, text)
+            text = _SECRET_PATTERNS.sub(_redacted, text)
+            break
+    # the starts last: one removed before the patterns could cut a token they match whole (another JWT sharing a
+    # known JWT's header) and leave its rest in the text
+    for secret in started:
+        text = _without_start(text, secret)
     return text
+
+
+def _without_start(text: str, secret: str) -> str:
+    """``text`` with each run of ``secret``'s leading characters (:data:`PREFIX_SHOWN` or more) replaced."""
+    head = secret[:PREFIX_SHOWN]
+    parts: list[str] = []
+    done = 0
+    at = text.find(head)
+    while at != -1:
+        end, limit = at + PREFIX_SHOWN, min(len(text), at + len(secret))
+        while end < limit and text[end] == secret[end - at]:
+            end += 1
+        parts += (text[done:at], "[REDACTED]")
+        done = end
+        at = text.find(head, done)
+    return "".join(parts) + text[done:] if parts else text
 
 
 #: a piece of an ``sk-`` key after its prefix: 8 characters or more between dashes and underscores mixing letters with

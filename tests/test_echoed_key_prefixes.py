@@ -1,0 +1,162 @@
+"""A vendor or gateway that shows only the START of the key it refused (the first 12 to 20 characters of a bearer
+token in a 401, a key cut inside a 429's message): that start is the key's, and stays out of the error, the MCP
+result, the ledger file and the logs, for every provider family and a key of any shape (``AIza...``, Azure's 32 hex
+digits, a gateway's key with no prefix at all)."""
+
+from __future__ import annotations
+
+import contextvars
+import logging
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from aiohttp import web
+from aiohttp.test_utils import TestServer
+from mcp.client import Client
+
+from magsag_mcp.mcp_server import build_server
+from magsag_mcp.redaction import PREFIX_SHOWN, redact, register_call_secret, register_secret
+
+pytestmark = pytest.mark.anyio
+CATALOG = Path(__file__).resolve().parent.parent / "catalog"
+
+KEYS = {
+    "openai": "sk-proj-Qw3rTy7uI9oP1aS5dF8gH2jK4lZ6xC0vB3nM7qW1eR5tY9uI",
+    "anthropic": "sk-ant-api03-Zx8cV2bN6mQ4wE7rT1yU5iO9pA3sD6fG0hJ2kL4zX7cV9bN1mQ3wE5rT8yU2iO",
+    "google": "AIzaSyD3kF8hJ2lQ5wE9rT4yU7iO1pA6sD0fG3h",
+    "azure": "9f3c7a1e5b2d48c6a0e4f7b1d3c5a8e2",
+    "local": "gwtok_7Hq2Lm9Xz4Rv1Nc8Bp5Tk3Wd6Yf0Js",  # a gateway's key before a local server
+}
+MODELS = {
+    "openai": "openai:gpt-4o",
+    "anthropic": "anthropic:claude-3-5-sonnet-20241022",
+    "google": "google:gemini-1.5-pro",
+    "azure": "azure:gpt-4o",
+    "local": "local:llama3.1:70b",
+}
+
+
+def _sent_key(request: web.Request) -> str:
+    """The key as the request carried it, wherever its vendor puts it."""
+    for header in ("x-api-key", "x-goog-api-key", "api-key"):
+        if request.headers.get(header):
+            return request.headers[header]
+    auth = request.headers.get("Authorization", "")
+    return auth.removeprefix("Bearer ") or request.query.get("key", "")
+
+
+def _body(family: str, status: int, said: str) -> dict[str, Any]:
+    """An error body as each family shapes it (the specs' error objects)."""
+    if family == "anthropic":
+        return {"type": "error", "error": {"type": "authentication_error", "message": said}}
+    if family == "google":
+        return {"error": {"code": status, "message": said, "status": "UNAUTHENTICATED"}}
+    return {"error": {"message": said, "type": "invalid_request_error", "param": None, "code": "invalid_api_key"}}
+
+
+@pytest.fixture
+async def echoing() -> AsyncIterator[dict[str, Any]]:
+    """A loopback vendor answering every request with ``state["status"]``, its body quoting the start of the key
+    it was sent (``state["shown"]`` characters of it), as a gateway's refusal does."""
+    state: dict[str, Any] = {"status": 401, "shown": 12, "family": "openai", "sent": []}
+
+    async def answer(request: web.Request) -> web.Response:
+        key = _sent_key(request)
+        state["sent"].append(key)
+        start = key[: state["shown"]]
+        said = f"Invalid credentials: the key {start}... was refused (key={start}, prefix '{start}')"
+        return web.json_response(_body(state["family"], state["status"], said), status=state["status"])
+
+    app = web.Application()
+    app.router.add_route("*", "/{tail:.*}", answer)
+    server = TestServer(app, host="127.0.0.1")
+    await server.start_server()
+    state["url"] = str(server.make_url("")).rstrip("/")
+    try:
+        yield state
+    finally:
+        await server.close()
+
+
+def _env(family: str, url: str) -> dict[str, str]:
+    key = KEYS[family]
+    env = {"MAGSAG_MAX_RETRIES": "0", "MAGSAG_RETRY_BASE_DELAY": "0.001"}
+    return (
+        env
+        | {
+            "openai": {"OPENAI_API_KEY": key, "OPENAI_BASE_URL": url + "/v1"},
+            "anthropic": {"ANTHROPIC_API_KEY": key, "ANTHROPIC_BASE_URL": url},
+            "google": {"GEMINI_API_KEY": key, "GEMINI_BASE_URL": url},
+            "azure": {"AZURE_OPENAI_API_KEY": key, "AZURE_OPENAI_ENDPOINT": url + "/"},
+            "local": {"MAGSAG_LOCAL_LLM_API_KEY": key, "MAGSAG_LOCAL_LLM_BASE_URL": url + "/v1"},
+        }[family]
+    )
+
+
+def _stored(db: Path) -> bytes:
+    """The ledger's bytes on disk, its write-ahead log's too."""
+    return b"".join(p.read_bytes() for p in (db, db.with_name(db.name + "-wal")) if p.exists())
+
+
+@pytest.mark.parametrize("shown", [PREFIX_SHOWN, 20])
+@pytest.mark.parametrize("status", [401, 400, 429, 500])
+@pytest.mark.parametrize("family", sorted(KEYS))
+async def test_the_start_of_a_key_a_vendor_echoes_reaches_no_result_ledger_or_log(
+    echoing: dict[str, Any], tmp_path: Path, caplog: pytest.LogCaptureFixture, family: str, status: int, shown: int
+):
+    echoing.update(family=family, status=status, shown=shown)
+    key, db = KEYS[family], tmp_path / "ledger.db"
+    caplog.set_level(logging.DEBUG)
+    async with Client(build_server(catalog=CATALOG, db=db, env=_env(family, echoing["url"]))) as client:
+        result = await client.call_tool(
+            "invoke_skill",
+            {"skill_id": "skill.analysis", "payload": {"data": "x", "model_config": {"model": MODELS[family]}}},
+        )
+        runs = await client.call_tool("query_runs", {"filters": {}})
+        hits = await client.call_tool("search_usage", {"pattern": "refused"})
+    assert echoing["sent"] and echoing["sent"][0] == key  # the vendor was sent the key, and echoed its start
+    start = key[:shown]
+    said = result.content[0].text
+    assert result.is_error and "Invalid credentials: the key [REDACTED]" in said, said
+    for text in (said, str(result.structured_content), runs.content[0].text, hits.content[0].text, caplog.text):
+        assert start not in text
+        assert key[:PREFIX_SHOWN] not in text
+    assert hits.structured_content["hits"], hits.content[0].text  # the refusal was recorded, its start removed
+    assert key[:PREFIX_SHOWN].encode() not in _stored(db)
+
+
+def test_a_known_keys_start_is_removed_wherever_it_stands_and_as_far_as_it_goes():
+    key = "Hx4Tq9Lw2Zr7Nb5Vc8Mk1Pj6Fd3Gs0Ya"  # a gateway's key: no prefix, nothing shaped like a key
+    register_secret(key)
+    assert redact(f"token {key[:12]}… refused") == "token [REDACTED]… refused"
+    assert redact(f"got '{key[:20]}', '{key[:14]}x'") == "got '[REDACTED]', '[REDACTED]x'"
+    assert redact(f"{key}{key[:12]}") == "[REDACTED][REDACTED]"
+    # fewer characters than PREFIX_SHOWN are no start of it that is removed: as many happen in words and ids
+    assert redact(f"id {key[: PREFIX_SHOWN - 1]}") == f"id {key[: PREFIX_SHOWN - 1]}"
+
+
+def test_a_short_known_secret_is_removed_whole_only():
+    register_secret("pw-Ab3dE9")  # a proxy's password: its start is no key, and would take words with it
+    assert redact("pw-Ab3dE9 and pw-Ab3d") == "[REDACTED] and pw-Ab3d"
+
+
+def test_the_start_of_a_key_the_call_gave_is_removed_in_that_call():
+    key = "Rk8Vn3Bx6Qm1Zt4Wc7Ly0Pd9Hs2Jf5Ga"
+
+    def call() -> str:
+        register_call_secret(key)
+        return redact(f"gateway: bearer {key[:16]}... is not allowed")
+
+    assert key[:12] not in contextvars.copy_context().run(call)
+
+
+def test_a_jwt_sharing_a_known_jwts_header_is_removed_whole():
+    # Entra ID tokens share their header: the start of a known one is the start of every other. Removing that start
+    # first cut another token so that the JWT pattern no longer matched it, and its claims and signature stayed.
+    header = "eyJ0eXAiOiJKV1QiLCJhbGciOiJSUzI1NiJ9"
+    known = f"{header}.eyJvaWQiOiIxMjM0NTY3OCJ9.c2lnbmF0dXJlLW9mLWtub3du"
+    register_secret(known)
+    other = f"{header}.eyJvaWQiOiJvdGhlci11c2VyIn0.c2lnbmF0dXJlLW9mLW90aGVy"
+    assert redact(f"token {other} expired") == "token [REDACTED] expired"
