@@ -23,12 +23,28 @@ MAX_DURATION_SECONDS = 1000 * 365 * 86400
 MAX_OFFSET = 10**12
 #: what pages a list of runs, and is no filter of a summary
 PAGING = ("limit", "offset", "cursor")
+#: the longest text read as a time: an ISO time with microseconds and an offset has 32 characters, a duration a few
+TIME_TEXT_MAX = 64
+#: what a refusal says a time looks like
+_TIME_FORMS = "a duration such as 24h, 7d, 30m, an ISO date like 2025-11-02 or 2025-11-02T13:00:00Z, or unix seconds"
+
+
+def _quoted(value: Any) -> str:
+    """``value`` as a refusal quotes it: its repr, or the start of a text longer than any time (with its length) and
+    the size of a number too large to write (a 100,000-character ``since`` came back whole in the error, the
+    server's log line and the MCP result; an int of 5,000 digits could not be written at all, and the refusal
+    became Python's ValueError)."""
+    if isinstance(value, str) and len(value) > TIME_TEXT_MAX:
+        return f"{value[:24]!r}... ({len(value):,} characters)"
+    if isinstance(value, int) and abs(value) >= 10**TIME_TEXT_MAX:
+        return f"a number of more than {TIME_TEXT_MAX} digits"
+    return repr(value)
 
 
 def _seconds(m: re.Match[str], value: str) -> float:
     seconds = float(m.group(1)) * _UNIT[m.group(2)]
     if seconds > MAX_DURATION_SECONDS:
-        raise InputError(f"{value!r} is longer than any ledger (at most 1000 years); use e.g. 90d, 12h, 2w")
+        raise InputError(f"{_quoted(value)} is longer than any ledger (at most 1000 years); use e.g. 90d, 12h, 2w")
     return seconds
 
 
@@ -69,6 +85,11 @@ def parse_since(value: Any, *, field: str = "since", now: float | None = None) -
             f"{field}={value!r} is not a time: give a datetime, a date, a timedelta, unix seconds, "
             "or text such as 24h, 7d or 2025-11-02"
         )
+    if isinstance(value, str) and len(value) > TIME_TEXT_MAX:
+        raise InputError(
+            f"{field}={_quoted(value)} is not a time: a time is at most {TIME_TEXT_MAX} characters; give "
+            f"{_TIME_FORMS}"
+        )
     written = value
     if isinstance(value, str) and _UNIX_SECONDS.match(value.strip()):
         value = float(value)  # the one way a command line can give unix seconds
@@ -105,8 +126,8 @@ def _not_unix_seconds(field: str, written: Any, value: float) -> str:
     from a JSON schema that takes numbers (the MCP tools'): it is quoted as the integer that was sent."""
     if isinstance(written, float) and written.is_integer() and abs(written) < 1e18:
         written = int(written)
-    said = f"{field}={written!r} is not a time: give unix seconds (e.g. 1764460800), 24h, 7d or a date"
-    if 1e11 <= abs(value) and -MAX_DURATION_SECONDS <= value / 1000 <= MAX_DURATION_SECONDS * 2:
+    said = f"{field}={_quoted(written)} is not a time: give unix seconds (e.g. 1764460800), 24h, 7d or a date"
+    if 1e11 <= abs(value) < 1e300 and -MAX_DURATION_SECONDS <= value / 1000 <= MAX_DURATION_SECONDS * 2:
         said += f"; {str(written).strip()} reads as milliseconds since 1970: in seconds it is {int(value / 1000)}"
     return said
 
@@ -133,9 +154,9 @@ def cuts_a_day(value: str | float | int | None, zone: str = "UTC") -> bool:
 
 
 def parse_duration_seconds(value: str) -> float:
-    m = _RELATIVE.match(value.strip())
+    m = _RELATIVE.match(value.strip()) if len(value) <= TIME_TEXT_MAX else None
     if not m:
-        raise InputError(f"{value!r} is not a duration: use e.g. 90d, 12h, 2w")
+        raise InputError(f"{_quoted(value)} is not a duration: use e.g. 90d, 12h, 2w")
     return _seconds(m, value)
 
 

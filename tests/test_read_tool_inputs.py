@@ -1,0 +1,117 @@
+"""What the ledger's read tools are given by a hostile or careless caller (summarize_usage, query_runs, search_usage,
+check_budget; ``magsag flow summarize``, ``magsag data query``; the Python API): a refusal quotes a bounded piece of
+what it refused and says what a valid value looks like, and every entry point refuses the same."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+from typing import Any
+
+import pytest
+from mcp.client import Client
+
+from magsag_mcp.cli import main
+from magsag_mcp.errors import InputError
+from magsag_mcp.ledger.filters import TIME_TEXT_MAX, UsageFilters, parse_duration_seconds, parse_since
+from magsag_mcp.mcp_server import build_server
+from magsag_mcp.service import Service
+
+pytestmark = pytest.mark.anyio
+CATALOG = Path(__file__).resolve().parent.parent / "catalog"
+HUGE = "x" * 100_000
+#: the most a refusal of one value may say: the value's start, and what would do
+SAID_MAX = 400
+
+
+@pytest.mark.parametrize(
+    "value",
+    [HUGE, "1" * 100_000, "0" * 100_000 + "1d", " " * 100_000 + "7d", "2025-11-02" + "9" * 100_000],
+    ids=["letters", "digits", "zeros-then-a-duration", "spaces-then-a-duration", "a-date-then-digits"],
+)
+@pytest.mark.parametrize("field", ["since", "until"])
+def test_a_time_longer_than_any_time_is_refused_quoting_only_its_start(value: str, field: str):
+    # a 100,000-character since came back whole in the error; a duration behind 100,000 zeros or spaces was read
+    # as one, and the summary's period echoed all of it
+    with pytest.raises(InputError) as info:
+        UsageFilters.build({field: value})
+    said = info.value.message
+    assert len(said) < SAID_MAX, said
+    assert f"at most {TIME_TEXT_MAX} characters" in said and "24h, 7d" in said and "2025-11-02" in said
+    assert f"({len(value):,} characters)" in said and repr(value[:24]) in said
+
+
+@pytest.mark.parametrize("value", [10**5000, -(10**400), 10**70], ids=["5001-digits", "minus-401-digits", "71-digits"])
+def test_a_number_too_large_to_write_is_an_input_error_not_pythons(value: int):
+    # 10**5000: Python refuses to write an int of more than 4,300 digits, and the refusal was a ValueError (from
+    # search, or "invalid filters: since: Exceeds the limit (4300 digits) ..."); -10**400: an OverflowError
+    for read in (lambda: parse_since(value), lambda: UsageFilters.build({"until": value})):
+        with pytest.raises(InputError) as info:
+            read()
+        said = info.value.message
+        assert "is not a time: give unix seconds (e.g. 1764460800)" in said and len(said) < SAID_MAX, said
+        assert "a number of more than 64 digits" in said
+
+
+def test_a_duration_to_prune_longer_than_any_is_not_echoed_whole():
+    with pytest.raises(InputError) as info:
+        parse_duration_seconds("9" * 100_000 + "d")
+    assert len(info.value.message) < SAID_MAX and "use e.g. 90d, 12h, 2w" in info.value.message
+
+
+async def test_the_python_apis_reads_refuse_a_huge_time_as_the_tools_do(tmp_path: Path):
+    async with Service.open(db=tmp_path / "l.db", env={"MAGSAG_PROVIDER": "fake"}) as svc:
+        for read in (
+            lambda: svc.summarize({"since": HUGE}),
+            lambda: svc.query_runs_page({"until": HUGE}),
+            lambda: svc.search_page("error", since=HUGE),
+            lambda: svc.search_page("error", since=10**5000),
+        ):
+            with pytest.raises(InputError) as info:
+                await read()
+            assert len(info.value.message) < SAID_MAX, info.value.message
+
+
+@pytest.mark.parametrize(
+    ("tool", "arguments"),
+    [
+        ("summarize_usage", {"filters": {"since": HUGE}}),
+        ("summarize_usage", {"filters": {"until": "0" * 100_000 + "1d"}}),
+        ("query_runs", {"filters": {"until": HUGE}}),
+        ("search_usage", {"pattern": "error", "since": HUGE}),
+    ],
+)
+async def test_an_mcp_read_tool_refuses_a_huge_time_in_a_few_lines_and_logs_no_more(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture, tool: str, arguments: dict[str, Any]
+):
+    caplog.set_level(logging.DEBUG, logger="magsag_mcp")
+    async with Client(build_server(catalog=CATALOG, db=tmp_path / "l.db", env={"MAGSAG_PROVIDER": "fake"})) as c:
+        result = await c.call_tool(tool, arguments)
+    assert result.is_error
+    text = result.content[0].text
+    assert text.startswith("input_error: ") and len(text) < SAID_MAX and "24h, 7d" in text, text
+    logged = [r.getMessage() for r in caplog.records if r.name.startswith("magsag_mcp")]
+    assert any("is not a time" in line for line in logged)
+    assert max(map(len, logged)) < SAID_MAX
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ["flow", "summarize", "--since", HUGE],
+        ["data", "query", "--until", HUGE],
+        ["data", "search", "x", "--since", HUGE],
+    ],
+)
+def test_the_cli_refuses_a_huge_time_in_a_few_lines(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], argv: list[str]
+):
+    monkeypatch.setenv("MAGSAG_DB", str(tmp_path / "cli.db"))
+    monkeypatch.setenv("MAGSAG_CATALOG", str(CATALOG))
+    payload = '{"data": "x", "model_config": {"model": "fake:echo"}}'
+    assert main(["invoke", "skill.analysis", "--payload", payload]) == 0  # a ledger to read
+    capsys.readouterr()
+    assert main(argv) == 2
+    err = capsys.readouterr().err
+    assert "is not a time" in err and len(err) < SAID_MAX and "Traceback" not in err, err
+
