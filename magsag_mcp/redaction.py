@@ -245,18 +245,25 @@ def _key_shaped(match: re.Match[str]) -> bool:
 _CLEAN: dict[str, tuple[str, ...]] = {}
 
 
+def _seen(secret: str) -> str:
+    """What of a known key :func:`redact` removes wherever it appears: the key, or its start for a long one (a name
+    holding the start is refused as one holding the key is: redacted in every message, it was recorded as given)."""
+    return secret[:PREFIX_SHOWN] if len(secret) >= PREFIX_KEY_MIN else secret
+
+
 def holds_secret(text: str) -> bool:
     """Whether ``text`` holds a key: the check of a name a call is recorded under, which is refused if it does.
     A key the process knows, anywhere in it, or text :func:`redact` takes for a key, except an ``sk-`` followed
     by words (:func:`_key_shaped`). A name found clean is remembered until a secret is added (or 4,096 names
     are): a few lookups, not the redaction's."""
     call = _CALL_SECRETS.get()
-    if call and any(secret in text for secret in call):
+    if call and any(_seen(secret) in text for secret in call):
         return True
     if _CLEAN.get(text) is _LONGEST_FIRST:
         return False
     if redact(text) != text and (
-        any(secret in text for secret in _LONGEST_FIRST) or any(map(_key_shaped, _SECRET_PATTERNS.finditer(text)))
+        any(_seen(secret) in text for secret in _LONGEST_FIRST)
+        or any(map(_key_shaped, _SECRET_PATTERNS.finditer(text)))
     ):
         return True
     if len(_CLEAN) >= 4096:

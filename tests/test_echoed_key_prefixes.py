@@ -16,8 +16,10 @@ from aiohttp import web
 from aiohttp.test_utils import TestServer
 from mcp.client import Client
 
+from magsag_mcp.errors import InputError
 from magsag_mcp.mcp_server import build_server
 from magsag_mcp.redaction import PREFIX_SHOWN, redact, register_call_secret, register_secret
+from magsag_mcp.service import Service
 
 pytestmark = pytest.mark.anyio
 CATALOG = Path(__file__).resolve().parent.parent / "catalog"
@@ -160,3 +162,16 @@ def test_a_jwt_sharing_a_known_jwts_header_is_removed_whole():
     register_secret(known)
     other = f"{header}.eyJvaWQiOiJvdGhlci11c2VyIn0.c2lnbmF0dXJlLW9mLW90aGVy"
     assert redact(f"token {other} expired") == "token [REDACTED] expired"
+
+
+async def test_a_name_holding_the_start_of_a_known_key_is_refused_before_it_is_recorded(tmp_path: Path):
+    # The start of a key is removed from every message (see above): a run id or agent holding it (a key pasted cut
+    # short) was taken, and recorded as given, in a column every reading of the ledger shows
+    key = "AIzaSyQ7pL2mN8vB4xC6zK1jH9gF3dS5aW0eR2t"
+    db = tmp_path / "l.db"
+    async with Service.open(db=db, env={"MAGSAG_PROVIDER": "fake", "GEMINI_API_KEY": key}) as svc:
+        for names in ({"run_id": f"job-{key[:14]}"}, {"agent": key[:PREFIX_SHOWN]}):
+            with pytest.raises(InputError, match="holds what looks like an API key"):
+                await svc.invoke_skill("skill.analysis", {"data": "x"}, **names)
+        ok = await svc.invoke_skill("skill.analysis", {"data": "x"}, run_id=f"job-{key[: PREFIX_SHOWN - 1]}")
+    assert key[:PREFIX_SHOWN].encode() not in _stored(db) and ok.run_id.startswith("job-AIza")
