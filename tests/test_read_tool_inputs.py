@@ -115,3 +115,15 @@ def test_the_cli_refuses_a_huge_time_in_a_few_lines(
     err = capsys.readouterr().err
     assert "is not a time" in err and len(err) < SAID_MAX and "Traceback" not in err, err
 
+
+async def test_a_run_id_filter_longer_than_any_run_id_is_named_by_its_length_in_the_note(tmp_path: Path):
+    # Every other filter's note names one longer than a name by its length; the run id's quoted it whole: 100,000
+    # characters given, 100,000 back in summarize_usage's note and query_runs' note
+    pasted = "run-" + "r" * 100_000
+    async with Client(build_server(catalog=CATALOG, db=tmp_path / "l.db", env={"MAGSAG_PROVIDER": "fake"})) as c:
+        summary = await c.call_tool("summarize_usage", {"filters": {"run_id": pasted}})
+        page = await c.call_tool("query_runs", {"filters": {"run_id": pasted}})
+    (said,) = summary.structured_content["notes"]
+    assert said.startswith(f"no run in this ledger has the id of {len(pasted):,} characters, nor was delegated")
+    assert len(said) < SAID_MAX and page.structured_content["notes"] == [said]
+    assert len(page.content[0].text) < SAID_MAX

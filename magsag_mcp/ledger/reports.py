@@ -11,6 +11,7 @@ from decimal import Decimal
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from ..redaction import redact
+from ..text import shown_name
 from .run_scope import RunSpend, run_spend_in
 
 T = TypeVar("T")
@@ -112,8 +113,10 @@ class LedgerReports:
                 )
         if filters.run_id is not None and not run and not await self.run_recorded(filters.run_id):
             notes.append(
-                f"no run in this ledger has the id {filters.run_id!r}, nor was delegated from it; check the id "
-                "(the run_id a call returned, or `magsag run` printed)"
+                # named by its length when it is longer than any run id (as the other filters' notes are): quoted,
+                # a 100,000-character run id came back whole, in summarize_usage's and query_runs' notes
+                f"no run in this ledger has the id {shown_name(filters.run_id)}, nor was delegated from it; check "
+                "the id (the run_id a call returned, or `magsag run` printed)"
             )
         # a provider this process does not know is kept as written (another process may have recorded it): a
         # misspelt one (opnai) selected nothing, as a misspelt model does
