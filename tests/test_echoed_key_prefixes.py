@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import contextvars
 import logging
+import random
+import string
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
@@ -24,12 +26,21 @@ from magsag_mcp.service import Service
 pytestmark = pytest.mark.anyio
 CATALOG = Path(__file__).resolve().parent.parent / "catalog"
 
+_DRAW = random.Random("echoed-key-prefixes")
+
+
+def _made_up(prefix: str, length: int, alphabet: str = string.ascii_letters + string.digits) -> str:
+    """A key of a vendor's shape, drawn here (seeded: the same every run) rather than written out, so that nothing
+    in the repository reads as a committed key."""
+    return prefix + "".join(_DRAW.choice(alphabet) for _ in range(length - len(prefix)))
+
+
 KEYS = {
-    "openai": "sk-proj-Qw3rTy7uI9oP1aS5dF8gH2jK4lZ6xC0vB3nM7qW1eR5tY9uI",
-    "anthropic": "sk-ant-api03-Zx8cV2bN6mQ4wE7rT1yU5iO9pA3sD6fG0hJ2kL4zX7cV9bN1mQ3wE5rT8yU2iO",
-    "google": "AIzaSyD3kF8hJ2lQ5wE9rT4yU7iO1pA6sD0fG3h",
-    "azure": "9f3c7a1e5b2d48c6a0e4f7b1d3c5a8e2",
-    "local": "gwtok_7Hq2Lm9Xz4Rv1Nc8Bp5Tk3Wd6Yf0Js",  # a gateway's key before a local server
+    "openai": _made_up("sk-proj-", 56),
+    "anthropic": _made_up("sk-ant-api03-", 80),
+    "google": _made_up("AIzaSy", 39),
+    "azure": _made_up("", 32, "0123456789abcdef"),
+    "local": _made_up("gwtok_", 36),  # a gateway's key before a local server
 }
 MODELS = {
     "openai": "openai:gpt-4o",
@@ -167,7 +178,7 @@ def test_a_jwt_sharing_a_known_jwts_header_is_removed_whole():
 async def test_a_name_holding_the_start_of_a_known_key_is_refused_before_it_is_recorded(tmp_path: Path):
     # The start of a key is removed from every message (see above): a run id or agent holding it (a key pasted cut
     # short) was taken, and recorded as given, in a column every reading of the ledger shows
-    key = "AIzaSyQ7pL2mN8vB4xC6zK1jH9gF3dS5aW0eR2t"
+    key = _made_up("AIzaSy", 39)
     db = tmp_path / "l.db"
     async with Service.open(db=db, env={"MAGSAG_PROVIDER": "fake", "GEMINI_API_KEY": key}) as svc:
         for names in ({"run_id": f"job-{key[:14]}"}, {"agent": key[:PREFIX_SHOWN]}):
