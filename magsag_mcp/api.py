@@ -411,9 +411,10 @@ class Magsag(ProcessBound):
         built = UsageFilters.build(filters, paged=False)
         return await self.bridge.call(lambda: self.service.summarize_noted(built))
 
-    def _budget_names(self, agent: str | None, run_id: str | None) -> dict[str, str | None]:
+    def _budget_args(self, agent: str | None, run_id: str | None, **call: Any) -> dict[str, Any]:
         # None is "not given", as in skills.invoke: the agent and run whose limits this Magsag's calls spend
-        return {"agent": self.agent if agent is None else agent, "run_id": self.run_id if run_id is None else run_id}
+        agent, run_id = self.agent if agent is None else agent, self.run_id if run_id is None else run_id
+        return {"agent": agent, "run_id": run_id, **call}
 
     def check_budget(
         self,
@@ -427,7 +428,7 @@ class Magsag(ProcessBound):
         """Each limit the agent's and run's calls meet, by default this Magsag's (``""`` leaves one out). With
         ``skill`` (and the ``model`` and ``max_tokens`` the call would name), ``call`` says whether the least a
         call of it reserves fits what is left: a limit's remaining is not what one call may spend."""
-        names = {**self._budget_names(agent, run_id), "skill": skill, "model": model, "max_tokens": max_tokens}
+        names = self._budget_args(agent, run_id, skill=skill, model=model, max_tokens=max_tokens)
         return self.bridge.run(lambda: self.service.check_budget(**names))
 
     async def acheck_budget(
@@ -440,5 +441,5 @@ class Magsag(ProcessBound):
         max_tokens: int | None = None,
     ) -> dict[str, Any]:
         """:meth:`check_budget` from async code, on any event loop, without holding it while the ledger is read."""
-        names = {**self._budget_names(agent, run_id), "skill": skill, "model": model, "max_tokens": max_tokens}
+        names = self._budget_args(agent, run_id, skill=skill, model=model, max_tokens=max_tokens)
         return await self.bridge.call(lambda: self.service.check_budget(**names))
