@@ -6,8 +6,9 @@ asked, with a JSON object ``{"answer": ...}``; one offering tools, with a call o
 result comes back), and each one's models list (what ``magsag doctor --probe`` reads), with settable
 latency and a per-model plan of failures (``500``, ``503``, ``529``, ``429`` with ``Retry-After``,
 ``quota`` for an exhausted quota, ``drop`` for a dropped connection). It does as little work per
-request as it can, so that in a benchmark it never dominates the client being measured. (The
-spec-checking fakes used by the test suite live in ``tests/fakes``; this one trusts its callers.)
+request as it can, so that in a benchmark it never dominates the client being measured. Its answers, stream
+events and errors are built in :mod:`.loopback_answers`, every field the vendors' specs require in them. (The
+spec-checking fakes used by the test suite live in ``tests/fakes``; this one trusts its callers' requests.)
 
     with LoopbackUpstream(plans={"gpt-4o": [429, 200]}).running() as up:
         os.environ.update(up.env())
@@ -26,16 +27,21 @@ from typing import Any
 
 from aiohttp import web
 
+from .loopback_answers import (
+    anthropic_events,
+    anthropic_message,
+    anthropic_usage,
+    error_body,
+    function_call_item,
+    message_item,
+    response,
+    response_events,
+)
 from .providers.anthropic_answers import JSON_TOOL, JSON_VALUE_TOOL
 from .providers.json_output import asks_for_json
 
 Step = int | str
 
-_ERROR_BODIES = {
-    "openai": lambda status, kind, msg: {"error": {"message": msg, "type": kind, "param": None, "code": kind}},
-    "anthropic": lambda status, kind, msg: {"type": "error", "error": {"type": kind, "message": msg}},
-    "google": lambda status, kind, msg: {"error": {"code": status, "message": msg, "status": kind.upper()}},
-}
 _KINDS = {
     ("openai", 429): "rate_limit_exceeded",
     ("openai", 500): "server_error",
@@ -175,7 +181,7 @@ class LoopbackUpstream:
             msg = "You exceeded your current quota, please check your plan and billing details."
         elif status == 429:
             headers["Retry-After"] = f"{self.retry_after:g}"
-        return web.json_response(_ERROR_BODIES[vendor](status, kind, msg), status=status, headers=headers)
+        return web.json_response(error_body(vendor, status, kind, msg), status=status, headers=headers)
 
     def _text(self, model: str, prompt_bytes: int) -> tuple[str, int, int]:
         text = self.reply or f"loopback answer from {model}"
@@ -251,50 +257,15 @@ class LoopbackUpstream:
         items = body.get("input") if isinstance(body.get("input"), list) else []
         answered = bool(items) and isinstance(items[-1], dict) and items[-1].get("type") == "function_call_output"
         offered = None if answered or body.get("tool_choice") == "none" else _offered(body.get("tools") or [])
-        item: dict[str, Any] = {
-            "type": "message",
-            "id": "msg_loopback",
-            "status": "completed",
-            "role": "assistant",
-            "content": [{"type": "output_text", "text": text, "annotations": []}],
-        }
-        if offered is not None:
+        if offered is None:
+            item = message_item(text)
+        else:
             name, args = offered
-            item = {
-                "type": "function_call",
-                "id": "fc_loopback",
-                "call_id": f"call_loopback_{len(items)}",
-                "name": name,
-                "arguments": json.dumps(args),
-                "status": "completed",
-            }
-        response = {
-            "id": "resp_loopback",
-            "object": "response",
-            "created_at": int(time.time()),
-            "status": "completed",
-            "model": model,
-            "output": [item],
-            "usage": {
-                "input_tokens": n_in,
-                "input_tokens_details": {"cached_tokens": 0},
-                "output_tokens": n_out,
-                "output_tokens_details": {"reasoning_tokens": 0},
-                "total_tokens": n_in + n_out,
-            },
-        }
+            item = function_call_item(f"call_loopback_{len(items)}", name, json.dumps(args))
+        whole = response(body, model, item, n_in, n_out)
         if body.get("stream"):
-            delta = {
-                "type": "response.output_text.delta",
-                "item_id": "msg_loopback",
-                "output_index": 0,
-                "content_index": 0,
-                "delta": text,
-                "sequence_number": 1,
-            }
-            done = {"type": "response.completed", "response": response, "sequence_number": 2}
-            return await _sse(request, [done] if offered is not None else [delta, done])
-        return web.json_response(response)
+            return await _sse(request, response_events(whole, response(body, model, None, 0, 0)))
+        return web.json_response(whole)
 
     async def _anthropic(self, request: web.Request) -> web.StreamResponse:
         raw = await request.read()
@@ -323,59 +294,8 @@ class LoopbackUpstream:
             block = {"type": "tool_use", "id": f"toolu_loopback_{len(messages)}", "name": name, "input": args}
         stop = "tool_use" if block["type"] == "tool_use" else "end_turn"
         if body.get("stream"):
-            start, delta = (
-                ({**block, "input": {}}, {"type": "input_json_delta", "partial_json": json.dumps(block["input"])})
-                if block["type"] == "tool_use"
-                else ({"type": "text", "text": ""}, {"type": "text_delta", "text": block["text"]})
-            )
-            msg = {
-                "id": "msg_loopback",
-                "type": "message",
-                "role": "assistant",
-                "model": model,
-                "content": [],
-                "stop_reason": None,
-                "stop_sequence": None,
-                "usage": {"input_tokens": n_in, "output_tokens": 1},
-            }
-            return await _sse(
-                request,
-                [
-                    ("message_start", {"type": "message_start", "message": msg}),
-                    (
-                        "content_block_start",
-                        {"type": "content_block_start", "index": 0, "content_block": start},
-                    ),
-                    ("content_block_delta", {"type": "content_block_delta", "index": 0, "delta": delta}),
-                    ("content_block_stop", {"type": "content_block_stop", "index": 0}),
-                    (
-                        "message_delta",
-                        {
-                            "type": "message_delta",
-                            "delta": {"stop_reason": stop, "stop_sequence": None},
-                            "usage": {"output_tokens": n_out},
-                        },
-                    ),
-                    ("message_stop", {"type": "message_stop"}),
-                ],
-            )
-        return web.json_response(
-            {
-                "id": "msg_loopback",
-                "type": "message",
-                "role": "assistant",
-                "model": model,
-                "content": [block],
-                "stop_reason": stop,
-                "stop_sequence": None,
-                "usage": {
-                    "input_tokens": n_in,
-                    "output_tokens": n_out,
-                    "cache_creation_input_tokens": 0,
-                    "cache_read_input_tokens": 0,
-                },
-            }
-        )
+            return await _sse(request, anthropic_events(model, block, stop, n_in, n_out))
+        return web.json_response(anthropic_message(model, block, stop, anthropic_usage(n_in, n_out)))
 
     async def _gemini(self, request: web.Request) -> web.StreamResponse:
         raw = await request.read()

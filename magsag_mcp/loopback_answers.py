@@ -1,0 +1,212 @@
+"""The bodies :class:`~magsag_mcp.loopback.LoopbackUpstream` answers with, each in its vendor's documented shape
+(``shared/specs``): every field the spec requires, those with nothing to say as null, and each stream's events in the
+order the vendor sends them. A client that reads a field the real API always sends (``stop_details``, the Responses
+API's echoed ``max_output_tokens``, ``usage.input_tokens_details.cache_write_tokens``) reads it here too, so that an
+example or a demo run offline exercises the code a real answer would.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from typing import Any
+
+#: Anthropic's ``ErrorResponse`` requires a ``request_id`` (the API's own, also in its ``request-id`` header)
+LOOPBACK_REQUEST_ID = "req_loopback"
+
+_OPENAI_ERROR = {"message": "", "type": "", "param": None, "code": None}
+
+
+def error_body(vendor: str, status: int, kind: str, message: str) -> dict[str, Any]:
+    """The vendor's error body: OpenAI's ``{"error": {message, type, param, code}}``, Anthropic's ``ErrorResponse``,
+    Google's ``{"error": Status}``."""
+    if vendor == "anthropic":
+        return {"type": "error", "error": {"type": kind, "message": message}, "request_id": LOOPBACK_REQUEST_ID}
+    if vendor == "google":
+        return {"error": {"code": status, "message": message, "status": kind.upper()}}
+    return {"error": {**_OPENAI_ERROR, "message": message, "type": kind, "code": kind}}
+
+
+# --- the Responses API -------------------------------------------------------------------------------------------
+
+
+def response(body: dict[str, Any], model: str, item: dict[str, Any] | None, n_in: int, n_out: int) -> dict[str, Any]:
+    """A ``Response``: ``item`` its one output item (None: one still in progress, with no output and no usage), the
+    request's settings echoed as the API echoes them."""
+    instructions = body.get("instructions")
+    whole: dict[str, Any] = {
+        "id": "resp_loopback",
+        "object": "response",
+        "created_at": int(time.time()),
+        "status": "in_progress" if item is None else "completed",
+        "error": None,
+        "incomplete_details": None,
+        "instructions": instructions if isinstance(instructions, str) else None,
+        "max_output_tokens": body.get("max_output_tokens"),
+        "model": model,
+        "output": [] if item is None else [item],
+        "parallel_tool_calls": body.get("parallel_tool_calls", True),
+        "previous_response_id": None,
+        "reasoning": {"effort": None, "summary": None},
+        "store": body.get("store", True),
+        "temperature": body.get("temperature", 1.0),
+        "text": body.get("text") or {"format": {"type": "text"}},
+        "tool_choice": body.get("tool_choice", "auto"),
+        "tools": body.get("tools") or [],
+        "top_p": body.get("top_p", 1.0),
+        "truncation": "disabled",
+        "metadata": {},
+    }
+    if item is not None:  # (not before: the spec's usage is no nullable field, and the API sends it with the answer)
+        whole["usage"] = {
+            "input_tokens": n_in,
+            "input_tokens_details": {"cached_tokens": 0, "cache_write_tokens": 0},
+            "output_tokens": n_out,
+            "output_tokens_details": {"reasoning_tokens": 0},
+            "total_tokens": n_in + n_out,
+        }
+    return whole
+
+
+def output_text(text: str) -> dict[str, Any]:
+    return {"type": "output_text", "text": text, "annotations": [], "logprobs": []}
+
+
+def message_item(text: str, *, done: bool = True) -> dict[str, Any]:
+    """An assistant message (``OutputMessage``) with its text, or (not done) as it is announced, with none yet."""
+    return {
+        "type": "message",
+        "id": "msg_loopback",
+        "status": "completed" if done else "in_progress",
+        "role": "assistant",
+        "content": [output_text(text)] if done else [],
+    }
+
+
+def function_call_item(call_id: str, name: str, arguments: str, *, done: bool = True) -> dict[str, Any]:
+    return {
+        "type": "function_call",
+        "id": "fc_loopback",
+        "call_id": call_id,
+        "name": name,
+        "arguments": arguments if done else "",
+        "status": "completed" if done else "in_progress",
+    }
+
+
+def response_events(answered: dict[str, Any], started: dict[str, Any]) -> list[dict[str, Any]]:
+    """A streamed response's events, as the API sends them: ``response.created`` and ``.in_progress`` (``started``,
+    the response with no output yet), the output item added, its text (or arguments) in a delta and done, the item
+    done, then ``response.completed`` with the whole response (``answered``). Each has its ``sequence_number``."""
+    item = answered["output"][0]
+    at = {"output_index": 0}
+    events: list[dict[str, Any]] = [
+        {"type": "response.created", "response": started},
+        {"type": "response.in_progress", "response": started},
+    ]
+    if item["type"] == "function_call":
+        shell = function_call_item(item["call_id"], item["name"], item["arguments"], done=False)
+        on_item = {**at, "item_id": item["id"]}
+        events += [
+            {"type": "response.output_item.added", **at, "item": shell},
+            {"type": "response.function_call_arguments.delta", **on_item, "delta": item["arguments"]},
+            {
+                "type": "response.function_call_arguments.done",
+                **on_item,
+                "name": item["name"],
+                "arguments": item["arguments"],
+            },
+        ]
+    else:
+        text = item["content"][0]["text"]
+        on_part = {**at, "item_id": item["id"], "content_index": 0}
+        events += [
+            {"type": "response.output_item.added", **at, "item": message_item("", done=False)},
+            {"type": "response.content_part.added", **on_part, "part": output_text("")},
+            {"type": "response.output_text.delta", **on_part, "delta": text, "logprobs": []},
+            {"type": "response.output_text.done", **on_part, "text": text, "logprobs": []},
+            {"type": "response.content_part.done", **on_part, "part": output_text(text)},
+        ]
+    events += [
+        {"type": "response.output_item.done", **at, "item": item},
+        {"type": "response.completed", "response": answered},
+    ]
+    for number, event in enumerate(events):
+        event["sequence_number"] = number
+    return events
+
+
+# --- Anthropic Messages ------------------------------------------------------------------------------------------
+
+
+def anthropic_usage(n_in: int, n_out: int) -> dict[str, Any]:
+    """A ``Usage``, every field present: no cache read or written, standard tier."""
+    return {
+        "input_tokens": n_in,
+        "output_tokens": n_out,
+        "cache_creation": None,
+        "cache_creation_input_tokens": 0,
+        "cache_read_input_tokens": 0,
+        "inference_geo": None,
+        "output_tokens_details": None,
+        "server_tool_use": None,
+        "service_tier": "standard",
+    }
+
+
+def anthropic_block(block: dict[str, Any]) -> dict[str, Any]:
+    """A content block with the fields the API writes beside those it was made of: a text's ``citations``, a tool
+    call's ``caller`` (the model itself)."""
+    if block["type"] == "text":
+        return {**block, "citations": None}
+    return {**block, "caller": {"type": "direct"}}
+
+
+def anthropic_message(model: str, block: dict[str, Any], stop: str | None, usage: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "id": "msg_loopback",
+        "type": "message",
+        "role": "assistant",
+        "model": model,
+        "content": [] if stop is None else [anthropic_block(block)],
+        "stop_reason": stop,
+        "stop_sequence": None,
+        "stop_details": None,
+        "container": None,
+        "usage": usage,
+    }
+
+
+def anthropic_events(model: str, block: dict[str, Any], stop: str, n_in: int, n_out: int) -> list[tuple[str, Any]]:
+    """A streamed message's events: ``message_start`` (the message with no content, one output token counted),
+    ``ping``, the block's start, its one delta and its stop, ``message_delta`` (the stop reason, the cumulative
+    usage), ``message_stop``."""
+    if block["type"] == "tool_use":
+        start = anthropic_block({**block, "input": {}})
+        delta = {"type": "input_json_delta", "partial_json": json.dumps(block["input"])}
+    else:
+        start, delta = anthropic_block({"type": "text", "text": ""}), {"type": "text_delta", "text": block["text"]}
+    usage = anthropic_usage(n_in, n_out)
+    said = {k: usage[k] for k in _DELTA_USAGE}
+    ended = {"stop_reason": stop, "stop_sequence": None, "stop_details": None, "container": None}
+    opened = anthropic_message(model, block, None, {**usage, "output_tokens": 1})
+    return [
+        ("message_start", {"type": "message_start", "message": opened}),
+        ("ping", {"type": "ping"}),
+        ("content_block_start", {"type": "content_block_start", "index": 0, "content_block": start}),
+        ("content_block_delta", {"type": "content_block_delta", "index": 0, "delta": delta}),
+        ("content_block_stop", {"type": "content_block_stop", "index": 0}),
+        ("message_delta", {"type": "message_delta", "delta": ended, "usage": said}),
+        ("message_stop", {"type": "message_stop"}),
+    ]
+
+
+#: the counts ``MessageDeltaUsage`` carries (cumulative): no ``cache_creation``, ``inference_geo`` or tier
+_DELTA_USAGE = (
+    "input_tokens",
+    "output_tokens",
+    "cache_creation_input_tokens",
+    "cache_read_input_tokens",
+    "output_tokens_details",
+    "server_tool_use",
+)

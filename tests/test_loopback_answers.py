@@ -1,0 +1,175 @@
+"""The loopback vendors (:mod:`magsag_mcp.loopback`, which the guide's examples and the demos run on) answer in each
+vendor's documented shape: every body, stream event and error validates against the vendor's own spec."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import aiohttp
+import pytest
+
+from magsag_mcp.loopback import LoopbackUpstream
+from magsag_mcp.providers.anthropic import AnthropicProvider
+from magsag_mcp.providers.gemini import GeminiProvider
+from magsag_mcp.providers.openai import AzureProvider, OpenAIProvider
+from magsag_mcp.transport import Transport
+from magsag_mcp.types import LLMRequest, Message, Target, ToolSpec
+from tests.fakes.spec import spec_validator
+
+pytestmark = pytest.mark.anyio
+
+TOOL_SCHEMA = {"type": "object", "properties": {"city": {"type": "string"}}, "required": ["city"]}
+USER = [{"role": "user", "content": "hi"}]
+
+#: (path, request, the spec, the answer's schema, the stream event's schema) by API; each asked with and without a tool
+CALLS: dict[str, tuple[str, dict[str, Any], str, str, str]] = {
+    "chat": (
+        "/v1/chat/completions",
+        {"model": "m-chat", "messages": USER},
+        "openai",
+        "CreateChatCompletionResponse",
+        "CreateChatCompletionStreamResponse",
+    ),
+    "responses": ("/v1/responses", {"model": "m-resp", "input": "hi"}, "openai", "Response", "ResponseStreamEvent"),
+    "anthropic": (
+        "/v1/messages",
+        {"model": "m-claude", "max_tokens": 64, "messages": USER},
+        "anthropic",
+        "Message",
+        "MessageStreamEvent",
+    ),
+    "gemini": (
+        "/v1beta/models/m-gemini:generateContent",
+        {"contents": [{"role": "user", "parts": [{"text": "hi"}]}]},
+        "gemini",
+        "GenerateContentResponse",
+        "GenerateContentResponse",
+    ),
+}
+TOOLS = {
+    "chat": {"tools": [{"type": "function", "function": {"name": "weather", "parameters": TOOL_SCHEMA}}]},
+    "responses": {"tools": [{"type": "function", "name": "weather", "parameters": TOOL_SCHEMA, "strict": False}]},
+    "anthropic": {"tools": [{"name": "weather", "input_schema": TOOL_SCHEMA}]},
+    "gemini": {"tools": [{"functionDeclarations": [{"name": "weather", "parameters": TOOL_SCHEMA}]}]},
+}
+
+
+async def _post(url: str, body: dict[str, Any]) -> tuple[int, str]:
+    headers = {"anthropic-version": "2023-06-01"}
+    async with aiohttp.ClientSession() as session, session.post(url, json=body, headers=headers) as resp:
+        return resp.status, await resp.text()
+
+
+def _events(text: str) -> list[tuple[str | None, Any]]:
+    """(event name, parsed data) of each SSE block; ``[DONE]`` as the string it is."""
+    events = []
+    for block in text.split("\n\n"):
+        if not block.strip():
+            continue
+        fields = dict(line.split(": ", 1) for line in block.splitlines())
+        data = fields["data"]
+        events.append((fields.get("event"), data if data == "[DONE]" else json.loads(data)))
+    return events
+
+
+@pytest.mark.parametrize("tools", [False, True], ids=["text", "tool call"])
+@pytest.mark.parametrize("api", sorted(CALLS))
+async def test_answers_follow_the_vendor_spec(upstream: LoopbackUpstream, api: str, tools: bool):
+    # Before: the Responses API's answer lacked error, incomplete_details, instructions, tools, tool_choice,
+    # parallel_tool_calls, metadata, temperature, top_p, its text's logprobs and usage's cache_write_tokens; Claude's
+    # lacked stop_details, container, a text's citations, a tool call's caller and most of usage
+    path, request, spec, answer, _ = CALLS[api]
+    status, text = await _post(upstream.base_url + path, {**request, **(TOOLS[api] if tools else {})})
+    assert status == 200
+    body = json.loads(text)
+    spec_validator(spec).assert_valid(answer, body)
+    called = json.dumps(body)
+    assert ('"weather"' in called) is tools
+
+
+@pytest.mark.parametrize("tools", [False, True], ids=["text", "tool call"])
+@pytest.mark.parametrize("api", sorted(CALLS))
+async def test_stream_events_follow_the_vendor_spec(upstream: LoopbackUpstream, api: str, tools: bool):
+    # Before: the Responses API's stream was an output_text.delta without its logprobs and a response.completed (no
+    # response.created, no item or part events), Claude's message_start, content_block_start and message_delta each
+    # lacked fields the spec requires
+    path, request, spec, _, event_schema = CALLS[api]
+    stream = {"stream": True} if api != "gemini" else {}
+    url = upstream.base_url + path.replace(":generateContent", ":streamGenerateContent?alt=sse")
+    status, text = await _post(url, {**request, **stream, **(TOOLS[api] if tools else {})})
+    assert status == 200
+    events = _events(text)
+    for name, data in events:
+        if data == "[DONE]" or data.get("type") == "ping":  # (ping is not in this copy of Anthropic's spec)
+            continue
+        spec_validator(spec).assert_valid(event_schema, data)
+        if name is not None:
+            assert name == data["type"]
+    kinds = [data["type"] for _, data in events if isinstance(data, dict) and "type" in data]
+    if api == "responses":
+        assert kinds[:2] == ["response.created", "response.in_progress"] and kinds[-1] == "response.completed"
+        numbers = [data["sequence_number"] for _, data in events]
+        assert numbers == list(range(len(events)))
+    elif api == "anthropic":
+        assert kinds[0] == "message_start" and kinds[-2:] == ["message_delta", "message_stop"]
+
+
+@pytest.mark.parametrize(
+    ("api", "status"), [("chat", 429), ("chat", 500), ("anthropic", 529), ("anthropic", 429), ("gemini", 503)]
+)
+async def test_planned_errors_are_the_vendors_own(api: str, status: int):
+    # Before: Anthropic's error body had no request_id, which its ErrorResponse requires
+    path, request, spec, _, _ = CALLS[api]
+    model = path.split("/")[-1].split(":")[0] if api == "gemini" else request["model"]
+    up = LoopbackUpstream(plans={model: [status]})
+    await up.start()
+    try:
+        got, text = await _post(up.base_url + path, request)
+    finally:
+        await up.stop()
+    assert got == status
+    body = json.loads(text)
+    if api == "gemini":
+        spec_validator(spec).assert_valid("Status", body["error"])
+    else:
+        spec_validator(spec).assert_valid("ErrorResponse", body)
+
+
+PROVIDERS = {
+    "chat": (OpenAIProvider, "openai", "gpt-4o", ()),
+    "responses": (OpenAIProvider, "openai", "gpt-4o", (("api", "responses"),)),
+    "azure": (AzureProvider, "azure", "gpt4o-prod", ()),
+    "anthropic": (AnthropicProvider, "anthropic", "claude-sonnet-4-5", ()),
+    "gemini": (GeminiProvider, "google", "gemini-2.5-flash", ()),
+}
+
+
+@pytest.mark.parametrize("stream", [False, True], ids=["whole", "streamed"])
+@pytest.mark.parametrize("api", sorted(PROVIDERS))
+async def test_the_providers_read_what_the_loopback_answers(upstream: LoopbackUpstream, api: str, stream: bool):
+    """Its answers, whole and streamed, read by the providers as a real vendor's are: the text with its usage, a tool
+    call with its arguments, and the tool's result answered with text."""
+    cls, provider_name, model, params = PROVIDERS[api]
+    weather = ToolSpec("weather", "Weather for a city", TOOL_SCHEMA)
+    transport = Transport()
+    try:
+        # (an api-version with stream_options, without which Azure's answers are not streamed)
+        provider = cls({**upstream.env(), "AZURE_OPENAI_API_VERSION": "2025-01-01-preview"}, transport)
+        target = Target(provider_name, model, params=params)
+        said = await provider.complete(LLMRequest([Message("user", "hi")], max_tokens=64, stream=stream), target)
+        assert (said.text, said.finish_reason, said.warnings) == (f"loopback answer from {model}", "stop", [])
+        assert said.usage.reported and said.usage.input_tokens > 0 and said.usage.output_tokens > 0
+        asked = LLMRequest([Message("user", "weather?")], max_tokens=64, stream=stream, tools=[weather])
+        called = await provider.complete(asked, target)
+        (call,) = called.tool_calls
+        assert (call.name, call.arguments, called.finish_reason) == ("weather", {"city": "revenue"}, "tool_calls")
+        turn = [
+            *asked.messages,
+            Message("assistant", None, tool_calls=[call]),
+            Message("tool", '{"c": 20}', tool_call_id=call.id),
+        ]
+        answered = await provider.complete(LLMRequest(turn, max_tokens=64, stream=stream, tools=[weather]), target)
+        assert answered.text == f"loopback answer from {model}" and not answered.tool_calls
+    finally:
+        await transport.aclose()
