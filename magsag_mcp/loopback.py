@@ -1,9 +1,9 @@
 """A loopback stand-in for the vendors' APIs, for offline examples, demos and benchmarks.
 
-It answers OpenAI Chat Completions and Responses, Azure's deployment URL, Anthropic Messages and
-Gemini ``generateContent`` in their documented shapes (a call asking for JSON, however its vendor is
-asked, with a JSON object ``{"answer": ...}``; one offering tools, with a call of the first, until a tool
-result comes back), and each one's models list (what ``magsag doctor --probe`` reads), with settable
+It answers OpenAI Chat Completions and Responses, Azure's (its deployment URL, its v1 API and the Responses API of
+its dated previews), Anthropic Messages and Gemini ``generateContent`` in their documented shapes (a call asking for
+JSON, however its vendor is asked, with a JSON object ``{"answer": ...}``; one offering tools, with a call of the
+first, until a tool result comes back), and each one's models list (what ``magsag doctor --probe`` reads), with settable
 latency and a per-model plan of failures (``500``, ``503``, ``529``, ``429`` with ``Retry-After``,
 ``quota`` for an exhausted quota, ``drop`` for a dropped connection). It does as little work per
 request as it can, so that in a benchmark it never dominates the client being measured. Its answers, stream
@@ -109,6 +109,11 @@ class LoopbackUpstream:
         app.router.add_post("/v1/chat/completions", self._chat)
         app.router.add_post("/openai/deployments/{deployment}/chat/completions", self._chat)
         app.router.add_post("/v1/responses", self._responses)
+        # Azure's v1 API (api-version v1 or preview: the deployment as the body's model), and the Responses API of
+        # its dated previews
+        app.router.add_post("/openai/v1/chat/completions", self._chat)
+        app.router.add_post("/openai/v1/responses", self._responses)
+        app.router.add_post("/openai/responses", self._responses)
         app.router.add_post("/v1/messages", self._anthropic)
         app.router.add_post("/v1beta/models/{call}", self._gemini)
         # the model lists `magsag doctor --probe` reads (OpenAI's, Anthropic's and a local server's share a path)

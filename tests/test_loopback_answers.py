@@ -136,12 +136,24 @@ async def test_planned_errors_are_the_vendors_own(api: str, status: int):
         spec_validator(spec).assert_valid("ErrorResponse", body)
 
 
-PROVIDERS = {
-    "chat": (OpenAIProvider, "openai", "gpt-4o", ()),
-    "responses": (OpenAIProvider, "openai", "gpt-4o", (("api", "responses"),)),
-    "azure": (AzureProvider, "azure", "gpt4o-prod", ()),
-    "anthropic": (AnthropicProvider, "anthropic", "claude-sonnet-4-5", ()),
-    "gemini": (GeminiProvider, "google", "gemini-2.5-flash", ()),
+#: an api-version with stream_options (without which Azure's answers are not streamed), and one of the v1 API
+STREAMS_USAGE = {"AZURE_OPENAI_API_VERSION": "2025-03-01-preview"}
+PROVIDERS: dict[str, tuple[Any, str, str, tuple[tuple[str, Any], ...], dict[str, str]]] = {
+    "chat": (OpenAIProvider, "openai", "gpt-4o", (), {}),
+    "responses": (OpenAIProvider, "openai", "gpt-4o", (("api", "responses"),), {}),
+    "azure": (AzureProvider, "azure", "gpt4o-prod", (), STREAMS_USAGE),
+    # a dated preview's Responses API (/openai/responses?api-version=...), and the v1 API's (/openai/v1/...)
+    "azure-responses": (AzureProvider, "azure", "gpt4o-prod", (("api", "responses"),), STREAMS_USAGE),
+    "azure-v1": (AzureProvider, "azure", "gpt4o-prod", (), {"AZURE_OPENAI_API_VERSION": "v1"}),
+    "azure-v1-responses": (
+        AzureProvider,
+        "azure",
+        "gpt4o-prod",
+        (("api", "responses"),),
+        {"AZURE_OPENAI_API_VERSION": "v1"},
+    ),
+    "anthropic": (AnthropicProvider, "anthropic", "claude-sonnet-4-5", (), {}),
+    "gemini": (GeminiProvider, "google", "gemini-2.5-flash", (), {}),
 }
 
 
@@ -150,12 +162,11 @@ PROVIDERS = {
 async def test_the_providers_read_what_the_loopback_answers(upstream: LoopbackUpstream, api: str, stream: bool):
     """Its answers, whole and streamed, read by the providers as a real vendor's are: the text with its usage, a tool
     call with its arguments, and the tool's result answered with text."""
-    cls, provider_name, model, params = PROVIDERS[api]
+    cls, provider_name, model, params, settings = PROVIDERS[api]
     weather = ToolSpec("weather", "Weather for a city", TOOL_SCHEMA)
     transport = Transport()
     try:
-        # (an api-version with stream_options, without which Azure's answers are not streamed)
-        provider = cls({**upstream.env(), "AZURE_OPENAI_API_VERSION": "2025-01-01-preview"}, transport)
+        provider = cls({**upstream.env(), **settings}, transport)
         target = Target(provider_name, model, params=params)
         said = await provider.complete(LLMRequest([Message("user", "hi")], max_tokens=64, stream=stream), target)
         assert (said.text, said.finish_reason, said.warnings) == (f"loopback answer from {model}", "stop", [])
