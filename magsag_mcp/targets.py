@@ -281,6 +281,10 @@ ROUTER_FIELDS = frozenset(
         "response_format", "text", "generationConfig", "generation_config", "n", "best_of", "candidateCount",
         "candidate_count", "responseMimeType", "response_mime_type", "responseSchema", "response_schema",
         "responseJsonSchema", "response_json_schema", "stopSequences", "stop_sequences",
+        # Gemini's GenerationConfig.responseFormat (the discovery document of 2026-05): the answer's MIME type and
+        # JSON schema again (its text), and an audio answer's format; at the top of the body, where a target's params
+        # go, Gemini refuses it (400 "Unknown name"), and so does OpenAI
+        "responseFormat",
     }
 )  # fmt: skip
 

@@ -639,6 +639,11 @@ def test_an_origin_allowed_for_one_provider_does_not_receive_anothers_key(catalo
         ({"responseMimeType": "text/x.enum"}, "params.responseMimeType would replace a field magsag sets itself"),
         ({"response_schema": {"type": "STRING"}}, "params.response_schema would replace a field"),
         ({"stopSequences": ["a", "b"]}, "params.stopSequences would replace a field"),
+        # GenerationConfig.responseFormat (newer than gemini.json): the response type and schema again, by another name
+        (
+            {"responseFormat": {"text": {"mimeType": "APPLICATION_JSON", "schema": {"type": "object"}}}},
+            "params.responseFormat would replace a field magsag sets itself",
+        ),
         ({"previous_response_id": "resp_abc"}, "params.previous_response_id: the Responses API would bill"),
         # a stored prompt template: its messages are billed as input the reservation never saw
         ({"prompt": {"id": "pmpt_abc", "version": "2"}}, "params.prompt: the Responses API would bill"),
