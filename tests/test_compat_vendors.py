@@ -25,7 +25,9 @@ async def vendor() -> AsyncIterator[Callable[[int, dict[str, Any]], Any]]:
     """A vendor that answers every chat completion with ``status`` and ``body``; the compat provider at it."""
     started: list[TestServer] = []
 
-    async def start(status: int, body: dict[str, Any]) -> Callable[[Transport], CompatProvider]:
+    async def start(
+        status: int, body: dict[str, Any], env: dict[str, str] | None = None
+    ) -> Callable[[Transport], CompatProvider]:
         async def answer(_request: web.Request) -> web.Response:
             return web.json_response(body, status=status)
 
@@ -35,7 +37,7 @@ async def vendor() -> AsyncIterator[Callable[[int, dict[str, Any]], Any]]:
         await server.start_server()
         started.append(server)
         url = str(server.make_url("/v1"))
-        return lambda transport: CompatProvider({"MAGSAG_COMPAT_BASE_URL": url}, transport)
+        return lambda transport: CompatProvider({"MAGSAG_COMPAT_BASE_URL": url, **(env or {})}, transport)
 
     yield start
     for s in started:
@@ -118,6 +120,10 @@ async def test_a_max_tokens_fireworks_takes_only_streamed_is_asked_for_streamed(
         await server.close()
 
 
+#: the loopback vendor named as a host whose answers' usage.cost is taken as what they cost
+_SAYS_ITS_BILL = {"MAGSAG_BILLED_COST_HOSTS": "example.com, 127.0.0.1"}
+
+
 def _openrouter_answer(**usage: Any) -> dict[str, Any]:
     counts = {"prompt_tokens": 194, "completion_tokens": 2, "total_tokens": 196, **usage}
     choice = {"index": 0, "message": {"role": "assistant", "content": "Hi"}, "finish_reason": "stop"}
@@ -149,7 +155,8 @@ async def test_the_cost_openrouter_says_it_billed_is_the_cost_of_a_model_no_pric
 
     from magsag_mcp.pricing import Pricer
 
-    provider = (await vendor(200, _openrouter_answer(**usage)))(transport)
+    # (the loopback server stands for OpenRouter: named as a host whose usage.cost is taken, as its own is)
+    provider = (await vendor(200, _openrouter_answer(**usage), _SAYS_ITS_BILL))(transport)
     result = await provider.complete(ask(), Target("compat", "openai/gpt-4o"))
     quote = Pricer().price("compat", "openai/gpt-4o", result.usage)
     if cost is None:
@@ -169,3 +176,34 @@ async def test_a_price_in_the_catalog_prices_a_model_whatever_the_answer_says_it
     pricer = Pricer([("compat:openai/gpt-4o", UnitPrices(Decimal(1), Decimal(2)))])
     quote = pricer.price("compat", "openai/gpt-4o", result.usage)
     assert (quote.cost_usd, quote.source) == (Decimal("0.000198"), "catalog:prices.yaml")
+
+
+@pytest.mark.parametrize("stream", [False, True], ids=["body", "stream"])
+async def test_a_cost_an_answer_says_is_not_taken_from_a_server_not_named_for_it(
+    vendor, transport: Transport, stream: bool
+):
+    # Any compatible server's usage.cost was recorded as the exact cost of a call no price is known for: a caller's
+    # own server (a call's base_url) saying "cost": 0 made its calls free under allow_unpriced, and a server whose
+    # "cost" is in credits or cents had it recorded as dollars. Only OpenRouter's, or a host named for it, is taken.
+    from magsag_mcp.pricing import Pricer
+
+    answer = _openrouter_answer(cost=0, is_byok=False)
+    provider = (await vendor(200, answer, {"MAGSAG_BILLED_COST_HOSTS": "openrouter.example"}))(transport)
+    result = await provider.complete(ask(stream=stream), Target("compat", "openai/gpt-4o"))
+    assert result.usage.reported and result.usage.billed_usd is None
+    quote = Pricer().price("compat", "openai/gpt-4o", result.usage)
+    assert quote.cost_usd is None and quote.source is None
+    assert quote.warning and "no price known for compat:openai/gpt-4o" in quote.warning
+
+
+def test_openrouters_api_is_taken_at_its_word_on_what_it_billed_without_being_named():
+    from magsag_mcp.providers.openai import CompatEndpoint
+
+    endpoint = CompatEndpoint({})
+    assert endpoint.says_its_bill("https://openrouter.ai/api/v1/chat/completions")
+    assert endpoint.says_its_bill("https://eu.openrouter.ai/api/v1/chat/completions")
+    assert not endpoint.says_its_bill("https://openrouter.ai.example.com/api/v1/chat/completions")
+    assert not endpoint.says_its_bill("https://api.together.xyz/v1/chat/completions")
+    named = CompatEndpoint({"MAGSAG_BILLED_COST_HOSTS": " Gateway.Example.com ,other.example"})
+    assert named.says_its_bill("https://gateway.example.com:8443/v1/chat/completions")
+    assert not named.says_its_bill("https://example.com/v1/chat/completions")

@@ -199,6 +199,7 @@ class HTTPProvider(Provider):
         try:
             if request.stream:
                 result = await self._stream(wire, url, body, headers, params, timeouts, model, progress, notes)
+                self._unless_bill_taken(result.usage, url)
             else:
                 resp = await self.transport.post_json(
                     url, body, headers=headers, params=params or None, timeouts=timeouts
@@ -209,12 +210,14 @@ class HTTPProvider(Provider):
                     result = wire.parse_response(resp.json(), provider=self.name, model=model)
                 except ProviderError as exc:
                     raise self._unusable(wire, resp, exc, model) from None
+                self._unless_bill_taken(result.usage, url)
                 if progress is not None:  # tested here: a coroutine made and awaited costs every call otherwise
                     await _came_whole(result, progress)
         except ProviderError as exc:
             # the transport's errors (a timeout, a refused or dropped connection) know the URL, not whom it was for:
             # a caller's `except ProviderTimeoutError as e` reads e.provider and e.model as an HTTP error's
             _stamp(exc, self.name, model)
+            self._unless_bill_taken(exc.usage, url)
             if type(exc) is ProviderConnectionError and _UNNAMED_SOURCE in exc.message:
                 _name_the_source(exc, self.endpoint, target)
             raise
@@ -244,6 +247,13 @@ class HTTPProvider(Provider):
         if shown is not None:  # what of the final text the progress has not seen (held back, or not streamed)
             await shown.finish(result.text, result.usage)
         return result
+
+    def _unless_bill_taken(self, usage: Any, url: str) -> None:
+        """Drop what ``usage`` says was billed (``usage.cost``) unless the endpoint at ``url`` is taken at its word
+        (:meth:`~.endpoint.Endpoint.says_its_bill`): a call no price is known for is then of unknown cost, flagged,
+        not recorded at the figure any compatible server, or a caller's own, chose to put there."""
+        if usage is not None and usage.billed_usd is not None and not self.endpoint.says_its_bill(url):
+            usage.billed_usd = None
 
     def _http_error(self, wire: WireFormat, resp: HttpResponse, url: str, model: str) -> ProviderError:
         """The error for an HTTP error status. A 404 is as often a base URL that misses the API (one

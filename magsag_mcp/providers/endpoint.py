@@ -3,10 +3,12 @@ version). :class:`~.base.HTTPProvider` joins an :class:`Endpoint` to a :class:`~
 
 from __future__ import annotations
 
+import functools
 import hashlib
 from abc import ABC, abstractmethod
 from collections.abc import Mapping
 from typing import Any, ClassVar
+from urllib.parse import urlsplit
 
 from ..errors import AuthenticationError, register_secret
 from ..transport import Timeouts
@@ -116,6 +118,30 @@ class Endpoint(ABC):
         register_path_tokens(base, target.model, by_call=target.base_url is not None)
         return base.rstrip("/") + self.probe_path
 
+    def says_its_bill(self, url: str) -> bool:
+        """Whether an answer from ``url`` is taken at its word on what it billed (``usage.cost``, read as OpenRouter
+        defines it: USD charged, plus the upstream cost with the caller's own key): OpenRouter's API, and a host the
+        operator names in ``MAGSAG_BILLED_COST_HOSTS`` (a gateway passing OpenRouter's usage on). Any other server's
+        ``cost`` means what it likes (credits, cents, an estimate), or is what a caller's own server chose to say."""
+        return _bills_itself(url, self.setting(BILLED_COST_HOSTS_ENV) or "")
+
     def describe(self) -> dict[str, Any]:
         """What ``magsag doctor`` shows: never the key itself."""
         return {"key_env": list(self.key_env), "key_set": self.api_key() is not None}
+
+
+#: the hosts, besides OpenRouter's, whose answers' ``usage.cost`` is taken as what the call cost (comma-separated)
+BILLED_COST_HOSTS_ENV = "MAGSAG_BILLED_COST_HOSTS"
+#: the API whose ``usage.cost`` the usage parser reads (:func:`~.openai_usage._billed`), by its documented meaning
+_OPENROUTER = "openrouter.ai"
+
+
+@functools.lru_cache(maxsize=64)
+def _bills_itself(url: str, named: str) -> bool:
+    try:
+        host = (urlsplit(url).hostname or "").lower()
+    except ValueError:
+        return False
+    if host == _OPENROUTER or host.endswith("." + _OPENROUTER):
+        return True
+    return host in {h.strip().lower() for h in named.split(",") if h.strip()}
