@@ -69,7 +69,13 @@ def misread_price_units(catalog: Catalog, pricer: Any) -> list[str]:
         listed = None if any(c in key for c in "*?[") else from_genai_prices(provider, model)
         flat = None if listed is None else listed.units if listed.units is not None else listed.below
         if flat is None:
-            rates = [(f.name, getattr(units, f.name)) for f in fields(units)]
+            rates = [(f.name, getattr(units, f.name)) for f in fields(units) if f.name != "service_tiers"]
+            rates += [
+                (f"service_tiers.{tier}.{f.name}", getattr(given, f.name))
+                for tier, given in units.service_tiers
+                for f in fields(given)
+                if f.name != "service_tiers"
+            ]
             tiny = [(name, rate) for name, rate in rates if rate and rate < PER_TOKEN_BELOW]
             if tiny:
                 name, rate = tiny[0]

@@ -28,7 +28,7 @@ __all__ = ["MAX_RATE", "price_files", "read_prices", "validate_prices"]
 MAX_RATE = 1_000_000
 
 
-class _PriceEntry(BaseModel):
+class _Rates(BaseModel):
     model_config = ConfigDict(extra="forbid")
     input: Decimal = Field(ge=0, le=MAX_RATE)
     output: Decimal = Field(ge=0, le=MAX_RATE)
@@ -38,6 +38,17 @@ class _PriceEntry(BaseModel):
     input_audio: Decimal | None = Field(default=None, ge=0, le=MAX_RATE)
     output_audio: Decimal | None = Field(default=None, ge=0, le=MAX_RATE)
     output_image: Decimal | None = Field(default=None, ge=0, le=MAX_RATE)
+
+
+#: the tier names an answer gives for the standard rate (see pricing): an entry's own rates are that tier's
+_STANDARD_TIER_NAMES = ("default", "auto", "standard", "unspecified")
+
+
+class _PriceEntry(_Rates):
+    #: the rates of a service tier an answer may report serving the call on (OpenAI's and Azure's ``service_tier``:
+    #: "flex", "priority", "scale"; Gemini's ``serviceTier``), where they differ from the entry's own, the standard
+    #: tier's: a call served on a tier the entry does not name is of unknown cost
+    service_tiers: dict[str, _Rates] | None = None
 
 
 def read_prices(
@@ -97,6 +108,13 @@ def read_prices(
                     said = err["msg"] + hint
                 problems.append(f"{path}: {key}.{loc}: {said}")
             continue
+        standard = [tier for tier in entry.service_tiers or () if tier.lower() in _STANDARD_TIER_NAMES]
+        if standard:
+            problems.append(
+                f"{path}: {key}.service_tiers.{standard[0]}: the {standard[0]!r} tier is billed at the standard rate, "
+                "which is the entry's own input and output; write those there, and only other tiers here"
+            )
+            continue
         before = _shadowing(key, [pattern for pattern, _ in out])
         if before is not None:
             # first match wins: an entry below one that matches all its models prices nothing (a "local:..."
@@ -110,7 +128,9 @@ def read_prices(
                 f"it does ({fix})"
             )
             continue
-        out.append((key, UnitPrices(**entry.model_dump())))
+        rates = entry.model_dump(exclude={"service_tiers"})
+        tiers = tuple((tier, UnitPrices(**given.model_dump())) for tier, given in (entry.service_tiers or {}).items())
+        out.append((key, UnitPrices(**rates, service_tiers=tiers)))
         written.append(as_written)
     return out, problems
 

@@ -11,9 +11,12 @@ provider alias such as ``gemini`` names its provider, and an unknown provider is
     "compat:my-model": {input: 0.5, output: 1.5, cache_read: 0.05, cache_write: 0.6}
     "anthropic:my-claude": {input: 3, output: 15, cache_read: 0.3, cache_write: 3.75, cache_write_1h: 6}
     "local:*": {input: 0.02, output: 0.02}   # a rented GPU box; unpriced, local calls cost 0
+    "openai:gpt-5": {input: 1, output: 8, service_tiers: {priority: {input: 2, output: 16}}}
 
-Optional rates of their own: ``cache_write_1h``, ``input_audio``, ``output_audio``, ``output_image``. A kind of token
-billed at a rate of its own that arrives without that rate known makes the call's cost unknown,
+Optional rates of their own: ``cache_write_1h``, ``input_audio``, ``output_audio``, ``output_image``. An entry's
+rates are the standard service tier's; ``service_tiers`` gives those of other tiers (OpenAI's and Azure's flex,
+priority, scale; Gemini's), and a call the answer says another tier served is of unknown cost without them.
+A kind of token billed at a rate of its own that arrives without that rate known makes the call's cost unknown,
 flagged like an unknown model. So does a call to one of OpenAI's web-search models (gpt-4o-search-preview,
 gpt-5-search-api), which searches the web on every call, billed per search beside the tokens, unless
 ``prices.yaml`` prices the model. A Claude cache write or read an entry gives no rate for is billed at Anthropic's
@@ -136,8 +139,17 @@ class Pricer:
         priced = self._cache.get(key)
         if priced is not None and self._clock() < priced.until:
             return priced
-        # A catalog price is what the operator pays for the model, whatever tier served it.
         units = self._override(provider, model)
+        if units is not None and service_tier is not None:
+            # An entry's rates are the standard tier's: a priority call costs up to twice them (a flex one half), and
+            # priced at them it was recorded, and counted against limits, as if exact. A tier is priced at the rates
+            # the entry gives it, or at none.
+            tiered = units.on_tier(service_tier)
+            if tiered is None:
+                priced = Priced(None, None, None, unknown_because=_untiered_entry(provider, model, service_tier))
+                self._cache[key] = priced
+                return priced
+            units = tiered
         if units is not None:
             if provider == "anthropic" and units.input is not None:
                 # Anthropic bills a cache write at its own multiple of the input rate (1.25x for 5 minutes, 2x for
@@ -362,6 +374,17 @@ class Pricer:
         if key not in self._windows:
             self._windows[key] = window_from_genai_prices(provider, model)
         return self._windows[key]
+
+
+def _untiered_entry(provider: str, model: str, tier: str) -> str:
+    """Why a call a service tier served is of unknown cost when a prices.yaml entry prices its model but not that
+    tier, said after the model's name, with the fix."""
+    label = f"{provider}:{bare_model(provider, model)}"
+    return (
+        f"answered on service tier {tier!r}, which its prices.yaml entry gives no rates for (the entry's input and "
+        f"output are the standard tier's); add the tier's to the entry, e.g. \"{label}\": {{input: ..., output: ..., "
+        f"service_tiers: {{{tier}: {{input: ..., output: ...}}}}}}"
+    )
 
 
 def _cache_writes(provider: str, cache_control: Any) -> str | None:

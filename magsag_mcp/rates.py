@@ -53,6 +53,16 @@ class UnitPrices:
     output_audio: Decimal | None = None
     #: pictures out (Gemini's image models): ten times the text rate or more
     output_image: Decimal | None = None
+    #: a prices.yaml entry's rates for the service tiers it names (tier, rates): the fields above are the standard
+    #: tier's, and a call another tier served is priced at that tier's, or at no price the entry gives
+    service_tiers: tuple[tuple[str, UnitPrices], ...] = ()
+
+    def on_tier(self, tier: str) -> UnitPrices | None:
+        """The rates of service tier ``tier`` (not the standard one), where these name it; else None."""
+        for name, rates in self.service_tiers:
+            if name == tier:
+                return rates
+        return None
 
     def cost(self, usage: Usage) -> Decimal | None:
         cached = usage.cached_tokens

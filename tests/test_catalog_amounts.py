@@ -157,6 +157,12 @@ def test_a_price_written_per_thousand_tokens_is_a_problem_of_validate(catalog_co
         ("compat:meta-llama/llama-3.1-70b", "{input: 0.00000012, output: 0.0000003}", "input 0.00000012"),
         ("compat:*", "{input: 0.5, output: 1.5, cache_read: 0.00000005}", "cache_read 0.00000005"),
         ("local:my-gpu-box", "{input: 0, output: 0.0000002}", "output 0.0000002"),
+        # a service tier's rates are read as the entry's are
+        (
+            "compat:*",
+            "{input: 0.5, output: 1.5, service_tiers: {flex: {input: 0.00000025, output: 0.75}}}",
+            "service_tiers.flex.input 0.00000025",
+        ),
     ],
 )
 def test_a_price_per_token_for_a_model_genai_prices_does_not_list_is_a_problem_of_validate(

@@ -731,6 +731,21 @@ async def test_the_prices_resource_shows_every_routed_target_that_has_a_price(cl
     assert prices["overrides"]["local:*"]["input"] == "0"
 
 
+async def test_the_prices_resource_shows_the_service_tiers_an_override_prices(db: Path, catalog_copy: Path):
+    # an entry's rates for another service tier price the calls that tier serves: shown, not left out of the listing
+    prices_file = catalog_copy / "prices.yaml"
+    entry = '"openai:gpt-5": {input: 1, output: 8, service_tiers: {priority: {input: 2, output: 16}}}\n'
+    prices_file.write_text(entry + prices_file.read_text())
+    async with Client(build_server(catalog=catalog_copy, db=db, env=ENV)) as c:
+        prices = json.loads((await c.read_resource("magsag://catalog/prices")).contents[0].text)
+    shown = prices["overrides"]["openai:gpt-5"]
+    assert (shown["input"], shown["output"]) == ("1", "8")
+    assert shown["service_tiers"] == {
+        "priority": {"input": "2", "output": "16", "cache_read": None, "cache_write": None}
+    }
+    assert "service_tiers" not in prices["overrides"]["local:*"]
+
+
 async def test_a_skills_route_is_the_one_the_router_takes(db: Path):
     # MAGSAG_MODEL overrides the routing file, the skill's data class adds its allowed local model, and
     # governance forbids the override for this data class: the resource shows all three, with the reason.

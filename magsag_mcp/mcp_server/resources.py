@@ -157,6 +157,8 @@ def _prices(svc: Service) -> Any:
         for k in ("cache_write_1h", "input_audio", "output_audio", "output_image"):
             if getattr(u, k) is not None:
                 shown[k] = format(getattr(u, k), "f")
+        if u.service_tiers:  # a prices.yaml entry's rates for the service tiers it names, beside the standard one's
+            shown["service_tiers"] = {tier: units(rates) for tier, rates in u.service_tiers}
         return shown
 
     def target(t: Any) -> dict[str, Any] | None:

@@ -199,9 +199,11 @@ def test_a_service_tier_genai_prices_cannot_price_makes_the_cost_unknown():
     assert "service tier 'scale'" in scale.warning and "unknown" in scale.warning
     # a tier genai-prices prices for some models only: gpt-4o has no flex price
     assert pricer.price("openai", "gpt-4o", Usage(1000, 100, service_tier="flex")).cost_usd is None
-    # a catalog price is the price whatever the tier
+    # a catalog price is the standard tier's: another tier is priced at the rates the entry gives it, or unknown
     overridden = Pricer([("openai:gpt-4o", UnitPrices(D(1), D(2)))])
-    assert overridden.price("openai", "gpt-4o", Usage(1000, 100, service_tier="scale")).cost_usd == D("0.0012")
+    assert overridden.price("openai", "gpt-4o", Usage(1000, 100, service_tier="scale")).cost_usd is None
+    scaled = Pricer([("openai:gpt-4o", UnitPrices(D(1), D(2), service_tiers=(("scale", UnitPrices(D(1), D(2))),)))])
+    assert scaled.price("openai", "gpt-4o", Usage(1000, 100, service_tier="scale")).cost_usd == D("0.0012")
 
 
 @pytest.mark.parametrize("stream", [False, True], ids=["body", "stream"])
