@@ -20,7 +20,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from .exact_money import amount_problem
 from .rates import UnitPrices, bare_model
 
-__all__ = ["MAX_RATE", "price_files", "read_prices", "validate_prices"]
+__all__ = ["MAX_RATE", "azure_deployment_type", "price_files", "read_prices", "validate_prices"]
 
 
 #: the dearest rate a price may name, USD per million tokens (the dearest models cost hundreds): past it, a
@@ -186,4 +186,38 @@ def price_files(catalog_dir: Path) -> list[Path]:
 
 
 def validate_prices(catalog_dir: Path, env: Mapping[str, str] | None = None) -> list[str]:
-    return read_prices(Path(catalog_dir), env)[1]
+    problem = azure_deployment_type(os.environ if env is None else env)[1]
+    return read_prices(Path(catalog_dir), env)[1] + ([problem] if problem else [])
+
+
+#: the setting that says which of Azure's deployment types the resource's deployments are
+AZURE_DEPLOYMENT_TYPE_ENV = "AZURE_OPENAI_DEPLOYMENT_TYPE"
+#: the deployment type genai-prices' Azure rates (and OpenAI's, which it falls back to) are the prices of
+GLOBAL_STANDARD = "GlobalStandard"
+#: Azure's deployment types that serve calls as they come, as its API and portal name them (the SKU's name): Data Zone
+#: and Regional (Standard) deployments are billed above Global ones, and provisioned ones by the hour, not the token
+AZURE_DEPLOYMENT_TYPES = (
+    GLOBAL_STANDARD,
+    "DataZoneStandard",
+    "Standard",
+    "GlobalProvisionedManaged",
+    "DataZoneProvisionedManaged",
+    "ProvisionedManaged",
+)
+
+
+def azure_deployment_type(env: Mapping[str, str]) -> tuple[str, str | None]:
+    """``AZURE_OPENAI_DEPLOYMENT_TYPE`` as Azure names the type (spaces, dashes, underscores and case aside: the
+    portal writes "Data Zone Standard"), GlobalStandard when unset; and the problem with a value that names none."""
+    given = (env.get(AZURE_DEPLOYMENT_TYPE_ENV) or "").strip()
+    if not given:
+        return GLOBAL_STANDARD, None
+    squeezed = re.sub(r"[\s_-]+", "", given).lower()
+    for known in AZURE_DEPLOYMENT_TYPES:
+        if squeezed == known.lower():
+            return known, None
+    return GLOBAL_STANDARD, (
+        f"{AZURE_DEPLOYMENT_TYPE_ENV}={given!r} is not one of Azure's deployment types; set it to one of "
+        f"{', '.join(AZURE_DEPLOYMENT_TYPES)} (the deployment's type in the Azure portal), or leave it unset for "
+        f"{GLOBAL_STANDARD}"
+    )

@@ -40,7 +40,8 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
-from .price_files import MAX_RATE, read_prices, validate_prices
+from .price_files import AZURE_DEPLOYMENT_TYPE_ENV, GLOBAL_STANDARD, MAX_RATE, azure_deployment_type, read_prices
+from .price_files import validate_prices as validate_prices
 from .providers.openai_models import searches_every_call
 from .rates import (
     ANTHROPIC_READ,
@@ -106,9 +107,16 @@ _GEO_MULTIPLIERS: dict[tuple[str, str], Decimal] = {("anthropic", "us"): Decimal
 
 class Pricer:
     def __init__(
-        self, overrides: list[tuple[str, UnitPrices]] | None = None, *, clock: Callable[[], float] = time.time
+        self,
+        overrides: list[tuple[str, UnitPrices]] | None = None,
+        *,
+        clock: Callable[[], float] = time.time,
+        azure_deployment_type: str = GLOBAL_STANDARD,
     ) -> None:
         self.overrides = overrides or []
+        #: the type of the Azure deployments calls go to (AZURE_OPENAI_DEPLOYMENT_TYPE): genai-prices' rates are
+        #: Global Standard's, and price no other type
+        self.azure_deployment_type = azure_deployment_type
         #: unix time now; a resolved price is kept until its model's next dated price change
         self._clock = clock
         #: per (provider, model, service tier): pricing runs on every call
@@ -130,9 +138,11 @@ class Pricer:
         from .errors import CatalogError
 
         overrides, problems = read_prices(Path(catalog_dir) if catalog_dir else None, env)
+        deployment_type, problem = azure_deployment_type(os.environ if env is None else env)
+        problems += [problem] if problem else []
         if problems:
             raise CatalogError("invalid prices:\n  " + "\n  ".join(problems), problems=problems)
-        return cls(overrides)
+        return cls(overrides, azure_deployment_type=deployment_type)
 
     def _resolve(self, provider: str, model: str, service_tier: str | None = None) -> Priced:
         key = (provider, model, service_tier)
@@ -170,6 +180,11 @@ class Pricer:
             # or a prices.yaml of the user's own without "local:*", must not make local calls unpriced: a cost
             # limit would refuse every one of them.
             priced = Priced(UnitPrices(ZERO, ZERO), None, "free")
+        elif provider == "azure" and self.azure_deployment_type != GLOBAL_STANDARD:
+            # Azure bills a Data Zone or Regional deployment above a Global one, and a provisioned one by the hour; its
+            # answers never say which type served them, and genai-prices' rates are Global's: priced at them, every
+            # call of an EU Data Zone resource was recorded below its bill as if exact
+            priced = Priced(None, None, None, unknown_because=_not_global(self.azure_deployment_type, model))
         elif provider in _SEARCH_FEE_PROVIDERS and searches_every_call(model):
             # OpenAI's web-search models search on every call, each search billed per call on top of the tokens
             # (more than a short call's tokens cost): genai-prices' token rates alone would record a fraction
@@ -374,6 +389,16 @@ class Pricer:
         if key not in self._windows:
             self._windows[key] = window_from_genai_prices(provider, model)
         return self._windows[key]
+
+
+def _not_global(deployment_type: str, deployment: str) -> str:
+    """Why an Azure deployment of a type genai-prices does not price (see Pricer._resolve) is of unknown cost, said
+    after its name, with the fix."""
+    return (
+        f"is a {deployment_type} deployment ({AZURE_DEPLOYMENT_TYPE_ENV}), which Azure bills at rates of its own, "
+        f"not the {GLOBAL_STANDARD} rates genai-prices gives; add the deployment's rates to catalog/prices.yaml, e.g. "
+        f'"azure:{deployment}": {{input: ..., output: ...}}'
+    )
 
 
 def _untiered_entry(provider: str, model: str, tier: str) -> str:
