@@ -207,3 +207,18 @@ def test_openrouters_api_is_taken_at_its_word_on_what_it_billed_without_being_na
     named = CompatEndpoint({"MAGSAG_BILLED_COST_HOSTS": " Gateway.Example.com ,other.example"})
     assert named.says_its_bill("https://gateway.example.com:8443/v1/chat/completions")
     assert not named.says_its_bill("https://example.com/v1/chat/completions")
+
+
+async def test_an_unusable_answers_cost_is_not_taken_from_a_server_not_named_for_it(vendor, transport: Transport):
+    # a 200 with no choices is billed for the usage it reports: priced as any answer's, its usage.cost taken only
+    # from a server named for it
+    from magsag_mcp.pricing import Pricer
+
+    answer = {**_openrouter_answer(cost=0, is_byok=False), "choices": []}
+    for env, billed in (({}, None), (_SAYS_ITS_BILL, 0)):
+        provider = (await vendor(200, answer, env))(transport)
+        with pytest.raises(E.ProviderError) as info:
+            await provider.complete(ask(), Target("compat", "openai/gpt-4o"))
+        usage = info.value.usage
+        assert usage is not None and usage.reported and usage.billed_usd == billed
+        assert Pricer().price("compat", "openai/gpt-4o", usage).cost_usd == billed
