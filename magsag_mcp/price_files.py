@@ -129,7 +129,10 @@ def read_prices(
             )
             continue
         rates = entry.model_dump(exclude={"service_tiers"})
-        tiers = tuple((tier, UnitPrices(**given.model_dump())) for tier, given in (entry.service_tiers or {}).items())
+        # an answer's tier is read in lower case (OpenAI's is; Gemini's serviceTier is lowered): so is an entry's
+        tiers = tuple(
+            (tier.lower(), UnitPrices(**given.model_dump())) for tier, given in (entry.service_tiers or {}).items()
+        )
         out.append((key, UnitPrices(**rates, service_tiers=tiers)))
         written.append(as_written)
     return out, problems

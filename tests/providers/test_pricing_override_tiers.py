@@ -58,7 +58,8 @@ async def test_an_entry_without_the_tiers_rates_leaves_a_priority_answer_unprice
 
 
 async def test_a_tier_the_entry_prices_is_priced_and_reserved_at_its_rates(serve, transport, tmp_path):
-    text = '"openai:gpt-5": {input: 1, output: 8, service_tiers: {priority: {input: 2, output: 16, cache_read: 0.2}}}\n'
+    # (a tier written "Priority" is the tier answers call "priority")
+    text = '"openai:gpt-5": {input: 1, output: 8, service_tiers: {Priority: {input: 2, output: 16, cache_read: 0.2}}}\n'
     pricer = Pricer.from_catalog(_catalog(tmp_path, text))
     assert pricer.worst_case("openai", "gpt-5", 1000, 100) == (1000 * 1 + 100 * 8) / D(M)
     priority = pricer.price("openai", "gpt-5", await _answered_on(serve, transport, "priority"))
