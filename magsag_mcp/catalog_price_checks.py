@@ -87,9 +87,15 @@ def misread_price_units(catalog: Catalog, pricer: Any) -> list[str]:
                     "tokens"
                 )
             continue
+        # a service tier's rates too, against the standard list price: no tier is billed a hundredth of it (flex and
+        # batch are half)
+        compared = [("input", units.input, flat.input), ("output", units.output, flat.output)]
+        for tier, rates in units.service_tiers:
+            compared.append((f"service_tiers.{tier}.input", rates.input, flat.input))
+            compared.append((f"service_tiers.{tier}.output", rates.output, flat.output))
         slips = [
             f"{name} {given:f} is {listed_rate / given:,.0f} times below its list price of {listed_rate:f}"
-            for name, given, listed_rate in (("input", units.input, flat.input), ("output", units.output, flat.output))
+            for name, given, listed_rate in compared
             if given and listed_rate and listed_rate >= given * UNIT_SLIP
         ]
         if slips:

@@ -127,6 +127,12 @@ def test_plain_numbers_and_quoted_text_read_as_ever(catalog_copy):
     [
         ("openai:gpt-4o", "{input: 0.0025, output: 0.01}", "1,000"),  # per thousand tokens, as many price pages
         ("claude:claude-3-5-sonnet-20241022", "{input: 0.000003, output: 15}", "1,000,000"),  # per token
+        # a service tier's rates, per thousand (gpt-4o priority: $4.25 / $17 per million; its list price $2.50 / $10)
+        (
+            "openai:gpt-4o",
+            "{input: 2.5, output: 10, service_tiers: {priority: {input: 0.00425, output: 0.017}}}",
+            "588",
+        ),
     ],
 )
 def test_a_price_written_per_thousand_tokens_is_a_problem_of_validate(catalog_copy, key, written, times):
@@ -140,13 +146,13 @@ def test_a_price_written_per_thousand_tokens_is_a_problem_of_validate(catalog_co
     problems = validate_catalog(catalog_copy, {})
     assert len(problems) == 1, problems
     shown = key.replace("claude:", "anthropic:")
-    assert problems[0].startswith(f"{prices}: {shown}: input ")
+    assert problems[0].startswith(f"{prices}: {shown}: {'service_tiers.priority.' if times == '588' else ''}input ")
     assert f"is {times} times below its list price of " in problems[0]
     assert problems[0].endswith(
         "(genai-prices); prices.yaml takes USD per million tokens, and a price per thousand tokens is 1,000 times too "
         "low: budgets would reserve and count that much less than calls cost; write the price per million tokens"
     )
-    assert ("output" in problems[0]) == (times == "1,000")  # an output of 15 per million is right
+    assert ("output" in problems[0]) == (times != "1,000,000")  # an output of 15 per million is right
     Pricer.from_catalog(catalog_copy, {})  # a calling service still opens: the check is validate's
 
 
