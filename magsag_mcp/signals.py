@@ -9,9 +9,12 @@ path Ctrl-C takes: ``asyncio``'s runner cancels the main task, synchronous code 
 
 from __future__ import annotations
 
+import contextlib
+import os
 import signal
+import stat
 import threading
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterator
 from contextlib import ExitStack
 from types import FrameType
 from typing import TypeVar
@@ -20,6 +23,10 @@ T = TypeVar("T")
 
 #: the signal that stopped the process, if one did (for its exit status: 128 + the number)
 received: int | None = None
+#: the file descriptor of the output a write is under way to (see :func:`writing_output`), while one is
+_writing_to: int | None = None
+#: whether SIGTERM sent the output to /dev/null (:func:`writing_output`): the command did not write it all
+output_given_up = False
 
 
 def sigterm_as_interrupt() -> None:
@@ -80,7 +87,45 @@ def exit_status() -> int:
     return 128 + (received or signal.SIGINT)
 
 
+@contextlib.contextmanager
+def writing_output(fd: int) -> Iterator[None]:
+    """Around a write to the process's output (``fd``, stdout's), which SIGTERM ends if it is blocked.
+
+    A write into a pipe whose reader stopped reading (``magsag data query --format csv | consumer``, the consumer
+    stuck or stopped) blocks while the pipe is full. SIGTERM interrupts it, and is taken as Ctrl-C, which asyncio's
+    runner takes as "cancel the main task": at its next await, which the write, retried once the handler returned,
+    never reached. The process waited on the pipe until it was killed. A pipe's (or a socket's) output is sent to
+    /dev/null then, so that the write ends and the cancellation goes its way (an export's ledger closed, exit
+    status 143, also where the command ended before an await took the cancellation: :data:`output_given_up`);
+    what the pipe already holds is still read. A regular file's write ends by itself."""
+    global _writing_to
+    _writing_to = fd  # set before received is looked at: a SIGTERM after this line is the handler's to act on
+    try:
+        if received == signal.SIGTERM:  # arrived before this write began: it would block as well
+            _output_nowhere(fd)
+        yield
+    finally:
+        _writing_to = None
+
+
+def _output_nowhere(fd: int) -> None:
+    """``fd`` pointed at /dev/null, if it is a pipe or a socket (whose write may wait on its reader for ever)."""
+    global output_given_up
+    with contextlib.suppress(OSError):
+        mode = os.fstat(fd).st_mode
+        if not stat.S_ISFIFO(mode) and not stat.S_ISSOCK(mode):
+            return
+        nowhere = os.open(os.devnull, os.O_WRONLY)
+        try:
+            os.dup2(nowhere, fd)
+            output_given_up = True
+        finally:
+            os.close(nowhere)
+
+
 def _interrupt(signum: int, frame: FrameType | None) -> None:
     global received
     received = signum
+    if _writing_to is not None:  # a write to the output is under way, perhaps blocked on a full pipe
+        _output_nowhere(_writing_to)
     signal.raise_signal(signal.SIGINT)

@@ -8,6 +8,7 @@ failed, a gate did not pass), 2 bad input (arguments, catalog, environment).
 from __future__ import annotations
 
 import argparse
+import contextlib
 import errno
 import importlib
 import itertools
@@ -18,9 +19,10 @@ import sys
 from collections.abc import Iterable, Sequence
 from typing import Any
 
+from .. import signals
 from ..errors import ConfigError, InputError, LedgerError, MagsagError
 from ..redaction import register_env_secrets
-from ..signals import exit_status, sigterm_as_interrupt
+from ..signals import exit_status, sigterm_as_interrupt, writing_output
 
 COMMAND_MODULES = ("core", "data", "governance", "demo")
 
@@ -194,9 +196,22 @@ def write_utf8(text: str, *, stream: Any = None) -> None:
     if buffer is None:
         stream.write(text)
         return
-    stream.flush()  # what was written as text goes first
-    buffer.write(text.encode("utf-8", "backslashreplace"))
-    buffer.flush()
+    # a write to stdout blocked on a full pipe (its reader stopped) is ended by SIGTERM (see writing_output)
+    fd = _stdout_fd(stream)
+    with contextlib.nullcontext() if fd is None else writing_output(fd):
+        stream.flush()  # what was written as text goes first
+        buffer.write(text.encode("utf-8", "backslashreplace"))
+        buffer.flush()
+
+
+def _stdout_fd(stream: Any) -> int | None:
+    """The file descriptor of ``stream`` if it is the process's stdout (not a file ``--output`` names)."""
+    if stream is not sys.stdout:
+        return None
+    try:
+        return int(stream.fileno())
+    except (OSError, ValueError, AttributeError):  # a stream in memory (a test's capture): no descriptor
+        return None
 
 
 def print_error(exc: MagsagError) -> None:
@@ -227,6 +242,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             code = 0
         else:
             code = int(args.func(args) or 0)
+        if signals.output_given_up:  # SIGTERM ended a write (the rest went nowhere) after the command's last await
+            return exit_status()
         if sys.stdout is not None:  # None: started with stdout closed (`>&-`), where print writes nothing
             sys.stdout.flush()  # what is still buffered: a full disk shows here, not as an error at exit
         return code
