@@ -276,3 +276,51 @@ def test_pages_of_a_time_window_go_on_to_the_runs_begun_before_it(tmp_path: Path
             return [r["run_id"] for r in page["runs"]]
 
     assert anyio.run(past_the_window_runs) == ["r-session"]
+
+
+def test_an_export_is_read_from_python_as_the_cli_reads_it(tmp_path: Path):
+    """The export's reading (pages by cursor, a window resolved once, a run of many attempts read a piece at a
+    time) is the ledger's, not the CLI's: a Python caller reads the same runs, with every attempt, as
+    ``query_runs_page`` lists them on one page."""
+    import pytest
+
+    from magsag_mcp.errors import InputError
+    from magsag_mcp.ledger import UsageFilters
+    from magsag_mcp.ledger.exports import LongRun, RunsExport
+
+    db = tmp_path / "python.db"
+    now = time.time()
+
+    async def go() -> None:
+        async with Ledger(db) as ledger:
+            for i, calls in enumerate((1, 5, 0, 2, 4)):
+                run = RunRecord(f"r-{i}", "ana", "skill.analysis", now - i)
+                attempts = [
+                    AttemptRecord(run.run_id, now - i + k / 10, "fake", f"m{k}", run.skill, "ana", "ok", 0, 1)
+                    for k in range(calls)
+                ]
+                await ledger.record_call(run, attempts)
+            whole = (await ledger.query_runs_page(UsageFilters(limit=100)))["runs"]
+
+            export = RunsExport(UsageFilters(limit=2, since="1h"))
+            pages: list[list[dict | LongRun]] = [page async for page in export.pages(ledger, inline=3, piece=2)]
+            assert [len(page) for page in pages] == [2, 2, 1]
+            read, pieces = [], []
+            for page in pages:
+                for run in page:
+                    if isinstance(run, LongRun):
+                        got = [piece async for piece in run.attempt_pieces()]
+                        pieces.append([len(piece) for piece in got])
+                        run = {**run.run, "attempts": [a for piece in got for a in piece]}
+                    read.append(run)
+            assert read == whole
+            assert pieces == [[2, 2, 1], [2, 2]]  # r-1's five attempts and r-4's four, two at a time
+            assert not export.has_more and export.next_cursor is None
+
+            first = RunsExport(UsageFilters(limit=2), all_pages=False)
+            assert [[r["run_id"] for r in page] async for page in first.pages(ledger)] == [["r-0", "r-1"]]
+            assert first.has_more and first.next_cursor is not None
+
+    anyio.run(go)
+    with pytest.raises(InputError, match="since"):  # refused as it is made, before any ledger is opened
+        RunsExport(UsageFilters(since="yesterday-ish"))

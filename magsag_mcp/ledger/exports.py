@@ -1,20 +1,89 @@
-"""A run's attempts read in pieces, for an export (``magsag data query --format csv|json``).
+"""An export of runs (``magsag data query --format csv|json``, or :class:`RunsExport` from Python): every
+matching run, read a page at a time, by cursor, each run of many attempts read a piece at a time.
 
-An export reads its runs a page at a time, each run with its attempts. A run may hold hundreds of thousands
-of them (every call of a long-lived ``Magsag`` is one run): read whole, with its page, 300,000 attempts took
-820 MB, a few million more than some machines have. Such a run is listed without its attempts
-(:func:`~.queries.query_runs_page`'s ``inline``), and the export reads them after: their ids in order, at most
-the last one recorded when its page was read (``attempt_bound``), then the attempts by id, some hundreds at a
-time.
+Runs are read by cursor (:mod:`.paging`), so runs recorded meanwhile neither repeat a row nor push one out;
+they are left for the next export. A relative window ("7d") is resolved once, as a summary resolves it: each
+page worked it out again from the time then, and an export that took minutes left out the runs of its
+window's first minutes (the last pages' oldest runs).
+
+A run may hold hundreds of thousands of attempts (every call of a long-lived ``Magsag`` is one run): read
+whole, with its page, 300,000 attempts took 820 MB, a few million more than some machines have. Such a run is
+listed without its attempts (:func:`~.queries.query_runs_page`'s ``inline``), and the export reads them after
+(:class:`LongRun`): their ids in order, at most the last one recorded when its page was read
+(``attempt_bound``), then the attempts by id, some hundreds at a time.
 """
 
 from __future__ import annotations
 
 import sqlite3
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
+
+from .filters import UsageFilters, parse_since
 
 if TYPE_CHECKING:
     from .store import Ledger
+
+#: a run of more attempts than this is listed without them, and they are read after it (:class:`LongRun`)
+INLINE_ATTEMPTS = 100
+#: attempts of such a run read at a time, each by its id: under SQLite's 999 variables a statement before 3.32
+#: (the system SQLite of some distributions' Pythons)
+ATTEMPTS_READ = 900
+
+
+@dataclass(frozen=True)
+class LongRun:
+    """A run of more attempts than an export reads with its page: ``run`` as a page lists it, its ``attempts``
+    empty (still its last field), and :meth:`attempt_pieces`, the attempts themselves."""
+
+    run: dict[str, Any]
+    ledger: Any
+    #: the last attempt recorded when the run's page was read: those recorded since are left out
+    bound: int
+    piece: int = ATTEMPTS_READ
+
+    async def attempt_pieces(self) -> AsyncIterator[list[dict[str, Any]]]:
+        """The run's attempts in the order a run lists them, ``piece`` at a time; none if the run's attempts were
+        pruned since its page was read (a piece whose attempts were all pruned meanwhile is an empty list)."""
+        ids = await self.ledger.run_attempt_ids(self.run["run_id"], self.bound)
+        for i in range(0, len(ids), self.piece):
+            yield await self.ledger.attempts_by_id(ids[i : i + self.piece])
+
+
+class RunsExport:
+    """The runs ``filters`` match, newest first, ``filters.limit`` a page: every page (``all_pages``), or the
+    first alone (where :attr:`has_more` and :attr:`next_cursor` say how to read on). Its window is resolved
+    here, once: a time that cannot be read is refused before any ledger is opened.
+
+    ``async for page in RunsExport(filters).pages(ledger)``: each page a list of runs, each a run with its
+    attempts (as ``Ledger.query_runs_page`` lists it) or a :class:`LongRun`, whose attempts are read as they are
+    iterated. Every page read yields its list, empty or not, before the next is read."""
+
+    def __init__(self, filters: UsageFilters, *, all_pages: bool = True) -> None:
+        self.filters = filters
+        self.all_pages = all_pages
+        self._window = {"since": parse_since(filters.since), "until": parse_since(filters.until, field="until")}
+        #: whether more runs match than were read (only without ``all_pages``), and where they begin
+        self.has_more = False
+        self.next_cursor: str | None = None
+
+    async def pages(
+        self, ledger: Ledger, *, inline: int = INLINE_ATTEMPTS, piece: int = ATTEMPTS_READ
+    ) -> AsyncIterator[list[dict[str, Any] | LongRun]]:
+        """Each page of runs, read as the one before it has been used (see the class); ``inline`` and ``piece``:
+        :data:`INLINE_ATTEMPTS` and :data:`ATTEMPTS_READ`."""
+        page_filters = self.filters.model_copy(update=self._window)
+        while True:
+            page = await ledger.query_runs_page(page_filters, inline=inline)
+            self.has_more, self.next_cursor = page["has_more"], page["next_cursor"]
+            yield [
+                run if run.pop("attempts_omitted", None) is None else LongRun(run, ledger, page["attempt_bound"], piece)
+                for run in page["runs"]
+            ]
+            if not page["has_more"] or not self.all_pages:
+                return
+            page_filters = page_filters.model_copy(update={"cursor": page["next_cursor"], "offset": 0})
 
 
 def attempts_beyond(conn: sqlite3.Connection, run_id: str, most: int) -> int | None:
