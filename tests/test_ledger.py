@@ -6,6 +6,7 @@ import csv
 import io
 import json
 import os
+import re
 import signal
 import sqlite3
 import subprocess
@@ -932,6 +933,25 @@ async def test_prune_and_vacuum(tmp_path: Path):
             lambda conn: [conn.execute(f"SELECT COUNT(*) FROM {t}").fetchone()[0] for t in ("agent_spend", "day_spend")]
         )
         assert kept == [1, 1]
+
+
+async def test_a_retention_given_as_text_is_read_by_the_ledger_as_data_prune_reads_it(tmp_path: Path):
+    """`data prune --older-than 90d`'s reading of its text (hours, days or weeks; minutes and seconds refused:
+    "3m" meant as three months) is the ledger's, for a Python caller to prune as the CLI does."""
+    from magsag_mcp.ledger.prune import retention_seconds
+
+    assert [retention_seconds(t) for t in ("90d", "12w", " 48h ", "1.5d")] == [7776000, 7257600, 172800, 129600]
+    for text, unit in (("3m", "minutes (m is minutes, not months)"), ("30s", "seconds")):
+        with pytest.raises(InputError, match=rf"counts in {re.escape(unit)}, which no retention is counted in"):
+            retention_seconds(text)
+    with pytest.raises(InputError, match="is not a duration"):
+        retention_seconds("three months")
+    async with Ledger(tmp_path / "l.db") as ledger:
+        for run_id, at in (("old", time.time() - 100 * 86400), ("new", time.time())):
+            attempt = AttemptRecord(run_id, at, "fake", "m", "s", "a", "ok", 0, 1)
+            await ledger.record_call(RunRecord(run_id, "a", "s", at), [attempt])
+        counts = await ledger.prune(retention_seconds("90d"))
+        assert counts["attempts"] == 1 and [r["run_id"] for r in await ledger.query_runs()] == ["new"]
 
 
 async def test_a_prune_beside_a_running_server_leaves_no_write_ahead_log_as_large_as_the_ledger(tmp_path: Path):

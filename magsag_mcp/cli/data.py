@@ -340,16 +340,9 @@ def _search(args: argparse.Namespace) -> int:
 
 
 def _prune(args: argparse.Namespace) -> int:
-    from ..ledger import parse_duration_seconds
+    from ..ledger.prune import retention_seconds
 
-    seconds = parse_duration_seconds(args.older_than)
-    unit = args.older_than.strip()[-1]
-    if unit in "sm":  # "3m" meant as three months deleted all but the last three minutes of the audit trail
-        what = "minutes (m is minutes, not months)" if unit == "m" else "seconds"
-        raise InputError(
-            f"--older-than {args.older_than} counts in {what}, which no retention is counted in; give hours, days "
-            "or weeks, e.g. 90d for about three months"
-        )
+    seconds = retention_seconds(args.older_than)  # refused before the ledger is opened
     counts = with_ledger(args, lambda ledger: ledger.prune(seconds), writes=True)
     print_json({"deleted": counts, "older_than": args.older_than})
     if counts.get("vacuum") == 0:  # said, not left to a bare 0: the user pruned to free space

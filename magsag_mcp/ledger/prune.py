@@ -99,6 +99,23 @@ def _step(conn: sqlite3.Connection, cutoff: float, runs_before: float) -> tuple[
     return _delete_before(conn, cutoff, cutoff=True, runs_before=runs_before), True
 
 
+def retention_seconds(older_than: str) -> float:
+    """How long a prune keeps records, given as text ("90d", "12w", "48h"): hours, days or weeks, in seconds
+    (for :func:`prune`). Seconds and minutes are refused: no retention is counted in them, and "3m" meant as three
+    months deleted all but the last three minutes of the audit trail."""
+    from .filters import parse_duration_seconds
+
+    seconds = parse_duration_seconds(older_than)
+    unit = older_than.strip()[-1]
+    if unit in "sm":
+        what = "minutes (m is minutes, not months)" if unit == "m" else "seconds"
+        raise InputError(
+            f"--older-than {older_than} counts in {what}, which no retention is counted in; give hours, days "
+            "or weeks, e.g. 90d for about three months"
+        )
+    return seconds
+
+
 async def prune(ledger: Ledger, older_than_seconds: float) -> dict[str, int]:
     """Delete runs, attempts and events older than the cutoff, then reclaim the space."""
     if older_than_seconds <= 0:
