@@ -8,6 +8,7 @@ at a time) is :class:`~magsag_mcp.ledger.exports.RunsExport`'s; this writes it a
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 from collections.abc import AsyncIterator, Iterator
 from typing import Any
@@ -40,7 +41,8 @@ def export_all(args: argparse.Namespace, *, limit: int | None = None) -> int:
                 write_pieces(_json_items(runs, first=count == 0) if as_json else csv_pieces(runs, header=False))
                 count += len(runs)
 
-        async for page in export.pages(ledger, inline=INLINE_ATTEMPTS, piece=ATTEMPTS_READ):
+        async def written(page: list[Any]) -> None:
+            nonlocal count, header
             if header:  # once the first page is read: a read that fails (a bad --cursor) writes nothing
                 write_pieces(csv_pieces([]))
                 header = False
@@ -54,6 +56,11 @@ def export_all(args: argparse.Namespace, *, limit: int | None = None) -> int:
                 await _in_pieces(run, as_json, first=count == 0)
                 count += 1
             whole(listed)
+
+        # closed here, not when collected: a write that fails (the reader left) leaves it mid-page
+        async with contextlib.aclosing(export.pages(ledger, inline=INLINE_ATTEMPTS, piece=ATTEMPTS_READ)) as pages:
+            async for page in pages:
+                await written(page)
         if as_json:
             write_pieces(["[]\n" if count == 0 else "\n]\n"])
         await data.print_notes(ledger, filters, {"agent": count > 0, "run": count > 0, "names": count > 0})
@@ -79,14 +86,14 @@ _ENCODER = json.JSONEncoder(indent=2, ensure_ascii=False, default=str)
 
 async def _in_pieces(long: ledger_exports.LongRun, as_json: bool, *, first: bool) -> None:
     """A run listed without its attempts, written with them as they are read."""
-    pieces = long.attempt_pieces()
-    if as_json:
-        await _json_run(long.run, pieces, first=first)
-        return
-    written = False
-    async for attempts in pieces:
-        write_pieces(csv_pieces([{**long.run, "attempts": attempts}], header=False))
-        written = True
+    async with contextlib.aclosing(long.attempt_pieces()) as pieces:
+        if as_json:
+            await _json_run(long.run, pieces, first=first)
+            return
+        written = False
+        async for attempts in pieces:
+            write_pieces(csv_pieces([{**long.run, "attempts": attempts}], header=False))
+            written = True
     if not written:  # pruned since its page was read: its one row, as for a run without attempts
         write_pieces(csv_pieces([long.run], header=False))
 
