@@ -53,7 +53,15 @@ class LedgerReads:
 
         self._on_own_loop()
         matched = page_matched(result) if "runs" in result else summary_matched(result)
-        return await self.ledger.filter_notes(filters, **matched)
+        return await self.ledger.filter_notes(filters, **matched) + self.ledger_notes()
+
+    def ledger_notes(self) -> list[str]:
+        """What every read says of the ledger itself: that a migrated copy of it was read, and why (see
+        :mod:`.ledger.read_only_copy`), which a CLI command says once on stderr and a tool's result in its notes."""
+        from .ledger.copies import copy_note
+
+        note = copy_note(self.ledger)
+        return [] if note is None else [note]
 
     async def search(self, pattern: str, limit: int = 50, since: str | float | None = None) -> list[dict[str, Any]]:
         self._on_own_loop()
@@ -64,7 +72,8 @@ class LedgerReads:
     ) -> dict[str, Any]:
         """:meth:`search`'s hits after ``cursor``, with ``has_more`` and ``next_cursor`` (the next ``cursor``)."""
         self._on_own_loop()
-        return await self.ledger.search_page(pattern, limit, since, cursor)
+        page = await self.ledger.search_page(pattern, limit, since, cursor)
+        return {**page, "notes": page["notes"] + self.ledger_notes()}
 
     @exact_money
     async def check_budget(
@@ -95,10 +104,11 @@ class LedgerReads:
         plan = floor_plan(self, skill, model, max_tokens) if skill is not None else None
         self._on_own_loop()
         status = await self.governance.check_budget(agent=agent, run_id=run_id)
-        if plan is None:
-            return status
-        # (the targets the cascade would pass over, unsent, are passed over too)
-        return call_fit(self.governance, plan, status, agent=agent, skip=self.cascade.skip_reason)
+        if plan is not None:
+            # (the targets the cascade would pass over, unsent, are passed over too)
+            status = call_fit(self.governance, plan, status, agent=agent, skip=self.cascade.skip_reason)
+        notes = self.ledger_notes()
+        return {**status, "notes": notes} if notes else status
 
     @exact_money
     async def run_cost(self, run_id: str) -> tuple[Decimal, bool]:

@@ -20,6 +20,7 @@ from .migrations import (
     MIGRATIONS,
     NewerSchema,
     NotALedger,
+    OlderSchema,
     check_is_ledger,
     pending_migrations,
     unknown_migrations,
@@ -212,12 +213,13 @@ async def _connect(path: Path | str, *, uri: bool = False) -> aiosqlite.Connecti
 
 
 async def open_read_only(
-    path: Path, busy_timeout_ms: int, cause: BaseException | None
+    path: Path, busy_timeout_ms: int, cause: BaseException | None, *, older_ok: bool = False
 ) -> tuple[aiosqlite.Connection, bool]:
     """A connection that reads the ledger at ``path`` and cannot write it (no migration, no WAL switch,
     nothing left beside it), and whether it reads the file as immutable (:func:`read_only_uri`). The
-    ledger must already have every migration its reads need. ``cause``: why it could not be opened for
-    writing (said if this fails too)."""
+    ledger must already have every migration its reads need: one an older version made is refused, or with
+    ``older_ok`` raises :class:`~.migrations.OlderSchema` (for its caller to read a migrated copy of it).
+    ``cause``: why it could not be opened for writing (said if this fails too)."""
     conn: aiosqlite.Connection | None = None
     uri, immutable = read_only_uri(path)
     try:
@@ -240,7 +242,10 @@ async def open_read_only(
         raise
     if pending:
         await conn.close()
-        what = "holds no ledger yet" if len(pending) == len(MIGRATIONS) else "was made by an older magsag-mcp"
+        blank = len(pending) == len(MIGRATIONS)
+        if older_ok and not blank:
+            raise OlderSchema(pending)
+        what = "holds no ledger yet" if blank else "was made by an older magsag-mcp"
         lacks = f"(it lacks schema migration(s) {', '.join(pending)}, which this version's reads need)"
         if cause is not None and out_of_space(cause, path):  # read for reading only for want of room, not of rights
             raise LedgerError(

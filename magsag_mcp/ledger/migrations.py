@@ -16,6 +16,7 @@ __all__ = [
     "BlankFile",
     "NewerSchema",
     "NotALedger",
+    "OlderSchema",
     "check_is_ledger",
     "migrate",
     "pending_migrations",
@@ -36,6 +37,15 @@ class NewerSchema(Exception):
     def __init__(self, unknown: list[str]) -> None:
         super().__init__(", ".join(unknown))
         self.unknown = unknown
+
+
+class OlderSchema(Exception):
+    """The ledger was made by an older version and cannot be migrated where it is (a file this user cannot
+    write): it lacks migrations this version's reads need, named in ``pending``."""
+
+    def __init__(self, pending: list[str]) -> None:
+        super().__init__(", ".join(pending))
+        self.pending = pending
 
 
 class NotALedger(Exception):

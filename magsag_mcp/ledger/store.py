@@ -84,6 +84,8 @@ class Ledger(LedgerRecording, LedgerReports, ReadOnlyMode):
         #: opened for reading only: asked for, or the file (or its folder) cannot be written. Reads work
         #: (expired reservations are then left as they are, not recorded); a write raises a LedgerError.
         self.read_only = read_only
+        #: asked for (``read_only=True``), not found out at open
+        self.asked_read_only = read_only
         #: ``create`` False (what reading commands open): a file that holds no ledger (empty, a blank SQLite
         #: database) is refused and left as it is, and with no file at the path none is made: the ledger is
         #: then ``absent``, and a read or write says there is no ledger there.
@@ -100,6 +102,9 @@ class Ledger(LedgerRecording, LedgerReports, ReadOnlyMode):
         self.copied_from: Path | None = None
         self.copy_behind: list[str] = []
         self.copy_folder: str | None = None
+        #: reading a migrated copy of a ledger that cannot be migrated where it is: what a reader is told (see
+        #: read_only_copy.py)
+        self.copy_reason: str | None = None
         self.absent = False
         #: ``absent``, and the file there holds nothing (an empty file, a blank SQLite database)
         self.blank = False

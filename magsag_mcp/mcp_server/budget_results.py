@@ -93,3 +93,6 @@ class BudgetResult(_Out):
         None, description="with agent: false when no run of that agent is recorded: check the name"
     )
     call: BudgetCallOut | None = Field(None, description="with skill: whether a call of it fits what is left")
+    notes: list[str] = Field(
+        default_factory=list, description="what was read: a migrated copy of a ledger that cannot be migrated in place"
+    )

@@ -105,7 +105,9 @@ class UsageSummaryResult(Out):
     )
     period: PeriodOut
     notes: list[str] = Field(
-        default_factory=list, description="a filter naming what the ledger never recorded: what it may have meant"
+        default_factory=list,
+        description="a filter naming what the ledger never recorded: what it may have meant; a migrated copy of a "
+        "ledger that cannot be migrated in place was read",
     )
 
 
@@ -172,7 +174,9 @@ class QueryRunsResult(Out):
     has_more: bool = Field(description="whether older runs match: pass next_cursor as cursor for them")
     next_cursor: str | None = Field(description="where the next page starts (null on the last page)")
     notes: list[str] = Field(
-        default_factory=list, description="a filter naming what the ledger never recorded: what it may have meant"
+        default_factory=list,
+        description="a filter naming what the ledger never recorded: what it may have meant; a migrated copy of a "
+        "ledger that cannot be migrated in place was read",
     )
 
 
@@ -209,4 +213,8 @@ class SearchUsageResult(Out):
     )
     has_more: bool = Field(description="whether older hits match: pass next_cursor as cursor for them")
     next_cursor: str | None = Field(description="where the next page starts (null on the last page)")
-    notes: list[str] = Field(default_factory=list, description="a since ahead of now, which nothing recorded can match")
+    notes: list[str] = Field(
+        default_factory=list,
+        description="a since ahead of now, which nothing recorded can match; a migrated copy of a ledger that cannot "
+        "be migrated in place was read",
+    )

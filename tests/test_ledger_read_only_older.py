@@ -1,0 +1,287 @@
+"""A ledger an older version recorded (before this version's latest migration, 0017, which renames Google's
+``models/gemini-...`` rows) that cannot be migrated where it is (an auditor's read-only copy, a CI artifact
+mounted read-only, ``read_only=True``): it was refused for reading. It is now read from a migrated copy in the
+temporary folder, with a note saying so, and left as it was, byte for byte; the copy is removed after.
+
+As in test_ledger_read_only.py, the suite runs as root: the read-only open is asked for, or the writability
+check is made to answer "no"."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import signal
+import sqlite3
+import subprocess
+import sys
+import tempfile
+import textwrap
+import threading
+import time
+from decimal import Decimal
+from pathlib import Path
+
+import anyio
+import pytest
+
+from magsag_mcp.errors import LedgerError
+from magsag_mcp.ledger import Ledger, read_only_copy, store
+from magsag_mcp.ledger.migrations import MIGRATIONS
+from magsag_mcp.records import AttemptRecord, RunRecord
+
+CATALOG = Path(__file__).resolve().parent.parent / "catalog"
+ROOT = Path(__file__).resolve().parent.parent
+LAST = MIGRATIONS[-1][0]  # 0017_gemini_resource_names_recorded_bare
+COPIED = "so a copy of it, migrated, was read"
+
+
+async def _record(db: Path) -> None:
+    async with Ledger(db) as ledger:
+        now = time.time()
+        await ledger.record_call(
+            RunRecord("r1", "ana", "skill.analysis", now - 60),
+            [
+                AttemptRecord(
+                    "r1", now - 60, "google", "models/gemini-2.0-flash", "skill.analysis", "ana", "ok", 0, 1,
+                    cost_usd=Decimal("0.25"),
+                )
+            ],
+        )  # fmt: skip
+        await ledger.log_event("r1", "ana", "overloaded upstream", {"n": 1})
+
+
+def _older(db: Path) -> None:
+    """The ledger as the version before this one left it: without the last migration, its rows not renamed."""
+    conn = sqlite3.connect(db)
+    conn.execute("DELETE FROM schema_migrations WHERE name = ?", (LAST,))
+    conn.commit()
+    conn.close()
+
+
+def _files(folder: Path) -> dict[str, bytes]:
+    return {p.name: p.read_bytes() for p in sorted(folder.iterdir())}
+
+
+@pytest.fixture
+def older(tmp_path: Path) -> Path:
+    """An older version's ledger in a folder of its own, closed (as a copy to audit is)."""
+    folder = tmp_path / "audit"
+    folder.mkdir()
+    db = folder / "ledger.db"
+    anyio.run(_record, db)
+    _older(db)
+    return db
+
+
+@pytest.fixture
+def temp(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """The temporary folder the copy is made in, watched."""
+    folder = tmp_path / "temp"
+    folder.mkdir()
+    monkeypatch.setattr(tempfile, "tempdir", str(folder))
+    return folder
+
+
+@pytest.fixture
+def unwritable(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The writability check says no, as it does for a user without write permission (never for root)."""
+    monkeypatch.setattr(store, "file_writable", lambda path: False)
+
+
+@pytest.mark.anyio
+async def test_an_older_read_only_ledger_is_read_from_a_migrated_copy_and_left_as_it_was(older: Path, temp: Path):
+    before = _files(older.parent)
+    async with Ledger(older, read_only=True) as ledger:
+        assert ledger.read_only and ledger.copied_from == older and ledger.path == older
+        assert len(list(temp.iterdir())) == 1  # the copy, while the ledger is open
+        summary = await ledger.summarize()
+        # the migration ran on the copy: the row recorded as "models/gemini-2.0-flash" is read renamed
+        assert list(summary["model_stats"]) == ["gemini-2.0-flash"]
+        assert Decimal(summary["totals"]["cost_usd"]) == Decimal("0.25")
+        assert [r["run_id"] for r in (await ledger.query_runs_page())["runs"]] == ["r1"]
+        assert len((await ledger.search_page("overloaded", 10))["hits"]) == 1
+        assert (await ledger.run_spend("r1")).known_usd == Decimal("0.25")
+        from magsag_mcp.ledger.copies import copy_note
+
+        note = copy_note(ledger)
+        assert note is not None and f"the ledger at {older} was opened read-only" in note and LAST in note
+        assert COPIED in note and "KiB in " in note and str(temp) in note and "left as it was" in note
+        with pytest.raises(LedgerError) as info:  # a write names the ledger, not the copy
+            await ledger.log_event(None, None, "e", {})
+        assert f"the ledger at {older} is read-only" in info.value.message
+    assert not list(temp.iterdir())  # removed with the ledger
+    assert _files(older.parent) == before  # the ledger, byte for byte, and nothing beside it
+
+
+@pytest.mark.anyio
+async def test_a_ledger_with_a_newer_versions_migration_is_still_refused_and_not_copied(older: Path, temp: Path):
+    conn = sqlite3.connect(older)
+    conn.execute("INSERT INTO schema_migrations VALUES ('9999_from_the_future', 0)")
+    conn.commit()
+    conn.close()
+    with pytest.raises(LedgerError) as info:
+        await Ledger(older, read_only=True).open()
+    assert "9999_from_the_future" in info.value.message and "pip install -U magsag-mcp" in info.value.message
+    assert not list(temp.iterdir())
+
+
+@pytest.mark.anyio
+async def test_no_room_for_the_copy_is_refused_with_its_size_and_the_fix(
+    older: Path, temp: Path, monkeypatch: pytest.MonkeyPatch
+):
+    monkeypatch.setattr(read_only_copy, "free_bytes", lambda folder: 4096)
+    before = _files(older.parent)
+    with pytest.raises(LedgerError) as info:
+        await Ledger(older, read_only=True).open()
+    message = info.value.message
+    size = read_only_copy.size_text(older.stat().st_size)
+    assert f"needs about {size} and has 4.0 KiB free" in message and str(temp) in message
+    assert "set TMPDIR to a folder with room" in message and "open it once with this version where" in message
+    assert not list(temp.iterdir()) and _files(older.parent) == before
+
+
+@pytest.mark.anyio
+async def test_a_copy_that_fails_midway_is_removed_and_said(older: Path, temp: Path, monkeypatch: pytest.MonkeyPatch):
+    from magsag_mcp.ledger import copies
+
+    def full(conn: sqlite3.Connection) -> None:  # the temporary folder's disk filled up as the copy was migrated
+        raise sqlite3.OperationalError("database or disk is full")
+
+    monkeypatch.setattr(copies, "migrate", full)
+    with pytest.raises(LedgerError) as info:
+        await Ledger(older, read_only=True).open()
+    assert "could not be made in" in info.value.message and "database or disk is full" in info.value.message
+    assert not list(temp.iterdir())
+
+
+@pytest.mark.anyio
+async def test_a_read_stopped_during_the_copy_leaves_no_copy_behind(
+    older: Path, temp: Path, monkeypatch: pytest.MonkeyPatch
+):
+    copying, go_on, done = threading.Event(), threading.Event(), threading.Event()
+    real = read_only_copy._copy
+
+    def slow_copy(*args, **kwargs):
+        try:
+            copy = real(*args, **kwargs)
+            copying.set()
+            go_on.wait(30)
+            return copy
+        finally:
+            done.set()
+
+    monkeypatch.setattr(read_only_copy, "_copy", slow_copy)
+    opening = asyncio.ensure_future(Ledger(older, read_only=True).open())
+    try:
+        assert await asyncio.to_thread(copying.wait, 30)
+        opening.cancel()  # Ctrl-C
+        with pytest.raises(asyncio.CancelledError):
+            await opening
+    finally:
+        go_on.set()
+    assert await asyncio.to_thread(done.wait, 30)
+    assert not list(temp.iterdir())
+
+
+#: the version before this one (it knows every migration but the last), killed with its calls in its -wal file
+_OLDER_KILLED_MID_WORK = textwrap.dedent(
+    """
+    import os, signal, sys, time
+    from decimal import Decimal
+    import anyio
+    import magsag_mcp.ledger.connection as connection
+    import magsag_mcp.ledger.migrations as migrations
+    migrations.MIGRATIONS = migrations.MIGRATIONS[:-1]
+    connection.MIGRATIONS = migrations.MIGRATIONS
+    from magsag_mcp.ledger import Ledger
+    from magsag_mcp.records import AttemptRecord, RunRecord
+
+    async def go():
+        async with Ledger(sys.argv[1]) as ledger:
+            now = time.time()
+            for i in range(3):
+                run = RunRecord(f"w{i}", "ops", None, now)
+                await ledger.record_call(run, [AttemptRecord(f"w{i}", now, "openai", "gpt-4o", None, "ops", "ok", 0, 1,
+                                                             cost_usd=Decimal("0.5"))])
+            os.kill(os.getpid(), signal.SIGKILL)
+
+    anyio.run(go)
+    """
+)
+
+
+@pytest.mark.anyio
+async def test_the_calls_in_an_older_ledgers_wal_file_are_in_the_copy(tmp_path: Path, temp: Path):
+    """An older magsag-mcp killed mid-work left its latest calls in the -wal file, not in the file: a copy of the
+    file alone would report none of them."""
+    db = tmp_path / "artifact" / "ledger.db"
+    db.parent.mkdir()
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    done = subprocess.run([sys.executable, "-c", _OLDER_KILLED_MID_WORK, str(db)], env=env, check=False)
+    assert done.returncode == -signal.SIGKILL
+    assert Path(f"{db}-wal").stat().st_size > 0
+    before = {name: Path(f"{db}{name}").read_bytes() for name in ("", "-wal")}
+    async with Ledger(db, read_only=True) as ledger:
+        assert ledger.copied_from == db
+        summary = await ledger.summarize()
+        assert summary["totals"]["calls"] == 3 and Decimal(summary["totals"]["cost_usd"]) == Decimal("1.5")
+    assert {name: Path(f"{db}{name}").read_bytes() for name in ("", "-wal")} == before
+    assert not list(temp.iterdir())
+    conn = sqlite3.connect(f"{db.as_uri()}?mode=ro", uri=True)
+    assert LAST not in {r[0] for r in conn.execute("SELECT name FROM schema_migrations")}
+    conn.close()
+
+
+def test_the_cli_reads_an_older_ledger_it_cannot_write(older: Path, temp: Path, unwritable, capsys):
+    from magsag_mcp.cli import main
+
+    before = _files(older.parent)
+    assert main(["flow", "summarize", "--db", str(older)]) == 0
+    out, err = capsys.readouterr()
+    assert list(json.loads(out)["model_stats"]) == ["gemini-2.0-flash"]
+    assert err.count(COPIED) == 1 and f"the ledger at {older} cannot be written here" in err
+    assert main(["data", "query", "--db", str(older), "--format", "json"]) == 0
+    out, err = capsys.readouterr()
+    assert [r["run_id"] for r in json.loads(out)] == ["r1"] and COPIED in err
+    assert main(["budget", "--db", str(older), "--catalog", str(CATALOG), "--agent", "ana", "--json"]) == 0
+    out, err = capsys.readouterr()
+    assert json.loads(out)["limits"] and COPIED in err
+    assert not list(temp.iterdir())
+    assert _files(older.parent) == before
+
+
+def test_a_prune_of_an_older_ledger_it_cannot_write_is_refused_without_a_copy(
+    older: Path, temp: Path, unwritable, capsys
+):
+    from magsag_mcp.cli import main
+
+    before = _files(older.parent)
+    assert main(["data", "prune", "--older-than", "90d", "--db", str(older)]) == 2
+    message = json.loads(capsys.readouterr().err)["error"]["message"]
+    assert "was made by an older magsag-mcp" in message and "cannot be written here" in message
+    assert not list(temp.iterdir()) and _files(older.parent) == before
+
+
+@pytest.mark.anyio
+async def test_the_mcp_read_tools_read_an_older_ledger_it_cannot_write(older: Path, temp: Path, unwritable):
+    from mcp.client import Client
+
+    from magsag_mcp.mcp_server import build_server
+
+    before = _files(older.parent)
+    async with Client(build_server(catalog=CATALOG, db=older, env={"MAGSAG_PROVIDER": "fake"})) as client:
+        for tool, args in [
+            ("summarize_usage", {}),
+            ("query_runs", {}),
+            ("search_usage", {"pattern": "overloaded"}),
+            ("check_budget", {"agent": "ana"}),
+        ]:
+            result = await client.call_tool(tool, args)
+            assert not result.is_error, (tool, result.content[0].text)
+            notes = result.structured_content["notes"]
+            assert len(notes) == 1 and COPIED in notes[0] and str(older) in notes[0], tool
+        summary = await client.call_tool("summarize_usage", {})
+        assert list(summary.structured_content["model_stats"]) == ["gemini-2.0-flash"]
+    assert not list(temp.iterdir())
+    assert _files(older.parent) == before
