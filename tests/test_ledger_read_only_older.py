@@ -285,3 +285,65 @@ async def test_the_mcp_read_tools_read_an_older_ledger_it_cannot_write(older: Pa
         assert list(summary.structured_content["model_stats"]) == ["gemini-2.0-flash"]
     assert not list(temp.iterdir())
     assert _files(older.parent) == before
+
+
+#: opens the ledger as an unprivileged user (its copy in the temporary folder given) and prints what it read
+_OPEN_AS_A_USER = textwrap.dedent(
+    """
+    import json, os, sys, tempfile
+    import anyio
+    from magsag_mcp.errors import LedgerError
+    from magsag_mcp.ledger import Ledger
+    from magsag_mcp.ledger.copies import copy_note
+    db, tempfile.tempdir = sys.argv[1], sys.argv[2]
+    if os.geteuid() == 0:
+        os.setgroups([])
+        os.setgid(65534)
+        os.setuid(65534)
+
+    async def go():
+        try:
+            async with Ledger(db) as ledger:
+                return {"calls": (await ledger.summarize())["totals"]["calls"], "note": copy_note(ledger)}
+        except LedgerError as exc:
+            return {"error": exc.message}
+
+    print(json.dumps(anyio.run(go)))
+    """
+)
+
+
+@pytest.mark.skipif(os.name != "posix" or os.geteuid() != 0, reason="drops to an unprivileged user: POSIX, as root")
+def test_real_file_modes_an_older_ledger_with_its_wal_file_in_a_folder_this_user_cannot_write():
+    """Met as the modes stop a user (not asked for, not the writability check made to say no): an older magsag-mcp,
+    killed, left its calls in the -wal file of a ledger in a 0555 folder; another user's reading command reads them
+    all from a migrated copy, and the folder is left as it was."""
+    import shutil
+
+    root = Path(tempfile.mkdtemp(prefix="magsag-ro-older-"))  # pytest's own folder is its owner's alone
+    folder, temp = root / "shared", root / "temp"
+    try:
+        os.chmod(root, 0o755)
+        folder.mkdir()
+        temp.mkdir(mode=0o777)
+        temp.chmod(0o777)
+        db = folder / "ledger.db"
+        env = {**os.environ, "PYTHONPATH": str(ROOT)}
+        subprocess.run([sys.executable, "-c", _OLDER_KILLED_MID_WORK, str(db)], env=env, check=False)
+        assert Path(f"{db}-wal").stat().st_size > 0
+        for file in folder.iterdir():
+            file.chmod(0o644)
+        folder.chmod(0o555)
+        before = _files(folder)
+        done = subprocess.run(
+            [sys.executable, "-c", _OPEN_AS_A_USER, str(db), str(temp)], capture_output=True, text=True, env=env
+        )
+        assert done.returncode == 0, done.stderr
+        answer = json.loads(done.stdout)
+        assert answer.get("calls") == 3, answer
+        assert f"the ledger at {db} cannot be written here" in answer["note"] and COPIED in answer["note"]
+        assert _files(folder) == before and not list(temp.iterdir())
+    finally:
+        if folder.exists():
+            folder.chmod(0o755)
+        shutil.rmtree(root, ignore_errors=True)
