@@ -347,3 +347,61 @@ def test_real_file_modes_an_older_ledger_with_its_wal_file_in_a_folder_this_user
         if folder.exists():
             folder.chmod(0o755)
         shutil.rmtree(root, ignore_errors=True)
+
+
+def _writing_during(monkeypatch: pytest.MonkeyPatch, db: Path, times: int) -> list[Path]:
+    """The copy made while the ledger's owner writes it, the first ``times`` copies: an event logged by a process
+    that opens, writes and closes the ledger (its checkpoint changes the file). Returns the copies made."""
+    real, made = read_only_copy._copy, []
+
+    def copy_while_written(*args, **kwargs):
+        copy = real(*args, **kwargs)
+        made.append(copy)
+        if len(made) <= times:
+            conn = sqlite3.connect(db)
+            conn.execute(
+                "INSERT INTO events (run_id, agent, at, event) VALUES (?, 'ana', ?, 'written meanwhile')",
+                (f"w{len(made)}", time.time()),
+            )
+            conn.commit()
+            conn.close()
+        return copy
+
+    monkeypatch.setattr(read_only_copy, "_copy", copy_while_written)
+    return made
+
+
+@pytest.mark.anyio
+async def test_a_ledger_written_while_it_was_copied_is_copied_again(
+    older: Path, temp: Path, monkeypatch: pytest.MonkeyPatch
+):
+    """With no -wal file the ledger is read as immutable, which SQLite trusts not to change: a writer meanwhile
+    (its owner's one-shot `magsag invoke`) could leave a copy that mixes pages of two moments."""
+    made = _writing_during(monkeypatch, older, times=1)
+    async with Ledger(older, read_only=True) as ledger:
+        hits = (await ledger.search_page("written meanwhile", 10))["hits"]
+        assert [h["run_id"] for h in hits] == ["w1"]
+    assert len(made) == 2 and not list(temp.iterdir())
+
+
+@pytest.mark.anyio
+async def test_a_ledger_written_during_every_copy_is_refused_saying_so(
+    older: Path, temp: Path, monkeypatch: pytest.MonkeyPatch
+):
+    made = _writing_during(monkeypatch, older, times=read_only_copy.COPY_TRIES)
+    with pytest.raises(LedgerError) as info:
+        await Ledger(older, read_only=True).open()
+    assert f"a process wrote it while it was copied, {read_only_copy.COPY_TRIES} times over" in info.value.message
+    assert len(made) == read_only_copy.COPY_TRIES and not list(temp.iterdir())
+
+
+@pytest.mark.anyio
+async def test_a_temporary_folder_that_is_not_there_is_said_with_the_fix(
+    older: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+):
+    # (an OSError from making the copy's folder went out of Ledger.open as it was, not as a LedgerError)
+    gone = tmp_path / "no-such-folder"
+    monkeypatch.setattr(tempfile, "tempdir", str(gone))
+    with pytest.raises(LedgerError) as info:
+        await Ledger(older, read_only=True).open()
+    assert f"could not be made in {gone}" in info.value.message and "set TMPDIR" in info.value.message

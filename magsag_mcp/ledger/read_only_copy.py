@@ -27,7 +27,7 @@ from typing import Any
 import anyio
 
 from ..errors import LedgerError
-from .connection import open_read_only
+from .connection import file_version, open_read_only, read_only_uri
 from .copies import _copy
 from .problems import _NEARLY_FULL_BYTES, free_bytes, log_file, opened_file, out_of_space
 
@@ -57,6 +57,29 @@ def cannot_migrate(ledger: Any) -> tuple[str, str]:
     return why, "open it once with this version where it can be written, which migrates it"
 
 
+#: how many times a ledger is copied while a writer keeps changing it under the copy (see _copy_as_of_one_moment)
+COPY_TRIES = 3
+
+
+class _KeptChanging(Exception):
+    """The ledger was written while each copy of it was made."""
+
+
+def _copy_as_of_one_moment(path: Path, busy_timeout_ms: int, folder: str, abandoned: threading.Event) -> Path:
+    """The ledger at ``path`` copied into ``folder`` and migrated there (:func:`~.copies._copy`). With no -wal file
+    there (no writer at work) SQLite reads the file as immutable, trusting it not to change: a writer that began
+    meanwhile (its owner's older magsag-mcp) and checkpointed into it could leave a copy that mixes pages of two
+    moments, so the copy is made again when the file changed or a -wal file came while it was made."""
+    for _ in range(COPY_TRIES):
+        immutable, version = read_only_uri(path)[1], file_version(path)
+        copy = _copy(path, busy_timeout_ms, folder, abandoned, migrated=True)
+        if not immutable or (file_version(path) == version and not log_file(path).exists()):
+            return copy
+        for made in Path(folder).iterdir():
+            made.unlink()
+    raise _KeptChanging()
+
+
 async def read_a_migrated_copy(ledger: Any, pending: list[str]) -> None:
     """Open ``ledger`` (read-only, made by an older version: it lacks ``pending``) on a migrated copy of its file
     (see the module's docstring); its :attr:`copied_from` is then its path, which stays the ledger's."""
@@ -73,15 +96,23 @@ async def read_a_migrated_copy(ledger: Any, pending: list[str]) -> None:
             db=str(path),
             migrations=pending,
         )
-    folder = ledger.copy_folder = tempfile.mkdtemp(prefix="magsag-ledger-copy-")  # removed if the open fails
     abandoned = threading.Event()
+    folder = None
     try:
-        copy = await anyio.to_thread.run_sync(
-            lambda: _copy(path, ledger.busy_timeout_ms, folder, abandoned, migrated=True)
-        )
+        folder = ledger.copy_folder = tempfile.mkdtemp(prefix="magsag-ledger-copy-")  # removed if the open fails
+        copy = await anyio.to_thread.run_sync(_copy_as_of_one_moment, path, ledger.busy_timeout_ms, folder, abandoned)
     except BaseException as exc:
         abandoned.set()  # stopped meanwhile (Ctrl-C): the copy's thread removes what it wrote when it ends
-        shutil.rmtree(folder, ignore_errors=True)
+        if folder is not None:
+            shutil.rmtree(folder, ignore_errors=True)
+        if isinstance(exc, _KeptChanging):
+            raise LedgerError(
+                f"cannot read the ledger at {path}: it {why} and {lacks}, so it is read from a migrated copy, and "
+                f"a process wrote it while it was copied, {COPY_TRIES} times over; retry once that process is done, "
+                f"or {fix}",
+                db=str(path),
+                migrations=pending,
+            ) from None
         if not isinstance(exc, sqlite3.Error | OSError):
             raise
         raise LedgerError(
