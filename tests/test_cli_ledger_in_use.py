@@ -209,3 +209,16 @@ async def test_a_reading_command_stopped_during_the_copy_leaves_no_copy_behind(o
     assert await asyncio.to_thread(done.wait, 30)  # the copy's thread has ended
     assert not list(temp.iterdir())
     assert _next_call(proc) == "recorded"
+
+
+def test_a_temporary_folder_that_is_not_there_is_said_with_the_fix(older_server, capsys, monkeypatch, tmp_path):
+    """The copy's folder is made in TMPDIR: one that is not there (a TMPDIR set for another machine, a tmpfs not
+    mounted) raised FileNotFoundError out of the ledger's open, not the LedgerError with the fix."""
+    db, proc = older_server
+    gone = tmp_path / "no-such-folder"
+    monkeypatch.setattr(tempfile, "tempdir", str(gone))
+    assert main(["flow", "summarize", "--db", str(db)]) == 2
+    message = json.loads(capsys.readouterr().err)["error"]["message"]
+    assert "could not be made" in message and str(gone) in message and "TMPDIR" in message
+    assert _applied(db) == sorted(name for name, _ in MIGRATIONS[:-1])
+    assert _next_call(proc) == "recorded"

@@ -109,15 +109,17 @@ async def read_a_copy_if_in_use(ledger: Any) -> None:
             db=str(path),
             migrations=pending,
         )
-    folder = tempfile.mkdtemp(prefix="magsag-ledger-copy-")
     abandoned = threading.Event()
+    folder = None
     try:
+        folder = tempfile.mkdtemp(prefix="magsag-ledger-copy-")  # (a TMPDIR that is not there: said as below)
         copy = await anyio.to_thread.run_sync(_copy, path, ledger.busy_timeout_ms, folder, abandoned)
     except BaseException as exc:
         # also when stopped meanwhile (Ctrl-C, or SIGTERM taken for it, cancels this wait, not the copy's thread,
         # which then removes what it wrote): a whole copy of the ledger was left in the folder at every stop
         abandoned.set()
-        shutil.rmtree(folder, ignore_errors=True)
+        if folder is not None:
+            shutil.rmtree(folder, ignore_errors=True)
         if not isinstance(exc, sqlite3.Error | OSError):
             raise
         raise LedgerError(
