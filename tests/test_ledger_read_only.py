@@ -362,6 +362,7 @@ import json, os, sys
 import anyio
 from magsag_mcp.errors import LedgerError
 from magsag_mcp.ledger import Ledger
+from magsag_mcp.ledger.copies import copy_note
 db = sys.argv[1]
 if os.geteuid() == 0:
     os.setgroups([])
@@ -371,7 +372,14 @@ if os.geteuid() == 0:
 async def go():
     try:
         async with Ledger(db) as ledger:
-            return {"calls": (await ledger.summarize())["totals"]["calls"]}
+            answer = {"calls": (await ledger.summarize())["totals"]["calls"]}
+            if copy_note(ledger) is not None:  # read from a copy: what it says, and what a write is told
+                answer["note"] = copy_note(ledger)
+                try:
+                    await ledger.log_event(None, None, "e", {})
+                except LedgerError as exc:
+                    answer["refused"] = exc.message
+            return answer
     except LedgerError as exc:
         return {"error": exc.message}
 
@@ -380,24 +388,27 @@ print(json.dumps(anyio.run(go)))
 
 
 @pytest.mark.skipif(os.name != "posix" or os.geteuid() != 0, reason="drops to an unprivileged user: POSIX, as root")
-def test_a_write_ahead_log_left_in_a_read_only_folder_is_named_in_the_fix():
+def test_a_write_ahead_log_left_in_a_read_only_folder_is_read_from_a_copy_and_named_in_the_fix():
     """A writer that stopped without closing the ledger (killed, a crash) left its -wal file, which holds its
     latest records, and a copy kept it with the file but not the -shm (a backup tool skips it). In a folder
     this user cannot write, SQLite cannot make the -shm that reading the -wal needs: the error said "reading
     needs neither" and to copy the ledger elsewhere, and a copy of the file alone lost every record in the
-    -wal (here, all of them: a ledger of no call). The fix names the -wal file, to be copied with it."""
+    -wal (here, all of them: a ledger of no call). The fix named the -wal file, to be copied with it; that copy
+    is now made (in TMPDIR) and read, with a note, and a write's refusal still names the -wal file."""
     import shutil
     import subprocess
     import sys
     import tempfile
 
     root = Path(tempfile.mkdtemp(prefix="magsag-wal-"))
-    folder = root / "shared"
+    folder, temp = root / "shared", root / "temp"
     try:
         os.chmod(root, 0o755)
         folder.mkdir()
+        temp.mkdir()
+        temp.chmod(0o777)
         db = folder / "ledger.db"
-        env = {**os.environ, "PYTHONPATH": os.pathsep.join(p for p in sys.path if p)}
+        env = {**os.environ, "PYTHONPATH": os.pathsep.join(p for p in sys.path if p), "TMPDIR": str(temp)}
         subprocess.run([sys.executable, "-c", _DIES_MID_WORK, str(db)], env=env, check=False)
         assert Path(f"{db}-wal").stat().st_size > 0
         Path(f"{db}-shm").unlink()
@@ -408,10 +419,15 @@ def test_a_write_ahead_log_left_in_a_read_only_folder_is_named_in_the_fix():
             [sys.executable, "-c", _OPEN_AS_A_USER, str(db)], capture_output=True, text=True, env=env, check=False
         )
         assert done.returncode == 0, done.stderr
-        error = json.loads(done.stdout)["error"]
+        # (before: refused, {"error": "... is read-only, or its folder is ... copy the ledger with its -wal file ..."})
+        answer = json.loads(done.stdout)
+        assert answer["calls"] == 3, answer
+        assert "so a copy of it and its -wal file was read" in answer["note"] and f"{db}-wal" in answer["note"]
+        error = answer["refused"]
         assert READ_ONLY in error and "reading needs neither" not in error
         assert f"copy the ledger with its -wal file ({db}-wal, which holds its latest records)" in error
-        folder.chmod(0o755)  # the fix: the two files copied together read whole
+        assert sorted(p.name for p in folder.iterdir()) == ["ledger.db", "ledger.db-wal"] and not list(temp.iterdir())
+        folder.chmod(0o755)  # the fix a write is told: the two files copied together read whole
         copy = root / "copy"
         copy.mkdir()
         for name in ("ledger.db", "ledger.db-wal"):

@@ -143,12 +143,10 @@ async def test_no_room_for_the_copy_is_refused_with_its_size_and_the_fix(
 
 @pytest.mark.anyio
 async def test_a_copy_that_fails_midway_is_removed_and_said(older: Path, temp: Path, monkeypatch: pytest.MonkeyPatch):
-    from magsag_mcp.ledger import copies
-
     def full(conn: sqlite3.Connection) -> None:  # the temporary folder's disk filled up as the copy was migrated
         raise sqlite3.OperationalError("database or disk is full")
 
-    monkeypatch.setattr(copies, "migrate", full)
+    monkeypatch.setattr(read_only_copy, "migrate", full)
     with pytest.raises(LedgerError) as info:
         await Ledger(older, read_only=True).open()
     assert "could not be made in" in info.value.message and "database or disk is full" in info.value.message
@@ -204,6 +202,8 @@ _OLDER_KILLED_MID_WORK = textwrap.dedent(
                 run = RunRecord(f"w{i}", "ops", None, now)
                 await ledger.record_call(run, [AttemptRecord(f"w{i}", now, "openai", "gpt-4o", None, "ops", "ok", 0, 1,
                                                              cost_usd=Decimal("0.5"))])
+            if sys.argv[2:] == ["newer"]:  # a newer version's migration, in the -wal file too
+                await ledger.submit(lambda c: c.execute("INSERT INTO schema_migrations VALUES ('9999_future', 0)"))
             os.kill(os.getpid(), signal.SIGKILL)
 
     anyio.run(go)
@@ -314,10 +314,13 @@ _OPEN_AS_A_USER = textwrap.dedent(
 
 
 @pytest.mark.skipif(os.name != "posix" or os.geteuid() != 0, reason="drops to an unprivileged user: POSIX, as root")
-def test_real_file_modes_an_older_ledger_with_its_wal_file_in_a_folder_this_user_cannot_write():
+@pytest.mark.parametrize("case", ["with its -shm", "without its -shm", "newer, without its -shm"])
+def test_real_file_modes_an_older_ledger_with_its_wal_file_in_a_folder_this_user_cannot_write(case: str):
     """Met as the modes stop a user (not asked for, not the writability check made to say no): an older magsag-mcp,
     killed, left its calls in the -wal file of a ledger in a 0555 folder; another user's reading command reads them
-    all from a migrated copy, and the folder is left as it was."""
+    all from a migrated copy, and the folder is left as it was. Without the -shm file (a copy that left it out),
+    SQLite cannot read the -wal file there: the two files are copied as they are, and read. A newer version's
+    migration found in the -wal file is refused as ever (upgrade magsag-mcp)."""
     import shutil
 
     root = Path(tempfile.mkdtemp(prefix="magsag-ro-older-"))  # pytest's own folder is its owner's alone
@@ -329,8 +332,11 @@ def test_real_file_modes_an_older_ledger_with_its_wal_file_in_a_folder_this_user
         temp.chmod(0o777)
         db = folder / "ledger.db"
         env = {**os.environ, "PYTHONPATH": str(ROOT)}
-        subprocess.run([sys.executable, "-c", _OLDER_KILLED_MID_WORK, str(db)], env=env, check=False)
+        newer = ["newer"] if case.startswith("newer") else []
+        subprocess.run([sys.executable, "-c", _OLDER_KILLED_MID_WORK, str(db), *newer], env=env, check=False)
         assert Path(f"{db}-wal").stat().st_size > 0
+        if "without" in case:
+            Path(f"{db}-shm").unlink()
         for file in folder.iterdir():
             file.chmod(0o644)
         folder.chmod(0o555)
@@ -340,9 +346,16 @@ def test_real_file_modes_an_older_ledger_with_its_wal_file_in_a_folder_this_user
         )
         assert done.returncode == 0, done.stderr
         answer = json.loads(done.stdout)
-        assert answer.get("calls") == 3, answer
-        assert f"the ledger at {db} cannot be written here" in answer["note"] and COPIED in answer["note"]
         assert _files(folder) == before and not list(temp.iterdir())
+        if newer:
+            assert "9999_future" in answer["error"] and "pip install -U magsag-mcp" in answer["error"], answer
+            return
+        assert answer.get("calls") == 3, answer
+        assert f"the ledger at {db} cannot be written here" in answer["note"] and LAST in answer["note"]
+        if "without" in case:
+            assert f"so a copy of it and its -wal file, migrated (it lacks schema migration(s) {LAST}" in answer["note"]
+        else:
+            assert COPIED in answer["note"]
     finally:
         if folder.exists():
             folder.chmod(0o755)

@@ -27,7 +27,7 @@ import anyio
 
 from ..errors import LedgerError
 from .connection import read_only_uri
-from .migrations import MIGRATIONS, migrate, pending_migrations, unknown_migrations
+from .migrations import MIGRATIONS, pending_migrations, unknown_migrations
 from .problems import log_file
 
 
@@ -53,12 +53,9 @@ def behind_and_in_use(path: Path, busy_timeout_ms: int) -> list[str]:
         conn.close()
 
 
-def _copy(
-    path: Path, busy_timeout_ms: int, folder: str, abandoned: threading.Event, *, migrated: bool = False
-) -> Path:
-    """The ledger at ``path``, with what its -wal file holds, as of one moment, copied into ``folder`` (and
-    ``migrated`` there: for a reader that cannot open it otherwise); removed with it should the caller be gone
-    meanwhile (``abandoned``: stopped by Ctrl-C while this thread copied)."""
+def _copy(path: Path, busy_timeout_ms: int, folder: str, abandoned: threading.Event) -> Path:
+    """The ledger at ``path``, with what its -wal file holds, as of one moment, copied into ``folder``; removed
+    with it should the caller be gone meanwhile (``abandoned``: stopped by Ctrl-C while this thread copied)."""
     copy = Path(folder) / "ledger.db"
     try:
         src = sqlite3.connect(read_only_uri(path)[0], uri=True)
@@ -71,13 +68,6 @@ def _copy(
                 dst.close()
         finally:
             src.close()
-        if migrated:
-            dst = sqlite3.connect(copy, isolation_level=None)
-            try:
-                dst.execute("PRAGMA synchronous = OFF")  # a copy thrown away after: a power cut loses nothing
-                migrate(dst)
-            finally:
-                dst.close()
     finally:
         if abandoned.is_set():
             shutil.rmtree(folder, ignore_errors=True)

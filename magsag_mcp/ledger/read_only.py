@@ -12,7 +12,7 @@ from ..errors import LedgerError
 from .connection import file_version, open_read_only
 from .migrations import OlderSchema
 from .problems import file_identity, log_file, read_only_error
-from .read_only_copy import read_a_migrated_copy
+from .read_only_copy import log_unreadable_here, read_a_copy
 
 
 class ReadOnlyMode:
@@ -32,17 +32,21 @@ class ReadOnlyMode:
 
     async def _open_read_only(self) -> None:
         """The reader connection alone, opened with SQLite's read-only URI (:func:`.connection.open_read_only`);
-        for a ledger an older version made, on a migrated copy of it (:mod:`.read_only_copy`), unless the ledger
-        is opened to be written by what does not record calls (a prune: refused, as it would be after a copy)."""
+        for a ledger an older version made, or one whose -wal file cannot be read where it is, on a migrated copy of
+        it (:mod:`.read_only_copy`), unless the ledger is opened to be written by what does not record calls (a
+        prune: refused, as it would be after a copy)."""
         self._opened = str(Path(os.getcwd(), self.path))
         version = file_version(self.path)  # before SQLite reads a page: a write meanwhile is then seen
-        older_ok = self.reading or self.create
+        copy_ok = self.reading or self.create
+        if copy_ok and log_unreadable_here(self.path):
+            await read_a_copy(self, None)
+            return
         try:
             self._reader, immutable = await open_read_only(
-                self.path, self.busy_timeout_ms, self._read_only_cause, older_ok=older_ok
+                self.path, self.busy_timeout_ms, self._read_only_cause, older_ok=copy_ok
             )
         except OlderSchema as exc:
-            await read_a_migrated_copy(self, exc.pending)
+            await read_a_copy(self, exc.pending)
             return
         self._identity = file_identity(self._opened)
         self._read_as_immutable(immutable, version)
