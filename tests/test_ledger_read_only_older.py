@@ -418,3 +418,51 @@ async def test_a_temporary_folder_that_is_not_there_is_said_with_the_fix(
     with pytest.raises(LedgerError) as info:
         await Ledger(older, read_only=True).open()
     assert f"could not be made in {gone}" in info.value.message and "set TMPDIR" in info.value.message
+
+
+#: another program's SQLite database in WAL mode, its last rows in its -wal file (killed before a checkpoint)
+_OTHER_PROGRAM_KILLED = textwrap.dedent(
+    """
+    import os, signal, sqlite3, sys
+    conn = sqlite3.connect(sys.argv[1], isolation_level=None)
+    conn.execute("PRAGMA journal_mode = WAL")
+    conn.execute("PRAGMA wal_autocheckpoint = 0")
+    conn.execute("CREATE TABLE notes (body TEXT)")
+    conn.execute("INSERT INTO notes VALUES ('hello')")
+    os.kill(os.getpid(), signal.SIGKILL)
+    """
+)
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize("program", ["older magsag-mcp", "another program"])
+async def test_a_wal_file_unreadable_where_it_is_is_read_from_a_copy_of_both(
+    tmp_path: Path, temp: Path, monkeypatch: pytest.MonkeyPatch, program: str
+):
+    """As test_real_file_modes_...[without its -shm], for any user: the check that the -wal file cannot be read where
+    it is (no -shm file, a folder this user cannot write) made to answer yes."""
+    from magsag_mcp.ledger import read_only
+
+    db = tmp_path / "artifact" / "ledger.db"
+    db.parent.mkdir()
+    script = _OLDER_KILLED_MID_WORK if program == "older magsag-mcp" else _OTHER_PROGRAM_KILLED
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    subprocess.run([sys.executable, "-c", script, str(db)], env=env, check=False)
+    Path(f"{db}-shm").unlink()
+    assert Path(f"{db}-wal").stat().st_size > 0
+    monkeypatch.setattr(read_only, "log_unreadable_here", lambda path: True)
+    before = _files(db.parent)
+    if program == "another program":
+        with pytest.raises(LedgerError) as info:
+            await Ledger(db, read_only=True).open()
+        assert "SQLite database with other tables (notes), not a magsag-mcp ledger" in info.value.message
+    else:
+        async with Ledger(db, read_only=True) as ledger:
+            summary = await ledger.summarize()
+            assert summary["totals"]["calls"] == 3 and Decimal(summary["totals"]["cost_usd"]) == Decimal("1.5")
+            from magsag_mcp.ledger.copies import copy_note
+
+            assert f"so a copy of it and its -wal file, migrated (it lacks schema migration(s) {LAST}" in copy_note(
+                ledger
+            )
+    assert _files(db.parent) == before and not list(temp.iterdir())

@@ -1,4 +1,5 @@
-"""A ledger that cannot be migrated where it is, read from a migrated copy.
+"""A read-only ledger that cannot be read where it is (an older version's, or one whose -wal file SQLite cannot
+read there), read from a migrated copy.
 
 An older version's ledger (recorded before this version's latest migrations: before 0017, say, which renames
 Google's ``models/gemini-...`` rows) that this user cannot write (an auditor's read-only copy of last quarter's
@@ -35,7 +36,7 @@ import anyio
 from ..errors import LedgerError
 from .connection import file_version, open_read_only, read_only_uri
 from .copies import _copy
-from .migrations import MIGRATIONS, NewerSchema, check_is_ledger, migrate, pending_migrations
+from .migrations import MIGRATIONS, NewerSchema, NotALedger, check_is_ledger, migrate, pending_migrations
 from .problems import _NEARLY_FULL_BYTES, free_bytes, log_file, newer_error, opened_file, out_of_space
 
 
@@ -171,6 +172,12 @@ async def read_a_copy(ledger: Any, pending: list[str] | None) -> None:
             shutil.rmtree(folder, ignore_errors=True)
         if isinstance(exc, NewerSchema):  # (its -wal file held a newer version's migration)
             raise newer_error(path, exc.unknown) from None
+        if isinstance(exc, NotALedger):  # (read at last, with its -wal file: another program's database)
+            raise LedgerError(
+                f"cannot open the ledger at {path}: it is a SQLite database with other tables ({exc}), not a "
+                "magsag-mcp ledger, and was left as it was; check the file that --db / MAGSAG_DB names",
+                db=str(path),
+            ) from None
         if isinstance(exc, _KeptChanging):
             raise LedgerError(
                 f"cannot read the ledger at {path}: it {what}, so it is read from a copy, and a process wrote it "
