@@ -130,7 +130,9 @@ async def test_a_ledger_with_a_newer_versions_migration_is_still_refused_and_not
 async def test_no_room_for_the_copy_is_refused_with_its_size_and_the_fix(
     older: Path, temp: Path, monkeypatch: pytest.MonkeyPatch
 ):
-    monkeypatch.setattr(read_only_copy, "free_bytes", lambda folder: 4096)
+    from magsag_mcp.ledger import problems
+
+    monkeypatch.setattr(problems, "free_bytes", lambda folder: 4096)
     before = _files(older.parent)
     with pytest.raises(LedgerError) as info:
         await Ledger(older, read_only=True).open()
@@ -466,3 +468,21 @@ async def test_a_wal_file_unreadable_where_it_is_is_read_from_a_copy_of_both(
                 ledger
             )
     assert _files(db.parent) == before and not list(temp.iterdir())
+
+
+def test_an_older_ledger_on_a_full_disk_is_read_from_a_copy_where_there_is_room(
+    older: Path, temp: Path, monkeypatch: pytest.MonkeyPatch, capsys
+):
+    """A reading command opens a ledger on a full disk for reading only: an older one was refused until space was
+    freed there. With room in the temporary folder (another disk), it is read from a migrated copy."""
+    from magsag_mcp.cli import main
+    from magsag_mcp.ledger import problems
+
+    real = problems.free_bytes
+    monkeypatch.setattr(problems, "free_bytes", lambda folder: 0 if Path(folder) == older.parent else real(folder))
+    before = _files(older.parent)
+    assert main(["flow", "summarize", "--db", str(older)]) == 0
+    out, err = capsys.readouterr()
+    assert list(json.loads(out)["model_stats"]) == ["gemini-2.0-flash"]
+    assert f"the ledger at {older} is on a full disk" in err and COPIED in err and "free some space beside it" in err
+    assert _files(older.parent) == before and not list(temp.iterdir())

@@ -34,10 +34,11 @@ from typing import Any
 import anyio
 
 from ..errors import LedgerError
+from . import problems
 from .connection import file_version, open_read_only, read_only_uri
 from .copies import _copy
 from .migrations import MIGRATIONS, NewerSchema, NotALedger, check_is_ledger, migrate, pending_migrations
-from .problems import _NEARLY_FULL_BYTES, free_bytes, log_file, newer_error, opened_file, out_of_space
+from .problems import _NEARLY_FULL_BYTES, log_file, newer_error, opened_file, out_of_space
 
 
 def ledger_bytes(path: Path) -> int:
@@ -151,7 +152,7 @@ async def read_a_copy(ledger: Any, pending: list[str] | None) -> None:
         why, fix = cannot_migrate(ledger)
         what = f"{why} and lacks schema migration(s) {', '.join(pending)} of this magsag-mcp, which its reads need"
     size, temp = ledger_bytes(path), tempfile.gettempdir()
-    free = free_bytes(Path(temp))
+    free = problems.free_bytes(Path(temp))  # (through its module: what a full disk is, told in one place)
     if free is not None and free < size + _NEARLY_FULL_BYTES:
         raise LedgerError(
             f"cannot read the ledger at {path}: it {what}, so it is read from a copy, made in {temp}, which needs "
