@@ -7,7 +7,7 @@ passed meanwhile; call; on a retryable error (a timeout, a rate limit or an over
 other target is left) wait (the server's ``Retry-After`` when it gave one,
 else exponential backoff with full jitter) and try again, unless the wait would pass the call's
 deadline (then the attempt's warnings say why it was not retried); on an error that moves on, go
-to the next candidate; on one that doesn't (a bad request caused by our input), stop. A target left
+to the next candidate; on one that doesn't (a bad request caused by our input, a bug of ours), stop. A target left
 for the next ones after a timeout, rate limit or overload is come back to, for its retry after its
 wait, when none of them was sent (a budget refused them: see :meth:`Cascade._order`). Every attempt
 and every skip becomes an :class:`~magsag_mcp.records.AttemptRecord`.
@@ -36,6 +36,7 @@ from .cascade_report import (
     CascadeState,
     all_failed,
     attempt_record,
+    internal_error,
     record_deadline_skip,
     record_skip,
     trace,
@@ -47,7 +48,6 @@ from .errors import (
     ContextTooLongError,
     InputError,
     MagsagError,
-    MalformedResponseError,
     NotConfiguredError,
     PolicyDenied,
     ProviderError,
@@ -246,15 +246,9 @@ class Cascade:
                         ) from None
                     except (ProviderError, ConfigError, InputError):
                         raise
-                    except Exception as bug:
-                        log.exception("%s raised an unexpected error; treated as a malformed response", target.label)
-                        # A bug may strike after the vendor answered: what it billed is not known.
-                        raise MalformedResponseError(
-                            f"{target.label}: unexpected {type(bug).__name__} while handling the response",
-                            provider=target.provider,
-                            model=target.model,
-                            maybe_billed=True,
-                        ) from bug
+                    except Exception as bug:  # ours, not the vendor's: converted once, here (see InternalError)
+                        log.exception("%s: a bug in magsag-mcp during the attempt", target.label)
+                        raise internal_error(target, bug) from bug
                 except ProviderError as exc:
                     latency = (self.clock() - started) * 1000.0
                     state.last_error = exc

@@ -12,11 +12,13 @@ from urllib.parse import urlsplit
 from .errors import (
     AllTargetsFailed,
     BudgetExceeded,
+    InternalError,
     MagsagError,
     PolicyDenied,
     ProviderError,
     ProviderTimeoutError,
     UnsupportedFeatureError,
+    excerpt,
     redact,
 )
 from .providers import hosts_other_models
@@ -235,11 +237,28 @@ def shown_candidates(plan: Plan) -> tuple[list[str], list[dict[str, Any]]]:
     return names, candidates
 
 
+def internal_error(target: Target, bug: Exception) -> InternalError:
+    """The error of an attempt that code of ours failed with ``bug``, an exception outside errors.py's tree. The bug
+    may strike after the vendor answered: what it billed is not known (``maybe_billed``)."""
+    return InternalError(
+        f"{target.label}: a bug in magsag-mcp, not the provider's: {type(bug).__name__} "
+        f"({excerpt(str(bug), 200)}) while the call was made or its answer read; no other target was tried, as it "
+        "would run the same code and be billed the same way, and this attempt may be billed. Please report it to "
+        "magsag-mcp's maintainers with the traceback logged under magsag_mcp.cascade",
+        provider=target.provider,
+        model=target.model,
+        maybe_billed=True,
+        exception=type(bug).__name__,
+    )
+
+
 def all_failed(plan: Plan, state: CascadeState, last: MagsagError | None) -> AllTargetsFailed:
     tried = [a for a in state.attempts if a.outcome == "error"]
     parts = [f"{a.provider}:{a.model} {a.error_class}" for a in tried]
     parts += [f"{s['target']} skipped ({s['reason']})" for s in state.skipped]
-    if isinstance(last, ProviderError) and not last.moves_on:
+    if isinstance(last, InternalError):
+        head = f"{plan.skill_id}: stopped by {last.message}"
+    elif isinstance(last, ProviderError) and not last.moves_on:
         head = f"{plan.skill_id}: stopped at a request the provider rejected: {last.message}"
     elif not plan.candidates:
         head = f"{plan.skill_id}: no candidate targets"

@@ -33,10 +33,13 @@ next target is tried first.
         ├── MalformedResponseError   body is not what the API documents        no         yes
         │   └── InvalidOutputError   model broke the requested JSON output     no         yes
         ├── UnsupportedFeatureError  target cannot honour a required feature   no         yes
-        └── UnexpectedStatusError    any other 4xx (405, 410, 499, ...)        no         yes
+        ├── UnexpectedStatusError    any other 4xx (405, 410, 499, ...)        no         yes
+        └── InternalError            our own bug in the attempt (2)            no         no
 
 (1) not an untrusted TLS certificate, a host name DNS says does not exist, nor a proxy refusing the credentials or
 the host (407, 403): only the configuration clears those, and the next target is tried at once.
+(2) our own code raised (a TypeError in a parse step), not the vendor's: another target would run the same code and
+be billed for an answer lost the same way, so the call stops there, naming the bug (``InternalError``).
 
 ``maybe_billed`` says the request reached the vendor and was cut before a complete answer came back:
 the vendor may bill tokens it generated, so the attempt's cost is unknown, not 0. It is set where the
@@ -94,6 +97,7 @@ __all__ = [
     "InvalidOutputError",
     "UnsupportedFeatureError",
     "UnexpectedStatusError",
+    "InternalError",
     "AllTargetsFailed",
     "redact",
     "register_secret",
@@ -357,6 +361,17 @@ class UnexpectedStatusError(ProviderError):
     kind = "unexpected_status"
 
 
+class InternalError(ProviderError):
+    """Code of magsag-mcp's raised an exception outside this tree during an attempt (a TypeError or a KeyError in
+    building the request or reading the answer): our bug, not the vendor's, which ``malformed_response`` blamed.
+    Converted once, by the cascade, with the exception's type in the message and in ``details["exception"]``.
+    Not retried and no other target is tried: the same code would read the next answer too, and each answer is
+    billed. The request may have reached the vendor, so the attempt's cost is unknown (``maybe_billed``)."""
+
+    kind = "internal_error"
+    moves_on = False
+
+
 class AllTargetsFailed(MagsagError):
     """Every candidate was tried or skipped and none answered.
 
@@ -393,8 +408,9 @@ class AllTargetsFailed(MagsagError):
         """The class of an AllTargetsFailed whose last error was a ``base``: one per base, made on first use."""
         combined = cls._combined.get(base)
         if combined is None:
-            # A refusal by governance keeps its own kind: the call was stopped by policy, not by providers.
-            kind = base.kind if issubclass(base, PolicyDenied | BudgetExceeded) else cls.kind
+            # A refusal by governance keeps its own kind: the call was stopped by policy, not by providers; and so
+            # does a bug of ours, which stopped it as none of the targets did.
+            kind = base.kind if issubclass(base, PolicyDenied | BudgetExceeded | InternalError) else cls.kind
             combined = type(f"AllTargetsFailed[{base.__name__}]", (cls, base), {"kind": kind})
             cls._combined[base] = combined
         return combined

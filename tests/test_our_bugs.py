@@ -1,0 +1,130 @@
+"""A bug of magsag-mcp's inside an attempt (a TypeError in a parse step): recorded as our bug, ``internal_error``, with
+the exception's type and no secret; the call stops there instead of paying another target for the same bug. A
+vendor's genuinely malformed body keeps ``malformed_response`` and its fallback (tests/test_attempt_cost.py)."""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from magsag_mcp import errors as E
+from magsag_mcp.cascade import Cascade, RetryPolicy
+from magsag_mcp.catalog import load_catalog
+from magsag_mcp.pricing import Pricer
+from magsag_mcp.providers import HTTPProvider, Provider, ProviderSet
+from magsag_mcp.providers.fake import script
+from magsag_mcp.providers.openai import OpenAIEndpoint
+from magsag_mcp.providers.openai_chat import ChatCompletionsFormat
+from magsag_mcp.routing import plan_call
+from magsag_mcp.service import Service
+from magsag_mcp.transport import Transport
+from magsag_mcp.types import LLMResult
+from tests.fakes import openai_replies as R
+from tests.fakes.openai_server import DEFAULT_KEY, FakeOpenAI
+
+CATALOG = Path(__file__).resolve().parent.parent / "catalog"
+pytestmark = [pytest.mark.anyio, pytest.mark.usefixtures("fake_scripts")]
+
+
+class BuggyChat(ChatCompletionsFormat):
+    """The Chat Completions format with a bug of ours in its parse step: the vendor's answer is sound."""
+
+    def parse_response(self, data: Any, *, provider: str, model: str) -> LLMResult:
+        result = super().parse_response(data, provider=provider, model=model)
+        return result.text.usage  # type: ignore[attr-defined]  # (an AttributeError: text is a str)
+
+
+class Providers(ProviderSet):
+    """The service's providers, with ``openai`` made by the test (the cascade takes its providers injected)."""
+
+    def __init__(self, env: dict[str, str], transport: Transport, openai: Provider) -> None:
+        super().__init__(env, transport)
+        self._instances["openai"] = openai
+
+
+async def test_a_bug_in_our_parse_step_is_an_internal_error_and_pays_no_other_target(
+    fake_openai: FakeOpenAI, transport: Transport
+):
+    # Before: recorded as the vendor's malformed_response, and the fallback was sent the call, billed, and lost to
+    # the same bug (two requests, two unknown costs, "every target failed").
+    env = {"OPENAI_BASE_URL": fake_openai.url + "/v1", "OPENAI_API_KEY": DEFAULT_KEY}
+    fake_openai.queue(R.reply("first", usage=R.tokens(100, 10)), R.reply("second", usage=R.tokens(100, 10)))
+    providers = Providers(env, transport, HTTPProvider(BuggyChat(), OpenAIEndpoint(env), transport))
+    retry = RetryPolicy(tries_per_target=3, base_delay=0.001, max_delay=0.002, deadline=60.0)
+    cascade = Cascade(providers, Pricer.from_catalog(CATALOG), None, retry)
+    payload = {"data": "x", "model_config": {"model": "openai:gpt-4o", "fallbacks": ["openai:gpt-4o-mini"]}}
+    plan = plan_call(load_catalog(CATALOG, env={}), "skill.analysis", payload, context=None, env=env)
+    with pytest.raises(E.InternalError) as info:
+        await cascade.run(plan, run_id="r", agent=None)
+    err = info.value
+    assert len(fake_openai.requests) == 1  # neither retried nor sent to the fallback
+    assert isinstance(err, E.AllTargetsFailed) and err.kind == "internal_error"
+    (attempt,) = err.attempts
+    assert (attempt.model, attempt.error_class) == ("gpt-4o", "internal_error")
+    assert attempt.cost_usd is None and attempt.cost_bound_usd is not None  # the answer came: maybe billed
+    assert "bug in magsag-mcp" in attempt.error_message and "AttributeError" in attempt.error_message
+    assert "not the provider's" in err.message and "report it" in err.message
+    assert err.to_dict()["exception"] == "AttributeError"
+    assert DEFAULT_KEY not in json.dumps(err.to_dict(), default=str)
+    assert isinstance(err.__cause__ or err.last_error.__cause__, AttributeError)  # the traceback is kept
+
+
+async def test_a_malformed_body_still_falls_back(fake_openai: FakeOpenAI, transport: Transport):
+    # the vendor's fault, with the same providers: malformed_response, and the fallback answers
+    env = {"OPENAI_BASE_URL": fake_openai.url + "/v1", "OPENAI_API_KEY": DEFAULT_KEY}
+    fake_openai.queue(R.reply(tool_calls=[R.call("", {"city": "Paris"})], usage=R.tokens(100, 10)), R.reply("fine"))
+    providers = Providers(env, transport, HTTPProvider(ChatCompletionsFormat(), OpenAIEndpoint(env), transport))
+    retry = RetryPolicy(tries_per_target=3, base_delay=0.001, max_delay=0.002, deadline=60.0)
+    cascade = Cascade(providers, Pricer.from_catalog(CATALOG), None, retry)
+    payload = {"data": "x", "model_config": {"model": "openai:gpt-4o", "fallbacks": ["openai:gpt-4o-mini"]}}
+    plan = plan_call(load_catalog(CATALOG, env={}), "skill.analysis", payload, context=None, env=env)
+    out = await cascade.run(plan, run_id="r", agent=None)
+    assert out.result.text == "fine"
+    assert [a.error_class for a in out.attempts] == ["malformed_response", None]
+
+
+async def test_the_ledger_records_the_bug_as_ours(tmp_path: Path, caplog):
+    key = "sk-proj-4bC9dEf01aZ7kLm2nOp3QrSt"  # a bug's message may quote anything it held, a key included
+    script("buggy", KeyError(f"choices (sent with {key})"))
+    db = tmp_path / "l.db"
+    async with Service.open(catalog=CATALOG, db=db, env={"MAGSAG_PROVIDER": "fake"}) as svc:
+        mc = {"model": "fake:buggy", "fallbacks": ["fake:fine"]}
+        with pytest.raises(E.InternalError) as info:
+            await svc.invoke_skill("skill.analysis", {"data": "x", "model_config": mc}, run_id="r-bug")
+    assert info.value.run_id == "r-bug"
+    conn = sqlite3.connect(db)
+    rows = conn.execute("SELECT model, outcome, error_class, error_message FROM attempts").fetchall()
+    assert [r[:3] for r in rows] == [("buggy", "error", "internal_error")]  # fake:fine was not called
+    assert "KeyError" in rows[0][3] and "bug in magsag-mcp" in rows[0][3]
+    status, error_class, message = conn.execute("SELECT status, error_class, error_message FROM runs").fetchone()
+    assert (status, error_class) == ("error", "internal_error")
+    assert "choices (sent with" in rows[0][3] and key[8:20] not in rows[0][3] + message
+    assert [r.levelname for r in caplog.records if r.name == "magsag_mcp.cascade"] == ["ERROR"]
+    assert "Traceback" in caplog.text and key[8:20] not in caplog.text  # the traceback to report, without the key
+
+
+async def test_an_mcp_client_gets_an_internal_error_with_the_run_and_attempts(client):
+    script("buggy", TypeError("'NoneType' object is not subscriptable"))
+    payload = {"data": "x", "model_config": {"model": "fake:buggy", "fallbacks": ["fake:fine"]}}
+    res = await client.call_tool("invoke_skill", {"skill_id": "skill.analysis", "payload": payload})
+    assert res.is_error
+    err = res.structured_content["error"]
+    assert err["type"] == "internal_error" and err["exception"] == "TypeError"
+    assert err["run_id"] and [a["error_class"] for a in err["attempts"]] == ["internal_error"]
+    assert "bug in magsag-mcp" in err["message"]
+
+
+def test_the_cli_exits_1_with_the_json_error(tmp_path: Path, monkeypatch, capsys):
+    from magsag_mcp.cli import main
+
+    monkeypatch.setenv("MAGSAG_DB", str(tmp_path / "cli.db"))
+    monkeypatch.setenv("MAGSAG_CATALOG", str(CATALOG))
+    script("buggy", AttributeError("'dict' object has no attribute 'text'"))
+    payload = json.dumps({"data": "x", "model_config": {"model": "fake:buggy"}})
+    assert main(["invoke", "skill.analysis", "--payload", payload]) == 1  # the operation failed, not bad input
+    err = json.loads(capsys.readouterr().err)["error"]
+    assert err["type"] == "internal_error" and err["exception"] == "AttributeError"
