@@ -25,7 +25,6 @@ from .errors import (
     ConfigError,
     LedgerError,
     MagsagError,
-    redact_values,
     redacting_logger,
 )
 from .exact_money import exact_money
@@ -33,7 +32,7 @@ from .invoke_result import InvokeResult, answer_not_recorded, bug_error, call_co
 from .kept_records import KeptRecords, closing_after
 from .ledger_reads import LedgerReads
 from .opening import Opening
-from .providers import ProviderSet, provider_names
+from .providers import ProviderSet
 from .providers.base import ProgressCallback
 from .records import AttemptRecord, RunRecord
 from .redaction import SECRET_ENV as SECRET_ENV  # where it was read from before
@@ -41,10 +40,9 @@ from .redaction import call_scoped, register_env_secrets
 from .retry import RetryPolicy, retry_policy_from_env
 from .route_explanation import RouteExplanation, override_providers
 from .routing import Plan, Resolution, plan_call
-from .settings import connect_timeout, only_configured, read_timeout, setting_problems
+from .settings import connect_timeout, only_configured, read_timeout
 from .text import check_name
 from .transport import Timeouts, Transport
-from .types import Target
 
 log = redacting_logger("magsag_mcp.service")
 
@@ -398,14 +396,11 @@ class Service(RouteExplanation, LedgerReads, LoopBound):
 
     async def probe(self) -> dict[str, str]:
         """Try each configured provider's cheapest endpoint; unconfigured ones are reported as such."""
+        from .doctor import probe_providers
+
         self._on_own_loop()  # the HTTP sessions are per loop: one made on another would be closed by nobody
         self._refuse_if_closing()  # (closed, its sessions are gone: a probe made a new one, which nothing closed)
-        out: dict[str, str] = {}
-        for name in provider_names():
-            provider = self.providers.get(name)
-            reason = provider.unavailable(Target(name, "probe"))
-            out[name] = f"not configured ({reason})" if reason else await provider.probe()
-        return out
+        return await probe_providers(self.providers)
 
     def probe_failures(self, reachable: Mapping[str, str]) -> list[str]:
         """The providers of a :meth:`probe` that are configured and yet did not answer: local at its default
@@ -414,30 +409,11 @@ class Service(RouteExplanation, LedgerReads, LoopBound):
 
     def doctor(self) -> dict[str, Any]:
         """Which providers are configured (never a key), where the catalog and ledger live, the network settings
-        (proxies, CA bundles) and the settings calls would refuse (``problems``)."""
-        from .ledger.connection import relative_ledger_note, where_ledger_is
-        from .ledger.copies import copy_note
+        (proxies, CA bundles) and the settings calls would refuse (``problems``): see :mod:`.doctor`."""
+        from .doctor import report_of
 
-        path = self.ledger.copied_from or self.ledger.path  # not the copy it read (see copies.py)
-        report = {
-            "catalog": str(self.catalog.root),
-            # absolute: a relative MAGSAG_DB names a file in whatever folder a process runs in (see the note)
-            "db": str(where_ledger_is(path)),
-            "db_exists": not self.ledger.absent,
-            "db_empty": self.ledger.blank,
-            "providers": self.providers.describe(),
-            "overrides": {k: v for k in ("MAGSAG_PROVIDER", "MAGSAG_MODEL") if (v := self.env.get(k))},
-            "network": self.transport.describe(),
-            "problems": setting_problems(self.env)
-            + self.providers.setting_problems()
-            + self.override_problems()
-            # what `magsag catalog validate` lists: each call of a skill it names may fail on it
-            + validate_catalog(self.catalog.root, self.env)
-            + ([self.ledger.read_only_error().message] if self.ledger.read_only else []),
-            "notes": [n for n in (relative_ledger_note(path, self.env), copy_note(self.ledger)) if n]
-            + self.unserved_skills(),
-        }
-        # redacted whole: doctor's output goes into tickets and CI logs, and a key pasted into a variable that names
-        # a model or a file (a client's config with two values swapped: MAGSAG_MODEL, MAGSAG_DB, SSL_CERT_FILE) is
-        # what it is run to find
-        return redact_values(report)
+        # what `magsag catalog validate` lists too: each call of a skill it names may fail on it
+        problems = self.override_problems() + validate_catalog(self.catalog.root, self.env)
+        return report_of(
+            self.env, self.providers, self.transport, self.ledger, self.catalog.root, problems, self.unserved_skills()
+        )

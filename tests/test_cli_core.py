@@ -781,6 +781,52 @@ def test_doctor_lists_the_catalogs_problems(cli_env, capsys, monkeypatch, tmp_pa
     assert main(["doctor", "--catalog", str(CATALOG), "--json"]) == 0  # the shipped catalog has none
 
 
+@pytest.mark.parametrize(
+    ("path", "old", "new", "said"),
+    [
+        ("routing/default.yaml", "default:\n", "default: [openai:gpt-4o\n", "malformed YAML"),
+        ("agents/data-analysis-sag.yaml", "skills: [skill.analysis]", "skills: [skill.nosuch]", "unknown skill"),
+    ],
+    ids=["bad-yaml", "agent-names-an-unknown-skill"],
+)
+def test_doctor_reports_a_catalog_that_cannot_be_loaded_as_problems_and_exits_1(
+    cli_env, capsys, monkeypatch, catalog_copy, path, old, new, said
+):
+    # Before: exit 2 (bad input, argparse's code) with a JSON error on stderr and no report at all: the providers,
+    # the ledger and the network went undiagnosed by the command run to diagnose, until the catalog was fixed.
+    file = catalog_copy / path
+    assert old in file.read_text()
+    file.write_text(file.read_text().replace(old, new, 1))
+    monkeypatch.setenv("OPENAI_API_KEY", "sk-test-0123456789")
+    assert main(["catalog", "validate", "--catalog", str(catalog_copy)]) == 1
+    validated = [line.strip()[2:] for line in capsys.readouterr().out.splitlines()[1:]]
+    assert len(validated) == 1 and said in validated[0] and validated[0].startswith(str(file))
+    assert main(["doctor", "--catalog", str(catalog_copy), "--json"]) == 1
+    report = json.loads(capsys.readouterr().out)
+    assert report["problems"] == validated  # each with its file and what to fix, as `catalog validate` lists them
+    assert report["providers"]["openai"]["unavailable"] is None and report["providers"]["anthropic"]["unavailable"]
+    assert any("cannot be loaded" in note for note in report["notes"])
+    assert main(["doctor", "--catalog", str(catalog_copy)]) == 1
+    out, err = capsys.readouterr()
+    assert f"problem: {validated[0]}" in out and "  openai " in out and err == ""
+
+
+@pytest.mark.anyio
+async def test_doctor_probes_the_providers_of_a_catalog_that_cannot_be_loaded(
+    cli_env, capsys, monkeypatch, catalog_copy, fake_openai
+):
+    from tests.fakes.openai_server import DEFAULT_KEY
+
+    (catalog_copy / "routing" / "default.yaml").write_text("default: [openai:gpt-4o\n")
+    monkeypatch.setenv("OPENAI_BASE_URL", fake_openai.url + "/v1")
+    monkeypatch.setenv("OPENAI_API_KEY", DEFAULT_KEY)
+    args = ["doctor", "--catalog", str(catalog_copy), "--probe", "--json"]
+    assert await anyio.to_thread.run_sync(main, args) == 1
+    report = json.loads(capsys.readouterr().out)
+    assert report["reachable"]["openai"] == "reachable" and "openai" not in report["probe_failed"]
+    assert [p for p in report["problems"] if "malformed YAML" in p]
+
+
 def test_doctor_notes_the_skills_no_configured_provider_can_serve(cli_env, capsys, monkeypatch):
     # Before: with only OPENAI_API_KEY set, doctor said "openai ready" and nothing else, although every call of
     # skill.document-analysis (routed to anthropic, then google) failed, skipping both: "not configured".

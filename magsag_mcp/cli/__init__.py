@@ -29,8 +29,9 @@ COMMAND_MODULES = ("core", "data", "governance", "demo")
 #: what `magsag --help` says of the exit status (see :func:`exit_code`)
 EXIT_CODES = (
     "Exit status: 0 success; 1 the operation failed (a call failed or was refused by policy or budget, "
-    "`flow gate` found a violation, `doctor` or `catalog validate` found a problem); 2 bad input (an argument, "
-    "the catalog, the environment, the ledger file); 130 interrupted (Ctrl-C), 143 stopped by SIGTERM."
+    "`flow gate` found a violation, `doctor` or `catalog validate` found a problem, a catalog that cannot be loaded "
+    "included); 2 bad input (an argument, the catalog another command needs, the environment, the ledger file); 130 "
+    "interrupted (Ctrl-C), 143 stopped by SIGTERM."
 )
 
 

@@ -209,22 +209,10 @@ def _print_agent_failure(
 
 
 def _doctor(args: argparse.Namespace) -> int:
-    from ..service import Service
+    from ..doctor import diagnose
 
-    async def go() -> dict[str, Any]:
-        # a diagnosis makes nothing: where there is no ledger yet it says so (the first call makes it), an empty
-        # file at MAGSAG_DB (made by an install for its owner and mode) too; an empty one at --db is refused
-        # as the reading commands refuse it (a path typed by hand, or a file a `> led.db` truncated)
-        async with await Service.open(
-            catalog=args.catalog, db=args.db, create_ledger=False, empty_ledger_ok=not args.db, reading=True
-        ) as svc:
-            report = svc.doctor()
-            if args.probe:
-                report["reachable"] = await svc.probe()
-                report["probe_failed"] = svc.probe_failures(report["reachable"])
-            return report
-
-    report = anyio.run(go)
+    # a catalog that cannot be loaded is among the problems reported (exit 1), not bad input that stops the report
+    report = anyio.run(lambda: diagnose(args.catalog, args.db, probe=args.probe))
     failed = report.get("probe_failed", [])
     code = 1 if failed or report["problems"] else 0
     if args.json:

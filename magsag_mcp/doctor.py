@@ -1,0 +1,137 @@
+"""``magsag doctor``'s report: which providers are configured (never a key), where the catalog and the ledger are, the
+network settings (proxies, CA bundles), and every problem found, each with what to fix.
+
+A catalog that cannot be loaded (malformed YAML, an agent naming a skill there is not) is a problem of the report, not
+an error that stops it: the providers, the ledger and the network are diagnosed all the same, and ``doctor`` exits 1,
+as for any problem it finds. Only what needs the loaded catalog (the skills no configured provider serves, the
+targets ``MAGSAG_PROVIDER`` / ``MAGSAG_MODEL`` leave a skill) is left out, and a note says so.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Collection, Mapping
+from pathlib import Path
+from typing import Any
+
+from .catalog import find_catalog, validate_catalog
+from .errors import CatalogError, redact_values
+from .providers import ProviderSet, provider_names
+from .redaction import register_env_secrets
+from .settings import connect_timeout, read_timeout, setting_problems
+from .transport import Timeouts, Transport
+from .types import Target
+
+
+async def diagnose(
+    catalog: str | os.PathLike[str] | None,
+    db: str | os.PathLike[str] | None,
+    *,
+    probe: bool = False,
+    env: Mapping[str, str] | None = None,
+) -> dict[str, Any]:
+    """The report of ``magsag doctor`` (with ``probe``: ``reachable`` and ``probe_failed`` too). It makes nothing:
+    where there is no ledger yet it says so; an empty file at ``MAGSAG_DB`` (made by an install) is none yet either,
+    and an empty one at ``db`` is refused as the reading commands refuse it (a path typed by hand)."""
+    from .service import Service
+
+    try:
+        service = await Service.open(
+            catalog=catalog, db=db, env=env, create_ledger=False, empty_ledger_ok=not db, reading=True
+        )
+    except CatalogError as exc:
+        return await _without_catalog(catalog, db, env, exc, probe)
+    async with service:
+        report = service.doctor()
+        if probe:
+            report["reachable"] = await service.probe()
+            report["probe_failed"] = service.probe_failures(report["reachable"])
+    return report
+
+
+async def _without_catalog(
+    catalog: str | os.PathLike[str] | None,
+    db: str | os.PathLike[str] | None,
+    env: Mapping[str, str] | None,
+    exc: CatalogError,
+    probe: bool,
+) -> dict[str, Any]:
+    """The report when the catalog cannot be loaded: its problems (as ``magsag catalog validate`` lists them, each with
+    its file and key), beside everything the service would have reported that does not need the catalog."""
+    from .ledger import Ledger, default_db_path
+    from .ledger.connection import ledger_sync_from_env
+    from .route_explanation import override_providers
+
+    env = dict(os.environ if env is None else env)
+    register_env_secrets(env)
+    root = find_catalog(catalog, env)
+    # as Service.open builds them: a bad timeout setting is refused here as there, before the ledger opens
+    transport = Transport(timeouts=Timeouts(connect=connect_timeout(env), read=read_timeout(env)), env=env)
+    try:
+        path = Path(db).expanduser() if db else default_db_path(env)
+        ledger = Ledger(path, sync=ledger_sync_from_env(env), create=False, blank_is_absent=not db, reading=True)
+        await ledger.open()
+        try:
+            providers = ProviderSet(env, transport)
+            note = (
+                f"the catalog at {root} cannot be loaded, so magsag-mcp cannot start and every call fails until the "
+                "problems listed are fixed; what needs the catalog (the skills no configured provider serves, what "
+                "MAGSAG_PROVIDER / MAGSAG_MODEL leave a skill's calls) was not checked"
+            )
+            problems = validate_catalog(root, env)
+            problems += [p for p in exc.problems if p not in problems]  # (what refused it is listed, whatever it was)
+            report = report_of(env, providers, transport, ledger, root, problems, [note])
+            if probe:
+                report["reachable"] = await probe_providers(providers)
+                report["probe_failed"] = providers.probe_failures(report["reachable"], override_providers(env))
+        finally:
+            await ledger.close()
+    finally:
+        await transport.aclose()
+    return report
+
+
+def report_of(
+    env: Mapping[str, str],
+    providers: ProviderSet,
+    transport: Transport,
+    ledger: Any,
+    catalog_root: Path,
+    catalog_problems: list[str],
+    catalog_notes: Collection[str],
+) -> dict[str, Any]:
+    """The report, with ``catalog_problems`` (what calls would fail on in the catalog and the overrides) and
+    ``catalog_notes`` (what may fail, the skills no configured provider serves) found by whoever loaded it."""
+    from .ledger.connection import relative_ledger_note, where_ledger_is
+    from .ledger.copies import copy_note
+
+    path = ledger.copied_from or ledger.path  # not the copy it read (see copies.py)
+    report = {
+        "catalog": str(catalog_root),
+        # absolute: a relative MAGSAG_DB names a file in whatever folder a process runs in (see the note)
+        "db": str(where_ledger_is(path)),
+        "db_exists": not ledger.absent,
+        "db_empty": ledger.blank,
+        "providers": providers.describe(),
+        "overrides": {k: v for k in ("MAGSAG_PROVIDER", "MAGSAG_MODEL") if (v := env.get(k))},
+        "network": transport.describe(),
+        "problems": setting_problems(env)
+        + providers.setting_problems()
+        + catalog_problems
+        + ([ledger.read_only_error().message] if ledger.read_only else []),
+        "notes": [n for n in (relative_ledger_note(path, env), copy_note(ledger)) if n] + list(catalog_notes),
+    }
+    # redacted whole: doctor's output goes into tickets and CI logs, and a key pasted into a variable that names
+    # a model or a file (a client's config with two values swapped: MAGSAG_MODEL, MAGSAG_DB, SSL_CERT_FILE) is
+    # what it is run to find
+    return redact_values(report)
+
+
+async def probe_providers(providers: ProviderSet) -> dict[str, str]:
+    """Try each configured provider's cheapest endpoint; unconfigured ones are reported as such."""
+    out: dict[str, str] = {}
+    for name in provider_names():
+        provider = providers.get(name)
+        reason = provider.unavailable(Target(name, "probe"))
+        out[name] = f"not configured ({reason})" if reason else await provider.probe()
+    return out
