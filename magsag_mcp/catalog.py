@@ -33,6 +33,7 @@ from .provider_defaults import read_provider_defaults
 from .routing_files import Route, RoutingFile, RoutingPolicy
 from .skill_schemas import checked_schema, compile_validator
 from .skills import Skill, check_payload
+from .suggest import nearest
 from .targets import to_target
 from .text import NAME_MAX
 from .types import Target
@@ -311,7 +312,8 @@ def _load(root: Path, env: Mapping[str, str]) -> tuple[Catalog | None, list[str]
         agent_files[agent.id] = path
         for sid in agent.skills:
             if sid not in skills:
-                problems.append(f"{path}: agent {agent.id!r} uses unknown skill {sid!r}")
+                fix = _unknown_skill_fix(sid, skills)
+                problems.append(f"{path}: agent {agent.id!r} uses unknown skill {sid!r}{fix}")
         agents[agent.id] = agent
 
     for skill in skills.values():
@@ -339,6 +341,17 @@ def _tier_hint(name: str, tiers: Mapping[str, Any]) -> str:
     close = difflib.get_close_matches(name, list(tiers), n=1, cutoff=0.6)
     hint = f" (did you mean {close[0]!r}?)" if close else ""
     return f"{hint}; the tiers defined in routing: {', '.join(sorted(tiers))}"
+
+
+def _unknown_skill_fix(skill_id: str, skills: Mapping[str, Skill]) -> str:
+    """What an agent that names a skill there is not should name instead: the skill it nearly names, and the
+    catalog's skills (none when no skill file loaded: their own problems are listed too)."""
+    close = nearest(skill_id, skills)
+    hint = f" (did you mean {close!r}?)" if close else ""
+    if not skills:
+        return f"{hint}; the catalog has no skill that loaded: fix the skills/ files, or add the skill there"
+    named = ", ".join(sorted(skills))
+    return f"{hint}; name a skill of the catalog's ({named}) in its skills, or add the skill under skills/"
 
 
 def load_catalog(root: str | os.PathLike[str] | None = None, env: Mapping[str, str] | None = None) -> Catalog:

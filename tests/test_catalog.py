@@ -595,6 +595,22 @@ def test_an_empty_catalog_file_is_a_problem_not_a_vanished_entry(mini: Path, tex
         load_catalog(mini, env={})
 
 
+def test_an_agent_naming_an_unknown_skill_is_told_the_skills_there_are(mini: Path):
+    # Before: "agent 'a' uses unknown skill 'skill.ech'" and nothing more, in `catalog validate` and `doctor`: no
+    # fix, not the skill it nearly names, nor the skills it could name
+    write(mini, "skills/sum.yaml", "id: skill.sum\ndescription: d\ntask_type: sum\nprompt:\n  user: '{text}'\n")
+    agent = write(mini, "agents/a.yaml", "id: a\nkind: sag\nentrypoint: a:run\nskills: [skill.ech]\n")
+    write(mini, "agents/a.py", "def run(payload, registry=None):\n    return {}\n")
+    assert validate_catalog(mini, env={}) == [
+        f"{agent}: agent 'a' uses unknown skill 'skill.ech' (did you mean 'skill.echo'?); name a skill of the "
+        "catalog's (skill.echo, skill.sum) in its skills, or add the skill under skills/"
+    ]
+    for name in ("echo", "sum"):  # no skill loads: the agent is not told to pick one of none
+        write(mini, f"skills/{name}.yaml", "id: skill.{name}\n")
+    said = f"{agent}: agent 'a' uses unknown skill 'skill.ech'; the catalog has no skill that loaded: fix the skills/ "
+    assert said + "files, or add the skill there" in validate_catalog(mini, env={})
+
+
 def test_a_template_field_the_input_schema_does_not_declare_is_a_problem(mini: Path):
     write(
         mini,
