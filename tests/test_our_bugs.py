@@ -128,3 +128,74 @@ def test_the_cli_exits_1_with_the_json_error(tmp_path: Path, monkeypatch, capsys
     assert main(["invoke", "skill.analysis", "--payload", payload]) == 1  # the operation failed, not bad input
     err = json.loads(capsys.readouterr().err)["error"]
     assert err["type"] == "internal_error" and err["exception"] == "AttributeError"
+
+
+def _wires() -> dict[str, Any]:
+    from magsag_mcp.providers.anthropic import AnthropicMessagesFormat
+    from magsag_mcp.providers.gemini import GeminiFormat
+    from magsag_mcp.providers.openai_responses import ResponsesFormat
+
+    return {
+        "chat": ChatCompletionsFormat(),
+        "responses": ResponsesFormat(),
+        "anthropic": AnthropicMessagesFormat(),
+        "gemini": GeminiFormat(),
+    }
+
+
+@pytest.mark.parametrize(
+    ("wire", "body"),
+    [
+        ("chat", {"choices": [{"message": None, "finish_reason": "stop"}]}),
+        ("chat", {"choices": [{"message": "hi", "finish_reason": "stop"}]}),
+        ("responses", {"output": ["hi"], "status": "completed"}),
+        ("responses", {"output": [{"type": "message", "content": ["hi"]}], "status": "completed"}),
+        ("responses", {"output": [{"type": "message", "content": [{"type": "output_text", "text": 5}]}]}),
+        ("anthropic", {"type": "message", "content": ["hi"], "stop_reason": "end_turn"}),
+        ("gemini", {"candidates": ["hi"]}),
+        ("gemini", {"candidates": [{"content": "hi", "finishReason": "STOP"}]}),
+    ],
+)
+def test_a_body_whose_parts_are_not_the_apis_objects_is_malformed_not_our_bug(wire: str, body: dict[str, Any]):
+    # Each crashed the parse (an AttributeError reading an object where the body has a string, a TypeError joining a
+    # number): taken for the vendor's by a catch-all before, it would now read as a bug of magsag's and stop the call.
+    # The body breaks the API's spec: the vendor's malformed_response, and the next target is tried.
+    with pytest.raises(E.MalformedResponseError) as info:
+        _wires()[wire].parse_response(body, provider=wire, model="m")
+    assert type(info.value) is E.MalformedResponseError
+
+
+def test_a_gemini_answer_whose_usage_is_not_an_object_is_kept_with_its_usage_unreported():
+    # as the other formats read a usage that is no object (the answer is whole; its cost is unknown, never 0): it
+    # crashed the parse with an AttributeError
+    body = {"candidates": [{"content": {"parts": [{"text": "x"}]}, "finishReason": "STOP"}], "usageMetadata": 1}
+    result = _wires()["gemini"].parse_response(body, provider="google", model="m")
+    assert result.text == "x" and not result.usage.reported
+
+
+@pytest.mark.parametrize(
+    ("wire", "event", "data"),
+    [
+        ("chat", None, {"choices": ["hi"]}),
+        ("chat", None, {"choices": [{"delta": "hi"}]}),
+        ("chat", None, {"choices": [{"delta": {"tool_calls": ["hi"]}}]}),
+        ("responses", "response.completed", {"type": "response.completed", "response": "hi"}),
+        ("anthropic", "message_start", {"type": "message_start", "message": "hi"}),
+        ("anthropic", "content_block_start", {"type": "content_block_start", "index": 0, "content_block": "hi"}),
+        ("anthropic", "content_block_delta", {"type": "content_block_delta", "index": 0, "delta": "hi"}),
+        ("anthropic", "message_delta", {"type": "message_delta", "delta": "hi"}),
+        ("gemini", None, {"candidates": [{"content": "hi"}]}),
+    ],
+)
+def test_a_stream_event_whose_parts_are_not_the_apis_objects_is_malformed_not_our_bug(
+    wire: str, event: str | None, data: dict[str, Any]
+):
+    # as for a whole body: each crashed the stream's reading with an AttributeError (or a ValueError making a dict of
+    # a string), which would now read as a bug of magsag's
+    from magsag_mcp.sse import SSEEvent
+
+    acc = _wires()[wire].accumulator(provider=wire, model="m")
+    with pytest.raises(E.MalformedResponseError) as info:
+        acc.feed(SSEEvent(event, json.dumps(data)))
+        acc.finish()
+    assert type(info.value) is E.MalformedResponseError and "not an object" in info.value.message

@@ -23,7 +23,7 @@ from .anthropic_thinking import signature_for
 from .anthropic_usage import usage as _usage
 from .json_output import StreamedDocument
 from .openai_errors import error_status
-from .wire_format import StreamAccumulator, with_reported_usage
+from .wire_format import StreamAccumulator, an_object, with_reported_usage
 
 if TYPE_CHECKING:
     from .anthropic import AnthropicMessagesFormat
@@ -61,6 +61,7 @@ def read_answer(
     calls: list[ToolCall] = []
     thoughts: list[dict[str, Any]] = []  # the thinking since the last tool call: it goes back with the next one
     for block in content:
+        block = an_object(block, "a content block", provider, model)
         kind = block.get("type")
         if kind == "text":
             texts.append(block.get("text") or "")
@@ -203,10 +204,11 @@ class MessagesStream(StreamAccumulator):
         # an event named error is one, whatever its data's type (llama.cpp's flat {code, message, type}: see sse.py)
         kind = "error" if event.event == "error" else data.get("type") or event.event
         if kind == "message_start":
-            self.message = data.get("message") or {}
+            self.message = an_object(data.get("message"), "message_start's message", self.provider, self.model)
             self.usage.update(self.message.get("usage") or {})
         elif kind == "content_block_start":
-            block = self.blocks[data["index"]] = dict(data.get("content_block") or {})
+            started = an_object(data.get("content_block"), "a content block", self.provider, self.model)
+            block = self.blocks[data["index"]] = dict(started)
             for field in _STREAMED:
                 self.pieces.pop((data["index"], field), None)
             if block.get("type") == "tool_use":
@@ -215,7 +217,7 @@ class MessagesStream(StreamAccumulator):
                     self.document = StreamedDocument(wrapped=block["name"] == JSON_VALUE_TOOL)
                     self.document_at = data["index"]
         elif kind == "content_block_delta":
-            delta = data.get("delta") or {}
+            delta = an_object(data.get("delta"), "a content block's delta", self.provider, self.model)
             block = self.blocks.setdefault(data["index"], {"type": "text", "text": ""})
             if delta.get("type") == "text_delta":
                 self._piece(data["index"], "text", delta.get("text", ""))
@@ -231,7 +233,7 @@ class MessagesStream(StreamAccumulator):
             elif delta.get("type") == "signature_delta":
                 self._piece(data["index"], "signature", delta.get("signature", ""))
         elif kind == "message_delta":
-            delta = data.get("delta") or {}
+            delta = an_object(data.get("delta"), "message_delta's delta", self.provider, self.model)
             self.stop_reason = delta.get("stop_reason") or self.stop_reason
             if delta.get("stop_details"):
                 self.message = {**self.message, "stop_details": delta["stop_details"]}

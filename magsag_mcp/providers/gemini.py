@@ -38,7 +38,7 @@ from .gemini_schema import declaration
 from .gemini_schema import gemini_schema as gemini_schema  # where callers have imported it from
 from .json_output import with_json_instruction
 from .openai_reasoning import is_reasoning
-from .wire_format import StreamAccumulator, WireFormat, first_stops, reported_usage, with_reported_usage
+from .wire_format import StreamAccumulator, WireFormat, an_object, first_stops, reported_usage, with_reported_usage
 
 _BLOCKED = {
     "SAFETY",
@@ -292,7 +292,9 @@ class _GeminiStream(StreamAccumulator):
             status = code if isinstance(code, int) and code >= 400 else 500
             raise gemini_error(status, json.dumps(chunk).encode(), {}, provider=self.provider, model=self.model)
         # a count written null (a gateway writing every field) is one left unset: it keeps the count it had
-        self.usage.update({k: v for k, v in (chunk.get("usageMetadata") or {}).items() if v is not None})
+        counts = chunk.get("usageMetadata")
+        if isinstance(counts, dict):  # (anything else reports no usage, as another format's usage that is no object)
+            self.usage.update({k: v for k, v in counts.items() if v is not None})
         feedback = chunk.get("promptFeedback") or {}
         if feedback.get("blockReason"):
             ratings = feedback.get("safetyRatings")
@@ -303,8 +305,9 @@ class _GeminiStream(StreamAccumulator):
         delta = ""
         candidates = chunk.get("candidates") or []
         if candidates:
-            cand = candidates[0]
-            for part in (cand.get("content") or {}).get("parts") or []:
+            cand = an_object(candidates[0], "a candidate", self.provider, self.model)
+            content = an_object(cand.get("content"), "a candidate's content", self.provider, self.model)
+            for part in content.get("parts") or []:
                 if not isinstance(part, dict) or part.get("thought"):
                     continue  # thought summaries are not the answer
                 # a field written null is one left unset, as proto3's JSON reads it (a gateway that writes every

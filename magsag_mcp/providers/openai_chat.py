@@ -165,6 +165,8 @@ class ChatCompletionsFormat(WireFormat):
         try:
             choice = data["choices"][0]
             message = choice["message"]
+            if not isinstance(message, dict):  # (null, or text where the object goes)
+                raise TypeError
         except (KeyError, IndexError, TypeError):
             raise MalformedResponseError(
                 f"{provider}:{model}: chat completion without choices[0].message", provider=provider, model=model

@@ -16,7 +16,7 @@ from .openai_chat_ends import FINISH_REASONS, INTERRUPTED, content_text, interru
 from .openai_errors import error_status, openai_error
 from .openai_tool_calls import call_name, parse_arguments, unwrapped
 from .openai_usage import chat_usage as _usage
-from .wire_format import StreamAccumulator, said, with_reported_usage
+from .wire_format import StreamAccumulator, an_object, said, with_reported_usage
 
 __all__ = ["ChatStream"]
 
@@ -149,14 +149,15 @@ class ChatStream(StreamAccumulator):
         delta_text = ""
         finished = False
         for choice in chunk.get("choices") or []:
-            delta = choice.get("delta") or {}
+            choice = an_object(choice, "a choice", self.provider, self.model)
+            delta = an_object(choice.get("delta"), "a choice's delta", self.provider, self.model)
             content = delta.get("content")
             if content:
                 delta_text += content if isinstance(content, str) else content_text(content)
             if delta.get("refusal"):
                 self.refusal.append(delta["refusal"])
             for tc in delta.get("tool_calls") or []:
-                slot = self._slot(tc)
+                slot = self._slot(an_object(tc, "a tool call delta", self.provider, self.model))
                 if tc.get("id"):
                     slot["id"] = tc["id"]
                 _add_piece(slot, tc.get("function") or {})

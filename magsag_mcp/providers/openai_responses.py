@@ -21,7 +21,7 @@ from .openai_models import moved_for_responses, put_temperature, reasons, reques
 from .openai_reasoning import is_reasoning, made_by, reasoning_items, signature_for, with_origin
 from .openai_tool_calls import RESPONSES_ID_LIMIT, WireCallIds, call_name, parse_arguments, tool_output
 from .openai_usage import both_counts, with_reasoning
-from .wire_format import StreamAccumulator, WireFormat, reported_usage, with_reported_usage
+from .wire_format import StreamAccumulator, WireFormat, an_object, reported_usage, with_reported_usage
 
 
 def _items(msg: Message, model: str, ids: WireCallIds) -> list[dict[str, Any]]:
@@ -231,6 +231,16 @@ def _include_encrypted_reasoning(body: dict[str, Any]) -> None:
         body["include"] = [*(include or []), ENCRYPTED_REASONING]
 
 
+def _text(value: Any, provider: str, model: str) -> str:
+    if value is not None and not isinstance(value, str):
+        raise MalformedResponseError(
+            f"{provider}:{model}: an output_text's text is {type(value).__name__}, not a string",
+            provider=provider,
+            model=model,
+        )
+    return value or ""
+
+
 def _result(data: dict[str, Any], *, provider: str, model: str) -> LLMResult:
     status = data.get("status")
     # A failed or filtered response still reports what it used, and the vendor bills that.
@@ -264,13 +274,15 @@ def _result(data: dict[str, Any], *, provider: str, model: str) -> LLMResult:
     #: reasoning items since the last function call: they go back with the next one
     reasoning: list[dict[str, Any]] = []
     for item in data["output"]:
+        item = an_object(item, "an output item", provider, model)
         kind = item.get("type")
         if kind == "reasoning":
             reasoning.append(item)
         elif kind == "message":
             for part in item.get("content") or []:
+                part = an_object(part, "a message's content part", provider, model)
                 if part.get("type") == "output_text":
-                    texts.append(part.get("text") or "")
+                    texts.append(_text(part.get("text"), provider, model))
                     if item.get("phase") == "final_answer":
                         final.append(texts[-1])
                 elif part.get("type") == "refusal":
@@ -404,7 +416,7 @@ class _ResponsesStream(StreamAccumulator):
             if isinstance(item, dict):
                 self.done_items[index if isinstance(index, int) else len(self.done_items)] = item
         elif kind in ("response.completed", "response.incomplete", "response.failed"):
-            self.final = data.get("response") or {}
+            self.final = an_object(data.get("response"), f"{kind}'s response", self.provider, self.model)
         elif kind == "error":
             # ResponseErrorEvent: {type, code, message, param} flat, as documented; the live API nests them
             # under "error" ({"type": "error", "error": {type, code, message, param}}). Field by field, so that

@@ -12,7 +12,7 @@ from abc import ABC, abstractmethod
 from collections.abc import Callable
 from typing import Any, ClassVar
 
-from ..errors import ProviderError, excerpt
+from ..errors import MalformedResponseError, ProviderError, excerpt
 from ..redaction import holds_secret
 from ..text import whole_characters
 from ..transport import HttpResponse, SSEEvent
@@ -165,3 +165,16 @@ def with_reported_usage(exc: ProviderError, usage: Any) -> ProviderError:
     if usage is not None:
         exc.usage = usage
     return exc
+
+
+def an_object(value: Any, what: str, provider: str, model: str) -> dict[str, Any]:
+    """``value``, where the API documents an object (``{}`` for one left out or null). Anything else (text where the
+    object goes) is the vendor's malformed answer: read on, the parse raised an AttributeError that the cascade would
+    take for a bug of magsag's (an ``internal_error``, which stops the call) rather than for the vendor's."""
+    if value is None:
+        return {}
+    if not isinstance(value, dict):
+        raise MalformedResponseError(
+            f"{provider}:{model}: {what} is {type(value).__name__}, not an object", provider=provider, model=model
+        )
+    return value
