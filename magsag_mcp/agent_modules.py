@@ -39,7 +39,13 @@ class Registry(ProcessBound):
             if not isinstance(agent_id, str) or len(agent_id) > NAME_MAX:  # never quoted whole (text.shown_name)
                 shown = shown_name(agent_id) if isinstance(agent_id, str) else f"of type {type(agent_id).__name__}"
                 raise InputError(f"unknown agent {shown}; the catalog defines: {known}") from None
-            raise InputError(f"unknown agent {agent_id!r}; the catalog defines: {known}", agent=agent_id) from None
+            from .suggest import meant_id  # only once a run names an agent that is not there
+
+            close = meant_id(agent_id, self.service.catalog.agents)
+            hint = f" (did you mean {close!r}?)" if close else ""
+            raise InputError(
+                f"unknown agent {agent_id!r}{hint}; the catalog defines: {known}", agent=agent_id
+            ) from None
 
     def skills(self) -> list[str]:
         return sorted(self.service.catalog.skills)

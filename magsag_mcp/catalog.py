@@ -119,8 +119,10 @@ class Catalog:
                     f"unknown skill: the skill id given is {len(skill_id):,} characters long, and a skill id is at "
                     f"most {NAME_MAX}; known skills: {', '.join(sorted(self.skills))}"
                 ) from None
-            close = [s for s in self.skills if skill_id.split(".")[-1] in s]
-            hint = f" (did you mean {close[0]!r}?)" if close else ""
+            from .suggest import meant_id  # only once a call names a skill that is not there
+
+            close = meant_id(skill_id, self.skills)
+            hint = f" (did you mean {close!r}?)" if close else ""
             raise UnknownSkillError(
                 f"unknown skill {skill_id!r}{hint}; known skills: {', '.join(sorted(self.skills))}", skill=skill_id
             ) from None

@@ -26,6 +26,39 @@ def nearest(name: object, known: Iterable[str], cutoff: float = 0.6) -> str | No
     return close[0] if close else None
 
 
+def meant_id(name: object, known: Iterable[str]) -> str | None:
+    """The catalog id (a skill's, an agent's) that ``name``, an unknown one, was written for, or None.
+
+    Tried in turn: the id in another case or with ``_`` for ``-`` (``Skill.Analysis``, ``my_mag``); the id whose
+    name after its prefix ``name``'s is (``analysis``, ``skills.analysis``); the one id whose name holds ``name``'s
+    (``pii``, ``data-analysis``); then a misspelling of that name (``skill.analysys``, ``skill.summarize``). A name
+    that several ids hold (``a``) gets none, rather than one of them at random."""
+    if not isinstance(name, str) or not name or _unbounded(name):
+        return None
+    ids = sorted(k for k in known if k != name)
+    given = _folded(name)
+    tail = given.rsplit(".", 1)[-1]
+    tails = {k: _folded(k).rsplit(".", 1)[-1] for k in ids}
+    for found in (
+        [k for k in ids if _folded(k) == given],
+        [k for k in ids if tails[k] == tail],
+        [k for k in ids if len(tail) >= 3 and tail in tails[k]],
+    ):
+        if len(found) == 1:
+            return found[0]
+    # the name after the prefix alone: every skill's id begins 'skill.', which would make 'skill.x' look close to all.
+    # A near name that begins as the given one does is its misspelling ('analyze', 'code', 'summary'); one that does
+    # not must be nearer, or 'translation' would be offered 'extraction'
+    close = nearest(tail, [t for t in tails.values() if t[:2] == tail[:2]], cutoff=0.6) or nearest(
+        tail, tails.values(), cutoff=0.8
+    )
+    return next((k for k in ids if tails[k] == close), None)
+
+
+def _folded(name: str) -> str:
+    return name.lower().replace("_", "-")
+
+
 #: how many unknown keys a message names (the rest are counted): a payload may hold thousands
 NAMED_AT_MOST = 10
 

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from magsag_mcp import ConfigError, Magsag, PayloadError
+from magsag_mcp import ConfigError, InputError, Magsag, PayloadError
 from magsag_mcp.catalog import load_catalog, validate_catalog
 from magsag_mcp.cli import main
 from magsag_mcp.errors import CatalogError
@@ -50,6 +50,22 @@ def test_the_shipped_agents_say_what_their_payload_needs(tmp_path: Path, fake_sc
             mg.runner.run_agent("my-mag", {"data": "x", "preferred_model": 7})
         out = mg.runner.run_agent("my-mag", {"data": "numbers", "preferred_model": "fake:sag-model"})
         assert out["model"] == "sag-model"
+
+
+@pytest.mark.parametrize(
+    ("written", "meant"),
+    [("my-mga", "my-mag"), ("my_mag", "my-mag"), ("My-Mag", "my-mag"), ("data-analysis", "data-analysis-sag")],
+)
+def test_a_misspelt_agent_id_is_told_the_agent_it_means(tmp_path: Path, written: str, meant: str):
+    # `magsag run my-mga` (or the SAG without its -sag) was told only "unknown agent 'my-mga'; the catalog
+    # defines: data-analysis-sag, my-mag", as a skill id was, with no word of which one it nearly named.
+    with Magsag(catalog=CATALOG, db=tmp_path / "l.db", env=ENV) as mg:
+        with pytest.raises(InputError) as info:
+            mg.runner.run_agent(written, {"data": "x"})
+    assert info.value.message == (
+        f"unknown agent {written!r} (did you mean {meant!r}?); the catalog defines: data-analysis-sag, my-mag"
+    )
+    assert info.value.details["agent"] == written
 
 
 def test_an_agent_without_an_input_schema_takes_any_payload(catalog: Path, tmp_path: Path, fake_scripts: None):

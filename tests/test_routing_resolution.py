@@ -423,6 +423,38 @@ def test_unknown_skill_lists_known_ones(catalog):
         plan_call(catalog, "skill.analyse", {}, context=None, env={})
 
 
+@pytest.mark.parametrize(
+    ("written", "meant"),
+    [
+        ("skill.analysys", "skill.analysis"),  # a typo
+        ("skill.analyze", "skill.analysis"),  # American spelling
+        ("skill.summarize", "skill.summarization"),  # the verb
+        ("skill.code", "skill.coding"),
+        ("Skill.Analysis", "skill.analysis"),  # the case
+        ("skill.pii_redaction", "skill.pii-redaction"),  # '_' for '-'
+        ("skill.document_analysis", "skill.document-analysis"),
+        ("analysis", "skill.analysis"),  # the prefix left out
+        ("pii", "skill.pii-redaction"),  # the part that names it
+    ],
+)
+def test_a_misspelt_skill_id_is_told_the_skill_it_means(catalog, written, meant):
+    # A new user's first typo: `magsag invoke skill.analysys ...` (or skill.summarize, skill.pii_redaction) was
+    # answered "unknown skill 'skill.analysys'; known skills: ..." with no word of which one it nearly named, while
+    # 'analysis' (no prefix) was told "did you mean 'skill.analysis'?": the hint matched only a name the id held.
+    with pytest.raises(UnknownSkillError) as info:
+        plan_call(catalog, written, {}, context=None, env={})
+    assert f"unknown skill {written!r} (did you mean {meant!r}?); known skills: skill.analysis" in str(info.value)
+
+
+@pytest.mark.parametrize("written", ["skill.a", "skill.x", "skill.translation", "skill.chat", "skill.foo"])
+def test_a_skill_id_near_no_skill_is_offered_none(catalog, written):
+    # Before: a letter the id held was enough: 'skill.a' was asked "did you mean 'skill.analysis'?" and 'skill.x'
+    # "did you mean 'skill.extraction'?" (the first skill holding an 'x'); a wrong hint misleads more than none.
+    with pytest.raises(UnknownSkillError) as info:
+        plan_call(catalog, written, {}, context=None, env={})
+    assert "did you mean" not in str(info.value) and "known skills: skill.analysis" in str(info.value)
+
+
 def test_payload_schema_violation_names_the_field(catalog):
     with pytest.raises(PayloadError, match="payload field text: 5 is not of type 'string'"):
         plan_call(catalog, "skill.summarization", {"text": 5}, context=None, env={})
