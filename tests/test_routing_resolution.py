@@ -425,6 +425,30 @@ def test_unknown_skill_lists_known_ones(catalog):
 
 @pytest.mark.parametrize(
     ("written", "meant"),
+    [("opnai", "openai"), ("antropic", "anthropic"), ("Googel", "google"), ("olama", "ollama"), ("azur", "azure")],
+)
+def test_a_misspelt_provider_is_told_the_provider_it_means(catalog, written, meant):
+    # `export MAGSAG_PROVIDER=opnai` (or a model_config's, a routing target's provider) was told "unknown provider
+    # 'opnai'; use one of: ..." with no word of the one it nearly named, as a misspelt model or key is told.
+    with pytest.raises(ConfigError) as info:
+        plan_call(catalog, "skill.analysis", {"data": "x"}, context=None, env={"MAGSAG_PROVIDER": written})
+    assert f"unknown provider {written!r} (did you mean {meant!r}?); use one of: anthropic, azure" in str(info.value)
+    assert "OpenAI-compatible" not in str(info.value)
+
+
+@pytest.mark.parametrize("written", ["openrouter", "groq", "together"])
+def test_a_service_magsag_has_no_provider_of_its_own_for_is_pointed_at_compat(catalog, written):
+    # The guide's `compat - OpenAI-compatible providers`: MAGSAG_PROVIDER=openrouter was told to "use one of:
+    # anthropic, azure, compat, ..." with nothing saying that compat is the one that serves it.
+    with pytest.raises(ConfigError) as info:
+        plan_call(catalog, "skill.analysis", {"data": "x"}, context=None, env={"MAGSAG_PROVIDER": written})
+    message = str(info.value)
+    assert "did you mean" not in message
+    assert message.endswith("(compat: any OpenAI-compatible endpoint, at MAGSAG_COMPAT_BASE_URL)"), message
+
+
+@pytest.mark.parametrize(
+    ("written", "meant"),
     [
         ("skill.analysys", "skill.analysis"),  # a typo
         ("skill.analyze", "skill.analysis"),  # American spelling

@@ -76,10 +76,16 @@ def canonical_provider(name: str) -> str:
     key = name.strip().lower()
     key = _ALIASES.get(key, key)
     if key not in _REGISTRY:
+        from ..suggest import nearest
         from ..text import NAME_MAX, shown_name
 
+        # 'opnai', 'antropic', 'olama': a misspelt provider or alias is told the name it means
+        close = nearest(key, [*_REGISTRY, *_ALIASES], cutoff=0.75) if len(name) <= NAME_MAX else None
+        hint = f" (did you mean {close!r}?)" if close else ""
+        # 'openrouter', 'groq', 'together': a service of its own name is most often an OpenAI-compatible one
+        compat = "" if close else " (compat: any OpenAI-compatible endpoint, at MAGSAG_COMPAT_BASE_URL)"
         raise ConfigError(  # a caller's text: quoted only when it is a name's length
-            f"unknown provider {shown_name(name)}; use one of: {', '.join(provider_names())}",
+            f"unknown provider {shown_name(name)}{hint}; use one of: {', '.join(provider_names())}{compat}",
             **({"provider": name} if len(name) <= NAME_MAX else {}),
         )
     return key
