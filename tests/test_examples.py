@@ -165,3 +165,40 @@ def test_doctor_probe_finds_every_offline_vendor_reachable(tmp_path: Path):
     served = {name: reach for name, reach in report["reachable"].items() if name != "fake"}
     assert served == dict.fromkeys(["anthropic", "azure", "compat", "google", "local", "openai"], "reachable")
     assert proc.returncode == 0 and report["probe_failed"] == [], proc.stdout
+
+
+def test_the_guides_troubleshooting_searches_find_each_vendors_rate_limit(tmp_path: Path, capsys):
+    # The guide's "Rate Limit Issues": `magsag data search "rate_limit" --limit 100` to find rate limit errors, and
+    # `magsag data search "claude.*error"` for a model's. Run offline on what each vendor really answers a rate
+    # limit with (OpenAI's rate_limit_exceeded, Anthropic's rate_limit_error, Gemini's RESOURCE_EXHAUSTED, a
+    # local server's 429), each a call the cascade gave up on: every one is found, and the Claude one by its model.
+    import json
+
+    from magsag_mcp import Magsag, RateLimitError
+    from magsag_mcp.cli import main
+    from magsag_mcp.loopback import LoopbackUpstream
+
+    models = {
+        "openai": "gpt-4o-mini",
+        "anthropic": "claude-3-haiku-20240307",
+        "google": "gemini-1.5-pro",
+        "local": "llama3.1:70b",
+    }
+    db = tmp_path / "ledger.db"
+    with LoopbackUpstream(plans={m: [429] * 3 for m in models.values()}).running() as up:
+        env = {**up.env(), "MAGSAG_DB": str(db), "MAGSAG_MAX_RETRIES": "0"}
+        with Magsag(catalog=EXAMPLES.parent / "catalog", env=env) as mg:
+            for provider, model in models.items():
+                with pytest.raises(RateLimitError):  # the guide's `except RateLimitError:`
+                    mg.skills.invoke(
+                        "skill.summarization", {"text": "x", "model_config": {"model": f"{provider}:{model}"}}
+                    )
+    capsys.readouterr()
+    assert main(["data", "search", "rate_limit", "--limit", "100", "--db", str(db)]) == 0
+    hits = json.loads(capsys.readouterr().out)
+    assert sorted((h["provider"], h["model"], h["error_class"]) for h in hits) == sorted(
+        (provider, model, "rate_limited") for provider, model in models.items()
+    )
+    assert main(["data", "search", "claude.*error", "--limit", "50", "--db", str(db)]) == 0
+    (claude,) = json.loads(capsys.readouterr().out)
+    assert (claude["model"], claude["outcome"]) == ("claude-3-haiku-20240307", "error")
