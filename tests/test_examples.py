@@ -202,3 +202,50 @@ def test_the_guides_troubleshooting_searches_find_each_vendors_rate_limit(tmp_pa
     assert main(["data", "search", "claude.*error", "--limit", "50", "--db", str(db)]) == 0
     (claude,) = json.loads(capsys.readouterr().out)
     assert (claude["model"], claude["outcome"]) == ("claude-3-haiku-20240307", "error")
+
+
+@pytest.mark.parametrize(
+    ("name", "placeholder", "model"),
+    [
+        ("OPENAI_API_KEY", "sk-...", "openai:gpt-4o"),  # the guide's "Environment Variables", pasted as written
+        ("ANTHROPIC_API_KEY", "sk-ant-...", "anthropic:claude-3-5-sonnet-20241022"),
+        ("AZURE_OPENAI_API_KEY", "...", "azure:gpt-4o"),
+        ("OPENAI_API_KEY", "sk-your-openai-key", "openai:gpt-4o"),  # examples/mcp's client configurations
+        ("ANTHROPIC_API_KEY", "sk-ant-your-anthropic-key", "anthropic:claude-3-5-sonnet-20241022"),
+        ("GEMINI_API_KEY", "YOUR_API_KEY", "google:gemini-1.5-pro"),
+        ("OPENAI_API_KEY", "sk-proj-abc...wxyz", "openai:gpt-4o"),  # a key as a dashboard shows it, shortened
+    ],
+)
+def test_a_placeholder_key_from_the_guide_is_said_to_be_one_and_never_sent(
+    tmp_path: Path, capsys, name: str, placeholder: str, model: str
+):
+    # A new user pasted the guide's `export OPENAI_API_KEY="sk-..."` (or the MCP examples' "sk-your-openai-key")
+    # and tried a call: `magsag doctor` said the provider was "ready", and the call sent the placeholder to the
+    # vendor, to be refused with a 401 (offline: a DNS error naming the proxy settings), as if the key had been real.
+    import json
+
+    from magsag_mcp import AuthenticationError, Magsag
+    from magsag_mcp.cli import main
+    from magsag_mcp.loopback import LoopbackUpstream
+
+    fix = f"{name} holds a placeholder ('...' or 'your-...', as examples write a key, or a key shortened for display)"
+    with LoopbackUpstream().running() as up:
+        env = {**up.env(), name: placeholder, "MAGSAG_DB": str(tmp_path / "ledger.db")}
+        with Magsag(catalog=EXAMPLES.parent / "catalog", env=env) as mg:
+            with pytest.raises(AuthenticationError) as info:
+                mg.skills.invoke("skill.analysis", {"data": "x", "model_config": {"model": model}})
+            assert fix in str(info.value) and "to your whole API key" in str(info.value)
+            # never quoted: it may be the start of a real key
+            assert placeholder not in str(info.value).replace(fix, "")
+            real = {**env, name: "sk-loopback-whole-key-0123456789"}
+        with Magsag(catalog=EXAMPLES.parent / "catalog", env=real) as mg:  # the same call with a key answers
+            assert mg.skills.invoke("skill.analysis", {"data": "x", "model_config": {"model": model}})["output"]
+        assert sum(up.calls.values()) == 1  # the placeholder was never sent
+        capsys.readouterr()
+        with pytest.MonkeyPatch.context() as mp:
+            for key, value in env.items():
+                mp.setenv(key, value)
+            main(["doctor", "--json", "--catalog", str(EXAMPLES.parent / "catalog")])
+    report = json.loads(capsys.readouterr().out)
+    entry = report["providers"][model.split(":")[0]]
+    assert fix in entry["unavailable"], entry

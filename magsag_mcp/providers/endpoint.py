@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import functools
 import hashlib
+import re
 from abc import ABC, abstractmethod
 from collections.abc import Mapping
 from typing import Any, ClassVar
@@ -15,6 +16,17 @@ from ..transport import Timeouts
 from ..types import Target
 from .base_urls import register_path_tokens
 from .wire_format import WireFormat
+
+#: what the users' guide and the examples write where a key goes ("sk-...", "sk-ant-...", "...", "sk-your-openai-key",
+#: "YOUR_API_KEY", "<your-key>"), and a key shown shortened ("sk-proj-abc...wxyz"): no vendor's key holds '...',
+#: nor is "your" followed by words alone. Sent, it would cost a round trip to be refused with a 401, and
+#: `magsag doctor` would call the provider ready.
+_YOUR_KEY = re.compile(r"(?i)(sk-(ant-)?)?<?your[-_ ][a-z_ -]*>?")
+
+
+def not_a_whole_key(value: str) -> bool:
+    """Whether ``value``, set where a key goes, is a placeholder copied from an example rather than a key."""
+    return "..." in value or "\u2026" in value or _YOUR_KEY.fullmatch(value.strip()) is not None
 
 
 class Endpoint(ABC):
@@ -79,12 +91,21 @@ class Endpoint(ABC):
 
     def require_key(self, model: str) -> str:
         key = self.api_key()
+        names = " or ".join(self.key_env)
         if not key:
-            names = " or ".join(self.key_env)
             blank = [n for n in self.key_env if self.env.get(n)]  # set, but only whitespace
             why = f"{' and '.join(blank)} {'is' if len(blank) == 1 else 'are'} blank" if blank else "no API key"
             raise AuthenticationError(
                 f"{self.provider}: {why}; set {names} in the environment", provider=self.provider, model=model
+            )
+        if not_a_whole_key(key):
+            # never quoted: it may be a real key's start, as a dashboard shows it
+            name = next(n for n in self.key_env if self.env.get(n) == key)
+            raise AuthenticationError(
+                f"{self.provider}: {name} holds a placeholder ('...' or 'your-...', as examples write a key, or a key "
+                f"shortened for display), not a key; set {names} to your whole API key",
+                provider=self.provider,
+                model=model,
             )
         return key
 
