@@ -24,7 +24,7 @@ def run(payload: dict, **deps) -> dict:
 
 if __name__ == "__main__":
     with offline() as (mg, upstream):
-        for task_type in ("reasoning", "coding", "summarization"):
+        for task_type in (*MODEL_ROUTING, "translation"):  # every route of the guide's table, and its default
             result = run({"task_type": task_type, "data": "Q3 numbers"}, skills=mg.skills, obs=mg.obs)
             show(task_type, result)
             assert result["model"] == select_model(task_type)
