@@ -33,7 +33,7 @@ from .provider_defaults import read_provider_defaults
 from .routing_files import Route, RoutingFile, RoutingPolicy
 from .skill_schemas import checked_schema, compile_validator
 from .skills import Skill, check_payload
-from .suggest import nearest
+from .suggest import meant_id
 from .targets import to_target
 from .text import NAME_MAX
 from .types import Target
@@ -348,7 +348,7 @@ def _tier_hint(name: str, tiers: Mapping[str, Any]) -> str:
 def _unknown_skill_fix(skill_id: str, skills: Mapping[str, Skill]) -> str:
     """What an agent that names a skill there is not should name instead: the skill it nearly names, and the
     catalog's skills (none when no skill file loaded: their own problems are listed too)."""
-    close = nearest(skill_id, skills)
+    close = meant_id(skill_id, skills)
     hint = f" (did you mean {close!r}?)" if close else ""
     if not skills:
         return f"{hint}; the catalog has no skill that loaded: fix the skills/ files, or add the skill there"

@@ -777,6 +777,19 @@ def test_an_agent_id_defined_twice_names_both_files(catalog_copy: Path):
     assert problems == [f"{first}: agent id 'my-mag' is also defined in {copy}; give each agent an id of its own"]
 
 
+def test_an_agent_naming_a_misspelt_skill_is_told_the_skill_it_means(catalog_copy: Path):
+    # `catalog validate` said "agent 'my-mag' uses unknown skill 'skill.summarize'" and no more, where a call naming
+    # it is told "did you mean 'skill.summarization'?"
+    mag = catalog_copy / "agents" / "my-mag.yaml"
+    mag.write_text(mag.read_text().replace("skills: [skill.summarization]", "skills: [skill.summarize, skill.zzz]"))
+    problems = validate_catalog(catalog_copy)
+    assert [p.split(";")[0] for p in problems] == [
+        f"{mag}: agent 'my-mag' uses unknown skill 'skill.summarize' (did you mean 'skill.summarization'?)",
+        f"{mag}: agent 'my-mag' uses unknown skill 'skill.zzz'",
+    ]
+    assert all("name a skill of the catalog's (skill.analysis, " in p for p in problems)
+
+
 def test_validate_never_passes_a_catalog_it_could_not_check(catalog_copy: Path, monkeypatch: pytest.MonkeyPatch):
     """validate_catalog swallowed an ImportError from the policy and price checks (a broken install) and
     said "ok" for a catalog whose policies and prices it never read, while every call failed to start."""
