@@ -488,3 +488,27 @@ def test_the_readmes_python_example_runs_as_written(tmp_path: Path, monkeypatch:
     printed = capsys.readouterr().out.splitlines()
     assert printed[0].startswith("loopback answer from gpt-4o gpt-4o ")
     assert printed[-1] == "ok"  # mg.check_budget()["status"]
+
+
+#: every command of the users' guide, as it writes them after its `pnpm --filter @magsag/cli exec` (README: "here
+#: they are the `magsag` command ... with the same arguments")
+GUIDE_COMMANDS = [
+    "magsag flow summarize --output summary.json",
+    "magsag data query --agent my-mag --limit 20",
+    'magsag data search "claude.*error" --limit 50',
+    "magsag data query --run-id mag-abc123",
+    "magsag data query --agent sensitive-data-mag --format csv",
+    'magsag data search "rate_limit" --limit 100',
+    "magsag flow summarize",
+    "magsag flow gate summary.json --policy catalog/policies/model_governance.yaml",
+]
+
+
+def test_the_readme_says_how_the_guides_commands_are_run():
+    assert "`pnpm --filter @magsag/cli exec magsag" in section(README, "The command line")
+
+
+@pytest.mark.parametrize("command", GUIDE_COMMANDS)
+def test_every_command_of_the_guide_parses_as_it_writes_it(command: str):
+    args = build_parser().parse_args(shlex.split(command)[1:])
+    assert getattr(args, "func", None), command
