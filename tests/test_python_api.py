@@ -1055,6 +1055,9 @@ def test_the_readme_names_the_fake_providers_failing_models_as_they_fail():
         ("gpt4o", "gpt-4o"),
         ("anthropic:claude-3-5-sonnet", "claude-3-5-sonnet-20241022"),
         ("openai:gpt-4o-2024-08-06", "gpt-4o"),  # a snapshot of an allowed model, which names it undated
+        # "Claude 3.5 Sonnet" as OpenRouter and the vendor's pages write it, a dot for the id's dash (MAGSAG_MODEL)
+        ("anthropic:claude-3.5-sonnet", "claude-3-5-sonnet-20241022"),
+        ("google:gemini-1-5-pro", "gemini-1.5-pro"),  # and the other way
     ],
 )
 def test_a_misspelt_model_the_policy_refuses_is_told_the_allowed_model_it_nearly_is(tmp_path: Path, model, meant):

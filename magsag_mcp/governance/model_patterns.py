@@ -97,6 +97,8 @@ def model_matches(patterns: list[str], model: str) -> bool:
 
 #: a snapshot's date at the end of a model's name (``claude-3-5-sonnet-20241022``, ``gpt-4o-2024-08-06``)
 _DATED = re.compile(r"-(?:\d{8}|\d{4}-\d{2}-\d{2})$")
+#: a dot between two digits of a model's version (``3.5``, ``1.5``), which another spelling writes as a dash
+_VERSION_DOT = re.compile(r"(?<=\d)\.(?=\d)")
 #: how alike two model names are (difflib's ratio) to be read as one misspelt: "gpt-4o-mni", "gpt4o", "gpt-4" for
 #: gpt-4o are; gpt-4o and gpt-4o-mini, gemini-1.5-flash and gemini-1.5-pro (other models of one family) are not
 MISSPELT_RATIO = 0.85
@@ -104,15 +106,19 @@ MISSPELT_RATIO = 0.85
 
 def nearest_model(name: str, names: Sequence[str]) -> str | None:
     """The one of ``names`` that model ``name`` is a misspelling of: the same in another case (names are matched case
-    by case), the same but for a snapshot's date (``claude-3-5-sonnet``, ``claude-3-5-sonnet-20241022``), or one
-    alike but for a letter or two; None when none is. The one rule for every "did you mean" between a model and a
-    policy's entry."""
+    by case), the same but for a snapshot's date (``claude-3-5-sonnet``, ``claude-3-5-sonnet-20241022``) or for a
+    version's dot written as a dash or the other way (``claude-3.5-sonnet``), or one alike but for a letter or two;
+    None when none is. The one rule for every "did you mean" between a model and a policy's entry."""
     import difflib
 
     others = [n for n in names if n != name]
     near = [n for n in others if n.lower() == name.lower()]
     undated = _DATED.sub("", name)
     near = near or [n for n in others if _DATED.sub("", n) == undated]  # one a snapshot of the other, or two of one
+    # a version's dot for the id's dash: "Claude 3.5 Sonnet" is claude-3-5-sonnet, which OpenRouter and the vendor's
+    # pages write claude-3.5-sonnet; and a dash for a dot, gemini-1-5-pro for gemini-1.5-pro
+    versioned = _VERSION_DOT.sub("-", undated.lower())
+    near = near or [n for n in others if _VERSION_DOT.sub("-", _DATED.sub("", n).lower()) == versioned]
     near = near or difflib.get_close_matches(name, others, 1, MISSPELT_RATIO)
     return near[0] if near else None
 
