@@ -245,7 +245,31 @@ def test_a_placeholder_key_from_the_guide_is_said_to_be_one_and_never_sent(
         with pytest.MonkeyPatch.context() as mp:
             for key, value in env.items():
                 mp.setenv(key, value)
-            main(["doctor", "--json", "--catalog", str(EXAMPLES.parent / "catalog")])
+            doctor = main(["doctor", "--json", "--catalog", str(EXAMPLES.parent / "catalog")])
     report = json.loads(capsys.readouterr().out)
     entry = report["providers"][model.split(":")[0]]
     assert fix in entry["unavailable"], entry
+    assert doctor == 1 and [p for p in report["problems"] if fix in p], report["problems"]  # a setting to fix
+
+
+def test_a_placeholder_in_a_keyless_servers_key_variable_is_refused_too(tmp_path: Path):
+    # compat (OpenRouter, Groq, ...) needs its key as much as a vendor does; a local server's optional key set to a
+    # placeholder was meant to be one. Their published placeholders ("ollama", "sk-no-key-required") stay keys.
+    import shutil
+
+    from magsag_mcp import AuthenticationError, Magsag
+    from magsag_mcp.loopback import LoopbackUpstream
+
+    catalog = shutil.copytree(EXAMPLES.parent / "catalog", tmp_path / "catalog")
+    with (catalog / "prices.yaml").open("a") as prices:
+        prices.write('"compat:*": {input: 1, output: 2}\n')  # the cost limits refuse a model of no known price
+    with LoopbackUpstream().running() as up:
+        base = {**up.env(), "MAGSAG_DB": str(tmp_path / "ledger.db")}
+        for name, provider in (("MAGSAG_COMPAT_API_KEY", "compat"), ("MAGSAG_LOCAL_LLM_API_KEY", "local")):
+            call = {"data": "x", "model_config": {"model": "llama3.1:70b", "provider": provider}}
+            with Magsag(catalog=catalog, env={**base, name: "sk-..."}) as mg:
+                with pytest.raises(AuthenticationError, match=f"{name} holds a placeholder"):
+                    mg.skills.invoke("skill.analysis", call)
+            with Magsag(catalog=catalog, env={**base, name: "sk-no-key-required"}) as mg:
+                assert mg.skills.invoke("skill.analysis", call)["provider"] == provider
+        assert sum(up.calls.values()) == 2

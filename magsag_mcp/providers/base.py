@@ -109,6 +109,8 @@ class HTTPProvider(Provider):
         return capabilities_for(self.caps, target)
 
     def unavailable_error(self, target: Target) -> ProviderError | None:
+        if placeholder := self.endpoint.placeholder_key():  # a keyless server's optional key (compat, local) too
+            return AuthenticationError(placeholder, provider=self.name, model=target.model)
         try:
             base = self.endpoint.sent_below(target)
             headers = {}
@@ -131,6 +133,8 @@ class HTTPProvider(Provider):
         return {"wire": self.wire.name, **self.endpoint.describe()}
 
     def setting_problem(self) -> str | None:
+        if placeholder := self.endpoint.placeholder_key():
+            return placeholder
         target = Target(self.name, "doctor")
         source = self.endpoint.base_url_source(target)
         if source not in self.endpoint.base_url_env:  # the vendor's default, or none given (no endpoint)

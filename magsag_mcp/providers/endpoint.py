@@ -91,23 +91,28 @@ class Endpoint(ABC):
 
     def require_key(self, model: str) -> str:
         key = self.api_key()
-        names = " or ".join(self.key_env)
         if not key:
+            names = " or ".join(self.key_env)
             blank = [n for n in self.key_env if self.env.get(n)]  # set, but only whitespace
             why = f"{' and '.join(blank)} {'is' if len(blank) == 1 else 'are'} blank" if blank else "no API key"
             raise AuthenticationError(
                 f"{self.provider}: {why}; set {names} in the environment", provider=self.provider, model=model
             )
-        if not_a_whole_key(key):
-            # never quoted: it may be a real key's start, as a dashboard shows it
-            name = next(n for n in self.key_env if self.env.get(n) == key)
-            raise AuthenticationError(
-                f"{self.provider}: {name} holds a placeholder ('...' or 'your-...', as examples write a key, or a key "
-                f"shortened for display), not a key; set {names} to your whole API key",
-                provider=self.provider,
-                model=model,
-            )
+        if problem := self.placeholder_key():
+            raise AuthenticationError(problem, provider=self.provider, model=model)
         return key
+
+    def placeholder_key(self) -> str | None:
+        """What is wrong with a key variable that holds a placeholder (:func:`not_a_whole_key`), or None."""
+        key = self.api_key()
+        if key is None or not not_a_whole_key(key):
+            return None
+        # never quoted: it may be a real key's start, as a dashboard shows it
+        name = next(n for n in self.key_env if self.env.get(n) == key)
+        return (
+            f"{self.provider}: {name} holds a placeholder ('...' or 'your-...', as examples write a key, or a key "
+            f"shortened for display), not a key; set {' or '.join(self.key_env)} to your whole API key"
+        )
 
     @abstractmethod
     def headers(self, model: str) -> dict[str, str]: ...
