@@ -6,11 +6,19 @@ an Enum member goes through ``EnumType.__getattr__``, about 1,500 instructions e
 some 12,000 instructions of the 35,000 it costs. :class:`Deadline` does what the cascade needs of it, the
 same way: the task is cancelled at the deadline and that cancellation leaves as :class:`TimeoutError`;
 a cancellation from anywhere else (the caller giving up) leaves as it came.
+
+The deadlines running on one event loop share one timer (:class:`_Deadlines`), armed at the earliest of them. Each
+``asyncio.timeout`` arms a timer of its own and cancels it on leaving: a handle made, pushed on the loop's heap
+(compared through a Python ``__lt__``), cancelled, and later swept off it, some 150 bytecodes an attempt, where
+almost every deadline is left long before it passes (the call's is minutes away). Calls one after another, each
+deadline later than the last, arm none after the first.
 """
 
 from __future__ import annotations
 
 import asyncio
+import math
+import weakref
 from contextvars import ContextVar, Token
 from types import TracebackType
 
@@ -26,11 +34,57 @@ def before_the_deadline(seconds: float) -> float:
     return seconds if when is None else min(seconds, (when - asyncio.get_running_loop().time()) / 2)
 
 
+class _Deadlines:
+    """The :class:`Deadline` objects entered on one event loop and not yet left, behind one timer armed at the earliest
+    of them (or before it: one left early leaves the timer where it was, and its firing then expires nothing and arms
+    it again at the earliest left). Held by that timer alone, and so by its loop: :data:`_BY_LOOP` finds it weakly, and
+    a loop dropped with tasks still inside a deadline takes them with it (a strong registry kept every such loop)."""
+
+    __slots__ = ("live", "handle", "at", "__weakref__")
+
+    def __init__(self) -> None:
+        #: each deadline entered and not left, with when (the loop's clock) it expires
+        self.live: dict[Deadline, float] = {}
+        self.handle: asyncio.TimerHandle | None = None
+        #: when the timer fires (inf: not armed)
+        self.at = math.inf
+
+    def add(self, deadline: Deadline, when: float, loop: asyncio.AbstractEventLoop) -> None:
+        self.live[deadline] = when
+        if when < self.at:
+            self._arm(when, loop)
+
+    def _arm(self, when: float, loop: asyncio.AbstractEventLoop) -> None:
+        if self.handle is not None:
+            self.handle.cancel()
+        self.handle = loop.call_at(when, self._fire)
+        self.at = when
+
+    def _fire(self) -> None:
+        loop = asyncio.get_running_loop()
+        # the loop runs a timer once its time is within the clock's resolution of it: what was due by then is due
+        # (else one a hair away was armed again, and again, until the clock passed it)
+        due_by = max(self.at, loop.time())
+        self.handle, self.at = None, math.inf
+        due = [d for d, when in self.live.items() if when <= due_by]
+        for d in due:
+            del self.live[d]
+            d._expire()
+        if self.live:
+            self._arm(min(self.live.values()), loop)
+        else:  # nothing left to time: forgotten (the next deadline on this loop makes another)
+            _BY_LOOP.pop(loop, None)
+
+
+#: each event loop's deadlines, while its timer is armed (weakly both ways: see _Deadlines)
+_BY_LOOP: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, weakref.ref[_Deadlines]] = weakref.WeakKeyDictionary()
+
+
 class Deadline:
     """``async with Deadline(delay):`` as ``async with asyncio.timeout(delay):``, for a delay that is not
     changed once entered."""
 
-    __slots__ = ("_delay", "_task", "_cancelling", "_handle", "_expired", "_token")
+    __slots__ = ("_delay", "_task", "_cancelling", "_handle", "_on", "_expired", "_token")
 
     def __init__(self, delay: float) -> None:
         self._delay = delay
@@ -45,17 +99,28 @@ class Deadline:
         self._cancelling = task.cancelling()
         self._expired = False
         when = loop.time() + max(self._delay, 0.0)
+        self._handle: asyncio.Handle | None = None
+        self._on: _Deadlines | None = None
         if self._delay <= 0:
-            self._handle: asyncio.Handle = loop.call_soon(self._expire)
+            self._handle = loop.call_soon(self._expire)
         else:
-            self._handle = loop.call_at(when, self._expire)
+            ref = _BY_LOOP.get(loop)
+            on = None if ref is None else ref()
+            if on is None:
+                on = _Deadlines()
+                _BY_LOOP[loop] = weakref.ref(on)
+            on.add(self, when, loop)
+            self._on = on
         outer = _EXPIRES.get()
         self._token: Token[float | None] = _EXPIRES.set(when if outer is None or when < outer else outer)
 
     async def __aexit__(
         self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
     ) -> None:
-        self._handle.cancel()
+        if self._on is not None:
+            self._on.live.pop(self, None)  # (gone already if it expired)
+        else:
+            self._handle.cancel()  # type: ignore[union-attr]
         _EXPIRES.reset(self._token)
         if self._expired and self._task.uncancel() <= self._cancelling and exc_type is asyncio.CancelledError:
             raise TimeoutError from exc

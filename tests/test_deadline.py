@@ -70,3 +70,89 @@ async def test_what_the_body_raises_passes_through(timeout):
     with pytest.raises(KeyError):
         async with timeout(30):
             raise KeyError("x")
+
+
+async def test_calls_one_after_another_arm_the_loops_timer_once(monkeypatch):
+    """A timer per deadline was a handle made, pushed on the loop's heap and cancelled on every attempt, for a deadline
+    minutes away that almost never passes: the deadlines of one loop share a timer, armed at the earliest."""
+    loop = asyncio.get_running_loop()
+    armed: list[float] = []
+    real_call_at = loop.call_at
+
+    def counting(when, callback, *args, **kwargs):
+        armed.append(when)
+        return real_call_at(when, callback, *args, **kwargs)
+
+    monkeypatch.setattr(loop, "call_at", counting)
+    for _ in range(50):
+        async with Deadline(30):
+            await asyncio.sleep(0)
+    assert len(armed) <= 1
+
+
+async def test_a_nearer_deadline_entered_after_a_later_one_expires_in_its_own_time():
+    async def long_wait() -> str:
+        async with Deadline(30):
+            await asyncio.sleep(5)
+        return "finished"
+
+    later = asyncio.ensure_future(long_wait())
+    await asyncio.sleep(0)  # the 30 s deadline is the loop's earliest now
+    loop = asyncio.get_running_loop()
+    started = loop.time()
+    with pytest.raises(TimeoutError):
+        async with Deadline(0.02):
+            await asyncio.sleep(5)
+    assert loop.time() - started < 4  # cut at its deadline, not at the end of its sleep
+    assert not later.done()  # the other deadline is left alone
+    later.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await later
+
+
+async def test_a_deadline_after_one_left_early_still_expires():
+    """The shared timer stays armed at a deadline left early: its firing expires nothing and arms the next one."""
+    async with Deadline(0.01):
+        pass
+    with pytest.raises(TimeoutError):
+        async with Deadline(0.05):
+            await asyncio.sleep(5)
+    async with Deadline(0.01):
+        pass
+    await asyncio.sleep(0.03)  # the timer fires with no deadline left, and is forgotten
+    with pytest.raises(TimeoutError):
+        async with Deadline(0.02):
+            await asyncio.sleep(5)
+
+
+async def test_deadlines_of_many_tasks_expire_each_at_its_own_time():
+    async def attempt(delay: float, sleep: float) -> str:
+        try:
+            async with Deadline(delay):
+                await asyncio.sleep(sleep)
+        except TimeoutError:
+            return "timed out"
+        return "done"
+
+    outcomes = await asyncio.gather(
+        attempt(0.05, 5), attempt(30, 0.1), attempt(0.01, 5), attempt(30, 0), attempt(0.08, 0.01)
+    )
+    assert outcomes == ["timed out", "done", "timed out", "done", "done"]
+
+
+def test_a_loop_run_to_its_end_with_the_timer_armed_is_not_kept_alive():
+    """The shared timer is found through a registry that holds the loop weakly, and the timer's registry weakly."""
+    import gc
+    import weakref
+
+    async def main() -> None:
+        async with Deadline(30):
+            await asyncio.sleep(0)
+
+    loop = asyncio.new_event_loop()
+    loop.run_until_complete(main())
+    loop.close()
+    gone = weakref.ref(loop)
+    del loop
+    gc.collect()
+    assert gone() is None
