@@ -78,3 +78,41 @@ async def test_a_call_that_names_its_own_route_is_routed_once(service: Service, 
         result = await service.invoke_skill("skill.analysis", payload, agent="a")
         assert [a.model for a in result.attempts] == ["gpt-4o"]
     assert resolved == ["skill.analysis"]
+
+
+async def test_a_targets_settings_are_checked_once_not_before_every_attempt(service: Service, monkeypatch):
+    """Whether a target can be called (a key, a base URL that can carry a request, headers without a line break)
+    was worked out again before every attempt, building its headers and base URL to look at them: the settings are
+    read when magsag opens, so a target found callable stays so."""
+    checked = _count_checks(monkeypatch)
+    for _ in range(3):
+        result = await service.invoke_skill("skill.analysis", PAYLOAD, agent="a")
+        assert result.result.text
+    assert checked == ["openai:gpt-4o"]
+
+
+async def test_a_target_with_a_base_url_of_its_own_is_checked_on_every_call(
+    service: Service, fake_openai: FakeOpenAI, monkeypatch
+):
+    """A call's own target (its base URL, its params) may carry the call's credentials: nothing of it is kept."""
+    checked = _count_checks(monkeypatch)
+    own = {"provider": "openai", "model": "gpt-4o", "base_url": fake_openai.url + "/v1"}
+    for _ in range(2):
+        result = await service.invoke_skill("skill.analysis", {**PAYLOAD, "model_config": own}, agent="a")
+        assert result.result.text
+    assert checked == ["openai:gpt-4o", "openai:gpt-4o"]
+
+
+def _count_checks(monkeypatch) -> list[str]:
+    """The targets whose settings are checked (the check is what asks for the base URL requests are sent below)."""
+    from magsag_mcp.providers.endpoint import Endpoint
+
+    checked: list[str] = []
+    real_sent_below = Endpoint.sent_below
+
+    def counting(self, target):
+        checked.append(target.label)
+        return real_sent_below(self, target)
+
+    monkeypatch.setattr(Endpoint, "sent_below", counting)
+    return checked
