@@ -19,7 +19,7 @@ from __future__ import annotations
 import asyncio
 import math
 import weakref
-from contextvars import ContextVar, Token
+from contextvars import Context, ContextVar, Token
 from types import TracebackType
 
 #: when (the event loop's clock) the innermost :class:`Deadline` around the running code expires
@@ -57,7 +57,9 @@ class _Deadlines:
     def _arm(self, when: float, loop: asyncio.AbstractEventLoop) -> None:
         if self.handle is not None:
             self.handle.cancel()
-        self.handle = loop.call_at(when, self._fire)
+        # in a context of its own: the timer outlives the call that armed it, whose context (its credentials) it
+        # would keep, and expires others' deadlines
+        self.handle = loop.call_at(when, self._fire, context=Context())
         self.at = when
 
     def _fire(self) -> None:
@@ -104,13 +106,17 @@ class Deadline:
         if self._delay <= 0:
             self._handle = loop.call_soon(self._expire)
         else:
-            ref = _BY_LOOP.get(loop)
-            on = None if ref is None else ref()
-            if on is None:
-                on = _Deadlines()
-                _BY_LOOP[loop] = weakref.ref(on)
-            on.add(self, when, loop)
-            self._on = on
+            try:
+                ref = _BY_LOOP.get(loop)
+            except TypeError:  # a loop that cannot be referenced weakly: a timer of its own, as asyncio.timeout's
+                self._handle = loop.call_at(when, self._expire)
+            else:
+                on = None if ref is None else ref()
+                if on is None:
+                    on = _Deadlines()
+                    _BY_LOOP[loop] = weakref.ref(on)
+                on.add(self, when, loop)
+                self._on = on
         outer = _EXPIRES.get()
         self._token: Token[float | None] = _EXPIRES.set(when if outer is None or when < outer else outer)
 

@@ -156,3 +156,22 @@ def test_a_loop_run_to_its_end_with_the_timer_armed_is_not_kept_alive():
     del loop
     gc.collect()
     assert gone() is None
+
+
+async def test_the_shared_timer_keeps_no_calls_context():
+    """The timer outlives the deadline that armed it: it runs in a context of its own, not in the call's (whose
+    credentials, a call's own key, it would keep for as long as it is armed)."""
+    from contextvars import ContextVar
+
+    secret: ContextVar[str] = ContextVar("secret", default="")
+
+    async def call() -> None:
+        secret.set("sk-the-calls-own-key")
+        async with Deadline(30):
+            pass
+
+    await asyncio.ensure_future(call())
+    loop = asyncio.get_running_loop()
+    armed = [h for h in loop._scheduled if not h.cancelled()]  # (the loop's timers)
+    assert armed  # the shared timer, still armed for the deadline left
+    assert all(h._context.get(secret, "") == "" for h in armed)
