@@ -220,7 +220,7 @@ def test_a_misspelt_key_in_a_routing_target_or_a_price_gets_the_nearest_one(cata
     assert validate_prices(catalog_copy) == [
         f"{catalog_copy / 'prices.yaml'}: compat:m.cache_reads: Extra inputs are not permitted (did you mean "
         "'cache_read'?); accepted here: input, output, cache_read, cache_write, cache_write_1h, input_audio, "
-        "output_audio, output_image"
+        "output_audio, output_image, service_tiers"
     ]
 
 
