@@ -15,7 +15,9 @@ provider alias such as ``gemini`` names its provider, and an unknown provider is
 
 Optional rates of their own: ``cache_write_1h``, ``input_audio``, ``output_audio``, ``output_image``. An entry's
 rates are the standard service tier's; ``service_tiers`` gives those of other tiers (OpenAI's and Azure's flex,
-priority, scale; Gemini's), and a call the answer says another tier served is of unknown cost without them.
+priority, scale; Gemini's), and a call the answer says another tier served is of unknown cost without them. Where
+inference ran is no tier: Anthropic's US-only inference is billed at 1.1x whichever rates price the call, an
+entry's (and its tiers') as genai-prices'.
 A kind of token billed at a rate of its own that arrives without that rate known makes the call's cost unknown,
 flagged like an unknown model. So does a call to one of OpenAI's web-search models (gpt-4o-search-preview,
 gpt-5-search-api), which searches the web on every call, billed per search beside the tokens, unless
@@ -101,7 +103,9 @@ _SEARCH_FEE = (
 )
 #: (provider, where inference ran) -> the multiple of every token rate it is billed at, which genai-prices
 #: does not know: Anthropic bills US-only inference (``inference_geo: "us"``, asked for by the request or the
-#: workspace's default) at 1.1x on the models that take it (Claude Opus 4.6 and later; older ones refuse it)
+#: workspace's default) at 1.1x on the models that take it (Claude Opus 4.6 and later; older ones refuse it).
+#: A multiple of the rates, not a rate card of its own as a service tier is: it applies to whichever rates price
+#: the call, genai-prices' or a prices.yaml entry's (whose rates are the standard tier's, run anywhere)
 _GEO_MULTIPLIERS: dict[tuple[str, str], Decimal] = {("anthropic", "us"): Decimal("1.1")}
 
 
@@ -249,7 +253,10 @@ class Pricer:
         if cost is None:
             return PriceQuote(None, None, _unknown_cost_warning(priced, f"{provider}:{model}", usage))
         geo = _GEO_MULTIPLIERS.get((provider, usage.inference_geo or ""))
-        if geo is not None and priced.source == "genai-prices":  # a catalog price is what the operator pays
+        if geo is not None:
+            # on a prices.yaml entry's rates too: they are the standard tier's, run anywhere, as genai-prices' are, and
+            # Anthropic bills US-only inference at 1.1x its rates whatever they are (priced at the entry's bare rates,
+            # every such call was recorded, and counted against limits, 10% below its bill as if exact)
             cost *= geo
             if geo > self._served_geo.get(provider, Decimal(1)):
                 self._served_geo[provider] = geo
@@ -356,7 +363,7 @@ class Pricer:
                 worst = dearer
         served = self._served_geo.get(provider)
         geo = asked if served is None else served if asked is None else max(served, asked)  # the dearer one
-        if geo is not None and worst is not None and priced.source == "genai-prices":
+        if geo is not None and worst is not None:  # whichever rates price it (see _GEO_MULTIPLIERS)
             worst *= geo
         return worst
 

@@ -131,10 +131,10 @@ async def test_us_only_inference_costs_its_geo_rate(serve, transport, stream):
     assert pricer.price("anthropic", "claude-opus-4-6", anywhere).cost_usd == standard
     # once answers have run in the US, reservations hold the dearer rate
     assert pricer.worst_case("anthropic", "claude-opus-4-6", 5000, 1000) == worst * D("1.1")
-    # a catalog price is what the operator pays, wherever it ran
+    # a catalog entry's rates are the standard ones, run anywhere: US-only inference is 1.1x them too
     overridden = Pricer([("anthropic:claude-opus-4-6", UnitPrices(D(1), D(2)))])
     assert overridden.price("anthropic", "claude-opus-4-6", Usage(1000, 100, inference_geo="us")).cost_usd == (
-        D("0.0012")
+        D("0.00132")
     )
 
 
