@@ -107,8 +107,6 @@ def misread_price_units(catalog: Catalog, pricer: Any) -> list[str]:
     return problems
 
 
-
-
 def unaffordable_routed_targets(
     catalog: Catalog, limits: list[Any], pricer: Any, classes: Any = None, policies: Any = None
 ) -> list[str]:
@@ -141,7 +139,10 @@ def unaffordable_routed_targets(
             target = cand.target
             own = dict(target.params).get("max_tokens") if target.params else None
             tokens = output_tokens_reserved(LLMRequest([], max_tokens=own or skill.max_tokens), target)
-            worst = pricer.worst_case(target.provider, target.model, 0, tokens)
+            # at the multiple of where the target asks inference to run (US-only: 1.1x), as its calls are reserved
+            worst = pricer.worst_case(
+                target.provider, target.model, 0, tokens, inference_geo=target.param("inference_geo")
+            )
             if worst is not None and worst > lim.amount:
                 where = catalog.skill_files.get(skill_id, catalog.root / "skills")
                 of = "its params.max_tokens" if own else "the skill's max_tokens"

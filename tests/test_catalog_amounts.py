@@ -220,6 +220,31 @@ def test_a_routed_target_whose_max_tokens_alone_pass_a_limit_is_a_problem_of_val
     ]
 
 
+def test_a_routed_target_asking_for_us_only_inference_is_checked_at_its_geo_rate(catalog_copy):
+    # Anthropic bills US-only inference at 1.1x, and a call asking for it is reserved so: claude-opus-4-6's 38,000
+    # output tokens cost $0.95 anywhere, $1.045 in the US, above the shipped $1 call limit, so budgets refused the
+    # target on every call while validate, checking it at $0.95, said ok.
+    from magsag_mcp.catalog import validate_catalog
+
+    routing = catalog_copy / "routing" / "default.yaml"
+    pinned = (
+        "{provider: anthropic, model: claude-opus-4-6, params: {temperature: 0, inference_geo: us, max_tokens: 38000}}"
+    )
+    routing.write_text(
+        routing.read_text().replace(
+            "{provider: anthropic, model: claude-3-haiku-20240307, params: {temperature: 0}}", pinned
+        )
+    )
+    policy = catalog_copy / "policies" / "model_governance.yaml"
+    policy.write_text(policy.read_text().replace("      - gpt-4o\n", "      - gpt-4o\n      - claude-opus-4-6\n", 1))
+    assert Pricer().worst_case("anthropic", "claude-opus-4-6", 0, 38_000) == Decimal("0.95")
+    [problem] = validate_catalog(catalog_copy, {})
+    assert problem.startswith(
+        f"{catalog_copy / 'skills' / 'extraction.yaml'}: skill.extraction: routed target anthropic:claude-opus-4-6 may "
+        "cost up to $1.045 for its params.max_tokens (38,000 output tokens) alone, above the call limit $1.0 of "
+    )
+
+
 @pytest.mark.parametrize(
     ("written", "meant"),
     [
