@@ -716,6 +716,54 @@ async def test_catalog_resources(client: Client):
     assert "unknown skill" in info.value.error.message
 
 
+@pytest.mark.parametrize("mode", ["legacy", "auto"])
+async def test_a_resource_read_that_fails_never_echoes_a_key_and_an_unknown_uri_is_told_the_resources(
+    db: Path, mode: str, caplog: pytest.LogCaptureFixture
+):
+    # The SDK answered a failed read with the URI as sent, in the error's data ({"uri": ...}) and, for a URI no
+    # resource has, in its message ("Unknown resource: magsag://sk-..."), the server's own API key pasted there
+    # included, and logged it so; every other error of the server redacts what it quotes. And that message named
+    # none of the resources there are, where an unknown tool's and prompt's name theirs.
+    env = {**ENV, "OPENAI_API_KEY": SECRET}
+    async with Client(build_server(catalog=CATALOG, db=db, env=env), mode=mode) as client:
+        for uri in (f"magsag://{SECRET}", f"magsag://skills/{SECRET}", f"magsag://catalog/{SECRET}"):
+            with caplog.at_level(logging.INFO), pytest.raises(MCPError) as info:
+                await client.read_resource(uri)
+            error = info.value.error
+            assert error.code == -32602, uri
+            assert SECRET not in error.message and SECRET not in json.dumps(error.data), uri
+            assert error.data == {"uri": uri.replace(SECRET, "[REDACTED]")}
+        assert SECRET not in caplog.text and "[REDACTED]" in caplog.text
+        with pytest.raises(MCPError) as info:
+            await client.read_resource("magsag://catalog/skill")
+        message = info.value.error.message
+        assert message.startswith("unknown resource 'magsag://catalog/skill' (did you mean 'magsag://catalog/skills'?)")
+        assert "magsag://catalog/prices" in message and SKILL_TEMPLATE in message and "list_skills" in message
+        # a skill the template names but the catalog has not keeps its own message, with the skill it nearly is
+        with pytest.raises(MCPError) as info:
+            await client.read_resource("magsag://skills/skill.summarize")
+        said = info.value.error.message
+        assert said.startswith("unknown skill 'skill.summarize' (did you mean 'skill.summarization'?)")
+
+
+async def test_a_bug_reading_a_resource_is_a_generic_internal_error_and_a_redacted_logged_traceback(
+    db: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+):
+    from magsag_mcp.mcp_server import resources
+
+    def boom(svc: Any) -> Any:
+        raise RuntimeError(f"bug with {SECRET} inside")
+
+    monkeypatch.setattr(resources, "_prices", boom)
+    async with Client(build_server(catalog=CATALOG, db=db, env=ENV)) as client:
+        with caplog.at_level(logging.INFO), pytest.raises(MCPError) as info:
+            await client.read_resource("magsag://catalog/prices")
+    error = info.value.error
+    assert error.code == -32603 and "server's log" in error.message and SECRET not in error.message
+    record = next(r for r in caplog.records if r.name == "magsag_mcp.mcp" and r.levelno == logging.ERROR)
+    assert "RuntimeError: bug with [REDACTED] inside" in record.exc_text and SECRET not in caplog.text
+
+
 async def test_the_prices_resource_shows_every_routed_target_that_has_a_price(client: Client):
     """A price that changes with the prompt's size (gemini-1.5-pro: $1.25 in up to 128K tokens, $2.50 past
     them) was shown as null, which reads as "no price known", for a target the shipped routing names and calls

@@ -10,17 +10,24 @@ from typing import Any
 
 from mcp.server.context import ServerRequestContext
 from mcp.server.mcpserver import MCPServer
+from mcp.server.mcpserver.exceptions import ResourceError, ResourceNotFoundError, UnexpectedResourceError
 from mcp.shared.exceptions import MCPError
-from mcp_types import INVALID_PARAMS, EmptyResult, SetLevelRequestParams
+from mcp_types import INTERNAL_ERROR, INVALID_PARAMS, EmptyResult, SetLevelRequestParams
 
 from .. import __version__
-from ..errors import redact
+from ..errors import redact, redacting_logger
+from ..text import NAME_MAX
 from .resources import register_resources
 from .state import ServerState
 from .tools import MagsagTools
 
 #: each built server's state, for the entry point that must close it on a signal (see stdio.py)
 _STATES: weakref.WeakKeyDictionary[MCPServer[Any], ServerState] = weakref.WeakKeyDictionary()
+#: the longest part of a URI a resource error quotes (a client's URI may be a megabyte long): a name's cap, which
+#: suggest.named quotes whole
+URI_QUOTED_AT_MOST = NAME_MAX
+
+logger = redacting_logger("magsag_mcp.mcp")
 
 INSTRUCTIONS = (
     "Routes LLM calls by skill across providers, with fallback, governance and a cost ledger. "
@@ -55,6 +62,49 @@ class MagsagServer(MCPServer[ServerState]):
             )
             raise MCPError(INVALID_PARAMS, redact(message))
         return await super().get_prompt(name, arguments, context)
+
+    async def read_resource(self, uri: Any, context: Any = None) -> Any:
+        """A failed read is answered with what it quotes redacted, as every other error of the server is: the SDK
+        echoed the URI as sent in the error's data (``{"uri": ...}``) and, for a URI no resource has, in its message
+        ("Unknown resource: magsag://sk-..."), an API key pasted into it included, and logged it so. A URI no
+        resource has is told the ones there are, as an unknown tool or prompt is."""
+        try:
+            return await super().read_resource(uri, context)
+        except ResourceError as err:
+            shown = redact(str(uri)[:URI_QUOTED_AT_MOST])
+            if isinstance(err, UnexpectedResourceError):  # a bug of ours: the traceback to the log, not the client
+                logger.error("reading resource %s raised an unexpected exception", shown, exc_info=err.__cause__)
+                message = f"internal error in magsag-mcp while reading {shown}; the details are in the server's log"
+                raise MCPError(INTERNAL_ERROR, message, data={"uri": shown}) from None
+            message = str(err)
+            if isinstance(err, ResourceNotFoundError) and not self._serves(str(uri)):
+                message = self._unknown_resource(str(uri))
+            logger.info("reading resource %s failed: %s", shown, message)
+            code = INVALID_PARAMS if isinstance(err, ResourceNotFoundError) else INTERNAL_ERROR
+            raise MCPError(code, redact(message), data={"uri": shown}) from None
+
+    def _serves(self, uri: str) -> bool:
+        """Whether a resource or a template of this server takes ``uri`` (its read then failed for another reason)."""
+        manager = self._resource_manager
+        if any(str(resource.uri) == uri for resource in manager.list_resources()):
+            return True
+        for template in manager.list_templates():
+            try:
+                if template.matches(uri) is not None:
+                    return True
+            except ValueError:  # the SDK's refusal of a parameter (a path traversal): no resource of ours
+                return False
+        return False
+
+    def _unknown_resource(self, uri: str) -> str:
+        from ..suggest import named
+
+        resources = [str(resource.uri) for resource in self._resource_manager.list_resources()]
+        templates = [template.uri_template for template in self._resource_manager.list_templates()]
+        return (
+            f"unknown resource {named([uri[:URI_QUOTED_AT_MOST]], resources)}; the resources are: "
+            f"{', '.join(resources)}, and {', '.join(templates)} (the skill ids: list_skills)"
+        )
 
     async def run_stdio_async(self) -> None:
         from .stdio import run_stdio
