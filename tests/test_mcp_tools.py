@@ -689,6 +689,19 @@ async def test_provider_keys_never_reach_a_tool_result(db: Path):
         assert SECRET not in plan.content[0].text
 
 
+async def test_a_search_for_a_key_does_not_echo_the_key_in_its_result(db: Path):
+    # search_usage answers with the pattern it searched for: one holding the server's own API key (an operator
+    # checking the ledger never kept it) came back whole in the result, where every error quoting a caller's text
+    # redacts it (an invalid pattern holding the key is quoted "[REDACTED]").
+    async with Client(build_server(catalog=CATALOG, db=db, env={**ENV, "OPENAI_API_KEY": SECRET})) as c:
+        result = await c.call_tool("search_usage", {"pattern": SECRET})
+        assert not result.is_error and SECRET not in str(result)
+        assert result.structured_content["pattern"] == "[REDACTED]"
+        assert (await c.call_tool("search_usage", {"pattern": "sk-[a-z]+"})).structured_content["pattern"] == (
+            "sk-[a-z]+"
+        )
+
+
 # --- resources and completion ----------------------------------------------------------------
 
 

@@ -196,7 +196,8 @@ class MagsagTools:
         self, pattern: str, limit: int, since: str | None = None, cursor: str | None = None
     ) -> CallToolResult:
         async def call(svc: Service) -> dict[str, Any]:
-            return {"pattern": pattern, **await svc.search_page(pattern, limit, since, cursor)}
+            # echoed redacted, as an error quoting it is: a pattern may be a key (looking for one in the ledger)
+            return {"pattern": redact(pattern), **await svc.search_page(pattern, limit, since, cursor)}
 
         return await self._run("search_usage", M.SearchUsageResult, call)
 
