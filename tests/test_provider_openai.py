@@ -558,6 +558,22 @@ async def test_a_failed_response_is_classified_by_its_error_code(
     assert (info.value.usage.input_tokens, info.value.usage.output_tokens) == (500, 20)
 
 
+@pytest.mark.parametrize("stream", [False, True])
+@pytest.mark.parametrize("text", ["The first half of", None])
+async def test_a_cancelled_response_is_an_interrupted_answer_not_a_whole_one(
+    fake_openai: FakeOpenAI, provider: OpenAIProvider, stream: bool, text: str | None
+):
+    # Response.status "cancelled" (vLLM's Responses API ends so an answer its engine aborted): the text so far came
+    # back as a whole answer, finish_reason "stop" and no warning; with none yet, as "no usable answer" naming no cause
+    fake_openai.queue(R.reply(text, finish="cancelled", usage=R.tokens(300, 12)))
+    with pytest.raises(E.ServerError, match=r"interrupted the answer \(status 'cancelled'\); it is not whole") as info:
+        await provider.complete(ask(stream=stream), target(fake_openai, "responses"))
+    assert info.value.retryable and info.value.moves_on  # as chat's finish_reason "abort"
+    # what it used is billed: the attempt is recorded at that cost
+    assert (info.value.usage.input_tokens, info.value.usage.output_tokens) == (300, 12)
+    assert fake_openai.violations == []
+
+
 # --- errors ---------------------------------------------------------------------------------------------
 
 ERROR_CASES = [

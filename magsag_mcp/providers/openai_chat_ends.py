@@ -39,12 +39,14 @@ def with_calls(finish: FinishReason, calls: list[ToolCall]) -> FinishReason:
     return "tool_calls" if calls and finish in ("stop", "other") else finish
 
 
-def interrupted(finish_reason: str, usage: Usage | None, *, provider: str, model: str) -> ServerError:
-    """The error of an answer the server interrupted (:data:`INTERRUPTED`): what it wrote is not the whole answer,
-    and passed as one it was (read as "other", with no word of it). Asked again, as a server error is; billed at the
-    usage it reports."""
+def interrupted(
+    finish_reason: str, usage: Usage | None, *, provider: str, model: str, field: str = "finish_reason"
+) -> ServerError:
+    """The error of an answer the server interrupted (:data:`INTERRUPTED`; the Responses API's status "cancelled",
+    ``field`` then "status"): what it wrote is not the whole answer, and passed as one it was (read as "other", with
+    no word of it). Asked again, as a server error is; billed at the usage it reports."""
     cls = OverloadedError if finish_reason == "insufficient_system_resource" else ServerError
-    said = f"{provider}:{model}: the server interrupted the answer (finish_reason {finish_reason!r}); it is not whole"
+    said = f"{provider}:{model}: the server interrupted the answer ({field} {finish_reason!r}); it is not whole"
     exc = cls(said, provider=provider, model=model)
     with_reported_usage(exc, usage)
     return exc

@@ -15,7 +15,7 @@ from ..transport import HttpResponse, SSEEvent
 from ..types import FinishReason, LLMRequest, LLMResult, Message, ToolCall, Usage
 from .content_filters import cut_short
 from .json_output import any_object, json_mode_system, says_json, schema_name
-from .openai_chat_ends import refused
+from .openai_chat_ends import interrupted, refused
 from .openai_errors import error_status, openai_error
 from .openai_models import moved_for_responses, put_temperature, reasons, requested_effort
 from .openai_reasoning import is_reasoning, made_by, reasoning_items, signature_for, with_origin
@@ -256,6 +256,11 @@ def _result(data: dict[str, Any], *, provider: str, model: str) -> LLMResult:
             ),
             reported,
         )
+    if status == "cancelled":
+        # ended before it was whole: vLLM's Responses API says so of an answer its engine aborted (its chat completions
+        # say finish_reason "abort"), OpenAI's of a background response cancelled. Read on, the text so far came back
+        # as a whole answer ("stop"), or, with none yet, as an empty one that named no cause.
+        raise interrupted(status, reported, provider=provider, model=model, field="status")
     if status in ("queued", "in_progress"):
         # background mode (params.background): the answer is generated, and billed, after this reply
         raise MalformedResponseError(

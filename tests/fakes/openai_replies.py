@@ -83,7 +83,9 @@ class Reply:
     tool_calls: list[FakeToolCall] = field(default_factory=list)
     usage: TokenCounts = field(default_factory=TokenCounts)
     #: chat ``finish_reason`` (default ``stop``/``tool_calls``); ``length`` and ``content_filter`` map onto
-    #: the Responses API's ``incomplete`` status with that reason
+    #: the Responses API's ``incomplete`` status with that reason; ``cancelled`` (Responses API only) is that status,
+    #: as vLLM's Responses API ends an answer its engine aborted (streamed, in ``response.completed``: the spec has
+    #: no event of its own for it)
     finish: str | None = None
     #: the model name the server reports (default: the one asked for; real servers often name a snapshot)
     model: str | None = None
@@ -424,6 +426,8 @@ def response_object(body: dict[str, Any], r: Reply, *, response_id: str, status:
     if status == "completed" and r.finish in ("length", "content_filter"):
         status = "incomplete"
         incomplete = {"reason": "max_output_tokens" if r.finish == "length" else "content_filter"}
+    if status == "completed" and r.finish == "cancelled":
+        status = "cancelled"
     u = r.usage
     usage = {
         "input_tokens": u.input,
