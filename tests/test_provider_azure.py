@@ -446,14 +446,17 @@ async def test_an_answer_the_filter_cut_short_says_so_and_which_filter(
     fake_openai: FakeOpenAI, transport: Transport, stream: bool
 ):
     # finish_reason content_filter after some text: Azure's filter stopped the answer part way. It came back as
-    # if whole, without a word (and without the filter that fired): only finish_reason said it.
+    # if whole, without a word (and without the filter that fired): only finish_reason said it. Then it came back
+    # with a warning, a success that tried no other target; it is content_filtered now, as Claude's refusal and
+    # Gemini's SAFETY after some text are (see tests/providers/test_answer_ends.py), and billed.
     reply = R.reply("The first half of", finish="content_filter", filter_results=_filtered(violence="medium"))
     fake_openai.queue(reply)
     env = env_for(fake_openai, AZURE_OPENAI_API_VERSION="2025-01-01-preview")
-    result = await AzureProvider(env, transport).complete(ask(stream=stream), Target("azure", DEPLOYMENT))
-    assert (result.text, result.finish_reason) == ("The first half of", "content_filter")
-    (warning,) = result.warnings
-    assert "content filter stopped the answer part way (filtered: violence (medium))" in warning
+    with pytest.raises(E.ContentFilteredError) as info:
+        await AzureProvider(env, transport).complete(ask(stream=stream), Target("azure", DEPLOYMENT))
+    message = info.value.message
+    assert "content filter (filtered: violence (medium)); the part of the answer that came before it" in message
+    assert "The first half" not in message and info.value.usage.output_tokens == 7
 
 
 @pytest.mark.parametrize("stream", [False, True])

@@ -926,7 +926,8 @@ async def test_a_key_echoed_in_an_answers_content_filter_results_stays_out_of_it
     # The answer's warnings quoted what the vendor said of its filters (Azure's content_filter_results: each
     # category's name and severity) as it came, into the result and the attempt's row: a gateway that writes the
     # request's headers into that object brought the key back whole in both, where errors and the answer's model and
-    # tier had it removed.
+    # tier had it removed. (An answer the filter stopped part way is now the content_filtered error, not a result with
+    # a warning: its message quotes the filters, and is checked the same way.)
     from aiohttp import web
     from aiohttp.test_utils import TestServer
 
@@ -965,12 +966,13 @@ async def test_a_key_echoed_in_an_answers_content_filter_results_stays_out_of_it
     try:
         async with await Service.open(db=tmp_path / "l.db", env=env) as svc:
             payload = {"data": "x", "model_config": {"model": "azure:gpt-4o"}}
-            result = await svc.invoke_skill("skill.analysis", payload, progress=progress)
+            with pytest.raises(E.ContentFilteredError) as caught:
+                await svc.invoke_skill("skill.analysis", payload, progress=progress)
     finally:
         await server.close()
-    shown = json.dumps(result.to_dict())
-    assert "hate (medium)" in shown and "content filter stopped the answer part way" in shown
-    assert AZURE_KEY not in shown and AZURE_KEY not in repr(result)
+    shown = json.dumps(caught.value.to_dict())
+    assert "hate (medium)" in shown and "the part of the answer that came before it is not returned" in shown
+    assert AZURE_KEY not in shown and AZURE_KEY not in repr(caught.value)
     assert "hate (medium)" in _stored(tmp_path / "l.db") and AZURE_KEY not in _stored(tmp_path / "l.db")
 
 

@@ -11,7 +11,6 @@ from typing import TYPE_CHECKING, Any
 
 from .. import strict_json
 from ..errors import (
-    ContentFilteredError,
     ContextTooLongError,
     MalformedResponseError,
     ProviderConnectionError,
@@ -21,6 +20,7 @@ from ..types import FinishReason, LLMResult, ToolCall, Usage
 from .anthropic_errors import anthropic_error
 from .anthropic_thinking import signature_for
 from .anthropic_usage import usage as _usage
+from .content_filters import filtered
 from .json_output import StreamedDocument
 from .openai_errors import error_status
 from .wire_format import StreamAccumulator, an_object, with_reported_usage
@@ -88,13 +88,10 @@ def read_answer(
         # "refusal": the streaming classifiers stopped the answer; whatever text came before is not an answer.
         details = data.get("stop_details") if isinstance(data.get("stop_details"), dict) else {}
         why = ", ".join(str(details[k]) for k in ("category", "explanation") if details.get(k))
-        refused = ContentFilteredError(
-            f"{provider}:{model}: the model refused (stop_reason: refusal{': ' + why if why else ''})",
-            provider=provider,
-            model=model,
-        )
+        said = f"the model refused (stop_reason: refusal{': ' + why if why else ''})"
         # The tokens before the refusal are billed: the attempt is recorded at their cost.
-        raise with_reported_usage(refused, _usage(usage))
+        came = any(t.strip() for t in texts) or bool(calls)
+        raise filtered(said, _usage(usage), provider=provider, model=model, came=came)
     text = "".join(texts)
     json_calls = [c for c in calls if c.name in (JSON_TOOL, JSON_VALUE_TOOL)] if wire.json_tool else []
     if json_calls:

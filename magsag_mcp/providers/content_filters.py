@@ -1,14 +1,29 @@
-"""Which of Azure's content filters fired: ``content_filter_results`` on a choice (a 200 whose finish_reason is
-``content_filter``), ``innererror.content_filter_result`` on a 400 (``ResponsibleAIPolicyViolation``).
+"""An answer a content filter stopped, whatever its vendor calls it, and which of Azure's filters fired.
 
-Azure's message says only that a filter fired; the categories say what to change in the prompt.
+One reading for every wire format: the vendor's filter (or the model's own refusal) stopping the answer is a
+:class:`~magsag_mcp.errors.ContentFilteredError` (kind ``content_filtered``: not retried, the next target tried), billed
+at the usage the answer reported, whether or not some of the answer came before it (:func:`filtered`):
+
+    Chat Completions, Azure     finish_reason "content_filter"
+    Responses API               status "incomplete", incomplete_details.reason "content_filter"
+    Anthropic Messages          stop_reason "refusal" (stop_details: its category, explanation)
+    Gemini                      finishReason SAFETY, RECITATION, PROHIBITED_CONTENT, BLOCKLIST, SPII, ...;
+                                promptFeedback.blockReason (the prompt, before any answer)
+
+(An answer max_tokens cut is returned, ``finish_reason`` "length", with the warning
+:func:`~.empty_answers.cut_at_max_tokens` writes for every vendor; one the server interrupted is a server error.)
+
+Azure says which of its filters fired: ``content_filter_results`` on a choice (a 200 whose finish_reason is
+``content_filter``), ``innererror.content_filter_result`` on a 400 (``ResponsibleAIPolicyViolation``). Its message
+says only that a filter fired; the categories say what to change in the prompt.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-from ..errors import excerpt
+from ..errors import ContentFilteredError, excerpt
+from ..types import Usage
 
 
 def fired_filters(results: Any) -> list[str]:
@@ -41,13 +56,18 @@ def inner_error_said(err: dict[str, Any], message: str, code: str | None) -> tup
     return message, code or (str(inner["code"]) if inner.get("code") else None)
 
 
-def cut_short(provider: str, model: str, note: str = "") -> str:
-    """The warning for an answer a content filter stopped part way (finish_reason ``content_filter`` after some
-    text): what came is returned, and is not the whole answer. ``note``: :func:`filter_note`'s."""
-    return (
-        f"{provider}:{model}: the provider's content filter stopped the answer part way{note}; the text is only "
-        "what came before it"
-    )
+def filtered(said: str, usage: Usage | None, *, provider: str, model: str, came: bool = False) -> ContentFilteredError:
+    """The error of an answer a content filter (or the model's refusal) stopped: ``said`` says which, in the vendor's
+    words (``the answer was blocked (finishReason: SAFETY)``); ``came``: some of the answer had come before it. That
+    part is not returned: it is not the answer the call asked for, and, returned as one (as Chat Completions' and
+    the Responses API's were, with a warning a caller reading the text alone never sees), it passed for a whole
+    answer, was recorded as a success, and kept the next target from being tried; asked for JSON, it failed as the
+    model's invalid JSON. The tokens generated are billed: the error carries the usage the answer reported."""
+    part = "; the part of the answer that came before it is not returned" if came else ""
+    exc = ContentFilteredError(f"{provider}:{model}: {said}{part}", provider=provider, model=model)
+    if usage is not None:
+        exc.usage = usage
+    return exc
 
 
 def not_checked(provider: str, model: str, results: Any, what: str = "answer") -> str | None:

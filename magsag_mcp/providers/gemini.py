@@ -31,6 +31,7 @@ from ..types import FinishReason, LLMRequest, LLMResult, Target, ToolCall, Usage
 from .anthropic_thinking import is_thinking
 from .base import Endpoint, HTTPProvider
 from .call_pairs import OpenCalls
+from .content_filters import filtered
 from .gemini_errors import blocked, gemini_error
 from .gemini_json_schema import output_schema
 from .gemini_notes import left_out, part_kind, retiring, stopped_early
@@ -360,9 +361,9 @@ class _GeminiStream(StreamAccumulator):
 
     def _filtered(self, what: str) -> ContentFilteredError:
         """A block, carrying the usage reported with it: a blocked prompt's tokens are billed too."""
-        exc = ContentFilteredError(f"{self.provider}:{self.model}: {what}", provider=self.provider, model=self.model)
-        with_reported_usage(exc, self._usage() if self.usage else None)
-        return exc
+        usage = self._usage() if self.usage else None
+        came = bool(self.calls or self.other_parts or any(not t.isspace() for t in self.texts))
+        return filtered(what, usage, provider=self.provider, model=self.model, came=came)
 
     def _usage(self) -> Usage:
         return _usage(self.usage)

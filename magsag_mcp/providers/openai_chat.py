@@ -10,18 +10,18 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from ..errors import ContentFilteredError, MalformedResponseError, ProviderError
+from ..errors import MalformedResponseError, ProviderError
 from ..transport import HttpResponse
 from ..types import LLMRequest, LLMResult, Message, ToolCall, Usage
-from .content_filters import cut_short, filter_note, not_checked, prompt_not_checked
+from .content_filters import filter_note, filtered, not_checked, prompt_not_checked
 from .json_output import any_object, json_mode_system, schema_name
-from .openai_chat_ends import FINISH_REASONS, INTERRUPTED, content_text, interrupted, refused, with_calls
+from .openai_chat_ends import FILTERED, FINISH_REASONS, INTERRUPTED, content_text, interrupted, refused, with_calls
 from .openai_chat_stream import ChatStream
 from .openai_errors import error_status, openai_error
 from .openai_models import is_legacy_reasoning, put_temperature, requested_effort, takes_no_stop
 from .openai_tool_calls import CHAT_ID_LIMIT, WireCallIds, call_name, parse_arguments, tool_output, unwrapped
 from .openai_usage import chat_usage as _usage
-from .wire_format import StreamAccumulator, WireFormat, first_stops, with_reported_usage
+from .wire_format import StreamAccumulator, WireFormat, first_stops
 
 
 def _message(msg: Message, ids: WireCallIds) -> dict[str, Any]:
@@ -175,15 +175,13 @@ class ChatCompletionsFormat(WireFormat):
         if choice.get("finish_reason") in INTERRUPTED:
             usage = _usage(data["usage"], data) if isinstance(data.get("usage"), dict) else None
             raise interrupted(choice["finish_reason"], usage, provider=provider, model=model)
-        if finish == "content_filter" and not message.get("content") and not message.get("tool_calls"):
-            raise with_reported_usage(
-                ContentFilteredError(
-                    f"{provider}:{model}: the answer was withheld by the provider's content filter"
-                    + filter_note(choice.get("content_filter_results")),
-                    provider=provider,
-                    model=model,
-                ),
+        if finish == "content_filter":  # with some of the answer or none, as every vendor's filter is read
+            raise filtered(
+                FILTERED + filter_note(choice.get("content_filter_results")),
                 _usage(data["usage"], data) if isinstance(data.get("usage"), dict) else None,
+                provider=provider,
+                model=model,
+                came=bool(content_text(message.get("content")).strip() or message.get("tool_calls")),
             )
         refusal = message.get("refusal")
         if refusal and not message.get("content") and not message.get("tool_calls"):
@@ -209,8 +207,6 @@ class ChatCompletionsFormat(WireFormat):
         )
         result.finish_reason = with_calls(finish, calls)
         result.response_id = data.get("id")
-        if finish == "content_filter":
-            result.warnings.append(cut_short(provider, model, filter_note(choice.get("content_filter_results"))))
         if "prompt_filter_results" in data or "content_filter_results" in choice:  # Azure's
             for note in (
                 prompt_not_checked(provider, model, data.get("prompt_filter_results")),

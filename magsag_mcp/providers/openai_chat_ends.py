@@ -7,9 +7,10 @@ from typing import Any
 
 from ..errors import ContentFilteredError, OverloadedError, ServerError, excerpt
 from ..types import FinishReason, ToolCall, Usage
+from .content_filters import filtered
 from .wire_format import with_reported_usage
 
-__all__ = ["FINISH_REASONS", "INTERRUPTED", "content_text", "interrupted", "refused", "with_calls"]
+__all__ = ["FILTERED", "FINISH_REASONS", "INTERRUPTED", "content_text", "interrupted", "refused", "with_calls"]
 
 
 FINISH_REASONS: dict[str | None, FinishReason] = {
@@ -27,6 +28,9 @@ FINISH_REASONS: dict[str | None, FinishReason] = {
     "max_tokens": "length",
     "model_length": "length",  # Mistral's: the model's context window ended the answer
 }
+#: what a finish_reason "content_filter" (the Responses API's incomplete_details.reason) says, in the error
+#: :func:`~.content_filters.filtered` makes of it
+FILTERED = "the answer was withheld by the provider's content filter"
 #: a server's word for an answer it stopped short itself, whatever it had written by then: DeepSeek's "the request is
 #: interrupted due to insufficient resource of the inference system", Mistral's "error", vLLM's "abort"
 INTERRUPTED = frozenset({"insufficient_system_resource", "error", "abort"})
@@ -55,12 +59,7 @@ def interrupted(
 def refused(refusal: str, usage: Usage | None, *, provider: str, model: str) -> ContentFilteredError:
     """The model declined (chat's ``message.refusal``, the Responses API's ``refusal`` content part): there is
     no answer, only the refusal's text, which says why. Billed like any answer: the error carries the usage."""
-    return with_reported_usage(
-        ContentFilteredError(
-            f"{provider}:{model}: the model refused: {excerpt(refusal, 200)!r}", provider=provider, model=model
-        ),
-        usage,
-    )
+    return filtered(f"the model refused: {excerpt(refusal, 200)!r}", usage, provider=provider, model=model)
 
 
 def content_text(content: Any) -> str:

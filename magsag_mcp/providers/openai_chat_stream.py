@@ -8,15 +8,15 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from ..errors import ContentFilteredError, MalformedResponseError, ProviderConnectionError
+from ..errors import MalformedResponseError, ProviderConnectionError
 from ..transport import HttpResponse, SSEEvent
 from ..types import LLMResult, ToolCall, Usage
-from .content_filters import cut_short, filter_note, not_checked, prompt_not_checked
-from .openai_chat_ends import FINISH_REASONS, INTERRUPTED, content_text, interrupted, refused, with_calls
+from .content_filters import filter_note, filtered, not_checked, prompt_not_checked
+from .openai_chat_ends import FILTERED, FINISH_REASONS, INTERRUPTED, content_text, interrupted, refused, with_calls
 from .openai_errors import error_status, openai_error
 from .openai_tool_calls import call_name, parse_arguments, unwrapped
 from .openai_usage import chat_usage as _usage
-from .wire_format import StreamAccumulator, an_object, said, with_reported_usage
+from .wire_format import StreamAccumulator, an_object, said
 
 __all__ = ["ChatStream"]
 
@@ -217,15 +217,11 @@ class ChatStream(StreamAccumulator):
         if self.flagged_late:
             # the text is what the filter flagged, not the part before a cut: withheld, as the default (synchronous)
             # filter would have withheld it, and billed
-            raise with_reported_usage(
-                ContentFilteredError(
-                    f"{self.provider}:{self.model}: the provider's content filter flagged the answer after it had "
-                    f"streamed (Azure's asynchronous filter){self.flagged_late}; the answer is withheld",
-                    provider=self.provider,
-                    model=self.model,
-                ),
-                self.usage,
+            said = (
+                "the provider's content filter flagged the answer after it had streamed (Azure's asynchronous filter)"
+                f"{self.flagged_late}; the answer is withheld"
             )
+            raise filtered(said, self.usage, provider=self.provider, model=self.model)
         finish = FINISH_REASONS.get(self.finish_raw, "other")
         text = "".join(self.parts)
         if self.finish_raw is None and not text and not self.calls and not self.refusal:
@@ -236,16 +232,9 @@ class ChatStream(StreamAccumulator):
                 provider=self.provider,
                 model=self.model,
             )
-        if finish == "content_filter" and not text and not self.calls:
-            raise with_reported_usage(
-                ContentFilteredError(
-                    f"{self.provider}:{self.model}: the answer was withheld by the provider's content filter"
-                    + self.filtered,
-                    provider=self.provider,
-                    model=self.model,
-                ),
-                self.usage,
-            )
+        if finish == "content_filter":  # with some of the answer or none, as every vendor's filter is read
+            came = bool(text.strip() or self.calls)
+            raise filtered(FILTERED + self.filtered, self.usage, provider=self.provider, model=self.model, came=came)
         if self.refusal and not text and not self.calls:
             raise refused("".join(self.refusal), self.usage, provider=self.provider, model=self.model)
         calls = [
@@ -271,8 +260,6 @@ class ChatStream(StreamAccumulator):
             finish_reason=with_calls(finish, calls),
             response_id=self.response_id,
         )
-        if finish == "content_filter":
-            result.warnings.append(cut_short(self.provider, self.model, self.filtered))
         result.warnings += self.unchecked
         if self.cut:
             result.warnings.append(

@@ -10,12 +10,12 @@ import json
 from dataclasses import replace
 from typing import Any
 
-from ..errors import ContentFilteredError, MalformedResponseError, ProviderConnectionError, ProviderError
+from ..errors import MalformedResponseError, ProviderConnectionError, ProviderError
 from ..transport import HttpResponse, SSEEvent
 from ..types import FinishReason, LLMRequest, LLMResult, Message, ToolCall, Usage
-from .content_filters import cut_short
+from .content_filters import filtered
 from .json_output import any_object, json_mode_system, says_json, schema_name
-from .openai_chat_ends import interrupted, refused
+from .openai_chat_ends import FILTERED, interrupted, refused
 from .openai_errors import error_status, openai_error
 from .openai_models import moved_for_responses, put_temperature, reasons, requested_effort
 from .openai_reasoning import is_reasoning, made_by, reasoning_items, signature_for, with_origin
@@ -312,21 +312,12 @@ def _result(data: dict[str, Any], *, provider: str, model: str) -> LLMResult:
     finish: FinishReason = "tool_calls" if calls else "stop"
     if cut:
         finish = "length"
+    elif reason == "content_filter":  # with some of the answer or none, as every vendor's filter is read
+        came = any(t.strip() for t in texts) or bool(calls)
+        raise filtered(FILTERED, reported, provider=provider, model=model, came=came)
     elif status == "incomplete":
-        if reason == "content_filter":
-            if not texts and not calls:
-                raise with_reported_usage(
-                    ContentFilteredError(
-                        f"{provider}:{model}: the answer was withheld by the provider's content filter",
-                        provider=provider,
-                        model=model,
-                    ),
-                    reported,
-                )
-            finish = "content_filter"
-        else:
-            finish = "length"  # a reason of a server's own
-    result = LLMResult(
+        finish = "length"  # a reason of a server's own (the spec's own example says "max_tokens")
+    return LLMResult(
         text="".join(texts),
         provider=provider,
         model=data.get("model") or model,
@@ -335,9 +326,6 @@ def _result(data: dict[str, Any], *, provider: str, model: str) -> LLMResult:
         finish_reason=finish,
         response_id=data.get("id"),
     )
-    if finish == "content_filter":
-        result.warnings.append(cut_short(provider, model))
-    return result
 
 
 def _at_limit(data: dict[str, Any], usage: Usage | None) -> bool:

@@ -11,7 +11,9 @@ headers, and answers from a script of steps shaped as the spec shapes responses:
     {"error": 429, "body": {...}, "headers": {...}} an error in the vendor's shape
     {"text": "...", "cut": True}                   a stream that breaks mid-answer
     {"text": "...", "stream_error": {...}}         a stream that sends part of the answer, then an error event
-    {"text": None, "finish": "SAFETY"}             a vendor finish reason (Anthropic: "refusal", + "stop_details")
+    {"text": None, "finish": "SAFETY"}             a vendor finish reason (Anthropic: "refusal", + "stop_details";
+                                                   the Responses API: "length", "content_filter" as an
+                                                   incomplete response, "cancelled" as that status)
     {"block": "SAFETY"}                            Gemini: the prompt was blocked (promptFeedback.blockReason)
     {"thoughts": ["..."], "text": "..."}           Gemini: thought summaries before the answer (if includeThoughts)
 
@@ -133,6 +135,15 @@ class Fake:
 
     def app(self) -> web.Application:
         raise NotImplementedError
+
+
+#: a step's ``finish`` (Chat Completions' finish_reason) as the Responses API ends the same answer: (Response.status,
+#: incomplete_details); "cancelled" is that status itself
+_RESPONSE_ENDS: dict[Any, tuple[str, dict[str, str] | None]] = {
+    "length": ("incomplete", {"reason": "max_output_tokens"}),
+    "content_filter": ("incomplete", {"reason": "content_filter"}),
+    "cancelled": ("cancelled", None),
+}
 
 
 class FakeOpenAI(Fake):
@@ -260,11 +271,13 @@ class FakeOpenAI(Fake):
                 }
             )
         u = step.get("usage") or {}
+        # a chat finish of the step's, as the Responses API says it (Response.status, incomplete_details.reason)
+        status, incomplete = _RESPONSE_ENDS.get(step.get("finish"), ("completed", None))
         return {
             "id": "resp_1",
             "object": "response",
             "created_at": 1_700_000_000,
-            "status": "completed",
+            "status": status,
             "model": body["model"],
             "output": output,
             "parallel_tool_calls": True,
@@ -274,7 +287,7 @@ class FakeOpenAI(Fake):
             "top_p": 1,
             "metadata": {},
             "error": None,
-            "incomplete_details": None,
+            "incomplete_details": incomplete,
             "instructions": None,
             **self.tier(step),
             "usage": {
@@ -317,9 +330,10 @@ class FakeOpenAI(Fake):
                         },
                     )
                 )
-            events.append(
-                ("response.completed", {"type": "response.completed", "sequence_number": 99, "response": final})
-            )
+            # ResponseIncompleteEvent for an incomplete response; a cancelled one (which the spec gives no event of
+            # its own) ends in response.completed, as vLLM's does
+            end = "response.incomplete" if final["status"] == "incomplete" else "response.completed"
+            events.append((end, {"type": end, "sequence_number": 99, "response": final}))
             return await self.send_events(request, events, step.get("cut", False))
         base = {
             "id": "chatcmpl-test",

@@ -1,0 +1,75 @@
+"""How an answer ended, read alike for every vendor, each in its own words (as its spec writes them, served by the
+loopback fakes): a content filter's stop is a ``content_filtered`` error at the answer's usage, whatever came before
+it; a max_tokens cut is the text so far, finish_reason "length", with a warning that says to raise max_tokens."""
+
+from __future__ import annotations
+
+import pytest
+
+from magsag_mcp import errors as E
+from magsag_mcp.types import LLMRequest, Message
+
+from .test_wire import CASES, IDS, setup
+
+#: each vendor's word for a filter that stopped the answer: Chat Completions' (Azure's, a local or compatible
+#: server's) finish_reason and the Responses API's incomplete_details.reason "content_filter"; Claude's stop_reason;
+#: Gemini's finishReason
+FILTERED = {"anthropic": "refusal", "google": "SAFETY"}
+#: and for max_tokens' cut: finish_reason "length", the Responses API's reason "max_output_tokens"
+CUT = {"anthropic": "max_tokens", "google": "MAX_TOKENS"}
+PARTIAL = "The first half of the"
+
+pytestmark = pytest.mark.anyio
+
+
+def _ask(stream: bool, max_tokens: int = 50) -> LLMRequest:
+    return LLMRequest([Message("user", "Tell me.")], max_tokens=max_tokens, stream=stream)
+
+
+@pytest.mark.parametrize("stream", [False, True])
+@pytest.mark.parametrize("case", CASES, ids=IDS)
+async def test_a_filter_that_stops_the_answer_part_way_is_content_filtered_for_every_vendor(
+    case, serve, transport, stream: bool
+):
+    # Claude's refusal and Gemini's SAFETY after some text failed as content_filtered; Chat Completions' (Azure's)
+    # finish_reason content_filter and the Responses API's incomplete/content_filter returned that text as the answer,
+    # a success, with only a warning to say it was not whole: the next target was not tried, and the ledger said "ok"
+    fake, provider, target = await setup(case, serve, transport)
+    fake.queue({"text": PARTIAL, "finish": FILTERED.get(case.name, "content_filter")})
+    with pytest.raises(E.ContentFilteredError) as info:
+        await provider.complete(_ask(stream), target)
+    err = info.value
+    assert err.kind == "content_filtered" and err.moves_on and not err.retryable
+    assert "the part of the answer that came before it is not returned" in err.message
+    assert PARTIAL not in err.message
+    # the tokens it generated are billed: the attempt is recorded at the usage the answer reported
+    assert err.usage is not None and err.usage.reported and err.usage.input_tokens > 0
+    assert fake.violations == []
+
+
+@pytest.mark.parametrize("stream", [False, True])
+@pytest.mark.parametrize("case", CASES, ids=IDS)
+async def test_a_filter_that_stops_the_answer_before_any_of_it_is_content_filtered_for_every_vendor(
+    case, serve, transport, stream: bool
+):
+    fake, provider, target = await setup(case, serve, transport)
+    fake.queue({"text": None, "finish": FILTERED.get(case.name, "content_filter")})
+    with pytest.raises(E.ContentFilteredError) as info:
+        await provider.complete(_ask(stream), target)
+    assert "came before it" not in info.value.message
+    assert info.value.usage is not None and info.value.usage.input_tokens > 0
+    assert fake.violations == []
+
+
+@pytest.mark.parametrize("stream", [False, True])
+@pytest.mark.parametrize("case", CASES, ids=IDS)
+async def test_an_answer_max_tokens_cut_is_returned_with_a_warning_for_every_vendor(
+    case, serve, transport, stream: bool
+):
+    fake, provider, target = await setup(case, serve, transport)
+    fake.queue({"text": PARTIAL, "finish": CUT.get(case.name, "length")})
+    # (a max_tokens the fakes' usage reaches: a count short of it is said to be a server's own limit, which cut it)
+    result = await provider.complete(_ask(stream, max_tokens=5), target)
+    assert (result.text, result.finish_reason) == (PARTIAL, "length")
+    assert any("stopped at max_tokens (5): the answer is cut short; raise max_tokens" in w for w in result.warnings)
+    assert fake.violations == []
