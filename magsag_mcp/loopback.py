@@ -5,8 +5,10 @@ its dated previews), Anthropic Messages and Gemini ``generateContent`` in their 
 JSON, however its vendor is asked, with a JSON object ``{"answer": ...}``; one offering tools, with a call of the
 first, until a tool result comes back), and each one's models list (what ``magsag doctor --probe`` reads), with settable
 latency and a per-model plan of failures (``500``, ``503``, ``529``, ``429`` with ``Retry-After``,
-``quota`` for an exhausted quota, ``drop`` for a dropped connection). It does as little work per
-request as it can, so that in a benchmark it never dominates the client being measured. Its answers, stream
+``quota`` for an exhausted quota, ``drop`` for a dropped connection, ``filtered`` for an answer a content filter
+stopped part way, in each vendor's words: finish_reason ``content_filter`` (with Azure's filter results on its
+routes), the Responses API's ``incomplete`` response, Claude's ``refusal``, Gemini's ``SAFETY``). It does as little
+work per request as it can, so that in a benchmark it never dominates the client being measured. Its answers, stream
 events and errors are built in :mod:`.loopback_answers`, every field the vendors' specs require in them. (The
 spec-checking fakes used by the test suite live in ``tests/fakes``; this one trusts its callers' requests.)
 
@@ -28,12 +30,16 @@ from typing import Any
 from aiohttp import web
 
 from .loopback_answers import (
+    AZURE_FILTERED,
+    AZURE_PROMPT_PASSED,
+    GEMINI_BLOCKED,
     anthropic_events,
     anthropic_message,
     anthropic_usage,
     error_body,
     function_call_item,
     message_item,
+    part_way,
     response,
     response_events,
 )
@@ -41,6 +47,9 @@ from .providers.anthropic_answers import JSON_TOOL, JSON_VALUE_TOOL
 from .providers.json_output import asks_for_json
 
 Step = int | str
+
+#: the plan step of an answer a content filter stopped part way (a 200, billed: see the module's docstring)
+FILTERED = "filtered"
 
 _KINDS = {
     ("openai", 429): "rate_limit_exceeded",
@@ -160,8 +169,9 @@ class LoopbackUpstream:
 
     # --- the shared part of every handler --------------------------------------------------------
 
-    async def _gate(self, request: web.Request, vendor: str, model: str) -> web.StreamResponse | None:
-        """Latency, then the model's next planned step: None means answer normally."""
+    async def _gate(self, request: web.Request, vendor: str, model: str) -> web.StreamResponse | str | None:
+        """Latency, then the model's next planned step: None means answer normally, :data:`FILTERED` answer as a
+        content filter stopped the answer."""
         self.calls[model] += 1
         if self.latency:
             await asyncio.sleep(self.latency)
@@ -170,6 +180,8 @@ class LoopbackUpstream:
         if step == 200:
             return None
         self.failures[model] += 1
+        if step == FILTERED:
+            return FILTERED
         if step == "drop":
             transport = request.transport
             if transport is not None:
@@ -188,12 +200,20 @@ class LoopbackUpstream:
             headers["Retry-After"] = f"{self.retry_after:g}"
         return web.json_response(error_body(vendor, status, kind, msg), status=status, headers=headers)
 
-    def _text(self, model: str, prompt_bytes: int) -> tuple[str, int, int]:
+    def _text(self, model: str, prompt_bytes: int, filtered: bool = False) -> tuple[str, int, int]:
+        """The answer's text and counts, as the upstream's books keep them; ``filtered``: the part that came before a
+        content filter's stop, which is billed too."""
         text = self.reply or f"loopback answer from {model}"
+        if filtered:
+            text = part_way(text)
         n_in, n_out = _tokens(prompt_bytes), _tokens(len(text))
         self.tokens[model] += n_in + n_out
         self.log.append((model, n_in, n_out))
         return text, n_in, n_out
+
+    def _answer(self, early: str | None, model: str, prompt_bytes: int) -> tuple[str, int, int]:
+        """:meth:`_text`, of the part a filter let through where the step is :data:`FILTERED`."""
+        return self._text(model, prompt_bytes, True) if early == FILTERED else self._text(model, prompt_bytes)
 
     # --- vendors ---------------------------------------------------------------------------------
 
@@ -202,16 +222,19 @@ class LoopbackUpstream:
         body = json.loads(raw)
         model = request.match_info.get("deployment") or body.get("model", "")
         early = await self._gate(request, "openai", model)
-        if early is not None:
+        if isinstance(early, web.StreamResponse):
             return early
-        text, n_in, n_out = self._text(model, len(raw))
-        if body.get("response_format", {}).get("type") in ("json_object", "json_schema"):
+        text, n_in, n_out = self._answer(early, model, len(raw))
+        if body.get("response_format", {}).get("type") in ("json_object", "json_schema") and not early:
             text = _json_answer(text)
-        call = _tool_call(body)
-        finish = "tool_calls" if call else "stop"
+        call = None if early else _tool_call(body)
+        finish = "content_filter" if early else "tool_calls" if call else "stop"
         message: dict[str, Any] = {"role": "assistant", "content": None if call else text, "refusal": None}
         if call:
             message["tool_calls"] = [call]
+        # Azure's routes say which filter stopped it, on the choice, and that the prompt passed
+        azure = request.path.startswith("/openai/") and early is not None
+        filters = {"content_filter_results": AZURE_FILTERED} if azure else {}
         if body.get("stream"):
             base = {
                 "id": "chatcmpl-loopback",
@@ -227,7 +250,7 @@ class LoopbackUpstream:
                 request,
                 [
                     {**base, "choices": [{"index": 0, "delta": delta, "finish_reason": None}]},
-                    {**base, "choices": [{"index": 0, "delta": {}, "finish_reason": finish}]},
+                    {**base, "choices": [{"index": 0, "delta": {}, "finish_reason": finish, **filters}]},
                     {**base, "choices": [], "usage": usage},
                     "[DONE]",
                 ],
@@ -238,7 +261,8 @@ class LoopbackUpstream:
                 "object": "chat.completion",
                 "created": int(time.time()),
                 "model": model,
-                "choices": [{"index": 0, "message": message, "finish_reason": finish, "logprobs": None}],
+                "choices": [{"index": 0, "message": message, "finish_reason": finish, "logprobs": None, **filters}],
+                **({"prompt_filter_results": AZURE_PROMPT_PASSED} if azure else {}),
                 "usage": {
                     "prompt_tokens": n_in,
                     "completion_tokens": n_out,
@@ -254,20 +278,23 @@ class LoopbackUpstream:
         body = json.loads(raw)
         model = body.get("model", "")
         early = await self._gate(request, "openai", model)
-        if early is not None:
+        if isinstance(early, web.StreamResponse):
             return early
-        text, n_in, n_out = self._text(model, len(raw))
-        if ((body.get("text") or {}).get("format") or {}).get("type") in ("json_object", "json_schema"):
+        text, n_in, n_out = self._answer(early, model, len(raw))
+        if ((body.get("text") or {}).get("format") or {}).get("type") in ("json_object", "json_schema") and not early:
             text = _json_answer(text)
         items = body.get("input") if isinstance(body.get("input"), list) else []
         answered = bool(items) and isinstance(items[-1], dict) and items[-1].get("type") == "function_call_output"
-        offered = None if answered or body.get("tool_choice") == "none" else _offered(body.get("tools") or [])
+        tools_off = early or answered or body.get("tool_choice") == "none"
+        offered = None if tools_off else _offered(body.get("tools") or [])
         if offered is None:
             item = message_item(text)
         else:
             name, args = offered
             item = function_call_item(f"call_loopback_{len(items)}", name, json.dumps(args))
         whole = response(body, model, item, n_in, n_out)
+        if early:
+            whole.update(status="incomplete", incomplete_details={"reason": "content_filter"})
         if body.get("stream"):
             return await _sse(request, response_events(whole, response(body, model, None, 0, 0)))
         return web.json_response(whole)
@@ -277,9 +304,9 @@ class LoopbackUpstream:
         body = json.loads(raw)
         model = body.get("model", "")
         early = await self._gate(request, "anthropic", model)
-        if early is not None:
+        if isinstance(early, web.StreamResponse):
             return early
-        text, n_in, n_out = self._text(model, len(raw))
+        text, n_in, n_out = self._answer(early, model, len(raw))
         # JSON as Claude gives it: asked for in the system prompt, or as the input of the tool the call forces
         system = body.get("system") or ""
         if isinstance(system, list):
@@ -288,7 +315,9 @@ class LoopbackUpstream:
         choice, tools, messages = body.get("tool_choice") or {}, body.get("tools") or [], body.get("messages") or []
         last = messages[-1].get("content") if messages and isinstance(messages[-1], dict) else None
         answered = isinstance(last, list) and any(isinstance(b, dict) and b.get("type") == "tool_result" for b in last)
-        if choice.get("type") == "tool" and choice.get("name") in (JSON_TOOL, JSON_VALUE_TOOL):
+        if early:
+            offered = None
+        elif choice.get("type") == "tool" and choice.get("name") in (JSON_TOOL, JSON_VALUE_TOOL):
             offered: tuple[str, dict[str, Any]] | None = (choice["name"], {"answer": text})
         elif choice.get("type") == "tool":
             offered = _offered([t for t in tools if isinstance(t, dict) and t.get("name") == choice.get("name")])
@@ -297,7 +326,7 @@ class LoopbackUpstream:
         if offered is not None:
             name, args = offered
             block = {"type": "tool_use", "id": f"toolu_loopback_{len(messages)}", "name": name, "input": args}
-        stop = "tool_use" if block["type"] == "tool_use" else "end_turn"
+        stop = "refusal" if early else "tool_use" if block["type"] == "tool_use" else "end_turn"
         if body.get("stream"):
             return await _sse(request, anthropic_events(model, block, stop, n_in, n_out))
         return web.json_response(anthropic_message(model, block, stop, anthropic_usage(n_in, n_out)))
@@ -306,9 +335,9 @@ class LoopbackUpstream:
         raw = await request.read()
         model = request.match_info["call"].split(":", 1)[0]
         early = await self._gate(request, "google", model)
-        if early is not None:
+        if isinstance(early, web.StreamResponse):
             return early
-        text, n_in, n_out = self._text(model, len(raw))
+        text, n_in, n_out = self._answer(early, model, len(raw))
         body = json.loads(raw) if b"application/json" in raw or b"functionDeclarations" in raw else {}
         if (body.get("generationConfig") or {}).get("responseMimeType") == "application/json":
             text = _json_answer(text)
@@ -316,10 +345,13 @@ class LoopbackUpstream:
         parts = (contents[-1].get("parts") or []) if contents and isinstance(contents[-1], dict) else []
         answered = any(isinstance(p, dict) and "functionResponse" in p for p in parts)
         mode = ((body.get("toolConfig") or {}).get("functionCallingConfig") or {}).get("mode")
-        offered = None if answered or mode == "NONE" else _offered(body.get("tools") or [])
+        offered = None if early or answered or mode == "NONE" else _offered(body.get("tools") or [])
         part = {"text": text} if offered is None else {"functionCall": {"name": offered[0], "args": offered[1]}}
+        candidate = {"content": {"role": "model", "parts": [part]}, "finishReason": "STOP", "index": 0}
+        if early:  # blocked by its SAFETY filter, which names the category
+            candidate.update(finishReason="SAFETY", safetyRatings=GEMINI_BLOCKED)
         chunk = {
-            "candidates": [{"content": {"role": "model", "parts": [part]}, "finishReason": "STOP", "index": 0}],
+            "candidates": [candidate],
             "usageMetadata": {
                 "promptTokenCount": n_in,
                 "candidatesTokenCount": n_out,

@@ -97,7 +97,8 @@ def function_call_item(call_id: str, name: str, arguments: str, *, done: bool = 
 def response_events(answered: dict[str, Any], started: dict[str, Any]) -> list[dict[str, Any]]:
     """A streamed response's events, as the API sends them: ``response.created`` and ``.in_progress`` (``started``,
     the response with no output yet), the output item added, its text (or arguments) in a delta and done, the item
-    done, then ``response.completed`` with the whole response (``answered``). Each has its ``sequence_number``."""
+    done, then ``response.completed`` (``response.incomplete`` for an incomplete one) with the whole response
+    (``answered``). Each has its ``sequence_number``."""
     item = answered["output"][0]
     at = {"output_index": 0}
     events: list[dict[str, Any]] = [
@@ -129,7 +130,11 @@ def response_events(answered: dict[str, Any], started: dict[str, Any]) -> list[d
         ]
     events += [
         {"type": "response.output_item.done", **at, "item": item},
-        {"type": "response.completed", "response": answered},
+        # ResponseIncompleteEvent for an answer that ended incomplete (a content filter's stop)
+        {
+            "type": "response.incomplete" if answered["status"] == "incomplete" else "response.completed",
+            "response": answered,
+        },
     ]
     for number, event in enumerate(events):
         event["sequence_number"] = number
@@ -163,6 +168,7 @@ def anthropic_block(block: dict[str, Any]) -> dict[str, Any]:
 
 
 def anthropic_message(model: str, block: dict[str, Any], stop: str | None, usage: dict[str, Any]) -> dict[str, Any]:
+    """A ``Message`` with its one content block (none while ``stop`` is None: the message_start of a stream)."""
     return {
         "id": "msg_loopback",
         "type": "message",
@@ -171,10 +177,17 @@ def anthropic_message(model: str, block: dict[str, Any], stop: str | None, usage
         "content": [] if stop is None else [anthropic_block(block)],
         "stop_reason": stop,
         "stop_sequence": None,
-        "stop_details": None,
+        "stop_details": stop_details(stop),
         "container": None,
         "usage": usage,
     }
+
+
+def stop_details(stop: str | None) -> dict[str, Any] | None:
+    """``RefusalStopDetails`` for a refusal (its policy category, an explanation), else null."""
+    if stop != "refusal":
+        return None
+    return {"type": "refusal", "category": "cyber", "explanation": "loopback: a planned refusal"}
 
 
 def anthropic_events(model: str, block: dict[str, Any], stop: str, n_in: int, n_out: int) -> list[tuple[str, Any]]:
@@ -188,7 +201,7 @@ def anthropic_events(model: str, block: dict[str, Any], stop: str, n_in: int, n_
         start, delta = anthropic_block({"type": "text", "text": ""}), {"type": "text_delta", "text": block["text"]}
     usage = anthropic_usage(n_in, n_out)
     said = {k: usage[k] for k in _DELTA_USAGE}
-    ended = {"stop_reason": stop, "stop_sequence": None, "stop_details": None, "container": None}
+    ended = {"stop_reason": stop, "stop_sequence": None, "stop_details": stop_details(stop), "container": None}
     opened = anthropic_message(model, block, None, {**usage, "output_tokens": 1})
     return [
         ("message_start", {"type": "message_start", "message": opened}),
@@ -210,3 +223,26 @@ _DELTA_USAGE = (
     "output_tokens_details",
     "server_tool_use",
 )
+
+
+# --- a content filter's stop -------------------------------------------------------------------------------------
+
+#: Azure's ``content_filter_results`` (``contentFilterChoiceResults``) on a choice its violence filter stopped: each
+#: category's ``filtered`` and ``severity``; and ``prompt_filter_results`` (``promptFilterResults``) of a prompt that
+#: passed
+AZURE_FILTERED = {
+    "hate": {"filtered": False, "severity": "safe"},
+    "self_harm": {"filtered": False, "severity": "safe"},
+    "sexual": {"filtered": False, "severity": "safe"},
+    "violence": {"filtered": True, "severity": "high"},
+}
+AZURE_PROMPT_PASSED = [
+    {"prompt_index": 0, "content_filter_results": {k: {"filtered": False, "severity": "safe"} for k in AZURE_FILTERED}}
+]
+#: Gemini's ``safetyRatings`` of a candidate its SAFETY filter blocked: the category that blocked it
+GEMINI_BLOCKED = [{"category": "HARM_CATEGORY_DANGEROUS_CONTENT", "probability": "HIGH", "blocked": True}]
+
+
+def part_way(text: str) -> str:
+    """The part of an answer that came before a content filter stopped it: its first half."""
+    return text[: max(1, len(text) // 2)]

@@ -9,6 +9,7 @@ from typing import Any
 import aiohttp
 import pytest
 
+from magsag_mcp import errors as E
 from magsag_mcp.loopback import LoopbackUpstream
 from magsag_mcp.providers.anthropic import AnthropicProvider
 from magsag_mcp.providers.gemini import GeminiProvider
@@ -184,3 +185,80 @@ async def test_the_providers_read_what_the_loopback_answers(upstream: LoopbackUp
         assert answered.text == f"loopback answer from {model}" and not answered.tool_calls
     finally:
         await transport.aclose()
+
+
+#: the Azure deployment route, whose filtered answers carry Azure's filter results, checked against Azure's spec
+AZURE_CHAT = (
+    "/openai/deployments/gpt4o-prod/chat/completions?api-version=2024-10-21",
+    {"messages": USER},
+    "azure",
+    "createChatCompletionResponse",
+    "createChatCompletionStreamResponse",
+)
+
+
+@pytest.mark.parametrize("stream", [False, True], ids=["whole", "streamed"])
+@pytest.mark.parametrize("api", [*sorted(CALLS), "azure"])
+async def test_a_planned_filter_stops_the_answer_in_the_vendors_own_words(api: str, stream: bool):
+    # The loopback had no way to answer as a content filter does (a 200 whose answer the filter stopped part way):
+    # the offline examples and demos could not show what a caller gets then. Each vendor's words, by its spec.
+    path, request, spec, answer, event_schema = AZURE_CHAT if api == "azure" else CALLS[api]
+    model = (
+        "gpt4o-prod" if api == "azure" else path.split("/")[-1].split(":")[0] if api == "gemini" else request["model"]
+    )
+    up = LoopbackUpstream(plans={model: ["filtered"]})
+    await up.start()
+    try:
+        url = up.base_url + path
+        if stream:
+            url = url.replace(":generateContent", ":streamGenerateContent?alt=sse")
+        status, text = await _post(url, {**request, **({"stream": True} if stream and api != "gemini" else {})})
+    finally:
+        await up.stop()
+    assert status == 200 and up.failures[model] == 1
+    if stream:
+        events = [data for _, data in _events(text) if data != "[DONE]" and data.get("type") != "ping"]
+        for data in events:
+            spec_validator(spec).assert_valid(event_schema, data)
+        body = events[-1]["response"] if api == "responses" else events
+    else:
+        body = json.loads(text)
+        spec_validator(spec).assert_valid(answer, body)
+    said = json.dumps(body)
+    ends = {
+        "chat": '"finish_reason": "content_filter"',
+        "azure": '"violence": {"filtered": true, "severity": "high"}',
+        "responses": '"incomplete_details": {"reason": "content_filter"}',
+        "anthropic": '"stop_reason": "refusal"',
+        "gemini": '"finishReason": "SAFETY"',
+    }
+    assert ends[api] in said, said
+    if api == "responses" and stream:
+        assert _events(text)[-1][1]["type"] == "response.incomplete"
+    # the part that came before the stop, billed as the upstream's books say
+    assert "loopback an" in said and "loopback answer from" not in said
+    assert up.log and up.log[0][2] > 0
+
+
+@pytest.mark.parametrize("stream", [False, True], ids=["whole", "streamed"])
+@pytest.mark.parametrize("api", sorted(PROVIDERS))
+async def test_the_providers_read_a_planned_filter_as_content_filtered(api: str, stream: bool):
+    cls, provider_name, model, params, settings = PROVIDERS[api]
+    up = LoopbackUpstream(plans={model: ["filtered"]})
+    await up.start()
+    transport = Transport()
+    try:
+        provider = cls({**up.env(), **settings}, transport)
+        target = Target(provider_name, model, params=params)
+        with pytest.raises(E.ContentFilteredError) as info:
+            await provider.complete(LLMRequest([Message("user", "hi")], max_tokens=64, stream=stream), target)
+        # and the next call, planned to pass, is answered
+        said = await provider.complete(LLMRequest([Message("user", "hi")], max_tokens=64, stream=stream), target)
+    finally:
+        await transport.aclose()
+        await up.stop()
+    assert "the part of the answer that came before it is not returned" in info.value.message
+    assert info.value.usage is not None and info.value.usage.output_tokens == up.log[0][2]
+    if api.startswith("azure") and "responses" not in api:
+        assert "(filtered: violence (high))" in info.value.message
+    assert said.text == f"loopback answer from {model}"
