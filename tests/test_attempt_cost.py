@@ -707,6 +707,34 @@ async def test_an_empty_openai_answer_is_no_answer_recorded_at_its_cost(
     assert [r.body["model"] for r in fake_openai.requests] == ["gpt-4o", "gpt-4o-mini"]  # not asked again
 
 
+@pytest.mark.parametrize("stream", [False, True], ids=["body", "stream"])
+@pytest.mark.parametrize(
+    ("api", "finish", "kind"),
+    [
+        ("chat", "content_filter", "content_filtered"),  # finish_reason content_filter after some text
+        ("responses", "content_filter", "content_filtered"),  # status incomplete, reason content_filter
+        ("responses", "cancelled", "server_error"),  # status cancelled: interrupted
+    ],
+)
+async def test_an_answer_stopped_part_way_fails_at_its_cost_and_another_attempt_answers(
+    service: Service, fake_openai: FakeOpenAI, tmp_path: Path, api: str, finish: str, kind: str, stream: bool
+):
+    # The text that came before the stop passed as the answer (a filter's, with a warning; a cancelled response's,
+    # as if whole): recorded "ok", and no other attempt made. Now it fails as what stopped it, at what it cost.
+    fake_openai.queue(R.reply("The first half of", finish=finish, usage=R.tokens(1200, 300)), R.reply("whole"))
+    mc = {"provider": "openai", "model": "gpt-4o", "params": {"api": api}, "fallbacks": ["openai:gpt-4o-mini"]}
+    mc["stream"] = stream
+    result = await service.invoke_skill("skill.analysis", {"data": "x", "model_config": mc}, run_id="r-part")
+    assert result.result.text == "whole"
+    stopped, answered = result.attempts
+    assert (stopped.outcome, stopped.error_class, answered.outcome) == ("error", kind, "ok")
+    assert (stopped.input_tokens, stopped.output_tokens) == (1200, 300)
+    assert stopped.cost_usd == (1200 * Decimal("2.5") + 300 * 10) / 1_000_000  # gpt-4o: $2.50 / $10 per million
+    (outcome, _, cost, _), _ = rows(tmp_path / "cost.db", "r-part")
+    assert outcome == "error" and Decimal(cost) / 10**12 == stopped.cost_usd
+    assert result.cost_usd == stopped.cost_usd + answered.cost_usd
+
+
 async def test_an_empty_answer_to_a_call_with_stop_sequences_is_the_answer(service: Service, fake_openai: FakeOpenAI):
     # a stop sequence may end the answer before it begins: that empty text is what the call asked for
     fake_openai.queue(R.reply(""))
