@@ -554,6 +554,10 @@ async def test_a_failed_response_is_classified_by_its_error_code(
     with pytest.raises(E.ProviderError) as info:
         await provider.complete(ask(stream=stream), target(fake_openai, "responses"))
     assert type(info.value) is cls and message in info.value.message
+    # the answer came with HTTP 200: its message said "HTTP 500" (or 400, 429, ...), the status of the class it is
+    # classified as, which no server sent; it says the response failed, with the vendor's code (details["code"] too)
+    assert f"gpt-4o: the response failed with {code} (request id req_fake): {message}" in info.value.message
+    assert "HTTP" not in info.value.message and info.value.details["code"] == code
     # what the failed response used is billed: the attempt is recorded at that cost
     assert (info.value.usage.input_tokens, info.value.usage.output_tokens) == (500, 20)
 

@@ -238,9 +238,29 @@ def with_request_id(exc: ProviderError, headers: Mapping[str, str]) -> ProviderE
     if rid is not None:
         exc.details["request_id"] = rid
         said = f": HTTP {exc.status}"
-        if exc.status is not None and said in exc.message:
+        if exc.status is None or said not in exc.message:
+            said = (found := _FAILED_SAID.search(exc.message)) and found.group()  # (a failed response's, see below)
+        if said:
             exc.message = exc.message.replace(said, f"{said} (request id {rid})", 1)
             exc.args = (exc.message,)
+    return exc
+
+
+#: what a failed response's error says where an HTTP error says its status (the answer came with a 200)
+RESPONSE_FAILED = ": the response failed"
+_FAILED_SAID = re.compile(re.escape(RESPONSE_FAILED) + r"(?: with [\w.-]+)?")
+
+
+def failed_response(exc: ProviderError, code: Any) -> ProviderError:
+    """``exc``, made from the error of a response that came with a 200 and the status "failed" (the Responses API's),
+    as the HTTP error of its code would be (its class and ``status`` say that failure, so that it is retried or not as
+    that is): its message says the response failed, and with which code (``the response failed with server_error:
+    The model failed to generate a response.``), where it said an HTTP status no server sent (``HTTP 500``)."""
+    said = f": HTTP {exc.status}"
+    if exc.status is not None and said in exc.message:
+        named = f"{RESPONSE_FAILED} with {excerpt(str(code), 60)}" if code else RESPONSE_FAILED
+        exc.message = exc.message.replace(said, named, 1)
+        exc.args = (exc.message,)
     return exc
 
 

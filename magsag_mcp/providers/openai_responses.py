@@ -14,6 +14,7 @@ from ..errors import MalformedResponseError, ProviderConnectionError, ProviderEr
 from ..transport import HttpResponse, SSEEvent
 from ..types import FinishReason, LLMRequest, LLMResult, Message, ToolCall, Usage
 from .content_filters import filtered
+from .http_errors import failed_response
 from .json_output import any_object, json_mode_system, says_json, schema_name
 from .openai_chat_ends import FILTERED, interrupted, refused
 from .openai_errors import error_status, openai_error
@@ -248,14 +249,10 @@ def _result(data: dict[str, Any], *, provider: str, model: str) -> LLMResult:
     if status == "failed":
         err = data.get("error") or {}
         code = err.get("code") if isinstance(err, dict) else None
-        raise with_reported_usage(
-            openai_error(
-                HttpResponse(_failed_status(code), {}, json.dumps({"error": err}).encode()),
-                provider=provider,
-                model=model,
-            ),
-            reported,
+        exc = openai_error(
+            HttpResponse(_failed_status(code), {}, json.dumps({"error": err}).encode()), provider=provider, model=model
         )
+        raise with_reported_usage(failed_response(exc, code), reported)
     if status == "cancelled":
         # ended before it was whole: vLLM's Responses API says so of an answer its engine aborted (its chat completions
         # say finish_reason "abort"), OpenAI's of a background response cancelled. Read on, the text so far came back
