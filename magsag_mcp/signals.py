@@ -17,7 +17,7 @@ import threading
 from collections.abc import Awaitable, Callable, Iterator
 from contextlib import ExitStack
 from types import FrameType
-from typing import TypeVar
+from typing import Any, TypeVar
 
 T = TypeVar("T")
 
@@ -25,7 +25,7 @@ T = TypeVar("T")
 received: int | None = None
 #: the file descriptor of the output a write is under way to (see :func:`writing_output`), while one is
 _writing_to: int | None = None
-#: whether SIGTERM sent the output to /dev/null (:func:`writing_output`): the command did not write it all
+#: whether SIGTERM or Ctrl-C sent the output to /dev/null (:func:`writing_output`): the command did not write it all
 output_given_up = False
 
 
@@ -97,15 +97,55 @@ def writing_output(fd: int) -> Iterator[None]:
     never reached. The process waited on the pipe until it was killed. A pipe's (or a socket's) output is sent to
     /dev/null then, so that the write ends and the cancellation goes its way (an export's ledger closed, exit
     status 143, also where the command ended before an await took the cancellation: :data:`output_given_up`);
-    what the pipe already holds is still read. A regular file's write ends by itself."""
+    what the pipe already holds is still read. A regular file's write ends by itself.
+
+    Ctrl-C (SIGINT) had the same wait: asyncio's runner takes the first as "cancel the main task" and returns, the
+    write blocked again, and only a second Ctrl-C (a KeyboardInterrupt raised in the write) stopped the export. For
+    the length of the write, SIGINT's handler sends the output nowhere first, then does what it did."""
     global _writing_to
     _writing_to = fd  # set before received is looked at: a SIGTERM after this line is the handler's to act on
+    restore = _ctrl_c_ends_the_write()
     try:
-        if received == signal.SIGTERM:  # arrived before this write began: it would block as well
+        if received == signal.SIGTERM or _ctrl_c_seen:  # arrived before this write began: it would block as well
             _output_nowhere(fd)
         yield
     finally:
         _writing_to = None
+        restore()
+
+
+#: whether Ctrl-C came while a write was under way (:func:`writing_output`): the writes after it would block as well
+_ctrl_c_seen = False
+
+
+def _ctrl_c_ends_the_write() -> Callable[[], None]:
+    """SIGINT's handler (asyncio's runner's, Python's own) wrapped, until the returned function puts it back, so that
+    a Ctrl-C sends the output being written nowhere before it is handled. Only the main thread sets handlers; a
+    SIGINT ignored or left to the system's default is left as it is."""
+    if threading.current_thread() is not threading.main_thread():
+        return _nothing
+    previous = signal.getsignal(signal.SIGINT)
+    if not callable(previous):
+        return _nothing
+
+    def ctrl_c(signum: int, frame: FrameType | None) -> Any:
+        global _ctrl_c_seen
+        _ctrl_c_seen = True
+        if _writing_to is not None:
+            _output_nowhere(_writing_to)
+        return previous(signum, frame)
+
+    signal.signal(signal.SIGINT, ctrl_c)
+
+    def restore() -> None:
+        if signal.getsignal(signal.SIGINT) is ctrl_c:  # a handler set meanwhile (by whom?) is left to it
+            signal.signal(signal.SIGINT, previous)
+
+    return restore
+
+
+def _nothing() -> None:
+    return None
 
 
 def _output_nowhere(fd: int) -> None:

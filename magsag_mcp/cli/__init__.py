@@ -243,7 +243,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             code = 0
         else:
             code = int(args.func(args) or 0)
-        if signals.output_given_up:  # SIGTERM ended a write (the rest went nowhere) after the command's last await
+        if signals.output_given_up:  # a signal ended a write (the rest went nowhere) after the command's last await
             return exit_status()
         if sys.stdout is not None:  # None: started with stdout closed (`>&-`), where print writes nothing
             sys.stdout.flush()  # what is still buffered: a full disk shows here, not as an error at exit
