@@ -9,7 +9,7 @@ import os
 import shlex
 import sys
 import tempfile
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from decimal import Decimal
 from pathlib import Path
 from types import SimpleNamespace
@@ -171,7 +171,7 @@ def _summarize(args: argparse.Namespace) -> int:
     if args.output == "-":  # stdout, as --payload-file's "-" is stdin: it wrote a file named "-"
         args.output = None
     if args.output:
-        _check_output(args)
+        check_output(args)
 
     async def read(ledger: Any) -> dict[str, Any]:
         from ..ledger.reports import summary_matched
@@ -185,24 +185,33 @@ def _summarize(args: argparse.Namespace) -> int:
     if args.output:
         from .output import replacing
 
-        try:
-            with replacing(args.output) as fh:
-                print_json(summary, stream=fh)
-        except OSError as exc:
-            folder = os.path.dirname(os.path.abspath(args.output))
-            fix = (
-                f"; make its folder first (mkdir -p {shlex.quote(folder)}), or give --output a file in one that exists"
-                if exc.errno == errno.ENOENT and not os.path.isdir(folder)
-                else ""
-            )
-            raise InputError(f"cannot write --output {args.output}: {exc.strerror}{fix}") from None
+        with output_errors(args.output), replacing(args.output) as fh:
+            print_json(summary, stream=fh)
         print(f"wrote {args.output}", file=sys.stderr)
     else:
         print_json(summary)
     return 0
 
 
-def _check_output(args: argparse.Namespace) -> None:
+@contextlib.contextmanager
+def output_errors(output: str | None) -> Iterator[None]:
+    """An OSError of writing the file ``--output`` names (``output``; with none, stdout's: as they are) raised as the
+    InputError that says which file, and how to fix it where its folder is missing."""
+    try:
+        yield
+    except OSError as exc:
+        if not output:
+            raise
+        folder = os.path.dirname(os.path.abspath(output))
+        fix = (
+            f"; make its folder first (mkdir -p {shlex.quote(folder)}), or give --output a file in one that exists"
+            if exc.errno == errno.ENOENT and not os.path.isdir(folder)
+            else ""
+        )
+        raise InputError(f"cannot write --output {output}: {exc.strerror}{fix}") from None
+
+
+def check_output(args: argparse.Namespace) -> None:
     """Refuse, before anything is read, an ``--output`` that would overwrite the ledger or the catalog."""
     from ..catalog import find_catalog
     from ..errors import MagsagError
@@ -290,6 +299,10 @@ def _query(args: argparse.Namespace) -> int:
         from .exports import export_all
 
         return export_all(args, limit=args.limit)
+    if args.output not in (None, "-"):
+        raise InputError(
+            f"--output {args.output} takes an export: give --format csv or json (the table is for a terminal)"
+        )
     filters = filters_from(args, limit=50 if args.limit is None else args.limit, offset=args.offset, cursor=args.cursor)
 
     # the page query_runs (the MCP tool) reads, with has_more
@@ -404,6 +417,12 @@ def register(groups: CommandGroups) -> None:
         choices=("json", "csv", "table"),
         default="table",
         help="table (default), json, or csv (one row per attempt)",
+    )
+    p.add_argument(
+        "--output",
+        type=given,
+        help="write the json or csv export to this file instead of stdout ('-' for stdout): beside it, then renamed "
+        "over it once whole, so an export stopped part way leaves the file as it was",
     )
     p.set_defaults(func=_query)
     p = groups.add(

@@ -2,7 +2,8 @@
 (``data query --agent X --format csv > audit.csv``), with it one page of them; written as it is read.
 
 What is read, and how (a page at a time, by cursor, over a window resolved once; a run of many attempts a piece
-at a time) is :class:`~magsag_mcp.ledger.exports.RunsExport`'s; this writes it as CSV or JSON.
+at a time) is :class:`~magsag_mcp.ledger.exports.RunsExport`'s; this writes it as CSV or JSON, to stdout or the file
+``--output`` names, whole or not at all (:func:`~.output.export_to`).
 """
 
 from __future__ import annotations
@@ -10,6 +11,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import json
+import sys
 from collections.abc import AsyncIterator, Iterator
 from typing import Any
 
@@ -31,6 +33,10 @@ def export_all(args: argparse.Namespace, *, limit: int | None = None) -> int:
     filters = data.filters_from(args, limit=page_size, offset=args.offset, cursor=args.cursor)
     as_json = args.format == "json"
     export = ledger_exports.RunsExport(filters, all_pages=limit is None)  # its window: refused before a ledger opens
+    if args.output == "-":  # stdout, as flow summarize's "-" is
+        args.output = None
+    if args.output:
+        data.check_output(args)
 
     async def read(ledger: Any) -> int:
         count, header = 0, not as_json
@@ -38,13 +44,14 @@ def export_all(args: argparse.Namespace, *, limit: int | None = None) -> int:
         def whole(runs: list[dict[str, Any]]) -> None:  # runs listed with their attempts, written together
             nonlocal count
             if runs:
-                write_pieces(_json_items(runs, first=count == 0) if as_json else csv_pieces(runs, header=False))
+                pieces = _json_items(runs, first=count == 0) if as_json else csv_pieces(runs, header=False)
+                write_pieces(pieces, stream=out)
                 count += len(runs)
 
         async def written(page: list[Any]) -> None:
             nonlocal count, header
             if header:  # once the first page is read: a read that fails (a bad --cursor) writes nothing
-                write_pieces(csv_pieces([]))
+                write_pieces(csv_pieces([]), stream=out)
                 header = False
             listed: list[dict[str, Any]] = []
             for run in page:
@@ -53,7 +60,7 @@ def export_all(args: argparse.Namespace, *, limit: int | None = None) -> int:
                     continue
                 whole(listed)
                 listed = []
-                await _in_pieces(run, as_json, first=count == 0)
+                await _in_pieces(run, as_json, out, first=count == 0)
                 count += 1
             whole(listed)
 
@@ -62,13 +69,19 @@ def export_all(args: argparse.Namespace, *, limit: int | None = None) -> int:
             async for page in pages:
                 await written(page)
         if as_json:
-            write_pieces(["[]\n" if count == 0 else "\n]\n"])
+            write_pieces(["[]\n" if count == 0 else "\n]\n"], stream=out)
         await data.print_notes(ledger, filters, {"agent": count > 0, "run": count > 0, "names": count > 0})
         if export.has_more:  # only with a limit: without one, every page was read
             data.note_more_runs(count, filters, export.next_cursor)
         return count
 
-    data.with_ledger(args, read)
+    from .output import export_to
+
+    # the file --output names (written beside it, renamed over it once whole), or stdout (None), which read writes to
+    with data.output_errors(args.output), export_to(args.output) as out:
+        data.with_ledger(args, read)
+    if args.output:
+        print(f"wrote {args.output}", file=sys.stderr)
     return 0
 
 
@@ -84,33 +97,33 @@ def _json_items(runs: list[dict[str, Any]], *, first: bool) -> Iterator[str]:
 _ENCODER = json.JSONEncoder(indent=2, ensure_ascii=False, default=str)
 
 
-async def _in_pieces(long: ledger_exports.LongRun, as_json: bool, *, first: bool) -> None:
+async def _in_pieces(long: ledger_exports.LongRun, as_json: bool, out: Any, *, first: bool) -> None:
     """A run listed without its attempts, written with them as they are read."""
     async with contextlib.aclosing(long.attempt_pieces()) as pieces:
         if as_json:
-            await _json_run(long.run, pieces, first=first)
+            await _json_run(long.run, pieces, out, first=first)
             return
         written = False
         async for attempts in pieces:
-            write_pieces(csv_pieces([{**long.run, "attempts": attempts}], header=False))
+            write_pieces(csv_pieces([{**long.run, "attempts": attempts}], header=False), stream=out)
             written = True
     if not written:  # pruned since its page was read: its one row, as for a run without attempts
-        write_pieces(csv_pieces([long.run], header=False))
+        write_pieces(csv_pieces([long.run], header=False), stream=out)
 
 
-async def _json_run(run: dict[str, Any], pieces: AsyncIterator[list[dict[str, Any]]], *, first: bool) -> None:
+async def _json_run(run: dict[str, Any], pieces: AsyncIterator[list[dict[str, Any]]], out: Any, *, first: bool) -> None:
     """A run whose attempts come in ``pieces``, written as :func:`_json_items` writes it whole: its fields but
     the last, ``attempts``, then each attempt as it is read."""
     # "attempts" is a run's last field: the others, their closing "\n}" cut, then it
     head = _ENCODER.encode({k: v for k, v in run.items() if k != "attempts"})[:-2]
-    out = ["[\n  " if first else ",\n  ", head.replace("\n", "\n  "), ',\n    "attempts": [']
+    text = ["[\n  " if first else ",\n  ", head.replace("\n", "\n  "), ',\n    "attempts": [']
     written = 0
     async for piece in pieces:
         for attempt in piece:
-            out.append(",\n      " if written else "\n      ")
-            out.append(_ENCODER.encode(attempt).replace("\n", "\n      "))
+            text.append(",\n      " if written else "\n      ")
+            text.append(_ENCODER.encode(attempt).replace("\n", "\n      "))
             written += 1
-        write_pieces(out)
-        out = []
-    out.append("\n    ]\n  }" if written else "]\n  }")
-    write_pieces(out)
+        write_pieces(text, stream=out)
+        text = []
+    text.append("\n    ]\n  }" if written else "]\n  }")
+    write_pieces(text, stream=out)

@@ -1,4 +1,5 @@
-"""Where a command may write the file its ``--output`` names: never over a ledger or a catalog.
+"""Where a command may write the file its ``--output`` names: never over a ledger or a catalog; and an export
+written whole or not at all (:func:`export_to`).
 
 ``flow summarize --output`` opened the file it was given for writing, whatever it was: pointed at the
 ledger it had just read (``--db led.db --output led.db``, a tab completion one letter off), at the ledger's
@@ -12,6 +13,8 @@ from __future__ import annotations
 import errno
 import os
 import shutil
+import stat
+import sys
 import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager, suppress
@@ -141,3 +144,84 @@ def _umask() -> int:
     mask = os.umask(0)
     os.umask(mask)
     return mask
+
+
+@contextmanager
+def export_to(output: str | None) -> Iterator[TextIO | None]:
+    """Where an export (``data query --format csv|json``) is written: the file ``output`` names (see
+    :func:`replacing`), or stdout (None), whole or not at all.
+
+    Stopped part way (Ctrl-C, SIGTERM) or failed, an export left the rows it had written, which a CSV cut
+    between two rows shows no sign of: an audit that passed for the whole one. ``--output`` is written beside
+    the file and renamed over it once whole, so a stopped export leaves the file there as it was. Written to
+    stdout redirected to a regular file (``> audit.csv``, ``>> all.csv``), what the export wrote is cut off
+    again, the file left as it was before the export began (``>`` emptied it). Either way, stderr says so.
+    Into a pipe, or a terminal, what was written has been read: nothing can be taken back."""
+    if output:
+        kept = not os.path.exists(output) or os.path.isfile(output)  # else written in place (a named pipe)
+        began = False  # a file that cannot be made (no such folder) is its own error, with its own fix
+        try:
+            with replacing(output) as fh:
+                began = True
+                yield fh
+        except BaseException:
+            if kept and began:
+                print(
+                    f"magsag: the export did not end: --output {output} was not written (what was there is left "
+                    "as it was)",
+                    file=sys.stderr,
+                )
+            raise
+        return
+    fd, start = _stdout_file_start()
+    try:
+        yield None
+    except BaseException:
+        if fd is not None and _cut_back(fd, start):
+            print(
+                "magsag: the export did not end: what it wrote to stdout was removed from the file, where it would "
+                "have passed for the whole export; run it again (--output FILE writes a file only once whole)",
+                file=sys.stderr,
+            )
+        raise
+
+
+def _stdout_file_start() -> tuple[int | None, int]:
+    """stdout's file descriptor and the offset the export's first byte goes to, if stdout is a regular file."""
+    try:
+        sys.stdout.flush()  # what was printed before belongs to the file
+        fd = sys.stdout.fileno()
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            return None, 0
+        if _status_flags(fd) & os.O_APPEND:  # `>>`: written at the end, wherever the offset is
+            return fd, os.fstat(fd).st_size
+        return fd, os.lseek(fd, 0, os.SEEK_CUR)
+    except (OSError, ValueError, AttributeError):  # stdout closed, or in memory (a test's capture)
+        return None, 0
+
+
+def _status_flags(fd: int) -> int:
+    """The file status flags of ``fd`` (0 where there is no fcntl: Windows, whose redirections do not append)."""
+    try:
+        import fcntl
+    except ImportError:
+        return 0
+    return fcntl.fcntl(fd, fcntl.F_GETFL)
+
+
+def _cut_back(fd: int, start: int) -> bool:
+    """The file ``fd`` cut back to ``start`` bytes, if the export wrote beyond it; whether it was. stdout is pointed
+    at /dev/null after, so that what its buffer still holds (a write a second Ctrl-C broke off) goes nowhere."""
+    try:
+        if os.fstat(fd).st_size <= start:
+            return False
+        os.ftruncate(fd, start)
+        os.lseek(fd, start, os.SEEK_SET)
+        nowhere = os.open(os.devnull, os.O_WRONLY)
+        try:
+            os.dup2(nowhere, fd)
+        finally:
+            os.close(nowhere)
+        return True
+    except OSError:
+        return False

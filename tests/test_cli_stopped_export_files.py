@@ -1,0 +1,199 @@
+"""An export (``magsag data query --format csv|json``) written to a file and stopped part way (Ctrl-C, SIGTERM) or
+failed: the file holds the whole export or what it held before, never the part that was written.
+
+A CSV cut between two rows shows no sign of it: stopped, the export left an ``audit.csv`` that passed for the whole
+audit. ``--output FILE`` is written beside the file and renamed over it once whole; stdout redirected to a regular
+file (``> audit.csv``, ``>> all.csv``) has what the export wrote cut off again. The signals are sent to a real
+process, stopped (SIGSTOP) once it has written part of its output, so that it cannot finish first.
+"""
+
+from __future__ import annotations
+
+import os
+import resource
+import signal
+import sqlite3
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import IO
+
+import anyio
+import pytest
+
+from magsag_mcp.ledger import Ledger
+from magsag_mcp.records import AttemptRecord, RunRecord
+
+pytestmark = pytest.mark.skipif(sys.platform == "win32", reason="signals and file limits as POSIX has them")
+
+ROOT = Path(__file__).resolve().parent.parent
+#: one run of this many attempts, each of some 2 KB of text: an export of 10 MB, read 900 attempts at a time
+ATTEMPTS = 5000
+TEXT = "upstream said no. " * 110
+#: what the export has written when it is stopped: more than one chunk (WRITE_CHUNK_CHARS), so rows and not a header
+PART = 1 << 17
+
+
+@pytest.fixture(scope="module")
+def ledger_db(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    db = tmp_path_factory.mktemp("ledger") / "audit.db"
+    now = time.time()
+
+    async def fill() -> None:
+        async with Ledger(db) as ledger:
+            run = RunRecord("long-lived", "ana", "skill.analysis", now - 60)
+            attempts = [
+                AttemptRecord(
+                    run.run_id,
+                    run.started_at + i / 1000,
+                    "fake",
+                    "echo",
+                    run.skill,
+                    "ana",
+                    "error",
+                    0,
+                    1,
+                    error_message=TEXT,
+                )
+                for i in range(ATTEMPTS)
+            ]
+            await ledger.record_call(run, attempts)
+
+    anyio.run(fill)
+    return db
+
+
+def _export(
+    db: Path, fmt: str, *extra: str, stdout: IO[bytes] | int, limit_bytes: int | None = None
+) -> subprocess.Popen:
+    cli = "import sys; from magsag_mcp.cli import main; sys.exit(main(sys.argv[1:]))"
+    keep = {k: v for k, v in os.environ.items() if not k.startswith("MAGSAG_")}
+
+    def child() -> None:
+        signal.signal(signal.SIGINT, signal.SIG_DFL)  # Ctrl-C's default, whatever this process has
+        if limit_bytes is not None:  # a file it writes may not grow past this: its write fails (EFBIG)
+            resource.setrlimit(resource.RLIMIT_FSIZE, (limit_bytes, limit_bytes))
+
+    return subprocess.Popen(
+        [sys.executable, "-c", cli, "data", "query", "--db", str(db), "--format", fmt, *extra],
+        env={**keep, "PYTHONPATH": str(ROOT)},
+        stdout=stdout,
+        stderr=subprocess.PIPE,
+        preexec_fn=child,
+    )
+
+
+def _stopped_part_way(
+    start: Callable[[], subprocess.Popen], written: Callable[[], int], signum: int
+) -> tuple[int, str]:
+    """The export ``start`` starts, sent ``signum`` once it has written ``PART`` bytes (``written`` says how many):
+    its exit status and stderr. It is stopped (SIGSTOP) as soon as they are seen, so the signal finds it part way;
+    the rare export that ended before it could be stopped (a machine that busy) is started again."""
+    for _ in range(5):
+        proc = start()
+        try:
+            while written() < PART and proc.poll() is None:
+                time.sleep(0.001)
+            proc.send_signal(signal.SIGSTOP)
+            if proc.poll() is not None:  # it ended first: again
+                proc.communicate()
+                continue
+            proc.send_signal(signum)
+            proc.send_signal(signal.SIGCONT)
+            _, err = proc.communicate(timeout=60)  # a hang detector, not a time bound
+            return proc.returncode, err.decode(errors="replace")
+        finally:
+            proc.kill()
+            proc.wait()
+    raise AssertionError("the export ended each time before it could be stopped")
+
+
+def _ledger_whole(db: Path) -> None:
+    conn = sqlite3.connect(db)
+    try:
+        assert conn.execute("PRAGMA integrity_check").fetchone() == ("ok",)
+        assert conn.execute("SELECT COUNT(*) FROM attempts").fetchone() == (ATTEMPTS,)
+    finally:
+        conn.close()
+
+
+@pytest.mark.parametrize(("fmt", "signum"), [("csv", signal.SIGINT), ("json", signal.SIGTERM)])
+def test_a_stopped_export_to_output_leaves_the_file_as_it_was(tmp_path: Path, ledger_db: Path, fmt: str, signum: int):
+    audit = tmp_path / f"audit.{fmt}"
+
+    def written() -> int:  # the export, as it is written beside the file
+        return sum(p.stat().st_size for p in tmp_path.glob(f".{audit.name}.*.tmp"))
+
+    def start() -> subprocess.Popen:
+        audit.write_text("the last whole audit\n")  # again, where an export ended before it could be stopped
+        return _export(ledger_db, fmt, "--output", str(audit), stdout=subprocess.DEVNULL)
+
+    code, err = _stopped_part_way(start, written, signum)
+    assert code == 128 + signum, err
+    assert "Traceback" not in err
+    assert audit.read_text() == "the last whole audit\n"
+    assert sorted(p.name for p in tmp_path.iterdir()) == [audit.name]  # nothing left beside it
+    assert f"--output {audit} was not written (what was there is left as it was)" in err
+    _ledger_whole(ledger_db)
+
+
+@pytest.mark.parametrize(("fmt", "signum"), [("csv", signal.SIGINT), ("json", signal.SIGTERM)])
+@pytest.mark.parametrize("mode", ["wb", "ab"])  # `> audit.csv`, `>> audit.csv`
+def test_a_stopped_export_to_stdout_as_a_file_takes_back_what_it_wrote(
+    tmp_path: Path, ledger_db: Path, fmt: str, signum: int, mode: str
+):
+    audit = tmp_path / f"audit.{fmt}"
+    before = b"" if mode == "wb" else b"earlier lines\n"  # `>` empties the file before the export begins
+
+    def start() -> subprocess.Popen:
+        audit.write_text("earlier lines\n")  # again, where an export ended before it could be stopped
+        with open(audit, mode) as out:  # the child's stdout, as the shell opens it
+            return _export(ledger_db, fmt, stdout=out)
+
+    code, err = _stopped_part_way(start, lambda: audit.stat().st_size - len(before), signum)
+    assert code == 128 + signum, err
+    assert "Traceback" not in err
+    assert audit.read_bytes() == before
+    assert "what it wrote to stdout was removed from the file" in err
+    assert "--output FILE" in err  # the way to a file written only once whole
+    _ledger_whole(ledger_db)
+
+
+def test_a_failed_export_to_stdout_as_a_file_takes_back_what_it_wrote(tmp_path: Path, ledger_db: Path):
+    """The file may not grow past 1 MB (a full disk, a quota): the write fails part way, with exit 1."""
+    audit = tmp_path / "all.csv"
+    audit.write_text("last week's audit\n")
+    with open(audit, "ab") as out:  # `>> all.csv`
+        proc = _export(ledger_db, "csv", stdout=out, limit_bytes=1 << 20)
+    _, err = proc.communicate(timeout=60)
+    assert proc.returncode == 1, err
+    assert audit.read_text() == "last week's audit\n"
+    assert b"what it wrote to stdout was removed from the file" in err
+    assert b"cannot write the output: File too large" in err
+
+
+@pytest.mark.parametrize("fmt", ["csv", "json"])
+def test_an_export_to_output_is_the_export_written_to_stdout(tmp_path: Path, ledger_db: Path, fmt: str):
+    audit = tmp_path / f"audit.{fmt}"
+    audit.write_text("the last whole audit\n")
+    to_file = _export(ledger_db, fmt, "--output", str(audit), stdout=subprocess.PIPE)
+    out, err = to_file.communicate(timeout=60)
+    assert (to_file.returncode, out, err) == (0, b"", f"wrote {audit}\n".encode())
+    to_stdout = _export(ledger_db, fmt, stdout=subprocess.PIPE)
+    expected, _ = to_stdout.communicate(timeout=60)
+    assert to_stdout.returncode == 0
+    assert audit.read_bytes() == expected
+    assert sorted(p.name for p in tmp_path.iterdir()) == [audit.name]
+
+
+def test_output_is_refused_for_the_table_and_for_the_ledger(tmp_path: Path, ledger_db: Path, capsys):
+    from magsag_mcp.cli import main
+
+    assert main(["data", "query", "--db", str(ledger_db), "--output", str(tmp_path / "t.txt")]) == 2
+    assert "give --format csv or json" in capsys.readouterr().err
+    assert main(["data", "query", "--db", str(ledger_db), "--format", "csv", "--output", str(ledger_db)]) == 2
+    assert "writing it would destroy the ledger" in capsys.readouterr().err
+    assert list(tmp_path.iterdir()) == []
+    _ledger_whole(ledger_db)
