@@ -289,3 +289,38 @@ def in_snapshot(conn: sqlite3.Connection, fn: Callable[[sqlite3.Connection], T])
     finally:
         if conn.in_transaction:  # read only: nothing to keep or undo
             conn.execute("COMMIT")
+
+
+async def stoppable(reader: aiosqlite.Connection, fn: Callable[..., T], *args: object) -> T:
+    """``fn(*args)`` on ``reader``'s thread, stopped where it stands if its caller is cancelled.
+
+    Cancelled (Ctrl-C, SIGTERM, a deadline), the caller stopped waiting, but the statement ran on to its end in the
+    reader's thread, and the ledger's close waited behind it: ``data search`` over a large ledger took up to its
+    10 s bound to stop, a ``data prune``'s VACUUM (a copy of the whole ledger) minutes. SQLite's interrupt stops the
+    statement at its next step (a read changes nothing; an interrupted VACUUM leaves the file as it was), but only
+    while this ``fn`` runs: the reader serves other callers' reads after it, which must not be stopped. One that
+    has not begun when its caller leaves is not run at all."""
+    conn = reader._conn
+    gate = threading.Lock()
+    running = abandoned = False
+
+    def run() -> T:
+        nonlocal running
+        with gate:
+            if abandoned:
+                raise sqlite3.OperationalError("interrupted")  # its caller has gone: nobody wants what it reads
+            running = True
+        try:
+            return fn(*args)
+        finally:
+            with gate:
+                running = False
+
+    try:
+        return await reader._execute(run)
+    except asyncio.CancelledError:
+        with gate:
+            abandoned = True
+            if running:
+                conn.interrupt()
+        raise

@@ -37,6 +37,7 @@ from .connection import (
     _connect,
     _create_private,
     in_snapshot,
+    stoppable,
     truncate_log,
 )
 from .copies import read_a_copy_if_in_use, remove_copy
@@ -468,9 +469,9 @@ class Ledger(LedgerRecording, LedgerReports, ReadOnlyMode):
         if self._changed_under_immutable():
             await self._reopen_read_only()
         try:
-            if snapshot:
-                return await self._reader._execute(in_snapshot, self._reader._conn, fn)
-            return await self._reader._execute(fn, self._reader._conn)
+            if snapshot:  # stoppable: cancelled, its statement ends then, not when it is done (a search, a VACUUM)
+                return await stoppable(self._reader, in_snapshot, self._reader._conn, fn)
+            return await stoppable(self._reader, fn, self._reader._conn)
         except sqlite3.Error as exc:
             raise use_error(exc, self.path, self.busy_timeout_ms) from None
 
