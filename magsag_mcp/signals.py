@@ -21,7 +21,8 @@ from typing import Any, TypeVar
 
 T = TypeVar("T")
 
-#: the signal that stopped the process, if one did (for its exit status: 128 + the number)
+#: the signal that stopped the process, if one did (for its exit status: 128 + the number; Ctrl-C's only where it
+#: came during a write, see :func:`writing_output`, and 130 otherwise)
 received: int | None = None
 #: the file descriptor of the output a write is under way to (see :func:`writing_output`), while one is
 _writing_to: int | None = None
@@ -100,13 +101,15 @@ def writing_output(fd: int) -> Iterator[None]:
     what the pipe already holds is still read. A regular file's write ends by itself.
 
     Ctrl-C (SIGINT) had the same wait: asyncio's runner takes the first as "cancel the main task" and returns, the
-    write blocked again, and only a second Ctrl-C (a KeyboardInterrupt raised in the write) stopped the export. For
-    the length of the write, SIGINT's handler sends the output nowhere first, then does what it did."""
+    write blocked again, and only a second Ctrl-C (a KeyboardInterrupt raised in the write) stopped the export. So
+    had SIGTERM where SIGINT is ignored (a background job), watched for by :func:`stopped_by_sigterm`, whose
+    handler only wakes the event loop. For the length of the write, their handlers send the output nowhere first,
+    then do what they did."""
     global _writing_to
     _writing_to = fd  # set before received is looked at: a SIGTERM after this line is the handler's to act on
-    restore = _ctrl_c_ends_the_write()
+    restore = _signals_end_the_write()
     try:
-        if received == signal.SIGTERM or _ctrl_c_seen:  # arrived before this write began: it would block as well
+        if received is not None:  # arrived before this write began: it would block as well
             _output_nowhere(fd)
         yield
     finally:
@@ -114,34 +117,40 @@ def writing_output(fd: int) -> Iterator[None]:
         restore()
 
 
-#: whether Ctrl-C came while a write was under way (:func:`writing_output`): the writes after it would block as well
-_ctrl_c_seen = False
-
-
-def _ctrl_c_ends_the_write() -> Callable[[], None]:
-    """SIGINT's handler (asyncio's runner's, Python's own) wrapped, until the returned function puts it back, so that
-    a Ctrl-C sends the output being written nowhere before it is handled. Only the main thread sets handlers; a
-    SIGINT ignored or left to the system's default is left as it is."""
+def _signals_end_the_write() -> Callable[[], None]:
+    """The handlers of SIGINT and SIGTERM (asyncio's runner's, Python's own, the event loop's that
+    :func:`stopped_by_sigterm` watches with, :func:`_interrupt`) wrapped, until the returned function puts them back,
+    so that either signal sends the output being written nowhere before it is handled. Only the main thread sets
+    handlers; a signal ignored or left to the system's default is left as it is."""
     if threading.current_thread() is not threading.main_thread():
         return _nothing
-    previous = signal.getsignal(signal.SIGINT)
-    if not callable(previous):
-        return _nothing
+    wrapped: list[tuple[int, Any, Any]] = []
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        previous = signal.getsignal(signum)
+        if not callable(previous):
+            continue
+        handler = _ending_the_write(previous)
+        signal.signal(signum, handler)
+        wrapped.append((signum, handler, previous))
 
-    def ctrl_c(signum: int, frame: FrameType | None) -> Any:
-        global _ctrl_c_seen
-        _ctrl_c_seen = True
+    def restore() -> None:
+        for signum, handler, previous in wrapped:
+            if signal.getsignal(signum) is handler:  # a handler set meanwhile (by whom?) is left to it
+                signal.signal(signum, previous)
+
+    return restore
+
+
+def _ending_the_write(previous: Callable[[int, FrameType | None], Any]) -> Callable[[int, FrameType | None], Any]:
+    def handler(signum: int, frame: FrameType | None) -> Any:
+        global received
+        if received is None:  # the exit status's (the command may end before an await takes the cancellation)
+            received = signum
         if _writing_to is not None:
             _output_nowhere(_writing_to)
         return previous(signum, frame)
 
-    signal.signal(signal.SIGINT, ctrl_c)
-
-    def restore() -> None:
-        if signal.getsignal(signal.SIGINT) is ctrl_c:  # a handler set meanwhile (by whom?) is left to it
-            signal.signal(signal.SIGINT, previous)
-
-    return restore
+    return handler
 
 
 def _nothing() -> None:

@@ -18,7 +18,7 @@ import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
-from typing import IO
+from typing import IO, Any
 
 import anyio
 import pytest
@@ -66,13 +66,18 @@ def ledger_db(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 def _export(
-    db: Path, fmt: str, *extra: str, stdout: IO[bytes] | int, limit_bytes: int | None = None
+    db: Path,
+    fmt: str,
+    *extra: str,
+    stdout: IO[bytes] | int,
+    limit_bytes: int | None = None,
+    sigint: Any = signal.SIG_DFL,
 ) -> subprocess.Popen:
     cli = "import sys; from magsag_mcp.cli import main; sys.exit(main(sys.argv[1:]))"
     keep = {k: v for k, v in os.environ.items() if not k.startswith("MAGSAG_")}
 
     def child() -> None:
-        signal.signal(signal.SIGINT, signal.SIG_DFL)  # Ctrl-C's default, whatever this process has
+        signal.signal(signal.SIGINT, sigint)  # Ctrl-C's default (or ignored: a background job), whatever this has
         if limit_bytes is not None:  # a file it writes may not grow past this: its write fails (EFBIG)
             resource.setrlimit(resource.RLIMIT_FSIZE, (limit_bytes, limit_bytes))
 
@@ -119,8 +124,17 @@ def _ledger_whole(db: Path) -> None:
         conn.close()
 
 
-@pytest.mark.parametrize(("fmt", "signum"), [("csv", signal.SIGINT), ("json", signal.SIGTERM)])
-def test_a_stopped_export_to_output_leaves_the_file_as_it_was(tmp_path: Path, ledger_db: Path, fmt: str, signum: int):
+@pytest.mark.parametrize(
+    ("fmt", "signum", "sigint"),
+    [
+        ("csv", signal.SIGINT, signal.SIG_DFL),
+        ("json", signal.SIGTERM, signal.SIG_DFL),
+        ("csv", signal.SIGTERM, signal.SIG_IGN),  # a background job: killed on the spot, it left its temporary file
+    ],
+)
+def test_a_stopped_export_to_output_leaves_the_file_as_it_was(
+    tmp_path: Path, ledger_db: Path, fmt: str, signum: int, sigint: Any
+):
     audit = tmp_path / f"audit.{fmt}"
 
     def written() -> int:  # the export, as it is written beside the file
@@ -128,7 +142,7 @@ def test_a_stopped_export_to_output_leaves_the_file_as_it_was(tmp_path: Path, le
 
     def start() -> subprocess.Popen:
         audit.write_text("the last whole audit\n")  # again, where an export ended before it could be stopped
-        return _export(ledger_db, fmt, "--output", str(audit), stdout=subprocess.DEVNULL)
+        return _export(ledger_db, fmt, "--output", str(audit), stdout=subprocess.DEVNULL, sigint=sigint)
 
     code, err = _stopped_part_way(start, written, signum)
     assert code == 128 + signum, err

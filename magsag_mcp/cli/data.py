@@ -18,6 +18,7 @@ from typing import Any
 import anyio
 
 from ..errors import InputError, redact
+from ..signals import stopped_by_sigterm
 from . import CommandGroups, given, print_json
 from .csv_rows import _FORMULA_START as _FORMULA_START  # where callers have read them
 from .csv_rows import CSV_FIELDS as CSV_FIELDS
@@ -128,7 +129,9 @@ def with_ledger(args: argparse.Namespace, fn: Callable[[Any], Awaitable[Any]], *
 
     async def go() -> Any:
         async with _reading(args, lambda path, **how: Ledger(path, sync=sync, **how), writes=writes) as ledger:
-            return await fn(ledger)
+            # a background job's (SIGINT ignored) SIGTERM stops it as Ctrl-C would, not killing it on the spot: an
+            # export's --output not left half-made beside its file, the ledger closed (its log checkpointed)
+            return await stopped_by_sigterm(lambda: fn(ledger))
 
     return anyio.run(go)
 
