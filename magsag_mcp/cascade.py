@@ -66,6 +66,7 @@ from .rates import ZERO
 from .records import AttemptRecord
 from .retry import RetryPolicy
 from .routing import Candidate, Plan
+from .transport import ATTEMPT_SENDS, Sends
 from .types import LLMRequest, LLMResult, Target
 from .types import with_stream as _with_stream
 
@@ -230,8 +231,13 @@ class Cascade:
                         # asyncio.timeout without its Enum reads (see deadline.py).
                         # its text written back from the prompt's escapes as it streams, as the final text is
                         shown = plan.answer_stream(callback) if callback is not None and plan.answer_stream else None
-                        async with Deadline(max(deadline - self.clock(), 0.0)):
-                            result = await provider.complete(request, target, progress=shown or callback)
+                        sends = Sends()  # what the transport marks as it sends: a bug before that sent nothing
+                        marked = ATTEMPT_SENDS.set(sends)
+                        try:
+                            async with Deadline(max(deadline - self.clock(), 0.0)):
+                                result = await provider.complete(request, target, progress=shown or callback)
+                        finally:
+                            ATTEMPT_SENDS.reset(marked)
                         if shown is not None:  # an "&" held back at the end began no escape
                             await shown.finish(result.usage)
                     except CallbackFailed:
@@ -248,7 +254,8 @@ class Cascade:
                         raise
                     except Exception as bug:  # ours, not the vendor's: converted once, here (see InternalError)
                         log.exception("%s: a bug in magsag-mcp during the attempt", target.label)
-                        raise internal_error(target, bug) from bug
+                        sent = sends.began or not provider.sends_through_transport
+                        raise internal_error(target, bug, sent=sent) from bug
                 except ProviderError as exc:
                     latency = (self.clock() - started) * 1000.0
                     state.last_error = exc

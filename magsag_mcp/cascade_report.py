@@ -237,19 +237,29 @@ def shown_candidates(plan: Plan) -> tuple[list[str], list[dict[str, Any]]]:
     return names, candidates
 
 
-def internal_error(target: Target, bug: Exception) -> InternalError:
+def internal_error(target: Target, bug: Exception, *, sent: bool = True) -> InternalError:
     """The error of an attempt that code of ours failed with ``bug``, an exception outside errors.py's tree. The bug
-    may strike after the vendor answered: what it billed is not known (``maybe_billed``)."""
-    return InternalError(
+    may strike after the request was sent (the vendor answered): what it billed is not known (``maybe_billed``).
+    ``sent`` False: the transport never sent the attempt's request (the bug came while it was built), so it is not
+    billed (``reached`` false too)."""
+    billed = (
+        "this attempt may be billed"
+        if sent
+        else "nothing was sent to the provider (the bug came before the request went out), so it is not billed"
+    )
+    err = InternalError(
         f"{target.label}: a bug in magsag-mcp, not the provider's: {type(bug).__name__} "
         f"({excerpt(str(bug), 200)}) while the call was made or its answer read; no other target was tried, as it "
-        "would run the same code and be billed the same way, and this attempt may be billed. Please report it to "
+        f"would run the same code and be billed the same way, and {billed}. Please report it to "
         "magsag-mcp's maintainers with the traceback logged under magsag_mcp.cascade",
         provider=target.provider,
         model=target.model,
-        maybe_billed=True,
+        maybe_billed=sent,
         exception=type(bug).__name__,
     )
+    if not sent:
+        err.reached = False  # (this one error's, over its class's)
+    return err
 
 
 def all_failed(plan: Plan, state: CascadeState, last: MagsagError | None) -> AllTargetsFailed:

@@ -39,14 +39,16 @@ next target is tried first.
 (1) not an untrusted TLS certificate, a host name DNS says does not exist, nor a proxy refusing the credentials or
 the host (407, 403): only the configuration clears those, and the next target is tried at once.
 (2) our own code raised (a TypeError in a parse step), not the vendor's: another target would run the same code and
-be billed for an answer lost the same way, so the call stops there, naming the bug (``InternalError``).
+be billed for an answer lost the same way, so the call stops there, naming the bug (``InternalError``). Maybe billed
+once the transport sent the attempt's request; raised before that (building the body), it cost nothing.
 
 ``maybe_billed`` says the request reached the vendor and was cut before a complete answer came back:
 the vendor may bill tokens it generated, so the attempt's cost is unknown, not 0. It is set where the
 error is converted (a read timeout or a dropped connection, in the transport; a gateway's timeout, 504 or
 524, in the provider), where a 2xx answer is
 read (a stream that failed once it had begun, or a body that is no usable answer, unless it reports
-its usage) and by the cascade (the call's deadline). A request refused before it was sent
+its usage) and by the cascade (the call's deadline; a bug of ours once the transport had sent the attempt's request:
+see :class:`~magsag_mcp.transport.Sends`). A request refused before it was sent
 (connection refused, connect timeout) or rejected with any other HTTP error status is not billed.
 
 ``AllTargetsFailed`` is raised when the cascade runs out: it is an instance of *both*
@@ -366,7 +368,8 @@ class InternalError(ProviderError):
     building the request or reading the answer): our bug, not the vendor's, which ``malformed_response`` blamed.
     Converted once, by the cascade, with the exception's type in the message and in ``details["exception"]``.
     Not retried and no other target is tried: the same code would read the next answer too, and each answer is
-    billed. The request may have reached the vendor, so the attempt's cost is unknown (``maybe_billed``)."""
+    billed. Once the transport has sent a request of the attempt, it may have reached the vendor, so the attempt's
+    cost is unknown (``maybe_billed``); a bug before that (building the body) sent nothing, and costs 0."""
 
     kind = "internal_error"
     moves_on = False

@@ -17,6 +17,7 @@ import os
 import re
 from collections.abc import AsyncIterator, Callable, Iterator, Mapping
 from contextlib import asynccontextmanager, contextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urljoin
@@ -39,7 +40,40 @@ from .tls import CABundles
 from .transport_failures import FAILURES, conversion
 from .transport_failures import host as _host
 
-__all__ = ["Timeouts", "HttpResponse", "SSEEvent", "SSEParser", "Transport", "MAX_BODY_BYTES", "MAX_STREAM_BYTES"]
+__all__ = [
+    "Timeouts",
+    "HttpResponse",
+    "SSEEvent",
+    "SSEParser",
+    "Transport",
+    "Sends",
+    "ATTEMPT_SENDS",
+    "MAX_BODY_BYTES",
+    "MAX_STREAM_BYTES",
+]
+
+
+class Sends:
+    """Whether an attempt has handed a request to the network yet. The cascade sets a fresh one in
+    :data:`ATTEMPT_SENDS` around each attempt, and :meth:`Transport.post_json` and :meth:`Transport.stream_sse` mark it
+    as they send: a bug of ours that ends an attempt before it was marked (while its body was built) sent nothing,
+    and nothing can be billed for it."""
+
+    __slots__ = ("began",)
+
+    def __init__(self) -> None:
+        self.began = False
+
+
+#: the attempt under way in this task (None outside one: a probe, a caller of the transport's own)
+ATTEMPT_SENDS: ContextVar[Sends | None] = ContextVar("magsag_attempt_sends", default=None)
+
+
+def _sending() -> None:
+    """Mark the attempt under way as sent: called just before a request is handed to aiohttp, which may write it."""
+    sends = ATTEMPT_SENDS.get()
+    if sends is not None:
+        sends.began = True
 
 
 @dataclass(slots=True, frozen=True)
@@ -286,6 +320,7 @@ class Transport:
         timeouts = timeouts or self.timeouts
         proxy = self.proxies.for_url(url)
         hdrs = _with_json(headers)
+        _sending()
         # try/except rather than `with _converted(...)`: a generator's context manager costs every
         # request some 2,000 instructions, an exception handler nothing until it catches
         try:
@@ -331,6 +366,7 @@ class Transport:
         hdrs = _with_json(headers)
         hdrs["Accept"] = "text/event-stream"
         proxy = self.proxies.for_url(url)
+        _sending()
         try:  # as in post_json
             resp = await self._session().post(
                 url,

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import sqlite3
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -36,6 +37,23 @@ class BuggyChat(ChatCompletionsFormat):
     def parse_response(self, data: Any, *, provider: str, model: str) -> LLMResult:
         result = super().parse_response(data, provider=provider, model=model)
         return result.text.usage  # type: ignore[attr-defined]  # (an AttributeError: text is a str)
+
+
+class BuggyBuild(ChatCompletionsFormat):
+    """The Chat Completions format with a bug of ours in building the request's body: nothing is sent."""
+
+    def build(self, request: Any, model: str, *, stream: bool) -> tuple[dict[str, Any], list[str]]:
+        body, notes = super().build(request, model, stream=stream)
+        return body, notes + [body["tools"]]  # (a KeyError: a call without tools has none)
+
+
+class SentThenBuggy(HTTPProvider):
+    """A provider whose attempt sends one request, then fails building a second (a resend, as Anthropic's without
+    its prefill): the first may be billed."""
+
+    async def complete(self, request: Any, target: Any, *, progress: Any = None) -> LLMResult:
+        await self.call(self.wire, request, target, progress=progress)
+        return await self.call(BuggyBuild(), request, target, progress=progress)
 
 
 class Providers(ProviderSet):
@@ -71,6 +89,64 @@ async def test_a_bug_in_our_parse_step_is_an_internal_error_and_pays_no_other_ta
     assert err.to_dict()["exception"] == "AttributeError"
     assert DEFAULT_KEY not in json.dumps(err.to_dict(), default=str)
     assert isinstance(err.__cause__ or err.last_error.__cause__, AttributeError)  # the traceback is kept
+
+
+@pytest.mark.parametrize("stream", [False, True])
+async def test_a_bug_before_the_request_was_sent_costs_nothing(fake_openai: FakeOpenAI, transport: Transport, stream):
+    # Before: recorded as maybe billed, its cost unknown and counted at its worst case in every limit, although the
+    # transport never sent it (the bug came while the body was built): nothing can be billed for it
+    env = {"OPENAI_BASE_URL": fake_openai.url + "/v1", "OPENAI_API_KEY": DEFAULT_KEY}
+    providers = Providers(env, transport, HTTPProvider(BuggyBuild(), OpenAIEndpoint(env), transport))
+    retry = RetryPolicy(tries_per_target=3, base_delay=0.001, max_delay=0.002, deadline=60.0)
+    cascade = Cascade(providers, Pricer.from_catalog(CATALOG), None, retry)
+    payload = {"data": "x", "model_config": {"model": "openai:gpt-4o", "fallbacks": ["openai:gpt-4o-mini"]}}
+    plan = plan_call(load_catalog(CATALOG, env={}), "skill.analysis", payload, context=None, env=env)
+    plan.request = replace(plan.request, stream=stream)
+    with pytest.raises(E.InternalError) as info:
+        await cascade.run(plan, run_id="r", agent=None)
+    err = info.value
+    assert fake_openai.requests == []  # nothing went out, and the call still stopped at the bug
+    (attempt,) = err.attempts
+    assert attempt.error_class == "internal_error"
+    assert attempt.cost_usd == 0 and attempt.cost_bound_usd is None and attempt.warnings == []
+    assert not err.last_error.maybe_billed and not err.last_error.reached
+    assert "nothing was sent to the provider" in err.message and "may be billed" not in err.message
+    assert "KeyError" in err.message
+
+
+async def test_a_bug_after_a_request_of_the_attempt_was_sent_is_still_maybe_billed(
+    fake_openai: FakeOpenAI, transport: Transport
+):
+    # the attempt's first request went out (and was answered, billed); the bug came building its second: not 0
+    env = {"OPENAI_BASE_URL": fake_openai.url + "/v1", "OPENAI_API_KEY": DEFAULT_KEY}
+    fake_openai.queue(R.reply("first", usage=R.tokens(100, 10)))
+    providers = Providers(env, transport, SentThenBuggy(ChatCompletionsFormat(), OpenAIEndpoint(env), transport))
+    retry = RetryPolicy(tries_per_target=3, base_delay=0.001, max_delay=0.002, deadline=60.0)
+    cascade = Cascade(providers, Pricer.from_catalog(CATALOG), None, retry)
+    payload = {"data": "x", "model_config": {"model": "openai:gpt-4o"}}
+    plan = plan_call(load_catalog(CATALOG, env={}), "skill.analysis", payload, context=None, env=env)
+    with pytest.raises(E.InternalError) as info:
+        await cascade.run(plan, run_id="r", agent=None)
+    assert len(fake_openai.requests) == 1
+    (attempt,) = info.value.attempts
+    assert attempt.cost_usd is None and attempt.cost_bound_usd is not None
+    assert "may be billed" in info.value.message
+
+
+async def test_a_bug_of_a_provider_that_sends_by_other_means_is_maybe_billed():
+    # what a provider that does not send through the transport sent is not known: never a silent 0
+    script("buggy", KeyError("choices"))
+    cascade = Cascade(
+        ProviderSet({}, Transport()),
+        Pricer.from_catalog(CATALOG),
+        None,
+        RetryPolicy(tries_per_target=1, base_delay=0.001, max_delay=0.002, deadline=60.0),
+    )
+    payload = {"data": "x", "model_config": {"model": "fake:buggy"}}
+    plan = plan_call(load_catalog(CATALOG, env={}), "skill.analysis", payload, context=None, env={})
+    with pytest.raises(E.InternalError) as info:
+        await cascade.run(plan, run_id="r", agent=None)
+    assert info.value.last_error.maybe_billed and "may be billed" in info.value.message
 
 
 async def test_a_malformed_body_still_falls_back(fake_openai: FakeOpenAI, transport: Transport):

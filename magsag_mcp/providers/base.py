@@ -50,6 +50,9 @@ class Provider(ABC):
     #: serves other vendors' models under their names (deployments, local servers, gateways): routing may
     #: swap it in for any model of the policy (``MAGSAG_PROVIDER`` alone); a vendor serves its own models only
     hosts_other_models: ClassVar[bool] = False
+    #: every request of an attempt goes through the :class:`Transport`, which marks the attempt as sent
+    #: (:class:`~magsag_mcp.transport.Sends`): one it never marked sent nothing. Else what an attempt sent is not known.
+    sends_through_transport: ClassVar[bool] = False
 
     @classmethod
     def min_output_tokens(cls, target: Target) -> int:
@@ -102,6 +105,7 @@ class HTTPProvider(Provider):
     """A wire format over an endpoint, through the shared :class:`Transport`."""
 
     caps: Capabilities = Capabilities()
+    sends_through_transport = True  # (post_json and stream_sse, in call)
 
     def __init__(self, wire: WireFormat, endpoint: Endpoint, transport: Transport) -> None:
         self.wire = wire
