@@ -37,7 +37,7 @@ from .resolver import BoundedConnector, BoundedResolver
 from .settings import CONNECT_TIMEOUT_ENV, DEFAULT_CONNECT_TIMEOUT, DEFAULT_READ_TIMEOUT, READ_TIMEOUT_ENV
 from .sse import SSEEvent, SSEParser
 from .tls import CABundles
-from .transport_failures import FAILURES, conversion
+from .transport_failures import FAILURES, FAILURES_ONCE_SENT, conversion
 from .transport_failures import host as _host
 
 __all__ = [
@@ -320,26 +320,33 @@ class Transport:
         timeouts = timeouts or self.timeouts
         proxy = self.proxies.for_url(url)
         hdrs = _with_json(headers)
+        # serialized here, outside the conversion: a body that cannot be (a cycle's ValueError) is a bug of ours, not
+        # a configuration to check, and nothing was sent
+        data = json.dumps(body)
         _sending()
         # try/except rather than `with _converted(...)`: a generator's context manager costs every
         # request some 2,000 instructions, an exception handler nothing until it catches
         try:
-            async with self._session().post(
+            resp = await self._session().post(
                 url,
-                data=json.dumps(body),
+                data=data,
                 headers=hdrs,
                 params=params,
                 timeout=timeouts.to_aiohttp(),
                 allow_redirects=False,
                 **_via(proxy, url, hdrs),
-            ) as resp:
-                _refuse_redirect(url, resp)
-                payload = await read_body(resp, _host(url), self.max_body_bytes)
-                return HttpResponse(resp.status, resp.headers, payload)
+            )
         except FAILURES as exc:
             # from None: aiohttp's failure says the whole URL (a gateway's token in its path, a key in its query),
             # and as the cause it was printed with every traceback of ours; the message says what it told
             raise conversion(exc, url, timeouts, proxy, self.cas) from None
+        try:
+            async with resp:
+                _refuse_redirect(url, resp)
+                payload = await read_body(resp, _host(url), self.max_body_bytes)
+        except FAILURES_ONCE_SENT as exc:  # (a ValueError here is no request aiohttp refused to build: ours)
+            raise conversion(exc, url, timeouts, proxy, self.cas) from None
+        return HttpResponse(resp.status, resp.headers, payload)
 
     async def get(self, url: str, *, headers: Mapping[str, str], timeouts: Timeouts | None = None) -> HttpResponse:
         timeouts = timeouts or self.timeouts
@@ -366,11 +373,12 @@ class Transport:
         hdrs = _with_json(headers)
         hdrs["Accept"] = "text/event-stream"
         proxy = self.proxies.for_url(url)
+        data = json.dumps(body)  # (as in post_json)
         _sending()
         try:  # as in post_json
             resp = await self._session().post(
                 url,
-                data=json.dumps(body),
+                data=data,
                 headers=hdrs,
                 params=params,
                 timeout=timeouts.to_aiohttp(),

@@ -31,8 +31,14 @@ if TYPE_CHECKING:
     from .tls import CABundles
     from .transport import Timeouts
 
-#: what :func:`conversion` turns into our errors: aiohttp's, its timeouts and a request it refused to build
+#: what :func:`conversion` turns into our errors: aiohttp's, its timeouts and a request it refused to build (a
+#: ValueError, converted only from the call that builds and sends the request: see :data:`FAILURES_ONCE_SENT`)
 FAILURES = (aiohttp.ClientError, TimeoutError, ValueError)
+#: what is converted once the request went out (its answer read): aiohttp's failures and timeouts. A ValueError there
+#: comes from no configuration (what aiohttp checks was checked as the request was built) but from code of ours
+#: reading the answer: a bug, raised as it is for the cascade to name (``internal_error``, maybe billed), where a
+#: config_error said nothing was sent and pointed at the base URL and the key
+FAILURES_ONCE_SENT = (aiohttp.ClientError, TimeoutError)
 
 
 def conversion(
@@ -119,12 +125,14 @@ def _converted(
             ),
             _no_such_name(exc),
         )
-    # aiohttp checks a request as it builds it (a ValueError): a line break in a header value (a key or an
-    # organisation id pasted with its newline), or credentials both in the URL and in a header. Nothing
-    # was sent, so nothing is billed; the fix is in the configuration.
+    # aiohttp checks a request as it builds it (a ValueError): a control character in a header value (a key or an
+    # organisation id pasted with its newline, an escape or a NUL), or credentials both in the URL and in a header.
+    # Nothing was sent, so nothing is billed; the fix is in the configuration. (The body is serialized before, and a
+    # ValueError once the request went out is not converted: either is a bug of ours, not a setting.)
     return ConfigError(
         f"cannot send a request to {host(url)}: {redact(str(exc))[:200]}; check the provider's base URL "
-        "(no user:password@ in it) and its key and organisation variables (no line breaks in them)"
+        "(no user:password@ in it) and its key and organisation variables (no line breaks or other control "
+        "characters in them)"
     )
 
 

@@ -47,6 +47,15 @@ class BuggyBuild(ChatCompletionsFormat):
         return body, notes + [body["tools"]]  # (a KeyError: a call without tools has none)
 
 
+class CyclicBody(ChatCompletionsFormat):
+    """The Chat Completions format with a bug of ours that puts a cycle in the body, which JSON cannot carry."""
+
+    def build(self, request: Any, model: str, *, stream: bool) -> tuple[dict[str, Any], list[str]]:
+        body, notes = super().build(request, model, stream=stream)
+        body["metadata"] = {"request": body}
+        return body, notes
+
+
 class SentThenBuggy(HTTPProvider):
     """A provider whose attempt sends one request, then fails building a second (a resend, as Anthropic's without
     its prefill): the first may be billed."""
@@ -112,6 +121,25 @@ async def test_a_bug_before_the_request_was_sent_costs_nothing(fake_openai: Fake
     assert not err.last_error.maybe_billed and not err.last_error.reached
     assert "nothing was sent to the provider" in err.message and "may be billed" not in err.message
     assert "KeyError" in err.message
+
+
+async def test_a_body_that_cannot_be_serialized_is_our_bug_not_a_config_error(
+    fake_openai: FakeOpenAI, transport: Transport
+):
+    # Before: config_error, "cannot send a request ... check the provider's base URL (no user:password@ in it) and
+    # its key and organisation variables": the user was sent to fix settings that were right, and no attempt recorded
+    env = {"OPENAI_BASE_URL": fake_openai.url + "/v1", "OPENAI_API_KEY": DEFAULT_KEY}
+    providers = Providers(env, transport, HTTPProvider(CyclicBody(), OpenAIEndpoint(env), transport))
+    retry = RetryPolicy(tries_per_target=3, base_delay=0.001, max_delay=0.002, deadline=60.0)
+    cascade = Cascade(providers, Pricer.from_catalog(CATALOG), None, retry)
+    payload = {"data": "x", "model_config": {"model": "openai:gpt-4o", "fallbacks": ["openai:gpt-4o-mini"]}}
+    plan = plan_call(load_catalog(CATALOG, env={}), "skill.analysis", payload, context=None, env=env)
+    with pytest.raises(E.InternalError) as info:
+        await cascade.run(plan, run_id="r", agent=None)
+    assert fake_openai.requests == []
+    (attempt,) = info.value.attempts
+    assert attempt.error_class == "internal_error" and attempt.cost_usd == 0  # nothing was sent
+    assert "ValueError" in info.value.message and "base URL" not in info.value.message
 
 
 async def test_a_bug_after_a_request_of_the_attempt_was_sent_is_still_maybe_billed(

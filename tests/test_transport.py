@@ -204,6 +204,59 @@ async def test_a_request_that_cannot_be_built_is_a_config_error_and_is_never_sen
     assert fake_openai.requests == []
 
 
+async def test_a_body_that_cannot_be_serialized_is_our_bug_not_a_config_error(fake_openai: FakeOpenAI):
+    # Before: json.dumps's ValueError (a cycle in the body) was converted with aiohttp's, into a config_error telling
+    # the user to check the base URL and the key; nothing of theirs was wrong. Raised as it is, the cascade names the
+    # bug (internal_error, tests/test_our_bugs.py).
+    transport = Transport()
+    body: dict = {"model": "gpt-4o"}
+    body["tools"] = [body]
+    try:
+        with pytest.raises(ValueError, match="Circular reference") as info:
+            await transport.post_json(fake_openai.url + "/v1/chat/completions", body, headers=AUTH)
+        assert not isinstance(info.value, E.MagsagError)
+        with pytest.raises(ValueError, match="Circular reference"):
+            async with transport.stream_sse(fake_openai.url + "/v1/chat/completions", body, headers=AUTH):
+                pass
+    finally:
+        await transport.aclose()
+    assert fake_openai.requests == []
+
+
+class _AnswerReadWithABug(aiohttp.ClientResponse):
+    """A response whose reading raises a ValueError, as a bug in code of ours reading the answer would."""
+
+    @property
+    def content_length(self) -> int | None:  # (read_body's first look at the answer)
+        raise ValueError("invalid literal for int() with base 10: 'x'")
+
+
+async def test_a_value_error_once_the_request_was_sent_is_not_a_config_error(fake_openai: FakeOpenAI):
+    # Before: any ValueError inside the request's block was a config_error, "cannot send a request ... check the
+    # provider's base URL", and so nothing billed, although the request had gone out and been answered
+    transport = Transport(session_factory=lambda: aiohttp.ClientSession(response_class=_AnswerReadWithABug))
+    try:
+        with pytest.raises(ValueError, match="invalid literal") as info:
+            await transport.post_json(fake_openai.url + "/v1/chat/completions", CHAT, headers=AUTH)
+        assert not isinstance(info.value, E.MagsagError)
+    finally:
+        await transport.aclose()
+    assert len(fake_openai.requests) == 1
+
+
+async def test_a_control_character_in_a_key_is_a_config_error_naming_it(fake_openai: FakeOpenAI):
+    # an escape pasted with the key: aiohttp refuses the header as it builds the request; nothing is sent
+    transport = Transport()
+    try:
+        with pytest.raises(E.ConfigError, match="no line breaks or other control characters"):
+            await transport.post_json(
+                fake_openai.url + "/v1/chat/completions", CHAT, headers={"Authorization": "Bearer sk-abc\x1bdef"}
+            )
+    finally:
+        await transport.aclose()
+    assert fake_openai.requests == []
+
+
 async def test_http_errors_are_returned_not_raised(fake_openai: FakeOpenAI, transport: Transport):
     fake_openai.queue(R.server_error(), R.rate_limited(retry_after="3"))
     resp = await transport.post_json(fake_openai.url + "/v1/chat/completions", CHAT, headers=AUTH)
