@@ -8,7 +8,7 @@ from typing import Any, Protocol
 
 from .call_request import estimate_input_tokens
 from .cascade_report import set_usage, unknown_cost_warning
-from .errors import MagsagError
+from .errors import MagsagError, excerpt, redacting_logger
 from .providers import min_output_tokens, prompt_overhead
 from .records import AttemptRecord
 from .types import LLMRequest, LLMResult, Target
@@ -113,6 +113,46 @@ def price_stopped(
     set_usage(record, usage, quote)
     if quote.cost_usd is None:  # tokens at no known price: counted at the worst case admitted
         record.cost_bound_usd = cost_bound(pricer, admission, target, request)
+
+
+#: where a bug of ours in an attempt is logged with its traceback (what its message tells the user to report)
+log = redacting_logger("magsag_mcp.cascade")
+
+
+def price_answered(
+    pricer: Pricing, record: AttemptRecord, result: LLMResult, target: Target, admission: Any, request: Any
+) -> None:
+    """An answer's cost (see :func:`price_answer`), and its pricer's warning. A bug of ours pricing it (an exception
+    outside errors.py's tree) loses neither the answer nor its spend: the answer came whole and is billed, so it is
+    returned, its tokens recorded at an unknown cost (never 0), counted at its bound, and the result says so, naming
+    the bug to report; raised, the answer was lost, its attempt recorded nowhere, its reservation left to expire."""
+    try:
+        quote = pricer.price(target.provider, target.model, result.usage)
+        if quote.warning:
+            result.warnings.append(quote.warning)
+        price_answer(pricer, record, result, quote, target, admission, request)
+    except Exception as bug:
+        log.exception("%s: a bug in magsag-mcp pricing the answer", target.label)
+        set_usage(record, result.usage, _UNPRICED)
+        try:
+            record.cost_bound_usd = cost_bound(pricer, admission, target, request)
+        except Exception:  # (the same bug, in the worst case's pricing): unpriced, and unbounded
+            record.cost_bound_usd = None
+        result.warnings.append(
+            f"{target.label}: its answer could not be priced: a bug in magsag-mcp ({type(bug).__name__}: "
+            f"{excerpt(str(bug), 200)}); its cost is unknown, counted at its worst case. Please report it to "
+            "magsag-mcp's maintainers with the traceback logged under magsag_mcp.cascade"
+        )
+
+
+class _Unpriced:
+    """The quote of an answer whose pricing failed: no cost, no source."""
+
+    cost_usd = None
+    source = None
+
+
+_UNPRICED = _Unpriced()
 
 
 def price_answer(

@@ -27,7 +27,7 @@ from .attempt_cost import (
     Pricing,
     input_tokens_reserved,
     output_tokens_reserved,
-    price_answer,
+    price_answered,
     price_failure,
     price_stopped,
 )
@@ -343,13 +343,10 @@ class Cascade:
                         raise exc.error from None  # type: ignore[union-attr]
                     raise
                 latency = (self.clock() - started) * 1000.0
-                quote = self.pricer.price(target.provider, target.model, result.usage)
-                if quote.warning:
-                    result.warnings.append(quote.warning)
                 record = attempt_record(
                     plan, run_id, agent, position, try_number, target, "ok", started_wall, latency, None
                 )
-                price_answer(self.pricer, record, result, quote, target, admission, request)
+                price_answered(self.pricer, record, result, target, admission, request)
                 if admission is not None:
                     await self.guard.settle(admission, record.cost_usd)  # type: ignore[union-attr]
                 record.warnings = list(result.warnings)

@@ -177,6 +177,58 @@ async def test_a_bug_of_a_provider_that_sends_by_other_means_is_maybe_billed():
     assert info.value.last_error.maybe_billed and "may be billed" in info.value.message
 
 
+class BuggyPricer(Pricer):
+    """Prices with a bug of ours (genai-prices, or our code around it, raising on a usage it should price)."""
+
+    def price(self, provider: str, model: str, usage: Any) -> Any:
+        raise TypeError("unsupported operand type(s) for *: 'NoneType' and 'Decimal'")
+
+
+class BuggierPricer(BuggyPricer):
+    """... and whose worst case, the bound of an unknown cost, has the bug too."""
+
+    def worst_case(self, *args: Any, **kwargs: Any) -> Any:
+        raise TypeError("unsupported operand type(s) for *: 'NoneType' and 'Decimal'")
+
+
+@pytest.mark.parametrize(("pricer", "bounded"), [(BuggyPricer, True), (BuggierPricer, False)])
+async def test_a_bug_pricing_a_sound_answer_keeps_the_answer_and_its_spend(
+    fake_openai: FakeOpenAI, transport: Transport, caplog, pricer: type[Pricer], bounded: bool
+):
+    # Before: the TypeError left the cascade after the answer came (and was billed): the answer was lost, the attempt
+    # recorded nowhere (the run said 0 tokens, $0), its reservation left to expire; the caller got a bare TypeError
+    env = {"OPENAI_BASE_URL": fake_openai.url + "/v1", "OPENAI_API_KEY": DEFAULT_KEY}
+    fake_openai.queue(R.reply("the answer", usage=R.tokens(100, 10)))
+    providers = Providers(env, transport, HTTPProvider(ChatCompletionsFormat(), OpenAIEndpoint(env), transport))
+    retry = RetryPolicy(tries_per_target=3, base_delay=0.001, max_delay=0.002, deadline=60.0)
+    cascade = Cascade(providers, pricer.from_catalog(CATALOG), None, retry)
+    payload = {"data": "x", "model_config": {"model": "openai:gpt-4o", "fallbacks": ["openai:gpt-4o-mini"]}}
+    plan = plan_call(load_catalog(CATALOG, env={}), "skill.analysis", payload, context=None, env=env)
+    out = await cascade.run(plan, run_id="r", agent=None)
+    assert out.result.text == "the answer" and len(fake_openai.requests) == 1
+    (attempt,) = out.attempts
+    assert (attempt.outcome, attempt.input_tokens, attempt.output_tokens) == ("ok", 100, 10)
+    assert attempt.cost_usd is None and (attempt.cost_bound_usd is not None) is bounded  # unknown, never 0
+    (warning,) = [w for w in out.result.warnings if "could not be priced" in w]
+    assert "a bug in magsag-mcp (TypeError" in warning and "report it" in warning
+    assert [r.levelname for r in caplog.records if r.name == "magsag_mcp.cascade"] == ["ERROR"]
+    assert "Traceback" in caplog.text  # the traceback to report
+
+
+async def test_a_bug_pricing_an_answer_is_recorded_in_the_ledger_as_an_unpriced_call(tmp_path: Path):
+    db = tmp_path / "l.db"
+    async with Service.open(catalog=CATALOG, db=db, env={"MAGSAG_PROVIDER": "fake"}) as svc:
+        svc.cascade.pricer = BuggyPricer.from_catalog(CATALOG)
+        out = await svc.invoke_skill("skill.analysis", {"data": "x", "model_config": {"model": "fake:fine"}})
+    assert out.cost_usd is None and any("could not be priced" in w for w in out.warnings)
+    conn = sqlite3.connect(db)
+    status, calls, unpriced, tokens = conn.execute(
+        "SELECT status, calls, unpriced_calls, input_tokens FROM runs"
+    ).fetchone()
+    assert (status, calls, unpriced) == ("ok", 1, 1) and tokens > 0
+    assert conn.execute("SELECT outcome, cost_pusd IS NULL FROM attempts").fetchall() == [("ok", 1)]
+
+
 async def test_a_malformed_body_still_falls_back(fake_openai: FakeOpenAI, transport: Transport):
     # the vendor's fault, with the same providers: malformed_response, and the fallback answers
     env = {"OPENAI_BASE_URL": fake_openai.url + "/v1", "OPENAI_API_KEY": DEFAULT_KEY}
