@@ -9,7 +9,10 @@ from typing import Any
 
 from .providers.base import ProgressCallback
 
-__all__ = ["CallbackFailed", "emit", "guarded"]
+__all__ = ["CallbackFailed", "emit", "guarded", "raised_by_caller"]
+
+#: the attribute that marks an exception as the caller's callback's (see :func:`raised_by_caller`)
+_CALLERS = "magsag_raised_by_caller"
 
 
 class CallbackFailed(Exception):
@@ -41,9 +44,22 @@ async def emit(progress: ProgressCallback | None, event: str, data: dict[str, An
         return
     # The caller's code, run mid-call in a Decimal context of its own: one that sets the precision for its own
     # figures (getcontext().prec = 6) set it for the rest of the call, whose cost was then rounded.
-    with localcontext():
-        maybe = progress(event, data)
-        # an async callback's coroutine is awaited; what a sync one returns (a file's write gives the count it
-        # wrote) is its own, not an awaitable to fail the call with a TypeError
-        if maybe is not None and isawaitable(maybe):
-            await maybe
+    try:
+        with localcontext():
+            maybe = progress(event, data)
+            # an async callback's coroutine is awaited; what a sync one returns (a file's write gives the count it
+            # wrote) is its own, not an awaitable to fail the call with a TypeError
+            if maybe is not None and isawaitable(maybe):
+                await maybe
+    except Exception as exc:
+        try:
+            setattr(exc, _CALLERS, True)
+        except AttributeError:  # (an exception that takes no attributes: taken for a bug of ours)
+            pass
+        raise
+
+
+def raised_by_caller(exc: BaseException) -> bool:
+    """Whether the caller's progress callback raised ``exc``: the caller's own, which reaches it as raised, not a bug of
+    magsag-mcp's to report."""
+    return getattr(exc, _CALLERS, False)

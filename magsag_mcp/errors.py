@@ -42,6 +42,12 @@ the host (407, 403): only the configuration clears those, and the next target is
 be billed for an answer lost the same way, so the call stops there, naming the bug (``InternalError``). Maybe billed
 once the transport sent the attempt's request; raised before that (building the body), it cost nothing.
 
+A bug of ours outside an attempt (the cascade's bookkeeping, the result's building) is a ``MagsagError`` itself, kind
+``error``: the call is recorded failed with what it spent, and the error, raised from the bug, names it
+(``details["exception"]``), the run and the cost. A bug pricing a sound answer fails nothing: the answer comes at an
+unknown cost, and a warning names the bug. What the caller's progress callback raised is the caller's own, raised
+as it was.
+
 ``maybe_billed`` says the request reached the vendor and was cut before a complete answer came back:
 the vendor may bill tokens it generated, so the attempt's cost is unknown, not 0. It is set where the
 error is converted (a read timeout or a dropped connection, in the transport; a gateway's timeout, 504 or

@@ -127,10 +127,27 @@ def run_status(exc: MagsagError) -> str:
     return "error"
 
 
+def callback_error(exc: Exception) -> MagsagError:
+    """What the ledger records for a call that its caller's progress callback failed (the caller gets what it raised):
+    the caller's own, not a bug of magsag-mcp's, which the run's record said it was."""
+    return MagsagError(
+        f"the caller's progress callback raised {type(exc).__name__}: {excerpt(str(exc), 300)}",
+        exception=type(exc).__name__,
+    )
+
+
 def bug_error(bug: Exception) -> MagsagError:
-    """What the ledger records for a call that a bug of ours failed (an exception outside the tree of errors.py):
-    the tree's base kind, ``error``, and what was raised. Recorded with no kind, the run read as the abandoned
-    stand-in's 'error' (a record with no error kind: see ledger.writes.unrecord_abandoned), which a late record of
-    the call it stood for turned back to 'ok', hiding the failure; and a query showed no reason at all."""
-    return MagsagError(f"unexpected {type(bug).__name__} in magsag-mcp (a bug): {excerpt(str(bug), 300)}")
+    """The error of a call that a bug of ours failed outside an attempt (an exception outside the tree of errors.py),
+    as the ledger records it and the caller gets it (raised from the bug, whose traceback is kept): the tree's base
+    kind, ``error``, what was raised (``exception``) and where to report it. Recorded with no kind, the run read as
+    the abandoned stand-in's 'error' (a record with no error kind: see ledger.writes.unrecord_abandoned), which a late
+    record of the call it stood for turned back to 'ok', hiding the failure; and a query showed no reason at all.
+    Raised as it was, the caller saw a bare TypeError (the CLI a traceback, an MCP client "details in the server's
+    log"), with neither the run it was recorded under nor what it cost."""
+    return MagsagError(
+        f"unexpected {type(bug).__name__} in magsag-mcp (a bug): {excerpt(str(bug), 300)}; the call is recorded "
+        "under its run_id with what it spent. Please report it to magsag-mcp's maintainers with the traceback logged "
+        "under magsag_mcp.service",
+        exception=type(bug).__name__,
+    )
 

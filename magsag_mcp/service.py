@@ -18,6 +18,7 @@ import anyio
 
 from .bridge import LoopBound
 from .call_urls import CallURLs
+from .caller_progress import raised_by_caller
 from .cascade import Cascade
 from .cascade_report import result_warnings
 from .catalog import Catalog, catalog_problems, load_catalog, validate_catalog
@@ -28,7 +29,15 @@ from .errors import (
     redacting_logger,
 )
 from .exact_money import exact_money
-from .invoke_result import InvokeResult, answer_not_recorded, bug_error, call_cost, call_failed, run_status
+from .invoke_result import (
+    InvokeResult,
+    answer_not_recorded,
+    bug_error,
+    call_cost,
+    call_failed,
+    callback_error,
+    run_status,
+)
 from .kept_records import KeptRecords, closing_after
 from .ledger_reads import LedgerReads
 from .opening import Opening
@@ -310,10 +319,13 @@ class Service(RouteExplanation, LedgerReads, LoopBound):
                 await self._record_failed(run, so_far, run_status(exc), exc)
                 raise
             except Exception as bug:
-                # Not one of ours (a bug): the call still goes into the ledger as failed, with what was raised,
-                # before it propagates.
-                await self._record_failed(run, so_far, "error", bug_error(bug))
-                raise
+                # Not one of ours: the caller's progress callback's, recorded as such and raised as it was; else a
+                # bug, which goes into the ledger as failed with what was raised and what it spent, and reaches the
+                # caller as an error of the tree naming the run (see bug_error)
+                if raised_by_caller(bug):
+                    await self._record_failed(run, so_far, "error", callback_error(bug))
+                    raise
+                raise await self._bug(run, so_far, bug) from bug
             except BaseException as exc:
                 if isinstance(exc, anyio.get_cancelled_exc_class()):
                     # Cancelled (a client timeout, a closed session): what was spent is still recorded.
@@ -323,8 +335,7 @@ class Service(RouteExplanation, LedgerReads, LoopBound):
             try:
                 result = self._result(run_id, skill_id, plan, outcome)
             except Exception as bug:  # built before the record says 'ok': a bug here fails the call, recorded so
-                await self._record_failed(run, outcome.attempts, "error", bug_error(bug))  # refused: the bug goes on
-                raise
+                raise await self._bug(run, outcome.attempts, bug) from bug
             try:
                 await self._record(run, outcome.attempts, "ok")
             except LedgerError as exc:
@@ -360,6 +371,15 @@ class Service(RouteExplanation, LedgerReads, LoopBound):
             self._calls[task] = left
         if self._drained is not None:
             self._drained.set()
+
+    async def _bug(self, run: RunRecord, attempts: list[AttemptRecord], bug: Exception) -> MagsagError:
+        """The error of a call that a bug of ours failed outside an attempt (the cascade's bookkeeping, the result's
+        building), recorded with what the call spent; its traceback is logged, for the report its message asks for."""
+        log.error("run %s: a bug in magsag-mcp failed the call", run.run_id, exc_info=bug)
+        error = bug_error(bug)
+        call_failed(error, run.run_id, attempts)
+        await self._record_failed(run, attempts, "error", error)  # refused by the ledger: the bug's error goes on
+        return error
 
     async def _record_failed(
         self, run: RunRecord, attempts: list[AttemptRecord], status: str, error: MagsagError | None = None

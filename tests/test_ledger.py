@@ -2104,8 +2104,10 @@ async def test_a_call_a_bug_failed_keeps_its_run_failed_after_a_stand_in_is_repl
             raise KeyError("the plan's missing key")
 
         monkeypatch.setattr(svc, "plan", broken)
-        with pytest.raises(KeyError):
+        # raised as the tree's error (kind error) naming the run, from the KeyError (tests/test_our_bugs.py)
+        with pytest.raises(E.MagsagError) as info:
             await svc.invoke_skill("skill.analysis", {"data": "x"}, run_id="r", agent="ag")
+        assert isinstance(info.value.__cause__, KeyError) and info.value.kind == "error"
     conn = sqlite3.connect(db, isolation_level=None)
     status, error_class, message = conn.execute("SELECT status, error_class, error_message FROM runs").fetchone()
     assert (status, error_class) == ("error", "error")
@@ -2148,8 +2150,10 @@ async def test_a_bug_while_the_result_is_built_is_not_recorded_as_ok(tmp_path: P
     db = tmp_path / "l.db"
     async with await Service.open(catalog=catalog, db=db, env={"MAGSAG_PROVIDER": "fake"}) as svc:
         monkeypatch.setattr(service_module, "result_warnings", broken)
-        with pytest.raises(TypeError):
+        # raised as the tree's error (kind error) naming the run, from the TypeError (tests/test_our_bugs.py)
+        with pytest.raises(E.MagsagError) as info:
             await svc.invoke_skill("skill.analysis", {"data": "x"}, run_id="r")
+        assert isinstance(info.value.__cause__, TypeError) and info.value.run_id == "r"
     conn = sqlite3.connect(db)
     status, error_class, message = conn.execute("SELECT status, error_class, error_message FROM runs").fetchone()
     assert (status, error_class) == ("error", "error") and "unexpected TypeError" in message

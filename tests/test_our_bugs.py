@@ -355,3 +355,68 @@ def test_a_stream_event_whose_parts_are_not_the_apis_objects_is_malformed_not_ou
         acc.feed(SSEEvent(event, json.dumps(data)))
         acc.finish()
     assert type(info.value) is E.MalformedResponseError and "not an object" in info.value.message
+
+
+def _broken_result(*args: Any, **kwargs: Any) -> Any:
+    """A bug of ours in the service after the call: building the result of an answer that came, and was paid for."""
+    raise KeyError("trace")
+
+
+async def test_a_bug_after_the_call_is_an_error_naming_the_run_and_its_spend(tmp_path: Path, monkeypatch, caplog):
+    # Before: a bare KeyError reached the caller, with neither the run the call was recorded under nor what it cost,
+    # nor where to report it (the CLI printed a traceback; an MCP client was told to look in the server's log)
+    monkeypatch.setattr(Service, "_result", _broken_result)
+    db = tmp_path / "l.db"
+    async with Service.open(catalog=CATALOG, db=db, env={"MAGSAG_PROVIDER": "fake"}) as svc:
+        with pytest.raises(E.MagsagError) as info:
+            await svc.invoke_skill("skill.analysis", {"data": "x", "model_config": {"model": "fake:fine"}}, run_id="r")
+    err = info.value
+    assert err.kind == "error" and err.run_id == "r" and err.cost_usd is not None
+    assert isinstance(err.__cause__, KeyError)  # the traceback is kept
+    assert "unexpected KeyError in magsag-mcp (a bug)" in err.message and "report it" in err.message
+    data = err.to_dict()
+    assert (data["exception"], data["run_id"], data["cost_unknown"]) == ("KeyError", "r", False)
+    assert "Traceback" in caplog.text and any(r.name == "magsag_mcp.service" for r in caplog.records)
+    conn = sqlite3.connect(db)
+    assert conn.execute("SELECT status, error_class, calls FROM runs").fetchone() == ("error", "error", 1)
+    assert conn.execute("SELECT model, outcome FROM attempts").fetchall() == [("fine", "ok")]  # its spend is there
+
+
+async def test_an_mcp_client_gets_the_bug_after_the_call_with_its_run(client, monkeypatch):
+    monkeypatch.setattr(Service, "_result", _broken_result)
+    payload = {"data": "x", "model_config": {"model": "fake:fine"}}
+    res = await client.call_tool("invoke_skill", {"skill_id": "skill.analysis", "payload": payload, "run_id": "r-m"})
+    assert res.is_error
+    err = res.structured_content["error"]
+    assert (err["type"], err["exception"], err["run_id"]) == ("error", "KeyError", "r-m")
+    assert err["cost_usd"] is not None and "report it" in err["message"]
+
+
+def test_the_cli_exits_1_with_the_bug_after_the_call_as_its_json_error(tmp_path: Path, monkeypatch, capsys):
+    from magsag_mcp.cli import main
+
+    monkeypatch.setattr(Service, "_result", _broken_result)
+    monkeypatch.setenv("MAGSAG_DB", str(tmp_path / "cli.db"))
+    monkeypatch.setenv("MAGSAG_CATALOG", str(CATALOG))
+    payload = json.dumps({"data": "x", "model_config": {"model": "fake:fine"}})
+    assert main(["invoke", "skill.analysis", "--payload", payload]) == 1  # (a traceback, exit 1, before)
+    err = json.loads(capsys.readouterr().err)["error"]
+    assert err["type"] == "error" and err["exception"] == "KeyError" and err["run_id"]
+
+
+@pytest.mark.parametrize("event", ["attempt", "delta"])
+async def test_the_callers_own_callback_failing_is_raised_as_it_was_and_not_called_a_bug(tmp_path: Path, event: str):
+    # what the caller's progress callback raised is the caller's: it reaches the caller as raised (not as a bug of
+    # magsag's), and the ledger says whose it was (it said "unexpected RuntimeError in magsag-mcp (a bug)")
+    db = tmp_path / "l.db"
+
+    async def progress(name: str, data: dict) -> None:
+        if name == event:
+            raise RuntimeError("the caller's own")
+
+    async with Service.open(catalog=CATALOG, db=db, env={"MAGSAG_PROVIDER": "fake"}) as svc:
+        with pytest.raises(RuntimeError, match="the caller's own"):
+            payload = {"data": "x", "model_config": {"model": "fake:fine"}}
+            await svc.invoke_skill("skill.analysis", payload, run_id="r", progress=progress)
+    (message,) = sqlite3.connect(db).execute("SELECT error_message FROM runs").fetchone()
+    assert "the caller's progress callback raised RuntimeError: the caller's own" in message and "bug" not in message

@@ -976,7 +976,7 @@ async def test_a_bug_building_the_result_whose_record_the_ledger_refuses_raises_
     was only its __context__, unlike a bug anywhere else in the call (c63c758). The bug goes on; the record is kept
     and written with the next call, failed, with the answer's attempt at its cost."""
     import magsag_mcp.service as service_module
-    from magsag_mcp.errors import LedgerError
+    from magsag_mcp.errors import LedgerError, MagsagError
 
     def broken(*args: object, **kwargs: object) -> list[str]:
         raise TypeError("a warning that could not be built")
@@ -986,9 +986,11 @@ async def test_a_bug_building_the_result_whose_record_the_ledger_refuses_raises_
     ledger_refuses_first_record(svc)
     try:
         monkeypatch.setattr(service_module, "result_warnings", broken)
-        with pytest.raises(TypeError, match="could not be built") as info:
+        # the bug, as the tree's error naming it (kind error, tests/test_our_bugs.py), from the TypeError
+        with pytest.raises(MagsagError, match="could not be built") as info:
             await svc.invoke_skill("skill.analysis", PAYLOAD, run_id="r-bug", agent="a")
-        assert not isinstance(info.value, LedgerError)
+        assert not isinstance(info.value, LedgerError) and isinstance(info.value.__cause__, TypeError)
+        assert "record_error" in info.value.details  # (the ledger's refusal, in the bug's error)
         monkeypatch.undo()
         await svc.invoke_skill("skill.analysis", PAYLOAD, run_id="r-next", agent="a")
     finally:
