@@ -4,7 +4,9 @@ network settings (proxies, CA bundles), and every problem found, each with what 
 A catalog that cannot be loaded (malformed YAML, an agent naming a skill there is not) is a problem of the report, not
 an error that stops it: the providers, the ledger and the network are diagnosed all the same, and ``doctor`` exits 1,
 as for any problem it finds. Only what needs the loaded catalog (the skills no configured provider serves, the
-targets ``MAGSAG_PROVIDER`` / ``MAGSAG_MODEL`` leave a skill) is left out, and a note says so.
+targets ``MAGSAG_PROVIDER`` / ``MAGSAG_MODEL`` leave a skill) is left out, and a note says so. A setting that magsag-mcp
+refuses as it opens (``MAGSAG_CALL_DEADLINE=abc``, which stops every other command, exit 2) is a problem of the report
+too: each one is listed with its fix, and the rest of the report takes its default.
 """
 
 from __future__ import annotations
@@ -15,10 +17,22 @@ from pathlib import Path
 from typing import Any
 
 from .catalog import find_catalog, validate_catalog
-from .errors import CatalogError, redact_values
+from .errors import CatalogError, ConfigError, redact_values
+from .ledger.connection import ledger_sync_from_env
 from .providers import ProviderSet, provider_names
 from .redaction import register_env_secrets
-from .settings import connect_timeout, read_timeout, setting_problems
+from .retry import retry_policy_from_env
+from .settings import (
+    CALL_DEADLINE_ENV,
+    CONNECT_TIMEOUT_ENV,
+    MODE_ENV,
+    READ_TIMEOUT_ENV,
+    call_deadline,
+    connect_timeout,
+    only_configured,
+    read_timeout,
+    setting_problems,
+)
 from .transport import Timeouts, Transport
 from .types import Target
 
@@ -35,18 +49,56 @@ async def diagnose(
     and an empty one at ``db`` is refused as the reading commands refuse it (a path typed by hand)."""
     from .service import Service
 
+    env = dict(os.environ if env is None else env)
+    refused = refused_at_open(env)
+    for name in refused:  # each is a problem of the report; the rest is diagnosed as if it were unset
+        del env[name]
     try:
         service = await Service.open(
             catalog=catalog, db=db, env=env, create_ledger=False, empty_ledger_ok=not db, reading=True
         )
     except CatalogError as exc:
-        return await _without_catalog(catalog, db, env, exc, probe)
-    async with service:
-        report = service.doctor()
-        if probe:
-            report["reachable"] = await service.probe()
-            report["probe_failed"] = service.probe_failures(report["reachable"])
+        report = await _without_catalog(catalog, db, env, exc, probe)
+    else:
+        async with service:
+            report = service.doctor()
+            if probe:
+                report["reachable"] = await service.probe()
+                report["probe_failed"] = service.probe_failures(report["reachable"])
+    if refused:
+        report["problems"][:0] = refused.values()
+        report["notes"].append(
+            f"magsag-mcp refuses to open with {', '.join(refused)} as set: every call, `magsag-mcp` and every "
+            "command that opens it fail until the problems listed are fixed; the rest of this report takes "
+            f"{'its' if len(refused) == 1 else 'their'} default"
+        )
     return report
+
+
+#: the settings read as magsag-mcp opens (Service.open), each with what reads (and refuses) it
+_READ_AT_OPEN = (
+    ("MAGSAG_MAX_RETRIES", retry_policy_from_env),
+    ("MAGSAG_RETRY_BASE_DELAY", retry_policy_from_env),
+    ("MAGSAG_RETRY_MAX_DELAY", retry_policy_from_env),
+    (CALL_DEADLINE_ENV, call_deadline),
+    (CONNECT_TIMEOUT_ENV, connect_timeout),
+    (READ_TIMEOUT_ENV, read_timeout),
+    (MODE_ENV, only_configured),
+    ("MAGSAG_LEDGER_SYNC", ledger_sync_from_env),
+)
+
+
+def refused_at_open(env: Mapping[str, str]) -> dict[str, str]:
+    """The settings of ``env`` that magsag-mcp refuses as it opens, each read alone: variable -> the refusal, which
+    names the fix. Opening stops at the first; doctor lists them all."""
+    refused: dict[str, str] = {}
+    for name, read in _READ_AT_OPEN:
+        if name in env:
+            try:
+                read({name: env[name]})
+            except ConfigError as exc:
+                refused[name] = exc.message
+    return refused
 
 
 async def _without_catalog(

@@ -865,10 +865,54 @@ def test_doctors_provider_lines_line_up(cli_env, capsys):
 )
 def test_a_setting_out_of_range_is_refused_with_a_value_that_fits(cli_env, capsys, monkeypatch, name, value, fix):
     # Before: "MAGSAG_CALL_DEADLINE='-3' must be >= 0.001" and "... must be a whole number", with no value to set,
-    # where a value that is no number was given one ("set it to e.g. 300.0")
+    # where a value that is no number was given one ("set it to e.g. 300.0"). (doctor exited 2 on it: now a problem of
+    # its report, exit 1; a command that opens magsag-mcp still refuses it, exit 2)
     monkeypatch.setenv(name, value)
-    assert main(["doctor"]) == 2
+    assert main(["doctor"]) == 1
+    assert f"problem: {fix}" in capsys.readouterr().out
+    payload = json.dumps({"data": "x", "model_config": {"model": "fake:echo"}})
+    assert main(["invoke", "skill.analysis", "--payload", payload]) == 2
     assert fix in capsys.readouterr().err
+
+
+def test_doctor_reports_every_setting_refused_at_opening_with_its_fix_and_exits_1(cli_env, capsys, monkeypatch):
+    # Before: exit 2 with a JSON error naming the first bad setting alone, and no report: the command run to find
+    # what is wrong stopped at the first thing wrong, and the next run at the next one
+    monkeypatch.setenv("MAGSAG_CALL_DEADLINE", "abc")
+    monkeypatch.setenv("MAGSAG_READ_TIMEOUT", "-1")
+    monkeypatch.setenv("MAGSAG_LEDGER_SYNC", "fast")
+    monkeypatch.setenv("MAGSAG_CALL_BASE_URLS", "nope")
+    monkeypatch.setenv("MAGSAG_CONNECT_TIMEOUT", "5")  # (a setting that is fine is no problem)
+    monkeypatch.setenv("OPENAI_API_KEY", "sk-test-0123456789")
+    assert main(["doctor", "--json"]) == 1
+    report = json.loads(capsys.readouterr().out)
+    refused = [p for p in report["problems"] if p.startswith(("MAGSAG_CALL", "MAGSAG_READ", "MAGSAG_LEDGER"))]
+    assert refused == [
+        "MAGSAG_CALL_DEADLINE='abc' is not a number; set it to e.g. 300.0",
+        "MAGSAG_READ_TIMEOUT='-1' must be >= 0.001; set it to e.g. 120.0",
+        refused[2],
+        refused[3],
+    ]
+    assert refused[2].startswith("MAGSAG_CALL_BASE_URLS='nope' is not a mode; set it to 'configured'")
+    assert refused[3].startswith("MAGSAG_LEDGER_SYNC='fast' is not a ledger sync mode; use 'full'")
+    assert report["providers"]["openai"]["unavailable"] is None  # the rest is diagnosed all the same
+    (note,) = [n for n in report["notes"] if "refuses to open" in n]
+    assert "MAGSAG_CALL_DEADLINE, MAGSAG_READ_TIMEOUT, MAGSAG_CALL_BASE_URLS, MAGSAG_LEDGER_SYNC" in note
+    assert main(["doctor"]) == 1
+    out, err = capsys.readouterr()
+    assert "problem: MAGSAG_CALL_DEADLINE='abc' is not a number; set it to e.g. 300.0" in out and err == ""
+
+
+def test_doctor_reports_a_refused_setting_beside_a_catalog_that_cannot_be_loaded(
+    cli_env, capsys, monkeypatch, catalog_copy
+):
+    # the catalog's report is built without a service, from the same settings: the bad one is left out there too
+    (catalog_copy / "routing" / "default.yaml").write_text("default: [openai:gpt-4o\n")
+    monkeypatch.setenv("MAGSAG_CONNECT_TIMEOUT", "soon")
+    assert main(["doctor", "--catalog", str(catalog_copy), "--json"]) == 1
+    problems = json.loads(capsys.readouterr().out)["problems"]
+    assert problems[0] == "MAGSAG_CONNECT_TIMEOUT='soon' is not a number; set it to e.g. 10.0"
+    assert any("malformed YAML" in p for p in problems)
 
 
 @pytest.mark.parametrize("asked", [False, True])
