@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import errno
 import functools
+import re
 import socket
 from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
@@ -218,4 +219,10 @@ def host(url: str) -> str:
 
 
 def _short(exc: BaseException) -> str:
-    return excerpt(str(exc), 200)
+    """What ``exc`` says, each URL in it cut to its scheme://host:port (see :func:`host`): aiohttp names the whole URL
+    in some (``Can not write request body for https://...``), the path and query included."""
+    return excerpt(_URL.sub(lambda m: host(m.group(0)), str(exc)), 200)
+
+
+#: a URL in an exception's text, up to what ends it there (a space, a quote, an angle bracket)
+_URL = re.compile(r"[a-zA-Z][a-zA-Z0-9+.-]*://[^\s'\"<>]+")

@@ -168,6 +168,29 @@ async def test_a_dropped_stream_is_a_connection_error(raw: tuple[RawSSE, str], t
 
 
 @pytest.mark.parametrize(
+    "url",
+    [
+        "https://gateway.example.com/v1/acct-7f3a9c/gw-prod/openai/chat/completions?api-version=2024-10-21",
+        "https://user:pw@[2001:db8::1]:8443/openai/deployments/prod-gpt4o/chat/completions",
+    ],
+)
+def test_a_failure_that_quotes_the_whole_url_is_shown_with_its_host_alone(url: str):
+    # Before: "could not reach https://gateway.example.com: ClientOSError: [Errno None] Can not write request body for
+    # https://gateway.example.com/v1/acct-7f3a9c/gw-prod/...?api-version=...": aiohttp's text (a pooled connection the
+    # server had closed) carried the path a gateway's account and token are in, into the error, the ledger and logs
+    from magsag_mcp.transport import _converted
+
+    with pytest.raises(E.ProviderConnectionError) as info:
+        with _converted(url):
+            raise aiohttp.ClientOSError(None, f"Can not write request body for {url}")
+    message = info.value.message
+    origin = url.split("://")[0] + "://" + url.split("://")[1].split("/")[0].rpartition("@")[2]
+    assert message.endswith(f"Can not write request body for {origin}")
+    for part in ("acct-7f3a9c", "gw-prod", "api-version", "prod-gpt4o", "pw@"):
+        assert part not in message
+
+
+@pytest.mark.parametrize(
     ("failure", "cls", "maybe_billed"),
     [
         (aiohttp.ConnectionTimeoutError(), E.ProviderTimeoutError, False),  # never connected
