@@ -252,6 +252,52 @@ def test_a_placeholder_key_from_the_guide_is_said_to_be_one_and_never_sent(
     assert doctor == 1 and [p for p in report["problems"] if fix in p], report["problems"]  # a setting to fix
 
 
+@pytest.mark.parametrize(
+    ("endpoint", "label"),
+    [
+        ("https://your-resource.openai.azure.com/", "your-resource"),  # the guide's "Environment Variables"
+        ("https://your-resource-name.openai.azure.com", "your-resource-name"),  # Azure's spec's server default
+        ("https://YOUR-RESOURCE-NAME.openai.azure.com/openai/v1/", "YOUR-RESOURCE-NAME"),
+        ("https://<your-resource-name>.openai.azure.com/", "<your-resource-name>"),
+        ("https://RESOURCE.openai.azure.com/", "RESOURCE"),  # this README's and the fixes' own example
+    ],
+)
+def test_an_azure_endpoint_left_as_the_guides_placeholder_is_not_configured(
+    tmp_path: Path, capsys, endpoint: str, label: str
+):
+    # A new user pasted the guide's `export AZURE_OPENAI_ENDPOINT="https://your-resource.openai.azure.com/"` with
+    # their key: `magsag doctor` said azure was "ready", and a call went to look the placeholder's name up, failing
+    # as a name that does not resolve, with the fix to check the proxy settings (behind a proxy: the proxy's error).
+    import json
+
+    from magsag_mcp import Magsag
+    from magsag_mcp.cli import main
+    from magsag_mcp.errors import AllTargetsFailed
+    from magsag_mcp.loopback import LoopbackUpstream
+
+    fix = f"azure: AZURE_OPENAI_ENDPOINT names the resource {label!r}, an example's placeholder, not yours"
+    catalog = str(EXAMPLES.parent / "catalog")
+    with LoopbackUpstream().running() as up:
+        env = {**up.env(), "AZURE_OPENAI_ENDPOINT": endpoint, "MAGSAG_DB": str(tmp_path / "ledger.db")}
+        capsys.readouterr()
+        with pytest.MonkeyPatch.context() as mp:
+            for key, value in env.items():
+                mp.setenv(key, value)
+            doctor = main(["doctor", "--json", "--catalog", catalog])
+        report = json.loads(capsys.readouterr().out)
+        assert fix in report["providers"]["azure"]["unavailable"], report["providers"]["azure"]
+        assert doctor == 1 and [p for p in report["problems"] if fix in p], report["problems"]  # a setting to fix
+        call = {"data": "x", "model_config": {"model": "azure:gpt-4o"}}
+        with Magsag(catalog=catalog, env=env) as mg:
+            with pytest.raises(AllTargetsFailed) as info:
+                mg.skills.invoke("skill.analysis", call)
+        assert info.value.details["last_error_type"] == "not_configured"
+        assert fix in str(info.value) and "Keys and Endpoint" in str(info.value)
+        with Magsag(catalog=catalog, env={**env, "AZURE_OPENAI_ENDPOINT": up.env()["AZURE_OPENAI_ENDPOINT"]}) as mg:
+            assert mg.skills.invoke("skill.analysis", call)["provider"] == "azure"  # the same call, with its endpoint
+        assert sum(up.calls.values()) == 1
+
+
 def test_a_placeholder_in_a_keyless_servers_key_variable_is_refused_too(tmp_path: Path):
     # compat (OpenRouter, Groq, ...) needs its key as much as a vendor does; a local server's optional key set to a
     # placeholder was meant to be one. Their published placeholders ("ollama", "sk-no-key-required") stay keys.

@@ -797,3 +797,30 @@ async def test_whitespace_around_the_endpoint_is_not_part_of_it(
     assert provider.unavailable(Target("azure", DEPLOYMENT)) is None and provider.setting_problem() is None
     assert (await provider.complete(ask(), Target("azure", DEPLOYMENT))).text == "ok"
     assert fake_openai.requests[-1].path == path
+
+
+@pytest.mark.parametrize(
+    "endpoint",
+    [
+        "https://resource.openai.azure.com/",  # lowercase: a name someone may hold (the capitals are the example's)
+        "https://your-company.openai.azure.com/",
+        "https://yourresourcegroup-eastus.openai.azure.com/",
+        "https://contoso.openai.azure.com/openai/v1/",
+        "https://apim.corp.example/openai/eastus",
+        "http://[::1]:8080/",
+        "http://127.0.0.1:9/",
+    ],
+)
+async def test_a_real_resource_name_is_no_placeholder(transport: Transport, endpoint: str):
+    # the guide's placeholder resource (your-resource) is refused before sending; a resource's own name never is
+    env = {"AZURE_OPENAI_API_KEY": AZURE_KEY, "AZURE_OPENAI_ENDPOINT": endpoint}
+    provider = AzureProvider(env, transport)
+    assert provider.unavailable(Target("azure", DEPLOYMENT)) is None and provider.setting_problem() is None
+
+
+async def test_a_placeholder_resource_in_a_targets_base_url_names_the_target(transport: Transport):
+    env = {"AZURE_OPENAI_API_KEY": AZURE_KEY, "AZURE_OPENAI_ENDPOINT": "https://contoso.openai.azure.com/"}
+    reason = AzureProvider(env, transport).unavailable(
+        Target("azure", DEPLOYMENT, base_url="https://your-resource.openai.azure.com")
+    )
+    assert reason is not None and reason.startswith("azure: the target's base_url names the resource 'your-resource'")

@@ -26,6 +26,27 @@ def azure_root(url: str) -> str:
     return base[: cuts[-1]] if cuts else base
 
 
+#: a resource name as the guide (``your-resource``), Azure's spec and docs (``your-resource-name``,
+#: ``YOUR-RESOURCE-NAME``, ``<your-resource-name>``) and this README (``RESOURCE``) write it: a name in angle or curly
+#: brackets is never a host's, and a lowercase ``resource`` may be someone's real one, so only the capitals stand for it
+_PLACEHOLDER_RESOURCE = re.compile(r"(?i:your[-_]?resource(?:[-_]?name)?)|RESOURCE(?:[-_]NAME)?|<[^>]*>|\{[^}]*\}")
+#: the host of a URL: after the scheme and any user info, up to the port, path, query or fragment
+_HOST = re.compile(r"^\s*[A-Za-z][A-Za-z0-9+.-]*://(?:[^/?#@]*@)?(\[[^\]]*\]|[^/?#:]*)")
+
+
+def placeholder_resource(url: str) -> str | None:
+    """The resource name of ``url``'s host when it is an example's placeholder rather than a resource's (the guide's
+    ``https://your-resource.openai.azure.com/``, pasted as written; a name elided, ``https://....openai.azure.com``),
+    else None. Sent, it would fail as a name that does not resolve (or a proxy's error), blamed on the network, and
+    ``magsag doctor`` would call the provider ready."""
+    found = _HOST.match(url)
+    host = found.group(1) if found else ""
+    if "..." in host or "\u2026" in host:
+        return host
+    label = host.split(".", 1)[0] if not host.startswith(("<", "{")) else host.split(".openai.", 1)[0]
+    return label if label and _PLACEHOLDER_RESOURCE.fullmatch(label) else None
+
+
 def names_v1_api(url: str) -> bool:
     """Whether ``url`` is the v1 API's base URL or a path below it (``https://RESOURCE.openai.azure.com/openai/v1/``):
     Azure's own path (the last of :data:`AZURE_PATH`'s) is ``/openai/v1``."""

@@ -33,6 +33,7 @@ from .azure_versions import (
     azure_v1_api,
     names_v1_api,
     pasted_api_version,
+    placeholder_resource,
 )
 from .base import Endpoint, ProgressCallback
 from .base_urls import register_path_tokens
@@ -113,6 +114,16 @@ class AzureEndpoint(Endpoint):
         if not url:
             raise NotConfiguredError(
                 "azure: no endpoint; set AZURE_OPENAI_ENDPOINT (https://RESOURCE.openai.azure.com/)",
+                provider="azure",
+                model=target.model,
+            )
+        if (label := placeholder_resource(url)) is not None:
+            # quoted: it matched an example's wording, so it is no secret
+            where = "the target's base_url" if (target.base_url or "").strip() else "AZURE_OPENAI_ENDPOINT"
+            raise NotConfiguredError(
+                f"azure: {where} names the resource {label!r}, an example's placeholder, not yours; set it to your "
+                "Azure OpenAI resource's endpoint, as the Azure portal shows it under Keys and Endpoint "
+                "(https://NAME.openai.azure.com/, with your resource's name for NAME)",
                 provider="azure",
                 model=target.model,
             )
