@@ -33,6 +33,27 @@ def input_tokens_reserved(request: LLMRequest, target: Target) -> int:
     return tokens
 
 
+def refused_whatever_was_spent(guard: Any, pricer: Pricing, target: Target, request: LLMRequest) -> str | None:
+    """Why a cost limit would refuse ``request``'s first attempt at ``target`` however little was spent (no known
+    price under a limit that does not allow it; a worst case above a limit's amount), or None: the guard's
+    :meth:`~.governance.Governance.spend_verdict`, where it has one. Nothing is read from the ledger."""
+    verdict = getattr(guard, "spend_verdict", None)
+    if verdict is None:
+        return None
+    worst = pricer.worst_case(
+        target.provider,
+        target.model,
+        input_tokens_reserved(request, target),
+        output_tokens_reserved(request, target),
+        inference_geo=target.param("inference_geo") if target.params else None,
+        cache_control=target.param("cache_control") if target.params else None,
+    )
+    ok, policy, reason = verdict(target, worst)
+    if ok:
+        return None
+    return reason if reason.startswith(f"{policy}:") else f"{policy}: {reason}"
+
+
 class Pricing(Protocol):
     def price(self, provider: str, model: str, usage: Any) -> Any: ...
     def context_window(self, provider: str, model: str) -> int | None: ...

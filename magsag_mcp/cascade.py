@@ -30,6 +30,7 @@ from .attempt_cost import (
     price_answered,
     price_failure,
     price_stopped,
+    refused_whatever_was_spent,
 )
 from .caller_progress import CallbackFailed, emit, guarded
 from .cascade_report import (
@@ -459,7 +460,10 @@ class Cascade:
         if (err is not None or missing) and allowed is not None and not allowed(target, plan.data_classes)[0]:
             return None  # forbidden however it is configured: the guard refuses it, naming the policy
         if err is not None:
-            return f"not configured: {err.message}", err
+            # a cost limit that refuses it once configured too (its price unknown, its worst case above a limit) is
+            # named beside the fix: told only one, the user who made the fix is refused for the other on the next call
+            costly = refused_whatever_was_spent(self.guard, self.pricer, target, plan.request_for(target))
+            return f"not configured: {err.message}" + (f"; once it is, {costly}" if costly else ""), err
         if missing:
             reason = f"cannot honour {', '.join(missing)} (the call needs it)"
             return reason, UnsupportedFeatureError(reason, provider=target.provider, model=target.model)

@@ -298,6 +298,43 @@ def test_an_azure_endpoint_left_as_the_guides_placeholder_is_not_configured(
         assert sum(up.calls.values()) == 1
 
 
+def test_a_provider_not_configured_names_the_cost_limit_that_refuses_it_next(tmp_path: Path):
+    # The guide's `export MAGSAG_PROVIDER=compat`, with no server set up: each call said only "set
+    # MAGSAG_COMPAT_BASE_URL"; set, the next call was refused by the cost limits, which refuse a model of no known
+    # price, and only then did the user learn of prices.yaml. Both fixes are named on the first call.
+    import shutil
+
+    from magsag_mcp import Magsag
+    from magsag_mcp.errors import AllTargetsFailed
+    from magsag_mcp.loopback import LoopbackUpstream
+
+    catalog = shutil.copytree(EXAMPLES.parent / "catalog", tmp_path / "catalog")
+    env = {"MAGSAG_PROVIDER": "compat", "MAGSAG_DB": str(tmp_path / "ledger.db")}
+    with Magsag(catalog=catalog, env=env) as mg:
+        with pytest.raises(AllTargetsFailed) as info:
+            mg.skills.invoke("skill.analysis", {"data": "x"})
+    said = str(info.value)
+    assert info.value.details["last_error_type"] == "not_configured"  # still the first thing to fix
+    assert "compat:gpt-4o skipped (not configured: compat: no endpoint; set MAGSAG_COMPAT_BASE_URL" in said
+    assert "; once it is, cost_limits: compat:gpt-4o has no known price" in said and "catalog/prices.yaml" in said
+    with (catalog / "prices.yaml").open("a") as prices:  # both fixes made: the call goes through
+        prices.write('"compat:*": {input: 1, output: 2}\n')
+    with LoopbackUpstream().running() as up:
+        env["MAGSAG_COMPAT_BASE_URL"] = up.env()["MAGSAG_COMPAT_BASE_URL"]
+        with Magsag(catalog=catalog, env=env) as mg:
+            assert mg.skills.invoke("skill.analysis", {"data": "x"})["provider"] == "compat"
+
+    # a limit that a target's worst case alone exceeds is named beside the missing key, with its policy, too
+    policy = catalog / "policies" / "model_governance.yaml"
+    policy.write_text(policy.read_text().replace("max_cost_per_call_usd: 1.0", "max_cost_per_call_usd: 0.000001"))
+    with Magsag(catalog=catalog, env={"MAGSAG_DB": str(tmp_path / "ledger.db")}) as mg:
+        with pytest.raises(AllTargetsFailed) as info:
+            mg.skills.invoke("skill.analysis", {"data": "x", "model_config": {"model": "openai:gpt-4o"}})
+    said = str(info.value)
+    assert "not configured: openai: no API key; set OPENAI_API_KEY in the environment; once it is, cost_limits:" in said
+    assert "openai:gpt-4o may cost up to $" in said and "above the call limit $0.000001" in said
+
+
 def test_a_placeholder_in_a_keyless_servers_key_variable_is_refused_too(tmp_path: Path):
     # compat (OpenRouter, Groq, ...) needs its key as much as a vendor does; a local server's optional key set to a
     # placeholder was meant to be one. Their published placeholders ("ollama", "sk-no-key-required") stay keys.
