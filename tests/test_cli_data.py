@@ -256,7 +256,9 @@ def test_summarize_to_a_file_then_prune(ledger_db, tmp_path, capsys):
     out = tmp_path / "summary.json"
     assert main(["flow", "summarize", "--output", str(out)]) == 0
     summary = json.loads(out.read_text())
-    assert summary["model_stats"]["gpt-4o"]["calls"] == 2 and summary["model_stats"]["gpt-4o"]["errors"] == 1
+    # the guide's calls and errors: r-priced's one call, answered on its retry (an overloaded try, then the answer)
+    gpt4o = summary["model_stats"]["gpt-4o"]
+    assert (gpt4o["calls"], gpt4o["errors"], gpt4o["attempts"], gpt4o["attempt_errors"]) == (1, 0, 2, 1)
     assert summary["totals"]["unpriced_calls"] == 1
     assert main(["data", "prune", "--older-than", "90d"]) == 0
     pruned = json.loads(capsys.readouterr().out)
@@ -883,7 +885,7 @@ def test_summarize_output_never_writes_into_the_catalog(ledger_db, tmp_path, cap
     out = tmp_path / "summary.json"
     for _ in range(2):
         assert main(["flow", "summarize", "--catalog", str(catalog), "--output", str(out)]) == 0
-    assert json.loads(out.read_text())["model_stats"]["gpt-4o"]["calls"] == 2
+    assert json.loads(out.read_text())["model_stats"]["gpt-4o"]["attempts"] == 2
 
 
 def _blank_sqlite(path: Path) -> None:
@@ -993,7 +995,7 @@ def test_summarize_output_dash_is_stdout(ledger_db, tmp_path, capsys, monkeypatc
     # --payload-file takes "-" for stdin; --output "-" wrote a file named "-" in the working directory.
     monkeypatch.chdir(tmp_path)
     assert main(["flow", "summarize", "--output", "-"]) == 0
-    assert json.loads(capsys.readouterr().out)["model_stats"]["gpt-4o"]["calls"] == 2
+    assert json.loads(capsys.readouterr().out)["model_stats"]["gpt-4o"]["attempts"] == 2
     assert not (tmp_path / "-").exists()
 
 
@@ -1199,7 +1201,7 @@ def test_reading_commands_read_a_ledger_on_a_full_disk(disk_full, capsys):
     assert main(["data", "search", "overloaded"]) == 0
     assert json.loads(capsys.readouterr().out)[0]["run_id"] == "r-priced"
     assert main(["flow", "summarize"]) == 0
-    assert json.loads(capsys.readouterr().out)["totals"]["calls"] == 4
+    assert json.loads(capsys.readouterr().out)["totals"]["attempts"] == 4
     assert main(["budget", "--json"]) == 0
     assert json.loads(capsys.readouterr().out)["limits"]
     # nothing made beside the ledger: tried for writing, SQLite left an empty -wal and a -shm it could not grow,
@@ -1227,10 +1229,11 @@ def test_a_ledger_an_upgrade_must_migrate_on_a_full_disk_says_to_free_space(ledg
 
     from magsag_mcp.ledger import problems
     from magsag_mcp.ledger.migrations import MIGRATIONS
+    from tests.older_version import leave_as_the_version_before
 
     conn = sqlite3.connect(ledger_db)
     with conn:  # the ledger as the version before this one left it: its last migration still to make
-        conn.execute("DELETE FROM schema_migrations WHERE name = ?", (MIGRATIONS[-1][0],))
+        leave_as_the_version_before(conn)
     conn.close()
     monkeypatch.setattr(problems, "free_bytes", lambda folder: 0)
     assert main(["flow", "summarize"]) == 2

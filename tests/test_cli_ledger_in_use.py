@@ -25,11 +25,8 @@ OLDER_SERVER = textwrap.dedent(
     import sys, time
     from decimal import Decimal
     import anyio
-    import magsag_mcp.ledger.connection as connection
-    import magsag_mcp.ledger.migrations as migrations
-    migrations.MIGRATIONS = migrations.MIGRATIONS[:-1]
-    connection.MIGRATIONS = migrations.MIGRATIONS
-    # (it writes its records as this version does: the last migration, 0017, renames old rows and adds no column)
+    from tests.older_version import act_as_the_version_before
+    act_as_the_version_before()
     from magsag_mcp.ledger import Ledger
     from magsag_mcp.records import AttemptRecord, RunRecord
 

@@ -43,7 +43,7 @@ async def test_blank_database_migrates_to_the_expected_schema(tmp_path: Path):
     conn = sqlite3.connect(tmp_path / "new.db")
     applied = [r[0] for r in conn.execute("SELECT name FROM schema_migrations ORDER BY name")]
     assert applied == [name for name, _ in MIGRATIONS]
-    assert applied[-1] == "0017_gemini_resource_names_recorded_bare"
+    assert applied[-1] == "0018_usage_rollup_counts_calls"
     run_cols = {r[1]: r[2] for r in conn.execute("PRAGMA table_info(runs)")}
     assert run_cols["error_class"] == "TEXT" and run_cols["error_message"] == "TEXT"
     held = {r[1] for r in conn.execute("PRAGMA table_info(budget_reservations)")}
@@ -346,9 +346,11 @@ async def test_500_concurrent_calls_match_the_upstreams_books(tmp_path: Path, up
     total = Decimal(0)
     for model in models:
         n_ok = sum(1 for m, _, _ in upstream.log if m == model)
-        assert ms[model]["calls"] == upstream.calls[model]
-        assert ms[model]["errors"] == upstream.failures[model]
-        assert ms[model]["calls"] - ms[model]["errors"] == n_ok
+        # every request the upstream saw is an attempt; a call counts once, under the model that answered it
+        assert ms[model]["attempts"] == upstream.calls[model]
+        assert ms[model]["attempt_errors"] == upstream.failures[model]
+        assert ms[model]["attempts"] - ms[model]["attempt_errors"] == n_ok == ms[model]["calls"]
+        assert ms[model]["errors"] == 0  # every call was answered (failures == [])
         assert ms[model]["input_tokens"] == sum(i for m, i, _ in upstream.log if m == model)
         assert ms[model]["output_tokens"] == sum(o for m, _, o in upstream.log if m == model)
         assert ms[model]["total_tokens"] == upstream.tokens[model]
@@ -357,8 +359,10 @@ async def test_500_concurrent_calls_match_the_upstreams_books(tmp_path: Path, up
         assert Decimal(ms[model]["cost_usd_exact"]) == expected
         total += expected
     assert Decimal(summary["totals"]["cost_usd_exact"]) == total
-    assert summary["totals"]["calls"] == sum(upstream.calls.values())
+    assert summary["totals"]["attempts"] == sum(upstream.calls.values())
+    assert summary["totals"]["calls"] == 500 and summary["totals"]["errors"] == 0
     assert sum(s["calls"] for s in summary["by_agent"].values()) == summary["totals"]["calls"]
+    assert sum(s["attempts"] for s in summary["by_agent"].values()) == summary["totals"]["attempts"]
 
 
 async def test_costs_by_hand_with_cached_tokens(tmp_path: Path):
@@ -1130,7 +1134,8 @@ async def test_rollup_summaries_equal_a_scan_of_every_attempt(tmp_path: Path):
                     clauses.append(f"{key} = ?")
                     args.append(case[key])
             rows = conn.execute(
-                "SELECT model, COUNT(*), SUM(outcome = 'error'), SUM(input_tokens), SUM(output_tokens),"
+                "SELECT model, SUM(call_cost_pusd IS NOT NULL), SUM(call_cost_pusd IS NOT NULL AND outcome = 'error'),"
+                " COUNT(*), SUM(outcome = 'error'), SUM(input_tokens), SUM(output_tokens),"
                 " SUM(cost_pusd IS NULL), SUM(cost_pusd IS NULL AND cost_bound_pusd IS NULL),"
                 " coalesce(SUM(cost_pusd), 0), coalesce(SUM(cost_bound_pusd), 0)"
                 f" FROM attempts WHERE {' AND '.join(clauses)} GROUP BY model",
@@ -1139,8 +1144,10 @@ async def test_rollup_summaries_equal_a_scan_of_every_attempt(tmp_path: Path):
             expected = {m: (*counts, Decimal(c) / 10**12, Decimal(b) / 10**12) for m, *counts, c, b in rows}
             got = {
                 m: (
-                    v["calls"],
+                    v["calls"],  # the calls ending at the model (their last attempt that reached a provider)
                     v["errors"],
+                    v["attempts"],
+                    v["attempt_errors"],
                     v["input_tokens"],
                     v["output_tokens"],
                     v["unpriced_calls"],
@@ -1152,7 +1159,10 @@ async def test_rollup_summaries_equal_a_scan_of_every_attempt(tmp_path: Path):
             }
             assert got == expected, case
             if not case:  # the data has unknown costs both with a bound and without one
-                assert sum(v[4] for v in got.values()) > sum(v[5] for v in got.values()) > 0
+                assert sum(v[6] for v in got.values()) > sum(v[7] for v in got.values()) > 0
+                # retries and calls that failed are both there: the call counts differ from the attempt counts
+                assert sum(v[2] for v in got.values()) > sum(v[0] for v in got.values())
+                assert sum(v[1] for v in got.values()) > 0
 
 
 async def test_a_since_a_fraction_of_a_second_past_midnight_leaves_that_day_to_the_scan(tmp_path: Path):
@@ -1667,7 +1677,8 @@ def _derived_tables_from_attempts(conn: sqlite3.Connection, applied: list[tuple[
             if name == "0016_costliest_call" and statement and not statement.startswith("ALTER TABLE"):
                 conn.execute(statement)
             for table in ("agent_spend", "usage_rollup", "day_spend"):
-                if statement.startswith(f"INSERT INTO {table}"):
+                # (0017's INSERT INTO usage_rollup merges renamed rows of the rollup itself: no fill from attempts)
+                if statement.startswith(f"INSERT INTO {table}") and "FROM attempts" in statement:
                     conn.execute(f"DELETE FROM {table}")
                     # 0004 names no columns; 0007 added two (their defaults are right for these rows)
                     columns = (

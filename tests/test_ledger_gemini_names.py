@@ -20,6 +20,7 @@ from magsag_mcp.governance.policy import Policy, PolicySet
 from magsag_mcp.ledger import Ledger
 from magsag_mcp.ledger.migrations import MIGRATIONS
 from magsag_mcp.records import AttemptRecord, RunRecord
+from tests.older_version import write_rollups_without_calls
 
 #: Gemini's resource name for gemini-2.5-flash, which calls were recorded under before 0dc9d6e, and the model it names
 RESOURCE, BARE = "models/gemini-2.5-flash", "gemini-2.5-flash"
@@ -101,6 +102,7 @@ def _old_ledger(db: Path, calls: list[Call], monkeypatch: pytest.MonkeyPatch, re
 
     with monkeypatch.context() as m:
         m.setattr(migrations, "MIGRATIONS", BEFORE_0017)
+        write_rollups_without_calls(m.setattr)  # (0018 gave the rollup its calls)
         anyio.run(partial(_record, db, calls, bare=False, reserved_at=reserved_at))
     conn = sqlite3.connect(db)
     assert [r[0] for r in conn.execute("SELECT name FROM schema_migrations ORDER BY name")] == [
@@ -219,7 +221,8 @@ def test_gemini_calls_recorded_under_the_resource_name_are_one_model_after_the_u
     conn.close()
     stats = _reads(old, now)[0]["model_stats"]
     assert from_attempts == rollup == (11, 920, 71_000_000, 3)  # r3's cut attempt, r5's price, r10's stand-in
-    assert stats[BARE]["calls"] == 11 and stats[BARE]["known_cost_usd"] == "0.000071"
+    # 11 attempts, 9 calls: r3's retry is its call's second attempt, and r4's failed attempt fell back to gpt-4o
+    assert (stats[BARE]["attempts"], stats[BARE]["calls"], stats[BARE]["known_cost_usd"]) == (11, 9, "0.000071")
     assert stats[BARE]["unpriced_calls"] == 3 and stats[BARE]["unbounded_calls"] == 1  # r5's stays unknown
     assert stats[BARE]["unknown_cost_bound_usd"] == "0.000036"
     assert stats[RESOURCE]["calls"] == 1  # compat's

@@ -1,5 +1,5 @@
-"""A ledger an older version recorded (before this version's latest migration, 0017, which renames Google's
-``models/gemini-...`` rows) that cannot be migrated where it is (an auditor's read-only copy, a CI artifact
+"""A ledger an older version recorded (before this version's latest migration, 0018, which gives the usage rollup
+its calls) that cannot be migrated where it is (an auditor's read-only copy, a CI artifact
 mounted read-only, ``read_only=True``): it was refused for reading. It is now read from a migrated copy in the
 temporary folder, with a note saying so, and left as it was, byte for byte; the copy is removed after.
 
@@ -29,10 +29,11 @@ from magsag_mcp.errors import LedgerError
 from magsag_mcp.ledger import Ledger, read_only_copy, store
 from magsag_mcp.ledger.migrations import MIGRATIONS
 from magsag_mcp.records import AttemptRecord, RunRecord
+from tests.older_version import leave_as_the_version_before
 
 CATALOG = Path(__file__).resolve().parent.parent / "catalog"
 ROOT = Path(__file__).resolve().parent.parent
-LAST = MIGRATIONS[-1][0]  # 0017_gemini_resource_names_recorded_bare
+LAST = MIGRATIONS[-1][0]  # 0018_usage_rollup_counts_calls
 COPIED = "so a copy of it, migrated, was read"
 
 
@@ -52,9 +53,11 @@ async def _record(db: Path) -> None:
 
 
 def _older(db: Path) -> None:
-    """The ledger as the version before this one left it: without the last migration, its rows not renamed."""
+    """The ledger as a version before 0017 left it: without the last two migrations, its rows not renamed (0017
+    renames them, which the reads below show) nor its rollup given calls (0018)."""
     conn = sqlite3.connect(db)
-    conn.execute("DELETE FROM schema_migrations WHERE name = ?", (LAST,))
+    leave_as_the_version_before(conn)
+    conn.execute("DELETE FROM schema_migrations WHERE name = ?", (MIGRATIONS[-2][0],))
     conn.commit()
     conn.close()
 
@@ -96,8 +99,10 @@ async def test_an_older_read_only_ledger_is_read_from_a_migrated_copy_and_left_a
         assert ledger.read_only and ledger.copied_from == older and ledger.path == older
         assert len(list(temp.iterdir())) == 1  # the copy, while the ledger is open
         summary = await ledger.summarize()
-        # the migration ran on the copy: the row recorded as "models/gemini-2.0-flash" is read renamed
+        # the migrations ran on the copy: the row recorded as "models/gemini-2.0-flash" is read renamed, and its
+        # call counted from the attempts
         assert list(summary["model_stats"]) == ["gemini-2.0-flash"]
+        assert summary["totals"]["calls"] == summary["totals"]["attempts"] == 1
         assert Decimal(summary["totals"]["cost_usd"]) == Decimal("0.25")
         assert [r["run_id"] for r in (await ledger.query_runs_page())["runs"]] == ["r1"]
         assert len((await ledger.search_page("overloaded", 10))["hits"]) == 1
@@ -190,10 +195,8 @@ _OLDER_KILLED_MID_WORK = textwrap.dedent(
     import os, signal, sys, time
     from decimal import Decimal
     import anyio
-    import magsag_mcp.ledger.connection as connection
-    import magsag_mcp.ledger.migrations as migrations
-    migrations.MIGRATIONS = migrations.MIGRATIONS[:-1]
-    connection.MIGRATIONS = migrations.MIGRATIONS
+    from tests.older_version import act_as_the_version_before
+    act_as_the_version_before()
     from magsag_mcp.ledger import Ledger
     from magsag_mcp.records import AttemptRecord, RunRecord
 

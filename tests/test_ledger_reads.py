@@ -224,9 +224,12 @@ def _summary_by_hand(conn: sqlite3.Connection, status: str, since: float | None,
     where = " AND ".join(clauses)
     join = f"FROM attempts a JOIN runs r ON r.run_id = a.run_id WHERE {where}"
     models = {
-        m: (n, err, tin, unknown, unbounded, Decimal(cost) / 10**12, Decimal(bound) / 10**12)
-        for m, n, err, tin, unknown, unbounded, cost, bound in conn.execute(
-            "SELECT a.model, COUNT(*), SUM(a.outcome = 'error'), SUM(a.input_tokens), SUM(a.cost_pusd IS NULL),"
+        m: (calls, failed, n, err, tin, unknown, unbounded, Decimal(cost) / 10**12, Decimal(bound) / 10**12)
+        for m, calls, failed, n, err, tin, unknown, unbounded, cost, bound in conn.execute(
+            # a call counts under its last attempt that reached a provider, the one that carries its cost
+            "SELECT a.model, SUM(a.call_cost_pusd IS NOT NULL),"
+            " SUM(a.call_cost_pusd IS NOT NULL AND a.outcome = 'error'), COUNT(*), SUM(a.outcome = 'error'),"
+            " SUM(a.input_tokens), SUM(a.cost_pusd IS NULL),"
             " SUM(a.cost_pusd IS NULL AND a.cost_bound_pusd IS NULL), coalesce(SUM(a.cost_pusd), 0),"
             f" coalesce(SUM(CASE WHEN a.cost_pusd IS NULL THEN a.cost_bound_pusd END), 0) {join}"
             " AND a.outcome IN ('ok', 'error') GROUP BY 1",
@@ -270,7 +273,8 @@ async def test_status_with_a_time_range_equals_a_join_of_attempts_and_runs(tmp_p
                 want = _summary_by_hand(conn, status, since, until)
                 got = {
                     m: (
-                        v["calls"], v["errors"], v["input_tokens"], v["unpriced_calls"], v["unbounded_calls"],
+                        v["calls"], v["errors"], v["attempts"], v["attempt_errors"], v["input_tokens"],
+                        v["unpriced_calls"], v["unbounded_calls"],
                         Decimal(v["known_cost_usd"]), Decimal(v["unknown_cost_bound_usd"]),
                     )
                     for m, v in s["model_stats"].items()

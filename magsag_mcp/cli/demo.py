@@ -165,6 +165,8 @@ async def run_demo(out: Any = None) -> int:
                     m,
                     s["calls"],
                     s["errors"],
+                    s["attempts"],
+                    s["attempt_errors"],
                     s["input_tokens"],
                     s["output_tokens"],
                     s["total_tokens"],
@@ -179,13 +181,16 @@ async def run_demo(out: Any = None) -> int:
                         "(total)",
                         t["calls"],
                         t["errors"],
+                        t["attempts"],
+                        t["attempt_errors"],
                         t["input_tokens"],
                         t["output_tokens"],
                         t["total_tokens"],
                         _usd(t["cost_usd_exact"]),
                     ]
                 )
-            _table(rows, ["model", "calls", "errors", "input", "output", "total", "cost"])
+            # a call counts under the model that ended it; the model it fell back from shows its failed attempt
+            _table(rows, ["model", "calls", "errors", "attempts", "failed", "input", "output", "total", "cost"])
 
             print("\n== query_runs")
             runs = (

@@ -19,8 +19,8 @@ limits. An attempt of unknown cost cut after it reached the vendor (which may bi
 estimated worst case (``unknown_cost_bound_usd``), as budget
 limits count it. One with no bound (an unknown price; or any unknown cost, in a summary written before
 bounds were kept) is a violation under a cost threshold unless the policy sets ``allow_unpriced``, when a note says
-its limits were checked without it: the summary's cost is then only a lower bound. Every model with calls must be
-allowed.
+its limits were checked without it: the summary's cost is then only a lower bound. Every model with attempts must be
+allowed (one a call left for another has attempts and no call).
 
 The summary's shape is validated first: a field of the wrong type is an :class:`InputError` naming
 the field (exit 2), never a crash nor a policy violation.
@@ -54,6 +54,9 @@ class _Stats(BaseModel):
     model_config = ConfigDict(extra="allow")
     calls: Count = 0
     errors: Count = 0
+    #: the attempts that reached a provider (a call's retries and fallback hops each one); older summaries lack it,
+    #: and counted those as ``calls``
+    attempts: Count | None = None
     cost_usd: Usd = None
     cost_usd_exact: Usd = None
     #: the known part (null cost_usd when some cost is unknown); older summaries lack it
@@ -62,6 +65,11 @@ class _Stats(BaseModel):
     unknown_cost_bound_usd: Usd = None
     unbounded_calls: Count | None = None
     providers: list[str] = Field(default_factory=list)
+
+    @property
+    def used(self) -> int:
+        """The attempts that reached a provider: a model a call left for another has attempts and no call."""
+        return self.calls if self.attempts is None else self.attempts
 
     @property
     def known(self) -> Decimal:
@@ -197,13 +205,13 @@ def check_summary_with_notes(summary: Any, policies: PolicySet) -> tuple[list[st
                     f"{p.name}: its requirements (data class -> models) are held to on each call, before anything "
                     "is sent; a summary shows no data class, so the gate did not check them",
                 )
-    if not any(s.calls for s in stats.values()):
+    if not any(s.used for s in stats.values()):
         # "gate: pass" alone read as the spend checked: a CI job whose summarize read another ledger than the
         # server's (a mistyped or relative MAGSAG_DB) passed, summarize's own note left in another step's log
         _note(notes, _no_calls(summary))
     for model, s in stats.items():
         for p in policies.policies:
-            if p.allowed_models is None or not s.calls:
+            if p.allowed_models is None or not s.used:  # (a model a call left for another was called too)
                 continue
             if s.providers:  # summaries written by magsag say which providers served the model
                 ok = all(matches(p.allowed_models, Target(prov, model)) for prov in s.providers)
@@ -211,7 +219,8 @@ def check_summary_with_notes(summary: Any, policies: PolicySet) -> tuple[list[st
                 ok = model_matches(p.allowed_models, model)
             if not ok:
                 where = f" (via {', '.join(s.providers)})" if s.providers else ""
-                violations.append(f"{p.name}: model {model!r}{where} is not in allowed_models ({s.calls} calls)")
+                count = f"{s.calls} calls" if s.attempts is None else f"{s.calls} calls, {s.attempts} attempts"
+                violations.append(f"{p.name}: model {model!r}{where} is not in allowed_models ({count})")
     for p in policies.policies:
         t = p.thresholds
         if t is None:
@@ -283,7 +292,7 @@ def _check_calls(violations: list[str], notes: list[str], policy: str, most: Dec
     note) in a summary written before it was kept: one costly call among cheap ones passed under the average."""
     limit = f"max_cost_per_call_usd ${most:f}"
     for model, s in stats.items():
-        if not s.calls:
+        if not s.used:
             continue
         if "largest_call" in s.model_fields_set:
             # null: none of the model's attempts ended a call (each fell back to another model, where it counts)

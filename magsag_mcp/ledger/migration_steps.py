@@ -454,4 +454,36 @@ MIGRATIONS: list[tuple[str, str]] = [
         DROP TABLE rollup_0017
         """,
     ),
+    (
+        # model_stats' `calls` counted attempts (a retry or a fallback hop one more call; `errors` each failed try)
+        # where the guide's "calls: Number of invocations" and "errors: Failed calls" count calls, as runs.calls and
+        # largest_call do. A call counts under its last attempt that reached a provider (the one call_cost_pusd
+        # marks, see 0016), so a row's `calls` are the calls ending in it, and those of its 'error' rows failed.
+        # Backfilled from the attempts, as 0016 filled call_max_pusd (a work table, one scan of attempts).
+        "0018_usage_rollup_counts_calls",
+        """
+        ALTER TABLE usage_rollup ADD COLUMN calls INTEGER NOT NULL DEFAULT 0;
+        CREATE TABLE calls_0018 (
+            bucket INTEGER, model TEXT, provider TEXT, agent TEXT, skill TEXT, outcome TEXT, calls INTEGER
+        );
+        INSERT INTO calls_0018
+            SELECT CAST(started_at / 86400 AS INTEGER), model, provider, coalesce(agent, ''), coalesce(skill, ''),
+                outcome, COUNT(*)
+            FROM attempts WHERE call_cost_pusd IS NOT NULL GROUP BY 1, 2, 3, 4, 5, 6;
+        CREATE UNIQUE INDEX calls_0018_key ON calls_0018 (bucket, model, provider, agent, skill, outcome);
+        UPDATE usage_rollup SET calls = (
+                SELECT c.calls FROM calls_0018 c
+                WHERE c.bucket = usage_rollup.bucket AND c.model = usage_rollup.model
+                    AND c.provider = usage_rollup.provider AND c.agent = usage_rollup.agent
+                    AND c.skill = usage_rollup.skill AND c.outcome = usage_rollup.outcome
+            )
+            WHERE EXISTS (
+                SELECT 1 FROM calls_0018 c
+                WHERE c.bucket = usage_rollup.bucket AND c.model = usage_rollup.model
+                    AND c.provider = usage_rollup.provider AND c.agent = usage_rollup.agent
+                    AND c.skill = usage_rollup.skill AND c.outcome = usage_rollup.outcome
+            );
+        DROP TABLE calls_0018
+        """,
+    ),
 ]

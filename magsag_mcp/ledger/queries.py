@@ -14,7 +14,7 @@ from .money import from_pusd, joined
 from .paging import encode_cursor
 from .patterns import MAX_PATTERN_CHARS as MAX_PATTERN_CHARS  # where callers have read it
 from .peaks import CostliestCalls, known_zone, largest_days, largest_run
-from .rollup_reads import ATTEMPT_CALL_MAX, attempt_money, attempts_where, grouped_rows
+from .rollup_reads import ATTEMPT_CALL_MAX, ATTEMPT_CALLS, attempt_money, attempts_where, grouped_rows
 from .run_window import page_rows
 
 if TYPE_CHECKING:
@@ -31,6 +31,8 @@ def _money(pusd: int | None) -> tuple[float, str]:
 _STAT_KEYS = (
     "ok",
     "errors",
+    "calls",
+    "failed_calls",
     "input_tokens",
     "output_tokens",
     "cached_tokens",
@@ -44,34 +46,41 @@ _STAT_KEYS = (
 
 def _rollup_rows(conn: sqlite3.Connection, f: UsageFilters) -> list[tuple[Any, ...]]:
     """(model, provider, agent, skill, outcome, attempts, in, out, cached, reasoning, cost, unpriced, bound,
-    bounded, costliest call, its run, its time) groups (see :func:`~.rollup_reads.grouped_rows`)."""
+    bounded, costliest call, its run, its time, calls) groups (see :func:`~.rollup_reads.grouped_rows`)."""
     rows = grouped_rows(
         conn,
         f,
         rollup_select=lambda s: (
             "model, provider, agent, skill, outcome, SUM(attempts), SUM(input_tokens),"
             f" SUM(output_tokens), SUM(cached_tokens), SUM(reasoning_tokens), {s('cost_pusd')}, SUM(unpriced),"
-            f" {s('cost_bound_pusd')}, SUM(bounded), MAX(call_max_pusd), call_max_run_id, call_max_at"
+            f" {s('cost_bound_pusd')}, SUM(bounded), MAX(call_max_pusd), call_max_run_id, call_max_at, SUM(calls)"
         ),
         attempts_select=lambda s: (
             "model, provider, coalesce(agent, ''), coalesce(skill, ''), outcome, COUNT(*),"
             " SUM(input_tokens), SUM(output_tokens), SUM(cached_tokens), SUM(reasoning_tokens), "
             + attempt_money(s)
-            + f", {ATTEMPT_CALL_MAX}"
+            + f", {ATTEMPT_CALL_MAX}, {ATTEMPT_CALLS}"
         ),
         group_by="1, 2, 3, 4, 5",
     )
-    # each pico-USD sum came as two columns (see money.summed); then the costliest call (-1: none), its run, time
-    return [(*r[:10], joined(r[10], r[11]), r[12], joined(r[13], r[14]), r[15], r[16], r[17], r[18]) for r in rows]
+    # each pico-USD sum came as two columns (see money.summed); then the costliest call (-1: none), its run, time,
+    # and the calls ending in the group
+    return [
+        (*r[:10], joined(r[10], r[11]), r[12], joined(r[13], r[14]), r[15], r[16], r[17], r[18], r[19]) for r in rows
+    ]
 
 
 def _stats(acc: dict[str, int]) -> dict[str, Any]:
     number, exact = _money(acc["cost_pusd"])
-    calls = acc["ok"] + acc["errors"]
     complete = acc["unpriced"] == 0
     return {
-        "calls": calls,
-        "errors": acc["errors"],
+        # the guide's "calls: Number of invocations" and "errors: Failed calls": calls, each counted once (under its
+        # last attempt that reached a provider), however many tries and fallback hops it took; those tries are
+        # `attempts`, and the ones that failed `attempt_errors` (a call answered on its retry failed none)
+        "calls": acc["calls"],
+        "errors": acc["failed_calls"],
+        "attempts": acc["ok"] + acc["errors"],
+        "attempt_errors": acc["errors"],
         "input_tokens": acc["input_tokens"],
         "output_tokens": acc["output_tokens"],
         "total_tokens": acc["input_tokens"] + acc["output_tokens"],
@@ -101,8 +110,11 @@ async def summarize(
     that leaves them out. ``known_cost_usd`` is always the exact sum of the known costs.
     ``unknown_cost_bound_usd`` is those attempts' worst case as estimated before sending, where the
     model's price is known; ``unbounded_calls`` counts the ones with no bound (an unknown price).
-    ``calls`` counts attempts that reached a provider (``errors`` of them failed); attempts refused by
-    policy or budget, or skipped, are counted in ``totals`` by outcome.
+    ``calls`` counts calls (``errors`` of them failed), each under the model of its last attempt that reached a
+    provider (a call that fell back from one model to another counts under the second); ``attempts`` counts the
+    attempts that reached a provider, retries and fallback hops each one (``attempt_errors`` of them failed), so a
+    model a call left for another has attempts and no call. Attempts refused by policy or budget, or skipped, are
+    counted in ``totals`` by outcome.
 
     For ``flow gate``'s limits: ``largest_run``, the costliest run with the runs it delegated (``run_id``,
     ``delegated_runs``, ``known_cost_usd``, ``unknown_cost_bound_usd``, ``at_most_usd``); ``largest_day``, the
@@ -124,7 +136,7 @@ async def summarize(
         total = dict(blank)
         costliest = CostliestCalls()
         for model, provider, agent, skill, outcome, n, *numbers in rows:
-            tin, tout, cached, reasoning, cost, unpriced, bound, bounded, *call = numbers
+            tin, tout, cached, reasoning, cost, unpriced, bound, bounded, *call, calls = numbers
             costliest.add(model, *call)
             if outcome not in ("ok", "error"):
                 refused[outcome] = refused.get(outcome, 0) + int(n)
@@ -138,6 +150,9 @@ async def summarize(
             ):
                 for acc in (groups[dim].setdefault(key, dict(blank)),) + ((total,) if dim == "model" else ()):
                     acc["ok" if outcome == "ok" else "errors"] += int(n)
+                    acc["calls"] += int(calls or 0)
+                    if outcome != "ok":
+                        acc["failed_calls"] += int(calls or 0)
                     acc["input_tokens"] += int(tin or 0)
                     acc["output_tokens"] += int(tout or 0)
                     acc["cached_tokens"] += int(cached or 0)

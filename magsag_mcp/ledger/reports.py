@@ -159,7 +159,7 @@ class LedgerReports:
 
 def summary_matched(summary: Mapping[str, Any]) -> dict[str, bool]:
     """For :meth:`LedgerReports.filter_notes`: what a summary matched of its agent, run and model/skill filters."""
-    calls = bool(summary["totals"]["calls"])
+    calls = bool(summary["totals"]["attempts"])  # (a model a call left for another was called too)
     return {
         "agent": calls or bool(summary["by_agent"]),
         "run": summary["largest_run"] is not None,

@@ -41,6 +41,9 @@ ATTEMPT_CALL_MAX = (
     "MAX(coalesce(call_cost_pusd, -1)), CASE WHEN call_cost_pusd IS NOT NULL THEN run_id END,"
     " CASE WHEN call_cost_pusd IS NOT NULL THEN started_at END"
 )
+#: from attempts, the calls among them, as usage_rollup counts them (calls): a call counts under its last attempt that
+#: reached a provider, the one that carries its cost (see 0018_usage_rollup_counts_calls)
+ATTEMPT_CALLS = "SUM(call_cost_pusd IS NOT NULL)"
 _ROLLUP_FILTERS = ("model", "provider", "agent", "skill")
 
 

@@ -67,13 +67,13 @@ _CALL_COSTLIER = "excluded.call_max_pusd > call_max_pusd"
 _UPSERT_ROLLUP = (
     "INSERT INTO usage_rollup (bucket, model, provider, agent, skill, outcome, attempts, input_tokens, output_tokens,"
     " cached_tokens, reasoning_tokens, cost_pusd, unpriced, cost_bound_pusd, bounded, call_max_pusd, call_max_run_id,"
-    " call_max_at) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)"
+    " call_max_at, calls) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)"
     " ON CONFLICT(bucket, model, provider, agent, skill, outcome) DO UPDATE SET"
     " attempts = attempts + excluded.attempts, input_tokens = input_tokens + excluded.input_tokens,"
     " output_tokens = output_tokens + excluded.output_tokens, cached_tokens = cached_tokens + excluded.cached_tokens,"
     f" reasoning_tokens = reasoning_tokens + excluded.reasoning_tokens, {checked_add('usage_rollup', 'cost_pusd')},"
     f" unpriced = unpriced + excluded.unpriced, {checked_add('usage_rollup', 'cost_bound_pusd')},"
-    " bounded = bounded + excluded.bounded,"
+    " bounded = bounded + excluded.bounded, calls = calls + excluded.calls,"
     # the costliest call ending in the row (-1: none), and its run and time: the first recorded of equal costs
     f" call_max_run_id = CASE WHEN {_CALL_COSTLIER} THEN excluded.call_max_run_id ELSE call_max_run_id END,"
     f" call_max_at = CASE WHEN {_CALL_COSTLIER} THEN excluded.call_max_at ELSE call_max_at END,"
@@ -86,12 +86,13 @@ def _rollup_rows(
 ) -> list[tuple[Any, ...]]:
     """Attempts folded into daily usage buckets, so summaries never scan every attempt. ``money``: each
     attempt's cost and bound in pico-USD (see :meth:`RecordWrite.of`); ``last``: the index of the call's last
-    attempt that reached a provider (-1: none), whose row the call's cost ``call`` counts in."""
+    attempt that reached a provider (-1: none), whose row the call and its cost ``call`` count in (a row's last
+    column: the calls ending in it, see 0018_usage_rollup_counts_calls)."""
     if len(attempts) == 1:  # most calls: its one row as it is, no bucket to fold into
         a, (cost, bound) = attempts[0], money[0]
         bucket = int(a.started_at // ROLLUP_BUCKET_SECONDS)
         row = (bucket, a.model, a.provider, a.agent or "", a.skill or "", a.outcome, 1, a.input_tokens, a.output_tokens)
-        peak = (call, a.run_id, a.started_at) if last == 0 else (-1, None, None)
+        peak = (call, a.run_id, a.started_at, 1) if last == 0 else (-1, None, None, 0)
         if a.cost_usd is not None:  # cost, unpriced, cost bound, bounded, then the costliest call's
             return [(*row, a.cached_tokens, a.reasoning_tokens, cost or 0, 0, 0, 0, *peak)]
         if a.cost_bound_usd is not None:
@@ -103,7 +104,7 @@ def _rollup_rows(
         key = (int(a.started_at // ROLLUP_BUCKET_SECONDS), a.model, a.provider, a.agent or "", a.skill or "", a.outcome)
         row = acc.get(key)
         if row is None:
-            row = acc[key] = [*key, 0, 0, 0, 0, 0, 0, 0, 0, 0, -1, None, None]
+            row = acc[key] = [*key, 0, 0, 0, 0, 0, 0, 0, 0, 0, -1, None, None, 0]
         row[6] += 1  # attempts
         row[7] += a.input_tokens
         row[8] += a.output_tokens
@@ -119,7 +120,7 @@ def _rollup_rows(
     if last >= 0:
         a = attempts[last]
         key = (int(a.started_at // ROLLUP_BUCKET_SECONDS), a.model, a.provider, a.agent or "", a.skill or "", a.outcome)
-        acc[key][15:18] = call, a.run_id, a.started_at
+        acc[key][15:19] = call, a.run_id, a.started_at, 1
     return list(map(tuple, acc.values()))
 
 
@@ -294,6 +295,7 @@ class RecordWrite:
                         have[i] += row[i]
                     if row[15] > have[15]:  # the costlier call (see _rollup_rows), the first of equal ones
                         have[15], have[16], have[17] = row[15], row[16], row[17]
+                    have[18] += row[18]  # calls
             for agent, bucket, cost, bound in w.spend:
                 have = spend.get((agent, bucket))
                 if have is None:
@@ -387,7 +389,7 @@ def unrecord_abandoned(conn: sqlite3.Connection, run_id: str, reservation_id: in
     key = (int(started // ROLLUP_BUCKET_SECONDS), model, provider, agent or "", skill)
     rollup_key = "bucket = ? AND model = ? AND provider = ? AND agent = ? AND skill = ? AND outcome = 'error'"
     conn.execute(
-        "UPDATE usage_rollup SET attempts = attempts - 1, unpriced = unpriced - 1,"
+        "UPDATE usage_rollup SET attempts = attempts - 1, calls = calls - 1, unpriced = unpriced - 1,"
         f" cost_bound_pusd = cost_bound_pusd - ?, bounded = bounded - ? WHERE {rollup_key}",
         (bound or 0, int(bound is not None), *key),
     )

@@ -34,9 +34,18 @@ class LargestCallOut(Out):
     )
 
 
+#: what a summary's counts count (the guide's "calls: Number of invocations", "errors: Failed calls")
+_CALLS = "calls, each counted once (under the model of its last attempt that reached a provider), however many tries"
+_ERRORS = "the calls that failed (their last attempt that reached a provider failed)"
+_ATTEMPTS = "the attempts that reached a provider: a call's retries and fallback hops each count one"
+_ATTEMPT_ERRORS = "the attempts that failed (a call answered on its retry or by a fallback has one and no error)"
+
+
 class StatsOut(Out):
-    calls: int
-    errors: int
+    calls: int = Field(description=_CALLS)
+    errors: int = Field(description=_ERRORS)
+    attempts: int = Field(description=_ATTEMPTS)
+    attempt_errors: int = Field(description=_ATTEMPT_ERRORS)
     input_tokens: int
     output_tokens: int
     total_tokens: int
@@ -64,8 +73,10 @@ class ModelStatsOut(StatsOut):
 
 
 class TotalsOut(Out):
-    calls: int
-    errors: int
+    calls: int = Field(description=_CALLS)
+    errors: int = Field(description=_ERRORS)
+    attempts: int = Field(description=_ATTEMPTS)
+    attempt_errors: int = Field(description=_ATTEMPT_ERRORS)
     input_tokens: int
     output_tokens: int
     total_tokens: int
