@@ -16,11 +16,14 @@ it does not allow, a dead upstream) held the call until its deadline, whatever t
 from __future__ import annotations
 
 import asyncio
+import functools
 import socket
 from typing import Any
 
 import aiohttp
 from aiohttp.abc import AbstractResolver
+
+from . import read_timer
 
 __all__ = ["BoundedConnector", "BoundedResolver", "NameLookupTimeout", "ProxyTunnelTimeout"]
 
@@ -63,7 +66,13 @@ class ProxyTunnelTimeout(TimeoutError):
 
 class BoundedConnector(aiohttp.TCPConnector):
     """aiohttp's connector, opening a connection through a proxy within the connect timeout (``sock_connect``), the
-    proxy's answer to ``CONNECT`` included (see the module's docstring)."""
+    proxy's answer to ``CONNECT`` included (see the module's docstring). Its connections time their reads with one
+    timer each (:class:`~magsag_mcp.read_timer.ReadTimerHandler`)."""
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        if read_timer.FITS:
+            self._factory = functools.partial(read_timer.ReadTimerHandler, loop=self._loop)
 
     async def _create_proxy_connection(self, req: Any, traces: Any, timeout: aiohttp.ClientTimeout) -> Any:
         seconds = timeout.sock_connect

@@ -1,0 +1,168 @@
+"""The read timeout (MAGSAG_READ_TIMEOUT) kept by one timer a connection (magsag_mcp/read_timer.py): the same rule as
+aiohttp's, a wait timed from the request's end or the last bytes, without two timers made and cancelled a request."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from contextvars import ContextVar
+
+import pytest
+from aiohttp import web
+from aiohttp.client_proto import ResponseHandler
+from aiohttp.test_utils import TestServer
+
+from magsag_mcp import errors as E
+from magsag_mcp import read_timer
+from magsag_mcp.transport import Timeouts, Transport
+from tests.fakes import openai_replies as R
+from tests.fakes.openai_server import DEFAULT_KEY, FakeOpenAI
+
+pytestmark = pytest.mark.anyio
+
+AUTH = {"Authorization": f"Bearer {DEFAULT_KEY}"}
+CHAT = {"model": "gpt-4o", "messages": [{"role": "user", "content": "hi"}]}
+
+
+def read_timers(loop: asyncio.AbstractEventLoop) -> list[asyncio.TimerHandle]:
+    """The loop's armed timers that belong to a connection's protocol (aiohttp's read timer, or ours)."""
+    return [
+        h
+        for h in loop._scheduled  # type: ignore[attr-defined]  # (the loop's timers)
+        if not h.cancelled() and isinstance(getattr(h._callback, "__self__", None), ResponseHandler)
+    ]
+
+
+def test_the_installed_aiohttp_takes_the_one_timer_handler():
+    """An aiohttp whose handler lacks what this replaces would get its own handler back, silently: this says so."""
+    assert read_timer.FITS
+
+
+async def test_requests_on_one_connection_arm_its_read_timer_once(fake_openai: FakeOpenAI, monkeypatch):
+    """aiohttp armed a timer when a request was written and again when its answer came, and cancelled it at the
+    answer's end: two handles made, pushed on the loop's heap and swept off it, every request."""
+    loop = asyncio.get_running_loop()
+    armed: list[object] = []
+    real_call_at = loop.call_at
+
+    def counting(when, callback, *args, **kwargs):
+        if isinstance(getattr(callback, "__self__", None), ResponseHandler):
+            armed.append(callback)
+        return real_call_at(when, callback, *args, **kwargs)
+
+    monkeypatch.setattr(loop, "call_at", counting)  # (call_later goes through it too)
+    transport = Transport(env={})
+    try:
+        for _ in range(20):
+            resp = await transport.post_json(fake_openai.url + "/v1/chat/completions", CHAT, headers=AUTH)
+            assert resp.status == 200
+    finally:
+        await transport.aclose()
+    assert len(armed) == 1
+
+
+async def test_a_wait_after_answers_on_the_same_connection_times_out_at_its_own_timeout(fake_openai: FakeOpenAI):
+    """The timer, armed for the first request's 30 s, stays armed across the connection's requests: a wait under a
+    shorter timeout (a probe's) arms it earlier, and a silence after answers is still timed from the request."""
+    fake_openai.queue(R.reply("one"), R.reply("two"), R.Reply(hang=True))
+    transport = Transport(timeouts=Timeouts(connect=2.0, read=30.0), env={})
+    url = fake_openai.url + "/v1/chat/completions"
+    try:
+        await transport.post_json(url, CHAT, headers=AUTH)
+        await transport.post_json(url, CHAT, headers=AUTH)
+        async with asyncio.timeout(10):  # (not the 30 s the timer was armed for)
+            with pytest.raises(E.ProviderTimeoutError) as info:
+                await transport.post_json(url, CHAT, headers=AUTH, timeouts=Timeouts(connect=2.0, read=0.05))
+    finally:
+        await transport.aclose()
+    assert "the read timeout of 0.05s" in info.value.message
+    assert [r.body["model"] for r in fake_openai.requests] == ["gpt-4o"] * 3
+
+
+class Trickle:
+    """A stream that keeps talking: ``chunks`` events, ``gap`` seconds apart, then silence while ``silent``."""
+
+    def __init__(self, chunks: int, gap: float, *, silent: bool = False) -> None:
+        self.chunks, self.gap, self.silent = chunks, gap, silent
+        self.release = asyncio.Event()
+
+    async def stream(self, request: web.Request) -> web.StreamResponse:
+        resp = web.StreamResponse(headers={"Content-Type": "text/event-stream"})
+        await resp.prepare(request)
+        for n in range(self.chunks):
+            await resp.write(f"data: {n}\n\n".encode())
+            await asyncio.sleep(self.gap)
+        if self.silent:
+            await self.release.wait()
+        await resp.write_eof()
+        return resp
+
+
+@pytest.fixture
+async def trickle() -> AsyncIterator[tuple[Trickle, str]]:
+    state = Trickle(15, 0.05)
+    app = web.Application()
+    app.router.add_post("/sse", state.stream)
+    server = TestServer(app, host="127.0.0.1")
+    await server.start_server()
+    yield state, str(server.make_url("/sse"))
+    state.release.set()
+    await server.close()
+
+
+async def test_a_stream_that_keeps_talking_outlives_the_read_timeout(trickle: tuple[Trickle, str]):
+    """The read timeout bounds each silence, not the answer: 15 events 50 ms apart take longer than the 0.5 s timeout
+    (the timer fires with the wait not yet due, and arms itself again at when it is due now)."""
+    _, url = trickle
+    transport = Transport(timeouts=Timeouts(connect=2.0, read=0.5), env={})
+    try:
+        async with transport.stream_sse(url, {}, headers={}) as resp:
+            events = [event.data async for event in resp.events()]
+    finally:
+        await transport.aclose()
+    assert events == [str(n) for n in range(15)]
+
+
+async def test_a_stream_that_falls_silent_after_talking_times_out(trickle: tuple[Trickle, str]):
+    state, url = trickle
+    state.chunks, state.silent = 3, True
+    transport = Transport(timeouts=Timeouts(connect=2.0, read=0.25), env={})
+    events: list[str] = []
+    try:
+        async with asyncio.timeout(10):
+            with pytest.raises(E.ProviderTimeoutError, match="idle"):
+                async with transport.stream_sse(url, {}, headers={}) as resp:
+                    async for event in resp.events():
+                        events.append(event.data)
+    finally:
+        await transport.aclose()
+    assert events == ["0", "1", "2"]
+
+
+async def test_the_read_timer_keeps_no_calls_context(fake_openai: FakeOpenAI):
+    """The timer outlives the request that armed it: it runs in a context of its own, not in the call's (whose
+    credentials, a call's own key, it would keep for as long as it is armed)."""
+    secret: ContextVar[str] = ContextVar("secret", default="")
+    transport = Transport(env={})
+
+    async def call() -> None:
+        secret.set("sk-the-calls-own-key")
+        await transport.post_json(fake_openai.url + "/v1/chat/completions", CHAT, headers=AUTH)
+
+    try:
+        await asyncio.ensure_future(call())
+        armed = read_timers(asyncio.get_running_loop())
+        assert len(armed) == 1  # the pooled connection's timer, still armed with nothing due
+        assert armed[0]._context.get(secret, "") == ""  # type: ignore[attr-defined]
+    finally:
+        await transport.aclose()
+
+
+async def test_closing_the_transport_cancels_its_connections_read_timers(fake_openai: FakeOpenAI):
+    """Left armed, a closed connection's timer would keep its protocol (and its buffers) until it fired."""
+    transport = Transport(env={})
+    await transport.post_json(fake_openai.url + "/v1/chat/completions", CHAT, headers=AUTH)
+    loop = asyncio.get_running_loop()
+    assert read_timers(loop)
+    await transport.aclose()
+    assert read_timers(loop) == []
