@@ -126,7 +126,7 @@ async def test_a_stream_that_keeps_talking_outlives_the_read_timeout(trickle: tu
 async def test_a_stream_that_falls_silent_after_talking_times_out(trickle: tuple[Trickle, str]):
     state, url = trickle
     state.chunks, state.silent = 3, True
-    transport = Transport(timeouts=Timeouts(connect=2.0, read=0.25), env={})
+    transport = Transport(timeouts=Timeouts(connect=2.0, read=0.5), env={})
     events: list[str] = []
     try:
         async with asyncio.timeout(10):
