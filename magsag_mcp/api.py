@@ -26,7 +26,7 @@ import anyio.lowlevel
 
 from .agent_modules import Registry
 from .bridge import AgentRun, Bridge, CallingThread, ProcessBound, current_token, loop_thread_id, on_this_loop
-from .errors import InputError, LedgerError
+from .errors import InputError, MagsagError
 from .invoke_options import (
     Delegation,
     Progress,
@@ -133,7 +133,7 @@ class Skills(ProcessBound):
                 context=context,
                 progress=options.pop("progress", None),
             )
-        except LedgerError as exc:
+        except MagsagError as exc:
             if isinstance(exc.result, InvokeResult):  # the paid answer, as invoke returns answers: a dict
                 exc.result = exc.result.to_dict()
             raise

@@ -44,7 +44,9 @@ once the transport sent the attempt's request; raised before that (building the 
 
 A bug of ours outside an attempt (the cascade's bookkeeping, the result's building) is a ``MagsagError`` itself, kind
 ``error``: the call is recorded failed with what it spent, and the error, raised from the bug, names it
-(``details["exception"]``), the run and the cost. A bug pricing a sound answer fails nothing: the answer comes at an
+(``details["exception"]``), the run and the cost. So is a bug of ours writing a successful call's record (a row that
+cannot be bound): the answer paid for is attached (``.result``), and the record is kept, to be written again. A bug
+pricing a sound answer fails nothing: the answer comes at an
 unknown cost, and a warning names the bug. What the caller's progress callback raised is the caller's own, raised
 as it was.
 
@@ -130,6 +132,9 @@ class MagsagError(Exception):
     #: provider error sets it per instance; a caller's error that surfaces only once the answer is in
     #: (a schema that cannot be applied) carries it too, so the attempt is recorded at its cost.
     usage: Any = None
+    #: for the error of a call that succeeded but whose record failed (the ledger refused it, or a bug of ours kept it
+    #: out): the answer that was paid for (an InvokeResult, a dict from ``skills.invoke``), else None
+    result: Any = None
 
     def __init__(self, message: str, **details: Any) -> None:
         message = redact(message)
@@ -141,7 +146,12 @@ class MagsagError(Exception):
             self.details[k] = redact_values(v)
 
     def to_dict(self) -> dict[str, Any]:
-        return {"type": self.kind, "message": self.message, **self.details}
+        data = {"type": self.kind, "message": self.message, **self.details}
+        # the paid answer travels in every form of the error (an MCP tool error, the CLI's JSON), not only
+        # as .result in Python: its message tells the caller it is attached, and calling again pays twice
+        if self.result is not None:
+            data["result"] = self.result.to_dict() if hasattr(self.result, "to_dict") else self.result
+        return data
 
     def __reduce__(self) -> tuple[Any, ...]:
         # Pickled (a process pool sends a worker's exception back) without calling __init__ again, which
@@ -200,16 +210,6 @@ class BudgetExceeded(MagsagError):
 
 class LedgerError(MagsagError):
     kind = "ledger_error"
-    #: when only a successful call's record failed: the answer that was paid for (an InvokeResult)
-    result: Any = None
-
-    def to_dict(self) -> dict[str, Any]:
-        # the paid answer travels in every form of the error (an MCP tool error, the CLI's JSON), not only
-        # as .result in Python: its message tells the caller it is attached, and calling again pays twice
-        data = super().to_dict()
-        if self.result is not None:
-            data["result"] = self.result.to_dict() if hasattr(self.result, "to_dict") else self.result
-        return data
 
 
 class ProviderError(MagsagError):

@@ -94,6 +94,34 @@ def answer_not_recorded(exc: LedgerError, result: InvokeResult) -> LedgerError:
     return error
 
 
+def answer_not_written(bug: Exception, result: InvokeResult) -> MagsagError:
+    """A bug of ours kept a successful call's record out of the ledger (a row SQLite cannot bind, a TypeError building
+    it), not the ledger's refusal: the tree's base kind, ``error``, naming the exception, the run and what it cost, with
+    the answer that was paid for attached (``.result``). The record is kept, to be written again (see KeptRecords).
+    Before, the bare exception reached the caller: the answer was lost, and the run was recorded nowhere."""
+    error = MagsagError(
+        f"unexpected {type(bug).__name__} in magsag-mcp (a bug) writing the call's record: {excerpt(str(bug), 300)}. "
+        "The call itself succeeded and was paid for; its record is kept in memory and tried again with the next call "
+        "that records and when the service closes, which names it if it is still not written. The answer is attached "
+        "to this error (.result): calling again would pay twice. Please report it to magsag-mcp's maintainers with "
+        "the traceback logged under magsag_mcp.service",
+        exception=type(bug).__name__,
+    )
+    call_failed(error, result.run_id, result.attempts)
+    error.result = result
+    return error
+
+
+def record_bug(bug: Exception) -> MagsagError:
+    """What a bug of ours writing a failed (or cancelled) call's record is, in that call's error (``record_error``)."""
+    return MagsagError(
+        f"unexpected {type(bug).__name__} in magsag-mcp (a bug) writing the call's record: {excerpt(str(bug), 300)}; "
+        "the record is kept in memory and tried again with the next call that records and when the service closes. "
+        "Please report it to magsag-mcp's maintainers with the traceback logged under magsag_mcp.service",
+        exception=type(bug).__name__,
+    )
+
+
 def call_failed(exc: MagsagError, run_id: str, attempts: list[AttemptRecord]) -> None:
     """Give a failed call's error what a caller needs to act on it, as a result would: the run it was
     recorded under (``run_id``) and what the call cost (``cost_usd``, every attempt; None when any
@@ -150,4 +178,3 @@ def bug_error(bug: Exception) -> MagsagError:
         "under magsag_mcp.service",
         exception=type(bug).__name__,
     )
-

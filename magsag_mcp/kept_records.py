@@ -3,6 +3,9 @@
 A record refused for a passing cause (the ledger locked past its timeout, a full disk) is kept and written
 before the next record and at close, so that a paid call's spend is not lost with the error. A record that
 can never be written (a running total past what the ledger stores) is not kept: it would fail every next one.
+A record a bug of ours keeps out of the ledger (a row SQLite cannot bind, a TypeError building it) is kept too,
+but tried apart from the others, so that it fails none of them: its spend is not forgotten (its budget reservation
+stays counted until it lands), and the close names it if it never does.
 """
 
 from __future__ import annotations
@@ -13,7 +16,9 @@ from collections.abc import Iterator
 from functools import partial
 from typing import TYPE_CHECKING, Any
 
-from .errors import LedgerError, MagsagError, redacting_logger
+import anyio
+
+from .errors import LedgerError, MagsagError, excerpt, redacting_logger
 from .invoke_result import call_cost
 from .records import AttemptRecord, RunRecord
 
@@ -49,6 +54,14 @@ class KeptRecords:
                     await self._write_apart(pending)
                     return
                 raise
+            except Exception:  # a bug of ours writing a record, not the ledger refusing it: which, it does not say
+                if not earlier:
+                    self.pending[:0] = pending  # kept, as the service says: tried again, and named at close
+                    raise
+                log.warning(
+                    "a bug in magsag-mcp failed the write of %d calls' records: each is written apart", len(pending)
+                )
+                await self._write_apart(pending)
 
     async def write_at_close(self) -> None:
         """The kept records' last write, as the service closes. Refused again, they are lost with the service:
@@ -61,35 +74,68 @@ class KeptRecords:
                 raise
             lost, self.pending = self.pending, []
             raise lost_error(exc, lost) from None
+        except Exception as bug:
+            log.error("a bug in magsag-mcp kept calls' records out of the ledger as the service closes", exc_info=bug)
+            lost, self.pending = self.pending, []
+            unwritten = MagsagError(
+                f"unexpected {type(bug).__name__} in magsag-mcp (a bug) writing a call's record: "
+                f"{excerpt(str(bug), 300)}",
+                exception=type(bug).__name__,
+            )
+            raise lost_error(
+                unwritten, lost, "a bug of magsag-mcp's kept out of the ledger, and kept out again"
+            ) from bug
 
     def _gone(self, pending: list[Kept], exc: BaseException) -> None:
         """``pending``'s write failed after its caller was cancelled (a client's cancel while the record waited
         for a locked ledger): they are kept as if it had heard, rather than lost with nobody told. Records too
         large to fit are kept only with others, which the next write then tries one at a time."""
-        kept = isinstance(exc, LedgerError) and (not exc.details.get("overflow") or len(pending) > 1)
+        # a bug of ours writing one (not the ledger refusing it) keeps them too: the next write tries them apart
+        kept = not (isinstance(exc, LedgerError) and exc.details.get("overflow")) or len(pending) > 1
         if kept:
             self.pending[:0] = pending
         what = "kept, to be written with the next record or at close" if kept else "lost"
         run_id = pending[-1][0].run_id
-        log.warning("run %s: its record was refused after its caller was cancelled, and %s: %s", run_id, what, exc)
+        bug = None if isinstance(exc, LedgerError) else exc  # its traceback, to report
+        log.warning(
+            "run %s: its record was refused after its caller was cancelled, and %s: %s", run_id, what, exc, exc_info=bug
+        )
 
     async def _write_apart(self, pending: list[Kept]) -> None:
-        """``pending`` refused as too large for the ledger, each tried alone, oldest first: one that cannot fit
-        is dropped (the caller's own raises), one refused for another reason is kept with those after it."""
-        for i, (run, attempts, error) in enumerate(pending):
+        """``pending``, whose write together failed for one of them (too large for the ledger, or a bug of ours:
+        which, the error does not say), each tried alone, oldest first. One that cannot fit is dropped; one a bug
+        fails is kept, to be tried again; one refused for another reason is kept with those after it. The last one's
+        own failure is raised (the caller's). Shielded: a caller cancelled midway lost the records not yet tried."""
+        failed: list[Kept] = []
+        last = len(pending) - 1
+        with anyio.CancelScope(shield=True):
             try:
-                await self.ledger.record_call(run, attempts, error=error)
-            except LedgerError as exc:
-                if not exc.details.get("overflow"):
-                    self.pending[:0] = pending[i:]
-                    raise
-                if i == len(pending) - 1:
-                    raise
-                log.warning("run %s is not recorded, and not kept: %s", run.run_id, exc.message)
+                for i, (run, attempts, error) in enumerate(pending):
+                    try:
+                        await self.ledger.record_call(run, attempts, error=error)
+                    except LedgerError as exc:
+                        if not exc.details.get("overflow"):
+                            failed += pending[i:]
+                            raise
+                        if i == last:
+                            raise
+                        log.warning("run %s is not recorded, and not kept: %s", run.run_id, exc.message)
+                    except Exception as bug:
+                        failed.append(pending[i])
+                        if i == last:
+                            raise
+                        log.error(
+                            "run %s: a bug in magsag-mcp keeps its record out of the ledger; kept, to be tried again",
+                            run.run_id,
+                            exc_info=bug,
+                        )
+            finally:
+                self.pending[:0] = failed
 
 
-def lost_error(exc: LedgerError, lost: list[Kept]) -> LedgerError:
-    """``exc``, the ledger's refusal at close, with the records it leaves unwritten: each run, what it cost."""
+def lost_error(exc: MagsagError, lost: list[Kept], why: str = "the ledger had refused, refused again") -> MagsagError:
+    """``exc``, the ledger's refusal at close (or a bug of ours writing a record then), with the records it leaves
+    unwritten: each run, what it cost. The error is of ``exc``'s class."""
     runs: list[dict[str, Any]] = []
     for run, attempts, _ in lost:
         cost = call_cost(attempts)
@@ -117,8 +163,8 @@ def lost_error(exc: LedgerError, lost: list[Kept]) -> LedgerError:
     if n > len(named):
         shown += f", and {n - len(named)} more (lost_runs)"
     which = f"{n} call's record" if n == 1 else f"{n} calls' records"
-    return LedgerError(
-        f"{exc.message}. The service closed holding {which} the ledger had refused, refused again: lost, so the "
+    return type(exc)(
+        f"{exc.message}. The service closed holding {which} {why}: lost, so the "
         f"ledger's totals and budget limits do not count {'it' if n == 1 else 'them'}: {shown}; each that reached "
         "a provider is logged whole",
         **{**exc.details, "lost_runs": runs},

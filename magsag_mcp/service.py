@@ -32,10 +32,12 @@ from .exact_money import exact_money
 from .invoke_result import (
     InvokeResult,
     answer_not_recorded,
+    answer_not_written,
     bug_error,
     call_cost,
     call_failed,
     callback_error,
+    record_bug,
     run_status,
 )
 from .kept_records import KeptRecords, closing_after
@@ -340,6 +342,9 @@ class Service(RouteExplanation, LedgerReads, LoopBound):
                 await self._record(run, outcome.attempts, "ok")
             except LedgerError as exc:
                 raise answer_not_recorded(exc, result) from None
+            except Exception as bug:  # ours, writing the record: the answer and what it cost go on, the record is kept
+                log.error("run %s: a bug in magsag-mcp kept the call's record out of the ledger", run_id, exc_info=bug)
+                raise answer_not_written(bug, result) from bug
         finally:
             self._in_flight -= 1
             if task is not None:
@@ -384,15 +389,26 @@ class Service(RouteExplanation, LedgerReads, LoopBound):
     async def _record_failed(
         self, run: RunRecord, attempts: list[AttemptRecord], status: str, error: MagsagError | None = None
     ) -> None:
-        """The record of a call that failed (or was cancelled). Refused by the ledger, it is kept (written with the
-        next record, or at close) and the call's own error still reaches the caller, with the refusal in it
-        (``record_error``): the ledger's error in its place said the ledger was locked, not what to fix."""
+        """The record of a call that failed (or was cancelled). Refused by the ledger, or kept out of it by a bug of
+        ours, it is kept (written with the next record, or at close) and the call's own error still reaches the
+        caller, with the refusal in it (``record_error``): the ledger's error in its place said the ledger was
+        locked, not what to fix (and a bug's bare TypeError took the place of the call's own error, or of its
+        cancellation)."""
         try:
             await self._record(run, attempts, status, error)
         except LedgerError as refused:
             log.warning("run %s ended %s and its record is not yet written: %s", run.run_id, status, refused.message)
             if error is not None:
                 error.details["record_error"] = refused.to_dict()
+        except Exception as bug:  # ours, writing the record (kept, to be tried again): the call's own error goes on
+            log.error(
+                "run %s ended %s and a bug in magsag-mcp kept its record out of the ledger",
+                run.run_id,
+                status,
+                exc_info=bug,
+            )
+            if error is not None:
+                error.details["record_error"] = record_bug(bug).to_dict()
 
     async def _record(
         self, run: RunRecord, attempts: list[AttemptRecord], status: str, error: MagsagError | None = None

@@ -1,0 +1,121 @@
+"""A bug of magsag-mcp's while writing a call's record (not the ledger refusing it: a row that cannot be bound, a
+TypeError building it). Before: a successful call raised the bare exception, its paid answer lost and its run
+recorded nowhere (only an expired budget reservation ever counted it), and the records the ledger had refused
+earlier, written in the same transaction, were dropped with it. Now the bad record is kept apart from the others
+(which are written) and kept to be tried again, the caller gets an error of kind ``error`` with the run, what it
+cost and the answer, and the traceback is logged without secrets."""
+
+from __future__ import annotations
+
+import sqlite3
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from magsag_mcp import errors as E
+from magsag_mcp.ledger import writes
+from magsag_mcp.service import Service
+
+CATALOG = Path(__file__).resolve().parent.parent / "catalog"
+ENV = {"MAGSAG_PROVIDER": "fake"}
+PAYLOAD = {"data": "the paid answer", "model_config": {"model": "fake:echo"}}
+KEY = "sk-proj-4bC9dEf01aZ7kLm2nOp3QrSt"  # a bug's message may quote anything it held, a key included
+pytestmark = [pytest.mark.anyio, pytest.mark.usefixtures("fake_scripts")]
+
+_real_attempt_row = writes._attempt_row
+
+
+def _unbindable(a: Any, cost: Any, bound: Any) -> tuple[Any, ...]:
+    """The rows of run ``r-bad`` hold a value SQLite cannot bind (a service tier left as the vendor's object)."""
+    row = _real_attempt_row(a, cost, bound)
+    return row if a.run_id != "r-bad" else (*row[:23], {"tier": KEY}, *row[24:])
+
+
+def _raising(a: Any, cost: Any, bound: Any) -> tuple[Any, ...]:
+    """Building run ``r-bad``'s rows raises (a bug of ours in the write path)."""
+    if a.run_id == "r-bad":
+        raise TypeError(f"unsupported operand type(s) for +: 'int' and 'NoneType' (key {KEY})")
+    return _real_attempt_row(a, cost, bound)
+
+
+BUGS = pytest.mark.parametrize("bug", [_unbindable, _raising], ids=["cannot-be-bound", "raises"])
+
+
+def _runs(db: Path) -> list[tuple[Any, ...]]:
+    return sqlite3.connect(db).execute("SELECT run_id, status, calls FROM runs ORDER BY run_id").fetchall()
+
+
+@BUGS
+async def test_a_bug_writing_a_paid_calls_record_keeps_the_answer_and_names_the_run(
+    tmp_path: Path, monkeypatch, caplog, bug: Any
+):
+    monkeypatch.setattr(writes, "_attempt_row", bug)
+    db = tmp_path / "l.db"
+    svc = await Service.open(catalog=CATALOG, db=db, env=ENV)
+    with pytest.raises(E.MagsagError) as info:
+        await svc.invoke_skill("skill.analysis", PAYLOAD, run_id="r-bad")
+    err = info.value
+    assert not isinstance(err, E.LedgerError) and err.kind == "error"
+    assert err.run_id == "r-bad" and err.cost_usd is not None  # what it spent (the fake provider: $0)
+    assert "the paid answer" in err.result.output and "calling again would pay twice" in err.message
+    data = err.to_dict()
+    assert (data["run_id"], data["cost_unknown"]) == ("r-bad", False) and "the paid answer" in data["result"]["text"]
+    assert data["exception"] in ("TypeError", "ProgrammingError") and err.__cause__ is not None
+    assert "Traceback" in caplog.text and KEY[8:20] not in caplog.text + str(data)
+    assert [k[0].run_id for k in svc._kept.pending] == ["r-bad"]  # kept to be tried again, not forgotten
+    # the next call is not failed by it: its record is written apart, and the bad one kept again
+    out = await svc.invoke_skill("skill.analysis", PAYLOAD, run_id="r-next")
+    assert out.run_id == "r-next" and [k[0].run_id for k in svc._kept.pending] == ["r-bad"]
+    assert _runs(db) == [("r-next", "ok", 1)]
+    with pytest.raises(E.MagsagError) as closing:  # still unwritable at close: named as lost, with its cost
+        await svc.aclose()
+    assert "r-bad ($0)" in closing.value.message and closing.value.details["lost_runs"][0]["run_id"] == "r-bad"
+
+
+@BUGS
+async def test_one_bad_record_does_not_drop_the_records_kept_before_it(tmp_path: Path, monkeypatch, bug: Any):
+    db = tmp_path / "l.db"
+    svc = await Service.open(catalog=CATALOG, db=db, env=ENV)
+    real = svc.ledger.record_call
+    refusals = iter([True])
+
+    async def record_call(*args: Any, **kw: Any) -> None:
+        if next(refusals, False):  # the first record refused (a locked ledger): kept, to go with the next
+            raise E.LedgerError("the ledger at l.db stayed locked for 30s by another process", db="l.db")
+        await real(*args, **kw)
+
+    svc.ledger.record_call = record_call  # type: ignore[method-assign]
+    try:
+        with pytest.raises(E.LedgerError, match="calling again would pay twice"):
+            await svc.invoke_skill("skill.analysis", PAYLOAD, run_id="r-kept")
+        monkeypatch.setattr(writes, "_attempt_row", bug)
+        with pytest.raises(E.MagsagError) as info:  # written with r-kept's, in one transaction, which it failed
+            await svc.invoke_skill("skill.analysis", PAYLOAD, run_id="r-bad")
+        assert info.value.run_id == "r-bad" and not isinstance(info.value, E.LedgerError)
+        assert _runs(db) == [("r-kept", "ok", 1)]  # before: dropped, recorded nowhere
+        assert [k[0].run_id for k in svc._kept.pending] == ["r-bad"]
+        monkeypatch.undo()  # the bug fixed (a transient one): the kept record lands with the next
+        await svc.invoke_skill("skill.analysis", PAYLOAD, run_id="r-next")
+        assert svc._kept.pending == []
+    finally:
+        await svc.aclose()
+    assert _runs(db) == [("r-bad", "ok", 1), ("r-kept", "ok", 1), ("r-next", "ok", 1)]
+
+
+async def test_a_bug_writing_a_failed_calls_record_leaves_the_calls_own_error(tmp_path: Path, monkeypatch, caplog):
+    # the call's own error (what to fix) goes on, the bug in it as record_error: before, a bare TypeError took its place
+    monkeypatch.setattr(writes, "_attempt_row", _raising)
+    db = tmp_path / "l.db"
+    svc = await Service.open(catalog=CATALOG, db=db, env=ENV)
+    try:
+        payload = {"data": "x", "model_config": {"model": "fake:fail-bad-request"}}
+        with pytest.raises(E.BadRequestError) as info:
+            await svc.invoke_skill("skill.analysis", payload, run_id="r-bad")
+        record_error = info.value.details["record_error"]
+        assert record_error["type"] == "error" and record_error["exception"] == "TypeError"
+        assert "Traceback" in caplog.text and KEY[8:20] not in caplog.text + str(info.value.to_dict())
+        monkeypatch.undo()
+    finally:
+        await svc.aclose()  # the kept record lands at close
+    assert _runs(db) == [("r-bad", "error", 1)]
