@@ -34,13 +34,14 @@ Kept = tuple[RunRecord, list[AttemptRecord], MagsagError | None]
 class KeptRecords:
     def __init__(self, ledger: Ledger) -> None:
         self.ledger = ledger
-        #: records the ledger refused, oldest first
+        #: records the ledger refused (or a bug of ours kept out of it), oldest first
         self.pending: list[Kept] = []
 
     async def write(self, *records: Kept, alone: bool = False) -> None:
         """The records the ledger refused earlier, oldest first, then ``records``: one transaction. They
         leave the kept list once handed over (a queued write runs even if its caller is cancelled, and
-        two calls recording at once must not both write one), and go back only if the ledger refuses."""
+        two calls recording at once must not both write one), and go back only if the ledger refuses or a bug of ours
+        fails the write (then each is tried apart: one bad record keeps only itself out)."""
         pending, self.pending = [*self.pending, *records], []
         if pending:
             *earlier, (run, attempts, error) = pending

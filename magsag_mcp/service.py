@@ -100,8 +100,8 @@ class Service(RouteExplanation, LedgerReads, LoopBound):
         self._calls: dict[asyncio.Task[Any], int] = {}
         #: set by aclose while it waits for cancelled calls to record themselves
         self._drained: asyncio.Event | None = None
-        #: records the ledger refused (locked past its timeout, disk full): written before the next
-        #: record and at close, so that a paid call's spend is not lost with the error
+        #: records the ledger refused (locked past its timeout, disk full) or a bug of ours kept out of it: written
+        #: before the next record and at close, so that a paid call's spend is not lost with the error
         self._kept = KeptRecords(ledger)
         #: set when aclose begins: a call started from then on is refused before anything is sent
         self._closing = False

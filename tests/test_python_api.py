@@ -157,6 +157,27 @@ def test_a_paid_answer_the_ledger_refused_is_attached_as_invoke_returns_it(mg: M
     assert isinstance(info.value.result, dict) and info.value.result["model"] == "echo"
 
 
+def test_a_paid_answer_a_bug_kept_out_of_the_ledger_is_attached_as_invoke_returns_it(mg: Magsag, monkeypatch):
+    # A bug of ours writing the record (not the ledger refusing it): before, invoke raised the bare TypeError and the
+    # paid answer was lost; now an error of kind "error" naming the run, with the answer as invoke returns it
+    from magsag_mcp import LedgerError, MagsagError
+
+    real, bugs = mg.service.ledger.record_call, iter([True])
+
+    async def buggy(*args, **kwargs):
+        if next(bugs, False):
+            raise TypeError("a row that cannot be built")
+        await real(*args, **kwargs)
+
+    monkeypatch.setattr(mg.service.ledger, "record_call", buggy)
+    payload = {"data": "x", "model_config": {"model": "fake:echo"}}
+    with pytest.raises(MagsagError, match="calling again would pay twice") as info:
+        mg.skills.invoke("skill.analysis", payload, run_id="r-bug")
+    assert not isinstance(info.value, LedgerError) and info.value.kind == "error" and info.value.run_id == "r-bug"
+    result = info.value.result
+    assert isinstance(result, dict) and result["model"] == "echo" and result["run_id"] == "r-bug"
+
+
 def test_explain_takes_the_context_invoke_takes(tmp_path: Path, fake_scripts: None):
     # Before: explain(skill, payload, context=...) was a TypeError, so a call routed by context (a tier, a
     # preferred model) could not be previewed as it would be made.

@@ -15,7 +15,10 @@ import pytest
 
 from magsag_mcp import errors as E
 from magsag_mcp.ledger import writes
+from magsag_mcp.ledger.money import to_pusd
 from magsag_mcp.service import Service
+from tests.fakes import openai_replies as R
+from tests.fakes.openai_server import DEFAULT_KEY, FakeOpenAI
 
 CATALOG = Path(__file__).resolve().parent.parent / "catalog"
 ENV = {"MAGSAG_PROVIDER": "fake"}
@@ -119,3 +122,39 @@ async def test_a_bug_writing_a_failed_calls_record_leaves_the_calls_own_error(tm
     finally:
         await svc.aclose()  # the kept record lands at close
     assert _runs(db) == [("r-bad", "error", 1)]
+
+
+async def test_a_kept_records_reservation_counts_the_call_until_the_record_lands(
+    fake_openai: FakeOpenAI, tmp_path: Path, monkeypatch
+):
+    # the shipped catalog's cost limits reserve each attempt's worst case; the reservation goes only with the record
+    fake_openai.queue(R.reply("the paid answer", usage=R.tokens(1000, 100)), R.reply("second"))
+    env = {"OPENAI_BASE_URL": fake_openai.url + "/v1", "OPENAI_API_KEY": DEFAULT_KEY}
+    payload = {"data": "x", "model_config": {"provider": "openai", "model": "gpt-4o"}}
+    db = tmp_path / "l.db"
+    monkeypatch.setattr(writes, "_attempt_row", _raising)
+    svc = await Service.open(catalog=CATALOG, db=db, env=env)
+    try:
+        with pytest.raises(E.MagsagError) as info:
+            await svc.invoke_skill("skill.analysis", payload, run_id="r-bad", agent="a")
+        spent = info.value.cost_usd
+        assert spent is not None and spent > 0 and info.value.result.output == "the paid answer"
+        conn = sqlite3.connect(db)
+        assert conn.execute("SELECT COUNT(*) FROM budget_reservations").fetchone()[0] == 1  # still counted
+        monkeypatch.undo()
+        await svc.invoke_skill("skill.analysis", payload, run_id="r-next", agent="a")
+    finally:
+        await svc.aclose()
+    assert conn.execute("SELECT COUNT(*) FROM budget_reservations").fetchone()[0] == 0
+    (cost,) = conn.execute("SELECT cost_pusd FROM runs WHERE run_id = 'r-bad'").fetchone()
+    assert cost == to_pusd(spent)  # recorded at what it cost, once
+
+
+async def test_an_mcp_client_gets_the_bug_with_the_run_its_cost_and_the_answer(client, monkeypatch):
+    monkeypatch.setattr(writes, "_attempt_row", _raising)
+    res = await client.call_tool("invoke_skill", {"skill_id": "skill.analysis", "payload": PAYLOAD, "run_id": "r-bad"})
+    assert res.is_error
+    err = res.structured_content["error"]
+    assert (err["type"], err["exception"], err["run_id"]) == ("error", "TypeError", "r-bad")
+    assert err["cost_usd"] is not None and "the paid answer" in err["result"]["text"]
+    assert KEY[8:20] not in str(res.content)
