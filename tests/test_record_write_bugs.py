@@ -158,3 +158,19 @@ async def test_an_mcp_client_gets_the_bug_with_the_run_its_cost_and_the_answer(c
     assert (err["type"], err["exception"], err["run_id"]) == ("error", "TypeError", "r-bad")
     assert err["cost_usd"] is not None and "the paid answer" in err["result"]["text"]
     assert KEY[8:20] not in str(res.content)
+
+
+def test_a_record_a_bug_failed_after_its_caller_was_cancelled_is_kept(caplog):
+    # the write's failure handed back once its caller was gone (see Ledger.submit's refused): a bug's was "lost", the
+    # paid call recorded nowhere and its traceback nowhere; now kept as a refusal is, for the next write to try apart
+    from magsag_mcp.kept_records import KeptRecords
+    from magsag_mcp.records import RunRecord
+
+    kept = KeptRecords(ledger=None)  # type: ignore[arg-type]  # (handing back touches no ledger)
+    record = (RunRecord("r-bad", None, "skill.analysis", 0.0), [], None)
+    try:
+        raise TypeError(f"a row that cannot be built (key {KEY})")
+    except TypeError as bug:
+        kept._gone([record], bug)
+    assert kept.pending == [record]
+    assert "kept, to be written" in caplog.text and "Traceback" in caplog.text and KEY[8:20] not in caplog.text
