@@ -76,6 +76,8 @@ class KeptRecords:
             lost, self.pending = self.pending, []
             raise lost_error(exc, lost) from None
         except Exception as bug:
+            if not self.pending:
+                raise
             log.error("a bug in magsag-mcp kept calls' records out of the ledger as the service closes", exc_info=bug)
             lost, self.pending = self.pending, []
             unwritten = MagsagError(

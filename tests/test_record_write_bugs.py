@@ -174,3 +174,18 @@ def test_a_record_a_bug_failed_after_its_caller_was_cancelled_is_kept(caplog):
         kept._gone([record], bug)
     assert kept.pending == [record]
     assert "kept, to be written" in caplog.text and "Traceback" in caplog.text and KEY[8:20] not in caplog.text
+
+
+def test_the_cli_prints_the_bug_with_the_answer_and_what_the_close_lost(tmp_path: Path, monkeypatch, capsys):
+    import json
+
+    from magsag_mcp.cli import main
+
+    monkeypatch.setattr(writes, "_attempt_row", _raising)
+    monkeypatch.setenv("MAGSAG_DB", str(tmp_path / "cli.db"))
+    monkeypatch.setenv("MAGSAG_CATALOG", str(CATALOG))
+    assert main(["invoke", "skill.analysis", "--payload", json.dumps(PAYLOAD), "--run-id", "r-bad"]) == 1
+    err = json.loads(capsys.readouterr().err)["error"]
+    assert (err["type"], err["exception"], err["run_id"]) == ("error", "TypeError", "r-bad")
+    assert "the paid answer" in err["result"]["text"]  # (before: a traceback, the answer lost)
+    assert err["closing_error"]["lost_runs"][0]["run_id"] == "r-bad"  # the close could not write it either: named
