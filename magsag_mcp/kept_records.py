@@ -36,6 +36,9 @@ class KeptRecords:
         self.ledger = ledger
         #: records the ledger refused (or a bug of ours kept out of it), oldest first
         self.pending: list[Kept] = []
+        #: the runs of kept records whose bug's traceback is logged: tried again with every next record, each
+        #: failure logged it again (a traceback for every call the service made after it)
+        self._bug_logged: set[str] = set()
 
     async def write(self, *records: Kept, alone: bool = False) -> None:
         """The records the ledger refused earlier, oldest first, then ``records``: one transaction. They
@@ -58,6 +61,7 @@ class KeptRecords:
             except Exception:  # a bug of ours writing a record, not the ledger refusing it: which, it does not say
                 if not earlier:
                     self.pending[:0] = pending  # kept, as the service says: tried again, and named at close
+                    self._bug_logged.add(run.run_id)  # (by the service, which raises it)
                     raise
                 log.warning(
                     "a bug in magsag-mcp failed the write of %d calls' records: each is written apart", len(pending)
@@ -116,6 +120,7 @@ class KeptRecords:
                 for i, (run, attempts, error) in enumerate(pending):
                     try:
                         await self.ledger.record_call(run, attempts, error=error)
+                        self._bug_logged.discard(run.run_id)
                     except LedgerError as exc:
                         if not exc.details.get("overflow"):
                             failed += pending[i:]
@@ -126,11 +131,16 @@ class KeptRecords:
                     except Exception as bug:
                         failed.append(pending[i])
                         if i == last:
+                            self._bug_logged.add(run.run_id)  # (by the service, which raises it)
                             raise
+                        logged = run.run_id in self._bug_logged
+                        self._bug_logged.add(run.run_id)
                         log.error(
-                            "run %s: a bug in magsag-mcp keeps its record out of the ledger; kept, to be tried again",
+                            "run %s: a bug in magsag-mcp keeps its record out of the ledger (%s); kept, to be tried "
+                            "again",
                             run.run_id,
-                            exc_info=bug,
+                            type(bug).__name__,
+                            exc_info=None if logged else bug,
                         )
             finally:
                 self.pending[:0] = failed

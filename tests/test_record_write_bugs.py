@@ -71,6 +71,7 @@ async def test_a_bug_writing_a_paid_calls_record_keeps_the_answer_and_names_the_
     out = await svc.invoke_skill("skill.analysis", PAYLOAD, run_id="r-next")
     assert out.run_id == "r-next" and [k[0].run_id for k in svc._kept.pending] == ["r-bad"]
     assert _runs(db) == [("r-next", "ok", 1)]
+    assert caplog.text.count("Traceback") == 1  # the bug's, once: not again for every call after it
     with pytest.raises(E.MagsagError) as closing:  # still unwritable at close: named as lost, with its cost
         await svc.aclose()
     assert "r-bad ($0)" in closing.value.message and closing.value.details["lost_runs"][0]["run_id"] == "r-bad"
