@@ -89,9 +89,14 @@ class KeptRecords:
                 f"{excerpt(str(bug), 300)}",
                 exception=type(bug).__name__,
             )
-            raise lost_error(
-                unwritten, lost, "a bug of magsag-mcp's kept out of the ledger, and kept out again"
-            ) from bug
+            raise lost_error(unwritten, lost, _KEPT_OUT) from bug
+        if self.pending:  # kept out by a bug, and tried apart from a later record, which was written: quietly lost
+            lost, self.pending = self.pending, []
+            unwritten = MagsagError(
+                "a bug in magsag-mcp kept calls' records out of the ledger (its traceback is logged under "
+                "magsag_mcp.service)"
+            )
+            raise lost_error(unwritten, lost, _KEPT_OUT)
 
     def _gone(self, pending: list[Kept], exc: BaseException) -> None:
         """``pending``'s write failed after its caller was cancelled (a client's cancel while the record waited
@@ -144,6 +149,10 @@ class KeptRecords:
                         )
             finally:
                 self.pending[:0] = failed
+
+
+#: what the close says of the records a bug kept out of the ledger (see :func:`lost_error`)
+_KEPT_OUT = "a bug of magsag-mcp's kept out of the ledger, and kept out again"
 
 
 def lost_error(exc: MagsagError, lost: list[Kept], why: str = "the ledger had refused, refused again") -> MagsagError:

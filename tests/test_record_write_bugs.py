@@ -190,3 +190,30 @@ def test_the_cli_prints_the_bug_with_the_answer_and_what_the_close_lost(tmp_path
     assert (err["type"], err["exception"], err["run_id"]) == ("error", "TypeError", "r-bad")
     assert "the paid answer" in err["result"]["text"]  # (before: a traceback, the answer lost)
     assert err["closing_error"]["lost_runs"][0]["run_id"] == "r-bad"  # the close could not write it either: named
+
+
+async def test_a_close_names_a_bad_record_kept_before_one_it_writes(tmp_path: Path, monkeypatch):
+    # at close, r-bad (a bug keeps it out) is tried apart from r-locked (refused once by a locked ledger), which lands:
+    # the close ended quietly, and r-bad was lost with the service, with nobody told
+    monkeypatch.setattr(writes, "_attempt_row", _raising)
+    db = tmp_path / "l.db"
+    svc = await Service.open(catalog=CATALOG, db=db, env=ENV)
+    real, refusals = svc.ledger.record_call, iter([True])
+
+    async def record_call(run: Any, *args: Any, **kw: Any) -> None:
+        if run.run_id == "r-locked" and not kw.get("earlier") and next(refusals, False):  # its first write alone
+            raise E.LedgerError("the ledger at l.db stayed locked for 30s by another process", db="l.db")
+        await real(run, *args, **kw)
+
+    with pytest.raises(E.MagsagError):
+        await svc.invoke_skill("skill.analysis", PAYLOAD, run_id="r-bad")
+    svc.ledger.record_call = record_call  # type: ignore[method-assign]
+    with pytest.raises(E.LedgerError, match="calling again would pay twice"):
+        await svc.invoke_skill("skill.analysis", PAYLOAD, run_id="r-locked")
+    assert [k[0].run_id for k in svc._kept.pending] == ["r-bad", "r-locked"]
+    with pytest.raises(E.MagsagError) as closing:
+        await svc.aclose()
+    assert "r-bad ($0)" in closing.value.message and [r["run_id"] for r in closing.value.details["lost_runs"]] == [
+        "r-bad"
+    ]
+    assert _runs(db) == [("r-locked", "ok", 1)]
