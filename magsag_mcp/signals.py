@@ -90,7 +90,8 @@ def exit_status() -> int:
 
 @contextlib.contextmanager
 def writing_output(fd: int) -> Iterator[None]:
-    """Around a write to the process's output (``fd``, stdout's), which SIGTERM ends if it is blocked.
+    """Around a write to the process's output (``fd``: stdout's, or a named pipe's that ``--output`` names), which
+    SIGTERM ends if it is blocked.
 
     A write into a pipe whose reader stopped reading (``magsag data query --format csv | consumer``, the consumer
     stuck or stopped) blocks while the pipe is full. SIGTERM interrupts it, and is taken as Ctrl-C, which asyncio's

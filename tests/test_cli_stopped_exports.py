@@ -45,11 +45,11 @@ def _filled(db: Path) -> None:
     anyio.run(fill)
 
 
-def _export(db: Path, fmt: str, sigint: Any = signal.SIG_DFL) -> subprocess.Popen[bytes]:
+def _export(db: Path, fmt: str, sigint: Any = signal.SIG_DFL, *more: str) -> subprocess.Popen[bytes]:
     cli = "import sys; from magsag_mcp.cli import main; sys.exit(main(sys.argv[1:]))"
     keep = {k: v for k, v in os.environ.items() if not k.startswith("MAGSAG_")}
     return subprocess.Popen(
-        [sys.executable, "-c", cli, "data", "query", "--db", str(db), "--format", fmt],
+        [sys.executable, "-c", cli, "data", "query", "--db", str(db), "--format", fmt, *more],
         env={**keep, "PYTHONPATH": str(ROOT)},
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
@@ -109,10 +109,12 @@ def test_sigterm_stops_a_background_export_blocked_on_a_full_pipe(tmp_path: Path
     _stopped_while_blocked(tmp_path, fmt, signal.SIGTERM, sigint=signal.SIG_IGN)
 
 
-def _stopped_while_blocked(tmp_path: Path, fmt: str, signum: int, sigint: Any = signal.SIG_DFL) -> None:
+def _stopped_while_blocked(
+    tmp_path: Path, fmt: str, signum: int, sigint: Any = signal.SIG_DFL, *more: str
+) -> None:
     db = tmp_path / "audit.db"
     _filled(db)
-    proc = _export(db, fmt, sigint)
+    proc = _export(db, fmt, sigint, *more)
     try:
         assert proc.stdout is not None
         assert proc.stdout.read(1)  # it has begun writing; nothing more is read: the pipe fills
@@ -148,3 +150,84 @@ def test_an_export_whose_reader_left_ends_quietly(tmp_path: Path, fmt: str):
     assert proc.returncode == 0, err.decode(errors="replace")
     assert err == b""
     _ledger_whole(db)
+
+
+@pytest.mark.skipif(sys.platform == "win32", reason="SIGTERM and pipes as POSIX has them")
+@pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGINT])
+def test_an_export_to_output_dev_stdout_blocked_on_a_full_pipe_stops_as_stdouts_does(tmp_path: Path, signum: int):
+    """``--output /dev/stdout`` into a pipe: it resolved (through /proc/self/fd/1) to no file, "pipe:[...]", and the
+    export failed at once ("No such file or directory") where the guide's plain stdout works; once written, it must
+    stop on a full pipe as stdout does."""
+    _stopped_while_blocked(tmp_path, "csv", signum, signal.SIG_DFL, "--output", "/dev/stdout")
+
+
+@pytest.mark.skipif(sys.platform == "win32", reason="pipes as POSIX has them")
+@pytest.mark.parametrize("fmt", ["csv", "json"])
+def test_an_export_to_output_dev_stdout_is_the_export_written_to_stdout(tmp_path: Path, fmt: str):
+    db = tmp_path / "audit.db"
+    _filled(db)
+    plain, named = _export(db, fmt), _export(db, fmt, signal.SIG_DFL, "--output", "/dev/stdout")
+    try:
+        out, err = plain.communicate(timeout=60)
+        named_out, named_err = named.communicate(timeout=60)
+    finally:
+        plain.kill()
+        named.kill()
+    assert named.returncode == 0, named_err.decode(errors="replace")
+    assert named_out == out and out
+    _ledger_whole(db)
+
+
+@pytest.mark.skipif(sys.platform == "win32", reason="named pipes and SIGTERM as POSIX has them")
+@pytest.mark.parametrize(("signum", "sigint"), [(signal.SIGTERM, signal.SIG_DFL), (signal.SIGTERM, signal.SIG_IGN)])
+def test_an_export_to_a_named_pipe_whose_reader_stopped_stops_on_sigterm(tmp_path: Path, signum: int, sigint: Any):
+    """``--output FIFO`` is written in place, as a pipe: a write blocked on its stopped reader was not ended by
+    SIGTERM, as stdout's is, and the export waited on it until it was killed."""
+    db, fifo = tmp_path / "audit.db", tmp_path / "audit.fifo"
+    _filled(db)
+    os.mkfifo(fifo)
+    reader = os.open(fifo, os.O_RDONLY | os.O_NONBLOCK)  # there before the export opens it: its open does not wait
+    proc = _export(db, "csv", sigint, "--output", str(fifo))
+    try:
+        for _ in range(600):  # until it has begun writing; nothing more is read: the pipe fills
+            try:
+                if os.read(reader, 1):
+                    break
+            except BlockingIOError:
+                pass
+            assert proc.poll() is None, proc.stderr.read() if proc.stderr else b""
+            time.sleep(0.1)
+        _until_blocked_writing(proc)
+        proc.send_signal(signum)
+        proc.wait(timeout=60)  # a hang detector, as above: before the fix it waited until it was killed
+        assert proc.stderr is not None
+        err = proc.stderr.read()
+    finally:
+        proc.kill()
+        os.close(reader)
+    assert proc.returncode == 128 + signum, err.decode(errors="replace")
+    assert b"Traceback" not in err
+    _ledger_whole(db)
+
+
+@pytest.mark.skipif(sys.platform == "win32", reason="/dev/stdout as POSIX has it")
+def test_an_export_to_output_dev_stdout_appended_to_a_file_keeps_what_the_file_held(tmp_path: Path):
+    """``--output /dev/stdout >> all.csv``: /dev/stdout resolved to all.csv, which the export then replaced whole by
+    a rename, losing every earlier export ``>>`` had kept there."""
+    db, all_csv = tmp_path / "audit.db", tmp_path / "all.csv"
+    _filled(db)
+    all_csv.write_bytes(b"an earlier export\n")
+    plain = _export(db, "csv")
+    out, _ = plain.communicate(timeout=60)
+    cli = "import sys; from magsag_mcp.cli import main; sys.exit(main(sys.argv[1:]))"
+    keep = {k: v for k, v in os.environ.items() if not k.startswith("MAGSAG_")}
+    with open(all_csv, "ab") as appended:
+        done = subprocess.run(
+            [sys.executable, "-c", cli, "data", "query", "--db", str(db), "--format", "csv", "--output", "/dev/stdout"],
+            env={**keep, "PYTHONPATH": str(ROOT)},
+            stdout=appended,
+            stderr=subprocess.PIPE,
+            timeout=60,
+        )
+    assert done.returncode == 0, done.stderr.decode(errors="replace")
+    assert all_csv.read_bytes() == b"an earlier export\n" + out

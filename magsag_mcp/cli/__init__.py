@@ -197,17 +197,20 @@ def write_utf8(text: str, *, stream: Any = None) -> None:
     if buffer is None:
         stream.write(text)
         return
-    # a write to stdout blocked on a full pipe (its reader stopped) is ended by SIGTERM (see writing_output)
-    fd = _stdout_fd(stream)
+    # a write blocked on a full pipe (its reader stopped) is ended by SIGTERM (see writing_output): stdout's, or a
+    # named pipe's that --output names (written in place)
+    fd = _output_fd(stream)
     with contextlib.nullcontext() if fd is None else writing_output(fd):
         stream.flush()  # what was written as text goes first
         buffer.write(text.encode("utf-8", "backslashreplace"))
         buffer.flush()
 
 
-def _stdout_fd(stream: Any) -> int | None:
-    """The file descriptor of ``stream`` if it is the process's stdout (not a file ``--output`` names)."""
-    if stream is not sys.stdout:
+def _output_fd(stream: Any) -> int | None:
+    """The file descriptor of ``stream``, the process's stdout or a file ``--output`` names (writing_output acts only
+    on a pipe's or a socket's: a regular file's write ends by itself); not stderr's, where an error is said after a
+    signal too."""
+    if stream is sys.stderr:
         return None
     try:
         return int(stream.fileno())

@@ -171,7 +171,10 @@ async def agent_known(ledger: Any, agent: str | None, matched: bool) -> None:
 
 def _summarize(args: argparse.Namespace) -> int:
     filters = filters_from(args)
-    if args.output == "-":  # stdout, as --payload-file's "-" is stdin: it wrote a file named "-"
+    from .output import names_stdout
+
+    # stdout, as --payload-file's "-" is stdin: it wrote a file named "-"; /dev/stdout written as stdout is
+    if args.output == "-" or (args.output and names_stdout(args.output)):
         args.output = None
     if args.output:
         check_output(args)

@@ -33,7 +33,9 @@ def export_all(args: argparse.Namespace, *, limit: int | None = None) -> int:
     filters = data.filters_from(args, limit=page_size, offset=args.offset, cursor=args.cursor)
     as_json = args.format == "json"
     export = ledger_exports.RunsExport(filters, all_pages=limit is None)  # its window: refused before a ledger opens
-    if args.output == "-":  # stdout, as flow summarize's "-" is
+    from .output import export_to, names_stdout
+
+    if args.output == "-" or (args.output and names_stdout(args.output)):  # stdout, as flow summarize's "-" is
         args.output = None
     if args.output:
         data.check_output(args)
@@ -74,8 +76,6 @@ def export_all(args: argparse.Namespace, *, limit: int | None = None) -> int:
         if export.has_more:  # only with a limit: without one, every page was read
             data.note_more_runs(count, filters, export.next_cursor)
         return count
-
-    from .output import export_to
 
     # the file --output names (written beside it, renamed over it once whole), or stdout (None), which read writes to
     with data.output_errors(args.output), export_to(args.output) as out:

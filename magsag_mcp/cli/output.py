@@ -99,7 +99,8 @@ def replacing(output: str) -> Iterator[TextIO]:
     it is: it cannot be renamed over. So is a file that can be written but not renamed over (one bind-mounted
     into a container on its own, or in a folder this user may not make a file in), once the summary is whole."""
     target = _where(Path(output))
-    if target.exists() and not target.is_file():
+    # as given too: /dev/stderr (or /dev/fd/N) on a pipe resolves, through /proc/self/fd, to no path ("pipe:[...]")
+    if (target.exists() and not target.is_file()) or (os.path.exists(output) and not os.path.isfile(output)):
         with open(output, "w", encoding="utf-8") as fh:
             yield fh
         return
@@ -124,6 +125,18 @@ def replacing(output: str) -> Iterator[TextIO]:
 #: why a file that can be written cannot be replaced by a rename: a file bind-mounted on its own (EBUSY), another
 #: file system (EXDEV), a folder this user may not make or remove files in (EACCES, EPERM)
 _NOT_RENAMED = frozenset({errno.EBUSY, errno.EXDEV, errno.EACCES, errno.EPERM})
+
+
+def names_stdout(output: str) -> bool:
+    """Whether ``output`` is the file stdout writes to (``/dev/stdout``, ``/dev/fd/1``), which is then written as
+    stdout (``-``) is. Resolved, /dev/stdout on a pipe is no path ("pipe:[...]", a failed export), on a terminal a
+    device written in place, and on a regular file (``> audit.csv``, ``>> all.csv``) that file, which the export
+    replaced whole by a rename: what ``>>`` had kept there was lost."""
+    try:
+        given, stdout = os.stat(output), os.fstat(sys.stdout.fileno())
+    except (OSError, ValueError, AttributeError):  # no such file, or stdout closed or in memory (a test's capture)
+        return False
+    return (given.st_dev, given.st_ino) == (stdout.st_dev, stdout.st_ino)
 
 
 def _renamed_over(temp: str, target: Path) -> None:
