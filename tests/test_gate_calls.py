@@ -135,6 +135,27 @@ def test_a_summary_written_before_largest_call_was_kept_gates_on_the_average_and
     assert code == 1 and "FAIL limits: gpt-4o averaged $2.000000 per call, above max_cost_per_call_usd $1.0" in out
 
 
+def test_a_summary_without_largest_call_gates_a_model_a_call_left_for_another_without_dividing_by_zero(
+    tmp_path: Path, capsys
+):
+    """A summary whose model_stats give attempts but no largest_call (trimmed by hand, or by jq): the model a call
+    fell back from has attempts and no call, and the average per call divided its cost by 0 calls, a traceback
+    (decimal.InvalidOperation) where the gate promises an answer. It has no call to average over; the model that
+    answered has, and is checked."""
+    summary = {
+        "model_stats": {
+            "gpt-4o": {"calls": 0, "errors": 0, "attempts": 1, "attempt_errors": 1, "cost_usd_exact": "0.5"},
+            "o1": {"calls": 1, "errors": 0, "attempts": 1, "attempt_errors": 0, "cost_usd_exact": "2"},
+        }
+    }
+    code, out = _gate(tmp_path, capsys, summary)
+    assert code == 1, out
+    assert out.count("FAIL") == 1 and "FAIL limits: o1 averaged $2.000000 per call, above max_cost_per_call_usd" in out
+    summary["model_stats"]["gpt-4o"]["cost_usd_exact"] = "0"
+    code, out = _gate(tmp_path, capsys, summary)
+    assert code == 1 and out.count("FAIL") == 1 and "o1 averaged" in out
+
+
 def test_a_model_whose_attempts_ended_no_call_has_none_to_check(tmp_path: Path, capsys):
     summary = {
         "model_stats": {

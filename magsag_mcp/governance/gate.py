@@ -315,6 +315,8 @@ def _check_calls(violations: list[str], notes: list[str], policy: str, most: Dec
             "against each model's average cost per call, which one costlier call can exceed unseen; write the "
             "summary again with `magsag flow summarize` to check each call",
         )
+        if not s.calls:  # a model every call left for another: no call to average its cost over (0 calls)
+            continue
         if s.cost / s.calls > most:
             up_to = "up to " if s.bound else ""
             violations.append(
