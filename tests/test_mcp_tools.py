@@ -761,6 +761,26 @@ async def test_a_resource_read_that_fails_never_echoes_a_key_and_an_unknown_uri_
         assert said.startswith("unknown skill 'skill.summarize' (did you mean 'skill.summarization'?)")
 
 
+@pytest.mark.parametrize("kept", [8, 10])
+async def test_a_key_cut_where_a_failed_resource_read_stops_quoting_its_uri_is_not_shown_in_part(
+    db: Path, kept: int, caplog: pytest.LogCaptureFixture
+):
+    """The URI a failed read quotes is cut at URI_QUOTED_AT_MOST characters: cut before it was redacted, a key the
+    cut fell inside was no longer the key, and its first characters were shown and logged."""
+    from magsag_mcp.mcp_server.server import URI_QUOTED_AT_MOST
+
+    shown = SECRET[:kept]
+    uri = "magsag://skills/" + "x" * (URI_QUOTED_AT_MOST - len("magsag://skills//") - kept) + "/" + SECRET
+    env = {**ENV, "OPENAI_API_KEY": SECRET}
+    async with Client(build_server(catalog=CATALOG, db=db, env=env)) as client:
+        with caplog.at_level(logging.INFO), pytest.raises(MCPError) as info:
+            await client.read_resource(uri)
+    error = info.value.error
+    assert error.code == -32602
+    assert shown not in error.message and shown not in json.dumps(error.data) and shown not in caplog.text
+    assert "[REDACT" in json.dumps(error.data)  # (the cut may fall inside the mark, never inside the key)
+
+
 async def test_a_bug_reading_a_resource_is_a_generic_internal_error_and_a_redacted_logged_traceback(
     db: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
 ):

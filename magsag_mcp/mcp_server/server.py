@@ -71,7 +71,8 @@ class MagsagServer(MCPServer[ServerState]):
         try:
             return await super().read_resource(uri, context)
         except ResourceError as err:
-            shown = redact(str(uri)[:URI_QUOTED_AT_MOST])
+            # redacted, then cut: a key the cut fell inside is no longer the key, and its first characters showed
+            shown = redact(str(uri))[:URI_QUOTED_AT_MOST]
             if isinstance(err, UnexpectedResourceError):  # a bug of ours: the traceback to the log, not the client
                 logger.error("reading resource %s raised an unexpected exception", shown, exc_info=err.__cause__)
                 message = f"internal error in magsag-mcp while reading {shown}; the details are in the server's log"
@@ -102,7 +103,7 @@ class MagsagServer(MCPServer[ServerState]):
         resources = [str(resource.uri) for resource in self._resource_manager.list_resources()]
         templates = [template.uri_template for template in self._resource_manager.list_templates()]
         return (
-            f"unknown resource {named([uri[:URI_QUOTED_AT_MOST]], resources)}; the resources are: "
+            f"unknown resource {named([redact(uri)[:URI_QUOTED_AT_MOST]], resources)}; the resources are: "
             f"{', '.join(resources)}, and {', '.join(templates)} (the skill ids: list_skills)"
         )
 
