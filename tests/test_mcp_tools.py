@@ -781,6 +781,25 @@ async def test_a_key_cut_where_a_failed_resource_read_stops_quoting_its_uri_is_n
     assert "[REDACT" in json.dumps(error.data)  # (the cut may fall inside the mark, never inside the key)
 
 
+async def test_a_key_of_no_known_shape_is_redacted_from_a_failed_resource_read_before_any_tool_call(
+    db: Path, caplog: pytest.LogCaptureFixture
+):
+    """The server's keys were made known to redaction as its service opened, on the first tool call that needs it:
+    a resource read before that (a client's first request) quoted a key of no known shape (an Azure key: 32 hex
+    digits) pasted into its URI, in the error, its data and the log, as the patterns alone do not know it."""
+    import uuid
+
+    key = uuid.uuid4().hex  # a value no other test registered: redaction's registry is the process's
+    env = {**ENV, "AZURE_OPENAI_API_KEY": key}
+    async with Client(build_server(catalog=CATALOG, db=db, env=env)) as client:
+        with caplog.at_level(logging.INFO), pytest.raises(MCPError) as info:
+            await client.read_resource(f"magsag://catalog/x{key}")
+    error = info.value.error
+    assert error.code == -32602
+    assert key not in error.message and key not in json.dumps(error.data) and key not in caplog.text
+    assert error.data == {"uri": "magsag://catalog/x[REDACTED]"}
+
+
 async def test_a_bug_reading_a_resource_is_a_generic_internal_error_and_a_redacted_logged_traceback(
     db: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
 ):

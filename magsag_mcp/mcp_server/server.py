@@ -16,6 +16,7 @@ from mcp_types import INTERNAL_ERROR, INVALID_PARAMS, EmptyResult, SetLevelReque
 
 from .. import __version__
 from ..errors import redact, redacting_logger
+from ..redaction import register_env_secrets
 from ..text import NAME_MAX
 from .resources import register_resources
 from .state import ServerState
@@ -133,6 +134,9 @@ def build_server(
         from ..text import check_name
 
         check_name(agent, "agent")
+    # the keys known to redaction now, not once the service opens (on the first tool call that needs it): a request
+    # before that (a resource read, a prompt) may quote a key pasted into it, of a shape no pattern knows
+    register_env_secrets(os.environ if env is None else env)
     state = ServerState(catalog=catalog, db=db, env=env, transport=transport, agent=agent)
 
     @asynccontextmanager
