@@ -339,3 +339,19 @@ async def test_every_argument_a_tool_takes_says_what_it_is(tmp_path: Path, agent
     budget = next(t for t in tools if t.name == "check_budget").input_schema["properties"]
     assert "200" in budget["run_id"]["description"]
     assert "200" in budget["agent"]["description"] or agent is not None  # a pinned server says its own agent
+
+
+async def test_the_read_tools_notes_are_described_as_the_notes_they_return(tmp_path: Path):
+    """summarize_usage's and query_runs' notes were described as a filter's near names and a copy read alone, where
+    they also say that a since ahead of now matches nothing, as search_usage's description says of its own: a client
+    reading the schema did not expect that note, the one that explains an empty result."""
+    async with Client(build_server(catalog=CATALOG, db=tmp_path / "ledger.db", env={})) as client:
+        tools = {t.name: t for t in (await client.list_tools()).tools}
+        for name in ("summarize_usage", "query_runs"):
+            result = await client.call_tool(name, {"filters": {"since": "2099-01-01"}})
+            assert not result.is_error, result.content
+            [note] = result.structured_content["notes"]
+            assert "is in the future, so nothing recorded can match" in note
+            described = tools[name].output_schema["properties"]["notes"]["description"]
+            assert "a since ahead of now, which nothing recorded can match" in described, name
+            assert "a copy of the ledger was read in its place" in described, name

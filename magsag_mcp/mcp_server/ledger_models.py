@@ -34,11 +34,27 @@ class LargestCallOut(Out):
     )
 
 
-#: what a summary's counts count (the guide's "calls: Number of invocations", "errors: Failed calls")
-_CALLS = "calls, each counted once (under the model of its last attempt that reached a provider), however many tries"
+#: what a summary's counts count (the guide's "calls: Number of invocations", "errors: Failed calls"), in model_stats
+#: and in the breakdowns by provider, agent and skill alike
+_CALLS = (
+    "calls, each counted once (under the model and provider of its last attempt that reached a provider), however "
+    "many tries"
+)
 _ERRORS = "the calls that failed (their last attempt that reached a provider failed)"
 _ATTEMPTS = "the attempts that reached a provider: a call's retries and fallback hops each count one"
 _ATTEMPT_ERRORS = "the attempts that failed (a call answered on its retry or by a fallback has one and no error)"
+
+
+#: the copy of the ledger a read may be made from (see magsag_mcp.ledger.read_only_copy), which its notes say
+_COPY_NOTE = (
+    "a copy of the ledger was read in its place (an older version's that cannot be migrated where it is, migrated; "
+    "or one whose -wal file cannot be read where it is)"
+)
+#: the notes of summarize_usage and query_runs (see LedgerReads.filter_notes)
+_FILTER_NOTES = (
+    "a filter naming what the ledger never recorded: what it may have meant; a since ahead of now, which nothing "
+    f"recorded can match; {_COPY_NOTE}"
+)
 
 
 class StatsOut(Out):
@@ -117,8 +133,7 @@ class UsageSummaryResult(Out):
     period: PeriodOut
     notes: list[str] = Field(
         default_factory=list,
-        description="a filter naming what the ledger never recorded: what it may have meant; a migrated copy of a "
-        "ledger that cannot be migrated in place was read",
+        description=_FILTER_NOTES,
     )
 
 
@@ -186,8 +201,7 @@ class QueryRunsResult(Out):
     next_cursor: str | None = Field(description="where the next page starts (null on the last page)")
     notes: list[str] = Field(
         default_factory=list,
-        description="a filter naming what the ledger never recorded: what it may have meant; a migrated copy of a "
-        "ledger that cannot be migrated in place was read",
+        description=_FILTER_NOTES,
     )
 
 
@@ -226,6 +240,5 @@ class SearchUsageResult(Out):
     next_cursor: str | None = Field(description="where the next page starts (null on the last page)")
     notes: list[str] = Field(
         default_factory=list,
-        description="a since ahead of now, which nothing recorded can match; a migrated copy of a ledger that cannot "
-        "be migrated in place was read",
+        description=f"a since ahead of now, which nothing recorded can match; {_COPY_NOTE}",
     )
