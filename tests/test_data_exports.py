@@ -324,3 +324,49 @@ def test_an_export_is_read_from_python_as_the_cli_reads_it(tmp_path: Path):
     anyio.run(go)
     with pytest.raises(InputError, match="since"):  # refused as it is made, before any ledger is opened
         RunsExport(UsageFilters(since="yesterday-ish"))
+
+
+def test_a_long_runs_attempts_pruned_while_it_is_exported_leave_its_one_row_in_the_csv(tmp_path: Path):
+    """A run of many attempts is written a piece at a time; a prune between the reading of its attempt ids and of
+    the attempts leaves each piece empty, and each empty piece was written as a row of the run with no attempt: the
+    CSV held the run three times, rows no attempt made, where a run pruned whole is its one row."""
+    from magsag_mcp.cli.exports import _in_pieces
+    from magsag_mcp.ledger import UsageFilters
+    from magsag_mcp.ledger.exports import LongRun
+
+    db = tmp_path / "pruned.db"
+    now = time.time()
+
+    class PrunedOnceTheIdsAreRead:
+        """The ledger, and a prune of the run's attempts made as another process would, right after its ids are
+        read (the one moment it changes the export)."""
+
+        def __init__(self, ledger: Ledger) -> None:
+            self.ledger = ledger
+
+        async def run_attempt_ids(self, run_id: str, bound: int) -> list[int]:
+            ids = await self.ledger.run_attempt_ids(run_id, bound)
+            await self.ledger.submit(lambda conn: conn.execute("DELETE FROM attempts WHERE run_id = ?", (run_id,)))
+            return ids
+
+        async def attempts_by_id(self, ids: list[int]) -> list[dict]:
+            return await self.ledger.attempts_by_id(ids)
+
+    async def go() -> str:
+        async with Ledger(db) as ledger:
+            run = RunRecord("r-long", "ana", "skill.analysis", now)
+            attempts = [
+                AttemptRecord(run.run_id, now + k / 10, "fake", "m", run.skill, "ana", "error", 0, k + 1)
+                for k in range(5)
+            ]
+            await ledger.record_call(run, attempts)
+            page = await ledger.query_runs_page(UsageFilters(limit=10), inline=3)
+            [listed] = page["runs"]
+            assert listed.pop("attempts_omitted", None) is not None
+            long = LongRun(listed, PrunedOnceTheIdsAreRead(ledger), page["attempt_bound"], piece=2)
+            out = io.StringIO()
+            await _in_pieces(long, False, out, first=True)
+            return out.getvalue()
+
+    rows = list(csv.DictReader(io.StringIO("".join(csv_pieces([])) + anyio.run(go))))
+    assert [(r["run_id"], r["provider"], r["outcome"]) for r in rows] == [("r-long", "", "")]

@@ -105,6 +105,8 @@ async def _in_pieces(long: ledger_exports.LongRun, as_json: bool, out: Any, *, f
             return
         written = False
         async for attempts in pieces:
+            if not attempts:  # pruned since its ids were read: a row of the run with no attempt is written once, below
+                continue
             write_pieces(csv_pieces([{**long.run, "attempts": attempts}], header=False), stream=out)
             written = True
     if not written:  # pruned since its page was read: its one row, as for a run without attempts
