@@ -761,3 +761,25 @@ async def test_a_trace_of_targets_with_an_endpoint_of_their_own_is_made_on_each_
     out = await cascade.run(p, run_id="r1", agent=None)
     assert p.resolution is not None and p.resolution.shown is None
     assert out.trace["candidates"][0]["base_url"] == "http://127.0.0.1:9/v1"
+
+
+@pytest.mark.parametrize(
+    ("key", "said"),
+    [
+        ("sk-test-0123456789\x1b[0m", "an escape"),  # a key captured from a CLI's coloured output
+        ("sk-test-0123456789\x00", "a NUL"),
+        ("sk-test-0123\x7f456789", "a DEL"),
+    ],
+)
+async def test_a_key_with_a_control_character_aiohttp_refuses_is_skipped_before_sending(fake_openai, key, said):
+    # aiohttp refuses any control character but a tab in a header value (a ValueError as it writes the request), not
+    # line breaks alone: checked before sending, the target is skipped for the next, as one with a line break is,
+    # where the call was stopped by the transport's config_error and no fallback was tried
+    cascade, clock = make(env={"OPENAI_API_KEY": key, "OPENAI_BASE_URL": fake_openai.url + "/v1"})
+    script("b", "fallback answer")
+    out = await cascade.run(plan({"model": "gpt-4o", "fallbacks": ["fake:b"]}), run_id="r", agent=None)
+    assert out.result.text == "fallback answer" and clock.sleeps == []
+    [skipped] = out.trace["skipped"]
+    assert skipped["target"] == "openai:gpt-4o"
+    assert skipped["reason"].startswith("not configured: openai: a header value has a control character in it")
+    assert said in skipped["reason"] and key not in skipped["reason"] and out.attempts[0].cost_usd == 0

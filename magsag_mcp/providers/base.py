@@ -10,6 +10,7 @@ format module and one endpoint.
 
 from __future__ import annotations
 
+import re
 import time
 from abc import ABC, abstractmethod
 from collections.abc import Awaitable, Callable
@@ -99,6 +100,10 @@ class Provider(ABC):
 
 #: the most targets a provider remembers as callable (see HTTPProvider.unavailable_error)
 _READY_KEPT = 256
+#: what aiohttp refuses in a header value as it writes the request (a ValueError, a config_error that stops the call):
+#: every control character but a tab, not line breaks alone (a key captured with a terminal's colour codes)
+_REFUSED_IN_HEADERS = re.compile(r"[\x00-\x08\x0a-\x1f\x7f]")
+_CONTROL_NAMES = {"\x1b": "an escape", "\x00": "a NUL", "\x7f": "a DEL"}
 
 
 class HTTPProvider(Provider):
@@ -147,9 +152,12 @@ class HTTPProvider(Provider):
         problem = _base_url_problem(base, self.endpoint.base_url_source(target), self.endpoint.base_url_example)
         if problem is None:
             for value in headers.values():  # a loop, not any() over a generator: asked before every attempt
-                if "\n" in value or "\r" in value:
+                if (found := _REFUSED_IN_HEADERS.search(value)) is not None:
                     names = " / ".join(self.endpoint.key_env)
-                    problem = f"a header value has a line break in it; check {names} and any organisation id"
+                    char = found.group()
+                    what = "a line break" if char in "\r\n" else "a control character"
+                    named = "" if char in "\r\n" else f" ({_CONTROL_NAMES.get(char) or f'U+{ord(char):04X}'})"
+                    problem = f"a header value has {what} in it{named}; check {names} and any organisation id"
                     break
         if problem is None:
             return None
