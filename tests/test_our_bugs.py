@@ -420,3 +420,84 @@ async def test_the_callers_own_callback_failing_is_raised_as_it_was_and_not_call
             await svc.invoke_skill("skill.analysis", payload, run_id="r", progress=progress)
     (message,) = sqlite3.connect(db).execute("SELECT error_message FROM runs").fetchone()
     assert "the caller's progress callback raised RuntimeError: the caller's own" in message and "bug" not in message
+
+
+_MESSAGE_START = {
+    "type": "message_start",
+    "message": {"id": "msg_1", "type": "message", "role": "assistant", "content": [], "usage": {"input_tokens": 9}},
+}
+
+
+def _text_block(index: Any = 0, text: Any = "") -> dict[str, Any]:
+    return {"type": "content_block_start", "index": index, "content_block": {"type": "text", "text": text}}
+
+
+def _text_delta(index: Any = 0, text: Any = "hi") -> dict[str, Any]:
+    return {"type": "content_block_delta", "index": index, "delta": {"type": "text_delta", "text": text}}
+
+
+_TOOL_START = {"type": "content_block_start", "index": 0, "content_block": {"type": "tool_use", "id": "toolu_1"}}
+_JSON_DELTA = {"type": "content_block_delta", "index": 0, "delta": {"type": "input_json_delta", "partial_json": 5}}
+
+
+@pytest.mark.parametrize(
+    "events",
+    [
+        [{k: v for k, v in _text_block().items() if k != "index"}, _text_delta()],  # no index
+        [_text_block(), {k: v for k, v in _text_delta().items() if k != "index"}],
+        [_text_block(0), _text_delta(None)],  # an index written null
+        [_text_block(0), _text_block(1), _text_delta(1), _text_delta("0")],  # an index written as text
+        [_text_block(), _text_delta(text=5)],  # a number where the text goes
+        [_TOOL_START],  # a tool_use block without its name
+        [{**_TOOL_START, "content_block": {**_TOOL_START["content_block"], "name": "f"}}, _JSON_DELTA],  # a number
+    ],
+)
+def test_a_messages_stream_missing_what_the_spec_requires_is_malformed_not_our_bug(events: list[dict[str, Any]]):
+    # Each crashed the stream's reading (a KeyError on the index, a TypeError sorting or joining), which the cascade
+    # now takes for a bug of magsag's: internal_error, the call stopped with no fallback tried, for a gateway's or a
+    # compatible server's answer that breaks the Messages API's spec (its index, a tool_use's name are required)
+    from magsag_mcp.sse import SSEEvent
+
+    acc = _wires()["anthropic"].accumulator(provider="anthropic", model="m")
+    ending = [
+        {"type": "message_delta", "delta": {"stop_reason": "end_turn"}, "usage": {"output_tokens": 3}},
+        {"type": "message_stop"},
+    ]
+    with pytest.raises(E.MalformedResponseError) as info:
+        for data in [_MESSAGE_START, *events, *ending]:
+            acc.feed(SSEEvent(data["type"], json.dumps(data)))
+        acc.finish()
+    assert type(info.value) is E.MalformedResponseError
+
+
+@pytest.mark.parametrize(
+    "content",
+    [
+        [{"type": "tool_use", "id": "toolu_1", "input": {}}],  # no name
+        [{"type": "text", "text": 5}],
+    ],
+)
+def test_a_messages_body_missing_what_the_spec_requires_is_malformed_not_our_bug(content: list[dict[str, Any]]):
+    body = {"type": "message", "content": content, "stop_reason": "end_turn", "usage": {"input_tokens": 1}}
+    with pytest.raises(E.MalformedResponseError) as info:
+        _wires()["anthropic"].parse_response(body, provider="anthropic", model="m")
+    assert type(info.value) is E.MalformedResponseError
+
+
+def test_a_messages_stream_with_nulls_where_text_goes_is_read_as_none_yet():
+    # a gateway writing every field writes null for a text not begun: read as empty, as before, and the answer kept
+    from magsag_mcp.sse import SSEEvent
+
+    acc = _wires()["anthropic"].accumulator(provider="anthropic", model="m")
+    events = [
+        _MESSAGE_START,
+        _text_block(0, None),
+        _text_delta(0, None),
+        _text_delta(0, "hi"),
+        {"type": "message_delta", "delta": {"stop_reason": "end_turn"}, "usage": {"output_tokens": 3}},
+        {"type": "message_stop"},
+    ]
+    for data in events:
+        acc.feed(SSEEvent(data["type"], json.dumps(data)))
+    result = acc.finish()
+    assert result.text == "hi" and result.usage.output_tokens == 3

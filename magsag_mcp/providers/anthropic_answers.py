@@ -64,7 +64,7 @@ def read_answer(
         block = an_object(block, "a content block", provider, model)
         kind = block.get("type")
         if kind == "text":
-            texts.append(block.get("text") or "")
+            texts.append(_text(block.get("text"), "a text block's text", provider, model))
         elif kind in ("thinking", "redacted_thinking"):
             thoughts.append(block)
         elif kind == "tool_use":
@@ -74,7 +74,7 @@ def read_answer(
                     f"{provider}:{model}: tool_use input is not an object", provider=provider, model=model
                 )
             call_id = block.get("id") or f"toolu_{len(calls)}"
-            calls.append(ToolCall(call_id, block["name"], args, signature_for(thoughts, model)))
+            calls.append(ToolCall(call_id, _tool_name(block, provider, model), args, signature_for(thoughts, model)))
             thoughts = []
     finish = _STOP.get(stop_reason, "other")
     if finish == "length" and content and content[-1].get("type") == "tool_use":
@@ -205,30 +205,32 @@ class MessagesStream(StreamAccumulator):
             self.usage.update(self.message.get("usage") or {})
         elif kind == "content_block_start":
             started = an_object(data.get("content_block"), "a content block", self.provider, self.model)
-            block = self.blocks[data["index"]] = dict(started)
+            index = self._index(data, kind)
+            block = self.blocks[index] = dict(started)
             for field in _STREAMED:
-                self.pieces.pop((data["index"], field), None)
+                self.pieces.pop((index, field), None)
             if block.get("type") == "tool_use":
-                self.partial_json[data["index"]] = []
+                self.partial_json[index] = []
                 if self.wire.json_tool and block.get("name") in (JSON_TOOL, JSON_VALUE_TOOL) and self.document is None:
                     self.document = StreamedDocument(wrapped=block["name"] == JSON_VALUE_TOOL)
-                    self.document_at = data["index"]
+                    self.document_at = index
         elif kind == "content_block_delta":
             delta = an_object(data.get("delta"), "a content block's delta", self.provider, self.model)
-            block = self.blocks.setdefault(data["index"], {"type": "text", "text": ""})
+            index = self._index(data, kind)
+            block = self.blocks.setdefault(index, {"type": "text", "text": ""})
             if delta.get("type") == "text_delta":
-                self._piece(data["index"], "text", delta.get("text", ""))
-                text, self.unsent = self.unsent + str(delta.get("text", "")), ""  # (after a prefill, it goes first)
+                piece = self._piece(index, "text", delta.get("text"))
+                text, self.unsent = self.unsent + piece, ""  # (after a prefill, it goes first)
                 return text
             if delta.get("type") == "input_json_delta":
-                piece = delta.get("partial_json", "")
-                self.partial_json.setdefault(data["index"], []).append(piece)
-                if self.document is not None and data["index"] == self.document_at and isinstance(piece, str):
+                piece = _text(delta.get("partial_json"), "a partial_json delta", self.provider, self.model)
+                self.partial_json.setdefault(index, []).append(piece)
+                if self.document is not None and index == self.document_at:
                     return self.document.feed(piece)  # the answer's text, as the caller's progress sees it
             elif delta.get("type") == "thinking_delta":  # kept: a tool call brings its thinking back
-                self._piece(data["index"], "thinking", delta.get("thinking", ""))
+                self._piece(index, "thinking", delta.get("thinking"))
             elif delta.get("type") == "signature_delta":
-                self._piece(data["index"], "signature", delta.get("signature", ""))
+                self._piece(index, "signature", delta.get("signature"))
         elif kind == "message_delta":
             delta = an_object(data.get("delta"), "message_delta's delta", self.provider, self.model)
             self.stop_reason = delta.get("stop_reason") or self.stop_reason
@@ -243,11 +245,22 @@ class MessagesStream(StreamAccumulator):
             raise anthropic_error(status, json.dumps(data).encode(), {}, provider=self.provider, model=self.model)
         return ""
 
-    def _piece(self, index: Any, field: str, piece: Any) -> None:
+    def _index(self, data: dict[str, Any], kind: str) -> int:
+        """A content block event's ``index``, which the spec requires, an integer: missing or of another type (text,
+        null), the blocks cannot be told apart nor put in order, and the answer is the server's malformed one."""
+        index = data.get("index")
+        if not isinstance(index, int) or isinstance(index, bool):
+            said = f"{self.provider}:{self.model}: {kind} without an integer index"
+            raise MalformedResponseError(said, provider=self.provider, model=self.model)
+        return index
+
+    def _piece(self, index: int, field: str, piece: Any) -> str:
+        piece = _text(piece, f"a {field} delta", self.provider, self.model)
         pieces = self.pieces.get((index, field))
         if pieces is None:
             pieces = self.pieces[index, field] = []
         pieces.append(piece)
+        return piece
 
     def _add_usage(self, raw: Any) -> None:
         """message_delta's usage over message_start's: its counts are cumulative, so one never falls. A count below
@@ -271,7 +284,9 @@ class MessagesStream(StreamAccumulator):
             )
         for (index, field), pieces in self.pieces.items():
             block = self.blocks[index]
-            block[field] = block.get(field, "") + "".join(pieces)
+            block[field] = _text(block.get(field), f"a content block's {field}", self.provider, self.model) + "".join(
+                pieces
+            )
         self.pieces = {}
         content = []
         for index in sorted(self.blocks):
@@ -304,3 +319,25 @@ _STREAMED = ("text", "thinking", "signature")
 
 def _count(value: Any) -> bool:
     return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _text(value: Any, what: str, provider: str, model: str) -> str:
+    """``value`` where the spec has a string (null or left out: none yet, as a gateway writing every field writes it);
+    anything else (a number, an object) is the server's malformed answer, where joining it crashed as a bug of ours."""
+    if value is None:
+        return ""
+    if not isinstance(value, str):
+        raise MalformedResponseError(
+            f"{provider}:{model}: {what} is {type(value).__name__}, not a string", provider=provider, model=model
+        )
+    return value
+
+
+def _tool_name(block: dict[str, Any], provider: str, model: str) -> str:
+    """A tool_use block's ``name``, which the spec requires: without it, the call names no tool to run."""
+    name = block.get("name")
+    if not isinstance(name, str) or not name:
+        raise MalformedResponseError(
+            f"{provider}:{model}: a tool_use block without its tool's name", provider=provider, model=model
+        )
+    return name
