@@ -501,3 +501,26 @@ def test_a_messages_stream_with_nulls_where_text_goes_is_read_as_none_yet():
         acc.feed(SSEEvent(data["type"], json.dumps(data)))
     result = acc.finish()
     assert result.text == "hi" and result.usage.output_tokens == 3
+
+
+@pytest.mark.parametrize(
+    "tool_call",
+    [
+        None,  # a null in the list (an_object read it as {}, and the next line read the null again)
+        {"index": 0, "id": "call_1", "function": "f"},  # text where the function object goes
+        {"index": 0, "id": "call_1", "function": {"name": 5, "arguments": "{}"}},  # a number where the name goes
+    ],
+)
+def test_a_chat_stream_tool_call_delta_that_is_not_the_apis_object_is_malformed_not_our_bug(tool_call: Any):
+    # each crashed the stream's reading (an AttributeError, a TypeError adding a number to the name), which the
+    # cascade takes for a bug of magsag's: the call stopped with no fallback tried
+    from magsag_mcp.sse import SSEEvent
+
+    acc = _wires()["chat"].accumulator(provider="openai", model="m")
+    chunk = {"choices": [{"index": 0, "delta": {"tool_calls": [tool_call]}, "finish_reason": None}]}
+    last = {"choices": [{"index": 0, "delta": {}, "finish_reason": "tool_calls"}]}
+    with pytest.raises(E.MalformedResponseError) as info:
+        acc.feed(SSEEvent(None, json.dumps(chunk)))
+        acc.feed(SSEEvent(None, json.dumps(last)))
+        acc.finish()
+    assert type(info.value) is E.MalformedResponseError

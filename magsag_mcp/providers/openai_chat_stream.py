@@ -157,10 +157,18 @@ class ChatStream(StreamAccumulator):
             if delta.get("refusal"):
                 self.refusal.append(delta["refusal"])
             for tc in delta.get("tool_calls") or []:
-                slot = self._slot(an_object(tc, "a tool call delta", self.provider, self.model))
+                tc = an_object(tc, "a tool call delta", self.provider, self.model)
+                slot = self._slot(tc)
                 if tc.get("id"):
                     slot["id"] = tc["id"]
-                _add_piece(slot, tc.get("function") or {})
+                fn = an_object(tc.get("function"), "a tool call delta's function", self.provider, self.model)
+                if not isinstance(fn.get("name") or "", str):
+                    raise MalformedResponseError(
+                        f"{self.provider}:{self.model}: a tool call delta's name is not a string",
+                        provider=self.provider,
+                        model=self.model,
+                    )
+                _add_piece(slot, fn)
             if choice.get("finish_reason"):
                 self.finish_raw = choice["finish_reason"]
                 finished = True
