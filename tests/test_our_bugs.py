@@ -524,3 +524,25 @@ def test_a_chat_stream_tool_call_delta_that_is_not_the_apis_object_is_malformed_
         acc.feed(SSEEvent(None, json.dumps(last)))
         acc.finish()
     assert type(info.value) is E.MalformedResponseError
+
+
+@pytest.mark.parametrize("usage", [5, "n/a", [1, 2]])
+def test_a_messages_stream_whose_start_usage_is_not_an_object_reports_none_there(usage: Any):
+    # as message_delta's usage and Gemini's usageMetadata are read: anything but an object says no count (the
+    # update crashed with a TypeError or a ValueError, taken for our bug, and the answer after it was lost)
+    from magsag_mcp.sse import SSEEvent
+
+    acc = _wires()["anthropic"].accumulator(provider="anthropic", model="m")
+    start = {"type": "message_start", "message": {**_MESSAGE_START["message"], "usage": usage}}
+    events = [
+        start,
+        _text_block(0, ""),
+        _text_delta(0, "hi"),
+        {"type": "message_delta", "delta": {"stop_reason": "end_turn"}, "usage": {"output_tokens": 3}},
+        {"type": "message_stop"},
+    ]
+    for data in events:
+        acc.feed(SSEEvent(data["type"], json.dumps(data)))
+    result = acc.finish()
+    # kept, its usage unreported (message_start's carries the prompt's count): its cost unknown, never 0
+    assert result.text == "hi" and not result.usage.reported

@@ -202,7 +202,7 @@ class MessagesStream(StreamAccumulator):
         kind = "error" if event.event == "error" else data.get("type") or event.event
         if kind == "message_start":
             self.message = an_object(data.get("message"), "message_start's message", self.provider, self.model)
-            self.usage.update(self.message.get("usage") or {})
+            self._add_usage(self.message.get("usage"))  # (anything but an object says no count, as message_delta's)
         elif kind == "content_block_start":
             started = an_object(data.get("content_block"), "a content block", self.provider, self.model)
             index = self._index(data, kind)
