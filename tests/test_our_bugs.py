@@ -546,3 +546,41 @@ def test_a_messages_stream_whose_start_usage_is_not_an_object_reports_none_there
     result = acc.finish()
     # kept, its usage unreported (message_start's carries the prompt's count): its cost unknown, never 0
     assert result.text == "hi" and not result.usage.reported
+
+
+@pytest.mark.parametrize(
+    ("wire", "body"),
+    [
+        ("chat", {"choices": [{"message": {"role": "assistant", "tool_calls": 5}, "finish_reason": "tool_calls"}]}),
+        ("responses", {"output": [{"type": "message", "content": 5}], "status": "completed"}),
+        ("gemini", {"candidates": 5}),
+        ("gemini", {"candidates": [{"content": {"parts": 5}, "finishReason": "STOP"}]}),
+    ],
+)
+def test_a_body_with_a_number_where_the_api_has_a_list_is_malformed_not_our_bug(wire: str, body: dict[str, Any]):
+    # as text where an object goes: iterating the number crashed the parse with a TypeError, taken for our bug (the
+    # call stopped, no fallback tried) for an answer that breaks the API's spec
+    with pytest.raises(E.MalformedResponseError) as info:
+        _wires()[wire].parse_response(body, provider=wire, model="m")
+    assert type(info.value) is E.MalformedResponseError and "not a list" in info.value.message
+
+
+@pytest.mark.parametrize(
+    ("wire", "data"),
+    [
+        ("chat", {"choices": 5}),
+        ("chat", {"choices": [{"index": 0, "delta": {"tool_calls": 5}}]}),
+        ("gemini", {"candidates": 5}),
+        ("gemini", {"candidates": [{"content": {"parts": 5}}]}),
+    ],
+)
+def test_a_stream_event_with_a_number_where_the_api_has_a_list_is_malformed_not_our_bug(
+    wire: str, data: dict[str, Any]
+):
+    from magsag_mcp.sse import SSEEvent
+
+    acc = _wires()[wire].accumulator(provider=wire, model="m")
+    with pytest.raises(E.MalformedResponseError) as info:
+        acc.feed(SSEEvent(None, json.dumps(data)))
+        acc.finish()
+    assert type(info.value) is E.MalformedResponseError and "not a list" in info.value.message

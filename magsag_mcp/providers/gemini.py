@@ -39,7 +39,15 @@ from .gemini_schema import declaration
 from .gemini_schema import gemini_schema as gemini_schema  # where callers have imported it from
 from .json_output import with_json_instruction
 from .openai_reasoning import is_reasoning
-from .wire_format import StreamAccumulator, WireFormat, an_object, first_stops, reported_usage, with_reported_usage
+from .wire_format import (
+    StreamAccumulator,
+    WireFormat,
+    a_list,
+    an_object,
+    first_stops,
+    reported_usage,
+    with_reported_usage,
+)
 
 _BLOCKED = {
     "SAFETY",
@@ -304,11 +312,11 @@ class _GeminiStream(StreamAccumulator):
         self.response_id = chunk.get("responseId") or self.response_id
         self.status = chunk.get("modelStatus") or self.status
         delta = ""
-        candidates = chunk.get("candidates") or []
+        candidates = a_list(chunk.get("candidates"), "candidates", self.provider, self.model)
         if candidates:
             cand = an_object(candidates[0], "a candidate", self.provider, self.model)
             content = an_object(cand.get("content"), "a candidate's content", self.provider, self.model)
-            for part in content.get("parts") or []:
+            for part in a_list(content.get("parts"), "a candidate's parts", self.provider, self.model):
                 if not isinstance(part, dict) or part.get("thought"):
                     continue  # thought summaries are not the answer
                 # a field written null is one left unset, as proto3's JSON reads it (a gateway that writes every

@@ -21,7 +21,7 @@ from .openai_errors import error_status, openai_error
 from .openai_models import is_legacy_reasoning, put_temperature, requested_effort, takes_no_stop
 from .openai_tool_calls import CHAT_ID_LIMIT, WireCallIds, call_name, parse_arguments, tool_output, unwrapped
 from .openai_usage import chat_usage as _usage
-from .wire_format import StreamAccumulator, WireFormat, first_stops
+from .wire_format import StreamAccumulator, WireFormat, a_list, first_stops
 
 
 def _message(msg: Message, ids: WireCallIds) -> dict[str, Any]:
@@ -189,7 +189,7 @@ class ChatCompletionsFormat(WireFormat):
             usage = _usage(data["usage"], data) if isinstance(data.get("usage"), dict) else None
             raise refused(str(refusal), usage, provider=provider, model=model)
         calls = []
-        for i, tc in enumerate(message.get("tool_calls") or []):
+        for i, tc in enumerate(a_list(message.get("tool_calls"), "a message's tool_calls", provider, model)):
             fn = tc.get("function") if isinstance(tc, dict) else None
             fn = fn if isinstance(fn, dict) else {}
             name = call_name(fn.get("name"), provider=provider, model=model)

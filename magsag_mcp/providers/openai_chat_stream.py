@@ -16,7 +16,7 @@ from .openai_chat_ends import FILTERED, FINISH_REASONS, INTERRUPTED, content_tex
 from .openai_errors import error_status, openai_error
 from .openai_tool_calls import call_name, parse_arguments, unwrapped
 from .openai_usage import chat_usage as _usage
-from .wire_format import StreamAccumulator, an_object, said
+from .wire_format import StreamAccumulator, a_list, an_object, said
 
 __all__ = ["ChatStream"]
 
@@ -148,7 +148,7 @@ class ChatStream(StreamAccumulator):
             self.usage.answering_model = self.usage.answering_model or self.model_seen
         delta_text = ""
         finished = False
-        for choice in chunk.get("choices") or []:
+        for choice in a_list(chunk.get("choices"), "a chunk's choices", self.provider, self.model):
             choice = an_object(choice, "a choice", self.provider, self.model)
             delta = an_object(choice.get("delta"), "a choice's delta", self.provider, self.model)
             content = delta.get("content")
@@ -156,7 +156,7 @@ class ChatStream(StreamAccumulator):
                 delta_text += content if isinstance(content, str) else content_text(content)
             if delta.get("refusal"):
                 self.refusal.append(delta["refusal"])
-            for tc in delta.get("tool_calls") or []:
+            for tc in a_list(delta.get("tool_calls"), "a delta's tool_calls", self.provider, self.model):
                 tc = an_object(tc, "a tool call delta", self.provider, self.model)
                 slot = self._slot(tc)
                 if tc.get("id"):

@@ -22,7 +22,7 @@ from .openai_models import moved_for_responses, put_temperature, reasons, reques
 from .openai_reasoning import is_reasoning, made_by, reasoning_items, signature_for, with_origin
 from .openai_tool_calls import RESPONSES_ID_LIMIT, WireCallIds, call_name, parse_arguments, tool_output
 from .openai_usage import both_counts, with_reasoning
-from .wire_format import StreamAccumulator, WireFormat, an_object, reported_usage, with_reported_usage
+from .wire_format import StreamAccumulator, WireFormat, a_list, an_object, reported_usage, with_reported_usage
 
 
 def _items(msg: Message, model: str, ids: WireCallIds) -> list[dict[str, Any]]:
@@ -281,7 +281,7 @@ def _result(data: dict[str, Any], *, provider: str, model: str) -> LLMResult:
         if kind == "reasoning":
             reasoning.append(item)
         elif kind == "message":
-            for part in item.get("content") or []:
+            for part in a_list(item.get("content"), "a message's content", provider, model):
                 part = an_object(part, "a message's content part", provider, model)
                 if part.get("type") == "output_text":
                     texts.append(_text(part.get("text"), provider, model))

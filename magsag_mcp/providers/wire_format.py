@@ -178,3 +178,16 @@ def an_object(value: Any, what: str, provider: str, model: str) -> dict[str, Any
             f"{provider}:{model}: {what} is {type(value).__name__}, not an object", provider=provider, model=model
         )
     return value
+
+
+def a_list(value: Any, what: str, provider: str, model: str) -> list[Any]:
+    """``value``, where the API documents an array (``[]`` for one left out or null). Anything else (a number, an
+    object) is the vendor's malformed answer: iterated, it raised a TypeError that the cascade would take for a bug of
+    magsag's (see :func:`an_object`). Text is no list either: read on, each of its characters was no object."""
+    if value is None:
+        return []
+    if not isinstance(value, list):
+        raise MalformedResponseError(
+            f"{provider}:{model}: {what} is {type(value).__name__}, not a list", provider=provider, model=model
+        )
+    return value
