@@ -584,3 +584,18 @@ def test_a_stream_event_with_a_number_where_the_api_has_a_list_is_malformed_not_
         acc.feed(SSEEvent(None, json.dumps(data)))
         acc.finish()
     assert type(info.value) is E.MalformedResponseError and "not a list" in info.value.message
+
+
+def test_a_responses_stream_whose_final_message_content_is_a_number_is_malformed_not_our_bug():
+    # the text streamed in deltas is checked against the final output's messages: iterating a number there crashed
+    from magsag_mcp.sse import SSEEvent
+
+    acc = _wires()["responses"].accumulator(provider="openai", model="m")
+    delta = {"type": "response.output_text.delta", "delta": "hi", "output_index": 0, "content_index": 0}
+    output = [{"type": "message", "content": 5}]
+    done = {"type": "response.completed", "response": {"id": "r", "status": "completed", "output": output}}
+    with pytest.raises(E.MalformedResponseError) as info:
+        for data in (delta, done):
+            acc.feed(SSEEvent(data["type"], json.dumps(data)))
+        acc.finish()
+    assert type(info.value) is E.MalformedResponseError and "not a list" in info.value.message

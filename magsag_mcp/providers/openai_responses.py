@@ -455,4 +455,6 @@ class _ResponsesStream(StreamAccumulator):
 def _texts(item: dict[str, Any]) -> bool:
     """Whether an output item is a message with text in it."""
     parts = item.get("content") if item.get("type") == "message" else None
-    return any(isinstance(p, dict) and p.get("type") == "output_text" and p.get("text") for p in parts or ())
+    if not isinstance(parts, list):  # (no list where the spec has one: _result says the answer is malformed)
+        return False
+    return any(isinstance(p, dict) and p.get("type") == "output_text" and p.get("text") for p in parts)
