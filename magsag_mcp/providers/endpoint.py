@@ -79,15 +79,23 @@ class Endpoint(ABC):
         return None
 
     def api_key(self) -> str | None:
-        """The first of ``key_env`` that holds a key: one of only whitespace holds none, nor hides the next."""
+        """The first of ``key_env`` that holds a key: one of only whitespace holds none, nor hides the next, and nor
+        does a placeholder (:func:`not_a_whole_key`: the guide's ``AZURE_OPENAI_API_KEY="..."`` beside an
+        ``AZURE_OPENAI_AD_TOKEN``). Only when no variable holds a key is the first placeholder returned, for
+        :meth:`placeholder_key` to say what is wrong with it."""
+        placeholder = None
         for name in self.key_env:
             value = self.env.get(name)
             if value and not value.isspace():
+                if not_a_whole_key(value):
+                    placeholder = placeholder or value
+                    continue
                 # A key that goes on the wire may come back in an error body (servers echo it): make sure
                 # redact() knows it verbatim even when the provider is used without a Service.
                 register_secret(value)
                 return value
-        return None
+        register_secret(placeholder)  # (a key shortened for display is a real key's start and end)
+        return placeholder
 
     def require_key(self, model: str) -> str:
         key = self.api_key()
@@ -119,7 +127,8 @@ class Endpoint(ABC):
 
     def auth_hint(self) -> str:
         """What to check when the vendor answers 401: the variable whose key was sent (never the key)."""
-        name = next((n for n in self.key_env if (self.env.get(n) or "").strip()), None)
+        key = self.api_key()
+        name = next((n for n in self.key_env if key is not None and self.env.get(n) == key), None)
         if name is None:  # a server whose key is optional (compat, local)
             return f"no key was sent: set {' or '.join(self.key_env)}" if self.key_env else ""
         return f"check {name}, whose key was sent"

@@ -156,7 +156,8 @@ class AzureEndpoint(Endpoint):
         """A key must be the resource's own (Azure answers another resource's "invalid subscription key or wrong
         API endpoint"); an Entra ID token expires, about an hour after it was issued, and settings are read when
         magsag opens: a long-running server keeps sending the expired one."""
-        if self.setting("AZURE_OPENAI_API_KEY"):
+        key = self.api_key()
+        if key is not None and key == self.env.get("AZURE_OPENAI_API_KEY"):  # (as headers() chooses)
             return (
                 "check AZURE_OPENAI_API_KEY, whose key was sent: it must be a key of the resource that "
                 "AZURE_OPENAI_ENDPOINT (or the target's base_url) names"

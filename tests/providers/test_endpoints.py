@@ -229,3 +229,46 @@ async def test_whitespace_around_a_base_url_variable_is_not_part_of_it(
     assert provider.endpoint.base_url_source(target) == variable
     assert (await provider.complete(REQ, target)).text == "ok"
     assert fake.requests[-1]["path"] == path and fake.violations == []
+
+
+_GOOGLE_KEY = "AIzaSyA-real0123456789abcdefghijklmnopq"
+_ENTRA_TOKEN = "eyJ0eXAiOiJKV1QiLCJhbGciOiJSUzI1NiJ9.eyJhdWQiOiJjb2duaXRpdmUifQ.c2lnbmF0dXJlLXJlYWw"
+
+
+@pytest.mark.parametrize(
+    ("make", "env", "model", "sent"),
+    [
+        (
+            GeminiProvider,
+            {"GEMINI_API_KEY": "your-gemini-key", "GOOGLE_API_KEY": _GOOGLE_KEY},
+            "gemini-2.0-flash",
+            {"x-goog-api-key": _GOOGLE_KEY},
+        ),
+        (
+            AzureProvider,
+            {
+                "AZURE_OPENAI_API_KEY": "...",  # as the guide's setup writes it
+                "AZURE_OPENAI_AD_TOKEN": _ENTRA_TOKEN,
+                "AZURE_OPENAI_ENDPOINT": "https://contoso.openai.azure.com/",
+            },
+            "my-deployment",
+            {"Authorization": f"Bearer {_ENTRA_TOKEN}"},
+        ),
+    ],
+)
+async def test_a_placeholder_in_a_key_variable_does_not_hide_the_key_of_the_next(transport, make, env, model, sent):
+    # the README: a key variable holding a placeholder is no key, as one of whitespace is, which hides nothing (the
+    # next variable's key is sent); the placeholder hid it, and the provider was skipped for a key it had
+    provider = make(env, transport)
+    target = Target(provider.name, model)
+    assert provider.unavailable(target) is None
+    assert provider.endpoint.headers(model) == sent
+    assert provider.setting_problem() is None
+    [name] = [n for n in provider.endpoint.key_env if env.get(n) in (_GOOGLE_KEY, _ENTRA_TOKEN)]
+    assert name in provider.endpoint.auth_hint()
+
+
+async def test_placeholders_in_every_key_variable_are_still_refused_naming_the_first(transport):
+    provider = GeminiProvider({"GEMINI_API_KEY": "YOUR_API_KEY", "GOOGLE_API_KEY": "AIza..."}, transport)
+    said = provider.unavailable(Target("google", "gemini-2.0-flash"))
+    assert said is not None and said.startswith("google: GEMINI_API_KEY holds a placeholder")
