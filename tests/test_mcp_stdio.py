@@ -346,3 +346,38 @@ async def test_a_signal_ends_the_stdio_server_even_when_closing_it_fails(monkeyp
     monkeypatch.setattr(server_state(server), "close", close_fails)
     await stdio._stop_on_signal(server)
     assert exits == [128 + signal.SIGTERM]
+
+
+def test_agent_client_live_without_keys_says_what_failed_and_the_fix_without_a_traceback(tmp_path: Path):
+    """`python examples/mcp/agent_client.py --live`, as examples/mcp/README.md offers it, run before any key was
+    exported ended in some 60 lines of the MCP client's ExceptionGroup traceback, the tool error's message, which
+    names the variable to set, at the bottom of it. It says the error and the fix, and exits 1."""
+    proc = subprocess.run(
+        [sys.executable, str(EXAMPLES / "agent_client.py"), "--live"],
+        env=clean_env(MAGSAG_DB=str(tmp_path / "ledger.db")),
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert proc.returncode == 1, proc.stdout + proc.stderr
+    assert "Traceback" not in proc.stderr, proc.stderr
+    assert "invoke_skill failed: all_targets_failed" in proc.stderr, proc.stderr
+    assert "set OPENAI_API_KEY" in proc.stderr and "magsag doctor" in proc.stderr, proc.stderr
+
+
+def test_agent_client_live_whose_server_cannot_start_points_at_its_reason_without_a_traceback(tmp_path: Path):
+    """A server that stops as it starts (here a MAGSAG_CATALOG that is no folder) prints its reason on stderr; the
+    example then added the client's "Connection closed" traceback after it, burying that reason."""
+    proc = subprocess.run(
+        [sys.executable, str(EXAMPLES / "agent_client.py"), "--live"],
+        env=clean_env(MAGSAG_DB=str(tmp_path / "ledger.db"), MAGSAG_CATALOG=str(tmp_path / "no-such-catalog")),
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert proc.returncode == 1, proc.stdout + proc.stderr
+    assert "Traceback" not in proc.stderr, proc.stderr
+    assert "MAGSAG_CATALOG points at" in proc.stderr, proc.stderr  # the server's own reason, kept
+    assert "magsag-mcp stopped before it answered" in proc.stderr, proc.stderr

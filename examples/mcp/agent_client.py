@@ -20,6 +20,7 @@ from typing import Any
 import anyio
 from mcp.client import Client
 from mcp.client.stdio import StdioServerParameters
+from mcp.shared.exceptions import MCPError
 
 AGENT = "report-mag"
 DATA = "Q3: revenue $4.2M (+8%), churn 2.1% (-0.4pt), support tickets +15% after the pricing change."
@@ -28,8 +29,9 @@ DATA = "Q3: revenue $4.2M (+8%), churn 2.1% (-0.4pt), support tickets +15% after
 class ToolFailed(Exception):
     """A magsag tool error, with its structured details (``structuredContent.error``)."""
 
-    def __init__(self, error: dict[str, Any]) -> None:
+    def __init__(self, tool: str, error: dict[str, Any]) -> None:
         super().__init__(f"{error['type']}: {error['message']}")
+        self.tool = tool
         self.type = error["type"]
         self.details = error
 
@@ -44,7 +46,7 @@ class Magsag:
         result = await self.client.call_tool(tool, arguments)
         if result.is_error:
             error = (result.structured_content or {}).get("error") or {"type": "error", "message": str(result.content)}
-            raise ToolFailed(error)
+            raise ToolFailed(tool, error)
         return result.structured_content or {}
 
     async def resource(self, uri: str) -> Any:
@@ -113,11 +115,34 @@ async def agent(live: bool) -> None:
             print(f"== budget {budget['status']}: {left or 'no limits apply'}")
 
 
-def main() -> None:
+def the_error(exc: BaseException) -> BaseException:
+    """What the agent raised, out of the one-error groups the MCP client's task groups wrap it in."""
+    while isinstance(exc, BaseExceptionGroup) and len(exc.exceptions) == 1:
+        exc = exc.exceptions[0]
+    return exc
+
+
+def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--live", action="store_true", help="use the providers your API keys configure")
-    anyio.run(agent, parser.parse_args().live)
+    live = parser.parse_args().live
+    try:
+        anyio.run(agent, live)
+    except Exception as group:
+        # A failure the agent cannot work around ends it with what went wrong and the fix, not the client's
+        # traceback, at whose bottom the message a user needs would be buried.
+        error = the_error(group)
+        if isinstance(error, ToolFailed):
+            hint = "; `magsag doctor` shows which providers your keys configure" if live else ""
+            print(f"{AGENT}: {error.tool} failed: {error}{hint}", file=sys.stderr)
+        elif isinstance(error, MCPError):
+            # the server stopped (a catalog, a setting it refused): it printed why on stderr, above this line
+            print(f"{AGENT}: magsag-mcp stopped before it answered ({error}): its reason is above", file=sys.stderr)
+        else:
+            raise
+        return 1
+    return 0
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(main())
