@@ -135,7 +135,7 @@ def render(rows: dict[str, dict]) -> str:
 
 
 def main() -> None:
-    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p = argparse.ArgumentParser(prog="python -m benchmarks.instructions", description=__doc__.splitlines()[0])
     p.add_argument("scenarios", nargs="*", default=DEFAULT, help=f"default: {' '.join(DEFAULT)}")
     p.add_argument("--calls", type=int, nargs=2, default=(200, 1200), metavar=("SMALL", "LARGE"))
     p.add_argument("--concurrency", type=int, default=1)

@@ -258,7 +258,7 @@ async def run_reads(path: Path, repeats: int, only: list[str] | None) -> dict[st
 
 
 def main() -> None:
-    p = argparse.ArgumentParser()
+    p = argparse.ArgumentParser(prog="python -m benchmarks.ledger_scale")
     p.add_argument("--attempts", type=int, default=1_000_000)
     p.add_argument("--repeats", type=int, default=3)
     p.add_argument("--only", nargs="*", help="run only the reads whose names contain one of these")

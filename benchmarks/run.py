@@ -182,12 +182,19 @@ def output_path(out: str | None, *, quick: bool) -> Path:
 
 
 def main() -> None:
-    p = argparse.ArgumentParser()
+    # prog: run as `python -m benchmarks`, argparse would name the file (`usage: __main__.py`), no command to type
+    p = argparse.ArgumentParser(
+        prog="python -m benchmarks",
+        description="Run every benchmark against a loopback upstream and report: benchmarks/results/latest.json, "
+        "its chart and the table in BENCHMARKS.md (--quick: a smoke run, its numbers in quick.json only).",
+    )
     p.add_argument(
         "--quick", action="store_true", help="a smoke run, about a minute on 2 CPUs: results/quick.json, no chart"
     )
-    p.add_argument("--repeats", type=int, default=3)
-    p.add_argument("--no-litellm", action="store_true")
+    p.add_argument(
+        "--repeats", type=int, default=3, help="runs of every scenario, interleaved; the table shows the medians"
+    )
+    p.add_argument("--no-litellm", action="store_true", help="leave out the LiteLLM comparison rows")
     p.add_argument("--out", help="default: benchmarks/results/latest.json (--quick: quick.json)")
     p.add_argument("--latency-ms", type=float, default=0.0, help="the upstream delays every answer by this much")
     a = p.parse_args()

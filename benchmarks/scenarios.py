@@ -263,7 +263,7 @@ async def run(name: str, upstream: str, calls: int, concurrency: int, warmup: in
 
 
 def main() -> None:
-    p = argparse.ArgumentParser()
+    p = argparse.ArgumentParser(prog="python -m benchmarks.scenarios")
     p.add_argument("scenario")
     p.add_argument("--upstream", required=True)
     p.add_argument("--calls", type=int, default=2000)

@@ -42,3 +42,24 @@ def test_quick_benchmark_produces_every_scenario(tmp_path: Path):
     }
     assert result["upstream_cpu_us_per_request"] > 0
     assert "| scenario | callers |" in proc.stdout
+
+
+@pytest.mark.parametrize(
+    "module", ["benchmarks", "benchmarks.instructions", "benchmarks.scenarios", "benchmarks.ledger_scale"]
+)
+def test_the_benchmark_commands_help_names_the_command_that_runs_them(module: str):
+    """`python -m benchmarks --help`, as README.md and BENCHMARKS.md have it run, printed `usage: __main__.py`
+    (`scenarios.py`, ...): a file that, run so from the clone, fails on its relative imports. The usage is the
+    command BENCHMARKS.md gives, and `python -m benchmarks` says what its options do."""
+    proc = subprocess.run(
+        [sys.executable, "-m", module, "--help"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env={**os.environ, "PYTHONPATH": str(ROOT)},
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.startswith(f"usage: python -m {module} "), proc.stdout
+    if module == "benchmarks":
+        assert "runs of every scenario" in proc.stdout and "LiteLLM comparison rows" in proc.stdout, proc.stdout
