@@ -10,6 +10,7 @@ progress the server reports and the routing trace), then ``summarize_usage``, ``
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import sys
 import tempfile
@@ -107,6 +108,14 @@ def _table(rows: list[list[str]], header: list[str]) -> None:
         )
 
 
+def _print_from_callback(line: str) -> None:
+    """A line printed by the MCP client's callbacks, which log what a callback raises with its traceback and go on:
+    a reader that left (`magsag demo | head -4`) is met by the demo's own next print instead, which ends it quietly
+    (the CLI takes a BrokenPipeError for the reader leaving)."""
+    with contextlib.suppress(BrokenPipeError):
+        print(line)
+
+
 async def run_demo(out: Any = None) -> int:
     from mcp.client import Client
     from mcp.client.stdio import StdioServerParameters, stdio_client
@@ -122,10 +131,10 @@ async def run_demo(out: Any = None) -> int:
         errlog = out or sys.stderr
 
         async def on_log(msg: Any) -> None:
-            print(f"    log[{msg.level}] {msg.data}")
+            _print_from_callback(f"    log[{msg.level}] {msg.data}")
 
         async def on_progress(progress: float, total: float | None, message: str | None) -> None:
-            print(f"    progress {int(progress)}: {message}")
+            _print_from_callback(f"    progress {int(progress)}: {message}")
 
         async with Client(stdio_client(params, errlog=errlog), logging_callback=on_log, log_level="notice") as client:
             info = client.server_info
