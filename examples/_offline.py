@@ -11,12 +11,20 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import sys
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
-from magsag_mcp import Magsag
-from magsag_mcp.loopback import LoopbackUpstream
+try:
+    from magsag_mcp import Magsag
+    from magsag_mcp.loopback import LoopbackUpstream
+except ModuleNotFoundError as missing:  # run by a Python magsag is not installed in, such as the system's python3
+    script = Path(sys.argv[0]).name
+    sys.exit(
+        f"{script}: {missing.name!r} is not installed for {sys.executable}; run the example with the Python of the "
+        f"venv README.md's setup makes, from the clone: .venv/bin/python examples/{script}"
+    )
 
 CATALOG = Path(__file__).resolve().parent.parent / "catalog"
 

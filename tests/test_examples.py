@@ -356,3 +356,32 @@ def test_a_placeholder_in_a_keyless_servers_key_variable_is_refused_too(tmp_path
             with Magsag(catalog=catalog, env={**base, name: "sk-no-key-required"}) as mg:
                 assert mg.skills.invoke("skill.analysis", call)["provider"] == provider
         assert sum(up.calls.values()) == 2
+
+
+def test_the_readme_says_how_an_example_is_run_and_that_command_runs(tmp_path: Path):
+    """README.md said the examples "run offline" and no more: after its setup (a venv it does not activate), the
+    `python3 examples/cost_tiers.py` a reader then tries failed with "No module named 'magsag_mcp'". It gives the
+    command, with the venv's Python, and that command runs from the clone as written."""
+    import re
+
+    root = EXAMPLES.parent
+    commands = re.findall(r"`\.venv/bin/python (examples/[\w/]+\.py)`", (root / "README.md").read_text())
+    assert commands, "README.md names no `.venv/bin/python examples/NAME.py`"
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("MAGSAG_", "OPENAI_", "ANTHROPIC_"))}
+    env["MAGSAG_DB"] = str(tmp_path / "ledger.db")
+    for script in commands:
+        proc = subprocess.run([sys.executable, script], cwd=root, env=env, capture_output=True, text=True, timeout=120)
+        assert proc.returncode == 0, f"{script} failed:\n{proc.stdout}\n{proc.stderr}"
+
+
+@pytest.mark.parametrize("script", ["cost_tiers.py", "mcp/agent_client.py"])
+def test_an_example_run_by_a_python_without_magsag_names_the_fix(script: str):
+    """Run by a Python magsag is not installed in (the system's `python3`, the venv not activated), an example
+    ended in a ModuleNotFoundError traceback; it says which Python ran it and the command that runs it."""
+    # -S -E: no site-packages (where the install is) and no PYTHONPATH, as a Python without magsag has
+    proc = subprocess.run(
+        [sys.executable, "-S", "-E", str(EXAMPLES / script)], capture_output=True, text=True, timeout=60
+    )
+    assert proc.returncode == 1, proc.stdout + proc.stderr
+    assert "Traceback" not in proc.stderr, proc.stderr
+    assert "is not installed for" in proc.stderr and f".venv/bin/python examples/{script}" in proc.stderr, proc.stderr

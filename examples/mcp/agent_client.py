@@ -4,8 +4,8 @@ The agent ("report-mag") starts ``magsag-mcp`` over stdio, discovers the skills 
 resource, previews a route with ``explain_route``, runs an analysis and then a summary of it in one
 run, recovers from a tool error by reading its structured details, and checks its budget.
 
-    python examples/mcp/agent_client.py          # offline: the fake provider, a throwaway ledger
-    python examples/mcp/agent_client.py --live   # the providers your API keys configure
+    .venv/bin/python examples/mcp/agent_client.py          # offline: the fake provider, a throwaway ledger
+    .venv/bin/python examples/mcp/agent_client.py --live   # the providers your API keys configure
 """
 
 from __future__ import annotations
@@ -17,10 +17,16 @@ import sys
 import tempfile
 from typing import Any
 
-import anyio
-from mcp.client import Client
-from mcp.client.stdio import StdioServerParameters
-from mcp.shared.exceptions import MCPError
+try:
+    import anyio
+    from mcp.client import Client
+    from mcp.client.stdio import StdioServerParameters
+    from mcp.shared.exceptions import MCPError
+except ModuleNotFoundError as missing:  # run by a Python magsag is not installed in, such as the system's python3
+    sys.exit(
+        f"agent_client.py: {missing.name!r} is not installed for {sys.executable}; run the example with the Python "
+        "of the venv README.md's setup makes, from the clone: .venv/bin/python examples/mcp/agent_client.py"
+    )
 
 AGENT = "report-mag"
 DATA = "Q3: revenue $4.2M (+8%), churn 2.1% (-0.4pt), support tickets +15% after the pricing change."
