@@ -512,3 +512,17 @@ def test_the_readme_says_how_the_guides_commands_are_run():
 def test_every_command_of_the_guide_parses_as_it_writes_it(command: str):
     args = build_parser().parse_args(shlex.split(command)[1:])
     assert getattr(args, "func", None), command
+
+
+def test_the_readme_says_where_its_setup_puts_the_commands():
+    """The README's setup makes `.venv` and runs `.venv/bin/magsag demo`, never activating it; the sections after it
+    then said `magsag ...` and `magsag-mcp`, "the command the install puts on the PATH", and a reader who typed them
+    got "command not found". Each console script is named where the setup puts it, with how to put it on the PATH."""
+    import tomllib
+
+    scripts = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["scripts"]
+    assert scripts, "pyproject.toml declares no console script"
+    for name in scripts:
+        assert f"`.venv/bin/{name}`" in README, name
+    assert ". .venv/bin/activate" in README
+    assert "the install puts on the PATH" not in README
