@@ -9,6 +9,7 @@ from typing import Any, Protocol
 from .call_request import estimate_input_tokens
 from .cascade_report import set_usage, unknown_cost_warning
 from .errors import MagsagError, excerpt, redacting_logger
+from .governance.budget import reserved_worst_case
 from .providers import min_output_tokens, prompt_overhead
 from .records import AttemptRecord
 from .types import LLMRequest, LLMResult, Target
@@ -40,13 +41,8 @@ def refused_whatever_was_spent(guard: Any, pricer: Pricing, target: Target, requ
     verdict = getattr(guard, "spend_verdict", None)
     if verdict is None:
         return None
-    worst = pricer.worst_case(
-        target.provider,
-        target.model,
-        input_tokens_reserved(request, target),
-        output_tokens_reserved(request, target),
-        inference_geo=target.param("inference_geo") if target.params else None,
-        cache_control=target.param("cache_control") if target.params else None,
+    worst = reserved_worst_case(
+        pricer, target, input_tokens_reserved(request, target), output_tokens_reserved(request, target)
     )
     ok, policy, reason = verdict(target, worst)
     if ok:
@@ -233,11 +229,6 @@ def cost_bound(pricer: Pricing, admission: Any, target: Target, request: LLMRequ
     reserved = getattr(admission, "reserved_usd", None)
     if reserved is not None:
         return reserved
-    return pricer.worst_case(
-        target.provider,
-        target.model,
-        input_tokens_reserved(request, target),
-        output_tokens_reserved(request, target),
-        inference_geo=target.param("inference_geo"),
-        cache_control=target.param("cache_control"),
+    return reserved_worst_case(
+        pricer, target, input_tokens_reserved(request, target), output_tokens_reserved(request, target)
     )

@@ -27,7 +27,7 @@ from zoneinfo import ZoneInfo
 from .attempt_cost import input_tokens_reserved, output_tokens_reserved
 from .call_request import build_request
 from .governance import _unpriced_refusal, refusal_ends_call
-from .governance.budget import day_bounds
+from .governance.budget import day_bounds, reserved_worst_case
 from .governance.policy import THRESHOLD_OF, Limit
 from .ledger.money import to_pusd
 from .routing import Plan, _route
@@ -85,14 +85,7 @@ def call_fit(
             continue
         req = plan.request_for(cand.target)
         tokens_in, tokens_out = input_tokens_reserved(req, cand.target), output_tokens_reserved(req, cand.target)
-        worst = pricer.worst_case(
-            cand.target.provider,
-            cand.target.model,
-            tokens_in,
-            tokens_out,
-            inference_geo=cand.target.param("inference_geo"),
-            cache_control=cand.target.param("cache_control"),
-        )
+        worst = reserved_worst_case(pricer, cand.target, tokens_in, tokens_out)
         if worst is None:
             refusal = _unpriced_refusal(limits, cand.target, pricer)
             blocked = (

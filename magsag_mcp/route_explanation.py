@@ -12,6 +12,7 @@ from .call_request import estimate_input_tokens
 from .errors import ConfigError, redact
 from .exact_money import exact_money
 from .governance import refusal_ends_call
+from .governance.budget import reserved_worst_case
 from .providers import canonical_provider, prompt_overhead
 from .redaction import call_scoped
 from .routing import Candidate, Plan, check_env_override
@@ -71,13 +72,11 @@ class RouteExplanation:
             entry = self._candidate(cand, plan.data_classes)
             provider = self.providers.get(cand.target.provider)
             entry["missing_features"] = provider.capabilities(cand.target).missing(plan.request.needs())
-            worst = self.pricer.worst_case(
-                cand.target.provider,
-                cand.target.model,
+            worst = reserved_worst_case(
+                self.pricer,
+                cand.target,
                 tokens_in + prompt_overhead(cand.target, req),
                 output_tokens_reserved(req, cand.target),
-                inference_geo=cand.target.param("inference_geo"),
-                cache_control=cand.target.param("cache_control"),
             )
             entry["estimated_max_cost_usd"] = _fmt(worst)
             self._add_spend_verdict(entry, cand.target, worst, agent or None)

@@ -20,7 +20,7 @@ from ..errors import BudgetExceeded, LedgerError, PolicyDenied
 from ..ledger.money import to_pusd
 from ..rates import bare_model
 from ..types import Target
-from .budget import Carry, Reservation, reservation_ttl
+from .budget import Carry, Reservation, reservation_ttl, reserved_worst_case
 from .model_patterns import may_be_of, nearly_allowed
 from .policy import (
     THRESHOLD_OF,
@@ -243,15 +243,7 @@ class Governance:
         if not limits:
             return Admission(None, None)
         target = ctx.target
-        worst = self.pricer.worst_case(
-            target.provider,
-            target.model,
-            ctx.estimated_input_tokens,
-            ctx.max_output_tokens,
-            # most targets have no params: neither where inference runs nor a cache marker
-            inference_geo=target.param("inference_geo") if target.params else None,
-            cache_control=target.param("cache_control") if target.params else None,
-        )
+        worst = reserved_worst_case(self.pricer, target, ctx.estimated_input_tokens, ctx.max_output_tokens)
         if worst is None:
             refusal = _unpriced_refusal(limits, ctx.target, self.pricer)
             if refusal:

@@ -33,6 +33,7 @@ from ..ledger.abandoned import record_abandoned
 from ..ledger.migrations import SPEND_BUCKET_SECONDS
 from ..ledger.money import SumSQL, exact_sum, from_pusd, joined, scalar_sum, to_pusd
 from ..ledger.run_scope import RUN_SCOPE_ROWS, run_scope_totals, run_scope_unbounded
+from ..types import Target
 from .policy import THRESHOLD_OF, Limit
 
 #: the shortest a reservation lives (what every reservation lived before the deadline counted)
@@ -52,6 +53,23 @@ def reservation_ttl(call_deadline: float) -> float:
 def budget_run(run_id: str | None, parent_run_id: str | None) -> str | None:
     """The run whose limit applies: the parent of a delegated run, else the run itself."""
     return parent_run_id if parent_run_id and parent_run_id != run_id else run_id
+
+
+def reserved_worst_case(pricer: Any, target: Target, input_tokens: int, output_tokens: int) -> Decimal | None:
+    """The most an attempt at ``target`` of these tokens may cost, as its reservation holds it: at the multiple of
+    where the target's params ask inference to run, with the cache writes its cache marker asks for (none without
+    one); None when the model's price is unknown. Admission, the bound of an unknown cost, ``explain`` and
+    ``check_budget``'s call all ask this, so that what they show is what a call reserves."""
+    # most targets have no params: neither where inference runs nor a cache marker
+    params = target.params
+    return pricer.worst_case(
+        target.provider,
+        target.model,
+        input_tokens,
+        output_tokens,
+        inference_geo=target.param("inference_geo") if params else None,
+        cache_control=target.param("cache_control") if params else None,
+    )
 
 
 @lru_cache(maxsize=256)
