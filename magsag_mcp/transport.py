@@ -308,18 +308,17 @@ class Transport:
             self._sessions[loop] = session
         return session
 
-    async def post_json(
+    async def _post(
         self,
         url: str,
         body: Any,
-        *,
-        headers: Mapping[str, str],
-        params: Mapping[str, str] | None = None,
-        timeouts: Timeouts | None = None,
-    ) -> HttpResponse:
-        timeouts = timeouts or self.timeouts
-        proxy = self.proxies.for_url(url)
-        hdrs = _with_json(headers)
+        hdrs: dict[str, str],
+        params: Mapping[str, str] | None,
+        timeouts: Timeouts,
+        proxy: Proxy | None,
+    ) -> aiohttp.ClientResponse:
+        """Send ``body`` as JSON, the attempt marked as sent; a failure before the answer's status came is converted
+        once. The answer, its body unread, is the caller's to release (:meth:`post_json`, :meth:`stream_sse`)."""
         # serialized here, outside the conversion: a body that cannot be (a cycle's ValueError) is a bug of ours, not
         # a configuration to check, and nothing was sent
         data = json.dumps(body)
@@ -327,7 +326,7 @@ class Transport:
         # try/except rather than `with _converted(...)`: a generator's context manager costs every
         # request some 2,000 instructions, an exception handler nothing until it catches
         try:
-            resp = await self._session().post(
+            return await self._session().post(
                 url,
                 data=data,
                 headers=hdrs,
@@ -340,6 +339,20 @@ class Transport:
             # from None: aiohttp's failure says the whole URL (a gateway's token in its path, a key in its query),
             # and as the cause it was printed with every traceback of ours; the message says what it told
             raise conversion(exc, url, timeouts, proxy, self.cas) from None
+
+    async def post_json(
+        self,
+        url: str,
+        body: Any,
+        *,
+        headers: Mapping[str, str],
+        params: Mapping[str, str] | None = None,
+        timeouts: Timeouts | None = None,
+    ) -> HttpResponse:
+        timeouts = timeouts or self.timeouts
+        proxy = self.proxies.for_url(url)
+        hdrs = _with_json(headers)
+        resp = await self._post(url, body, hdrs, params, timeouts, proxy)
         try:
             async with resp:
                 _refuse_redirect(url, resp)
@@ -373,20 +386,7 @@ class Transport:
         hdrs = _with_json(headers)
         hdrs["Accept"] = "text/event-stream"
         proxy = self.proxies.for_url(url)
-        data = json.dumps(body)  # (as in post_json)
-        _sending()
-        try:  # as in post_json
-            resp = await self._session().post(
-                url,
-                data=data,
-                headers=hdrs,
-                params=params,
-                timeout=timeouts.to_aiohttp(),
-                allow_redirects=False,
-                **_via(proxy, url, hdrs),
-            )
-        except FAILURES as exc:
-            raise conversion(exc, url, timeouts, proxy, self.cas) from None  # (see post_json)
+        resp = await self._post(url, body, hdrs, params, timeouts, proxy)
         try:
             _refuse_redirect(url, resp)
             error_body = None
