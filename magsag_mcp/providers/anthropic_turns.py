@@ -13,7 +13,7 @@ from typing import Any
 
 from ..types import LLMRequest, Message
 from .anthropic_thinking import thinking_blocks
-from .call_pairs import OpenCalls
+from .call_pairs import SentCallIds
 
 #: what a tool result that is empty says instead
 NO_OUTPUT = "(no output)"
@@ -28,28 +28,14 @@ def _wire_id(call_id: str | None) -> str:
     return _ID_UNSAFE.sub("_", call_id or "") or "toolu"
 
 
-class _CallIds:
-    """The tool call ids as sent: each as the API takes it (:func:`_wire_id`), and unique in the request (400
-    "`tool_use` ids must be unique"). Ids that repeat are no error elsewhere (:mod:`.call_pairs`), and two may differ
-    only in characters the API does not take: a repeated one is sent with a suffix, and each result with the id, as
-    sent, of the call it answers (:class:`.OpenCalls`)."""
+class _CallIds(SentCallIds):
+    """The tool call ids as sent: each as the API takes it (:func:`_wire_id`, of any length), and unique in the request
+    (400 "`tool_use` ids must be unique"). Ids that repeat are no error elsewhere (:mod:`.call_pairs`), and two may
+    differ only in characters the API does not take: a repeated one is sent with a suffix, and each result with the id,
+    as sent, of the call it answers (:class:`.SentCallIds`)."""
 
-    def __init__(self) -> None:
-        self.sent: set[str] = set()
-        self.calls: OpenCalls[str] = OpenCalls()
-
-    def call(self, call_id: str | None) -> str:
-        wire = base = _wire_id(call_id)
-        n = 1
-        while wire in self.sent:
-            n += 1
-            wire = f"{base}_{n}"
-        self.sent.add(wire)
-        self.calls.called(call_id, wire)
-        return wire
-
-    def result(self, call_id: str | None) -> str:
-        return self.calls.answered(call_id) or _wire_id(call_id)
+    def fitted(self, call_id: str | None) -> str:
+        return _wire_id(call_id)
 
 
 def _content(msg: Message, thinking: str | None, ids: _CallIds) -> list[dict[str, Any]]:
@@ -86,7 +72,7 @@ def turns(request: LLMRequest, *, thinking: str | None = None) -> list[dict[str,
             continue
         role = "assistant" if msg.role == "assistant" else "user"
         if role == "user":
-            ids.calls.close()
+            ids.user_spoke()
         blocks = _content(msg, thinking, ids)
         if not blocks:
             continue  # the API refuses an empty text block, and an empty turn says nothing

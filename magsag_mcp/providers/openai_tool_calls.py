@@ -11,7 +11,7 @@ from typing import Any
 from .. import strict_json
 from ..errors import MalformedResponseError, excerpt
 from ..types import Message, ToolCall
-from .call_pairs import OpenCalls
+from .call_pairs import SentCallIds
 
 
 def tool_output(msg: Message) -> str:
@@ -33,9 +33,9 @@ CHAT_ID_LIMIT = 40
 RESPONSES_ID_LIMIT = 64
 
 
-class WireCallIds:
+class WireCallIds(SentCallIds):
     """The tool call ids of a request's history as sent: each one an id no earlier call of the request has, and no
-    longer than ``limit``; each result under the id, as sent, of the call it answers (:class:`.OpenCalls`).
+    longer than ``limit``; each result under the id, as sent, of the call it answers (:class:`.SentCallIds`).
 
     Ids may repeat in a history (a server that gives its calls none has each answer's named ``call_0``; one may give
     parallel calls one id) and be long (Gemini's made-up ``call_<answer>_<n>_<function name>``, a gateway's): the
@@ -43,12 +43,9 @@ class WireCallIds:
     function_call_output for call_id"), and OpenAI refuses an id past its length. A first id that fits is sent as it
     is; the others as made here, the same on every turn, so a cached prompt's prefix stays the same."""
 
-    def __init__(self, limit: int) -> None:
-        self.limit = limit
-        self.sent: set[str] = set()
-        self.calls: OpenCalls[str] = OpenCalls()
+    limit: int
 
-    def _fitted(self, call_id: str | None) -> str:
+    def fitted(self, call_id: str | None) -> str:
         """``call_id`` within the limit: a longer one cut, with 8 hex digits of its hash after (two that begin
         alike stay two)."""
         call_id = call_id or "call"
@@ -56,24 +53,6 @@ class WireCallIds:
             return call_id
         digest = hashlib.sha256(call_id.encode()).hexdigest()[:8]
         return f"{call_id[: self.limit - 9]}_{digest}"
-
-    def call(self, call_id: str | None) -> str:
-        wire = base = self._fitted(call_id)
-        n = 1
-        while wire in self.sent:
-            n += 1
-            suffix = f"_{n}"
-            wire = base[: self.limit - len(suffix)] + suffix
-        self.sent.add(wire)
-        self.calls.called(call_id, wire)
-        return wire
-
-    def result(self, call_id: str | None) -> str:
-        """The id a tool result of ``call_id`` goes under: its call's as sent (a result of no call: its own)."""
-        return self.calls.answered(call_id) or self._fitted(call_id)
-
-    def user_spoke(self) -> None:
-        self.calls.close()
 
 
 def parse_arguments(raw: Any, *, provider: str, model: str, cut: bool = False) -> dict[str, Any]:
