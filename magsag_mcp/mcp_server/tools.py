@@ -68,23 +68,23 @@ def error_result(exc: MagsagError) -> CallToolResult:
     )
 
 
-def invalid_arguments(message: str) -> CallToolResult:
-    """Arguments that fail the tool's input schema (see :mod:`.arguments`), as :func:`error_result` shapes errors."""
-    message = redact(message)
+def _error_without_details(kind: str, message: str) -> CallToolResult:
+    """An error that is no :class:`MagsagError`, shaped as :func:`error_result` shapes one that has no details."""
     return CallToolResult(
-        content=[TextContent(type="text", text=f"invalid_arguments: {message}")],
-        structured_content={"error": {"type": "invalid_arguments", "message": message}},
+        content=[TextContent(type="text", text=f"{kind}: {message}")],
+        structured_content={"error": {"type": kind, "message": message}},
         is_error=True,
     )
+
+
+def invalid_arguments(message: str) -> CallToolResult:
+    """Arguments that fail the tool's input schema (see :mod:`.arguments`), as :func:`error_result` shapes errors."""
+    return _error_without_details("invalid_arguments", redact(message))
 
 
 def internal_error(tool: str) -> CallToolResult:
     message = f"internal error in magsag-mcp while running {tool}; the details are in the server's log"
-    return CallToolResult(
-        content=[TextContent(type="text", text=f"internal_error: {message}")],
-        structured_content={"error": {"type": "internal_error", "message": message}},
-        is_error=True,
-    )
+    return _error_without_details("internal_error", message)
 
 
 def ok_result(model: BaseModel) -> CallToolResult:
