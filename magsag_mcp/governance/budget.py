@@ -58,17 +58,17 @@ def budget_run(run_id: str | None, parent_run_id: str | None) -> str | None:
 def reserved_worst_case(pricer: Any, target: Target, input_tokens: int, output_tokens: int) -> Decimal | None:
     """The most an attempt at ``target`` of these tokens may cost, as its reservation holds it: at the multiple of
     where the target's params ask inference to run, with the cache writes its cache marker asks for (none without
-    one); None when the model's price is unknown. Admission, the bound of an unknown cost, ``explain`` and
-    ``check_budget``'s call all ask this, so that what they show is what a call reserves."""
-    # most targets have no params: neither where inference runs nor a cache marker
-    params = target.params
+    one); None when the model's price is unknown. Admission, the bound of an unknown cost, ``explain``,
+    ``check_budget``'s call and the catalog's check against the limits all ask this, so that what they show is what
+    a call reserves."""
     return pricer.worst_case(
         target.provider,
         target.model,
         input_tokens,
         output_tokens,
-        inference_geo=target.param("inference_geo") if params else None,
-        cache_control=target.param("cache_control") if params else None,
+        # most targets have no params: neither where inference runs nor a cache marker
+        inference_geo=target.param("inference_geo") if target.params else None,
+        cache_control=target.param("cache_control") if target.params else None,
     )
 
 
