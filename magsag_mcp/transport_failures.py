@@ -213,9 +213,20 @@ def _refused(os_error: object) -> bool:
 def host(url: str) -> str:
     """Only scheme://host:port: paths can carry deployment names, and query strings can carry keys. Every
     response's reader is given it (for the message of a body too large), so it is kept per URL."""
-    parts = urlsplit(url)
+    try:
+        parts = urlsplit(url)
+    except ValueError:
+        # an unbalanced [ or ] in the host (urllib's IPv6 check): an aiohttp message quoting text it could not parse
+        # either, cut by hand the way urlsplit cuts (the converter of an error must not fail on the error's text)
+        scheme, _, rest = url.partition("://")
+        netloc = _NETLOC_END.split(rest, maxsplit=1)[0]
+        return f"{scheme}://{netloc.rpartition('@')[2]}"
     netloc = parts.netloc.rpartition("@")[2]  # never userinfo (user:password@)
     return f"{parts.scheme}://{netloc}"
+
+
+#: where a URL's scheme://netloc ends (urlsplit's delimiters)
+_NETLOC_END = re.compile(r"[/?#]")
 
 
 def _short(exc: BaseException) -> str:

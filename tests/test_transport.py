@@ -191,6 +191,27 @@ def test_a_failure_that_quotes_the_whole_url_is_shown_with_its_host_alone(url: s
 
 
 @pytest.mark.parametrize(
+    ("quoted", "shown"),
+    [
+        ("http://[::1:8080/v1/chat/completions?key=sk-q1", "http://[::1:8080"),  # an unclosed [
+        ("https://u:pw@gw]1.example/acct-7f3a/x", "https://gw]1.example"),  # a ] with no [
+    ],
+)
+def test_a_failure_quoting_a_url_with_an_unbalanced_bracket_is_still_converted(quoted: str, shown: str):
+    # Before: urlsplit's IPv6 check raised ValueError("Invalid IPv6 URL") from inside the converter, and the
+    # failure of the call left as that ValueError instead of the connection error it was
+    from magsag_mcp.transport import _converted
+
+    with pytest.raises(E.ProviderConnectionError) as info:
+        with _converted("https://api.example.com/v1/chat/completions"):
+            raise aiohttp.ClientOSError(None, f"Can not write request body for {quoted}")
+    message = info.value.message
+    assert message.endswith(f"Can not write request body for {shown}")
+    for part in ("acct-7f3a", "key=", "sk-q1", "pw@", "/v1/chat"):
+        assert part not in message.split("request body for")[1]
+
+
+@pytest.mark.parametrize(
     ("failure", "cls", "maybe_billed"),
     [
         (aiohttp.ConnectionTimeoutError(), E.ProviderTimeoutError, False),  # never connected
