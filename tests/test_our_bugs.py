@@ -599,3 +599,77 @@ def test_a_responses_stream_whose_final_message_content_is_a_number_is_malformed
             acc.feed(SSEEvent(data["type"], json.dumps(data)))
         acc.finish()
     assert type(info.value) is E.MalformedResponseError and "not a list" in info.value.message
+
+
+_STOPPED_BY = [["stop"], {"reason": "stop"}]
+
+
+@pytest.mark.parametrize("bad", _STOPPED_BY, ids=["list", "object"])
+@pytest.mark.parametrize(
+    ("wire", "body"),
+    [
+        ("chat", lambda bad: {"choices": [{"message": {"role": "assistant", "content": "hi"}, "finish_reason": bad}]}),
+        ("anthropic", lambda bad: {"type": "message", "content": [{"type": "text", "text": "hi"}], "stop_reason": bad}),
+        ("gemini", lambda bad: {"candidates": [{"content": {"parts": [{"text": "hi"}]}, "finishReason": bad}]}),
+    ],
+)
+def test_a_body_with_a_list_or_object_where_the_stop_reason_goes_is_malformed_not_our_bug(
+    wire: str, body: Any, bad: Any
+):
+    # looked up among the reasons known, a list or an object crashed the parse with a TypeError (unhashable): taken
+    # for our bug, the call stopped on it with no fallback tried, for an answer that breaks the API's spec
+    with pytest.raises(E.MalformedResponseError) as info:
+        _wires()[wire].parse_response(body(bad), provider=wire, model="m")
+    assert type(info.value) is E.MalformedResponseError and "not a string" in info.value.message
+
+
+@pytest.mark.parametrize("details", [["max_output_tokens"], "max_output_tokens"])
+def test_a_responses_body_whose_incomplete_details_is_no_object_is_malformed_not_our_bug(details: Any):
+    # the object that says why a response is incomplete, read for its reason: a list or text there crashed the parse
+    # with an AttributeError, taken for our bug
+    output = [{"type": "message", "content": [{"type": "output_text", "text": "hi"}]}]
+    body = {"output": output, "status": "incomplete", "incomplete_details": details}
+    with pytest.raises(E.MalformedResponseError) as info:
+        _wires()["responses"].parse_response(body, provider="openai", model="m")
+    assert type(info.value) is E.MalformedResponseError and "not an object" in info.value.message
+
+
+def _stream_ending(wire: str, bad: Any) -> list[tuple[str | None, dict[str, Any]]]:
+    """A stream of ``wire`` whose one answer, "hi", ends with ``bad`` where the reason it stopped goes."""
+    if wire == "chat":
+        return [
+            (None, {"choices": [{"index": 0, "delta": {"content": "hi"}}]}),
+            (None, {"choices": [{"index": 0, "delta": {}, "finish_reason": bad}]}),
+        ]
+    if wire == "gemini":
+        return [(None, {"candidates": [{"content": {"parts": [{"text": "hi"}]}, "finishReason": bad}]})]
+    message = {"id": "m", "type": "message", "role": "assistant", "content": [], "usage": {"input_tokens": 1}}
+    return [
+        ("message_start", {"type": "message_start", "message": message}),
+        ("content_block_start", {"type": "content_block_start", "index": 0, "content_block": {"type": "text"}}),
+        ("content_block_delta", _text_delta(0, "hi")),
+        ("content_block_stop", {"type": "content_block_stop", "index": 0}),
+        ("message_delta", {"type": "message_delta", "delta": {"stop_reason": bad}, "usage": {"output_tokens": 3}}),
+        ("message_stop", {"type": "message_stop"}),
+    ]
+
+
+@pytest.mark.parametrize("bad", _STOPPED_BY, ids=["list", "object"])
+@pytest.mark.parametrize("wire", ["chat", "anthropic", "gemini"])
+def test_a_stream_with_a_list_or_object_where_the_stop_reason_goes_is_malformed_not_our_bug(wire: str, bad: Any):
+    from magsag_mcp.sse import SSEEvent
+
+    acc = _wires()[wire].accumulator(provider=wire, model="m")
+    with pytest.raises(E.MalformedResponseError) as info:
+        for event, data in _stream_ending(wire, bad):
+            acc.feed(SSEEvent(event, json.dumps(data)))
+        acc.finish()
+    assert type(info.value) is E.MalformedResponseError and "not a string" in info.value.message
+
+
+def test_a_number_where_the_stop_reason_goes_is_still_read_as_a_reason_not_known():
+    # the check refuses only what cannot be looked up: a number ends the answer as an unknown reason does (as
+    # tests/providers/test_gemini_wire.py keeps Gemini's finishReason 9)
+    body = {"choices": [{"message": {"role": "assistant", "content": "hi"}, "finish_reason": 7}]}
+    result = _wires()["chat"].parse_response(body, provider="openai", model="m")
+    assert result.text == "hi" and result.finish_reason == "other"

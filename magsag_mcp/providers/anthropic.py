@@ -39,7 +39,7 @@ from .anthropic_usage import usage as _usage
 from .base import Endpoint, ProgressCallback
 from .json_output import with_json_instruction
 from .refused_settings import DROPPABLE, RefusedSettings, say_resend
-from .wire_format import StreamAccumulator, WireFormat
+from .wire_format import StreamAccumulator, WireFormat, a_reason
 
 DEFAULT_VERSION = "2023-06-01"
 DEFAULT_MAX_TOKENS = 4096
@@ -180,7 +180,8 @@ class AnthropicMessagesFormat(WireFormat):
             raise anthropic_error(200, json.dumps(data).encode(), {}, provider=provider, model=model)
         if not isinstance(data, dict) or data.get("type") != "message" or not isinstance(data.get("content"), list):
             raise MalformedResponseError(f"{provider}:{model}: not a Messages response", provider=provider, model=model)
-        return read_answer(data["content"], data.get("stop_reason"), data.get("usage"), data, provider, model, self)
+        stop_reason = a_reason(data.get("stop_reason"), "stop_reason", provider, model)
+        return read_answer(data["content"], stop_reason, data.get("usage"), data, provider, model, self)
 
     def accumulator(self, *, provider: str, model: str) -> StreamAccumulator:
         return MessagesStream(provider, model, self)

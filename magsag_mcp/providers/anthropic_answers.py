@@ -23,7 +23,7 @@ from .anthropic_usage import usage as _usage
 from .content_filters import filtered
 from .json_output import StreamedDocument
 from .openai_errors import error_status
-from .wire_format import StreamAccumulator, an_object, with_reported_usage
+from .wire_format import StreamAccumulator, a_reason, an_object, with_reported_usage
 
 if TYPE_CHECKING:
     from .anthropic import AnthropicMessagesFormat
@@ -233,7 +233,8 @@ class MessagesStream(StreamAccumulator):
                 self._piece(index, "signature", delta.get("signature"))
         elif kind == "message_delta":
             delta = an_object(data.get("delta"), "message_delta's delta", self.provider, self.model)
-            self.stop_reason = delta.get("stop_reason") or self.stop_reason
+            stop_reason = a_reason(delta.get("stop_reason"), "message_delta's stop_reason", self.provider, self.model)
+            self.stop_reason = stop_reason or self.stop_reason
             if delta.get("stop_details"):
                 self.message = {**self.message, "stop_details": delta["stop_details"]}
             self._add_usage(data.get("usage"))

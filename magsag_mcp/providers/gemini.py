@@ -43,6 +43,7 @@ from .wire_format import (
     StreamAccumulator,
     WireFormat,
     a_list,
+    a_reason,
     an_object,
     first_stops,
     reported_usage,
@@ -337,7 +338,9 @@ class _GeminiStream(StreamAccumulator):
             if cand.get("safetyRatings"):
                 self.ratings = cand["safetyRatings"]
             if cand.get("finishReason"):
-                self.finish_reason = cand["finishReason"]
+                self.finish_reason = a_reason(
+                    cand["finishReason"], "a candidate's finishReason", self.provider, self.model
+                )
                 self.finish_message = cand.get("finishMessage") or self.finish_message
         if delta:
             self.texts.append(delta)

@@ -21,7 +21,7 @@ from .openai_errors import error_status, openai_error
 from .openai_models import is_legacy_reasoning, put_temperature, requested_effort, takes_no_stop
 from .openai_tool_calls import CHAT_ID_LIMIT, WireCallIds, call_name, parse_arguments, tool_output, unwrapped
 from .openai_usage import chat_usage as _usage
-from .wire_format import StreamAccumulator, WireFormat, a_list, first_stops
+from .wire_format import StreamAccumulator, WireFormat, a_list, a_reason, first_stops
 
 
 def _message(msg: Message, ids: WireCallIds) -> dict[str, Any]:
@@ -171,10 +171,11 @@ class ChatCompletionsFormat(WireFormat):
             raise MalformedResponseError(
                 f"{provider}:{model}: chat completion without choices[0].message", provider=provider, model=model
             ) from None
-        finish = FINISH_REASONS.get(choice.get("finish_reason"), "other")
-        if choice.get("finish_reason") in INTERRUPTED:
+        finish_reason = a_reason(choice.get("finish_reason"), "choices[0].finish_reason", provider, model)
+        finish = FINISH_REASONS.get(finish_reason, "other")
+        if finish_reason in INTERRUPTED:
             usage = _usage(data["usage"], data) if isinstance(data.get("usage"), dict) else None
-            raise interrupted(choice["finish_reason"], usage, provider=provider, model=model)
+            raise interrupted(finish_reason, usage, provider=provider, model=model)
         if finish == "content_filter":  # with some of the answer or none, as every vendor's filter is read
             raise filtered(
                 FILTERED + filter_note(choice.get("content_filter_results")),

@@ -16,7 +16,7 @@ from .openai_chat_ends import FILTERED, FINISH_REASONS, INTERRUPTED, content_tex
 from .openai_errors import error_status, openai_error
 from .openai_tool_calls import call_name, parse_arguments, unwrapped
 from .openai_usage import chat_usage as _usage
-from .wire_format import StreamAccumulator, a_list, an_object, said
+from .wire_format import StreamAccumulator, a_list, a_reason, an_object, said
 
 __all__ = ["ChatStream"]
 
@@ -170,7 +170,9 @@ class ChatStream(StreamAccumulator):
                     )
                 _add_piece(slot, fn)
             if choice.get("finish_reason"):
-                self.finish_raw = choice["finish_reason"]
+                self.finish_raw = a_reason(
+                    choice["finish_reason"], "a chunk's finish_reason", self.provider, self.model
+                )
                 finished = True
             if "content_filter_results" in choice:  # Azure's, on each choice
                 note = filter_note(choice["content_filter_results"])

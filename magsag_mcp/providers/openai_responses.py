@@ -266,7 +266,9 @@ def _result(data: dict[str, Any], *, provider: str, model: str) -> LLMResult:
             provider=provider,
             model=model,
         )
-    reason = (data.get("incomplete_details") or {}).get("reason") if status == "incomplete" else None
+    reason = None
+    if status == "incomplete":
+        reason = an_object(data.get("incomplete_details"), "incomplete_details", provider, model).get("reason")
     cut = reason == "max_output_tokens" or (status == "completed" and _at_limit(data, reported))
     texts: list[str] = []
     #: the text of the messages that end the turn (phase "final_answer"), where the model labels its messages

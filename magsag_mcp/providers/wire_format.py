@@ -191,3 +191,16 @@ def a_list(value: Any, what: str, provider: str, model: str) -> list[Any]:
             f"{provider}:{model}: {what} is {type(value).__name__}, not a list", provider=provider, model=model
         )
     return value
+
+
+def a_reason(value: Any, what: str, provider: str, model: str) -> Any:
+    """``value``, where the API documents a string saying why the answer stopped (``finish_reason``, ``stop_reason``,
+    ``finishReason``). A list or an object there is the vendor's malformed answer: looked up among the reasons known,
+    it raised a TypeError (no list or object can be a key) that the cascade would take for a bug of magsag's (see
+    :func:`an_object`). A number or ``true`` is kept as written, a reason not known (read as "other"), as an unknown
+    string is: nothing breaks on it, and the answer it ends is the vendor's all the same."""
+    if isinstance(value, dict | list):
+        raise MalformedResponseError(
+            f"{provider}:{model}: {what} is {type(value).__name__}, not a string", provider=provider, model=model
+        )
+    return value
