@@ -13,32 +13,106 @@ requests of a pooled connection; when it fires it times out a wait due by then, 
 is due now (one arming every ``sock_read`` seconds of a connection in use). A shorter timeout than the timer's (a
 probe's, on a connection a call had) arms it earlier. Closing the connection cancels it.
 
-This reaches into aiohttp's ``ResponseHandler`` (its timer's methods, its connector's ``_factory``): where an
-aiohttp lacks them, :data:`FITS` is false and its own handler is used as it comes.
+This reaches into aiohttp's private parts: its ``ResponseHandler`` (where aiohttp keeps it, its timer's methods and
+attributes, the constructor taking the loop) and its connector's ``_factory`` and ``_loop``. ``aiohttp>=3.10`` is all
+the project pins, and a release may move or rename any of them: :func:`handler_factory` checks every one for the
+connector at hand (:func:`missing` names what is not there), and where one is missing the connector keeps aiohttp's
+own handler, which times reads by the same ``sock_read`` (two timers a request again, nothing else lost). An aiohttp
+without ``aiohttp.client_proto.ResponseHandler`` imports this module all the same (:data:`AIOHTTP_HANDLER` is None).
 """
 
 from __future__ import annotations
 
 import asyncio
+import functools
 import math
+from collections.abc import Callable
 from contextvars import Context
+from typing import Any
 
-from aiohttp.client_proto import ResponseHandler
+#: aiohttp's protocol of a connection, where this aiohttp keeps it (None where it does not)
+AIOHTTP_HANDLER: type | None
+try:
+    from aiohttp.client_proto import ResponseHandler as AIOHTTP_HANDLER
+except ImportError:  # an aiohttp that moved or renamed it: its own handler is used (see handler_factory)
+    AIOHTTP_HANDLER = None
 
-__all__ = ["FITS", "ReadTimerHandler"]
+__all__ = ["AIOHTTP_HANDLER", "FITS", "OneReadTimer", "handler_factory", "missing"]
 
-#: whether this aiohttp's handler times its reads the way this module replaces (3.10 to 3.14 do)
-FITS = all(
-    callable(getattr(ResponseHandler, name, None))
-    for name in ("_reschedule_timeout", "_drop_timeout", "start_timeout", "_on_read_timeout", "close", "abort")
+#: the handler's methods this module overrides or calls: aiohttp arms its timer through ``start_timeout`` and
+#: ``_reschedule_timeout``, cancels it through ``_drop_timeout``, and times out through ``_on_read_timeout``
+_METHODS = (
+    "_reschedule_timeout",
+    "_drop_timeout",
+    "start_timeout",
+    "_on_read_timeout",
+    "close",
+    "abort",
+    "connection_lost",
 )
+#: what each handler has from its constructor, read and written here
+_ATTRIBUTES = ("_loop", "_read_timeout", "_read_timeout_handle")
 
 
-class ReadTimerHandler(ResponseHandler):
-    """aiohttp's protocol of a connection, its read timeout kept by one timer (see the module's docstring)."""
+def _class_lacks(handler: type | None) -> list[str]:
+    if handler is None:
+        return ["aiohttp.client_proto.ResponseHandler"]
+    return [f"ResponseHandler.{name}()" for name in _METHODS if not callable(getattr(handler, name, None))]
+
+
+def missing(handler: type | None, connector: Any) -> list[str]:
+    """What the one timer relies on and ``handler`` (aiohttp's protocol class) or ``connector`` (its TCP connector)
+    lacks: [] where every part is there. The connector's own protocol is made once to tell (a few attributes, no
+    connection): the class it makes must be ``handler`` (an aiohttp that made another would lose what that one does),
+    with the attributes its constructor sets."""
+    lacks = _class_lacks(handler)
+    loop = getattr(connector, "_loop", None)
+    if not isinstance(loop, asyncio.AbstractEventLoop):
+        lacks.append("the connector's _loop")
+    factory = getattr(connector, "_factory", None)
+    if not callable(factory):
+        lacks.append("the connector's _factory")
+    if lacks:
+        return lacks
+    try:
+        made = factory()  # type: ignore[misc]
+    except Exception as exc:  # (a factory that takes more than aiohttp's does now)
+        return [f"the connector's _factory() ({type(exc).__name__})"]
+    if type(made) is not handler:
+        return [f"the connector's _factory() making {type(made).__name__}, not ResponseHandler"]
+    return [f"ResponseHandler().{name}" for name in _ATTRIBUTES if not hasattr(made, name)]
+
+
+def handler_factory(connector: Any, handler: type | None = AIOHTTP_HANDLER) -> Callable[[], Any] | None:
+    """What makes ``connector``'s protocols with their reads timed by one timer, to set as its ``_factory``; None
+    where this aiohttp lacks a part of what that relies on (:func:`missing`): the connector keeps its own."""
+    if missing(handler, connector):
+        return None
+    return functools.partial(_one_timer_handler(handler), loop=connector._loop)  # type: ignore[arg-type]
+
+
+@functools.cache
+def _one_timer_handler(handler: type) -> type:
+    """aiohttp's protocol class with its read timeout kept by one timer."""
+    return type("ReadTimerHandler", (OneReadTimer, handler), {"__module__": __name__})
+
+
+#: whether this aiohttp's handler class has the methods this replaces (3.10 to 3.14 do); the connector's parts are
+#: checked as each is made (:func:`handler_factory`)
+FITS = not _class_lacks(AIOHTTP_HANDLER)
+
+
+class OneReadTimer:
+    """Mixed before aiohttp's ``ResponseHandler`` (:func:`handler_factory`): its read timeout kept by one timer (see
+    the module's docstring). A mixin, not a subclass, so that an aiohttp without that class imports this module."""
+
+    # set by aiohttp's ResponseHandler (checked by missing())
+    _loop: asyncio.AbstractEventLoop
+    _read_timeout: float | None
+    _read_timeout_handle: asyncio.TimerHandle | None
 
     def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
-        super().__init__(loop)
+        super().__init__(loop)  # type: ignore[call-arg]
         #: when the wait under way times out (the loop's clock); None while no wait is timed
         self._read_due: float | None = None
         #: when the armed timer (``_read_timeout_handle``) fires; inf while none is armed
@@ -77,7 +151,7 @@ class ReadTimerHandler(ResponseHandler):
         # time is due (else one due a hair later was armed again, and again, until the clock passed it)
         if due <= max(at, self._loop.time()):
             self._read_due = None
-            self._on_read_timeout()
+            self._on_read_timeout()  # type: ignore[attr-defined]
         else:
             self._arm(due)
 
@@ -91,13 +165,13 @@ class ReadTimerHandler(ResponseHandler):
     # protocol, and through it the connection's buffers, until it fired).
 
     def close(self) -> None:
-        super().close()
+        super().close()  # type: ignore[misc]
         self._cancel_read_timer()
 
     def abort(self) -> None:
-        super().abort()
+        super().abort()  # type: ignore[misc]
         self._cancel_read_timer()
 
     def connection_lost(self, exc: BaseException | None) -> None:
-        super().connection_lost(exc)
+        super().connection_lost(exc)  # type: ignore[misc]
         self._cancel_read_timer()

@@ -16,7 +16,6 @@ it does not allow, a dead upstream) held the call until its deadline, whatever t
 from __future__ import annotations
 
 import asyncio
-import functools
 import socket
 from typing import Any
 
@@ -67,12 +66,14 @@ class ProxyTunnelTimeout(TimeoutError):
 class BoundedConnector(aiohttp.TCPConnector):
     """aiohttp's connector, opening a connection through a proxy within the connect timeout (``sock_connect``), the
     proxy's answer to ``CONNECT`` included (see the module's docstring). Its connections time their reads with one
-    timer each (:class:`~magsag_mcp.read_timer.ReadTimerHandler`)."""
+    timer each (:mod:`~magsag_mcp.read_timer`) where this aiohttp has every part that relies on, else as aiohttp does.
+    ``handler``: aiohttp's protocol class, as this aiohttp has it (the seam a test gives one lacking a part)."""
 
-    def __init__(self, **kwargs: Any) -> None:
+    def __init__(self, *, handler: type | None = read_timer.AIOHTTP_HANDLER, **kwargs: Any) -> None:
         super().__init__(**kwargs)
-        if read_timer.FITS:
-            self._factory = functools.partial(read_timer.ReadTimerHandler, loop=self._loop)
+        one_timer = read_timer.handler_factory(self, handler)
+        if one_timer is not None:
+            self._factory = one_timer
 
     async def _create_proxy_connection(self, req: Any, traces: Any, timeout: aiohttp.ClientTimeout) -> Any:
         seconds = timeout.sock_connect

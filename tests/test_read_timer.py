@@ -4,9 +4,16 @@ aiohttp's, a wait timed from the request's end or the last bytes, without two ti
 from __future__ import annotations
 
 import asyncio
+import functools
+import os
+import subprocess
+import sys
 from collections.abc import AsyncIterator
 from contextvars import ContextVar
+from pathlib import Path
+from types import SimpleNamespace
 
+import aiohttp
 import pytest
 from aiohttp import web
 from aiohttp.client_proto import ResponseHandler
@@ -14,6 +21,7 @@ from aiohttp.test_utils import TestServer
 
 from magsag_mcp import errors as E
 from magsag_mcp import read_timer
+from magsag_mcp.resolver import BoundedConnector
 from magsag_mcp.transport import Timeouts, Transport
 from tests.fakes import openai_replies as R
 from tests.fakes.openai_server import DEFAULT_KEY, FakeOpenAI
@@ -166,3 +174,97 @@ async def test_closing_the_transport_cancels_its_connections_read_timers(fake_op
     assert read_timers(loop)
     await transport.aclose()
     assert read_timers(loop) == []
+
+
+# An aiohttp that moved or renamed a part the one timer relies on (aiohttp>=3.10 is all pyproject pins): the connector
+# keeps aiohttp's own handler, which times reads by the same sock_read, and nothing fails to import or to send.
+
+
+class _Renamed(ResponseHandler):
+    """A handler whose aiohttp renamed the method that cancels its timer."""
+
+    _drop_timeout = None  # type: ignore[assignment]
+
+
+class _WithoutTimerHandle(ResponseHandler):
+    """A handler whose aiohttp keeps its timer under another attribute."""
+
+    def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
+        super().__init__(loop)
+        del self._read_timeout_handle
+        self._timeout_handle = None
+
+
+def _connector(loop: asyncio.AbstractEventLoop, makes: type) -> SimpleNamespace:
+    return SimpleNamespace(_loop=loop, _factory=functools.partial(makes, loop=loop))
+
+
+async def test_the_fit_check_names_each_part_this_aiohttp_lacks():
+    loop = asyncio.get_running_loop()
+    assert read_timer.missing(ResponseHandler, _connector(loop, ResponseHandler)) == []
+    assert read_timer.missing(None, _connector(loop, ResponseHandler)) == ["aiohttp.client_proto.ResponseHandler"]
+    assert read_timer.missing(_Renamed, _connector(loop, _Renamed)) == ["ResponseHandler._drop_timeout()"]
+    assert read_timer.missing(ResponseHandler, SimpleNamespace()) == [
+        "the connector's _loop",
+        "the connector's _factory",
+    ]
+    assert read_timer.missing(ResponseHandler, SimpleNamespace(_loop=loop, _factory=None)) == [
+        "the connector's _factory"
+    ]
+    assert read_timer.missing(_WithoutTimerHandle, _connector(loop, _WithoutTimerHandle)) == [
+        "ResponseHandler()._read_timeout_handle"
+    ]
+    # a connector making another protocol than the class this would extend: replacing it would lose what it does
+    assert read_timer.missing(ResponseHandler, _connector(loop, _Renamed)) == [
+        "the connector's _factory() making _Renamed, not ResponseHandler"
+    ]
+    # a factory wanting what aiohttp's does not
+    needs_more = SimpleNamespace(_loop=loop, _factory=lambda: ResponseHandler())  # type: ignore[call-arg]
+    assert read_timer.missing(ResponseHandler, needs_more) == ["the connector's _factory() (TypeError)"]
+    assert read_timer.handler_factory(needs_more, ResponseHandler) is None
+
+
+@pytest.mark.parametrize("handler", [None, _Renamed, _WithoutTimerHandle], ids=["moved", "renamed", "attribute"])
+async def test_an_aiohttp_lacking_a_part_keeps_its_own_handler_and_the_same_read_timeout(
+    fake_openai: FakeOpenAI, handler: type | None
+):
+    connectors: list[BoundedConnector] = []
+
+    def session() -> aiohttp.ClientSession:
+        connectors.append(BoundedConnector(handler=handler))
+        return aiohttp.ClientSession(connector=connectors[-1])
+
+    fake_openai.queue(R.reply("one"), R.Reply(hang=True))
+    transport = Transport(session_factory=session, timeouts=Timeouts(connect=2.0, read=30.0), env={})
+    url = fake_openai.url + "/v1/chat/completions"
+    try:
+        resp = await transport.post_json(url, CHAT, headers=AUTH)
+        async with asyncio.timeout(10):
+            with pytest.raises(E.ProviderTimeoutError) as info:
+                await transport.post_json(url, CHAT, headers=AUTH, timeouts=Timeouts(connect=2.0, read=0.05))
+    finally:
+        await transport.aclose()
+    assert resp.status == 200 and "the read timeout of 0.05s" in info.value.message
+    # aiohttp's own, as it comes
+    assert connectors[0]._factory.func is ResponseHandler  # type: ignore[attr-defined]
+
+
+def test_an_aiohttp_without_the_handler_class_where_it_was_still_imports_magsag():
+    # Before: `from aiohttp.client_proto import ResponseHandler` at the module's top failed the import of the
+    # transport (and so of magsag_mcp) on an aiohttp that had moved it. Run apart: the class is taken from aiohttp's
+    # module there, which this process's other tests need.
+    script = (
+        "import asyncio, aiohttp.client_proto as proto\n"
+        "del proto.ResponseHandler\n"
+        "from magsag_mcp import read_timer\n"
+        "from magsag_mcp.resolver import BoundedConnector\n"
+        "async def main():\n"
+        "    connector = BoundedConnector()\n"
+        "    print(read_timer.AIOHTTP_HANDLER, read_timer.FITS, connector._factory.func.__name__)\n"
+        "    await connector.close()\n"
+        "asyncio.run(main())\n"
+    )
+    env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parent.parent)}
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, env=env, check=False)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.split() == ["None", "False", "ResponseHandler"]
