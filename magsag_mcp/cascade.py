@@ -223,19 +223,19 @@ class Cascade:
                 started_wall = time.time()
                 started = self.clock()
                 sent_before, state.sent_after_deferral = state.sent_after_deferral, True
+                # The deadline bounds the attempt in flight too, not only the waits between attempts: a server that
+                # trickles a stream must not hold the call for ever. asyncio's timeout, not anyio.fail_after: the
+                # providers run on asyncio (aiohttp) and anyio looks its backend up on every entry (~12 us a call);
+                # Deadline is asyncio.timeout without its Enum reads (see deadline.py).
+                within = Deadline(max(deadline - self.clock(), 0.0))
+                sends = Sends()  # what the transport marks as it sends: a bug before that sent nothing
                 try:
                     try:
-                        # The deadline bounds the attempt in flight too, not only the waits between
-                        # attempts: a server that trickles a stream must not hold the call for ever.
-                        # asyncio's timeout, not anyio.fail_after: the providers run on asyncio (aiohttp)
-                        # and anyio looks its backend up on every entry (~12 us a call); Deadline is
-                        # asyncio.timeout without its Enum reads (see deadline.py).
                         # its text written back from the prompt's escapes as it streams, as the final text is
                         shown = plan.answer_stream(callback) if callback is not None and plan.answer_stream else None
-                        sends = Sends()  # what the transport marks as it sends: a bug before that sent nothing
                         marked = ATTEMPT_SENDS.set(sends)
                         try:
-                            async with Deadline(max(deadline - self.clock(), 0.0)):
+                            async with within:
                                 result = await provider.complete(request, target, progress=shown or callback)
                         finally:
                             ATTEMPT_SENDS.reset(marked)
@@ -243,17 +243,19 @@ class Cascade:
                             await shown.finish(result.usage)
                     except CallbackFailed:
                         raise
-                    except TimeoutError:
-                        raise ProviderTimeoutError(
-                            f"{target.label}: no complete answer within the call's deadline of "
-                            f"{self.retry.deadline:g}s (MAGSAG_CALL_DEADLINE)",
-                            provider=target.provider,
-                            model=target.model,
-                            maybe_billed=True,
-                        ) from None
                     except (ProviderError, ConfigError, InputError):
                         raise
                     except Exception as bug:  # ours, not the vendor's: converted once, here (see InternalError)
+                        if isinstance(bug, TimeoutError) and within.expired:
+                            raise ProviderTimeoutError(
+                                f"{target.label}: no complete answer within the call's deadline of "
+                                f"{self.retry.deadline:g}s (MAGSAG_CALL_DEADLINE)",
+                                provider=target.provider,
+                                model=target.model,
+                                maybe_billed=True,
+                            ) from None
+                        # (a TimeoutError the deadline did not raise, a provider's own timer left unconverted, is not
+                        # the call's deadline: reported as that, it sent the caller to raise MAGSAG_CALL_DEADLINE)
                         log.exception("%s: a bug in magsag-mcp during the attempt", target.label)
                         sent = sends.began or not provider.sends_through_transport
                         raise internal_error(target, bug, sent=sent) from bug

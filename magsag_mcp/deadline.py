@@ -90,6 +90,13 @@ class Deadline:
 
     def __init__(self, delay: float) -> None:
         self._delay = delay
+        self._expired = False
+
+    @property
+    def expired(self) -> bool:
+        """Whether this deadline passed while entered: a TimeoutError that left it is its own only then (code inside
+        may raise one of another timer's)."""
+        return self._expired
 
     async def __aenter__(self) -> None:
         task = asyncio.current_task()

@@ -175,3 +175,20 @@ async def test_the_shared_timer_keeps_no_calls_context():
     armed = [h for h in loop._scheduled if not h.cancelled()]  # (the loop's timers)
     assert armed  # the shared timer, still armed for the deadline left
     assert all(h._context.get(secret, "") == "" for h in armed)
+
+
+async def test_it_says_whether_a_timeout_error_that_left_it_is_its_own():
+    # asyncio.timeout's expired() says so too; the cascade asks, so that another timer's TimeoutError raised inside
+    # (a provider's own, left unconverted) is not reported as the call's deadline
+    inner = Deadline(30)
+    with pytest.raises(TimeoutError):
+        async with inner:
+            async with asyncio.timeout(0.01):
+                await asyncio.sleep(30)
+    assert not inner.expired
+    own = Deadline(0.01)
+    with pytest.raises(TimeoutError):
+        async with own:
+            await asyncio.sleep(30)
+    assert own.expired
+    assert not Deadline(30).expired  # (never entered)

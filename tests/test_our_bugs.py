@@ -4,6 +4,7 @@ vendor's genuinely malformed body keeps ``malformed_response`` and its fallback 
 
 from __future__ import annotations
 
+import asyncio
 import json
 import sqlite3
 from dataclasses import replace
@@ -63,6 +64,14 @@ class SentThenBuggy(HTTPProvider):
     async def complete(self, request: Any, target: Any, *, progress: Any = None) -> LLMResult:
         await self.call(self.wire, request, target, progress=progress)
         return await self.call(BuggyBuild(), request, target, progress=progress)
+
+
+class OwnTimer(HTTPProvider):
+    """A provider that bounds its request by a timer of its own, and leaves the TimeoutError it raises unconverted."""
+
+    async def complete(self, request: Any, target: Any, *, progress: Any = None) -> LLMResult:
+        async with asyncio.timeout(0.05):
+            return await self.call(self.wire, request, target, progress=progress)
 
 
 class Providers(ProviderSet):
@@ -673,3 +682,25 @@ def test_a_number_where_the_stop_reason_goes_is_still_read_as_a_reason_not_known
     body = {"choices": [{"message": {"role": "assistant", "content": "hi"}, "finish_reason": 7}]}
     result = _wires()["chat"].parse_response(body, provider="openai", model="m")
     assert result.text == "hi" and result.finish_reason == "other"
+
+
+async def test_a_timeout_error_of_a_providers_own_timer_is_not_the_calls_deadline(
+    fake_openai: FakeOpenAI, transport: Transport
+):
+    # Before: any TimeoutError out of an attempt was taken for the call's deadline: "no complete answer within the
+    # call's deadline of 60s (MAGSAG_CALL_DEADLINE)" 50 ms in, the caller told to raise a setting that was not what
+    # fired, and the fallback sent the call (and billed) for a timer of the provider's that its boundary left as it was
+    env = {"OPENAI_BASE_URL": fake_openai.url + "/v1", "OPENAI_API_KEY": DEFAULT_KEY}
+    fake_openai.queue(R.Reply(hang=True), R.reply("second"))
+    providers = Providers(env, transport, OwnTimer(ChatCompletionsFormat(), OpenAIEndpoint(env), transport))
+    retry = RetryPolicy(tries_per_target=2, base_delay=0.001, max_delay=0.002, deadline=60.0)
+    cascade = Cascade(providers, Pricer.from_catalog(CATALOG), None, retry)
+    payload = {"data": "x", "model_config": {"model": "openai:gpt-4o", "fallbacks": ["openai:gpt-4o-mini"]}}
+    plan = plan_call(load_catalog(CATALOG, env={}), "skill.analysis", payload, context=None, env=env)
+    with pytest.raises(E.InternalError) as info:
+        await cascade.run(plan, run_id="r", agent=None)
+    err = info.value
+    assert [a.model for a in err.attempts] == ["gpt-4o"]  # neither retried nor sent to the fallback
+    assert err.to_dict()["exception"] == "TimeoutError"
+    assert "MAGSAG_CALL_DEADLINE" not in err.message and "deadline" not in err.attempts[0].error_message
+    assert err.last_error.maybe_billed  # the request had gone out
