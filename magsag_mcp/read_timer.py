@@ -6,7 +6,7 @@ path that is two handles a request, each made, pushed on the loop's heap (compar
 cancelled and swept off it later, for a timeout of minutes that almost never passes; a streamed answer armed one
 more for every chunk it came in.
 
-:class:`ReadTimerHandler` keeps aiohttp's rule, and moves when the wait is due instead of the timer: the wait under
+:class:`OneReadTimer` keeps aiohttp's rule, and moves when the wait is due instead of the timer: the wait under
 way times out ``sock_read`` seconds after the request was written or its last bytes came; an answer that has ended,
 reading paused by the client (its buffer full) or a connection gone time nothing. Its one timer stays armed across the
 requests of a pooled connection; when it fires it times out a wait due by then, or arms itself again at when the wait
