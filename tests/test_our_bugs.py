@@ -632,6 +632,21 @@ def test_a_body_with_a_list_or_object_where_the_stop_reason_goes_is_malformed_no
     assert type(info.value) is E.MalformedResponseError and "not a string" in info.value.message
 
 
+@pytest.mark.parametrize(
+    "feedback", [{"blockReason": ["SAFETY"]}, {"blockReason": {"reason": "SAFETY"}}, ["SAFETY"], "SAFETY"]
+)
+def test_a_gemini_prompt_feedback_with_no_object_or_a_block_reason_not_a_string_is_malformed_not_our_bug(
+    feedback: Any,
+):
+    # the reason a prompt was blocked, looked up among the reasons known (a TypeError, unhashable), or the feedback
+    # read as the object it must be (an AttributeError): taken for our bug, the call stopped on it
+    answer = {"content": {"parts": [{"text": "hi"}]}, "finishReason": "STOP"}
+    body = {"candidates": [answer], "promptFeedback": feedback}
+    with pytest.raises(E.MalformedResponseError) as info:
+        _wires()["gemini"].parse_response(body, provider="google", model="m")
+    assert type(info.value) is E.MalformedResponseError
+
+
 @pytest.mark.parametrize("details", [["max_output_tokens"], "max_output_tokens"])
 def test_a_responses_body_whose_incomplete_details_is_no_object_is_malformed_not_our_bug(details: Any):
     # the object that says why a response is incomplete, read for its reason: a list or text there crashed the parse

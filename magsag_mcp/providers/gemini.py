@@ -305,10 +305,10 @@ class _GeminiStream(StreamAccumulator):
         counts = chunk.get("usageMetadata")
         if isinstance(counts, dict):  # (anything else reports no usage, as another format's usage that is no object)
             self.usage.update({k: v for k, v in counts.items() if v is not None})
-        feedback = chunk.get("promptFeedback") or {}
+        feedback = an_object(chunk.get("promptFeedback"), "promptFeedback", self.provider, self.model)
         if feedback.get("blockReason"):
-            ratings = feedback.get("safetyRatings")
-            raise self._filtered(blocked("prompt", "blockReason", feedback["blockReason"], ratings))
+            reason = a_reason(feedback["blockReason"], "promptFeedback's blockReason", self.provider, self.model)
+            raise self._filtered(blocked("prompt", "blockReason", reason, feedback.get("safetyRatings")))
         self.model_version = chunk.get("modelVersion") or self.model_version
         self.response_id = chunk.get("responseId") or self.response_id
         self.status = chunk.get("modelStatus") or self.status
