@@ -12,7 +12,7 @@ from .errors import MagsagError, excerpt, redacting_logger
 from .governance.budget import reserved_worst_case
 from .providers import min_output_tokens, prompt_overhead
 from .records import AttemptRecord
-from .types import LLMRequest, LLMResult, Target
+from .types import LLMRequest, LLMResult, Target, Usage
 
 #: the output a request without max_tokens is budgeted for
 DEFAULT_MAX_OUTPUT = 4096
@@ -87,17 +87,28 @@ def price_failure(
         if quote.warning:
             record.warnings.append(quote.warning)
     elif getattr(exc, "maybe_billed", False):
-        cut_in_flight(pricer, record, target, admission, request, f"{exc.kind} after the request was sent")
+        what = f"{exc.kind} after the request was sent"
+        cut_in_flight(pricer, record, target, admission, request, what, getattr(exc, "prompt_usage", None))
     else:
         record.cost_usd = Decimal(0)
 
 
 def cut_in_flight(
-    pricer: Pricing, record: AttemptRecord, target: Target, admission: Any, request: LLMRequest, what: str
+    pricer: Pricing,
+    record: AttemptRecord,
+    target: Target,
+    admission: Any,
+    request: LLMRequest,
+    what: str,
+    prompt: Usage | None = None,
 ) -> None:
     """An attempt cut after its request was sent (a timeout, a dropped stream, the caller cancelling): billed
     for tokens nobody reported, so unknown, counted at its bound; but a model priced at 0 (a bound of 0: a local
-    server, which the catalog prices at 0 unless told otherwise) costs 0 however many tokens it generated."""
+    server, which the catalog prices at 0 unless told otherwise) costs 0 however many tokens it generated.
+    ``prompt``: the prompt's tokens the vendor counted before the cut (see ProviderError.prompt_usage), recorded as
+    the facts they are; the answer's tokens, which it did not count, leave the cost unknown all the same."""
+    if prompt is not None:
+        set_usage(record, prompt, _UNPRICED)
     bound = cost_bound(pricer, admission, target, request)
     if bound is not None and bound == 0:
         record.cost_usd, record.cost_bound_usd = Decimal(0), None

@@ -223,6 +223,10 @@ class ProviderError(MagsagError):
     #: the vendor may bill this failed attempt for an unknown number of tokens (see the module docstring);
     #: a class default too, so that an instance built without __init__ (AllTargetsFailed) has it
     maybe_billed: bool = False
+    #: of an attempt ``maybe_billed``: the prompt's tokens the vendor had counted before the cut (a stream's
+    #: message_start, a Gemini chunk), recorded beside the unknown cost; None when it counted none (a class default,
+    #: as ``maybe_billed``)
+    prompt_usage: Any = None
     #: the request may have reached the vendor: False when it could not be sent (a connection refused, a name that
     #: does not resolve, no connection made in time), set where the transport's failure is converted
     reached: bool = True

@@ -23,7 +23,7 @@ from .anthropic_usage import usage as _usage
 from .content_filters import filtered
 from .json_output import StreamedDocument
 from .openai_errors import error_status
-from .wire_format import StreamAccumulator, a_reason, an_object, with_reported_usage
+from .wire_format import StreamAccumulator, a_reason, an_object, prompt_part, with_reported_usage
 
 if TYPE_CHECKING:
     from .anthropic import AnthropicMessagesFormat
@@ -190,6 +190,10 @@ class MessagesStream(StreamAccumulator):
         # message_start's usage counts one output token; only message_delta's (with the stop reason)
         # is the answer's: a stream cut before it may have been billed for far more
         return _usage(self.usage) if self.stop_reason is not None else None
+
+    def prompt_counted(self) -> Usage | None:
+        # message_start's usage counts the prompt whole (its cache reads and writes too), as it is billed
+        return prompt_part(_usage(self.usage)) if self.usage else None
 
     def complete(self) -> bool:
         # message_delta (the stop_reason and the final usage) comes after every content block: past it, only

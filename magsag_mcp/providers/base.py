@@ -427,6 +427,7 @@ class HTTPProvider(Provider):
                         exc.usage = reported
                     elif exc is not refused or not _refusal(exc):
                         exc.maybe_billed = True
+                        exc.prompt_usage = acc.prompt_counted()
                 # an error event in the stream, or a failed response, came under the stream's request id
                 raise _stamp(with_request_id(exc, resp.headers), self.name, model) from None
 

@@ -46,6 +46,7 @@ from .wire_format import (
     a_reason,
     an_object,
     first_stops,
+    prompt_part,
     reported_usage,
     with_reported_usage,
 )
@@ -382,6 +383,10 @@ class _GeminiStream(StreamAccumulator):
     def usage_so_far(self) -> Usage | None:
         # every chunk carries the counts so far; only the one with the finishReason has the answer's
         return _usage(self.usage) if self.finish_reason is not None else None
+
+    def prompt_counted(self) -> Usage | None:
+        # every chunk counts the prompt whole (promptTokenCount, its cached part), before any of the answer
+        return prompt_part(_usage(self.usage)) if self.usage else None
 
     def complete(self) -> bool:
         # Gemini has no terminal event of its own: the chunk with the candidate's finishReason, which carries the

@@ -16,7 +16,7 @@ from .openai_chat_ends import FILTERED, FINISH_REASONS, INTERRUPTED, content_tex
 from .openai_errors import error_status, openai_error
 from .openai_tool_calls import call_name, parse_arguments, unwrapped
 from .openai_usage import chat_usage as _usage
-from .wire_format import StreamAccumulator, a_list, a_reason, an_object, said
+from .wire_format import StreamAccumulator, a_list, a_reason, an_object, prompt_part, said
 
 __all__ = ["ChatStream"]
 
@@ -108,6 +108,10 @@ class ChatStream(StreamAccumulator):
         # which is the whole answer's only once the finish_reason (or [DONE]) has come
         final = (self.finish_raw is not None and self.finishes < 2) or self.done or self.usage_last
         return self.usage if final else None
+
+    def prompt_counted(self) -> Usage | None:
+        # OpenAI counts nothing before the end; servers that count in every chunk have counted the prompt whole
+        return prompt_part(self.usage)
 
     def complete(self) -> bool:
         # [DONE], or the usage chunk before it: "an additional chunk will be streamed before the data: [DONE]

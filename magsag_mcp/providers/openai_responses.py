@@ -22,7 +22,15 @@ from .openai_models import moved_for_responses, put_temperature, reasons, reques
 from .openai_reasoning import is_reasoning, made_by, reasoning_items, signature_for, with_origin
 from .openai_tool_calls import RESPONSES_ID_LIMIT, WireCallIds, call_name, parse_arguments, tool_output
 from .openai_usage import both_counts, with_reasoning
-from .wire_format import StreamAccumulator, WireFormat, a_list, an_object, reported_usage, with_reported_usage
+from .wire_format import (
+    StreamAccumulator,
+    WireFormat,
+    a_list,
+    an_object,
+    prompt_part,
+    reported_usage,
+    with_reported_usage,
+)
 
 
 def _items(msg: Message, model: str, ids: WireCallIds) -> list[dict[str, Any]]:
@@ -370,6 +378,8 @@ class _ResponsesStream(StreamAccumulator):
     def __init__(self, provider: str, model: str) -> None:
         self.provider, self.model = provider, model
         self.final: dict[str, Any] | None = None
+        #: the response as response.created / .in_progress gave it (its usage null at OpenAI's; a server's count)
+        self.begun: dict[str, Any] = {}
         #: ``response.output_item.done``'s items by their output index: the answer where the terminal event's
         #: response lists no output (gateways that translate another API into this one send ``output: []``)
         self.done_items: dict[int, dict[str, Any]] = {}
@@ -381,6 +391,10 @@ class _ResponsesStream(StreamAccumulator):
 
     def usage_so_far(self) -> Usage | None:
         return _usage(self.final.get("usage"), self.final) if self.final else None  # the terminal event's, whole
+
+    def prompt_counted(self) -> Usage | None:
+        # OpenAI's response.created and .in_progress carry usage null; a server that counted the prompt there, did
+        return prompt_part(_usage(self.begun.get("usage"), self.begun)) if self.begun.get("usage") else None
 
     def complete(self) -> bool:
         return self.final is not None  # response.completed / .incomplete / .failed
@@ -407,6 +421,8 @@ class _ResponsesStream(StreamAccumulator):
             item, index = data.get("item"), data.get("output_index")
             if isinstance(item, dict):
                 self.done_items[index if isinstance(index, int) else len(self.done_items)] = item
+        elif kind in ("response.created", "response.in_progress") and isinstance(data.get("response"), dict):
+            self.begun = data["response"]
         elif kind in ("response.completed", "response.incomplete", "response.failed"):
             self.final = an_object(data.get("response"), f"{kind}'s response", self.provider, self.model)
         elif kind == "error":

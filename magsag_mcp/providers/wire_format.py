@@ -38,6 +38,12 @@ class StreamAccumulator(ABC):
         and then proved unusable is recorded at what it reported."""
         return None
 
+    def prompt_counted(self) -> Usage | None:
+        """When :meth:`usage_so_far` is None: the prompt's tokens the stream had counted before it was cut (Anthropic's
+        message_start, every Gemini chunk, a server's running count), as :func:`prompt_part`; None when it counted
+        none. Facts of the attempt the ledger holds, though not its bill: what the answer generated is unknown."""
+        return None
+
     def complete(self) -> bool:
         """Whether the vendor's terminal event has come (nothing the answer needs is still to come): a
         connection that breaks or goes idle after it has lost no part of the answer."""
@@ -157,6 +163,24 @@ def said(value: Any) -> str | None:
     if not value.isascii():  # (most words are: ASCII holds no half of a surrogate pair, which the ledger cannot store)
         value = whole_characters(value)
     return excerpt(value, SAID_LIMIT) if holds_secret(value) else value[:SAID_LIMIT]
+
+
+def prompt_part(usage: Usage | None) -> Usage | None:
+    """The prompt's counts of a usage reported before the answer's end (input tokens with their cache reads, cache
+    writes and audio, the tier and the place that served it), with no output tokens: a stream's count of its output
+    so far is not what the answer generated (Anthropic's message_start counts 1). None when it reported no count."""
+    if usage is None or not usage.reported:
+        return None
+    return Usage(
+        input_tokens=usage.input_tokens,
+        cached_tokens=usage.cached_tokens,
+        cache_write_tokens=usage.cache_write_tokens,
+        cache_write_1h_tokens=usage.cache_write_1h_tokens,
+        input_audio_tokens=usage.input_audio_tokens,
+        service_tier=usage.service_tier,
+        answering_model=usage.answering_model,
+        inference_geo=usage.inference_geo,
+    )
 
 
 def with_reported_usage(exc: ProviderError, usage: Any) -> ProviderError:

@@ -305,13 +305,15 @@ class FakeOpenAI(Fake):
     async def stream(self, request: web.Request, body: dict[str, Any], step: Step) -> web.StreamResponse:
         if request.path.endswith("/responses"):
             final = self.response_object(body, step)
+            # the response as begun counts nothing yet: OpenAI's usage is null until the response is done
+            begun = {**{k: v for k, v in final.items() if k != "usage"}, "status": "in_progress", "output": []}
             events: list[tuple[str | None, Any]] = [
                 (
                     "response.created",
                     {
                         "type": "response.created",
                         "sequence_number": 0,
-                        "response": {**final, "status": "in_progress", "output": []},
+                        "response": begun,
                     },
                 )
             ]
@@ -674,7 +676,8 @@ class FakeAnthropic(Fake):
             # where inference ran ("global", "us"), when the step gives it
             "inference_geo": u.get("inference_geo"),
             "server_tool_use": None,
-            "service_tier": "standard",
+            # the tier that served it ("standard", "priority", "batch"), when the step gives it
+            "service_tier": u.get("service_tier", "standard"),
             "output_tokens_details": {"thinking_tokens": u.get("thinking_tokens", 0)},
         }
 

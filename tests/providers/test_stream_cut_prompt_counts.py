@@ -1,0 +1,93 @@
+"""A stream cut before its end: the prompt's tokens the vendor had counted are recorded, its cost stays unknown.
+
+Anthropic's message_start counts the prompt whole (its cache reads and writes too), and every Gemini chunk counts the
+prompt: those counts are facts of the attempt, which the ledger holds beside the cost it cannot know (the answer's
+tokens were never counted), bounded by the attempt's reservation. OpenAI's Chat Completions and Responses streams
+count nothing before their end: nothing is recorded for them but the bound, unless a server counted the prompt."""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from decimal import Decimal as D
+
+import pytest
+
+from magsag_mcp.providers.openai_chat_stream import ChatStream
+from magsag_mcp.providers.openai_responses import _ResponsesStream
+from magsag_mcp.service import Service
+from magsag_mcp.sse import SSEEvent
+
+from .fakes import FakeAnthropic
+
+pytestmark = pytest.mark.anyio
+KEY = "sk-test-key-123456"
+PICO = 10**12
+
+
+async def test_an_anthropic_stream_cut_after_message_start_records_the_prompt_it_counted(serve, tmp_path):
+    fake = FakeAnthropic(KEY)
+    env = {"ANTHROPIC_API_KEY": KEY, "ANTHROPIC_BASE_URL": await serve(fake), "MAGSAG_RETRY_BASE_DELAY": "0.001"}
+    began = {
+        "input_tokens": 1000,
+        "output_tokens": 500,
+        "cache_read_input_tokens": 4000,
+        "cache_creation_input_tokens": 2000,
+        "cache_creation": {"ephemeral_5m_input_tokens": 1500, "ephemeral_1h_input_tokens": 500},
+        "inference_geo": "global",
+    }
+    fake.queue(
+        {"text": "an answer that never finishes, cut in its middle", "usage": began, "cut": True},
+        {"text": "the answer", "usage": {"input_tokens": 100, "output_tokens": 10}},
+    )
+    model = {"provider": "anthropic", "model": "claude-3-5-sonnet-20241022", "stream": True}
+    payload = {"data": "x", "model_config": model}
+    async with await Service.open(db=tmp_path / "l.db", env=env) as svc:
+        bound = D(svc.explain("skill.analysis", payload)["targets"][0]["estimated_max_cost_usd"])
+        await svc.invoke_skill("skill.analysis", payload, run_id="r1")
+        totals = (await svc.summarize({"run_id": "r1"}))["totals"]
+    assert fake.violations == []
+    conn = sqlite3.connect(tmp_path / "l.db")
+    try:
+        row = conn.execute(
+            "SELECT outcome, input_tokens, output_tokens, cached_tokens, cache_write_tokens, cache_write_1h_tokens,"
+            " reasoning_tokens, service_tier, cost_pusd, cost_bound_pusd, warnings FROM attempts WHERE run_id = 'r1'"
+            " ORDER BY id"
+        ).fetchone()
+    finally:
+        conn.close()
+    # input 1000 + 4000 read + 2000 written = 7000 counted; the answer's output was never counted (message_start's
+    # 1 is no count of it): 0, and the cost unknown, at the reservation's bound
+    assert row[:7] == ("error", 7000, 0, 4000, 2000, 500, 0)
+    assert row[8] is None and D(row[9]) / PICO == bound > 0
+    assert "its cost is unknown" in row[10]
+    assert (totals["input_tokens"], totals["unpriced_calls"]) == (7000 + 100, 1)
+
+
+def sse(data: object, name: str | None = None) -> SSEEvent:
+    return SSEEvent(event=name, data=json.dumps(data))
+
+
+def test_a_chat_stream_counts_a_prompt_only_where_a_chunk_counted_it():
+    openai = ChatStream("openai", "gpt-4o")
+    openai.feed(sse({"id": "c", "choices": [{"index": 0, "delta": {"content": "Hal"}, "finish_reason": None}]}))
+    assert openai.prompt_counted() is None  # OpenAI's usage chunk comes last
+    counting = ChatStream("compat", "m")
+    usage = {"prompt_tokens": 900, "completion_tokens": 3, "prompt_tokens_details": {"cached_tokens": 600}}
+    chunk = {"id": "c", "choices": [{"index": 0, "delta": {"content": "Hal"}, "finish_reason": None}], "usage": usage}
+    counting.feed(sse(chunk))
+    counted = counting.prompt_counted()
+    assert counted is not None and counting.usage_so_far() is None
+    assert (counted.input_tokens, counted.cached_tokens, counted.output_tokens) == (900, 600, 0)
+
+
+def test_a_responses_stream_counts_a_prompt_only_where_response_created_counted_it():
+    created = {"id": "r", "object": "response", "status": "in_progress", "model": "gpt-4o", "output": []}
+    openai = _ResponsesStream("openai", "gpt-4o")
+    openai.feed(sse({"type": "response.created", "response": {**created, "usage": None}}, "response.created"))
+    assert openai.prompt_counted() is None
+    counting = _ResponsesStream("compat", "m")
+    usage = {"input_tokens": 800, "output_tokens": 0, "input_tokens_details": {"cached_tokens": 200}}
+    counting.feed(sse({"type": "response.in_progress", "response": {**created, "usage": usage}}))
+    counted = counting.prompt_counted()
+    assert counted is not None and (counted.input_tokens, counted.cached_tokens, counted.output_tokens) == (800, 200, 0)
