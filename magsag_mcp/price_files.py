@@ -46,8 +46,8 @@ _STANDARD_TIER_NAMES = ("default", "auto", "standard", "unspecified")
 
 class _PriceEntry(_Rates):
     #: the rates of a service tier an answer may report serving the call on (OpenAI's and Azure's ``service_tier``:
-    #: "flex", "priority", "scale"; Gemini's ``serviceTier``), where they differ from the entry's own, the standard
-    #: tier's: a call served on a tier the entry does not name is of unknown cost
+    #: "flex", "priority", "scale"; Gemini's ``serviceTier``; Anthropic's ``usage.service_tier``), where they differ
+    #: from the entry's own, the standard tier's: a call served on a tier the entry does not name is of unknown cost
     service_tiers: dict[str, _Rates] | None = None
 
 

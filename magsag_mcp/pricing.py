@@ -15,7 +15,8 @@ provider alias such as ``gemini`` names its provider, and an unknown provider is
 
 Optional rates of their own: ``cache_write_1h``, ``input_audio``, ``output_audio``, ``output_image``. An entry's
 rates are the standard service tier's; ``service_tiers`` gives those of other tiers (OpenAI's and Azure's flex,
-priority, scale; Gemini's), and a call the answer says another tier served is of unknown cost without them. Where
+priority, scale; Gemini's; Anthropic's priority, sold by contract, which genai-prices does not price), and a call the
+answer says another tier served is of unknown cost without them (or without genai-prices' price of the tier). Where
 inference ran is no tier: Anthropic's US-only inference is billed at 1.1x whichever rates price the call, an
 entry's (and its tiers') as genai-prices'.
 A kind of token billed at a rate of its own that arrives without that rate known makes the call's cost unknown,
@@ -80,9 +81,9 @@ class PriceQuote:
 
 
 #: providers whose answers' ``service_tier`` changes the rate (OpenAI's API and Azure's copy of it, Gemini's
-#: usageMetadata.serviceTier); a compatible server's tier names (Groq's "on_demand", ...) mean nothing to
-#: genai-prices' OpenAI rates
-_TIERED_PROVIDERS = frozenset({"openai", "azure", "google"})
+#: usageMetadata.serviceTier, Anthropic's usage.service_tier: Priority Tier is billed by contract, batch at half);
+#: a compatible server's tier names (Groq's "on_demand", ...) mean nothing to genai-prices' OpenAI rates
+_TIERED_PROVIDERS = frozenset({"openai", "azure", "google", "anthropic"})
 #: tiers billed at the standard rate ("auto" is what the request asked for, echoed by some servers; Gemini
 #: says "standard", or "unspecified" for its default, which is standard)
 _STANDARD_TIERS = frozenset({None, "default", "auto", "standard", "unspecified"})
@@ -195,6 +196,8 @@ class Pricer:
             priced = Priced(None, None, None, unknown_because=_SEARCH_FEE)
         else:
             priced = from_genai_prices(provider, model, service_tier, datetime.fromtimestamp(self._clock(), UTC))
+            if service_tier is not None and priced.unknown_because is not None:
+                priced.unknown_because += _tier_fix(provider, model, service_tier)
         self._cache[key] = priced
         return priced
 
@@ -417,6 +420,19 @@ def _untiered_entry(provider: str, model: str, tier: str) -> str:
         f"output are the standard tier's); add the tier's to the entry, e.g. \"{label}\": {{input: ..., output: ..., "
         f"service_tiers: {{{tier}: {{input: ..., output: ...}}}}}}"
     )
+
+
+def _tier_fix(provider: str, model: str, tier: str) -> str:
+    """The fix for a call a service tier genai-prices has no price for served (Anthropic's Priority Tier, sold by
+    contract), said after why its cost is unknown."""
+    label = f"{provider}:{bare_model(provider, model)}"
+    fix = (
+        f'; add its rates to catalog/prices.yaml, e.g. "{label}": {{input: ..., output: ..., '
+        f"service_tiers: {{{tier}: {{input: ..., output: ...}}}}}}"
+    )
+    if provider == "anthropic" and tier == "priority":
+        fix += " (your Priority Tier contract's), or send params.service_tier: standard_only to keep calls off it"
+    return fix
 
 
 def _cache_writes(provider: str, cache_control: Any) -> str | None:

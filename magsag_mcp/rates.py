@@ -360,7 +360,8 @@ def _rates_at(info: Any, service_tier: str | None, now: datetime) -> Priced:
     else:
         # genai-prices falls back to the standard price for a tier it has no variant for: that would
         # price a dearer tier (priority, scale) at the standard rate. Only a tier it prices is priced.
-        context = {"service_tier": service_tier}
+        # a batch's answer (Anthropic's service_tier "batch") is priced as genai-prices prices batch processing
+        context = {"processing": "batch"} if service_tier == "batch" else {"service_tier": service_tier}
         if not any(
             v.when == context and (v.constraint is None or v.constraint.active(now)) for v in info.price_variants or ()
         ):

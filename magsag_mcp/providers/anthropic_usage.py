@@ -1,7 +1,7 @@
 """The Messages API's usage: cache reads and writes are counted *beside* ``input_tokens``, and our
 :class:`~magsag_mcp.types.Usage` counts them inside it; ``cache_creation`` splits the writes by time to live (a
 1-hour write is billed at 2x input, a 5-minute one at 1.25x); ``inference_geo`` ("us": US-only inference) is billed at
-1.1x."""
+1.1x; ``service_tier`` says the tier that served it, and so the rates it is billed at."""
 
 from __future__ import annotations
 
@@ -40,6 +40,8 @@ def _counted(raw: dict[str, Any]) -> Usage:
         cache_write_1h_tokens=hour,
         # a stream says it in message_start only (MessageDeltaUsage has no inference_geo)
         inference_geo=raw["inference_geo"] if isinstance(raw.get("inference_geo"), str) else None,
+        # "standard", "priority" (Priority Tier, billed by contract) or "batch"; a stream says it in message_start only
+        service_tier=raw.get("service_tier"),
     )
 
 

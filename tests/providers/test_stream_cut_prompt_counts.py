@@ -58,7 +58,7 @@ async def test_an_anthropic_stream_cut_after_message_start_records_the_prompt_it
         conn.close()
     # input 1000 + 4000 read + 2000 written = 7000 counted; the answer's output was never counted (message_start's
     # 1 is no count of it): 0, and the cost unknown, at the reservation's bound
-    assert row[:7] == ("error", 7000, 0, 4000, 2000, 500, 0)
+    assert row[:8] == ("error", 7000, 0, 4000, 2000, 500, 0, "standard")
     assert row[8] is None and D(row[9]) / PICO == bound > 0
     assert "its cost is unknown" in row[10]
     assert (totals["input_tokens"], totals["unpriced_calls"]) == (7000 + 100, 1)
