@@ -19,6 +19,8 @@ priority, scale; Gemini's; Anthropic's priority, sold by contract, which genai-p
 answer says another tier served is of unknown cost without them (or without genai-prices' price of the tier). Where
 inference ran is no tier: Anthropic's US-only inference is billed at 1.1x whichever rates price the call, an
 entry's (and its tiers') as genai-prices'.
+An Azure deployment of another vendor's model (DeepSeek-R1, Grok, Kimi, Claude on Azure AI Foundry) is of unknown cost
+unless an entry prices it: genai-prices lists no Azure rates for them, and gives them that vendor's own API's.
 A kind of token billed at a rate of its own that arrives without that rate known makes the call's cost unknown,
 flagged like an unknown model. So does a call to one of OpenAI's web-search models (gpt-4o-search-preview,
 gpt-5-search-api), which searches the web on every call, billed per search beside the tokens, unless
@@ -43,8 +45,17 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
-from .price_files import AZURE_DEPLOYMENT_TYPE_ENV, GLOBAL_STANDARD, MAX_RATE, azure_deployment_type, read_prices
+from .price_files import GLOBAL_STANDARD, MAX_RATE, azure_deployment_type, read_prices
 from .price_files import validate_prices as validate_prices
+from .price_warnings import (
+    SEARCH_FEE,
+    not_azures,
+    not_global,
+    parts_beyond_whole,
+    tier_fix,
+    unknown_cost_warning,
+    untiered_entry,
+)
 from .providers.openai_models import searches_every_call
 from .rates import (
     ANTHROPIC_READ,
@@ -56,6 +67,7 @@ from .rates import (
     bare_model,
     from_genai_prices,
     genai_model,
+    listed_by,
     window_from_genai_prices,
 )
 from .types import Usage
@@ -89,6 +101,10 @@ _TIERED_PROVIDERS = frozenset({"openai", "azure", "google", "anthropic"})
 _STANDARD_TIERS = frozenset({None, "default", "auto", "standard", "unspecified"})
 #: what marks an Azure model name as a fine-tune: ``gpt-4.1-2025-04-14.ft-0123456789abcdef`` (``BASE.ft-JOBID``)
 _AZURE_FINE_TUNE = ".ft-"
+#: the genai-prices lists whose rates are an Azure deployment's: Azure's own (Phi, ...), and OpenAI's, which Azure
+#: bills its OpenAI models' Global Standard deployments at. Its lookups fall back to Anthropic's, DeepSeek's, xAI's
+#: and Moonshot's lists too: those vendors' own API rates, not what Azure AI Foundry bills their models at
+_AZURE_RATE_LISTS = frozenset({"azure", "openai"})
 #: the providers that are one vendor's own API (a model of another's named with one is most likely a mistake)
 _VENDOR_PROVIDERS = ("openai", "anthropic", "google")
 #: a worst case's ``cache_control`` not given: the request may carry any marker
@@ -99,9 +115,6 @@ _AUDIO_PROVIDERS = frozenset({"openai", "azure", "compat", "local"})
 #: providers serving OpenAI's web-search models (gpt-4o-search-preview, gpt-5-search-api), whose every call is
 #: a web search billed per call, which no token rate prices
 _SEARCH_FEE_PROVIDERS = frozenset({"openai", "azure"})
-_SEARCH_FEE = (
-    "searches the web on every call, billed per search on top of its tokens, which genai-prices' token rates leave out"
-)
 #: (provider, where inference ran) -> the multiple of every token rate it is billed at, which genai-prices
 #: does not know: Anthropic bills US-only inference (``inference_geo: "us"``, asked for by the request or the
 #: workspace's default) at 1.1x on the models that take it (Claude Opus 4.6 and later; older ones refuse it).
@@ -161,7 +174,7 @@ class Pricer:
             # the entry gives it, or at none.
             tiered = units.on_tier(service_tier)
             if tiered is None:
-                priced = Priced(None, None, None, unknown_because=_untiered_entry(provider, model, service_tier))
+                priced = Priced(None, None, None, unknown_because=untiered_entry(provider, model, service_tier))
                 self._cache[key] = priced
                 return priced
             units = tiered
@@ -189,15 +202,19 @@ class Pricer:
             # Azure bills a Data Zone or Regional deployment above a Global one, and a provisioned one by the hour; its
             # answers never say which type served them, and genai-prices' rates are Global's: priced at them, every
             # call of an EU Data Zone resource was recorded below its bill as if exact
-            priced = Priced(None, None, None, unknown_because=_not_global(self.azure_deployment_type, model))
+            priced = Priced(None, None, None, unknown_because=not_global(self.azure_deployment_type, model))
+        elif provider == "azure" and (vendor := _other_vendors_list(model)) is not None:
+            # DeepSeek-R1 on Azure AI Foundry matched deepseek-reasoner at DeepSeek's own API rates ($0.55 / $2.19),
+            # well below what Azure bills the deployment: recorded as exact, and reserved, at a fraction of its bill
+            priced = Priced(None, None, None, unknown_because=not_azures(vendor, model))
         elif provider in _SEARCH_FEE_PROVIDERS and searches_every_call(model):
             # OpenAI's web-search models search on every call, each search billed per call on top of the tokens
             # (more than a short call's tokens cost): genai-prices' token rates alone would record a fraction
-            priced = Priced(None, None, None, unknown_because=_SEARCH_FEE)
+            priced = Priced(None, None, None, unknown_because=SEARCH_FEE)
         else:
             priced = from_genai_prices(provider, model, service_tier, datetime.fromtimestamp(self._clock(), UTC))
             if service_tier is not None and priced.unknown_because is not None:
-                priced.unknown_because += _tier_fix(provider, model, service_tier)
+                priced.unknown_because += tier_fix(provider, model, service_tier)
         self._cache[key] = priced
         return priced
 
@@ -234,7 +251,7 @@ class Pricer:
         ):
             # counts that do not add up say nothing of what was billed: priced as given, the parts past their
             # whole were billed twice or subtracted from the rest, and genai-prices raises on them (past a tier)
-            beyond = _parts_beyond_whole(usage)
+            beyond = parts_beyond_whole(usage)
             return PriceQuote(None, None, f"{provider}:{model} reported {beyond}; its cost is recorded as unknown")
         note = None
         answering = usage.answering_model
@@ -254,7 +271,7 @@ class Pricer:
             # no price known, but the server said what it billed (OpenRouter's usage.cost): that is the cost
             return PriceQuote(usage.billed_usd, BILLED_SOURCE, note)
         if cost is None:
-            return PriceQuote(None, None, _unknown_cost_warning(priced, f"{provider}:{model}", usage))
+            return PriceQuote(None, None, unknown_cost_warning(priced, f"{provider}:{model}", usage))
         geo = _GEO_MULTIPLIERS.get((provider, usage.inference_geo or ""))
         if geo is not None:
             # on a prices.yaml entry's rates too: they are the standard tier's, run anywhere, as genai-prices' are, and
@@ -293,6 +310,12 @@ class Pricer:
                     f"no price known here gives; its cost is recorded as unknown. Add the deployment's rates to "
                     f'catalog/prices.yaml, e.g. "azure:{deployment}": {{input: ..., output: ...}}'
                 )
+        vendor = _other_vendors_list(answering)
+        if vendor is not None:
+            # another vendor's model at that vendor's rates (see _AZURE_RATE_LISTS): priced by the deployment's name
+            # instead ("gpt-4o" answering as DeepSeek-R1), it was recorded at a model's rates that did not serve it
+            why = not_azures(vendor, deployment)
+            return None, f"azure:{deployment} answered as {answering}, which {why}; its cost is recorded as unknown"
         if self._resolve("azure", answering).source is None:
             return deployment, None
         named, served = genai_model("azure", deployment), genai_model("azure", answering)
@@ -401,38 +424,11 @@ class Pricer:
         return self._windows[key]
 
 
-def _not_global(deployment_type: str, deployment: str) -> str:
-    """Why an Azure deployment of a type genai-prices does not price (see Pricer._resolve) is of unknown cost, said
-    after its name, with the fix."""
-    return (
-        f"is a {deployment_type} deployment ({AZURE_DEPLOYMENT_TYPE_ENV}), which Azure bills at rates of its own, "
-        f"not the {GLOBAL_STANDARD} rates genai-prices gives; add the deployment's rates to catalog/prices.yaml, e.g. "
-        f'"azure:{deployment}": {{input: ..., output: ...}}'
-    )
-
-
-def _untiered_entry(provider: str, model: str, tier: str) -> str:
-    """Why a call a service tier served is of unknown cost when a prices.yaml entry prices its model but not that
-    tier, said after the model's name, with the fix."""
-    label = f"{provider}:{bare_model(provider, model)}"
-    return (
-        f"answered on service tier {tier!r}, which its prices.yaml entry gives no rates for (the entry's input and "
-        f"output are the standard tier's); add the tier's to the entry, e.g. \"{label}\": {{input: ..., output: ..., "
-        f"service_tiers: {{{tier}: {{input: ..., output: ...}}}}}}"
-    )
-
-
-def _tier_fix(provider: str, model: str, tier: str) -> str:
-    """The fix for a call a service tier genai-prices has no price for served (Anthropic's Priority Tier, sold by
-    contract), said after why its cost is unknown."""
-    label = f"{provider}:{bare_model(provider, model)}"
-    fix = (
-        f'; add its rates to catalog/prices.yaml, e.g. "{label}": {{input: ..., output: ..., '
-        f"service_tiers: {{{tier}: {{input: ..., output: ...}}}}}}"
-    )
-    if provider == "anthropic" and tier == "priority":
-        fix += " (your Priority Tier contract's), or send params.service_tier: standard_only to keep calls off it"
-    return fix
+def _other_vendors_list(model: str) -> str | None:
+    """The vendor whose own API's rates genai-prices gives an Azure deployment of ``model`` (DeepSeek's for
+    DeepSeek-R1), where they are not Azure's (see _AZURE_RATE_LISTS); None when they are, or it has none."""
+    listed = listed_by("azure", genai_model("azure", model))
+    return None if listed is None or listed in _AZURE_RATE_LISTS else listed
 
 
 def _cache_writes(provider: str, cache_control: Any) -> str | None:
@@ -446,37 +442,3 @@ def _cache_writes(provider: str, cache_control: Any) -> str | None:
     if isinstance(cache_control, Mapping) and cache_control.get("ttl", "5m") == "5m":
         return "5m"
     return "1h"
-
-
-def _parts_beyond_whole(usage: Usage) -> str:
-    """Which of ``usage``'s breakdowns counts more tokens than the count it breaks down: the prompt's cached,
-    cache-written and audio tokens are parts of ``input_tokens``, 1-hour writes of ``cache_write_tokens``,
-    and the answer's audio and image tokens of ``output_tokens``."""
-    parts_in = usage.cached_tokens + usage.cache_write_tokens + usage.input_audio_tokens
-    parts_out = usage.output_audio_tokens + usage.output_image_tokens
-    if parts_in <= usage.input_tokens and parts_out <= usage.output_tokens:
-        return f"{usage.cache_write_1h_tokens} 1-hour cache writes of {usage.cache_write_tokens} cache writes"
-    if parts_in > usage.input_tokens:
-        return f"{parts_in} cached, cache-written and audio input tokens of only {usage.input_tokens} input tokens"
-    return f"{parts_out} audio and image output tokens of only {usage.output_tokens} output tokens"
-
-
-def _unknown_cost_warning(priced: Priced, label: str, usage: Usage) -> str:
-    if priced.unknown_because == _SEARCH_FEE:
-        return (
-            f"{label} {_SEARCH_FEE}; its cost is recorded as unknown. A price in catalog/prices.yaml is taken as "
-            f'what its calls cost, e.g. "{label}": {{input: ..., output: ...}}'
-        )
-    if priced.unknown_because:
-        return f"{label} {priced.unknown_because}; its cost is recorded as unknown"
-    missing = priced.missing(usage) if priced.source is not None else None
-    if missing is None:
-        return (
-            f"no price known for {label}; its cost is recorded as unknown. "
-            f'Add it to catalog/prices.yaml, e.g. "{label}": {{input: 0.5, output: 1.5}}'
-        )
-    what, key = missing
-    return (
-        f"no price known for the {what} of {label} ({priced.source} has none); its cost is recorded as "
-        f'unknown. Add the rate to catalog/prices.yaml, e.g. "{label}": {{input: ..., output: ..., {key}: ...}}'
-    )

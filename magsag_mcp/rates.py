@@ -312,6 +312,23 @@ def genai_model(provider: str, model: str) -> Any:
     return info
 
 
+def listed_by(provider: str, info: Any) -> str | None:
+    """The genai-prices provider whose list holds ``info`` (a model :func:`genai_model` found for ``provider``): the
+    provider's own, or another vendor's its lookup fell back to (genai-prices' Azure list falls back to OpenAI's,
+    Anthropic's, DeepSeek's, xAI's and Moonshot's, and prices such a model at that vendor's own API rates)."""
+    provider_id = GENAI_PROVIDER.get(provider)
+    if provider_id is None or info is None:
+        return None
+    from genai_prices import data_snapshot
+
+    lists = {p.id: p for p in data_snapshot.get_snapshot().providers}
+    own = lists.get(provider_id)
+    for listed in (provider_id, *(getattr(own, "fallback_model_providers", None) or ())):
+        if listed in lists and any(model is info for model in lists[listed].models):
+            return listed
+    return None
+
+
 def window_from_genai_prices(provider: str, model: str) -> int | None:
     window = getattr(genai_model(provider, model), "context_window", None)
     return int(window) if window else None

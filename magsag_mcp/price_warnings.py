@@ -1,0 +1,90 @@
+"""Why a call's cost is unknown, said with the fix: the warnings :mod:`.pricing` gives, and the reasons it records
+beside a model it cannot price (said after the model's name, as ``provider:model <reason>``)."""
+
+from __future__ import annotations
+
+from .price_files import AZURE_DEPLOYMENT_TYPE_ENV, GLOBAL_STANDARD
+from .rates import Priced, bare_model
+from .types import Usage
+
+#: why a call to one of OpenAI's web-search models is of unknown cost, said after its name
+SEARCH_FEE = (
+    "searches the web on every call, billed per search on top of its tokens, which genai-prices' token rates leave out"
+)
+
+
+def not_global(deployment_type: str, deployment: str) -> str:
+    """Why an Azure deployment of a type genai-prices does not price (see Pricer._resolve) is of unknown cost, said
+    after its name, with the fix."""
+    return (
+        f"is a {deployment_type} deployment ({AZURE_DEPLOYMENT_TYPE_ENV}), which Azure bills at rates of its own, "
+        f"not the {GLOBAL_STANDARD} rates genai-prices gives; add the deployment's rates to catalog/prices.yaml, e.g. "
+        f'"azure:{deployment}": {{input: ..., output: ...}}'
+    )
+
+
+def not_azures(vendor: str, deployment: str) -> str:
+    """Why an Azure deployment of another vendor's model is of unknown cost, said after its name, with the fix."""
+    return (
+        f"is priced in genai-prices only at {vendor}'s own API rates, which are not what Azure bills its deployment; "
+        "add the deployment's rates to catalog/prices.yaml, e.g. "
+        f'"azure:{deployment}": {{input: ..., output: ...}}'
+    )
+
+
+def untiered_entry(provider: str, model: str, tier: str) -> str:
+    """Why a call a service tier served is of unknown cost when a prices.yaml entry prices its model but not that
+    tier, said after the model's name, with the fix."""
+    label = f"{provider}:{bare_model(provider, model)}"
+    return (
+        f"answered on service tier {tier!r}, which its prices.yaml entry gives no rates for (the entry's input and "
+        f"output are the standard tier's); add the tier's to the entry, e.g. \"{label}\": {{input: ..., output: ..., "
+        f"service_tiers: {{{tier}: {{input: ..., output: ...}}}}}}"
+    )
+
+
+def tier_fix(provider: str, model: str, tier: str) -> str:
+    """The fix for a call a service tier genai-prices has no price for served (Anthropic's Priority Tier, sold by
+    contract), said after why its cost is unknown."""
+    label = f"{provider}:{bare_model(provider, model)}"
+    fix = (
+        f'; add its rates to catalog/prices.yaml, e.g. "{label}": {{input: ..., output: ..., '
+        f"service_tiers: {{{tier}: {{input: ..., output: ...}}}}}}"
+    )
+    if provider == "anthropic" and tier == "priority":
+        fix += " (your Priority Tier contract's), or send params.service_tier: standard_only to keep calls off it"
+    return fix
+
+
+def parts_beyond_whole(usage: Usage) -> str:
+    """Which of ``usage``'s breakdowns counts more tokens than the count it breaks down: the prompt's cached,
+    cache-written and audio tokens are parts of ``input_tokens``, 1-hour writes of ``cache_write_tokens``,
+    and the answer's audio and image tokens of ``output_tokens``."""
+    parts_in = usage.cached_tokens + usage.cache_write_tokens + usage.input_audio_tokens
+    parts_out = usage.output_audio_tokens + usage.output_image_tokens
+    if parts_in <= usage.input_tokens and parts_out <= usage.output_tokens:
+        return f"{usage.cache_write_1h_tokens} 1-hour cache writes of {usage.cache_write_tokens} cache writes"
+    if parts_in > usage.input_tokens:
+        return f"{parts_in} cached, cache-written and audio input tokens of only {usage.input_tokens} input tokens"
+    return f"{parts_out} audio and image output tokens of only {usage.output_tokens} output tokens"
+
+
+def unknown_cost_warning(priced: Priced, label: str, usage: Usage) -> str:
+    if priced.unknown_because == SEARCH_FEE:
+        return (
+            f"{label} {SEARCH_FEE}; its cost is recorded as unknown. A price in catalog/prices.yaml is taken as "
+            f'what its calls cost, e.g. "{label}": {{input: ..., output: ...}}'
+        )
+    if priced.unknown_because:
+        return f"{label} {priced.unknown_because}; its cost is recorded as unknown"
+    missing = priced.missing(usage) if priced.source is not None else None
+    if missing is None:
+        return (
+            f"no price known for {label}; its cost is recorded as unknown. "
+            f'Add it to catalog/prices.yaml, e.g. "{label}": {{input: 0.5, output: 1.5}}'
+        )
+    what, key = missing
+    return (
+        f"no price known for the {what} of {label} ({priced.source} has none); its cost is recorded as "
+        f'unknown. Add the rate to catalog/prices.yaml, e.g. "{label}": {{input: ..., output: ..., {key}: ...}}'
+    )
