@@ -3,6 +3,7 @@ without its usage, and the bound an unknown cost is counted at (the worst case i
 
 from __future__ import annotations
 
+from dataclasses import replace
 from decimal import Decimal
 from typing import Any, Protocol
 
@@ -106,15 +107,33 @@ def cut_in_flight(
     for tokens nobody reported, so unknown, counted at its bound; but a model priced at 0 (a bound of 0: a local
     server, which the catalog prices at 0 unless told otherwise) costs 0 however many tokens it generated.
     ``prompt``: the prompt's tokens the vendor counted before the cut (see ProviderError.prompt_usage), recorded as
-    the facts they are; the answer's tokens, which it did not count, leave the cost unknown all the same."""
+    the facts they are; the answer's tokens, which it did not count, leave the cost unknown all the same. Its bound is
+    then at least what that prompt costs with every output token allowed (:func:`counted_bound`): the reservation
+    estimated the prompt from its size, and a prompt that came to more may alone cost more than it held."""
+    bound = cost_bound(pricer, admission, target, request)
     if prompt is not None:
         set_usage(record, prompt, _UNPRICED)
-    bound = cost_bound(pricer, admission, target, request)
+        if bound is not None:
+            counted = counted_bound(pricer, target, prompt, output_tokens_reserved(request, target))
+            bound = counted if counted is not None and counted > bound else bound
     if bound is not None and bound == 0:
         record.cost_usd, record.cost_bound_usd = Decimal(0), None
         return
     record.cost_usd, record.cost_bound_usd = None, bound
     record.warnings.append(unknown_cost_warning(target, what))
+
+
+def counted_bound(pricer: Pricing, target: Target, prompt: Usage, output_tokens: int) -> Decimal | None:
+    """The most an attempt whose prompt the vendor counted (``prompt``: its cache reads and writes, tier and place
+    included) can cost with ``output_tokens`` generated, at the dearest output rate it has (an image model's pictures
+    are dearer than its text); None when it cannot be priced."""
+    ways = (
+        replace(prompt, output_tokens=output_tokens),
+        replace(prompt, output_tokens=output_tokens, output_image_tokens=output_tokens),
+    )
+    costs = [pricer.price(target.provider, target.model, way).cost_usd for way in ways]
+    known = [cost for cost in costs if cost is not None]
+    return max(known) if costs[0] is not None else None
 
 
 def price_stopped(

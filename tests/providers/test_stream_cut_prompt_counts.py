@@ -59,9 +59,15 @@ async def test_an_anthropic_stream_cut_after_message_start_records_the_prompt_it
     # input 1000 + 4000 read + 2000 written = 7000 counted; the answer's output was never counted (message_start's
     # 1 is no count of it): 0, and the cost unknown, at the reservation's bound
     assert row[:8] == ("error", 7000, 0, 4000, 2000, 500, 0, "standard")
-    assert row[8] is None and D(row[9]) / PICO == bound > 0
+    # The reservation (explain's figure) priced the prompt as estimated from its size, 78 tokens at $3 (no cache
+    # marker: no writes), with the skill's 1,500 output tokens at $15: $0.022734. The prompt counted cost $0.012825
+    # alone (1,000 x $3 + 4,000 x $0.30 + 1,500 x $3.75 + 500 x $6), and with the 1,500 output tokens allowed it may
+    # have cost up to $0.035325 (+ 1,500 x $15): the bound, the reservation's being below what it may have cost.
+    assert bound == D("0.022734")
+    assert row[8] is None and D(row[9]) / PICO == D("0.035325")
     assert "its cost is unknown" in row[10]
     assert (totals["input_tokens"], totals["unpriced_calls"]) == (7000 + 100, 1)
+    assert D(totals["unknown_cost_bound_usd"]) == D("0.035325")
 
 
 def sse(data: object, name: str | None = None) -> SSEEvent:
