@@ -824,3 +824,24 @@ async def test_a_placeholder_resource_in_a_targets_base_url_names_the_target(tra
         Target("azure", DEPLOYMENT, base_url="https://your-resource.openai.azure.com")
     )
     assert reason is not None and reason.startswith("azure: the target's base_url names the resource 'your-resource'")
+
+
+@pytest.mark.parametrize(
+    ("headers", "wait"),
+    [
+        ({"x-ms-retry-after-ms": "4000"}, 4.0),
+        # the milliseconds are the more exact of the same wait, whichever of the two names carries them
+        ({"x-ms-retry-after-ms": "1500", "retry-after": "2"}, 1.5),
+        ({"retry-after-ms": "2500", "x-ms-retry-after-ms": "2600", "retry-after": "3"}, 2.5),
+    ],
+)
+async def test_azure_wait_in_x_ms_retry_after_ms_is_honoured(
+    fake_openai: FakeOpenAI, transport: Transport, headers: dict[str, str], wait: float
+):
+    # Azure names its wait in milliseconds x-ms-retry-after-ms (azure-core reads it beside retry-after-ms and
+    # Retry-After); a 429 that gave only that header was a rate limit with no wait, retried on the backoff's guess
+    message = "Requests to the ChatCompletions_Create Operation have exceeded call rate limit."
+    fake_openai.queue(R.error(429, message, code="429", headers=headers))
+    with pytest.raises(E.RateLimitError) as info:
+        await AzureProvider(env_for(fake_openai), transport).complete(ask(), Target("azure", DEPLOYMENT))
+    assert info.value.retry_after == wait

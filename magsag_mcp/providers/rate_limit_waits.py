@@ -1,6 +1,6 @@
-"""How long a refused request says to wait: ``retry-after-ms``, ``Retry-After`` (seconds, or an HTTP date read on
-the server's clock), the ``x-ratelimit-*`` and ``anthropic-ratelimit-*`` reset of the bucket that ran out, and the
-wait a 429's message names. Read by :mod:`.http_errors` and each wire format's errors.
+"""How long a refused request says to wait: ``retry-after-ms`` (Azure's ``x-ms-retry-after-ms`` too), ``Retry-After``
+(seconds, or an HTTP date read on the server's clock), the ``x-ratelimit-*`` and ``anthropic-ratelimit-*`` reset of the
+bucket that ran out, and the wait a 429's message names. Read by :mod:`.http_errors` and each wire format's errors.
 """
 
 from __future__ import annotations
@@ -18,14 +18,21 @@ from multidict import CIMultiDict, CIMultiDictProxy
 LONG_WAIT_SECONDS = 60.0
 
 
+#: the headers that give the wait in milliseconds: OpenAI's (and Azure's), and Azure's own
+_MILLISECONDS = ("retry-after-ms", "x-ms-retry-after-ms")
+
 _DURATION = re.compile(r"^(?:(\d+(?:\.\d+)?)h)?(?:(\d+(?:\.\d+)?)m(?!s))?(?:(\d+(?:\.\d+)?)s)?(?:(\d+(?:\.\d+)?)ms)?$")
 
 
 def parse_retry_after(headers: Mapping[str, str], *, now: float | None = None) -> float | None:
-    """Seconds to wait, from ``retry-after-ms`` or ``Retry-After`` (seconds or HTTP date)."""
-    value = _get(headers, "retry-after-ms")
-    if value:
-        seconds = _seconds(value)
+    """Seconds to wait, from ``retry-after-ms``, ``x-ms-retry-after-ms`` or ``Retry-After`` (seconds or HTTP date).
+
+    The milliseconds come first: the more exact of the same wait (OpenAI's SDK reads them first too). Azure names
+    them ``x-ms-retry-after-ms`` where it sends no ``retry-after-ms`` (azure-core reads both), and a 429 with only
+    that header said no wait to a reader of the other two: the backoff's guess retried it too early."""
+    for name in _MILLISECONDS:
+        value = _get(headers, name)
+        seconds = _seconds(value) if value else None
         if seconds is not None:
             return seconds / 1000.0
     value = _get(headers, "retry-after")
