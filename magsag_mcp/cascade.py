@@ -9,8 +9,10 @@ else exponential backoff with full jitter) and try again, unless the wait would 
 deadline (then the attempt's warnings say why it was not retried); on an error that moves on, go
 to the next candidate; on one that doesn't (a bad request caused by our input, a bug of ours), stop. A target left
 for the next ones after a timeout, rate limit or overload is come back to, for its retry after its
-wait, when none of them was sent (a budget refused them: see :meth:`Cascade._order`). Every attempt
-and every skip becomes an :class:`~magsag_mcp.records.AttemptRecord`.
+wait, when none of them was sent (a budget refused them: see :meth:`Cascade._order`). A target whose server named
+a wait (``Retry-After``, ...) is left alone for it by the calls that follow too, as one more skip, waited out on the
+last target left (see :mod:`.cascade_waits`). Every attempt and every skip becomes an
+:class:`~magsag_mcp.records.AttemptRecord`.
 """
 
 from __future__ import annotations
@@ -42,6 +44,7 @@ from .cascade_report import (
     record_skip,
     trace,
 )
+from .cascade_waits import TargetRests, rest_wait, retry_wait
 from .deadline import Deadline
 from .errors import (
     BudgetExceeded,
@@ -109,6 +112,8 @@ class Cascade:
         self.retry = retry
         self.sleep = sleep
         self.clock = clock
+        #: the targets whose server named a wait, for every call this cascade runs (see cascade_waits.py)
+        self.rests = TargetRests()
 
     async def run(
         self,
@@ -136,6 +141,16 @@ class Cascade:
                 reason, why = skip
                 record_skip(state, plan, run_id, agent, position, target, reason, None, None, why)
                 continue
+            resting = None if state.revisited else self.rests.resting(target, self.clock())
+            if resting is not None:  # its server asked an earlier attempt for a wait that has not passed: not sent
+                record_skip(state, plan, run_id, agent, position, target, resting.message, None, None, resting)
+                wait = rest_wait(
+                    self.retry, resting, deadline - self.clock(), state, position, self._left(plan, position, state)
+                )
+                if wait is None:
+                    continue
+                await emit(progress, "retry", {"target": target.label, "wait_s": round(wait, 3)})
+                await self.sleep(wait)
             request = plan.request_for(target)
             provider = self.providers.get(target.provider)
             caps = provider.capabilities(target)
@@ -152,7 +167,7 @@ class Cascade:
             try_number = 0
             if state.revisited:  # the target left for the next ones, none of which was sent: its retry, after its wait
                 position, try_number, exc, record, held = state.deferred  # type: ignore[misc]
-                wait = self._retry_wait(exc, try_number, deadline - self.clock(), record, plan, position, state)
+                wait = retry_wait(self.retry, exc, try_number, deadline - self.clock(), record, state, position)
                 if wait is None:
                     break
                 if held is not None:  # its hold shrunk to what it cost for the wait, as for any retry
@@ -271,6 +286,7 @@ class Cascade:
                     )
                     price_failure(self.pricer, record, exc, target, admission, request)
                     state.attempts.append(record)
+                    self.rests.note(target, exc, self.clock())  # a wait it named: the next calls leave it alone
                     if admission is not None:
                         # Settled at what it cost (a retry or fallback of this call shrinks its reservation
                         # to that, in its own reservation's transaction). An unknown cost keeps counting at
@@ -280,7 +296,10 @@ class Cascade:
                         await self.guard.settle(admission, record.cost_usd)  # type: ignore[union-attr]
                     remaining = deadline - self.clock()
                     if exc.retryable and try_number < self.retry.tries_per_target:
-                        wait = self._retry_wait(exc, try_number, remaining, record, plan, position, state, admission)
+                        left = self._left(plan, position, state)
+                        wait = retry_wait(
+                            self.retry, exc, try_number, remaining, record, state, position, left, admission
+                        )
                         if wait is not None:
                             if admission is not None:  # what the attempt holds, shrunk to its cost for the wait
                                 self.guard.waiting(admission)  # type: ignore[union-attr]
@@ -364,51 +383,6 @@ class Cascade:
 
     # --- helpers ---------------------------------------------------------------------------------
 
-    def _retry_wait(
-        self,
-        exc: ProviderError,
-        try_number: int,
-        remaining: float,
-        record: AttemptRecord,
-        plan: Plan,
-        position: int,
-        state: CascadeState,
-        held: Any = None,
-    ) -> float | None:
-        """The wait before trying the same target again, or None to move on. Why a retryable error is
-        not retried (beyond the deadline) goes into the attempt's warnings, and from there the trace.
-        ``held``: the attempt's admission, whose hold is shrunk for the wait should the target be come back to."""
-        label = f"{record.provider}:{record.model}"
-        if remaining <= 0:
-            return None
-        if self.retry.too_long(exc.retry_after):  # (said first: not retried on the last target either)
-            record.warnings.append(
-                f"{label}: not retried: the server asked to wait {exc.retry_after:g}s, "
-                f"longer than the retry cap of {self.retry.max_delay:g}s (MAGSAG_RETRY_MAX_DELAY)"
-            )
-            return None
-        if exc.retried_only_on_last_target and not state.revisited and self._another_target_left(plan, position, state):
-            record.warnings.append(f"{label}: {exc.kind}, not retried: the next target is tried first")
-            state.deferred, state.sent_after_deferral = (position, try_number, exc, record, held), False
-            return None
-        wait = self.retry.backoff(try_number, exc.retry_after)
-        # A timeout tried again gets no answer sooner than the first time: only worth it when the call
-        # has a whole timeout left after the wait.
-        timeout_s = getattr(exc, "timeout_s", None)
-        if timeout_s and wait + timeout_s >= remaining:
-            record.warnings.append(
-                f"{label}: {exc.kind} after {timeout_s:g}s, not retried: "
-                f"the call's deadline leaves {remaining:.3g}s"
-            )
-            return None
-        if wait >= remaining:
-            record.warnings.append(
-                f"{label}: not retried: the wait of {wait:.3g}s would pass the call's deadline, "
-                f"{remaining:.3g}s away (MAGSAG_CALL_DEADLINE)"
-            )
-            return None
-        return wait
-
     @staticmethod
     def _order(total: int, state: CascadeState) -> Iterator[int]:
         """The positions to try, in order; then, when a target was not retried because another was left to try
@@ -417,6 +391,10 @@ class Cascade:
         if state.deferred is not None and not state.sent_after_deferral:
             state.revisited = True
             yield state.deferred[0]
+
+    def _left(self, plan: Plan, position: int, state: CascadeState) -> Callable[[], bool]:
+        """What asks, when a wait needs it, whether another target would be tried after ``position``."""
+        return lambda: self._another_target_left(plan, position, state)
 
     def _another_target_left(self, plan: Plan, position: int, state: CascadeState) -> bool:
         """Whether a candidate after ``position`` would be tried: not skipped for lack of a key, an

@@ -783,3 +783,60 @@ async def test_a_key_with_a_control_character_aiohttp_refuses_is_skipped_before_
     assert skipped["target"] == "openai:gpt-4o"
     assert skipped["reason"].startswith("not configured: openai: a header value has a control character in it")
     assert said in skipped["reason"] and key not in skipped["reason"] and out.attempts[0].cost_usd == 0
+
+
+async def test_the_last_target_left_resting_is_sent_once_its_rest_has_passed():
+    # The next call, with no other target to try, waits out what is left of the wait its server asked for (within
+    # the retry cap and the deadline), then sends it: not at once, to be refused again.
+    script("a", E.RateLimitError("slow down", status=429, retry_after=12.0), "after the rest")
+    script("b", "from b")
+    cascade, clock = make()
+    first = await cascade.run(plan({"model": "fake:a", "fallbacks": ["fake:b"]}), run_id="r1", agent=None)
+    assert first.result.text == "from b" and clock.sleeps == []
+    clock.now += 5.0
+    out = await cascade.run(plan({"model": "fake:a"}), run_id="r2", agent=None)
+    assert out.result.text == "after the rest"
+    assert len(clock.sleeps) == 1 and 7.0 <= clock.sleeps[0] <= 7.5  # the 7 s left of the 12, and a little jitter
+    assert [(a.outcome, a.attempt_number) for a in out.attempts] == [("skipped", 0), ("ok", 1)]
+    assert "not sent: its server asked 5s ago to be left alone for 12s (rate_limited), 7s of that left" in (
+        out.attempts[0].error_message
+    )
+
+
+async def test_a_rest_longer_than_the_retry_cap_fails_the_next_call_without_sending_it():
+    script("a", E.RateLimitError("slow down", status=429, retry_after=45.0), "too early")
+    script("b", "from b")
+    cascade, clock = make()
+    await cascade.run(plan({"model": "fake:a", "fallbacks": ["fake:b"]}), run_id="r1", agent=None)
+    clock.now += 5.0
+    with pytest.raises(E.RateLimitError) as info:  # the refusal's class, as the caller's `except` expects
+        await cascade.run(plan({"model": "fake:a"}), run_id="r2", agent=None)
+    err = info.value
+    assert isinstance(err, E.AllTargetsFailed) and err.retry_after == 40.0 and clock.sleeps == []
+    assert [a.outcome for a in err.attempts] == ["skipped"] and "40s of that left" in err.message
+    assert "longer than the retry cap of 20s (MAGSAG_RETRY_MAX_DELAY)" in err.attempts[0].warnings[0]
+    script("b", "from b again")  # the fallback serves the call meanwhile; "too early" was never asked for
+    out = await cascade.run(plan({"model": "fake:a", "fallbacks": ["fake:b"]}), run_id="r3", agent=None)
+    assert out.result.text == "from b again" and [a.outcome for a in out.attempts] == ["skipped", "ok"]
+
+
+async def test_a_quota_resets_rest_is_kept_but_a_day_long_one_is_asked_again_after_ten_minutes():
+    # OpenAI's requests-per-day bucket at 0, its reset "6m0s" (a quota: not retried); Azure's "retry after 86400
+    # seconds": left alone for 10 minutes at most, then asked again in case the quota was raised meanwhile
+    script("a", E.QuotaExhaustedError("rpd", status=429, retry_after=360.0), "a after its reset")
+    script("c", E.QuotaExhaustedError("daily", status=429, retry_after=86400.0), "c after ten minutes")
+    cascade, clock = make()
+    for model in ("a", "c"):
+        script("b", "from b")
+        await cascade.run(plan({"model": f"fake:{model}", "fallbacks": ["fake:b"]}), run_id="r", agent=None)
+    clock.now += 359.0
+    for model in ("a", "c"):
+        with pytest.raises(E.QuotaExhaustedError) as info:
+            await cascade.run(plan({"model": f"fake:{model}"}), run_id="r", agent=None)
+        assert [a.outcome for a in info.value.attempts] == ["skipped"] and clock.sleeps == []
+    clock.now += 1.0
+    assert (await cascade.run(plan({"model": "fake:a"}), run_id="r", agent=None)).result.text == "a after its reset"
+    with pytest.raises(E.QuotaExhaustedError):
+        await cascade.run(plan({"model": "fake:c"}), run_id="r", agent=None)
+    clock.now += 240.0
+    assert (await cascade.run(plan({"model": "fake:c"}), run_id="r", agent=None)).result.text == "c after ten minutes"

@@ -495,3 +495,99 @@ async def test_a_provider_defaults_model_the_vendor_lacks_says_where_it_was_name
     assert not_found in message  # the vendor's own word stays
     assert "google:gemini-1.5-pro came from routing's provider_defaults.google" in message, message
     assert f"name a model google serves there, {fix}" in message, message
+
+
+class _Clock:
+    """The cascade's time, moved by the test: a wait is the clock moving on, never a real one."""
+
+    def __init__(self) -> None:
+        self.now = 1000.0
+        self.waits: list[float] = []
+
+    def __call__(self) -> float:
+        return self.now
+
+    async def sleep(self, seconds: float) -> None:
+        self.waits.append(seconds)
+        self.now += seconds
+
+
+_GEMINI_PER_MINUTE = {
+    "error": {
+        "code": 429,
+        "message": "You exceeded your current quota, please check your plan and billing details.",
+        "status": "RESOURCE_EXHAUSTED",
+        "details": [
+            {
+                "@type": "type.googleapis.com/google.rpc.QuotaFailure",
+                "violations": [
+                    {
+                        "quotaMetric": "generativelanguage.googleapis.com/generate_content_free_tier_requests",
+                        "quotaId": "GenerateRequestsPerMinutePerProjectPerModel-FreeTier",
+                        "quotaValue": "10",
+                    }
+                ],
+            },
+            {"@type": "type.googleapis.com/google.rpc.RetryInfo", "retryDelay": "30s"},
+        ],
+    }
+}
+
+
+@pytest.mark.parametrize(
+    ("first", "refusal", "fallback", "kind"),
+    [
+        ("gpt-4o", {"error": 429, "headers": {"Retry-After": "30"}}, "gemini-1.5-pro", "rate_limited"),
+        (
+            "claude-3-5-sonnet-20241022",
+            {
+                "error": 529,
+                "body": {"type": "error", "error": {"type": "overloaded_error", "message": "Overloaded"}},
+                "headers": {"retry-after": "30"},
+            },
+            "gemini-1.5-pro",
+            "overloaded",
+        ),
+        ("gemini-1.5-pro", {"error": 429, "body": _GEMINI_PER_MINUTE}, "gpt-4o", "rate_limited"),
+    ],
+    ids=["openai-429-retry-after", "anthropic-529-retry-after", "gemini-429-retry-info"],
+)
+async def test_a_target_that_asked_for_a_wait_is_left_alone_by_the_next_calls_until_it_has_passed(
+    tmp_path: Path, serve, first, refusal, fallback, kind
+):
+    # The first call falls back rather than wait the 30 s its first target asked for. The next call, 10 s later,
+    # sent that target the same request all the same, to be refused again: a request spent against the very limit
+    # that refused it, and a round trip more before the fallback answered. It is left alone until its wait has passed.
+    fakes = {
+        "gpt-4o": FakeOpenAI(KEY),
+        "claude-3-5-sonnet-20241022": FakeAnthropic(KEY),
+        "gemini-1.5-pro": FakeGemini(KEY),
+    }
+    fakes[first].queue(refusal, {"text": "the first target, after its wait"})
+    fakes[fallback].queue({"text": "fallback 1"}, {"text": "fallback 2"})
+    svc = await open_service(
+        tmp_path, serve, fakes["gpt-4o"], fakes["claude-3-5-sonnet-20241022"], fakes["gemini-1.5-pro"]
+    )
+    clock = _Clock()
+    svc.cascade.clock, svc.cascade.sleep = clock, clock.sleep
+    payload = {"data": "x", "model_config": {"model": first, "fallbacks": [fallback]}}
+    try:
+        one = await svc.invoke_skill("skill.analysis", payload)
+        clock.now += 10
+        two = await svc.invoke_skill("skill.analysis", payload)
+        sent_by_two = len(fakes[first].requests)
+        clock.now += 20.5
+        three = await svc.invoke_skill("skill.analysis", payload)
+    finally:
+        await svc.aclose()
+    assert [a.error_class for a in one.attempts] == [kind, None] and one.result.text == "fallback 1"
+    assert two.result.text == "fallback 2" and sent_by_two == 1  # not sent again within its wait
+    (left_alone, answered) = two.attempts
+    assert (left_alone.outcome, left_alone.cost_usd, answered.outcome) == ("skipped", 0, "ok")
+    assert f"not sent: its server asked 10s ago to be left alone for 30s ({kind}), 20s of that left" in (
+        left_alone.error_message
+    )
+    assert any(s["reason"] == left_alone.error_message for s in two.trace["skipped"])
+    assert three.result.text == "the first target, after its wait" and len(fakes[first].requests) == 2
+    assert clock.waits == []
+    assert [f.violations for f in fakes.values()] == [[], [], []]

@@ -1,0 +1,154 @@
+"""The cascade's waits: before a target is tried again (a retry), and how long a target is left alone after its
+server named a wait that the call did not sit out (its rest, across calls).
+
+A refusal that names its wait (a 429's or a 503's ``Retry-After`` or ``retry-after-ms``, the reset of the rate-limit
+bucket that ran out, Gemini's ``RetryInfo.retryDelay``) is the server saying when it will take the next request. The
+call that got it tries its fallback rather than wait; the next call, a second later, sent the same target the same
+request all the same, to be refused again: a request spent against the limit that refused it (OpenAI counts refused
+requests toward it), and a round trip more before the fallback answered. So the cascade keeps the wait, by provider,
+model and endpoint, for the calls after it in this process: a target still resting is not sent (a skipped attempt,
+at no cost, says why), the call's next target is tried, and with none left the rest is waited out as a server's
+wait is (within ``MAGSAG_RETRY_MAX_DELAY`` and the call's deadline) or the call fails naming it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from .errors import ProviderError, excerpt
+from .types import Target
+
+if TYPE_CHECKING:
+    from .cascade_report import CascadeState
+    from .records import AttemptRecord
+    from .retry import RetryPolicy
+
+#: the longest a target is left alone, whatever it asked: a day's quota (Azure's "retry after 86400 seconds") is
+#: asked again after this, in case it was raised meanwhile (one refused request, not every call's)
+LONGEST_REST = 600.0
+#: past this many targets resting, those whose rest has passed are forgotten (calls may name endpoints of their own)
+_PRUNE_AT = 256
+
+
+@dataclass(slots=True)
+class _Rest:
+    since: float
+    until: float
+    error: ProviderError
+
+
+class TargetRests:
+    """The targets whose server asked for a wait, and until when (on the cascade's clock)."""
+
+    __slots__ = ("_rests",)
+
+    def __init__(self) -> None:
+        self._rests: dict[tuple[str, str, str | None], _Rest] = {}
+
+    def note(self, target: Target, exc: ProviderError, now: float) -> None:
+        """``target`` refused an attempt with ``exc``: left alone for the wait it names, if it names one."""
+        wait = exc.retry_after
+        if wait is None or not wait > 0:
+            return
+        key = (target.provider, target.model, target.base_url)
+        until = now + min(wait, LONGEST_REST)
+        rest = self._rests.get(key)
+        if rest is None or rest.until < until:
+            if len(self._rests) >= _PRUNE_AT:
+                self._rests = {k: r for k, r in self._rests.items() if r.until > now}
+            self._rests[key] = _Rest(now, until, exc)
+
+    def resting(self, target: Target, now: float) -> ProviderError | None:
+        """The error that stands for ``target`` while it rests (its class the refusal's, ``retry_after`` the rest
+        left), or None when it is not resting."""
+        if not self._rests:  # (every attempt asks: most of the time no target rests)
+            return None
+        key = (target.provider, target.model, target.base_url)
+        rest = self._rests.get(key)
+        if rest is None:
+            return None
+        left = rest.until - now
+        if left <= 0:
+            del self._rests[key]
+            return None
+        said = rest.error
+        message = (
+            f"{target.label}: not sent: its server asked {now - rest.since:.3g}s ago to be left alone for "
+            f"{said.retry_after:g}s ({said.kind}), {left:.3g}s of that left; it said: {excerpt(said.message, 300)}"
+        )
+        # the refusal's class (a rate limit, an overload, a quota) says what the caller may do about it; made without
+        # its own __init__, whose arguments differ by class: its attributes are ProviderError's and class defaults
+        error = type(said).__new__(type(said))
+        ProviderError.__init__(error, message, provider=target.provider, model=target.model, retry_after=left)
+        error.retryable = said.retryable  # type: ignore[misc]  # (x-should-retry: false made one not retryable)
+        error.reached = False  # nothing was sent
+        return error
+
+
+def retry_wait(
+    policy: RetryPolicy,
+    exc: ProviderError,
+    try_number: int,
+    remaining: float,
+    record: AttemptRecord,
+    state: CascadeState,
+    position: int,
+    another_left: Callable[[], bool] | None = None,
+    held: Any = None,
+) -> float | None:
+    """The wait before trying the same target again, or None to move on. Why a retryable error is
+    not retried (beyond the deadline) goes into the attempt's warnings, and from there the trace.
+    ``another_left``: asks whether another target would be tried after this one (None: none would).
+    ``held``: the attempt's admission, whose hold is shrunk for the wait should the target be come back to."""
+    label = f"{record.provider}:{record.model}"
+    if remaining <= 0:
+        return None
+    if policy.too_long(exc.retry_after):  # (said first: not retried on the last target either)
+        record.warnings.append(
+            f"{label}: not retried: the server asked to wait {exc.retry_after:g}s, "
+            f"longer than the retry cap of {policy.max_delay:g}s (MAGSAG_RETRY_MAX_DELAY)"
+        )
+        return None
+    if exc.retried_only_on_last_target and not state.revisited and another_left is not None and another_left():
+        record.warnings.append(f"{label}: {exc.kind}, not retried: the next target is tried first")
+        state.deferred, state.sent_after_deferral = (position, try_number, exc, record, held), False
+        return None
+    wait = policy.backoff(try_number, exc.retry_after)
+    # A timeout tried again gets no answer sooner than the first time: only worth it when the call
+    # has a whole timeout left after the wait.
+    timeout_s = getattr(exc, "timeout_s", None)
+    if timeout_s and wait + timeout_s >= remaining:
+        record.warnings.append(
+            f"{label}: {exc.kind} after {timeout_s:g}s, not retried: the call's deadline leaves {remaining:.3g}s"
+        )
+        return None
+    if wait >= remaining:
+        record.warnings.append(
+            f"{label}: not retried: the wait of {wait:.3g}s would pass the call's deadline, "
+            f"{remaining:.3g}s away (MAGSAG_CALL_DEADLINE)"
+        )
+        return None
+    return wait
+
+
+def rest_wait(
+    policy: RetryPolicy,
+    resting: ProviderError,
+    remaining: float,
+    state: CascadeState,
+    position: int,
+    another_left: Callable[[], bool],
+) -> float | None:
+    """For a target left alone (its skip just recorded, the last of ``state.attempts``): the wait before sending it
+    after all, when it is the last target left and its rest fits the retry cap and the deadline; else None, and the
+    call moves on (coming back to it, as to a target left for the next one, when none of them was sent) or fails
+    with ``resting``. Another target is tried first whatever the refusal was: this call was refused nothing yet."""
+    if not resting.retryable:  # (a quota that no wait refills, say)
+        return None
+    record = state.attempts[-1]
+    if another_left():
+        state.deferred, state.sent_after_deferral = (position, 0, resting, record, None), False
+        return None
+    return retry_wait(policy, resting, 0, remaining, record, state, position)
