@@ -339,16 +339,19 @@ def _mapped_models_missing(plan: Plan, tried: list[AttemptRecord]) -> str:
 
 def result_warnings(plan: Plan, attempts: list[AttemptRecord], answer_warnings: list[str]) -> list[str]:
     """A successful call's warnings: the plan's, the answer's, each failed attempt's (why it was not
-    retried, why its cost is unknown) and, when a fallback answered, which targets failed before it."""
+    retried, why its cost is unknown), each target's left alone for its server's wait, and, when a fallback
+    answered, which targets failed before it."""
     out = [*plan.warnings, *answer_warnings]
     answered = attempts[-1] if attempts and attempts[-1].outcome == "ok" else None
     names: list[str] | None = None  # the candidates' labels, made only when an attempt failed (not on every call)
     failed: dict[str, list[str]] = {}
     for a in attempts:
-        if a.outcome == "error":
+        # (a skip with warnings: a target left alone while its server's wait lasts, see cascade_waits.py)
+        if a.outcome == "error" or (a.warnings and a.outcome == "skipped"):
             for w in a.warnings:  # a loop, not extend() over a generator (a frame)
                 if w not in out:
                     out.append(w)
+        if a.outcome == "error":
             # by position: the same provider:model at another endpoint that failed before is a fallback's
             if answered is None or a.fallback_position != answered.fallback_position:
                 names = names or labels(plan)

@@ -74,9 +74,10 @@ class TargetRests:
             del self._rests[key]
             return None
         said = rest.error
+        asked = f"{said.retry_after:g}s" + (f", kept for {LONGEST_REST:g}s" if said.retry_after > LONGEST_REST else "")
         message = (
-            f"{target.label}: not sent: its server asked {now - rest.since:.3g}s ago to be left alone for "
-            f"{said.retry_after:g}s ({said.kind}), {left:.3g}s of that left; it said: {excerpt(said.message, 300)}"
+            f"{target.label}: not sent: its server asked {now - rest.since:.3g}s ago to be left alone for {asked} "
+            f"({said.kind}), {left:.3g}s of that left; it said: {excerpt(said.message, 300)}"
         )
         # the refusal's class (a rate limit, an overload, a quota) says what the caller may do about it; made without
         # its own __init__, whose arguments differ by class: its attributes are ProviderError's and class defaults
@@ -145,10 +146,16 @@ def rest_wait(
     after all, when it is the last target left and its rest fits the retry cap and the deadline; else None, and the
     call moves on (coming back to it, as to a target left for the next one, when none of them was sent) or fails
     with ``resting``. Another target is tried first whatever the refusal was: this call was refused nothing yet."""
+    record = state.attempts[-1]
+    record.warnings.append(resting.message)  # (a skip says nothing in the result's warnings otherwise)
     if not resting.retryable:  # (a quota that no wait refills, say)
         return None
-    record = state.attempts[-1]
     if another_left():
         state.deferred, state.sent_after_deferral = (position, 0, resting, record, None), False
         return None
-    return retry_wait(policy, resting, 0, remaining, record, state, position)
+    wait = retry_wait(policy, resting, 0, remaining, record, state, position)
+    if wait is not None:
+        record.warnings.append(
+            f"{record.provider}:{record.model}: sent after {wait:.3g}s, once its server's wait was over"
+        )
+    return wait

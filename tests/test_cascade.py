@@ -801,6 +801,8 @@ async def test_the_last_target_left_resting_is_sent_once_its_rest_has_passed():
     assert "not sent: its server asked 5s ago to be left alone for 12s (rate_limited), 7s of that left" in (
         out.attempts[0].error_message
     )
+    assert out.attempts[0].warnings[0] == out.attempts[0].error_message
+    assert out.attempts[0].warnings[1].startswith("fake:a: sent after 7")
 
 
 async def test_a_rest_longer_than_the_retry_cap_fails_the_next_call_without_sending_it():
@@ -814,7 +816,7 @@ async def test_a_rest_longer_than_the_retry_cap_fails_the_next_call_without_send
     err = info.value
     assert isinstance(err, E.AllTargetsFailed) and err.retry_after == 40.0 and clock.sleeps == []
     assert [a.outcome for a in err.attempts] == ["skipped"] and "40s of that left" in err.message
-    assert "longer than the retry cap of 20s (MAGSAG_RETRY_MAX_DELAY)" in err.attempts[0].warnings[0]
+    assert "longer than the retry cap of 20s (MAGSAG_RETRY_MAX_DELAY)" in err.attempts[0].warnings[1]
     script("b", "from b again")  # the fallback serves the call meanwhile; "too early" was never asked for
     out = await cascade.run(plan({"model": "fake:a", "fallbacks": ["fake:b"]}), run_id="r3", agent=None)
     assert out.result.text == "from b again" and [a.outcome for a in out.attempts] == ["skipped", "ok"]
@@ -836,7 +838,8 @@ async def test_a_quota_resets_rest_is_kept_but_a_day_long_one_is_asked_again_aft
         assert [a.outcome for a in info.value.attempts] == ["skipped"] and clock.sleeps == []
     clock.now += 1.0
     assert (await cascade.run(plan({"model": "fake:a"}), run_id="r", agent=None)).result.text == "a after its reset"
-    with pytest.raises(E.QuotaExhaustedError):
+    with pytest.raises(E.QuotaExhaustedError) as info:
         await cascade.run(plan({"model": "fake:c"}), run_id="r", agent=None)
+    assert "left alone for 86400s, kept for 600s (quota_exhausted), 240s of that left" in info.value.message
     clock.now += 240.0
     assert (await cascade.run(plan({"model": "fake:c"}), run_id="r", agent=None)).result.text == "c after ten minutes"

@@ -588,6 +588,7 @@ async def test_a_target_that_asked_for_a_wait_is_left_alone_by_the_next_calls_un
         left_alone.error_message
     )
     assert any(s["reason"] == left_alone.error_message for s in two.trace["skipped"])
+    assert left_alone.error_message in two.warnings  # the answer says why the fallback answered it
     assert three.result.text == "the first target, after its wait" and len(fakes[first].requests) == 2
     assert clock.waits == []
     assert [f.violations for f in fakes.values()] == [[], [], []]
