@@ -534,23 +534,54 @@ _GEMINI_PER_MINUTE = {
 }
 
 
+#: OpenAI's 429 for its requests-per-minute bucket: no Retry-After, the bucket at 0 and its reset in the headers
+_OPENAI_RPM = {
+    "error": 429,
+    "body": {
+        "error": {
+            "message": "Rate limit reached for gpt-4o in organization org-test on requests per min (RPM): Limit 500, "
+            "Used 500, Requested 1. Visit https://platform.openai.com/account/rate-limits to learn more.",
+            "type": "requests",
+            "param": None,
+            "code": "rate_limit_exceeded",
+        }
+    },
+    "headers": {
+        "x-request-id": "req_0123456789abcdef",
+        "x-ratelimit-limit-requests": "500",
+        "x-ratelimit-remaining-requests": "0",
+        "x-ratelimit-reset-requests": "30s",
+        "x-ratelimit-limit-tokens": "30000",
+        "x-ratelimit-remaining-tokens": "29000",
+        "x-ratelimit-reset-tokens": "2ms",
+    },
+}
+#: Anthropic's 429: retry-after, and the anthropic-ratelimit-* bucket that ran out, its reset an RFC 3339 time
+_ANTHROPIC_RATE_LIMIT = {
+    "error": 429,
+    "body": {
+        "type": "error",
+        "error": {"type": "rate_limit_error", "message": "This request would exceed your organization's rate limit."},
+        "request_id": "req_011CSHoEeqs5C35K2UUqR7Fy",
+    },
+    "headers": {
+        "retry-after": "30",
+        "request-id": "req_011CSHoEeqs5C35K2UUqR7Fy",
+        "anthropic-ratelimit-requests-limit": "50",
+        "anthropic-ratelimit-requests-remaining": "0",
+        "anthropic-ratelimit-requests-reset": "2026-12-03T02:00:30Z",
+    },
+}
+
+
 @pytest.mark.parametrize(
     ("first", "refusal", "fallback", "kind"),
     [
-        ("gpt-4o", {"error": 429, "headers": {"Retry-After": "30"}}, "gemini-1.5-pro", "rate_limited"),
-        (
-            "claude-3-5-sonnet-20241022",
-            {
-                "error": 529,
-                "body": {"type": "error", "error": {"type": "overloaded_error", "message": "Overloaded"}},
-                "headers": {"retry-after": "30"},
-            },
-            "gemini-1.5-pro",
-            "overloaded",
-        ),
+        ("gpt-4o", _OPENAI_RPM, "gemini-1.5-pro", "rate_limited"),
+        ("claude-3-5-sonnet-20241022", _ANTHROPIC_RATE_LIMIT, "gemini-1.5-pro", "rate_limited"),
         ("gemini-1.5-pro", {"error": 429, "body": _GEMINI_PER_MINUTE}, "gpt-4o", "rate_limited"),
     ],
-    ids=["openai-429-retry-after", "anthropic-529-retry-after", "gemini-429-retry-info"],
+    ids=["openai-429-bucket-reset", "anthropic-429-retry-after", "gemini-429-retry-info"],
 )
 async def test_a_target_that_asked_for_a_wait_is_left_alone_by_the_next_calls_until_it_has_passed(
     tmp_path: Path, serve, first, refusal, fallback, kind
@@ -592,3 +623,23 @@ async def test_a_target_that_asked_for_a_wait_is_left_alone_by_the_next_calls_un
     assert three.result.text == "the first target, after its wait" and len(fakes[first].requests) == 2
     assert clock.waits == []
     assert [f.violations for f in fakes.values()] == [[], [], []]
+
+
+async def test_an_overload_that_names_no_wait_leaves_its_target_to_the_next_call(tmp_path: Path, serve):
+    # Anthropic's 529 overloaded_error comes with no retry-after: nothing says how long to stay away, so the next
+    # call asks it again (the call that got it fell back at once; its retries, on the last target, back off)
+    overloaded = {"type": "error", "error": {"type": "overloaded_error", "message": "Overloaded"}}
+    anthropic = FakeAnthropic(KEY).queue({"error": 529, "body": overloaded}, {"text": "claude again"})
+    gemini = FakeGemini(KEY).queue({"text": "gemini"})
+    svc = await open_service(tmp_path, serve, FakeOpenAI(KEY), anthropic, gemini)
+    clock = _Clock()
+    svc.cascade.clock, svc.cascade.sleep = clock, clock.sleep
+    payload = {"data": "x", "model_config": {"model": "claude-3-5-sonnet-20241022", "fallbacks": ["gemini-1.5-pro"]}}
+    try:
+        one = await svc.invoke_skill("skill.analysis", payload)
+        two = await svc.invoke_skill("skill.analysis", payload)
+    finally:
+        await svc.aclose()
+    assert [a.error_class for a in one.attempts] == ["overloaded", None] and one.result.text == "gemini"
+    assert two.result.text == "claude again" and [a.outcome for a in two.attempts] == ["ok"]
+    assert anthropic.violations == gemini.violations == []
