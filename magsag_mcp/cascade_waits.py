@@ -34,9 +34,14 @@ _PRUNE_AT = 256
 
 @dataclass(slots=True)
 class _Rest:
+    """What a refusal said, kept without the exception (whose traceback holds its call's frames, and their answer)."""
+
     since: float
     until: float
-    error: ProviderError
+    asked: float
+    kind: type[ProviderError]
+    retryable: bool
+    said: str
 
 
 class TargetRests:
@@ -58,7 +63,7 @@ class TargetRests:
         if rest is None or rest.until < until:
             if len(self._rests) >= _PRUNE_AT:
                 self._rests = {k: r for k, r in self._rests.items() if r.until > now}
-            self._rests[key] = _Rest(now, until, exc)
+            self._rests[key] = _Rest(now, until, wait, type(exc), exc.retryable, excerpt(exc.message, 300))
 
     def resting(self, target: Target, now: float) -> ProviderError | None:
         """The error that stands for ``target`` while it rests (its class the refusal's, ``retry_after`` the rest
@@ -73,17 +78,17 @@ class TargetRests:
         if left <= 0:
             del self._rests[key]
             return None
-        said = rest.error
-        asked = f"{said.retry_after:g}s" + (f", kept for {LONGEST_REST:g}s" if said.retry_after > LONGEST_REST else "")
+        asked = f"{rest.asked:g}s" + (f", kept for {LONGEST_REST:g}s" if rest.asked > LONGEST_REST else "")
         message = (
             f"{target.label}: not sent: its server asked {now - rest.since:.3g}s ago to be left alone for {asked} "
-            f"({said.kind}), {left:.3g}s of that left; it said: {excerpt(said.message, 300)}"
+            f"({rest.kind.kind}), {left:.3g}s of that left; it said: {rest.said}"
         )
         # the refusal's class (a rate limit, an overload, a quota) says what the caller may do about it; made without
         # its own __init__, whose arguments differ by class: its attributes are ProviderError's and class defaults
-        error = type(said).__new__(type(said))
+        error = rest.kind.__new__(rest.kind)
         ProviderError.__init__(error, message, provider=target.provider, model=target.model, retry_after=left)
-        error.retryable = said.retryable  # type: ignore[misc]  # (x-should-retry: false made one not retryable)
+        if error.retryable != rest.retryable:  # (x-should-retry: false made the refusal not retryable)
+            error.retryable = rest.retryable  # type: ignore[misc]
         error.reached = False  # nothing was sent
         return error
 
