@@ -843,3 +843,24 @@ async def test_a_quota_resets_rest_is_kept_but_a_day_long_one_is_asked_again_aft
     assert "left alone for 86400s, kept for 600s (quota_exhausted), 240s of that left" in info.value.message
     clock.now += 240.0
     assert (await cascade.run(plan({"model": "fake:c"}), run_id="r", agent=None)).result.text == "c after ten minutes"
+
+
+async def test_a_target_left_alone_is_come_back_to_when_its_fallback_could_not_be_sent():
+    # b's server refused the connection (nothing sent): the call comes back to a, after the rest of its wait, as to
+    # a target left for the next one
+    script("a", E.RateLimitError("slow down", status=429, retry_after=10.0), "a after its wait")
+    script("b", "from b")
+    cascade, clock = make(tries=1)
+    await cascade.run(plan({"model": "fake:a", "fallbacks": ["fake:b"]}), run_id="r1", agent=None)
+    refused = E.ProviderConnectionError("connection refused", provider="fake", model="b")
+    refused.reached = False
+    script("b", refused)
+    clock.now += 4.0
+    out = await cascade.run(plan({"model": "fake:a", "fallbacks": ["fake:b"]}), run_id="r2", agent=None)
+    assert out.result.text == "a after its wait"
+    assert [(a.model, a.outcome, a.attempt_number) for a in out.attempts] == [
+        ("a", "skipped", 0),
+        ("b", "error", 1),
+        ("a", "ok", 1),
+    ]
+    assert len(clock.sleeps) == 1 and 6.0 <= clock.sleeps[0] <= 6.5
