@@ -142,7 +142,8 @@ class Cascade:
                 record_skip(state, plan, run_id, agent, position, target, reason, None, None, why)
                 continue
             resting = None if state.revisited else self.rests.resting(target, self.clock())
-            if resting is not None:  # its server asked an earlier attempt for a wait that has not passed: not sent
+            if resting is not None and self._allowed(target, plan):  # (one a policy forbids is refused by it, at once)
+                # its server asked an earlier attempt for a wait that has not passed: not sent
                 record_skip(state, plan, run_id, agent, position, target, resting.message, None, None, resting)
                 wait = rest_wait(
                     self.retry, resting, deadline - self.clock(), state, position, self._left(plan, position, state)
@@ -395,6 +396,11 @@ class Cascade:
     def _left(self, plan: Plan, position: int, state: CascadeState) -> Callable[[], bool]:
         """What asks, when a wait needs it, whether another target would be tried after ``position``."""
         return lambda: self._another_target_left(plan, position, state)
+
+    def _allowed(self, target: Target, plan: Plan) -> bool:
+        """Whether the policy allows ``target`` for this call (the guard's check, where it has one)."""
+        allowed = getattr(self.guard, "allowed", None)
+        return allowed is None or allowed(target, plan.data_classes)[0]
 
     def _another_target_left(self, plan: Plan, position: int, state: CascadeState) -> bool:
         """Whether a candidate after ``position`` would be tried: not skipped for lack of a key, an

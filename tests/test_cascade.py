@@ -864,3 +864,29 @@ async def test_a_target_left_alone_is_come_back_to_when_its_fallback_could_not_b
         ("a", "ok", 1),
     ]
     assert len(clock.sleeps) == 1 and 6.0 <= clock.sleeps[0] <= 6.5
+
+
+async def test_a_target_left_alone_that_a_policy_forbids_this_call_is_refused_by_the_policy_without_a_wait():
+    # Left alone after another call's 429, the target is one this call's policy forbids (another agent, another data
+    # class): the policy refuses it at once, rather than the call waiting out its rest to be refused then
+    class Forbids(RefusesModel):
+        forbidden = False
+
+        def allowed(self, target, data_class):
+            return (not (self.forbidden and target.model == "a"), "p", "not for this call")
+
+        async def admit(self, ctx):
+            if not self.allowed(ctx.target, ctx.data_class)[0]:
+                raise E.PolicyDenied(f"{ctx.target.label} is not allowed", policy="p")
+            return await super().admit(ctx)
+
+    script("a", E.RateLimitError("slow down", status=429, retry_after=8.0))
+    script("b", "from b")
+    cascade, clock = make()
+    cascade.guard = guard = Forbids("nothing")
+    await cascade.run(plan({"model": "fake:a", "fallbacks": ["fake:b"]}), run_id="r1", agent=None)
+    guard.forbidden = True
+    clock.now += 1.0
+    with pytest.raises(E.PolicyDenied):
+        await cascade.run(plan({"model": "fake:a"}), run_id="r2", agent=None)
+    assert clock.sleeps == []
