@@ -45,6 +45,8 @@ class RouteExplanation:
     pricer: Any
     governance: Any
     _data_class_models: Any
+    #: the service's own: where the targets left alone for their server's wait are kept
+    cascade: Any
     #: the service's own: a call's plan, as invoke_skill would make it
     plan: Callable[[str, Mapping[str, Any], Mapping[str, Any] | None], Plan]
 
@@ -72,6 +74,9 @@ class RouteExplanation:
             entry = self._candidate(cand, plan.data_classes)
             provider = self.providers.get(cand.target.provider)
             entry["missing_features"] = provider.capabilities(cand.target).missing(plan.request.needs())
+            resting = self.cascade.rests.resting(cand.target, self.cascade.clock())
+            if resting is not None:  # its server asked an earlier call for a wait not over yet (cascade_waits.py)
+                entry["resting"] = resting.message
             worst = reserved_worst_case(
                 self.pricer,
                 cand.target,

@@ -387,6 +387,11 @@ class PlannedTargetOut(CandidateOut):
     label: str
     unavailable: str | None = Field(None, description="why this target cannot be called now")
     missing_features: list[str] = Field(default_factory=list)
+    resting: str | None = Field(
+        None,
+        description="why a call now would not send this target: its server asked an earlier call to wait, "
+        "and how long of that is left",
+    )
     policy: PolicyCheckOut
     estimated_max_cost_usd: str | None = USD
 

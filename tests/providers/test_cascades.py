@@ -643,3 +643,27 @@ async def test_an_overload_that_names_no_wait_leaves_its_target_to_the_next_call
     assert [a.error_class for a in one.attempts] == ["overloaded", None] and one.result.text == "gemini"
     assert two.result.text == "claude again" and [a.outcome for a in two.attempts] == ["ok"]
     assert anthropic.violations == gemini.violations == []
+
+
+async def test_explain_names_a_target_left_alone_and_the_wait_left(tmp_path: Path, serve):
+    openai = FakeOpenAI(KEY).queue(_OPENAI_RPM)
+    svc = await open_service(tmp_path, serve, openai, FakeAnthropic(KEY), FakeGemini(KEY).queue({"text": "g"}))
+    clock = _Clock()
+    svc.cascade.clock, svc.cascade.sleep = clock, clock.sleep
+    payload = {"data": "x", "model_config": {"model": "gpt-4o", "fallbacks": ["gemini-1.5-pro"]}}
+    try:
+        before = svc.explain("skill.analysis", payload)
+        await svc.invoke_skill("skill.analysis", payload)
+        clock.now += 12
+        after = svc.explain("skill.analysis", payload)
+        clock.now += 18
+        later = svc.explain("skill.analysis", payload)
+    finally:
+        await svc.aclose()
+    assert [t.get("resting") for t in before["targets"]] == [None, None]
+    openai_target, gemini_target = after["targets"]
+    assert (
+        "not sent: its server asked 12s ago to be left alone for 30s (rate_limited), 18s of that left"
+        in (openai_target["resting"])
+    )
+    assert "resting" not in gemini_target and [t.get("resting") for t in later["targets"]] == [None, None]
