@@ -671,6 +671,38 @@ async def test_relative_and_iso_times():
     assert parse_since("2025-11-02T01:00:00+01:00") == 1762041600.0
 
 
+def test_rfc3339s_lower_case_z_is_utc_as_its_upper_case_is():
+    # RFC 3339 (5.6, NOTE) lets "T" and "Z" be written in lower case; a lower-case "t" was read, a "z" refused as
+    # no time at all, with a message that named the form it was in (2025-11-02T13:00:00Z)
+    from magsag_mcp.ledger import parse_since
+
+    assert parse_since("2025-11-02t01:00:00z") == parse_since("2025-11-02T01:00:00Z") == 1762045200.0
+    assert UsageFilters.build({"since": "2025-11-02t00:00z", "until": "2025-11-03T00:00:00z"}).since is not None
+
+
+@pytest.mark.parametrize(
+    ("written", "hint"),
+    [
+        ("7D", "a duration's unit is in lower case (7d)"),
+        ("24H", "a duration's unit is in lower case (24h)"),
+        ("1M", "m is minutes (there is no month: 30d is about one)"),
+        ("-7d", "a duration counts back from now, without a sign (7d is a week ago)"),
+        ("yesterday", ""),
+    ],
+)
+def test_a_time_that_cannot_be_read_is_told_every_form_a_time_takes(written: str, hint: str):
+    # The refusal named durations and ISO dates alone: not unix seconds (which the filter reads), not the units s
+    # and w, not that a time without an offset is UTC, and 7D (a unit in upper case) was told only to write "7d"
+    # in some other form of its own guessing
+    with pytest.raises(InputError) as info:
+        UsageFilters.build({"since": written})
+    said = info.value.message
+    assert f"since={written!r} is not a time: {hint}" in said, said
+    for form in ("30m, 24h, 7d, 2w", "s, m, h, d or w, in lower case", "2025-11-02T13:00:00Z", "UTC unless it gives an "
+                 "offset", "unix seconds (1764460800)"):  # fmt: skip
+        assert form in said, said
+
+
 async def test_unreadable_database_is_a_clear_error(tmp_path: Path):
     (tmp_path / "adir.db").mkdir()
     with pytest.raises(LedgerError, match="cannot open the ledger at .*adir.db.*--db / MAGSAG_DB"):

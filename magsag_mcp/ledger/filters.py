@@ -16,6 +16,9 @@ from ..text import check_text
 #: unix seconds written as text: nine digits or more (an eight-digit 20251102 is an ISO date)
 _UNIX_SECONDS = re.compile(r"^\d{9,}(?:\.\d+)?$")
 _RELATIVE = re.compile(r"^(\d+(?:\.\d+)?)\s*([smhdw])$")
+#: a duration written with its unit in upper case (7D, 24H): refused, as 1M would be a minute to this and a month to
+#: its writer, but told the form it has
+_RELATIVE_ANY_CASE = re.compile(r"^(\d+(?:\.\d+)?)\s*([smhdw])$", re.IGNORECASE)
 _UNIT = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
 #: longer than any ledger: a duration beyond it is a typo, and would not fit in SQLite's integers
 MAX_DURATION_SECONDS = 1000 * 365 * 86400
@@ -26,7 +29,10 @@ PAGING = ("limit", "offset", "cursor")
 #: the longest text read as a time: an ISO time with microseconds and an offset has 32 characters, a duration a few
 TIME_TEXT_MAX = 64
 #: what a refusal says a time looks like
-_TIME_FORMS = "a duration such as 24h, 7d, 30m, an ISO date like 2025-11-02 or 2025-11-02T13:00:00Z, or unix seconds"
+_TIME_FORMS = (
+    "a duration back from now (30m, 24h, 7d, 2w: s, m, h, d or w, in lower case), an ISO date or time (2025-11-02, "
+    "2025-11-02T13:00:00Z; UTC unless it gives an offset) or unix seconds (1764460800)"
+)
 
 
 def _quoted(value: Any) -> str:
@@ -102,12 +108,10 @@ def parse_since(value: Any, *, field: str = "since", now: float | None = None) -
     if m:
         return (time.time() if now is None else now) - _seconds(m, value)
     try:
-        dt = datetime.fromisoformat(text.replace("Z", "+00:00"))
+        # RFC 3339 lets "T" and "Z" be written in lower case: fromisoformat takes a "t", and no "z"
+        dt = datetime.fromisoformat(text.replace("Z", "+00:00").replace("z", "+00:00"))
     except ValueError:
-        raise InputError(
-            f"{field}={value!r} is not a time: use a duration such as 24h, 7d, 30m or an ISO date like 2025-11-02"
-            " or 2025-11-02T13:00:00Z"
-        ) from None
+        raise InputError(f"{field}={value!r} is not a time: {_unreadable(text)}give {_TIME_FORMS}") from None
     if dt.tzinfo is None:
         dt = dt.replace(tzinfo=UTC)
     seconds = dt.timestamp()
@@ -118,6 +122,19 @@ def parse_since(value: Any, *, field: str = "since", now: float | None = None) -
             f"leave {field} out for no bound"
         )
     return seconds
+
+
+def _unreadable(text: str) -> str:
+    """What a text that is no time was nearly, said before the forms a time takes: a duration whose unit is in upper
+    case (``7D``), one counting forward (``-7d``: ``until`` takes a time ahead as a date)."""
+    m = _RELATIVE_ANY_CASE.match(text.lstrip("-+"))
+    if m is None:
+        return ""
+    if text.startswith(("-", "+")):
+        return "a duration counts back from now, without a sign (7d is a week ago); for a time ahead give a date; "
+    if m.group(2) == "M":
+        return "m is minutes (there is no month: 30d is about one); "
+    return f"a duration's unit is in lower case ({m.group(1)}{m.group(2).lower()}); "
 
 
 def _not_unix_seconds(field: str, written: Any, value: float) -> str:
