@@ -479,7 +479,9 @@ def test_a_payload_file_that_is_not_json_text_is_an_input_error(cli_env, capsys,
 def test_small_wordings_say_what_is_wrong(cli_env, capsys, tmp_path):
     assert main(["data", "search", "("]) == 2
     err = capsys.readouterr().err
-    assert "invalid regular expression '(': missing ): (; RE2 syntax" in err and "b'" not in err
+    said = json.loads(err[err.index("{") :])["error"]["message"]
+    assert said.startswith("invalid regular expression '(': missing ): (; to find the text as written: search '\\('")
+    assert "RE2 syntax" in said and "b'" not in err
     summary = tmp_path / "summary.json"
     summary.write_text(json.dumps({"totals": {"calls": 0}}))
     assert main(["flow", "gate", "--policy", str(tmp_path), str(summary)]) != 0

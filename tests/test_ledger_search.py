@@ -58,3 +58,42 @@ async def test_a_run_id_finds_the_runs_errors_and_the_events_it_logged(tmp_path:
         assert sorted((h["kind"], h["run_id"]) for h in hits) == [("attempt", "mag-abc123"), ("event", "mag-abc123")]
         assert [(h["kind"], h["run_id"]) for h in await ledger.search("sag-xyz", 10)] == [("run", "sag-xyz789")]
         assert await ledger.search("^openai gpt-4o error", 10) != []  # '^' is still the provider's start
+
+
+@pytest.mark.parametrize(
+    ("pattern", "fix"),
+    [
+        # a glob: the '*' repeats nothing; a search finds text anywhere
+        ("*error*", "a search finds text anywhere, with no * around it: search 'error'"),
+        ("*rate*limit*", "a search finds text anywhere, with no * around it: search 'rate.*limit'"),
+        # a name or message pasted as it reads, a parenthesis, a bracket or a '+' in it
+        ("gpt-4o (", r"to find the text as written: search 'gpt-4o \('"),
+        ("+1 (555", r"to find the text as written: search '\+1 \(555'"),
+        ("[beta", r"to find the text as written: search '\[beta'"),
+        ("C:\\", r"to find the text as written: search 'C:\\'"),
+    ],
+)
+async def test_an_invalid_pattern_is_told_the_pattern_it_most_likely_meant(tmp_path: Path, pattern: str, fix: str):
+    # RE2's reason alone ("no argument for repetition operator: *") and "RE2 syntax (no backreferences)" named
+    # no fix: the user was left to learn what a glob or an unescaped parenthesis does to a regular expression
+    async with Ledger(tmp_path / "l.db") as ledger:
+        with pytest.raises(InputError) as info:
+            await ledger.search(pattern, 5)
+        said = info.value.message
+        assert said.startswith(f"invalid regular expression {pattern!r}: ") and fix in said, said
+        assert "a character of \\.^$|?*+()[]{} meant as itself takes a \\ before it" in said, said
+        meant = fix.split("search ", 1)[1].strip("'")
+        assert await ledger.search(meant, 5) == []  # what it is told to search is a pattern RE2 takes
+
+
+@pytest.mark.parametrize("pattern", [r"(a)\1", "(?<=a)b", "x(?=y)", "[z-a]"])
+async def test_a_pattern_of_what_re2_lacks_is_told_so_not_given_a_literal_it_did_not_mean(
+    tmp_path: Path, pattern: str
+):
+    # a backreference or a lookaround is a regular expression as meant, in a syntax RE2 does not have: escaping
+    # it would find its text, which nobody looks for
+    async with Ledger(tmp_path / "l.db") as ledger:
+        with pytest.raises(InputError) as info:
+            await ledger.search(pattern, 5)
+        said = info.value.message
+        assert "no backreferences (\\1) or lookarounds ((?=...), (?<=...))" in said and "search '" not in said, said

@@ -14,6 +14,10 @@ MAX_PATTERN_CHARS = 1000
 #: row, and SQLite can interrupt a search only between rows, so one match held the (shared) reader that long.
 #: At this size a 50,000-character row takes at most about 0.15 s.
 MAX_PROGRAM_SIZE = 1000
+#: what RE2 reads as an operator; written with a \ before it, each is the character itself
+_SPECIAL = "\\.^$|?*+()[]{}"
+#: RE2's refusals of a pattern that text written as it is (a name with a parenthesis, a glob) would make
+_AS_WRITTEN = ("missing )", "missing ]", "unexpected )", "repetition operator", "trailing \\")
 
 
 def compile_pattern(pattern: str) -> Any:
@@ -39,7 +43,11 @@ def compile_pattern(pattern: str) -> Any:
     except re2.error as exc:
         why = exc.args[0] if exc.args else exc
         why = why.decode("utf-8", "replace") if isinstance(why, bytes) else str(why)  # RE2 gives bytes
-        raise InputError(f"invalid regular expression {pattern!r}: {why}; RE2 syntax (no backreferences)") from None
+        raise InputError(
+            f"invalid regular expression {pattern!r}: {why}; {_fix(pattern, why, options)}RE2 syntax: a character of "
+            f"{_SPECIAL} meant as itself takes a \\ before it, and there are no backreferences (\\1) or lookarounds "
+            "((?=...), (?<=...))"
+        ) from None
     if rx.programsize > MAX_PROGRAM_SIZE:
         raise InputError(
             f"the search pattern {pattern!r} is too complex to search with (its RE2 program has {rx.programsize} "
@@ -47,3 +55,30 @@ def compile_pattern(pattern: str) -> Any:
             "'(.*a){1000}', or a shorter alternation"
         )
     return rx
+
+
+def _fix(pattern: str, why: str, options: Any) -> str:
+    """The pattern a refused one most likely meant, as "search 'X' instead; ": a glob's (``*error*``: a search
+    finds text anywhere, with no ``*`` around it), or the text as written, each operator character escaped
+    (``gpt-4o (``: ``gpt-4o \\(``); none where RE2 refused something else (a lookaround, a bad range), or the
+    pattern so made is refused too."""
+    import re2
+
+    if not any(refusal in why for refusal in _AS_WRITTEN):
+        return ""
+    candidates = []
+    if pattern.startswith("*") or pattern.endswith("*"):  # a glob: '*' there repeats nothing
+        glob = pattern.strip("*")
+        if glob:
+            candidates.append((glob.replace("*", ".*"), "a search finds text anywhere, with no * around it"))
+    literal = "".join("\\" + c if c in _SPECIAL else c for c in pattern)
+    candidates.append((literal, "to find the text as written"))
+    for meant, why_meant in candidates:
+        try:
+            re2.compile(meant, options)
+        except re2.error:
+            continue
+        # quoted as typed, not as Python's repr, which doubles each \\ the escaping added
+        shown = repr(meant) if "'" in meant else f"'{meant}'"
+        return f"{why_meant}: search {shown}; "
+    return ""
