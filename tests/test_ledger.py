@@ -2201,3 +2201,33 @@ async def test_a_bug_while_the_result_is_built_is_not_recorded_as_ok(tmp_path: P
     status, error_class, message = conn.execute("SELECT status, error_class, error_message FROM runs").fetchone()
     assert (status, error_class) == ("error", "error") and "unexpected TypeError" in message
     assert conn.execute("SELECT outcome FROM attempts").fetchall() == [("ok",)]  # (the answer came, and is paid for)
+
+
+@pytest.mark.parametrize("most", [-1, -5, 1.5, True, "2"])
+async def test_attempts_per_run_that_is_no_count_is_refused_not_read_as_sqlites_limit(tmp_path: Path, most):
+    # Service.query_runs_page(filters, attempts_per_run) from Python: -1 listed no attempt and said 4 were omitted
+    # of a run of 3, -5 listed 2 and said 8, 1.5 was "ledger error: datatype mismatch", True listed one
+    now = time.time()
+    run = RunRecord("r", "ag", "s", now, ended_at=now, status="ok")
+    attempts = [
+        AttemptRecord("r", now + i, "openai", "gpt-4o", "s", "ag", "ok", 5, 1, cost_usd=Decimal(0)) for i in range(3)
+    ]
+    async with Ledger(tmp_path / "l.db") as ledger:
+        await ledger.record_call(run, attempts)
+        refused = rf"^attempts_per_run must be a whole number .* got {re.escape(repr(most))}$"
+        with pytest.raises(InputError, match=refused):
+            await ledger.query_runs_page({}, most)
+        counted = {n: (await ledger.query_runs_page({}, n))["runs"][0] for n in (0, 2, 3, None)}
+    assert {n: (len(r["attempts"]), r.get("attempts_omitted")) for n, r in counted.items()} == {
+        0: (0, 3), 2: (2, 1), 3: (3, 0), None: (3, None)
+    }
+
+
+@pytest.mark.parametrize("field", ["limit", "offset"])
+async def test_a_boolean_is_no_count_of_runs_or_hits(tmp_path: Path, field: str):
+    # pydantic's lax int read True as 1: a page of one run, or one run skipped, asked for by nobody; so did search
+    with pytest.raises(InputError, match=rf"invalid filters: {field}: True is no number of runs; give a whole number"):
+        UsageFilters.build({field: True})
+    async with Ledger(tmp_path / "l.db") as ledger:
+        with pytest.raises(InputError, match="limit must be between 1 and 10000, got True"):
+            await ledger.search("x", True)

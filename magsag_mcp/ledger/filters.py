@@ -201,6 +201,14 @@ class UsageFilters(BaseModel):
         check_text(value, "the value")
         return value
 
+    @field_validator("limit", "offset", mode="before")
+    @classmethod
+    def _count(cls, value: Any) -> Any:
+        # before pydantic's coercion, which reads True as 1: a page of one run, or one skipped, that nobody asked for
+        if isinstance(value, bool):
+            raise ValueError(f"{value!r} is no number of runs; give a whole number")
+        return value
+
     @field_validator("agent", "run_id", "skill", "model", "provider")
     @classmethod
     def _named(cls, value: Any) -> Any:

@@ -7,8 +7,8 @@ import sqlite3
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
-from ..errors import redact_values
-from .filters import UsageFilters, parse_since
+from ..errors import InputError, redact_values
+from .filters import MAX_OFFSET, UsageFilters, parse_since
 from .migrations import ROLLUP_BUCKET_SECONDS
 from .money import from_pusd, joined
 from .paging import encode_cursor
@@ -312,6 +312,7 @@ async def query_runs_page(
     from .exports import attempts_beyond
 
     f = UsageFilters.build(filters if isinstance(filters, dict | UsageFilters) else None)
+    _check_attempts_per_run(attempts_per_run)
 
     def q(conn: sqlite3.Connection) -> dict[str, Any]:
         runs = page_rows(
@@ -362,6 +363,18 @@ async def query_runs_page(
         return page
 
     return await ledger.read(q)
+
+
+def _check_attempts_per_run(most: Any) -> None:
+    """Refuse an ``attempts_per_run`` that is no count of attempts: a negative one was SQLite's LIMIT of it (-1 no
+    attempt and one more omitted than the run has, -5 every attempt but the first), a float SQLite's "datatype
+    mismatch" reported as the ledger's error, and True a count of 1."""
+    if most is None or (type(most) is int and 0 <= most <= MAX_OFFSET):
+        return
+    raise InputError(
+        f"attempts_per_run must be a whole number of attempts, 0 (none listed; attempts_omitted counts them) or more, "
+        f"or None for every attempt; got {most!r}"
+    )
 
 
 def _run_attempts(conn: sqlite3.Connection, run_id: str, most: int | None) -> tuple[list[Any], int | None]:

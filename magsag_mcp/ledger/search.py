@@ -42,7 +42,7 @@ async def search_page(
 ) -> dict[str, Any]:
     """``{"hits", "has_more", "next_cursor"}``: :func:`search`'s hits after ``cursor`` (a page's
     ``next_cursor``: see paging.py), whether more matched, and where the next page starts."""
-    if not isinstance(limit, int) or not 1 <= limit <= 10_000:
+    if type(limit) is not int or not 1 <= limit <= 10_000:  # True is an int to Python, and no count of hits
         raise InputError(f"limit must be between 1 and 10000, got {limit!r}")
     rx = compile_pattern(pattern)
     start = parse_since(since)
