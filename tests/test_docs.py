@@ -526,3 +526,37 @@ def test_the_readme_says_where_its_setup_puts_the_commands():
         assert f"`.venv/bin/{name}`" in README, name
     assert ". .venv/bin/activate" in README
     assert "the install puts on the PATH" not in README
+
+
+def test_the_documented_time_rules_are_the_filters():
+    # README said "ISO dates or 24h, 7d" and no more: not whether a time without an offset is UTC or local (text is
+    # UTC, a Python datetime local), that --until is exclusive, nor what limits the pages take
+    from datetime import UTC, date, datetime, timedelta
+
+    from magsag_mcp.ledger import UsageFilters, parse_since
+    from magsag_mcp.mcp_server.models import QueryRunsArgs, SearchUsageArgs
+
+    text = _flat(README)
+    for said in (
+        "`--since` is inclusive and `--until` exclusive (`--since 2025-11-01 --until 2025-11-02` is that one day;",
+        "An ISO time without an offset is UTC (`2025-11-01T09:00` is 09:00 UTC; `2025-11-01T09:00+01:00` is 08:00 UTC),"
+        " `Z` or `z` is UTC, and a date alone is a UTC midnight",
+        "From Python, a naive `datetime` is local time",
+        "`query_runs` pages, each read `24h` again",
+        "`data query --limit` takes 1 to 10000",
+        "`limit` 1 to 500 (default 20), `attempts_per_run` 1 to 1000 (default 50)",
+        "`limit` (1 to 500, default 50)",
+    ):
+        assert said in text, said
+    nine = datetime(2025, 11, 1, 9, tzinfo=UTC).timestamp()
+    assert parse_since("2025-11-01T09:00") == parse_since("2025-11-01T09:00z") == nine
+    assert parse_since("2025-11-01T09:00+01:00") == nine - 3600
+    assert parse_since("2025-11-01") == parse_since(date(2025, 11, 1)) == datetime(2025, 11, 1, tzinfo=UTC).timestamp()
+    assert parse_since(datetime(2025, 11, 1, 9)) == datetime(2025, 11, 1, 9).timestamp()  # local, as Python reads it
+    assert abs(parse_since(timedelta(hours=1), now=1e9) - (1e9 - 3600)) < 1e-6
+    for field, bound in (("ge", 1), ("le", 500)):
+        for model in (QueryRunsArgs, SearchUsageArgs):
+            assert any(getattr(m, field, None) == bound for m in model.model_fields["limit"].metadata), model
+    assert QueryRunsArgs.model_fields["limit"].default == 20 and SearchUsageArgs.model_fields["limit"].default == 50
+    limit = UsageFilters.model_fields["limit"].metadata
+    assert any(getattr(m, "le", None) == 10_000 for m in limit) and any(getattr(m, "ge", None) == 1 for m in limit)

@@ -229,7 +229,7 @@ class ExplainRouteArgs(_SkillArgs):
 
 # Mirrors magsag_mcp.ledger.UsageFilters (a test keeps them in step) without importing the ledger,
 # which pulls in the SQLite driver, when the server is built.
-TIMES = "24h, 7d, an ISO date/time (UTC) or unix seconds"
+TIMES = "24h, 7d, an ISO date/time (UTC unless it gives an offset) or unix seconds"
 
 
 class UsageFiltersArg(_In):
