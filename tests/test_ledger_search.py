@@ -97,3 +97,17 @@ async def test_a_pattern_of_what_re2_lacks_is_told_so_not_given_a_literal_it_did
             await ledger.search(pattern, 5)
         said = info.value.message
         assert "no backreferences (\\1) or lookarounds ((?=...), (?<=...))" in said and "search '" not in said, said
+
+
+async def test_an_events_data_is_searched_as_its_values_are_written_not_as_their_json_escapes(tmp_path: Path):
+    # An event's data is stored as JSON, and was matched as stored: a quote in a value is \" there, a line break
+    # the two characters \n, a backslash two backslashes. `data search 'said "hi"'` found nothing of an event whose
+    # message said it, a Windows path was found only written with its backslashes doubled, and '.' crossed no line
+    # break in a logged message (as it does in an error body). The hit still shows the data as logged.
+    logged = {"message": 'he said "hi"\nthen left', "path": "C:\\temp\\new", "tab": "a\tb"}
+    async with Ledger(tmp_path / "l.db") as ledger:
+        await ledger.log_event("r", "ag", "note", logged)
+        for pattern in ('said "hi"', 'hi".then', r"C:\\temp\\new", "a\tb", '"message": "he said'):
+            hits = await ledger.search(pattern, 5)
+            assert [(h["kind"], h["data"]) for h in hits] == [("event", logged)], pattern
+        assert await ledger.search(r'said \\"hi', 5) == []  # the escapes are no part of what was logged

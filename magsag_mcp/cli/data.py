@@ -438,7 +438,8 @@ def register(groups: CommandGroups) -> None:
         description="Attempts, logged events and runs' own errors whose text matches, newest first. A row's text is "
         "its fields joined by spaces: an attempt's provider, model, outcome, error class and message, skill, agent "
         "and run id ('claude.*error' spans them; '^' is the provider's start, so search 'timeout' rather than "
-        "'^timeout'); an event's name, data (as JSON), agent and run id; a run's error, skill, agent and run id.",
+        "'^timeout'); an event's name, data (as JSON, each string as written: a quote or a line break in a value is "
+        "itself, not its escape), agent and run id; a run's error, skill, agent and run id.",
     )
     p.add_argument(
         "pattern", help="an RE2 regular expression, matched in any case ('(?-i)' to match case), e.g. 'timeout|429'"

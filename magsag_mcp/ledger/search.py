@@ -4,6 +4,7 @@ bounded in time so a rare pattern over a large ledger does not hold the shared r
 from __future__ import annotations
 
 import json
+import re
 import sqlite3
 import time
 from typing import TYPE_CHECKING, Any
@@ -32,8 +33,8 @@ async def search(
 
     The text matched is the row's fields joined by spaces: an attempt's provider, model, outcome, error
     class and message, skill, agent and run id (so '^openai gpt-4o error' and 'claude.*error' match across
-    them); an event's name, data (its JSON), agent and run id; a run's error class and message, skill, agent
-    and run id."""
+    them); an event's name, data (its JSON, each string as written: see :func:`json_as_written`), agent and run
+    id; a run's error class and message, skill, agent and run id."""
     return (await search_page(ledger, pattern, limit, since))["hits"]
 
 
@@ -51,6 +52,7 @@ async def search_page(
 
     def q(conn: sqlite3.Connection) -> dict[str, Any]:
         conn.create_function("re_match", 1, lambda s: s is not None and rx.search(s) is not None, deterministic=True)
+        conn.create_function("json_as_written", 1, json_as_written, deterministic=True)
         deadline = time.monotonic() + SEARCH_SECONDS
         conn.set_progress_handler(lambda: int(time.monotonic() > deadline), 10_000)
         try:
@@ -92,7 +94,8 @@ def _search_rows(
     past, args = after_hit(place, 1, "at", "id")
     rows = conn.execute(
         f"SELECT id, run_id, agent, at, event, data FROM events WHERE at >= ?{past} AND re_match(event || ' '"
-        " || coalesce(data, '') || ' ' || coalesce(agent, '') || ' ' || coalesce(run_id, '')) ORDER BY at DESC, id DESC"
+        " || coalesce(json_as_written(data), '') || ' ' || coalesce(agent, '') || ' ' || coalesce(run_id, ''))"
+        " ORDER BY at DESC, id DESC"
         " LIMIT ?",
         (after, *args, limit),
     ).fetchall()
@@ -142,6 +145,29 @@ def _search_rows(
     # query's order) by row key descending
     hits.sort(key=lambda h: (-h[0][0], h[0][1]))
     return hits[:limit]
+
+
+#: an escape in a JSON string: a quote, a backslash, a slash or a control character (events are written with
+#: ensure_ascii=False: no other character is written as a \u escape)
+_JSON_ESCAPE = re.compile(r'\\(["\\/bfnrt]|u[0-9a-fA-F]{4})')
+_ESCAPED = {"b": "\b", "f": "\f", "n": "\n", "r": "\r", "t": "\t"}
+
+
+def json_as_written(data: str | None) -> str | None:
+    r"""An event's data as its JSON with each string's escapes undone. Matched as stored, ``he said "hi"`` was
+    ``he said \"hi\"``, a line break the two characters ``\n`` and ``C:\temp`` ``C:\\temp``: a search for the text
+    a value holds found nothing, and '.' crossed no line break in it as it does in an error body."""
+    if data is None or "\\" not in data:
+        return data
+    return _JSON_ESCAPE.sub(lambda m: _unescaped(m.group(1)), data)
+
+
+def _unescaped(escape: str) -> str:
+    if escape[0] == "u":
+        code = int(escape[1:], 16)
+        # half of a pair (an older ledger's ensure_ascii JSON): kept escaped, as no text RE2 can take alone
+        return "\\" + escape if 0xD800 <= code <= 0xDFFF else chr(code)
+    return _ESCAPED.get(escape, escape)
 
 
 #: the run errors that its attempts' failures make up, and that those attempts carry
