@@ -253,3 +253,28 @@ def misspelt_keyword(schema: Any, at: str = "") -> str | None:
         if found:
             return found
     return None
+
+
+def meant_zone(name: object) -> str | None:
+    """The IANA time zone ``name``, an unknown one, was written for: the zone in another case (``europe/berlin``), the
+    one zone of that city (``Berlin``, ``new york``), or a misspelling of one (``America/New_Yrok``); None if none."""
+    if not isinstance(name, str) or not name.strip() or _unbounded(name):
+        return None
+    import zoneinfo
+
+    zones = sorted(zoneinfo.available_timezones())
+    key = name.strip().replace(" ", "_").casefold()
+    same = [z for z in zones if z.casefold() == key]
+    city = [z for z in zones if "/" in z and z.rsplit("/", 1)[1].casefold() == key]
+    for found in (same, city):
+        if len(found) == 1:
+            return found[0]
+    folded = {z.casefold(): z for z in zones}
+    close = difflib.get_close_matches(key, list(folded), n=1, cutoff=0.8)
+    return folded[close[0]] if close else None
+
+
+def zone_hint(name: object) -> str:
+    """`` (did you mean 'Europe/Berlin'?)`` for a time zone :func:`meant_zone` finds, else ``""``."""
+    meant = meant_zone(name)
+    return f" (did you mean {meant!r}?)" if meant else ""

@@ -107,6 +107,18 @@ def test_an_unknown_time_zone_is_bad_input_naming_it(tmp_path: Path, capsys, zon
     assert code == 2 and f"unknown time zone {zone!r}" in err and "Europe/Berlin" in err
 
 
+@pytest.mark.parametrize(
+    ("zone", "meant"),
+    [("Europe/Berln", "Europe/Berlin"), ("america/new_york", "America/New_York"), ("Berlin", "Europe/Berlin")],
+)
+def test_a_misspelt_time_zone_is_told_the_zone_it_nearly_names(tmp_path: Path, capsys, zone, meant):
+    # every other unknown name (agent, skill, model, provider) is told the one it nearly is; a time zone was told
+    # 'Europe/Berlin' whatever it was, a New York one too
+    _record(tmp_path / "l.db", [("r", NOV_1, "0.1")])
+    code, _, err = _summarize(tmp_path, capsys, "--timezone", zone)
+    assert code == 2 and f"unknown time zone {zone!r} (did you mean {meant!r}?); use an IANA name" in err, err
+
+
 @pytest.mark.parametrize("bound", [[1764460800], {"date": "2025-11-01"}, "not a time"])
 def test_a_window_bound_of_no_time_in_a_summary_is_read_as_none_not_a_traceback(tmp_path: Path, capsys, bound):
     """A summary whose `period.filters.since` is a list or an object (edited by hand, or written by another tool)

@@ -485,6 +485,13 @@ def test_malformed_policy_names_file_and_field(catalog_copy):
     assert "unknown time zone 'Mars/Base'" in text
 
 
+def test_a_policys_misspelt_time_zone_is_told_the_zone_it_nearly_names(catalog_copy):
+    policy(catalog_copy, "policies:\n  - name: x\n    thresholds: {max_cost_per_day_usd: 5}\n    timezone: Asia/Tokio")
+    with pytest.raises(E.CatalogError) as info:
+        load_policies(catalog_copy)
+    assert "unknown time zone 'Asia/Tokio' (did you mean 'Asia/Tokyo'?)" in str(info.value)
+
+
 def test_a_data_class_that_lists_no_model_is_a_problem(catalog_copy):
     # "pii_processing: []" validated ok, and every call of the class then failed with no model allowed
     path = catalog_copy / "policies" / "model_governance.yaml"

@@ -2231,3 +2231,16 @@ async def test_a_boolean_is_no_count_of_runs_or_hits(tmp_path: Path, field: str)
     async with Ledger(tmp_path / "l.db") as ledger:
         with pytest.raises(InputError, match="limit must be between 1 and 10000, got True"):
             await ledger.search("x", True)
+
+
+@pytest.mark.parametrize(
+    ("status", "meant"), [("Error", "error"), ("errors", "error"), ("OK", "ok"), ("denied", "policy_denied")]
+)
+def test_a_status_in_another_case_or_form_is_told_the_one_it_means(status: str, meant: str):
+    # an agent, a model, a provider, a skill or a filter's own name is told the one it nearly is; a status was not
+    with pytest.raises(InputError) as info:
+        UsageFilters.build({"status": status})
+    assert info.value.message.endswith(f"'cancelled' or 'running' (did you mean {meant!r}?)"), info.value.message
+    with pytest.raises(InputError) as info:
+        UsageFilters.build({"status": "failed"})  # nothing near: the list alone
+    assert info.value.message.endswith("'cancelled' or 'running'"), info.value.message

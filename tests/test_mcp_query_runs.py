@@ -208,3 +208,13 @@ async def test_a_run_of_many_attempts_lists_its_latest_and_counts_the_others(tmp
         assert len(every["runs"][0]["attempts"]) == 60 and every["runs"][0]["attempts_omitted"] == 0
         tool = next(t for t in (await client.list_tools()).tools if t.name == "query_runs")
         assert tool.input_schema["properties"]["attempts_per_run"]["default"] == 50
+
+
+async def test_a_status_filter_in_another_case_is_told_the_status_it_means(client: Client):
+    # 'expected one of ..., got a string' named no fix for 'Error', though every other misspelt name gets one
+    for written in ("Error", "errors"):
+        result = await client.call_tool("query_runs", {"filters": {"status": written}})
+        assert result.is_error
+        text = result.content[0].text
+        assert "filters.status: expected one of 'ok', 'error'," in text and "(did you mean 'error'?)" in text, text
+        assert repr(written) not in text  # the value sent is never quoted back (it may be a key)

@@ -131,8 +131,10 @@ class Policy(BaseModel):
             try:
                 ZoneInfo(value)
             except (ZoneInfoNotFoundError, ValueError):
+                from ..suggest import zone_hint
+
                 raise ValueError(
-                    f"unknown time zone {value!r}; use an IANA name such as 'UTC' or 'Europe/Berlin'"
+                    f"unknown time zone {value!r}{zone_hint(value)}; use an IANA name such as 'UTC' or 'Europe/Berlin'"
                 ) from None
             # a setting for this policy's own day limits, on a policy without them, would change nothing (checked
             # here, not on the whole policy, so that the problem names the key: policies.N.timezone)

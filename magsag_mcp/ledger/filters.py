@@ -303,6 +303,15 @@ class UsageFilters(BaseModel):
 
                     close = nearest(err["loc"][-1] if err["loc"] else None, known)
                     msg = f"unknown filter{f' (did you mean {close!r}?)' if close else ''}; use one of {known}"
+                elif err["type"] == "literal_error":  # a status in another case or form: 'Error', 'errors'
+                    from ..suggest import nearest
+
+                    allowed = re.findall(r"'([^']*)'", err["ctx"]["expected"])
+                    value = err["input"] if isinstance(err["input"], str) and len(err["input"]) <= 200 else None
+                    close = None if value is None else nearest(value.casefold(), allowed)
+                    if value is not None and value.casefold() in allowed:
+                        close = value.casefold()
+                    msg += f" (did you mean {close!r}?)" if close else ""
                 msg = msg.removeprefix("Value error, ")
                 problems.append(f"{loc}: {msg}" if loc else msg)
             raise InputError("invalid filters: " + "; ".join(problems)) from None

@@ -212,8 +212,11 @@ def known_zone(zone: str | None) -> str | None:
     try:
         ZoneInfo(zone)
     except (ZoneInfoNotFoundError, ValueError):
+        from ..suggest import zone_hint
+
         raise InputError(
-            f"unknown time zone {zone!r}; use an IANA name such as 'UTC' or 'Europe/Berlin' (the policy's timezone)"
+            f"unknown time zone {zone!r}{zone_hint(zone)}; use an IANA name such as 'UTC' or 'Europe/Berlin' (the "
+            "policy's timezone)"
         ) from None
     return zone
 

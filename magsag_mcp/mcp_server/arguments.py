@@ -102,7 +102,7 @@ def _problem(args: type[BaseModel], loc: list[str], errs: list[Any]) -> str:
         value = err.get("input")
         got = "null" if value is None else _JSON_TYPES.get(type(value), "another type")
         said = f"{where}: expected {' or '.join(dict.fromkeys(expected))}, got {got}"  # type: ignore[arg-type]
-        return said + _shape_hint(args, loc, value, expected)
+        return said + _literal_hint(errs, value) + _shape_hint(args, loc, value, expected)
     # a constraint (a pattern, a range): pydantic's sentence says which, without the value
     said = "; ".join(f"{where}: {e['msg'][0].lower()}{e['msg'][1:]}" for e in errs)
     if kind == "string_pattern_mismatch" and (description := _description(args, loc)):
@@ -111,6 +111,18 @@ def _problem(args: type[BaseModel], loc: list[str], errs: list[Any]) -> str:
     if model is not None and (hint := getattr(model, "pattern_hint", lambda *_: None)(loc[-1], err.get("input"))):
         said += f": {hint}"  # the value that fits, when what was written says which
     return said
+
+
+def _literal_hint(errs: list[Any], value: Any) -> str:
+    """`` (did you mean 'error'?)``: the allowed value a text given for one of a list was written for (another case,
+    a plural: a status filter's 'Error' or 'errors'), quoting that value, never the one sent."""
+    if not isinstance(value, str):
+        return ""
+    allowed = [v for e in errs if e["type"] == "literal_error" for v in re.findall(r"'([^']*)'", e["ctx"]["expected"])]
+    if value.casefold() in allowed:
+        return f" (did you mean {value.casefold()!r}?)"
+    close = difflib.get_close_matches(value.casefold(), allowed, n=1, cutoff=0.6) if len(value) <= 200 else []
+    return f" (did you mean {close[0]!r}?)" if close else ""
 
 
 def _shape_hint(args: type[BaseModel], loc: list[str], value: Any, expected: list[Any]) -> str:
