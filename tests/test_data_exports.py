@@ -370,3 +370,36 @@ def test_a_long_runs_attempts_pruned_while_it_is_exported_leave_its_one_row_in_t
 
     rows = list(csv.DictReader(io.StringIO("".join(csv_pieces([])) + anyio.run(go))))
     assert [(r["run_id"], r["provider"], r["outcome"]) for r in rows] == [("r-long", "", "")]
+
+
+def test_the_cursor_a_page_cut_at_limit_names_keeps_the_window_a_duration_gave_it(tmp_path: Path, monkeypatch, capsys):
+    """`data query --since 5h --limit 2` names the --cursor of the next page; the same command with it, run an hour
+    later, read "5h" from then: the window began an hour later, and its oldest run, inside the first page's window,
+    was on neither page. The cursor now carries the start the first page read (the table's and the export's)."""
+    import re
+    import types
+
+    from magsag_mcp.ledger import filters
+
+    db = tmp_path / "window.db"
+    monkeypatch.setenv("MAGSAG_DB", str(db))
+    now = time.time()
+
+    async def fill() -> None:
+        async with Ledger(db) as ledger:
+            for hours in (1, 2, 3, 4.5):
+                run = RunRecord(f"r-{hours}h", "ana", "skill.analysis", now - hours * 3600)
+                attempt = AttemptRecord(run.run_id, run.started_at, "fake", "echo", run.skill, "ana", "ok", 0, 1)
+                await ledger.record_call(run, [attempt])
+
+    anyio.run(fill)
+    for form in (["--format", "csv"], ["--format", "table"]):
+        monkeypatch.setattr(filters, "time", types.SimpleNamespace(time=lambda: now))
+        assert main(["data", "query", "--since", "5h", "--limit", "2", *form]) == 0
+        first = capsys.readouterr()
+        cursor = re.search(r"--cursor (\S+)", first.err).group(1)
+        monkeypatch.setattr(filters, "time", types.SimpleNamespace(time=lambda: now + 3600))  # an hour later
+        assert main(["data", "query", "--since", "5h", "--limit", "2", "--cursor", cursor, *form]) == 0
+        second = capsys.readouterr().out
+        shown = re.findall(r"r-[\d.]+h", first.out + second)
+        assert shown == ["r-1h", "r-2h", "r-3h", "r-4.5h"], (form, first.out, second)

@@ -542,7 +542,7 @@ def test_the_documented_time_rules_are_the_filters():
         "An ISO time without an offset is UTC (`2025-11-01T09:00` is 09:00 UTC; `2025-11-01T09:00+01:00` is 08:00 UTC),"
         " `Z` or `z` is UTC, and a date alone is a UTC midnight",
         "From Python, a naive `datetime` is local time",
-        "`query_runs` pages, each read `24h` again",
+        "A duration is read when the first page is: the cursor it names",
         "`data query --limit` takes 1 to 10000",
         "`limit` 1 to 500 (default 20), `attempts_per_run` 1 to 1000 (default 50)",
         "`limit` (1 to 500, default 50)",

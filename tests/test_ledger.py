@@ -2244,3 +2244,49 @@ def test_a_status_in_another_case_or_form_is_told_the_one_it_means(status: str, 
     with pytest.raises(InputError) as info:
         UsageFilters.build({"status": "failed"})  # nothing near: the list alone
     assert info.value.message.endswith("'cancelled' or 'running'"), info.value.message
+
+
+async def test_pages_of_a_window_given_as_a_duration_keep_the_start_the_first_page_read(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+):
+    # query_runs(since="5h") page by page, or `data query --since 5h --cursor C`: each page read "5h" again, from
+    # its own now, so a page read half an hour after the first began half an hour later, and the runs (search hits)
+    # that had aged past that start meanwhile were on no page, though the first page's window held them. The
+    # cursor now carries the start the first page read; an export of every page reads its window once already.
+    now = time.time()
+    async with Ledger(tmp_path / "l.db") as ledger:
+        for i in range(5):
+            t = now - 3600 * i - 60  # the oldest 4 h 1 min ago: inside "5h" at first, outside it 60 minutes later
+            run = RunRecord(f"r{i}", "ag", "s", t, ended_at=t, status="ok")
+            attempt = AttemptRecord(f"r{i}", t, "openai", "gpt-4o", "s", "ag", "ok", 5, 1, cost_usd=Decimal(0))
+            await ledger.record_call(run, [attempt])
+        first = await ledger.query_runs_page({"since": "5h", "limit": 2})
+        hits = await ledger.search_page("gpt", 2, "5h")
+        monkeypatch.setattr(time, "time", lambda: now + 3600)  # the next pages, an hour later
+        runs, found = [first], [hits]
+        while runs[-1]["has_more"]:
+            runs.append(await ledger.query_runs_page({"since": "5h", "limit": 2, "cursor": runs[-1]["next_cursor"]}))
+        while found[-1]["has_more"]:
+            found.append(await ledger.search_page("gpt", 2, "5h", found[-1]["next_cursor"]))
+        assert [r["run_id"] for page in runs for r in page["runs"]] == ["r0", "r1", "r2", "r3", "r4"]
+        assert [h["run_id"] for page in found for h in page["hits"]] == ["r0", "r1", "r2", "r3", "r4"]
+        # a window other than the cursor's is the one read: the cursor names a place, the filter the window
+        other = await ledger.query_runs_page({"since": "4h", "limit": 2, "cursor": first["next_cursor"]})
+        assert [r["run_id"] for r in other["runs"]] == ["r2"]
+        # and from a first page read now, "5h" is five hours back from now
+        assert [r["run_id"] for r in (await ledger.query_runs_page({"since": "5h", "limit": 10}))["runs"]] == [
+            "r0", "r1", "r2", "r3"
+        ]  # fmt: skip
+
+
+@pytest.mark.parametrize("seconds", [1e300, "1", None, [1]])
+async def test_a_crafted_cursor_carrying_a_start_no_page_read_is_refused_as_any_other(tmp_path: Path, seconds):
+    import base64
+
+    cursor = base64.urlsafe_b64encode(json.dumps([1.0, "r", "24h", seconds]).encode()).decode().rstrip("=")
+    hit = base64.urlsafe_b64encode(json.dumps([1.0, 0, 1, "24h", seconds]).encode()).decode().rstrip("=")
+    async with Ledger(tmp_path / "l.db") as ledger:
+        with pytest.raises(InputError, match="is not one query_runs gave: pass the previous page's next_cursor"):
+            await ledger.query_runs_page({"since": "24h", "cursor": cursor})
+        with pytest.raises(InputError, match="is not one search_usage gave"):
+            await ledger.search_page("x", 5, "24h", hit)

@@ -2,9 +2,10 @@
 matching run, read a page at a time, by cursor, each run of many attempts read a piece at a time.
 
 Runs are read by cursor (:mod:`.paging`), so runs recorded meanwhile neither repeat a row nor push one out;
-they are left for the next export. A relative window ("7d") is resolved once, as a summary resolves it: each
-page worked it out again from the time then, and an export that took minutes left out the runs of its
-window's first minutes (the last pages' oldest runs).
+they are left for the next export. A relative window ("7d") is read once, as a summary reads it: its start by
+the first page, whose cursor carries it to the others (see ``paging.pinned_since``), its end here. Each page
+worked it out again from the time then, and an export that took minutes left out the runs of its window's first
+minutes (the last pages' oldest runs).
 
 A run may hold hundreds of thousands of attempts (every call of a long-lived ``Magsag`` is one run): read
 whole, with its page, 300,000 attempts took 820 MB, a few million more than some machines have. Such a run is
@@ -20,7 +21,7 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from .filters import UsageFilters, parse_since
+from .filters import UsageFilters, is_duration, parse_since
 
 if TYPE_CHECKING:
     from .store import Ledger
@@ -63,7 +64,14 @@ class RunsExport:
     def __init__(self, filters: UsageFilters, *, all_pages: bool = True) -> None:
         self.filters = filters
         self.all_pages = all_pages
-        self._window = {"since": parse_since(filters.since), "until": parse_since(filters.until, field="until")}
+        since = parse_since(filters.since)  # refused here, before any ledger is opened
+        # a duration as written: the first page reads it, and its next_cursor carries the start it read to every page
+        # after it, and to the --cursor a page cut at --limit names (which `data query --since 24h --cursor C` reads
+        # the same way); resolved here, a cursor of the export's could not say it was "24h"
+        self._window = {
+            "since": filters.since if is_duration(filters.since) else since,
+            "until": parse_since(filters.until, field="until"),
+        }
         #: whether more runs match than were read (only without ``all_pages``), and where they begin
         self.has_more = False
         self.next_cursor: str | None = None

@@ -170,6 +170,22 @@ def cuts_a_day(value: str | float | int | None, zone: str = "UTC") -> bool:
     return (local.hour, local.minute, local.second, local.microsecond) != (0, 0, 0, 0)
 
 
+def read_window_start(
+    since: Any, cursor: str | None, *, hits: bool = False
+) -> tuple[float | None, tuple[str, float] | None]:
+    """``since`` read as a time (the one the page before read, given its ``cursor``: see
+    :func:`~.paging.pinned_since`), and, for a duration ("24h"), the text and that time for the next page's cursor."""
+    from .paging import pinned_since
+
+    start = parse_since(pinned_since(cursor, since, hits=hits))
+    return start, ((since, start) if is_duration(since) and start is not None else None)
+
+
+def is_duration(value: Any) -> bool:
+    """Whether a ``since`` or ``until`` is a duration back from the time it is read ("24h"), as written."""
+    return isinstance(value, str) and len(value) <= TIME_TEXT_MAX and _RELATIVE.match(value.strip()) is not None
+
+
 def parse_duration_seconds(value: str) -> float:
     m = _RELATIVE.match(value.strip()) if len(value) <= TIME_TEXT_MAX else None
     if not m:

@@ -8,6 +8,10 @@ and started before that page's last run is recorded below the cursor, and no lat
 read again from the newest run to see it. Such a call of a run a page listed moves the run's start back
 to its own, and a later page may list the run again, with that call.)
 
+A window's start given as a duration ("24h") is read by the first page, and its cursor carries the start it read
+(:func:`pinned_since`): read again by each page, it moved on between them, and the runs that aged past it
+meanwhile were on no page.
+
 Search hits are paged the same way: a hit's place is its time, its kind (attempts, then events, then
 runs' own errors, at one instant) and its row (an attempt's or event's id, a run's id), newest first.
 """
@@ -35,21 +39,50 @@ def _shown(cursor: str) -> str:
     return excerpt(cursor, 80)
 
 
-def encode_cursor(*place: float | int | str) -> str:
+def encode_cursor(*place: float | int | str, since: tuple[str, float] | None = None) -> str:
     """An opaque token for the place just after a run (its start and id) or a search hit (its time, kind and
-    row key): URL-safe, unpadded."""
-    raw = json.dumps(list(place), separators=(",", ":"), ensure_ascii=True).encode()
+    row key): URL-safe, unpadded. ``since``: a window's start given as a duration ("24h") and the time it was
+    read as, which a page after this one keeps (see :func:`pinned_since`)."""
+    raw = json.dumps([*place, *(since or ())], separators=(",", ":"), ensure_ascii=True).encode()
     return base64.urlsafe_b64encode(raw).decode().rstrip("=")
 
 
-def decode_cursor(cursor: str) -> tuple[float, str]:
+def _values(cursor: str, bad: str, sizes: tuple[int, int]) -> list[Any]:
+    """The JSON list a cursor holds, of one of ``sizes`` items (a place, or a place and a window's start)."""
     check_text(cursor, "cursor")
     try:
-        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4))
-        started_at, run_id = json.loads(raw)
+        values = json.loads(base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)))
+    except (binascii.Error, ValueError, TypeError, RecursionError):  # nested past what json takes
+        raise InputError(bad.format(cursor=_shown(cursor))) from None
+    if not isinstance(values, list) or len(values) not in sizes:
+        raise InputError(bad.format(cursor=_shown(cursor)))
+    return values
+
+
+def pinned_since(cursor: str | None, since: Any, *, hits: bool = False) -> Any:
+    """``since`` as the page before read it, when it is a duration ("24h") and ``cursor`` (that page's next_cursor,
+    of runs or, with ``hits``, of search hits) says so: read again, each page's window began later, and the
+    runs (hits) that had aged past its start by the time the next page was read (a query_runs page, a second
+    ``data query --cursor``) were on no page. Otherwise ``since`` as given (another window than the cursor's)."""
+    if not cursor or not isinstance(since, str):
+        return since
+    values = _values(cursor, _BAD_HIT if hits else _BAD, (3, 5) if hits else (2, 4))
+    if len(values) in (4, 5) and values[-2] == since:
+        seconds = values[-1]
+        # a time magsag could have read (a crafted 1e300 would be refused as the since it never was)
+        if type(seconds) not in (int, float) or not abs(seconds) < 1e11:
+            raise InputError((_BAD_HIT if hits else _BAD).format(cursor=_shown(cursor)))
+        return float(seconds)
+    return since
+
+
+def decode_cursor(cursor: str) -> tuple[float, str]:
+    values = _values(cursor, _BAD, (2, 4))
+    try:
+        started_at, run_id = values[:2]
         # a number too large for a float (an int of 400 digits) overflows here, not in the query
         started_at = float(started_at) if type(started_at) in (int, float) else None
-    except (binascii.Error, ValueError, TypeError, OverflowError, RecursionError):  # nested past what json takes
+    except OverflowError:
         raise InputError(_BAD.format(cursor=_shown(cursor))) from None
     # a run id that is no text SQLite can bind ("\ud800": an unpaired surrogate) names no run either
     if (
@@ -81,11 +114,11 @@ HIT_KINDS = ("attempt", "event", "run")
 
 def decode_hit_cursor(cursor: str) -> tuple[float, int, int | str]:
     """The place ``encode_cursor(time, kind, key)`` named (``kind`` an index into :data:`HIT_KINDS`)."""
-    check_text(cursor, "cursor")
+    values = _values(cursor, _BAD_HIT, (3, 5))
     try:
-        at, kind, key = json.loads(base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)))
+        at, kind, key = values[:3]
         at = float(at) if type(at) in (int, float) else None
-    except (binascii.Error, ValueError, TypeError, OverflowError, RecursionError):
+    except OverflowError:
         raise InputError(_BAD_HIT.format(cursor=_shown(cursor))) from None
     keyed = type(kind) is int and 0 <= kind < len(HIT_KINDS) and type(key) is (str if kind == 2 else int)
     if at is None or not math.isfinite(at) or not keyed or (isinstance(key, int) and abs(key) >= 2**63):

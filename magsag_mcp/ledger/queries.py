@@ -8,7 +8,7 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 from ..errors import InputError, redact_values
-from .filters import MAX_OFFSET, UsageFilters, parse_since
+from .filters import MAX_OFFSET, UsageFilters, parse_since, read_window_start
 from .migrations import ROLLUP_BUCKET_SECONDS
 from .money import from_pusd, joined
 from .paging import encode_cursor
@@ -313,6 +313,9 @@ async def query_runs_page(
 
     f = UsageFilters.build(filters if isinstance(filters, dict | UsageFilters) else None)
     _check_attempts_per_run(attempts_per_run)
+    # "24h" read once for the pages that follow this one: see paging.pinned_since
+    start, window = read_window_start(f.since, f.cursor)
+    f = f.model_copy(update={"since": start})
 
     def q(conn: sqlite3.Connection) -> dict[str, Any]:
         runs = page_rows(
@@ -356,7 +359,7 @@ async def query_runs_page(
                 }
             )
         last = runs[-1] if runs else None
-        cursor = encode_cursor(last[4], last[0]) if has_more and last is not None else None
+        cursor = encode_cursor(last[4], last[0], since=window) if has_more and last is not None else None
         page = {"runs": out, "has_more": has_more, "next_cursor": cursor}
         if inline is not None:
             page["attempt_bound"] = conn.execute("SELECT coalesce(MAX(id), 0) FROM attempts").fetchone()[0]

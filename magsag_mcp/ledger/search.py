@@ -10,7 +10,7 @@ import time
 from typing import TYPE_CHECKING, Any
 
 from ..errors import InputError
-from .filters import parse_since
+from .filters import python_time, read_window_start
 from .paging import after_hit, decode_hit_cursor, encode_cursor
 from .patterns import compile_pattern
 from .queries import _ATTEMPT_COLS, _attempt_dict, _iso
@@ -46,9 +46,10 @@ async def search_page(
     if type(limit) is not int or not 1 <= limit <= 10_000:  # True is an int to Python, and no count of hits
         raise InputError(f"limit must be between 1 and 10000, got {limit!r}")
     rx = compile_pattern(pattern)
-    start = parse_since(since)
-    after = start if start is not None else float("-inf")
     place = decode_hit_cursor(cursor) if cursor else None
+    since = python_time(since)
+    start, window = read_window_start(since, cursor, hits=True)  # "24h" read once for the pages after this one
+    after = start if start is not None else float("-inf")
 
     def q(conn: sqlite3.Connection) -> dict[str, Any]:
         conn.create_function("re_match", 1, lambda s: s is not None and rx.search(s) is not None, deterministic=True)
@@ -70,7 +71,7 @@ async def search_page(
         return {
             "hits": [hit for _, hit in hits[:limit]],
             "has_more": more,
-            "next_cursor": encode_cursor(*hits[limit - 1][0]) if more else None,
+            "next_cursor": encode_cursor(*hits[limit - 1][0], since=window) if more else None,
         }
 
     return await ledger.read(q)
