@@ -560,3 +560,50 @@ def test_the_documented_time_rules_are_the_filters():
     assert QueryRunsArgs.model_fields["limit"].default == 20 and SearchUsageArgs.model_fields["limit"].default == 50
     limit = UsageFilters.model_fields["limit"].metadata
     assert any(getattr(m, "le", None) == 10_000 for m in limit) and any(getattr(m, "ge", None) == 1 for m in limit)
+
+
+def _command_paths(parser, path: tuple[str, ...] = ()) -> list[tuple[str, ...]]:
+    import argparse
+
+    paths = [path]
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            for name, sub in action.choices.items():
+                paths += _command_paths(sub, (*path, name))
+    return paths
+
+
+@pytest.mark.parametrize("path", _command_paths(build_parser()), ids=lambda path: " ".join(path) or "magsag")
+def test_every_commands_help_says_what_it_does(path: tuple[str, ...], capsys):
+    # `magsag demo --help`, `magsag budget --help`, `magsag catalog validate --help` showed the usage and the options
+    # alone: the line `magsag --help` lists a command by is not shown in its own help
+    from magsag_mcp.cli import main
+
+    with pytest.raises(SystemExit) as exited:
+        main([*path, "--help"])
+    assert exited.value.code == 0
+    out = capsys.readouterr().out
+    # argparse prints the description as the paragraph between the usage and the arguments
+    paragraphs = [" ".join(p.split()) for p in out.split("\n\n")]
+    said = paragraphs[1] if len(paragraphs) > 2 else ""
+    assert said and not said.startswith(("usage:", "positional arguments:", "options:")), out
+    assert said[0].isupper() and said.endswith("."), said
+
+
+def test_a_common_option_a_command_never_reads_is_taken_but_not_offered(capsys):
+    # `magsag catalog validate --help` offered --db ("ledger database file"), which it never opens; a script that
+    # passes --db to every command must still run it
+    from magsag_mcp.cli import main
+
+    for path, unread in ((("catalog", "validate"), "--db"), (("catalog", "skills"), "--db")):
+        with pytest.raises(SystemExit):
+            main([*path, "--help"])
+        out = capsys.readouterr().out
+        assert unread not in out and "--catalog" in out
+    for path in (("data", "search"), ("data", "prune")):
+        with pytest.raises(SystemExit):
+            main([*path, "--help"])
+        out = capsys.readouterr().out
+        assert "--catalog" not in out and "--db" in out
+    assert main(["catalog", "validate", "--catalog", str(ROOT / "catalog"), "--db", "unused.db"]) == 0
+    assert capsys.readouterr().out.endswith(": ok\n")

@@ -36,7 +36,11 @@ EXIT_CODES = (
 
 
 class CommandGroups:
-    """Gives command modules the top-level subparsers and shared groups such as ``flow``/``data``."""
+    """Gives command modules the top-level subparsers and shared groups such as ``flow``/``data``.
+
+    A command's ``--help`` opens with what it does: its ``description``, or else its one-line ``help`` (the line
+    ``magsag --help`` lists it by) as a sentence. argparse shows a subcommand's ``help`` only in its parent's
+    listing: ``magsag budget --help`` showed the usage and the options, and not what the command does."""
 
     def __init__(self, top: Any) -> None:
         self.top = top
@@ -45,13 +49,27 @@ class CommandGroups:
 
     def group(self, name: str, help: str | None = None) -> Any:
         if name not in self._groups:
-            parser = self.top.add_parser(name, help=help or f"{name} commands")
+            helptext = help or f"{name} commands"
+            parser = self.top.add_parser(name, help=helptext, description=as_sentence(helptext))
             self._groups[name] = parser.add_subparsers(dest=f"{name}_command", required=True, metavar="COMMAND")
         return self._groups[name]
 
-    def add(self, subparsers: Any, name: str, **kwargs: Any) -> argparse.ArgumentParser:
-        """A subcommand that carries the common options (--catalog, --db)."""
-        return subparsers.add_parser(name, parents=self.parents, **kwargs)
+    def add(
+        self, subparsers: Any, name: str, *, reads: tuple[str, ...] = ("catalog", "db"), **kwargs: Any
+    ) -> argparse.ArgumentParser:
+        """A subcommand that carries the common options (--catalog, --db). Those it does not ``read`` are still
+        taken (a script that passes --db to every command keeps working) but left out of its ``--help``, which
+        would say they choose something the command never looks at."""
+        if "description" not in kwargs and kwargs.get("help"):
+            kwargs["description"] = as_sentence(kwargs["help"])
+        parents = self.parents if set(reads) >= {"catalog", "db"} else [_common(shown=reads)]
+        return subparsers.add_parser(name, parents=parents, **kwargs)
+
+
+def as_sentence(helptext: str) -> str:
+    """A command's one-line ``help`` as the sentence its ``--help`` opens with."""
+    text = helptext.strip()
+    return text[:1].upper() + text[1:] + ("" if text.endswith(".") else ".")
 
 
 def given(value: str) -> str:
@@ -65,13 +83,22 @@ def given(value: str) -> str:
     return value
 
 
-def _common() -> argparse.ArgumentParser:
+def _common(shown: tuple[str, ...] = ("catalog", "db")) -> argparse.ArgumentParser:
+    """The options every command takes; those not ``shown`` are taken and left out of its ``--help``."""
     common = argparse.ArgumentParser(add_help=False)
     common.add_argument(
-        "--catalog", type=given, help="catalog directory (default: $MAGSAG_CATALOG, ./catalog, or the bundled one)"
+        "--catalog",
+        type=given,
+        help="catalog directory (default: $MAGSAG_CATALOG, ./catalog, or the bundled one)"
+        if "catalog" in shown
+        else argparse.SUPPRESS,
     )
     common.add_argument(
-        "--db", type=given, help="ledger database file (default: $MAGSAG_DB or the user data directory)"
+        "--db",
+        type=given,
+        help="ledger database file (default: $MAGSAG_DB or the user data directory)"
+        if "db" in shown
+        else argparse.SUPPRESS,
     )
     return common
 

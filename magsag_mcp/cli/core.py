@@ -278,11 +278,26 @@ def _skills(args: argparse.Namespace) -> int:
 
 def register(groups: CommandGroups) -> None:
     top = groups.top
-    for name, func, helptext in (
-        ("invoke", _invoke, "invoke a skill and print the result as JSON"),
-        ("explain", _explain, "print the routing plan for a skill call, calling nothing"),
+    for name, func, helptext, description in (
+        (
+            "invoke",
+            _invoke,
+            "invoke a skill and print the result as JSON",
+            "Invoke a skill: its payload is checked against the skill's input schema, the call is routed along its "
+            "chain (retries, then fallbacks), held to the catalog's policies and budgets before anything is sent, "
+            "and recorded in the ledger, failed or not. The result (output, model, usage, cost, trace) is printed "
+            "as JSON; an error is printed as JSON on stderr.",
+        ),
+        (
+            "explain",
+            _explain,
+            "print the routing plan for a skill call, calling nothing",
+            "Print, as JSON, the routing plan for a skill call: the targets it would try in order, which of them "
+            "a policy or a missing key rules out and why, and the most each could cost; nothing is called, spent "
+            "or recorded.",
+        ),
     ):
-        p = groups.add(top, name, help=helptext)
+        p = groups.add(top, name, help=helptext, description=description)
         p.add_argument("skill_id", help="e.g. skill.analysis (`magsag catalog skills` lists them)")
         src = p.add_mutually_exclusive_group()
         src.add_argument("--payload", default="{}", help="the payload as a JSON object")
@@ -295,7 +310,14 @@ def register(groups: CommandGroups) -> None:
         else:
             p.add_argument("--agent", type=given, help="the call's agent, whose daily limit then applies")
         p.set_defaults(func=func)
-    p = groups.add(top, "run", help="run a MAG or SAG agent from the catalog")
+    p = groups.add(
+        top,
+        "run",
+        help="run a MAG or SAG agent from the catalog",
+        description="Run a MAG or SAG agent of the catalog's agents/ with a payload: its calls (and the runs it "
+        "delegates) are routed, governed and recorded under one run id. Its result is printed as JSON on stdout; "
+        "what the agent prints, and the run id, go to stderr.",
+    )
     p.add_argument("agent_id", help="an agent's id in the catalog's agents/")
     src = p.add_mutually_exclusive_group()
     src.add_argument("--payload", default="{}", help="the payload as a JSON object")
@@ -325,9 +347,22 @@ def register(groups: CommandGroups) -> None:
         help="the report as JSON: providers, network, problems, notes, and with --probe reachable and probe_failed",
     )
     p.set_defaults(func=_doctor)
-    cat = groups.group("catalog", help="catalog commands")
-    p = groups.add(cat, "validate", help="list every problem in the catalog with its file")
+    cat = groups.group("catalog", help="check the catalog, list its skills")
+    p = groups.add(
+        cat,
+        "validate",
+        reads=("catalog",),
+        help="list every problem in the catalog with its file",
+        description="Check the catalog (skills, routing, agents, policies, prices) and list every problem found, "
+        "each with its file and what to fix; exit 1 if there is one, 0 if it is ok.",
+    )
     p.set_defaults(func=_validate)
-    p = groups.add(cat, "skills", help="the skills: id, payload fields and description")
+    p = groups.add(
+        cat,
+        "skills",
+        reads=("catalog",),
+        help="the skills: id, payload fields and description",
+        description="List the catalog's skills: each one's id, payload fields, output and description.",
+    )
     p.add_argument("--json", action="store_true", help="everything, input schemas included, as JSON")
     p.set_defaults(func=_skills)

@@ -397,7 +397,7 @@ def register(groups: CommandGroups) -> None:
     )
     p.set_defaults(func=_summarize)
 
-    data = groups.group("data", help="query the usage ledger")
+    data = groups.group("data", help="query, search and prune the usage ledger")
     p = groups.add(
         data,
         "query",
@@ -434,6 +434,7 @@ def register(groups: CommandGroups) -> None:
     p = groups.add(
         data,
         "search",
+        reads=("db",),
         help="regular-expression (RE2, at most 1000 characters) search over errors, events, names and run ids",
         description="Attempts, logged events and runs' own errors whose text matches, newest first. A row's text is "
         "its fields joined by spaces: an attempt's provider, model, outcome, error class and message, skill, agent "
@@ -453,6 +454,7 @@ def register(groups: CommandGroups) -> None:
     p = groups.add(
         data,
         "prune",
+        reads=("db",),
         help="delete records older than a duration, then vacuum",
         description="Delete the attempts, events and runs older than --older-than, then vacuum. A run's row holds "
         "the spend its run limit counts: it stays while the run has a call in flight, until the run has been "

@@ -231,6 +231,11 @@ def _demo(args: argparse.Namespace) -> int:
 
 def register(groups: CommandGroups) -> None:
     p = groups.top.add_parser(
-        "demo", help="run an offline demo: an MCP client drives magsag-mcp over stdio (fallback, usage, budget)"
+        "demo",
+        help="run an offline demo: an MCP client drives magsag-mcp over stdio (fallback, usage, budget)",
+        description="Run an offline demo: the official MCP client starts magsag-mcp over stdio with a catalog of "
+        "its own (the fake provider: a primary that fails, a fallback that answers) and a throwaway ledger, then "
+        "calls invoke_skill, summarize_usage, query_runs and check_budget and prints what each answers. It needs "
+        "no key and no network, and leaves nothing behind; it takes no options.",
     )
     p.set_defaults(func=_demo)

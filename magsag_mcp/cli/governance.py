@@ -161,7 +161,15 @@ def _file_bytes(path: str) -> bytes:
 
 
 def register(groups: CommandGroups) -> None:
-    p = groups.add(groups.top, "budget", help="limits, spent, reserved, remaining and status")
+    p = groups.add(
+        groups.top,
+        "budget",
+        help="limits, spent, reserved, remaining and status",
+        description="Each budget limit the catalog's policies set that applies (per call, per day; per run with "
+        "--run-id, per agent and day with --agent): its limit, what was spent, what calls in flight reserve, what "
+        "remains, and its status (ok, near, exceeded), read from the ledger; with --skill, whether such a call "
+        "fits. Nothing is called or recorded.",
+    )
     p.add_argument("--agent", type=given, help="also the agent's daily limit (max_cost_per_agent_daily_usd)")
     p.add_argument(
         "--run-id", type=given, help="also the run's limit (max_cost_per_run_usd), its delegated runs included"
