@@ -404,6 +404,11 @@ def test_catalog_validate(cli_env, capsys, tmp_path):
     assert main(["catalog", "validate", "--catalog", str(bad)]) == 1
     out = capsys.readouterr().out
     assert "x.yaml: malformed YAML" in out and "no routing file defines a 'default' chain" in out
+    assert f"{bad}: 2 problems\n" in out
+    (bad / "routing").mkdir()
+    (bad / "routing" / "default.yaml").write_text("default: ['fake:echo']\n")
+    assert main(["catalog", "validate", "--catalog", str(bad)]) == 1
+    assert f"{bad}: 1 problem\n" in capsys.readouterr().out  # "1 problem(s)"
 
 
 @pytest.mark.parametrize(

@@ -82,13 +82,13 @@ def test_per_call_violation(gate):
 def test_unpriced_calls_violate_a_cost_limit_unless_allowed(gate):
     code, out, _ = gate(changed(model={"unpriced_calls": 2}))
     assert code == 1
-    assert "FAIL limits: 2 call(s) have no known cost, so the cost limits cannot be checked" in out
+    assert "FAIL limits: 2 calls have no known cost, so the cost limits cannot be checked" in out
     allowing = POLICY.replace("  - name: limits\n", "  - name: limits\n    allow_unpriced: true\n")
     code, out, _ = gate(changed(model={"unpriced_calls": 2}), allowing)
     assert (code, out.splitlines()[-1]) == (0, "gate: pass")
     # Before: "gate: pass" alone, as if those calls' cost had been checked; the limits counted them at $0
     assert (
-        "NOTE limits: 2 call(s) (gpt-4o) have no known cost and no bound on it, which allow_unpriced admits: its cost "
+        "NOTE limits: 2 calls (gpt-4o) have no known cost and no bound on it, which allow_unpriced admits: its cost "
         "limits were checked without them, so they may have been exceeded unseen; price those models in "
         "catalog/prices.yaml to count them"
     ) in out
@@ -134,7 +134,7 @@ def test_bounded_unknown_costs_count_at_their_bound(gate):
     assert code == 1 and "FAIL limits: total cost up to $10.5 ($2.0 known, up to $8.5 of unknown cost)" in out
     code, out, _ = gate(changed(model={**bounded, "unbounded_calls": 1}, agent=bounded))
     assert code == 1
-    assert "FAIL limits: 1 call(s) have no known cost nor a bound on it, so the cost limits cannot be checked" in out
+    assert "FAIL limits: 1 call has no known cost nor a bound on it, so the cost limits cannot be checked" in out
 
 
 def test_model_outside_allowed_models_and_run_total(gate):
@@ -144,7 +144,7 @@ def test_model_outside_allowed_models_and_run_total(gate):
     assert code == 1
     assert "FAIL prod: model 'o1-preview' (via openai) is not in allowed_models (40 calls)" in out
     assert "FAIL limits: total cost $11.0 exceeds max_cost_per_run_usd $10" in out
-    assert "gate: 2 violation(s)" in out
+    assert "gate: 2 violations" in out
 
 
 @pytest.mark.parametrize(
@@ -217,7 +217,7 @@ def test_per_run_and_per_day_limits_check_the_costliest_run_and_day_not_the_tota
     assert (code, out) == (0, "gate: pass\n")  # no NOTE: every limit was checked as it is meant
     code, out, _ = gate(with_peaks(many, run="10.5", day="1.6", agent_day="3.5"), policy)
     assert code == 1
-    assert "FAIL limits: run run-big (with 2 delegated run(s)) cost $10.5 exceeds max_cost_per_run_usd $10" in out
+    assert "FAIL limits: run run-big (with 2 delegated runs) cost $10.5 exceeds max_cost_per_run_usd $10" in out
     assert "FAIL days: 2025-11-02 (UTC) cost $1.6 exceeds max_cost_per_day_usd $1.5" in out
     assert "FAIL limits: agent 'ana' on 2025-11-01 (UTC) cost $3.5 exceeds max_cost_per_agent_daily_usd $3" in out
     assert "total cost" not in out and "NOTE" not in out
@@ -295,7 +295,7 @@ def test_flow_summarize_names_the_costliest_run_tree_and_day_and_the_gate_uses_t
     assert main(["flow", "gate", str(summary_path), "--policy", str(policy)]) == 0  # before: $2.40 total failed
     policy.write_text("policies:\n  - name: p\n    thresholds: {max_cost_per_run_usd: 1.0}\n")
     assert main(["flow", "gate", str(summary_path), "--policy", str(policy)]) == 1
-    assert "FAIL p: run r1 (with 1 delegated run(s)) cost $1.2 exceeds" in capsys.readouterr().out
+    assert "FAIL p: run r1 (with 1 delegated run) cost $1.2 exceeds" in capsys.readouterr().out
 
 
 @pytest.mark.parametrize("text", ["", "# policies to come\n"])
@@ -349,7 +349,7 @@ def test_calls_without_an_agent_are_not_held_to_the_per_agent_daily_limit(tmp_pa
     assert main(["flow", "gate", str(summary), "--policy", str(policy)]) == 1
     out = capsys.readouterr().out
     assert "FAIL p: agent 'bo' on 2025-11-01 (UTC) cost $4 exceeds max_cost_per_agent_daily_usd $3" in out
-    assert "(none)" not in out and "gate: 1 violation(s)" in out
+    assert "(none)" not in out and "gate: 1 violation" in out
     policy.write_text("policies:\n  - name: p\n    thresholds: {max_cost_per_day_usd: 9}\n")  # the day counts them
     assert main(["flow", "gate", str(summary), "--policy", str(policy)]) == 1
     assert "FAIL p: 2025-11-01 (UTC) cost $10 exceeds max_cost_per_day_usd $9" in capsys.readouterr().out
@@ -397,7 +397,7 @@ def test_a_summary_narrowed_by_filters_says_which_limits_it_checked_on_part_of_t
     assert "write the summary without those filters to check it whole" in out and "max_cost_per_agent_daily" not in out
     assert main(["flow", "gate", str(whole), "--policy", str(policy)]) == 1
     out = capsys.readouterr().out
-    assert "FAIL p: run m1 (with 1 delegated run(s)) cost $6 exceeds max_cost_per_run_usd $5" in out
+    assert "FAIL p: run m1 (with 1 delegated run) cost $6 exceeds max_cost_per_run_usd $5" in out
     assert "NOTE" not in out
 
 
@@ -442,7 +442,7 @@ def test_a_summary_of_a_delegated_run_says_its_run_limit_counts_the_whole_tree(t
     ) in out
     assert main(["flow", "gate", str(top), "--policy", str(policy)]) == 1
     out = capsys.readouterr().out
-    assert "FAIL p: run m1 (with 1 delegated run(s)) cost $6 exceeds max_cost_per_run_usd $5.5" in out
+    assert "FAIL p: run m1 (with 1 delegated run) cost $6 exceeds max_cost_per_run_usd $5.5" in out
     assert "NOTE" not in out
 
 
@@ -603,7 +603,7 @@ def test_the_gate_of_a_window_checks_a_run_begun_before_it_that_spent_within_it(
     policy.write_text("policies:\n  - name: p\n    thresholds: {max_cost_per_run_usd: 2}\n")
     capsys.readouterr()
     assert main(["flow", "gate", str(summary_path), "--policy", str(policy)]) == 1
-    assert "FAIL p: run long (with 1 delegated run(s)) cost $4.5 exceeds" in capsys.readouterr().out
+    assert "FAIL p: run long (with 1 delegated run) cost $4.5 exceeds" in capsys.readouterr().out
     # a window the run made no call in leaves it out
     argv = ["flow", "summarize", "--db", db, "--since", f"{day2 + 90:.0f}", "--output", str(summary_path)]
     assert main(argv) == 0
@@ -652,3 +652,20 @@ def test_a_policys_requirements_the_gate_cannot_check_are_named_not_passed_over(
     ) in out
     code, out, _ = gate(changed(), POLICY)
     assert "requirements" not in out
+
+
+def test_a_count_of_one_is_said_in_the_singular(gate):
+    # `magsag flow gate` said "(1 calls, 1 attempts)" of a forbidden model called once, and "1 call(s) have"
+    s = changed(model={"unpriced_calls": 1, "unbounded_calls": 1})
+    s["model_stats"]["o1-preview"] = {"calls": 1, "attempts": 1, "errors": 0, "cost_usd": 0.1, "providers": ["openai"]}
+    code, out, _ = gate(s)
+    assert code == 1
+    assert "FAIL prod: model 'o1-preview' (via openai) is not in allowed_models (1 call, 1 attempt)" in out
+    assert "FAIL limits: 1 call has no known cost, so the cost limits cannot be checked" in out
+    assert out.splitlines()[-1] == "gate: 2 violations"
+    s["model_stats"]["o1-preview"].update(calls=0, attempts=2)  # a model every call of it left for another
+    assert "is not in allowed_models (0 calls, 2 attempts)" in gate(s)[1]
+    allowing = POLICY.replace("  - name: limits\n", "  - name: limits\n    allow_unpriced: true\n")
+    code, out, _ = gate(changed(model={"unpriced_calls": 1, "unbounded_calls": 1}), allowing)
+    assert (code, out.splitlines()[-1]) == (0, "gate: pass")
+    assert "NOTE limits: 1 call (gpt-4o) has no known cost and no bound on it, which allow_unpriced admits" in out

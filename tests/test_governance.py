@@ -915,7 +915,7 @@ async def test_check_budget_says_what_holds_a_reservation(tmp_path: Path, monkey
     monkeypatch.setattr(cli, "with_service", lambda args, fn: status)
     assert cli._budget(argparse.Namespace(json=False, agent=None, run_id="r")) == 0
     line = capsys.readouterr().out
-    assert f"reserved $0.2 (by 2 call(s) in flight, 1 of them past expiry (a stopped process), until {until})" in line
+    assert f"reserved $0.2 (by 2 calls in flight, 1 of them past expiry (a stopped process), until {until})" in line
 
 
 async def test_call_limit_bounds_retries_and_fallbacks_together(tmp_path: Path):
@@ -934,8 +934,18 @@ async def test_call_limit_bounds_retries_and_fallbacks_together(tmp_path: Path):
     assert err.policy == "cap" and err.details["limit"] == "call"
     assert err.details["reserved_usd"] == "0.04" and err.details["reservation_usd"] == "0.02"
     assert "call limit $0.05 would be exceeded" in err.message
-    assert "this call's 2 earlier attempt(s) spent $0 and hold $0.04" in err.message
+    assert "this call's 2 earlier attempts spent $0 and hold $0.04" in err.message
     assert other_call.reserved_usd == third.reserved_usd == Decimal("0.02")
+
+
+async def test_a_call_limit_refusal_says_one_earlier_attempt_in_the_singular(tmp_path: Path):
+    # "this call's 1 earlier attempt(s) spent $0 and hold $0.02": a retry's refusal, as `magsag invoke` prints it
+    async with Ledger(tmp_path / "l.db") as ledger:
+        gov = Governance(limits(max_cost_per_call_usd="0.03"), ledger, FixedPricer("0.02"))
+        first = await gov.admit(attempt_ctx("r"))
+        with pytest.raises(E.BudgetExceeded) as info:
+            await gov.admit(attempt_ctx("r", prior_admissions=[first]))  # 0.04 > 0.03
+    assert "this call's 1 earlier attempt spent $0 and holds $0.02" in info.value.message
 
 
 async def test_an_attempt_dearer_than_a_whole_limit_says_how_to_fit_it(tmp_path: Path):
@@ -1103,7 +1113,7 @@ def test_check_budget_reports_unpriced_spend(tmp_path: Path, capsys):
     catalog = Path(__file__).resolve().parent.parent / "catalog"
     assert main(["budget", "--run-id", "mag", "--db", str(tmp_path / "l.db"), "--catalog", str(catalog)]) == 0
     out = capsys.readouterr().out
-    assert "spent at least $0.2 (1 call(s) of unknown cost)" in out and "remaining at most $" in out
+    assert "spent at least $0.2 (1 call of unknown cost)" in out and "remaining at most $" in out
 
 
 def test_limits_count_an_unknown_cost_at_its_bound(tmp_path: Path, capsys):
@@ -1137,7 +1147,7 @@ def test_limits_count_an_unknown_cost_at_its_bound(tmp_path: Path, capsys):
     catalog = Path(__file__).resolve().parent.parent / "catalog"
     assert main(["budget", "--run-id", "mag", "--db", str(tmp_path / "l.db"), "--catalog", str(catalog)]) == 0
     out = capsys.readouterr().out
-    assert "spent at least $0.2 (1 call(s) of unknown cost, counted at up to $0.45)" in out
+    assert "spent at least $0.2 (1 call of unknown cost, counted at up to $0.45)" in out
     assert "remaining $4.35" in out  # the shipped policy's run limit of $5: every unknown cost is bounded
 
     async def unbounded() -> dict:  # an answer of unknown price has no bound: remaining is then an upper bound
@@ -1150,7 +1160,7 @@ def test_limits_count_an_unknown_cost_at_its_bound(tmp_path: Path, capsys):
     assert (lim["unpriced_calls"], lim["unbounded_calls"], lim["unknown_cost_bound_usd"]) == (2, 1, "0.45")
     assert main(["budget", "--run-id", "mag", "--db", str(tmp_path / "l.db"), "--catalog", str(catalog)]) == 0
     out = capsys.readouterr().out
-    assert "spent at least $0.2 (2 call(s) of unknown cost, counted at up to $0.45)" in out
+    assert "spent at least $0.2 (2 calls of unknown cost, counted at up to $0.45)" in out
     assert "remaining at most $4.35" in out
 
 

@@ -1156,3 +1156,19 @@ async def test_a_restart_of_the_streamed_text_is_said_and_the_text_after_it_coun
         "leaves out); it starts again",
         "streaming: 600 characters received",
     ]
+
+
+async def test_one_character_streamed_is_said_in_the_singular():
+    # "streaming: 1 characters received", as `magsag demo` prints the progress of a call whose answer began
+    from magsag_mcp.mcp_server import progress as progress_module
+
+    ctx = StubContext(until=99)
+    bridge = progress_module.ProgressBridge(ctx, progress_module.ClientLog())  # type: ignore[arg-type]
+    await bridge("attempt", {"target": "local:deepseek-r1", "position": 0, "try": 1})
+    await bridge("delta", {"chars": 1, "text": "t"})
+    await bridge("restart", {"chars": 1, "reason": "the model's inline thinking, which the answer leaves out"})
+    assert ctx.said[1:] == [
+        "streaming: 1 character received",
+        "streaming: the 1 character received was not the answer (the model's inline thinking, which the answer "
+        "leaves out); it starts again",
+    ]

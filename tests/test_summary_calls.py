@@ -81,7 +81,7 @@ async def test_the_gate_still_checks_a_model_a_call_left_for_another(tmp_path: P
     violations = check_summary(summary, load_policy_file(policies))
     assert violations == [
         "production_models: model 'claude-3-5-sonnet-20241022' (via anthropic) is not in allowed_models "
-        "(0 calls, 1 attempts)"
+        "(0 calls, 1 attempt)"
     ]
 
 

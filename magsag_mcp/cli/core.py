@@ -251,11 +251,12 @@ def _doctor(args: argparse.Namespace) -> int:
 
 def _validate(args: argparse.Namespace) -> int:
     from ..catalog import find_catalog, validate_catalog
+    from ..plurals import counted
 
     root = find_catalog(args.catalog)
     problems = validate_catalog(args.catalog)
     if problems:
-        print(f"{root}: {len(problems)} problem(s)")
+        print(f"{root}: {counted(len(problems), 'problem')}")
         for p in problems:
             print(f"  - {p}")
         return 1

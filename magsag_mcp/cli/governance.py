@@ -7,6 +7,7 @@ import json
 import sys
 from typing import Any
 
+from .. import plurals
 from ..errors import CatalogError, InputError, redact
 from . import CommandGroups, given, print_json, stdin_bytes
 from .data import agent_known, shown, with_service
@@ -46,7 +47,7 @@ def _budget(args: argparse.Namespace) -> int:
         # figure an upper bound.
         counted = f", counted at up to ${bound}" if bound != "0" else ""
         spent = (
-            f"at least ${lim['spent_usd']} ({unpriced} call(s) of unknown cost{counted})"
+            f"at least ${lim['spent_usd']} ({plurals.counted(unpriced, 'call')} of unknown cost{counted})"
             if unpriced
             else f"${lim['spent_usd']}"
         )
@@ -56,7 +57,8 @@ def _budget(args: argparse.Namespace) -> int:
         reserved = f"${lim['reserved_usd']}"
         if holders:
             stale = f", {holders['expired']} of them past expiry (a stopped process)" if holders["expired"] else ""
-            reserved += f" (by {holders['calls']} call(s) in flight{stale}, until {holders['held_until']})"
+            in_flight = plurals.counted(holders["calls"], "call")
+            reserved += f" (by {in_flight} in flight{stale}, until {holders['held_until']})"
         # the scope names a run and an agent, and a run's parent, that callers chose: escaped for the terminal
         print(
             shown(
@@ -135,7 +137,7 @@ def _gate(args: argparse.Namespace) -> int:
     if violations:
         for v in violations:
             print(f"FAIL {shown(v)}")
-        print(f"gate: {len(violations)} violation(s)")
+        print(f"gate: {plurals.counted(len(violations), 'violation')}")
         return 1
     print("gate: pass")
     return 0

@@ -18,6 +18,7 @@ from typing import Any
 from .. import settings
 from ..errors import BudgetExceeded, LedgerError, PolicyDenied
 from ..ledger.money import to_pusd
+from ..plurals import counted
 from ..rates import bare_model
 from ..types import Target
 from .budget import Carry, Reservation, reservation_ttl, reserved_worst_case
@@ -261,7 +262,8 @@ class Governance:
         for lim in limits:
             if lim.kind == "call" and call_spent + call_held + worst > lim.amount:
                 earlier = (
-                    f"; this call's {len(prior)} earlier attempt(s) spent ${call_spent:f} and hold ${call_held:f}"
+                    f"; this call's {counted(len(prior), 'earlier attempt')} spent ${call_spent:f} and "
+                    f"{'holds' if len(prior) == 1 else 'hold'} ${call_held:f}"
                     if prior
                     else ""
                 )

@@ -36,6 +36,7 @@ from zoneinfo import ZoneInfo
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from ..errors import InputError
+from ..plurals import counted, has
 from ..types import Target
 from .model_patterns import matches, model_matches
 from .policy import PolicySet
@@ -219,7 +220,9 @@ def check_summary_with_notes(summary: Any, policies: PolicySet) -> tuple[list[st
                 ok = model_matches(p.allowed_models, model)
             if not ok:
                 where = f" (via {', '.join(s.providers)})" if s.providers else ""
-                count = f"{s.calls} calls" if s.attempts is None else f"{s.calls} calls, {s.attempts} attempts"
+                count = counted(s.calls, "call") + (
+                    f", {counted(s.attempts, 'attempt')}" if s.attempts is not None else ""
+                )
                 violations.append(f"{p.name}: model {model!r}{where} is not in allowed_models ({count})")
     for p in policies.policies:
         t = p.thresholds
@@ -227,7 +230,9 @@ def check_summary_with_notes(summary: Any, policies: PolicySet) -> tuple[list[st
             continue
         if unbounded and not p.allow_unpriced:
             what = "no known cost" if unbounded == unpriced else "no known cost nor a bound on it"
-            violations.append(f"{p.name}: {unbounded} call(s) have {what}, so the cost limits cannot be checked")
+            violations.append(
+                f"{p.name}: {counted(unbounded, 'call')} {has(unbounded)} {what}, so the cost limits cannot be checked"
+            )
         elif unbounded and any(v is not None for v in dict(t).values()):
             # admitted by allow_unpriced, and checked at $0: "gate: pass" alone read as their spend checked
             _note(notes, _unbounded_note(p.name, unbounded, stats))
@@ -238,7 +243,7 @@ def check_summary_with_notes(summary: Any, policies: PolicySet) -> tuple[list[st
                 if total.cost > t.max_cost_per_run_usd:
                     violations.append(f"{p.name}: total cost {total.shown()} exceeds {limit}")
             elif (run := parsed.largest_run) is not None and run.cost > t.max_cost_per_run_usd:
-                delegated = f" (with {run.delegated_runs} delegated run(s))" if run.delegated_runs else ""
+                delegated = f" (with {counted(run.delegated_runs, 'delegated run')})" if run.delegated_runs else ""
                 violations.append(f"{p.name}: run {run.run_id}{delegated} cost {run.shown()} exceeds {limit}")
         if t.max_cost_per_day_usd is not None:
             limit = f"max_cost_per_day_usd ${t.max_cost_per_day_usd:f}"
@@ -377,7 +382,8 @@ def _unbounded_note(policy: str, unbounded: int, stats: dict[str, Any]) -> str:
     # would not count it, a summary written again counts it at its bound
     old = any(stats[m].unbounded_calls is None for m in models)
     return (
-        f"{policy}: {unbounded} call(s) ({shown}) have no known cost and no bound on it, which allow_unpriced admits: "
+        f"{policy}: {counted(unbounded, 'call')} ({shown}) {has(unbounded)} no known cost and no bound on it, which "
+        "allow_unpriced admits: "
         "its cost limits were checked without them, so they may have been exceeded unseen; price those models in "
         "catalog/prices.yaml to count them"
         + (

@@ -23,6 +23,7 @@ from mcp.shared.exceptions import MCPDeprecationWarning
 from mcp_types.version import MODERN_PROTOCOL_VERSIONS
 
 from ..errors import redact, redacting_logger
+from ..plurals import counted
 
 logger = redacting_logger("magsag_mcp.mcp")
 
@@ -53,11 +54,12 @@ def _resend(d: Mapping[str, Any]) -> str:
 
 
 def _delta(d: Mapping[str, Any]) -> str:
-    return f"streaming: {d.get('chars', 0)} characters received"
+    return f"streaming: {counted(int(d.get('chars', 0)), 'character')} received"
 
 
 def _restart(d: Mapping[str, Any]) -> str:
-    said = f"streaming: the {d.get('chars', 0)} characters received were not the answer"
+    chars = int(d.get("chars", 0))
+    said = f"streaming: the {counted(chars, 'character')} received {'was' if chars == 1 else 'were'} not the answer"
     return f"{said} ({d.get('reason')}); it starts again"
 
 
