@@ -9,8 +9,6 @@ process, stopped (SIGSTOP) once it has written part of its output, so that it ca
 
 from __future__ import annotations
 
-import os
-import resource
 import signal
 import sqlite3
 import subprocess
@@ -25,10 +23,10 @@ import pytest
 
 from magsag_mcp.ledger import Ledger
 from magsag_mcp.records import AttemptRecord, RunRecord
+from tests.signals import signalled_at, start_cli
 
 pytestmark = pytest.mark.skipif(sys.platform == "win32", reason="signals and file limits as POSIX has them")
 
-ROOT = Path(__file__).resolve().parent.parent
 #: one run of this many attempts, each of some 2 KB of text: an export of 10 MB, read 900 attempts at a time
 ATTEMPTS = 5000
 TEXT = "upstream said no. " * 110
@@ -73,20 +71,8 @@ def _export(
     limit_bytes: int | None = None,
     sigint: Any = signal.SIG_DFL,
 ) -> subprocess.Popen:
-    cli = "import sys; from magsag_mcp.cli import main; sys.exit(main(sys.argv[1:]))"
-    keep = {k: v for k, v in os.environ.items() if not k.startswith("MAGSAG_")}
-
-    def child() -> None:
-        signal.signal(signal.SIGINT, sigint)  # Ctrl-C's default (or ignored: a background job), whatever this has
-        if limit_bytes is not None:  # a file it writes may not grow past this: its write fails (EFBIG)
-            resource.setrlimit(resource.RLIMIT_FSIZE, (limit_bytes, limit_bytes))
-
-    return subprocess.Popen(
-        [sys.executable, "-c", cli, "data", "query", "--db", str(db), "--format", fmt, *extra],
-        env={**keep, "PYTHONPATH": str(ROOT)},
-        stdout=stdout,
-        stderr=subprocess.PIPE,
-        preexec_fn=child,
+    return start_cli(
+        "data", "query", "--db", str(db), "--format", fmt, *extra, stdout=stdout, sigint=sigint, limit_bytes=limit_bytes
     )
 
 
@@ -94,25 +80,10 @@ def _stopped_part_way(
     start: Callable[[], subprocess.Popen], written: Callable[[], int], signum: int
 ) -> tuple[int, str]:
     """The export ``start`` starts, sent ``signum`` once it has written ``PART`` bytes (``written`` says how many):
-    its exit status and stderr. It is stopped (SIGSTOP) as soon as they are seen, so the signal finds it part way;
-    the rare export that ended before it could be stopped (a machine that busy) is started again."""
-    for _ in range(5):
-        proc = start()
-        try:
-            while written() < PART and proc.poll() is None:
-                time.sleep(0.001)
-            proc.send_signal(signal.SIGSTOP)
-            if proc.poll() is not None:  # it ended first: again
-                proc.communicate()
-                continue
-            proc.send_signal(signum)
-            proc.send_signal(signal.SIGCONT)
-            _, err = proc.communicate(timeout=60)  # a hang detector, not a time bound
-            return proc.returncode, err.decode(errors="replace")
-        finally:
-            proc.kill()
-            proc.wait()
-    raise AssertionError("the export ended each time before it could be stopped")
+    its exit status and stderr (see :func:`~tests.signals.signalled_at`, which starts again an export that ended
+    before it could be stopped)."""
+    stopped = signalled_at(start, lambda _: written() >= PART, signum, tries=5)
+    return stopped.returncode, stopped.said
 
 
 def _ledger_whole(db: Path) -> None:

@@ -15,6 +15,7 @@ import sqlite3
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -23,8 +24,8 @@ import pytest
 
 from magsag_mcp.ledger import Ledger
 from magsag_mcp.records import AttemptRecord, RunRecord
+from tests.signals import blocked_writing, signalled_at, start_cli
 
-ROOT = Path(__file__).resolve().parent.parent
 RUNS = 300
 #: each attempt's error text: 300 of them make an export of some 600 KB, ten times what a pipe holds
 TEXT = "upstream said no. " * 110
@@ -46,32 +47,22 @@ def _filled(db: Path) -> None:
 
 
 def _export(db: Path, fmt: str, sigint: Any = signal.SIG_DFL, *more: str) -> subprocess.Popen[bytes]:
-    cli = "import sys; from magsag_mcp.cli import main; sys.exit(main(sys.argv[1:]))"
-    keep = {k: v for k, v in os.environ.items() if not k.startswith("MAGSAG_")}
-    return subprocess.Popen(
-        [sys.executable, "-c", cli, "data", "query", "--db", str(db), "--format", fmt, *more],
-        env={**keep, "PYTHONPATH": str(ROOT)},
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        # Ctrl-C's default in the child (or ``sigint``), whatever this process has (a suite run as a background job
-        # ignores SIGINT)
-        preexec_fn=lambda: signal.signal(signal.SIGINT, sigint),
-    )
+    return start_cli("data", "query", "--db", str(db), "--format", fmt, *more, sigint=sigint)
 
 
-def _until_blocked_writing(proc: subprocess.Popen[bytes]) -> None:
-    """Until ``proc``'s main thread waits to write into its full pipe, as Linux's /proc tells (elsewhere, or where
-    /proc does not say, the test goes on without knowing). The bound only keeps a broken export from hanging
-    the suite."""
-    wchan = Path(f"/proc/{proc.pid}/wchan")
-    for _ in range(600):
-        try:
-            waiting_in = wchan.read_text()
-        except OSError:
-            return
-        if "pipe_write" in waiting_in or proc.poll() is not None:
-            return
-        time.sleep(0.1)
+def _begun_and_blocked() -> Callable[[subprocess.Popen[bytes]], bool]:
+    """The marker :func:`~tests.signals.signalled_at` waits for: the export has begun writing (a byte of it read,
+    once; nothing more is: the pipe fills) and waits to write into its full pipe."""
+    begun = False
+
+    def reached(proc: subprocess.Popen[bytes]) -> bool:
+        nonlocal begun
+        if not begun:
+            assert proc.stdout is not None
+            begun = bool(proc.stdout.read(1))
+        return begun and blocked_writing(proc)
+
+    return reached
 
 
 def _ledger_whole(db: Path) -> None:
@@ -109,26 +100,14 @@ def test_sigterm_stops_a_background_export_blocked_on_a_full_pipe(tmp_path: Path
     _stopped_while_blocked(tmp_path, fmt, signal.SIGTERM, sigint=signal.SIG_IGN)
 
 
-def _stopped_while_blocked(
-    tmp_path: Path, fmt: str, signum: int, sigint: Any = signal.SIG_DFL, *more: str
-) -> None:
+def _stopped_while_blocked(tmp_path: Path, fmt: str, signum: int, sigint: Any = signal.SIG_DFL, *more: str) -> None:
     db = tmp_path / "audit.db"
     _filled(db)
-    proc = _export(db, fmt, sigint, *more)
-    try:
-        assert proc.stdout is not None
-        assert proc.stdout.read(1)  # it has begun writing; nothing more is read: the pipe fills
-        _until_blocked_writing(proc)
-        proc.send_signal(signum)
-        # stdout is still not read (communicate() would read it, and free the write); a generous bound, as a hang
-        # detector: before the fix the process waited on the pipe until it was killed
-        proc.wait(timeout=60)
-        assert proc.stderr is not None
-        err = proc.stderr.read()
-    finally:
-        proc.kill()
-    assert proc.returncode == 128 + signum, err.decode(errors="replace")
-    assert b"Traceback" not in err
+    # stdout is not read until the export has ended (reading it would free the write): before the fix the process
+    # waited on the pipe until it was killed
+    stopped = signalled_at(lambda: _export(db, fmt, sigint, *more), _begun_and_blocked(), signum, pause=False)
+    assert stopped.returncode == 128 + signum, stopped.said
+    assert b"Traceback" not in stopped.err
     _ledger_whole(db)
 
 
@@ -187,26 +166,24 @@ def test_an_export_to_a_named_pipe_whose_reader_stopped_stops_on_sigterm(tmp_pat
     _filled(db)
     os.mkfifo(fifo)
     reader = os.open(fifo, os.O_RDONLY | os.O_NONBLOCK)  # there before the export opens it: its open does not wait
-    proc = _export(db, "csv", sigint, "--output", str(fifo))
+
+    def begun_and_blocked(proc: subprocess.Popen[bytes]) -> bool:  # a byte of it read; nothing more is: it fills
+        try:
+            if not begun and os.read(reader, 1):
+                begun.append(True)
+        except BlockingIOError:
+            pass
+        return bool(begun) and blocked_writing(proc)
+
+    begun: list[bool] = []
     try:
-        for _ in range(600):  # until it has begun writing; nothing more is read: the pipe fills
-            try:
-                if os.read(reader, 1):
-                    break
-            except BlockingIOError:
-                pass
-            assert proc.poll() is None, proc.stderr.read() if proc.stderr else b""
-            time.sleep(0.1)
-        _until_blocked_writing(proc)
-        proc.send_signal(signum)
-        proc.wait(timeout=60)  # a hang detector, as above: before the fix it waited until it was killed
-        assert proc.stderr is not None
-        err = proc.stderr.read()
+        start = lambda: _export(db, "csv", sigint, "--output", str(fifo))  # noqa: E731
+        stopped = signalled_at(start, begun_and_blocked, signum, pause=False)
     finally:
-        proc.kill()
         os.close(reader)
-    assert proc.returncode == 128 + signum, err.decode(errors="replace")
-    assert b"Traceback" not in err
+    assert begun, stopped.said  # it wrote into the pipe before it was stopped
+    assert stopped.returncode == 128 + signum, stopped.said
+    assert b"Traceback" not in stopped.err
     _ledger_whole(db)
 
 
@@ -219,15 +196,10 @@ def test_an_export_to_output_dev_stdout_appended_to_a_file_keeps_what_the_file_h
     all_csv.write_bytes(b"an earlier export\n")
     plain = _export(db, "csv")
     out, _ = plain.communicate(timeout=60)
-    cli = "import sys; from magsag_mcp.cli import main; sys.exit(main(sys.argv[1:]))"
-    keep = {k: v for k, v in os.environ.items() if not k.startswith("MAGSAG_")}
     with open(all_csv, "ab") as appended:
-        done = subprocess.run(
-            [sys.executable, "-c", cli, "data", "query", "--db", str(db), "--format", "csv", "--output", "/dev/stdout"],
-            env={**keep, "PYTHONPATH": str(ROOT)},
-            stdout=appended,
-            stderr=subprocess.PIPE,
-            timeout=60,
+        done = start_cli(
+            "data", "query", "--db", str(db), "--format", "csv", "--output", "/dev/stdout", stdout=appended
         )
-    assert done.returncode == 0, done.stderr.decode(errors="replace")
+    _, err = done.communicate(timeout=60)
+    assert done.returncode == 0, err.decode(errors="replace")
     assert all_csv.read_bytes() == b"an earlier export\n" + out

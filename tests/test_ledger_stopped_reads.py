@@ -11,6 +11,7 @@ keep a broken build from hanging the suite.
 
 from __future__ import annotations
 
+import signal
 import sqlite3
 import subprocess
 import sys
@@ -23,6 +24,7 @@ import pytest
 
 from magsag_mcp.ledger import Ledger
 from magsag_mcp.records import AttemptRecord, RunRecord
+from tests.signals import signalled_at, start_cli
 
 pytestmark = pytest.mark.anyio
 
@@ -106,7 +108,6 @@ async def test_a_read_cancelled_before_it_began_is_not_run_and_stops_no_other(tm
         assert not queued.started.is_set()  # never begun: its caller had gone
 
 
-ROOT = Path(__file__).resolve().parent.parent
 DAYS = 40
 #: attempts a day, each of some 2 KB of text: a ledger of some 40 MB, whose VACUUM copies what a prune keeps
 PER_DAY = 500
@@ -156,36 +157,19 @@ def _vacuum_copy_size(pid: int, folder: Path) -> int:
 @pytest.mark.skipif(not sys.platform.startswith("linux"), reason="/proc tells which files the prune has open")
 @pytest.mark.parametrize("signum", ["SIGINT", "SIGTERM"])
 def test_a_prune_stopped_in_its_vacuum_stops_there_and_leaves_the_ledger_whole(tmp_path: Path, signum: str):
-    import os
-    import signal
-
     db = tmp_path / "ledger.db"
     _filled(db)
     size = db.stat().st_size
     temp = tmp_path / "sqlite-temp"
     temp.mkdir()
-    cli = "import sys; from magsag_mcp.cli import main; sys.exit(main(sys.argv[1:]))"
-    keep = {k: v for k, v in os.environ.items() if not k.startswith("MAGSAG_")}
-    proc = subprocess.Popen(
-        [sys.executable, "-c", cli, "data", "prune", "--older-than", "30d", "--db", str(db)],
-        env={**keep, "PYTHONPATH": str(ROOT), "SQLITE_TMPDIR": str(temp)},
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
-    )
-    try:
-        while _vacuum_copy_size(proc.pid, temp) < size // 4 and proc.poll() is None:
-            time.sleep(0.001)
-        proc.send_signal(signal.SIGSTOP)  # in its VACUUM: held there until the signal is sent
-        assert proc.poll() is None, "the prune ended before its VACUUM could be stopped"
-        proc.send_signal(getattr(signal, signum))
-        proc.send_signal(signal.SIGCONT)
-        out, err = proc.communicate(timeout=HANG)
-    finally:
-        proc.kill()
-        proc.wait()
-    assert proc.returncode == 128 + getattr(signal, signum), err.decode(errors="replace")
-    assert (out, b"Traceback" in err) == (b"", False)
+
+    def start() -> subprocess.Popen[bytes]:
+        return start_cli("data", "prune", "--older-than", "30d", "--db", str(db), env={"SQLITE_TMPDIR": str(temp)})
+
+    # in its VACUUM, its copy of the ledger a quarter made: held there (SIGSTOP) until the signal is sent
+    stopped = signalled_at(start, lambda proc: _vacuum_copy_size(proc.pid, temp) >= size // 4, getattr(signal, signum))
+    assert stopped.returncode == 128 + getattr(signal, signum), stopped.said
+    assert (stopped.out, b"Traceback" in stopped.err) == (b"", False)
     # the VACUUM stopped where it was, rolled back: the file is as large as before, not shrunk
     assert db.stat().st_size == size
     conn = sqlite3.connect(db)
