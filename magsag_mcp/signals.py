@@ -53,24 +53,29 @@ async def stopped_by_sigterm(fn: Callable[[], Awaitable[T]]) -> T:
     ):
         return await fn()
     import anyio
+    import anyio.abc
 
     outcome: list[T] = []
     failed: Exception | None = None
     async with anyio.create_task_group() as tg:
 
-        async def watch() -> None:
+        async def watch(*, task_status: anyio.abc.TaskStatus[None] = anyio.TASK_STATUS_IGNORED) -> None:
             global received
             with ExitStack() as stack:
                 try:
                     signals = stack.enter_context(anyio.open_signal_receiver(signal.SIGTERM))
                 except NotImplementedError:
+                    task_status.started()
                     return  # an event loop without signal handlers (Windows): SIGTERM keeps its default
+                task_status.started()
                 async for signum in signals:
                     received = signum
                     tg.cancel_scope.cancel()
                     return
 
-        tg.start_soon(watch)
+        # started, not started soon: its receiver is set before fn's first line (which, before its first await,
+        # may make the file that a SIGTERM left to its default would leave behind: an export's --output)
+        await tg.start(watch)
         try:
             outcome.append(await fn())
         except Exception as exc:  # raised as it is, not inside the task group's ExceptionGroup

@@ -9,6 +9,7 @@ process, stopped (SIGSTOP) once it has written part of its output, so that it ca
 
 from __future__ import annotations
 
+import contextlib
 import signal
 import sqlite3
 import subprocess
@@ -181,4 +182,42 @@ def test_output_is_refused_for_the_table_and_for_the_ledger(tmp_path: Path, ledg
     assert main(["data", "query", "--db", str(ledger_db), "--format", "csv", "--output", str(ledger_db)]) == 2
     assert "writing it would destroy the ledger" in capsys.readouterr().err
     assert list(tmp_path.iterdir()) == []
+    _ledger_whole(ledger_db)
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="/proc tells which files the export has open")
+def test_a_background_export_stopped_before_its_ledger_opens_leaves_nothing_beside_its_output(
+    tmp_path: Path, ledger_db: Path
+):
+    """A script's background job (SIGINT ignored) keeps SIGTERM's default until its export is watched: stopped while
+    the ledger was still being opened (here: held by another process), it left its temporary `.audit.csv.*.tmp`
+    beside --output, made before the ledger was opened. Nothing is made beside the file until then."""
+    audit = tmp_path / "out" / "audit.csv"
+    audit.parent.mkdir()
+    audit.write_text("the last whole audit\n")
+    holder = sqlite3.connect(ledger_db, isolation_level=None)
+    holder.execute("PRAGMA locking_mode = EXCLUSIVE")  # the export waits on it as it opens the ledger
+    holder.execute("BEGIN EXCLUSIVE")
+    holder.execute("DELETE FROM events WHERE 0")
+
+    def opening_the_ledger(proc: subprocess.Popen) -> bool:
+        for fd in Path(f"/proc/{proc.pid}/fd").glob("*"):
+            with contextlib.suppress(OSError):
+                if fd.readlink() == ledger_db:
+                    return True
+        return False
+
+    def start() -> subprocess.Popen:
+        return _export(ledger_db, "csv", "--output", str(audit), stdout=subprocess.DEVNULL, sigint=signal.SIG_IGN)
+
+    try:
+        stopped = signalled_at(start, opening_the_ledger, signal.SIGTERM)
+    finally:
+        holder.rollback()
+        holder.close()
+    # killed on the spot (SIGTERM's default) or stopped (143): either way, nothing was written
+    assert stopped.returncode in (-signal.SIGTERM, 128 + signal.SIGTERM), stopped.said
+    assert "Traceback" not in stopped.said
+    assert audit.read_text() == "the last whole audit\n"
+    assert sorted(p.name for p in audit.parent.iterdir()) == [audit.name]  # no .audit.csv.*.tmp beside it
     _ledger_whole(ledger_db)

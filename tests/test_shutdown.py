@@ -765,6 +765,30 @@ def test_invoke_with_sigint_ignored_runs_where_the_loop_takes_no_signal_handlers
         signal.signal(signal.SIGINT, previous)
 
 
+def test_sigterm_is_watched_for_from_the_first_line_of_what_stopped_by_sigterm_runs():
+    """A background job (SIGINT ignored): the watcher for SIGTERM was a task that began at the first await of what it
+    watched, and a SIGTERM before it (an export making its --output's temporary file) killed the process on the spot:
+    the file was left beside its target. It is watched for from the moment the watched function begins."""
+    script = (
+        "import os, signal, sys, anyio\n"
+        "from magsag_mcp.signals import stopped_by_sigterm, exit_status\n"
+        "signal.signal(signal.SIGINT, signal.SIG_IGN)\n"
+        "async def watched():\n"
+        "    os.kill(os.getpid(), signal.SIGTERM)  # before its first await\n"
+        "    await anyio.sleep(60)\n"
+        "try:\n"
+        "    anyio.run(stopped_by_sigterm, watched)\n"
+        "except KeyboardInterrupt:\n"
+        "    print('stopped')\n"
+        "    sys.exit(exit_status())\n"
+    )
+    root = Path(__file__).resolve().parent.parent
+    done = subprocess.run(
+        [sys.executable, "-c", script], env={**os.environ, "PYTHONPATH": str(root)}, capture_output=True, timeout=60
+    )
+    assert (done.returncode, done.stdout) == (143, b"stopped\n"), done.stderr.decode(errors="replace")
+
+
 async def _batch_in_the_writers_thread(ledger: Any) -> tuple[Any, threading.Event]:
     """A write submitted to ``ledger`` and running in its writer's thread, held there until the event is set:
     (the write's future, the event)."""

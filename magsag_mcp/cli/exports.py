@@ -13,7 +13,7 @@ import contextlib
 import json
 import sys
 from collections.abc import AsyncIterator, Iterator
-from typing import Any
+from typing import Any, TextIO
 
 from ..ledger import exports as ledger_exports
 from . import data, write_pieces
@@ -40,7 +40,7 @@ def export_all(args: argparse.Namespace, *, limit: int | None = None) -> int:
     if args.output:
         data.check_output(args)
 
-    async def read(ledger: Any) -> int:
+    async def write(ledger: Any, out: TextIO | None) -> int:
         count, header = 0, not as_json
 
         def whole(runs: list[dict[str, Any]]) -> None:  # runs listed with their attempts, written together
@@ -77,8 +77,14 @@ def export_all(args: argparse.Namespace, *, limit: int | None = None) -> int:
             data.note_more_runs(count, filters, export.next_cursor)
         return count
 
-    # the file --output names (written beside it, renamed over it once whole), or stdout (None), which read writes to
-    with data.output_errors(args.output), export_to(args.output) as out:
+    async def read(ledger: Any) -> int:
+        # the file --output names (written beside it, renamed over it once whole), or stdout (None): made only once
+        # the ledger is open and a SIGTERM watched for (with_ledger); made before, a background job stopped while the
+        # ledger opened (SIGTERM's default: killed on the spot) left its temporary file beside the one it replaces
+        with export_to(args.output) as out:
+            return await write(ledger, out)
+
+    with data.output_errors(args.output):
         data.with_ledger(args, read)
     if args.output:
         print(f"wrote {args.output}", file=sys.stderr)
