@@ -29,6 +29,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from .catalog_yaml import read_yaml
 from .errors import CatalogError, ConfigError, UnknownSkillError
+from .plurals import counted
 from .provider_defaults import read_provider_defaults
 from .routing_files import Route, RoutingFile, RoutingPolicy
 from .skill_schemas import checked_schema, compile_validator
@@ -368,7 +369,7 @@ def load_catalog(root: str | os.PathLike[str] | None = None, env: Mapping[str, s
 def catalog_problems(path: Path, problems: list[str]) -> CatalogError:
     """The error for a catalog that cannot be used, each problem on its own line."""
     return CatalogError(
-        f"the catalog at {path} has {len(problems)} problem(s); run 'magsag catalog validate':\n  "
+        f"the catalog at {path} has {counted(len(problems), 'problem')}; run 'magsag catalog validate':\n  "
         + "\n  ".join(problems),
         problems=problems,
     )

@@ -409,6 +409,8 @@ def test_catalog_validate(cli_env, capsys, tmp_path):
     (bad / "routing" / "default.yaml").write_text("default: ['fake:echo']\n")
     assert main(["catalog", "validate", "--catalog", str(bad)]) == 1
     assert f"{bad}: 1 problem\n" in capsys.readouterr().out  # "1 problem(s)"
+    assert main(["catalog", "skills", "--catalog", str(bad)]) == 2  # a command that needs the catalog says it too
+    assert f"the catalog at {bad} has 1 problem; run 'magsag catalog validate'" in capsys.readouterr().err
 
 
 @pytest.mark.parametrize(

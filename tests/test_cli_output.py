@@ -209,6 +209,15 @@ def test_help_says_what_each_exit_status_means(capsys):
     assert "Exit status: 0 success; 1 the operation failed" in out and "2 bad input" in out and "130" in out
 
 
+def test_magsag_without_a_command_fails_on_stderr_not_stdout(capsys):
+    # `magsag` alone exited 2 with its help on stdout (what a script reads) and nothing on stderr said why it failed
+    assert main([]) == 2
+    said = capsys.readouterr()
+    assert said.out == ""
+    assert said.err.startswith("usage: magsag ") and "COMMAND" in said.err
+    assert said.err.endswith("magsag: error: give a command (`magsag COMMAND --help` says what it does)\n")
+
+
 def test_a_payload_on_stdin_is_read_as_utf8_whatever_the_locale(named_ledger, capsys, monkeypatch):
     """`... | magsag invoke SKILL --payload-file -` read stdin in the locale's encoding, unlike a payload
     file (UTF-8): under a Latin-1 locale or a Windows console's cp1252 a UTF-8 "café" became "cafÃ©",

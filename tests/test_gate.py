@@ -669,3 +669,18 @@ def test_a_count_of_one_is_said_in_the_singular(gate):
     code, out, _ = gate(changed(model={"unpriced_calls": 1, "unbounded_calls": 1}), allowing)
     assert (code, out.splitlines()[-1]) == (0, "gate: pass")
     assert "NOTE limits: 1 call (gpt-4o) has no known cost and no bound on it, which allow_unpriced admits" in out
+
+
+def test_a_summary_that_cannot_be_read_is_refused_with_its_fix(gate, tmp_path: Path, capsys):
+    # "gate: cannot read missing.json: No such file or directory" and "is not JSON: Expecting ..." said what was wrong,
+    # not what to give instead
+    (tmp_path / "policy.yaml").write_text(POLICY)
+    assert main(["flow", "gate", str(tmp_path / "missing.json"), "--policy", str(tmp_path / "policy.yaml")]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith(f"gate: cannot read {tmp_path / 'missing.json'}: No such file or directory; give the file ")
+    assert "`magsag flow summarize --output FILE` wrote ('-' for stdin)" in err
+    code, out, err = gate(None, raw="{not json")
+    assert (code, out) == (2, "")
+    assert "is not JSON" in err and err.rstrip().endswith(
+        "the summary must be the JSON that `magsag flow summarize --output FILE` writes"
+    )

@@ -258,7 +258,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     if not args.version and not getattr(args, "func", None):
-        parser.print_help()
+        # a failure (exit 2), said on stderr as argparse says a group's missing command (`magsag data`): on stdout,
+        # the help went into what a script reads, and stderr said nothing of why it failed
+        parser.print_help(sys.stderr)
+        print("magsag: error: give a command (`magsag COMMAND --help` says what it does)", file=sys.stderr)
         return 2
     sigterm_as_interrupt()
     _escape_what_stdout_cannot_encode()

@@ -107,13 +107,16 @@ def _gate(args: argparse.Namespace) -> int:
             stdin_bytes() if args.summary == "-" else _file_bytes(args.summary), parse_int=_integer
         )
     except OSError as exc:
-        print(f"gate: cannot read {shown_as}: {exc.strerror}", file=sys.stderr)
+        # stdin's own error says how to give it; a file's (none there, a folder, unreadable) says which file to give
+        fix = "; give the file `magsag flow summarize --output FILE` wrote ('-' for stdin)"
+        fix = "" if args.summary == "-" else fix
+        print(f"gate: cannot read {shown_as}: {exc.strerror}{fix}", file=sys.stderr)
         return 2
     except UnicodeDecodeError as exc:
         print(f"gate: {shown_as} is not UTF-8 text ({exc.reason}); pass a summary JSON file", file=sys.stderr)
         return 2
     except json.JSONDecodeError as exc:
-        print(f"gate: {shown_as} is not JSON: {exc}", file=sys.stderr)
+        print(f"gate: {shown_as} is not JSON: {exc}; {HOW}", file=sys.stderr)
         return 2
     except _TooLong as exc:
         print(f"gate: {shown_as} holds an integer of {exc.digits} digits, too long to read; {HOW}", file=sys.stderr)
