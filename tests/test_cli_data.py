@@ -1074,7 +1074,10 @@ def test_summarize_output_that_fails_half_way_leaves_the_last_summary_whole(ledg
 
     monkeypatch.setattr(cli, "write_pieces", full_disk)
     assert main(["flow", "summarize", "--output", str(out)]) == 2
-    assert "cannot write --output " + str(out) + ": No space left on device" in capsys.readouterr().err
+    assert (
+        "cannot write --output " + str(out) + ": No space left on device; free some space, or give --output a file on "
+        "another disk"
+    ) in capsys.readouterr().err
     assert out.read_text() == last
     assert sorted(p.name for p in tmp_path.iterdir() if p.name.startswith(".summary")) == []
     # a whole one replaces it, with the file's mode kept, through a link to it
@@ -1281,6 +1284,20 @@ def test_summarize_output_into_a_missing_folder_says_to_make_it(ledger_db, tmp_p
     assert str(tmp_path / "reports") in err and not out.exists()
     (tmp_path / "reports").mkdir()
     assert main(["flow", "summarize", "--output", str(out)]) == 0 and out.exists()
+
+
+@pytest.mark.parametrize(
+    "argv", [["flow", "summarize"], ["data", "query", "--format", "json"], ["data", "query", "--format", "csv"]]
+)
+def test_output_naming_a_folder_says_to_give_a_file(ledger_db, tmp_path, capsys, argv):
+    # Before: "cannot write --output reports: Is a directory", naming no fix
+    folder = tmp_path / "reports"
+    folder.mkdir()
+    assert main([*argv, "--output", str(folder)]) == 2
+    said = capsys.readouterr()
+    assert said.out == ""
+    assert f"cannot write --output {folder}: Is a directory; it is a folder: give --output a file's path" in said.err
+    assert list(folder.iterdir()) == []
 
 
 def test_budget_for_a_run_no_call_has_notes_it_on_stderr_escaped(ledger_db, capsys):

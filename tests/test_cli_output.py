@@ -209,6 +209,15 @@ def test_help_says_what_each_exit_status_means(capsys):
     assert "Exit status: 0 success; 1 the operation failed" in out and "2 bad input" in out and "130" in out
 
 
+def test_a_payload_file_that_cannot_be_read_says_what_to_give(named_ledger, tmp_path, capsys):
+    # Before: "cannot read --payload-file payload.json: No such file or directory", naming no fix
+    for path in (tmp_path / "payload.json", tmp_path):
+        assert main(["invoke", "skill.analysis", "--payload-file", str(path)]) == 2
+        err = capsys.readouterr().err
+        assert f"cannot read --payload-file {path}: " in err
+        assert "; give --payload-file a JSON file ('-' for stdin), or --payload" in err
+
+
 def test_magsag_without_a_command_fails_on_stderr_not_stdout(capsys):
     # `magsag` alone exited 2 with its help on stdout (what a script reads) and nothing on stderr said why it failed
     assert main([]) == 2

@@ -69,7 +69,9 @@ def _payload(args: argparse.Namespace) -> dict[str, Any]:
         try:
             data = _file_bytes(args.payload_file)
         except OSError as exc:
-            raise InputError(f"cannot read --payload-file {args.payload_file}: {exc.strerror}") from None
+            # stdin's own error (closed) says how to give it; a file's (none there, a folder) says what to give
+            fix = "" if args.payload_file == "-" else "; give --payload-file a JSON file ('-' for stdin), or --payload"
+            raise InputError(f"cannot read --payload-file {args.payload_file}: {exc.strerror}{fix}") from None
         # read as RFC 8259 lets a reader, as `flow gate` reads a summary: UTF-8, or the UTF-16 or UTF-32 that a
         # byte order mark names (PowerShell 5's `> payload.json`); a BOM (Notepad's, PowerShell 5's UTF-8) is no
         # part of the JSON

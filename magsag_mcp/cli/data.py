@@ -208,13 +208,25 @@ def output_errors(output: str | None) -> Iterator[None]:
     except OSError as exc:
         if not output:
             raise
-        folder = os.path.dirname(os.path.abspath(output))
-        fix = (
-            f"; make its folder first (mkdir -p {shlex.quote(folder)}), or give --output a file in one that exists"
-            if exc.errno == errno.ENOENT and not os.path.isdir(folder)
-            else ""
-        )
-        raise InputError(f"cannot write --output {output}: {exc.strerror}{fix}") from None
+        raise InputError(f"cannot write --output {output}: {exc.strerror}{_output_fix(output, exc)}") from None
+
+
+def _output_fix(output: str, exc: OSError) -> str:
+    """What to do about ``exc``, the error of writing the file ``output`` names; "" where there is nothing to say."""
+    folder = os.path.dirname(os.path.abspath(output))
+    if exc.errno == errno.ENOENT and not os.path.isdir(folder):
+        return f"; make its folder first (mkdir -p {shlex.quote(folder)}), or give --output a file in one that exists"
+    if exc.errno == errno.EISDIR:
+        return "; it is a folder: give --output a file's path (one in that folder, say)"
+    if exc.errno in (errno.EACCES, errno.EPERM, errno.EROFS):
+        return "; give --output a file in a folder this user may write to"
+    if exc.errno in _NO_ROOM:
+        return "; free some space, or give --output a file on another disk"
+    return ""
+
+
+#: no room for the file: no space left, a quota, a file size limit
+_NO_ROOM = frozenset(getattr(errno, name) for name in ("ENOSPC", "EDQUOT", "EFBIG") if hasattr(errno, name))
 
 
 def check_output(args: argparse.Namespace) -> None:
