@@ -37,6 +37,7 @@ from .gemini_json_schema import output_schema
 from .gemini_notes import left_out, part_kind, retiring, stopped_early
 from .gemini_schema import declaration
 from .gemini_schema import gemini_schema as gemini_schema  # where callers have imported it from
+from .gemini_usage import gemini_usage
 from .json_output import with_json_instruction
 from .openai_reasoning import is_reasoning
 from .wire_format import (
@@ -47,7 +48,6 @@ from .wire_format import (
     an_object,
     first_stops,
     prompt_part,
-    reported_usage,
     with_reported_usage,
 )
 
@@ -249,7 +249,7 @@ class GeminiFormat(WireFormat):
         return body, notes
 
     def usage_in(self, data: dict[str, Any]) -> Usage | None:
-        return _usage(data.get("usageMetadata") or {})
+        return gemini_usage(data.get("usageMetadata") or {})
 
     def parse_response(self, data: Any, *, provider: str, model: str) -> LLMResult:
         # streamGenerateContent without alt=sse (a proxy that dropped the query) answers its chunks, and an
@@ -378,15 +378,15 @@ class _GeminiStream(StreamAccumulator):
         return filtered(what, usage, provider=self.provider, model=self.model, came=came)
 
     def _usage(self) -> Usage:
-        return _usage(self.usage)
+        return gemini_usage(self.usage)
 
     def usage_so_far(self) -> Usage | None:
         # every chunk carries the counts so far; only the one with the finishReason has the answer's
-        return _usage(self.usage) if self.finish_reason is not None else None
+        return gemini_usage(self.usage) if self.finish_reason is not None else None
 
     def prompt_counted(self) -> Usage | None:
         # every chunk counts the prompt whole (promptTokenCount, its cached part), before any of the answer
-        return prompt_part(_usage(self.usage)) if self.usage else None
+        return prompt_part(gemini_usage(self.usage)) if self.usage else None
 
     def complete(self) -> bool:
         # Gemini has no terminal event of its own: the chunk with the candidate's finishReason, which carries the
@@ -472,33 +472,3 @@ class GeminiEndpoint(Endpoint):
 class GeminiProvider(HTTPProvider):
     def __init__(self, env: Mapping[str, str], transport: Transport) -> None:
         super().__init__(GeminiFormat(), GeminiEndpoint(env), transport)
-
-
-def _usage(u: dict[str, Any]) -> Usage:
-    """``usageMetadata``; thoughts are output, billed at the output price."""
-    return reported_usage(_counted, u)
-
-
-def _counted(u: dict[str, Any]) -> Usage:
-    if u.get("promptTokenCount") is None:
-        # a count of 0 is left out (protobuf's JSON), but no call has an empty prompt: a usage without it
-        # (a gateway's) is no count of the prompt, not a free one
-        raise ValueError("usageMetadata without promptTokenCount")
-    thoughts = int(u.get("thoughtsTokenCount") or 0)
-    # candidatesTokensDetails splits the answer's tokens by modality: an image model's pictures are billed
-    # at an image rate of their own
-    details = u.get("candidatesTokensDetails")
-    images = sum(
-        int(d.get("tokenCount") or 0)
-        for d in (details if isinstance(details, list) else ())
-        if isinstance(d, dict) and d.get("modality") == "IMAGE"
-    )
-    return Usage(
-        input_tokens=int(u.get("promptTokenCount") or 0) + int(u.get("toolUsePromptTokenCount") or 0),
-        output_tokens=int(u.get("candidatesTokenCount") or 0) + thoughts,
-        cached_tokens=int(u.get("cachedContentTokenCount") or 0),
-        reasoning_tokens=thoughts,
-        output_image_tokens=images,
-        # the tier that served the answer, and so the rate it is billed at ("standard", "flex", "priority")
-        service_tier=tier.lower() if isinstance(tier := u.get("serviceTier"), str) else None,
-    )

@@ -10,7 +10,7 @@ import pytest
 
 from magsag_mcp.pricing import Pricer
 from magsag_mcp.providers.anthropic_usage import usage as anthropic_usage
-from magsag_mcp.providers.gemini import _usage as gemini_usage
+from magsag_mcp.providers.gemini_usage import gemini_usage
 from magsag_mcp.providers.openai_usage import chat_usage
 
 M = D(1_000_000)

@@ -647,13 +647,13 @@ async def test_a_usage_count_that_is_no_number_leaves_the_cost_unknown_and_the_a
 
 
 def test_each_wire_reads_a_usage_it_cannot_count_as_unreported():
-    from magsag_mcp.providers import anthropic, gemini, openai_chat, openai_responses
+    from magsag_mcp.providers import anthropic, gemini_usage, openai_chat, openai_responses
 
     for broken in ("many", [3], {"n": 1}):
         assert openai_chat._usage({"prompt_tokens": broken, "completion_tokens": 3}, {}).reported is False
         assert openai_responses._usage({"input_tokens": broken, "output_tokens": 3}, {}).reported is False
         assert anthropic._usage({"input_tokens": broken, "output_tokens": 3}).reported is False
-        assert gemini._usage({"promptTokenCount": broken, "candidatesTokenCount": 3}).reported is False
+        assert gemini_usage.gemini_usage({"promptTokenCount": broken, "candidatesTokenCount": 3}).reported is False
     for details in ("none", [1]):
         assert openai_chat._usage({"prompt_tokens": 3, "prompt_tokens_details": details}, {}).reported is False
         assert openai_responses._usage({"input_tokens": 3, "output_tokens_details": details}, {}).reported is False
@@ -666,14 +666,14 @@ def test_each_wire_reads_an_infinite_usage_count_as_unreported():
     # A server's "prompt_tokens": Infinity (or 1e999), which Python's JSON parser reads as a float: int() of it
     # raised OverflowError out of the answer's parsing, and the answer, generated and billed, was thrown
     # away as malformed (NaN, a ValueError, was already read as no usage).
-    from magsag_mcp.providers import anthropic, gemini, openai_chat, openai_responses
+    from magsag_mcp.providers import anthropic, gemini_usage, openai_chat, openai_responses
 
     for broken in (float("inf"), float("-inf"), float("nan")):
         assert openai_chat._usage({"prompt_tokens": broken, "completion_tokens": 3}, {}).reported is False
         assert openai_chat._usage({"prompt_tokens": 3, "total_tokens": broken}, {}).reported is False
         assert openai_responses._usage({"input_tokens": broken, "output_tokens": 3}, {}).reported is False
         assert anthropic._usage({"input_tokens": broken, "output_tokens": 3}).reported is False
-        assert gemini._usage({"promptTokenCount": broken, "candidatesTokenCount": 3}).reported is False
+        assert gemini_usage.gemini_usage({"promptTokenCount": broken, "candidatesTokenCount": 3}).reported is False
 
 
 async def test_a_local_call_is_reserved_for_the_responses_minimum_it_is_first_sent_with(tmp_path):
@@ -747,12 +747,12 @@ async def test_reasoning_a_server_counts_beside_the_completion_is_billed_as_outp
 def test_an_anthropic_or_gemini_usage_without_its_prompt_count_is_unreported_not_a_free_prompt():
     """Chat Completions and Responses read a count a gateway leaves out as no count (cost unknown, counted at its
     bound); Anthropic's and Gemini's read it as 0: {"output_tokens": 40} priced a 100,000-token prompt at $0."""
-    from magsag_mcp.providers import anthropic, gemini
+    from magsag_mcp.providers import anthropic, gemini_usage
 
     assert anthropic._usage({"output_tokens": 40}).reported is False
     assert anthropic._usage({"input_tokens": 100_000}).reported is False
-    assert gemini._usage({"candidatesTokenCount": 40, "thoughtsTokenCount": 7}).reported is False
+    assert gemini_usage.gemini_usage({"candidatesTokenCount": 40, "thoughtsTokenCount": 7}).reported is False
     # what the APIs send is read as before: Gemini leaves out a count of 0 (an empty answer's candidates)
     assert anthropic._usage({"input_tokens": 9, "output_tokens": 0}).total_tokens == 9
-    assert gemini._usage({"promptTokenCount": 9, "totalTokenCount": 9}).total_tokens == 9
-    assert gemini._usage({"promptTokenCount": 9, "thoughtsTokenCount": 5}).output_tokens == 5
+    assert gemini_usage.gemini_usage({"promptTokenCount": 9, "totalTokenCount": 9}).total_tokens == 9
+    assert gemini_usage.gemini_usage({"promptTokenCount": 9, "thoughtsTokenCount": 5}).output_tokens == 5

@@ -1,0 +1,41 @@
+"""Gemini's ``usageMetadata`` as our :class:`~magsag_mcp.types.Usage`: thinking tokens are counted outside
+``candidatesTokenCount`` and billed as output; ``toolUsePromptTokenCount`` is input; the pictures
+``candidatesTokensDetails`` reports (modality ``IMAGE``) are image tokens at the model's image rate;
+``serviceTier`` is the tier that served the answer, and so the rates it is billed at."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from ..types import Usage
+from .wire_format import reported_usage
+
+
+def gemini_usage(u: dict[str, Any]) -> Usage:
+    """``usageMetadata``; thoughts are output, billed at the output price."""
+    return reported_usage(_counted, u)
+
+
+def _counted(u: dict[str, Any]) -> Usage:
+    if u.get("promptTokenCount") is None:
+        # a count of 0 is left out (protobuf's JSON), but no call has an empty prompt: a usage without it
+        # (a gateway's) is no count of the prompt, not a free one
+        raise ValueError("usageMetadata without promptTokenCount")
+    thoughts = int(u.get("thoughtsTokenCount") or 0)
+    # candidatesTokensDetails splits the answer's tokens by modality: an image model's pictures are billed
+    # at an image rate of their own
+    details = u.get("candidatesTokensDetails")
+    images = sum(
+        int(d.get("tokenCount") or 0)
+        for d in (details if isinstance(details, list) else ())
+        if isinstance(d, dict) and d.get("modality") == "IMAGE"
+    )
+    return Usage(
+        input_tokens=int(u.get("promptTokenCount") or 0) + int(u.get("toolUsePromptTokenCount") or 0),
+        output_tokens=int(u.get("candidatesTokenCount") or 0) + thoughts,
+        cached_tokens=int(u.get("cachedContentTokenCount") or 0),
+        reasoning_tokens=thoughts,
+        output_image_tokens=images,
+        # the tier that served the answer, and so the rate it is billed at ("standard", "flex", "priority")
+        service_tier=tier.lower() if isinstance(tier := u.get("serviceTier"), str) else None,
+    )
