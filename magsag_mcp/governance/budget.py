@@ -301,7 +301,7 @@ class Reservation:
             if not r.parent_known and r.run_id is not None:
                 for lim in r.limits:  # with a run limit (a loop, not any() over a generator)
                     if lim.kind == "run":
-                        r.budget = budget_run(r.run_id, recorded_parent(cur, r.run_id))
+                        r.budget = budget_run(r.run_id, known_parent(cur, r.run_id))
                         r.parent_known = True
                         break
             refused: BudgetExceeded | None = None
@@ -384,6 +384,32 @@ def recorded_parent(conn: sqlite3.Connection | sqlite3.Cursor, run_id: str) -> s
     ``run_id``, ``magsag invoke --run-id``) spends its parent's budget too, as ``check_budget`` shows."""
     row = conn.execute("SELECT parent_run_id FROM runs WHERE run_id = ?", (run_id,)).fetchone()
     return row[0] if row else None
+
+
+#: a run whose first call is still in flight is not recorded yet: its reservations name its budget run. One
+#: naming another run first: a call that named the run's parent placed it, while one that left the parent out
+#: (and reserved under the unrecorded run itself) only continues it, wherever it is
+IN_FLIGHT_BUDGET_RUN = (
+    "SELECT run_id FROM budget_reservations WHERE attempt_run_id = ? ORDER BY run_id = attempt_run_id, id LIMIT 1"
+)
+
+
+def in_flight_budget_run(conn: sqlite3.Connection | sqlite3.Cursor, run_id: str) -> str | None:
+    """The run whose limit the calls in flight of ``run_id``, not recorded yet, reserve against (see
+    :data:`IN_FLIGHT_BUDGET_RUN`), or None."""
+    row = conn.execute(IN_FLIGHT_BUDGET_RUN, (run_id,)).fetchone()
+    return row[0] if row else None
+
+
+def known_parent(conn: sqlite3.Connection | sqlite3.Cursor, run_id: str) -> str | None:
+    """The parent a run's calls spend under when a call names none: the one it was recorded with, else, while its
+    first call (delegated) is still in flight, the budget run that call reserved against. A reservation that read only
+    the recorded parent put a call joining such a run by its id alone under a run limit of the run's own, beside the
+    parent's that ``check_budget`` showed it under: both passed, and the tree spent past its limit."""
+    row = conn.execute("SELECT parent_run_id FROM runs WHERE run_id = ?", (run_id,)).fetchone()
+    if row is not None:  # recorded (a top run's parent is NULL: it has none, whatever is in flight)
+        return row[0]
+    return in_flight_budget_run(conn, run_id)
 
 
 def _usd(pusd: int) -> str:

@@ -10,21 +10,10 @@ from __future__ import annotations
 import sqlite3
 
 from ..errors import InputError
-from .budget import recorded_parent
+from .budget import IN_FLIGHT_BUDGET_RUN as _IN_FLIGHT
+from .budget import in_flight_budget_run, recorded_parent
 
-#: a run whose first call is still in flight is not recorded yet: its reservations name its budget run. One
-#: naming another run first: a call that named the run's parent placed it, while one that left the parent out
-#: (and reserved under the unrecorded run itself) only continues it, wherever it is
-_IN_FLIGHT = (
-    "SELECT run_id FROM budget_reservations WHERE attempt_run_id = ? ORDER BY run_id = attempt_run_id, id LIMIT 1"
-)
-
-
-def in_flight_budget_run(conn: sqlite3.Connection, run_id: str) -> str | None:
-    """The run whose limit the calls in flight of ``run_id``, not recorded yet, reserve against (see
-    :data:`_IN_FLIGHT`), or None."""
-    row = conn.execute(_IN_FLIGHT, (run_id,)).fetchone()
-    return row[0] if row else None
+__all__ = ["in_flight_budget_run", "top_run"]
 
 
 def top_run(conn: sqlite3.Connection, run_id: str, parent_run_id: str) -> str:

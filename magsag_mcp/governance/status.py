@@ -17,11 +17,10 @@ from .budget import (
     day_bounds,
     describe_scope,
     held_reservations,
-    recorded_parent,
+    known_parent,
     spent_and_reserved,
     unpriced_calls,
 )
-from .delegation import in_flight_budget_run
 from .policy import Limit, PolicySet
 
 #: the share of a limit used from which its status is "near"
@@ -61,7 +60,7 @@ async def budget_status(
         if parent is None and run_id and any(lim.kind == "run" for lim in applicable):
             # a run whose first call is still in flight is not recorded yet: its reservations name its budget run
             # (a delegated run's, its parent), as they place it for delegation.top_run
-            parent = recorded_parent(conn, run_id) or in_flight_budget_run(conn, run_id)
+            parent = known_parent(conn, run_id)
         budget = budget_run(run_id, parent)
         if run_id:  # runs_parent and the primary key: a run, or a tree, with any recorded call
             nonlocal run_recorded

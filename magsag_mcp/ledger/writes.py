@@ -31,7 +31,11 @@ sqlite3.adapters.setdefault((type(None), sqlite3.PrepareProtocol), {}.get)
 _UPSERT_RUN = (
     "INSERT INTO runs (run_id, agent, skill, parent_run_id, started_at, ended_at, status, calls,"
     " input_tokens, output_tokens, cost_pusd, unpriced_calls, cost_bound_pusd, error_class, error_message)"
-    " VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)"
+    # A call that names no parent, of a run whose first call (delegated) is still in flight and so not recorded: the
+    # run is delegated from the budget run that call reserved against (see governance.budget.known_parent). Recorded
+    # first with no parent, it stayed a top run for good, and the delegated call's spend left its parent's tree.
+    " VALUES (?,?,?,COALESCE(?, (SELECT run_id FROM budget_reservations WHERE attempt_run_id = ?"
+    " AND run_id != attempt_run_id ORDER BY id LIMIT 1)),?,?,?,?,?,?,?,?,?,?,?)"
     # A run's calls made at once are recorded as they end, not as they began (a slow call begun first is recorded
     # after a quick one begun later; a record kept while the ledger refused it, another process's, comes later
     # still): the run began with the first of them and ended with the last, whichever was recorded first.
@@ -238,6 +242,7 @@ class RecordWrite:
             run.agent,
             run.skill,
             run.parent_run_id,
+            run.run_id,  # (the parent's stand-in, see _UPSERT_RUN)
             run.started_at,
             run.ended_at,
             run.status,
