@@ -6,8 +6,12 @@ never by a sleep of a guessed length."""
 from __future__ import annotations
 
 import asyncio
+import json
 import os
+import signal
 import sqlite3
+import subprocess
+import sys
 from decimal import Decimal
 from pathlib import Path
 
@@ -84,6 +88,266 @@ def limit_of(status: dict, kind: str) -> dict:
 
 def used(entry: dict) -> Decimal:
     return sum((Decimal(entry[k]) for k in ("spent_usd", "unknown_cost_bound_usd", "reserved_usd")), Decimal(0))
+
+
+ONE_CALL_WORKER = """
+import json, sys, anyio
+from magsag_mcp.service import Service
+
+async def main():
+    catalog, db, env = sys.argv[1], sys.argv[2], json.loads(sys.argv[3])
+    svc = await Service.open(catalog=catalog, db=db, env=env)
+    payload = {"data": "d" * 40, "model_config": {"provider": "compat", "model": "metered", "max_tokens": 100}}
+    await svc.invoke_skill("skill.analysis", payload, run_id="killed-run", agent="desktop")
+
+anyio.run(main)
+"""
+
+
+async def test_a_process_killed_mid_call_leaves_a_reservation_the_next_process_counts(catalog_copy, tmp_path, held):
+    """Claude Desktop's server is SIGKILLed while its call is at the vendor. The next process (the IDE's server, a
+    script) reads the same ledger: check_budget counts the dead call's reservation, in flight and not expired, in each
+    limit, and a call that would cross what is left is refused for it; once it expires it is recorded as the attempt
+    it stood for, of unknown cost bounded by what it held, and check_budget and the summary agree on that bound."""
+    write_catalog(
+        catalog_copy,
+        "max_cost_per_run_usd: 0.001, max_cost_per_agent_daily_usd: 0.001, max_cost_per_day_usd: 0.001",
+    )
+    db = tmp_path / "shared.db"
+    env = json.dumps(held.env())
+    proc = subprocess.Popen(
+        [sys.executable, "-c", ONE_CALL_WORKER, str(catalog_copy), str(db), env], env=child_env()
+    )
+    try:
+        await held.until_arrived(1)  # the request is at the vendor: its reservation was made before it was sent
+        proc.send_signal(signal.SIGKILL)
+    finally:
+        proc.wait()
+    assert proc.returncode == -signal.SIGKILL
+    [(amount, expires)] = db_rows(db, "SELECT amount_pusd, expires_at FROM budget_reservations")
+    reserved = Decimal(amount) / PICO
+
+    svc = await Service.open(catalog=catalog_copy, db=db, env=held.env())
+    try:
+        status = await svc.check_budget(run_id="killed-run", agent="desktop")
+        for kind in ("run", "agent_day", "day"):
+            entry = limit_of(status, kind)
+            assert Decimal(entry["reserved_usd"]) == reserved, (kind, entry)
+            assert entry["spent_usd"] == "0" and entry["reserved_by"]["calls"] == 1, entry
+            assert entry["reserved_by"]["expired"] == 0, entry
+        summary = await svc.summarize()
+        assert summary["totals"]["calls"] == 0  # in flight, not yet an attempt: the summary leaves it to the limits
+        # what is left is the limit less the dead call's hold: a call whose worst case does not fit is refused
+        payload = {"data": "d" * 40, "model_config": {"provider": "compat", "model": "metered", "max_tokens": 900}}
+        with pytest.raises(E.BudgetExceeded) as info:
+            await svc.invoke_skill("skill.analysis", payload, run_id="other-run", agent="desktop")
+        assert Decimal(info.value.details["reserved_usd"]) == reserved
+        assert held.arrived == 1  # the refused call sent nothing
+
+        # the reservation's time runs out (the call's deadline and its margin pass)
+        conn = sqlite3.connect(db, isolation_level=None)
+        conn.execute("UPDATE budget_reservations SET expires_at = ?", (expires - 10**6,))
+        conn.close()
+        before = await svc.check_budget(run_id="killed-run", agent="desktop")
+        assert limit_of(before, "day")["reserved_by"]["expired"] == 1
+        summary = await svc.summarize()  # a read of spend records it
+        assert summary["totals"]["calls"] == 1 and summary["totals"]["errors"] == 1
+        assert Decimal(summary["totals"]["unknown_cost_bound_usd"]) == reserved
+        after = await svc.check_budget(run_id="killed-run", agent="desktop")
+        for kind in ("run", "agent_day", "day"):
+            entry, was = limit_of(after, kind), limit_of(before, kind)
+            assert entry["reserved_usd"] == "0" and Decimal(entry["unknown_cost_bound_usd"]) == reserved, entry
+            assert used(entry) == used(was) == reserved
+            assert entry["remaining_usd"] == was["remaining_usd"]
+    finally:
+        await svc.aclose()
+    assert db_rows(db, "SELECT error_class, cost_pusd, cost_bound_pusd FROM attempts WHERE run_id = 'killed-run'") == [
+        ("abandoned", None, amount)
+    ]
+    assert db_rows(db, "SELECT COUNT(*) FROM budget_reservations") == [(0,)]
+
+
+async def test_cancelling_some_of_200_callers_in_flight_releases_exactly_their_reservations(
+    catalog_copy, tmp_path, held
+):
+    """200 calls at once, every one held at the vendor (or waiting for a connection to it); then every third caller
+    gives up. Each cancelled call is recorded as one cancelled attempt of unknown cost bounded by its reservation, and
+    its reservation goes with that record; the other calls' reservations stay, each exactly once, and check_budget's
+    reserved is their sum. Let go, those calls finish and nothing is held."""
+    write_catalog(catalog_copy, "max_cost_per_day_usd: 100, max_cost_per_agent_daily_usd: 100")
+    db = tmp_path / "l.db"
+    svc = await Service.open(catalog=catalog_copy, db=db, env=held.env())
+    payload = {"data": "d" * 40, "model_config": {"provider": "compat", "model": "metered", "max_tokens": 100}}
+    scopes = {i: anyio.CancelScope() for i in range(200)}
+    outcomes: dict[int, str] = {}
+
+    async def one(i: int) -> None:
+        with scopes[i]:
+            await svc.invoke_skill("skill.analysis", payload, run_id=f"run-{i}", agent="ide")
+            outcomes[i] = "ok"
+            return
+        outcomes[i] = "cancelled"
+
+    def holders() -> list[str]:
+        return [r for (r,) in db_rows(db, "SELECT attempt_run_id FROM budget_reservations ORDER BY attempt_run_id")]
+
+    try:
+        async with anyio.create_task_group() as tg:
+            for i in range(200):
+                tg.start_soon(one, i)
+            while len(holders()) < 200:  # every call has reserved (most are at the vendor, the rest queued for it)
+                await anyio.sleep(0.01)
+            await held.until_arrived(50)
+            gone = [i for i in range(200) if i % 3 == 0]
+            for i in gone:
+                scopes[i].cancel()
+            while len(outcomes) < len(gone):
+                await anyio.sleep(0.01)
+            assert sorted(outcomes) == gone and set(outcomes.values()) == {"cancelled"}
+            staying = sorted(f"run-{i}" for i in range(200) if i % 3)
+            assert holders() == staying  # exactly the cancelled callers' reservations went
+            cancelled = db_rows(
+                db, "SELECT run_id, outcome || ':' || coalesce(error_class, ''), cost_pusd, cost_bound_pusd,"
+                " reservation_id FROM attempts ORDER BY run_id"
+            )
+            assert sorted(r for r, *_ in cancelled) == sorted(f"run-{i}" for i in gone)  # one attempt each
+            [(amount,)] = db_rows(db, "SELECT DISTINCT amount_pusd FROM budget_reservations")
+            for run, outcome, cost, bound, _ in cancelled:
+                # at the vendor or not yet sent: of unknown cost bounded by its reservation, or a skip at 0
+                sent, not_sent = ("error:cancelled", None, amount), ("skipped:cancelled", 0, None)
+                assert (outcome, cost, bound) in (sent, not_sent), run
+            status = await svc.check_budget(agent="ide")
+            for kind in ("day", "agent_day"):
+                entry = limit_of(status, kind)
+                assert Decimal(entry["reserved_usd"]) == Decimal(amount * len(staying)) / PICO, entry
+                assert entry["reserved_by"]["calls"] == len(staying)
+                bounds = sum(b or 0 for *_, b, _ in cancelled)
+                assert Decimal(entry["unknown_cost_bound_usd"]) == Decimal(bounds) / PICO, entry
+            held.let_go()
+    finally:
+        held.let_go()
+        await svc.aclose()
+    assert sorted(i for i, o in outcomes.items() if o == "ok") == [i for i in range(200) if i % 3]
+    assert holders() == []
+    assert db_rows(db, "SELECT COUNT(*) FROM attempts WHERE outcome = 'ok'") == [(len(staying),)]
+
+
+MIXED_WORKER = """
+import json, random, sys, anyio
+from magsag_mcp import errors as E
+from magsag_mcp.service import Service
+
+async def main():
+    catalog, db, env, tag = sys.argv[1], sys.argv[2], json.loads(sys.argv[3]), sys.argv[4]
+    svc = await Service.open(catalog=catalog, db=db, env=env)
+    rng = random.Random(tag)
+    counts = {}
+    print("ready", flush=True)
+    sys.stdin.readline()  # the test starts every process's calls at once
+    async def one(i):
+        first, *rest = rng.sample(["m1", "m2", "m3"], k=rng.randint(1, 3))
+        mc = {"provider": "compat", "model": first, "max_tokens": rng.choice([40, 80, 120]),
+              "fallbacks": [{"provider": "compat", "model": m} for m in rest], "stream": rng.random() < 0.5}
+        run = rng.choice(["shared", "shared", tag])
+        kind = "gave up"
+        try:
+            with anyio.move_on_after(rng.choice([None, None, 0.002, 0.01]) or 1e9):
+                await svc.invoke_skill("skill.analysis", {"data": "d" * 40, "model_config": mc}, run_id=run,
+                                       agent=rng.choice(["desktop", "ide"]))
+                kind = "ok"
+        except E.MagsagError as exc:
+            kind = exc.kind
+        counts[kind] = counts.get(kind, 0) + 1
+    async with anyio.create_task_group() as tg:
+        for i in range(60):
+            tg.start_soon(one, i)
+    await svc.aclose()
+    print(json.dumps(counts), flush=True)
+
+anyio.run(main)
+"""
+
+
+async def test_three_processes_started_together_never_pass_a_shared_limit_whenever_it_is_read(catalog_copy, tmp_path):
+    """Claude Desktop's server, the IDE's and a script: three processes on one ledger, their calls started at the same
+    moment (retries of 429s and 503s, fallbacks after 500s, dropped connections, streams, callers giving up), against
+    one run's, two agents' and the day's limits. Read all along by a fourth (check_budget and summarize): spend and
+    holds never pass a limit, what is counted as spent never goes down, and at the end the summary, check_budget and
+    the vendor's own books agree."""
+    models = ("m1", "m2", "m3")
+    (catalog_copy / "prices.yaml").write_text("".join(f'"compat:{m}": {{input: 1.0, output: 1.0}}\n' for m in models))
+    limits = {"run": Decimal("0.004"), "agent_day": Decimal("0.006"), "day": Decimal("0.01")}
+    (catalog_copy / "policies" / "model_governance.yaml").write_text(
+        "policies:\n  - name: caps\n    thresholds: {max_cost_per_run_usd: 0.004,"
+        " max_cost_per_agent_daily_usd: 0.006, max_cost_per_day_usd: 0.01}\n"
+    )
+    up = LoopbackUpstream(latency_ms=2)
+    for m in models:
+        up.plan(m, *([200, 503, 200, 500, 429, 200, "drop", 200] * 40))
+    await up.start()
+    db = tmp_path / "shared.db"
+    env = json.dumps({**up.env(), "MAGSAG_RETRY_BASE_DELAY": "0.001", "MAGSAG_RETRY_MAX_DELAY": "0.002"})
+    procs = [
+        subprocess.Popen(
+            [sys.executable, "-c", MIXED_WORKER, str(catalog_copy), str(db), env, tag],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            text=True,
+            env=child_env(),
+        )
+        for tag in ("desktop", "ide", "script")
+    ]
+    reader = await Service.open(catalog=catalog_copy, db=db, env=up.env())
+    peaks: list[tuple] = []
+    last: dict[tuple[str, str], Decimal] = {}
+    try:
+        for p in procs:
+            assert await anyio.to_thread.run_sync(p.stdout.readline) == "ready\n"  # type: ignore[union-attr]
+        for p in procs:
+            p.stdin.write("go\n")  # type: ignore[union-attr]
+            p.stdin.flush()  # type: ignore[union-attr]
+        done = anyio.Event()
+
+        async def wait_all() -> None:
+            for p in procs:
+                await anyio.to_thread.run_sync(p.wait)
+            done.set()
+
+        async with anyio.create_task_group() as tg:
+            tg.start_soon(wait_all)
+            while not done.is_set():
+                for agent, run in (("desktop", "shared"), ("ide", "shared")):
+                    status = await reader.check_budget(agent=agent, run_id=run)
+                    for entry in status["limits"]:
+                        kind = entry["limit"]
+                        if used(entry) > limits[kind]:
+                            peaks.append((agent, entry))
+                        counted = Decimal(entry["spent_usd"]) + Decimal(entry["unknown_cost_bound_usd"])
+                        key = (agent if kind == "agent_day" else "", kind)
+                        if counted < last.get(key, Decimal(0)):
+                            peaks.append(("went down", key, last[key], entry))
+                        last[key] = counted
+                await anyio.sleep(0.005)
+        results = [json.loads(p.stdout.read().splitlines()[-1]) for p in procs]  # type: ignore[union-attr]
+        assert all(p.returncode == 0 for p in procs), results
+        assert not peaks, peaks[:3]
+        summary = await reader.summarize()
+        status = await reader.check_budget(agent="desktop", run_id="shared")
+    finally:
+        for p in procs:
+            if p.poll() is None:
+                p.kill()
+                p.wait()
+        await reader.aclose()
+        await up.stop()
+    assert sum(r.get("ok", 0) for r in results) >= 1 and sum(r.get("budget_exceeded", 0) for r in results) >= 1
+    day = limit_of(status, "day")
+    assert day["reserved_usd"] == "0"
+    assert Decimal(day["spent_usd"]) == Decimal(summary["totals"]["known_cost_usd"])
+    assert Decimal(day["unknown_cost_bound_usd"]) == Decimal(summary["totals"]["unknown_cost_bound_usd"])
+    billed = sum(Decimal(n_in + n_out) for _, n_in, n_out in up.log) / 10**6
+    assert billed <= Decimal(day["spent_usd"]) + Decimal(day["unknown_cost_bound_usd"]) <= limits["day"]
+    assert db_rows(db, "SELECT COUNT(*) FROM budget_reservations") == [(0,)]
 
 
 async def test_a_call_that_joins_a_delegated_run_in_flight_by_its_id_alone_spends_the_parents_limit(
