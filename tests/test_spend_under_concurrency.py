@@ -378,3 +378,62 @@ async def test_a_call_that_joins_a_delegated_run_in_flight_by_its_id_alone_spend
     assert db_rows(db, "SELECT run_id, parent_run_id FROM runs ORDER BY run_id") == [("child", "parent")]
     run = limit_of(status, "run")
     assert Decimal(run["spent_usd"]) > 0 and used(run) <= Decimal("0.0003"), run
+
+
+LOCK_HOLDER = """
+import sqlite3, sys
+conn = sqlite3.connect(sys.argv[1], isolation_level=None)
+conn.execute("BEGIN IMMEDIATE")  # another process's write (a prune's step, a long batch) holds the lock
+print("locked", flush=True)
+sys.stdin.readline()
+conn.execute("ROLLBACK")
+"""
+
+
+async def test_a_reservation_the_lock_keeps_out_fails_the_call_before_anything_is_sent(catalog_copy, tmp_path, held):
+    """Another process holds the ledger's write lock past the busy timeout while calls want to reserve: each call fails
+    with a LedgerError that names the lock and what to do, none is sent to the vendor unreserved, check_budget (a
+    reader, which WAL lets through) shows nothing held for them, and once the lock is gone their records land and the
+    next call reserves and is sent as usual."""
+    write_catalog(catalog_copy, "max_cost_per_day_usd: 1")
+    db = tmp_path / "l.db"
+    svc = await Service.open(catalog=catalog_copy, db=db, env=held.env())
+    await svc.ledger._writer.execute("PRAGMA busy_timeout = 200")  # the other process's lock outlasts it
+    svc.ledger.busy_timeout_ms = 200
+    holder = subprocess.Popen(
+        [sys.executable, "-c", LOCK_HOLDER, str(db)], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True
+    )
+    payload = {"data": "d" * 40, "model_config": {"provider": "compat", "model": "metered", "max_tokens": 100}}
+    errors: list[E.MagsagError] = []
+    try:
+        assert await anyio.to_thread.run_sync(holder.stdout.readline) == "locked\n"  # type: ignore[union-attr]
+
+        async def one(i: int) -> None:
+            try:
+                await svc.invoke_skill("skill.analysis", payload, run_id=f"locked-{i}")
+            except E.MagsagError as exc:
+                errors.append(exc)
+
+        async with anyio.create_task_group() as tg:
+            for i in range(5):
+                tg.start_soon(one, i)
+        status = await svc.check_budget()
+        holder.stdin.write("\n")  # type: ignore[union-attr]
+        holder.stdin.close()  # type: ignore[union-attr]
+        holder.wait()
+        held.let_go()
+        await svc.invoke_skill("skill.analysis", payload, run_id="after")
+    finally:
+        if holder.poll() is None:
+            holder.kill()
+            holder.wait()
+        await svc.aclose()
+    assert [type(e) for e in errors] == [E.LedgerError] * 5
+    said = "stayed locked for 0.2s by another process; retry, or stop the process holding it"
+    assert all(said in e.message for e in errors), [e.message for e in errors]
+    assert held.arrived == 1  # the call after the lock, alone
+    day = limit_of(status, "day")
+    assert day["reserved_usd"] == "0" and day["spent_usd"] == "0"
+    assert db_rows(db, "SELECT COUNT(*) FROM budget_reservations") == [(0,)]
+    runs = dict(db_rows(db, "SELECT run_id, status FROM runs"))
+    assert runs == {**{f"locked-{i}": "error" for i in range(5)}, "after": "ok"}
