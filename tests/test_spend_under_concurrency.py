@@ -437,3 +437,59 @@ async def test_a_reservation_the_lock_keeps_out_fails_the_call_before_anything_i
     assert db_rows(db, "SELECT COUNT(*) FROM budget_reservations") == [(0,)]
     runs = dict(db_rows(db, "SELECT run_id, status FROM runs"))
     assert runs == {**{f"locked-{i}": "error" for i in range(5)}, "after": "ok"}
+
+
+def test_a_batch_looks_up_the_delegated_runs_in_flight_once_not_once_per_reservation_or_record(tmp_path):
+    """Where a run not recorded yet is delegated from is read from the reservations in flight (an unindexed table:
+    migration 0005 keeps it so), once per batch of reservations or of records, not once for each: a batch of 200 calls,
+    each a run of its own, read 200 x 200 rows. Counted in statements run and in SQLite's own steps (deterministic),
+    with as many other calls in flight as the batch holds: a record's work must not grow with the batch."""
+    from magsag_mcp.governance import budget
+    from magsag_mcp.governance.policy import Policy, PolicySet
+    from magsag_mcp.ledger.migrations import migrate
+    from magsag_mcp.ledger.writes import RecordWrite
+    from magsag_mcp.records import AttemptRecord, RunRecord
+
+    caps = PolicySet([Policy(name="caps", thresholds={"max_cost_per_run_usd": "100", "max_cost_per_day_usd": "1e4"})])
+    scoped = [lim for lim in caps.limits if lim.kind != "call"]
+
+    def record(run: str, rid: int) -> RecordWrite:
+        attempt = AttemptRecord(
+            run_id=run, started_at=1e9, provider="compat", model="m", skill="s", agent=None, outcome="ok",
+            fallback_position=0, attempt_number=1, cost_usd=Decimal("0.001"), reservation_id=rid,
+        )  # fmt: skip
+        return RecordWrite.of(RunRecord(run, None, "s", 1e9), [attempt])
+
+    def per_batch(n: int) -> tuple[int, int, float]:
+        """(reads of the reservations by the run they were made for, while reserving; the same, while recording;
+        SQLite steps per record)"""
+        conn = sqlite3.connect(tmp_path / f"{n}.db", isolation_level=None)
+        migrate(conn)
+        others = [budget.Reservation(scoped, Decimal("0.01"), run_id=f"other-{i}", agent=None) for i in range(n)]
+        conn.execute("BEGIN IMMEDIATE")  # the other calls in flight, each a run of its own
+        budget.Reservation.apply_all(conn, others)
+        conn.execute("COMMIT")
+        reads, steps = [0], [0]
+
+        def traced(sql: str) -> None:  # a statement that finds reservations by the run they were made for
+            reads[0] += "attempt_run_id" in sql.partition("budget_reservations WHERE")[2]
+
+        conn.set_trace_callback(traced)
+        conn.execute("BEGIN IMMEDIATE")
+        made = budget.Reservation.apply_all(
+            conn, [budget.Reservation(scoped, Decimal("0.01"), run_id=f"run-{i}", agent=None) for i in range(n)]
+        )
+        conn.execute("COMMIT")
+        reserving, reads[0] = reads[0], 0
+        assert all(ok for ok, _ in made)
+        conn.execute("BEGIN IMMEDIATE")
+        conn.set_progress_handler(lambda: steps.__setitem__(0, steps[0] + 1), 10)
+        RecordWrite.apply_all(conn, [record(f"run-{i}", rid) for i, (_, rid) in enumerate(made)])
+        conn.set_progress_handler(None, 10)
+        conn.execute("COMMIT")
+        conn.close()
+        return reserving, reads[0], steps[0] / n
+
+    few, many = per_batch(40), per_batch(320)
+    assert few[:2] == many[:2] == (1, 1), (few, many)
+    assert many[2] < 1.3 * few[2], (few, many)

@@ -32,7 +32,7 @@ from ..errors import BudgetExceeded
 from ..ledger.abandoned import record_abandoned
 from ..ledger.migrations import SPEND_BUCKET_SECONDS
 from ..ledger.money import SumSQL, exact_sum, from_pusd, joined, scalar_sum, to_pusd
-from ..ledger.run_scope import RUN_SCOPE_ROWS, run_scope_totals, run_scope_unbounded
+from ..ledger.run_scope import RUN_SCOPE_ROWS, delegated_in_flight, run_scope_totals, run_scope_unbounded
 from ..types import Target
 from .policy import THRESHOLD_OF, Limit
 
@@ -297,11 +297,23 @@ class Reservation:
         agent_days: dict[str | None, list[list[int]]] = {}
         results: list[tuple[bool, object]] = []
         last = len(reservations) - 1
+        #: delegated run -> its parent, of the reservations in flight (read once, when a run not recorded needs it)
+        delegated: dict[str, str] | None = None
         for i, r in enumerate(reservations):
             if not r.parent_known and r.run_id is not None:
                 for lim in r.limits:  # with a run limit (a loop, not any() over a generator)
                     if lim.kind == "run":
-                        r.budget = budget_run(r.run_id, known_parent(cur, r.run_id))
+                        row = cur.execute(RECORDED_PARENT, (r.run_id,)).fetchone()
+                        if row is None:
+                            # Not recorded: its first call may still be in flight, delegated from another run, whose
+                            # limit it spends (as check_budget counts it). Read only the recorded parent, a call that
+                            # continued the run by its id alone reserved under a run limit of the run's own, beside
+                            # the parent's: both passed, and the tree spent past its limit.
+                            if delegated is None:
+                                delegated = delegated_in_flight(cur)
+                            r.budget = budget_run(r.run_id, delegated.get(r.run_id))
+                        else:
+                            r.budget = budget_run(r.run_id, row[0])
                         r.parent_known = True
                         break
             refused: BudgetExceeded | None = None
@@ -342,6 +354,8 @@ class Reservation:
                         sums[2] += amount
                 for sums in days:  # every reservation counts against the day of all calls
                     sums[2] += amount
+            if delegated is not None and r.budget != r.run_id and r.run_id is not None and r.run_id not in delegated:
+                delegated[r.run_id] = r.budget  # (as a read after this insert would find it)
             results.append((True, int(cur.lastrowid)))
         return results
 
@@ -379,10 +393,13 @@ class Carry:
         return cur.rowcount
 
 
+RECORDED_PARENT = "SELECT parent_run_id FROM runs WHERE run_id = ?"
+
+
 def recorded_parent(conn: sqlite3.Connection | sqlite3.Cursor, run_id: str) -> str | None:
     """The parent a run was recorded with. A call that joins a delegated run by its id alone (MCP's
     ``run_id``, ``magsag invoke --run-id``) spends its parent's budget too, as ``check_budget`` shows."""
-    row = conn.execute("SELECT parent_run_id FROM runs WHERE run_id = ?", (run_id,)).fetchone()
+    row = conn.execute(RECORDED_PARENT, (run_id,)).fetchone()
     return row[0] if row else None
 
 
@@ -402,11 +419,10 @@ def in_flight_budget_run(conn: sqlite3.Connection | sqlite3.Cursor, run_id: str)
 
 
 def known_parent(conn: sqlite3.Connection | sqlite3.Cursor, run_id: str) -> str | None:
-    """The parent a run's calls spend under when a call names none: the one it was recorded with, else, while its
-    first call (delegated) is still in flight, the budget run that call reserved against. A reservation that read only
-    the recorded parent put a call joining such a run by its id alone under a run limit of the run's own, beside the
-    parent's that ``check_budget`` showed it under: both passed, and the tree spent past its limit."""
-    row = conn.execute("SELECT parent_run_id FROM runs WHERE run_id = ?", (run_id,)).fetchone()
+    """The parent a run's calls spend under when a call names none, as a reservation finds it
+    (:meth:`Reservation.apply_all`): the one it was recorded with, else, while its first call (delegated) is still in
+    flight, the budget run that call reserved against. For status, one run at a time."""
+    row = conn.execute(RECORDED_PARENT, (run_id,)).fetchone()
     if row is not None:  # recorded (a top run's parent is NULL: it has none, whatever is in flight)
         return row[0]
     return in_flight_budget_run(conn, run_id)

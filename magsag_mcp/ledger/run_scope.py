@@ -24,6 +24,23 @@ RUN_SCOPE_ROWS = (
 )
 
 
+#: the reservations in flight of delegated runs (each made against another run's limit, its parent's), the first made
+#: first: a run whose first call is still in flight is not recorded yet, and these say where it is delegated from
+DELEGATED_IN_FLIGHT = (
+    "SELECT attempt_run_id, run_id FROM budget_reservations WHERE run_id != attempt_run_id ORDER BY id"
+)
+
+
+def delegated_in_flight(conn: sqlite3.Connection | sqlite3.Cursor) -> dict[str, str]:
+    """Each delegated run with a reservation in flight -> the run it reserved against (:data:`DELEGATED_IN_FLIGHT`):
+    one read of the reservations (the calls in flight), for a whole batch of reservations or records."""
+    out: dict[str, str] = {}
+    for run, parent in conn.execute(DELEGATED_IN_FLIGHT):
+        if run not in out:
+            out[run] = parent
+    return out
+
+
 def run_scope_totals(conn: sqlite3.Connection, run_id: str | None) -> tuple[int, int]:
     """(cost in pico-USD, attempts of unknown cost) recorded for a run and the runs delegated from it.
 

@@ -16,6 +16,7 @@ from ..records import AttemptRecord, RunRecord
 from .migrations import ROLLUP_BUCKET_SECONDS, SPEND_BUCKET_SECONDS
 from .money import checked_add, to_pusd
 from .rollup_reads import ATTEMPT_CALL_MAX
+from .run_scope import delegated_in_flight
 
 #: the synchronous mode each writer connection is in (sqlite3.Connection takes no attributes)
 SYNC_MODE_BY_CONNECTION: dict[int, str] = {}
@@ -31,11 +32,7 @@ sqlite3.adapters.setdefault((type(None), sqlite3.PrepareProtocol), {}.get)
 _UPSERT_RUN = (
     "INSERT INTO runs (run_id, agent, skill, parent_run_id, started_at, ended_at, status, calls,"
     " input_tokens, output_tokens, cost_pusd, unpriced_calls, cost_bound_pusd, error_class, error_message)"
-    # A call that names no parent, of a run whose first call (delegated) is still in flight and so not recorded: the
-    # run is delegated from the budget run that call reserved against (see governance.budget.known_parent). Recorded
-    # first with no parent, it stayed a top run for good, and the delegated call's spend left its parent's tree.
-    " VALUES (?,?,?,COALESCE(?, (SELECT run_id FROM budget_reservations WHERE attempt_run_id = ?"
-    " AND run_id != attempt_run_id ORDER BY id LIMIT 1)),?,?,?,?,?,?,?,?,?,?,?)"
+    " VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)"
     # A run's calls made at once are recorded as they end, not as they began (a slow call begun first is recorded
     # after a quick one begun later; a record kept while the ledger refused it, another process's, comes later
     # still): the run began with the first of them and ended with the last, whichever was recorded first.
@@ -242,7 +239,6 @@ class RecordWrite:
             run.agent,
             run.skill,
             run.parent_run_id,
-            run.run_id,  # (the parent's stand-in, see _UPSERT_RUN)
             run.started_at,
             run.ended_at,
             run.status,
@@ -352,6 +348,14 @@ def _write(
             for row in w.attempts:
                 if row[_RESERVATION_ID] is not None:
                     unrecord_abandoned(conn, row[0], row[_RESERVATION_ID])
+    # A call that names no parent, of a run whose first call (delegated) is still in flight and so not recorded yet: the
+    # run is delegated from the run that call reserved against, as its own reservation was (see
+    # governance.budget.Reservation). Recorded first with no parent, the run stayed a top run for good (a record keeps
+    # the parent it was first written with), and the delegated call's spend left its parent's tree and limit.
+    # Looked up once for the batch (the delegated runs in flight are few): a lookup per run read every call in flight.
+    delegated = delegated_in_flight(cur)
+    if delegated:
+        runs = [r if r[3] is not None or r[0] not in delegated else (*r[:3], delegated[r[0]], *r[4:]) for r in runs]
     cur.executemany(_UPSERT_RUN, runs)
     if attempts:
         cur.executemany(_INSERT_ATTEMPT, attempts)
