@@ -327,6 +327,11 @@ async def test_three_processes_started_together_never_pass_a_shared_limit_whenev
                         if counted < last.get(key, Decimal(0)):
                             peaks.append(("went down", key, last[key], entry))
                         last[key] = counted
+                totals = (await reader.summarize())["totals"]  # a summary read meanwhile: it only grows too
+                for key, value in (("calls", totals["calls"]), ("attempts", totals["attempts"])):
+                    if value < last.get(("summary", key), 0):
+                        peaks.append(("summary went down", key, last[("summary", key)], totals))
+                    last[("summary", key)] = value
                 await anyio.sleep(0.005)
         results = [json.loads(p.stdout.read().splitlines()[-1]) for p in procs]  # type: ignore[union-attr]
         assert all(p.returncode == 0 for p in procs), results
