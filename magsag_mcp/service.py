@@ -215,6 +215,8 @@ class Service(RouteExplanation, LedgerReads, LoopBound):
                         # a record still queued (its call cancelled above while it waited for a locked ledger) ends
                         # first: refused, it is kept, and written here with the others (or named as lost)
                         await self.ledger.settled()
+                        if self.governance is not None:  # (a reservation made for a caller gone, its drop refused)
+                            await self.governance.drop_orphans()
                         await self._kept.write_at_close()
                     finally:
                         await self.ledger.close()

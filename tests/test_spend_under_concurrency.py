@@ -498,3 +498,63 @@ def test_a_batch_looks_up_the_delegated_runs_in_flight_once_not_once_per_reserva
     few, many = per_batch(40), per_batch(320)
     assert few[:2] == many[:2] == (1, 1), (few, many)
     assert many[2] < 1.3 * few[2], (few, many)
+
+
+@pytest.mark.parametrize("then", ["next call", "close"])
+async def test_a_reservation_made_for_callers_gone_is_dropped_though_the_lock_kept_its_drop_out(
+    catalog_copy, tmp_path, held, then
+):
+    """Two callers give up while their reservations wait for a write lock another process holds; the writer makes them
+    once the lock is free, for nobody, and drops them by a write of its own, which the other process's lock keeps out
+    again. That drop was forgotten: each held its worst case until it expired, then became an "abandoned" attempt of
+    unknown cost ("the provider may bill it") for a request never sent. The next reservation drops them before it
+    reads the limits, or the close does."""
+    write_catalog(catalog_copy, "max_cost_per_day_usd: 0.0005")  # two worst cases ($0.000197 each), not three
+    db = tmp_path / "l.db"
+    svc = await Service.open(catalog=catalog_copy, db=db, env=held.env())
+    await svc.ledger._writer.execute("PRAGMA busy_timeout = 500")  # the other process's lock outlasts it
+    svc.ledger.busy_timeout_ms = 500
+    other = sqlite3.connect(db, isolation_level=None)
+    drop, dropping = svc.governance._drop_orphan, anyio.Event()
+
+    def drop_under_lock(reservation_id: int) -> None:
+        if not other.in_transaction:
+            other.execute("BEGIN IMMEDIATE")  # the other process's next write takes the lock again
+        drop(reservation_id)
+        dropping.set()
+
+    svc.governance._drop_orphan = drop_under_lock  # type: ignore[method-assign]
+    payload = {"data": "d" * 40, "model_config": {"provider": "compat", "model": "metered", "max_tokens": 100}}
+    scopes = [anyio.CancelScope() for _ in range(2)]
+
+    async def caller(scope: anyio.CancelScope) -> None:
+        with scope:
+            await svc.invoke_skill("skill.analysis", payload, run_id="gone")
+
+    try:
+        other.execute("BEGIN IMMEDIATE")
+        async with anyio.create_task_group() as tg:
+            for scope in scopes:
+                tg.start_soon(caller, scope)
+            while not svc.ledger._batch_in_flight:  # the writer waits for the lock with both reservations
+                await anyio.sleep(0.001)
+            for scope in scopes:
+                scope.cancel()
+            other.execute("ROLLBACK")  # the writer makes them, for nobody
+        await dropping.wait()
+        await svc.ledger.settled()  # their drop, refused: the lock is held again
+        assert len(db_rows(db, "SELECT id FROM budget_reservations")) == 2
+        other.execute("ROLLBACK")
+        if then == "next call":  # it fits only once the holds of the callers gone are dropped
+            held.let_go()
+            await svc.invoke_skill("skill.analysis", payload, run_id="next")
+            assert db_rows(db, "SELECT COUNT(*) FROM budget_reservations") == [(0,)]
+    finally:
+        held.let_go()
+        if other.in_transaction:
+            other.execute("ROLLBACK")
+        other.close()
+        await svc.aclose()
+    assert held.arrived == (1 if then == "next call" else 0)
+    assert db_rows(db, "SELECT COUNT(*) FROM budget_reservations") == [(0,)]
+    assert db_rows(db, "SELECT COUNT(*) FROM attempts WHERE run_id = 'gone' AND cost_pusd IS NULL") == [(0,)]

@@ -8,6 +8,7 @@ first and every fallback hop) for the target about to be called, and raises
 
 from __future__ import annotations
 
+import contextlib
 import os
 import sqlite3
 from collections.abc import Mapping, Sequence
@@ -128,6 +129,8 @@ class Governance:
         self.reservation_ttl = reservation_ttl(self.call_deadline)
         #: attempts admitted with a reservation and still running, in this process
         self._running = 0
+        #: reservations made for callers gone (see _drop_orphan) whose drop the ledger refused: the next one drops them
+        self._orphans: list[int] = []
         #: (has a run, has an agent) -> the limits that apply (see _limits); the policies never change
         self._limits_for: dict[tuple[bool, bool], tuple[list[Limit], list[Limit]]] = {}
 
@@ -304,6 +307,8 @@ class Governance:
             # crowd this retry or fallback out of a run's, agent's or day's limit. This transaction
             # shrinks them to what they cost first (none of a transaction of its own).
             op.shrink = _shrinkable(prior)
+        if self._orphans:
+            op.drop, self._orphans = tuple(self._orphans), []
         # Alone, the reservation is made inline: its own small transaction costs less than a trip to the
         # writer thread. With other attempts running it joins the group commit instead, where the
         # batch's reservations share one read of each scope (Reservation.apply_all) and one commit; so it
@@ -316,6 +321,8 @@ class Governance:
         except BaseException:
             if op.shrink:  # refused (or failed) alone, the shrink was rolled back with it: the next one makes it
                 _unshrink(prior, op.shrink)
+            if op.drop:  # (rolled back too, or made: a drop of a reservation gone does nothing)
+                self._orphans += op.drop
             raise
         self._running += 1
         return Admission(rid, worst, None, True, False, True, scoped)  # positional (see above)
@@ -351,13 +358,33 @@ class Governance:
         return await self.ledger.submit(op, durable=False, orphaned=self._drop_orphan)
 
     def _drop_orphan(self, reservation_id: int) -> None:
+        """Drop a reservation made for a caller gone (cancelled while it waited, most often for a lock another process
+        held). Refused (that lock held again past the busy timeout), the drop was forgotten: the reservation held its
+        worst case until it expired, then became an "abandoned" attempt of unknown cost, "the provider may bill it",
+        for a request never sent. It is now made with this process's next reservation, before that reads the
+        limits, or at close."""
+
+        def kept_out(_: BaseException) -> None:
+            self._orphans.append(reservation_id)
+
         try:
             self.ledger.enqueue(
                 lambda conn: conn.execute("DELETE FROM budget_reservations WHERE id = ?", (reservation_id,)),
                 durable=False,
+                failed=kept_out,
             )
         except LedgerError:
             pass  # the ledger closed first: the reservation then expires on its own
+
+    async def drop_orphans(self) -> None:
+        """At close, those :meth:`_drop_orphan` left to a next reservation (still refused, they expire)."""
+        ids, self._orphans = self._orphans, []
+        if ids:
+            with contextlib.suppress(LedgerError):
+                await self.ledger.submit(
+                    lambda conn: conn.executemany("DELETE FROM budget_reservations WHERE id = ?", [(i,) for i in ids]),
+                    durable=False,
+                )
 
     def _ended(self, admission: Admission) -> None:
         if admission.running:

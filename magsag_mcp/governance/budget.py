@@ -223,7 +223,9 @@ class Reservation:
     than once each (the open reservations are an unindexed scan of every call in flight).
     """
 
-    __slots__ = ("limits", "amount_pusd", "run_id", "budget", "agent", "ttl", "parent_known", "what", "shrink")
+    __slots__ = (
+        "limits", "amount_pusd", "run_id", "budget", "agent", "ttl", "parent_known", "what", "shrink", "drop"
+    )  # fmt: skip
 
     #: the group commit applies mergeable operations in this order: records (which settle
     #: reservations) first, so the reservations after them read the spend as it now stands
@@ -254,6 +256,9 @@ class Reservation:
         #: ``(amount, id)`` of the same call's earlier reservations to shrink to what their attempts cost,
         #: before anything is read (see Governance.admit)
         self.shrink: tuple[tuple[int, int], ...] = ()
+        #: ids of reservations made for callers already gone whose own drop the lock kept out: gone before anything
+        #: is read (see Governance._drop_orphan)
+        self.drop: tuple[int, ...] = ()
 
     def __call__(self, conn: sqlite3.Connection) -> int:
         ok, value = self.apply_all(conn, [self])[0]
@@ -285,10 +290,14 @@ class Reservation:
         # The calls' earlier attempts settled below their worst case hold only what they cost from now on:
         # first, so that every sum below reads them so (a shrink only lowers what is held).
         shrink: list[tuple[int, int]] = []
+        drop: list[int] = []
         for r in reservations:  # a loop, not a comprehension (a frame) on every reservation
             shrink += r.shrink
+            drop += r.drop
         if shrink:
             cur.executemany("UPDATE budget_reservations SET amount_pusd = ? WHERE id = ?", shrink)
+        if drop:
+            cur.executemany("DELETE FROM budget_reservations WHERE id = ?", [(rid,) for rid in drop])
         #: scope -> [recorded spend, bound on unknown costs, open reservations], in pico-USD
         seen: dict[tuple[str | None, ...], list[int]] = {}
         # The same sums, by what a new reservation's row is found by (see the loop's end): every day scope, and

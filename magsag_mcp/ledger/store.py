@@ -295,12 +295,13 @@ class Ledger(LedgerRecording, LedgerReports, ReadOnlyMode):
                     refused(error)
             raise
 
-    def enqueue(self, fn: Callable[[sqlite3.Connection], Any], *, durable: bool = True) -> None:
+    def enqueue(self, fn: Callable[[sqlite3.Connection], Any], *, durable: bool = True, failed: Any = None) -> None:
         """``fn(conn)`` in the next group commit, not waited for: an orphaned reservation's drop, which must
-        not need a task of its own (one made while the loop ends would be destroyed before it ran)."""
+        not need a task of its own (one made while the loop ends would be destroyed before it ran). Its failure is no
+        one's to report: ``failed`` receives it (the lock held past the busy timeout), to try again later."""
         self._ensure_writer()
         fut: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
-        fut.add_done_callback(lambda f: f.cancelled() or f.exception())  # its failure is no one's to report
+        fut.add_done_callback(lambda f: f.cancelled() or (e := f.exception()) is None or failed is None or failed(e))
         self._pending.append((fn, fut, durable, None, None))
         self._wake.set()  # type: ignore[union-attr]
 
