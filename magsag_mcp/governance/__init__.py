@@ -33,6 +33,7 @@ from .policy import (
     load_policy_file,
     validate_policies,
 )
+from .prior_attempts import carriable, shrinkable, unshrink
 
 __all__ = [
     "Governance",
@@ -291,7 +292,7 @@ class Governance:
             # An earlier attempt of the call that cost nothing (a 500 before any billed token) still holds its
             # worst case: when that covers this one's, this attempt takes its reservation over, shrunk to this
             # worst case and named after this target, with no limit read again (the hold never grew).
-            held = _carriable(prior, worst, scoped)
+            held = carriable(prior, worst, scoped)
             if held is not None:
                 rid = await self._carry(held, prior, worst, target.provider, model)
                 if rid is not None:
@@ -306,7 +307,7 @@ class Governance:
             # nothing) still hold that worst case until the call is recorded: held whole, it would
             # crowd this retry or fallback out of a run's, agent's or day's limit. This transaction
             # shrinks them to what they cost first (none of a transaction of its own).
-            op.shrink = _shrinkable(prior)
+            op.shrink = shrinkable(prior)
         if self._orphans:
             op.drop, self._orphans = tuple(self._orphans), []
         # Alone, the reservation is made inline: its own small transaction costs less than a trip to the
@@ -320,7 +321,7 @@ class Governance:
                 rid = await self._queued(op)
         except BaseException:
             if op.shrink:  # refused (or failed) alone, the shrink was rolled back with it: the next one makes it
-                _unshrink(prior, op.shrink)
+                unshrink(prior, op.shrink)
             if op.drop:  # (rolled back too, or made: a drop of a reservation gone does nothing)
                 self._orphans += op.drop
             raise
@@ -337,14 +338,14 @@ class Governance:
         rid = held.reservation_id
         held.reservation_id, held.whole = None, False  # handed on: no shrink or release of the earlier attempt's
         op = Carry(rid, to_pusd(worst) or 0, provider, model, self.reservation_ttl)  # type: ignore[arg-type]
-        op.shrink = _shrinkable(prior)  # the call's other attempts settled below their worst case, in its write
+        op.shrink = shrinkable(prior)  # the call's other attempts settled below their worst case, in its write
         try:
             done, found = (False, 0) if self._running or not self.ledger.writer_idle() else self.ledger.try_now(op)
             if not done:
                 found = await self.ledger.submit(op, durable=False)
         except BaseException:
             held.reservation_id = rid  # its record names it: the call's record drops it (not whole: it may be written)
-            _unshrink(prior, op.shrink)
+            unshrink(prior, op.shrink)
             raise
         if not found:
             held.reservation_id = rid
@@ -462,39 +463,6 @@ def _unpriced_refusal(limits: Sequence[Limit], target: Target, pricer: Any = Non
         limit_usd=format(lim.amount, "f"),
         reason="unknown_price",
     )
-
-
-def _unshrink(prior: list[Admission], shrink: tuple[tuple[int, int], ...]) -> None:
-    """Mark the admissions ``shrink`` named not shrunk again: the reservation that was to shrink them was
-    refused, and its transaction (a batch of its own) rolled the shrink back with it. Should it have been
-    kept (a merged batch), the next reservation sets the same amount again."""
-    ids = {rid for _, rid in shrink}
-    for a in prior:
-        if a.reservation_id in ids:
-            a.shrunk = False
-
-
-def _shrinkable(prior: list[Admission]) -> tuple[tuple[int, int], ...]:
-    """``(reservation id, cost in pico-USD)`` of the earlier attempts settled below their worst case whose
-    reservation is not yet shrunk; they are marked shrunk (a refused reservation shrinks them too)."""
-    out = []
-    for a in prior:
-        rid, reserved, actual = a.reservation_id, a.reserved_usd, a.actual_usd
-        if rid is not None and not a.shrunk and actual is not None and reserved is not None and actual < reserved:
-            out.append((to_pusd(actual) or 0, rid))
-            a.shrunk = True
-            a.whole = False  # for good: a shrink rolled back (see _unshrink) may have freed budget meanwhile
-    return tuple(out)
-
-
-def _carriable(prior: list[Admission], worst: Decimal, scoped: Any) -> Admission | None:
-    """The call's latest earlier attempt that cost nothing and whose reservation, counted in the same limits, still
-    holds a worst case at least ``worst`` (see :meth:`Governance.admit`). Not one that cost something (a billed 429,
-    a partial stream) or whose cost is unknown: its hold stands for that until the call is recorded."""
-    for a in reversed(prior):
-        if a.whole and a.actual_usd == _ZERO and not a.running and a.scoped is scoped and worst <= a.reserved_usd:
-            return a
-    return None
 
 
 def _shown(models: Sequence[str]) -> str:

@@ -1,0 +1,48 @@
+"""A call's earlier attempts' reservations, as its next attempt is admitted: those settled below their worst case
+are shrunk to what they cost (in the next reservation's own transaction), and one that cost nothing and still holds
+enough is carried over by the next attempt instead of a reservation of its own (see ``Governance.admit``)."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+from typing import TYPE_CHECKING, Any
+
+from ..ledger.money import to_pusd
+
+if TYPE_CHECKING:
+    from . import Admission
+
+_ZERO = Decimal(0)
+
+
+def unshrink(prior: list[Admission], shrink: tuple[tuple[int, int], ...]) -> None:
+    """Mark the admissions ``shrink`` named not shrunk again: the reservation that was to shrink them was
+    refused, and its transaction (a batch of its own) rolled the shrink back with it. Should it have been
+    kept (a merged batch), the next reservation sets the same amount again."""
+    ids = {rid for _, rid in shrink}
+    for a in prior:
+        if a.reservation_id in ids:
+            a.shrunk = False
+
+
+def shrinkable(prior: list[Admission]) -> tuple[tuple[int, int], ...]:
+    """``(reservation id, cost in pico-USD)`` of the earlier attempts settled below their worst case whose
+    reservation is not yet shrunk; they are marked shrunk (a refused reservation shrinks them too)."""
+    out = []
+    for a in prior:
+        rid, reserved, actual = a.reservation_id, a.reserved_usd, a.actual_usd
+        if rid is not None and not a.shrunk and actual is not None and reserved is not None and actual < reserved:
+            out.append((to_pusd(actual) or 0, rid))
+            a.shrunk = True
+            a.whole = False  # for good: a shrink rolled back (see unshrink) may have freed budget meanwhile
+    return tuple(out)
+
+
+def carriable(prior: list[Admission], worst: Decimal, scoped: Any) -> Admission | None:
+    """The call's latest earlier attempt that cost nothing and whose reservation, counted in the same limits, still
+    holds a worst case at least ``worst`` (see :meth:`Governance.admit`). Not one that cost something (a billed 429,
+    a partial stream) or whose cost is unknown: its hold stands for that until the call is recorded."""
+    for a in reversed(prior):
+        if a.whole and a.actual_usd == _ZERO and not a.running and a.scoped is scoped and worst <= a.reserved_usd:
+            return a
+    return None
