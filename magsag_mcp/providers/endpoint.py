@@ -106,13 +106,17 @@ class Endpoint(ABC):
             raise AuthenticationError(
                 f"{self.provider}: {why}; set {names} in the environment", provider=self.provider, model=model
             )
-        if problem := self.placeholder_key():
+        # the key just read, judged: placeholder_key() would read every variable again (before every attempt)
+        if problem := self._placeholder_problem(key):
             raise AuthenticationError(problem, provider=self.provider, model=model)
         return key
 
     def placeholder_key(self) -> str | None:
         """What is wrong with a key variable that holds a placeholder (:func:`not_a_whole_key`), or None."""
-        key = self.api_key()
+        return self._placeholder_problem(self.api_key())
+
+    def _placeholder_problem(self, key: str | None) -> str | None:
+        """:meth:`placeholder_key` of ``key``, what :meth:`api_key` returned."""
         if key is None or not not_a_whole_key(key):
             return None
         # never quoted: it may be a real key's start, as a dashboard shows it

@@ -272,3 +272,39 @@ async def test_placeholders_in_every_key_variable_are_still_refused_naming_the_f
     provider = GeminiProvider({"GEMINI_API_KEY": "YOUR_API_KEY", "GOOGLE_API_KEY": "AIza..."}, transport)
     said = provider.unavailable(Target("google", "gemini-2.0-flash"))
     assert said is not None and said.startswith("google: GEMINI_API_KEY holds a placeholder")
+
+
+class _CountedEnv(dict):
+    """An environment that counts the reads of each variable."""
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.reads: dict[str, int] = {}
+
+    def get(self, name, default=None):
+        self.reads[name] = self.reads.get(name, 0) + 1
+        return super().get(name, default)
+
+
+@pytest.mark.parametrize(
+    "make, name",
+    [
+        (lambda env: OpenAIProvider(env, Transport()).endpoint, "OPENAI_API_KEY"),
+        (lambda env: AnthropicProvider(env, Transport()).endpoint, "ANTHROPIC_API_KEY"),
+        (lambda env: GeminiProvider(env, Transport()).endpoint, "GEMINI_API_KEY"),
+    ],
+)
+def test_the_headers_of_an_attempt_read_the_key_once(make, name):
+    # built before every attempt: the key was read, then read again to ask whether it was a placeholder
+    env = _CountedEnv({name: KEY})
+    headers = make(env).headers("m")
+    assert KEY in " ".join(headers.values())
+    assert env.reads[name] == 1
+
+
+def test_a_placeholder_key_is_still_refused_when_the_headers_are_built():
+    env = {"OPENAI_API_KEY": "sk-your-openai-key"}
+    with pytest.raises(E.AuthenticationError, match="OPENAI_API_KEY holds a placeholder"):
+        OpenAIProvider(env, Transport()).endpoint.headers("gpt-4o")
+    assert OpenAIProvider(env, Transport()).endpoint.placeholder_key() is not None
+    assert OpenAIProvider({"OPENAI_API_KEY": KEY}, Transport()).endpoint.placeholder_key() is None
