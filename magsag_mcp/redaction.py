@@ -178,14 +178,27 @@ PREFIX_KEY_MIN = 16
 PREFIX_SHOWN = 12
 
 
+#: texts :func:`redact` found nothing to remove from, each with the process's secrets known then (a new tuple when one
+#: is added), asked outside any call's own secrets: a failed attempt's message is redacted as its error is made, again
+#: as its attempt's record is made and again as the ledger writes it (each a guard of its own), a few lookups the
+#: second time instead of every known key's and every trigger's. At most :data:`_UNCHANGED_KEPT` texts of at most
+#: :data:`_UNCHANGED_LONGEST` characters (an error's message is far shorter)
+_UNCHANGED: dict[str, tuple[str, ...]] = {}
+_UNCHANGED_KEPT = 1024
+_UNCHANGED_LONGEST = 4096
+
+
 def redact(text: str) -> str:
     """Remove API keys (known ones verbatim, and anything shaped like one) from ``text``, and any half of a
     UTF-16 surrogate pair. A known key's start (:data:`PREFIX_SHOWN` characters of it or more) is removed too."""
     if not text:
         return text
+    call = _CALL_SECRETS.get()
+    if not call and _UNCHANGED.get(text) is _LONGEST_FIRST:
+        return text
+    given = text
     if not text.isascii():
         text = _HALF_PAIR.sub("\ufffd", text)
-    call = _CALL_SECRETS.get()
     started: list[str] = []
     for secret in _longest_first(_LONGEST_FIRST, call) if call else _LONGEST_FIRST:
         if len(secret) < PREFIX_KEY_MIN:
@@ -204,6 +217,11 @@ def redact(text: str) -> str:
     # known JWT's header) and leave its rest in the text
     for secret in started:
         text = _without_start(text, secret)
+    # (a call's own secrets are never kept past its call: a text judged with them is not remembered)
+    if not call and text == given and len(text) <= _UNCHANGED_LONGEST:
+        if len(_UNCHANGED) >= _UNCHANGED_KEPT:
+            _UNCHANGED.clear()
+        _UNCHANGED[text] = _LONGEST_FIRST
     return text
 
 

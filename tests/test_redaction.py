@@ -1049,3 +1049,51 @@ def test_the_no_ledger_note_does_not_print_a_key_set_as_magsag_db(tmp_path: Path
     out, err = capsys.readouterr()
     assert "no ledger at" in err and "MAGSAG_DB=[REDACTED]" in err
     assert pieces(AZURE_KEY, out + err) == []
+
+
+class _CountedPatterns:
+    """The key patterns, counting the texts they are run over."""
+
+    def __init__(self, patterns):
+        self.patterns, self.runs = patterns, 0
+
+    def sub(self, *args):
+        self.runs += 1
+        return self.patterns.sub(*args)
+
+    def __getattr__(self, name):
+        return getattr(self.patterns, name)
+
+
+def test_a_failed_attempts_message_is_searched_for_keys_once_not_at_each_guard(monkeypatch):
+    # the message is redacted as the error is made, again as its attempt's record is made, and again as the ledger
+    # writes it: a text found to hold nothing is not searched again while the keys known stay the same
+    from magsag_mcp import redaction
+
+    counted = _CountedPatterns(redaction._SECRET_PATTERNS)
+    monkeypatch.setattr(redaction, "_SECRET_PATTERNS", counted)
+    exc = E.ProviderError("openai:gpt-4o: HTTP 500: the token bucket of this organization is empty (#7319)")
+    assert redact(exc.message) == exc.message and redact(exc.message) == exc.message
+    assert counted.runs == 1
+
+
+def test_a_text_found_clean_is_redacted_again_once_a_key_it_holds_is_known():
+    text = "HTTP 401 for credential Zq7Wm2Rv9Lx4Tn8Kp3Hs"
+    assert redact(text) == text
+    register_secret("Zq7Wm2Rv9Lx4Tn8Kp3Hs")
+    assert redact(text) == "HTTP 401 for credential [REDACTED]"
+
+
+def test_a_text_found_clean_outside_a_call_is_redacted_of_that_calls_own_key():
+    from magsag_mcp.redaction import call_scoped, register_call_secret
+
+    text = "HTTP 401 for credential Pf5Gd1Jc6Yb0Vw4Ne9Ua"
+    assert redact(text) == text
+
+    @call_scoped
+    def in_a_call() -> str:
+        register_call_secret("Pf5Gd1Jc6Yb0Vw4Ne9Ua")
+        return redact(text)
+
+    assert in_a_call() == "HTTP 401 for credential [REDACTED]"
+    assert redact(text) == text  # (outside the call, its key is not the process's)
