@@ -120,6 +120,10 @@ def explicit_target(source: Mapping[str, Any], wheres: Mapping[str, str]) -> Tar
 NAMED_ROUTES_KEPT = 1024
 
 
+#: :func:`named_route_key`'s part for a level that names nothing
+_NO_TARGET_KEYS = (None,) * len(TARGET_KEYS)
+
+
 def named_route_key(
     skill_id: str, mc: Mapping[str, Any], lo: Mapping[str, Any], context: Mapping[str, Any]
 ) -> tuple[Any, ...] | None:
@@ -129,6 +133,9 @@ def named_route_key(
     strings: params, or a target written as an object (``1`` and ``True`` would make one key)."""
     key: list[Any] = [skill_id]
     for level in (mc, lo):
+        if not level:  # (the usual llm_overrides: none) what its keys would be, without looking each up
+            key += _NO_TARGET_KEYS
+            continue
         for name in TARGET_KEYS:
             value = level.get(name)
             if value is None or type(value) is str:
@@ -137,6 +144,8 @@ def named_route_key(
                 key.append(tuple(value))
             else:
                 return None
+    if not context:
+        return (*key, None, None, None)
     for name in ("preferred_model", "tier", "data_class"):
         value = context.get(name)
         if value is not None and type(value) is not str:

@@ -1270,3 +1270,27 @@ def test_a_provider_written_with_a_slash_says_to_write_a_colon(catalog, model, w
         f"'{head}:{rest}', and a gateway's model named with a slash goes to the provider serving it, e.g. "
         f"'compat:{model}'"
     )
+
+
+class _CountedLevel(dict):
+    """A level of a call's settings (model_config, llm_overrides, context) counting the keys looked up in it."""
+
+    looked_up = 0
+
+    def get(self, name, default=None):
+        self.looked_up += 1
+        return super().get(name, default)
+
+
+def test_the_route_key_of_a_call_looks_nothing_up_in_a_level_that_is_empty():
+    from magsag_mcp.call_targets import named_route_key
+
+    mc = {"provider": "openai", "model": "fail500-primary", "fallbacks": ["openai:gpt-4o"]}
+    lo, context = _CountedLevel(), _CountedLevel()
+    key = named_route_key("skill.analysis", mc, lo, context)
+    assert lo.looked_up == 0 and context.looked_up == 0  # (5 keys and 3 looked up on every call naming a model)
+    # the same key as levels that name nothing but hold other settings
+    assert key == named_route_key("skill.analysis", mc, {"temperature": 0}, {"user": "u-7"})
+    assert key == named_route_key("skill.analysis", mc, {"model": None}, {"tier": None})
+    assert named_route_key("skill.analysis", mc, {"model": "gpt-4o-mini"}, {}) != key
+    assert named_route_key("skill.analysis", mc, {}, {"tier": "cheap"}) != key
