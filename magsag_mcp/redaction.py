@@ -156,6 +156,9 @@ def call_scoped(fn: F) -> F:
 #: The server had an error...") skips the pattern, which tries each of its alternatives at every character:
 #: about 15 us for 100 characters, against 1 us for these lookups, and a failed call redacts four texts.
 _TRIGGERS = ("sk-", "aiza", "bearer", "eyj", "key", "passw", "secret", "token", "authorization", "sig")
+#: whether a casefolded text holds one of :data:`_TRIGGERS`: one search, for a name (a few dozen characters, where
+#: ten lookups cost more; an error's message, longer, is looked up in as redact() does)
+_A_TRIGGER = re.compile("|".join(map(re.escape, _TRIGGERS)))
 
 
 #: half of a UTF-16 surrogate pair, alone: no Unicode text, and no UTF-8 encoder takes it (see the module's docstring)
@@ -279,15 +282,29 @@ def holds_secret(text: str) -> bool:
         return True
     if _CLEAN.get(text) is _LONGEST_FIRST:
         return False
-    if redact(text) != text and (
-        any(_seen(secret) in text for secret in _LONGEST_FIRST)
-        or any(map(_key_shaped, _SECRET_PATTERNS.finditer(text)))
+    if (
+        _may_hold_key(text)
+        and redact(text) != text
+        and (
+            any(_seen(secret) in text for secret in _LONGEST_FIRST)
+            or any(map(_key_shaped, _SECRET_PATTERNS.finditer(text)))
+        )
     ):
         return True
     if len(_CLEAN) >= 4096:
         _CLEAN.clear()
     _CLEAN[text] = _LONGEST_FIRST
     return False
+
+
+def _may_hold_key(text: str) -> bool:
+    """Whether :func:`holds_secret` needs :func:`redact` to judge ``text``: it holds the start of a key the process
+    knows, or a word every match of the key patterns holds (:data:`_TRIGGERS`). A name holding neither (a call's
+    fresh run id, a UUID) holds no key: it is judged without redacting it."""
+    for secret in _LONGEST_FIRST:  # (a key's start is in a text holding the key: both are found so)
+        if secret[:PREFIX_SHOWN] in text:
+            return True
+    return _A_TRIGGER.search(text.casefold()) is not None
 
 
 #: how much of a long text :func:`excerpt` redacts before cutting (error bodies are far smaller)

@@ -1097,3 +1097,46 @@ def test_a_text_found_clean_outside_a_call_is_redacted_of_that_calls_own_key():
 
     assert in_a_call() == "HTTP 401 for credential [REDACTED]"
     assert redact(text) == text  # (outside the call, its key is not the process's)
+
+
+def test_a_fresh_name_holding_nothing_a_key_would_is_judged_without_redacting_it(monkeypatch):
+    # a call's run id is new on every call (a UUID, a job's counter): it was redacted whole to be judged
+    from magsag_mcp import redaction
+    from magsag_mcp.redaction import holds_secret
+
+    register_secret("sk-test-judged-names-0123456789abcdef")
+    redacted: list[str] = []
+
+    def counted(text: str) -> str:
+        redacted.append(text)
+        return redact(text)
+
+    monkeypatch.setattr(redaction, "redact", counted)
+    assert not holds_secret("run-7f3c2a9e-5b1d-4c8e-9a0f-2d6b8e1c4a73")
+    assert redacted == []
+    # what the patterns need (a word of _TRIGGERS), or a known key's start, is still redacted to be judged
+    assert holds_secret("job-sk-test-judged-names-0123") and holds_secret("run Bearer abcdefgh12345678")
+    assert not holds_secret("run-for-the-keynote") and not holds_secret("my-\u212aey-run")
+    assert len(redacted) == 4
+
+
+def test_the_check_before_judging_a_name_never_skips_one_the_judgement_refuses():
+    import random
+
+    from magsag_mcp import redaction
+    from magsag_mcp.redaction import _may_hold_key
+
+    register_secret("Hq4Tz8Wd2Nc6Rb0Xf3Yk7Vm1")
+    register_secret("qwPL0x93mz")
+    heads = ["sk-", "AIza", "Bearer ", "eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiIxMjM0In0.", "api_key="]
+    heads += ["\u212aey:", "pa\u017fsword="]
+    bodies = ["abcdefgh12345678", "Hq4Tz8Wd2Nc6Rb0Xf3Yk7Vm1", "Hq4Tz8Wd2Nc6Rb", "qwPL0x93mz", "run-42", "Zq7Wm2Rv9Lx4"]
+    rng = random.Random(20261203)
+    for _ in range(5000):
+        name = rng.choice(["", "run-", "agent "]) + rng.choice(heads + [""]) + rng.choice(bodies)
+        # what holds_secret() would say without the check: redact() judges every name
+        judged = redact(name) != name and (
+            any(redaction._seen(s) in name for s in redaction._LONGEST_FIRST)
+            or any(map(redaction._key_shaped, redaction._SECRET_PATTERNS.finditer(name)))
+        )
+        assert not judged or _may_hold_key(name), name
