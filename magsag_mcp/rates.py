@@ -103,6 +103,14 @@ class UnitPrices:
             total += (written - hour) * (self.cache_write if self.cache_write is not None else rate_in)
         return total / MILLION
 
+    def text_cost(self, input_tokens: int, output_tokens: int) -> Decimal | None:
+        """:meth:`cost` of ``Usage(input_tokens, output_tokens)`` (text alone, nothing cached), without a Usage made
+        and read: what every attempt's worst case is priced at, before it is sent."""
+        rate_in, rate_out = self.input, self.output
+        if rate_in is None or rate_out is None:  # whether the tokens without a rate make it unknown: cost() says
+            return self.cost(Usage(input_tokens, output_tokens))
+        return (max(0, input_tokens) * rate_in + output_tokens * rate_out) / MILLION
+
     def missing(self, usage: Usage) -> tuple[str, str] | None:
         """When :meth:`cost` is None: which tokens have no rate, and the ``prices.yaml`` key for it."""
         cached, written, hour = usage.cached_tokens, usage.cache_write_tokens, usage.cache_write_1h_tokens
@@ -270,7 +278,7 @@ class Priced:
         if ceiling is None:
             return None
         if self.units is not None or input_tokens <= self.threshold:
-            return ceiling.cost(Usage(input_tokens, output_tokens))
+            return ceiling.text_cost(input_tokens, output_tokens)
         # Past a tier: genai-prices' tier rates, with the whole prompt billed each way it can be.
         ways = [Usage(input_tokens, output_tokens)]
         if writes is not None and self.below is not None and self.below.cache_write is not None:

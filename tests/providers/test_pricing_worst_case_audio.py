@@ -49,3 +49,26 @@ def test_an_openai_audio_models_worst_case_still_prices_audio():
     assert (
         pricer.worst_case("openai", "gpt-audio", 1000, 500) == pricer.price("openai", "gpt-audio", all_audio).cost_usd
     )
+
+
+@pytest.mark.parametrize(
+    "rates",
+    [
+        (D("2.5"), D("10")),
+        (D("0.075"), D("0.3"), D("0.01875"), D("0.09375"), D("0.15"), D("0.5"), D("2"), D("30")),
+        (None, D("10")),  # a price without an input rate: unknown for a prompt, 0 for none
+        (D("2.5"), None),
+        (None, None),
+        (D(0), D(0)),
+    ],
+)
+def test_a_worst_case_of_text_is_what_the_ceilings_cost_prices_that_usage_at(rates):
+    # a worst case is priced every attempt, before it is sent: without a Usage made for it and read back
+    from magsag_mcp.rates import UnitPrices
+
+    units = UnitPrices(*rates)
+    for input_tokens in (0, 1, 20_000, 1_000_001, -3):
+        for output_tokens in (0, 1, 4096, 128_000):
+            expected = units.cost(Usage(input_tokens, output_tokens))
+            assert units.text_cost(input_tokens, output_tokens) == expected
+            assert type(units.text_cost(input_tokens, output_tokens)) is type(expected)
