@@ -106,6 +106,11 @@ def _client_timeout(total: float | None, connect: float, read: float) -> aiohttp
     return aiohttp.ClientTimeout(total=total, sock_connect=connect, sock_read=read)
 
 
+#: json.dumps' and json.loads' own settings (all their defaults), called without those functions' checks of every
+#: keyword for one that is not (some 60 bytecodes a request and its answer)
+_JSON_ENCODER, _JSON_DECODER = json.JSONEncoder(), json.JSONDecoder()
+
+
 @dataclass(slots=True)
 class HttpResponse:
     status: int
@@ -113,8 +118,13 @@ class HttpResponse:
     body: bytes
 
     def json(self) -> Any:
+        body = self.body
         try:
-            return json.loads(self.body)
+            # A body beginning with "{" is UTF-8 to json.loads, which sniffs every body's encoding (a BOM, UTF-16's and
+            # UTF-32's zero bytes) in Python before it decodes it so: decoded as it would be, without the sniffing
+            if body[:1] == b"{" and body[1:2] != b"\0":
+                return _JSON_DECODER.decode(body.decode("utf-8", "surrogatepass"))  # (no BOM: it begins with "{")
+            return json.loads(body)
         except ValueError as exc:
             snippet = excerpt(self.body, 200)
             content_type = next((v for k, v in self.headers.items() if k.lower() == "content-type"), None)
@@ -321,7 +331,7 @@ class Transport:
         once. The answer, its body unread, is the caller's to release (:meth:`post_json`, :meth:`stream_sse`)."""
         # serialized here, outside the conversion: a body that cannot be (a cycle's ValueError) is a bug of ours, not
         # a configuration to check, and nothing was sent
-        data = json.dumps(body)
+        data = _JSON_ENCODER.encode(body)  # json.dumps(body)
         _sending()
         # try/except rather than `with _converted(...)`: a generator's context manager costs every
         # request some 2,000 instructions, an exception handler nothing until it catches

@@ -661,3 +661,34 @@ async def test_a_failures_traceback_shows_no_more_of_the_url_than_its_message(tr
     told = "".join(traceback.format_exception(info.value))
     assert "Gw7TokenAb3Cd9Ef2Gh" not in told and "QueryKey8Hj4Kl6Mn" not in told
     assert info.value.message in told
+
+
+def test_an_answers_json_is_read_as_json_loads_reads_it_without_sniffing_a_utf8_objects_encoding(monkeypatch):
+    from magsag_mcp.transport import HttpResponse
+
+    bodies = [
+        b'{"id": "chatcmpl-1", "choices": [{"message": {"content": "caf\xc3\xa9 \xf0\x9f\x98\x80"}}]}',
+        b'{"text": "\xed\xa0\xbd"}',  # an encoded half of a surrogate pair: json.loads lets it through
+        b"{}",
+        b"{",
+        '{"a": "é"}'.encode("utf-16-le"),  # a zero byte second: UTF-16, as json.loads finds it
+        '{"a": 1}'.encode("utf-32-le"),
+        b'\xef\xbb\xbf{"a": 1}',  # a BOM
+        b' {"a": 1}',
+        b'[{"a": 1}]',
+        b'{"a": "\xff"}',  # no UTF-8
+    ]
+    for body in bodies:
+        try:
+            expected = json.loads(body)
+        except ValueError:
+            with pytest.raises(E.MalformedResponseError):
+                HttpResponse(200, {}, body).json()
+        else:
+            assert HttpResponse(200, {}, body).json() == expected, body
+    sniffed: list[bytes] = []
+    detect = json.detect_encoding
+    monkeypatch.setattr(json, "detect_encoding", lambda b: sniffed.append(b) or detect(b))
+    assert HttpResponse(200, {}, b'{"choices": []}').json() == {"choices": []}
+    assert sniffed == []  # (every answer's body was sniffed, in Python)
+    assert HttpResponse(200, {}, b'[{"a": 1}]').json() == [{"a": 1}] and sniffed == [b'[{"a": 1}]']
