@@ -197,13 +197,15 @@ def redact(text: str) -> str:
     if not text:
         return text
     call = _CALL_SECRETS.get()
-    if not call and _UNCHANGED.get(text) is _LONGEST_FIRST:
+    # the keys as they are now: one another thread registers meanwhile was not looked for in this text
+    known = _LONGEST_FIRST
+    if not call and _UNCHANGED.get(text) is known:
         return text
     given = text
     if not text.isascii():
         text = _HALF_PAIR.sub("\ufffd", text)
     started: list[str] = []
-    for secret in _longest_first(_LONGEST_FIRST, call) if call else _LONGEST_FIRST:
+    for secret in _longest_first(known, call) if call else known:
         if len(secret) < PREFIX_KEY_MIN:
             if secret in text:
                 text = text.replace(secret, "[REDACTED]")
@@ -224,7 +226,7 @@ def redact(text: str) -> str:
     if not call and text == given and len(text) <= _UNCHANGED_LONGEST:
         if len(_UNCHANGED) >= _UNCHANGED_KEPT:
             _UNCHANGED.clear()
-        _UNCHANGED[text] = _LONGEST_FIRST
+        _UNCHANGED[text] = known
     return text
 
 
@@ -280,28 +282,26 @@ def holds_secret(text: str) -> bool:
     call = _CALL_SECRETS.get()
     if call and any(_seen(secret) in text for secret in call):
         return True
-    if _CLEAN.get(text) is _LONGEST_FIRST:
+    known = _LONGEST_FIRST  # (remembered under the keys it was judged with: see redact)
+    if _CLEAN.get(text) is known:
         return False
     if (
-        _may_hold_key(text)
+        _may_hold_key(text, known)
         and redact(text) != text
-        and (
-            any(_seen(secret) in text for secret in _LONGEST_FIRST)
-            or any(map(_key_shaped, _SECRET_PATTERNS.finditer(text)))
-        )
+        and (any(_seen(secret) in text for secret in known) or any(map(_key_shaped, _SECRET_PATTERNS.finditer(text))))
     ):
         return True
     if len(_CLEAN) >= 4096:
         _CLEAN.clear()
-    _CLEAN[text] = _LONGEST_FIRST
+    _CLEAN[text] = known
     return False
 
 
-def _may_hold_key(text: str) -> bool:
+def _may_hold_key(text: str, known: tuple[str, ...]) -> bool:
     """Whether :func:`holds_secret` needs :func:`redact` to judge ``text``: it holds the start of a key the process
-    knows, or a word every match of the key patterns holds (:data:`_TRIGGERS`). A name holding neither (a call's
-    fresh run id, a UUID) holds no key: it is judged without redacting it."""
-    for secret in _LONGEST_FIRST:  # (a key's start is in a text holding the key: both are found so)
+    knows (``known``), or a word every match of the key patterns holds (:data:`_TRIGGERS`). A name holding neither
+    (a call's fresh run id, a UUID) holds no key: it is judged without redacting it."""
+    for secret in known:  # (a key's start is in a text holding the key: both are found so)
         if secret[:PREFIX_SHOWN] in text:
             return True
     return _A_TRIGGER.search(text.casefold()) is not None

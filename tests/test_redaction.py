@@ -1139,4 +1139,39 @@ def test_the_check_before_judging_a_name_never_skips_one_the_judgement_refuses()
             any(redaction._seen(s) in name for s in redaction._LONGEST_FIRST)
             or any(map(redaction._key_shaped, redaction._SECRET_PATTERNS.finditer(name)))
         )
-        assert not judged or _may_hold_key(name), name
+        assert not judged or _may_hold_key(name, redaction._LONGEST_FIRST), name
+
+
+def test_a_key_registered_while_a_text_is_redacted_is_removed_from_it_the_next_time(monkeypatch):
+    # another thread's service opening (or a provider reading its key) while this one redacts: the text was searched
+    # without the new key, and must not be remembered as holding nothing under the keys that include it
+    from magsag_mcp import redaction
+
+    late_key = "Wt5Xr1Qm8Bn3Kd7Lp2Hv6Zc"
+    text = f"the token {late_key} was refused"
+
+    class RegisteringMidway(_CountedPatterns):
+        def sub(self, *args):
+            register_secret(late_key)  # as the other thread would, between the known keys' loop and the end
+            return super().sub(*args)
+
+    monkeypatch.setattr(redaction, "_SECRET_PATTERNS", RegisteringMidway(redaction._SECRET_PATTERNS))
+    redact(text)
+    assert late_key not in redact(text)
+
+
+def test_a_key_registered_while_a_name_is_judged_refuses_that_name_the_next_time(monkeypatch):
+    from magsag_mcp import redaction
+    from magsag_mcp.redaction import holds_secret
+
+    late_key = "Jy4Ns9Fq2Tg7Wb0Xe5Rk8Ud"
+    name = f"token-{late_key}"
+
+    class RegisteringMidway(_CountedPatterns):
+        def sub(self, *args):
+            register_secret(late_key)
+            return super().sub(*args)
+
+    monkeypatch.setattr(redaction, "_SECRET_PATTERNS", RegisteringMidway(redaction._SECRET_PATTERNS))
+    holds_secret(name)
+    assert holds_secret(name)
