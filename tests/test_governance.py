@@ -1620,6 +1620,91 @@ def test_merged_reservations_equal_reservations_made_one_by_one(tmp_path: Path, 
     assert "agent a today (UTC)" in got[6][1]
 
 
+def test_a_runs_recorded_parent_is_read_with_its_scope_and_a_batch_counts_as_one_by_one(tmp_path: Path, monkeypatch):
+    """A reservation for a run joined by its id alone reads the run's recorded parent and its own run scope in one
+    statement (two before: the parent, then the scope): the same outcomes and rows as before, whether the run
+    has a parent (its budget run is then the parent's, read as well) or not, one at a time or in one batch (which
+    reads them as before)."""
+    from types import SimpleNamespace
+
+    from magsag_mcp.governance import budget
+    from magsag_mcp.ledger.migrations import migrate
+    from magsag_mcp.ledger.money import to_pusd
+
+    now = 1_760_000_000.0
+    monkeypatch.setattr(budget, "time", SimpleNamespace(time=lambda: now))
+    run_limit = [lim for lim in limits(max_cost_per_run_usd="1").limits if lim.kind == "run"]
+
+    def seeded(path: Path) -> sqlite3.Connection:
+        conn = sqlite3.connect(path, isolation_level=None)
+        migrate(conn)
+        conn.execute(  # kid was recorded as delegated from top; top, solo and kid have spent
+            "INSERT INTO runs (run_id, parent_run_id, started_at, status, calls, cost_pusd) VALUES"
+            " ('top', NULL, ?, 'ok', 1, ?), ('kid', 'top', ?, 'ok', 1, ?), ('solo', NULL, ?, 'ok', 1, ?)",
+            (now, to_pusd(Decimal("0.3")), now, to_pusd(Decimal("0.2")), now, to_pusd(Decimal("0.6"))),
+        )
+        return conn
+
+    asks = [
+        ("kid", "0.2"),  # top's limit: 0.5 spent + 0.2 = 0.7
+        ("solo", "0.3"),  # its own: 0.6 + 0.3 = 0.9
+        ("top", "0.3"),  # fits top exactly: 0.5 + 0.2 held for kid + 0.3 = 1
+        ("kid", "0.01"),  # refused: top's scope is full
+        ("solo", "0.1"),  # fits solo exactly: 0.6 + 0.3 + 0.1 = 1
+        ("new", "0.9"),  # a run never recorded: its own
+        ("solo", "0.01"),  # refused
+    ]
+
+    def batch() -> list[budget.Reservation]:
+        return [budget.Reservation(run_limit, Decimal(a), run_id=run, agent=None, ttl=900) for run, a in asks]
+
+    def outcome(ok: bool, value: object) -> tuple[bool, object]:
+        return (True, value) if ok else (False, getattr(value, "message", value))
+
+    def rows(conn: sqlite3.Connection) -> list[tuple]:
+        return conn.execute("SELECT * FROM budget_reservations ORDER BY id").fetchall()
+
+    one = seeded(tmp_path / "one.db")
+    statements: list[str] = []
+    monkeypatch.setattr(budget, "_last_sweep", now)  # no sweep: only the reservations' own statements are traced
+    expected = []
+    for r in batch():
+        one.execute("BEGIN IMMEDIATE")
+        one.set_trace_callback(statements.append)
+        try:
+            expected.append(outcome(True, r(one)))
+        except E.BudgetExceeded as exc:
+            expected.append(outcome(False, exc))
+        finally:
+            one.set_trace_callback(None)
+        one.execute("COMMIT")
+
+    together = seeded(tmp_path / "together.db")
+    in_batch: list[str] = []
+    together.execute("BEGIN IMMEDIATE")
+    together.set_trace_callback(in_batch.append)
+    got = [outcome(ok, value) for ok, value in budget.Reservation.apply_all(together, batch())]
+    together.set_trace_callback(None)
+    together.execute("COMMIT")
+
+    assert got == expected
+    assert rows(together) == rows(one)
+    assert [ok for ok, _ in got] == [True, True, True, False, True, True, False]
+    # In a batch each run's parent is read alone and each scope once (top, solo, new): a scope read with each call's
+    # parent would scan every open reservation for each of a batch's calls of one run
+    batch_reads = [s for s in in_batch if s.startswith("SELECT")]
+    assert len([s for s in batch_reads if s.startswith("SELECT parent_run_id")]) == 7, batch_reads
+    assert len(batch_reads) == 10, batch_reads
+    assert [row[1] for row in rows(one)] == ["top", "solo", "top", "solo", "new"]  # kid's holds count against top
+    top_full = "for run top (with its delegated runs, kid among them) would be exceeded: spent $0.5, reserved $0.5"
+    assert top_full in got[3][1]
+    assert "for run solo would be exceeded: spent $0.6, reserved $0.4" in got[6][1]
+    # one read for a run with no parent (solo, new, top), two for a delegated one (its scope and its parent's)
+    reads = [s for s in statements if s.startswith("SELECT")]
+    assert not [s for s in reads if s.startswith("SELECT parent_run_id")], reads
+    assert len(reads) == 9, reads
+
+
 def test_a_batchs_records_land_before_its_reservations_however_many_there_are(tmp_path: Path):
     """A record settles its call's reservation (its real cost replaces the worst case); reservations in
     the same batch must see that, whether the batch holds one record or many."""

@@ -104,6 +104,32 @@ async def test_a_delegating_runs_spend_past_sqlites_integer_is_exact(tmp_path: P
     assert cost == (11 * MILLION + 1, 7, 0)
 
 
+async def test_a_run_limit_read_with_the_runs_recorded_parent_counts_past_sqlites_integer_exactly(tmp_path: Path):
+    """A reservation for a run joined by its id alone reads the run's recorded parent with the run's scope, in one
+    statement: past SQLite's integer it is read again with the exact sums, the parent with them."""
+    now = time.time()
+    async with Ledger(tmp_path / "l.db") as ledger:
+        await _write(
+            ledger,
+            "INSERT INTO runs (run_id, parent_run_id, started_at, status, calls, cost_pusd, cost_bound_pusd)"
+            " VALUES (?, ?, ?, 'ok', 1, ?, ?)",
+            [
+                ("top", None, now, 5 * MILLION + 1, 0),
+                ("c1", "top", now, 3 * MILLION, 7),
+                ("c2", "top", now, 3 * MILLION, 0),
+            ],
+        )
+        fits = await ledger.submit(Reservation([_limit("run")], Decimal(8_900_000), "top", None))
+        for run_id in ("top", "c1"):  # top's own scope overflows; c1's does not, its parent's (top's) does
+            with pytest.raises(BudgetExceeded) as info:
+                await ledger.submit(Reservation([_limit("run")], Decimal(200_000), run_id, None))
+            details = info.value.details
+            assert Decimal(details["spent_usd"]) == Decimal(11 * MILLION + 1) / 10**12, run_id
+            assert Decimal(details["reserved_usd"]) == 8_900_000, run_id
+        held = await ledger.read(lambda conn: conn.execute("SELECT id, run_id FROM budget_reservations").fetchall())
+    assert held == [(fits, "top")]
+
+
 def _other_quarter_today(quarter: int) -> int:
     """Another quarter-hour of the same UTC day as ``quarter``: the one before it, unless ``quarter`` is the
     day's first (from 00:00 to 00:15 UTC the one before was yesterday's, which a day limit does not count:

@@ -114,6 +114,14 @@ def _both(statement: Callable[[SumSQL], str]) -> tuple[str, str]:
 
 
 _RUN_SPENT = _both(lambda s: f"SELECT {_spent(s)}, {_held(s, ' WHERE run_id = :run')} FROM ({RUN_SCOPE_ROWS})")
+# A run's recorded parent (see recorded_parent) and the run's own scope, in one statement: a lone reservation (most
+# are) of a run with no parent, whose budget run is itself, would otherwise read the run's row twice
+_PARENT_AND_RUN_SPENT = _both(
+    lambda s: (
+        f"SELECT (SELECT ifnull(parent_run_id, 0) FROM runs WHERE run_id = :run), {_spent(s)},"
+        f" {_held(s, ' WHERE run_id = :run')} FROM ({RUN_SCOPE_ROWS})"
+    )
+)
 _DAY_SPENT = _both(lambda s: f"SELECT {_spent(s)}, {_held(s)} FROM day_spend WHERE bucket >= :first AND bucket < :last")
 # Every open reservation of the agent counts, whenever it was made: one made just before midnight may be
 # sent after it, and its spend then lands in the new day.
@@ -139,6 +147,28 @@ def _scope_sums(
         row = conn.execute(exact, args).fetchone()
         return joined(row[0], row[1]), joined(row[2], row[3]), joined(row[4], row[5])
     return int(row[0]), int(row[1]), int(row[2])
+
+
+def parent_and_run_sums(
+    conn: sqlite3.Connection | sqlite3.Cursor, run_id: str
+) -> tuple[bool, str | None, tuple[int, int, int]]:
+    """Whether the run is recorded, its recorded parent (:func:`recorded_parent`) and what
+    :func:`spent_and_reserved` reads for a run limit with ``run_id`` as the budget run (its spend, its delegated
+    runs', its holds), in one statement. (The statement reads a recorded run without a parent as 0, a run id being
+    text, to tell it from a run not recorded, whose parent may be in flight.)"""
+    plain, exact = _PARENT_AND_RUN_SPENT
+    args = {"run": run_id}
+    try:
+        row = conn.execute(plain, args).fetchone()
+    except sqlite3.OperationalError as exc:
+        if str(exc) != "integer overflow":
+            raise
+        row = conn.execute(exact, args).fetchone()
+        sums = (joined(row[1], row[2]), joined(row[3], row[4]), joined(row[5], row[6]))
+    else:
+        sums = (int(row[1]), int(row[2]), int(row[3]))
+    parent = row[0]
+    return parent is not None, parent if isinstance(parent, str) else None, sums
 
 
 def spent_and_reserved(
@@ -312,17 +342,22 @@ class Reservation:
             if not r.parent_known and r.run_id is not None:
                 for lim in r.limits:  # with a run limit (a loop, not any() over a generator)
                     if lim.kind == "run":
-                        row = cur.execute(RECORDED_PARENT, (r.run_id,)).fetchone()
-                        if row is None:
+                        if last:  # in a batch, reading each run's scope with its parent could scan the holds per call
+                            row = cur.execute(RECORDED_PARENT, (r.run_id,)).fetchone()
+                            recorded, parent, sums = row is not None, row[0] if row else None, None
+                        else:  # alone: its scope is read next unless it has a parent (then read for nothing)
+                            recorded, parent, sums = parent_and_run_sums(cur, r.run_id)
+                        if not recorded:
                             # Not recorded: its first call may still be in flight, delegated from another run, whose
                             # limit it spends (as check_budget counts it). Read only the recorded parent, a call that
                             # continued the run by its id alone reserved under a run limit of the run's own, beside
                             # the parent's: both passed, and the tree spent past its limit.
                             if delegated is None:
                                 delegated = delegated_in_flight(cur)
-                            r.budget = budget_run(r.run_id, delegated.get(r.run_id))
-                        else:
-                            r.budget = budget_run(r.run_id, row[0])
+                            parent = delegated.get(r.run_id)
+                        r.budget = budget_run(r.run_id, parent)
+                        if sums is not None and r.budget == r.run_id:
+                            seen["run", r.run_id] = list(sums)
                         r.parent_known = True
                         break
             refused: BudgetExceeded | None = None
