@@ -34,6 +34,7 @@ from ..ledger.migrations import SPEND_BUCKET_SECONDS
 from ..ledger.money import SumSQL, exact_sum, from_pusd, joined, scalar_sum, to_pusd
 from ..ledger.run_scope import RUN_SCOPE_ROWS, delegated_in_flight, run_scope_totals, run_scope_unbounded
 from ..types import Target
+from .delegation import RECORDED_PARENT
 from .policy import THRESHOLD_OF, Limit
 
 #: the shortest a reservation lives (what every reservation lived before the deadline counted)
@@ -435,41 +436,6 @@ class Carry:
             (self.amount_pusd, self.provider, self.model, now, now + self.ttl, self.id),
         )
         return cur.rowcount
-
-
-RECORDED_PARENT = "SELECT parent_run_id FROM runs WHERE run_id = ?"
-
-
-def recorded_parent(conn: sqlite3.Connection | sqlite3.Cursor, run_id: str) -> str | None:
-    """The parent a run was recorded with. A call that joins a delegated run by its id alone (MCP's
-    ``run_id``, ``magsag invoke --run-id``) spends its parent's budget too, as ``check_budget`` shows."""
-    row = conn.execute(RECORDED_PARENT, (run_id,)).fetchone()
-    return row[0] if row else None
-
-
-#: a run whose first call is still in flight is not recorded yet: its reservations name its budget run. One
-#: naming another run first: a call that named the run's parent placed it, while one that left the parent out
-#: (and reserved under the unrecorded run itself) only continues it, wherever it is
-IN_FLIGHT_BUDGET_RUN = (
-    "SELECT run_id FROM budget_reservations WHERE attempt_run_id = ? ORDER BY run_id = attempt_run_id, id LIMIT 1"
-)
-
-
-def in_flight_budget_run(conn: sqlite3.Connection | sqlite3.Cursor, run_id: str) -> str | None:
-    """The run whose limit the calls in flight of ``run_id``, not recorded yet, reserve against (see
-    :data:`IN_FLIGHT_BUDGET_RUN`), or None."""
-    row = conn.execute(IN_FLIGHT_BUDGET_RUN, (run_id,)).fetchone()
-    return row[0] if row else None
-
-
-def known_parent(conn: sqlite3.Connection | sqlite3.Cursor, run_id: str) -> str | None:
-    """The parent a run's calls spend under when a call names none, as a reservation finds it
-    (:meth:`Reservation.apply_all`): the one it was recorded with, else, while its first call (delegated) is still in
-    flight, the budget run that call reserved against. For status, one run at a time."""
-    row = conn.execute(RECORDED_PARENT, (run_id,)).fetchone()
-    if row is not None:  # recorded (a top run's parent is NULL: it has none, whatever is in flight)
-        return row[0]
-    return in_flight_budget_run(conn, run_id)
 
 
 def _usd(pusd: int) -> str:

@@ -10,10 +10,8 @@ from __future__ import annotations
 import sqlite3
 
 from ..errors import InputError
-from .budget import IN_FLIGHT_BUDGET_RUN as _IN_FLIGHT
-from .budget import in_flight_budget_run, recorded_parent
 
-__all__ = ["in_flight_budget_run", "top_run"]
+__all__ = ["in_flight_budget_run", "known_parent", "recorded_parent", "top_run"]
 
 
 def top_run(conn: sqlite3.Connection, run_id: str, parent_run_id: str) -> str:
@@ -27,9 +25,10 @@ def top_run(conn: sqlite3.Connection, run_id: str, parent_run_id: str) -> str:
         row = conn.execute(
             "SELECT NULL FROM runs WHERE parent_run_id = ? AND run_id != ? LIMIT 1", (run_id, run_id)
         ).fetchone()
-    row = row or conn.execute(_IN_FLIGHT, (run_id,)).fetchone()
+    row = row or conn.execute(IN_FLIGHT_BUDGET_RUN, (run_id,)).fetchone()
     parent = (
-        recorded_parent(conn, parent_run_id) or (conn.execute(_IN_FLIGHT, (parent_run_id,)).fetchone() or [None])[0]
+        recorded_parent(conn, parent_run_id)
+        or (conn.execute(IN_FLIGHT_BUDGET_RUN, (parent_run_id,)).fetchone() or [None])[0]
     )
     top = parent if parent and parent != parent_run_id else parent_run_id
     if row is not None and top != run_id:
@@ -45,3 +44,38 @@ def top_run(conn: sqlite3.Connection, run_id: str, parent_run_id: str) -> str:
                 parent_run_id=parent_run_id,
             )
     return top
+
+
+RECORDED_PARENT = "SELECT parent_run_id FROM runs WHERE run_id = ?"
+
+
+def recorded_parent(conn: sqlite3.Connection | sqlite3.Cursor, run_id: str) -> str | None:
+    """The parent a run was recorded with. A call that joins a delegated run by its id alone (MCP's
+    ``run_id``, ``magsag invoke --run-id``) spends its parent's budget too, as ``check_budget`` shows."""
+    row = conn.execute(RECORDED_PARENT, (run_id,)).fetchone()
+    return row[0] if row else None
+
+
+#: a run whose first call is still in flight is not recorded yet: its reservations name its budget run. One
+#: naming another run first: a call that named the run's parent placed it, while one that left the parent out
+#: (and reserved under the unrecorded run itself) only continues it, wherever it is
+IN_FLIGHT_BUDGET_RUN = (
+    "SELECT run_id FROM budget_reservations WHERE attempt_run_id = ? ORDER BY run_id = attempt_run_id, id LIMIT 1"
+)
+
+
+def in_flight_budget_run(conn: sqlite3.Connection | sqlite3.Cursor, run_id: str) -> str | None:
+    """The run whose limit the calls in flight of ``run_id``, not recorded yet, reserve against (see
+    :data:`IN_FLIGHT_BUDGET_RUN`), or None."""
+    row = conn.execute(IN_FLIGHT_BUDGET_RUN, (run_id,)).fetchone()
+    return row[0] if row else None
+
+
+def known_parent(conn: sqlite3.Connection | sqlite3.Cursor, run_id: str) -> str | None:
+    """The parent a run's calls spend under when a call names none, as a reservation finds it
+    (:meth:`Reservation.apply_all`): the one it was recorded with, else, while its first call (delegated) is still in
+    flight, the budget run that call reserved against. For status, one run at a time."""
+    row = conn.execute(RECORDED_PARENT, (run_id,)).fetchone()
+    if row is not None:  # recorded (a top run's parent is NULL: it has none, whatever is in flight)
+        return row[0]
+    return in_flight_budget_run(conn, run_id)

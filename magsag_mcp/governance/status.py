@@ -17,10 +17,10 @@ from .budget import (
     day_bounds,
     describe_scope,
     held_reservations,
-    known_parent,
     spent_and_reserved,
     unpriced_calls,
 )
+from .delegation import known_parent
 from .policy import Limit, PolicySet
 
 #: the share of a limit used from which its status is "near"
