@@ -1,14 +1,15 @@
 """Reservations whose calls were never recorded (their process died, or hung past the call's deadline): each is
 recorded as the attempt it stood for, at an unknown cost bounded by what was reserved. Should the process record
-the attempt after all, its record replaces the stand-in (:func:`~.writes.unrecord_abandoned`)."""
+the attempt after all, its record replaces the stand-in (:func:`unrecord_abandoned`)."""
 
 from __future__ import annotations
 
 import sqlite3
 
 from ..records import AttemptRecord, RunRecord
+from .migrations import ROLLUP_BUCKET_SECONDS, SPEND_BUCKET_SECONDS
 from .money import from_pusd
-from .writes import RecordWrite
+from .rollup_reads import ATTEMPT_CALL_MAX
 
 #: the error of an attempt whose reservation expired with no record (see :func:`record_abandoned`)
 ABANDONED = (
@@ -27,7 +28,9 @@ def record_abandoned(conn: sqlite3.Connection, now: float) -> int:
     """Record each expired reservation as the attempt it stood for (outcome error, class
     ``abandoned``, cost unknown, bounded by the amount reserved) in place of the reservation, in this
     transaction. Returns how many. Should its process record the attempt after all (it was suspended,
-    not dead), that record replaces this stand-in (:func:`~.writes.unrecord_abandoned`)."""
+    not dead), that record replaces this stand-in (:func:`unrecord_abandoned`)."""
+    from .writes import RecordWrite  # (writes.py imports this module: the record path takes a stand-in back)
+
     rows = conn.execute(EXPIRED_RESERVATIONS, (now,)).fetchall()
     for rid, budget, run_id, agent, created, amount, provider, model, skill in rows:
         run_id = run_id or budget or f"abandoned-{rid}"
@@ -52,3 +55,58 @@ def record_abandoned(conn: sqlite3.Connection, now: float) -> int:
         run = RunRecord(run_id, agent, skill, created, parent_run_id=parent, ended_at=now, status="error")
         RecordWrite.of(run, [attempt])(conn)
     return len(rows)
+
+
+def unrecord_abandoned(conn: sqlite3.Connection, run_id: str, reservation_id: int) -> None:
+    """Take back the abandoned attempt the sweep recorded for a reservation (:func:`~.abandoned.record_abandoned`)
+    from every count it added to: its row, its run's counters and the 'error' status it gave a run of calls that
+    had succeeded, its usage rollup, agent and day spend. A run row left with no call was made for the stand-in
+    alone and goes too."""
+    row = conn.execute(
+        "SELECT id, started_at, provider, model, coalesce(skill, ''), agent, cost_bound_pusd FROM attempts"
+        " WHERE run_id = ? AND reservation_id = ? AND error_class = 'abandoned' AND cost_pusd IS NULL",
+        (run_id, reservation_id),
+    ).fetchone()
+    if row is None:
+        return
+    attempt_id, started, provider, model, skill, agent, bound = row
+    conn.execute("DELETE FROM attempts WHERE id = ?", (attempt_id,))
+    conn.execute(
+        "UPDATE runs SET calls = calls - 1, unpriced_calls = unpriced_calls - 1,"
+        " cost_bound_pusd = cost_bound_pusd - ? WHERE run_id = ?",
+        (bound or 0, run_id),
+    )
+    conn.execute("DELETE FROM runs WHERE run_id = ? AND calls = 0", (run_id,))
+    # The stand-in failed a run of calls that had all succeeded (its record carries no error kind, where a call that
+    # failed records its error's): the call it stood for is recorded next, and its status is the run's again, unless
+    # another stand-in (a call swept with it, never recorded) still fails the run
+    conn.execute(
+        "UPDATE runs SET status = 'ok' WHERE run_id = ? AND status = 'error' AND error_class IS NULL AND NOT EXISTS"
+        " (SELECT 1 FROM attempts WHERE run_id = ? AND error_class = 'abandoned' AND cost_pusd IS NULL)",
+        (run_id, run_id),
+    )
+    key = (int(started // ROLLUP_BUCKET_SECONDS), model, provider, agent or "", skill)
+    rollup_key = "bucket = ? AND model = ? AND provider = ? AND agent = ? AND skill = ? AND outcome = 'error'"
+    conn.execute(
+        "UPDATE usage_rollup SET attempts = attempts - 1, calls = calls - 1, unpriced = unpriced - 1,"
+        f" cost_bound_pusd = cost_bound_pusd - ?, bounded = bounded - ? WHERE {rollup_key}",
+        (bound or 0, int(bound is not None), *key),
+    )
+    conn.execute(f"DELETE FROM usage_rollup WHERE {rollup_key} AND attempts = 0", key)  # the stand-in's alone
+    # the stand-in was a call of its own: the row's costliest call is read again from the attempts left
+    day = key[0] * ROLLUP_BUCKET_SECONDS
+    conn.execute(
+        "UPDATE usage_rollup SET (call_max_pusd, call_max_run_id, call_max_at) ="
+        f" (SELECT {ATTEMPT_CALL_MAX} FROM attempts WHERE started_at >= ? AND started_at < ? AND model = ?"
+        f" AND provider = ? AND coalesce(agent, '') = ? AND coalesce(skill, '') = ? AND outcome = 'error')"
+        f" WHERE {rollup_key}",
+        (day, day + ROLLUP_BUCKET_SECONDS, model, provider, agent or "", skill, *key),
+    )
+    if bound:
+        bucket = int(started // SPEND_BUCKET_SECONDS)
+        if agent is not None:
+            conn.execute(
+                "UPDATE agent_spend SET cost_bound_pusd = cost_bound_pusd - ? WHERE agent = ? AND bucket = ?",
+                (bound, agent, bucket),
+            )
+        conn.execute("UPDATE day_spend SET cost_bound_pusd = cost_bound_pusd - ? WHERE bucket = ?", (bound, bucket))
