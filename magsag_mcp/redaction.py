@@ -16,6 +16,7 @@ from __future__ import annotations
 import functools
 import logging
 import re
+import threading
 from collections.abc import Callable, Mapping
 from contextvars import ContextVar
 from typing import Any, TypeVar
@@ -91,14 +92,23 @@ def register_secret(value: str | None) -> None:
     A local server's published placeholder key (:data:`PLACEHOLDER_KEYS`) is no secret and is not kept.
     """
     global _LONGEST_FIRST
-    if value in _KNOWN_SECRETS:  # every call reads its key: the common case returns here
+    if value in _KNOWN_SECRETS:  # every call reads its key: the common case returns here (see _REGISTERING)
         return
     if value and value.strip().lower() in PLACEHOLDER_KEYS:
         return
-    new = {c for c in ({value, value.strip()} if value else ()) if len(c) >= 6} - _KNOWN_SECRETS
-    if new:
-        _KNOWN_SECRETS.update(new)
-        _LONGEST_FIRST = tuple(sorted(_KNOWN_SECRETS, key=len, reverse=True))
+    new = {c for c in ({value, value.strip()} if value else ()) if len(c) >= 6}
+    if new - _KNOWN_SECRETS:
+        with _REGISTERING:
+            _LONGEST_FIRST = tuple(sorted(_KNOWN_SECRETS | new, key=len, reverse=True))
+            _KNOWN_SECRETS.update(new)
+
+
+#: one registration at a time: two threads each reading a key (two services opening) each sorted the keys with its
+#: own and without the other's, and the one that assigned last left the other's out of :data:`_LONGEST_FIRST` for
+#: good (its next registration returned at once, the key being in :data:`_KNOWN_SECRETS`): redact() never removed
+#: it. A key joins _KNOWN_SECRETS only once the keys redact() reads hold it, so a thread that finds it there (and
+#: returns) never redacts without it.
+_REGISTERING = threading.Lock()
 
 
 #: the credentials a call gave itself (its own target's ``api_key`` param): known to :func:`redact` in that call (its
