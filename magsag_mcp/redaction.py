@@ -169,6 +169,17 @@ _TRIGGERS = ("sk-", "aiza", "bearer", "eyj", "key", "passw", "secret", "token", 
 #: whether a casefolded text holds one of :data:`_TRIGGERS`: one search, for a name (a few dozen characters, where
 #: ten lookups cost more; an error's message, longer, is looked up in as redact() does)
 _A_TRIGGER = re.compile("|".join(map(re.escape, _TRIGGERS)))
+#: the letters besides ASCII's that (?i:...) takes for one of them (re's docs name four), as casefold() does not: the
+#: Kelvin sign and the long s casefold to "k" and "s", but the dotless i stays itself and the dotted capital I
+#: becomes "i" and a combining dot. "?s\u0131g=..." and "Author\u0130zation: Basic ..." matched the patterns and,
+#: holding no trigger so folded, were never searched: the credential stayed in the text
+_RE_ALSO_ASCII = {0x130: "i", 0x131: "i", 0x17F: "s", 0x212A: "k"}
+
+
+def _folded(text: str) -> str:
+    """``text`` as :data:`_TRIGGERS` are looked up in: casefolded, each letter that (?i:...) matches to an ASCII one
+    made that letter first."""
+    return text.lower() if text.isascii() else text.translate(_RE_ALSO_ASCII).casefold()
 
 
 #: half of a UTF-16 surrogate pair, alone: no Unicode text, and no UTF-8 encoder takes it (see the module's docstring)
@@ -222,8 +233,7 @@ def redact(text: str) -> str:
         elif secret[:PREFIX_SHOWN] in text:  # (one look-up for the key and its start)
             text = text.replace(secret, "[REDACTED]")
             started.append(secret)
-    # casefolded, as (?i:...) compares: the Kelvin sign is a "k" to both, a long s an "s"
-    folded = text.casefold()
+    folded = _folded(text)  # (as (?i:...) compares: see _RE_ALSO_ASCII)
     for trigger in _TRIGGERS:
         if trigger in folded:
             text = _SECRET_PATTERNS.sub(_redacted, text)
@@ -314,7 +324,7 @@ def _may_hold_key(text: str, known: tuple[str, ...]) -> bool:
     for secret in known:  # (a key's start is in a text holding the key: both are found so)
         if secret[:PREFIX_SHOWN] in text:
             return True
-    return _A_TRIGGER.search(text.casefold()) is not None
+    return _A_TRIGGER.search(_folded(text)) is not None
 
 
 #: how much of a long text :func:`excerpt` redacts before cutting (error bodies are far smaller)

@@ -50,3 +50,108 @@ def test_two_threads_registering_keys_at_once_leave_neither_key_in_a_message(mon
     said = redaction.redact(f"401: keys {first} and {second} were refused")
     assert said == "401: keys [REDACTED] and [REDACTED] were refused"
     assert redaction.holds_secret(f"agent-{second}")
+
+
+#: credentials as the key patterns find them, each written with a label (or prefix) that a vendor or a gateway might
+#: send in any case
+_SHAPED = (
+    "https://acct.blob.core.windows.net/c?sv=2024&sig=Zx8Qw3Er5Ty7Ui9Op1As",
+    "Authorization: Basic QWxhZGRpbjpvcGVuc2VzYW1l",
+    "authorization: token ghp0Ab1Cd2Ef3Gh4Ij5Kl6",
+    "api-key: 0f9e8d7c6b5a4f3e2d1c0b9a",
+    "x-goog-api-key=Lk8Jh7Gf6Ds5Aq4Wz3Xc",
+    "access_token=Mn2Bv4Cx6Zl8Kj0Hg1Fd",
+    "client_secret: Qa9Ws8Ed7Rf6Tg5Yh4Uj",
+    "passwd=Ik3Ol9Pm2Nu8By7Vt6",
+    "Bearer Ui7Yt6Re5Wq4Ps3Od2",
+)
+
+
+def test_every_credential_the_key_patterns_match_is_removed_whatever_letters_spell_its_label():
+    # re's (?i:...) takes the dotless i and the dotted capital I for an "i" (and the Kelvin sign for a "k", the long s
+    # for an "s"); casefolded, "?s\u0131g=" held no "sig", the texts holding no trigger were not searched, and the
+    # credential stayed in the message (and a name holding it was let through)
+    import random
+
+    from magsag_mcp.redaction import _SECRET_PATTERNS, holds_secret, redact
+
+    alike = {"i": "Ii\u0130\u0131", "k": "Kk\u212a", "s": "Ss\u017f"}
+    rng = random.Random(20261203)
+    tried = 0
+    for shaped in _SHAPED:
+        label, value = shaped.rsplit(maxsplit=1) if " " in shaped else shaped.rsplit("=", 1)
+        for _ in range(300):
+            spelt = "".join(rng.choice(alike.get(c.lower(), c.lower() + c.upper())) for c in label)
+            text = f"HTTP 401 for {spelt}{' ' if ' ' in shaped else '='}{value} ({rng.randrange(10**6)})"
+            if _SECRET_PATTERNS.search(text) is None:
+                continue  # (a letter made what no pattern takes: the check is of what they take)
+            tried += 1
+            assert value not in redact(text), text
+            assert holds_secret(text), text
+    assert tried > 2000  # (most spellings are taken)
+
+
+def test_what_redact_and_holds_secret_remember_never_keeps_a_key_a_fresh_judgement_finds():
+    # texts redacted and names judged over and over, keys of every length registered between them, a call's own key
+    # in some, halves of surrogate pairs, texts past the length remembered: each answer the same as one of the
+    # functions with nothing remembered, and no known key (nor a long one's start) in what redact() returns
+    import random
+    import string
+
+    from magsag_mcp.redaction import call_scoped, holds_secret, redact, register_call_secret
+
+    rng = random.Random(7)
+    keys = [
+        "".join(rng.choice(string.ascii_letters + string.digits) for _ in range(n))
+        for n in (6, 9, 11, 12, 15, 16, 17, 24, 40)
+        for _ in range(3)
+    ]
+    filler = string.ascii_letters + string.digits + " -_:=?&\"'.\n\\%\u0131\u0130\u017f\u212a\ud83d\udc00\u00e9"
+    words = ["sk-", "AIza", "Bearer ", "api_key=", "token", "?sig=", "eyJ", "key ", "run-", "x" * 4100]
+
+    def text() -> str:
+        parts = []
+        for _ in range(rng.randint(1, 5)):
+            kind = rng.random()
+            if kind < 0.35:
+                parts.append("".join(rng.choice(filler) for _ in range(rng.randint(0, 12))))
+            elif kind < 0.55:
+                parts.append(rng.choice(words))
+            else:
+                key = rng.choice(keys)
+                parts.append(key if rng.random() < 0.5 else key[: rng.randint(1, len(key))])
+        return "".join(parts)
+
+    def fresh(fn, value):
+        kept = dict(redaction._UNCHANGED), dict(redaction._CLEAN)
+        redaction._UNCHANGED.clear()
+        redaction._CLEAN.clear()
+        try:
+            return fn(value)
+        finally:
+            redaction._UNCHANGED.update(kept[0])
+            redaction._CLEAN.update(kept[1])
+
+    def seen(out: str) -> list[str]:
+        return [k for k in redaction._LONGEST_FIRST if redaction._seen(k) in out]
+
+    texts = [text() for _ in range(400)]
+    for _round in range(4):  # (each text again: remembered by then, or found again)
+        for value in texts:
+            if rng.random() < 0.02:
+                register_secret(rng.choice(keys))
+            said, judged = redact(value), holds_secret(value)
+            assert said == fresh(redact, value) and judged == fresh(holds_secret, value), value
+            assert seen(said) == [], value
+            said.encode("utf-8")
+            if rng.random() < 0.1:
+                own = rng.choice(keys)
+
+                @call_scoped
+                def in_a_call(own: str = own, value: str = value) -> tuple[str, bool]:
+                    register_call_secret(own)
+                    return redact(value), holds_secret(value)
+
+                said, judged = in_a_call()
+                assert redaction._seen(own) not in said, (own, value)
+                assert judged or redaction._seen(own) not in value, (own, value)
