@@ -115,12 +115,17 @@ def _both(statement: Callable[[SumSQL], str]) -> tuple[str, str]:
 
 
 _RUN_SPENT = _both(lambda s: f"SELECT {_spent(s)}, {_held(s, ' WHERE run_id = :run')} FROM ({RUN_SCOPE_ROWS})")
-# A run's recorded parent (see recorded_parent) and the run's own scope, in one statement: a lone reservation (most
-# are) of a run with no parent, whose budget run is itself, would otherwise read the run's row twice
+# A run's parent and the run's own scope, in one statement: a lone reservation (most are) of a run with no parent,
+# whose budget run is itself, would otherwise read the run's row twice, and one of a run not recorded yet (a new
+# run's first call: most are) would read the reservations in flight on its own for the parent its first call, still
+# in flight, may have been delegated from (see known_parent). The parent column is the recorded parent, 0 for a
+# recorded run without one (a run id is text), else that delegated run's first reservation's budget run, else NULL:
+# COALESCE reads the reservations only for a run not recorded.
 _PARENT_AND_RUN_SPENT = _both(
     lambda s: (
-        f"SELECT (SELECT ifnull(parent_run_id, 0) FROM runs WHERE run_id = :run), {_spent(s)},"
-        f" {_held(s, ' WHERE run_id = :run')} FROM ({RUN_SCOPE_ROWS})"
+        "SELECT coalesce((SELECT ifnull(parent_run_id, 0) FROM runs WHERE run_id = :run), (SELECT run_id FROM"
+        " budget_reservations WHERE attempt_run_id = :run AND run_id != attempt_run_id ORDER BY id LIMIT 1)),"
+        f" {_spent(s)}, {_held(s, ' WHERE run_id = :run')} FROM ({RUN_SCOPE_ROWS})"
     )
 )
 _DAY_SPENT = _both(lambda s: f"SELECT {_spent(s)}, {_held(s)} FROM day_spend WHERE bucket >= :first AND bucket < :last")
@@ -152,11 +157,10 @@ def _scope_sums(
 
 def parent_and_run_sums(
     conn: sqlite3.Connection | sqlite3.Cursor, run_id: str
-) -> tuple[bool, str | None, tuple[int, int, int]]:
-    """Whether the run is recorded, its recorded parent (:func:`recorded_parent`) and what
-    :func:`spent_and_reserved` reads for a run limit with ``run_id`` as the budget run (its spend, its delegated
-    runs', its holds), in one statement. (The statement reads a recorded run without a parent as 0, a run id being
-    text, to tell it from a run not recorded, whose parent may be in flight.)"""
+) -> tuple[str | None, tuple[int, int, int]]:
+    """The run's parent (:func:`~.delegation.known_parent`: recorded, else its first call's, delegated and still in
+    flight) and what :func:`spent_and_reserved` reads for a run limit with ``run_id`` as the budget run (its spend,
+    its delegated runs', its holds), in one statement."""
     plain, exact = _PARENT_AND_RUN_SPENT
     args = {"run": run_id}
     try:
@@ -169,7 +173,7 @@ def parent_and_run_sums(
     else:
         sums = (int(row[1]), int(row[2]), int(row[3]))
     parent = row[0]
-    return parent is not None, parent if isinstance(parent, str) else None, sums
+    return parent if isinstance(parent, str) else None, sums
 
 
 def spent_and_reserved(
@@ -343,22 +347,24 @@ class Reservation:
             if not r.parent_known and r.run_id is not None:
                 for lim in r.limits:  # with a run limit (a loop, not any() over a generator)
                     if lim.kind == "run":
+                        # A run not recorded may have its first call still in flight, delegated from another run,
+                        # whose limit it spends (as check_budget counts it). Read only the recorded parent, a call
+                        # that continued the run by its id alone reserved under a run limit of the run's own, beside
+                        # the parent's: both passed, and the tree spent past its limit.
                         if last:  # in a batch, reading each run's scope with its parent could scan the holds per call
                             row = cur.execute(RECORDED_PARENT, (r.run_id,)).fetchone()
-                            recorded, parent, sums = row is not None, row[0] if row else None, None
-                        else:  # alone: its scope is read next unless it has a parent (then read for nothing)
-                            recorded, parent, sums = parent_and_run_sums(cur, r.run_id)
-                        if not recorded:
-                            # Not recorded: its first call may still be in flight, delegated from another run, whose
-                            # limit it spends (as check_budget counts it). Read only the recorded parent, a call that
-                            # continued the run by its id alone reserved under a run limit of the run's own, beside
-                            # the parent's: both passed, and the tree spent past its limit.
-                            if delegated is None:
-                                delegated = delegated_in_flight(cur)
-                            parent = delegated.get(r.run_id)
-                        r.budget = budget_run(r.run_id, parent)
-                        if sums is not None and r.budget == r.run_id:
-                            seen["run", r.run_id] = list(sums)
+                            if row is None:
+                                if delegated is None:  # (once a batch)
+                                    delegated = delegated_in_flight(cur)
+                                parent = delegated.get(r.run_id)
+                            else:
+                                parent = row[0]
+                            r.budget = budget_run(r.run_id, parent)
+                        else:  # alone: its scope is read with it (for nothing if it has a parent), the same parent
+                            parent, sums = parent_and_run_sums(cur, r.run_id)
+                            r.budget = budget_run(r.run_id, parent)
+                            if r.budget == r.run_id:
+                                seen["run", r.run_id] = list(sums)
                         r.parent_known = True
                         break
             refused: BudgetExceeded | None = None
