@@ -11,6 +11,7 @@ from .call_request import estimate_input_tokens
 from .cascade_report import set_usage, unknown_cost_warning
 from .errors import MagsagError, excerpt, redacting_logger
 from .governance.budget import reserved_worst_case
+from .pricing import AUDIO_PROVIDERS
 from .providers import min_output_tokens, prompt_overhead
 from .records import AttemptRecord
 from .types import LLMRequest, LLMResult, Target, Usage
@@ -126,11 +127,14 @@ def cut_in_flight(
 def counted_bound(pricer: Pricing, target: Target, prompt: Usage, output_tokens: int) -> Decimal | None:
     """The most an attempt whose prompt the vendor counted (``prompt``: its cache reads and writes, tier and place
     included) can cost with ``output_tokens`` generated, at the dearest output rate it has (an image model's pictures
-    are dearer than its text); None when it cannot be priced."""
-    ways = (
+    are dearer than its text; audio, where its provider's wire reads it, as the reservation's worst case allows it,
+    dearer still); None when it cannot be priced."""
+    ways = [
         replace(prompt, output_tokens=output_tokens),
         replace(prompt, output_tokens=output_tokens, output_image_tokens=output_tokens),
-    )
+    ]
+    if target.provider in AUDIO_PROVIDERS:
+        ways.append(replace(prompt, output_tokens=output_tokens, output_audio_tokens=output_tokens))
     costs = [pricer.price(target.provider, target.model, way).cost_usd for way in ways]
     known = [cost for cost in costs if cost is not None]
     return max(known) if costs[0] is not None else None

@@ -111,7 +111,7 @@ _VENDOR_PROVIDERS = ("openai", "anthropic", "google")
 _UNSAID: Any = object()
 #: providers whose answers' usage counts audio tokens (Chat Completions' ``audio_tokens``), priced at audio rates: a
 #: worst case elsewhere (Gemini, whose wire counts none, and whose audio answers are refused) prices none at them
-_AUDIO_PROVIDERS = frozenset({"openai", "azure", "compat", "local"})
+AUDIO_PROVIDERS = frozenset({"openai", "azure", "compat", "local"})
 #: providers serving OpenAI's web-search models (gpt-4o-search-preview, gpt-5-search-api), whose every call is
 #: a web search billed per call, which no token rate prices
 _SEARCH_FEE_PROVIDERS = frozenset({"openai", "azure"})
@@ -378,7 +378,7 @@ class Pricer:
         dearest inference geo: the one the request asks for (``asked``), or once an answer has run where
         inference costs more), with the cache ``writes`` the call can make (see UnitPrices.ceiling)."""
         priced = self._resolve(provider, model)
-        audio = provider in _AUDIO_PROVIDERS
+        audio = provider in AUDIO_PROVIDERS
         implied = provider == "anthropic"  # a write's rate a prices.yaml entry lacks: Anthropic's multiple of input
         worst = priced.worst_case(input_tokens, output_tokens, audio=audio, writes=writes, implied=implied)
         for tier in self._served_tiers.get(provider, ()):

@@ -97,3 +97,22 @@ def test_a_responses_stream_counts_a_prompt_only_where_response_created_counted_
     counting.feed(sse({"type": "response.in_progress", "response": {**created, "usage": usage}}))
     counted = counting.prompt_counted()
     assert counted is not None and (counted.input_tokens, counted.cached_tokens, counted.output_tokens) == (800, 200, 0)
+
+
+def test_a_cut_streams_counted_bound_allows_every_output_token_as_audio_where_the_wire_reads_audio():
+    """A stream cut after a compatible server counted its prompt: the answer may have been audio, which the provider's
+    wire reads and bills at its own rate, as the reservation's worst case allows. The bound priced every output token
+    at the text (or image) rate only: $0.03 for a call that may have cost $0.10, below even the reservation."""
+    from magsag_mcp.attempt_cost import counted_bound
+    from magsag_mcp.pricing import Pricer
+    from magsag_mcp.rates import UnitPrices
+    from magsag_mcp.types import Target, Usage
+
+    rates = UnitPrices(D(2), D(10), input_audio=D(40), output_audio=D(80))
+    pricer = Pricer([("compat:voice", rates), ("anthropic:voice", rates)])
+    prompt = Usage(10_000, 0)
+    # 10,000 counted prompt tokens at $2 = $0.02; 1,000 output tokens at the audio rate of $80 = $0.08
+    assert counted_bound(pricer, Target("compat", "voice"), prompt, 1_000) == D("0.1")
+    assert pricer.price("compat", "voice", Usage(10_000, 1_000, output_audio_tokens=1_000)).cost_usd == D("0.1")
+    # a provider whose wire counts no audio (its worst case prices none) is bounded at the text rate: $0.02 + $0.01
+    assert counted_bound(pricer, Target("anthropic", "voice"), prompt, 1_000) == D("0.03")
