@@ -148,13 +148,15 @@ def price_stopped(
     request: LLMRequest,
     what: str,
     at_rest: tuple[Any, str] | None,
+    prompt: Usage | None = None,
 ) -> None:
     """An attempt its caller stopped (a cancellation, a progress callback that raised): cut in flight (see
-    :func:`cut_in_flight`), or, stopped with nothing in flight (``at_rest``: see :mod:`.providers.at_rest`), at what
-    it was billed by then: a refused request about to be sent again, $0; an answer that had come whole, its tokens."""
+    :func:`cut_in_flight`; ``prompt``: the prompt's tokens its vendor had counted by then, as a dropped stream's), or,
+    stopped with nothing in flight (``at_rest``: see :mod:`.providers.at_rest`), at what it was billed by then:
+    a refused request about to be sent again, $0; an answer that had come whole, its tokens."""
     usage = at_rest[0] if at_rest is not None else None
     if usage is None or not usage.reported:
-        cut_in_flight(pricer, record, target, admission, request, what)
+        cut_in_flight(pricer, record, target, admission, request, what, prompt)
         return
     if usage.input_tokens == 0 and usage.output_tokens == 0:
         # nothing billed (a refused request: see price_failure): $0 at any price, known or not

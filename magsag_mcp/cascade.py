@@ -64,7 +64,7 @@ from .governance import (  # here, not in _context: imported there, ~5,700 instr
     refusal_ends_call,
 )
 from .providers import ProviderSet
-from .providers.at_rest import stopped_at_rest
+from .providers.at_rest import stopped_at_rest, stopped_prompt
 from .providers.base import ProgressCallback
 from .rates import ZERO
 from .records import AttemptRecord
@@ -335,7 +335,9 @@ class Cascade:
                             why,
                         )
                         record.error_class = "cancelled"
-                        price_stopped(self.pricer, record, target, admission, request, why, at_rest)
+                        price_stopped(
+                            self.pricer, record, target, admission, request, why, at_rest, stopped_prompt(exc)
+                        )
                         if record.cost_usd is None:  # not a model priced at 0
                             record.error_message = f"{why}; the provider may still bill it"
                         # The reservation stays held until the record that carries the bound replaces

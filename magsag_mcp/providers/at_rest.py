@@ -34,3 +34,23 @@ async def tell_at_rest(progress: Any, event: str, data: dict[str, Any], spent: U
 def stopped_at_rest(exc: BaseException) -> tuple[Usage, str] | None:
     """What :func:`tell_at_rest` attached to ``exc``: the attempt's usage, and when it stopped; None mid-request."""
     return getattr(exc, _AT_REST, None)
+
+
+#: the attribute of the exception that stopped a call mid-stream: the prompt's tokens the vendor had counted by then
+_PROMPT_COUNTED = "magsag_prompt_counted"
+
+
+def tell_prompt_counted(exc: BaseException, prompt: Usage | None) -> None:
+    """``exc`` (the caller's cancellation, or its progress callback's failure) stopped a stream in flight whose vendor
+    had counted the prompt (``prompt``: see ``StreamAccumulator.prompt_counted``): kept on it for the cascade, which
+    records it and bounds the attempt's unknown cost by it, as a dropped stream's (see :func:`stopped_prompt`)."""
+    if prompt is not None:
+        try:
+            setattr(exc, _PROMPT_COUNTED, prompt)
+        except AttributeError:  # (an exception that takes no attributes: bounded by its reservation alone)
+            pass
+
+
+def stopped_prompt(exc: BaseException) -> Usage | None:
+    """What :func:`tell_prompt_counted` attached to ``exc``: the prompt the vendor had counted; None if none."""
+    return getattr(exc, _PROMPT_COUNTED, None)

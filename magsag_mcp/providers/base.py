@@ -29,7 +29,7 @@ from ..errors import (
 from ..transport import HttpResponse, StreamResponse, Timeouts, Transport, page_hint
 from ..types import LLMRequest, LLMResult, Target
 from . import stream_end
-from .at_rest import tell_at_rest
+from .at_rest import tell_at_rest, tell_prompt_counted
 from .base_urls import _base_url_problem, _shown
 from .capabilities import Capabilities, capabilities_for
 from .empty_answers import cut_at_max_tokens, no_answer, server_cut
@@ -430,6 +430,11 @@ class HTTPProvider(Provider):
                         exc.prompt_usage = acc.prompt_counted()
                 # an error event in the stream, or a failed response, came under the stream's request id
                 raise _stamp(with_request_id(exc, resp.headers), self.name, model) from None
+            except BaseException as exc:
+                # the caller stopped it in flight (cancelled, or its progress callback raised): the prompt the vendor
+                # counted goes with it, to be recorded and to bound the attempt's cost, as a dropped stream's does
+                tell_prompt_counted(exc, acc.prompt_counted())
+                raise
 
 
 #: how a transport error's fix names the base URL, not knowing which setting it came from

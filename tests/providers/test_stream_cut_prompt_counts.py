@@ -116,3 +116,48 @@ def test_a_cut_streams_counted_bound_allows_every_output_token_as_audio_where_th
     assert pricer.price("compat", "voice", Usage(10_000, 1_000, output_audio_tokens=1_000)).cost_usd == D("0.1")
     # a provider whose wire counts no audio (its worst case prices none) is bounded at the text rate: $0.02 + $0.01
     assert counted_bound(pricer, Target("anthropic", "voice"), prompt, 1_000) == D("0.03")
+
+
+@pytest.mark.parametrize("how", ["callback", "cancelled"])
+async def test_a_stream_its_caller_stopped_after_message_start_is_bounded_by_the_prompt_counted(serve, tmp_path, how):
+    """A caller that stops a stream (its progress callback raising on the first delta, or the caller cancelling) after
+    message_start counted 7,000 prompt tokens: the attempt is cut in flight as a dropped stream is, and its bound is
+    at least that prompt with every output token allowed ($0.035325, as worked by hand above), not the reservation's
+    $0.022734, which estimated the prompt from its size. It was the reservation's, and the prompt went unrecorded."""
+    import anyio
+
+    fake = FakeAnthropic(KEY)
+    env = {"ANTHROPIC_API_KEY": KEY, "ANTHROPIC_BASE_URL": await serve(fake), "MAGSAG_RETRY_BASE_DELAY": "0.001"}
+    began = {
+        "input_tokens": 1000,
+        "output_tokens": 500,
+        "cache_read_input_tokens": 4000,
+        "cache_creation_input_tokens": 2000,
+        "cache_creation": {"ephemeral_5m_input_tokens": 1500, "ephemeral_1h_input_tokens": 500},
+        "inference_geo": "global",
+    }
+    fake.queue({"text": "an answer its caller stops in its middle", "usage": began})
+    payload = {"data": "x", "model_config": {"provider": "anthropic", "model": "claude-3-5-sonnet-20241022"}}
+    payload["model_config"]["stream"] = True
+    async with await Service.open(db=tmp_path / "l.db", env=env) as svc:
+        with anyio.CancelScope() as scope:
+
+            async def progress(event: str, data: dict) -> None:
+                if event == "delta":
+                    if how == "cancelled":
+                        scope.cancel()
+                        await anyio.sleep(1)  # (cancelled here)
+                    raise RuntimeError("the caller's callback broke")
+
+            with pytest.raises(RuntimeError) if how == "callback" else anyio.CancelScope():
+                await svc.invoke_skill("skill.analysis", payload, run_id="r1", progress=progress)
+    conn = sqlite3.connect(tmp_path / "l.db")
+    try:
+        row = conn.execute(
+            "SELECT outcome, input_tokens, output_tokens, cached_tokens, cache_write_tokens, cost_pusd, cost_bound_pusd"
+            " FROM attempts WHERE run_id = 'r1' ORDER BY id"
+        ).fetchone()
+    finally:
+        conn.close()
+    assert row[:5] == ("error", 7000, 0, 4000, 2000)
+    assert row[5] is None and D(row[6]) / PICO == D("0.035325")
