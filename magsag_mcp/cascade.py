@@ -82,7 +82,7 @@ STREAM_MIN_TOKENS = 2048
 
 class Guard(Protocol):
     async def admit(self, ctx: Any) -> Any: ...
-    async def settle(self, admission: Any, actual_cost: Decimal | None) -> None: ...
+    async def settle(self, admission: Any, actual_cost: Decimal | None, bound: Decimal | None = None) -> None: ...
     async def release(self, admission: Any) -> None: ...
     def waiting(self, admission: Any) -> None: ...
 
@@ -294,7 +294,9 @@ class Cascade:
                         # its worst case: in the call limit for the rest of the call, and in the run and
                         # agent limits through the record's cost_bound (which replaces the reservation when
                         # the record lands); the attempt is also counted as unpriced (cost_complete false).
-                        await self.guard.settle(admission, record.cost_usd)  # type: ignore[union-attr]
+                        await self.guard.settle(  # type: ignore[union-attr]
+                            admission, record.cost_usd, record.cost_bound_usd
+                        )
                     remaining = deadline - self.clock()
                     if exc.retryable and try_number < self.retry.tries_per_target:
                         left = self._left(plan, position, state)

@@ -132,7 +132,7 @@ class RefusesModel:
             raise E.BudgetExceeded(f"{ctx.target.label} would pass the run's limit", policy="cost_limits")
         return object()
 
-    async def settle(self, admission, actual_cost) -> None: ...
+    async def settle(self, admission, actual_cost, bound=None) -> None: ...
 
     async def release(self, admission) -> None: ...
 
@@ -639,7 +639,7 @@ async def test_a_refused_retry_is_recorded_as_the_try_it_was():
                 raise E.BudgetExceeded("call limit would be exceeded", policy="cap")
             return object()
 
-        async def settle(self, admission, actual_cost) -> None:
+        async def settle(self, admission, actual_cost, bound=None) -> None:
             pass
 
         async def release(self, admission) -> None:

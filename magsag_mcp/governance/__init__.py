@@ -66,6 +66,9 @@ class Admission:
     #: the limits its reservation counts in (see :meth:`Governance._limits`): only an attempt counted in the
     #: same ones may take it over
     scoped: Any = None
+    #: settled at an unknown cost: the bound its record counts it at, when above reserved_usd (a stream cut after its
+    #: vendor counted a prompt dearer than the reservation estimated: see attempt_cost.cut_in_flight)
+    bound_usd: Decimal | None = None
 
 
 def refusal_ends_call(cand: Any, candidates: Sequence[Any], *, by_routing: bool, rule: str | None) -> bool:
@@ -261,8 +264,8 @@ class Governance:
         for a in prior:  # a loop, not a sum() over a generator for each (a frame each)
             if a.actual_usd is not None:
                 call_spent += a.actual_usd
-            else:
-                call_held += a.reserved_usd or _ZERO
+            else:  # at the bound its record counts it at (see settle), which the retry's reservation cannot see
+                call_held += a.bound_usd if a.bound_usd is not None else a.reserved_usd or _ZERO
         for lim in limits:
             if lim.kind == "call" and call_spent + call_held + worst > lim.amount:
                 earlier = (
@@ -392,11 +395,16 @@ class Governance:
             admission.running = False
             self._running -= 1
 
-    async def settle(self, admission: Admission, actual_cost: Decimal | None) -> None:
+    async def settle(self, admission: Admission, actual_cost: Decimal | None, bound: Decimal | None = None) -> None:
         """The attempt's real cost. Its reservation is replaced by it when the attempt is recorded (one
         transaction), which is when its call ends; a retry or fallback of the same call shrinks it to
-        that cost before then, in its own reservation's transaction (see :meth:`admit`)."""
+        that cost before then, in its own reservation's transaction (see :meth:`admit`). ``bound``: an unknown
+        cost's bound as its record counts it, which the call limit counts the attempt at where it is above the
+        reservation (a cut stream's counted prompt), for the rest of the call."""
         admission.actual_usd = actual_cost
+        reserved = admission.reserved_usd
+        if actual_cost is None and bound is not None and reserved is not None and bound > reserved:
+            admission.bound_usd = bound
         self._ended(admission)
 
     def waiting(self, admission: Admission) -> None:

@@ -161,3 +161,41 @@ async def test_a_stream_its_caller_stopped_after_message_start_is_bounded_by_the
         conn.close()
     assert row[:5] == ("error", 7000, 0, 4000, 2000)
     assert row[5] is None and D(row[6]) / PICO == D("0.035325")
+
+
+async def test_a_call_limit_counts_a_cut_attempt_at_its_counted_bound_before_the_retry(serve, tmp_path, catalog_copy):
+    """The call limit bounds a call's retries and fallbacks together, an attempt of unknown cost at its worst case. A
+    stream cut after message_start counted 7,000 prompt tokens may have cost $0.035325 (worked by hand above), its
+    record's bound, but the call limit counted it at its reservation's $0.022734: a retry reserving $0.022734 more
+    passed a $0.05 limit ($0.045468) and was sent, and the call may have cost $0.058059."""
+    from magsag_mcp.errors import BudgetExceeded
+
+    (catalog_copy / "policies" / "model_governance.yaml").write_text(
+        "policies:\n  - name: caps\n    thresholds: {max_cost_per_call_usd: 0.05}\n"
+    )
+    fake = FakeAnthropic(KEY)
+    env = {"ANTHROPIC_API_KEY": KEY, "ANTHROPIC_BASE_URL": await serve(fake), "MAGSAG_RETRY_BASE_DELAY": "0.001"}
+    began = {
+        "input_tokens": 1000,
+        "output_tokens": 500,
+        "cache_read_input_tokens": 4000,
+        "cache_creation_input_tokens": 2000,
+        "cache_creation": {"ephemeral_5m_input_tokens": 1500, "ephemeral_1h_input_tokens": 500},
+    }
+    fake.queue(
+        {"text": "an answer that never finishes, cut in its middle", "usage": began, "cut": True},
+        {"text": "the answer", "usage": {"input_tokens": 100, "output_tokens": 10}},
+    )
+    model = {"provider": "anthropic", "model": "claude-3-5-sonnet-20241022", "stream": True}
+    payload = {"data": "x", "model_config": model}
+    async with await Service.open(catalog=catalog_copy, db=tmp_path / "l.db", env=env) as svc:
+        assert D(svc.explain("skill.analysis", payload)["targets"][0]["estimated_max_cost_usd"]) == D("0.022734")
+        with pytest.raises(BudgetExceeded) as info:
+            await svc.invoke_skill("skill.analysis", payload, run_id="r1")
+    assert len(fake.requests) == 1  # the retry was not sent
+    details = info.value.details
+    assert (details["limit"], D(details["reserved_usd"]), D(details["reservation_usd"])) == (
+        "call",
+        D("0.035325"),
+        D("0.022734"),
+    )
