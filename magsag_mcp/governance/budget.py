@@ -322,8 +322,8 @@ class Reservation:
             # it stood for (unknown cost, bounded by its amount), which the sums then count instead.
             record_abandoned(conn, now)
             _last_sweep = now
-        # The calls' earlier attempts settled below their worst case hold only what they cost from now on:
-        # first, so that every sum below reads them so (a shrink only lowers what is held).
+        # The calls' earlier attempts settled below their worst case hold only what they cost from now on, and those
+        # of unknown cost above it (a cut stream's counted prompt) their bound: first, so every sum below reads them so.
         shrink: list[tuple[int, int]] = []
         drop: list[int] = []
         for r in reservations:  # a loop, not a comprehension (a frame) on every reservation

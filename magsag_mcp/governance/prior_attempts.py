@@ -26,15 +26,23 @@ def unshrink(prior: list[Admission], shrink: tuple[tuple[int, int], ...]) -> Non
 
 
 def shrinkable(prior: list[Admission]) -> tuple[tuple[int, int], ...]:
-    """``(reservation id, cost in pico-USD)`` of the earlier attempts settled below their worst case whose
-    reservation is not yet shrunk; they are marked shrunk (a refused reservation shrinks them too)."""
+    """``(amount in pico-USD, reservation id)`` of the earlier attempts settled below their worst case whose
+    reservation is not yet shrunk, and of those of unknown cost whose bound is above what they hold (see
+    ``Governance.settle``: a cut stream's counted prompt), held at that bound from the next reservation on, which would
+    read them too low; they are marked shrunk (a refused reservation sets them too)."""
     out = []
     for a in prior:
         rid, reserved, actual = a.reservation_id, a.reserved_usd, a.actual_usd
-        if rid is not None and not a.shrunk and actual is not None and reserved is not None and actual < reserved:
+        if rid is None or a.shrunk or reserved is None:
+            continue
+        if actual is not None and actual < reserved:
             out.append((to_pusd(actual) or 0, rid))
-            a.shrunk = True
-            a.whole = False  # for good: a shrink rolled back (see unshrink) may have freed budget meanwhile
+        elif actual is None and a.bound_usd is not None:
+            out.append((to_pusd(a.bound_usd) or 0, rid))
+        else:
+            continue
+        a.shrunk = True
+        a.whole = False  # for good: a shrink rolled back (see unshrink) may have freed budget meanwhile
     return tuple(out)
 
 

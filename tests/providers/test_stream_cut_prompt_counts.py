@@ -199,3 +199,42 @@ async def test_a_call_limit_counts_a_cut_attempt_at_its_counted_bound_before_the
         D("0.035325"),
         D("0.022734"),
     )
+
+
+async def test_a_run_limit_counts_a_cut_attempt_at_its_counted_bound_before_the_retry(serve, tmp_path, catalog_copy):
+    """The same cut attempt under a $0.05 run limit: its reservation went on holding $0.022734 in the ledger until the
+    call was recorded, so the retry's reservation read $0.022734 held, reserved $0.022734 more ($0.045468) and was sent,
+    and the run may have spent $0.058059. The retry's own transaction now holds the cut attempt at its bound first."""
+    from magsag_mcp.errors import BudgetExceeded
+
+    (catalog_copy / "policies" / "model_governance.yaml").write_text(
+        "policies:\n  - name: caps\n    thresholds: {max_cost_per_run_usd: 0.05}\n"
+    )
+    fake = FakeAnthropic(KEY)
+    env = {"ANTHROPIC_API_KEY": KEY, "ANTHROPIC_BASE_URL": await serve(fake), "MAGSAG_RETRY_BASE_DELAY": "0.001"}
+    began = {
+        "input_tokens": 1000,
+        "output_tokens": 500,
+        "cache_read_input_tokens": 4000,
+        "cache_creation_input_tokens": 2000,
+        "cache_creation": {"ephemeral_5m_input_tokens": 1500, "ephemeral_1h_input_tokens": 500},
+    }
+    fake.queue(
+        {"text": "an answer that never finishes, cut in its middle", "usage": began, "cut": True},
+        {"text": "the answer", "usage": {"input_tokens": 100, "output_tokens": 10}},
+    )
+    payload = {"data": "x", "model_config": {"provider": "anthropic", "model": "claude-3-5-sonnet-20241022"}}
+    payload["model_config"]["stream"] = True
+    async with await Service.open(catalog=catalog_copy, db=tmp_path / "l.db", env=env) as svc:
+        with pytest.raises(BudgetExceeded) as info:
+            await svc.invoke_skill("skill.analysis", payload, run_id="r1")
+        status = await svc.check_budget(run_id="r1")
+    assert len(fake.requests) == 1  # the retry was not sent
+    details = info.value.details
+    assert (details["limit"], D(details["reserved_usd"]), D(details["reservation_usd"])) == (
+        "run",
+        D("0.035325"),
+        D("0.022734"),
+    )
+    run = next(lim for lim in status["limits"] if lim["limit"] == "run")
+    assert D(run["unknown_cost_bound_usd"]) == D("0.035325") and D(run["reserved_usd"]) == 0
