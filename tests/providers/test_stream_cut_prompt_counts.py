@@ -23,19 +23,36 @@ from .fakes import FakeAnthropic
 pytestmark = pytest.mark.anyio
 KEY = "sk-test-key-123456"
 PICO = 10**12
+#: what message_start counts in these tests: 1,000 input tokens, 4,000 cache reads, 2,000 cache writes (1,500 for 5
+#: minutes, 500 for an hour), 7,000 in all; its output_tokens are no count of the answer
+BEGAN = {
+    "input_tokens": 1000,
+    "output_tokens": 500,
+    "cache_read_input_tokens": 4000,
+    "cache_creation_input_tokens": 2000,
+    "cache_creation": {"ephemeral_5m_input_tokens": 1500, "ephemeral_1h_input_tokens": 500},
+}
+
+
+async def _cut_then_answered(serve, catalog_copy, threshold: str) -> tuple[FakeAnthropic, dict[str, str]]:
+    """A policy with ``threshold``, and an Anthropic server whose first stream is cut after message_start counted
+    :data:`BEGAN`, the next answering: the server and the env that reaches it."""
+    (catalog_copy / "policies" / "model_governance.yaml").write_text(
+        f"policies:\n  - name: caps\n    thresholds: {{{threshold}}}\n"
+    )
+    fake = FakeAnthropic(KEY)
+    env = {"ANTHROPIC_API_KEY": KEY, "ANTHROPIC_BASE_URL": await serve(fake), "MAGSAG_RETRY_BASE_DELAY": "0.001"}
+    fake.queue(
+        {"text": "an answer that never finishes, cut in its middle", "usage": dict(BEGAN), "cut": True},
+        {"text": "the answer", "usage": {"input_tokens": 100, "output_tokens": 10}},
+    )
+    return fake, env
 
 
 async def test_an_anthropic_stream_cut_after_message_start_records_the_prompt_it_counted(serve, tmp_path):
     fake = FakeAnthropic(KEY)
     env = {"ANTHROPIC_API_KEY": KEY, "ANTHROPIC_BASE_URL": await serve(fake), "MAGSAG_RETRY_BASE_DELAY": "0.001"}
-    began = {
-        "input_tokens": 1000,
-        "output_tokens": 500,
-        "cache_read_input_tokens": 4000,
-        "cache_creation_input_tokens": 2000,
-        "cache_creation": {"ephemeral_5m_input_tokens": 1500, "ephemeral_1h_input_tokens": 500},
-        "inference_geo": "global",
-    }
+    began = {**BEGAN, "inference_geo": "global"}
     fake.queue(
         {"text": "an answer that never finishes, cut in its middle", "usage": began, "cut": True},
         {"text": "the answer", "usage": {"input_tokens": 100, "output_tokens": 10}},
@@ -128,14 +145,7 @@ async def test_a_stream_its_caller_stopped_after_message_start_is_bounded_by_the
 
     fake = FakeAnthropic(KEY)
     env = {"ANTHROPIC_API_KEY": KEY, "ANTHROPIC_BASE_URL": await serve(fake), "MAGSAG_RETRY_BASE_DELAY": "0.001"}
-    began = {
-        "input_tokens": 1000,
-        "output_tokens": 500,
-        "cache_read_input_tokens": 4000,
-        "cache_creation_input_tokens": 2000,
-        "cache_creation": {"ephemeral_5m_input_tokens": 1500, "ephemeral_1h_input_tokens": 500},
-        "inference_geo": "global",
-    }
+    began = {**BEGAN, "inference_geo": "global"}
     fake.queue({"text": "an answer its caller stops in its middle", "usage": began})
     payload = {"data": "x", "model_config": {"provider": "anthropic", "model": "claude-3-5-sonnet-20241022"}}
     payload["model_config"]["stream"] = True
@@ -170,22 +180,7 @@ async def test_a_call_limit_counts_a_cut_attempt_at_its_counted_bound_before_the
     passed a $0.05 limit ($0.045468) and was sent, and the call may have cost $0.058059."""
     from magsag_mcp.errors import BudgetExceeded
 
-    (catalog_copy / "policies" / "model_governance.yaml").write_text(
-        "policies:\n  - name: caps\n    thresholds: {max_cost_per_call_usd: 0.05}\n"
-    )
-    fake = FakeAnthropic(KEY)
-    env = {"ANTHROPIC_API_KEY": KEY, "ANTHROPIC_BASE_URL": await serve(fake), "MAGSAG_RETRY_BASE_DELAY": "0.001"}
-    began = {
-        "input_tokens": 1000,
-        "output_tokens": 500,
-        "cache_read_input_tokens": 4000,
-        "cache_creation_input_tokens": 2000,
-        "cache_creation": {"ephemeral_5m_input_tokens": 1500, "ephemeral_1h_input_tokens": 500},
-    }
-    fake.queue(
-        {"text": "an answer that never finishes, cut in its middle", "usage": began, "cut": True},
-        {"text": "the answer", "usage": {"input_tokens": 100, "output_tokens": 10}},
-    )
+    fake, env = await _cut_then_answered(serve, catalog_copy, "max_cost_per_call_usd: 0.05")
     model = {"provider": "anthropic", "model": "claude-3-5-sonnet-20241022", "stream": True}
     payload = {"data": "x", "model_config": model}
     async with await Service.open(catalog=catalog_copy, db=tmp_path / "l.db", env=env) as svc:
@@ -207,22 +202,7 @@ async def test_a_run_limit_counts_a_cut_attempt_at_its_counted_bound_before_the_
     and the run may have spent $0.058059. The retry's own transaction now holds the cut attempt at its bound first."""
     from magsag_mcp.errors import BudgetExceeded
 
-    (catalog_copy / "policies" / "model_governance.yaml").write_text(
-        "policies:\n  - name: caps\n    thresholds: {max_cost_per_run_usd: 0.05}\n"
-    )
-    fake = FakeAnthropic(KEY)
-    env = {"ANTHROPIC_API_KEY": KEY, "ANTHROPIC_BASE_URL": await serve(fake), "MAGSAG_RETRY_BASE_DELAY": "0.001"}
-    began = {
-        "input_tokens": 1000,
-        "output_tokens": 500,
-        "cache_read_input_tokens": 4000,
-        "cache_creation_input_tokens": 2000,
-        "cache_creation": {"ephemeral_5m_input_tokens": 1500, "ephemeral_1h_input_tokens": 500},
-    }
-    fake.queue(
-        {"text": "an answer that never finishes, cut in its middle", "usage": began, "cut": True},
-        {"text": "the answer", "usage": {"input_tokens": 100, "output_tokens": 10}},
-    )
+    fake, env = await _cut_then_answered(serve, catalog_copy, "max_cost_per_run_usd: 0.05")
     payload = {"data": "x", "model_config": {"provider": "anthropic", "model": "claude-3-5-sonnet-20241022"}}
     payload["model_config"]["stream"] = True
     async with await Service.open(catalog=catalog_copy, db=tmp_path / "l.db", env=env) as svc:
