@@ -60,3 +60,20 @@ def test_the_wheel_holds_the_catalog_and_the_tool_schemas(tmp_path: Path):
     in_repo = {str(p.relative_to(ROOT / "catalog")) for p in (ROOT / "catalog").rglob("*") if p.is_file()}
     assert shipped == {p for p in in_repo if "__pycache__" not in p}
     assert "magsag_mcp/mcp_server/tool_schemas.json" in names
+
+
+def test_both_distributions_carry_the_license_the_metadata_names(sdist_names: set[str], tmp_path: Path):
+    """pyproject says MIT, and MIT asks that its text go with every copy: a wheel or sdist without it did not."""
+    import tomllib
+
+    declared = tomllib.loads((ROOT / "pyproject.toml").read_text(encoding="utf-8"))["project"]["license"]
+    text = (ROOT / "LICENSE").read_text(encoding="utf-8")
+    assert declared == "MIT" and text.startswith("MIT License\n")
+    assert "LICENSE" in sdist_names
+    wheel = pytest.importorskip("hatchling.builders.wheel")
+    built = next(iter(wheel.WheelBuilder(str(ROOT)).build(directory=str(tmp_path), versions=["standard"])))
+    with zipfile.ZipFile(built) as whl:
+        shipped = [n for n in whl.namelist() if n.endswith(".dist-info/licenses/LICENSE")]
+        assert len(shipped) == 1 and whl.read(shipped[0]).decode("utf-8") == text
+        metadata = next(n for n in whl.namelist() if n.endswith(".dist-info/METADATA"))
+        assert "License-Expression: MIT" in whl.read(metadata).decode("utf-8").splitlines()
