@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import io
 import json
@@ -250,6 +251,36 @@ def test_bad_search_pattern_and_bad_date_exit_2_with_the_fix(ledger_db, capsys):
     assert main(["data", "query", "--since", "last tuesday"]) == 2
     err = capsys.readouterr().err
     assert "(unclosed" in err and "last tuesday" in err
+
+
+def test_a_background_summarize_writes_its_output_while_sigterm_is_watched(ledger_db, tmp_path, monkeypatch, capsys):
+    """A script's background job (SIGINT ignored) keeps SIGTERM's default except while a command watches for it: the
+    summary's file was made beside --output after the ledger closed, outside that watch, so a SIGTERM then killed it
+    on the spot with its `.summary.json.*.tmp` left there. It is written inside the watch now, as an export's is."""
+    import signal
+
+    from magsag_mcp.cli import output
+
+    seen: list[object] = []
+    real = output.replacing
+
+    @contextlib.contextmanager
+    def replacing(path: str):
+        seen.append(signal.getsignal(signal.SIGTERM))
+        with real(path) as fh:
+            yield fh
+
+    monkeypatch.setattr(output, "replacing", replacing)
+    before = signal.signal(signal.SIGINT, signal.SIG_IGN), signal.getsignal(signal.SIGTERM)
+    try:
+        assert main(["flow", "summarize", "--output", str(tmp_path / "summary.json")]) == 0
+    finally:
+        signal.signal(signal.SIGINT, before[0])
+        signal.signal(signal.SIGTERM, before[1])
+    assert len(seen) == 1 and seen[0] not in (signal.SIG_DFL, None)  # SIGTERM handled, not left to kill the write
+    assert json.loads((tmp_path / "summary.json").read_text())["totals"]["calls"] > 0
+    assert capsys.readouterr().err.endswith(f"wrote {tmp_path / 'summary.json'}\n")
+    assert sorted(p.name for p in tmp_path.iterdir() if "summary" in p.name) == ["summary.json"]
 
 
 def test_summarize_to_a_file_then_prune(ledger_db, tmp_path, capsys):

@@ -179,23 +179,25 @@ def _summarize(args: argparse.Namespace) -> int:
     if args.output:
         check_output(args)
 
-    async def read(ledger: Any) -> dict[str, Any]:
+    async def read(ledger: Any) -> None:
         from ..ledger.reports import summary_matched
 
         summary = await ledger.summarize(filters, args.timezone)
         await print_notes(ledger, filters, summary_matched(summary))
-        return summary
-
-    summary = with_ledger(args, read)
-    note_unknown_costs(summary)
-    if args.output:
+        note_unknown_costs(summary)
+        if not args.output:
+            print_json(summary)
+            return
         from .output import replacing
 
+        # written while a SIGTERM is watched for (with_ledger), as an export's is: once the ledger was closed, a
+        # background job (SIGINT ignored, SIGTERM's default) stopped mid-write left its `.FILE.*.tmp` beside --output
         with output_errors(args.output), replacing(args.output) as fh:
             print_json(summary, stream=fh)
+
+    with_ledger(args, read)
+    if args.output:
         print(f"wrote {args.output}", file=sys.stderr)
-    else:
-        print_json(summary)
     return 0
 
 
