@@ -42,6 +42,7 @@ from .cascade_report import (
     internal_error,
     record_deadline_skip,
     record_skip,
+    release_unrecorded,
     trace,
 )
 from .cascade_waits import TargetRests, rest_wait, retry_wait
@@ -365,7 +366,7 @@ class Cascade:
                             if cancelled or callback_failed:
                                 await self.guard.settle(admission, record.cost_usd)  # type: ignore[union-attr]
                             else:  # not recorded (a caller's error, an interpreter exit): nothing replaces it
-                                await self.guard.release(admission)  # type: ignore[union-attr]
+                                await release_unrecorded(self.guard, admission, target, exc)
                     if callback_failed:
                         raise exc.error from None  # type: ignore[union-attr]
                     raise

@@ -13,6 +13,7 @@ from .errors import (
     AllTargetsFailed,
     BudgetExceeded,
     InternalError,
+    LedgerError,
     MagsagError,
     PolicyDenied,
     ProviderError,
@@ -20,12 +21,15 @@ from .errors import (
     UnsupportedFeatureError,
     excerpt,
     redact,
+    redacting_logger,
 )
 from .providers import hosts_other_models
 from .rates import bare_model
 from .records import AttemptRecord
 from .routing import Plan
 from .types import Target
+
+log = redacting_logger("magsag_mcp.cascade")
 
 
 @dataclass(slots=True)
@@ -235,6 +239,26 @@ def shown_candidates(plan: Plan) -> tuple[list[str], list[dict[str, Any]]]:
     if res is not None and plain:
         res.shown = (list(plan.candidates), names, [dict(d) for d in candidates])
     return names, candidates
+
+
+async def release_unrecorded(guard: Any, admission: Any, target: Target, error: BaseException) -> None:
+    """Give back the reservation of an attempt that ended in ``error`` and that no record carries (a caller's error,
+    an interpreter exit). A write of its own, which a lock another process holds past the busy timeout refuses: the
+    caller still gets ``error`` (the cascade raises it on), the refusal kept in it (``release_error``, a note) and
+    logged. In its place, the ledger's "stayed locked; retry" hid what to fix, and a retry met the same lock. The
+    reservation is then left to expire, as one a dead process left is."""
+    held = getattr(admission, "reservation_id", None)  # (release forgets it before its write)
+    try:
+        await guard.release(admission)
+    except LedgerError as refused:
+        said = (
+            f"the budget reservation of its attempt at {target.label} was not given back ({refused.message}): it "
+            "counts against the budget limits until it expires"
+        )
+        log.warning("reservation %s, of an attempt that ended in %s: %s", held, type(error).__name__, said)
+        error.add_note(said)
+        if isinstance(error, MagsagError):
+            error.details["release_error"] = refused.to_dict()
 
 
 def internal_error(target: Target, bug: Exception, *, sent: bool = True) -> InternalError:
