@@ -845,3 +845,27 @@ async def test_azure_wait_in_x_ms_retry_after_ms_is_honoured(
     with pytest.raises(E.RateLimitError) as info:
         await AzureProvider(env_for(fake_openai), transport).complete(ask(), Target("azure", DEPLOYMENT))
     assert info.value.retry_after == wait
+
+
+@pytest.mark.parametrize(
+    ("headers", "wait"),
+    [
+        # what Azure's Responses API has sent on a 429 (Microsoft Q&A 5625878): limit and remaining -1, reset 0, no
+        # retry-after. -1 is no count, not an empty bucket: read as 0 left, its reset of 0 made the server's wait
+        # 0s, and the 429 was retried at once (a jitter under the base delay) rather than after the backoff
+        ({"x-ratelimit-limit-tokens": "-1", "x-ratelimit-remaining-tokens": "-1",
+          "x-ratelimit-reset-tokens": "0"}, None),
+        ({"x-ratelimit-remaining-requests": "-1", "x-ratelimit-reset-requests": "0"}, None),
+        # a bucket that did run out, its reset in whole seconds as Azure writes it: that wait
+        ({"x-ratelimit-remaining-tokens": "0", "x-ratelimit-reset-tokens": "6", "x-ratelimit-remaining-requests": "-1",
+          "x-ratelimit-reset-requests": "0"}, 6.0),
+    ],
+)  # fmt: skip
+async def test_azure_rate_limit_headers_without_a_count_name_no_wait(
+    fake_openai: FakeOpenAI, transport: Transport, headers: dict[str, str], wait: float | None
+):
+    message = "Requests to the Responses_Create Operation have exceeded token rate limit."
+    fake_openai.queue(R.error(429, message, code="429", headers=headers))
+    with pytest.raises(E.RateLimitError) as info:
+        await AzureProvider(env_for(fake_openai), transport).complete(ask(), Target("azure", DEPLOYMENT))
+    assert info.value.retry_after == wait

@@ -77,7 +77,8 @@ def rate_limit_reset(headers: Mapping[str, str]) -> float | None:
     Anthropic's ``anthropic-ratelimit-*``, where a 429 came without its ``retry-after``).
 
     OpenAI sends them on every response, for both buckets (requests and tokens), each with its
-    ``remaining`` count and its time to a full ``reset``. Only a bucket at 0 is why a request was
+    ``remaining`` count and its time to a full ``reset`` (Azure too, its reset in whole seconds, and -1 where it
+    reports no count). Only a bucket at 0 is why a request was
     refused: the reset of one that still has room says nothing about when to come back (and on a
     5xx, none of them does).
     """
@@ -133,7 +134,12 @@ _TRY_AGAIN = re.compile(
 
 
 def _is_zero(value: str | None) -> bool:
-    return _seconds(value) == 0.0 if value else False
+    """A bucket's ``remaining`` count is 0: not a negative one, which is no count (Azure sends -1 for a limit it does
+    not report, with a reset of 0: read as an empty bucket, that was a wait of 0s and a retry at once)."""
+    try:
+        return float(value) == 0.0 if value else False
+    except ValueError:
+        return False
 
 
 def parse_duration(value: str | None) -> float | None:
