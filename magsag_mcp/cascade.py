@@ -43,6 +43,7 @@ from .cascade_report import (
     record_deadline_skip,
     record_skip,
     release_unrecorded,
+    reservation_refused,
     trace,
 )
 from .cascade_waits import TargetRests, rest_wait, retry_wait
@@ -52,6 +53,7 @@ from .errors import (
     ConfigError,
     ContextTooLongError,
     InputError,
+    LedgerError,
     MagsagError,
     NotConfiguredError,
     PolicyDenied,
@@ -206,6 +208,12 @@ class Cascade:
                         if fail:
                             raise all_failed(plan, state, exc) from None
                         break
+                    except LedgerError as refused:  # (another process's lock): no call goes out unreserved
+                        if not any(a.outcome == "error" for a in state.attempts):
+                            raise  # nothing was sent: the refusal is what happened to the call
+                        raise reservation_refused(
+                            plan, state, run_id, agent, position, target, try_number, refused
+                        ) from None
                 if self.clock() >= deadline:
                     # admitted too late (a write lock waited for): sent now, it would be cut at once and
                     # counted at its worst case; not sent, it costs nothing. Its reservation goes with the

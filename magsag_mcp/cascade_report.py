@@ -261,6 +261,31 @@ async def release_unrecorded(guard: Any, admission: Any, target: Target, error: 
             error.details["release_error"] = refused.to_dict()
 
 
+def reservation_refused(
+    plan: Plan,
+    state: CascadeState,
+    run_id: str,
+    agent: str | None,
+    position: int,
+    target: Target,
+    try_number: int,
+    refused: LedgerError,
+) -> AllTargetsFailed:
+    """The error of a call whose retry or fallback the ledger could not reserve (another process held its lock past
+    the busy timeout) after an attempt of it failed: that attempt's error, as when no target is left, the target not
+    sent recorded as skipped and the refusal kept in the error (``reservation_error``, a note) and logged. The
+    ledger's "stayed locked; retry" in its place hid what happened to the call (the vendor's 500, a timeout), which
+    the caller read nowhere but in the ledger."""
+    why = f"not sent: its budget reservation could not be made ({refused.message})"
+    record_skip(state, plan, run_id, agent, position, target, why, None, None, try_number=try_number)
+    error = all_failed(plan, state, state.last_error)
+    error.details["reservation_error"] = refused.to_dict()
+    said = f"{target.label} was not tried: its budget reservation could not be made ({refused.message})"
+    error.add_note(said)
+    log.warning("run %s: %s", run_id, said)
+    return error
+
+
 def internal_error(target: Target, bug: Exception, *, sent: bool = True) -> InternalError:
     """The error of an attempt that code of ours failed with ``bug``, an exception outside errors.py's tree. The bug
     may strike after the request was sent (the vendor answered): what it billed is not known (``maybe_billed``).

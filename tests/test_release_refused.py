@@ -89,3 +89,94 @@ async def test_a_refused_release_leaves_an_interpreter_exit_as_it_was(catalog_co
     assert type(raised) is KeyboardInterrupt
     assert any("budget reservation" in note and "locked" in note for note in raised.__notes__)
     assert held == 1
+
+
+async def _failed_then_locked(catalog: Path, db: Path, config: dict, env: dict) -> tuple[BaseException, list, int]:
+    """Invoke with ``config`` under a run limit, another process taking the write lock as the first attempt is
+    announced (admitted, about to be sent): the error raised, the attempts recorded once the lock is given back and
+    the service closed (its kept record written), and the reservations left."""
+    (catalog / "prices.yaml").write_text('"fake:*": {input: 1.0, output: 1.0}\n')
+    (catalog / "policies" / "model_governance.yaml").write_text(
+        "policies:\n  - name: run_cap\n    thresholds: {max_cost_per_run_usd: 1}\n"
+    )
+    svc = await Service.open(catalog=catalog, db=db, env=env)
+    await svc.ledger._writer.execute("PRAGMA busy_timeout = 200")  # the other process's lock outlasts it
+    other = sqlite3.connect(db, isolation_level=None)
+
+    async def progress(event: str, data: dict) -> None:
+        if event == "attempt" and not other.in_transaction:
+            other.execute("BEGIN IMMEDIATE")
+
+    try:
+        with pytest.raises(BaseException) as info:
+            with anyio.fail_after(30):  # a hang guard
+                await svc.invoke_skill("skill.analysis", {"data": "d", "model_config": config}, progress=progress)
+        other.execute("ROLLBACK")
+    finally:
+        other.close()
+        await svc.aclose()
+    conn = sqlite3.connect(db)
+    try:
+        rows = conn.execute("SELECT model, outcome, error_class FROM attempts ORDER BY id").fetchall()
+        held = conn.execute("SELECT COUNT(*) FROM budget_reservations").fetchone()[0]
+    finally:
+        conn.close()
+    return info.value, rows, held
+
+
+RETRIES = {"MAGSAG_RETRY_BASE_DELAY": "0.001", "MAGSAG_RETRY_MAX_DELAY": "0.002"}
+
+
+@pytest.mark.parametrize(
+    ("config", "env", "not_sent"),
+    [
+        # the vendor's 500 on the last target left, retried: the retry's reservation is refused
+        ({"model": "fake:fail-server_error", "max_tokens": 100}, RETRIES, "fail-server_error"),
+        # a timeout (a read timeout, the last target left), retried likewise
+        ({"model": "fake:fail-timeout", "max_tokens": 100}, RETRIES, "fail-timeout"),
+        # the vendor's 529 (retried on the last target only), then the fallback's reservation is refused
+        ({"model": "fake:fail-overloaded", "fallbacks": ["fake:b"], "max_tokens": 100}, RETRIES, "b"),
+    ],
+    ids=["retry-after-500", "retry-after-timeout", "fallback-after-overload"],
+)
+async def test_a_retry_or_fallback_the_ledger_cannot_reserve_ends_the_call_with_its_own_error(
+    catalog_copy: Path, tmp_path: Path, caplog: pytest.LogCaptureFixture, config: dict, env: dict, not_sent: str
+):
+    # Before: the LedgerError of the retry's (or the fallback's) reservation took the place of what happened to the
+    # call, the vendor's 500 or the timeout, which the caller then read nowhere but in the ledger. No call goes out
+    # unreserved all the same: the target not sent is recorded as skipped, and the call ends with the error of the
+    # attempt that failed, the refusal in it (reservation_error, a note) and logged.
+    caplog.set_level(logging.WARNING, logger="magsag_mcp.cascade")
+    first = config["model"].removeprefix("fake:")
+    raised, rows, held = await _failed_then_locked(catalog_copy, tmp_path / "g.db", config, env)
+    kind = {"fail-timeout": E.ProviderTimeoutError, "fail-overloaded": E.OverloadedError}.get(first, E.ServerError)
+    assert isinstance(raised, E.AllTargetsFailed) and isinstance(raised, kind), repr(raised)
+    refusal = raised.to_dict()["reservation_error"]
+    assert refusal["type"] == "ledger_error" and "locked" in refusal["message"]
+    assert any("budget reservation" in note and "locked" in note for note in raised.__notes__)
+    assert f"fake:{not_sent} skipped (not sent: its budget reservation could not be made" in raised.message
+    assert rows == [(first, "error", kind.kind), (not_sent, "skipped", "skipped")]
+    assert held == 0  # the failed attempt's reservation went with the call's record
+    logged = [r for r in caplog.records if r.name == "magsag_mcp.cascade" and r.levelno == logging.WARNING]
+    assert len(logged) == 1 and "locked" in logged[0].getMessage()
+
+
+async def test_a_first_reservation_the_ledger_refuses_is_still_the_calls_error(catalog_copy: Path, tmp_path: Path):
+    # nothing was sent yet: the ledger's refusal is what happened to the call (README: no call goes out unreserved)
+    (catalog_copy / "prices.yaml").write_text('"fake:*": {input: 1.0, output: 1.0}\n')
+    (catalog_copy / "policies" / "model_governance.yaml").write_text(
+        "policies:\n  - name: run_cap\n    thresholds: {max_cost_per_run_usd: 1}\n"
+    )
+    svc = await Service.open(catalog=catalog_copy, db=tmp_path / "g.db", env={})
+    await svc.ledger._writer.execute("PRAGMA busy_timeout = 200")
+    other = sqlite3.connect(tmp_path / "g.db", isolation_level=None)
+    other.execute("BEGIN IMMEDIATE")
+    try:
+        with pytest.raises(E.LedgerError, match="locked"):
+            with anyio.fail_after(30):  # a hang guard
+                payload = {"data": "d", "model_config": {"model": "fake:a", "fallbacks": ["fake:b"], "max_tokens": 100}}
+                await svc.invoke_skill("skill.analysis", payload)
+        other.execute("ROLLBACK")
+    finally:
+        other.close()
+        await svc.aclose()
