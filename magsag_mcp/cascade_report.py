@@ -1,5 +1,6 @@
 """What a cascade writes down: one attempt record per attempt or skip, the trace a result carries,
-and the error raised when every target failed. The control flow lives in :mod:`.cascade`."""
+the error raised when every target failed, and what a reservation the ledger refused (another process's lock)
+leaves in the caller's error. The control flow lives in :mod:`.cascade`."""
 
 from __future__ import annotations
 
