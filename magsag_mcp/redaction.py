@@ -30,7 +30,10 @@ _LONGEST_FIRST: tuple[str, ...] = ()
 #: ``sk-`` (OpenAI's and Anthropic's keys) starts a key only where no letter comes before it, or an escape
 #: such as ``%3D`` or, in JSON or a ``repr``, ``\n``, ``\t``, ``\x1b``, ``\u001b`` (an event's stored data, a log
 #: line's %r): "risk-assessment", "task-analysis" and "disk-quota-exceeded" are names, not keys.
-#: A JWT (an Entra ID token: header.payload.signature, both first parts JSON, so ``eyJ``) needs no label.
+#: A JWT (an Entra ID token: header.payload.signature, both first parts JSON, so ``eyJ``) needs no label. It starts
+#: where no character of its own alphabet comes before it (or after an escape, as ``sk-``): tried at every ``eyJ``, a
+#: body of ``eyJeyJeyJ...`` with no dot made each one scan the rest of the run, quadratic in the text (a vendor's 64 KB
+#: error body took 4 s of the event loop to redact, each time an error, a record or a log line was made of it).
 #: A label names a credential: an API key's header or field, ``Authorization`` with its scheme (``Basic``,
 #: ``Bearer``, ``Token``: "authorization: required" is no credential), a password, a client secret, an
 #: OAuth token, or a URL's ``?key=`` / ``&token=`` / ``&sig=``.
@@ -38,7 +41,8 @@ _SECRET_PATTERNS = re.compile(
     r"(?:(?<![A-Za-z])|(?<=%[0-9A-Fa-f]{2})|(?<=\\[nrtbf])|(?<=\\x[0-9A-Fa-f]{2})|(?<=\\u[0-9A-Fa-f]{4}))"
     r"sk-[A-Za-z0-9_\-]{8,}|AIza[0-9A-Za-z_\-]{20,}"
     r"|(?i:bearer)\s+[A-Za-z0-9._~+/=\-]{8,}"
-    r"|eyJ[A-Za-z0-9_\-]{8,}\.eyJ[A-Za-z0-9_\-]{8,}\.[A-Za-z0-9_\-]{8,}"
+    r"|(?:(?<![A-Za-z0-9_\-])|(?<=%[0-9A-Fa-f]{2})|(?<=\\[nrtbf])|(?<=\\x[0-9A-Fa-f]{2})|(?<=\\u[0-9A-Fa-f]{4}))"
+    r"eyJ[A-Za-z0-9_\-]{8,}\.eyJ[A-Za-z0-9_\-]{8,}\.[A-Za-z0-9_\-]{8,}"
     r"|(?P<label>(?i:(?:api[-_]?key|x-api-key|x-goog-api-key|passw(?:or)?d|(?:client[-_])?secret"
     r"|(?:access|refresh|id)[-_]token)[\"']?\s*[:=]\s*[\"']?"
     r"|authorization[\"']?\s*[:=]\s*[\"']?(?:basic|bearer|token)\s+"
