@@ -21,7 +21,7 @@ class SSEEvent:
     def json(self) -> Any:
         try:
             return json.loads(self.data)
-        except ValueError as exc:
+        except (ValueError, RecursionError) as exc:  # (nested past the interpreter's depth: no event either)
             raise MalformedResponseError(f"stream event is not JSON: {excerpt(self.data, 200)!r}") from exc
 
     def json_object(self) -> dict[str, Any]:

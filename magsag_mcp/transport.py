@@ -125,7 +125,7 @@ class HttpResponse:
             if body[:1] == b"{" and body[1:2] != b"\0":
                 return _JSON_DECODER.decode(body.decode("utf-8", "surrogatepass"))  # (no BOM: it begins with "{")
             return json.loads(body)
-        except ValueError as exc:
+        except (ValueError, RecursionError) as exc:  # (nested past the interpreter's depth: no answer either)
             snippet = excerpt(self.body, 200)
             content_type = next((v for k, v in self.headers.items() if k.lower() == "content-type"), None)
             raise MalformedResponseError(

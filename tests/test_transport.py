@@ -692,3 +692,38 @@ def test_an_answers_json_is_read_as_json_loads_reads_it_without_sniffing_a_utf8_
     assert HttpResponse(200, {}, b'{"choices": []}').json() == {"choices": []}
     assert sniffed == []  # (every answer's body was sniffed, in Python)
     assert HttpResponse(200, {}, b'[{"a": 1}]').json() == [{"a": 1}] and sniffed == [b'[{"a": 1}]']
+
+
+#: an answer nested past the interpreter's depth (a gateway's, or a hostile server's): JSON, but none Python reads
+NESTED = b'{"id": "chatcmpl-1", "choices": ' + b"[" * 100_000 + b"]" * 100_000 + b"}"
+
+
+@pytest.mark.parametrize("body", [NESTED, NESTED[NESTED.index(b"[") :]], ids=["object", "array"])
+def test_an_answer_nested_past_the_interpreters_depth_is_malformed_not_our_bug(body: bytes):
+    # json raised RecursionError, no ValueError: out of the transport it was "a bug in magsag-mcp, not the
+    # provider's" (an internal error: no other target tried), the answer the server's own doing
+    from magsag_mcp.transport import HttpResponse
+
+    with pytest.raises(E.MalformedResponseError, match=r"expected a JSON body \(HTTP 200\), got: '[{\[]"):
+        HttpResponse(200, {}, body).json()
+    with pytest.raises(E.MalformedResponseError, match="stream event is not JSON"):
+        SSEEvent(None, body.decode()).json()
+
+
+@pytest.mark.parametrize("vendor", ["anthropic", "gemini", "openai"])
+def test_an_error_body_nested_past_the_interpreters_depth_is_the_vendors_error_as_said(vendor: str):
+    # an error body is read for its type and message: nested past the depth, it raised RecursionError out of the
+    # conversion (Anthropic's, Gemini's) instead of the status's error, with the body's words as they are
+    from magsag_mcp.providers.anthropic import anthropic_error
+    from magsag_mcp.providers.gemini import gemini_error
+    from magsag_mcp.providers.openai_chat import openai_error
+    from magsag_mcp.transport import HttpResponse
+
+    headers = {"Content-Type": "application/json"}
+    if vendor == "openai":
+        error = openai_error(HttpResponse(503, headers, NESTED), provider="openai", model="gpt-4o")
+    else:
+        convert = anthropic_error if vendor == "anthropic" else gemini_error
+        error = convert(503, NESTED, headers, provider=vendor, model="m")
+    assert isinstance(error, E.ServerError) and error.retryable, error
+    assert '{"id": "chatcmpl-1", "choices": [[[' in error.message

@@ -74,7 +74,7 @@ def anthropic_error(
     message, kind = "", None
     try:
         data = json.loads(body) if body else None
-    except ValueError:
+    except (ValueError, RecursionError):  # (an error body nested past the interpreter's depth: its words as they are)
         data = None
     if isinstance(data, dict) and isinstance(data.get("error"), dict):
         message = str(data["error"].get("message") or "")

@@ -28,7 +28,7 @@ def gemini_error(status: int, body: bytes, headers: Mapping[str, str], *, provid
     message, rpc, details = "", None, []
     try:
         data = json.loads(body) if body else None
-    except ValueError:
+    except (ValueError, RecursionError):  # (an error body nested past the interpreter's depth: its words as they are)
         data = None
     if isinstance(data, list) and data:  # some proxies wrap the error in a list
         data = data[0]
