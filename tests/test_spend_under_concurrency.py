@@ -558,3 +558,51 @@ async def test_a_reservation_made_for_callers_gone_is_dropped_though_the_lock_ke
     assert held.arrived == (1 if then == "next call" else 0)
     assert db_rows(db, "SELECT COUNT(*) FROM budget_reservations") == [(0,)]
     assert db_rows(db, "SELECT COUNT(*) FROM attempts WHERE run_id = 'gone' AND cost_pusd IS NULL") == [(0,)]
+
+
+@pytest.mark.parametrize("order", ["by_id_alone_first", "delegated_first"])
+def test_a_delegated_run_recorded_in_one_batch_with_a_call_that_joined_it_by_its_id_alone_stays_delegated(
+    tmp_path, order
+):
+    """Run 'child' has two calls in flight: its first, delegated from 'top', and one that continued it by its run_id
+    alone (reserved against top's limit, as the first was). Both end together and are recorded in one batch. The
+    batch deleted its reservations before it read where the runs in flight are delegated from: the call without a
+    parent, recorded first, found none and made 'child' a top run for good (a record keeps the parent it was first
+    written with), and both calls' spend left top's tree and limit."""
+    from magsag_mcp.governance import budget
+    from magsag_mcp.governance.policy import Policy, PolicySet
+    from magsag_mcp.ledger.migrations import migrate
+    from magsag_mcp.ledger.writes import RecordWrite
+    from magsag_mcp.records import AttemptRecord, RunRecord
+
+    caps = PolicySet([Policy(name="caps", thresholds={"max_cost_per_run_usd": "100"})])
+    scoped = [lim for lim in caps.limits if lim.kind != "call"]
+    conn = sqlite3.connect(tmp_path / "l.db", isolation_level=None)
+    migrate(conn)
+
+    def reserve(parent: str | None) -> int:
+        conn.execute("BEGIN IMMEDIATE")
+        [(ok, rid)] = budget.Reservation.apply_all(
+            conn, [budget.Reservation(scoped, Decimal("0.01"), "child", None, parent_run_id=parent)]
+        )
+        conn.execute("COMMIT")
+        assert ok
+        return rid  # type: ignore[return-value]
+
+    def record(parent: str | None, rid: int) -> RecordWrite:
+        attempt = AttemptRecord(
+            run_id="child", started_at=1e9, provider="compat", model="m", skill="s", agent=None, outcome="ok",
+            fallback_position=0, attempt_number=1, cost_usd=Decimal("0.001"), reservation_id=rid,
+        )  # fmt: skip
+        return RecordWrite.of(RunRecord("child", None, "s", 1e9, parent_run_id=parent), [attempt])
+
+    delegated = record("top", reserve("top"))
+    by_id_alone = record(None, reserve(None))
+    assert conn.execute("SELECT DISTINCT run_id FROM budget_reservations").fetchall() == [("top",)]
+    conn.execute("BEGIN IMMEDIATE")
+    RecordWrite.apply_all(conn, [by_id_alone, delegated] if order == "by_id_alone_first" else [delegated, by_id_alone])
+    conn.execute("COMMIT")
+    try:
+        assert conn.execute("SELECT run_id, parent_run_id, calls FROM runs").fetchall() == [("child", "top", 2)]
+    finally:
+        conn.close()

@@ -340,6 +340,14 @@ def _write(
     day: Any,
 ) -> None:
     """The records' statements, a table at a time (see :meth:`RecordWrite.apply_all`)."""
+    # A call that names no parent, of a run whose first call (delegated) is still in flight and so not recorded yet: the
+    # run is delegated from the run that call reserved against, as its own reservation was (see
+    # governance.budget.Reservation). Recorded first with no parent, the run stayed a top run for good (a record keeps
+    # the parent it was first written with), and the delegated call's spend left its parent's tree and limit.
+    # Looked up once for the batch (the delegated runs in flight are few): a lookup per run read every call in flight.
+    # Read before the batch's own reservations go: a delegated call recorded in the same batch (or the one recorded,
+    # whose reservation names the run it was made against) is in flight until then.
+    delegated = delegated_in_flight(cur)
     if held and cur.executemany("DELETE FROM budget_reservations WHERE id = ?", held).rowcount < len(held):
         # A reservation already gone: it expired and another process recorded it as an abandoned
         # attempt. This record is that attempt's real outcome, so the stand-in goes first (before the
@@ -348,12 +356,6 @@ def _write(
             for row in w.attempts:
                 if row[_RESERVATION_ID] is not None:
                     unrecord_abandoned(conn, row[0], row[_RESERVATION_ID])
-    # A call that names no parent, of a run whose first call (delegated) is still in flight and so not recorded yet: the
-    # run is delegated from the run that call reserved against, as its own reservation was (see
-    # governance.budget.Reservation). Recorded first with no parent, the run stayed a top run for good (a record keeps
-    # the parent it was first written with), and the delegated call's spend left its parent's tree and limit.
-    # Looked up once for the batch (the delegated runs in flight are few): a lookup per run read every call in flight.
-    delegated = delegated_in_flight(cur)
     if delegated:
         runs = [r if r[3] is not None or r[0] not in delegated else (*r[:3], delegated[r[0]], *r[4:]) for r in runs]
     cur.executemany(_UPSERT_RUN, runs)
