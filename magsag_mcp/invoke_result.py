@@ -168,8 +168,8 @@ def bug_error(bug: Exception) -> MagsagError:
     """The error of a call that a bug of ours failed outside an attempt (an exception outside the tree of errors.py),
     as the ledger records it and the caller gets it (raised from the bug, whose traceback is kept): the tree's base
     kind, ``error``, what was raised (``exception``) and where to report it. Recorded with no kind, the run read as
-    the abandoned stand-in's 'error' (a record with no error kind: see ledger.writes.unrecord_abandoned), which a late
-    record of the call it stood for turned back to 'ok', hiding the failure; and a query showed no reason at all.
+    the abandoned stand-in's 'error' (a record with no error kind: see ledger.abandoned.unrecord_abandoned), which a
+    late record of the call it stood for turned back to 'ok', hiding the failure; and a query showed no reason at all.
     Raised as it was, the caller saw a bare TypeError (the CLI a traceback, an MCP client "details in the server's
     log"), with neither the run it was recorded under nor what it cost."""
     return MagsagError(
