@@ -65,6 +65,8 @@ class SSEParser:
         #: lines of no field since one that began a JSON object (see _raw_error), and their length
         self._raw: list[str] = []
         self._raw_len = 0
+        #: how deep in its brackets the object they begin is, at their end; -1 once it cannot be read (see _closes)
+        self._depth = 0
 
     def feed(self, chunk: bytes) -> list[SSEEvent]:
         return self._dispatch(self._split(self._decoder.decode(chunk)))
@@ -131,10 +133,16 @@ class SSEParser:
         """A line of no field of the event stream, which the standard ignores: a JSON object's, when it starts one
         (or goes on with the one begun), and the object's text as an ``error`` event once it is whole and has an
         error in it."""
-        if not self._raw and not line.lstrip().startswith("{"):
-            return None
+        if not self._raw:
+            if not line.lstrip().startswith("{"):
+                return None
+            self._depth = 0
         self._raw.append(line)
         self._raw_len += len(line)
+        # Read only on the line the object may be whole on (or past the most kept): read again with each line, the
+        # text joined and parsed whole every time, a "{" and 130 KB of short lines after it took 20 s of the event loop
+        if self._raw_len <= self.MAX_RAW_CHARS and not self._closes(line):
+            return None
         text = "\n".join(self._raw)
         try:
             value = json.loads(text)
@@ -145,5 +153,34 @@ class SSEParser:
         self._raw, self._raw_len = [], 0
         return SSEEvent("error", text) if isinstance(value, dict) and "error" in value else None
 
+    def _closes(self, line: str) -> bool:
+        """Whether the object the raw lines begin closes on ``line`` with nothing after it: the one line on which their
+        text may be a JSON object, each line's brackets counted once (those in its strings aside). None may be after
+        its close, nor after a string the line leaves open (JSON's strings hold no line break)."""
+        depth = self._depth
+        if depth < 0:
+            return False
+        for token in _STRUCTURE.finditer(line):
+            mark = token.group()
+            if len(mark) > 1:  # a whole string
+                continue
+            if mark == '"':  # a string this line does not end
+                break
+            if mark in "{[":
+                depth += 1
+                continue
+            depth -= 1
+            if depth <= 0:
+                self._depth = -1  # read once, whatever it is: lines after it only add to it
+                return depth == 0 and not line[token.end() :].strip(" \t")
+        else:
+            self._depth = depth
+            return False
+        self._depth = -1
+        return False
+
 
 _LINE_BREAK = re.compile(r"\r\n|\r|\n")
+#: what a raw JSON object's depth is read from, in a line (see SSEParser._closes): a string, whole; a bracket; or a
+#: quote that begins a string the line does not end
+_STRUCTURE = re.compile(r'"(?:[^"\\]|\\.)*+"|[{}\[\]"]')

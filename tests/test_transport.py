@@ -727,3 +727,64 @@ def test_an_error_body_nested_past_the_interpreters_depth_is_the_vendors_error_a
         error = convert(503, NESTED, headers, provider=vendor, model="m")
     assert isinstance(error, E.ServerError) and error.retryable, error
     assert '{"id": "chatcmpl-1", "choices": [[[' in error.message
+
+
+def test_a_raw_json_object_in_a_stream_is_read_once_whole_not_again_with_each_line(monkeypatch):
+    # Lines of no field after one beginning a JSON object were joined and parsed whole again with each line, until the
+    # object was whole or 64 KB were kept: a "{" then 130 KB of short lines took 20 s of the event loop (a server's, or
+    # whatever stands between, stream of a few hundred KB held every other call for minutes). Read once now, on the
+    # line it may be whole on.
+    import magsag_mcp.sse as sse
+
+    parses: list[int] = []
+    loads = json.loads
+    monkeypatch.setattr(sse.json, "loads", lambda text, **kw: parses.append(len(text)) or loads(text, **kw))
+    lines = 5_000  # (55 KB: within the most kept)
+    body = b'{"error": {"code": 503, "details": [\n' + b'"x}{[\\"",\n' * lines + b'1]}}\n\ndata: after\n\n'
+    parser = SSEParser()
+    events = parser.feed(body)
+    assert [e.event for e in events] == ["error", None] and loads(events[0].data)["error"]["code"] == 503
+    assert len(parses) == 1, len(parses)
+    parses.clear()
+    assert SSEParser().feed(b"{\n" + b"x\n" * 65_536 + b"\ndata: after\n\n") == [SSEEvent(None, "after")]
+    assert len(parses) == 1  # (once, past the most kept: as much as it read before)
+
+
+class _EveryLineParser(SSEParser):
+    """The parser as it read raw lines before: the text kept, joined and parsed whole again with each line."""
+
+    def _raw_error(self, line: str) -> SSEEvent | None:
+        if not self._raw and not line.lstrip().startswith("{"):
+            return None
+        self._raw.append(line)
+        self._raw_len += len(line)
+        text = "\n".join(self._raw)
+        try:
+            value = json.loads(text)
+        except (ValueError, RecursionError):
+            if self._raw_len > self.MAX_RAW_CHARS:
+                self._raw, self._raw_len = [], 0
+            return None
+        self._raw, self._raw_len = [], 0
+        return SSEEvent("error", text) if isinstance(value, dict) and "error" in value else None
+
+
+def test_raw_json_lines_give_the_events_they_gave_when_each_line_was_parsed():
+    import random
+
+    pieces = [
+        "{", "}", "[", "]", '"error"', ": ", ", ", '"a}"', '"b{["', '"\\""', '"\\\\"', '"\\u0022{"', "1", "null", " ",
+        "\t", '"', "\\", "x", '{"error": 1}', '"error": {"code": 5}', "\u3000", "data: d", "", ":c", "event: e", "}}",
+    ]  # fmt: skip
+    rng = random.Random(20261203)
+    for _ in range(3000):
+        lines = ["".join(rng.choice(pieces) for _ in range(rng.randint(0, 6))) for _ in range(rng.randint(1, 8))]
+        if rng.random() < 0.5:
+            lines.insert(0, "{" + rng.choice(["", '"error": ', '"error": {', " "]))
+        body = "\n".join(lines) + rng.choice(["", "\n", "\n\n"])
+        cut = rng.randint(0, len(body))
+        got, before = SSEParser(), _EveryLineParser()
+        chunks = [body[:cut].encode(), body[cut:].encode()]
+        new = [e for c in chunks for e in got.feed(c)] + got.close()
+        old = [e for c in chunks for e in before.feed(c)] + before.close()
+        assert new == old, body
