@@ -30,10 +30,12 @@ _LONGEST_FIRST: tuple[str, ...] = ()
 #: ``sk-`` (OpenAI's and Anthropic's keys) starts a key only where no letter comes before it, or an escape
 #: such as ``%3D`` or, in JSON or a ``repr``, ``\n``, ``\t``, ``\x1b``, ``\u001b`` (an event's stored data, a log
 #: line's %r): "risk-assessment", "task-analysis" and "disk-quota-exceeded" are names, not keys.
-#: A JWT (an Entra ID token: header.payload.signature, both first parts JSON, so ``eyJ``) needs no label. It starts
-#: where no character of its own alphabet comes before it (or after an escape, as ``sk-``): tried at every ``eyJ``, a
-#: body of ``eyJeyJeyJ...`` with no dot made each one scan the rest of the run, quadratic in the text (a vendor's 64 KB
-#: error body took 4 s of the event loop to redact, each time an error, a record or a log line was made of it).
+#: A JWT (an Entra ID token: header.payload.signature, both first parts JSON, so ``eyJ``) needs no label. It is looked
+#: for once in each run of its alphabet, from the run's first ``eyJ`` (the run's characters before it, ``glued``, are
+#: redacted on their own): tried at every ``eyJ``, a body of ``eyJeyJeyJ...`` with no dot made each one scan the rest
+#: of the run, quadratic in the text (a vendor's 64 KB error body took 4 s of the event loop to redact, each time an
+#: error, a record or a log line was made of it). Should the first fail, every later one of the run fails too: its
+#: header runs to the same end, then the same payload and signature.
 #: A label names a credential: an API key's header or field, ``Authorization`` with its scheme (``Basic``,
 #: ``Bearer``, ``Token``: "authorization: required" is no credential), a password, a client secret, an
 #: OAuth token, or a URL's ``?key=`` / ``&token=`` / ``&sig=``.
@@ -41,7 +43,7 @@ _SECRET_PATTERNS = re.compile(
     r"(?:(?<![A-Za-z])|(?<=%[0-9A-Fa-f]{2})|(?<=\\[nrtbf])|(?<=\\x[0-9A-Fa-f]{2})|(?<=\\u[0-9A-Fa-f]{4}))"
     r"sk-[A-Za-z0-9_\-]{8,}|AIza[0-9A-Za-z_\-]{20,}"
     r"|(?i:bearer)\s+[A-Za-z0-9._~+/=\-]{8,}"
-    r"|(?:(?<![A-Za-z0-9_\-])|(?<=%[0-9A-Fa-f]{2})|(?<=\\[nrtbf])|(?<=\\x[0-9A-Fa-f]{2})|(?<=\\u[0-9A-Fa-f]{4}))"
+    r"|(?<![A-Za-z0-9_\-])(?>(?P<glued>[A-Za-z0-9_\-]*?)(?=eyJ))"
     r"eyJ[A-Za-z0-9_\-]{8,}\.eyJ[A-Za-z0-9_\-]{8,}\.[A-Za-z0-9_\-]{8,}"
     r"|(?P<label>(?i:(?:api[-_]?key|x-api-key|x-goog-api-key|passw(?:or)?d|(?:client[-_])?secret"
     r"|(?:access|refresh|id)[-_]token)[\"']?\s*[:=]\s*[\"']?"
@@ -51,6 +53,9 @@ _SECRET_PATTERNS = re.compile(
 
 
 def _redacted(match: re.Match[str]) -> str:
+    glued = match["glued"]
+    if glued:  # (it holds no eyJ: no JWT, whatever else it may hold)
+        return _SECRET_PATTERNS.sub(_redacted, glued) + "[REDACTED]"
     return (match["label"] or "") + "[REDACTED]"
 
 

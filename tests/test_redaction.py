@@ -313,19 +313,25 @@ def test_credentials_named_or_shaped_as_such_are_redacted(text: str, kept: str):
     assert redact(text) == kept
 
 
-@pytest.mark.parametrize("before", ["", " ", '"', "=", ":", ".", "%3D", "\\n", "\\u0022", "\\x22", "Bearer%20"])
-def test_a_jwt_is_removed_where_it_begins_after_a_separator_or_an_escape(before: str):
+@pytest.mark.parametrize(
+    "before", ["", " ", '"', "=", ":", ".", "%3D", "\\n", "\\u0022", "\\x22", "Bearer%20", "run-", "x", "id_"]
+)
+def test_a_jwt_is_removed_wherever_it_begins(before: str):
+    from magsag_mcp.redaction import holds_secret
+
     assert redact(f"got {before}{JWT} back") == f"got {before}[REDACTED] back"
+    assert holds_secret(f"{before}{JWT}") and holds_secret(f"run-{before}{JWT}")  # (a name holding it is refused)
 
 
 def test_a_body_of_jwt_starts_with_no_token_in_it_is_redacted_in_one_pass_over_it():
     # A vendor's (or a gateway's) body is redacted as its error, record and log line are made, up to 64 KB of it a
     # time (excerpt). Tried at every "eyJ", the JWT pattern scanned the rest of a run holding no dot from each: 64 KB
     # of "eyJeyJ..." took 4 s of the event loop each time (three attempts, 12 s of CPU a call), and these 600,000
-    # characters minutes. Begun only where a token can begin, each run is scanned from its start alone.
+    # characters minutes. Looked for once a run now, from its first "eyJ" (what a later one would find, it finds).
     body = "eyJ" * 200_000
     assert redact(body) == body
     assert redact(f"{body} {JWT}") == f"{body} [REDACTED]"  # (one after it, on its own, is still found)
+    assert redact(f"{body}{JWT}") == "[REDACTED]"  # (and one in the same run, from its first eyJ, as before)
     assert excerpt(body.encode(), 200) == body[:200]
 
 
