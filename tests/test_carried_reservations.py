@@ -142,6 +142,23 @@ async def test_a_hold_shrunk_for_a_retry_wait_is_not_grown_back_past_the_limit(t
     assert sum(amount for *_, amount in rows(tmp_path / "l.db")) == 600_000_000_000
 
 
+async def test_a_cut_attempts_hold_counts_at_its_counted_bound_through_its_retrys_wait(tmp_path: Path):
+    # A stream cut after its vendor counted a prompt dearer than the reservation estimated may have cost its bound
+    # ($0.7), above its reservation ($0.4). The retry's reservation holds it at that bound (a0e2324), but through the
+    # wait before it the row held the reservation: another call of the run read $0.4 held, reserved $0.4 more and
+    # was let through, for a run that may have spent $1.1 under its $1 limit.
+    async with Ledger(tmp_path / "l.db") as ledger:
+        gov = Governance(run_cap("1"), ledger, ByModel(a="0.4"))
+        first = await gov.admit(hop("a", []))
+        await gov.settle(first, None, Decimal("0.7"))  # cut: its cost unknown, bounded at $0.7
+        gov.waiting(first)  # its wait: held at its bound
+        with pytest.raises(E.BudgetExceeded, match="reserved \\$0.7"):
+            await gov.admit(hop("a", []))  # another call of the run: 0.7 + 0.4 > 1
+        with pytest.raises(E.BudgetExceeded, match="reserved \\$0.7"):
+            await gov.admit(hop("a", [first]))  # and the call's own retry, as before
+    assert [amount for *_, amount in rows(tmp_path / "l.db")] == [7 * 10**11]
+
+
 async def test_a_hold_recorded_as_abandoned_meanwhile_is_not_taken_over(tmp_path: Path):
     # The process hung past the reservation's expiry and another recorded it as an abandoned attempt: its row is
     # gone, so the hop reserves afresh (and the 500's record, when it lands, replaces the stand-in).

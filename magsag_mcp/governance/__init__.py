@@ -412,12 +412,21 @@ class Governance:
         worst case through the wait (the backoff, or a server's Retry-After) would refuse other calls near a
         limit for spend that never happened (a 429 costs nothing). It is shrunk to the attempt's cost now,
         on the event loop when the write lock is free (else in the next group commit); the retry's own
-        reservation shrinks it again in its transaction, so that one is never read unshrunk."""
+        reservation shrinks it again in its transaction, so that one is never read unshrunk. An attempt of unknown
+        cost whose bound is above its reservation (see :meth:`settle`) is held at that bound now, as the retry's
+        reservation holds it: held at its reservation through the wait, other calls took what it may have cost."""
         rid, reserved, actual = admission.reservation_id, admission.reserved_usd, admission.actual_usd
-        if rid is None or admission.shrunk or actual is None or reserved is None or actual >= reserved:
+        if rid is None or admission.shrunk or reserved is None:
+            return
+        if actual is None:
+            if admission.bound_usd is None:
+                return
+            amount = to_pusd(admission.bound_usd) or 0
+        elif actual < reserved:
+            amount = to_pusd(actual) or 0
+        else:
             return
         admission.whole = False  # shrunk now or soon: what it frees meanwhile may be spent by other calls
-        amount = to_pusd(actual) or 0
 
         def shrink(conn: Any) -> None:
             conn.execute("UPDATE budget_reservations SET amount_pusd = ? WHERE id = ?", (amount, rid))
@@ -427,7 +436,8 @@ class Governance:
                 self.ledger.enqueue(shrink, durable=False)
         except (LedgerError, sqlite3.Error):
             # A ledger that cannot be written (closed, or a raw disk error on this inline write): the shrink
-            # is a courtesy to other calls, and the retry's own reservation meets the same error, converted.
+            # is a courtesy to other calls (a hold raised to its bound is raised by the retry's own reservation too,
+            # as before), and the retry's own reservation meets the same error, converted.
             pass
 
     async def release(self, admission: Admission) -> None:
