@@ -1213,14 +1213,14 @@ def test_a_key_given_as_a_filter_is_not_printed_back(ledger_db, capsys, monkeypa
 def disk_full(ledger_db, monkeypatch):
     """The ledger's disk is full: a writable open fails as SQLite makes its -shm file (SQLITE_IOERR_SHMSIZE, what a
     full disk gives at the first read of a ledger no process has open), and there is no space left there."""
-    from magsag_mcp.ledger import problems, store
+    from magsag_mcp.ledger import opening, problems
 
     def shm_cannot_grow(conn):
         exc = sqlite3.OperationalError("disk I/O error")
         exc.sqlite_errorcode = 4874
         raise exc
 
-    monkeypatch.setattr(store, "migrate", shm_cannot_grow)
+    monkeypatch.setattr(opening, "migrate", shm_cannot_grow)
     monkeypatch.setattr(problems, "free_bytes", lambda folder: 0)
     return ledger_db
 

@@ -274,7 +274,7 @@ async def test_a_ledger_that_cannot_be_opened_on_a_full_disk_says_the_disk_is_fu
     (SQLITE_IOERR_SHMSIZE, "disk I/O error"): every command, a reading one too, said "disk I/O error; check
     the path and its permissions", which sends the user looking at modes. Now the cause is the full disk, with
     the fix; an I/O error with space left is still reported as it was."""
-    from magsag_mcp.ledger import problems, store
+    from magsag_mcp.ledger import opening, problems
 
     db = tmp_path / "full.db"
     async with Ledger(db):
@@ -285,7 +285,7 @@ async def test_a_ledger_that_cannot_be_opened_on_a_full_disk_says_the_disk_is_fu
         exc.sqlite_errorcode = 4874  # SQLITE_IOERR_SHMSIZE: what a full disk gives at the first read
         raise exc
 
-    monkeypatch.setattr(store, "migrate", shm_cannot_grow)
+    monkeypatch.setattr(opening, "migrate", shm_cannot_grow)
     monkeypatch.setattr(problems, "free_bytes", lambda folder: 0)
     with pytest.raises(LedgerError, match=r"is on a full disk \(disk I/O error\): free some space there") as caught:
         await Ledger(db, create=False).open()
@@ -1644,15 +1644,15 @@ async def test_opening_the_ledger_cancelled_midway_leaves_no_connection_open(tmp
     The writer connection was open by then, and stayed open (with its thread) when the open was cancelled."""
     import threading
 
-    from magsag_mcp.ledger import store
+    from magsag_mcp.ledger import opening
 
-    real = store.migrate
+    real = opening.migrate
 
     def slow_migrate(conn):
         time.sleep(0.5)  # a large ledger's migration, on the writer's thread
         return real(conn)
 
-    monkeypatch.setattr(store, "migrate", slow_migrate)
+    monkeypatch.setattr(opening, "migrate", slow_migrate)
     before = set(threading.enumerate())
     ledger = Ledger(tmp_path / "l.db")
     with anyio.move_on_after(0.1) as scope:

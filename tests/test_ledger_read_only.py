@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 
 from magsag_mcp.errors import LedgerError
-from magsag_mcp.ledger import Ledger, store
+from magsag_mcp.ledger import Ledger, opening
 from magsag_mcp.records import AttemptRecord, RunRecord
 
 pytestmark = pytest.mark.anyio
@@ -63,7 +63,7 @@ async def audited(tmp_path: Path) -> Path:
 @pytest.fixture
 def unwritable(monkeypatch):
     """The writability check says no, as it does for a user without write permission (never for root)."""
-    monkeypatch.setattr(store, "file_writable", lambda path: False)
+    monkeypatch.setattr(opening, "file_writable", lambda path: False)
 
 
 async def test_reads_work_and_write_nothing(audited: Path):
@@ -164,7 +164,7 @@ async def test_a_write_open_refused_as_read_only_falls_back_to_reading(audited: 
         exc.sqlite_errorcode = 8  # type: ignore[attr-defined]
         raise exc
 
-    monkeypatch.setattr(store, "migrate", refuse)
+    monkeypatch.setattr(opening, "migrate", refuse)
     async with Ledger(audited) as ledger:
         assert ledger.read_only
         assert (await ledger.query_runs_page())["runs"]

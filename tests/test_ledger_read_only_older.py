@@ -26,7 +26,7 @@ import anyio
 import pytest
 
 from magsag_mcp.errors import LedgerError
-from magsag_mcp.ledger import Ledger, read_only_copy, store
+from magsag_mcp.ledger import Ledger, opening, read_only_copy
 from magsag_mcp.ledger.migrations import MIGRATIONS
 from magsag_mcp.records import AttemptRecord, RunRecord
 from tests.older_version import leave_as_the_version_before
@@ -89,7 +89,7 @@ def temp(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
 @pytest.fixture
 def unwritable(monkeypatch: pytest.MonkeyPatch) -> None:
     """The writability check says no, as it does for a user without write permission (never for root)."""
-    monkeypatch.setattr(store, "file_writable", lambda path: False)
+    monkeypatch.setattr(opening, "file_writable", lambda path: False)
 
 
 @pytest.mark.anyio

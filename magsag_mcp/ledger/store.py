@@ -9,11 +9,8 @@ returns. The whole batch runs as one function on aiosqlite's connection thread (
 batch, not one per statement). When the write lock is free and nothing is queued, a reservation or a
 call's record is written inline on the event loop instead (:meth:`Ledger.try_now`).
 
-What is refused, each with its cause and fix (:mod:`.problems`): at open, a path that is a directory,
-a file that is no database, a damaged one, another program's SQLite database (left untouched) and a
-ledger a newer magsag has migrated; a ledger that cannot be written is opened for reading only (its
-writes refused, :attr:`Ledger.read_only`); at every write transaction, a file deleted or
-replaced since it was opened, and a schema a newer magsag migrated since (:meth:`Ledger._check_write`).
+What is refused at open is :mod:`.opening`'s; at every write transaction, a file deleted or replaced since it was
+opened, and a schema a newer magsag migrated since (:meth:`Ledger._check_write`).
 """
 
 from __future__ import annotations
@@ -33,26 +30,19 @@ from ..errors import LedgerError
 from .connection import (
     BUSY_TIMEOUT_MS,
     SYNC_MODES,
-    _configure,
-    _connect,
-    _create_private,
     in_snapshot,
     stoppable,
-    truncate_log,
 )
-from .copies import read_a_copy_if_in_use, remove_copy
-from .migrations import BlankFile, NewerSchema, NotALedger, migrate, unknown_migrations
+from .copies import remove_copy
+from .migrations import unknown_migrations
+from .opening import LedgerOpening, schema_version
 from .problems import (
     file_identity,
     log_gone_error,
     moved_error,
     newer_error,
     no_ledger_error,
-    no_room,
-    open_error,
-    out_of_space,
     overflow_error,
-    read_only_cause,
     use_error,
 )
 from .read_only import ReadOnlyMode
@@ -67,7 +57,7 @@ from .writes import (
 T = TypeVar("T")
 
 
-class Ledger(LedgerRecording, LedgerReports, ReadOnlyMode):
+class Ledger(LedgerOpening, LedgerRecording, LedgerReports, ReadOnlyMode):
     def __init__(
         self,
         path: str | os.PathLike[str],
@@ -139,89 +129,6 @@ class Ledger(LedgerRecording, LedgerReports, ReadOnlyMode):
 
     # --- lifecycle -------------------------------------------------------------------------------
 
-    async def open(self) -> Ledger:
-        try:
-            return await self._open()
-        except BaseException:
-            remove_copy(self)  # a copy made to read (see copies.py): no close follows a failed open
-            raise
-
-    async def _open(self) -> Ledger:
-        if not self.create and not self.path.exists():  # a dangling link too: nothing made through it
-            self.absent = True
-            return self
-        if not self.read_only and (self.reading or not self.create):  # a report, a prune: not the calls' writer
-            await read_a_copy_if_in_use(self)
-        if self.reading and self.path.is_file() and (full := no_room(self.path)) is not None:
-            # not tried for writing first: SQLite left an empty -wal and a -shm file it could not grow beside the
-            # ledger, and every later read, a read-only one too, failed on them until they were deleted by hand
-            self.read_only, self._read_only_cause = True, full
-            await self._open_read_only()
-            return self
-        if self.read_only or (self.path.is_file() and not file_writable(self.path)):
-            # not tried for writing first: SQLite would open the file for reading by itself and leave -wal
-            # and -shm files of this user's beside it (in a folder it can write), in the owner's way
-            self.read_only = True
-            await self._open_read_only()
-            return self
-        try:
-            # as SQLite resolves it: a later chdir moves nothing, and ".." is left to the OS (os.path.abspath
-            # would take it off the text, and "link/../l.db" is then another file than the one SQLite opens)
-            self._opened = str(Path(os.getcwd(), self.path))
-            _create_private(self.path)
-            self._writer = await _connect(self.path)
-            await self._writer._execute(
-                _configure, self._writer._conn, self.busy_timeout_ms, first=True, blank_ok=self.create
-            )
-            if await self._writer._execute(migrate, self._writer._conn):
-                # an upgrade's migrations may rewrite much of the ledger (0014 rebuilt its usage rollup: 112 MB of
-                # -wal for a year's ledger), kept beside it for as long as this process ran
-                await self._writer._execute(truncate_log, self._writer._conn)
-            self._identity = file_identity(self._opened)
-            self._schema_version = await self._writer._execute(_schema_version, self._writer._conn)
-            self._reader = await _connect(self.path)
-            await self._reader._execute(_configure, self._reader._conn, self.busy_timeout_ms)
-            self._inline = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
-            _configure(self._inline, 0)
-            self._inline_cursor = self._inline.cursor()
-            # the -wal file SQLite opened beside it (None: elsewhere, by a link to the file), which lives as long
-            # as a connection has the ledger open
-            self._log_identity = file_identity(self._opened + "-wal")
-        except NewerSchema as exc:
-            await self._close_connections()
-            raise newer_error(self.path, exc.unknown) from None
-        except BlankFile:
-            await self._close_connections()
-            if not self.blank_is_absent:
-                raise no_ledger_error(self.path, blank=True) from None
-            self.absent = self.blank = True
-            return self
-        except NotALedger as exc:
-            await self._close_connections()
-            raise LedgerError(
-                f"cannot open the ledger at {self.path}: it is a SQLite database with other tables ({exc}), "
-                "not a magsag-mcp ledger, and was left as it was; check the file that --db / MAGSAG_DB names",
-                db=str(self.path),
-            ) from None
-        except (sqlite3.Error, OSError) as exc:
-            await self._close_connections()
-            if "locked" in str(exc) or "busy" in str(exc):
-                raise use_error(exc, self.path, self.busy_timeout_ms) from None
-            if not read_only_cause(exc, self.path) and not (self.reading and out_of_space(exc, self.path)):
-                raise open_error(exc, self.path) from None
-            # a ledger to audit that this user cannot write (a copy, a 0444 file, a read-only folder or
-            # mount): opened for reading, and a write says why it cannot be made
-            self.read_only, self._read_only_cause = True, exc
-            await self._open_read_only()
-            return self
-        except BaseException:  # cancelled midway (a client cancelling the call that opens the service)
-            with anyio.CancelScope(shield=True):
-                await self._close_connections()
-            raise
-        self._wake = asyncio.Event()
-        self._task = asyncio.get_running_loop().create_task(self._write_loop(), name="magsag-ledger-writer")
-        return self
-
     async def close(self) -> None:
         self._closing = True
         # Shielded: in a cancelled scope, awaiting the writer cancelled it (its queued writes lost) and the
@@ -235,19 +142,6 @@ class Ledger(LedgerRecording, LedgerReports, ReadOnlyMode):
                 await task
             await self._close_connections()
             remove_copy(self)
-
-    async def _close_connections(self) -> None:
-        for conn in (self._writer, self._reader):
-            if conn is not None:
-                try:
-                    await conn.close()
-                except Exception:
-                    pass
-        self._writer = self._reader = None
-        if self._inline is not None:
-            self._inline.close()
-            self._inline = None
-            self._inline_cursor = None
 
     async def __aenter__(self) -> Ledger:
         return await self.open()
@@ -398,7 +292,7 @@ class Ledger(LedgerRecording, LedgerReports, ReadOnlyMode):
             raise moved_error(self.path)
         if self._log_identity is not None and file_identity(self._opened + "-wal") != self._log_identity:
             raise log_gone_error(self.path)
-        version = _schema_version(cursor or conn)
+        version = schema_version(cursor or conn)
         if version != self._schema_version:
             unknown = unknown_migrations(conn)
             if unknown:
@@ -475,15 +369,6 @@ class Ledger(LedgerRecording, LedgerReports, ReadOnlyMode):
             return await stoppable(self._reader, fn, self._reader._conn)
         except sqlite3.Error as exc:
             raise use_error(exc, self.path, self.busy_timeout_ms) from None
-
-
-def file_writable(path: Path) -> bool:
-    """Whether this user may write the ledger's file (root may write any)."""
-    return os.access(path, os.W_OK)
-
-
-def _schema_version(conn: sqlite3.Connection | sqlite3.Cursor) -> int:
-    return int(conn.execute("PRAGMA schema_version").fetchone()[0])
 
 
 def _begin_immediate(conn: sqlite3.Connection, mode: str, cursor: sqlite3.Cursor) -> None:
