@@ -127,9 +127,11 @@ class Cascade:
         progress: ProgressCallback | None = None,
         attempts: list[AttemptRecord] | None = None,
         parent_run_id: str | None = None,
+        delegated_from: str | None = None,
     ) -> CallOutcome:
         """Try the plan's targets in order. ``attempts``, when given, receives each attempt as it
-        ends, so that a caller can still record them if this task is cancelled."""
+        ends, so that a caller can still record them if this task is cancelled. ``parent_run_id`` is the top run of
+        the tree of ``delegated_from``, the parent the call named (see AttemptContext.delegated_from)."""
         state = CascadeState(attempts if attempts is not None else [])
         deadline = self.clock() + self.retry.deadline
         #: this call's admissions so far: the call limit bounds retries and fallback hops together
@@ -184,7 +186,7 @@ class Cascade:
                 if self.guard is not None:
                     try:
                         admission = await self.guard.admit(
-                            self._context(plan, cand, request, run_id, agent, parent_run_id, admissions)
+                            self._context(plan, cand, request, run_id, agent, parent_run_id, admissions, delegated_from)
                         )
                     except (PolicyDenied, BudgetExceeded) as exc:
                         denied = isinstance(exc, PolicyDenied)
@@ -477,6 +479,7 @@ class Cascade:
         agent: str | None,
         parent_run_id: str | None,
         admissions: list[Any],
+        delegated_from: str | None = None,
     ) -> Any:
         # positional, in the field order: a class called with keywords builds and unpacks a dict of them
         # (Python 3.11), several microseconds for a class this size, on every attempt
@@ -494,4 +497,5 @@ class Cascade:
             tuple(admissions),  # prior_admissions
             cand.by_env,
             cand.routed,
+            delegated_from,
         )

@@ -179,6 +179,9 @@ class CatalogError(ConfigError):
 
 class InputError(MagsagError):
     kind = "input_error"
+    #: a delegated run's reservation found it placed under another parent since the call read where it was
+    #: (governance.delegation.placed_elsewhere): refused as that read refuses it, with nothing recorded
+    placed_elsewhere: bool = False
 
 
 class UnknownSkillError(InputError):

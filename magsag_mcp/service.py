@@ -24,6 +24,7 @@ from .cascade_report import result_warnings
 from .catalog import Catalog, catalog_problems, load_catalog, validate_catalog
 from .errors import (
     ConfigError,
+    InputError,
     LedgerError,
     MagsagError,
     redacting_logger,
@@ -297,9 +298,12 @@ class Service(RouteExplanation, LedgerReads, LoopBound):
         # agent filter and the "(none)" group find it, and where governance already read it as no agent
         agent = agent or None
         parent_run_id = parent_run_id or None
+        delegated_from = None
         if parent_run_id is not None and parent_run_id != run_id:
             # A delegated run records the top run as its parent, at any depth: the top run's limit covers
-            # the whole tree, and a run delegated from a delegated run must not escape it.
+            # the whole tree, and a run delegated from a delegated run must not escape it. Each reservation
+            # checks again, in its transaction, that the run was not placed elsewhere since this read.
+            delegated_from = parent_run_id
             parent_run_id = await self._top_run(run_id, parent_run_id)
             # a close begun during that read neither cancels nor waits for a call not yet in flight (below)
             self._refuse_if_closing()
@@ -315,9 +319,19 @@ class Service(RouteExplanation, LedgerReads, LoopBound):
             try:
                 plan = self.plan(skill_id, payload, context)
                 outcome = await self.cascade.run(
-                    plan, run_id=run_id, agent=agent, progress=progress, attempts=so_far, parent_run_id=parent_run_id
+                    plan,
+                    run_id=run_id,
+                    agent=agent,
+                    progress=progress,
+                    attempts=so_far,
+                    parent_run_id=parent_run_id,
+                    delegated_from=delegated_from,
                 )
             except MagsagError as exc:
+                if not so_far and isinstance(exc, InputError) and exc.placed_elsewhere:
+                    # its run placed elsewhere since the read above, by a call of another parent: nothing was sent,
+                    # and a record under this parent would have placed the run here, the other call's spend with it
+                    raise
                 # so_far is the cascade's own list: every attempt, whichever way the call ended
                 call_failed(exc, run_id, so_far)
                 await self._record_failed(run, so_far, run_status(exc), exc)

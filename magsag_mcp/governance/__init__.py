@@ -109,6 +109,9 @@ class AttemptContext:
     by_env: bool = False
     #: the routing policy's own target this one serves under another provider (routing.Candidate.routed)
     routed: Target | None = None
+    #: the parent the call named, whose top run is ``parent_run_id``: the reservation checks again that the run is not
+    #: placed elsewhere (see delegation.placed_elsewhere)
+    delegated_from: str | None = None
 
 
 class Governance:
@@ -303,7 +306,16 @@ class Governance:
                     return Admission(rid, worst, None, True, False, True, scoped)
         # positional, in the parameter order: keywords to a class call build and unpack a dict (Python 3.11)
         op = Reservation(
-            scoped, worst, ctx.run_id, ctx.agent, ctx.parent_run_id, self.reservation_ttl, target.provider, model, skill
+            scoped,
+            worst,
+            ctx.run_id,
+            ctx.agent,
+            ctx.parent_run_id,
+            self.reservation_ttl,
+            target.provider,
+            model,
+            skill,
+            ctx.delegated_from,
         )
         if prior:
             # The call's earlier attempts that failed for less than their worst case (a 503 costs

@@ -34,7 +34,7 @@ from ..ledger.migrations import SPEND_BUCKET_SECONDS
 from ..ledger.money import SumSQL, exact_sum, from_pusd, joined, scalar_sum, to_pusd
 from ..ledger.run_scope import RUN_SCOPE_ROWS, delegated_in_flight, run_scope_totals, run_scope_unbounded
 from ..types import Target
-from .delegation import RECORDED_PARENT
+from .delegation import RECORDED_PARENT, placed_elsewhere
 from .policy import THRESHOLD_OF, Limit
 
 #: the shortest a reservation lives (what every reservation lived before the deadline counted)
@@ -259,7 +259,8 @@ class Reservation:
     """
 
     __slots__ = (
-        "limits", "amount_pusd", "run_id", "budget", "agent", "ttl", "parent_known", "what", "shrink", "drop"
+        "limits", "amount_pusd", "run_id", "budget", "agent", "ttl", "parent_known", "what", "shrink", "drop",
+        "delegated_from",
     )  # fmt: skip
 
     #: the group commit applies mergeable operations in this order: records (which settle
@@ -277,6 +278,7 @@ class Reservation:
         provider: str | None = None,
         model: str | None = None,
         skill: str | None = None,
+        delegated_from: str | None = None,
     ) -> None:
         self.limits = limits
         self.amount_pusd = to_pusd(amount) or 0
@@ -294,6 +296,8 @@ class Reservation:
         #: ids of reservations made for callers already gone whose own drop the lock kept out: gone before anything
         #: is read (see Governance._drop_orphan)
         self.drop: tuple[int, ...] = ()
+        #: the parent the call named (``parent_run_id`` is its top run): where the run is placed is checked again here
+        self.delegated_from = delegated_from
 
     def __call__(self, conn: sqlite3.Connection) -> int:
         ok, value = self.apply_all(conn, [self])[0]
@@ -344,6 +348,9 @@ class Reservation:
         #: delegated run -> its parent, of the reservations in flight (read once, when a run not recorded needs it)
         delegated: dict[str, str] | None = None
         for i, r in enumerate(reservations):
+            if r.delegated_from is not None and (misplaced := placed_elsewhere(cur, r.run_id, r.delegated_from)):
+                results.append((False, misplaced))  # since the call read where its run is (see placed_elsewhere)
+                continue
             if not r.parent_known and r.run_id is not None:
                 for lim in r.limits:  # with a run limit (a loop, not any() over a generator)
                     if lim.kind == "run":

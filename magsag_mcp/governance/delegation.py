@@ -11,10 +11,10 @@ import sqlite3
 
 from ..errors import InputError
 
-__all__ = ["in_flight_budget_run", "known_parent", "recorded_parent", "top_run"]
+__all__ = ["in_flight_budget_run", "known_parent", "placed_elsewhere", "recorded_parent", "top_run"]
 
 
-def top_run(conn: sqlite3.Connection, run_id: str, parent_run_id: str) -> str:
+def top_run(conn: sqlite3.Connection | sqlite3.Cursor, run_id: str, parent_run_id: str) -> str:
     """The top run of ``parent_run_id``'s tree (the parent it was recorded with, itself a top run, else
     itself), which a call of ``run_id`` delegated from it spends. A run already recorded elsewhere (as a
     top run, runs delegated from it included, or in another tree), or with a call in flight there, is
@@ -44,6 +44,23 @@ def top_run(conn: sqlite3.Connection, run_id: str, parent_run_id: str) -> str:
                 parent_run_id=parent_run_id,
             )
     return top
+
+
+def placed_elsewhere(
+    conn: sqlite3.Connection | sqlite3.Cursor, run_id: str | None, parent_run_id: str
+) -> InputError | None:
+    """:func:`top_run`'s refusal, read again in a reservation's transaction (``BEGIN IMMEDIATE``, under the write lock),
+    else None. The service reads it before the call, outside any transaction, to find the top run: two calls placing
+    one new run under two parents at once both read it unplaced, both passed, and one's spend landed in the other's
+    tree, outside the limit its reservations were checked against. Here each sees the other's reservation (or record):
+    the second is refused as that read would refuse it now."""
+    if run_id is not None:
+        try:
+            top_run(conn, run_id, parent_run_id)
+        except InputError as refused:
+            refused.placed_elsewhere = True
+            return refused
+    return None
 
 
 RECORDED_PARENT = "SELECT parent_run_id FROM runs WHERE run_id = ?"

@@ -1,0 +1,158 @@
+"""One new run placed under two parents at once: only the first placement passes.
+
+The service reads where a delegated run is placed (:func:`~magsag_mcp.governance.delegation.top_run`) before its
+call, to find the top run whose limit applies; two calls that read it before either had reserved both found the run
+unplaced, and both went on: the run's record kept the first parent it was written with, and the other call's spend
+landed outside the tree whose limit its reservations were checked against. The reservation's own transaction
+(``BEGIN IMMEDIATE``) now checks the placement again, as it stands then. The calls here are held at a barrier after
+that read, so both have read before either reserves, whatever the scheduling.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import sqlite3
+from decimal import Decimal
+from pathlib import Path
+
+import pytest
+
+from magsag_mcp import errors as E
+from magsag_mcp.governance import budget
+from magsag_mcp.governance.policy import Limit
+from magsag_mcp.ledger import Ledger
+from magsag_mcp.ledger.writes import apply_batch
+from magsag_mcp.service import Service
+
+pytestmark = pytest.mark.anyio
+
+PAYLOAD = {"data": "d" * 40, "model_config": {"provider": "compat", "model": "metered", "max_tokens": 100}}
+
+
+def _catalog(catalog: Path) -> None:
+    (catalog / "prices.yaml").write_text('"compat:metered": {input: 1.0, output: 1.0}\n')
+    (catalog / "policies" / "model_governance.yaml").write_text(
+        "policies:\n  - name: run_cap\n    thresholds: {max_cost_per_run_usd: 1}\n"
+    )
+
+
+async def _open(catalog: Path, tmp_path: Path, upstream) -> Service:
+    env = {**upstream.env(), "MAGSAG_RETRY_BASE_DELAY": "0.001", "MAGSAG_RETRY_MAX_DELAY": "0.002"}
+    return await Service.open(catalog=catalog, db=tmp_path / "race.db", env=env)
+
+
+def _both_read_first(monkeypatch) -> None:
+    """Each call waits, once it has read where the run is placed, until the other has read it too."""
+    both_read = asyncio.Barrier(2)
+    read = Service._top_run
+
+    async def read_then_wait(self: Service, run_id: str, parent_run_id: str) -> str:
+        try:
+            top = await read(self, run_id, parent_run_id)
+        except BaseException:
+            await both_read.abort()  # the other call is not left waiting for this one
+            raise
+        await both_read.wait()
+        return top
+
+    monkeypatch.setattr(Service, "_top_run", read_then_wait)
+
+
+async def _place_x_under_p1_and_p2(first: Service, second: Service) -> list[BaseException | object]:
+    return await asyncio.gather(
+        first.invoke_skill("skill.analysis", PAYLOAD, run_id="x", parent_run_id="p1"),
+        second.invoke_skill("skill.analysis", PAYLOAD, run_id="x", parent_run_id="p2"),
+        return_exceptions=True,
+    )
+
+
+def _parents_of_x(db: Path) -> list[tuple]:
+    conn = sqlite3.connect(db)
+    try:
+        return conn.execute("SELECT parent_run_id FROM runs WHERE run_id = 'x'").fetchall()
+    finally:
+        conn.close()
+
+
+@pytest.mark.parametrize("processes", [1, 2], ids=["one service (queued)", "two services (inline)"])
+async def test_a_new_run_placed_under_two_parents_at_once_is_placed_once(
+    catalog_copy, tmp_path, upstream, monkeypatch, processes: int
+):
+    # One service: the second call's reservation is queued behind the first call's (in flight). Two services on
+    # one ledger, as two processes are: each reservation is made inline, in its own BEGIN IMMEDIATE transaction.
+    _catalog(catalog_copy)
+    _both_read_first(monkeypatch)
+    first = await _open(catalog_copy, tmp_path, upstream)
+    second = await _open(catalog_copy, tmp_path, upstream) if processes == 2 else first
+    try:
+        outcomes = await _place_x_under_p1_and_p2(first, second)
+    finally:
+        await first.aclose()
+        if second is not first:
+            await second.aclose()
+    refused = [o for o in outcomes if isinstance(o, BaseException)]
+    assert len(refused) == 1, outcomes  # both passed: x was recorded under one parent, spending the other's budget
+    assert isinstance(refused[0], E.InputError)
+    assert refused[0].message.startswith("run 'x' is recorded as delegated from run ")
+    assert upstream.calls["metered"] == 1  # the refused call reached no vendor
+    [(parent,)] = _parents_of_x(tmp_path / "race.db")
+    kept = "p1" if isinstance(outcomes[1], BaseException) else "p2"
+    assert parent == kept
+    other = "p2" if kept == "p1" else "p1"
+    assert f"not as delegated from run {other!r}" in refused[0].message
+    assert refused[0].details == {"run_id": "x", "parent_run_id": other}  # as the read before the call refuses
+
+
+async def test_two_placements_of_one_run_in_one_batch_keep_the_first(tmp_path: Path):
+    # The group commit applies the batch's reservations in one pass (Reservation.apply_all): the second placement
+    # sees the first one's row, inserted in the same transaction.
+    db = tmp_path / "batch.db"
+    async with Ledger(db):
+        pass
+    run_limit = [Limit("run", Decimal(1), "run_cap", False)]
+    asks = [
+        budget.Reservation(run_limit, Decimal("0.1"), "x", None, "p1", 900, delegated_from="p1"),
+        budget.Reservation(run_limit, Decimal("0.1"), "x", None, "p2", 900, delegated_from="p2"),
+        budget.Reservation(run_limit, Decimal("0.1"), "x", None, "p1", 900, delegated_from="p1"),  # where x is
+    ]
+    conn = sqlite3.connect(db, isolation_level=None)
+    try:
+        (ok1, _), (ok2, error), (ok3, _) = apply_batch(conn, asks)
+        rows = conn.execute("SELECT run_id, attempt_run_id FROM budget_reservations ORDER BY id").fetchall()
+    finally:
+        conn.close()
+    assert (ok1, ok2, ok3) == (True, False, True)
+    assert isinstance(error, E.InputError)
+    assert error.message.startswith(
+        "run 'x' is recorded as delegated from run 'p1', not as delegated from run 'p2'; a run stays where it was "
+        "first recorded, so its spend would escape run 'p2''s limit. Give this call a new run_id, or leave "
+        "parent_run_id out to continue run 'x' where it is"
+    )
+    assert rows == [("p1", "x"), ("p1", "x")]
+
+
+async def test_the_refusal_in_the_reservation_names_the_parent_the_call_asked_for(tmp_path: Path):
+    # A call naming a delegated run (d, under top) as the parent spends top's budget: refused, it is told so, as
+    # the read before the call tells it.
+    from magsag_mcp.governance.delegation import top_run
+
+    db = tmp_path / "deep.db"
+    async with Ledger(db):
+        pass
+    conn = sqlite3.connect(db, isolation_level=None)
+    try:
+        conn.execute(
+            "INSERT INTO runs (run_id, agent, skill, started_at, status, parent_run_id) VALUES"
+            " ('d', NULL, 's', 0, 'ok', 'top')"
+        )
+        run_limit = [Limit("run", Decimal(1), "run_cap", False)]
+        placed = budget.Reservation(run_limit, Decimal("0.1"), "x", None, "other", 900, delegated_from="other")
+        deeper = budget.Reservation(run_limit, Decimal("0.1"), "x", None, "top", 900, delegated_from="d")
+        (ok1, _), (ok2, error) = apply_batch(conn, [placed, deeper])
+        with pytest.raises(E.InputError) as before:
+            top_run(conn, "x", "d")
+    finally:
+        conn.close()
+    assert (ok1, ok2) == (True, False)
+    assert error.message == before.value.message
+    assert "not as delegated from run 'top' (the top run of 'd')" in error.message
