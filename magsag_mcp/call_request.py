@@ -11,6 +11,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from .errors import PayloadError
+from .plurals import agreeing
 from .providers.json_output import instruction_bytes
 from .skills import Skill, schema_problem
 from .suggest import SCHEMA_KEYWORDS, named
@@ -323,7 +324,8 @@ def build_request(
         unknown = set(cfg) - MODEL_CONFIG_KEYS
         if unknown:
             raise PayloadError(
-                f"{where} has unknown key(s) {named(unknown, MODEL_CONFIG_KEYS)}; allowed: {sorted(MODEL_CONFIG_KEYS)}"
+                f"{where} has unknown {agreeing(len(unknown), 'key')} {named(unknown, MODEL_CONFIG_KEYS)}; allowed: "
+                f"{sorted(MODEL_CONFIG_KEYS)}"
             )
     parts = skill.call_parts  # plain attributes: a pydantic model's cost several times as much to read
     user = parts.render(payload)

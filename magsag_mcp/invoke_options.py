@@ -11,6 +11,7 @@ from typing import Any
 
 from .call_targets import TARGET_KEYS
 from .errors import InputError
+from .plurals import agreeing
 
 #: the options invoke takes by name
 INVOKE_OPTIONS = frozenset({"agent", "run_id", "context", "progress"})
@@ -26,7 +27,8 @@ def check_options(options: Mapping[str, Any]) -> None:
     if unknown:
         hints = [option_hint(name) for name in unknown]
         raise InputError(
-            f"unknown option(s) for invoke: {', '.join(hints)}; use agent, run_id, context, progress",
+            f"unknown {agreeing(len(hints), 'option')} for invoke: {', '.join(hints)}; use agent, run_id, context, "
+            "progress",
             options=unknown,
         )
 

@@ -9,6 +9,7 @@ from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
 from .bridge import Bridge, ProcessBound
+from .plurals import be, counted
 
 if TYPE_CHECKING:
     from .ledger.run_scope import RunSpend
@@ -88,16 +89,17 @@ class Observer(ProcessBound):
         self._warned_at = (bounded, spend.unbounded_attempts)
         if bounded and bounded != warned_bounded:
             warnings.warn(
-                f"run {self.budget_run_id}: {bounded} attempt(s) of unknown cost are counted at their worst "
-                f"case (${spend.unknown_cost_bound_usd:f}); known spend is ${spend.known_usd:f} (obs.cost_detail() "
-                "has both)",
+                f"run {self.budget_run_id}: {counted(bounded, 'attempt')} of unknown cost {be(bounded)} counted at "
+                f"{'its' if bounded == 1 else 'their'} worst case (${spend.unknown_cost_bound_usd:f}); known spend is "
+                f"${spend.known_usd:f} (obs.cost_detail() has both)",
                 UnknownCostWarning,
                 stacklevel=3,
             )
         if spend.unbounded_attempts and spend.unbounded_attempts != warned_unbounded:
             warnings.warn(
-                f"run {self.budget_run_id}: {spend.unbounded_attempts} attempt(s) used a model with no known price and "
-                "are not in this figure; add its price to the catalog's prices.yaml",
+                f"run {self.budget_run_id}: {counted(spend.unbounded_attempts, 'attempt')} used a model with no known "
+                f"price and {be(spend.unbounded_attempts)} not in this figure; add its price to the catalog's "
+                "prices.yaml",
                 UnknownCostWarning,
                 stacklevel=3,
             )

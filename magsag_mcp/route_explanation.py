@@ -13,6 +13,7 @@ from .errors import ConfigError, redact
 from .exact_money import exact_money
 from .governance import refusal_ends_call
 from .governance.budget import reserved_worst_case
+from .plurals import listed
 from .providers import canonical_provider, prompt_overhead
 from .redaction import call_scoped
 from .routing import Candidate, Plan, check_env_override
@@ -175,9 +176,10 @@ class RouteExplanation:
         problems += other
         if no_model:
             provider = canonical_provider(self.env["MAGSAG_PROVIDER"])
+            tasks = [repr(t) for t in dict.fromkeys(no_model)]
             problems.append(
                 f"MAGSAG_PROVIDER={self.env['MAGSAG_PROVIDER']!r}: the routing policy names no {provider} model for "
-                f"task(s) {', '.join(repr(t) for t in dict.fromkeys(no_model))}, so their calls fail unless they name "
+                f"{listed('task', tasks)}, so {'its' if len(tasks) == 1 else 'their'} calls fail unless they name "
                 f"a model; also set MAGSAG_MODEL to a {provider} model, or name one in routing's provider_defaults "
                 f"(provider_defaults: {{{provider}: MODEL}}) or in those routes"
             )
@@ -185,7 +187,7 @@ class RouteExplanation:
         named = [f"{k}={self.env[k]!r}" for k in ("MAGSAG_PROVIDER", "MAGSAG_MODEL") if self.env.get(k)]
         variables = redact(" / ".join(named))
         for reason, skills in unconfigured.items():
-            which = "every skill" if len(skills) == len(self.catalog.skills) else f"skill(s) {', '.join(skills)}"
+            which = "every skill" if len(skills) == len(self.catalog.skills) else listed("skill", skills)
             problems.append(
                 f"{variables}: no target it leaves {which} can be called ({reason}), so their calls fail unless "
                 f"they name a model; configure that provider, or change or unset the variable"

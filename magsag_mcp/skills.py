@@ -18,6 +18,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from .errors import PayloadError
+from .plurals import agreeing
 from .quick_schema import quick_check
 from .skill_schemas import checked_schema, compile_validator, schema_problem
 from .streamed_answer import Unescaping
@@ -450,7 +451,8 @@ def _closed_schema_problem(owner: str, error: Any, listed: str | None) -> str:
     where = f"payload field {at}" if at else "payload"
     takes = f"; it takes: {sorted(known)}" if known else ""
     hint = f" ({listed})" if listed else ""
-    return f"{owner}: {where} has field(s) the schema does not allow: {named(unknown, known)}{takes}{hint}"
+    fields = agreeing(len(unknown), "field")
+    return f"{owner}: {where} has {fields} the schema does not allow: {named(unknown, known)}{takes}{hint}"
 
 
 def escaped(found: re.Match[str]) -> str:

@@ -184,10 +184,12 @@ def parse_target(spec: str | Mapping[str, Any], *, by_call: bool = False) -> Tar
         return _parse_target_text(spec.strip())
     if isinstance(spec, Mapping) and not spec.keys() <= _TARGET_KEYS:
         # a misspelt key ({'base_ur': ...}) would otherwise be dropped: the call would go elsewhere
+        from .plurals import agreeing
         from .suggest import named
 
-        unknown = named(spec.keys() - _TARGET_KEYS, _TARGET_ORDER)
-        raise ConfigError(f"a target takes {', '.join(_TARGET_ORDER)}; unknown key(s) {unknown}")
+        extra = spec.keys() - _TARGET_KEYS
+        unknown = named(extra, _TARGET_ORDER)
+        raise ConfigError(f"a target takes {', '.join(_TARGET_ORDER)}; unknown {agreeing(len(extra), 'key')} {unknown}")
     if not isinstance(spec, Mapping) or not spec.get("model"):
         raise ConfigError(f"a target needs a model: got {_shown(spec)}")
     model = str(spec["model"]).strip()

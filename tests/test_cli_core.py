@@ -175,7 +175,7 @@ def test_doctor_reports_a_model_the_provider_override_contradicts(cli_env, capsy
         # "use Google for all tasks": most shipped routes name no Google model, and this catalog no provider_defaults
         (
             {"MAGSAG_PROVIDER": "google"},
-            "MAGSAG_PROVIDER='google': the routing policy names no google model for task(s) 'assistant', 'coding', "
+            "MAGSAG_PROVIDER='google': the routing policy names no google model for tasks 'assistant', 'coding', "
             "'extraction', 'reasoning', 'summarization', so their calls fail unless they name a model; also set "
             "MAGSAG_MODEL to a google model, or name one in routing's provider_defaults (provider_defaults: "
             "{google: MODEL}) or in those routes",
@@ -270,14 +270,14 @@ def test_doctor_reports_no_problem_for_good_settings(cli_env, capsys, monkeypatc
     [
         (
             {"MAGSAG_PROVIDER": "anthropic"},
-            "MAGSAG_PROVIDER='anthropic': no target it leaves skill(s) skill.analysis, skill.assistant, "
+            "MAGSAG_PROVIDER='anthropic': no target it leaves skills skill.analysis, skill.assistant, "
             "skill.coding, skill.document-analysis, skill.extraction, skill.reasoning, skill.summarization can be "
             "called (anthropic: no API key; set ANTHROPIC_API_KEY in the environment), so their calls fail unless "
             "they name a model; configure that provider, or change or unset the variable",
         ),
         (
             {"MAGSAG_MODEL": "openai:gpt-4o-mini"},
-            "MAGSAG_MODEL='openai:gpt-4o-mini': no target it leaves skill(s) skill.analysis, skill.assistant, "
+            "MAGSAG_MODEL='openai:gpt-4o-mini': no target it leaves skills skill.analysis, skill.assistant, "
             "skill.coding, skill.document-analysis, skill.extraction, skill.reasoning, skill.summarization can be "
             "called (openai: no API key; set OPENAI_API_KEY in the environment), so their calls fail unless they "
             "name a model; configure that provider, or change or unset the variable",

@@ -358,7 +358,7 @@ def test_real_file_modes_an_older_ledger_with_its_wal_file_in_a_folder_this_user
         assert answer.get("calls") == 3, answer
         assert f"the ledger at {db} cannot be written here" in answer["note"] and LAST in answer["note"]
         if "without" in case:
-            assert f"so a copy of it and its -wal file, migrated (it lacks schema migration(s) {LAST}" in answer["note"]
+            assert f"so a copy of it and its -wal file, migrated (it lacks schema migration {LAST}" in answer["note"]
         else:
             assert COPIED in answer["note"]
     finally:
@@ -467,7 +467,7 @@ async def test_a_wal_file_unreadable_where_it_is_is_read_from_a_copy_of_both(
             assert summary["totals"]["calls"] == 3 and Decimal(summary["totals"]["cost_usd"]) == Decimal("1.5")
             from magsag_mcp.ledger.copies import copy_note
 
-            assert f"so a copy of it and its -wal file, migrated (it lacks schema migration(s) {LAST}" in copy_note(
+            assert f"so a copy of it and its -wal file, migrated (it lacks schema migration {LAST}" in copy_note(
                 ledger
             )
     assert _files(db.parent) == before and not list(temp.iterdir())

@@ -37,10 +37,11 @@ CLOSED = {
 @pytest.mark.parametrize(
     ("model_config", "context", "said"),
     [
-        ({"max_token": 100}, None, "model_config has unknown key(s) 'max_token' (did you mean 'max_tokens'?)"),
-        ({"modle": "gpt-4o"}, None, "model_config has unknown key(s) 'modle' (did you mean 'model'?)"),
-        ({"zzz": 1}, None, "model_config has unknown key(s) 'zzz'; allowed: ["),
-        (None, {"llm_overrides": {"temprature": 0}}, "llm_overrides has unknown key(s) 'temprature' (did you mean"),
+        ({"max_token": 100}, None, "model_config has unknown key 'max_token' (did you mean 'max_tokens'?)"),
+        ({"modle": "gpt-4o"}, None, "model_config has unknown key 'modle' (did you mean 'model'?)"),
+        ({"zzz": 1}, None, "model_config has unknown key 'zzz'; allowed: ["),
+        ({"modle": "gpt-4o", "zzz": 1}, None, "model_config has unknown keys 'modle' (did you mean 'model'?), 'zzz';"),
+        (None, {"llm_overrides": {"temprature": 0}}, "llm_overrides has unknown key 'temprature' (did you mean"),
     ],
 )
 def test_a_misspelt_model_config_key_gets_the_nearest_one(catalog, model_config, context, said):
@@ -74,9 +75,17 @@ def test_a_closed_schema_names_the_misspelt_field_and_the_one_meant():
     with pytest.raises(PayloadError) as info:
         _skill(CLOSED).render({"text": "a", "langauge": "en"})
     message = info.value.message
-    assert "skill.t: payload has field(s) the schema does not allow: 'langauge' (did you mean 'language'?)" in message
+    assert "skill.t: payload has field the schema does not allow: 'langauge' (did you mean 'language'?)" in message
     assert "it takes: ['language', 'text']" in message and LISTED in message
     assert "Additional properties" not in message
+
+
+def test_a_closed_schema_counts_the_fields_it_refused():
+    with pytest.raises(PayloadError) as info:
+        _skill(CLOSED).render({"text": "a", "langauge": "en", "zzz": 1})
+    assert "skill.t: payload has fields the schema does not allow: 'langauge' (did you mean 'language'?), 'zzz'" in (
+        info.value.message
+    )
 
 
 def test_a_closed_schema_names_only_the_fields_it_refused():
@@ -118,7 +127,7 @@ def test_a_nested_closed_object_names_its_place():
     schema = {"type": "object", "properties": {"text": {}, "opts": opts}}
     with pytest.raises(PayloadError) as info:
         _skill(schema).render({"text": "a", "opts": {"dept": 2}})
-    assert "payload field opts has field(s) the schema does not allow: 'dept' (did you mean 'depth'?)" in (
+    assert "payload field opts has field the schema does not allow: 'dept' (did you mean 'depth'?)" in (
         info.value.message
     )
 

@@ -16,6 +16,7 @@ import aiosqlite
 import anyio
 
 from ..errors import ConfigError, LedgerError
+from ..plurals import listed
 from .migrations import (
     MIGRATIONS,
     NewerSchema,
@@ -246,7 +247,7 @@ async def open_read_only(
         if older_ok and not blank:
             raise OlderSchema(pending)
         what = "holds no ledger yet" if blank else "was made by an older magsag-mcp"
-        lacks = f"(it lacks schema migration(s) {', '.join(pending)}, which this version's reads need)"
+        lacks = f"(it lacks {listed('schema migration', pending)}, which this version's reads need)"
         if cause is not None and out_of_space(cause, path):  # read for reading only for want of room, not of rights
             raise LedgerError(
                 f"cannot open the ledger at {path} for reading: it {what} {lacks}, which cannot be made while it "

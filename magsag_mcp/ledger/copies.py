@@ -26,6 +26,7 @@ from typing import Any
 import anyio
 
 from ..errors import LedgerError
+from ..plurals import listed
 from .connection import read_only_uri
 from .migrations import MIGRATIONS, pending_migrations, unknown_migrations
 from .problems import log_file
@@ -92,7 +93,7 @@ async def read_a_copy_if_in_use(ledger: Any) -> None:
         return
     if not ledger.reading:
         raise LedgerError(
-            f"the ledger at {path} lacks schema migration(s) {', '.join(pending)} of this magsag-mcp, and another "
+            f"the ledger at {path} lacks {listed('schema migration', pending)} of this magsag-mcp, and another "
             "process has it open (its -wal file is there): an older magsag-mcp still running, which would refuse to "
             f"record its calls once this version migrated it, so it was left as it is and nothing was changed; "
             f"{_RESTART}, then run this again",
@@ -113,7 +114,7 @@ async def read_a_copy_if_in_use(ledger: Any) -> None:
         if not isinstance(exc, sqlite3.Error | OSError):
             raise
         raise LedgerError(
-            f"cannot read the ledger at {path}: it lacks schema migration(s) {', '.join(pending)} of this "
+            f"cannot read the ledger at {path}: it lacks {listed('schema migration', pending)} of this "
             "magsag-mcp and another process has it open (an older magsag-mcp still running?), so it is read from a "
             f"migrated copy, which could not be made ({exc}); free some space in {tempfile.gettempdir()} (or set "
             "TMPDIR), or restart that process with this version, which migrates the ledger",
@@ -139,7 +140,7 @@ def copy_note(ledger: Any) -> str | None:
     if ledger.copy_reason is not None:  # not in use: a ledger that cannot be migrated where it is
         return ledger.copy_reason
     return (
-        f"the ledger at {ledger.copied_from} lacks schema migration(s) {', '.join(ledger.copy_behind)} of this "
+        f"the ledger at {ledger.copied_from} lacks {listed('schema migration', ledger.copy_behind)} of this "
         "magsag-mcp, and another process has it open (its -wal file is there): an older magsag-mcp still running, "
         "which would refuse to record its calls once this version migrated it; so a migrated copy of it was read, "
         f"and it was left as it is; to end this copying, {_RESTART}"

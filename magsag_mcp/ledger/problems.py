@@ -14,6 +14,7 @@ import sqlite3
 from pathlib import Path
 
 from ..errors import LedgerError
+from ..plurals import listed
 from .money import MAX_PUSD, from_pusd
 
 # SQLite's primary result codes (an extended code carries one in its low byte)
@@ -266,7 +267,7 @@ def newer_error(path: Path, unknown: list[str]) -> LedgerError:
 
     return LedgerError(
         f"the ledger at {path} was migrated by a newer magsag-mcp than this one ({__version__}): "
-        f"it has schema migration(s) {', '.join(unknown)} that this version does not know, so what this version "
+        f"it has {listed('schema migration', unknown)} that this version does not know, so what this version "
         "records could escape the newer one's budget limits; upgrade magsag-mcp in this environment "
         "(pip install -U magsag-mcp), or give this process a ledger of its own with --db / MAGSAG_DB",
         db=str(path),

@@ -34,6 +34,7 @@ from typing import Any
 import anyio
 
 from ..errors import LedgerError
+from ..plurals import listed
 from . import problems
 from .connection import file_version, open_read_only, read_only_uri
 from .copies import _copy
@@ -150,7 +151,7 @@ async def read_a_copy(ledger: Any, pending: list[str] | None) -> None:
         fix = "make its folder writable, or copy the ledger with its -wal file to a folder you can write"
     else:
         why, fix = cannot_migrate(ledger)
-        what = f"{why} and lacks schema migration(s) {', '.join(pending)} of this magsag-mcp, which its reads need"
+        what = f"{why} and lacks {listed('schema migration', pending)} of this magsag-mcp, which its reads need"
     size, temp = ledger_bytes(path), tempfile.gettempdir()
     free = problems.free_bytes(Path(temp))  # (through its module: what a full disk is, told in one place)
     if free is not None and free < size + _NEARLY_FULL_BYTES:
@@ -200,7 +201,7 @@ async def read_a_copy(ledger: Any, pending: list[str] | None) -> None:
     copied = "a copy of it and its -wal file" if with_log else "a copy of it"
     migrated = ", migrated," if lacked else ""
     if lacked and with_log:  # (said above otherwise)
-        migrated = f", migrated (it lacks schema migration(s) {', '.join(lacked)} of this magsag-mcp),"
+        migrated = f", migrated (it lacks {listed('schema migration', lacked)} of this magsag-mcp),"
     ledger.copy_reason = (
         f"the ledger at {path} {what}; so {copied}{migrated} was read ({size_text(copy.stat().st_size)} in {temp}, "
         f"made at {time.strftime('%H:%M:%S UTC', time.gmtime())}, removed when done: calls recorded to the ledger "
