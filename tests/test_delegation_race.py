@@ -156,3 +156,58 @@ async def test_the_refusal_in_the_reservation_names_the_parent_the_call_asked_fo
     assert (ok1, ok2) == (True, False)
     assert error.message == before.value.message
     assert "not as delegated from run 'top' (the top run of 'd')" in error.message
+
+
+@pytest.mark.parametrize(
+    "placed",
+    [
+        "nowhere",
+        "recorded under top",
+        "recorded under other",
+        "recorded as a top run",
+        "a top run of recorded runs",
+        "in flight under top",
+        "in flight under other",
+        "in flight under itself",
+    ],
+)
+async def test_the_reservations_check_refuses_what_the_read_before_the_call_refuses(tmp_path: Path, placed: str):
+    # placed_elsewhere reads where the run is in one statement, and only a run placed elsewhere as top_run reads it:
+    # for each placement, it refuses exactly when top_run does, with top_run's error.
+    from magsag_mcp.governance.delegation import placed_elsewhere, top_run
+
+    db = tmp_path / "placed.db"
+    async with Ledger(db):
+        pass
+    run = "INSERT INTO runs (run_id, agent, skill, started_at, status, parent_run_id) VALUES (?, NULL, 's', 0, 'ok', ?)"
+    held = (
+        "INSERT INTO budget_reservations (run_id, agent, created_at, expires_at, amount_pusd, state, attempt_run_id,"
+        " provider, model, skill) VALUES (?, NULL, 0, 9e9, 1, 'held', 'x', 'compat', 'metered', NULL)"
+    )
+    seed = {
+        "nowhere": [],
+        "recorded under top": [(run, ("x", "top"))],
+        "recorded under other": [(run, ("x", "other"))],
+        "recorded as a top run": [(run, ("x", None))],
+        "a top run of recorded runs": [(run, ("y", "x"))],
+        "in flight under top": [(held, ("top",))],
+        "in flight under other": [(held, ("other",))],
+        "in flight under itself": [(held, ("x",))],
+    }[placed]
+    conn = sqlite3.connect(db, isolation_level=None)
+    try:
+        conn.execute(run, ("d", "top"))  # d: delegated from top, whose tree a call naming d joins
+        for statement, args in seed:
+            conn.execute(statement, args)
+        for named in ("top", "d"):
+            try:
+                assert top_run(conn, "x", named) == "top"
+                expected = None
+            except E.InputError as refused:
+                expected = refused.message
+            error = placed_elsewhere(conn, "x", named, "top")
+            assert (error and error.message) == expected, (placed, named)
+            assert error is None or error.placed_elsewhere
+    finally:
+        conn.close()
+    assert (expected is None) == (placed in ("nowhere", "recorded under top", "in flight under top"))

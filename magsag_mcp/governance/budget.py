@@ -348,7 +348,7 @@ class Reservation:
         #: delegated run -> its parent, of the reservations in flight (read once, when a run not recorded needs it)
         delegated: dict[str, str] | None = None
         for i, r in enumerate(reservations):
-            if r.delegated_from is not None and (misplaced := placed_elsewhere(cur, r.run_id, r.delegated_from)):
+            if r.delegated_from and (misplaced := placed_elsewhere(cur, r.run_id, r.delegated_from, r.budget)):
                 results.append((False, misplaced))  # since the call read where its run is (see placed_elsewhere)
                 continue
             if not r.parent_known and r.run_id is not None:

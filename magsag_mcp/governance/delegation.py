@@ -46,20 +46,35 @@ def top_run(conn: sqlite3.Connection | sqlite3.Cursor, run_id: str, parent_run_i
     return top
 
 
+#: where a run is placed, as :func:`top_run` reads it, in one statement: its recorded parent (0: recorded as a top run),
+#: whether runs delegated from it are recorded (it is then a top run), and its calls' in flight budget run
+PLACEMENT = (
+    "SELECT (SELECT ifnull(parent_run_id, 0) FROM runs WHERE run_id = :run),"
+    " (SELECT 0 FROM runs WHERE parent_run_id = :run AND run_id != :run LIMIT 1),"
+    " (SELECT run_id FROM budget_reservations WHERE attempt_run_id = :run ORDER BY run_id = attempt_run_id, id LIMIT 1)"
+)
+
+
 def placed_elsewhere(
-    conn: sqlite3.Connection | sqlite3.Cursor, run_id: str | None, parent_run_id: str
+    conn: sqlite3.Connection | sqlite3.Cursor, run_id: str | None, parent_run_id: str, top: str | None
 ) -> InputError | None:
-    """:func:`top_run`'s refusal, read again in a reservation's transaction (``BEGIN IMMEDIATE``, under the write lock),
-    else None. The service reads it before the call, outside any transaction, to find the top run: two calls placing
-    one new run under two parents at once both read it unplaced, both passed, and one's spend landed in the other's
-    tree, outside the limit its reservations were checked against. Here each sees the other's reservation (or record):
-    the second is refused as that read would refuse it now."""
-    if run_id is not None:
-        try:
-            top_run(conn, run_id, parent_run_id)
-        except InputError as refused:
-            refused.placed_elsewhere = True
-            return refused
+    """:func:`top_run`'s refusal of a call of ``run_id`` naming ``parent_run_id`` (whose top run it found to be
+    ``top``), read again in the call's reservation's transaction (``BEGIN IMMEDIATE``, under the write lock), else
+    None. The service reads it before the call, outside any transaction, to find the top run: two calls placing one new
+    run under two parents at once both read it unplaced, both passed, and one's spend landed in the other's tree,
+    outside the limit its reservations were checked against. Here each sees the other's reservation (or record). One
+    statement reads where the run is; only a run placed elsewhere is read as top_run reads it, for its refusal."""
+    if run_id is None or top == run_id:
+        return None
+    recorded, delegated_from_it, in_flight = conn.execute(PLACEMENT, {"run": run_id}).fetchone()
+    placed = recorded if recorded is not None else None if delegated_from_it is not None else in_flight
+    if placed == top or (recorded is None and delegated_from_it is None and in_flight is None):
+        return None  # where the call found it, or nowhere yet
+    try:
+        top_run(conn, run_id, parent_run_id)  # (refuses a run recorded as a top run, or delegated from another)
+    except InputError as refused:
+        refused.placed_elsewhere = True
+        return refused
     return None
 
 
