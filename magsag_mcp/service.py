@@ -380,7 +380,10 @@ class Service(RouteExplanation, LedgerReads, LoopBound):
             result.text = plan.answer_text(result.text)  # the caller's text as written, where the prompt escaped it
         warnings = result_warnings(plan, outcome.attempts, result.warnings)
         for skipped in outcome.trace["skipped"]:
-            warnings.append(f"skipped {skipped['target']}: {skipped['reason']}")
+            # a target left alone for its server's wait said so in its own warning (result_warnings), and may have
+            # been sent after it and answered: not said again as a skip
+            if skipped["reason"] not in warnings:
+                warnings.append(f"skipped {skipped['target']}: {skipped['reason']}")
         # positional, in the field order: a class called with keywords builds and unpacks a dict of them
         return InvokeResult(
             run_id, skill_id, result, outcome.attempts, outcome.trace, call_cost(outcome.attempts), warnings

@@ -667,3 +667,41 @@ async def test_explain_names_a_target_left_alone_and_the_wait_left(tmp_path: Pat
         in (openai_target["resting"])
     )
     assert "resting" not in gemini_target and [t.get("resting") for t in later["targets"]] == [None, None]
+
+
+async def test_a_rest_is_said_once_in_the_answers_warnings_and_never_as_a_skip_of_the_target_that_answered(
+    tmp_path: Path, serve
+):
+    # The service added "skipped T: REASON" for each skip of the trace beside the rest's own warning of the same
+    # REASON: a call whose fallback answered said it twice, and a call that waited the rest out on its last target
+    # ended its warnings with "skipped openai:gpt-4o: ..." when openai:gpt-4o had answered it
+    openai = FakeOpenAI(KEY).queue(_OPENAI_RPM, {"text": "gpt-4o after its wait"})
+    gemini = FakeGemini(KEY).queue({"text": "g1"}, {"text": "g2"})
+    svc = await open_service(tmp_path, serve, openai, FakeAnthropic(KEY), gemini)
+    clock = _Clock()
+    svc.cascade.clock, svc.cascade.sleep = clock, clock.sleep
+    with_fallback = {"data": "x", "model_config": {"model": "gpt-4o", "fallbacks": ["gemini-1.5-pro"]}}
+    try:
+        await svc.invoke_skill("skill.analysis", with_fallback)
+        clock.now += 12
+        fell_back = await svc.invoke_skill("skill.analysis", with_fallback)
+        waited = await svc.invoke_skill("skill.analysis", {"data": "x", "model_config": {"model": "gpt-4o"}})
+    finally:
+        await svc.aclose()
+    assert fell_back.result.text == "g2" and waited.result.text == "gpt-4o after its wait"
+    for result in (fell_back, waited):
+        rest = result.attempts[0]
+        assert rest.outcome == "skipped" and "18s of that left" in rest.error_message
+        assert [w for w in result.warnings if rest.error_message in w] == [rest.error_message]
+        assert not any(w.startswith("skipped ") for w in result.warnings), result.warnings
+    assert len(clock.waits) == 1 and waited.warnings[1].startswith("openai:gpt-4o: sent after 18")
+    # a skip that is no rest (a target not configured) is still named in the warnings
+    not_configured = await Service.open(db=tmp_path / "other.db", env={"MAGSAG_RETRY_BASE_DELAY": "0.001"})
+    try:
+        answered = await not_configured.invoke_skill(
+            "skill.analysis", {"data": "x", "model_config": {"model": "gpt-4o", "fallbacks": ["fake:echo"]}}
+        )
+    finally:
+        await not_configured.aclose()
+    assert answered.model == "echo"
+    assert [w for w in answered.warnings if w.startswith("skipped openai:gpt-4o: not configured")], answered.warnings
