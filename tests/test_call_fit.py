@@ -102,6 +102,24 @@ async def test_a_model_the_policy_forbids_is_said_not_to_fit(catalog_copy, tmp_p
     await svc.aclose()
 
 
+async def test_a_misspelt_model_the_policy_refuses_is_told_the_one_it_nearly_is(catalog_copy, tmp_path, upstream):
+    # as the call's refusal, explain, doctor and catalog validate tell it: check_budget said only that the policy
+    # forbids openai:gpt-4o-mni, with no word of the gpt-4o-mini meant
+    setup(catalog_copy, "max_cost_per_run_usd: 5", extra="  - name: only\n    allowed_models: [gpt-4o-mini]\n")
+    svc = await open_service(catalog_copy, tmp_path, upstream)
+    try:
+        status = await svc.check_budget(skill="skill.analysis", model="gpt-4o-mni")
+        with pytest.raises(E.PolicyDenied) as refused:
+            await svc.invoke_skill("skill.analysis", {"data": "x", "model_config": {"model": "gpt-4o-mni"}})
+    finally:
+        await svc.aclose()
+    assert status["call"]["fits"] is False
+    assert "policy 'only' forbids openai:gpt-4o-mni" in status["call"]["reason"]
+    assert "(did you mean 'gpt-4o-mini'?)" in status["call"]["reason"]
+    assert "(did you mean 'gpt-4o-mini'?)" in status["call"]["targets"][0]["reason"]
+    assert "(did you mean 'gpt-4o-mini'?)" in refused.value.message
+
+
 async def test_model_without_a_skill_is_refused_with_the_fix(catalog_copy, tmp_path, upstream):
     setup(catalog_copy, "max_cost_per_run_usd: 5")
     svc = await open_service(catalog_copy, tmp_path, upstream)
