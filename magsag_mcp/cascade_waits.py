@@ -65,9 +65,12 @@ class TargetRests:
                 self._rests = {k: r for k, r in self._rests.items() if r.until > now}
             self._rests[key] = _Rest(now, until, wait, type(exc), exc.retryable, excerpt(exc.message, 300))
 
-    def resting(self, target: Target, now: float) -> ProviderError | None:
+    def resting(
+        self, target: Target, now: float, then: Callable[[bool, float], str] | None = None
+    ) -> ProviderError | None:
         """The error that stands for ``target`` while it rests (its class the refusal's, ``retry_after`` the rest
-        left), or None when it is not resting."""
+        left), or None when it is not resting. ``then``: what a call does about the rest (explain's
+        :func:`rest_then`), said after the wait left."""
         if not self._rests:  # (every attempt asks: most of the time no target rests)
             return None
         key = (target.provider, target.model, target.base_url)
@@ -81,7 +84,8 @@ class TargetRests:
         asked = f"{rest.asked:g}s" + (f", kept for {LONGEST_REST:g}s" if rest.asked > LONGEST_REST else "")
         message = (
             f"{target.label}: not sent: its server asked {now - rest.since:.3g}s ago to be left alone for {asked} "
-            f"({rest.kind.kind}), {left:.3g}s of that left; it said: {rest.said}"
+            f"({rest.kind.kind}), {left:.3g}s of that left{'' if then is None else then(rest.retryable, left)}; "
+            f"it said: {rest.said}"
         )
         # the refusal's class (a rate limit, an overload, a quota) says what the caller may do about it; made without
         # its own __init__, whose arguments differ by class: its attributes are ProviderError's and class defaults
@@ -164,3 +168,31 @@ def rest_wait(
             f"{record.provider}:{record.model}: sent after {wait:.3g}s, once its server's wait was over"
         )
     return wait
+
+
+def rest_then(policy: RetryPolicy, another_left: Callable[[], bool]) -> Callable[[bool, float], str]:
+    """What a call made now does about a target left alone, as :func:`rest_wait` decides it, said after the wait
+    left (``then`` of :meth:`TargetRests.resting`): for explain, where "not sent" alone read as never, while the
+    last target left is sent once its wait is over when that fits the retry cap and the deadline.
+    ``another_left``: asks whether a target after it would be tried."""
+
+    def then(retryable: bool, left: float) -> str:
+        if another_left():
+            if not retryable:
+                return ": a call now passes it over for the targets after it"
+            return ": a call now tries the targets after it, and comes back to it after the wait if none can be sent"
+        if not retryable:
+            return ": a call now fails without sending it, as no target after it is left"
+        if policy.too_long(left):
+            return (
+                f", longer than the retry cap of {policy.max_delay:g}s (MAGSAG_RETRY_MAX_DELAY): a call now fails "
+                "without sending it, as no target after it is left"
+            )
+        if left >= policy.deadline:
+            return (
+                f", past the call's deadline of {policy.deadline:g}s (MAGSAG_CALL_DEADLINE): a call now fails "
+                "without sending it, as no target after it is left"
+            )
+        return ", which a call now waits out and then sends it, as no target after it is left"
+
+    return then

@@ -5,10 +5,13 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
 from decimal import Decimal
+from functools import partial
 from typing import Any
 
 from .attempt_cost import output_tokens_reserved
 from .call_request import estimate_input_tokens
+from .cascade_report import CascadeState
+from .cascade_waits import rest_then
 from .errors import ConfigError, redact
 from .exact_money import exact_money
 from .governance import refusal_ends_call
@@ -70,13 +73,18 @@ class RouteExplanation:
         plan = self.plan(skill_id, payload, context)
         tokens_in = estimate_input_tokens(plan.request)
         targets = []
-        for cand in plan.candidates:
+        for position, cand in enumerate(plan.candidates):
             req = plan.request_for(cand.target)
             entry = self._candidate(cand, plan.data_classes)
             provider = self.providers.get(cand.target.provider)
             entry["missing_features"] = provider.capabilities(cand.target).missing(plan.request.needs())
-            resting = self.cascade.rests.resting(cand.target, self.cascade.clock())
-            if resting is not None:  # its server asked an earlier call for a wait not over yet (cascade_waits.py)
+            # its server asked an earlier call for a wait not over yet (cascade_waits.py), and what a call does then:
+            # tries the targets after it, if the cascade would, or waits it out, or fails
+            then = rest_then(
+                self.cascade.retry, partial(self.cascade._another_target_left, plan, position, CascadeState())
+            )
+            resting = self.cascade.rests.resting(cand.target, self.cascade.clock(), then)
+            if resting is not None:
                 entry["resting"] = resting.message
             worst = reserved_worst_case(
                 self.pricer,

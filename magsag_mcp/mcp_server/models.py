@@ -389,8 +389,9 @@ class PlannedTargetOut(CandidateOut):
     missing_features: list[str] = Field(default_factory=list)
     resting: str | None = Field(
         None,
-        description="why a call now would not send this target: its server asked an earlier call to wait, "
-        "and how long of that is left",
+        description="why a call now would not send this target at once: its server asked an earlier call to wait, "
+        "how long of that is left, and what a call does meanwhile (tries the targets after it, or, the last target "
+        "left, waits the rest out and sends it, or fails when the wait passes the retry cap or the deadline)",
     )
     policy: PolicyCheckOut
     estimated_max_cost_usd: str | None = USD

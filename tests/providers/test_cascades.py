@@ -705,3 +705,29 @@ async def test_a_rest_is_said_once_in_the_answers_warnings_and_never_as_a_skip_o
         await not_configured.aclose()
     assert answered.model == "echo"
     assert [w for w in answered.warnings if w.startswith("skipped openai:gpt-4o: not configured")], answered.warnings
+
+
+async def test_explain_says_what_a_call_does_about_a_target_left_alone(tmp_path: Path, serve):
+    # explain's resting said "not sent" alone, where a call whose last target left rests waits the rest out and then
+    # sends it (when the rest fits the retry cap); each case as the call then does it
+    openai = FakeOpenAI(KEY).queue(_OPENAI_RPM, {"text": "gpt-4o after its wait"})
+    svc = await open_service(tmp_path, serve, openai, FakeAnthropic(KEY), FakeGemini(KEY).queue({"text": "g"}))
+    clock = _Clock()
+    svc.cascade.clock, svc.cascade.sleep = clock, clock.sleep
+    with_fallback = {"data": "x", "model_config": {"model": "gpt-4o", "fallbacks": ["gemini-1.5-pro"]}}
+    alone = {"data": "x", "model_config": {"model": "gpt-4o"}}
+    try:
+        await svc.invoke_skill("skill.analysis", with_fallback)
+        clock.now += 5
+        too_long = svc.explain("skill.analysis", alone)["targets"][0]["resting"]
+        clock.now += 12
+        first_of_two = svc.explain("skill.analysis", with_fallback)["targets"][0]["resting"]
+        waited = svc.explain("skill.analysis", alone)["targets"][0]["resting"]
+        answered = await svc.invoke_skill("skill.analysis", alone)
+    finally:
+        await svc.aclose()
+    assert "25s of that left, longer than the retry cap of 20s (MAGSAG_RETRY_MAX_DELAY): a call now fails" in too_long
+    assert "13s of that left: a call now tries the targets after it, and comes back to it after" in first_of_two
+    assert "13s of that left, which a call now waits out and then sends it, as no target after it is left" in waited
+    assert waited.index("which a call now waits out") < waited.index("; it said: ")
+    assert answered.result.text == "gpt-4o after its wait" and len(clock.waits) == 1 and clock.waits[0] >= 13
