@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import json
 import sys
 import time
 from decimal import Decimal
@@ -136,6 +137,39 @@ def test_a_paged_export_goes_on_from_its_cursor_without_repeating_runs_recorded_
     assert [r["run_id"] for r in csv.DictReader(io.StringIO(out))] == ["r-日本"] and err == ""
     assert main(["data", "query", "--cursor", "not-a-cursor"]) == 2
     assert "is not one query_runs gave" in capsys.readouterr().err
+
+
+def test_a_page_cut_at_limit_names_the_filters_its_cursor_must_be_given_with(named_ledger, capsys):
+    """The note said "the next ones: --cursor C" alone; a cursor holds where the page ended, none of its filters, so
+    `data query --cursor C` as the note wrote it listed every run after it: those of other agents, and those older
+    than the --since window. It names the filters to give again; `data search`'s its pattern and --since."""
+    import re
+    import shlex
+
+    now = time.time()
+
+    async def record(*runs: tuple[str, str, float]) -> None:
+        async with Ledger(named_ledger) as ledger:
+            for run_id, agent, ago in runs:
+                at = now - ago
+                attempt = AttemptRecord(run_id, at, "fake", "echo", "skill.analysis", agent, "ok", 0, 1)
+                await ledger.record_call(RunRecord(run_id, agent, "skill.analysis", at), [attempt])
+
+    anyio.run(record, ("a-1", "ana", 60), ("b-1", "bob", 90), ("a-2", "ana", 120), ("a-old", "ana", 7200))
+    assert main(["data", "query", "--agent", "ana", "--since", "1h", "--limit", "1"]) == 0
+    err = capsys.readouterr().err
+    note = r"next ones: --cursor (\S+) \(or --offset 1, [^)]*\); give it with the same filters \(([^)]*)\);"
+    said = re.search(note, err)
+    assert said is not None, err
+    assert said.group(2) == "--agent ana --since 1h"
+    # the next page, as the note says to read it: ana's runs of the last hour after a-1, not bob's, not a-old
+    assert main(["data", "query", "--cursor", said.group(1), *shlex.split(said.group(2)), "--format", "json"]) == 0
+    assert [r["run_id"] for r in json.loads(capsys.readouterr().out)] == ["a-2"]
+    assert main(["data", "query", "--limit", "1"]) == 0
+    assert "the same filters" not in capsys.readouterr().err  # none given, none to give again
+    assert main(["data", "search", "echo", "--since", "1h", "--limit", "1"]) == 0
+    err = capsys.readouterr().err
+    assert re.search(r"--cursor \S+; give it with the same pattern and --since 1h;", err), err
 
 
 def test_json_files_saved_with_a_byte_order_mark_are_read(named_ledger, tmp_path, capsys, monkeypatch):

@@ -29,6 +29,10 @@ from .csv_rows import runs_to_csv as runs_to_csv
 TIME_FORMS = "24h, 7d, 30m, an ISO date or date/time (UTC unless it says otherwise) or unix seconds"
 
 
+#: the filters add_filters adds, as UsageFilters names them
+FILTER_KEYS = ("agent", "run_id", "skill", "model", "provider", "status", "since", "until")
+
+
 def add_filters(p: argparse.ArgumentParser) -> None:
     p.add_argument("--agent", help="the agent's name, as calls recorded it")
     p.add_argument("--skill", help="a skill id, e.g. skill.analysis")
@@ -44,8 +48,7 @@ def add_filters(p: argparse.ArgumentParser) -> None:
 def filters_from(args: argparse.Namespace, **extra: Any) -> Any:
     from ..ledger import UsageFilters
 
-    keys = ("agent", "run_id", "skill", "model", "provider", "status", "since", "until")
-    return UsageFilters.build({k: getattr(args, k) for k in keys if getattr(args, k, None) is not None}, **extra)
+    return UsageFilters.build({k: getattr(args, k) for k in FILTER_KEYS if getattr(args, k, None) is not None}, **extra)
 
 
 def existing_ledger(args: argparse.Namespace) -> Path:
@@ -352,9 +355,21 @@ def note_more_runs(shown_runs: int, filters: Any, next_cursor: str) -> None:
     )
     print(
         f"note: {shown_runs} run{'' if shown_runs == 1 else 's'} shown (newest first) and more match; the next "
-        f"ones: --cursor {next_cursor}{offset}; --limit takes up to 10000",
+        f"ones: --cursor {next_cursor}{offset}{_same_filters(filters)}; --limit takes up to 10000",
         file=sys.stderr,
     )
+
+
+def _same_filters(filters: Any, keys: tuple[str, ...] = FILTER_KEYS) -> str:
+    """The filters a page was read with, to give again with its --cursor, which holds where the page ended and
+    none of them: the note said "the next ones: --cursor C" alone, and a next page read so was of every run, those
+    before a --since window and of every agent included."""
+    given_flags = [
+        f"--{key.replace('_', '-')} {shlex.quote(shown(redact(str(value))))}"
+        for key in keys
+        if (value := getattr(filters, key, None)) is not None
+    ]
+    return f"; give it with the same filters ({' '.join(given_flags)})" if given_flags else ""
 
 
 def _search(args: argparse.Namespace) -> int:
@@ -365,7 +380,9 @@ def _search(args: argparse.Namespace) -> int:
     if page["has_more"]:
         print(
             f"note: {len(hits)} hit{'' if len(hits) == 1 else 's'} shown (newest first) and more match; the "
-            f"next ones: --cursor {page['next_cursor']}; --limit takes up to 10000",
+            f"next ones: --cursor {page['next_cursor']}; give it with the same pattern"
+            f"{'' if args.since is None else f' and --since {shlex.quote(shown(args.since))}'}; "
+            "--limit takes up to 10000",
             file=sys.stderr,
         )
     print_json(hits)
@@ -430,7 +447,7 @@ def register(groups: CommandGroups) -> None:
         "--cursor",
         type=given,
         help="start after the run this names: the --cursor that stderr names when more runs match (runs recorded "
-        "since do not shift it, as they shift --offset)",
+        "since do not shift it, as they shift --offset); give the same filters with it, which it does not hold",
     )
     p.add_argument(
         "--format",
@@ -462,7 +479,10 @@ def register(groups: CommandGroups) -> None:
     p.add_argument("--limit", type=int, default=50, help="most hits shown, newest first, 1 to 10000 (default: 50)")
     p.add_argument("--since", type=given, help=f"only look this far back: {TIME_FORMS}")
     p.add_argument(
-        "--cursor", type=given, help="start after the hit this names: the --cursor that stderr names when more match"
+        "--cursor",
+        type=given,
+        help="start after the hit this names: the --cursor that stderr names when more match (with the same pattern "
+        "and --since)",
     )
     p.set_defaults(func=_search)
     p = groups.add(
