@@ -218,3 +218,27 @@ async def test_a_status_filter_in_another_case_is_told_the_status_it_means(clien
         text = result.content[0].text
         assert "filters.status: expected one of 'ok', 'error'," in text and "(did you mean 'error'?)" in text, text
         assert repr(written) not in text  # the value sent is never quoted back (it may be a key)
+
+
+async def test_the_next_page_is_read_with_the_cursor_and_the_same_filters_as_the_tools_say(client: Client):
+    # next_cursor holds where a page ended, none of its filters: a client that passed the cursor alone, as the
+    # schemas said ("the previous page's next_cursor: the page after it"), read every run after it, another agent's
+    # too; the schemas now say to give the same filters (the pattern and since, for search_usage) with it
+    await invoke(client, "r-1")
+    await client.call_tool(
+        "invoke_skill", {"skill_id": "skill.analysis", "payload": {"data": "x"}, "run_id": "other", "agent": "other"}
+    )
+    await invoke(client, "r-2")
+    await invoke(client, "r-3")
+    first = await page(client, limit=1)
+    with_filters = await page(client, limit=5, cursor=first["next_cursor"])
+    alone = await client.call_tool("query_runs", {"limit": 5, "cursor": first["next_cursor"]})
+    assert [r["run_id"] for r in with_filters["runs"]] == ["r-2", "r-1"]
+    assert [r["run_id"] for r in alone.structured_content["runs"]] == ["r-2", "other", "r-1"]
+    tools = {t.name: t for t in (await client.list_tools()).tools}
+    cursor = tools["query_runs"].input_schema["properties"]["cursor"]["description"]
+    assert "with the same filters" in cursor
+    assert "with the same filters" in tools["query_runs"].output_schema["properties"]["has_more"]["description"]
+    search = tools["search_usage"]
+    assert "with the same pattern and since" in search.input_schema["properties"]["cursor"]["description"]
+    assert "with the same pattern and since" in search.output_schema["properties"]["has_more"]["description"]

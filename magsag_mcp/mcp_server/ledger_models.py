@@ -197,7 +197,9 @@ class RunOut(Out):
 
 class QueryRunsResult(Out):
     runs: list[RunOut] = Field(description="newest first")
-    has_more: bool = Field(description="whether older runs match: pass next_cursor as cursor for them")
+    has_more: bool = Field(
+        description="whether older runs match: pass next_cursor as cursor, with the same filters, for them"
+    )
     next_cursor: str | None = Field(description="where the next page starts (null on the last page)")
     notes: list[str] = Field(
         default_factory=list,
@@ -236,7 +238,9 @@ class SearchUsageResult(Out):
     hits: list[Annotated[AttemptHitOut | EventHitOut | RunHitOut, Field(discriminator="kind")]] = Field(
         description="newest first"
     )
-    has_more: bool = Field(description="whether older hits match: pass next_cursor as cursor for them")
+    has_more: bool = Field(
+        description="whether older hits match: pass next_cursor as cursor, with the same pattern and since, for them"
+    )
     next_cursor: str | None = Field(description="where the next page starts (null on the last page)")
     notes: list[str] = Field(
         default_factory=list,

@@ -255,7 +255,11 @@ class QueryRunsArgs(_Args):
     filters: UsageFiltersArg = Field(default_factory=UsageFiltersArg, description=FILTERS)
     limit: Int = Field(20, ge=1, le=500, description="runs per page")
     offset: Int = Field(0, ge=0, le=10**12, description="runs to skip, newest first (after cursor, if given)")
-    cursor: str | None = Field(None, description="the previous page's next_cursor: the page after it")
+    cursor: str | None = Field(
+        None,
+        description="the previous page's next_cursor: the page after it, given with the same filters (the cursor "
+        "holds where that page ended, not its filters: without them the page lists every run after it)",
+    )
     attempts_per_run: Int = Field(50, ge=1, le=1000, description="the most attempts a run lists (its latest)")
 
 
@@ -267,7 +271,9 @@ class SearchUsageArgs(_Args):
     limit: Int = Field(50, ge=1, le=500, description="hits per page")
     # as the ledger tools' filters take it: a client that learnt unix seconds there may send them here
     since: str | StrictFloat | None = Field(None, description=f"only look this far back: {TIMES}")
-    cursor: str | None = Field(None, description="the previous page's next_cursor: the hits after it")
+    cursor: str | None = Field(
+        None, description="the previous page's next_cursor: the hits after it, given with the same pattern and since"
+    )
 
 
 class CheckBudgetArgs(_Args):
