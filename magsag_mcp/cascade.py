@@ -155,7 +155,8 @@ class Cascade:
                 )
                 if wait is None:
                     continue
-                await emit(progress, "retry", {"target": target.label, "wait_s": round(wait, 3)})
+                # (not a retry: its first try here, after the wait its server asked an earlier call for)
+                await emit(progress, "retry", {"target": target.label, "wait_s": round(wait, 3), "resting": True})
                 await self.sleep(wait)
             request = plan.request_for(target)
             provider = self.providers.get(target.provider)

@@ -805,6 +805,28 @@ async def test_the_last_target_left_resting_is_sent_once_its_rest_has_passed():
     assert out.attempts[0].warnings[1].startswith("fake:a: sent after 7")
 
 
+async def test_waiting_out_a_rest_is_reported_as_a_wait_before_its_first_try_not_as_a_retry():
+    # progress said "retrying fake:a in 7s" before "calling fake:a (candidate 1, try 1)": a retry of a target this
+    # call had not sent yet; the event is still `retry` (what callers know), marked `resting`, and MCP says it waits
+    from magsag_mcp.mcp_server.progress import EVENTS
+
+    script("a", E.RateLimitError("slow down", status=429, retry_after=12.0), "after the rest")
+    script("b", "from b")
+    cascade, clock = make()
+    await cascade.run(plan({"model": "fake:a", "fallbacks": ["fake:b"]}), run_id="r1", agent=None)
+    clock.now += 5.0
+    seen: list[tuple[str, dict]] = []
+    out = await cascade.run(
+        plan({"model": "fake:a"}), run_id="r2", agent=None, progress=lambda event, data: seen.append((event, data))
+    )
+    assert out.result.text == "after the rest"
+    (event, data), (then, attempt) = seen[:2]
+    assert (event, data["target"], data["resting"], then, attempt["try"]) == ("retry", "fake:a", True, "attempt", 1)
+    said = EVENTS["retry"][1](data)
+    assert said.startswith(f"waiting {data['wait_s']}s before calling fake:a") and "retrying" not in said
+    assert EVENTS["retry"][1]({"target": "fake:a", "wait_s": 0.5}) == "retrying fake:a in 0.5s"
+
+
 async def test_a_rest_longer_than_the_retry_cap_fails_the_next_call_without_sending_it():
     script("a", E.RateLimitError("slow down", status=429, retry_after=45.0), "too early")
     script("b", "from b")

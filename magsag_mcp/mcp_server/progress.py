@@ -46,6 +46,8 @@ def _fallback(d: Mapping[str, Any]) -> str:
 
 
 def _retry(d: Mapping[str, Any]) -> str:
+    if d.get("resting"):  # its first try, once the wait its server asked an earlier call for is over
+        return f"waiting {d.get('wait_s')}s before calling {d.get('target')}, which its server asked to be left alone"
     return f"retrying {d.get('target')} in {d.get('wait_s')}s"
 
 
