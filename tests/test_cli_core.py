@@ -1104,3 +1104,28 @@ def test_a_key_written_twice_in_a_json_option_is_refused_not_the_first_dropped(c
     assert main(["explain", "skill.analysis", *(a for item in args.items() for a in item)]) == 2
     message = json.loads(capsys.readouterr().err)["error"]["message"]
     assert message == f"{option} holds the key {key!r} twice (JSON keeps only the last): write it once"
+
+
+def test_budget_of_a_run_and_agent_whose_only_calls_are_in_flight_is_not_told_to_check_the_id(cli_env, capsys):
+    # a `magsag invoke --agent killer --run-id k1` killed mid-call holds its reservation until it expires: budget
+    # showed it ("reserved $0.015195 (by 1 call in flight, ...)") beside "no run in this ledger was recorded for
+    # agent 'killer'" and "run k1 has no recorded calls ...: check the id", of an id and a name that were right
+    from magsag_mcp.governance import Governance
+    from magsag_mcp.governance.policy import Policy, PolicySet
+    from magsag_mcp.ledger import Ledger
+    from tests.test_governance import FixedPricer, attempt_ctx
+
+    async def in_flight() -> None:
+        caps = PolicySet([Policy(name="caps", thresholds={"max_cost_per_run_usd": "1"})])
+        async with Ledger(cli_env / "cli.db") as ledger:
+            await Governance(caps, ledger, FixedPricer("0.1")).admit(attempt_ctx("k1", agent="killer"))
+
+    anyio.run(in_flight)
+    assert main(["budget", "--agent", "killer", "--run-id", "k1"]) == 0
+    out, err = capsys.readouterr()
+    assert "run limit $5.0 for run k1: spent $0, reserved $0.1 (by 1 call in flight" in out
+    assert "agent killer today (UTC): spent $0, reserved $0.1 (by 1 call in flight" in out
+    assert err == ""
+    assert main(["budget", "--agent", "kiler", "--run-id", "k2"]) == 0  # a name and an id nothing holds: told
+    err = capsys.readouterr().err
+    assert "no run in this ledger was recorded for agent 'kiler'" in err and "run k2 has no recorded calls" in err

@@ -13,6 +13,12 @@ from . import CommandGroups, given, print_json, stdin_bytes
 from .data import agent_known, shown, with_service
 
 
+def _in_flight(status: dict[str, Any], kind: str) -> bool:
+    """Whether calls in flight hold reservations under the ``kind`` limit: a run or an agent none of whose calls is
+    recorded yet (its first call under way, or a stopped process's hold until it expires) is not an id mistyped."""
+    return any(lim["limit"] == kind and (lim.get("reserved_by") or {}).get("calls") for lim in status["limits"])
+
+
 def _budget(args: argparse.Namespace) -> int:
     kinds: set[str] = set()  # the kinds of limit the policies set, for the hint when none applies
     where = ""
@@ -22,14 +28,16 @@ def _budget(args: argparse.Namespace) -> int:
         status = await svc.check_budget(
             agent=args.agent, run_id=args.run_id, skill=args.skill, model=args.model, max_tokens=args.max_tokens
         )
-        # a misspelled --agent showed its whole daily limit left ("spent $0"), with no word that no run has it
-        await agent_known(svc.ledger, args.agent, status.get("agent_recorded") is not False)
+        # a misspelled --agent showed its whole daily limit left ("spent $0"), with no word that no run has it; one
+        # whose calls are all in flight (a first call, a stopped process's hold) is no misspelling
+        known = status.get("agent_recorded") is not False or _in_flight(status, "agent_day")
+        await agent_known(svc.ledger, args.agent, known)
         kinds.update(lim.kind for lim in svc.governance.policies.limits)
         where = str(svc.catalog.root / "policies")
         return status
 
     status = with_service(args, read)
-    if status.get("run_recorded") is False:
+    if status.get("run_recorded") is False and not _in_flight(status, "run"):
         # a note, on stderr as --agent's is: stdout is the limits (or their JSON) a script reads; the id as given,
         # escaped for the terminal
         note = f"run {args.run_id} has no recorded calls (nor delegated runs): check the id (`magsag data query`)"

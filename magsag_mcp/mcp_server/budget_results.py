@@ -87,10 +87,14 @@ class BudgetResult(_Out):
     cost_complete: bool = Field(True, description="false when some attempt's cost is unknown (see unpriced_calls)")
     limits: list[BudgetLimitOut] = Field(description="every limit that applies; USD as exact decimal strings")
     run_recorded: bool | None = Field(
-        None, description="with run_id: false when no call of that run (nor a delegated run) is recorded: check the id"
+        None,
+        description="with run_id: false when no call of that run (nor a delegated run) is recorded: check the id, "
+        "unless its run limit's reserved_by counts calls in flight (its first call under way, a stopped process's)",
     )
     agent_recorded: bool | None = Field(
-        None, description="with agent: false when no run of that agent is recorded: check the name"
+        None,
+        description="with agent: false when no run of that agent is recorded: check the name, unless its agent_day "
+        "limit's reserved_by counts calls in flight",
     )
     call: BudgetCallOut | None = Field(None, description="with skill: whether a call of it fits what is left")
     notes: list[str] = Field(
