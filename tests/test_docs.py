@@ -368,6 +368,17 @@ def test_every_command_line_argument_says_what_it_takes():
     assert _cli_arguments_without_help(build_server_parser(), ["magsag-mcp"]) == []
 
 
+def test_the_run_id_help_says_a_given_run_is_joined_under_its_run_limit():
+    # `magsag invoke --help` said "--run-id RUN_ID  run id (default: a new one)": nothing of joining a run, nor that a
+    # delegated run's calls reserve against its parent's limit (README; MCP's run_id says "join an existing run")
+    invoke = next(a.help for a in _subcommand("invoke")._actions if a.dest == "run_id")
+    assert "an existing run's id joins it" in invoke and "a delegated run's: its parent's" in invoke
+    agent = next(a.help for a in _subcommand("invoke")._actions if a.dest == "agent")
+    assert "daily limit" in agent
+    budget = next(a.help for a in _subcommand("budget")._actions if a.dest == "run_id")
+    assert "a delegated run's limit is its parent's" in budget
+
+
 def test_the_filters_help_names_what_the_ledger_takes():
     from magsag_mcp.ledger import UsageFilters
     from magsag_mcp.mcp_server.models import UsageFiltersArg

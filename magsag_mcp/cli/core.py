@@ -308,8 +308,15 @@ def register(groups: CommandGroups) -> None:
         # empty (`--context "$CTX"`, CTX unset) is refused: it was read as no context, a data class's confinement lost
         p.add_argument("--context", type=given, help='call context as JSON, e.g. \'{"preferred_model": "gpt-4o"}\'')
         if name == "invoke":
-            p.add_argument("--agent", type=given, help="agent name recorded in the ledger")
-            p.add_argument("--run-id", type=given, help="run id (default: a new one)")
+            p.add_argument(
+                "--agent", type=given, help="the call's agent, recorded in the ledger, whose daily limit then applies"
+            )
+            p.add_argument(
+                "--run-id",
+                type=given,
+                help="the run the call is recorded under (default: a new one): an existing run's id joins it, under "
+                "its run limit (a delegated run's: its parent's, as `magsag budget --run-id` shows)",
+            )
         else:
             p.add_argument("--agent", type=given, help="the call's agent, whose daily limit then applies")
         p.set_defaults(func=func)

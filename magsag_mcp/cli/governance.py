@@ -185,7 +185,10 @@ def register(groups: CommandGroups) -> None:
     )
     p.add_argument("--agent", type=given, help="also the agent's daily limit (max_cost_per_agent_daily_usd)")
     p.add_argument(
-        "--run-id", type=given, help="also the run's limit (max_cost_per_run_usd), its delegated runs included"
+        "--run-id",
+        type=given,
+        help="also the run's limit (max_cost_per_run_usd), its delegated runs included (a delegated run's limit is "
+        "its parent's, over the parent's whole tree)",
     )
     p.add_argument(
         "--skill",
