@@ -155,6 +155,32 @@ def test_query_table_never_shows_an_unknown_cost_as_a_number(ledger_db, capsys):
     assert ">=0 (1 unpriced)" in unpriced
 
 
+def test_query_table_shows_what_a_cut_streams_unknown_cost_is_counted_at(tmp_path, monkeypatch, capsys):
+    # a stream cut after Anthropic's message_start counted 10,000 prompt tokens: its cost is unknown, bounded at
+    # $0.0525 (the prompt, and every output token allowed), which the limits count; the table said ">=0 (1 unpriced)",
+    # as of a model of no known price, where `magsag budget` says "counted at up to $0.0525"
+    db = tmp_path / "cut.db"
+    monkeypatch.setenv("MAGSAG_DB", str(db))
+    monkeypatch.setenv("MAGSAG_CATALOG", str(CATALOG))
+    now = time.time()
+
+    async def fill() -> None:
+        async with Ledger(db) as ledger:
+            run = RunRecord("r-cut", "ana", "skill.analysis", now)
+            cut = AttemptRecord(
+                "r-cut", now, "anthropic", "claude-3-5-sonnet-20241022", run.skill, "ana", "error", 0, 1,
+                error_class="connection_error", input_tokens=10_000, cost_usd=None, cost_bound_usd=Decimal("0.0525"),
+            )  # fmt: skip
+            await ledger.record_call(run, [cut])
+
+    anyio.run(fill)
+    assert main(["data", "query"]) == 0
+    [row] = [line for line in capsys.readouterr().out.splitlines() if "r-cut" in line]
+    assert ">=0 (1 of unknown cost, counted at up to 0.0525)" in row and "unpriced" not in row
+    assert main(["budget", "--run-id", "r-cut"]) == 0
+    assert "(1 call of unknown cost, counted at up to $0.0525)" in capsys.readouterr().out
+
+
 def test_flow_summarize_says_on_stderr_when_a_cost_is_unknown(tmp_path, monkeypatch, capsys):
     """The guide's "Monitor daily costs", `magsag flow summarize | jq '.model_stats[].cost_usd' | awk '{s+=$1} END
     {print s}'`: a model with an attempt of unknown cost (a read timeout the vendor may bill) has cost_usd null,

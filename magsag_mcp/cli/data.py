@@ -24,6 +24,7 @@ from .csv_rows import _FORMULA_START as _FORMULA_START  # where callers have rea
 from .csv_rows import CSV_FIELDS as CSV_FIELDS
 from .csv_rows import csv_pieces as csv_pieces
 from .csv_rows import runs_to_csv as runs_to_csv
+from .runs_table import runs_to_table, shown
 
 #: what --since and --until take (:func:`~magsag_mcp.ledger.filters.parse_since`)
 TIME_FORMS = "24h, 7d, 30m, an ISO date or date/time (UTC unless it says otherwise) or unix seconds"
@@ -271,46 +272,6 @@ def note_unknown_costs(summary: dict[str, Any]) -> None:
         f"${totals['known_cost_usd']} known (known_cost_usd), {bound}",
         file=sys.stderr,
     )
-
-
-def shown(value: Any) -> str:
-    """``value`` for a terminal: a character that is not printable (an escape sequence's ESC, a line break, a
-    carriage return) is shown as its escape (``\\x1b``), never sent. Run ids, agent and model names come from
-    callers, and the terminal would act on them: write the clipboard, clear the screen, draw a row of its own."""
-    text = str(value)
-    if text.isprintable():
-        return text
-    return "".join(c if c.isprintable() else c.encode("unicode_escape").decode("ascii") for c in text)
-
-
-def runs_to_table(runs: list[dict[str, Any]], models: dict[str, list[str]] | None = None) -> str:
-    """One line per run. ``models``: each run's models (``Ledger.run_models``), else read from its attempts."""
-    header = ("started", "run_id", "agent", "skill", "status", "calls", "tokens", "cost_usd", "models")
-    rows = [header]
-    for r in runs:
-        called = (
-            models[r["run_id"]]
-            if models is not None
-            else dict.fromkeys(a["model"] for a in r["attempts"] if a["outcome"] in ("ok", "error"))
-        )
-        models_shown = ",".join(called)
-        rows.append(
-            (
-                r["started_at"] or "",
-                r["run_id"],
-                r["agent"] or "",
-                r["skill"] or "",
-                r["status"],
-                str(r["calls"]),
-                str(r["total_tokens"]),
-                # An unknown price is never shown as a plain number: the known part is a lower bound.
-                f">={r['known_cost_usd']} ({r['unpriced_calls']} unpriced)" if r["unpriced_calls"] else r["cost_usd"],
-                models_shown,
-            )
-        )
-    rows = [tuple(shown(v) for v in row) for row in rows]
-    widths = [max(len(row[i]) for row in rows) for i in range(len(header))]
-    return "\n".join("  ".join(v.ljust(w) for v, w in zip(row, widths, strict=True)).rstrip() for row in rows)
 
 
 #: runs read at a time by an export of every matching run

@@ -10,7 +10,8 @@ from typing import Any
 from .. import plurals
 from ..errors import CatalogError, InputError, redact
 from . import CommandGroups, given, print_json, stdin_bytes
-from .data import agent_known, shown, with_service
+from .data import agent_known, with_service
+from .runs_table import shown
 
 
 def _in_flight(status: dict[str, Any], kind: str) -> bool:

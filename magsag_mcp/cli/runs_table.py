@@ -1,0 +1,57 @@
+"""The table ``magsag data query`` prints for a terminal: a run a row, every value as a terminal may show it."""
+
+from __future__ import annotations
+
+from typing import Any
+
+
+def shown(value: Any) -> str:
+    """``value`` for a terminal: a character that is not printable (an escape sequence's ESC, a line break, a
+    carriage return) is shown as its escape (``\\x1b``), never sent. Run ids, agent and model names come from
+    callers, and the terminal would act on them: write the clipboard, clear the screen, draw a row of its own."""
+    text = str(value)
+    if text.isprintable():
+        return text
+    return "".join(c if c.isprintable() else c.encode("unicode_escape").decode("ascii") for c in text)
+
+
+def runs_to_table(runs: list[dict[str, Any]], models: dict[str, list[str]] | None = None) -> str:
+    """One line per run. ``models``: each run's models (``Ledger.run_models``), else read from its attempts."""
+    header = ("started", "run_id", "agent", "skill", "status", "calls", "tokens", "cost_usd", "models")
+    rows = [header]
+    for r in runs:
+        called = (
+            models[r["run_id"]]
+            if models is not None
+            else dict.fromkeys(a["model"] for a in r["attempts"] if a["outcome"] in ("ok", "error"))
+        )
+        models_shown = ",".join(called)
+        rows.append(
+            (
+                r["started_at"] or "",
+                r["run_id"],
+                r["agent"] or "",
+                r["skill"] or "",
+                r["status"],
+                str(r["calls"]),
+                str(r["total_tokens"]),
+                _cost_cell(r),
+                models_shown,
+            )
+        )
+    rows = [tuple(shown(v) for v in row) for row in rows]
+    widths = [max(len(row[i]) for row in rows) for i in range(len(header))]
+    return "\n".join("  ".join(v.ljust(w) for v, w in zip(row, widths, strict=True)).rstrip() for row in rows)
+
+
+def _cost_cell(run: dict[str, Any]) -> str:
+    """A run's cost for the table. An unknown cost is never shown as a plain number: the known part is a lower
+    bound, and the worst case of the attempts of unknown cost (a stream cut after the vendor counted its prompt, a
+    timeout) what the limits count them at, as `magsag budget` says it; only an unknown price has none."""
+    if not run["unpriced_calls"]:
+        return run["cost_usd"]
+    if run.get("cost_bound_usd", "0") == "0":
+        return f">={run['known_cost_usd']} ({run['unpriced_calls']} unpriced)"
+    return (
+        f">={run['known_cost_usd']} ({run['unpriced_calls']} of unknown cost, counted at up to {run['cost_bound_usd']})"
+    )
