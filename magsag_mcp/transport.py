@@ -23,6 +23,7 @@ from typing import Any
 from urllib.parse import urljoin
 
 import aiohttp
+from aiohttp.http_exceptions import ContentLengthError, TransferEncodingError
 
 from .errors import (
     MalformedResponseError,
@@ -225,7 +226,12 @@ class StreamResponse:
                 f"the stream went idle past {self.timeouts.read_described()}", timeout_s=self.timeouts.read
             )
         if isinstance(exc, aiohttp.ClientPayloadError):
-            return ProviderConnectionError(f"the stream broke mid-answer: {exc}")
+            # aiohttp's text, "<TransferEncodingError: 400, message=...>", gives its parser's status: read as the
+            # vendor's, a 400 is a request refused, which costs nothing, where this answer may be billed
+            said = str(getattr(exc.__cause__, "message", "") or "").rstrip(".")
+            cut = isinstance(exc.__cause__, TransferEncodingError | ContentLengthError)
+            ended = " (the connection ended before the answer did)" if cut else ""
+            return ProviderConnectionError(f"the stream broke mid-answer: {said or exc}{ended}")
         return ProviderConnectionError(f"the stream broke mid-answer: {type(exc).__name__}")
 
     async def events(self) -> AsyncIterator[SSEEvent]:

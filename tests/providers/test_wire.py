@@ -373,6 +373,11 @@ async def test_stream_cut_mid_answer_is_a_failed_attempt(case: Case, serve, tran
     with pytest.raises(E.ProviderConnectionError) as info:
         await provider.complete(LLMRequest([Message("user", "x")], max_tokens=50, stream=True), target)
     assert info.value.moves_on and info.value.retryable
+    # aiohttp's "Response payload is not completed: <TransferEncodingError: 400, message=...>" was the message, in the
+    # error and the ledger: a 400 reads as a request the vendor refused (at no cost) where this one may be billed
+    assert info.value.message.startswith("the stream broke mid-answer: ")
+    assert "(the connection ended before the answer did)" in info.value.message
+    assert "400" not in info.value.message and "Error:" not in info.value.message
 
 
 OPENAI_ERRORS = [
