@@ -1129,3 +1129,32 @@ def test_budget_of_a_run_and_agent_whose_only_calls_are_in_flight_is_not_told_to
     assert main(["budget", "--agent", "kiler", "--run-id", "k2"]) == 0  # a name and an id nothing holds: told
     err = capsys.readouterr().err
     assert "no run in this ledger was recorded for agent 'kiler'" in err and "run k2 has no recorded calls" in err
+
+
+def test_reads_filtered_to_a_run_or_agent_whose_only_calls_are_in_flight_say_so(cli_env, capsys):
+    # `magsag data query --run-id k1` while k1's first call was in flight (or its process had been killed, until its
+    # reservation expired) said "no run in this ledger has the id 'k1' ...; check the id", and `flow summarize
+    # --agent killer` "no run ... for agent 'killer'; its agents: none": the id and the name were right
+    from magsag_mcp.governance import Governance
+    from magsag_mcp.governance.policy import Policy, PolicySet
+    from magsag_mcp.ledger import Ledger
+    from tests.test_governance import FixedPricer, attempt_ctx
+
+    async def in_flight() -> None:
+        caps = PolicySet([Policy(name="caps", thresholds={"max_cost_per_run_usd": "1"})])
+        async with Ledger(cli_env / "cli.db") as ledger:
+            await Governance(caps, ledger, FixedPricer("0.1")).admit(attempt_ctx("k1", agent="killer"))
+            await Governance(caps, ledger, FixedPricer("0.1")).admit(attempt_ctx("k1", agent="killer"))
+
+    anyio.run(in_flight)
+    assert main(["data", "query", "--run-id", "k1"]) == 0
+    err = capsys.readouterr().err
+    assert "no call of run 'k1' is recorded yet: 2 calls of it in flight hold a reservation" in err, err
+    assert "check the id" not in err
+    assert main(["flow", "summarize", "--agent", "killer"]) == 0
+    err = capsys.readouterr().err
+    assert "no call of agent 'killer' is recorded yet: 2 calls of it in flight hold a reservation" in err, err
+    assert "its agents: none" not in err
+    assert main(["data", "query", "--run-id", "k2", "--agent", "kiler"]) == 0  # nothing holds these: as before
+    err = capsys.readouterr().err
+    assert "no run in this ledger has the id 'k2'" in err and "no run in this ledger was recorded for agent" in err

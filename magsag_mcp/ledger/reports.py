@@ -75,6 +75,15 @@ class LedgerReports:
         sql = "SELECT 1 FROM runs WHERE run_id = ? UNION ALL SELECT 1 FROM runs WHERE parent_run_id = ? LIMIT 1"
         return await self.read(lambda conn: conn.execute(sql, (run_id, run_id)).fetchone() is not None)
 
+    async def _held(self, kind: str, name: str) -> int:
+        """How many calls in flight hold a reservation for this run (its own, or as the parent of the run it
+        delegated) or agent: none recorded yet (a first call under way, a stopped process's hold until it expires)
+        is no misspelt name, which a filter's note would otherwise call it."""
+        where = "agent = ?" if kind == "agent" else "(run_id = ? OR attempt_run_id = ?)"
+        sql = f"SELECT COUNT(*) FROM budget_reservations WHERE state = 'held' AND {where}"
+        args = (name,) if kind == "agent" else (name, name)
+        return await self.read(lambda conn: conn.execute(sql, args).fetchone()[0])
+
     async def recorded_names(self, column: str) -> list[str]:
         """The models (``column`` "model"), providers ("provider") or skills ("skill") the ledger's calls were
         recorded for, in order: what a filter that matched nothing may have meant. Read from the daily usage
@@ -106,18 +115,23 @@ class LedgerReports:
             notes.append(future)
         if filters.agent is not None and not agent:
             known = await self.agent_names()
-            if filters.agent not in known:
+            if filters.agent not in known and (held := await self._held("agent", filters.agent)):
+                notes.append(_not_recorded_yet(f"agent {shown_name(filters.agent)}", held))
+            elif filters.agent not in known:
                 notes.append(
                     f"no run in this ledger was recorded for agent {named([filters.agent], known)}; "
                     f"its agents: {_listed(known)}"
                 )
         if filters.run_id is not None and not run and not await self.run_recorded(filters.run_id):
-            notes.append(
-                # named by its length when it is longer than any run id (as the other filters' notes are): quoted,
-                # a 100,000-character run id came back whole, in summarize_usage's and query_runs' notes
-                f"no run in this ledger has the id {shown_name(filters.run_id)}, nor was delegated from it; check "
-                "the id (the run_id a call returned, or `magsag run` printed)"
-            )
+            if held := await self._held("run", filters.run_id):
+                notes.append(_not_recorded_yet(f"run {shown_name(filters.run_id)}", held))
+            else:
+                notes.append(
+                    # named by its length when it is longer than any run id (as the other filters' notes are): quoted,
+                    # a 100,000-character run id came back whole, in summarize_usage's and query_runs' notes
+                    f"no run in this ledger has the id {shown_name(filters.run_id)}, nor was delegated from it; "
+                    "check the id (the run_id a call returned, or `magsag run` printed)"
+                )
         # a provider this process does not know is kept as written (another process may have recorded it): a
         # misspelt one (opnai) selected nothing, as a misspelt model does
         for column in ("model", "provider", "skill"):
@@ -171,6 +185,14 @@ def page_matched(page: Mapping[str, Any]) -> dict[str, bool]:
     """For :meth:`LedgerReports.filter_notes`: whether a page of runs matched its filters."""
     matched = bool(page["runs"])
     return {"agent": matched, "run": matched, "names": matched}
+
+
+def _not_recorded_yet(what: str, held: int) -> str:
+    holding = "1 call of it in flight holds" if held == 1 else f"{held} calls of it in flight hold"
+    return (
+        f"no call of {what} is recorded yet: {holding} a reservation (check_budget counts it); a call is read once "
+        "recorded: as it ends, or, its process stopped, once its reservation expires, as abandoned"
+    )
 
 
 def _listed(names: list[str]) -> str:
