@@ -32,7 +32,7 @@ from ..errors import BudgetExceeded
 from ..ledger.abandoned import record_abandoned
 from ..ledger.migrations import SPEND_BUCKET_SECONDS
 from ..ledger.money import SumSQL, exact_sum, from_pusd, joined, scalar_sum, to_pusd
-from ..ledger.run_scope import RUN_SCOPE_ROWS, delegated_in_flight, run_scope_totals, run_scope_unbounded
+from ..ledger.run_scope import RUN_SCOPE_ROWS, delegated_in_flight
 from ..types import Target
 from .delegation import RECORDED_PARENT, placed_elsewhere
 from .policy import THRESHOLD_OF, Limit
@@ -197,46 +197,6 @@ def spent_and_reserved(
     if limit.kind == "day":
         return _scope_sums(conn, _DAY_SPENT, {"first": first, "last": last})
     return _scope_sums(conn, _AGENT_DAY_SPENT, {"agent": agent, "first": first, "last": last})
-
-
-def unpriced_calls(
-    conn: sqlite3.Connection, limit: Limit, *, run_id: str | None, agent: str | None, now: float
-) -> tuple[int, int]:
-    """(attempts in the scope of ``limit`` whose cost is unknown, those of them with no bound).
-
-    An unknown cost is an answer of unknown price (no bound) or an attempt cut after it reached the
-    vendor (bounded by its worst case, which the limit counts). For status, not on the hot path.
-    """
-    if limit.kind == "run":
-        unpriced = run_scope_totals(conn, run_id)[1]
-        return (unpriced, run_scope_unbounded(conn, run_id)) if unpriced else (0, 0)
-    if limit.kind in ("agent_day", "day"):
-        start, end = day_bounds(now, limit.zone)
-        by_agent = " AND agent = :agent" if limit.kind == "agent_day" else ""
-        row = conn.execute(
-            "SELECT COUNT(*), coalesce(SUM(cost_bound_pusd IS NULL), 0) FROM attempts WHERE started_at >= :start"
-            f" AND started_at < :end AND cost_pusd IS NULL{by_agent}",
-            {"agent": agent, "start": start, "end": end},
-        ).fetchone()
-        return int(row[0]), int(row[1])
-    return 0, 0
-
-
-def held_reservations(
-    conn: sqlite3.Connection, limit: Limit, *, run_id: str | None, agent: str | None, now: float
-) -> tuple[int, int, float | None]:
-    """(open reservations in the scope of ``limit``, those past their expiry, the latest expiry).
-
-    An expired reservation is a call whose process stopped (killed, or asleep) without recording it:
-    it counts until the next reservation in any process records it as an abandoned attempt, at the
-    amount reserved. For status, not on the hot path.
-    """
-    where = {"run": " WHERE run_id = :run", "agent_day": " WHERE agent = :agent"}.get(limit.kind, "")
-    row = conn.execute(
-        "SELECT COUNT(*), coalesce(SUM(expires_at <= :now), 0), MAX(expires_at) FROM budget_reservations" + where,
-        {"run": run_id, "agent": agent, "now": now},
-    ).fetchone()
-    return int(row[0]), int(row[1]), row[2]
 
 
 def describe_scope(limit: Limit, run_id: str | None, agent: str | None, child_run_id: str | None = None) -> str:
