@@ -130,6 +130,33 @@ async def test_a_run_limit_read_with_the_runs_recorded_parent_counts_past_sqlite
     assert held == [(fits, "top")]
 
 
+async def test_a_batchs_run_limits_read_past_sqlites_integer_exactly(tmp_path: Path):
+    """A batch reads each run's parent and spend in one statement and the holds of every run at once: past SQLite's
+    integer the spend is read again with the exact sums, the parent with it, and the holds are exact as summed."""
+    now = time.time()
+    async with Ledger(tmp_path / "l.db") as ledger:
+        await _write(
+            ledger,
+            "INSERT INTO runs (run_id, parent_run_id, started_at, status, calls, cost_pusd, cost_bound_pusd)"
+            " VALUES (?, ?, ?, 'ok', 1, ?, ?)",
+            [
+                ("top", None, now, 5 * MILLION + 1, 0),
+                ("c1", "top", now, 3 * MILLION, 7),
+                ("c2", "top", now, 3 * MILLION, 0),
+            ],
+        )
+        asks = [("top", 8_900_000), ("top", 200_000), ("c1", 200_000)]
+        batch = [Reservation([_limit("run")], Decimal(usd), run_id, None) for run_id, usd in asks]
+        made = await ledger.submit(lambda conn: Reservation.apply_all(conn, batch))
+        held = await ledger.read(lambda conn: conn.execute("SELECT id, run_id FROM budget_reservations").fetchall())
+    assert [ok for ok, _ in made] == [True, False, False]
+    for _, refused in made[1:]:  # top's own scope overflows; c1's does not, its parent's (top's) does
+        assert Decimal(refused.details["spent_usd"]) == Decimal(11 * MILLION + 1) / 10**12
+        assert Decimal(refused.details["unknown_cost_bound_usd"]) == Decimal(7) / 10**12
+        assert Decimal(refused.details["reserved_usd"]) == 8_900_000
+    assert held == [(made[0][1], "top")]
+
+
 def _other_quarter_today(quarter: int) -> int:
     """Another quarter-hour of the same UTC day as ``quarter``: the one before it, unless ``quarter`` is the
     day's first (from 00:00 to 00:15 UTC the one before was yesterday's, which a day limit does not count:

@@ -476,8 +476,8 @@ def test_a_batch_looks_up_the_delegated_runs_in_flight_once_not_once_per_reserva
         conn.execute("COMMIT")
         reads, steps = [0], [0]
 
-        def traced(sql: str) -> None:  # a statement that finds reservations by the run they were made for
-            reads[0] += "attempt_run_id" in sql.partition("budget_reservations WHERE")[2]
+        def traced(sql: str) -> None:  # a read of the reservations in flight for the run they were made for
+            reads[0] += sql.startswith("SELECT") and "attempt_run_id" in sql and "FROM budget_reservations" in sql
 
         conn.set_trace_callback(traced)
         conn.execute("BEGIN IMMEDIATE")

@@ -32,9 +32,9 @@ from ..errors import BudgetExceeded
 from ..ledger.abandoned import record_abandoned
 from ..ledger.migrations import SPEND_BUCKET_SECONDS
 from ..ledger.money import SumSQL, exact_sum, from_pusd, joined, scalar_sum, to_pusd
-from ..ledger.run_scope import RUN_SCOPE_ROWS, delegated_in_flight
+from ..ledger.run_scope import RUN_SCOPE_ROWS, held_in_flight
 from ..types import Target
-from .delegation import RECORDED_PARENT, placed_elsewhere
+from .delegation import placed_elsewhere
 from .policy import THRESHOLD_OF, Limit
 
 #: the shortest a reservation lives (what every reservation lived before the deadline counted)
@@ -128,6 +128,14 @@ _PARENT_AND_RUN_SPENT = _both(
         f" {_spent(s)}, {_held(s, ' WHERE run_id = :run')} FROM ({RUN_SCOPE_ROWS})"
     )
 )
+# A batch's run scopes, without their holds (the batch reads those for every run at once: held_in_flight): a run's
+# recorded parent (as above, 0 for none, NULL for a run not recorded) with its spend, and a budget run's spend.
+_PARENT_AND_RUN_SPEND = _both(
+    lambda s: (
+        f"SELECT (SELECT ifnull(parent_run_id, 0) FROM runs WHERE run_id = :run), {_spent(s)} FROM ({RUN_SCOPE_ROWS})"
+    )
+)
+_RUN_SPEND = _both(lambda s: f"SELECT {_spent(s)} FROM ({RUN_SCOPE_ROWS})")
 _DAY_SPENT = _both(lambda s: f"SELECT {_spent(s)}, {_held(s)} FROM day_spend WHERE bucket >= :first AND bucket < :last")
 # Every open reservation of the agent counts, whenever it was made: one made just before midnight may be
 # sent after it, and its spend then lands in the new day.
@@ -174,6 +182,21 @@ def parent_and_run_sums(
         sums = (int(row[1]), int(row[2]), int(row[3]))
     parent = row[0]
     return parent if isinstance(parent, str) else None, sums
+
+
+def _run_spend(cur: sqlite3.Cursor, run_id: str | None, with_parent: bool) -> tuple[Any, int, int]:
+    """(the parent :data:`_PARENT_AND_RUN_SPEND` reads, or None without ``with_parent``; spend; bound) of the scope of
+    ``run_id`` as a budget run, exact past SQLite's integer as :func:`_scope_sums` is."""
+    plain, exact = _PARENT_AND_RUN_SPEND if with_parent else _RUN_SPEND
+    k = 1 if with_parent else 0
+    try:
+        row = cur.execute(plain, {"run": run_id}).fetchone()
+    except sqlite3.OperationalError as exc:
+        if str(exc) != "integer overflow":
+            raise
+        row = cur.execute(exact, {"run": run_id}).fetchone()
+        return row[0] if k else None, joined(row[k], row[k + 1]), joined(row[k + 2], row[k + 3])
+    return row[0] if k else None, int(row[k]), int(row[k + 1])
 
 
 def spent_and_reserved(
@@ -305,8 +328,10 @@ class Reservation:
         agent_days: dict[str | None, list[list[int]]] = {}
         results: list[tuple[bool, object]] = []
         last = len(reservations) - 1
-        #: delegated run -> its parent, of the reservations in flight (read once, when a run not recorded needs it)
+        #: delegated run -> its parent, of the reservations in flight; and (a batch's) what they hold by budget run,
+        #: kept current as the batch inserts (see held_in_flight): read once, when a batch's first run limit needs them
         delegated: dict[str, str] | None = None
+        held_by_run: dict[str, int] | None = None
         for i, r in enumerate(reservations):
             if r.delegated_from and (misplaced := placed_elsewhere(cur, r.run_id, r.delegated_from, r.budget)):
                 results.append((False, misplaced))  # since the call read where its run is (see placed_elsewhere)
@@ -318,15 +343,15 @@ class Reservation:
                         # whose limit it spends (as check_budget counts it). Read only the recorded parent, a call
                         # that continued the run by its id alone reserved under a run limit of the run's own, beside
                         # the parent's: both passed, and the tree spent past its limit.
-                        if last:  # in a batch, reading each run's scope with its parent could scan the holds per call
-                            row = cur.execute(RECORDED_PARENT, (r.run_id,)).fetchone()
-                            if row is None:
-                                if delegated is None:  # (once a batch)
-                                    delegated = delegated_in_flight(cur)
-                                parent = delegated.get(r.run_id)
-                            else:
-                                parent = row[0]
+                        if last:  # in a batch: the run's parent and spend, its holds from the batch's one read of them
+                            if held_by_run is None:
+                                held_by_run, delegated = held_in_flight(cur)
+                            parent, spent, bound = _run_spend(cur, r.run_id, True)
+                            if parent is None:  # not recorded: its first call's, should that be delegated and in flight
+                                parent = delegated.get(r.run_id)  # type: ignore[union-attr]
                             r.budget = budget_run(r.run_id, parent)
+                            if r.budget == r.run_id and ("run", r.run_id) not in seen:
+                                seen["run", r.run_id] = [spent, bound, held_by_run.get(r.run_id, 0)]
                         else:  # alone: its scope is read with it (for nothing if it has a parent), the same parent
                             parent, sums = parent_and_run_sums(cur, r.run_id)
                             r.budget = budget_run(r.run_id, parent)
@@ -339,7 +364,13 @@ class Reservation:
                 key = r._scope(limit)
                 sums = seen.get(key)
                 if sums is None:
-                    sums = seen[key] = list(spent_and_reserved(cur, limit, run_id=r.budget, agent=r.agent, now=now))
+                    if last and key[0] == "run":  # (a batch's: see held_in_flight)
+                        if held_by_run is None:
+                            held_by_run, delegated = held_in_flight(cur)
+                        _, spent, bound = _run_spend(cur, r.budget, False)
+                        sums = seen[key] = [spent, bound, held_by_run.get(r.budget, 0)]  # type: ignore[arg-type]
+                    else:
+                        sums = seen[key] = list(spent_and_reserved(cur, limit, run_id=r.budget, agent=r.agent, now=now))
                     if i < last:  # (a later reservation of the batch adds to it: a lone one's batch has none)
                         if key[0] == "day":
                             days.append(sums)
@@ -372,6 +403,8 @@ class Reservation:
                         sums[2] += amount
                 for sums in days:  # every reservation counts against the day of all calls
                     sums[2] += amount
+                if held_by_run is not None and r.budget is not None:  # for a run scope the batch reads later
+                    held_by_run[r.budget] = held_by_run.get(r.budget, 0) + amount
             if delegated is not None and r.budget != r.run_id and r.run_id is not None and r.run_id not in delegated:
                 delegated[r.run_id] = r.budget  # (as a read after this insert would find it)
             results.append((True, int(cur.lastrowid)))

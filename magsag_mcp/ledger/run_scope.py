@@ -41,6 +41,22 @@ def delegated_in_flight(conn: sqlite3.Connection | sqlite3.Cursor) -> dict[str, 
     return out
 
 
+def held_in_flight(conn: sqlite3.Connection | sqlite3.Cursor) -> tuple[dict[str, int], dict[str, str]]:
+    """What the reservations in flight hold, by the run whose limit each counts against (the sums of ``amount_pusd
+    WHERE run_id = ?``, exact), and :func:`delegated_in_flight`'s map, in one read of them: a batch of reservations
+    reads each run's holds here, where a read of its own per run scanned every call in flight for each of them."""
+    held: dict[str, int] = {}
+    delegated: dict[str, str] = {}
+    for run, attempt_run, amount in conn.execute(
+        "SELECT run_id, attempt_run_id, amount_pusd FROM budget_reservations ORDER BY id"
+    ):
+        if run is not None:  # (no run's scope counts a reservation without one: run_id = NULL matches nothing)
+            held[run] = held.get(run, 0) + amount
+            if attempt_run is not None and attempt_run != run and attempt_run not in delegated:
+                delegated[attempt_run] = run
+    return held, delegated
+
+
 def run_scope_totals(conn: sqlite3.Connection, run_id: str | None) -> tuple[int, int]:
     """(cost in pico-USD, attempts of unknown cost) recorded for a run and the runs delegated from it.
 
