@@ -45,6 +45,7 @@ from .cascade_report import (
     release_unrecorded,
     reservation_refused,
     trace,
+    unhooked,
 )
 from .cascade_waits import TargetRests, rest_wait, retry_wait
 from .deadline import Deadline
@@ -190,6 +191,7 @@ class Cascade:
                             self._context(plan, cand, request, run_id, agent, parent_run_id, admissions, delegated_from)
                         )
                     except (PolicyDenied, BudgetExceeded) as exc:
+                        unhooked(exc)
                         denied = isinstance(exc, PolicyDenied)
                         fail = denied and refusal_ends_call(
                             cand, plan.candidates, by_routing=exc.by_routing, rule=exc.details.get("rule")
@@ -289,7 +291,7 @@ class Cascade:
                         raise internal_error(target, bug, sent=sent) from bug
                 except ProviderError as exc:
                     latency = (self.clock() - started) * 1000.0
-                    state.last_error = exc
+                    state.last_error = unhooked(exc)
                     if not exc.reached:  # (refused, not resolved, not connected in time): a target left comes back
                         state.sent_after_deferral = sent_before
                     if isinstance(exc, ContextTooLongError):

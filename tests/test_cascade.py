@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import dataclasses
+import gc
+import types
 from decimal import Decimal
 from pathlib import Path
 
@@ -912,3 +914,33 @@ async def test_a_target_left_alone_that_a_policy_forbids_this_call_is_refused_by
     with pytest.raises(E.PolicyDenied):
         await cascade.run(plan({"model": "fake:a"}), run_id="r2", agent=None)
     assert clock.sleeps == []
+
+
+async def test_a_failed_attempt_is_freed_with_its_call_not_left_to_the_garbage_collector(fake_openai):
+    # A 500, then the fallback answers. The call kept the first attempt's error (the call's last error), and its
+    # traceback began at the cascade's frame, which held the call's state: a cycle. Every failed attempt left the error,
+    # four frames and what they held (some 48 objects) to the garbage collector, which then ran every few calls.
+    from tests.fakes import openai_replies as R
+    from tests.fakes.openai_server import DEFAULT_KEY
+
+    fake_openai.queue(R.server_error())
+    cascade, _ = make(env={"OPENAI_API_KEY": DEFAULT_KEY, "OPENAI_BASE_URL": fake_openai.url + "/v1"}, tries=1)
+    script("b", "fallback answer")
+    gc.collect()
+    gc.disable()
+    gc.set_debug(gc.DEBUG_SAVEALL)  # what a collection finds unreachable is kept in gc.garbage, to be looked at
+    try:
+        out = await cascade.run(plan({"model": "gpt-4o", "fallbacks": ["fake:b"]}), run_id="r", agent=None)
+        assert out.result.text == "fallback answer"
+        assert [(a.model, a.outcome, a.error_class) for a in out.attempts] == [
+            ("gpt-4o", "error", "server_error"),
+            ("b", "ok", None),
+        ]
+        gc.collect()
+        left = [type(o).__name__ for o in gc.garbage if isinstance(o, BaseException | types.FrameType)]
+        assert left == []
+    finally:
+        gc.set_debug(0)
+        gc.garbage.clear()
+        gc.enable()
+        await cascade.providers.transport.aclose()
