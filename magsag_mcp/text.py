@@ -60,7 +60,16 @@ def _has_surrogate(value: Any, depth: int = 0) -> bool:
         for k, v in value.items():
             if (type(k) is str and not k.isascii()) or (type(v) is str and not v.isascii()):
                 return True  # rare: surrogate_at looks closer
-            if type(v) is not str and _has_surrogate(v, depth + 1):
+            if type(v) is list and depth + 1 < MAX_DEPTH:
+                # walked here too (a call's fallbacks, stop sequences): a call for the list and one per string
+                # cost more than the strings' own check, and a list was first asked whether it is a Mapping (an ABC)
+                for item in v:
+                    if type(item) is str:
+                        if not item.isascii():
+                            return True
+                    elif _has_surrogate(item, depth + 2):
+                        return True
+            elif type(v) is not str and _has_surrogate(v, depth + 1):
                 return True
         return False
     if isinstance(value, Mapping):
