@@ -944,3 +944,24 @@ async def test_a_failed_attempt_is_freed_with_its_call_not_left_to_the_garbage_c
         gc.garbage.clear()
         gc.enable()
         await cascade.providers.transport.aclose()
+
+
+async def test_a_budget_refusal_is_freed_with_its_call_not_left_to_the_garbage_collector():
+    # The refusal is kept as a failed attempt's error is (the call's error, should no later target answer), and its
+    # traceback began at the cascade's frame too
+    script("b", "fallback answer")
+    cascade, _ = make()
+    cascade.guard = RefusesModel("a")
+    gc.collect()
+    gc.disable()
+    gc.set_debug(gc.DEBUG_SAVEALL)
+    try:
+        out = await cascade.run(plan({"model": "fake:a", "fallbacks": ["fake:b"]}), run_id="r", agent=None)
+        assert out.result.text == "fallback answer"
+        assert [(a.model, a.outcome) for a in out.attempts] == [("a", "budget_exceeded"), ("b", "ok")]
+        gc.collect()
+        assert [type(o).__name__ for o in gc.garbage if isinstance(o, BaseException | types.FrameType)] == []
+    finally:
+        gc.set_debug(0)
+        gc.garbage.clear()
+        gc.enable()
