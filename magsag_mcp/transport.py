@@ -110,6 +110,10 @@ def _client_timeout(total: float | None, connect: float, read: float) -> aiohttp
 #: json.dumps' and json.loads' own settings (all their defaults), called without those functions' checks of every
 #: keyword for one that is not (some 60 bytecodes a request and its answer)
 _JSON_ENCODER, _JSON_DECODER = json.JSONEncoder(), json.JSONDecoder()
+#: the decoder's own scanner, called at the object's first character: ``JSONDecoder.decode`` runs it between two
+#: regular-expression matches of the whitespace around the value, in Python, some 5,000 instructions a body
+_JSON_SCAN = _JSON_DECODER.scan_once
+_JSON_SPACE = " \t\n\r"  # (what JSON calls whitespace: not every character str.isspace() takes)
 
 
 @dataclass(slots=True)
@@ -124,7 +128,11 @@ class HttpResponse:
             # A body beginning with "{" is UTF-8 to json.loads, which sniffs every body's encoding (a BOM, UTF-16's and
             # UTF-32's zero bytes) in Python before it decodes it so: decoded as it would be, without the sniffing
             if body[:1] == b"{" and body[1:2] != b"\0":
-                return _JSON_DECODER.decode(body.decode("utf-8", "surrogatepass"))  # (no BOM: it begins with "{")
+                text = body.decode("utf-8", "surrogatepass")  # (no BOM: it begins with "{")
+                value, end = _JSON_SCAN(text, 0)  # (an object that breaks off raises as decode() would)
+                if end == len(text) or not text[end:].strip(_JSON_SPACE):
+                    return value
+                return _JSON_DECODER.decode(text)  # more after the object: refused as decode() refuses it
             return json.loads(body)
         except (ValueError, RecursionError) as exc:  # (nested past the interpreter's depth: no answer either)
             snippet = excerpt(self.body, 200)

@@ -677,6 +677,12 @@ def test_an_answers_json_is_read_as_json_loads_reads_it_without_sniffing_a_utf8_
         b' {"a": 1}',
         b'[{"a": 1}]',
         b'{"a": "\xff"}',  # no UTF-8
+        b'{"a": 1}\n',
+        b'{"a": 1} \t\r\n',
+        b'{"a": 1}\x0b',  # not JSON's whitespace: extra data
+        b'{"a": 1}\xc2\xa0',  # a no-break space, which str.isspace() takes and JSON does not
+        b"{} {}",
+        b'{"a": [1, 2}',
     ]
     for body in bodies:
         try:
@@ -788,3 +794,22 @@ def test_raw_json_lines_give_the_events_they_gave_when_each_line_was_parsed():
         new = [e for c in chunks for e in got.feed(c)] + got.close()
         old = [e for c in chunks for e in before.feed(c)] + before.close()
         assert new == old, body
+
+
+def test_an_answers_json_object_is_read_by_the_decoders_scanner_alone(monkeypatch):
+    # JSONDecoder.decode runs the scanner between two regular-expression matches of the whitespace around the value,
+    # in Python: some 5,000 instructions on every answer and every error body. An object that begins the body is
+    # scanned at once; the whitespace after it is checked as decode() checks it (see the test above).
+    from magsag_mcp.transport import HttpResponse
+
+    body = b'{"error": {"message": "planned failure", "type": "server_error", "param": null, "code": null}}\n'
+    expected = json.loads(body)
+    decoded: list[str] = []
+    decode = json.JSONDecoder.decode
+    monkeypatch.setattr(json.JSONDecoder, "decode", lambda self, s, *a: decoded.append(s) or decode(self, s, *a))
+    assert HttpResponse(500, {}, body).json() == expected
+    assert HttpResponse(200, {}, b'{"choices": []}').json() == {"choices": []}
+    assert decoded == []
+    with pytest.raises(E.MalformedResponseError, match="expected a JSON body"):
+        HttpResponse(200, {}, b'{"a": 1} trailing').json()
+    assert decoded == ['{"a": 1} trailing']  # what follows the object is refused by decode(), as it was
