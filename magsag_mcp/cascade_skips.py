@@ -1,0 +1,89 @@
+"""Which of a plan's targets a cascade passes over, and why: the skips a call tells and records (no key, no endpoint,
+a feature the target lacks, a context window no larger than one already too small), and whether any target after a
+position would still be tried (what a retry's wait and a resting target ask before they decide to wait).
+
+A mixin of :class:`~magsag_mcp.cascade.Cascade`, apart from its flow of one call: it reads the cascade's providers,
+pricer and guard and changes nothing. ``explain_route`` asks the same questions of it without a call."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import TYPE_CHECKING
+
+from .attempt_cost import Pricing, refused_whatever_was_spent
+from .cascade_report import CascadeState
+from .errors import ConfigError, ContextTooLongError, NotConfiguredError, ProviderError, UnsupportedFeatureError
+from .providers import ProviderSet
+from .routing import Candidate, Plan
+from .types import Target
+
+if TYPE_CHECKING:
+    from .cascade import Guard
+
+
+class TargetSkips:
+    providers: ProviderSet
+    pricer: Pricing
+    guard: Guard | None
+
+    def _left(self, plan: Plan, position: int, state: CascadeState) -> Callable[[], bool]:
+        """What asks, when a wait needs it, whether another target would be tried after ``position``."""
+        return lambda: self._another_target_left(plan, position, state)
+
+    def _allowed(self, target: Target, plan: Plan) -> bool:
+        """Whether the policy allows ``target`` for this call (the guard's check, where it has one)."""
+        allowed = getattr(self.guard, "allowed", None)
+        return allowed is None or allowed(target, plan.data_classes)[0]
+
+    def _another_target_left(self, plan: Plan, position: int, state: CascadeState) -> bool:
+        """Whether a candidate after ``position`` would be tried: not skipped for lack of a key, an
+        endpoint, a feature or a large enough window, and allowed by policy (models, residency). Budget
+        limits are not asked: that needs the ledger, and a reservation may be released meanwhile."""
+        allowed = getattr(self.guard, "allowed", None)
+        return any(
+            self.skip_reason(cand, plan) is None
+            and self._window_skip(state, cand.target) is None
+            and (allowed is None or allowed(cand.target, plan.data_classes)[0])
+            for cand in plan.candidates[position + 1 :]
+        )
+
+    def _window_skip(self, state: CascadeState, target: Target) -> tuple[str, ProviderError] | None:
+        """After "context too long", only a target with a larger known window is worth a try."""
+        if not state.too_long:
+            return None
+        window = self.pricer.context_window(target.provider, target.model)
+        if window is None:
+            return None  # unknown: it may be larger, so it is tried
+        for small in state.too_long:
+            small_window = self.pricer.context_window(small.provider, small.model)
+            if small_window is not None and window <= small_window:
+                reason = (
+                    f"its context window ({window:,} tokens) is no larger than that of {small.label} "
+                    f"({small_window:,}), which was too small for this request"
+                )
+                return reason, ContextTooLongError(reason, provider=target.provider, model=target.model)
+        return None
+
+    def skip_reason(self, cand: Candidate, plan: Plan) -> tuple[str, ProviderError] | None:
+        """Why a target is not tried at all, and the error that stands for it when no target answers:
+        the provider's own (no key: :class:`AuthenticationError`; no endpoint:
+        :class:`NotConfiguredError`), or :class:`UnsupportedFeatureError` for a feature it lacks."""
+        target = cand.target
+        try:
+            provider = self.providers.get(target.provider)
+        except ConfigError as exc:
+            return exc.message, NotConfiguredError(exc.message, provider=target.provider, model=target.model)
+        err = provider.unavailable_error(target)
+        missing = () if err is not None else provider.capabilities(target).missing(plan.request.needs())
+        allowed = getattr(self.guard, "allowed", None)  # the policy check, where the guard has one
+        if (err is not None or missing) and allowed is not None and not allowed(target, plan.data_classes)[0]:
+            return None  # forbidden however it is configured: the guard refuses it, naming the policy
+        if err is not None:
+            # a cost limit that refuses it once configured too (its price unknown, its worst case above a limit) is
+            # named beside the fix: told only one, the user who made the fix is refused for the other on the next call
+            costly = refused_whatever_was_spent(self.guard, self.pricer, target, plan.request_for(target))
+            return f"not configured: {err.message}" + (f"; once it is, {costly}" if costly else ""), err
+        if missing:
+            reason = f"cannot honour {', '.join(missing)} (the call needs it)"
+            return reason, UnsupportedFeatureError(reason, provider=target.provider, model=target.model)
+        return None
