@@ -26,7 +26,8 @@ from ..errors import (
     ProviderTimeoutError,
     redact,
 )
-from ..transport import HttpResponse, StreamResponse, Timeouts, Transport, page_hint
+from ..http_responses import page_hint
+from ..transport import HttpResponse, StreamResponse, Timeouts, Transport
 from ..types import LLMRequest, LLMResult, Target
 from . import stream_end
 from .at_rest import tell_at_rest, tell_prompt_counted
