@@ -1,11 +1,12 @@
 """The one seam between magsag-mcp and the network.
 
 This module alone owns aiohttp (with its helpers: :mod:`.http_responses` for what a server answered, :mod:`.limits`
-for how much is read, :mod:`.proxies`, :mod:`.read_timer`, :mod:`.resolver`, :mod:`.sse`, :mod:`.tls` and :mod:`.transport_failures`): client sessions (one
-per event loop, created lazily so that no constructor does network I/O), connection limits, timeouts, and the
-conversion of transport failures (refused, reset, timed out) into :mod:`magsag_mcp.errors`. Providers receive a
-:class:`Transport` and call :meth:`Transport.post_json` or :meth:`Transport.stream_sse`; tests pass
-a Transport of their own (e.g. with tiny timeouts) instead of patching anything.
+for how much is read, :mod:`.proxies`, :mod:`.read_timer`, :mod:`.resolver`, :mod:`.sse`, :mod:`.tls` and
+:mod:`.transport_failures`): client sessions (one per event loop, created lazily so that no constructor does network
+I/O), connection limits, timeouts, and the conversion of transport failures (refused, reset, timed out) into
+:mod:`magsag_mcp.errors`. Providers receive a :class:`Transport` and call :meth:`Transport.post_json` or
+:meth:`Transport.stream_sse`; tests pass a Transport of their own (e.g. with tiny timeouts) instead of patching
+anything.
 """
 
 from __future__ import annotations
