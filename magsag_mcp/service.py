@@ -63,6 +63,15 @@ def new_run_id() -> str:
     return f"run-{uuid.uuid4().hex[:16]}"
 
 
+def _sent_or_held(attempts: list[AttemptRecord]) -> bool:
+    """Whether any of a call's attempts so far was sent (its cost must be recorded) or holds a reservation its record
+    is to drop: a call refused with neither, its targets at most skipped unsent, records nothing."""
+    for a in attempts:
+        if a.outcome == "ok" or a.outcome == "error" or a.reservation_id is not None:
+            return True
+    return False
+
+
 class Service(RouteExplanation, LedgerReads, LoopBound):
     """One configured magsag: catalog, providers, pricing, governance and ledger.
 
@@ -328,9 +337,10 @@ class Service(RouteExplanation, LedgerReads, LoopBound):
                     delegated_from=delegated_from,
                 )
             except MagsagError as exc:
-                if not so_far and isinstance(exc, InputError) and exc.placed_elsewhere:
+                if isinstance(exc, InputError) and exc.placed_elsewhere and not _sent_or_held(so_far):
                     # its run placed elsewhere since the read above, by a call of another parent: nothing was sent,
                     # and a record under this parent would have placed the run here, the other call's spend with it
+                    # (so too after targets skipped unsent: a call limit's refusal, a policy's, a server's wait)
                     raise
                 # so_far is the cascade's own list: every attempt, whichever way the call ended
                 call_failed(exc, run_id, so_far)

@@ -211,3 +211,64 @@ async def test_the_reservations_check_refuses_what_the_read_before_the_call_refu
     finally:
         conn.close()
     assert (expected is None) == (placed in ("nowhere", "recorded under top", "in flight under top"))
+
+
+@pytest.mark.parametrize("processes", [1, 2], ids=["one service (queued)", "two services (inline)"])
+async def test_a_call_refused_as_placed_elsewhere_after_a_skip_records_nothing(
+    catalog_copy, tmp_path, upstream, monkeypatch, processes: int
+):
+    # Call A names p1 and reads x unplaced; call B then places x under p2 and holds its reservation (its progress
+    # callback waits before the request goes out). A's first target is skipped by the call limit (nothing sent), and
+    # its fallback's reservation is refused as placed elsewhere: nothing was sent, so nothing is recorded, as when
+    # its first target's reservation is refused. Recorded (with the skip), the record placed x under p1 before B's
+    # did, and B's spend, checked against p2's limit, landed in p1's tree.
+    (catalog_copy / "prices.yaml").write_text(
+        '"compat:metered": {input: 1.0, output: 1.0}\n"compat:dear": {input: 100000.0, output: 100000.0}\n'
+    )
+    (catalog_copy / "policies" / "model_governance.yaml").write_text(
+        "policies:\n  - name: run_cap\n    thresholds: {max_cost_per_run_usd: 1, max_cost_per_call_usd: 0.5}\n"
+    )
+    service = await _open(catalog_copy, tmp_path, upstream)
+    other = await _open(catalog_copy, tmp_path, upstream) if processes == 2 else service
+    b_reserved, b_may_send = asyncio.Event(), asyncio.Event()
+    read = Service._top_run
+
+    async def read_then_wait_for_b(self: Service, run_id: str, parent_run_id: str) -> str:
+        top = await read(self, run_id, parent_run_id)
+        if parent_run_id == "p1":
+            await b_reserved.wait()
+        return top
+
+    async def b_progress(event: str, data: dict) -> None:
+        if event == "attempt":  # admitted: its reservation places x under p2
+            b_reserved.set()
+            await b_may_send.wait()
+
+    monkeypatch.setattr(Service, "_top_run", read_then_wait_for_b)
+    dear_first = {
+        "data": "d" * 40,
+        "model_config": {"model": "compat:dear", "fallbacks": ["compat:metered"], "max_tokens": 100},
+    }
+    try:
+        a = asyncio.create_task(service.invoke_skill("skill.analysis", dear_first, run_id="x", parent_run_id="p1"))
+        b = asyncio.create_task(
+            other.invoke_skill("skill.analysis", PAYLOAD, run_id="x", parent_run_id="p2", progress=b_progress)
+        )
+        with pytest.raises(E.InputError) as refused:
+            await a
+        b_may_send.set()
+        await b
+    finally:
+        await service.aclose()
+        if other is not service:
+            await other.aclose()
+    assert refused.value.placed_elsewhere
+    assert "not as delegated from run 'p1'" in refused.value.message
+    assert upstream.calls["dear"] == 0 and upstream.calls["metered"] == 1  # A sent nothing
+    assert _parents_of_x(tmp_path / "race.db") == [("p2",)]
+    conn = sqlite3.connect(tmp_path / "race.db")
+    try:
+        attempts = conn.execute("SELECT model, outcome FROM attempts WHERE run_id = 'x' ORDER BY id").fetchall()
+    finally:
+        conn.close()
+    assert attempts == [("metered", "ok")]  # B's alone: A's skip is not recorded
