@@ -259,14 +259,15 @@ async def release_unrecorded(guard: Any, admission: Any, target: Target, error: 
     an interpreter exit). A write of its own, which a lock another process holds past the busy timeout refuses: the
     caller still gets ``error`` (the cascade raises it on), the refusal kept in it (``release_error``, a note) and
     logged. In its place, the ledger's "stayed locked; retry" hid what to fix, and a retry met the same lock. The
-    reservation is then left to expire, as one a dead process left is."""
+    reservation is then dropped by the process's next reservation or its close (see ``Governance.release``)."""
     held = getattr(admission, "reservation_id", None)  # (release forgets it before its write)
     try:
         await guard.release(admission)
     except LedgerError as refused:
         said = (
             f"the budget reservation of its attempt at {target.label} was not given back ({refused.message}): it "
-            "counts against the budget limits until it expires"
+            "counts against the budget limits until this process's next reservation or its close gives it back (or, "
+            "should neither write pass, it expires)"
         )
         log.warning("reservation %s, of an attempt that ended in %s: %s", held, type(error).__name__, said)
         error.add_note(said)

@@ -3,7 +3,7 @@ interpreter exit) gives its budget reservation back with a write of its own. Whe
 write lock past the busy timeout, that write is refused: the refusal took the place of the caller's own error, so
 the caller read "the ledger stayed locked; retry" instead of what to fix, and retrying met the same error again.
 The caller now gets its own error, the refusal kept in it (``release_error``, and a note) and logged; the
-reservation is left to expire, as README says of a reservation no write could drop."""
+reservation is dropped by the process's next reservation or its close, as a refused drop of an orphan's is."""
 
 from __future__ import annotations
 
@@ -76,7 +76,7 @@ async def test_a_refused_release_leaves_the_callers_own_error(
     refusal = raised.to_dict()["release_error"]
     assert refusal["type"] == "ledger_error" and "locked" in refusal["message"]
     assert any("budget reservation" in note and "expires" in note for note in raised.__notes__)
-    # the reservation no write could drop is left to expire (as README says of one a held lock kept)
+    # the reservation no write could drop is held while the lock is (its next reservation or the close drops it)
     assert held == 1
     logged = [r for r in caplog.records if r.name == "magsag_mcp.cascade" and r.levelno == logging.WARNING]
     assert len(logged) == 1 and "locked" in logged[0].getMessage() and "expires" in logged[0].getMessage()
@@ -89,6 +89,73 @@ async def test_a_refused_release_leaves_an_interpreter_exit_as_it_was(catalog_co
     assert type(raised) is KeyboardInterrupt
     assert any("budget reservation" in note and "locked" in note for note in raised.__notes__)
     assert held == 1
+
+
+async def test_a_refused_release_is_made_at_close_not_left_to_become_an_abandoned_call(
+    catalog_copy: Path, tmp_path: Path
+):
+    # Left to expire, the reservation of an attempt that was given back (a setting to fix, nothing billed) became the
+    # sweep's stand-in for a call whose process died with its request in flight: a second call of the run beside its
+    # own failed record ('the provider may bill it'), its worst case counted in the run's, agent's and day's limits for
+    # good. It is now given back as a refused drop of an orphan's is: by the process's next reservation, or its close.
+    from magsag_mcp.ledger.abandoned import record_abandoned
+
+    error = E.ConfigError("https://bad host is not a usable URL; set OPENAI_BASE_URL to http(s)://host[:port]/path")
+    raised, held = await _call_while_another_process_locks(catalog_copy, tmp_path / "g.db", error)
+    assert type(raised) is E.ConfigError and held == 1  # refused while the lock was held, as before
+    conn = sqlite3.connect(tmp_path / "g.db", isolation_level=None)
+    try:
+        left = conn.execute("SELECT COUNT(*) FROM budget_reservations").fetchone()[0]
+        conn.execute("BEGIN IMMEDIATE")
+        record_abandoned(conn, 4e9)  # long after any reservation expired
+        conn.execute("COMMIT")
+        calls = conn.execute("SELECT calls, cost_bound_pusd FROM runs WHERE run_id = 'r'").fetchall()
+        stand_ins = conn.execute("SELECT COUNT(*) FROM attempts WHERE error_class = 'abandoned'").fetchone()[0]
+    finally:
+        conn.close()
+    assert left == 0  # given back at close, the lock gone
+    assert (calls, stand_ins) == ([(1, 0)], 0)  # the call's own record alone
+
+
+async def test_a_refused_release_is_made_by_the_next_reservation(catalog_copy: Path, tmp_path: Path):
+    # the process's next reservation gives it back in its own transaction, before it reads the limits: the next call
+    # is not refused for a hold of an attempt given back
+    (catalog_copy / "prices.yaml").write_text('"fake:*": {input: 1.0, output: 1.0}\n')
+    (catalog_copy / "policies" / "model_governance.yaml").write_text(
+        "policies:\n  - name: run_cap\n    thresholds: {max_cost_per_run_usd: 1}\n"
+    )
+    script(
+        "a", E.ConfigError("https://bad host is not a usable URL; set OPENAI_BASE_URL to http(s)://host[:port]/path")
+    )
+    db = tmp_path / "g.db"
+    svc = await Service.open(catalog=catalog_copy, db=db, env={})
+    await svc.ledger._writer.execute("PRAGMA busy_timeout = 200")  # the other process's lock outlasts it
+    other = sqlite3.connect(db, isolation_level=None)
+
+    async def progress(event: str, data: dict) -> None:
+        if event == "attempt":  # admitted (its reservation made): another process takes the write lock
+            other.execute("BEGIN IMMEDIATE")
+
+    try:
+        with pytest.raises(E.ConfigError):
+            with anyio.fail_after(30):  # a hang guard
+                payload = {"data": "d", "model_config": {"model": "fake:a", "max_tokens": 100}}
+                await svc.invoke_skill("skill.analysis", payload, run_id="r", progress=progress)
+        other.execute("ROLLBACK")
+        given_back = other.execute("SELECT id FROM budget_reservations").fetchall()
+        seen: list[list[int]] = []
+
+        async def note_held(event: str, data: dict) -> None:
+            if event == "attempt":  # the next call admitted: the reservations it left
+                seen.append([i for (i,) in other.execute("SELECT id FROM budget_reservations").fetchall()])
+
+        payload = {"data": "d", "model_config": {"model": "fake:b", "max_tokens": 100}}
+        await svc.invoke_skill("skill.analysis", payload, run_id="s", progress=note_held)
+    finally:
+        other.close()
+        await svc.aclose()
+    assert len(given_back) == 1  # refused while the lock was held
+    assert len(seen) == 1 and given_back[0][0] not in seen[0] and len(seen[0]) == 1  # the next call's own alone
 
 
 async def _failed_then_locked(catalog: Path, db: Path, config: dict, env: dict) -> tuple[BaseException, list, int]:
