@@ -26,9 +26,10 @@ from zoneinfo import ZoneInfo
 
 from .attempt_cost import input_tokens_reserved, output_tokens_reserved
 from .call_request import build_request
-from .governance import _unpriced_refusal, refusal_ends_call
+from .governance import refusal_ends_call
 from .governance.budget import day_bounds, reserved_worst_case
 from .governance.policy import THRESHOLD_OF, Limit
+from .governance.refusals import unpriced_refusal
 from .ledger.money import to_pusd
 from .routing import Plan, _route
 
@@ -89,7 +90,7 @@ def call_fit(
         tokens_in, tokens_out = input_tokens_reserved(req, cand.target), output_tokens_reserved(req, cand.target)
         worst = reserved_worst_case(pricer, cand.target, tokens_in, tokens_out)
         if worst is None:
-            refusal = _unpriced_refusal(limits, cand.target, pricer)
+            refusal = unpriced_refusal(limits, cand.target, pricer)
             blocked = (
                 {} if refusal is None else {(refusal.details["policy"], refusal.details["limit"]): refusal.message}
             )

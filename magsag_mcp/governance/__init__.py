@@ -23,7 +23,6 @@ from ..plurals import counted
 from ..rates import bare_model
 from ..types import Target
 from .budget import Carry, Reservation, reservation_ttl, reserved_worst_case
-from .model_patterns import may_be_of, nearly_allowed
 from .policy import (
     THRESHOLD_OF,
     Limit,
@@ -34,6 +33,7 @@ from .policy import (
     validate_policies,
 )
 from .prior_attempts import carriable, shrinkable, unshrink
+from .refusals import allowed_models_fix, nearly_allowed_by, unpriced_refusal
 
 __all__ = [
     "Governance",
@@ -159,7 +159,7 @@ class Governance:
         spent (no known price under a limit that does not allow it; a worst case above a limit's amount)."""
         limits = [lim for lim in self.policies.limits if lim.kind != "agent_day" or agent]
         if worst is None:
-            refusal = _unpriced_refusal(limits, target, self.pricer)
+            refusal = unpriced_refusal(limits, target, self.pricer)
             return (True, None, None) if refusal is None else (False, refusal.policy, refusal.message)
         for lim in limits:
             if worst > lim.amount:
@@ -185,42 +185,10 @@ class Governance:
 
     # --- the guard -------------------------------------------------------------------------------
 
-    def _allowed_models_fix(self, policy: str | None, ctx: AttemptContext) -> str:
-        """How to get past an ``allowed_models`` refusal of a target someone chose (a routed one is skipped):
-        what the policy allows, and where to change the choice or the policy."""
-        allowed = next((p.allowed_models for p in self.policies.policies if p.name == policy), None) or []
-        shown = _shown(allowed)
-        meant = self.nearly_allowed(policy, ctx.target.model)
-        if ctx.source == "provider_default":
-            # only a model of the provider's may be named there (provider_defaults refuses another vendor's)
-            provider = ctx.target.provider
-            own = [p for p in allowed if may_be_of(provider, p)]
-            other = (
-                "set MAGSAG_PROVIDER to a provider whose models it allows"
-                if ctx.by_env
-                else "name a model it allows in the call"
-            )
-            where = (
-                f"{meant}; it allows {shown}; its {provider} models are {_shown(own)}: name one of them in routing's "
-                f"provider_defaults.{provider} (or in {'MAGSAG_MODEL' if ctx.by_env else 'the call'}), or {other}"
-                if own
-                else f"{meant}; it allows no {provider} model ({shown}): {other}"
-            )
-            return f"{where}, or add {ctx.target.label} to {policy}.allowed_models"
-        where = (
-            "set MAGSAG_MODEL to one of them"
-            if ctx.source == "env"
-            else "set MAGSAG_PROVIDER to a provider it allows for these models, or unset it"
-            if ctx.by_env
-            else "name one of them in the call"
-        )
-        return f"{meant}; it allows {shown}: {where}, or add {ctx.target.label} to {policy}.allowed_models"
-
     def nearly_allowed(self, policy: str | None, model: str) -> str:
         """`` (did you mean 'gpt-4o-mini'?)`` when ``model`` is a misspelling of a model ``policy``'s allowed_models
         names (:func:`~.model_patterns.nearly_allowed`), else ``""``."""
-        allowed = next((p.allowed_models for p in self.policies.policies if p.name == policy), None) or []
-        return nearly_allowed(allowed, model)
+        return nearly_allowed_by(self.policies, policy, model)
 
     async def admit(self, ctx: AttemptContext) -> Admission:
         ok, policy, reason, rule = self.policies.allowed(ctx.target, ctx.data_class)
@@ -241,7 +209,7 @@ class Governance:
             if ctx.source == "provider_default" and explicit:
                 # the model is routing's word for the provider named: where to change it is that mapping
                 how += f", with the model from routing's provider_defaults.{ctx.target.provider}"
-            fix = self._allowed_models_fix(policy, ctx) if rule == "allowed_models" and explicit else ""
+            fix = allowed_models_fix(self.policies, policy, ctx) if rule == "allowed_models" and explicit else ""
             denied = PolicyDenied(
                 f"policy {policy!r} forbids {ctx.target.label} (chosen by {how}): {reason}{fix}",
                 policy=policy or "",
@@ -256,7 +224,7 @@ class Governance:
         target = ctx.target
         worst = reserved_worst_case(self.pricer, target, ctx.estimated_input_tokens, ctx.max_output_tokens)
         if worst is None:
-            refusal = _unpriced_refusal(limits, ctx.target, self.pricer)
+            refusal = unpriced_refusal(limits, ctx.target, self.pricer)
             if refusal:
                 raise refusal
             return Admission(None, None)
@@ -475,29 +443,3 @@ class Governance:
         from .status import budget_status
 
         return await budget_status(self.policies, self.ledger, agent, run_id, parent_run_id)
-
-
-def _unpriced_refusal(limits: Sequence[Limit], target: Target, pricer: Any = None) -> BudgetExceeded | None:
-    """A target of unknown price has no worst case: a limit that does not ``allow_unpriced`` refuses it, saying
-    why where the ``pricer`` knows the model but not its calls' price (a per-search fee)."""
-    strict = [lim for lim in limits if not lim.allow_unpriced]
-    if not strict:
-        return None
-    lim = strict[0]
-    said = getattr(pricer, "why_unpriced", None)
-    why = said(target.provider, target.model) if said is not None else None
-    because = f" (it {why})" if why else ""
-    return BudgetExceeded(
-        f"{lim.policy}: {target.label} has no known price{because}, so a {lim.kind.replace('_', '-')} "
-        f"limit of ${lim.amount:f} cannot be guaranteed; add its price to catalog/prices.yaml "
-        f'("{target.label}": {{input: ..., output: ...}}) or set allow_unpriced: true on {lim.policy}',
-        policy=lim.policy,
-        limit=lim.kind,
-        limit_usd=format(lim.amount, "f"),
-        reason="unknown_price",
-    )
-
-
-def _shown(models: Sequence[str]) -> str:
-    """A policy's models, as an error lists them: the first twelve, and how many in all."""
-    return ", ".join(models[:12]) + (f", ... ({len(models)} in all)" if len(models) > 12 else "")
