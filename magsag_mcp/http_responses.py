@@ -43,7 +43,10 @@ class HttpResponse:
             # UTF-32's zero bytes) in Python before it decodes it so: decoded as it would be, without the sniffing
             if body[:1] == b"{" and body[1:2] != b"\0":
                 text = body.decode("utf-8", "surrogatepass")  # (no BOM: it begins with "{")
-                value, end = _JSON_SCAN(text, 0)  # (an object that breaks off raises as decode() would)
+                try:
+                    value, end = _JSON_SCAN(text, 0)  # (an object that breaks off raises as decode() would)
+                except StopIteration:  # a value missing inside it: refused by decode(), "Expecting value", as before
+                    return _JSON_DECODER.decode(text)
                 if end == len(text) or not text[end:].strip(_JSON_SPACE):
                     return value
                 return _JSON_DECODER.decode(text)  # more after the object: refused as decode() refuses it

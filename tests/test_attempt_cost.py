@@ -434,6 +434,23 @@ async def test_a_calls_cost_includes_the_billed_attempts_before_the_answer(
     assert result.output == {"name": "Ada"}
 
 
+async def test_an_answer_cut_inside_a_value_is_malformed_and_the_fallback_answers(
+    service: Service, fake_openai: FakeOpenAI, tmp_path: Path
+):
+    # a 200 whose JSON breaks off where a value is due (a gateway that cut it): the transport's scanner raised
+    # StopIteration, which the call's coroutine turned into RuntimeError, recorded as a bug in magsag-mcp, and the
+    # fallback was never tried
+    fake_openai.queue(
+        R.error(200, raw='{"id": "chatcmpl-1", "choices": [', content_type="application/json"), R.reply("fine")
+    )
+    mc = {"model": "openai:gpt-4o", "fallbacks": ["openai:gpt-4o-mini"]}
+    result = await service.invoke_skill("skill.analysis", {"data": "x", "model_config": mc}, run_id="r-cut-value")
+    assert result.output == "fine"
+    cut, answered = result.attempts
+    assert (cut.outcome, cut.error_class, answered.outcome) == ("error", "malformed_response", "ok")
+    assert [kind for _, kind, _, _ in rows(tmp_path / "cost.db", "r-cut-value")] == ["malformed_response", None]
+
+
 async def test_an_answer_withheld_by_the_content_filter_is_recorded_at_the_cost_it_reports(
     service: Service, fake_openai: FakeOpenAI, tmp_path: Path
 ):

@@ -813,3 +813,20 @@ def test_an_answers_json_object_is_read_by_the_decoders_scanner_alone(monkeypatc
     with pytest.raises(E.MalformedResponseError, match="expected a JSON body"):
         HttpResponse(200, {}, b'{"a": 1} trailing').json()
     assert decoded == ['{"a": 1} trailing']  # what follows the object is refused by decode(), as it was
+
+
+@pytest.mark.parametrize(
+    "body",
+    [b'{"id": "chatcmpl-1", "choices": [', b'{"a":', b'{"a": }', b'{"a": x}', b'{"a": [1, ]}', b'{"a": {"b": nul}}'],
+)
+def test_an_object_whose_value_is_missing_is_malformed_as_json_loads_says(body: bytes):
+    # the decoder's scanner raises StopIteration where a value is missing inside the object (decode() turns it into
+    # "Expecting value"): out of the fast path it escaped the transport, and out of a coroutine it became
+    # "RuntimeError: coroutine raised StopIteration", a bug in magsag-mcp with no other target tried
+    from magsag_mcp.transport import HttpResponse
+
+    with pytest.raises(ValueError) as expected:
+        json.loads(body)
+    with pytest.raises(E.MalformedResponseError, match=r"expected a JSON body \(HTTP 200\)") as info:
+        HttpResponse(200, {}, body).json()
+    assert type(info.value.__cause__) is type(expected.value) and str(info.value.__cause__) == str(expected.value)
