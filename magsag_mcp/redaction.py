@@ -53,10 +53,22 @@ _SECRET_PATTERNS = re.compile(
 
 
 def _redacted(match: re.Match[str]) -> str:
-    glued = match["glued"]
-    if glued:  # (it holds no eyJ: no JWT, whatever else it may hold)
-        return _SECRET_PATTERNS.sub(_redacted, glued) + "[REDACTED]"
+    start, end = match.span("glued")
+    if start != end:  # (it holds no eyJ: no JWT, whatever else it may hold)
+        return _redacted_between(match.string, start, end) + "[REDACTED]"
     return (match["label"] or "") + "[REDACTED]"
+
+
+def _redacted_between(text: str, start: int, end: int) -> str:
+    """``text[start:end]`` redacted where it stands, not as a string of its own: an ``sk-`` key in it may be one by
+    the escape before it (``\\nsk-...``, ``%3Dsk-...``: its ``n``, its ``D`` are letters), which the pattern's look
+    behind reads before ``start`` (a JWT glued after such a key left the key in the text)."""
+    parts: list[str] = []
+    done = start
+    for found in _SECRET_PATTERNS.finditer(text, start, end):
+        parts += (text[done : found.start()], _redacted(found))
+        done = found.end()
+    return "".join(parts) + text[done:end]
 
 
 #: the keys local servers' docs tell clients to send, which the server ignores (Ollama's "ollama", LM Studio's

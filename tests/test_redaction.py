@@ -323,6 +323,16 @@ def test_a_jwt_is_removed_wherever_it_begins(before: str):
     assert holds_secret(f"{before}{JWT}") and holds_secret(f"run-{before}{JWT}")  # (a name holding it is refused)
 
 
+@pytest.mark.parametrize("escape", ["\\n", "\\t", "%3D", "\\x1b", "\\u001b"])
+def test_an_escaped_key_glued_before_a_jwt_is_removed_as_it_was_without_the_jwt(escape: str):
+    # the run's text before a JWT's "eyJ" was redacted as a string of its own, which lost the escape before it: an
+    # sk- key after "\n" or "%3D" is one only by the escape (its "n", its "D" are letters), and it stayed in the text
+    # where, before e01ed38, the key was removed (with the JWT's header). Found where it stands, it is removed again.
+    key = "sk-proj-Ab3dEf6hIj9kLm2nOp5q"
+    assert redact(f"got {escape}{key} back") == f"got {escape}[REDACTED] back"  # (as without a JWT after it)
+    assert redact(f"got {escape}{key}{JWT} back") == f"got {escape}[REDACTED][REDACTED] back"
+    assert redact(f"got {escape}{key}-run-{JWT} back") == f"got {escape}[REDACTED][REDACTED] back"
+
 def test_a_body_of_jwt_starts_with_no_token_in_it_is_redacted_in_one_pass_over_it():
     # A vendor's (or a gateway's) body is redacted as its error, record and log line are made, up to 64 KB of it a
     # time (excerpt). Tried at every "eyJ", the JWT pattern scanned the rest of a run holding no dot from each: 64 KB

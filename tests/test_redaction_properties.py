@@ -155,3 +155,42 @@ def test_what_redact_and_holds_secret_remember_never_keeps_a_key_a_fresh_judgeme
                 said, judged = in_a_call()
                 assert redaction._seen(own) not in said, (own, value)
                 assert judged or redaction._seen(own) not in value, (own, value)
+
+
+def test_a_shaped_key_is_removed_whatever_is_glued_before_or_after_it():
+    # keys of the three shapes that need no label (sk-, AIza, a JWT), glued to one another, to names and to the escapes
+    # and labels a vendor's body, a URL or a log line's %r puts before them: none may stay in the text. A JWT's pattern
+    # begins at its run's first "eyJ" and redacts the run's text before it (e01ed38): that text, redacted as a string
+    # of its own, lost the escape an sk- key is one by ("\\nsk-...", "%3Dsk-...") and the key stayed
+    import random
+    import string
+
+    from magsag_mcp.redaction import redact
+
+    rng = random.Random(28)
+    alphabet = string.ascii_letters + string.digits + "_-"
+
+    def run(n: int) -> str:
+        return "".join(rng.choice(alphabet) for _ in range(n))
+
+    def key() -> str:
+        kind = rng.randrange(3)
+        if kind == 0:
+            return "sk-proj-" + run(40)
+        if kind == 1:
+            return "AIza" + run(35)
+        return f"eyJ{run(rng.randint(8, 30))}.eyJ{run(rng.randint(8, 30))}.{run(rng.randint(8, 40))}"
+
+    before = ["", " ", "run-", "agent_", "x", "9", "-", "%3D", "\\n", "\\t", "\\x1b", "\\u001b", '"', "=", ".", "/"]
+    before += ["é", "?token=", "&sig=", '"api_key": "', "Authorization: Bearer ", "password=", "eyJ", "eyJeyJ"]
+    after_no_letter = [b for b in before if b not in ("", "x", "eyJ", "eyJeyJ")]
+    for _ in range(20_000):
+        keys, parts = [], []
+        for _ in range(rng.randint(1, 4)):
+            keys.append(key())
+            # (an sk- after a letter is a word's end, "risk-assessment", unless the letter ends an escape)
+            parts += (rng.choice(before if not keys[-1].startswith("sk-") else after_no_letter), keys[-1])
+        text = "".join(parts) + rng.choice(before)
+        said = redact(text)
+        for each in keys:
+            assert each.split(".")[0][-12:] not in said, (text, said)  # (its last characters before any dot)
