@@ -177,22 +177,24 @@ def rest_then(policy: RetryPolicy, another_left: Callable[[], bool]) -> Callable
     ``another_left``: asks whether a target after it would be tried."""
 
     def then(retryable: bool, left: float) -> str:
-        if another_left():
-            if not retryable:
-                return ": a call now passes it over for the targets after it"
-            return ": a call now tries the targets after it, and comes back to it after the wait if none can be sent"
+        later = another_left()
         if not retryable:
+            if later:
+                return ": a call now passes it over for the targets after it"
             return ": a call now fails without sending it, as no target after it is left"
+        # a rest no call waits out (retry_wait), whether it is the last target left or come back to after the others
         if policy.too_long(left):
-            return (
-                f", longer than the retry cap of {policy.max_delay:g}s (MAGSAG_RETRY_MAX_DELAY): a call now fails "
-                "without sending it, as no target after it is left"
-            )
-        if left >= policy.deadline:
-            return (
-                f", past the call's deadline of {policy.deadline:g}s (MAGSAG_CALL_DEADLINE): a call now fails "
-                "without sending it, as no target after it is left"
-            )
+            unwaited = f", longer than the retry cap of {policy.max_delay:g}s (MAGSAG_RETRY_MAX_DELAY)"
+        elif left >= policy.deadline:
+            unwaited = f", past the call's deadline of {policy.deadline:g}s (MAGSAG_CALL_DEADLINE)"
+        else:
+            unwaited = ""
+        if later and unwaited:
+            return f"{unwaited}: a call now tries the targets after it, and fails if none of them can be sent"
+        if later:
+            return ": a call now tries the targets after it, and comes back to it after the wait if none can be sent"
+        if unwaited:
+            return f"{unwaited}: a call now fails without sending it, as no target after it is left"
         return ", which a call now waits out and then sends it, as no target after it is left"
 
     return then

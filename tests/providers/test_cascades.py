@@ -731,3 +731,33 @@ async def test_explain_says_what_a_call_does_about_a_target_left_alone(tmp_path:
     assert "13s of that left, which a call now waits out and then sends it, as no target after it is left" in waited
     assert waited.index("which a call now waits out") < waited.index("; it said: ")
     assert answered.result.text == "gpt-4o after its wait" and len(clock.waits) == 1 and clock.waits[0] >= 13
+
+
+async def test_explain_says_a_rest_past_the_retry_cap_is_not_come_back_to_with_a_fallback_after_it(
+    tmp_path: Path, serve
+):
+    # a target resting past the retry cap, with a fallback after it: explain said a call "comes back to it after the
+    # wait if none can be sent", where the call, its fallback not sent (resting too), came back and failed at once,
+    # as a wait past the cap is never slept (retry_wait): neither sent nor waited for
+    openai = FakeOpenAI(KEY).queue(_OPENAI_RPM)
+    gemini = FakeGemini(KEY).queue({"error": 429, "body": _GEMINI_PER_MINUTE})
+    svc = await open_service(tmp_path, serve, openai, FakeAnthropic(KEY), gemini)
+    clock = _Clock()
+    svc.cascade.clock, svc.cascade.sleep = clock, clock.sleep
+    with_fallback = {"data": "x", "model_config": {"model": "gpt-4o", "fallbacks": ["gemini-1.5-pro"]}}
+    try:
+        with pytest.raises(E.MagsagError):
+            await svc.invoke_skill("skill.analysis", with_fallback)  # (both refused, each asking for 30s)
+        clock.now += 5
+        said = svc.explain("skill.analysis", with_fallback)["targets"][0]["resting"]
+        with pytest.raises(E.MagsagError) as failed:
+            await svc.invoke_skill("skill.analysis", with_fallback)
+    finally:
+        await svc.aclose()
+    assert [a.outcome for a in failed.value.attempts][-2:] == ["skipped", "skipped"] and clock.waits == []
+    assert len(openai.requests) == 1  # (the call did not come back to it after the wait)
+    assert "comes back to it after the wait" not in said, said
+    assert (
+        "25s of that left, longer than the retry cap of 20s (MAGSAG_RETRY_MAX_DELAY): a call now tries the targets "
+        "after it, and fails if none of them can be sent" in said
+    ), said
