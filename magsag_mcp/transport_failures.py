@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
 
 import aiohttp
+from aiohttp.http_exceptions import ContentLengthError, TransferEncodingError
 
 from .errors import (
     ConfigError,
@@ -119,6 +120,10 @@ def _converted(
     if isinstance(getattr(exc, "os_error", None), NameLookupTimeout):
         # the lookup ran out of the connect timeout: moved on from like a connect timeout, not retried at once
         return NameLookupTimeoutError(f"could not reach {host(url)}: {_why(exc, proxy)}", timeout_s=timeouts.connect)
+    if isinstance(exc, aiohttp.ClientPayloadError):
+        # its server reached and answering, the body broke off: as a stream cut mid-answer says it (transport.py),
+        # without aiohttp's "<ContentLengthError: 400, ...>", a 400 read as a request refused at no cost
+        return ProviderConnectionError(f"the answer from {host(url)} broke off: {broke_off(exc)}", maybe_billed=True)
     if isinstance(exc, aiohttp.ClientError):
         return _not_retried(
             ProviderConnectionError(
@@ -227,6 +232,14 @@ def host(url: str) -> str:
 
 #: where a URL's scheme://netloc ends (urlsplit's delimiters)
 _NETLOC_END = re.compile(r"[/?#]")
+
+
+def broke_off(exc: aiohttp.ClientPayloadError) -> str:
+    """How an answer's body broke off, in aiohttp's parser's words without its status ("Not enough data to satisfy
+    content length header (received 33 of 500 bytes) (the connection ended before the answer did)")."""
+    said = str(getattr(exc.__cause__, "message", "") or "").rstrip(".")
+    cut = isinstance(exc.__cause__, TransferEncodingError | ContentLengthError)
+    return f"{said or _short(exc)}{' (the connection ended before the answer did)' if cut else ''}"
 
 
 def _short(exc: BaseException) -> str:

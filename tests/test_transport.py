@@ -830,3 +830,40 @@ def test_an_object_whose_value_is_missing_is_malformed_as_json_loads_says(body: 
     with pytest.raises(E.MalformedResponseError, match=r"expected a JSON body \(HTTP 200\)") as info:
         HttpResponse(200, {}, body).json()
     assert type(info.value.__cause__) is type(expected.value) and str(info.value.__cause__) == str(expected.value)
+
+
+@pytest.mark.parametrize(
+    ("framing", "cut"),
+    [
+        (b"Content-Length: 500\r\n\r\n", b'{"id": "chatcmpl-1", "choices": ['),
+        (b"Transfer-Encoding: chunked\r\n\r\n20\r\n", b'{"id": "chatcmpl-1", "choices": '),
+    ],
+    ids=["content-length", "chunked"],
+)
+async def test_an_answer_cut_mid_body_says_it_broke_off_not_that_the_host_was_not_reached(
+    transport: Transport, framing: bytes, cut: bytes
+):
+    # b91868e made a stream cut mid-answer say so without aiohttp's parser status; an answer's body cut the same way
+    # (not streamed) still read "could not reach http://HOST: ClientPayloadError: Response payload is not completed:
+    # <ContentLengthError: 400, message=...>": the host was reached and answering, and a 400 reads as a request the
+    # vendor refused at no cost, where this answer may be billed
+    async def cut_off(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await reader.readuntil(b"\r\n\r\n")
+        writer.write(b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n" + framing + cut)
+        await writer.drain()
+        writer.close()
+
+    server = await asyncio.start_server(cut_off, "127.0.0.1", 0)
+    port = server.sockets[0].getsockname()[1]
+    try:
+        with pytest.raises(E.ProviderConnectionError) as info:
+            await transport.post_json(f"http://127.0.0.1:{port}/v1/chat/completions", CHAT, headers=AUTH)
+    finally:
+        server.close()
+        await server.wait_closed()
+    message = info.value.message
+    said = f"the answer from http://127.0.0.1:{port} broke off: Not enough data to satisfy "
+    assert message.startswith(said), message
+    assert message.endswith("(the connection ended before the answer did)"), message
+    assert "400" not in message and "Error" not in message and "could not reach" not in message
+    assert info.value.maybe_billed and info.value.retryable and info.value.moves_on
