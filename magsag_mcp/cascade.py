@@ -178,7 +178,9 @@ class Cascade(TargetSkips):
                     break
                 if held is not None:  # its hold shrunk to what it cost for the wait, as for any retry
                     self.guard.waiting(held)  # type: ignore[union-attr]
-                await emit(progress, "retry", {"target": target.label, "wait_s": round(wait, 3)})
+                # (a target left resting, never sent in this call: its first try, after its rest, as dc56e8a says it)
+                rest = {"resting": True} if try_number == 0 else {}
+                await emit(progress, "retry", {"target": target.label, "wait_s": round(wait, 3), **rest})
                 await self.sleep(wait)
             while True:
                 try_number += 1

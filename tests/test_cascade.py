@@ -829,6 +829,32 @@ async def test_waiting_out_a_rest_is_reported_as_a_wait_before_its_first_try_not
     assert EVENTS["retry"][1]({"target": "fake:a", "wait_s": 0.5}) == "retrying fake:a in 0.5s"
 
 
+async def test_a_resting_target_come_back_to_after_its_fallbacks_is_reported_as_a_wait_before_its_first_try():
+    # a resting target with a fallback after it is left for the fallback, and come back to when none was sent: its
+    # wait was reported as "retrying fake:a in 7s", then "calling fake:a (candidate 1, try 1)", as dc56e8a had it
+    # for the last target left: not marked resting, a retry of a target this call had not sent
+    from magsag_mcp.mcp_server.progress import EVENTS
+
+    script("a", E.RateLimitError("slow down", status=429, retry_after=12.0), "after the rest")
+    script("b", E.RateLimitError("slow down", status=429, retry_after=45.0))
+    cascade, clock = make()
+    with pytest.raises(E.RateLimitError):  # (a refused for 12s, b for 45s: past the retry cap, neither waited)
+        await cascade.run(plan({"model": "fake:a", "fallbacks": ["fake:b"]}), run_id="r1", agent=None)
+    clock.now += 5.0
+    seen: list[tuple[str, dict]] = []
+    out = await cascade.run(
+        plan({"model": "fake:a", "fallbacks": ["fake:b"]}),
+        run_id="r2",
+        agent=None,
+        progress=lambda event, data: seen.append((event, data)),
+    )
+    assert out.result.text == "after the rest" and [a.outcome for a in out.attempts] == ["skipped", "skipped", "ok"]
+    (event, data), (then, attempt) = [(e, d) for e, d in seen if e in ("retry", "attempt")][:2]
+    assert (event, data["target"], data.get("resting"), then, attempt["try"]) == ("retry", "fake:a", True, "attempt", 1)
+    said = EVENTS["retry"][1](data)
+    assert said.startswith(f"waiting {data['wait_s']}s before calling fake:a") and "retrying" not in said
+
+
 async def test_a_rest_longer_than_the_retry_cap_fails_the_next_call_without_sending_it():
     script("a", E.RateLimitError("slow down", status=429, retry_after=45.0), "too early")
     script("b", "from b")
