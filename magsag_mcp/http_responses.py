@@ -12,11 +12,11 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 import aiohttp
-from aiohttp.http_exceptions import ContentLengthError, TransferEncodingError
 
 from .errors import MalformedResponseError, ProviderConnectionError, ProviderTimeoutError, excerpt
 from .limits import MAX_BODY_BYTES, MAX_STREAM_BYTES, read_body, too_large
 from .sse import SSEEvent, SSEParser
+from .transport_failures import broke_off
 from .transport_failures import host as _host
 
 if TYPE_CHECKING:
@@ -152,11 +152,9 @@ class StreamResponse:
             )
         if isinstance(exc, aiohttp.ClientPayloadError):
             # aiohttp's text, "<TransferEncodingError: 400, message=...>", gives its parser's status: read as the
-            # vendor's, a 400 is a request refused, which costs nothing, where this answer may be billed
-            said = str(getattr(exc.__cause__, "message", "") or "").rstrip(".")
-            cut = isinstance(exc.__cause__, TransferEncodingError | ContentLengthError)
-            ended = " (the connection ended before the answer did)" if cut else ""
-            return ProviderConnectionError(f"the stream broke mid-answer: {said or exc}{ended}")
+            # vendor's, a 400 is a request refused, which costs nothing, where this answer may be billed (said as a
+            # whole body cut off says it, a URL in it cut to its host)
+            return ProviderConnectionError(f"the stream broke mid-answer: {broke_off(exc)}")
         return ProviderConnectionError(f"the stream broke mid-answer: {type(exc).__name__}")
 
     async def events(self) -> AsyncIterator[SSEEvent]:

@@ -867,3 +867,16 @@ async def test_an_answer_cut_mid_body_says_it_broke_off_not_that_the_host_was_no
     assert message.endswith("(the connection ended before the answer did)"), message
     assert "400" not in message and "Error" not in message and "could not reach" not in message
     assert info.value.maybe_billed and info.value.retryable and info.value.moves_on
+
+
+def test_a_stream_cut_without_the_parsers_words_names_the_host_alone_as_a_cut_body_does():
+    # The stream's wording had a copy of the body's (transport_failures.broke_off) that fell back to aiohttp's whole
+    # text where its parser gave no words: a URL in it kept its path and query, which the body's cuts to the host
+    import aiohttp
+
+    from magsag_mcp.http_responses import StreamResponse
+
+    exc = aiohttp.ClientPayloadError("Response payload is not completed: https://api.example.com/v1/chat?sig=abc")
+    err = StreamResponse._broken(StreamResponse.__new__(StreamResponse), exc)
+    assert isinstance(err, E.ProviderConnectionError)
+    assert err.message == "the stream broke mid-answer: Response payload is not completed: https://api.example.com"
