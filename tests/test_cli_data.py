@@ -1370,3 +1370,32 @@ def test_budget_for_a_run_no_call_has_notes_it_on_stderr_escaped(ledger_db, caps
     assert "note: run nope has no recorded calls" in captured.err
     assert main(["budget", "--run-id", "r-priced", "--json"]) == 0
     assert capsys.readouterr().err == ""
+
+
+def test_query_table_says_which_unknown_costs_have_no_bound(tmp_path, monkeypatch, capsys):
+    # a run with a cut stream (bounded at $0.0525) and an answer of a model of no known price (no bound) read
+    # ">=0 (2 of unknown cost, counted at up to 0.0525)": the bound shown was no bound of the second
+    db = tmp_path / "mixed.db"
+    monkeypatch.setenv("MAGSAG_DB", str(db))
+    monkeypatch.setenv("MAGSAG_CATALOG", str(CATALOG))
+    now = time.time()
+
+    async def fill() -> None:
+        async with Ledger(db) as ledger:
+            run = RunRecord("r-mixed", "ana", "skill.analysis", now)
+            cut = AttemptRecord(
+                "r-mixed", now, "anthropic", "claude-3-5-sonnet-20241022", run.skill, "ana", "error", 0, 1,
+                error_class="connection_error", input_tokens=10_000, cost_usd=None, cost_bound_usd=Decimal("0.0525"),
+            )  # fmt: skip
+            unpriced = AttemptRecord(
+                "r-mixed", now + 1, "compat", "mystery-7b", run.skill, "ana", "ok", 1, 1, cost_usd=None
+            )
+            await ledger.record_call(run, [cut, unpriced])
+
+    anyio.run(fill)
+    assert main(["data", "query"]) == 0
+    [row] = [line for line in capsys.readouterr().out.splitlines() if "r-mixed" in line]
+    assert ">=0 (2 of unknown cost: 1 counted at up to 0.0525, 1 with no bound)" in row, row
+    runs = main_json(["data", "query", "--format", "json"], capsys)
+    [run] = [r for r in (runs["runs"] if isinstance(runs, dict) else runs) if r["run_id"] == "r-mixed"]
+    assert run["unpriced_calls"] == 2 and run["unbounded_calls"] == 1

@@ -47,11 +47,18 @@ def runs_to_table(runs: list[dict[str, Any]], models: dict[str, list[str]] | Non
 def _cost_cell(run: dict[str, Any]) -> str:
     """A run's cost for the table. An unknown cost is never shown as a plain number: the known part is a lower
     bound, and the worst case of the attempts of unknown cost (a stream cut after the vendor counted its prompt, a
-    timeout) what the limits count them at, as `magsag budget` says it; only an unknown price has none."""
+    timeout) what the limits count them at, as `magsag budget` says it; only an unknown price has none, and those
+    beside bounded ones are counted apart (the bound is none of theirs)."""
     if not run["unpriced_calls"]:
         return run["cost_usd"]
-    if run.get("cost_bound_usd", "0") == "0":
-        return f">={run['known_cost_usd']} ({run['unpriced_calls']} unpriced)"
-    return (
-        f">={run['known_cost_usd']} ({run['unpriced_calls']} of unknown cost, counted at up to {run['cost_bound_usd']})"
-    )
+    unpriced, bound = run["unpriced_calls"], run.get("cost_bound_usd", "0")
+    if bound == "0":
+        return f">={run['known_cost_usd']} ({unpriced} unpriced)"
+    # the bound bounds only the attempts of a known price: one of no known price beside them has none, said apart
+    unbounded = run.get("unbounded_calls") or 0
+    if unbounded:
+        return (
+            f">={run['known_cost_usd']} ({unpriced} of unknown cost: {unpriced - unbounded} counted at up to {bound}, "
+            f"{unbounded} with no bound)"
+        )
+    return f">={run['known_cost_usd']} ({unpriced} of unknown cost, counted at up to {bound})"

@@ -353,6 +353,8 @@ async def query_runs_page(
                     "cost_complete": not unpriced,
                     "unpriced_calls": unpriced,
                     "cost_bound_usd": format(from_pusd(bound or 0), "f"),
+                    # those of no known price, which cost_bound_usd does not bound (as summarize's unbounded_calls)
+                    "unbounded_calls": _run_unbounded(conn, run_id) if unpriced else 0,
                     "error": None if error_class is None else {"type": error_class, "message": error_message},
                     "attempts": [_attempt_dict(a) for a in attempts],
                     **({} if omitted is None else {"attempts_omitted": omitted}),
@@ -366,6 +368,12 @@ async def query_runs_page(
         return page
 
     return await ledger.read(q)
+
+
+def _run_unbounded(conn: sqlite3.Connection, run_id: str) -> int:
+    """A run's own attempts of unknown cost with no bound on it (an unknown price)."""
+    sql = "SELECT COUNT(*) FROM attempts WHERE run_id = ? AND cost_pusd IS NULL AND cost_bound_pusd IS NULL"
+    return int(conn.execute(sql, (run_id,)).fetchone()[0])
 
 
 def _check_attempts_per_run(most: Any) -> None:

@@ -190,6 +190,7 @@ class RunOut(Out):
     cost_complete: bool
     unpriced_calls: int
     cost_bound_usd: str = Field("0", description="the worst case of its attempts of unknown cost, where known")
+    unbounded_calls: int = Field(0, description="its attempts of unknown cost with no bound (an unknown price)")
     error: RunErrorOut | None = Field(None, description="why the run failed (its last error), if it did")
     attempts: list[AttemptOut] = Field(description="its latest attempts (attempts_per_run at most), oldest first")
     attempts_omitted: int = Field(0, description="its earlier attempts not listed (raise attempts_per_run for them)")
