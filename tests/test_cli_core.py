@@ -1158,3 +1158,37 @@ def test_reads_filtered_to_a_run_or_agent_whose_only_calls_are_in_flight_say_so(
     assert main(["data", "query", "--run-id", "k2", "--agent", "kiler"]) == 0  # nothing holds these: as before
     err = capsys.readouterr().err
     assert "no run in this ledger has the id 'k2'" in err and "no run in this ledger was recorded for agent" in err
+
+
+def test_budget_reads_calls_in_flight_where_no_run_or_agent_limit_is_set(cli_env, capsys, monkeypatch):
+    # under a policy of a daily limit of all calls only, `magsag budget --agent killer --run-id k1` of a run whose
+    # first call was in flight said "no run in this ledger was recorded for agent 'killer'" and "run k1 has no
+    # recorded calls ...: check the id": the in-flight check read only the run and agent_day limits' reserved_by
+    import shutil
+
+    from magsag_mcp.governance import Governance
+    from magsag_mcp.governance.policy import Policy, PolicySet
+    from magsag_mcp.ledger import Ledger
+    from tests.test_governance import FixedPricer, attempt_ctx
+
+    cat = cli_env / "catalog"
+    shutil.copytree(CATALOG, cat, ignore=shutil.ignore_patterns("__pycache__"))
+    day_only = "policies:\n  - name: day_cap\n    thresholds: {max_cost_per_day_usd: 50}\n"
+    (cat / "policies" / "model_governance.yaml").write_text(day_only)
+    monkeypatch.setenv("MAGSAG_CATALOG", str(cat))
+
+    async def in_flight() -> None:
+        caps = PolicySet([Policy(name="day_cap", thresholds={"max_cost_per_day_usd": "50"})])
+        async with Ledger(cli_env / "cli.db") as ledger:
+            await Governance(caps, ledger, FixedPricer("0.1")).admit(attempt_ctx("k1", agent="killer"))
+
+    anyio.run(in_flight)
+    assert main(["budget", "--agent", "killer", "--run-id", "k1"]) == 0
+    out, err = capsys.readouterr()
+    assert "day limit $50 for all calls today (UTC): spent $0, reserved $0.1 (by 1 call in flight" in out, out
+    assert "no call of run 'k1' is recorded yet: 1 call of it in flight holds a reservation" in err, err
+    assert "no call of agent 'killer' is recorded yet: 1 call of it in flight holds a reservation" in err
+    assert "check the id" not in err
+    assert main(["budget", "--agent", "kiler", "--run-id", "k2"]) == 0  # a name and an id nothing holds: told
+    err = capsys.readouterr().err
+    assert "no run in this ledger was recorded for agent 'kiler'" in err and "run k2 has no recorded calls" in err

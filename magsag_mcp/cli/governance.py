@@ -23,9 +23,10 @@ def _in_flight(status: dict[str, Any], kind: str) -> bool:
 def _budget(args: argparse.Namespace) -> int:
     kinds: set[str] = set()  # the kinds of limit the policies set, for the hint when none applies
     where = ""
+    run_in_flight: str | None = None  # the note for a run none of whose calls is recorded yet, all in flight
 
     async def read(svc: Any) -> Any:
-        nonlocal where
+        nonlocal where, run_in_flight
         status = await svc.check_budget(
             agent=args.agent, run_id=args.run_id, skill=args.skill, model=args.model, max_tokens=args.max_tokens
         )
@@ -33,6 +34,10 @@ def _budget(args: argparse.Namespace) -> int:
         # whose calls are all in flight (a first call, a stopped process's hold) is no misspelling
         known = status.get("agent_recorded") is not False or _in_flight(status, "agent_day")
         await agent_known(svc.ledger, args.agent, known)
+        if status.get("run_recorded") is False and not _in_flight(status, "run"):
+            # no run limit shows its calls in flight (none set, or not for this run): read from the reservations,
+            # as the agent's note is, or a run whose first call is under way is told to check its id
+            run_in_flight = await svc.ledger.in_flight_note("run", args.run_id)
         kinds.update(lim.kind for lim in svc.governance.policies.limits)
         where = str(svc.catalog.root / "policies")
         return status
@@ -41,7 +46,9 @@ def _budget(args: argparse.Namespace) -> int:
     if status.get("run_recorded") is False and not _in_flight(status, "run"):
         # a note, on stderr as --agent's is: stdout is the limits (or their JSON) a script reads; the id as given,
         # escaped for the terminal
-        note = f"run {args.run_id} has no recorded calls (nor delegated runs): check the id (`magsag data query`)"
+        note = run_in_flight or (
+            f"run {args.run_id} has no recorded calls (nor delegated runs): check the id (`magsag data query`)"
+        )
         print(f"note: {shown(redact(note))}", file=sys.stderr)
     if args.json:
         print_json(status)

@@ -84,6 +84,12 @@ class LedgerReports:
         args = (name,) if kind == "agent" else (name, name)
         return await self.read(lambda conn: conn.execute(sql, args).fetchone()[0])
 
+    async def in_flight_note(self, kind: str, name: str) -> str | None:
+        """The note for a run (``kind`` "run") or agent ("agent") none of whose calls is recorded yet while calls
+        of it in flight hold reservations; None if none does (a misspelt id or name, which the caller says)."""
+        held = await self._held(kind, name)
+        return _not_recorded_yet(f"{kind} {shown_name(name)}", held) if held else None
+
     async def recorded_names(self, column: str) -> list[str]:
         """The models (``column`` "model"), providers ("provider") or skills ("skill") the ledger's calls were
         recorded for, in order: what a filter that matched nothing may have meant. Read from the daily usage
@@ -115,16 +121,16 @@ class LedgerReports:
             notes.append(future)
         if filters.agent is not None and not agent:
             known = await self.agent_names()
-            if filters.agent not in known and (held := await self._held("agent", filters.agent)):
-                notes.append(_not_recorded_yet(f"agent {shown_name(filters.agent)}", held))
+            if filters.agent not in known and (in_flight := await self.in_flight_note("agent", filters.agent)):
+                notes.append(in_flight)
             elif filters.agent not in known:
                 notes.append(
                     f"no run in this ledger was recorded for agent {named([filters.agent], known)}; "
                     f"its agents: {_listed(known)}"
                 )
         if filters.run_id is not None and not run and not await self.run_recorded(filters.run_id):
-            if held := await self._held("run", filters.run_id):
-                notes.append(_not_recorded_yet(f"run {shown_name(filters.run_id)}", held))
+            if in_flight := await self.in_flight_note("run", filters.run_id):
+                notes.append(in_flight)
             else:
                 notes.append(
                     # named by its length when it is longer than any run id (as the other filters' notes are): quoted,
