@@ -1149,11 +1149,12 @@ def test_reads_filtered_to_a_run_or_agent_whose_only_calls_are_in_flight_say_so(
     anyio.run(in_flight)
     assert main(["data", "query", "--run-id", "k1"]) == 0
     err = capsys.readouterr().err
-    assert "no call of run 'k1' is recorded yet: 2 calls of it in flight hold a reservation" in err, err
+    # (two rows: two calls here, but a retried call's two attempts hold two as well; the note counts reservations)
+    assert "no call of run 'k1' is recorded yet: calls of it in flight hold 2 reservations" in err, err
     assert "check the id" not in err
     assert main(["flow", "summarize", "--agent", "killer"]) == 0
     err = capsys.readouterr().err
-    assert "no call of agent 'killer' is recorded yet: 2 calls of it in flight hold a reservation" in err, err
+    assert "no call of agent 'killer' is recorded yet: calls of it in flight hold 2 reservations" in err, err
     assert "its agents: none" not in err
     assert main(["data", "query", "--run-id", "k2", "--agent", "kiler"]) == 0  # nothing holds these: as before
     err = capsys.readouterr().err
@@ -1192,3 +1193,32 @@ def test_budget_reads_calls_in_flight_where_no_run_or_agent_limit_is_set(cli_env
     assert main(["budget", "--agent", "kiler", "--run-id", "k2"]) == 0  # a name and an id nothing holds: told
     err = capsys.readouterr().err
     assert "no run in this ledger was recorded for agent 'kiler'" in err and "run k2 has no recorded calls" in err
+
+
+def test_ledger_notes_do_not_count_a_retried_calls_two_reservations_as_two_calls(cli_env, capsys):
+    # one call of run k1: its first attempt cut after the vendor counted its prompt (held at its bound through the
+    # wait), then its retry admitted: two reservation rows, one call; `data query --run-id k1` said "2 calls of it
+    # in flight hold a reservation"
+    from decimal import Decimal
+
+    from magsag_mcp.governance import Governance
+    from magsag_mcp.governance.policy import Policy, PolicySet
+    from magsag_mcp.ledger import Ledger
+    from tests.test_governance import FixedPricer, attempt_ctx
+
+    async def retried() -> None:
+        caps = PolicySet([Policy(name="caps", thresholds={"max_cost_per_run_usd": "1"})])
+        async with Ledger(cli_env / "cli.db") as ledger:
+            gov = Governance(caps, ledger, FixedPricer("0.1"))
+            cut = await gov.admit(attempt_ctx("k1", agent="killer"))
+            await gov.settle(cut, None, Decimal("0.2"))  # a cut stream: unknown cost, bounded above its hold
+            gov.waiting(cut)
+            await gov.admit(attempt_ctx("k1", agent="killer", prior_admissions=[cut]))
+            rows = await ledger.read(lambda c: c.execute("SELECT COUNT(*) FROM budget_reservations").fetchone()[0])
+            assert rows == 2  # (what the note counted as calls)
+
+    anyio.run(retried)
+    assert main(["data", "query", "--run-id", "k1"]) == 0
+    err = capsys.readouterr().err
+    assert "2 calls" not in err, err
+    assert "no call of run 'k1' is recorded yet: calls of it in flight hold 2 reservations" in err, err

@@ -194,10 +194,17 @@ def page_matched(page: Mapping[str, Any]) -> dict[str, bool]:
 
 
 def _not_recorded_yet(what: str, held: int) -> str:
-    holding = "1 call of it in flight holds" if held == 1 else f"{held} calls of it in flight hold"
+    # ``held`` counts reservation rows, not calls: a call holds one for each attempt not yet recorded (a cut attempt
+    # held at its bound beside its retry's), and no row names its call, so two rows may be one call or two
+    holding = (
+        "1 call of it in flight holds a reservation (check_budget counts it)"
+        if held == 1
+        else f"calls of it in flight hold {held} reservations (one for each attempt not yet recorded: a retried call "
+        "holds its earlier attempt's beside its retry's; check_budget counts them)"
+    )
     return (
-        f"no call of {what} is recorded yet: {holding} a reservation (check_budget counts it); a call is read once "
-        "recorded: as it ends, or, its process stopped, once its reservation expires, as abandoned"
+        f"no call of {what} is recorded yet: {holding}; a call is read once recorded: as it ends, or, its process "
+        "stopped, once its reservation expires, as abandoned"
     )
 
 
