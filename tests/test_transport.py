@@ -865,7 +865,9 @@ async def test_an_answer_cut_mid_body_says_it_broke_off_not_that_the_host_was_no
     said = f"the answer from http://127.0.0.1:{port} broke off: Not enough data to satisfy "
     assert message.startswith(said), message
     assert message.endswith("(the connection ended before the answer did)"), message
-    assert "400" not in message and "Error" not in message and "could not reach" not in message
+    # (what follows the host: the loopback port itself may hold "400", as 40087 did)
+    words = message.removeprefix(f"the answer from http://127.0.0.1:{port}")
+    assert "400" not in words and "Error" not in words and "could not reach" not in message
     assert info.value.maybe_billed and info.value.retryable and info.value.moves_on
 
 
