@@ -4,10 +4,11 @@ It answers OpenAI Chat Completions and Responses, Azure's (its deployment URL, i
 its dated previews), Anthropic Messages and Gemini ``generateContent`` in their documented shapes (a call asking for
 JSON, however its vendor is asked, with a JSON object ``{"answer": ...}``; one offering tools, with a call of the
 first, until a tool result comes back), and each one's models list (what ``magsag doctor --probe`` reads), with settable
-latency and a per-model plan of failures (``500``, ``503``, ``529``, ``429`` with ``Retry-After``,
-``quota`` for an exhausted quota, ``drop`` for a dropped connection, ``filtered`` for an answer a content filter
-stopped part way, in each vendor's words: finish_reason ``content_filter`` (with Azure's filter results on its
-routes), the Responses API's ``incomplete`` response, Claude's ``refusal``, Gemini's ``SAFETY``). It does as little
+latency and a per-model plan of failures (``500``, ``503``, ``529``, ``429`` with ``Retry-After`` (Gemini's
+``RetryInfo``), ``quota`` for a spent quota or credit as each vendor answers it, ``drop`` for a dropped connection,
+``filtered`` for an answer a content filter stopped part way, in each vendor's words: finish_reason ``content_filter``
+(with Azure's filter results on its routes), the Responses API's ``incomplete`` response, Claude's ``refusal``,
+Gemini's ``SAFETY``). It does as little
 work per request as it can, so that in a benchmark it never dominates the client being measured. Its answers, stream
 events and errors are built in :mod:`.loopback_answers`, every field the vendors' specs require in them. (The
 spec-checking fakes used by the test suite live in ``tests/fakes``; this one trusts its callers' requests.)
@@ -38,8 +39,10 @@ from .loopback_answers import (
     anthropic_usage,
     error_body,
     function_call_item,
+    google_rate_limited,
     message_item,
     part_way,
+    quota_spent,
     response,
     response_events,
 )
@@ -187,18 +190,20 @@ class LoopbackUpstream:
             if transport is not None:
                 transport.close()
             return web.Response(status=500)
-        headers: dict[str, str] = {}
-        status = 429 if step == "quota" else int(step)
-        kind = _KINDS.get((vendor, status), "error")
-        msg = f"loopback: planned HTTP {status} for {model}"
         if step == "quota":
-            kind = {"openai": "insufficient_quota", "anthropic": "rate_limit_error", "google": "resource_exhausted"}[
-                vendor
-            ]
-            msg = "You exceeded your current quota, please check your plan and billing details."
+            status, body = quota_spent(vendor, model)
+            return web.json_response(body, status=status)
+        headers: dict[str, str] = {}
+        status = int(step)
+        body = error_body(
+            vendor, status, _KINDS.get((vendor, status), "error"), f"loopback: planned HTTP {status} for {model}"
+        )
+        if status == 429 and vendor == "google":
+            # Google names the wait in the body's google.rpc.RetryInfo, and sends no Retry-After
+            body["error"]["details"] = google_rate_limited(model, self.retry_after)
         elif status == 429:
             headers["Retry-After"] = f"{self.retry_after:g}"
-        return web.json_response(error_body(vendor, status, kind, msg), status=status, headers=headers)
+        return web.json_response(body, status=status, headers=headers)
 
     def _text(self, model: str, prompt_bytes: int, filtered: bool = False) -> tuple[str, int, int]:
         """The answer's text and counts, as the upstream's books keep them; ``filtered``: the part that came before a

@@ -27,6 +27,58 @@ def error_body(vendor: str, status: int, kind: str, message: str) -> dict[str, A
     return {"error": {**_OPENAI_ERROR, "message": message, "type": kind, "code": kind}}
 
 
+#: what each vendor answers a call whose account has spent its quota or credit: (status, error type, message)
+_SPENT = {
+    "openai": (
+        429,
+        "insufficient_quota",
+        "You exceeded your current quota, please check your plan and billing details.",
+    ),
+    # a spent balance is a 400, not a 429 (the spec's billing_error is not how the API says it)
+    "anthropic": (
+        400,
+        "invalid_request_error",
+        "Your credit balance is too low to access the Anthropic API. Please go to Plans & Billing to upgrade or "
+        "purchase credits.",
+    ),
+    "google": (
+        429,
+        "RESOURCE_EXHAUSTED",
+        "You exceeded your current quota, please check your plan and billing details. For more information on this "
+        "error, head to: https://ai.google.dev/gemini-api/docs/rate-limits.",
+    ),
+}
+
+
+def quota_spent(vendor: str, model: str) -> tuple[int, dict[str, Any]]:
+    """The status and body of a call refused for a spent quota or credit, as ``vendor`` answers it. Gemini's says
+    which quota in its ``google.rpc.QuotaFailure`` (a day's, whose message is the same as a minute's) beside the
+    ``RetryInfo`` Google sends with it all the same."""
+    status, kind, message = _SPENT[vendor]
+    body = error_body(vendor, status, kind, message)
+    if vendor == "google":
+        body["error"]["details"] = _google_quota(model, "GenerateRequestsPerDayPerProjectPerModel-FreeTier", "250")
+        body["error"]["details"].append({"@type": "type.googleapis.com/google.rpc.RetryInfo", "retryDelay": "37s"})
+    return status, body
+
+
+def google_rate_limited(model: str, retry_after: float) -> list[dict[str, Any]]:
+    """The ``details`` of Gemini's 429 for a per-minute quota: which one, and the wait (``RetryInfo.retryDelay``, a
+    Duration's JSON: seconds with an ``s``)."""
+    details = _google_quota(model, "GenerateRequestsPerMinutePerProjectPerModel-FreeTier", "10")
+    return [*details, {"@type": "type.googleapis.com/google.rpc.RetryInfo", "retryDelay": f"{retry_after:g}s"}]
+
+
+def _google_quota(model: str, quota_id: str, value: str) -> list[dict[str, Any]]:
+    violation = {
+        "quotaMetric": "generativelanguage.googleapis.com/generate_content_free_tier_requests",
+        "quotaId": quota_id,
+        "quotaDimensions": {"location": "global", "model": model},
+        "quotaValue": value,
+    }
+    return [{"@type": "type.googleapis.com/google.rpc.QuotaFailure", "violations": [violation]}]
+
+
 # --- the Responses API -------------------------------------------------------------------------------------------
 
 

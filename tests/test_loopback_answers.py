@@ -262,3 +262,45 @@ async def test_the_providers_read_a_planned_filter_as_content_filtered(api: str,
     if api.startswith("azure") and "responses" not in api:
         assert "(filtered: violence (high))" in info.value.message
     assert said.text == f"loopback answer from {model}"
+
+
+@pytest.mark.parametrize("api", ["chat", "responses", "azure", "anthropic", "gemini"])
+async def test_a_planned_quota_is_read_as_a_spent_quota_and_a_planned_429_as_a_wait(api: str):
+    # Before: the loopback's Gemini "quota" was a bare 429 RESOURCE_EXHAUSTED, its message the same as a per-minute
+    # limit's and no google.rpc detail beside it: the provider read it as a rate limit (retried where a spent quota
+    # moves on at once), where every other vendor's "quota" was read as a spent quota. Google says which quota ran out
+    # in QuotaFailure (a day's) and the wait in RetryInfo, not in a Retry-After header.
+    cls, provider_name, model, params, settings = PROVIDERS[api]
+    up = LoopbackUpstream(plans={model: ["quota", 429]}, retry_after=0.25)
+    await up.start()
+    transport = Transport()
+    try:
+        provider = cls({**up.env(), **settings}, transport)
+        target = Target(provider_name, model, params=params)
+        with pytest.raises(E.QuotaExhaustedError) as spent:
+            await provider.complete(LLMRequest([Message("user", "hi")], max_tokens=64), target)
+        with pytest.raises(E.RateLimitError) as limited:
+            await provider.complete(LLMRequest([Message("user", "hi")], max_tokens=64), target)
+    finally:
+        await transport.aclose()
+        await up.stop()
+    assert not spent.value.retryable and spent.value.status == (400 if api == "anthropic" else 429)
+    assert type(limited.value) is E.RateLimitError and limited.value.retry_after == 0.25
+
+
+@pytest.mark.parametrize("step", ["quota", 429])
+async def test_planned_gemini_quota_errors_are_googles_status(step: Any):
+    path, request, spec, _, _ = CALLS["gemini"]
+    up = LoopbackUpstream(plans={"m-gemini": [step]})
+    await up.start()
+    try:
+        got, text = await _post(up.base_url + path, request)
+    finally:
+        await up.stop()
+    error = json.loads(text)["error"]
+    assert got == 429 and error["status"] == "RESOURCE_EXHAUSTED"
+    spec_validator(spec).assert_valid("Status", error)
+    kinds = [detail["@type"].rsplit(".", 1)[-1] for detail in error["details"]]
+    assert kinds == ["QuotaFailure", "RetryInfo"]
+    (violation,) = error["details"][0]["violations"]
+    assert ("PerDay" if step == "quota" else "PerMinute") in violation["quotaId"]
