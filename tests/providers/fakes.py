@@ -446,6 +446,7 @@ def signed(value: str, model: str) -> str:
     model that thought, and another model answers 400 "Invalid `signature` in `thinking` block" to them."""
     return value + hashlib.sha256(model.encode()).hexdigest()[:8]
 
+
 #: the id Anthropic's fake gives every request, in its error bodies
 REQUEST_ID = "req_011CfakeAnthropic01"
 
@@ -909,6 +910,11 @@ def _unknown_field(body: dict[str, Any]) -> str | None:
     return None
 
 
+def _text_tokens(count: int) -> list[dict[str, Any]]:
+    """A count's ModalityTokenCount list, of text alone."""
+    return [{"modality": "TEXT", "tokenCount": count}]
+
+
 class FakeGemini(Fake):
     vendor = "gemini"
     request_schema = "GenerateContentRequest"
@@ -1087,34 +1093,46 @@ class FakeGemini(Fake):
                 ]
         if usage and step.get("block"):
             # a blocked prompt was read, not answered: only its tokens are counted
-            prompt = (step.get("usage") or {}).get("promptTokenCount", 11)
-            out["usageMetadata"] = {"promptTokenCount": prompt, "totalTokenCount": prompt}
+            out["usageMetadata"] = self.prompt_counts(step)
         elif usage:
             u = step.get("usage") or {}
             out["usageMetadata"] = {
-                "promptTokenCount": u.get("promptTokenCount", 11),
+                **self.prompt_counts(step),
                 "candidatesTokenCount": u.get("candidatesTokenCount", 7),
-                **{
-                    k: v
-                    for k, v in u.items()
-                    if k
-                    in (
-                        "cachedContentTokenCount",
-                        "thoughtsTokenCount",
-                        "toolUsePromptTokenCount",
-                        "candidatesTokensDetails",
-                        "serviceTier",
-                    )
-                },
+                **{k: v for k, v in u.items() if k in ("thoughtsTokenCount", "toolUsePromptTokenCount", "serviceTier")},
             }
+            counted = out["usageMetadata"]
+            # each count's ModalityTokenCount breakdown, as the API sends it beside the count (all text here, unless
+            # the step says otherwise: an image model's pictures)
+            for count, details in (
+                ("toolUsePromptTokenCount", "toolUsePromptTokensDetails"),
+                ("candidatesTokenCount", "candidatesTokensDetails"),
+            ):
+                if details in u or counted.get(count):
+                    counted[details] = u.get(details, _text_tokens(counted[count]))
             # UsageMetadata.totalTokenCount: "prompt + thoughts + response candidates" (and the tool-use prompt)
             counts = ("promptTokenCount", "candidatesTokenCount", "thoughtsTokenCount", "toolUsePromptTokenCount")
-            out["usageMetadata"]["totalTokenCount"] = sum(out["usageMetadata"].get(k, 0) for k in counts)
+            counted["totalTokenCount"] = sum(counted.get(k, 0) for k in counts)
         else:
-            # every chunk of a stream counts the prompt so far; only the last, with the finishReason, the answer
-            prompt = (step.get("usage") or {}).get("promptTokenCount", 11)
-            out["usageMetadata"] = {"promptTokenCount": prompt, "totalTokenCount": prompt}
+            # every chunk of a stream counts the prompt so far (its cached part too); only the last, with the
+            # finishReason, the answer
+            out["usageMetadata"] = self.prompt_counts(step)
         return out
+
+    @staticmethod
+    def prompt_counts(step: Step) -> dict[str, Any]:
+        """The usageMetadata counts of the prompt, which every chunk carries: promptTokenCount (the cached content
+        included) with its promptTokensDetails, and cachedContentTokenCount with its cacheTokensDetails where part of
+        it was read from the cache (Gemini 2.5's implicit caching hits without being asked)."""
+        u = step.get("usage") or {}
+        prompt = u.get("promptTokenCount", 11)
+        counts: dict[str, Any] = {"promptTokenCount": prompt}
+        counts["promptTokensDetails"] = u.get("promptTokensDetails", _text_tokens(prompt))
+        if u.get("cachedContentTokenCount") is not None:
+            counts["cachedContentTokenCount"] = u["cachedContentTokenCount"]
+            counts["cacheTokensDetails"] = u.get("cacheTokensDetails", _text_tokens(u["cachedContentTokenCount"]))
+        counts["totalTokenCount"] = prompt
+        return counts
 
     def parts(self, step: Step, call: str = "") -> list[dict[str, Any]]:
         parts: list[dict[str, Any]] = []
