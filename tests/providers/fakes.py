@@ -198,6 +198,8 @@ class FakeOpenAI(Fake):
             "prompt_tokens_details": {
                 "cached_tokens": u.get("cached_tokens", 0),
                 "audio_tokens": u.get("input_audio_tokens", 0),
+                # the prompt's tokens written to the cache, which the models that bill a write (GPT-5.6) report
+                **({"cache_write_tokens": u["cache_write_tokens"]} if "cache_write_tokens" in u else {}),
             },
             "completion_tokens_details": {
                 "reasoning_tokens": u.get("reasoning_tokens", 0),
