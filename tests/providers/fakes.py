@@ -42,6 +42,9 @@ Step = dict[str, Any]
 class Fake:
     vendor = ""
     request_schema = ""
+    #: the headers the vendor names every request by, on every answer (its errors' and its streams' too): what its
+    #: support asks for, and what an error must name. A step's own ``headers`` replace them (a proxy that drops them)
+    id_headers: dict[str, str] = {}
 
     def __init__(self, key: str = "test-key-123456") -> None:
         self.key = key
@@ -78,16 +81,18 @@ class Fake:
         )
         if not self.auth_ok(request):
             status, refusal = self.bad_key()
-            return web.json_response(refusal, status=status)
+            return web.json_response(refusal, status=status, headers=self.id_headers)
         problems = spec_validator(self.vendor).errors(self.schema_for(request), body)
         if problems:
             self.violations.extend(problems)
             return web.json_response(
-                self.error_body(400, "; ".join(problems)[:500], "invalid_request_error"), status=400
+                self.error_body(400, "; ".join(problems)[:500], "invalid_request_error"),
+                status=400,
+                headers=self.id_headers,
             )
         refusal = self.refuses(request, body)
         if refusal is not None:
-            return web.json_response(refusal, status=400)
+            return web.json_response(refusal, status=400, headers=self.id_headers)
         step = self.next_step()
         if "error" in step:
             body_out = step.get("body")
@@ -95,12 +100,13 @@ class Fake:
                 body_out = self.error_body(
                     step["error"], step.get("message", "scripted failure"), step.get("kind", "api_error")
                 )
+            headers = step["headers"] if "headers" in step else self.id_headers
             if isinstance(body_out, str):
-                return web.Response(status=step["error"], text=body_out, headers=step.get("headers"))
-            return web.json_response(body_out, status=step["error"], headers=step.get("headers"))
+                return web.Response(status=step["error"], text=body_out, headers=headers)
+            return web.json_response(body_out, status=step["error"], headers=headers)
         if self.is_stream(request, body):
             return await self.stream(request, body, step)
-        return web.json_response(self.reply(request, body, step))
+        return web.json_response(self.reply(request, body, step), headers=self.id_headers)
 
     def schema_for(self, request: web.Request) -> str:
         return self.request_schema
@@ -118,9 +124,10 @@ class Fake:
     async def stream(self, request: web.Request, body: dict[str, Any], step: Step) -> web.StreamResponse:
         raise NotImplementedError
 
-    @staticmethod
-    async def send_events(request: web.Request, events: list[tuple[str | None, Any]], cut: bool) -> web.StreamResponse:
-        resp = web.StreamResponse(headers={"Content-Type": "text/event-stream"})
+    async def send_events(
+        self, request: web.Request, events: list[tuple[str | None, Any]], cut: bool
+    ) -> web.StreamResponse:
+        resp = web.StreamResponse(headers={"Content-Type": "text/event-stream", **self.id_headers})
         await resp.prepare(request)
         if cut:
             events = events[: max(1, len(events) // 2)]
@@ -146,6 +153,11 @@ _RESPONSE_ENDS: dict[Any, tuple[str, dict[str, str] | None]] = {
 }
 
 
+#: the ids OpenAI's fake names every request by (x-request-id; Azure's apim-request-id beside it)
+OPENAI_REQUEST_ID = "req_0fakeopenai0123456789abcdef"
+AZURE_REQUEST_ID = "0fa4e1d2-fake-4a2b-9c3d-azure0000001"
+
+
 class FakeOpenAI(Fake):
     vendor = "openai"
 
@@ -153,6 +165,10 @@ class FakeOpenAI(Fake):
         super().__init__(key)
         self.responses_api = responses_api
         self.azure = azure
+        # OpenAI's x-request-id; Azure sends its API gateway's apim-request-id beside it
+        self.id_headers = {"x-request-id": OPENAI_REQUEST_ID}
+        if azure:
+            self.id_headers["apim-request-id"] = AZURE_REQUEST_ID
         self.lacks_responses: tuple[int, str] | None = None
 
     def auth_ok(self, request: web.Request) -> bool:
@@ -456,6 +472,8 @@ REQUEST_ID = "req_011CfakeAnthropic01"
 class FakeAnthropic(Fake):
     vendor = "anthropic"
     request_schema = "CreateMessageParams"
+    #: the request-id header, whose id the error bodies' request_id repeats
+    id_headers = {"request-id": REQUEST_ID}
     #: models that take no temperature but 1, no top_p below 0.99 and no top_k, as those released after Claude Opus 4.6
     #: (named as a test needs: a gateway's alias, a family the name rules do not know)
     fixed_temperature: frozenset[str] = frozenset({"claude-opus-4-7"})
