@@ -177,7 +177,29 @@ class FakeOpenAI(Fake):
         return request.headers.get("Authorization") == f"Bearer {self.key}"
 
     def error_body(self, status: int, message: str, kind: str) -> Any:
+        if self.azure:
+            # Azure's errorResponse: errorBase {code, message}, no nulls; its own failures (rate limits, a bad key, a
+            # server error) carry the status as their code, and no type
+            return {"error": {"code": str(status), "message": message}}
         return {"error": {"message": message, "type": kind, "param": None, "code": kind}}
+
+    def bad_key(self) -> tuple[int, Any]:
+        if self.azure:
+            message = (
+                "Access denied due to invalid subscription key or wrong API endpoint. Make sure to provide a valid key "
+                "for an active subscription and use a correct regional API endpoint for your resource."
+            )
+            return 401, self.error_body(401, message, "")
+        # OpenAI's own words, which echo the key it was sent, masked but for its first and last characters
+        sent = self.requests[-1]["headers"].get("Authorization", "").removeprefix("Bearer ") if self.requests else ""
+        masked = f"{sent[:3]}{'*' * max(0, len(sent) - 7)}{sent[-4:]}" if len(sent) > 7 else "***"
+        said = (
+            f"Incorrect API key provided: {masked}. You can find your API key at "
+            "https://platform.openai.com/account/api-keys."
+        )
+        return 401, {
+            "error": {"message": said, "type": "invalid_request_error", "param": None, "code": "invalid_api_key"}
+        }
 
     def schema_for(self, request: web.Request) -> str:
         return "CreateResponse" if request.path.endswith("/responses") else "CreateChatCompletionRequest"
