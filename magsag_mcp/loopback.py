@@ -8,10 +8,10 @@ latency and a per-model plan of failures (``500``, ``503``, ``529``, ``429`` wit
 ``RetryInfo``), ``quota`` for a spent quota or credit as each vendor answers it, ``drop`` for a dropped connection,
 ``filtered`` for an answer a content filter stopped part way, in each vendor's words: finish_reason ``content_filter``
 (with Azure's filter results on its routes), the Responses API's ``incomplete`` response, Claude's ``refusal``,
-Gemini's ``SAFETY``). It does as little
-work per request as it can, so that in a benchmark it never dominates the client being measured. Its answers, stream
-events and errors are built in :mod:`.loopback_answers`, every field the vendors' specs require in them. (The
-spec-checking fakes used by the test suite live in ``tests/fakes``; this one trusts its callers' requests.)
+Gemini's ``SAFETY``). It does as little work per request as it can, so that in a benchmark it never dominates the
+client being measured. Its answers, stream events and errors are built in :mod:`.loopback_answers`, every field the
+vendors' specs require in them. (The spec-checking fakes used by the test suite live in ``tests/fakes``; this one
+trusts its callers' requests.)
 
     with LoopbackUpstream(plans={"gpt-4o": [429, 200]}).running() as up:
         os.environ.update(up.env())
