@@ -618,3 +618,13 @@ def test_a_common_option_a_command_never_reads_is_taken_but_not_offered(capsys):
         assert "--catalog" not in out and "--db" in out
     assert main(["catalog", "validate", "--catalog", str(ROOT / "catalog"), "--db", "unused.db"]) == 0
     assert capsys.readouterr().out.endswith(": ok\n")
+
+
+def test_the_server_help_names_every_variable_that_configures_it():
+    # `magsag-mcp --help` named only the variables behind its options' defaults: nothing of MAGSAG_MCP_TOKEN (the
+    # bearer token the HTTP transport requires beyond loopback), the providers' keys, nor MAGSAG_PROVIDER: a user
+    # setting the server up learnt of them only from the README's Configuration table, which it now mirrors
+    shown = " ".join(build_server_parser().format_help().split())  # argparse may wrap a name's line anywhere
+    missing = sorted(name for name in CONFIG_ROWS if name not in shown)
+    assert missing == []
+    assert "Authorization: Bearer" in shown  # what a client does with the token, not only its name

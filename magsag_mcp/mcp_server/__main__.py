@@ -63,8 +63,60 @@ def configure_logging(level: str) -> None:
     root.setLevel(level)
 
 
+#: what ``--help`` says of the environment: every variable of the README's Configuration table (tests/test_docs.py
+#: holds them to it), for a user setting the server up, who reads this before any README
+ENVIRONMENT = """\
+environment (a variable set empty counts as unset; the README's Configuration
+table says more; `magsag doctor` checks them):
+  MAGSAG_MCP_TOKEN      http: the token clients must send as
+                        'Authorization: Bearer <it>'; required to bind beyond
+                        loopback, and then of 16 printable ASCII characters
+                        or more
+  MAGSAG_MCP_AGENT, MAGSAG_CALL_BASE_URLS, MAGSAG_MCP_LOG_LEVEL,
+  MAGSAG_CATALOG, MAGSAG_DB
+                        the defaults of the options above
+  provider keys and endpoints (a provider with its key set, or for local and
+  compat its URL, is configured):
+    OPENAI_API_KEY, OPENAI_BASE_URL, OPENAI_ORG_ID (or OPENAI_ORGANIZATION),
+      OPENAI_PROJECT_ID
+    ANTHROPIC_API_KEY, ANTHROPIC_BASE_URL, ANTHROPIC_VERSION
+    GEMINI_API_KEY (or GOOGLE_API_KEY), GEMINI_BASE_URL
+    AZURE_OPENAI_API_KEY (or AZURE_OPENAI_AD_TOKEN), AZURE_OPENAI_ENDPOINT,
+      AZURE_OPENAI_API_VERSION (or OPENAI_API_VERSION),
+      AZURE_OPENAI_DEPLOYMENT_TYPE
+    MAGSAG_LOCAL_LLM_BASE_URL (or OLLAMA_BASE_URL, OLLAMA_HOST),
+      MAGSAG_LOCAL_LLM_API_KEY
+    MAGSAG_COMPAT_BASE_URL, MAGSAG_COMPAT_API_KEY
+  MAGSAG_PROVIDER, MAGSAG_MODEL
+                        send every call to this provider / model (below a
+                        call's own choice, above routing)
+  MAGSAG_ALLOWED_BASE_URLS
+                        provider=URL,...: further base URLs a call may send
+                        a provider's key to
+  MAGSAG_MAX_RETRIES, MAGSAG_RETRY_BASE_DELAY, MAGSAG_RETRY_MAX_DELAY,
+  MAGSAG_CALL_DEADLINE  retries per target, backoff and longest wait (s), a
+                        whole call's deadline (s)
+  MAGSAG_CONNECT_TIMEOUT, MAGSAG_READ_TIMEOUT
+                        seconds to connect to a provider, seconds it may
+                        stay silent
+  MAGSAG_LEDGER_SYNC    full (default): a call returns once its record is on
+                        disk; normal: once it is in the write-ahead log
+  MAGSAG_BILLED_COST_HOSTS
+                        hosts, besides openrouter.ai, whose answers'
+                        usage.cost prices a call of no known price
+  HTTPS_PROXY, HTTP_PROXY, NO_PROXY, SSL_CERT_FILE, SSL_CERT_DIR
+                        the proxy, and CAs trusted beside the system's, for
+                        reaching providers
+"""
+
+
 def build_parser() -> argparse.ArgumentParser:
-    p = RedactingParser(prog="magsag-mcp", description="The magsag MCP server (LLM routing with a ledger).")
+    p = RedactingParser(
+        prog="magsag-mcp",
+        description="The magsag MCP server (LLM routing with a ledger).",
+        epilog=ENVIRONMENT,
+        formatter_class=argparse.RawDescriptionHelpFormatter,  # the epilog's lines as written, not one paragraph
+    )
     p.add_argument("--transport", choices=("stdio", "http"), default="stdio", help="default: stdio")
     p.add_argument(
         "--catalog", type=given, help="catalog directory (default: $MAGSAG_CATALOG, ./catalog, or the bundled one)"
