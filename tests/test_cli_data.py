@@ -1399,3 +1399,28 @@ def test_query_table_says_which_unknown_costs_have_no_bound(tmp_path, monkeypatc
     runs = main_json(["data", "query", "--format", "json"], capsys)
     [run] = [r for r in (runs["runs"] if isinstance(runs, dict) else runs) if r["run_id"] == "r-mixed"]
     assert run["unpriced_calls"] == 2 and run["unbounded_calls"] == 1
+
+
+@pytest.mark.parametrize(
+    ("args", "named"),
+    [
+        (["data", "query", "--limit", "0"], "argument --limit: 0 runs per page: give 1 to 10000"),
+        (["data", "query", "--limit", "-3", "--format", "csv"], "argument --limit: -3 runs per page: give 1 to 10000"),
+        (["data", "query", "--limit", "10001"], "argument --limit: 10001 runs per page: give 1 to 10000"),
+        (["data", "query", "--offset", "-1"], "argument --offset: -1 runs to skip: give 0 or more"),
+        (["data", "search", "shard", "--limit", "0"], "argument --limit: 0 hits: give 1 to 10000"),
+        (["data", "query", "--limit", "ten"], "argument --limit: 'ten' is not a whole number: give 1 to 10000"),
+    ],
+)
+def test_a_count_out_of_its_range_is_refused_naming_the_option_and_its_range(ledger_db, capsys, args, named):
+    """`magsag data query --limit 0` answered "invalid filters: limit: Input should be greater than or equal to 1":
+    pydantic's words, of a "filter", naming neither the option nor its upper bound (`data search --limit 0` said
+    "limit must be between 1 and 10000, got 0", naming no option either). Each is refused as bad input by the
+    parser, naming the option, its range and what leaving it out does."""
+    with pytest.raises(SystemExit) as stopped:
+        main(args)
+    assert stopped.value.code == 2
+    err = capsys.readouterr().err
+    assert named in err and "filter" not in err and "Input should" not in err
+    if args[:2] == ["data", "query"] and "--limit" in args:
+        assert "leave --limit out" in err  # what a user meaning "no limit" writes instead

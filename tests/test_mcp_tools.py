@@ -365,6 +365,26 @@ async def test_bad_ledger_queries_say_what_to_fix(client: Client):
     assert err["type"] == "input_error" and "24h" in err["message"]
 
 
+@pytest.mark.parametrize(
+    ("tool", "arguments", "said"),
+    [
+        ("query_runs", {"limit": 0}, "limit: out of range: give 1 to 500 (runs per page)"),
+        ("query_runs", {"limit": 501}, "limit: out of range: give 1 to 500 (runs per page)"),
+        ("search_usage", {"pattern": "x", "limit": 0}, "limit: out of range: give 1 to 500 (hits per page)"),
+        ("query_runs", {"offset": -1}, "offset: out of range: give 0 to 1000000000000"),
+        ("query_runs", {"attempts_per_run": 0}, "attempts_per_run: out of range: give 1 to 1000"),
+        ("check_budget", {"max_tokens": 0}, "max_tokens: out of range: give more than 0"),
+    ],
+)
+async def test_a_number_out_of_its_range_is_told_the_whole_range(client: Client, tool, arguments, said):
+    """`query_runs` with limit 0 answered "limit: input should be greater than or equal to 1", and with 1000
+    "less than or equal to 500": each names the one bound missed, and a caller that fixed it by a guess (0 for
+    "no limit", then 10000) met the other. The answer names both, and what the number counts."""
+    err = error_of(await client.call_tool(tool, arguments))
+    assert err["type"] == "invalid_arguments" and said in err["message"]
+    assert "input should be" not in err["message"]
+
+
 async def test_arguments_that_fail_the_schema_are_a_tool_error(client: Client):
     result = await client.call_tool(
         "invoke_skill", {"skill_id": "skill.analysis", "payload": {}, "model_config": {"temperature": 9}}
@@ -435,7 +455,7 @@ async def test_rejected_arguments_say_how_to_fix_them_without_echoing_the_values
     out = await text("check_budget", {"agent": 5})
     assert "agent: expected a string, got a number" in out
     out = await text("query_runs", {"limit": 1000})
-    assert "limit: input should be less than or equal to 500" in out
+    assert "limit: out of range: give 1 to 500 (runs per page)" in out  # both bounds (see the test below)
     # a union's branches are one problem at the place the caller wrote one value
     mc = {"fallbacks": [5], "tool_choice": "any", "temprature": 1}
     out = await text("invoke_skill", {"skill_id": "skill.analysis", "payload": {}, "model_config": mc})

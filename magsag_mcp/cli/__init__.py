@@ -83,6 +83,26 @@ def given(value: str) -> str:
     return value
 
 
+def count(what: str, low: int, high: int | None = None, *, unset: str = "") -> Any:
+    """An option's whole number from ``low`` to ``high`` (no bound above when None), refused by the parser naming
+    the option and its range. ``data query --limit 0`` reached the ledger's filters, whose refusal ("invalid filters:
+    limit: Input should be greater than or equal to 1") named neither the option nor the most it takes. ``what`` is
+    what the number counts ("runs per page"); ``unset``, what leaving the option out does, for one who meant none."""
+    span = f"{low} to {high}" if high is not None else f"{low} or more"
+    hint = f" ({unset})" if unset else ""
+
+    def parse(value: str) -> int:
+        try:
+            number = int(value)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{value!r} is not a whole number: give {span}{hint}") from None
+        if number < low or (high is not None and number > high):
+            raise argparse.ArgumentTypeError(f"{number} {what}: give {span}{hint}")
+        return number
+
+    return parse
+
+
 def _common(shown: tuple[str, ...] = ("catalog", "db")) -> argparse.ArgumentParser:
     """The options every command takes; those not ``shown`` are taken and left out of its ``--help``."""
     common = argparse.ArgumentParser(add_help=False)

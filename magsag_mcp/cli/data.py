@@ -19,7 +19,7 @@ import anyio
 
 from ..errors import InputError, redact
 from ..signals import stopped_by_sigterm
-from . import CommandGroups, given, print_json
+from . import CommandGroups, count, given, print_json
 from .csv_rows import _FORMULA_START as _FORMULA_START  # where callers have read them
 from .csv_rows import CSV_FIELDS as CSV_FIELDS
 from .csv_rows import csv_pieces as csv_pieces
@@ -31,6 +31,11 @@ TIME_FORMS = "24h, 7d, 30m, an ISO date or date/time (UTC unless it says otherwi
 
 
 #: the filters add_filters adds, as UsageFilters names them
+#: the most runs or hits a page holds: the ledger's own bound (UsageFilters.limit, search_page), which the parser
+#: checks first to name the option
+MOST_PER_PAGE = 10_000
+#: what `data query` does without --limit, for one who wrote --limit 0 meaning "no limit"
+ALL_RUNS = "leave --limit out for the table's 50 newest runs, or for every matching run with --format json or csv"
 FILTER_KEYS = ("agent", "run_id", "skill", "model", "provider", "status", "since", "until")
 
 
@@ -400,10 +405,15 @@ def register(groups: CommandGroups) -> None:
     add_filters(p)
     p.add_argument(
         "--limit",
-        type=int,
-        help="runs per page, 1 to 10000 (default: 50 for the table; json and csv export every matching run)",
+        type=count("runs per page", 1, MOST_PER_PAGE, unset=ALL_RUNS),
+        help=f"runs per page, 1 to {MOST_PER_PAGE} (default: 50 for the table; json and csv export every matching run)",
     )
-    p.add_argument("--offset", type=int, default=0, help="runs to skip (newest first, after --cursor if given)")
+    p.add_argument(
+        "--offset",
+        type=count("runs to skip", 0),
+        default=0,
+        help="runs to skip (newest first, after --cursor if given)",
+    )
     p.add_argument(
         "--cursor",
         type=given,
@@ -437,7 +447,12 @@ def register(groups: CommandGroups) -> None:
     p.add_argument(
         "pattern", help="an RE2 regular expression, matched in any case ('(?-i)' to match case), e.g. 'timeout|429'"
     )
-    p.add_argument("--limit", type=int, default=50, help="most hits shown, newest first, 1 to 10000 (default: 50)")
+    p.add_argument(
+        "--limit",
+        type=count("hits", 1, MOST_PER_PAGE, unset="leave --limit out for 50"),
+        default=50,
+        help=f"most hits shown, newest first, 1 to {MOST_PER_PAGE} (default: 50)",
+    )
     p.add_argument("--since", type=given, help=f"only look this far back: {TIME_FORMS}")
     p.add_argument(
         "--cursor",

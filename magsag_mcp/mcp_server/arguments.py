@@ -103,6 +103,11 @@ def _problem(args: type[BaseModel], loc: list[str], errs: list[Any]) -> str:
         got = "null" if value is None else _JSON_TYPES.get(type(value), "another type")
         said = f"{where}: expected {' or '.join(dict.fromkeys(expected))}, got {got}"  # type: ignore[arg-type]
         return said + _literal_hint(errs, value) + _shape_hint(args, loc, value, expected)
+    if kind in _RANGE_ERRORS and (span := _range(args, loc)):
+        # pydantic's sentence names the one bound missed ("greater than or equal to 1"): a caller that then sent
+        # 10000 met the other; both, and what the number counts
+        description = _description(args, loc)
+        return f"{where}: out of range: give {span}" + (f" ({description})" if description else "")
     # a constraint (a pattern, a range): pydantic's sentence says which, without the value
     said = "; ".join(f"{where}: {e['msg'][0].lower()}{e['msg'][1:]}" for e in errs)
     if kind == "string_pattern_mismatch" and (description := _description(args, loc)):
@@ -111,6 +116,29 @@ def _problem(args: type[BaseModel], loc: list[str], errs: list[Any]) -> str:
     if model is not None and (hint := getattr(model, "pattern_hint", lambda *_: None)(loc[-1], err.get("input"))):
         said += f": {hint}"  # the value that fits, when what was written says which
     return said
+
+
+_RANGE_ERRORS = frozenset({"greater_than", "greater_than_equal", "less_than", "less_than_equal"})
+
+
+def _range(args: type[BaseModel], loc: list[str]) -> str | None:
+    """The numbers the field at ``loc`` takes, as its bounds say (``1 to 500``, ``more than 0``), or None."""
+    model = _model_at(args, loc[:-1])
+    f = _field(model, loc[-1]) if model is not None and loc else None
+    if f is None:
+        return None
+    bounds: dict[str, Any] = {}
+    for item in f.metadata:
+        for name in ("ge", "gt", "le", "lt"):
+            if getattr(item, name, None) is not None:
+                bounds[name] = getattr(item, name)
+    bounds = {name: str(v) if isinstance(v, int) else f"{v:g}" for name, v in bounds.items()}  # 10**12 not 1e+12
+    low, high = bounds.get("ge"), bounds.get("le")
+    if low is not None and high is not None:
+        return f"{low} to {high}"
+    parts = [f"more than {bounds['gt']}"] if "gt" in bounds else [f"{low} or more"] if low is not None else []
+    parts += [f"less than {bounds['lt']}"] if "lt" in bounds else [f"at most {high}"] if high is not None else []
+    return " and ".join(parts) or None
 
 
 def _literal_hint(errs: list[Any], value: Any) -> str:
