@@ -1424,3 +1424,28 @@ def test_a_count_out_of_its_range_is_refused_naming_the_option_and_its_range(led
     assert named in err and "filter" not in err and "Input should" not in err
     if args[:2] == ["data", "query"] and "--limit" in args:
         assert "leave --limit out" in err  # what a user meaning "no limit" writes instead
+
+
+@pytest.mark.parametrize(
+    ("args", "said"),
+    [
+        (["budget", "--max-tokens", "100"], "add --skill SKILL (e.g. --skill skill.analysis)"),
+        (["budget", "--model", "gpt-4o", "--agent", "alice"], "add --skill SKILL (e.g. --skill skill.analysis)"),
+    ],
+)
+def test_budget_without_skill_says_which_flag_to_add(ledger_db, capsys, args, said):
+    """`magsag budget --max-tokens 100` answered "name the skill too (e.g. skill='skill.analysis')": a Python
+    keyword argument, which no command line takes. The CLI says it in its own terms: the flag to add."""
+    assert main(args) == 2
+    err = capsys.readouterr().err
+    assert said in err and "--model and --max-tokens" in err
+    assert "skill=" not in err
+
+
+def test_budget_max_tokens_below_one_is_refused_naming_the_option(ledger_db, capsys):
+    """`magsag budget --skill skill.analysis --max-tokens 0` answered "max_tokens must be a positive integer":
+    the model_config key, not the option given."""
+    with pytest.raises(SystemExit) as stopped:
+        main(["budget", "--skill", "skill.analysis", "--max-tokens", "0"])
+    assert stopped.value.code == 2
+    assert "argument --max-tokens: 0 tokens: give 1 or more" in capsys.readouterr().err

@@ -9,7 +9,7 @@ from typing import Any
 
 from .. import plurals
 from ..errors import CatalogError, InputError, redact
-from . import CommandGroups, given, print_json, stdin_bytes
+from . import CommandGroups, count, given, print_json, stdin_bytes
 from .data import agent_known, with_service
 from .runs_table import shown
 
@@ -21,6 +21,13 @@ def _in_flight(status: dict[str, Any], kind: str) -> bool:
 
 
 def _budget(args: argparse.Namespace) -> int:
+    if args.skill is None and (args.model is not None or args.max_tokens is not None):
+        # said here, in the command's terms: the service's refusal names the skill as Python passes it
+        # (skill='skill.analysis'), which no command line takes
+        raise InputError(
+            "--model and --max-tokens say what a call of a skill would reserve: add --skill SKILL (e.g. --skill "
+            "skill.analysis), or leave them out to see the limits alone"
+        )
     kinds: set[str] = set()  # the kinds of limit the policies set, for the hint when none applies
     where = ""
     run_in_flight: str | None = None  # the note for a run none of whose calls is recorded yet, all in flight
@@ -205,7 +212,7 @@ def register(groups: CommandGroups) -> None:
         "payload, its max_tokens at the target's price), against every limit",
     )
     p.add_argument("--model", type=given, help="with --skill: the model the call names (as model_config.model)")
-    p.add_argument("--max-tokens", type=int, help="with --skill: the max_tokens the call gives")
+    p.add_argument("--max-tokens", type=count("tokens", 1), help="with --skill: the max_tokens the call gives")
     p.add_argument("--json", action="store_true", help="the limits as JSON, USD as exact decimal strings")
     p.set_defaults(func=_budget)
     flow = groups.group("flow")
