@@ -1,7 +1,8 @@
 """What a call's payload and context say that magsag does not read, said in the result's warnings: a key that looks
-like one magsag reads but is not (modelConfig, preferred_modle), a routing or record key written among the skill's
+like one magsag reads but is not (modelConfig), a routing or record key written among the skill's
 fields, a field the skill's prompt never reads. Each went where the key meant to keep it from going, or was paid
 for without reaching the model. Made by :func:`~.routing.plan_call` on every call; cheap when nothing is amiss.
+A routing key of the context misspelt is no warning but refused, before anything is sent (:func:`check_context_keys`).
 """
 
 from __future__ import annotations
@@ -11,10 +12,11 @@ from collections.abc import Mapping
 from typing import Any
 
 from .call_request import MODEL_CONFIG_KEYS
+from .errors import PayloadError
 from .redaction import redact
 from .suggest import named
 
-__all__ = ["CONTEXT_KEYS", "near_misses"]
+__all__ = ["CONTEXT_KEYS", "check_context_keys", "near_misses"]
 
 #: the context keys routing reads
 CONTEXT_KEYS = ("llm_overrides", "preferred_model", "tier", "data_class")
@@ -33,7 +35,7 @@ _STRAY_KEYS = _ROUTING_KEYS | frozenset(_RECORD_KEYS)
 
 
 def near_misses(payload: Mapping[str, Any], context: Mapping[str, Any], skill: Any = None) -> list[str]:
-    """Keys that look like the ones magsag reads but are not (modelConfig, preferred_modle, a payload's own
+    """Keys that look like the ones magsag reads but are not (modelConfig, a payload's own
     data_class or model that the skill does not read): said in the result's warnings, since the call then went
     where the key meant to keep it from going. ``skill``: its :class:`~.skills.CallParts`. The warnings quote the
     caller's keys redacted, as an error quoting them is: a credential pasted as a key is not shown back."""
@@ -75,12 +77,26 @@ def near_misses(payload: Mapping[str, Any], context: Mapping[str, Any], skill: A
                 )
                 out.append(f"context key {key!r} is not one magsag reads: {goes}, and was not applied")
                 continue
-            close = difflib.get_close_matches(key, CONTEXT_KEYS, n=1, cutoff=0.75)
-            if close:
-                out.append(f"context key {key!r} is not one magsag reads; did you mean {close[0]!r}?")
     if out:  # (rare: a clean call redacts nothing)
         out = [redact(w) for w in out]
     return out
+
+
+def check_context_keys(context: Mapping[str, Any]) -> None:
+    """Refuses a context key that is a routing key misspelt (``preferred_modle``, ``Tier``): the call would go where
+    routing sends it, paid for, not where the key meant, as a warning said only after. MCP's invoke_skill refuses
+    it by its schema, in these words ("(did you mean 'preferred_model'?)"). A key near none of them is the caller's
+    own (a delegation's context carries what its agents pass on) and passes."""
+    for key in context:
+        if isinstance(key, str) and key not in CONTEXT_KEYS:
+            close = difflib.get_close_matches(key, CONTEXT_KEYS, n=1, cutoff=0.75)
+            if close:
+                raise PayloadError(
+                    redact(
+                        f"unknown context key {key!r} (did you mean {close[0]!r}?); the call was not sent: the key "
+                        "would have chosen where it goes"
+                    )
+                )
 
 
 def _model_config_like(key: object) -> bool:

@@ -36,7 +36,7 @@ from .env_routing import _env_override, _env_provider_serves, _served_by, _swap_
 from .env_routing import check_env_override as check_env_override  # where callers import it from
 from .errors import ConfigError, PayloadError
 from .payload_warnings import CONTEXT_KEYS as CONTEXT_KEYS  # where callers import it from
-from .payload_warnings import near_misses
+from .payload_warnings import check_context_keys, near_misses
 from .providers import canonical_provider
 from .rates import bare_model
 from .skills import Skill
@@ -176,6 +176,8 @@ def plan_call(
     mc = payload.get("model_config") or {}
     if not isinstance(mc, Mapping):
         raise PayloadError("payload.model_config must be an object, e.g. {'model': 'gpt-4o'}")
+    if context:
+        check_context_keys(context)
     lo = context.get("llm_overrides") or {}
     if not isinstance(lo, Mapping):
         raise PayloadError("context.llm_overrides must be an object, e.g. {'model': 'gpt-4o-mini'}")

@@ -1222,3 +1222,17 @@ def test_ledger_notes_do_not_count_a_retried_calls_two_reservations_as_two_calls
     err = capsys.readouterr().err
     assert "2 calls" not in err, err
     assert "no call of run 'k1' is recorded yet: calls of it in flight hold 2 reservations" in err, err
+
+
+def test_a_misspelt_context_key_is_refused_before_anything_is_sent_as_the_mcp_tool_refuses_it(cli_env, capsys):
+    """`magsag invoke --context '{"preferred_modle": ...}'` sent the call to the routed model, paid for, with a warning
+    after the fact; invoke_skill refused the same context ("unknown argument 'context.preferred_modle' (did you mean
+    'preferred_model'?)"). The CLI refuses it too, in the same words, and the failed call is recorded, unsent."""
+    payload, context = json.dumps({"data": "x"}), json.dumps({"preferred_modle": "fake:other"})
+    assert main(["invoke", "skill.analysis", "--payload", payload, "--context", context, "--run-id", "r-typo"]) == 2
+    err = json.loads(capsys.readouterr().err)["error"]
+    assert err["type"] == "invalid_payload"
+    assert err["message"].startswith("unknown context key 'preferred_modle' (did you mean 'preferred_model'?)")
+    assert main(["data", "query", "--run-id", "r-typo", "--format", "json"]) == 0
+    [run] = json.loads(capsys.readouterr().out)
+    assert run["status"] != "ok" and run["attempts"] == []

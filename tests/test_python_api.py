@@ -13,6 +13,7 @@ from magsag_mcp import (
     Delegation,
     InputError,
     Magsag,
+    PayloadError,
     PolicyDenied,
     RateLimitError,
     ServerError,
@@ -322,7 +323,7 @@ def test_an_agents_current_cost_counts_what_its_run_limit_counts(tmp_path: Path,
 
 def test_keys_that_look_like_routing_keys_are_warned_about(tmp_path, fake_scripts):
     # The call still goes through (payload and context are the caller's), but where it was routed
-    # is not what such a key meant: the result says so.
+    # is not what such a key meant: the result says so. (A misspelt context key is refused: see below.)
     from magsag_mcp import Magsag
     from magsag_mcp.providers.fake import script
 
@@ -331,13 +332,39 @@ def test_keys_that_look_like_routing_keys_are_warned_about(tmp_path, fake_script
         result = mg.skills.invoke(
             "skill.analysis",
             {"data": "x", "modelConfig": {"model": "fake:other"}},
-            context={"preferred_modle": "fake:other", "user_id": 7},
+            context={"user_id": 7},
         )
-    assert result["warnings"][:2] == [
+    assert result["warnings"][:1] == [
         "payload key 'modelConfig' is not 'model_config': it went to the skill as data, not routing",
-        "context key 'preferred_modle' is not one magsag reads; did you mean 'preferred_model'?",
     ]
     assert not any("user_id" in w for w in result["warnings"])
+
+
+@pytest.mark.parametrize(
+    ("context", "meant"),
+    [({"preferred_modle": "fake:other"}, "preferred_model"), ({"Tier": "economy"}, "tier")],
+)
+def test_a_misspelt_context_key_is_refused_before_anything_is_sent(tmp_path, fake_scripts, context, meant):
+    # skills.invoke(context={"preferred_modle": ...}) sent the call to the routed model and warned after it was paid
+    # for; MCP's invoke_skill refused the same context. Both refuse it, in the same words ("(did you mean ...?)"),
+    # for a call and for a delegation's context, whose key a SAG's calls carry; a caller's own key (user_id) still
+    # passes (see above).
+    from magsag_mcp import Magsag
+    from magsag_mcp.providers.fake import script
+
+    script("typo", "answer")
+    key = next(iter(context))
+    said = f"unknown context key {key!r} (did you mean {meant!r}?)"
+    with Magsag(db=tmp_path / "l.db", env={"MAGSAG_MODEL": "fake:typo"}) as mg:
+        with pytest.raises(PayloadError) as refused:
+            mg.skills.invoke("skill.analysis", {"data": "x"}, context={**context, "user_id": 7})
+        assert refused.value.message.startswith(said)
+        with pytest.raises(PayloadError) as refused:
+            mg.runner.invoke_sag(
+                Delegation(task_id="t", sag_id="data-analysis-sag", input={"data": "x"}, context=context)
+            )
+        assert refused.value.message.startswith(said)
+        assert mg.summarize()["totals"]["attempts"] == 0  # nothing was sent
 
 
 def test_a_model_config_given_in_a_context_is_said_to_go_unread(mg: Magsag):
