@@ -355,3 +355,24 @@ async def test_the_read_tools_notes_are_described_as_the_notes_they_return(tmp_p
             described = tools[name].output_schema["properties"]["notes"]["description"]
             assert "a since ahead of now, which nothing recorded can match" in described, name
             assert "a copy of the ledger was read in its place" in described, name
+
+
+async def test_a_run_of_several_skills_is_described_where_its_skill_is_null(tmp_path: Path):
+    """A run that called two skills (a Magsag session, a MAG) comes back from query_runs with "skill": null, which the
+    schema said nothing of: a client read it as a run whose skill was lost. Its field says what null means and where
+    the skills are (its attempts), as search_usage's run hits do."""
+    from magsag_mcp import Magsag
+
+    db = tmp_path / "ledger.db"
+    with Magsag(catalog=CATALOG, db=db, env={"MAGSAG_PROVIDER": "fake"}, run_id="session-1") as mg:
+        mg.skills.invoke("skill.analysis", {"data": "x"})
+        mg.skills.invoke("skill.summarization", {"text": "y"})
+    async with Client(build_server(catalog=CATALOG, db=db, env={})) as client:
+        tools = {t.name: t for t in (await client.list_tools()).tools}
+        [run] = (await client.call_tool("query_runs", {})).structured_content["runs"]
+    assert run["skill"] is None
+    assert {a["skill"] for a in run["attempts"]} == {"skill.analysis", "skill.summarization"}
+    described = tools["query_runs"].output_schema["properties"]["runs"]["items"]["properties"]["skill"]["description"]
+    assert "null" in described and "more than one skill" in described and "attempts" in described
+    run_hit = tools["search_usage"].output_schema["$defs"]["RunHitOut"]["properties"]["skill"]
+    assert "more than one skill" in run_hit["description"]

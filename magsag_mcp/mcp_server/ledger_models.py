@@ -173,10 +173,17 @@ class RunErrorOut(Out):
     message: str | None
 
 
+#: what a run's skill of null means, in query_runs' runs and search_usage's run hits
+RUN_SKILL = (
+    "the skill its calls called; null for a run that called more than one skill (a Magsag session, an agent run "
+    "or a run joined by calls of another skill): its attempts name each call's skill"
+)
+
+
 class RunOut(Out):
     run_id: str
     agent: str | None
-    skill: str | None
+    skill: str | None = Field(description=RUN_SKILL)
     parent_run_id: str | None
     started_at: str
     ended_at: str | None
@@ -229,7 +236,7 @@ class RunHitOut(Out):
     time: str
     run_id: str
     agent: str | None
-    skill: str | None
+    skill: str | None = Field(description=RUN_SKILL)
     status: str
     error: RunErrorOut
 
