@@ -49,6 +49,7 @@ from .cascade_report import (
 from .cascade_skips import TargetSkips
 from .cascade_waits import TargetRests, rest_wait, retry_wait
 from .deadline import Deadline
+from .durations import seconds
 from .errors import (
     BudgetExceeded,
     ConfigError,
@@ -279,7 +280,7 @@ class Cascade(TargetSkips):
                         if isinstance(bug, TimeoutError) and within.expired:
                             raise ProviderTimeoutError(
                                 f"{target.label}: no complete answer within the call's deadline of "
-                                f"{self.retry.deadline:g}s (MAGSAG_CALL_DEADLINE)",
+                                f"{seconds(self.retry.deadline)} (MAGSAG_CALL_DEADLINE)",
                                 provider=target.provider,
                                 model=target.model,
                                 maybe_billed=True,

@@ -17,6 +17,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from .durations import seconds
 from .errors import ProviderError, excerpt
 from .types import Target
 
@@ -81,10 +82,10 @@ class TargetRests:
         if left <= 0:
             del self._rests[key]
             return None
-        asked = f"{rest.asked:g}s" + (f", kept for {LONGEST_REST:g}s" if rest.asked > LONGEST_REST else "")
+        asked = seconds(rest.asked) + (f", kept for {seconds(LONGEST_REST)}" if rest.asked > LONGEST_REST else "")
         message = (
-            f"{target.label}: not sent: its server asked {now - rest.since:.3g}s ago to be left alone for {asked} "
-            f"({rest.kind.kind}), {left:.3g}s of that left{'' if then is None else then(rest.retryable, left)}; "
+            f"{target.label}: not sent: its server asked {seconds(now - rest.since)} ago to be left alone for {asked} "
+            f"({rest.kind.kind}), {seconds(left)} of that left{'' if then is None else then(rest.retryable, left)}; "
             f"it said: {rest.said}"
         )
         # the refusal's class (a rate limit, an overload, a quota) says what the caller may do about it; made without
@@ -117,8 +118,8 @@ def retry_wait(
         return None
     if policy.too_long(exc.retry_after):  # (said first: not retried on the last target either)
         record.warnings.append(
-            f"{label}: not retried: the server asked to wait {exc.retry_after:g}s, "
-            f"longer than the retry cap of {policy.max_delay:g}s (MAGSAG_RETRY_MAX_DELAY)"
+            f"{label}: not retried: the server asked to wait {seconds(exc.retry_after)}, "
+            f"longer than the retry cap of {seconds(policy.max_delay)} (MAGSAG_RETRY_MAX_DELAY)"
         )
         return None
     if exc.retried_only_on_last_target and not state.revisited and another_left is not None and another_left():
@@ -131,13 +132,14 @@ def retry_wait(
     timeout_s = getattr(exc, "timeout_s", None)
     if timeout_s and wait + timeout_s >= remaining:
         record.warnings.append(
-            f"{label}: {exc.kind} after {timeout_s:g}s, not retried: the call's deadline leaves {remaining:.3g}s"
+            f"{label}: {exc.kind} after {seconds(timeout_s)}, not retried: the call's deadline leaves "
+            f"{seconds(remaining)}"
         )
         return None
     if wait >= remaining:
         record.warnings.append(
-            f"{label}: not retried: the wait of {wait:.3g}s would pass the call's deadline, "
-            f"{remaining:.3g}s away (MAGSAG_CALL_DEADLINE)"
+            f"{label}: not retried: the wait of {seconds(wait)} would pass the call's deadline, "
+            f"{seconds(remaining)} away (MAGSAG_CALL_DEADLINE)"
         )
         return None
     return wait
@@ -165,7 +167,7 @@ def rest_wait(
     wait = retry_wait(policy, resting, 0, remaining, record, state, position)
     if wait is not None:
         record.warnings.append(
-            f"{record.provider}:{record.model}: sent after {wait:.3g}s, once its server's wait was over"
+            f"{record.provider}:{record.model}: sent after {seconds(wait)}, once its server's wait was over"
         )
     return wait
 
@@ -184,9 +186,9 @@ def rest_then(policy: RetryPolicy, another_left: Callable[[], bool]) -> Callable
             return ": a call now fails without sending it, as no target after it is left"
         # a rest no call waits out (retry_wait), whether it is the last target left or come back to after the others
         if policy.too_long(left):
-            unwaited = f", longer than the retry cap of {policy.max_delay:g}s (MAGSAG_RETRY_MAX_DELAY)"
+            unwaited = f", longer than the retry cap of {seconds(policy.max_delay)} (MAGSAG_RETRY_MAX_DELAY)"
         elif left >= policy.deadline:
-            unwaited = f", past the call's deadline of {policy.deadline:g}s (MAGSAG_CALL_DEADLINE)"
+            unwaited = f", past the call's deadline of {seconds(policy.deadline)} (MAGSAG_CALL_DEADLINE)"
         else:
             unwaited = ""
         if later and unwaited:

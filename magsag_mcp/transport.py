@@ -24,6 +24,7 @@ from urllib.parse import urljoin
 
 import aiohttp
 
+from .durations import seconds
 from .errors import UnexpectedStatusError
 from .http_responses import HttpResponse, StreamResponse
 from .limits import MAX_BODY_BYTES, MAX_HEADER_BYTES, MAX_STREAM_BYTES, read_body
@@ -87,11 +88,11 @@ class Timeouts:
 
     def connect_described(self) -> str:
         setting = f" ({CONNECT_TIMEOUT_ENV})" if self.from_settings else ""
-        return f"the connect timeout of {self.connect:g}s{setting}"
+        return f"the connect timeout of {seconds(self.connect)}{setting}"
 
     def read_described(self) -> str:
         setting = f" ({READ_TIMEOUT_ENV})" if self.from_settings else ""
-        return f"the read timeout of {self.read:g}s{setting}"
+        return f"the read timeout of {seconds(self.read)}{setting}"
 
 
 @functools.lru_cache(maxsize=64)

@@ -13,6 +13,7 @@ import pytest
 from magsag_mcp import errors as E
 from magsag_mcp.cascade import Cascade, RetryPolicy
 from magsag_mcp.catalog import load_catalog
+from magsag_mcp.durations import seconds
 from magsag_mcp.pricing import Pricer
 from magsag_mcp.providers import ProviderSet
 from magsag_mcp.providers.fake import script
@@ -825,7 +826,7 @@ async def test_waiting_out_a_rest_is_reported_as_a_wait_before_its_first_try_not
     (event, data), (then, attempt) = seen[:2]
     assert (event, data["target"], data["resting"], then, attempt["try"]) == ("retry", "fake:a", True, "attempt", 1)
     said = EVENTS["retry"][1](data)
-    assert said.startswith(f"waiting {data['wait_s']}s before calling fake:a") and "retrying" not in said
+    assert said.startswith(f"waiting {seconds(data['wait_s'])} before calling fake:a") and "retrying" not in said
     assert EVENTS["retry"][1]({"target": "fake:a", "wait_s": 0.5}) == "retrying fake:a in 0.5s"
 
 
@@ -852,7 +853,7 @@ async def test_a_resting_target_come_back_to_after_its_fallbacks_is_reported_as_
     (event, data), (then, attempt) = [(e, d) for e, d in seen if e in ("retry", "attempt")][:2]
     assert (event, data["target"], data.get("resting"), then, attempt["try"]) == ("retry", "fake:a", True, "attempt", 1)
     said = EVENTS["retry"][1](data)
-    assert said.startswith(f"waiting {data['wait_s']}s before calling fake:a") and "retrying" not in said
+    assert said.startswith(f"waiting {seconds(data['wait_s'])} before calling fake:a") and "retrying" not in said
 
 
 async def test_a_rest_longer_than_the_retry_cap_fails_the_next_call_without_sending_it():

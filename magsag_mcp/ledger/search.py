@@ -9,6 +9,7 @@ import sqlite3
 import time
 from typing import TYPE_CHECKING, Any
 
+from ..durations import seconds
 from ..errors import InputError
 from .filters import python_time, read_window_start
 from .paging import after_hit, decode_hit_cursor, encode_cursor
@@ -62,7 +63,7 @@ async def search_page(
             if "interrupt" not in str(exc):
                 raise
             raise InputError(
-                f"search for {pattern!r} was still scanning after {SEARCH_SECONDS:g}s (it matches rarely in a "
+                f"search for {pattern!r} was still scanning after {seconds(SEARCH_SECONDS)} (it matches rarely in a "
                 "large ledger); narrow it with since, e.g. --since 7d"
             ) from None
         finally:

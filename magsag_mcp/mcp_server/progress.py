@@ -22,6 +22,7 @@ from mcp.server.mcpserver import Context
 from mcp.shared.exceptions import MCPDeprecationWarning
 from mcp_types.version import MODERN_PROTOCOL_VERSIONS
 
+from ..durations import seconds
 from ..errors import redact, redacting_logger
 from ..plurals import counted
 
@@ -45,10 +46,18 @@ def _fallback(d: Mapping[str, Any]) -> str:
     return f"falling back to {d.get('to')} (candidate {int(d.get('position', 0)) + 1} of {d.get('of', '?')})"
 
 
+def _seconds(value: Any) -> str:
+    """An event's ``wait_s`` as the warnings say a wait (:func:`~..durations.seconds`); what is no number, as sent."""
+    return seconds(value) if isinstance(value, int | float) and not isinstance(value, bool) else f"{value}s"
+
+
 def _retry(d: Mapping[str, Any]) -> str:
     if d.get("resting"):  # its first try, once the wait its server asked an earlier call for is over
-        return f"waiting {d.get('wait_s')}s before calling {d.get('target')}, which its server asked to be left alone"
-    return f"retrying {d.get('target')} in {d.get('wait_s')}s"
+        return (
+            f"waiting {_seconds(d.get('wait_s'))} before calling {d.get('target')}, which its server asked to be left "
+            "alone"
+        )
+    return f"retrying {d.get('target')} in {_seconds(d.get('wait_s'))}"
 
 
 def _resend(d: Mapping[str, Any]) -> str:
@@ -221,4 +230,4 @@ class ProgressBridge:
                 self._chars_reported, self._unreported = self._unreported, None
                 await self._report(_delta({"chars": self._chars_reported}), None)
             else:
-                await self._report(f"still waiting after {now - self._started:.0f}s: {self._doing}", None)
+                await self._report(f"still waiting after {seconds(now - self._started)}: {self._doing}", None)

@@ -18,6 +18,7 @@ from collections.abc import Mapping
 from typing import Any
 from urllib.parse import urlsplit
 
+from ..durations import seconds
 from ..errors import NotConfiguredError, ProviderError, ProviderTimeoutError, redact
 from ..settings import READ_TIMEOUT_ENV, connect_timeout, read_timeout
 from ..transport import Timeouts, Transport
@@ -255,7 +256,7 @@ class LocalProvider(RefusedSettings):
                     f"{exc.message}; a local server may be loading the model into memory (on its first call, or "
                     "after unloading it when idle: Ollama's keep_alive, 5 minutes by default), silent until it is "
                     f"loaded, which takes minutes for a large model: raise {READ_TIMEOUT_ENV}, or leave it unset for "
-                    f"local's {LOCAL_READ_TIMEOUT_S:g}s"
+                    f"local's {seconds(LOCAL_READ_TIMEOUT_S)}"
                 )
                 exc.args = (exc.message,)
             raise
