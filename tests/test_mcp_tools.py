@@ -1192,3 +1192,18 @@ async def test_one_character_streamed_is_said_in_the_singular():
         "streaming: the 1 character received was not the answer (the model's inline thinking, which the answer "
         "leaves out); it starts again",
     ]
+
+
+async def test_a_misspelt_context_key_is_refused_in_the_words_the_cli_and_python_use(client: Client, db: Path):
+    """invoke_skill refused context={"preferred_modle": ...} where `magsag invoke --context` and skills.invoke sent the
+    call and warned after it was paid for. All three refuse it now, each naming the key and the one it means alike."""
+    from magsag_mcp.errors import PayloadError
+    from magsag_mcp.service import Service
+
+    arguments = {"skill_id": "skill.analysis", "payload": {"data": "x"}, "context": {"preferred_modle": "m"}}
+    err = error_of(await client.call_tool("invoke_skill", arguments))
+    assert "unknown argument 'context.preferred_modle' (did you mean 'preferred_model'?)" in err["message"]
+    async with Service.open(catalog=CATALOG, db=db, env=ENV) as service:  # what the CLI and the Python API call
+        with pytest.raises(PayloadError) as refused:
+            await service.invoke_skill("skill.analysis", {"data": "x"}, context={"preferred_modle": "m"})
+    assert refused.value.message.startswith("unknown context key 'preferred_modle' (did you mean 'preferred_model'?)")
