@@ -128,10 +128,12 @@ class Cascade(TargetSkips):
         attempts: list[AttemptRecord] | None = None,
         parent_run_id: str | None = None,
         delegated_from: str | None = None,
+        call_id: str | None = None,
     ) -> CallOutcome:
         """Try the plan's targets in order. ``attempts``, when given, receives each attempt as it
         ends, so that a caller can still record them if this task is cancelled. ``parent_run_id`` is the top run of
-        the tree of ``delegated_from``, the parent the call named (see AttemptContext.delegated_from)."""
+        the tree of ``delegated_from``, the parent the call named (see AttemptContext.delegated_from). ``call_id`` names
+        the call in its reservations (see Service.invoke_skill)."""
         state = CascadeState(attempts if attempts is not None else [])
         deadline = self.clock() + self.retry.deadline
         #: this call's admissions so far: the call limit bounds retries and fallback hops together
@@ -189,7 +191,9 @@ class Cascade(TargetSkips):
                 if self.guard is not None:
                     try:
                         admission = await self.guard.admit(
-                            self._context(plan, cand, request, run_id, agent, parent_run_id, admissions, delegated_from)
+                            self._context(
+                                plan, cand, request, run_id, agent, parent_run_id, admissions, delegated_from, call_id
+                            )
                         )
                     except (PolicyDenied, BudgetExceeded) as exc:
                         unhooked(exc)
@@ -422,6 +426,7 @@ class Cascade(TargetSkips):
         parent_run_id: str | None,
         admissions: list[Any],
         delegated_from: str | None = None,
+        call_id: str | None = None,
     ) -> Any:
         # positional, in the field order: a class called with keywords builds and unpacks a dict of them
         # (Python 3.11), several microseconds for a class this size, on every attempt
@@ -440,4 +445,5 @@ class Cascade(TargetSkips):
             cand.by_env,
             cand.routed,
             delegated_from,
+            call_id,
         )

@@ -63,6 +63,14 @@ def new_run_id() -> str:
     return f"run-{uuid.uuid4().hex[:16]}"
 
 
+def new_call_id() -> str:
+    """A call's own id, which its budget reservations carry: a call holds one for each attempt not yet recorded, and
+    what counts calls in flight (check_budget's reserved_by, the ledger's notes) counts them by it. 64 random bits:
+    unique among the calls in flight of every process on the ledger (a counter would repeat across processes), and a
+    fifth of uuid4's cost."""
+    return os.urandom(8).hex()
+
+
 def _sent_or_held(attempts: list[AttemptRecord]) -> bool:
     """Whether any of a call's attempts so far was sent (its cost must be recorded) or holds a reservation its record
     is to drop: a call refused with neither, its targets at most skipped unsent, records nothing."""
@@ -335,6 +343,7 @@ class Service(RouteExplanation, LedgerReads, LoopBound):
                     attempts=so_far,
                     parent_run_id=parent_run_id,
                     delegated_from=delegated_from,
+                    call_id=new_call_id(),
                 )
             except MagsagError as exc:
                 if isinstance(exc, InputError) and exc.placed_elsewhere and not _sent_or_held(so_far):

@@ -1149,12 +1149,12 @@ def test_reads_filtered_to_a_run_or_agent_whose_only_calls_are_in_flight_say_so(
     anyio.run(in_flight)
     assert main(["data", "query", "--run-id", "k1"]) == 0
     err = capsys.readouterr().err
-    # (two rows: two calls here, but a retried call's two attempts hold two as well; the note counts reservations)
-    assert "no call of run 'k1' is recorded yet: calls of it in flight hold 2 reservations" in err, err
+    # (two rows of two calls: each names no call, so each is a call of its own; a retried call's: see below)
+    assert "no call of run 'k1' is recorded yet: 2 calls of it in flight hold reservations" in err, err
     assert "check the id" not in err
     assert main(["flow", "summarize", "--agent", "killer"]) == 0
     err = capsys.readouterr().err
-    assert "no call of agent 'killer' is recorded yet: calls of it in flight hold 2 reservations" in err, err
+    assert "no call of agent 'killer' is recorded yet: 2 calls of it in flight hold reservations" in err, err
     assert "its agents: none" not in err
     assert main(["data", "query", "--run-id", "k2", "--agent", "kiler"]) == 0  # nothing holds these: as before
     err = capsys.readouterr().err
@@ -1210,10 +1210,10 @@ def test_ledger_notes_do_not_count_a_retried_calls_two_reservations_as_two_calls
         caps = PolicySet([Policy(name="caps", thresholds={"max_cost_per_run_usd": "1"})])
         async with Ledger(cli_env / "cli.db") as ledger:
             gov = Governance(caps, ledger, FixedPricer("0.1"))
-            cut = await gov.admit(attempt_ctx("k1", agent="killer"))
+            cut = await gov.admit(attempt_ctx("k1", agent="killer", call_id="c1"))
             await gov.settle(cut, None, Decimal("0.2"))  # a cut stream: unknown cost, bounded above its hold
             gov.waiting(cut)
-            await gov.admit(attempt_ctx("k1", agent="killer", prior_admissions=[cut]))
+            await gov.admit(attempt_ctx("k1", agent="killer", prior_admissions=[cut], call_id="c1"))
             rows = await ledger.read(lambda c: c.execute("SELECT COUNT(*) FROM budget_reservations").fetchone()[0])
             assert rows == 2  # (what the note counted as calls)
 
@@ -1221,7 +1221,8 @@ def test_ledger_notes_do_not_count_a_retried_calls_two_reservations_as_two_calls
     assert main(["data", "query", "--run-id", "k1"]) == 0
     err = capsys.readouterr().err
     assert "2 calls" not in err, err
-    assert "no call of run 'k1' is recorded yet: calls of it in flight hold 2 reservations" in err, err
+    # each row names its call (0019): the note counts calls again, and says the call holds two
+    assert "no call of run 'k1' is recorded yet: 1 call of it in flight holds 2 reservations" in err, err
 
 
 def test_a_misspelt_context_key_is_refused_before_anything_is_sent_as_the_mcp_tool_refuses_it(cli_env, capsys):

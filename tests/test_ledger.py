@@ -43,11 +43,14 @@ async def test_blank_database_migrates_to_the_expected_schema(tmp_path: Path):
     conn = sqlite3.connect(tmp_path / "new.db")
     applied = [r[0] for r in conn.execute("SELECT name FROM schema_migrations ORDER BY name")]
     assert applied == [name for name, _ in MIGRATIONS]
-    assert applied[-1] == "0018_usage_rollup_counts_calls"
+    assert applied[-1] == "0019_reservation_call_id"
     run_cols = {r[1]: r[2] for r in conn.execute("PRAGMA table_info(runs)")}
     assert run_cols["error_class"] == "TEXT" and run_cols["error_message"] == "TEXT"
-    held = {r[1] for r in conn.execute("PRAGMA table_info(budget_reservations)")}
-    assert {"attempt_run_id", "provider", "model", "skill"} <= held
+    held = {r[1]: r[2] for r in conn.execute("PRAGMA table_info(budget_reservations)")}
+    assert {"attempt_run_id", "provider", "model", "skill"} <= set(held) and held["call_id"] == "TEXT"
+    # the reservations of the calls in flight are scanned, unindexed (0005, 0019): an index is written twice a call
+    assert conn.execute("SELECT name FROM sqlite_master WHERE type = 'index' AND tbl_name = 'budget_reservations'"
+                        " AND sql IS NOT NULL").fetchall() == []  # fmt: skip
     tables = {r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
     assert {"runs", "attempts", "events", "budget_reservations", "schema_migrations"} <= tables
     cols = {r[1]: r[2] for r in conn.execute("PRAGMA table_info(attempts)")}
@@ -1703,10 +1706,12 @@ def test_a_catalog_price_too_large_to_record_is_refused_at_load(tmp_path: Path):
 def _derived_tables_from_attempts(conn: sqlite3.Connection, applied: list[tuple[str, str]]) -> None:
     """What the writer of a version with ``applied`` migrations kept beside the attempts: each rollup
     table it had, filled by the statement its migration filled it with; from 0016 on, each call's cost on its last
-    attempt and each rollup row's costliest call, as 0016 computes them from the attempts."""
+    attempt and each rollup row's costliest call, as 0016 computes them from the attempts; from 0018 on, each rollup
+    row's calls, as 0018 counts them."""
     for name, sql in applied:
         for statement in (s.strip() for s in sql.split(";")):
-            if name == "0016_costliest_call" and statement and not statement.startswith("ALTER TABLE"):
+            backfill = name in ("0016_costliest_call", "0018_usage_rollup_counts_calls")
+            if backfill and statement and not statement.startswith("ALTER TABLE"):
                 conn.execute(statement)
             for table in ("agent_spend", "usage_rollup", "day_spend"):
                 # (0017's INSERT INTO usage_rollup merges renamed rows of the rollup itself: no fill from attempts)
@@ -1766,12 +1771,21 @@ async def test_a_ledger_of_every_earlier_schema_upgrades_with_its_records_intact
         "INSERT INTO events (run_id, agent, at, event, data) VALUES ('r1', 'agént', ?, 'note', ?)", (day, '{"k": "ü"}')
     )
     _derived_tables_from_attempts(conn, MIGRATIONS[:version])
+    if version >= 2:  # two calls of run r4 in flight, reserved by that version (its rows name no call)
+        conn.executemany(
+            "INSERT INTO budget_reservations (run_id, agent, created_at, expires_at, amount_pusd, state)"
+            " VALUES ('r4', 'bo', ?, ?, 5, 'held')",
+            [(time.time(), time.time() + 3600)] * 2,
+        )
     conn.close()
 
     async with Ledger(db) as ledger:
         runs = await ledger.query_runs(UsageFilters(limit=10))
         summary = await ledger.summarize()
         hits = await ledger.search("note")
+        in_flight = await ledger.in_flight_note("run", "r4")
+    if version >= 2:  # each row a call of its own, as that version counted them
+        assert in_flight is not None and "2 calls of it in flight hold reservations" in in_flight, in_flight
     conn = sqlite3.connect(db)
     assert [r[0] for r in conn.execute("SELECT name FROM schema_migrations ORDER BY name")] == [
         n for n, _ in MIGRATIONS

@@ -112,6 +112,8 @@ class AttemptContext:
     #: the parent the call named, whose top run is ``parent_run_id``: the reservation checks again that the run is not
     #: placed elsewhere (see delegation.placed_elsewhere)
     delegated_from: str | None = None
+    #: the call's id (see Service.invoke_skill), which its reservations carry: check_budget counts calls by it
+    call_id: str | None = None
 
 
 class Governance:
@@ -284,6 +286,7 @@ class Governance:
             model,
             skill,
             ctx.delegated_from,
+            ctx.call_id,
         )
         if prior:
             # The call's earlier attempts that failed for less than their worst case (a 503 costs

@@ -243,7 +243,7 @@ class Reservation:
 
     __slots__ = (
         "limits", "amount_pusd", "run_id", "budget", "agent", "ttl", "parent_known", "what", "shrink", "drop",
-        "delegated_from",
+        "delegated_from", "call_id",
     )  # fmt: skip
 
     #: the group commit applies mergeable operations in this order: records (which settle
@@ -262,6 +262,7 @@ class Reservation:
         model: str | None = None,
         skill: str | None = None,
         delegated_from: str | None = None,
+        call_id: str | None = None,
     ) -> None:
         self.limits = limits
         self.amount_pusd = to_pusd(amount) or 0
@@ -281,6 +282,8 @@ class Reservation:
         self.drop: tuple[int, ...] = ()
         #: the parent the call named (``parent_run_id`` is its top run): where the run is placed is checked again here
         self.delegated_from = delegated_from
+        #: the call it is made for (see Service.invoke_skill): a call's reservations count as one call in flight
+        self.call_id = call_id
 
     def __call__(self, conn: sqlite3.Connection) -> int:
         ok, value = self.apply_all(conn, [self])[0]
@@ -385,8 +388,8 @@ class Reservation:
                 continue
             cur.execute(
                 "INSERT INTO budget_reservations (run_id, agent, created_at, expires_at, amount_pusd, state,"
-                " attempt_run_id, provider, model, skill) VALUES (?, ?, ?, ?, ?, 'held', ?, ?, ?, ?)",
-                (r.budget, r.agent, now, now + r.ttl, r.amount_pusd, r.run_id, *r.what),
+                " attempt_run_id, provider, model, skill, call_id) VALUES (?, ?, ?, ?, ?, 'held', ?, ?, ?, ?, ?)",
+                (r.budget, r.agent, now, now + r.ttl, r.amount_pusd, r.run_id, *r.what, r.call_id),
             )
             # The new row counts in every scope read so far that its columns match (as the sums in
             # spent_and_reserved would find it), once each: two limits may share a scope, and a row may

@@ -159,15 +159,19 @@ def unpriced_calls(
 def held_reservations(
     conn: sqlite3.Connection, limit: Limit, *, run_id: str | None, agent: str | None, now: float
 ) -> tuple[int, int, float | None]:
-    """(open reservations in the scope of ``limit``, those past their expiry, the latest expiry).
+    """(calls holding open reservations in the scope of ``limit``, those of them holding one past its expiry, the
+    latest expiry).
 
-    An expired reservation is a call whose process stopped (killed, or asleep) without recording it:
-    it counts until the next reservation in any process records it as an abandoned attempt, at the
-    amount reserved. For status, not on the hot path.
+    A call holds a reservation for each attempt not yet recorded (a cut attempt held at its bound beside its retry's):
+    counted by the call each names (a row without one, an older version's, is a call of its own). An expired
+    reservation is a call whose process stopped (killed, or asleep) without recording it: it counts until the next
+    reservation in any process records it as an abandoned attempt, at the amount reserved. For status, not on the
+    hot path.
     """
     where = {"run": " WHERE run_id = :run", "agent_day": " WHERE agent = :agent"}.get(limit.kind, "")
     row = conn.execute(
-        "SELECT COUNT(*), coalesce(SUM(expires_at <= :now), 0), MAX(expires_at) FROM budget_reservations" + where,
+        "SELECT COUNT(DISTINCT coalesce(call_id, id)), COUNT(DISTINCT CASE WHEN expires_at <= :now THEN"
+        " coalesce(call_id, id) END), MAX(expires_at) FROM budget_reservations" + where,
         {"run": run_id, "agent": agent, "now": now},
     ).fetchone()
     return int(row[0]), int(row[1]), row[2]

@@ -75,20 +75,24 @@ class LedgerReports:
         sql = "SELECT 1 FROM runs WHERE run_id = ? UNION ALL SELECT 1 FROM runs WHERE parent_run_id = ? LIMIT 1"
         return await self.read(lambda conn: conn.execute(sql, (run_id, run_id)).fetchone() is not None)
 
-    async def _held(self, kind: str, name: str) -> int:
-        """How many calls in flight hold a reservation for this run (its own, or as the parent of the run it
-        delegated) or agent: none recorded yet (a first call under way, a stopped process's hold until it expires)
-        is no misspelt name, which a filter's note would otherwise call it."""
+    async def _held(self, kind: str, name: str) -> tuple[int, int]:
+        """(calls in flight holding a reservation for this run (its own, or as the parent of the run it delegated) or
+        agent, the reservations they hold): none recorded yet (a first call under way, a stopped process's hold until
+        it expires) is no misspelt name, which a filter's note would otherwise call it. A call is counted by the call
+        its reservations name (a row without one, an older version's, is a call of its own)."""
         where = "agent = ?" if kind == "agent" else "(run_id = ? OR attempt_run_id = ?)"
-        sql = f"SELECT COUNT(*) FROM budget_reservations WHERE state = 'held' AND {where}"
+        sql = (
+            "SELECT COUNT(DISTINCT coalesce(call_id, id)), COUNT(*) FROM budget_reservations"
+            f" WHERE state = 'held' AND {where}"
+        )
         args = (name,) if kind == "agent" else (name, name)
-        return await self.read(lambda conn: conn.execute(sql, args).fetchone()[0])
+        return await self.read(lambda conn: tuple(conn.execute(sql, args).fetchone()))
 
     async def in_flight_note(self, kind: str, name: str) -> str | None:
         """The note for a run (``kind`` "run") or agent ("agent") none of whose calls is recorded yet while calls
         of it in flight hold reservations; None if none does (a misspelt id or name, which the caller says)."""
-        held = await self._held(kind, name)
-        return _not_recorded_yet(f"{kind} {shown_name(name)}", held) if held else None
+        calls, held = await self._held(kind, name)
+        return _not_recorded_yet(f"{kind} {shown_name(name)}", calls, held) if calls else None
 
     async def recorded_names(self, column: str) -> list[str]:
         """The models (``column`` "model"), providers ("provider") or skills ("skill") the ledger's calls were
@@ -193,15 +197,17 @@ def page_matched(page: Mapping[str, Any]) -> dict[str, bool]:
     return {"agent": matched, "run": matched, "names": matched}
 
 
-def _not_recorded_yet(what: str, held: int) -> str:
-    # ``held`` counts reservation rows, not calls: a call holds one for each attempt not yet recorded (a cut attempt
-    # held at its bound beside its retry's), and no row names its call, so two rows may be one call or two
-    holding = (
-        "1 call of it in flight holds a reservation (check_budget counts it)"
-        if held == 1
-        else f"calls of it in flight hold {held} reservations (one for each attempt not yet recorded: a retried call "
-        "holds its earlier attempt's beside its retry's; check_budget counts them)"
-    )
+def _not_recorded_yet(what: str, calls: int, held: int) -> str:
+    # a call holds a reservation for each attempt not yet recorded (a cut attempt held at its bound beside its retry's)
+    if calls > 1:
+        holding = f"{calls} calls of it in flight hold reservations (check_budget counts them)"
+    elif held > 1:
+        holding = (
+            f"1 call of it in flight holds {held} reservations (one for each attempt not yet recorded: a retried call "
+            "holds its earlier attempt's beside its retry's; check_budget counts it)"
+        )
+    else:
+        holding = "1 call of it in flight holds a reservation (check_budget counts it)"
     return (
         f"no call of {what} is recorded yet: {holding}; a call is read once recorded: as it ends, or, its process "
         "stopped, once its reservation expires, as abandoned"

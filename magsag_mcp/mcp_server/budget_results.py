@@ -17,9 +17,12 @@ class BudgetWindowOut(_Out):
 
 
 class BudgetHoldersOut(_Out):
-    calls: int = Field(description="open reservations: calls in flight, in any process")
+    calls: int = Field(
+        description="calls in flight holding a reservation, in any process: each counted once, however many of its "
+        "attempts not yet recorded hold one (a retry beside its cut attempt's)"
+    )
     expired: int = Field(
-        description="of those, past their expiry: calls whose process stopped without recording them; they "
+        description="of those, holding one past its expiry: calls whose process stopped without recording them; they "
         "count at the amount reserved until the next call or read of spend (summarize_usage, query_runs, "
         "search_usage; in any process) records them as abandoned attempts"
     )

@@ -1,0 +1,108 @@
+"""Calls in flight counted as calls: a call holds a budget reservation for each attempt not yet recorded (a cut
+attempt held at its bound beside its retry's), and each row names its call (``budget_reservations.call_id``, given
+by the service as the call starts), so check_budget's ``reserved_by`` and the ledger's notes count calls, not rows.
+Coordinated by the loopback vendor's own arrivals, never by a sleep of a guessed length."""
+
+from __future__ import annotations
+
+import asyncio
+import sqlite3
+from decimal import Decimal
+from pathlib import Path
+
+import pytest
+
+from magsag_mcp.governance import Governance
+from magsag_mcp.ledger import Ledger
+from magsag_mcp.service import Service
+from tests.test_governance import FixedPricer, attempt_ctx, limits, run_limit
+from tests.test_spend_under_concurrency import HeldUpstream, db_rows, limit_of, write_catalog
+
+pytestmark = pytest.mark.anyio
+
+
+class HeldFromSecond(HeldUpstream):
+    """A loopback vendor that answers the first request at once (its planned step) and holds every later one until
+    :meth:`let_go`."""
+
+    async def _gate(self, request, vendor, model):  # type: ignore[no-untyped-def]
+        if self.arrived == 0:
+            self.arrived = 1
+            return await super(HeldUpstream, self)._gate(request, vendor, model)
+        return await super()._gate(request, vendor, model)
+
+
+async def test_a_retried_calls_two_reservations_count_as_one_call_in_check_budget(tmp_path: Path):
+    # one call: its first attempt cut after the vendor counted its prompt (held at its bound through the wait), then
+    # its retry admitted: two rows, which reserved_by counted as {"calls": 2}
+    async with Ledger(tmp_path / "l.db") as ledger:
+        gov = Governance(limits(max_cost_per_run_usd="1"), ledger, FixedPricer("0.1"))
+        cut = await gov.admit(attempt_ctx("r", call_id="c1"))
+        await gov.settle(cut, None, Decimal("0.2"))  # unknown cost, bounded above its hold
+        gov.waiting(cut)
+        await gov.admit(attempt_ctx("r", call_id="c1", prior_admissions=[cut]))
+        await gov.admit(attempt_ctx("r", call_id="c2"))  # another call of the run
+        rows = await ledger.read(lambda c: c.execute("SELECT call_id FROM budget_reservations ORDER BY id").fetchall())
+        status = await gov.check_budget(run_id="r")
+        # the process of call c1 stops: its reservations pass their expiry; c2's does not
+        stop = "UPDATE budget_reservations SET expires_at = 1000 WHERE call_id = 'c1'"
+        await ledger.submit(lambda c: c.execute(stop))
+        stopped = await gov.check_budget(run_id="r")
+    assert rows == [("c1",), ("c1",), ("c2",)]
+    held = run_limit(status)
+    assert held["reserved_usd"] == "0.4"  # every row's amount still counts: 0.2 (the bound) + 0.1 + 0.1
+    assert held["reserved_by"]["calls"] == 2 and held["reserved_by"]["expired"] == 0
+    assert run_limit(stopped)["reserved_by"]["calls"] == 2 and run_limit(stopped)["reserved_by"]["expired"] == 1
+
+
+async def test_reservations_an_older_version_made_count_each_as_a_call(tmp_path: Path):
+    # a row without a call id (made before 0019, or by an older version still running) is a call of its own, as before
+    async with Ledger(tmp_path / "l.db") as ledger:
+        gov = Governance(limits(max_cost_per_run_usd="1"), ledger, FixedPricer("0.1"))
+        await gov.admit(attempt_ctx("r"))
+        await gov.admit(attempt_ctx("r"))
+        status = await gov.check_budget(run_id="r")
+        note = await ledger.in_flight_note("run", "r")
+    assert run_limit(status)["reserved_by"]["calls"] == 2
+    assert note is not None and "2 calls of it in flight hold reservations" in note, note
+
+
+async def test_a_service_call_names_itself_in_every_reservation_it_holds(catalog_copy: Path, tmp_path: Path):
+    # Through the service: a call whose first attempt's connection dropped after the vendor had its request (unknown
+    # cost, held at its worst case) retries; while the retry is at the vendor the call holds two reservations, and a
+    # second call one. check_budget said 3 calls in flight, of two.
+    write_catalog(catalog_copy, "max_cost_per_run_usd: 5, max_cost_per_agent_daily_usd: 5")
+    up = HeldFromSecond(plans={"metered": ["drop"]})
+    await up.start()
+    db = tmp_path / "l.db"
+    env = {**up.env(), "MAGSAG_RETRY_BASE_DELAY": "0.001", "MAGSAG_RETRY_MAX_DELAY": "0.002"}
+    payload = {"data": "d" * 40, "model_config": {"provider": "compat", "model": "metered", "max_tokens": 100}}
+    try:
+        svc = await Service.open(catalog=catalog_copy, db=db, env=env)
+        try:
+            retried = asyncio.create_task(svc.invoke_skill("skill.analysis", payload, run_id="r", agent="a"))
+            await up.until_arrived(2)  # the retry is at the vendor: the dropped attempt still holds its reservation
+            other = asyncio.create_task(svc.invoke_skill("skill.analysis", payload, run_id="r", agent="a"))
+            await up.until_arrived(3)
+            rows = db_rows(db, "SELECT call_id, COUNT(*) FROM budget_reservations GROUP BY call_id ORDER BY 2 DESC")
+            status = await svc.check_budget(run_id="r", agent="a")
+            note = await svc.ledger.in_flight_note("run", "r")
+            up.let_go()
+            await retried
+            await other
+        finally:
+            await svc.aclose()
+    finally:
+        up.let_go()
+        await up.stop()
+    assert [n for _, n in rows] == [2, 1], rows
+    assert all(isinstance(call, str) and len(call) == 16 for call, _ in rows) and rows[0][0] != rows[1][0], rows
+    for kind in ("run", "agent_day"):
+        assert limit_of(status, kind)["reserved_by"]["calls"] == 2, limit_of(status, kind)
+    assert note is not None and "2 calls of it in flight hold reservations" in note, note
+    conn = sqlite3.connect(db)
+    try:
+        assert conn.execute("SELECT COUNT(*) FROM budget_reservations").fetchone()[0] == 0  # recorded, all dropped
+        assert conn.execute("SELECT calls FROM runs WHERE run_id = 'r'").fetchone()[0] == 2
+    finally:
+        conn.close()
