@@ -178,7 +178,7 @@ def test_query_table_shows_what_a_cut_streams_unknown_cost_is_counted_at(tmp_pat
     [row] = [line for line in capsys.readouterr().out.splitlines() if "r-cut" in line]
     assert ">=0 (1 of unknown cost, counted at up to 0.0525)" in row and "unpriced" not in row
     assert main(["budget", "--run-id", "r-cut"]) == 0
-    assert "(1 call of unknown cost, counted at up to $0.0525)" in capsys.readouterr().out
+    assert "(1 attempt of unknown cost, counted at up to $0.0525)" in capsys.readouterr().out
 
 
 def test_flow_summarize_says_on_stderr_when_a_cost_is_unknown(tmp_path, monkeypatch, capsys):

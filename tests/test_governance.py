@@ -1186,7 +1186,7 @@ def test_check_budget_reports_unpriced_spend(tmp_path: Path, capsys):
     catalog = Path(__file__).resolve().parent.parent / "catalog"
     assert main(["budget", "--run-id", "mag", "--db", str(tmp_path / "l.db"), "--catalog", str(catalog)]) == 0
     out = capsys.readouterr().out
-    assert "spent at least $0.2 (1 call of unknown cost)" in out and "remaining at most $" in out
+    assert "spent at least $0.2 (1 attempt of unknown cost)" in out and "remaining at most $" in out
 
 
 def test_limits_count_an_unknown_cost_at_its_bound(tmp_path: Path, capsys):
@@ -1220,7 +1220,7 @@ def test_limits_count_an_unknown_cost_at_its_bound(tmp_path: Path, capsys):
     catalog = Path(__file__).resolve().parent.parent / "catalog"
     assert main(["budget", "--run-id", "mag", "--db", str(tmp_path / "l.db"), "--catalog", str(catalog)]) == 0
     out = capsys.readouterr().out
-    assert "spent at least $0.2 (1 call of unknown cost, counted at up to $0.45)" in out
+    assert "spent at least $0.2 (1 attempt of unknown cost, counted at up to $0.45)" in out
     assert "remaining $4.35" in out  # the shipped policy's run limit of $5: every unknown cost is bounded
 
     async def unbounded() -> dict:  # an answer of unknown price has no bound: remaining is then an upper bound
@@ -1233,7 +1233,7 @@ def test_limits_count_an_unknown_cost_at_its_bound(tmp_path: Path, capsys):
     assert (lim["unpriced_calls"], lim["unbounded_calls"], lim["unknown_cost_bound_usd"]) == (2, 1, "0.45")
     assert main(["budget", "--run-id", "mag", "--db", str(tmp_path / "l.db"), "--catalog", str(catalog)]) == 0
     out = capsys.readouterr().out
-    assert "spent at least $0.2 (2 calls of unknown cost, counted at up to $0.45)" in out
+    assert "spent at least $0.2 (2 attempts of unknown cost, counted at up to $0.45)" in out
     assert "remaining at most $4.35" in out
 
 

@@ -63,18 +63,18 @@ def _budget(args: argparse.Namespace) -> int:
     if not status["limits"]:
         print(f"no budget limits apply: {_what_would_add_one(kinds, args, where)}")
     for lim in status["limits"]:
-        unpriced = lim.get("unpriced_calls") or 0
+        unpriced = lim.get("unpriced_attempts") or 0
         bound = lim.get("unknown_cost_bound_usd") or "0"
         # An unknown cost is never shown as a plain number: the spend is then a lower bound. The limit
         # counts a bounded one at its bound; one with no bound (an unknown price) makes the remaining
         # figure an upper bound.
         counted = f", counted at up to ${bound}" if bound != "0" else ""
         spent = (
-            f"at least ${lim['spent_usd']} ({plurals.counted(unpriced, 'call')} of unknown cost{counted})"
+            f"at least ${lim['spent_usd']} ({plurals.counted(unpriced, 'attempt')} of unknown cost{counted})"
             if unpriced
             else f"${lim['spent_usd']}"
         )
-        unbounded = lim.get("unbounded_calls", unpriced)
+        unbounded = lim.get("unbounded_attempts", unpriced)
         remaining = f"at most ${lim['remaining_usd']}" if unbounded else f"${lim['remaining_usd']}"
         holders = lim.get("reserved_by")
         reserved = f"${lim['reserved_usd']}"

@@ -33,12 +33,13 @@ async def budget_status(
 
     A run limit covers the run and its delegated runs; for a delegated run (``parent_run_id``, or
     the parent the ledger recorded for it) that is its parent's limit, the one its calls reserve
-    against. ``unpriced_calls`` counts attempts whose cost is unknown: when it is not 0,
-    ``cost_complete`` is false and ``spent_usd`` is a lower bound, not the spend.
+    against. ``unpriced_attempts`` counts attempts whose cost is unknown (a call retried after a cut attempt may have
+    two): when it is not 0, ``cost_complete`` is false and ``spent_usd`` is a lower bound, not the spend.
     ``unknown_cost_bound_usd`` is those attempts' estimated worst case, where their price is known;
     the limit counts it, with ``spent_usd`` and ``reserved_usd``, in ``remaining_usd`` and ``status``.
-    ``unbounded_calls`` counts those with no bound (an unknown price): ``remaining_usd`` is then an
-    upper bound.
+    ``unbounded_attempts`` counts those with no bound (an unknown price): ``remaining_usd`` is then an
+    upper bound. ``unpriced_calls`` and ``unbounded_calls`` are the same two counts under their first names (attempts,
+    not calls), kept for the clients that read them.
     """
     now = time.time()
     applicable = [
@@ -102,7 +103,9 @@ async def budget_status(
             "reserved_usd": format(held_d, "f"),
             "remaining_usd": format(max(Decimal(0), lim.amount - used), "f"),
             "status": status,
-            "unpriced_calls": unpriced,
+            "unpriced_attempts": unpriced,
+            "unbounded_attempts": unbounded,
+            "unpriced_calls": unpriced,  # (attempts: the first name, kept)
             "unbounded_calls": unbounded,
             "cost_complete": unpriced == 0,
         }

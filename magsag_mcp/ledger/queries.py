@@ -89,8 +89,10 @@ def _stats(acc: dict[str, int]) -> dict[str, Any]:
         "cost_usd_exact": exact if complete else None,
         "known_cost_usd": exact,
         "cost_complete": complete,
-        "unpriced_calls": acc["unpriced"],
+        "unpriced_attempts": acc["unpriced"],
+        "unpriced_calls": acc["unpriced"],  # (attempts: the first name, kept for the clients that read it)
         "unknown_cost_bound_usd": _money(acc["cost_bound_pusd"])[1],
+        "unbounded_attempts": acc["unpriced"] - acc["bounded"],
         "unbounded_calls": acc["unpriced"] - acc["bounded"],
         "cached_tokens": acc["cached_tokens"],
         "reasoning_tokens": acc["reasoning_tokens"],
@@ -104,12 +106,13 @@ async def summarize(
     total_tokens, cost_usd}}}``, plus totals, breakdowns by provider/agent/skill and the period.
 
     ``cost_usd`` is a JSON number (so ``jq '.model_stats[].cost_usd'`` sums it) and ``cost_usd_exact``
-    the exact decimal string. ``unpriced_calls`` counts attempts whose cost is unknown (an answer of
+    the exact decimal string. ``unpriced_attempts`` counts attempts whose cost is unknown (an answer of
     unknown price, or an attempt cut after it reached the vendor, which may bill it); where there are
     any, ``cost_complete`` is false and ``cost_usd`` and ``cost_usd_exact`` are null, never a figure
     that leaves them out. ``known_cost_usd`` is always the exact sum of the known costs.
     ``unknown_cost_bound_usd`` is those attempts' worst case as estimated before sending, where the
-    model's price is known; ``unbounded_calls`` counts the ones with no bound (an unknown price).
+    model's price is known; ``unbounded_attempts`` counts the ones with no bound (an unknown price).
+    ``unpriced_calls`` and ``unbounded_calls`` are the same counts under their first names (attempts, not calls).
     ``calls`` counts calls (``errors`` of them failed), each under the model of its last attempt that reached a
     provider (a call that fell back from one model to another counts under the second); ``attempts`` counts the
     attempts that reached a provider, retries and fallback hops each one (``attempt_errors`` of them failed), so a
@@ -332,6 +335,7 @@ async def query_runs_page(
         for row in runs:
             run_id, agent, skill, parent, started, ended, status, calls, tin, tout, cost, unpriced = row[:12]
             error_class, error_message, bound = row[12:]
+            unbounded = _run_unbounded(conn, run_id) if unpriced else 0
             beyond = None if inline is None else attempts_beyond(conn, run_id, inline)
             attempts, omitted = ([], beyond) if beyond else _run_attempts(conn, run_id, attempts_per_run)
             out.append(
@@ -351,10 +355,12 @@ async def query_runs_page(
                     "cost_usd": None if unpriced else format(from_pusd(cost), "f"),
                     "known_cost_usd": format(from_pusd(cost), "f"),
                     "cost_complete": not unpriced,
-                    "unpriced_calls": unpriced,
+                    "unpriced_attempts": unpriced,
+                    "unpriced_calls": unpriced,  # (attempts: the first name, kept for the clients that read it)
                     "cost_bound_usd": format(from_pusd(bound or 0), "f"),
-                    # those of no known price, which cost_bound_usd does not bound (as summarize's unbounded_calls)
-                    "unbounded_calls": _run_unbounded(conn, run_id) if unpriced else 0,
+                    # those of no known price, which cost_bound_usd does not bound (as summarize's unbounded_attempts)
+                    "unbounded_attempts": unbounded,
+                    "unbounded_calls": unbounded,
                     "error": None if error_class is None else {"type": error_class, "message": error_message},
                     "attempts": [_attempt_dict(a) for a in attempts],
                     **({} if omitted is None else {"attempts_omitted": omitted}),

@@ -45,9 +45,19 @@ class BudgetLimitOut(_Out):
     remaining_usd: str
     status: Literal["ok", "near", "exceeded"]
     window: BudgetWindowOut | None = Field(None, description="agent_day and day: the day, unix seconds")
-    unpriced_calls: int = Field(0, description="attempts of unknown cost: spent_usd is then a lower bound")
-    unbounded_calls: int = Field(
+    unpriced_attempts: int = Field(
+        0,
+        description="attempts of unknown cost (a call retried after a cut attempt may have two): spent_usd is then a "
+        "lower bound",
+    )
+    unbounded_attempts: int = Field(
         0, description="attempts of unknown cost with no bound (an unknown price): remaining_usd is then at most"
+    )
+    unpriced_calls: int = Field(
+        0, description="the same count as unpriced_attempts, under its first name: attempts, not calls"
+    )
+    unbounded_calls: int = Field(
+        0, description="the same count as unbounded_attempts, under its first name: attempts, not calls"
     )
     cost_complete: bool = True
     budget_run_id: str | None = Field(None, description="run: whose limit (a delegated run uses its parent's)")
@@ -87,7 +97,7 @@ class BudgetResult(_Out):
     agent: str | None
     run_id: str | None
     status: Literal["ok", "near", "exceeded"] = Field(description="the worst of the limits")
-    cost_complete: bool = Field(True, description="false when some attempt's cost is unknown (see unpriced_calls)")
+    cost_complete: bool = Field(True, description="false when some attempt's cost is unknown (see unpriced_attempts)")
     limits: list[BudgetLimitOut] = Field(description="every limit that applies; USD as exact decimal strings")
     run_recorded: bool | None = Field(
         None,

@@ -43,6 +43,9 @@ _CALLS = (
 _ERRORS = "the calls that failed (their last attempt that reached a provider failed)"
 _ATTEMPTS = "the attempts that reached a provider: a call's retries and fallback hops each count one"
 _ATTEMPT_ERRORS = "the attempts that failed (a call answered on its retry or by a fallback has one and no error)"
+#: the first names of the counts of attempts of unknown cost (they never counted calls), kept for their clients
+_UNPRICED_CALLS = "the same count as unpriced_attempts, under its first name: attempts, not calls"
+_UNBOUNDED_CALLS = "the same count as unbounded_attempts, under its first name: attempts, not calls"
 
 
 #: the copy of the ledger a read may be made from (see magsag_mcp.ledger.read_only_copy), which its notes say
@@ -69,13 +72,17 @@ class StatsOut(Out):
     cost_usd_exact: str | None
     known_cost_usd: str = Field(description="the exact sum of the known costs")
     cost_complete: bool
-    unpriced_calls: int = Field(
-        description="attempts of unknown cost (an unknown price, or cut after reaching the vendor, which may bill it)"
+    unpriced_attempts: int = Field(
+        0,
+        description="attempts of unknown cost (an unknown price, or cut after reaching the vendor, which may bill "
+        "it); a call retried after a cut attempt may have two",
     )
+    unpriced_calls: int = Field(description=_UNPRICED_CALLS)
     unknown_cost_bound_usd: str = Field(
         "0", description="the estimated worst case of the attempts of unknown cost, where their price is known"
     )
-    unbounded_calls: int = Field(0, description="attempts of unknown cost with no bound (an unknown price)")
+    unbounded_attempts: int = Field(0, description="attempts of unknown cost with no bound (an unknown price)")
+    unbounded_calls: int = Field(0, description=_UNBOUNDED_CALLS)
     cached_tokens: int = 0
     reasoning_tokens: int = 0
     largest_day: LargestDayOut | None = Field(None, description="in by_agent: the agent's costliest UTC day")
@@ -99,9 +106,11 @@ class TotalsOut(Out):
     cost_usd: float | None
     cost_usd_exact: str | None
     known_cost_usd: str
-    unpriced_calls: int
+    unpriced_attempts: int = Field(0, description="attempts of unknown cost (see model_stats)")
+    unpriced_calls: int = Field(description=_UNPRICED_CALLS)
     unknown_cost_bound_usd: str = "0"
-    unbounded_calls: int = 0
+    unbounded_attempts: int = Field(0, description="attempts of unknown cost with no bound (an unknown price)")
+    unbounded_calls: int = Field(0, description=_UNBOUNDED_CALLS)
     cost_complete: bool
     policy_denied_attempts: int = 0
     budget_exceeded_attempts: int = 0
@@ -195,9 +204,11 @@ class RunOut(Out):
     cost_usd: str | None = Field(description="USD, exact decimal string; null while cost_complete is false")
     known_cost_usd: str = Field(description="the exact sum of the known costs")
     cost_complete: bool
-    unpriced_calls: int
+    unpriced_attempts: int = Field(0, description="its attempts of unknown cost")
+    unpriced_calls: int = Field(description=_UNPRICED_CALLS)
     cost_bound_usd: str = Field("0", description="the worst case of its attempts of unknown cost, where known")
-    unbounded_calls: int = Field(0, description="its attempts of unknown cost with no bound (an unknown price)")
+    unbounded_attempts: int = Field(0, description="its attempts of unknown cost with no bound (an unknown price)")
+    unbounded_calls: int = Field(0, description=_UNBOUNDED_CALLS)
     error: RunErrorOut | None = Field(None, description="why the run failed (its last error), if it did")
     attempts: list[AttemptOut] = Field(description="its latest attempts (attempts_per_run at most), oldest first")
     attempts_omitted: int = Field(0, description="its earlier attempts not listed (raise attempts_per_run for them)")
