@@ -26,6 +26,7 @@ import anyio.lowlevel
 
 from .agent_modules import Registry
 from .bridge import AgentRun, Bridge, CallingThread, ProcessBound, current_token, loop_thread_id, on_this_loop
+from .call_ids import new_run_id
 from .errors import InputError, MagsagError
 from .invoke_options import (
     Delegation,
@@ -41,7 +42,7 @@ from .invoke_result import InvokeResult
 from .kept_records import closing_after
 from .observer import Observer, UnknownCostWarning
 from .redaction import register_env_secrets
-from .service import Service, new_run_id
+from .service import Service
 from .text import NAME_MAX, check_name
 
 T = TypeVar("T")

@@ -9,7 +9,6 @@ from __future__ import annotations
 import asyncio
 import os
 import time
-import uuid
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -17,6 +16,7 @@ from typing import Any
 import anyio
 
 from .bridge import LoopBound
+from .call_ids import new_call_id, new_run_id
 from .call_urls import CallURLs
 from .caller_progress import raised_by_caller
 from .cascade import Cascade
@@ -57,18 +57,6 @@ from .text import check_name
 from .transport import Timeouts, Transport
 
 log = redacting_logger("magsag_mcp.service")
-
-
-def new_run_id() -> str:
-    return f"run-{uuid.uuid4().hex[:16]}"
-
-
-def new_call_id() -> str:
-    """A call's own id, which its budget reservations carry: a call holds one for each attempt not yet recorded, and
-    what counts calls in flight (check_budget's reserved_by, the ledger's notes) counts them by it. 64 random bits:
-    unique among the calls in flight of every process on the ledger (a counter would repeat across processes), and a
-    fifth of uuid4's cost."""
-    return os.urandom(8).hex()
 
 
 def _sent_or_held(attempts: list[AttemptRecord]) -> bool:

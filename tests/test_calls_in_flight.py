@@ -6,6 +6,7 @@ Coordinated by the loopback vendor's own arrivals, never by a sleep of a guessed
 from __future__ import annotations
 
 import asyncio
+import re
 import sqlite3
 from decimal import Decimal
 from pathlib import Path
@@ -96,7 +97,7 @@ async def test_a_service_call_names_itself_in_every_reservation_it_holds(catalog
         up.let_go()
         await up.stop()
     assert [n for _, n in rows] == [2, 1], rows
-    assert all(isinstance(call, str) and len(call) == 16 for call, _ in rows) and rows[0][0] != rows[1][0], rows
+    assert all(re.fullmatch(r"[0-9a-f]{16}-[0-9]+", call) for call, _ in rows) and rows[0][0] != rows[1][0], rows
     for kind in ("run", "agent_day"):
         assert limit_of(status, kind)["reserved_by"]["calls"] == 2, limit_of(status, kind)
     assert note is not None and "2 calls of it in flight hold reservations" in note, note
@@ -106,3 +107,25 @@ async def test_a_service_call_names_itself_in_every_reservation_it_holds(catalog
         assert conn.execute("SELECT calls FROM runs WHERE run_id = 'r'").fetchone()[0] == 2
     finally:
         conn.close()
+
+
+def test_call_ids_differ_between_calls_and_between_a_process_and_its_forked_child():
+    # a call id is the process's random prefix and its count of calls: a forked child counting on from its parent's
+    # prefix would give the ids the parent gives next, and two calls in flight would count as one
+    import os
+
+    from magsag_mcp.call_ids import new_call_id
+
+    first, second = new_call_id(), new_call_id()
+    assert first != second and first.rsplit("-", 1)[0] == second.rsplit("-", 1)[0]
+    read, write = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # the child: its first id, to the parent
+        os.write(write, new_call_id().encode())
+        os._exit(0)
+    os.close(write)
+    child = os.read(read, 100).decode()
+    os.close(read)
+    os.waitpid(pid, 0)
+    mine = new_call_id()
+    assert child != mine and child.rsplit("-", 1)[0] != mine.rsplit("-", 1)[0], (child, mine)
