@@ -129,3 +129,52 @@ def test_call_ids_differ_between_calls_and_between_a_process_and_its_forked_chil
     os.waitpid(pid, 0)
     mine = new_call_id()
     assert child != mine and child.rsplit("-", 1)[0] != mine.rsplit("-", 1)[0], (child, mine)
+
+
+async def test_a_call_whose_process_died_holding_two_reservations_is_recorded_as_one_abandoned_call(tmp_path: Path):
+    # The process died with a retry in flight beside its cut attempt's hold: each expired reservation became an
+    # abandoned call of its own (the run's calls, the summary's calls and errors: 2), and the retry's, made later,
+    # expired later, a second sweep's call. The call's reservations are now swept together, as that call's attempts.
+    import time
+
+    from magsag_mcp.records import AttemptRecord, RunRecord
+
+    async with Ledger(tmp_path / "l.db") as ledger:
+        gov = Governance(limits(max_cost_per_run_usd="1"), ledger, FixedPricer("0.1"))
+        cut = await gov.admit(attempt_ctx("r", agent="a", call_id="c1"))
+        await gov.settle(cut, None, Decimal("0.2"))
+        gov.waiting(cut)
+        retry = await gov.admit(attempt_ctx("r", agent="a", call_id="c1", prior_admissions=[cut]))
+        # ... the process dies; the first reservation passes its expiry (the retry's, made later, not yet)
+        first = "UPDATE budget_reservations SET expires_at = 1000 WHERE id = (SELECT MIN(id) FROM budget_reservations)"
+        await ledger.submit(lambda c: c.execute(first))
+        assert await ledger.record_expired_reservations() == 2  # two attempts
+        swept = await ledger.summarize()
+        left = await ledger.read(lambda c: c.execute("SELECT COUNT(*) FROM budget_reservations").fetchone()[0])
+        runs = await ledger.read(lambda c: c.execute("SELECT calls, unpriced_calls FROM runs").fetchall())
+        # it was suspended, not dead: its record lands after all and replaces both stand-ins
+        now = time.time()
+        await ledger.record_call(
+            RunRecord("r", "a", "skill.analysis", now, ended_at=now, status="ok"),
+            [
+                AttemptRecord(
+                    "r", now, "compat", "metered", "skill.analysis", "a", "error", 0, 1, error_class="timeout",
+                    cost_usd=None, cost_bound_usd=Decimal("0.2"), reservation_id=cut.reservation_id,
+                ),
+                AttemptRecord(
+                    "r", now, "compat", "metered", "skill.analysis", "a", "ok", 0, 2, cost_usd=Decimal("0.05"),
+                    reservation_id=retry.reservation_id,
+                ),
+            ],
+        )  # fmt: skip
+        recorded = await ledger.summarize()
+        after = await ledger.read(lambda c: c.execute("SELECT calls, unpriced_calls, status FROM runs").fetchall())
+    totals = swept["totals"]
+    assert (totals["calls"], totals["errors"], totals["attempts"]) == (1, 1, 2), totals
+    assert totals["unknown_cost_bound_usd"] == "0.3"  # each stand-in at what its reservation held: 0.2 and 0.1
+    assert swept["model_stats"]["metered"]["calls"] == 1
+    assert left == 0 and runs == [(1, 2)]
+    totals = recorded["totals"]
+    assert (totals["calls"], totals["errors"], totals["attempts"], totals["attempt_errors"]) == (1, 0, 2, 1), totals
+    assert recorded["model_stats"]["metered"]["calls"] == 1
+    assert after == [(1, 1, "ok")]

@@ -5,6 +5,7 @@ the attempt after all, its record replaces the stand-in (:func:`unrecord_abandon
 from __future__ import annotations
 
 import sqlite3
+from typing import Any
 
 from ..records import AttemptRecord, RunRecord
 from .migrations import ROLLUP_BUCKET_SECONDS, SPEND_BUCKET_SECONDS
@@ -17,22 +18,29 @@ ABANDONED = (
     "the provider may bill it; its cost is unknown"
 )
 
-#: reservations whose calls should long have been recorded: their process died (or hung) mid-call
+#: reservations whose calls should long have been recorded: their process died (or hung) mid-call; with them, the
+#: other reservations of their calls (a retry's beside the cut attempt's), made later and so not expired yet, though
+#: their call is past its deadline all the same (a reservation outlives its call's deadline from the call's start)
 EXPIRED_RESERVATIONS = (
-    "SELECT id, run_id, attempt_run_id, agent, created_at, amount_pusd, provider, model, skill"
-    " FROM budget_reservations WHERE state = 'held' AND expires_at < ?"
+    "SELECT id, run_id, attempt_run_id, agent, created_at, amount_pusd, provider, model, skill, call_id"
+    " FROM budget_reservations WHERE state = 'held' AND (expires_at < ?1 OR call_id IN"
+    " (SELECT call_id FROM budget_reservations WHERE expires_at < ?1 AND call_id IS NOT NULL)) ORDER BY id"
 )
 
 
 def record_abandoned(conn: sqlite3.Connection, now: float) -> int:
     """Record each expired reservation as the attempt it stood for (outcome error, class
     ``abandoned``, cost unknown, bounded by the amount reserved) in place of the reservation, in this
-    transaction. Returns how many. Should its process record the attempt after all (it was suspended,
-    not dead), that record replaces this stand-in (:func:`unrecord_abandoned`)."""
+    transaction; the reservations of one call (:data:`EXPIRED_RESERVATIONS`) as that call's attempts, one call (a row
+    that names no call, an older version's, is a call of its own). Returns how many attempts. Should its process
+    record the call after all (it was suspended, not dead), its record replaces these stand-ins
+    (:func:`unrecord_abandoned`)."""
     from .writes import RecordWrite  # (writes.py imports this module: the record path takes a stand-in back)
 
     rows = conn.execute(EXPIRED_RESERVATIONS, (now,)).fetchall()
-    for rid, budget, run_id, agent, created, amount, provider, model, skill in rows:
+    calls: dict[Any, list[AttemptRecord]] = {}
+    runs: dict[Any, RunRecord] = {}
+    for rid, budget, run_id, agent, created, amount, provider, model, skill, call_id in rows:
         run_id = run_id or budget or f"abandoned-{rid}"
         attempt = AttemptRecord(
             run_id=run_id,
@@ -51,9 +59,13 @@ def record_abandoned(conn: sqlite3.Connection, now: float) -> int:
             warnings=[ABANDONED],
             reservation_id=rid,
         )
-        parent = budget if budget and budget != run_id else None
-        run = RunRecord(run_id, agent, skill, created, parent_run_id=parent, ended_at=now, status="error")
-        RecordWrite.of(run, [attempt])(conn)
+        call = rid if call_id is None else call_id  # (an id is an int, a call's id text: they never meet)
+        if call not in calls:
+            parent = budget if budget and budget != run_id else None
+            runs[call] = RunRecord(run_id, agent, skill, created, parent_run_id=parent, ended_at=now, status="error")
+        calls.setdefault(call, []).append(attempt)
+    for call, attempts in calls.items():
+        RecordWrite.of(runs[call], attempts)(conn)
     return len(rows)
 
 
@@ -63,18 +75,20 @@ def unrecord_abandoned(conn: sqlite3.Connection, run_id: str, reservation_id: in
     had succeeded, its usage rollup, agent and day spend. A run row left with no call was made for the stand-in
     alone and goes too."""
     row = conn.execute(
-        "SELECT id, started_at, provider, model, coalesce(skill, ''), agent, cost_bound_pusd FROM attempts"
+        "SELECT id, started_at, provider, model, coalesce(skill, ''), agent, cost_bound_pusd,"
+        " call_cost_pusd IS NOT NULL FROM attempts"
         " WHERE run_id = ? AND reservation_id = ? AND error_class = 'abandoned' AND cost_pusd IS NULL",
         (run_id, reservation_id),
     ).fetchone()
     if row is None:
         return
-    attempt_id, started, provider, model, skill, agent, bound = row
+    # a call's stand-ins count one call, under the last of them (the one carrying the call's cost: see RecordWrite)
+    attempt_id, started, provider, model, skill, agent, bound, counted = row
     conn.execute("DELETE FROM attempts WHERE id = ?", (attempt_id,))
     conn.execute(
-        "UPDATE runs SET calls = calls - 1, unpriced_calls = unpriced_calls - 1,"
+        "UPDATE runs SET calls = calls - ?, unpriced_calls = unpriced_calls - 1,"
         " cost_bound_pusd = cost_bound_pusd - ? WHERE run_id = ?",
-        (bound or 0, run_id),
+        (counted, bound or 0, run_id),
     )
     conn.execute("DELETE FROM runs WHERE run_id = ? AND calls = 0", (run_id,))
     # The stand-in failed a run of calls that had all succeeded (its record carries no error kind, where a call that
@@ -88,9 +102,9 @@ def unrecord_abandoned(conn: sqlite3.Connection, run_id: str, reservation_id: in
     key = (int(started // ROLLUP_BUCKET_SECONDS), model, provider, agent or "", skill)
     rollup_key = "bucket = ? AND model = ? AND provider = ? AND agent = ? AND skill = ? AND outcome = 'error'"
     conn.execute(
-        "UPDATE usage_rollup SET attempts = attempts - 1, calls = calls - 1, unpriced = unpriced - 1,"
+        "UPDATE usage_rollup SET attempts = attempts - 1, calls = calls - ?, unpriced = unpriced - 1,"
         f" cost_bound_pusd = cost_bound_pusd - ?, bounded = bounded - ? WHERE {rollup_key}",
-        (bound or 0, int(bound is not None), *key),
+        (counted, bound or 0, int(bound is not None), *key),
     )
     conn.execute(f"DELETE FROM usage_rollup WHERE {rollup_key} AND attempts = 0", key)  # the stand-in's alone
     # the stand-in was a call of its own: the row's costliest call is read again from the attempts left
