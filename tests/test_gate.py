@@ -82,13 +82,13 @@ def test_per_call_violation(gate):
 def test_unpriced_calls_violate_a_cost_limit_unless_allowed(gate):
     code, out, _ = gate(changed(model={"unpriced_calls": 2}))
     assert code == 1
-    assert "FAIL limits: 2 calls have no known cost, so the cost limits cannot be checked" in out
+    assert "FAIL limits: 2 attempts have no known cost, so the cost limits cannot be checked" in out
     allowing = POLICY.replace("  - name: limits\n", "  - name: limits\n    allow_unpriced: true\n")
     code, out, _ = gate(changed(model={"unpriced_calls": 2}), allowing)
     assert (code, out.splitlines()[-1]) == (0, "gate: pass")
     # Before: "gate: pass" alone, as if those calls' cost had been checked; the limits counted them at $0
     assert (
-        "NOTE limits: 2 calls (gpt-4o) have no known cost and no bound on it, which allow_unpriced admits: its cost "
+        "NOTE limits: 2 attempts (gpt-4o) have no known cost and no bound on it, which allow_unpriced admits: its cost "
         "limits were checked without them, so they may have been exceeded unseen; price those models in "
         "catalog/prices.yaml to count them"
     ) in out
@@ -134,7 +134,7 @@ def test_bounded_unknown_costs_count_at_their_bound(gate):
     assert code == 1 and "FAIL limits: total cost up to $10.5 ($2.0 known, up to $8.5 of unknown cost)" in out
     code, out, _ = gate(changed(model={**bounded, "unbounded_calls": 1}, agent=bounded))
     assert code == 1
-    assert "FAIL limits: 1 call has no known cost nor a bound on it, so the cost limits cannot be checked" in out
+    assert "FAIL limits: 1 attempt has no known cost nor a bound on it, so the cost limits cannot be checked" in out
 
 
 def test_model_outside_allowed_models_and_run_total(gate):
@@ -661,14 +661,14 @@ def test_a_count_of_one_is_said_in_the_singular(gate):
     code, out, _ = gate(s)
     assert code == 1
     assert "FAIL prod: model 'o1-preview' (via openai) is not in allowed_models (1 call, 1 attempt)" in out
-    assert "FAIL limits: 1 call has no known cost, so the cost limits cannot be checked" in out
+    assert "FAIL limits: 1 attempt has no known cost, so the cost limits cannot be checked" in out
     assert out.splitlines()[-1] == "gate: 2 violations"
     s["model_stats"]["o1-preview"].update(calls=0, attempts=2)  # a model every call of it left for another
     assert "is not in allowed_models (0 calls, 2 attempts)" in gate(s)[1]
     allowing = POLICY.replace("  - name: limits\n", "  - name: limits\n    allow_unpriced: true\n")
     code, out, _ = gate(changed(model={"unpriced_calls": 1, "unbounded_calls": 1}), allowing)
     assert (code, out.splitlines()[-1]) == (0, "gate: pass")
-    assert "NOTE limits: 1 call (gpt-4o) has no known cost and no bound on it, which allow_unpriced admits" in out
+    assert "NOTE limits: 1 attempt (gpt-4o) has no known cost and no bound on it, which allow_unpriced admits" in out
 
 
 def test_a_summary_that_cannot_be_read_is_refused_with_its_fix(gate, tmp_path: Path, capsys):

@@ -61,3 +61,35 @@ def test_every_result_counts_a_calls_two_unknown_costs_as_two_attempts(tmp_path:
     out = capsys.readouterr().out
     assert "spent at least $0 (2 attempts of unknown cost, counted at up to $0.1)" in out, out
     assert "calls of unknown cost" not in out
+
+
+def test_flow_gate_counts_a_calls_two_answers_of_unknown_price_as_two_attempts(tmp_path: Path, capsys):
+    # one call: its answer of unknown price unusable, retried, answered at an unknown price again. The gate said
+    # "2 calls have no known cost" of a summary whose calls were 1
+    import json
+
+    async def record() -> dict:
+        async with Ledger(tmp_path / "l.db") as ledger:
+            now = time.time()
+            tries = [
+                AttemptRecord("r", now + i, "compat", "mystery", "skill.analysis", "ana", out, 0, i + 1, cost_usd=None)
+                for i, out in enumerate(("error", "ok"))
+            ]
+            await ledger.record_call(RunRecord("r", "ana", "skill.analysis", now), tries)
+            return await ledger.summarize()
+
+    summary = anyio.run(record)
+    assert summary["totals"]["calls"] == 1 and summary["totals"]["unbounded_attempts"] == 2
+    (tmp_path / "summary.json").write_text(json.dumps(summary))
+    policy = tmp_path / "policy.yaml"
+    policy.write_text("policies:\n  - name: limits\n    thresholds: {max_cost_per_run_usd: 10}\n")
+    capsys.readouterr()
+    assert main(["flow", "gate", str(tmp_path / "summary.json"), "--policy", str(policy)]) == 1
+    out = capsys.readouterr().out
+    assert "FAIL limits: 2 attempts have no known cost, so the cost limits cannot be checked" in out, out
+    policy.write_text(
+        "policies:\n  - name: limits\n    allow_unpriced: true\n    thresholds: {max_cost_per_run_usd: 10}\n"
+    )
+    assert main(["flow", "gate", str(tmp_path / "summary.json"), "--policy", str(policy)]) == 0
+    out = capsys.readouterr().out
+    assert "NOTE limits: 2 attempts (mystery) have no known cost and no bound on it, which allow_unpriced admits" in out

@@ -230,8 +230,9 @@ def check_summary_with_notes(summary: Any, policies: PolicySet) -> tuple[list[st
             continue
         if unbounded and not p.allow_unpriced:
             what = "no known cost" if unbounded == unpriced else "no known cost nor a bound on it"
-            violations.append(
-                f"{p.name}: {counted(unbounded, 'call')} {has(unbounded)} {what}, so the cost limits cannot be checked"
+            violations.append(  # (attempts: a call retried after an answer of unknown price has two)
+                f"{p.name}: {counted(unbounded, 'attempt')} {has(unbounded)} {what}, so the cost limits cannot be "
+                "checked"
             )
         elif unbounded and any(v is not None for v in dict(t).values()):
             # admitted by allow_unpriced, and checked at $0: "gate: pass" alone read as their spend checked
@@ -374,15 +375,15 @@ def _no_calls(summary: dict[str, Any]) -> str:
 
 
 def _unbounded_note(policy: str, unbounded: int, stats: dict[str, Any]) -> str:
-    """What the gate says of the calls of no known cost and no bound that a policy's ``allow_unpriced`` lets through:
-    its cost limits were checked without them."""
+    """What the gate says of the attempts of no known cost and no bound that a policy's ``allow_unpriced`` lets
+    through: its cost limits were checked without them."""
     models = [m for m, s in stats.items() if s.unbounded]
     shown = ", ".join(models[:5]) + (f" and {len(models) - 5} more" if len(models) > 5 else "")
     # a summary from before bounds were kept counts a call cut in flight (a priced model's) among them: a price
     # would not count it, a summary written again counts it at its bound
     old = any(stats[m].unbounded_calls is None for m in models)
     return (
-        f"{policy}: {counted(unbounded, 'call')} ({shown}) {has(unbounded)} no known cost and no bound on it, which "
+        f"{policy}: {counted(unbounded, 'attempt')} ({shown}) {has(unbounded)} no known cost and no bound on it, which "
         "allow_unpriced admits: "
         "its cost limits were checked without them, so they may have been exceeded unseen; price those models in "
         "catalog/prices.yaml to count them"
