@@ -39,16 +39,36 @@ _LONGEST_FIRST: tuple[str, ...] = ()
 #: A label names a credential: an API key's header or field, ``Authorization`` with its scheme (``Basic``,
 #: ``Bearer``, ``Token``: "authorization: required" is no credential), a password, a client secret, an
 #: OAuth token, or a URL's ``?key=`` / ``&token=`` / ``&sig=``.
+_LABEL_WORD = r"api[-_]?key|x-api-key|x-goog-api-key|passw(?:or)?d|(?:client[-_])?secret|(?:access|refresh|id)[-_]token"
+_LABEL_SEPARATOR = r"[\"']?\s*[:=]\s*[\"']?"
+_AUTHORIZATION = r"authorization[\"']?\s*[:=]\s*[\"']?(?:basic|bearer|token)\s+"
+_BEARER_VALUE = r"[A-Za-z0-9._~+/=\-]{8,}"
+_LABELLED_VALUE = r"[A-Za-z0-9._~+/=%\-]{8,}"
+_JWT_SIGNATURE = r"[A-Za-z0-9_\-]{8,}"
+#: What a credential's match goes on over, glued to its end. A JWT's header, ``<key>eyJ...``: an ``sk-`` or ``AIza`` key
+#: (or the start of one) or another JWT's signature is of the header's alphabet and runs on through it to its first
+#: dot, and the JWT's payload and signature after it (the token: its header is every token's of its issuer) were left
+#: in the text, no JWT without it. A label, ``<token>Bearer <value>``, ``<key>x-api-key: <value>`` (headers echoed
+#: joined without a separator): of the credential's alphabet too, its match took the label in and stopped at its
+#: separator, and the value after it was kept. Each is looked for where a match ends (a look behind, once a match:
+#: linear).
+_GLUED = (
+    r"(?:\.eyJ[A-Za-z0-9_\-]{8,}\." + _JWT_SIGNATURE
+    + r"|(?i:(?<=bearer))\s+" + _BEARER_VALUE
+    + r"|(?i:(?<=apikey)|(?<=api[-_]key)|(?<=passwd)|(?<=password)|(?<=secret)|(?<=id[-_]token)"
+    r"|(?<=access[-_]token)|(?<=refresh[-_]token))" + _LABEL_SEPARATOR + _LABELLED_VALUE
+    + r"|(?i:(?<=authorization)" + _AUTHORIZATION.removeprefix("authorization") + ")" + _LABELLED_VALUE
+    + r")*"
+)
 _SECRET_PATTERNS = re.compile(
-    r"(?:(?<![A-Za-z])|(?<=%[0-9A-Fa-f]{2})|(?<=\\[nrtbf])|(?<=\\x[0-9A-Fa-f]{2})|(?<=\\u[0-9A-Fa-f]{4}))"
+    r"(?:(?:(?<![A-Za-z])|(?<=%[0-9A-Fa-f]{2})|(?<=\\[nrtbf])|(?<=\\x[0-9A-Fa-f]{2})|(?<=\\u[0-9A-Fa-f]{4}))"
     r"sk-[A-Za-z0-9_\-]{8,}|AIza[0-9A-Za-z_\-]{20,}"
-    r"|(?i:bearer)\s+[A-Za-z0-9._~+/=\-]{8,}"
-    r"|(?<![A-Za-z0-9_\-])(?>(?P<glued>[A-Za-z0-9_\-]*?)(?=eyJ))"
-    r"eyJ[A-Za-z0-9_\-]{8,}\.eyJ[A-Za-z0-9_\-]{8,}\.[A-Za-z0-9_\-]{8,}"
-    r"|(?P<label>(?i:(?:api[-_]?key|x-api-key|x-goog-api-key|passw(?:or)?d|(?:client[-_])?secret"
-    r"|(?:access|refresh|id)[-_]token)[\"']?\s*[:=]\s*[\"']?"
-    r"|authorization[\"']?\s*[:=]\s*[\"']?(?:basic|bearer|token)\s+"
-    r"|[?&](?:key|token|access_token|sig|signature)=))[A-Za-z0-9._~+/=%\-]{8,}"
+    r"|(?i:bearer)\s+" + _BEARER_VALUE
+    + r"|(?<![A-Za-z0-9_\-])(?>(?P<glued>[A-Za-z0-9_\-]*?)(?=eyJ))"
+    r"eyJ[A-Za-z0-9_\-]{8,}\.eyJ[A-Za-z0-9_\-]{8,}\." + _JWT_SIGNATURE
+    + r"|(?P<label>(?i:(?:" + _LABEL_WORD + ")" + _LABEL_SEPARATOR + "|" + _AUTHORIZATION
+    + r"|[?&](?:key|token|access_token|sig|signature)=))" + _LABELLED_VALUE
+    + ")" + _GLUED
 )
 
 

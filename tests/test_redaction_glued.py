@@ -1,0 +1,139 @@
+"""A credential glued to another with no separator between them: each one's match took in the start of the next (a
+label, a JWT's header), and what followed that start was left in the text."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from magsag_mcp.ledger import Ledger
+from magsag_mcp.redaction import holds_secret, redact
+
+pytestmark = pytest.mark.anyio
+
+JWT = (
+    "eyJ0eXAiOiJKV1QiLCJhbGciOiJSUzI1NiJ9.eyJhdWQiOiJodHRwczovL2NvZ25pdGl2ZXNlcnZpY2VzLmF6dXJlLmNvbSJ9"
+    ".Qm9ndXNTaWduYXR1cmVCeXRlc0hlcmVGb3JUZXN0aW5n"
+)
+#: a credential no key pattern knows the shape of (a gateway's, Azure's 32 hex digits), found only by its label
+VALUE = "0f9e8d7c6b5a4f3e2d1c0b9a8f7e6d5c"
+
+
+@pytest.mark.parametrize(
+    "label",
+    [
+        "Bearer ",
+        "bearer\t",
+        "api_key: ",
+        "x-api-key: ",
+        "X-Goog-Api-Key: ",
+        "apikey=",  # (after a JWT: '=' is no character of its signature's)
+        "password: ",
+        '"client_secret": "',
+        "access_token: ",
+        "authorization: Basic ",
+    ],
+)
+@pytest.mark.parametrize(
+    "token",
+    [JWT, f"Bearer {JWT}", "sk-proj-Ab3dEf6hIj9kLm2nOp5qRs8tUv1wXy4z", "AIzaSyAb3dEf6hIj9kLm2nOp5qRs8tUv1wXy4"],
+    ids=["jwt", "bearer-jwt", "sk", "aiza"],
+)
+def test_a_label_glued_to_the_end_of_a_token_does_not_unmask_the_value_after_it(token: str, label: str):
+    # The token's match ran on through the label's letters (a JWT's signature, a key's, a bearer token's are of the
+    # same alphabet) and stopped at its separator: the label, taken into the token, named nothing any more, and the
+    # credential after it was kept whole. A gateway echoing the request's headers joined without a separator, an
+    # event's data holding two fields glued so.
+    text = f"401 for {token}{label}{VALUE} (see logs)"
+    said = redact(text)
+    assert VALUE[:8] not in said and VALUE[-8:] not in said, said
+    assert said.startswith("401 for ") and said.endswith(" (see logs)") and "[REDACTED]" in said
+    assert holds_secret(f"{token}{label}{VALUE}")
+
+
+def test_a_label_glued_to_a_token_whose_value_is_too_short_for_a_credential_is_left_as_before():
+    # a value of fewer than 8 characters is none after a label standing alone: glued, it is not one either
+    assert redact(f"{JWT}Bearer abc") == "[REDACTED] abc"
+    assert redact("Bearer Bearer abcdefgh12345678") == "Bearer [REDACTED]"
+
+
+@pytest.mark.parametrize(
+    "stub",
+    ["sk-", "sk-ab", "sk-proj-Ab3d", "sk-proj-Ab3dEf6hIj9kLm2nOp5q"]
+    + ["AIzaSy", "AIzaSyAb3dEf", "AIzaSyAb3dEf6hIj9kLm2n"],
+)
+@pytest.mark.parametrize("before", ["", " ", "?token=", "\\n", "%3D"])
+def test_a_key_or_its_stub_glued_to_a_jwts_start_leaves_none_of_the_jwt(stub: str, before: str):
+    # "sk-" and "AIza" are followed by the JWT's own alphabet: the key's match ran on through the JWT's header to its
+    # first dot, and the JWT's payload and signature (the token, its header being the same in every token of an
+    # issuer) were left in the text, no JWT without their header
+    _, payload, signature = JWT.split(".")
+    said = redact(f"got {before}{stub}{JWT} back")
+    assert payload[3:15] not in said and signature[:12] not in said and signature[-12:] not in said, said
+    assert said.startswith(f"got {before}") and said.endswith(" back"), said
+    assert holds_secret(f"{stub}{JWT}")
+
+
+async def test_an_events_glued_credentials_do_not_reach_the_ledger(tmp_path: Path):
+    # the guide's obs.log("model_failed", {"error": str(e)}), e quoting a gateway that echoed the request's headers
+    # joined without a separator; and a key pasted right before an Entra ID token
+    error = f"401: headers Authorization: Bearer {JWT}x-api-key: {VALUE} refused"
+    async with Ledger(tmp_path / "l.db") as ledger:
+        await ledger.log_event("r", "a", "model_failed", {"error": error, "token": f"AIzaSy{JWT}"})
+        stored = await ledger.read(lambda c: c.execute("SELECT data FROM events").fetchone()[0])
+    assert json.loads(stored) == {
+        "error": "401: headers Authorization: Bearer [REDACTED] refused",
+        "token": "[REDACTED]",
+    }
+
+
+def test_credentials_of_every_shape_glued_in_any_order_leave_no_piece_of_any():
+    # the three label-free shapes (sk-, AIza, a JWT) and labelled values (a bearer token, an api-key header's, a URL's
+    # ?key=), glued to one another with no separator, or after the escapes and labels a vendor's body, a URL or a log
+    # line's %r puts before them: none of any may stay in the text, its payload and signature for a JWT included
+    import random
+    import string
+
+    rng = random.Random(30)
+    alphabet = string.ascii_letters + string.digits + "_-"
+
+    def run(n: int, among: str = alphabet) -> str:
+        return "".join(rng.choice(among) for _ in range(n))
+
+    def credential() -> tuple[str, str]:
+        """A credential as written, and the part of it that is the secret."""
+        kind = rng.randrange(6)
+        if kind == 0:
+            key = rng.choice(["sk-proj-", "sk-ant-api03-", "sk-"]) + run(40)
+            return key, key[-30:]
+        if kind == 1:
+            key = "AIza" + run(35)
+            return rng.choice(["", "?key=", "&key="]) + key, key[4:]
+        if kind == 2:
+            header, payload, signature = f"eyJ{run(rng.randint(8, 30))}", f"eyJ{run(rng.randint(8, 30))}", run(43)
+            return f"{header}.{payload}.{signature}", payload[3:] + signature
+        if kind == 3:
+            token = run(rng.randint(20, 60), string.ascii_letters + string.digits + "._~+/-")
+            return rng.choice(["Bearer ", "bearer\t", "Authorization: Bearer "]) + token, token
+        value = run(32, "0123456789abcdef")
+        label = rng.choice(["api-key: ", "x-api-key: ", '"api_key": "', "?key=", "password=", "x-goog-api-key: "])
+        return label + value, value
+
+    before = ["", " ", "\\n", "\\t", "%3D", '"', "=", ":", "(", "\\u0022", "\\x1b", "\n", "run-"]
+    for _ in range(20_000):
+        parts, secrets = [rng.choice(before)], []
+        for _ in range(rng.randint(1, 3)):
+            written, secret = credential()
+            if written.startswith("sk-") and parts[-1][-1:].isalpha():
+                parts.append(" ")  # (an sk- after a letter is a word's end, "risk-assessment")
+            parts.append(written)
+            secrets.append(secret)
+        text = "".join(parts) + rng.choice(before)
+        said = redact(text)
+        for secret in secrets:
+            assert not [secret[i : i + 10] for i in range(0, len(secret) - 9, 5) if secret[i : i + 10] in said], (
+                text,
+                said,
+            )

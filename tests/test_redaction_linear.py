@@ -1,0 +1,69 @@
+"""redact() does work in proportion to its text, counted in instructions (valgrind), never timed.
+
+A vendor's or a gateway's body is redacted as its error, its record and its log line are made, up to 64 KB of it
+(excerpt): a pattern that scans the rest of a run from each of its positions made 64 KB of ``eyJeyJ...`` take 4 s
+of the event loop each time (db9c17f). The texts here are the shapes that would make each part of the key patterns
+scan again (a JWT's start repeated, a key's or a label's run that a JWT or a glued label might continue, whitespace
+a label's value might follow), redacted at one size and at four times it, each in a fresh process under valgrind:
+the instructions a character must stay the same (quadratic work would make them four times as many)."""
+
+from __future__ import annotations
+
+import re
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+REDACTION = Path(__file__).resolve().parent.parent / "magsag_mcp" / "redaction.py"
+
+#: loads redaction.py on its own (it imports the standard library alone), so that the count is of it and Python's
+#: start, not of the package's imports; redacts the adversarial text at the size asked (0: nothing). Compiled here
+#: each time, and no bytecode written (-B): a first run that compiled and cached it counted 25 million more
+_SCRIPT = r"""
+import sys, types
+redaction = sys.modules["redaction_alone"] = types.ModuleType("redaction_alone")
+with open(sys.argv[1], encoding="utf-8") as source:
+    exec(compile(source.read(), sys.argv[1], "exec"), redaction.__dict__)
+n = int(sys.argv[2])
+pieces = [
+    "eyJ" * n,  # a JWT's start, again and again, with no dot
+    "run-" + "a" * n + "eyJ" + "b" * n + ".eyJ" + "c" * n,  # a JWT's header and payload, no signature
+    "sk-" + "eyJ" * n + ".eyJ" + "d" * n,  # a key running into what might be a JWT's rest
+    "AIza" + "e" * n + ".eyJ" + "f" * n + ".",
+    "Bearer " + "abcdefghBearer " * (n // 8),  # a label glued to each value
+    "api_key: " + "password" * (n // 4) + ":",  # a value ending in a label, with no value of its own
+    "sk-proj-Ab3dEf6hIj9kLm2nBearer" + " " * n + "!",  # a glued label's separator with no value after it
+    "Bearer" + "\t" * n + "!",
+    "x-api-key" + " " * n + "=",
+]
+text = " | ".join(pieces) if n else ""
+redaction.redact(text)
+"""
+
+
+def _instructions(size: int) -> int:
+    """The instructions a fresh interpreter executes redacting the text of ``size``."""
+    done = subprocess.run(
+        ["valgrind", "--tool=cachegrind", "--cache-sim=no", "--cachegrind-out-file=/dev/null"]
+        + [sys.executable, "-S", "-B", "-c", _SCRIPT, str(REDACTION), str(size)],
+        capture_output=True,
+        text=True,
+        timeout=600,
+        env={"PYTHONHASHSEED": "0", "PATH": "/usr/bin:/bin"},
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    found = re.search(r"I\s+refs:\s+([\d,]+)", done.stderr)
+    assert found, done.stderr[-2000:]
+    return int(found[1].replace(",", ""))
+
+
+@pytest.mark.skipif(shutil.which("valgrind") is None, reason="counting instructions needs valgrind")
+def test_redacting_four_times_the_text_takes_four_times_the_instructions_not_sixteen():
+    start = _instructions(0)
+    once, four_times = _instructions(1500) - start, _instructions(6000) - start
+    assert once > 0
+    # linear: 4x (each size's own constant parts make it a little less); quadratic in any piece: toward 16x
+    assert four_times < 5 * once, (once, four_times)
