@@ -21,6 +21,8 @@ from collections.abc import Callable, Mapping
 from contextvars import ContextVar
 from typing import Any, TypeVar
 
+from .key_pieces import PIECE, holds_piece, without_pieces
+
 _KNOWN_SECRETS: set[str] = set()
 #: the same, longest first: a key that contains another (a proxy key built on a vendor's) must be
 #: replaced whole, or replacing the shorter one first would leave the rest of the longer in the text
@@ -237,10 +239,11 @@ def _longest_first(known: tuple[str, ...], call: tuple[str, ...]) -> tuple[str, 
 
 #: a known key this long or longer is also removed where only its start appears, from :data:`PREFIX_SHOWN`
 #: characters on (Azure's 32 hex digits, Gemini's 39, OpenAI's and Anthropic's longer): a gateway's 401 that shows
-#: the first 12 to 20 characters of the bearer token it refused, a vendor's message cut inside the key
+#: the first 12 to 20 characters of the bearer token it refused, a vendor's message cut inside the key; and so is any
+#: run of as many of its characters, and a run cut by a line break (see :mod:`magsag_mcp.key_pieces`)
 PREFIX_KEY_MIN = 16
 #: the fewest leading characters of a known key (of :data:`PREFIX_KEY_MIN` or more) that are removed as its start
-PREFIX_SHOWN = 12
+PREFIX_SHOWN = PIECE
 
 
 #: texts :func:`redact` found nothing to remove from, each with the process's secrets known then (a new tuple when one
@@ -255,7 +258,8 @@ _UNCHANGED_LONGEST = 4096
 
 def redact(text: str) -> str:
     """Remove API keys (known ones verbatim, and anything shaped like one) from ``text``, and any half of a
-    UTF-16 surrogate pair. A known key's start (:data:`PREFIX_SHOWN` characters of it or more) is removed too."""
+    UTF-16 surrogate pair. A known key's start (:data:`PREFIX_SHOWN` characters of it or more) is removed too, and any
+    run of as many of its characters, on both sides of a line break that cuts it (:mod:`magsag_mcp.key_pieces`)."""
     if not text:
         return text
     call = _CALL_SECRETS.get()
@@ -271,40 +275,26 @@ def redact(text: str) -> str:
         if len(secret) < PREFIX_KEY_MIN:
             if secret in text:
                 text = text.replace(secret, "[REDACTED]")
-        elif secret[:PREFIX_SHOWN] in text:  # (one look-up for the key and its start)
+        elif holds_piece(text, secret):  # (a few look-ups for the key, its start and any run of it)
             text = text.replace(secret, "[REDACTED]")
             started.append(secret)
+    if started:  # (a run a line break cuts: see key_pieces.without_pieces)
+        text = without_pieces(text, started, cut_only=True)
     folded = _folded(text)  # (as (?i:...) compares: see _RE_ALSO_ASCII)
     for trigger in _TRIGGERS:
         if trigger in folded:
             text = _SECRET_PATTERNS.sub(_redacted, text)
             break
-    # the starts last: one removed before the patterns could cut a token they match whole (another JWT sharing a
+    # the pieces last: one removed before the patterns could cut a token they match whole (another JWT sharing a
     # known JWT's header) and leave its rest in the text
-    for secret in started:
-        text = _without_start(text, secret)
+    if started:
+        text = without_pieces(text, started)
     # (a call's own secrets are never kept past its call: a text judged with them is not remembered)
     if not call and text == given and len(text) <= _UNCHANGED_LONGEST:
         if len(_UNCHANGED) >= _UNCHANGED_KEPT:
             _UNCHANGED.clear()
         _UNCHANGED[text] = known
     return text
-
-
-def _without_start(text: str, secret: str) -> str:
-    """``text`` with each run of ``secret``'s leading characters (:data:`PREFIX_SHOWN` or more) replaced."""
-    head = secret[:PREFIX_SHOWN]
-    parts: list[str] = []
-    done = 0
-    at = text.find(head)
-    while at != -1:
-        end, limit = at + PREFIX_SHOWN, min(len(text), at + len(secret))
-        while end < limit and text[end] == secret[end - at]:
-            end += 1
-        parts += (text[done:at], "[REDACTED]")
-        done = end
-        at = text.find(head, done)
-    return "".join(parts) + text[done:] if parts else text
 
 
 #: a piece of an ``sk-`` key after its prefix: 8 characters or more between dashes and underscores mixing letters with

@@ -17,16 +17,19 @@ from pathlib import Path
 
 import pytest
 
-REDACTION = Path(__file__).resolve().parent.parent / "magsag_mcp" / "redaction.py"
+PACKAGE = Path(__file__).resolve().parent.parent / "magsag_mcp"
+#: a known key, whose pieces are looked for in the text
+KEY = "9e1c4a7f2b5d8e0a3c6f9b2d5e8a1c4f"
 
-#: loads redaction.py on its own (it imports the standard library alone), so that the count is of it and Python's
-#: start, not of the package's imports; redacts the adversarial text at the size asked (0: nothing). Compiled here
-#: each time, and no bytecode written (-B): a first run that compiled and cached it counted 25 million more
+#: loads redaction.py on its own (it imports the standard library and its sibling key_pieces alone), so that the
+#: count is of it and Python's start, not of the package's imports; redacts the adversarial text at the size asked
+#: (0: nothing). No bytecode is written (-B): a first run that compiled and cached it counted 25 million more
 _SCRIPT = r"""
-import sys, types
-redaction = sys.modules["redaction_alone"] = types.ModuleType("redaction_alone")
-with open(sys.argv[1], encoding="utf-8") as source:
-    exec(compile(source.read(), sys.argv[1], "exec"), redaction.__dict__)
+import importlib, sys, types
+package = sys.modules["magsag_alone"] = types.ModuleType("magsag_alone")
+package.__path__ = [sys.argv[1]]
+redaction = importlib.import_module("magsag_alone.redaction")
+redaction.register_secret(KEY)
 n = int(sys.argv[2])
 pieces = [
     "eyJ" * n,  # a JWT's start, again and again, with no dot
@@ -38,6 +41,8 @@ pieces = [
     "sk-proj-Ab3dEf6hIj9kLm2nBearer" + " " * n + "!",  # a glued label's separator with no value after it
     "Bearer" + "\t" * n + "!",
     "x-api-key" + " " * n + "=",
+    (KEY[:12] + "\\n") * (n // 8),  # a known key's start, cut by a line break, and again
+    KEY[4:20] + " " * n + KEY[20:],  # a run of it, and a break longer than a line break
 ]
 text = " | ".join(pieces) if n else ""
 redaction.redact(text)
@@ -48,7 +53,7 @@ def _instructions(size: int) -> int:
     """The instructions a fresh interpreter executes redacting the text of ``size``."""
     done = subprocess.run(
         ["valgrind", "--tool=cachegrind", "--cache-sim=no", "--cachegrind-out-file=/dev/null"]
-        + [sys.executable, "-S", "-B", "-c", _SCRIPT, str(REDACTION), str(size)],
+        + [sys.executable, "-S", "-B", "-c", _SCRIPT.replace("KEY", repr(KEY)), str(PACKAGE), str(size)],
         capture_output=True,
         text=True,
         timeout=600,

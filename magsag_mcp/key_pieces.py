@@ -1,0 +1,124 @@
+"""Where a known key stands in a text in pieces, for :func:`~magsag_mcp.redaction.redact` to remove them.
+
+A vendor or a gateway echoes the key it refused whole, or only its start (the first 12 to 20 characters of a bearer
+token), or cut by a line break: a plain-text page wrapped at a column, an HTML page (whose text a message joins with
+a space), a JSON string or a log line's ``%r`` (the break escaped, ``\\n``). Looked for by its start alone, a key cut
+so kept what followed the break, and all of it when the break came before its 12th character.
+
+A run of :data:`PIECE` characters of the key or more is looked for by the key's pieces of that length (one from each
+:data:`PIECE` characters of it, and its last): any run of ``2 * PIECE - 1`` holds one, and a key cut in two leaves one
+on the longer side. From each piece found, the run goes on as far as the text goes on with the key, over a line break
+(up to :data:`_BREAK_LONGEST` characters of it: whitespace, or ``\\n``, ``\\r``, ``\\t`` written as escapes) when at
+least :data:`_BEYOND_BREAK` of the key's characters follow it, or all that are left: a line that merely starts with
+the key's next character or two is another line's text.
+"""
+
+from __future__ import annotations
+
+import functools
+
+#: the fewest characters of a known key that are removed where they stand (12: as many happen in words and ids)
+PIECE = 12
+#: the longest line break (with the indentation that follows it) that a key's run goes on over
+_BREAK_LONGEST = 16
+#: how many of the key's characters must follow a line break for its run to go on over it
+_BEYOND_BREAK = 4
+
+
+@functools.lru_cache(maxsize=256)
+def pieces_of(secret: str) -> tuple[tuple[int, str], ...]:
+    """The pieces of ``secret`` looked for in a text, each with where it starts in the key: its first
+    :data:`PIECE` characters, the next, and so on, and its last."""
+    starts = dict.fromkeys([*range(0, len(secret) - PIECE + 1, PIECE), len(secret) - PIECE])
+    return tuple((at, secret[at : at + PIECE]) for at in starts)
+
+
+def holds_piece(text: str, secret: str) -> bool:
+    """Whether ``text`` holds a piece of ``secret`` (:func:`pieces_of`): whole, its start, or any part of it."""
+    return any(piece in text for _, piece in pieces_of(secret))
+
+
+def without_pieces(text: str, secrets: list[str], *, cut_only: bool = False) -> str:
+    """``text`` with each run of a secret's characters that holds a piece of it (:func:`pieces_of`) replaced, as far
+    as the run goes on either side, over line breaks (see the module's docstring). The runs of all ``secrets`` are
+    found first, then replaced: two keys' runs side by side (or overlapping) leave nothing of either between them.
+
+    ``cut_only``: only the runs a line break cuts. :func:`~magsag_mcp.redaction.redact` removes those before the key
+    patterns, the others after them: an ``sk-`` key's part before the break, taken by its pattern first, left too
+    few of its characters after the break for a piece, and they stayed; a run of a known JWT's header removed first
+    cut another JWT sharing it, which its pattern then no longer matched."""
+    spans: list[tuple[int, int]] = []
+    for secret in secrets:
+        for offset, piece in pieces_of(secret):
+            at = text.find(piece)
+            while at != -1:
+                start, end, cut = _stretched(text, secret, at, offset)
+                if cut or not cut_only:
+                    spans.append((start, end))
+                at = text.find(piece, end)
+    if not spans:
+        return text
+    parts: list[str] = []
+    done = 0
+    for start, end in sorted(spans):
+        if end <= done:  # (found again from another of its pieces)
+            continue
+        if start >= done:
+            parts += (text[done:start], "[REDACTED]")
+        done = end
+    return "".join(parts) + text[done:]
+
+
+def _stretched(text: str, secret: str, at: int, offset: int) -> tuple[int, int, bool]:
+    """Where the run of ``secret`` that holds its piece from ``offset`` found at ``at`` begins and ends in ``text``,
+    and whether a line break cuts it."""
+    start, key_at, cut = at, offset, False
+    while key_at > 0:
+        # the break first: the "n" of an escaped one ("\\n") is no character of a key's that happens to be an "n"
+        broken = _break_before(text, start)
+        if broken == start:
+            if start == 0 or text[start - 1] != secret[key_at - 1]:
+                break
+            start, key_at = start - 1, key_at - 1
+            continue
+        wanted = min(_BEYOND_BREAK, key_at)
+        if text[max(0, broken - wanted) : broken] != secret[key_at - wanted : key_at]:
+            break
+        start, cut = broken, True
+    end, key_at = at + PIECE, offset + PIECE
+    while key_at < len(secret):
+        if end < len(text) and text[end] == secret[key_at]:
+            end, key_at = end + 1, key_at + 1
+            continue
+        broken = _break_after(text, end)
+        wanted = min(_BEYOND_BREAK, len(secret) - key_at)
+        if broken == end or text[broken : broken + wanted] != secret[key_at : key_at + wanted]:
+            break
+        end, cut = broken, True
+    return start, end, cut
+
+
+def _break_after(text: str, at: int) -> int:
+    """Where a line break starting at ``at`` ends (``at`` when none starts there)."""
+    end = at
+    while end - at < _BREAK_LONGEST and end < len(text):
+        if text[end].isspace():
+            end += 1
+        elif text[end] == "\\" and text[end + 1 : end + 2] in ("n", "r", "t"):
+            end += 2
+        else:
+            break
+    return end
+
+
+def _break_before(text: str, at: int) -> int:
+    """Where a line break ending at ``at`` starts (``at`` when none ends there)."""
+    start = at
+    while at - start < _BREAK_LONGEST and start > 0:
+        if text[start - 1].isspace():
+            start -= 1
+        elif start >= 2 and text[start - 2] == "\\" and text[start - 1] in ("n", "r", "t"):
+            start -= 2
+        else:
+            break
+    return start

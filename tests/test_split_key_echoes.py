@@ -1,0 +1,133 @@
+"""A known key a vendor or a gateway echoes cut in pieces: wrapped across lines in a plain-text or HTML page (whose
+text a message joins with a space), or its line break escaped (a JSON string, a log line's %r). Only its start was
+removed, so the rest of it after the break stayed in the error, the MCP result, the ledger and the logs; a break
+before its 12th character left all of it."""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from aiohttp import web
+from aiohttp.test_utils import TestServer
+from mcp.client import Client
+
+from magsag_mcp.mcp_server import build_server
+from magsag_mcp.redaction import redact, register_secret
+from tests.test_echoed_key_prefixes import CATALOG, KEYS, MODELS, _env, _sent_key, _stored
+
+pytestmark = pytest.mark.anyio
+
+
+def pieces(key: str, text: str) -> list[str]:
+    """Every run of 8 or more of the key's characters that appears in ``text``."""
+    return [key[i : i + 8] for i in range(len(key) - 7) if key[i : i + 8] in text]
+
+
+@pytest.fixture
+async def wrapping() -> AsyncIterator[dict[str, Any]]:
+    """A loopback gateway refusing every request with a page quoting the key it was sent, cut at ``state["at"]``
+    characters with a line break (as a page wrapped at a column cuts it), as plain text or HTML."""
+    state: dict[str, Any] = {"at": 20, "html": False, "sent": []}
+
+    async def answer(request: web.Request) -> web.Response:
+        key = _sent_key(request)
+        state["sent"].append(key)
+        cut = f"{key[: state['at']]}\n    {key[state['at'] :]}"
+        if state["html"]:
+            page = f"<html><body><h1>401 Unauthorized</h1><p>The key\n{cut}\nwas refused.</p></body></html>"
+            return web.Response(status=401, text=page, content_type="text/html")
+        return web.Response(status=401, text=f"401 Unauthorized: the key\n{cut}\nwas refused by the gateway.")
+
+    app = web.Application()
+    app.router.add_route("*", "/{tail:.*}", answer)
+    server = TestServer(app, host="127.0.0.1")
+    await server.start_server()
+    state["url"] = str(server.make_url("")).rstrip("/")
+    try:
+        yield state
+    finally:
+        await server.close()
+
+
+@pytest.mark.parametrize("html", [False, True], ids=["text", "html"])
+@pytest.mark.parametrize("at", [5, 8, 14, 20, -6])
+@pytest.mark.parametrize("family", sorted(KEYS))
+async def test_a_key_a_gateway_echoes_across_a_line_break_reaches_no_result_ledger_or_log(
+    wrapping: dict[str, Any], tmp_path: Path, caplog: pytest.LogCaptureFixture, family: str, at: int, html: bool
+):
+    key, db = KEYS[family], tmp_path / "ledger.db"
+    wrapping.update(at=at % len(key), html=html)
+    caplog.set_level(logging.DEBUG)
+    async with Client(build_server(catalog=CATALOG, db=db, env=_env(family, wrapping["url"]))) as client:
+        result = await client.call_tool(
+            "invoke_skill",
+            {"skill_id": "skill.analysis", "payload": {"data": "x", "model_config": {"model": MODELS[family]}}},
+        )
+        runs = await client.call_tool("query_runs", {"filters": {}})
+        hits = await client.call_tool("search_usage", {"pattern": "refused"})
+    assert wrapping["sent"] and wrapping["sent"][0] == key
+    said = result.content[0].text
+    assert result.is_error and "401" in said, said
+    assert hits.structured_content["hits"], hits.content[0].text  # the refusal was recorded
+    for text in (said, json.dumps(result.structured_content), runs.content[0].text, hits.content[0].text, caplog.text):
+        assert pieces(key, text) == [], text
+    stored = _stored(db).decode("utf-8", "replace")
+    assert pieces(key, stored) == []
+
+
+@pytest.mark.parametrize("brk", ["\n", "\r\n", "\\n", "\\r\\n", " ", "\n\t", "\\n  "])
+@pytest.mark.parametrize("at", [1, 4, 8, 11, 12, 13, 20, 27, 31])
+def test_a_known_key_cut_by_a_line_break_anywhere_is_removed_on_both_sides_of_it(brk: str, at: int):
+    key = "9e1c4a7f2b5d8e0a3c6f9b2d5e8a1c4f"  # Azure's shape: 32 hex digits, nothing shaped like a key
+    register_secret(key)
+    said = redact(f"key: {key[:at]}{brk}{key[at:]} refused")
+    assert said == "key: [REDACTED] refused", said
+
+
+def test_the_words_after_a_line_break_after_a_key_are_kept():
+    key = "Tq9Lw2Zr7Nb5Vc8Mk1Pj6Fd3Gs0YaHx4"
+    register_secret(key)
+    # the next line starts with what the key would go on with, for fewer characters than a piece of it
+    assert redact(f"{key[:16]}\n{key[16:18]}ok") == f"[REDACTED]\n{key[16:18]}ok"
+    assert redact(f"key {key[:20]}\nnext line") == "key [REDACTED]\nnext line"
+    # a run of the key not at its start, 12 characters or more of it, is the key's too
+    assert redact(f"…{key[9:30]}…") == "…[REDACTED]…"
+    assert redact(f"id {key[3:13]}") == f"id {key[3:13]}"  # (fewer: as many happen in words and ids)
+
+
+def test_keys_of_every_shape_cut_anywhere_by_any_line_break_are_removed_whole():
+    import random
+    import string
+
+    rng = random.Random(2026_12_03)
+    alphabet = string.ascii_letters + string.digits
+
+    def made_up(prefix: str, length: int, among: str = alphabet + "_-") -> str:
+        return prefix + "".join(rng.choice(among) for _ in range(length - len(prefix)))
+
+    keys = [
+        made_up("sk-proj-", 56),
+        made_up("sk-ant-api03-", 80),
+        made_up("AIzaSy", 39),
+        made_up("", 32, "0123456789abcdef"),
+        # Azure AI Foundry's (its first an upper case letter here: a key cut after an "n" by an escaped break, "n\\n",
+        # has its "n" written twice, and that of the escape is taken for it)
+        made_up(rng.choice(string.ascii_uppercase), 84, alphabet),
+        made_up("gwtok_", 36),
+    ]
+    for key in keys:
+        register_secret(key)
+    breaks = ["\n", "\r\n", "\\n", "\\r\\n", " ", "\n    ", "\\n\\t", "\t"]
+    for _ in range(3000):
+        key = rng.choice(keys)
+        at = rng.randrange(1, len(key))
+        before, after = rng.choice(["key ", "(", '"', "\n"]), rng.choice([" refused", ")", '"', "\n", ""])
+        said = redact(f"401: {before}{key[:at]}{rng.choice(breaks)}{key[at:]}{after}")
+        # (an sk- or AIza part before the break is removed by its shape first: a [REDACTED] on each side of it)
+        assert said.startswith(f"401: {before}[REDACTED]") and said.endswith(f"[REDACTED]{after}"), (key, at, said)
+        assert pieces(key, said) == [], (key, at, said)
