@@ -26,16 +26,23 @@ _BEYOND_BREAK = 4
 
 
 @functools.lru_cache(maxsize=256)
-def pieces_of(secret: str) -> tuple[tuple[int, str], ...]:
-    """The pieces of ``secret`` looked for in a text, each with where it starts in the key: its first
-    :data:`PIECE` characters, the next, and so on, and its last."""
-    starts = dict.fromkeys([*range(0, len(secret) - PIECE + 1, PIECE), len(secret) - PIECE])
-    return tuple((at, secret[at : at + PIECE]) for at in starts)
+def _piece_starts(length: int) -> tuple[int, ...]:
+    """Where the pieces of a key of ``length`` characters start in it: at each :data:`PIECE` characters, and where
+    its last piece does."""
+    return tuple(dict.fromkeys([*range(0, length - PIECE + 1, PIECE), length - PIECE]))
 
 
-def holds_piece(text: str, secret: str) -> bool:
-    """Whether ``text`` holds a piece of ``secret`` (:func:`pieces_of`): whole, its start, or any part of it."""
-    return any(piece in text for _, piece in pieces_of(secret))
+def pieces_of(secret: str) -> tuple[str, ...]:
+    """The pieces of ``secret`` looked for in a text: its first :data:`PIECE` characters, the next, and so on, and
+    its last."""
+    return tuple(secret[at : at + PIECE] for at in _piece_starts(len(secret)))
+
+
+@functools.lru_cache(maxsize=64)
+def piece_table(secrets: tuple[str, ...], least: int) -> tuple[tuple[str, tuple[str, ...]], ...]:
+    """Each of ``secrets`` with its pieces (none for one shorter than ``least``, which is looked for whole): made
+    once for the secrets known, not once a text (every error's message, record and log line is redacted)."""
+    return tuple((secret, pieces_of(secret) if len(secret) >= least else ()) for secret in secrets)
 
 
 def without_pieces(text: str, secrets: list[str], *, cut_only: bool = False) -> str:
@@ -49,7 +56,7 @@ def without_pieces(text: str, secrets: list[str], *, cut_only: bool = False) -> 
     cut another JWT sharing it, which its pattern then no longer matched."""
     spans: list[tuple[int, int]] = []
     for secret in secrets:
-        for offset, piece in pieces_of(secret):
+        for offset, piece in zip(_piece_starts(len(secret)), pieces_of(secret), strict=True):
             at = text.find(piece)
             while at != -1:
                 start, end, cut = _stretched(text, secret, at, offset)

@@ -21,7 +21,7 @@ from collections.abc import Callable, Mapping
 from contextvars import ContextVar
 from typing import Any, TypeVar
 
-from .key_pieces import PIECE, holds_piece, without_pieces
+from .key_pieces import PIECE, piece_table, without_pieces
 
 _KNOWN_SECRETS: set[str] = set()
 #: the same, longest first: a key that contains another (a proxy key built on a vendor's) must be
@@ -271,13 +271,16 @@ def redact(text: str) -> str:
     if not text.isascii():
         text = _HALF_PAIR.sub("\ufffd", text)
     started: list[str] = []
-    for secret in _longest_first(known, call) if call else known:
-        if len(secret) < PREFIX_KEY_MIN:
+    for secret, pieces in piece_table(_longest_first(known, call) if call else known, PREFIX_KEY_MIN):
+        if not pieces:
             if secret in text:
                 text = text.replace(secret, "[REDACTED]")
-        elif holds_piece(text, secret):  # (a few look-ups for the key, its start and any run of it)
-            text = text.replace(secret, "[REDACTED]")
-            started.append(secret)
+            continue
+        for piece in pieces:  # (a few look-ups for the key, its start and any run of it)
+            if piece in text:
+                text = text.replace(secret, "[REDACTED]")
+                started.append(secret)
+                break
     if started:  # (a run a line break cuts: see key_pieces.without_pieces)
         text = without_pieces(text, started, cut_only=True)
     folded = _folded(text)  # (as (?i:...) compares: see _RE_ALSO_ASCII)
