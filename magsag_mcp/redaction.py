@@ -42,8 +42,14 @@ _LONGEST_FIRST: tuple[str, ...] = ()
 #: ``Bearer``, ``Token``: "authorization: required" is no credential), a password, a client secret, an
 #: OAuth token, or a URL's ``?key=`` / ``&token=`` / ``&sig=``.
 _LABEL_WORD = r"api[-_]?key|x-api-key|x-goog-api-key|passw(?:or)?d|(?:client[-_])?secret|(?:access|refresh|id)[-_]token"
-_LABEL_SEPARATOR = r"[\"']?\s*[:=]\s*[\"']?"
-_AUTHORIZATION = r"authorization[\"']?\s*[:=]\s*[\"']?(?:basic|bearer|token)\s+"
+#: A label's quotes, spaces and ``:`` or ``=`` are also written escaped: its quotes as ``\"`` (a vendor's JSON body
+#: quoted in a string, an exception's message, and so in an event's stored JSON; ``\\\"`` when that string was JSON in
+#: a string), or all of them URL-encoded (``%22``, ``%20``, ``%3A``, ``%3D``: a URL quoted in a query, a login page's
+#: ``next``): the label took neither, and the credential after it stayed in the ledger.
+_QUOTE = r"(?:\\{0,3}[\"']|%2[27])?"
+_SPACE = r"(?:\s|%20)"
+_LABEL_SEPARATOR = _QUOTE + _SPACE + "*(?:[:=]|%3[AaDd])" + _SPACE + "*" + _QUOTE
+_AUTHORIZATION = "authorization" + _LABEL_SEPARATOR + "(?:basic|bearer|token)" + _SPACE + "+"
 _BEARER_VALUE = r"[A-Za-z0-9._~+/=\-]{8,}"
 _LABELLED_VALUE = r"[A-Za-z0-9._~+/=%\-]{8,}"
 _JWT_SIGNATURE = r"[A-Za-z0-9_\-]{8,}"
@@ -69,7 +75,7 @@ _SECRET_PATTERNS = re.compile(
     + r"|(?<![A-Za-z0-9_\-])(?>(?P<glued>[A-Za-z0-9_\-]*?)(?=eyJ))"
     r"eyJ[A-Za-z0-9_\-]{8,}\.eyJ[A-Za-z0-9_\-]{8,}\." + _JWT_SIGNATURE
     + r"|(?P<label>(?i:(?:" + _LABEL_WORD + ")" + _LABEL_SEPARATOR + "|" + _AUTHORIZATION
-    + r"|[?&](?:key|token|access_token|sig|signature)=))" + _LABELLED_VALUE
+    + r"|(?:[?&]|%3[Ff]|%26)(?:key|token|access_token|sig|signature)(?:=|%3[Dd])))" + _LABELLED_VALUE
     + ")" + _GLUED
 )
 

@@ -137,3 +137,45 @@ def test_credentials_of_every_shape_glued_in_any_order_leave_no_piece_of_any():
                 text,
                 said,
             )
+
+
+@pytest.mark.parametrize(
+    "quoted",
+    [
+        # a vendor's JSON body quoted in a string (an exception's message), stored as the event's JSON: its quotes
+        # escaped once, or twice when that string was itself JSON in a string
+        lambda body: json.dumps(body),
+        lambda body: json.dumps({"body": json.dumps(body)}),
+    ],
+    ids=["json-in-a-string", "twice"],
+)
+async def test_a_credential_in_json_quoted_in_an_events_data_does_not_reach_the_ledger(tmp_path: Path, quoted):
+    # obs.log("model_failed", {"error": str(e)}), e quoting a body that echoed the request's headers: stored as the
+    # event's JSON, the body's quotes were escaped (\"api-key\": \"...\"), which the label's quotes did not take, and
+    # the credential stayed in the ledger
+    headers = {"api-key": VALUE, "Authorization": "Basic " + VALUE}
+    body = {"error": {"message": "denied"}, "request": {"headers": headers}}
+    async with Ledger(tmp_path / "l.db") as ledger:
+        await ledger.log_event("r", "a", "model_failed", {"error": f"upstream said {quoted(body)}"})
+        stored = await ledger.read(lambda c: c.execute("SELECT data FROM events").fetchone()[0])
+    assert VALUE[:8] not in stored and VALUE[-8:] not in stored, stored
+    assert "api-key" in stored and "denied" in stored and json.loads(stored)  # (the label stays, and it is JSON)
+
+
+@pytest.mark.parametrize(
+    ("text", "shown"),
+    [
+        (f"next=https%3A%2F%2Fgw.example%2Fv1%3Fkey%3D{VALUE}%26x%3D1", "next=https%3A%2F%2Fgw.example%2Fv1%3Fkey%3D"),
+        (f"h=Authorization%3A%20Bearer%20{VALUE}", "h=Authorization%3A%20Bearer%20"),
+        (f"%22api_key%22%3A%20%22{VALUE}%22", "%22api_key%22%3A%20%22"),
+        (f"x-api-key%3A%20{VALUE}", "x-api-key%3A%20"),
+    ],
+)
+async def test_a_credential_in_a_url_encoded_text_does_not_reach_the_ledger(tmp_path: Path, text: str, shown: str):
+    # a URL quoted in an error (a login page's "next", a webhook's query) holding another URL or a header, encoded:
+    # its "=", ":", spaces and quotes as %3D, %3A, %20, %22, which the labels did not take
+    async with Ledger(tmp_path / "l.db") as ledger:
+        await ledger.log_event("r", "a", "model_failed", {"error": f"redirected to {text}"})
+        stored = await ledger.read(lambda c: c.execute("SELECT data FROM events").fetchone()[0])
+    assert VALUE[:8] not in stored and VALUE[-8:] not in stored, stored
+    assert json.loads(stored)["error"].startswith(f"redirected to {shown}[REDACTED]"), stored

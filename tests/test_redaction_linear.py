@@ -41,6 +41,8 @@ pieces = [
     "sk-proj-Ab3dEf6hIj9kLm2nBearer" + " " * n + "!",  # a glued label's separator with no value after it
     "Bearer" + "\t" * n + "!",
     "x-api-key" + " " * n + "=",
+    "api_key\\\"" + "%20" * n + "%3A!",  # a label's separator escaped, with no value after it
+    "Authorization%3A%20Bearer" + "%20" * n + "!",
     (KEY[:12] + "\\n") * (n // 8),  # a known key's start, cut by a line break, and again
     KEY[4:20] + " " * n + KEY[20:],  # a run of it, and a break longer than a line break
 ]
