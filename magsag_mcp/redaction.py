@@ -21,7 +21,7 @@ from collections.abc import Callable, Mapping
 from contextvars import ContextVar
 from typing import Any, TypeVar
 
-from .key_pieces import PIECE, piece_table, without_pieces
+from .key_pieces import PIECE, piece_table, pieces_of, without_pieces
 
 _KNOWN_SECRETS: set[str] = set()
 #: the same, longest first: a key that contains another (a proxy key built on a vendor's) must be
@@ -328,10 +328,13 @@ def _key_shaped(match: re.Match[str]) -> bool:
 _CLEAN: dict[str, tuple[str, ...]] = {}
 
 
-def _seen(secret: str) -> str:
-    """What of a known key :func:`redact` removes wherever it appears: the key, or its start for a long one (a name
-    holding the start is refused as one holding the key is: redacted in every message, it was recorded as given)."""
-    return secret[:PREFIX_SHOWN] if len(secret) >= PREFIX_KEY_MIN else secret
+def _seen_in(text: str, secret: str) -> bool:
+    """Whether ``text`` holds what of a known key :func:`redact` removes wherever it appears: the key, or for a long
+    one any piece of it (:mod:`magsag_mcp.key_pieces`), its start among them. A name holding one is refused as one
+    holding the key is: redacted in every message, it was recorded as given."""
+    if len(secret) < PREFIX_KEY_MIN:
+        return secret in text
+    return any(piece in text for piece in pieces_of(secret))
 
 
 def holds_secret(text: str) -> bool:
@@ -340,7 +343,7 @@ def holds_secret(text: str) -> bool:
     by words (:func:`_key_shaped`). A name found clean is remembered until a secret is added (or 4,096 names
     are): a few lookups, not the redaction's."""
     call = _CALL_SECRETS.get()
-    if call and any(_seen(secret) in text for secret in call):
+    if call and any(_seen_in(text, secret) for secret in call):
         return True
     known = _LONGEST_FIRST  # (remembered under the keys it was judged with: see redact)
     if _CLEAN.get(text) is known:
@@ -348,7 +351,7 @@ def holds_secret(text: str) -> bool:
     if (
         _may_hold_key(text, known)
         and redact(text) != text
-        and (any(_seen(secret) in text for secret in known) or any(map(_key_shaped, _SECRET_PATTERNS.finditer(text))))
+        and (any(_seen_in(text, secret) for secret in known) or any(map(_key_shaped, _SECRET_PATTERNS.finditer(text))))
     ):
         return True
     if len(_CLEAN) >= 4096:
@@ -358,12 +361,13 @@ def holds_secret(text: str) -> bool:
 
 
 def _may_hold_key(text: str, known: tuple[str, ...]) -> bool:
-    """Whether :func:`holds_secret` needs :func:`redact` to judge ``text``: it holds the start of a key the process
+    """Whether :func:`holds_secret` needs :func:`redact` to judge ``text``: it holds a piece of a key the process
     knows (``known``), or a word every match of the key patterns holds (:data:`_TRIGGERS`). A name holding neither
     (a call's fresh run id, a UUID) holds no key: it is judged without redacting it."""
-    for secret in known:  # (a key's start is in a text holding the key: both are found so)
-        if secret[:PREFIX_SHOWN] in text:
-            return True
+    for secret, pieces in piece_table(known, PREFIX_KEY_MIN):  # (a key's piece is in a text holding the key)
+        for piece in pieces or (secret,):
+            if piece in text:
+                return True
     return _A_TRIGGER.search(_folded(text)) is not None
 
 

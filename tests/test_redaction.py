@@ -1168,7 +1168,7 @@ def test_the_check_before_judging_a_name_never_skips_one_the_judgement_refuses()
         name = rng.choice(["", "run-", "agent "]) + rng.choice(heads + [""]) + rng.choice(bodies)
         # what holds_secret() would say without the check: redact() judges every name
         judged = redact(name) != name and (
-            any(redaction._seen(s) in name for s in redaction._LONGEST_FIRST)
+            any(redaction._seen_in(name, s) for s in redaction._LONGEST_FIRST)
             or any(map(redaction._key_shaped, redaction._SECRET_PATTERNS.finditer(name)))
         )
         assert not judged or _may_hold_key(name, redaction._LONGEST_FIRST), name

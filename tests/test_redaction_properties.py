@@ -133,7 +133,7 @@ def test_what_redact_and_holds_secret_remember_never_keeps_a_key_a_fresh_judgeme
             redaction._CLEAN.update(kept[1])
 
     def seen(out: str) -> list[str]:
-        return [k for k in redaction._LONGEST_FIRST if redaction._seen(k) in out]
+        return [k for k in redaction._LONGEST_FIRST if redaction._seen_in(out, k)]
 
     texts = [text() for _ in range(400)]
     for _round in range(4):  # (each text again: remembered by then, or found again)
@@ -153,8 +153,8 @@ def test_what_redact_and_holds_secret_remember_never_keeps_a_key_a_fresh_judgeme
                     return redact(value), holds_secret(value)
 
                 said, judged = in_a_call()
-                assert redaction._seen(own) not in said, (own, value)
-                assert judged or redaction._seen(own) not in value, (own, value)
+                assert not redaction._seen_in(said, own), (own, value)
+                assert judged or not redaction._seen_in(value, own), (own, value)
 
 
 def test_a_shaped_key_is_removed_whatever_is_glued_before_or_after_it():

@@ -90,7 +90,7 @@ def test_a_known_key_cut_by_a_line_break_anywhere_is_removed_on_both_sides_of_it
 
 
 def test_the_words_after_a_line_break_after_a_key_are_kept():
-    key = "Tq9Lw2Zr7Nb5Vc8Mk1Pj6Fd3Gs0YaHx4"
+    key = "Wm4Xc8Vb2Nq6Lp0Zr3Ty7Ks1Jd5Hf9Ga"
     register_secret(key)
     # the next line starts with what the key would go on with, for fewer characters than a piece of it
     assert redact(f"{key[:16]}\n{key[16:18]}ok") == f"[REDACTED]\n{key[16:18]}ok"
@@ -131,3 +131,22 @@ def test_keys_of_every_shape_cut_anywhere_by_any_line_break_are_removed_whole():
         # (an sk- or AIza part before the break is removed by its shape first: a [REDACTED] on each side of it)
         assert said.startswith(f"401: {before}[REDACTED]") and said.endswith(f"[REDACTED]{after}"), (key, at, said)
         assert pieces(key, said) == [], (key, at, said)
+
+
+async def test_a_name_holding_a_run_of_a_known_key_past_its_start_is_refused_before_it_is_recorded(tmp_path: Path):
+    # redact() removes a known key's runs past its start from every message (one cut before its 12th character by a
+    # line break): a run id or agent holding such a run (a key pasted without its first characters) was taken, and
+    # recorded as given, where every reading of the ledger shows it, beside messages that hid it
+    from magsag_mcp.errors import InputError
+    from magsag_mcp.service import Service
+
+    key = KEYS["azure"]
+    db = tmp_path / "l.db"
+    async with await Service.open(db=db, env={"MAGSAG_PROVIDER": "fake", "AZURE_OPENAI_API_KEY": key}) as svc:
+        for names in ({"run_id": f"job-{key[5:30]}"}, {"agent": key[-12:]}):
+            with pytest.raises(InputError, match="holds what looks like an API key"):
+                await svc.invoke_skill("skill.analysis", {"data": "x"}, **names)
+        ok = await svc.invoke_skill("skill.analysis", {"data": "x"}, run_id=f"job-{key[5:16]}")  # (11: a name's)
+    assert ok.run_id == f"job-{key[5:16]}"
+    stored = _stored(db).decode("utf-8", "replace")
+    assert key[5:30] not in stored and key[-12:] not in stored
