@@ -40,8 +40,12 @@ _LONGEST_FIRST: tuple[str, ...] = ()
 #: header runs to the same end, then the same payload and signature.
 #: A label names a credential: an API key's header or field, ``Authorization`` with its scheme (``Basic``,
 #: ``Bearer``, ``Token``: "authorization: required" is no credential), a password, a client secret, an
-#: OAuth token, or a URL's ``?key=`` / ``&token=`` / ``&sig=``.
-_LABEL_WORD = r"api[-_]?key|x-api-key|x-goog-api-key|passw(?:or)?d|(?:client[-_])?secret|(?:access|refresh|id)[-_]token"
+#: OAuth token (``access_token``, ``accessToken``), a gateway's ``x-auth-token``, an API Management subscription key,
+#: a private key, or a URL's ``?key=`` / ``&token=`` / ``&sig=``.
+_LABEL_WORD = (
+    r"api[-_]?key|x-api-key|x-goog-api-key|passw(?:or)?d|(?:client[-_])?secret|(?:access|refresh|id|auth)[-_]?token"
+    r"|subscription[-_]?key|private[-_]?key"
+)
 #: A label's quotes, spaces and ``:`` or ``=`` are also written escaped: its quotes as ``\"`` (a vendor's JSON body
 #: quoted in a string, an exception's message, and so in an event's stored JSON; ``\\\"`` when that string was JSON in
 #: a string), or all of them URL-encoded (``%22``, ``%20``, ``%3A``, ``%3D``: a URL quoted in a query, a login page's
@@ -63,8 +67,8 @@ _JWT_SIGNATURE = r"[A-Za-z0-9_\-]{8,}"
 _GLUED = (
     r"(?:\.eyJ[A-Za-z0-9_\-]{8,}\." + _JWT_SIGNATURE
     + r"|(?i:(?<=bearer))\s+" + _BEARER_VALUE
-    + r"|(?i:(?<=apikey)|(?<=api[-_]key)|(?<=passwd)|(?<=password)|(?<=secret)|(?<=id[-_]token)"
-    r"|(?<=access[-_]token)|(?<=refresh[-_]token))" + _LABEL_SEPARATOR + _LABELLED_VALUE
+    # (every label word ends so: a word ending so that is no label merely goes on over a credential's value)
+    + r"|(?i:(?<=key)|(?<=token)|(?<=secret)|(?<=passwd)|(?<=password))" + _LABEL_SEPARATOR + _LABELLED_VALUE
     + r"|(?i:(?<=authorization)" + _AUTHORIZATION.removeprefix("authorization") + ")" + _LABELLED_VALUE
     + r")*"
 )

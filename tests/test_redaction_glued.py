@@ -179,3 +179,27 @@ async def test_a_credential_in_a_url_encoded_text_does_not_reach_the_ledger(tmp_
         stored = await ledger.read(lambda c: c.execute("SELECT data FROM events").fetchone()[0])
     assert VALUE[:8] not in stored and VALUE[-8:] not in stored, stored
     assert json.loads(stored)["error"].startswith(f"redirected to {shown}[REDACTED]"), stored
+
+
+@pytest.mark.parametrize(
+    "label",
+    [
+        "x-auth-token: ",
+        '"auth_token": "',
+        "accessToken=",
+        '"refreshToken": "',
+        "Ocp-Apim-Subscription-Key: ",  # Azure API Management's key header
+        "?subscription-key=",
+        "private_key: ",
+    ],
+)
+async def test_a_credential_under_another_common_label_does_not_reach_the_ledger(tmp_path: Path, label: str):
+    # the labels known were an API key's, a password's, a secret's and OAuth's snake_case tokens: a gateway's
+    # x-auth-token, a JavaScript client's accessToken or an API Management subscription key echoed in a body that
+    # an event quotes was stored as given
+    async with Ledger(tmp_path / "l.db") as ledger:
+        await ledger.log_event("r", "a", "model_failed", {"error": f"upstream refused {label}{VALUE} (401)"})
+        stored = await ledger.read(lambda c: c.execute("SELECT data FROM events").fetchone()[0])
+    assert json.loads(stored)["error"] == f"upstream refused {label}[REDACTED] (401)", stored
+    glued = redact(f"{JWT}{label}{VALUE}")  # (glued to a token's end, as the labels above)
+    assert VALUE[:8] not in glued and JWT[-8:] not in glued, glued
