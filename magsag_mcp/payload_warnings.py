@@ -1,8 +1,9 @@
 """What a call's payload and context say that magsag does not read, said in the result's warnings: a key that looks
-like one magsag reads but is not (modelConfig), a routing or record key written among the skill's
-fields, a field the skill's prompt never reads. Each went where the key meant to keep it from going, or was paid
-for without reaching the model. Made by :func:`~.routing.plan_call` on every call; cheap when nothing is amiss.
-A routing key of the context misspelt is no warning but refused, before anything is sent (:func:`check_context_keys`).
+like one magsag reads but is not (modelConfig, a caller's own context key near a routing key), a routing or record
+key written among the skill's fields, a field the skill's prompt never reads. Each went where the key meant to keep it
+from going, or was paid for without reaching the model. Made by :func:`~.routing.plan_call` on every call; cheap when
+nothing is amiss. A routing key of the context misspelt is no warning but refused, before anything is sent
+(:func:`check_context_keys`).
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ from .errors import PayloadError
 from .redaction import redact
 from .suggest import named
 
-__all__ = ["CONTEXT_KEYS", "check_context_keys", "near_misses"]
+__all__ = ["CONTEXT_KEYS", "check_context_keys", "misspelt_context_key", "near_misses"]
 
 #: the context keys routing reads
 CONTEXT_KEYS = ("llm_overrides", "preferred_model", "tier", "data_class")
@@ -35,10 +36,10 @@ _STRAY_KEYS = _ROUTING_KEYS | frozenset(_RECORD_KEYS)
 
 
 def near_misses(payload: Mapping[str, Any], context: Mapping[str, Any], skill: Any = None) -> list[str]:
-    """Keys that look like the ones magsag reads but are not (modelConfig, a payload's own
-    data_class or model that the skill does not read): said in the result's warnings, since the call then went
-    where the key meant to keep it from going. ``skill``: its :class:`~.skills.CallParts`. The warnings quote the
-    caller's keys redacted, as an error quoting them is: a credential pasted as a key is not shown back."""
+    """Keys that look like the ones magsag reads but are not (modelConfig, a context's ``timer`` or ``tier1``, a
+    payload's own data_class or model that the skill does not read): said in the result's warnings, since the call
+    then went where the key meant to keep it from going. ``skill``: its :class:`~.skills.CallParts`. The warnings
+    quote the caller's keys redacted, as an error quoting them is: a credential pasted as a key is not shown back."""
     out = []
     if "model_config" not in payload:
         for key in payload:
@@ -77,6 +78,11 @@ def near_misses(payload: Mapping[str, Any], context: Mapping[str, Any], skill: A
                 )
                 out.append(f"context key {key!r} is not one magsag reads: {goes}, and was not applied")
                 continue
+            # a caller's own key near a routing key (a misspelt one is refused: check_context_keys): it may have
+            # been meant as one, and the call went where routing sent it
+            close = difflib.get_close_matches(key, CONTEXT_KEYS, n=1, cutoff=0.75)
+            if close:
+                out.append(f"context key {key!r} is not one magsag reads; did you mean {close[0]!r}?")
     if out:  # (rare: a clean call redacts nothing)
         out = [redact(w) for w in out]
     return out
@@ -85,18 +91,63 @@ def near_misses(payload: Mapping[str, Any], context: Mapping[str, Any], skill: A
 def check_context_keys(context: Mapping[str, Any]) -> None:
     """Refuses a context key that is a routing key misspelt (``preferred_modle``, ``Tier``): the call would go where
     routing sends it, paid for, not where the key meant, as a warning said only after. MCP's invoke_skill refuses
-    it by its schema, in these words ("(did you mean 'preferred_model'?)"). A key near none of them is the caller's
-    own (a delegation's context carries what its agents pass on) and passes."""
+    it by its schema, in these words ("(did you mean 'preferred_model'?)"). Any other key is the caller's own (a
+    delegation's context carries what its agents pass on) and passes, one near a routing key with a warning
+    (:func:`near_misses`)."""
     for key in context:
         if isinstance(key, str) and key not in CONTEXT_KEYS:
-            close = difflib.get_close_matches(key, CONTEXT_KEYS, n=1, cutoff=0.75)
-            if close:
+            meant = misspelt_context_key(key)
+            if meant is not None:
                 raise PayloadError(
                     redact(
-                        f"unknown context key {key!r} (did you mean {close[0]!r}?); the call was not sent: the key "
+                        f"unknown context key {key!r} (did you mean {meant!r}?); the call was not sent: the key "
                         "would have chosen where it goes"
                     )
                 )
+
+
+def misspelt_context_key(key: str) -> str | None:
+    """The routing key ``key`` is a misspelling of, or None. A misspelling is the key's letters slipped, not another
+    word: the same letters in another case or with other separators (``Tier``, ``preferredModel``, ``data-class``),
+    a plural (``tiers``, ``llm_override``), or, in a key of eight letters or more, one letter added, dropped,
+    changed, or two swapped (``prefered_model``, ``preferred_modle``). difflib's closeness (0.75) took words of
+    their own for misspellings and refused them: ``time`` and ``timer`` as 'tier', ``preferred_language`` and
+    ``preferred_voice`` as 'preferred_model'."""
+    if len(key) > _LONGEST_MISSPELLING:
+        return None
+    folded = _folded(key)
+    for routing, meant in _FOLDED_CONTEXT_KEYS:
+        if folded in (routing, routing + "s", routing + "es") or folded + "s" == routing:
+            return meant
+        if len(routing) >= 8 and _one_edit(folded, routing):
+            return meant
+    return None
+
+
+def _folded(key: str) -> str:
+    return key.casefold().translate(_SEPARATORS)
+
+
+#: what a key's words are joined by, left out of its comparison with the routing keys
+_SEPARATORS = str.maketrans("", "", "_- .")
+#: the routing keys folded (:func:`_folded`), with their names
+_FOLDED_CONTEXT_KEYS = tuple((_folded(k), k) for k in CONTEXT_KEYS)
+#: longer than any misspelling of a routing key (the longest, llm_overrides, with separators and a letter more)
+_LONGEST_MISSPELLING = 40
+
+
+def _one_edit(a: str, b: str) -> bool:
+    """Whether ``a`` is ``b`` with one letter added, dropped or changed, or two adjacent letters swapped."""
+    if a == b or abs(len(a) - len(b)) > 1:
+        return False
+    if len(a) == len(b):
+        diff = [i for i in range(len(a)) if a[i] != b[i]]
+        return len(diff) == 1 or (
+            len(diff) == 2 and diff[1] == diff[0] + 1 and a[diff[0]] == b[diff[1]] and a[diff[1]] == b[diff[0]]
+        )
+    short, long = (a, b) if len(a) < len(b) else (b, a)
+    i = next((i for i in range(len(short)) if short[i] != long[i]), len(short))
+    return short[i:] == long[i + 1 :]
 
 
 def _model_config_like(key: object) -> bool:

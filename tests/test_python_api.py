@@ -342,7 +342,17 @@ def test_keys_that_look_like_routing_keys_are_warned_about(tmp_path, fake_script
 
 @pytest.mark.parametrize(
     ("context", "meant"),
-    [({"preferred_modle": "fake:other"}, "preferred_model"), ({"Tier": "economy"}, "tier")],
+    [
+        ({"preferred_modle": "fake:other"}, "preferred_model"),
+        ({"Tier": "economy"}, "tier"),
+        ({"preferredModel": "fake:other"}, "preferred_model"),
+        ({"prefered_model": "fake:other"}, "preferred_model"),
+        ({"preferred_models": ["fake:other"]}, "preferred_model"),
+        ({"tiers": "economy"}, "tier"),
+        ({"data-class": "pii"}, "data_class"),
+        ({"data_clas": "pii"}, "data_class"),
+        ({"llm_override": {"model": "fake:other"}}, "llm_overrides"),
+    ],
 )
 def test_a_misspelt_context_key_is_refused_before_anything_is_sent(tmp_path, fake_scripts, context, meant):
     # skills.invoke(context={"preferred_modle": ...}) sent the call to the routed model and warned after it was paid
@@ -365,6 +375,38 @@ def test_a_misspelt_context_key_is_refused_before_anything_is_sent(tmp_path, fak
             )
         assert refused.value.message.startswith(said)
         assert mg.summarize()["totals"]["attempts"] == 0  # nothing was sent
+
+
+def test_a_callers_own_context_keys_near_a_routing_key_are_not_refused(tmp_path, fake_scripts):
+    # A delegation's context carries what its agents pass on, and every call of the SAG carries it too. The refusal of
+    # a misspelt routing key took any key difflib put within 0.75 of one for a misspelling: {"time": ...} was refused
+    # as 'tier', {"preferred_language": "fr"} and {"preferred_voice": ...} as 'preferred_model', so an agent passing
+    # them on could call no skill at all. They are words of their own, not a routing key's letters slipped; they pass
+    # (said in a warning, as they were before the refusal), and the call is sent.
+    from magsag_mcp import Magsag
+    from magsag_mcp.providers.fake import script
+
+    script("own", "answer")
+    own = {
+        "time": "09:00",
+        "timer": 30,
+        "preferred_language": "fr",
+        "preferred_voice": "alto",
+        "preferred_name": "Ann",
+        "preferred": "short answers",
+        "tier_id": 3,
+        "model_name": "theirs",
+        "user": "u1",
+    }
+    with Magsag(db=tmp_path / "l.db", env={"MAGSAG_MODEL": "fake:own"}) as mg:
+        result = mg.skills.invoke("skill.analysis", {"data": "x"}, context=own)
+        assert result["output"] == "answer"
+        assert "context key 'time' is not one magsag reads; did you mean 'tier'?" in result["warnings"]
+        delegated = mg.runner.invoke_sag(
+            Delegation(task_id="t", sag_id="data-analysis-sag", input={"data": "x"}, context=own)
+        )
+        assert delegated is not None
+        assert mg.summarize()["totals"]["calls"] == 2
 
 
 def test_a_model_config_given_in_a_context_is_said_to_go_unread(mg: Magsag):
