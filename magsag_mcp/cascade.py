@@ -49,7 +49,7 @@ from .cascade_report import (
 from .cascade_skips import TargetSkips
 from .cascade_waits import TargetRests, rest_wait, retry_wait
 from .deadline import Deadline
-from .durations import seconds
+from .durations import setting
 from .errors import (
     BudgetExceeded,
     ConfigError,
@@ -284,7 +284,7 @@ class Cascade(TargetSkips):
                         if isinstance(bug, TimeoutError) and within.expired:
                             raise ProviderTimeoutError(
                                 f"{target.label}: no complete answer within the call's deadline of "
-                                f"{seconds(self.retry.deadline)} (MAGSAG_CALL_DEADLINE)",
+                                f"{setting(self.retry.deadline)} (MAGSAG_CALL_DEADLINE)",
                                 provider=target.provider,
                                 model=target.model,
                                 maybe_billed=True,

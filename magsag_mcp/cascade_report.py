@@ -10,7 +10,7 @@ from decimal import Decimal
 from typing import Any
 from urllib.parse import urlsplit
 
-from .durations import seconds
+from .durations import setting
 from .errors import (
     AllTargetsFailed,
     BudgetExceeded,
@@ -161,7 +161,7 @@ def record_deadline_skip(
 ) -> None:
     """A target not sent (again) because the call's deadline had passed: it cost nothing. When nothing
     was tried before it, the call's error is a timeout."""
-    reason = f"the call's deadline of {seconds(deadline)} passed before this target was tried"
+    reason = f"the call's deadline of {setting(deadline)} passed before this target was tried"
     late = ProviderTimeoutError(f"{target.label}: {reason}", provider=target.provider, model=target.model)
     record_skip(state, plan, run_id, agent, position, target, reason, None, None, late, try_number=try_number)
 

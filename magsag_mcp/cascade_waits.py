@@ -17,7 +17,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from .durations import seconds
+from .durations import against, compared, seconds, setting
 from .errors import ProviderError, excerpt
 from .types import Target
 
@@ -67,11 +67,11 @@ class TargetRests:
             self._rests[key] = _Rest(now, until, wait, type(exc), exc.retryable, excerpt(exc.message, 300))
 
     def resting(
-        self, target: Target, now: float, then: Callable[[bool, float], str] | None = None
+        self, target: Target, now: float, then: Callable[[bool, float], tuple[str, str]] | None = None
     ) -> ProviderError | None:
         """The error that stands for ``target`` while it rests (its class the refusal's, ``retry_after`` the rest
-        left), or None when it is not resting. ``then``: what a call does about the rest (explain's
-        :func:`rest_then`), said after the wait left."""
+        left), or None when it is not resting. ``then``: the wait left as said beside what a call does about the rest
+        (explain's :func:`rest_then`), and that, said after it."""
         if not self._rests:  # (every attempt asks: most of the time no target rests)
             return None
         key = (target.provider, target.model, target.base_url)
@@ -83,10 +83,10 @@ class TargetRests:
             del self._rests[key]
             return None
         asked = seconds(rest.asked) + (f", kept for {seconds(LONGEST_REST)}" if rest.asked > LONGEST_REST else "")
+        left_said, done = (seconds(left), "") if then is None else then(rest.retryable, left)
         message = (
             f"{target.label}: not sent: its server asked {seconds(now - rest.since)} ago to be left alone for {asked} "
-            f"({rest.kind.kind}), {seconds(left)} of that left{'' if then is None else then(rest.retryable, left)}; "
-            f"it said: {rest.said}"
+            f"({rest.kind.kind}), {left_said} of that left{done}; it said: {rest.said}"
         )
         # the refusal's class (a rate limit, an overload, a quota) says what the caller may do about it; made without
         # its own __init__, whose arguments differ by class: its attributes are ProviderError's and class defaults
@@ -118,8 +118,8 @@ def retry_wait(
         return None
     if policy.too_long(exc.retry_after):  # (said first: not retried on the last target either)
         record.warnings.append(
-            f"{label}: not retried: the server asked to wait {seconds(exc.retry_after)}, "
-            f"longer than the retry cap of {seconds(policy.max_delay)} (MAGSAG_RETRY_MAX_DELAY)"
+            f"{label}: not retried: the server asked to wait {against(exc.retry_after, policy.max_delay)}, "
+            f"longer than the retry cap of {setting(policy.max_delay)} (MAGSAG_RETRY_MAX_DELAY)"
         )
         return None
     if exc.retried_only_on_last_target and not state.revisited and another_left is not None and another_left():
@@ -131,15 +131,19 @@ def retry_wait(
     # has a whole timeout left after the wait.
     timeout_s = getattr(exc, "timeout_s", None)
     if timeout_s and wait + timeout_s >= remaining:
+        # what is compared is the wait and another timeout together: "after 120s, ... the deadline leaves 120.3s"
+        # read as room enough, where the wait before it took the rest
         record.warnings.append(
             f"{label}: {exc.kind} after {seconds(timeout_s)}, not retried: the call's deadline leaves "
-            f"{seconds(remaining)}"
+            f"{against(remaining, wait + timeout_s)}, no more than the wait ({seconds(wait)}) and another "
+            f"{seconds(timeout_s)} take"
         )
         return None
     if wait >= remaining:
+        waited, away = compared(wait, remaining)
         record.warnings.append(
-            f"{label}: not retried: the wait of {seconds(wait)} would pass the call's deadline, "
-            f"{seconds(remaining)} away (MAGSAG_CALL_DEADLINE)"
+            f"{label}: not retried: the wait of {waited} would {'reach' if waited == away else 'pass'} the call's "
+            f"deadline, {away} away (MAGSAG_CALL_DEADLINE)"
         )
         return None
     return wait
@@ -172,31 +176,38 @@ def rest_wait(
     return wait
 
 
-def rest_then(policy: RetryPolicy, another_left: Callable[[], bool]) -> Callable[[bool, float], str]:
+def rest_then(policy: RetryPolicy, another_left: Callable[[], bool]) -> Callable[[bool, float], tuple[str, str]]:
     """What a call made now does about a target left alone, as :func:`rest_wait` decides it, said after the wait
-    left (``then`` of :meth:`TargetRests.resting`): for explain, where "not sent" alone read as never, while the
-    last target left is sent once its wait is over when that fits the retry cap and the deadline.
-    ``another_left``: asks whether a target after it would be tried."""
+    left (``then`` of :meth:`TargetRests.resting`, with the wait left as said beside it: "20.04s of that left, longer
+    than the retry cap of 20s", not "20s"): for explain, where "not sent" alone read as never, while the last target
+    left is sent once its wait is over when that fits the retry cap and the deadline. ``another_left``: asks whether a
+    target after it would be tried."""
 
-    def then(retryable: bool, left: float) -> str:
+    def then(retryable: bool, left: float) -> tuple[str, str]:
+        said = seconds(left)
         later = another_left()
         if not retryable:
             if later:
-                return ": a call now passes it over for the targets after it"
-            return ": a call now fails without sending it, as no target after it is left"
+                return said, ": a call now passes it over for the targets after it"
+            return said, ": a call now fails without sending it, as no target after it is left"
         # a rest no call waits out (retry_wait), whether it is the last target left or come back to after the others
         if policy.too_long(left):
-            unwaited = f", longer than the retry cap of {seconds(policy.max_delay)} (MAGSAG_RETRY_MAX_DELAY)"
+            said = against(left, policy.max_delay)
+            unwaited = f", longer than the retry cap of {setting(policy.max_delay)} (MAGSAG_RETRY_MAX_DELAY)"
         elif left >= policy.deadline:
-            unwaited = f", past the call's deadline of {seconds(policy.deadline)} (MAGSAG_CALL_DEADLINE)"
+            said = against(left, policy.deadline)
+            past = "past" if left > policy.deadline else "as long as"
+            unwaited = f", {past} the call's deadline of {setting(policy.deadline)} (MAGSAG_CALL_DEADLINE)"
         else:
             unwaited = ""
         if later and unwaited:
-            return f"{unwaited}: a call now tries the targets after it, and fails if none of them can be sent"
+            return said, f"{unwaited}: a call now tries the targets after it, and fails if none of them can be sent"
         if later:
-            return ": a call now tries the targets after it, and comes back to it after the wait if none can be sent"
+            return said, (
+                ": a call now tries the targets after it, and comes back to it after the wait if none can be sent"
+            )
         if unwaited:
-            return f"{unwaited}: a call now fails without sending it, as no target after it is left"
-        return ", which a call now waits out and then sends it, as no target after it is left"
+            return said, f"{unwaited}: a call now fails without sending it, as no target after it is left"
+        return said, ", which a call now waits out and then sends it, as no target after it is left"
 
     return then

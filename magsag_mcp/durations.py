@@ -5,12 +5,21 @@ Each message formatted its own (``:g``, ``.3g``, the event's ``round(wait, 3)``)
 alone for 12.345s (rate_limited), 11.8s of that left", or write 1234.5 s as "1.23e+03s". One rule for all: at most
 three significant digits (whole seconds from 100 s, tenths from 10 s, hundredths from 1 s), nothing finer than a
 millisecond, no trailing zeros, never an exponent.
+
+Two exceptions, where the rounded figure would say something false: a setting the user gave (MAGSAG_CALL_DEADLINE,
+MAGSAG_RETRY_MAX_DELAY, a timeout) is said as given (:func:`setting`: 1234.5 s was "1235s (MAGSAG_CALL_DEADLINE)", a
+figure found nowhere in their settings), and a duration compared with another in the same sentence gets the digits
+it takes to read on the side of it that it is (:func:`against`, :func:`compared`): a server's 20.04 s read "asked to
+wait 20s, longer than the retry cap of 20s".
 """
 
 from __future__ import annotations
 
 import math
 from decimal import ROUND_HALF_UP, Decimal
+
+#: the most decimals a compared duration is given: a float's repr has no more than 17 significant digits
+_MOST_PLACES = 17
 
 
 def seconds(value: float) -> str:
@@ -19,9 +28,72 @@ def seconds(value: float) -> str:
     if not math.isfinite(value):
         return f"{value}s"
     value = max(value, 0.0)
-    places = 0 if value >= 100 else 1 if value >= 10 else 2 if value >= 1 else 3
+    return _fixed(value, _places(value))
+
+
+def setting(value: float) -> str:
+    """A duration the user set (an environment variable's, an option's) as they set it: ``1234.5s``, ``0.25s``,
+    ``20s``; never rounded, never an exponent."""
+    value = float(value)
+    if not math.isfinite(value):
+        return f"{value}s"
+    return _trimmed(format(Decimal(repr(value)), "f"))
+
+
+def against(value: float, other: float) -> str:
+    """``value`` said by the rule (:func:`seconds`), with the digits more it takes to read, beside ``other`` said as a
+    :func:`setting`, on the side of it that it is: 20.04 against 20 is ``20.04s``, not the ``20s`` that made "longer
+    than the retry cap of 20s" false."""
+    value, other = float(value), float(other)
+    if not (math.isfinite(value) and math.isfinite(other)):
+        return seconds(value)
+    value = max(value, 0.0)
+    return _reading_as(value, _exact(other), _order(value, other))
+
+
+def compared(a: float, b: float) -> tuple[str, str]:
+    """``a`` and ``b`` said by the rule, to as many digits, and more where it takes them to read in the order they
+    are (``a`` above, at, or below ``b``): a wait of 5.004 s against a deadline 5.001 s away is ``5.004s`` and
+    ``5.001s``, not "5s would pass the call's deadline, 5s away"."""
+    a, b = max(float(a), 0.0), max(float(b), 0.0)
+    if not (math.isfinite(a) and math.isfinite(b)):
+        return seconds(a), seconds(b)
+    places = max(_places(a), _places(b))
+    want = _order(a, b)
+    while True:
+        ta, tb = _fixed(a, places), _fixed(b, places)
+        if _order(Decimal(ta[:-1]), Decimal(tb[:-1])) == want or places >= _MOST_PLACES:
+            return ta, tb
+        places += 1
+
+
+def _reading_as(value: float, other: Decimal, want: int) -> str:
+    places = _places(value)
+    while True:
+        text = _fixed(value, places)
+        if _order(Decimal(text[:-1]), other) == want or places >= _MOST_PLACES:
+            return text
+        places += 1
+
+
+def _places(value: float) -> int:
+    return 0 if value >= 100 else 1 if value >= 10 else 2 if value >= 1 else 3
+
+
+def _fixed(value: float, places: int) -> str:
     # rounded as written (repr), half up: 1234.5 is 1235, as a reader rounds it, not 1234 (half to even)
-    text = str(Decimal(repr(value)).quantize(Decimal(1).scaleb(-places), ROUND_HALF_UP))
+    return _trimmed(str(Decimal(repr(value)).quantize(Decimal(1).scaleb(-places), ROUND_HALF_UP)))
+
+
+def _trimmed(text: str) -> str:
     if "." in text:
         text = text.rstrip("0").rstrip(".")
     return f"{text}s"
+
+
+def _exact(value: float) -> Decimal:
+    return Decimal(repr(value))
+
+
+def _order(a: float | Decimal, b: float | Decimal) -> int:
+    return (a > b) - (a < b)

@@ -24,7 +24,7 @@ from urllib.parse import urljoin
 
 import aiohttp
 
-from .durations import seconds
+from .durations import setting as said_as_set
 from .errors import UnexpectedStatusError
 from .http_responses import HttpResponse, StreamResponse
 from .limits import MAX_BODY_BYTES, MAX_HEADER_BYTES, MAX_STREAM_BYTES, read_body
@@ -88,11 +88,11 @@ class Timeouts:
 
     def connect_described(self) -> str:
         setting = f" ({CONNECT_TIMEOUT_ENV})" if self.from_settings else ""
-        return f"the connect timeout of {seconds(self.connect)}{setting}"
+        return f"the connect timeout of {said_as_set(self.connect)}{setting}"
 
     def read_described(self) -> str:
         setting = f" ({READ_TIMEOUT_ENV})" if self.from_settings else ""
-        return f"the read timeout of {seconds(self.read)}{setting}"
+        return f"the read timeout of {said_as_set(self.read)}{setting}"
 
 
 @functools.lru_cache(maxsize=64)

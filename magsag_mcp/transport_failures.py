@@ -15,7 +15,7 @@ from urllib.parse import urlsplit
 import aiohttp
 from aiohttp.http_exceptions import ContentLengthError, TransferEncodingError
 
-from .durations import seconds
+from .durations import setting
 from .errors import (
     ConfigError,
     MagsagError,
@@ -109,7 +109,7 @@ def _converted(
         )
     if isinstance(exc, TimeoutError):
         # aiohttp's total timeout, when one is set
-        within = f"the total timeout of {seconds(timeouts.total)}" if timeouts.total is not None else "the timeout"
+        within = f"the total timeout of {setting(timeouts.total)}" if timeouts.total is not None else "the timeout"
         return ProviderTimeoutError(
             f"no complete answer from {host(url)} within {within}", maybe_billed=True, timeout_s=timeouts.total
         )

@@ -48,3 +48,81 @@ def test_progress_says_a_wait_by_the_same_rule():
     assert retry({"target": "fake:a", "wait_s": 12.345}) == "retrying fake:a in 12.3s"
     assert retry({"target": "fake:a", "wait_s": 0.5}) == "retrying fake:a in 0.5s"
     assert retry({"target": "fake:a", "wait_s": 1234.5, "resting": True}).startswith("waiting 1235s before calling")
+
+
+def _error_record():
+    from magsag_mcp.records import AttemptRecord
+
+    return AttemptRecord(
+        run_id="r", started_at=0.0, provider="fake", model="a", skill=None, agent=None, outcome="error",
+        fallback_position=0, attempt_number=1,
+    )  # fmt: skip
+
+
+def test_a_server_wait_just_over_the_retry_cap_is_said_longer_than_it():
+    """A server's 20.04 s against the 20 s cap read "the server asked to wait 20s, longer than the retry cap of 20s":
+    the wait compared is said to the digits that show it longer."""
+    from magsag_mcp.cascade_report import CascadeState
+    from magsag_mcp.cascade_waits import retry_wait
+    from magsag_mcp.retry import RetryPolicy
+
+    record = _error_record()
+    error = E.RateLimitError("later", status=429, retry_after=20.04)
+    assert retry_wait(RetryPolicy(max_delay=20.0), error, 1, 60.0, record, CascadeState(), 0) is None
+    assert (
+        "the server asked to wait 20.04s, longer than the retry cap of 20s (MAGSAG_RETRY_MAX_DELAY)"
+        in (record.warnings[0])
+    )
+
+
+def test_a_wait_past_the_deadline_and_the_deadline_are_said_apart():
+    """A wait of 5.004 s, the deadline 5.001 s away, read "the wait of 5s would pass the call's deadline, 5s away"."""
+    from magsag_mcp.cascade_report import CascadeState
+    from magsag_mcp.cascade_waits import retry_wait
+    from magsag_mcp.retry import RetryPolicy
+
+    record = _error_record()
+    error = E.RateLimitError("later", status=429, retry_after=5.004)
+    # no jitter (base_delay 0): the wait is the server's
+    assert retry_wait(RetryPolicy(base_delay=0.0), error, 1, 5.001, record, CascadeState(), 0) is None
+    assert "the wait of 5.004s would pass the call's deadline, 5.001s away (MAGSAG_CALL_DEADLINE)" in record.warnings[0]
+
+
+def test_a_timeout_not_retried_says_what_the_deadline_leaves_is_short_of():
+    """The warning "timeout after 120s, not retried: the call's deadline leaves 120.3s" read as room enough: what is
+    compared is the wait before the retry and another timeout together."""
+    from magsag_mcp.cascade_report import CascadeState
+    from magsag_mcp.cascade_waits import retry_wait
+    from magsag_mcp.retry import RetryPolicy
+
+    record = _error_record()
+    error = E.ProviderTimeoutError("no answer", timeout_s=120.0, retry_after=0.5)
+    assert retry_wait(RetryPolicy(base_delay=0.0), error, 1, 120.3, record, CascadeState(), 0) is None
+    assert (
+        "timeout after 120s, not retried: the call's deadline leaves 120s, no more than the wait (0.5s) and another "
+        "120s take"
+    ) in record.warnings[0]
+
+
+def test_a_rest_left_just_over_the_retry_cap_is_said_longer_than_it():
+    """explain said of a rest "20s of that left, longer than the retry cap of 20s" (20.04 s left)."""
+    from magsag_mcp.cascade_waits import rest_then
+    from magsag_mcp.retry import RetryPolicy
+
+    target = parse_target("fake:a")
+    rests = TargetRests()
+    rests.note(target, E.RateLimitError("slow down", retry_after=25.04), 1000.0)
+    then = rest_then(RetryPolicy(max_delay=20.0), lambda: False)
+    said = rests.resting(target, 1005.0, then).message
+    assert "20.04s of that left, longer than the retry cap of 20s (MAGSAG_RETRY_MAX_DELAY)" in said
+
+
+def test_a_setting_is_said_as_it_was_set():
+    """MAGSAG_CALL_DEADLINE=1234.5 was said "the call's deadline of 1235s (MAGSAG_CALL_DEADLINE)", a figure found
+    nowhere in the settings; a timeout's setting likewise."""
+    from magsag_mcp.durations import setting
+    from magsag_mcp.transport import Timeouts
+
+    assert [setting(v) for v in (1234.5, 20.0, 0.001, 2.345)] == ["1234.5s", "20s", "0.001s", "2.345s"]
+    assert Timeouts(connect=2.345, read=1234.5).read_described() == "the read timeout of 1234.5s (MAGSAG_READ_TIMEOUT)"
+    assert "the connect timeout of 2.345s" in Timeouts(connect=2.345, read=1234.5).connect_described()

@@ -13,7 +13,7 @@ import re
 import sqlite3
 from pathlib import Path
 
-from ..durations import seconds
+from ..durations import setting
 from ..errors import LedgerError
 from ..plurals import listed
 from .money import MAX_PUSD, from_pusd
@@ -220,7 +220,7 @@ def use_error(exc: BaseException, path: Path, busy_timeout_ms: float) -> LedgerE
     text = str(exc)
     if "locked" in text or "busy" in text:
         return LedgerError(
-            f"the ledger at {path} stayed locked for {seconds(busy_timeout_ms / 1000)} by another process; "
+            f"the ledger at {path} stayed locked for {setting(busy_timeout_ms / 1000)} by another process; "
             "retry, or stop the process holding it",
             db=str(path),
         )
