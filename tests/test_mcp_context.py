@@ -80,6 +80,10 @@ async def test_a_context_names_only_what_the_catalog_knows(client: Client):
     ("args", "said"),
     [
         ({"context": {"llm_overrides": {"model": "gpt-4o"}}}, "'context.llm_overrides' (its keys go in"),
+        # misspelt as the CLI and Python refuse it ("did you mean 'llm_overrides'?"): here it said only "accepted
+        # here: preferred_model, tier, data_class", not where its keys go
+        ({"context": {"llm_override": {"model": "gpt-4o"}}}, "'context.llm_override' (its keys go in the model_config"),
+        ({"context": {"LLM_Overides": {"model": "gpt-4o"}}}, "'context.LLM_Overides' (its keys go in the model_config"),
         ({"llm_overrides": {"model": "gpt-4o"}}, "'llm_overrides' (its keys go in the model_config argument"),
         ({"tier": "economy"}, "'tier' (it goes in context: {\"context\": {\"tier\": ...}})"),
         ({"context": {"tier": 3}}, "context.tier"),

@@ -161,8 +161,11 @@ class ContextArg(_In):
 
     @staticmethod
     def unknown_key_hint(key: str) -> str | None:
-        """``llm_overrides`` (the Python API's context key) is the ``model_config`` argument here."""
-        if key == "llm_overrides" or key == "model_config":
+        """``llm_overrides`` (the Python API's context key) is the ``model_config`` argument here, misspelt too (as the
+        CLI and Python refuse it: ``llm_override``)."""
+        from ..payload_warnings import misspelt_context_key
+
+        if key == "llm_overrides" or key == "model_config" or misspelt_context_key(key) == "llm_overrides":
             return 'its keys go in the model_config argument: {"model_config": {"model": ...}}'
         return None
 
