@@ -64,9 +64,11 @@ def quota_spent(vendor: str, model: str) -> tuple[int, dict[str, Any]]:
 
 def google_rate_limited(model: str, retry_after: float) -> list[dict[str, Any]]:
     """The ``details`` of Gemini's 429 for a per-minute quota: which one, and the wait (``RetryInfo.retryDelay``, a
-    Duration's JSON: seconds with an ``s``)."""
+    Duration's JSON: seconds in decimal, at most nine digits after the point, with an ``s``; ``:g`` wrote 5e-05 s as
+    ``5e-05s``, no Duration)."""
     details = _google_quota(model, "GenerateRequestsPerMinutePerProjectPerModel-FreeTier", "10")
-    return [*details, {"@type": "type.googleapis.com/google.rpc.RetryInfo", "retryDelay": f"{retry_after:g}s"}]
+    seconds = f"{retry_after:.9f}".rstrip("0").rstrip(".")
+    return [*details, {"@type": "type.googleapis.com/google.rpc.RetryInfo", "retryDelay": f"{seconds}s"}]
 
 
 def _google_quota(model: str, quota_id: str, value: str) -> list[dict[str, Any]]:

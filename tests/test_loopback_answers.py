@@ -304,3 +304,18 @@ async def test_planned_gemini_quota_errors_are_googles_status(step: Any):
     assert kinds == ["QuotaFailure", "RetryInfo"]
     (violation,) = error["details"][0]["violations"]
     assert ("PerDay" if step == "quota" else "PerMinute") in violation["quotaId"]
+
+
+async def test_a_planned_gemini_wait_below_a_ten_thousandth_is_a_durations_json_not_an_exponent():
+    # RetryInfo.retryDelay is a google.protobuf.Duration's JSON: seconds in decimal, at most nine digits after the
+    # point, then "s". The wait was written with :g, which gives 5e-05 s as "5e-05s": no Duration, and the provider
+    # read no wait in it.
+    path, request, _, _, _ = CALLS["gemini"]
+    up = LoopbackUpstream(plans={"m-gemini": [429]}, retry_after=0.00005)
+    await up.start()
+    try:
+        got, text = await _post(up.base_url + path, request)
+    finally:
+        await up.stop()
+    [delay] = [d["retryDelay"] for d in json.loads(text)["error"]["details"] if "retryDelay" in d]
+    assert got == 429 and delay == "0.00005s"
