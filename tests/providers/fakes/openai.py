@@ -1,0 +1,327 @@
+"""The OpenAI fake: Chat Completions and the Responses API on ``/v1``, and Azure OpenAI's deployment route of Chat
+Completions (``azure=True``: its ``api-key`` auth, its errorResponse shape and its apim-request-id header).
+
+What a spec-valid request's model refuses is judged by the rules of :mod:`tests.fakes.openai_server` (the other OpenAI
+fake's), so the two fakes refuse alike.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from aiohttp import web
+
+from tests.fakes.openai_replies import error_body
+from tests.fakes.openai_server import calls_unpaired, format_refused, model_refuses
+
+from .base import Fake, Step
+
+#: a step's ``finish`` (Chat Completions' finish_reason) as the Responses API ends the same answer: (Response.status,
+#: incomplete_details); "cancelled" is that status itself
+_RESPONSE_ENDS: dict[Any, tuple[str, dict[str, str] | None]] = {
+    "length": ("incomplete", {"reason": "max_output_tokens"}),
+    "content_filter": ("incomplete", {"reason": "content_filter"}),
+    "cancelled": ("cancelled", None),
+}
+
+
+#: the ids OpenAI's fake names every request by (x-request-id; Azure's apim-request-id beside it)
+OPENAI_REQUEST_ID = "req_0fakeopenai0123456789abcdef"
+AZURE_REQUEST_ID = "0fa4e1d2-fake-4a2b-9c3d-azure0000001"
+
+
+class FakeOpenAI(Fake):
+    vendor = "openai"
+
+    def __init__(self, key: str = "sk-test-key-123456", *, responses_api: bool = True, azure: bool = False) -> None:
+        super().__init__(key)
+        self.responses_api = responses_api
+        self.azure = azure
+        # OpenAI's x-request-id; Azure sends its API gateway's apim-request-id beside it
+        self.id_headers = {"x-request-id": OPENAI_REQUEST_ID}
+        if azure:
+            self.id_headers["apim-request-id"] = AZURE_REQUEST_ID
+        self.lacks_responses: tuple[int, str] | None = None
+
+    def auth_ok(self, request: web.Request) -> bool:
+        if self.azure:
+            return request.headers.get("api-key") == self.key and "Authorization" not in request.headers
+        return request.headers.get("Authorization") == f"Bearer {self.key}"
+
+    def error_body(self, status: int, message: str, kind: str) -> Any:
+        if self.azure:
+            # Azure's errorResponse: errorBase {code, message}, no nulls; its own failures (rate limits, a bad key, a
+            # server error) carry the status as their code, and no type
+            return {"error": {"code": str(status), "message": message}}
+        return {"error": {"message": message, "type": kind, "param": None, "code": kind}}
+
+    def bad_key(self) -> tuple[int, Any]:
+        if self.azure:
+            message = (
+                "Access denied due to invalid subscription key or wrong API endpoint. Make sure to provide a valid key "
+                "for an active subscription and use a correct regional API endpoint for your resource."
+            )
+            return 401, self.error_body(401, message, "")
+        # OpenAI's own words, which echo the key it was sent, masked but for its first and last characters
+        sent = self.requests[-1]["headers"].get("Authorization", "").removeprefix("Bearer ") if self.requests else ""
+        masked = f"{sent[:3]}{'*' * max(0, len(sent) - 7)}{sent[-4:]}" if len(sent) > 7 else "***"
+        said = (
+            f"Incorrect API key provided: {masked}. You can find your API key at "
+            "https://platform.openai.com/account/api-keys."
+        )
+        return 401, {
+            "error": {"message": said, "type": "invalid_request_error", "param": None, "code": "invalid_api_key"}
+        }
+
+    def schema_for(self, request: web.Request) -> str:
+        return "CreateResponse" if request.path.endswith("/responses") else "CreateChatCompletionRequest"
+
+    def refuses(self, request: web.Request, body: dict[str, Any]) -> Any:
+        if request.path.endswith("/chat/completions"):
+            err = model_refuses(body)
+        else:
+            err = format_refused(body, responses=True) or calls_unpaired(body)
+        return error_body(err, azure=self.azure) if err is not None else None
+
+    async def handle(self, request: web.Request) -> web.StreamResponse:
+        if request.path.endswith("/responses") and self.lacks_responses is not None:
+            self.requests.append({"path": request.path, "body": json.loads(await request.read())})
+            status, text = self.lacks_responses
+            return web.Response(status=status, text=text)
+        return await super().handle(request)
+
+    def app(self) -> web.Application:
+        app = web.Application()
+        app.router.add_post("/v1/chat/completions", self.handle)
+        app.router.add_post("/v1/responses", self.handle)
+        app.router.add_post("/openai/deployments/{deployment}/chat/completions", self.handle)
+        return app
+
+    @staticmethod
+    def chat_usage(step: Step) -> dict[str, Any]:
+        u = step.get("usage") or {}
+        return {
+            "prompt_tokens": u.get("prompt_tokens", 11),
+            "completion_tokens": u.get("completion_tokens", 7),
+            # a server may count what it reports beside completion_tokens in the total (xAI's reasoning)
+            "total_tokens": u.get("total_tokens", u.get("prompt_tokens", 11) + u.get("completion_tokens", 7)),
+            "prompt_tokens_details": {
+                "cached_tokens": u.get("cached_tokens", 0),
+                "audio_tokens": u.get("input_audio_tokens", 0),
+                # the prompt's tokens written to the cache, which the models that bill a write (GPT-5.6) report
+                **({"cache_write_tokens": u["cache_write_tokens"]} if "cache_write_tokens" in u else {}),
+            },
+            "completion_tokens_details": {
+                "reasoning_tokens": u.get("reasoning_tokens", 0),
+                "audio_tokens": u.get("output_audio_tokens", 0),
+                "accepted_prediction_tokens": 0,
+                "rejected_prediction_tokens": 0,
+            },
+        }
+
+    def reply(self, request: web.Request, body: dict[str, Any], step: Step) -> Any:
+        if request.path.endswith("/responses"):
+            return self.response_object(body, step)
+        calls = [
+            {
+                "id": c["id"],
+                "type": "function",
+                "function": {
+                    "name": c["name"],
+                    "arguments": c["arguments"] if isinstance(c["arguments"], str) else json.dumps(c["arguments"]),
+                },
+            }
+            for c in step.get("tool_calls", [])
+        ]
+        message: dict[str, Any] = {"role": "assistant", "content": step.get("text"), "refusal": None}
+        if calls:
+            message["tool_calls"] = calls
+        return {
+            "id": "chatcmpl-test",
+            "object": "chat.completion",
+            "created": 1_700_000_000,
+            # the model that served it; an Azure deployment's may differ from its name ("model" in the step)
+            "model": step.get("model") or body.get("model", request.match_info.get("deployment", "")),
+            "choices": [
+                {
+                    "index": 0,
+                    "message": message,
+                    "logprobs": None,
+                    "finish_reason": step.get("finish", "tool_calls" if calls else "stop"),
+                }
+            ],
+            "usage": self.chat_usage(step),
+            **self.tier(step),
+        }
+
+    @staticmethod
+    def tier(step: Step) -> dict[str, Any]:
+        """The tier that served the answer, when the step names one: ``{"service_tier": "flex"}``."""
+        return {"service_tier": step["service_tier"]} if "service_tier" in step else {}
+
+    def response_object(self, body: dict[str, Any], step: Step) -> dict[str, Any]:
+        output: list[dict[str, Any]] = []
+        if step.get("text") is not None:
+            output.append(
+                {
+                    "type": "message",
+                    "id": "msg_1",
+                    "status": "completed",
+                    "role": "assistant",
+                    "content": [{"type": "output_text", "text": step["text"], "annotations": [], "logprobs": []}],
+                }
+            )
+        for c in step.get("tool_calls", []):
+            output.append(
+                {
+                    "type": "function_call",
+                    "id": f"fc_{c['id']}",
+                    "call_id": c["id"],
+                    "name": c["name"],
+                    "arguments": json.dumps(c["arguments"]),
+                    "status": "completed",
+                }
+            )
+        u = step.get("usage") or {}
+        # a chat finish of the step's, as the Responses API says it (Response.status, incomplete_details.reason)
+        status, incomplete = _RESPONSE_ENDS.get(step.get("finish"), ("completed", None))
+        return {
+            "id": "resp_1",
+            "object": "response",
+            "created_at": 1_700_000_000,
+            "status": status,
+            "model": body["model"],
+            "output": output,
+            "parallel_tool_calls": True,
+            "tool_choice": "auto",
+            "tools": [],
+            "temperature": 1,
+            "top_p": 1,
+            "metadata": {},
+            "error": None,
+            "incomplete_details": incomplete,
+            "instructions": None,
+            **self.tier(step),
+            "usage": {
+                "input_tokens": u.get("input_tokens", 11),
+                "output_tokens": u.get("output_tokens", 7),
+                "total_tokens": u.get("total_tokens", u.get("input_tokens", 11) + u.get("output_tokens", 7)),
+                "input_tokens_details": {
+                    "cached_tokens": u.get("cached_tokens", 0),
+                    "cache_write_tokens": u.get("cache_write_tokens", 0),
+                },
+                "output_tokens_details": {"reasoning_tokens": u.get("reasoning_tokens", 0)},
+            },
+        }
+
+    async def stream(self, request: web.Request, body: dict[str, Any], step: Step) -> web.StreamResponse:
+        if request.path.endswith("/responses"):
+            final = self.response_object(body, step)
+            # the response as begun counts nothing yet: OpenAI's usage is null until the response is done
+            begun = {**{k: v for k, v in final.items() if k != "usage"}, "status": "in_progress", "output": []}
+            events: list[tuple[str | None, Any]] = [
+                (
+                    "response.created",
+                    {
+                        "type": "response.created",
+                        "sequence_number": 0,
+                        "response": begun,
+                    },
+                )
+            ]
+            for i, word in enumerate((step.get("text") or "").split(" ")):
+                events.append(
+                    (
+                        "response.output_text.delta",
+                        {
+                            "type": "response.output_text.delta",
+                            "item_id": "msg_1",
+                            "output_index": 0,
+                            "content_index": 0,
+                            "sequence_number": i + 1,
+                            "delta": word if i == 0 else " " + word,
+                            "logprobs": [],
+                        },
+                    )
+                )
+            # ResponseIncompleteEvent for an incomplete response; a cancelled one (which the spec gives no event of
+            # its own) ends in response.completed, as vLLM's does
+            end = "response.incomplete" if final["status"] == "incomplete" else "response.completed"
+            events.append((end, {"type": end, "sequence_number": 99, "response": final}))
+            return await self.send_events(request, events, step.get("cut", False))
+        base = {
+            "id": "chatcmpl-test",
+            "object": "chat.completion.chunk",
+            "created": 1_700_000_000,
+            "model": step.get("model") or body.get("model", "deployment"),
+            **self.tier(step),
+        }
+        chunks: list[tuple[str | None, Any]] = [
+            (
+                None,
+                {
+                    **base,
+                    "choices": [{"index": 0, "delta": {"role": "assistant", "content": ""}, "finish_reason": None}],
+                },
+            )
+        ]
+        for i, word in enumerate((step.get("text") or "").split(" ") if step.get("text") else []):
+            chunks.append(
+                (
+                    None,
+                    {
+                        **base,
+                        "choices": [
+                            {"index": 0, "delta": {"content": word if i == 0 else " " + word}, "finish_reason": None}
+                        ],
+                    },
+                )
+            )
+        for n, c in enumerate(step.get("tool_calls", [])):
+            args = c["arguments"] if isinstance(c["arguments"], str) else json.dumps(c["arguments"])
+            chunks.append(
+                (
+                    None,
+                    {
+                        **base,
+                        "choices": [
+                            {
+                                "index": 0,
+                                "delta": {
+                                    "tool_calls": [
+                                        {
+                                            "index": n,
+                                            "id": c["id"],
+                                            "type": "function",
+                                            "function": {"name": c["name"], "arguments": ""},
+                                        }
+                                    ]
+                                },
+                                "finish_reason": None,
+                            }
+                        ],
+                    },
+                )
+            )
+            for piece in (args[: len(args) // 2], args[len(args) // 2 :]):
+                chunks.append(
+                    (
+                        None,
+                        {
+                            **base,
+                            "choices": [
+                                {
+                                    "index": 0,
+                                    "delta": {"tool_calls": [{"index": n, "function": {"arguments": piece}}]},
+                                    "finish_reason": None,
+                                }
+                            ],
+                        },
+                    )
+                )
+        finish = step.get("finish", "tool_calls" if step.get("tool_calls") else "stop")
+        chunks.append((None, {**base, "choices": [{"index": 0, "delta": {}, "finish_reason": finish}]}))
+        chunks.append((None, {**base, "choices": [], "usage": self.chat_usage(step)}))
+        chunks.append((None, "[DONE]"))
+        return await self.send_events(request, chunks, step.get("cut", False))
