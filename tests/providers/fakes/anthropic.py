@@ -1,0 +1,438 @@
+"""The Anthropic fake: the Messages API (``POST /v1/messages``), whole and streamed, with what its models refuse of a
+spec-valid request (sampling of the newer models, prefills, thinking and its signatures, tool ids and schemas).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+from typing import Any
+
+from aiohttp import web
+
+from .base import Fake, Step
+
+
+def _refs(schema: Any) -> list[str]:
+    """Every local $ref ("#/...") in a schema."""
+    if isinstance(schema, dict):
+        own = [schema["$ref"]] if isinstance(schema.get("$ref"), str) and schema["$ref"].startswith("#") else []
+        return own + [ref for value in schema.values() for ref in _refs(value)]
+    if isinstance(schema, list):
+        return [ref for value in schema for ref in _refs(value)]
+    return []
+
+
+def _resolves(root: dict[str, Any], ref: str) -> bool:
+    """Whether a local $ref's JSON pointer names something in ``root``."""
+    node: Any = root
+    for part in [p.replace("~1", "/").replace("~0", "~") for p in ref[1:].split("/") if p]:
+        if not isinstance(node, dict) or part not in node:
+            return False
+        node = node[part]
+    return True
+
+
+#: the Anthropic fake's thinking (its signature, its text), and the encrypted thinking of its redacted_thinking
+#: block, each as :func:`signed` by the model that thought: a thinking block sent back changed (another signature or
+#: text, or none), or to another model, is refused, as the API refuses one
+THINKING = ("EqQBCkgIARABGAIiQL2f", "The user wants the weather; call get_weather.")
+REDACTED_THINKING = "EmwKAhgBEgy3va3pzix/LafPsn4aDFIT2Xlx"
+
+
+def signed(value: str, model: str) -> str:
+    """A thinking block's ``signature`` (or a redacted one's ``data``) as ``model`` made it: the API's are bound to the
+    model that thought, and another model answers 400 "Invalid `signature` in `thinking` block" to them."""
+    return value + hashlib.sha256(model.encode()).hexdigest()[:8]
+
+
+#: the id Anthropic's fake gives every request, in its error bodies
+REQUEST_ID = "req_011CfakeAnthropic01"
+
+
+class FakeAnthropic(Fake):
+    vendor = "anthropic"
+    request_schema = "CreateMessageParams"
+    #: the request-id header, whose id the error bodies' request_id repeats
+    id_headers = {"request-id": REQUEST_ID}
+    #: models that take no temperature but 1, no top_p below 0.99 and no top_k, as those released after Claude Opus 4.6
+    #: (named as a test needs: a gateway's alias, a family the name rules do not know)
+    fixed_temperature: frozenset[str] = frozenset({"claude-opus-4-7"})
+    #: models that take no prefill (a final assistant turn): Claude Opus 4.6, Sonnet 4.6 and the models after them
+    no_prefill: frozenset[str] = frozenset(
+        {"claude-opus-4-6", "claude-sonnet-4-6", "claude-opus-4-7", "claude-fable-5"}
+    )
+    #: models that take no forced tool_choice (any, or a named tool), thinking or not: Claude Fable 5.1 and Mythos 5.1
+    no_forced_tool: frozenset[str] = frozenset({"claude-fable-5-1", "claude-mythos-5-1"})
+    #: the most output tokens a model takes (max_tokens above it is refused), as the models overview lists them
+    output_ceilings: dict[str, int] = {"claude-3-5-sonnet-20241022": 8192, "claude-3-haiku-20240307": 4096}
+
+    def auth_ok(self, request: web.Request) -> bool:
+        return request.headers.get("x-api-key") == self.key and bool(request.headers.get("anthropic-version"))
+
+    def error_body(self, status: int, message: str, kind: str) -> Any:
+        # ErrorResponse: request_id is required (null where there is none)
+        return {"type": "error", "error": {"type": kind, "message": message}, "request_id": REQUEST_ID}
+
+    def refuses(self, request: web.Request, body: dict[str, Any]) -> Any:
+        # "A value of 1.0 ... will be accepted ..., all other values will be rejected with a 400 error", in the
+        # live API's words "`temperature` is deprecated for this model."
+        if body.get("model") in self.fixed_temperature:
+            # "A value >= 0.99 will be accepted [for top_p] ..., all other values will be rejected with a 400 error";
+            # "Models released after Claude Opus 4.6 do not accept top_k; any value will be rejected with a 400 error"
+            for name, taken in (
+                ("temperature", body.get("temperature", 1) == 1),
+                ("top_p", body.get("top_p", 1) >= 0.99),
+            ):
+                if not taken:
+                    return self.error_body(400, f"`{name}` is deprecated for this model.", "invalid_request_error")
+            if "top_k" in body:
+                return self.error_body(400, "`top_k` is deprecated for this model.", "invalid_request_error")
+            # adaptive thinking only, since Claude Opus 4.7
+            if (body.get("thinking") or {}).get("type") == "enabled":
+                message = (
+                    '"thinking.type.enabled" is not supported for this model. Use "thinking.type.adaptive" and '
+                    '"output_config.effort" to control thinking behavior.'
+                )
+                return self.error_body(400, message, "invalid_request_error")
+        ceiling = self.output_ceilings.get(body.get("model"))
+        if ceiling is not None and body.get("max_tokens", 0) > ceiling:
+            message = (
+                f"max_tokens: {body['max_tokens']} > {ceiling}, which is the maximum allowed number of output tokens "
+                f"for {body['model']}"
+            )
+            return self.error_body(400, message, "invalid_request_error")
+        if body.get("model") in self.no_forced_tool and (body.get("tool_choice") or {}).get("type") in ("any", "tool"):
+            message = 'tool_choice: type "tool" and "any" are not supported for this model'  # (inspect_ai quotes it)
+            return self.error_body(400, message, "invalid_request_error")
+        # Claude Opus 4.1, Sonnet 4.5 and Haiku 4.5 take one of the two samplers
+        one_sampler = str(body.get("model", "")).startswith(
+            ("claude-opus-4-1", "claude-sonnet-4-5", "claude-haiku-4-5")
+        )
+        if one_sampler and "temperature" in body and "top_p" in body:
+            message = "`temperature` and `top_p` cannot both be specified for this model. Please use only one."
+            return self.error_body(400, message, "invalid_request_error")
+        # Spec-valid, but refused by the API: a stop sequence of only whitespace ("\n\n")
+        if any(not s.strip() for s in body.get("stop_sequences") or []):
+            message = "stop_sequences: each stop sequence must contain non-whitespace"
+            return self.error_body(400, message, "invalid_request_error")
+        # a final assistant turn (a prefill the answer continues) whose text ends in whitespace
+        last = (body.get("messages") or [{}])[-1]
+        if last.get("role") == "assistant" and body.get("model") in self.no_prefill:
+            message = (
+                "This model does not support assistant message prefill. The conversation must end with a user message."
+            )
+            return self.error_body(400, message, "invalid_request_error")
+        blocks = last.get("content") if isinstance(last.get("content"), list) else [{"text": last.get("content")}]
+        text = blocks[-1].get("text") if blocks and isinstance(blocks[-1], dict) else None
+        if last.get("role") == "assistant" and isinstance(text, str) and text != text.rstrip():
+            message = "messages: final assistant content cannot end with trailing whitespace"
+            return self.error_body(400, message, "invalid_request_error")
+        message = (
+            self.thinking_refused(body)
+            or self.schema_refused(body)
+            or self.empty_result_refused(body)
+            or self.tool_ids_refused(body)
+        )
+        return None if message is None else self.error_body(400, message, "invalid_request_error")
+
+    @staticmethod
+    def tool_ids_refused(body: dict[str, Any]) -> str | None:
+        """A tool_use id that an earlier tool_use of the request has too, or a tool_result that answers no tool_use
+        of the message just before it, in the API's words."""
+        messages = body.get("messages") or []
+        seen: set[str] = set()
+        for i, message in enumerate(messages):
+            blocks = message["content"] if isinstance(message["content"], list) else []
+            before = messages[i - 1] if i else {"role": "user", "content": []}
+            made = {
+                b.get("id")
+                for b in (before["content"] if isinstance(before["content"], list) else [])
+                if before["role"] == "assistant" and b.get("type") == "tool_use"
+            }
+            for j, block in enumerate(blocks):
+                if block.get("type") == "tool_use":
+                    if block["id"] in seen:
+                        return f"messages.{i}.content.{j}: `tool_use` ids must be unique"
+                    seen.add(block["id"])
+                elif block.get("type") == "tool_result" and block["tool_use_id"] not in made:
+                    return (
+                        f"messages.{i}.content.{j}: unexpected `tool_use_id` found in `tool_result` blocks: "
+                        f"{block['tool_use_id']}. Each `tool_result` block must have a corresponding `tool_use` block "
+                        "in the previous message."
+                    )
+        return None
+
+    @staticmethod
+    def empty_result_refused(body: dict[str, Any]) -> str | None:
+        """A tool_result whose content is empty ("" or []) is taken for no result at all (as Zed found, 2025)."""
+        for i, message in enumerate(body.get("messages") or []):
+            blocks = message["content"] if isinstance(message["content"], list) else []
+            empty = [
+                b["tool_use_id"] for b in blocks if b.get("type") == "tool_result" and b.get("content") in ("", [])
+            ]
+            if empty:
+                return (
+                    f"messages.{i - 1}: `tool_use` ids were found without `tool_result` blocks immediately after: "
+                    f"{', '.join(empty)}. Each `tool_use` block must have a corresponding `tool_result` block in the "
+                    "next message."
+                )
+        return None
+
+    @staticmethod
+    def schema_refused(body: dict[str, Any]) -> str | None:
+        """A tool's input_schema the API refuses: a top-level oneOf/anyOf/allOf, or a $ref that points nowhere."""
+        for i, tool in enumerate(body.get("tools") or []):
+            schema = tool.get("input_schema") or {}
+            if any(key in schema for key in ("oneOf", "anyOf", "allOf")):
+                top = "input_schema does not support oneOf, allOf, or anyOf at the top level"
+                return f"tools.{i}.custom.input_schema: {top}"
+            if not all(_resolves(schema, ref) for ref in _refs(schema)):
+                return (
+                    f"tools.{i}.custom.input_schema: JSON schema is invalid. It must match JSON Schema draft 2020-12 "
+                    "(https://json-schema.org/draft/2020-12). Learn more about tool use at https://docs.claude.com/en/docs/tool-use."
+                )
+        return None
+
+    @staticmethod
+    def thinking_on(body: dict[str, Any]) -> bool:
+        return (body.get("thinking") or {}).get("type") in ("enabled", "adaptive")
+
+    @staticmethod
+    def tool_loop(body: dict[str, Any]) -> list[tuple[int, dict[str, Any]]]:
+        """The assistant messages of the turn in progress: those after the last user message that is more than
+        tool results. Claude thinks at the start of that turn only, not again after each tool result."""
+        messages = body.get("messages") or []
+        start = 0
+        for i, m in enumerate(messages):
+            blocks = m["content"] if isinstance(m["content"], list) else [{"type": "text"}]
+            if m["role"] == "user" and any(b.get("type") != "tool_result" for b in blocks):
+                start = i + 1
+        return [(i, m) for i, m in enumerate(messages) if i >= start and m["role"] == "assistant"]
+
+    def thinking_refused(self, body: dict[str, Any]) -> str | None:
+        """What the API answers 400 to in a request with extended thinking on (or off), as its messages say."""
+        messages = body.get("messages") or []
+        sent = [(i, b) for i, m in enumerate(messages) if isinstance(m["content"], list) for b in m["content"]]
+        thinks = [(i, b) for i, b in sent if b.get("type") in ("thinking", "redacted_thinking")]
+        if not self.thinking_on(body):
+            last = max((i for i, m in enumerate(messages) if m["role"] == "assistant"), default=None)
+            if any(i == last for i, _ in thinks):
+                return (
+                    f"messages.{last}.content.0: When thinking is disabled, an `assistant` message in the final "
+                    "position cannot contain `thinking`. To use thinking blocks, enable `thinking` in your request."
+                )
+            return None
+        doc = " Please consult our documentation at https://docs.claude.com/en/docs/build-with-claude/extended-thinking"
+        temperature = body.get("temperature")
+        if temperature is not None and temperature != 1:
+            return f"`temperature` may only be set to 1 when thinking is enabled or in adaptive mode.{doc}"
+        # "Thinking isn't compatible with temperature or top_k modifications"; "you can set top_p to values between 1
+        # and 0.95"
+        if "top_k" in body:
+            return f"`top_k` is not supported when thinking is enabled.{doc}"
+        if body.get("top_p", 1) < 0.95:
+            return f"`top_p` must be greater than or equal to 0.95 or unset when thinking is enabled.{doc}"
+        if (body.get("tool_choice") or {}).get("type") in ("any", "tool"):
+            return "Thinking may not be enabled when tool_choice forces tool use."
+        budget = body["thinking"].get("budget_tokens")
+        if budget is not None and body["max_tokens"] <= budget:
+            return f"`max_tokens` must be greater than `thinking.budget_tokens`.{doc}"
+        loop = self.tool_loop(body)
+        # a turn with tool calls, or a final assistant message (a prefill), must start with the turn's thinking
+        calls = any(b.get("type") == "tool_use" for _, m in loop for b in m["content"])
+        first = loop[0][1]["content"][0].get("type") if loop else None
+        if (calls or messages[-1]["role"] == "assistant") and first not in ("thinking", "redacted_thinking"):
+            return (
+                f"messages.{loop[0][0]}.content.0.type: Expected `thinking` or `redacted_thinking`, but found "
+                f"`{first}`. When `thinking` is enabled, a final `assistant` message must start with a thinking block "
+                "(preceeding the lastmost set of `tool_use` and `tool_result` blocks). We recommend you include "
+                f"thinking blocks from previous turns. To avoid this requirement, disable `thinking`.{doc}"
+            )
+        for i, b in thinks:
+            model = str(body.get("model"))
+            if b["type"] == "thinking" and (b.get("signature"), b.get("thinking")) != (
+                signed(THINKING[0], model),
+                THINKING[1],
+            ):
+                return f"messages.{i}.content.0: Invalid `signature` in `thinking` block"
+            if b["type"] == "redacted_thinking" and b.get("data") != signed(REDACTED_THINKING, model):
+                return f"messages.{i}.content.0: Invalid `data` in `redacted_thinking` block"
+        return None
+
+    def app(self) -> web.Application:
+        app = web.Application()
+        app.router.add_post("/v1/messages", self.handle)
+        return app
+
+    @staticmethod
+    def usage(step: Step) -> dict[str, Any]:
+        u = step.get("usage") or {}
+        return {
+            "input_tokens": u.get("input_tokens", 11),
+            "output_tokens": u.get("output_tokens", 7),
+            "cache_creation_input_tokens": u.get("cache_creation_input_tokens", 0),
+            "cache_read_input_tokens": u.get("cache_read_input_tokens", 0),
+            # by time to live, when the step gives it: {"ephemeral_5m_input_tokens", "ephemeral_1h_input_tokens"}
+            "cache_creation": u.get("cache_creation"),
+            # where inference ran ("global", "us"), when the step gives it
+            "inference_geo": u.get("inference_geo"),
+            "server_tool_use": None,
+            # the tier that served it ("standard", "priority", "batch"), when the step gives it
+            "service_tier": u.get("service_tier", "standard"),
+            "output_tokens_details": {"thinking_tokens": u.get("thinking_tokens", 0)},
+        }
+
+    def content(self, step: Step, body: dict[str, Any]) -> list[dict[str, Any]]:
+        blocks: list[dict[str, Any]] = []
+        # the answer starts with the model's (signed) thinking, unless it goes on with a turn after tool results
+        if self.thinking_on(body) and not (self.tool_loop(body) and body["messages"][-1]["role"] == "user"):
+            signature = signed(THINKING[0], body["model"])
+            blocks.append({"type": "thinking", "thinking": THINKING[1], "signature": signature})
+            if step.get("redacted"):
+                blocks.append({"type": "redacted_thinking", "data": signed(REDACTED_THINKING, body["model"])})
+        if step.get("text") is not None:
+            blocks.append({"type": "text", "text": step["text"], "citations": None})
+        for c in step.get("tool_calls", []):
+            blocks.append(
+                {
+                    "type": "tool_use",
+                    "id": c["id"],
+                    "name": c["name"],
+                    "input": c["arguments"],
+                    "caller": {"type": "direct"},
+                }
+            )
+        return blocks
+
+    def reply(self, request: web.Request, body: dict[str, Any], step: Step) -> Any:
+        stop = step.get("finish", "tool_use" if step.get("tool_calls") else "end_turn")
+        return {
+            "id": "msg_01",
+            "type": "message",
+            "role": "assistant",
+            "model": body["model"],
+            "content": self.content(step, body),
+            "stop_reason": stop,
+            "stop_sequence": None,
+            "stop_details": step.get("stop_details"),
+            "container": None,
+            "usage": self.usage(step),
+        }
+
+    async def stream(self, request: web.Request, body: dict[str, Any], step: Step) -> web.StreamResponse:
+        usage = self.usage(step)
+        start = {
+            "id": "msg_01",
+            "type": "message",
+            "role": "assistant",
+            "model": body["model"],
+            "content": [],
+            "stop_reason": None,
+            "stop_sequence": None,
+            "stop_details": None,
+            "container": None,
+            "usage": {**usage, "output_tokens": 1},
+        }
+        events: list[tuple[str | None, Any]] = [
+            ("message_start", {"type": "message_start", "message": start}),
+            ("ping", {"type": "ping"}),
+        ]
+        for i, block in enumerate(self.content(step, body)):
+            if block["type"] == "thinking":
+                # thinking_delta(s), then its signature in a signature_delta just before content_block_stop
+                empty = {"type": "thinking", "thinking": "", "signature": ""}
+                events.append(
+                    ("content_block_start", {"type": "content_block_start", "index": i, "content_block": empty})
+                )
+                half = len(block["thinking"]) // 2
+                for piece in (block["thinking"][:half], block["thinking"][half:]):
+                    delta = {"type": "thinking_delta", "thinking": piece}
+                    events.append(("content_block_delta", {"type": "content_block_delta", "index": i, "delta": delta}))
+                delta = {"type": "signature_delta", "signature": block["signature"]}
+                events.append(("content_block_delta", {"type": "content_block_delta", "index": i, "delta": delta}))
+            elif block["type"] == "redacted_thinking":
+                events.append(
+                    ("content_block_start", {"type": "content_block_start", "index": i, "content_block": block})
+                )
+            elif block["type"] == "text":
+                events.append(
+                    (
+                        "content_block_start",
+                        {
+                            "type": "content_block_start",
+                            "index": i,
+                            "content_block": {"type": "text", "text": "", "citations": None},
+                        },
+                    )
+                )
+                # word by word, the pieces adding up to the text exactly, as the API's deltas do
+                for word in re.findall(r"\s*\S+\s*|\s+", block["text"]) or [""]:
+                    events.append(
+                        (
+                            "content_block_delta",
+                            {
+                                "type": "content_block_delta",
+                                "index": i,
+                                "delta": {"type": "text_delta", "text": word},
+                            },
+                        )
+                    )
+            else:
+                events.append(
+                    (
+                        "content_block_start",
+                        {
+                            "type": "content_block_start",
+                            "index": i,
+                            "content_block": {
+                                "type": "tool_use",
+                                "id": block["id"],
+                                "name": block["name"],
+                                "input": {},
+                                "caller": {"type": "direct"},
+                            },
+                        },
+                    )
+                )
+                # a str is the input's JSON as streamed: cut short when max_tokens stopped it mid-call
+                raw = block["input"] if isinstance(block["input"], str) else json.dumps(block["input"])
+                for piece in (raw[: len(raw) // 2], raw[len(raw) // 2 :]):
+                    events.append(
+                        (
+                            "content_block_delta",
+                            {
+                                "type": "content_block_delta",
+                                "index": i,
+                                "delta": {"type": "input_json_delta", "partial_json": piece},
+                            },
+                        )
+                    )
+            events.append(("content_block_stop", {"type": "content_block_stop", "index": i}))
+        if step.get("stream_error"):
+            # overloaded mid-answer: the 200 stream carries an `error` event and ends
+            events = events[:-2] + [("error", step["stream_error"])]
+            return await self.send_events(request, events, False)
+        stop = step.get("finish", "tool_use" if step.get("tool_calls") else "end_turn")
+        delta: dict[str, Any] = {
+            "stop_reason": stop,
+            "stop_sequence": None,
+            "stop_details": step.get("stop_details"),
+            "container": None,
+        }
+        # MessageDeltaUsage: the cumulative counts, every field present (null where there is nothing to say)
+        delta_usage = {
+            key: usage[key]
+            for key in (
+                "input_tokens",
+                "output_tokens",
+                "cache_creation_input_tokens",
+                "cache_read_input_tokens",
+                "output_tokens_details",
+                "server_tool_use",
+            )
+        }
+        events.append(("message_delta", {"type": "message_delta", "delta": delta, "usage": delta_usage}))
+        events.append(("message_stop", {"type": "message_stop"}))
+        return await self.send_events(request, events, step.get("cut", False))
