@@ -8,6 +8,7 @@ from __future__ import annotations
 import functools
 import json
 import re
+from collections.abc import Callable
 from typing import Any
 
 from aiohttp import web
@@ -38,29 +39,28 @@ def _discovery_fields(schema: str) -> frozenset[str]:
     return frozenset(names) | {re.sub(r"([A-Z])", lambda m: "_" + m.group(1).lower(), n) for n in names}
 
 
-def _empty_object(schema: Any, at: str) -> str | None:
-    """Where in ``schema`` an OBJECT names no properties, as Google's error names the place, or None."""
+def _first_schema(schema: Any, at: str, wrong: Callable[[dict[str, Any]], bool]) -> str | None:
+    """Where in ``schema`` the first sub-schema that is ``wrong`` stands (the schema itself, then its properties, items
+    and anyOf, depth first), named as Google's errors name the place, or None."""
     if not isinstance(schema, dict):
         return None
-    if schema.get("type") == "OBJECT" and not schema.get("properties"):
+    if wrong(schema):
         return at
     subs = [(v, f'{at}.properties["{k}"]') for k, v in (schema.get("properties") or {}).items()]
     subs += [(schema.get("items"), f"{at}.items")]
     subs += [(v, f"{at}.any_of[{i}]") for i, v in enumerate(schema.get("anyOf") or [])]
-    return next((found for sub, where in subs if (found := _empty_object(sub, where)) is not None), None)
+    return next((found for sub, where in subs if (found := _first_schema(sub, where, wrong)) is not None), None)
+
+
+def _empty_object(schema: Any, at: str) -> str | None:
+    """Where in ``schema`` an OBJECT names no properties, as Google's error names the place, or None."""
+    return _first_schema(schema, at, lambda s: s.get("type") == "OBJECT" and not s.get("properties"))
 
 
 def _array_without_items(schema: Any, at: str) -> str | None:
     """Where in ``schema`` an ARRAY has no items (Google: "* GenerateContentRequest.<at>.items: missing field."),
     or None."""
-    if not isinstance(schema, dict):
-        return None
-    if schema.get("type") == "ARRAY" and "items" not in schema:
-        return at
-    subs = [(v, f'{at}.properties["{k}"]') for k, v in (schema.get("properties") or {}).items()]
-    subs += [(schema.get("items"), f"{at}.items")]
-    subs += [(v, f"{at}.any_of[{i}]") for i, v in enumerate(schema.get("anyOf") or [])]
-    return next((found for sub, where in subs if (found := _array_without_items(sub, where)) is not None), None)
+    return _first_schema(schema, at, lambda s: s.get("type") == "ARRAY" and "items" not in s)
 
 
 def _beside_ref(schema: Any) -> str | None:
