@@ -70,6 +70,20 @@ def test_responses_function_call_cut_by_max_output_tokens_says_so():
         ResponsesFormat().parse_response(body, provider="openai", model="gpt-4o")
 
 
+@pytest.mark.parametrize("stream", [False, True])
+async def test_a_responses_call_cut_by_max_output_tokens_says_so_through_the_fake(serve, transport, stream: bool):
+    # The same cut call, served by the fake: its function_call item carries the arguments as the model wrote them
+    # (a str, here unfinished JSON), where the fake sent that str JSON-encoded again (a JSON string literal), which
+    # the API never does and which hid the cut behind arguments that parse to a str.
+    [case] = [c for c in CASES if c.name == "openai-responses"]
+    fake, provider, target = await setup(case, serve, transport)
+    fake.queue({"tool_calls": [{"id": "c1", "name": "get_weather", "arguments": '{"city": "Os'}], "finish": "length"})
+    request = LLMRequest([Message("user", "Weather?")], tools=[WEATHER], max_tokens=5, stream=stream)
+    with pytest.raises(E.MalformedResponseError, match=r"cut short by max_tokens.*\(raise max_tokens\)"):
+        await provider.complete(request, target)
+    assert fake.violations == [] and fake.requests[-1]["path"].endswith("/responses")
+
+
 @pytest.mark.parametrize("case", OPENAI_FORMATS, ids=[c.name for c in OPENAI_FORMATS])
 async def test_a_schema_name_openai_would_refuse_is_sent_in_its_alphabet(case, serve, transport):
     # response_format.json_schema.name is "a-z, A-Z, 0-9, or ... underscores and dashes, with a maximum length of

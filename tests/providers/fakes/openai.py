@@ -179,7 +179,8 @@ class FakeOpenAI(Fake):
                     "id": f"fc_{c['id']}",
                     "call_id": c["id"],
                     "name": c["name"],
-                    "arguments": json.dumps(c["arguments"]),
+                    # a str is the arguments as the model wrote them (cut short by max_output_tokens, say), as in Chat
+                    "arguments": c["arguments"] if isinstance(c["arguments"], str) else json.dumps(c["arguments"]),
                     "status": "completed",
                 }
             )
