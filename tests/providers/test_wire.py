@@ -504,6 +504,19 @@ async def test_canned_responses_follow_the_specs():
     spec_validator("gemini").assert_valid("GenerateContentResponse", gem)
 
 
+async def test_the_gemini_fakes_model_list_follows_the_spec(serve):
+    """ListModels as the Gemini fake answers it (what ``magsag doctor --probe`` asks) is the spec's
+    ListModelsResponse: each Model with the name, baseModelId and version the spec requires."""
+    import aiohttp
+
+    fake = FakeGemini(KEY)
+    url = await serve(fake)
+    headers = {"x-goog-api-key": KEY}
+    async with aiohttp.ClientSession() as session, session.get(url + "/v1beta/models", headers=headers) as resp:
+        assert resp.status == 200
+        spec_validator("gemini").assert_valid("ListModelsResponse", await resp.json())
+
+
 @pytest.mark.parametrize(
     ("wire", "with_usage", "tokens"),
     [

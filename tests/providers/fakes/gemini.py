@@ -131,7 +131,13 @@ class FakeGemini(Fake):
         if not self.auth_ok(request):
             status, refusal = self.bad_key()
             return web.json_response(refusal, status=status)
-        model = {"name": "models/gemini-2.5-flash", "supportedGenerationMethods": ["generateContent"]}
+        # Model: name, baseModelId and version are required
+        model = {
+            "name": "models/gemini-2.5-flash",
+            "baseModelId": "gemini-2.5-flash",
+            "version": "001",
+            "supportedGenerationMethods": ["generateContent"],
+        }
         return web.json_response({"models": [model]})
 
     def app(self) -> web.Application:
