@@ -46,7 +46,11 @@ async def test_streamed_text_reaches_the_progress_callback_as_it_comes(
         events.append((event, dict(data)))
 
     try:
-        payload = {"data": "x", "model_config": {"model": MODELS[vendor]}}
+        model_config: dict[str, Any] = {"model": MODELS[vendor]}
+        if vendor == "openai":
+            # the target says which API: FakeOpenAI's responses_api flag does not (it serves both, as OpenAI does)
+            model_config["params"] = {"api": "responses" if responses_api else "chat"}
+        payload = {"data": "x", "model_config": model_config}
         result = await svc.invoke_skill("skill.analysis", payload, progress=progress)
     finally:
         await svc.aclose()
@@ -61,6 +65,9 @@ async def test_streamed_text_reaches_the_progress_callback_as_it_comes(
     assert result.result.text.split() == ANSWER.split()
     assert result.result.usage.reported and result.result.usage.output_tokens > 0  # the final event's usage
     assert fakes[vendor].violations == []
+    if vendor == "openai":  # each OpenAI API's stream, not Chat Completions' twice
+        api = "/v1/responses" if responses_api else "/v1/chat/completions"
+        assert [r["path"] for r in fakes[vendor].requests] == [api]
 
 
 async def test_a_retried_stream_starts_its_text_again(tmp_path: Path, serve: Any):
