@@ -555,6 +555,33 @@ async def _sse_events(url: str, body: dict[str, Any], headers: dict[str, str]) -
         return [(name, json.loads(data)) for name, data in await sse_blocks(resp)]
 
 
+async def test_openai_fake_responses_stream_events_follow_the_spec(serve):
+    """Each event the OpenAI fake streams from the Responses API is a ResponseStreamEvent named by its type, and a
+    text delta names a message the response holds: a call without text streams no text delta (of an item that is
+    not there), as the API does not."""
+    fake = FakeOpenAI(KEY)
+    url = await serve(fake)
+    fake.queue(
+        {"text": "one two"},
+        {"text": None, "tool_calls": [{"id": "c1", "name": "f", "arguments": {"a": 1}}]},
+        {"text": "cut", "finish": "length"},
+    )
+    body = {"model": "gpt-4o", "input": "hi", "stream": True}
+    for _ in range(3):
+        events = await _sse_events(url + "/v1/responses", body, {"Authorization": f"Bearer {KEY}"})
+        for name, data in events:
+            assert name == data["type"]
+            spec_validator("openai").assert_valid("ResponseStreamEvent", data)
+        final = events[-1][1]["response"]
+        messages = {item["id"] for item in final["output"] if item["type"] == "message"}
+        deltas = [data for name, data in events if name == "response.output_text.delta"]
+        assert all(d["item_id"] in messages for d in deltas), (deltas, final["output"])
+        assert "".join(d["delta"] for d in deltas) == "".join(
+            part["text"] for item in final["output"] if item["type"] == "message" for part in item["content"]
+        )
+    assert fake.violations == []
+
+
 async def test_anthropic_fake_stream_events_follow_the_spec(serve):
     """Each event the Anthropic fake streams is a MessageStreamEvent (ping aside, which this copy of the
     spec does not list), named by its type: a fake that leaves out what the API always sends hides bugs."""

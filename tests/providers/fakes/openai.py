@@ -231,7 +231,8 @@ class FakeOpenAI(Fake):
                     },
                 )
             ]
-            for i, word in enumerate((step.get("text") or "").split(" ")):
+            # text deltas of the message the response holds: none where it holds none (a call alone)
+            for i, word in enumerate(step["text"].split(" ") if step.get("text") is not None else []):
                 events.append(
                     (
                         "response.output_text.delta",
