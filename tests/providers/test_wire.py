@@ -582,6 +582,37 @@ async def test_openai_fake_responses_stream_events_follow_the_spec(serve):
     assert fake.violations == []
 
 
+@pytest.mark.parametrize("include_usage", [True, False, None])
+async def test_openai_fake_chat_stream_reports_usage_as_asked(serve, include_usage):
+    """The OpenAI fake's Chat Completions stream is chunks of the spec's CreateChatCompletionStreamResponse, with the
+    usage chunk (choices empty) only where stream_options.include_usage asks for it, and then a null usage on every
+    other chunk, as the spec says; a stream not asked for it counts nothing."""
+    fake = FakeOpenAI(KEY)
+    url = await serve(fake)
+    fake.queue({"text": "one two", "tool_calls": [{"id": "c1", "name": "f", "arguments": {"a": 1}}]})
+    body: dict[str, Any] = {"model": "gpt-4o", "messages": [{"role": "user", "content": "hi"}], "stream": True}
+    if include_usage is not None:
+        body["stream_options"] = {"include_usage": include_usage}
+    import aiohttp
+
+    headers = {"Authorization": f"Bearer {KEY}"}
+    async with (
+        aiohttp.ClientSession() as session,
+        session.post(url + "/v1/chat/completions", json=body, headers=headers) as resp,
+    ):
+        blocks = [data for _, data in await sse_blocks(resp)]
+    assert blocks[-1] == "[DONE]"
+    chunks = [json.loads(data) for data in blocks[:-1]]
+    for chunk in chunks:
+        spec_validator("openai").assert_valid("CreateChatCompletionStreamResponse", chunk)
+    if include_usage:
+        assert [c["usage"] for c in chunks[:-1]] == [None] * (len(chunks) - 1)
+        assert chunks[-1]["choices"] == [] and chunks[-1]["usage"]["total_tokens"] == 18
+    else:
+        assert all("usage" not in c and c["choices"] for c in chunks)
+    assert fake.violations == []
+
+
 async def test_anthropic_fake_stream_events_follow_the_spec(serve):
     """Each event the Anthropic fake streams is a MessageStreamEvent (ping aside, which this copy of the
     spec does not list), named by its type: a fake that leaves out what the API always sends hides bugs."""

@@ -259,6 +259,10 @@ class FakeOpenAI(Fake):
             "model": step.get("model") or body.get("model", "deployment"),
             **self.tier(step),
         }
+        # stream_options.include_usage: a usage chunk (choices empty) before [DONE], and usage null on every other
+        counts = bool((body.get("stream_options") or {}).get("include_usage"))
+        if counts:
+            base["usage"] = None
         chunks: list[tuple[str | None, Any]] = [
             (
                 None,
@@ -324,6 +328,7 @@ class FakeOpenAI(Fake):
                 )
         finish = step.get("finish", "tool_calls" if step.get("tool_calls") else "stop")
         chunks.append((None, {**base, "choices": [{"index": 0, "delta": {}, "finish_reason": finish}]}))
-        chunks.append((None, {**base, "choices": [], "usage": self.chat_usage(step)}))
+        if counts:
+            chunks.append((None, {**base, "choices": [], "usage": self.chat_usage(step)}))
         chunks.append((None, "[DONE]"))
         return await self.send_events(request, chunks, step.get("cut", False))
