@@ -26,8 +26,10 @@ _RESPONSE_ENDS: dict[Any, tuple[str, dict[str, str] | None]] = {
 }
 
 
-#: the ids OpenAI's fake names every request by (x-request-id; Azure's apim-request-id beside it)
-OPENAI_REQUEST_ID = "req_0fakeopenai0123456789abcdef"
+#: the ids OpenAI's fake names every request by (x-request-id; Azure's apim-request-id beside it), random as a vendor's
+#: are: a run of characters shared with a key some test made known (``...0123456789abcdef...``) is a piece of that key,
+#: which redact() removes from the id wherever it appears, as it must from a real key's echo
+OPENAI_REQUEST_ID = "req_7c1f04b2e9a35d86f0b4c2a19e7d35f8"
 AZURE_REQUEST_ID = "0fa4e1d2-fake-4a2b-9c3d-azure0000001"
 
 
