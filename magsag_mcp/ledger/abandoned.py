@@ -34,7 +34,12 @@ def record_abandoned(conn: sqlite3.Connection, now: float) -> int:
     transaction; the reservations of one call (:data:`EXPIRED_RESERVATIONS`) as that call's attempts, one call (a row
     that names no call, an older version's, is a call of its own). Returns how many attempts. Should its process
     record the call after all (it was suspended, not dead), its record replaces these stand-ins
-    (:func:`unrecord_abandoned`)."""
+    (:func:`unrecord_abandoned`).
+
+    The stand-ins are written together, as the group commit writes a batch of records: a record reads the
+    reservations in flight (the delegated runs among them) once for its batch, and written one by one, a
+    sweep read them all once per expired call (a sweep after an outage: its N stand-ins read the N left in
+    flight N times)."""
     from .writes import RecordWrite  # (writes.py imports this module: the record path takes a stand-in back)
 
     rows = conn.execute(EXPIRED_RESERVATIONS, (now,)).fetchall()
@@ -64,8 +69,8 @@ def record_abandoned(conn: sqlite3.Connection, now: float) -> int:
             parent = budget if budget and budget != run_id else None
             runs[call] = RunRecord(run_id, agent, skill, created, parent_run_id=parent, ended_at=now, status="error")
         calls.setdefault(call, []).append(attempt)
-    for call, attempts in calls.items():
-        RecordWrite.of(runs[call], attempts)(conn)
+    if calls:
+        RecordWrite.apply_all(conn, [RecordWrite.of(runs[call], attempts) for call, attempts in calls.items()])
     return len(rows)
 
 

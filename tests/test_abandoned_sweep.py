@@ -1,0 +1,86 @@
+"""The sweep that records expired reservations as abandoned attempts (ledger/abandoned.py): one read of the
+reservations in flight a sweep, whatever it finds expired, and the rows each stand-in written alone would leave."""
+
+from __future__ import annotations
+
+import sqlite3
+from pathlib import Path
+
+from magsag_mcp.ledger.abandoned import EXPIRED_RESERVATIONS, record_abandoned, stand_in
+from magsag_mcp.ledger.migrations import migrate
+
+NOW = 1_796_198_667.0
+TABLES = ("runs", "attempts", "usage_rollup", "agent_spend", "day_spend", "budget_reservations")
+
+#: (id, run_id, attempt_run_id, agent, expires_at, amount_pusd): two of one run, a delegated run's (c1 from p1), a
+#: later call of that delegated run naming no parent, a call with no run, one with no agent, and two still in flight
+#: (one of them delegated: d1 from p2, which a stand-in of d1's naming no parent is placed under)
+RESERVATIONS = [
+    (1, "r", None, "ag", NOW - 5, 100_000_000_000),
+    (2, "r", None, "ag", NOW - 5, 30_000_000_000),
+    (3, "p1", "c1", "ag", NOW - 5, 70_000_000_000),
+    (4, "c1", None, "ag", NOW - 5, 20_000_000_000),
+    (5, None, None, "ag", NOW - 5, 10_000_000_000),
+    (6, "q", None, None, NOW - 5, 40_000_000_000),
+    (7, "d1", None, "ag", NOW - 5, 50_000_000_000),
+    (8, "p2", "d1", "ag", NOW + 600, 60_000_000_000),
+    (9, "live", None, "ag", NOW + 600, 80_000_000_000),
+]
+
+
+def _ledger(path: Path) -> sqlite3.Connection:
+    conn = sqlite3.connect(path, isolation_level=None)
+    migrate(conn)
+    for rid, run, attempt_run, agent, expires, amount in RESERVATIONS:
+        conn.execute(
+            "INSERT INTO budget_reservations (id, run_id, attempt_run_id, agent, created_at, expires_at, amount_pusd,"
+            " state, provider, model, skill) VALUES (?, ?, ?, ?, ?, ?, ?, 'held', 'openai', 'gpt-4o', 's')",
+            (rid, run, attempt_run, agent, NOW - 100 - rid, expires, amount),
+        )
+    return conn
+
+
+def _tables(conn: sqlite3.Connection) -> dict[str, list[tuple]]:
+    return {t: sorted(conn.execute(f"SELECT * FROM {t}").fetchall(), key=repr) for t in TABLES}
+
+
+def test_a_sweep_reads_the_reservations_in_flight_once_however_many_expired(tmp_path: Path):
+    """Each stand-in was written as a record of its own, and each record read every reservation in flight (the
+    delegated runs among them): a sweep of seven expired reservations read them eight times, N + 1 for N."""
+    conn = _ledger(tmp_path / "l.db")
+    statements: list[str] = []
+    conn.set_trace_callback(statements.append)
+    conn.execute("BEGIN IMMEDIATE")
+    assert record_abandoned(conn, NOW) == 7
+    conn.execute("COMMIT")
+    conn.set_trace_callback(None)
+    reads = [s for s in statements if s.lstrip().upper().startswith("SELECT") and "budget_reservations" in s]
+    assert len(reads) == 2, reads  # the expired ones, then the delegated runs in flight
+    assert conn.execute("SELECT id FROM budget_reservations ORDER BY id").fetchall() == [(8,), (9,)]
+    # the stand-in of d1's call, naming no parent, is placed under the run d1's call in flight reserved against
+    assert conn.execute("SELECT parent_run_id FROM runs WHERE run_id = 'd1'").fetchone() == ("p2",)
+    assert conn.execute("SELECT parent_run_id FROM runs WHERE run_id = 'c1'").fetchone() == ("p1",)
+    assert conn.execute("SELECT calls, unpriced_calls FROM runs WHERE run_id = 'r'").fetchone() == (2, 2)
+    conn.close()
+
+
+def test_a_sweep_leaves_the_rows_its_stand_ins_written_one_by_one_leave(tmp_path: Path):
+    """Written together, the stand-ins leave every table as written one after another (each a record of its own,
+    reading the reservations left in flight after the ones before it): runs, attempts, rollups, spend, holds."""
+    together = _ledger(tmp_path / "together.db")
+    assert record_abandoned(together, NOW) == 7
+    alone = _ledger(tmp_path / "alone.db")
+    for row in alone.execute(EXPIRED_RESERVATIONS, (NOW,)).fetchall():
+        stand_in(row, NOW)(alone)
+    assert _tables(together) == _tables(alone)
+    assert len(_tables(together)["attempts"]) == 7
+    together.close()
+    alone.close()
+
+
+def test_a_sweep_with_nothing_expired_writes_nothing(tmp_path: Path):
+    conn = _ledger(tmp_path / "l.db")
+    before = _tables(conn)
+    assert record_abandoned(conn, NOW - 10) == 0
+    assert _tables(conn) == before
+    conn.close()
