@@ -1,0 +1,90 @@
+"""The words an HTTP error is classified by (providers/http_errors.py): found as ``hint in text`` finds them, with less
+work on an error that holds none (every failed attempt's message is searched)."""
+
+from __future__ import annotations
+
+import random
+
+import pytest
+
+from magsag_mcp.errors import ContextTooLongError, ServerError
+from magsag_mcp.providers import http_errors
+from magsag_mcp.providers.http_errors import _CONTEXT_HINTS, _says_too_long, error_for
+
+WORDS = [
+    "the",
+    "request",
+    "maximum",
+    "tokens",
+    "input",
+    "is",
+    "too",
+    "long",
+    "exceeds",
+    "context",
+    "window",
+    "`inputs`",
+]
+
+
+def _naive(text: str) -> bool:
+    return any(hint in text for hint in _CONTEXT_HINTS)
+
+
+def test_every_context_hint_is_found_alone_and_among_other_words():
+    """A hint added to the list without one of the words looked for first would be missed: each is found alone."""
+    for hint in _CONTEXT_HINTS:
+        assert _says_too_long(hint), hint
+        assert _says_too_long(f"error: {hint}. try again"), hint
+        assert _says_too_long(hint[:-1]) == _naive(hint[:-1]), hint  # cut short: found only where still a hint
+
+
+def test_the_context_search_finds_what_a_search_for_each_hint_finds():
+    rng = random.Random(30)
+    pieces = [
+        *WORDS,
+        *_CONTEXT_HINTS,
+        *(h[: len(h) // 2] for h in _CONTEXT_HINTS),
+        *(h[len(h) // 2 :] for h in _CONTEXT_HINTS),
+    ]
+    found = 0
+    for _ in range(5_000):
+        text = rng.choice([" ", "", "_", "\n"]).join(rng.choice(pieces) for _ in range(rng.randint(1, 6)))
+        assert _says_too_long(text) == _naive(text), text
+        found += _naive(text)
+    assert 500 < found < 4_500  # both kinds of text were tried
+
+
+@pytest.mark.parametrize(
+    ("code", "message", "too_long"),
+    [
+        ("context_length_exceeded", "", True),  # in the code alone
+        (None, "This model's Maximum Context length is 128000 tokens.", True),  # the message, any case
+        ("invalid_request_error", "Prompt is too long: 210000 tokens > 200000 maximum", True),
+        ("context", " length exceeded", False),  # a hint's halves in the code and the message: neither holds it
+        (None, "the prompt is too\nlong", False),  # a line break inside it
+        ("server_error", "The server had an error processing your request. Sorry about that!", False),
+    ],
+)
+def test_a_400_is_context_too_long_where_its_code_or_message_holds_a_hint(code, message, too_long):
+    exc = error_for(400, message, headers={}, provider="openai", model="gpt-4o", code=code)
+    assert isinstance(exc, ContextTooLongError) is too_long
+
+
+def test_a_500_whose_message_names_no_window_is_not_searched_for_every_hint(monkeypatch):
+    """The hints' one pattern entered its matcher at every letter a hint begins with, in the code and the message, on
+    every failed attempt (some 6,000 instructions for a 15-character message, 40,000 for a vendor's 180-character
+    one): a text holding none of the words every hint holds is not searched so."""
+    searched: list[str] = []
+    pattern = http_errors._CONTEXT
+
+    def recording(text: str):
+        searched.append(text)
+        return pattern(text)
+
+    monkeypatch.setattr(http_errors, "_CONTEXT", recording)
+    said = "The server had an error processing your request. Sorry about that! You can retry your request."
+    exc = error_for(500, said, headers={}, provider="openai", model="gpt-4o", code="server_error")
+    assert isinstance(exc, ServerError) and searched == []
+    exc = error_for(400, "Too many tokens: 9000", headers={}, provider="openai", model="gpt-4o", code=None)
+    assert isinstance(exc, ContextTooLongError) and len(searched) == 1
