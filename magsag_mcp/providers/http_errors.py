@@ -29,7 +29,7 @@ from ..errors import (
     excerpt,
 )
 from .rate_limit_waits import LONG_WAIT_SECONDS as LONG_WAIT_SECONDS  # where the wire formats import these from
-from .rate_limit_waits import _get, rate_limit_reset, wait_in_message
+from .rate_limit_waits import _get, header_getter, rate_limit_reset, wait_in_message
 from .rate_limit_waits import parse_duration as parse_duration
 from .rate_limit_waits import parse_retry_after as parse_retry_after
 
@@ -222,8 +222,9 @@ _REQUEST_ID_HEADERS = ("x-request-id", "request-id", "apim-request-id")
 
 def request_id(headers: Mapping[str, str]) -> str | None:
     """The id the vendor gave the request (what its support asks for), or None."""
+    get = header_getter(headers)
     for name in _REQUEST_ID_HEADERS:  # a loop, not next() over a generator: asked on every failed attempt
-        rid = _get(headers, name)
+        rid = get(name)
         if rid and not rid.isspace():
             return excerpt(rid.strip(), 200)  # redacted before the cut: a cut key is no longer the whole key
     return None
@@ -264,8 +265,16 @@ def failed_response(exc: ProviderError, code: Any) -> ProviderError:
     return exc
 
 
-#: in an error code, the vendor's safety system refusing the prompt (Azure's inner code, when its error has no other)
-_FILTER_HINTS = ("content_filter", "content_policy", "safety", "responsibleaipolicyviolation")
+def _says_filtered(code: str) -> bool:
+    """Whether an error's code (lower case) says the vendor's safety system refused the prompt (Azure's inner code,
+    when its error has no other). Four look-ups of C's substring search: one pattern for the four entered its matcher
+    at every c, r and s of the code (some 4,000 instructions for ``server_error``)."""
+    return (
+        "content_filter" in code
+        or "content_policy" in code
+        or "safety" in code
+        or "responsibleaipolicyviolation" in code
+    )
 
 
 def _finder(hints: tuple[str, ...]) -> Callable[[str], re.Match[str] | None]:
@@ -276,7 +285,6 @@ def _finder(hints: tuple[str, ...]) -> Callable[[str], re.Match[str] | None]:
 
 _QUOTA = _finder(_QUOTA_HINTS)
 _CONTEXT = _finder(_CONTEXT_HINTS)
-_FILTER = _finder(_FILTER_HINTS)
 
 
 def _says_too_long(text: str) -> bool:
@@ -335,7 +343,7 @@ def error_for(
         return ContextTooLongError(text, **kw)
     # OpenAI's invalid_prompt ("your prompt was flagged as potentially violating our usage policy") and
     # bio_policy are its safety system refusing the prompt: another vendor may serve it
-    if _mentions(_FILTER, code_l) or code_l in _POLICY_CODES:
+    if _says_filtered(code_l) or code_l in _POLICY_CODES:
         return ContentFilteredError(text, **kw)
     by_status = _BY_STATUS.get(status)
     if by_status is not None:

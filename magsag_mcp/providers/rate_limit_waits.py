@@ -10,7 +10,7 @@ import email.utils
 import math
 import re
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 
 from multidict import CIMultiDict, CIMultiDictProxy
 
@@ -30,12 +30,13 @@ def parse_retry_after(headers: Mapping[str, str], *, now: float | None = None) -
     The milliseconds come first: the more exact of the same wait (OpenAI's SDK reads them first too). Azure names
     them ``x-ms-retry-after-ms`` where it sends no ``retry-after-ms`` (azure-core reads both), and a 429 with only
     that header said no wait to a reader of the other two: the backoff's guess retried it too early."""
+    get = header_getter(headers)  # (asked on every failed attempt, and most answers have none of the three)
     for name in _MILLISECONDS:
-        value = _get(headers, name)
+        value = get(name)
         seconds = _seconds(value) if value else None
         if seconds is not None:
             return seconds / 1000.0
-    value = _get(headers, "retry-after")
+    value = get("retry-after")
     if value:
         value = value.strip()
         seconds = _seconds(value)
@@ -170,6 +171,14 @@ def _seconds(value: str) -> float | None:
 
 
 _CASE_FREE = (CIMultiDict, CIMultiDictProxy)
+
+
+def header_getter(headers: Mapping[str, str]) -> Callable[[str], str | None]:
+    """What looks a header up in ``headers`` by its lower-case name: aiohttp's own ``get`` for its case-free maps (an
+    answer's headers), where :func:`_get` around each look-up cost some 1,000 instructions of its 1,300."""
+    if isinstance(headers, _CASE_FREE):
+        return headers.get
+    return lambda name: _get(headers, name)
 
 
 def _get(headers: Mapping[str, str], name: str) -> str | None:

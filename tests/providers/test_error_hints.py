@@ -6,10 +6,11 @@ from __future__ import annotations
 import random
 
 import pytest
+from multidict import CIMultiDict, CIMultiDictProxy
 
-from magsag_mcp.errors import ContextTooLongError, ServerError
-from magsag_mcp.providers import http_errors
-from magsag_mcp.providers.http_errors import _CONTEXT_HINTS, _says_too_long, error_for
+from magsag_mcp.errors import ContentFilteredError, ContextTooLongError, ServerError
+from magsag_mcp.providers import http_errors, rate_limit_waits
+from magsag_mcp.providers.http_errors import _CONTEXT_HINTS, _says_too_long, error_for, parse_retry_after
 
 WORDS = [
     "the",
@@ -88,3 +89,43 @@ def test_a_500_whose_message_names_no_window_is_not_searched_for_every_hint(monk
     assert isinstance(exc, ServerError) and searched == []
     exc = error_for(400, "Too many tokens: 9000", headers={}, provider="openai", model="gpt-4o", code=None)
     assert isinstance(exc, ContextTooLongError) and len(searched) == 1
+
+
+@pytest.mark.parametrize(
+    ("code", "filtered"),
+    [
+        ("content_filter", True),
+        ("ResponsibleAIPolicyViolation", True),
+        ("content_policy_violation", True),
+        ("safety_block", True),
+        ("server_error", False),
+        ("content", False),
+    ],
+)
+def test_a_400_is_content_filtered_where_its_code_names_the_safety_system(code, filtered):
+    exc = error_for(400, "refused", headers={}, provider="azure", model="gpt-4o", code=code)
+    assert isinstance(exc, ContentFilteredError) is filtered
+
+
+def test_an_answers_headers_are_looked_up_with_aiohttps_own_get(monkeypatch):
+    """A failed attempt's request id (three headers) and wait (three more) were each looked up through a function of
+    ours around aiohttp's ``get`` (1,000 instructions of each look-up's 1,300): its case-free headers are asked
+    directly, and a plain dict (a test's, a body's) is still read whatever the case of its names."""
+    asked: list[str] = []
+    plain_get = rate_limit_waits._get
+
+    def recording(headers, name):
+        asked.append(name)
+        return plain_get(headers, name)
+
+    monkeypatch.setattr(rate_limit_waits, "_get", recording)
+    monkeypatch.setattr(http_errors, "_get", recording)
+    answer = CIMultiDictProxy(CIMultiDict({"Content-Type": "application/json", "X-Request-Id": "req_1"}))
+    exc = error_for(500, "planned failure", headers=answer, provider="openai", model="gpt-4o", code=None)
+    assert isinstance(exc, ServerError) and exc.details["request_id"] == "req_1" and exc.retry_after is None
+    assert asked == []
+    assert parse_retry_after(CIMultiDictProxy(CIMultiDict({"Retry-After-Ms": "1500"}))) == 1.5
+    assert asked == []
+    exc = error_for(503, "busy", headers={"Request-Id": "req_2", "Retry-After": "7"}, provider="a", model="m")
+    assert (exc.details["request_id"], exc.retry_after) == ("req_2", 7.0)
+    assert asked  # (a plain dict is read by _get, which takes its names' case as it comes)
