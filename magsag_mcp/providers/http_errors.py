@@ -147,6 +147,17 @@ _TOO_BIG_FOR_MEMORY = re.compile(r"\bmodel requires more (?:system )?memory\b", 
 _TOO_BIG_FIX = "the model does not fit in the server's free memory: use a smaller model or quantization, or free memory"
 
 
+def _too_big_for_memory(message: str, lowered: str) -> bool:
+    """Whether a 5xx's ``message`` (``lowered``: in lower case) is Ollama's for a model too big for the free memory.
+
+    An ASCII message without "model requires more" is not searched: the pattern begins with ``\\b``, so it entered
+    its matcher at every character of every 5xx's message (some 33,000 instructions for a vendor's 180-character
+    one). A message beyond ASCII is searched, as (?i) takes letters that lower() leaves alone (the long s for s)."""
+    if "model requires more" not in lowered and message.isascii():
+        return False
+    return _TOO_BIG_FOR_MEMORY.search(message) is not None
+
+
 def says_no_model_loaded(message: str) -> bool:
     """Whether an error says the server has no model loaded (LM Studio), not that the request was bad."""
     return bool(_NO_MODEL_LOADED.search(message))
@@ -325,7 +336,8 @@ def error_for(
     if rid:
         kw["request_id"] = rid
     code_l = (code or "").lower()
-    msg_l = _LINK.sub(" ", message.lower())
+    lowered = message.lower()
+    msg_l = _LINK.sub(" ", lowered)
     if status == 429 or code_l in ("rate_limit_exceeded", "rate_limit_error", "resource_exhausted"):
         if _TOO_LARGE.search(message):
             # the request alone is over the limit: no wait lets it through, and each try spends a request
@@ -359,7 +371,7 @@ def error_for(
         # The API found the request itself invalid: every target would refuse it alike, so the
         # cascade stops here rather than spend the call repeating it.
         return BadRequestError(text, **kw)
-    if status >= 500 and _TOO_BIG_FOR_MEMORY.search(message):
+    if status >= 500 and _too_big_for_memory(message, lowered):
         # Ollama's 500 for a model larger than the machine's free memory: sent again, it is refused again, and the
         # next target is the one that may serve the call
         return ModelNotFoundError(f"{text}; {_TOO_BIG_FIX}", **kw)

@@ -8,7 +8,7 @@ import random
 import pytest
 from multidict import CIMultiDict, CIMultiDictProxy
 
-from magsag_mcp.errors import ContentFilteredError, ContextTooLongError, ServerError
+from magsag_mcp.errors import ContentFilteredError, ContextTooLongError, ModelNotFoundError, ServerError
 from magsag_mcp.providers import http_errors, rate_limit_waits
 from magsag_mcp.providers.http_errors import _CONTEXT_HINTS, _says_too_long, error_for, parse_retry_after
 
@@ -129,3 +129,39 @@ def test_an_answers_headers_are_looked_up_with_aiohttps_own_get(monkeypatch):
     exc = error_for(503, "busy", headers={"Request-Id": "req_2", "Retry-After": "7"}, provider="a", model="m")
     assert (exc.details["request_id"], exc.retry_after) == ("req_2", 7.0)
     assert asked  # (a plain dict is read by _get, which takes its names' case as it comes)
+
+
+@pytest.mark.parametrize(
+    ("message", "too_big"),
+    [
+        ("model requires more system memory (5.3 GiB) than is available (3.5 GiB)", True),
+        ("MODEL REQUIRES MORE MEMORY than is available", True),
+        ("model requires more \u017fystem memory (5.3 GiB)", True),  # the long s, which (?i) takes for s
+        ("the model requires more time", False),
+        ("planned failure", False),
+    ],
+)
+def test_a_500_for_a_model_too_big_for_the_servers_memory_is_found_in_any_case(message, too_big):
+    exc = error_for(500, message, headers={}, provider="ollama", model="llama3", code=None)
+    assert isinstance(exc, ModelNotFoundError) is too_big
+    assert isinstance(exc, ServerError) is not too_big
+
+
+def test_a_500_that_names_no_model_short_of_memory_is_not_searched_at_every_character(monkeypatch):
+    """Ollama's pattern for a model too big for the memory begins with \\b: searched in every 5xx's message, it
+    entered its matcher at every character (33,000 instructions for a vendor's 180-character message)."""
+    searched: list[str] = []
+    pattern = http_errors._TOO_BIG_FOR_MEMORY
+
+    class Recording:
+        def search(self, text: str):
+            searched.append(text)
+            return pattern.search(text)
+
+    monkeypatch.setattr(http_errors, "_TOO_BIG_FOR_MEMORY", Recording())
+    said = "The server had an error processing your request. Sorry about that! You can retry your request."
+    assert isinstance(error_for(500, said, headers={}, provider="openai", model="gpt-4o"), ServerError)
+    assert searched == []
+    said = "model requires more system memory (5.3 GiB) than is available (3.5 GiB)"
+    assert isinstance(error_for(500, said, headers={}, provider="ollama", model="llama3"), ModelNotFoundError)
+    assert searched == [said]
