@@ -303,7 +303,7 @@ def _says_too_long(text: str) -> bool:
 
     Each hint holds one of five words, looked for first by C's substring search; the hints' one pattern searches
     only a text holding one (a message about the window's size). That pattern alone entered its matcher at every
-    letter a hint begins with (c, e, i, m, p, s, t: most of a sentence's) and tried its seventeen hints there: some
+    letter a hint begins with (c, e, i, m, p, s, t: most of a sentence's) and tried its fifteen hints there: some
     6,000 instructions for an error code and a 15-character message, 40,000 for a vendor's 180-character 500."""
     return (
         "context" in text or "token" in text or "too long" in text or "string_above" in text or "`inputs`" in text
