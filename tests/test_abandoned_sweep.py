@@ -6,8 +6,9 @@ from __future__ import annotations
 import sqlite3
 from pathlib import Path
 
-from magsag_mcp.ledger.abandoned import EXPIRED_RESERVATIONS, record_abandoned, stand_in
+from magsag_mcp.ledger.abandoned import record_abandoned
 from magsag_mcp.ledger.migrations import migrate
+from magsag_mcp.ledger.writes import RecordWrite
 
 NOW = 1_796_198_667.0
 TABLES = ("runs", "attempts", "usage_rollup", "agent_spend", "day_spend", "budget_reservations")
@@ -64,14 +65,19 @@ def test_a_sweep_reads_the_reservations_in_flight_once_however_many_expired(tmp_
     conn.close()
 
 
-def test_a_sweep_leaves_the_rows_its_stand_ins_written_one_by_one_leave(tmp_path: Path):
+def test_a_sweep_leaves_the_rows_its_stand_ins_written_one_by_one_leave(tmp_path: Path, monkeypatch):
     """Written together, the stand-ins leave every table as written one after another (each a record of its own,
     reading the reservations left in flight after the ones before it): runs, attempts, rollups, spend, holds."""
     together = _ledger(tmp_path / "together.db")
     assert record_abandoned(together, NOW) == 7
     alone = _ledger(tmp_path / "alone.db")
-    for row in alone.execute(EXPIRED_RESERVATIONS, (NOW,)).fetchall():
-        stand_in(row, NOW)(alone)
+    batch = RecordWrite.apply_all
+
+    def one_by_one(conn: sqlite3.Connection, writes: list[RecordWrite]) -> list:
+        return [batch(conn, [write])[0] for write in writes]
+
+    monkeypatch.setattr(RecordWrite, "apply_all", staticmethod(one_by_one))
+    assert record_abandoned(alone, NOW) == 7
     assert _tables(together) == _tables(alone)
     assert len(_tables(together)["attempts"]) == 7
     together.close()
