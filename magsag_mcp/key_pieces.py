@@ -11,6 +11,11 @@ on the longer side. From each piece found, the run goes on as far as the text go
 (up to :data:`_BREAK_LONGEST` characters of it: whitespace, or ``\\n``, ``\\r``, ``\\t`` written as escapes) when at
 least :data:`_BEYOND_BREAK` of the key's characters follow it, or all that are left: a line that merely starts with
 the key's next character or two is another line's text.
+
+A key shorter than ``2 * PIECE`` cut near its middle leaves fewer than :data:`PIECE` characters on each side: its
+halves (:func:`cut_pieces_of`) are looked for too, and a run found from one is removed only where a line break cuts
+it (with :data:`_BEYOND_BREAK` of the key's characters after the break, so :data:`PIECE` of them at least): a 20-
+character key wrapped after its 10th was left whole.
 """
 
 from __future__ import annotations
@@ -38,11 +43,25 @@ def pieces_of(secret: str) -> tuple[str, ...]:
     return tuple(secret[at : at + PIECE] for at in _piece_starts(len(secret)))
 
 
+def cut_pieces_of(secret: str) -> tuple[tuple[int, str], ...]:
+    """Where ``secret`` stands in a text only when a line break cuts it: a key shorter than ``2 * PIECE`` has its
+    first and its last ``ceil(len / 2)`` characters (one is whole on a side of any cut), each with where it starts
+    in the key; a longer one none (one of its :func:`pieces_of` is whole on the longer side of any cut)."""
+    if len(secret) >= 2 * PIECE:
+        return ()
+    half = (len(secret) + 1) // 2
+    return ((0, secret[:half]), (len(secret) - half, secret[len(secret) - half :]))
+
+
 @functools.lru_cache(maxsize=64)
 def piece_table(secrets: tuple[str, ...], least: int) -> tuple[tuple[str, tuple[str, ...]], ...]:
-    """Each of ``secrets`` with its pieces (none for one shorter than ``least``, which is looked for whole): made
-    once for the secrets known, not once a text (every error's message, record and log line is redacted)."""
-    return tuple((secret, pieces_of(secret) if len(secret) >= least else ()) for secret in secrets)
+    """Each of ``secrets`` with its pieces (none for one shorter than ``least``, which is looked for whole), a short
+    one's halves among them (:func:`cut_pieces_of`): made once for the secrets known, not once a text (every
+    error's message, record and log line is redacted)."""
+    return tuple(
+        (secret, (*pieces_of(secret), *(half for _, half in cut_pieces_of(secret))) if len(secret) >= least else ())
+        for secret in secrets
+    )
 
 
 def without_pieces(text: str, secrets: list[str], *, cut_only: bool = False) -> str:
@@ -56,11 +75,12 @@ def without_pieces(text: str, secrets: list[str], *, cut_only: bool = False) -> 
     cut another JWT sharing it, which its pattern then no longer matched."""
     spans: list[tuple[int, int]] = []
     for secret in secrets:
-        for offset, piece in zip(_piece_starts(len(secret)), pieces_of(secret), strict=True):
+        whole = [(at, secret[at : at + PIECE], False) for at in _piece_starts(len(secret))]  # (pieces_of's)
+        for offset, piece, cut_needed in (*whole, *((at, half, True) for at, half in cut_pieces_of(secret))):
             at = text.find(piece)
             while at != -1:
-                start, end, cut = _stretched(text, secret, at, offset)
-                if cut or not cut_only:
+                start, end, cut = _stretched(text, secret, at, offset, len(piece))
+                if cut or not (cut_only or cut_needed):
                     spans.append((start, end))
                 at = text.find(piece, end)
     if not spans:
@@ -76,9 +96,9 @@ def without_pieces(text: str, secrets: list[str], *, cut_only: bool = False) -> 
     return "".join(parts) + text[done:]
 
 
-def _stretched(text: str, secret: str, at: int, offset: int) -> tuple[int, int, bool]:
-    """Where the run of ``secret`` that holds its piece from ``offset`` found at ``at`` begins and ends in ``text``,
-    and whether a line break cuts it."""
+def _stretched(text: str, secret: str, at: int, offset: int, length: int = PIECE) -> tuple[int, int, bool]:
+    """Where the run of ``secret`` that holds its piece of ``length`` characters from ``offset``, found at ``at``,
+    begins and ends in ``text``, and whether a line break cuts it."""
     start, key_at, cut = at, offset, False
     while key_at > 0:
         # the break first: the "n" of an escaped one ("\\n") is no character of a key's that happens to be an "n"
@@ -92,7 +112,7 @@ def _stretched(text: str, secret: str, at: int, offset: int) -> tuple[int, int, 
         if text[max(0, broken - wanted) : broken] != secret[key_at - wanted : key_at]:
             break
         start, cut = broken, True
-    end, key_at = at + PIECE, offset + PIECE
+    end, key_at = at + length, offset + length
     while key_at < len(secret):
         if end < len(text) and text[end] == secret[key_at]:
             end, key_at = end + 1, key_at + 1

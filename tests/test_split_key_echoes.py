@@ -133,6 +133,20 @@ def test_keys_of_every_shape_cut_anywhere_by_any_line_break_are_removed_whole():
         assert pieces(key, said) == [], (key, at, said)
 
 
+@pytest.mark.parametrize("brk", ["\n", "\\n", "\r\n    ", " "])
+@pytest.mark.parametrize("key", ["Xk9pQ2mZ7rT4vB8n", "c7Lm2Qx9Rt4Vb8Nw3Yp6", "gwtok_Hq3Zs8Kd1Mv6Pb4Tj9"])
+def test_a_short_known_key_cut_near_its_middle_is_removed_on_both_sides(brk: str, key: str):
+    # a compat proxy's or the MCP server's own token, 16 to 23 characters: cut near its middle, each side held fewer
+    # than 12 of its characters (no piece of it), and all of it stayed in the text
+    register_secret(key)
+    for at in range(1, len(key)):
+        said = redact(f"401: the key {key[:at]}{brk}{key[at:]} was refused")
+        assert said == "401: the key [REDACTED] was refused", (at, said)
+    # its half alone (11 characters, a half's 8 to 11 among them), no line break cutting it, is kept: fewer than 12 of
+    # its characters happen in words and ids
+    assert redact(f"id {key[:11]} ok\n{key[-4:]}") == f"id {key[:11]} ok\n{key[-4:]}"
+
+
 async def test_a_name_holding_a_run_of_a_known_key_past_its_start_is_refused_before_it_is_recorded(tmp_path: Path):
     # redact() removes a known key's runs past its start from every message (one cut before its 12th character by a
     # line break): a run id or agent holding such a run (a key pasted without its first characters) was taken, and
