@@ -106,11 +106,12 @@ def _redacted_between(text: str, start: int, end: int) -> str:
 #: the keys local servers' docs tell clients to send, which the server ignores (Ollama's "ollama", LM Studio's
 #: "lm-studio", llama.cpp's "sk-no-key-required", vLLM's "token-abc123", ...): published, so no secret, and
 #: words of their own. Removed wherever they stood, "`ollama serve`" in a fix and every event naming Ollama
-#: lost the word, in the ledger for good.
+#: lost the word, in the ledger for good. LiteLLM's docs' master key "sk-1234" (its proxy's quick start, sent to it
+#: as a compat key) is one too: kept, a name such as "task-1234" was refused and "disk-1234" became "di[REDACTED]".
 PLACEHOLDER_KEYS = frozenset(
     {
         "ollama", "lm-studio", "lmstudio", "sk-no-key-required", "no-key-required", "not-needed", "notneeded",
-        "no-key", "nokey", "token-abc123", "dummy", "placeholder", "anything", "unused", "ignored", "vllm",
+        "no-key", "nokey", "token-abc123", "dummy", "placeholder", "anything", "unused", "ignored", "vllm", "sk-1234",
     }
 )  # fmt: skip
 

@@ -394,6 +394,23 @@ async def test_a_local_servers_documented_placeholder_key_does_not_erase_that_wo
     assert redact(f"key {placeholder}-9f3c7a1e refused") == "key [REDACTED] refused"
 
 
+def test_litellms_documented_master_key_neither_erases_text_nor_refuses_names():
+    # LiteLLM's quick start sets master_key: sk-1234 and calls the proxy with "Bearer sk-1234": a compat key of the
+    # docs', no secret. Kept as one, it was removed from "task-1234" and "disk-1234" and such a run id was refused.
+    from magsag_mcp.redaction import call_scoped, holds_secret, register_call_secret
+
+    register_secret("sk-1234")
+    assert redact("task-12345 failed on disk-1234") == "task-12345 failed on disk-1234"
+    assert not holds_secret("task-1234")
+
+    @call_scoped
+    def a_call_given_it() -> tuple[str, bool]:  # (a target's api_key param: known to its call alone)
+        register_call_secret("sk-1234")
+        return redact("disk-1234"), holds_secret("task-1234")
+
+    assert a_call_given_it() == ("disk-1234", False)
+
+
 def test_the_quick_check_before_the_key_patterns_never_skips_a_text_they_would_change():
     # redact() runs the key patterns only on a text holding one of a few words (a failed call redacts four
     # texts, and the patterns cost ~15 us a text). Whatever a text, the answer must be the patterns' own.
