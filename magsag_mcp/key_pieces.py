@@ -8,9 +8,9 @@ so kept what followed the break, and all of it when the break came before its 12
 A run of :data:`PIECE` characters of the key or more is looked for by the key's pieces of that length (one from each
 :data:`PIECE` characters of it, and its last): any run of ``2 * PIECE - 1`` holds one, and a key cut in two leaves one
 on the longer side. From each piece found, the run goes on as far as the text goes on with the key, over a line break
-(up to :data:`_BREAK_LONGEST` characters of it: whitespace, or ``\\n``, ``\\r``, ``\\t`` written as escapes) when at
-least :data:`_BEYOND_BREAK` of the key's characters follow it, or all that are left: a line that merely starts with
-the key's next character or two is another line's text.
+(up to :data:`_BREAK_LONGEST` characters of it: whitespace, or ``\\n``, ``\\r``, ``\\t`` written as escapes, once or
+quoted again) when at least :data:`_BEYOND_BREAK` of the key's characters follow it, or all that are left: a line that
+merely starts with the key's next character or two is another line's text.
 
 A key shorter than ``2 * PIECE`` cut near its middle leaves fewer than :data:`PIECE` characters on each side: its
 halves (:func:`cut_pieces_of`) are looked for too, and a run found from one is removed only where a line break cuts
@@ -28,6 +28,11 @@ PIECE = 12
 _BREAK_LONGEST = 16
 #: how many of the key's characters must follow a line break for its run to go on over it
 _BEYOND_BREAK = 4
+#: the most backslashes an escaped line break is written with: one in a JSON string (a vendor's body), two when that
+#: text is quoted (a log line's %r of the body, an event's JSON of an exception's message quoting it), four when
+#: quoted again: as many levels as a label's quotes are taken at (redaction's ``_QUOTE``). Only one was taken, and
+#: the key's side before a break written with two (up to 11 of its characters, no piece of it) stayed in the text
+_SLASHES_MOST = 4
 
 
 @functools.lru_cache(maxsize=256)
@@ -131,8 +136,10 @@ def _break_after(text: str, at: int) -> int:
     while end - at < _BREAK_LONGEST and end < len(text):
         if text[end].isspace():
             end += 1
-        elif text[end] == "\\" and text[end + 1 : end + 2] in ("n", "r", "t"):
-            end += 2
+            continue
+        slashes = len(text[end : end + _SLASHES_MOST]) - len(text[end : end + _SLASHES_MOST].lstrip("\\"))
+        if slashes and text[end + slashes : end + slashes + 1] in ("n", "r", "t"):
+            end += slashes + 1
         else:
             break
     return end
@@ -144,8 +151,11 @@ def _break_before(text: str, at: int) -> int:
     while at - start < _BREAK_LONGEST and start > 0:
         if text[start - 1].isspace():
             start -= 1
-        elif start >= 2 and text[start - 2] == "\\" and text[start - 1] in ("n", "r", "t"):
-            start -= 2
+            continue
+        before = text[max(0, start - 1 - _SLASHES_MOST) : start - 1]
+        slashes = len(before) - len(before.rstrip("\\"))
+        if slashes and text[start - 1] in ("n", "r", "t"):
+            start -= slashes + 1
         else:
             break
     return start

@@ -89,6 +89,20 @@ def test_a_known_key_cut_by_a_line_break_anywhere_is_removed_on_both_sides_of_it
     assert said == "key: [REDACTED] refused", said
 
 
+@pytest.mark.parametrize("at", [4, 8, 11, 21, 28])
+def test_a_known_key_cut_by_a_line_break_escaped_twice_is_removed_on_both_sides_of_it(at: int):
+    # a vendor's JSON body (its break escaped once, \\n) quoted again: a log line's %r of it, an event's JSON of an
+    # exception's message quoting it. The run stopped at the second backslash, and the side before it, fewer than 12
+    # of the key's characters (no piece), stayed in the text
+    key = "4d7a0c3f6b9e2a5d8c1f4b7e0a3d6c9f"
+    register_secret(key)
+    body = json.dumps({"error": {"message": f"key {key[:at]}\n{key[at:]} refused"}})  # (\\n in it)
+    for quoted in (repr(body), json.dumps(body), json.dumps(json.dumps(body))):
+        said = redact(f"gateway said {quoted}")
+        assert pieces(key, said) == [] and key[:at] not in said and key[at:] not in said, said
+        assert said.count("[REDACTED]") == 1, said
+
+
 def test_the_words_after_a_line_break_after_a_key_are_kept():
     key = "Wm4Xc8Vb2Nq6Lp0Zr3Ty7Ks1Jd5Hf9Ga"
     register_secret(key)
