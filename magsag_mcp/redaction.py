@@ -339,7 +339,14 @@ def _seen_in(text: str, secret: str) -> bool:
     holding the key is: redacted in every message, it was recorded as given."""
     if len(secret) < PREFIX_KEY_MIN:
         return secret in text
-    return any(piece in text for piece in pieces_of(secret))
+    return any(piece in text for piece in _pieces_seen(secret))
+
+
+@functools.lru_cache(maxsize=256)
+def _pieces_seen(secret: str) -> tuple[str, ...]:
+    """:func:`pieces_of` ``secret``, cut once a key: a call's own key is looked for in each of its names (its run id,
+    agent, skill), before any name is found clean, and its pieces were cut again for each (1.4 us of 2.1 a name)."""
+    return pieces_of(secret)
 
 
 def holds_secret(text: str) -> bool:

@@ -1126,6 +1126,25 @@ def test_a_failed_attempts_message_is_searched_for_keys_once_not_at_each_guard(m
     assert counted.runs == 1
 
 
+def test_a_calls_own_key_is_cut_in_pieces_once_not_for_each_name_it_checks(monkeypatch):
+    # every name of a call (run id, agent, skill) is checked against the call's own key before any is found clean:
+    # its pieces are the same for each, and were cut again for each
+    from magsag_mcp import redaction
+
+    cut: list[str] = []
+    pieces_of = redaction.pieces_of
+    monkeypatch.setattr(redaction, "pieces_of", lambda secret: cut.append(secret) or pieces_of(secret))
+    key = "cs-Yh4Rb8Nw2Qk6Tz0Mv3Lp7Jx"
+
+    @redaction.call_scoped
+    def a_call() -> list[bool]:
+        redaction.register_call_secret(key)
+        return [redaction.holds_secret(f"run-{n:016x}") for n in range(20)] + [redaction.holds_secret(f"agent-{key[10:]}")]
+
+    assert a_call() == [False] * 20 + [True]
+    assert cut.count(key) <= 1, cut
+
+
 def test_a_text_found_clean_is_redacted_again_once_a_key_it_holds_is_known():
     text = "HTTP 401 for credential Zq7Wm2Rv9Lx4Tn8Kp3Hs"
     assert redact(text) == text
