@@ -1139,7 +1139,8 @@ def test_a_calls_own_key_is_cut_in_pieces_once_not_for_each_name_it_checks(monke
     @redaction.call_scoped
     def a_call() -> list[bool]:
         redaction.register_call_secret(key)
-        return [redaction.holds_secret(f"run-{n:016x}") for n in range(20)] + [redaction.holds_secret(f"agent-{key[10:]}")]
+        names = [f"run-{n:016x}" for n in range(20)] + [f"agent-{key[10:]}"]
+        return [redaction.holds_secret(name) for name in names]
 
     assert a_call() == [False] * 20 + [True]
     assert cut.count(key) <= 1, cut
