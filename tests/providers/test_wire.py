@@ -582,6 +582,48 @@ async def test_openai_fake_responses_stream_events_follow_the_spec(serve):
     assert fake.violations == []
 
 
+async def test_openai_fake_responses_stream_sends_the_spec_sequence(serve):
+    """The OpenAI fake streams a Responses answer as the API does: the response created and in progress, each output
+    item added, a message's content part added, its text deltas, the text done, the part done, the item done (a
+    call's arguments streamed and done between its item's added and done), then the terminal event; sequence_number
+    counts up from 0, and every event of an item names its output_index (and item_id, content_index where the spec
+    has them). A fake that sent the deltas alone hid a reader that misread the events between them."""
+    fake = FakeOpenAI(KEY)
+    url = await serve(fake)
+    fake.queue({"text": "one two", "tool_calls": [{"id": "c1", "name": "f", "arguments": {"a": 1}}]})
+    body = {"model": "gpt-4o", "input": "hi", "stream": True}
+    events = await _sse_events(url + "/v1/responses", body, {"Authorization": f"Bearer {KEY}"})
+    assert [name for name, _ in events] == [
+        "response.created",
+        "response.in_progress",
+        "response.output_item.added",
+        "response.content_part.added",
+        "response.output_text.delta",
+        "response.output_text.delta",
+        "response.output_text.done",
+        "response.content_part.done",
+        "response.output_item.done",
+        "response.output_item.added",
+        "response.function_call_arguments.delta",
+        "response.function_call_arguments.delta",
+        "response.function_call_arguments.done",
+        "response.output_item.done",
+        "response.completed",
+    ]
+    assert [data["sequence_number"] for _, data in events] == list(range(len(events)))
+    for _, data in events:
+        spec_validator("openai").assert_valid("ResponseStreamEvent", data)
+    where = [(data.get("output_index"), data.get("item_id"), data.get("content_index")) for _, data in events[2:-1]]
+    assert where == [(0, None, None)] + [(0, "msg_1", 0)] * 5 + [(0, None, None), (1, None, None)] + [
+        (1, "fc_c1", None)
+    ] * 3 + [(1, None, None)]
+    assert events[6][1]["text"] == "one two" and events[7][1]["part"]["text"] == "one two"
+    assert events[12][1]["arguments"] == '{"a": 1}' and events[12][1]["name"] == "f"
+    assert events[2][1]["item"]["status"] == "in_progress" and events[8][1]["item"]["status"] == "completed"
+    assert [item["id"] for item in events[-1][1]["response"]["output"]] == ["msg_1", "fc_c1"]
+    assert fake.violations == []
+
+
 @pytest.mark.parametrize("include_usage", [True, False, None])
 async def test_openai_fake_chat_stream_reports_usage_as_asked(serve, include_usage):
     """The OpenAI fake's Chat Completions stream is chunks of the spec's CreateChatCompletionStreamResponse, with the

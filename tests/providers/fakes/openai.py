@@ -33,6 +33,56 @@ OPENAI_REQUEST_ID = "req_7c1f04b2e9a35d86f0b4c2a19e7d35f8"
 AZURE_REQUEST_ID = "0fa4e1d2-fake-4a2b-9c3d-azure0000001"
 
 
+def _words(text: str) -> list[str]:
+    """A text as models stream it: word by word, the space leading."""
+    return [w if i == 0 else " " + w for i, w in enumerate(text.split(" "))]
+
+
+def response_events(final: dict[str, Any]) -> list[dict[str, Any]]:
+    """The ``ResponseStreamEvent`` objects that stream ``final`` (a whole Response), in the order the API sends them:
+    ``response.created`` and ``response.in_progress`` (the response begun: no output, usage absent until it is done),
+    then each output item added, its content streamed and done (a message's text part word by word, a function call's
+    arguments in two pieces), then the terminal event, ``sequence_number`` counting from 0.
+
+    Built from the Response itself, not from a step, so that what streams is what the unstreamed answer says."""
+    events: list[dict[str, Any]] = []
+
+    def emit(kind: str, **fields: Any) -> None:
+        events.append({"type": kind, "sequence_number": len(events), **fields})
+
+    begun = {**{k: v for k, v in final.items() if k != "usage"}, "status": "in_progress", "output": []}
+    emit("response.created", response=begun)
+    emit("response.in_progress", response=begun)
+    for index, item in enumerate(final["output"]):
+        if item["type"] == "message":
+            emit(
+                "response.output_item.added", output_index=index, item={**item, "status": "in_progress", "content": []}
+            )
+            for content_index, part in enumerate(item["content"]):
+                where = {"item_id": item["id"], "output_index": index, "content_index": content_index}
+                emit("response.content_part.added", **where, part={**part, "text": ""})
+                for piece in _words(part["text"]):
+                    emit("response.output_text.delta", **where, delta=piece, logprobs=[])
+                emit("response.output_text.done", **where, text=part["text"], logprobs=[])
+                emit("response.content_part.done", **where, part=part)
+        elif item["type"] == "function_call":
+            args = item["arguments"]
+            emit(
+                "response.output_item.added",
+                output_index=index,
+                item={**item, "status": "in_progress", "arguments": ""},
+            )
+            where = {"item_id": item["id"], "output_index": index}
+            for piece in (args[: len(args) // 2], args[len(args) // 2 :]):
+                emit("response.function_call_arguments.delta", **where, delta=piece)
+            emit("response.function_call_arguments.done", **where, name=item["name"], arguments=args)
+        emit("response.output_item.done", output_index=index, item=item)
+    # ResponseIncompleteEvent for an incomplete response; a cancelled one (which the spec gives no event of its own)
+    # ends in response.completed, as vLLM's does
+    emit("response.incomplete" if final["status"] == "incomplete" else "response.completed", response=final)
+    return events
+
+
 class FakeOpenAI(Fake):
     vendor = "openai"
 
@@ -220,39 +270,7 @@ class FakeOpenAI(Fake):
 
     async def stream(self, request: web.Request, body: dict[str, Any], step: Step) -> web.StreamResponse:
         if request.path.endswith("/responses"):
-            final = self.response_object(body, step)
-            # the response as begun counts nothing yet: OpenAI's usage is null until the response is done
-            begun = {**{k: v for k, v in final.items() if k != "usage"}, "status": "in_progress", "output": []}
-            events: list[tuple[str | None, Any]] = [
-                (
-                    "response.created",
-                    {
-                        "type": "response.created",
-                        "sequence_number": 0,
-                        "response": begun,
-                    },
-                )
-            ]
-            # text deltas of the message the response holds: none where it holds none (a call alone)
-            for i, word in enumerate(step["text"].split(" ") if step.get("text") is not None else []):
-                events.append(
-                    (
-                        "response.output_text.delta",
-                        {
-                            "type": "response.output_text.delta",
-                            "item_id": "msg_1",
-                            "output_index": 0,
-                            "content_index": 0,
-                            "sequence_number": i + 1,
-                            "delta": word if i == 0 else " " + word,
-                            "logprobs": [],
-                        },
-                    )
-                )
-            # ResponseIncompleteEvent for an incomplete response; a cancelled one (which the spec gives no event of
-            # its own) ends in response.completed, as vLLM's does
-            end = "response.incomplete" if final["status"] == "incomplete" else "response.completed"
-            events.append((end, {"type": end, "sequence_number": 99, "response": final}))
+            events = [(e["type"], e) for e in response_events(self.response_object(body, step))]
             return await self.send_events(request, events, step.get("cut", False))
         base = {
             "id": "chatcmpl-test",
