@@ -357,8 +357,6 @@ async def test_streaming_text_tools_and_usage(case: Case, serve, transport):
     assert result.text.strip() == "one two three four"
     assert result.usage.output_tokens > 0 and deltas and deltas == sorted(deltas)
     assert fake.violations == []
-    if case.name == "openai-responses" or case.name == "local":
-        return  # the Responses stream carries tool calls in the final response, covered by test_tool_round_trip
     fake.queue({"tool_calls": [{"id": "call_9", "name": "get_weather", "arguments": {"city": "Rome"}}]})
     result = await provider.complete(
         LLMRequest([Message("user", "w")], tools=[WEATHER], max_tokens=50, stream=True), target
