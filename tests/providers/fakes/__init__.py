@@ -16,6 +16,9 @@ headers, and answers from a script of steps shaped as the spec shapes responses:
                                                    incomplete response, "cancelled" as that status)
     {"block": "SAFETY"}                            Gemini: the prompt was blocked (promptFeedback.blockReason)
     {"thoughts": ["..."], "text": "..."}           Gemini: thought summaries before the answer (if includeThoughts)
+    {"text": "...", "async_filter": True}          Azure, streamed: the asynchronous filter's last annotation after
+                                                   the finish_reason (every Azure stream opens with the prompt's
+                                                   filter results, choices empty)
 
 A spec-valid request that the *model* cannot take (o1-preview with a system message) is answered with the
 vendor's 400 for it, as the real API does; that is not a spec violation.

@@ -1,5 +1,6 @@
 """The OpenAI fake: Chat Completions and the Responses API on ``/v1``, and Azure OpenAI's deployment route of Chat
-Completions (``azure=True``: its ``api-key`` auth, its errorResponse shape and its apim-request-id header).
+Completions (``azure=True``: its ``api-key`` auth, its errorResponse shape, its apim-request-id header and its
+stream's content filter results).
 
 What a spec-valid request's model refuses is judged by the rules of :mod:`tests.fakes.openai_server` (the other OpenAI
 fake's), so the two fakes refuse alike.
@@ -12,7 +13,7 @@ from typing import Any
 
 from aiohttp import web
 
-from tests.fakes.openai_replies import error_body
+from tests.fakes.openai_replies import azure_filters, azure_prompt_filter_chunk, error_body
 from tests.fakes.openai_server import calls_unpaired, format_refused, model_refuses
 
 from .base import Fake, Step
@@ -348,7 +349,33 @@ class FakeOpenAI(Fake):
                 )
         finish = step.get("finish", "tool_calls" if step.get("tool_calls") else "stop")
         chunks.append((None, {**base, "choices": [{"index": 0, "delta": {}, "finish_reason": finish}]}))
+        if self.azure:
+            chunks = self.azure_filtered(chunks, step)
         if counts:
             chunks.append((None, {**base, "choices": [], "usage": self.chat_usage(step)}))
         chunks.append((None, "[DONE]"))
         return await self.send_events(request, chunks, step.get("cut", False))
+
+    @staticmethod
+    def azure_filtered(chunks: list[tuple[str | None, Any]], step: Step) -> list[tuple[str | None, Any]]:
+        """A Chat Completions stream as Azure OpenAI sends it: first a chunk of the prompt's filter results (choices
+        empty, id and model blank), then the answer's chunks, each choice with its ``content_filter_results`` (every
+        category safe where the choice carries text, empty on the role's and the finish's). With ``"async_filter":
+        True`` in the step, Azure's asynchronous filter: its last annotation (no delta, id and model blank, its
+        ``content_filter_offsets`` spanning the text) comes after the finish_reason's chunk."""
+        for _, chunk in chunks:
+            for choice in chunk["choices"]:
+                carries = choice["delta"].get("content") or choice["delta"].get("tool_calls")
+                choice["content_filter_results"] = azure_filters() if carries else {}
+        out = [(None, azure_prompt_filter_chunk()), *chunks]
+        if step.get("async_filter"):
+            end = len(step.get("text") or "")
+            annotation = {
+                "index": 0,
+                "finish_reason": None,
+                "content_filter_results": azure_filters(),
+                "content_filter_offsets": {"check_offset": end, "start_offset": 0, "end_offset": end},
+            }
+            blank = {"id": "", "object": "chat.completion.chunk", "created": 0, "model": ""}
+            out.append((None, {**blank, "choices": [annotation]}))
+        return out
