@@ -11,6 +11,7 @@ from typing import Any
 import aiohttp
 import pytest
 
+from magsag_mcp import errors as E
 from magsag_mcp.providers.openai import AzureProvider
 from magsag_mcp.types import LLMRequest, Message, Target
 from tests.fakes.spec import spec_validator
@@ -104,3 +105,31 @@ async def test_the_azure_provider_reads_its_stream_whole(serve, transport, async
     # the model that served it, from the answer's chunks: not the prompt filter's (or the annotation's) blank one
     assert result.model == "gpt-4o-2024-08-06" and result.response_id == "chatcmpl-test"
     assert deltas and deltas == sorted(deltas)
+
+
+async def test_an_azure_stream_its_filter_stopped_names_the_categories_that_fired(serve, transport):
+    """The finish_reason content_filter's choice carries the categories that fired: the error says which, so that the
+    caller knows what to change in the prompt, and it is billed at the usage the stream reported."""
+    fired = {
+        "hate": SAFE,
+        "self_harm": SAFE,
+        "sexual": SAFE,
+        "violence": {"filtered": True, "severity": "high"},
+    }
+    fake = FakeOpenAI(KEY, azure=True).queue(
+        {
+            "text": "Step one of it",
+            "finish": "content_filter",
+            "filter_results": fired,
+            "usage": {"completion_tokens": 4},
+        }
+    )
+    url = await serve(fake)
+    provider = AzureProvider(ENV, transport)
+    with pytest.raises(E.ContentFilteredError) as info:
+        await provider.complete(
+            LLMRequest([Message("user", "how")], max_tokens=50, stream=True), Target(provider.name, "gpt4o-prod", url)
+        )
+    assert fake.violations == []
+    assert "(filtered: violence (high))" in info.value.message
+    assert info.value.usage is not None and info.value.usage.output_tokens == 4

@@ -19,6 +19,8 @@ headers, and answers from a script of steps shaped as the spec shapes responses:
     {"text": "...", "async_filter": True}          Azure, streamed: the asynchronous filter's last annotation after
                                                    the finish_reason (every Azure stream opens with the prompt's
                                                    filter results, choices empty)
+    {"text": None, "finish": "content_filter",     Azure, streamed: the filter categories on the finish_reason's
+     "filter_results": {...}}                      choice
 
 A spec-valid request that the *model* cannot take (o1-preview with a system message) is answered with the
 vendor's 400 for it, as the real API does; that is not a spec violation.

@@ -360,13 +360,17 @@ class FakeOpenAI(Fake):
     def azure_filtered(chunks: list[tuple[str | None, Any]], step: Step) -> list[tuple[str | None, Any]]:
         """A Chat Completions stream as Azure OpenAI sends it: first a chunk of the prompt's filter results (choices
         empty, id and model blank), then the answer's chunks, each choice with its ``content_filter_results`` (every
-        category safe where the choice carries text, empty on the role's and the finish's). With ``"async_filter":
-        True`` in the step, Azure's asynchronous filter: its last annotation (no delta, id and model blank, its
-        ``content_filter_offsets`` spanning the text) comes after the finish_reason's chunk."""
+        category safe where the choice carries text, empty on the role's; the finish's, the step's ``filter_results``,
+        or empty). With ``"async_filter": True`` in the step, Azure's asynchronous filter: its last annotation (no
+        delta, id and model blank, its ``content_filter_offsets`` spanning the text) comes after the finish_reason's
+        chunk."""
         for _, chunk in chunks:
             for choice in chunk["choices"]:
                 carries = choice["delta"].get("content") or choice["delta"].get("tool_calls")
                 choice["content_filter_results"] = azure_filters() if carries else {}
+                if choice["finish_reason"]:
+                    # the categories that stopped an answer (finish_reason content_filter), as the step names them
+                    choice["content_filter_results"] = step.get("filter_results") or {}
         out = [(None, azure_prompt_filter_chunk()), *chunks]
         if step.get("async_filter"):
             end = len(step.get("text") or "")
