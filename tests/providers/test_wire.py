@@ -619,6 +619,15 @@ async def test_openai_fake_responses_stream_sends_the_spec_sequence(serve):
     assert events[12][1]["arguments"] == '{"a": 1}' and events[12][1]["name"] == "f"
     assert events[2][1]["item"]["status"] == "in_progress" and events[8][1]["item"]["status"] == "completed"
     assert [item["id"] for item in events[-1][1]["response"]["output"]] == ["msg_1", "fc_c1"]
+    # the response begun says nothing of how it will end: in progress, no output, no usage, no incomplete_details
+    fake.queue({"text": "cut short", "finish": "length"})
+    events = await _sse_events(url + "/v1/responses", body, {"Authorization": f"Bearer {KEY}"})
+    for _, data in events[:2]:
+        begun = data["response"]
+        assert begun["status"] == "in_progress" and begun["output"] == [] and "usage" not in begun
+        assert begun["incomplete_details"] is None
+    assert events[-1][0] == "response.incomplete" and events[-1][1]["sequence_number"] == len(events) - 1
+    assert events[-1][1]["response"]["incomplete_details"] == {"reason": "max_output_tokens"}
     assert fake.violations == []
 
 

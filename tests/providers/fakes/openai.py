@@ -51,7 +51,10 @@ def response_events(final: dict[str, Any]) -> list[dict[str, Any]]:
     def emit(kind: str, **fields: Any) -> None:
         events.append({"type": kind, "sequence_number": len(events), **fields})
 
-    begun = {**{k: v for k, v in final.items() if k != "usage"}, "status": "in_progress", "output": []}
+    # (how it ended is not known yet: no incomplete_details on the response begun)
+    ended = {"usage", "incomplete_details"}
+    begun = {**{k: v for k, v in final.items() if k not in ended}, "status": "in_progress", "output": []}
+    begun["incomplete_details"] = None
     emit("response.created", response=begun)
     emit("response.in_progress", response=begun)
     for index, item in enumerate(final["output"]):
