@@ -81,8 +81,9 @@ def _places(value: float) -> int:
 
 
 def _fixed(value: float, places: int) -> str:
-    # rounded as written (repr), half up: 1234.5 is 1235, as a reader rounds it, not 1234 (half to even)
-    return _trimmed(str(Decimal(repr(value)).quantize(Decimal(1).scaleb(-places), ROUND_HALF_UP)))
+    # rounded as written (repr), half up: 1234.5 is 1235, as a reader rounds it, not 1234 (half to even); written
+    # with "f", since a Decimal's str has an exponent from the seventh place (compared to 1e-9: '1E-9', '0E-9')
+    return _trimmed(format(Decimal(repr(value)).quantize(Decimal(1).scaleb(-places), ROUND_HALF_UP), "f"))
 
 
 def _trimmed(text: str) -> str:

@@ -126,3 +126,33 @@ def test_a_setting_is_said_as_it_was_set():
     assert [setting(v) for v in (1234.5, 20.0, 0.001, 2.345)] == ["1234.5s", "20s", "0.001s", "2.345s"]
     assert Timeouts(connect=2.345, read=1234.5).read_described() == "the read timeout of 1234.5s (MAGSAG_READ_TIMEOUT)"
     assert "the connect timeout of 2.345s" in Timeouts(connect=2.345, read=1234.5).connect_described()
+
+
+@pytest.mark.parametrize(
+    ("a", "b", "said"),
+    [
+        (1e-9, 2e-9, ("0.000000001s", "0.000000002s")),
+        (0.0, 1e-9, ("0s", "0.000000001s")),
+        (1.2e-7, 1.1e-7, ("0.00000012s", "0.00000011s")),
+    ],
+)
+def test_durations_compared_below_a_microsecond_are_said_without_an_exponent(a, b, said):
+    """Two durations apart only past the sixth decimal were said '1E-9s' and '2E-9s' (and a zero beside them
+    '0E-9s'): Decimal's str writes an exponent from the seventh place, which the rule says a message never shows."""
+    from magsag_mcp.durations import against, compared
+
+    assert compared(a, b) == said
+    assert against(max(a, b), min(a, b)) == said[0 if a > b else 1]
+
+
+def test_a_server_wait_under_a_microsecond_past_the_deadline_is_said_without_an_exponent():
+    """Gemini's RetryInfo.retryDelay is a Duration to nine places ('0.00000012s'): a wait of 1.2e-7 s, the deadline
+    1.1e-7 s away, read "the wait of 1.2E-7s would pass the call's deadline, 1.1E-7s away"."""
+    from magsag_mcp.cascade_report import CascadeState
+    from magsag_mcp.cascade_waits import retry_wait
+    from magsag_mcp.retry import RetryPolicy
+
+    record = _error_record()
+    error = E.RateLimitError("later", status=429, retry_after=1.2e-7)
+    assert retry_wait(RetryPolicy(base_delay=0.0), error, 1, 1.1e-7, record, CascadeState(), 0) is None
+    assert "the wait of 0.00000012s would pass the call's deadline, 0.00000011s away" in record.warnings[0]
