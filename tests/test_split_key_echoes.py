@@ -178,3 +178,25 @@ async def test_a_name_holding_a_run_of_a_known_key_past_its_start_is_refused_bef
     assert ok.run_id == f"job-{key[5:16]}"
     stored = _stored(db).decode("utf-8", "replace")
     assert key[5:30] not in stored and key[-12:] not in stored
+
+
+@pytest.mark.parametrize("brk", ["\n", "\\n", "\\\\n", " ", "\n    "])
+@pytest.mark.parametrize(
+    ("vendor", "gateway"),
+    [
+        # a gateway's key built on a vendor's, both known (the vendor's in the environment, the gateway's a target's)
+        ("9e1c4a7f2b5d8e0a3c6f9b2d5e8a1c4f", "9e1c4a7f2b5d8e0a3c6f9b2d5e8a1c4f:tnt7Qz4Vw2"),
+        ("Rt4Vb8Nwc7Lm2Qx9", "gw-Hq3Zs8K.Rt4Vb8Nwc7Lm2Qx9"),
+    ],
+    ids=["vendor-first", "vendor-last"],
+)
+def test_a_known_key_built_on_another_known_key_cut_by_a_line_break_is_removed_on_both_sides(
+    brk: str, vendor: str, gateway: str
+):
+    # the vendor's key, whole on one side of the break, was replaced first: the gateway's then held too few of its
+    # characters on the other side for a piece, and they (its tenant's part) stayed in the text
+    register_secret(vendor)
+    register_secret(gateway)
+    for at in range(1, len(gateway)):
+        said = redact(f"401: the key {gateway[:at]}{brk}{gateway[at:]} was refused; {vendor} is the vendor's")
+        assert said == "401: the key [REDACTED] was refused; [REDACTED] is the vendor's", (at, said)
