@@ -87,6 +87,14 @@ async def test_a_context_names_only_what_the_catalog_knows(client: Client):
         ({"llm_overrides": {"model": "gpt-4o"}}, "'llm_overrides' (its keys go in the model_config argument"),
         ({"tier": "economy"}, "'tier' (it goes in context: {\"context\": {\"tier\": ...}})"),
         ({"context": {"tier": 3}}, "context.tier"),
+        # a routing key misspelt as the CLI and Python refuse it, and a word of its own (which they pass on) not said
+        # to be one: difflib's closeness said "(did you mean 'tier'?)" of time, "'preferred_model'?" of
+        # preferred_language
+        ({"context": {"tiers": "economy"}}, "'context.tiers' (did you mean 'tier'?)"),
+        ({"context": {"prefered_model": "gpt-4o"}}, "'context.prefered_model' (did you mean 'preferred_model'?)"),
+        ({"context": {"time": "9:00"}}, "'context.time' (a key of its own: this context holds only what routing reads"),
+        ({"context": {"preferred_language": "fr"}}, "'context.preferred_language' (a key of its own: this context"),
+        ({"context": {"user_id": "u1"}}, "(preferred_model, tier, data_class); what the skill reads goes in payload)"),
     ],
 )
 async def test_a_context_written_the_python_way_or_beside_it_says_where_it_goes(client: Client, args, said):

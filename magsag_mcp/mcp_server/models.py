@@ -162,12 +162,20 @@ class ContextArg(_In):
     @staticmethod
     def unknown_key_hint(key: str) -> str | None:
         """``llm_overrides`` (the Python API's context key) is the ``model_config`` argument here, misspelt too (as the
-        CLI and Python refuse it: ``llm_override``)."""
+        CLI and Python refuse it: ``llm_override``). Another key is a routing key misspelt only as the CLI and Python
+        say (:func:`~..payload_warnings.misspelt_context_key`): difflib's closeness here said "did you mean 'tier'?"
+        of ``time`` and "'preferred_model'?" of ``preferred_language``, words of their own that Python passes on."""
         from ..payload_warnings import misspelt_context_key
 
-        if key == "llm_overrides" or key == "model_config" or misspelt_context_key(key) == "llm_overrides":
+        meant = misspelt_context_key(key)
+        if key == "llm_overrides" or key == "model_config" or meant == "llm_overrides":
             return 'its keys go in the model_config argument: {"model_config": {"model": ...}}'
-        return None
+        if meant is not None:
+            return f"did you mean {meant!r}?"
+        return (
+            "a key of its own: this context holds only what routing reads (preferred_model, tier, data_class); "
+            "what the skill reads goes in payload"
+        )
 
 
 SKILL_ID_PATTERN = r"^skill\.[a-z0-9][a-z0-9._-]*$"
