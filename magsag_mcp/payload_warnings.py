@@ -110,9 +110,10 @@ def misspelt_context_key(key: str) -> str | None:
     """The routing key ``key`` is a misspelling of, or None. A misspelling is the key's letters slipped, not another
     word: the same letters in another case or with other separators (``Tier``, ``preferredModel``, ``data-class``),
     a plural (``tiers``, ``llm_override``), or, in a key of eight letters or more, one letter added, dropped,
-    changed, or two swapped (``prefered_model``, ``preferred_modle``). difflib's closeness (0.75) took words of
-    their own for misspellings and refused them: ``time`` and ``timer`` as 'tier', ``preferred_language`` and
-    ``preferred_voice`` as 'preferred_model'."""
+    changed, or two swapped (``prefered_model``, ``preferred_modle``); in a shorter one, two adjacent inner letters
+    swapped (``teir``: its first and last letters stay, as a word of its own seldom keeps them, ``tire``).
+    difflib's closeness (0.75) took words of their own for misspellings and refused them: ``time`` and ``timer`` as
+    'tier', ``preferred_language`` and ``preferred_voice`` as 'preferred_model'."""
     if len(key) > _LONGEST_MISSPELLING:
         return None
     folded = _folded(key)
@@ -120,6 +121,8 @@ def misspelt_context_key(key: str) -> str | None:
         if folded in (routing, routing + "s", routing + "es") or folded + "s" == routing:
             return meant
         if len(routing) >= 8 and _one_edit(folded, routing):
+            return meant
+        if len(routing) < 8 and _inner_letters_swapped(folded, routing):
             return meant
     return None
 
@@ -148,6 +151,21 @@ def _one_edit(a: str, b: str) -> bool:
     short, long = (a, b) if len(a) < len(b) else (b, a)
     i = next((i for i in range(len(short)) if short[i] != long[i]), len(short))
     return short[i:] == long[i + 1 :]
+
+
+def _inner_letters_swapped(a: str, b: str) -> bool:
+    """Whether ``a`` is ``b`` with two adjacent letters swapped, neither of them its first or last (``teir``)."""
+    if len(a) != len(b) or a == b:
+        return False
+    diff = [i for i in range(len(a)) if a[i] != b[i]]
+    return (
+        len(diff) == 2
+        and diff[1] == diff[0] + 1
+        and 0 < diff[0]
+        and diff[1] < len(a) - 1
+        and a[diff[0]] == b[diff[1]]
+        and a[diff[1]] == b[diff[0]]
+    )
 
 
 def _model_config_like(key: object) -> bool:

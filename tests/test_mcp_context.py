@@ -91,6 +91,7 @@ async def test_a_context_names_only_what_the_catalog_knows(client: Client):
         # to be one: difflib's closeness said "(did you mean 'tier'?)" of time, "'preferred_model'?" of
         # preferred_language
         ({"context": {"tiers": "economy"}}, "'context.tiers' (did you mean 'tier'?)"),
+        ({"context": {"teir": "economy"}}, "'context.teir' (did you mean 'tier'?)"),
         ({"context": {"prefered_model": "gpt-4o"}}, "'context.prefered_model' (did you mean 'preferred_model'?)"),
         ({"context": {"time": "9:00"}}, "'context.time' (a key of its own: this context holds only what routing reads"),
         ({"context": {"preferred_language": "fr"}}, "'context.preferred_language' (a key of its own: this context"),

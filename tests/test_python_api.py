@@ -349,6 +349,9 @@ def test_keys_that_look_like_routing_keys_are_warned_about(tmp_path, fake_script
         ({"prefered_model": "fake:other"}, "preferred_model"),
         ({"preferred_models": ["fake:other"]}, "preferred_model"),
         ({"tiers": "economy"}, "tier"),
+        # tier's inner letters swapped, its commonest slip: it passed with a warning and the call went to the
+        # routed model, not the economy tier's (over MCP it was called "a key of its own")
+        ({"teir": "economy"}, "tier"),
         ({"data-class": "pii"}, "data_class"),
         ({"data_clas": "pii"}, "data_class"),
         ({"llm_override": {"model": "fake:other"}}, "llm_overrides"),
