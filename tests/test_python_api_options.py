@@ -90,6 +90,27 @@ def test_summarize_takes_the_times_python_code_has(mg: Magsag):
         mg.summarize(until=[1])
 
 
+def test_a_timedelta_of_any_length_is_read_as_given_or_refused_naming_it(mg: Magsag):
+    # A timedelta was written as its float's repr and read back as text: one under 0.0001 s became '1e-05s' and was
+    # refused as "since='1e-05s' is not a time: give a duration ... (30m, 24h, ...)", a form the caller never wrote;
+    # one past the longest duration was refused quoting '86399999913600.0s' and "use e.g. 90d", not the timedelta.
+    from datetime import timedelta
+
+    from magsag_mcp import InputError
+    from magsag_mcp.ledger.filters import parse_since
+
+    now = 1_000_000_000.0
+    assert parse_since(timedelta(microseconds=10), now=now) == now - 0.00001
+    assert parse_since(timedelta(days=1, microseconds=1), now=now) == now - 86400.000001
+    mg.skills.invoke("skill.analysis", {"data": "x"})
+    assert mg.summarize(since=timedelta(microseconds=10))["totals"]["calls"] == 0
+    with pytest.raises(InputError) as refused:
+        mg.summarize(since=timedelta(days=999_999_999))
+    said = refused.value.message
+    assert said.startswith("since=datetime.timedelta(days=999999999) is longer than any ledger (at most 1000 years)")
+    assert "86399999913600" not in said and "90d" not in said
+
+
 def asyncio_run(coro):
     import asyncio
 

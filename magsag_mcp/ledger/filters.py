@@ -63,13 +63,16 @@ def python_time(value: Any, field: str = "since") -> Any:
     if isinstance(value, date):
         return value.isoformat()
     if isinstance(value, timedelta):
-        seconds = value.total_seconds()
-        if seconds < 0:
+        if value < timedelta(0):
             raise InputError(
                 f"{field}={value!r} counts back from now: give a positive timedelta (timedelta(days=7) is a week "
                 "ago), or a datetime for a time ahead"
             )
-        return f"{seconds!r}s"
+        if value.total_seconds() > MAX_DURATION_SECONDS:
+            raise InputError(f"{field}={value!r} is longer than any ledger (at most 1000 years)")
+        # its exact microseconds, written as _RELATIVE reads them: a float's repr wrote 10 us as '1e-05s', refused
+        whole, micro = divmod(value // timedelta(microseconds=1), 1_000_000)
+        return f"{whole}.{micro:06d}s"
     return value
 
 
