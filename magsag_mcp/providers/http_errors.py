@@ -82,6 +82,24 @@ _CONTEXT_HINTS = (
 #: large for gpt-4o in organization org-... on tokens per min (TPM): Limit 30000, Requested 36881. The input or
 #: output tokens must be reduced in order to run successfully."
 _TOO_LARGE = re.compile(r"\brequest too large\b|must be reduced in order to run successfully", re.IGNORECASE)
+
+
+def _too_large(message: str, lowered: str) -> bool:
+    """Whether a 429's ``message`` (``lowered``: in lower case) is OpenAI's for a request over the per-minute limit.
+
+    An ASCII message holding neither phrase is not searched: the pattern begins with ``\\b``, so it entered its
+    matcher at every character of every 429's message (with the wait's, half of the 225,000 instructions OpenAI's
+    190-character one took to convert). A message beyond ASCII is searched, as (?i) takes letters that lower()
+    leaves alone (the long s for s)."""
+    if (
+        "request too large" not in lowered
+        and "must be reduced in order to run successfully" not in lowered
+        and message.isascii()
+    ):
+        return False
+    return _TOO_LARGE.search(message) is not None
+
+
 _TOO_LARGE_FIX = (
     "the request alone is larger than the per-minute token limit, and max_tokens counts toward it: lower "
     "max_tokens or shorten the prompt, or raise the limit (a higher usage tier)"
@@ -339,7 +357,7 @@ def error_for(
     lowered = message.lower()
     msg_l = _LINK.sub(" ", lowered)
     if status == 429 or code_l in ("rate_limit_exceeded", "rate_limit_error", "resource_exhausted"):
-        if _TOO_LARGE.search(message):
+        if _too_large(message, lowered):
             # the request alone is over the limit: no wait lets it through, and each try spends a request
             return QuotaExhaustedError(f"{text}; {_TOO_LARGE_FIX}", **kw)
         wait = parse_retry_after(headers)

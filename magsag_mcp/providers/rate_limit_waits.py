@@ -119,7 +119,18 @@ def wait_in_message(message: str) -> float | None:
     30000, Used 29937, Requested 385. Please try again in 644ms." (also ``18.642s``, ``1m26.4s``), Azure's
     "Please retry after 6 seconds." It is the wait for *this* request, sooner than a bucket's full reset:
     a token bucket with some room left (too little for this request) says nothing in its headers."""
-    m = _TRY_AGAIN.search(message)
+    # Both ways of asking hold "try": an ASCII message without it is not searched, and one with it is searched from
+    # two characters before its first (the "re" of "retry"), where the leftmost match can begin at the earliest. The
+    # pattern begins with \b, so re entered its matcher at every character of every 429's message; \b still reads
+    # the character before where the search starts. Past ASCII the message is searched whole: lower() may move the
+    # indices, and (?i) takes letters it leaves alone (the long s for s).
+    if message.isascii():
+        first = message.lower().find("try")
+        if first < 0:
+            return None
+        m = _TRY_AGAIN.search(message, max(0, first - 2))
+    else:
+        m = _TRY_AGAIN.search(message)
     if m is None:
         return None
     if m["seconds"] is not None:

@@ -165,3 +165,95 @@ def test_a_500_that_names_no_model_short_of_memory_is_not_searched_at_every_char
     said = "model requires more system memory (5.3 GiB) than is available (3.5 GiB)"
     assert isinstance(error_for(500, said, headers={}, provider="ollama", model="llama3"), ModelNotFoundError)
     assert searched == [said]
+
+
+# A 429's two patterns (the request too large for the per-minute limit, the wait its message names) begin with \b:
+# their searches are now skipped, or started late, where the words they need are absent. Random texts of their
+# phrases, halves of them, words around them and letters past ASCII that (?i) matches are read by the old searches
+# (the pattern over the whole message) and the new functions alike.
+_429_PIECES = [
+    "Request too large",
+    "request too large",
+    "REQUEST TOO LARGE",
+    "request too",
+    "too large",
+    "request\u017f too large",  # the long s, which (?i) takes for s
+    "must be reduced in order to run successfully",
+    "MUST BE REDUCED",
+    "in order to run \u017fuccessfully",
+    "try again",
+    "Try Again in",
+    "try again in 644ms",
+    "Please retry after 6 seconds",
+    "RETRY AFTER 1m26.4s",
+    "try again after",
+    "retry",
+    "RETRY",
+    "re",
+    "try",
+    "tr",
+    "t\u0280y",
+    "\u0130",  # lower() makes it two characters: indices move
+    "in",
+    "after",
+    "644ms",
+    "1m26.4s",
+    "18.642s",
+    "6",
+    "seconds",
+    "sec",
+    "x",
+    "for gpt-4o",
+    "Limit 30000",
+]
+
+
+def _old_wait(message: str) -> float | None:
+    m = rate_limit_waits._TRY_AGAIN.search(message)
+    if m is None:
+        return None
+    if m["seconds"] is not None:
+        return rate_limit_waits._seconds(m["seconds"])
+    return rate_limit_waits.parse_duration(m["duration"])
+
+
+def test_a_429s_patterns_find_what_a_search_of_the_whole_message_found():
+    rng = random.Random(31)
+    too_large = waits = 0
+    for _ in range(6_000):
+        parts = [rng.choice(_429_PIECES) for _ in range(rng.randint(1, 7))]
+        message = "".join(rng.choice([" ", "", " ", ".", "\n", "-"]) + part for part in parts)
+        old = http_errors._TOO_LARGE.search(message) is not None
+        assert http_errors._too_large(message, message.lower()) is old, message
+        assert rate_limit_waits.wait_in_message(message) == _old_wait(message), message
+        too_large += old
+        waits += _old_wait(message) is not None
+    assert 300 < too_large < 5_700 and 300 < waits < 5_700  # both kinds of text were tried, for each
+
+
+class _RecordingPattern:
+    def __init__(self, pattern):
+        self.pattern, self.searched = pattern, []
+
+    def search(self, text: str, *pos: int):
+        self.searched.append((text, *pos))
+        return self.pattern.search(text, *pos)
+
+
+def test_a_429_without_the_words_is_not_searched_at_every_character(monkeypatch):
+    """Both 429 patterns begin with \\b: searched in every 429's message, re entered their matchers at every
+    character. A message without their words is not searched, and the wait is searched from where it can begin."""
+    too_large = _RecordingPattern(http_errors._TOO_LARGE)
+    try_again = _RecordingPattern(rate_limit_waits._TRY_AGAIN)
+    monkeypatch.setattr(http_errors, "_TOO_LARGE", too_large)
+    monkeypatch.setattr(rate_limit_waits, "_TRY_AGAIN", try_again)
+    said = "Rate limit reached for requests. Slow down, and see your account's limits."
+    exc = error_for(429, said, headers={}, provider="openai", model="gpt-4o", code="rate_limit_exceeded")
+    assert exc.retry_after is None and too_large.searched == [] and try_again.searched == []
+    said = "Rate limit reached for gpt-4o on tokens per min (TPM): Limit 30000. Please try again in 644ms."
+    exc = error_for(429, said, headers={}, provider="openai", model="gpt-4o", code="rate_limit_exceeded")
+    assert exc.retry_after == 0.644 and too_large.searched == []
+    assert try_again.searched == [(said, said.index("try again") - 2)]
+    said = "Request too large for gpt-4o on tokens per min (TPM): Limit 30000, Requested 36881."
+    exc = error_for(429, said, headers={}, provider="openai", model="gpt-4o", code="rate_limit_exceeded")
+    assert "lower max_tokens" in str(exc) and too_large.searched == [(said,)]
