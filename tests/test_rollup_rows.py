@@ -1,0 +1,66 @@
+"""A record's usage-rollup rows (ledger/writes.py ``_rollup_rows``): one per key, each attempt's numbers summed in, the
+call counted in the row of its last attempt that reached a provider. Read against a plain sum per key on random
+records (a key's first attempt now writes its row as it is, without adding to zeros)."""
+
+from __future__ import annotations
+
+import random
+from decimal import Decimal
+from typing import Any
+
+from magsag_mcp.ledger.migrations import ROLLUP_BUCKET_SECONDS
+from magsag_mcp.ledger.writes import _rollup_rows
+from magsag_mcp.records import AttemptRecord
+
+
+def _summed_per_key(attempts, money, last, call) -> list[tuple[Any, ...]]:
+    rows: dict[tuple[Any, ...], list[Any]] = {}
+    for i, (a, (cost, bound)) in enumerate(zip(attempts, money, strict=True)):
+        key = (int(a.started_at // ROLLUP_BUCKET_SECONDS), a.model, a.provider, a.agent or "", a.skill or "", a.outcome)
+        row = rows.setdefault(key, [*key, 0, 0, 0, 0, 0, 0, 0, 0, 0, -1, None, None, 0])
+        priced, bounded = a.cost_usd is not None, a.cost_usd is None and a.cost_bound_usd is not None
+        numbers = (1, a.input_tokens, a.output_tokens, a.cached_tokens, a.reasoning_tokens)
+        numbers += ((cost or 0) if priced else 0, 0 if priced else 1, (bound or 0) if bounded else 0, int(bounded))
+        row[6:15] = [have + more for have, more in zip(row[6:15], numbers, strict=True)]
+        if i == last:
+            row[15:19] = call, a.run_id, a.started_at, 1
+    return [tuple(row) for row in rows.values()]
+
+
+def _attempt(rng: random.Random, started: float) -> tuple[AttemptRecord, tuple[int | None, int | None]]:
+    cost = rng.choice([None, Decimal(0), Decimal("0.0000048")])
+    bound = rng.choice([None, Decimal("0.00002")])
+    a = AttemptRecord(
+        "run_1",
+        started,
+        rng.choice(["openai", "openai", "openai", "anthropic"]),
+        rng.choice(["gpt-4o", "gpt-4o-mini"]),
+        rng.choice([None, "chat", "chat", "chat"]),
+        rng.choice([None, "bench", "bench", "bench"]),
+        rng.choice(["error", "error", "error", "ok", "skipped", "budget_exceeded"]),
+        0,
+        1,
+        input_tokens=rng.randint(0, 50),
+        output_tokens=rng.randint(0, 50),
+        cached_tokens=rng.choice([0, 7]),
+        reasoning_tokens=rng.choice([0, 3]),
+        cost_usd=cost,
+        cost_bound_usd=bound,
+    )
+    to_pusd = {None: None, Decimal(0): 0, Decimal("0.0000048"): 4_800_000, Decimal("0.00002"): 20_000_000}
+    return a, (to_pusd[cost], to_pusd[bound])
+
+
+def test_a_records_rollup_rows_are_each_keys_attempts_summed():
+    rng = random.Random(31)
+    repeated = split = 0
+    for _ in range(5_000):
+        start = rng.choice([1_796_300_000.0, 20_790 * ROLLUP_BUCKET_SECONDS - 0.005])  # one bucket, or across two
+        made = [_attempt(rng, start + 0.004 * i) for i in range(rng.randint(1, 4))]
+        attempts, money = [a for a, _ in made], [m for _, m in made]
+        last = rng.randint(-1, len(attempts) - 1)
+        rows = _rollup_rows(attempts, money, last, 123)
+        assert rows == _summed_per_key(attempts, money, last, 123), (attempts, money, last)
+        repeated += len(rows) < len(attempts)
+        split += len({row[0] for row in rows}) > 1
+    assert 200 < repeated < 4_800 and split > 500  # keys seen again, and records across a bucket's end, were tried
