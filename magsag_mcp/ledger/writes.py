@@ -100,13 +100,12 @@ def _rollup_rows(
             return [(*row, a.cached_tokens, a.reasoning_tokens, 0, 1, bound or 0, 1, *peak)]
         return [(*row, a.cached_tokens, a.reasoning_tokens, 0, 1, 0, 0, *peak)]
     # each bucket's whole row, its key (6 columns) and then its numbers, made a tuple by map() (no comprehension). A
-    # key's first attempt writes its row as it is (the keys of a fallback's attempts differ, their target's model):
+    # key's first attempt writes its row as it is (the keys of a fallback's attempts differ, their targets' models):
     # only a key seen again adds to it
     acc: dict[tuple[Any, ...], list[Any]] = {}
-    row: list[Any] = []
     for a, (cost, bound) in zip(attempts, money, strict=True):
         key = (int(a.started_at // ROLLUP_BUCKET_SECONDS), a.model, a.provider, a.agent or "", a.skill or "", a.outcome)
-        row = acc.get(key)  # type: ignore[assignment]
+        row = acc.get(key)
         if row is None:
             if a.cost_usd is not None:  # cost, unpriced, cost bound, bounded, then the costliest call's
                 money_part = (cost or 0, 0, 0, 0)
@@ -132,11 +131,11 @@ def _rollup_rows(
                 row[13] += bound or 0  # cost bound
                 row[14] += 1  # bounded
     if last >= 0:
+        a = attempts[last]
         if last < len(attempts) - 1:  # (the last attempt's row is the loop's last: most calls end in it)
-            a = attempts[last]
             bucket = int(a.started_at // ROLLUP_BUCKET_SECONDS)
             row = acc[(bucket, a.model, a.provider, a.agent or "", a.skill or "", a.outcome)]
-        row[15:19] = call, attempts[last].run_id, attempts[last].started_at, 1
+        row[15:19] = call, a.run_id, a.started_at, 1
     return list(map(tuple, acc.values()))
 
 
