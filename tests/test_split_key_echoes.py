@@ -200,3 +200,17 @@ def test_a_known_key_built_on_another_known_key_cut_by_a_line_break_is_removed_o
     for at in range(1, len(gateway)):
         said = redact(f"401: the key {gateway[:at]}{brk}{gateway[at:]} was refused; {vendor} is the vendor's")
         assert said == "401: the key [REDACTED] was refused; [REDACTED] is the vendor's", (at, said)
+
+
+def test_any_run_of_23_of_a_keys_characters_is_removed_wherever_it_starts_and_one_holding_a_piece_of_12():
+    """What README says of a known key's runs: one holding a 12-character piece (its first 12, the next, ..., its last
+    12) is removed, as every run of 23 or more does wherever it starts; a run of 12 to 22 from between two pieces is
+    kept (every run of 12 looked for made each redaction about four times as long)."""
+    key = "sk-proj-Abcdefghij0123456789KLMNOPqrstuvWXyz012345678"
+    register_secret(key)
+    for at in range(len(key) - 22):
+        said = redact(f"quoted: {key[at : at + 23]} ;")
+        assert said == "quoted: [REDACTED] ;", (at, said)
+    for at in (0, 12, 24, 36, len(key) - 12):  # each piece alone
+        assert redact(f"quoted: {key[at : at + 12]} ;") == "quoted: [REDACTED] ;", at
+    assert redact(f"quoted: {key[5:20]} ;") == f"quoted: {key[5:20]} ;"  # (15, between two pieces: kept)
