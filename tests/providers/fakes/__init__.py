@@ -19,8 +19,12 @@ headers, and answers from a script of steps shaped as the spec shapes responses:
     {"text": "...", "async_filter": True}          Azure, streamed: the asynchronous filter's last annotation after
                                                    the finish_reason (every Azure stream opens with the prompt's
                                                    filter results, choices empty)
-    {"text": None, "finish": "content_filter",     Azure, streamed: the filter categories on the finish_reason's
-     "filter_results": {...}}                      choice
+    {"text": None, "finish": "content_filter",     Azure: the filter categories on the finish_reason's choice
+     "filter_results": {...}}                      (unstreamed, every answer carries the prompt's
+                                                   prompt_filter_results and the choice's content_filter_results)
+    {"prompt_filtered": {"violence": {...}}}       Azure: the prompt refused by the filter, a 400 whose inner error
+                                                   names the categories (the spec's inner_error; "as_served": True,
+                                                   the service's innererror and content_filter_result)
 
 A spec-valid request that the *model* cannot take (o1-preview with a system message) is answered with the
 vendor's 400 for it, as the real API does; that is not a spec violation.

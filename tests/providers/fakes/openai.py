@@ -1,6 +1,6 @@
 """The OpenAI fake: Chat Completions and the Responses API on ``/v1``, and Azure OpenAI's deployment route of Chat
-Completions (``azure=True``: its ``api-key`` auth, its errorResponse shape, its apim-request-id header and its
-stream's content filter results).
+Completions (``azure=True``: its ``api-key`` auth, its errorResponse shape, its apim-request-id header, its content
+filter's results on every answer, whole and streamed, and its 400 for a prompt the filter refused).
 
 What a spec-valid request's model refuses is judged by the rules of :mod:`tests.fakes.openai_server` (the other OpenAI
 fake's), so the two fakes refuse alike.
@@ -25,6 +25,36 @@ _RESPONSE_ENDS: dict[Any, tuple[str, dict[str, str] | None]] = {
     "content_filter": ("incomplete", {"reason": "content_filter"}),
     "cancelled": ("cancelled", None),
 }
+
+
+#: what Azure's 400 for a prompt its content filter refused says (the categories that fired are in its inner error)
+AZURE_PROMPT_FILTERED = (
+    "The response was filtered due to the prompt triggering Azure OpenAI's content management policy. Please modify "
+    "your prompt and retry. To learn more about our content filtering policies please read our documentation: "
+    "https://go.microsoft.com/fwlink/?linkid=2198766"
+)
+
+
+def azure_prompt_results(fired: dict[str, Any] | None = None) -> dict[str, Any]:
+    """A prompt's ``contentFilterPromptResults``: every category of ``contentFilterResultsBase`` safe, the prompt
+    shield's ``jailbreak`` (a ``contentFilterDetectedResult``) not detected, then the ``fired`` ones over them."""
+    return {**azure_filters(), "jailbreak": {"filtered": False, "detected": False}, **(fired or {})}
+
+
+def azure_prompt_refused(fired: dict[str, Any], *, as_served: bool = False) -> dict[str, Any]:
+    """Azure's 400 for a prompt its content filter refused: ``errorResponse`` with ``code`` "content_filter" and
+    the inner error that names the categories. The 2024-10-21 spec's names (``error.inner_error``: ``innerError``'s
+    ``code`` "ResponsibleAIPolicyViolation" and ``content_filter_results``), or, ``as_served``, the live service's
+    (``innererror`` and ``content_filter_result``, beside its ``status``; its ``"type": null`` left out, which the
+    spec's string ``type`` does not allow)."""
+    results = azure_prompt_results(fired)
+    error: dict[str, Any] = {"code": "content_filter", "message": AZURE_PROMPT_FILTERED, "param": "prompt"}
+    if as_served:
+        inner = {"code": "ResponsibleAIPolicyViolation", "content_filter_result": results}
+        error |= {"status": 400, "innererror": inner}
+    else:
+        error["inner_error"] = {"code": "ResponsibleAIPolicyViolation", "content_filter_results": results}
+    return {"error": error}
 
 
 #: the ids OpenAI's fake names every request by (x-request-id; Azure's apim-request-id beside it), random as a vendor's
@@ -140,6 +170,14 @@ class FakeOpenAI(Fake):
             err = format_refused(body, responses=True) or calls_unpaired(body)
         return error_body(err, azure=self.azure) if err is not None else None
 
+    def next_step(self) -> Step:
+        step = super().next_step()
+        if self.azure and "prompt_filtered" in step:
+            # the prompt refused before the model saw it: a 400, no answer and no usage
+            body = azure_prompt_refused(step["prompt_filtered"], as_served=step.get("as_served", False))
+            return {"error": 400, "body": body}
+        return step
+
     async def handle(self, request: web.Request) -> web.StreamResponse:
         if request.path.endswith("/responses") and self.lacks_responses is not None:
             self.requests.append({"path": request.path, "body": json.loads(await request.read())})
@@ -193,7 +231,7 @@ class FakeOpenAI(Fake):
         message: dict[str, Any] = {"role": "assistant", "content": step.get("text"), "refusal": None}
         if calls:
             message["tool_calls"] = calls
-        return {
+        answer = {
             "id": "chatcmpl-test",
             "object": "chat.completion",
             "created": 1_700_000_000,
@@ -210,6 +248,13 @@ class FakeOpenAI(Fake):
             "usage": self.chat_usage(step),
             **self.tier(step),
         }
+        if self.azure:
+            # Azure's createChatCompletionResponse: the prompt's filter results (promptFilterResults) and each
+            # choice's (contentFilterChoiceResults): the step's ``filter_results`` where it names them (the
+            # categories that stopped an answer, finish_reason content_filter), else every category safe
+            answer["prompt_filter_results"] = [{"prompt_index": 0, "content_filter_results": azure_prompt_results()}]
+            answer["choices"][0]["content_filter_results"] = step.get("filter_results") or azure_filters()
+        return answer
 
     @staticmethod
     def tier(step: Step) -> dict[str, Any]:
