@@ -13,7 +13,8 @@ headers, and answers from a script of steps shaped as the spec shapes responses:
     {"text": "...", "stream_error": {...}}         a stream that sends part of the answer, then an error event
     {"text": None, "finish": "SAFETY"}             a vendor finish reason (Anthropic: "refusal", + "stop_details";
                                                    the Responses API: "length", "content_filter" as an
-                                                   incomplete response, "cancelled" as that status)
+                                                   incomplete response, its last item incomplete, "cancelled" as
+                                                   that status)
     {"block": "SAFETY"}                            Gemini: the prompt was blocked (promptFeedback.blockReason)
     {"thoughts": ["..."], "text": "..."}           Gemini: thought summaries before the answer (if includeThoughts)
     {"text": "...", "async_filter": True}          Azure, streamed: the asynchronous filter's last annotation after

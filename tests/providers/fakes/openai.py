@@ -288,6 +288,10 @@ class FakeOpenAI(Fake):
         u = step.get("usage") or {}
         # a chat finish of the step's, as the Responses API says it (Response.status, incomplete_details.reason)
         status, incomplete = _RESPONSE_ENDS.get(step.get("finish"), ("completed", None))
+        if status == "incomplete" and output:
+            # the item under way when the limit or the filter stopped the response is itself incomplete (an item's
+            # status: "One of `in_progress`, `completed`, or `incomplete`"); those before it were done whole
+            output[-1]["status"] = "incomplete"
         return {
             "id": "resp_1",
             "object": "response",
